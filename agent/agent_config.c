@@ -1,0 +1,37 @@
+#include "agent_config.h"
+
+#include <stddef.h>
+
+#define OFF(f) offsetof(struct agent_cfg, f)
+#define NOBOUND 1, 0
+
+static const struct vg_cfg_key keys[] = {
+    {"host", VG_CFG_STRING, NULL, OFF(host), NOBOUND, "VIGIL_HOST",
+     "host name sent with every message and used as the Kafka key; default: the system host "
+     "name, with characters outside [A-Za-z0-9._-] replaced by '-'"},
+    {"interval", VG_CFG_DURATION, "1s", OFF(interval_ms), 100, 3600000, NULL,
+     "collection interval; one message per interval"},
+    {"topic", VG_CFG_STRING, "vigil.metrics", OFF(topic), NOBOUND, NULL,
+     "Kafka topic the metrics are produced to"},
+    {"collectors", VG_CFG_STRING, "cpu,mem,load,disk,net", OFF(collectors), NOBOUND, NULL,
+     "comma-separated collectors to run (vigil-agent --list-collectors)"},
+    {"proc_root", VG_CFG_STRING, "/proc", OFF(proc_root), NOBOUND, NULL,
+     "where procfs is mounted (tests point this at recorded fixtures)"},
+    {"sys_root", VG_CFG_STRING, "/sys", OFF(sys_root), NOBOUND, NULL, "where sysfs is mounted"},
+    {"labels", VG_CFG_MAP, NULL, OFF(labels), NOBOUND, NULL,
+     "labels sent with every message, e.g. labels: {env: prod, role: db}"},
+    {"bootstrap_servers", VG_CFG_STRING, "localhost:9092", OFF(bootstrap_servers), NOBOUND,
+     "VIGIL_BOOTSTRAP_SERVERS",
+     "Kafka bootstrap servers (host:port,...); kafka.bootstrap.servers wins if both are set"},
+    {"kafka", VG_CFG_MAP, NULL, OFF(kafka), NOBOUND, NULL,
+     "librdkafka producer properties, passed through (security.protocol, sasl.*, ssl.*, ...)"},
+    {"flush_timeout", VG_CFG_DURATION, "10s", OFF(flush_timeout_ms), 0, 600000, NULL,
+     "on SIGTERM, how long to wait for queued messages to be delivered"},
+    {"stats_interval", VG_CFG_DURATION, "60s", OFF(stats_interval_ms), 1000, 86400000, NULL,
+     "how often counters are logged"},
+    {"log.level", VG_CFG_STRING, "info", OFF(log_level), NOBOUND, "VIGIL_LOG_LEVEL",
+     "debug, info, warn or error"},
+    {"log.format", VG_CFG_STRING, "logfmt", OFF(log_format), NOBOUND, NULL, "logfmt or json"},
+};
+
+const struct vg_config_table agent_config_table = {keys, sizeof(keys) / sizeof(keys[0])};

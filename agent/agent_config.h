@@ -1,0 +1,27 @@
+/* vigil-agent's configuration: the struct and the one table that describes every key. */
+#ifndef VG_AGENT_CONFIG_H
+#define VG_AGENT_CONFIG_H
+
+#include <stdint.h>
+
+#include "vg_config.h"
+
+struct agent_cfg {
+    char *host;
+    int64_t interval_ms;
+    char *topic;
+    char *collectors;
+    char *proc_root;
+    char *sys_root;
+    struct vg_kvlist labels;
+    char *bootstrap_servers;
+    struct vg_kvlist kafka;
+    int64_t flush_timeout_ms;
+    int64_t stats_interval_ms;
+    char *log_level;
+    char *log_format;
+};
+
+extern const struct vg_config_table agent_config_table;
+
+#endif

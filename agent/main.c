@@ -1,0 +1,448 @@
+/* vigil-agent: collects this host's metrics every interval and produces one wire message per
+ * tick to Kafka, keyed by host. */
+#include <errno.h>
+#include <getopt.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "agent_config.h"
+#include "vg_collector.h"
+#include "vg_kafka.h"
+#include "vg_log.h"
+#include "vg_util.h"
+#include "vg_wire.h"
+
+#define MAX_SETS       64
+#define MAX_COLLECTORS 32
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+struct running {
+    const struct vg_collector *c;
+    void *state;
+    uint64_t errors;
+};
+
+struct agent {
+    struct agent_cfg cfg;
+    char host[VG_WIRE_HOST_MAX + 1];
+    char boot[VG_WIRE_BOOT_MAX + 1];
+    uint64_t seq;
+    struct running coll[MAX_COLLECTORS];
+    size_t n_coll;
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    /* Counters; the delivery ones are written from librdkafka's callback, which runs on this
+     * thread inside rd_kafka_poll(). */
+    uint64_t ticks, produced, delivered, delivery_failed, produce_failed, encode_failed;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: vigil-agent [OPTIONS]\n"
+            "\n"
+            "Collects this host's metrics (/proc, /sys) every interval and produces one JSON\n"
+            "message per tick to Kafka (topic vigil.metrics, key = host). See docs/wire-format.md.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config PATH      YAML config file (default: none; built-in defaults)\n"
+            "  -s, --set KEY=VALUE    override a config key, e.g. --set interval=5s or\n"
+            "                         --set kafka.security.protocol=SSL (repeatable)\n"
+            "      --once             collect one tick (two readings, so rates are filled),\n"
+            "                         print its message on stdout and exit; no Kafka needed\n"
+            "      --check-config     validate the config, print the effective values, exit\n"
+            "      --list-collectors  list the collectors built in\n"
+            "      --metrics-doc      print the metric reference (docs/metrics.md) and exit\n"
+            "      --config-doc       print the config reference (Markdown) and exit\n"
+            "  -h, --help             this help\n"
+            "  -V, --version          print the version\n"
+            "\n"
+            "Config keys (file, --set, or the environment variable shown):\n");
+    vg_config_print_help(&agent_config_table, f);
+    fprintf(f, "\nSignals: SIGTERM/SIGINT flush queued messages (flush_timeout) and exit 0.\n");
+}
+
+static void make_boot_id(char *out, size_t n)
+{
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        /* getrandom cannot fail for 16 bytes once the pool is up; this keeps ids distinct
+         * anyway if it somehow does. */
+        uint64_t t = (uint64_t)vg_now_ms() ^ ((uint64_t)getpid() << 32);
+        memcpy(r, &t, sizeof(t));
+        memcpy(r + 8, &t, sizeof(t));
+    }
+    snprintf(out, n, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+             r[13], r[14], r[15]);
+}
+
+static int resolve_host(struct agent *a, char *err, size_t errlen)
+{
+    if (a->cfg.host) {
+        if (vg_wire_host_valid(a->cfg.host) != 0)
+            return vg_err(err, errlen, -EINVAL,
+                          "host '%s': only letters, digits, '.', '_' and '-' (1..253)",
+                          a->cfg.host);
+        snprintf(a->host, sizeof(a->host), "%s", a->cfg.host);
+        return 0;
+    }
+    char hn[VG_WIRE_HOST_MAX + 1] = "";
+    if (gethostname(hn, sizeof(hn) - 1) < 0 || !hn[0])
+        snprintf(hn, sizeof(hn), "localhost");
+    for (char *p = hn; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            *p = '-';
+    snprintf(a->host, sizeof(a->host), "%s", hn);
+    return 0;
+}
+
+static int open_collectors(struct agent *a, char *err, size_t errlen)
+{
+    char *list = strdup(a->cfg.collectors), *save = NULL;
+    if (!list)
+        return -ENOMEM;
+    struct vg_collector_cfg ccfg = {.proc_root = a->cfg.proc_root, .sys_root = a->cfg.sys_root};
+    int rc = 0;
+    for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
+        const struct vg_collector *c = vg_collector_find(name);
+        if (!c) {
+            rc = vg_err(err, errlen, -EINVAL,
+                        "collectors: unknown collector '%s' (vigil-agent --list-collectors)",
+                        name);
+            break;
+        }
+        if (a->n_coll == MAX_COLLECTORS) {
+            rc = vg_err(err, errlen, -EINVAL, "collectors: more than %d", MAX_COLLECTORS);
+            break;
+        }
+        char cerr[VG_ERRLEN] = "", q[VG_ERRLEN + 8];
+        void *state = NULL;
+        int crc = c->init(&state, &ccfg, cerr, sizeof(cerr));
+        if (crc < 0) {
+            /* One line per collector that cannot work here; the others go on. */
+            vg_warn("collector off", "collector=%s reason=%s", c->name,
+                    vg_log_quote(q, sizeof(q), cerr));
+            continue;
+        }
+        a->coll[a->n_coll++] = (struct running){.c = c, .state = state};
+    }
+    free(list);
+    if (!rc && a->n_coll == 0)
+        rc = vg_err(err, errlen, -ENOENT, "no collector could start on this host");
+    return rc;
+}
+
+/* Fills msg with one tick's metrics. */
+static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_ms)
+{
+    vg_wire_msg_reset(msg);
+    msg->version = VG_WIRE_VERSION;
+    snprintf(msg->host, sizeof(msg->host), "%s", a->host);
+    snprintf(msg->boot, sizeof(msg->boot), "%s", a->boot);
+    msg->ts_ms = now_ms;
+    msg->interval_ms = a->cfg.interval_ms;
+    for (size_t i = 0; i < a->cfg.labels.n; i++)
+        vg_wire_msg_add_label(msg, a->cfg.labels.items[i].key, a->cfg.labels.items[i].value,
+                              NULL, 0);
+    for (size_t i = 0; i < a->n_coll; i++) {
+        char cerr[VG_ERRLEN] = "", q[VG_ERRLEN + 8];
+        if (a->coll[i].c->collect(a->coll[i].state, now_ms, msg, cerr, sizeof(cerr)) < 0) {
+            /* Log the first failure and then every 60th, so a broken source cannot flood. */
+            if (a->coll[i].errors++ % 60 == 0)
+                vg_warn("collect failed", "collector=%s errors=%llu reason=%s",
+                        a->coll[i].c->name, (unsigned long long)a->coll[i].errors,
+                        vg_log_quote(q, sizeof(q), cerr));
+        }
+    }
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct agent *a = opaque;
+    (void)rk;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        a->delivered++;
+        return;
+    }
+    if (a->delivery_failed++ % 100 == 0)
+        vg_error("delivery failed", "topic=%s failed=%llu reason=%s",
+                 rd_kafka_topic_name(m->rkt), (unsigned long long)a->delivery_failed,
+                 rd_kafka_err2name(m->err));
+}
+
+static int open_producer(struct agent *a, char *err, size_t errlen)
+{
+    /* librdkafka's defaults lose data quietly (no idempotence, 5 ms linger); these make a tick
+     * count as sent only once every in-sync replica has it, in order, without duplicates. */
+    const struct vg_kafka_prop defaults[] = {
+        {"client.id", "vigil-agent"},
+        {"bootstrap.servers", a->cfg.bootstrap_servers},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"compression.type", "lz4"},
+        {"linger.ms", "50"},
+        {"message.timeout.ms", "300000"},
+        {"queue.buffering.max.messages", "100000"},
+        {NULL, NULL},
+    };
+    rd_kafka_conf_t *conf;
+    int rc = vg_kafka_conf_new(&conf, defaults, &a->cfg.kafka, err, errlen);
+    if (rc)
+        return rc;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, a);
+    char rkerr[256];
+    a->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
+    if (!a->rk) {
+        rd_kafka_conf_destroy(conf);
+        return vg_err(err, errlen, -EINVAL, "kafka producer: %s", rkerr);
+    }
+    a->rkt = rd_kafka_topic_new(a->rk, a->cfg.topic, NULL);
+    if (!a->rkt)
+        return vg_err(err, errlen, -EINVAL, "kafka topic '%s': %s", a->cfg.topic,
+                      rd_kafka_err2str(rd_kafka_last_error()));
+    return 0;
+}
+
+static void produce(struct agent *a, struct vg_wire_msg *msg)
+{
+    char *buf;
+    size_t len;
+    char eerr[VG_ERRLEN], q[VG_ERRLEN + 8];
+    msg->seq = a->seq;
+    if (vg_wire_encode(msg, &buf, &len, eerr, sizeof(eerr)) < 0) {
+        a->encode_failed++;
+        vg_error("encode failed", "seq=%llu reason=%s", (unsigned long long)msg->seq,
+                 vg_log_quote(q, sizeof(q), eerr));
+        return;
+    }
+    /* The sequence advances per message handed to Kafka, so the analyzer sees a gap only for
+     * messages that were really lost. */
+    if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, buf, len, a->host,
+                         strlen(a->host), NULL) < 0) {
+        rd_kafka_resp_err_t e = rd_kafka_last_error();
+        free(buf);
+        if (a->produce_failed++ % 100 == 0)
+            vg_error("produce failed", "failed=%llu reason=%s",
+                     (unsigned long long)a->produce_failed, rd_kafka_err2name(e));
+        return;
+    }
+    a->seq++;
+    a->produced++;
+}
+
+static void log_stats(struct agent *a)
+{
+    vg_info("stats",
+            "ticks=%llu produced=%llu delivered=%llu delivery_failed=%llu produce_failed=%llu "
+            "queued=%d",
+            (unsigned long long)a->ticks, (unsigned long long)a->produced,
+            (unsigned long long)a->delivered, (unsigned long long)a->delivery_failed,
+            (unsigned long long)a->produce_failed, a->rk ? rd_kafka_outq_len(a->rk) : 0);
+}
+
+static int run_once(struct agent *a)
+{
+    struct vg_wire_msg msg;
+    vg_wire_msg_init(&msg);
+    collect_tick(a, &msg, vg_now_ms());
+    /* Rates need a second reading; a shorter gap than the interval keeps --once quick. */
+    vg_sleep_ms(a->cfg.interval_ms < 1000 ? a->cfg.interval_ms : 1000, &g_stop);
+    collect_tick(a, &msg, vg_now_ms());
+    char *buf, eerr[VG_ERRLEN];
+    size_t len;
+    int rc = vg_wire_encode(&msg, &buf, &len, eerr, sizeof(eerr));
+    vg_wire_msg_free(&msg);
+    if (rc < 0) {
+        fprintf(stderr, "vigil-agent: %s\n", eerr);
+        return 1;
+    }
+    printf("%s\n", buf);
+    free(buf);
+    return 0;
+}
+
+static int run_loop(struct agent *a)
+{
+    struct vg_wire_msg msg;
+    vg_wire_msg_init(&msg);
+    int64_t start = vg_mono_ms(), next = start, next_stats = start + a->cfg.stats_interval_ms;
+    vg_info("started", "host=%s boot=%s interval_ms=%lld topic=%s collectors=%zu", a->host,
+            a->boot, (long long)a->cfg.interval_ms, a->cfg.topic, a->n_coll);
+    while (!g_stop) {
+        collect_tick(a, &msg, vg_now_ms());
+        a->ticks++;
+        produce(a, &msg);
+        /* Ticks stay on a fixed grid; after a stall (suspend, overload) skip missed ticks
+         * instead of bursting to catch up. */
+        next += a->cfg.interval_ms;
+        int64_t now = vg_mono_ms();
+        if (next <= now)
+            next = now + a->cfg.interval_ms - (now - start) % a->cfg.interval_ms;
+        while (!g_stop && (now = vg_mono_ms()) < next) {
+            int64_t left = next - now;
+            rd_kafka_poll(a->rk, (int)(left < 100 ? left : 100));
+        }
+        if (now >= next_stats) {
+            log_stats(a);
+            next_stats = now + a->cfg.stats_interval_ms;
+        }
+    }
+    vg_wire_msg_free(&msg);
+    vg_info("stopping, flushing", "queued=%d timeout_ms=%lld", rd_kafka_outq_len(a->rk),
+            (long long)a->cfg.flush_timeout_ms);
+    rd_kafka_flush(a->rk, (int)a->cfg.flush_timeout_ms);
+    int left = rd_kafka_outq_len(a->rk);
+    if (left > 0)
+        vg_error("messages not delivered at exit", "count=%d", left);
+    log_stats(a);
+    return 0;
+}
+
+static void close_all(struct agent *a)
+{
+    for (size_t i = 0; i < a->n_coll; i++)
+        a->coll[i].c->fini(a->coll[i].state);
+    if (a->rkt)
+        rd_kafka_topic_destroy(a->rkt);
+    if (a->rk)
+        rd_kafka_destroy(a->rk);
+    vg_config_free(&agent_config_table, &a->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"once", no_argument, NULL, 'o'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"list-collectors", no_argument, NULL, 'l'},
+        {"metrics-doc", no_argument, NULL, 'm'},
+        {"config-doc", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL;
+    char *sets[MAX_SETS];
+    size_t n_sets = 0;
+    int once = 0, check = 0, opt;
+    while ((opt = getopt_long(argc, argv, "c:s:hV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config = optarg;
+            break;
+        case 's':
+            if (n_sets == MAX_SETS) {
+                fprintf(stderr, "vigil-agent: too many --set options\n");
+                return 2;
+            }
+            sets[n_sets++] = optarg;
+            break;
+        case 'o':
+            once = 1;
+            break;
+        case 'k':
+            check = 1;
+            break;
+        case 'l':
+            for (size_t i = 0; vg_collectors[i]; i++)
+                printf("%-10s %s\n", vg_collectors[i]->name, vg_collectors[i]->help);
+            return 0;
+        case 'm':
+            return vg_collectors_write_markdown(stdout) < 0;
+        case 'd':
+            vg_config_write_markdown(&agent_config_table, "vigil-agent", stdout);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("vigil-agent %s\n", VIGIL_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vigil-agent: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+
+    struct agent a = {0};
+    char err[VG_ERRLEN];
+    int rc = vg_config_load_all(&agent_config_table, &a.cfg, config, sets, n_sets, err,
+                                sizeof(err));
+    enum vg_log_level lvl = VG_LOG_INFO;
+    if (!rc && vg_log_level_parse(a.cfg.log_level, &lvl) < 0)
+        rc = vg_err(err, sizeof(err), -EINVAL, "log.level: '%s' is not one of debug, info, "
+                    "warn, error", a.cfg.log_level);
+    if (!rc && strcmp(a.cfg.log_format, "logfmt") != 0 && strcmp(a.cfg.log_format, "json") != 0)
+        rc = vg_err(err, sizeof(err), -EINVAL, "log.format: '%s' is not logfmt or json",
+                    a.cfg.log_format);
+    for (size_t i = 0; !rc && i < a.cfg.labels.n; i++) {
+        struct vg_wire_msg probe;
+        vg_wire_msg_init(&probe);
+        char lerr[VG_ERRLEN];
+        if (vg_wire_msg_add_label(&probe, a.cfg.labels.items[i].key,
+                                  a.cfg.labels.items[i].value, lerr, sizeof(lerr)) < 0)
+            rc = vg_err(err, sizeof(err), -EINVAL, "labels: %s", lerr);
+        vg_wire_msg_free(&probe);
+    }
+    if (!rc)
+        rc = resolve_host(&a, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "vigil-agent: config error: %s\n", err);
+        vg_config_free(&agent_config_table, &a.cfg);
+        return 1;
+    }
+    if (check) {
+        vg_config_dump(&agent_config_table, &a.cfg, stdout);
+        printf("# config OK (host resolves to '%s')\n", a.host);
+        vg_config_free(&agent_config_table, &a.cfg);
+        return 0;
+    }
+    vg_log_init("agent", lvl, strcmp(a.cfg.log_format, "json") == 0);
+    make_boot_id(a.boot, sizeof(a.boot));
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rc = open_collectors(&a, err, sizeof(err))) < 0) {
+        fprintf(stderr, "vigil-agent: %s\n", err);
+        close_all(&a);
+        return 1;
+    }
+    if (once) {
+        rc = run_once(&a);
+        close_all(&a);
+        return rc;
+    }
+    if ((rc = open_producer(&a, err, sizeof(err))) < 0) {
+        fprintf(stderr, "vigil-agent: %s\n", err);
+        close_all(&a);
+        return 1;
+    }
+    rc = run_loop(&a);
+    close_all(&a);
+    return rc;
+}

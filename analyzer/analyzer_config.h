@@ -1,0 +1,47 @@
+/* vigil-analyzer's configuration: the struct and the one table that describes every key. */
+#ifndef VG_ANALYZER_CONFIG_H
+#define VG_ANALYZER_CONFIG_H
+
+#include <stdint.h>
+
+#include "vg_config.h"
+
+struct analyzer_cfg {
+    char *topic;
+    char *group_id;
+    char *bootstrap_servers;
+    struct vg_kvlist kafka;
+    int64_t max_message_bytes;
+    int64_t commit_interval_ms;
+    int64_t stats_interval_ms;
+    char *detector_model;
+    double detector_alpha;
+    double detector_alpha_outlier;
+    int64_t detector_warmup;
+    double detector_clip;
+    double detector_min_std_abs;
+    double detector_min_std_rel;
+    double alert_threshold;
+    int64_t alert_for_ms;
+    int64_t alert_resolve_for_ms;
+    char *alert_series;
+    char *alert_severity;
+    char *webhook_url;
+    int64_t webhook_timeout_ms;
+    int64_t webhook_connect_timeout_ms;
+    int64_t webhook_max_attempts;
+    int64_t webhook_backoff_initial_ms;
+    int64_t webhook_backoff_max_ms;
+    int64_t webhook_queue_max;
+    int64_t max_hosts;
+    int64_t max_series_per_host;
+    int64_t embedded_partitions;
+    int64_t embedded_brokers;
+    int64_t drain_timeout_ms;
+    char *log_level;
+    char *log_format;
+};
+
+extern const struct vg_config_table analyzer_config_table;
+
+#endif

@@ -1,0 +1,427 @@
+/* vigil-analyzer: a Kafka consumer-group member that decodes the agents' messages, scores every
+ * series, turns scores into alerts and hands alert transitions to the webhook action. */
+#include <errno.h>
+#include <getopt.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analyzer_config.h"
+#include "vg_action.h"
+#include "vg_embedded_kafka.h"
+#include "vg_engine.h"
+#include "vg_kafka.h"
+#include "vg_log.h"
+#include "vg_util.h"
+#include "vg_wire.h"
+
+#define MAX_SETS 64
+/* Bad messages logged per stats interval before the rest are only counted. */
+#define BAD_LOG_BUDGET 100
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+struct analyzer {
+    struct analyzer_cfg cfg;
+    struct vg_engine *engine;
+    const struct vg_action *action;
+    void *action_inst;
+    rd_kafka_t *rk;
+    struct vg_wire_msg msg;
+    uint64_t consumed, bad_messages, bad_logged, bad_suppressed, consume_errors, commit_errors;
+    uint64_t notify_refused;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: vigil-analyzer [OPTIONS]\n"
+            "\n"
+            "Consumes the agents' metrics from Kafka as a consumer-group member, scores every\n"
+            "series with a streaming detector, and POSTs alerts (firing and resolved) to a\n"
+            "webhook. Offsets are committed only after a message has been processed.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config PATH        YAML config file (default: built-in defaults)\n"
+            "  -s, --set KEY=VALUE      override a config key (repeatable), e.g.\n"
+            "                           --set webhook.url=http://127.0.0.1:9000/alerts\n"
+            "      --embedded-kafka     start an embedded Kafka broker (librdkafka's mock\n"
+            "                           cluster) on loopback and consume from it; its address\n"
+            "                           is printed, e.g. for kcat -b ADDR -t vigil.metrics -C\n"
+            "      --bootstrap-file PATH  with --embedded-kafka: also write the address there\n"
+            "      --check-config       validate the config, print the effective values, exit\n"
+            "      --config-doc         print the config reference (Markdown) and exit\n"
+            "  -h, --help               this help\n"
+            "  -V, --version            print the version\n"
+            "\n"
+            "Config keys (file, --set, or the environment variable shown):\n");
+    vg_config_print_help(&analyzer_config_table, f);
+    fprintf(f, "\nSignals: SIGTERM/SIGINT commit offsets, deliver queued alerts (drain_timeout) "
+               "and exit 0.\n");
+}
+
+static void on_notification(void *ud, const struct vg_notification *n)
+{
+    struct analyzer *a = ud;
+    if (!a->action_inst)
+        return;
+    if (a->action->submit(a->action_inst, n) < 0) {
+        a->notify_refused++;
+        vg_error("alert not queued: webhook queue full", "host=%s series=%s status=%s", n->host,
+                 n->series, n->status);
+    }
+}
+
+static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
+{
+    char err[VG_ERRLEN], q[VG_ERRLEN + 8];
+    a->consumed++;
+    int rc = vg_wire_decode(m->payload, m->len, (size_t)a->cfg.max_message_bytes, &a->msg, err,
+                            sizeof(err));
+    if (rc < 0) {
+        a->bad_messages++;
+        if (a->bad_logged < BAD_LOG_BUDGET) {
+            a->bad_logged++;
+            vg_warn("bad message skipped", "topic=%s partition=%d offset=%lld bytes=%zu reason=%s",
+                    rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+                    m->len, vg_log_quote(q, sizeof(q), err));
+        } else {
+            a->bad_suppressed++;
+        }
+        return;
+    }
+    vg_engine_process(a->engine, &a->msg, on_notification, a);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        vg_info("partitions assigned", "count=%d", parts->cnt);
+        rd_kafka_assign(rk, parts);
+        return;
+    }
+    /* Messages are processed synchronously, so the consumer's positions are exactly what has
+     * been processed: commit them before another member takes the partitions over. */
+    vg_info("partitions revoked", "count=%d", parts->cnt);
+    rd_kafka_commit(rk, NULL, 0);
+    rd_kafka_assign(rk, NULL);
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    struct analyzer *a = opaque;
+    (void)rk;
+    (void)offsets;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && a->commit_errors++ % 100 == 0)
+        vg_warn("offset commit failed", "errors=%llu reason=%s",
+                (unsigned long long)a->commit_errors, rd_kafka_err2name(err));
+}
+
+static int open_consumer(struct analyzer *a, const char *bootstrap, char *err, size_t errlen)
+{
+    const struct vg_kafka_prop defaults[] = {
+        {"client.id", "vigil-analyzer"},
+        {"bootstrap.servers", bootstrap},
+        {"group.id", a->cfg.group_id},
+        /* Commits are explicit, after processing: at-least-once, and the engine drops
+         * redelivered sequence numbers. */
+        {"enable.auto.commit", "false"},
+        {"auto.offset.reset", "latest"},
+        {"enable.partition.eof", "false"},
+        {NULL, NULL},
+    };
+    rd_kafka_conf_t *conf;
+    int rc = vg_kafka_conf_new(&conf, defaults, &a->cfg.kafka, err, errlen);
+    if (rc)
+        return rc;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    rd_kafka_conf_set_opaque(conf, a);
+    char rkerr[256];
+    a->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof(rkerr));
+    if (!a->rk) {
+        rd_kafka_conf_destroy(conf);
+        return vg_err(err, errlen, -EINVAL, "kafka consumer: %s", rkerr);
+    }
+    rd_kafka_poll_set_consumer(a->rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, a->cfg.topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(a->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e)
+        return vg_err(err, errlen, -EINVAL, "subscribe to %s: %s", a->cfg.topic,
+                      rd_kafka_err2str(e));
+    return 0;
+}
+
+static int open_action(struct analyzer *a, char *err, size_t errlen)
+{
+    if (!a->cfg.webhook_url) {
+        vg_warn("no webhook.url set: alerts are only logged", NULL);
+        return 0;
+    }
+    a->action = vg_action_find("webhook");
+    struct vg_webhook_cfg wc = {
+        .url = a->cfg.webhook_url,
+        .timeout_ms = a->cfg.webhook_timeout_ms,
+        .connect_timeout_ms = a->cfg.webhook_connect_timeout_ms,
+        .max_attempts = (int)a->cfg.webhook_max_attempts,
+        .backoff_initial_ms = a->cfg.webhook_backoff_initial_ms,
+        .backoff_max_ms = a->cfg.webhook_backoff_max_ms,
+        .queue_max = (size_t)a->cfg.webhook_queue_max,
+    };
+    return a->action->create(&a->action_inst, &wc, err, errlen);
+}
+
+static int open_engine(struct analyzer *a, char *err, size_t errlen)
+{
+    const struct vg_detector *det = vg_detector_find(a->cfg.detector_model);
+    if (!det)
+        return vg_err(err, errlen, -EINVAL, "detector.model: unknown model '%s' (known: ewma)",
+                      a->cfg.detector_model);
+    struct vg_engine_params p = {
+        .detector = det,
+        .dp = {.alpha = a->cfg.detector_alpha,
+               .alpha_outlier = a->cfg.detector_alpha_outlier,
+               .warmup = (uint32_t)a->cfg.detector_warmup,
+               .clip_k = a->cfg.detector_clip,
+               .min_std_abs = a->cfg.detector_min_std_abs,
+               .min_std_rel = a->cfg.detector_min_std_rel},
+        .ap = {.threshold = a->cfg.alert_threshold,
+               .for_ms = a->cfg.alert_for_ms,
+               .resolve_for_ms = a->cfg.alert_resolve_for_ms},
+        .series_match = a->cfg.alert_series,
+        .severity = a->cfg.alert_severity,
+        .max_hosts = (size_t)a->cfg.max_hosts,
+        .max_series_per_host = (size_t)a->cfg.max_series_per_host,
+    };
+    return vg_engine_new(&a->engine, &p, err, errlen);
+}
+
+static void log_stats(struct analyzer *a)
+{
+    struct vg_engine_stats es;
+    struct vg_action_stats as = {0};
+    vg_engine_get_stats(a->engine, &es);
+    if (a->action_inst)
+        a->action->stats(a->action_inst, &as);
+    vg_info("stats",
+            "consumed=%llu bad_messages=%llu bad_suppressed=%llu duplicates=%llu seq_gaps=%llu "
+            "hosts=%llu series=%llu scored=%llu warming=%llu alerts_fired=%llu "
+            "alerts_resolved=%llu firing=%llu webhook_delivered=%llu webhook_attempt_errors=%llu "
+            "webhook_dropped=%llu webhook_queued=%llu webhook_queue_full=%llu "
+            "consume_errors=%llu commit_errors=%llu",
+            (unsigned long long)a->consumed, (unsigned long long)a->bad_messages,
+            (unsigned long long)a->bad_suppressed, (unsigned long long)es.duplicates,
+            (unsigned long long)es.seq_gaps, (unsigned long long)es.hosts,
+            (unsigned long long)es.series, (unsigned long long)es.samples_scored,
+            (unsigned long long)es.samples_warming, (unsigned long long)es.alerts_fired,
+            (unsigned long long)es.alerts_resolved, (unsigned long long)es.firing,
+            (unsigned long long)as.delivered, (unsigned long long)as.attempt_errors,
+            (unsigned long long)as.dropped, (unsigned long long)as.queued,
+            (unsigned long long)as.queue_full, (unsigned long long)a->consume_errors,
+            (unsigned long long)a->commit_errors);
+    a->bad_logged = 0;
+}
+
+static void run_loop(struct analyzer *a)
+{
+    int64_t now = vg_mono_ms();
+    int64_t next_commit = now + a->cfg.commit_interval_ms;
+    int64_t next_stats = now + a->cfg.stats_interval_ms;
+    int dirty = 0;
+    while (!g_stop) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(a->rk, 100);
+        if (m) {
+            if (m->err) {
+                if (a->consume_errors++ % 100 == 0)
+                    vg_warn("consume error", "errors=%llu reason=%s",
+                            (unsigned long long)a->consume_errors, rd_kafka_message_errstr(m));
+            } else {
+                handle_message(a, m);
+                dirty = 1;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        now = vg_mono_ms();
+        if (dirty && now >= next_commit) {
+            rd_kafka_commit(a->rk, NULL, 1);
+            dirty = 0;
+            next_commit = now + a->cfg.commit_interval_ms;
+        }
+        if (now >= next_stats) {
+            log_stats(a);
+            next_stats = now + a->cfg.stats_interval_ms;
+        }
+    }
+}
+
+static int write_file_atomic(const char *path, const char *text, char *err, size_t errlen)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return vg_err(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+    fprintf(f, "%s\n", text);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return vg_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"embedded-kafka", no_argument, NULL, 'e'},
+        {"bootstrap-file", required_argument, NULL, 'b'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"config-doc", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *bootstrap_file = NULL;
+    char *sets[MAX_SETS];
+    size_t n_sets = 0;
+    int embedded = 0, check = 0, opt;
+    while ((opt = getopt_long(argc, argv, "c:s:hV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config = optarg;
+            break;
+        case 's':
+            if (n_sets == MAX_SETS) {
+                fprintf(stderr, "vigil-analyzer: too many --set options\n");
+                return 2;
+            }
+            sets[n_sets++] = optarg;
+            break;
+        case 'e':
+            embedded = 1;
+            break;
+        case 'b':
+            bootstrap_file = optarg;
+            break;
+        case 'k':
+            check = 1;
+            break;
+        case 'd':
+            vg_config_write_markdown(&analyzer_config_table, "vigil-analyzer", stdout);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("vigil-analyzer %s\n", VIGIL_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vigil-analyzer: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+
+    struct analyzer a = {0};
+    char err[VG_ERRLEN];
+    int rc = vg_config_load_all(&analyzer_config_table, &a.cfg, config, sets, n_sets, err,
+                                sizeof(err));
+    enum vg_log_level lvl = VG_LOG_INFO;
+    if (!rc && vg_log_level_parse(a.cfg.log_level, &lvl) < 0)
+        rc = vg_err(err, sizeof(err), -EINVAL,
+                    "log.level: '%s' is not one of debug, info, warn, error", a.cfg.log_level);
+    if (!rc && strcmp(a.cfg.log_format, "logfmt") != 0 && strcmp(a.cfg.log_format, "json") != 0)
+        rc = vg_err(err, sizeof(err), -EINVAL, "log.format: '%s' is not logfmt or json",
+                    a.cfg.log_format);
+    if (!rc && a.cfg.webhook_backoff_initial_ms > a.cfg.webhook_backoff_max_ms)
+        rc = vg_err(err, sizeof(err), -EINVAL,
+                    "webhook.backoff_initial (%lldms) is larger than webhook.backoff_max (%lldms)",
+                    (long long)a.cfg.webhook_backoff_initial_ms,
+                    (long long)a.cfg.webhook_backoff_max_ms);
+    /* Build the engine now so that a bad detector or pattern is a config error. */
+    if (!rc)
+        rc = open_engine(&a, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "vigil-analyzer: config error: %s\n", err);
+        vg_engine_free(a.engine);
+        vg_config_free(&analyzer_config_table, &a.cfg);
+        return 1;
+    }
+    if (check) {
+        vg_config_dump(&analyzer_config_table, &a.cfg, stdout);
+        printf("# config OK\n");
+        vg_engine_free(a.engine);
+        vg_config_free(&analyzer_config_table, &a.cfg);
+        return 0;
+    }
+    vg_log_init("analyzer", lvl, strcmp(a.cfg.log_format, "json") == 0);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct vg_embedded_kafka *ek = NULL;
+    const char *bootstrap = a.cfg.bootstrap_servers;
+    if (embedded) {
+        rc = vg_embedded_kafka_start(&ek, (int)a.cfg.embedded_brokers, a.cfg.topic,
+                                     (int)a.cfg.embedded_partitions, err, sizeof(err));
+        if (!rc) {
+            bootstrap = vg_embedded_kafka_bootstraps(ek);
+            printf("embedded kafka: bootstrap.servers=%s topic=%s partitions=%lld\n", bootstrap,
+                   a.cfg.topic, (long long)a.cfg.embedded_partitions);
+            fflush(stdout);
+            vg_info("embedded kafka started", "bootstrap=%s topic=%s partitions=%lld", bootstrap,
+                    a.cfg.topic, (long long)a.cfg.embedded_partitions);
+            if (bootstrap_file)
+                rc = write_file_atomic(bootstrap_file, bootstrap, err, sizeof(err));
+        }
+    }
+    vg_wire_msg_init(&a.msg);
+    if (!rc)
+        rc = open_action(&a, err, sizeof(err));
+    if (!rc)
+        rc = open_consumer(&a, bootstrap, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "vigil-analyzer: %s\n", err);
+    } else {
+        vg_info("started", "topic=%s group=%s model=%s threshold=%g webhook=%s", a.cfg.topic,
+                a.cfg.group_id, a.cfg.detector_model, a.cfg.alert_threshold,
+                a.cfg.webhook_url ? a.cfg.webhook_url : "none");
+        run_loop(&a);
+        vg_info("stopping: committing offsets", NULL);
+        rd_kafka_commit(a.rk, NULL, 0);
+    }
+    if (a.rk) {
+        rd_kafka_consumer_close(a.rk);
+        rd_kafka_destroy(a.rk);
+    }
+    if (a.engine)
+        log_stats(&a);
+    if (a.action_inst)
+        a.action->destroy(a.action_inst, a.cfg.drain_timeout_ms);
+    vg_engine_free(a.engine);
+    vg_wire_msg_free(&a.msg);
+    vg_embedded_kafka_stop(ek);
+    vg_config_free(&analyzer_config_table, &a.cfg);
+    return rc ? 1 : 0;
+}

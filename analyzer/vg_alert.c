@@ -1,0 +1,46 @@
+#include "vg_alert.h"
+
+/* Elapsed event time; a clock that steps back counts as no time passing, never negative. */
+static int64_t since(int64_t start, int64_t now)
+{
+    return now > start ? now - start : 0;
+}
+
+enum vg_alert_event vg_alert_step(struct vg_alert *a, const struct vg_alert_params *p, double score,
+                                  int64_t ts_ms)
+{
+    int above = score >= p->threshold;
+    switch (a->state) {
+    case VG_ALERT_INACTIVE:
+        if (!above)
+            return VG_ALERT_EV_NONE;
+        a->state = VG_ALERT_PENDING;
+        a->pending_since = ts_ms;
+        /* A zero `for` fires on the first high score. */
+        __attribute__((fallthrough));
+    case VG_ALERT_PENDING:
+        if (!above) {
+            a->state = VG_ALERT_INACTIVE;
+            return VG_ALERT_EV_NONE;
+        }
+        if (since(a->pending_since, ts_ms) < p->for_ms)
+            return VG_ALERT_EV_NONE;
+        a->state = VG_ALERT_FIRING;
+        a->firing_since = ts_ms;
+        a->below_since = 0;
+        return VG_ALERT_EV_FIRED;
+    case VG_ALERT_FIRING:
+        if (above) {
+            a->below_since = 0;
+            return VG_ALERT_EV_NONE;
+        }
+        if (!a->below_since)
+            a->below_since = ts_ms ? ts_ms : 1;
+        if (since(a->below_since, ts_ms) < p->resolve_for_ms)
+            return VG_ALERT_EV_NONE;
+        a->state = VG_ALERT_INACTIVE;
+        a->below_since = 0;
+        return VG_ALERT_EV_RESOLVED;
+    }
+    return VG_ALERT_EV_NONE;
+}

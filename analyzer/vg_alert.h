@@ -1,0 +1,33 @@
+/* Alert state machine for one (rule, host, series): inactive -> pending -> firing -> inactive.
+ *
+ * A score at or above the threshold for `for_ms` (event time, from message timestamps, so a
+ * replay behaves like the live stream) fires; a score below it for `resolve_for_ms` resolves.
+ * The resolve delay is the hysteresis that stops a score hovering at the threshold from
+ * sending a fire/resolve pair every tick.
+ */
+#ifndef VG_ALERT_H
+#define VG_ALERT_H
+
+#include <stdint.h>
+
+enum vg_alert_state { VG_ALERT_INACTIVE = 0, VG_ALERT_PENDING, VG_ALERT_FIRING };
+enum vg_alert_event { VG_ALERT_EV_NONE = 0, VG_ALERT_EV_FIRED, VG_ALERT_EV_RESOLVED };
+
+struct vg_alert_params {
+    double threshold;
+    int64_t for_ms;
+    int64_t resolve_for_ms;
+};
+
+struct vg_alert {
+    enum vg_alert_state state;
+    int64_t pending_since;
+    int64_t firing_since;
+    int64_t below_since; /* while firing: when the score first fell below; 0 = not below */
+};
+
+/* Feeds one score at event time ts_ms; returns the transition it caused, if any. */
+enum vg_alert_event vg_alert_step(struct vg_alert *a, const struct vg_alert_params *p, double score,
+                                  int64_t ts_ms);
+
+#endif

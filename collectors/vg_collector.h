@@ -1,0 +1,52 @@
+/* Collectors: each is a struct of callbacks registered in the one table vg_collectors[]
+ * (vg_collector.c). The agent opens every collector the config enables; one that cannot work on
+ * this host (file missing, no permission) logs one line at open and stays off.
+ */
+#ifndef VG_COLLECTOR_H
+#define VG_COLLECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_wire.h"
+
+enum vg_metric_type {
+    VG_METRIC_GAUGE, /* a level read as is */
+    VG_METRIC_RATE,  /* a kernel counter turned into a per-second rate */
+};
+
+/* One metric (or family: "disk.<dev>.read_bytes_ps") a collector emits; the table generates
+ * docs/metrics.md, so name, unit and help are written for users. */
+struct vg_metric_desc {
+    const char *name;
+    const char *unit;
+    enum vg_metric_type type;
+    const char *help;
+};
+
+struct vg_collector_cfg {
+    const char *proc_root; /* "/proc" unless tests point it at a fixture tree */
+    const char *sys_root;  /* "/sys" likewise */
+};
+
+struct vg_collector {
+    const char *name;
+    const char *help;
+    const struct vg_metric_desc *metrics;
+    size_t n_metrics;
+    /* Allocates *state (released by fini). Returns 0, or -ENOENT/-EACCES/... with err set when
+     * the collector cannot run here. */
+    int (*init)(void **state, const struct vg_collector_cfg *cfg, char *err, size_t errlen);
+    /* Reads the source once and appends metrics to out. Rates need two readings, so the first
+     * call may append nothing. Returns 0 or negative with err set (the agent logs and counts). */
+    int (*collect)(void *state, int64_t now_ms, struct vg_wire_msg *out, char *err, size_t errlen);
+    void (*fini)(void *state);
+};
+
+/* NULL-terminated table of every collector built in. */
+extern const struct vg_collector *const vg_collectors[];
+
+/* Finds a collector by name, or NULL. */
+const struct vg_collector *vg_collector_find(const char *name);
+
+#endif

@@ -1,0 +1,736 @@
+#include "vg_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "vg_util.h"
+
+#define FIELD(cfg, k) ((char *)(cfg) + (k)->offset)
+
+static const char *type_name(enum vg_cfg_type t)
+{
+    switch (t) {
+    case VG_CFG_STRING:
+        return "string";
+    case VG_CFG_INT:
+        return "integer";
+    case VG_CFG_DOUBLE:
+        return "number";
+    case VG_CFG_BOOL:
+        return "boolean";
+    case VG_CFG_DURATION:
+        return "duration";
+    case VG_CFG_SIZE:
+        return "size";
+    case VG_CFG_MAP:
+        return "map";
+    }
+    return "?";
+}
+
+/* ---- maps ---------------------------------------------------------------------------------- */
+
+const char *vg_kvlist_get(const struct vg_kvlist *l, const char *key)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->items[i].key, key) == 0)
+            return l->items[i].value;
+    return NULL;
+}
+
+int vg_kvlist_set(struct vg_kvlist *l, const char *key, const char *value)
+{
+    char *v = strdup(value);
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->items[i].key, key) == 0) {
+            free(l->items[i].value);
+            l->items[i].value = v;
+            return 0;
+        }
+    }
+    struct vg_kv *items = realloc(l->items, (l->n + 1) * sizeof(*items));
+    char *k = strdup(key);
+    if (!items || !k) {
+        free(v);
+        free(k);
+        if (items)
+            l->items = items;
+        return -ENOMEM;
+    }
+    l->items = items;
+    l->items[l->n].key = k;
+    l->items[l->n].value = v;
+    l->n++;
+    return 0;
+}
+
+void vg_kvlist_free(struct vg_kvlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].key);
+        free(l->items[i].value);
+    }
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* ---- scalar parsing ------------------------------------------------------------------------ */
+
+static int parse_number_suffix(const char *s, double *num, const char **suffix)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno == ERANGE || !isfinite(v))
+        return -EINVAL;
+    while (*end == ' ')
+        end++;
+    *num = v;
+    *suffix = end;
+    return 0;
+}
+
+int vg_parse_duration_ms(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    double v;
+    const char *suf;
+    if (parse_number_suffix(s, &v, &suf) < 0 || v < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < VG_ARRAY_LEN(units); i++) {
+        if (strcmp(suf, units[i].unit) == 0) {
+            double ms = v * units[i].ms;
+            if (ms > 9.2e15)
+                return -EINVAL;
+            *out = (int64_t)llround(ms);
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int vg_parse_size(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = {{"", 1},           {"B", 1},           {"KiB", 1024.0},       {"MiB", 1048576.0},
+                 {"GiB", 1073741824.0}, {"KB", 1000.0}, {"MB", 1e6},          {"GB", 1e9}};
+    double v;
+    const char *suf;
+    if (parse_number_suffix(s, &v, &suf) < 0 || v < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < VG_ARRAY_LEN(units); i++) {
+        if (strcmp(suf, units[i].unit) == 0) {
+            double b = v * units[i].mult;
+            if (b > 9.2e18)
+                return -EINVAL;
+            *out = (int64_t)llround(b);
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int check_bounds(const struct vg_cfg_key *k, double v, char *err, size_t errlen)
+{
+    if (k->min > k->max)
+        return 0;
+    if (v < k->min || v > k->max)
+        return vg_err(err, errlen, -ERANGE, "%s must be between %g and %g", k->name, k->min,
+                      k->max);
+    return 0;
+}
+
+/* Sets a non-map key from its text form. NULL text clears a string. */
+static int set_value(const struct vg_cfg_key *k, void *cfg, const char *text, char *err,
+                     size_t errlen)
+{
+    void *f = FIELD(cfg, k);
+    if (!text) {
+        if (k->type == VG_CFG_STRING) {
+            free(*(char **)f);
+            *(char **)f = NULL;
+            return 0;
+        }
+        return vg_err(err, errlen, -EINVAL, "%s needs a %s value", k->name, type_name(k->type));
+    }
+    switch (k->type) {
+    case VG_CFG_STRING: {
+        char *s = strdup(text);
+        if (!s)
+            return -ENOMEM;
+        free(*(char **)f);
+        *(char **)f = s;
+        return 0;
+    }
+    case VG_CFG_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(text, &end, 10);
+        if (end == text || *end || errno)
+            return vg_err(err, errlen, -EINVAL, "%s: '%s' is not an integer", k->name, text);
+        int rc = check_bounds(k, (double)v, err, errlen);
+        if (rc)
+            return rc;
+        *(int64_t *)f = v;
+        return 0;
+    }
+    case VG_CFG_DOUBLE: {
+        char *end;
+        errno = 0;
+        double v = strtod(text, &end);
+        if (end == text || *end || errno || !isfinite(v))
+            return vg_err(err, errlen, -EINVAL, "%s: '%s' is not a finite number", k->name,
+                          text);
+        int rc = check_bounds(k, v, err, errlen);
+        if (rc)
+            return rc;
+        *(double *)f = v;
+        return 0;
+    }
+    case VG_CFG_BOOL: {
+        static const char *const yes[] = {"true", "yes", "on", "1"};
+        static const char *const no[] = {"false", "no", "off", "0"};
+        for (size_t i = 0; i < 4; i++) {
+            if (strcasecmp(text, yes[i]) == 0) {
+                *(int *)f = 1;
+                return 0;
+            }
+            if (strcasecmp(text, no[i]) == 0) {
+                *(int *)f = 0;
+                return 0;
+            }
+        }
+        return vg_err(err, errlen, -EINVAL, "%s: '%s' is not a boolean (true or false)",
+                      k->name, text);
+    }
+    case VG_CFG_DURATION: {
+        int64_t v;
+        if (vg_parse_duration_ms(text, &v) < 0)
+            return vg_err(err, errlen, -EINVAL,
+                          "%s: '%s' is not a duration (write e.g. 250ms, 5s, 2m, 1h)", k->name,
+                          text);
+        int rc = check_bounds(k, (double)v, err, errlen);
+        if (rc)
+            return vg_err(err, errlen, rc, "%s must be between %gms and %gms", k->name, k->min,
+                          k->max);
+        *(int64_t *)f = v;
+        return 0;
+    }
+    case VG_CFG_SIZE: {
+        int64_t v;
+        if (vg_parse_size(text, &v) < 0)
+            return vg_err(err, errlen, -EINVAL,
+                          "%s: '%s' is not a size (write e.g. 4096, 64KiB, 1MiB)", k->name, text);
+        int rc = check_bounds(k, (double)v, err, errlen);
+        if (rc)
+            return rc;
+        *(int64_t *)f = v;
+        return 0;
+    }
+    case VG_CFG_MAP:
+        return vg_err(err, errlen, -EINVAL, "%s is a map: set its entries as %s.NAME", k->name,
+                      k->name);
+    }
+    return -EINVAL;
+}
+
+/* ---- lookup and suggestions ---------------------------------------------------------------- */
+
+static const struct vg_cfg_key *find_key(const struct vg_config_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->keys[i].name, name) == 0)
+            return &t->keys[i];
+    return NULL;
+}
+
+/* A map key owning `name`, i.e. name = "<mapkey>.<rest>". */
+static const struct vg_cfg_key *find_map_owner(const struct vg_config_table *t, const char *name,
+                                               const char **rest)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct vg_cfg_key *k = &t->keys[i];
+        size_t kl = strlen(k->name);
+        if (k->type == VG_CFG_MAP && strncmp(name, k->name, kl) == 0 && name[kl] == '.' &&
+            name[kl + 1]) {
+            *rest = name + kl + 1;
+            return k;
+        }
+    }
+    return NULL;
+}
+
+/* True when some key lives below `prefix.` (so a YAML mapping under it is a section). */
+static int is_section(const struct vg_config_table *t, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    for (size_t i = 0; i < t->n; i++)
+        if (strncmp(t->keys[i].name, prefix, pl) == 0 && t->keys[i].name[pl] == '.')
+            return 1;
+    return 0;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 99;
+    size_t prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+    }
+    return prev[lb];
+}
+
+static void unknown_key_msg(const struct vg_config_table *t, const char *name, char *buf,
+                            size_t n)
+{
+    const char *best = NULL;
+    size_t bestd = 99;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t d = edit_distance(name, t->keys[i].name);
+        if (d < bestd) {
+            bestd = d;
+            best = t->keys[i].name;
+        }
+    }
+    size_t limit = strlen(name) / 3 + 1;
+    if (best && bestd <= (limit < 3 ? limit : 3))
+        snprintf(buf, n, "unknown key '%s' (did you mean '%s'?)", name, best);
+    else
+        snprintf(buf, n, "unknown key '%s' (see --help for the list of keys)", name);
+}
+
+/* ---- YAML walking -------------------------------------------------------------------------- */
+
+struct walk {
+    const struct vg_config_table *t;
+    void *cfg;
+    const char *origin;
+    yaml_parser_t parser;
+    char *err;
+    size_t errlen;
+    char **seen; /* full names set by this file, to refuse duplicates */
+    size_t n_seen;
+};
+
+static int walk_err(struct walk *w, const yaml_mark_t *m, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int walk_err(struct walk *w, const yaml_mark_t *m, int rc, const char *fmt, ...)
+{
+    char msg[VG_ERRLEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return vg_err(w->err, w->errlen, rc, "%s:%zu:%zu: %s", w->origin, m->line + 1,
+                  m->column + 1, msg);
+}
+
+static int next_event(struct walk *w, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&w->parser, ev)) {
+        const yaml_mark_t *m = &w->parser.problem_mark;
+        return walk_err(w, m, -EINVAL, "YAML syntax error: %s%s%s",
+                        w->parser.problem ? w->parser.problem : "unknown problem",
+                        w->parser.context ? " " : "", w->parser.context ? w->parser.context : "");
+    }
+    return 0;
+}
+
+static int mark_seen(struct walk *w, const char *name, const yaml_mark_t *m)
+{
+    for (size_t i = 0; i < w->n_seen; i++)
+        if (strcmp(w->seen[i], name) == 0)
+            return walk_err(w, m, -EINVAL, "key '%s' is set twice", name);
+    char **s = realloc(w->seen, (w->n_seen + 1) * sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    w->seen = s;
+    if (!(w->seen[w->n_seen] = strdup(name)))
+        return -ENOMEM;
+    w->n_seen++;
+    return 0;
+}
+
+static int is_null_scalar(const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    return ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0);
+}
+
+static int join(char *out, size_t n, const char *prefix, const char *key)
+{
+    int len = prefix[0] ? snprintf(out, n, "%s.%s", prefix, key) : snprintf(out, n, "%s", key);
+    return (len < 0 || (size_t)len >= n) ? -ENAMETOOLONG : 0;
+}
+
+/* Reads a free-form map (after its MAPPING_START) into l; nested maps join with dots. */
+static int walk_kv(struct walk *w, struct vg_kvlist *l, const char *prefix, const char *owner)
+{
+    for (;;) {
+        yaml_event_t kev;
+        int rc = next_event(w, &kev);
+        if (rc)
+            return rc;
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            return 0;
+        }
+        if (kev.type != YAML_SCALAR_EVENT) {
+            rc = walk_err(w, &kev.start_mark, -EINVAL, "%s: expected a key", owner);
+            yaml_event_delete(&kev);
+            return rc;
+        }
+        char name[512];
+        if (join(name, sizeof(name), prefix, (const char *)kev.data.scalar.value) < 0) {
+            rc = walk_err(w, &kev.start_mark, -EINVAL, "%s: key too long", owner);
+            yaml_event_delete(&kev);
+            return rc;
+        }
+        yaml_mark_t kmark = kev.start_mark;
+        yaml_event_delete(&kev);
+        yaml_event_t vev;
+        if ((rc = next_event(w, &vev)))
+            return rc;
+        if (vev.type == YAML_SCALAR_EVENT) {
+            if (vg_kvlist_get(l, name))
+                rc = walk_err(w, &kmark, -EINVAL, "%s: '%s' is set twice", owner, name);
+            else
+                rc = vg_kvlist_set(l, name, (const char *)vev.data.scalar.value);
+        } else if (vev.type == YAML_MAPPING_START_EVENT) {
+            rc = walk_kv(w, l, name, owner);
+        } else {
+            rc = walk_err(w, &vev.start_mark, -EINVAL, "%s.%s: lists are not accepted here",
+                          owner, name);
+        }
+        yaml_event_delete(&vev);
+        if (rc)
+            return rc;
+    }
+}
+
+static int walk_mapping(struct walk *w, const char *prefix)
+{
+    for (;;) {
+        yaml_event_t kev;
+        int rc = next_event(w, &kev);
+        if (rc)
+            return rc;
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            return 0;
+        }
+        if (kev.type != YAML_SCALAR_EVENT) {
+            rc = walk_err(w, &kev.start_mark, -EINVAL, "expected a key here");
+            yaml_event_delete(&kev);
+            return rc;
+        }
+        char name[512];
+        yaml_mark_t kmark = kev.start_mark;
+        rc = join(name, sizeof(name), prefix, (const char *)kev.data.scalar.value);
+        yaml_event_delete(&kev);
+        if (rc)
+            return walk_err(w, &kmark, -EINVAL, "key too long");
+
+        const struct vg_cfg_key *k = find_key(w->t, name);
+        const char *rest = NULL;
+        const struct vg_cfg_key *owner = k ? NULL : find_map_owner(w->t, name, &rest);
+        yaml_event_t vev;
+        if ((rc = next_event(w, &vev)))
+            return rc;
+
+        if (k && k->type == VG_CFG_MAP) {
+            if (vev.type == YAML_MAPPING_START_EVENT)
+                rc = walk_kv(w, (struct vg_kvlist *)FIELD(w->cfg, k), "", k->name);
+            else if (vev.type == YAML_SCALAR_EVENT && is_null_scalar(&vev))
+                rc = 0;
+            else
+                rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be a map of NAME: value",
+                              name);
+        } else if (k) {
+            if (vev.type != YAML_SCALAR_EVENT) {
+                rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be a %s, not a %s", name,
+                              type_name(k->type),
+                              vev.type == YAML_MAPPING_START_EVENT ? "map" : "list");
+            } else if (!(rc = mark_seen(w, name, &kmark))) {
+                char msg[VG_ERRLEN];
+                rc = set_value(k, w->cfg,
+                               is_null_scalar(&vev) ? NULL : (const char *)vev.data.scalar.value,
+                               msg, sizeof(msg));
+                if (rc)
+                    rc = walk_err(w, &vev.start_mark, rc, "%s", msg);
+            }
+        } else if (owner && vev.type == YAML_SCALAR_EVENT) {
+            /* `kafka.bootstrap.servers: x` written flat at the top level. */
+            rc = vg_kvlist_set((struct vg_kvlist *)FIELD(w->cfg, owner), rest,
+                               (const char *)vev.data.scalar.value);
+        } else if (vev.type == YAML_MAPPING_START_EVENT && is_section(w->t, name)) {
+            rc = walk_mapping(w, name);
+        } else {
+            char msg[VG_ERRLEN];
+            unknown_key_msg(w->t, name, msg, sizeof(msg));
+            rc = walk_err(w, &kmark, -EINVAL, "%s", msg);
+        }
+        yaml_event_delete(&vev);
+        if (rc)
+            return rc;
+    }
+}
+
+int vg_config_load_buffer(const struct vg_config_table *t, void *cfg, const char *origin,
+                          const char *buf, size_t len, char *err, size_t errlen)
+{
+    struct walk w = {.t = t, .cfg = cfg, .origin = origin, .err = err, .errlen = errlen};
+    if (!yaml_parser_initialize(&w.parser))
+        return -ENOMEM;
+    yaml_parser_set_input_string(&w.parser, (const unsigned char *)buf, len);
+    int rc = 0, done = 0;
+    while (!rc && !done) {
+        yaml_event_t ev;
+        if ((rc = next_event(&w, &ev)))
+            break;
+        switch (ev.type) {
+        case YAML_STREAM_START_EVENT:
+        case YAML_DOCUMENT_START_EVENT:
+        case YAML_DOCUMENT_END_EVENT:
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = 1;
+            break;
+        case YAML_MAPPING_START_EVENT:
+            rc = walk_mapping(&w, "");
+            break;
+        case YAML_SCALAR_EVENT:
+            /* An empty document is a valid, empty config. */
+            if (!is_null_scalar(&ev))
+                rc = walk_err(&w, &ev.start_mark, -EINVAL,
+                              "the config must be a map of key: value");
+            break;
+        default:
+            rc = walk_err(&w, &ev.start_mark, -EINVAL, "the config must be a map of key: value");
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&w.parser);
+    for (size_t i = 0; i < w.n_seen; i++)
+        free(w.seen[i]);
+    free(w.seen);
+    return rc;
+}
+
+int vg_config_load_file(const struct vg_config_table *t, void *cfg, const char *path, char *err,
+                        size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return vg_err(err, errlen, -errno, "%s: cannot open config: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (cap - len < 4096) {
+            if (cap > (size_t)4 << 20) {
+                fclose(f);
+                free(buf);
+                return vg_err(err, errlen, -EFBIG, "%s: config larger than 4 MiB", path);
+            }
+            char *nb = realloc(buf, cap ? cap * 2 : 8192);
+            if (!nb) {
+                fclose(f);
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nb;
+            cap = cap ? cap * 2 : 8192;
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0)
+            break;
+    }
+    int rderr = ferror(f);
+    fclose(f);
+    if (rderr) {
+        free(buf);
+        return vg_err(err, errlen, -EIO, "%s: read error", path);
+    }
+    int rc = vg_config_load_buffer(t, cfg, path, buf, len, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int vg_config_set_arg(const struct vg_config_table *t, void *cfg, const char *arg, char *err,
+                      size_t errlen)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return vg_err(err, errlen, -EINVAL, "--set '%s': expected KEY=VALUE", arg);
+    char name[512];
+    size_t nl = (size_t)(eq - arg);
+    if (nl >= sizeof(name))
+        return vg_err(err, errlen, -EINVAL, "--set: key too long");
+    memcpy(name, arg, nl);
+    name[nl] = '\0';
+    const struct vg_cfg_key *k = find_key(t, name);
+    const char *rest;
+    if (k && k->type != VG_CFG_MAP) {
+        char msg[VG_ERRLEN];
+        int rc = set_value(k, cfg, eq + 1, msg, sizeof(msg));
+        return rc ? vg_err(err, errlen, rc, "--set: %s", msg) : 0;
+    }
+    const struct vg_cfg_key *owner = find_map_owner(t, name, &rest);
+    if (owner)
+        return vg_kvlist_set((struct vg_kvlist *)FIELD(cfg, owner), rest, eq + 1);
+    char msg[VG_ERRLEN];
+    unknown_key_msg(t, name, msg, sizeof(msg));
+    return vg_err(err, errlen, -EINVAL, "--set: %s", msg);
+}
+
+int vg_config_apply_env(const struct vg_config_table *t, void *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct vg_cfg_key *k = &t->keys[i];
+        const char *v = k->env ? getenv(k->env) : NULL;
+        if (!v || !*v)
+            continue;
+        char msg[VG_ERRLEN];
+        int rc = set_value(k, cfg, v, msg, sizeof(msg));
+        if (rc)
+            return vg_err(err, errlen, rc, "environment %s: %s", k->env, msg);
+    }
+    return 0;
+}
+
+int vg_config_defaults(const struct vg_config_table *t, void *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct vg_cfg_key *k = &t->keys[i];
+        if (k->type == VG_CFG_MAP || !k->def)
+            continue;
+        int rc = set_value(k, cfg, k->def, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void vg_config_free(const struct vg_config_table *t, void *cfg)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct vg_cfg_key *k = &t->keys[i];
+        if (k->type == VG_CFG_STRING) {
+            free(*(char **)FIELD(cfg, k));
+            *(char **)FIELD(cfg, k) = NULL;
+        } else if (k->type == VG_CFG_MAP) {
+            vg_kvlist_free((struct vg_kvlist *)FIELD(cfg, k));
+        }
+    }
+}
+
+/* ---- output -------------------------------------------------------------------------------- */
+
+void vg_config_print_help(const struct vg_config_table *t, FILE *f)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct vg_cfg_key *k = &t->keys[i];
+        fprintf(f, "  %-28s %-9s default %s%s%s\n      %s\n", k->name, type_name(k->type),
+                k->def ? k->def : "(none)", k->env ? ", env " : "", k->env ? k->env : "",
+                k->help);
+    }
+}
+
+void vg_config_write_markdown(const struct vg_config_table *t, const char *title, FILE *f)
+{
+    fprintf(f, "## %s\n\n| key | type | default | environment | description |\n", title);
+    fprintf(f, "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < t->n; i++) {
+        const struct vg_cfg_key *k = &t->keys[i];
+        fprintf(f, "| `%s` | %s | %s%s%s | %s%s%s | %s |\n", k->name, type_name(k->type),
+                k->def ? "`" : "", k->def ? k->def : "(none)", k->def ? "`" : "",
+                k->env ? "`" : "", k->env ? k->env : "", k->env ? "`" : "", k->help);
+    }
+    fputc('\n', f);
+}
+
+static int is_secret(const char *name)
+{
+    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token");
+}
+
+void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct vg_cfg_key *k = &t->keys[i];
+        const char *p = (const char *)cfg + k->offset;
+        fprintf(f, "%s: ", k->name);
+        switch (k->type) {
+        case VG_CFG_STRING: {
+            const char *s = *(char *const *)p;
+            fprintf(f, "%s\n", !s ? "(unset)" : is_secret(k->name) ? "(set, masked)" : s);
+            break;
+        }
+        case VG_CFG_INT:
+            fprintf(f, "%lld\n", (long long)*(const int64_t *)p);
+            break;
+        case VG_CFG_DURATION:
+            fprintf(f, "%lldms\n", (long long)*(const int64_t *)p);
+            break;
+        case VG_CFG_SIZE:
+            fprintf(f, "%lld\n", (long long)*(const int64_t *)p);
+            break;
+        case VG_CFG_DOUBLE:
+            fprintf(f, "%g\n", *(const double *)p);
+            break;
+        case VG_CFG_BOOL:
+            fprintf(f, "%s\n", *(const int *)p ? "true" : "false");
+            break;
+        case VG_CFG_MAP: {
+            const struct vg_kvlist *l = (const struct vg_kvlist *)p;
+            fprintf(f, "%s\n", l->n ? "" : "{}");
+            for (size_t j = 0; j < l->n; j++)
+                fprintf(f, "  %s: %s\n", l->items[j].key,
+                        is_secret(l->items[j].key) || strstr(l->items[j].key, "sasl.password")
+                            ? "(set, masked)"
+                            : l->items[j].value);
+            break;
+        }
+        }
+    }
+}
+
+int vg_config_load_all(const struct vg_config_table *t, void *cfg, const char *path,
+                       char *const *sets, size_t n_sets, char *err, size_t errlen)
+{
+    int rc = vg_config_defaults(t, cfg, err, errlen);
+    if (!rc && path)
+        rc = vg_config_load_file(t, cfg, path, err, errlen);
+    if (!rc)
+        rc = vg_config_apply_env(t, cfg, err, errlen);
+    for (size_t i = 0; !rc && i < n_sets; i++)
+        rc = vg_config_set_arg(t, cfg, sets[i], err, errlen);
+    return rc;
+}

@@ -1,0 +1,104 @@
+/* Table-driven configuration.
+ *
+ * Each daemon declares its keys once in a table (name, type, default, offset into its config
+ * struct, help). From that one table come: defaults, YAML parsing with file:line:column errors,
+ * validation of ranges, unknown-key errors with a "did you mean", --set overrides, environment
+ * overrides, the --help key listing, and docs/configuration.md.
+ *
+ * YAML nesting maps to dotted names: `webhook: {url: x}` sets "webhook.url". A key of type
+ * VG_CFG_MAP takes everything below it as free-form string pairs (librdkafka properties, host
+ * labels), nested maps joined with dots: `kafka: {security: {protocol: SSL}}` gives
+ * "security.protocol" = "SSL".
+ */
+#ifndef VG_CONFIG_H
+#define VG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum vg_cfg_type {
+    VG_CFG_STRING,   /* char * (malloc'd, freed by vg_config_free) */
+    VG_CFG_INT,      /* int64_t */
+    VG_CFG_DOUBLE,   /* double */
+    VG_CFG_BOOL,     /* int: true/false/yes/no/on/off */
+    VG_CFG_DURATION, /* int64_t milliseconds; written "250ms", "5s", "2m", "1h" */
+    VG_CFG_SIZE,     /* int64_t bytes; written "512", "64KiB", "1MiB", "1GiB" */
+    VG_CFG_MAP,      /* struct vg_kvlist */
+};
+
+struct vg_kv {
+    char *key;
+    char *value;
+};
+
+struct vg_kvlist {
+    struct vg_kv *items;
+    size_t n;
+};
+
+struct vg_cfg_key {
+    const char *name;
+    enum vg_cfg_type type;
+    const char *def; /* default in the same text form as the file; NULL = unset */
+    size_t offset;   /* offsetof(daemon config struct, field) */
+    double min, max; /* inclusive bounds for numbers; min > max means unbounded */
+    const char *env; /* environment variable that overrides the file, or NULL */
+    const char *help;
+};
+
+struct vg_config_table {
+    const struct vg_cfg_key *keys;
+    size_t n;
+};
+
+/* Sets every key to its default. Returns 0 or -EINVAL (a bad default is a programming error). */
+int vg_config_defaults(const struct vg_config_table *t, void *cfg, char *err, size_t errlen);
+
+/* Reads a YAML file over the current values. Errors read "PATH:LINE:COL: message". */
+int vg_config_load_file(const struct vg_config_table *t, void *cfg, const char *path, char *err,
+                        size_t errlen);
+
+/* Same, from a buffer; `origin` names it in errors. */
+int vg_config_load_buffer(const struct vg_config_table *t, void *cfg, const char *origin,
+                          const char *buf, size_t len, char *err, size_t errlen);
+
+/* Applies "key=value" (command line --set). For map keys: "kafka.bootstrap.servers=host:9092". */
+int vg_config_set_arg(const struct vg_config_table *t, void *cfg, const char *arg, char *err,
+                      size_t errlen);
+
+/* Applies the env overrides declared in the table. */
+int vg_config_apply_env(const struct vg_config_table *t, void *cfg, char *err, size_t errlen);
+
+/* Frees strings and maps held in cfg. */
+void vg_config_free(const struct vg_config_table *t, void *cfg);
+
+/* Prints the keys for --help: name, type, default, help. */
+void vg_config_print_help(const struct vg_config_table *t, FILE *f);
+
+/* Writes a Markdown table of the keys (docs/configuration.md). */
+void vg_config_write_markdown(const struct vg_config_table *t, const char *title, FILE *f);
+
+/* Prints the effective configuration as YAML-ish "key: value" lines (for --check-config). Values
+ * of keys whose name contains "password", "secret" or "token" are masked. */
+void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f);
+
+/* Looks a key up in a map; returns the value or NULL. */
+const char *vg_kvlist_get(const struct vg_kvlist *l, const char *key);
+
+/* Sets key=value in a map (replacing an existing key); both are copied. 0 or -ENOMEM. */
+int vg_kvlist_set(struct vg_kvlist *l, const char *key, const char *value);
+
+void vg_kvlist_free(struct vg_kvlist *l);
+
+/* Parse helpers shared with other modules; each returns 0 or -EINVAL. */
+int vg_parse_duration_ms(const char *s, int64_t *out);
+int vg_parse_size(const char *s, int64_t *out);
+
+
+
+/* The daemons' load order, later wins: defaults, the YAML file (if path != NULL), the
+ * environment, then each "key=value" of sets[0..n_sets). */
+int vg_config_load_all(const struct vg_config_table *t, void *cfg, const char *path,
+                       char *const *sets, size_t n_sets, char *err, size_t errlen);
+#endif

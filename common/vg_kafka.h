@@ -1,0 +1,24 @@
+/* librdkafka set-up shared by the agent and the analyzer. Nothing here knows about the mock
+ * cluster: the embedded broker lives in the analyzer and is only ever a bootstrap address. */
+#ifndef VG_KAFKA_H
+#define VG_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "vg_config.h"
+
+/* A default property: applied before the user's, so the user's config always wins. */
+struct vg_kafka_prop {
+    const char *key;
+    const char *value;
+};
+
+/* Builds a librdkafka conf from Vigil's defaults (NULL-key terminated array, may be NULL) and the
+ * user's properties from the config's `kafka:` map. librdkafka's own log lines are routed into
+ * Vigil's log. On success the caller owns *out (hand it to rd_kafka_new, which takes it, or
+ * rd_kafka_conf_destroy). On failure err names the property and librdkafka's reason. */
+int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
+                      const struct vg_kvlist *user, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,32 @@
+/* Logging: one line per event, logfmt on stderr (journald keeps it), or JSON.
+ *
+ * A line reads:  ts=2026-11-23T13:00:00.123Z level=info comp=agent msg="..." key=value ...
+ * The caller passes the key=value tail as a printf format; values that may hold spaces or quotes
+ * go through vg_log_quote() first so that every line stays machine-parseable.
+ */
+#ifndef VG_LOG_H
+#define VG_LOG_H
+
+#include <stddef.h>
+
+enum vg_log_level { VG_LOG_DEBUG = 0, VG_LOG_INFO, VG_LOG_WARN, VG_LOG_ERROR };
+
+/* Sets the component name (copied), the lowest level printed and the format (json != 0 for JSON). */
+void vg_log_init(const char *component, enum vg_log_level min_level, int json);
+
+/* Parses "debug", "info", "warn" or "error"; returns 0 or -EINVAL. */
+int vg_log_level_parse(const char *s, enum vg_log_level *out);
+
+/* Emits one line; kv_fmt may be NULL. Thread-safe: each line is written with one write(2). */
+void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes s into buf as a quoted logfmt value ("a \"b\"") and returns buf; truncates to fit. */
+const char *vg_log_quote(char *buf, size_t n, const char *s);
+
+#define vg_debug(msg, ...) vg_log(VG_LOG_DEBUG, msg, __VA_ARGS__)
+#define vg_info(msg, ...)  vg_log(VG_LOG_INFO, msg, __VA_ARGS__)
+#define vg_warn(msg, ...)  vg_log(VG_LOG_WARN, msg, __VA_ARGS__)
+#define vg_error(msg, ...) vg_log(VG_LOG_ERROR, msg, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,48 @@
+#include "vg_util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+int64_t vg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t vg_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int vg_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+void vg_sleep_ms(int64_t ms, volatile int *stop)
+{
+    int64_t end = vg_mono_ms() + ms;
+    for (;;) {
+        if (stop && *stop)
+            return;
+        int64_t left = end - vg_mono_ms();
+        if (left <= 0)
+            return;
+        /* Short slices so a stop flag set by a signal handler is seen promptly. */
+        if (left > 100)
+            left = 100;
+        struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}

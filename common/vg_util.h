@@ -1,0 +1,27 @@
+/* Small helpers every module uses: clocks, error buffers. */
+#ifndef VG_UTIL_H
+#define VG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Size of the error buffers that functions fill for user-facing messages. */
+#define VG_ERRLEN 256
+
+#define VG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wall-clock milliseconds since the Unix epoch (timestamps that leave the process). */
+int64_t vg_now_ms(void);
+
+/* Monotonic milliseconds (intervals, timeouts, backoff). */
+int64_t vg_mono_ms(void);
+
+/* snprintf into an error buffer; tolerates err == NULL. Returns rc so callers can
+ * `return vg_err(err, n, -EINVAL, "...")`. */
+int vg_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Sleeps for ms milliseconds, resuming after signals unless *stop becomes non-zero. */
+void vg_sleep_ms(int64_t ms, volatile int *stop);
+
+#endif

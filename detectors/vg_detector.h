@@ -1,0 +1,36 @@
+/* Detectors: per-series streaming models that turn each new value into an anomaly score in [0,1].
+ * Each model is a struct of callbacks registered in vg_detectors[] (vg_detector.c); the analyzer
+ * picks one by name from its config and keeps one state block of state_size bytes per series.
+ */
+#ifndef VG_DETECTOR_H
+#define VG_DETECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Tunables shared by the per-series models; unused fields are ignored by a model. */
+struct vg_detector_params {
+    double alpha;        /* EWMA weight of a new value once warm (0,1) */
+    double alpha_outlier; /* weight of a value beyond clip_k scales: small, so a level shift
+                           * stays anomalous for minutes, yet a lasting change is learned */
+    uint32_t warmup;     /* values seen before the model scores */
+    double clip_k;       /* values beyond clip_k scales from the mean are clipped when learned */
+    double min_std_abs;  /* floor of the scale, in the metric's unit */
+    double min_std_rel;  /* floor of the scale as a fraction of |mean| */
+};
+
+struct vg_detector {
+    const char *name;
+    const char *help;
+    size_t state_size;
+    /* Zeroes a state block. */
+    void (*init)(void *state);
+    /* Learns x and scores it. Returns 0 with *score in [0,1], or -EAGAIN while warming up (the
+     * value is still learned). Non-finite x is refused with -EINVAL and not learned. */
+    int (*update)(void *state, const struct vg_detector_params *p, double x, double *score);
+};
+
+extern const struct vg_detector *const vg_detectors[];
+const struct vg_detector *vg_detector_find(const char *name);
+
+#endif

@@ -1,0 +1,27 @@
+/* Robust EWMA detector: exponentially weighted mean and variance of a series, learned from
+ * winsorised values, at a lower rate (alpha_outlier), so that an outlier moves the baseline by at
+ * most clip_k scales times that rate, and a
+ * score that is the two-sided normal mass of the standardised deviation:
+ *     z = |x - mean| / max(sd, min_std_abs, min_std_rel * |mean|),  score = erf(z / sqrt 2).
+ * A sustained level shift therefore keeps scoring high for many ticks, and the baseline
+ * recovers quickly once the value returns. Cheap enough for the agent (3 doubles per series).
+ */
+#ifndef VG_EWMA_H
+#define VG_EWMA_H
+
+#include <stdint.h>
+
+#include "vg_detector.h"
+
+struct vg_ewma_state {
+    double mean;
+    double var;
+    uint32_t n;
+};
+
+extern const struct vg_detector vg_detector_ewma;
+
+/* The score alone for a state and value, without learning (used by tests and attribution). */
+double vg_ewma_score(const struct vg_ewma_state *s, const struct vg_detector_params *p, double x);
+
+#endif

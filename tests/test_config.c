@@ -1,0 +1,197 @@
+/* The table-driven config: defaults, YAML, errors with file:line:column, --set, env, maps. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vg_config.h"
+#include "vg_util.h"
+
+struct cfg {
+    char *name;
+    int64_t count;
+    double ratio;
+    int enabled;
+    int64_t timeout_ms;
+    int64_t max_bytes;
+    struct vg_kvlist kafka;
+    char *hook_url;
+};
+
+#define OFF(f) offsetof(struct cfg, f)
+static const struct vg_cfg_key keys[] = {
+    {"name", VG_CFG_STRING, "vigil", OFF(name), 1, 0, "TEST_VG_NAME", "a name"},
+    {"count", VG_CFG_INT, "3", OFF(count), 1, 10, NULL, "a count"},
+    {"ratio", VG_CFG_DOUBLE, "0.5", OFF(ratio), 0, 1, NULL, "a ratio"},
+    {"enabled", VG_CFG_BOOL, "false", OFF(enabled), 1, 0, NULL, "a switch"},
+    {"timeout", VG_CFG_DURATION, "5s", OFF(timeout_ms), 0, 60000, NULL, "a timeout"},
+    {"max_bytes", VG_CFG_SIZE, "1MiB", OFF(max_bytes), 1, 0, NULL, "a size"},
+    {"kafka", VG_CFG_MAP, NULL, OFF(kafka), 1, 0, NULL, "properties"},
+    {"webhook.url", VG_CFG_STRING, NULL, OFF(hook_url), 1, 0, NULL, "nested key"},
+};
+static const struct vg_config_table table = {keys, sizeof(keys) / sizeof(keys[0])};
+
+static int load(struct cfg *c, const char *yaml, char *err)
+{
+    memset(c, 0, sizeof(*c));
+    int rc = vg_config_defaults(&table, c, err, VG_ERRLEN);
+    if (rc)
+        return rc;
+    return vg_config_load_buffer(&table, c, "t.yaml", yaml, strlen(yaml), err, VG_ERRLEN);
+}
+
+static void defaults_apply_when_file_is_empty(void **state)
+{
+    struct cfg c;
+    char err[VG_ERRLEN];
+    assert_int_equal(load(&c, "", err), 0);
+    assert_string_equal(c.name, "vigil");
+    assert_int_equal(c.count, 3);
+    assert_true(c.ratio == 0.5);
+    assert_int_equal(c.enabled, 0);
+    assert_int_equal(c.timeout_ms, 5000);
+    assert_int_equal(c.max_bytes, 1048576);
+    assert_null(c.hook_url);
+    vg_config_free(&table, &c);
+}
+
+static void yaml_values_nested_sections_and_maps_are_read(void **state)
+{
+    struct cfg c;
+    char err[VG_ERRLEN] = "";
+    const char *y = "name: web\ncount: 7\nratio: 0.25\nenabled: yes\ntimeout: 250ms\n"
+                    "max_bytes: 64KiB\nwebhook:\n  url: http://x/y\n"
+                    "kafka:\n  bootstrap.servers: a:9092\n  security:\n    protocol: SSL\n";
+    assert_int_equal(load(&c, y, err), 0);
+    assert_string_equal(c.name, "web");
+    assert_int_equal(c.count, 7);
+    assert_true(c.ratio == 0.25);
+    assert_int_equal(c.enabled, 1);
+    assert_int_equal(c.timeout_ms, 250);
+    assert_int_equal(c.max_bytes, 65536);
+    assert_string_equal(c.hook_url, "http://x/y");
+    assert_string_equal(vg_kvlist_get(&c.kafka, "bootstrap.servers"), "a:9092");
+    assert_string_equal(vg_kvlist_get(&c.kafka, "security.protocol"), "SSL");
+    vg_config_free(&table, &c);
+}
+
+static void unknown_key_is_rejected_with_position_and_suggestion(void **state)
+{
+    struct cfg c;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(load(&c, "name: a\ncuont: 3\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:2:1: unknown key 'cuont' (did you mean 'count'?)");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "webhook:\n  ulr: x\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:2:3: unknown key 'webhook.ulr' (did you mean 'webhook.url'?)");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "zzzzzzzz: 1\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:1: unknown key 'zzzzzzzz' (see --help for the list of keys)");
+    vg_config_free(&table, &c);
+}
+
+static void out_of_range_and_mistyped_values_name_the_key(void **state)
+{
+    struct cfg c;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(load(&c, "count: 11\n", err), -ERANGE);
+    assert_string_equal(err, "t.yaml:1:8: count must be between 1 and 10");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "count: many\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:8: count: 'many' is not an integer");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "timeout: 5\n", err), -EINVAL);
+    assert_string_equal(err,
+                        "t.yaml:1:10: timeout: '5' is not a duration (write e.g. 250ms, 5s, 2m, 1h)");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "enabled: maybe\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:10: enabled: 'maybe' is not a boolean (true or false)");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "ratio: nan\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:8: ratio: 'nan' is not a finite number");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "count:\n  - 1\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:2:3: count must be a integer, not a list");
+    vg_config_free(&table, &c);
+}
+
+static void duplicate_key_and_yaml_syntax_errors_are_reported(void **state)
+{
+    struct cfg c;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(load(&c, "count: 2\ncount: 3\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:2:1: key 'count' is set twice");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "name: a\n\tcount: 2\n", err), -EINVAL);
+    assert_non_null(strstr(err, "t.yaml:2:1: YAML syntax error: found a tab character"));
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "- a\n- b\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:1: the config must be a map of key: value");
+    vg_config_free(&table, &c);
+}
+
+static void set_args_and_environment_override_the_file(void **state)
+{
+    struct cfg c;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(load(&c, "name: file\n", err), 0);
+    setenv("TEST_VG_NAME", "env", 1);
+    assert_int_equal(vg_config_apply_env(&table, &c, err, sizeof(err)), 0);
+    unsetenv("TEST_VG_NAME");
+    assert_string_equal(c.name, "env");
+    assert_int_equal(vg_config_set_arg(&table, &c, "name=cli", err, sizeof(err)), 0);
+    assert_string_equal(c.name, "cli");
+    assert_int_equal(vg_config_set_arg(&table, &c, "kafka.linger.ms=5", err, sizeof(err)), 0);
+    assert_string_equal(vg_kvlist_get(&c.kafka, "linger.ms"), "5");
+    assert_int_equal(vg_config_set_arg(&table, &c, "count", err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "--set 'count': expected KEY=VALUE");
+    assert_int_equal(vg_config_set_arg(&table, &c, "cont=1", err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "--set: unknown key 'cont' (did you mean 'count'?)");
+    vg_config_free(&table, &c);
+}
+
+static void missing_file_error_names_the_path(void **state)
+{
+    struct cfg c = {0};
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(vg_config_load_file(&table, &c, "/nonexistent/vigil.yaml", err, sizeof(err)),
+                     -ENOENT);
+    assert_string_equal(err,
+                        "/nonexistent/vigil.yaml: cannot open config: No such file or directory");
+}
+
+static void duration_and_size_parsers_accept_units(void **state)
+{
+    int64_t v;
+    assert_int_equal(vg_parse_duration_ms("1.5s", &v), 0);
+    assert_int_equal(v, 1500);
+    assert_int_equal(vg_parse_duration_ms("2m", &v), 0);
+    assert_int_equal(v, 120000);
+    assert_int_equal(vg_parse_duration_ms("-1s", &v), -EINVAL);
+    assert_int_equal(vg_parse_duration_ms("1 fortnight", &v), -EINVAL);
+    assert_int_equal(vg_parse_size("2GiB", &v), 0);
+    assert_int_equal(v, 2147483648LL);
+    assert_int_equal(vg_parse_size("10", &v), 0);
+    assert_int_equal(v, 10);
+    assert_int_equal(vg_parse_size("10XB", &v), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_apply_when_file_is_empty),
+        cmocka_unit_test(yaml_values_nested_sections_and_maps_are_read),
+        cmocka_unit_test(unknown_key_is_rejected_with_position_and_suggestion),
+        cmocka_unit_test(out_of_range_and_mistyped_values_name_the_key),
+        cmocka_unit_test(duplicate_key_and_yaml_syntax_errors_are_reported),
+        cmocka_unit_test(set_args_and_environment_override_the_file),
+        cmocka_unit_test(missing_file_error_names_the_path),
+        cmocka_unit_test(duration_and_size_parsers_accept_units),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,166 @@
+/* The EWMA detector's maths and the alert state machine. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vg_alert.h"
+#include "vg_ewma.h"
+
+static const struct vg_detector_params P = {
+    .alpha = 0.05, .alpha_outlier = 0.005, .warmup = 10, .clip_k = 3, .min_std_abs = 0, .min_std_rel = 0};
+
+/* Deterministic noise in [-1, 1] so the tests do not depend on libc's rand. */
+static double noise(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return ((*s >> 8) / 8388608.0) - 1.0;
+}
+
+static void warmup_learns_mean_and_variance_without_scoring(void **state)
+{
+    struct vg_ewma_state s;
+    const struct vg_detector *d = &vg_detector_ewma;
+    d->init(&s);
+    double xs[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, score = -1;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(d->update(&s, &P, xs[i], &score), -EAGAIN);
+        assert_true(score == 0);
+    }
+    assert_true(fabs(s.mean - 5.5) < 1e-12);
+    assert_true(fabs(s.var - 8.25) < 1e-12); /* population variance of 1..10 */
+    assert_int_equal(d->update(&s, &P, 5.5, &score), 0);
+    assert_true(score < 1e-12);
+}
+
+static void score_is_normal_mass_of_the_deviation(void **state)
+{
+    struct vg_ewma_state s = {.mean = 10, .var = 4, .n = 100};
+    /* z = 3 -> erf(3/sqrt2) = 0.9973002 */
+    assert_true(fabs(vg_ewma_score(&s, &P, 16) - 0.99730020393674) < 1e-9);
+    assert_true(fabs(vg_ewma_score(&s, &P, 4) - 0.99730020393674) < 1e-9);
+    assert_true(fabs(vg_ewma_score(&s, &P, 12) - 0.68268949213709) < 1e-9);
+}
+
+static void scale_floors_keep_constant_series_quiet(void **state)
+{
+    struct vg_ewma_state s = {.mean = 1000, .var = 0, .n = 100};
+    struct vg_detector_params p = P;
+    p.min_std_rel = 0.01; /* scale >= 10 */
+    assert_true(vg_ewma_score(&s, &p, 1020) < 0.96); /* z = 2 */
+    p.min_std_rel = 0;
+    p.min_std_abs = 0;
+    assert_true(vg_ewma_score(&s, &p, 1000.001) > 0.999); /* no floor: any change is huge */
+}
+
+static void outlier_moves_baseline_by_at_most_clip_scales(void **state)
+{
+    struct vg_ewma_state s = {.mean = 0, .var = 1, .n = 100};
+    double score;
+    assert_int_equal(vg_detector_ewma.update(&s, &P, 1e6, &score), 0);
+    assert_true(score > 0.999999);
+    /* mean moves by alpha_outlier * clip_k * scale = 0.005 * 3 * 1 */
+    assert_true(fabs(s.mean - 0.015) < 1e-12);
+    assert_true(s.var < 1.05);
+}
+
+static void sustained_shift_keeps_scoring_high_then_recovers(void **state)
+{
+    struct vg_ewma_state s;
+    vg_detector_ewma.init(&s);
+    uint32_t seed = 42;
+    double score;
+    for (int i = 0; i < 200; i++)
+        vg_detector_ewma.update(&s, &P, 5 + noise(&seed), &score);
+    int high = 0;
+    for (int i = 0; i < 20; i++) {
+        vg_detector_ewma.update(&s, &P, 50 + noise(&seed), &score);
+        high += score > 0.999;
+    }
+    assert_int_equal(high, 20);
+    int low = 0;
+    for (int i = 0; i < 30; i++) {
+        vg_detector_ewma.update(&s, &P, 5 + noise(&seed), &score);
+        low += score < 0.999;
+    }
+    assert_true(low >= 25); /* back to normal within a few ticks */
+}
+
+static void nonfinite_values_are_refused_and_not_learned(void **state)
+{
+    struct vg_ewma_state s = {.mean = 1, .var = 1, .n = 100};
+    double score;
+    assert_int_equal(vg_detector_ewma.update(&s, &P, NAN, &score), -EINVAL);
+    assert_int_equal(vg_detector_ewma.update(&s, &P, INFINITY, &score), -EINVAL);
+    assert_true(s.mean == 1 && s.var == 1 && s.n == 100);
+}
+
+static const struct vg_alert_params AP = {.threshold = 0.99, .for_ms = 3000, .resolve_for_ms = 2000};
+
+static void alert_fires_only_after_for_duration(void **state)
+{
+    struct vg_alert a = {0};
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 1000), VG_ALERT_EV_NONE);
+    assert_int_equal(a.state, VG_ALERT_PENDING);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 3000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 4000), VG_ALERT_EV_FIRED);
+    assert_int_equal(a.firing_since, 4000);
+    assert_int_equal(a.state, VG_ALERT_FIRING);
+}
+
+static void pending_alert_drops_back_when_score_falls(void **state)
+{
+    struct vg_alert a = {0};
+    vg_alert_step(&a, &AP, 0.995, 1000);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.5, 2000), VG_ALERT_EV_NONE);
+    assert_int_equal(a.state, VG_ALERT_INACTIVE);
+    /* The `for` clock starts again. */
+    vg_alert_step(&a, &AP, 0.995, 3000);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 5000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 6000), VG_ALERT_EV_FIRED);
+}
+
+static void resolve_waits_for_hysteresis_and_flapping_does_not_resolve(void **state)
+{
+    struct vg_alert a = {0};
+    struct vg_alert_params p = AP;
+    p.for_ms = 0;
+    assert_int_equal(vg_alert_step(&a, &p, 0.995, 1000), VG_ALERT_EV_FIRED);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 2000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.995, 3000), VG_ALERT_EV_NONE); /* back up */
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 4000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 5000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 6000), VG_ALERT_EV_RESOLVED);
+    assert_int_equal(a.state, VG_ALERT_INACTIVE);
+}
+
+static void clock_stepping_back_never_fires_early(void **state)
+{
+    struct vg_alert a = {0};
+    vg_alert_step(&a, &AP, 0.995, 10000);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 1000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 12999), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 13000), VG_ALERT_EV_FIRED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(warmup_learns_mean_and_variance_without_scoring),
+        cmocka_unit_test(score_is_normal_mass_of_the_deviation),
+        cmocka_unit_test(scale_floors_keep_constant_series_quiet),
+        cmocka_unit_test(outlier_moves_baseline_by_at_most_clip_scales),
+        cmocka_unit_test(sustained_shift_keeps_scoring_high_then_recovers),
+        cmocka_unit_test(nonfinite_values_are_refused_and_not_learned),
+        cmocka_unit_test(alert_fires_only_after_for_duration),
+        cmocka_unit_test(pending_alert_drops_back_when_score_falls),
+        cmocka_unit_test(resolve_waits_for_hysteresis_and_flapping_does_not_resolve),
+        cmocka_unit_test(clock_stepping_back_never_fires_early),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

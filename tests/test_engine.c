@@ -1,0 +1,168 @@
+/* The scoring engine: messages in, alert transitions out, redeliveries skipped. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vg_engine.h"
+#include "vg_ewma.h"
+#include "vg_log.h"
+#include "vg_util.h"
+
+struct seen {
+    int n;
+    char status[8][16];
+    char series[8][64];
+    char fingerprint[8][17];
+    double score[8], value[8];
+    int64_t starts[8], ends[8];
+    char label_env[8][16];
+};
+
+static void record(void *ud, const struct vg_notification *n)
+{
+    struct seen *s = ud;
+    if (s->n >= 8)
+        return;
+    snprintf(s->status[s->n], 16, "%s", n->status);
+    snprintf(s->series[s->n], 64, "%s", n->series);
+    snprintf(s->fingerprint[s->n], 17, "%s", n->fingerprint);
+    s->score[s->n] = n->score;
+    s->value[s->n] = n->value;
+    s->starts[s->n] = n->starts_at_ms;
+    s->ends[s->n] = n->ends_at_ms;
+    for (size_t i = 0; i < n->n_labels; i++)
+        if (strcmp(n->label_keys[i], "env") == 0)
+            snprintf(s->label_env[s->n], 16, "%s", n->label_values[i]);
+    s->n++;
+}
+
+static struct vg_engine *make_engine(const char *match, size_t max_hosts)
+{
+    struct vg_engine_params p = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 10, .clip_k = 3, .min_std_abs = 0.1, .min_std_rel = 0},
+        .ap = {.threshold = 0.999, .for_ms = 2000, .resolve_for_ms = 2000},
+        .series_match = match,
+        .severity = "critical",
+        .max_hosts = max_hosts,
+        .max_series_per_host = 100,
+    };
+    struct vg_engine *e = NULL;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&e, &p, err, sizeof(err)), 0);
+    return e;
+}
+
+static void feed(struct vg_engine *e, const char *host, uint64_t seq, double cpu, double load,
+                 struct seen *s, int expect_rc)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    m.version = 1;
+    snprintf(m.host, sizeof(m.host), "%s", host);
+    snprintf(m.boot, sizeof(m.boot), "boot-1");
+    m.seq = seq;
+    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    m.interval_ms = 1000;
+    assert_int_equal(vg_wire_msg_add_label(&m, "env", "prod", NULL, 0), 0);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "cpu.user_pct", cpu, NULL, 0), 0);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "load.1m", load, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, record, s), expect_rc);
+    vg_wire_msg_free(&m);
+}
+
+static void level_shift_fires_once_then_resolves_with_same_fingerprint(void **state)
+{
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct seen s = {0};
+    uint64_t seq = 0;
+    for (int i = 0; i < 40; i++, seq++)
+        feed(e, "web-1", seq, 5 + (i % 3) * 0.1, 0.5, &s, 0);
+    assert_int_equal(s.n, 0);
+    for (int i = 0; i < 6; i++, seq++)
+        feed(e, "web-1", seq, 60, 0.5, &s, 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.status[0], "firing");
+    assert_string_equal(s.series[0], "cpu.user_pct");
+    assert_true(s.score[0] >= 0.999);
+    assert_true(s.value[0] == 60);
+    assert_string_equal(s.label_env[0], "prod");
+    /* Fired at the third high tick: pending at 40, for 2 s -> seq 42. */
+    assert_int_equal(s.starts[0], 1700000000000LL + 42 * 1000);
+    for (int i = 0; i < 10; i++, seq++)
+        feed(e, "web-1", seq, 5.1, 0.5, &s, 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.status[1], "resolved");
+    assert_string_equal(s.fingerprint[0], s.fingerprint[1]);
+    assert_int_equal(s.starts[1], s.starts[0]);
+    assert_true(s.ends[1] > s.starts[1]);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.alerts_fired, 1);
+    assert_int_equal(st.alerts_resolved, 1);
+    assert_int_equal(st.firing, 0);
+    assert_int_equal(st.series, 2);
+    vg_engine_free(e);
+}
+
+static void redelivered_messages_are_skipped_and_gaps_counted(void **state)
+{
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct seen s = {0};
+    feed(e, "a", 5, 1, 1, &s, 0);
+    feed(e, "a", 6, 1, 1, &s, 0);
+    feed(e, "a", 6, 1, 1, &s, 1);
+    feed(e, "a", 3, 1, 1, &s, 1);
+    feed(e, "a", 10, 1, 1, &s, 0);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.messages, 3);
+    assert_int_equal(st.duplicates, 2);
+    assert_int_equal(st.seq_gaps, 3);
+    vg_engine_free(e);
+}
+
+static void series_outside_the_globs_are_not_scored(void **state)
+{
+    struct vg_engine *e = make_engine("load.*, mem.*", 10);
+    struct seen s = {0};
+    for (uint64_t i = 0; i < 30; i++)
+        feed(e, "a", i, i < 20 ? 1 : 90, 1, &s, 0);
+    assert_int_equal(s.n, 0);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.series, 1);
+    vg_engine_free(e);
+}
+
+static void hosts_beyond_the_limit_are_counted_not_tracked(void **state)
+{
+    struct vg_engine *e = make_engine(NULL, 2);
+    struct seen s = {0};
+    feed(e, "a", 0, 1, 1, &s, 0);
+    feed(e, "b", 0, 1, 1, &s, 0);
+    feed(e, "c", 0, 1, 1, &s, 0);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.hosts, 2);
+    assert_int_equal(st.hosts_refused, 1);
+    vg_engine_free(e);
+}
+
+int main(void)
+{
+    vg_log_init("test", VG_LOG_WARN, 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(level_shift_fires_once_then_resolves_with_same_fingerprint),
+        cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
+        cmocka_unit_test(series_outside_the_globs_are_not_scored),
+        cmocka_unit_test(hosts_beyond_the_limit_are_counted_not_tracked),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
