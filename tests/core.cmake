@@ -1,3 +1,16 @@
 vg_add_test(test_config SOURCES test_config.c LIBS vg_common)
 vg_add_test(test_detector SOURCES test_detector.c LIBS vg_analyzer)
 vg_add_test(test_engine SOURCES test_engine.c LIBS vg_analyzer)
+
+# Integration: real binaries, the embedded broker over loopback, a receiver in its own process.
+add_library(vg_teststack STATIC vg_testproc.c vg_stack.c)
+target_compile_definitions(vg_teststack PUBLIC VG_BIN_DIR="${CMAKE_BINARY_DIR}")
+target_include_directories(vg_teststack PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(vg_teststack PUBLIC PkgConfig::CMOCKA)
+set(VG_DAEMONS vigil-agent vigil-analyzer vigil-test-receiver)
+
+vg_add_test(test_pipeline SOURCES test_pipeline.c LIBS vg_teststack PkgConfig::JANSSON TIMEOUT 180)
+add_dependencies(test_pipeline ${VG_DAEMONS})
+
+vg_add_test(test_kcat SOURCES test_kcat.c LIBS vg_teststack vg_common TIMEOUT 180)
+add_dependencies(test_kcat ${VG_DAEMONS})

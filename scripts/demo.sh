@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Vigil demo: an embedded Kafka broker, the real agent on this host, the analyzer and a local
+# webhook receiver. After the detectors warm up, a CPU-burning process creates a real anomaly on
+# this host; you see the alert arrive at the receiver, then its resolution.
+#   scripts/demo.sh            ends by itself (about a minute)
+#   scripts/demo.sh --forever  keeps everything running until Ctrl-C
+set -euo pipefail
+cd "$(dirname "$0")/.."
+forever=0
+case "${1:-}" in
+--forever) forever=1 ;;
+"") ;;
+-h | --help)
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+*)
+    echo "usage: $0 [--forever]" >&2
+    exit 2
+    ;;
+esac
+
+scripts/setup.sh
+echo "building..."
+BUILD_DIR=build scripts/build.sh
+B=build
+D=$(mktemp -d /tmp/vigil-demo.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now_ms() { date +%s%3N; }
+wait_for() { # file pattern timeout_s
+    local end=$(($(date +%s) + $3))
+    until grep -q -- "$2" "$1" 2>/dev/null; do
+        [ "$(date +%s)" -lt $end ] || return 1
+        sleep 0.2
+    done
+}
+
+start=$(now_ms)
+echo "logs and data in $D"
+"$B/tests/receiver/vigil-test-receiver" --port 0 --port-file "$D/receiver.port" \
+    --out "$D/received.jsonl" --print &
+pids+=($!)
+wait_for "$D/receiver.port" . 10 || { echo "receiver did not start" >&2; exit 1; }
+port=$(cat "$D/receiver.port")
+echo "webhook receiver listening on http://127.0.0.1:$port/alerts"
+
+"$B/analyzer/vigil-analyzer" --embedded-kafka --bootstrap-file "$D/bootstrap" \
+    --set webhook.url="http://127.0.0.1:$port/alerts" --set stats_interval=15s \
+    >"$D/analyzer.out" 2>"$D/analyzer.log" &
+pids+=($!)
+wait_for "$D/bootstrap" . 15 || { cat "$D/analyzer.log" >&2; exit 1; }
+bs=$(head -1 "$D/bootstrap")
+echo "embedded Kafka broker at $bs  (watch the stream: kcat -b $bs -t vigil.metrics -C)"
+
+"$B/agent/vigil-agent" --set bootstrap_servers="$bs" --set interval=1s 2>"$D/agent.log" &
+pids+=($!)
+echo "agent collecting this host's metrics every second; analyzer warming up (20 s)..."
+wait_for "$D/analyzer.log" "host warmed up" 60 || { echo "analyzer never warmed up" >&2; tail "$D/analyzer.log" >&2; exit 1; }
+
+echo
+echo ">>> injecting an anomaly: a CPU-burning process for 20 s"
+t0=$(now_ms)
+timeout 20 sh -c 'while :; do :; done' &
+burn=$!
+pids+=($burn)
+if ! wait_for "$D/received.jsonl" '"firing"' 60; then
+    echo "no alert arrived within 60 s" >&2
+    exit 1
+fi
+t1=$(grep '"firing"' "$D/received.jsonl" | head -1 | sed -E 's/.*"recv_ms":([0-9]+).*/\1/')
+wait "$burn" 2>/dev/null || true
+echo ">>> anomaly over; waiting for the resolution"
+resolved=1
+wait_for "$D/received.jsonl" '"resolved"' 60 || resolved=0
+t2=$(now_ms)
+
+echo
+echo "==== demo summary"
+echo "alerts received by the webhook: $(grep -c '"firing"' "$D/received.jsonl") firing, $(grep -c '"resolved"' "$D/received.jsonl") resolved"
+echo "time from anomaly start to webhook delivery: $((t1 - t0)) ms"
+echo "first alert arrived $(( (t1 - start) / 1000 )) s after the demo started"
+[ $resolved -eq 1 ] && echo "resolution arrived $(( (t2 - t0) / 1000 )) s after the anomaly started" \
+    || echo "the alert had not resolved 60 s after the anomaly ended"
+echo "everything the receiver got: $D/received.jsonl; daemon logs: $D/*.log"
+
+if [ $forever -eq 1 ]; then
+    echo "running until Ctrl-C (try: kcat -b $bs -t vigil.metrics -C -o -1 -c 1)"
+    wait
+fi
+[ $resolved -eq 1 ]

@@ -1,0 +1,177 @@
+/* Interoperability with kcat, a Kafka client nobody here wrote: kcat reads what the agent
+ * produced, and the analyzer scores what kcat produced, skipping a malformed message with a log
+ * line naming topic, partition, offset and reason, and committing past it. */
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "vg_stack.h"
+#include "vg_testproc.h"
+#include "vg_wire.h"
+
+static int have_kcat(void)
+{
+    return vg_tp_sh("command -v kcat >/dev/null 2>&1") == 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void kcat_consumes_agent_message_keyed_by_host(void **state)
+{
+    if (!have_kcat())
+        fail_msg("kcat is not installed (scripts/setup.sh installs it)");
+    struct vg_stack s;
+    vg_stack_init(&s, "kcat-consume");
+    vg_stack_start_analyzer(&s, NULL);
+    const char *gsets[] = {"collectors=cpu,mem,load", "interval=200ms", "host=kcat-agent-1",
+                           "labels.env=interop", NULL};
+    vg_stack_start_agent(&s, gsets);
+
+    char out[600];
+    snprintf(out, sizeof(out), "%s/kcat.out", s.dir);
+    /* kcat exits at the end of the partitions; repeat until the agent's first message is
+     * there. -f prints the key, a tab, then the value. */
+    int64_t end = mono_ms() + 30000;
+    char *text = NULL;
+    while (mono_ms() < end) {
+        vg_tp_sh("kcat -b %s -t vigil.metrics -C -o beginning -e -c 3 -q -f '%%k\\t%%s\\n' "
+                 "> %s 2>/dev/null",
+                 s.bootstrap, out);
+        free(text);
+        text = vg_tp_read(out);
+        if (text && strchr(text, '\t'))
+            break;
+    }
+    assert_int_equal(vg_stack_stop(&s), 0);
+    assert_non_null(text);
+    char *tab = strchr(text, '\t');
+    assert_non_null(tab);
+    *tab = '\0';
+    assert_string_equal(text, "kcat-agent-1");
+    char *value = tab + 1;
+    value[strcspn(value, "\n")] = '\0';
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    char err[256] = "";
+    assert_int_equal(vg_wire_decode(value, strlen(value), 0, &m, err, sizeof(err)), 0);
+    assert_string_equal(m.host, "kcat-agent-1");
+    assert_int_equal(m.version, 1);
+    assert_int_equal(m.interval_ms, 200);
+    assert_true(m.n_metrics >= 5);
+    assert_int_equal(m.n_labels, 1);
+    assert_string_equal(m.labels[0].value, "interop");
+    vg_wire_msg_free(&m);
+    free(text);
+}
+
+/* Sum of the group's committed offsets over the topic's partitions, -1 if unknown. */
+static int64_t committed_total(const char *bootstrap, int partitions)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "vigil-analyzer", NULL, 0);
+    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, NULL, 0);
+    if (!rk)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; p++)
+        rd_kafka_topic_partition_list_add(l, "vigil.metrics", p);
+    int64_t total = -1;
+    if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        total = 0;
+        for (int i = 0; i < l->cnt; i++)
+            if (l->elems[i].offset > 0)
+                total += l->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    return total;
+}
+
+static void analyzer_scores_kcat_messages_and_skips_malformed_one(void **state)
+{
+    if (!have_kcat())
+        fail_msg("kcat is not installed (scripts/setup.sh installs it)");
+    struct vg_stack s;
+    vg_stack_init(&s, "kcat-produce");
+    vg_stack_start_receiver(&s, NULL);
+    const char *asets[] = {"kafka.auto.offset.reset=earliest", "detector.warmup=10",
+                           "alert.for=2s", "commit_interval=100ms", NULL};
+    vg_stack_start_analyzer(&s, asets);
+
+    /* Two hosts, 15 steady ticks then 5 anomalous ones each; a malformed message for host
+     * kc-1 sits between its steady and anomalous ticks. */
+    char input[700];
+    snprintf(input, sizeof(input), "%s/kcat.in", s.dir);
+    FILE *f = fopen(input, "w");
+    assert_non_null(f);
+    int lines = 0;
+    const char *hosts[] = {"kc-1", "kc-2"};
+    for (int h = 0; h < 2; h++) {
+        for (int i = 0; i < 20; i++) {
+            if (h == 0 && i == 15) {
+                fprintf(f, "kc-1|{\"v\":1,\"host\":\n");
+                lines++;
+            }
+            double v = i < 15 ? 10.0 + (i % 3) : 95.0;
+            fprintf(f,
+                    "%s|{\"v\":1,\"host\":\"%s\",\"boot\":\"b-1\",\"seq\":%d,\"ts\":%lld,"
+                    "\"interval_ms\":1000,\"metrics\":{\"app.latency_ms\":%g}}\n",
+                    hosts[h], hosts[h], i, 1700000000000LL + i * 1000LL, v);
+            lines++;
+        }
+    }
+    fclose(f);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.metrics -K '|' -l %s", s.bootstrap, input),
+                     0);
+
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"kc-1\"", 30000), 0);
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"kc-2\"", 30000), 0);
+    assert_int_equal(vg_tp_count(s.recv_out, "\"firing\""), 2);
+
+    /* Every message, the malformed one included, is committed. */
+    int64_t end = mono_ms() + 20000, total = -1;
+    while (mono_ms() < end && (total = committed_total(s.bootstrap, 4)) != lines)
+        ;
+    assert_int_equal(total, lines);
+    assert_int_equal(vg_stack_stop(&s), 0);
+
+    char *log = vg_tp_read(s.analyzer_log);
+    char *bad = strstr(log, "msg=\"bad message skipped\"");
+    assert_non_null(bad);
+    char *eol = strchr(bad, '\n');
+    *eol = '\0';
+    assert_non_null(strstr(bad, "topic=vigil.metrics"));
+    assert_non_null(strstr(bad, "partition="));
+    assert_non_null(strstr(bad, "offset=15"));
+    assert_non_null(strstr(bad, "reason="));
+    /* Logged once, counted once. */
+    *eol = '\n';
+    assert_int_equal(vg_tp_count(s.analyzer_log, "msg=\"bad message skipped\""), 1);
+    assert_non_null(strstr(log, "bad_messages=1 "));
+    free(log);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(kcat_consumes_agent_message_keyed_by_host),
+        cmocka_unit_test(analyzer_scores_kcat_messages_and_skips_malformed_one),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

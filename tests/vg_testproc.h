@@ -1,0 +1,36 @@
+/* Helpers for integration tests that run the real binaries: spawn, wait on files with a deadline
+ * (never a fixed sleep), stop. */
+#ifndef VG_TESTPROC_H
+#define VG_TESTPROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Starts argv[0] with stdout and stderr appended to log_path (NULL: inherited). Returns pid. */
+pid_t vg_tp_spawn(char *const argv[], const char *log_path);
+
+/* Sends sig and waits up to timeout_ms; then SIGKILL. Returns the exit status as waitpid gives it,
+ * or -1 when it had to be killed. */
+int vg_tp_stop(pid_t pid, int sig, int64_t timeout_ms);
+
+/* Polls until the file exists and contains needle (or is non-empty when needle is NULL), or the
+ * deadline passes. Returns 0 or -ETIMEDOUT. */
+int vg_tp_wait_contains(const char *path, const char *needle, int64_t timeout_ms);
+
+/* Counts occurrences of needle in the file (0 when missing). */
+int vg_tp_count(const char *path, const char *needle);
+
+/* Reads a whole file into a malloc'd NUL-terminated buffer the caller frees; NULL if missing. */
+char *vg_tp_read(const char *path);
+
+/* Writes text to path atomically (temp file + rename), so a reader never sees half a file. */
+int vg_tp_write_atomic(const char *path, const char *text);
+
+/* Makes a fresh temporary directory; returns a static-lifetime path (malloc'd, never freed). */
+char *vg_tp_tmpdir(const char *tag);
+
+/* Runs a shell command and returns its exit status (like system()). */
+int vg_tp_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
