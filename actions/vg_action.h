@@ -11,8 +11,8 @@
 /* One alert transition, as the analyzer hands it to actions. Strings are only borrowed for the
  * duration of submit(); an action copies what it keeps. */
 struct vg_notification {
-    const char *status;      /* "firing" or "resolved" */
-    const char *alertname;   /* rule name; "anomaly" for the built-in per-series rule */
+    const char *status;    /* "firing" or "resolved" */
+    const char *alertname; /* rule name; "anomaly" for the built-in per-series rule */
     const char *host;
     const char *series;      /* metric name the alert is about */
     const char *fingerprint; /* stable per (alertname, host, series): same on fire and resolve */
@@ -20,10 +20,10 @@ struct vg_notification {
     double score;            /* anomaly score in [0,1] at this transition */
     double value;            /* the metric's value in the message that caused the transition */
     double threshold;
-    int64_t starts_at_ms;  /* when the alert started firing (event time of the message) */
-    int64_t ends_at_ms;    /* 0 while firing */
-    int64_t event_ts_ms;   /* timestamp of the message that caused this transition */
-    int64_t accepted_ms;   /* wall clock when the analyzer produced the notification */
+    int64_t starts_at_ms;          /* when the alert started firing (event time of the message) */
+    int64_t ends_at_ms;            /* 0 while firing */
+    int64_t event_ts_ms;           /* timestamp of the message that caused this transition */
+    int64_t accepted_ms;           /* wall clock when the analyzer produced the notification */
     const char *const *label_keys; /* host labels from the wire message */
     const char *const *label_values;
     size_t n_labels;
@@ -54,7 +54,8 @@ struct vg_action {
     const char *help;
     /* Starts the action (its delivery thread). *inst is released by destroy(). */
     int (*create)(void **inst, const struct vg_webhook_cfg *cfg, char *err, size_t errlen);
-    /* Queues n; returns 0 or -ENOBUFS when the queue is full (counted in queue_full). */
+    /* Queues a deep copy of n and returns at once: 0, -ENOBUFS when the queue is full (counted in
+     * queue_full) or -ENOMEM when the copy cannot be allocated. */
     int (*submit)(void *inst, const struct vg_notification *n);
     void (*stats)(void *inst, struct vg_action_stats *out);
     /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Vigil demo: an embedded Kafka broker, the real agent on this host, the analyzer and a local
-# webhook receiver. After the detectors warm up, a CPU-burning process creates a real anomaly on
+# webhook receiver. After the detectors warm up, CPU-burning processes creates a real anomaly on
 # this host; you see the alert arrive at the receiver, then its resolution.
 #   scripts/demo.sh            ends by itself (about a minute)
 #   scripts/demo.sh --forever  keeps everything running until Ctrl-C
@@ -65,17 +65,21 @@ echo "agent collecting this host's metrics every second; analyzer warming up (20
 wait_for "$D/analyzer.log" "host warmed up" 60 || { echo "analyzer never warmed up" >&2; tail "$D/analyzer.log" >&2; exit 1; }
 
 echo
-echo ">>> injecting an anomaly: a CPU-burning process for 20 s"
+ncpu=$(nproc)
+echo ">>> injecting an anomaly: $ncpu CPU-burning processes (one per core) for 20 s"
 t0=$(now_ms)
-timeout 20 sh -c 'while :; do :; done' &
-burn=$!
-pids+=($burn)
+burners=()
+for _ in $(seq "$ncpu"); do
+    timeout 20 sh -c 'while :; do :; done' &
+    burners+=($!)
+    pids+=($!)
+done
 if ! wait_for "$D/received.jsonl" '"firing"' 60; then
     echo "no alert arrived within 60 s" >&2
     exit 1
 fi
 t1=$(grep '"firing"' "$D/received.jsonl" | head -1 | sed -E 's/.*"recv_ms":([0-9]+).*/\1/')
-wait "$burn" 2>/dev/null || true
+for b in "${burners[@]}"; do wait "$b" 2>/dev/null || true; done
 echo ">>> anomaly over; waiting for the resolution"
 resolved=1
 wait_for "$D/received.jsonl" '"resolved"' 60 || resolved=0

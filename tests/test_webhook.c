@@ -1,0 +1,857 @@
+/* The webhook action end to end: a real vigil-test-receiver process on a real TCP port, started,
+ * failed, stalled and restarted from here. Every wait polls a condition against a deadline; the
+ * deadlines are generous and only matter when something is broken.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "vg_action.h"
+#include "vg_util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECEIVER_BIN VG_BIN_DIR "/tests/receiver/vigil-test-receiver"
+#define WAIT_MS      15000 /* upper bound for things that normally take milliseconds */
+
+/* 2026-11-23T13:00:00.123Z and 2026-11-23T13:05:00.456Z */
+#define T_START 1795438800123LL
+#define T_END   1795439100456LL
+
+struct fx {
+    char dir[64];
+    char out[128];
+    char port_file[128];
+    char log[128];
+    pid_t rx_pid;
+    int port;
+    int saved_stderr;
+    const struct vg_action *act;
+    void *wh;
+};
+
+static void nap(void)
+{
+    struct timespec ts = {0, 5 * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return strdup("");
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *b = realloc(buf, cap);
+            assert_non_null(b);
+            buf = b;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        if (n == 0)
+            break;
+        len += n;
+    }
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Everything this process (and the receiver it starts) logs goes to a file so the tests can check
+ * the log lines; teardown copies it back to the real stderr for ctest's output. */
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/vg-test-webhook-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->out, sizeof(f->out), "%s/requests.jsonl", f->dir);
+    snprintf(f->port_file, sizeof(f->port_file), "%s/port", f->dir);
+    snprintf(f->log, sizeof(f->log), "%s/log", f->dir);
+    f->rx_pid = -1;
+    fflush(stderr);
+    f->saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    assert_true(f->saved_stderr >= 0);
+    int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_true(dup2(fd, STDERR_FILENO) == STDERR_FILENO);
+    close(fd);
+    f->act = vg_action_find("webhook");
+    assert_non_null(f->act);
+    *state = f;
+    return 0;
+}
+
+static void receiver_stop(struct fx *f)
+{
+    if (f->rx_pid <= 0)
+        return;
+    kill(f->rx_pid, SIGTERM);
+    int status = 0;
+    pid_t r = 0;
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    while ((r = waitpid(f->rx_pid, &status, WNOHANG)) == 0 && vg_mono_ms() < end)
+        nap();
+    if (r == 0) {
+        kill(f->rx_pid, SIGKILL);
+        waitpid(f->rx_pid, &status, 0);
+    }
+    pid_t pid = f->rx_pid;
+    f->rx_pid = -1;
+    assert_int_equal(r, pid);
+    /* A clean exit on SIGTERM is part of the receiver's contract. */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->wh)
+        f->act->destroy(f->wh, 0);
+    if (f->rx_pid > 0) {
+        kill(f->rx_pid, SIGKILL);
+        waitpid(f->rx_pid, NULL, 0);
+    }
+    fflush(stderr);
+    dup2(f->saved_stderr, STDERR_FILENO);
+    close(f->saved_stderr);
+    char *log = slurp(f->log);
+    fputs(log, stderr);
+    free(log);
+    unlink(f->out);
+    unlink(f->port_file);
+    unlink(f->log);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Starts the receiver with extra options (NULL-terminated) and waits until it has written its
+ * port file, i.e. is listening. port 0 lets it choose. */
+static void receiver_start(struct fx *f, int port, ...)
+{
+    const char *argv[32];
+    size_t n = 0;
+    char portbuf[16];
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    argv[n++] = RECEIVER_BIN;
+    argv[n++] = "--port";
+    argv[n++] = portbuf;
+    argv[n++] = "--port-file";
+    argv[n++] = f->port_file;
+    argv[n++] = "--out";
+    argv[n++] = f->out;
+    va_list ap;
+    va_start(ap, port);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < VG_ARRAY_LEN(argv) - 1)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+
+    unlink(f->port_file);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execv(RECEIVER_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    f->rx_pid = pid;
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    for (;;) {
+        FILE *pf = fopen(f->port_file, "r");
+        if (pf) {
+            int p = 0;
+            int ok = fscanf(pf, "%d", &p) == 1;
+            fclose(pf);
+            assert_true(ok);
+            assert_true(p > 0 && p < 65536);
+            if (port)
+                assert_int_equal(p, port);
+            f->port = p;
+            return;
+        }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            f->rx_pid = -1;
+            fail_msg("receiver exited before listening (status %d); is %s built?", status,
+                     RECEIVER_BIN);
+        }
+        if (vg_mono_ms() > end)
+            fail_msg("receiver did not write its port file within %d ms", WAIT_MS);
+        nap();
+    }
+}
+
+/* The receiver's records so far: only complete lines, as it may be writing the next one. */
+static json_t *requests(struct fx *f)
+{
+    json_t *arr = json_array();
+    char *text = slurp(f->out);
+    char *line = text, *nl;
+    while ((nl = strchr(line, '\n'))) {
+        *nl = '\0';
+        json_error_t e;
+        json_t *j = json_loads(line, 0, &e);
+        if (!j)
+            fail_msg("receiver wrote an invalid JSON line: %s (%s)", line, e.text);
+        json_array_append_new(arr, j);
+        line = nl + 1;
+    }
+    free(text);
+    return arr;
+}
+
+static json_t *wait_requests(struct fx *f, size_t n)
+{
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    for (;;) {
+        json_t *arr = requests(f);
+        if (json_array_size(arr) >= n)
+            return arr;
+        if (vg_mono_ms() > end)
+            fail_msg("receiver got %zu requests, expected %zu", json_array_size(arr), n);
+        json_decref(arr);
+        nap();
+    }
+}
+
+#define WAIT_STATS(f, st, cond)                                                                    \
+    do {                                                                                           \
+        int64_t end_ = vg_mono_ms() + WAIT_MS;                                                     \
+        for (;;) {                                                                                 \
+            (f)->act->stats((f)->wh, &(st));                                                       \
+            if (cond)                                                                              \
+                break;                                                                             \
+            if (vg_mono_ms() > end_)                                                               \
+                fail_msg(                                                                          \
+                    "timed out waiting for %s (submitted=%llu delivered=%llu "                     \
+                    "attempt_errors=%llu dropped=%llu)",                                           \
+                    #cond, (unsigned long long)(st).submitted, (unsigned long long)(st).delivered, \
+                    (unsigned long long)(st).attempt_errors, (unsigned long long)(st).dropped);    \
+            nap();                                                                                 \
+        }                                                                                          \
+    } while (0)
+
+static char *log_text(struct fx *f)
+{
+    fflush(stderr);
+    return slurp(f->log);
+}
+
+static void create_wh(struct fx *f, struct vg_webhook_cfg *cfg)
+{
+    char url[128], err[VG_ERRLEN] = "";
+    if (!cfg->url) {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", f->port);
+        cfg->url = url;
+    }
+    int rc = f->act->create(&f->wh, cfg, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("create failed: %d %s", rc, err);
+    assert_non_null(f->wh);
+}
+
+static const char *const label_keys[] = {"env", "host", "region"};
+static const char *const label_values[] = {"prod", "spoofed-by-label", "eu-1"};
+
+static struct vg_notification sample(const char *status, const char *fingerprint)
+{
+    struct vg_notification n = {
+        .status = status,
+        .alertname = "anomaly",
+        .host = "web-1",
+        .series = "cpu.user_pct",
+        .fingerprint = fingerprint,
+        .severity = "warning",
+        .score = 0.999,
+        .value = 51.2,
+        .threshold = 0.99,
+        .starts_at_ms = T_START,
+        .ends_at_ms = strcmp(status, "resolved") == 0 ? T_END : 0,
+        .event_ts_ms = strcmp(status, "resolved") == 0 ? T_END : T_START,
+        .accepted_ms = T_START + 5,
+        .label_keys = label_keys,
+        .label_values = label_values,
+        .n_labels = VG_ARRAY_LEN(label_keys),
+    };
+    return n;
+}
+
+/* Parses an RFC 3339 UTC timestamp with exactly three fractional digits; INT64_MIN if not one. */
+static int64_t rfc3339_ms(const char *s)
+{
+    if (!s || strlen(s) != 24 || s[10] != 'T' || s[19] != '.' || s[23] != 'Z')
+        return INT64_MIN;
+    struct tm tm = {0};
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (p != s + 19)
+        return INT64_MIN;
+    int ms = 0;
+    for (int i = 20; i < 23; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return INT64_MIN;
+        ms = ms * 10 + (s[i] - '0');
+    }
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static const char *jget_str(json_t *o, const char *path1, const char *path2)
+{
+    json_t *v = json_object_get(o, path1);
+    if (path2)
+        v = json_object_get(v, path2);
+    return json_string_value(v);
+}
+
+static void assert_str(json_t *o, const char *k1, const char *k2, const char *want)
+{
+    const char *got = jget_str(o, k1, k2);
+    if (!got || strcmp(got, want) != 0)
+        fail_msg("%s%s%s: got %s, want %s", k1, k2 ? "." : "", k2 ? k2 : "", got ? got : "(none)",
+                 want);
+}
+
+static void assert_real(json_t *o, const char *k, double want)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_number(v))
+        fail_msg("%s is not a number", k);
+    assert_true(fabs(json_number_value(v) - want) < 1e-12);
+}
+
+static void test_action_table_finds_webhook_only(void **state)
+{
+    assert_non_null(vg_action_find("webhook"));
+    assert_string_equal(vg_action_find("webhook")->name, "webhook");
+    assert_null(vg_action_find("pagerduty"));
+    assert_null(vg_action_find(""));
+    assert_null(vg_action_find(NULL));
+}
+
+static void test_create_rejects_bad_urls_and_values(void **state)
+{
+    struct fx *f = *state;
+    const char *bad[] = {"", "ftp://example.com/hook", "example.com/hook", "http://", "https://"};
+    char err[VG_ERRLEN];
+    void *wh = NULL;
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+        struct vg_webhook_cfg cfg = {.url = bad[i]};
+        err[0] = '\0';
+        int rc = f->act->create(&wh, &cfg, err, sizeof(err));
+        if (rc != -EINVAL)
+            fail_msg("url \"%s\" gave %d, want -EINVAL", bad[i], rc);
+        assert_null(wh);
+        assert_true(strstr(err, "webhook: url") != NULL);
+    }
+    struct vg_webhook_cfg cfg = {.url = "ftp://example.com/secret"};
+    f->act->create(&wh, &cfg, err, sizeof(err));
+    assert_true(strstr(err, "http:// or https://") != NULL);
+    assert_true(strstr(err, "secret") == NULL);
+
+    struct vg_webhook_cfg none = {0};
+    assert_int_equal(f->act->create(&wh, &none, err, sizeof(err)), -EINVAL);
+    assert_true(strstr(err, "url is required") != NULL);
+    struct vg_webhook_cfg neg = {.url = "http://127.0.0.1:9/x", .timeout_ms = -1};
+    assert_int_equal(f->act->create(&wh, &neg, err, sizeof(err)), -EINVAL);
+    assert_true(strstr(err, "negative") != NULL);
+
+    struct vg_webhook_cfg ok = {.url = "HTTPS://example.com:8443/hook?token=x"};
+    assert_int_equal(f->act->create(&wh, &ok, err, sizeof(err)), 0);
+    f->act->destroy(wh, 0);
+}
+
+/* (a) plus in-order delivery: a firing and its resolve arrive with every documented field. */
+static void test_firing_and_resolved_arrive_with_documented_fields(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, NULL);
+    struct vg_webhook_cfg cfg = {0};
+    create_wh(f, &cfg);
+
+    struct vg_notification fire = sample("firing", "3f2a9c0d1e7b4a55");
+    struct vg_notification res = sample("resolved", "3f2a9c0d1e7b4a55");
+    assert_int_equal(f->act->submit(f->wh, &fire), 0);
+    assert_int_equal(f->act->submit(f->wh, &res), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 2 && st.queued == 0);
+    assert_int_equal(st.submitted, 2);
+    assert_int_equal(st.attempt_errors, 0);
+    assert_int_equal(st.retries, 0);
+    assert_int_equal(st.dropped, 0);
+
+    json_t *reqs = wait_requests(f, 2);
+    assert_int_equal(json_array_size(reqs), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *r = json_array_get(reqs, i);
+        const char *status = i == 0 ? "firing" : "resolved";
+        assert_str(r, "method", NULL, "POST");
+        assert_str(r, "path", NULL, "/hook");
+        assert_str(r, "headers", "content-type", "application/json");
+        assert_str(r, "headers", "user-agent", "vigil/" VIGIL_VERSION);
+        char idem[128];
+        snprintf(idem, sizeof(idem), "3f2a9c0d1e7b4a55-%s-%lld", status, T_START);
+        assert_str(r, "headers", "idempotency-key", idem);
+
+        json_t *b = json_object_get(r, "body");
+        assert_true(json_is_object(b));
+        /* Exactly the documented fields: a new one must be documented too. */
+        assert_int_equal(json_object_size(b), 15);
+        assert_str(b, "version", NULL, "1");
+        assert_str(b, "status", NULL, status);
+        assert_str(b, "alertname", NULL, "anomaly");
+        assert_str(b, "fingerprint", NULL, "3f2a9c0d1e7b4a55");
+        assert_str(b, "host", NULL, "web-1");
+        assert_str(b, "series", NULL, "cpu.user_pct");
+        assert_str(b, "severity", NULL, "warning");
+        assert_real(b, "score", 0.999);
+        assert_real(b, "value", 51.2);
+        assert_real(b, "threshold", 0.99);
+        assert_str(b, "starts_at", NULL, "2026-11-23T13:00:00.123Z");
+        assert_true(rfc3339_ms(jget_str(b, "starts_at", NULL)) == T_START);
+        if (i == 0) {
+            assert_true(json_is_null(json_object_get(b, "ends_at")));
+            assert_true(rfc3339_ms(jget_str(b, "event_ts", NULL)) == T_START);
+            assert_str(b, "summary", NULL,
+                       "web-1: cpu.user_pct anomalous (score 0.999, value 51.2)");
+        } else {
+            assert_str(b, "ends_at", NULL, "2026-11-23T13:05:00.456Z");
+            assert_true(rfc3339_ms(jget_str(b, "ends_at", NULL)) == T_END);
+            assert_true(rfc3339_ms(jget_str(b, "event_ts", NULL)) == T_END);
+            assert_str(b, "summary", NULL,
+                       "web-1: cpu.user_pct resolved (score 0.999, value 51.2)");
+        }
+        json_t *labels = json_object_get(b, "labels");
+        assert_int_equal(json_object_size(labels), 6);
+        assert_str(labels, "env", NULL, "prod");
+        assert_str(labels, "region", NULL, "eu-1");
+        /* Reserved keys win over a host label of the same name. */
+        assert_str(labels, "host", NULL, "web-1");
+        assert_str(labels, "series", NULL, "cpu.user_pct");
+        assert_str(labels, "alertname", NULL, "anomaly");
+        assert_str(labels, "severity", NULL, "warning");
+    }
+    json_decref(reqs);
+    receiver_stop(f);
+}
+
+/* Parses "attempt=N ... next_delay_ms=D" from the webhook's retry lines; returns how many. */
+static int retry_delays(const char *log, int64_t *delays, int max)
+{
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, "will retry")) && n < max; p++) {
+        const char *eol = strchr(p, '\n');
+        const char *a = strstr(p, " attempt="), *d = strstr(p, "next_delay_ms=");
+        if (!a || !d || (eol && (a > eol || d > eol)))
+            continue;
+        int attempt = atoi(a + 9);
+        if (attempt != n + 1)
+            fail_msg("retry line for attempt %d, expected attempt %d", attempt, n + 1);
+        delays[n++] = atoll(d + 14);
+    }
+    return n;
+}
+
+/* (b) 5xx is retried with doubling, jittered backoff until delivered, under one idempotency key. */
+static void test_retries_5xx_until_delivered(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "3", NULL);
+    struct vg_webhook_cfg cfg = {
+        .max_attempts = 5, .backoff_initial_ms = 10, .backoff_max_ms = 1000};
+    create_wh(f, &cfg);
+    struct vg_notification n = sample("firing", "fp-retry");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+    assert_int_equal(st.attempt_errors, 3);
+    assert_int_equal(st.retries, 3);
+    assert_int_equal(st.dropped, 0);
+
+    json_t *reqs = wait_requests(f, 4);
+    assert_int_equal(json_array_size(reqs), 4);
+    const int want_status[] = {500, 500, 500, 200};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *r = json_array_get(reqs, i);
+        assert_int_equal(json_integer_value(json_object_get(r, "status")), want_status[i]);
+        char idem[64];
+        snprintf(idem, sizeof(idem), "fp-retry-firing-%lld", T_START);
+        assert_str(r, "headers", "idempotency-key", idem);
+    }
+    json_decref(reqs);
+
+    char *log = log_text(f);
+    int64_t d[8];
+    assert_int_equal(retry_delays(log, d, 8), 3);
+    /* 10, 20, 40 ms, each within +-20 %. */
+    for (int i = 0; i < 3; i++) {
+        int64_t base = 10LL << i;
+        if (d[i] < base * 8 / 10 || d[i] > base * 12 / 10)
+            fail_msg("delay after attempt %d is %lld ms, want %lld +-20 %%", i + 1, (long long)d[i],
+                     (long long)base);
+    }
+    assert_non_null(strstr(log, "url=\"http://127.0.0.1:"));
+    assert_non_null(strstr(log, "attempt=1 status=500"));
+    free(log);
+}
+
+/* (c) a 400 is permanent: dropped at once, logged with the receiver's answer, never retried. */
+static void test_permanent_400_is_dropped_without_retry(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "1", "--fail-status", "400", NULL);
+    struct vg_webhook_cfg cfg = {.max_attempts = 5, .backoff_initial_ms = 10};
+    create_wh(f, &cfg);
+    struct vg_notification bad = sample("firing", "fp-rejected");
+    struct vg_notification good = sample("firing", "fp-after");
+    assert_int_equal(f->act->submit(f->wh, &bad), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.dropped == 1);
+    /* Delivery is in order, so a retry of the first would reach the receiver before the second. */
+    assert_int_equal(f->act->submit(f->wh, &good), 0);
+    WAIT_STATS(f, st, st.delivered == 1);
+    assert_int_equal(st.attempt_errors, 1);
+    assert_int_equal(st.retries, 0);
+    assert_int_equal(st.dropped, 1);
+
+    json_t *reqs = wait_requests(f, 2);
+    assert_int_equal(json_array_size(reqs), 2);
+    assert_str(json_array_get(reqs, 0), "body", "fingerprint", "fp-rejected");
+    assert_str(json_array_get(reqs, 1), "body", "fingerprint", "fp-after");
+    json_decref(reqs);
+
+    char *log = log_text(f);
+    const char *line = strstr(log, "webhook rejected notification");
+    assert_non_null(line);
+    assert_non_null(strstr(line, "status=400"));
+    assert_non_null(strstr(line, "injected failure"));
+    assert_null(strstr(log, "will retry"));
+    free(log);
+}
+
+static int reserve_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+/* (d) nobody listening at first: connection errors are retried until the receiver comes up. */
+static void test_receiver_started_late_still_gets_alert(void **state)
+{
+    struct fx *f = *state;
+    f->port = reserve_port();
+    struct vg_webhook_cfg cfg = {.max_attempts = 1000,
+                                 .backoff_initial_ms = 10,
+                                 .backoff_max_ms = 50,
+                                 .connect_timeout_ms = 1000};
+    create_wh(f, &cfg);
+    struct vg_notification n = sample("firing", "fp-late");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.attempt_errors >= 2);
+    assert_int_equal(st.delivered, 0);
+
+    receiver_start(f, f->port, NULL);
+    WAIT_STATS(f, st, st.delivered == 1);
+    assert_int_equal(st.dropped, 0);
+    assert_true(st.retries >= 2);
+    json_t *reqs = wait_requests(f, 1);
+    assert_int_equal(json_array_size(reqs), 1);
+    assert_str(json_array_get(reqs, 0), "body", "fingerprint", "fp-late");
+    json_decref(reqs);
+
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "curl_code=7 ")); /* CURLE_COULDNT_CONNECT */
+    free(log);
+    receiver_stop(f);
+}
+
+/* (e) queue_max counts the notification in flight: with the receiver stalling, the next is refused,
+ * and destroy() interrupts the stalled request instead of waiting out its timeout. */
+static void test_queue_full_counted_while_receiver_stalls(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--stall-ms", "30000", NULL);
+    struct vg_webhook_cfg cfg = {.queue_max = 1, .timeout_ms = 60000};
+    create_wh(f, &cfg);
+    struct vg_notification n = sample("firing", "fp-queue");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    json_decref(wait_requests(f, 1)); /* in flight, held by the receiver */
+    assert_int_equal(f->act->submit(f->wh, &n), -ENOBUFS);
+    assert_int_equal(f->act->submit(f->wh, &n), -ENOBUFS);
+    struct vg_action_stats st;
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.submitted, 1);
+    assert_int_equal(st.queue_full, 2);
+    assert_int_equal(st.queued, 1);
+    assert_int_equal(st.delivered, 0);
+
+    int64_t t0 = vg_mono_ms();
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+    int64_t took = vg_mono_ms() - t0;
+    if (took > 10000)
+        fail_msg("destroy took %lld ms with a request stalled for 30 s", (long long)took);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "webhook queue full"));
+    assert_non_null(strstr(log, "dropped at shutdown"));
+    assert_non_null(strstr(log, "dropped=1 "));
+    free(log);
+}
+
+/* (f) a receiver slower than timeout_ms is an attempt error, retried, then given up on. */
+static void test_stall_beyond_timeout_is_attempt_error(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--stall-ms", "20000", NULL);
+    struct vg_webhook_cfg cfg = {.timeout_ms = 200, .max_attempts = 2, .backoff_initial_ms = 10};
+    create_wh(f, &cfg);
+    struct vg_notification n = sample("firing", "fp-slow");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.dropped == 1);
+    assert_int_equal(st.attempt_errors, 2);
+    assert_int_equal(st.retries, 1);
+    assert_int_equal(st.delivered, 0);
+    json_t *reqs = wait_requests(f, 2);
+    assert_int_equal(json_array_size(reqs), 2);
+    json_decref(reqs);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "curl_code=28 ")); /* CURLE_OPERATION_TIMEDOUT */
+    assert_non_null(strstr(log, "giving up"));
+    free(log);
+    receiver_stop(f);
+}
+
+/* (g) JSON has no NaN or Infinity: they become null, and the summary says n/a. */
+static void test_non_finite_numbers_encode_as_null(void **state)
+{
+    struct vg_notification n = sample("firing", "fp-nan");
+    n.value = NAN;
+    n.score = INFINITY;
+    n.threshold = -INFINITY;
+    char *s = vg_notification_to_json(&n);
+    assert_non_null(s);
+    json_error_t e;
+    json_t *b = json_loads(s, 0, &e);
+    if (!b)
+        fail_msg("not JSON: %s: %s", e.text, s);
+    assert_true(json_is_null(json_object_get(b, "value")));
+    assert_true(json_is_null(json_object_get(b, "score")));
+    assert_true(json_is_null(json_object_get(b, "threshold")));
+    assert_str(b, "summary", NULL, "web-1: cpu.user_pct anomalous (score n/a, value n/a)");
+    /* What printf-style encoders would emit instead; none of it is JSON. */
+    assert_null(strcasestr(s, ":nan"));
+    assert_null(strcasestr(s, ":inf"));
+    assert_null(strcasestr(s, ":-inf"));
+    json_decref(b);
+    free(s);
+}
+
+/* Labels come off the wire unchecked: invalid UTF-8 must not make the body invalid or empty. */
+static void test_invalid_utf8_labels_are_replaced(void **state)
+{
+    const char *keys[] = {"rack", "bad\xff"};
+    const char *vals[] = {"r\xc3\xa9seau \xe2\x82\xac", "v\xc0\xaf"};
+    struct vg_notification n = sample("firing", "fp-utf8");
+    n.label_keys = keys;
+    n.label_values = vals;
+    n.n_labels = 2;
+    n.host = "web-\xfe";
+    char *s = vg_notification_to_json(&n);
+    assert_non_null(s);
+    json_t *b = json_loads(s, 0, NULL);
+    assert_non_null(b);
+    assert_str(b, "labels", "rack", "r\xc3\xa9seau \xe2\x82\xac");
+    assert_str(b, "labels", "bad?", "v??");
+    assert_str(b, "host", NULL, "web-?");
+    json_decref(b);
+    free(s);
+}
+
+/* Retry-After on 429/503 replaces the computed backoff, capped at backoff_max. */
+static void test_retry_after_is_honoured_and_capped(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "1", "--fail-status", "503", "--retry-after", "1", NULL);
+    struct vg_webhook_cfg cfg = {.backoff_initial_ms = 10, .backoff_max_ms = 400};
+    create_wh(f, &cfg);
+    struct vg_notification n = sample("firing", "fp-ra");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+    assert_int_equal(st.attempt_errors, 1);
+    json_t *reqs = wait_requests(f, 2);
+    int64_t gap = json_integer_value(json_object_get(json_array_get(reqs, 1), "recv_ms")) -
+                  json_integer_value(json_object_get(json_array_get(reqs, 0), "recv_ms"));
+    json_decref(reqs);
+    /* Without Retry-After the wait would be about 10 ms. */
+    if (gap < 390)
+        fail_msg("second attempt came %lld ms after the first, want >= 400", (long long)gap);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "status=503 fingerprint=\"fp-ra\" next_delay_ms=400"));
+    free(log);
+}
+
+/* destroy() waits for the queue to drain; what is delivered by then arrives in submit order. */
+static void test_destroy_drains_queue_in_order(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, NULL);
+    struct vg_webhook_cfg cfg = {0};
+    create_wh(f, &cfg);
+    char fps[20][16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(fps[i], sizeof(fps[i]), "fp-%02d", i);
+        struct vg_notification n = sample("firing", fps[i]);
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    f->act->destroy(f->wh, WAIT_MS);
+    f->wh = NULL;
+    json_t *reqs = requests(f);
+    assert_int_equal(json_array_size(reqs), 20);
+    for (int i = 0; i < 20; i++)
+        assert_str(json_array_get(reqs, (size_t)i), "body", "fingerprint", fps[i]);
+    json_decref(reqs);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "submitted=20 delivered=20 dropped=0 "));
+    free(log);
+}
+
+/* destroy() must not sit out a long backoff: it stops the wait and counts what is left. */
+static void test_destroy_interrupts_backoff_and_drops_rest(void **state)
+{
+    struct fx *f = *state;
+    f->port = reserve_port();
+    struct vg_webhook_cfg cfg = {.backoff_initial_ms = 60000, .backoff_max_ms = 60000};
+    create_wh(f, &cfg);
+    for (int i = 0; i < 3; i++) {
+        struct vg_notification n = sample("firing", "fp-stuck");
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.attempt_errors == 1);
+    int64_t t0 = vg_mono_ms();
+    f->act->destroy(f->wh, 100);
+    f->wh = NULL;
+    int64_t took = vg_mono_ms() - t0;
+    if (took > 10000)
+        fail_msg("destroy(100) took %lld ms during a 48..60 s backoff", (long long)took);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "count=3 drain_ms=100"));
+    assert_non_null(strstr(log, "delivered=0 dropped=3 "));
+    free(log);
+}
+
+/* A large body reaches the receiver in many chunks and arrives whole; over --max-body it gets
+ * 413, which is permanent. */
+static void test_large_body_arrives_whole_and_413_is_permanent(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--max-body", "300000", NULL);
+    enum { NL = 4000 };
+    static char kbuf[NL][16], vbuf[NL][48];
+    static const char *keys[NL], *vals[NL];
+    for (int i = 0; i < NL; i++) {
+        snprintf(kbuf[i], sizeof(kbuf[i]), "k%04d", i);
+        snprintf(vbuf[i], sizeof(vbuf[i]), "value-%04d-padding-padding-padding", i);
+        keys[i] = kbuf[i];
+        vals[i] = vbuf[i];
+    }
+    struct vg_webhook_cfg cfg = {.backoff_initial_ms = 10};
+    create_wh(f, &cfg);
+    struct vg_notification n = sample("firing", "fp-big");
+    n.label_keys = keys;
+    n.label_values = vals;
+    n.n_labels = NL; /* about 200 KB */
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+    /* The same labels plus as many again under other keys: about 400 KB. */
+    static char kbuf2[NL][16];
+    static const char *keys2[2 * NL], *vals2[2 * NL];
+    for (int i = 0; i < NL; i++) {
+        snprintf(kbuf2[i], sizeof(kbuf2[i]), "x%04d", i);
+        keys2[i] = kbuf[i];
+        vals2[i] = vbuf[i];
+        keys2[NL + i] = kbuf2[i];
+        vals2[NL + i] = vbuf[i];
+    }
+    n.label_keys = keys2;
+    n.label_values = vals2;
+    n.n_labels = 2 * NL;
+    n.fingerprint = "fp-too-big";
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    WAIT_STATS(f, st, st.dropped == 1);
+    assert_int_equal(st.attempt_errors, 1);
+
+    json_t *reqs = wait_requests(f, 2);
+    json_t *first = json_array_get(reqs, 0);
+    assert_true(json_integer_value(json_object_get(first, "body_bytes")) > 150000);
+    json_t *labels = json_object_get(json_object_get(first, "body"), "labels");
+    assert_int_equal(json_object_size(labels), NL + 4);
+    assert_str(labels, "k0000", NULL, vbuf[0]);
+    assert_str(labels, "k3999", NULL, vbuf[NL - 1]);
+    json_t *second = json_array_get(reqs, 1);
+    assert_int_equal(json_integer_value(json_object_get(second, "status")), 413);
+    assert_true(json_is_null(json_object_get(second, "body")));
+    json_decref(reqs);
+    receiver_stop(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_action_table_finds_webhook_only),
+        cmocka_unit_test(test_non_finite_numbers_encode_as_null),
+        cmocka_unit_test(test_invalid_utf8_labels_are_replaced),
+        cmocka_unit_test_setup_teardown(test_create_rejects_bad_urls_and_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_firing_and_resolved_arrive_with_documented_fields,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retries_5xx_until_delivered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_permanent_400_is_dropped_without_retry, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_receiver_started_late_still_gets_alert, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_queue_full_counted_while_receiver_stalls, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stall_beyond_timeout_is_attempt_error, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after_is_honoured_and_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_drains_queue_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_interrupts_backoff_and_drops_rest, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_large_body_arrives_whole_and_413_is_permanent, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
