@@ -156,8 +156,8 @@ int vg_wire_host_valid(const char *host)
 }
 
 /* Renders untrusted bytes for an error message: a bounded prefix of them, anything outside
- * printable ASCII (and the backslash, to keep it unambiguous) as \xNN, so a hostile name can
- * neither overrun the buffer, split a UTF-8 sequence, nor put control characters into the logs.
+ * printable ASCII as \xNN, so a hostile name can neither overrun the buffer, split a UTF-8
+ * sequence, nor put control characters into the logs.
  * How much is shown follows from dstlen (4 bytes per input byte, plus "..." and the NUL). */
 static const char *quote_n(char *dst, size_t dstlen, const char *s, size_t len)
 {
@@ -167,7 +167,7 @@ static const char *quote_n(char *dst, size_t dstlen, const char *s, size_t len)
     size_t shown = len < room ? len : room;
     for (size_t i = 0; i < shown; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7F && c != '\\') {
+        if (c >= 0x20 && c < 0x7F) {
             dst[o++] = (char)c;
         } else {
             dst[o++] = '\\';
@@ -648,6 +648,11 @@ static int parse_error(const char *buf, size_t len, const json_error_t *je, char
         return vg_err(err, errlen, -EBADMSG,
                       "trailing data after the JSON object at byte %d: one message per record",
                       je->position);
+    case json_error_null_character:
+        /* jansson's own text names a flag of its API, which means nothing to a producer. */
+        return vg_err(err, errlen, -EBADMSG,
+                      "malformed JSON at line %d column %d: \\u0000 is not allowed in strings",
+                      je->line, je->column);
     case json_error_duplicate_key:
         return vg_err(err, errlen, -EBADMSG, "duplicate key at line %d column %d: %s", je->line,
                       je->column, text);
@@ -775,7 +780,7 @@ static int decode_root(const json_t *root, struct vg_wire_msg *m, struct wire_st
     const char *key;
     size_t klen;
     json_t *v;
-    long long n;
+    long long n = 0;
     int rc = 0;
     char q[QUOTE_BUFLEN];
     json_object_keylen_foreach((json_t *)root, key, klen, v)

@@ -42,17 +42,22 @@ struct vg_wire_msg {
     void *priv; /* implementation storage (arrays, string arena); reused across resets */
 };
 
-/* Zero-initialises m. A message owns everything it points to; release with vg_wire_msg_free(). */
+/* Zero-initialises m and sets version to VG_WIRE_VERSION; allocates nothing (storage comes on first
+ * use). A message owns everything it points to; release with vg_wire_msg_free(). */
 void vg_wire_msg_init(struct vg_wire_msg *m);
 
-/* Forgets the labels and metrics but keeps allocated capacity for the next tick. */
+/* Forgets the labels and metrics but keeps allocated capacity for the next tick. The header fields
+ * (host, boot, seq, ...) are left as they are. */
 void vg_wire_msg_reset(struct vg_wire_msg *m);
 
 /* Frees what the message allocated; m can be reused after vg_wire_msg_init(). */
 void vg_wire_msg_free(struct vg_wire_msg *m);
 
-/* Append a metric or label; name/key/value are copied. Returns 0, -EINVAL for a name outside the
- * character set or a non-finite value (err says which), -ENOMEM. */
+/* Append a metric or label; name/key/value are copied into the message's storage. Returns 0,
+ * -EINVAL for a name outside the character set, a non-finite value, a label value over
+ * VG_WIRE_LABEL_VALUE_MAX bytes or not UTF-8 (err says which), -ENOMEM. Duplicates are not
+ * checked here; vg_wire_encode() refuses them. Adding may move the storage: the arrays and the
+ * names in them are updated, but copies of those pointers kept elsewhere become invalid. */
 int vg_wire_msg_add_metric(struct vg_wire_msg *m, const char *name, double value, char *err,
                            size_t errlen);
 int vg_wire_msg_add_label(struct vg_wire_msg *m, const char *key, const char *value, char *err,
@@ -66,17 +71,22 @@ int vg_wire_name_valid(const char *name);
 int vg_wire_host_valid(const char *host);
 
 /* Encodes m as one compact JSON object. On success *out is a NUL-terminated malloc'd buffer the
- * caller frees with free(), *outlen its length without the NUL. Returns 0 or -EINVAL/-ENOMEM. */
+ * caller frees with free(), *outlen its length without the NUL. Returns 0 or -EINVAL/-ENOMEM;
+ * -EINVAL for anything the decoder would reject (so an encoded message decodes, size limits
+ * aside), and for duplicate metric names or label keys. On error *out is NULL. */
 int vg_wire_encode(const struct vg_wire_msg *m, char **out, size_t *outlen, char *err,
                    size_t errlen);
 
 /* Decodes buf[0..len) into m (which must have been vg_wire_msg_init'd; previous content is
- * reset). max_bytes == 0 means VG_WIRE_DEFAULT_MAX_BYTES. Returns 0 or a negative code, with a
- * specific message in err:
+ * reset). buf may hold any bytes, NULs included. max_bytes == 0 means VG_WIRE_DEFAULT_MAX_BYTES.
+ * Names and values stay valid until the next decode, add, reset or free of m. On error m holds no
+ * labels or metrics and an empty host. Returns 0 or a negative code, with a specific message in
+ * err (prefixes listed in docs/wire-format.md):
  *   -EMSGSIZE        message larger than max_bytes
  *   -EBADMSG         not JSON, trailing bytes, duplicate object keys, not an object
  *   -EPROTONOSUPPORT "v" is not a supported version
- *   -EINVAL          missing or mistyped field, bad host/name/label, NaN/Inf/out-of-range value */
+ *   -EINVAL          missing, mistyped or unknown field, bad host/boot/name/label, NaN/Inf or
+ *                    out-of-range value, more than 100000 metrics */
 int vg_wire_decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m, char *err,
                    size_t errlen);
 

@@ -1,0 +1,143 @@
+/* The daemons' command lines: help and version, config validation at start. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_stack.h"
+#include "vg_testproc.h"
+
+static char g_out[256];
+
+/* Runs a command with stdout+stderr captured into g_out; returns its exit status. */
+static int run(const char *fmt, const char *a, const char *b)
+{
+    char cmd[2200], inner[1800];
+    snprintf(inner, sizeof(inner), fmt, a, b);
+    snprintf(cmd, sizeof(cmd), "%s > %s 2>&1", inner, g_out);
+    return vg_tp_sh("%s", cmd);
+}
+
+static char *output(void)
+{
+    return vg_tp_read(g_out);
+}
+
+static void help_lists_every_config_key_and_option(void **state)
+{
+    const char *bins[] = {VG_AGENT_BIN, VG_ANALYZER_BIN};
+    const char *keys[] = {"interval", "webhook.url"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run("%s --help", bins[i], NULL), 0);
+        char *o = output();
+        assert_non_null(strstr(o, "Usage:"));
+        assert_non_null(strstr(o, "--config PATH"));
+        assert_non_null(strstr(o, "--check-config"));
+        assert_non_null(strstr(o, keys[i]));
+        free(o);
+        assert_int_equal(run("%s --version", bins[i], NULL), 0);
+        o = output();
+        assert_non_null(strstr(o, VIGIL_VERSION));
+        free(o);
+        assert_int_equal(run("%s --no-such-option", bins[i], NULL), 2);
+    }
+}
+
+static void bad_config_file_stops_daemon_with_file_line_and_key(void **state)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/tmp/vigil-cli-%d.yaml", (int)getpid());
+    vg_tp_write_atomic(path, "topic: vigil.metrics\nwebhook:\n  ulr: http://x\n");
+    assert_int_equal(run("%s --config %s", VG_ANALYZER_BIN, path), 1);
+    char *o = output(), want[512];
+    snprintf(want, sizeof(want),
+             "vigil-analyzer: config error: %s:3:3: unknown key 'webhook.ulr' (did you mean "
+             "'webhook.url'?)",
+             path);
+    assert_non_null(strstr(o, want));
+    free(o);
+
+    vg_tp_write_atomic(path, "interval: 10ms\n");
+    assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, path), 1);
+    o = output();
+    snprintf(want, sizeof(want),
+             "vigil-agent: config error: %s:1:11: interval must be between 100ms and 3.6e+06ms",
+             path);
+    assert_non_null(strstr(o, want));
+    free(o);
+
+    vg_tp_write_atomic(path, "host: 'bad host!'\n");
+    assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, path), 1);
+    o = output();
+    assert_non_null(strstr(o, "host 'bad host!': only letters, digits"));
+    free(o);
+    unlink(path);
+}
+
+static void bad_set_values_are_refused_with_the_reason(void **state)
+{
+    assert_int_equal(run("%s --set alert.threshold=2 --check-config", VG_ANALYZER_BIN, NULL), 1);
+    char *o = output();
+    assert_non_null(strstr(o, "alert.threshold must be between 0 and 1"));
+    free(o);
+    assert_int_equal(run("%s --set detector.model=magic --check-config", VG_ANALYZER_BIN, NULL),
+                     1);
+    o = output();
+    assert_non_null(strstr(o, "detector.model: unknown model 'magic'"));
+    free(o);
+    assert_int_equal(run("%s --set collectors=cpu,gpu --once", VG_AGENT_BIN, NULL), 1);
+    o = output();
+    assert_non_null(strstr(o, "unknown collector 'gpu'"));
+    free(o);
+    assert_int_equal(run("%s --set kafka.no.such.property=1", VG_AGENT_BIN, NULL), 1);
+    o = output();
+    assert_non_null(strstr(o, "kafka property 'no.such.property'"));
+    free(o);
+}
+
+static void check_config_prints_effective_values_and_masks_secrets(void **state)
+{
+    assert_int_equal(run("%s --set kafka.sasl.password=hunter2 --set webhook.url=%s "
+                         "--check-config",
+                         VG_ANALYZER_BIN, "http://127.0.0.1:1/x"),
+                     0);
+    char *o = output();
+    assert_non_null(strstr(o, "webhook.url: http://127.0.0.1:1/x"));
+    assert_non_null(strstr(o, "sasl.password: (set, masked)"));
+    assert_null(strstr(o, "hunter2"));
+    assert_non_null(strstr(o, "# config OK"));
+    free(o);
+}
+
+static void once_prints_one_valid_message(void **state)
+{
+    assert_int_equal(run("%s --once --set host=once-1 --set collectors=cpu,load", VG_AGENT_BIN,
+                         NULL),
+                     0);
+    char *o = output();
+    assert_non_null(strstr(o, "{\"v\":1,\"host\":\"once-1\""));
+    assert_non_null(strstr(o, "\"cpu.user_pct\":"));
+    assert_non_null(strstr(o, "\"load.1m\":"));
+    free(o);
+}
+
+int main(void)
+{
+    snprintf(g_out, sizeof(g_out), "/tmp/vigil-cli-out-%d", (int)getpid());
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(help_lists_every_config_key_and_option),
+        cmocka_unit_test(bad_config_file_stops_daemon_with_file_line_and_key),
+        cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
+        cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
+        cmocka_unit_test(once_prints_one_valid_message),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    unlink(g_out);
+    return rc;
+}
