@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 struct series {
     struct vg_alert alert;
     char fingerprint[17];
-    unsigned char det[]; /* detector state, detector->state_size bytes */
+    /* Detector state, detector->state_size bytes; aligned for any model's doubles. */
+    _Alignas(max_align_t) unsigned char det[];
 };
 
 struct host {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the normal build, then the same suite under
-# AddressSanitizer + UndefinedBehaviorSanitizer. `--quick` skips the sanitizer pass.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer target for a short bounded
+# time (FUZZ_SECONDS, default 15). `--quick` runs only the normal build's suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -19,4 +20,25 @@ if [ $quick -eq 0 ]; then
     echo "== tests under ASan+UBSan"
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j2)
+fi
+
+if [ $quick -eq 0 ]; then
+    echo "== fuzz targets, ${FUZZ_SECONDS:-15} s each (build-fuzz/)"
+    BUILD_DIR=build-fuzz scripts/build.sh -DCMAKE_C_COMPILER=clang -DVIGIL_FUZZ=ON
+    for f in build-fuzz/tests/fuzz/fuzz_*; do
+        [ -x "$f" ] || continue
+        name=$(basename "$f")
+        corpus=tests/fuzz/corpus/${name#fuzz_}
+        scratch=$(mktemp -d)
+        dict=()
+        [ -f "tests/fuzz/${name#fuzz_}.dict" ] && dict=(-dict="tests/fuzz/${name#fuzz_}.dict")
+        if ! "$f" "${dict[@]}" -max_total_time="${FUZZ_SECONDS:-15}" -print_final_stats=1 \
+            "$scratch" "$corpus" >"build-fuzz/$name.log" 2>&1; then
+            tail -40 "build-fuzz/$name.log"
+            echo "$name: FAILED (crash input saved by libFuzzer, see above)"
+            exit 1
+        fi
+        echo "$name: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$name.log" | grep -o '[0-9]*$') executions, no crash"
+        rm -rf "$scratch"
+    done
 fi

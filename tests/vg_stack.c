@@ -19,8 +19,10 @@
 void vg_stack_init(struct vg_stack *s, const char *tag)
 {
     memset(s, 0, sizeof(*s));
-    s->dir = vg_tp_tmpdir(tag);
-    assert_non_null(s->dir);
+    char *dir = vg_tp_tmpdir(tag);
+    assert_non_null(dir);
+    snprintf(s->dir, sizeof(s->dir), "%s", dir);
+    free(dir);
     snprintf(s->recv_out, sizeof(s->recv_out), "%s/received.jsonl", s->dir);
     snprintf(s->recv_log, sizeof(s->recv_log), "%s/receiver.log", s->dir);
     snprintf(s->analyzer_log, sizeof(s->analyzer_log), "%s/analyzer.log", s->dir);
@@ -57,14 +59,15 @@ void vg_stack_start_receiver(struct vg_stack *s, const char *const *extra)
 
 void vg_stack_start_analyzer(struct vg_stack *s, const char *const *sets)
 {
-    char bsfile[600], url[128];
+    char bsfile[600];
     snprintf(bsfile, sizeof(bsfile), "%s/bootstrap", s->dir);
-    snprintf(url, sizeof(url), "webhook.url=http://127.0.0.1:%d/alerts", s->recv_port);
+    snprintf(s->url_set, sizeof(s->url_set), "webhook.url=http://127.0.0.1:%d/alerts",
+             s->recv_port);
     const char *argv[MAX_ARGS] = {VG_ANALYZER_BIN, "--embedded-kafka", "--bootstrap-file", bsfile};
     size_t n = 4;
     if (s->recv_port) {
         argv[n++] = "--set";
-        argv[n++] = strdup(url);
+        argv[n++] = s->url_set;
     }
     for (; sets && *sets && n < MAX_ARGS - 2; sets++) {
         argv[n++] = "--set";

@@ -10,7 +10,8 @@
 #define VG_RECEIVER_BIN VG_BIN_DIR "/tests/receiver/vigil-test-receiver"
 
 struct vg_stack {
-    char *dir;
+    char dir[256];
+    char url_set[128]; /* the analyzer's --set webhook.url=... */
     char recv_out[512], recv_log[512], analyzer_log[512], agent_log[512];
     char bootstrap[256];
     int recv_port;

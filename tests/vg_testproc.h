@@ -27,7 +27,7 @@ char *vg_tp_read(const char *path);
 /* Writes text to path atomically (temp file + rename), so a reader never sees half a file. */
 int vg_tp_write_atomic(const char *path, const char *text);
 
-/* Makes a fresh temporary directory; returns a static-lifetime path (malloc'd, never freed). */
+/* Makes a fresh temporary directory; returns its path, malloc'd, which the caller frees. */
 char *vg_tp_tmpdir(const char *tag);
 
 /* Runs a shell command and returns its exit status (like system()). */
