@@ -147,6 +147,8 @@ static int open_collectors(struct agent *a, char *err, size_t errlen)
 }
 
 /* Fills msg with one tick's metrics. */
+/* now_ms stamps the message (wall clock); collectors get the monotonic clock, since they only
+ * use differences and a wall-clock step must not distort a rate. */
 static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_ms)
 {
     vg_wire_msg_reset(msg);
@@ -160,7 +162,7 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
                               NULL, 0);
     for (size_t i = 0; i < a->n_coll; i++) {
         char cerr[VG_ERRLEN] = "", q[VG_ERRLEN + 8];
-        if (a->coll[i].c->collect(a->coll[i].state, now_ms, msg, cerr, sizeof(cerr)) < 0) {
+        if (a->coll[i].c->collect(a->coll[i].state, vg_mono_ms(), msg, cerr, sizeof(cerr)) < 0) {
             /* Log the first failure and then every 60th, so a broken source cannot flood. */
             if (a->coll[i].errors++ % 60 == 0)
                 vg_warn("collect failed", "collector=%s errors=%llu reason=%s",

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vg_wire.h"
 
@@ -25,7 +26,7 @@ struct vg_metric_desc {
 };
 
 struct vg_collector_cfg {
-    const char *proc_root; /* "/proc" unless tests point it at a fixture tree */
+    const char *proc_root; /* "/proc" unless tests point it at a fixture tree; NULL: "/proc" */
     const char *sys_root;  /* "/sys" likewise */
 };
 
@@ -34,13 +35,18 @@ struct vg_collector {
     const char *help;
     const struct vg_metric_desc *metrics;
     size_t n_metrics;
-    /* Allocates *state (released by fini). Returns 0, or -ENOENT/-EACCES/... with err set when
-     * the collector cannot run here. */
+    /* Allocates *state (released by fini; cfg is not kept). Reads its source once, so a missing
+     * file fails here: returns 0, or -ENOENT/-EACCES/-EINVAL (content not understood)/... with
+     * err naming the file, and then *state is untouched and fini must not be called. */
     int (*init)(void **state, const struct vg_collector_cfg *cfg, char *err, size_t errlen);
-    /* Reads the source once and appends metrics to out. Rates need two readings, so the first
-     * call may append nothing. Returns 0 or negative with err set (the agent logs and counts). */
+    /* Reads the source once and appends metrics to out. now_ms is any clock that never goes
+     * back (vg_mono_ms()); only differences between calls are used. Rates need two readings, so
+     * the first call may append nothing, and a counter that reset is left out for one call.
+     * Returns 0 or negative with err set (the agent logs and counts). Metrics appended before an
+     * error are valid: a device collector that meets one malformed line still reports the
+     * others, then returns -EINVAL for that line. */
     int (*collect)(void *state, int64_t now_ms, struct vg_wire_msg *out, char *err, size_t errlen);
-    void (*fini)(void *state);
+    void (*fini)(void *state); /* accepts NULL */
 };
 
 /* NULL-terminated table of every collector built in. */
@@ -48,5 +54,9 @@ extern const struct vg_collector *const vg_collectors[];
 
 /* Finds a collector by name, or NULL. */
 const struct vg_collector *vg_collector_find(const char *name);
+
+/* Writes the metric reference (docs/metrics.md) generated from every collector's table.
+ * Returns 0, or -EIO when f reports a write error. */
+int vg_collectors_write_markdown(FILE *f);
 
 #endif

@@ -316,10 +316,12 @@ static void unknown_key_msg(const struct vg_config_table *t, const char *name, c
         }
     }
     size_t limit = strlen(name) / 3 + 1;
+    /* %.100s: a key longer than that is cut in the message, which keeps it within an error
+     * buffer together with the suggestion. */
     if (best && bestd <= (limit < 3 ? limit : 3))
-        snprintf(buf, n, "unknown key '%s' (did you mean '%s'?)", name, best);
+        snprintf(buf, n, "unknown key '%.100s' (did you mean '%.100s'?)", name, best);
     else
-        snprintf(buf, n, "unknown key '%s' (see --help for the list of keys)", name);
+        snprintf(buf, n, "unknown key '%.100s' (see --help for the list of keys)", name);
 }
 
 /* ---- YAML walking -------------------------------------------------------------------------- */

@@ -1,0 +1,95 @@
+#include "vg_devtab.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vg_devtab_init(struct vg_devtab *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
+void vg_devtab_begin(struct vg_devtab *t)
+{
+    t->tick++;
+    t->hint = 0;
+}
+
+static int insert(struct vg_devtab *t, size_t at, const char *name)
+{
+    if (t->n == VG_DEVTAB_MAX)
+        return -ENOSPC;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        struct vg_dev *d = realloc(t->dev, cap * sizeof *d);
+        if (!d)
+            return -ENOMEM;
+        t->dev = d;
+        t->cap = cap;
+    }
+    memmove(&t->dev[at + 1], &t->dev[at], (t->n - at) * sizeof *t->dev);
+    t->n++;
+    memset(&t->dev[at], 0, sizeof *t->dev);
+    size_t len = strnlen(name, VG_DEV_NAME_MAX);
+    memcpy(t->dev[at].name, name, len);
+    t->dev[at].name[len] = '\0';
+    return 0;
+}
+
+int vg_devtab_get(struct vg_devtab *t, const char *name, struct vg_dev **dev)
+{
+    for (size_t k = 0; k < t->n; k++) {
+        size_t i = (t->hint + k) % t->n;
+        if (strcmp(t->dev[i].name, name) != 0)
+            continue;
+        if (t->dev[i].last_seen == t->tick)
+            return -EEXIST;
+        t->dev[i].last_seen = t->tick;
+        t->hint = i + 1;
+        *dev = &t->dev[i];
+        return 0;
+    }
+    /* A new device goes where the file listed it, keeping the table in file order. */
+    size_t at = t->hint < t->n ? t->hint : t->n;
+    int rc = insert(t, at, name);
+    if (rc < 0)
+        return rc;
+    t->dev[at].last_seen = t->tick;
+    t->hint = at + 1;
+    *dev = &t->dev[at];
+    return 1;
+}
+
+void vg_devtab_end(struct vg_devtab *t)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->tick - t->dev[i].last_seen >= VG_DEVTAB_KEEP_TICKS)
+            continue;
+        if (w != i)
+            t->dev[w] = t->dev[i];
+        w++;
+    }
+    t->n = w;
+    t->hint = 0;
+}
+
+void vg_devtab_free(struct vg_devtab *t)
+{
+    free(t->dev);
+    memset(t, 0, sizeof *t);
+}
+
+size_t vg_metric_sanitise(char *dst, size_t dstsize, const char *src, size_t len)
+{
+    if (len > dstsize - 1)
+        len = dstsize - 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '.' || c == ':' || c == '-';
+        dst[i] = ok ? (char)c : '_';
+    }
+    dst[len] = '\0';
+    return len;
+}

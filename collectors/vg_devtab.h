@@ -1,0 +1,57 @@
+/* Per-device state for collectors whose devices come and go (disks, interfaces): a small table
+ * keyed by the device's name as it appears in metric names.
+ *
+ * A tick brackets one pass over the source file: vg_devtab_begin(), one vg_devtab_get() per
+ * device line, vg_devtab_end(). Entries not seen for VG_DEVTAB_KEEP_TICKS ticks are dropped, so a
+ * host that churns through containers' veth interfaces does not grow the table forever, while a
+ * device missing from one read keeps its baseline. Entries stay in file order so that lookups,
+ * which start where the previous one matched, are O(1) in the steady state.
+ */
+#ifndef VG_DEVTAB_H
+#define VG_DEVTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proc_parse.h"
+#include "vg_rate.h"
+
+#define VG_DEVTAB_RATES      8
+#define VG_DEVTAB_KEEP_TICKS 5
+#define VG_DEVTAB_MAX        4096 /* devices tracked at most; more are not reported */
+
+struct vg_dev {
+    char name[VG_DEV_NAME_MAX + 1]; /* sanitised, see vg_metric_sanitise() */
+    uint64_t last_seen;             /* tick number */
+    unsigned flags;                 /* the collector's own, zero when created */
+    struct vg_rate rate[VG_DEVTAB_RATES];
+};
+
+struct vg_devtab {
+    struct vg_dev *dev; /* owned */
+    size_t n, cap;
+    size_t hint; /* where the next lookup starts */
+    uint64_t tick;
+};
+
+/* Zeroes t; nothing is allocated until the first vg_devtab_get(). */
+void vg_devtab_init(struct vg_devtab *t);
+
+void vg_devtab_begin(struct vg_devtab *t);
+
+/* Finds or creates the entry for name (already sanitised, NUL-terminated, at most
+ * VG_DEV_NAME_MAX bytes) and marks it seen. *dev points into the table until the next get or end.
+ * Returns 0 for an existing entry, 1 for a new one, -EEXIST when name was already seen this tick
+ * (two raw names that sanitise alike: the second is not reported, so metric names stay unique),
+ * -ENOSPC when VG_DEVTAB_MAX entries exist, -ENOMEM. */
+int vg_devtab_get(struct vg_devtab *t, const char *name, struct vg_dev **dev);
+
+void vg_devtab_end(struct vg_devtab *t);
+
+void vg_devtab_free(struct vg_devtab *t);
+
+/* Copies src[0..len) into dst (dstsize bytes, at least 1) with every byte outside the metric name
+ * charset [A-Za-z0-9_.:-] replaced by '_', truncating to fit. Returns the length written. */
+size_t vg_metric_sanitise(char *dst, size_t dstsize, const char *src, size_t len);
+
+#endif

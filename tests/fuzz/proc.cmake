@@ -1,0 +1,22 @@
+# fuzz_proc: the /proc parsers (collectors/proc_*.c). Included from tests/fuzz/CMakeLists.txt.
+# The fixture trees double as the seed corpus:
+#   mkdir -p /tmp/proc && build-fuzz/tests/fuzz/fuzz_proc -max_total_time=60 /tmp/proc \
+#       tests/data/proc
+set(VG_COLLECTORS_DIR ${CMAKE_CURRENT_LIST_DIR}/../../collectors)
+set(VG_COMMON_DIR ${CMAKE_CURRENT_LIST_DIR}/../../common)
+vg_add_fuzzer(fuzz_proc
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_proc.c
+        ${VG_COLLECTORS_DIR}/proc_scan.c
+        ${VG_COLLECTORS_DIR}/proc_read.c
+        ${VG_COLLECTORS_DIR}/proc_cpu.c
+        ${VG_COLLECTORS_DIR}/proc_mem.c
+        ${VG_COLLECTORS_DIR}/proc_load.c
+        ${VG_COLLECTORS_DIR}/proc_disk.c
+        ${VG_COLLECTORS_DIR}/proc_net.c
+        ${VG_COLLECTORS_DIR}/vg_devtab.c
+        ${VG_COLLECTORS_DIR}/vg_rate.c
+        ${VG_COMMON_DIR}/vg_wire.c
+        ${VG_COMMON_DIR}/vg_util.c
+    LIBS PkgConfig::JANSSON m
+    CORPUS ${CMAKE_CURRENT_LIST_DIR}/../data/proc)
+target_include_directories(fuzz_proc PRIVATE ${VG_COLLECTORS_DIR})
