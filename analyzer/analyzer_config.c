@@ -2,7 +2,7 @@
 
 #include <stddef.h>
 
-#define OFF(f) offsetof(struct analyzer_cfg, f)
+#define OFF(f)  offsetof(struct analyzer_cfg, f)
 #define NOBOUND 1, 0
 
 static const struct vg_cfg_key keys[] = {
@@ -52,20 +52,20 @@ static const struct vg_cfg_key keys[] = {
      "where alerts are POSTed (generic JSON, docs/alerts.md); unset = log only"},
     {"webhook.timeout", VG_CFG_DURATION, "5s", OFF(webhook_timeout_ms), 100, 600000, NULL,
      "whole-request timeout"},
-    {"webhook.connect_timeout", VG_CFG_DURATION, "2s", OFF(webhook_connect_timeout_ms), 100,
-     600000, NULL, "connection timeout"},
+    {"webhook.connect_timeout", VG_CFG_DURATION, "2s", OFF(webhook_connect_timeout_ms), 100, 600000,
+     NULL, "connection timeout"},
     {"webhook.max_attempts", VG_CFG_INT, "8", OFF(webhook_max_attempts), 1, 1000, NULL,
      "attempts per alert before it is dropped (and counted)"},
     {"webhook.backoff_initial", VG_CFG_DURATION, "500ms", OFF(webhook_backoff_initial_ms), 1,
      600000, NULL, "first retry delay; doubles per attempt with +-20% jitter"},
-    {"webhook.backoff_max", VG_CFG_DURATION, "30s", OFF(webhook_backoff_max_ms), 1, 3600000,
-     NULL, "longest retry delay"},
+    {"webhook.backoff_max", VG_CFG_DURATION, "30s", OFF(webhook_backoff_max_ms), 1, 3600000, NULL,
+     "longest retry delay"},
     {"webhook.queue_max", VG_CFG_INT, "10000", OFF(webhook_queue_max), 1, 10000000, NULL,
      "alerts held in memory waiting for delivery; more are refused and counted"},
     {"limits.max_hosts", VG_CFG_INT, "100000", OFF(max_hosts), 1, 100000000, NULL,
      "hosts tracked; messages of further hosts are counted and skipped"},
-    {"limits.max_series_per_host", VG_CFG_INT, "10000", OFF(max_series_per_host), 1, 10000000,
-     NULL, "series tracked per host; further series are counted and skipped"},
+    {"limits.max_series_per_host", VG_CFG_INT, "10000", OFF(max_series_per_host), 1, 10000000, NULL,
+     "series tracked per host; further series are counted and skipped"},
     {"embedded.partitions", VG_CFG_INT, "4", OFF(embedded_partitions), 1, 1000, NULL,
      "partitions of the topic on the embedded broker (--embedded-kafka)"},
     {"embedded.brokers", VG_CFG_INT, "1", OFF(embedded_brokers), 1, 9, NULL,

@@ -43,27 +43,26 @@ struct analyzer {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: vigil-analyzer [OPTIONS]\n"
-            "\n"
-            "Consumes the agents' metrics from Kafka as a consumer-group member, scores every\n"
-            "series with a streaming detector, and POSTs alerts (firing and resolved) to a\n"
-            "webhook. Offsets are committed only after a message has been processed.\n"
-            "\n"
-            "Options:\n"
-            "  -c, --config PATH        YAML config file (default: built-in defaults)\n"
-            "  -s, --set KEY=VALUE      override a config key (repeatable), e.g.\n"
-            "                           --set webhook.url=http://127.0.0.1:9000/alerts\n"
-            "      --embedded-kafka     start an embedded Kafka broker (librdkafka's mock\n"
-            "                           cluster) on loopback and consume from it; its address\n"
-            "                           is printed, e.g. for kcat -b ADDR -t vigil.metrics -C\n"
-            "      --bootstrap-file PATH  with --embedded-kafka: also write the address there\n"
-            "      --check-config       validate the config, print the effective values, exit\n"
-            "      --config-doc         print the config reference (Markdown) and exit\n"
-            "  -h, --help               this help\n"
-            "  -V, --version            print the version\n"
-            "\n"
-            "Config keys (file, --set, or the environment variable shown):\n");
+    fprintf(f, "Usage: vigil-analyzer [OPTIONS]\n"
+               "\n"
+               "Consumes the agents' metrics from Kafka as a consumer-group member, scores every\n"
+               "series with a streaming detector, and POSTs alerts (firing and resolved) to a\n"
+               "webhook. Offsets are committed only after a message has been processed.\n"
+               "\n"
+               "Options:\n"
+               "  -c, --config PATH        YAML config file (default: built-in defaults)\n"
+               "  -s, --set KEY=VALUE      override a config key (repeatable), e.g.\n"
+               "                           --set webhook.url=http://127.0.0.1:9000/alerts\n"
+               "      --embedded-kafka     start an embedded Kafka broker (librdkafka's mock\n"
+               "                           cluster) on loopback and consume from it; its address\n"
+               "                           is printed, e.g. for kcat -b ADDR -t vigil.metrics -C\n"
+               "      --bootstrap-file PATH  with --embedded-kafka: also write the address there\n"
+               "      --check-config       validate the config, print the effective values, exit\n"
+               "      --config-doc         print the config reference (Markdown) and exit\n"
+               "  -h, --help               this help\n"
+               "  -V, --version            print the version\n"
+               "\n"
+               "Config keys (file, --set, or the environment variable shown):\n");
     vg_config_print_help(&analyzer_config_table, f);
     fprintf(f, "\nSignals: SIGTERM/SIGINT commit offsets, deliver queued alerts (drain_timeout) "
                "and exit 0.\n");
@@ -92,8 +91,8 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
         if (a->bad_logged < BAD_LOG_BUDGET) {
             a->bad_logged++;
             vg_warn("bad message skipped", "topic=%s partition=%d offset=%lld bytes=%zu reason=%s",
-                    rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
-                    m->len, vg_log_quote(q, sizeof(q), err));
+                    rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, m->len,
+                    vg_log_quote(q, sizeof(q), err));
         } else {
             a->bad_suppressed++;
         }
@@ -342,8 +341,8 @@ int main(int argc, char **argv)
 
     struct analyzer a = {0};
     char err[VG_ERRLEN];
-    int rc = vg_config_load_all(&analyzer_config_table, &a.cfg, config, sets, n_sets, err,
-                                sizeof(err));
+    int rc =
+        vg_config_load_all(&analyzer_config_table, &a.cfg, config, sets, n_sets, err, sizeof(err));
     enum vg_log_level lvl = VG_LOG_INFO;
     if (!rc && vg_log_level_parse(a.cfg.log_level, &lvl) < 0)
         rc = vg_err(err, sizeof(err), -EINVAL,

@@ -125,8 +125,9 @@ int vg_parse_size(const char *s, int64_t *out)
     static const struct {
         const char *unit;
         double mult;
-    } units[] = {{"", 1},           {"B", 1},           {"KiB", 1024.0},       {"MiB", 1048576.0},
-                 {"GiB", 1073741824.0}, {"KB", 1000.0}, {"MB", 1e6},          {"GB", 1e9}};
+    } units[] = {
+        {"", 1},        {"B", 1},    {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0},
+        {"KB", 1000.0}, {"MB", 1e6}, {"GB", 1e9}};
     double v;
     const char *suf;
     if (parse_number_suffix(s, &v, &suf) < 0 || v < 0)
@@ -192,8 +193,7 @@ static int set_value(const struct vg_cfg_key *k, void *cfg, const char *text, ch
         errno = 0;
         double v = strtod(text, &end);
         if (end == text || *end || errno || !isfinite(v))
-            return vg_err(err, errlen, -EINVAL, "%s: '%s' is not a finite number", k->name,
-                          text);
+            return vg_err(err, errlen, -EINVAL, "%s: '%s' is not a finite number", k->name, text);
         int rc = check_bounds(k, v, err, errlen);
         if (rc)
             return rc;
@@ -213,8 +213,8 @@ static int set_value(const struct vg_cfg_key *k, void *cfg, const char *text, ch
                 return 0;
             }
         }
-        return vg_err(err, errlen, -EINVAL, "%s: '%s' is not a boolean (true or false)",
-                      k->name, text);
+        return vg_err(err, errlen, -EINVAL, "%s: '%s' is not a boolean (true or false)", k->name,
+                      text);
     }
     case VG_CFG_DURATION: {
         int64_t v;
@@ -303,8 +303,7 @@ static size_t edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
-static void unknown_key_msg(const struct vg_config_table *t, const char *name, char *buf,
-                            size_t n)
+static void unknown_key_msg(const struct vg_config_table *t, const char *name, char *buf, size_t n)
 {
     const char *best = NULL;
     size_t bestd = 99;
@@ -347,8 +346,8 @@ static int walk_err(struct walk *w, const yaml_mark_t *m, int rc, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return vg_err(w->err, w->errlen, rc, "%s:%zu:%zu: %s", w->origin, m->line + 1,
-                  m->column + 1, msg);
+    return vg_err(w->err, w->errlen, rc, "%s:%zu:%zu: %s", w->origin, m->line + 1, m->column + 1,
+                  msg);
 }
 
 static int next_event(struct walk *w, yaml_event_t *ev)
@@ -426,8 +425,8 @@ static int walk_kv(struct walk *w, struct vg_kvlist *l, const char *prefix, cons
         } else if (vev.type == YAML_MAPPING_START_EVENT) {
             rc = walk_kv(w, l, name, owner);
         } else {
-            rc = walk_err(w, &vev.start_mark, -EINVAL, "%s.%s: lists are not accepted here",
-                          owner, name);
+            rc = walk_err(w, &vev.start_mark, -EINVAL, "%s.%s: lists are not accepted here", owner,
+                          name);
         }
         yaml_event_delete(&vev);
         if (rc)
@@ -471,8 +470,7 @@ static int walk_mapping(struct walk *w, const char *prefix)
             else if (vev.type == YAML_SCALAR_EVENT && is_null_scalar(&vev))
                 rc = 0;
             else
-                rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be a map of NAME: value",
-                              name);
+                rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be a map of NAME: value", name);
         } else if (k) {
             if (vev.type != YAML_SCALAR_EVENT) {
                 rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be a %s, not a %s", name,
@@ -529,8 +527,8 @@ int vg_config_load_buffer(const struct vg_config_table *t, void *cfg, const char
         case YAML_SCALAR_EVENT:
             /* An empty document is a valid, empty config. */
             if (!is_null_scalar(&ev))
-                rc = walk_err(&w, &ev.start_mark, -EINVAL,
-                              "the config must be a map of key: value");
+                rc =
+                    walk_err(&w, &ev.start_mark, -EINVAL, "the config must be a map of key: value");
             break;
         default:
             rc = walk_err(&w, &ev.start_mark, -EINVAL, "the config must be a map of key: value");
@@ -660,8 +658,7 @@ void vg_config_print_help(const struct vg_config_table *t, FILE *f)
     for (size_t i = 0; i < t->n; i++) {
         const struct vg_cfg_key *k = &t->keys[i];
         fprintf(f, "  %-28s %-9s default %s%s%s\n      %s\n", k->name, type_name(k->type),
-                k->def ? k->def : "(none)", k->env ? ", env " : "", k->env ? k->env : "",
-                k->help);
+                k->def ? k->def : "(none)", k->env ? ", env " : "", k->env ? k->env : "", k->help);
     }
 }
 
@@ -672,8 +669,8 @@ void vg_config_write_markdown(const struct vg_config_table *t, const char *title
     for (size_t i = 0; i < t->n; i++) {
         const struct vg_cfg_key *k = &t->keys[i];
         fprintf(f, "| `%s` | %s | %s%s%s | %s%s%s | %s |\n", k->name, type_name(k->type),
-                k->def ? "`" : "", k->def ? k->def : "(none)", k->def ? "`" : "",
-                k->env ? "`" : "", k->env ? k->env : "", k->env ? "`" : "", k->help);
+                k->def ? "`" : "", k->def ? k->def : "(none)", k->def ? "`" : "", k->env ? "`" : "",
+                k->env ? k->env : "", k->env ? "`" : "", k->help);
     }
     fputc('\n', f);
 }

@@ -95,8 +95,6 @@ void vg_kvlist_free(struct vg_kvlist *l);
 int vg_parse_duration_ms(const char *s, int64_t *out);
 int vg_parse_size(const char *s, int64_t *out);
 
-
-
 /* The daemons' load order, later wins: defaults, the YAML file (if path != NULL), the
  * environment, then each "key=value" of sets[0..n_sets). */
 int vg_config_load_all(const struct vg_config_table *t, void *cfg, const char *path,

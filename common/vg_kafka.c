@@ -9,16 +9,16 @@
 /* librdkafka logs with syslog levels (0 emerg .. 7 debug). */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    enum vg_log_level l = level <= 3 ? VG_LOG_ERROR : level == 4 ? VG_LOG_WARN
-                                                  : level <= 6   ? VG_LOG_INFO
-                                                                 : VG_LOG_DEBUG;
+    enum vg_log_level l = level <= 3   ? VG_LOG_ERROR
+                          : level == 4 ? VG_LOG_WARN
+                          : level <= 6 ? VG_LOG_INFO
+                                       : VG_LOG_DEBUG;
     char q[512];
     vg_log(l, "librdkafka", "client=%s facility=%s detail=%s", rd_kafka_name(rk), fac,
            vg_log_quote(q, sizeof(q), buf));
 }
 
-static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, char *err,
-                    size_t errlen)
+static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
 {
     char rkerr[256];
     if (rd_kafka_conf_set(conf, k, v, rkerr, sizeof(rkerr)) != RD_KAFKA_CONF_OK)

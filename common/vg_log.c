@@ -84,8 +84,8 @@ void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
         char qkv[1700];
         vg_log_quote(qkv, sizeof(qkv), kv);
         len = snprintf(line, sizeof(line),
-                       "{\"ts\":\"%s\",\"level\":\"%s\",\"comp\":\"%s\",\"msg\":%s,\"kv\":%s}\n", ts,
-                       level_names[level], g_comp, qmsg, qkv);
+                       "{\"ts\":\"%s\",\"level\":\"%s\",\"comp\":\"%s\",\"msg\":%s,\"kv\":%s}\n",
+                       ts, level_names[level], g_comp, qmsg, qkv);
     } else {
         len = snprintf(line, sizeof(line), "ts=%s level=%s comp=%s msg=%s%s%s\n", ts,
                        level_names[level], g_comp, qmsg, kv[0] ? " " : "", kv);

@@ -11,7 +11,8 @@
 
 enum vg_log_level { VG_LOG_DEBUG = 0, VG_LOG_INFO, VG_LOG_WARN, VG_LOG_ERROR };
 
-/* Sets the component name (copied), the lowest level printed and the format (json != 0 for JSON). */
+/* Sets the component name (copied), the lowest level printed and the format (json != 0 for JSON).
+ */
 void vg_log_init(const char *component, enum vg_log_level min_level, int json);
 
 /* Parses "debug", "info", "warn" or "error"; returns 0 or -EINVAL. */

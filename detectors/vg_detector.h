@@ -10,13 +10,13 @@
 
 /* Tunables shared by the per-series models; unused fields are ignored by a model. */
 struct vg_detector_params {
-    double alpha;        /* EWMA weight of a new value once warm (0,1) */
+    double alpha;         /* EWMA weight of a new value once warm (0,1) */
     double alpha_outlier; /* weight of a value beyond clip_k scales: small, so a level shift
                            * stays anomalous for minutes, yet a lasting change is learned */
-    uint32_t warmup;     /* values seen before the model scores */
-    double clip_k;       /* values beyond clip_k scales from the mean are clipped when learned */
-    double min_std_abs;  /* floor of the scale, in the metric's unit */
-    double min_std_rel;  /* floor of the scale as a fraction of |mean| */
+    uint32_t warmup;      /* values seen before the model scores */
+    double clip_k;        /* values beyond clip_k scales from the mean are clipped when learned */
+    double min_std_abs;   /* floor of the scale, in the metric's unit */
+    double min_std_rel;   /* floor of the scale as a fraction of |mean| */
 };
 
 struct vg_detector {

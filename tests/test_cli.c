@@ -86,8 +86,7 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
     char *o = output();
     assert_non_null(strstr(o, "alert.threshold must be between 0 and 1"));
     free(o);
-    assert_int_equal(run("%s --set detector.model=magic --check-config", VG_ANALYZER_BIN, NULL),
-                     1);
+    assert_int_equal(run("%s --set detector.model=magic --check-config", VG_ANALYZER_BIN, NULL), 1);
     o = output();
     assert_non_null(strstr(o, "detector.model: unknown model 'magic'"));
     free(o);
@@ -117,9 +116,8 @@ static void check_config_prints_effective_values_and_masks_secrets(void **state)
 
 static void once_prints_one_valid_message(void **state)
 {
-    assert_int_equal(run("%s --once --set host=once-1 --set collectors=cpu,load", VG_AGENT_BIN,
-                         NULL),
-                     0);
+    assert_int_equal(
+        run("%s --once --set host=once-1 --set collectors=cpu,load", VG_AGENT_BIN, NULL), 0);
     char *o = output();
     assert_non_null(strstr(o, "{\"v\":1,\"host\":\"once-1\""));
     assert_non_null(strstr(o, "\"cpu.user_pct\":"));

@@ -91,7 +91,8 @@ static void unknown_key_is_rejected_with_position_and_suggestion(void **state)
     assert_string_equal(err, "t.yaml:2:3: unknown key 'webhook.ulr' (did you mean 'webhook.url'?)");
     vg_config_free(&table, &c);
     assert_int_equal(load(&c, "zzzzzzzz: 1\n", err), -EINVAL);
-    assert_string_equal(err, "t.yaml:1:1: unknown key 'zzzzzzzz' (see --help for the list of keys)");
+    assert_string_equal(err,
+                        "t.yaml:1:1: unknown key 'zzzzzzzz' (see --help for the list of keys)");
     vg_config_free(&table, &c);
 }
 
@@ -106,8 +107,8 @@ static void out_of_range_and_mistyped_values_name_the_key(void **state)
     assert_string_equal(err, "t.yaml:1:8: count: 'many' is not an integer");
     vg_config_free(&table, &c);
     assert_int_equal(load(&c, "timeout: 5\n", err), -EINVAL);
-    assert_string_equal(err,
-                        "t.yaml:1:10: timeout: '5' is not a duration (write e.g. 250ms, 5s, 2m, 1h)");
+    assert_string_equal(
+        err, "t.yaml:1:10: timeout: '5' is not a duration (write e.g. 250ms, 5s, 2m, 1h)");
     vg_config_free(&table, &c);
     assert_int_equal(load(&c, "enabled: maybe\n", err), -EINVAL);
     assert_string_equal(err, "t.yaml:1:10: enabled: 'maybe' is not a boolean (true or false)");

@@ -12,8 +12,12 @@
 #include "vg_alert.h"
 #include "vg_ewma.h"
 
-static const struct vg_detector_params P = {
-    .alpha = 0.05, .alpha_outlier = 0.005, .warmup = 10, .clip_k = 3, .min_std_abs = 0, .min_std_rel = 0};
+static const struct vg_detector_params P = {.alpha = 0.05,
+                                            .alpha_outlier = 0.005,
+                                            .warmup = 10,
+                                            .clip_k = 3,
+                                            .min_std_abs = 0,
+                                            .min_std_rel = 0};
 
 /* Deterministic noise in [-1, 1] so the tests do not depend on libc's rand. */
 static double noise(uint32_t *s)
@@ -51,7 +55,7 @@ static void scale_floors_keep_constant_series_quiet(void **state)
 {
     struct vg_ewma_state s = {.mean = 1000, .var = 0, .n = 100};
     struct vg_detector_params p = P;
-    p.min_std_rel = 0.01; /* scale >= 10 */
+    p.min_std_rel = 0.01;                            /* scale >= 10 */
     assert_true(vg_ewma_score(&s, &p, 1020) < 0.96); /* z = 2 */
     p.min_std_rel = 0;
     p.min_std_abs = 0;
@@ -100,7 +104,8 @@ static void nonfinite_values_are_refused_and_not_learned(void **state)
     assert_true(s.mean == 1 && s.var == 1 && s.n == 100);
 }
 
-static const struct vg_alert_params AP = {.threshold = 0.99, .for_ms = 3000, .resolve_for_ms = 2000};
+static const struct vg_alert_params AP = {
+    .threshold = 0.99, .for_ms = 3000, .resolve_for_ms = 2000};
 
 static void alert_fires_only_after_for_duration(void **state)
 {

@@ -46,7 +46,12 @@ static struct vg_engine *make_engine(const char *match, size_t max_hosts)
 {
     struct vg_engine_params p = {
         .detector = &vg_detector_ewma,
-        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 10, .clip_k = 3, .min_std_abs = 0.1, .min_std_rel = 0},
+        .dp = {.alpha = 0.05,
+               .alpha_outlier = 0.005,
+               .warmup = 10,
+               .clip_k = 3,
+               .min_std_abs = 0.1,
+               .min_std_rel = 0},
         .ap = {.threshold = 0.999, .for_ms = 2000, .resolve_for_ms = 2000},
         .series_match = match,
         .severity = "critical",

@@ -110,8 +110,8 @@ static void analyzer_scores_kcat_messages_and_skips_malformed_one(void **state)
     struct vg_stack s;
     vg_stack_init(&s, "kcat-produce");
     vg_stack_start_receiver(&s, NULL);
-    const char *asets[] = {"kafka.auto.offset.reset=earliest", "detector.warmup=10",
-                           "alert.for=2s", "commit_interval=100ms", NULL};
+    const char *asets[] = {"kafka.auto.offset.reset=earliest", "detector.warmup=10", "alert.for=2s",
+                           "commit_interval=100ms", NULL};
     vg_stack_start_analyzer(&s, asets);
 
     /* Two hosts, 15 steady ticks then 5 anomalous ones each; a malformed message for host

@@ -50,14 +50,20 @@ static void agent_anomaly_reaches_webhook_as_firing_then_resolved(void **state)
     assert_int_equal(vg_tp_write_atomic(loadavg, BASE_LOAD), 0);
 
     vg_stack_start_receiver(&s, NULL);
-    const char *asets[] = {"kafka.auto.offset.reset=earliest", "detector.warmup=10",
-                           "alert.for=1s", "alert.resolve_for=1s", "alert.series=load.1m",
-                           "alert.severity=critical", "stats_interval=1s", NULL};
+    const char *asets[] = {"kafka.auto.offset.reset=earliest",
+                           "detector.warmup=10",
+                           "alert.for=1s",
+                           "alert.resolve_for=1s",
+                           "alert.series=load.1m",
+                           "alert.severity=critical",
+                           "stats_interval=1s",
+                           NULL};
     vg_stack_start_analyzer(&s, asets);
     char procset[700];
     snprintf(procset, sizeof(procset), "proc_root=%s", proc);
-    const char *gsets[] = {"collectors=load", procset, "interval=200ms", "host=itest-1",
-                           "labels.env=ci", "labels.team=sre", NULL};
+    const char *gsets[] = {
+        "collectors=load", procset, "interval=200ms", "host=itest-1", "labels.env=ci",
+        "labels.team=sre", NULL};
     vg_stack_start_agent(&s, gsets);
 
     assert_int_equal(vg_tp_wait_contains(s.analyzer_log, "host warmed up", 30000), 0);

@@ -40,8 +40,8 @@ void vg_stack_start_receiver(struct vg_stack *s, const char *const *extra)
 {
     char portfile[600];
     snprintf(portfile, sizeof(portfile), "%s/receiver.port", s->dir);
-    const char *argv[MAX_ARGS] = {VG_RECEIVER_BIN, "--port", "0", "--port-file", portfile,
-                                  "--out", s->recv_out};
+    const char *argv[MAX_ARGS] = {VG_RECEIVER_BIN, "--port", "0",        "--port-file",
+                                  portfile,        "--out",  s->recv_out};
     size_t n = 7;
     for (; extra && *extra && n < MAX_ARGS - 1; extra++)
         argv[n++] = *extra;

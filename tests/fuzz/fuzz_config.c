@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[VG_ERRLEN] = "";
     if (vg_config_defaults(&table, &c, err, sizeof(err)) != 0)
         abort();
-    int rc = vg_config_load_buffer(&table, &c, "f.yaml", (const char *)data, size, err,
-                                   sizeof(err));
+    int rc =
+        vg_config_load_buffer(&table, &c, "f.yaml", (const char *)data, size, err, sizeof(err));
     if (rc != 0 && rc != -12 /* ENOMEM */ && strncmp(err, "f.yaml:", 7) != 0) {
         fprintf(stderr, "error without position: %s\n", err);
         abort();
