@@ -38,6 +38,11 @@ struct analyzer_cfg {
     int64_t embedded_partitions;
     int64_t embedded_brokers;
     int64_t drain_timeout_ms;
+    char *http_listen;
+    char *http_token_file;
+    int64_t http_max_body;
+    int64_t http_max_conns;
+    double http_rate;
     char *log_level;
     char *log_format;
 };

@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "analyzer.h"
 #include "analyzer_config.h"
 #include "vg_action.h"
 #include "vg_embedded_kafka.h"
 #include "vg_engine.h"
+#include "vg_http.h"
 #include "vg_kafka.h"
 #include "vg_log.h"
 #include "vg_util.h"
@@ -30,16 +33,6 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-struct analyzer {
-    struct analyzer_cfg cfg;
-    struct vg_engine *engine;
-    const struct vg_action *action;
-    void *action_inst;
-    rd_kafka_t *rk;
-    struct vg_wire_msg msg;
-    uint64_t consumed, bad_messages, bad_logged, bad_suppressed, consume_errors, commit_errors;
-    uint64_t notify_refused;
-};
 
 static void usage(FILE *f)
 {
@@ -80,9 +73,16 @@ static void on_notification(void *ud, const struct vg_notification *n)
     }
 }
 
+static const double processing_bounds[] = {1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+                                           2.5e-3, 5e-3, 1e-2, 5e-2, 0.1, 1};
+static const double lag_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600};
+
+/* Called with a->lock held. */
 static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
 {
     char err[VG_ERRLEN], q[VG_ERRLEN + 8];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     a->consumed++;
     int rc = vg_wire_decode(m->payload, m->len, (size_t)a->cfg.max_message_bytes, &a->msg, err,
                             sizeof(err));
@@ -99,15 +99,22 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
         return;
     }
     vg_engine_process(a->engine, &a->msg, on_notification, a);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    vg_histo_observe(&a->processing_s,
+                     (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    vg_histo_observe(&a->lag_s, (double)(vg_now_ms() - a->msg.ts_ms) / 1000.0);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    (void)opaque;
+    struct analyzer *a = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         vg_info("partitions assigned", "count=%d", parts->cnt);
         rd_kafka_assign(rk, parts);
+        pthread_mutex_lock(&a->lock);
+        a->assigned = parts->cnt;
+        pthread_mutex_unlock(&a->lock);
         return;
     }
     /* Messages are processed synchronously, so the consumer's positions are exactly what has
@@ -115,6 +122,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     vg_info("partitions revoked", "count=%d", parts->cnt);
     rd_kafka_commit(rk, NULL, 0);
     rd_kafka_assign(rk, NULL);
+    pthread_mutex_lock(&a->lock);
+    a->assigned = 0;
+    pthread_mutex_unlock(&a->lock);
 }
 
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -244,6 +254,7 @@ static void run_loop(struct analyzer *a)
     while (!g_stop) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(a->rk, 100);
         if (m) {
+            pthread_mutex_lock(&a->lock);
             if (m->err) {
                 if (a->consume_errors++ % 100 == 0)
                     vg_warn("consume error", "errors=%llu reason=%s",
@@ -252,6 +263,7 @@ static void run_loop(struct analyzer *a)
                 handle_message(a, m);
                 dirty = 1;
             }
+            pthread_mutex_unlock(&a->lock);
             rd_kafka_message_destroy(m);
         }
         now = vg_mono_ms();
@@ -261,7 +273,9 @@ static void run_loop(struct analyzer *a)
             next_commit = now + a->cfg.commit_interval_ms;
         }
         if (now >= next_stats) {
+            pthread_mutex_lock(&a->lock);
             log_stats(a);
+            pthread_mutex_unlock(&a->lock);
             next_stats = now + a->cfg.stats_interval_ms;
         }
     }
@@ -340,6 +354,10 @@ int main(int argc, char **argv)
     }
 
     struct analyzer a = {0};
+    pthread_mutex_init(&a.lock, NULL);
+    a.started_ms = vg_mono_ms();
+    vg_histo_init(&a.processing_s, processing_bounds, VG_ARRAY_LEN(processing_bounds));
+    vg_histo_init(&a.lag_s, lag_bounds, VG_ARRAY_LEN(lag_bounds));
     char err[VG_ERRLEN];
     int rc =
         vg_config_load_all(&analyzer_config_table, &a.cfg, config, sets, n_sets, err, sizeof(err));
@@ -396,8 +414,22 @@ int main(int argc, char **argv)
         }
     }
     vg_wire_msg_init(&a.msg);
+    struct vg_http *http = NULL;
     if (!rc)
         rc = open_action(&a, err, sizeof(err));
+    if (!rc && a.cfg.http_listen && *a.cfg.http_listen) {
+        struct vg_http_cfg hc = {
+            .listen = a.cfg.http_listen,
+            .token_file = a.cfg.http_token_file,
+            .max_body = (size_t)a.cfg.http_max_body,
+            .max_conns = (unsigned)a.cfg.http_max_conns,
+            .rate_per_s = a.cfg.http_rate,
+        };
+        rc = vg_http_start(&http, &hc, vg_api_routes, vg_api_n_routes, &a, err, sizeof(err));
+        if (!rc)
+            vg_info("http api listening", "address=%s port=%d", a.cfg.http_listen,
+                    vg_http_port(http));
+    }
     if (!rc)
         rc = open_consumer(&a, bootstrap, err, sizeof(err));
     if (rc) {
@@ -410,6 +442,8 @@ int main(int argc, char **argv)
         vg_info("stopping: committing offsets", NULL);
         rd_kafka_commit(a.rk, NULL, 0);
     }
+    /* The API reads the engine: stop it before anything it reads goes away. */
+    vg_http_stop(http);
     if (a.rk) {
         rd_kafka_consumer_close(a.rk);
         rd_kafka_destroy(a.rk);
@@ -422,5 +456,6 @@ int main(int argc, char **argv)
     vg_wire_msg_free(&a.msg);
     vg_embedded_kafka_stop(ek);
     vg_config_free(&analyzer_config_table, &a.cfg);
+    pthread_mutex_destroy(&a.lock);
     return rc ? 1 : 0;
 }

@@ -15,6 +15,8 @@
 
 struct series {
     struct vg_alert alert;
+    double value, score;
+    int warm;
     char fingerprint[17];
     /* Detector state, detector->state_size bytes; aligned for any model's doubles. */
     _Alignas(max_align_t) unsigned char det[];
@@ -25,6 +27,8 @@ struct host {
     char boot[VG_WIRE_BOOT_MAX + 1];
     uint64_t last_seq;
     int have_seq;
+    int64_t last_ts_ms;
+    double max_score;
     int scoring; /* logged "scoring" once */
 };
 
@@ -203,6 +207,8 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     snprintf(h->boot, sizeof(h->boot), "%s", m->boot);
     h->last_seq = m->seq;
     h->have_seq = 1;
+    h->last_ts_ms = m->ts_ms;
+    h->max_score = 0;
     e->st.messages++;
 
     for (size_t i = 0; i < m->n_metrics; i++) {
@@ -214,6 +220,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
             continue;
         double score, x = m->metrics[i].value;
         int rc = e->p.detector->update(s->det, &e->p.dp, x, &score);
+        s->value = x;
         if (rc == -EAGAIN) {
             e->st.samples_warming++;
             continue;
@@ -221,6 +228,10 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         if (rc < 0)
             continue;
         e->st.samples_scored++;
+        s->score = score;
+        s->warm = 1;
+        if (score > h->max_score)
+            h->max_score = score;
         if (!h->scoring) {
             h->scoring = 1;
             vg_info("host warmed up, scoring", "host=%s series=%zu", m->host, h->series.n);
@@ -235,6 +246,54 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
 void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out)
 {
     *out = e->st;
+}
+
+static void fill_host(struct vg_engine_host *out, const char *name, const struct host *h)
+{
+    *out = (struct vg_engine_host){
+        .name = name,
+        .boot = h->boot,
+        .last_seq = h->last_seq,
+        .last_ts_ms = h->last_ts_ms,
+        .max_score = h->max_score,
+        .n_series = h->series.n,
+    };
+}
+
+void vg_engine_each_host(const struct vg_engine *e,
+                         void (*fn)(void *ud, const struct vg_engine_host *h), void *ud)
+{
+    for (size_t i = 0; i < e->hosts.cap; i++) {
+        if (!e->hosts.keys[i])
+            continue;
+        struct vg_engine_host info;
+        fill_host(&info, e->hosts.keys[i], e->hosts.vals[i]);
+        fn(ud, &info);
+    }
+}
+
+int vg_engine_describe_host(const struct vg_engine *e, const char *host,
+                            struct vg_engine_host *out,
+                            void (*fn)(void *ud, const struct vg_engine_series *s), void *ud)
+{
+    const struct host *h = vg_strmap_get(&e->hosts, host);
+    if (!h)
+        return -ENOENT;
+    fill_host(out, host, h);
+    for (size_t i = 0; fn && i < h->series.cap; i++) {
+        if (!h->series.keys[i])
+            continue;
+        const struct series *s = h->series.vals[i];
+        struct vg_engine_series info = {
+            .name = h->series.keys[i],
+            .value = s->value,
+            .score = s->score,
+            .warm = s->warm,
+            .state = s->alert.state,
+        };
+        fn(ud, &info);
+    }
+    return 0;
 }
 
 static void free_series(void *v)

@@ -54,6 +54,33 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
 
 void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out);
 
+/* What the API shows of one host. */
+struct vg_engine_host {
+    const char *name;
+    const char *boot;
+    uint64_t last_seq;
+    int64_t last_ts_ms; /* event time of the last message */
+    double max_score;   /* highest series score in the last message */
+    size_t n_series;
+};
+
+struct vg_engine_series {
+    const char *name;
+    double value; /* last value */
+    double score; /* last score; 0 while warming up */
+    int warm;
+    enum vg_alert_state state;
+};
+
+/* Calls fn for every host. The engine must not change meanwhile (the caller holds its lock). */
+void vg_engine_each_host(const struct vg_engine *e,
+                         void (*fn)(void *ud, const struct vg_engine_host *h), void *ud);
+
+/* Describes one host and calls fn for each of its series. Returns 0 or -ENOENT. */
+int vg_engine_describe_host(const struct vg_engine *e, const char *host,
+                            struct vg_engine_host *out,
+                            void (*fn)(void *ud, const struct vg_engine_series *s), void *ud);
+
 void vg_engine_free(struct vg_engine *e);
 
 #endif

@@ -3,10 +3,10 @@ vg_add_test(test_detector SOURCES test_detector.c LIBS vg_analyzer)
 vg_add_test(test_engine SOURCES test_engine.c LIBS vg_analyzer)
 
 # Integration: real binaries, the embedded broker over loopback, a receiver in its own process.
-add_library(vg_teststack STATIC vg_testproc.c vg_stack.c)
+add_library(vg_teststack STATIC vg_testproc.c vg_stack.c vg_testhttp.c)
 target_compile_definitions(vg_teststack PUBLIC VG_BIN_DIR="${CMAKE_BINARY_DIR}")
 target_include_directories(vg_teststack PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(vg_teststack PUBLIC PkgConfig::CMOCKA)
+target_link_libraries(vg_teststack PUBLIC PkgConfig::CMOCKA PkgConfig::CURL)
 set(VG_DAEMONS vigil-agent vigil-analyzer vigil-test-receiver)
 
 vg_add_test(test_pipeline SOURCES test_pipeline.c LIBS vg_teststack PkgConfig::JANSSON TIMEOUT 180)
@@ -20,3 +20,5 @@ add_dependencies(test_docs vigil-agent vigil-analyzer)
 
 vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack)
 add_dependencies(test_cli vigil-agent vigil-analyzer)
+
+vg_add_test(test_http SOURCES test_http.c LIBS vg_analyzer vg_teststack)

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "vg_stack.h"
+#include "vg_testhttp.h"
 #include "vg_testproc.h"
 
 #define BASE_LOAD "0.50 0.40 0.30 1/120 4242\n"
@@ -37,6 +38,35 @@ static json_t *find_alert(const char *path, const char *status, int n)
     }
     free(text);
     return found;
+}
+
+/* The analyzer's HTTP API shows the same state the webhook saw. */
+static void check_api_while_firing(const struct vg_stack *s)
+{
+    assert_true(s->http_port > 0);
+    char url[128], *body = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", s->http_port);
+    assert_int_equal(vg_th_request("GET", url, NULL, NULL, 0, NULL), 200);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/hosts/itest-1", s->http_port);
+    assert_int_equal(vg_th_request("GET", url, NULL, NULL, 0, &body), 200);
+    json_t *o = json_loads(body, 0, NULL);
+    free(body);
+    assert_non_null(o);
+    json_t *load = json_object_get(json_object_get(o, "series"), "load.1m");
+    assert_string_equal(json_string_value(json_object_get(load, "state")), "firing");
+    assert_true(json_number_value(json_object_get(load, "value")) == 9.5);
+    assert_true(json_number_value(json_object_get(o, "max_score")) >= 0.999);
+    json_decref(o);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/hosts/nobody", s->http_port);
+    assert_int_equal(vg_th_request("GET", url, NULL, NULL, 0, NULL), 404);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", s->http_port);
+    assert_int_equal(vg_th_request("GET", url, NULL, NULL, 0, &body), 200);
+    assert_non_null(strstr(body, "\nvigil_alerts_firing 1\n"));
+    assert_non_null(strstr(body, "\nvigil_alerts_fired_total 1\n"));
+    assert_non_null(strstr(body, "vigil_host_score{host=\"itest-1\"} 1.000000\n"));
+    assert_non_null(strstr(body, "vigil_processing_seconds_bucket{le=\"+Inf\"}"));
+    assert_non_null(strstr(body, "# TYPE vigil_event_lag_seconds histogram"));
+    free(body);
 }
 
 static void agent_anomaly_reaches_webhook_as_firing_then_resolved(void **state)
@@ -69,6 +99,7 @@ static void agent_anomaly_reaches_webhook_as_firing_then_resolved(void **state)
     assert_int_equal(vg_tp_wait_contains(s.analyzer_log, "host warmed up", 30000), 0);
     assert_int_equal(vg_tp_write_atomic(loadavg, HIGH_LOAD), 0);
     assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"firing\"", 30000), 0);
+    check_api_while_firing(&s);
     assert_int_equal(vg_tp_write_atomic(loadavg, BASE_LOAD), 0);
     assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"resolved\"", 30000), 0);
     assert_int_equal(vg_stack_stop(&s), 0);

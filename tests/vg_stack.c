@@ -63,8 +63,10 @@ void vg_stack_start_analyzer(struct vg_stack *s, const char *const *sets)
     snprintf(bsfile, sizeof(bsfile), "%s/bootstrap", s->dir);
     snprintf(s->url_set, sizeof(s->url_set), "webhook.url=http://127.0.0.1:%d/alerts",
              s->recv_port);
-    const char *argv[MAX_ARGS] = {VG_ANALYZER_BIN, "--embedded-kafka", "--bootstrap-file", bsfile};
-    size_t n = 4;
+    /* Port 0: tests run analyzers side by side. */
+    const char *argv[MAX_ARGS] = {VG_ANALYZER_BIN, "--embedded-kafka", "--bootstrap-file", bsfile,
+                                  "--set", "http.listen=127.0.0.1:0"};
+    size_t n = 6;
     if (s->recv_port) {
         argv[n++] = "--set";
         argv[n++] = s->url_set;
@@ -83,6 +85,13 @@ void vg_stack_start_analyzer(struct vg_stack *s, const char *const *sets)
     b[strcspn(b, "\n")] = '\0';
     snprintf(s->bootstrap, sizeof(s->bootstrap), "%s", b);
     free(b);
+    if (vg_tp_wait_contains(s->analyzer_log, "msg=\"http api listening\"", 15000) == 0) {
+        char *log = vg_tp_read(s->analyzer_log);
+        char *p = strstr(log, "msg=\"http api listening\"");
+        p = p ? strstr(p, " port=") : NULL;
+        s->http_port = p ? atoi(p + 6) : 0;
+        free(log);
+    }
 }
 
 void vg_stack_start_agent(struct vg_stack *s, const char *const *sets)

@@ -15,6 +15,7 @@ struct vg_stack {
     char recv_out[512], recv_log[512], analyzer_log[512], agent_log[512];
     char bootstrap[256];
     int recv_port;
+    int http_port; /* the analyzer's API */
     pid_t receiver, analyzer, agent;
 };
 

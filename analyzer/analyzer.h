@@ -1,0 +1,38 @@
+/* The analyzer process's state, shared by its consumer loop (main.c) and its HTTP API (api.c).
+ * The consumer thread holds `lock` while it changes the engine or the counters; API handlers
+ * hold it while they read them. */
+#ifndef VG_ANALYZER_H
+#define VG_ANALYZER_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "analyzer_config.h"
+#include "vg_action.h"
+#include "vg_engine.h"
+#include "vg_histo.h"
+#include "vg_http.h"
+#include "vg_wire.h"
+
+struct analyzer {
+    struct analyzer_cfg cfg;
+    pthread_mutex_t lock;
+    struct vg_engine *engine;
+    const struct vg_action *action;
+    void *action_inst;
+    rd_kafka_t *rk;
+    struct vg_wire_msg msg;
+    int assigned; /* partitions currently assigned (readiness) */
+    int64_t started_ms;
+    uint64_t consumed, bad_messages, bad_logged, bad_suppressed, consume_errors, commit_errors;
+    uint64_t notify_refused;
+    struct vg_histo processing_s; /* decode + score + alert, per message */
+    struct vg_histo lag_s;        /* wall clock at processing minus the message's timestamp */
+};
+
+/* The API's route table; handlers take `struct analyzer *` as their user data. */
+extern const struct vg_http_route vg_api_routes[];
+extern const size_t vg_api_n_routes;
+
+#endif

@@ -1,0 +1,307 @@
+#include "vg_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_log.h"
+#include "vg_util.h"
+
+struct vg_http {
+    struct MHD_Daemon *d;
+    const struct vg_http_route *routes;
+    size_t n_routes;
+    void *ud;
+    char *token;
+    size_t max_body;
+    int port;
+    pthread_mutex_t lock; /* the rate limiter */
+    double tokens, rate, burst;
+    int64_t last_ms;
+};
+
+struct conn_ctx {
+    char *body;
+    size_t len;
+    int too_large;
+};
+
+int vg_http_token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    /* Touch every byte of the expected token whatever the input, so timing does not tell how
+     * many leading bytes matched. */
+    for (size_t i = 0; i < lb; i++)
+        diff |= (unsigned char)(b[i] ^ (i < la ? a[i] : 0));
+    return diff == 0;
+}
+
+void vg_http_reply(struct vg_http_response *r, int status, const char *content_type,
+                   const char *body)
+{
+    free(r->body);
+    r->status = status;
+    r->content_type = content_type;
+    r->body = strdup(body);
+    r->len = r->body ? strlen(r->body) : 0;
+}
+
+void vg_http_replyf(struct vg_http_response *r, int status, const char *content_type,
+                    const char *fmt, ...)
+{
+    free(r->body);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&r->body, fmt, ap);
+    va_end(ap);
+    r->status = status;
+    r->content_type = content_type;
+    if (n < 0) {
+        r->body = NULL;
+        n = 0;
+    }
+    r->len = (size_t)n;
+}
+
+static int rate_ok(struct vg_http *h)
+{
+    if (h->rate <= 0)
+        return 1;
+    pthread_mutex_lock(&h->lock);
+    int64_t now = vg_mono_ms();
+    h->tokens += (double)(now - h->last_ms) * h->rate / 1000.0;
+    if (h->tokens > h->burst)
+        h->tokens = h->burst;
+    h->last_ms = now;
+    int ok = h->tokens >= 1;
+    if (ok)
+        h->tokens -= 1;
+    pthread_mutex_unlock(&h->lock);
+    return ok;
+}
+
+/* Queues a response; takes ownership of body (malloc'd or NULL). */
+static enum MHD_Result respond(struct MHD_Connection *c, int status, const char *ctype, char *body,
+                               size_t len)
+{
+    struct MHD_Response *r =
+        body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", ctype ? ctype : "text/plain; charset=utf-8");
+    if (status == 401)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, int status, const char *text)
+{
+    char *b = NULL;
+    if (asprintf(&b, "%s\n", text) < 0)
+        b = NULL;
+    return respond(c, status, "text/plain; charset=utf-8", b, b ? strlen(b) : 0);
+}
+
+static const struct vg_http_route *route_for(const struct vg_http *h, const char *path,
+                                             const char *method, const char **rest,
+                                             int *path_known)
+{
+    *path_known = 0;
+    for (size_t i = 0; i < h->n_routes; i++) {
+        const struct vg_http_route *r = &h->routes[i];
+        size_t pl = strlen(r->path);
+        int prefix = pl > 1 && r->path[pl - 1] == '/';
+        int match = prefix ? strncmp(path, r->path, pl) == 0 && path[pl] != '\0'
+                           : strcmp(path, r->path) == 0;
+        if (!match)
+            continue;
+        *path_known = 1;
+        if (strcmp(method, r->method) == 0) {
+            *rest = prefix ? path + pl : "";
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static int authorized(struct vg_http *h, struct MHD_Connection *c)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h->token || !auth || strncmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    return vg_http_token_equal(auth + 7, h->token);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    struct vg_http *h = cls;
+    (void)version;
+    struct conn_ctx *ctx = *con_cls;
+    if (!ctx) {
+        /* First call: headers only. */
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+            return MHD_NO;
+        *con_cls = ctx;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > h->max_body)
+            ctx->too_large = 1;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!ctx->too_large && ctx->len + *upload_size <= h->max_body) {
+            char *nb = realloc(ctx->body, ctx->len + *upload_size + 1);
+            if (!nb)
+                return MHD_NO;
+            ctx->body = nb;
+            memcpy(ctx->body + ctx->len, upload_data, *upload_size);
+            ctx->len += *upload_size;
+            ctx->body[ctx->len] = '\0';
+        } else {
+            ctx->too_large = 1;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (ctx->too_large)
+        return send_text(c, 413, "request body too large");
+    if (!rate_ok(h))
+        return send_text(c, 429, "too many requests");
+
+    const char *rest = "";
+    int known;
+    const struct vg_http_route *r = route_for(h, url, method, &rest, &known);
+    if (!r)
+        return send_text(c, known ? 405 : 404, known ? "method not allowed" : "not found");
+    if (r->mutating) {
+        if (!h->token)
+            return send_text(c, 403,
+                             "mutating endpoints are disabled: set http.token_file to enable them");
+        if (!authorized(h, c))
+            return send_text(c, 401, "missing or wrong bearer token");
+    }
+    struct vg_http_request req = {
+        .method = method,
+        .path = url,
+        .path_rest = rest,
+        .body = ctx->body ? ctx->body : "",
+        .body_len = ctx->len,
+    };
+    struct vg_http_response resp = {.status = 500};
+    r->fn(h->ud, &req, &resp);
+    return respond(c, resp.status, resp.content_type, resp.body, resp.len);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct conn_ctx *ctx = *con_cls;
+    if (ctx) {
+        free(ctx->body);
+        free(ctx);
+        *con_cls = NULL;
+    }
+}
+
+static int read_token(const char *path, char **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return vg_err(err, errlen, -errno, "http.token_file %s: %s", path, strerror(errno));
+    char buf[512];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (strlen(buf) < 16)
+        return vg_err(err, errlen, -EINVAL,
+                      "http.token_file %s: the token must be at least 16 characters", path);
+    *out = strdup(buf);
+    return *out ? 0 : -ENOMEM;
+}
+
+int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
+                  const struct vg_http_route *routes, size_t n_routes, void *ud, char *err,
+                  size_t errlen)
+{
+    char host[64];
+    const char *colon = strrchr(cfg->listen, ':');
+    if (!colon || (size_t)(colon - cfg->listen) >= sizeof(host))
+        return vg_err(err, errlen, -EINVAL, "http.listen '%s': expected ADDRESS:PORT",
+                      cfg->listen);
+    memcpy(host, cfg->listen, (size_t)(colon - cfg->listen));
+    host[colon - cfg->listen] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (*end || port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return vg_err(err, errlen, -EINVAL,
+                      "http.listen '%s': expected an IPv4 address and a port, e.g. 127.0.0.1:9710",
+                      cfg->listen);
+
+    struct vg_http *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->routes = routes;
+    h->n_routes = n_routes;
+    h->ud = ud;
+    h->max_body = cfg->max_body ? cfg->max_body : 65536;
+    h->rate = cfg->rate_per_s;
+    h->burst = cfg->rate_per_s > 1 ? cfg->rate_per_s : 1;
+    h->tokens = h->burst;
+    h->last_ms = vg_mono_ms();
+    pthread_mutex_init(&h->lock, NULL);
+    int rc;
+    if (cfg->token_file && (rc = read_token(cfg->token_file, &h->token, err, errlen)) < 0) {
+        vg_http_stop(h);
+        return rc;
+    }
+    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                            on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)(cfg->max_conns ? cfg->max_conns : 64),
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    if (!h->d) {
+        int e = errno;
+        vg_http_stop(h);
+        return vg_err(err, errlen, e ? -e : -EADDRINUSE, "http.listen %s: cannot listen: %s",
+                      cfg->listen, strerror(e ? e : EADDRINUSE));
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : (int)port;
+    *out = h;
+    return 0;
+}
+
+int vg_http_port(const struct vg_http *h)
+{
+    return h->port;
+}
+
+void vg_http_stop(struct vg_http *h)
+{
+    if (!h)
+        return;
+    if (h->d)
+        MHD_stop_daemon(h->d);
+    free(h->token);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}

@@ -1,0 +1,67 @@
+/* A small HTTP server for the analyzer's API, on libmicrohttpd's own thread.
+ *
+ * Routes are a table (method, path or path prefix, whether it mutates state, handler). The
+ * server enforces what every route needs: loopback by default, a bearer token (constant-time
+ * compare) on mutating routes, a request body limit, a connection limit and a global request
+ * rate limit. Handlers run on the server thread: they must lock whatever they read.
+ */
+#ifndef VG_HTTP_H
+#define VG_HTTP_H
+
+#include <stddef.h>
+
+struct vg_http_request {
+    const char *method;
+    const char *path;      /* without the query string */
+    const char *path_rest; /* for prefix routes: what follows the prefix */
+    const char *body;      /* NUL-terminated copy of the body, or "" */
+    size_t body_len;
+};
+
+struct vg_http_response {
+    int status;
+    const char *content_type; /* static string */
+    char *body;               /* malloc'd by the handler; the server frees it */
+    size_t len;
+};
+
+typedef void (*vg_http_handler)(void *ud, const struct vg_http_request *req,
+                                struct vg_http_response *resp);
+
+struct vg_http_route {
+    const char *method;
+    const char *path; /* exact path, or a prefix when it ends with '/' */
+    int mutating;     /* needs the bearer token */
+    vg_http_handler fn;
+};
+
+struct vg_http_cfg {
+    const char *listen;     /* "127.0.0.1:9710"; port 0 picks a free one */
+    const char *token_file; /* bearer token for mutating routes; NULL disables them */
+    size_t max_body;        /* bytes; larger requests get 413 */
+    unsigned max_conns;
+    double rate_per_s; /* requests per second over all clients; beyond: 429 */
+};
+
+struct vg_http;
+
+/* Starts the server. routes must outlive it. *out is released with vg_http_stop(). */
+int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
+                  const struct vg_http_route *routes, size_t n_routes, void *ud, char *err,
+                  size_t errlen);
+
+/* The port actually bound (useful with port 0). */
+int vg_http_port(const struct vg_http *h);
+
+void vg_http_stop(struct vg_http *h);
+
+/* Helpers for handlers: set a copied body / a printf-formatted body. */
+void vg_http_reply(struct vg_http_response *r, int status, const char *content_type,
+                   const char *body);
+void vg_http_replyf(struct vg_http_response *r, int status, const char *content_type,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Constant-time comparison of two strings' bytes (length is not hidden). 1 when equal. */
+int vg_http_token_equal(const char *a, const char *b);
+
+#endif
