@@ -18,6 +18,7 @@
 #include "vg_http.h"
 #include "vg_kafka.h"
 #include "vg_log.h"
+#include "vg_notify.h"
 #include "vg_util.h"
 #include "vg_wire.h"
 
@@ -272,9 +273,15 @@ static void run_loop(struct analyzer *a)
             dirty = 0;
             next_commit = now + a->cfg.commit_interval_ms;
         }
+        vg_notify_watchdog(now);
         if (now >= next_stats) {
             pthread_mutex_lock(&a->lock);
             log_stats(a);
+            struct vg_engine_stats es;
+            vg_engine_get_stats(a->engine, &es);
+            vg_notify_status("consuming: %llu messages, %llu hosts, %llu alerts firing",
+                             (unsigned long long)a->consumed, (unsigned long long)es.hosts,
+                             (unsigned long long)es.firing);
             pthread_mutex_unlock(&a->lock);
             next_stats = now + a->cfg.stats_interval_ms;
         }
@@ -438,7 +445,10 @@ int main(int argc, char **argv)
         vg_info("started", "topic=%s group=%s model=%s threshold=%g webhook=%s", a.cfg.topic,
                 a.cfg.group_id, a.cfg.detector_model, a.cfg.alert_threshold,
                 a.cfg.webhook_url ? a.cfg.webhook_url : "none");
+        vg_notify_init();
+        vg_notify_ready("consuming");
         run_loop(&a);
+        vg_notify_stopping();
         vg_info("stopping: committing offsets", NULL);
         rd_kafka_commit(a.rk, NULL, 0);
     }

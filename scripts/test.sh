@@ -13,6 +13,8 @@ echo "== build (build/)"
 BUILD_DIR=build scripts/build.sh
 echo "== tests"
 (cd build && ctest --output-on-failure -j2)
+echo "== packages: build, install, check, purge"
+BUILD_DIR=build scripts/test-packages.sh
 
 if [ $quick -eq 0 ]; then
     echo "== build with ASan+UBSan (build-asan/)"

@@ -1,0 +1,20 @@
+/* systemd service notifications (sd_notify): readiness, status text, watchdog, stopping.
+ * Outside systemd (no NOTIFY_SOCKET) every call is a no-op, so the daemons call them freely. */
+#ifndef VG_NOTIFY_H
+#define VG_NOTIFY_H
+
+#include <stdint.h>
+
+/* Reads the watchdog interval systemd asks for (WatchdogSec=), if any. */
+void vg_notify_init(void);
+
+void vg_notify_ready(const char *status);
+
+void vg_notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Call from the main loop: pets the watchdog at half its interval. Cheap when not due. */
+void vg_notify_watchdog(int64_t now_mono_ms);
+
+void vg_notify_stopping(void);
+
+#endif
