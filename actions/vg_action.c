@@ -1,16 +1,20 @@
 #include "vg_action.h"
+#include "vg_format.h"
+#include "vg_log.h"
+#include "vg_util.h"
 #include "vg_webhook.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const struct vg_action *const vg_actions[] = {
-    &vg_webhook_action,
-    NULL,
+    &vg_webhook_action, &vg_alertmanager_action, &vg_pagerduty_action, &vg_slack_action, NULL,
 };
 
 const struct vg_action *vg_action_find(const char *name)
@@ -24,101 +28,33 @@ const struct vg_action *vg_action_find(const char *name)
     return NULL;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not one. Overlongs,
- * surrogates and code points above U+10FFFF count as invalid, as jansson rejects them too. */
-static size_t utf8_seq_len(const unsigned char *s)
+int vg_action_create(const struct vg_receiver_cfg *cfg, const struct vg_action **act, void **inst,
+                     char *err, size_t errlen)
 {
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned cp;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    static const unsigned min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-/* Host names and labels come off the wire unvalidated; jansson refuses invalid UTF-8, and a
- * notification must not vanish because one label is mangled, so bad bytes become '?'. */
-static json_t *jstr(const char *s)
-{
-    if (!s)
-        return json_null();
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    size_t len = strlen(s);
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t o = 0;
-    while (*p) {
-        size_t n = utf8_seq_len(p);
-        if (n == 0) {
-            copy[o++] = '?';
-            p++;
-        } else {
-            memcpy(copy + o, p, n);
-            o += n;
-            p += n;
+    *inst = NULL;
+    *act = NULL;
+    if (!cfg)
+        return vg_err(err, errlen, -EINVAL, "receiver: no configuration");
+    const char *type = cfg->type ? cfg->type : "webhook";
+    const struct vg_action *a = vg_action_find(type);
+    if (!a) {
+        char known[128] = "";
+        size_t o = 0;
+        for (size_t i = 0; vg_actions[i] && o < sizeof(known); i++) {
+            int w =
+                snprintf(known + o, sizeof(known) - o, "%s%s", i ? ", " : "", vg_actions[i]->name);
+            if (w < 0)
+                break;
+            o += (size_t)w;
         }
+        char q[80];
+        return vg_err(err, errlen, -EINVAL, "receiver type %s is unknown (known: %s)",
+                      vg_log_quote(q, sizeof(q), type), known);
     }
-    copy[o] = '\0';
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
-
-/* JSON has no NaN or Infinity; receivers choke on them, so they become null. */
-static json_t *jnum(double v)
-{
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
-/* RFC 3339 UTC with milliseconds, e.g. 2026-11-23T13:00:00.123Z. Years outside 0000..9999 cannot
- * be written in RFC 3339 and give null. */
-static json_t *jtime(int64_t ms)
-{
-    int64_t sec = ms / 1000, frac = ms % 1000;
-    if (frac < 0) {
-        frac += 1000;
-        sec--;
-    }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
-        return json_null();
-    char buf[40];
-    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof(buf) - n, ".%03dZ", (int)frac);
-    return json_string(buf);
-}
-
-static void fmt_num(char *buf, size_t n, const char *fmt, double v)
-{
-    if (isfinite(v))
-        snprintf(buf, n, fmt, v);
-    else
-        snprintf(buf, n, "n/a");
+    int rc = a->create(inst, cfg, err, errlen);
+    if (rc == 0)
+        *act = a;
+    return rc;
 }
 
 char *vg_notification_to_json(const struct vg_notification *n)
@@ -134,51 +70,146 @@ char *vg_notification_to_json(const struct vg_notification *n)
         const char *v = n->label_values ? n->label_values[i] : NULL;
         if (!k || !*k)
             continue;
-        json_t *jk = jstr(k);
+        json_t *jk = vg_fmt_str(k);
         if (!jk) {
             bad = 1;
             break;
         }
         /* json_object_set_new takes the key as UTF-8; jk holds the sanitised form. */
-        bad |= json_object_set_new(labels, json_string_value(jk), jstr(v)) != 0;
+        bad |= json_object_set_new(labels, json_string_value(jk), vg_fmt_str(v)) != 0;
         json_decref(jk);
     }
-    bad |= json_object_set_new(labels, "host", jstr(n->host)) != 0;
-    bad |= json_object_set_new(labels, "series", jstr(n->series)) != 0;
-    bad |= json_object_set_new(labels, "alertname", jstr(n->alertname)) != 0;
-    bad |= json_object_set_new(labels, "severity", jstr(n->severity)) != 0;
+    bad |= json_object_set_new(labels, "host", vg_fmt_str(n->host)) != 0;
+    bad |= json_object_set_new(labels, "series", vg_fmt_str(n->series)) != 0;
+    bad |= json_object_set_new(labels, "alertname", vg_fmt_str(n->alertname)) != 0;
+    bad |= json_object_set_new(labels, "severity", vg_fmt_str(n->severity)) != 0;
 
-    int resolved = n->status && strcmp(n->status, "resolved") == 0;
-    char score[32], value[32], summary[512];
-    fmt_num(score, sizeof(score), "%.3f", n->score);
-    fmt_num(value, sizeof(value), "%g", n->value);
-    snprintf(summary, sizeof(summary), "%s: %s %s (score %s, value %s)", n->host ? n->host : "?",
-             n->series ? n->series : "?", resolved ? "resolved" : "anomalous", score, value);
+    char summary[1024];
+    vg_fmt_summary(n, summary, sizeof(summary));
 
     bad |= json_object_set_new(o, "version", json_string("1")) != 0;
-    bad |= json_object_set_new(o, "status", jstr(n->status)) != 0;
-    bad |= json_object_set_new(o, "alertname", jstr(n->alertname)) != 0;
-    bad |= json_object_set_new(o, "fingerprint", jstr(n->fingerprint)) != 0;
-    bad |= json_object_set_new(o, "host", jstr(n->host)) != 0;
-    bad |= json_object_set_new(o, "series", jstr(n->series)) != 0;
-    bad |= json_object_set_new(o, "severity", jstr(n->severity)) != 0;
-    bad |= json_object_set_new(o, "score", jnum(n->score)) != 0;
-    bad |= json_object_set_new(o, "value", jnum(n->value)) != 0;
-    bad |= json_object_set_new(o, "threshold", jnum(n->threshold)) != 0;
-    bad |= json_object_set_new(o, "starts_at", jtime(n->starts_at_ms)) != 0;
-    bad |=
-        json_object_set_new(o, "ends_at", n->ends_at_ms ? jtime(n->ends_at_ms) : json_null()) != 0;
-    bad |= json_object_set_new(o, "event_ts", jtime(n->event_ts_ms)) != 0;
+    bad |= json_object_set_new(o, "status", vg_fmt_str(n->status)) != 0;
+    bad |= json_object_set_new(o, "alertname", vg_fmt_str(n->alertname)) != 0;
+    bad |= json_object_set_new(o, "fingerprint", vg_fmt_str(n->fingerprint)) != 0;
+    bad |= json_object_set_new(o, "host", vg_fmt_str(n->host)) != 0;
+    bad |= json_object_set_new(o, "series", vg_fmt_str(n->series)) != 0;
+    bad |= json_object_set_new(o, "severity", vg_fmt_str(n->severity)) != 0;
+    bad |= json_object_set_new(o, "score", vg_fmt_num(n->score)) != 0;
+    bad |= json_object_set_new(o, "value", vg_fmt_num(n->value)) != 0;
+    bad |= json_object_set_new(o, "threshold", vg_fmt_num(n->threshold)) != 0;
+    bad |= json_object_set_new(o, "starts_at", vg_fmt_time(n->starts_at_ms)) != 0;
+    bad |= json_object_set_new(o, "ends_at",
+                               n->ends_at_ms ? vg_fmt_time(n->ends_at_ms) : json_null()) != 0;
+    bad |= json_object_set_new(o, "event_ts", vg_fmt_time(n->event_ts_ms)) != 0;
     if (!bad) {
         bad |= json_object_set_new(o, "labels", labels) != 0;
         labels = NULL;
     }
-    bad |= json_object_set_new(o, "summary", jstr(summary)) != 0;
+    bad |= json_object_set_new(o, "summary", vg_fmt_str(summary)) != 0;
+    /* Only when the analyzer ranked metrics, so that receivers of version "1" written before it
+     * existed see exactly the documented fields. */
+    if (!bad && n->n_top_metrics && n->top_metrics) {
+        json_t *top = json_array();
+        bad |= !top;
+        for (size_t i = 0; !bad && i < n->n_top_metrics; i++) {
+            const struct vg_top_metric *m = &n->top_metrics[i];
+            json_t *e = json_object();
+            bad |= !e;
+            if (!bad) {
+                bad |= json_object_set_new(e, "name", vg_fmt_str(m->name)) != 0;
+                bad |= json_object_set_new(e, "value", vg_fmt_num(m->value)) != 0;
+                bad |= json_object_set_new(e, "contribution", vg_fmt_num(m->contribution)) != 0;
+            }
+            bad |= json_array_append_new(top, e) != 0;
+        }
+        bad |= json_object_set_new(o, "top_metrics", top) != 0;
+    }
 
-    /* 15 significant digits print 51.2 as 51.2 rather than 51.200000000000003; more precision
-     * than that means nothing for an alert. */
     char *out = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(labels);
     json_decref(o);
     return out;
+}
+
+#define SECRET_MAX 4096
+
+int vg_action_read_secret(const char *path, const char *what, char **out, size_t *len, char *err,
+                          size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    if (!path || !*path)
+        return vg_err(err, errlen, -EINVAL, "%s: no file given", what);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        return vg_err(err, errlen, -e, "%s: cannot open %s: %s", what, path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return vg_err(err, errlen, -EINVAL, "%s: %s is not a regular file", what, path);
+    }
+    if (st.st_size > SECRET_MAX) {
+        close(fd);
+        return vg_err(err, errlen, -EINVAL,
+                      "%s: %s is %lld bytes; a secret file holds one line of at most %d", what,
+                      path, (long long)st.st_size, SECRET_MAX);
+    }
+    char *buf = malloc(SECRET_MAX + 1);
+    if (!buf) {
+        close(fd);
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", what);
+    }
+    size_t n = 0;
+    while (n < SECRET_MAX) {
+        ssize_t r = read(fd, buf + n, SECRET_MAX - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            vg_action_secret_free(buf, SECRET_MAX + 1);
+            return vg_err(err, errlen, -e, "%s: cannot read %s: %s", what, path, strerror(e));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    /* Editors add a trailing newline; "echo key > file" too. Whitespace is never part of a key. */
+    size_t b = 0;
+    while (b < n && (buf[b] == ' ' || buf[b] == '\t' || buf[b] == '\r' || buf[b] == '\n'))
+        b++;
+    while (n > b &&
+           (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\r' || buf[n - 1] == '\n'))
+        n--;
+    if (n == b) {
+        vg_action_secret_free(buf, SECRET_MAX + 1);
+        return vg_err(err, errlen, -EINVAL, "%s: %s is empty", what, path);
+    }
+    if (memchr(buf + b, '\n', n - b) || memchr(buf + b, '\0', n - b)) {
+        vg_action_secret_free(buf, SECRET_MAX + 1);
+        return vg_err(err, errlen, -EINVAL, "%s: %s must hold a single line", what, path);
+    }
+    memmove(buf, buf + b, n - b);
+    n -= b;
+    explicit_bzero(buf + n, SECRET_MAX + 1 - n);
+    buf[n] = '\0';
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        char q[512];
+        vg_warn("secret file is accessible to group or others; chmod 600 it", "what=%s file=%s",
+                what, vg_log_quote(q, sizeof(q), path));
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+void vg_action_secret_free(char *s, size_t len)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, len);
+    free(s);
 }

@@ -1,6 +1,7 @@
 /* Actions: what the analyzer does when an alert fires or resolves. Each action type is a struct of
- * callbacks registered in vg_actions[] (vg_action.c). submit() never blocks the analyzer's consumer
- * loop: it queues, and the action's own thread delivers with timeouts and retries.
+ * callbacks registered in vg_actions[] (vg_action.c). submit() never waits for a receiver: it
+ * queues (and, with an outbox, appends to a file and fsyncs), and the action's own thread delivers
+ * with timeouts, retries and a rate limit.
  */
 #ifndef VG_ACTION_H
 #define VG_ACTION_H
@@ -8,8 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A metric that contributed to an anomaly, as the analyzer ranks them. */
+struct vg_top_metric {
+    const char *name;
+    double value;        /* the metric's value at the transition */
+    double contribution; /* share of the anomaly attributed to it, in [0,1] */
+};
+
 /* One alert transition, as the analyzer hands it to actions. Strings are only borrowed for the
- * duration of submit(); an action copies what it keeps. */
+ * duration of submit(); an action copies what it keeps. Fields after label counts are optional:
+ * zero-initialised they mean "not given" and every format copes. */
 struct vg_notification {
     const char *status;    /* "firing" or "resolved" */
     const char *alertname; /* rule name; "anomaly" for the built-in per-series rule */
@@ -27,6 +36,10 @@ struct vg_notification {
     const char *const *label_keys; /* host labels from the wire message */
     const char *const *label_values;
     size_t n_labels;
+    /* NULL: formats write "<host>: <series> anomalous (score S, value V)" */
+    const char *summary;
+    const struct vg_top_metric *top_metrics; /* most contributing first; NULL when not known */
+    size_t n_top_metrics;
 };
 
 struct vg_action_stats {
@@ -35,38 +48,78 @@ struct vg_action_stats {
     uint64_t attempt_errors; /* attempts that failed (network, timeout, non-2xx) */
     uint64_t retries;        /* attempts after the first */
     uint64_t dropped;        /* given up on: attempts exhausted or a permanent 4xx */
-    uint64_t queue_full;     /* refused at submit because the queue was full */
+    uint64_t queue_full;     /* refused at submit: queue or outbox full (-ENOBUFS) */
     uint64_t queued;         /* waiting now */
+    uint64_t rate_limited;   /* attempts that waited for the receiver's rate limit */
+    uint64_t replayed;       /* undelivered notifications loaded from the outbox at start */
+    uint64_t kept;          /* undelivered at destroy() but kept in the outbox for the next start */
+    uint64_t outbox_errors; /* outbox writes that failed: the notification is in memory only */
+    uint64_t outbox_syncs;  /* fdatasync() calls of the outbox, and their total time: */
+    uint64_t outbox_sync_us; /* the price of durability, per receiver */
+    uint64_t resent;         /* alertmanager: firing alerts re-sent to keep them active */
 };
 
-struct vg_webhook_cfg {
-    const char *url;
-    int64_t timeout_ms;         /* whole request; default 5000 */
-    int64_t connect_timeout_ms; /* default 2000 */
-    int max_attempts;           /* default 8 */
-    int64_t backoff_initial_ms; /* default 500; doubles per attempt, with +-20 % jitter */
-    int64_t backoff_max_ms;     /* default 30000 */
-    size_t queue_max;           /* default 10000 notifications */
+/* A receiver: where and how one action instance delivers. A field left at 0 or NULL takes the
+ * default in docs/alerts.md. */
+struct vg_receiver_cfg {
+    const char *type; /* "webhook", "alertmanager", "pagerduty", "slack"; NULL: the action's own */
+    const char *name; /* names the receiver in logs and its outbox file; default: type */
+    const char *url;  /* webhook, slack: the URL; alertmanager, pagerduty: the base URL */
+    int64_t timeout_ms;           /* whole request; default 5000 */
+    int64_t connect_timeout_ms;   /* default 2000 */
+    int max_attempts;             /* default 8 */
+    int64_t backoff_initial_ms;   /* default 500; doubles per attempt, with +-20 % jitter */
+    int64_t backoff_max_ms;       /* default 30000 */
+    size_t queue_max;             /* default 10000 notifications (in memory and in the outbox) */
+    const char *secret_file;      /* webhook: HMAC-SHA256 key for X-Vigil-Signature */
+    const char *routing_key_file; /* pagerduty: the integration's routing key (required) */
+    double rate_per_s;            /* requests per second; 0: the type's default, < 0: unlimited */
+    int burst;                    /* requests allowed back to back; 0: the type's default */
+    const char *outbox_dir;       /* persistent outbox; NULL: the queue is in memory only */
+    size_t outbox_max_bytes;      /* pending bytes in the outbox; default 64 MiB */
+    size_t outbox_compact_bytes;  /* rewrite the outbox file beyond this size; default 4 MiB */
+    const char *generator_url;    /* alertmanager generatorURL; may hold {host} and {series} */
+    int64_t resend_interval_ms; /* alertmanager: re-send firing alerts this often; default 60000 */
 };
+
+/* The receiver configuration was called this when the generic webhook was the only action. */
+#define vg_webhook_cfg vg_receiver_cfg
 
 struct vg_action {
     const char *name;
     const char *help;
-    /* Starts the action (its delivery thread). *inst is released by destroy(). */
-    int (*create)(void **inst, const struct vg_webhook_cfg *cfg, char *err, size_t errlen);
-    /* Queues a deep copy of n and returns at once: 0, -ENOBUFS when the queue is full (counted in
-     * queue_full) or -ENOMEM when the copy cannot be allocated. */
+    /* Starts the action (its delivery thread) after loading what its outbox still holds. *inst is
+     * released by destroy(). */
+    int (*create)(void **inst, const struct vg_receiver_cfg *cfg, char *err, size_t errlen);
+    /* Queues a deep copy of n (and with an outbox, appends it and fdatasyncs before returning):
+     * 0, -ENOBUFS when the queue or outbox is full (counted in queue_full) or -ENOMEM when the
+     * copy cannot be allocated. */
     int (*submit)(void *inst, const struct vg_notification *n);
     void (*stats)(void *inst, struct vg_action_stats *out);
-    /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. */
+    /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. What is
+     * left stays in the outbox when there is one, and is dropped (and counted) otherwise. */
     void (*destroy)(void *inst, int64_t drain_ms);
 };
 
 extern const struct vg_action *const vg_actions[];
 const struct vg_action *vg_action_find(const char *name);
 
+/* Creates the receiver cfg->type (NULL means "webhook"); on success *act is its action, for
+ * submit/stats/destroy. An unknown type is -EINVAL with the known ones listed in err. */
+int vg_action_create(const struct vg_receiver_cfg *cfg, const struct vg_action **act, void **inst,
+                     char *err, size_t errlen);
+
 /* Builds the generic webhook JSON body for n (docs/alerts.md). Returns a malloc'd NUL-terminated
  * string the caller frees, or NULL on allocation failure. */
 char *vg_notification_to_json(const struct vg_notification *n);
+
+/* Reads a secret (HMAC key, routing key) from path: one line, surrounding whitespace removed.
+ * *out is malloc'd, NUL-terminated, *len bytes; free it with vg_action_secret_free(). Errors name
+ * the file, never its content; a file readable by group or others is accepted with a warning. */
+int vg_action_read_secret(const char *path, const char *what, char **out, size_t *len, char *err,
+                          size_t errlen);
+
+/* Overwrites and frees a secret from vg_action_read_secret(); NULL is fine. */
+void vg_action_secret_free(char *s, size_t len);
 
 #endif

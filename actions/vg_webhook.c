@@ -1,19 +1,30 @@
-/* Generic webhook: POSTs vg_notification_to_json() to one URL from a single delivery thread.
+/* The delivery engine of the HTTP actions: a format callback turns each notification into a
+ * request, and everything else (queue, outbox, rate limit, retries) is shared.
  *
  * The queue is a FIFO of deep copies; its head stays in the queue while it is being delivered
  * (including its backoff waits), so queue_max bounds everything held in memory and a notification
- * interrupted by destroy() is still there to be counted as dropped. Delivery is strictly in order:
- * a failing head blocks the ones behind it until it is delivered or given up on.
+ * interrupted by destroy() is still there to be counted (or kept in the outbox). Delivery is
+ * strictly in order: a failing head blocks the ones behind it until it is delivered or given up
+ * on. With an outbox, submit() appends each notification to it before queueing, and the thread
+ * acknowledges it there once the receiver has answered 2xx or a permanent error (or the attempts
+ * are exhausted); what the outbox still holds at start is queued ahead of anything new.
  */
 #include "vg_webhook.h"
 
+#include "vg_fmt_alertmanager.h"
+#include "vg_fmt_pagerduty.h"
+#include "vg_fmt_slack.h"
+#include "vg_format.h"
 #include "vg_log.h"
+#include "vg_outbox.h"
 #include "vg_util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +38,32 @@
 #define WH_DEFAULT_BACKOFF_INITIAL_MS 500
 #define WH_DEFAULT_BACKOFF_MAX_MS     30000
 #define WH_DEFAULT_QUEUE_MAX          10000
+#define WH_DEFAULT_RESEND_MS          60000
 #define WH_RESP_KEEP                  200 /* bytes of a rejecting response body worth logging */
 #define WH_DROP_LOG_MAX               20  /* per-notification lines when destroy() drops many */
+#define WH_RESEND_BATCH               64  /* alerts per alertmanager re-send request */
+
+struct rx_type {
+    const char *name;
+    vg_format_fn format;
+    const char *default_url; /* NULL: url is required */
+    double rate_per_s;       /* defaults: what the service documents, or a polite 10/s */
+    int burst;
+    int url_is_secret; /* the whole path is the credential (Slack): log scheme://host/... only */
+    int resends;       /* alertmanager: keep firing alerts alive by re-sending them */
+};
+
+static const struct rx_type T_WEBHOOK = {"webhook", vg_fmt_webhook, NULL, 10, 20, 0, 0};
+static const struct rx_type T_AM = {"alertmanager", vg_am_format, NULL, 10, 20, 0, 1};
+/* PagerDuty allows about 120 events a minute per routing key and answers 429 beyond. */
+static const struct rx_type T_PD = {"pagerduty", vg_pd_format, VG_PD_DEFAULT_URL, 2, 20, 0, 0};
+/* Slack allows one message a second per incoming webhook, with short bursts. */
+static const struct rx_type T_SLACK = {"slack", vg_slack_format, NULL, 1, 5, 1, 0};
 
 struct wh_item {
     struct wh_item *next;
-    /* Its strings and label arrays live in the same allocation, right after the struct. */
+    uint64_t seq; /* its record in the outbox; 0 when it has none */
+    /* Its strings and arrays live in the same allocation, right after the struct. */
     struct vg_notification n;
 };
 
@@ -41,16 +72,38 @@ struct wh_resp {
     size_t len;
 };
 
+enum outcome { OUT_DELIVERED, OUT_DROPPED, OUT_INTERRUPTED };
+
 struct webhook {
+    const struct rx_type *t;
+    char *name;
     char *url;
     char *log_url; /* url without credentials or query string: those often hold secrets */
+    char qname[80], qurl[600]; /* quoted for log lines */
     int64_t timeout_ms;
     int64_t connect_timeout_ms;
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
     int max_attempts;
     size_t queue_max;
+    char *secret; /* webhook: HMAC key; pagerduty: routing key */
+    size_t secret_len;
+    char *generator_url;
+    int64_t resend_ms;
+    struct vg_outbox *ob;
 
+    /* Token bucket; used by the delivery thread only. */
+    double rate, burst, tokens;
+    int64_t tokens_ms;
+
+    /* Alertmanager: firing alerts that were delivered and not yet resolved. Thread only. */
+    struct wh_item **firing;
+    size_t n_firing, cap_firing;
+    int64_t next_resend;
+    int firing_full_logged;
+
+    /* Serialises submitters, so that the outbox and the queue hold the same order. */
+    pthread_mutex_t submit_mu;
     pthread_mutex_t mu;
     pthread_cond_t wake; /* to the thread: an item arrived, or stop */
     pthread_cond_t idle; /* to destroy(): the queue became empty */
@@ -59,6 +112,7 @@ struct webhook {
     struct vg_action_stats st;
     int stop;
     int full_logged;
+    int outbox_err_logged;
     uint64_t rng;
 
     /* Read by the transfer loop without the mutex; set together with curl_multi_wakeup(). */
@@ -90,9 +144,25 @@ static void unlock(struct webhook *w)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* Every line names the receiver type in its message ("pagerduty attempt failed, will retry") and
+ * starts with receiver= and url=, so that one grep finds one receiver's story. */
+__attribute__((format(printf, 4, 5))) static void rlog(struct webhook *w, enum vg_log_level lvl,
+                                                       const char *what, const char *fmt, ...)
+{
+    char msg[160], kv[1400];
+    snprintf(msg, sizeof(msg), "%s %s", w->t->name, what);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(kv, sizeof(kv), fmt, ap);
+    va_end(ap);
+    vg_log(lvl, msg, "receiver=%s url=%s%s%s", w->qname, w->qurl, kv[0] ? " " : "", kv);
+}
+
 static struct timespec mono_deadline(int64_t ms_from_now)
 {
     struct timespec ts;
+    if (ms_from_now < 0)
+        ms_from_now = 0;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += ms_from_now / 1000;
     ts.tv_nsec += (ms_from_now % 1000) * 1000000;
@@ -130,27 +200,34 @@ static const char *scopy(char **p, const char *s)
     return d;
 }
 
-/* One malloc holding the item, its label arrays and every string, so a queued notification is
- * freed with a single free() and never points into the caller's memory. */
+/* One malloc holding the item, its arrays and every string, so a queued notification is freed
+ * with a single free() and never points into the caller's memory. */
 static struct wh_item *item_copy(const struct vg_notification *n)
 {
     size_t nl = n->n_labels;
+    size_t nt = n->top_metrics ? n->n_top_metrics : 0;
     size_t strs = slen(n->status) + slen(n->alertname) + slen(n->host) + slen(n->series) +
-                  slen(n->fingerprint) + slen(n->severity);
+                  slen(n->fingerprint) + slen(n->severity) + slen(n->summary);
     for (size_t i = 0; i < nl; i++) {
         strs += slen(n->label_keys ? n->label_keys[i] : NULL);
         strs += slen(n->label_values ? n->label_values[i] : NULL);
     }
-    if (nl > (SIZE_MAX / 2 - strs - sizeof(struct wh_item)) / (2 * sizeof(char *)))
+    for (size_t i = 0; i < nt; i++)
+        strs += slen(n->top_metrics[i].name);
+    if (nl > (SIZE_MAX / 4 - strs - sizeof(struct wh_item)) / (2 * sizeof(char *)) ||
+        nt > (SIZE_MAX / 4) / sizeof(struct vg_top_metric))
         return NULL;
-    struct wh_item *it = malloc(sizeof(*it) + 2 * nl * sizeof(char *) + strs);
+    size_t arrays = 2 * nl * sizeof(char *) + nt * sizeof(struct vg_top_metric);
+    struct wh_item *it = malloc(sizeof(*it) + arrays + strs);
     if (!it)
         return NULL;
     const char **keys = (const char **)(it + 1);
     const char **vals = keys + nl;
-    char *p = (char *)(vals + nl);
+    struct vg_top_metric *top = (struct vg_top_metric *)(vals + nl);
+    char *p = (char *)(top + nt);
 
     it->next = NULL;
+    it->seq = 0;
     it->n = *n;
     it->n.status = scopy(&p, n->status);
     it->n.alertname = scopy(&p, n->alertname);
@@ -158,12 +235,19 @@ static struct wh_item *item_copy(const struct vg_notification *n)
     it->n.series = scopy(&p, n->series);
     it->n.fingerprint = scopy(&p, n->fingerprint);
     it->n.severity = scopy(&p, n->severity);
+    it->n.summary = scopy(&p, n->summary);
     for (size_t i = 0; i < nl; i++) {
         keys[i] = scopy(&p, n->label_keys ? n->label_keys[i] : NULL);
         vals[i] = scopy(&p, n->label_values ? n->label_values[i] : NULL);
     }
+    for (size_t i = 0; i < nt; i++) {
+        top[i] = n->top_metrics[i];
+        top[i].name = scopy(&p, n->top_metrics[i].name);
+    }
     it->n.label_keys = nl ? keys : NULL;
     it->n.label_values = nl ? vals : NULL;
+    it->n.top_metrics = nt ? top : NULL;
+    it->n.n_top_metrics = nt;
     return it;
 }
 
@@ -178,6 +262,23 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     r->buf[r->len] = '\0';
     /* The rest is read and discarded: answering less than n would abort the transfer. */
     return n;
+}
+
+/* Some receivers echo the request in their error answer, and a PagerDuty request holds the
+ * routing key: blank it out of the logged answer, also where the 200-byte cut left only its
+ * beginning. */
+static void redact(char *buf, const char *secret, size_t slen_)
+{
+    if (!secret || slen_ < 4)
+        return;
+    size_t n = strlen(buf);
+    for (size_t i = 0; i < n; i++) {
+        size_t m = n - i < slen_ ? n - i : slen_;
+        if (m >= 4 && memcmp(buf + i, secret, m) == 0) {
+            memset(buf + i, '*', m);
+            i += m - 1;
+        }
+    }
 }
 
 /* Runs one transfer on the multi handle so that destroy() can interrupt it at once through
@@ -244,7 +345,7 @@ static int64_t next_delay_ms(struct webhook *w, int attempt, long http, curl_off
     return d > 0 ? d : 1;
 }
 
-/* Backoff wait that returns early (1) when destroy() says stop. */
+/* A wait that returns early (1) when destroy() says stop. */
 static int wait_or_stop(struct webhook *w, int64_t ms)
 {
     struct timespec until = mono_deadline(ms);
@@ -265,121 +366,276 @@ static void bump(struct webhook *w, uint64_t *field)
     unlock(w);
 }
 
-/* Header values must be a single line of visible ASCII; the fingerprint is not ours to trust. */
-static void header_safe(char *s)
+/* Token bucket: waits (it never drops) until the receiver's rate allows one more request.
+ * Returns 1 when destroy() interrupted the wait. */
+static int take_token(struct webhook *w)
 {
-    for (; *s; s++) {
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
-            *s = '_';
+    if (w->rate <= 0)
+        return 0;
+    int waited = 0;
+    for (;;) {
+        int64_t now = vg_mono_ms();
+        w->tokens += (double)(now - w->tokens_ms) * w->rate / 1000.0;
+        if (w->tokens > w->burst)
+            w->tokens = w->burst;
+        w->tokens_ms = now;
+        if (w->tokens >= 1.0) {
+            w->tokens -= 1.0;
+            if (waited)
+                bump(w, &w->st.rate_limited);
+            return 0;
+        }
+        int64_t ms = (int64_t)ceil((1.0 - w->tokens) * 1000.0 / w->rate);
+        waited = 1;
+        if (wait_or_stop(w, ms > 0 ? ms : 1))
+            return 1;
     }
 }
 
-/* Delivers the head item, retrying as configured. Returns 0 when it is finished with (delivered
- * or given up on) and 1 when destroy() interrupted it, in which case it stays queued. */
-static int deliver(struct webhook *w, const struct wh_item *it)
+static struct vg_fmt_ctx fmt_ctx(const struct webhook *w)
+{
+    struct vg_fmt_ctx c = {
+        .url = w->url,
+        .generator_url = w->generator_url,
+        .now_ms = vg_now_ms(),
+        .am_active_ms = 4 * w->resend_ms,
+    };
+    if (w->t == &T_PD) {
+        c.routing_key = w->secret;
+    } else if (w->secret) {
+        c.secret = (const unsigned char *)w->secret;
+        c.secret_len = w->secret_len;
+    }
+    return c;
+}
+
+/* Points the easy handle at req; *hdrs is for unprepare(). 0 or -ENOMEM. */
+static int prepare(struct webhook *w, const struct vg_http_req *req, struct curl_slist **hdrs)
+{
+    struct curl_slist *l = NULL, *h;
+    for (size_t i = 0; i <= req->n_headers; i++) {
+        /* "Expect:" turns off 100-continue, which only costs a round trip for bodies this
+         * small. */
+        h = curl_slist_append(l, i < req->n_headers ? req->headers[i] : "Expect:");
+        if (!h) {
+            curl_slist_free_all(l);
+            return -ENOMEM;
+        }
+        l = h;
+    }
+    curl_easy_setopt(w->easy, CURLOPT_URL, req->url);
+    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, l);
+    curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(w->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    *hdrs = l;
+    return 0;
+}
+
+static void unprepare(struct webhook *w, struct curl_slist *hdrs)
+{
+    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, NULL);
+    curl_slist_free_all(hdrs);
+}
+
+/* One attempt. Returns 1 if destroy() aborted it; else *cc, *http and *retry_after say how it
+ * went. */
+static int attempt_once(struct webhook *w, CURLcode *cc, long *http, curl_off_t *retry_after)
+{
+    w->resp.len = 0;
+    w->resp.buf[0] = '\0';
+    w->curl_err[0] = '\0';
+    *http = 0;
+    *retry_after = 0;
+    if (perform(w, cc))
+        return 1;
+    if (*cc == CURLE_OK) {
+        curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, http);
+        curl_easy_getinfo(w->easy, CURLINFO_RETRY_AFTER, retry_after);
+    }
+    return 0;
+}
+
+static void describe(struct webhook *w, CURLcode cc, long http, char *what, size_t n)
+{
+    if (cc != CURLE_OK) {
+        char qe[CURL_ERROR_SIZE + 16];
+        vg_log_quote(qe, sizeof(qe), w->curl_err[0] ? w->curl_err : curl_easy_strerror(cc));
+        snprintf(what, n, "curl_code=%d error=%s", (int)cc, qe);
+    } else {
+        snprintf(what, n, "status=%ld", http);
+    }
+}
+
+/* Delivers one item, retrying as configured. */
+static enum outcome deliver(struct webhook *w, const struct wh_item *it)
 {
     const struct vg_notification *n = &it->n;
-    char qurl[512], qfp[256];
-    vg_log_quote(qurl, sizeof(qurl), w->log_url);
+    char qfp[256], ferr[VG_ERRLEN], qerr[VG_ERRLEN + 8];
     vg_log_quote(qfp, sizeof(qfp), n->fingerprint ? n->fingerprint : "");
 
-    char *body = vg_notification_to_json(n);
-    if (!body) {
+    struct vg_http_req req = {0};
+    struct vg_fmt_ctx ctx = fmt_ctx(w);
+    if (w->t->format(n, &ctx, &req, ferr, sizeof(ferr)) < 0) {
         bump(w, &w->st.dropped);
-        vg_error("webhook notification could not be encoded, dropped", "url=%s fingerprint=%s",
-                 qurl, qfp);
-        return 0;
+        rlog(w, VG_LOG_ERROR, "notification could not be encoded, dropped",
+             "fingerprint=%s reason=%s", qfp, vg_log_quote(qerr, sizeof(qerr), ferr));
+        return OUT_DROPPED;
     }
-    char idem[512];
-    snprintf(idem, sizeof(idem), "Idempotency-Key: %s-%s-%lld",
-             n->fingerprint ? n->fingerprint : "", n->status ? n->status : "",
-             (long long)n->starts_at_ms);
-    header_safe(idem + strlen("Idempotency-Key: "));
-    struct curl_slist *hdrs = NULL, *h;
-    /* "Expect:" turns off 100-continue, which only costs a round trip for bodies this small. */
-    const char *fixed[] = {"Content-Type: application/json", "Expect:", idem};
-    for (size_t i = 0; i < VG_ARRAY_LEN(fixed); i++) {
-        h = curl_slist_append(hdrs, fixed[i]);
-        if (!h) {
-            curl_slist_free_all(hdrs);
-            free(body);
-            bump(w, &w->st.dropped);
-            vg_error("webhook out of memory, notification dropped", "url=%s fingerprint=%s", qurl,
-                     qfp);
-            return 0;
-        }
-        hdrs = h;
+    struct curl_slist *hdrs = NULL;
+    if (prepare(w, &req, &hdrs) < 0) {
+        vg_http_req_free(&req);
+        bump(w, &w->st.dropped);
+        rlog(w, VG_LOG_ERROR, "out of memory, notification dropped", "fingerprint=%s", qfp);
+        return OUT_DROPPED;
     }
-    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(w->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
 
-    int interrupted = 0;
+    enum outcome out = OUT_DROPPED;
     for (int attempt = 1;; attempt++) {
         if (attempt > 1)
             bump(w, &w->st.retries);
-        w->resp.len = 0;
-        w->resp.buf[0] = '\0';
-        w->curl_err[0] = '\0';
-        CURLcode cc;
-        if (perform(w, &cc)) {
-            interrupted = 1;
+        if (take_token(w)) {
+            out = OUT_INTERRUPTED;
             break;
         }
-        long http = 0;
-        curl_off_t retry_after = 0;
-        if (cc == CURLE_OK) {
-            curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &http);
-            curl_easy_getinfo(w->easy, CURLINFO_RETRY_AFTER, &retry_after);
-            if (http >= 200 && http < 300) {
-                bump(w, &w->st.delivered);
-                if (attempt > 1)
-                    vg_info("webhook delivered after retries", "url=%s attempt=%d fingerprint=%s",
-                            qurl, attempt, qfp);
-                break;
-            }
+        CURLcode cc;
+        long http;
+        curl_off_t retry_after;
+        if (attempt_once(w, &cc, &http, &retry_after)) {
+            out = OUT_INTERRUPTED;
+            break;
+        }
+        if (cc == CURLE_OK && http >= 200 && http < 300) {
+            bump(w, &w->st.delivered);
+            if (attempt > 1)
+                rlog(w, VG_LOG_INFO, "delivered after retries", "attempt=%d fingerprint=%s",
+                     attempt, qfp);
+            out = OUT_DELIVERED;
+            break;
         }
         bump(w, &w->st.attempt_errors);
 
         char what[CURL_ERROR_SIZE + 64];
-        if (cc != CURLE_OK) {
-            char qe[CURL_ERROR_SIZE + 16];
-            vg_log_quote(qe, sizeof(qe), w->curl_err[0] ? w->curl_err : curl_easy_strerror(cc));
-            snprintf(what, sizeof(what), "curl_code=%d error=%s", (int)cc, qe);
-        } else {
-            snprintf(what, sizeof(what), "status=%ld", http);
-        }
+        describe(w, cc, http, what, sizeof(what));
         int retryable = cc != CURLE_OK || http == 408 || http == 429 || (http >= 500 && http < 600);
         if (!retryable) {
             char qbody[2 * WH_RESP_KEEP + 8];
+            redact(w->resp.buf, w->secret, w->secret_len);
             vg_log_quote(qbody, sizeof(qbody), w->resp.buf);
-            vg_error("webhook rejected notification, dropped (not retried)",
-                     "url=%s attempt=%d %s fingerprint=%s body=%s", qurl, attempt, what, qfp,
-                     qbody);
+            rlog(w, VG_LOG_ERROR, "rejected notification, dropped (not retried)",
+                 "attempt=%d %s fingerprint=%s body=%s", attempt, what, qfp, qbody);
             bump(w, &w->st.dropped);
             break;
         }
         if (attempt >= w->max_attempts) {
-            vg_error("webhook attempt failed, giving up, notification dropped",
-                     "url=%s attempt=%d %s fingerprint=%s next_delay_ms=none", qurl, attempt, what,
-                     qfp);
+            rlog(w, VG_LOG_ERROR, "attempt failed, giving up, notification dropped",
+                 "attempt=%d %s fingerprint=%s next_delay_ms=none", attempt, what, qfp);
             bump(w, &w->st.dropped);
             break;
         }
         int64_t delay = next_delay_ms(w, attempt, http, retry_after);
-        vg_warn("webhook attempt failed, will retry",
-                "url=%s attempt=%d %s fingerprint=%s next_delay_ms=%lld", qurl, attempt, what, qfp,
-                (long long)delay);
+        rlog(w, VG_LOG_WARN, "attempt failed, will retry",
+             "attempt=%d %s fingerprint=%s next_delay_ms=%lld", attempt, what, qfp,
+             (long long)delay);
         if (wait_or_stop(w, delay)) {
-            interrupted = 1;
+            out = OUT_INTERRUPTED;
             break;
         }
     }
-    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, NULL);
-    curl_slist_free_all(hdrs);
-    free(body);
-    return interrupted;
+    unprepare(w, hdrs);
+    vg_http_req_free(&req);
+    return out;
+}
+
+/* Alertmanager: remembers what it was told is firing, so that it can be told again before the
+ * endsAt we sent passes. Returns 1 when the table took ownership of it. */
+static int firing_track(struct webhook *w, struct wh_item *it)
+{
+    if (!w->t->resends || !it->n.fingerprint)
+        return 0;
+    size_t i = 0;
+    while (i < w->n_firing && strcmp(w->firing[i]->n.fingerprint, it->n.fingerprint) != 0)
+        i++;
+    int firing = !it->n.status || strcmp(it->n.status, "resolved") != 0;
+    if (!firing) {
+        if (i < w->n_firing) {
+            free(w->firing[i]);
+            w->firing[i] = w->firing[--w->n_firing];
+        }
+        return 0;
+    }
+    if (i < w->n_firing) {
+        free(w->firing[i]);
+        w->firing[i] = it;
+        return 1;
+    }
+    if (w->n_firing >= w->queue_max) {
+        if (!w->firing_full_logged)
+            rlog(w, VG_LOG_WARN,
+                 "too many firing alerts to re-send; Alertmanager will resolve the others at "
+                 "their endsAt",
+                 "limit=%zu", w->queue_max);
+        w->firing_full_logged = 1;
+        return 0;
+    }
+    if (w->n_firing == w->cap_firing) {
+        size_t nc = w->cap_firing ? 2 * w->cap_firing : 16;
+        struct wh_item **f = realloc(w->firing, nc * sizeof(*f));
+        if (!f)
+            return 0;
+        w->firing = f;
+        w->cap_firing = nc;
+    }
+    if (w->n_firing == 0)
+        w->next_resend = vg_mono_ms() + w->resend_ms;
+    it->next = NULL;
+    w->firing[w->n_firing++] = it;
+    return 1;
+}
+
+/* Re-sends every tracked firing alert, WH_RESEND_BATCH per request, one attempt each: the next
+ * round is the retry, and endsAt leaves room for several. Returns 1 when destroy() interrupted. */
+static int resend_firing(struct webhook *w)
+{
+    for (size_t i = 0; i < w->n_firing; i += WH_RESEND_BATCH) {
+        size_t k = w->n_firing - i < WH_RESEND_BATCH ? w->n_firing - i : WH_RESEND_BATCH;
+        const struct vg_notification *ns[WH_RESEND_BATCH];
+        for (size_t j = 0; j < k; j++)
+            ns[j] = &w->firing[i + j]->n;
+        struct vg_http_req req = {0};
+        struct vg_fmt_ctx ctx = fmt_ctx(w);
+        char ferr[VG_ERRLEN];
+        struct curl_slist *hdrs = NULL;
+        if (vg_am_format_batch(ns, k, &ctx, &req, ferr, sizeof(ferr)) < 0 ||
+            prepare(w, &req, &hdrs) < 0) {
+            vg_http_req_free(&req);
+            rlog(w, VG_LOG_ERROR, "re-send of firing alerts could not be built", "alerts=%zu", k);
+            continue;
+        }
+        int stopped = take_token(w);
+        CURLcode cc = CURLE_OK;
+        long http = 0;
+        curl_off_t ra;
+        if (!stopped)
+            stopped = attempt_once(w, &cc, &http, &ra);
+        unprepare(w, hdrs);
+        vg_http_req_free(&req);
+        if (stopped)
+            return 1;
+        if (cc == CURLE_OK && http >= 200 && http < 300) {
+            lock(w);
+            w->st.resent += k;
+            unlock(w);
+            continue;
+        }
+        bump(w, &w->st.attempt_errors);
+        char what[CURL_ERROR_SIZE + 64];
+        describe(w, cc, http, what, sizeof(what));
+        rlog(w, VG_LOG_WARN, "re-send of firing alerts failed, the next round retries",
+             "alerts=%zu %s next_round_ms=%lld", w->n_firing, what, (long long)w->resend_ms);
+        break;
+    }
+    return 0;
 }
 
 static void *run(void *arg)
@@ -387,30 +643,63 @@ static void *run(void *arg)
     struct webhook *w = arg;
     lock(w);
     for (;;) {
-        while (!w->stop && !w->head)
-            pthread_cond_wait(&w->wake, &w->mu);
         if (w->stop)
             break;
+        if (w->n_firing && vg_mono_ms() >= w->next_resend) {
+            unlock(w);
+            int stopped = resend_firing(w);
+            w->next_resend = vg_mono_ms() + w->resend_ms;
+            lock(w);
+            if (stopped)
+                break;
+            continue;
+        }
+        if (!w->head) {
+            if (w->n_firing) {
+                struct timespec until = mono_deadline(w->next_resend - vg_mono_ms());
+                pthread_cond_timedwait(&w->wake, &w->mu, &until);
+            } else {
+                pthread_cond_wait(&w->wake, &w->mu);
+            }
+            continue;
+        }
         struct wh_item *it = w->head;
         unlock(w);
-        int interrupted = deliver(w, it);
-        lock(w);
-        if (interrupted)
+        enum outcome out = deliver(w, it);
+        if (out == OUT_INTERRUPTED) {
+            lock(w);
             break;
+        }
+        if (it->seq) {
+            int rc = vg_outbox_ack(w->ob, it->seq);
+            if (rc < 0) {
+                char q[512];
+                rlog(w, VG_LOG_WARN,
+                     "outbox acknowledgement failed; the notification may be sent again after a "
+                     "restart",
+                     "file=%s seq=%llu error=%s", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)),
+                     (unsigned long long)it->seq, strerror(-rc));
+            }
+        }
+        lock(w);
         w->head = it->next;
         if (!w->head)
             w->tail = NULL;
         w->count--;
-        free(it);
         if (w->count == 0)
             pthread_cond_broadcast(&w->idle);
+        unlock(w);
+        if (!(out == OUT_DELIVERED && firing_track(w, it)))
+            free(it);
+        lock(w);
     }
     unlock(w);
     return NULL;
 }
 
-/* The log form of the url: scheme://host[:port]/path, plus "?..." when there was a query. */
-static char *redact_url(CURLU *u)
+/* The log form of the url: scheme://host[:port]/path, plus "?..." when there was a query; for a
+ * receiver whose url is its credential, scheme://host[:port]/... only. */
+static char *redact_url(CURLU *u, int hide_path)
 {
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *out = NULL;
     curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
@@ -418,8 +707,14 @@ static char *redact_url(CURLU *u)
     curl_url_get(u, CURLUPART_PORT, &port, 0);
     curl_url_get(u, CURLUPART_PATH, &path, 0);
     curl_url_get(u, CURLUPART_QUERY, &query, 0);
-    if (asprintf(&out, "%s://%s%s%s%s%s", scheme ? scheme : "", host ? host : "", port ? ":" : "",
-                 port ? port : "", path ? path : "", query ? "?..." : "") < 0)
+    int r;
+    if (hide_path)
+        r = asprintf(&out, "%s://%s%s%s/...", scheme ? scheme : "", host ? host : "",
+                     port ? ":" : "", port ? port : "");
+    else
+        r = asprintf(&out, "%s://%s%s%s%s%s", scheme ? scheme : "", host ? host : "",
+                     port ? ":" : "", port ? port : "", path ? path : "", query ? "?..." : "");
+    if (r < 0)
         out = NULL;
     curl_free(scheme);
     curl_free(host);
@@ -431,8 +726,9 @@ static char *redact_url(CURLU *u)
 
 static int parse_url(struct webhook *w, const char *url, char *err, size_t errlen)
 {
+    const char *tn = w->t->name;
     if (!url || !*url)
-        return vg_err(err, errlen, -EINVAL, "webhook: url is required");
+        return vg_err(err, errlen, -EINVAL, "%s: url is required", tn);
     if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
         /* Only the scheme is echoed: the rest of a webhook url is often a secret. */
         const char *colon = strstr(url, "://");
@@ -441,13 +737,13 @@ static int parse_url(struct webhook *w, const char *url, char *err, size_t errle
             n = 16;
         if (colon)
             return vg_err(err, errlen, -EINVAL,
-                          "webhook: url must start with http:// or https:// (got %.*s://)", n, url);
+                          "%s: url must start with http:// or https:// (got %.*s://)", tn, n, url);
         return vg_err(err, errlen, -EINVAL,
-                      "webhook: url must start with http:// or https:// (it has no scheme)");
+                      "%s: url must start with http:// or https:// (it has no scheme)", tn);
     }
     CURLU *u = curl_url();
     if (!u)
-        return vg_err(err, errlen, -ENOMEM, "webhook: out of memory");
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", tn);
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
     char *host = NULL;
     if (uc == CURLUE_OK)
@@ -455,15 +751,15 @@ static int parse_url(struct webhook *w, const char *url, char *err, size_t errle
     if (uc != CURLUE_OK || !host || !*host) {
         curl_free(host);
         curl_url_cleanup(u);
-        return vg_err(err, errlen, -EINVAL, "webhook: url is not valid: %s",
+        return vg_err(err, errlen, -EINVAL, "%s: url is not valid: %s", tn,
                       uc != CURLUE_OK ? curl_url_strerror(uc) : "no host");
     }
     curl_free(host);
     w->url = strdup(url);
-    w->log_url = redact_url(u);
+    w->log_url = redact_url(u, w->t->url_is_secret);
     curl_url_cleanup(u);
     if (!w->url || !w->log_url)
-        return vg_err(err, errlen, -ENOMEM, "webhook: out of memory");
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", tn);
     return 0;
 }
 
@@ -473,32 +769,152 @@ static void free_webhook(struct webhook *w)
         curl_easy_cleanup(w->easy);
     if (w->multi)
         curl_multi_cleanup(w->multi);
+    for (struct wh_item *it = w->head, *next; it; it = next) {
+        next = it->next;
+        free(it);
+    }
+    for (size_t i = 0; i < w->n_firing; i++)
+        free(w->firing[i]);
+    free(w->firing);
+    vg_outbox_close(w->ob);
+    vg_action_secret_free(w->secret, w->secret_len);
+    free(w->generator_url);
+    free(w->name);
     free(w->url);
     free(w->log_url);
     free(w);
 }
 
-static int wh_create(void **inst, const struct vg_webhook_cfg *cfg, char *err, size_t errlen)
+static int name_ok(const char *s)
 {
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || s[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static void enqueue_locked(struct webhook *w, struct wh_item *it)
+{
+    if (w->tail)
+        w->tail->next = it;
+    else
+        w->head = it;
+    w->tail = it;
+    w->count++;
+}
+
+struct replay_ctx {
+    struct webhook *w;
+    int oom;
+};
+
+static int replay_one(void *ud, uint64_t seq, const void *payload, size_t len)
+{
+    struct replay_ctx *rc = ud;
+    struct webhook *w = rc->w;
+    struct vg_notification n;
+    void *arrays = NULL;
+    int r = vg_outbox_decode(payload, len, &n, &arrays);
+    if (r == -ENOMEM) {
+        rc->oom = 1;
+        return 0;
+    }
+    if (r < 0) {
+        char q[512];
+        w->st.dropped++;
+        rlog(w, VG_LOG_ERROR, "outbox record cannot be decoded, dropped",
+             "file=%s seq=%llu bytes=%zu", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)),
+             (unsigned long long)seq, len);
+        return 1;
+    }
+    struct wh_item *it = item_copy(&n);
+    free(arrays);
+    if (!it) {
+        rc->oom = 1;
+        return 0;
+    }
+    it->seq = seq;
+    enqueue_locked(w, it);
+    w->st.replayed++;
+    return 0;
+}
+
+static int rx_create(const struct rx_type *t, void **inst, const struct vg_receiver_cfg *cfg,
+                     char *err, size_t errlen)
+{
+    const char *tn = t->name;
     *inst = NULL;
     if (!cfg)
-        return vg_err(err, errlen, -EINVAL, "webhook: no configuration");
+        return vg_err(err, errlen, -EINVAL, "%s: no configuration", tn);
+    if (cfg->type && strcmp(cfg->type, tn) != 0)
+        return vg_err(err, errlen, -EINVAL, "%s: configuration is for type %.32s", tn, cfg->type);
     if (cfg->timeout_ms < 0 || cfg->connect_timeout_ms < 0 || cfg->max_attempts < 0 ||
-        cfg->backoff_initial_ms < 0 || cfg->backoff_max_ms < 0)
+        cfg->backoff_initial_ms < 0 || cfg->backoff_max_ms < 0 || cfg->resend_interval_ms < 0)
         return vg_err(err, errlen, -EINVAL,
-                      "webhook: timeouts, max_attempts and backoff must not be negative");
+                      "%s: timeouts, max_attempts, backoff and resend_interval must not be "
+                      "negative",
+                      tn);
+    if (cfg->burst < 0 || isnan(cfg->rate_per_s))
+        return vg_err(err, errlen, -EINVAL, "%s: burst must not be negative", tn);
+    if (cfg->name && !name_ok(cfg->name))
+        return vg_err(err, errlen, -EINVAL,
+                      "%s: receiver name must be 1..64 of [A-Za-z0-9._-], not starting with '.'",
+                      tn);
+    if (cfg->secret_file && t != &T_WEBHOOK)
+        return vg_err(err, errlen, -EINVAL,
+                      "%s: secret_file signs generic webhook requests; this type has no use for "
+                      "it",
+                      tn);
+    if (cfg->routing_key_file && t != &T_PD)
+        return vg_err(err, errlen, -EINVAL, "%s: routing_key_file is for pagerduty receivers", tn);
+    if (t == &T_PD && !cfg->routing_key_file)
+        return vg_err(err, errlen, -EINVAL,
+                      "pagerduty: routing_key_file is required (the integration key, one line)");
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK)
-        return vg_err(err, errlen, -EIO, "webhook: curl_global_init failed: %s",
+        return vg_err(err, errlen, -EIO, "%s: curl_global_init failed: %s", tn,
                       curl_easy_strerror(curl_init_rc));
 
     struct webhook *w = calloc(1, sizeof(*w));
     if (!w)
-        return vg_err(err, errlen, -ENOMEM, "webhook: out of memory");
-    int rc = parse_url(w, cfg->url, err, errlen);
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", tn);
+    w->t = t;
+    int rc = parse_url(w, cfg->url ? cfg->url : t->default_url, err, errlen);
     if (rc < 0) {
         free_webhook(w);
         return rc;
+    }
+    w->name = strdup(cfg->name ? cfg->name : tn);
+    w->generator_url = cfg->generator_url ? strdup(cfg->generator_url) : NULL;
+    if (!w->name || (cfg->generator_url && !w->generator_url)) {
+        free_webhook(w);
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", tn);
+    }
+    vg_log_quote(w->qname, sizeof(w->qname), w->name);
+    vg_log_quote(w->qurl, sizeof(w->qurl), w->log_url);
+    if (cfg->secret_file || cfg->routing_key_file) {
+        const char *what = t == &T_PD ? "pagerduty routing_key_file" : "webhook secret_file";
+        rc = vg_action_read_secret(t == &T_PD ? cfg->routing_key_file : cfg->secret_file, what,
+                                   &w->secret, &w->secret_len, err, errlen);
+        if (rc < 0) {
+            free_webhook(w);
+            return rc;
+        }
+        for (size_t i = 0; t == &T_PD && i < w->secret_len; i++) {
+            if ((unsigned char)w->secret[i] <= 0x20 || (unsigned char)w->secret[i] >= 0x7f) {
+                free_webhook(w);
+                return vg_err(err, errlen, -EINVAL,
+                              "pagerduty: the routing key in %s has characters a key never has "
+                              "(byte %zu)",
+                              cfg->routing_key_file, i + 1);
+            }
+        }
     }
     w->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : WH_DEFAULT_TIMEOUT_MS;
     w->connect_timeout_ms =
@@ -508,18 +924,59 @@ static int wh_create(void **inst, const struct vg_webhook_cfg *cfg, char *err, s
         cfg->backoff_initial_ms ? cfg->backoff_initial_ms : WH_DEFAULT_BACKOFF_INITIAL_MS;
     w->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : WH_DEFAULT_BACKOFF_MAX_MS;
     w->queue_max = cfg->queue_max ? cfg->queue_max : WH_DEFAULT_QUEUE_MAX;
+    w->resend_ms = cfg->resend_interval_ms ? cfg->resend_interval_ms : WH_DEFAULT_RESEND_MS;
+    w->rate = cfg->rate_per_s == 0 ? t->rate_per_s : cfg->rate_per_s > 0 ? cfg->rate_per_s : 0;
+    w->burst = cfg->burst ? cfg->burst : t->burst;
+    w->tokens = w->burst;
+    w->tokens_ms = vg_mono_ms();
     w->rng = ((uint64_t)vg_now_ms() << 20) ^ (uint64_t)(uintptr_t)w ^ 0x9e3779b97f4a7c15ULL;
     if (!w->rng)
         w->rng = 1;
 
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->submit_mu, NULL);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_cond_init(&w->idle, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&w->abort_xfer, 0);
+
+    if (cfg->outbox_dir) {
+        struct vg_outbox_cfg oc = {
+            .dir = cfg->outbox_dir,
+            .name = w->name,
+            .max_records = w->queue_max,
+            .max_bytes = cfg->outbox_max_bytes,
+            .compact_bytes = cfg->outbox_compact_bytes,
+        };
+        char oerr[VG_ERRLEN];
+        rc = vg_outbox_open(&w->ob, &oc, oerr, sizeof(oerr));
+        struct replay_ctx rctx = {.w = w};
+        if (rc == 0)
+            rc = vg_outbox_replay(w->ob, replay_one, &rctx);
+        if (rc == 0 && rctx.oom)
+            rc = -ENOMEM;
+        if (rc < 0) {
+            vg_err(err, errlen, rc, "%s %s: %s", tn, w->name,
+                   w->ob ? "cannot load the outbox" : oerr);
+            goto fail;
+        }
+        if (w->count) {
+            char q[512];
+            rlog(w, VG_LOG_INFO, "outbox holds undelivered notifications, delivering them first",
+                 "file=%s count=%zu", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)), w->count);
+        }
+    }
+
     w->multi = curl_multi_init();
     w->easy = curl_easy_init();
     if (!w->multi || !w->easy) {
-        free_webhook(w);
-        return vg_err(err, errlen, -ENOMEM, "webhook: cannot initialise libcurl handles");
+        rc = vg_err(err, errlen, -ENOMEM, "%s: cannot initialise libcurl handles", tn);
+        goto fail;
     }
     CURL *e = w->easy;
-    curl_easy_setopt(e, CURLOPT_URL, w->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
@@ -529,15 +986,6 @@ static int wh_create(void **inst, const struct vg_webhook_cfg *cfg, char *err, s
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &w->resp);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, w->curl_err);
 
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->wake, &ca);
-    pthread_cond_init(&w->idle, &ca);
-    pthread_condattr_destroy(&ca);
-    atomic_init(&w->abort_xfer, 0);
-
     /* The delivery thread blocks all signals so that the process's handlers (or sigwait) run on
      * the threads that expect them, never in the middle of a transfer here. */
     sigset_t all, old;
@@ -546,14 +994,48 @@ static int wh_create(void **inst, const struct vg_webhook_cfg *cfg, char *err, s
     rc = pthread_create(&w->thread, NULL, run, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        pthread_cond_destroy(&w->wake);
-        pthread_cond_destroy(&w->idle);
-        pthread_mutex_destroy(&w->mu);
-        free_webhook(w);
-        return vg_err(err, errlen, -rc, "webhook: cannot start delivery thread: %s", strerror(rc));
+        rc = vg_err(err, errlen, -rc, "%s: cannot start delivery thread: %s", tn, strerror(rc));
+        goto fail;
     }
     *inst = w;
     return 0;
+fail:
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->idle);
+    pthread_mutex_destroy(&w->mu);
+    pthread_mutex_destroy(&w->submit_mu);
+    free_webhook(w);
+    return rc;
+}
+
+static int wh_create(void **inst, const struct vg_receiver_cfg *cfg, char *err, size_t errlen)
+{
+    return rx_create(&T_WEBHOOK, inst, cfg, err, errlen);
+}
+
+static int am_create(void **inst, const struct vg_receiver_cfg *cfg, char *err, size_t errlen)
+{
+    return rx_create(&T_AM, inst, cfg, err, errlen);
+}
+
+static int pd_create(void **inst, const struct vg_receiver_cfg *cfg, char *err, size_t errlen)
+{
+    return rx_create(&T_PD, inst, cfg, err, errlen);
+}
+
+static int slack_create(void **inst, const struct vg_receiver_cfg *cfg, char *err, size_t errlen)
+{
+    return rx_create(&T_SLACK, inst, cfg, err, errlen);
+}
+
+/* Refusals come in floods while a receiver is down; one line per episode, the counter has the
+ * rest. Called with mu held; returns whether this one should be logged. */
+static int refuse_locked(struct webhook *w)
+{
+    w->st.queue_full++;
+    int first = !w->full_logged;
+    w->full_logged = 1;
+    return first;
 }
 
 static int wh_submit(void *inst, const struct vg_notification *n)
@@ -564,33 +1046,72 @@ static int wh_submit(void *inst, const struct vg_notification *n)
     struct wh_item *it = item_copy(n);
     if (!it)
         return -ENOMEM;
+    pthread_mutex_lock(&w->submit_mu);
     lock(w);
+    /* Only this (serialised) path adds to count, so the check stays true until we enqueue. */
     if (w->count >= w->queue_max) {
-        w->st.queue_full++;
-        int first = !w->full_logged;
-        w->full_logged = 1;
+        int first = refuse_locked(w);
         unlock(w);
+        pthread_mutex_unlock(&w->submit_mu);
         free(it);
-        /* Once per episode: the analyzer may submit thousands per second while the receiver is
-         * down, and the counter carries the rest. */
-        if (first) {
-            char qurl[512];
-            vg_warn("webhook queue full, refusing notifications until it drains",
-                    "url=%s queue_max=%zu", vg_log_quote(qurl, sizeof(qurl), w->log_url),
-                    w->queue_max);
-        }
+        if (first)
+            rlog(w, VG_LOG_WARN, "queue full, refusing notifications until it drains",
+                 "queue_max=%zu", w->queue_max);
         return -ENOBUFS;
     }
+    unlock(w);
+    if (w->ob) {
+        unsigned char *p = NULL;
+        size_t len = 0;
+        int rc = vg_outbox_encode(n, &p, &len);
+        if (rc == 0)
+            rc = vg_outbox_append(w->ob, p, len, &it->seq);
+        free(p);
+        if (rc == -ENOBUFS) {
+            lock(w);
+            int first = refuse_locked(w);
+            unlock(w);
+            pthread_mutex_unlock(&w->submit_mu);
+            free(it);
+            if (first)
+                rlog(w, VG_LOG_WARN, "outbox full, refusing notifications until it drains",
+                     "queue_max=%zu", w->queue_max);
+            return -ENOBUFS;
+        }
+        if (rc < 0) {
+            /* A full or failing disk must not cost the alert: it is still delivered from memory,
+             * only without surviving a restart. */
+            it->seq = 0;
+            lock(w);
+            w->st.outbox_errors++;
+            int first = !w->outbox_err_logged;
+            w->outbox_err_logged = 1;
+            unlock(w);
+            if (first) {
+                char q[512];
+                rlog(w, VG_LOG_ERROR,
+                     "outbox write failed, notifications are kept in memory only until it works "
+                     "again",
+                     "file=%s error=%s", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)),
+                     strerror(-rc));
+            }
+        } else {
+            lock(w);
+            int was = w->outbox_err_logged;
+            unsigned long long errs = (unsigned long long)w->st.outbox_errors;
+            w->outbox_err_logged = 0;
+            unlock(w);
+            if (was)
+                rlog(w, VG_LOG_INFO, "outbox writes work again", "outbox_errors=%llu", errs);
+        }
+    }
+    lock(w);
     w->full_logged = 0;
-    if (w->tail)
-        w->tail->next = it;
-    else
-        w->head = it;
-    w->tail = it;
-    w->count++;
+    enqueue_locked(w, it);
     w->st.submitted++;
     pthread_cond_signal(&w->wake);
     unlock(w);
+    pthread_mutex_unlock(&w->submit_mu);
     return 0;
 }
 
@@ -601,6 +1122,12 @@ static void wh_stats(void *inst, struct vg_action_stats *out)
     *out = w->st;
     out->queued = w->count;
     unlock(w);
+    if (w->ob) {
+        struct vg_outbox_stats os;
+        vg_outbox_get_stats(w->ob, &os);
+        out->outbox_syncs = os.syncs;
+        out->outbox_sync_us = os.sync_us;
+    }
 }
 
 static void wh_destroy(void *inst, int64_t drain_ms)
@@ -621,42 +1148,77 @@ static void wh_destroy(void *inst, int64_t drain_ms)
     curl_multi_wakeup(w->multi);
     pthread_join(w->thread, NULL);
 
-    char qurl[512];
-    vg_log_quote(qurl, sizeof(qurl), w->log_url);
-    if (w->count > 0)
-        vg_warn("webhook stopped with undelivered notifications, dropping them",
-                "url=%s count=%zu drain_ms=%lld", qurl, w->count, (long long)drain_ms);
-    w->st.dropped += w->count;
-    size_t i = 0;
-    for (struct wh_item *it = w->head, *next; it; it = next, i++) {
-        next = it->next;
-        if (i < WH_DROP_LOG_MAX) {
-            char qfp[256], qa[128], qh[256], qs[32];
-            vg_warn("webhook notification dropped at shutdown",
-                    "url=%s alertname=%s host=%s status=%s fingerprint=%s", qurl,
-                    vg_log_quote(qa, sizeof(qa), it->n.alertname ? it->n.alertname : ""),
-                    vg_log_quote(qh, sizeof(qh), it->n.host ? it->n.host : ""),
-                    vg_log_quote(qs, sizeof(qs), it->n.status ? it->n.status : ""),
-                    vg_log_quote(qfp, sizeof(qfp), it->n.fingerprint ? it->n.fingerprint : ""));
-        }
-        free(it);
+    size_t in_outbox = 0, i = 0;
+    for (struct wh_item *it = w->head; it; it = it->next)
+        in_outbox += it->seq != 0;
+    if (w->count > 0 && in_outbox) {
+        char q[512];
+        rlog(w, VG_LOG_WARN, "stopped with undelivered notifications, kept in the outbox",
+             "count=%zu drain_ms=%lld file=%s", in_outbox, (long long)drain_ms,
+             vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)));
     }
-    vg_info("webhook stopped",
-            "url=%s submitted=%llu delivered=%llu dropped=%llu attempt_errors=%llu retries=%llu "
-            "queue_full=%llu",
-            qurl, (unsigned long long)w->st.submitted, (unsigned long long)w->st.delivered,
-            (unsigned long long)w->st.dropped, (unsigned long long)w->st.attempt_errors,
-            (unsigned long long)w->st.retries, (unsigned long long)w->st.queue_full);
+    if (w->count > in_outbox)
+        rlog(w, VG_LOG_WARN, "stopped with undelivered notifications, dropping them",
+             "count=%zu drain_ms=%lld", w->count - in_outbox, (long long)drain_ms);
+    w->st.kept += in_outbox;
+    w->st.dropped += w->count - in_outbox;
+    for (struct wh_item *it = w->head; it; it = it->next) {
+        if (it->seq || i++ >= WH_DROP_LOG_MAX)
+            continue;
+        char qfp[256], qa[128], qh[256], qs[32];
+        rlog(w, VG_LOG_WARN, "notification dropped at shutdown",
+             "alertname=%s host=%s status=%s fingerprint=%s",
+             vg_log_quote(qa, sizeof(qa), it->n.alertname ? it->n.alertname : ""),
+             vg_log_quote(qh, sizeof(qh), it->n.host ? it->n.host : ""),
+             vg_log_quote(qs, sizeof(qs), it->n.status ? it->n.status : ""),
+             vg_log_quote(qfp, sizeof(qfp), it->n.fingerprint ? it->n.fingerprint : ""));
+    }
+    rlog(w, VG_LOG_INFO, "stopped",
+         "submitted=%llu delivered=%llu dropped=%llu attempt_errors=%llu retries=%llu "
+         "queue_full=%llu kept=%llu replayed=%llu rate_limited=%llu",
+         (unsigned long long)w->st.submitted, (unsigned long long)w->st.delivered,
+         (unsigned long long)w->st.dropped, (unsigned long long)w->st.attempt_errors,
+         (unsigned long long)w->st.retries, (unsigned long long)w->st.queue_full,
+         (unsigned long long)w->st.kept, (unsigned long long)w->st.replayed,
+         (unsigned long long)w->st.rate_limited);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->mu);
+    pthread_mutex_destroy(&w->submit_mu);
     free_webhook(w);
 }
 
 const struct vg_action vg_webhook_action = {
     .name = "webhook",
-    .help = "POST a JSON document per alert transition to an http(s) URL, with retries",
+    .help = "POST a JSON document per alert transition to an http(s) URL, optionally HMAC-signed",
     .create = wh_create,
+    .submit = wh_submit,
+    .stats = wh_stats,
+    .destroy = wh_destroy,
+};
+
+const struct vg_action vg_alertmanager_action = {
+    .name = "alertmanager",
+    .help = "POST alerts to a Prometheus Alertmanager (API v2), re-sending firing ones",
+    .create = am_create,
+    .submit = wh_submit,
+    .stats = wh_stats,
+    .destroy = wh_destroy,
+};
+
+const struct vg_action vg_pagerduty_action = {
+    .name = "pagerduty",
+    .help = "trigger and resolve PagerDuty incidents (Events API v2), one per alert",
+    .create = pd_create,
+    .submit = wh_submit,
+    .stats = wh_stats,
+    .destroy = wh_destroy,
+};
+
+const struct vg_action vg_slack_action = {
+    .name = "slack",
+    .help = "post alert messages to a Slack incoming webhook",
+    .create = slack_create,
     .submit = wh_submit,
     .stats = wh_stats,
     .destroy = wh_destroy,

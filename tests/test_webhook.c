@@ -18,6 +18,8 @@
 #include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -342,13 +344,37 @@ static void assert_real(json_t *o, const char *k, double want)
     assert_true(fabs(json_number_value(v) - want) < 1e-12);
 }
 
-static void test_action_table_finds_webhook_only(void **state)
+static void test_action_table_finds_the_four_receiver_types(void **state)
 {
-    assert_non_null(vg_action_find("webhook"));
-    assert_string_equal(vg_action_find("webhook")->name, "webhook");
-    assert_null(vg_action_find("pagerduty"));
+    const char *types[] = {"webhook", "alertmanager", "pagerduty", "slack"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(types); i++) {
+        assert_non_null(vg_action_find(types[i]));
+        assert_string_equal(vg_action_find(types[i])->name, types[i]);
+    }
+    assert_null(vg_action_find("opsgenie"));
     assert_null(vg_action_find(""));
     assert_null(vg_action_find(NULL));
+
+    struct vg_receiver_cfg cfg = {.type = "opsgenie", .url = "http://127.0.0.1:9/x"};
+    const struct vg_action *act = NULL;
+    void *inst = NULL;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_action_create(&cfg, &act, &inst, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "known: webhook, alertmanager, pagerduty, slack"));
+    /* A type's own options are refused elsewhere: a misplaced secret is a misconfiguration. */
+    cfg.type = "slack";
+    cfg.secret_file = "/dev/null";
+    assert_int_equal(vg_action_create(&cfg, &act, &inst, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "secret_file"));
+    cfg.type = "pagerduty";
+    cfg.secret_file = NULL;
+    assert_int_equal(vg_action_create(&cfg, &act, &inst, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "routing_key_file is required"));
+    /* With no type, it is a generic webhook, as before receivers had types. */
+    cfg.type = NULL;
+    assert_int_equal(vg_action_create(&cfg, &act, &inst, err, sizeof(err)), 0);
+    assert_string_equal(act->name, "webhook");
+    act->destroy(inst, 0);
 }
 
 static void test_create_rejects_bad_urls_and_values(void **state)
@@ -828,10 +854,340 @@ static void test_large_body_arrives_whole_and_413_is_permanent(void **state)
     receiver_stop(f);
 }
 
+/* Creates any receiver type through vg_action_create; teardown destroys it. */
+static void create_rx(struct fx *f, struct vg_receiver_cfg *cfg, const char *path)
+{
+    char url[160], err[VG_ERRLEN] = "";
+    if (!cfg->url) {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", f->port, path);
+        cfg->url = url;
+    }
+    int rc = vg_action_create(cfg, &f->act, &f->wh, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("create failed: %d %s", rc, err);
+}
+
+static void write_secret(struct fx *f, const char *name, const char *text, char *path, size_t n)
+{
+    snprintf(path, n, "%s/%s", f->dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* The receiver is down through several attempts; once it is up every alert arrives exactly
+ * once (connection refused means nothing was received), in order. */
+static void test_receiver_down_for_a_while_gets_every_alert_once(void **state)
+{
+    struct fx *f = *state;
+    f->port = reserve_port();
+    struct vg_webhook_cfg cfg = {.max_attempts = 1000,
+                                 .backoff_initial_ms = 10,
+                                 .backoff_max_ms = 50,
+                                 .connect_timeout_ms = 1000};
+    create_wh(f, &cfg);
+    char fps[5][16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(fps[i], sizeof(fps[i]), "fp-down-%d", i);
+        struct vg_notification n = sample(i % 2 ? "resolved" : "firing", fps[i]);
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.attempt_errors >= 4);
+    assert_int_equal(st.delivered, 0);
+    receiver_start(f, f->port, NULL);
+    WAIT_STATS(f, st, st.delivered == 5);
+    assert_int_equal(st.dropped, 0);
+    f->act->destroy(f->wh, WAIT_MS);
+    f->wh = NULL;
+    json_t *reqs = requests(f);
+    assert_int_equal(json_array_size(reqs), 5);
+    for (int i = 0; i < 5; i++) {
+        json_t *r = json_array_get(reqs, (size_t)i);
+        assert_str(r, "body", "fingerprint", fps[i]);
+        char idem[64];
+        snprintf(idem, sizeof(idem), "%s-%s-%lld", fps[i], i % 2 ? "resolved" : "firing", T_START);
+        assert_str(r, "headers", "idempotency-key", idem);
+    }
+    json_decref(reqs);
+    receiver_stop(f);
+}
+
+/* 429 with Retry-After: the next attempt waits what the receiver asked, not the backoff. */
+static void test_429_with_retry_after_is_honoured(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "1", "--fail-status", "429", "--retry-after", "1", NULL);
+    struct vg_webhook_cfg cfg = {.backoff_initial_ms = 10, .backoff_max_ms = 5000};
+    create_wh(f, &cfg);
+    struct vg_notification n = sample("firing", "fp-429");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+    assert_int_equal(st.attempt_errors, 1);
+    assert_int_equal(st.dropped, 0);
+    json_t *reqs = wait_requests(f, 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(reqs, 0), "status")), 429);
+    int64_t gap = json_integer_value(json_object_get(json_array_get(reqs, 1), "recv_ms")) -
+                  json_integer_value(json_object_get(json_array_get(reqs, 0), "recv_ms"));
+    json_decref(reqs);
+    /* Without Retry-After the wait would be 8..12 ms; only a lower bound, which slowness
+     * cannot break. */
+    if (gap < 990)
+        fail_msg("second attempt came %lld ms after the 429, want >= 1000", (long long)gap);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "status=429 fingerprint=\"fp-429\" next_delay_ms=1000"));
+    free(log);
+}
+
+/* A token bucket of 4/s with a burst of 2: nothing is dropped, order is kept, and no window of
+ * the receiver's clock holds more requests than burst + rate * window (+1 for network jitter).
+ * Slowness only makes windows longer, so this cannot fail on a slow machine; without the limit
+ * all six arrive within milliseconds and it fails. */
+static void test_rate_limit_spaces_requests_and_drops_nothing(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, NULL);
+    const double rate = 4;
+    const int burst = 2;
+    struct vg_webhook_cfg cfg = {.rate_per_s = rate, .burst = burst};
+    create_wh(f, &cfg);
+    enum { N = 6 };
+    char fps[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(fps[i], sizeof(fps[i]), "fp-rate-%d", i);
+        struct vg_notification n = sample("firing", fps[i]);
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == N);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.attempt_errors, 0);
+    /* The burst went at once; the rest had to wait for tokens. */
+    assert_true(st.rate_limited >= 1 && st.rate_limited <= (uint64_t)(N - burst));
+    json_t *reqs = wait_requests(f, N);
+    assert_int_equal(json_array_size(reqs), N);
+    int64_t t[N];
+    for (int i = 0; i < N; i++) {
+        json_t *r = json_array_get(reqs, (size_t)i);
+        assert_str(r, "body", "fingerprint", fps[i]);
+        t[i] = json_integer_value(json_object_get(r, "recv_ms"));
+    }
+    json_decref(reqs);
+    for (int i = 0; i < N; i++) {
+        for (int j = i + 1; j < N; j++) {
+            double allowed = burst + 1 + rate * (double)(t[j] - t[i]) / 1000.0;
+            if (j - i + 1 > allowed)
+                fail_msg("requests %d..%d arrived within %lld ms: %d requests, the limit allows "
+                         "%.1f",
+                         i, j, (long long)(t[j] - t[i]), j - i + 1, allowed);
+        }
+    }
+}
+
+/* X-Vigil-Signature: the receiver (vigil-test-receiver --hmac-secret-file, constant-time compare)
+ * accepts it, and recomputing HMAC-SHA256 here over the exact bytes received gives the same. A
+ * receiver with another key answers 401, which is permanent. */
+static void test_hmac_signature_header_verifies(void **state)
+{
+    struct fx *f = *state;
+    const char *key = "shared-secret-for-signing-0123";
+    char kfile[160], wrong[160];
+    write_secret(f, "hmac.key", "shared-secret-for-signing-0123\n", kfile, sizeof(kfile));
+    write_secret(f, "wrong.key", "another-key", wrong, sizeof(wrong));
+    receiver_start(f, 0, "--hmac-secret-file", kfile, "--raw-body", NULL);
+    struct vg_receiver_cfg cfg = {.type = "webhook", .secret_file = kfile};
+    create_rx(f, &cfg, "/hook");
+    int64_t before = vg_now_ms() / 1000;
+    struct vg_notification n = sample("firing", "fp-signed");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+    int64_t after = vg_now_ms() / 1000;
+    json_t *reqs = wait_requests(f, 1);
+    json_t *r = json_array_get(reqs, 0);
+    assert_str(r, "signature", NULL, "valid");
+    assert_int_equal(json_integer_value(json_object_get(r, "status")), 200);
+    const char *raw = jget_str(r, "body_raw", NULL);
+    assert_non_null(raw);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)raw,
+                         strlen(raw), md, &mdlen));
+    char want[80] = "sha256=";
+    for (unsigned i = 0; i < mdlen; i++)
+        snprintf(want + 7 + 2 * i, 3, "%02x", md[i]);
+    assert_str(r, "headers", "x-vigil-signature", want);
+    const char *ts = jget_str(r, "headers", "x-vigil-timestamp");
+    assert_non_null(ts);
+    assert_true(atoll(ts) >= before && atoll(ts) <= after);
+    json_decref(reqs);
+    receiver_stop(f);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+
+    unlink(f->out);
+    receiver_start(f, 0, "--hmac-secret-file", wrong, NULL);
+    cfg.url = NULL;
+    create_rx(f, &cfg, "/hook");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    WAIT_STATS(f, st, st.dropped == 1);
+    assert_int_equal(st.delivered, 0);
+    reqs = wait_requests(f, 1);
+    assert_str(json_array_get(reqs, 0), "signature", NULL, "invalid");
+    json_decref(reqs);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "status=401"));
+    assert_null(strstr(log, key));
+    free(log);
+    receiver_stop(f);
+}
+
+/* PagerDuty: 202 is success, at /v2/enqueue; 400 is final and its logged answer never shows the
+ * routing key, even when the service echoes the request back. */
+static void test_pagerduty_202_delivers_and_400_is_final_without_leaking_the_key(void **state)
+{
+    struct fx *f = *state;
+    const char *key = "R0utingKeyForTests0123456789abcd";
+    char kfile[160];
+    write_secret(f, "routing.key", "R0utingKeyForTests0123456789abcd\n", kfile, sizeof(kfile));
+    receiver_start(f, 0, "--ok-status", "202", "--path", "/v2/enqueue", "--fail", "1",
+                   "--fail-status", "400", "--echo-body", NULL);
+    struct vg_receiver_cfg cfg = {.type = "pagerduty", .routing_key_file = kfile};
+    create_rx(f, &cfg, "");
+    struct vg_notification bad = sample("firing", "fp-pd-bad");
+    assert_int_equal(f->act->submit(f->wh, &bad), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.dropped == 1);
+    struct vg_notification fire = sample("firing", "fp-pd"), res = sample("resolved", "fp-pd");
+    assert_int_equal(f->act->submit(f->wh, &fire), 0);
+    assert_int_equal(f->act->submit(f->wh, &res), 0);
+    WAIT_STATS(f, st, st.delivered == 2);
+    assert_int_equal(st.attempt_errors, 1);
+    assert_int_equal(st.retries, 0);
+    json_t *reqs = wait_requests(f, 3);
+    assert_int_equal(json_array_size(reqs), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *r = json_array_get(reqs, i);
+        assert_str(r, "path", NULL, "/v2/enqueue");
+        assert_int_equal(json_integer_value(json_object_get(r, "status")), i == 0 ? 400 : 202);
+    }
+    json_t *t = json_object_get(json_array_get(reqs, 1), "body");
+    json_t *rs = json_object_get(json_array_get(reqs, 2), "body");
+    assert_str(t, "event_action", NULL, "trigger");
+    assert_str(rs, "event_action", NULL, "resolve");
+    assert_str(t, "dedup_key", NULL, "fp-pd");
+    assert_str(rs, "dedup_key", NULL, "fp-pd");
+    assert_str(t, "routing_key", NULL, key);
+    json_decref(reqs);
+    char *log = log_text(f);
+    const char *line = strstr(log, "pagerduty rejected notification");
+    assert_non_null(line);
+    /* The echo made it into the log, blanked. */
+    assert_non_null(strstr(line, "routing_key\\\":\\\"****"));
+    assert_null(strstr(log, key));
+    assert_null(strstr(log, "R0utingKey"));
+    free(log);
+    receiver_stop(f);
+}
+
+/* Alertmanager: POSTs to /api/v2/alerts; a firing alert is re-sent (with a fresh future endsAt)
+ * until its resolve is delivered, after which re-sends no longer include it. */
+static void test_alertmanager_resends_firing_alerts_until_resolved(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--path", "/api/v2/alerts", NULL);
+    struct vg_receiver_cfg cfg = {.type = "alertmanager", .resend_interval_ms = 50};
+    create_rx(f, &cfg, "/");
+    struct vg_notification a = sample("firing", "fp-am-a");
+    assert_int_equal(f->act->submit(f->wh, &a), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1 && st.resent >= 2);
+    struct vg_notification ra = sample("resolved", "fp-am-a");
+    assert_int_equal(f->act->submit(f->wh, &ra), 0);
+    WAIT_STATS(f, st, st.delivered == 2);
+    struct vg_notification b = sample("firing", "fp-am-b");
+    b.series = "mem.used_pct";
+    assert_int_equal(f->act->submit(f->wh, &b), 0);
+    uint64_t resent_before_b = st.resent;
+    WAIT_STATS(f, st, st.delivered == 3 && st.resent >= resent_before_b + 2);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+
+    json_t *reqs = requests(f);
+    size_t n = json_array_size(reqs);
+    int seen_resolve = 0, resends_of_b = 0, resends_of_a = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(reqs, i);
+        assert_str(r, "path", NULL, "/api/v2/alerts");
+        assert_int_equal(json_integer_value(json_object_get(r, "status")), 200);
+        json_t *alerts = json_object_get(r, "body");
+        assert_true(json_is_array(alerts));
+        int64_t recv = json_integer_value(json_object_get(r, "recv_ms"));
+        size_t k;
+        json_t *al;
+        json_array_foreach(alerts, k, al)
+        {
+            const char *fp =
+                jget_str(json_object_get(al, "annotations"), "vigil_fingerprint", NULL);
+            int64_t ends = rfc3339_ms(jget_str(al, "endsAt", NULL));
+            assert_true(rfc3339_ms(jget_str(al, "startsAt", NULL)) == T_START);
+            if (ends == T_END) {
+                assert_string_equal(fp, "fp-am-a");
+                seen_resolve = 1;
+                continue;
+            }
+            /* Firing: endsAt lies ahead, by four re-send intervals. */
+            if (ends <= recv)
+                fail_msg("firing alert %s sent with endsAt %lld <= receipt %lld", fp,
+                         (long long)ends, (long long)recv);
+            if (strcmp(fp, "fp-am-a") == 0) {
+                if (seen_resolve)
+                    fail_msg("fp-am-a was re-sent as firing after its resolve was delivered");
+                resends_of_a++;
+            } else {
+                resends_of_b++;
+            }
+        }
+    }
+    json_decref(reqs);
+    assert_true(seen_resolve);
+    assert_true(resends_of_a >= 3); /* the first send and at least two re-sends */
+    assert_true(resends_of_b >= 3);
+    receiver_stop(f);
+}
+
+/* Slack: text and blocks reach the webhook; its URL is the credential and never logged whole. */
+static void test_slack_message_arrives_and_its_url_is_not_logged(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "1", NULL);
+    struct vg_receiver_cfg cfg = {.type = "slack", .backoff_initial_ms = 10};
+    create_rx(f, &cfg, "/services/T000/B000/S3cr3tSl4ckP4th");
+    struct vg_notification n = sample("firing", "fp-slack");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+    json_t *reqs = wait_requests(f, 2);
+    json_t *b = json_object_get(json_array_get(reqs, 1), "body");
+    assert_str(json_array_get(reqs, 1), "path", NULL, "/services/T000/B000/S3cr3tSl4ckP4th");
+    assert_non_null(strstr(jget_str(b, "text", NULL), "[FIRING] web-1: cpu.user_pct"));
+    assert_true(json_array_size(json_object_get(b, "blocks")) >= 3);
+    json_decref(reqs);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "slack attempt failed, will retry"));
+    assert_null(strstr(log, "S3cr3tSl4ckP4th"));
+    char want[64];
+    snprintf(want, sizeof(want), "url=\"http://127.0.0.1:%d/...\"", f->port);
+    assert_non_null(strstr(log, want));
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_action_table_finds_webhook_only),
+        cmocka_unit_test(test_action_table_finds_the_four_receiver_types),
         cmocka_unit_test(test_non_finite_numbers_encode_as_null),
         cmocka_unit_test(test_invalid_utf8_labels_are_replaced),
         cmocka_unit_test_setup_teardown(test_create_rejects_bad_urls_and_values, setup, teardown),
@@ -851,6 +1207,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_destroy_interrupts_backoff_and_drops_rest, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_large_body_arrives_whole_and_413_is_permanent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_receiver_down_for_a_while_gets_every_alert_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_429_with_retry_after_is_honoured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit_spaces_requests_and_drops_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hmac_signature_header_verifies, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pagerduty_202_delivers_and_400_is_final_without_leaking_the_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alertmanager_resends_firing_alerts_until_resolved,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slack_message_arrives_and_its_url_is_not_logged, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

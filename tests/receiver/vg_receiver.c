@@ -10,6 +10,9 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -30,6 +33,13 @@ struct opts {
     int print;
     size_t max_body;
     long retry_after;
+    int ok_status;
+    const char *path;
+    unsigned char secret[4096];
+    size_t secret_len;
+    int have_secret;
+    int raw_body;
+    int echo_body;
 };
 
 /* Per-request state: the body as it arrives in chunks. */
@@ -44,6 +54,7 @@ static struct opts g_opt = {
     .bind = "127.0.0.1",
     .fail_status = 500,
     .max_body = 1 << 20,
+    .ok_status = 200,
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -70,6 +81,13 @@ static void usage(FILE *f)
             "  --stall-ms MS       wait MS before answering each request\n"
             "  --print             print one human-readable line per request to stdout\n"
             "  --max-body BYTES    answer 413 to larger bodies (default 1048576)\n"
+            "  --ok-status CODE    status of a successful answer (default 200; PagerDuty: 202)\n"
+            "  --path PATH         answer 404 to requests for any other path\n"
+            "  --hmac-secret-file PATH  verify X-Vigil-Signature with this key: answer 401 when\n"
+            "                      it is missing or wrong; records \"signature\": valid|invalid|\n"
+            "                      missing\n"
+            "  --raw-body          also record the body exactly as received, as \"body_raw\"\n"
+            "  --echo-body         failure answers quote the request body, as some services do\n"
             "  --help              show this help\n"
             "\n"
             "Stops cleanly on SIGTERM or SIGINT.\n");
@@ -152,10 +170,40 @@ static void print_line(int64_t recv_ms, const char *method, const char *path, js
     snprintf(ts + n, sizeof(ts) - n, ".%03d", (int)(recv_ms % 1000));
 
     char answered[48] = "";
-    if (status != 200)
+    if (status != g_opt.ok_status)
         snprintf(answered, sizeof(answered), "  (answered %d)", status);
     const char *st = json_string_value(json_object_get(body, "status"));
-    if (st && (strcmp(st, "firing") == 0 || strcmp(st, "resolved") == 0)) {
+    const char *action = json_string_value(json_object_get(body, "event_action"));
+    const char *text = json_string_value(json_object_get(body, "text"));
+    if (json_is_array(body) && json_array_size(body) > 0) {
+        /* Alertmanager: an alert is resolved once its endsAt has passed. */
+        size_t i;
+        json_t *a;
+        json_array_foreach(body, i, a)
+        {
+            json_t *l = json_object_get(a, "labels");
+            const char *ends = json_string_value(json_object_get(a, "endsAt"));
+            char now[32];
+            time_t tn = (time_t)(recv_ms / 1000);
+            struct tm tu;
+            gmtime_r(&tn, &tu);
+            strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S", &tu);
+            int resolved = ends && strncmp(ends, now, 19) <= 0;
+            const char *host = json_string_value(json_object_get(l, "host"));
+            const char *series = json_string_value(json_object_get(l, "series"));
+            printf("[%s] AM %-8s %s %s%s\n", ts, resolved ? "RESOLVED" : "FIRING",
+                   host ? host : "?", series ? series : "?", answered);
+        }
+    } else if (action) {
+        json_t *p = json_object_get(body, "payload");
+        const char *src = json_string_value(json_object_get(p, "source"));
+        const char *comp = json_string_value(json_object_get(p, "component"));
+        const char *key = json_string_value(json_object_get(body, "dedup_key"));
+        printf("[%s] PD %-8s %s %s dedup_key=%s%s\n", ts, action, src ? src : "", comp ? comp : "",
+               key ? key : "?", answered);
+    } else if (text && json_object_get(body, "blocks")) {
+        printf("[%s] SLACK %s%s\n", ts, text, answered);
+    } else if (st && (strcmp(st, "firing") == 0 || strcmp(st, "resolved") == 0)) {
         char score[32], value[32];
         fmt_num(score, sizeof(score), json_object_get(body, "score"), "%.3f");
         fmt_num(value, sizeof(value), json_object_get(body, "value"), "%g");
@@ -172,7 +220,7 @@ static void print_line(int64_t recv_ms, const char *method, const char *path, js
 
 /* Called with g_mu held so lines from concurrent connections never interleave. */
 static void record(struct MHD_Connection *c, const char *method, const char *path,
-                   const struct req *r, int status)
+                   const struct req *r, int status, const char *signature)
 {
     int64_t now = wall_ms();
     json_t *body;
@@ -190,6 +238,10 @@ static void record(struct MHD_Connection *c, const char *method, const char *pat
         json_t *line = json_pack("{s:I,s:s,s:s,s:o,s:O,s:I,s:i}", "recv_ms", (json_int_t)now,
                                  "method", method, "path", path, "headers", headers, "body", body,
                                  "body_bytes", (json_int_t)r->total, "status", status);
+        if (line && signature)
+            json_object_set_new(line, "signature", json_string(signature));
+        if (line && g_opt.raw_body && !r->too_large)
+            json_object_set_new(line, "body_raw", lossy_string(r->body ? r->body : "", r->len));
         char *s = line ? json_dumps(line, JSON_COMPACT) : NULL;
         if (s) {
             fprintf(g_out, "%s\n", s);
@@ -203,6 +255,29 @@ static void record(struct MHD_Connection *c, const char *method, const char *pat
     if (g_opt.print)
         print_line(now, method, path, body, r->total, status);
     json_decref(body);
+}
+
+/* Checks X-Vigil-Signature the way a receiver should: recompute HMAC-SHA256 of the exact bytes
+ * received and compare in constant time (CRYPTO_memcmp), never with strcmp, whose early exit
+ * tells an attacker how much of a forged signature was right. */
+static const char *check_signature(struct MHD_Connection *c, const struct req *r)
+{
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Vigil-Signature");
+    if (!sig)
+        return "missing";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    static const unsigned char empty;
+    if (!HMAC(EVP_sha256(), g_opt.secret, (int)g_opt.secret_len,
+              r->body ? (const unsigned char *)r->body : &empty, r->len, md, &mdlen))
+        return "invalid";
+    char want[7 + 2 * EVP_MAX_MD_SIZE + 1] = "sha256=";
+    for (unsigned i = 0; i < mdlen; i++)
+        snprintf(want + 7 + 2 * i, 3, "%02x", md[i]);
+    size_t wl = 7 + 2 * (size_t)mdlen;
+    if (strlen(sig) != wl || CRYPTO_memcmp(sig, want, wl) != 0)
+        return "invalid";
+    return "valid";
 }
 
 /* Holds this connection's answer for --stall-ms, ending early when the receiver shuts down. */
@@ -263,29 +338,54 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
 
+    const char *signature = g_opt.have_secret && !r->too_large ? check_signature(c, r) : NULL;
     pthread_mutex_lock(&g_mu);
     long seq = ++g_nreq;
-    int status = r->too_large ? 413 : seq <= g_opt.fail ? g_opt.fail_status : 200;
-    record(c, method, url, r, status);
+    int status;
+    if (r->too_large)
+        status = 413;
+    else if (g_opt.path && strcmp(url, g_opt.path) != 0)
+        status = 404;
+    else if (signature && strcmp(signature, "valid") != 0)
+        status = 401;
+    else if (seq <= g_opt.fail)
+        status = g_opt.fail_status;
+    else
+        status = g_opt.ok_status;
+    record(c, method, url, r, status, signature);
     pthread_mutex_unlock(&g_mu);
 
     if (g_opt.stall_ms > 0)
         stall();
 
     char text[128];
-    if (status == 200)
+    char *echo = NULL;
+    int ok = status == g_opt.ok_status;
+    if (ok)
         snprintf(text, sizeof(text), "{\"ok\":true,\"request\":%ld}\n", seq);
     else if (status == 413)
         snprintf(text, sizeof(text), "{\"error\":\"body larger than %zu bytes\"}\n",
                  g_opt.max_body);
+    else if (status == 404)
+        snprintf(text, sizeof(text), "{\"error\":\"no such path\",\"request\":%ld}\n", seq);
+    else if (status == 401)
+        snprintf(text, sizeof(text), "{\"error\":\"bad signature\",\"request\":%ld}\n", seq);
     else
         snprintf(text, sizeof(text), "{\"error\":\"injected failure\",\"request\":%ld}\n", seq);
+    if (!ok && status != 413 && g_opt.echo_body) {
+        if (asprintf(&echo, "{\"error\":\"injected failure\",\"request\":%ld,\"echo\":%.*s}\n", seq,
+                     (int)r->len, r->body ? r->body : "") < 0)
+            echo = NULL;
+    }
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
+        echo ? MHD_create_response_from_buffer(strlen(echo), echo, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        free(echo);
         return MHD_NO;
+    }
     MHD_add_response_header(resp, "Content-Type", "application/json");
-    if (g_opt.retry_after > 0 && status != 200 && status != 413) {
+    if (g_opt.retry_after > 0 && !ok && status != 413) {
         char ra[32];
         snprintf(ra, sizeof(ra), "%ld", g_opt.retry_after);
         MHD_add_response_header(resp, "Retry-After", ra);
@@ -304,6 +404,30 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         free(r);
         *con_cls = NULL;
     }
+}
+
+/* The key is the file's content without surrounding whitespace, as Vigil reads it. */
+static int read_secret(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(g_opt.secret, 1, sizeof(g_opt.secret), f);
+    fclose(f);
+    size_t b = 0;
+    while (b < n && (g_opt.secret[b] == ' ' || g_opt.secret[b] == '\t' || g_opt.secret[b] == '\n' ||
+                     g_opt.secret[b] == '\r'))
+        b++;
+    memmove(g_opt.secret, g_opt.secret + b, n - b);
+    n -= b;
+    while (n > 0 && (g_opt.secret[n - 1] == '\n' || g_opt.secret[n - 1] == '\r' ||
+                     g_opt.secret[n - 1] == ' ' || g_opt.secret[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return -1;
+    g_opt.secret_len = n;
+    g_opt.have_secret = 1;
+    return 0;
 }
 
 static int write_port_file(const char *path, unsigned port)
@@ -338,6 +462,11 @@ int main(int argc, char **argv)
         O_PRINT,
         O_MAX_BODY,
         O_RETRY_AFTER,
+        O_OK_STATUS,
+        O_PATH,
+        O_HMAC_SECRET_FILE,
+        O_RAW_BODY,
+        O_ECHO_BODY,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -351,6 +480,11 @@ int main(int argc, char **argv)
         {"stall-ms", required_argument, NULL, O_STALL},
         {"print", no_argument, NULL, O_PRINT},
         {"max-body", required_argument, NULL, O_MAX_BODY},
+        {"ok-status", required_argument, NULL, O_OK_STATUS},
+        {"path", required_argument, NULL, O_PATH},
+        {"hmac-secret-file", required_argument, NULL, O_HMAC_SECRET_FILE},
+        {"raw-body", no_argument, NULL, O_RAW_BODY},
+        {"echo-body", no_argument, NULL, O_ECHO_BODY},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -391,6 +525,22 @@ int main(int argc, char **argv)
         case O_MAX_BODY:
             bad = parse_long(optarg, 0, INT32_MAX, &v);
             g_opt.max_body = (size_t)v;
+            break;
+        case O_OK_STATUS:
+            bad = parse_long(optarg, 200, 299, &v);
+            g_opt.ok_status = (int)v;
+            break;
+        case O_PATH:
+            g_opt.path = optarg;
+            break;
+        case O_HMAC_SECRET_FILE:
+            bad = read_secret(optarg);
+            break;
+        case O_RAW_BODY:
+            g_opt.raw_body = 1;
+            break;
+        case O_ECHO_BODY:
+            g_opt.echo_body = 1;
             break;
         case O_HELP:
             usage(stdout);

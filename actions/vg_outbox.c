@@ -1,0 +1,910 @@
+#include "vg_outbox.h"
+
+#include "vg_log.h"
+#include "vg_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OB_FILE_MAGIC "VGOUTBX1"
+#define OB_HDR        16u         /* file magic, u64 next seq */
+#define OB_RECHDR     24u         /* u32 magic, u8 type, 3 pad, u64 seq, u32 len, u32 crc */
+#define OB_REC_MAGIC  0x52424f56u /* "VOBR" little-endian */
+#define OB_DATA       1
+#define OB_ACK        2
+
+#define OB_DEFAULT_MAX_RECORDS   10000
+#define OB_DEFAULT_MAX_BYTES     (64u << 20)
+#define OB_DEFAULT_COMPACT_BYTES (4u << 20)
+
+#define CODEC_VERSION 1
+#define CODEC_NULL    0xffffffffu
+
+struct pend {
+    uint64_t seq;
+    uint64_t off; /* of the record header */
+    uint32_t len; /* payload */
+};
+
+struct vg_outbox {
+    char *path;    /* <dir>/<name>.outbox, for logs */
+    char *file;    /* <name>.outbox, relative to dirfd */
+    char *tmpfile; /* <name>.outbox.tmp */
+    int dirfd, fd, lockfd;
+    pthread_mutex_t mu;
+    struct pend *pend; /* pending records are pend[head .. n) */
+    size_t head, n, cap;
+    uint64_t pend_bytes;
+    uint64_t size;
+    uint64_t next_seq;
+    size_t max_records, max_bytes, compact_bytes;
+    struct vg_outbox_stats st;
+};
+
+/* ---- little-endian helpers and CRC-32 (IEEE 802.3, as zlib and gzip compute it) ---- */
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n)
+{
+    crc = ~crc;
+    while (n--)
+        crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- file I/O ---- */
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* fdatasync is enough for appends: it flushes the data and the size, which is all a reader
+ * needs; the timestamps it skips are not. Timed, because it is what durability costs. */
+static int timed_sync(struct vg_outbox *ob, int fd, int full)
+{
+    int64_t t0 = now_us();
+    int rc = full ? fsync(fd) : fdatasync(fd);
+    int e = errno;
+    ob->st.syncs++;
+    ob->st.sync_us += (uint64_t)(now_us() - t0);
+    return rc < 0 ? -e : 0;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const unsigned char *p = buf;
+    while (len) {
+        ssize_t w = pwrite(fd, p, len, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        if (w == 0)
+            return -EIO;
+        p += w;
+        len -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+    unsigned char *p = buf;
+    while (len) {
+        ssize_t r = pread(fd, p, len, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            return -EIO; /* the file is shorter than our index says: someone else changed it */
+        p += r;
+        len -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+static void make_rec_header(unsigned char *h, int type, uint64_t seq, const void *payload,
+                            uint32_t len)
+{
+    memset(h, 0, OB_RECHDR);
+    put32(h, OB_REC_MAGIC);
+    h[4] = (unsigned char)type;
+    put64(h + 8, seq);
+    put32(h + 16, len);
+    uint32_t crc = crc32_update(0, h + 4, 16);
+    crc = crc32_update(crc, payload, len);
+    put32(h + 20, crc);
+}
+
+static void make_file_header(unsigned char *h, uint64_t next_seq)
+{
+    memcpy(h, OB_FILE_MAGIC, 8);
+    put64(h + 8, next_seq);
+}
+
+/* ---- pending index ---- */
+
+static size_t pend_count(const struct vg_outbox *ob)
+{
+    return ob->n - ob->head;
+}
+
+static int pend_push(struct vg_outbox *ob, uint64_t seq, uint64_t off, uint32_t len)
+{
+    if (ob->n == ob->cap) {
+        if (ob->head > 0) {
+            memmove(ob->pend, ob->pend + ob->head, pend_count(ob) * sizeof(*ob->pend));
+            ob->n -= ob->head;
+            ob->head = 0;
+        }
+        if (ob->n == ob->cap) {
+            size_t nc = ob->cap ? ob->cap * 2 : 64;
+            struct pend *p = realloc(ob->pend, nc * sizeof(*p));
+            if (!p)
+                return -ENOMEM;
+            ob->pend = p;
+            ob->cap = nc;
+        }
+    }
+    ob->pend[ob->n++] = (struct pend){.seq = seq, .off = off, .len = len};
+    ob->pend_bytes += len;
+    return 0;
+}
+
+/* Acks come in delivery order, so the oldest pending record is nearly always the one. */
+static int pend_remove(struct vg_outbox *ob, uint64_t seq)
+{
+    for (size_t i = ob->head; i < ob->n; i++) {
+        if (ob->pend[i].seq != seq)
+            continue;
+        ob->pend_bytes -= ob->pend[i].len;
+        if (i == ob->head) {
+            ob->head++;
+        } else {
+            memmove(ob->pend + i, ob->pend + i + 1, (ob->n - i - 1) * sizeof(*ob->pend));
+            ob->n--;
+        }
+        if (ob->head == ob->n)
+            ob->head = ob->n = 0;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static uint64_t live_bytes(const struct vg_outbox *ob)
+{
+    return OB_HDR + (uint64_t)pend_count(ob) * OB_RECHDR + ob->pend_bytes;
+}
+
+/* ---- compaction ---- */
+
+/* Writes the pending records to a temp file and renames it over the outbox, so that a crash at
+ * any point leaves either the old file or the new one, never a mix. Called with mu held. */
+static int compact_locked(struct vg_outbox *ob)
+{
+    int tfd = openat(ob->dirfd, ob->tmpfile, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (tfd < 0)
+        return -errno;
+    unsigned char hdr[OB_HDR];
+    make_file_header(hdr, ob->next_seq);
+    int rc = pwrite_all(tfd, hdr, OB_HDR, 0);
+    uint64_t off = OB_HDR;
+    uint64_t *newoff = pend_count(ob) ? malloc(pend_count(ob) * sizeof(*newoff)) : NULL;
+    size_t bufcap = 0;
+    unsigned char *buf = NULL;
+    if (pend_count(ob) && !newoff)
+        rc = -ENOMEM;
+    for (size_t i = ob->head; rc == 0 && i < ob->n; i++) {
+        size_t rl = OB_RECHDR + ob->pend[i].len;
+        if (rl > bufcap) {
+            unsigned char *b = realloc(buf, rl);
+            if (!b) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = b;
+            bufcap = rl;
+        }
+        rc = pread_all(ob->fd, buf, rl, ob->pend[i].off);
+        if (rc == 0)
+            rc = pwrite_all(tfd, buf, rl, off);
+        newoff[i - ob->head] = off;
+        off += rl;
+    }
+    free(buf);
+    if (rc == 0)
+        rc = timed_sync(ob, tfd, 0);
+    if (rc == 0 && renameat(ob->dirfd, ob->tmpfile, ob->dirfd, ob->file) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        close(tfd);
+        unlinkat(ob->dirfd, ob->tmpfile, 0);
+        free(newoff);
+        return rc;
+    }
+    /* The rename is durable only once the directory is. If this fails the new file is in place
+     * anyway; at worst a crash brings back the old one, whose extra records are acked ones. */
+    timed_sync(ob, ob->dirfd, 1);
+    close(ob->fd);
+    ob->fd = tfd;
+    for (size_t i = ob->head; i < ob->n; i++)
+        ob->pend[i].off = newoff[i - ob->head];
+    free(newoff);
+    ob->size = off;
+    ob->st.compactions++;
+    return 0;
+}
+
+/* ---- reading the file back ---- */
+
+/* 1 when a valid record starts at off, else 0 with *why set. */
+static int record_at(const unsigned char *buf, uint64_t size, uint64_t off, int *type,
+                     uint64_t *seq, uint32_t *len, const char **why)
+{
+    const unsigned char *p = buf + off;
+    if (get32(p) != OB_REC_MAGIC) {
+        *why = "bad record magic";
+        return 0;
+    }
+    *type = p[4];
+    *seq = get64(p + 8);
+    *len = get32(p + 16);
+    if (*type != OB_DATA && *type != OB_ACK) {
+        *why = "bad record type";
+        return 0;
+    }
+    if (*len > VG_OUTBOX_MAX_RECORD || (*type == OB_ACK && *len != 0)) {
+        *why = "bad record length";
+        return 0;
+    }
+    if (off + OB_RECHDR + *len > size) {
+        *why = "torn: record runs past the end of the file";
+        return 0;
+    }
+    uint32_t crc = crc32_update(0, p + 4, 16);
+    crc = crc32_update(crc, p + OB_RECHDR, *len);
+    if (crc != get32(p + 20)) {
+        *why = "crc mismatch";
+        return 0;
+    }
+    return 1;
+}
+
+static void log_skipped(struct vg_outbox *ob, uint64_t off, uint64_t bytes, const char *why)
+{
+    char qf[512], qw[96];
+    ob->st.corrupt++;
+    vg_warn("outbox record skipped: damaged or torn, the notification in it is lost",
+            "file=%s offset=%llu bytes=%llu reason=%s", vg_log_quote(qf, sizeof(qf), ob->path),
+            (unsigned long long)off, (unsigned long long)bytes, vg_log_quote(qw, sizeof(qw), why));
+}
+
+/* Rebuilds the pending index from the file. *dirty is set when the file holds anything besides
+ * the pending records (acked records, damage), i.e. when a rewrite would shrink it. */
+static int load(struct vg_outbox *ob, int *dirty)
+{
+    struct stat st;
+    if (fstat(ob->fd, &st) < 0)
+        return -errno;
+    uint64_t size = (uint64_t)st.st_size;
+    ob->size = size;
+    ob->next_seq = 1;
+    *dirty = 0;
+    if (size == 0)
+        return 0;
+    if (size > (uint64_t)SIZE_MAX / 2)
+        return -EFBIG;
+    unsigned char *buf = malloc((size_t)size);
+    if (!buf)
+        return -ENOMEM;
+    int rc = pread_all(ob->fd, buf, (size_t)size, 0);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    if (size < OB_HDR || memcmp(buf, OB_FILE_MAGIC, 8) != 0) {
+        /* Reading on is still worth it: records carry their own magic and CRC. */
+        log_skipped(ob, 0, size < OB_HDR ? size : OB_HDR, "bad file header");
+        *dirty = 1;
+    } else {
+        ob->next_seq = get64(buf + 8);
+    }
+    uint64_t off = OB_HDR, bad_at = UINT64_MAX;
+    const char *bad_why = NULL;
+    while (off + OB_RECHDR <= size) {
+        int type;
+        uint64_t seq;
+        uint32_t len;
+        const char *why = NULL;
+        if (!record_at(buf, size, off, &type, &seq, &len, &why)) {
+            /* Resynchronise one byte at a time: a damaged length cannot be trusted to find the
+             * next record, the next magic with a matching CRC can. */
+            if (bad_at == UINT64_MAX) {
+                bad_at = off;
+                bad_why = why;
+            }
+            off++;
+            continue;
+        }
+        if (bad_at != UINT64_MAX) {
+            log_skipped(ob, bad_at, off - bad_at, bad_why);
+            bad_at = UINT64_MAX;
+            *dirty = 1;
+        }
+        if (type == OB_DATA) {
+            rc = pend_push(ob, seq, off, len);
+            if (rc < 0)
+                break;
+        } else {
+            pend_remove(ob, seq);
+            *dirty = 1;
+        }
+        if (seq >= ob->next_seq)
+            ob->next_seq = seq + 1;
+        off += OB_RECHDR + len;
+    }
+    if (rc == 0 && off < size && bad_at == UINT64_MAX && size >= OB_HDR) {
+        bad_at = off;
+        bad_why = "torn: record header runs past the end of the file";
+    }
+    if (rc == 0 && bad_at != UINT64_MAX && size > bad_at) {
+        log_skipped(ob, bad_at, size - bad_at, bad_why);
+        *dirty = 1;
+    }
+    free(buf);
+    if (ob->size > live_bytes(ob))
+        *dirty = 1;
+    return rc;
+}
+
+/* ---- public API ---- */
+
+static int name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 64 || s[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+void vg_outbox_close(struct vg_outbox *ob)
+{
+    if (!ob)
+        return;
+    if (ob->fd >= 0)
+        close(ob->fd);
+    if (ob->dirfd >= 0)
+        close(ob->dirfd);
+    /* The lock file stays: removing it would let a process that opened it just before lock a
+     * file nobody else can see any more. */
+    if (ob->lockfd >= 0)
+        close(ob->lockfd);
+    pthread_mutex_destroy(&ob->mu);
+    free(ob->pend);
+    free(ob->path);
+    free(ob->file);
+    free(ob->tmpfile);
+    free(ob);
+}
+
+int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char *err,
+                   size_t errlen)
+{
+    *out = NULL;
+    pthread_once(&crc_once, crc_init);
+    if (!cfg || !cfg->dir || !*cfg->dir)
+        return vg_err(err, errlen, -EINVAL, "outbox: no directory given");
+    if (!name_ok(cfg->name))
+        return vg_err(err, errlen, -EINVAL,
+                      "outbox: receiver name must be 1..64 of [A-Za-z0-9._-], not starting "
+                      "with '.'");
+    struct vg_outbox *ob = calloc(1, sizeof(*ob));
+    if (!ob)
+        return vg_err(err, errlen, -ENOMEM, "outbox: out of memory");
+    ob->fd = ob->dirfd = ob->lockfd = -1;
+    pthread_mutex_init(&ob->mu, NULL);
+    ob->max_records = cfg->max_records ? cfg->max_records : OB_DEFAULT_MAX_RECORDS;
+    ob->max_bytes = cfg->max_bytes ? cfg->max_bytes : OB_DEFAULT_MAX_BYTES;
+    ob->compact_bytes = cfg->compact_bytes ? cfg->compact_bytes : OB_DEFAULT_COMPACT_BYTES;
+    char *lockname = NULL;
+    if (asprintf(&ob->path, "%s/%s.outbox", cfg->dir, cfg->name) < 0)
+        ob->path = NULL;
+    if (asprintf(&ob->file, "%s.outbox", cfg->name) < 0)
+        ob->file = NULL;
+    if (asprintf(&ob->tmpfile, "%s.outbox.tmp", cfg->name) < 0)
+        ob->tmpfile = NULL;
+    if (asprintf(&lockname, "%s.lock", cfg->name) < 0)
+        lockname = NULL;
+    int rc = 0;
+    if (!ob->path || !ob->file || !ob->tmpfile || !lockname) {
+        rc = vg_err(err, errlen, -ENOMEM, "outbox: out of memory");
+        goto fail;
+    }
+    if (mkdir(cfg->dir, 0700) < 0 && errno != EEXIST) {
+        int e = errno;
+        rc = vg_err(err, errlen, -e, "outbox: cannot create directory %s: %s%s", cfg->dir,
+                    strerror(e), e == ENOENT ? " (its parent must exist)" : "");
+        goto fail;
+    }
+    ob->dirfd = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (ob->dirfd < 0) {
+        int e = errno;
+        rc = vg_err(err, errlen, -e, "outbox: cannot open directory %s: %s", cfg->dir, strerror(e));
+        goto fail;
+    }
+    ob->lockfd = openat(ob->dirfd, lockname, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (ob->lockfd < 0 || flock(ob->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK)
+            rc = vg_err(err, errlen, -EBUSY,
+                        "outbox: %s is in use (two receivers with the same name, or two "
+                        "processes sharing the outbox directory)",
+                        ob->path);
+        else
+            rc = vg_err(err, errlen, -e, "outbox: cannot lock %s/%s: %s", cfg->dir, lockname,
+                        strerror(e));
+        goto fail;
+    }
+    /* A temp file left by a crash mid-compaction was never renamed: the outbox itself is whole. */
+    unlinkat(ob->dirfd, ob->tmpfile, 0);
+    ob->fd = openat(ob->dirfd, ob->file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (ob->fd < 0) {
+        int e = errno;
+        rc = vg_err(err, errlen, -e, "outbox: cannot open %s: %s", ob->path, strerror(e));
+        goto fail;
+    }
+    int dirty = 0;
+    rc = load(ob, &dirty);
+    if (rc < 0) {
+        rc = vg_err(err, errlen, rc, "outbox: cannot read %s: %s", ob->path, strerror(-rc));
+        goto fail;
+    }
+    if (ob->size == 0) {
+        unsigned char hdr[OB_HDR];
+        make_file_header(hdr, ob->next_seq);
+        rc = pwrite_all(ob->fd, hdr, OB_HDR, 0);
+        if (rc == 0)
+            rc = timed_sync(ob, ob->fd, 0);
+        if (rc == 0)
+            rc = timed_sync(ob, ob->dirfd, 1);
+        if (rc < 0) {
+            rc = vg_err(err, errlen, rc, "outbox: cannot initialise %s: %s", ob->path,
+                        strerror(-rc));
+            goto fail;
+        }
+        ob->size = OB_HDR;
+    } else if (dirty) {
+        rc = compact_locked(ob);
+        if (rc < 0) {
+            rc = vg_err(err, errlen, rc, "outbox: cannot rewrite %s: %s", ob->path, strerror(-rc));
+            goto fail;
+        }
+    }
+    free(lockname);
+    *out = ob;
+    return 0;
+fail:
+    free(lockname);
+    vg_outbox_close(ob);
+    return rc;
+}
+
+int vg_outbox_append(struct vg_outbox *ob, const void *payload, size_t len, uint64_t *seq)
+{
+    if (len > VG_OUTBOX_MAX_RECORD)
+        return -EMSGSIZE;
+    pthread_mutex_lock(&ob->mu);
+    if (pend_count(ob) >= ob->max_records || ob->pend_bytes + len > ob->max_bytes) {
+        ob->st.full++;
+        pthread_mutex_unlock(&ob->mu);
+        return -ENOBUFS;
+    }
+    unsigned char *rec = malloc(OB_RECHDR + len);
+    if (!rec) {
+        pthread_mutex_unlock(&ob->mu);
+        return -ENOMEM;
+    }
+    uint64_t s = ob->next_seq;
+    make_rec_header(rec, OB_DATA, s, payload, (uint32_t)len);
+    memcpy(rec + OB_RECHDR, payload, len);
+    int rc = pwrite_all(ob->fd, rec, OB_RECHDR + len, ob->size);
+    free(rec);
+    if (rc == 0)
+        rc = timed_sync(ob, ob->fd, 0);
+    if (rc == 0)
+        rc = pend_push(ob, s, ob->size, (uint32_t)len);
+    if (rc < 0) {
+        /* Leave nothing half-written for the next append to follow; if even this fails, the
+         * reader skips it by its CRC. */
+        if (ftruncate(ob->fd, (off_t)ob->size) < 0) {
+            char q[512];
+            vg_warn("outbox: cannot cut back a failed append", "file=%s",
+                    vg_log_quote(q, sizeof(q), ob->path));
+        }
+        pthread_mutex_unlock(&ob->mu);
+        return rc;
+    }
+    ob->size += OB_RECHDR + len;
+    ob->next_seq++;
+    ob->st.appended++;
+    *seq = s;
+    pthread_mutex_unlock(&ob->mu);
+    return 0;
+}
+
+int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq)
+{
+    pthread_mutex_lock(&ob->mu);
+    if (pend_remove(ob, seq) < 0) {
+        pthread_mutex_unlock(&ob->mu);
+        return -ENOENT;
+    }
+    ob->st.acked++;
+    int rc;
+    if (pend_count(ob) == 0) {
+        /* Everything is acknowledged: cutting the file back to its header is the ack. */
+        rc = ftruncate(ob->fd, OB_HDR) < 0 ? -errno : 0;
+        if (rc == 0)
+            rc = timed_sync(ob, ob->fd, 0);
+        if (rc == 0)
+            ob->size = OB_HDR;
+    } else {
+        unsigned char rec[OB_RECHDR];
+        make_rec_header(rec, OB_ACK, seq, NULL, 0);
+        rc = pwrite_all(ob->fd, rec, OB_RECHDR, ob->size);
+        if (rc == 0)
+            rc = timed_sync(ob, ob->fd, 0);
+        if (rc == 0)
+            ob->size += OB_RECHDR;
+        else if (ftruncate(ob->fd, (off_t)ob->size) < 0)
+            rc = -errno;
+        /* Twice the live size: with many records pending, rewriting at every ack would copy the
+         * whole outbox per delivery. */
+        if (rc == 0 && ob->size > ob->compact_bytes && ob->size > 2 * live_bytes(ob)) {
+            int crc = compact_locked(ob);
+            if (crc < 0) {
+                char q[512];
+                vg_warn("outbox: compaction failed, will retry at a later ack", "file=%s error=%s",
+                        vg_log_quote(q, sizeof(q), ob->path), strerror(-crc));
+            }
+        }
+    }
+    pthread_mutex_unlock(&ob->mu);
+    return rc;
+}
+
+int vg_outbox_replay(struct vg_outbox *ob, vg_outbox_replay_fn fn, void *ud)
+{
+    pthread_mutex_lock(&ob->mu);
+    size_t n = pend_count(ob);
+    uint64_t *drop = n ? calloc(n, sizeof(*drop)) : NULL;
+    size_t ndrop = 0;
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    int rc = n && !drop ? -ENOMEM : 0;
+    for (size_t i = ob->head; rc == 0 && i < ob->n; i++) {
+        struct pend p = ob->pend[i];
+        if (p.len + 1 > cap) {
+            unsigned char *b = realloc(buf, p.len + 1);
+            if (!b) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = b;
+            cap = p.len + 1;
+        }
+        rc = pread_all(ob->fd, buf, p.len, p.off + OB_RECHDR);
+        if (rc == 0 && fn(ud, p.seq, buf, p.len))
+            drop[ndrop++] = p.seq;
+    }
+    free(buf);
+    pthread_mutex_unlock(&ob->mu);
+    for (size_t i = 0; i < ndrop; i++)
+        vg_outbox_ack(ob, drop[i]);
+    free(drop);
+    return rc;
+}
+
+void vg_outbox_get_stats(struct vg_outbox *ob, struct vg_outbox_stats *st)
+{
+    pthread_mutex_lock(&ob->mu);
+    *st = ob->st;
+    st->pending = pend_count(ob);
+    st->pending_bytes = ob->pend_bytes;
+    st->file_bytes = ob->size;
+    pthread_mutex_unlock(&ob->mu);
+}
+
+const char *vg_outbox_path(const struct vg_outbox *ob)
+{
+    return ob->path;
+}
+
+/* ---- notification codec ---- */
+
+struct wbuf {
+    unsigned char *p;
+    size_t len, cap;
+    int bad;
+};
+
+static void put(struct wbuf *b, const void *d, size_t n)
+{
+    if (b->bad)
+        return;
+    if (b->len + n > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->len + n)
+            nc *= 2;
+        unsigned char *p = realloc(b->p, nc);
+        if (!p) {
+            b->bad = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void put_u32(struct wbuf *b, uint32_t v)
+{
+    unsigned char x[4];
+    put32(x, v);
+    put(b, x, 4);
+}
+
+static void put_u64(struct wbuf *b, uint64_t v)
+{
+    unsigned char x[8];
+    put64(x, v);
+    put(b, x, 8);
+}
+
+static void put_f64(struct wbuf *b, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof(v));
+    put_u64(b, v);
+}
+
+static void put_str(struct wbuf *b, const char *s)
+{
+    if (!s) {
+        put_u32(b, CODEC_NULL);
+        return;
+    }
+    size_t n = strlen(s);
+    if (n >= CODEC_NULL) {
+        b->bad = 1;
+        return;
+    }
+    put_u32(b, (uint32_t)n);
+    put(b, s, n + 1);
+}
+
+int vg_outbox_encode(const struct vg_notification *n, unsigned char **out, size_t *len)
+{
+    struct wbuf b = {0};
+    unsigned char v = CODEC_VERSION;
+    put(&b, &v, 1);
+    put_str(&b, n->status);
+    put_str(&b, n->alertname);
+    put_str(&b, n->host);
+    put_str(&b, n->series);
+    put_str(&b, n->fingerprint);
+    put_str(&b, n->severity);
+    put_str(&b, n->summary);
+    put_f64(&b, n->score);
+    put_f64(&b, n->value);
+    put_f64(&b, n->threshold);
+    put_u64(&b, (uint64_t)n->starts_at_ms);
+    put_u64(&b, (uint64_t)n->ends_at_ms);
+    put_u64(&b, (uint64_t)n->event_ts_ms);
+    put_u64(&b, (uint64_t)n->accepted_ms);
+    put_u32(&b, (uint32_t)n->n_labels);
+    for (size_t i = 0; i < n->n_labels; i++) {
+        put_str(&b, n->label_keys ? n->label_keys[i] : NULL);
+        put_str(&b, n->label_values ? n->label_values[i] : NULL);
+    }
+    size_t nt = n->top_metrics ? n->n_top_metrics : 0;
+    put_u32(&b, (uint32_t)nt);
+    for (size_t i = 0; i < nt; i++) {
+        put_str(&b, n->top_metrics[i].name);
+        put_f64(&b, n->top_metrics[i].value);
+        put_f64(&b, n->top_metrics[i].contribution);
+    }
+    if (b.bad || n->n_labels > UINT32_MAX || nt > UINT32_MAX) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}
+
+struct rbuf {
+    const unsigned char *p;
+    size_t len, off;
+    int bad;
+};
+
+static const unsigned char *take(struct rbuf *r, size_t n)
+{
+    if (r->bad || r->len - r->off < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const unsigned char *p = r->p + r->off;
+    r->off += n;
+    return p;
+}
+
+static uint32_t get_u32(struct rbuf *r)
+{
+    const unsigned char *p = take(r, 4);
+    return p ? get32(p) : 0;
+}
+
+static uint64_t get_u64(struct rbuf *r)
+{
+    const unsigned char *p = take(r, 8);
+    return p ? get64(p) : 0;
+}
+
+static double get_f64(struct rbuf *r)
+{
+    uint64_t v = get_u64(r);
+    double d;
+    memcpy(&d, &v, sizeof(d));
+    return d;
+}
+
+static const char *get_str(struct rbuf *r)
+{
+    uint32_t n = get_u32(r);
+    if (r->bad || n == CODEC_NULL)
+        return NULL;
+    const unsigned char *p = take(r, (size_t)n + 1);
+    /* The string must end exactly at its NUL: a shorter strlen would silently cut it. */
+    if (!p || p[n] != '\0' || memchr(p, '\0', n)) {
+        r->bad = 1;
+        return NULL;
+    }
+    return (const char *)p;
+}
+
+int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, void **arrays)
+{
+    struct rbuf r = {.p = buf, .len = len};
+    memset(n, 0, sizeof(*n));
+    *arrays = NULL;
+    const unsigned char *v = take(&r, 1);
+    if (!v || *v != CODEC_VERSION)
+        return -EINVAL;
+    n->status = get_str(&r);
+    n->alertname = get_str(&r);
+    n->host = get_str(&r);
+    n->series = get_str(&r);
+    n->fingerprint = get_str(&r);
+    n->severity = get_str(&r);
+    n->summary = get_str(&r);
+    n->score = get_f64(&r);
+    n->value = get_f64(&r);
+    n->threshold = get_f64(&r);
+    n->starts_at_ms = (int64_t)get_u64(&r);
+    n->ends_at_ms = (int64_t)get_u64(&r);
+    n->event_ts_ms = (int64_t)get_u64(&r);
+    n->accepted_ms = (int64_t)get_u64(&r);
+    uint32_t nl = get_u32(&r);
+    /* Each label takes at least 8 bytes: a count beyond that is damage, not a reason to try a
+     * huge allocation. */
+    if (r.bad || nl > (len - r.off) / 8)
+        return -EINVAL;
+    size_t asize = 2 * (size_t)nl * sizeof(char *);
+    const char **kv = NULL;
+    if (nl) {
+        kv = malloc(asize);
+        if (!kv)
+            return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < nl; i++) {
+        kv[i] = get_str(&r);
+        kv[nl + i] = get_str(&r);
+    }
+    uint32_t nt = get_u32(&r);
+    if (r.bad || nt > (len - r.off) / 20) {
+        free(kv);
+        return -EINVAL;
+    }
+    /* One block for both arrays, so the caller frees one pointer. */
+    size_t total = asize + (size_t)nt * sizeof(struct vg_top_metric);
+    void *block = total ? malloc(total) : NULL;
+    if (total && !block) {
+        free(kv);
+        return -ENOMEM;
+    }
+    if (nl)
+        memcpy(block, kv, asize);
+    free(kv);
+    /* Only formed when there are top metrics: an offset from a NULL block is undefined. */
+    struct vg_top_metric *top = nt ? (struct vg_top_metric *)((char *)block + asize) : NULL;
+    for (uint32_t i = 0; i < nt; i++) {
+        top[i].name = get_str(&r);
+        top[i].value = get_f64(&r);
+        top[i].contribution = get_f64(&r);
+    }
+    if (r.bad || r.off != len) {
+        free(block);
+        memset(n, 0, sizeof(*n));
+        return -EINVAL;
+    }
+    n->label_keys = nl ? (const char *const *)block : NULL;
+    n->label_values = nl ? (const char *const *)block + nl : NULL;
+    n->n_labels = nl;
+    n->top_metrics = nt ? top : NULL;
+    n->n_top_metrics = nt;
+    *arrays = block;
+    return 0;
+}
