@@ -1,0 +1,696 @@
+#include "vg_rule_load.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vg_rule_impl.h"
+#include "vg_rule_suggest.h"
+#include "vg_rule_yaml.h"
+#include "vg_strmap.h"
+#include "vg_util.h"
+
+#define MAX_FILE_BYTES ((size_t)4 << 20)
+#define MAX_NAME_LEN   200 /* rule names travel as alertname; the wire's name limit */
+#define MAX_MAP_ITEMS  64  /* labels or annotations of one rule */
+
+enum key {
+    K_NAME,
+    K_SELECT,
+    K_WHEN,
+    K_FOR,
+    K_KEEP_FIRING_FOR,
+    K_SEVERITY,
+    K_LABELS,
+    K_ANNOTATIONS,
+    K_ACTIONS,
+    K_SERIES,
+    K_COUNT
+};
+
+static const char *const key_names[K_COUNT] = {
+    "name",     "select", "when",        "for",     "keep_firing_for",
+    "severity", "labels", "annotations", "actions", "series",
+};
+
+/* Everything one load (a directory or a buffer) accumulates: the rules, the names seen (for
+ * duplicates across files) and the error text. */
+struct load {
+    struct vg_rule_set *set;
+    struct vg_strmap names; /* rule name -> rule, in set */
+    char *err;
+    size_t errlen, used;
+    unsigned n_errors;
+};
+
+/* Where one file is being checked. */
+struct file {
+    struct load *l;
+    const char *origin;
+    const struct vg_rule_yaml_doc *doc;
+};
+
+static int err_full(const struct load *l)
+{
+    return !l->err || l->errlen == 0 || l->used + 1 >= l->errlen;
+}
+
+static void add_error(struct load *l, const char *origin, size_t line, size_t col, const char *msg)
+{
+    l->n_errors++;
+    if (err_full(l))
+        return;
+    int n = snprintf(l->err + l->used, l->errlen - l->used, "%s%s:%zu:%zu: %s", l->used ? "\n" : "",
+                     origin, line, col, msg);
+    if (n > 0)
+        l->used += (size_t)n < l->errlen - l->used ? (size_t)n : l->errlen - l->used - 1;
+}
+
+static void ferr_at(struct file *f, size_t line, size_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void ferr_at(struct file *f, size_t line, size_t col, const char *fmt, ...)
+{
+    char msg[VG_ERRLEN + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    add_error(f->l, f->origin, line, col, msg);
+}
+
+#define ferr(f, node, ...) ferr_at((f), (node)->line, (node)->col, __VA_ARGS__)
+
+/* An error at byte `off` of a scalar's value, placed in the file. */
+static void ferr_in(struct file *f, const struct vg_rule_yaml_node *n, size_t off, const char *msg)
+{
+    size_t line, col;
+    if (err_full(f->l)) {
+        f->l->n_errors++; /* placing it rereads the file: not for a message nobody sees */
+        return;
+    }
+    vg_rule_yaml_locate(f->doc, n, off, &line, &col);
+    add_error(f->l, f->origin, line, col, msg);
+}
+
+static const char *kind_noun(const struct vg_rule_yaml_node *n)
+{
+    return n->kind == VG_RULE_YAML_MAP ? "a map" : n->kind == VG_RULE_YAML_SEQ ? "a list" : "text";
+}
+
+static char *where_str(const struct file *f, const struct vg_rule_yaml_node *n)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s:%zu:%zu", f->origin, n->line, n->col);
+    return strdup(buf);
+}
+
+/* The text of a scalar, or NULL after reporting why the node is not usable text. */
+static const char *text_of(struct file *f, const struct vg_rule_yaml_node *n, const char *what)
+{
+    if (n->kind != VG_RULE_YAML_SCALAR) {
+        ferr(f, n, "%s must be text, not %s", what, kind_noun(n));
+        return NULL;
+    }
+    if (strlen(n->text) != n->len) {
+        ferr(f, n, "%s contains a NUL character", what);
+        return NULL;
+    }
+    return vg_rule_yaml_is_null(n) ? "" : n->text;
+}
+
+static int is_ident(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
+              (*s >= '0' && *s <= '9')))
+            return 0;
+    return 1;
+}
+
+/* ---- the fields of a rule ------------------------------------------------------------------ */
+
+static int check_name(struct file *f, struct vg_rule *r, const struct vg_rule_yaml_node *v)
+{
+    const char *s = text_of(f, v, "name");
+    if (!s)
+        return 0;
+    if (!*s) {
+        ferr(f, v, "name is empty");
+        return 0;
+    }
+    if (strlen(s) > MAX_NAME_LEN) {
+        ferr(f, v, "name is longer than %d characters", MAX_NAME_LEN);
+        return 0;
+    }
+    if (!is_ident(s)) {
+        char fix[MAX_NAME_LEN + 2];
+        size_t n = 0;
+        if (*s >= '0' && *s <= '9')
+            fix[n++] = '_';
+        for (const char *p = s; *p; p++) {
+            char c = *p;
+            fix[n++] = ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+                           ? c
+                           : '_';
+        }
+        fix[n] = '\0';
+        ferr(f, v,
+             "rule name '%.100s' is not valid: use letters, digits and '_', not starting with a "
+             "digit (e.g. %.100s)",
+             s, fix);
+        return 0;
+    }
+    return (r->name = strdup(s)) ? 0 : -ENOMEM;
+}
+
+static int check_duration(struct file *f, const char *key, const struct vg_rule_yaml_node *v,
+                          int64_t *out)
+{
+    const char *s = text_of(f, v, key);
+    if (!s)
+        return 0;
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (vg_parse_duration_ms(s, out) < 0)
+        ferr(f, v, "%s: '%.100s' is not a duration (write e.g. 30s, 5m)", key, s);
+    return 0;
+}
+
+static int check_severity(struct file *f, struct vg_rule *r, const struct vg_rule_yaml_node *v)
+{
+    const char *s = text_of(f, v, "severity");
+    if (!s)
+        return 0;
+    for (int i = VG_RULE_INFO; i <= VG_RULE_CRITICAL; i++) {
+        if (strcmp(s, vg_rule_severity_name((enum vg_rule_severity)i)) == 0) {
+            r->severity = (enum vg_rule_severity)i;
+            return 0;
+        }
+    }
+    ferr(f, v, "severity '%.100s' is not one of info, warning, critical", s);
+    return 0;
+}
+
+static int check_when(struct file *f, struct vg_rule *r, const struct vg_rule_yaml_node *v)
+{
+    const char *s = text_of(f, v, "when");
+    if (!s)
+        return 0;
+    char msg[VG_ERRLEN];
+    size_t off;
+    int rc = vg_expr_parse(s, &r->when, &off, msg, sizeof(msg));
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc) {
+        ferr_in(f, v, off, msg);
+        return 0;
+    }
+    return (r->when_text = strdup(s)) ? 0 : -ENOMEM;
+}
+
+/* A list of text items; a lone string is refused rather than taken as a one-item list, since
+ * `select: 'a="b", c="d"'` would otherwise fail in a far stranger way. */
+static int check_list(struct file *f, const char *key, const struct vg_rule_yaml_node *v,
+                      const char *example)
+{
+    if (vg_rule_yaml_is_null(v))
+        return 0;
+    if (v->kind == VG_RULE_YAML_SEQ)
+        return 1;
+    ferr(f, v, "%s must be a list, e.g. %s: %s", key, key, example);
+    return 0;
+}
+
+static int check_select(struct file *f, struct vg_rule *r, const struct vg_rule_yaml_node *v)
+{
+    if (v->kind == VG_RULE_YAML_MAP) {
+        ferr(f, v,
+             "select must be a list of matchers such as ['host=~\"web-.*\"', 'env=\"prod\"'] "
+             "(a map would not say whether a value is a name or a regex)");
+        return 0;
+    }
+    if (!check_list(f, "select", v, "['env=\"prod\"']"))
+        return 0;
+    if (!(r->select = calloc(v->n ? v->n : 1, sizeof(*r->select))))
+        return -ENOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const struct vg_rule_yaml_node *it = v->items[i];
+        const char *s = text_of(f, it, "a select matcher");
+        if (!s)
+            continue;
+        char msg[VG_ERRLEN];
+        size_t off;
+        int rc = vg_rule_select_parse(s, &r->select[r->n_select], &off, msg, sizeof(msg));
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc)
+            ferr_in(f, it, off, msg);
+        else
+            r->n_select++;
+    }
+    return 0;
+}
+
+static int check_strings(struct file *f, const char *key, const struct vg_rule_yaml_node *v,
+                         const char *example, char ***out, char ***where, size_t *n)
+{
+    if (!check_list(f, key, v, example))
+        return 0;
+    size_t cap = v->n ? v->n : 1;
+    if (!(*out = calloc(cap, sizeof(char *))) || (where && !(*where = calloc(cap, sizeof(char *)))))
+        return -ENOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const struct vg_rule_yaml_node *it = v->items[i];
+        const char *s = text_of(f, it, key);
+        if (!s)
+            continue;
+        if (!*s) {
+            ferr(f, it, "%s: empty item", key);
+            continue;
+        }
+        if (!((*out)[*n] = strdup(s)))
+            return -ENOMEM;
+        if (where && !((*where)[*n] = where_str(f, it))) {
+            free((*out)[*n]);
+            return -ENOMEM;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+static int check_templates(struct file *f, const char *key, const struct vg_rule_yaml_node *v,
+                           unsigned flags, struct vg_rule_tmpl_kv **out, size_t *n)
+{
+    if (vg_rule_yaml_is_null(v))
+        return 0;
+    if (v->kind != VG_RULE_YAML_MAP) {
+        ferr(f, v, "%s must be a map of NAME: text, e.g. %s: {%s}", key, key,
+             flags & VG_TMPL_STABLE ? "team: infra" : "summary: \"{{ host }} is slow\"");
+        return 0;
+    }
+    if (v->n > MAX_MAP_ITEMS) {
+        ferr(f, v, "%s: more than %d entries", key, MAX_MAP_ITEMS);
+        return 0;
+    }
+    if (!(*out = calloc(v->n ? v->n : 1, sizeof(**out))))
+        return -ENOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const struct vg_rule_yaml_node *k = v->items[2 * i], *val = v->items[2 * i + 1];
+        const char *name = text_of(f, k, "a name");
+        if (!name)
+            continue;
+        if (!is_ident(name)) {
+            ferr(f, k,
+                 "%s: '%.100s' is not a valid name (letters, digits and '_', not starting "
+                 "with a digit)",
+                 key, name);
+            continue;
+        }
+        if ((flags & VG_TMPL_STABLE) && strcmp(name, "host") == 0) {
+            ferr(f, k, "labels: 'host' comes from the agent and cannot be set by a rule");
+            continue;
+        }
+        size_t j;
+        for (j = 0; j < i; j++)
+            if (v->items[2 * j]->kind == VG_RULE_YAML_SCALAR &&
+                strcmp(v->items[2 * j]->text, name) == 0)
+                break;
+        if (j < i) {
+            ferr(f, k, "%s: '%s' is set twice (first at line %zu)", key, name,
+                 v->items[2 * j]->line);
+            continue;
+        }
+        const char *text = text_of(f, val, name);
+        if (!text)
+            continue;
+        char msg[VG_ERRLEN];
+        size_t off;
+        struct vg_tmpl *t;
+        int rc = vg_tmpl_parse(text, flags, &t, &off, msg, sizeof(msg));
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc) {
+            ferr_in(f, val, off, msg);
+            continue;
+        }
+        if (!((*out)[*n].key = strdup(name))) {
+            vg_tmpl_free(t);
+            return -ENOMEM;
+        }
+        (*out)[(*n)++].tmpl = t;
+    }
+    return 0;
+}
+
+/* ---- rules --------------------------------------------------------------------------------- */
+
+static int add_rule(struct load *l, struct vg_rule *r)
+{
+    struct vg_rule_set *s = l->set;
+    struct vg_rule **rules = realloc(s->rules, (s->n + 1) * sizeof(*rules));
+    if (!rules)
+        return -ENOMEM;
+    s->rules = rules;
+    if (vg_strmap_put(&l->names, r->name, r) < 0)
+        return -ENOMEM;
+    s->rules[s->n++] = r;
+    return 0;
+}
+
+static int check_field(struct file *f, struct vg_rule *r, enum key k,
+                       const struct vg_rule_yaml_node *v)
+{
+    switch (k) {
+    case K_NAME:
+        return check_name(f, r, v);
+    case K_SELECT:
+        return check_select(f, r, v);
+    case K_WHEN:
+        return check_when(f, r, v);
+    case K_FOR:
+        return check_duration(f, "for", v, &r->for_ms);
+    case K_KEEP_FIRING_FOR:
+        return check_duration(f, "keep_firing_for", v, &r->keep_firing_for_ms);
+    case K_SEVERITY:
+        return check_severity(f, r, v);
+    case K_LABELS:
+        return check_templates(f, "labels", v, VG_TMPL_STABLE, &r->labels, &r->n_labels);
+    case K_ANNOTATIONS:
+        return check_templates(f, "annotations", v, 0, &r->annotations, &r->n_annotations);
+    case K_ACTIONS:
+        return check_strings(f, "actions", v, "[webhook]", &r->actions, &r->action_where,
+                             &r->n_actions);
+    case K_SERIES:
+        return check_strings(f, "series", v, "['cpu.*', 'mem.*']", &r->series, NULL, &r->n_series);
+    case K_COUNT:
+        break;
+    }
+    return 0;
+}
+
+static int check_rule(struct file *f, const struct vg_rule_yaml_node *m)
+{
+    if (m->kind != VG_RULE_YAML_MAP) {
+        ferr(f, m, "each rule must be a map (name: ..., when: ...), not %s", kind_noun(m));
+        return 0;
+    }
+    struct vg_rule *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->severity = VG_RULE_WARNING;
+    const struct vg_rule_yaml_node *seen[K_COUNT] = {0};
+    int rc = 0;
+    for (size_t i = 0; !rc && i < m->n; i++) {
+        const struct vg_rule_yaml_node *k = m->items[2 * i], *v = m->items[2 * i + 1];
+        const char *key = text_of(f, k, "a key");
+        if (!key)
+            continue;
+        size_t ki;
+        for (ki = 0; ki < K_COUNT; ki++)
+            if (strcmp(key, key_names[ki]) == 0)
+                break;
+        if (ki == K_COUNT) {
+            const char *s = vg_rule_suggest(key, key_names, K_COUNT);
+            if (s)
+                ferr(f, k, "unknown key '%.100s' (did you mean '%s'?)", key, s);
+            else
+                ferr(f, k,
+                     "unknown key '%.100s' (a rule has name, select, when, for, keep_firing_for, "
+                     "severity, labels, annotations, actions, series)",
+                     key);
+            continue;
+        }
+        if (seen[ki]) {
+            ferr(f, k, "key '%s' is set twice in this rule (first at line %zu)", key,
+                 seen[ki]->line);
+            continue;
+        }
+        seen[ki] = k;
+        rc = check_field(f, r, (enum key)ki, v);
+    }
+    if (!rc && !seen[K_NAME])
+        ferr(f, m, "missing 'name'");
+    if (!rc && !seen[K_WHEN])
+        ferr(f, m, "missing 'when'");
+    if (!rc && r->name) {
+        if (!(r->where = where_str(f, seen[K_NAME])))
+            rc = -ENOMEM;
+        const struct vg_rule *first = rc ? NULL : vg_strmap_get(&f->l->names, r->name);
+        if (first) {
+            ferr(f, seen[K_NAME], "rule '%s' is defined twice (first at %s)", r->name,
+                 first->where);
+        } else if (!rc) {
+            /* Broken rules join the set too, so a later rule of the same name is still called
+             * a duplicate; the set is thrown away anyway when there was any error. */
+            if (!(rc = add_rule(f->l, r)))
+                return 0;
+        }
+    }
+    vg_rule_free(r);
+    return rc;
+}
+
+static int check_root(struct file *f, const struct vg_rule_yaml_node *root)
+{
+    if (vg_rule_yaml_is_null(root))
+        return 0; /* an empty file or document holds no rules */
+    if (root->kind != VG_RULE_YAML_MAP) {
+        ferr(f, root, "a rule file is a map with the key 'rules' (a list of rules), not %s",
+             kind_noun(root));
+        return 0;
+    }
+    const struct vg_rule_yaml_node *rules = NULL;
+    for (size_t i = 0; i < root->n; i++) {
+        const struct vg_rule_yaml_node *k = root->items[2 * i], *v = root->items[2 * i + 1];
+        const char *key = text_of(f, k, "a key");
+        if (!key)
+            continue;
+        if (strcmp(key, "rules") != 0) {
+            const char *cand[] = {"rules"};
+            if (vg_rule_suggest(key, cand, 1))
+                ferr(f, k, "unknown key '%.100s' (did you mean 'rules'?)", key);
+            else
+                ferr(f, k, "unknown key '%.100s' (a rule file has only 'rules')", key);
+            continue;
+        }
+        if (rules) {
+            ferr(f, k, "key 'rules' is set twice (first at line %zu)", rules->line);
+            continue;
+        }
+        rules = v;
+        if (vg_rule_yaml_is_null(v))
+            continue;
+        if (v->kind != VG_RULE_YAML_SEQ) {
+            ferr(f, v, "rules must be a list: start each rule with '- name: ...'");
+            continue;
+        }
+        for (size_t j = 0; j < v->n; j++) {
+            int rc = check_rule(f, v->items[j]);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int load_text(struct load *l, const char *origin, const char *buf, size_t len)
+{
+    char msg[VG_ERRLEN + 512];
+    struct vg_rule_yaml_doc *doc;
+    int rc = vg_rule_yaml_parse(origin, buf, len, &doc, msg, sizeof(msg));
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc) {
+        /* The YAML layer already wrote "origin:line:col: ..." */
+        l->n_errors++;
+        if (l->err && l->errlen > l->used + 1) {
+            int n =
+                snprintf(l->err + l->used, l->errlen - l->used, "%s%s", l->used ? "\n" : "", msg);
+            if (n > 0)
+                l->used += (size_t)n < l->errlen - l->used ? (size_t)n : l->errlen - l->used - 1;
+        }
+        return 0;
+    }
+    struct file f = {l, origin, doc};
+    for (size_t i = 0; !rc && i < vg_rule_yaml_count(doc); i++)
+        rc = check_root(&f, vg_rule_yaml_root(doc, i));
+    vg_rule_yaml_free(doc);
+    return rc;
+}
+
+static int load_begin(struct load *l, char *err, size_t errlen)
+{
+    memset(l, 0, sizeof(*l));
+    vg_strmap_init(&l->names);
+    l->err = err;
+    l->errlen = errlen;
+    if (err && errlen)
+        err[0] = '\0';
+    return (l->set = calloc(1, sizeof(*l->set))) ? 0 : -ENOMEM;
+}
+
+static int load_end(struct load *l, int rc, struct vg_rule_set **out)
+{
+    vg_strmap_free(&l->names, NULL); /* the rules belong to the set */
+    if (!rc && l->n_errors)
+        rc = -EINVAL;
+    if (rc) {
+        if (rc == -ENOMEM && !l->n_errors)
+            vg_err(l->err, l->errlen, rc, "out of memory loading rules");
+        vg_rule_set_free(l->set);
+        return rc;
+    }
+    *out = l->set;
+    return 0;
+}
+
+int vg_rule_set_load_buffer(const char *origin, const char *buf, size_t len,
+                            struct vg_rule_set **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct load l;
+    int rc = load_begin(&l, err, errlen);
+    if (!rc)
+        rc = load_text(&l, origin, buf, len);
+    return load_end(&l, rc, out);
+}
+
+/* ---- directories --------------------------------------------------------------------------- */
+
+static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return vg_err(err, errlen, -errno, "%s: cannot open rule file: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return vg_err(err, errlen, -EINVAL, "%s: not a regular file", path);
+    }
+    size_t cap = 0;
+    char *b = NULL;
+    for (;;) {
+        if (cap - *len < 4096) {
+            if (cap > MAX_FILE_BYTES) {
+                fclose(fp);
+                free(b);
+                return vg_err(err, errlen, -EFBIG, "%s: rule file larger than 4 MiB", path);
+            }
+            size_t ncap = cap ? cap * 2 : 16384;
+            char *nb = realloc(b, ncap);
+            if (!nb) {
+                fclose(fp);
+                free(b);
+                return -ENOMEM;
+            }
+            b = nb;
+            cap = ncap;
+        }
+        size_t r = fread(b + *len, 1, cap - *len, fp);
+        *len += r;
+        if (r == 0)
+            break;
+    }
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        free(b);
+        return vg_err(err, errlen, -EIO, "%s: read error", path);
+    }
+    *buf = b;
+    return 0;
+}
+
+static int wanted(const char *name)
+{
+    size_t n = strlen(name);
+    if (name[0] == '.')
+        return 0; /* editor droppings, Kubernetes' ..data links */
+    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_dir(const char *dir, char ***names, size_t *n, char *err, size_t errlen)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return vg_err(err, errlen, -errno, "%s: cannot open rules directory: %s", dir,
+                      strerror(errno));
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        if (!wanted(de->d_name))
+            continue;
+        char **nn = realloc(*names, (*n + 1) * sizeof(*nn));
+        if (!nn || !(nn[*n] = strdup(de->d_name))) {
+            if (nn)
+                *names = nn;
+            rc = -ENOMEM;
+            break;
+        }
+        *names = nn;
+        (*n)++;
+    }
+    closedir(d);
+    if (!rc)
+        qsort(*names, *n, sizeof(**names), by_name);
+    return rc;
+}
+
+int vg_rule_set_load_dir(const char *dir, struct vg_rule_set **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    char **names;
+    size_t n;
+    int rc = list_dir(dir, &names, &n, err, errlen);
+    if (rc) {
+        free(names);
+        return rc;
+    }
+    struct load l;
+    rc = load_begin(&l, err, errlen);
+    size_t dl = strlen(dir);
+    const char *sep = dl && dir[dl - 1] == '/' ? "" : "/";
+    for (size_t i = 0; !rc && i < n; i++) {
+        char path[4096];
+        if (snprintf(path, sizeof(path), "%s%s%s", dir, sep, names[i]) >= (int)sizeof(path)) {
+            rc = vg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", dir);
+            break;
+        }
+        char *buf;
+        size_t len;
+        if ((rc = read_file(path, &buf, &len, err, errlen)))
+            break;
+        rc = load_text(&l, path, buf, len);
+        free(buf);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (rc && rc != -ENOMEM) {
+        /* A file that cannot be read at all: err already says so; discard the rest. */
+        vg_strmap_free(&l.names, NULL);
+        vg_rule_set_free(l.set);
+        return rc;
+    }
+    return load_end(&l, rc, out);
+}

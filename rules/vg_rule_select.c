@@ -1,0 +1,150 @@
+#include "vg_rule_select.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_util.h"
+
+static int ident_start(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static int ident_char(char c)
+{
+    return ident_start(c) || (c >= '0' && c <= '9');
+}
+
+#define SYNTAX_HINT "write e.g. env=\"prod\", role!=\"batch\", host=~\"web-.*\", zone!~\"eu-.*\""
+
+static int fail(size_t *err_off, size_t off, char *err, size_t errlen, const char *text,
+                const char *msg)
+{
+    *err_off = off;
+    return vg_err(err, errlen, -EINVAL, "select '%.100s': %s", text, msg);
+}
+
+int vg_rule_select_parse(const char *text, struct vg_rule_select *m, size_t *err_off, char *err,
+                         size_t errlen)
+{
+    memset(m, 0, sizeof(*m));
+    const char *p = text;
+    while (*p == ' ')
+        p++;
+    const char *name = p;
+    if (!ident_start(*p))
+        return fail(err_off, (size_t)(p - text), err, errlen, text,
+                    "expected a label name (" SYNTAX_HINT ")");
+    while (ident_char(*p))
+        p++;
+    size_t name_len = (size_t)(p - name);
+    while (*p == ' ')
+        p++;
+    size_t op_off = (size_t)(p - text);
+    if (p[0] == '=' && p[1] == '~') {
+        m->op = VG_RULE_SEL_RE;
+        p += 2;
+    } else if (p[0] == '!' && p[1] == '~') {
+        m->op = VG_RULE_SEL_NRE;
+        p += 2;
+    } else if (p[0] == '!' && p[1] == '=') {
+        m->op = VG_RULE_SEL_NE;
+        p += 2;
+    } else if (p[0] == '=' && p[1] == '=') {
+        return fail(err_off, op_off, err, errlen, text, "equality is written '=', not '=='");
+    } else if (p[0] == '=') {
+        m->op = VG_RULE_SEL_EQ;
+        p += 1;
+    } else {
+        return fail(err_off, op_off, err, errlen, text,
+                    "expected =, !=, =~ or !~ after the label name (" SYNTAX_HINT ")");
+    }
+    while (*p == ' ')
+        p++;
+    if (*p != '"')
+        return fail(err_off, (size_t)(p - text), err, errlen, text,
+                    "the value must be in double quotes (" SYNTAX_HINT ")");
+    const char *open = p++;
+    size_t cap = strlen(p) + 1, n = 0;
+    char *val = malloc(cap);
+    if (!val)
+        return -ENOMEM;
+    /* \" and \\ are the only escapes; any other backslash is kept, so a regex like "a\.b"
+     * reads as it would in PromQL's raw strings. */
+    while (*p && *p != '"') {
+        if (p[0] == '\\' && (p[1] == '"' || p[1] == '\\'))
+            p++;
+        val[n++] = *p++;
+    }
+    val[n] = '\0';
+    if (*p != '"') {
+        free(val);
+        return fail(err_off, (size_t)(open - text), err, errlen, text,
+                    "the value's quote is not closed");
+    }
+    p++;
+    while (*p == ' ')
+        p++;
+    if (*p) {
+        free(val);
+        return fail(err_off, (size_t)(p - text), err, errlen, text,
+                    "unexpected text after the quoted value (one matcher per list item)");
+    }
+    if (!(m->label = strndup(name, name_len))) {
+        free(val);
+        return -ENOMEM;
+    }
+    m->value = val;
+    if (m->op == VG_RULE_SEL_RE || m->op == VG_RULE_SEL_NRE) {
+        int rc = regcomp(&m->re, val, REG_EXTENDED);
+        if (rc) {
+            char msg[VG_ERRLEN];
+            regerror(rc, &m->re, msg, sizeof(msg));
+            free(m->label);
+            free(m->value);
+            memset(m, 0, sizeof(*m));
+            *err_off = (size_t)(open + 1 - text);
+            return vg_err(err, errlen, -EINVAL, "bad regex in select '%.100s': %s", text, msg);
+        }
+    }
+    return 0;
+}
+
+void vg_rule_select_free(struct vg_rule_select *m)
+{
+    if (m->op == VG_RULE_SEL_RE || m->op == VG_RULE_SEL_NRE) {
+        if (m->value)
+            regfree(&m->re);
+    }
+    free(m->label);
+    free(m->value);
+    memset(m, 0, sizeof(*m));
+}
+
+/* POSIX matching is leftmost-longest, so a match that starts at 0 and spans the whole value
+ * exists exactly when the longest match at 0 does: anchoring without rewriting the pattern
+ * (wrapping it in ^(...)$ would change what an unbalanced ')' means). */
+static int full_match(const regex_t *re, const char *s)
+{
+    regmatch_t pm[1];
+    return regexec(re, s, 1, pm, 0) == 0 && pm[0].rm_so == 0 && s[pm[0].rm_eo] == '\0';
+}
+
+int vg_rule_select_match(const struct vg_rule_select *m, vg_rule_label_fn lookup, const void *ud)
+{
+    const char *v = lookup(ud, m->label);
+    if (!v)
+        v = "";
+    switch (m->op) {
+    case VG_RULE_SEL_EQ:
+        return strcmp(v, m->value) == 0;
+    case VG_RULE_SEL_NE:
+        return strcmp(v, m->value) != 0;
+    case VG_RULE_SEL_RE:
+        return full_match(&m->re, v);
+    case VG_RULE_SEL_NRE:
+        return !full_match(&m->re, v);
+    }
+    return 0;
+}

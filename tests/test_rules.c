@@ -1,0 +1,1207 @@
+/* Alert rules: loading and its messages, expressions, matchers, templates, alert state. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <regex.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_expr.h"
+#include "vg_rule.h"
+#include "vg_rule_load.h"
+#include "vg_rule_select.h"
+#include "vg_rule_state.h"
+#include "vg_tmpl.h"
+#include "vg_util.h"
+
+#define RULES_DATA VG_TEST_DATA "/rules"
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    char *buf = malloc(1 << 17);
+    assert_non_null(buf);
+    *len = fread(buf, 1, (1 << 17) - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int load_str(const char *yaml, struct vg_rule_set **out, char *err, size_t errlen)
+{
+    return vg_rule_set_load_buffer("t.yaml", yaml, strlen(yaml), out, err, errlen);
+}
+
+/* ---- a host's data, as the analyzer would hand it over ------------------------------------ */
+
+struct series {
+    const char *name;
+    double value;
+    double score; /* NAN: no score yet */
+};
+
+struct window {
+    const char *name;
+    int64_t dur_ms;
+    enum vg_expr_window_fn fn;
+    double out;
+};
+
+struct host {
+    const struct series *series;
+    size_t n;
+    const struct window *windows;
+    size_t n_windows;
+    int fail; /* value() returns this when non-zero */
+    int value_calls;
+};
+
+static const struct series host_series[] = {
+    {"cpu.user_pct", 95, 0.5},     {"disk.sda.await_ms", 120, 0.995},
+    {"disk.sdb.await_ms", 5, 0.2}, {"psi.io.some_avg10", 12, NAN},
+    {"load.1m", 4, 0.3},           {"zero", 0, NAN},
+};
+
+static const struct window host_windows[] = {
+    {"cpu.user_pct", 300000, VG_EXPR_AVG_OVER, 80},
+    {"cpu.user_pct", 300000, VG_EXPR_MAX_OVER, 99},
+    {"cpu.user_pct", 300000, VG_EXPR_MIN_OVER, 60},
+    {"tcp.retrans_segs_ps", 60000, VG_EXPR_RATE, 7.5},
+};
+
+static int h_scores(void *ud, vg_expr_series_fn fn, void *fnud)
+{
+    struct host *h = ud;
+    for (size_t i = 0; i < h->n; i++) {
+        if (isnan(h->series[i].score))
+            continue;
+        int rc = fn(fnud, h->series[i].name, h->series[i].score);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int h_value(void *ud, const char *name, double *out)
+{
+    struct host *h = ud;
+    h->value_calls++;
+    if (h->fail)
+        return h->fail;
+    for (size_t i = 0; i < h->n; i++) {
+        if (strcmp(h->series[i].name, name) == 0) {
+            *out = h->series[i].value;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static int h_window(void *ud, const char *name, int64_t dur_ms, enum vg_expr_window_fn fn,
+                    double *out)
+{
+    struct host *h = ud;
+    for (size_t i = 0; i < h->n_windows; i++) {
+        const struct window *w = &h->windows[i];
+        if (strcmp(w->name, name) == 0 && w->dur_ms == dur_ms && w->fn == fn) {
+            *out = w->out;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static struct host test_host(void)
+{
+    struct host h = {
+        host_series, VG_ARRAY_LEN(host_series), host_windows, VG_ARRAY_LEN(host_windows), 0, 0};
+    return h;
+}
+
+static struct vg_expr_env env_of(struct host *h)
+{
+    struct vg_expr_env env = {h, h_scores, h_value, h_window};
+    return env;
+}
+
+/* ---- error messages, one fixture each ----------------------------------------------------- */
+
+static const struct {
+    const char *file;
+    const char *msg;
+} error_cases[] = {
+    {"actions-not-list.yaml",
+     "actions-not-list.yaml:4:14: actions must be a list, e.g. actions: [webhook]"},
+    {"bad-duration.yaml",
+     "bad-duration.yaml:4:10: for: '5 minutes' is not a duration (write e.g. 30s, 5m)"},
+    {"bad-name.yaml", "bad-name.yaml:2:11: rule name 'host-anomaly' is not valid: use letters, "
+                      "digits and '_', not starting with a digit (e.g. host_anomaly)"},
+    {"bad-regex.yaml", NULL /* built from regerror() in the test */},
+    {"bad-severity.yaml",
+     "bad-severity.yaml:4:15: severity 'fatal' is not one of info, warning, critical"},
+    {"c-operators.yaml", "c-operators.yaml:3:33: '&&' is written 'and'"},
+    {"chained-comparison.yaml", "chained-comparison.yaml:3:38: comparisons cannot be chained: "
+                                "write 'a < b and b < c', not 'a < b < c'"},
+    {"duplicate-key.yaml",
+     "duplicate-key.yaml:5:5: key 'when' is set twice in this rule (first at line 3)"},
+    {"duplicate-rule.yaml", "duplicate-rule.yaml:4:5: rule 'HostAnomaly' is defined twice (first "
+                            "at duplicate-rule.yaml:2:5)"},
+    {"escaped-double-quoted.yaml",
+     "escaped-double-quoted.yaml:3:40: unknown function 'vaule' (did you mean 'value'?)"},
+    {"folded-block.yaml",
+     "folded-block.yaml:5:39: expected a number, a function call or '(', found '>'"},
+    {"host-label.yaml",
+     "host-label.yaml:5:7: labels: 'host' comes from the agent and cannot be set by a rule"},
+    {"literal-block.yaml", "literal-block.yaml:5:41: rate() window must be longer than 0s"},
+    {"missing-name.yaml", "missing-name.yaml:2:5: missing 'name'"},
+    {"missing-paren.yaml",
+     "missing-paren.yaml:3:57: missing ')' to close a '(', found the end of the expression"},
+    {"missing-when.yaml", "missing-when.yaml:2:5: missing 'when'"},
+    {"not-a-condition.yaml",
+     "not-a-condition.yaml:3:11: the expression computes a number but compares nothing: write a "
+     "condition such as top_score() > 0.99"},
+    {"quoted-duration.yaml", "quoted-duration.yaml:3:31: max_over() argument 2 must be a "
+                             "duration: write 5m without quotes"},
+    {"rules-not-list.yaml",
+     "rules-not-list.yaml:2:3: rules must be a list: start each rule with '- name: ...'"},
+    {"select-map.yaml",
+     "select-map.yaml:3:13: select must be a list of matchers such as ['host=~\"web-.*\"', "
+     "'env=\"prod\"'] (a map would not say whether a value is a name or a regex)"},
+    {"select-unquoted.yaml",
+     "select-unquoted.yaml:3:19: select 'env=prod': the value must be in double quotes (write "
+     "e.g. env=\"prod\", role!=\"batch\", host=~\"web-.*\", zone!~\"eu-.*\")"},
+    {"single-equals.yaml",
+     "single-equals.yaml:3:33: comparison for equality is written '==', not '='"},
+    {"top-level-key.yaml", "top-level-key.yaml:1:1: unknown key 'rule' (did you mean 'rules'?)"},
+    {"unclosed-template.yaml", "unclosed-template.yaml:5:17: '{{' is not closed with '}}'"},
+    {"unknown-function.yaml",
+     "unknown-function.yaml:3:11: unknown function 'avg' (did you mean 'avg_over'?)"},
+    {"unknown-identifier.yaml",
+     "unknown-identifier.yaml:3:11: unknown identifier 'cpu.user_pct' (a series name goes in "
+     "quotes inside a function, e.g. value(\"cpu.user_pct\"))"},
+    {"unknown-key.yaml", "unknown-key.yaml:4:5: unknown key 'sevrity' (did you mean 'severity'?)"},
+    {"unknown-template-variable.yaml",
+     "unknown-template-variable.yaml:5:20: unknown template variable 'hots' (did you mean "
+     "'host'?)"},
+    {"unstable-label.yaml",
+     "unstable-label.yaml:5:25: {{ value }} changes at every evaluation, so a label cannot use it "
+     "(each change would start a new alert); use it in annotations"},
+    {"value-pattern.yaml", "value-pattern.yaml:3:17: value() takes one series name, not the "
+                           "pattern \"disk.*.await_ms\" (score() takes patterns)"},
+    {"window-not-duration.yaml", "window-not-duration.yaml:3:31: avg_over() argument 2 must be a "
+                                 "duration such as 5m, not a number"},
+    {"wrong-arity.yaml",
+     "wrong-arity.yaml:3:11: avg_over() takes 2 arguments (series name, window), not 1"},
+    {"yaml-syntax.yaml", "yaml-syntax.yaml:4:1: YAML syntax error: did not find expected ',' or "
+                         "']' while parsing a flow sequence"},
+};
+
+static void each_error_fixture_gives_its_exact_message(void **state)
+{
+    char regex_msg[VG_ERRLEN];
+    regex_t re;
+    int rrc = regcomp(&re, "web-(", REG_EXTENDED);
+    assert_int_not_equal(rrc, 0);
+    char why[128];
+    regerror(rrc, &re, why, sizeof(why));
+    snprintf(regex_msg, sizeof(regex_msg),
+             "bad-regex.yaml:3:22: bad regex in select 'host=~\"web-(\"': %s", why);
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(error_cases); i++) {
+        char path[512], err[4096] = "";
+        snprintf(path, sizeof(path), RULES_DATA "/errors/%s", error_cases[i].file);
+        size_t len;
+        char *buf = read_all(path, &len);
+        struct vg_rule_set *s = (struct vg_rule_set *)1;
+        int rc = vg_rule_set_load_buffer(error_cases[i].file, buf, len, &s, err, sizeof(err));
+        free(buf);
+        const char *want = error_cases[i].msg ? error_cases[i].msg : regex_msg;
+        if (rc != -EINVAL || strcmp(err, want) != 0)
+            fail_msg("%s: rc %d\n got: %s\nwant: %s", error_cases[i].file, rc, err, want);
+        assert_null(s);
+    }
+}
+
+static void every_error_fixture_has_an_expected_message(void **state)
+{
+    DIR *d = opendir(RULES_DATA "/errors");
+    assert_non_null(d);
+    struct dirent *de;
+    size_t n = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        size_t i;
+        for (i = 0; i < VG_ARRAY_LEN(error_cases); i++)
+            if (strcmp(de->d_name, error_cases[i].file) == 0)
+                break;
+        if (i == VG_ARRAY_LEN(error_cases))
+            fail_msg("errors/%s has no entry in error_cases", de->d_name);
+        n++;
+    }
+    closedir(d);
+    assert_int_equal(n, VG_ARRAY_LEN(error_cases));
+}
+
+static void duplicate_names_across_files_name_both_places(void **state)
+{
+    struct vg_rule_set *s;
+    char err[1024], want[1024];
+    assert_int_equal(vg_rule_set_load_dir(RULES_DATA "/dup", &s, err, sizeof(err)), -EINVAL);
+    snprintf(want, sizeof(want),
+             "%s/dup/b.yaml:3:5: rule 'HostAnomaly' is defined twice (first at %s/dup/a.yaml:2:5)",
+             RULES_DATA, RULES_DATA);
+    assert_string_equal(err, want);
+    /* A trailing slash does not double up in the paths. */
+    assert_int_equal(vg_rule_set_load_dir(RULES_DATA "/dup/", &s, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, want);
+}
+
+static void every_mistake_of_a_file_is_reported(void **state)
+{
+    const char *y = "rules:\n"
+                    "  - name: A\n"
+                    "    when: value(\"x\") > 1\n"
+                    "    for: soon\n"
+                    "  - name: B\n"
+                    "    when: avg(\"x\") > 1\n"
+                    "  - name: C\n"
+                    "    severity: high\n";
+    struct vg_rule_set *s;
+    char err[2048];
+    assert_int_equal(load_str(y, &s, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "t.yaml:4:10: for: 'soon' is not a duration (write e.g. 30s, 5m)\n"
+                             "t.yaml:6:11: unknown function 'avg' (did you mean 'avg_over'?)\n"
+                             "t.yaml:8:15: severity 'high' is not one of info, warning, critical\n"
+                             "t.yaml:7:5: missing 'when'");
+    /* A small buffer still gets the first message whole. */
+    char small[VG_ERRLEN];
+    assert_int_equal(load_str(y, &s, small, sizeof(small)), -EINVAL);
+    assert_true(strncmp(small, "t.yaml:4:10: for: 'soon' is not a duration", 42) == 0);
+}
+
+static void errors_inside_scalars_are_placed_at_their_line_and_column(void **state)
+{
+    static const struct {
+        const char *yaml;
+        const char *where;
+    } cases[] = {
+        /* a plain scalar continued on the next line */
+        {"rules:\n  - name: A\n    when: score(\"x\") > 0.9\n      and avg(\"y\") > 1\n",
+         "t.yaml:4:11:"},
+        /* '' stands for one quote in single-quoted YAML */
+        {"rules:\n  - name: A\n    when: 'value(''x'') > 1 and avg(''y'') > 1'\n", "t.yaml:3:33:"},
+        /* CRLF line ends */
+        {"rules:\r\n  - name: A\r\n    when: value(\"x\") > 1 and avg(\"y\") > 1\r\n",
+         "t.yaml:3:30:"},
+        /* columns count characters, as libyaml's do, not bytes */
+        {"rules:\n  - name: A\n    when: value(\"\xc3\xa9\") > 1 and avg(\"y\") > 1\n",
+         "t.yaml:3:30:"},
+        /* \u escapes are one character in the value and six in the file */
+        {"rules:\n  - name: A\n    when: \"value('\\u00e9') > 1 and avg('y') > 1\"\n",
+         "t.yaml:3:36:"},
+        /* a block scalar with an indentation indicator and a comment on its header */
+        {"rules:\n  - name: A\n    when: |2 # avg here is no match\n        value(\"x\") > 1\n"
+         "        or avg(\"y\") > 1\n",
+         "t.yaml:5:12:"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_rule_set *s;
+        char err[512] = "";
+        assert_int_equal(load_str(cases[i].yaml, &s, err, sizeof(err)), -EINVAL);
+        if (strncmp(err, cases[i].where, strlen(cases[i].where)) != 0 ||
+            !strstr(err, "unknown function 'avg'"))
+            fail_msg("case %zu: got %s, want %s ...", i, err, cases[i].where);
+    }
+}
+
+static void a_missing_directory_is_an_error(void **state)
+{
+    struct vg_rule_set *s;
+    char err[512];
+    assert_int_equal(vg_rule_set_load_dir(RULES_DATA "/no-such-dir", &s, err, sizeof(err)),
+                     -ENOENT);
+    assert_string_equal(err, RULES_DATA
+                        "/no-such-dir: cannot open rules directory: No such file or directory");
+    assert_null(s);
+}
+
+/* ---- loading what is valid ---------------------------------------------------------------- */
+
+static void a_directory_loads_yaml_and_yml_files_in_name_order(void **state)
+{
+    struct vg_rule_set *s;
+    char err[1024] = "";
+    assert_int_equal(vg_rule_set_load_dir(RULES_DATA "/good", &s, err, sizeof(err)), 0);
+    assert_int_equal(vg_rule_set_count(s), 2); /* not .hidden.yaml, not README.txt */
+    const struct vg_rule *r = vg_rule_set_rule(s, 0);
+    assert_string_equal(vg_rule_name(r), "WebLatency");
+    assert_string_equal(vg_rule_name(vg_rule_set_rule(s, 1)), "CpuBusy");
+    assert_null(vg_rule_set_rule(s, 2));
+    assert_ptr_equal(vg_rule_set_find(s, "CpuBusy"), vg_rule_set_rule(s, 1));
+    assert_null(vg_rule_set_find(s, "Nope"));
+
+    char where[512];
+    snprintf(where, sizeof(where), "%s/good/10-web.yaml:2:5", RULES_DATA);
+    assert_string_equal(vg_rule_where(r), where);
+    assert_string_equal(vg_rule_when(r),
+                        "score(\"disk.*.await_ms\") > 0.99 and value(\"psi.io.some_avg10\") > 10");
+    assert_int_equal(vg_rule_for_ms(r), 120000);
+    assert_int_equal(vg_rule_keep_firing_for_ms(r), 300000);
+    assert_int_equal(vg_rule_severity(r), VG_RULE_CRITICAL);
+    assert_string_equal(vg_rule_severity_name(vg_rule_severity(r)), "critical");
+    assert_int_equal(vg_rule_action_count(r), 2);
+    assert_string_equal(vg_rule_action(r, 0), "webhook");
+    assert_string_equal(vg_rule_action(r, 1), "pagerduty");
+    snprintf(where, sizeof(where), "%s/good/10-web.yaml:15:15", RULES_DATA);
+    assert_string_equal(vg_rule_action_where(r, 0), where);
+    assert_null(vg_rule_action(r, 2));
+    assert_int_equal(vg_rule_annotation_count(r), 3);
+    assert_string_equal(vg_rule_annotation_name(r, 0), "summary");
+
+    /* Defaults. */
+    const struct vg_rule *c = vg_rule_set_rule(s, 1);
+    assert_int_equal(vg_rule_for_ms(c), 0);
+    assert_int_equal(vg_rule_keep_firing_for_ms(c), 0);
+    assert_int_equal(vg_rule_severity(c), VG_RULE_WARNING);
+    assert_int_equal(vg_rule_action_count(c), 0);
+    assert_int_equal(vg_rule_set_max_window_ms(s), 300000);
+    vg_rule_set_free(s);
+}
+
+static void the_shipped_examples_load_without_errors(void **state)
+{
+    struct vg_rule_set *s;
+    char err[4096] = "";
+    int rc = vg_rule_set_load_dir(VG_SOURCE_DIR "/rules/examples", &s, err, sizeof(err));
+    if (rc)
+        fail_msg("rules/examples: %s", err);
+    assert_int_equal(vg_rule_set_count(s), 4);
+    const struct vg_rule *r = vg_rule_set_find(s, "ScaleOutWebCpu");
+    assert_non_null(r);
+    assert_int_equal(vg_rule_for_ms(r), 300000);
+    assert_int_equal(vg_rule_action_count(r), 1);
+    assert_string_equal(vg_rule_action(r, 0), "scale-web");
+    assert_non_null(vg_rule_set_find(s, "HostAnomaly"));
+    assert_non_null(vg_rule_set_find(s, "DiskLatencyAnomaly"));
+    assert_non_null(vg_rule_set_find(s, "TcpRetransmitStorm"));
+    vg_rule_set_free(s);
+}
+
+/* Every complete rule file shown in docs/rules.md (a ```yaml block starting with "rules:")
+ * must load, so the documentation cannot drift from the language. */
+static void the_examples_in_the_documentation_load(void **state)
+{
+    size_t len;
+    char *doc = read_all(VG_SOURCE_DIR "/docs/rules.md", &len);
+    size_t n = 0;
+    for (char *p = doc; (p = strstr(p, "```yaml\nrules:\n"));) {
+        char *body = p + 8, *end = strstr(body, "```");
+        assert_non_null(end);
+        struct vg_rule_set *s;
+        char err[1024] = "";
+        if (vg_rule_set_load_buffer("docs/rules.md", body, (size_t)(end - body), &s, err,
+                                    sizeof(err)) != 0)
+            fail_msg("example %zu in docs/rules.md: %s", n + 1, err);
+        assert_true(vg_rule_set_count(s) > 0);
+        vg_rule_set_free(s);
+        n++;
+        p = end + 3;
+    }
+    assert_true(n >= 2);
+    free(doc);
+}
+
+static void empty_files_documents_and_lists_are_valid(void **state)
+{
+    static const char *const ok[] = {"", "# nothing\n", "rules:\n", "rules: []\n",
+                                     "---\nrules: []\n---\n"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(ok); i++) {
+        struct vg_rule_set *s;
+        char err[512] = "";
+        assert_int_equal(load_str(ok[i], &s, err, sizeof(err)), 0);
+        assert_int_equal(vg_rule_set_count(s), 0);
+        vg_rule_set_free(s);
+    }
+}
+
+static void anchors_and_aliases_share_values(void **state)
+{
+    const char *y = "rules:\n"
+                    "  - name: A\n"
+                    "    when: top_score() > 0.99\n"
+                    "    labels: &team {team: infra}\n"
+                    "    actions: &acts [webhook, slack]\n"
+                    "  - name: B\n"
+                    "    when: top_score() > 0.999\n"
+                    "    labels: *team\n"
+                    "    actions: *acts\n";
+    struct vg_rule_set *s;
+    char err[512] = "";
+    assert_int_equal(load_str(y, &s, err, sizeof(err)), 0);
+    const struct vg_rule *b = vg_rule_set_find(s, "B");
+    assert_int_equal(vg_rule_action_count(b), 2);
+    assert_string_equal(vg_rule_action(b, 1), "slack");
+    struct vg_kvlist l = {0};
+    assert_int_equal(vg_rule_alert_labels(b, "h", NULL, 0, &l), 0);
+    assert_string_equal(vg_kvlist_get(&l, "team"), "infra");
+    vg_kvlist_free(&l);
+    vg_rule_set_free(s);
+}
+
+/* ---- reloading ---------------------------------------------------------------------------- */
+
+/* What the analyzer does on SIGHUP: load a whole new set; swap only when that worked. */
+static int reload(struct vg_rule_set **current, const char *dir, char *err, size_t errlen)
+{
+    struct vg_rule_set *next;
+    int rc = vg_rule_set_load_dir(dir, &next, err, errlen);
+    if (rc)
+        return rc;
+    vg_rule_set_free(*current);
+    *current = next;
+    return 0;
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void a_failed_reload_leaves_the_running_set_usable(void **state)
+{
+    char dir[] = "/tmp/vg-rules-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    write_file(dir, "a.yaml", "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") > 90\n");
+    struct vg_rule_set *cur = NULL;
+    char err[1024] = "";
+    assert_int_equal(reload(&cur, dir, err, sizeof(err)), 0);
+    const struct vg_rule_set *before = cur;
+
+    /* Someone saves a broken edit. */
+    write_file(dir, "a.yaml", "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") >> 90\n");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/a.yaml", dir);
+    assert_int_equal(reload(&cur, dir, err, sizeof(err)), -EINVAL);
+    char want[700];
+    snprintf(want, sizeof(want), "%s:3:34: expected a number, a function call or '(', found '>'",
+             path);
+    assert_string_equal(err, want);
+
+    /* The old set is untouched and still evaluates. */
+    assert_ptr_equal(cur, before);
+    const struct vg_rule *r = vg_rule_set_find(cur, "Busy");
+    assert_non_null(r);
+    struct host h = test_host();
+    struct vg_expr_env env = env_of(&h);
+    struct vg_rule_result res;
+    assert_int_equal(vg_rule_eval(r, &env, &res), 0);
+    assert_true(res.matched);
+
+    /* The fix is picked up. */
+    write_file(dir, "a.yaml", "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") > 99\n");
+    assert_int_equal(reload(&cur, dir, err, sizeof(err)), 0);
+    assert_int_equal(vg_rule_eval(vg_rule_set_find(cur, "Busy"), &env, &res), 0);
+    assert_false(res.matched);
+
+    vg_rule_set_free(cur);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* ---- expressions -------------------------------------------------------------------------- */
+
+static void check_expr(const char *src, int matched, double value)
+{
+    struct vg_expr *e;
+    char err[VG_ERRLEN] = "";
+    size_t off;
+    if (vg_expr_parse(src, &e, &off, err, sizeof(err)) != 0)
+        fail_msg("%s: %s (offset %zu)", src, err, off);
+    struct host h = test_host();
+    struct vg_expr_env env = env_of(&h);
+    struct vg_expr_result res;
+    assert_int_equal(vg_expr_eval(e, &env, NULL, 0, &res), 0);
+    if (res.matched != matched)
+        fail_msg("%s: matched %d, want %d", src, res.matched, matched);
+    if (isnan(value) ? !isnan(res.value) : fabs(res.value - value) > 1e-9)
+        fail_msg("%s: value %g, want %g", src, res.value, value);
+    vg_expr_free(e);
+}
+
+static void arithmetic_and_logic_follow_precedence(void **state)
+{
+    check_expr("1 + 2 * 3 == 7", 1, 7);
+    check_expr("(1 + 2) * 3 == 9", 1, 9);
+    check_expr("10 - 4 - 3 == 3", 1, 3);
+    check_expr("12 / 2 / 3 == 2", 1, 2);
+    check_expr("-2 * -3 == 6", 1, 6);
+    check_expr("2 - -2 >= 4", 1, 4);
+    check_expr("1.5e1 < 16", 1, 15);
+    check_expr(".5 <= 0.5", 1, 0.5);
+    check_expr("3 != 3", 0, 3);
+    /* and binds tighter than or: true or (false and false) */
+    check_expr("2 > 1 or 1 > 2 and 3 > 4", 1, 2);
+    /* not binds tighter than or, looser than comparison */
+    check_expr("not 2 > 1 or 1 == 1", 1, 2);
+    check_expr("not (2 > 1 or 1 == 1)", 0, 2);
+    check_expr("not not 1 > 0", 1, 1);
+}
+
+static void functions_read_the_hosts_series(void **state)
+{
+    check_expr("score(\"disk.*.await_ms\") > 0.99", 1, 0.995);
+    check_expr("score(\"disk.sdb.*\") > 0.99", 0, 0.2);
+    check_expr("top_score() == 0.995", 1, 0.995);
+    check_expr("value(\"cpu.user_pct\") >= 95", 1, 95);
+    check_expr("avg_over(\"cpu.user_pct\", 5m) == 80", 1, 80);
+    check_expr("max_over('cpu.user_pct', 300s) == 99", 1, 99);
+    check_expr("min_over(\"cpu.user_pct\", 5m) == 60", 1, 60);
+    check_expr("rate(\"tcp.retrans_segs_ps\", 1m) > 5", 1, 7.5);
+    /* {{ value }} is the left side of the first comparison, wherever the match came from. */
+    check_expr("value(\"psi.io.some_avg10\") > 10 and score(\"disk.*\") > 0.99", 1, 12);
+    check_expr("(value(\"load.1m\") * 2 > 100 or top_score() > 0.9)", 1, 8);
+}
+
+static void missing_data_never_makes_a_condition_true(void **state)
+{
+    check_expr("value(\"nope\") > 1", 0, NAN);
+    check_expr("value(\"nope\") < 1", 0, NAN);
+    /* Unknown, not false: `not` of it is no more true. */
+    check_expr("not value(\"nope\") > 1", 0, NAN);
+    check_expr("not (value(\"nope\") > 1) and 1 > 0", 0, NAN);
+    check_expr("value(\"nope\") + 1 > 0", 0, NAN);
+    check_expr("value(\"nope\") > 1 or value(\"cpu.user_pct\") > 90", 1, NAN);
+    check_expr("value(\"nope\") > 1 and 1 > 2", 0, NAN);
+    check_expr("score(\"mem.*\") > 0", 0, NAN);               /* no series matches */
+    check_expr("score(\"psi.*\") >= 0", 0, NAN);              /* series without a score yet */
+    check_expr("avg_over(\"cpu.user_pct\", 1h) > 0", 0, NAN); /* no samples in that window */
+}
+
+static void division_by_zero_and_overflow_match_nothing(void **state)
+{
+    check_expr("value(\"cpu.user_pct\") / value(\"zero\") > 0", 0, NAN);
+    check_expr("value(\"cpu.user_pct\") / 0 < 1", 0, NAN);
+    check_expr("not (1 / 0 > 1)", 0, NAN);
+    check_expr("1e308 * 10 > 0", 0, NAN);
+    check_expr("0 / 1 == 0", 1, 0);
+}
+
+static void and_or_stop_at_the_first_deciding_side(void **state)
+{
+    static const struct {
+        const char *src;
+        int value_calls;
+    } cases[] = {
+        {"1 > 2 and value(\"cpu.user_pct\") > 0", 0},
+        {"1 < 2 or value(\"cpu.user_pct\") > 0", 0},
+        {"1 < 2 and value(\"cpu.user_pct\") > 0", 1},
+        {"1 > 2 or value(\"cpu.user_pct\") > 0", 1},
+        {"value(\"nope\") > 0 and value(\"cpu.user_pct\") > 0", 2}, /* unknown decides nothing */
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_expr *e;
+        char err[VG_ERRLEN];
+        size_t off;
+        assert_int_equal(vg_expr_parse(cases[i].src, &e, &off, err, sizeof(err)), 0);
+        struct host h = test_host();
+        struct vg_expr_env env = env_of(&h);
+        struct vg_expr_result res;
+        assert_int_equal(vg_expr_eval(e, &env, NULL, 0, &res), 0);
+        if (h.value_calls != cases[i].value_calls)
+            fail_msg("%s: %d value() calls, want %d", cases[i].src, h.value_calls,
+                     cases[i].value_calls);
+        vg_expr_free(e);
+    }
+}
+
+static void a_failing_callback_aborts_the_evaluation(void **state)
+{
+    struct vg_expr *e;
+    char err[VG_ERRLEN];
+    size_t off;
+    assert_int_equal(vg_expr_parse("value(\"cpu.user_pct\") > 0", &e, &off, err, sizeof(err)), 0);
+    struct host h = test_host();
+    h.fail = -EIO;
+    struct vg_expr_env env = env_of(&h);
+    struct vg_expr_result res;
+    assert_int_equal(vg_expr_eval(e, &env, NULL, 0, &res), -EIO);
+    assert_false(res.matched);
+    vg_expr_free(e);
+}
+
+static void the_series_list_restricts_score_and_top_score(void **state)
+{
+    struct vg_expr *e;
+    char err[VG_ERRLEN];
+    size_t off;
+    assert_int_equal(vg_expr_parse("top_score() > 0.9", &e, &off, err, sizeof(err)), 0);
+    struct host h = test_host();
+    struct vg_expr_env env = env_of(&h);
+    struct vg_expr_result res;
+    char *cpu[] = {"cpu.*", "load.*"};
+    assert_int_equal(vg_expr_eval(e, &env, cpu, 2, &res), 0);
+    assert_false(res.matched);
+    assert_true(res.value == 0.5);
+    char *disk[] = {"disk.*"};
+    assert_int_equal(vg_expr_eval(e, &env, disk, 1, &res), 0);
+    assert_true(res.matched);
+    vg_expr_free(e);
+}
+
+static void expression_errors_point_at_the_offending_token(void **state)
+{
+    static const struct {
+        const char *src;
+        size_t off;
+        const char *msg;
+    } cases[] = {
+        {"", 0, "the expression is empty (write e.g. top_score() > 0.99)"},
+        {"score(\"x\") >", 12,
+         "expected a number, a function call or '(', found the end of the "
+         "expression"},
+        {"1 > 0)", 5, "unexpected ')' after a complete expression (more ')' than '(')"},
+        {"1 > 0 value(\"x\") > 1", 6,
+         "unexpected 'value' after a complete expression (missing 'and' or 'or'?)"},
+        {"value(\"x) > 1", 6, "string is not closed (missing \")"},
+        {"avg_over(\"x\", 5min) > 1", 14,
+         "'5min' is not a number or a duration (durations are written 250ms, 30s, 5m, 1h, 1d)"},
+        {"top_score(1) > 0", 0, "top_score() takes no arguments, not 1"},
+        {"score(\"a\" \"b\") > 0", 10,
+         "expected ',' or ')' in the arguments of score(), found '\"b\"'"},
+        {"score > 1", 0, "'score' is a function: write score(...)"},
+        {"valeu(\"x\") > 1", 0, "unknown function 'valeu' (did you mean 'value'?)"},
+        {"frobnicate(\"x\") > 1", 0,
+         "unknown function 'frobnicate' (the functions are score, "
+         "top_score, value, avg_over, max_over, min_over, rate)"},
+        {"1 > 0 AND 2 > 1", 6,
+         "unexpected 'AND' after a complete expression (missing 'and' or "
+         "'or'?)"},
+        {"AND > 1", 0, "unknown identifier 'AND' (write 'and' in lower case)"},
+        {"1 > 0 and 2", 10, "'and' needs a condition here, not a number (compare it: ... > 0.9)"},
+        {"(1 > 0) + 1 > 0", 1,
+         "'+' needs a number here, not a condition (combine conditions with "
+         "'and' and 'or')"},
+        {"\"x\" > 1", 0, "a string can only be a function argument, e.g. value(\"cpu.user_pct\")"},
+        {"5m > 1", 0, "a duration can only be a window argument, e.g. avg_over(\"x\", 5m)"},
+        {"value(5) > 1", 6,
+         "value() argument 1 must be a series name in quotes such as "
+         "\"cpu.user_pct\", not a number"},
+        {"score(top_score()) > 1", 6,
+         "score() argument 1 must be a series pattern in quotes "
+         "such as \"cpu.*\", not an expression"},
+        {"score(\"\") > 1", 6, "score() argument 1 is empty"},
+        {"1 > 0 || 2 > 1", 6, "'||' is written 'or'"},
+        {"!(1 > 0)", 0, "'!' is written 'not'"},
+        {"1 > 0 # x", 6, "unexpected character '#'"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_expr *e = (struct vg_expr *)1;
+        char err[VG_ERRLEN] = "";
+        size_t off = 99;
+        int rc = vg_expr_parse(cases[i].src, &e, &off, err, sizeof(err));
+        if (rc != -EINVAL || strcmp(err, cases[i].msg) != 0 || off != cases[i].off)
+            fail_msg("'%s': rc %d off %zu\n got: %s\nwant: off %zu %s", cases[i].src, rc, off, err,
+                     cases[i].off, cases[i].msg);
+        assert_null(e);
+    }
+}
+
+static void deep_nesting_is_refused_not_overflowed(void **state)
+{
+    char src[4096];
+    size_t n = 0;
+    for (int i = 0; i < 1000; i++)
+        src[n++] = '(';
+    strcpy(src + n, "1 > 0");
+    struct vg_expr *e;
+    char err[VG_ERRLEN];
+    size_t off;
+    assert_int_equal(vg_expr_parse(src, &e, &off, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "expression nested too deeply (more than 100 levels)");
+
+    /* A long flat chain builds a deep tree without nesting in the text. */
+    n = 0;
+    for (int i = 0; i < 500; i++)
+        n += (size_t)snprintf(src + n, sizeof(src) - n, "1 + ");
+    strcpy(src + n, "1 > 0");
+    assert_int_equal(vg_expr_parse(src, &e, &off, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "expression too complex (more than 100 nested operations)");
+
+    n = 0;
+    for (int i = 0; i < 500; i++)
+        n += (size_t)snprintf(src + n, sizeof(src) - n, "not ");
+    strcpy(src + n, "1 > 0");
+    assert_int_equal(vg_expr_parse(src, &e, &off, err, sizeof(err)), -EINVAL);
+}
+
+static void the_longest_window_is_reported(void **state)
+{
+    struct vg_expr *e;
+    char err[VG_ERRLEN];
+    size_t off;
+    assert_int_equal(vg_expr_parse("avg_over(\"a\", 5m) > 1 or rate(\"b\", 1h) > 0 or "
+                                   "value(\"c\") > 0",
+                                   &e, &off, err, sizeof(err)),
+                     0);
+    assert_int_equal(vg_expr_max_window_ms(e), 3600000);
+    vg_expr_free(e);
+}
+
+/* ---- select ------------------------------------------------------------------------------- */
+
+static const char *test_labels(const void *ud, const char *name)
+{
+    static const char *const kv[][2] = {
+        {"host", "web-1"}, {"env", "prod"}, {"role", "api"}, {"zone", "us-east"}, {"path", "a.b"}};
+    (void)ud;
+    for (size_t i = 0; i < VG_ARRAY_LEN(kv); i++)
+        if (strcmp(kv[i][0], name) == 0)
+            return kv[i][1];
+    return NULL;
+}
+
+static void matchers_compare_regex_anchored_and_absent_as_empty(void **state)
+{
+    static const struct {
+        const char *m;
+        int want;
+    } cases[] = {
+        {"host=~\"web-.*\"", 1},
+        {"host=~\"web\"", 0}, /* anchored: a prefix is not a match */
+        {"host=~\"eb-1\"", 0},
+        {"host=~\"web|web-1\"", 1}, /* the longer alternative covers the whole value */
+        {"host =~ \"web-[0-9]+\"", 1},
+        {"env=\"prod\"", 1},
+        {"env!=\"prod\"", 0},
+        {"env=\"PROD\"", 0},
+        {"role!=\"batch\"", 1},
+        {"zone!~\"eu-.*\"", 1},
+        {"zone!~\"us-.*\"", 0},
+        {"team=\"\"", 1}, /* no team label reads as empty */
+        {"team!=\"\"", 0},
+        {"team=~\".*\"", 1},
+        {"team=~\".+\"", 0},
+        {"team!=\"infra\"", 1},
+        {"path=~\"a\\.b\"", 1},
+        {"path=~\"a\\.c\"", 0},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_rule_select m;
+        char err[VG_ERRLEN];
+        size_t off;
+        if (vg_rule_select_parse(cases[i].m, &m, &off, err, sizeof(err)) != 0)
+            fail_msg("%s: %s", cases[i].m, err);
+        if (vg_rule_select_match(&m, test_labels, NULL) != cases[i].want)
+            fail_msg("%s: want %d", cases[i].m, cases[i].want);
+        vg_rule_select_free(&m);
+    }
+}
+
+static void matcher_values_undo_escaped_quotes(void **state)
+{
+    struct vg_rule_select m;
+    char err[VG_ERRLEN];
+    size_t off;
+    assert_int_equal(vg_rule_select_parse("path=\"C:\\\\x \\\"y\\\"\"", &m, &off, err, sizeof(err)),
+                     0);
+    assert_string_equal(m.label, "path");
+    assert_string_equal(m.value, "C:\\x \"y\"");
+    vg_rule_select_free(&m);
+}
+
+static void bad_matchers_are_refused_with_a_position(void **state)
+{
+    static const struct {
+        const char *m;
+        size_t off;
+        const char *msg;
+    } cases[] = {
+        {"env==\"prod\"", 3, "select 'env==\"prod\"': equality is written '=', not '=='"},
+        {"1env=\"x\"", 0,
+         "select '1env=\"x\"': expected a label name (write e.g. env=\"prod\", role!=\"batch\", "
+         "host=~\"web-.*\", zone!~\"eu-.*\")"},
+        {"env", 3,
+         "select 'env': expected =, !=, =~ or !~ after the label name (write e.g. "
+         "env=\"prod\", role!=\"batch\", host=~\"web-.*\", zone!~\"eu-.*\")"},
+        {"env=\"prod", 4, "select 'env=\"prod': the value's quote is not closed"},
+        {"env=\"prod\", role=\"x\"", 10,
+         "select 'env=\"prod\", role=\"x\"': unexpected text "
+         "after the quoted value (one matcher per list item)"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_rule_select m;
+        char err[VG_ERRLEN] = "";
+        size_t off = 99;
+        int rc = vg_rule_select_parse(cases[i].m, &m, &off, err, sizeof(err));
+        if (rc != -EINVAL || strcmp(err, cases[i].msg) != 0 || off != cases[i].off)
+            fail_msg("'%s': rc %d off %zu\n got: %s\nwant: off %zu %s", cases[i].m, rc, off, err,
+                     cases[i].off, cases[i].msg);
+    }
+}
+
+static void a_rule_applies_to_hosts_matching_all_its_matchers(void **state)
+{
+    struct vg_rule_set *s;
+    char err[1024];
+    assert_int_equal(vg_rule_set_load_dir(RULES_DATA "/good", &s, err, sizeof(err)), 0);
+    const struct vg_rule *web = vg_rule_set_find(s, "WebLatency");
+    const struct vg_rule *cpu = vg_rule_set_find(s, "CpuBusy");
+    struct vg_label prod[] = {{"env", "prod"}, {"role", "api"}, {"zone", "us-east"}};
+    struct vg_label eu[] = {{"env", "prod"}, {"zone", "eu-west"}};
+    struct vg_label batch[] = {{"env", "prod"}, {"role", "batch"}};
+    /* A "host" label from the agent does not override the host name. */
+    struct vg_label fake_host[] = {{"host", "web-9"}, {"env", "prod"}};
+    assert_true(vg_rule_matches_host(web, "web-1", prod, 3));
+    assert_false(vg_rule_matches_host(web, "web-1", eu, 2));
+    assert_false(vg_rule_matches_host(web, "web-1", batch, 2));
+    assert_false(vg_rule_matches_host(web, "db-1", prod, 3));
+    assert_false(vg_rule_matches_host(web, "web-1", NULL, 0)); /* env="prod" needs env */
+    assert_false(vg_rule_matches_host(web, "db-1", fake_host, 2));
+    assert_true(vg_rule_matches_host(cpu, "anything", NULL, 0)); /* no select: every host */
+    vg_rule_set_free(s);
+}
+
+/* ---- templates ---------------------------------------------------------------------------- */
+
+static const char *label_env_prod(const void *ud, const char *name)
+{
+    (void)ud;
+    return strcmp(name, "env") == 0 ? "prod" : NULL;
+}
+
+static void render(const char *src, const struct vg_tmpl_ctx *c, const char *want)
+{
+    struct vg_tmpl *t;
+    char err[VG_ERRLEN], buf[512];
+    size_t off;
+    if (vg_tmpl_parse(src, 0, &t, &off, err, sizeof(err)) != 0)
+        fail_msg("%s: %s", src, err);
+    size_t need = vg_tmpl_render(t, c, buf, sizeof(buf));
+    assert_string_equal(buf, want);
+    assert_int_equal(need, strlen(want));
+    vg_tmpl_free(t);
+}
+
+static void templates_substitute_every_variable(void **state)
+{
+    struct vg_tmpl_ctx c = {.rule = "DiskSlow",
+                            .host = "web-1",
+                            .severity = "critical",
+                            .value = 12.5,
+                            .score = 0.995,
+                            .top_metrics = "disk.sda.await_ms=0.995",
+                            .label = label_env_prod};
+    render("{{ host }}: {{rule}} ({{ severity }})", &c, "web-1: DiskSlow (critical)");
+    render("value {{ value }}, score {{ score }}", &c, "value 12.5, score 0.995");
+    render("top: {{  top_metrics  }}", &c, "top: disk.sda.await_ms=0.995");
+    render("[{{ labels.env }}][{{ labels.team }}]", &c, "[prod][]");
+    render("no variables, { single } braces }}", &c, "no variables, { single } braces }}");
+    render("", &c, "");
+    c.value = NAN;
+    c.score = NAN;
+    c.top_metrics = NULL;
+    c.label = NULL;
+    render("{{ value }} {{ score }} {{ top_metrics }} [{{ labels.env }}]", &c, "n/a n/a n/a []");
+}
+
+static void rendering_truncates_at_a_character_boundary(void **state)
+{
+    struct vg_tmpl *t;
+    char err[VG_ERRLEN];
+    size_t off;
+    assert_int_equal(vg_tmpl_parse("ab{{ host }}cd", 0, &t, &off, err, sizeof(err)), 0);
+    struct vg_tmpl_ctx c = {.host = "\xc3\xa9t\xc3\xa9"}; /* "été" */
+    char buf[16];
+    memset(buf, 'X', sizeof(buf));
+    /* "ab" + "é" needs 4 bytes and the NUL a fifth: é is left out whole, and so is the rest. */
+    assert_int_equal(vg_tmpl_render(t, &c, buf, 4), 9);
+    assert_string_equal(buf, "ab");
+    assert_int_equal(vg_tmpl_render(t, &c, buf, 5), 9);
+    assert_string_equal(buf, "ab\xc3\xa9");
+    assert_int_equal(vg_tmpl_render(t, &c, buf, 10), 9);
+    assert_string_equal(buf, "ab\xc3\xa9t\xc3\xa9"
+                             "cd");
+    buf[0] = 'X';
+    assert_int_equal(vg_tmpl_render(t, &c, buf, 1), 9);
+    assert_string_equal(buf, "");
+    assert_int_equal(vg_tmpl_render(t, &c, NULL, 0), 9);
+    vg_tmpl_free(t);
+}
+
+static void template_errors_point_at_the_variable(void **state)
+{
+    static const struct {
+        const char *src;
+        unsigned flags;
+        size_t off;
+        const char *msg;
+    } cases[] = {
+        {"x {{ nope }}", 0, 5,
+         "unknown template variable 'nope' (the variables are host, rule, severity, value, "
+         "score, top_metrics, labels.NAME)"},
+        {"{{ label }}", 0, 3,
+         "unknown template variable 'label' (write labels.NAME, e.g. {{ labels.env }})"},
+        {"{{ top_metric }}", 0, 3,
+         "unknown template variable 'top_metric' (did you mean "
+         "'top_metrics'?)"},
+        {"{{}}", 0, 0, "empty '{{ }}' (write e.g. {{ host }})"},
+        {"{{ labels. }}", 0, 10, "'labels.' needs a label name, e.g. {{ labels.env }}"},
+        {"{{ host rule }}", 0, 8,
+         "unexpected 'r' in '{{ }}': one variable per '{{ }}', e.g. {{ host }}"},
+        {"ok {{ host", 0, 3, "'{{' is not closed with '}}'"},
+        {"{{ score }}", VG_TMPL_STABLE, 3,
+         "{{ score }} changes at every evaluation, so a label cannot use it (each change would "
+         "start a new alert); use it in annotations"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_tmpl *t = (struct vg_tmpl *)1;
+        char err[VG_ERRLEN] = "";
+        size_t off = 99;
+        int rc = vg_tmpl_parse(cases[i].src, cases[i].flags, &t, &off, err, sizeof(err));
+        if (rc != -EINVAL || strcmp(err, cases[i].msg) != 0 || off != cases[i].off)
+            fail_msg("'%s': rc %d off %zu\n got: %s\nwant: off %zu %s", cases[i].src, rc, off, err,
+                     cases[i].off, cases[i].msg);
+        assert_null(t);
+    }
+}
+
+static void a_rules_alert_carries_rendered_labels_and_annotations(void **state)
+{
+    struct vg_rule_set *s;
+    char err[1024];
+    assert_int_equal(vg_rule_set_load_dir(RULES_DATA "/good", &s, err, sizeof(err)), 0);
+    const struct vg_rule *r = vg_rule_set_find(s, "WebLatency");
+    struct host h = test_host();
+    struct vg_expr_env env = env_of(&h);
+    struct vg_rule_result res;
+    assert_int_equal(vg_rule_eval(r, &env, &res), 0);
+    assert_true(res.matched);
+    assert_true(res.value == 0.995);
+    assert_true(res.score == 0.995); /* series: ["disk.*"] leaves cpu and load out */
+    assert_string_equal(res.top_metrics, "disk.sda.await_ms=0.995, disk.sdb.await_ms=0.2");
+
+    struct vg_label hl[] = {{"env", "prod"}, {"team", "web"}};
+    struct vg_kvlist l = {0};
+    assert_int_equal(vg_rule_alert_labels(r, "web-1", hl, 2, &l), 0);
+    assert_int_equal(l.n, 4);
+    assert_string_equal(vg_kvlist_get(&l, "env"), "prod");
+    assert_string_equal(vg_kvlist_get(&l, "host"), "web-1");
+    assert_string_equal(vg_kvlist_get(&l, "team"), "storage"); /* the rule's label wins */
+    assert_string_equal(vg_kvlist_get(&l, "where"), "prod/web-1");
+
+    char buf[256];
+    vg_rule_render_annotation(r, 0, "web-1", &l, &res, buf, sizeof(buf));
+    assert_string_equal(buf, "web-1: disk latency anomaly (score 0.995, value 0.995)");
+    vg_rule_render_annotation(r, 1, "web-1", &l, &res, buf, sizeof(buf));
+    assert_string_equal(buf, "disk.sda.await_ms=0.995, disk.sdb.await_ms=0.2");
+    vg_rule_render_annotation(r, 2, "web-1", &l, &res, buf, sizeof(buf));
+    assert_string_equal(buf, "WebLatency (critical) for storage");
+    assert_int_equal(vg_rule_render_annotation(r, 3, "web-1", &l, &res, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "");
+    vg_kvlist_free(&l);
+    vg_rule_set_free(s);
+}
+
+static void top_metrics_keep_the_three_highest_scores_in_a_stable_order(void **state)
+{
+    static const struct series many[] = {
+        {"b", 0, 0.5}, {"a", 0, 0.9}, {"c", 0, 0.5}, {"d", 0, 0.1}, {"e", 0, 0.95}, {"f", 0, 0.5},
+    };
+    struct vg_rule_set *s;
+    char err[512];
+    assert_int_equal(
+        load_str("rules:\n  - name: X\n    when: top_score() > 0.9\n", &s, err, sizeof(err)), 0);
+    struct host h = {many, VG_ARRAY_LEN(many), NULL, 0, 0, 0};
+    struct vg_expr_env env = env_of(&h);
+    struct vg_rule_result res;
+    assert_int_equal(vg_rule_eval(vg_rule_set_rule(s, 0), &env, &res), 0);
+    assert_true(res.matched);
+    assert_string_equal(res.top_metrics, "e=0.95, a=0.9, b=0.5");
+    /* No scores at all. */
+    h.n = 0;
+    assert_int_equal(vg_rule_eval(vg_rule_set_rule(s, 0), &env, &res), 0);
+    assert_false(res.matched);
+    assert_true(isnan(res.score));
+    assert_string_equal(res.top_metrics, "");
+    vg_rule_set_free(s);
+}
+
+/* ---- alert state -------------------------------------------------------------------------- */
+
+#define S 1000
+
+static void without_waits_a_rule_fires_and_resolves_at_once(void **state)
+{
+    struct vg_rule_state st = {0};
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 10 * S), VG_RULE_EV_NONE);
+    assert_int_equal(st.state, VG_RULE_STATE_INACTIVE);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 1, 20 * S), VG_RULE_EV_FIRED);
+    assert_int_equal(st.fired_at, 20 * S);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 1, 30 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 40 * S), VG_RULE_EV_RESOLVED);
+    assert_int_equal(st.state, VG_RULE_STATE_RESOLVED);
+    assert_int_equal(st.resolved_at, 40 * S);
+    assert_string_equal(vg_rule_state_name(st.state), "resolved");
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 50 * S), VG_RULE_EV_NONE);
+    /* A new firing after a resolve is a new alert. */
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 1, 60 * S), VG_RULE_EV_FIRED);
+    assert_int_equal(st.fired_at, 60 * S);
+    assert_int_equal(st.resolved_at, 0);
+}
+
+static void for_waits_and_a_false_step_restarts_the_wait(void **state)
+{
+    const int64_t for_ms = 120 * S;
+    struct vg_rule_state st = {0};
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 0), VG_RULE_EV_PENDING);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 60 * S), VG_RULE_EV_NONE);
+    assert_int_equal(st.state, VG_RULE_STATE_PENDING);
+    /* Pending never fired: dropping back sends nothing. */
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 90 * S), VG_RULE_EV_NONE);
+    assert_int_equal(st.state, VG_RULE_STATE_INACTIVE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 100 * S), VG_RULE_EV_PENDING);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 219 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 220 * S), VG_RULE_EV_FIRED);
+    assert_int_equal(st.fired_at, 220 * S);
+    assert_int_equal(st.active_since, 100 * S);
+}
+
+static void keep_firing_for_holds_through_short_dropouts(void **state)
+{
+    const int64_t keep = 30 * S;
+    struct vg_rule_state st = {0};
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 1, 0), VG_RULE_EV_FIRED);
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 10 * S), VG_RULE_EV_NONE);
+    assert_int_equal(st.state, VG_RULE_STATE_FIRING);
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 1, 20 * S), VG_RULE_EV_NONE); /* back */
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 30 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 49 * S), VG_RULE_EV_NONE);
+    /* 30 s after it was last true. */
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 50 * S), VG_RULE_EV_RESOLVED);
+    assert_int_equal(st.fired_at, 0);
+}
+
+static void a_clock_stepping_back_restarts_the_wait(void **state)
+{
+    const int64_t for_ms = 120 * S;
+    struct vg_rule_state st = {0};
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 1000 * S), VG_RULE_EV_PENDING);
+    /* The host's clock jumps back 500 s: the wait counts from there, not from 1000 s. */
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 500 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 619 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 620 * S), VG_RULE_EV_FIRED);
+}
+
+/* ---- fingerprints ------------------------------------------------------------------------- */
+
+static void fingerprints_depend_on_rule_and_label_set_only(void **state)
+{
+    struct vg_kv a[] = {{"host", "web-1"}, {"env", "prod"}, {"team", "infra"}};
+    struct vg_kv b[] = {{"team", "infra"}, {"host", "web-1"}, {"env", "prod"}};
+    char fa[VG_RULE_FINGERPRINT_LEN], fb[VG_RULE_FINGERPRINT_LEN], fc[VG_RULE_FINGERPRINT_LEN];
+    vg_rule_fingerprint("HostAnomaly", a, 3, fa);
+    vg_rule_fingerprint("HostAnomaly", b, 3, fb);
+    assert_string_equal(fa, fb); /* order of the labels does not matter */
+    assert_int_equal(strlen(fa), 16);
+    /* Receivers store fingerprints: this value must never change between versions. It is
+     * FNV-1a 64 over "HostAnomaly\xff" then "env\xffprod\xffhost\xffweb-1\xffteam\xffinfra\xff". */
+    assert_string_equal(fa, "89b364a9b4ea1bdc");
+    assert_string_equal(b[0].key, "team"); /* the caller's array is left as it was */
+
+    vg_rule_fingerprint("HostAnomaly2", a, 3, fc);
+    assert_string_not_equal(fa, fc);
+    struct vg_kv c[] = {{"host", "web-2"}, {"env", "prod"}, {"team", "infra"}};
+    vg_rule_fingerprint("HostAnomaly", c, 3, fc);
+    assert_string_not_equal(fa, fc);
+    /* Where one string ends and the next begins matters. */
+    struct vg_kv d1[] = {{"ab", "c"}}, d2[] = {{"a", "bc"}};
+    vg_rule_fingerprint("R", d1, 1, fb);
+    vg_rule_fingerprint("R", d2, 1, fc);
+    assert_string_not_equal(fb, fc);
+    vg_rule_fingerprint("R", NULL, 0, fc);
+    assert_int_equal(strlen(fc), 16);
+}
+
+static void an_alert_has_the_same_fingerprint_at_fire_and_resolve(void **state)
+{
+    struct vg_rule_set *s;
+    char err[1024];
+    assert_int_equal(vg_rule_set_load_dir(RULES_DATA "/good", &s, err, sizeof(err)), 0);
+    const struct vg_rule *r = vg_rule_set_find(s, "WebLatency");
+    struct vg_label hl[] = {{"zone", "us-east"}, {"env", "prod"}};
+    struct vg_label hl_reordered[] = {{"env", "prod"}, {"zone", "us-east"}};
+    char at_fire[VG_RULE_FINGERPRINT_LEN], at_resolve[VG_RULE_FINGERPRINT_LEN];
+    struct vg_kvlist l = {0};
+    assert_int_equal(vg_rule_alert_labels(r, "web-1", hl, 2, &l), 0);
+    vg_rule_fingerprint(vg_rule_name(r), l.items, l.n, at_fire);
+    vg_kvlist_free(&l);
+    /* Later message, labels listed in another order, the rule reloaded from disk. */
+    vg_rule_set_free(s);
+    assert_int_equal(vg_rule_set_load_dir(RULES_DATA "/good", &s, err, sizeof(err)), 0);
+    r = vg_rule_set_find(s, "WebLatency");
+    assert_int_equal(vg_rule_alert_labels(r, "web-1", hl_reordered, 2, &l), 0);
+    vg_rule_fingerprint(vg_rule_name(r), l.items, l.n, at_resolve);
+    vg_kvlist_free(&l);
+    assert_string_equal(at_fire, at_resolve);
+    vg_rule_set_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(each_error_fixture_gives_its_exact_message),
+        cmocka_unit_test(every_error_fixture_has_an_expected_message),
+        cmocka_unit_test(duplicate_names_across_files_name_both_places),
+        cmocka_unit_test(every_mistake_of_a_file_is_reported),
+        cmocka_unit_test(errors_inside_scalars_are_placed_at_their_line_and_column),
+        cmocka_unit_test(a_missing_directory_is_an_error),
+        cmocka_unit_test(a_directory_loads_yaml_and_yml_files_in_name_order),
+        cmocka_unit_test(the_shipped_examples_load_without_errors),
+        cmocka_unit_test(the_examples_in_the_documentation_load),
+        cmocka_unit_test(empty_files_documents_and_lists_are_valid),
+        cmocka_unit_test(anchors_and_aliases_share_values),
+        cmocka_unit_test(a_failed_reload_leaves_the_running_set_usable),
+        cmocka_unit_test(arithmetic_and_logic_follow_precedence),
+        cmocka_unit_test(functions_read_the_hosts_series),
+        cmocka_unit_test(missing_data_never_makes_a_condition_true),
+        cmocka_unit_test(division_by_zero_and_overflow_match_nothing),
+        cmocka_unit_test(and_or_stop_at_the_first_deciding_side),
+        cmocka_unit_test(a_failing_callback_aborts_the_evaluation),
+        cmocka_unit_test(the_series_list_restricts_score_and_top_score),
+        cmocka_unit_test(expression_errors_point_at_the_offending_token),
+        cmocka_unit_test(deep_nesting_is_refused_not_overflowed),
+        cmocka_unit_test(the_longest_window_is_reported),
+        cmocka_unit_test(matchers_compare_regex_anchored_and_absent_as_empty),
+        cmocka_unit_test(matcher_values_undo_escaped_quotes),
+        cmocka_unit_test(bad_matchers_are_refused_with_a_position),
+        cmocka_unit_test(a_rule_applies_to_hosts_matching_all_its_matchers),
+        cmocka_unit_test(templates_substitute_every_variable),
+        cmocka_unit_test(rendering_truncates_at_a_character_boundary),
+        cmocka_unit_test(template_errors_point_at_the_variable),
+        cmocka_unit_test(a_rules_alert_carries_rendered_labels_and_annotations),
+        cmocka_unit_test(top_metrics_keep_the_three_highest_scores_in_a_stable_order),
+        cmocka_unit_test(without_waits_a_rule_fires_and_resolves_at_once),
+        cmocka_unit_test(for_waits_and_a_false_step_restarts_the_wait),
+        cmocka_unit_test(keep_firing_for_holds_through_short_dropouts),
+        cmocka_unit_test(a_clock_stepping_back_restarts_the_wait),
+        cmocka_unit_test(fingerprints_depend_on_rule_and_label_set_only),
+        cmocka_unit_test(an_alert_has_the_same_fingerprint_at_fire_and_resolve),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
