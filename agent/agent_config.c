@@ -2,7 +2,7 @@
 
 #include <stddef.h>
 
-#define OFF(f) offsetof(struct agent_cfg, f)
+#define OFF(f)  offsetof(struct agent_cfg, f)
 #define NOBOUND 1, 0
 
 static const struct vg_cfg_key keys[] = {
@@ -13,11 +13,27 @@ static const struct vg_cfg_key keys[] = {
      "collection interval; one message per interval"},
     {"topic", VG_CFG_STRING, "vigil.metrics", OFF(topic), NOBOUND, NULL,
      "Kafka topic the metrics are produced to"},
-    {"collectors", VG_CFG_STRING, "cpu,mem,load,disk,net", OFF(collectors), NOBOUND, NULL,
-     "comma-separated collectors to run (vigil-agent --list-collectors)"},
+    {"collectors", VG_CFG_STRING,
+     "cpu,mem,load,disk,net,vmstat,psi,netstat,fs,cgroup,bpf_runqlat,bpf_biolat,bpf_tcp,"
+     "bpf_proc_events",
+     OFF(collectors), NOBOUND, NULL,
+     "comma-separated collectors to run (vigil-agent --list-collectors); bpf_syscall_errors is "
+     "off by default because hooking every syscall exit costs about 150 ns per syscall "
+     "(docs/ebpf.md); the bpf_* ones need root or the capabilities in the systemd unit"},
     {"proc_root", VG_CFG_STRING, "/proc", OFF(proc_root), NOBOUND, NULL,
      "where procfs is mounted (tests point this at recorded fixtures)"},
     {"sys_root", VG_CFG_STRING, "/sys", OFF(sys_root), NOBOUND, NULL, "where sysfs is mounted"},
+    {"cpu.per_cpu", VG_CFG_BOOL, "false", OFF(cpu_per_cpu), NOBOUND, NULL,
+     "cpu collector: also send the CPU shares of each CPU (`cpu.<n>.*`, 8 metrics per CPU)"},
+    {"cgroup.root", VG_CFG_STRING, "auto", OFF(cgroup_root), NOBOUND, NULL,
+     "cgroup collector: the cgroup v2 hierarchy; auto: `sys_root`/fs/cgroup when it is one "
+     "(has cgroup.controllers), else `sys_root`/fs/cgroup/unified"},
+    {"cgroup.select", VG_CFG_STRING, "system.slice/*", OFF(cgroup_select), NOBOUND, NULL,
+     "cgroup collector: comma-separated shell globs of cgroup paths below cgroup.root, one "
+     "level of directories per '/', e.g. `system.slice/*,kubepods.slice/*/*`"},
+    {"cgroup.max", VG_CFG_INT, "100", OFF(cgroup_max), 1, 1000, NULL,
+     "cgroup collector: cgroups reported at most (the first by name); each costs up to 7 file "
+     "reads per tick, through descriptors held open"},
     {"labels", VG_CFG_MAP, NULL, OFF(labels), NOBOUND, NULL,
      "labels sent with every message, e.g. labels: {env: prod, role: db}"},
     {"bootstrap_servers", VG_CFG_STRING, "localhost:9092", OFF(bootstrap_servers), NOBOUND,

@@ -13,6 +13,10 @@ struct agent_cfg {
     char *collectors;
     char *proc_root;
     char *sys_root;
+    int cpu_per_cpu;
+    char *cgroup_root;
+    char *cgroup_select;
+    int64_t cgroup_max;
     struct vg_kvlist labels;
     char *bootstrap_servers;
     struct vg_kvlist kafka;

@@ -14,6 +14,7 @@
 #include "vg_collector.h"
 #include "vg_kafka.h"
 #include "vg_log.h"
+#include "vg_notify.h"
 #include "vg_util.h"
 #include "vg_wire.h"
 
@@ -50,26 +51,26 @@ struct agent {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: vigil-agent [OPTIONS]\n"
-            "\n"
-            "Collects this host's metrics (/proc, /sys) every interval and produces one JSON\n"
-            "message per tick to Kafka (topic vigil.metrics, key = host). See docs/wire-format.md.\n"
-            "\n"
-            "Options:\n"
-            "  -c, --config PATH      YAML config file (default: none; built-in defaults)\n"
-            "  -s, --set KEY=VALUE    override a config key, e.g. --set interval=5s or\n"
-            "                         --set kafka.security.protocol=SSL (repeatable)\n"
-            "      --once             collect one tick (two readings, so rates are filled),\n"
-            "                         print its message on stdout and exit; no Kafka needed\n"
-            "      --check-config     validate the config, print the effective values, exit\n"
-            "      --list-collectors  list the collectors built in\n"
-            "      --metrics-doc      print the metric reference (docs/metrics.md) and exit\n"
-            "      --config-doc       print the config reference (Markdown) and exit\n"
-            "  -h, --help             this help\n"
-            "  -V, --version          print the version\n"
-            "\n"
-            "Config keys (file, --set, or the environment variable shown):\n");
+    fprintf(
+        f, "Usage: vigil-agent [OPTIONS]\n"
+           "\n"
+           "Collects this host's metrics (/proc, /sys) every interval and produces one JSON\n"
+           "message per tick to Kafka (topic vigil.metrics, key = host). See docs/wire-format.md.\n"
+           "\n"
+           "Options:\n"
+           "  -c, --config PATH      YAML config file (default: none; built-in defaults)\n"
+           "  -s, --set KEY=VALUE    override a config key, e.g. --set interval=5s or\n"
+           "                         --set kafka.security.protocol=SSL (repeatable)\n"
+           "      --once             collect one tick (two readings, so rates are filled),\n"
+           "                         print its message on stdout and exit; no Kafka needed\n"
+           "      --check-config     validate the config, print the effective values, exit\n"
+           "      --list-collectors  list the collectors built in\n"
+           "      --metrics-doc      print the metric reference (docs/metrics.md) and exit\n"
+           "      --config-doc       print the config reference (Markdown) and exit\n"
+           "  -h, --help             this help\n"
+           "  -V, --version          print the version\n"
+           "\n"
+           "Config keys (file, --set, or the environment variable shown):\n");
     vg_config_print_help(&agent_config_table, f);
     fprintf(f, "\nSignals: SIGTERM/SIGINT flush queued messages (flush_timeout) and exit 0.\n");
 }
@@ -84,9 +85,9 @@ static void make_boot_id(char *out, size_t n)
         memcpy(r, &t, sizeof(t));
         memcpy(r + 8, &t, sizeof(t));
     }
-    snprintf(out, n, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-             r[13], r[14], r[15]);
+    snprintf(out, n, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
+             r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+             r[14], r[15]);
 }
 
 static int resolve_host(struct agent *a, char *err, size_t errlen)
@@ -115,14 +116,20 @@ static int open_collectors(struct agent *a, char *err, size_t errlen)
     char *list = strdup(a->cfg.collectors), *save = NULL;
     if (!list)
         return -ENOMEM;
-    struct vg_collector_cfg ccfg = {.proc_root = a->cfg.proc_root, .sys_root = a->cfg.sys_root};
+    struct vg_collector_cfg ccfg = {
+        .proc_root = a->cfg.proc_root,
+        .sys_root = a->cfg.sys_root,
+        .cpu_per_cpu = a->cfg.cpu_per_cpu,
+        .cgroup_root = a->cfg.cgroup_root,
+        .cgroup_select = a->cfg.cgroup_select,
+        .cgroup_max = (int)a->cfg.cgroup_max,
+    };
     int rc = 0;
     for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
         const struct vg_collector *c = vg_collector_find(name);
         if (!c) {
             rc = vg_err(err, errlen, -EINVAL,
-                        "collectors: unknown collector '%s' (vigil-agent --list-collectors)",
-                        name);
+                        "collectors: unknown collector '%s' (vigil-agent --list-collectors)", name);
             break;
         }
         if (a->n_coll == MAX_COLLECTORS) {
@@ -158,16 +165,15 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
     msg->ts_ms = now_ms;
     msg->interval_ms = a->cfg.interval_ms;
     for (size_t i = 0; i < a->cfg.labels.n; i++)
-        vg_wire_msg_add_label(msg, a->cfg.labels.items[i].key, a->cfg.labels.items[i].value,
-                              NULL, 0);
+        vg_wire_msg_add_label(msg, a->cfg.labels.items[i].key, a->cfg.labels.items[i].value, NULL,
+                              0);
     for (size_t i = 0; i < a->n_coll; i++) {
         char cerr[VG_ERRLEN] = "", q[VG_ERRLEN + 8];
         if (a->coll[i].c->collect(a->coll[i].state, vg_mono_ms(), msg, cerr, sizeof(cerr)) < 0) {
             /* Log the first failure and then every 60th, so a broken source cannot flood. */
             if (a->coll[i].errors++ % 60 == 0)
-                vg_warn("collect failed", "collector=%s errors=%llu reason=%s",
-                        a->coll[i].c->name, (unsigned long long)a->coll[i].errors,
-                        vg_log_quote(q, sizeof(q), cerr));
+                vg_warn("collect failed", "collector=%s errors=%llu reason=%s", a->coll[i].c->name,
+                        (unsigned long long)a->coll[i].errors, vg_log_quote(q, sizeof(q), cerr));
         }
     }
 }
@@ -181,9 +187,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         return;
     }
     if (a->delivery_failed++ % 100 == 0)
-        vg_error("delivery failed", "topic=%s failed=%llu reason=%s",
-                 rd_kafka_topic_name(m->rkt), (unsigned long long)a->delivery_failed,
-                 rd_kafka_err2name(m->err));
+        vg_error("delivery failed", "topic=%s failed=%llu reason=%s", rd_kafka_topic_name(m->rkt),
+                 (unsigned long long)a->delivery_failed, rd_kafka_err2name(m->err));
 }
 
 static int open_producer(struct agent *a, char *err, size_t errlen)
@@ -283,8 +288,10 @@ static int run_loop(struct agent *a)
     struct vg_wire_msg msg;
     vg_wire_msg_init(&msg);
     int64_t start = vg_mono_ms(), next = start, next_stats = start + a->cfg.stats_interval_ms;
-    vg_info("started", "host=%s boot=%s interval_ms=%lld topic=%s collectors=%zu", a->host,
-            a->boot, (long long)a->cfg.interval_ms, a->cfg.topic, a->n_coll);
+    vg_info("started", "host=%s boot=%s interval_ms=%lld topic=%s collectors=%zu", a->host, a->boot,
+            (long long)a->cfg.interval_ms, a->cfg.topic, a->n_coll);
+    vg_notify_init();
+    vg_notify_ready("collecting");
     while (!g_stop) {
         collect_tick(a, &msg, vg_now_ms());
         a->ticks++;
@@ -298,13 +305,19 @@ static int run_loop(struct agent *a)
         while (!g_stop && (now = vg_mono_ms()) < next) {
             int64_t left = next - now;
             rd_kafka_poll(a->rk, (int)(left < 100 ? left : 100));
+            vg_notify_watchdog(vg_mono_ms());
         }
         if (now >= next_stats) {
             log_stats(a);
+            vg_notify_status("%llu ticks, %llu delivered, %llu failed, %d queued",
+                             (unsigned long long)a->ticks, (unsigned long long)a->delivered,
+                             (unsigned long long)(a->delivery_failed + a->produce_failed),
+                             rd_kafka_outq_len(a->rk));
             next_stats = now + a->cfg.stats_interval_ms;
         }
     }
     vg_wire_msg_free(&msg);
+    vg_notify_stopping();
     vg_info("stopping, flushing", "queued=%d timeout_ms=%lld", rd_kafka_outq_len(a->rk),
             (long long)a->cfg.flush_timeout_ms);
     rd_kafka_flush(a->rk, (int)a->cfg.flush_timeout_ms);
@@ -389,12 +402,14 @@ int main(int argc, char **argv)
 
     struct agent a = {0};
     char err[VG_ERRLEN];
-    int rc = vg_config_load_all(&agent_config_table, &a.cfg, config, sets, n_sets, err,
-                                sizeof(err));
+    int rc =
+        vg_config_load_all(&agent_config_table, &a.cfg, config, sets, n_sets, err, sizeof(err));
     enum vg_log_level lvl = VG_LOG_INFO;
     if (!rc && vg_log_level_parse(a.cfg.log_level, &lvl) < 0)
-        rc = vg_err(err, sizeof(err), -EINVAL, "log.level: '%s' is not one of debug, info, "
-                    "warn, error", a.cfg.log_level);
+        rc = vg_err(err, sizeof(err), -EINVAL,
+                    "log.level: '%s' is not one of debug, info, "
+                    "warn, error",
+                    a.cfg.log_level);
     if (!rc && strcmp(a.cfg.log_format, "logfmt") != 0 && strcmp(a.cfg.log_format, "json") != 0)
         rc = vg_err(err, sizeof(err), -EINVAL, "log.format: '%s' is not logfmt or json",
                     a.cfg.log_format);
@@ -402,8 +417,8 @@ int main(int argc, char **argv)
         struct vg_wire_msg probe;
         vg_wire_msg_init(&probe);
         char lerr[VG_ERRLEN];
-        if (vg_wire_msg_add_label(&probe, a.cfg.labels.items[i].key,
-                                  a.cfg.labels.items[i].value, lerr, sizeof(lerr)) < 0)
+        if (vg_wire_msg_add_label(&probe, a.cfg.labels.items[i].key, a.cfg.labels.items[i].value,
+                                  lerr, sizeof(lerr)) < 0)
             rc = vg_err(err, sizeof(err), -EINVAL, "labels: %s", lerr);
         vg_wire_msg_free(&probe);
     }

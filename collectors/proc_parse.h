@@ -49,6 +49,26 @@ struct vg_stat_sample {
 int vg_parse_stat(const char *buf, size_t len, const char *src, struct vg_stat_sample *out,
                   char *err, size_t errlen);
 
+/* Highest CPU number accepted on a "cpuN" line, one below the largest NR_CPUS any kernel
+ * configuration allows. */
+#define VG_CPU_MAX 8191
+
+/* One "cpuN" line of /proc/stat; columns as for the aggregate line. */
+struct vg_cpu_line {
+    unsigned cpu; /* 0..VG_CPU_MAX */
+    int n_cols;   /* 4..VG_CPU_NCOLS */
+    uint64_t c[VG_CPU_NCOLS];
+};
+
+typedef int (*vg_cpu_line_fn)(void *ctx, const struct vg_cpu_line *l);
+
+/* vg_parse_stat that also hands every "cpuN" line to fn, in file order (offline CPUs have no
+ * line). A malformed cpuN line is an error like a malformed aggregate one; fn is not called for
+ * any line after an error, and a non-zero return from fn stops the parse and is returned. With fn
+ * NULL, cpuN lines are skipped unread, exactly as vg_parse_stat does. */
+int vg_parse_stat_cpus(const char *buf, size_t len, const char *src, struct vg_stat_sample *out,
+                       vg_cpu_line_fn fn, void *ctx, char *err, size_t errlen);
+
 /* /proc/meminfo, values in bytes. */
 enum {
     VG_MEM_TOTAL,
@@ -145,5 +165,114 @@ int vg_parse_diskstats(const char *buf, size_t len, const char *src, vg_disk_lin
                        char *err, size_t errlen);
 int vg_parse_netdev(const char *buf, size_t len, const char *src, vg_net_line_fn fn, void *ctx,
                     char *err, size_t errlen);
+
+/* Files of "key value" lines: /proc/vmstat, and cgroup v2's cpu.stat and memory.events. Stores
+ * the value of each keys[i] (n_keys <= 64) found in vals[i] and sets bit i of *have; vals[i] of
+ * a key not found is left as it was. Lines with other keys are skipped unread, so kernels that
+ * print more or fewer lines parse alike; a known key without exactly one number after it is an
+ * error. When a key appears twice the first wins. */
+int vg_parse_keyed(const char *buf, size_t len, const char *src, const char *const *keys,
+                   size_t n_keys, uint64_t *vals, uint64_t *have, char *err, size_t errlen);
+
+/* /proc/vmstat: the event counters the vmstat collector reports. */
+enum {
+    VG_VM_PGPGIN, /* KiB, despite the name */
+    VG_VM_PGPGOUT,
+    VG_VM_PSWPIN, /* pages */
+    VG_VM_PSWPOUT,
+    VG_VM_PGFAULT,
+    VG_VM_PGMAJFAULT,
+    VG_VM_OOM_KILL, /* 4.13+ */
+    VG_VM_NFIELDS
+};
+
+struct vg_vmstat_sample {
+    uint64_t v[VG_VM_NFIELDS];
+    uint64_t have; /* bit i set when field i was present */
+};
+
+/* Needs at least one of the fields: kernels built without CONFIG_VM_EVENT_COUNTERS print only
+ * the nr_* levels, and none of them is reported. */
+int vg_parse_vmstat(const char *buf, size_t len, const char *src, struct vg_vmstat_sample *out,
+                    char *err, size_t errlen);
+
+/* A pressure file: /proc/pressure/{cpu,memory,io} or a cgroup's {cpu,memory,io}.pressure:
+ *   some avg10=0.12 avg60=0.05 avg300=0.01 total=123456
+ *   full avg10=0.00 avg60=0.00 avg300=0.00 total=0
+ * The "full" line is absent from cpu before 5.13. */
+enum { VG_PSI_SOME, VG_PSI_FULL, VG_PSI_NLINES };
+
+struct vg_psi_sample {
+    double avg10[VG_PSI_NLINES]; /* % of the last 10 s */
+    uint64_t total_us[VG_PSI_NLINES];
+    unsigned have; /* bit VG_PSI_SOME / VG_PSI_FULL */
+};
+
+/* Needs a "some" line; every line it reads needs avg10 and total, and every word after the first
+ * must be key=value. Other lines (a kind a future kernel adds) are skipped. */
+int vg_parse_psi(const char *buf, size_t len, const char *src, struct vg_psi_sample *out, char *err,
+                 size_t errlen);
+
+/* /proc/net/snmp and /proc/net/netstat: pairs of lines, column names then values, both starting
+ * with the same "Group:" prefix. Columns are found by name, so kernels that print more or fewer
+ * columns parse alike. */
+enum {
+    VG_SNMP_TCP_ACTIVE_OPENS,
+    VG_SNMP_TCP_PASSIVE_OPENS,
+    VG_SNMP_TCP_ATTEMPT_FAILS,
+    VG_SNMP_TCP_ESTAB_RESETS,
+    VG_SNMP_TCP_CURR_ESTAB,
+    VG_SNMP_TCP_RETRANS_SEGS,
+    VG_SNMP_TCP_OUT_RSTS,
+    VG_SNMP_UDP_IN_ERRORS,
+    VG_SNMP_UDP_NO_PORTS,
+    VG_SNMP_UDP_RCVBUF_ERRORS, /* 2.6.18+ */
+    VG_SNMP_TCPEXT_LISTEN_OVERFLOWS,
+    VG_SNMP_TCPEXT_LISTEN_DROPS,
+    VG_SNMP_NFIELDS
+};
+
+struct vg_snmp_sample {
+    uint64_t v[VG_SNMP_NFIELDS];
+    uint64_t have;   /* bit i set when field i was present */
+    unsigned groups; /* VG_SNMP_HAVE_*: the groups whose line pair was present */
+};
+
+enum { VG_SNMP_HAVE_TCP = 1u << 0, VG_SNMP_HAVE_UDP = 1u << 1, VG_SNMP_HAVE_TCPEXT = 1u << 2 };
+
+/* Every line must start with a "Group:" word and be paired with the next line of the same group.
+ * In the groups parsed (Tcp, Udp, TcpExt) the two lines must have as many words, and every value
+ * must be an integer (Tcp MaxConn is -1); the columns reported must be unsigned. Other groups are
+ * only checked for pairing. Needs no particular group: the caller decides what it requires. */
+int vg_parse_snmp(const char *buf, size_t len, const char *src, struct vg_snmp_sample *out,
+                  char *err, size_t errlen);
+
+/* /proc/net/sockstat: "TCP: inuse 13 orphan 0 tw 2 alloc 15 mem 3". Needs the TCP line with tw;
+ * its words after "TCP:" must be name/number pairs. Other lines are skipped. */
+struct vg_sockstat_sample {
+    uint64_t tcp_tw;
+};
+
+int vg_parse_sockstat(const char *buf, size_t len, const char *src, struct vg_sockstat_sample *out,
+                      char *err, size_t errlen);
+
+/* /proc/sys/fs/file-nr: "allocated free max" (free is always 0 since 2.6). */
+struct vg_file_nr_sample {
+    uint64_t allocated, free, max;
+};
+
+int vg_parse_file_nr(const char *buf, size_t len, const char *src, struct vg_file_nr_sample *out,
+                     char *err, size_t errlen);
+
+/* A cgroup v2 file holding one number, or "max" for no limit (memory.current, memory.max).
+ * Sets *v and *is_max (1 for "max", *v then UINT64_MAX). */
+int vg_parse_cg_value(const char *buf, size_t len, const char *src, uint64_t *v, int *is_max,
+                      char *err, size_t errlen);
+
+/* A cgroup v2 io.stat: one line per device, "8:0 rbytes=1 wbytes=2 rios=3 ...". Sums rbytes and
+ * wbytes over the devices (saturating); other keys, whose values need not be integers (iocost's
+ * cost.* fields), are skipped. An empty file (no I/O yet) is valid and gives 0. */
+int vg_parse_cg_iostat(const char *buf, size_t len, const char *src, uint64_t *rbytes,
+                       uint64_t *wbytes, char *err, size_t errlen);
 
 #endif

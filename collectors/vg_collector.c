@@ -8,10 +8,34 @@ extern const struct vg_collector vg_collector_mem;
 extern const struct vg_collector vg_collector_load;
 extern const struct vg_collector vg_collector_disk;
 extern const struct vg_collector vg_collector_net;
+extern const struct vg_collector vg_collector_vmstat;
+extern const struct vg_collector vg_collector_psi;
+extern const struct vg_collector vg_collector_netstat;
+extern const struct vg_collector vg_collector_fs;
+extern const struct vg_collector vg_collector_cgroup;
+extern const struct vg_collector vg_collector_bpf_runqlat;
+extern const struct vg_collector vg_collector_bpf_biolat;
+extern const struct vg_collector vg_collector_bpf_tcp;
+extern const struct vg_collector vg_collector_bpf_syscall_errors;
+extern const struct vg_collector vg_collector_bpf_proc_events;
 
 const struct vg_collector *const vg_collectors[] = {
-    &vg_collector_cpu,  &vg_collector_mem, &vg_collector_load,
-    &vg_collector_disk, &vg_collector_net, NULL,
+    &vg_collector_cpu,
+    &vg_collector_mem,
+    &vg_collector_load,
+    &vg_collector_disk,
+    &vg_collector_net,
+    &vg_collector_vmstat,
+    &vg_collector_psi,
+    &vg_collector_netstat,
+    &vg_collector_fs,
+    &vg_collector_cgroup,
+    &vg_collector_bpf_runqlat,
+    &vg_collector_bpf_biolat,
+    &vg_collector_bpf_tcp,
+    &vg_collector_bpf_syscall_errors,
+    &vg_collector_bpf_proc_events,
+    NULL,
 };
 
 const struct vg_collector *vg_collector_find(const char *name)
@@ -54,7 +78,8 @@ int vg_collectors_write_markdown(FILE *f)
         "- A **gauge** is a level. Gauges computed from counters (CPU shares, disk utilisation\n"
         "  and await) are likewise absent on the first tick.\n"
         "- `<dev>` and `<if>` stand for a device or interface name, with every character\n"
-        "  outside `[A-Za-z0-9_.:-]` replaced by `_`.\n",
+        "  outside `[A-Za-z0-9_.:-]` replaced by `_`; `<n>` for a CPU number; `<cgroup>`\n"
+        "  for a cgroup's path, written as the cgroup collector describes.\n",
         f);
     for (size_t i = 0; vg_collectors[i]; i++) {
         const struct vg_collector *c = vg_collectors[i];

@@ -25,9 +25,18 @@ struct vg_metric_desc {
     const char *help;
 };
 
+/* Zero (or NULL) in any field means its default. */
 struct vg_collector_cfg {
     const char *proc_root; /* "/proc" unless tests point it at a fixture tree; NULL: "/proc" */
     const char *sys_root;  /* "/sys" likewise */
+    int cpu_per_cpu;       /* cpu: also send cpu.<n>.* for each CPU */
+    /* cgroup: the v2 hierarchy; NULL or "auto": <sys_root>/fs/cgroup when it is one, else
+     * <sys_root>/fs/cgroup/unified (hybrid hosts). */
+    const char *cgroup_root;
+    /* cgroup: comma-separated globs of paths below the root; NULL: every directory in
+     * system.slice. */
+    const char *cgroup_select;
+    int cgroup_max; /* cgroup: cgroups reported at most; 0: 100 */
 };
 
 struct vg_collector {

@@ -14,6 +14,12 @@ vg_add_fuzzer(fuzz_proc
         ${VG_COLLECTORS_DIR}/proc_disk.c
         ${VG_COLLECTORS_DIR}/proc_net.c
         ${VG_COLLECTORS_DIR}/vg_devtab.c
+        ${VG_COLLECTORS_DIR}/proc_fields.c
+        ${VG_COLLECTORS_DIR}/proc_vmstat.c
+        ${VG_COLLECTORS_DIR}/proc_psi.c
+        ${VG_COLLECTORS_DIR}/proc_netstat.c
+        ${VG_COLLECTORS_DIR}/proc_fs.c
+        ${VG_COLLECTORS_DIR}/cgroup_v2.c
         ${VG_COLLECTORS_DIR}/vg_rate.c
         ${VG_COMMON_DIR}/vg_wire.c
         ${VG_COMMON_DIR}/vg_util.c

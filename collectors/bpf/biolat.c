@@ -1,0 +1,210 @@
+/* bpf_biolat, user side: per-device histograms read once per tick, differenced against the
+ * previous reading, device numbers named as /sys/dev/block (or /proc/partitions) name them. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "biolat.h"
+#include "biolat.skel.h"
+#include "bpf_impl.h"
+#include "proc_parse.h"
+#include "proc_read.h"
+#include "vg_bpf_util.h"
+#include "vg_devtab.h"
+#include "vg_util.h"
+
+#define NAME "bpf_biolat"
+/* Ticks a device stays listed without I/O: long enough that an idle disk reads 0 on dashboards
+ * rather than vanishing, short enough that a removed one goes. */
+#define IDLE_TICKS 300
+
+static const struct vg_bpf_tp biolat_tps[] = {
+    {"biolat_issue", "block", "block_rq_issue", 0, 1, NULL},
+    {"biolat_complete", "block", "block_rq_complete", 0, 1, NULL},
+};
+
+struct biolat_dev {
+    __u32 dev;
+    unsigned idle;
+    uint64_t sent_tick; /* the last tick it was sent in */
+    char name[VG_DEV_NAME_MAX + 1];
+};
+
+struct biolat_state {
+    struct biolat_bpf *skel;
+    struct vg_bpf_links links;
+    char sys_root[PATH_MAX];
+    char proc_root[PATH_MAX];
+    struct vg_bpf_snap prev, cur;
+    struct vg_hist delta;
+    int64_t prev_ms;
+    int primed;
+    uint64_t tick; /* collects so far, from 1 */
+    struct biolat_dev devs[BIOLAT_MAX_DEVS];
+    size_t ndevs;
+};
+
+void vg_bpf_biolat_fini(void *state)
+{
+    struct biolat_state *st = state;
+    if (!st)
+        return;
+    vg_bpf_detach(&st->links);
+    biolat_bpf__destroy(st->skel);
+    vg_bpf_snap_free(&st->prev);
+    vg_bpf_snap_free(&st->cur);
+    free(st);
+}
+
+int vg_bpf_biolat_init(void **state, const struct vg_collector_cfg *cfg, char *err, size_t errlen)
+{
+    unsigned present;
+    int rc = vg_bpf_prepare(NAME, err, errlen);
+    if (rc < 0)
+        return rc;
+    struct biolat_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return vg_err(err, errlen, -ENOMEM, NAME ": out of memory");
+    snprintf(st->sys_root, sizeof st->sys_root, "%s",
+             cfg && cfg->sys_root ? cfg->sys_root : "/sys");
+    snprintf(st->proc_root, sizeof st->proc_root, "%s",
+             cfg && cfg->proc_root ? cfg->proc_root : "/proc");
+    st->skel = biolat_bpf__open();
+    if (!st->skel) {
+        rc = vg_bpf_load_failed(NAME, "opening the BPF object", -errno, err, errlen);
+        goto fail;
+    }
+    rc = vg_bpf_select(st->skel->obj, NAME, biolat_tps, VG_ARRAY_LEN(biolat_tps), &present, err,
+                       errlen);
+    if (rc < 0)
+        goto fail;
+    rc = biolat_bpf__load(st->skel);
+    if (rc < 0) {
+        rc = vg_bpf_load_failed(NAME, "loading the BPF programs", rc, err, errlen);
+        goto fail;
+    }
+    rc = vg_bpf_attach(st->skel->obj, NAME, biolat_tps, VG_ARRAY_LEN(biolat_tps), present,
+                       &st->links, err, errlen);
+    if (rc < 0)
+        goto fail;
+    if (vg_bpf_snap_init(&st->prev, 4, VG_HIST_BUCKETS, BIOLAT_MAX_DEVS) < 0 ||
+        vg_bpf_snap_init(&st->cur, 4, VG_HIST_BUCKETS, BIOLAT_MAX_DEVS) < 0) {
+        rc = vg_err(err, errlen, -ENOMEM, NAME ": out of memory");
+        goto fail;
+    }
+    rc = vg_bpf_snap_read(&st->prev, bpf_map__fd(st->skel->maps.dev_hist), err, errlen);
+    if (rc < 0)
+        goto fail;
+    *state = st;
+    return 0;
+fail:
+    vg_bpf_biolat_fini(st);
+    return rc;
+}
+
+/* DEVNAME from the device's uevent, else its /proc/partitions name, else "major:minor". */
+static void name_device(const struct biolat_state *st, unsigned major, unsigned minor, char *out,
+                        size_t n)
+{
+    char path[PATH_MAX + 64], line[256], raw[256] = "";
+    snprintf(path, sizeof path, "%s/dev/block/%u:%u/uevent", st->sys_root, major, minor);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        while (!raw[0] && fgets(line, sizeof line, f))
+            if (strncmp(line, "DEVNAME=", 8) == 0)
+                snprintf(raw, sizeof raw, "%s", line + 8);
+        fclose(f);
+    }
+    if (!raw[0]) {
+        snprintf(path, sizeof path, "%s/partitions", st->proc_root);
+        if ((f = fopen(path, "re")) != NULL) {
+            unsigned ma, mi;
+            unsigned long long blocks;
+            char nm[128];
+            while (!raw[0] && fgets(line, sizeof line, f))
+                if (sscanf(line, "%u %u %llu %127s", &ma, &mi, &blocks, nm) == 4 && ma == major &&
+                    mi == minor)
+                    snprintf(raw, sizeof raw, "%s", nm);
+            fclose(f);
+        }
+    }
+    raw[strcspn(raw, "\n")] = '\0';
+    if (!raw[0])
+        snprintf(raw, sizeof raw, "%u:%u", major, minor);
+    vg_metric_sanitise(out, n, raw, strlen(raw));
+}
+
+static struct biolat_dev *device(struct biolat_state *st, __u32 dev)
+{
+    for (size_t i = 0; i < st->ndevs; i++)
+        if (st->devs[i].dev == dev)
+            return &st->devs[i];
+    if (st->ndevs == BIOLAT_MAX_DEVS) {
+        /* Full: keep the devices the kernel still has a histogram for. */
+        size_t w = 0;
+        for (size_t i = 0; i < st->ndevs; i++)
+            if (vg_bpf_snap_find(&st->cur, st->devs[i].dev))
+                st->devs[w++] = st->devs[i];
+        st->ndevs = w;
+        if (w == BIOLAT_MAX_DEVS)
+            return NULL;
+    }
+    struct biolat_dev *d = &st->devs[st->ndevs++];
+    memset(d, 0, sizeof *d);
+    d->dev = dev;
+    /* The kernel's dev_t, not the user-space one: 12 bits of major, 20 of minor. */
+    name_device(st, dev >> 20, dev & 0xfffff, d->name, sizeof d->name);
+    return d;
+}
+
+static int name_taken(const struct biolat_state *st, const struct biolat_dev *d)
+{
+    for (size_t i = 0; i < st->ndevs; i++)
+        if (&st->devs[i] != d && st->devs[i].sent_tick == st->tick &&
+            strcmp(st->devs[i].name, d->name) == 0)
+            return 1;
+    return 0;
+}
+
+int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, char *err,
+                          size_t errlen)
+{
+    struct biolat_state *st = state;
+    int rc = vg_bpf_snap_read(&st->cur, bpf_map__fd(st->skel->maps.dev_hist), err, errlen);
+    if (rc < 0)
+        return rc;
+    int64_t dt = st->primed ? now_ms - st->prev_ms : 0;
+    st->tick++;
+    for (size_t i = 0; i < st->cur.n && rc == 0; i++) {
+        __u32 dev = (__u32)st->cur.keys[i];
+        __u64 count =
+            vg_bpf_delta(st->cur.vals + i * st->cur.width, vg_bpf_snap_find(&st->prev, dev),
+                         VG_HIST_BUCKETS, st->delta.slots);
+        struct biolat_dev *d = device(st, dev);
+        if (!d)
+            continue;
+        d->idle = count ? 0 : d->idle + 1;
+        /* Two device names that sanitise alike: only the first is sent, so names stay unique. */
+        if (d->idle > IDLE_TICKS || name_taken(st, d))
+            continue;
+        d->sent_tick = st->tick;
+        if (count &&
+            ((rc = vg_bpf_emit(out, vg_hist_quantile(st->delta.slots, count, 0.50) / 1000.0, err,
+                               errlen, "bpf.biolat.%s.p50_us", d->name)) < 0 ||
+             (rc = vg_bpf_emit(out, vg_hist_quantile(st->delta.slots, count, 0.99) / 1000.0, err,
+                               errlen, "bpf.biolat.%s.p99_us", d->name)) < 0))
+            break;
+        if (dt > 0)
+            rc = vg_bpf_emit(out, (double)count * 1000.0 / (double)dt, err, errlen,
+                             "bpf.biolat.%s.count_ps", d->name);
+    }
+    vg_bpf_snap_swap(&st->prev, &st->cur);
+    st->prev_ms = now_ms;
+    st->primed = 1;
+    return rc;
+}

@@ -1,0 +1,95 @@
+/* bpf_tcp, kernel side: retransmits and resets counted, active connects timed from SYN_SENT to
+ * ESTABLISHED (or counted as failed on SYN_SENT -> CLOSE). Only counts leave the kernel. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "tcpstat.h"
+#include "vg_bpf_common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct tcpstat_counters);
+} counters SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct vg_hist);
+} connect_hist SEC(".maps");
+
+/* Keyed by the socket's address, which is unique while the socket lives. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, TCPSTAT_MAX_CONNECTING);
+    __type(key, __u64);
+    __type(value, __u64);
+} connecting SEC(".maps");
+
+static __always_inline void count(enum tcpstat_counter which)
+{
+    __u32 zero = 0;
+    struct tcpstat_counters *c = bpf_map_lookup_elem(&counters, &zero);
+    if (c && which < TCPSTAT_NCOUNTERS)
+        c->c[which]++;
+}
+
+SEC("tp/tcp/tcp_retransmit_skb")
+int tcp_retransmit(void *ctx)
+{
+    count(TCPSTAT_RETRANSMITS);
+    return 0;
+}
+
+SEC("tp/tcp/tcp_send_reset")
+int tcp_send_reset(void *ctx)
+{
+    count(TCPSTAT_RESETS_SENT);
+    return 0;
+}
+
+SEC("tp/tcp/tcp_receive_reset")
+int tcp_receive_reset(void *ctx)
+{
+    count(TCPSTAT_RESETS_RECEIVED);
+    return 0;
+}
+
+SEC("tp/sock/inet_sock_set_state")
+int tcp_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+    if (ctx->protocol != IPPROTO_TCP)
+        return 0;
+    __u64 sk = (__u64)ctx->skaddr;
+    int oldstate = ctx->oldstate, newstate = ctx->newstate;
+    if (newstate == TCP_SYN_SENT) {
+        __u64 ts = bpf_ktime_get_ns();
+        bpf_map_update_elem(&connecting, &sk, &ts, BPF_ANY);
+        return 0;
+    }
+    if (oldstate != TCP_SYN_SENT)
+        return 0;
+    __u64 *tsp = bpf_map_lookup_elem(&connecting, &sk);
+    __u64 start = tsp ? *tsp : 0;
+    if (tsp)
+        bpf_map_delete_elem(&connecting, &sk);
+    if (newstate == TCP_CLOSE) {
+        count(TCPSTAT_CONNECT_FAILURES);
+        return 0;
+    }
+    if (newstate != TCP_ESTABLISHED || !start)
+        return 0;
+    __s64 delta = (__s64)(bpf_ktime_get_ns() - start);
+    if (delta < 0)
+        return 0;
+    count(TCPSTAT_CONNECTS);
+    __u32 zero = 0;
+    struct vg_hist *h = bpf_map_lookup_elem(&connect_hist, &zero);
+    if (h)
+        vg_hist_add(h, delta);
+    return 0;
+}

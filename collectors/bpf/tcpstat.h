@@ -1,0 +1,20 @@
+/* bpf_tcp: structures shared by tcpstat.bpf.c and tcpstat.c. */
+#ifndef VG_TCPSTAT_H
+#define VG_TCPSTAT_H
+
+#define TCPSTAT_MAX_CONNECTING 16384 /* connects in progress, tracked at once */
+
+enum tcpstat_counter {
+    TCPSTAT_RETRANSMITS,
+    TCPSTAT_RESETS_SENT,
+    TCPSTAT_RESETS_RECEIVED,
+    TCPSTAT_CONNECTS,         /* SYN_SENT -> ESTABLISHED, timed */
+    TCPSTAT_CONNECT_FAILURES, /* SYN_SENT -> CLOSE */
+    TCPSTAT_NCOUNTERS,
+};
+
+struct tcpstat_counters {
+    __u64 c[TCPSTAT_NCOUNTERS];
+};
+
+#endif

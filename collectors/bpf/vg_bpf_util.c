@@ -1,0 +1,529 @@
+#include "vg_bpf_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "vg_log.h"
+#include "vg_util.h"
+
+#define BTF_PATH        "/sys/kernel/btf/vmlinux"
+#define TRACEFS         "/sys/kernel/tracing"
+#define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
+#define KERNEL_ENOTSUPP 524 /* the kernel's internal "not supported", seen by old bpf() calls */
+#define LIBBPF_MSG_MAX  240
+
+struct vg_bpf_pair {
+    __u64 key;
+    size_t idx;
+};
+
+/* The last warning libbpf printed, and the verifier's verdict from the last program log: the
+ * detail worth adding to a failed open/load/attach. The collectors start on one thread, but
+ * nothing stops a second one. */
+static _Thread_local char last_libbpf_msg[LIBBPF_MSG_MAX];
+static _Thread_local char verifier_verdict[LIBBPF_MSG_MAX];
+
+static struct {
+    const char *from_cat, *from_event, *to_cat, *to_event;
+} tp_override;
+
+static int is_insn_line(const char *line)
+{
+    const char *p = line;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p != line && *p == ':';
+}
+
+/* A verifier log ends with the instructions it walked, then the reason it stopped, then
+ * statistics: the reason is the first line after the last instruction. */
+static void keep_verdict(const char *log)
+{
+    const char *line = log, *after_insn = NULL;
+    int take_next = 0;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (is_insn_line(line)) {
+            take_next = 1;
+        } else if (take_next && len > 0) {
+            after_insn = line;
+            take_next = 0;
+        }
+        line = end ? end + 1 : line + len;
+    }
+    if (after_insn) {
+        size_t len = strcspn(after_insn, "\n");
+        snprintf(verifier_verdict, sizeof verifier_verdict, "%.*s", (int)len, after_insn);
+    }
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    if (level == LIBBPF_DEBUG)
+        return 0;
+    char small[512], *buf = small;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small && (buf = malloc((size_t)n + 1)) != NULL)
+        vsnprintf(buf, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    if (!buf)
+        buf = small;
+    if (n > 0) {
+        if (strstr(buf, "-- END PROG LOAD LOG --"))
+            keep_verdict(buf);
+        size_t len = strlen(buf);
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+            buf[--len] = '\0';
+        const char *last = strrchr(buf, '\n');
+        last = last ? last + 1 : buf;
+        if (strncmp(last, "libbpf: ", 8) == 0)
+            last += 8;
+        if (*last) {
+            /* Kept for error messages; a long line is cut, which is fine there. */
+            size_t n_last = strlen(last);
+            if (n_last >= sizeof last_libbpf_msg)
+                n_last = sizeof last_libbpf_msg - 1;
+            memcpy(last_libbpf_msg, last, n_last);
+            last_libbpf_msg[n_last] = '\0';
+        }
+        /* Whole, verifier logs included, for whoever runs with log_level=debug. */
+        char q[4096];
+        vg_debug("libbpf", "text=%s", vg_log_quote(q, sizeof q, buf));
+    }
+    if (buf != small)
+        free(buf);
+    return 0;
+}
+
+/* Where tracefs' events are, mounting tracefs when it is nowhere; NULL when that failed, with the
+ * reason in *why. libbpf reads tracepoint ids from the debugfs path when it exists, else from
+ * /sys/kernel/tracing, so either will do. */
+static const char *tracefs_events(const char **why)
+{
+    static int tried;
+    static int mount_errno;
+    if (access(TRACEFS "/events", F_OK) == 0)
+        return TRACEFS "/events";
+    if (access(DEBUGFS_TRACING "/events", F_OK) == 0)
+        return DEBUGFS_TRACING "/events";
+    if (!tried) {
+        tried = 1;
+        if (mount("nodev", TRACEFS, "tracefs", 0, NULL) == 0) {
+            vg_info("mounted tracefs", "path=%s reason=\"eBPF tracepoints are found through it\"",
+                    TRACEFS);
+        } else {
+            mount_errno = errno;
+        }
+    }
+    if (access(TRACEFS "/events", F_OK) == 0)
+        return TRACEFS "/events";
+    *why = mount_errno ? strerror(mount_errno) : "no events directory after mounting";
+    return NULL;
+}
+
+int vg_bpf_prepare(const char *collector, char *err, size_t errlen)
+{
+    static int print_set;
+    if (access(BTF_PATH, R_OK) != 0)
+        return vg_err(err, errlen, -ENOENT,
+                      "%s: kernel has no BTF at %s (needs CONFIG_DEBUG_INFO_BTF=y): %s", collector,
+                      BTF_PATH, strerror(errno));
+    if (!print_set) {
+        libbpf_set_print(libbpf_print);
+        print_set = 1;
+    }
+    last_libbpf_msg[0] = verifier_verdict[0] = '\0';
+    return 0;
+}
+
+void vg_bpf_tp_override(const char *from_cat, const char *from_event, const char *to_cat,
+                        const char *to_event)
+{
+    tp_override.from_cat = from_cat;
+    tp_override.from_event = from_event;
+    tp_override.to_cat = to_cat;
+    tp_override.to_event = to_event;
+}
+
+static void resolve_tp(const char **cat, const char **event)
+{
+    if (tp_override.from_cat && strcmp(*cat, tp_override.from_cat) == 0 &&
+        strcmp(*event, tp_override.from_event) == 0) {
+        *cat = tp_override.to_cat;
+        *event = tp_override.to_event;
+    }
+}
+
+static int tp_exists_resolved(const char *category, const char *event, const char **why)
+{
+    const char *events = tracefs_events(why);
+    if (!events)
+        return -ENOENT;
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s/%s", events, category, event);
+    if (stat(path, &st) == 0)
+        return 1;
+    if (errno == ENOENT || errno == ENOTDIR)
+        return 0;
+    int rc = -errno;
+    *why = strerror(errno);
+    return rc;
+}
+
+int vg_bpf_tp_exists(const char *category, const char *event)
+{
+    const char *why = NULL;
+    resolve_tp(&category, &event);
+    return tp_exists_resolved(category, event, &why);
+}
+
+int vg_bpf_select(struct bpf_object *obj, const char *collector, const struct vg_bpf_tp *tps,
+                  size_t n, unsigned *present, char *err, size_t errlen)
+{
+    *present = 0;
+    if (n > VG_BPF_MAX_TPS)
+        return vg_err(err, errlen, -EINVAL, "%s: more than %d programs", collector, VG_BPF_MAX_TPS);
+    for (size_t i = 0; i < n; i++) {
+        const char *cat = tps[i].category, *ev = tps[i].event, *why = NULL;
+        resolve_tp(&cat, &ev);
+        struct bpf_program *prog = bpf_object__find_program_by_name(obj, tps[i].prog);
+        if (!prog)
+            return vg_err(err, errlen, -EINVAL, "%s: no program %s in the BPF object", collector,
+                          tps[i].prog);
+        int ex = tp_exists_resolved(cat, ev, &why);
+        /* A raw tracepoint attaches by name, so without tracefs the attach itself will tell. */
+        if (ex < 0 && tps[i].raw)
+            ex = 1;
+        if (ex < 0)
+            return vg_err(err, errlen, ex,
+                          "%s: cannot tell whether tracepoint %s/%s exists: tracefs is not "
+                          "available at %s (%s)",
+                          collector, cat, ev, TRACEFS, why);
+        if (ex == 0) {
+            if (tps[i].required)
+                return vg_err(err, errlen, -ENOENT,
+                              "%s: tracepoint %s/%s missing (kernel too old or built without it)",
+                              collector, cat, ev);
+            vg_info("tracepoint missing", "collector=%s tracepoint=%s/%s not_reported=\"%s\"",
+                    collector, cat, ev, tps[i].loses ? tps[i].loses : "");
+            bpf_program__set_autoload(prog, false);
+            continue;
+        }
+        *present |= 1u << i;
+    }
+    return 0;
+}
+
+int vg_bpf_load_failed(const char *collector, const char *what, int rc, char *err, size_t errlen)
+{
+    if (rc >= 0)
+        rc = -EINVAL;
+    if (rc == -EPERM)
+        return vg_err(err, errlen, rc,
+                      "%s: %s refused (EPERM): needs root or CAP_BPF+CAP_PERFMON "
+                      "(+CAP_SYS_RESOURCE on kernels before 5.11)",
+                      collector, what);
+    if (verifier_verdict[0])
+        return vg_err(err, errlen, rc,
+                      "%s: %s failed: the kernel's verifier rejected a program: %s", collector,
+                      what, verifier_verdict);
+    if (last_libbpf_msg[0])
+        return vg_err(err, errlen, rc, "%s: %s failed: %s (libbpf: %s)", collector, what,
+                      strerror(-rc), last_libbpf_msg);
+    return vg_err(err, errlen, rc, "%s: %s failed: %s", collector, what, strerror(-rc));
+}
+
+int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg_bpf_tp *tps,
+                  size_t n, unsigned present, struct vg_bpf_links *links, char *err, size_t errlen)
+{
+    memset(links, 0, sizeof *links);
+    for (size_t i = 0; i < n && i < VG_BPF_MAX_TPS; i++) {
+        if (!(present & (1u << i)))
+            continue;
+        const char *cat = tps[i].category, *ev = tps[i].event;
+        resolve_tp(&cat, &ev);
+        struct bpf_program *prog = bpf_object__find_program_by_name(obj, tps[i].prog);
+        struct bpf_link *l = NULL;
+        last_libbpf_msg[0] = '\0';
+        if (prog)
+            l = tps[i].raw ? bpf_program__attach_raw_tracepoint(prog, ev)
+                           : bpf_program__attach_tracepoint(prog, cat, ev);
+        long lerr = prog ? libbpf_get_error(l) : -EINVAL;
+        if (!l || lerr) {
+            char what[160];
+            snprintf(what, sizeof what, "attaching to %stracepoint %s/%s", tps[i].raw ? "raw " : "",
+                     cat, ev);
+            vg_bpf_detach(links);
+            return vg_bpf_load_failed(collector, what, lerr ? (int)lerr : -EINVAL, err, errlen);
+        }
+        links->link[i] = l;
+        links->present |= 1u << i;
+    }
+    return 0;
+}
+
+void vg_bpf_detach(struct vg_bpf_links *links)
+{
+    for (size_t i = 0; i < VG_BPF_MAX_TPS; i++) {
+        if (links->link[i])
+            bpf_link__destroy(links->link[i]);
+        links->link[i] = NULL;
+    }
+    links->present = 0;
+}
+
+int vg_bpf_ncpus(void)
+{
+    static int n;
+    if (n <= 0)
+        n = libbpf_num_possible_cpus();
+    return n;
+}
+
+int vg_bpf_read_percpu(int map_fd, __u32 key, size_t n, __u64 *scratch, __u64 *out, char *err,
+                       size_t errlen)
+{
+    int ncpus = vg_bpf_ncpus();
+    if (ncpus <= 0)
+        return vg_err(err, errlen, ncpus < 0 ? ncpus : -EINVAL,
+                      "cannot tell the number of possible CPUs");
+    if (bpf_map_lookup_elem(map_fd, &key, scratch) != 0)
+        return vg_err(err, errlen, -errno, "reading a per-CPU BPF map: %s", strerror(errno));
+    memset(out, 0, n * sizeof *out);
+    for (int c = 0; c < ncpus; c++) {
+        const __u64 *v = scratch + (size_t)c * n;
+        for (size_t i = 0; i < n; i++)
+            out[i] += v[i];
+    }
+    return 0;
+}
+
+int vg_bpf_snap_init(struct vg_bpf_snap *s, size_t key_size, size_t width, size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    if ((key_size != 4 && key_size != 8) || width == 0 || cap == 0)
+        return -EINVAL;
+    s->key_size = key_size;
+    s->width = width;
+    s->cap = cap;
+    s->keys = calloc(cap, sizeof *s->keys);
+    s->vals = calloc(cap * width, sizeof *s->vals);
+    s->rawk = calloc(cap, key_size);
+    s->rawv = calloc(cap * width, sizeof *s->rawv);
+    s->order = calloc(cap, sizeof *s->order);
+    if (!s->keys || !s->vals || !s->rawk || !s->rawv || !s->order) {
+        vg_bpf_snap_free(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void vg_bpf_snap_free(struct vg_bpf_snap *s)
+{
+    free(s->keys);
+    free(s->vals);
+    free(s->rawk);
+    free(s->rawv);
+    free(s->order);
+    memset(s, 0, sizeof *s);
+}
+
+void vg_bpf_snap_swap(struct vg_bpf_snap *a, struct vg_bpf_snap *b)
+{
+    struct vg_bpf_snap t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const struct vg_bpf_pair *x = a, *y = b;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+static __u64 raw_key(const struct vg_bpf_snap *s, size_t i)
+{
+    if (s->key_size == 4) {
+        __u32 k;
+        memcpy(&k, s->rawk + i * 4, 4);
+        return k;
+    }
+    __u64 k;
+    memcpy(&k, s->rawk + i * 8, 8);
+    return k;
+}
+
+/* For kernels before 5.6, which have no batched lookups: one key at a time. Entries may come
+ * and go meanwhile; each is still read whole, which is all a tick needs. */
+static int read_by_key(struct vg_bpf_snap *s, int fd, size_t *n)
+{
+    unsigned char key[8], next[8];
+    void *prev = NULL;
+    *n = 0;
+    /* A key deleted under us restarts the walk from the first key: bounded, not endless. */
+    for (size_t steps = 0; steps < 2 * s->cap && *n < s->cap; steps++) {
+        if (bpf_map_get_next_key(fd, prev, next) != 0)
+            break;
+        memcpy(key, next, s->key_size);
+        prev = key;
+        if (bpf_map_lookup_elem(fd, key, s->rawv + *n * s->width) != 0) {
+            if (errno == ENOENT)
+                continue;
+            return -errno;
+        }
+        memcpy(s->rawk + *n * s->key_size, key, s->key_size);
+        (*n)++;
+    }
+    return 0;
+}
+
+int vg_bpf_snap_read(struct vg_bpf_snap *s, int fd, char *err, size_t errlen)
+{
+    size_t n = 0;
+    __u64 in_batch = 0, out_batch = 0;
+    int first = 1, rc = 0;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+    while (n < s->cap) {
+        __u32 count = (__u32)(s->cap - n);
+        rc = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch,
+                                  s->rawk + n * s->key_size, s->rawv + n * s->width, &count, &opts);
+        if (rc < 0 && first && (rc == -EINVAL || rc == -ENOTSUP || rc == -KERNEL_ENOTSUPP)) {
+            rc = read_by_key(s, fd, &n);
+            break;
+        }
+        n += count;
+        if (rc < 0) {
+            /* ENOENT ends the walk; ENOSPC cannot happen with room for every entry. */
+            if (rc == -ENOENT)
+                rc = 0;
+            break;
+        }
+        in_batch = out_batch;
+        first = 0;
+    }
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "reading a BPF hash map: %s", strerror(-rc));
+    for (size_t i = 0; i < n; i++)
+        s->order[i] = (struct vg_bpf_pair){raw_key(s, i), i};
+    qsort(s->order, n, sizeof *s->order, pair_cmp);
+    for (size_t i = 0; i < n; i++) {
+        s->keys[i] = s->order[i].key;
+        memcpy(s->vals + i * s->width, s->rawv + s->order[i].idx * s->width,
+               s->width * sizeof *s->vals);
+    }
+    s->n = n;
+    return 0;
+}
+
+const __u64 *vg_bpf_snap_find(const struct vg_bpf_snap *s, __u64 key)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->keys[mid] < key)
+            lo = mid + 1;
+        else if (s->keys[mid] > key)
+            hi = mid;
+        else
+            return s->vals + mid * s->width;
+    }
+    return NULL;
+}
+
+__u64 vg_bpf_delta(const __u64 *cur, const __u64 *prev, size_t n, __u64 *delta)
+{
+    __u64 sum = 0;
+    int reset = !prev;
+    for (size_t i = 0; i < n && !reset; i++)
+        reset = cur[i] < prev[i];
+    for (size_t i = 0; i < n; i++) {
+        delta[i] = reset ? cur[i] : cur[i] - prev[i];
+        sum += delta[i];
+    }
+    return sum;
+}
+
+__u64 vg_hist_lower(__u32 i)
+{
+    if (i < VG_HIST_SUB)
+        return i;
+    __u32 e = i / VG_HIST_SUB + VG_HIST_SUB_BITS - 1, sub = i % VG_HIST_SUB;
+    return (__u64)(VG_HIST_SUB + sub) << (e - VG_HIST_SUB_BITS);
+}
+
+__u64 vg_hist_upper(__u32 i)
+{
+    if (i < VG_HIST_SUB)
+        return (__u64)i + 1;
+    __u32 e = i / VG_HIST_SUB + VG_HIST_SUB_BITS - 1;
+    return vg_hist_lower(i) + ((__u64)1 << (e - VG_HIST_SUB_BITS));
+}
+
+double vg_hist_quantile(const __u64 *slots, __u64 total, double q)
+{
+    if (total == 0)
+        return 0;
+    /* The sample of rank ceil(q * total), 1-based, placed within its bucket as if the bucket's
+     * samples were spread evenly over it. */
+    double rank = q * (double)total;
+    if (rank < 1)
+        rank = 1;
+    __u64 cum = 0;
+    for (__u32 i = 0; i < VG_HIST_BUCKETS; i++) {
+        if (!slots[i])
+            continue;
+        if ((double)(cum + slots[i]) >= rank) {
+            double lo = (double)vg_hist_lower(i), hi = (double)vg_hist_upper(i);
+            double frac = (rank - (double)cum) / (double)slots[i];
+            return lo + frac * (hi - lo);
+        }
+        cum += slots[i];
+    }
+    return (double)vg_hist_lower(VG_HIST_BUCKETS - 1);
+}
+
+size_t vg_bpf_top(const __u64 *counts, size_t n, size_t *idx, size_t k)
+{
+    size_t got = 0;
+    if (k == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!counts[i])
+            continue;
+        if (got == k && counts[i] <= counts[idx[k - 1]])
+            continue;
+        size_t j = got < k ? got++ : k - 1;
+        while (j > 0 && counts[idx[j - 1]] < counts[i]) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = i;
+    }
+    return got;
+}
+
+int vg_bpf_emit(struct vg_wire_msg *out, double value, char *err, size_t errlen, const char *fmt,
+                ...)
+{
+    char name[VG_WIRE_NAME_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return vg_err(err, errlen, -EINVAL, "metric name longer than %d bytes", VG_WIRE_NAME_MAX);
+    return vg_wire_msg_add_metric(out, name, value, err, errlen);
+}

@@ -1,0 +1,120 @@
+/* Shared user-space plumbing of the eBPF collectors: opening and attaching programs with specific
+ * errors, reading maps once per tick, and histogram arithmetic. Internal to collectors/bpf (and
+ * its tests).
+ */
+#ifndef VG_BPF_UTIL_H
+#define VG_BPF_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+
+#include "vg_hist.h"
+#include "vg_wire.h"
+
+struct bpf_object;
+struct bpf_link;
+struct vg_bpf_pair;
+
+/* Per-cgroup metrics are sent for this many cgroups per tick, the busiest first. */
+#define VG_BPF_TOP_CGROUPS 10
+
+#define VG_BPF_MAX_TPS 8
+
+/* One program of a collector and the tracepoint it attaches to. */
+struct vg_bpf_tp {
+    const char *prog;     /* program name in the BPF object */
+    const char *category; /* tracefs event category, e.g. "sched" */
+    const char *event;    /* e.g. "sched_switch" */
+    int raw;              /* attached as a raw tracepoint (no tracefs needed to attach) */
+    int required;         /* the collector is useless without it; else its metrics are left out */
+    const char *loses;    /* what is not reported without it (for the log line) */
+};
+
+struct vg_bpf_links {
+    struct bpf_link *link[VG_BPF_MAX_TPS];
+    unsigned present; /* bit i: tps[i] exists on this kernel and was attached */
+};
+
+/* Checks what every eBPF collector needs before its object is opened: kernel BTF, a mounted
+ * tracefs (mounted here, once, with one log line, when missing), libbpf's messages routed to the
+ * log. Returns 0 or -ENOENT with err naming what is missing. */
+int vg_bpf_prepare(const char *collector, char *err, size_t errlen);
+
+/* 1 when tracefs lists the event, 0 when it does not, negative errno when that cannot be told
+ * (tracefs unavailable). Honours vg_bpf_tp_override(). */
+int vg_bpf_tp_exists(const char *category, const char *event);
+
+/* Tests only: makes collectors ask for tracepoint to_cat/to_event wherever they would use
+ * from_cat/from_event, to simulate a kernel that lacks one. NULLs remove the override. The
+ * strings are not copied. */
+void vg_bpf_tp_override(const char *from_cat, const char *from_event, const char *to_cat,
+                        const char *to_event);
+
+/* Between open and load: probes each tracepoint; a missing optional one has its program's
+ * autoload turned off and one info line logged; a missing required one fails with -ENOENT and
+ * "<collector>: tracepoint cat/event missing". Sets *present (bit i: tps[i] exists). */
+int vg_bpf_select(struct bpf_object *obj, const char *collector, const struct vg_bpf_tp *tps,
+                  size_t n, unsigned *present, char *err, size_t errlen);
+
+/* Turns a failed open or load (rc < 0) into a specific message, e.g. the privileges missing. */
+int vg_bpf_load_failed(const char *collector, const char *what, int rc, char *err, size_t errlen);
+
+/* Attaches the programs of the present tracepoints. On error detaches what it attached. */
+int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg_bpf_tp *tps,
+                  size_t n, unsigned present, struct vg_bpf_links *links, char *err, size_t errlen);
+void vg_bpf_detach(struct vg_bpf_links *links);
+
+/* Possible CPUs, the stride of per-CPU map values. */
+int vg_bpf_ncpus(void);
+
+/* Reads one per-CPU array element made of n __u64 and sums it over CPUs into out[n]. scratch
+ * holds vg_bpf_ncpus() * n __u64. */
+int vg_bpf_read_percpu(int map_fd, __u32 key, size_t n, __u64 *scratch, __u64 *out, char *err,
+                       size_t errlen);
+
+/* A whole hash map read at one instant: keys ascending, each with width __u64 values. */
+struct vg_bpf_snap {
+    size_t key_size; /* 4 or 8 */
+    size_t width;
+    size_t cap; /* the map's max_entries */
+    size_t n;
+    __u64 *keys;
+    __u64 *vals; /* n * width */
+    /* scratch for reading */
+    unsigned char *rawk;
+    __u64 *rawv;
+    struct vg_bpf_pair *order;
+};
+
+int vg_bpf_snap_init(struct vg_bpf_snap *s, size_t key_size, size_t width, size_t cap);
+/* Replaces the content with the map's; batched lookups where the kernel has them. */
+int vg_bpf_snap_read(struct vg_bpf_snap *s, int map_fd, char *err, size_t errlen);
+/* The values for key, or NULL. */
+const __u64 *vg_bpf_snap_find(const struct vg_bpf_snap *s, __u64 key);
+void vg_bpf_snap_swap(struct vg_bpf_snap *a, struct vg_bpf_snap *b);
+void vg_bpf_snap_free(struct vg_bpf_snap *s);
+
+/* Counter arrays and histograms only grow in the kernel; a smaller reading means the entry was
+ * evicted and re-created, and then all it holds is new. Writes cur - prev (or cur) into delta
+ * (which may alias neither) and returns the sum of delta. prev may be NULL (entry is new). */
+__u64 vg_bpf_delta(const __u64 *cur, const __u64 *prev, size_t n, __u64 *delta);
+
+/* Bucket i covers [lower, upper) nanoseconds. */
+__u64 vg_hist_lower(__u32 i);
+__u64 vg_hist_upper(__u32 i);
+
+/* The q-quantile (0 < q <= 1) of a histogram holding total samples (> 0), interpolated within
+ * its bucket; nanoseconds. */
+double vg_hist_quantile(const __u64 *slots, __u64 total, double q);
+
+/* Picks the indices of up to k largest non-zero counts[0..n), largest first. Returns how many. */
+size_t vg_bpf_top(const __u64 *counts, size_t n, size_t *idx, size_t k);
+
+/* Appends a metric whose name is formatted from fmt. */
+int vg_bpf_emit(struct vg_wire_msg *out, double value, char *err, size_t errlen, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,68 @@
+/* Cgroup ids (what bpf_get_current_cgroup_id() returns: the inode number of the cgroup's
+ * directory in the v2 hierarchy) turned into names for metrics, by walking that hierarchy.
+ *
+ * The walk is cached; an id not in the cache triggers a new walk, at most one per tick (the
+ * caller's budget), and an id that a walk did not find is not looked for again for
+ * VG_CG_RETRY_MS, so a cgroup that vanished, or one outside this cgroup namespace, costs one walk,
+ * not one per tick.
+ */
+#ifndef VG_CGNAME_H
+#define VG_CGNAME_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+
+#define VG_CG_NAME_MAX  120   /* bytes of a cgroup's name in a metric name */
+#define VG_CG_WALK_MAX  16384 /* directories a walk visits at most */
+#define VG_CG_DEPTH_MAX 32
+#define VG_CG_NEG_MAX   64
+#define VG_CG_RETRY_MS  60000
+
+struct vg_cg_entry {
+    __u64 id;
+    char *name;
+};
+
+struct vg_cgnames {
+    char root[PATH_MAX];
+    struct vg_cg_entry *e; /* sorted by id */
+    size_t n;
+    struct {
+        __u64 id;
+        int64_t at_ms;
+    } neg[VG_CG_NEG_MAX];
+    size_t neg_next;
+    uint64_t walks;
+};
+
+/* Finds the cgroup v2 mount in /proc/self/mountinfo (/sys/fs/cgroup on pure-v2 hosts,
+ * /sys/fs/cgroup/unified on hybrid ones). Returns 0, or -ENOENT when there is none. */
+int vg_cgroup2_mount(char *out, size_t n, char *err, size_t errlen);
+
+/* root: the v2 mount point. Allocates nothing yet. */
+void vg_cgnames_init(struct vg_cgnames *c, const char *root);
+void vg_cgnames_free(struct vg_cgnames *c);
+
+/* The metric name of cgroup id, or NULL when it cannot be found. A cache miss walks the
+ * hierarchy when *walk_budget > 0, and decrements it. */
+const char *vg_cgnames_get(struct vg_cgnames *c, __u64 id, int64_t now_ms, int *walk_budget);
+
+/* The process's one cache, on the v2 mount; NULL (logged once) when there is no v2 hierarchy.
+ * One cache for all: ids are global, and one walk serves every collector that names cgroups. */
+struct vg_cgnames *vg_bpf_cgnames(void);
+
+/* Names the cgroups ids[0..n) (the busiest first) for one tick: names[i] is the metric name, or
+ * "" when the cgroup cannot be found or a busier one already has that name (two paths can
+ * sanitise alike), so that metric names stay unique. Walks at most once. */
+void vg_cgnames_name_top(struct vg_cgnames *c, const __u64 *ids, size_t n, int64_t now_ms,
+                         char (*names)[VG_CG_NAME_MAX + 1]);
+
+/* Writes the metric form of a path relative to the v2 root: "" is "root", '/' becomes '.', any
+ * other byte outside [A-Za-z0-9_.:-] becomes '_'; a path too long for VG_CG_NAME_MAX keeps its
+ * end (the most specific part) after a '_'. Returns the length written. */
+size_t vg_cgroup_metric_name(char *dst, size_t dstsize, const char *rel);
+
+#endif

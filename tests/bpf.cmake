@@ -1,0 +1,9 @@
+# eBPF collectors against the live kernel (root, as in CI). Serial: the run-queue test measures
+# CPU contention it creates, and the cost test times collect(). Without eBPF support built in, it
+# checks that the collectors say so.
+vg_add_test(test_bpf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bpf.c LIBS vg_bpf_collectors
+            TIMEOUT 180 LABELS bpf)
+if(VIGIL_BPF_ENABLED)
+    target_compile_definitions(test_bpf PRIVATE VIGIL_HAVE_BPF=1)
+endif()
+set_tests_properties(test_bpf PROPERTIES RUN_SERIAL TRUE)

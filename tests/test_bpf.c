@@ -1,0 +1,934 @@
+/* eBPF collectors on the live kernel: each test causes the events a collector counts and checks
+ * that its numbers rise, driving the collector through its struct vg_collector callbacks.
+ *
+ * Ticks are passed as 1000 ms apart whatever the wall clock says, so a rate read back is exactly
+ * the count of the tick. Counts are taken synchronously by the kernel (the BPF program runs
+ * before the syscall that caused it returns), so no test waits for them; the run-queue test waits
+ * for contention to show, with a deadline.
+ *
+ * Needs root (CI runs as root); only a missing privilege or a kernel/host without the feature
+ * skips, saying why.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_bpf.h"
+#include "vg_collector.h"
+#include "vg_log.h"
+#include "vg_util.h"
+#include "vg_wire.h"
+
+#ifdef VIGIL_HAVE_BPF
+#include "vg_bpf_util.h"
+#include "vg_cgname.h"
+#include "vg_devtab.h"
+#endif
+
+#define T0   1000000
+#define TICK 1000 /* ms: rates then equal the tick's counts */
+
+static const struct vg_collector *const all_bpf[] = {
+    &vg_collector_bpf_runqlat,        &vg_collector_bpf_biolat,      &vg_collector_bpf_tcp,
+    &vg_collector_bpf_syscall_errors, &vg_collector_bpf_proc_events,
+};
+
+#ifdef VIGIL_HAVE_BPF
+
+static void skip_because(const char *why)
+{
+    print_message("[  SKIP    ] %s\n", why);
+    skip();
+}
+
+struct live {
+    const struct vg_collector *c;
+    void *state;
+    struct vg_wire_msg msg;
+    int64_t now;
+    char err[VG_ERRLEN];
+};
+
+static void live_open(struct live *l, const struct vg_collector *c)
+{
+    struct vg_collector_cfg cfg = {0};
+    memset(l, 0, sizeof *l);
+    l->c = c;
+    l->now = T0;
+    vg_wire_msg_init(&l->msg);
+    int rc = c->init(&l->state, &cfg, l->err, sizeof l->err);
+    if (rc == -EPERM)
+        skip_because(l->err);
+    if (rc != 0)
+        fail_msg("%s init: %s (%d)", c->name, l->err, rc);
+}
+
+static void live_collect(struct live *l)
+{
+    vg_wire_msg_reset(&l->msg);
+    l->now += TICK;
+    int rc = l->c->collect(l->state, l->now, &l->msg, l->err, sizeof l->err);
+    if (rc != 0)
+        fail_msg("%s collect: %s (%d)", l->c->name, l->err, rc);
+}
+
+static void live_close(struct live *l)
+{
+    l->c->fini(l->state);
+    vg_wire_msg_free(&l->msg);
+}
+
+static int get(const struct live *l, const char *name, double *v)
+{
+    for (size_t i = 0; i < l->msg.n_metrics; i++)
+        if (strcmp(l->msg.metrics[i].name, name) == 0) {
+            *v = l->msg.metrics[i].value;
+            return 1;
+        }
+    return 0;
+}
+
+static double must_get(const struct live *l, const char *name)
+{
+    double v;
+    if (get(l, name, &v))
+        return v;
+    print_message("metrics of %s this tick:\n", l->c->name);
+    for (size_t i = 0; i < l->msg.n_metrics; i++)
+        print_message("  %s = %g\n", l->msg.metrics[i].name, l->msg.metrics[i].value);
+    fail_msg("%s did not send %s", l->c->name, name);
+    return 0;
+}
+
+static void need_root(void)
+{
+    if (geteuid() != 0)
+        skip_because("eBPF collectors need root or CAP_BPF+CAP_PERFMON");
+}
+
+/* ---- cgroups of our own, for per-cgroup attribution ---- */
+
+/* Makes a fresh cgroup below the v2 root; 0, or -errno with why set (then tests check the rest
+ * and say what they could not). */
+static int make_cgroup(char *path, size_t n, const char *tag, char *why, size_t whylen)
+{
+    char root[PATH_MAX - 64];
+    if (vg_cgroup2_mount(root, sizeof root, why, whylen) < 0)
+        return -ENOENT;
+    snprintf(path, n, "%s/vigil-test-%s-%d", root, tag, (int)getpid());
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        int rc = -errno;
+        snprintf(why, whylen, "mkdir %s: %s", path, strerror(errno));
+        return rc;
+    }
+    return 0;
+}
+
+/* In a child: moves the calling process into the cgroup, or exits 99. */
+static void enter_cgroup(const char *path)
+{
+    char procs[PATH_MAX + 16];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
+    int fd = open(procs, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1)
+        _exit(99);
+    close(fd);
+}
+
+/* A cgroup whose last process was just reaped still counts as populated for a moment. */
+static void remove_cgroup(const char *path)
+{
+    struct timespec t0, now, nap = {0, 10 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (rmdir(path) == 0 || errno == ENOENT)
+            return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (errno != EBUSY || now.tv_sec - t0.tv_sec > 5)
+            fail_msg("rmdir %s: %s", path, strerror(errno));
+        nanosleep(&nap, NULL);
+    }
+}
+
+static void wait_child_ok(pid_t pid)
+{
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("child %d ended with status 0x%x", (int)pid, status);
+}
+
+/* ---- histogram arithmetic ---- */
+
+static void hist_buckets_are_contiguous_and_at_most_an_eighth_wide(void **state)
+{
+    (void)state;
+    for (__u32 i = 0; i + 1 < VG_HIST_BUCKETS; i++) {
+        assert_true(vg_hist_upper(i) == vg_hist_lower(i + 1));
+        if (vg_hist_lower(i) >= VG_HIST_SUB)
+            assert_true((vg_hist_upper(i) - vg_hist_lower(i)) * VG_HIST_SUB <= vg_hist_lower(i));
+    }
+    /* Every value lands in the bucket that covers it. */
+    const __u64 probe[] = {
+        0,  1,    7,    8,    9,       15,        16,
+        17, 1000, 1023, 1024, 1500000, 123456789, ((__u64)1 << VG_HIST_MAX_LOG2) - 1};
+    for (size_t k = 0; k < VG_ARRAY_LEN(probe); k++) {
+        __u32 b = vg_hist_bucket(probe[k]);
+        assert_true(b < VG_HIST_BUCKETS);
+        assert_true(vg_hist_lower(b) <= probe[k] && probe[k] < vg_hist_upper(b));
+    }
+    assert_int_equal(vg_hist_bucket((__u64)1 << 40), VG_HIST_BUCKETS - 1);
+    assert_int_equal(vg_hist_bucket(UINT64_MAX), VG_HIST_BUCKETS - 1);
+}
+
+static void hist_quantiles_are_within_an_eighth_of_the_exact_ones(void **state)
+{
+    (void)state;
+    struct vg_hist h = {0};
+    /* 1000 samples spread from 1 us to 10 ms, geometrically. */
+    double v[1000];
+    for (int i = 0; i < 1000; i++) {
+        v[i] = 1000.0 * pow(10.0, 4.0 * i / 999.0);
+        h.slots[vg_hist_bucket((__u64)v[i])]++;
+    }
+    const double qs[] = {0.5, 0.9, 0.99};
+    for (size_t k = 0; k < VG_ARRAY_LEN(qs); k++) {
+        double exact = v[(int)(qs[k] * 1000) - 1];
+        double got = vg_hist_quantile(h.slots, 1000, qs[k]);
+        if (got < exact * 0.875 || got > exact * 1.125)
+            fail_msg("q%.2f: %.0f ns, exact %.0f ns", qs[k], got, exact);
+    }
+    /* One sample: every quantile is inside its bucket. */
+    struct vg_hist one = {0};
+    one.slots[vg_hist_bucket(5000)] = 1;
+    double p = vg_hist_quantile(one.slots, 1, 0.99);
+    assert_true(p >= (double)vg_hist_lower(vg_hist_bucket(5000)));
+    assert_true(p <= (double)vg_hist_upper(vg_hist_bucket(5000)));
+}
+
+static void delta_of_a_recreated_entry_is_its_whole_content(void **state)
+{
+    (void)state;
+    const __u64 prev[3] = {5, 7, 9}, grown[3] = {6, 7, 12}, recreated[3] = {1, 0, 20};
+    __u64 d[3];
+    assert_int_equal(vg_bpf_delta(grown, prev, 3, d), 4);
+    assert_int_equal(d[0], 1);
+    assert_int_equal(d[2], 3);
+    assert_int_equal(vg_bpf_delta(recreated, prev, 3, d), 21);
+    assert_int_equal(vg_bpf_delta(grown, NULL, 3, d), 25);
+}
+
+static void top_picks_the_largest_nonzero_counts_in_order(void **state)
+{
+    (void)state;
+    const __u64 c[] = {5, 0, 9, 1, 9, 3, 0, 7};
+    size_t idx[4];
+    assert_int_equal(vg_bpf_top(c, VG_ARRAY_LEN(c), idx, 4), 4);
+    assert_true(c[idx[0]] == 9 && c[idx[1]] == 9 && idx[2] == 7 && idx[3] == 0);
+    const __u64 z[] = {0, 0, 2};
+    assert_int_equal(vg_bpf_top(z, 3, idx, 4), 1);
+    assert_int_equal(idx[0], 2);
+}
+
+/* ---- cgroup names ---- */
+
+static void cgroup_paths_become_metric_names(void **state)
+{
+    (void)state;
+    char out[VG_CG_NAME_MAX + 1];
+    vg_cgroup_metric_name(out, sizeof out, "");
+    assert_string_equal(out, "root");
+    vg_cgroup_metric_name(out, sizeof out, "/system.slice/nginx.service");
+    assert_string_equal(out, "system.slice.nginx.service");
+    vg_cgroup_metric_name(out, sizeof out, "kubepods/pod a@b/");
+    assert_string_equal(out, "kubepods.pod_a_b");
+    char longp[400];
+    memset(longp, 'x', sizeof longp);
+    memcpy(longp + sizeof longp - 8, "/tail.sc", 8);
+    longp[sizeof longp - 1] = '\0';
+    size_t n = vg_cgroup_metric_name(out, sizeof out, longp);
+    assert_int_equal(n, VG_CG_NAME_MAX);
+    assert_int_equal(out[0], '_');
+    assert_non_null(strstr(out, ".tail.s"));
+    assert_int_equal(vg_wire_name_valid("bpf.runqlat.cg.x.p99_us"), 0);
+}
+
+static void cgroup_id_resolves_to_its_path_with_one_walk(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], why[256], root[PATH_MAX];
+    if (make_cgroup(path, sizeof path, "name", why, sizeof why) < 0)
+        skip_because(why);
+    char sub[PATH_MAX + 32];
+    snprintf(sub, sizeof sub, "%s/inner", path);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    struct stat st;
+    assert_int_equal(stat(sub, &st), 0);
+    assert_int_equal(vg_cgroup2_mount(root, sizeof root, why, sizeof why), 0);
+
+    struct vg_cgnames c;
+    vg_cgnames_init(&c, root);
+    int budget = 1;
+    const char *name = vg_cgnames_get(&c, st.st_ino, T0, &budget);
+    char want[128];
+    snprintf(want, sizeof want, "vigil-test-name-%d.inner", (int)getpid());
+    assert_non_null(name);
+    assert_string_equal(name, want);
+    assert_int_equal(c.walks, 1);
+    /* Cached: no second walk, even with budget. */
+    budget = 1;
+    assert_non_null(vg_cgnames_get(&c, st.st_ino, T0 + 1, &budget));
+    assert_int_equal(c.walks, 1);
+    /* An id that does not exist costs one walk, then none until VG_CG_RETRY_MS has passed. */
+    budget = 5;
+    assert_null(vg_cgnames_get(&c, UINT64_MAX - 7, T0 + 2, &budget));
+    assert_null(vg_cgnames_get(&c, UINT64_MAX - 7, T0 + 3, &budget));
+    assert_int_equal(c.walks, 2);
+    assert_null(vg_cgnames_get(&c, UINT64_MAX - 7, T0 + 3 + VG_CG_RETRY_MS, &budget));
+    assert_int_equal(c.walks, 3);
+    vg_cgnames_free(&c);
+    remove_cgroup(sub);
+    remove_cgroup(path);
+}
+
+/* ---- the collectors on live events ---- */
+
+static void failing_openat_burst_raises_enoent_count(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    struct live l;
+    char path[PATH_MAX], why[256] = "";
+    need_root();
+    live_open(&l, &vg_collector_bpf_syscall_errors);
+    int have_cg = make_cgroup(path, sizeof path, "syserr", why, sizeof why) == 0;
+    live_collect(&l);
+
+    char missing[64];
+    snprintf(missing, sizeof missing, "/nonexistent-vigil-%d/x", (int)getpid());
+    for (int i = 0; i < N; i++)
+        assert_int_equal(openat(AT_FDCWD, missing, O_RDONLY), -1);
+    /* The same burst from a process in a cgroup of its own, for the per-cgroup count. */
+    if (have_cg) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            enter_cgroup(path);
+            for (int i = 0; i < N; i++)
+                if (openat(AT_FDCWD, missing, O_RDONLY) != -1 || errno != ENOENT)
+                    _exit(1);
+            _exit(0);
+        }
+        wait_child_ok(pid);
+    }
+    live_collect(&l);
+    double enoent = must_get(&l, "bpf.syscall_errors.enoent_ps");
+    print_message("enoent in the tick: %.0f (caused %d)\n", enoent, have_cg ? 2 * N : N);
+    assert_true(enoent >= (have_cg ? 2 * N : N));
+    if (have_cg) {
+        char metric[200];
+        snprintf(metric, sizeof metric, "bpf.syscall_errors.cg.vigil-test-syserr-%d_ps",
+                 (int)getpid());
+        double cg = must_get(&l, metric);
+        assert_true(cg >= N);
+        remove_cgroup(path);
+    } else {
+        print_message("per-cgroup count not checked: %s\n", why);
+    }
+    live_close(&l);
+}
+
+static void connects_to_a_closed_port_raise_resets_and_failures(void **state)
+{
+    (void)state;
+    enum { N = 20 };
+    struct live l;
+    need_root();
+    /* A port that was free a moment ago and has no listener: the kernel answers SYN with RST. */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(s >= 0);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+    close(s);
+
+    live_open(&l, &vg_collector_bpf_tcp);
+    live_collect(&l);
+    for (int i = 0; i < N; i++) {
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(c >= 0);
+        assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), -1);
+        assert_int_equal(errno, ECONNREFUSED);
+        close(c);
+    }
+    live_collect(&l);
+    double sent = must_get(&l, "bpf.tcp.resets_sent_ps");
+    double received = must_get(&l, "bpf.tcp.resets_received_ps");
+    double failed = must_get(&l, "bpf.tcp.connect_failures_ps");
+    print_message("resets sent %.0f, received %.0f, connect failures %.0f (caused %d)\n", sent,
+                  received, failed, N);
+    assert_true(sent >= N);
+    assert_true(received >= N);
+    assert_true(failed >= N);
+    live_close(&l);
+}
+
+static void connects_to_a_listener_are_timed(void **state)
+{
+    (void)state;
+    enum { N = 20 };
+    struct live l;
+    need_root();
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(ls >= 0);
+    assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(ls, N), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+
+    live_open(&l, &vg_collector_bpf_tcp);
+    live_collect(&l);
+    int c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(c[i] >= 0);
+        assert_int_equal(connect(c[i], (struct sockaddr *)&a, sizeof a), 0);
+    }
+    live_collect(&l);
+    double n = must_get(&l, "bpf.tcp.connects_ps");
+    double p50 = must_get(&l, "bpf.tcp.connect_p50_us");
+    double p99 = must_get(&l, "bpf.tcp.connect_p99_us");
+    print_message("connects %.0f, p50 %.1f us, p99 %.1f us\n", n, p50, p99);
+    assert_true(n >= N);
+    assert_true(p50 > 0 && p99 >= p50);
+    for (int i = 0; i < N; i++)
+        close(c[i]);
+    close(ls);
+    live_close(&l);
+}
+
+static void fork_exec_raises_exec_and_exit_counts(void **state)
+{
+    (void)state;
+    enum { N = 30 };
+    struct live l;
+    need_root();
+    live_open(&l, &vg_collector_bpf_proc_events);
+    live_collect(&l);
+    for (int i = 0; i < N; i++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            execl("/bin/true", "true", (char *)NULL);
+            _exit(127);
+        }
+        wait_child_ok(pid);
+    }
+    live_collect(&l);
+    double execs = must_get(&l, "bpf.exec_ps"), exits = must_get(&l, "bpf.exit_ps");
+    print_message("execs %.0f, exits %.0f (caused %d)\n", execs, exits, N);
+    assert_true(execs >= N);
+    assert_true(exits >= N);
+    assert_true(must_get(&l, "bpf.oom_kills") >= 0);
+    live_close(&l);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static pid_t spawn_spinner(int cpu, const char *cgroup, double until)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid != 0)
+        return pid;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        _exit(98);
+    if (cgroup)
+        enter_cgroup(cgroup);
+    /* Bounded even if the parent dies without killing us. */
+    volatile unsigned long spin = 0;
+    while (now_s() < until)
+        for (int i = 0; i < 100000; i++)
+            spin++;
+    _exit(0);
+}
+
+static void cpu_contention_raises_runqlat_p99(void **state)
+{
+    (void)state;
+    struct live l;
+    char cg[PATH_MAX], why[256] = "";
+    need_root();
+    live_open(&l, &vg_collector_bpf_runqlat);
+    int have_cg = make_cgroup(cg, sizeof cg, "runq", why, sizeof why) == 0;
+    live_collect(&l);
+
+    /* Quiet baseline: whatever the host does on its own for a moment. */
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    live_collect(&l);
+    double base = 0;
+    get(&l, "bpf.runqlat.p99_us", &base);
+
+    cpu_set_t mine;
+    assert_int_equal(sched_getaffinity(0, sizeof mine, &mine), 0);
+    int cpu = 0;
+    while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &mine))
+        cpu++;
+    /* Three hogs on one CPU: each waits for the other two's slices (milliseconds), even where
+     * the scheduler's slice is under a millisecond (one CPU, EEVDF's 0.75 ms). */
+    enum { HOGS = 3 };
+    double deadline = now_s() + 10;
+    pid_t hog[HOGS];
+    for (int i = 0; i < HOGS; i++)
+        hog[i] = spawn_spinner(cpu, have_cg ? cg : NULL, deadline + 5);
+
+    char cg_metric[200];
+    snprintf(cg_metric, sizeof cg_metric, "bpf.runqlat.cg.vigil-test-runq-%d.p99_us",
+             (int)getpid());
+    /* A host busy on its own (a parallel build) has no quiet baseline to beat; the absolute
+     * margin still holds there, and so does our own cgroup's. */
+    int quiet = base < 1000;
+    double p99 = 0, cg_p99 = 0, max_us = 0;
+    int seen = 0;
+    while (!seen && now_s() < deadline) {
+        struct timespec poll = {0, 250 * 1000 * 1000};
+        nanosleep(&poll, NULL);
+        live_collect(&l);
+        p99 = 0;
+        cg_p99 = 0;
+        get(&l, "bpf.runqlat.p99_us", &p99);
+        get(&l, "bpf.runqlat.max_us", &max_us);
+        int cg_ok = !have_cg || (get(&l, cg_metric, &cg_p99) && cg_p99 >= 1000);
+        seen = p99 >= 1000 && (!quiet || p99 > base) && cg_ok;
+    }
+    for (int i = 0; i < HOGS; i++) {
+        kill(hog[i], SIGKILL);
+        waitpid(hog[i], NULL, 0);
+    }
+    if (have_cg)
+        remove_cgroup(cg);
+    print_message("run-queue p99: %s %.0f us, contended %.0f us (max %.0f us); cgroup p99 "
+                  "%.0f us%s%s\n",
+                  quiet ? "quiet" : "baseline (host busy)", base, p99, max_us, cg_p99,
+                  have_cg ? "" : "; per-cgroup not checked: ", why);
+    assert_true(p99 >= 1000);
+    if (quiet)
+        assert_true(p99 > base);
+    assert_true(max_us >= p99);
+    if (have_cg)
+        assert_true(cg_p99 >= 1000);
+    live_close(&l);
+}
+
+/* The whole disks under a block device (a partition's disk, a device-mapper device's slaves),
+ * named as the collector names them. */
+static size_t disks_under(unsigned maj, unsigned min, char names[][VG_DEV_NAME_MAX + 1], size_t n,
+                          size_t have)
+{
+    char link[PATH_MAX], real[PATH_MAX], path[PATH_MAX + 32];
+    snprintf(link, sizeof link, "/sys/dev/block/%u:%u", maj, min);
+    if (!realpath(link, real))
+        return have;
+    snprintf(path, sizeof path, "%s/partition", real);
+    if (access(path, F_OK) == 0) {
+        char *slash = strrchr(real, '/');
+        *slash = '\0';
+    }
+    snprintf(path, sizeof path, "%s/slaves", real);
+    DIR *d = opendir(path);
+    int slaves = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char dev[PATH_MAX + 300];
+        unsigned ma, mi;
+        snprintf(dev, sizeof dev, "%s/%s/dev", path, de->d_name);
+        FILE *f = fopen(dev, "re");
+        if (f && fscanf(f, "%u:%u", &ma, &mi) == 2) {
+            slaves++;
+            have = disks_under(ma, mi, names, n, have);
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    if (!slaves && have < n) {
+        const char *base = strrchr(real, '/') + 1;
+        vg_metric_sanitise(names[have], sizeof names[have], base, strlen(base));
+        /* sysfs writes '/' in device names as '!'; the collector's DEVNAME has '/': both '_'. */
+        have++;
+    }
+    return have;
+}
+
+static void odirect_writes_give_biolat_samples(void **state)
+{
+    (void)state;
+    enum { N = 32, BS = 4096 };
+    need_root();
+    const char *cands[] = {getenv("TMPDIR"), "/var/tmp", "/tmp", VG_BIN_DIR};
+    char file[PATH_MAX] = "", names[8][VG_DEV_NAME_MAX + 1], tried[512] = "";
+    size_t nnames = 0;
+    int fd = -1;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cands) && fd < 0; i++) {
+        struct stat st;
+        if (!cands[i] || stat(cands[i], &st) != 0)
+            continue;
+        nnames = disks_under(major(st.st_dev), minor(st.st_dev), names, 8, 0);
+        size_t tl = strlen(tried);
+        snprintf(tried + tl, sizeof tried - tl, "%s%s (%u:%u%s)", tl ? ", " : "", cands[i],
+                 major(st.st_dev), minor(st.st_dev), nnames ? "" : ", no block device");
+        if (!nnames)
+            continue;
+        snprintf(file, sizeof file, "%s/vigil-biolat-XXXXXX", cands[i]);
+        int tmp = mkstemp(file);
+        if (tmp < 0)
+            continue;
+        close(tmp);
+        /* Unlinked at once: the open file is all the test needs, and nothing is left behind. */
+        fd = open(file, O_RDWR | O_DIRECT | O_CLOEXEC);
+        unlink(file);
+    }
+    if (fd < 0) {
+        char why[700];
+        snprintf(why, sizeof why, "no directory on a block device takes O_DIRECT: %s", tried);
+        skip_because(why);
+    }
+    void *buf;
+    assert_int_equal(posix_memalign(&buf, BS, BS), 0);
+    memset(buf, 0x5a, BS);
+
+    struct live l;
+    live_open(&l, &vg_collector_bpf_biolat);
+    live_collect(&l);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pwrite(fd, buf, BS, (off_t)i * BS * 2), BS);
+    live_collect(&l);
+    double count = 0, p50 = 0;
+    for (size_t i = 0; i < nnames; i++) {
+        char m[VG_DEV_NAME_MAX + 600];
+        double v;
+        snprintf(m, sizeof m, "bpf.biolat.%s.count_ps", names[i]);
+        if (get(&l, m, &v))
+            count += v;
+        snprintf(m, sizeof m, "bpf.biolat.%s.p50_us", names[i]);
+        if (get(&l, m, &v) && v > p50)
+            p50 = v;
+    }
+    print_message("%s on %s...: %.0f requests, p50 %.1f us (caused %d writes)\n", file, names[0],
+                  count, p50, N);
+    close(fd);
+    free(buf);
+    if (count < N)
+        must_get(&l, "bpf.biolat.<none of the file's disks>.count_ps");
+    assert_true(p50 > 0);
+    live_close(&l);
+}
+
+static int in_memory_v1(char *path, size_t n)
+{
+    /* Hybrid hosts keep the memory controller on v1: a child of our own memory cgroup. */
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    char line[512], rel[400] = "";
+    while (f && fgets(line, sizeof line, f)) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (c2 && strncmp(c1 + 1, "memory:", 7) == 0) {
+            snprintf(rel, sizeof rel, "%s", c2 + 1);
+            rel[strcspn(rel, "\n")] = '\0';
+        }
+    }
+    if (f)
+        fclose(f);
+    if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) != 0)
+        return -ENOENT;
+    snprintf(path, n, "/sys/fs/cgroup/memory%s/vigil-test-oom-%d", strcmp(rel, "/") ? rel : "",
+             (int)getpid());
+    return mkdir(path, 0755) == 0 ? 0 : -errno;
+}
+
+static int write_file(const char *dir, const char *file, const char *text)
+{
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+static void oom_kill_in_a_limited_cgroup_is_counted(void **state)
+{
+    (void)state;
+    char cg[PATH_MAX], why[300] = "";
+    struct live l;
+    need_root();
+    live_open(&l, &vg_collector_bpf_proc_events);
+    if (in_memory_v1(cg, sizeof cg) == 0) {
+        if (write_file(cg, "memory.limit_in_bytes", "33554432") < 0) {
+            remove_cgroup(cg);
+            live_close(&l);
+            skip_because("cannot set memory.limit_in_bytes on a v1 memory cgroup");
+        }
+        write_file(cg, "memory.memsw.limit_in_bytes", "33554432");
+    } else {
+        if (make_cgroup(cg, sizeof cg, "oom", why, sizeof why) < 0) {
+            live_close(&l);
+            skip_because(why);
+        }
+        if (write_file(cg, "memory.max", "33554432") < 0) {
+            remove_cgroup(cg);
+            live_close(&l);
+            skip_because("no memory controller in reach (v1 memory, or v2 memory.max)");
+        }
+        write_file(cg, "memory.swap.max", "0");
+    }
+
+    live_collect(&l);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        enter_cgroup(cg);
+        for (int i = 0; i < 1024; i++) {
+            char *p =
+                mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p == MAP_FAILED)
+                _exit(2);
+            memset(p, 1, 1 << 20);
+        }
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    remove_cgroup(cg);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        fail_msg("a 1 GiB child in a 32 MiB cgroup was not OOM-killed (status 0x%x)", status);
+    live_collect(&l);
+    double kills = must_get(&l, "bpf.oom_kills"), total = must_get(&l, "bpf.oom_kills_total");
+    print_message("oom kills in the tick %.0f, total %.0f\n", kills, total);
+    assert_true(kills >= 1);
+    assert_true(total >= kills);
+    live_close(&l);
+}
+
+/* ---- kernels without a tracepoint ---- */
+
+static void nonexistent_tracepoint_is_reported_missing(void **state)
+{
+    (void)state;
+    need_root();
+    assert_int_equal(vg_bpf_tp_exists("sched", "sched_switch"), 1);
+    assert_int_equal(vg_bpf_tp_exists("vigil_test", "no_such_event"), 0);
+    assert_int_equal(vg_bpf_tp_exists("sched", "no_such_event"), 0);
+}
+
+static void missing_required_tracepoint_fails_init_naming_it(void **state)
+{
+    (void)state;
+    void *st = NULL;
+    char err[VG_ERRLEN] = "";
+    struct vg_collector_cfg cfg = {0};
+    need_root();
+    vg_bpf_tp_override("sock", "inet_sock_set_state", "sock", "vigil_no_such_event");
+    int rc = vg_collector_bpf_tcp.init(&st, &cfg, err, sizeof err);
+    vg_bpf_tp_override(NULL, NULL, NULL, NULL);
+    assert_int_equal(rc, -ENOENT);
+    assert_null(st);
+    assert_string_equal(err, "bpf_tcp: tracepoint sock/vigil_no_such_event missing (kernel too "
+                             "old or built without it)");
+
+    vg_bpf_tp_override("block", "block_rq_issue", "vigil_no_such_category", "block_rq_issue");
+    rc = vg_collector_bpf_biolat.init(&st, &cfg, err, sizeof err);
+    vg_bpf_tp_override(NULL, NULL, NULL, NULL);
+    assert_int_equal(rc, -ENOENT);
+    assert_non_null(strstr(err, "tracepoint vigil_no_such_category/block_rq_issue missing"));
+}
+
+static void missing_optional_tracepoint_leaves_only_its_metric_out(void **state)
+{
+    (void)state;
+    struct live l;
+    need_root();
+    vg_bpf_tp_override("tcp", "tcp_send_reset", "tcp", "vigil_no_such_event");
+    live_open(&l, &vg_collector_bpf_tcp);
+    vg_bpf_tp_override(NULL, NULL, NULL, NULL);
+    live_collect(&l);
+    live_collect(&l);
+    double v;
+    assert_false(get(&l, "bpf.tcp.resets_sent_ps", &v));
+    must_get(&l, "bpf.tcp.resets_received_ps");
+    must_get(&l, "bpf.tcp.retransmits_ps");
+    must_get(&l, "bpf.tcp.connect_failures_ps");
+    live_close(&l);
+}
+
+/* ---- cost ---- */
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void collect_of_all_five_costs_well_under_the_tick_budget(void **state)
+{
+    (void)state;
+    enum { TICKS = 1000 };
+    struct live l[VG_ARRAY_LEN(all_bpf)];
+    need_root();
+    for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++) {
+        live_open(&l[i], all_bpf[i]);
+        live_collect(&l[i]);
+    }
+    size_t metrics = 0;
+    double wall0 = now_s(), cpu0 = cpu_s();
+    for (int t = 0; t < TICKS; t++)
+        for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++) {
+            live_collect(&l[i]);
+            metrics += l[i].msg.n_metrics;
+        }
+    double wall = (now_s() - wall0) / TICKS * 1e6, cpu = (cpu_s() - cpu0) / TICKS * 1e6;
+    print_message("collect() of all five eBPF collectors: %.0f us CPU, %.0f us wall per tick, "
+                  "%.1f metrics per tick, %d CPUs\n",
+                  cpu, wall, (double)metrics / TICKS, vg_bpf_ncpus());
+    for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++)
+        live_close(&l[i]);
+    /* The agent's budget is 3 ms of CPU per 1 s tick for everything; these get a third. */
+    assert_true(cpu < 1000);
+}
+
+/* The agent appends every collector's metrics to one message per tick: together they must
+ * encode (no duplicate names, every name valid). */
+static void all_five_encode_as_one_wire_message(void **state)
+{
+    (void)state;
+    struct live l[VG_ARRAY_LEN(all_bpf)];
+    struct vg_wire_msg msg;
+    char err[VG_ERRLEN];
+    need_root();
+    for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++) {
+        live_open(&l[i], all_bpf[i]);
+        live_collect(&l[i]);
+    }
+    vg_wire_msg_init(&msg);
+    snprintf(msg.host, sizeof msg.host, "test");
+    snprintf(msg.boot, sizeof msg.boot, "b");
+    msg.ts_ms = T0;
+    msg.interval_ms = TICK;
+    for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++) {
+        int rc = all_bpf[i]->collect(l[i].state, l[i].now + TICK, &msg, err, sizeof err);
+        if (rc != 0)
+            fail_msg("%s collect: %s", all_bpf[i]->name, err);
+    }
+    char *json = NULL;
+    size_t len = 0;
+    if (vg_wire_encode(&msg, &json, &len, err, sizeof err) != 0)
+        fail_msg("encode: %s", err);
+    print_message("one tick of all five: %zu metrics, %zu bytes of JSON\n", msg.n_metrics, len);
+    assert_true(msg.n_metrics >= 10);
+    free(json);
+    vg_wire_msg_free(&msg);
+    for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++)
+        live_close(&l[i]);
+}
+
+#endif /* VIGIL_HAVE_BPF */
+
+static void every_collector_has_a_documented_metric_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++) {
+        const struct vg_collector *c = all_bpf[i];
+        assert_true(strncmp(c->name, "bpf_", 4) == 0);
+        assert_true(c->n_metrics > 0);
+        for (size_t j = 0; j < c->n_metrics; j++) {
+            assert_true(strncmp(c->metrics[j].name, "bpf.", 4) == 0);
+            assert_true(c->metrics[j].help[0] != '\0');
+        }
+    }
+}
+
+#ifndef VIGIL_HAVE_BPF
+static void without_ebpf_support_init_says_so(void **state)
+{
+    (void)state;
+    assert_int_equal(vg_bpf_compiled_in(), 0);
+    for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++) {
+        void *st = NULL;
+        char err[VG_ERRLEN] = "";
+        assert_int_equal(all_bpf[i]->init(&st, &(struct vg_collector_cfg){0}, err, sizeof err),
+                         -ENOTSUP);
+        assert_non_null(strstr(err, "no eBPF support"));
+    }
+}
+#endif
+
+int main(void)
+{
+    /* VG_TEST_DEBUG=1 shows libbpf's messages, verifier logs included. */
+    if (getenv("VG_TEST_DEBUG"))
+        vg_log_init("test_bpf", VG_LOG_DEBUG, 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_collector_has_a_documented_metric_table),
+#ifdef VIGIL_HAVE_BPF
+        cmocka_unit_test(hist_buckets_are_contiguous_and_at_most_an_eighth_wide),
+        cmocka_unit_test(hist_quantiles_are_within_an_eighth_of_the_exact_ones),
+        cmocka_unit_test(delta_of_a_recreated_entry_is_its_whole_content),
+        cmocka_unit_test(top_picks_the_largest_nonzero_counts_in_order),
+        cmocka_unit_test(cgroup_paths_become_metric_names),
+        cmocka_unit_test(cgroup_id_resolves_to_its_path_with_one_walk),
+        cmocka_unit_test(failing_openat_burst_raises_enoent_count),
+        cmocka_unit_test(connects_to_a_closed_port_raise_resets_and_failures),
+        cmocka_unit_test(connects_to_a_listener_are_timed),
+        cmocka_unit_test(fork_exec_raises_exec_and_exit_counts),
+        cmocka_unit_test(cpu_contention_raises_runqlat_p99),
+        cmocka_unit_test(odirect_writes_give_biolat_samples),
+        cmocka_unit_test(oom_kill_in_a_limited_cgroup_is_counted),
+        cmocka_unit_test(nonexistent_tracepoint_is_reported_missing),
+        cmocka_unit_test(missing_required_tracepoint_fails_init_naming_it),
+        cmocka_unit_test(missing_optional_tracepoint_leaves_only_its_metric_out),
+        cmocka_unit_test(all_five_encode_as_one_wire_message),
+        cmocka_unit_test(collect_of_all_five_costs_well_under_the_tick_budget),
+#else
+        cmocka_unit_test(without_ebpf_support_init_says_so),
+#endif
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
