@@ -19,8 +19,13 @@ struct analyzer {
     struct analyzer_cfg cfg;
     pthread_mutex_t lock;
     struct vg_engine *engine;
-    const struct vg_action *action;
-    void *action_inst;
+    struct receiver {
+        const char *name; /* "webhook", "alertmanager", "pagerduty", "slack" */
+        const struct vg_action *act;
+        void *inst;
+        uint64_t refused; /* notifications its queue or outbox would not take */
+    } receivers[4];
+    size_t n_receivers;
     rd_kafka_t *rk;
     struct vg_wire_msg msg;
     int assigned; /* partitions currently assigned (readiness) */
@@ -30,6 +35,9 @@ struct analyzer {
     struct vg_histo processing_s; /* decode + score + alert, per message */
     struct vg_histo lag_s;        /* wall clock at processing minus the message's timestamp */
 };
+
+/* Adds up every receiver's delivery counters (call with lock held). */
+void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, uint64_t *refused);
 
 /* The API's route table; handlers take `struct analyzer *` as their user data. */
 extern const struct vg_http_route vg_api_routes[];

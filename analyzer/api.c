@@ -28,8 +28,7 @@ static void readyz(void *ud, const struct vg_http_request *req, struct vg_http_r
     int assigned = a->assigned;
     pthread_mutex_unlock(&a->lock);
     if (assigned > 0)
-        vg_http_replyf(resp, 200, "text/plain; charset=utf-8", "ready: %d partitions\n",
-                       assigned);
+        vg_http_replyf(resp, 200, "text/plain; charset=utf-8", "ready: %d partitions\n", assigned);
     else
         vg_http_reply(resp, 503, "text/plain; charset=utf-8",
                       "not ready: no partitions assigned yet\n");
@@ -63,12 +62,12 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
         vg_http_reply(resp, 500, NULL, "out of memory\n");
         return;
     }
-    struct vg_action_stats as = {0};
+    struct vg_action_stats as;
+    uint64_t refused;
     pthread_mutex_lock(&a->lock);
     struct vg_engine_stats es;
     vg_engine_get_stats(a->engine, &es);
-    if (a->action_inst)
-        a->action->stats(a->action_inst, &as);
+    analyzer_receiver_stats(a, &as, &refused);
     counter(f, "vigil_messages_consumed_total", "Kafka messages consumed.", a->consumed);
     counter(f, "vigil_bad_messages_total", "Messages rejected by the wire decoder.",
             a->bad_messages);
@@ -82,19 +81,26 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     counter(f, "vigil_alerts_resolved_total", "Alerts that resolved.", es.alerts_resolved);
     counter(f, "vigil_hosts_refused_total", "Messages of hosts beyond limits.max_hosts.",
             es.hosts_refused);
-    counter(f, "vigil_series_refused_total",
-            "Values of series beyond limits.max_series_per_host.", es.series_refused);
+    counter(f, "vigil_series_refused_total", "Values of series beyond limits.max_series_per_host.",
+            es.series_refused);
     counter(f, "vigil_consume_errors_total", "Errors reported by the Kafka consumer.",
             a->consume_errors);
     counter(f, "vigil_commit_errors_total", "Failed offset commits.", a->commit_errors);
-    counter(f, "vigil_webhook_delivered_total", "Alert notifications delivered (2xx).",
-            as.delivered);
+    counter(f, "vigil_webhook_delivered_total",
+            "Alert notifications delivered (2xx), all receivers.", as.delivered);
     counter(f, "vigil_webhook_attempt_errors_total", "Delivery attempts that failed.",
             as.attempt_errors);
     counter(f, "vigil_webhook_dropped_total", "Notifications given up on.", as.dropped);
-    counter(f, "vigil_webhook_queue_full_total", "Notifications refused: queue full.",
-            as.queue_full + a->notify_refused);
+    counter(f, "vigil_webhook_queue_full_total", "Notifications refused: queue full.", refused);
     gauge(f, "vigil_webhook_queued", "Notifications waiting for delivery.", (double)as.queued);
+    fprintf(f, "# HELP vigil_receiver_delivered_total Notifications delivered, per receiver.\n"
+               "# TYPE vigil_receiver_delivered_total counter\n");
+    for (size_t i = 0; i < a->n_receivers; i++) {
+        struct vg_action_stats st;
+        a->receivers[i].act->stats(a->receivers[i].inst, &st);
+        fprintf(f, "vigil_receiver_delivered_total{receiver=\"%s\"} %llu\n", a->receivers[i].name,
+                (unsigned long long)st.delivered);
+    }
     gauge(f, "vigil_alerts_firing", "Alerts firing now.", (double)es.firing);
     gauge(f, "vigil_hosts", "Hosts tracked.", (double)es.hosts);
     gauge(f, "vigil_series", "Series tracked.", (double)es.series);

@@ -1,5 +1,6 @@
 /* vigil-analyzer: a Kafka consumer-group member that decodes the agents' messages, scores every
- * series, turns scores into alerts and hands alert transitions to the webhook action. */
+ * series, turns scores into alerts and hands alert transitions to the configured receivers
+ * (generic webhook, Alertmanager, PagerDuty, Slack). */
 #include <errno.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
@@ -34,7 +35,6 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: vigil-analyzer [OPTIONS]\n"
@@ -65,17 +65,39 @@ static void usage(FILE *f)
 static void on_notification(void *ud, const struct vg_notification *n)
 {
     struct analyzer *a = ud;
-    if (!a->action_inst)
-        return;
-    if (a->action->submit(a->action_inst, n) < 0) {
-        a->notify_refused++;
-        vg_error("alert not queued: webhook queue full", "host=%s series=%s status=%s", n->host,
-                 n->series, n->status);
+    for (size_t i = 0; i < a->n_receivers; i++) {
+        struct receiver *r = &a->receivers[i];
+        int rc = r->act->submit(r->inst, n);
+        if (rc < 0) {
+            r->refused++;
+            a->notify_refused++;
+            vg_error("alert not queued", "receiver=%s host=%s series=%s status=%s reason=%s",
+                     r->name, n->host, n->series, n->status,
+                     rc == -ENOBUFS ? "queue-or-outbox-full" : "out-of-memory");
+        }
     }
 }
 
-static const double processing_bounds[] = {1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
-                                           2.5e-3, 5e-3, 1e-2, 5e-2, 0.1, 1};
+void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, uint64_t *refused)
+{
+    memset(sum, 0, sizeof(*sum));
+    *refused = 0;
+    for (size_t i = 0; i < a->n_receivers; i++) {
+        struct vg_action_stats st;
+        a->receivers[i].act->stats(a->receivers[i].inst, &st);
+        sum->submitted += st.submitted;
+        sum->delivered += st.delivered;
+        sum->attempt_errors += st.attempt_errors;
+        sum->retries += st.retries;
+        sum->dropped += st.dropped;
+        sum->queue_full += st.queue_full;
+        sum->queued += st.queued;
+        *refused += a->receivers[i].refused;
+    }
+}
+
+static const double processing_bounds[] = {1e-5,   5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+                                           2.5e-3, 5e-3, 1e-2, 5e-2,   0.1,  1};
 static const double lag_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600};
 
 /* Called with a->lock held. */
@@ -176,23 +198,55 @@ static int open_consumer(struct analyzer *a, const char *bootstrap, char *err, s
     return 0;
 }
 
-static int open_action(struct analyzer *a, char *err, size_t errlen)
+/* One receiver per type whose destination is configured; each shares the delivery settings
+ * (webhook.timeout, .max_attempts, .backoff_*, .queue_max) and the outbox directory. */
+static int open_receivers(struct analyzer *a, char *err, size_t errlen)
 {
-    if (!a->cfg.webhook_url) {
-        vg_warn("no webhook.url set: alerts are only logged", NULL);
-        return 0;
-    }
-    a->action = vg_action_find("webhook");
-    struct vg_webhook_cfg wc = {
-        .url = a->cfg.webhook_url,
-        .timeout_ms = a->cfg.webhook_timeout_ms,
-        .connect_timeout_ms = a->cfg.webhook_connect_timeout_ms,
-        .max_attempts = (int)a->cfg.webhook_max_attempts,
-        .backoff_initial_ms = a->cfg.webhook_backoff_initial_ms,
-        .backoff_max_ms = a->cfg.webhook_backoff_max_ms,
-        .queue_max = (size_t)a->cfg.webhook_queue_max,
+    const struct analyzer_cfg *c = &a->cfg;
+    struct {
+        const char *type, *url, *key_file;
+        double rate;
+    } want[] = {
+        {"webhook", c->webhook_url, NULL, c->webhook_rate},
+        {"alertmanager", c->alertmanager_url, NULL, c->alertmanager_rate},
+        {"pagerduty", c->pagerduty_routing_key_file ? c->pagerduty_url : NULL,
+         c->pagerduty_routing_key_file, c->pagerduty_rate},
+        {"slack", c->slack_url, NULL, c->slack_rate},
     };
-    return a->action->create(&a->action_inst, &wc, err, errlen);
+    for (size_t i = 0; i < VG_ARRAY_LEN(want); i++) {
+        if (!want[i].url || !*want[i].url)
+            continue;
+        struct vg_receiver_cfg rc = {
+            .type = want[i].type,
+            .url = want[i].url,
+            .timeout_ms = c->webhook_timeout_ms,
+            .connect_timeout_ms = c->webhook_connect_timeout_ms,
+            .max_attempts = (int)c->webhook_max_attempts,
+            .backoff_initial_ms = c->webhook_backoff_initial_ms,
+            .backoff_max_ms = c->webhook_backoff_max_ms,
+            .queue_max = (size_t)c->webhook_queue_max,
+            .secret_file = i == 0 ? c->webhook_secret_file : NULL,
+            .routing_key_file = want[i].key_file,
+            .rate_per_s = want[i].rate,
+            .outbox_dir = c->outbox_dir && *c->outbox_dir ? c->outbox_dir : NULL,
+            .outbox_max_bytes = (size_t)c->outbox_max_bytes,
+            .generator_url = c->alertmanager_generator_url,
+            .resend_interval_ms = c->alertmanager_resend_ms,
+        };
+        struct receiver *r = &a->receivers[a->n_receivers];
+        char rerr[VG_ERRLEN];
+        if (vg_action_create(&rc, &r->act, &r->inst, rerr, sizeof(rerr)) < 0)
+            return vg_err(err, errlen, -EINVAL, "%s receiver: %s", want[i].type, rerr);
+        r->name = want[i].type;
+        a->n_receivers++;
+        vg_info("receiver ready", "receiver=%s outbox=%s", r->name,
+                rc.outbox_dir ? rc.outbox_dir : "none (memory only)");
+    }
+    if (!a->n_receivers)
+        vg_warn("no receiver configured (webhook.url, alertmanager.url, "
+                "pagerduty.routing_key_file, slack.url): alerts are only logged",
+                NULL);
+    return 0;
 }
 
 static int open_engine(struct analyzer *a, char *err, size_t errlen)
@@ -223,10 +277,10 @@ static int open_engine(struct analyzer *a, char *err, size_t errlen)
 static void log_stats(struct analyzer *a)
 {
     struct vg_engine_stats es;
-    struct vg_action_stats as = {0};
+    struct vg_action_stats as;
+    uint64_t refused;
     vg_engine_get_stats(a->engine, &es);
-    if (a->action_inst)
-        a->action->stats(a->action_inst, &as);
+    analyzer_receiver_stats(a, &as, &refused);
     vg_info("stats",
             "consumed=%llu bad_messages=%llu bad_suppressed=%llu duplicates=%llu seq_gaps=%llu "
             "hosts=%llu series=%llu scored=%llu warming=%llu alerts_fired=%llu "
@@ -423,7 +477,7 @@ int main(int argc, char **argv)
     vg_wire_msg_init(&a.msg);
     struct vg_http *http = NULL;
     if (!rc)
-        rc = open_action(&a, err, sizeof(err));
+        rc = open_receivers(&a, err, sizeof(err));
     if (!rc && a.cfg.http_listen && *a.cfg.http_listen) {
         struct vg_http_cfg hc = {
             .listen = a.cfg.http_listen,
@@ -442,9 +496,8 @@ int main(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "vigil-analyzer: %s\n", err);
     } else {
-        vg_info("started", "topic=%s group=%s model=%s threshold=%g webhook=%s", a.cfg.topic,
-                a.cfg.group_id, a.cfg.detector_model, a.cfg.alert_threshold,
-                a.cfg.webhook_url ? a.cfg.webhook_url : "none");
+        vg_info("started", "topic=%s group=%s model=%s threshold=%g receivers=%zu", a.cfg.topic,
+                a.cfg.group_id, a.cfg.detector_model, a.cfg.alert_threshold, a.n_receivers);
         vg_notify_init();
         vg_notify_ready("consuming");
         run_loop(&a);
@@ -460,8 +513,8 @@ int main(int argc, char **argv)
     }
     if (a.engine)
         log_stats(&a);
-    if (a.action_inst)
-        a.action->destroy(a.action_inst, a.cfg.drain_timeout_ms);
+    for (size_t i = 0; i < a.n_receivers; i++)
+        a.receivers[i].act->destroy(a.receivers[i].inst, a.cfg.drain_timeout_ms);
     vg_engine_free(a.engine);
     vg_wire_msg_free(&a.msg);
     vg_embedded_kafka_stop(ek);

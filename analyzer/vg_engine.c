@@ -272,8 +272,7 @@ void vg_engine_each_host(const struct vg_engine *e,
     }
 }
 
-int vg_engine_describe_host(const struct vg_engine *e, const char *host,
-                            struct vg_engine_host *out,
+int vg_engine_describe_host(const struct vg_engine *e, const char *host, struct vg_engine_host *out,
                             void (*fn)(void *ud, const struct vg_engine_series *s), void *ud)
 {
     const struct host *h = vg_strmap_get(&e->hosts, host);

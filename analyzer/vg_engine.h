@@ -77,8 +77,7 @@ void vg_engine_each_host(const struct vg_engine *e,
                          void (*fn)(void *ud, const struct vg_engine_host *h), void *ud);
 
 /* Describes one host and calls fn for each of its series. Returns 0 or -ENOENT. */
-int vg_engine_describe_host(const struct vg_engine *e, const char *host,
-                            struct vg_engine_host *out,
+int vg_engine_describe_host(const struct vg_engine *e, const char *host, struct vg_engine_host *out,
                             void (*fn)(void *ud, const struct vg_engine_series *s), void *ud);
 
 void vg_engine_free(struct vg_engine *e);

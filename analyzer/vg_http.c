@@ -114,8 +114,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int status, const cha
 }
 
 static const struct vg_http_route *route_for(const struct vg_http *h, const char *path,
-                                             const char *method, const char **rest,
-                                             int *path_known)
+                                             const char *method, const char **rest, int *path_known)
 {
     *path_known = 0;
     for (size_t i = 0; i < h->n_routes; i++) {
@@ -144,8 +143,8 @@ static int authorized(struct vg_http *h, struct MHD_Connection *c)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     struct vg_http *h = cls;
     (void)version;
@@ -243,8 +242,7 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
     char host[64];
     const char *colon = strrchr(cfg->listen, ':');
     if (!colon || (size_t)(colon - cfg->listen) >= sizeof(host))
-        return vg_err(err, errlen, -EINVAL, "http.listen '%s': expected ADDRESS:PORT",
-                      cfg->listen);
+        return vg_err(err, errlen, -EINVAL, "http.listen '%s': expected ADDRESS:PORT", cfg->listen);
     memcpy(host, cfg->listen, (size_t)(colon - cfg->listen));
     host[colon - cfg->listen] = '\0';
     char *end;
@@ -272,12 +270,11 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
         vg_http_stop(h);
         return rc;
     }
-    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                            on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)(cfg->max_conns ? cfg->max_conns : 64),
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(cfg->max_conns ? cfg->max_conns : 64), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)10, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (!h->d) {
         int e = errno;
         vg_http_stop(h);

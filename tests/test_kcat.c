@@ -167,11 +167,56 @@ static void analyzer_scores_kcat_messages_and_skips_malformed_one(void **state)
     free(log);
 }
 
+static void alert_reaches_webhook_alertmanager_and_slack_through_outbox(void **state)
+{
+    if (!have_kcat())
+        fail_msg("kcat is not installed (scripts/setup.sh installs it)");
+    struct vg_stack s;
+    vg_stack_init(&s, "receivers");
+    vg_stack_start_receiver(&s, NULL);
+    char am[128], slack[128], outbox[600];
+    snprintf(am, sizeof(am), "alertmanager.url=http://127.0.0.1:%d", s.recv_port);
+    snprintf(slack, sizeof(slack), "slack.url=http://127.0.0.1:%d/slack", s.recv_port);
+    snprintf(outbox, sizeof(outbox), "outbox.dir=%s/outbox", s.dir);
+    vg_tp_sh("mkdir -p %s/outbox", s.dir);
+    const char *asets[] = {"kafka.auto.offset.reset=earliest",
+                           "detector.warmup=10",
+                           "alert.for=0s",
+                           am,
+                           slack,
+                           outbox,
+                           NULL};
+    vg_stack_start_analyzer(&s, asets);
+    char input[700];
+    snprintf(input, sizeof(input), "%s/kcat.in", s.dir);
+    FILE *f = fopen(input, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 14; i++)
+        fprintf(f,
+                "rx-1|{\"v\":1,\"host\":\"rx-1\",\"boot\":\"b\",\"seq\":%d,\"ts\":%lld,"
+                "\"interval_ms\":1000,\"metrics\":{\"q.depth\":%g}}\n",
+                i, 1700000000000LL + i * 1000LL, i < 12 ? 5.0 + (i % 2) : 500.0);
+    fclose(f);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.metrics -K '|' -l %s", s.bootstrap, input),
+                     0);
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"path\":\"/api/v2/alerts\"", 30000), 0);
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"path\":\"/slack\"", 30000), 0);
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"path\":\"/alerts\"", 30000), 0);
+    assert_int_equal(vg_stack_stop(&s), 0);
+    char *log = vg_tp_read(s.analyzer_log);
+    assert_non_null(strstr(log, "receiver=alertmanager"));
+    assert_non_null(strstr(log, "receiver=slack"));
+    free(log);
+    /* The outbox kept a file per receiver. */
+    assert_int_equal(vg_tp_sh("test $(ls %s/outbox | wc -l) -ge 3", s.dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kcat_consumes_agent_message_keyed_by_host),
         cmocka_unit_test(analyzer_scores_kcat_messages_and_skips_malformed_one),
+        cmocka_unit_test(alert_reaches_webhook_alertmanager_and_slack_through_outbox),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
