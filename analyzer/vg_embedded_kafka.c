@@ -21,6 +21,9 @@ int vg_embedded_kafka_start(struct vg_embedded_kafka **out, int brokers, const c
     char rkerr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "client.id", "vigil-embedded-kafka", NULL, 0);
+    /* This handle only hosts the mock cluster: its notice that it has no brokers to talk to
+     * would only confuse. */
+    rd_kafka_conf_set(conf, "log_level", "4", NULL, 0);
     k->owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
     if (!k->owner) {
         rd_kafka_conf_destroy(conf);

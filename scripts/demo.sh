@@ -53,19 +53,28 @@ echo "webhook receiver listening on http://127.0.0.1:$port/alerts"
 
 "$B/analyzer/vigil-analyzer" --embedded-kafka --bootstrap-file "$D/bootstrap" \
     --set webhook.url="http://127.0.0.1:$port/alerts" --set stats_interval=15s \
-    --set alert.series='cpu.*' \
+    --set alert.series='cpu.*' --set http.listen=127.0.0.1:0 \
     >"$D/analyzer.out" 2>"$D/analyzer.log" &
 pids+=($!)
+analyzer=$!
 wait_for "$D/bootstrap" . 15 || { cat "$D/analyzer.log" >&2; exit 1; }
 bs=$(head -1 "$D/bootstrap")
 echo "embedded Kafka broker at $bs  (watch the stream: kcat -b $bs -t vigil.metrics -C)"
+wait_for "$D/analyzer.log" 'http api listening' 10 || { cat "$D/analyzer.log" >&2; exit 1; }
+api=$(sed -n 's/.*msg="http api listening".* port=\([0-9]*\).*/\1/p' "$D/analyzer.log" | head -1)
+echo "analyzer API at http://127.0.0.1:$api  (try: curl -s 127.0.0.1:$api/metrics | grep vigil_)"
 
 "$B/agent/vigil-agent" --set bootstrap_servers="$bs" --set interval=1s 2>"$D/agent.log" &
 pids+=($!)
 echo "agent collecting this host's metrics every second; analyzer warming up (20 s)..."
 echo "(the demo alerts on the cpu.* series only, so that whatever else this machine is doing"
 echo " does not add alerts of its own; the analyzer's default is every series)"
-wait_for "$D/analyzer.log" "host warmed up" 60 || { echo "analyzer never warmed up" >&2; tail "$D/analyzer.log" >&2; exit 1; }
+if ! wait_for "$D/analyzer.log" "host warmed up" 60; then
+    kill -0 "$analyzer" 2>/dev/null && echo "the analyzer did not warm up within 60 s" >&2 ||
+        echo "the analyzer exited" >&2
+    tail "$D/analyzer.log" "$D/agent.log" >&2
+    exit 1
+fi
 
 echo
 ncpu=$(nproc)
