@@ -283,32 +283,12 @@ static int is_section(const struct vg_config_table *t, const char *prefix)
     return 0;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return 99;
-    size_t prev[65], cur[65];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof(size_t));
-    }
-    return prev[lb];
-}
-
 static void unknown_key_msg(const struct vg_config_table *t, const char *name, char *buf, size_t n)
 {
     const char *best = NULL;
     size_t bestd = 99;
     for (size_t i = 0; i < t->n; i++) {
-        size_t d = edit_distance(name, t->keys[i].name);
+        size_t d = vg_edit_distance(name, t->keys[i].name);
         if (d < bestd) {
             bestd = d;
             best = t->keys[i].name;

@@ -24,4 +24,7 @@ int vg_err(char *err, size_t errlen, int rc, const char *fmt, ...)
 /* Sleeps for ms milliseconds, resuming after signals unless *stop becomes non-zero. */
 void vg_sleep_ms(int64_t ms, volatile int *stop);
 
+/* Levenshtein distance, for "did you mean" suggestions; strings over 64 bytes count as 99. */
+size_t vg_edit_distance(const char *a, const char *b);
+
 #endif
