@@ -26,8 +26,7 @@ static void get_hello(void *ud, const struct vg_http_request *req, struct vg_htt
     vg_http_replyf(resp, 200, NULL, "hello %s\n", req->path_rest[0] ? req->path_rest : "world");
 }
 
-static void post_change(void *ud, const struct vg_http_request *req,
-                        struct vg_http_response *resp)
+static void post_change(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
 {
     g_mutations++;
     vg_http_replyf(resp, 201, NULL, "got %zu bytes\n", req->body_len);
@@ -41,10 +40,8 @@ static const struct vg_http_route routes[] = {
 
 static struct vg_http *start(const char *token_file, double rate)
 {
-    struct vg_http_cfg cfg = {.listen = "127.0.0.1:0",
-                              .token_file = token_file,
-                              .max_body = 1024,
-                              .rate_per_s = rate};
+    struct vg_http_cfg cfg = {
+        .listen = "127.0.0.1:0", .token_file = token_file, .max_body = 1024, .rate_per_s = rate};
     struct vg_http *h = NULL;
     char err[VG_ERRLEN] = "";
     int rc = vg_http_start(&h, &cfg, routes, 3, NULL, err, sizeof(err));

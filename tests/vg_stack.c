@@ -64,8 +64,9 @@ void vg_stack_start_analyzer(struct vg_stack *s, const char *const *sets)
     snprintf(s->url_set, sizeof(s->url_set), "webhook.url=http://127.0.0.1:%d/alerts",
              s->recv_port);
     /* Port 0: tests run analyzers side by side. */
-    const char *argv[MAX_ARGS] = {VG_ANALYZER_BIN, "--embedded-kafka", "--bootstrap-file", bsfile,
-                                  "--set", "http.listen=127.0.0.1:0"};
+    const char *argv[MAX_ARGS] = {
+        VG_ANALYZER_BIN, "--embedded-kafka",       "--bootstrap-file", bsfile,
+        "--set",         "http.listen=127.0.0.1:0"};
     size_t n = 6;
     if (s->recv_port) {
         argv[n++] = "--set";
