@@ -48,9 +48,9 @@ static int64_t mono_ns(void)
 }
 
 struct result {
-    size_t bytes;   /* body bytes */
-    long samples;   /* sample lines in the body */
-    long node;      /* of which host metrics (node_*, not node_scrape_*) */
+    size_t bytes; /* body bytes */
+    long samples; /* sample lines in the body */
+    long node;    /* of which host metrics (node_*, not node_scrape_*) */
 };
 
 /* One scrape. Returns 0 on an HTTP 200 answer, -1 otherwise (reason in err). */
@@ -161,16 +161,11 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"port", required_argument, NULL, 'p'},
-        {"path", required_argument, NULL, 'P'},
-        {"interval-ms", required_argument, NULL, 'i'},
-        {"count", required_argument, NULL, 'n'},
-        {"duration-s", required_argument, NULL, 'd'},
-        {"dump", required_argument, NULL, 'D'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"host", required_argument, NULL, 'H'},  {"port", required_argument, NULL, 'p'},
+        {"path", required_argument, NULL, 'P'},  {"interval-ms", required_argument, NULL, 'i'},
+        {"count", required_argument, NULL, 'n'}, {"duration-s", required_argument, NULL, 'd'},
+        {"dump", required_argument, NULL, 'D'},  {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     const char *host = "127.0.0.1", *path = "/metrics", *dump = NULL;
     long port = 0, interval_ms = 1000, count = 0, duration_s = 0;
