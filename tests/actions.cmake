@@ -4,10 +4,10 @@
 # The receiver verifies X-Vigil-Signature the way a user's receiver would, with libcrypto.
 target_link_libraries(vigil-test-receiver PRIVATE PkgConfig::CRYPTO)
 
-vg_add_test(test_webhook SOURCES test_webhook.c LIBS vg_actions PkgConfig::CRYPTO TIMEOUT 120
+vg_add_test(test_webhook SOURCES test_webhook.c LIBS vg_actions vg_teststack PkgConfig::CRYPTO TIMEOUT 120
     LABELS actions)
 add_dependencies(test_webhook vigil-test-receiver)
 vg_add_test(test_formats SOURCES test_formats.c LIBS vg_actions PkgConfig::CRYPTO TIMEOUT 60
     LABELS actions)
-vg_add_test(test_outbox SOURCES test_outbox.c LIBS vg_actions TIMEOUT 120 LABELS actions)
+vg_add_test(test_outbox SOURCES test_outbox.c LIBS vg_actions vg_teststack TIMEOUT 120 LABELS actions)
 add_dependencies(test_outbox vigil-test-receiver)

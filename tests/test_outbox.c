@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "vg_testproc.h"
+
 #include "vg_action.h"
 #include "vg_outbox.h"
 #include "vg_util.h"
@@ -49,28 +51,11 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
+/* A missing file reads as empty, so callers can search the text straight away. */
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return strdup("");
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *b = realloc(buf, cap);
-            assert_non_null(b);
-            buf = b;
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        if (n == 0)
-            break;
-        len += n;
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
+    char *s = vg_tp_read(path);
+    return s ? s : strdup("");
 }
 
 /* stderr goes to a file so that the tests can read the log lines; teardown copies it back. */
