@@ -1,0 +1,70 @@
+/* vigilctl: dispatches to the subcommand named in argv[1]. */
+#include <stdio.h>
+#include <string.h>
+
+#include "vg_util.h"
+#include "vigilctl.h"
+
+const struct vg_ctl_cmd vg_ctl_cmds[] = {
+    {"version", "", "print the version", vg_ctl_version},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: vigilctl COMMAND [ARGS]\n"
+               "\n"
+               "The operator's tool for Vigil: validate rules and configs, replay and evaluate\n"
+               "data through the same detectors as the analyzer, and query a running analyzer.\n"
+               "\n"
+               "Commands:\n");
+    for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++)
+        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+    fprintf(f, "\nRun 'vigilctl COMMAND --help' for a command's options.\n");
+}
+
+void vg_ctl_usage(FILE *f, const char *name)
+{
+    for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            fprintf(f, "Usage: vigilctl %s %s\n%s\n", c->name, c->args, c->summary);
+}
+
+int vg_ctl_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("vigilctl %s\n", VIGIL_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0)
+        return vg_ctl_version(argc - 1, argv + 1);
+    const char *best = NULL;
+    size_t best_d = 99;
+    for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++) {
+        if (strcmp(c->name, name) == 0)
+            return c->run(argc - 1, argv + 1);
+        size_t d = vg_edit_distance(name, c->name);
+        if (d < best_d) {
+            best_d = d;
+            best = c->name;
+        }
+    }
+    fprintf(stderr, "vigilctl: unknown command '%s'", name);
+    if (best && best_d <= 2)
+        fprintf(stderr, "; did you mean '%s'?", best);
+    fprintf(stderr, "\nRun 'vigilctl --help' for the list.\n");
+    return 2;
+}

@@ -1,0 +1,25 @@
+/* vigilctl: the operator's tool. Each subcommand lives in its own ctl_<name>.c and is one row of
+ * the table in main.c; a subcommand gets argv starting at its own name (argv[0] == "eval") and
+ * returns the process exit status: 0 success, 1 the check found problems, 2 usage error. */
+#ifndef VG_VIGILCTL_H
+#define VG_VIGILCTL_H
+
+#include <stdio.h>
+
+struct vg_ctl_cmd {
+    const char *name;
+    const char *args;    /* synopsis after the name, for --help */
+    const char *summary; /* one line */
+    int (*run)(int argc, char **argv);
+};
+
+/* The table in main.c, NULL-name terminated. */
+extern const struct vg_ctl_cmd vg_ctl_cmds[];
+
+/* Prints "vigilctl NAME ARGS: SUMMARY" style usage of one command to f. */
+void vg_ctl_usage(FILE *f, const char *name);
+
+/* Subcommands (one file each). */
+int vg_ctl_version(int argc, char **argv);
+
+#endif
