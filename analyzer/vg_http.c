@@ -14,11 +14,7 @@
 
 struct vg_http {
     struct MHD_Daemon *d;
-    const struct vg_http_route *routes;
-    size_t n_routes;
-    void *ud;
-    char *token;
-    size_t max_body;
+    struct vg_http_router rt; /* routes, token and body limit: what a request is judged by */
     int port;
     pthread_mutex_t lock; /* the rate limiter */
     double tokens, rate, burst;
@@ -113,12 +109,12 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int status, const cha
     return respond(c, status, "text/plain; charset=utf-8", b, b ? strlen(b) : 0);
 }
 
-static const struct vg_http_route *route_for(const struct vg_http *h, const char *path,
+static const struct vg_http_route *route_for(const struct vg_http_router *rt, const char *path,
                                              const char *method, const char **rest, int *path_known)
 {
     *path_known = 0;
-    for (size_t i = 0; i < h->n_routes; i++) {
-        const struct vg_http_route *r = &h->routes[i];
+    for (size_t i = 0; i < rt->n_routes; i++) {
+        const struct vg_http_route *r = &rt->routes[i];
         size_t pl = strlen(r->path);
         int prefix = pl > 1 && r->path[pl - 1] == '/';
         int match = prefix ? strncmp(path, r->path, pl) == 0 && path[pl] != '\0'
@@ -134,12 +130,52 @@ static const struct vg_http_route *route_for(const struct vg_http *h, const char
     return NULL;
 }
 
-static int authorized(struct vg_http *h, struct MHD_Connection *c)
+static void reply_text(struct vg_http_response *resp, int status, const char *text)
 {
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (!h->token || !auth || strncmp(auth, "Bearer ", 7) != 0)
-        return 0;
-    return vg_http_token_equal(auth + 7, h->token);
+    vg_http_replyf(resp, status, "text/plain; charset=utf-8", "%s\n", text);
+}
+
+int vg_http_too_large(const struct vg_http_router *rt, const char *content_length)
+{
+    return content_length && strtoull(content_length, NULL, 10) > rt->max_body;
+}
+
+void vg_http_dispatch(const struct vg_http_router *rt, const char *method, const char *path,
+                      const char *authorization, const char *body, size_t body_len,
+                      struct vg_http_response *resp)
+{
+    if (body_len > rt->max_body) {
+        reply_text(resp, 413, "request body too large");
+        return;
+    }
+    const char *rest = "";
+    int known;
+    const struct vg_http_route *r = route_for(rt, path, method, &rest, &known);
+    if (!r) {
+        reply_text(resp, known ? 405 : 404, known ? "method not allowed" : "not found");
+        return;
+    }
+    if (r->mutating) {
+        if (!rt->token) {
+            reply_text(resp, 403,
+                       "mutating endpoints are disabled: set http.token_file to enable them");
+            return;
+        }
+        if (!authorization || strncmp(authorization, "Bearer ", 7) != 0 ||
+            !vg_http_token_equal(authorization + 7, rt->token)) {
+            reply_text(resp, 401, "missing or wrong bearer token");
+            return;
+        }
+    }
+    struct vg_http_request req = {
+        .method = method,
+        .path = path,
+        .path_rest = rest,
+        .body = body ? body : "",
+        .body_len = body ? body_len : 0,
+    };
+    resp->status = 500;
+    r->fn(rt->ud, &req, resp);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -155,13 +191,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!ctx)
             return MHD_NO;
         *con_cls = ctx;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > h->max_body)
-            ctx->too_large = 1;
+        ctx->too_large = vg_http_too_large(
+            &h->rt, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length"));
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!ctx->too_large && ctx->len + *upload_size <= h->max_body) {
+        if (!ctx->too_large && ctx->len + *upload_size <= h->rt.max_body) {
             char *nb = realloc(ctx->body, ctx->len + *upload_size + 1);
             if (!nb)
                 return MHD_NO;
@@ -179,28 +214,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return send_text(c, 413, "request body too large");
     if (!rate_ok(h))
         return send_text(c, 429, "too many requests");
-
-    const char *rest = "";
-    int known;
-    const struct vg_http_route *r = route_for(h, url, method, &rest, &known);
-    if (!r)
-        return send_text(c, known ? 405 : 404, known ? "method not allowed" : "not found");
-    if (r->mutating) {
-        if (!h->token)
-            return send_text(c, 403,
-                             "mutating endpoints are disabled: set http.token_file to enable them");
-        if (!authorized(h, c))
-            return send_text(c, 401, "missing or wrong bearer token");
-    }
-    struct vg_http_request req = {
-        .method = method,
-        .path = url,
-        .path_rest = rest,
-        .body = ctx->body ? ctx->body : "",
-        .body_len = ctx->len,
-    };
     struct vg_http_response resp = {.status = 500};
-    r->fn(h->ud, &req, &resp);
+    vg_http_dispatch(&h->rt, method, url,
+                     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), ctx->body,
+                     ctx->len, &resp);
     return respond(c, resp.status, resp.content_type, resp.body, resp.len);
 }
 
@@ -256,17 +273,17 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
     struct vg_http *h = calloc(1, sizeof(*h));
     if (!h)
         return -ENOMEM;
-    h->routes = routes;
-    h->n_routes = n_routes;
-    h->ud = ud;
-    h->max_body = cfg->max_body ? cfg->max_body : 65536;
+    h->rt.routes = routes;
+    h->rt.n_routes = n_routes;
+    h->rt.ud = ud;
+    h->rt.max_body = cfg->max_body ? cfg->max_body : 65536;
     h->rate = cfg->rate_per_s;
     h->burst = cfg->rate_per_s > 1 ? cfg->rate_per_s : 1;
     h->tokens = h->burst;
     h->last_ms = vg_mono_ms();
     pthread_mutex_init(&h->lock, NULL);
     int rc;
-    if (cfg->token_file && (rc = read_token(cfg->token_file, &h->token, err, errlen)) < 0) {
+    if (cfg->token_file && (rc = read_token(cfg->token_file, &h->rt.token, err, errlen)) < 0) {
         vg_http_stop(h);
         return rc;
     }
@@ -298,7 +315,7 @@ void vg_http_stop(struct vg_http *h)
         return;
     if (h->d)
         MHD_stop_daemon(h->d);
-    free(h->token);
+    free(h->rt.token);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -45,6 +45,29 @@ struct vg_http_cfg {
 
 struct vg_http;
 
+/* What a request is judged by, apart from the socket: the routes, the bearer token (NULL:
+ * mutating routes are off) and the body limit. The server holds one; tests and the fuzzer
+ * (tests/fuzz/fuzz_http.c) build their own. */
+struct vg_http_router {
+    const struct vg_http_route *routes;
+    size_t n_routes;
+    void *ud;
+    char *token;
+    size_t max_body;
+};
+
+/* 1 when a Content-Length header value announces more than max_body bytes. */
+int vg_http_too_large(const struct vg_http_router *rt, const char *content_length);
+
+/* Decides one request's response without any socket: 413 past the body limit, 404/405 for
+ * unknown paths and methods, 403/401 for mutating routes without the right bearer token (the
+ * whole Authorization header value, may be NULL), else the route's handler. body may be NULL.
+ * resp->body is malloc'd; the caller frees it. The rate limit is the server's, not checked
+ * here. */
+void vg_http_dispatch(const struct vg_http_router *rt, const char *method, const char *path,
+                      const char *authorization, const char *body, size_t body_len,
+                      struct vg_http_response *resp);
+
 /* Starts the server. routes must outlive it. *out is released with vg_http_stop(). */
 int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
                   const struct vg_http_route *routes, size_t n_routes, void *ud, char *err,
