@@ -1,0 +1,118 @@
+/* Multivariate per-host model: a small MLP over a sliding window of all of a host's metrics,
+ * shared by the hosts of one group, so one batched call scores (and trains on) every host of the
+ * group in a tick. docs/detectors.md argues the design and gives the measurements behind it.
+ *
+ *   per host: raw tick x (M metrics) -> robust streaming normaliser (centre/scale per metric)
+ *             -> window of the last W normalised ticks (W*M inputs)
+ *   shared:   MLP W*M -> hidden... -> M, predicting the next tick (VG_MV_FORECAST, default) or
+ *             reconstructing the window (VG_MV_AUTOENCODER); Huber loss, Adam, trained online
+ *   per host: per-metric residual |z - prediction| divided by its own running scale; the raw
+ *             score is the mean of the top_k of those, and the top_k metrics are the attribution.
+ *
+ * Scores are raw (about 1 on typical ticks, unbounded); calibration into alert thresholds is done
+ * elsewhere (SPOT). A new host starts from the group's weights and typical scales, so it scores
+ * from its first tick. Missing values (NaN) are neither scored nor learned.
+ *
+ * Not thread-safe: one thread drives a model.
+ */
+#ifndef VG_MV_H
+#define VG_MV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_ckpt.h"
+#include "vg_k.h"
+
+#define VG_MV_MAX_HIDDEN 4
+#define VG_MV_TOPK_MAX   VG_K_TOPK_MAX
+
+enum vg_mv_arch {
+    VG_MV_FORECAST = 0,    /* window of W ticks before t -> tick t */
+    VG_MV_AUTOENCODER = 1, /* window of W ticks up to t -> the same window; tick t is scored */
+};
+
+struct vg_mv_params {
+    uint32_t n_metrics; /* M, fixed for the model's life */
+    uint32_t window;    /* W ticks */
+    enum vg_mv_arch arch;
+    uint32_t n_hidden;
+    uint32_t hidden[VG_MV_MAX_HIDDEN]; /* layer widths; leaky ReLU between, linear output */
+    /* Training. */
+    float lr;
+    float adam_b1, adam_b2, adam_eps;
+    float huber_delta;     /* in normalised units */
+    uint32_t train_every;  /* a training step every this many ticks (1 = each tick) */
+    uint32_t train_rows;   /* hosts per training step, a round-robin block; 0 = all */
+    float train_max_score; /* a host scoring above this in a tick is not learned from then */
+    /* Normaliser and scoring (see vg_k.h). */
+    struct vg_k_norm norm;
+    struct vg_k_score score;
+    uint64_t seed; /* weight initialisation and nothing else: same seed, same scores */
+};
+
+/* Defaults for m metrics: forecaster, W = 8, hidden {64, 32}, lr 1e-3, Huber delta 1,
+ * train every tick on up to 1024 hosts, top_k 3. */
+void vg_mv_params_default(struct vg_mv_params *p, uint32_t n_metrics);
+
+/* Checks p; returns 0 or -EINVAL with the offending field named in err. */
+int vg_mv_params_check(const struct vg_mv_params *p, char *err, size_t errlen);
+
+struct vg_mv;
+
+/* Creates a model with no hosts, weights drawn from p->seed, on backend k (not owned; it must
+ * outlive the model). Free with vg_mv_free(). */
+int vg_mv_new(struct vg_mv **out, const struct vg_mv_params *p, struct vg_k *k, char *err,
+              size_t errlen);
+void vg_mv_free(struct vg_mv *mv);
+
+/* Adds a host; its id is the number of hosts before it (ids are 0..n-1, rows of step()'s x).
+ * Returns 0 or -ENOMEM. */
+int vg_mv_add_host(struct vg_mv *mv, uint32_t *id, char *err, size_t errlen);
+uint32_t vg_mv_n_hosts(const struct vg_mv *mv);
+const struct vg_mv_params *vg_mv_params(const struct vg_mv *mv);
+
+struct vg_mv_result {
+    float score;  /* raw; NaN when the host had no value this tick */
+    uint32_t age; /* ticks this host has been stepped, this one included */
+    uint32_t n_top;
+    int32_t top[VG_MV_TOPK_MAX]; /* metric columns, most anomalous first */
+    float top_err[VG_MV_TOPK_MAX];
+};
+
+#define VG_MV_SCORE 0 /* score only */
+#define VG_MV_TRAIN 1 /* also learn from this tick (every train_every-th call that asks) */
+
+/* One tick for every host: x is n_hosts x n_metrics row-major, NaN = missing (a host that did
+ * not report gives a row of NaN; its window then holds its centre). Fills res[n_hosts] (may be
+ * NULL). Returns 0, or a negative code with a message (a backend failure; the model is then
+ * unusable). */
+int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result *res, char *err,
+               size_t errlen);
+
+struct vg_mv_stats {
+    uint64_t ticks;
+    uint64_t train_steps;
+    uint64_t rows_trained; /* host-ticks learned from */
+    uint64_t rows_skipped; /* host-ticks not learned from: score above train_max_score */
+    double last_loss;      /* mean Huber loss per target of the last training step */
+};
+void vg_mv_get_stats(const struct vg_mv *mv, struct vg_mv_stats *out);
+
+/* Floating-point operations one step does for n hosts (scoring alone, and training on rows
+ * rows), for benchmarks. */
+double vg_mv_flops(const struct vg_mv_params *p, uint32_t n, uint32_t rows);
+
+/* Appends the model (parameters, weights, optimiser and every host's state) to a checkpoint. */
+int vg_mv_save(const struct vg_mv *mv, struct vg_ckpt_w *w, char *err, size_t errlen);
+/* Rebuilds a model from a checkpoint's sections on backend k. Refuses (-EINVAL, message) a
+ * model whose shape differs from want when want is non-NULL. */
+int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_params *want,
+               struct vg_k *k, char *err, size_t errlen);
+
+/* One-model files: vg_ckpt_w_open + vg_mv_save + vg_ckpt_w_commit, and the reverse. */
+int vg_mv_save_file(const struct vg_mv *mv, const char *path, char *err, size_t errlen);
+int vg_mv_load_file(struct vg_mv **out, const char *path, const struct vg_mv_params *want,
+                    struct vg_k *k, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,130 @@
+/* Compute backends for the batched models (detectors/vg_mv): a table of operations on buffers
+ * that live where the backend computes (host memory for the CPU path, device memory for CUDA).
+ * The model is written once against this table; the CPU path (vg_k_cpu.c, OpenBLAS) and the CUDA
+ * path (vg_k_cuda.cu, cuBLAS + own kernels, built as libvigil-cuda.so and dlopen()ed) compute the
+ * same function, so a model runs and is tested on either.
+ *
+ * All matrices are row-major fp32 with an explicit leading dimension. Compute operations return
+ * nothing: a failure (a CUDA launch error) is kept as the backend's first error and reported by
+ * the next download() or sync(), which is where the model checks.
+ */
+#ifndef VG_K_H
+#define VG_K_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VG_K_ABI 1 /* bumped when the table changes; a libvigil-cuda.so of another ABI is refused  \
+                    */
+
+enum vg_k_act {
+    VG_K_ACT_NONE = 0,
+    VG_K_ACT_LEAKY = 1, /* y = x > 0 ? x : 0.01 x; the derivative is read off y's sign */
+};
+#define VG_K_LEAKY_SLOPE 0.01f
+
+/* Streaming robust normaliser of one tick of n hosts x m metrics (vg_k_ops.ingest). Per host and
+ * metric it keeps a centre c, a scale s and a count; for a finite x:
+ *     z = (x - c) / (s + floor_abs + floor_rel |c|)
+ *     c += a_c * S * clamp(z, -2, 2)            a Huber M-step: an outlier moves c by <= 2 a_c S
+ *     s += a_s * (min(|x - c|, 4 S) - s)          a clipped mean absolute deviation
+ * with a_c = max(alpha, 1/(cnt+1)) and a_s = max(alpha, 1/(cnt+prior_weight)) so that a new host
+ * starts from its first value and the group's typical scale (prior_s). The first finite value
+ * sets c = x. A missing (NaN) x leaves the state alone, enters the window as 0 (the centre) and
+ * the target as NaN (not scored, not learned). */
+struct vg_k_norm {
+    float alpha;
+    float prior_weight;
+    float floor_abs;
+    float floor_rel;
+    float z_clip; /* z in the window is clipped to +-z_clip; the target to +-1000 */
+};
+
+/* Per-metric residual scoring of the newest tick (vg_k_ops.score). For host i, metric j with a
+ * finite target: a = |tgt - pred|, e = a / (r + floor), then r += a_r (min(a, clip r) - r) with
+ * a_r = max(alpha, 1/(cnt+prior_weight)); the score is the mean of the top_k largest e, the top_k
+ * indices (descending e, ties to the lower index) are the attribution. A host with no finite
+ * target scores NaN with indices -1. */
+struct vg_k_score {
+    float alpha;
+    float prior_weight;
+    float floor;
+    float clip;
+    uint32_t top_k; /* 1..VG_K_TOPK_MAX */
+};
+#define VG_K_TOPK_MAX 8
+
+struct vg_k_ops {
+    uint32_t abi; /* VG_K_ABI */
+    const char *name;
+    /* Opens the backend; fills desc (device name etc.) and returns 0, or a negative code and a
+     * message saying why it cannot run here. */
+    int (*open)(void **ctx, char *desc, size_t desclen, char *err, size_t errlen);
+    void (*close)(void *ctx);
+
+    /* Zeroed buffer, or NULL. */
+    void *(*alloc)(void *ctx, size_t bytes);
+    void (*free)(void *ctx, void *p);
+    void (*zero)(void *ctx, void *p, size_t bytes);
+    void (*copy)(void *ctx, void *dst, const void *src, size_t bytes); /* within the backend */
+    int (*upload)(void *ctx, void *dst, const void *host_src, size_t bytes);
+    /* Waits for the work queued before it; returns the first error since open, if any. */
+    int (*download)(void *ctx, void *host_dst, const void *src, size_t bytes, char *err,
+                    size_t errlen);
+    int (*sync)(void *ctx, char *err, size_t errlen);
+
+    /* C = alpha op(A) op(B) + beta C, row-major, op(A) is m x k, op(B) k x n. */
+    void (*gemm)(void *ctx, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+    /* Y[r][j] = act(Y[r][j] + bias[j]). */
+    void (*bias_act)(void *ctx, float *y, int ldy, int rows, int cols, const float *bias,
+                     enum vg_k_act act);
+    /* D[r][j] *= act'(.) read off Y[r][j]. */
+    void (*act_grad)(void *ctx, float *d, int ldd, const float *y, int ldy, int rows, int cols,
+                     enum vg_k_act act);
+    /* out[j] = alpha * sum_r X[r][j], summed in a fixed order (deterministic). */
+    void (*colsum)(void *ctx, float *out, const float *x, int ldx, int rows, int cols, float alpha);
+    /* Normalises a tick x (n x m, ld m, NaN = missing) with state c, s, cnt (n x m each),
+     * writes the clipped z (NaN -> 0) into window rows at columns slot_a*m and slot_b*m of
+     * win (ld ldw), and the target z (NaN kept) into tgt (n x m). prior_s (m) seeds the scale
+     * of a host's metric on its first value. */
+    void (*ingest)(void *ctx, const struct vg_k_norm *p, int n, int m, const float *x, float *c,
+                   float *s, float *cnt, const float *prior_s, float *win, int ldw, int slot_a,
+                   int slot_b, float *tgt);
+    /* Scores n hosts: pred (ld ldp) against tgt (n x m), updating r (n x m) seeded by prior_r;
+     * cnt as left by ingest. Writes score[n], top_idx[n * top_k], top_err[n * top_k]. */
+    void (*score)(void *ctx, const struct vg_k_score *p, int n, int m, const float *pred, int ldp,
+                  const float *tgt, float *r, const float *cnt, const float *prior_r, float *score,
+                  int32_t *top_idx, float *top_err);
+    /* Huber loss of rows weighted by w[r] (0 or 1) against targets T (NaN = masked):
+     * D[r][j] = scale * w[r] * huber'(P - T), loss[r] = w[r] * sum_j huber(P - T). */
+    void (*huber)(void *ctx, int rows, int cols, const float *p, int ldp, const float *t, int ldt,
+                  const float *w, float delta, float scale, float *d, int ldd, float *loss);
+    /* One Adam step over n parameters; bc1 = 1 - b1^t, bc2 = 1 - b2^t. */
+    void (*adam)(void *ctx, size_t n, float *param, const float *grad, float *m, float *v, float lr,
+                 float b1, float b2, float eps, float bc1, float bc2);
+};
+
+/* An opened backend. */
+struct vg_k {
+    const struct vg_k_ops *ops;
+    void *ctx;
+    void *dl;       /* dlopen handle of libvigil-cuda.so, or NULL */
+    char desc[128]; /* "cpu (OpenBLAS 0.3.21, 2 threads)", "cuda (NVIDIA H100 ..., sm_90)" */
+};
+
+extern const struct vg_k_ops vg_k_cpu_ops;
+
+/* Opens a backend: want = "cpu", "cuda" or "auto" (cuda where libvigil-cuda.so loads and a
+ * device is usable, else cpu). With "auto" a CUDA failure is logged with its reason and the CPU
+ * path is used; with "cuda" it is an error. Logs the backend chosen. The library is looked for in
+ * $VIGIL_CUDA_LIB, next to the build (tests), then in the install's lib/vigil/. Close with
+ * vg_k_close(). */
+int vg_k_open(struct vg_k *k, const char *want, char *err, size_t errlen);
+void vg_k_close(struct vg_k *k);
+
+/* Whether the CUDA backend can run here; fills why when it cannot (tests print it in their
+ * skip line). */
+int vg_k_cuda_available(char *why, size_t whylen);
+
+#endif
