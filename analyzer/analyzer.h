@@ -12,6 +12,7 @@
 #include "vg_action.h"
 #include "vg_engine.h"
 #include "vg_histo.h"
+#include "vg_history.h"
 #include "vg_http.h"
 #include "vg_wire.h"
 
@@ -34,6 +35,11 @@ struct analyzer {
     uint64_t notify_refused;
     struct vg_histo processing_s; /* decode + score + alert, per message */
     struct vg_histo lag_s;        /* wall clock at processing minus the message's timestamp */
+    /* Operations (api_ops.c): recent history for `vigilctl report`, and where the stream comes
+     * from for `vigilctl status`. */
+    struct vg_history *history;
+    const char *bootstrap;
+    int embedded;
 };
 
 /* Adds up every receiver's delivery counters (call with lock held). */

@@ -105,6 +105,13 @@ static const struct vg_cfg_key keys[] = {
      "brokers in the embedded cluster"},
     {"drain_timeout", VG_CFG_DURATION, "5s", OFF(drain_timeout_ms), 0, 600000, NULL,
      "on SIGTERM, how long queued alerts may take to be delivered"},
+    {"history.window", VG_CFG_DURATION, "1h", OFF(history_window_ms), 1000, 604800000, NULL,
+     "how far back the per-host history of values, scores and alerts reaches (vigilctl report)"},
+    {"history.resolution", VG_CFG_DURATION, "10s", OFF(history_resolution_ms), 100, 3600000, NULL,
+     "one history point per series per this much event time (last value, highest score)"},
+    {"history.max_bytes", VG_CFG_SIZE, "64MiB", OFF(history_max_bytes), 0, 17179869184.0, NULL,
+     "memory for the history over all hosts; series beyond it are not recorded (counted); 0 "
+     "disables the history"},
     {"http.listen", VG_CFG_STRING, "127.0.0.1:9710", OFF(http_listen), NOBOUND, "VIGIL_HTTP_LISTEN",
      "address:port of the HTTP API (/healthz, /readyz, /metrics, /api/v1/...); empty disables "
      "it; loopback by default"},

@@ -51,6 +51,9 @@ struct analyzer_cfg {
     int64_t embedded_partitions;
     int64_t embedded_brokers;
     int64_t drain_timeout_ms;
+    int64_t history_window_ms;
+    int64_t history_resolution_ms;
+    int64_t history_max_bytes;
     char *http_listen;
     char *http_token_file;
     int64_t http_max_body;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analyzer.h"
+#include "api_ops.h"
 #include "vg_http.h"
 #include "vg_util.h"
 
@@ -177,5 +178,6 @@ const struct vg_http_route vg_api_routes[] = {
     {"GET", "/readyz", 0, readyz},
     {"GET", "/metrics", 0, metrics},
     {"GET", "/api/v1/hosts/", 0, host},
+    VG_API_OPS_ROUTES, /* operations endpoints: api_ops.c */
 };
 const size_t vg_api_n_routes = sizeof(vg_api_routes) / sizeof(vg_api_routes[0]);

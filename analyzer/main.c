@@ -13,6 +13,7 @@
 
 #include "analyzer.h"
 #include "analyzer_config.h"
+#include "api_ops.h"
 #include "vg_action.h"
 #include "vg_embedded_kafka.h"
 #include "vg_engine.h"
@@ -122,6 +123,7 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
         return;
     }
     vg_engine_process(a->engine, &a->msg, on_notification, a);
+    vg_history_record(a->history, a->engine, &a->msg); /* api_ops.c: vigilctl report */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     vg_histo_observe(&a->processing_s,
                      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -437,9 +439,12 @@ int main(int argc, char **argv)
     /* Build the engine now so that a bad detector or pattern is a config error. */
     if (!rc)
         rc = open_engine(&a, err, sizeof(err));
+    if (!rc)
+        rc = vg_api_ops_init(&a, err, sizeof(err)); /* history for vigilctl report */
     if (rc) {
         fprintf(stderr, "vigil-analyzer: config error: %s\n", err);
         vg_engine_free(a.engine);
+        vg_history_free(a.history);
         vg_config_free(&analyzer_config_table, &a.cfg);
         return 1;
     }
@@ -447,6 +452,7 @@ int main(int argc, char **argv)
         vg_config_dump(&analyzer_config_table, &a.cfg, stdout);
         printf("# config OK\n");
         vg_engine_free(a.engine);
+        vg_history_free(a.history);
         vg_config_free(&analyzer_config_table, &a.cfg);
         return 0;
     }
@@ -474,6 +480,8 @@ int main(int argc, char **argv)
                 rc = write_file_atomic(bootstrap_file, bootstrap, err, sizeof(err));
         }
     }
+    a.bootstrap = bootstrap; /* for vigilctl status */
+    a.embedded = embedded;
     vg_wire_msg_init(&a.msg);
     struct vg_http *http = NULL;
     if (!rc)
@@ -517,6 +525,7 @@ int main(int argc, char **argv)
         a.receivers[i].act->destroy(a.receivers[i].inst, a.cfg.drain_timeout_ms);
     vg_engine_free(a.engine);
     vg_wire_msg_free(&a.msg);
+    vg_history_free(a.history);
     vg_embedded_kafka_stop(ek);
     vg_config_free(&analyzer_config_table, &a.cfg);
     pthread_mutex_destroy(&a.lock);

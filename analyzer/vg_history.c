@@ -1,0 +1,263 @@
+#include "vg_history.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_log.h"
+#include "vg_strmap.h"
+#include "vg_util.h"
+
+struct point {
+    int64_t ts_ms; /* event time of the last message in the point's bucket */
+    float value;
+    float score; /* NAN: not scored (warming up, or the series is not alerted on) */
+};
+
+struct hseries {
+    size_t head, n; /* ring: oldest at (head - n) mod cap */
+    int last_state; /* enum vg_alert_state seen at the previous record, for transitions */
+    struct point pts[];
+};
+
+struct halert {
+    int64_t ts_ms;
+    char *series;
+    int fired; /* 1 fired, 0 resolved */
+    double score, value;
+};
+
+struct hhost {
+    struct vg_strmap series;
+    struct halert alerts[VG_HISTORY_ALERTS_PER_HOST];
+    size_t a_head, a_n;
+    int64_t bucket; /* bucket of the message being recorded */
+};
+
+struct vg_history {
+    struct vg_history_params p;
+    size_t cap; /* points per series */
+    struct vg_strmap hosts;
+    struct vg_history_stats st;
+};
+
+int vg_history_new(struct vg_history **out, const struct vg_history_params *p, char *err,
+                   size_t errlen)
+{
+    if (p->resolution_ms <= 0 || p->window_ms < p->resolution_ms)
+        return vg_err(err, errlen, -EINVAL,
+                      "history: resolution (%lldms) must be positive and not above the window "
+                      "(%lldms)",
+                      (long long)p->resolution_ms, (long long)p->window_ms);
+    struct vg_history *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->p = *p;
+    h->cap = (size_t)(p->window_ms / p->resolution_ms) + 1;
+    vg_strmap_init(&h->hosts);
+    *out = h;
+    return 0;
+}
+
+static size_t series_bytes(const struct vg_history *h)
+{
+    return sizeof(struct hseries) + h->cap * sizeof(struct point);
+}
+
+static struct hhost *get_host(struct vg_history *h, const char *name)
+{
+    struct hhost *hh = vg_strmap_get(&h->hosts, name);
+    if (hh)
+        return hh;
+    if (h->st.bytes + sizeof(*hh) > h->p.max_bytes)
+        return NULL;
+    hh = calloc(1, sizeof(*hh));
+    if (!hh)
+        return NULL;
+    vg_strmap_init(&hh->series);
+    if (vg_strmap_put(&h->hosts, name, hh) < 0) {
+        free(hh);
+        return NULL;
+    }
+    h->st.hosts++;
+    h->st.bytes += sizeof(*hh);
+    return hh;
+}
+
+static struct hseries *get_series(struct vg_history *h, struct hhost *hh, const char *name)
+{
+    struct hseries *s = vg_strmap_get(&hh->series, name);
+    if (s)
+        return s;
+    size_t sz = series_bytes(h);
+    if (h->st.bytes + sz > h->p.max_bytes) {
+        if (h->st.series_refused++ == 0)
+            vg_warn("history full: new series are not recorded", "max_bytes=%zu", h->p.max_bytes);
+        return NULL;
+    }
+    s = calloc(1, sz);
+    if (!s)
+        return NULL;
+    if (vg_strmap_put(&hh->series, name, s) < 0) {
+        free(s);
+        return NULL;
+    }
+    h->st.series++;
+    h->st.bytes += sz;
+    return s;
+}
+
+static struct point *last_point(const struct vg_history *h, struct hseries *s)
+{
+    return s->n ? &s->pts[(s->head + h->cap - 1) % h->cap] : NULL;
+}
+
+static void push_value(const struct vg_history *h, struct hseries *s, int64_t ts, double v)
+{
+    struct point *lp = last_point(h, s);
+    if (lp && lp->ts_ms / h->p.resolution_ms == ts / h->p.resolution_ms && ts >= lp->ts_ms) {
+        lp->ts_ms = ts;
+        lp->value = (float)v;
+        return;
+    }
+    s->pts[s->head] = (struct point){.ts_ms = ts, .value = (float)v, .score = NAN};
+    s->head = (s->head + 1) % h->cap;
+    if (s->n < h->cap)
+        s->n++;
+}
+
+static void add_alert(struct hhost *hh, int64_t ts, const char *series, int fired, double score,
+                      double value)
+{
+    struct halert *a = &hh->alerts[hh->a_head];
+    free(a->series);
+    *a = (struct halert){ts, strdup(series), fired, score, value};
+    hh->a_head = (hh->a_head + 1) % VG_HISTORY_ALERTS_PER_HOST;
+    if (hh->a_n < VG_HISTORY_ALERTS_PER_HOST)
+        hh->a_n++;
+}
+
+struct score_ctx {
+    struct vg_history *h;
+    struct hhost *hh;
+    int64_t ts;
+};
+
+/* Scores come from the engine after it processed the message: a series scored in this message
+ * has its point in the current bucket. */
+static void take_score(void *ud, const struct vg_engine_series *es)
+{
+    struct score_ctx *c = ud;
+    struct hseries *s = vg_strmap_get(&c->hh->series, es->name);
+    if (!s)
+        return;
+    struct point *lp = last_point(c->h, s);
+    if (lp && lp->ts_ms == c->ts && es->warm && isfinite(es->score) &&
+        (isnan(lp->score) || es->score > lp->score))
+        lp->score = (float)es->score;
+    int firing = es->state == VG_ALERT_FIRING;
+    int was = s->last_state == VG_ALERT_FIRING;
+    if (firing != was)
+        add_alert(c->hh, c->ts, es->name, firing, es->score, es->value);
+    s->last_state = (int)es->state;
+}
+
+void vg_history_record(struct vg_history *h, const struct vg_engine *e, const struct vg_wire_msg *m)
+{
+    if (!h || !h->p.max_bytes)
+        return;
+    struct hhost *hh = get_host(h, m->host);
+    if (!hh)
+        return;
+    for (size_t i = 0; i < m->n_metrics; i++) {
+        struct hseries *s = get_series(h, hh, m->metrics[i].name);
+        if (s)
+            push_value(h, s, m->ts_ms, m->metrics[i].value);
+    }
+    struct score_ctx c = {h, hh, m->ts_ms};
+    struct vg_engine_host info;
+    vg_engine_describe_host(e, m->host, &info, take_score, &c);
+}
+
+static json_t *num_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *vg_history_host_json(const struct vg_history *h, const char *host, int64_t since_ms)
+{
+    const struct hhost *hh = vg_strmap_get(&h->hosts, host);
+    if (!hh)
+        return NULL;
+    json_t *o = json_object(), *series = json_object(), *alerts = json_array();
+    json_object_set_new(o, "host", json_string(host));
+    json_object_set_new(o, "window_ms", json_integer(h->p.window_ms));
+    json_object_set_new(o, "resolution_ms", json_integer(h->p.resolution_ms));
+    for (size_t i = 0; i < hh->series.cap; i++) {
+        if (!hh->series.keys[i])
+            continue;
+        const struct hseries *s = hh->series.vals[i];
+        json_t *t = json_array(), *v = json_array(), *sc = json_array();
+        for (size_t k = 0; k < s->n; k++) {
+            const struct point *p = &s->pts[(s->head + h->cap - s->n + k) % h->cap];
+            if (p->ts_ms < since_ms)
+                continue;
+            json_array_append_new(t, json_integer(p->ts_ms));
+            json_array_append_new(v, num_or_null(p->value));
+            json_array_append_new(sc, num_or_null(p->score));
+        }
+        json_t *so = json_object();
+        json_object_set_new(so, "t", t);
+        json_object_set_new(so, "value", v);
+        json_object_set_new(so, "score", sc);
+        json_object_set_new(series, hh->series.keys[i], so);
+    }
+    for (size_t k = 0; k < hh->a_n; k++) {
+        const struct halert *a =
+            &hh->alerts[(hh->a_head + VG_HISTORY_ALERTS_PER_HOST - hh->a_n + k) %
+                        VG_HISTORY_ALERTS_PER_HOST];
+        if (a->ts_ms < since_ms || !a->series)
+            continue;
+        json_t *ao = json_object();
+        json_object_set_new(ao, "ts", json_integer(a->ts_ms));
+        json_object_set_new(ao, "series", json_string(a->series));
+        json_object_set_new(ao, "status", json_string(a->fired ? "firing" : "resolved"));
+        json_object_set_new(ao, "score", num_or_null(a->score));
+        json_object_set_new(ao, "value", num_or_null(a->value));
+        json_array_append_new(alerts, ao);
+    }
+    json_object_set_new(o, "series", series);
+    json_object_set_new(o, "alerts", alerts);
+    return o;
+}
+
+void vg_history_get_stats(const struct vg_history *h, struct vg_history_stats *out)
+{
+    if (h)
+        *out = h->st;
+    else
+        memset(out, 0, sizeof(*out));
+}
+
+static void free_series(void *v)
+{
+    free(v);
+}
+
+static void free_host(void *v)
+{
+    struct hhost *hh = v;
+    vg_strmap_free(&hh->series, free_series);
+    for (size_t i = 0; i < VG_HISTORY_ALERTS_PER_HOST; i++)
+        free(hh->alerts[i].series);
+    free(hh);
+}
+
+void vg_history_free(struct vg_history *h)
+{
+    if (!h)
+        return;
+    vg_strmap_free(&h->hosts, free_host);
+    free(h);
+}

@@ -1,0 +1,58 @@
+/* A bounded recent history per host: each series' value and score at a fixed resolution over a
+ * sliding window, and the host's last alert transitions. It feeds `vigilctl report` through the
+ * API (GET /api/v1/history/{host}), so an operator can look at what the analyzer saw without a
+ * metrics database.
+ *
+ * Memory is bounded twice: every series gets a ring of window/resolution points, and the rings
+ * together never exceed max_bytes; series beyond that are not recorded (and counted). The
+ * analyzer calls vg_history_record() after vg_engine_process() with its lock held; API handlers
+ * read with the same lock held.
+ */
+#ifndef VG_HISTORY_H
+#define VG_HISTORY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_engine.h"
+#include "vg_wire.h"
+
+#define VG_HISTORY_ALERTS_PER_HOST 64
+
+struct vg_history_params {
+    int64_t window_ms;     /* how far back a series' ring reaches */
+    int64_t resolution_ms; /* one point per series per this much event time (last value, max
+                            * score of the messages in it) */
+    size_t max_bytes;      /* all rings together; 0 disables the history */
+};
+
+struct vg_history_stats {
+    uint64_t hosts;
+    uint64_t series;
+    uint64_t bytes;
+    uint64_t series_refused; /* not recorded: max_bytes reached */
+};
+
+struct vg_history;
+
+/* Creates an empty history. *out is released with vg_history_free(). */
+int vg_history_new(struct vg_history **out, const struct vg_history_params *p, char *err,
+                   size_t errlen);
+
+/* Records m's values, and from e (which has just processed m) the scores of m's host and its
+ * alert transitions. NULL h does nothing. */
+void vg_history_record(struct vg_history *h, const struct vg_engine *e,
+                       const struct vg_wire_msg *m);
+
+/* The host's history as a JSON object (docs/api.md): {"host", "window_ms", "resolution_ms",
+ * "series": {NAME: {"t": [...], "value": [...], "score": [...]}}, "alerts": [...]}; points
+ * older than since_ms are left out. Returns a new reference the caller decrefs, or NULL when
+ * the host is unknown (or out of memory). */
+json_t *vg_history_host_json(const struct vg_history *h, const char *host, int64_t since_ms);
+
+void vg_history_get_stats(const struct vg_history *h, struct vg_history_stats *out);
+
+void vg_history_free(struct vg_history *h);
+
+#endif
