@@ -662,6 +662,11 @@ static int parse_error(const char *buf, size_t len, const json_error_t *je, char
                       "integers 64 bits; write large values with an exponent)",
                       je->line, je->column, text);
     default:
+        /* jansson's "unexpected token near end of file" does not say that nothing came. */
+        if (len == 0)
+            return vg_err(err, errlen, -EBADMSG,
+                          "malformed JSON at line 1 column 0: the message is empty, expected "
+                          "one JSON object");
         if (nonfinite_token(buf, len, je))
             return vg_err(err, errlen, -EINVAL,
                           "non-finite number at line %d column %d: NaN and Infinity are not "

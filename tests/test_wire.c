@@ -367,7 +367,7 @@ static void decode_rejects_malformed_json_with_position(void **state)
 {
     expect_reject("{\"v\":1,", -EBADMSG, "malformed JSON at line 1 column 7: ");
     expect_reject("{\"v\":1,\n\"host\" \"x\"}", -EBADMSG, "malformed JSON at line 2 column");
-    expect_reject("", -EBADMSG, "malformed JSON at line 1 column 0: unexpected token");
+    expect_reject("", -EBADMSG, "malformed JSON at line 1 column 0: the message is empty");
     expect_reject("{\"v\":1,\"host\":\"a\xff\"}", -EBADMSG, "malformed JSON");
 }
 

@@ -1,0 +1,16 @@
+# Reliability (issue 7): the catalogue of malformed inputs and their exact messages, the
+# valgrind start-stop check, durability across kill -9, and detector state across rebalances.
+
+# The /proc parsers are compiled in directly (as for fuzz_proc) rather than through
+# vg_collectors, which drags in the eBPF collectors.
+set(VG_PROC_PARSER_SOURCES
+    ${PROJECT_SOURCE_DIR}/collectors/proc_scan.c ${PROJECT_SOURCE_DIR}/collectors/proc_read.c
+    ${PROJECT_SOURCE_DIR}/collectors/proc_cpu.c ${PROJECT_SOURCE_DIR}/collectors/proc_mem.c
+    ${PROJECT_SOURCE_DIR}/collectors/proc_load.c ${PROJECT_SOURCE_DIR}/collectors/proc_psi.c
+    ${PROJECT_SOURCE_DIR}/collectors/proc_fields.c ${PROJECT_SOURCE_DIR}/collectors/vg_rate.c)
+vg_add_test(test_catalogue
+    SOURCES test_catalogue.c ${PROJECT_SOURCE_DIR}/analyzer/analyzer_config.c
+        ${VG_PROC_PARSER_SOURCES}
+    LIBS vg_analyzer vg_rules vg_common m)
+target_include_directories(test_catalogue PRIVATE ${PROJECT_SOURCE_DIR}/analyzer
+    ${PROJECT_SOURCE_DIR}/collectors ${PROJECT_SOURCE_DIR}/rules)
