@@ -14,3 +14,7 @@ vg_add_test(test_catalogue
     LIBS vg_analyzer vg_rules vg_common m)
 target_include_directories(test_catalogue PRIVATE ${PROJECT_SOURCE_DIR}/analyzer
     ${PROJECT_SOURCE_DIR}/collectors ${PROJECT_SOURCE_DIR}/rules)
+
+# The mock cluster in its own process: analyzers can be killed and restarted around it.
+add_executable(vigil-test-mockbroker vg_mockbroker.c)
+target_link_libraries(vigil-test-mockbroker PRIVATE PkgConfig::RDKAFKA Threads::Threads)

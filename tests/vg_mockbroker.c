@@ -1,0 +1,106 @@
+/* vigil-test-mockbroker: librdkafka's mock cluster in a process of its own, so tests can kill -9
+ * an analyzer (or start several) while the broker and its committed offsets live on.
+ *
+ *   vigil-test-mockbroker --bootstrap-file PATH [--brokers N] [--topic NAME:PARTITIONS]...
+ *
+ * Topics default to vigil.metrics:4 and vigil.state:4. The bootstrap address is written to
+ * PATH (atomically, with a newline) once the topics exist; SIGTERM or SIGINT stops it. */
+#include <getopt.h>
+#include <pthread.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TOPICS 8
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"bootstrap-file", required_argument, NULL, 'f'},
+        {"brokers", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *bsfile = NULL;
+    int brokers = 1, opt;
+    char *topics[MAX_TOPICS];
+    size_t n_topics = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 'f')
+            bsfile = optarg;
+        else if (opt == 'b')
+            brokers = atoi(optarg);
+        else if (opt == 't' && n_topics < MAX_TOPICS)
+            topics[n_topics++] = optarg;
+        else {
+            fprintf(stderr, "usage: vigil-test-mockbroker --bootstrap-file PATH [--brokers N] "
+                            "[--topic NAME:PARTITIONS]...\n");
+            return 2;
+        }
+    }
+    if (!bsfile || brokers < 1) {
+        fprintf(stderr, "vigil-test-mockbroker: --bootstrap-file is required\n");
+        return 2;
+    }
+    static char def1[] = "vigil.metrics:4", def2[] = "vigil.state:4";
+    if (!n_topics) {
+        topics[n_topics++] = def1;
+        topics[n_topics++] = def2;
+    }
+    /* Blocked before librdkafka starts its threads, which inherit the mask: only sigwait()
+     * below ever sees them. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "4", NULL, 0);
+    char rkerr[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
+    if (!rk) {
+        fprintf(stderr, "vigil-test-mockbroker: %s\n", rkerr);
+        return 1;
+    }
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, brokers);
+    if (!mc) {
+        fprintf(stderr, "vigil-test-mockbroker: cannot start the mock cluster\n");
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n_topics && !rc; i++) {
+        char name[256];
+        snprintf(name, sizeof(name), "%s", topics[i]);
+        char *colon = strrchr(name, ':');
+        int parts = colon ? atoi(colon + 1) : 4;
+        if (colon)
+            *colon = '\0';
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, name, parts > 0 ? parts : 4, 1);
+        if (e) {
+            fprintf(stderr, "vigil-test-mockbroker: topic %s: %s\n", name, rd_kafka_err2str(e));
+            rc = 1;
+        }
+    }
+    if (!rc) {
+        char tmp[4096];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", bsfile);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%s\n", rd_kafka_mock_cluster_bootstraps(mc)) < 0 || fclose(f) ||
+            rename(tmp, bsfile)) {
+            perror(bsfile);
+            rc = 1;
+        }
+    }
+    int sig;
+    if (!rc)
+        sigwait(&stop_sigs, &sig);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(rk);
+    return rc;
+}
