@@ -34,6 +34,14 @@ static const struct vg_cfg_key keys[] = {
     {"cgroup.max", VG_CFG_INT, "100", OFF(cgroup_max), 1, 1000, NULL,
      "cgroup collector: cgroups reported at most (the first by name); each costs up to 7 file "
      "reads per tick, through descriptors held open"},
+    {"bpf.btf_cache", VG_CFG_STRING, "/var/lib/vigil/btf", OFF(bpf_btf_cache), NOBOUND, NULL,
+     "bpf_* collectors: directory for the minimal kernel BTF files made with `bpftool gen "
+     "min_core_btf` (one per collector and kernel, a few KB each), so that loading does not parse "
+     "the whole kernel BTF (about 12 MiB of peak memory); created when its parent exists; empty: "
+     "always load with the whole kernel BTF"},
+    {"bpf.bpftool", VG_CFG_STRING, "bpftool", OFF(bpf_bpftool), NOBOUND, NULL,
+     "bpf_* collectors: the bpftool used for bpf.btf_cache, a path or a name looked up in PATH, "
+     "/usr/sbin and /sbin; without it the agent loads with the whole kernel BTF"},
     {"labels", VG_CFG_MAP, NULL, OFF(labels), NOBOUND, NULL,
      "labels sent with every message, e.g. labels: {env: prod, role: db}"},
     {"bootstrap_servers", VG_CFG_STRING, "localhost:9092", OFF(bootstrap_servers), NOBOUND,

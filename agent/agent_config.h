@@ -17,6 +17,8 @@ struct agent_cfg {
     char *cgroup_root;
     char *cgroup_select;
     int64_t cgroup_max;
+    char *bpf_btf_cache;
+    char *bpf_bpftool;
     struct vg_kvlist labels;
     char *bootstrap_servers;
     struct vg_kvlist kafka;

@@ -37,6 +37,10 @@ struct vg_collector_cfg {
      * system.slice. */
     const char *cgroup_select;
     int cgroup_max; /* cgroup: cgroups reported at most; 0: 100 */
+    /* bpf_*: where minimal kernel BTF files are cached (collectors/bpf/vg_bpf_btf.h); NULL or ""
+     * loads with the whole kernel BTF. */
+    const char *bpf_btf_cache;
+    const char *bpf_bpftool; /* bpf_*: the bpftool that makes them; NULL: "bpftool" */
 };
 
 struct vg_collector {

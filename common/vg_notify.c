@@ -38,6 +38,11 @@ void vg_notify_watchdog(int64_t now_mono_ms)
     g_next_ms = now_mono_ms + g_interval_ms;
 }
 
+int64_t vg_notify_watchdog_due(void)
+{
+    return g_interval_ms ? g_next_ms : INT64_MAX;
+}
+
 void vg_notify_stopping(void)
 {
     sd_notify(0, "STOPPING=1");

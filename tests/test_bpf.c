@@ -71,9 +71,23 @@ struct live {
     char err[VG_ERRLEN];
 };
 
+/* The live tests load through minimal BTF files, as a packaged agent does (bpf.btf_cache), so
+ * their events also prove the relocations made with it right. One directory per test run. */
+static char btf_cache[64];
+
+static const char *test_btf_cache(void)
+{
+    if (!btf_cache[0]) {
+        snprintf(btf_cache, sizeof btf_cache, "/tmp/vigil-test-btf.XXXXXX");
+        if (!mkdtemp(btf_cache))
+            fail_msg("mkdtemp: %s", strerror(errno));
+    }
+    return btf_cache;
+}
+
 static void live_open(struct live *l, const struct vg_collector *c)
 {
-    struct vg_collector_cfg cfg = {0};
+    struct vg_collector_cfg cfg = {.bpf_btf_cache = test_btf_cache()};
     memset(l, 0, sizeof *l);
     l->c = c;
     l->now = T0;
@@ -885,6 +899,80 @@ static void every_collector_has_a_documented_metric_table(void **state)
     }
 }
 
+#ifdef VIGIL_HAVE_BPF
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Counts the cache's .btf files whose name starts with prefix, and returns the last one's path. */
+static int cached_btf(const char *dir, const char *prefix, char *path, size_t n)
+{
+    int count = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strstr(e->d_name, ".btf")) {
+            snprintf(path, n, "%s/%s", dir, e->d_name);
+            count++;
+        }
+    closedir(d);
+    return count;
+}
+
+static void minimal_btf_is_cached_small_and_reused(void **state)
+{
+    (void)state;
+    need_root();
+    char dir[] = "/tmp/vigil-test-btf1.XXXXXX", path[512], again[512];
+    assert_non_null(mkdtemp(dir));
+    struct vg_collector_cfg cfg = {.bpf_btf_cache = dir};
+    void *st = NULL;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(vg_collector_bpf_runqlat.init(&st, &cfg, err, sizeof err), 0);
+    vg_collector_bpf_runqlat.fini(st);
+    assert_int_equal(cached_btf(dir, "bpf_runqlat-", path, sizeof path), 1);
+    /* runqlat relocates against task_struct and friends: a few hundred bytes of types, against
+     * megabytes for the whole kernel. */
+    long small = file_size(path), whole = file_size("/sys/kernel/btf/vmlinux");
+    assert_true(small > 24);
+    assert_true(small * 100 < whole);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    assert_int_equal(vg_collector_bpf_runqlat.init(&st, &cfg, err, sizeof err), 0);
+    vg_collector_bpf_runqlat.fini(st);
+    assert_int_equal(cached_btf(dir, "bpf_runqlat-", again, sizeof again), 1);
+    assert_string_equal(path, again);
+    assert_int_equal(stat(again, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino); /* reused, not made again */
+    unlink(path);
+    rmdir(dir);
+}
+
+static void without_bpftool_collectors_load_with_the_whole_btf(void **state)
+{
+    (void)state;
+    need_root();
+    char dir[] = "/tmp/vigil-test-btf2.XXXXXX", path[512];
+    assert_non_null(mkdtemp(dir));
+    struct vg_collector_cfg cfg = {.bpf_btf_cache = dir, .bpf_bpftool = "/nonexistent/bpftool"};
+    struct live l;
+    memset(&l, 0, sizeof l);
+    l.c = &vg_collector_bpf_runqlat;
+    l.now = T0;
+    vg_wire_msg_init(&l.msg);
+    assert_int_equal(l.c->init(&l.state, &cfg, l.err, sizeof l.err), 0);
+    assert_int_equal(cached_btf(dir, "bpf_runqlat-", path, sizeof path), 0);
+    live_collect(&l);
+    live_collect(&l);
+    must_get(&l, "bpf.runqlat.count_ps");
+    live_close(&l);
+    rmdir(dir);
+}
+#endif
+
 #ifndef VIGIL_HAVE_BPF
 static void without_ebpf_support_init_says_so(void **state)
 {
@@ -926,9 +1014,20 @@ int main(void)
         cmocka_unit_test(missing_optional_tracepoint_leaves_only_its_metric_out),
         cmocka_unit_test(all_five_encode_as_one_wire_message),
         cmocka_unit_test(collect_of_all_five_costs_well_under_the_tick_budget),
+        cmocka_unit_test(minimal_btf_is_cached_small_and_reused),
+        cmocka_unit_test(without_bpftool_collectors_load_with_the_whole_btf),
 #else
         cmocka_unit_test(without_ebpf_support_init_says_so),
 #endif
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+#ifdef VIGIL_HAVE_BPF
+    if (btf_cache[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", btf_cache);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", btf_cache);
+    }
+#endif
+    return failed;
 }

@@ -14,6 +14,7 @@
 #include "bpf_impl.h"
 #include "proc_parse.h"
 #include "proc_read.h"
+#include "vg_bpf_btf.h"
 #include "vg_bpf_util.h"
 #include "vg_devtab.h"
 #include "vg_util.h"
@@ -74,7 +75,13 @@ int vg_bpf_biolat_init(void **state, const struct vg_collector_cfg *cfg, char *e
              cfg && cfg->sys_root ? cfg->sys_root : "/sys");
     snprintf(st->proc_root, sizeof st->proc_root, "%s",
              cfg && cfg->proc_root ? cfg->proc_root : "/proc");
-    st->skel = biolat_bpf__open();
+    LIBBPF_OPTS(bpf_object_open_opts, opts);
+    char btf[600];
+    size_t elf_size;
+    const void *elf = biolat_bpf__elf_bytes(&elf_size);
+    if (vg_bpf_core_btf(NAME, cfg, elf, elf_size, btf, sizeof btf) == 0)
+        opts.btf_custom_path = btf;
+    st->skel = biolat_bpf__open_opts(&opts);
     if (!st->skel) {
         rc = vg_bpf_load_failed(NAME, "opening the BPF object", -errno, err, errlen);
         goto fail;

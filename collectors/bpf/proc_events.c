@@ -9,6 +9,7 @@
 #include "bpf_impl.h"
 #include "proc_events.h"
 #include "proc_events.skel.h"
+#include "vg_bpf_btf.h"
 #include "vg_bpf_util.h"
 #include "vg_rate.h"
 #include "vg_util.h"
@@ -52,7 +53,13 @@ int vg_bpf_proc_events_init(void **state, const struct vg_collector_cfg *cfg, ch
     struct procev_state *st = calloc(1, sizeof *st);
     if (!st)
         return vg_err(err, errlen, -ENOMEM, NAME ": out of memory");
-    st->skel = proc_events_bpf__open();
+    LIBBPF_OPTS(bpf_object_open_opts, opts);
+    char btf[600];
+    size_t elf_size;
+    const void *elf = proc_events_bpf__elf_bytes(&elf_size);
+    if (vg_bpf_core_btf(NAME, cfg, elf, elf_size, btf, sizeof btf) == 0)
+        opts.btf_custom_path = btf;
+    st->skel = proc_events_bpf__open_opts(&opts);
     if (!st->skel) {
         rc = vg_bpf_load_failed(NAME, "opening the BPF object", -errno, err, errlen);
         goto fail;

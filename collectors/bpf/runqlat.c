@@ -10,6 +10,7 @@
 #include "bpf_impl.h"
 #include "runqlat.h"
 #include "runqlat.skel.h"
+#include "vg_bpf_btf.h"
 #include "vg_bpf_util.h"
 #include "vg_cgname.h"
 #include "vg_log.h"
@@ -65,7 +66,13 @@ int vg_bpf_runqlat_init(void **state, const struct vg_collector_cfg *cfg, char *
     struct runqlat_state *st = calloc(1, sizeof *st);
     if (!st)
         return vg_err(err, errlen, -ENOMEM, NAME ": out of memory");
-    st->skel = runqlat_bpf__open();
+    LIBBPF_OPTS(bpf_object_open_opts, opts);
+    char btf[600];
+    size_t elf_size;
+    const void *elf = runqlat_bpf__elf_bytes(&elf_size);
+    if (vg_bpf_core_btf(NAME, cfg, elf, elf_size, btf, sizeof btf) == 0)
+        opts.btf_custom_path = btf;
+    st->skel = runqlat_bpf__open_opts(&opts);
     if (!st->skel) {
         rc = vg_bpf_load_failed(NAME, "opening the BPF object", -errno, err, errlen);
         goto fail;
