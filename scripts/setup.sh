@@ -15,6 +15,7 @@ PKGS=(
     libsystemd-dev      # sd_notify
     libopenblas-dev     # CPU GEMM for the detectors
     libbpf-dev clang llvm bpftool  # eBPF collectors (CO-RE)
+    valgrind            # leak check of the daemons' start-stop cycle (test_valgrind)
     kcat                # interop tests and `kcat -b ADDR -t vigil.metrics -C` in the demo
 )
 

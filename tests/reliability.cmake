@@ -18,3 +18,12 @@ target_include_directories(test_catalogue PRIVATE ${PROJECT_SOURCE_DIR}/analyzer
 # The mock cluster in its own process: analyzers can be killed and restarted around it.
 add_executable(vigil-test-mockbroker vg_mockbroker.c)
 target_link_libraries(vigil-test-mockbroker PRIVATE PkgConfig::RDKAFKA Threads::Threads)
+
+# valgrind over the daemons' start-stop cycle (skipped, exit 77, without valgrind). Not run in
+# the ASan build: valgrind and ASan do not mix.
+if(NOT VIGIL_SANITIZE)
+    vg_add_test(test_valgrind SOURCES test_valgrind.c LIBS vg_teststack TIMEOUT 240
+        LABELS valgrind)
+    set_tests_properties(test_valgrind PROPERTIES SKIP_RETURN_CODE 77)
+    add_dependencies(test_valgrind vigil-agent vigil-analyzer vigil-test-mockbroker)
+endif()
