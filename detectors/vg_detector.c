@@ -3,9 +3,11 @@
 #include <string.h>
 
 #include "vg_ewma.h"
+#include "vg_seasonal.h"
 
 const struct vg_detector *const vg_detectors[] = {
     &vg_detector_ewma,
+    &vg_detector_seasonal,
     NULL,
 };
 

@@ -17,6 +17,11 @@ struct vg_detector_params {
     double clip_k;        /* values beyond clip_k scales from the mean are clipped when learned */
     double min_std_abs;   /* floor of the scale, in the metric's unit */
     double min_std_rel;   /* floor of the scale as a fraction of |mean| */
+    /* Seasonal model and its calibration (vg_seasonal.c); 0 selects the model's default. */
+    double season_s;     /* period of the time-of-day profile, seconds (default 86400) */
+    uint32_t smooth;     /* standardised residuals averaged over this many values (default 1) */
+    double calib_q;      /* SPOT tail threshold level of the calibration (default 0.98) */
+    uint32_t calib_init; /* values the calibration learns from before scoring (default 256) */
 };
 
 struct vg_detector {
@@ -28,6 +33,10 @@ struct vg_detector {
     /* Learns x and scores it. Returns 0 with *score in [0,1], or -EAGAIN while warming up (the
      * value is still learned). Non-finite x is refused with -EINVAL and not learned. */
     int (*update)(void *state, const struct vg_detector_params *p, double x, double *score);
+    /* Optional: as update, for a value with its event time (ms since the epoch); models that use
+     * time (seasonality) need it, and callers that know the time should prefer it. */
+    int (*update_at)(void *state, const struct vg_detector_params *p, int64_t ts_ms, double x,
+                     double *score);
 };
 
 extern const struct vg_detector *const vg_detectors[];

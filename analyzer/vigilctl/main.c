@@ -7,6 +7,8 @@
 
 const struct vg_ctl_cmd vg_ctl_cmds[] = {
     {"version", "", "print the version", vg_ctl_version},
+    {"eval", "nab|smd [OPTIONS] DIR", "score the detectors on a labelled data set (NAB, SMD)",
+     vg_ctl_eval},
     {NULL, NULL, NULL, NULL},
 };
 

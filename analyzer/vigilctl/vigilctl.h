@@ -21,5 +21,6 @@ void vg_ctl_usage(FILE *f, const char *name);
 
 /* Subcommands (one file each). */
 int vg_ctl_version(int argc, char **argv);
+int vg_ctl_eval(int argc, char **argv);
 
 #endif

@@ -1,0 +1,194 @@
+/* vigilctl eval: runs the analyzer's own detectors over a labelled data set and scores them.
+ * The detector, its settings and the alert threshold come from the analyzer's configuration
+ * (defaults, --config, --set), so the figures are those of what would run in production. */
+#include "ctl_eval.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyzer_config.h"
+#include "vg_util.h"
+#include "vigilctl.h"
+
+static void help(FILE *f)
+{
+    vg_ctl_usage(f, "eval");
+    fprintf(f,
+            "\nKinds:\n"
+            "  nab DIR   NAB-format corpus (data/<category>/*.csv, labels/): one causal pass per\n"
+            "            file, scored with NAB's three profiles\n"
+            "  smd DIR   Server Machine Dataset (train/, test/, test_label/,\n"
+            "            interpretation_label/): point-wise and attribution metrics\n"
+            "\nRun 'vigilctl eval KIND --help' for the options.\n");
+}
+
+void ctl_eval_common_help(FILE *f)
+{
+    fprintf(f,
+            "  -c, --config FILE     the analyzer's configuration (detector.*, alert.threshold)\n"
+            "  -s, --set KEY=VALUE   override one analyzer key, e.g. detector.model=ewma\n"
+            "  -p, --param NAME=VAL  model extras: season_s, smooth, calib_q, calib_init\n"
+            "  -v, --verbose         per-file / per-machine details\n"
+            "  -h, --help            this help\n");
+}
+
+struct extra {
+    const char *name;
+    size_t off;
+    int is_u32;
+};
+
+static const struct extra extras[] = {
+    {"season_s", offsetof(struct vg_detector_params, season_s), 0},
+    {"smooth", offsetof(struct vg_detector_params, smooth), 1},
+    {"calib_q", offsetof(struct vg_detector_params, calib_q), 0},
+    {"calib_init", offsetof(struct vg_detector_params, calib_init), 1},
+};
+
+static int set_extra(struct vg_detector_params *dp, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq)
+        return -EINVAL;
+    for (size_t i = 0; i < VG_ARRAY_LEN(extras); i++) {
+        if (strlen(extras[i].name) != (size_t)(eq - arg) ||
+            strncmp(extras[i].name, arg, (size_t)(eq - arg)) != 0)
+            continue;
+        char *end;
+        double v = strtod(eq + 1, &end);
+        if (*end || eq[1] == 0 || v < 0)
+            return -EINVAL;
+        if (extras[i].is_u32)
+            *(uint32_t *)((char *)dp + extras[i].off) = (uint32_t)v;
+        else
+            *(double *)((char *)dp + extras[i].off) = v;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_help)(FILE *f))
+{
+    static const struct option lo[] = {
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"param", required_argument, NULL, 'p'},  {"results", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},   {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL;
+    char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    char **params = calloc((size_t)argc + 1, sizeof(char *));
+    size_t n_sets = 0, n_params = 0;
+    int rc = 2, c;
+    memset(o, 0, sizeof(*o));
+    o->name = "vigil";
+    if (!sets || !params)
+        goto out;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "c:s:p:r:n:vh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 's':
+            sets[n_sets++] = optarg;
+            break;
+        case 'p':
+            params[n_params++] = optarg;
+            break;
+        case 'r':
+            o->results = optarg;
+            break;
+        case 'n':
+            o->name = optarg;
+            break;
+        case 'v':
+            o->verbose++;
+            break;
+        case 'h':
+            kind_help(stdout);
+            rc = 3;
+            goto out;
+        default:
+            fprintf(stderr, "vigilctl eval %s: unknown or incomplete option '%s'\n", argv[0],
+                    argv[optind - 1]);
+            goto out;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "vigilctl eval %s: expected one DIR (see --help)\n", argv[0]);
+        goto out;
+    }
+    o->dir = argv[optind];
+    if (strpbrk(o->name, "_./") || !*o->name) {
+        fprintf(stderr, "vigilctl eval: --name must be non-empty without '_', '.' or '/'\n");
+        goto out;
+    }
+    struct analyzer_cfg cfg;
+    char err[VG_ERRLEN];
+    if (vg_config_load_all(&analyzer_config_table, &cfg, config, sets, n_sets, err, sizeof(err)) !=
+        0) {
+        fprintf(stderr, "vigilctl eval: %s\n", err);
+        goto out;
+    }
+    o->det = vg_detector_find(cfg.detector_model);
+    if (!o->det) {
+        fprintf(stderr, "vigilctl eval: unknown detector.model '%s'\n", cfg.detector_model);
+        vg_config_free(&analyzer_config_table, &cfg);
+        goto out;
+    }
+    o->dp.alpha = cfg.detector_alpha;
+    o->dp.alpha_outlier = cfg.detector_alpha_outlier;
+    o->dp.warmup = (uint32_t)cfg.detector_warmup;
+    o->dp.clip_k = cfg.detector_clip;
+    o->dp.min_std_abs = cfg.detector_min_std_abs;
+    o->dp.min_std_rel = cfg.detector_min_std_rel;
+    o->threshold = cfg.alert_threshold;
+    vg_config_free(&analyzer_config_table, &cfg);
+    for (size_t i = 0; i < n_params; i++) {
+        int e = set_extra(&o->dp, params[i]);
+        if (e) {
+            fprintf(stderr, "vigilctl eval: --param '%s': %s\n", params[i],
+                    e == -ENOENT ? "unknown name (season_s, smooth, calib_q, calib_init)"
+                                 : "expected NAME=non-negative number");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(sets);
+    free(params);
+    return rc;
+}
+
+int ctl_eval_step(const struct ctl_eval_opts *o, void *state, int64_t ts_ms, double x,
+                  double *score)
+{
+    int rc = o->det->update_at ? o->det->update_at(state, &o->dp, ts_ms, x, score)
+                               : o->det->update(state, &o->dp, x, score);
+    if (rc)
+        *score = 0;
+    return rc;
+}
+
+int vg_ctl_eval(int argc, char **argv)
+{
+    if (argc < 2) {
+        help(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        help(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "nab") == 0)
+        return ctl_eval_nab(argc - 1, argv + 1);
+    if (strcmp(argv[1], "smd") == 0)
+        return ctl_eval_smd(argc - 1, argv + 1);
+    fprintf(stderr, "vigilctl eval: unknown kind '%s' (nab, smd)\n", argv[1]);
+    return 2;
+}

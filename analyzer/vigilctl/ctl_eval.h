@@ -1,0 +1,36 @@
+/* vigilctl eval: shared option handling of the evaluation subcommands (ctl_eval*.c). */
+#ifndef VG_CTL_EVAL_H
+#define VG_CTL_EVAL_H
+
+#include <stdio.h>
+
+#include "vg_detector.h"
+
+struct ctl_eval_opts {
+    const struct vg_detector *det; /* detector.model of the analyzer's configuration */
+    struct vg_detector_params dp;  /* the analyzer's detector.* settings, then --param */
+    double threshold;              /* the analyzer's alert.threshold */
+    const char *results;           /* --results DIR, or NULL */
+    const char *name;              /* detector name in NAB's results tree */
+    int verbose;
+    const char *dir; /* the data set */
+};
+
+/* Parses the options common to eval nab and eval smd (argv[0] is the data set kind):
+ *   --config FILE, --set KEY=VALUE (analyzer keys), --param NAME=VALUE (model extras),
+ *   --results DIR, --name NAME, -v; the one positional argument is DIR.
+ * Returns 0, 2 after a usage error (message printed), or 3 after --help (help printed by help). */
+int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*help)(FILE *f));
+
+/* Feeds one value to a detector state, with its time when the model takes one. Returns the
+ * model's code; *score is 0 while it warms up. */
+int ctl_eval_step(const struct ctl_eval_opts *o, void *state, int64_t ts_ms, double x,
+                  double *score);
+
+int ctl_eval_nab(int argc, char **argv);
+int ctl_eval_smd(int argc, char **argv);
+
+/* Prints the option lines shared by both kinds. */
+void ctl_eval_common_help(FILE *f);
+
+#endif

@@ -1,0 +1,148 @@
+#include "vg_seasonal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+/* Profile bins learn per visit: a bin sees about BINS-th of the values, so it needs a much larger
+ * rate than the level to follow a changing daily shape within a few periods. */
+#define PROFILE_RATE 0.25
+
+static void seasonal_init(void *state)
+{
+    struct vg_seasonal_state *s = state;
+    memset(s, 0, sizeof(*s));
+    vg_spot_init(&s->spot);
+}
+
+static double floor_of(const struct vg_detector_params *p, double centre, double scale)
+{
+    double f = p->min_std_abs, rel = p->min_std_rel * fabs(centre);
+    if (scale < f)
+        scale = f;
+    if (scale < rel)
+        scale = rel;
+    return scale > 1e-12 ? scale : 1e-12;
+}
+
+/* Winsorises dev to +-lim; returns the learning rate to use for it. */
+static double clip(double *dev, double lim, const struct vg_detector_params *p)
+{
+    if (*dev > lim || *dev < -lim) {
+        *dev = *dev > 0 ? lim : -lim;
+        return p->alpha_outlier;
+    }
+    return p->alpha;
+}
+
+int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params *p, int64_t ts_ms,
+                    double x, double *raw)
+{
+    *raw = 0;
+    if (!isfinite(x))
+        return -EINVAL;
+    uint32_t warmup = p->warmup ? p->warmup : 20;
+    double clip_k = p->clip_k > 0 ? p->clip_k : 3;
+    int64_t period = (int64_t)((p->season_s > 0 ? p->season_s : 86400.0) * 1000.0);
+    if (period < VG_SEASONAL_BINS)
+        period = VG_SEASONAL_BINS;
+    int have_t = ts_ms >= 0;
+    size_t b = 0;
+    if (have_t) {
+        int64_t per = ts_ms / period;
+        b = (size_t)((ts_ms % period) * VG_SEASONAL_BINS / period);
+        /* Periods are counted per bin (+1 so that 0 means never), so a bin trusts its offset only
+         * after two distinct periods visited it. */
+        if (s->last_bin_period[b] != per + 1) {
+            s->last_bin_period[b] = per + 1;
+            s->periods[b]++;
+        }
+        s->last_period = per;
+    }
+    if (s->n < warmup) {
+        s->n++;
+        double d = x - s->plain;
+        s->plain += d / (double)s->n;
+        s->var_plain += (d * (x - s->plain) - s->var_plain) / (double)s->n;
+        s->level = s->plain;
+        /* Mean absolute deviation of a normal is 0.8 sd. */
+        s->err_plain = 0.8 * sqrt(s->var_plain);
+        return -EAGAIN;
+    }
+    double r_p = x - s->plain;
+    double sc_p = floor_of(p, s->plain, s->err_plain);
+    int usable = have_t && s->periods[b] >= 2;
+    double pred_s = s->level + s->profile[b];
+    double r_s = x - pred_s;
+    double sc_s = floor_of(p, pred_s, s->err_seas);
+    int use_s = usable && s->err_seas > 0 && s->err_seas < s->err_plain;
+    double z = use_s ? fabs(r_s) / sc_s : fabs(r_p) / sc_p;
+
+    uint32_t k = p->smooth ? p->smooth : 1;
+    if (k > VG_SEASONAL_SMOOTH)
+        k = VG_SEASONAL_SMOOTH;
+    s->ring[s->ring_pos % VG_SEASONAL_SMOOTH] = z;
+    s->ring_pos++;
+    uint32_t have = s->ring_pos < k ? s->ring_pos : k;
+    double sum = 0;
+    for (uint32_t i = 0; i < have; i++)
+        sum += s->ring[(s->ring_pos - 1 - i) % VG_SEASONAL_SMOOTH];
+    *raw = sum / have;
+
+    /* Learn: both models, from winsorised residuals. */
+    double dev = r_p, lim = clip_k * sc_p;
+    double a = clip(&dev, lim, p);
+    s->plain += a * dev;
+    s->err_plain += a * (fabs(dev) - s->err_plain);
+    if (have_t) {
+        double lim_s = clip_k * (s->err_seas > 0 ? sc_s : sc_p);
+        double dev_s = r_s;
+        double as = clip(&dev_s, lim_s, p);
+        s->level += as * dev_s;
+        double g = (as == p->alpha || p->alpha <= 0) ? PROFILE_RATE
+                                                     : PROFILE_RATE * p->alpha_outlier / p->alpha;
+        s->profile[b] += g * (1 - as) * dev_s;
+        if (usable) {
+            /* The seasonal model must prove itself: its error starts at the plain one. */
+            if (s->err_seas == 0)
+                s->err_seas = s->err_plain;
+            s->err_seas += as * (fabs(dev_s) - s->err_seas);
+        }
+    }
+    if (s->n < UINT64_MAX)
+        s->n++;
+    return 0;
+}
+
+static int seasonal_update_at(void *state, const struct vg_detector_params *p, int64_t ts_ms,
+                              double x, double *score)
+{
+    struct vg_seasonal_state *s = state;
+    double raw;
+    *score = 0;
+    int rc = vg_seasonal_raw(s, p, ts_ms, x, &raw);
+    if (rc)
+        return rc;
+    struct vg_spot_params sp;
+    vg_spot_defaults(&sp);
+    if (p->calib_q > 0 && p->calib_q < 1)
+        sp.q = p->calib_q;
+    if (p->calib_init)
+        sp.n_init = p->calib_init;
+    return vg_spot_update(&s->spot, &sp, raw, score);
+}
+
+static int seasonal_update(void *state, const struct vg_detector_params *p, double x, double *score)
+{
+    return seasonal_update_at(state, p, -1, x, score);
+}
+
+const struct vg_detector vg_detector_seasonal = {
+    .name = "seasonal",
+    .help = "robust level and time-of-day profile per series, the better forecast trusted, "
+            "residuals calibrated by SPOT",
+    .state_size = sizeof(struct vg_seasonal_state),
+    .init = seasonal_init,
+    .update = seasonal_update,
+    .update_at = seasonal_update_at,
+};

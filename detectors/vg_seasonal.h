@@ -1,0 +1,47 @@
+/* Seasonal robust detector: two forecasts of the next value race, and the one that has recently
+ * been closer is trusted:
+ *   - plain:    a winsorised EWMA of the value (the model of vg_ewma.c);
+ *   - seasonal: additive Holt-Winters without trend on a time-of-day profile of VG_SEASONAL_BINS
+ *               bins over season_s seconds: forecast = level + profile[bin(t)], both learned from
+ *               winsorised values. It competes only once the bin has been visited in two periods.
+ * The residual of the trusted forecast, divided by that model's running mean absolute error,
+ * (averaged over the last `smooth` values) is the raw score; vg_spot calibrates it per series into
+ * [0,1], so 0.999 means "a residual this large is seen once in a thousand values here".
+ * Without event times (update() rather than update_at()) only the plain model runs.
+ * State: about 4.5 KiB per series (profile, smoothing ring, calibration sample and tail).
+ */
+#ifndef VG_SEASONAL_H
+#define VG_SEASONAL_H
+
+#include <stdint.h>
+
+#include "vg_detector.h"
+#include "vg_spot.h"
+
+#define VG_SEASONAL_BINS   96
+#define VG_SEASONAL_SMOOTH 32
+
+struct vg_seasonal_state {
+    double plain;                       /* plain forecast */
+    double level;                       /* seasonal model: deseasonalised level */
+    double profile[VG_SEASONAL_BINS];   /* seasonal offsets per time-of-day bin */
+    uint32_t periods[VG_SEASONAL_BINS]; /* periods in which the bin was visited */
+    double err_plain, err_seas;         /* running mean absolute errors */
+    double ring[VG_SEASONAL_SMOOTH];
+    double var_plain;    /* for the warm-up (Welford) */
+    int64_t last_period; /* period index of the last value */
+    int64_t last_bin_period[VG_SEASONAL_BINS];
+    uint64_t n;
+    uint32_t ring_pos;
+    struct vg_spot spot;
+};
+
+extern const struct vg_detector vg_detector_seasonal;
+
+/* The raw (uncalibrated) standardised residual of x at ts_ms; the value is learned. Exposed for
+ * evaluation and tests; ts_ms < 0 means no time (plain model only). Returns 0 or -EAGAIN while
+ * warming up (*raw = 0). */
+int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params *p, int64_t ts_ms,
+                    double x, double *raw);
+
+#endif

@@ -1,0 +1,138 @@
+#include "vg_spot.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vg_spot_defaults(struct vg_spot_params *p)
+{
+    p->q = 0.98;
+    p->n_init = VG_SPOT_INIT;
+    p->learn_max = 0.9999;
+}
+
+void vg_spot_init(struct vg_spot *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void fit(struct vg_spot *s)
+{
+    if (s->npeaks < 2) {
+        /* Too few peaks for a shape: an exponential tail with the one scale we have. */
+        s->gamma = 0;
+        s->sigma = s->npeaks ? s->peaks[0] : 0;
+    } else {
+        double m = 0, v = 0;
+        for (uint32_t i = 0; i < s->npeaks; i++)
+            m += s->peaks[i];
+        m /= s->npeaks;
+        for (uint32_t i = 0; i < s->npeaks; i++)
+            v += (s->peaks[i] - m) * (s->peaks[i] - m);
+        v /= s->npeaks - 1;
+        if (v <= 0 || m <= 0) {
+            s->gamma = 0;
+            s->sigma = m;
+        } else {
+            double r = m * m / v;
+            s->gamma = 0.5 * (1 - r);
+            s->sigma = 0.5 * m * (1 + r);
+        }
+    }
+    /* A bounded tail (gamma < 0) would give every value past its end point the same score, 1,
+     * and an incident's values would all tie; an exponential tail keeps them ordered. */
+    if (s->gamma < 0)
+        s->gamma = 0;
+    /* A flat tail (all excesses zero) still needs a positive scale to divide by. */
+    double floor = 1e-9 * (fabs(s->t) > 1 ? fabs(s->t) : 1);
+    if (!(s->sigma > floor))
+        s->sigma = floor;
+}
+
+static double tail_prob(const struct vg_spot *s, double raw)
+{
+    double frac = (double)s->nt / (double)(s->n ? s->n : 1);
+    double y = (raw - s->t) / s->sigma;
+    if (fabs(s->gamma) < 1e-6)
+        return frac * exp(-y);
+    double base = 1 + s->gamma * y;
+    if (base <= 0)
+        return 0; /* beyond the end point of a bounded tail */
+    return frac * pow(base, -1 / s->gamma);
+}
+
+double vg_spot_score(const struct vg_spot *s, double raw)
+{
+    if (!s->ready)
+        return 0;
+    if (raw > s->t) {
+        double sc = 1 - tail_prob(s, raw);
+        return sc < 0 ? 0 : sc;
+    }
+    /* Mid-rank empirical CDF of the initial sample (ties, e.g. a constant series, count half),
+     * at most the mass below t. */
+    size_t lo = 0, hi = s->ninit;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->init[mid] < raw)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t eq = lo;
+    while (eq < s->ninit && s->init[eq] == raw)
+        eq++;
+    double f = ((double)lo + 0.5 * (double)(eq - lo)) / (double)s->ninit;
+    double cap = 1 - (double)s->nt / (double)(s->n ? s->n : 1);
+    return f < cap ? f : cap;
+}
+
+static void add_peak(struct vg_spot *s, double excess)
+{
+    s->peaks[s->next_peak] = excess;
+    s->next_peak = (s->next_peak + 1) % VG_SPOT_PEAKS;
+    if (s->npeaks < VG_SPOT_PEAKS)
+        s->npeaks++;
+}
+
+int vg_spot_update(struct vg_spot *s, const struct vg_spot_params *p, double raw, double *score)
+{
+    *score = 0;
+    if (!isfinite(raw))
+        return -EINVAL;
+    uint32_t n_init = p->n_init < 16 ? 16 : p->n_init > VG_SPOT_INIT ? VG_SPOT_INIT : p->n_init;
+    if (!s->ready) {
+        s->init[s->ninit++] = raw;
+        if (s->ninit < n_init)
+            return -EAGAIN;
+        qsort(s->init, s->ninit, sizeof(double), cmp_double);
+        size_t k = (size_t)floor(p->q * (double)(s->ninit - 1));
+        s->t = s->init[k];
+        for (uint32_t i = 0; i < s->ninit; i++)
+            if (s->init[i] > s->t) {
+                add_peak(s, s->init[i] - s->t);
+                s->nt++;
+            }
+        s->n = s->ninit;
+        fit(s);
+        s->ready = 1;
+        return -EAGAIN;
+    }
+    *score = vg_spot_score(s, raw);
+    if (*score >= p->learn_max)
+        return 0;
+    s->n++;
+    if (raw > s->t) {
+        s->nt++;
+        add_peak(s, raw - s->t);
+        fit(s);
+    }
+    return 0;
+}
