@@ -22,5 +22,12 @@ void vg_ctl_usage(FILE *f, const char *name);
 /* Subcommands (one file each). */
 int vg_ctl_version(int argc, char **argv);
 int vg_ctl_eval(int argc, char **argv);
+int vg_ctl_status(int argc, char **argv);    /* ctl_status.c */
+int vg_ctl_top(int argc, char **argv);       /* ctl_top.c */
+int vg_ctl_alerts(int argc, char **argv);    /* ctl_alerts.c */
+int vg_ctl_silence(int argc, char **argv);   /* ctl_silence.c */
+int vg_ctl_replay(int argc, char **argv);    /* ctl_replay.c */
+int vg_ctl_fire_test(int argc, char **argv); /* ctl_fire_test.c */
+int vg_ctl_report(int argc, char **argv);    /* ctl_report.c */
 
 #endif

@@ -1,0 +1,41 @@
+#include "ctl_engine.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "vg_detector.h"
+#include "vg_util.h"
+
+int vg_ctl_load_config(struct analyzer_cfg *cfg, const char *path, char *const *sets, size_t n,
+                       char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    return vg_config_load_all(&analyzer_config_table, cfg, path, sets, n, err, errlen);
+}
+
+/* Mirrors open_engine() in analyzer/main.c: keep the two in step. */
+int vg_ctl_engine_new(const struct analyzer_cfg *c, struct vg_engine **out, char *err,
+                      size_t errlen)
+{
+    const struct vg_detector *det = vg_detector_find(c->detector_model);
+    if (!det)
+        return vg_err(err, errlen, -EINVAL, "detector.model: unknown model '%s'",
+                      c->detector_model);
+    struct vg_engine_params p = {
+        .detector = det,
+        .dp = {.alpha = c->detector_alpha,
+               .alpha_outlier = c->detector_alpha_outlier,
+               .warmup = (uint32_t)c->detector_warmup,
+               .clip_k = c->detector_clip,
+               .min_std_abs = c->detector_min_std_abs,
+               .min_std_rel = c->detector_min_std_rel},
+        .ap = {.threshold = c->alert_threshold,
+               .for_ms = c->alert_for_ms,
+               .resolve_for_ms = c->alert_resolve_for_ms},
+        .series_match = c->alert_series,
+        .severity = c->alert_severity,
+        .max_hosts = (size_t)c->max_hosts,
+        .max_series_per_host = (size_t)c->max_series_per_host,
+    };
+    return vg_engine_new(out, &p, err, errlen);
+}

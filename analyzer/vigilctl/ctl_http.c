@@ -1,0 +1,172 @@
+#include "ctl_http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vg_util.h"
+
+void vg_ctl_api_init(struct vg_ctl_api *api)
+{
+    const char *u = getenv("VIGIL_API"), *t = getenv("VIGIL_TOKEN_FILE");
+    api->url = u && *u ? u : VG_CTL_API_DEFAULT;
+    api->token_file = t && *t ? t : NULL;
+    api->timeout_ms = 10000;
+}
+
+struct buf {
+    char *p;
+    size_t n;
+};
+
+static size_t on_data(char *d, size_t sz, size_t nm, void *ud)
+{
+    struct buf *b = ud;
+    char *np = realloc(b->p, b->n + sz * nm + 1);
+    if (!np)
+        return 0;
+    memcpy(np + b->n, d, sz * nm);
+    b->n += sz * nm;
+    np[b->n] = '\0';
+    b->p = np;
+    return sz * nm;
+}
+
+/* The token file holds one line; surrounding whitespace is not part of the token. */
+static int read_token(const char *path, char *out, size_t n, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return vg_err(err, errlen, -EIO, "token file %s: %s", path, strerror(errno));
+    size_t len = fread(out, 1, n - 1, f);
+    fclose(f);
+    out[len] = '\0';
+    char *s = out;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    memmove(out, s, strlen(s) + 1);
+    len = strlen(out);
+    while (len && (out[len - 1] == ' ' || out[len - 1] == '\t' || out[len - 1] == '\n' ||
+                   out[len - 1] == '\r'))
+        out[--len] = '\0';
+    if (!len)
+        return vg_err(err, errlen, -EIO, "token file %s is empty", path);
+    return 0;
+}
+
+int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char *path,
+                   const char *body, long *status, char **out, char *err, size_t errlen)
+{
+    char url[2048], token[1024], auth[1100];
+    snprintf(url, sizeof(url), "%s%s", api->url, path);
+    struct curl_slist *h = NULL;
+    if (api->token_file) {
+        int rc = read_token(api->token_file, token, sizeof(token), err, errlen);
+        if (rc)
+            return rc;
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, auth);
+    }
+    if (body)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    CURL *c = curl_easy_init();
+    if (!c) {
+        curl_slist_free_all(h);
+        return vg_err(err, errlen, -ENOMEM, "curl_easy_init failed");
+    }
+    struct buf b = {calloc(1, 1), 0};
+    char cerr[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, api->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    CURLcode cc = curl_easy_perform(c);
+    int rc = 0;
+    if (cc != CURLE_OK) {
+        rc = vg_err(err, errlen, -EIO,
+                    "%s %s: %s (is vigil-analyzer running? --api or VIGIL_API "
+                    "selects another address)",
+                    method, url, cerr[0] ? cerr : curl_easy_strerror(cc));
+        free(b.p);
+        b.p = NULL;
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (out)
+        *out = b.p;
+    else
+        free(b.p);
+    return rc;
+}
+
+int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *path,
+                const char *body, json_t **out, char *err, size_t errlen)
+{
+    long status = 0;
+    char *text = NULL;
+    int rc = vg_ctl_request(api, method, path, body, &status, &text, err, errlen);
+    if (rc)
+        return rc;
+    json_error_t je;
+    json_t *o = json_loads(text, 0, &je);
+    if (status < 200 || status > 299) {
+        const char *msg = json_string_value(json_object_get(o, "error"));
+        char plain[300];
+        if (!msg) {
+            snprintf(plain, sizeof(plain), "%s", text ? text : "");
+            plain[strcspn(plain, "\n")] = '\0';
+            msg = plain;
+        }
+        rc = vg_err(err, errlen, -EPROTO, "%s %s%s: HTTP %ld%s%s", method, api->url, path, status,
+                    *msg ? ": " : "", msg);
+        json_decref(o);
+        free(text);
+        return rc;
+    }
+    free(text);
+    if (!o)
+        return vg_err(err, errlen, -EPROTO, "%s %s%s: the answer is not JSON: %s", method, api->url,
+                      path, je.text);
+    *out = o;
+    return 0;
+}
+
+const char *vg_ctl_fmt_time(char *buf, size_t n, long long ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(buf, n, "%lld", ms);
+    return buf;
+}
+
+const char *vg_ctl_fmt_age(char *buf, size_t n, double s)
+{
+    if (s != s)
+        snprintf(buf, n, "-");
+    else if (s < 1)
+        snprintf(buf, n, "%.0fms", s * 1000);
+    else if (s < 60)
+        snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else if (s < 86400)
+        snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    else
+        snprintf(buf, n, "%dd%02dh", (int)(s / 86400), (int)(s / 3600) % 24);
+    return buf;
+}

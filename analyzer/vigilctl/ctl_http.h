@@ -1,0 +1,41 @@
+/* vigilctl's client of the analyzer's HTTP API (docs/api.md): where the API is (--api URL, else
+ * $VIGIL_API, else http://127.0.0.1:9710), the bearer token for mutating requests (--token-file,
+ * else $VIGIL_TOKEN_FILE), and requests that turn every failure into one clear line. */
+#ifndef VG_CTL_HTTP_H
+#define VG_CTL_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define VG_CTL_API_DEFAULT "http://127.0.0.1:9710"
+
+struct vg_ctl_api {
+    const char *url;        /* base URL without a trailing slash */
+    const char *token_file; /* NULL: no Authorization header */
+    long timeout_ms;
+};
+
+/* Fills api from the environment and defaults; options parsed later override the fields. */
+void vg_ctl_api_init(struct vg_ctl_api *api);
+
+/* Performs METHOD url+path with an optional JSON body. On an answer (any status) returns 0 with
+ * *status and *out (malloc'd, NUL-terminated; caller frees; may be NULL when out is NULL). On no
+ * answer (connection refused, timeout, unreadable token file) returns -EIO with err saying
+ * what and where. */
+int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char *path,
+                   const char *body, long *status, char **out, char *err, size_t errlen);
+
+/* Like vg_ctl_request, for JSON answers: 0 with *out a new reference (caller decrefs) when the
+ * status is 2xx and the body JSON. Otherwise a negative code and err reads e.g.
+ * "GET http://127.0.0.1:9710/api/v1/alerts: HTTP 404: unknown path" (the API's "error" text
+ * when it sent one). */
+int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *path,
+                const char *body, json_t **out, char *err, size_t errlen);
+
+/* Formats Unix milliseconds as local "YYYY-MM-DD HH:MM:SS" into buf; returns buf. */
+const char *vg_ctl_fmt_time(char *buf, size_t n, long long ms);
+
+/* Formats seconds as "850ms", "12s", "3m20s", "2h05m", "3d04h" into buf; returns buf. */
+const char *vg_ctl_fmt_age(char *buf, size_t n, double s);
+
+#endif

@@ -1,0 +1,139 @@
+/* vigilctl status: one screen on a running analyzer, from GET /api/v1/status. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_http.h"
+#include "vg_util.h"
+#include "vigilctl.h"
+
+static void help(FILE *f)
+{
+    vg_ctl_usage(f, "status");
+    fprintf(f,
+            "\nShows the analyzer's version and uptime, readiness, where its stream comes from\n"
+            "(Kafka embedded or external, topic, group, detector), hosts seen and silent,\n"
+            "event lag, message and alert counters, each receiver's deliveries and the\n"
+            "history kept for 'vigilctl report'.\n"
+            "\n"
+            "Options:\n"
+            "  -a, --api URL         the analyzer's API (default $VIGIL_API, else %s)\n"
+            "      --json            print the API's JSON as it is\n"
+            "  -h, --help            this help\n"
+            "\n"
+            "Exit status: 0 ready, 1 not ready (no partitions assigned) or not reachable,\n"
+            "2 usage error.\n",
+            VG_CTL_API_DEFAULT);
+}
+
+static long long geti(json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static double getd(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static const char *gets(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "?";
+}
+
+static void print_status(const struct vg_ctl_api *api, json_t *o)
+{
+    char a1[32], a2[32], a3[32];
+    json_t *b = json_object_get(o, "backend"), *m = json_object_get(o, "messages"),
+           *al = json_object_get(o, "alerts"), *lag = json_object_get(o, "lag_s"),
+           *pr = json_object_get(o, "processing_s"), *hi = json_object_get(o, "history");
+    int ready = json_is_true(json_object_get(o, "ready"));
+    printf("analyzer   %s: vigil-analyzer %s, up %s, %s (%lld partitions)\n", api->url,
+           gets(o, "version"), vg_ctl_fmt_age(a1, sizeof(a1), getd(o, "uptime_s")),
+           ready ? "ready" : "NOT READY", geti(o, "partitions_assigned"));
+    printf("backend    kafka %s %s, topic %s, group %s; detector %s\n", gets(b, "kafka"),
+           gets(b, "bootstrap_servers"), gets(b, "topic"), gets(b, "group_id"),
+           gets(b, "detector"));
+    printf("hosts      %lld seen, %lld silent for over 60s; %lld series\n", geti(o, "hosts"),
+           geti(o, "hosts_silent"), geti(o, "series"));
+    printf("lag        newest event %s old; event lag p50 %s, p99 %s\n",
+           vg_ctl_fmt_age(a1, sizeof(a1), getd(o, "newest_event_age_s")),
+           vg_ctl_fmt_age(a2, sizeof(a2), getd(lag, "p50")),
+           vg_ctl_fmt_age(a3, sizeof(a3), getd(lag, "p99")));
+    printf("messages   %lld consumed, %lld bad, %lld duplicates, %lld missing (sequence gaps); "
+           "processing p99 %.3gms\n",
+           geti(m, "consumed"), geti(m, "bad"), geti(m, "duplicates"), geti(m, "seq_gaps"),
+           getd(pr, "p99") * 1000);
+    printf("alerts     %lld firing; %lld fired, %lld resolved since start\n", geti(al, "firing"),
+           geti(al, "fired_total"), geti(al, "resolved_total"));
+    json_t *rs = json_object_get(o, "receivers");
+    if (!json_array_size(rs))
+        printf("receivers  none configured: alerts are only logged\n");
+    for (size_t i = 0; i < json_array_size(rs); i++) {
+        json_t *r = json_array_get(rs, i);
+        printf("%-10s %s: %lld delivered, %lld failed attempts, %lld dropped, %lld queued, "
+               "%lld refused\n",
+               i ? "" : "receivers", gets(r, "name"), geti(r, "delivered"),
+               geti(r, "attempt_errors"), geti(r, "dropped"), geti(r, "queued"),
+               geti(r, "refused"));
+    }
+    printf("history    %lld series, %.1f MiB, %s at %s resolution%s\n", geti(hi, "series"),
+           (double)geti(hi, "bytes") / 1048576.0,
+           vg_ctl_fmt_age(a1, sizeof(a1), (double)geti(hi, "window_ms") / 1e3),
+           vg_ctl_fmt_age(a2, sizeof(a2), (double)geti(hi, "resolution_ms") / 1e3),
+           geti(hi, "series_refused") ? " (full: some series not recorded)" : "");
+}
+
+int vg_ctl_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"api", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct vg_ctl_api api;
+    vg_ctl_api_init(&api);
+    int json = 0, opt;
+    while ((opt = getopt_long(argc, argv, "a:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'a':
+            api.url = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            help(stdout);
+            return 0;
+        default:
+            help(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vigilctl status: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char err[VG_ERRLEN * 2];
+    json_t *o = NULL;
+    if (vg_ctl_json(&api, "GET", "/api/v1/status", NULL, &o, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vigilctl status: %s\n", err);
+        return 1;
+    }
+    if (json) {
+        char *t = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", t ? t : "null");
+        free(t);
+    } else {
+        print_status(&api, o);
+    }
+    int ready = json_is_true(json_object_get(o, "ready"));
+    json_decref(o);
+    return ready ? 0 : 1;
+}
