@@ -14,8 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VG_K_ABI 1 /* bumped when the table changes; a libvigil-cuda.so of another ABI is refused  \
-                    */
+#define VG_K_ABI                                                                                   \
+    1 /* bumped when the table changes; a libvigil-cuda.so of another ABI is refused               \
+       */
 
 enum vg_k_act {
     VG_K_ACT_NONE = 0,

@@ -1,0 +1,823 @@
+#include "vg_mv.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_util.h"
+
+#define MAX_LAYERS (VG_MV_MAX_HIDDEN + 1)
+#define CKPT_KIND  "vg_mv"
+#define TAG_PARAMS VG_CKPT_TAG('M', 'V', 'P', 'A')
+#define TAG_STATE  VG_CKPT_TAG('M', 'V', 'S', 'T')
+#define TAG_WEIGHT VG_CKPT_TAG('M', 'V', 'W', 'T')
+#define TAG_ADAM_M VG_CKPT_TAG('M', 'V', 'A', 'M')
+#define TAG_ADAM_V VG_CKPT_TAG('M', 'V', 'A', 'V')
+#define TAG_AGES   VG_CKPT_TAG('M', 'V', 'H', 'A')
+#define TAG_HOSTS  VG_CKPT_TAG('M', 'V', 'H', 'S')
+#define TAG_PRIORS VG_CKPT_TAG('M', 'V', 'P', 'R')
+
+/* Sanity bounds, also applied to checkpoints read from disk. */
+#define MAX_METRICS 65536
+#define MAX_WINDOW  1024
+#define MAX_WIDTH   16384
+
+struct layer {
+    int in, out;
+    size_t w_off, b_off; /* offsets of W (in x out, row-major) and b in the parameter vector */
+    float *act;          /* cap x out: outputs of the forward pass (the last layer: predictions) */
+    float *d;            /* train_cap x out: gradient w.r.t. the outputs, then pre-activations */
+};
+
+struct vg_mv {
+    struct vg_mv_params p;
+    struct vg_k *k;
+    const struct vg_k_ops *ops;
+    void *ctx;
+    int n_layers, in_dim, out_dim, ring, lag;
+    struct layer L[MAX_LAYERS];
+    size_t n_params;
+    float *param, *grad, *adam_m, *adam_v; /* backend buffers of n_params */
+    /* Per host, backend buffers of cap rows. */
+    uint32_t n, cap, train_cap;
+    float *x, *c, *s, *cnt, *r, *tgt, *win, *score, *top_err, *roww, *loss;
+    int32_t *top_idx;
+    float *prior_s, *prior_r; /* m */
+    /* Host side. */
+    uint32_t *age;
+    uint32_t n_primed; /* hosts [0, n_primed) had a step; later ones get priors first */
+    float *h_score, *h_top_err, *h_roww, *h_loss;
+    int32_t *h_top_idx;
+    uint64_t ticks, adam_t, train_off;
+    struct vg_mv_stats st;
+};
+
+void vg_mv_params_default(struct vg_mv_params *p, uint32_t n_metrics)
+{
+    *p = (struct vg_mv_params){
+        .n_metrics = n_metrics,
+        .window = 8,
+        .arch = VG_MV_FORECAST,
+        .n_hidden = 2,
+        .hidden = {64, 32},
+        .lr = 1e-3f,
+        .adam_b1 = 0.9f,
+        .adam_b2 = 0.999f,
+        .adam_eps = 1e-6f,
+        .huber_delta = 1.0f,
+        .train_every = 1,
+        .train_rows = 1024,
+        .train_max_score = 6.0f,
+        .norm = {.alpha = 0.01f,
+                 .prior_weight = 4.0f,
+                 .floor_abs = 1e-2f,
+                 .floor_rel = 1e-2f,
+                 .z_clip = 10.0f},
+        .score = {.alpha = 0.01f, .prior_weight = 4.0f, .floor = 0.05f, .clip = 4.0f, .top_k = 3},
+        .seed = 1,
+    };
+}
+
+int vg_mv_params_check(const struct vg_mv_params *p, char *err, size_t errlen)
+{
+#define BAD(...) return vg_err(err, errlen, -EINVAL, __VA_ARGS__)
+    if (p->n_metrics < 1 || p->n_metrics > MAX_METRICS)
+        BAD("n_metrics %u out of range 1..%d", p->n_metrics, MAX_METRICS);
+    if (p->window < 1 || p->window > MAX_WINDOW)
+        BAD("window %u out of range 1..%d", p->window, MAX_WINDOW);
+    if (p->arch != VG_MV_FORECAST && p->arch != VG_MV_AUTOENCODER)
+        BAD("arch %d unknown", (int)p->arch);
+    if (p->n_hidden > VG_MV_MAX_HIDDEN)
+        BAD("n_hidden %u above %d", p->n_hidden, VG_MV_MAX_HIDDEN);
+    for (uint32_t i = 0; i < p->n_hidden; i++)
+        if (p->hidden[i] < 1 || p->hidden[i] > MAX_WIDTH)
+            BAD("hidden[%u] = %u out of range 1..%d", i, p->hidden[i], MAX_WIDTH);
+    if ((uint64_t)p->window * p->n_metrics > 1u << 20)
+        BAD("window x n_metrics = %llu above 2^20", (unsigned long long)p->window * p->n_metrics);
+    if (!(p->lr > 0 && p->lr < 1))
+        BAD("lr %g out of range (0,1)", p->lr);
+    if (!(p->adam_b1 >= 0 && p->adam_b1 < 1) || !(p->adam_b2 >= 0 && p->adam_b2 < 1) ||
+        !(p->adam_eps > 0))
+        BAD("Adam parameters out of range");
+    if (!(p->huber_delta > 0))
+        BAD("huber_delta must be > 0");
+    if (p->train_every < 1)
+        BAD("train_every must be >= 1");
+    if (!(p->train_max_score > 0))
+        BAD("train_max_score must be > 0");
+    if (!(p->norm.alpha > 0 && p->norm.alpha <= 1) || !(p->norm.prior_weight >= 1) ||
+        !(p->norm.floor_abs >= 0) || !(p->norm.floor_rel >= 0) ||
+        !(p->norm.floor_abs + p->norm.floor_rel > 0) || !(p->norm.z_clip > 0))
+        BAD("normaliser parameters out of range");
+    if (!(p->score.alpha > 0 && p->score.alpha <= 1) || !(p->score.prior_weight >= 1) ||
+        !(p->score.floor > 0) || !(p->score.clip >= 1))
+        BAD("score parameters out of range");
+    if (p->score.top_k < 1 || p->score.top_k > VG_MV_TOPK_MAX || p->score.top_k > p->n_metrics)
+        BAD("top_k %u out of range 1..min(%d, n_metrics)", p->score.top_k, VG_MV_TOPK_MAX);
+    return 0;
+#undef BAD
+}
+
+static void *kalloc(struct vg_mv *mv, size_t bytes)
+{
+    return mv->ops->alloc(mv->ctx, bytes);
+}
+
+static void kfree(struct vg_mv *mv, void *p)
+{
+    if (p)
+        mv->ops->free(mv->ctx, p);
+}
+
+static size_t rowlen_win(const struct vg_mv *mv)
+{
+    return (size_t)2 * mv->ring * mv->p.n_metrics;
+}
+
+/* splitmix64: small, seedable, the same everywhere. */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static float rng_uniform(uint64_t *s)
+{
+    return (float)((rng_next(s) >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+static int init_weights(struct vg_mv *mv)
+{
+    float *h = calloc(mv->n_params, sizeof(float));
+    if (!h)
+        return -ENOMEM;
+    uint64_t s = mv->p.seed;
+    for (int l = 0; l < mv->n_layers; l++) {
+        const struct layer *L = &mv->L[l];
+        /* He-uniform for the leaky-ReLU layers; the linear output starts small so the first
+         * predictions sit near the centre (z = 0) instead of at random offsets. */
+        float a = sqrtf(6.0f / (float)L->in);
+        if (l == mv->n_layers - 1)
+            a *= 0.1f;
+        for (size_t i = 0; i < (size_t)L->in * L->out; i++)
+            h[L->w_off + i] = a * rng_uniform(&s);
+    }
+    int rc = mv->ops->upload(mv->ctx, mv->param, h, mv->n_params * sizeof(float));
+    free(h);
+    return rc;
+}
+
+/* (Re)allocates every per-host buffer for cap rows, keeping the first n rows. */
+static int grow(struct vg_mv *mv, uint32_t cap)
+{
+    size_t m = mv->p.n_metrics, K = mv->p.score.top_k, wl = rowlen_win(mv);
+    uint32_t train_cap = mv->p.train_rows && mv->p.train_rows < cap ? mv->p.train_rows : cap;
+    struct {
+        float **p;
+        size_t per_row;
+        int keep;
+    } bufs[] = {
+        {&mv->x, m, 0},       {&mv->c, m, 1},    {&mv->s, m, 1},    {&mv->cnt, m, 1},
+        {&mv->r, m, 1},       {&mv->tgt, m, 0},  {&mv->win, wl, 1}, {&mv->score, 1, 0},
+        {&mv->top_err, K, 0}, {&mv->roww, 1, 0}, {&mv->loss, 1, 0}, {(float **)&mv->top_idx, K, 0},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(bufs); i++) {
+        float *nb = kalloc(mv, bufs[i].per_row * cap * sizeof(float));
+        if (!nb)
+            return -ENOMEM;
+        if (*bufs[i].p && bufs[i].keep && mv->n)
+            mv->ops->copy(mv->ctx, nb, *bufs[i].p, bufs[i].per_row * mv->n * sizeof(float));
+        kfree(mv, *bufs[i].p);
+        *bufs[i].p = nb;
+    }
+    for (int l = 0; l < mv->n_layers; l++) {
+        struct layer *L = &mv->L[l];
+        kfree(mv, L->act);
+        kfree(mv, L->d);
+        L->act = kalloc(mv, (size_t)cap * L->out * sizeof(float));
+        L->d = kalloc(mv, (size_t)train_cap * L->out * sizeof(float));
+        if (!L->act || !L->d)
+            return -ENOMEM;
+    }
+    struct {
+        void **p;
+        size_t size;
+    } hb[] = {
+        {(void **)&mv->age, sizeof(uint32_t)},
+        {(void **)&mv->h_score, sizeof(float)},
+        {(void **)&mv->h_top_err, K * sizeof(float)},
+        {(void **)&mv->h_top_idx, K * sizeof(int32_t)},
+        {(void **)&mv->h_roww, sizeof(float)},
+        {(void **)&mv->h_loss, sizeof(float)},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(hb); i++) {
+        void *nb = realloc(*hb[i].p, hb[i].size * cap);
+        if (!nb)
+            return -ENOMEM;
+        *hb[i].p = nb;
+    }
+    mv->cap = cap;
+    mv->train_cap = train_cap;
+    return 0;
+}
+
+static int build(struct vg_mv **out, const struct vg_mv_params *p, struct vg_k *k, char *err,
+                 size_t errlen)
+{
+    int rc = vg_mv_params_check(p, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (!k || !k->ops)
+        return vg_err(err, errlen, -EINVAL, "no compute backend");
+    struct vg_mv *mv = calloc(1, sizeof(*mv));
+    if (!mv)
+        return -ENOMEM;
+    mv->p = *p;
+    mv->k = k;
+    mv->ops = k->ops;
+    mv->ctx = k->ctx;
+    int m = (int)p->n_metrics, W = (int)p->window;
+    mv->lag = p->arch == VG_MV_FORECAST ? 1 : 0;
+    /* The ring keeps the last W ticks, plus tick t itself for a forecaster whose input ends at
+     * t-1. Each tick is written twice, R slots apart, so every window is one contiguous run of
+     * W*m floats and the first layer reads it in place (lda = 2Rm) without a gather. */
+    mv->ring = W + mv->lag;
+    mv->in_dim = W * m;
+    mv->out_dim = p->arch == VG_MV_FORECAST ? m : W * m;
+    mv->n_layers = (int)p->n_hidden + 1;
+    size_t off = 0;
+    for (int l = 0; l < mv->n_layers; l++) {
+        struct layer *L = &mv->L[l];
+        L->in = l == 0 ? mv->in_dim : (int)p->hidden[l - 1];
+        L->out = l == mv->n_layers - 1 ? mv->out_dim : (int)p->hidden[l];
+        L->w_off = off;
+        off += (size_t)L->in * L->out;
+        L->b_off = off;
+        off += (size_t)L->out;
+    }
+    mv->n_params = off;
+    size_t pb = off * sizeof(float);
+    mv->param = kalloc(mv, pb);
+    mv->grad = kalloc(mv, pb);
+    mv->adam_m = kalloc(mv, pb);
+    mv->adam_v = kalloc(mv, pb);
+    mv->prior_s = kalloc(mv, (size_t)m * sizeof(float));
+    mv->prior_r = kalloc(mv, (size_t)m * sizeof(float));
+    if (!mv->param || !mv->grad || !mv->adam_m || !mv->adam_v || !mv->prior_s || !mv->prior_r ||
+        grow(mv, 16) < 0) {
+        vg_mv_free(mv);
+        return vg_err(err, errlen, -ENOMEM, "model of %zu parameters: out of memory", off);
+    }
+    /* Before any host has a history: no typical scale, residuals of one normalised unit. */
+    float *one = malloc((size_t)m * sizeof(float));
+    if (!one) {
+        vg_mv_free(mv);
+        return -ENOMEM;
+    }
+    for (int j = 0; j < m; j++)
+        one[j] = 1.0f;
+    rc = mv->ops->upload(mv->ctx, mv->prior_r, one, (size_t)m * sizeof(float));
+    free(one);
+    if (rc < 0) {
+        vg_mv_free(mv);
+        return vg_err(err, errlen, rc, "backend upload failed");
+    }
+    *out = mv;
+    return 0;
+}
+
+int vg_mv_new(struct vg_mv **out, const struct vg_mv_params *p, struct vg_k *k, char *err,
+              size_t errlen)
+{
+    int rc = build(out, p, k, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = init_weights(*out);
+    if (rc < 0) {
+        vg_mv_free(*out);
+        *out = NULL;
+        return vg_err(err, errlen, rc, "weight initialisation failed");
+    }
+    return 0;
+}
+
+void vg_mv_free(struct vg_mv *mv)
+{
+    if (!mv)
+        return;
+    float *bufs[] = {
+        mv->param, mv->grad,  mv->adam_m,  mv->adam_v, mv->prior_s, mv->prior_r,
+        mv->x,     mv->c,     mv->s,       mv->cnt,    mv->r,       mv->tgt,
+        mv->win,   mv->score, mv->top_err, mv->roww,   mv->loss,    (float *)mv->top_idx};
+    for (size_t i = 0; i < VG_ARRAY_LEN(bufs); i++)
+        kfree(mv, bufs[i]);
+    for (int l = 0; l < mv->n_layers; l++) {
+        kfree(mv, mv->L[l].act);
+        kfree(mv, mv->L[l].d);
+    }
+    free(mv->age);
+    free(mv->h_score);
+    free(mv->h_top_err);
+    free(mv->h_top_idx);
+    free(mv->h_roww);
+    free(mv->h_loss);
+    free(mv);
+}
+
+int vg_mv_add_host(struct vg_mv *mv, uint32_t *id, char *err, size_t errlen)
+{
+    if (mv->n == mv->cap) {
+        if (mv->cap >= UINT32_MAX / 2 || grow(mv, mv->cap * 2) < 0)
+            return vg_err(err, errlen, -ENOMEM, "host %u: out of memory", mv->n);
+    }
+    uint32_t i = mv->n;
+    size_t m = mv->p.n_metrics;
+    /* A new row starts blank: count 0 (the first value sets the centre and takes the group's
+     * scale), a window at the centre. Rows beyond n may hold a removed past, so clear them. */
+    float *rows[] = {mv->c, mv->s, mv->cnt, mv->r};
+    for (size_t b = 0; b < VG_ARRAY_LEN(rows); b++)
+        mv->ops->zero(mv->ctx, rows[b] + i * m, m * sizeof(float));
+    mv->ops->zero(mv->ctx, mv->win + i * rowlen_win(mv), rowlen_win(mv) * sizeof(float));
+    mv->age[i] = 0;
+    mv->n++;
+    if (id)
+        *id = i;
+    return 0;
+}
+
+uint32_t vg_mv_n_hosts(const struct vg_mv *mv)
+{
+    return mv->n;
+}
+
+const struct vg_mv_params *vg_mv_params(const struct vg_mv *mv)
+{
+    return &mv->p;
+}
+
+void vg_mv_get_stats(const struct vg_mv *mv, struct vg_mv_stats *out)
+{
+    *out = mv->st;
+}
+
+double vg_mv_flops(const struct vg_mv_params *p, uint32_t n, uint32_t rows)
+{
+    double macs = 0, macs_dx = 0;
+    int in = (int)(p->window * p->n_metrics);
+    for (uint32_t l = 0; l <= p->n_hidden; l++) {
+        int out = l == p->n_hidden ? (p->arch == VG_MV_FORECAST ? (int)p->n_metrics : in)
+                                   : (int)p->hidden[l];
+        double mm = (double)(l == 0 ? (int)(p->window * p->n_metrics) : in) * out;
+        macs += mm;
+        if (l > 0)
+            macs_dx += mm;
+        in = out;
+    }
+    /* Forward for every host; the weight gradient for every trained row, and the input gradient
+     * for every layer but the first. Element-wise work is left out: it is not what bounds. */
+    return 2.0 * n * macs + 2.0 * rows * (macs + macs_dx);
+}
+
+/* Window of host rows ending at tick `last`: pointer to its first float. */
+static float *window_at(const struct vg_mv *mv, uint64_t last)
+{
+    int R = mv->ring, W = (int)mv->p.window;
+    int s0 = (int)((last + (uint64_t)R * 2 - (uint64_t)(W - 1)) % (uint64_t)R);
+    return mv->win + (size_t)s0 * mv->p.n_metrics;
+}
+
+static int fail(struct vg_mv *mv, char *err, size_t errlen)
+{
+    char why[VG_ERRLEN];
+    int rc = mv->ops->sync(mv->ctx, why, sizeof(why));
+    return vg_err(err, errlen, rc < 0 ? rc : -EIO, "compute backend %s: %s", mv->ops->name,
+                  rc < 0 ? why : "failed");
+}
+
+static int train(struct vg_mv *mv, const float *win_in, char *err, size_t errlen)
+{
+    const struct vg_k_ops *o = mv->ops;
+    void *cx = mv->ctx;
+    uint32_t n = mv->n, off = (uint32_t)(mv->train_off % n);
+    uint32_t B = mv->train_cap < n - off ? mv->train_cap : n - off;
+    mv->train_off = (off + B) % n;
+    uint32_t W = mv->p.window;
+    float wsum = 0;
+    for (uint32_t i = 0; i < B; i++) {
+        float s = mv->h_score[off + i];
+        /* Learn only from hosts whose window holds their own history, and not from ticks that
+         * look anomalous: the model must not be taught that an incident is normal. */
+        int ok = mv->age[off + i] > W + 1 && isfinite(s) && s <= mv->p.train_max_score;
+        mv->h_roww[i] = ok ? 1.0f : 0.0f;
+        wsum += mv->h_roww[i];
+        if (!ok && mv->age[off + i] > W + 1)
+            mv->st.rows_skipped++;
+    }
+    if (wsum == 0)
+        return 0;
+    if (o->upload(cx, mv->roww, mv->h_roww, B * sizeof(float)) < 0)
+        return fail(mv, err, errlen);
+    int m = (int)mv->p.n_metrics, ldw = (int)rowlen_win(mv), Lz = mv->n_layers - 1;
+    struct layer *last = &mv->L[Lz];
+    const float *T;
+    int ldt;
+    if (mv->p.arch == VG_MV_FORECAST) {
+        T = mv->tgt + (size_t)off * m;
+        ldt = m;
+    } else {
+        T = win_in + (size_t)off * ldw;
+        ldt = ldw;
+    }
+    float scale = 1.0f / (wsum * (float)mv->out_dim);
+    o->huber(cx, (int)B, last->out, last->act + (size_t)off * last->out, last->out, T, ldt,
+             mv->roww, mv->p.huber_delta, scale, last->d, last->out, mv->loss);
+    for (int l = Lz; l >= 0; l--) {
+        struct layer *L = &mv->L[l];
+        if (l < Lz)
+            o->act_grad(cx, L->d, L->out, L->act + (size_t)off * L->out, L->out, (int)B, L->out,
+                        VG_K_ACT_LEAKY);
+        const float *in =
+            l == 0 ? win_in + (size_t)off * ldw : mv->L[l - 1].act + (size_t)off * mv->L[l - 1].out;
+        int ldi = l == 0 ? ldw : mv->L[l - 1].out;
+        o->gemm(cx, 1, 0, L->in, L->out, (int)B, 1.0f, in, ldi, L->d, L->out, 0.0f,
+                mv->grad + L->w_off, L->out);
+        o->colsum(cx, mv->grad + L->b_off, L->d, L->out, (int)B, L->out, 1.0f);
+        if (l > 0)
+            o->gemm(cx, 0, 1, (int)B, L->in, L->out, 1.0f, L->d, L->out, mv->param + L->w_off,
+                    L->out, 0.0f, mv->L[l - 1].d, L->in);
+    }
+    mv->adam_t++;
+    float bc1 = 1.0f - powf(mv->p.adam_b1, (float)mv->adam_t);
+    float bc2 = 1.0f - powf(mv->p.adam_b2, (float)mv->adam_t);
+    o->adam(cx, mv->n_params, mv->param, mv->grad, mv->adam_m, mv->adam_v, mv->p.lr, mv->p.adam_b1,
+            mv->p.adam_b2, mv->p.adam_eps, bc1, bc2);
+    char why[VG_ERRLEN];
+    if (o->download(cx, mv->h_loss, mv->loss, B * sizeof(float), why, sizeof(why)) < 0)
+        return vg_err(err, errlen, -EIO, "compute backend %s: %s", o->name, why);
+    double lsum = 0;
+    for (uint32_t i = 0; i < B; i++)
+        lsum += mv->h_loss[i];
+    mv->st.last_loss = lsum / ((double)wsum * mv->out_dim);
+    mv->st.train_steps++;
+    mv->st.rows_trained += (uint64_t)wsum;
+    return 0;
+}
+
+int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result *res, char *err,
+               size_t errlen)
+{
+    const struct vg_k_ops *o = mv->ops;
+    void *cx = mv->ctx;
+    uint32_t n = mv->n;
+    int m = (int)mv->p.n_metrics, K = (int)mv->p.score.top_k, ldw = (int)rowlen_win(mv);
+    if (n == 0)
+        return 0;
+    /* Hosts added since the last step take the group's typical scales (column means over the
+     * hosts that have a history) as the prior for their first values. */
+    if (mv->n_primed < n && mv->n_primed > 0) {
+        float inv = 1.0f / (float)mv->n_primed;
+        o->colsum(cx, mv->prior_s, mv->s, m, (int)mv->n_primed, m, inv);
+        o->colsum(cx, mv->prior_r, mv->r, m, (int)mv->n_primed, m, inv);
+    }
+    mv->n_primed = n;
+    if (o->upload(cx, mv->x, x, (size_t)n * m * sizeof(float)) < 0)
+        return fail(mv, err, errlen);
+    uint64_t t = mv->ticks;
+    int R = mv->ring;
+    o->ingest(cx, &mv->p.norm, (int)n, m, mv->x, mv->c, mv->s, mv->cnt, mv->prior_s, mv->win, ldw,
+              (int)(t % (uint64_t)R), (int)(t % (uint64_t)R) + R, mv->tgt);
+    /* Forward: one GEMM per layer over every host of the group. */
+    const float *in = window_at(mv, t + (uint64_t)R - (uint64_t)mv->lag);
+    const float *win_in = in;
+    int ldi = ldw;
+    for (int l = 0; l < mv->n_layers; l++) {
+        struct layer *L = &mv->L[l];
+        o->gemm(cx, 0, 0, (int)n, L->out, L->in, 1.0f, in, ldi, mv->param + L->w_off, L->out, 0.0f,
+                L->act, L->out);
+        o->bias_act(cx, L->act, L->out, (int)n, L->out, mv->param + L->b_off,
+                    l < mv->n_layers - 1 ? VG_K_ACT_LEAKY : VG_K_ACT_NONE);
+        in = L->act;
+        ldi = L->out;
+    }
+    const struct layer *last = &mv->L[mv->n_layers - 1];
+    /* The newest tick's predictions: the whole output of a forecaster, the last W-th of an
+     * autoencoder's. */
+    size_t pred_off = mv->p.arch == VG_MV_FORECAST ? 0 : (size_t)(mv->p.window - 1) * m;
+    o->score(cx, &mv->p.score, (int)n, m, last->act + pred_off, last->out, mv->tgt, mv->r, mv->cnt,
+             mv->prior_r, mv->score, mv->top_idx, mv->top_err);
+    char why[VG_ERRLEN];
+    if (o->download(cx, mv->h_score, mv->score, n * sizeof(float), why, sizeof(why)) < 0 ||
+        o->download(cx, mv->h_top_idx, mv->top_idx, (size_t)n * K * sizeof(int32_t), why,
+                    sizeof(why)) < 0 ||
+        o->download(cx, mv->h_top_err, mv->top_err, (size_t)n * K * sizeof(float), why,
+                    sizeof(why)) < 0)
+        return vg_err(err, errlen, -EIO, "compute backend %s: %s", o->name, why);
+    for (uint32_t i = 0; i < n; i++) {
+        if (mv->age[i] < UINT32_MAX)
+            mv->age[i]++;
+        if (!res)
+            continue;
+        struct vg_mv_result *rr = &res[i];
+        rr->score = mv->h_score[i];
+        rr->age = mv->age[i];
+        rr->n_top = 0;
+        for (int q = K; q < VG_MV_TOPK_MAX; q++) {
+            rr->top[q] = -1;
+            rr->top_err[q] = 0;
+        }
+        for (int q = 0; q < K; q++) {
+            rr->top[q] = mv->h_top_idx[(size_t)i * K + q];
+            rr->top_err[q] = mv->h_top_err[(size_t)i * K + q];
+            if (rr->top[q] >= 0)
+                rr->n_top++;
+        }
+    }
+    mv->ticks++;
+    mv->st.ticks = mv->ticks;
+    if ((flags & VG_MV_TRAIN) && mv->ticks % mv->p.train_every == 0)
+        return train(mv, win_in, err, errlen);
+    return 0;
+}
+
+/* ---- checkpoints ---- */
+
+/* The parameters as 32-bit words, in a fixed order (floats by their bits). */
+#define N_PWORDS 32
+static void params_pack(const struct vg_mv_params *p, uint32_t w[N_PWORDS])
+{
+    memset(w, 0, N_PWORDS * sizeof(uint32_t));
+    float f[] = {p->lr,
+                 p->adam_b1,
+                 p->adam_b2,
+                 p->adam_eps,
+                 p->huber_delta,
+                 p->train_max_score,
+                 p->norm.alpha,
+                 p->norm.prior_weight,
+                 p->norm.floor_abs,
+                 p->norm.floor_rel,
+                 p->norm.z_clip,
+                 p->score.alpha,
+                 p->score.prior_weight,
+                 p->score.floor,
+                 p->score.clip};
+    size_t i = 0;
+    w[i++] = p->n_metrics;
+    w[i++] = p->window;
+    w[i++] = (uint32_t)p->arch;
+    w[i++] = p->n_hidden;
+    for (int h = 0; h < VG_MV_MAX_HIDDEN; h++)
+        w[i++] = p->hidden[h];
+    w[i++] = p->train_every;
+    w[i++] = p->train_rows;
+    w[i++] = p->score.top_k;
+    w[i++] = (uint32_t)p->seed;
+    w[i++] = (uint32_t)(p->seed >> 32);
+    for (size_t j = 0; j < VG_ARRAY_LEN(f); j++)
+        memcpy(&w[i++], &f[j], 4);
+}
+
+static void params_unpack(struct vg_mv_params *p, const uint32_t w[N_PWORDS])
+{
+    size_t i = 0;
+    memset(p, 0, sizeof(*p));
+    p->n_metrics = w[i++];
+    p->window = w[i++];
+    p->arch = (enum vg_mv_arch)w[i++];
+    p->n_hidden = w[i++];
+    for (int h = 0; h < VG_MV_MAX_HIDDEN; h++)
+        p->hidden[h] = w[i++];
+    p->train_every = w[i++];
+    p->train_rows = w[i++];
+    p->score.top_k = w[i++];
+    p->seed = w[i] | (uint64_t)w[i + 1] << 32;
+    i += 2;
+    float *f[] = {&p->lr,
+                  &p->adam_b1,
+                  &p->adam_b2,
+                  &p->adam_eps,
+                  &p->huber_delta,
+                  &p->train_max_score,
+                  &p->norm.alpha,
+                  &p->norm.prior_weight,
+                  &p->norm.floor_abs,
+                  &p->norm.floor_rel,
+                  &p->norm.z_clip,
+                  &p->score.alpha,
+                  &p->score.prior_weight,
+                  &p->score.floor,
+                  &p->score.clip};
+    for (size_t j = 0; j < VG_ARRAY_LEN(f); j++)
+        memcpy(f[j], &w[i++], 4);
+}
+
+/* Host buffers saved per host row, in this order. */
+static size_t host_bufs(const struct vg_mv *mv, float *bufs[5], size_t per_row[5])
+{
+    size_t m = mv->p.n_metrics;
+    float *b[5] = {mv->c, mv->s, mv->cnt, mv->r, mv->win};
+    size_t pr[5] = {m, m, m, m, rowlen_win(mv)};
+    memcpy(bufs, b, sizeof(b));
+    memcpy(per_row, pr, sizeof(pr));
+    return 5;
+}
+
+int vg_mv_save(const struct vg_mv *mv, struct vg_ckpt_w *w, char *err, size_t errlen)
+{
+    uint32_t pw[N_PWORDS];
+    params_pack(&mv->p, pw);
+    uint64_t st[8] = {mv->ticks,          mv->adam_t,          mv->train_off,       mv->n,
+                      mv->st.train_steps, mv->st.rows_trained, mv->st.rows_skipped, mv->n_primed};
+    if (vg_ckpt_w_add(w, TAG_PARAMS, pw, sizeof(pw)) || vg_ckpt_w_add(w, TAG_STATE, st, sizeof(st)))
+        return vg_err(err, errlen, -ENOMEM, "checkpoint: out of memory");
+    float *bufs[5];
+    size_t per_row[5], nb = host_bufs(mv, bufs, per_row), m = mv->p.n_metrics;
+    size_t host_floats = 0;
+    for (size_t b = 0; b < nb; b++)
+        host_floats += per_row[b] * mv->n;
+    size_t tot = mv->n_params > host_floats ? mv->n_params : host_floats;
+    if (tot < 2 * m)
+        tot = 2 * m;
+    float *h = malloc(tot * sizeof(float));
+    if (!h)
+        return vg_err(err, errlen, -ENOMEM, "checkpoint: out of memory");
+    char why[VG_ERRLEN];
+    int rc = 0;
+    float *pbufs[3] = {mv->param, mv->adam_m, mv->adam_v};
+    uint32_t ptags[3] = {TAG_WEIGHT, TAG_ADAM_M, TAG_ADAM_V};
+    for (int i = 0; i < 3 && !rc; i++) {
+        rc =
+            mv->ops->download(mv->ctx, h, pbufs[i], mv->n_params * sizeof(float), why, sizeof(why));
+        if (!rc && vg_ckpt_w_add(w, ptags[i], h, mv->n_params * sizeof(float)))
+            rc = -ENOMEM;
+    }
+    size_t o = 0;
+    for (size_t b = 0; b < nb && !rc; b++) {
+        rc = mv->ops->download(mv->ctx, h + o, bufs[b], per_row[b] * mv->n * sizeof(float), why,
+                               sizeof(why));
+        o += per_row[b] * mv->n;
+    }
+    if (!rc && vg_ckpt_w_add(w, TAG_HOSTS, h, host_floats * sizeof(float)))
+        rc = -ENOMEM;
+    if (!rc)
+        rc = mv->ops->download(mv->ctx, h, mv->prior_s, m * sizeof(float), why, sizeof(why));
+    if (!rc)
+        rc = mv->ops->download(mv->ctx, h + m, mv->prior_r, m * sizeof(float), why, sizeof(why));
+    if (!rc && vg_ckpt_w_add(w, TAG_PRIORS, h, 2 * m * sizeof(float)))
+        rc = -ENOMEM;
+    if (!rc && vg_ckpt_w_add(w, TAG_AGES, mv->age, mv->n * sizeof(uint32_t)))
+        rc = -ENOMEM;
+    free(h);
+    if (rc == -ENOMEM)
+        return vg_err(err, errlen, rc, "checkpoint: out of memory");
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "checkpoint: compute backend: %s", why);
+    return 0;
+}
+
+static int shape_differs(const struct vg_mv_params *a, const struct vg_mv_params *b, char *what,
+                         size_t len)
+{
+    if (a->n_metrics != b->n_metrics)
+        return snprintf(what, len, "%u metrics, not %u", a->n_metrics, b->n_metrics), 1;
+    if (a->window != b->window)
+        return snprintf(what, len, "window %u, not %u", a->window, b->window), 1;
+    if (a->arch != b->arch)
+        return snprintf(what, len, "architecture %d, not %d", (int)a->arch, (int)b->arch), 1;
+    if (a->n_hidden != b->n_hidden)
+        return snprintf(what, len, "%u hidden layers, not %u", a->n_hidden, b->n_hidden), 1;
+    for (uint32_t i = 0; i < a->n_hidden; i++)
+        if (a->hidden[i] != b->hidden[i])
+            return snprintf(what, len, "hidden layer %u of width %u, not %u", i, a->hidden[i],
+                            b->hidden[i]),
+                   1;
+    if (a->score.top_k != b->score.top_k)
+        return snprintf(what, len, "top_k %u, not %u", a->score.top_k, b->score.top_k), 1;
+    return 0;
+}
+
+int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_params *want,
+               struct vg_k *k, char *err, size_t errlen)
+{
+    uint32_t pw[N_PWORDS];
+    uint64_t st[8];
+    const char *name = vg_ckpt_r_name(r);
+    int rc = vg_ckpt_r_read(r, TAG_PARAMS, pw, sizeof(pw), err, errlen);
+    if (!rc)
+        rc = vg_ckpt_r_read(r, TAG_STATE, st, sizeof(st), err, errlen);
+    if (rc < 0)
+        return rc;
+    struct vg_mv_params p;
+    params_unpack(&p, pw);
+    char why[VG_ERRLEN];
+    if (vg_mv_params_check(&p, why, sizeof(why)) < 0)
+        return vg_err(err, errlen, -EINVAL, "%s: bad model parameters: %s", name, why);
+    if (want && shape_differs(&p, want, why, sizeof(why)))
+        return vg_err(err, errlen, -EINVAL,
+                      "%s: incompatible model (checkpoint has %s); starting fresh is needed", name,
+                      why);
+    if (want) {
+        /* Tunables that do not change the shape follow the configuration, not the file. */
+        struct vg_mv_params shape = p;
+        p = *want;
+        p.seed = shape.seed;
+    }
+    if (st[3] > (1u << 24) || st[7] > st[3])
+        return vg_err(err, errlen, -EINVAL, "%s: bad host count %llu", name,
+                      (unsigned long long)st[3]);
+    struct vg_mv *mv;
+    rc = build(&mv, &p, k, err, errlen);
+    if (rc < 0)
+        return rc;
+    uint32_t n = (uint32_t)st[3];
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = vg_mv_add_host(mv, NULL, err, errlen)) < 0)
+            goto fail;
+    mv->ticks = st[0];
+    mv->adam_t = st[1];
+    mv->train_off = st[2];
+    mv->st.ticks = st[0];
+    mv->st.train_steps = st[4];
+    mv->st.rows_trained = st[5];
+    mv->st.rows_skipped = st[6];
+    mv->n_primed = (uint32_t)st[7];
+    float *pbufs[3] = {mv->param, mv->adam_m, mv->adam_v};
+    uint32_t ptags[3] = {TAG_WEIGHT, TAG_ADAM_M, TAG_ADAM_V};
+    const void *d;
+    size_t len;
+    for (int i = 0; i < 3; i++) {
+        if ((rc = vg_ckpt_r_get(r, ptags[i], &d, &len, err, errlen)) < 0)
+            goto fail;
+        if (len != mv->n_params * sizeof(float)) {
+            rc = vg_err(err, errlen, -EINVAL, "%s: %zu bytes of weights, expected %zu", name, len,
+                        mv->n_params * sizeof(float));
+            goto fail;
+        }
+        if ((rc = mv->ops->upload(mv->ctx, pbufs[i], d, len)) < 0)
+            goto fail;
+    }
+    float *bufs[5];
+    size_t per_row[5], nb = host_bufs(mv, bufs, per_row), host_floats = 0;
+    for (size_t b = 0; b < nb; b++)
+        host_floats += per_row[b] * n;
+    if ((rc = vg_ckpt_r_get(r, TAG_HOSTS, &d, &len, err, errlen)) < 0)
+        goto fail;
+    if (len != host_floats * sizeof(float)) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: %zu bytes of host state, expected %zu", name, len,
+                    host_floats * sizeof(float));
+        goto fail;
+    }
+    const float *hf = d;
+    for (size_t b = 0; b < nb; b++) {
+        if (n && (rc = mv->ops->upload(mv->ctx, bufs[b], hf, per_row[b] * n * sizeof(float))) < 0)
+            goto fail;
+        hf += per_row[b] * n;
+    }
+    size_t m = p.n_metrics;
+    if ((rc = vg_ckpt_r_get(r, TAG_PRIORS, &d, &len, err, errlen)) < 0)
+        goto fail;
+    if (len != 2 * m * sizeof(float)) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: bad priors section", name);
+        goto fail;
+    }
+    if ((rc = mv->ops->upload(mv->ctx, mv->prior_s, d, m * sizeof(float))) < 0 ||
+        (rc = mv->ops->upload(mv->ctx, mv->prior_r, (const float *)d + m, m * sizeof(float))) < 0)
+        goto fail;
+    if ((rc = vg_ckpt_r_read(r, TAG_AGES, mv->age, n * sizeof(uint32_t), err, errlen)) < 0)
+        goto fail;
+    *out = mv;
+    return 0;
+fail:
+    vg_mv_free(mv);
+    if (rc != -ENOMEM && (!err || !*err))
+        vg_err(err, errlen, rc, "%s: compute backend failed while loading", name);
+    return rc;
+}
+
+int vg_mv_save_file(const struct vg_mv *mv, const char *path, char *err, size_t errlen)
+{
+    struct vg_ckpt_w *w;
+    if (vg_ckpt_w_new(&w, CKPT_KIND) < 0)
+        return vg_err(err, errlen, -ENOMEM, "checkpoint: out of memory");
+    int rc = vg_mv_save(mv, w, err, errlen);
+    if (!rc)
+        rc = vg_ckpt_w_commit(w, path, err, errlen);
+    vg_ckpt_w_free(w);
+    return rc;
+}
+
+int vg_mv_load_file(struct vg_mv **out, const char *path, const struct vg_mv_params *want,
+                    struct vg_k *k, char *err, size_t errlen)
+{
+    struct vg_ckpt_r *r;
+    int rc = vg_ckpt_r_open(&r, path, CKPT_KIND, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = vg_mv_load(out, r, want, k, err, errlen);
+    vg_ckpt_r_free(r);
+    return rc;
+}

@@ -1,0 +1,205 @@
+/* CPU backend: OpenBLAS for the matrix products, plain loops for the rest. The loops run over
+ * contiguous rows so the compiler vectorises them at -O2; each keeps a fixed order of summation
+ * so a run is bitwise repeatable. The CUDA backend (vg_k_cuda.cu) implements the same formulas.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_k.h"
+#include "vg_k_math.h"
+#include "vg_util.h"
+
+/* openblas_get_num_threads() and openblas_get_config() are OpenBLAS extensions that cblas.h
+ * declares only in OpenBLAS's own copy of the header. */
+int openblas_get_num_threads(void);
+char *openblas_get_config(void);
+
+static int cpu_open(void **ctx, char *desc, size_t desclen, char *err, size_t errlen)
+{
+    *ctx = NULL;
+    const char *cfg = openblas_get_config();
+    snprintf(desc, desclen, "cpu (%.60s, %d threads)", cfg ? cfg : "OpenBLAS",
+             openblas_get_num_threads());
+    return 0;
+}
+
+static void cpu_close(void *ctx)
+{
+}
+
+static void *cpu_alloc(void *ctx, size_t bytes)
+{
+    /* 64-byte aligned rows suit AVX-512 loads and OpenBLAS's packing alike. */
+    size_t sz = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, sz ? sz : 64);
+    if (p)
+        memset(p, 0, sz ? sz : 64);
+    return p;
+}
+
+static void cpu_free(void *ctx, void *p)
+{
+    free(p);
+}
+
+static void cpu_zero(void *ctx, void *p, size_t bytes)
+{
+    memset(p, 0, bytes);
+}
+
+static void cpu_copy(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    memmove(dst, src, bytes);
+}
+
+static int cpu_upload(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    memcpy(dst, src, bytes);
+    return 0;
+}
+
+static int cpu_download(void *ctx, void *dst, const void *src, size_t bytes, char *err,
+                        size_t errlen)
+{
+    memcpy(dst, src, bytes);
+    return 0;
+}
+
+static int cpu_sync(void *ctx, char *err, size_t errlen)
+{
+    return 0;
+}
+
+static void cpu_gemm(void *ctx, int ta, int tb, int m, int n, int k, float alpha, const float *a,
+                     int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+                k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void cpu_bias_act(void *ctx, float *y, int ldy, int rows, int cols, const float *bias,
+                         enum vg_k_act act)
+{
+    for (int r = 0; r < rows; r++) {
+        float *row = y + (size_t)r * ldy;
+        if (act == VG_K_ACT_LEAKY)
+            for (int j = 0; j < cols; j++)
+                row[j] = vg_k_leaky(row[j] + bias[j]);
+        else
+            for (int j = 0; j < cols; j++)
+                row[j] += bias[j];
+    }
+}
+
+static void cpu_act_grad(void *ctx, float *d, int ldd, const float *y, int ldy, int rows, int cols,
+                         enum vg_k_act act)
+{
+    if (act != VG_K_ACT_LEAKY)
+        return;
+    for (int r = 0; r < rows; r++) {
+        float *dr = d + (size_t)r * ldd;
+        const float *yr = y + (size_t)r * ldy;
+        for (int j = 0; j < cols; j++)
+            dr[j] *= vg_k_leaky_grad(yr[j]);
+    }
+}
+
+static void cpu_colsum(void *ctx, float *out, const float *x, int ldx, int rows, int cols,
+                       float alpha)
+{
+    memset(out, 0, sizeof(float) * (size_t)cols);
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        for (int j = 0; j < cols; j++)
+            out[j] += xr[j];
+    }
+    for (int j = 0; j < cols; j++)
+        out[j] *= alpha;
+}
+
+static void cpu_ingest(void *ctx, const struct vg_k_norm *p, int n, int m, const float *x, float *c,
+                       float *s, float *cnt, const float *prior_s, float *win, int ldw, int slot_a,
+                       int slot_b, float *tgt)
+{
+    for (int i = 0; i < n; i++) {
+        size_t o = (size_t)i * m;
+        float *wa = win + (size_t)i * ldw + (size_t)slot_a * m;
+        float *wb = win + (size_t)i * ldw + (size_t)slot_b * m;
+        for (int j = 0; j < m; j++) {
+            float zw, zt;
+            vg_k_norm_one(p, x[o + j], &c[o + j], &s[o + j], &cnt[o + j], prior_s[j], &zw, &zt);
+            wa[j] = zw;
+            wb[j] = zw;
+            tgt[o + j] = zt;
+        }
+    }
+}
+
+static void cpu_score(void *ctx, const struct vg_k_score *p, int n, int m, const float *pred,
+                      int ldp, const float *tgt, float *r, const float *cnt, const float *prior_r,
+                      float *score, int32_t *top_idx, float *top_err)
+{
+    int k = (int)p->top_k;
+    for (int i = 0; i < n; i++) {
+        size_t o = (size_t)i * m;
+        struct vg_k_topk t;
+        vg_k_topk_init(&t, k);
+        for (int j = 0; j < m; j++) {
+            float e = vg_k_resid_one(p, tgt[o + j], pred[(size_t)i * ldp + j], &r[o + j],
+                                     cnt[o + j], prior_r[j]);
+            if (e >= 0)
+                vg_k_topk_push(&t, e, j);
+        }
+        score[i] = vg_k_topk_finish(&t, top_idx + (size_t)i * k, top_err + (size_t)i * k);
+    }
+}
+
+static void cpu_huber(void *ctx, int rows, int cols, const float *p, int ldp, const float *t,
+                      int ldt, const float *w, float delta, float scale, float *d, int ldd,
+                      float *loss)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *pr = p + (size_t)r * ldp, *tr = t + (size_t)r * ldt;
+        float *dr = d + (size_t)r * ldd, acc = 0;
+        for (int j = 0; j < cols; j++) {
+            float l, g;
+            vg_k_huber_one(pr[j], tr[j], w[r], delta, &l, &g);
+            dr[j] = scale * g;
+            acc += l;
+        }
+        loss[r] = acc;
+    }
+}
+
+static void cpu_adam(void *ctx, size_t n, float *param, const float *grad, float *m, float *v,
+                     float lr, float b1, float b2, float eps, float bc1, float bc2)
+{
+    for (size_t i = 0; i < n; i++)
+        vg_k_adam_one(&param[i], grad[i], &m[i], &v[i], lr, b1, b2, eps, bc1, bc2);
+}
+
+const struct vg_k_ops vg_k_cpu_ops = {
+    .abi = VG_K_ABI,
+    .name = "cpu",
+    .open = cpu_open,
+    .close = cpu_close,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .zero = cpu_zero,
+    .copy = cpu_copy,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .sync = cpu_sync,
+    .gemm = cpu_gemm,
+    .bias_act = cpu_bias_act,
+    .act_grad = cpu_act_grad,
+    .colsum = cpu_colsum,
+    .ingest = cpu_ingest,
+    .score = cpu_score,
+    .huber = cpu_huber,
+    .adam = cpu_adam,
+};

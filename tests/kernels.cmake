@@ -1,0 +1,4 @@
+# Compute backends and the multivariate model. The CUDA comparisons in these programs run where a
+# GPU is usable and print a SKIP line otherwise; the CPU path is always tested.
+vg_add_test(test_kernels SOURCES test_kernels.c LIBS vg_kernels)
+vg_add_test(test_mv SOURCES test_mv.c LIBS vg_mv TIMEOUT 120)

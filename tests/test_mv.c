@@ -1,0 +1,401 @@
+/* The multivariate model (detectors/vg_mv): detection and attribution on a synthetic fleet,
+ * determinism, checkpoints (round trip and each kind of refusal), new hosts starting from their
+ * group, and the CUDA path against the CPU path on a replayed stream where a GPU is usable. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_ckpt.h"
+#include "vg_mv.h"
+#include "vg_util.h"
+
+#define M     16
+#define HOSTS 8
+#define TRAIN 1500
+
+static struct vg_k cpu;
+static char dir[256];
+
+static int setup(void **state)
+{
+    char err[VG_ERRLEN];
+    snprintf(dir, sizeof(dir), "/tmp/vg-test-mv.XXXXXX");
+    if (!mkdtemp(dir) || vg_k_open(&cpu, "cpu", err, sizeof(err)) < 0)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    vg_k_close(&cpu);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Deterministic noise in [-1, 1) keyed by position, so every run and model sees the same data. */
+static float noise(uint64_t h, uint64_t t, uint64_t j)
+{
+    uint64_t z = h * 0x9e3779b97f4a7c15ULL ^ t * 0xbf58476d1ce4e5b9ULL ^ j * 0x94d049bb133111ebULL;
+    z = (z ^ (z >> 31)) * 0xd6e8feb86659fd93ULL;
+    z ^= z >> 32;
+    return (float)((z >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+/* Host h's metric j at tick t: shared daily-like cycles, per-host level and phase, metrics that
+ * are sums of others (correlation to learn), and 5 % noise. */
+static float signal(uint32_t h, uint64_t t, int j)
+{
+    double ph = 0.7 * h, w = 2 * M_PI / 40.0;
+    double a = sin(w * (double)t + ph), b = cos(2 * w * (double)t + 0.5 * ph);
+    double level = (10.0 + 3 * j) * (1 + 0.1 * h), amp = 1.0 + 0.25 * j;
+    double v;
+    if (j % 3 == 0)
+        v = a;
+    else if (j % 3 == 1)
+        v = b;
+    else
+        v = 0.6 * a + 0.4 * b;
+    return (float)(level + amp * (v + 0.05 * noise(h, t, (uint64_t)j)));
+}
+
+static void fill(float *x, uint32_t n, uint64_t t)
+{
+    for (uint32_t h = 0; h < n; h++)
+        for (int j = 0; j < M; j++)
+            x[(size_t)h * M + j] = signal(h, t, j);
+}
+
+static struct vg_mv_params params(void)
+{
+    struct vg_mv_params p;
+    vg_mv_params_default(&p, M);
+    p.train_rows = 0;
+    return p;
+}
+
+static struct vg_mv *make(struct vg_k *k, uint32_t hosts)
+{
+    struct vg_mv_params p = params();
+    struct vg_mv *mv;
+    char err[VG_ERRLEN];
+    if (vg_mv_new(&mv, &p, k, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        fail();
+    }
+    for (uint32_t i = 0; i < hosts; i++)
+        assert_int_equal(vg_mv_add_host(mv, NULL, err, sizeof(err)), 0);
+    return mv;
+}
+
+/* Steps ticks [t0, t1) of hosts' signals; keeps the results of the last tick in res. */
+static void run(struct vg_mv *mv, uint64_t t0, uint64_t t1, struct vg_mv_result *res)
+{
+    uint32_t n = vg_mv_n_hosts(mv);
+    float *x = malloc((size_t)n * M * sizeof(float));
+    struct vg_mv_result *tmp = res ? res : calloc(n, sizeof(*tmp));
+    char err[VG_ERRLEN];
+    for (uint64_t t = t0; t < t1; t++) {
+        fill(x, n, t);
+        if (vg_mv_step(mv, x, VG_MV_TRAIN, tmp, err, sizeof(err)) < 0) {
+            fprintf(stderr, "step: %s\n", err);
+            fail();
+        }
+    }
+    if (!res)
+        free(tmp);
+    free(x);
+}
+
+static struct vg_mv *trained;
+
+static struct vg_mv *get_trained(void)
+{
+    if (!trained) {
+        trained = make(&cpu, HOSTS);
+        run(trained, 0, TRAIN, NULL);
+    }
+    return trained;
+}
+
+static void test_injected_anomaly_scores_high_and_is_attributed(void **state)
+{
+    struct vg_mv *mv = get_trained();
+    struct vg_mv_stats st;
+    vg_mv_get_stats(mv, &st);
+    assert_true(st.train_steps > TRAIN / 2);
+    struct vg_mv_result res[HOSTS];
+    float x[HOSTS * M], max_normal = 0, sum = 0;
+    char err[VG_ERRLEN];
+    uint64_t t = TRAIN;
+    for (int i = 0; i < 200; i++, t++) {
+        fill(x, HOSTS, t);
+        assert_int_equal(vg_mv_step(mv, x, VG_MV_SCORE, res, err, sizeof(err)), 0);
+        for (int h = 0; h < HOSTS; h++) {
+            max_normal = fmaxf(max_normal, res[h].score);
+            sum += res[h].score;
+        }
+    }
+    /* Two metrics of host 3 jump by twice their cycle's amplitude for one tick: within each
+     * metric's normal range across hosts, but not what the other metrics imply. */
+    fill(x, HOSTS, t);
+    x[3 * M + 5] += 2.0f * (1.0f + 0.25f * 5);
+    x[3 * M + 11] -= 2.0f * (1.0f + 0.25f * 11);
+    assert_int_equal(vg_mv_step(mv, x, VG_MV_SCORE, res, err, sizeof(err)), 0);
+    printf("  normal ticks: mean score %.3f, max %.3f; anomaly %.3f (top %d %d %d)\n",
+           sum / (200 * HOSTS), max_normal, res[3].score, res[3].top[0], res[3].top[1],
+           res[3].top[2]);
+    assert_true(res[3].score > 2 * max_normal);
+    assert_true((res[3].top[0] == 5 && res[3].top[1] == 11) ||
+                (res[3].top[0] == 11 && res[3].top[1] == 5));
+    for (int h = 0; h < HOSTS; h++)
+        if (h != 3)
+            assert_true(res[h].score <= max_normal * 1.5f);
+}
+
+static void scores_of(struct vg_k *k, uint32_t hosts, uint64_t ticks, float *out)
+{
+    struct vg_mv *mv = make(k, hosts);
+    float *x = malloc((size_t)hosts * M * sizeof(float));
+    struct vg_mv_result *res = calloc(hosts, sizeof(*res));
+    char err[VG_ERRLEN];
+    for (uint64_t t = 0; t < ticks; t++) {
+        fill(x, hosts, t);
+        assert_int_equal(vg_mv_step(mv, x, VG_MV_TRAIN, res, err, sizeof(err)), 0);
+        for (uint32_t h = 0; h < hosts; h++)
+            out[t * hosts + h] = res[h].score;
+    }
+    free(x);
+    free(res);
+    vg_mv_free(mv);
+}
+
+static void test_same_seed_gives_bitwise_same_scores(void **state)
+{
+    float *a = malloc(300 * 5 * sizeof(float)), *b = malloc(300 * 5 * sizeof(float));
+    scores_of(&cpu, 5, 300, a);
+    scores_of(&cpu, 5, 300, b);
+    assert_memory_equal(a, b, 300 * 5 * sizeof(float));
+    free(a);
+    free(b);
+}
+
+static void test_checkpoint_round_trip_gives_identical_scores(void **state)
+{
+    struct vg_mv *a = make(&cpu, 4);
+    run(a, 0, 300, NULL);
+    char path[300], err[VG_ERRLEN];
+    snprintf(path, sizeof(path), "%s/rt.ckpt", dir);
+    assert_int_equal(vg_mv_save_file(a, path, err, sizeof(err)), 0);
+    struct vg_mv_params p = params();
+    struct vg_mv *b;
+    if (vg_mv_load_file(&b, path, &p, &cpu, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        fail();
+    }
+    assert_int_equal(vg_mv_n_hosts(b), 4);
+    struct vg_mv_result ra[4], rb[4];
+    for (uint64_t t = 300; t < 350; t++) {
+        run(a, t, t + 1, ra);
+        run(b, t, t + 1, rb);
+        for (int h = 0; h < 4; h++) {
+            assert_memory_equal(&ra[h].score, &rb[h].score, sizeof(float));
+            assert_memory_equal(ra[h].top, rb[h].top, sizeof(ra[h].top));
+        }
+    }
+    vg_mv_free(a);
+    vg_mv_free(b);
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*len);
+    assert_int_equal(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+static void spit(const char *path, const unsigned char *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, len, f), len);
+    fclose(f);
+}
+
+static void expect_refused(const char *path, const char *msg)
+{
+    struct vg_mv_params p = params();
+    struct vg_mv *mv = NULL;
+    char err[VG_ERRLEN] = "";
+    int rc = vg_mv_load_file(&mv, path, &p, &cpu, err, sizeof(err));
+    printf("  refused: %s\n", err);
+    assert_true(rc < 0);
+    assert_null(mv);
+    if (!strstr(err, msg)) {
+        fprintf(stderr, "expected '%s' in '%s'\n", msg, err);
+        fail();
+    }
+}
+
+static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
+{
+    struct vg_mv *a = make(&cpu, 3);
+    run(a, 0, 50, NULL);
+    char good[300], bad[300], err[VG_ERRLEN];
+    snprintf(good, sizeof(good), "%s/good.ckpt", dir);
+    snprintf(bad, sizeof(bad), "%s/bad.ckpt", dir);
+    assert_int_equal(vg_mv_save_file(a, good, err, sizeof(err)), 0);
+    vg_mv_free(a);
+    size_t len;
+    unsigned char *b = slurp(good, &len);
+
+    b[len / 2] ^= 0x10;
+    spit(bad, b, len);
+    expect_refused(bad, "checksum mismatch (corrupt)");
+    b[len / 2] ^= 0x10;
+
+    spit(bad, b, len - 100);
+    expect_refused(bad, "truncated");
+
+    /* Another format version, with a checksum that matches, as a future build would write. */
+    b[8] = 2;
+    uint32_t crc = vg_ckpt_crc32(0, b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+    spit(bad, b, len);
+    expect_refused(bad, "format version 2 not supported (this build reads 1)");
+    b[8] = 1;
+    crc = vg_ckpt_crc32(0, b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+
+    spit(bad, b, 5);
+    expect_refused(bad, "not a Vigil checkpoint");
+
+    /* A model of another shape than configured. */
+    struct vg_mv_params p = params();
+    p.n_metrics = M + 1;
+    struct vg_mv *mv = NULL;
+    assert_true(vg_mv_load_file(&mv, good, &p, &cpu, err, sizeof(err)) < 0);
+    printf("  refused: %s\n", err);
+    assert_non_null(strstr(err, "incompatible model (checkpoint has 16 metrics, not 17)"));
+
+    /* The untouched file still loads. */
+    spit(bad, b, len);
+    p = params();
+    assert_int_equal(vg_mv_load_file(&mv, bad, &p, &cpu, err, sizeof(err)), 0);
+    vg_mv_free(mv);
+    free(b);
+}
+
+static void test_new_host_starts_from_its_group(void **state)
+{
+    struct vg_mv *mv = get_trained();
+    /* Training went on in the other test; restart the clock where the group stands. */
+    struct vg_mv_stats st;
+    vg_mv_get_stats(mv, &st);
+    uint64_t t0 = st.ticks;
+    uint32_t id;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_mv_add_host(mv, &id, err, sizeof(err)), 0);
+    assert_int_equal(id, HOSTS);
+    uint32_t n = HOSTS + 1, W = vg_mv_params(mv)->window;
+    float x[(HOSTS + 1) * M];
+    struct vg_mv_result res[HOSTS + 1];
+    double new_sum = 0, old_sum = 0, old_max = 0, new_max = 0;
+    int cnt = 0;
+    for (uint32_t i = 0; i < 60; i++) {
+        fill(x, n, t0 + i);
+        assert_int_equal(vg_mv_step(mv, x, VG_MV_TRAIN, res, err, sizeof(err)), 0);
+        assert_int_equal(res[HOSTS].age, i + 1);
+        if (res[HOSTS].age <= W) /* its window is not yet its own */
+            continue;
+        new_sum += res[HOSTS].score;
+        new_max = fmax(new_max, res[HOSTS].score);
+        for (int h = 0; h < HOSTS; h++) {
+            old_sum += res[h].score;
+            old_max = fmax(old_max, res[h].score);
+        }
+        cnt++;
+    }
+    printf("  new host: mean %.3f max %.3f; group: mean %.3f max %.3f\n", new_sum / cnt, new_max,
+           old_sum / (cnt * HOSTS), old_max);
+    assert_true(new_sum / cnt < 1.5 * old_sum / (cnt * HOSTS));
+    assert_true(new_max < 2 * old_max);
+}
+
+static void test_gpu_and_cpu_raise_the_same_alerts(void **state)
+{
+    char why[VG_ERRLEN];
+    if (!vg_k_cuda_available(why, sizeof(why))) {
+        printf("SKIP gpu-vs-cpu replay: no usable GPU (%s)\n", why);
+        skip();
+    }
+    struct vg_k g;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_k_open(&g, "cuda", err, sizeof(err)), 0);
+    const uint32_t n = 64;
+    const uint64_t ticks = 600;
+    float *x = malloc(n * M * sizeof(float));
+    struct vg_mv *a = make(&cpu, n), *b = make(&g, n);
+    struct vg_mv_result ra[64], rb[64];
+    double worst = 0;
+    int alerts = 0;
+    for (uint64_t t = 0; t < ticks; t++) {
+        fill(x, n, t);
+        if (t > 300 && t % 50 == 0) /* an incident on a few hosts every 50 ticks */
+            for (uint32_t h = t % 7; h < n; h += 9)
+                x[h * M + (t % M)] += 8.0f;
+        assert_int_equal(vg_mv_step(a, x, VG_MV_TRAIN, ra, err, sizeof(err)), 0);
+        assert_int_equal(vg_mv_step(b, x, VG_MV_TRAIN, rb, err, sizeof(err)), 0);
+        for (uint32_t h = 0; h < n; h++) {
+            if (ra[h].age <= 8)
+                continue;
+            worst = fmax(worst, fabs(ra[h].score - rb[h].score) / fmax(1.0, ra[h].score));
+            int fa = ra[h].score > 6, fb = rb[h].score > 6;
+            assert_int_equal(fa, fb);
+            alerts += fa;
+            if (fa)
+                assert_int_equal(ra[h].top[0], rb[h].top[0]);
+        }
+    }
+    printf("  replay: %d alerts on both, worst score difference %.2e\n", alerts, worst);
+    assert_true(alerts > 0);
+    vg_mv_free(a);
+    vg_mv_free(b);
+    vg_k_close(&g);
+    free(x);
+}
+
+static int free_trained(void **state)
+{
+    vg_mv_free(trained);
+    trained = NULL;
+    return teardown(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_injected_anomaly_scores_high_and_is_attributed),
+        cmocka_unit_test(test_same_seed_gives_bitwise_same_scores),
+        cmocka_unit_test(test_checkpoint_round_trip_gives_identical_scores),
+        cmocka_unit_test(test_bad_checkpoints_are_refused_with_their_reason),
+        cmocka_unit_test(test_new_host_starts_from_its_group),
+        cmocka_unit_test(test_gpu_and_cpu_raise_the_same_alerts),
+    };
+    return cmocka_run_group_tests(tests, setup, free_trained);
+}
