@@ -127,6 +127,18 @@ static const struct vg_cfg_key keys[] = {
     {"log.level", VG_CFG_STRING, "info", OFF(log_level), NOBOUND, "VIGIL_LOG_LEVEL",
      "debug, info, warn or error"},
     {"log.format", VG_CFG_STRING, "logfmt", OFF(log_format), NOBOUND, NULL, "logfmt or json"},
+    {"state.topic", VG_CFG_STRING, "vigil.state", OFF(state_topic), NOBOUND, NULL,
+     "compacted Kafka topic where detector state is checkpointed per host, so that a restarted "
+     "analyzer or the next owner of a partition continues the scores instead of warming up; "
+     "empty disables it (then a restart warms up again)"},
+    {"state.checkpoint_interval", VG_CFG_DURATION, "5s", OFF(state_checkpoint_ms), 100, 3600000,
+     NULL,
+     "how often changed hosts are checkpointed; with state.topic set, offsets are committed "
+     "only then, after the checkpoint is acknowledged, so this replaces commit_interval"},
+    {"state.restore_timeout", VG_CFG_DURATION, "30s", OFF(state_restore_timeout_ms), 1000,
+     600000, NULL,
+     "how long reading the state topic may take when partitions are assigned; past it the "
+     "hosts not yet read start cold (logged)"},
 };
 
 const struct vg_config_table analyzer_config_table = {keys, sizeof(keys) / sizeof(keys[0])};

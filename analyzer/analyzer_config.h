@@ -61,6 +61,9 @@ struct analyzer_cfg {
     double http_rate;
     char *log_level;
     char *log_format;
+    char *state_topic;
+    int64_t state_checkpoint_ms;
+    int64_t state_restore_timeout_ms;
 };
 
 extern const struct vg_config_table analyzer_config_table;

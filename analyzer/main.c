@@ -16,6 +16,7 @@
 #include "api_ops.h"
 #include "vg_action.h"
 #include "vg_embedded_kafka.h"
+#include "vg_state_topic.h"
 #include "vg_engine.h"
 #include "vg_http.h"
 #include "vg_kafka.h"
@@ -27,6 +28,9 @@
 #define MAX_SETS 64
 /* Bad messages logged per stats interval before the rest are only counted. */
 #define BAD_LOG_BUDGET 100
+
+/* Detector state checkpoints (state.topic); NULL when off. */
+static struct vg_state_topic *g_state;
 
 static volatile sig_atomic_t g_stop;
 
@@ -124,10 +128,50 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
     }
     vg_engine_process(a->engine, &a->msg, on_notification, a);
     vg_history_record(a->history, a->engine, &a->msg); /* api_ops.c: vigilctl report */
+    /* Marked for the next checkpoint (vg_state_topic.c), with the partition it came from. */
+    if (g_state && vg_state_topic_touch(g_state, a->msg.host, m->partition) < 0)
+        vg_error("host not marked for checkpoint: out of memory", "host=%s", a->msg.host);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     vg_histo_observe(&a->processing_s,
                      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     vg_histo_observe(&a->lag_s, (double)(vg_now_ms() - a->msg.ts_ms) / 1000.0);
+}
+
+/* Writes the changed hosts' state and waits for the broker: 1 when the offsets may be committed
+ * (or there is no state topic), 0 when not, so a commit never runs ahead of the state. */
+static int checkpoint(struct analyzer *a)
+{
+    if (!g_state)
+        return 1;
+    char err[VG_ERRLEN];
+    pthread_mutex_lock(&a->lock);
+    int rc = vg_state_topic_checkpoint(g_state, a->engine, 10000, err, sizeof(err));
+    pthread_mutex_unlock(&a->lock);
+    if (rc < 0)
+        vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
+    return rc == 0;
+}
+
+/* Before consuming newly assigned partitions, continue their hosts from the state topic. */
+static void restore_state(struct analyzer *a, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!g_state || !parts->cnt)
+        return;
+    int32_t *ids = calloc((size_t)parts->cnt, sizeof(*ids));
+    size_t n = 0;
+    for (int i = 0; ids && i < parts->cnt; i++)
+        if (strcmp(parts->elems[i].topic, a->cfg.topic) == 0)
+            ids[n++] = parts->elems[i].partition;
+    char err[VG_ERRLEN];
+    pthread_mutex_lock(&a->lock);
+    int rc = ids ? vg_state_topic_restore(g_state, a->engine, ids, n,
+                                          (int)a->cfg.state_restore_timeout_ms, err, sizeof(err))
+                 : vg_err(err, sizeof(err), -ENOMEM, "out of memory");
+    pthread_mutex_unlock(&a->lock);
+    free(ids);
+    if (rc < 0)
+        vg_warn("state not restored: hosts of these partitions warm up again", "reason=\"%s\"",
+                err);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -136,6 +180,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct analyzer *a = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         vg_info("partitions assigned", "count=%d", parts->cnt);
+        restore_state(a, parts);
         rd_kafka_assign(rk, parts);
         pthread_mutex_lock(&a->lock);
         a->assigned = parts->cnt;
@@ -145,7 +190,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     /* Messages are processed synchronously, so the consumer's positions are exactly what has
      * been processed: commit them before another member takes the partitions over. */
     vg_info("partitions revoked", "count=%d", parts->cnt);
-    rd_kafka_commit(rk, NULL, 0);
+    if (checkpoint(a))
+        rd_kafka_commit(rk, NULL, 0);
     rd_kafka_assign(rk, NULL);
     pthread_mutex_lock(&a->lock);
     a->assigned = 0;
@@ -325,9 +371,11 @@ static void run_loop(struct analyzer *a)
         }
         now = vg_mono_ms();
         if (dirty && now >= next_commit) {
-            rd_kafka_commit(a->rk, NULL, 1);
+            /* With a state topic, the checkpoint sets the pace of commits. */
+            if (checkpoint(a))
+                rd_kafka_commit(a->rk, NULL, 1);
             dirty = 0;
-            next_commit = now + a->cfg.commit_interval_ms;
+            next_commit = now + (g_state ? a->cfg.state_checkpoint_ms : a->cfg.commit_interval_ms);
         }
         vg_notify_watchdog(now);
         if (now >= next_stats) {
@@ -499,6 +547,9 @@ int main(int argc, char **argv)
             vg_info("http api listening", "address=%s port=%d", a.cfg.http_listen,
                     vg_http_port(http));
     }
+    if (!rc && a.cfg.state_topic && *a.cfg.state_topic)
+        rc = vg_state_topic_open(&g_state, bootstrap, a.cfg.state_topic, &a.cfg.kafka, err,
+                                 sizeof(err));
     if (!rc)
         rc = open_consumer(&a, bootstrap, err, sizeof(err));
     if (rc) {
@@ -511,13 +562,25 @@ int main(int argc, char **argv)
         run_loop(&a);
         vg_notify_stopping();
         vg_info("stopping: committing offsets", NULL);
-        rd_kafka_commit(a.rk, NULL, 0);
+        if (checkpoint(&a))
+            rd_kafka_commit(a.rk, NULL, 0);
     }
     /* The API reads the engine: stop it before anything it reads goes away. */
     vg_http_stop(http);
     if (a.rk) {
         rd_kafka_consumer_close(a.rk);
         rd_kafka_destroy(a.rk);
+    }
+    if (g_state) {
+        struct vg_state_topic_stats ss;
+        vg_state_topic_get_stats(g_state, &ss);
+        vg_info("state topic", "checkpoints=%llu checkpoint_errors=%llu hosts_written=%llu "
+                "hosts_restored=%llu restore_errors=%llu",
+                (unsigned long long)ss.checkpoints, (unsigned long long)ss.checkpoint_errors,
+                (unsigned long long)ss.hosts_written, (unsigned long long)ss.hosts_restored,
+                (unsigned long long)ss.restore_errors);
+        vg_state_topic_close(g_state);
+        g_state = NULL;
     }
     if (a.engine)
         log_stats(&a);

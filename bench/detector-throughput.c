@@ -1,0 +1,291 @@
+/* bench/detector-throughput: how many samples per second the multivariate model (detectors/vg_mv)
+ * scores and trains on synthetic fleets, on the CPU path and, where a GPU is usable, on the CUDA
+ * path of the same machine. One sample = one metric value of one host in one tick.
+ *
+ *   detector-throughput [--hosts 1,16,...] [--metrics 64,512] [--backend cpu|cuda|both]
+ *                       [--seconds S] [--window W]
+ *
+ * For each fleet size it prints scoring throughput (VG_MV_SCORE), the throughput of a full step
+ * with the default training (VG_MV_TRAIN: score every host, learn from up to train_rows hosts), the
+ * rate of samples learned from, and the achieved FLOP/s and bytes/s against peaks measured here:
+ * a large SGEMM for compute and a large buffer copy for bandwidth. "bound" is the share of the
+ * roofline time bound max(FLOP/peak, bytes/peak) achieved.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vg_k.h"
+#include "vg_log.h"
+#include "vg_mv.h"
+#include "vg_util.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int parse_list(const char *s, unsigned *out, int max)
+{
+    int n = 0;
+    char *dup = strdup(s), *save = NULL;
+    for (char *t = strtok_r(dup, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+        out[n++] = (unsigned)strtoul(t, NULL, 10);
+    free(dup);
+    return n;
+}
+
+struct peaks {
+    double flops, bytes;
+};
+
+/* Peak compute: an n^3 SGEMM through the backend; peak bandwidth: a copy of a large buffer
+ * (read + write counted). Best of a few repetitions. */
+static int measure_peaks(struct vg_k *k, struct peaks *pk, int big)
+{
+    const struct vg_k_ops *o = k->ops;
+    char err[VG_ERRLEN];
+    int n = big ? 8192 : 2048;
+    size_t nb = (size_t)n * n * sizeof(float);
+    float *a = o->alloc(k->ctx, nb), *b = o->alloc(k->ctx, nb), *c = o->alloc(k->ctx, nb);
+    if (!a || !b || !c)
+        return -ENOMEM;
+    o->gemm(k->ctx, 0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
+    o->sync(k->ctx, err, sizeof(err));
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now_s();
+        o->gemm(k->ctx, 0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
+        if (o->sync(k->ctx, err, sizeof(err)) < 0)
+            return -EIO;
+        best = fmin(best, now_s() - t0);
+    }
+    pk->flops = 2.0 * n * n * (double)n / best;
+    o->free(k->ctx, a);
+    o->free(k->ctx, b);
+    o->free(k->ctx, c);
+    size_t cb = big ? (size_t)1 << 30 : (size_t)256 << 20;
+    a = o->alloc(k->ctx, cb);
+    b = o->alloc(k->ctx, cb);
+    if (!a || !b)
+        return -ENOMEM;
+    o->copy(k->ctx, b, a, cb);
+    o->sync(k->ctx, err, sizeof(err));
+    best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now_s();
+        o->copy(k->ctx, b, a, cb);
+        if (o->sync(k->ctx, err, sizeof(err)) < 0)
+            return -EIO;
+        best = fmin(best, now_s() - t0);
+    }
+    pk->bytes = 2.0 * (double)cb / best;
+    o->free(k->ctx, a);
+    o->free(k->ctx, b);
+    return 0;
+}
+
+/* Bytes a step moves at the least: the window read by the first layer, the new tick, the
+ * normaliser and residual state read and written, the ring written twice, activations written
+ * and read once, the weights once; training adds its rows' activations, gradients and the
+ * optimiser's four passes over the parameters. */
+static double step_bytes(const struct vg_mv_params *p, double n, double rows)
+{
+    double m = p->n_metrics, W = p->window, acts = 0, params = 0;
+    double in = W * m;
+    for (uint32_t l = 0; l <= p->n_hidden; l++) {
+        double out = l == p->n_hidden ? m : p->hidden[l];
+        acts += out;
+        params += in * out + out;
+        in = out;
+    }
+    double per_host = 4 * (W * m + m + 2 * m + 6 * m + 5 * m + 2 * acts);
+    double per_row = 4 * (W * m + 4 * acts + m);
+    return n * per_host + params * 4 + rows * per_row + (rows > 0 ? params * 4 * 7 : 0);
+}
+
+struct result {
+    double score_sps, step_sps, learn_sps, score_flops, score_bytes;
+};
+
+static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned window,
+                   double seconds, struct result *res)
+{
+    struct vg_mv_params p;
+    vg_mv_params_default(&p, metrics);
+    p.window = window;
+    struct vg_mv *mv;
+    char err[VG_ERRLEN];
+    if (vg_mv_new(&mv, &p, k, err, sizeof(err)) < 0) {
+        fprintf(stderr, "detector-throughput: %s\n", err);
+        return -1;
+    }
+    for (unsigned i = 0; i < hosts; i++)
+        if (vg_mv_add_host(mv, NULL, err, sizeof(err)) < 0) {
+            fprintf(stderr, "detector-throughput: %s\n", err);
+            vg_mv_free(mv);
+            return -1;
+        }
+    /* A few distinct ticks of correlated signals, cycled, so generating data costs nothing in
+     * the timed loop. */
+    enum { NT = 16 };
+    size_t tick = (size_t)hosts * metrics;
+    float *x = malloc(NT * tick * sizeof(float));
+    struct vg_mv_result *r = calloc(hosts, sizeof(*r));
+    if (!x || !r) {
+        fprintf(stderr, "detector-throughput: out of memory\n");
+        return -1;
+    }
+    uint64_t s = 12345;
+    for (int t = 0; t < NT; t++)
+        for (size_t i = 0; i < tick; i++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            double noise = (double)(s >> 40) / 16777216.0 - 0.5;
+            x[t * tick + i] = (float)(50 + 10 * sin(0.4 * t + (double)(i % metrics)) + noise);
+        }
+    int rc = 0;
+    /* Warm up past the window so training has rows to learn from. */
+    for (unsigned t = 0; t < window + 3 && !rc; t++)
+        rc = vg_mv_step(mv, x + (t % NT) * tick, VG_MV_TRAIN, r, err, sizeof(err));
+    for (int mode = 0; mode < 2 && !rc; mode++) {
+        struct vg_mv_stats st0, st1;
+        vg_mv_get_stats(mv, &st0);
+        double t0 = now_s(), t1 = t0;
+        unsigned ticks = 0;
+        while (!rc && (ticks < 3 || t1 - t0 < seconds)) {
+            rc = vg_mv_step(mv, x + (ticks % NT) * tick, mode ? VG_MV_TRAIN : VG_MV_SCORE, r, err,
+                            sizeof(err));
+            ticks++;
+            t1 = now_s();
+        }
+        vg_mv_get_stats(mv, &st1);
+        double dt = t1 - t0, samples = (double)ticks * tick;
+        if (mode == 0) {
+            res->score_sps = samples / dt;
+            res->score_flops = vg_mv_flops(&p, hosts, 0) * ticks / dt;
+            res->score_bytes = step_bytes(&p, hosts, 0) * ticks / dt;
+        } else {
+            res->step_sps = samples / dt;
+            res->learn_sps = (double)(st1.rows_trained - st0.rows_trained) * metrics / dt;
+        }
+    }
+    if (rc)
+        fprintf(stderr, "detector-throughput: %s\n", err);
+    free(x);
+    free(r);
+    vg_mv_free(mv);
+    return rc;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: detector-throughput [--hosts 1,16,256,1024,4096,16384] "
+               "[--metrics 64,512]\n"
+               "       [--backend cpu|cuda|both] [--seconds 1.0] [--window 8]\n");
+}
+
+int main(int argc, char **argv)
+{
+    unsigned hosts[32] = {1, 16, 256, 1024, 4096, 16384}, metrics[8] = {64, 512};
+    int nh = 6, nm = 2;
+    unsigned window = 8;
+    double seconds = 1.0;
+    const char *backend = "both";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!v) {
+            usage(stderr);
+            return 2;
+        }
+        if (!strcmp(a, "--hosts"))
+            nh = parse_list(v, hosts, 32);
+        else if (!strcmp(a, "--metrics"))
+            nm = parse_list(v, metrics, 8);
+        else if (!strcmp(a, "--backend"))
+            backend = v;
+        else if (!strcmp(a, "--seconds"))
+            seconds = atof(v);
+        else if (!strcmp(a, "--window"))
+            window = (unsigned)atoi(v);
+        else {
+            usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    vg_log_init("bench", VG_LOG_WARN, 0);
+    char err[VG_ERRLEN];
+    struct vg_k cpu, gpu;
+    int have_cpu = strcmp(backend, "cuda") != 0, have_gpu = 0;
+    if (have_cpu && vg_k_open(&cpu, "cpu", err, sizeof(err)) < 0) {
+        fprintf(stderr, "detector-throughput: %s\n", err);
+        return 1;
+    }
+    if (strcmp(backend, "cpu") != 0) {
+        if (vg_k_open(&gpu, "cuda", err, sizeof(err)) == 0)
+            have_gpu = 1;
+        else if (!strcmp(backend, "cuda")) {
+            fprintf(stderr, "detector-throughput: %s\n", err);
+            return 1;
+        } else
+            printf("# GPU: none usable here (%s); CPU figures only\n", err);
+    }
+    struct peaks pc = {0}, pg = {0};
+    if (have_cpu) {
+        measure_peaks(&cpu, &pc, 0);
+        printf("# cpu: %s\n# cpu peaks: SGEMM %.1f GFLOP/s, copy %.1f GB/s\n", cpu.desc,
+               pc.flops / 1e9, pc.bytes / 1e9);
+    }
+    if (have_gpu) {
+        measure_peaks(&gpu, &pg, 1);
+        printf("# gpu: %s\n# gpu peaks: SGEMM %.1f GFLOP/s, copy %.1f GB/s\n", gpu.desc,
+               pg.flops / 1e9, pg.bytes / 1e9);
+    }
+    struct vg_mv_params dp;
+    vg_mv_params_default(&dp, 64);
+    printf("# model: forecaster, window %u, hidden %u-%u, train_rows %u per step; Msamples/s\n",
+           window, dp.hidden[0], dp.hidden[1], dp.train_rows);
+    printf("%-8s %7s %-4s %10s %10s %10s %9s %9s %7s %8s\n", "hosts", "metrics", "dev", "score",
+           "step+train", "learned", "GFLOP/s", "GB/s", "bound%", "gpu/cpu");
+    int rc = 0;
+    for (int j = 0; j < nm; j++)
+        for (int i = 0; i < nh; i++) {
+            struct result rcpu = {0}, rgpu = {0};
+            struct vg_mv_params p;
+            vg_mv_params_default(&p, metrics[j]);
+            p.window = window;
+            for (int d = 0; d < 2; d++) {
+                if ((d == 0 && !have_cpu) || (d == 1 && !have_gpu))
+                    continue;
+                struct result *res = d ? &rgpu : &rcpu;
+                if (run_one(d ? &gpu : &cpu, hosts[i], metrics[j], window, seconds, res) < 0) {
+                    rc = 1;
+                    continue;
+                }
+                const struct peaks *pk = d ? &pg : &pc;
+                double bound = fmax(res->score_flops / pk->flops, res->score_bytes / pk->bytes);
+                char ratio[16] = "";
+                if (d == 1 && rcpu.score_sps > 0)
+                    snprintf(ratio, sizeof(ratio), "%.1fx", res->score_sps / rcpu.score_sps);
+                printf("%-8u %7u %-4s %10.2f %10.2f %10.2f %9.1f %9.1f %7.1f %8s\n", hosts[i],
+                       metrics[j], d ? "gpu" : "cpu", res->score_sps / 1e6, res->step_sps / 1e6,
+                       res->learn_sps / 1e6, res->score_flops / 1e9, res->score_bytes / 1e9,
+                       100 * bound, ratio);
+                fflush(stdout);
+            }
+        }
+    if (have_cpu)
+        vg_k_close(&cpu);
+    if (have_gpu)
+        vg_k_close(&gpu);
+    return rc;
+}
