@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+/* Sends one notification (newline-separated KEY=VALUE lines) to $NOTIFY_SOCKET. Returns 0 (also
+ * when there is no socket to send to) or a negative errno. */
+int vg_notify_send(const char *state);
+
 /* Reads the watchdog interval systemd asks for (WatchdogSec=), if any. */
 void vg_notify_init(void);
 

@@ -12,7 +12,6 @@ PKGS=(
     libmicrohttpd-dev   # HTTP API, test receiver
     libcmocka-dev       # tests
     libssl-dev          # HMAC signatures (libcrypto)
-    libsystemd-dev      # sd_notify
     libopenblas-dev     # CPU GEMM for the detectors
     libbpf-dev clang llvm bpftool  # eBPF collectors (CO-RE)
     valgrind            # leak check of the daemons' start-stop cycle (test_valgrind)
