@@ -1,0 +1,585 @@
+#include "vg_fleet.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_ckpt.h"
+#include "vg_log.h"
+#include "vg_strmap.h"
+#include "vg_util.h"
+
+#define CKPT_KIND "vg_fleet"
+#define TAG_GROUP VG_CKPT_TAG('F', 'L', 'G', 'R')
+#define TAG_COLS  VG_CKPT_TAG('F', 'L', 'M', 'N')
+#define TAG_HOSTS VG_CKPT_TAG('F', 'L', 'H', 'N')
+
+struct group {
+    char *name;
+    struct vg_mv *mv;
+    uint32_t m;
+    char **cols;             /* m metric names, sorted */
+    struct vg_strmap colmap; /* name -> (uintptr_t)(column + 1) */
+    char **hosts;            /* row -> host name (owned) */
+    uint32_t n, cap;
+    float *x; /* cap x m: the pending tick, NaN = missing */
+    unsigned char *reported;
+    uint32_t n_reported;
+    struct vg_mv_result *res, *last; /* this step's results; each host's last reported one */
+};
+
+struct hostref {
+    struct group *g;
+    uint32_t row;
+};
+
+struct vg_fleet {
+    struct vg_fleet_params p;
+    char *dir;
+    struct vg_k *k;
+    vg_fleet_score_fn fn;
+    void *ud;
+    struct vg_strmap groups; /* name -> struct group * */
+    struct vg_strmap hosts;  /* name -> struct hostref * */
+    struct vg_fleet_stats st;
+};
+
+int vg_fleet_new(struct vg_fleet **out, const struct vg_fleet_params *p, struct vg_k *k,
+                 vg_fleet_score_fn fn, void *ud, char *err, size_t errlen)
+{
+    struct vg_mv_params check = p->mv;
+    check.n_metrics = p->max_metrics ? p->max_metrics : 1;
+    if (check.score.top_k > check.n_metrics)
+        check.n_metrics = check.score.top_k;
+    char why[VG_ERRLEN];
+    if (vg_mv_params_check(&check, why, sizeof(why)) < 0)
+        return vg_err(err, errlen, -EINVAL, "model: %s", why);
+    if (p->max_metrics < p->mv.score.top_k)
+        return vg_err(err, errlen, -EINVAL, "model: max_metrics %u below top_k %u", p->max_metrics,
+                      p->mv.score.top_k);
+    struct vg_fleet *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    f->p = *p;
+    f->k = k;
+    f->fn = fn;
+    f->ud = ud;
+    if (p->dir && *p->dir && !(f->dir = strdup(p->dir))) {
+        free(f);
+        return -ENOMEM;
+    }
+    f->p.dir = f->dir;
+    vg_strmap_init(&f->groups);
+    vg_strmap_init(&f->hosts);
+    *out = f;
+    return 0;
+}
+
+static void free_group(void *v)
+{
+    struct group *g = v;
+    if (!g)
+        return;
+    vg_mv_free(g->mv);
+    for (uint32_t j = 0; g->cols && j < g->m; j++)
+        free(g->cols[j]);
+    free(g->cols);
+    vg_strmap_free(&g->colmap, NULL);
+    for (uint32_t i = 0; g->hosts && i < g->n; i++)
+        free(g->hosts[i]);
+    free(g->hosts);
+    free(g->x);
+    free(g->reported);
+    free(g->res);
+    free(g->last);
+    free(g->name);
+    free(g);
+}
+
+void vg_fleet_free(struct vg_fleet *f)
+{
+    if (!f)
+        return;
+    vg_strmap_free(&f->groups, free_group);
+    vg_strmap_free(&f->hosts, free);
+    free(f->dir);
+    free(f);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A group shell with its columns; the model is made by the caller (new or from a checkpoint). */
+static struct group *group_alloc(const char *name, char **cols, uint32_t m)
+{
+    struct group *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    vg_strmap_init(&g->colmap);
+    g->cols = cols;
+    g->m = m;
+    if (!(g->name = strdup(name)))
+        goto fail;
+    for (uint32_t j = 0; j < m; j++)
+        if (vg_strmap_put(&g->colmap, cols[j], (void *)(uintptr_t)(j + 1)) < 0)
+            goto fail;
+    return g;
+fail:
+    free_group(g);
+    return NULL;
+}
+
+static int add_row(struct vg_fleet *f, struct group *g, const char *host, char *err, size_t errlen)
+{
+    if (g->n == g->cap) {
+        uint32_t cap = g->cap ? g->cap * 2 : 16;
+        float *x = realloc(g->x, (size_t)cap * g->m * sizeof(float));
+        if (x)
+            g->x = x;
+        char **h = realloc(g->hosts, cap * sizeof(*h));
+        if (h)
+            g->hosts = h;
+        unsigned char *rep = realloc(g->reported, cap);
+        if (rep)
+            g->reported = rep;
+        struct vg_mv_result *res = realloc(g->res, cap * sizeof(*res));
+        if (res)
+            g->res = res;
+        struct vg_mv_result *last = realloc(g->last, cap * sizeof(*last));
+        if (last)
+            g->last = last;
+        if (!x || !h || !rep || !res || !last)
+            return vg_err(err, errlen, -ENOMEM, "host %s: out of memory", host);
+        g->cap = cap;
+    }
+    uint32_t row = g->n;
+    struct hostref *ref = malloc(sizeof(*ref));
+    char *name = strdup(host);
+    if (!ref || !name || vg_strmap_put(&f->hosts, host, ref) < 0) {
+        free(ref);
+        free(name);
+        return vg_err(err, errlen, -ENOMEM, "host %s: out of memory", host);
+    }
+    *ref = (struct hostref){.g = g, .row = row};
+    g->hosts[row] = name;
+    for (uint32_t j = 0; j < g->m; j++)
+        g->x[(size_t)row * g->m + j] = NAN;
+    g->reported[row] = 0;
+    memset(&g->last[row], 0, sizeof(g->last[row]));
+    g->last[row].score = NAN;
+    g->n++;
+    f->st.hosts++;
+    return 0;
+}
+
+static struct group *new_group(struct vg_fleet *f, const char *name,
+                               const struct vg_metric *metrics, size_t n, char *err, size_t errlen)
+{
+    const char **names = malloc((n ? n : 1) * sizeof(*names));
+    if (!names)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (metrics[i].name && vg_wire_name_valid(metrics[i].name) == 0)
+            names[k++] = metrics[i].name;
+    qsort(names, k, sizeof(*names), cmp_str);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || strcmp(names[u - 1], names[i]) != 0)
+            names[u++] = names[i];
+    if (u > f->p.max_metrics)
+        u = f->p.max_metrics;
+    if (u < f->p.mv.score.top_k) {
+        free(names);
+        vg_err(err, errlen, -EINVAL, "group %s: first host has %zu metrics, the model needs %u",
+               name, u, f->p.mv.score.top_k);
+        return NULL;
+    }
+    char **cols = calloc(u, sizeof(*cols));
+    int ok = cols != NULL;
+    for (size_t j = 0; ok && j < u; j++)
+        ok = (cols[j] = strdup(names[j])) != NULL;
+    free(names);
+    if (!ok) {
+        for (size_t j = 0; cols && j < u; j++)
+            free(cols[j]);
+        free(cols);
+        return NULL;
+    }
+    struct group *g = group_alloc(name, cols, (uint32_t)u);
+    if (!g) {
+        for (size_t j = 0; j < u; j++)
+            free(cols[j]);
+        free(cols);
+        return NULL;
+    }
+    struct vg_mv_params mp = f->p.mv;
+    mp.n_metrics = (uint32_t)u;
+    if (vg_mv_new(&g->mv, &mp, f->k, err, errlen) < 0 || vg_strmap_put(&f->groups, name, g) < 0) {
+        free_group(g);
+        return NULL;
+    }
+    f->st.groups++;
+    vg_info("model group created", "group=%s metrics=%zu window=%u", name, u, mp.window);
+    return g;
+}
+
+static int step_group(struct vg_fleet *f, struct group *g, char *err, size_t errlen)
+{
+    if (!g->n_reported)
+        return 0;
+    int rc = vg_mv_step(g->mv, g->x, f->p.train ? VG_MV_TRAIN : VG_MV_SCORE, g->res, err, errlen);
+    if (rc < 0)
+        return rc;
+    f->st.steps++;
+    uint32_t W = vg_mv_params(g->mv)->window;
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (!g->reported[i])
+            continue;
+        g->last[i] = g->res[i];
+        if (f->fn) {
+            struct vg_fleet_score s;
+            vg_fleet_host(f, g->hosts[i], &s);
+            s.warm = g->res[i].age > W;
+            f->fn(f->ud, &s);
+        }
+        g->reported[i] = 0;
+    }
+    for (size_t i = 0; i < (size_t)g->n * g->m; i++)
+        g->x[i] = NAN;
+    g->n_reported = 0;
+    return 0;
+}
+
+int vg_fleet_put(struct vg_fleet *f, const char *group, const char *host,
+                 const struct vg_metric *metrics, size_t n, char *err, size_t errlen)
+{
+    if (!group || !*group)
+        group = "default";
+    struct hostref *ref = vg_strmap_get(&f->hosts, host);
+    if (!ref) {
+        if (f->p.max_hosts && f->hosts.n >= f->p.max_hosts) {
+            f->st.hosts_refused++;
+            return 1;
+        }
+        struct group *g = vg_strmap_get(&f->groups, group);
+        if (!g) {
+            if (f->p.max_groups && f->groups.n >= f->p.max_groups) {
+                f->st.hosts_refused++;
+                return 1;
+            }
+            char why[VG_ERRLEN] = "";
+            if (!(g = new_group(f, group, metrics, n, why, sizeof(why)))) {
+                if (*why) {
+                    /* Too few metrics to model: a property of this host, not a failure;
+                     * counted, and logged at debug level only since it repeats every tick. */
+                    f->st.hosts_refused++;
+                    vg_debug("host not modelled", "host=%s reason=\"%s\"", host, why);
+                    return 1;
+                }
+                return vg_err(err, errlen, -ENOMEM, "group %s: out of memory", group);
+            }
+        }
+        int rc = vg_mv_add_host(g->mv, NULL, err, errlen);
+        if (rc < 0 || (rc = add_row(f, g, host, err, errlen)) < 0)
+            return rc;
+        ref = vg_strmap_get(&f->hosts, host);
+    }
+    struct group *g = ref->g;
+    if (g->reported[ref->row]) {
+        /* A second report before the tick was stepped: that tick is over. */
+        int rc = step_group(f, g, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    float *row = g->x + (size_t)ref->row * g->m;
+    for (size_t i = 0; i < n; i++) {
+        void *c = vg_strmap_get(&g->colmap, metrics[i].name);
+        if (!c) {
+            f->st.metrics_ignored++;
+            continue;
+        }
+        row[(uintptr_t)c - 1] = (float)metrics[i].value;
+    }
+    g->reported[ref->row] = 1;
+    g->n_reported++;
+    f->st.ticks_put++;
+    return 0;
+}
+
+int vg_fleet_step(struct vg_fleet *f, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < f->groups.cap; i++) {
+        if (!f->groups.keys[i])
+            continue;
+        int rc = step_group(f, f->groups.vals[i], err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int vg_fleet_host(const struct vg_fleet *f, const char *host, struct vg_fleet_score *out)
+{
+    const struct hostref *ref = vg_strmap_get(&f->hosts, host);
+    if (!ref)
+        return -ENOENT;
+    const struct group *g = ref->g;
+    const struct vg_mv_result *r = &g->last[ref->row];
+    memset(out, 0, sizeof(*out));
+    out->group = g->name;
+    out->host = g->hosts[ref->row];
+    out->score = r->score;
+    out->age = r->age;
+    out->warm = r->age > vg_mv_params(g->mv)->window;
+    for (uint32_t q = 0; q < r->n_top && q < VG_MV_TOPK_MAX; q++) {
+        if (r->top[q] < 0 || (uint32_t)r->top[q] >= g->m)
+            break;
+        out->top[q] = g->cols[r->top[q]];
+        out->top_err[q] = r->top_err[q];
+        out->n_top++;
+    }
+    return 0;
+}
+
+void vg_fleet_get_stats(const struct vg_fleet *f, struct vg_fleet_stats *out)
+{
+    *out = f->st;
+}
+
+/* ---- checkpoints ---- */
+
+/* DIR/<group>.ckpt, with characters outside [A-Za-z0-9._-] as %XX so names map one to one. */
+static int group_path(const struct vg_fleet *f, const char *group, char *out, size_t len)
+{
+    size_t o = (size_t)snprintf(out, len, "%s/", f->dir);
+    for (const unsigned char *s = (const unsigned char *)group; *s && o + 4 < len; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+            *s == '_' || *s == '-' || (*s == '.' && s != (const unsigned char *)group))
+            out[o++] = (char)*s;
+        else
+            o += (size_t)snprintf(out + o, len - o, "%%%02X", *s);
+    }
+    if (o + 6 > len)
+        return -ENAMETOOLONG;
+    memcpy(out + o, ".ckpt", 6);
+    return 0;
+}
+
+static int join(char **names, uint32_t n, char **out, size_t *len)
+{
+    size_t l = 0;
+    for (uint32_t i = 0; i < n; i++)
+        l += strlen(names[i]) + 1;
+    char *b = malloc(l ? l : 1), *p = b;
+    if (!b)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t s = strlen(names[i]) + 1;
+        memcpy(p, names[i], s);
+        p += s;
+    }
+    *out = b;
+    *len = l;
+    return 0;
+}
+
+static int save_group(struct vg_fleet *f, struct group *g, char *err, size_t errlen)
+{
+    char path[4096];
+    if (group_path(f, g->name, path, sizeof(path)) < 0)
+        return vg_err(err, errlen, -ENAMETOOLONG, "group %s: checkpoint path too long", g->name);
+    struct vg_ckpt_w *w;
+    if (vg_ckpt_w_new(&w, CKPT_KIND) < 0)
+        return vg_err(err, errlen, -ENOMEM, "checkpoint: out of memory");
+    char *cols = NULL, *hosts = NULL;
+    size_t cl = 0, hl = 0;
+    int rc = join(g->cols, g->m, &cols, &cl);
+    if (!rc)
+        rc = join(g->hosts, g->n, &hosts, &hl);
+    if (!rc && (vg_ckpt_w_add(w, TAG_GROUP, g->name, strlen(g->name)) ||
+                vg_ckpt_w_add(w, TAG_COLS, cols, cl) || vg_ckpt_w_add(w, TAG_HOSTS, hosts, hl)))
+        rc = -ENOMEM;
+    if (rc)
+        vg_err(err, errlen, rc, "checkpoint: out of memory");
+    if (!rc)
+        rc = vg_mv_save(g->mv, w, err, errlen);
+    if (!rc)
+        rc = vg_ckpt_w_commit(w, path, err, errlen);
+    free(cols);
+    free(hosts);
+    vg_ckpt_w_free(w);
+    return rc;
+}
+
+int vg_fleet_save(struct vg_fleet *f, char *err, size_t errlen)
+{
+    if (!f->dir)
+        return 0;
+    int first = 0;
+    for (size_t i = 0; i < f->groups.cap; i++) {
+        if (!f->groups.keys[i])
+            continue;
+        char why[VG_ERRLEN];
+        int rc = save_group(f, f->groups.vals[i], why, sizeof(why));
+        if (rc < 0) {
+            if (!first)
+                first = vg_err(err, errlen, rc, "%s", why);
+            continue;
+        }
+        f->st.ckpt_saved++;
+    }
+    return first;
+}
+
+/* Splits a section of NUL-terminated names; checks each with valid(). Returns the count or -1. */
+static long split(const void *data, size_t len, char ***out, int (*valid)(const char *))
+{
+    const char *s = data;
+    if (len && s[len - 1] != 0)
+        return -1;
+    long n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += s[i] == 0;
+    char **v = calloc(n ? (size_t)n : 1, sizeof(*v));
+    if (!v)
+        return -1;
+    size_t o = 0;
+    for (long i = 0; i < n; i++) {
+        if (valid(s + o) != 0 || !(v[i] = strdup(s + o))) {
+            for (long j = 0; j < i; j++)
+                free(v[j]);
+            free(v);
+            return -1;
+        }
+        o += strlen(s + o) + 1;
+    }
+    *out = v;
+    return n;
+}
+
+static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errlen)
+{
+    struct vg_ckpt_r *r;
+    int rc = vg_ckpt_r_open(&r, path, CKPT_KIND, err, errlen);
+    if (rc < 0)
+        return rc;
+    const void *d;
+    size_t len;
+    char name[256], **cols = NULL, **hosts = NULL;
+    long m = -1, n = -1;
+    struct group *g = NULL;
+    if ((rc = vg_ckpt_r_get(r, TAG_GROUP, &d, &len, err, errlen)) < 0)
+        goto out;
+    if (len == 0 || len >= sizeof(name) || memchr(d, 0, len)) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: bad group name", path);
+        goto out;
+    }
+    memcpy(name, d, len);
+    name[len] = 0;
+    if (vg_strmap_get(&f->groups, name)) {
+        rc = vg_err(err, errlen, -EEXIST, "%s: group %s already loaded", path, name);
+        goto out;
+    }
+    if ((rc = vg_ckpt_r_get(r, TAG_COLS, &d, &len, err, errlen)) < 0)
+        goto out;
+    m = split(d, len, &cols, vg_wire_name_valid);
+    if (m < 1 || m > (long)f->p.max_metrics) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: bad metric list", path);
+        goto out;
+    }
+    if ((rc = vg_ckpt_r_get(r, TAG_HOSTS, &d, &len, err, errlen)) < 0)
+        goto out;
+    n = split(d, len, &hosts, vg_wire_host_valid);
+    if (n < 0) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: bad host list", path);
+        goto out;
+    }
+    for (long i = 0; i < n; i++)
+        if (vg_strmap_get(&f->hosts, hosts[i])) {
+            rc = vg_err(err, errlen, -EEXIST, "%s: host %s is already in another group", path,
+                        hosts[i]);
+            goto out;
+        }
+    if (!(g = group_alloc(name, cols, (uint32_t)m))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    cols = NULL; /* the group owns them now */
+    struct vg_mv_params want = f->p.mv;
+    want.n_metrics = (uint32_t)m;
+    if ((rc = vg_mv_load(&g->mv, r, &want, f->k, err, errlen)) < 0)
+        goto out;
+    if (vg_mv_n_hosts(g->mv) != (uint32_t)n) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: %ld host names for %u hosts", path, n,
+                    vg_mv_n_hosts(g->mv));
+        goto out;
+    }
+    if (vg_strmap_put(&f->groups, name, g) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    f->st.groups++;
+    struct group *keep = g;
+    g = NULL;
+    for (long i = 0; i < n; i++)
+        if ((rc = add_row(f, keep, hosts[i], err, errlen)) < 0)
+            goto out;
+    for (long i = 0; i < n; i++) {
+        keep->last[i].age = 0;
+        keep->last[i].score = NAN;
+    }
+out:
+    if (cols)
+        for (long j = 0; j < m; j++)
+            free(cols[j]);
+    free(cols);
+    for (long i = 0; hosts && i < n; i++)
+        free(hosts[i]);
+    free(hosts);
+    free_group(g);
+    vg_ckpt_r_free(r);
+    return rc;
+}
+
+int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen)
+{
+    if (!f->dir)
+        return 0;
+    DIR *d = opendir(f->dir);
+    if (!d) {
+        if (errno == ENOENT)
+            return 0; /* first start: nothing to resume */
+        return vg_err(err, errlen, -errno, "%s: %s", f->dir, strerror(errno));
+    }
+    int loaded = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".ckpt") != 0 || e->d_name[0] == '.')
+            continue;
+        char path[4096], why[VG_ERRLEN] = "";
+        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+        int rc = load_one(f, path, why, sizeof(why));
+        if (rc == -ENOMEM) {
+            closedir(d);
+            return vg_err(err, errlen, rc, "%s: out of memory", path);
+        }
+        if (rc < 0) {
+            char q[VG_ERRLEN + 8];
+            f->st.ckpt_refused++;
+            vg_warn("model checkpoint refused, that group starts fresh", "reason=%s",
+                    vg_log_quote(q, sizeof(q), why));
+            continue;
+        }
+        f->st.ckpt_loaded++;
+        loaded++;
+    }
+    closedir(d);
+    return loaded;
+}

@@ -1,0 +1,90 @@
+/* The analyzer's multivariate side: host groups, each one vg_mv model with shared weights, fed
+ * one tick of each host's metrics by name.
+ *
+ * A group's metric set (its model's columns) is fixed by the first host that reports into it:
+ * its metric names, sorted, up to max_metrics. Later hosts' metrics outside the set are ignored
+ * (and counted), metrics they lack are missing (NaN) for the model. A group steps, in one batched
+ * call over all its hosts, when vg_fleet_step() is called (the analyzer's tick) or when a host
+ * reports a second time before that (a new tick has begun); hosts that did not report in a tick
+ * give a row of missing values.
+ *
+ * Checkpoints: one file per group, DIR/<group>.ckpt, written atomically by vg_fleet_save() and
+ * read by vg_fleet_load() at start. A file that is corrupt, truncated, of another format version
+ * or of another model shape is refused with its reason logged and counted; that group starts
+ * fresh.
+ *
+ * Not thread-safe: the analyzer's consumer thread drives it (API readers hold the analyzer lock).
+ */
+#ifndef VG_FLEET_H
+#define VG_FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_k.h"
+#include "vg_mv.h"
+#include "vg_wire.h"
+
+struct vg_fleet_params {
+    struct vg_mv_params mv; /* n_metrics is ignored: each group takes its own */
+    const char *dir;        /* checkpoint directory; NULL or "" = no checkpoints */
+    uint32_t max_metrics;   /* columns per group at most (the first names in sorted order) */
+    uint32_t max_groups;
+    uint32_t max_hosts; /* over all groups */
+    int train;          /* learn online (VG_MV_TRAIN) */
+};
+
+/* One host's result of a step. Strings belong to the fleet and live until it is freed. */
+struct vg_fleet_score {
+    const char *group;
+    const char *host;
+    float score; /* raw (vg_mv.h); NaN when the host did not report this tick */
+    uint32_t age;
+    int warm; /* its window holds only its own ticks: scores are meaningful */
+    uint32_t n_top;
+    const char *top[VG_MV_TOPK_MAX]; /* metric names, most anomalous first */
+    float top_err[VG_MV_TOPK_MAX];
+};
+
+typedef void (*vg_fleet_score_fn)(void *ud, const struct vg_fleet_score *s);
+
+struct vg_fleet_stats {
+    uint64_t groups, hosts, steps;
+    uint64_t ticks_put;       /* host ticks accepted */
+    uint64_t hosts_refused;   /* beyond max_hosts or max_groups */
+    uint64_t metrics_ignored; /* values of metrics outside their group's set */
+    uint64_t ckpt_loaded;     /* groups resumed from a checkpoint */
+    uint64_t ckpt_refused;    /* checkpoint files refused (corrupt, version, shape) */
+    uint64_t ckpt_saved;
+};
+
+struct vg_fleet;
+
+/* Creates an empty fleet on backend k (not owned). fn (may be NULL) is called for every host
+ * of every group step. Free with vg_fleet_free(). */
+int vg_fleet_new(struct vg_fleet **out, const struct vg_fleet_params *p, struct vg_k *k,
+                 vg_fleet_score_fn fn, void *ud, char *err, size_t errlen);
+void vg_fleet_free(struct vg_fleet *f);
+
+/* Records one tick of host (in group, NULL = "default"). A host stays in the group it first
+ * reported in. Returns 0, 1 when refused (limits; counted), or a negative code with a message
+ * (backend failure). */
+int vg_fleet_put(struct vg_fleet *f, const char *group, const char *host,
+                 const struct vg_metric *metrics, size_t n, char *err, size_t errlen);
+
+/* Steps every group that has reports pending. Returns 0 or a negative code with a message. */
+int vg_fleet_step(struct vg_fleet *f, char *err, size_t errlen);
+
+/* The last result of a host; returns 0 or -ENOENT. */
+int vg_fleet_host(const struct vg_fleet *f, const char *host, struct vg_fleet_score *out);
+
+/* Writes every group's checkpoint into the directory. Returns 0 or the first error. */
+int vg_fleet_save(struct vg_fleet *f, char *err, size_t errlen);
+
+/* Loads every DIR/\*.ckpt; refused files are logged (warn) and counted, not fatal. Returns the
+ * number of groups resumed, or a negative code when the directory cannot be read. */
+int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen);
+
+void vg_fleet_get_stats(const struct vg_fleet *f, struct vg_fleet_stats *out);
+
+#endif
