@@ -26,7 +26,7 @@ static void help(FILE *f)
             "Every message goes through the same detector and alert state machine as in\n"
             "vigil-analyzer, with the analyzer's config; alerts are printed as they fire and\n"
             "resolve, stamped with event time:\n"
-            "  2026-11-23T13:00:05.000Z FIRING   web-1 load.1m score=0.99990 value=9.5\n"
+            "    2026-11-23T13:00:05.000Z FIRING   web-1 load.1m score=0.99990 value=9.5\n"
             "A summary goes to stderr, with a progress bar when stderr is a terminal.\n"
             "\n"
             "Options:\n"

@@ -1,0 +1,3 @@
+# Operations: vigilctl against a live analyzer, a real receiver and recorded input; man pages.
+vg_add_test(test_vigilctl SOURCES test_vigilctl.c LIBS vg_teststack PkgConfig::JANSSON TIMEOUT 180)
+add_dependencies(test_vigilctl vigilctl vigil-agent vigil-analyzer vigil-test-receiver man)

@@ -1,0 +1,451 @@
+/* vigilctl against real parts: an analyzer with its embedded broker fed by a real agent (status,
+ * top, alerts, report from the API), a real HTTP receiver in its own process (fire-test), and
+ * recorded input (replay, report --input). Also the man pages generated from --help. */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_stack.h"
+#include "vg_testproc.h"
+
+#define VIGILCTL  VG_BIN_DIR "/analyzer/vigilctl/vigilctl"
+#define SPIKE_CSV VG_TEST_DATA "/ops/spike.csv"
+#define BASE_LOAD "0.50 0.40 0.30 1/120 4242\n"
+#define HIGH_LOAD "9.50 0.40 0.30 9/120 4242\n"
+/* The fixture's detector settings: spike.csv has 60 ticks, a warm-up of 20 would leave little. */
+#define SPIKE_SETS "--set detector.warmup=10 --set alert.for=2s --set alert.resolve_for=2s"
+
+static char g_dir[256], g_out[512], g_err[512];
+
+/* Runs vigilctl with the arguments (printf format); stdout goes to g_out, stderr to g_err.
+ * Returns the exit status. */
+__attribute__((format(printf, 1, 2))) static int ctl(const char *fmt, ...)
+{
+    char args[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    return vg_tp_sh("%s %s >%s 2>%s </dev/null", VIGILCTL, args, g_out, g_err);
+}
+
+static char *out(void)
+{
+    char *t = vg_tp_read(g_out);
+    assert_non_null(t);
+    return t;
+}
+
+static char *err(void)
+{
+    char *t = vg_tp_read(g_err);
+    assert_non_null(t);
+    return t;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+static void replay_csv_prints_the_spike_alert_once(void **state)
+{
+    (void)state;
+    assert_int_equal(ctl("replay " SPIKE_SETS " %s", SPIKE_CSV), 0);
+    char *o = out(), *e = err();
+    /* load.1m goes to 9.5 at 13:20:30; after alert.for (2 s) it fires, and 2 s after it is
+     * back to normal at 13:20:40 it resolves. cpu.user_pct never leaves its range. */
+    assert_non_null(strstr(o, "2026-11-23T13:20:32.000Z FIRING   csv load.1m score=1.00000 "
+                              "value=9.5\n"));
+    assert_non_null(strstr(o, "2026-11-23T13:20:42.000Z RESOLVED csv load.1m score="));
+    assert_int_equal(count(o, "FIRING"), 1);
+    assert_int_equal(count(o, "RESOLVED"), 1);
+    assert_null(strstr(o, "cpu.user_pct"));
+    assert_non_null(strstr(e, "replayed 60 messages"));
+    assert_non_null(strstr(e, "1 alerts fired, 1 resolved, 0 still firing; 0 lines skipped"));
+    /* Not a terminal: no progress bar. */
+    assert_null(strstr(e, "\r"));
+    free(o);
+    free(e);
+
+    /* Alerting on cpu.* only: the spike of load.1m raises nothing (the config is honoured). */
+    assert_int_equal(ctl("replay " SPIKE_SETS " --set alert.series=cpu.* %s", SPIKE_CSV), 0);
+    o = out();
+    assert_null(strstr(o, "FIRING"));
+    free(o);
+}
+
+static void replay_stream_and_bad_lines_are_reported(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/stream.jsonl", g_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 40; i++) {
+        double load = i >= 25 && i < 32 ? 9.5 : 0.5 + 0.01 * (i % 3);
+        /* As kcat -C prints it, with one kcat -J envelope and one broken line among them. */
+        if (i == 5)
+            fprintf(f,
+                    "{\"topic\":\"vigil.metrics\",\"partition\":0,\"offset\":5,\"key\":\"s-1\","
+                    "\"payload\":\"{\\\"v\\\":1,\\\"host\\\":\\\"s-1\\\",\\\"boot\\\":\\\"b\\\","
+                    "\\\"seq\\\":%d,\\\"ts\\\":%lld,\\\"interval_ms\\\":1000,\\\"labels\\\":{},"
+                    "\\\"metrics\\\":{\\\"load.1m\\\":%g}}\"}\n",
+                    i + 1, 1795440000000LL + i * 1000LL, load);
+        else
+            fprintf(
+                f,
+                "{\"v\":1,\"host\":\"s-1\",\"boot\":\"b\",\"seq\":%d,\"ts\":%lld,"
+                "\"interval_ms\":1000,\"labels\":{\"env\":\"ci\"},\"metrics\":{\"load.1m\":%g}}\n",
+                i + 1, 1795440000000LL + i * 1000LL, load);
+        if (i == 10)
+            fprintf(f, "{\"v\":1,\"host\":\"s-1\"\n");
+    }
+    fclose(f);
+    assert_int_equal(ctl("replay " SPIKE_SETS " --json %s", path), 1);
+    char *o = out(), *e = err();
+    /* --json: the webhook's body, labels included. */
+    assert_non_null(strstr(o, "\"status\":\"firing\""));
+    assert_non_null(strstr(o, "\"host\":\"s-1\""));
+    assert_non_null(strstr(o, "\"env\":\"ci\""));
+    assert_int_equal(count(o, "\"status\":\"firing\""), 1);
+    char want[700];
+    snprintf(want, sizeof(want), "%s:12: skipped: ", path);
+    assert_non_null(strstr(e, want));
+    assert_non_null(strstr(e, "replayed 40 messages"));
+    assert_non_null(strstr(e, "1 lines skipped"));
+    free(o);
+    free(e);
+
+    assert_int_equal(ctl("replay %s/missing.csv", g_dir), 1);
+    e = err();
+    assert_non_null(strstr(e, "missing.csv: No such file or directory"));
+    free(e);
+    assert_int_equal(ctl("replay"), 2);
+    assert_int_equal(ctl("replay --set alert.threshold=7 %s", SPIKE_CSV), 2);
+    e = err();
+    assert_non_null(strstr(e, "alert.threshold must be between 0 and 1"));
+    free(e);
+}
+
+static void report_from_csv_has_a_plot_per_metric_and_the_alerts(void **state)
+{
+    (void)state;
+    char html[600];
+    snprintf(html, sizeof(html), "%s/spike.html", g_dir);
+    assert_int_equal(ctl("report --input %s " SPIKE_SETS " -o %s", SPIKE_CSV, html), 0);
+    char *h = vg_tp_read(html);
+    assert_non_null(h);
+    assert_true(strncmp(h, "<!DOCTYPE html>", 15) == 0);
+    assert_non_null(strstr(h, "<title>Vigil report: csv</title>"));
+    /* One section with one SVG per metric, the anomalous one first. */
+    assert_int_equal(count(h, "<svg "), 2);
+    assert_int_equal(count(h, "<section id=\"s-"), 2);
+    char *l = strstr(h, "<section id=\"s-load.1m\">"),
+         *c = strstr(h, "<section id=\"s-cpu.user_pct\">");
+    assert_non_null(l);
+    assert_non_null(c);
+    assert_true(l < c);
+    /* Values, scores, the threshold and the alert span are drawn. */
+    assert_int_equal(count(h, "<polyline class=\"value\""), 2);
+    assert_int_equal(count(h, "<polyline class=\"score\""), 2);
+    assert_int_equal(count(h, "<rect class=\"alert\""), 1);
+    assert_non_null(strstr(h, "<td>2026-11-23 13:20:32</td><td class=\"firing\">firing</td>"));
+    assert_non_null(strstr(h, "<td>2026-11-23 13:20:42</td><td class=\"resolved\">resolved</td>"));
+    /* Self-contained: nothing is fetched. */
+    assert_null(strstr(h, "<script"));
+    assert_null(strstr(h, "src="));
+    assert_null(strstr(h, "<link"));
+    assert_true(strstr(h, "</html>\n") != NULL);
+    free(h);
+
+    /* A range and a metric filter. */
+    assert_int_equal(ctl("report --input %s " SPIKE_SETS " -m cpu.* --from 2026-11-23T13:20:50Z "
+                         "-o %s",
+                         SPIKE_CSV, html),
+                     0);
+    h = vg_tp_read(html);
+    assert_int_equal(count(h, "<svg "), 1);
+    assert_non_null(strstr(h, "13:20:50 to 2026-11-23 13:20:59 UTC"));
+    assert_non_null(strstr(h, "No alert fired or resolved in this range."));
+    free(h);
+    assert_int_equal(ctl("report --input %s -m no.such.* -o %s", SPIKE_CSV, html), 1);
+    assert_int_equal(ctl("report"), 2);
+}
+
+static void fire_test_reaches_the_receiver_and_reports_failures(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "firetest");
+    vg_stack_start_receiver(&s, NULL);
+    assert_int_equal(ctl("fire-test -c '' --set webhook.url=http://127.0.0.1:%d/alerts --host ft-1 "
+                         "webhook",
+                         s.recv_port),
+                     0);
+    char *o = out();
+    assert_non_null(strstr(o, "webhook: firing test notification delivered to "
+                              "http://127.0.0.1:"));
+    assert_non_null(strstr(o, "webhook: resolved test notification delivered"));
+    free(o);
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"resolved\"", 10000), 0);
+    assert_int_equal(
+        vg_tp_count(s.recv_out, "\"status\":\"firing\",\"alertname\":\"VigilFireTest\""), 1);
+    assert_int_equal(
+        vg_tp_count(s.recv_out, "\"status\":\"resolved\",\"alertname\":\"VigilFireTest\""), 1);
+    /* The test alert carries its label, and the host it was asked to name. */
+    assert_int_equal(
+        vg_tp_count(s.recv_out, "\"labels\":{\"vigil_test\":\"true\",\"host\":\"ft-1\""), 2);
+    assert_int_equal(vg_stack_stop(&s), 0);
+
+    /* A receiver that answers 500: not delivered, and the log line says what it answered. */
+    vg_stack_init(&s, "firetest-fail");
+    const char *extra[] = {"--fail", "100", NULL};
+    vg_stack_start_receiver(&s, extra);
+    assert_int_equal(
+        ctl("fire-test -c '' --set webhook.url=http://127.0.0.1:%d/alerts webhook", s.recv_port),
+        1);
+    o = out();
+    char *e = err();
+    assert_non_null(strstr(o, "firing test notification NOT delivered"));
+    assert_non_null(strstr(e, "status=500"));
+    free(o);
+    free(e);
+    assert_int_equal(vg_stack_stop(&s), 0);
+
+    assert_int_equal(ctl("fire-test -c '' slack"), 2);
+    e = err();
+    assert_non_null(strstr(e, "receiver slack is not configured"));
+    assert_non_null(strstr(e, "slack.url"));
+    free(e);
+    assert_int_equal(ctl("fire-test -c '' sms"), 2);
+}
+
+/* Fetches the analyzer's JSON through vigilctl and returns it parsed. */
+static json_t *ctl_json(const char *fmt, int port)
+{
+    char args[256];
+    snprintf(args, sizeof(args), fmt, port);
+    assert_int_equal(ctl("%s", args), 0);
+    char *o = out();
+    json_t *j = json_loads(o, 0, NULL);
+    free(o);
+    assert_non_null(j);
+    return j;
+}
+
+static void status_top_alerts_report_on_a_live_analyzer(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "vigilctl");
+    char proc[600], loadavg[700], procset[700];
+    snprintf(proc, sizeof(proc), "%s/proc", s.dir);
+    vg_tp_sh("mkdir -p %s", proc);
+    snprintf(loadavg, sizeof(loadavg), "%s/loadavg", proc);
+    assert_int_equal(vg_tp_write_atomic(loadavg, BASE_LOAD), 0);
+    vg_stack_start_receiver(&s, NULL);
+    const char *asets[] = {"kafka.auto.offset.reset=earliest",
+                           "detector.warmup=10",
+                           "alert.for=1s",
+                           "alert.resolve_for=1s",
+                           "alert.series=load.1m",
+                           "history.resolution=200ms",
+                           NULL};
+    vg_stack_start_analyzer(&s, asets);
+    assert_true(s.http_port > 0);
+    snprintf(procset, sizeof(procset), "proc_root=%s", proc);
+    const char *gsets[] = {"collectors=load", procset, "interval=200ms", "host=ops-1", NULL};
+    vg_stack_start_agent(&s, gsets);
+    assert_int_equal(vg_tp_wait_contains(s.analyzer_log, "host warmed up", 30000), 0);
+
+    assert_int_equal(ctl("status --api http://127.0.0.1:%d", s.http_port), 0);
+    char *o = out();
+    assert_non_null(strstr(o, "vigil-analyzer " VIGIL_VERSION));
+    assert_non_null(strstr(o, ", ready (4 partitions)"));
+    assert_non_null(strstr(o, "backend    kafka embedded 127.0.0.1:"));
+    assert_non_null(strstr(o, "topic vigil.metrics, group vigil-analyzer; detector ewma"));
+    assert_non_null(strstr(o, "hosts      1 seen, 0 silent"));
+    assert_non_null(strstr(o, "lag        newest event "));
+    assert_non_null(strstr(o, "alerts     0 firing; 0 fired, 0 resolved"));
+    assert_non_null(strstr(o, "receivers  webhook: 0 delivered"));
+    assert_non_null(strstr(o, "history    "));
+    free(o);
+
+    /* VIGIL_API selects the analyzer too; not a terminal: one table, then exit. */
+    assert_int_equal(vg_tp_sh("VIGIL_API=http://127.0.0.1:%d %s top >%s 2>%s", s.http_port,
+                              VIGILCTL, g_out, g_err),
+                     0);
+    o = out();
+    assert_non_null(strstr(o, "HOST"));
+    assert_non_null(strstr(o, "\nops-1 "));
+    assert_null(strstr(o, "\033["));
+    free(o);
+
+    assert_int_equal(vg_tp_write_atomic(loadavg, HIGH_LOAD), 0);
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"firing\"", 30000), 0);
+    json_t *j = ctl_json("top --once --json --api http://127.0.0.1:%d", s.http_port);
+    json_t *h0 = json_array_get(json_object_get(j, "hosts"), 0);
+    assert_string_equal(json_string_value(json_object_get(h0, "host")), "ops-1");
+    assert_int_equal(json_integer_value(json_object_get(h0, "firing")), 1);
+    assert_string_equal(json_string_value(json_object_get(h0, "top_series")), "load.1m");
+    json_decref(j);
+    j = ctl_json("status --json --api http://127.0.0.1:%d", s.http_port);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "alerts"), "firing")),
+                     1);
+    json_decref(j);
+
+    /* vigilctl alerts lists what GET /api/v1/alerts gives. */
+    int rc = ctl("alerts --api http://127.0.0.1:%d", s.http_port);
+    o = out();
+    char *e = err();
+    if (rc == 0) {
+        assert_non_null(strstr(o, "ops-1"));
+        assert_non_null(strstr(o, "load.1m"));
+        assert_non_null(strstr(o, "1 alert firing"));
+    } else {
+        /* An analyzer without the endpoint: the HTTP error, never made-up output. */
+        assert_int_equal(rc, 1);
+        assert_non_null(strstr(e, "/api/v1/alerts: HTTP 404"));
+        assert_string_equal(o, "");
+    }
+    free(o);
+    free(e);
+
+    assert_int_equal(vg_tp_write_atomic(loadavg, BASE_LOAD), 0);
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"resolved\"", 30000), 0);
+
+    char html[600];
+    snprintf(html, sizeof(html), "%s/ops-1.html", g_dir);
+    assert_int_equal(ctl("report --api http://127.0.0.1:%d -o %s ops-1", s.http_port, html), 0);
+    char *h = vg_tp_read(html);
+    assert_non_null(h);
+    assert_non_null(strstr(h, "<title>Vigil report: ops-1</title>"));
+    /* The load collector's series, each with its plot; load.1m first, with its alert. */
+    int plots = count(h, "<svg ");
+    assert_true(plots >= 3);
+    assert_int_equal(count(h, "<section id=\"s-"), plots);
+    char *first = strstr(h, "<section id=\"s-");
+    assert_true(strncmp(first, "<section id=\"s-load.1m\">", 24) == 0);
+    assert_non_null(strstr(h, "<td class=\"firing\">firing</td><td><a href=\"#s-load.1m\">"));
+    assert_non_null(strstr(h, "<td class=\"resolved\">resolved</td><td><a href=\"#s-load.1m\">"));
+    assert_int_equal(count(h, "<rect class=\"alert\""), 1);
+    free(h);
+
+    assert_int_equal(ctl("report --api http://127.0.0.1:%d -o %s nobody", s.http_port, html), 1);
+    e = err();
+    assert_non_null(strstr(e, "/api/v1/history/nobody: HTTP 404: unknown host"));
+    free(e);
+    assert_int_equal(vg_stack_stop(&s), 0);
+
+    /* The analyzer is gone: a clear error, exit 1. */
+    assert_int_equal(ctl("status --api http://127.0.0.1:%d", s.http_port), 1);
+    e = err();
+    assert_non_null(strstr(e, "is vigil-analyzer running?"));
+    free(e);
+}
+
+static void man_pages_say_what_help_says(void **state)
+{
+    (void)state;
+    const char *bins[][2] = {{VG_BIN_DIR "/agent/vigil-agent", "vigil-agent.8"},
+                             {VG_BIN_DIR "/analyzer/vigil-analyzer", "vigil-analyzer.8"},
+                             {VIGILCTL, "vigilctl.1"}};
+    for (size_t i = 0; i < 3; i++) {
+        char page[700], help[700];
+        snprintf(page, sizeof(page), "%s/%s.txt", g_dir, bins[i][1]);
+        snprintf(help, sizeof(help), "%s/%s.help", g_dir, bins[i][1]);
+        assert_int_equal(vg_tp_sh("zcat %s/man/%s.gz >%s", VG_BIN_DIR, bins[i][1], page), 0);
+        assert_int_equal(vg_tp_sh("%s --help >%s", bins[i][0], help), 0);
+        char *p = vg_tp_read(page), *t = vg_tp_read(help);
+        assert_non_null(strstr(p, ".TH "));
+        assert_non_null(strstr(p, ".SH SYNOPSIS"));
+        assert_non_null(strstr(p, ".SH OPTIONS") ? strstr(p, ".SH OPTIONS")
+                                                 : strstr(p, ".SH COMMANDS"));
+        /* Every long option --help lists is in the page (roff writes '-' as '\-'). */
+        int checked = 0;
+        for (char *q = strstr(t, "  --"); q; q = strstr(q + 1, "  --")) {
+            char opt[64], want[140];
+            sscanf(q + 2, "%63[-a-z]", opt);
+            size_t k = 0;
+            for (const char *c = opt; *c && k < sizeof(want) - 2; c++) {
+                if (*c == '-')
+                    want[k++] = '\\';
+                want[k++] = *c;
+            }
+            want[k] = '\0';
+            if (!strstr(p, want))
+                fail_msg("%s: %s is in --help but not in the man page", bins[i][1], opt);
+            checked++;
+        }
+        if (i < 2)
+            assert_true(checked >= 5);
+        free(p);
+        free(t);
+    }
+    /* vigilctl's page has every command's own --help. */
+    char page[700];
+    snprintf(page, sizeof(page), "%s/vigilctl.1.txt", g_dir);
+    char *p = vg_tp_read(page);
+    const char *cmds[] = {"status", "top", "alerts", "silence", "replay", "fire\\-test", "report"};
+    for (size_t i = 0; i < 7; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), ".SS \"vigilctl %s ", cmds[i]);
+        if (!strstr(p, want))
+            fail_msg("vigilctl.1 has no section for %s", cmds[i]);
+    }
+    assert_non_null(strstr(p, "\\-\\-no\\-resolve"));
+    free(p);
+}
+
+static void usage_errors_and_help(void **state)
+{
+    (void)state;
+    const char *cmds[] = {"status", "top", "alerts", "silence", "replay", "fire-test", "report"};
+    for (size_t i = 0; i < 7; i++) {
+        assert_int_equal(ctl("%s --help", cmds[i]), 0);
+        char *o = out(), want[64];
+        snprintf(want, sizeof(want), "Usage: vigilctl %s ", cmds[i]);
+        assert_non_null(strstr(o, want));
+        free(o);
+        assert_int_equal(ctl("%s --no-such-option", cmds[i]), 2);
+    }
+    assert_int_equal(ctl("silence"), 2);
+    assert_int_equal(ctl("silence mute"), 2);
+    assert_int_equal(ctl("silence add"), 2);
+    assert_int_equal(ctl("top --interval 1ms --once"), 2);
+    assert_int_equal(ctl("statsu"), 2);
+    char *e = err();
+    assert_non_null(strstr(e, "did you mean 'status'?"));
+    free(e);
+}
+
+int main(void)
+{
+    char *d = vg_tp_tmpdir("vigilctl-out");
+    snprintf(g_dir, sizeof(g_dir), "%s", d);
+    free(d);
+    snprintf(g_out, sizeof(g_out), "%s/stdout", g_dir);
+    snprintf(g_err, sizeof(g_err), "%s/stderr", g_dir);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(replay_csv_prints_the_spike_alert_once),
+        cmocka_unit_test(replay_stream_and_bad_lines_are_reported),
+        cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
+        cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
+        cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),
+        cmocka_unit_test(man_pages_say_what_help_says),
+        cmocka_unit_test(usage_errors_and_help),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
