@@ -80,7 +80,8 @@ char *vg_notification_to_json(const struct vg_notification *n)
         json_decref(jk);
     }
     bad |= json_object_set_new(labels, "host", vg_fmt_str(n->host)) != 0;
-    bad |= json_object_set_new(labels, "series", vg_fmt_str(n->series)) != 0;
+    if (n->series)
+        bad |= json_object_set_new(labels, "series", vg_fmt_str(n->series)) != 0;
     bad |= json_object_set_new(labels, "alertname", vg_fmt_str(n->alertname)) != 0;
     bad |= json_object_set_new(labels, "severity", vg_fmt_str(n->severity)) != 0;
 
@@ -124,6 +125,18 @@ char *vg_notification_to_json(const struct vg_notification *n)
         }
         bad |= json_object_set_new(o, "top_metrics", top) != 0;
     }
+    /* Likewise only for a rule's alert, and only for a repeat. */
+    if (!bad && n->n_annotations && n->annotation_keys && n->annotation_values) {
+        json_t *ann = json_object();
+        bad |= !ann;
+        for (size_t i = 0; !bad && i < n->n_annotations; i++)
+            if (n->annotation_keys[i])
+                bad |= json_object_set_new(ann, n->annotation_keys[i],
+                                           vg_fmt_str(n->annotation_values[i])) != 0;
+        bad |= json_object_set_new(o, "annotations", ann) != 0;
+    }
+    if (!bad && n->repeat)
+        bad |= json_object_set_new(o, "repeat", json_integer(n->repeat)) != 0;
 
     char *out = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(labels);

@@ -40,6 +40,17 @@ struct vg_notification {
     const char *summary;
     const struct vg_top_metric *top_metrics; /* most contributing first; NULL when not known */
     size_t n_top_metrics;
+    /* A rule's rendered annotations (summary, description, ...); none for the built-in rule. */
+    const char *const *annotation_keys;
+    const char *const *annotation_values;
+    size_t n_annotations;
+    /* 0 for the first notification of a transition; N for its N-th repeat (repeat_interval):
+     * part of the Idempotency-Key, so that a receiver deduping on it still sees reminders. */
+    uint32_t repeat;
+    /* Routing, for the analyzer only (not sent, not kept in the outbox): the receivers a rule's
+     * `actions` names; NULL: every configured receiver. */
+    const char *const *receivers;
+    size_t n_receivers;
 };
 
 struct vg_action_stats {

@@ -126,8 +126,11 @@ static json_t *am_alert(const struct vg_notification *n, const struct vg_fmt_ctx
     vg_fmt_number(thr, sizeof(thr), "%g", n->threshold);
     int resolved = n->status && strcmp(n->status, "resolved") == 0;
     snprintf(desc, sizeof(desc), "%s %s on %s: anomaly score %s (threshold %s), value %s.%s%s",
-             n->series ? n->series : "?", resolved ? "back to normal" : "anomalous",
-             n->host ? n->host : "?", score, thr, value, top[0] ? " Top metrics: " : "", top);
+             n->series      ? n->series
+             : n->alertname ? n->alertname
+                            : "?",
+             resolved ? "back to normal" : "anomalous", n->host ? n->host : "?", score, thr, value,
+             top[0] ? " Top metrics: " : "", top);
     bad |= json_object_set_new(ann, "summary", vg_fmt_str(summary)) != 0;
     bad |= json_object_set_new(ann, "description", vg_fmt_str(desc)) != 0;
     bad |= json_object_set_new(ann, "score", json_string(score)) != 0;
@@ -137,6 +140,12 @@ static json_t *am_alert(const struct vg_notification *n, const struct vg_fmt_ctx
         bad |= json_object_set_new(ann, "top_metrics", vg_fmt_str(top)) != 0;
     if (n->fingerprint)
         bad |= json_object_set_new(ann, "vigil_fingerprint", vg_fmt_str(n->fingerprint)) != 0;
+    /* A rule's own annotations come last: its summary and description replace ours. */
+    for (size_t i = 0; !bad && n->annotation_keys && n->annotation_values && i < n->n_annotations;
+         i++)
+        if (n->annotation_keys[i])
+            bad |= json_object_set_new(ann, n->annotation_keys[i],
+                                       vg_fmt_str(n->annotation_values[i])) != 0;
 
     if (!bad) {
         bad |= json_object_set_new(a, "labels", labels) != 0;

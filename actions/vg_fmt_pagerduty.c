@@ -87,6 +87,15 @@ static json_t *custom_details(const struct vg_notification *n)
         bad |= json_object_set_new(d, "labels", labels) != 0;
         labels = NULL;
     }
+    if (!bad && n->n_annotations && n->annotation_keys && n->annotation_values) {
+        json_t *ann = json_object();
+        bad |= !ann;
+        for (size_t i = 0; !bad && i < n->n_annotations; i++)
+            if (n->annotation_keys[i])
+                bad |= json_object_set_new(ann, n->annotation_keys[i],
+                                           vg_fmt_str(n->annotation_values[i])) != 0;
+        bad |= json_object_set_new(d, "annotations", ann) != 0;
+    }
     if (!bad && n->n_top_metrics && n->top_metrics) {
         json_t *top = json_array();
         bad |= !top;

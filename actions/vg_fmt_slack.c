@@ -89,8 +89,10 @@ int vg_slack_format(const struct vg_notification *n, const struct vg_fmt_ctx *ct
              resolved ? ":large_green_circle: [RESOLVED]" : ":red_circle: [FIRING]", esc);
 
     char header[SLACK_HEADER_MAX * 2];
-    snprintf(header, sizeof(header), "%s %s on %s",
-             resolved ? "Resolved:" : "Anomaly:", n->series ? n->series : "?",
+    snprintf(header, sizeof(header), "%s %s on %s", resolved ? "Resolved:" : "Anomaly:",
+             n->series      ? n->series
+             : n->alertname ? n->alertname
+                            : "?",
              n->host ? n->host : "?");
     /* plain_text needs no escaping; its limit counts characters, so bytes are a safe bound. */
     if (strlen(header) > SLACK_HEADER_MAX - 1) {
@@ -110,7 +112,10 @@ int vg_slack_format(const struct vg_notification *n, const struct vg_fmt_ctx *ct
     json_t *fields = json_array();
     int bad = !fields;
     bad |= json_array_append_new(fields, field("Host", n->host)) != 0;
-    bad |= json_array_append_new(fields, field("Series", n->series)) != 0;
+    if (n->series)
+        bad |= json_array_append_new(fields, field("Series", n->series)) != 0;
+    else
+        bad |= json_array_append_new(fields, field("Rule", n->alertname)) != 0;
     bad |= json_array_append_new(fields, field("Score", scoreline)) != 0;
     bad |= json_array_append_new(fields, field("Value", value)) != 0;
     bad |= json_array_append_new(fields, field("Severity", n->severity)) != 0;

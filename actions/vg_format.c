@@ -158,7 +158,10 @@ const char *vg_fmt_summary(const struct vg_notification *n, char *buf, size_t le
     vg_fmt_number(score, sizeof(score), "%.3f", n->score);
     vg_fmt_number(value, sizeof(value), "%g", n->value);
     snprintf(buf, len, "%s: %s %s (score %s, value %s)", n->host ? n->host : "?",
-             n->series ? n->series : "?", resolved ? "resolved" : "anomalous", score, value);
+             n->series      ? n->series
+             : n->alertname ? n->alertname
+                            : "?",
+             resolved ? "resolved" : "anomalous", score, value);
     return buf;
 }
 
@@ -186,8 +189,12 @@ const char *vg_fmt_top_metrics_text(const struct vg_notification *n, char *buf, 
 
 const char *vg_fmt_idempotency_key(const struct vg_notification *n, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s-%s-%lld", n->fingerprint ? n->fingerprint : "",
-             n->status ? n->status : "", (long long)n->starts_at_ms);
+    if (n->repeat)
+        snprintf(buf, len, "%s-%s-%lld-r%u", n->fingerprint ? n->fingerprint : "",
+                 n->status ? n->status : "", (long long)n->starts_at_ms, (unsigned)n->repeat);
+    else
+        snprintf(buf, len, "%s-%s-%lld", n->fingerprint ? n->fingerprint : "",
+                 n->status ? n->status : "", (long long)n->starts_at_ms);
     /* Header values must be a single line of visible ASCII; the fingerprint is not ours to
      * trust. */
     for (char *s = buf; *s; s++) {

@@ -1,5 +1,7 @@
 #include "vg_outbox.h"
 
+#include "vg_crc32.h"
+
 #include "vg_log.h"
 #include "vg_util.h"
 
@@ -25,7 +27,7 @@
 #define OB_DEFAULT_MAX_BYTES     (64u << 20)
 #define OB_DEFAULT_COMPACT_BYTES (4u << 20)
 
-#define CODEC_VERSION 1
+#define CODEC_VERSION 2 /* 2 added annotations and repeat; 1 is still read */
 #define CODEC_NULL    0xffffffffu
 
 struct pend {
@@ -77,27 +79,6 @@ static uint64_t get64(const unsigned char *p)
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | p[i];
     return v;
-}
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n)
-{
-    crc = ~crc;
-    while (n--)
-        crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return ~crc;
 }
 
 /* ---- file I/O ---- */
@@ -165,8 +146,8 @@ static void make_rec_header(unsigned char *h, int type, uint64_t seq, const void
     h[4] = (unsigned char)type;
     put64(h + 8, seq);
     put32(h + 16, len);
-    uint32_t crc = crc32_update(0, h + 4, 16);
-    crc = crc32_update(crc, payload, len);
+    uint32_t crc = vg_crc32(0, h + 4, 16);
+    crc = vg_crc32(crc, payload, len);
     put32(h + 20, crc);
 }
 
@@ -315,8 +296,8 @@ static int record_at(const unsigned char *buf, uint64_t size, uint64_t off, int 
         *why = "torn: record runs past the end of the file";
         return 0;
     }
-    uint32_t crc = crc32_update(0, p + 4, 16);
-    crc = crc32_update(crc, p + OB_RECHDR, *len);
+    uint32_t crc = vg_crc32(0, p + 4, 16);
+    crc = vg_crc32(crc, p + OB_RECHDR, *len);
     if (crc != get32(p + 20)) {
         *why = "crc mismatch";
         return 0;
@@ -451,7 +432,6 @@ int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char
                    size_t errlen)
 {
     *out = NULL;
-    pthread_once(&crc_once, crc_init);
     if (!cfg || !cfg->dir || !*cfg->dir)
         return vg_err(err, errlen, -EINVAL, "outbox: no directory given");
     if (!name_ok(cfg->name))
@@ -775,7 +755,14 @@ int vg_outbox_encode(const struct vg_notification *n, unsigned char **out, size_
         put_f64(&b, n->top_metrics[i].value);
         put_f64(&b, n->top_metrics[i].contribution);
     }
-    if (b.bad || n->n_labels > UINT32_MAX || nt > UINT32_MAX) {
+    size_t na = n->annotation_keys && n->annotation_values ? n->n_annotations : 0;
+    put_u32(&b, (uint32_t)na);
+    for (size_t i = 0; i < na; i++) {
+        put_str(&b, n->annotation_keys[i]);
+        put_str(&b, n->annotation_values[i]);
+    }
+    put_u32(&b, n->repeat);
+    if (b.bad || n->n_labels > UINT32_MAX || nt > UINT32_MAX || na > UINT32_MAX) {
         free(b.p);
         return -ENOMEM;
     }
@@ -841,8 +828,9 @@ int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, voi
     memset(n, 0, sizeof(*n));
     *arrays = NULL;
     const unsigned char *v = take(&r, 1);
-    if (!v || *v != CODEC_VERSION)
+    if (!v || (*v != 1 && *v != CODEC_VERSION))
         return -EINVAL;
+    int version = *v;
     n->status = get_str(&r);
     n->alertname = get_str(&r);
     n->host = get_str(&r);
@@ -878,8 +866,25 @@ int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, voi
         free(kv);
         return -EINVAL;
     }
-    /* One block for both arrays, so the caller frees one pointer. */
-    size_t total = asize + (size_t)nt * sizeof(struct vg_top_metric);
+    /* Annotations follow the top metrics: count them before allocating one block for all the
+     * arrays, so the caller frees one pointer. */
+    size_t top_off = r.off;
+    for (uint32_t i = 0; i < nt; i++) {
+        get_str(&r);
+        get_u64(&r);
+        get_u64(&r);
+    }
+    uint32_t na = 0;
+    if (version >= 2) {
+        na = get_u32(&r);
+        if (r.bad || na > (len - r.off) / 8) {
+            free(kv);
+            return -EINVAL;
+        }
+    }
+    size_t tsize = (size_t)nt * sizeof(struct vg_top_metric);
+    size_t nsize = 2 * (size_t)na * sizeof(char *);
+    size_t total = asize + tsize + nsize;
     void *block = total ? malloc(total) : NULL;
     if (total && !block) {
         free(kv);
@@ -890,16 +895,30 @@ int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, voi
     free(kv);
     /* Only formed when there are top metrics: an offset from a NULL block is undefined. */
     struct vg_top_metric *top = nt ? (struct vg_top_metric *)((char *)block + asize) : NULL;
+    const char **ann = na ? (const char **)((char *)block + asize + tsize) : NULL;
+    size_t after_count = r.off;
+    r.off = top_off;
     for (uint32_t i = 0; i < nt; i++) {
         top[i].name = get_str(&r);
         top[i].value = get_f64(&r);
         top[i].contribution = get_f64(&r);
+    }
+    if (version >= 2) {
+        r.off = after_count;
+        for (uint32_t i = 0; i < na; i++) {
+            ann[i] = get_str(&r);
+            ann[na + i] = get_str(&r);
+        }
+        n->repeat = get_u32(&r);
     }
     if (r.bad || r.off != len) {
         free(block);
         memset(n, 0, sizeof(*n));
         return -EINVAL;
     }
+    n->annotation_keys = na ? ann : NULL;
+    n->annotation_values = na ? ann + na : NULL;
+    n->n_annotations = na;
     n->label_keys = nl ? (const char *const *)block : NULL;
     n->label_values = nl ? (const char *const *)block + nl : NULL;
     n->n_labels = nl;

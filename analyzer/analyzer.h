@@ -16,6 +16,11 @@
 #include "vg_http.h"
 #include "vg_wire.h"
 
+struct vg_rule_set;
+struct vg_silences;
+struct vg_dispatch;
+struct vg_decisions;
+
 struct analyzer {
     struct analyzer_cfg cfg;
     pthread_mutex_t lock;
@@ -40,6 +45,15 @@ struct analyzer {
     struct vg_history *history;
     const char *bootstrap;
     int embedded;
+    /* Rules, silences, notification dispatch and scaling (analyzer_rules.c). */
+    struct vg_rule_set *rules; /* NULL: the built-in rule */
+    struct vg_silences *silences;
+    struct vg_dispatch *dispatch;
+    struct vg_decisions *decisions;
+    uint64_t reloads, reload_failures, silences_created;
+    int last_reload_ok;
+    int64_t last_reload_ms;
+    char *last_reload_errors; /* of the last failed load, one per line; NULL after a success */
 };
 
 /* Adds up every receiver's delivery counters (call with lock held). */

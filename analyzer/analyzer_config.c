@@ -47,7 +47,28 @@ static const struct vg_cfg_key keys[] = {
     {"alert.series", VG_CFG_STRING, "", OFF(alert_series), NOBOUND, NULL,
      "comma-separated shell globs of series to score and alert on; empty = all"},
     {"alert.severity", VG_CFG_STRING, "warning", OFF(alert_severity), NOBOUND, NULL,
-     "severity sent with the alerts"},
+     "severity sent with the alerts of the built-in rule"},
+    {"rules.dir", VG_CFG_STRING, NULL, OFF(rules_dir), NOBOUND, "VIGIL_RULES_DIR",
+     "directory of rule files (docs/rules.md): they replace the built-in per-series rule "
+     "(alert.threshold/for/resolve_for/severity); reloaded on SIGHUP and POST /api/v1/reload; "
+     "unset = the built-in rule"},
+    {"alert.group_by", VG_CFG_STRING, "", OFF(alert_group_by), NOBOUND, NULL,
+     "comma-separated label names (alertname, host, severity or any label) that group alerts "
+     "for alert.group_wait; empty = every alert is its own group"},
+    {"alert.group_wait", VG_CFG_DURATION, "0s", OFF(alert_group_wait_ms), 0, 3600000, NULL,
+     "how long a new group's first firing notification waits so that alerts of the same group "
+     "go out together"},
+    {"alert.repeat_interval", VG_CFG_DURATION, "4h", OFF(alert_repeat_interval_ms), 0, 604800000,
+     NULL,
+     "firing alerts are notified again this often (0 = never); repeats carry a new "
+     "Idempotency-Key"},
+    {"silences.file", VG_CFG_STRING, NULL, OFF(silences_file), NOBOUND, NULL,
+     "file keeping the silences across restarts (e.g. /var/lib/vigil/silences.json); unset = "
+     "in memory only"},
+    {"decisions.topic", VG_CFG_STRING, "vigil.decisions", OFF(decisions_topic), NOBOUND, NULL,
+     "Kafka topic scaling decisions are published to (keyed by target); empty = not published"},
+    {"decisions.webhook_url", VG_CFG_STRING, NULL, OFF(decisions_webhook_url), NOBOUND, NULL,
+     "URL a scaling decision that changes the replica count is POSTed to; unset = none"},
     {"webhook.url", VG_CFG_STRING, NULL, OFF(webhook_url), NOBOUND, "VIGIL_WEBHOOK_URL",
      "where alerts are POSTed (generic JSON, docs/alerts.md); unset = log only"},
     {"webhook.timeout", VG_CFG_DURATION, "5s", OFF(webhook_timeout_ms), 100, 600000, NULL,
@@ -135,8 +156,8 @@ static const struct vg_cfg_key keys[] = {
      NULL,
      "how often changed hosts are checkpointed; with state.topic set, offsets are committed "
      "only then, after the checkpoint is acknowledged, so this replaces commit_interval"},
-    {"state.restore_timeout", VG_CFG_DURATION, "30s", OFF(state_restore_timeout_ms), 1000,
-     600000, NULL,
+    {"state.restore_timeout", VG_CFG_DURATION, "30s", OFF(state_restore_timeout_ms), 1000, 600000,
+     NULL,
      "how long reading the state topic may take when partitions are assigned; past it the "
      "hosts not yet read start cold (logged)"},
 };

@@ -26,6 +26,13 @@ struct analyzer_cfg {
     int64_t alert_resolve_for_ms;
     char *alert_series;
     char *alert_severity;
+    char *alert_group_by;
+    int64_t alert_group_wait_ms;
+    int64_t alert_repeat_interval_ms;
+    char *rules_dir;
+    char *silences_file;
+    char *decisions_topic;
+    char *decisions_webhook_url;
     char *webhook_url;
     char *webhook_secret_file;
     double webhook_rate;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analyzer.h"
+#include "api_alerts.h"
 #include "api_ops.h"
 #include "vg_http.h"
 #include "vg_util.h"
@@ -116,6 +117,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     fprintf(f, "# HELP vigil_host_score Highest series score in the host's last message.\n"
                "# TYPE vigil_host_score gauge\n");
     vg_engine_each_host(a->engine, host_score_line, f);
+    vg_api_alerts_metrics(a, f);
     pthread_mutex_unlock(&a->lock);
     fclose(f);
     resp->status = 200;
@@ -178,6 +180,7 @@ const struct vg_http_route vg_api_routes[] = {
     {"GET", "/readyz", 0, readyz},
     {"GET", "/metrics", 0, metrics},
     {"GET", "/api/v1/hosts/", 0, host},
-    VG_API_OPS_ROUTES, /* operations endpoints: api_ops.c */
+    VG_API_OPS_ROUTES,   /* operations endpoints: api_ops.c */
+    VG_API_ALERT_ROUTES, /* alerts, silences, rules, reload, scaling: api_alerts.c */
 };
 const size_t vg_api_n_routes = sizeof(vg_api_routes) / sizeof(vg_api_routes[0]);

@@ -13,6 +13,7 @@
 
 #include "analyzer.h"
 #include "analyzer_config.h"
+#include "analyzer_rules.h"
 #include "api_ops.h"
 #include "vg_action.h"
 #include "vg_embedded_kafka.h"
@@ -32,12 +33,18 @@
 /* Detector state checkpoints (state.topic); NULL when off. */
 static struct vg_state_topic *g_state;
 
-static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_stop, g_reload;
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
+}
+
+static void on_sighup(int sig)
+{
+    (void)sig;
+    g_reload = 1;
 }
 
 static void usage(FILE *f)
@@ -65,22 +72,6 @@ static void usage(FILE *f)
     vg_config_print_help(&analyzer_config_table, f);
     fprintf(f, "\nSignals: SIGTERM/SIGINT commit offsets, deliver queued alerts (drain_timeout) "
                "and exit 0.\n");
-}
-
-static void on_notification(void *ud, const struct vg_notification *n)
-{
-    struct analyzer *a = ud;
-    for (size_t i = 0; i < a->n_receivers; i++) {
-        struct receiver *r = &a->receivers[i];
-        int rc = r->act->submit(r->inst, n);
-        if (rc < 0) {
-            r->refused++;
-            a->notify_refused++;
-            vg_error("alert not queued", "receiver=%s host=%s series=%s status=%s reason=%s",
-                     r->name, n->host, n->series, n->status,
-                     rc == -ENOBUFS ? "queue-or-outbox-full" : "out-of-memory");
-        }
-    }
 }
 
 void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, uint64_t *refused)
@@ -126,8 +117,8 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
         }
         return;
     }
-    vg_engine_process(a->engine, &a->msg, on_notification, a);
-    vg_history_record(a->history, a->engine, &a->msg); /* api_ops.c: vigilctl report */
+    vg_engine_process(a->engine, &a->msg, analyzer_on_event, a); /* analyzer_rules.c */
+    vg_history_record(a->history, a->engine, &a->msg);           /* api_ops.c: vigilctl report */
     /* Marked for the next checkpoint (vg_state_topic.c), with the partition it came from. */
     if (g_state && vg_state_topic_touch(g_state, a->msg.host, m->partition) < 0)
         vg_error("host not marked for checkpoint: out of memory", "host=%s", a->msg.host);
@@ -315,6 +306,7 @@ static int open_engine(struct analyzer *a, char *err, size_t errlen)
                .for_ms = a->cfg.alert_for_ms,
                .resolve_for_ms = a->cfg.alert_resolve_for_ms},
         .series_match = a->cfg.alert_series,
+        .no_builtin = a->cfg.rules_dir && *a->cfg.rules_dir, /* rule files replace it */
         .severity = a->cfg.alert_severity,
         .max_hosts = (size_t)a->cfg.max_hosts,
         .max_series_per_host = (size_t)a->cfg.max_series_per_host,
@@ -353,8 +345,16 @@ static void run_loop(struct analyzer *a)
     int64_t now = vg_mono_ms();
     int64_t next_commit = now + a->cfg.commit_interval_ms;
     int64_t next_stats = now + a->cfg.stats_interval_ms;
+    int64_t next_tick = now;
     int dirty = 0;
     while (!g_stop) {
+        if (g_reload) { /* SIGHUP: analyzer_rules.c keeps the running rules when this fails */
+            g_reload = 0;
+            char err[VG_ERRLEN];
+            pthread_mutex_lock(&a->lock);
+            analyzer_reload(a, err, sizeof(err));
+            pthread_mutex_unlock(&a->lock);
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(a->rk, 100);
         if (m) {
             pthread_mutex_lock(&a->lock);
@@ -378,6 +378,12 @@ static void run_loop(struct analyzer *a)
             next_commit = now + (g_state ? a->cfg.state_checkpoint_ms : a->cfg.commit_interval_ms);
         }
         vg_notify_watchdog(now);
+        if (now >= next_tick) { /* group waits, silences, repeats, scaling policies */
+            pthread_mutex_lock(&a->lock);
+            analyzer_tick(a);
+            pthread_mutex_unlock(&a->lock);
+            next_tick = now + 100;
+        }
         if (now >= next_stats) {
             pthread_mutex_lock(&a->lock);
             log_stats(a);
@@ -489,9 +495,12 @@ int main(int argc, char **argv)
         rc = open_engine(&a, err, sizeof(err));
     if (!rc)
         rc = vg_api_ops_init(&a, err, sizeof(err)); /* history for vigilctl report */
+    if (!rc)
+        rc = analyzer_rules_load(&a, err, sizeof(err)); /* rules.dir, silences.file */
     if (rc) {
         fprintf(stderr, "vigil-analyzer: config error: %s\n", err);
         vg_engine_free(a.engine);
+        analyzer_rules_free(&a);
         vg_history_free(a.history);
         vg_config_free(&analyzer_config_table, &a.cfg);
         return 1;
@@ -500,6 +509,7 @@ int main(int argc, char **argv)
         vg_config_dump(&analyzer_config_table, &a.cfg, stdout);
         printf("# config OK\n");
         vg_engine_free(a.engine);
+        analyzer_rules_free(&a);
         vg_history_free(a.history);
         vg_config_free(&analyzer_config_table, &a.cfg);
         return 0;
@@ -510,6 +520,9 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    struct sigaction hup = {.sa_handler = on_sighup};
+    sigemptyset(&hup.sa_mask);
+    sigaction(SIGHUP, &hup, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct vg_embedded_kafka *ek = NULL;
@@ -524,7 +537,9 @@ int main(int argc, char **argv)
             fflush(stdout);
             vg_info("embedded kafka started", "bootstrap=%s topic=%s partitions=%lld", bootstrap,
                     a.cfg.topic, (long long)a.cfg.embedded_partitions);
-            if (bootstrap_file)
+            if (a.cfg.decisions_topic && *a.cfg.decisions_topic)
+                rc = vg_embedded_kafka_create_topic(ek, a.cfg.decisions_topic, 1, err, sizeof(err));
+            if (!rc && bootstrap_file)
                 rc = write_file_atomic(bootstrap_file, bootstrap, err, sizeof(err));
         }
     }
@@ -534,6 +549,8 @@ int main(int argc, char **argv)
     struct vg_http *http = NULL;
     if (!rc)
         rc = open_receivers(&a, err, sizeof(err));
+    if (!rc)
+        rc = analyzer_decisions_open(&a, bootstrap, err, sizeof(err));
     if (!rc && a.cfg.http_listen && *a.cfg.http_listen) {
         struct vg_http_cfg hc = {
             .listen = a.cfg.http_listen,
@@ -574,7 +591,8 @@ int main(int argc, char **argv)
     if (g_state) {
         struct vg_state_topic_stats ss;
         vg_state_topic_get_stats(g_state, &ss);
-        vg_info("state topic", "checkpoints=%llu checkpoint_errors=%llu hosts_written=%llu "
+        vg_info("state topic",
+                "checkpoints=%llu checkpoint_errors=%llu hosts_written=%llu "
                 "hosts_restored=%llu restore_errors=%llu",
                 (unsigned long long)ss.checkpoints, (unsigned long long)ss.checkpoint_errors,
                 (unsigned long long)ss.hosts_written, (unsigned long long)ss.hosts_restored,
@@ -587,6 +605,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < a.n_receivers; i++)
         a.receivers[i].act->destroy(a.receivers[i].inst, a.cfg.drain_timeout_ms);
     vg_engine_free(a.engine);
+    analyzer_rules_free(&a); /* after the engine, which borrows the rules */
     vg_wire_msg_free(&a.msg);
     vg_history_free(a.history);
     vg_embedded_kafka_stop(ek);

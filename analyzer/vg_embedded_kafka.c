@@ -60,3 +60,13 @@ void vg_embedded_kafka_stop(struct vg_embedded_kafka *k)
         rd_kafka_destroy(k->owner);
     free(k);
 }
+
+int vg_embedded_kafka_create_topic(struct vg_embedded_kafka *k, const char *topic, int partitions,
+                                   char *err, size_t errlen)
+{
+    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(k->mc, topic, partitions, 1);
+    if (e)
+        return vg_err(err, errlen, -EIO, "embedded kafka: creating topic %s: %s", topic,
+                      rd_kafka_err2str(e));
+    return 0;
+}

@@ -17,6 +17,10 @@ int vg_embedded_kafka_start(struct vg_embedded_kafka **out, int brokers, const c
 /* The bootstrap address ("127.0.0.1:PORT,..."), valid until stop. */
 const char *vg_embedded_kafka_bootstraps(const struct vg_embedded_kafka *k);
 
+/* Creates one more topic on the embedded cluster (vigil.decisions). 0 or -EIO with err. */
+int vg_embedded_kafka_create_topic(struct vg_embedded_kafka *k, const char *topic, int partitions,
+                                   char *err, size_t errlen);
+
 void vg_embedded_kafka_stop(struct vg_embedded_kafka *k);
 
 #endif

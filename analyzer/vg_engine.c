@@ -2,22 +2,32 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vg_log.h"
+#include "vg_rule_state.h"
 #include "vg_strmap.h"
 #include "vg_util.h"
 
 #define MAX_GLOBS 32
+
+struct sample {
+    int64_t ts_ms;
+    double v;
+};
 
 struct series {
     struct vg_alert alert;
     double value, score;
     int warm;
     char fingerprint[17];
+    /* History for rule windows: a ring of the samples of the last window_ms. */
+    struct sample *hist;
+    uint32_t hcap, hhead, hn;
     /* Detector state, detector->state_size bytes; aligned for any model's doubles. */
     _Alignas(max_align_t) unsigned char det[];
 };
@@ -29,7 +39,18 @@ struct host {
     int have_seq;
     int64_t last_ts_ms;
     double max_score;
-    int scoring; /* logged "scoring" once */
+    int scoring;             /* logged "scoring" once */
+    struct vg_kvlist labels; /* as in the latest message, for policies */
+    /* One alert state per rule of the engine's set, in the set's order. */
+    struct rstate *rs;
+    size_t n_rs;
+};
+
+/* One rule's alert on one host. */
+struct rstate {
+    struct vg_rule_state st;
+    char fp[VG_RULE_FINGERPRINT_LEN]; /* of the firing alert */
+    struct vg_kvlist labels;          /* its labels, as they were when it fired */
 };
 
 struct vg_engine {
@@ -40,6 +61,9 @@ struct vg_engine {
     char *severity;
     struct vg_strmap hosts;
     struct vg_engine_stats st;
+    const struct vg_rule_set *rules;
+    int64_t window_ms; /* history kept per series */
+    int64_t latest_ts;
 };
 
 int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char *err,
@@ -189,6 +213,375 @@ static void notify(struct vg_engine *e, const struct vg_wire_msg *m, const char 
         fn(ud, &n);
 }
 
+/* ---- series history, for avg_over/max_over/min_over/rate ------------------------------------ */
+
+static int hist_push(struct series *s, int64_t ts, double v, int64_t window_ms)
+{
+    /* Forget what fell out of the window (and everything after a clock step back). */
+    while (s->hn) {
+        const struct sample *o = &s->hist[s->hhead];
+        if (o->ts_ms > ts - window_ms && o->ts_ms <= ts)
+            break;
+        s->hhead = (s->hhead + 1) % s->hcap;
+        s->hn--;
+    }
+    if (s->hn == s->hcap) {
+        uint32_t nc = s->hcap ? s->hcap * 2 : 16;
+        struct sample *nh = malloc(nc * sizeof(*nh));
+        if (!nh)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < s->hn; i++)
+            nh[i] = s->hist[(s->hhead + i) % s->hcap];
+        free(s->hist);
+        s->hist = nh;
+        s->hcap = nc;
+        s->hhead = 0;
+    }
+    s->hist[(s->hhead + s->hn) % s->hcap] = (struct sample){ts, v};
+    s->hn++;
+    return 0;
+}
+
+struct env_ctx {
+    struct vg_engine *e;
+    struct host *h;
+};
+
+static int env_scores(void *ud, vg_expr_series_fn fn, void *fnud)
+{
+    const struct env_ctx *c = ud;
+    const struct vg_strmap *m = &c->h->series;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i])
+            continue;
+        const struct series *s = m->vals[i];
+        if (!s->warm)
+            continue;
+        int rc = fn(fnud, m->keys[i], s->score);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int env_value(void *ud, const char *name, double *out)
+{
+    const struct env_ctx *c = ud;
+    const struct series *s = vg_strmap_get(&c->h->series, name);
+    if (!s)
+        return -ENOENT;
+    *out = s->value;
+    return 0;
+}
+
+static int env_window(void *ud, const char *name, int64_t dur_ms, enum vg_expr_window_fn fn,
+                      double *out)
+{
+    const struct env_ctx *c = ud;
+    const struct series *s = vg_strmap_get(&c->h->series, name);
+    if (!s)
+        return -ENOENT;
+    int64_t now = c->h->last_ts_ms;
+    double sum = 0, mx = -INFINITY, mn = INFINITY;
+    size_t n = 0;
+    const struct sample *first = NULL, *last = NULL;
+    for (uint32_t i = 0; i < s->hn; i++) {
+        const struct sample *x = &s->hist[(s->hhead + i) % s->hcap];
+        if (x->ts_ms <= now - dur_ms || x->ts_ms > now)
+            continue;
+        if (!first)
+            first = x;
+        last = x;
+        sum += x->v;
+        mx = x->v > mx ? x->v : mx;
+        mn = x->v < mn ? x->v : mn;
+        n++;
+    }
+    if (!n)
+        return -ENOENT;
+    switch (fn) {
+    case VG_EXPR_AVG_OVER:
+        *out = sum / (double)n;
+        return 0;
+    case VG_EXPR_MAX_OVER:
+        *out = mx;
+        return 0;
+    case VG_EXPR_MIN_OVER:
+        *out = mn;
+        return 0;
+    case VG_EXPR_RATE:
+        if (n < 2 || last->ts_ms == first->ts_ms)
+            return -ENOENT;
+        *out = (last->v - first->v) / ((double)(last->ts_ms - first->ts_ms) / 1000.0);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static struct vg_expr_env env_of(struct env_ctx *c)
+{
+    return (struct vg_expr_env){c, env_scores, env_value, env_window};
+}
+
+/* ---- rules ---------------------------------------------------------------------------------- */
+
+#define MAX_LABELS 64
+
+/* The host's labels as the rule API wants them. Returns the count. */
+static size_t host_labels(const struct host *h, struct vg_label *out)
+{
+    size_t n = h->labels.n < MAX_LABELS ? h->labels.n : MAX_LABELS;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct vg_label){h->labels.items[i].key, h->labels.items[i].value};
+    return n;
+}
+
+/* The top series of a rule's alert, for the formats' top_metrics: highest score first. */
+static size_t rule_top(const struct vg_rule_result *res, const struct host *h,
+                       struct vg_top_metric *top, char names[][VG_WIRE_NAME_MAX + 1])
+{
+    size_t n = 0;
+    const char *p = res->top_metrics;
+    while (*p && n < VG_RULE_TOP_METRICS) {
+        const char *eq = strchr(p, '=');
+        if (!eq)
+            break;
+        size_t len = (size_t)(eq - p);
+        if (len > VG_WIRE_NAME_MAX)
+            len = VG_WIRE_NAME_MAX;
+        memcpy(names[n], p, len);
+        names[n][len] = '\0';
+        const struct series *s = vg_strmap_get(&h->series, names[n]);
+        top[n] = (struct vg_top_metric){names[n], s ? s->value : NAN, NAN};
+        n++;
+        const char *comma = strstr(eq, ", ");
+        if (!comma)
+            break;
+        p = comma + 2;
+    }
+    return n;
+}
+
+static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char *host_name,
+                        struct host *h, struct rstate *rs, enum vg_rule_state_event ev,
+                        const struct vg_rule_result *res, int64_t ts, vg_engine_notify_fn fn,
+                        void *ud)
+{
+    const char *keys[MAX_LABELS], *vals[MAX_LABELS];
+    size_t nl = rs->labels.n < MAX_LABELS ? rs->labels.n : MAX_LABELS;
+    for (size_t i = 0; i < nl; i++) {
+        keys[i] = rs->labels.items[i].key;
+        vals[i] = rs->labels.items[i].value;
+    }
+    size_t na = vg_rule_annotation_count(r);
+    if (na > MAX_LABELS)
+        na = MAX_LABELS;
+    const char *akeys[MAX_LABELS], *avals[MAX_LABELS];
+    char *abuf = NULL;
+    size_t per = 2048;
+    if (na && (abuf = malloc(na * per)))
+        for (size_t i = 0; i < na; i++) {
+            akeys[i] = vg_rule_annotation_name(r, i);
+            vg_rule_render_annotation(r, i, host_name, &rs->labels, res, abuf + i * per, per);
+            avals[i] = abuf + i * per;
+        }
+    else
+        na = 0;
+    const char *summary = NULL;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(akeys[i], "summary") == 0)
+            summary = avals[i];
+    struct vg_top_metric top[VG_RULE_TOP_METRICS];
+    char names[VG_RULE_TOP_METRICS][VG_WIRE_NAME_MAX + 1];
+    size_t nt = res ? rule_top(res, h, top, names) : 0;
+    const char *recv[64];
+    size_t nr = vg_rule_action_count(r) < 64 ? vg_rule_action_count(r) : 64;
+    for (size_t i = 0; i < nr; i++)
+        recv[i] = vg_rule_action(r, i);
+    int fired = ev == VG_RULE_EV_FIRED;
+    struct vg_notification n = {
+        .status = fired ? "firing" : "resolved",
+        .alertname = vg_rule_name(r),
+        .host = host_name,
+        .fingerprint = rs->fp,
+        .severity = vg_rule_severity_name(vg_rule_severity(r)),
+        .score = res ? res->score : NAN,
+        .value = res ? res->value : NAN,
+        .threshold = NAN,
+        .starts_at_ms = rs->st.fired_at,
+        .ends_at_ms = fired ? 0 : ts,
+        .event_ts_ms = ts,
+        .accepted_ms = vg_now_ms(),
+        .label_keys = keys,
+        .label_values = vals,
+        .n_labels = nl,
+        .summary = summary,
+        .top_metrics = nt ? top : NULL,
+        .n_top_metrics = nt,
+        .annotation_keys = na ? akeys : NULL,
+        .annotation_values = na ? avals : NULL,
+        .n_annotations = na,
+        .receivers = nr ? recv : NULL,
+        .n_receivers = nr,
+    };
+    if (fired) {
+        e->st.alerts_fired++;
+        e->st.firing++;
+    } else {
+        e->st.alerts_resolved++;
+        e->st.firing--;
+    }
+    vg_info(fired ? "alert firing" : "alert resolved", "rule=%s host=%s value=%.6g fingerprint=%s",
+            vg_rule_name(r), host_name, res ? res->value : NAN, rs->fp);
+    if (fn)
+        fn(ud, &n);
+    free(abuf);
+}
+
+static void eval_rules(struct vg_engine *e, const char *host_name, struct host *h, int64_t ts,
+                       vg_engine_notify_fn fn, void *ud)
+{
+    const struct vg_rule_set *set = e->rules;
+    struct vg_label labels[MAX_LABELS];
+    size_t nl = host_labels(h, labels);
+    struct env_ctx c = {e, h};
+    struct vg_expr_env env = env_of(&c);
+    for (size_t i = 0; i < h->n_rs; i++) {
+        const struct vg_rule *r = vg_rule_set_rule(set, i);
+        struct rstate *rs = &h->rs[i];
+        int applies = vg_rule_matches_host(r, host_name, labels, nl);
+        /* A host whose labels changed so that the rule no longer applies counts as the
+         * condition being false: a firing alert resolves rather than hanging forever. */
+        if (!applies && rs->st.state != VG_RULE_STATE_FIRING &&
+            rs->st.state != VG_RULE_STATE_PENDING)
+            continue;
+        struct vg_rule_result res;
+        int cond = 0;
+        if (applies) {
+            e->st.rule_evals++;
+            if (vg_rule_eval(r, &env, &res) < 0) {
+                e->st.rule_eval_errors++;
+                continue;
+            }
+            cond = res.matched;
+        } else {
+            res = (struct vg_rule_result){0, NAN, NAN, ""};
+        }
+        enum vg_rule_state_event ev =
+            vg_rule_state_step(&rs->st, vg_rule_for_ms(r), vg_rule_keep_firing_for_ms(r), cond, ts);
+        if (ev == VG_RULE_EV_FIRED) {
+            vg_kvlist_free(&rs->labels);
+            if (vg_rule_alert_labels(r, host_name, labels, nl, &rs->labels) < 0) {
+                e->st.rule_eval_errors++;
+                vg_kvlist_free(&rs->labels);
+            }
+            vg_rule_fingerprint(vg_rule_name(r), rs->labels.items, rs->labels.n, rs->fp);
+            rule_notify(e, r, host_name, h, rs, ev, &res, ts, fn, ud);
+        } else if (ev == VG_RULE_EV_RESOLVED) {
+            rule_notify(e, r, host_name, h, rs, ev, &res, ts, fn, ud);
+            vg_kvlist_free(&rs->labels);
+        }
+    }
+}
+
+/* Gives h one state per rule of e's set (new hosts, or after a reload). */
+static int host_fit_rules(struct vg_engine *e, struct host *h)
+{
+    size_t n = e->rules ? vg_rule_set_count(e->rules) : 0;
+    if (h->n_rs == n && (n == 0 || h->rs))
+        return 0;
+    struct rstate *rs = n ? calloc(n, sizeof(*rs)) : NULL;
+    if (n && !rs)
+        return -ENOMEM;
+    free(h->rs);
+    h->rs = rs;
+    h->n_rs = n;
+    return 0;
+}
+
+int vg_engine_set_rules(struct vg_engine *e, const struct vg_rule_set *set, vg_engine_notify_fn fn,
+                        void *ud)
+{
+    size_t n = set ? vg_rule_set_count(set) : 0;
+    /* Allocate every host's new states first, so that running out of memory changes nothing. */
+    struct rstate **fresh = calloc(e->hosts.cap ? e->hosts.cap : 1, sizeof(*fresh));
+    if (!fresh)
+        return -ENOMEM;
+    for (size_t i = 0; n && i < e->hosts.cap; i++) {
+        if (!e->hosts.keys[i])
+            continue;
+        if (!(fresh[i] = calloc(n, sizeof(struct rstate)))) {
+            for (size_t j = 0; j < i; j++)
+                free(fresh[j]);
+            free(fresh);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < e->hosts.cap; i++) {
+        if (!e->hosts.keys[i])
+            continue;
+        struct host *h = e->hosts.vals[i];
+        for (size_t k = 0; k < h->n_rs; k++) {
+            const struct vg_rule *old = vg_rule_set_rule(e->rules, k);
+            const struct vg_rule *now = NULL;
+            size_t at = 0;
+            for (at = 0; at < n; at++) {
+                now = vg_rule_set_rule(set, at);
+                if (strcmp(vg_rule_name(now), vg_rule_name(old)) == 0)
+                    break;
+            }
+            if (at < n) {
+                fresh[i][at] = h->rs[k]; /* moves the labels too */
+                continue;
+            }
+            if (h->rs[k].st.state == VG_RULE_STATE_FIRING) {
+                vg_info("rule removed by reload: resolving its alert", "rule=%s host=%s",
+                        vg_rule_name(old), e->hosts.keys[i]);
+                rule_notify(e, old, e->hosts.keys[i], h, &h->rs[k], VG_RULE_EV_RESOLVED, NULL,
+                            h->last_ts_ms, fn, ud);
+            }
+            vg_kvlist_free(&h->rs[k].labels);
+        }
+        free(h->rs);
+        h->rs = fresh[i];
+        h->n_rs = n;
+    }
+    free(fresh);
+    e->rules = set;
+    e->window_ms = set ? vg_rule_set_max_window_ms(set) : 0;
+    return 0;
+}
+
+void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
+{
+    for (size_t i = 0; i < e->hosts.cap; i++) {
+        if (!e->hosts.keys[i])
+            continue;
+        struct host *h = e->hosts.vals[i];
+        struct vg_label labels[MAX_LABELS];
+        size_t nl = host_labels(h, labels);
+        struct env_ctx c = {e, h};
+        struct vg_expr_env env = env_of(&c);
+        fn(ud, e->hosts.keys[i], labels, nl, &env);
+    }
+}
+
+int64_t vg_engine_latest_ts(const struct vg_engine *e)
+{
+    return e->latest_ts;
+}
+
+static int labels_changed(const struct host *h, const struct vg_wire_msg *m)
+{
+    if (h->labels.n != m->n_labels)
+        return 1;
+    for (size_t i = 0; i < m->n_labels; i++)
+        if (strcmp(h->labels.items[i].key, m->labels[i].key) != 0 ||
+            strcmp(h->labels.items[i].value, m->labels[i].value) != 0)
+            return 1;
+    return 0;
+}
+
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud)
 {
@@ -211,6 +604,14 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     h->max_score = 0;
     e->st.messages++;
 
+    if (m->ts_ms > e->latest_ts)
+        e->latest_ts = m->ts_ms;
+    if (labels_changed(h, m)) {
+        vg_kvlist_free(&h->labels);
+        for (size_t i = 0; i < m->n_labels; i++)
+            if (vg_kvlist_set(&h->labels, m->labels[i].key, m->labels[i].value) < 0)
+                break;
+    }
     for (size_t i = 0; i < m->n_metrics; i++) {
         const char *name = m->metrics[i].name;
         if (!series_selected(e, name))
@@ -221,6 +622,8 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         double score, x = m->metrics[i].value;
         int rc = e->p.detector->update(s->det, &e->p.dp, x, &score);
         s->value = x;
+        if (e->window_ms > 0)
+            hist_push(s, m->ts_ms, x, e->window_ms);
         if (rc == -EAGAIN) {
             e->st.samples_warming++;
             continue;
@@ -236,10 +639,14 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
             h->scoring = 1;
             vg_info("host warmed up, scoring", "host=%s series=%zu", m->host, h->series.n);
         }
+        if (e->p.no_builtin)
+            continue;
         enum vg_alert_event ev = vg_alert_step(&s->alert, &e->p.ap, score, m->ts_ms);
         if (ev != VG_ALERT_EV_NONE)
             notify(e, m, name, s, ev, score, x, fn, ud);
     }
+    if (e->rules && host_fit_rules(e, h) == 0)
+        eval_rules(e, m->host, h, m->ts_ms, fn, ud);
     return 0;
 }
 
@@ -297,13 +704,19 @@ int vg_engine_describe_host(const struct vg_engine *e, const char *host, struct 
 
 static void free_series(void *v)
 {
-    free(v);
+    struct series *s = v;
+    free(s->hist);
+    free(s);
 }
 
 static void free_host(void *v)
 {
     struct host *h = v;
     vg_strmap_free(&h->series, free_series);
+    for (size_t i = 0; i < h->n_rs; i++)
+        vg_kvlist_free(&h->rs[i].labels);
+    free(h->rs);
+    vg_kvlist_free(&h->labels);
     free(h);
 }
 
@@ -315,4 +728,233 @@ void vg_engine_free(struct vg_engine *e)
     free(e->match_buf);
     free(e->severity);
     free(e);
+}
+
+/* ---- host state export/import (checkpoints, analyzer/vg_state_topic.c) ----
+ *
+ * Record, all integers little-endian:
+ *   "VGHS" u32 version(1)
+ *   str boot, u64 last_seq, i64 last_ts_ms, u8 have_seq, f64 max_score
+ *   str detector model, u32 detector state size
+ *   u32 n_series, each: str name, f64 value, f64 score, u8 warm,
+ *       u8 alert state, i64 pending_since, i64 firing_since, i64 below_since,
+ *       detector state bytes (the size above)
+ *   u32 n_blobs, each: str type, u32 version, u32 len, bytes   (other models' state; skipped
+ *       by this importer, so a newer writer's extra models do not break an older reader)
+ * where str is u16 length + bytes. */
+
+#define HS_MAGIC   "VGHS"
+#define HS_VERSION 1
+
+struct hs_buf {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void hs_put(struct hs_buf *b, const void *src, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void hs_u64(struct hs_buf *b, uint64_t v, int bytes)
+{
+    unsigned char t[8];
+    for (int i = 0; i < bytes; i++)
+        t[i] = (unsigned char)(v >> (8 * i));
+    hs_put(b, t, (size_t)bytes);
+}
+
+static void hs_f64(struct hs_buf *b, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof(v));
+    hs_u64(b, v, 8);
+}
+
+static void hs_str(struct hs_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 0xffff)
+        n = 0xffff;
+    hs_u64(b, n, 2);
+    hs_put(b, s, n);
+}
+
+int vg_engine_host_export(const struct vg_engine *e, const char *host, unsigned char **out,
+                          size_t *outlen)
+{
+    const struct host *h = vg_strmap_get(&e->hosts, host);
+    if (!h)
+        return -ENOENT;
+    struct hs_buf b = {0};
+    hs_put(&b, HS_MAGIC, 4);
+    hs_u64(&b, HS_VERSION, 4);
+    hs_str(&b, h->boot);
+    hs_u64(&b, h->last_seq, 8);
+    hs_u64(&b, (uint64_t)h->last_ts_ms, 8);
+    hs_u64(&b, (uint64_t)h->have_seq, 1);
+    hs_f64(&b, h->max_score);
+    hs_str(&b, e->p.detector->name);
+    hs_u64(&b, e->p.detector->state_size, 4);
+    hs_u64(&b, h->series.n, 4);
+    for (size_t i = 0; i < h->series.cap; i++) {
+        if (!h->series.keys[i])
+            continue;
+        const struct series *s = h->series.vals[i];
+        hs_str(&b, h->series.keys[i]);
+        hs_f64(&b, s->value);
+        hs_f64(&b, s->score);
+        hs_u64(&b, (uint64_t)s->warm, 1);
+        hs_u64(&b, (uint64_t)s->alert.state, 1);
+        hs_u64(&b, (uint64_t)s->alert.pending_since, 8);
+        hs_u64(&b, (uint64_t)s->alert.firing_since, 8);
+        hs_u64(&b, (uint64_t)s->alert.below_since, 8);
+        hs_put(&b, s->det, e->p.detector->state_size);
+    }
+    hs_u64(&b, 0, 4); /* no per-model blobs yet */
+    if (b.oom) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
+struct hs_rd {
+    const unsigned char *p;
+    size_t len, off;
+    int bad;
+};
+
+static const unsigned char *hs_take(struct hs_rd *r, size_t n)
+{
+    if (r->bad || r->len - r->off < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const unsigned char *p = r->p + r->off;
+    r->off += n;
+    return p;
+}
+
+static uint64_t hs_get(struct hs_rd *r, int bytes)
+{
+    const unsigned char *p = hs_take(r, (size_t)bytes);
+    uint64_t v = 0;
+    for (int i = 0; p && i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static double hs_getf(struct hs_rd *r)
+{
+    uint64_t v = hs_get(r, 8);
+    double d;
+    memcpy(&d, &v, sizeof(d));
+    return d;
+}
+
+/* Copies a str into dst (NUL-terminated, dstlen > 0); too long for dst is an error. */
+static void hs_gets(struct hs_rd *r, char *dst, size_t dstlen)
+{
+    size_t n = (size_t)hs_get(r, 2);
+    const unsigned char *p = hs_take(r, n);
+    if (!p || n >= dstlen) {
+        r->bad = 1;
+        dst[0] = '\0';
+        return;
+    }
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+}
+
+int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
+                          size_t len, char *err, size_t errlen)
+{
+    struct hs_rd r = {buf, len, 0, 0};
+    const unsigned char *magic = hs_take(&r, 4);
+    if (!magic || memcmp(magic, HS_MAGIC, 4) != 0)
+        return vg_err(err, errlen, -EINVAL, "host state of %s: not a host state record", host);
+    uint32_t version = (uint32_t)hs_get(&r, 4);
+    if (version != HS_VERSION)
+        return vg_err(err, errlen, -EPROTONOSUPPORT,
+                      "host state of %s: version %u, this analyzer reads %d", host, version,
+                      HS_VERSION);
+    char boot[VG_WIRE_BOOT_MAX + 1], model[64], name[VG_WIRE_NAME_MAX + 1];
+    hs_gets(&r, boot, sizeof(boot));
+    uint64_t last_seq = hs_get(&r, 8);
+    int64_t last_ts = (int64_t)hs_get(&r, 8);
+    int have_seq = (int)hs_get(&r, 1);
+    double max_score = hs_getf(&r);
+    hs_gets(&r, model, sizeof(model));
+    size_t state_size = (size_t)hs_get(&r, 4);
+    uint32_t n = (uint32_t)hs_get(&r, 4);
+    if (r.bad)
+        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated header", host);
+    /* Another model's state cannot seed this one: its series start cold. */
+    int same_model =
+        strcmp(model, e->p.detector->name) == 0 && state_size == e->p.detector->state_size;
+    struct host *h = get_host(e, host);
+    if (!h)
+        return vg_err(err, errlen, -ENOMEM, "host state of %s: host limit or out of memory", host);
+    /* The checkpoint replaces whatever this engine knew of the host's series: it is newer. */
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (s && s->alert.state == VG_ALERT_FIRING && e->st.firing)
+            e->st.firing--;
+    }
+    e->st.series -= h->series.n;
+    vg_strmap_free(&h->series, free_series);
+    vg_strmap_init(&h->series);
+    snprintf(h->boot, sizeof(h->boot), "%s", boot);
+    h->last_seq = last_seq;
+    h->last_ts_ms = last_ts;
+    h->have_seq = have_seq;
+    h->max_score = max_score;
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        hs_gets(&r, name, sizeof(name));
+        double value = hs_getf(&r), score = hs_getf(&r);
+        int warm = (int)hs_get(&r, 1);
+        struct vg_alert al = {.state = (enum vg_alert_state)hs_get(&r, 1)};
+        al.pending_since = (int64_t)hs_get(&r, 8);
+        al.firing_since = (int64_t)hs_get(&r, 8);
+        al.below_since = (int64_t)hs_get(&r, 8);
+        const unsigned char *det = hs_take(&r, state_size);
+        if (r.bad || al.state > VG_ALERT_FIRING)
+            break;
+        struct series *s = get_series(e, h, host, name);
+        if (!s)
+            continue;
+        s->value = value;
+        s->score = score;
+        s->alert = al;
+        if (al.state == VG_ALERT_FIRING)
+            e->st.firing++;
+        if (same_model) {
+            s->warm = warm;
+            memcpy(s->det, det, state_size);
+        }
+        if (s->warm && !h->scoring)
+            h->scoring = 1;
+    }
+    if (r.bad)
+        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated or corrupt series", host);
+    return 0;
 }

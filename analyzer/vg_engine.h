@@ -12,6 +12,8 @@
 #include "vg_action.h"
 #include "vg_alert.h"
 #include "vg_detector.h"
+#include "vg_expr.h"
+#include "vg_rule.h"
 #include "vg_wire.h"
 
 struct vg_engine_params {
@@ -20,6 +22,7 @@ struct vg_engine_params {
     struct vg_alert_params ap;
     const char *series_match; /* comma-separated shell globs of series to alert on; NULL = all */
     const char *severity;     /* severity label of the built-in rule */
+    int no_builtin;           /* turn the built-in per-series rule off (rule files replace it) */
     size_t max_hosts;         /* beyond this, new hosts are refused and counted */
     size_t max_series_per_host;
 };
@@ -36,7 +39,9 @@ struct vg_engine_stats {
     uint64_t series_refused; /* values of series beyond max_series_per_host */
     uint64_t hosts;
     uint64_t series;
-    uint64_t firing; /* alerts firing now */
+    uint64_t firing;           /* alerts firing now */
+    uint64_t rule_evals;       /* rule conditions evaluated */
+    uint64_t rule_eval_errors; /* evaluations a callback failed (out of memory) */
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);
@@ -79,6 +84,38 @@ void vg_engine_each_host(const struct vg_engine *e,
 /* Describes one host and calls fn for each of its series. Returns 0 or -ENOENT. */
 int vg_engine_describe_host(const struct vg_engine *e, const char *host, struct vg_engine_host *out,
                             void (*fn)(void *ud, const struct vg_engine_series *s), void *ud);
+
+/* Makes the engine evaluate the rules of set (NULL: none) after scoring each message, as well as
+ * or instead of (params.no_builtin) the built-in rule. The set is borrowed: keep it alive until
+ * it is replaced by another call or the engine is freed. Alert state of rules that keep their
+ * name carries over (a reload does not re-fire what fires), and so does every detector's
+ * baseline; alerts firing for rules the new set lacks are resolved through fn at their host's
+ * latest event time. Series history is kept for the set's longest window. 0 or -ENOMEM (the old
+ * rules then stay). */
+int vg_engine_set_rules(struct vg_engine *e, const struct vg_rule_set *set, vg_engine_notify_fn fn,
+                        void *ud);
+
+/* Calls fn for every host with the data rules read (for scaling policies): its labels and an
+ * expression environment at its latest event time. Same locking as vg_engine_each_host(). */
+typedef void (*vg_engine_env_fn)(void *ud, const char *host, const struct vg_label *labels,
+                                 size_t n_labels, const struct vg_expr_env *env);
+void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud);
+
+/* The latest event time over all hosts (0 before any message). */
+int64_t vg_engine_latest_ts(const struct vg_engine *e);
+
+/* Checkpoints (analyzer/vg_state_topic.c). vg_engine_host_export() serialises everything the
+ * engine knows of one host (its boot and last sequence number, every series' detector and
+ * alert state) into a malloc'd record the caller frees: 0, -ENOENT or -ENOMEM.
+ * vg_engine_host_import() makes the engine continue from such a record, replacing what it knew
+ * of the host's series; a record of another detector model restores the alert states but its
+ * series warm up again. 0, or -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown version) or
+ * -ENOMEM with err set. The record carries a list of per-model blobs (type, version, bytes) for
+ * models beyond the per-series detector; none are written yet and an importer skips them. */
+int vg_engine_host_export(const struct vg_engine *e, const char *host, unsigned char **out,
+                          size_t *outlen);
+int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
+                          size_t len, char *err, size_t errlen);
 
 void vg_engine_free(struct vg_engine *e);
 

@@ -750,7 +750,8 @@ static int parse_or(struct parser *p, struct node **out)
     return rc;
 }
 
-int vg_expr_parse(const char *src, struct vg_expr **out, size_t *err_off, char *err, size_t errlen)
+static int parse_kind(const char *src, int want_number, struct vg_expr **out, size_t *err_off,
+                      char *err, size_t errlen)
 {
     *out = NULL;
     *err_off = 0;
@@ -767,7 +768,14 @@ int vg_expr_parse(const char *src, struct vg_expr **out, size_t *err_off, char *
                   tok_desc(&p, buf, sizeof(buf)),
                   p.tok.t == TK_RP ? " (more ')' than '(')" : " (missing 'and' or 'or'?)");
     }
-    if (!rc && root->type != T_BOOL) {
+    if (!rc && want_number && root->type != T_NUM) {
+        if (root->type == T_BOOL)
+            rc = perr(&p, 0,
+                      "a metric computes a number, not a condition: leave the comparison out "
+                      "(e.g. avg_over(\"cpu.user_pct\", 1m))");
+        else
+            rc = misplaced(&p, root);
+    } else if (!rc && !want_number && root->type != T_BOOL) {
         if (root->type == T_NUM)
             rc = perr(&p, 0,
                       "the expression computes a number but compares nothing: write a condition "
@@ -792,6 +800,17 @@ int vg_expr_parse(const char *src, struct vg_expr **out, size_t *err_off, char *
     e->first_cmp = n;
     *out = e;
     return 0;
+}
+
+int vg_expr_parse(const char *src, struct vg_expr **out, size_t *err_off, char *err, size_t errlen)
+{
+    return parse_kind(src, 0, out, err_off, err, errlen);
+}
+
+int vg_expr_parse_number(const char *src, struct vg_expr **out, size_t *err_off, char *err,
+                         size_t errlen)
+{
+    return parse_kind(src, 1, out, err_off, err, errlen);
 }
 
 static int64_t max_window(const struct node *n)
@@ -1018,5 +1037,20 @@ int vg_expr_eval(const struct vg_expr *e, const struct vg_expr_env *env, char *c
     if (rc)
         return rc;
     res->matched = t == TRUE;
+    return 0;
+}
+
+int vg_expr_eval_number(const struct vg_expr *e, const struct vg_expr_env *env, char *const *series,
+                        size_t n_series, double *out)
+{
+    struct vg_expr_result res = {0, NAN};
+    struct eval ev = {env, series, n_series, e, &res};
+    int have = 0;
+    *out = NAN;
+    int rc = eval_num(&ev, e->root, out, &have);
+    if (rc)
+        return rc;
+    if (!have)
+        *out = NAN;
     return 0;
 }

@@ -67,6 +67,11 @@ struct vg_expr_result {
  * in src of what the message is about. */
 int vg_expr_parse(const char *src, struct vg_expr **out, size_t *err_off, char *err, size_t errlen);
 
+/* The same for an expression that computes a number rather than a condition (a scaling policy's
+ * metric): `avg_over("cpu.user_pct", 1m) / 100`. A condition is refused. */
+int vg_expr_parse_number(const char *src, struct vg_expr **out, size_t *err_off, char *err,
+                         size_t errlen);
+
 void vg_expr_free(struct vg_expr *e);
 
 /* Evaluates e. series[0..n_series) are the globs of the rule's `series:` list: score() and
@@ -74,6 +79,11 @@ void vg_expr_free(struct vg_expr *e);
  * Returns 0 with *res filled, or the negative errno a callback returned (other than -ENOENT). */
 int vg_expr_eval(const struct vg_expr *e, const struct vg_expr_env *env, char *const *series,
                  size_t n_series, struct vg_expr_result *res);
+
+/* Evaluates a number expression (vg_expr_parse_number). *out is NAN when data is missing.
+ * Returns 0 or the negative errno a callback returned (other than -ENOENT). */
+int vg_expr_eval_number(const struct vg_expr *e, const struct vg_expr_env *env, char *const *series,
+                        size_t n_series, double *out);
 
 /* The longest window of any avg_over/max_over/min_over/rate in e (0 when none): how much
  * history the analyzer must keep for it. */

@@ -50,6 +50,9 @@ void vg_rule_set_free(struct vg_rule_set *s)
     for (size_t i = 0; i < s->n; i++)
         vg_rule_free(s->rules[i]);
     free(s->rules);
+    for (size_t i = 0; i < s->n_policies; i++)
+        vg_rule_policy_free(s->policies[i]);
+    free(s->policies);
     free(s);
 }
 
@@ -76,6 +79,11 @@ int64_t vg_rule_set_max_window_ms(const struct vg_rule_set *s)
     int64_t m = 0;
     for (size_t i = 0; i < s->n; i++) {
         int64_t w = vg_expr_max_window_ms(s->rules[i]->when);
+        if (w > m)
+            m = w;
+    }
+    for (size_t i = 0; i < s->n_policies; i++) {
+        int64_t w = vg_expr_max_window_ms(s->policies[i]->expr);
         if (w > m)
             m = w;
     }

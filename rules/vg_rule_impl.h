@@ -5,6 +5,7 @@
 
 #include "vg_expr.h"
 #include "vg_rule.h"
+#include "vg_rule_policy.h"
 #include "vg_rule_select.h"
 #include "vg_tmpl.h"
 
@@ -34,12 +35,27 @@ struct vg_rule {
     size_t n_series;
 };
 
+struct vg_rule_policy {
+    char *target;
+    char *where;
+    struct vg_rule_select *select;
+    size_t n_select;
+    char *expr_text;
+    struct vg_expr *expr; /* a number (target tracking) or a condition (step) */
+    struct vg_scale_params params;
+    int initial;
+    int64_t interval_ms;
+};
+
 struct vg_rule_set {
     struct vg_rule **rules;
     size_t n;
+    struct vg_rule_policy **policies;
+    size_t n_policies;
 };
 
 /* Frees a rule and everything it holds (NULL is fine). */
 void vg_rule_free(struct vg_rule *r);
+void vg_rule_policy_free(struct vg_rule_policy *p);
 
 #endif

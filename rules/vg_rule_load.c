@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -460,6 +461,272 @@ static int check_rule(struct file *f, const struct vg_rule_yaml_node *m)
     return rc;
 }
 
+/* ---- scaling policies ---------------------------------------------------------------------- */
+
+enum pkey {
+    P_TARGET,
+    P_SELECT,
+    P_METRIC,
+    P_WHEN,
+    P_TARGET_VALUE,
+    P_TOLERANCE,
+    P_STEP_OUT,
+    P_STEP_IN,
+    P_MIN,
+    P_MAX,
+    P_INITIAL,
+    P_COOLDOWN,
+    P_STABILIZATION,
+    P_INTERVAL,
+    P_COUNT
+};
+
+static const char *const pkey_names[P_COUNT] = {
+    [P_TARGET] = "target",
+    [P_SELECT] = "select",
+    [P_METRIC] = "metric",
+    [P_WHEN] = "when",
+    [P_TARGET_VALUE] = "target_value",
+    [P_TOLERANCE] = "tolerance",
+    [P_STEP_OUT] = "step_out",
+    [P_STEP_IN] = "step_in",
+    [P_MIN] = "min",
+    [P_MAX] = "max",
+    [P_INITIAL] = "initial",
+    [P_COOLDOWN] = "cooldown",
+    [P_STABILIZATION] = "scale_in_stabilization",
+    [P_INTERVAL] = "interval",
+};
+
+static int check_number(struct file *f, const char *key, const struct vg_rule_yaml_node *v,
+                        double lo, double hi, double *out)
+{
+    const char *s = text_of(f, v, key);
+    if (!s)
+        return 0;
+    char *end;
+    double d = strtod(s, &end);
+    if (!*s || *end || !(d >= lo && d <= hi)) {
+        ferr(f, v, "%s: '%.100s' is not a number from %g to %g", key, s, lo, hi);
+        return 0;
+    }
+    *out = d;
+    return 1;
+}
+
+static int check_count(struct file *f, const char *key, const struct vg_rule_yaml_node *v, int *out)
+{
+    double d;
+    if (!check_number(f, key, v, 0, 100000, &d))
+        return 0;
+    if (d != floor(d)) {
+        ferr(f, v, "%s: '%s' is not a whole number of replicas", key, v->text);
+        return 0;
+    }
+    *out = (int)d;
+    return 1;
+}
+
+static int valid_target(const char *s)
+{
+    if (!*s || strlen(s) > 128 || *s == '.')
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+static int policy_expr(struct file *f, struct vg_rule_policy *p, const struct vg_rule_yaml_node *v,
+                       int number)
+{
+    const char *s = text_of(f, v, number ? "metric" : "when");
+    if (!s)
+        return 0;
+    char msg[VG_ERRLEN];
+    size_t off;
+    int rc = number ? vg_expr_parse_number(s, &p->expr, &off, msg, sizeof(msg))
+                    : vg_expr_parse(s, &p->expr, &off, msg, sizeof(msg));
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc) {
+        ferr_in(f, v, off, msg);
+        return 0;
+    }
+    p->params.mode = number ? VG_SCALE_TARGET : VG_SCALE_STEP;
+    return (p->expr_text = strdup(s)) ? 0 : -ENOMEM;
+}
+
+static int policy_select(struct file *f, struct vg_rule_policy *p,
+                         const struct vg_rule_yaml_node *v)
+{
+    /* The same checks and messages as a rule's select, on a scratch rule. */
+    struct vg_rule tmp = {0};
+    int rc = check_select(f, &tmp, v);
+    p->select = tmp.select;
+    p->n_select = tmp.n_select;
+    return rc;
+}
+
+static int check_policy(struct file *f, const struct vg_rule_yaml_node *m)
+{
+    if (m->kind != VG_RULE_YAML_MAP) {
+        ferr(f, m, "each scaling policy must be a map (target: ..., metric: ...), not %s",
+             kind_noun(m));
+        return 0;
+    }
+    struct vg_rule_policy *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->params.tolerance = 0.1;
+    p->params.step_out = 1;
+    p->params.step_in = 1;
+    p->params.min = 1;
+    p->params.cooldown_ms = 60000;
+    p->params.stabilization_ms = 300000;
+    p->interval_ms = 15000;
+    p->initial = -1;
+    const struct vg_rule_yaml_node *seen[P_COUNT] = {0};
+    int rc = 0;
+    unsigned errors_before = f->l->n_errors;
+    for (size_t i = 0; !rc && i < m->n; i++) {
+        const struct vg_rule_yaml_node *k = m->items[2 * i], *v = m->items[2 * i + 1];
+        const char *key = text_of(f, k, "a key");
+        if (!key)
+            continue;
+        size_t ki;
+        for (ki = 0; ki < P_COUNT; ki++)
+            if (strcmp(key, pkey_names[ki]) == 0)
+                break;
+        if (ki == P_COUNT) {
+            const char *sug = vg_rule_suggest(key, pkey_names, P_COUNT);
+            if (sug)
+                ferr(f, k, "unknown key '%.100s' (did you mean '%s'?)", key, sug);
+            else
+                ferr(f, k,
+                     "unknown key '%.100s' (a scaling policy has target, select, metric or "
+                     "when, target_value, tolerance, step_out, step_in, min, max, initial, "
+                     "cooldown, scale_in_stabilization, interval)",
+                     key);
+            continue;
+        }
+        if (seen[ki]) {
+            ferr(f, k, "key '%s' is set twice in this policy (first at line %zu)", key,
+                 seen[ki]->line);
+            continue;
+        }
+        seen[ki] = k;
+        double d;
+        switch ((enum pkey)ki) {
+        case P_TARGET: {
+            const char *t = text_of(f, v, "target");
+            if (!t)
+                break;
+            if (!valid_target(t)) {
+                ferr(f, v,
+                     "target '%.100s' is not valid: use letters, digits, '.', '_' and '-' "
+                     "(it is part of the URL /api/v1/scale/TARGET)",
+                     t);
+                break;
+            }
+            if (!(p->target = strdup(t)) || !(p->where = where_str(f, v)))
+                rc = -ENOMEM;
+            break;
+        }
+        case P_SELECT:
+            rc = policy_select(f, p, v);
+            break;
+        case P_METRIC:
+        case P_WHEN:
+            if (seen[P_METRIC] && seen[P_WHEN]) {
+                ferr(f, k,
+                     "a policy has either 'metric' (target tracking) or 'when' (step "
+                     "scaling), not both");
+                break;
+            }
+            rc = policy_expr(f, p, v, ki == P_METRIC);
+            break;
+        case P_TARGET_VALUE:
+            if (check_number(f, "target_value", v, 1e-9, 1e300, &d))
+                p->params.target = d;
+            break;
+        case P_TOLERANCE:
+            if (check_number(f, "tolerance", v, 0, 10, &d))
+                p->params.tolerance = d;
+            break;
+        case P_STEP_OUT:
+            check_count(f, "step_out", v, &p->params.step_out);
+            break;
+        case P_STEP_IN:
+            check_count(f, "step_in", v, &p->params.step_in);
+            break;
+        case P_MIN:
+            check_count(f, "min", v, &p->params.min);
+            break;
+        case P_MAX:
+            check_count(f, "max", v, &p->params.max);
+            break;
+        case P_INITIAL:
+            check_count(f, "initial", v, &p->initial);
+            break;
+        case P_COOLDOWN:
+            check_duration(f, "cooldown", v, &p->params.cooldown_ms);
+            break;
+        case P_STABILIZATION:
+            check_duration(f, "scale_in_stabilization", v, &p->params.stabilization_ms);
+            break;
+        case P_INTERVAL: {
+            unsigned before = f->l->n_errors;
+            check_duration(f, "interval", v, &p->interval_ms);
+            if (p->interval_ms < 100 && f->l->n_errors == before)
+                ferr(f, v, "interval: must be at least 100ms");
+            break;
+        }
+        case P_COUNT:
+            break;
+        }
+    }
+    if (!rc && !seen[P_TARGET])
+        ferr(f, m, "missing 'target' (the name KEDA and the decisions use, e.g. target: web)");
+    if (!rc && !seen[P_METRIC] && !seen[P_WHEN])
+        ferr(f, m,
+             "missing 'metric' (target tracking, with target_value) or 'when' (step scaling)");
+    if (!rc && seen[P_METRIC] && !seen[P_TARGET_VALUE])
+        ferr(f, m, "missing 'target_value': target tracking needs the metric's value per replica");
+    if (!rc && seen[P_WHEN] && seen[P_TARGET_VALUE])
+        ferr(f, seen[P_TARGET_VALUE],
+             "target_value only applies to 'metric' (target tracking), not to 'when'");
+    if (!rc && !seen[P_MAX])
+        ferr(f, m, "missing 'max' (the most replicas this policy may ask for)");
+    if (!rc && seen[P_MAX] && p->params.max < p->params.min)
+        ferr(f, seen[P_MAX], "max (%d) is less than min (%d)", p->params.max, p->params.min);
+    if (!rc && p->initial < 0)
+        p->initial = p->params.min;
+    if (!rc && p->target && f->l->n_errors == errors_before) {
+        struct vg_rule_set *s = f->l->set;
+        for (size_t i = 0; i < s->n_policies; i++) {
+            if (strcmp(s->policies[i]->target, p->target) == 0) {
+                ferr(f, seen[P_TARGET], "target '%s' has two policies (first at %s)", p->target,
+                     s->policies[i]->where);
+                vg_rule_policy_free(p);
+                return 0;
+            }
+        }
+        struct vg_rule_policy **np =
+            realloc(s->policies, (s->n_policies + 1) * sizeof(*s->policies));
+        if (!np) {
+            vg_rule_policy_free(p);
+            return -ENOMEM;
+        }
+        s->policies = np;
+        s->policies[s->n_policies++] = p;
+        return 0;
+    }
+    vg_rule_policy_free(p);
+    return rc;
+}
+
 static int check_root(struct file *f, const struct vg_rule_yaml_node *root)
 {
     if (vg_rule_yaml_is_null(root))
@@ -469,33 +736,40 @@ static int check_root(struct file *f, const struct vg_rule_yaml_node *root)
              kind_noun(root));
         return 0;
     }
-    const struct vg_rule_yaml_node *rules = NULL;
+    const struct vg_rule_yaml_node *rules = NULL, *scaling = NULL;
+    static const char *const cand[] = {"rules", "scaling"};
     for (size_t i = 0; i < root->n; i++) {
         const struct vg_rule_yaml_node *k = root->items[2 * i], *v = root->items[2 * i + 1];
         const char *key = text_of(f, k, "a key");
         if (!key)
             continue;
-        if (strcmp(key, "rules") != 0) {
-            const char *cand[] = {"rules"};
-            if (vg_rule_suggest(key, cand, 1))
-                ferr(f, k, "unknown key '%.100s' (did you mean 'rules'?)", key);
+        int is_rules = strcmp(key, "rules") == 0, is_scaling = strcmp(key, "scaling") == 0;
+        if (!is_rules && !is_scaling) {
+            const char *sug = vg_rule_suggest(key, cand, 2);
+            if (sug)
+                ferr(f, k, "unknown key '%.100s' (did you mean '%s'?)", key, sug);
             else
-                ferr(f, k, "unknown key '%.100s' (a rule file has only 'rules')", key);
+                ferr(f, k, "unknown key '%.100s' (a rule file has only 'rules' and 'scaling')",
+                     key);
             continue;
         }
-        if (rules) {
-            ferr(f, k, "key 'rules' is set twice (first at line %zu)", rules->line);
+        const struct vg_rule_yaml_node **slot = is_rules ? &rules : &scaling;
+        if (*slot) {
+            ferr(f, k, "key '%s' is set twice (first at line %zu)", key, (*slot)->line);
             continue;
         }
-        rules = v;
+        *slot = k;
         if (vg_rule_yaml_is_null(v))
             continue;
         if (v->kind != VG_RULE_YAML_SEQ) {
-            ferr(f, v, "rules must be a list: start each rule with '- name: ...'");
+            if (is_rules)
+                ferr(f, v, "rules must be a list: start each rule with '- name: ...'");
+            else
+                ferr(f, v, "scaling must be a list: start each policy with '- target: ...'");
             continue;
         }
         for (size_t j = 0; j < v->n; j++) {
-            int rc = check_rule(f, v->items[j]);
+            int rc = is_rules ? check_rule(f, v->items[j]) : check_policy(f, v->items[j]);
             if (rc)
                 return rc;
         }

@@ -1,0 +1,117 @@
+#include "vg_scale.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static int clamp(const struct vg_scale_params *p, double v)
+{
+    if (!(v >= p->min)) /* NaN too */
+        return p->min;
+    if (v > p->max)
+        return p->max;
+    return (int)v;
+}
+
+void vg_scale_init(struct vg_scale_state *s, const struct vg_scale_params *p, int initial)
+{
+    s->current = clamp(p, initial);
+    s->last_change_ms = INT64_MIN;
+    s->head = s->n = 0;
+}
+
+static void remember(struct vg_scale_state *s, int64_t now, int rec)
+{
+    if (s->n == VG_SCALE_HISTORY) {
+        s->head = (s->head + 1) % VG_SCALE_HISTORY;
+        s->n--;
+    }
+    size_t i = (s->head + s->n) % VG_SCALE_HISTORY;
+    s->hist[i].ts_ms = now;
+    s->hist[i].rec = rec;
+    s->n++;
+}
+
+/* Highest recommendation within (now - window, now]; older entries are forgotten. A clock that
+ * stepped back makes every entry "in the future": they are kept, the safe side for scale-in. */
+static int window_max(struct vg_scale_state *s, int64_t now, int64_t window)
+{
+    while (s->n && s->hist[s->head].ts_ms <= now - window && s->hist[s->head].ts_ms <= now) {
+        s->head = (s->head + 1) % VG_SCALE_HISTORY;
+        s->n--;
+    }
+    int m = INT32_MIN;
+    for (size_t k = 0; k < s->n; k++) {
+        int r = s->hist[(s->head + k) % VG_SCALE_HISTORY].rec;
+        if (r > m)
+            m = r;
+    }
+    return m;
+}
+
+int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
+                  int cond, int64_t now_ms, struct vg_scale_decision *d)
+{
+    int cur = s->current, rec = cur;
+    d->current = cur;
+    d->metric = metric;
+    d->time_ms = now_ms;
+    if (p->mode == VG_SCALE_TARGET) {
+        if (!isfinite(metric) || !(p->target > 0)) {
+            snprintf(d->reason, sizeof(d->reason), "no data: keeping %d", cur);
+        } else {
+            double ratio = metric / p->target;
+            if (fabs(ratio - 1) <= p->tolerance) {
+                snprintf(d->reason, sizeof(d->reason), "metric %.6g within %.0f%% of target %.6g",
+                         metric, p->tolerance * 100, p->target);
+            } else {
+                /* A count of 0 would make the formula stick at 0: measure from one replica. */
+                double base = cur > 0 ? cur : 1;
+                rec = clamp(p, ceil(base * ratio - 1e-9));
+                snprintf(d->reason, sizeof(d->reason), "metric %.6g vs target %.6g", metric,
+                         p->target);
+            }
+        }
+    } else {
+        if (cond > 0) {
+            rec = clamp(p, (double)cur + p->step_out);
+            snprintf(d->reason, sizeof(d->reason), "condition true: +%d", p->step_out);
+        } else if (cond == 0) {
+            rec = clamp(p, (double)cur - p->step_in);
+            snprintf(d->reason, sizeof(d->reason), "condition false: -%d", p->step_in);
+        } else {
+            snprintf(d->reason, sizeof(d->reason), "no data: keeping %d", cur);
+        }
+    }
+    rec = clamp(p, rec);
+    d->recommended = rec;
+    remember(s, now_ms, rec);
+    int want = rec;
+    if (rec < cur) {
+        int hi = window_max(s, now_ms, p->stabilization_ms);
+        if (hi > want)
+            want = hi < cur ? hi : cur;
+        if (want == cur) {
+            size_t l = 0;
+            while (d->reason[l])
+                l++;
+            snprintf(d->reason + l, sizeof(d->reason) - l,
+                     "; scale-in held by the stabilisation window");
+        }
+    } else {
+        window_max(s, now_ms, p->stabilization_ms); /* keep the ring short */
+    }
+    if (want != cur && s->last_change_ms != INT64_MIN &&
+        now_ms - s->last_change_ms < p->cooldown_ms && now_ms >= s->last_change_ms) {
+        size_t l = 0;
+        while (d->reason[l])
+            l++;
+        snprintf(d->reason + l, sizeof(d->reason) - l, "; %d held by the cooldown", want);
+        want = cur;
+    }
+    d->desired = want;
+    if (want == cur)
+        return 0;
+    s->current = want;
+    s->last_change_ms = now_ms;
+    return 1;
+}

@@ -1,0 +1,68 @@
+/* Scaling policy maths: from a measurement to a replica count, without flapping.
+ *
+ * Pure functions of their inputs (the clock is an argument), so the same measurements always give
+ * the same decisions and tests can feed hours of noise in microseconds. docs/scaling-actions.md
+ * describes the policies; rules/ parses them and the analyzer feeds them (analyzer/vg_decisions.c).
+ *
+ * Each step makes a *recommendation* and then applies two brakes:
+ *   - scale-in stabilisation: the count only goes down to the highest recommendation of the last
+ *     stabilisation window, so one quiet measurement cannot shed capacity that the next busy one
+ *     needs again (scale-out is immediate);
+ *   - cooldown: after a change, the count stays put for this long whatever is recommended.
+ * Target tracking also has a tolerance band: a ratio within 1 +- tolerance changes nothing.
+ */
+#ifndef VG_SCALE_H
+#define VG_SCALE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum vg_scale_mode {
+    VG_SCALE_TARGET, /* target tracking: desired = ceil(current * metric / target) */
+    VG_SCALE_STEP,   /* condition true: + step_out; false: - step_in */
+};
+
+struct vg_scale_params {
+    enum vg_scale_mode mode;
+    double target;    /* target tracking: the metric's value per replica to aim for (> 0) */
+    double tolerance; /* target tracking: |metric / target - 1| <= tolerance changes nothing */
+    int step_out;     /* step: replicas added while the condition holds */
+    int step_in;      /* step: replicas removed while it does not */
+    int min, max;     /* 0 <= min <= max */
+    int64_t cooldown_ms;
+    int64_t stabilization_ms; /* scale-in stabilisation window */
+};
+
+#define VG_SCALE_HISTORY 4096 /* recommendations kept for the stabilisation window */
+
+/* What one policy remembers between steps. Initialise with vg_scale_init(). */
+struct vg_scale_state {
+    int current;
+    int64_t last_change_ms; /* INT64_MIN before the first change */
+    struct {
+        int64_t ts_ms;
+        int rec;
+    } hist[VG_SCALE_HISTORY];
+    size_t head, n; /* ring: oldest at head */
+};
+
+/* What a step decided. */
+struct vg_scale_decision {
+    int current;     /* replicas before this step */
+    int desired;     /* replicas after it */
+    int recommended; /* the raw recommendation, before stabilisation and cooldown */
+    double metric;   /* the measurement (NAN: none) */
+    int64_t time_ms;
+    char reason[192];
+};
+
+/* Starts at `initial`, clamped to [min, max]. */
+void vg_scale_init(struct vg_scale_state *s, const struct vg_scale_params *p, int initial);
+
+/* One evaluation at time now_ms. Target tracking reads `metric` (NAN: no data, no change); step
+ * mode reads `cond` (1 true, 0 false, -1 unknown: no change). Fills *d and returns 1 when the
+ * replica count changed, 0 when it did not. */
+int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
+                  int cond, int64_t now_ms, struct vg_scale_decision *d);
+
+#endif

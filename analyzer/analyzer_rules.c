@@ -1,0 +1,228 @@
+#include "analyzer_rules.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_decisions.h"
+#include "vg_dispatch.h"
+#include "vg_log.h"
+#include "vg_rule_load.h"
+#include "vg_rule_policy.h"
+#include "vg_silence.h"
+#include "vg_util.h"
+
+#define RULE_ERRLEN 16384
+
+/* Names a rule's `actions` may use: the receivers the configuration enables (main.c's
+ * open_receivers() starts exactly these). */
+static size_t configured(const struct analyzer_cfg *c, const char *names[4])
+{
+    size_t n = 0;
+    if (c->webhook_url && *c->webhook_url)
+        names[n++] = "webhook";
+    if (c->alertmanager_url && *c->alertmanager_url)
+        names[n++] = "alertmanager";
+    if (c->pagerduty_routing_key_file && *c->pagerduty_routing_key_file && c->pagerduty_url &&
+        *c->pagerduty_url)
+        names[n++] = "pagerduty";
+    if (c->slack_url && *c->slack_url)
+        names[n++] = "slack";
+    return n;
+}
+
+static int check_actions(const struct analyzer *a, const struct vg_rule_set *set, char *err,
+                         size_t errlen)
+{
+    const char *names[4];
+    size_t nn = configured(&a->cfg, names), used = 0;
+    char list[64] = "";
+    for (size_t i = 0; i < nn; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    int bad = 0;
+    for (size_t r = 0; r < vg_rule_set_count(set); r++) {
+        const struct vg_rule *rule = vg_rule_set_rule(set, r);
+        for (size_t i = 0; i < vg_rule_action_count(rule); i++) {
+            const char *act = vg_rule_action(rule, i);
+            size_t k;
+            for (k = 0; k < nn; k++)
+                if (strcmp(act, names[k]) == 0)
+                    break;
+            if (k < nn)
+                continue;
+            bad = 1;
+            if (used + 1 < errlen) {
+                int w = snprintf(err + used, errlen - used,
+                                 "%s%s: action '%s' is not a configured receiver (configured: "
+                                 "%s; set webhook.url, alertmanager.url, "
+                                 "pagerduty.routing_key_file or slack.url)",
+                                 used ? "\n" : "", vg_rule_action_where(rule, i), act,
+                                 nn ? list : "none");
+                if (w > 0)
+                    used += (size_t)w < errlen - used ? (size_t)w : errlen - used - 1;
+            }
+        }
+    }
+    return bad ? -EINVAL : 0;
+}
+
+static void set_reload_status(struct analyzer *a, int ok, const char *errors)
+{
+    a->last_reload_ok = ok;
+    a->last_reload_ms = vg_now_ms();
+    free(a->last_reload_errors);
+    a->last_reload_errors = errors && *errors ? strdup(errors) : NULL;
+}
+
+int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
+{
+    const char *dir = a->cfg.rules_dir;
+    if (!dir || !*dir)
+        return vg_err(err, errlen, -ENOENT, "no rules.dir configured: the built-in rule runs");
+    char *buf = malloc(RULE_ERRLEN);
+    if (!buf)
+        return -ENOMEM;
+    buf[0] = '\0';
+    struct vg_rule_set *set = NULL;
+    int rc = vg_rule_set_load_dir(dir, &set, buf, RULE_ERRLEN);
+    if (!rc && (rc = check_actions(a, set, buf, RULE_ERRLEN)) < 0) {
+        vg_rule_set_free(set);
+        set = NULL;
+    }
+    if (!rc && a->decisions && (rc = vg_decisions_set_policies(a->decisions, set)) < 0)
+        snprintf(buf, RULE_ERRLEN, "out of memory applying the scaling policies");
+    if (!rc && (rc = vg_engine_set_rules(a->engine, set, analyzer_on_event, a)) < 0) {
+        snprintf(buf, RULE_ERRLEN, "out of memory applying the rules");
+        if (a->decisions)
+            vg_decisions_set_policies(a->decisions, a->rules);
+    }
+    if (rc) {
+        vg_rule_set_free(set);
+        a->reload_failures++;
+        set_reload_status(a, 0, buf);
+        vg_err(err, errlen, rc, "%s", buf);
+        char q[1024];
+        vg_error("rules not loaded: the running rules stay", "dir=%s errors=%s", dir,
+                 vg_log_quote(q, sizeof(q), buf));
+        free(buf);
+        return rc;
+    }
+    vg_rule_set_free(a->rules);
+    a->rules = set;
+    a->reloads++;
+    set_reload_status(a, 1, NULL);
+    vg_info("rules loaded", "dir=%s rules=%zu policies=%zu", dir, vg_rule_set_count(set),
+            vg_rule_set_policy_count(set));
+    free(buf);
+    return 0;
+}
+
+/* Hands n to the receivers it names (all when it names none). */
+static void send_to_receivers(void *ud, const struct vg_notification *n)
+{
+    struct analyzer *a = ud;
+    for (size_t i = 0; i < a->n_receivers; i++) {
+        struct receiver *r = &a->receivers[i];
+        if (n->n_receivers) {
+            size_t k;
+            for (k = 0; k < n->n_receivers; k++)
+                if (strcmp(n->receivers[k], r->name) == 0)
+                    break;
+            if (k == n->n_receivers)
+                continue;
+        }
+        int rc = r->act->submit(r->inst, n);
+        if (rc < 0) {
+            r->refused++;
+            a->notify_refused++;
+            vg_error("alert not queued", "receiver=%s alertname=%s host=%s status=%s reason=%s",
+                     r->name, n->alertname, n->host, n->status,
+                     rc == -ENOBUFS ? "queue-or-outbox-full" : "out-of-memory");
+        }
+    }
+}
+
+void analyzer_on_event(void *ud, const struct vg_notification *n)
+{
+    struct analyzer *a = ud;
+    if (a->dispatch)
+        vg_dispatch_event(a->dispatch, n, vg_now_ms());
+    else
+        send_to_receivers(a, n);
+}
+
+int analyzer_rules_load(struct analyzer *a, char *err, size_t errlen)
+{
+    int rc = vg_silences_new(&a->silences);
+    if (rc)
+        return rc;
+    if (a->cfg.silences_file && *a->cfg.silences_file &&
+        (rc = vg_silences_load(a->silences, a->cfg.silences_file, vg_now_ms(), err, errlen)))
+        return rc;
+    struct vg_dispatch_params dp = {
+        .group_wait_ms = a->cfg.alert_group_wait_ms,
+        .repeat_interval_ms = a->cfg.alert_repeat_interval_ms,
+        .group_by = a->cfg.alert_group_by,
+    };
+    if ((rc = vg_dispatch_new(&a->dispatch, &dp, a->silences, send_to_receivers, a)))
+        return rc;
+    if (a->cfg.rules_dir && *a->cfg.rules_dir) {
+        rc = analyzer_reload(a, err, errlen);
+        /* At start there is nothing to keep running: the reload's bookkeeping does not apply. */
+        a->reloads = 0;
+        a->reload_failures = 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err, size_t errlen)
+{
+    struct vg_decisions_cfg dc = {
+        .topic = a->cfg.decisions_topic,
+        .bootstrap = bootstrap,
+        .kafka = &a->cfg.kafka,
+        .webhook_url = a->cfg.decisions_webhook_url,
+        .webhook_timeout_ms = a->cfg.webhook_timeout_ms,
+    };
+    int rc = vg_decisions_new(&a->decisions, &dc, err, errlen);
+    if (!rc && a->rules)
+        rc = vg_decisions_set_policies(a->decisions, a->rules);
+    return rc;
+}
+
+void analyzer_tick(struct analyzer *a)
+{
+    if (a->dispatch)
+        vg_dispatch_tick(a->dispatch, vg_now_ms());
+    if (a->decisions)
+        vg_decisions_tick(a->decisions, a->engine);
+}
+
+void analyzer_silences_changed(struct analyzer *a)
+{
+    if (!a->cfg.silences_file || !*a->cfg.silences_file)
+        return;
+    char err[VG_ERRLEN];
+    if (vg_silences_save(a->silences, a->cfg.silences_file, vg_now_ms(), err, sizeof(err)) < 0)
+        vg_error("silences not saved: they hold until the analyzer restarts", "reason=%s", err);
+    /* A silence that ended may release held notifications now rather than at the next tick. */
+    vg_dispatch_tick(a->dispatch, vg_now_ms());
+}
+
+void analyzer_rules_free(struct analyzer *a)
+{
+    vg_decisions_free(a->decisions);
+    a->decisions = NULL;
+    vg_dispatch_free(a->dispatch);
+    a->dispatch = NULL;
+    vg_silences_free(a->silences);
+    a->silences = NULL;
+    /* The engine borrows the set: it must be gone (or be given another) first. */
+    vg_rule_set_free(a->rules);
+    a->rules = NULL;
+    free(a->last_reload_errors);
+    a->last_reload_errors = NULL;
+}

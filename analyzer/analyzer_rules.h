@@ -1,0 +1,34 @@
+/* The analyzer's rules, silences, notification dispatch and scaling decisions, and their
+ * reload: the glue between the engine, rules/, vg_dispatch, vg_decisions and the receivers.
+ * Every function but analyzer_rules_load() is called with a->lock held. */
+#ifndef VG_ANALYZER_RULES_H
+#define VG_ANALYZER_RULES_H
+
+#include <stddef.h>
+
+#include "analyzer.h"
+
+/* At start, after the engine exists: loads rules.dir (when set) and silences.file, creates the
+ * silence store and the dispatcher. An error is a config error (err holds every rule mistake,
+ * one per line). */
+int analyzer_rules_load(struct analyzer *a, char *err, size_t errlen);
+
+/* Once the Kafka bootstrap address is known: the decisions producer and webhook. */
+int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err, size_t errlen);
+
+/* Loads rules.dir again; on success swaps it in (keeping detector and alert state), on failure
+ * keeps the running rules. 0, -ENOENT (no rules.dir), -EINVAL (mistakes: err) or -ENOMEM. */
+int analyzer_reload(struct analyzer *a, char *err, size_t errlen);
+
+/* The engine's transition callback: into the dispatcher. */
+void analyzer_on_event(void *ud, const struct vg_notification *n);
+
+/* Sends what became due (group waits, silences that ended, repeats) and runs due policies. */
+void analyzer_tick(struct analyzer *a);
+
+/* Saves the silences when silences.file is set (after a change through the API). */
+void analyzer_silences_changed(struct analyzer *a);
+
+void analyzer_rules_free(struct analyzer *a);
+
+#endif

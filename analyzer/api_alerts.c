@@ -1,0 +1,272 @@
+/* GET /api/v1/alerts, silences, rules and reload, scaling decisions (docs/api.md). */
+#include "api_alerts.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyzer.h"
+#include "analyzer_rules.h"
+#include "vg_decisions.h"
+#include "vg_dispatch.h"
+#include "vg_format.h"
+#include "vg_rule_policy.h"
+#include "vg_silence.h"
+#include "vg_util.h"
+
+#define JSON_CT "application/json"
+
+/* Sends j (stolen) as the response. */
+static void reply_json(struct vg_http_response *resp, int status, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(j);
+    free(resp->body);
+    resp->status = text ? status : 500;
+    resp->content_type = JSON_CT;
+    resp->body = text;
+    resp->len = text ? strlen(text) : 0;
+}
+
+static void reply_error(struct vg_http_response *resp, int status, const char *msg)
+{
+    reply_json(resp, status, json_pack("{s:s}", "error", msg));
+}
+
+static json_t *receiver_names(const struct analyzer *a)
+{
+    json_t *r = json_array();
+    for (size_t i = 0; i < a->n_receivers; i++)
+        json_array_append_new(r, json_string(a->receivers[i].name));
+    return r;
+}
+
+void vg_api_alerts(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
+{
+    struct analyzer *a = ud;
+    (void)req;
+    pthread_mutex_lock(&a->lock);
+    json_t *o = a->dispatch ? vg_dispatch_alerts_json(a->dispatch, vg_now_ms()) : NULL;
+    /* An alert routed to every receiver lists them. */
+    size_t i;
+    json_t *al;
+    json_array_foreach(json_object_get(o, "alerts"), i, al)
+    {
+        if (json_array_size(json_object_get(al, "receivers")) == 0)
+            json_object_set_new(al, "receivers", receiver_names(a));
+    }
+    pthread_mutex_unlock(&a->lock);
+    reply_json(resp, 200, o);
+}
+
+void vg_api_silences_get(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
+{
+    struct analyzer *a = ud;
+    (void)req;
+    pthread_mutex_lock(&a->lock);
+    json_t *o = vg_silences_json(a->silences, NULL, vg_now_ms());
+    pthread_mutex_unlock(&a->lock);
+    reply_json(resp, 200, o);
+}
+
+void vg_api_silences_post(void *ud, const struct vg_http_request *req,
+                          struct vg_http_response *resp)
+{
+    struct analyzer *a = ud;
+    char err[VG_ERRLEN], id[VG_SILENCE_ID_LEN];
+    pthread_mutex_lock(&a->lock);
+    int64_t now = vg_now_ms();
+    int rc = vg_silences_add_json(a->silences, req->body, req->body_len, now, id, err, sizeof(err));
+    json_t *o = NULL;
+    if (!rc) {
+        a->silences_created++;
+        o = vg_silences_json(a->silences, id, now);
+        analyzer_silences_changed(a);
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (rc == -ENOSPC)
+        reply_error(resp, 507, err);
+    else if (rc == -ENOMEM)
+        reply_error(resp, 500, "out of memory");
+    else if (rc)
+        reply_error(resp, 400, err);
+    else
+        reply_json(resp, 201, o);
+}
+
+void vg_api_silences_delete(void *ud, const struct vg_http_request *req,
+                            struct vg_http_response *resp)
+{
+    struct analyzer *a = ud;
+    pthread_mutex_lock(&a->lock);
+    int64_t now = vg_now_ms();
+    int rc = vg_silences_expire(a->silences, req->path_rest, now);
+    json_t *o = rc ? NULL : vg_silences_json(a->silences, req->path_rest, now);
+    if (!rc)
+        analyzer_silences_changed(a);
+    pthread_mutex_unlock(&a->lock);
+    if (rc)
+        reply_error(resp, 404, "unknown silence id");
+    else
+        reply_json(resp, 200, o);
+}
+
+static json_t *errors_json(const char *text)
+{
+    json_t *arr = json_array();
+    while (text && *text) {
+        const char *nl = strchr(text, '\n');
+        size_t len = nl ? (size_t)(nl - text) : strlen(text);
+        json_array_append_new(arr, json_stringn(text, len));
+        text += len + (nl ? 1 : 0);
+    }
+    return arr;
+}
+
+void vg_api_rules(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
+{
+    struct analyzer *a = ud;
+    (void)req;
+    json_t *o = json_object(), *rules = json_array(), *pols = json_array();
+    pthread_mutex_lock(&a->lock);
+    const struct vg_rule_set *s = a->rules;
+    for (size_t i = 0; s && i < vg_rule_set_count(s); i++) {
+        const struct vg_rule *r = vg_rule_set_rule(s, i);
+        json_t *acts = json_array();
+        for (size_t k = 0; k < vg_rule_action_count(r); k++)
+            json_array_append_new(acts, json_string(vg_rule_action(r, k)));
+        json_array_append_new(
+            rules, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:o}", "name", vg_rule_name(r), "where",
+                             vg_rule_where(r), "when", vg_rule_when(r), "for_ms",
+                             (json_int_t)vg_rule_for_ms(r), "keep_firing_for_ms",
+                             (json_int_t)vg_rule_keep_firing_for_ms(r), "severity",
+                             vg_rule_severity_name(vg_rule_severity(r)), "actions", acts));
+    }
+    for (size_t i = 0; s && i < vg_rule_set_policy_count(s); i++) {
+        const struct vg_rule_policy *p = vg_rule_set_policy(s, i);
+        const struct vg_scale_params *sp = vg_rule_policy_params(p);
+        json_array_append_new(
+            pols, json_pack("{s:s,s:s,s:s,s:s,s:i,s:i}", "target", vg_rule_policy_target(p),
+                            "where", vg_rule_policy_where(p), "mode",
+                            sp->mode == VG_SCALE_TARGET ? "target" : "step", "expr",
+                            vg_rule_policy_expr(p), "min", sp->min, "max", sp->max));
+    }
+    json_object_set_new(o, "dir", a->cfg.rules_dir ? json_string(a->cfg.rules_dir) : json_null());
+    json_object_set_new(o, "builtin", json_boolean(!(a->cfg.rules_dir && *a->cfg.rules_dir)));
+    json_object_set_new(o, "rules", rules);
+    json_object_set_new(o, "policies", pols);
+    json_t *lr = json_object();
+    json_object_set_new(lr, "ok", json_boolean(a->last_reload_ok || !a->last_reload_ms));
+    json_object_set_new(lr, "time",
+                        a->last_reload_ms ? vg_fmt_time(a->last_reload_ms) : json_null());
+    json_object_set_new(lr, "time_ms",
+                        a->last_reload_ms ? json_integer(a->last_reload_ms) : json_null());
+    json_object_set_new(lr, "errors", errors_json(a->last_reload_errors));
+    json_object_set_new(o, "last_reload", lr);
+    pthread_mutex_unlock(&a->lock);
+    reply_json(resp, 200, o);
+}
+
+void vg_api_reload(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
+{
+    struct analyzer *a = ud;
+    (void)req;
+    pthread_mutex_lock(&a->lock);
+    char err[VG_ERRLEN];
+    int rc = analyzer_reload(a, err, sizeof(err));
+    size_t nr = a->rules ? vg_rule_set_count(a->rules) : 0;
+    size_t np = a->rules ? vg_rule_set_policy_count(a->rules) : 0;
+    json_t *errs = rc == -ENOENT ? NULL : errors_json(rc ? a->last_reload_errors : NULL);
+    pthread_mutex_unlock(&a->lock);
+    if (rc == -ENOENT) {
+        reply_error(resp, 409, err);
+        return;
+    }
+    reply_json(resp, rc ? 422 : 200,
+               json_pack("{s:b,s:I,s:I,s:o}", "ok", !rc, "rules", (json_int_t)nr, "policies",
+                         (json_int_t)np, "errors", errs));
+}
+
+void vg_api_scale_all(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
+{
+    struct analyzer *a = ud;
+    (void)req;
+    pthread_mutex_lock(&a->lock);
+    json_t *o =
+        a->decisions ? vg_decisions_json(a->decisions, NULL) : json_pack("{s:[]}", "decisions");
+    pthread_mutex_unlock(&a->lock);
+    reply_json(resp, 200, o);
+}
+
+void vg_api_scale(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
+{
+    struct analyzer *a = ud;
+    pthread_mutex_lock(&a->lock);
+    json_t *o = a->decisions ? vg_decisions_json(a->decisions, req->path_rest) : NULL;
+    pthread_mutex_unlock(&a->lock);
+    if (!o)
+        reply_error(resp, 404, "no scaling policy for this target");
+    else
+        reply_json(resp, 200, o);
+}
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+            (unsigned long long)v);
+}
+
+void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
+{
+    struct vg_dispatch_stats ds = {0};
+    if (a->dispatch)
+        vg_dispatch_get_stats(a->dispatch, &ds);
+    counter(f, "vigil_notifications_sent_total",
+            "Alert notifications handed to receivers, repeats included.", ds.sent);
+    counter(f, "vigil_notifications_repeated_total", "Repeats of firing notifications.",
+            ds.repeats);
+    counter(f, "vigil_notifications_deduplicated_total",
+            "Firing transitions of alerts already firing (same fingerprint), dropped.",
+            ds.deduplicated);
+    counter(f, "vigil_notifications_silenced_total", "Firing notifications held back by a silence.",
+            ds.silenced);
+    counter(f, "vigil_silences_created_total", "Silences created through the API.",
+            a->silences_created);
+    fprintf(f,
+            "# HELP vigil_silences_active Silences in force now.\n"
+            "# TYPE vigil_silences_active gauge\nvigil_silences_active %zu\n",
+            a->silences ? vg_silences_active(a->silences, vg_now_ms()) : 0);
+    counter(f, "vigil_rule_reloads_total", "Successful rule reloads.", a->reloads);
+    counter(f, "vigil_rule_reload_failures_total", "Rule reloads refused (the old rules stayed).",
+            a->reload_failures);
+    struct vg_engine_stats es;
+    vg_engine_get_stats(a->engine, &es);
+    counter(f, "vigil_rule_evaluations_total", "Rule conditions evaluated.", es.rule_evals);
+    fprintf(f,
+            "# HELP vigil_rules_loaded Rules in the running set.\n"
+            "# TYPE vigil_rules_loaded gauge\nvigil_rules_loaded %zu\n",
+            a->rules ? vg_rule_set_count(a->rules) : 0);
+    if (a->decisions) {
+        struct vg_decisions_stats st;
+        vg_decisions_get_stats(a->decisions, &st);
+        counter(f, "vigil_scale_evaluations_total", "Scaling policy evaluations.", st.evaluations);
+        counter(f, "vigil_scale_changes_total", "Scaling decisions that changed the count.",
+                st.changes);
+        counter(f, "vigil_scale_published_total", "Decisions acknowledged by Kafka.", st.published);
+        counter(f, "vigil_scale_publish_errors_total", "Decisions Kafka did not take.",
+                st.publish_errors);
+        json_t *all = vg_decisions_json(a->decisions, NULL);
+        size_t i;
+        json_t *d;
+        fprintf(f, "# HELP vigil_scale_desired_replicas Latest desired replicas per target.\n"
+                   "# TYPE vigil_scale_desired_replicas gauge\n");
+        json_array_foreach(json_object_get(all, "decisions"), i, d)
+        {
+            fprintf(f, "vigil_scale_desired_replicas{target=\"%s\"} %lld\n",
+                    json_string_value(json_object_get(d, "target")),
+                    (long long)json_integer_value(json_object_get(d, "desired")));
+        }
+        json_decref(all);
+    }
+}

@@ -1,0 +1,396 @@
+#include "vg_decisions.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_format.h"
+#include "vg_kafka.h"
+#include "vg_log.h"
+#include "vg_rule_policy.h"
+#include "vg_scale.h"
+#include "vg_util.h"
+
+#define WEBHOOK_QUEUE_MAX 1000
+#define WEBHOOK_ATTEMPTS  3
+
+struct target {
+    char *name;
+    const struct vg_rule_policy *p;
+    struct vg_scale_state *st;
+    int evaluated;
+    int64_t last_eval_ms;
+    struct vg_scale_decision last;
+    int changed;
+    size_t hosts; /* selected hosts with data at the last evaluation */
+};
+
+struct vg_decisions {
+    struct target *t;
+    size_t n;
+    rd_kafka_t *rk;
+    char *topic;
+    struct vg_decisions_stats st;
+    pthread_mutex_t stat_lock; /* st.published/publish_errors come from librdkafka's callback,
+                                  webhook counters from the webhook thread */
+    /* Webhook: a queue of JSON bodies and one thread posting them. */
+    char *url;
+    int64_t timeout_ms;
+    pthread_t thr;
+    int thr_started;
+    pthread_mutex_t q_lock;
+    pthread_cond_t q_cond;
+    char *queue[WEBHOOK_QUEUE_MAX];
+    size_t q_head, q_n;
+    int stop;
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct vg_decisions *d = opaque;
+    (void)rk;
+    pthread_mutex_lock(&d->stat_lock);
+    if (m->err)
+        d->st.publish_errors++;
+    else
+        d->st.published++;
+    uint64_t errs = d->st.publish_errors;
+    pthread_mutex_unlock(&d->stat_lock);
+    if (m->err && errs % 100 == 1)
+        vg_warn("scaling decision not published", "errors=%llu reason=%s", (unsigned long long)errs,
+                rd_kafka_err2str(m->err));
+}
+
+static size_t discard(char *p, size_t s, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return s * n;
+}
+
+static int post(struct vg_decisions *d, CURL *c, const char *body)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, d->url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)d->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    return rc == CURLE_OK && status >= 200 && status < 300 ? 0 : -EIO;
+}
+
+static void *webhook_main(void *arg)
+{
+    struct vg_decisions *d = arg;
+    CURL *c = curl_easy_init();
+    pthread_mutex_lock(&d->q_lock);
+    for (;;) {
+        while (!d->q_n && !d->stop)
+            pthread_cond_wait(&d->q_cond, &d->q_lock);
+        if (!d->q_n)
+            break;
+        char *body = d->queue[d->q_head];
+        d->q_head = (d->q_head + 1) % WEBHOOK_QUEUE_MAX;
+        d->q_n--;
+        pthread_mutex_unlock(&d->q_lock);
+        int ok = 0;
+        for (int a = 0; c && a < WEBHOOK_ATTEMPTS && !ok; a++) {
+            if (a)
+                vg_sleep_ms(200 << a, NULL);
+            ok = post(d, c, body) == 0;
+        }
+        free(body);
+        pthread_mutex_lock(&d->stat_lock);
+        if (ok)
+            d->st.webhook_sent++;
+        else
+            d->st.webhook_errors++;
+        pthread_mutex_unlock(&d->stat_lock);
+        if (!ok)
+            vg_warn("scaling decision webhook failed", "url_attempts=%d", WEBHOOK_ATTEMPTS);
+        pthread_mutex_lock(&d->q_lock);
+    }
+    pthread_mutex_unlock(&d->q_lock);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *cfg, char *err,
+                     size_t errlen)
+{
+    struct vg_decisions *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    pthread_mutex_init(&d->stat_lock, NULL);
+    pthread_mutex_init(&d->q_lock, NULL);
+    pthread_cond_init(&d->q_cond, NULL);
+    d->timeout_ms = cfg->webhook_timeout_ms > 0 ? cfg->webhook_timeout_ms : 5000;
+    if (cfg->topic && *cfg->topic && cfg->bootstrap) {
+        const struct vg_kafka_prop defaults[] = {
+            {"client.id", "vigil-analyzer-decisions"},
+            {"bootstrap.servers", cfg->bootstrap},
+            {"linger.ms", "5"},
+            {NULL, NULL},
+        };
+        rd_kafka_conf_t *conf;
+        int rc = vg_kafka_conf_new(&conf, defaults, cfg->kafka, err, errlen);
+        if (rc) {
+            vg_decisions_free(d);
+            return rc;
+        }
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+        rd_kafka_conf_set_opaque(conf, d);
+        char rkerr[256];
+        d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
+        if (!d->rk) {
+            rd_kafka_conf_destroy(conf);
+            vg_decisions_free(d);
+            return vg_err(err, errlen, -EINVAL, "decisions producer: %s", rkerr);
+        }
+        if (!(d->topic = strdup(cfg->topic))) {
+            vg_decisions_free(d);
+            return -ENOMEM;
+        }
+    }
+    if (cfg->webhook_url && *cfg->webhook_url) {
+        if (strncmp(cfg->webhook_url, "http://", 7) != 0 &&
+            strncmp(cfg->webhook_url, "https://", 8) != 0) {
+            vg_decisions_free(d);
+            return vg_err(err, errlen, -EINVAL,
+                          "decisions.webhook_url '%s': must start with http:// or https://",
+                          cfg->webhook_url);
+        }
+        if (!(d->url = strdup(cfg->webhook_url)) ||
+            pthread_create(&d->thr, NULL, webhook_main, d) != 0) {
+            vg_decisions_free(d);
+            return -ENOMEM;
+        }
+        d->thr_started = 1;
+    }
+    *out = d;
+    return 0;
+}
+
+static void free_targets(struct target *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(t[i].name);
+        free(t[i].st);
+    }
+    free(t);
+}
+
+void vg_decisions_free(struct vg_decisions *d)
+{
+    if (!d)
+        return;
+    if (d->thr_started) {
+        pthread_mutex_lock(&d->q_lock);
+        d->stop = 1;
+        pthread_cond_signal(&d->q_cond);
+        pthread_mutex_unlock(&d->q_lock);
+        pthread_join(d->thr, NULL);
+    }
+    for (size_t i = 0; i < d->q_n; i++)
+        free(d->queue[(d->q_head + i) % WEBHOOK_QUEUE_MAX]);
+    if (d->rk) {
+        rd_kafka_flush(d->rk, 2000);
+        rd_kafka_destroy(d->rk);
+    }
+    free_targets(d->t, d->n);
+    free(d->topic);
+    free(d->url);
+    pthread_mutex_destroy(&d->stat_lock);
+    pthread_mutex_destroy(&d->q_lock);
+    pthread_cond_destroy(&d->q_cond);
+    free(d);
+}
+
+int vg_decisions_set_policies(struct vg_decisions *d, const struct vg_rule_set *set)
+{
+    size_t n = set ? vg_rule_set_policy_count(set) : 0;
+    struct target *t = n ? calloc(n, sizeof(*t)) : NULL;
+    if (n && !t)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const struct vg_rule_policy *p = vg_rule_set_policy(set, i);
+        t[i].p = p;
+        if (!(t[i].name = strdup(vg_rule_policy_target(p)))) {
+            free_targets(t, n);
+            return -ENOMEM;
+        }
+        size_t k;
+        for (k = 0; k < d->n; k++)
+            if (strcmp(d->t[k].name, t[i].name) == 0)
+                break;
+        if (k < d->n) {
+            /* Same target: keep what it learnt, with the new limits applied at the next step. */
+            t[i].st = d->t[k].st;
+            d->t[k].st = NULL;
+            t[i].evaluated = d->t[k].evaluated;
+            t[i].last_eval_ms = d->t[k].last_eval_ms;
+            t[i].last = d->t[k].last;
+            t[i].changed = d->t[k].changed;
+            t[i].hosts = d->t[k].hosts;
+            continue;
+        }
+        if (!(t[i].st = malloc(sizeof(*t[i].st)))) {
+            free_targets(t, n);
+            return -ENOMEM;
+        }
+        vg_scale_init(t[i].st, vg_rule_policy_params(p), vg_rule_policy_initial(p));
+    }
+    free_targets(d->t, d->n);
+    d->t = t;
+    d->n = n;
+    return 0;
+}
+
+struct agg {
+    const struct vg_rule_policy *p;
+    double sum;
+    size_t n_values, n_true, n_false;
+};
+
+static void measure(void *ud, const char *host, const struct vg_label *labels, size_t n_labels,
+                    const struct vg_expr_env *env)
+{
+    struct agg *a = ud;
+    if (!vg_rule_policy_matches_host(a->p, host, labels, n_labels))
+        return;
+    double v;
+    int cond;
+    if (vg_rule_policy_eval(a->p, env, &v, &cond) < 0)
+        return;
+    if (isfinite(v)) {
+        a->sum += v;
+        a->n_values++;
+    }
+    if (cond > 0)
+        a->n_true++;
+    else if (cond == 0)
+        a->n_false++;
+}
+
+static json_t *decision_json(const struct target *t)
+{
+    const struct vg_scale_params *p = vg_rule_policy_params(t->p);
+    const struct vg_scale_decision *x = &t->last;
+    json_t *o = json_object();
+    json_object_set_new(o, "target", json_string(t->name));
+    json_object_set_new(o, "desired", json_integer(t->evaluated ? x->desired : t->st->current));
+    json_object_set_new(o, "current", json_integer(t->evaluated ? x->current : t->st->current));
+    json_object_set_new(o, "min", json_integer(p->min));
+    json_object_set_new(o, "max", json_integer(p->max));
+    json_object_set_new(o, "metric", t->evaluated ? vg_fmt_num(x->metric) : json_null());
+    json_object_set_new(o, "hosts", json_integer((json_int_t)t->hosts));
+    json_object_set_new(o, "changed", json_boolean(t->evaluated && t->changed));
+    json_object_set_new(o, "reason",
+                        json_string(t->evaluated ? x->reason : "not evaluated yet: no data"));
+    json_object_set_new(o, "time", t->evaluated ? vg_fmt_time(x->time_ms) : json_null());
+    json_object_set_new(o, "time_ms", t->evaluated ? json_integer(x->time_ms) : json_null());
+    return o;
+}
+
+static void publish(struct vg_decisions *d, const struct target *t)
+{
+    if (!d->rk && !d->url)
+        return;
+    json_t *o = decision_json(t);
+    char *body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(o);
+    if (!body)
+        return;
+    if (d->rk) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            d->rk, RD_KAFKA_V_TOPIC(d->topic), RD_KAFKA_V_KEY(t->name, strlen(t->name)),
+            RD_KAFKA_V_VALUE(body, strlen(body)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (e) {
+            pthread_mutex_lock(&d->stat_lock);
+            d->st.publish_errors++;
+            pthread_mutex_unlock(&d->stat_lock);
+        }
+    }
+    if (d->url && t->changed) {
+        pthread_mutex_lock(&d->q_lock);
+        if (d->q_n < WEBHOOK_QUEUE_MAX) {
+            d->queue[(d->q_head + d->q_n) % WEBHOOK_QUEUE_MAX] = body;
+            d->q_n++;
+            body = NULL;
+            pthread_cond_signal(&d->q_cond);
+        }
+        pthread_mutex_unlock(&d->q_lock);
+        if (body) {
+            pthread_mutex_lock(&d->stat_lock);
+            d->st.webhook_errors++;
+            pthread_mutex_unlock(&d->stat_lock);
+        }
+    }
+    free(body);
+}
+
+void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
+{
+    if (d->rk)
+        rd_kafka_poll(d->rk, 0);
+    int64_t now = vg_engine_latest_ts(e);
+    if (!now)
+        return;
+    for (size_t i = 0; i < d->n; i++) {
+        struct target *t = &d->t[i];
+        int64_t iv = vg_rule_policy_interval_ms(t->p);
+        if (t->evaluated && now - t->last_eval_ms < iv && now >= t->last_eval_ms)
+            continue;
+        struct agg a = {.p = t->p};
+        vg_engine_each_host_env(e, measure, &a);
+        double metric = a.n_values ? a.sum / (double)a.n_values : NAN;
+        int cond = a.n_true ? 1 : a.n_false ? 0 : -1;
+        const struct vg_scale_params *p = vg_rule_policy_params(t->p);
+        t->changed = vg_scale_step(p, t->st, metric, cond, now, &t->last);
+        t->hosts = p->mode == VG_SCALE_TARGET ? a.n_values : a.n_true + a.n_false;
+        t->evaluated = 1;
+        t->last_eval_ms = now;
+        d->st.evaluations++;
+        if (t->changed) {
+            d->st.changes++;
+            vg_info("scaling decision", "target=%s current=%d desired=%d reason=\"%s\"", t->name,
+                    t->last.current, t->last.desired, t->last.reason);
+        }
+        publish(d, t);
+    }
+}
+
+json_t *vg_decisions_json(const struct vg_decisions *d, const char *target)
+{
+    if (target) {
+        for (size_t i = 0; i < d->n; i++)
+            if (strcmp(d->t[i].name, target) == 0)
+                return decision_json(&d->t[i]);
+        return NULL;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; i < d->n; i++)
+        json_array_append_new(a, decision_json(&d->t[i]));
+    json_t *o = json_object();
+    json_object_set_new(o, "decisions", a);
+    return o;
+}
+
+void vg_decisions_get_stats(struct vg_decisions *d, struct vg_decisions_stats *out)
+{
+    pthread_mutex_lock(&d->stat_lock);
+    *out = d->st;
+    pthread_mutex_unlock(&d->stat_lock);
+}

@@ -1,0 +1,60 @@
+/* Scaling decisions: runs the scaling policies of the loaded rule set (rules/vg_rule_policy.h)
+ * over the engine's hosts, keeps each target's latest decision for GET /api/v1/scale/{target},
+ * publishes every decision to a Kafka topic (vigil.decisions, keyed by target) and POSTs the
+ * ones that change the replica count to an optional webhook (docs/scaling-actions.md).
+ *
+ * Time is event time (the engine's latest message timestamp), like alert rules, so a replay
+ * decides as the live stream did. Not thread-safe: the analyzer calls it under its lock; the
+ * Kafka producer and the webhook thread never block the caller.
+ */
+#ifndef VG_DECISIONS_H
+#define VG_DECISIONS_H
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_config.h"
+#include "vg_engine.h"
+#include "vg_rule.h"
+
+struct vg_decisions_cfg {
+    const char *topic;             /* NULL or "": not published to Kafka */
+    const char *bootstrap;         /* Kafka bootstrap servers */
+    const struct vg_kvlist *kafka; /* extra producer properties (the analyzer's kafka: map) */
+    const char *webhook_url;       /* NULL or "": no webhook */
+    int64_t webhook_timeout_ms;
+};
+
+struct vg_decisions_stats {
+    uint64_t evaluations; /* policy evaluations */
+    uint64_t changes;     /* of which changed the replica count */
+    uint64_t published;   /* delivered to Kafka (broker acknowledged) */
+    uint64_t publish_errors;
+    uint64_t webhook_sent;
+    uint64_t webhook_errors;
+};
+
+struct vg_decisions;
+
+/* *out is freed with vg_decisions_free(). */
+int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *cfg, char *err,
+                     size_t errlen);
+void vg_decisions_free(struct vg_decisions *d);
+
+/* The policies of set (borrowed until replaced; NULL: none). A target that keeps its name keeps
+ * its replica count, cooldown and history. 0 or -ENOMEM (the old policies then stay). */
+int vg_decisions_set_policies(struct vg_decisions *d, const struct vg_rule_set *set);
+
+/* Evaluates every policy whose interval has passed since its last evaluation, at the engine's
+ * latest event time. */
+void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e);
+
+/* The latest decision of target as JSON (docs/api.md), or {"decisions": [...]} for target NULL.
+ * A new reference; NULL for an unknown target. */
+json_t *vg_decisions_json(const struct vg_decisions *d, const char *target);
+
+void vg_decisions_get_stats(struct vg_decisions *d, struct vg_decisions_stats *out);
+
+#endif

@@ -1,0 +1,349 @@
+#include "vg_dispatch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_format.h"
+#include "vg_log.h"
+#include "vg_outbox.h"
+#include "vg_util.h"
+
+#define MAX_GROUP_BY 16
+#define MAX_SIL_IDS  16
+
+struct alert {
+    /* A deep copy of the firing notification: the outbox codec's encoding, decoded in place. */
+    unsigned char *blob;
+    void *arrays;
+    struct vg_notification n;
+    char **recv;
+    size_t n_recv;
+    char *group;
+    int notified;
+    int held_counted; /* counted in stats.silenced */
+    int64_t ready_ms;
+    int64_t last_sent_ms;
+    uint32_t repeats;
+};
+
+struct vg_dispatch {
+    struct vg_dispatch_params p;
+    char *group_buf;
+    char *group_by[MAX_GROUP_BY];
+    size_t n_group_by;
+    struct vg_silences *sil;
+    vg_dispatch_send_fn send;
+    void *ud;
+    struct alert **v;
+    size_t n;
+    struct vg_dispatch_stats st;
+};
+
+int vg_dispatch_new(struct vg_dispatch **out, const struct vg_dispatch_params *p,
+                    struct vg_silences *sil, vg_dispatch_send_fn send, void *ud)
+{
+    struct vg_dispatch *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->p = *p;
+    d->sil = sil;
+    d->send = send;
+    d->ud = ud;
+    if (p->group_by && *p->group_by) {
+        if (!(d->group_buf = strdup(p->group_by))) {
+            free(d);
+            return -ENOMEM;
+        }
+        char *save = NULL;
+        for (char *t = strtok_r(d->group_buf, ", ", &save); t && d->n_group_by < MAX_GROUP_BY;
+             t = strtok_r(NULL, ", ", &save))
+            d->group_by[d->n_group_by++] = t;
+    }
+    d->p.group_by = NULL;
+    *out = d;
+    return 0;
+}
+
+static void alert_free(struct alert *a)
+{
+    if (!a)
+        return;
+    free(a->blob);
+    free(a->arrays);
+    for (size_t i = 0; i < a->n_recv; i++)
+        free(a->recv[i]);
+    free(a->recv);
+    free(a->group);
+    free(a);
+}
+
+void vg_dispatch_free(struct vg_dispatch *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        alert_free(d->v[i]);
+    free(d->v);
+    free(d->group_buf);
+    free(d);
+}
+
+/* Labels as silences and group_by see them: the alert's labels, then alertname, severity and
+ * (built-in rule) series. */
+static const char *label_of(const void *ud, const char *name)
+{
+    const struct vg_notification *n = ud;
+    if (strcmp(name, "alertname") == 0)
+        return n->alertname;
+    if (strcmp(name, "severity") == 0)
+        return n->severity;
+    if (strcmp(name, "series") == 0 && n->series)
+        return n->series;
+    if (strcmp(name, "host") == 0)
+        return n->host;
+    for (size_t i = 0; i < n->n_labels; i++)
+        if (n->label_keys[i] && strcmp(n->label_keys[i], name) == 0)
+            return n->label_values[i];
+    return NULL;
+}
+
+static size_t silenced_by(const struct vg_dispatch *d, const struct vg_notification *n, int64_t now,
+                          const char **ids, size_t max)
+{
+    return d->sil ? vg_silences_match(d->sil, label_of, n, now, ids, max) : 0;
+}
+
+static struct alert *find(const struct vg_dispatch *d, const char *fp, size_t *at)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (strcmp(d->v[i]->n.fingerprint ? d->v[i]->n.fingerprint : "", fp) == 0) {
+            if (at)
+                *at = i;
+            return d->v[i];
+        }
+    }
+    return NULL;
+}
+
+static char *group_key(const struct vg_dispatch *d, const struct vg_notification *n)
+{
+    if (!d->n_group_by)
+        return strdup(n->fingerprint ? n->fingerprint : "");
+    size_t len = 1;
+    for (size_t i = 0; i < d->n_group_by; i++) {
+        const char *v = label_of(n, d->group_by[i]);
+        len += (v ? strlen(v) : 0) + 1;
+    }
+    char *k = malloc(len);
+    if (!k)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < d->n_group_by; i++) {
+        const char *v = label_of(n, d->group_by[i]);
+        size_t l = v ? strlen(v) : 0;
+        memcpy(k + o, v ? v : "", l);
+        o += l;
+        k[o++] = '\x1f';
+    }
+    k[o] = '\0';
+    return k;
+}
+
+static void send_one(struct vg_dispatch *d, struct alert *a, const struct vg_notification *n)
+{
+    struct vg_notification copy = *n;
+    copy.receivers = a && a->n_recv ? (const char *const *)a->recv : n->receivers;
+    copy.n_receivers = a && a->n_recv ? a->n_recv : n->n_receivers;
+    d->st.sent++;
+    if (n->repeat)
+        d->st.repeats++;
+    d->send(d->ud, &copy);
+}
+
+/* Sends a held firing notification when nothing holds it any more. */
+static void try_fire(struct vg_dispatch *d, struct alert *a, int64_t now)
+{
+    if (a->notified || now < a->ready_ms)
+        return;
+    const char *ids[1];
+    if (silenced_by(d, &a->n, now, ids, 1)) {
+        if (!a->held_counted) {
+            a->held_counted = 1;
+            d->st.silenced++;
+            vg_info("notification silenced", "alertname=%s host=%s fingerprint=%s silence=%s",
+                    a->n.alertname, a->n.host, a->n.fingerprint, ids[0]);
+        }
+        return;
+    }
+    a->notified = 1;
+    a->last_sent_ms = now;
+    send_one(d, a, &a->n);
+}
+
+static int copy_alert(struct alert *a, const struct vg_notification *n)
+{
+    size_t len;
+    if (vg_outbox_encode(n, &a->blob, &len) < 0)
+        return -ENOMEM;
+    int rc = vg_outbox_decode(a->blob, len, &a->n, &a->arrays);
+    if (rc < 0)
+        return rc;
+    if (n->n_receivers) {
+        if (!(a->recv = calloc(n->n_receivers, sizeof(char *))))
+            return -ENOMEM;
+        for (size_t i = 0; i < n->n_receivers; i++) {
+            if (!(a->recv[i] = strdup(n->receivers[i])))
+                return -ENOMEM;
+            a->n_recv++;
+        }
+    }
+    return 0;
+}
+
+static void on_firing(struct vg_dispatch *d, const struct vg_notification *n, int64_t now)
+{
+    if (n->fingerprint && find(d, n->fingerprint, NULL)) {
+        d->st.deduplicated++;
+        return;
+    }
+    struct alert *a = calloc(1, sizeof(*a));
+    struct alert **nv = a ? realloc(d->v, (d->n + 1) * sizeof(*nv)) : NULL;
+    if (!nv || copy_alert(a, n) < 0 || !(a->group = group_key(d, n))) {
+        /* Out of memory: still notify, only the bookkeeping is lost. */
+        if (nv)
+            d->v = nv;
+        alert_free(a);
+        send_one(d, NULL, n);
+        return;
+    }
+    d->v = nv;
+    /* The group's first alert starts the wait; later ones join it, and once the group has been
+     * notified, newcomers go at once. */
+    a->ready_ms = now + d->p.group_wait_ms;
+    for (size_t i = 0; i < d->n; i++) {
+        const struct alert *o = d->v[i];
+        if (strcmp(o->group, a->group) != 0)
+            continue;
+        if (o->notified) {
+            a->ready_ms = now;
+            break;
+        }
+        if (o->ready_ms < a->ready_ms)
+            a->ready_ms = o->ready_ms;
+    }
+    d->v[d->n++] = a;
+    try_fire(d, a, now);
+}
+
+static void on_resolved(struct vg_dispatch *d, const struct vg_notification *n, int64_t now)
+{
+    (void)now;
+    size_t at;
+    struct alert *a = n->fingerprint ? find(d, n->fingerprint, &at) : NULL;
+    if (!a) {
+        /* Fired before this process started (or out of memory then): the receiver may hold
+         * it, so the resolve goes out. */
+        send_one(d, NULL, n);
+        return;
+    }
+    if (a->notified)
+        send_one(d, a, n);
+    else
+        d->st.resolved_quiet++;
+    alert_free(a);
+    d->v[at] = d->v[--d->n];
+}
+
+void vg_dispatch_event(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms)
+{
+    if (n->status && strcmp(n->status, "resolved") == 0)
+        on_resolved(d, n, now_ms);
+    else
+        on_firing(d, n, now_ms);
+}
+
+void vg_dispatch_tick(struct vg_dispatch *d, int64_t now_ms)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        struct alert *a = d->v[i];
+        if (!a->notified) {
+            try_fire(d, a, now_ms);
+            continue;
+        }
+        if (d->p.repeat_interval_ms <= 0 || now_ms - a->last_sent_ms < d->p.repeat_interval_ms)
+            continue;
+        const char *ids[1];
+        if (silenced_by(d, &a->n, now_ms, ids, 1))
+            continue;
+        a->last_sent_ms = now_ms;
+        struct vg_notification r = a->n;
+        r.repeat = ++a->repeats;
+        r.accepted_ms = vg_now_ms();
+        send_one(d, a, &r);
+    }
+}
+
+void vg_dispatch_get_stats(const struct vg_dispatch *d, struct vg_dispatch_stats *out)
+{
+    *out = d->st;
+    out->firing = d->n;
+}
+
+static int newest_first(const void *x, const void *y)
+{
+    const struct alert *a = *(struct alert *const *)x, *b = *(struct alert *const *)y;
+    if (a->n.starts_at_ms != b->n.starts_at_ms)
+        return a->n.starts_at_ms > b->n.starts_at_ms ? -1 : 1;
+    return strcmp(a->n.fingerprint ? a->n.fingerprint : "",
+                  b->n.fingerprint ? b->n.fingerprint : "");
+}
+
+json_t *vg_dispatch_alerts_json(const struct vg_dispatch *d, int64_t now_ms)
+{
+    struct alert **sorted = malloc((d->n ? d->n : 1) * sizeof(*sorted));
+    if (!sorted)
+        return NULL;
+    memcpy(sorted, d->v, d->n * sizeof(*sorted));
+    qsort(sorted, d->n, sizeof(*sorted), newest_first);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < d->n; i++) {
+        const struct alert *a = sorted[i];
+        const struct vg_notification *n = &a->n;
+        json_t *o = json_object(), *labels = json_object(), *ann = json_object(),
+               *recv = json_array(), *sil = json_array();
+        for (size_t k = 0; k < n->n_labels; k++)
+            json_object_set_new(labels, n->label_keys[k] ? n->label_keys[k] : "?",
+                                vg_fmt_str(n->label_values[k]));
+        for (size_t k = 0; k < n->n_annotations; k++)
+            json_object_set_new(ann, n->annotation_keys[k] ? n->annotation_keys[k] : "?",
+                                vg_fmt_str(n->annotation_values[k]));
+        for (size_t k = 0; k < a->n_recv; k++)
+            json_array_append_new(recv, json_string(a->recv[k]));
+        const char *ids[MAX_SIL_IDS];
+        size_t ns = silenced_by(d, n, now_ms, ids, MAX_SIL_IDS);
+        for (size_t k = 0; k < ns && k < MAX_SIL_IDS; k++)
+            json_array_append_new(sil, json_string(ids[k]));
+        json_object_set_new(o, "fingerprint", vg_fmt_str(n->fingerprint));
+        json_object_set_new(o, "alertname", vg_fmt_str(n->alertname));
+        json_object_set_new(o, "host", vg_fmt_str(n->host));
+        json_object_set_new(o, "series", vg_fmt_str(n->series));
+        json_object_set_new(o, "state", json_string("firing"));
+        json_object_set_new(o, "severity", vg_fmt_str(n->severity));
+        json_object_set_new(o, "starts_at", vg_fmt_time(n->starts_at_ms));
+        json_object_set_new(o, "starts_at_ms", json_integer(n->starts_at_ms));
+        json_object_set_new(o, "value", vg_fmt_num(n->value));
+        json_object_set_new(o, "score", vg_fmt_num(n->score));
+        json_object_set_new(o, "labels", labels);
+        json_object_set_new(o, "annotations", ann);
+        json_object_set_new(o, "receivers", recv);
+        json_object_set_new(o, "notified", json_boolean(a->notified));
+        json_object_set_new(o, "silenced_by", sil);
+        json_array_append_new(arr, o);
+    }
+    free(sorted);
+    json_t *root = json_object();
+    json_object_set_new(root, "alerts", arr);
+    return root;
+}

@@ -1,0 +1,56 @@
+/* From alert transitions to notifications: the analyzer's small Alertmanager.
+ *
+ * The engine reports every fire and resolve; the dispatcher keeps the firing alerts (for
+ * GET /api/v1/alerts), drops a second "firing" of an alert that already fires (same
+ * fingerprint: a redelivered message, two analyzers' hand-over), holds notifications back while
+ * a silence matches or the alert's group waits (group_wait), repeats firing notifications every
+ * repeat_interval, and hands what is due to the receivers through send(). Not thread-safe: the
+ * analyzer calls it with its lock held. Times are wall-clock ms.
+ */
+#ifndef VG_DISPATCH_H
+#define VG_DISPATCH_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_action.h"
+#include "vg_silence.h"
+
+struct vg_dispatch_params {
+    int64_t group_wait_ms;      /* a new group's first notification waits this long for others */
+    int64_t repeat_interval_ms; /* re-send firing notifications this often; 0: never */
+    const char *group_by;       /* comma-separated label names; "" or NULL: one group per alert */
+};
+
+struct vg_dispatch_stats {
+    uint64_t sent;           /* notifications handed to receivers, repeats included */
+    uint64_t repeats;        /* of which repeats */
+    uint64_t deduplicated;   /* "firing" of an alert already firing, dropped */
+    uint64_t silenced;       /* firing notifications a silence held back (counted once each) */
+    uint64_t resolved_quiet; /* resolves not sent because their firing never was */
+    uint64_t firing;         /* alerts held now */
+};
+
+/* Hands n to receivers: n->receivers names them (NULL: every receiver). */
+typedef void (*vg_dispatch_send_fn)(void *ud, const struct vg_notification *n);
+
+struct vg_dispatch;
+
+/* sil is borrowed and may be NULL. Strings in p are copied. */
+int vg_dispatch_new(struct vg_dispatch **out, const struct vg_dispatch_params *p,
+                    struct vg_silences *sil, vg_dispatch_send_fn send, void *ud);
+void vg_dispatch_free(struct vg_dispatch *d);
+
+/* One transition from the engine. */
+void vg_dispatch_event(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms);
+
+/* Sends what became due: group waits that ended, silences that ended, repeats. */
+void vg_dispatch_tick(struct vg_dispatch *d, int64_t now_ms);
+
+void vg_dispatch_get_stats(const struct vg_dispatch *d, struct vg_dispatch_stats *out);
+
+/* {"alerts": [...]} (docs/api.md), newest first; a new reference, NULL when out of memory. */
+json_t *vg_dispatch_alerts_json(const struct vg_dispatch *d, int64_t now_ms);
+
+#endif

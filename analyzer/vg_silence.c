@@ -1,0 +1,443 @@
+#include "vg_silence.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vg_config.h"
+#include "vg_format.h"
+#include "vg_util.h"
+
+#define MAX_MATCHERS 32
+
+struct silence {
+    char id[VG_SILENCE_ID_LEN];
+    char **text; /* matchers as written */
+    struct vg_rule_select *m;
+    size_t n;
+    int64_t starts_ms, ends_ms;
+    char *created_by, *comment;
+};
+
+struct vg_silences {
+    struct silence **v;
+    size_t n;
+    uint64_t gen;
+};
+
+int vg_silences_new(struct vg_silences **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : -ENOMEM;
+}
+
+static void silence_free(struct silence *x)
+{
+    if (!x)
+        return;
+    for (size_t i = 0; i < x->n; i++) {
+        free(x->text[i]);
+        vg_rule_select_free(&x->m[i]);
+    }
+    free(x->text);
+    free(x->m);
+    free(x->created_by);
+    free(x->comment);
+    free(x);
+}
+
+void vg_silences_free(struct vg_silences *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        silence_free(s->v[i]);
+    free(s->v);
+    free(s);
+}
+
+int vg_silence_parse_time(const char *s, int64_t *out_ms)
+{
+    struct tm tm = {0};
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        n != 19)
+        return -EINVAL;
+    const char *p = s + n;
+    int64_t ms = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                ms = ms * 10 + (*p - '0');
+        if (!digits)
+            return -EINVAL;
+        for (; digits < 3; digits++)
+            ms *= 10;
+    }
+    int64_t off_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int hh, mm, k = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &k) != 2 || k != 5 || hh > 23 || mm > 59)
+            return -EINVAL;
+        off_s = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
+        p += 6;
+    } else {
+        return -EINVAL;
+    }
+    if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return -EINVAL;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    *out_ms = ((int64_t)t - off_s) * 1000 + ms;
+    return 0;
+}
+
+/* A time given as RFC 3339 text or Unix ms. */
+static int json_time(json_t *v, const char *what, int64_t *out, char *err, size_t errlen)
+{
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v) && vg_silence_parse_time(json_string_value(v), out) == 0)
+        return 0;
+    return vg_err(err, errlen, -EINVAL,
+                  "%s: expected RFC 3339 (e.g. 2026-11-23T15:00:00Z) or Unix milliseconds", what);
+}
+
+static int opt_text(json_t *o, const char *key, size_t max, char **out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return vg_err(err, errlen, -EINVAL, "%s: must be a string", key);
+    if (json_string_length(v) > max)
+        return vg_err(err, errlen, -EINVAL, "%s: longer than %zu bytes", key, max);
+    *out = strdup(json_string_value(v));
+    return *out ? 0 : -ENOMEM;
+}
+
+static void new_id(char id[VG_SILENCE_ID_LEN])
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        r = (uint64_t)vg_now_ms() * 6364136223846793005ULL ^ (uint64_t)getpid();
+    snprintf(id, VG_SILENCE_ID_LEN, "%016llx", (unsigned long long)r);
+}
+
+static int add_parsed(struct vg_silences *s, struct silence *x)
+{
+    struct silence **nv = realloc(s->v, (s->n + 1) * sizeof(*nv));
+    if (!nv)
+        return -ENOMEM;
+    s->v = nv;
+    s->v[s->n++] = x;
+    s->gen++;
+    return 0;
+}
+
+/* Builds a silence from its JSON object; the id is taken from the object when it has one (a
+ * load), else made up. */
+static int from_json(json_t *o, int64_t now_ms, int loading, struct silence **out, char *err,
+                     size_t errlen)
+{
+    static const char *const known[] = {"matchers",   "starts_at", "ends_at", "duration",
+                                        "created_by", "comment",   "id"};
+    if (!json_is_object(o))
+        return vg_err(err, errlen, -EINVAL, "the body must be a JSON object (docs/api.md)");
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        size_t i;
+        for (i = 0; i < VG_ARRAY_LEN(known); i++)
+            if (strcmp(key, known[i]) == 0)
+                break;
+        if (i == VG_ARRAY_LEN(known) || (!loading && strcmp(key, "id") == 0))
+            return vg_err(err, errlen, -EINVAL,
+                          "unknown field '%.64s' (known: matchers, starts_at, ends_at, duration, "
+                          "created_by, comment)",
+                          key);
+    }
+    json_t *ms = json_object_get(o, "matchers");
+    if (!json_is_array(ms) || json_array_size(ms) == 0)
+        return vg_err(err, errlen, -EINVAL,
+                      "matchers: a non-empty list of matchers such as [\"host=~\\\"web-.*\\\"\"]");
+    if (json_array_size(ms) > MAX_MATCHERS)
+        return vg_err(err, errlen, -EINVAL, "matchers: more than %d", MAX_MATCHERS);
+    struct silence *x = calloc(1, sizeof(*x));
+    if (!x)
+        return -ENOMEM;
+    int rc = 0;
+    size_t n = json_array_size(ms);
+    if (!(x->text = calloc(n, sizeof(char *))) || !(x->m = calloc(n, sizeof(*x->m)))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(ms, i);
+        if (!json_is_string(t)) {
+            rc = vg_err(err, errlen, -EINVAL, "matchers[%zu]: must be a string", i);
+            goto fail;
+        }
+        char msg[VG_ERRLEN];
+        size_t off;
+        rc = vg_rule_select_parse(json_string_value(t), &x->m[i], &off, msg, sizeof(msg));
+        if (rc) {
+            vg_err(err, errlen, rc, "matchers: %s", msg);
+            goto fail;
+        }
+        if (!(x->text[i] = strdup(json_string_value(t)))) {
+            vg_rule_select_free(&x->m[i]);
+            rc = -ENOMEM;
+            goto fail;
+        }
+        x->n++;
+    }
+    x->starts_ms = now_ms;
+    json_t *v;
+    if ((v = json_object_get(o, "starts_at")) && !json_is_null(v) &&
+        (rc = json_time(v, "starts_at", &x->starts_ms, err, errlen)))
+        goto fail;
+    json_t *ends = json_object_get(o, "ends_at"), *dur = json_object_get(o, "duration");
+    if (ends && dur) {
+        rc = vg_err(err, errlen, -EINVAL, "give either ends_at or duration, not both");
+        goto fail;
+    }
+    if (ends) {
+        if ((rc = json_time(ends, "ends_at", &x->ends_ms, err, errlen)))
+            goto fail;
+    } else if (dur) {
+        int64_t d;
+        if (!json_is_string(dur) || vg_parse_duration_ms(json_string_value(dur), &d) < 0 ||
+            d <= 0) {
+            rc = vg_err(err, errlen, -EINVAL, "duration: expected e.g. 30m, 2h, 1d");
+            goto fail;
+        }
+        x->ends_ms = x->starts_ms + d;
+    } else {
+        rc = vg_err(err, errlen, -EINVAL, "ends_at or duration is required");
+        goto fail;
+    }
+    if (x->ends_ms <= x->starts_ms) {
+        rc = vg_err(err, errlen, -EINVAL, "ends_at is before starts_at");
+        goto fail;
+    }
+    if ((rc = opt_text(o, "created_by", 256, &x->created_by, err, errlen)) ||
+        (rc = opt_text(o, "comment", 1024, &x->comment, err, errlen)))
+        goto fail;
+    json_t *id = json_object_get(o, "id");
+    if (loading && json_is_string(id) && json_string_length(id) == VG_SILENCE_ID_LEN - 1)
+        memcpy(x->id, json_string_value(id), VG_SILENCE_ID_LEN);
+    else
+        new_id(x->id);
+    *out = x;
+    return 0;
+fail:
+    silence_free(x);
+    return rc;
+}
+
+int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
+                         char id[VG_SILENCE_ID_LEN], char *err, size_t errlen)
+{
+    if (s->n >= VG_SILENCE_MAX) {
+        json_decref(vg_silences_json(s, NULL, now_ms)); /* forgets old expired ones */
+        if (s->n >= VG_SILENCE_MAX)
+            return vg_err(err, errlen, -ENOSPC, "%d silences are held already", VG_SILENCE_MAX);
+    }
+    json_error_t je;
+    json_t *o = json_loadb(body, len, 0, &je);
+    if (!o)
+        return vg_err(err, errlen, -EINVAL, "body is not JSON: %s (line %d, column %d)", je.text,
+                      je.line, je.column);
+    struct silence *x;
+    int rc = from_json(o, now_ms, 0, &x, err, errlen);
+    json_decref(o);
+    if (rc)
+        return rc;
+    if ((rc = add_parsed(s, x))) {
+        silence_free(x);
+        return rc;
+    }
+    memcpy(id, x->id, VG_SILENCE_ID_LEN);
+    return 0;
+}
+
+int vg_silences_expire(struct vg_silences *s, const char *id, int64_t now_ms)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        struct silence *x = s->v[i];
+        if (strcmp(x->id, id) != 0)
+            continue;
+        if (x->ends_ms > now_ms)
+            x->ends_ms = now_ms;
+        if (x->starts_ms > x->ends_ms)
+            x->starts_ms = x->ends_ms;
+        s->gen++;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static const char *state_of(const struct silence *x, int64_t now)
+{
+    return now < x->starts_ms ? "pending" : now < x->ends_ms ? "active" : "expired";
+}
+
+static json_t *to_json(const struct silence *x, int64_t now)
+{
+    json_t *o = json_object(), *m = json_array();
+    for (size_t i = 0; i < x->n; i++)
+        json_array_append_new(m, json_string(x->text[i]));
+    json_object_set_new(o, "id", json_string(x->id));
+    json_object_set_new(o, "matchers", m);
+    json_object_set_new(o, "starts_at", vg_fmt_time(x->starts_ms));
+    json_object_set_new(o, "starts_at_ms", json_integer(x->starts_ms));
+    json_object_set_new(o, "ends_at", vg_fmt_time(x->ends_ms));
+    json_object_set_new(o, "ends_at_ms", json_integer(x->ends_ms));
+    json_object_set_new(o, "created_by", vg_fmt_str(x->created_by ? x->created_by : ""));
+    json_object_set_new(o, "comment", vg_fmt_str(x->comment ? x->comment : ""));
+    json_object_set_new(o, "state", json_string(state_of(x, now)));
+    return o;
+}
+
+static void gc(struct vg_silences *s, int64_t now)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->v[i]->ends_ms + VG_SILENCE_KEEP_MS < now)
+            silence_free(s->v[i]);
+        else
+            s->v[o++] = s->v[i];
+    }
+    s->n = o;
+}
+
+json_t *vg_silences_json(struct vg_silences *s, const char *id, int64_t now_ms)
+{
+    gc(s, now_ms);
+    if (id) {
+        for (size_t i = 0; i < s->n; i++)
+            if (strcmp(s->v[i]->id, id) == 0)
+                return to_json(s->v[i], now_ms);
+        return NULL;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; i < s->n; i++)
+        json_array_append_new(a, to_json(s->v[i], now_ms));
+    json_t *o = json_object();
+    json_object_set_new(o, "silences", a);
+    return o;
+}
+
+size_t vg_silences_match(const struct vg_silences *s, vg_rule_label_fn lookup, const void *ud,
+                         int64_t now_ms, const char **ids, size_t max)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct silence *x = s->v[i];
+        if (now_ms < x->starts_ms || now_ms >= x->ends_ms)
+            continue;
+        size_t k;
+        for (k = 0; k < x->n; k++)
+            if (!vg_rule_select_match(&x->m[k], lookup, ud))
+                break;
+        if (k < x->n)
+            continue;
+        if (found < max)
+            ids[found] = x->id;
+        found++;
+    }
+    return found;
+}
+
+size_t vg_silences_active(const struct vg_silences *s, int64_t now_ms)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += now_ms >= s->v[i]->starts_ms && now_ms < s->v[i]->ends_ms;
+    return n;
+}
+
+uint64_t vg_silences_generation(const struct vg_silences *s)
+{
+    return s->gen;
+}
+
+int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_ms, char *err,
+                     size_t errlen)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i]->ends_ms > now_ms)
+            json_array_append_new(a, to_json(s->v[i], now_ms));
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int rc = json_dump_file(a, tmp, JSON_INDENT(1));
+    json_decref(a);
+    if (rc != 0 || rename(tmp, path) != 0) {
+        int e = errno ? errno : EIO;
+        unlink(tmp);
+        return vg_err(err, errlen, -e, "silences.file %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, char *err,
+                     size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT
+                   ? 0
+                   : vg_err(err, errlen, -errno, "silences.file %s: %s", path, strerror(errno));
+    json_error_t je;
+    json_t *a = json_loadf(f, 0, &je);
+    fclose(f);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return vg_err(err, errlen, -EINVAL, "silences.file %s: not a JSON list of silences (%s)",
+                      path, je.text);
+    }
+    size_t i;
+    json_t *o;
+    int rc = 0;
+    json_array_foreach(a, i, o)
+    {
+        json_t *copy = json_deep_copy(o);
+        /* Written by us: drop what to_json adds that a request does not take. */
+        json_object_del(copy, "starts_at_ms");
+        json_object_del(copy, "ends_at_ms");
+        json_object_del(copy, "state");
+        struct silence *x;
+        char msg[VG_ERRLEN];
+        rc = from_json(copy, now_ms, 1, &x, msg, sizeof(msg));
+        json_decref(copy);
+        if (rc) {
+            rc = vg_err(err, errlen, rc, "silences.file %s: silence %zu: %s", path, i, msg);
+            break;
+        }
+        if (x->ends_ms <= now_ms) {
+            silence_free(x);
+            continue;
+        }
+        if ((rc = add_parsed(s, x))) {
+            silence_free(x);
+            break;
+        }
+    }
+    json_decref(a);
+    return rc;
+}

@@ -1,0 +1,58 @@
+/* Silences: label matchers with a time range that mute alert notifications (docs/api.md).
+ *
+ * Matchers are written like a rule's select (rules/vg_rule_select.h). The store is not
+ * thread-safe: the analyzer holds its lock around every call. Times are wall-clock Unix ms.
+ */
+#ifndef VG_SILENCE_H
+#define VG_SILENCE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_rule_select.h"
+
+#define VG_SILENCE_ID_LEN  17 /* 16 hex digits and the NUL */
+#define VG_SILENCE_MAX     10000
+#define VG_SILENCE_KEEP_MS 3600000 /* expired silences stay listed this long */
+
+struct vg_silences;
+
+int vg_silences_new(struct vg_silences **out);
+void vg_silences_free(struct vg_silences *s);
+
+/* Creates a silence from a POST body (JSON, docs/api.md). On success fills id and returns 0;
+ * -EINVAL with the reason in err for a bad request, -ENOSPC when VG_SILENCE_MAX are held. */
+int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
+                         char id[VG_SILENCE_ID_LEN], char *err, size_t errlen);
+
+/* Ends a silence now. 0 or -ENOENT. */
+int vg_silences_expire(struct vg_silences *s, const char *id, int64_t now_ms);
+
+/* A new reference to the JSON of one silence (id) or {"silences": [...]} (id NULL); NULL for an
+ * unknown id or out of memory. Forgets silences expired more than VG_SILENCE_KEEP_MS ago. */
+json_t *vg_silences_json(struct vg_silences *s, const char *id, int64_t now_ms);
+
+/* Writes the ids of the active silences whose matchers all hold for the labels lookup gives
+ * into ids[0..max) and returns how many match (possibly more than max). */
+size_t vg_silences_match(const struct vg_silences *s, vg_rule_label_fn lookup, const void *ud,
+                         int64_t now_ms, const char **ids, size_t max);
+
+/* Active silences now. */
+size_t vg_silences_active(const struct vg_silences *s, int64_t now_ms);
+
+/* Bumped by every add and expiry: lets the caller notice that held alerts may need a look. */
+uint64_t vg_silences_generation(const struct vg_silences *s);
+
+/* Saves every silence that has not expired to path (temp file + rename) / loads them back,
+ * dropping expired ones. A missing file loads as none. 0 or -errno with err. */
+int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_ms, char *err,
+                     size_t errlen);
+int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, char *err,
+                     size_t errlen);
+
+/* Parses an RFC 3339 time ("2026-11-23T13:00:00Z", fraction and +hh:mm optional) into Unix ms.
+ * 0 or -EINVAL. */
+int vg_silence_parse_time(const char *s, int64_t *out_ms);
+
+#endif
