@@ -52,7 +52,9 @@ static int open_cuda(struct vg_k *k, char *err, size_t errlen)
     for (size_t i = 0; i < n && !dl; i++) {
         if (access(paths[i], F_OK) != 0)
             continue;
-        dl = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL);
+        /* Never unloaded: CUDA and C++ runtimes keep process-wide state that does not survive
+         * an unload (and LeakSanitizer reports their pools as lost). */
+        dl = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
         if (!dl) {
             const char *e = dlerror();
             snprintf(why, sizeof(why), "%.500s", e ? e : paths[i]);
