@@ -30,6 +30,10 @@ dpkg -i "$agent" "$analyzer" >"$B/dpkg-install.log" 2>&1 || { cat "$B/dpkg-insta
 /usr/bin/vigil-analyzer --version
 /usr/bin/vigil-agent --config /etc/vigil/agent.yaml --check-config >/dev/null || fail "agent --check-config"
 /usr/bin/vigil-analyzer --config /etc/vigil/analyzer.yaml --check-config >/dev/null || fail "analyzer --check-config"
+/usr/bin/vigilctl version
+for m in man8/vigil-agent.8.gz man8/vigil-analyzer.8.gz man1/vigilctl.1.gz; do
+    [ -s "/usr/share/man/$m" ] || fail "no man page $m"
+done
 getent passwd vigil >/dev/null || fail "no vigil user"
 [ -d /var/lib/vigil ] || fail "no /var/lib/vigil"
 dpkg-query -W -f='${Conffiles}\n' vigil-agent | grep -q /etc/vigil/agent.yaml || fail "agent.yaml is not a conffile"
@@ -38,6 +42,37 @@ for u in vigil-agent vigil-analyzer; do
     exposure=$(systemd-analyze security --offline=yes "/lib/systemd/system/$u.service" 2>/dev/null | tail -1)
     echo "$u: systemd-analyze security: $exposure"
 done
+# docs/install.md, embedded broker: the drop-ins' command lines, then what vigilctl shows.
+# (systemd itself is not running here: the daemons are started the way the units would.)
+drop=/usr/share/doc/vigil-analyzer/examples/embedded-kafka
+cmd() { sed -n 's/^ExecStart=\(.\+\)$/\1/p' "$drop/$1.conf" | tail -1; }
+T=$(mktemp -d)
+cp /etc/vigil/analyzer.yaml "$T/analyzer.yaml"
+printf 'history:\n  resolution: 1s\n' >>"$T/analyzer.yaml"
+an=$(cmd vigil-analyzer | sed "s|/etc/vigil/analyzer.yaml|$T/analyzer.yaml|")
+rm -f /var/lib/vigil/bootstrap
+sh -c "exec $an" >"$T/analyzer.log" 2>&1 &
+apid=$!
+for _ in $(seq 100); do [ -s /var/lib/vigil/bootstrap ] && break; sleep 0.1; done
+[ -s /var/lib/vigil/bootstrap ] || { cat "$T/analyzer.log"; fail "embedded broker address not written"; }
+ag=$(cmd vigil-agent | sed "s|--config /etc/vigil/agent.yaml|--config /etc/vigil/agent.yaml --set collectors=cpu,mem,load --set host=pkgtest --set interval=200ms|")
+sh -c "exec $ag" >"$T/agent.log" 2>&1 &
+gpid=$!
+ok=
+for _ in $(seq 150); do
+    if /usr/bin/vigilctl top --once 2>/dev/null | grep -q '^pkgtest '; then ok=1; break; fi
+    sleep 0.2
+done
+[ -n "$ok" ] || { cat "$T/analyzer.log" "$T/agent.log"; kill $gpid $apid; fail "vigilctl top never showed the agent's host"; }
+/usr/bin/vigilctl status | tee "$T/status" | sed 's/^/  /'
+grep -q "kafka embedded" "$T/status" || fail "vigilctl status: no embedded kafka"
+grep -q "1 seen" "$T/status" || fail "vigilctl status: host not seen"
+sleep 2 # two history points at 1 s resolution
+/usr/bin/vigilctl report -o "$T/report.html" pkgtest || fail "vigilctl report"
+grep -q "<svg " "$T/report.html" || fail "vigilctl report: no plot"
+kill -TERM $gpid $apid
+wait $gpid $apid || fail "daemons did not stop cleanly on SIGTERM"
+rm -rf "$T"
 dpkg -r vigil-agent vigil-analyzer >/dev/null
 [ -e /usr/bin/vigil-agent ] && fail "binary left after remove"
 [ -f /etc/vigil/agent.yaml ] || fail "remove must keep conffiles"

@@ -229,6 +229,15 @@ int vg_ctl_silence(int argc, char **argv)
         }
         int bad = 0;
         for (int i = optind; i < argc; i++) {
+            if (!*argv[i] || strspn(argv[i], "0123456789abcdefABCDEF-_") != strlen(argv[i]) ||
+                strlen(argv[i]) > 64) {
+                fprintf(stderr,
+                        "vigilctl silence expire: '%s' is not a silence id (ids: "
+                        "vigilctl silence list)\n",
+                        argv[i]);
+                bad = 1;
+                continue;
+            }
             char path[512];
             snprintf(path, sizeof(path), "/api/v1/silences/%s", argv[i]);
             if (vg_ctl_json(&api, "DELETE", path, NULL, &o, err, sizeof(err)) < 0) {
