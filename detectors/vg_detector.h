@@ -22,6 +22,10 @@ struct vg_detector_params {
     uint32_t smooth;     /* standardised residuals averaged over this many values (default 1) */
     double calib_q;      /* SPOT tail threshold level of the calibration (default 0.98) */
     uint32_t calib_init; /* values the calibration learns from before scoring (default 256) */
+    uint32_t refractory; /* after a reported extreme, values this many rows on are damped unless
+                          * far rarer still (escalation); 0 = off */
+    double escalation;   /* "far rarer": tail probability below this factor times the last one
+                          * reported (default 0.01) */
 };
 
 struct vg_detector {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* Profile bins learn per visit: a bin sees about BINS-th of the values, so it needs a much larger
- * rate than the level to follow a changing daily shape within a few periods. */
+ * rate than the offset to follow a changing daily shape within a few periods. */
 #define PROFILE_RATE 0.25
 
 static void seasonal_init(void *state)
@@ -64,7 +64,6 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
         double d = x - s->plain;
         s->plain += d / (double)s->n;
         s->var_plain += (d * (x - s->plain) - s->var_plain) / (double)s->n;
-        s->level = s->plain;
         /* Mean absolute deviation of a normal is 0.8 sd. */
         s->err_plain = 0.8 * sqrt(s->var_plain);
         return -EAGAIN;
@@ -72,7 +71,7 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     double r_p = x - s->plain;
     double sc_p = floor_of(p, s->plain, s->err_plain);
     int usable = have_t && s->periods[b] >= 2;
-    double pred_s = s->level + s->profile[b];
+    double pred_s = s->offset + s->profile[b];
     double r_s = x - pred_s;
     double sc_s = floor_of(p, pred_s, s->err_seas);
     int use_s = usable && s->err_seas > 0 && s->err_seas < s->err_plain;
@@ -95,19 +94,29 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     s->plain += a * dev;
     s->err_plain += a * (fabs(dev) - s->err_plain);
     if (have_t) {
+        /* The profile is a per-bin EWMA of the value less the current offset, learned apart from
+         * the offset (the two would otherwise trade the daily shape between them); the offset
+         * follows how far the series now sits from its usual shape (a level shift). */
         double lim_s = clip_k * (s->err_seas > 0 ? sc_s : sc_p);
-        double dev_s = r_s;
-        double as = clip(&dev_s, lim_s, p);
-        s->level += as * dev_s;
-        double g = (as == p->alpha || p->alpha <= 0) ? PROFILE_RATE
-                                                     : PROFILE_RATE * p->alpha_outlier / p->alpha;
-        s->profile[b] += g * (1 - as) * dev_s;
+        s->visits[b]++;
+        double e_prof = x - s->offset - s->profile[b];
+        double g = 1.0 / s->visits[b];
+        if (g < PROFILE_RATE)
+            g = PROFILE_RATE;
+        /* A bin's first periods teach it the shape unclipped: a daily spike is an outlier to
+         * the plain model but the very thing the profile must learn. */
+        if (s->periods[b] > 2 && clip(&e_prof, lim_s, p) != p->alpha && p->alpha > 0)
+            g *= p->alpha_outlier / p->alpha;
         if (usable) {
+            double dev_s = r_s;
+            double as = clip(&dev_s, lim_s, p);
+            s->offset += as * dev_s;
             /* The seasonal model must prove itself: its error starts at the plain one. */
             if (s->err_seas == 0)
                 s->err_seas = s->err_plain;
             s->err_seas += as * (fabs(dev_s) - s->err_seas);
         }
+        s->profile[b] += g * e_prof;
     }
     if (s->n < UINT64_MAX)
         s->n++;
@@ -129,7 +138,26 @@ static int seasonal_update_at(void *state, const struct vg_detector_params *p, i
         sp.q = p->calib_q;
     if (p->calib_init)
         sp.n_init = p->calib_init;
-    return vg_spot_update(&s->spot, &sp, raw, score);
+    /* Raw scores are residuals in units of the series' own typical error: a tail at least as
+     * heavy as exp(-raw) keeps a series that never varied from scoring 1 on its first wobble. */
+    sp.min_sigma = 1.0;
+    rc = vg_spot_update(&s->spot, &sp, raw, score);
+    if (rc || !p->refractory)
+        return rc;
+    /* Refractory period: one report per incident unless it escalates, so that an alert is the
+     * onset of an incident rather than every value of it. Reports reset the clock. */
+    double tail = 1 - *score, esc = p->escalation > 0 ? p->escalation : 0.01;
+    /* In decades of rarity (-log10 tail), so that tails that underflow to 0 compare equal. */
+    double rare = tail > 1e-300 ? -log10(tail) : 300, step = -log10(esc);
+    if (++s->since > p->refractory)
+        s->peak_rare = 0;
+    if (rare > s->peak_rare + step) {
+        s->peak_rare = rare;
+        s->since = 0;
+    } else {
+        *score *= 0.5;
+    }
+    return 0;
 }
 
 static int seasonal_update(void *state, const struct vg_detector_params *p, double x, double *score)
@@ -139,7 +167,8 @@ static int seasonal_update(void *state, const struct vg_detector_params *p, doub
 
 const struct vg_detector vg_detector_seasonal = {
     .name = "seasonal",
-    .help = "robust level and time-of-day profile per series, the better forecast trusted, "
+    .help = "robust level, and time-of-day profile plus offset, per series, the better forecast "
+            "trusted, "
             "residuals calibrated by SPOT",
     .state_size = sizeof(struct vg_seasonal_state),
     .init = seasonal_init,

@@ -1,9 +1,10 @@
 /* Seasonal robust detector: two forecasts of the next value race, and the one that has recently
  * been closer is trusted:
  *   - plain:    a winsorised EWMA of the value (the model of vg_ewma.c);
- *   - seasonal: additive Holt-Winters without trend on a time-of-day profile of VG_SEASONAL_BINS
- *               bins over season_s seconds: forecast = level + profile[bin(t)], both learned from
- *               winsorised values. It competes only once the bin has been visited in two periods.
+ *   - seasonal: a time-of-day profile of VG_SEASONAL_BINS bins over season_s seconds (a per-bin
+ *               EWMA of the value) plus an offset (a winsorised EWMA of how far the series sits
+ *               from its profile now): forecast = offset + profile[bin(t)]. It competes only once
+ *               the bin has been visited in two periods.
  * The residual of the trusted forecast, divided by that model's running mean absolute error,
  * (averaged over the last `smooth` values) is the raw score; vg_spot calibrates it per series into
  * [0,1], so 0.999 means "a residual this large is seen once in a thousand values here".
@@ -18,14 +19,15 @@
 #include "vg_detector.h"
 #include "vg_spot.h"
 
-#define VG_SEASONAL_BINS   96
+#define VG_SEASONAL_BINS   288
 #define VG_SEASONAL_SMOOTH 32
 
 struct vg_seasonal_state {
     double plain;                       /* plain forecast */
-    double level;                       /* seasonal model: deseasonalised level */
+    double offset;                      /* seasonal model: shift from the usual profile */
     double profile[VG_SEASONAL_BINS];   /* seasonal offsets per time-of-day bin */
     uint32_t periods[VG_SEASONAL_BINS]; /* periods in which the bin was visited */
+    uint32_t visits[VG_SEASONAL_BINS];  /* values that fell in the bin */
     double err_plain, err_seas;         /* running mean absolute errors */
     double ring[VG_SEASONAL_SMOOTH];
     double var_plain;    /* for the warm-up (Welford) */
@@ -33,6 +35,9 @@ struct vg_seasonal_state {
     int64_t last_bin_period[VG_SEASONAL_BINS];
     uint64_t n;
     uint32_t ring_pos;
+    int seasonal_on;  /* the profile has been trusted at least once */
+    double peak_rare; /* -log10 tail probability of the last reported extreme */
+    uint32_t since;   /* values since it */
     struct vg_spot spot;
 };
 

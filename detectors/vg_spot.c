@@ -10,6 +10,7 @@ void vg_spot_defaults(struct vg_spot_params *p)
     p->q = 0.98;
     p->n_init = VG_SPOT_INIT;
     p->learn_max = 0.9999;
+    p->min_sigma = 0;
 }
 
 void vg_spot_init(struct vg_spot *s)
@@ -23,7 +24,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void fit(struct vg_spot *s)
+static void fit(struct vg_spot *s, double min_sigma)
 {
     if (s->npeaks < 2) {
         /* Too few peaks for a shape: an exponential tail with the one scale we have. */
@@ -52,13 +53,15 @@ static void fit(struct vg_spot *s)
         s->gamma = 0;
     /* A flat tail (all excesses zero) still needs a positive scale to divide by. */
     double floor = 1e-9 * (fabs(s->t) > 1 ? fabs(s->t) : 1);
+    if (floor < min_sigma)
+        floor = min_sigma;
     if (!(s->sigma > floor))
         s->sigma = floor;
 }
 
 static double tail_prob(const struct vg_spot *s, double raw)
 {
-    double frac = (double)s->nt / (double)(s->n ? s->n : 1);
+    double frac = (double)(s->nt + 1) / (double)(s->n + 1);
     double y = (raw - s->t) / s->sigma;
     if (fabs(s->gamma) < 1e-6)
         return frac * exp(-y);
@@ -121,7 +124,7 @@ int vg_spot_update(struct vg_spot *s, const struct vg_spot_params *p, double raw
                 s->nt++;
             }
         s->n = s->ninit;
-        fit(s);
+        fit(s, p->min_sigma);
         s->ready = 1;
         return -EAGAIN;
     }
@@ -132,7 +135,7 @@ int vg_spot_update(struct vg_spot *s, const struct vg_spot_params *p, double raw
     if (raw > s->t) {
         s->nt++;
         add_peak(s, raw - s->t);
-        fit(s);
+        fit(s, p->min_sigma);
     }
     return 0;
 }

@@ -9,7 +9,8 @@
  * VG_SPOT_PEAKS peaks by the method of moments (cheap and closed-form):
  *     gamma = (1 - m^2/v) / 2,  sigma = m (1 + m^2/v) / 2     (m, v: mean, variance of excesses)
  *     P(X >= x) = (N_t / N) (1 + gamma (x - t) / sigma)^(-1/gamma)    (exp(-(x-t)/sigma) at 0)
- * with N_t / N the running fraction of learned values above t. Values whose score reaches learn_max
+ * with N_t / N the running fraction of learned values above t ((N_t + 1) / (N + 1), so that a tail
+ * never seen is rare, not impossible). Values whose score reaches learn_max
  * (anomalies) are not learned, so an incident does not teach the tail that it is normal.
  * The state is fixed size (about 3 KiB): one per host, or per series where that is affordable.
  */
@@ -25,6 +26,9 @@ struct vg_spot_params {
     double q;         /* level of the tail threshold in the initial sample, e.g. 0.98 */
     uint32_t n_init;  /* values learned before scoring, 16..VG_SPOT_INIT */
     double learn_max; /* scores at or above this are not learned, e.g. 0.9999 */
+    double min_sigma; /* floor of the tail's scale in raw units (0: none); a series that never
+                       * varied has no tail to fit, and without a floor its first wobble would
+                       * score 1 */
 };
 
 struct vg_spot {
@@ -36,7 +40,7 @@ struct vg_spot {
     int ready;
 };
 
-/* Fills p with the defaults (q 0.98, n_init 256, learn_max 0.9999). */
+/* Fills p with the defaults (q 0.98, n_init 256, learn_max 0.9999, min_sigma 0). */
 void vg_spot_defaults(struct vg_spot_params *p);
 
 void vg_spot_init(struct vg_spot *s);

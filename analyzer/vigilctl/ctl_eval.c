@@ -30,7 +30,8 @@ void ctl_eval_common_help(FILE *f)
     fprintf(f,
             "  -c, --config FILE     the analyzer's configuration (detector.*, alert.threshold)\n"
             "  -s, --set KEY=VALUE   override one analyzer key, e.g. detector.model=ewma\n"
-            "  -p, --param NAME=VAL  model extras: season_s, smooth, calib_q, calib_init\n"
+            "  -p, --param NAME=VAL  model extras: season_s, smooth, calib_q, calib_init, "
+            "refractory, escalation\n"
             "  -v, --verbose         per-file / per-machine details\n"
             "  -h, --help            this help\n");
 }
@@ -46,6 +47,8 @@ static const struct extra extras[] = {
     {"smooth", offsetof(struct vg_detector_params, smooth), 1},
     {"calib_q", offsetof(struct vg_detector_params, calib_q), 0},
     {"calib_init", offsetof(struct vg_detector_params, calib_init), 1},
+    {"refractory", offsetof(struct vg_detector_params, refractory), 1},
+    {"escalation", offsetof(struct vg_detector_params, escalation), 0},
 };
 
 static int set_extra(struct vg_detector_params *dp, const char *arg)
@@ -152,9 +155,11 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
     for (size_t i = 0; i < n_params; i++) {
         int e = set_extra(&o->dp, params[i]);
         if (e) {
-            fprintf(stderr, "vigilctl eval: --param '%s': %s\n", params[i],
-                    e == -ENOENT ? "unknown name (season_s, smooth, calib_q, calib_init)"
-                                 : "expected NAME=non-negative number");
+            fprintf(
+                stderr, "vigilctl eval: --param '%s': %s\n", params[i],
+                e == -ENOENT
+                    ? "unknown name (season_s, smooth, calib_q, calib_init, refractory, escalation)"
+                    : "expected NAME=non-negative number");
             goto out;
         }
     }

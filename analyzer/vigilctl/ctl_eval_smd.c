@@ -1,8 +1,261 @@
+/* vigilctl eval smd: each machine of a Server Machine Dataset folder through the analyzer's
+ * per-series detector (one state per metric, as the analyzer keeps per series), the metrics'
+ * scores combined into one host score and calibrated per host (vg_spot), then scored against the
+ * test labels (vg_eval_smd.c). Each machine learns causally over its train half and continues over
+ * its test half; only the test half is scored. Rows are a minute apart (the data set's step). */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "ctl_eval.h"
+#include "vg_eval_io.h"
+#include "vg_eval_smd.h"
+#include "vg_spot.h"
+#include "vg_util.h"
+#include "vigilctl.h"
+
+#define STEP_MS 60000
+#define TOP_K   3
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "Usage: vigilctl eval smd [OPTIONS] DIR\n"
+            "\nFor each DIR/test/machine-*.txt: learns over train/ then scores test/ one row at a\n"
+            "time with the analyzer's detector (one state per metric); the host score is the\n"
+            "mean of the %d most surprising metrics' -log10 tail probabilities, calibrated per\n"
+            "host by SPOT into [0,1]; the %d metrics are the attribution. Prints point-wise\n"
+            "precision/recall/F1 at alert.threshold, best-threshold F1, AUPRC, point-adjusted\n"
+            "best F1 and HitRate@100%%/150%% against interpretation_label, per machine and\n"
+            "their mean.\n"
+            "\nOptions:\n",
+            TOP_K, TOP_K);
+    ctl_eval_common_help(f);
+    fprintf(f, "\nExit status: 0 scored, 1 a file could not be read, 2 usage error.\n");
+}
+
+struct machine_result {
+    struct vg_prf at, best, adj;
+    double auprc, hit100, hit150;
+};
+
+/* -log10 of a tail probability 1 - score, bounded so that a score of exactly 1 stays finite. */
+static double surprise(double score)
+{
+    double t = 1 - score;
+    return t < 1e-12 ? 12.0 : -log10(t);
+}
+
+struct host {
+    const struct ctl_eval_opts *o;
+    size_t m;
+    unsigned char *states; /* m detector states */
+    struct vg_spot spot;
+    struct vg_spot_params sp;
+    double *sur;
+};
+
+static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
+{
+    h->o = o;
+    h->m = m;
+    h->states = calloc(m, o->det->state_size);
+    h->sur = calloc(m, sizeof(double));
+    if (!h->states || !h->sur)
+        return -ENOMEM;
+    for (size_t d = 0; d < m; d++)
+        o->det->init(h->states + d * o->det->state_size);
+    vg_spot_init(&h->spot);
+    vg_spot_defaults(&h->sp);
+    h->sp.min_sigma = 0.5; /* half a decade of tail probability */
+    return 0;
+}
+
+static void host_free(struct host *h)
+{
+    free(h->states);
+    free(h->sur);
+}
+
+/* One row: per-metric surprises into contrib (may be NULL), the calibrated host score returned. */
+static double host_step(struct host *h, int64_t ts_ms, const double *x, double *contrib)
+{
+    for (size_t d = 0; d < h->m; d++) {
+        double sc;
+        ctl_eval_step(h->o, h->states + d * h->o->det->state_size, ts_ms, x[d], &sc);
+        h->sur[d] = surprise(sc);
+        if (contrib)
+            contrib[d] = h->sur[d];
+    }
+    /* Mean of the top-k surprises: a host is anomalous when a few of its metrics are at once,
+     * and one noisy metric alone weighs a third. */
+    double top[TOP_K] = {0};
+    for (size_t d = 0; d < h->m; d++) {
+        double v = h->sur[d];
+        for (int k = 0; k < TOP_K; k++) {
+            if (v > top[k]) {
+                double t = top[k];
+                top[k] = v;
+                v = t;
+            }
+        }
+    }
+    double raw = 0;
+    for (int k = 0; k < TOP_K; k++)
+        raw += top[k];
+    raw /= TOP_K;
+    double score;
+    vg_spot_update(&h->spot, &h->sp, raw, &score);
+    return score;
+}
+
+static int run_machine(const struct ctl_eval_opts *o, const char *name, struct machine_result *r)
+{
+    char p_train[8192], p_test[8192], p_lab[8192], p_int[8192], err[VG_ERRLEN];
+    snprintf(p_train, sizeof(p_train), "%s/train/%s", o->dir, name);
+    snprintf(p_test, sizeof(p_test), "%s/test/%s", o->dir, name);
+    snprintf(p_lab, sizeof(p_lab), "%s/test_label/%s", o->dir, name);
+    snprintf(p_int, sizeof(p_int), "%s/interpretation_label/%s", o->dir, name);
+    double *train = NULL, *test = NULL, *score = NULL, *contrib = NULL;
+    uint8_t *lab = NULL;
+    uint64_t *gt = NULL;
+    size_t nr, mr, nt, mt, nl;
+    struct host h = {0};
+    int rc = -1;
+    if (vg_eval_matrix_read(p_train, &train, &nr, &mr, err, sizeof(err)) ||
+        vg_eval_matrix_read(p_test, &test, &nt, &mt, err, sizeof(err)) ||
+        vg_eval_labels_read(p_lab, &lab, &nl, err, sizeof(err)) ||
+        vg_eval_interp_read(p_int, nt, &gt, err, sizeof(err))) {
+        fprintf(stderr, "vigilctl eval smd: %s\n", err);
+        goto out;
+    }
+    if (mr != mt || nl != nt || mt > 64) {
+        fprintf(stderr,
+                "vigilctl eval smd: %s: train has %zu columns, test %zu, labels %zu rows "
+                "for %zu test rows (at most 64 columns)\n",
+                name, mr, mt, nl, nt);
+        goto out;
+    }
+    score = malloc(nt * sizeof(double));
+    contrib = malloc(nt * mt * sizeof(double));
+    if (!score || !contrib || host_init(&h, o, mt) != 0) {
+        fprintf(stderr, "vigilctl eval smd: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < nr; i++)
+        host_step(&h, (int64_t)i * STEP_MS, train + i * mr, NULL);
+    for (size_t i = 0; i < nt; i++)
+        score[i] = host_step(&h, (int64_t)(nr + i) * STEP_MS, test + i * mt, contrib + i * mt);
+    vg_smd_at(score, lab, nt, o->threshold, &r->at);
+    if (vg_smd_best(score, lab, nt, &r->best, &r->auprc) ||
+        vg_smd_best_adjusted(score, lab, nt, &r->adj)) {
+        fprintf(stderr, "vigilctl eval smd: out of memory\n");
+        goto out;
+    }
+    /* Attribution is judged where the label says anomalous and an interpretation exists. */
+    for (size_t i = 0; i < nt; i++)
+        if (!lab[i])
+            gt[i] = 0;
+    vg_smd_hitrate(gt, contrib, nt, mt, 1.0, &r->hit100, NULL);
+    vg_smd_hitrate(gt, contrib, nt, mt, 1.5, &r->hit150, NULL);
+    rc = 0;
+out:
+    host_free(&h);
+    free(train);
+    free(test);
+    free(lab);
+    free(gt);
+    free(score);
+    free(contrib);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 int ctl_eval_smd(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return 2;
+    struct ctl_eval_opts o;
+    int prc = ctl_eval_parse(argc, argv, &o, help);
+    if (prc)
+        return prc == 3 ? 0 : prc;
+    char tdir[8192];
+    snprintf(tdir, sizeof(tdir), "%s/test", o.dir);
+    DIR *d = opendir(tdir);
+    if (!d) {
+        fprintf(stderr, "vigilctl eval smd: %s: %s\n", tdir, strerror(errno));
+        return 1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (e->d_name[0] == '.' || l < 5 || strcmp(e->d_name + l - 4, ".txt") != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof(*names));
+            if (!nn)
+                break;
+            names = nn;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (n == 0) {
+        fprintf(stderr, "vigilctl eval smd: no machine-*.txt under %s\n", tdir);
+        free(names);
+        return 1;
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    printf("SMD %s: %zu machines, detector %s, host score top-%d, alert.threshold %g\n", o.dir, n,
+           o.det->name, TOP_K, o.threshold);
+    printf("%-16s %6s %6s %6s | %7s %6s | %6s | %6s %6s\n", "machine", "P@thr", "R@thr", "F1@thr",
+           "bestF1", "AUPRC", "PA-F1", "HR@100", "HR@150");
+    struct machine_result sum = {0};
+    int bad = 0;
+    size_t ok = 0, hit_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct machine_result r;
+        memset(&r, 0, sizeof(r));
+        if (run_machine(&o, names[i], &r) != 0) {
+            bad = 1;
+            continue;
+        }
+        char nm[64];
+        snprintf(nm, sizeof(nm), "%.*s", (int)(strlen(names[i]) - 4), names[i]);
+        printf("%-16s %6.3f %6.3f %6.3f | %7.3f %6.3f | %6.3f | %6.3f %6.3f\n", nm, r.at.precision,
+               r.at.recall, r.at.f1, r.best.f1, r.auprc, r.adj.f1, r.hit100, r.hit150);
+        if (o.verbose)
+            printf("  at threshold %g: TP %zu FP %zu FN %zu; best F1 at %.10f\n", o.threshold,
+                   r.at.tp, r.at.fp, r.at.fn, r.best.threshold);
+        ok++;
+        sum.at.precision += r.at.precision;
+        sum.at.recall += r.at.recall;
+        sum.at.f1 += r.at.f1;
+        sum.best.f1 += r.best.f1;
+        sum.auprc += r.auprc;
+        sum.adj.f1 += r.adj.f1;
+        if (!isnan(r.hit100)) {
+            sum.hit100 += r.hit100;
+            sum.hit150 += r.hit150;
+            hit_n++;
+        }
+    }
+    if (ok) {
+        double k = (double)ok, kh = hit_n ? (double)hit_n : NAN;
+        printf("%-16s %6.3f %6.3f %6.3f | %7.3f %6.3f | %6.3f | %6.3f %6.3f\n", "mean",
+               sum.at.precision / k, sum.at.recall / k, sum.at.f1 / k, sum.best.f1 / k,
+               sum.auprc / k, sum.adj.f1 / k, sum.hit100 / kh, sum.hit150 / kh);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return bad ? 1 : 0;
 }

@@ -1,0 +1,88 @@
+/* SPOT calibration: scores follow the tail probability, ties and constant series do not saturate,
+ * anomalies are not learned. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vg_spot.h"
+
+/* Deterministic uniform (0,1). */
+static double unif(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return ((double)(*s >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static void score_matches_the_tail_of_an_exponential(void **state)
+{
+    struct vg_spot s;
+    struct vg_spot_params p;
+    vg_spot_defaults(&p);
+    vg_spot_init(&s);
+    uint64_t seed = 42;
+    double sc;
+    int rc = 0;
+    for (int i = 0; i < 20000; i++)
+        rc = vg_spot_update(&s, &p, -log(unif(&seed)), &sc);
+    assert_int_equal(rc, 0);
+    /* P(X >= x) = e^-x: x = ln 1000 is the 0.999 quantile, ln 1e5 the 0.99999 one. The GPD is
+     * fitted by moments to 128 recent peaks: a factor of about 2 on the tail is expected. */
+    double t3 = 1 - vg_spot_score(&s, log(1000.0)), t5 = 1 - vg_spot_score(&s, log(1e5));
+    assert_true(t3 > 0.3e-3 && t3 < 3e-3);
+    assert_true(t5 > 1e-6 && t5 < 1e-4);
+    /* Below the tail threshold: the empirical CDF (median of an exponential is ln 2). */
+    assert_true(fabs(vg_spot_score(&s, log(2.0)) - 0.5) < 0.08);
+}
+
+static void constant_series_is_not_saturated(void **state)
+{
+    struct vg_spot s;
+    struct vg_spot_params p;
+    vg_spot_defaults(&p);
+    p.n_init = 32;
+    p.min_sigma = 1;
+    vg_spot_init(&s);
+    double sc = -1;
+    for (int i = 0; i < 32; i++)
+        vg_spot_update(&s, &p, 0.0, &sc);
+    assert_int_equal(vg_spot_update(&s, &p, 0.0, &sc), 0);
+    assert_true(fabs(sc - 0.5) < 1e-12); /* a tie counts half, never 1 */
+    /* A first wobble is rare, not impossible: (0 + 1) / (33 + 1) e^-0.5. */
+    double w = vg_spot_score(&s, 0.5);
+    assert_true(w < 1 && fabs((1 - w) - exp(-0.5) / 34) < 1e-9);
+}
+
+static void anomalies_do_not_teach_the_tail(void **state)
+{
+    struct vg_spot s;
+    struct vg_spot_params p;
+    vg_spot_defaults(&p);
+    vg_spot_init(&s);
+    uint64_t seed = 7;
+    double sc;
+    for (int i = 0; i < 5000; i++)
+        vg_spot_update(&s, &p, -log(unif(&seed)), &sc);
+    double before = vg_spot_score(&s, 30);
+    for (int i = 0; i < 500; i++) {
+        vg_spot_update(&s, &p, 30, &sc);
+        assert_true(sc >= p.learn_max);
+    }
+    assert_true(vg_spot_score(&s, 30) == before);
+    assert_int_equal(vg_spot_update(&s, &p, NAN, &sc), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(score_matches_the_tail_of_an_exponential),
+        cmocka_unit_test(constant_series_is_not_saturated),
+        cmocka_unit_test(anomalies_do_not_teach_the_tail),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
