@@ -1,6 +1,7 @@
 #include "agent_config.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define OFF(f)  offsetof(struct agent_cfg, f)
 #define NOBOUND 1, 0
@@ -51,6 +52,16 @@ static const struct vg_cfg_key keys[] = {
      "librdkafka producer properties, passed through (security.protocol, sasl.*, ssl.*, ...)"},
     {"flush_timeout", VG_CFG_DURATION, "10s", OFF(flush_timeout_ms), 0, 600000, NULL,
      "on SIGTERM, how long to wait for queued messages to be delivered"},
+    {"spool.dir", VG_CFG_STRING, "/var/lib/vigil/spool", OFF(spool_dir), NOBOUND, NULL,
+     "where messages wait, in order, while Kafka cannot take them (docs/reliability.md); "
+     "created when its parent exists; empty: no spool (messages librdkafka cannot deliver "
+     "within message.timeout.ms are lost, and counted)"},
+    {"spool.max_bytes", VG_CFG_SIZE, "256MiB", OFF(spool_max_bytes), 1048576, 1099511627776.0, NULL,
+     "disk the spool may use; when full its oldest messages are dropped, logged and counted"},
+    {"spool.max_age", VG_CFG_DURATION, "6h", OFF(spool_max_age_ms), 0, 31536000000.0, NULL,
+     "spooled messages older than this are dropped (counted) instead of sent; 0: no limit"},
+    {"spool.memory_messages", VG_CFG_INT, "60", OFF(spool_memory_messages), 1, 100000, NULL,
+     "undelivered messages librdkafka may hold in memory before new ones go to the spool"},
     {"stats_interval", VG_CFG_DURATION, "60s", OFF(stats_interval_ms), 1000, 86400000, NULL,
      "how often counters are logged"},
     {"log.level", VG_CFG_STRING, "info", OFF(log_level), NOBOUND, "VIGIL_LOG_LEVEL",

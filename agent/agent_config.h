@@ -23,6 +23,10 @@ struct agent_cfg {
     char *bootstrap_servers;
     struct vg_kvlist kafka;
     int64_t flush_timeout_ms;
+    char *spool_dir;
+    int64_t spool_max_bytes;
+    int64_t spool_max_age_ms;
+    int64_t spool_memory_messages;
     int64_t stats_interval_ms;
     char *log_level;
     char *log_format;

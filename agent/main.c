@@ -2,6 +2,7 @@
  * tick to Kafka, keyed by host. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <malloc.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include "vg_kafka.h"
 #include "vg_log.h"
 #include "vg_notify.h"
+#include "vg_spool.h"
 #include "vg_util.h"
 #include "vg_wire.h"
 
@@ -47,10 +49,13 @@ struct agent {
     size_t n_coll;
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
-    int wake_fd[2]; /* librdkafka writes to [1] when its main queue gets an event */
+    int wake_fd[2];         /* librdkafka writes to [1] when its main queue gets an event */
+    struct vg_spool *spool; /* NULL: spool.dir empty or unusable */
+    int stopping;           /* purged messages go to the spool instead of being counted lost */
     /* Counters; the delivery ones are written from librdkafka's callback, which runs on this
      * thread inside rd_kafka_poll(). */
     uint64_t ticks, produced, delivered, delivery_failed, produce_failed, encode_failed;
+    uint64_t spooled, spool_failed, kept_at_exit;
 };
 
 static void usage(FILE *f)
@@ -184,14 +189,38 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
     }
 }
 
+static int purged(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR__PURGE_QUEUE || e == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct agent *a = opaque;
+    uint64_t token = (uint64_t)(uintptr_t)m->_private; /* nonzero: the record came from the spool */
     (void)rk;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         a->delivered++;
+        if (token)
+            vg_spool_delivered(a->spool, token);
         return;
     }
+    if (a->stopping && purged(m->err) && a->spool) {
+        /* Still queued when the flush at exit timed out. A spooled record is still in its file;
+         * one sent directly is older than everything spooled and goes in front of it. */
+        char err[VG_ERRLEN], q[VG_ERRLEN + 8];
+        if (token)
+            a->kept_at_exit++;
+        else if (vg_spool_prepend(a->spool, vg_now_ms(), m->payload, m->len, err, sizeof err) == 0)
+            a->kept_at_exit++;
+        else {
+            a->delivery_failed++;
+            vg_error("message lost at exit", "reason=%s", vg_log_quote(q, sizeof q, err));
+        }
+        return;
+    }
+    if (token)
+        vg_spool_delivered(a->spool, token); /* given up on: counted below, not retried forever */
     if (a->delivery_failed++ % 100 == 0)
         vg_error("delivery failed", "topic=%s failed=%llu reason=%s", rd_kafka_topic_name(m->rkt),
                  (unsigned long long)a->delivery_failed, rd_kafka_err2name(m->err));
@@ -208,7 +237,8 @@ static int open_producer(struct agent *a, char *err, size_t errlen)
         {"acks", "all"},
         {"compression.type", "lz4"},
         {"linger.ms", "50"},
-        {"message.timeout.ms", "300000"},
+        /* With a spool nothing times out in memory: what does not fit waits on disk. */
+        {"message.timeout.ms", a->cfg.spool_dir && *a->cfg.spool_dir ? "0" : "300000"},
         {"queue.buffering.max.messages", "100000"},
         {NULL, NULL},
     };
@@ -238,6 +268,8 @@ static int open_producer(struct agent *a, char *err, size_t errlen)
     return 0;
 }
 
+static void feed_from_spool(struct agent *a);
+
 /* Sleeps until deadline (monotonic ms), serving librdkafka's events as they come, and returns
  * early on a signal. The caller blocks the signals that matter; ppoll() lets them in only while
  * it waits, so one that arrives between the check of g_stop and the wait still ends the wait. */
@@ -245,6 +277,7 @@ static void wait_until(struct agent *a, int64_t deadline, const sigset_t *wait_m
 {
     for (;;) {
         rd_kafka_poll(a->rk, 0);
+        feed_from_spool(a);
         int64_t now = vg_mono_ms();
         vg_notify_watchdog(now);
         if (g_stop || now >= deadline)
@@ -263,6 +296,30 @@ static void wait_until(struct agent *a, int64_t deadline, const sigset_t *wait_m
     }
 }
 
+static int must_spool(struct agent *a)
+{
+    return a->spool && (vg_spool_busy(a->spool) ||
+                        rd_kafka_outq_len(a->rk) >= (int)a->cfg.spool_memory_messages);
+}
+
+/* Takes buf (frees it). 0 when it is on disk. */
+static int spool_message(struct agent *a, char *buf, size_t len)
+{
+    char err[VG_ERRLEN], q[VG_ERRLEN + 8];
+    int rc = vg_spool_append(a->spool, vg_now_ms(), buf, len, err, sizeof err);
+    free(buf);
+    if (rc < 0) {
+        if (a->spool_failed++ % 100 == 0)
+            vg_error("spool write failed, message lost", "failed=%llu reason=%s",
+                     (unsigned long long)a->spool_failed, vg_log_quote(q, sizeof q, err));
+        return rc;
+    }
+    if (a->spooled++ == 0)
+        vg_warn("Kafka is not taking messages: spooling to disk", "queued=%d dir=%s",
+                rd_kafka_outq_len(a->rk), a->cfg.spool_dir);
+    return 0;
+}
+
 static void produce(struct agent *a, struct vg_wire_msg *msg)
 {
     char *buf;
@@ -275,11 +332,21 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
                  vg_log_quote(q, sizeof(q), eerr));
         return;
     }
-    /* The sequence advances per message handed to Kafka, so the analyzer sees a gap only for
-     * messages that were really lost. */
+    /* The sequence advances per message handed to Kafka or kept in the spool, so the analyzer
+     * sees a gap only for messages that were really lost. */
+    if (must_spool(a)) {
+        if (spool_message(a, buf, len) == 0)
+            a->seq++;
+        return;
+    }
     if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, buf, len, a->host,
                          strlen(a->host), NULL) < 0) {
         rd_kafka_resp_err_t e = rd_kafka_last_error();
+        if (a->spool && e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (spool_message(a, buf, len) == 0)
+                a->seq++;
+            return;
+        }
         free(buf);
         if (a->produce_failed++ % 100 == 0)
             vg_error("produce failed", "failed=%llu reason=%s",
@@ -290,14 +357,50 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
     a->produced++;
 }
 
+/* Hands spooled messages back to librdkafka, oldest first, while it has room for them. */
+static void feed_from_spool(struct agent *a)
+{
+    while (a->spool && !a->stopping &&
+           rd_kafka_outq_len(a->rk) < (int)a->cfg.spool_memory_messages) {
+        void *buf;
+        size_t len;
+        uint64_t token;
+        int rc = vg_spool_next(a->spool, vg_now_ms(), &buf, &len, &token);
+        if (rc <= 0) {
+            if (rc < 0 && a->spool_failed++ % 100 == 0)
+                vg_error("spool read failed", "reason=\"%s\"", strerror(-rc));
+            return;
+        }
+        if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, buf, len, a->host,
+                             strlen(a->host), (void *)(uintptr_t)token) < 0) {
+            rd_kafka_resp_err_t e = rd_kafka_last_error();
+            free(buf);
+            vg_spool_delivered(a->spool, token);
+            if (a->produce_failed++ % 100 == 0)
+                vg_error("produce from spool failed, message lost", "failed=%llu reason=%s",
+                         (unsigned long long)a->produce_failed, rd_kafka_err2name(e));
+            continue;
+        }
+        a->produced++;
+    }
+}
+
 static void log_stats(struct agent *a)
 {
+    struct vg_spool_stats ss = {0};
+    if (a->spool)
+        vg_spool_get_stats(a->spool, &ss);
     vg_info("stats",
             "ticks=%llu produced=%llu delivered=%llu delivery_failed=%llu produce_failed=%llu "
-            "queued=%d",
+            "queued=%d spooled=%llu spool_records=%llu spool_bytes=%llu spool_dropped_full=%llu "
+            "spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu",
             (unsigned long long)a->ticks, (unsigned long long)a->produced,
             (unsigned long long)a->delivered, (unsigned long long)a->delivery_failed,
-            (unsigned long long)a->produce_failed, a->rk ? rd_kafka_outq_len(a->rk) : 0);
+            (unsigned long long)a->produce_failed, a->rk ? rd_kafka_outq_len(a->rk) : 0,
+            (unsigned long long)a->spooled, (unsigned long long)ss.records,
+            (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
+            (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
+            (unsigned long long)a->spool_failed);
 }
 
 static int run_once(struct agent *a)
@@ -362,8 +465,17 @@ static int run_loop(struct agent *a)
     vg_notify_stopping();
     vg_info("stopping, flushing", "queued=%d timeout_ms=%lld", rd_kafka_outq_len(a->rk),
             (long long)a->cfg.flush_timeout_ms);
+    a->stopping = 1; /* nothing more is fed from the spool */
     rd_kafka_flush(a->rk, (int)a->cfg.flush_timeout_ms);
     int left = rd_kafka_outq_len(a->rk);
+    if (left > 0 && a->spool) {
+        /* Purged messages come back through dr_cb, which keeps them in the spool. */
+        rd_kafka_purge(a->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(a->rk, 1000);
+        vg_info("undelivered messages kept in the spool for the next start", "count=%llu dir=%s",
+                (unsigned long long)a->kept_at_exit, a->cfg.spool_dir);
+        left = rd_kafka_outq_len(a->rk);
+    }
     if (left > 0)
         vg_error("messages not delivered at exit", "count=%d", left);
     log_stats(a);
@@ -378,6 +490,7 @@ static void close_all(struct agent *a)
         rd_kafka_topic_destroy(a->rkt);
     if (a->rk)
         rd_kafka_destroy(a->rk);
+    vg_spool_close(a->spool);
     for (int i = 0; i < 2; i++)
         if (a->wake_fd[i] >= 0)
             close(a->wake_fd[i]);
@@ -524,6 +637,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-agent: %s\n", err);
         close_all(&a);
         return 1;
+    }
+    if (a.cfg.spool_dir && *a.cfg.spool_dir) {
+        struct vg_spool_cfg sc = {.dir = a.cfg.spool_dir,
+                                  .max_bytes = (uint64_t)a.cfg.spool_max_bytes,
+                                  .max_age_ms = a.cfg.spool_max_age_ms};
+        char q[VG_ERRLEN + 8];
+        if (vg_spool_open(&a.spool, &sc, err, sizeof(err)) < 0)
+            vg_warn("spool off: messages Kafka cannot take in time will be lost (counted)",
+                    "reason=%s", vg_log_quote(q, sizeof(q), err));
     }
     rc = run_loop(&a);
     close_all(&a);

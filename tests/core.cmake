@@ -23,3 +23,6 @@ vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack)
 add_dependencies(test_cli vigil-agent vigil-analyzer)
 
 vg_add_test(test_http SOURCES test_http.c LIBS vg_analyzer vg_teststack)
+
+vg_add_test(test_spool SOURCES test_spool.c ${CMAKE_SOURCE_DIR}/agent/vg_spool.c LIBS vg_common)
+target_include_directories(test_spool PRIVATE ${CMAKE_SOURCE_DIR}/agent)

@@ -2,6 +2,15 @@
  * an analyzer (or start several) while the broker and its committed offsets live on.
  *
  *   vigil-test-mockbroker --bootstrap-file PATH [--brokers N] [--topic NAME:PARTITIONS]...
+ *                         [--control FIFO]
+ *
+ * --control makes a FIFO that takes one fault command per line; each is answered on stdout with
+ * "control: <command>: ok" (or an error) once the cluster has applied it, so a test can wait for
+ * that line:
+ *   down                     every broker stops answering (connections closed, none accepted)
+ *   up                       every broker answers again
+ *   leader TOPIC PART BROKER moves the partition's leader
+ *   errors APIKEY COUNT CODE the next COUNT requests of that API (0 = Produce) fail with CODE
  *
  * Topics default to vigil.metrics:4 and vigil.state:4. The bootstrap address is written to
  * PATH (atomically, with a newline) once the topics exist; SIGTERM or SIGINT stops it. */
@@ -13,9 +22,58 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_TOPICS 8
+
+struct control {
+    rd_kafka_mock_cluster_t *mc;
+    int brokers;
+    const char *path;
+};
+
+static void apply(struct control *c, char *line)
+{
+    char topic[256];
+    int a, b, n;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strcmp(line, "down") == 0 || strcmp(line, "up") == 0) {
+        for (int i = 1; i <= c->brokers && !e; i++)
+            e = line[0] == 'd' ? rd_kafka_mock_broker_set_down(c->mc, i)
+                               : rd_kafka_mock_broker_set_up(c->mc, i);
+    } else if (sscanf(line, "leader %255s %d %d", topic, &a, &b) == 3) {
+        e = rd_kafka_mock_partition_set_leader(c->mc, topic, a, b);
+    } else if (sscanf(line, "errors %d %d %d", &a, &n, &b) == 3 && n > 0 && n <= 1000) {
+        rd_kafka_resp_err_t errs[1000];
+        for (int i = 0; i < n; i++)
+            errs[i] = (rd_kafka_resp_err_t)b;
+        rd_kafka_mock_push_request_errors_array(c->mc, (int16_t)a, (size_t)n, errs);
+    } else {
+        printf("control: %s: unknown command\n", line);
+        fflush(stdout);
+        return;
+    }
+    printf("control: %s: %s\n", line, e ? rd_kafka_err2str(e) : "ok");
+    fflush(stdout);
+}
+
+static void *control_thread(void *arg)
+{
+    struct control *c = arg;
+    /* Opened read-write so that a writer closing it never gives end-of-file here. */
+    FILE *f = fopen(c->path, "r+");
+    if (!f) {
+        perror(c->path);
+        return NULL;
+    }
+    char line[512];
+    while (fgets(line, sizeof(line), f))
+        apply(c, line);
+    fclose(f);
+    return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -23,9 +81,10 @@ int main(int argc, char **argv)
         {"bootstrap-file", required_argument, NULL, 'f'},
         {"brokers", required_argument, NULL, 'b'},
         {"topic", required_argument, NULL, 't'},
+        {"control", required_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
     };
-    const char *bsfile = NULL;
+    const char *bsfile = NULL, *control = NULL;
     int brokers = 1, opt;
     char *topics[MAX_TOPICS];
     size_t n_topics = 0;
@@ -36,6 +95,8 @@ int main(int argc, char **argv)
             brokers = atoi(optarg);
         else if (opt == 't' && n_topics < MAX_TOPICS)
             topics[n_topics++] = optarg;
+        else if (opt == 'c')
+            control = optarg;
         else {
             fprintf(stderr, "usage: vigil-test-mockbroker --bootstrap-file PATH [--brokers N] "
                             "[--topic NAME:PARTITIONS]...\n");
@@ -95,6 +156,18 @@ int main(int argc, char **argv)
             rename(tmp, bsfile)) {
             perror(bsfile);
             rc = 1;
+        }
+    }
+    static struct control ctl;
+    pthread_t ctl_thread;
+    if (!rc && control) {
+        unlink(control);
+        ctl = (struct control){.mc = mc, .brokers = brokers, .path = control};
+        if (mkfifo(control, 0600) != 0 || pthread_create(&ctl_thread, NULL, control_thread, &ctl)) {
+            perror(control);
+            rc = 1;
+        } else {
+            pthread_detach(ctl_thread);
         }
     }
     int sig;

@@ -1,0 +1,516 @@
+#include "vg_spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vg_crc32.h"
+#include "vg_log.h"
+#include "vg_util.h"
+
+#define MAGIC      0x56475350u /* "VGSP" */
+#define HDR        20          /* magic u32, len u32, crc u32, ts i64 */
+#define MAX_RECORD (16u << 20)
+#define MAX_SEGS   4096
+/* Ids start high so that segments can be placed before the first one (vg_spool_prepend). */
+#define FIRST_ID (1ull << 40)
+
+struct seg {
+    uint64_t id;
+    uint64_t bytes;     /* valid bytes: records end here */
+    uint64_t records;   /* valid records */
+    uint64_t read;      /* handed out or skipped by the reader */
+    uint64_t delivered; /* delivered or given up on */
+};
+
+struct vg_spool {
+    struct vg_spool_cfg cfg;
+    char *dir;
+    int lock_fd;
+    struct seg *segs; /* ascending id */
+    size_t n, cap;
+    int wfd;      /* open on the last segment when this run appends to it, else -1 */
+    uint64_t wid; /* its id */
+    int ffd;      /* the prepend segment of this run, else -1 */
+    uint64_t fid;
+    uint64_t rid, roff; /* reader: next record to hand out; rid 0 = at the first segment */
+    int rfd;
+    uint64_t rfd_id;
+    struct vg_spool_stats st;
+};
+
+static void seg_path(const struct vg_spool *s, uint64_t id, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%020" PRIu64 ".spool", s->dir, id);
+}
+
+static struct seg *find(struct vg_spool *s, uint64_t id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->segs[i].id == id)
+            return &s->segs[i];
+    return NULL;
+}
+
+static int insert(struct vg_spool *s, size_t at, uint64_t id)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        struct seg *g = realloc(s->segs, cap * sizeof *g);
+        if (!g)
+            return -ENOMEM;
+        s->segs = g;
+        s->cap = cap;
+    }
+    memmove(&s->segs[at + 1], &s->segs[at], (s->n - at) * sizeof *s->segs);
+    s->segs[at] = (struct seg){.id = id};
+    s->n++;
+    return 0;
+}
+
+static void remove_at(struct vg_spool *s, size_t i)
+{
+    char path[600];
+    struct seg *g = &s->segs[i];
+    seg_path(s, g->id, path, sizeof path);
+    unlink(path);
+    s->st.bytes -= g->bytes;
+    s->st.records -= g->records - g->delivered;
+    if (s->wfd >= 0 && s->wid == g->id) {
+        close(s->wfd);
+        s->wfd = -1;
+    }
+    if (s->ffd >= 0 && s->fid == g->id) {
+        close(s->ffd);
+        s->ffd = -1;
+    }
+    if (s->rfd >= 0 && s->rfd_id == g->id) {
+        close(s->rfd);
+        s->rfd = -1;
+    }
+    if (s->rid == g->id) {
+        s->rid = i + 1 < s->n ? s->segs[i + 1].id : 0;
+        s->roff = 0;
+    }
+    memmove(&s->segs[i], &s->segs[i + 1], (s->n - i - 1) * sizeof *s->segs);
+    s->n--;
+}
+
+/* A segment is finished with when all its records are delivered and nobody appends to it. */
+static void maybe_remove(struct vg_spool *s, struct seg *g)
+{
+    if (g->delivered < g->records)
+        return;
+    if (s->ffd >= 0 && s->fid == g->id)
+        return;
+    remove_at(s, (size_t)(g - s->segs));
+}
+
+static int read_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            return -ENODATA;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Reads the record at off: 1 with *payload (malloc'ed), 0 at the clean end, -EBADMSG when the
+ * bytes there are not a whole valid record. */
+static int read_record(int fd, uint64_t off, uint64_t size, void **payload, size_t *len,
+                       int64_t *ts)
+{
+    unsigned char h[HDR];
+    if (off == size)
+        return 0;
+    if (size - off < HDR || read_full(fd, h, HDR, off) < 0 || get32(h) != MAGIC)
+        return -EBADMSG;
+    uint32_t n = get32(h + 4);
+    if (n > MAX_RECORD || size - off - HDR < n)
+        return -EBADMSG;
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        return -ENOMEM;
+    if (read_full(fd, p, n, off + HDR) < 0) {
+        free(p);
+        return -EBADMSG;
+    }
+    uint32_t crc = vg_crc32(vg_crc32(0, h + 12, 8), p, n);
+    if (crc != get32(h + 8)) {
+        free(p);
+        return -EBADMSG;
+    }
+    uint64_t t = 0;
+    for (int i = 0; i < 8; i++)
+        t |= (uint64_t)h[12 + i] << (8 * i);
+    *ts = (int64_t)t;
+    *payload = p;
+    *len = n;
+    return 1;
+}
+
+/* Counts the valid records of a segment left by an earlier run; a damaged tail is cut off. */
+static int scan(struct vg_spool *s, struct seg *g)
+{
+    char path[600];
+    seg_path(s, g->id, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    uint64_t off = 0, size = (uint64_t)st.st_size;
+    for (;;) {
+        void *p;
+        size_t len;
+        int64_t ts;
+        int rc = read_record(fd, off, size, &p, &len, &ts);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            s->st.corrupt++;
+            vg_warn("spool: damaged record, rest of segment skipped",
+                    "file=%s offset=%" PRIu64 " bytes_skipped=%" PRIu64, path, off, size - off);
+            break;
+        }
+        free(p);
+        g->records++;
+        off += HDR + len;
+    }
+    close(fd);
+    g->bytes = off;
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = ((const struct seg *)a)->id, y = ((const struct seg *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *err, size_t errlen)
+{
+    struct vg_spool *s = calloc(1, sizeof *s);
+    if (!s)
+        return vg_err(err, errlen, -ENOMEM, "spool: out of memory");
+    s->cfg = *cfg;
+    if (!s->cfg.max_bytes)
+        s->cfg.max_bytes = 256ull << 20;
+    if (!s->cfg.segment_bytes)
+        s->cfg.segment_bytes = 4ull << 20;
+    s->wfd = s->ffd = s->rfd = s->lock_fd = -1;
+    s->dir = strdup(cfg->dir);
+    int rc = 0;
+    if (!s->dir) {
+        rc = vg_err(err, errlen, -ENOMEM, "spool: out of memory");
+        goto fail;
+    }
+    if (mkdir(s->dir, 0700) != 0 && errno != EEXIST) {
+        rc = vg_err(err, errlen, -errno, "spool: creating %s: %s", s->dir, strerror(errno));
+        goto fail;
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/.lock", s->dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0) {
+        rc = vg_err(err, errlen, -errno, "spool: %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = vg_err(err, errlen, -EBUSY, "spool: %s is in use by another process", s->dir);
+        goto fail;
+    }
+    DIR *d = opendir(s->dir);
+    if (!d) {
+        rc = vg_err(err, errlen, -errno, "spool: reading %s: %s", s->dir, strerror(errno));
+        goto fail;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        uint64_t id = strtoull(e->d_name, &end, 10);
+        if (strlen(e->d_name) != 26 || strcmp(end, ".spool") != 0 || id == 0)
+            continue;
+        if (s->n >= MAX_SEGS || insert(s, s->n, id) < 0) {
+            closedir(d);
+            rc = vg_err(err, errlen, -ENOMEM, "spool: too many segments in %s", s->dir);
+            goto fail;
+        }
+    }
+    closedir(d);
+    qsort(s->segs, s->n, sizeof *s->segs, cmp_id);
+    for (size_t i = 0; i < s->n;) {
+        if ((rc = scan(s, &s->segs[i])) < 0) {
+            rc = vg_err(err, errlen, rc, "spool: reading segment %020" PRIu64 ": %s", s->segs[i].id,
+                        strerror(-rc));
+            goto fail;
+        }
+        s->st.bytes += s->segs[i].bytes;
+        s->st.records += s->segs[i].records;
+        if (s->segs[i].records == 0)
+            remove_at(s, i); /* empty or wholly damaged */
+        else
+            i++;
+    }
+    s->rid = s->n ? s->segs[0].id : 0;
+    if (s->st.records)
+        vg_info("spool: records from an earlier run will be sent first",
+                "dir=%s records=%" PRIu64 " bytes=%" PRIu64, s->dir, s->st.records, s->st.bytes);
+    *out = s;
+    return 0;
+fail:
+    vg_spool_close(s);
+    return rc;
+}
+
+static int write_record(int fd, int64_t ts, const void *buf, size_t len)
+{
+    unsigned char h[HDR];
+    put32(h, MAGIC);
+    put32(h + 4, (uint32_t)len);
+    for (int i = 0; i < 8; i++)
+        h[12 + i] = (unsigned char)((uint64_t)ts >> (8 * i));
+    put32(h + 8, vg_crc32(vg_crc32(0, h + 12, 8), buf, len));
+    struct part {
+        const void *b;
+        size_t n;
+    } parts[2] = {{h, HDR}, {buf, len}};
+    for (int k = 0; k < 2; k++) {
+        const char *p = parts[k].b;
+        size_t n = parts[k].n;
+        while (n > 0) {
+            ssize_t w = write(fd, p, n);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -errno;
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+static int open_segment(struct vg_spool *s, uint64_t id, int *fd)
+{
+    char path[600];
+    seg_path(s, id, path, sizeof path);
+    *fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    return *fd < 0 ? -errno : 0;
+}
+
+/* Appends to the segment open on fd; a failed write is cut back off so the file stays valid. */
+static int append_to(struct vg_spool *s, int fd, struct seg *g, int64_t ts, const void *buf,
+                     size_t len)
+{
+    int rc = write_record(fd, ts, buf, len);
+    if (rc < 0) {
+        if (ftruncate(fd, (off_t)g->bytes) != 0)
+            vg_warn("spool: cannot cut a failed write", "reason=\"%s\"", strerror(errno));
+        return rc;
+    }
+    g->bytes += HDR + len;
+    g->records++;
+    s->st.bytes += HDR + len;
+    s->st.records++;
+    s->st.appended++;
+    return 0;
+}
+
+int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t len, char *err,
+                    size_t errlen)
+{
+    if (len > MAX_RECORD)
+        return vg_err(err, errlen, -EMSGSIZE, "spool: message of %zu bytes over the limit", len);
+    /* The oldest go first; the segment being written stays. */
+    while (s->st.bytes + HDR + len > s->cfg.max_bytes && s->n > 0 && !(s->n == 1 && s->wfd >= 0)) {
+        struct seg *g = &s->segs[0];
+        uint64_t lost = g->records - g->delivered;
+        s->st.dropped_full += lost;
+        vg_warn("spool full: oldest segment dropped",
+                "records=%" PRIu64 " max_bytes=%" PRIu64 " dropped_full=%" PRIu64, lost,
+                s->cfg.max_bytes, s->st.dropped_full);
+        remove_at(s, 0);
+    }
+    struct seg *g = s->wfd >= 0 ? find(s, s->wid) : NULL;
+    if (g && g->bytes >= s->cfg.segment_bytes) {
+        close(s->wfd);
+        s->wfd = -1;
+        g = NULL;
+    }
+    if (!g) {
+        uint64_t id = s->n ? s->segs[s->n - 1].id + 1 : FIRST_ID;
+        int rc = open_segment(s, id, &s->wfd);
+        if (rc < 0 || insert(s, s->n, id) < 0) {
+            if (s->wfd >= 0) {
+                close(s->wfd);
+                s->wfd = -1;
+            }
+            return vg_err(err, errlen, rc < 0 ? rc : -ENOMEM, "spool: new segment in %s: %s",
+                          s->dir, strerror(rc < 0 ? -rc : ENOMEM));
+        }
+        s->wid = id;
+        g = &s->segs[s->n - 1];
+        if (!s->rid)
+            s->rid = id, s->roff = 0;
+    }
+    int rc = append_to(s, s->wfd, g, ts_ms, buf, len);
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "spool: writing %s: %s", s->dir, strerror(-rc));
+    return 0;
+}
+
+int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t len, char *err,
+                     size_t errlen)
+{
+    if (len > MAX_RECORD)
+        return vg_err(err, errlen, -EMSGSIZE, "spool: message of %zu bytes over the limit", len);
+    if (s->ffd < 0) {
+        uint64_t id = s->n ? s->segs[0].id - 1 : FIRST_ID;
+        int rc = open_segment(s, id, &s->ffd);
+        if (rc < 0 || insert(s, 0, id) < 0) {
+            if (s->ffd >= 0) {
+                close(s->ffd);
+                s->ffd = -1;
+            }
+            return vg_err(err, errlen, rc < 0 ? rc : -ENOMEM, "spool: new segment in %s: %s",
+                          s->dir, strerror(rc < 0 ? -rc : ENOMEM));
+        }
+        s->fid = id;
+    }
+    int rc = append_to(s, s->ffd, find(s, s->fid), ts_ms, buf, len);
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "spool: writing %s: %s", s->dir, strerror(-rc));
+    return 0;
+}
+
+int vg_spool_busy(const struct vg_spool *s)
+{
+    return s->st.records > 0;
+}
+
+int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token)
+{
+    while (s->rid) {
+        struct seg *g = find(s, s->rid);
+        if (!g) { /* dropped while being read */
+            s->rid = s->n ? s->segs[0].id : 0;
+            s->roff = 0;
+            continue;
+        }
+        if (s->roff >= g->bytes) {
+            size_t i = (size_t)(g - s->segs);
+            if (i + 1 < s->n) {
+                s->rid = s->segs[i + 1].id;
+                s->roff = 0;
+                continue;
+            }
+            return 0; /* caught up with the writer */
+        }
+        if (s->rfd < 0 || s->rfd_id != g->id) {
+            if (s->rfd >= 0)
+                close(s->rfd);
+            char path[600];
+            seg_path(s, g->id, path, sizeof path);
+            s->rfd = open(path, O_RDONLY | O_CLOEXEC);
+            if (s->rfd < 0)
+                return -errno;
+            s->rfd_id = g->id;
+        }
+        int64_t ts;
+        int rc = read_record(s->rfd, s->roff, g->bytes, buf, len, &ts);
+        if (rc <= 0) {
+            /* Scanned or written by this run, so only a change behind our back gets here: the
+             * rest of the segment is given up on. */
+            if (rc == -ENOMEM)
+                return rc;
+            uint64_t rest = g->records - g->read;
+            s->st.corrupt++;
+            g->read = g->records;
+            g->delivered += rest;
+            s->st.records -= rest;
+            s->roff = g->bytes;
+            maybe_remove(s, g);
+            continue;
+        }
+        s->roff += HDR + *len;
+        g->read++;
+        if (s->cfg.max_age_ms > 0 && now_ms - ts > s->cfg.max_age_ms) {
+            free(*buf);
+            *buf = NULL;
+            s->st.dropped_age++;
+            g->delivered++;
+            s->st.records--;
+            maybe_remove(s, g);
+            continue;
+        }
+        *token = g->id;
+        return 1;
+    }
+    return 0;
+}
+
+void vg_spool_delivered(struct vg_spool *s, uint64_t token)
+{
+    struct seg *g = find(s, token);
+    if (!g || g->delivered >= g->records)
+        return; /* its segment was dropped while the record was in flight */
+    g->delivered++;
+    s->st.delivered++;
+    s->st.records--;
+    /* The segment being written is kept until the reader has passed its end. */
+    if (g->id == s->wid && s->wfd >= 0 && !(s->rid == g->id && s->roff >= g->bytes))
+        return;
+    maybe_remove(s, g);
+}
+
+void vg_spool_get_stats(const struct vg_spool *s, struct vg_spool_stats *st)
+{
+    *st = s->st;
+}
+
+void vg_spool_close(struct vg_spool *s)
+{
+    if (!s)
+        return;
+    if (s->wfd >= 0)
+        close(s->wfd);
+    if (s->ffd >= 0)
+        close(s->ffd);
+    if (s->rfd >= 0)
+        close(s->rfd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    free(s->segs);
+    free(s->dir);
+    free(s);
+}

@@ -1,0 +1,75 @@
+/* The agent's on-disk spool: where messages wait, in order, while Kafka cannot take them.
+ *
+ * The agent hands a message straight to librdkafka while the spool is empty and librdkafka holds
+ * fewer than spool.memory_messages undelivered ones. Otherwise the message is appended here, and
+ * the spool is fed back to librdkafka, oldest first, as deliveries make room. A record leaves the
+ * spool only when its delivery is confirmed, so an agent stopped or killed during the outage
+ * sends again, after its restart, whatever was not confirmed (the analyzer drops the duplicates
+ * by boot and sequence number).
+ *
+ * On disk: <dir>/<20-digit id>.spool segment files, each a run of records (magic, payload length,
+ * CRC-32 of the rest, wall-clock ms, payload), rolled at segment_bytes. Bounds: max_bytes over
+ * all segments (when exceeded the oldest segment goes, its records counted as dropped_full) and
+ * max_age (records older are skipped when read, counted as dropped_age). A record that fails its
+ * CRC (a write torn by a crash) is counted as corrupt and reading goes on at the next segment.
+ * Appends are write()s without fsync: the spool covers broker outages and agent restarts, not
+ * power loss, and one fsync per tick on every host is a cost for little gain.
+ *
+ * Not thread-safe: the agent's main loop and librdkafka's delivery callbacks (served on that same
+ * thread in rd_kafka_poll()) are its only users.
+ */
+#ifndef VG_SPOOL_H
+#define VG_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vg_spool;
+
+struct vg_spool_cfg {
+    const char *dir;        /* created (0700) when missing; its parent must exist */
+    uint64_t max_bytes;     /* default 256 MiB */
+    int64_t max_age_ms;     /* default 6 h; 0: no limit */
+    uint64_t segment_bytes; /* default 4 MiB */
+};
+
+struct vg_spool_stats {
+    uint64_t appended, delivered;
+    uint64_t dropped_full, dropped_age, corrupt;
+    uint64_t records; /* in the spool now, handed to Kafka or not */
+    uint64_t bytes;   /* on disk now */
+};
+
+/* Opens the spool in cfg->dir, taking over the records a previous run left (they are fed first).
+ * *out is released by vg_spool_close(). -EBUSY when another process has it open. */
+int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *err, size_t errlen);
+
+/* Appends one message stamped ts_ms (wall clock). Drops the oldest segments first when the spool
+ * would exceed max_bytes. 0 or -errno (the message is then not kept: the caller counts it). */
+int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t len, char *err,
+                    size_t errlen);
+
+/* 1 while any record is in the spool (handed to Kafka or not): new messages must then queue
+ * behind them to keep their order. */
+int vg_spool_busy(const struct vg_spool *s);
+
+/* The next record not yet handed to Kafka, oldest first, skipping expired ones at now_ms. Returns
+ * 1 with *buf (malloc'ed, the caller owns it), *len and *token (pass it to vg_spool_delivered), 0
+ * when every record has been handed, or -errno. */
+int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token);
+
+/* A record handed out by vg_spool_next is delivered (or given up on): once every record of a
+ * segment is, the segment file is removed. Tokens are delivered in the order they were handed. */
+void vg_spool_delivered(struct vg_spool *s, uint64_t token);
+
+/* For shutdown: keeps a message that librdkafka still held when the flush timed out. Such
+ * messages went to librdkafka directly while the spool was empty, so they are older than every
+ * record here: they go into a segment placed before the others, in the order of the calls. */
+int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t len, char *err,
+                     size_t errlen);
+
+void vg_spool_get_stats(const struct vg_spool *s, struct vg_spool_stats *st);
+
+void vg_spool_close(struct vg_spool *s);
+
+#endif
