@@ -1,0 +1,530 @@
+/* Alerting without processes: scaling maths against noise, the dispatcher (dedupe, silences,
+ * group wait, repeat), silences' requests, and rule files evaluated by the engine across a
+ * reload. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_dispatch.h"
+#include "vg_engine.h"
+#include "vg_ewma.h"
+#include "vg_rule_load.h"
+#include "vg_rule_policy.h"
+#include "vg_scale.h"
+#include "vg_silence.h"
+#include "vg_util.h"
+
+/* ---- scaling maths ------------------------------------------------------------------------ */
+
+/* A deterministic noise source (xorshift), so a failure reproduces. */
+static double noise(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (double)(*s >> 11) / 9007199254740992.0 * 2 - 1; /* [-1, 1) */
+}
+
+struct run {
+    int changes, reversals, final, min_seen, max_seen;
+};
+
+/* Simulates an hour at 1 s ticks: a fixed total load of 600 units, spread over the replicas, so
+ * the per-replica metric is 600 / replicas, with +-amp relative noise on every measurement.
+ * Target 60 per replica: the right answer is 10. */
+static struct run simulate(const struct vg_scale_params *p, double amp)
+{
+    struct vg_scale_state *st = malloc(sizeof(*st));
+    assert_non_null(st);
+    vg_scale_init(st, p, 2);
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    struct run r = {0, 0, 0, 1000, 0};
+    int last_dir = 0;
+    for (int64_t t = 0; t < 3600 * 1000; t += 1000) {
+        double metric = 600.0 / st->current * (1 + amp * noise(&seed));
+        struct vg_scale_decision d;
+        int before = st->current;
+        if (vg_scale_step(p, st, metric, -1, t, &d)) {
+            int dir = st->current > before ? 1 : -1;
+            r.changes++;
+            if (last_dir && dir != last_dir)
+                r.reversals++;
+            last_dir = dir;
+        }
+        assert_true(st->current >= p->min && st->current <= p->max);
+        if (t > 600 * 1000) { /* after ten minutes of settling */
+            r.min_seen = st->current < r.min_seen ? st->current : r.min_seen;
+            r.max_seen = st->current > r.max_seen ? st->current : r.max_seen;
+        }
+    }
+    r.final = st->current;
+    free(st);
+    return r;
+}
+
+static void noisy_load_does_not_make_replicas_oscillate(void **state)
+{
+    struct vg_scale_params p = {.mode = VG_SCALE_TARGET,
+                                .target = 60,
+                                .tolerance = 0.1,
+                                .min = 1,
+                                .max = 50,
+                                .cooldown_ms = 60000,
+                                .stabilization_ms = 300000};
+    struct run guarded = simulate(&p, 0.3);
+    /* Without the brakes the same input flaps: this is what the test guards against. */
+    struct vg_scale_params bare = p;
+    bare.cooldown_ms = 0;
+    bare.stabilization_ms = 0;
+    bare.tolerance = 0;
+    struct run flappy = simulate(&bare, 0.3);
+    print_message("guarded: %d changes, %d reversals, final %d, range %d..%d; unguarded: %d "
+                  "changes, %d reversals\n",
+                  guarded.changes, guarded.reversals, guarded.final, guarded.min_seen,
+                  guarded.max_seen, flappy.changes, flappy.reversals);
+    assert_true(flappy.reversals > 100);
+    /* Guarded: reaches the neighbourhood of 10 and stays there; at most a couple of changes
+     * after settling, never a ping-pong. */
+    assert_true(guarded.min_seen >= 9 && guarded.max_seen <= 14);
+    assert_true(guarded.reversals <= 2);
+    assert_true(guarded.changes <= 6);
+}
+
+static void scale_out_is_immediate_and_scale_in_waits_for_the_window(void **state)
+{
+    struct vg_scale_params p = {.mode = VG_SCALE_TARGET,
+                                .target = 50,
+                                .tolerance = 0.1,
+                                .min = 2,
+                                .max = 10,
+                                .cooldown_ms = 0,
+                                .stabilization_ms = 60000};
+    struct vg_scale_state *st = malloc(sizeof(*st));
+    vg_scale_init(st, &p, 0); /* clamped to min */
+    assert_int_equal(st->current, 2);
+    struct vg_scale_decision d;
+    /* 2 replicas at 150 each: ceil(2 * 3) = 6 at once. */
+    assert_int_equal(vg_scale_step(&p, st, 150, -1, 1000, &d), 1);
+    assert_int_equal(d.desired, 6);
+    /* Load gone: the recommendation is 2 but the window remembers 6 for a minute. */
+    for (int64_t t = 2000; t < 61000; t += 1000) {
+        assert_int_equal(vg_scale_step(&p, st, 5, -1, t, &d), 0);
+        assert_int_equal(d.desired, 6);
+        assert_int_equal(d.recommended, 2);
+    }
+    assert_int_equal(vg_scale_step(&p, st, 5, -1, 61001, &d), 1);
+    assert_int_equal(d.desired, 2);
+    /* Capped by max; missing data changes nothing. */
+    assert_int_equal(vg_scale_step(&p, st, 1e6, -1, 62000, &d), 1);
+    assert_int_equal(d.desired, 10);
+    assert_int_equal(vg_scale_step(&p, st, NAN, -1, 63000, &d), 0);
+    assert_int_equal(d.desired, 10);
+    free(st);
+}
+
+static void step_policy_honours_cooldown(void **state)
+{
+    struct vg_scale_params p = {.mode = VG_SCALE_STEP,
+                                .step_out = 2,
+                                .step_in = 1,
+                                .min = 1,
+                                .max = 8,
+                                .cooldown_ms = 30000,
+                                .stabilization_ms = 0};
+    struct vg_scale_state *st = malloc(sizeof(*st));
+    vg_scale_init(st, &p, 1);
+    struct vg_scale_decision d;
+    assert_int_equal(vg_scale_step(&p, st, NAN, 1, 0, &d), 1);
+    assert_int_equal(st->current, 3);
+    assert_int_equal(vg_scale_step(&p, st, NAN, 1, 10000, &d), 0); /* cooling down */
+    assert_non_null(strstr(d.reason, "cooldown"));
+    assert_int_equal(vg_scale_step(&p, st, NAN, -1, 40000, &d), 0); /* unknown: hold */
+    assert_int_equal(vg_scale_step(&p, st, NAN, 1, 40001, &d), 1);
+    assert_int_equal(st->current, 5);
+    assert_int_equal(vg_scale_step(&p, st, NAN, 0, 80000, &d), 1);
+    assert_int_equal(st->current, 4);
+    free(st);
+}
+
+static void policies_load_from_rule_files(void **state)
+{
+    const char *y = "scaling:\n"
+                    "  - target: web\n"
+                    "    select: ['host=~\"web-.*\"']\n"
+                    "    metric: avg_over(\"cpu.user_pct\", 1m)\n"
+                    "    target_value: 60\n"
+                    "    min: 2\n"
+                    "    max: 20\n"
+                    "    cooldown: 2m\n"
+                    "  - target: batch\n"
+                    "    when: score(\"queue.*\") > 0.99\n"
+                    "    step_out: 3\n"
+                    "    max: 9\n";
+    struct vg_rule_set *s;
+    char err[2048];
+    assert_int_equal(vg_rule_set_load_buffer("p.yaml", y, strlen(y), &s, err, sizeof(err)), 0);
+    assert_int_equal(vg_rule_set_policy_count(s), 2);
+    const struct vg_rule_policy *web = vg_rule_set_policy(s, 0);
+    assert_string_equal(vg_rule_policy_target(web), "web");
+    assert_int_equal(vg_rule_policy_params(web)->mode, VG_SCALE_TARGET);
+    assert_int_equal(vg_rule_policy_params(web)->cooldown_ms, 120000);
+    assert_int_equal(vg_rule_policy_initial(web), 2);
+    assert_int_equal(vg_rule_set_max_window_ms(s), 60000);
+    const struct vg_rule_policy *b = vg_rule_set_policy(s, 1);
+    assert_int_equal(vg_rule_policy_params(b)->mode, VG_SCALE_STEP);
+    assert_int_equal(vg_rule_policy_params(b)->step_out, 3);
+    assert_int_equal(vg_rule_policy_params(b)->min, 1);
+    vg_rule_set_free(s);
+}
+
+/* ---- dispatcher and silences --------------------------------------------------------------- */
+
+struct sent {
+    int n;
+    char status[16][16];
+    char fp[16][20];
+    unsigned repeat[16];
+};
+
+static void on_send(void *ud, const struct vg_notification *n)
+{
+    struct sent *s = ud;
+    assert_true(s->n < 16);
+    snprintf(s->status[s->n], 16, "%s", n->status);
+    snprintf(s->fp[s->n], 20, "%s", n->fingerprint);
+    s->repeat[s->n] = n->repeat;
+    s->n++;
+}
+
+static struct vg_notification alert(const char *status, const char *fp, const char *host)
+{
+    static const char *keys[] = {"env", "team"};
+    static const char *vals[] = {"prod", "sre"};
+    struct vg_notification n = {.status = status,
+                                .alertname = "HostAnomaly",
+                                .host = host,
+                                .fingerprint = fp,
+                                .severity = "warning",
+                                .starts_at_ms = 1000,
+                                .label_keys = keys,
+                                .label_values = vals,
+                                .n_labels = 2};
+    return n;
+}
+
+static void add_silence(struct vg_silences *s, const char *body, int64_t now, char id[17])
+{
+    char err[VG_ERRLEN];
+    int rc = vg_silences_add_json(s, body, strlen(body), now, id, err, sizeof(err));
+    if (rc)
+        fail_msg("silence refused: %s", err);
+}
+
+static void a_silence_holds_firing_until_it_expires_and_then_releases_it(void **state)
+{
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {0};
+    assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
+    char id[17];
+    add_silence(sil,
+                "{\"matchers\":[\"host=~\\\"web-.*\\\"\",\"alertname=\\\"HostAnomaly\\\"\"],"
+                "\"duration\":\"10s\",\"created_by\":\"t\"}",
+                10000, id);
+    struct vg_notification web = alert("firing", "fp-web", "web-1");
+    struct vg_notification db = alert("firing", "fp-db", "db-1");
+    vg_dispatch_event(d, &web, 11000);
+    vg_dispatch_event(d, &db, 11000);
+    assert_int_equal(out.n, 1); /* db goes, web is held */
+    assert_string_equal(out.fp[0], "fp-db");
+    vg_dispatch_tick(d, 15000);
+    assert_int_equal(out.n, 1);
+    json_t *al = vg_dispatch_alerts_json(d, 15000);
+    assert_int_equal(json_array_size(json_object_get(al, "alerts")), 2);
+    json_decref(al);
+    /* The silence ends at 20000: the held firing goes out then. */
+    vg_dispatch_tick(d, 20000);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.fp[1], "fp-web");
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.silenced, 1);
+    vg_dispatch_free(d);
+    vg_silences_free(sil);
+}
+
+static void a_resolve_of_an_alert_never_notified_is_not_sent(void **state)
+{
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {0};
+    assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
+    char id[17];
+    add_silence(sil, "{\"matchers\":[\"team=\\\"sre\\\"\"],\"ends_at\":\"1970-01-01T00:01:40Z\"}",
+                0, id);
+    struct vg_notification f = alert("firing", "fp-1", "web-1");
+    struct vg_notification r = alert("resolved", "fp-1", "web-1");
+    vg_dispatch_event(d, &f, 1000);
+    vg_dispatch_event(d, &r, 2000);
+    assert_int_equal(out.n, 0);
+    /* Expiring the silence through the API path releases nothing: the alert is gone. */
+    assert_int_equal(vg_silences_expire(sil, id, 3000), 0);
+    assert_int_equal(vg_silences_expire(sil, "0000000000000000", 3000), -ENOENT);
+    vg_dispatch_tick(d, 4000);
+    assert_int_equal(out.n, 0);
+    vg_dispatch_free(d);
+    vg_silences_free(sil);
+}
+
+static void duplicate_firing_is_dropped_and_repeats_carry_a_counter(void **state)
+{
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {.repeat_interval_ms = 60000};
+    assert_int_equal(vg_dispatch_new(&d, &p, NULL, on_send, &out), 0);
+    struct vg_notification f = alert("firing", "fp-1", "web-1");
+    vg_dispatch_event(d, &f, 0);
+    vg_dispatch_event(d, &f, 500); /* the same alert again: a redelivery */
+    assert_int_equal(out.n, 1);
+    vg_dispatch_tick(d, 59999);
+    assert_int_equal(out.n, 1);
+    vg_dispatch_tick(d, 60000);
+    vg_dispatch_tick(d, 120000);
+    assert_int_equal(out.n, 3);
+    assert_int_equal(out.repeat[1], 1);
+    assert_int_equal(out.repeat[2], 2);
+    struct vg_notification r = alert("resolved", "fp-1", "web-1");
+    vg_dispatch_event(d, &r, 130000);
+    assert_int_equal(out.n, 4);
+    assert_string_equal(out.status[3], "resolved");
+    assert_int_equal(out.repeat[3], 0);
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.deduplicated, 1);
+    assert_int_equal(st.repeats, 2);
+    assert_int_equal(st.firing, 0);
+    vg_dispatch_free(d);
+}
+
+static void a_group_waits_together_then_newcomers_go_at_once(void **state)
+{
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {.group_wait_ms = 5000, .group_by = "alertname, env"};
+    assert_int_equal(vg_dispatch_new(&d, &p, NULL, on_send, &out), 0);
+    struct vg_notification a1 = alert("firing", "fp-1", "web-1");
+    struct vg_notification a2 = alert("firing", "fp-2", "web-2");
+    struct vg_notification a3 = alert("firing", "fp-3", "web-3");
+    vg_dispatch_event(d, &a1, 0);
+    vg_dispatch_event(d, &a2, 3000);
+    assert_int_equal(out.n, 0);
+    vg_dispatch_tick(d, 4999);
+    assert_int_equal(out.n, 0);
+    vg_dispatch_tick(d, 5000); /* both at the end of the first one's wait */
+    assert_int_equal(out.n, 2);
+    vg_dispatch_event(d, &a3, 6000); /* the group was notified: no wait */
+    assert_int_equal(out.n, 3);
+    vg_dispatch_free(d);
+}
+
+static void silence_requests_are_checked(void **state)
+{
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    static const struct {
+        const char *body, *want;
+    } bad[] = {
+        {"[]", "the body must be a JSON object"},
+        {"{\"matchers\":[],\"duration\":\"1h\"}", "matchers: a non-empty list"},
+        {"{\"matchers\":[\"env=prod\"],\"duration\":\"1h\"}", "matchers: select 'env=prod'"},
+        {"{\"matchers\":[\"env=\\\"prod\\\"\"]}", "ends_at or duration is required"},
+        {"{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"soon\"}", "duration: expected"},
+        {"{\"matchers\":[\"env=\\\"prod\\\"\"],\"ends_at\":\"yesterday\"}", "ends_at: expected"},
+        {"{\"matchers\":[\"env=\\\"prod\\\"\"],\"ends_at\":1}", "ends_at is before starts_at"},
+        {"{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1h\",\"who\":\"x\"}",
+         "unknown field 'who'"},
+        {"{\"matchers\":", "body is not JSON"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+        char err[VG_ERRLEN] = "", id[17];
+        int rc =
+            vg_silences_add_json(s, bad[i].body, strlen(bad[i].body), 1000, id, err, sizeof(err));
+        if (rc != -EINVAL || !strstr(err, bad[i].want))
+            fail_msg("%s: rc %d err '%s', want '%s'", bad[i].body, rc, err, bad[i].want);
+    }
+    int64_t t;
+    assert_int_equal(vg_silence_parse_time("2026-11-23T15:00:00.5+01:00", &t), 0);
+    assert_int_equal(t, 1795442400500LL);
+    assert_int_equal(vg_silence_parse_time("2026-11-23 15:00:00Z", &t), -EINVAL);
+    vg_silences_free(s);
+}
+
+static void silences_survive_a_save_and_load(void **state)
+{
+    struct vg_silences *s, *s2;
+    assert_int_equal(vg_silences_new(&s), 0);
+    char id[17], path[] = "/tmp/vg-silences-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    add_silence(s, "{\"matchers\":[\"host=\\\"a\\\"\"],\"duration\":\"1h\",\"comment\":\"c\"}",
+                1000, id);
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_silences_save(s, path, 2000, err, sizeof(err)), 0);
+    assert_int_equal(vg_silences_new(&s2), 0);
+    assert_int_equal(vg_silences_load(s2, path, 3000, err, sizeof(err)), 0);
+    json_t *o = vg_silences_json(s2, id, 3000);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "comment")), "c");
+    assert_int_equal(json_integer_value(json_object_get(o, "ends_at_ms")), 1000 + 3600000);
+    json_decref(o);
+    unlink(path);
+    vg_silences_free(s);
+    vg_silences_free(s2);
+}
+
+/* ---- rule files in the engine ---------------------------------------------------------------- */
+
+struct events {
+    int n;
+    char status[8][16], alertname[8][64], fp[8][20], summary[8][128];
+    int n_receivers[8];
+};
+
+static void record(void *ud, const struct vg_notification *n)
+{
+    struct events *e = ud;
+    assert_true(e->n < 8);
+    snprintf(e->status[e->n], 16, "%s", n->status);
+    snprintf(e->alertname[e->n], 64, "%s", n->alertname);
+    snprintf(e->fp[e->n], 20, "%s", n->fingerprint);
+    snprintf(e->summary[e->n], 128, "%s", n->summary ? n->summary : "");
+    e->n_receivers[e->n] = (int)n->n_receivers;
+    e->n++;
+}
+
+static struct vg_engine *engine(void)
+{
+    struct vg_engine_params p = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999},
+        .no_builtin = 1,
+        .max_hosts = 10,
+        .max_series_per_host = 10,
+    };
+    struct vg_engine *e;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&e, &p, err, sizeof(err)), 0);
+    return e;
+}
+
+static void feed(struct vg_engine *e, uint64_t seq, double q, struct events *ev)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof(m.host), "web-1");
+    snprintf(m.boot, sizeof(m.boot), "b");
+    m.seq = seq;
+    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    assert_int_equal(vg_wire_msg_add_label(&m, "env", "prod", NULL, 0), 0);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", q, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, record, ev), 0);
+    vg_wire_msg_free(&m);
+}
+
+static struct vg_rule_set *load(const char *y)
+{
+    struct vg_rule_set *s;
+    char err[2048];
+    if (vg_rule_set_load_buffer("t.yaml", y, strlen(y), &s, err, sizeof(err)))
+        fail_msg("%s", err);
+    return s;
+}
+
+static void rules_fire_through_the_engine_and_survive_a_reload(void **state)
+{
+    struct vg_engine *e = engine();
+    struct vg_rule_set *s1 = load("rules:\n"
+                                  "  - name: Deep\n"
+                                  "    when: avg_over(\"q.depth\", 3s) > 100\n"
+                                  "    for: 2s\n"
+                                  "    annotations: {summary: \"{{ host }} at {{ value }}\"}\n"
+                                  "    actions: [webhook]\n"
+                                  "  - name: Gone\n"
+                                  "    when: value(\"q.depth\") > 100\n");
+    struct events ev = {0};
+    assert_int_equal(vg_engine_set_rules(e, s1, record, &ev), 0);
+    for (int i = 0; i < 10; i++)
+        feed(e, (uint64_t)i, 10, &ev);
+    assert_int_equal(ev.n, 0);
+    feed(e, 10, 1000, &ev); /* Gone fires at once; Deep's 3 s average is 340: pending */
+    assert_int_equal(ev.n, 1);
+    assert_string_equal(ev.alertname[0], "Gone");
+    feed(e, 11, 1000, &ev);
+    feed(e, 12, 1000, &ev); /* Deep: true since seq 10, for 2 s */
+    assert_int_equal(ev.n, 2);
+    assert_string_equal(ev.alertname[1], "Deep");
+    assert_string_equal(ev.summary[1], "web-1 at 1000");
+    assert_int_equal(ev.n_receivers[1], 1);
+
+    /* Reload: Deep stays (no second firing), Gone disappears (its alert resolves). */
+    struct vg_rule_set *s2 = load("rules:\n"
+                                  "  - name: New\n"
+                                  "    when: value(\"q.depth\") > 5000\n"
+                                  "  - name: Deep\n"
+                                  "    when: avg_over(\"q.depth\", 3s) > 100\n"
+                                  "    for: 2s\n");
+    assert_int_equal(vg_engine_set_rules(e, s2, record, &ev), 0);
+    vg_rule_set_free(s1);
+    assert_int_equal(ev.n, 3);
+    assert_string_equal(ev.status[2], "resolved");
+    assert_string_equal(ev.alertname[2], "Gone");
+    feed(e, 13, 1000, &ev);
+    assert_int_equal(ev.n, 3);
+    /* The detector kept its baseline: the series is still scored, not warming up again. */
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    uint64_t warming = st.samples_warming;
+    feed(e, 14, 10, &ev);
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.samples_warming, warming);
+    for (int i = 15; i < 20; i++)
+        feed(e, (uint64_t)i, 10, &ev);
+    assert_int_equal(ev.n, 4);
+    assert_string_equal(ev.status[3], "resolved");
+    assert_string_equal(ev.alertname[3], "Deep");
+    assert_string_equal(ev.fp[3], ev.fp[1]);
+    vg_engine_free(e);
+    vg_rule_set_free(s2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(noisy_load_does_not_make_replicas_oscillate),
+        cmocka_unit_test(scale_out_is_immediate_and_scale_in_waits_for_the_window),
+        cmocka_unit_test(step_policy_honours_cooldown),
+        cmocka_unit_test(policies_load_from_rule_files),
+        cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
+        cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
+        cmocka_unit_test(duplicate_firing_is_dropped_and_repeats_carry_a_counter),
+        cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
+        cmocka_unit_test(silence_requests_are_checked),
+        cmocka_unit_test(silences_survive_a_save_and_load),
+        cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
