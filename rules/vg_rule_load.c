@@ -499,7 +499,7 @@ static const char *const pkey_names[P_COUNT] = {
 };
 
 static int check_number(struct file *f, const char *key, const struct vg_rule_yaml_node *v,
-                        double lo, double hi, double *out)
+                        double lo, double hi, const char *range, double *out)
 {
     const char *s = text_of(f, v, key);
     if (!s)
@@ -507,7 +507,7 @@ static int check_number(struct file *f, const char *key, const struct vg_rule_ya
     char *end;
     double d = strtod(s, &end);
     if (!*s || *end || !(d >= lo && d <= hi)) {
-        ferr(f, v, "%s: '%.100s' is not a number from %g to %g", key, s, lo, hi);
+        ferr(f, v, "%s: '%.100s' is not %s", key, s, range);
         return 0;
     }
     *out = d;
@@ -517,7 +517,7 @@ static int check_number(struct file *f, const char *key, const struct vg_rule_ya
 static int check_count(struct file *f, const char *key, const struct vg_rule_yaml_node *v, int *out)
 {
     double d;
-    if (!check_number(f, key, v, 0, 100000, &d))
+    if (!check_number(f, key, v, 0, 100000, "a replica count (0 to 100000)", &d))
         return 0;
     if (d != floor(d)) {
         ferr(f, v, "%s: '%s' is not a whole number of replicas", key, v->text);
@@ -648,11 +648,11 @@ static int check_policy(struct file *f, const struct vg_rule_yaml_node *m)
             rc = policy_expr(f, p, v, ki == P_METRIC);
             break;
         case P_TARGET_VALUE:
-            if (check_number(f, "target_value", v, 1e-9, 1e300, &d))
+            if (check_number(f, "target_value", v, 1e-9, 1e300, "a number greater than 0", &d))
                 p->params.target = d;
             break;
         case P_TOLERANCE:
-            if (check_number(f, "tolerance", v, 0, 10, &d))
+            if (check_number(f, "tolerance", v, 0, 10, "a fraction such as 0.1 (0 to 10)", &d))
                 p->params.tolerance = d;
             break;
         case P_STEP_OUT:
@@ -694,12 +694,12 @@ static int check_policy(struct file *f, const struct vg_rule_yaml_node *m)
              "missing 'metric' (target tracking, with target_value) or 'when' (step scaling)");
     if (!rc && seen[P_METRIC] && !seen[P_TARGET_VALUE])
         ferr(f, m, "missing 'target_value': target tracking needs the metric's value per replica");
-    if (!rc && seen[P_WHEN] && seen[P_TARGET_VALUE])
+    if (!rc && seen[P_WHEN] && !seen[P_METRIC] && seen[P_TARGET_VALUE])
         ferr(f, seen[P_TARGET_VALUE],
              "target_value only applies to 'metric' (target tracking), not to 'when'");
     if (!rc && !seen[P_MAX])
         ferr(f, m, "missing 'max' (the most replicas this policy may ask for)");
-    if (!rc && seen[P_MAX] && p->params.max < p->params.min)
+    if (!rc && seen[P_MAX] && f->l->n_errors == errors_before && p->params.max < p->params.min)
         ferr(f, seen[P_MAX], "max (%d) is less than min (%d)", p->params.max, p->params.min);
     if (!rc && p->initial < 0)
         p->initial = p->params.min;

@@ -3,4 +3,4 @@
 vg_add_test(test_alerting SOURCES test_alerting.c LIBS vg_analyzer)
 vg_add_test(test_alerting_stack SOURCES test_alerting_stack.c LIBS vg_teststack
     PkgConfig::JANSSON TIMEOUT 240)
-add_dependencies(test_alerting_stack ${VG_DAEMONS})
+add_dependencies(test_alerting_stack ${VG_DAEMONS} vigilctl)

@@ -325,6 +325,30 @@ static void kill9_between_acceptance_and_delivery_loses_nothing(void **state)
     assert_int_equal(vg_stack_stop(&s2), 0);
 }
 
+/* vigilctl rules check: the shipped examples pass, a broken directory fails with positions. */
+static void vigilctl_rules_check_validates_without_starting_anything(void **state)
+{
+    char *dir = vg_tp_tmpdir("rules-check");
+    assert_non_null(dir);
+    const char *ctl = VG_BIN_DIR "/analyzer/vigilctl/vigilctl";
+    assert_int_equal(vg_tp_sh("%s rules check -r webhook %s/rules/examples > %s/ok.txt", ctl,
+                              VG_SOURCE_DIR, dir),
+                     0);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/ok.txt", dir);
+    assert_int_equal(vg_tp_wait_contains(path, "4 rules, 1 scaling policies: OK", 0), 0);
+    assert_int_equal(
+        vg_tp_sh("%s rules check -r slack %s/rules/examples 2>/dev/null", ctl, VG_SOURCE_DIR), 1);
+    snprintf(path, sizeof(path), "%s/bad.yaml", dir);
+    write_text(path, "rules:\n  - name: X\n    when: avg(\"a\") > 1\n    sevrity: info\n");
+    assert_int_equal(vg_tp_sh("%s rules check %s 2> %s/err.txt", ctl, dir, dir), 1);
+    snprintf(path, sizeof(path), "%s/err.txt", dir);
+    assert_int_equal(vg_tp_wait_contains(path, "bad.yaml:3:11: unknown function 'avg'", 0), 0);
+    assert_int_equal(vg_tp_wait_contains(path, "bad.yaml:4:5: unknown key 'sevrity'", 0), 0);
+    assert_int_equal(vg_tp_sh("%s rules 2>/dev/null", ctl), 2);
+    free(dir);
+}
+
 int main(void)
 {
     if (vg_tp_sh("command -v kcat >/dev/null 2>&1") != 0) {
@@ -334,6 +358,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rules_silences_reload_and_scaling_over_the_api),
         cmocka_unit_test(kill9_between_acceptance_and_delivery_loses_nothing),
+        cmocka_unit_test(vigilctl_rules_check_validates_without_starting_anything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

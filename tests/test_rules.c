@@ -17,6 +17,7 @@
 #include "vg_expr.h"
 #include "vg_rule.h"
 #include "vg_rule_load.h"
+#include "vg_rule_policy.h"
 #include "vg_rule_select.h"
 #include "vg_rule_state.h"
 #include "vg_tmpl.h"
@@ -204,6 +205,48 @@ static const struct {
      "wrong-arity.yaml:3:11: avg_over() takes 2 arguments (series name, window), not 1"},
     {"yaml-syntax.yaml", "yaml-syntax.yaml:4:1: YAML syntax error: did not find expected ',' or "
                          "']' while parsing a flow sequence"},
+    /* scaling policies (docs/scaling-actions.md) */
+    {"policy-bad-number.yaml",
+     "policy-bad-number.yaml:4:19: target_value: 'sixty' is not a number greater than 0"},
+    {"policy-bad-target.yaml",
+     "policy-bad-target.yaml:2:13: target 'web/tier' is not valid: use letters, digits, '.', '_' "
+     "and '-' (it is part of the URL /api/v1/scale/TARGET)"},
+    {"policy-duplicate-key.yaml",
+     "policy-duplicate-key.yaml:6:5: key 'max' is set twice in this policy (first at line 5)"},
+    {"policy-duplicate-target.yaml", "policy-duplicate-target.yaml:6:5: target 'web' has two "
+                                     "policies (first at policy-duplicate-target.yaml:2:13)"},
+    {"policy-fractional-count.yaml",
+     "policy-fractional-count.yaml:5:10: max: '2.5' is not a whole number of replicas"},
+    {"policy-max-below-min.yaml", "policy-max-below-min.yaml:6:5: max (3) is less than min (5)"},
+    {"policy-metric-and-when.yaml", "policy-metric-and-when.yaml:4:5: a policy has either 'metric' "
+                                    "(target tracking) or 'when' (step scaling), not both"},
+    {"policy-metric-condition.yaml",
+     "policy-metric-condition.yaml:3:13: a metric computes a number, not a condition: leave the "
+     "comparison out (e.g. avg_over(\"cpu.user_pct\", 1m))"},
+    {"policy-missing-max.yaml",
+     "policy-missing-max.yaml:2:5: missing 'max' (the most replicas this policy may ask for)"},
+    {"policy-missing-measure.yaml", "policy-missing-measure.yaml:2:5: missing 'metric' (target "
+                                    "tracking, with target_value) or 'when' (step scaling)"},
+    {"policy-missing-target-value.yaml",
+     "policy-missing-target-value.yaml:2:5: missing 'target_value': target tracking needs the "
+     "metric's value per replica"},
+    {"policy-missing-target.yaml", "policy-missing-target.yaml:2:5: missing 'target' (the name "
+                                   "KEDA and the decisions use, e.g. target: web)"},
+    {"policy-not-map.yaml", "policy-not-map.yaml:2:5: each scaling policy must be a map (target: "
+                            "..., metric: ...), not text"},
+    {"policy-short-interval.yaml",
+     "policy-short-interval.yaml:6:15: interval: must be at least 100ms"},
+    {"policy-target-value-with-when.yaml",
+     "policy-target-value-with-when.yaml:4:5: target_value only applies to 'metric' (target "
+     "tracking), not to 'when'"},
+    {"policy-unknown-key.yaml",
+     "policy-unknown-key.yaml:6:5: unknown key 'cooldwn' (did you mean 'cooldown'?)"},
+    {"scaling-not-list.yaml",
+     "scaling-not-list.yaml:2:3: scaling must be a list: start each policy with '- target: ...'"},
+    {"top-level-key-twice.yaml",
+     "top-level-key-twice.yaml:3:1: key 'scaling' is set twice (first at line 1)"},
+    {"top-level-unknown.yaml", "top-level-unknown.yaml:1:1: unknown key 'alerts' (a rule file has "
+                               "only 'rules' and 'scaling')"},
 };
 
 static void each_error_fixture_gives_its_exact_message(void **state)
@@ -391,7 +434,9 @@ static void the_shipped_examples_load_without_errors(void **state)
     assert_non_null(r);
     assert_int_equal(vg_rule_for_ms(r), 300000);
     assert_int_equal(vg_rule_action_count(r), 1);
-    assert_string_equal(vg_rule_action(r, 0), "scale-web");
+    assert_string_equal(vg_rule_action(r, 0), "webhook");
+    assert_int_equal(vg_rule_set_policy_count(s), 1);
+    assert_string_equal(vg_rule_policy_target(vg_rule_set_policy(s, 0)), "web");
     assert_non_null(vg_rule_set_find(s, "HostAnomaly"));
     assert_non_null(vg_rule_set_find(s, "DiskLatencyAnomaly"));
     assert_non_null(vg_rule_set_find(s, "TcpRetransmitStorm"));

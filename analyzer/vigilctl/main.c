@@ -22,6 +22,8 @@ const struct vg_ctl_cmd vg_ctl_cmds[] = {
      "send a test alert through a configured receiver", vg_ctl_fire_test},
     {"report", "[--api URL | --input FILE] [-o FILE] [--since DUR] HOST",
      "write an HTML page with plots of a host's metrics, scores and alerts", vg_ctl_report},
+    {"rules", "check [-r RECEIVERS] DIR", "validate a rules directory without starting anything",
+     vg_ctl_rules},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,97 @@
+/* vigilctl rules check DIR: validates a rules directory (rules and scaling policies) exactly as
+ * the analyzer loads it, without starting anything. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_rule.h"
+#include "vg_rule_load.h"
+#include "vg_rule_policy.h"
+#include "vigilctl.h"
+
+#define ERRLEN 65536
+
+static void help(FILE *f)
+{
+    vg_ctl_usage(f, "rules");
+    fprintf(f, "\nChecks every *.yaml and *.yml file of DIR as vigil-analyzer would load it\n"
+               "(docs/rules.md) and prints each mistake as FILE:LINE:COLUMN: message.\n"
+               "  -r, --receivers LIST  also check that `actions:` only name these receivers\n"
+               "                        (comma-separated, e.g. webhook,slack)\n"
+               "  -q, --quiet           print nothing when the rules are fine\n"
+               "Exit status: 0 valid, 1 mistakes found, 2 usage error.\n");
+}
+
+static int listed(const char *name, const char *list)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        if (l == n && strncmp(p, name, n) == 0)
+            return 1;
+        p = c ? c + 1 : p + l;
+    }
+    return 0;
+}
+
+int vg_ctl_rules(int argc, char **argv)
+{
+    static const struct option opts[] = {{"receivers", required_argument, NULL, 'r'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *receivers = NULL;
+    int quiet = 0, opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "r:qh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'r':
+            receivers = optarg;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            help(stdout);
+            return 0;
+        default:
+            help(stderr);
+            return 2;
+        }
+    }
+    if (optind + 2 != argc || strcmp(argv[optind], "check") != 0) {
+        help(stderr);
+        return 2;
+    }
+    const char *dir = argv[optind + 1];
+    char *err = malloc(ERRLEN);
+    if (!err)
+        return 1;
+    struct vg_rule_set *set = NULL;
+    int rc = vg_rule_set_load_dir(dir, &set, err, ERRLEN);
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        free(err);
+        return 1;
+    }
+    int bad = 0;
+    for (size_t i = 0; receivers && i < vg_rule_set_count(set); i++) {
+        const struct vg_rule *r = vg_rule_set_rule(set, i);
+        for (size_t k = 0; k < vg_rule_action_count(r); k++) {
+            if (listed(vg_rule_action(r, k), receivers))
+                continue;
+            fprintf(stderr, "%s: action '%s' is not one of the receivers %s\n",
+                    vg_rule_action_where(r, k), vg_rule_action(r, k), receivers);
+            bad = 1;
+        }
+    }
+    if (!bad && !quiet)
+        printf("%s: %zu rules, %zu scaling policies: OK\n", dir, vg_rule_set_count(set),
+               vg_rule_set_policy_count(set));
+    vg_rule_set_free(set);
+    free(err);
+    return bad;
+}
