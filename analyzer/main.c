@@ -128,6 +128,21 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
     vg_histo_observe(&a->lag_s, (double)(vg_now_ms() - a->msg.ts_ms) / 1000.0);
 }
 
+/* Commits the positions as they are now, i.e. exactly what has been processed and
+ * checkpointed: rd_kafka_commit(NULL) would take them later, on librdkafka's thread, by when
+ * more messages may have been processed past the checkpoint. */
+static void commit_positions(rd_kafka_t *rk, int async)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(rk, &l) || !l) {
+        rd_kafka_commit(rk, NULL, async);
+        return;
+    }
+    if (l->cnt && !rd_kafka_position(rk, l))
+        rd_kafka_commit(rk, l, async);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Writes the changed hosts' state and waits for the broker: 1 when the offsets may be committed
  * (or there is no state topic), 0 when not, so a commit never runs ahead of the state. */
 static int checkpoint(struct analyzer *a)
@@ -182,7 +197,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * been processed: commit them before another member takes the partitions over. */
     vg_info("partitions revoked", "count=%d", parts->cnt);
     if (checkpoint(a))
-        rd_kafka_commit(rk, NULL, 0);
+        commit_positions(rk, 0);
     rd_kafka_assign(rk, NULL);
     pthread_mutex_lock(&a->lock);
     a->assigned = 0;
@@ -373,7 +388,7 @@ static void run_loop(struct analyzer *a)
         if (dirty && now >= next_commit) {
             /* With a state topic, the checkpoint sets the pace of commits. */
             if (checkpoint(a))
-                rd_kafka_commit(a->rk, NULL, 1);
+                commit_positions(a->rk, 1);
             dirty = 0;
             next_commit = now + (g_state ? a->cfg.state_checkpoint_ms : a->cfg.commit_interval_ms);
         }
@@ -580,7 +595,7 @@ int main(int argc, char **argv)
         vg_notify_stopping();
         vg_info("stopping: committing offsets", NULL);
         if (checkpoint(&a))
-            rd_kafka_commit(a.rk, NULL, 0);
+            commit_positions(a.rk, 0);
     }
     /* The API reads the engine: stop it before anything it reads goes away. */
     vg_http_stop(http);
