@@ -86,6 +86,28 @@ static void replay_csv_prints_the_spike_alert_once(void **state)
     free(o);
 }
 
+static void replay_with_rule_files_fires_the_rule(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        ctl("replay --set detector.warmup=10 --rules %s/ops/rules %s", VG_TEST_DATA, SPIKE_CSV), 0);
+    char *o = out();
+    /* The rule replaces the built-in one: its alert, named by the rule, and no other. */
+    assert_non_null(strstr(o, "2026-11-23T13:20:32.000Z FIRING   csv LoadSpike score="));
+    assert_non_null(strstr(o, "2026-11-23T13:20:40.000Z RESOLVED csv LoadSpike score="));
+    assert_int_equal(count(o, "\n"), 2);
+    free(o);
+
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/badrules", g_dir);
+    vg_tp_sh("mkdir -p %s && printf 'rules:\\n  - name: X\\n    when: avg(1) > 2\\n' >%s/x.yaml",
+             dir, dir);
+    assert_int_equal(ctl("replay --rules %s %s", dir, SPIKE_CSV), 2);
+    char *e = err();
+    assert_non_null(strstr(e, "x.yaml:3:11: unknown function 'avg' (did you mean 'avg_over'?)"));
+    free(e);
+}
+
 static void replay_stream_and_bad_lines_are_reported(void **state)
 {
     (void)state;
@@ -256,7 +278,13 @@ static void status_top_alerts_report_on_a_live_analyzer(void **state)
     snprintf(loadavg, sizeof(loadavg), "%s/loadavg", proc);
     assert_int_equal(vg_tp_write_atomic(loadavg, BASE_LOAD), 0);
     vg_stack_start_receiver(&s, NULL);
-    const char *asets[] = {"kafka.auto.offset.reset=earliest",
+    char token[600], tokenset[700];
+    snprintf(token, sizeof(token), "%s/api-token", s.dir);
+    assert_int_equal(vg_tp_write_atomic(token, "vigilctl-test-token-0123456789\n"), 0);
+    vg_tp_sh("chmod 600 %s", token);
+    snprintf(tokenset, sizeof(tokenset), "http.token_file=%s", token);
+    const char *asets[] = {tokenset,
+                           "kafka.auto.offset.reset=earliest",
                            "detector.warmup=10",
                            "alert.for=1s",
                            "alert.resolve_for=1s",
@@ -307,21 +335,56 @@ static void status_top_alerts_report_on_a_live_analyzer(void **state)
     json_decref(j);
 
     /* vigilctl alerts lists what GET /api/v1/alerts gives. */
-    int rc = ctl("alerts --api http://127.0.0.1:%d", s.http_port);
+    assert_int_equal(ctl("alerts --api http://127.0.0.1:%d", s.http_port), 0);
     o = out();
-    char *e = err();
-    if (rc == 0) {
-        assert_non_null(strstr(o, "ops-1"));
-        assert_non_null(strstr(o, "load.1m"));
-        assert_non_null(strstr(o, "1 alert firing"));
-    } else {
-        /* An analyzer without the endpoint: the HTTP error, never made-up output. */
-        assert_int_equal(rc, 1);
-        assert_non_null(strstr(e, "/api/v1/alerts: HTTP 404"));
-        assert_string_equal(o, "");
-    }
+    char *e;
+    assert_non_null(strstr(o, "ops-1"));
+    assert_non_null(strstr(o, " anomaly "));
+    assert_non_null(strstr(o, "load.1m"));
+    assert_non_null(strstr(o, "\n1 alert firing\n"));
     free(o);
+    /* A silence over the alert: created with the token, listed, shown on the alert, expired. */
+    assert_int_equal(
+        ctl("silence add --api http://127.0.0.1:%d -d 1h -c test host=ops-1", s.http_port), 1);
+    e = err();
+    assert_non_null(strstr(e, "POST http://127.0.0.1:"));
+    assert_non_null(strstr(e, "/api/v1/silences: HTTP 401"));
     free(e);
+    assert_int_equal(ctl("silence add --api http://127.0.0.1:%d -t %s -d 1h -A ci -c 'a test' "
+                         "host=ops-1 'alertname=\"anomaly\"'",
+                         s.http_port, token),
+                     0);
+    o = out();
+    char id[64] = "";
+    sscanf(o, "%63s", id);
+    free(o);
+    assert_true(strlen(id) >= 8);
+    assert_int_equal(ctl("silence list --api http://127.0.0.1:%d", s.http_port), 0);
+    o = out();
+    assert_non_null(strstr(o, id));
+    assert_non_null(strstr(o, " active "));
+    assert_non_null(strstr(o, "host=\"ops-1\" alertname=\"anomaly\""));
+    assert_non_null(strstr(o, "# a test"));
+    free(o);
+    assert_int_equal(ctl("alerts --api http://127.0.0.1:%d", s.http_port), 0);
+    o = out();
+    assert_non_null(strstr(o, id));
+    free(o);
+    assert_int_equal(
+        ctl("silence expire --api http://127.0.0.1:%d -t %s %s", s.http_port, token, id), 0);
+    o = out();
+    assert_non_null(strstr(o, "expired "));
+    free(o);
+    assert_int_equal(
+        ctl("silence expire --api http://127.0.0.1:%d -t %s ffffffffffffffff", s.http_port, token),
+        1);
+    e = err();
+    assert_non_null(strstr(e, "HTTP 404"));
+    free(e);
+    assert_int_equal(ctl("alerts --host nobody --api http://127.0.0.1:%d", s.http_port), 0);
+    o = out();
+    assert_non_null(strstr(o, "\n0 alerts firing\n"));
+    free(o);
 
     assert_int_equal(vg_tp_write_atomic(loadavg, BASE_LOAD), 0);
     assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"resolved\"", 30000), 0);
@@ -440,6 +503,7 @@ int main(void)
     snprintf(g_err, sizeof(g_err), "%s/stderr", g_dir);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_csv_prints_the_spike_alert_once),
+        cmocka_unit_test(replay_with_rule_files_fires_the_rule),
         cmocka_unit_test(replay_stream_and_bad_lines_are_reported),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "vg_detector.h"
+#include "vg_rule.h"
+#include "vg_rule_load.h"
 #include "vg_util.h"
 
 int vg_ctl_load_config(struct analyzer_cfg *cfg, const char *path, char *const *sets, size_t n,
@@ -14,9 +16,15 @@ int vg_ctl_load_config(struct analyzer_cfg *cfg, const char *path, char *const *
 }
 
 /* Mirrors open_engine() in analyzer/main.c: keep the two in step. */
-int vg_ctl_engine_new(const struct analyzer_cfg *c, struct vg_engine **out, char *err,
-                      size_t errlen)
+int vg_ctl_engine_new(const struct analyzer_cfg *c, const char *rules_dir, struct vg_engine **out,
+                      struct vg_rule_set **rules, char *err, size_t errlen)
 {
+    *out = NULL;
+    *rules = NULL;
+    if (!rules_dir)
+        rules_dir = c->rules_dir;
+    if (rules_dir && !*rules_dir)
+        rules_dir = NULL;
     const struct vg_detector *det = vg_detector_find(c->detector_model);
     if (!det)
         return vg_err(err, errlen, -EINVAL, "detector.model: unknown model '%s'",
@@ -33,9 +41,22 @@ int vg_ctl_engine_new(const struct analyzer_cfg *c, struct vg_engine **out, char
                .for_ms = c->alert_for_ms,
                .resolve_for_ms = c->alert_resolve_for_ms},
         .series_match = c->alert_series,
+        .no_builtin = rules_dir != NULL, /* rule files replace it */
         .severity = c->alert_severity,
         .max_hosts = (size_t)c->max_hosts,
         .max_series_per_host = (size_t)c->max_series_per_host,
     };
-    return vg_engine_new(out, &p, err, errlen);
+    int rc = vg_engine_new(out, &p, err, errlen);
+    if (rc || !rules_dir)
+        return rc;
+    if ((rc = vg_rule_set_load_dir(rules_dir, rules, err, errlen)) < 0 ||
+        (rc = vg_engine_set_rules(*out, *rules, NULL, NULL)) < 0) {
+        if (rc == -ENOMEM)
+            vg_err(err, errlen, rc, "out of memory");
+        vg_engine_free(*out);
+        vg_rule_set_free(*rules);
+        *out = NULL;
+        *rules = NULL;
+    }
+    return rc;
 }

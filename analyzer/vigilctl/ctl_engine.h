@@ -16,8 +16,13 @@
 int vg_ctl_load_config(struct analyzer_cfg *cfg, const char *path, char *const *sets, size_t n,
                        char *err, size_t errlen);
 
-/* Creates the engine (detector.*, alert.*, limits.*) of cfg. Free with vg_engine_free(). */
-int vg_ctl_engine_new(const struct analyzer_cfg *cfg, struct vg_engine **out, char *err,
-                      size_t errlen);
+struct vg_rule_set;
+
+/* Creates the engine (detector.*, alert.*, limits.*) of cfg. With a rules directory (rules_dir,
+ * else cfg's rules.dir; NULL and "" mean none) its rules replace the built-in rule, as in the
+ * analyzer; *rules then holds the set, which the caller frees with vg_rule_set_free() after
+ * vg_engine_free(). Mistakes in the rules fail with every one of them in err. */
+int vg_ctl_engine_new(const struct analyzer_cfg *cfg, const char *rules_dir, struct vg_engine **out,
+                      struct vg_rule_set **rules, char *err, size_t errlen);
 
 #endif

@@ -12,6 +12,7 @@
 #include "ctl_input.h"
 #include "vg_action.h"
 #include "vg_log.h"
+#include "vg_rule.h"
 #include "vg_util.h"
 #include "vigilctl.h"
 
@@ -33,6 +34,8 @@ static void help(FILE *f)
             "  -c, --config PATH     the analyzer's YAML config (default: built-in defaults;\n"
             "                        e.g. /etc/vigil/analyzer.yaml)\n"
             "  -s, --set KEY=VALUE   override a config key, e.g. --set alert.threshold=0.99\n"
+            "  -r, --rules DIR       evaluate the rule files of DIR instead of the built-in\n"
+            "                        per-series rule (default: the config's rules.dir)\n"
             "      --host NAME       host name of a CSV's rows (default csv)\n"
             "      --json            print each alert as the webhook's JSON body (docs/alerts.md)\n"
             "      --no-progress     no progress bar\n"
@@ -79,10 +82,14 @@ static void on_alert(void *ud, const struct vg_notification *n)
         printf("%s\n", j ? j : "{}");
         free(j);
     } else {
-        char t[40];
+        /* The built-in rule's alerts are named by their series, a rule's by the rule. */
+        char t[40], what[512];
+        int builtin = !n->alertname || strcmp(n->alertname, "anomaly") == 0;
+        snprintf(what, sizeof(what), "%s%s%s", builtin ? "" : n->alertname,
+                 builtin || !n->series ? "" : " ", n->series ? n->series : "");
         printf("%s %-8s %s %s score=%.5f value=%.6g\n", iso(t, sizeof(t), n->event_ts_ms),
-               strcmp(n->status, "firing") == 0 ? "FIRING" : "RESOLVED", n->host, n->series,
-               n->score, n->value);
+               strcmp(n->status, "firing") == 0 ? "FIRING" : "RESOLVED", n->host, what, n->score,
+               n->value);
     }
     fflush(stdout);
 }
@@ -100,20 +107,17 @@ static void progress(struct replay *r, long long pos, long long size, uint64_t m
 int vg_ctl_replay(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"set", required_argument, NULL, 's'},
-        {"host", required_argument, NULL, 'H'},
-        {"json", no_argument, NULL, 'j'},
-        {"no-progress", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"host", required_argument, NULL, 'H'},   {"json", no_argument, NULL, 'j'},
+        {"no-progress", no_argument, NULL, 'P'},  {"rules", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *host = NULL;
+    const char *config = NULL, *host = NULL, *rules_dir = NULL;
     char *sets[VG_CTL_MAX_SETS];
     size_t n_sets = 0;
     struct replay r = {0};
     int no_progress = 0, opt;
-    while ((opt = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:s:r:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             config = optarg;
@@ -134,6 +138,9 @@ int vg_ctl_replay(int argc, char **argv)
         case 'P':
             no_progress = 1;
             break;
+        case 'r':
+            rules_dir = optarg;
+            break;
         case 'h':
             help(stdout);
             return 0;
@@ -152,9 +159,10 @@ int vg_ctl_replay(int argc, char **argv)
     char err[VG_ERRLEN];
     struct analyzer_cfg cfg;
     struct vg_engine *e = NULL;
+    struct vg_rule_set *rules = NULL;
     int rc = vg_ctl_load_config(&cfg, config, sets, n_sets, err, sizeof(err));
     if (!rc)
-        rc = vg_ctl_engine_new(&cfg, &e, err, sizeof(err));
+        rc = vg_ctl_engine_new(&cfg, rules_dir, &e, &rules, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "vigilctl replay: config error: %s\n", err);
         vg_config_free(&analyzer_config_table, &cfg);
@@ -165,6 +173,7 @@ int vg_ctl_replay(int argc, char **argv)
         fprintf(stderr, "vigilctl replay: %s\n", err);
         vg_ctl_input_close(&in);
         vg_engine_free(e);
+        vg_rule_set_free(rules);
         vg_config_free(&analyzer_config_table, &cfg);
         return 1;
     }
@@ -202,6 +211,7 @@ int vg_ctl_replay(int argc, char **argv)
     vg_wire_msg_free(&m);
     vg_ctl_input_close(&in);
     vg_engine_free(e);
+    vg_rule_set_free(rules);
     vg_config_free(&analyzer_config_table, &cfg);
     return bad ? 1 : 0;
 }

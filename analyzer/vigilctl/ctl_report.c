@@ -18,6 +18,7 @@
 #include "vg_config.h"
 #include "vg_history.h"
 #include "vg_log.h"
+#include "vg_rule.h"
 #include "vg_util.h"
 #include "vigilctl.h"
 
@@ -422,6 +423,7 @@ static json_t *history_from_file(const char *path, const char *config, char *con
     }
     struct analyzer_cfg cfg;
     struct vg_engine *e = NULL;
+    struct vg_rule_set *rules = NULL;
     struct vg_history *h = NULL;
     json_t *out = NULL;
     struct vg_ctl_input in = {0};
@@ -465,7 +467,7 @@ static json_t *history_from_file(const char *path, const char *config, char *con
     int64_t res = (t1 - t0) / FILE_POINTS + 1;
     struct vg_history_params hp = {
         .window_ms = (t1 - t0) + 2 * res, .resolution_ms = res, .max_bytes = (size_t)1 << 40};
-    if ((rc = vg_ctl_engine_new(&cfg, &e, err, errlen)) < 0 ||
+    if ((rc = vg_ctl_engine_new(&cfg, NULL, &e, &rules, err, errlen)) < 0 ||
         (rc = vg_history_new(&h, &hp, err, errlen)) < 0 ||
         (rc = vg_ctl_input_open(&in, path, csv_host, err, errlen)) < 0)
         goto done;
@@ -483,6 +485,7 @@ done:
     vg_wire_msg_free(&m);
     vg_history_free(h);
     vg_engine_free(e);
+    vg_rule_set_free(rules);
     vg_config_free(&analyzer_config_table, &cfg);
     return rc ? NULL : out;
 }
