@@ -27,3 +27,15 @@ if(NOT VIGIL_SANITIZE)
     set_tests_properties(test_valgrind PROPERTIES SKIP_RETURN_CODE 77)
     add_dependencies(test_valgrind vigil-agent vigil-analyzer vigil-test-mockbroker)
 endif()
+
+# Analyzers in their own processes around vigil-test-mockbroker: kill -9 and rebalances.
+add_library(vg_analyzerproc STATIC vg_analyzerproc.c)
+target_link_libraries(vg_analyzerproc PUBLIC vg_teststack)
+vg_add_test(test_durability SOURCES test_durability.c LIBS vg_analyzerproc PkgConfig::JANSSON
+    TIMEOUT 240)
+add_dependencies(test_durability vigil-analyzer vigil-test-mockbroker vigil-test-receiver)
+
+# The agent through broker outages, leader moves and produce errors (its on-disk spool).
+vg_add_test(test_agent_outage SOURCES test_agent_outage.c LIBS vg_analyzerproc vg_common
+    TIMEOUT 300)
+add_dependencies(test_agent_outage vigil-agent vigil-analyzer vigil-test-mockbroker)

@@ -1,0 +1,354 @@
+#include "vg_state_topic.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_kafka.h"
+#include "vg_log.h"
+#include "vg_strmap.h"
+#include "vg_util.h"
+
+struct ent {
+    int32_t partition;
+    int dirty;
+    char name[];
+};
+
+struct vg_state_topic {
+    rd_kafka_t *producer;
+    char *topic;
+    char *bootstrap;
+    const struct vg_kvlist *kafka; /* borrowed from the config, which outlives us */
+    struct vg_strmap hosts;        /* host -> struct ent */
+    struct ent **dirty;
+    size_t n_dirty, cap_dirty;
+    uint64_t delivery_errors; /* from the delivery callback, per checkpoint */
+    char last_error[160];
+    struct vg_state_topic_stats st;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    struct vg_state_topic *st = opaque;
+    if (m->err) {
+        st->delivery_errors++;
+        snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_err2str(m->err));
+    }
+}
+
+/* Best effort: a cluster that refuses (no ACL for CreateTopics, say) leaves it to the operator,
+ * and auto-creation would give a topic that is not compacted, so say so. */
+static int topic_exists(struct vg_state_topic *st)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(st->producer, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    int found = 0;
+    for (int i = 0; i < md->topic_cnt && !found; i++)
+        found = strcmp(md->topics[i].topic, st->topic) == 0 && !md->topics[i].err;
+    rd_kafka_metadata_destroy(md);
+    return found;
+}
+
+static void create_topic(struct vg_state_topic *st)
+{
+    if (topic_exists(st))
+        return;
+    char errstr[256];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(st->topic, -1, -1, errstr, sizeof(errstr));
+    if (!nt)
+        return;
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_queue_t *q = rd_kafka_queue_new(st->producer);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(st->producer, RD_KAFKA_ADMIN_OP_ANY);
+    rd_kafka_AdminOptions_set_request_timeout(opt, 5000, NULL, 0);
+    rd_kafka_CreateTopics(st->producer, &nt, 1, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 6000);
+    const char *why = "no answer";
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    if (ev) {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        e = n ? rd_kafka_topic_result_error(tr[0]) : rd_kafka_event_error(ev);
+        why = rd_kafka_err2str(e);
+    }
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        vg_info("state topic created", "topic=%s cleanup.policy=compact", st->topic);
+    else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        vg_warn("could not create the state topic; create it with cleanup.policy=compact",
+                "topic=%s reason=\"%s\"", st->topic, why);
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+}
+
+int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, const char *topic,
+                        const struct vg_kvlist *kafka, char *err, size_t errlen)
+{
+    struct vg_state_topic *st = calloc(1, sizeof(*st));
+    if (!st || !(st->topic = strdup(topic)) || !(st->bootstrap = strdup(bootstrap))) {
+        vg_state_topic_close(st);
+        return -ENOMEM;
+    }
+    st->kafka = kafka;
+    vg_strmap_init(&st->hosts);
+    const struct vg_kafka_prop defaults[] = {
+        {"client.id", "vigil-analyzer-state"},
+        {"bootstrap.servers", bootstrap},
+        /* A checkpoint allows the offsets to be committed: it must survive a broker loss. */
+        {"acks", "all"},
+        {"enable.idempotence", "true"},
+        {"linger.ms", "5"},
+        {"compression.type", "lz4"},
+        {NULL, NULL},
+    };
+    rd_kafka_conf_t *conf;
+    int rc = vg_kafka_conf_new(&conf, defaults, kafka, err, errlen);
+    if (rc) {
+        vg_state_topic_close(st);
+        return rc;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, st);
+    char rkerr[256];
+    st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
+    if (!st->producer) {
+        rd_kafka_conf_destroy(conf);
+        vg_state_topic_close(st);
+        return vg_err(err, errlen, -EINVAL, "state topic producer: %s", rkerr);
+    }
+    create_topic(st);
+    *out = st;
+    return 0;
+}
+
+int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t partition)
+{
+    struct ent *x = vg_strmap_get(&st->hosts, host);
+    if (!x) {
+        size_t n = strlen(host);
+        x = calloc(1, sizeof(*x) + n + 1);
+        if (!x)
+            return -ENOMEM;
+        memcpy(x->name, host, n + 1);
+        if (vg_strmap_put(&st->hosts, host, x) < 0) {
+            free(x);
+            return -ENOMEM;
+        }
+    }
+    x->partition = partition;
+    if (x->dirty)
+        return 0;
+    if (st->n_dirty == st->cap_dirty) {
+        size_t cap = st->cap_dirty ? st->cap_dirty * 2 : 256;
+        struct ent **d = realloc(st->dirty, cap * sizeof(*d));
+        if (!d)
+            return -ENOMEM;
+        st->dirty = d;
+        st->cap_dirty = cap;
+    }
+    st->dirty[st->n_dirty++] = x;
+    x->dirty = 1;
+    return 0;
+}
+
+int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e, int timeout_ms,
+                              char *err, size_t errlen)
+{
+    if (!st->n_dirty)
+        return 0;
+    st->delivery_errors = 0;
+    int64_t deadline = vg_mono_ms() + timeout_ms;
+    for (size_t i = 0; i < st->n_dirty; i++) {
+        struct ent *x = st->dirty[i];
+        unsigned char *rec = NULL;
+        size_t len = 0;
+        if (vg_engine_host_export(e, x->name, &rec, &len) < 0)
+            continue; /* refused host (limits): nothing to keep */
+        unsigned char *val = malloc(len + 4);
+        if (!val) {
+            free(rec);
+            return vg_err(err, errlen, -ENOMEM, "state checkpoint: out of memory");
+        }
+        uint32_t p = (uint32_t)x->partition;
+        for (int b = 0; b < 4; b++)
+            val[b] = (unsigned char)(p >> (8 * b));
+        memcpy(val + 4, rec, len);
+        free(rec);
+        for (;;) {
+            rd_kafka_resp_err_t pe = rd_kafka_producev(
+                st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_KEY(x->name, strlen(x->name)),
+                RD_KAFKA_V_VALUE(val, len + 4), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                RD_KAFKA_V_END);
+            if (!pe)
+                break;
+            if (pe != RD_KAFKA_RESP_ERR__QUEUE_FULL || vg_mono_ms() > deadline) {
+                free(val);
+                st->st.checkpoint_errors++;
+                return vg_err(err, errlen, -EIO, "state checkpoint: produce to %s: %s", st->topic,
+                              rd_kafka_err2str(pe));
+            }
+            rd_kafka_poll(st->producer, 10);
+        }
+    }
+    int64_t left = deadline - vg_mono_ms();
+    rd_kafka_resp_err_t fe = rd_kafka_flush(st->producer, left > 0 ? (int)left : 0);
+    if (fe || st->delivery_errors) {
+        st->st.checkpoint_errors++;
+        return vg_err(err, errlen, -EIO, "state checkpoint: %s",
+                      fe ? "not acknowledged in time" : st->last_error);
+    }
+    for (size_t i = 0; i < st->n_dirty; i++)
+        st->dirty[i]->dirty = 0;
+    st->st.hosts_written += st->n_dirty;
+    st->n_dirty = 0;
+    st->st.checkpoints++;
+    return 0;
+}
+
+static int wanted(int32_t p, const int32_t *parts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (parts[i] == p)
+            return 1;
+    return 0;
+}
+
+int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, const int32_t *parts,
+                           size_t n, int timeout_ms, char *err, size_t errlen)
+{
+    const struct vg_kafka_prop defaults[] = {
+        {"client.id", "vigil-analyzer-state-restore"},
+        {"bootstrap.servers", st->bootstrap},
+        /* A group name only because librdkafka's assign() consumer wants one: it never joins
+         * (no subscribe) and commits nothing. */
+        {"group.id", "vigil-analyzer-state-restore"},
+        {"enable.auto.commit", "false"},
+        {"enable.partition.eof", "true"},
+        {NULL, NULL},
+    };
+    rd_kafka_conf_t *conf;
+    int rc = vg_kafka_conf_new(&conf, defaults, st->kafka, err, errlen);
+    if (rc)
+        return rc;
+    char rkerr[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof(rkerr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return vg_err(err, errlen, -EINVAL, "state restore: %s", rkerr);
+    }
+    rd_kafka_poll_set_consumer(rk);
+    int64_t deadline = vg_mono_ms() + timeout_ms;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, st->topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t me = rd_kafka_metadata(rk, 0, t, &md, timeout_ms);
+    int nparts = 0;
+    if (!me && md->topic_cnt == 1 && !md->topics[0].err)
+        nparts = md->topics[0].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    if (me || nparts <= 0) {
+        rd_kafka_destroy(rk);
+        return vg_err(err, errlen, -EIO, "state restore: topic %s: %s", st->topic,
+                      me ? rd_kafka_err2str(me) : "no such topic");
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nparts);
+    int64_t *hi = calloc((size_t)nparts, sizeof(*hi));
+    int remaining = 0;
+    for (int p = 0; hi && p < nparts; p++) {
+        int64_t lo = 0;
+        if (rd_kafka_query_watermark_offsets(rk, st->topic, p, &lo, &hi[p], 5000) != 0 ||
+            hi[p] <= lo) {
+            hi[p] = -1;
+            continue;
+        }
+        rd_kafka_topic_partition_list_add(l, st->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        remaining++;
+    }
+    if (remaining)
+        rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    char ierr[VG_ERRLEN];
+    size_t restored = 0;
+    while (hi && remaining > 0 && vg_mono_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (m->partition < nparts && hi[m->partition] >= 0) {
+                hi[m->partition] = -1;
+                remaining--;
+            }
+        } else if (!m->err && m->partition < nparts) {
+            if (m->key && m->key_len && m->key_len < 256 && m->len >= 4) {
+                char host[256];
+                memcpy(host, m->key, m->key_len);
+                host[m->key_len] = '\0';
+                const unsigned char *v = m->payload;
+                int32_t p = (int32_t)((uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 |
+                                      (uint32_t)v[3] << 24);
+                if (wanted(p, parts, n)) {
+                    if (vg_engine_host_import(e, host, v + 4, m->len - 4, ierr, sizeof(ierr)) ==
+                        0) {
+                        restored++;
+                        /* Ours now: checkpointed from here on (rewritten once, harmless). */
+                        vg_state_topic_touch(st, host, p);
+                    } else {
+                        st->st.restore_errors++;
+                        vg_warn("state record skipped", "partition=%d offset=%lld reason=\"%s\"",
+                                (int)m->partition, (long long)m->offset, ierr);
+                    }
+                }
+            } else {
+                st->st.restore_errors++;
+            }
+            if (m->offset + 1 >= hi[m->partition] && hi[m->partition] >= 0) {
+                hi[m->partition] = -1;
+                remaining--;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(hi);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    st->st.hosts_restored += restored;
+    vg_info("state restored", "topic=%s partitions=%zu records=%zu", st->topic, n, restored);
+    if (remaining > 0)
+        return vg_err(err, errlen, -ETIMEDOUT, "state restore: %s not read to its end in %d ms",
+                      st->topic, timeout_ms);
+    return 0;
+}
+
+void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out)
+{
+    *out = st->st;
+}
+
+static void free_ent(void *v)
+{
+    free(v);
+}
+
+void vg_state_topic_close(struct vg_state_topic *st)
+{
+    if (!st)
+        return;
+    if (st->producer) {
+        rd_kafka_flush(st->producer, 5000);
+        rd_kafka_destroy(st->producer);
+    }
+    vg_strmap_free(&st->hosts, free_ent);
+    free(st->dirty);
+    free(st->topic);
+    free(st->bootstrap);
+    free(st);
+}

@@ -1,0 +1,61 @@
+/* Detector state checkpoints in a compacted Kafka topic (default vigil.state), keyed by host.
+ *
+ * The analyzer marks every host it processed (vg_state_topic_touch), and at each checkpoint
+ * writes those hosts' engine state and waits until the broker has all of it; only then does it
+ * commit the consumer offsets. So a committed offset never runs ahead of the state it needs, and
+ * whoever owns a partition next (a restarted analyzer, or another group member after a
+ * rebalance) restores the hosts of that partition (vg_state_topic_restore) and continues their
+ * scores where they were, instead of warming up again. Messages processed after the last
+ * checkpoint are redelivered and processed again from the restored state, which gives the same
+ * results: receivers see at most duplicates, with the same fingerprints.
+ *
+ * Record value: u32 little-endian partition of the metrics topic the host's messages come from,
+ * then the engine's host record (vg_engine_host_export). Not thread-safe: the consumer thread
+ * uses it, holding the analyzer's lock around the engine.
+ */
+#ifndef VG_STATE_TOPIC_H
+#define VG_STATE_TOPIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_config.h"
+#include "vg_engine.h"
+
+struct vg_state_topic;
+
+struct vg_state_topic_stats {
+    uint64_t checkpoints;       /* completed: every touched host written and acknowledged */
+    uint64_t checkpoint_errors; /* a record not acknowledged: offsets were not committed */
+    uint64_t hosts_written;
+    uint64_t hosts_restored;
+    uint64_t restore_errors; /* corrupt or unreadable records, skipped */
+};
+
+/* Opens a producer for the topic with the user's kafka.* properties (TLS, SASL, ...), and asks
+ * the cluster to create the topic compacted (cleanup.policy=compact) when it does not exist.
+ * On success the caller owns *out: vg_state_topic_close(). */
+int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, const char *topic,
+                        const struct vg_kvlist *kafka, char *err, size_t errlen);
+
+/* Notes that host changed, and the metrics partition its message came from. 0 or -ENOMEM. */
+int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t partition);
+
+/* Writes the state of every host touched since the last checkpoint and waits up to timeout_ms
+ * until the broker acknowledged them all. 0: durable, the caller may commit. Negative (err set):
+ * not durable; the hosts stay marked for the next checkpoint. */
+int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e, int timeout_ms,
+                              char *err, size_t errlen);
+
+/* Reads the topic from its beginning up to its high watermarks (as they are when called) and
+ * imports into e every host whose record came from one of parts[0..n). Records that cannot be
+ * imported are counted and skipped. 0, or negative with err set when the topic cannot be read
+ * within timeout_ms (the caller then continues cold for those hosts). */
+int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, const int32_t *parts,
+                           size_t n, int timeout_ms, char *err, size_t errlen);
+
+void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out);
+
+void vg_state_topic_close(struct vg_state_topic *st);
+
+#endif

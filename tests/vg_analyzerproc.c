@@ -1,0 +1,107 @@
+#include "vg_analyzerproc.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vg_stack.h"
+#include "vg_testhttp.h"
+#include "vg_testproc.h"
+
+pid_t vg_ap_start_broker(const char *dir, char *bootstrap, size_t len)
+{
+    char bsfile[600], log[600];
+    snprintf(bsfile, sizeof(bsfile), "%s/bootstrap", dir);
+    snprintf(log, sizeof(log), "%s/broker.log", dir);
+    const char *argv[] = {VG_MOCKBROKER_BIN, "--bootstrap-file", bsfile, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(bsfile, "\n", 15000), 0);
+    char *b = vg_tp_read(bsfile);
+    b[strcspn(b, "\n")] = '\0';
+    snprintf(bootstrap, len, "%s", b);
+    free(b);
+    return pid;
+}
+
+void vg_ap_start(struct vg_ap *a, const char *dir, const char *tag, const char *bootstrap,
+                 const char *const *sets)
+{
+    static char bs[300];
+    snprintf(bs, sizeof(bs), "bootstrap_servers=%s", bootstrap);
+    snprintf(a->log, sizeof(a->log), "%s/analyzer-%s.log", dir, tag);
+    /* A killed member is noticed after session.timeout: the broker's minimum keeps restarts
+     * quick. */
+    const char *argv[64] = {VG_ANALYZER_BIN,
+                            "--set",
+                            bs,
+                            "--set",
+                            "http.listen=127.0.0.1:0",
+                            "--set",
+                            "kafka.session.timeout.ms=6000",
+                            "--set",
+                            "kafka.heartbeat.interval.ms=500",
+                            "--set",
+                            "kafka.auto.offset.reset=earliest",
+                            "--set",
+                            "http.rate=0"};
+    size_t n = 13;
+    for (; sets && *sets && n < 62; sets++) {
+        argv[n++] = "--set";
+        argv[n++] = *sets;
+    }
+    argv[n] = NULL;
+    a->pid = vg_tp_spawn((char *const *)argv, a->log);
+    if (vg_tp_wait_contains(a->log, "msg=\"http api listening\"", 20000) != 0) {
+        char *t = vg_tp_read(a->log);
+        fail_msg("analyzer %s did not start:\n%s", tag, t ? t : "");
+    }
+    char *log = vg_tp_read(a->log);
+    char *p = strstr(strstr(log, "msg=\"http api listening\""), " port=");
+    a->port = p ? atoi(p + 6) : 0;
+    free(log);
+    assert_true(a->port > 0);
+}
+
+double vg_ap_metric(const struct vg_ap *a, const char *name)
+{
+    char url[128], *body = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", a->port);
+    if (vg_th_request("GET", url, NULL, NULL, 0, &body) != 200) {
+        free(body);
+        return -1;
+    }
+    double v = -1;
+    size_t nl = strlen(name);
+    for (char *line = body; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (strncmp(line, name, nl) == 0 && line[nl] == ' ') {
+            v = atof(line + nl + 1);
+            break;
+        }
+    free(body);
+    return v;
+}
+
+int64_t vg_ap_last_seq(const struct vg_ap *a, const char *host)
+{
+    char url[256], *body = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/hosts/%s", a->port, host);
+    int64_t v = -1;
+    if (vg_th_request("GET", url, NULL, NULL, 0, &body) == 200 && body) {
+        char *p = strstr(body, "\"last_seq\":");
+        if (p)
+            v = atoll(p + 11);
+    }
+    free(body);
+    return v;
+}
+
+int vg_ap_produce(const char *bootstrap, const char *file)
+{
+    return vg_tp_sh("kcat -P -b %s -t vigil.metrics -K '|' -l %s", bootstrap, file);
+}

@@ -1,0 +1,36 @@
+/* Analyzers in processes of their own against a vigil-test-mockbroker (tests/vg_mockbroker.c),
+ * for tests that kill -9, restart or add group members: the broker, its committed offsets and
+ * the state topic outlive every analyzer. */
+#ifndef VG_ANALYZERPROC_H
+#define VG_ANALYZERPROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VG_MOCKBROKER_BIN VG_BIN_DIR "/tests/vigil-test-mockbroker"
+
+struct vg_ap {
+    pid_t pid;
+    int port; /* its HTTP API */
+    char log[600];
+};
+
+/* Starts the broker with vigil.metrics and vigil.state (4 partitions each) and fills bootstrap.
+ * Returns its pid. */
+pid_t vg_ap_start_broker(const char *dir, char *bootstrap, size_t len);
+
+/* Starts vigil-analyzer against bootstrap with test-friendly group timings and the extra --set
+ * options (NULL-terminated), logging to dir/analyzer-<tag>.log; waits for its API port. */
+void vg_ap_start(struct vg_ap *a, const char *dir, const char *tag, const char *bootstrap,
+                 const char *const *sets);
+
+/* A counter or gauge from the analyzer's /metrics, -1 when unreadable. */
+double vg_ap_metric(const struct vg_ap *a, const char *name);
+
+/* last_seq of host from /api/v1/hosts/HOST, -1 when unknown. */
+int64_t vg_ap_last_seq(const struct vg_ap *a, const char *host);
+
+/* Produces the lines of file ("key|json" per line) with kcat. 0 or kcat's status. */
+int vg_ap_produce(const char *bootstrap, const char *file);
+
+#endif
