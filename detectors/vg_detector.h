@@ -26,6 +26,11 @@ struct vg_detector_params {
                           * far rarer still (escalation); 0 = off */
     double escalation;   /* "far rarer": tail probability below this factor times the last one
                           * reported (default 0.01) */
+    /* Anomaly likelihood (vg_seasonal.c): the mean surprise of the last lik_short values against
+     * the long-run distribution of that mean (about lik_long values); 0 = off. */
+    uint32_t lik_short;
+    uint32_t lik_long;
+    uint32_t lik_mode; /* 0: the likelihood alone, 1: the larger of it and the value's own score */
 };
 
 struct vg_detector {

@@ -543,6 +543,30 @@ int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result 
     return 0;
 }
 
+int vg_mv_residuals(const struct vg_mv *mv, float *out, char *err, size_t errlen)
+{
+    size_t n = mv->n, m = mv->p.n_metrics;
+    const struct layer *last = &mv->L[mv->n_layers - 1];
+    size_t pred_off = mv->p.arch == VG_MV_FORECAST ? 0 : (size_t)(mv->p.window - 1) * m;
+    if (n == 0)
+        return 0;
+    float *pred = malloc(n * (size_t)last->out * sizeof(float));
+    if (!pred)
+        return vg_err(err, errlen, -ENOMEM, "residuals: out of memory");
+    char why[VG_ERRLEN];
+    if (mv->ops->download(mv->ctx, out, mv->tgt, n * m * sizeof(float), why, sizeof(why)) < 0 ||
+        mv->ops->download(mv->ctx, pred, last->act, n * (size_t)last->out * sizeof(float), why,
+                          sizeof(why)) < 0) {
+        free(pred);
+        return vg_err(err, errlen, -EIO, "compute backend %s: %s", mv->ops->name, why);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m; j++)
+            out[i * m + j] -= pred[i * (size_t)last->out + pred_off + j];
+    free(pred);
+    return 0;
+}
+
 /* ---- checkpoints ---- */
 
 /* The parameters as 32-bit words, in a fixed order (floats by their bits). */

@@ -90,6 +90,13 @@ struct vg_mv_result {
 int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result *res, char *err,
                size_t errlen);
 
+/* After a step: every host's normalised residual of the newest tick per metric, target minus
+ * prediction (in the normaliser's units, before the running residual scale), into out
+ * (n_hosts x n_metrics, row-major, caller's buffer); NaN where the value was missing. For callers
+ * that weigh or rank all metrics themselves (calibration, attribution beyond top_k). Returns 0,
+ * -ENOMEM, or a backend failure with a message. */
+int vg_mv_residuals(const struct vg_mv *mv, float *out, char *err, size_t errlen);
+
 struct vg_mv_stats {
     uint64_t ticks;
     uint64_t train_steps;

@@ -123,6 +123,35 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     return 0;
 }
 
+/* Anomaly likelihood (after Numenta's): how unusual the recent mean surprise is against its own
+ * long-run distribution. A run of moderately rare values, none alarming alone (a changed shape, a
+ * slow drift), is then as rare as one extreme value. The distribution is a second SPOT rather
+ * than Numenta's Gaussian: a Gaussian tail underflows, and the scores of every clear incident
+ * would tie at 1. */
+static void likelihood(struct vg_seasonal_state *s, const struct vg_detector_params *p,
+                       double *score)
+{
+    uint32_t k = p->lik_short > VG_SEASONAL_SMOOTH ? VG_SEASONAL_SMOOTH : p->lik_short;
+    double tail = 1 - *score;
+    double u = tail > 1e-12 ? -log10(tail) : 12;
+    s->lik_ring[s->lik_pos % VG_SEASONAL_SMOOTH] = u;
+    s->lik_pos++;
+    uint32_t have = s->lik_pos < k ? s->lik_pos : k;
+    double m = 0;
+    for (uint32_t i = 0; i < have; i++)
+        m += s->lik_ring[(s->lik_pos - 1 - i) % VG_SEASONAL_SMOOTH];
+    m /= have;
+    struct vg_spot_params sp;
+    vg_spot_defaults(&sp);
+    sp.min_sigma = 0.5 / k; /* a tenth of a decade, per value averaged */
+    if (p->lik_long)
+        sp.q = 1 - 1.0 / p->lik_long;
+    double sl;
+    if (vg_spot_update(&s->lik_spot, &sp, m, &sl) != 0)
+        sl = 0;
+    *score = p->lik_mode == 1 && *score > sl ? *score : sl;
+}
+
 static int seasonal_update_at(void *state, const struct vg_detector_params *p, int64_t ts_ms,
                               double x, double *score)
 {
@@ -142,7 +171,11 @@ static int seasonal_update_at(void *state, const struct vg_detector_params *p, i
      * heavy as exp(-raw) keeps a series that never varied from scoring 1 on its first wobble. */
     sp.min_sigma = 1.0;
     rc = vg_spot_update(&s->spot, &sp, raw, score);
-    if (rc || !p->refractory)
+    if (rc)
+        return rc;
+    if (p->lik_short)
+        likelihood(s, p, score);
+    if (!p->refractory)
         return rc;
     /* Refractory period: one report per incident unless it escalates, so that an alert is the
      * onset of an incident rather than every value of it. Reports reset the clock. */

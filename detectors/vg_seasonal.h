@@ -35,9 +35,12 @@ struct vg_seasonal_state {
     int64_t last_bin_period[VG_SEASONAL_BINS];
     uint64_t n;
     uint32_t ring_pos;
-    int seasonal_on;  /* the profile has been trusted at least once */
-    double peak_rare; /* -log10 tail probability of the last reported extreme */
-    uint32_t since;   /* values since it */
+    int seasonal_on;                     /* the profile has been trusted at least once */
+    double peak_rare;                    /* -log10 tail probability of the last reported extreme */
+    uint32_t since;                      /* values since it */
+    double lik_ring[VG_SEASONAL_SMOOTH]; /* surprises of the last values (likelihood) */
+    uint32_t lik_pos;
+    struct vg_spot lik_spot; /* long-run distribution of the short mean */
     struct vg_spot spot;
 };
 

@@ -39,7 +39,7 @@ void ctl_eval_common_help(FILE *f)
 struct extra {
     const char *name;
     size_t off;
-    int is_u32;
+    int is_u32; /* 2: a double of the SMD host scorer (struct ctl_eval_smd_opts) */
 };
 
 static const struct extra extras[] = {
@@ -49,9 +49,23 @@ static const struct extra extras[] = {
     {"calib_init", offsetof(struct vg_detector_params, calib_init), 1},
     {"refractory", offsetof(struct vg_detector_params, refractory), 1},
     {"escalation", offsetof(struct vg_detector_params, escalation), 0},
+    {"lik_short", offsetof(struct vg_detector_params, lik_short), 1},
+    {"lik_long", offsetof(struct vg_detector_params, lik_long), 1},
+    {"lik_mode", offsetof(struct vg_detector_params, lik_mode), 1},
+    {"host", offsetof(struct ctl_eval_smd_opts, host), 2},
+    {"epochs", offsetof(struct ctl_eval_smd_opts, epochs), 2},
+    {"topk", offsetof(struct ctl_eval_smd_opts, topk), 2},
+    {"hsmooth", offsetof(struct ctl_eval_smd_opts, hsmooth), 2},
+    {"hfloor", offsetof(struct ctl_eval_smd_opts, hfloor), 2},
+    {"halpha", offsetof(struct ctl_eval_smd_opts, halpha), 2},
+    {"norm_alpha", offsetof(struct ctl_eval_smd_opts, norm_alpha), 2},
+    {"lr", offsetof(struct ctl_eval_smd_opts, lr), 2},
+    {"window", offsetof(struct ctl_eval_smd_opts, window), 2},
+    {"online", offsetof(struct ctl_eval_smd_opts, online), 2},
+    {"hq", offsetof(struct ctl_eval_smd_opts, hq), 2},
 };
 
-static int set_extra(struct vg_detector_params *dp, const char *arg)
+static int set_extra(struct vg_detector_params *dp, struct ctl_eval_smd_opts *so, const char *arg)
 {
     const char *eq = strchr(arg, '=');
     if (!eq)
@@ -64,7 +78,9 @@ static int set_extra(struct vg_detector_params *dp, const char *arg)
         double v = strtod(eq + 1, &end);
         if (*end || eq[1] == 0 || v < 0)
             return -EINVAL;
-        if (extras[i].is_u32)
+        if (extras[i].is_u32 == 2)
+            *(double *)((char *)so + extras[i].off) = v;
+        else if (extras[i].is_u32)
             *(uint32_t *)((char *)dp + extras[i].off) = (uint32_t)v;
         else
             *(double *)((char *)dp + extras[i].off) = v;
@@ -87,6 +103,17 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
     size_t n_sets = 0, n_params = 0;
     int rc = 2, c;
     memset(o, 0, sizeof(*o));
+    o->smd = (struct ctl_eval_smd_opts){.host = 0,
+                                        .epochs = 5,
+                                        .topk = 3,
+                                        .hsmooth = 1,
+                                        .hfloor = 0.05,
+                                        .halpha = 0.001,
+                                        .norm_alpha = 1e-5,
+                                        .lr = 1e-3,
+                                        .window = 8,
+                                        .online = 1,
+                                        .hq = 0.98};
     o->name = "vigil";
     if (!sets || !params)
         goto out;
@@ -153,7 +180,7 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
     o->threshold = cfg.alert_threshold;
     vg_config_free(&analyzer_config_table, &cfg);
     for (size_t i = 0; i < n_params; i++) {
-        int e = set_extra(&o->dp, params[i]);
+        int e = set_extra(&o->dp, &o->smd, params[i]);
         if (e) {
             fprintf(
                 stderr, "vigilctl eval: --param '%s': %s\n", params[i],

@@ -14,6 +14,19 @@ struct ctl_eval_opts {
     const char *name;              /* detector name in NAB's results tree */
     int verbose;
     const char *dir; /* the data set */
+    struct ctl_eval_smd_opts {
+        double host;       /* host scorer: 0 per-series top-k, 1 vg_mv, 2 max, 3 mean of both */
+        double epochs;     /* passes of vg_mv over the train half */
+        double topk;       /* metrics in the host score */
+        double hsmooth;    /* ticks averaged in the host score */
+        double hfloor;     /* least per-metric error scale */
+        double halpha;     /* scale learning after the fit */
+        double norm_alpha; /* vg_mv normaliser rate (small: statistics of the train half) */
+        double lr;         /* vg_mv learning rate */
+        double window;     /* vg_mv window */
+        double online;     /* vg_mv keeps learning over the test half */
+        double hq;         /* host calibration level */
+    } smd;
 };
 
 /* Parses the options common to eval nab and eval smd (argv[0] is the data set kind):

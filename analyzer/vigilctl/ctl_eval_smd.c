@@ -13,6 +13,9 @@
 #include "ctl_eval.h"
 #include "vg_eval_io.h"
 #include "vg_eval_smd.h"
+#include "vg_hscore.h"
+#include "vg_k.h"
+#include "vg_mv.h"
 #include "vg_spot.h"
 #include "vg_util.h"
 #include "vigilctl.h"
@@ -52,25 +55,64 @@ static double surprise(double score)
 struct host {
     const struct ctl_eval_opts *o;
     size_t m;
+    int use_uni, use_mv;
     unsigned char *states; /* m detector states */
     struct vg_spot spot;
     struct vg_spot_params sp;
     double *sur;
+    /* Multivariate path: vg_mv (one host) and its host score. */
+    struct vg_k k;
+    struct vg_mv *mv;
+    struct vg_hscore hs;
+    struct vg_hscore_params hp;
+    float *xf, *res;
+    double *blame;
 };
 
 static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
 {
+    char err[VG_ERRLEN];
     h->o = o;
     h->m = m;
+    h->use_uni = o->smd.host != 1;
+    h->use_mv = o->smd.host != 0;
     h->states = calloc(m, o->det->state_size);
     h->sur = calloc(m, sizeof(double));
-    if (!h->states || !h->sur)
+    h->xf = calloc(m, sizeof(float));
+    h->res = calloc(m, sizeof(float));
+    h->blame = calloc(m, sizeof(double));
+    if (!h->states || !h->sur || !h->xf || !h->res || !h->blame)
         return -ENOMEM;
     for (size_t d = 0; d < m; d++)
         o->det->init(h->states + d * o->det->state_size);
     vg_spot_init(&h->spot);
     vg_spot_defaults(&h->sp);
     h->sp.min_sigma = 0.5; /* half a decade of tail probability */
+    if (!h->use_mv)
+        return 0;
+    if (vg_k_open(&h->k, "cpu", err, sizeof(err)) < 0) {
+        fprintf(stderr, "vigilctl eval smd: %s\n", err);
+        return -EIO;
+    }
+    struct vg_mv_params mp;
+    vg_mv_params_default(&mp, (uint32_t)m);
+    mp.window = (uint32_t)o->smd.window;
+    mp.lr = (float)o->smd.lr;
+    mp.norm.alpha = (float)o->smd.norm_alpha;
+    if (vg_mv_new(&h->mv, &mp, &h->k, err, sizeof(err)) < 0 ||
+        vg_mv_add_host(h->mv, NULL, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vigilctl eval smd: %s\n", err);
+        return -EIO;
+    }
+    if (vg_hscore_init(&h->hs, m) < 0)
+        return -ENOMEM;
+    vg_hscore_defaults(&h->hp);
+    h->hp.top_k = (uint32_t)o->smd.topk;
+    h->hp.smooth = (uint32_t)o->smd.hsmooth;
+    h->hp.floor = o->smd.hfloor;
+    h->hp.alpha = o->smd.halpha;
+    h->hp.spot.q = o->smd.hq;
+    h->hp.spot.min_sigma = 0.1;
     return 0;
 }
 
@@ -78,17 +120,25 @@ static void host_free(struct host *h)
 {
     free(h->states);
     free(h->sur);
+    free(h->xf);
+    free(h->res);
+    free(h->blame);
+    if (h->mv) {
+        vg_mv_free(h->mv);
+        vg_hscore_free(&h->hs);
+    }
+    if (h->k.ops)
+        vg_k_close(&h->k);
 }
 
-/* One row: per-metric surprises into contrib (may be NULL), the calibrated host score returned. */
-static double host_step(struct host *h, int64_t ts_ms, const double *x, double *contrib)
+/* The per-series path: per-metric surprises (-log10 tail) into h->sur, the calibrated host score
+ * (mean of the top-k surprises through the host's SPOT) returned. */
+static double uni_step(struct host *h, int64_t ts_ms, const double *x)
 {
     for (size_t d = 0; d < h->m; d++) {
         double sc;
         ctl_eval_step(h->o, h->states + d * h->o->det->state_size, ts_ms, x[d], &sc);
         h->sur[d] = surprise(sc);
-        if (contrib)
-            contrib[d] = h->sur[d];
     }
     /* Mean of the top-k surprises: a host is anomalous when a few of its metrics are at once,
      * and one noisy metric alone weighs a third. */
@@ -110,6 +160,39 @@ static double host_step(struct host *h, int64_t ts_ms, const double *x, double *
     double score;
     vg_spot_update(&h->spot, &h->sp, raw, &score);
     return score;
+}
+
+/* Phases of the multivariate path over the data. */
+enum { MV_TRAIN, MV_FIT, MV_SCORE };
+
+static double mv_step(struct host *h, const double *x, int phase, int learn)
+{
+    char err[VG_ERRLEN];
+    for (size_t d = 0; d < h->m; d++)
+        h->xf[d] = (float)x[d];
+    if (vg_mv_step(h->mv, h->xf, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) < 0 ||
+        (phase != MV_TRAIN && vg_mv_residuals(h->mv, h->res, err, sizeof(err)) < 0)) {
+        fprintf(stderr, "vigilctl eval smd: %s\n", err);
+        return 0;
+    }
+    if (phase == MV_FIT) {
+        vg_hscore_fit(&h->hs, h->res);
+        return 0;
+    }
+    if (phase == MV_TRAIN)
+        return 0;
+    double score, raw;
+    vg_hscore_step(&h->hs, &h->hp, h->res, &score, &raw, h->blame);
+    return score;
+}
+
+/* Surprise (-log10 tail) of a calibrated score. */
+static double combine(double a, double b, int how)
+{
+    if (how == 2)
+        return a > b ? a : b;
+    double s = 0.5 * (surprise(a) + surprise(b));
+    return 1 - pow(10, -s);
 }
 
 static int run_machine(const struct ctl_eval_opts *o, const char *name, struct machine_result *r)
@@ -145,10 +228,29 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
         fprintf(stderr, "vigilctl eval smd: out of memory\n");
         goto out;
     }
-    for (size_t i = 0; i < nr; i++)
-        host_step(&h, (int64_t)i * STEP_MS, train + i * mr, NULL);
-    for (size_t i = 0; i < nt; i++)
-        score[i] = host_step(&h, (int64_t)(nr + i) * STEP_MS, test + i * mt, contrib + i * mt);
+    int how = (int)o->smd.host, online = o->smd.online > 0;
+    if (h.use_uni)
+        for (size_t i = 0; i < nr; i++)
+            uni_step(&h, (int64_t)i * STEP_MS, train + i * mr);
+    if (h.use_mv) {
+        /* Epochs over the train half; in the last one, the first half fits the per-metric error
+         * scales and the second feeds the calibration, so the test half is scored from its
+         * first row. */
+        uint32_t ep = o->smd.epochs < 1 ? 1 : (uint32_t)o->smd.epochs;
+        for (uint32_t e = 0; e < ep; e++)
+            for (size_t i = 0; i < nr; i++) {
+                int ph = e + 1 < ep ? MV_TRAIN : i < nr / 2 ? MV_FIT : MV_SCORE;
+                mv_step(&h, train + i * mr, ph, 1);
+            }
+    }
+    for (size_t i = 0; i < nt; i++) {
+        const double *x = test + i * mt;
+        double su = h.use_uni ? uni_step(&h, (int64_t)(nr + i) * STEP_MS, x) : 0;
+        double sm = h.use_mv ? mv_step(&h, x, MV_SCORE, online) : 0;
+        score[i] = how == 0 ? su : how == 1 ? sm : combine(su, sm, how);
+        for (size_t d = 0; d < mt; d++)
+            contrib[i * mt + d] = h.use_mv ? h.blame[d] : h.sur[d];
+    }
     vg_smd_at(score, lab, nt, o->threshold, &r->at);
     if (vg_smd_best(score, lab, nt, &r->best, &r->auprc) ||
         vg_smd_best_adjusted(score, lab, nt, &r->adj)) {

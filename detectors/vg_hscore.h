@@ -1,0 +1,62 @@
+/* Host score: turns one tick of a host's per-metric errors (vg_mv residuals, or per-metric
+ * surprises of the per-series detectors) into one calibrated host score in [0,1] and a ranking of
+ * the metrics to blame. Shared by the analyzer and `vigilctl eval smd`.
+ *
+ *   e_j   = |err_j| / scale_j     scale_j: the metric's typical error (mean absolute error while
+ *                                 fitting; then a slow winsorised EWMA, floored), so a metric that
+ *                                 is noisy by nature does not dominate the host's score
+ *   raw   = mean of the top_k e_j, averaged over the last `smooth` ticks
+ *   score = 1 - tail probability of raw under the host's SPOT calibration (vg_spot)
+ *   blame = metrics ranked by e_j averaged over the last `smooth` ticks
+ *
+ * While fitting (vg_hscore_fit: a model's training data), only the scales are learned; the
+ * calibration starts with the first vg_hscore_step. Not thread-safe; one state per host.
+ */
+#ifndef VG_HSCORE_H
+#define VG_HSCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_spot.h"
+
+#define VG_HSCORE_SMOOTH 16
+
+struct vg_hscore_params {
+    uint32_t top_k;  /* metrics averaged into the raw score (1..m) */
+    uint32_t smooth; /* ticks averaged (1..VG_HSCORE_SMOOTH) */
+    double floor;    /* least error scale, in the errors' units */
+    double alpha;    /* rate at which a scale keeps learning after the fit (0 = frozen) */
+    double clip;     /* errors beyond clip scales are learned as clip scales */
+    struct vg_spot_params spot;
+};
+
+/* Defaults: top_k 3, smooth 1, floor 0.05, alpha 0.001, clip 4, SPOT defaults. */
+void vg_hscore_defaults(struct vg_hscore_params *p);
+
+struct vg_hscore {
+    size_t m;
+    double *scale; /* m */
+    double *sum;   /* m: absolute errors while fitting */
+    uint64_t *cnt; /* m */
+    double *ring;  /* VG_HSCORE_SMOOTH x m: e of the last ticks */
+    double raw_ring[VG_HSCORE_SMOOTH];
+    uint32_t pos, have;
+    int fitted;
+    struct vg_spot spot;
+};
+
+/* Allocates the state of a host of m metrics; free with vg_hscore_free(). 0 or -ENOMEM. */
+int vg_hscore_init(struct vg_hscore *h, size_t m);
+void vg_hscore_free(struct vg_hscore *h);
+
+/* Learns the error scales from one tick of training data (err: m values, NaN = missing). */
+void vg_hscore_fit(struct vg_hscore *h, const float *err);
+
+/* Scores one tick: *score in [0,1] (0 while the calibration fills), *raw the uncalibrated score,
+ * blame (m, may be NULL) the per-metric contributions (higher = more to blame). Returns 0, or
+ * -EAGAIN while the calibration learns its initial sample, -EINVAL when no error is finite. */
+int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
+                   double *score, double *raw, double *blame);
+
+#endif
