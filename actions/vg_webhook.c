@@ -206,6 +206,7 @@ static struct wh_item *item_copy(const struct vg_notification *n)
 {
     size_t nl = n->n_labels;
     size_t nt = n->top_metrics ? n->n_top_metrics : 0;
+    size_t na = n->annotation_keys && n->annotation_values ? n->n_annotations : 0;
     size_t strs = slen(n->status) + slen(n->alertname) + slen(n->host) + slen(n->series) +
                   slen(n->fingerprint) + slen(n->severity) + slen(n->summary);
     for (size_t i = 0; i < nl; i++) {
@@ -214,17 +215,24 @@ static struct wh_item *item_copy(const struct vg_notification *n)
     }
     for (size_t i = 0; i < nt; i++)
         strs += slen(n->top_metrics[i].name);
+    for (size_t i = 0; i < na; i++)
+        strs += slen(n->annotation_keys[i]) + slen(n->annotation_values[i]);
     if (nl > (SIZE_MAX / 4 - strs - sizeof(struct wh_item)) / (2 * sizeof(char *)) ||
-        nt > (SIZE_MAX / 4) / sizeof(struct vg_top_metric))
+        nt > (SIZE_MAX / 4) / sizeof(struct vg_top_metric) ||
+        na > (SIZE_MAX / 4) / (2 * sizeof(char *)))
         return NULL;
-    size_t arrays = 2 * nl * sizeof(char *) + nt * sizeof(struct vg_top_metric);
+    /* The top metrics first: their doubles want the alignment the item gives. */
+    size_t arrays =
+        nt * sizeof(struct vg_top_metric) + 2 * nl * sizeof(char *) + 2 * na * sizeof(char *);
     struct wh_item *it = malloc(sizeof(*it) + arrays + strs);
     if (!it)
         return NULL;
-    const char **keys = (const char **)(it + 1);
+    struct vg_top_metric *top = (struct vg_top_metric *)(it + 1);
+    const char **keys = (const char **)(top + nt);
     const char **vals = keys + nl;
-    struct vg_top_metric *top = (struct vg_top_metric *)(vals + nl);
-    char *p = (char *)(top + nt);
+    const char **akeys = vals + nl;
+    const char **avals = akeys + na;
+    char *p = (char *)(avals + na);
 
     it->next = NULL;
     it->seq = 0;
@@ -248,6 +256,16 @@ static struct wh_item *item_copy(const struct vg_notification *n)
     it->n.label_values = nl ? vals : NULL;
     it->n.top_metrics = nt ? top : NULL;
     it->n.n_top_metrics = nt;
+    for (size_t i = 0; i < na; i++) {
+        akeys[i] = scopy(&p, n->annotation_keys[i]);
+        avals[i] = scopy(&p, n->annotation_values[i]);
+    }
+    it->n.annotation_keys = na ? akeys : NULL;
+    it->n.annotation_values = na ? avals : NULL;
+    it->n.n_annotations = na;
+    /* Routing is the analyzer's business and its arrays are only borrowed. */
+    it->n.receivers = NULL;
+    it->n.n_receivers = 0;
     return it;
 }
 

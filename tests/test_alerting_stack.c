@@ -171,6 +171,7 @@ static void rules_silences_reload_and_scaling_over_the_api(void **state)
     char *got = vg_tp_read(s.recv_out);
     assert_non_null(strstr(got, "\"alertname\":\"QueueDeep\""));
     assert_non_null(strstr(got, "\"summary\":\"h1: queue 500 deep\""));
+    assert_non_null(strstr(got, "\"annotations\":{\"summary\":\"h1: queue 500 deep\"}"));
     assert_non_null(strstr(got, "\"team\":\"ops\""));
     free(got);
 
@@ -320,6 +321,7 @@ static void kill9_between_acceptance_and_delivery_loses_nothing(void **state)
     assert_non_null(strstr(got, "\"alertname\":\"QueueDeep\""));
     assert_non_null(strstr(got, "\"status\":\"firing\""));
     assert_non_null(strstr(got, "\"summary\":\"k1: queue 500 deep\""));
+    assert_non_null(strstr(got, "\"annotations\":{\"summary\":\"k1: queue 500 deep\"}"));
     free(got);
     assert_int_equal(lines_with(s2.recv_out, "\"host\":\"k1\""), 1);
     assert_int_equal(vg_stack_stop(&s2), 0);

@@ -185,6 +185,8 @@ static void test_codec_round_trips_every_field(void **state)
     const char *keys[] = {"env", NULL, "bad\xff"};
     const char *vals[] = {"prod", "orphan", NULL};
     const struct vg_top_metric top[] = {{"cpu.user_pct", 51.2, 0.62}, {NULL, NAN, -INFINITY}};
+    const char *akeys[] = {"summary", "runbook"};
+    const char *avals[] = {"web-1 is slow", ""};
     struct vg_notification n = {
         .status = "firing",
         .alertname = "anomaly",
@@ -205,6 +207,10 @@ static void test_codec_round_trips_every_field(void **state)
         .summary = "custom summary",
         .top_metrics = top,
         .n_top_metrics = 2,
+        .annotation_keys = akeys,
+        .annotation_values = avals,
+        .n_annotations = 2,
+        .repeat = 7,
     };
     unsigned char *buf;
     size_t len;
@@ -237,6 +243,12 @@ static void test_codec_round_trips_every_field(void **state)
     assert_true(d.top_metrics[0].value == 51.2 && d.top_metrics[0].contribution == 0.62);
     assert_null(d.top_metrics[1].name);
     assert_true(isnan(d.top_metrics[1].value) && isinf(d.top_metrics[1].contribution));
+    assert_int_equal(d.n_annotations, 2);
+    assert_string_equal(d.annotation_keys[0], "summary");
+    assert_string_equal(d.annotation_values[0], "web-1 is slow");
+    assert_string_equal(d.annotation_keys[1], "runbook");
+    assert_string_equal(d.annotation_values[1], "");
+    assert_int_equal(d.repeat, 7);
     free(arrays);
 
     /* Every truncation, trailing bytes and another version are refused, never misread. */
