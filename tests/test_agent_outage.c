@@ -1,0 +1,220 @@
+/* The agent under broker faults, through real processes: vigil-test-mockbroker (with its control
+ * FIFO), vigil-analyzer as a consumer-group member, and vigil-agent with its spool.
+ *
+ * Each test ends with the agent stopped and the analyzer's view of its host: every sequence
+ * number from 0 to the agent's last must have arrived once (duplicates are counted and dropped
+ * by the analyzer; gaps would be lost messages). The counts are printed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_analyzerproc.h"
+#include "vg_stack.h"
+#include "vg_testproc.h"
+#include "vg_util.h"
+
+#define HOST "outage-host"
+
+struct rig {
+    char dir[256], control[300], broker_log[300], agent_log[300], spool[300];
+    char bootstrap[256];
+    pid_t broker, agent;
+    struct vg_ap an;
+};
+
+static void start_broker(struct rig *r)
+{
+    char bsfile[300];
+    snprintf(bsfile, sizeof bsfile, "%s/bootstrap", r->dir);
+    snprintf(r->control, sizeof r->control, "%s/control", r->dir);
+    snprintf(r->broker_log, sizeof r->broker_log, "%s/broker.log", r->dir);
+    const char *argv[] = {VG_MOCKBROKER_BIN, "--bootstrap-file", bsfile, "--brokers", "3",
+                          "--control",       r->control,         NULL};
+    r->broker = vg_tp_spawn((char *const *)argv, r->broker_log);
+    assert_int_equal(vg_tp_wait_contains(bsfile, "\n", 15000), 0);
+    char *b = vg_tp_read(bsfile);
+    b[strcspn(b, "\n")] = '\0';
+    snprintf(r->bootstrap, sizeof r->bootstrap, "%s", b);
+    free(b);
+}
+
+/* Sends one command to the broker and waits until it says it applied it. */
+static void control(struct rig *r, const char *cmd)
+{
+    int fd = open(r->control, O_WRONLY);
+    assert_true(fd >= 0);
+    char line[256], answer[300];
+    int n = snprintf(line, sizeof line, "%s\n", cmd);
+    assert_int_equal(write(fd, line, (size_t)n), n);
+    close(fd);
+    snprintf(answer, sizeof answer, "control: %s: ok", cmd);
+    if (vg_tp_wait_contains(r->broker_log, answer, 10000) != 0)
+        fail_msg("broker did not apply '%s'", cmd);
+}
+
+static void start_agent(struct rig *r)
+{
+    char bs[300], spool[320];
+    snprintf(bs, sizeof bs, "bootstrap_servers=%s", r->bootstrap);
+    snprintf(r->spool, sizeof r->spool, "%s/spool", r->dir);
+    snprintf(spool, sizeof spool, "spool.dir=%s", r->spool);
+    snprintf(r->agent_log, sizeof r->agent_log, "%s/agent.log", r->dir);
+    const char *argv[] = {VG_AGENT_BIN, "--set", bs, "--set", "host=" HOST, "--set",
+                          "interval=200ms", "--set", "collectors=cpu,mem,load", "--set",
+                          "stats_interval=1s", "--set", spool, "--set", "spool.memory_messages=20",
+                          "--set",
+                          /* reconnect quickly once the brokers are back */
+                          "kafka.reconnect.backoff.max.ms=1000", NULL};
+    r->agent = vg_tp_spawn((char *const *)argv, r->agent_log);
+}
+
+static void rig_up(struct rig *r, const char *tag)
+{
+    memset(r, 0, sizeof *r);
+    char *d = vg_tp_tmpdir(tag);
+    snprintf(r->dir, sizeof r->dir, "%s", d);
+    free(d);
+    start_broker(r);
+    vg_ap_start(&r->an, r->dir, "a", r->bootstrap, NULL);
+    start_agent(r);
+    /* Flowing end to end before any fault. */
+    int64_t deadline = vg_mono_ms() + 30000;
+    while (vg_ap_last_seq(&r->an, HOST) < 10 && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    assert_true(vg_ap_last_seq(&r->an, HOST) >= 10);
+}
+
+/* The value of key=N in the last line of the log that has it, -1 if none. */
+static long long last_field(const char *log, const char *key)
+{
+    char *t = vg_tp_read(log);
+    long long v = -1;
+    size_t kl = strlen(key);
+    for (char *p = t; p && (p = strstr(p, key)) != NULL; p += kl)
+        if ((p == t || p[-1] == ' ') && p[kl] == '=')
+            v = atoll(p + kl + 1);
+    free(t);
+    return v;
+}
+
+/* Stops the agent, then waits for the analyzer to have every sequence number and checks it got
+ * each once. */
+static void expect_every_message_once(struct rig *r, int expect_spooled)
+{
+    if (expect_spooled) {
+        /* The spool drained: the newest stats line shows it used and empty again. */
+        int64_t deadline = vg_mono_ms() + 60000;
+        while (!(last_field(r->agent_log, "spooled") > 0 &&
+                 last_field(r->agent_log, "spool_records") == 0) &&
+               vg_mono_ms() < deadline)
+            vg_sleep_ms(200, NULL);
+        assert_true(last_field(r->agent_log, "spooled") > 0);
+        assert_int_equal(last_field(r->agent_log, "spool_records"), 0);
+    }
+    assert_int_equal(vg_tp_stop(r->agent, SIGTERM, 20000), 0);
+    long long ticks = last_field(r->agent_log, "ticks");
+    long long spooled = last_field(r->agent_log, "spooled");
+    long long failed = last_field(r->agent_log, "delivery_failed");
+    assert_true(ticks > 0);
+    int64_t deadline = vg_mono_ms() + 30000;
+    while (vg_ap_last_seq(&r->an, HOST) < ticks - 1 && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    int64_t last = vg_ap_last_seq(&r->an, HOST);
+    double consumed = vg_ap_metric(&r->an, "vigil_messages_consumed_total");
+    double dups = vg_ap_metric(&r->an, "vigil_duplicate_messages_total");
+    double gaps = vg_ap_metric(&r->an, "vigil_sequence_gaps_total");
+    /* What the topic itself holds, to tell a producer-side loss from a consumer-side one. */
+    char dump[400];
+    snprintf(dump, sizeof dump, "%s/topic.txt", r->dir);
+    vg_tp_sh(
+        "kcat -C -b %s -t vigil.metrics -e -q -f '%%s\\n' 2>/dev/null | "
+        "grep -o '\"seq\":[0-9]*' | cut -d: -f2 | sort -n | uniq -c | "
+        "awk '{n++; if ($1 > 1) d++; if (n > 1 && $2 != p + 1) g++; p = $2} "
+        "END {printf \"topic: distinct=%%d dup_seqs=%%d holes=%%d last=%%d\\n\", n, d, g, p}' > %s",
+        r->bootstrap, dump);
+    char *topic = vg_tp_read(dump);
+    print_message("%s", topic ? topic : "topic: unreadable\n");
+    free(topic);
+    print_message("agent: ticks=%lld spooled=%lld delivery_failed=%lld; analyzer: last_seq=%lld "
+                  "consumed=%.0f duplicates=%.0f gaps=%.0f\n",
+                  ticks, spooled, failed, (long long)last, consumed, dups, gaps);
+    assert_int_equal(last, ticks - 1);
+    assert_true(gaps == 0);
+    assert_true(consumed - dups == (double)ticks);
+    assert_int_equal(failed, 0);
+    if (expect_spooled)
+        assert_true(spooled > 0);
+}
+
+static void rig_down(struct rig *r)
+{
+    if (r->agent > 0)
+        vg_tp_stop(r->agent, SIGKILL, 5000);
+    vg_tp_stop(r->an.pid, SIGTERM, 20000);
+    vg_tp_stop(r->broker, SIGTERM, 10000);
+}
+
+static void all_brokers_down_for_60s_loses_nothing(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, "outage-down");
+    control(&r, "down");
+    /* Past 20 undelivered messages (4 s at 200 ms) the agent spools to disk. */
+    assert_int_equal(vg_tp_wait_contains(r.agent_log, "spooling to disk", 20000), 0);
+    int64_t back = vg_mono_ms() + 60000;
+    while (vg_mono_ms() < back)
+        vg_sleep_ms(500, NULL); /* the outage itself, not a timing assertion */
+    control(&r, "up");
+    expect_every_message_once(&r, 1);
+    rig_down(&r);
+}
+
+static void leader_moves_and_produce_errors_lose_nothing(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, "outage-leader");
+    int64_t last = vg_ap_last_seq(&r.an, HOST);
+    /* Every partition's leader moves, then Produce requests fail transiently. */
+    for (int p = 0; p < 4; p++) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "leader vigil.metrics %d %d", p, 2 + p % 2);
+        control(&r, cmd);
+    }
+    /* Errors that say the batch was not stored. Errors that leave it "possibly persisted"
+     * (REQUEST_TIMED_OUT) are left out: librdkafka takes the ack of a later batch as proof the
+     * earlier one was stored, which holds on a real broker because it enforces producer sequence
+     * numbers, but the mock cluster of Debian 12's librdkafka 2.0.2 does not (it appends the
+     * later batch over the gap), so such a test would measure the mock, not Vigil. */
+    control(&r, "errors 0 5 6");  /* NOT_LEADER_OR_FOLLOWER */
+    control(&r, "errors 0 5 19"); /* NOT_ENOUGH_REPLICAS */
+    control(&r, "errors 0 5 5");  /* LEADER_NOT_AVAILABLE */
+    /* Produce through it: the stream moves on past the faults. */
+    int64_t deadline = vg_mono_ms() + 30000;
+    while (vg_ap_last_seq(&r.an, HOST) < last + 40 && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    assert_true(vg_ap_last_seq(&r.an, HOST) >= last + 40);
+    expect_every_message_once(&r, 0);
+    rig_down(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(leader_moves_and_produce_errors_lose_nothing),
+        cmocka_unit_test(all_brokers_down_for_60s_loses_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
