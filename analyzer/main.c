@@ -554,6 +554,12 @@ int main(int argc, char **argv)
                     a.cfg.topic, (long long)a.cfg.embedded_partitions);
             if (a.cfg.decisions_topic && *a.cfg.decisions_topic)
                 rc = vg_embedded_kafka_create_topic(ek, a.cfg.decisions_topic, 1, err, sizeof(err));
+            /* The mock cluster does not answer CreateTopics: the state topic is made here,
+             * with as many partitions as the metrics topic (compaction is not modelled). */
+            if (!rc && a.cfg.state_topic && *a.cfg.state_topic)
+                rc = vg_embedded_kafka_create_topic(ek, a.cfg.state_topic,
+                                                    (int)a.cfg.embedded_partitions, err,
+                                                    sizeof(err));
             if (!rc && bootstrap_file)
                 rc = write_file_atomic(bootstrap_file, bootstrap, err, sizeof(err));
         }
