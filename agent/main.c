@@ -26,12 +26,14 @@
 #define MAX_SETS       64
 #define MAX_COLLECTORS 32
 
-static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_stop, g_reload;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    g_stop = 1;
+    if (sig == SIGHUP)
+        g_reload = 1;
+    else
+        g_stop = 1;
 }
 
 struct running {
@@ -52,6 +54,10 @@ struct agent {
     int wake_fd[2];         /* librdkafka writes to [1] when its main queue gets an event */
     struct vg_spool *spool; /* NULL: spool.dir empty or unusable */
     int stopping;           /* purged messages go to the spool instead of being counted lost */
+    /* What the config came from, for SIGHUP. */
+    const char *config_path;
+    char **sets;
+    size_t n_sets;
     /* Counters; the delivery ones are written from librdkafka's callback, which runs on this
      * thread inside rd_kafka_poll(). */
     uint64_t ticks, produced, delivered, delivery_failed, produce_failed, encode_failed;
@@ -76,12 +82,16 @@ static void usage(FILE *f)
            "      --list-collectors  list the collectors built in\n"
            "      --metrics-doc      print the metric reference (docs/metrics.md) and exit\n"
            "      --config-doc       print the config reference (Markdown) and exit\n"
+           "      --log-format FMT   logfmt (default) or json; the same as --set log.format=FMT\n"
            "  -h, --help             this help\n"
            "  -V, --version          print the version\n"
            "\n"
            "Config keys (file, --set, or the environment variable shown):\n");
     vg_config_print_help(&agent_config_table, f);
-    fprintf(f, "\nSignals: SIGTERM/SIGINT flush queued messages (flush_timeout) and exit 0.\n");
+    fprintf(f, "\nSignals: SIGTERM/SIGINT flush queued messages (flush_timeout) and exit 0;\n"
+               "SIGHUP reads the config again: interval, stats_interval, labels and log.level\n"
+               "change at once, other changes are logged as needing a restart; a config that\n"
+               "does not load leaves the running one in place.\n");
 }
 
 static void make_boot_id(char *out, size_t n)
@@ -280,7 +290,7 @@ static void wait_until(struct agent *a, int64_t deadline, const sigset_t *wait_m
         feed_from_spool(a);
         int64_t now = vg_mono_ms();
         vg_notify_watchdog(now);
-        if (g_stop || now >= deadline)
+        if (g_stop || g_reload || now >= deadline)
             return;
         int64_t until = deadline;
         if (vg_notify_watchdog_due() < until)
@@ -424,15 +434,71 @@ static int run_once(struct agent *a)
     return 0;
 }
 
+/* Strings of the two configs differ (NULL-safe). */
+static int differs(const char *x, const char *y)
+{
+    return (x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0);
+}
+
+/* SIGHUP: the config file is read again. Settings the loop reads each tick take effect at once;
+ * those fixed at start (collectors, Kafka, spool, eBPF) are reported as needing a restart: the
+ * eBPF collectors were loaded with privileges the agent no longer has. A config that does not
+ * load is logged and the running one stays. */
+static void reload(struct agent *a)
+{
+    struct agent_cfg next = {0};
+    char err[VG_ERRLEN], q[VG_ERRLEN + 8];
+    enum vg_log_level lvl;
+    int rc = vg_config_load_all(&agent_config_table, &next, a->config_path, a->sets, a->n_sets, err,
+                                sizeof(err));
+    if (!rc && vg_log_level_parse(next.log_level, &lvl) < 0)
+        rc = vg_err(err, sizeof(err), -EINVAL,
+                    "log.level: '%s' is not one of debug, info, warn, error", next.log_level);
+    if (rc) {
+        vg_error("reload failed, running config kept", "reason=%s",
+                 vg_log_quote(q, sizeof(q), err));
+        vg_config_free(&agent_config_table, &next);
+        return;
+    }
+    const char *restart = differs(next.collectors, a->cfg.collectors) ? "collectors"
+                          : differs(next.topic, a->cfg.topic)         ? "topic"
+                          : differs(next.bootstrap_servers, a->cfg.bootstrap_servers)
+                              ? "bootstrap_servers"
+                          : differs(next.spool_dir, a->cfg.spool_dir) ? "spool.dir"
+                          : differs(next.host, a->cfg.host)           ? "host"
+                                                                      : NULL;
+    if (restart)
+        vg_warn("reload: a changed setting needs a restart to apply", "first=%s", restart);
+    /* Swap in the per-tick settings, keep the rest as running. */
+    int64_t t = a->cfg.interval_ms;
+    a->cfg.interval_ms = next.interval_ms;
+    next.interval_ms = t;
+    t = a->cfg.stats_interval_ms;
+    a->cfg.stats_interval_ms = next.stats_interval_ms;
+    next.stats_interval_ms = t;
+    struct vg_kvlist labels = a->cfg.labels;
+    a->cfg.labels = next.labels;
+    next.labels = labels;
+    char *ll = a->cfg.log_level;
+    a->cfg.log_level = next.log_level;
+    next.log_level = ll;
+    vg_log_init("agent", lvl, strcmp(a->cfg.log_format, "json") == 0);
+    vg_config_free(&agent_config_table, &next);
+    vg_info("reloaded", "interval_ms=%lld labels=%zu log_level=%s", (long long)a->cfg.interval_ms,
+            a->cfg.labels.n, a->cfg.log_level);
+}
+
 static int run_loop(struct agent *a)
 {
     sigset_t block, wait_mask;
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
     sigprocmask(SIG_BLOCK, &block, &wait_mask);
     sigdelset(&wait_mask, SIGTERM);
     sigdelset(&wait_mask, SIGINT);
+    sigdelset(&wait_mask, SIGHUP);
     struct vg_wire_msg msg;
     vg_wire_msg_init(&msg);
     int64_t start = vg_mono_ms(), next = start, next_stats = start + a->cfg.stats_interval_ms;
@@ -451,6 +517,10 @@ static int run_loop(struct agent *a)
         if (next <= now)
             next = now + a->cfg.interval_ms - (now - start) % a->cfg.interval_ms;
         wait_until(a, next, &wait_mask);
+        if (g_reload) {
+            g_reload = 0;
+            reload(a);
+        }
         now = vg_mono_ms();
         if (now >= next_stats) {
             log_stats(a);
@@ -526,11 +596,13 @@ int main(int argc, char **argv)
         {"list-collectors", no_argument, NULL, 'l'},
         {"metrics-doc", no_argument, NULL, 'm'},
         {"config-doc", no_argument, NULL, 'd'},
+        {"log-format", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
+    static char log_format_set[64];
     char *sets[MAX_SETS];
     size_t n_sets = 0;
     int once = 0, check = 0, opt;
@@ -548,6 +620,15 @@ int main(int argc, char **argv)
             break;
         case 'o':
             once = 1;
+            break;
+        case 'f':
+            /* The same as --set log.format=..., kept as a flag because operators expect one. */
+            if (n_sets == MAX_SETS) {
+                fprintf(stderr, "vigil-agent: too many --set options\n");
+                return 2;
+            }
+            snprintf(log_format_set, sizeof(log_format_set), "log.format=%s", optarg);
+            sets[n_sets++] = log_format_set;
             break;
         case 'k':
             check = 1;
@@ -621,6 +702,10 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    a.config_path = config;
+    a.sets = sets;
+    a.n_sets = n_sets;
     signal(SIGPIPE, SIG_IGN);
 
     if ((rc = open_collectors(&a, err, sizeof(err))) < 0) {

@@ -1,7 +1,9 @@
 #include "vg_log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +14,60 @@ static enum vg_log_level g_min = VG_LOG_INFO;
 static int g_json;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* Repeats of one message (by its msg text) beyond burst lines per window are counted instead of
+ * written; the next line of that message that gets through says how many were held back. A
+ * failing disk or a flood of bad input then costs a few lines, not the journal. */
+#define RL_SLOTS 64
+static struct {
+    uint64_t hash;
+    int64_t window_start;
+    int count;
+    uint64_t suppressed;
+} g_rl[RL_SLOTS];
+static int g_rl_burst = 20;
+static int64_t g_rl_window_ms = 10000;
+static pthread_mutex_t g_rl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void vg_log_set_rate_limit(int burst, int64_t window_ms)
+{
+    pthread_mutex_lock(&g_rl_lock);
+    g_rl_burst = burst;
+    g_rl_window_ms = window_ms;
+    memset(g_rl, 0, sizeof(g_rl));
+    pthread_mutex_unlock(&g_rl_lock);
+}
+
+/* 1 when the line may be written; *held is then the count held back since the last one. */
+static int rate_ok(const char *msg, uint64_t *held)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int ok = 1;
+    *held = 0;
+    pthread_mutex_lock(&g_rl_lock);
+    if (g_rl_burst > 0) {
+        unsigned i = (unsigned)(h % RL_SLOTS);
+        if (g_rl[i].hash != h || now - g_rl[i].window_start >= g_rl_window_ms) {
+            /* A new window (or another message taking the slot: it starts its own). */
+            *held = g_rl[i].hash == h ? g_rl[i].suppressed : 0;
+            g_rl[i].hash = h;
+            g_rl[i].window_start = now;
+            g_rl[i].count = 0;
+            g_rl[i].suppressed = 0;
+        }
+        if (++g_rl[i].count > g_rl_burst) {
+            g_rl[i].suppressed++;
+            ok = 0;
+        }
+    }
+    pthread_mutex_unlock(&g_rl_lock);
+    return ok;
+}
 
 void vg_log_init(const char *component, enum vg_log_level min_level, int json)
 {
@@ -65,6 +121,9 @@ void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
 {
     if (level < g_min)
         return;
+    uint64_t held;
+    if (!rate_ok(msg, &held))
+        return;
     char line[2048], ts[40], kv[1600] = "", qmsg[512];
     struct timespec now;
     struct tm tm;
@@ -77,6 +136,11 @@ void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
         va_start(ap, kv_fmt);
         vsnprintf(kv, sizeof(kv), kv_fmt, ap);
         va_end(ap);
+    }
+    if (held) {
+        size_t kl = strlen(kv);
+        snprintf(kv + kl, sizeof(kv) - kl, "%srepeats_suppressed=%llu", kl ? " " : "",
+                 (unsigned long long)held);
     }
     int len;
     vg_log_quote(qmsg, sizeof(qmsg), msg);

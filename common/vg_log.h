@@ -7,6 +7,8 @@
 #ifndef VG_LOG_H
 #define VG_LOG_H
 
+#include <stdint.h>
+
 #include <stddef.h>
 
 enum vg_log_level { VG_LOG_DEBUG = 0, VG_LOG_INFO, VG_LOG_WARN, VG_LOG_ERROR };
@@ -14,6 +16,10 @@ enum vg_log_level { VG_LOG_DEBUG = 0, VG_LOG_INFO, VG_LOG_WARN, VG_LOG_ERROR };
 /* Sets the component name (copied), the lowest level printed and the format (json != 0 for JSON).
  */
 void vg_log_init(const char *component, enum vg_log_level min_level, int json);
+
+/* At most burst lines per message text in any window_ms (default 20 per 10 s); the rest are
+ * counted and the next line that gets through carries repeats_suppressed=N. burst 0: no limit. */
+void vg_log_set_rate_limit(int burst, int64_t window_ms);
 
 /* Parses "debug", "info", "warn" or "error"; returns 0 or -EINVAL. */
 int vg_log_level_parse(const char *s, enum vg_log_level *out);

@@ -1,5 +1,6 @@
 vg_add_test(test_config SOURCES test_config.c LIBS vg_common)
 vg_add_test(test_notify SOURCES test_notify.c LIBS vg_common)
+vg_add_test(test_log SOURCES test_log.c LIBS vg_common vg_teststack)
 vg_add_test(test_detector SOURCES test_detector.c LIBS vg_analyzer)
 vg_add_test(test_engine SOURCES test_engine.c LIBS vg_analyzer)
 

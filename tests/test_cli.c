@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -125,6 +126,39 @@ static void once_prints_one_valid_message(void **state)
     free(o);
 }
 
+/* SIGHUP: per-tick settings change in place; a broken file leaves the running config. The agent
+ * needs no broker for this (it keeps trying to connect in the background). */
+static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("sighup");
+    char cfg[300], log[300];
+    snprintf(cfg, sizeof cfg, "%s/agent.yaml", dir);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    vg_tp_write_atomic(cfg, "interval: 1s\ncollectors: cpu,load\nbootstrap_servers: 127.0.0.1:1\n"
+                            "spool:\n  dir: \"\"\nstats_interval: 1s\n");
+    const char *argv[] = {VG_AGENT_BIN, "--config", cfg, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+
+    vg_tp_write_atomic(cfg, "interval: 250ms\ncollectors: cpu\nbootstrap_servers: 127.0.0.1:1\n"
+                            "labels: {env: test}\nspool:\n  dir: \"\"\nstats_interval: 1s\n");
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"reloaded\" interval_ms=250 labels=1", 10000),
+                     0);
+    assert_int_equal(vg_tp_wait_contains(log, "needs a restart to apply\" first=collectors", 10000),
+                     0);
+
+    vg_tp_write_atomic(cfg, "interval: 250ms\nintreval: 2s\n");
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "reload failed, running config kept", 10000), 0);
+    char *t = vg_tp_read(log);
+    assert_non_null(strstr(t, "unknown key 'intreval' (did you mean 'interval'?)"));
+    free(t);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0); /* still running, exits cleanly */
+    free(dir);
+}
+
 int main(void)
 {
     snprintf(g_out, sizeof(g_out), "/tmp/vigil-cli-out-%d", (int)getpid());
@@ -134,6 +168,7 @@ int main(void)
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(once_prints_one_valid_message),
+        cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(g_out);

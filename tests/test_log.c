@@ -1,0 +1,91 @@
+/* vg_log's rate limit: a message repeated in a burst costs a bounded number of lines, and the
+ * count of what was held back is reported, not lost. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_log.h"
+#include "vg_testproc.h"
+#include "vg_util.h"
+
+static char path[64];
+
+/* Sends stderr to a fresh file for the duration of a test. */
+static int saved_fd = -1;
+
+static void capture_start(void)
+{
+    snprintf(path, sizeof path, "/tmp/vigil-test-log.%d", (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    saved_fd = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+}
+
+static char *capture_end(void)
+{
+    dup2(saved_fd, STDERR_FILENO);
+    close(saved_fd);
+    char *t = vg_tp_read(path);
+    unlink(path);
+    return t;
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void burst_of_one_message_is_cut_to_the_limit_and_counted(void **state)
+{
+    (void)state;
+    vg_log_init("test", VG_LOG_INFO, 0);
+    vg_log_set_rate_limit(5, 300);
+    capture_start();
+    for (int i = 0; i < 50; i++)
+        vg_warn("disk full", "attempt=%d", i);
+    vg_info("other event", "x=1"); /* another message has its own budget */
+    vg_sleep_ms(350, NULL);        /* past the window: the next line reports the held ones */
+    vg_warn("disk full", "attempt=%d", 50);
+    char *t = capture_end();
+    assert_int_equal(count(t, "msg=\"disk full\""), 6);
+    assert_int_equal(count(t, "msg=\"other event\""), 1);
+    assert_non_null(strstr(t, "attempt=50 repeats_suppressed=45\n"));
+    free(t);
+    vg_log_set_rate_limit(20, 10000);
+}
+
+static void zero_burst_turns_the_limit_off(void **state)
+{
+    (void)state;
+    vg_log_init("test", VG_LOG_INFO, 0);
+    vg_log_set_rate_limit(0, 10000);
+    capture_start();
+    for (int i = 0; i < 100; i++)
+        vg_info("tick", "i=%d", i);
+    char *t = capture_end();
+    assert_int_equal(count(t, " i="), 100);
+    free(t);
+    vg_log_set_rate_limit(20, 10000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(burst_of_one_message_is_cut_to_the_limit_and_counted),
+        cmocka_unit_test(zero_burst_turns_the_limit_off),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
