@@ -63,6 +63,10 @@ void vg_api_alerts(void *ud, const struct vg_http_request *req, struct vg_http_r
 void vg_api_silences_get(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
 {
     struct analyzer *a = ud;
+    if (!a->silences) {
+        reply_error(resp, 503, "silences are not available");
+        return;
+    }
     (void)req;
     pthread_mutex_lock(&a->lock);
     json_t *o = vg_silences_json(a->silences, NULL, vg_now_ms());
@@ -74,6 +78,10 @@ void vg_api_silences_post(void *ud, const struct vg_http_request *req,
                           struct vg_http_response *resp)
 {
     struct analyzer *a = ud;
+    if (!a->silences) {
+        reply_error(resp, 503, "silences are not available");
+        return;
+    }
     char err[VG_ERRLEN], id[VG_SILENCE_ID_LEN];
     pthread_mutex_lock(&a->lock);
     int64_t now = vg_now_ms();
@@ -99,6 +107,10 @@ void vg_api_silences_delete(void *ud, const struct vg_http_request *req,
                             struct vg_http_response *resp)
 {
     struct analyzer *a = ud;
+    if (!a->silences) {
+        reply_error(resp, 503, "silences are not available");
+        return;
+    }
     pthread_mutex_lock(&a->lock);
     int64_t now = vg_now_ms();
     int rc = vg_silences_expire(a->silences, req->path_rest, now);

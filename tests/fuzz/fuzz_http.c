@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "analyzer.h"
+#include "analyzer_rules.h"
 #include "analyzer_config.h"
 #include "api_ops.h"
 #include "vg_ewma.h"
@@ -68,7 +69,8 @@ static void setup(void)
     /* The defaults, as an analyzer started without a config file has them. */
     if (vg_config_defaults(&analyzer_config_table, &g_a.cfg, err, sizeof(err)) != 0 ||
         vg_engine_new(&g_a.engine, &p, err, sizeof(err)) != 0 ||
-        vg_api_ops_init(&g_a, err, sizeof(err)) != 0)
+        vg_api_ops_init(&g_a, err, sizeof(err)) != 0 ||
+        analyzer_rules_load(&g_a, err, sizeof(err)) != 0) /* silences, alerts */
         abort();
     for (uint64_t i = 1; i <= 6; i++) {
         feed("web-1", i, 10 + (double)(i % 2));
@@ -118,8 +120,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     int authorized = strcmp(auth, "Bearer " TOKEN) == 0;
     for (size_t i = 0; i < vg_api_n_routes; i++)
-        if (vg_api_routes[i].mutating && strcmp(path, vg_api_routes[i].path) == 0 && !authorized &&
-            resp.status < 300)
+        /* A path can be open to GET and mutating for POST (/api/v1/silences). */
+        if (vg_api_routes[i].mutating && strcmp(path, vg_api_routes[i].path) == 0 &&
+            strcmp(method, vg_api_routes[i].method) == 0 && !authorized && resp.status < 300)
             abort();
 
     free(resp.body);

@@ -7,6 +7,8 @@ vg_add_fuzzer(fuzz_rules
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_rules.c
         ${VG_RULES_DIR}/vg_rule.c
         ${VG_RULES_DIR}/vg_rule_load.c
+        ${VG_RULES_DIR}/vg_rule_policy.c
+        ${CMAKE_CURRENT_LIST_DIR}/../../actions/vg_scale.c
         ${VG_RULES_DIR}/vg_rule_select.c
         ${VG_RULES_DIR}/vg_rule_state.c
         ${VG_RULES_DIR}/vg_rule_suggest.c
@@ -17,4 +19,5 @@ vg_add_fuzzer(fuzz_rules
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_config.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_util.c
     LIBS PkgConfig::YAML m)
-target_include_directories(fuzz_rules PRIVATE ${VG_RULES_DIR})
+target_include_directories(fuzz_rules PRIVATE ${VG_RULES_DIR}
+    ${CMAKE_CURRENT_LIST_DIR}/../../actions)
