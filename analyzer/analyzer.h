@@ -20,6 +20,8 @@ struct vg_rule_set;
 struct vg_silences;
 struct vg_dispatch;
 struct vg_decisions;
+struct vg_models;
+struct vg_k;
 
 struct analyzer {
     struct analyzer_cfg cfg;
@@ -54,6 +56,10 @@ struct analyzer {
     int last_reload_ok;
     int64_t last_reload_ms;
     char *last_reload_errors; /* of the last failed load, one per line; NULL after a success */
+    /* Host models and their compute backend (analyzer_models.c); NULL when model.set is empty. */
+    struct vg_models *models;
+    struct vg_k *k;
+    int64_t next_model_save;
 };
 
 /* Adds up every receiver's delivery counters (call with lock held). */

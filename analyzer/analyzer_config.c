@@ -160,6 +160,33 @@ static const struct vg_cfg_key keys[] = {
      NULL,
      "how long reading the state topic may take when partitions are assigned; past it the "
      "hosts not yet read start cold (logged)"},
+    {"model.set", VG_CFG_STRING, "series,mv", OFF(model_set), NOBOUND, NULL,
+     "host models run per host tick (docs/detectors.md): series (the per-series detectors "
+     "summarised per host), mv (multivariate, host groups sharing one model); rules read them "
+     "as value(\"host:NAME\"); empty = none"},
+    {"model.backend", VG_CFG_STRING, "auto", OFF(model_backend), NOBOUND, "VIGIL_MODEL_BACKEND",
+     "compute backend of the mv model: auto (CUDA when a GPU is usable, else CPU), cpu or cuda "
+     "(an error when no GPU is usable); the choice is logged at start"},
+    {"model.dir", VG_CFG_STRING, NULL, OFF(model_dir), NOBOUND, NULL,
+     "directory of the mv model's checkpoints, one file per host group (e.g. "
+     "/var/lib/vigil/models): loaded at start, written every model.checkpoint_interval and at "
+     "exit; a corrupt or incompatible file is refused (logged) and that group starts fresh; "
+     "unset = no checkpoints"},
+    {"model.checkpoint_interval", VG_CFG_DURATION, "5m", OFF(model_checkpoint_ms), 1000,
+     86400000, NULL, "how often the mv model's checkpoints are written (with model.dir)"},
+    {"model.group_label", VG_CFG_STRING, "group", OFF(model_group_label), NOBOUND, NULL,
+     "host label whose value names a host's group (hosts of a group share one mv model, and a "
+     "new host starts from it); hosts without it are in the group 'default'"},
+    {"model.window", VG_CFG_INT, "8", OFF(model_window), 1, 256, NULL,
+     "ticks of a host's history the mv model forecasts the next tick from"},
+    {"model.top_k", VG_CFG_INT, "3", OFF(model_top_k), 1, 8, NULL,
+     "metrics averaged into the mv score and named as its attribution"},
+    {"model.calib_init", VG_CFG_INT, "128", OFF(model_calib_init), 16, 256, NULL,
+     "warm mv scores a host's calibration learns before its score leaves 0"},
+    {"model.max_metrics", VG_CFG_INT, "128", OFF(model_max_metrics), 1, 4096, NULL,
+     "metrics per host group the mv model takes (the first names in sorted order)"},
+    {"model.train", VG_CFG_BOOL, "true", OFF(model_train), NOBOUND, NULL,
+     "the mv model keeps learning online (false: it only scores, e.g. from a checkpoint)"},
 };
 
 const struct vg_config_table analyzer_config_table = {keys, sizeof(keys) / sizeof(keys[0])};

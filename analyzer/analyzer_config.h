@@ -71,6 +71,17 @@ struct analyzer_cfg {
     char *state_topic;
     int64_t state_checkpoint_ms;
     int64_t state_restore_timeout_ms;
+    /* Host models (analyzer_models.c). */
+    char *model_set;
+    char *model_backend;
+    char *model_dir;
+    int64_t model_checkpoint_ms;
+    char *model_group_label;
+    int64_t model_window;
+    int64_t model_top_k;
+    int64_t model_calib_init;
+    int64_t model_max_metrics;
+    int model_train;
 };
 
 extern const struct vg_config_table analyzer_config_table;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analyzer.h"
+#include "analyzer_models.h"
 #include "api_alerts.h"
 #include "api_ops.h"
 #include "vg_http.h"
@@ -117,6 +118,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     fprintf(f, "# HELP vigil_host_score Highest series score in the host's last message.\n"
                "# TYPE vigil_host_score gauge\n");
     vg_engine_each_host(a->engine, host_score_line, f);
+    analyzer_models_metrics(a, f); /* {host,model} lines and the models' counters */
     vg_api_alerts_metrics(a, f);
     pthread_mutex_unlock(&a->lock);
     fclose(f);
@@ -158,6 +160,7 @@ static void host(void *ud, const struct vg_http_request *req, struct vg_http_res
         json_object_set_new(o, "last_seq", json_integer((json_int_t)h.last_seq));
         json_object_set_new(o, "last_ts_ms", json_integer(h.last_ts_ms));
         json_object_set_new(o, "max_score", num_or_null(h.max_score));
+        json_object_set_new(o, "models", analyzer_models_host_json(a, h.name));
     }
     pthread_mutex_unlock(&a->lock);
     if (rc < 0) {

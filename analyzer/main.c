@@ -13,6 +13,7 @@
 
 #include "analyzer.h"
 #include "analyzer_config.h"
+#include "analyzer_models.h"
 #include "analyzer_rules.h"
 #include "api_ops.h"
 #include "vg_action.h"
@@ -117,6 +118,7 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
         }
         return;
     }
+    analyzer_models_feed(a, &a->msg); /* host models, before the rules read their scores */
     vg_engine_process(a->engine, &a->msg, analyzer_on_event, a); /* analyzer_rules.c */
     vg_history_record(a->history, a->engine, &a->msg);           /* api_ops.c: vigilctl report */
     /* Marked for the next checkpoint (vg_state_topic.c), with the partition it came from. */
@@ -396,6 +398,7 @@ static void run_loop(struct analyzer *a)
         if (now >= next_tick) { /* group waits, silences, repeats, scaling policies */
             pthread_mutex_lock(&a->lock);
             analyzer_tick(a);
+            analyzer_models_tick(a, now); /* model checkpoints */
             pthread_mutex_unlock(&a->lock);
             next_tick = now + 100;
         }
@@ -571,6 +574,8 @@ int main(int argc, char **argv)
     if (!rc)
         rc = open_receivers(&a, err, sizeof(err));
     if (!rc)
+        rc = analyzer_models_open(&a, err, sizeof(err)); /* model.*: backend, checkpoints */
+    if (!rc)
         rc = analyzer_decisions_open(&a, bootstrap, err, sizeof(err));
     if (!rc && a.cfg.http_listen && *a.cfg.http_listen) {
         struct vg_http_cfg hc = {
@@ -609,6 +614,7 @@ int main(int argc, char **argv)
         rd_kafka_consumer_close(a.rk);
         rd_kafka_destroy(a.rk);
     }
+    analyzer_models_close(&a); /* last model checkpoints */
     if (g_state) {
         struct vg_state_topic_stats ss;
         vg_state_topic_get_stats(g_state, &ss);

@@ -64,6 +64,7 @@ struct vg_engine {
     const struct vg_rule_set *rules;
     int64_t window_ms; /* history kept per series */
     int64_t latest_ts;
+    struct vg_engine_host_models hm; /* host models rules may read; score NULL = none */
 };
 
 int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char *err,
@@ -245,7 +246,16 @@ static int hist_push(struct series *s, int64_t ts, double v, int64_t window_ms)
 struct env_ctx {
     struct vg_engine *e;
     struct host *h;
+    const char *host_name;
+    char model_read[32]; /* the last host model the expression read, "" = none */
 };
+
+#define HOST_MODEL_PREFIX "host:"
+
+void vg_engine_set_host_models(struct vg_engine *e, const struct vg_engine_host_models *hm)
+{
+    e->hm = hm ? *hm : (struct vg_engine_host_models){0};
+}
 
 static int env_scores(void *ud, vg_expr_series_fn fn, void *fnud)
 {
@@ -266,7 +276,14 @@ static int env_scores(void *ud, vg_expr_series_fn fn, void *fnud)
 
 static int env_value(void *ud, const char *name, double *out)
 {
-    const struct env_ctx *c = ud;
+    struct env_ctx *c = ud;
+    /* Series names cannot hold ':' (wire format), so host model names cannot clash. */
+    if (strncmp(name, HOST_MODEL_PREFIX, strlen(HOST_MODEL_PREFIX)) == 0 && c->e->hm.score &&
+        c->host_name) {
+        const char *model = name + strlen(HOST_MODEL_PREFIX);
+        snprintf(c->model_read, sizeof(c->model_read), "%s", model);
+        return c->e->hm.score(c->e->hm.ud, c->host_name, model, out);
+    }
     const struct series *s = vg_strmap_get(&c->h->series, name);
     if (!s)
         return -ENOENT;
@@ -438,13 +455,38 @@ static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char
     free(abuf);
 }
 
+/* A rule that read a host model is about that model's anomaly: its score and top metrics are
+ * the model's, so that the alert names e.g. disk_wa and load_1 rather than the series that
+ * happen to score highest on their own. */
+static void host_model_top(struct vg_engine *e, const char *host, const char *model,
+                           struct vg_rule_result *res)
+{
+    const char *names[VG_RULE_TOP_METRICS];
+    double shares[VG_RULE_TOP_METRICS], score;
+    if (!e->hm.top || e->hm.score(e->hm.ud, host, model, &score) < 0)
+        return;
+    size_t n = e->hm.top(e->hm.ud, host, model, names, shares, VG_RULE_TOP_METRICS);
+    if (!n)
+        return;
+    res->score = score;
+    size_t used = 0;
+    res->top_metrics[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(res->top_metrics + used, sizeof(res->top_metrics) - used, "%s%s=%.3g",
+                         i ? ", " : "", names[i], shares[i]);
+        if (w < 0 || (size_t)w >= sizeof(res->top_metrics) - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
 static void eval_rules(struct vg_engine *e, const char *host_name, struct host *h, int64_t ts,
                        vg_engine_notify_fn fn, void *ud)
 {
     const struct vg_rule_set *set = e->rules;
     struct vg_label labels[MAX_LABELS];
     size_t nl = host_labels(h, labels);
-    struct env_ctx c = {e, h};
+    struct env_ctx c = {e, h, host_name, ""};
     struct vg_expr_env env = env_of(&c);
     for (size_t i = 0; i < h->n_rs; i++) {
         const struct vg_rule *r = vg_rule_set_rule(set, i);
@@ -459,11 +501,14 @@ static void eval_rules(struct vg_engine *e, const char *host_name, struct host *
         int cond = 0;
         if (applies) {
             e->st.rule_evals++;
+            c.model_read[0] = '\0';
             if (vg_rule_eval(r, &env, &res) < 0) {
                 e->st.rule_eval_errors++;
                 continue;
             }
             cond = res.matched;
+            if (c.model_read[0])
+                host_model_top(e, host_name, c.model_read, &res);
         } else {
             res = (struct vg_rule_result){0, NAN, NAN, ""};
         }
@@ -560,7 +605,7 @@ void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
         struct host *h = e->hosts.vals[i];
         struct vg_label labels[MAX_LABELS];
         size_t nl = host_labels(h, labels);
-        struct env_ctx c = {e, h};
+        struct env_ctx c = {e, h, e->hosts.keys[i], ""};
         struct vg_expr_env env = env_of(&c);
         fn(ud, e->hosts.keys[i], labels, nl, &env);
     }

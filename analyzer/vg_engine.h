@@ -95,6 +95,18 @@ int vg_engine_describe_host(const struct vg_engine *e, const char *host, struct 
 int vg_engine_set_rules(struct vg_engine *e, const struct vg_rule_set *set, vg_engine_notify_fn fn,
                         void *ud);
 
+/* Host models (analyzer/vg_models.c): rules read a host model's score as value("host:NAME")
+ * (e.g. value("host:mv") > 0.999), and an alert whose rule read one names that model's top
+ * metrics rather than the top-scoring series. score: 0 or -ENOENT; top: how many it filled. */
+struct vg_engine_host_models {
+    void *ud;
+    int (*score)(void *ud, const char *host, const char *model, double *out);
+    size_t (*top)(void *ud, const char *host, const char *model, const char **names,
+                  double *shares, size_t max);
+};
+/* hm is copied; NULL turns host models off. */
+void vg_engine_set_host_models(struct vg_engine *e, const struct vg_engine_host_models *hm);
+
 /* Calls fn for every host with the data rules read (for scaling policies): its labels and an
  * expression environment at its latest event time. Same locking as vg_engine_each_host(). */
 typedef void (*vg_engine_env_fn)(void *ud, const char *host, const struct vg_label *labels,

@@ -309,6 +309,8 @@ int vg_fleet_put(struct vg_fleet *f, const char *group, const char *host,
     g->reported[ref->row] = 1;
     g->n_reported++;
     f->st.ticks_put++;
+    if (f->p.step_when_complete && g->n_reported == g->n)
+        return step_group(f, g, err, errlen);
     return 0;
 }
 

@@ -5,8 +5,9 @@
  * its metric names, sorted, up to max_metrics. Later hosts' metrics outside the set are ignored
  * (and counted), metrics they lack are missing (NaN) for the model. A group steps, in one batched
  * call over all its hosts, when vg_fleet_step() is called (the analyzer's tick) or when a host
- * reports a second time before that (a new tick has begun); hosts that did not report in a tick
- * give a row of missing values.
+ * reports a second time before that (a new tick has begun), or, with step_when_complete, as soon
+ * as every host of the group has reported; hosts that did not report in a tick give a row of
+ * missing values.
  *
  * Checkpoints: one file per group, DIR/<group>.ckpt, written atomically by vg_fleet_save() and
  * read by vg_fleet_load() at start. A file that is corrupt, truncated, of another format version
@@ -32,6 +33,10 @@ struct vg_fleet_params {
     uint32_t max_groups;
     uint32_t max_hosts; /* over all groups */
     int train;          /* learn online (VG_MV_TRAIN) */
+    /* Step a group as soon as every one of its hosts has reported in the tick, rather than
+     * waiting for a second report or vg_fleet_step(): scores come one tick sooner (the
+     * analyzer, where each message is a host's tick). */
+    int step_when_complete;
 };
 
 /* One host's result of a step. Strings belong to the fleet and live until it is freed. */

@@ -1,0 +1,152 @@
+#include "vg_models.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_util.h"
+
+const struct vg_model_ops *const vg_models[] = {
+    &vg_model_series,
+    &vg_model_mv,
+    NULL,
+};
+
+const struct vg_model_ops *vg_model_find(const char *name)
+{
+    for (size_t i = 0; vg_models[i]; i++)
+        if (strcmp(vg_models[i]->name, name) == 0)
+            return vg_models[i];
+    return NULL;
+}
+
+#define MAX_MODELS 8
+
+struct vg_models {
+    const struct vg_model_ops *ops[MAX_MODELS];
+    void *inst[MAX_MODELS];
+    size_t n;
+};
+
+static void known(char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; vg_models[i] && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", vg_models[i]->name);
+}
+
+int vg_models_new(struct vg_models **out, const char *set, const struct vg_model_env *env,
+                  char *err, size_t errlen)
+{
+    struct vg_models *ms = calloc(1, sizeof(*ms));
+    char *buf = strdup(set ? set : "");
+    if (!ms || !buf) {
+        free(ms);
+        free(buf);
+        return vg_err(err, errlen, -ENOMEM, "model.set: out of memory");
+    }
+    int rc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ", ", &save); tok && !rc; tok = strtok_r(NULL, ", ", &save)) {
+        const struct vg_model_ops *o = vg_model_find(tok);
+        char names[128];
+        if (!o) {
+            known(names, sizeof(names));
+            rc = vg_err(err, errlen, -EINVAL, "model.set: unknown model '%s' (known: %s)", tok,
+                        names);
+            break;
+        }
+        for (size_t i = 0; i < ms->n && !rc; i++)
+            if (ms->ops[i] == o)
+                rc = vg_err(err, errlen, -EINVAL, "model.set: '%s' named twice", tok);
+        if (!rc && ms->n == MAX_MODELS)
+            rc = vg_err(err, errlen, -EINVAL, "model.set: more than %d models", MAX_MODELS);
+        if (!rc && !(rc = o->create(&ms->inst[ms->n], env, err, errlen)))
+            ms->ops[ms->n++] = o;
+    }
+    free(buf);
+    if (rc) {
+        vg_models_free(ms);
+        return rc;
+    }
+    *out = ms;
+    return 0;
+}
+
+void vg_models_free(struct vg_models *ms)
+{
+    if (!ms)
+        return;
+    for (size_t i = 0; i < ms->n; i++)
+        ms->ops[i]->destroy(ms->inst[i]);
+    free(ms);
+}
+
+size_t vg_models_count(const struct vg_models *ms)
+{
+    return ms ? ms->n : 0;
+}
+
+const struct vg_model_ops *vg_models_ops(const struct vg_models *ms, size_t i)
+{
+    return ms->ops[i];
+}
+
+void *vg_models_inst(const struct vg_models *ms, size_t i)
+{
+    return ms->inst[i];
+}
+
+void *vg_models_find(const struct vg_models *ms, const char *name)
+{
+    for (size_t i = 0; ms && i < ms->n; i++)
+        if (strcmp(ms->ops[i]->name, name) == 0)
+            return ms->inst[i];
+    return NULL;
+}
+
+int vg_models_update(struct vg_models *ms, const struct vg_model_tick *t, char *err, size_t errlen)
+{
+    for (size_t i = 0; ms && i < ms->n; i++) {
+        int rc = ms->ops[i]->update(ms->inst[i], t, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int vg_models_score(const struct vg_models *ms, const char *host, const char *name,
+                    struct vg_model_score *out)
+{
+    for (size_t i = 0; ms && i < ms->n; i++)
+        if (strcmp(ms->ops[i]->name, name) == 0)
+            return ms->ops[i]->score(ms->inst[i], host, out);
+    return -ENOENT;
+}
+
+int vg_models_save(struct vg_models *ms, char *err, size_t errlen)
+{
+    int first = 0;
+    for (size_t i = 0; ms && i < ms->n; i++) {
+        char why[VG_ERRLEN];
+        int rc = ms->ops[i]->save(ms->inst[i], why, sizeof(why));
+        if (rc < 0 && !first)
+            first = vg_err(err, errlen, rc, "model %s: %s", ms->ops[i]->name, why);
+    }
+    return first;
+}
+
+int vg_models_load(struct vg_models *ms, char *err, size_t errlen)
+{
+    int total = 0;
+    for (size_t i = 0; ms && i < ms->n; i++) {
+        char why[VG_ERRLEN];
+        int rc = ms->ops[i]->load(ms->inst[i], why, sizeof(why));
+        if (rc < 0)
+            return vg_err(err, errlen, rc, "model %s: %s", ms->ops[i]->name, why);
+        total += rc;
+    }
+    return total;
+}

@@ -1,0 +1,50 @@
+/* The set of host models (detectors/vg_model.h) the analyzer runs: the table of every model,
+ * and a set chosen by name ("series,mv") that is fed each host's ticks, checkpointed and asked
+ * for scores. */
+#ifndef VG_MODELS_H
+#define VG_MODELS_H
+
+#include <stddef.h>
+
+#include "vg_model.h"
+
+struct vg_fleet_stats;
+
+extern const struct vg_model_ops vg_model_series;
+extern const struct vg_model_ops vg_model_mv;
+/* Fills out with the host groups' counters of an "mv" instance. */
+void vg_model_mv_stats(void *inst, struct vg_fleet_stats *out);
+
+/* Every host model, NULL-terminated. */
+extern const struct vg_model_ops *const vg_models[];
+const struct vg_model_ops *vg_model_find(const char *name);
+
+struct vg_models;
+
+/* Creates the models named in set (comma-separated, e.g. "series,mv"; "" = none). An unknown or
+ * repeated name is an error naming the known ones. Free with vg_models_free(). */
+int vg_models_new(struct vg_models **out, const char *set, const struct vg_model_env *env,
+                  char *err, size_t errlen);
+void vg_models_free(struct vg_models *ms);
+
+size_t vg_models_count(const struct vg_models *ms);
+const struct vg_model_ops *vg_models_ops(const struct vg_models *ms, size_t i);
+/* The instance of model i, for model-specific calls (vg_model_mv_stats). */
+void *vg_models_inst(const struct vg_models *ms, size_t i);
+/* The instance of the model called name, or NULL when the set does not run it. */
+void *vg_models_find(const struct vg_models *ms, const char *name);
+
+/* Feeds one tick of a host to every model. Returns 0 or the first failure (with a message). */
+int vg_models_update(struct vg_models *ms, const struct vg_model_tick *t, char *err, size_t errlen);
+
+/* The host's latest score from the model called name: 0, or -ENOENT (no such model in the set,
+ * or no score for the host). */
+int vg_models_score(const struct vg_models *ms, const char *host, const char *name,
+                    struct vg_model_score *out);
+
+/* Checkpoints, and resumes from checkpoints, every model. Save returns 0 or the first error;
+ * load returns what was resumed or the first error (refused checkpoints are not errors). */
+int vg_models_save(struct vg_models *ms, char *err, size_t errlen);
+int vg_models_load(struct vg_models *ms, char *err, size_t errlen);
+
+#endif
