@@ -101,8 +101,8 @@ int vg_engine_set_rules(struct vg_engine *e, const struct vg_rule_set *set, vg_e
 struct vg_engine_host_models {
     void *ud;
     int (*score)(void *ud, const char *host, const char *model, double *out);
-    size_t (*top)(void *ud, const char *host, const char *model, const char **names,
-                  double *shares, size_t max);
+    size_t (*top)(void *ud, const char *host, const char *model, const char **names, double *shares,
+                  size_t max);
 };
 /* hm is copied; NULL turns host models off. */
 void vg_engine_set_host_models(struct vg_engine *e, const struct vg_engine_host_models *hm);
