@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vg_fleet.h"
 #include "vg_k.h"
@@ -64,6 +65,10 @@ int analyzer_models_open(struct analyzer *a, char *err, size_t errlen)
         }
     }
     const char *dir = c->model_dir && *c->model_dir ? c->model_dir : NULL;
+    /* The unit's StateDirectory makes /var/lib/vigil, not the models' directory in it. A
+     * failure here shows again, with its reason, when the first checkpoint is written. */
+    if (dir && mkdir(dir, 0750) < 0 && errno != EEXIST)
+        vg_warn("model.dir not created", "dir=%s reason=\"%s\"", dir, strerror(errno));
     struct vg_model_env env = {
         .engine = a->engine,
         .k = a->k,
