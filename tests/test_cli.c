@@ -40,6 +40,7 @@ static void help_lists_every_config_key_and_option(void **state)
         assert_non_null(strstr(o, "Usage:"));
         assert_non_null(strstr(o, "--config PATH"));
         assert_non_null(strstr(o, "--check-config"));
+        assert_non_null(strstr(o, "--log-format FMT"));
         assert_non_null(strstr(o, keys[i]));
         free(o);
         assert_int_equal(run("%s --version", bins[i], NULL), 0);
