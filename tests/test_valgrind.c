@@ -27,6 +27,8 @@
 #define MOCKBROKER_BIN VG_BIN_DIR "/tests/vigil-test-mockbroker"
 /* valgrind's exit code for errors and definite leaks: tells them from the daemon's own codes. */
 #define VG_ERROR_EXIT "--error-exitcode=97"
+/* Known false positives outside Vigil (see the file). */
+#define VG_SUPP "--suppressions=" VG_SOURCE_DIR "/tests/valgrind.supp"
 
 static int64_t mono_ms(void)
 {
@@ -72,6 +74,7 @@ static void analyzer_start_stop_has_no_definite_leak(void **state)
                           "--leak-check=full",
                           "--errors-for-leak-kinds=definite",
                           VG_ERROR_EXIT,
+                          VG_SUPP,
                           "--show-leak-kinds=definite",
                           VG_ANALYZER_BIN,
                           "--embedded-kafka",
@@ -145,6 +148,7 @@ static void agent_start_stop_has_no_definite_leak(void **state)
                           "--leak-check=full",
                           "--errors-for-leak-kinds=definite",
                           VG_ERROR_EXIT,
+                          VG_SUPP,
                           "--show-leak-kinds=definite",
                           VG_AGENT_BIN,
                           "--set",
