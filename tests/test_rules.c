@@ -429,7 +429,8 @@ static void the_shipped_examples_load_without_errors(void **state)
     int rc = vg_rule_set_load_dir(VG_SOURCE_DIR "/rules/examples", &s, err, sizeof(err));
     if (rc)
         fail_msg("rules/examples: %s", err);
-    assert_int_equal(vg_rule_set_count(s), 4);
+    assert_int_equal(vg_rule_set_count(s), 5);
+    assert_non_null(vg_rule_set_find(s, "HostMetricsDiverge")); /* host-anomaly-mv.yaml */
     const struct vg_rule *r = vg_rule_set_find(s, "ScaleOutWebCpu");
     assert_non_null(r);
     assert_int_equal(vg_rule_for_ms(r), 300000);
