@@ -9,6 +9,7 @@ void vg_hscore_defaults(struct vg_hscore_params *p)
 {
     p->top_k = 3;
     p->smooth = 1;
+    p->blame = 0;
     p->floor = 0.05;
     p->alpha = 0.001;
     p->clip = 4;
@@ -22,9 +23,10 @@ int vg_hscore_init(struct vg_hscore *h, size_t m)
     h->scale = calloc(m, sizeof(double));
     h->sum = calloc(m, sizeof(double));
     h->cnt = calloc(m, sizeof(uint64_t));
-    h->ring = calloc((size_t)VG_HSCORE_SMOOTH * m, sizeof(double));
+    h->e = calloc(m, sizeof(double));
+    h->blame = calloc(m, sizeof(double));
     vg_spot_init(&h->spot);
-    if (!h->scale || !h->sum || !h->cnt || !h->ring) {
+    if (!h->scale || !h->sum || !h->cnt || !h->e || !h->blame) {
         vg_hscore_free(h);
         return -ENOMEM;
     }
@@ -36,7 +38,8 @@ void vg_hscore_free(struct vg_hscore *h)
     free(h->scale);
     free(h->sum);
     free(h->cnt);
-    free(h->ring);
+    free(h->e);
+    free(h->blame);
     memset(h, 0, sizeof(*h));
 }
 
@@ -66,7 +69,7 @@ int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const 
         finish_fit(h);
     uint32_t k = p->top_k < 1 ? 1 : p->top_k > h->m ? (uint32_t)h->m : p->top_k;
     uint32_t sm = p->smooth < 1 ? 1 : p->smooth > VG_HSCORE_SMOOTH ? VG_HSCORE_SMOOTH : p->smooth;
-    double *e = h->ring + (size_t)(h->pos % VG_HSCORE_SMOOTH) * h->m;
+    double *e = h->e;
     double top[64];
     uint32_t kk = k > 64 ? 64 : k, nf = 0;
     for (uint32_t q = 0; q < kk; q++)
@@ -93,10 +96,12 @@ int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const 
             }
     }
     h->pos++;
-    if (h->have < sm)
+    if (h->have < VG_HSCORE_SMOOTH)
         h->have++;
-    if (nf == 0)
+    if (nf == 0) {
+        h->raw_ring[(h->pos - 1) % VG_HSCORE_SMOOTH] = 0;
         return -EINVAL;
+    }
     double r = 0;
     for (uint32_t q = 0; q < kk; q++)
         r += top[q];
@@ -107,13 +112,15 @@ int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const 
     for (uint32_t i = 0; i < n; i++)
         s += h->raw_ring[(h->pos - 1 - i) % VG_HSCORE_SMOOTH];
     *raw = s / n;
-    if (blame) {
-        for (size_t j = 0; j < h->m; j++) {
-            double b = 0;
-            for (uint32_t i = 0; i < n; i++)
-                b += h->ring[(size_t)((h->pos - 1 - i) % VG_HSCORE_SMOOTH) * h->m + j];
-            blame[j] = b / n;
-        }
+    /* Blame: an exponential average of e over about `blame` ticks (rate 1/blame, the first
+     * ticks averaged evenly), so the metrics of an incident stay ranked while it lasts. */
+    uint32_t bt = p->blame ? p->blame : sm;
+    h->nblame++;
+    double ab = 1.0 / (double)(h->nblame < bt ? h->nblame : bt);
+    for (size_t j = 0; j < h->m; j++) {
+        h->blame[j] += ab * (e[j] - h->blame[j]);
+        if (blame)
+            blame[j] = h->blame[j];
     }
     return vg_spot_update(&h->spot, &p->spot, *raw, score);
 }

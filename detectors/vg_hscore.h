@@ -7,7 +7,7 @@
  *                                 is noisy by nature does not dominate the host's score
  *   raw   = mean of the top_k e_j, averaged over the last `smooth` ticks
  *   score = 1 - tail probability of raw under the host's SPOT calibration (vg_spot)
- *   blame = metrics ranked by e_j averaged over the last `smooth` ticks
+ *   blame = metrics ranked by an exponential average of e_j over about `blame` ticks
  *
  * While fitting (vg_hscore_fit: a model's training data), only the scales are learned; the
  * calibration starts with the first vg_hscore_step. Not thread-safe; one state per host.
@@ -20,18 +20,20 @@
 
 #include "vg_spot.h"
 
-#define VG_HSCORE_SMOOTH 16
+#define VG_HSCORE_SMOOTH 32
 
 struct vg_hscore_params {
     uint32_t top_k;  /* metrics averaged into the raw score (1..m) */
     uint32_t smooth; /* ticks averaged (1..VG_HSCORE_SMOOTH) */
+    uint32_t blame;  /* ticks averaged for the ranking of metrics (0: as smooth) */
     double floor;    /* least error scale, in the errors' units */
     double alpha;    /* rate at which a scale keeps learning after the fit (0 = frozen) */
     double clip;     /* errors beyond clip scales are learned as clip scales */
     struct vg_spot_params spot;
 };
 
-/* Defaults: top_k 3, smooth 1, floor 0.05, alpha 0.001, clip 4, SPOT defaults. */
+/* Defaults: top_k 3, smooth 1, blame 0 (as smooth), floor 0.05, alpha 0.001, clip 4, SPOT defaults.
+ */
 void vg_hscore_defaults(struct vg_hscore_params *p);
 
 struct vg_hscore {
@@ -39,7 +41,9 @@ struct vg_hscore {
     double *scale; /* m */
     double *sum;   /* m: absolute errors while fitting */
     uint64_t *cnt; /* m */
-    double *ring;  /* VG_HSCORE_SMOOTH x m: e of the last ticks */
+    double *e;     /* m: this tick's normalised errors */
+    double *blame; /* m: their exponential average */
+    uint64_t nblame;
     double raw_ring[VG_HSCORE_SMOOTH];
     uint32_t pos, have;
     int fitted;

@@ -31,7 +31,8 @@ void ctl_eval_common_help(FILE *f)
             "  -c, --config FILE     the analyzer's configuration (detector.*, alert.threshold)\n"
             "  -s, --set KEY=VALUE   override one analyzer key, e.g. detector.model=ewma\n"
             "  -p, --param NAME=VAL  model extras: season_s, smooth, calib_q, calib_init, "
-            "refractory, escalation\n"
+            "refractory, escalation,\n"
+            "                        lik_short, lik_long, lik_mode (and the SMD host scorer's)\n"
             "  -v, --verbose         per-file / per-machine details\n"
             "  -h, --help            this help\n");
 }
@@ -63,6 +64,8 @@ static const struct extra extras[] = {
     {"window", offsetof(struct ctl_eval_smd_opts, window), 2},
     {"online", offsetof(struct ctl_eval_smd_opts, online), 2},
     {"hq", offsetof(struct ctl_eval_smd_opts, hq), 2},
+    {"hblame", offsetof(struct ctl_eval_smd_opts, hblame), 2},
+    {"ublame", offsetof(struct ctl_eval_smd_opts, ublame), 2},
 };
 
 static int set_extra(struct vg_detector_params *dp, struct ctl_eval_smd_opts *so, const char *arg)
@@ -182,11 +185,9 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
     for (size_t i = 0; i < n_params; i++) {
         int e = set_extra(&o->dp, &o->smd, params[i]);
         if (e) {
-            fprintf(
-                stderr, "vigilctl eval: --param '%s': %s\n", params[i],
-                e == -ENOENT
-                    ? "unknown name (season_s, smooth, calib_q, calib_init, refractory, escalation)"
-                    : "expected NAME=non-negative number");
+            fprintf(stderr, "vigilctl eval: --param '%s': %s\n", params[i],
+                    e == -ENOENT ? "unknown name (see --help)"
+                                 : "expected NAME=non-negative number");
             goto out;
         }
     }

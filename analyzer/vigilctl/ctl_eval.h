@@ -26,6 +26,8 @@ struct ctl_eval_opts {
         double window;     /* vg_mv window */
         double online;     /* vg_mv keeps learning over the test half */
         double hq;         /* host calibration level */
+        double hblame;     /* ticks averaged for the attribution */
+        double ublame;     /* weight of the per-series surprises in the attribution */
     } smd;
 };
 

@@ -15,6 +15,7 @@
 #include "vg_eval_smd.h"
 #include "vg_hscore.h"
 #include "vg_k.h"
+#include "vg_log.h"
 #include "vg_mv.h"
 #include "vg_spot.h"
 #include "vg_util.h"
@@ -28,14 +29,20 @@ static void help(FILE *f)
     fprintf(f,
             "Usage: vigilctl eval smd [OPTIONS] DIR\n"
             "\nFor each DIR/test/machine-*.txt: learns over train/ then scores test/ one row at a\n"
-            "time with the analyzer's detector (one state per metric); the host score is the\n"
-            "mean of the %d most surprising metrics' -log10 tail probabilities, calibrated per\n"
-            "host by SPOT into [0,1]; the %d metrics are the attribution. Prints point-wise\n"
-            "precision/recall/F1 at alert.threshold, best-threshold F1, AUPRC, point-adjusted\n"
-            "best F1 and HitRate@100%%/150%% against interpretation_label, per machine and\n"
-            "their mean.\n"
+            "time and prints point-wise precision/recall/F1 at alert.threshold, best-threshold\n"
+            "F1, AUPRC, point-adjusted best F1 and HitRate@100%%/150%% against\n"
+            "interpretation_label, per machine and their mean.\n"
+            "\nHost scorers (--param host=N):\n"
+            "  0  the analyzer's per-series detector, one state per metric; the mean of the %d\n"
+            "     largest -log10 tail probabilities, calibrated per host by SPOT\n"
+            "  1  the multivariate model vg_mv, trained for `epochs` passes over train/, its\n"
+            "     per-metric residuals through vg_hscore (error scales fitted on train/, top-k,\n"
+            "     smoothing, SPOT per host) (default)\n"
+            "  2, 3  the larger / the mean of both surprises, calibrated again by SPOT\n"
+            "Host scorer parameters (--param): epochs, topk, hsmooth, hblame, hfloor, halpha, hq,\n"
+            "norm_alpha, lr, window, online, ublame (docs/evaluation.md).\n"
             "\nOptions:\n",
-            TOP_K, TOP_K);
+            TOP_K);
     ctl_eval_common_help(f);
     fprintf(f, "\nExit status: 0 scored, 1 a file could not be read, 2 usage error.\n");
 }
@@ -67,6 +74,8 @@ struct host {
     struct vg_hscore_params hp;
     float *xf, *res;
     double *blame;
+    struct vg_spot cspot; /* calibration of the combined score */
+    struct vg_spot_params csp;
 };
 
 static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
@@ -74,7 +83,7 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     char err[VG_ERRLEN];
     h->o = o;
     h->m = m;
-    h->use_uni = o->smd.host != 1;
+    h->use_uni = o->smd.host != 1 || o->smd.ublame > 0;
     h->use_mv = o->smd.host != 0;
     h->states = calloc(m, o->det->state_size);
     h->sur = calloc(m, sizeof(double));
@@ -88,8 +97,13 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     vg_spot_init(&h->spot);
     vg_spot_defaults(&h->sp);
     h->sp.min_sigma = 0.5; /* half a decade of tail probability */
+    vg_spot_init(&h->cspot);
+    vg_spot_defaults(&h->csp);
+    h->csp.min_sigma = 0.5;
     if (!h->use_mv)
         return 0;
+    /* The backend's choice is logged at info with a time stamp: keep the output reproducible. */
+    vg_log_init("vigilctl", VG_LOG_WARN, 0);
     if (vg_k_open(&h->k, "cpu", err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
         return -EIO;
@@ -109,6 +123,7 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     vg_hscore_defaults(&h->hp);
     h->hp.top_k = (uint32_t)o->smd.topk;
     h->hp.smooth = (uint32_t)o->smd.hsmooth;
+    h->hp.blame = (uint32_t)o->smd.hblame;
     h->hp.floor = o->smd.hfloor;
     h->hp.alpha = o->smd.halpha;
     h->hp.spot.q = o->smd.hq;
@@ -186,13 +201,28 @@ static double mv_step(struct host *h, const double *x, int phase, int learn)
     return score;
 }
 
-/* Surprise (-log10 tail) of a calibrated score. */
-static double combine(double a, double b, int how)
+/* One row through the host scorer chosen (o->smd.host). The per-series detectors see each row
+ * once; vg_mv sees the train half once per epoch (phase). Returns the calibrated host score. */
+static double host_step(struct host *h, int64_t ts_ms, const double *x, int phase, int learn)
 {
-    if (how == 2)
-        return a > b ? a : b;
-    double s = 0.5 * (surprise(a) + surprise(b));
-    return 1 - pow(10, -s);
+    int how = (int)h->o->smd.host;
+    double su = 0, sm = 0;
+    if (h->use_uni && phase != MV_TRAIN)
+        su = uni_step(h, ts_ms, x);
+    if (h->use_mv)
+        sm = mv_step(h, x, phase, learn);
+    if (how == 0)
+        return su;
+    if (how == 1)
+        return sm;
+    if (phase != MV_SCORE)
+        return 0;
+    /* Max or mean of the two surprises, calibrated again, so that the alert threshold keeps
+     * its meaning (a mean of two -log10 tails is no tail probability). */
+    double a = surprise(su), b = surprise(sm);
+    double raw = how == 2 ? (a > b ? a : b) : 0.5 * (a + b), score;
+    vg_spot_update(&h->cspot, &h->csp, raw, &score);
+    return score;
 }
 
 static int run_machine(const struct ctl_eval_opts *o, const char *name, struct machine_result *r)
@@ -228,28 +258,20 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
         fprintf(stderr, "vigilctl eval smd: out of memory\n");
         goto out;
     }
-    int how = (int)o->smd.host, online = o->smd.online > 0;
-    if (h.use_uni)
-        for (size_t i = 0; i < nr; i++)
-            uni_step(&h, (int64_t)i * STEP_MS, train + i * mr);
-    if (h.use_mv) {
-        /* Epochs over the train half; in the last one, the first half fits the per-metric error
-         * scales and the second feeds the calibration, so the test half is scored from its
-         * first row. */
-        uint32_t ep = o->smd.epochs < 1 ? 1 : (uint32_t)o->smd.epochs;
-        for (uint32_t e = 0; e < ep; e++)
-            for (size_t i = 0; i < nr; i++) {
-                int ph = e + 1 < ep ? MV_TRAIN : i < nr / 2 ? MV_FIT : MV_SCORE;
-                mv_step(&h, train + i * mr, ph, 1);
-            }
-    }
+    int online = o->smd.online > 0;
+    /* vg_mv: epochs over the train half; in the last one, the first half fits the per-metric
+     * error scales and the second feeds the calibration, so the test half is scored from its
+     * first row. The per-series detectors learn the train half once (in the last epoch). */
+    uint32_t ep = !h.use_mv || o->smd.epochs < 1 ? 1 : (uint32_t)o->smd.epochs;
+    for (uint32_t e = 0; e < ep; e++)
+        for (size_t i = 0; i < nr; i++) {
+            int ph = e + 1 < ep ? MV_TRAIN : i < nr / 2 ? MV_FIT : MV_SCORE;
+            host_step(&h, (int64_t)i * STEP_MS, train + i * mr, ph, 1);
+        }
     for (size_t i = 0; i < nt; i++) {
-        const double *x = test + i * mt;
-        double su = h.use_uni ? uni_step(&h, (int64_t)(nr + i) * STEP_MS, x) : 0;
-        double sm = h.use_mv ? mv_step(&h, x, MV_SCORE, online) : 0;
-        score[i] = how == 0 ? su : how == 1 ? sm : combine(su, sm, how);
+        score[i] = host_step(&h, (int64_t)(nr + i) * STEP_MS, test + i * mt, MV_SCORE, online);
         for (size_t d = 0; d < mt; d++)
-            contrib[i * mt + d] = h.use_mv ? h.blame[d] : h.sur[d];
+            contrib[i * mt + d] = h.use_mv ? h.blame[d] + o->smd.ublame * h.sur[d] : h.sur[d];
     }
     vg_smd_at(score, lab, nt, o->threshold, &r->at);
     if (vg_smd_best(score, lab, nt, &r->best, &r->auprc) ||
@@ -316,8 +338,15 @@ int ctl_eval_smd(int argc, char **argv)
         return 1;
     }
     qsort(names, n, sizeof(*names), cmp_str);
-    printf("SMD %s: %zu machines, detector %s, host score top-%d, alert.threshold %g\n", o.dir, n,
-           o.det->name, TOP_K, o.threshold);
+    static const char *const scorers[] = {"per-series top-3", "vg_mv", "max(per-series, vg_mv)",
+                                          "mean(per-series, vg_mv)"};
+    int how = (int)o.smd.host;
+    if (how < 0 || how > 3) {
+        fprintf(stderr, "vigilctl eval smd: --param host=%g: expected 0, 1, 2 or 3\n", o.smd.host);
+        return 2;
+    }
+    printf("SMD %s: %zu machines, detector %s, host scorer %s, alert.threshold %g\n", o.dir, n,
+           o.det->name, scorers[how], o.threshold);
     printf("%-16s %6s %6s %6s | %7s %6s | %6s | %6s %6s\n", "machine", "P@thr", "R@thr", "F1@thr",
            "bestF1", "AUPRC", "PA-F1", "HR@100", "HR@150");
     struct machine_result sum = {0};

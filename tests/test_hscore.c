@@ -1,0 +1,148 @@
+/* Host score (vg_hscore) and the residuals it reads from vg_mv: per-metric error scales keep a
+ * noisy metric from taking the blame, smoothing averages the raw score over the last ticks, the
+ * calibration learns before it scores, and vg_mv_residuals agrees with the model's own scores. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vg_hscore.h"
+#include "vg_k.h"
+#include "vg_mv.h"
+#include "vg_util.h"
+
+static void noisy_metric_does_not_take_the_blame(void **state)
+{
+    (void)state;
+    struct vg_hscore h;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    p.top_k = 1;
+    p.spot.n_init = 16;
+    assert_int_equal(vg_hscore_init(&h, 2), 0);
+    /* Metric 0 errs by 1.0 on typical ticks, metric 1 by 0.1. */
+    for (int i = 0; i < 100; i++)
+        vg_hscore_fit(&h, (const float[]){i % 2 ? 1.5f : 0.5f, 0.1f});
+    double score, raw, blame[2];
+    /* 1.0 is typical for metric 0 (e = 1), 0.5 five times metric 1's (e = 5). */
+    assert_int_equal(vg_hscore_step(&h, &p, (const float[]){1.0f, 0.5f}, &score, &raw, blame),
+                     -EAGAIN);
+    assert_true(fabs(blame[0] - 1.0) < 1e-6);
+    assert_true(fabs(blame[1] - 5.0) < 1e-6);
+    assert_true(fabs(raw - 5.0) < 1e-6);
+    vg_hscore_free(&h);
+}
+
+static void raw_score_is_the_mean_over_smooth_ticks(void **state)
+{
+    (void)state;
+    struct vg_hscore h;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    p.top_k = 2;
+    p.smooth = 3;
+    p.alpha = 0; /* frozen scales: exact arithmetic */
+    assert_int_equal(vg_hscore_init(&h, 3), 0);
+    vg_hscore_fit(&h, (const float[]){1, 1, 1});
+    double score, raw;
+    /* Top-2 means per tick: (3+1)/2 = 2, (5+4)/2 = 4.5, (1+1)/2 = 1 (a missing value is no error).
+     */
+    vg_hscore_step(&h, &p, (const float[]){3, 1, 0}, &score, &raw, NULL);
+    assert_true(fabs(raw - 2.0) < 1e-9);
+    vg_hscore_step(&h, &p, (const float[]){-5, 4, 0}, &score, &raw, NULL);
+    assert_true(fabs(raw - (2.0 + 4.5) / 2) < 1e-9);
+    vg_hscore_step(&h, &p, (const float[]){1, NAN, 1}, &score, &raw, NULL);
+    assert_true(fabs(raw - (2.0 + 4.5 + 1.0) / 3) < 1e-9);
+    /* The fourth tick drops the first. */
+    vg_hscore_step(&h, &p, (const float[]){0, 0, 0}, &score, &raw, NULL);
+    assert_true(fabs(raw - (4.5 + 1.0 + 0.0) / 3) < 1e-9);
+    /* No finite error at all: refused. */
+    assert_int_equal(vg_hscore_step(&h, &p, (const float[]){NAN, NAN, NAN}, &score, &raw, NULL),
+                     -EINVAL);
+    vg_hscore_free(&h);
+}
+
+static void calibration_learns_then_scores_an_incident_high(void **state)
+{
+    (void)state;
+    struct vg_hscore h;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    assert_int_equal(vg_hscore_init(&h, 4), 0);
+    uint64_t s = 7;
+    float e[4];
+    for (int i = 0; i < 1000; i++) {
+        for (int j = 0; j < 4; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            e[j] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
+        }
+        vg_hscore_fit(&h, e);
+    }
+    double score, raw, blame[4];
+    int rc = 0, n_again = 0;
+    for (int i = 0; i < 2000; i++) {
+        for (int j = 0; j < 4; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            e[j] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
+        }
+        rc = vg_hscore_step(&h, &p, e, &score, &raw, blame);
+        n_again += rc == -EAGAIN;
+        assert_true(score >= 0 && score <= 1);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n_again, VG_SPOT_INIT);
+    /* Errors of 20 typical scales on two metrics: far past anything seen, and blamed. */
+    rc = vg_hscore_step(&h, &p, (const float[]){0.1f, 5.0f, -5.0f, 0.1f}, &score, &raw, blame);
+    assert_int_equal(rc, 0);
+    assert_true(score > 0.999);
+    assert_true(blame[1] > blame[0] && blame[2] > blame[3]);
+    vg_hscore_free(&h);
+}
+
+static void mv_residuals_agree_with_the_first_scores(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN];
+    struct vg_k k;
+    assert_int_equal(vg_k_open(&k, "cpu", err, sizeof(err)), 0);
+    struct vg_mv_params mp;
+    vg_mv_params_default(&mp, 5);
+    mp.score.top_k = 2;
+    struct vg_mv *mv;
+    assert_int_equal(vg_mv_new(&mv, &mp, &k, err, sizeof(err)), 0);
+    assert_int_equal(vg_mv_add_host(mv, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_mv_add_host(mv, NULL, err, sizeof(err)), 0);
+    float x[10] = {1, 2, 3, 4, 5, 0.5f, NAN, 7, 8, 9};
+    struct vg_mv_result res[2];
+    float r[10];
+    assert_int_equal(vg_mv_step(mv, x, VG_MV_SCORE, res, err, sizeof(err)), 0);
+    assert_int_equal(vg_mv_residuals(mv, r, err, sizeof(err)), 0);
+    assert_true(isnan(r[6]));
+    for (int i = 0; i < 10; i++)
+        assert_true(i == 6 || isfinite(r[i]));
+    /* On a host's first tick the residual scale is the prior (1), so the score's standardised
+     * errors are |residual| / (1 + floor). */
+    for (int h = 0; h < 2; h++)
+        for (uint32_t q = 0; q < res[h].n_top; q++) {
+            float a = fabsf(r[h * 5 + res[h].top[q]]) / (1.0f + mp.score.floor);
+            assert_true(fabsf(a - res[h].top_err[q]) <= 1e-5f * (1 + a));
+        }
+    vg_mv_free(mv);
+    vg_k_close(&k);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(noisy_metric_does_not_take_the_blame),
+        cmocka_unit_test(raw_score_is_the_mean_over_smooth_ticks),
+        cmocka_unit_test(calibration_learns_then_scores_an_incident_high),
+        cmocka_unit_test(mv_residuals_agree_with_the_first_scores),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
