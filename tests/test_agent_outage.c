@@ -75,7 +75,15 @@ static void start_agent(struct rig *r)
                           "stats_interval=1s", "--set", spool, "--set", "spool.memory_messages=20",
                           "--set",
                           /* reconnect quickly once the brokers are back */
-                          "kafka.reconnect.backoff.max.ms=1000", NULL};
+                          "kafka.reconnect.backoff.max.ms=1000", "--set",
+                          /* One produce request at a time: the mock cluster of librdkafka 2.0.2
+                           * does not check producer sequence numbers, so with requests in
+                           * flight it appends the batch after a failed one and then takes the
+                           * retry of the failed one as a duplicate, losing it (seen in 1 of 3
+                           * runs for each pushed error code). A real broker refuses the later
+                           * batch (OUT_OF_ORDER_SEQUENCE), which is what makes librdkafka's
+                           * default of 5 safe. */
+                          "kafka.max.in.flight.requests.per.connection=1", NULL};
     r->agent = vg_tp_spawn((char *const *)argv, r->agent_log);
 }
 
@@ -145,14 +153,20 @@ static void expect_every_message_once(struct rig *r, int expect_spooled)
         r->bootstrap, dump);
     char *topic = vg_tp_read(dump);
     print_message("%s", topic ? topic : "topic: unreadable\n");
-    free(topic);
     print_message("agent: ticks=%lld spooled=%lld delivery_failed=%lld; analyzer: last_seq=%lld "
                   "consumed=%.0f duplicates=%.0f gaps=%.0f\n",
                   ticks, spooled, failed, (long long)last, consumed, dups, gaps);
+    /* Exactly once into Kafka; at least once into the analyzer, which drops or re-processes
+     * (after restoring its checkpointed state on a new assignment) what comes again. */
+    assert_non_null(topic);
+    char want[128];
+    snprintf(want, sizeof want, "topic: distinct=%lld dup_seqs=0 holes=0 last=%lld\n", ticks,
+             ticks - 1);
+    assert_string_equal(topic, want);
     assert_int_equal(last, ticks - 1);
     assert_true(gaps == 0);
-    assert_true(consumed - dups == (double)ticks);
     assert_int_equal(failed, 0);
+    free(topic);
     if (expect_spooled)
         assert_true(spooled > 0);
 }
@@ -193,14 +207,10 @@ static void leader_moves_and_produce_errors_lose_nothing(void **state)
         snprintf(cmd, sizeof cmd, "leader vigil.metrics %d %d", p, 2 + p % 2);
         control(&r, cmd);
     }
-    /* Errors that say the batch was not stored. Errors that leave it "possibly persisted"
-     * (REQUEST_TIMED_OUT) are left out: librdkafka takes the ack of a later batch as proof the
-     * earlier one was stored, which holds on a real broker because it enforces producer sequence
-     * numbers, but the mock cluster of Debian 12's librdkafka 2.0.2 does not (it appends the
-     * later batch over the gap), so such a test would measure the mock, not Vigil. */
     control(&r, "errors 0 5 6");  /* NOT_LEADER_OR_FOLLOWER */
     control(&r, "errors 0 5 19"); /* NOT_ENOUGH_REPLICAS */
     control(&r, "errors 0 5 5");  /* LEADER_NOT_AVAILABLE */
+    control(&r, "errors 0 5 7");  /* REQUEST_TIMED_OUT: the batch may or may not be stored */
     /* Produce through it: the stream moves on past the faults. */
     int64_t deadline = vg_mono_ms() + 30000;
     while (vg_ap_last_seq(&r.an, HOST) < last + 40 && vg_mono_ms() < deadline)
