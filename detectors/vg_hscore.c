@@ -8,12 +8,14 @@
 void vg_hscore_defaults(struct vg_hscore_params *p)
 {
     p->top_k = 3;
-    p->smooth = 1;
-    p->blame = 0;
-    p->floor = 0.05;
+    p->smooth = 10;
+    p->blame = 60;
+    p->floor = 0.3;
     p->alpha = 0.001;
     p->clip = 4;
     vg_spot_defaults(&p->spot);
+    /* A host whose errors never varied still needs a tail to score its first change on. */
+    p->spot.min_sigma = 0.1;
 }
 
 int vg_hscore_init(struct vg_hscore *h, size_t m)

@@ -1,6 +1,7 @@
 /* Host score: turns one tick of a host's per-metric errors (vg_mv residuals, or per-metric
  * surprises of the per-series detectors) into one calibrated host score in [0,1] and a ranking of
- * the metrics to blame. Shared by the analyzer and `vigilctl eval smd`.
+ * the metrics to blame. Written for the analyzer's multivariate path (not wired into it yet) and
+ * used by `vigilctl eval smd`.
  *
  *   e_j   = |err_j| / scale_j     scale_j: the metric's typical error (mean absolute error while
  *                                 fitting; then a slow winsorised EWMA, floored), so a metric that
@@ -32,8 +33,8 @@ struct vg_hscore_params {
     struct vg_spot_params spot;
 };
 
-/* Defaults: top_k 3, smooth 1, blame 0 (as smooth), floor 0.05, alpha 0.001, clip 4, SPOT defaults.
- */
+/* Defaults (measured on SMD, docs/evaluation.md): top_k 3, smooth 10, blame 60, floor 0.3,
+ * alpha 0.001, clip 4, SPOT defaults with min_sigma 0.1. */
 void vg_hscore_defaults(struct vg_hscore_params *p);
 
 struct vg_hscore {

@@ -23,6 +23,7 @@ static void noisy_metric_does_not_take_the_blame(void **state)
     struct vg_hscore_params p;
     vg_hscore_defaults(&p);
     p.top_k = 1;
+    p.floor = 0.05;
     p.spot.n_init = 16;
     assert_int_equal(vg_hscore_init(&h, 2), 0);
     /* Metric 0 errs by 1.0 on typical ticks, metric 1 by 0.1. */
@@ -46,6 +47,7 @@ static void raw_score_is_the_mean_over_smooth_ticks(void **state)
     vg_hscore_defaults(&p);
     p.top_k = 2;
     p.smooth = 3;
+    p.floor = 0.05;
     p.alpha = 0; /* frozen scales: exact arithmetic */
     assert_int_equal(vg_hscore_init(&h, 3), 0);
     vg_hscore_fit(&h, (const float[]){1, 1, 1});
@@ -73,6 +75,8 @@ static void calibration_learns_then_scores_an_incident_high(void **state)
     struct vg_hscore h;
     struct vg_hscore_params p;
     vg_hscore_defaults(&p);
+    p.smooth = 1; /* one tick's incident, not diluted */
+    p.blame = 1;
     assert_int_equal(vg_hscore_init(&h, 4), 0);
     uint64_t s = 7;
     float e[4];

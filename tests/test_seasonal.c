@@ -1,6 +1,6 @@
 /* The seasonal detector: learns a daily shape, so the shape scores low and a break of it higher;
- * without times it falls back to the plain model; the refractory period reports an incident once.
- */
+ * without times it falls back to the plain model; the refractory period reports an incident once;
+ * the anomaly likelihood scores a run of moderately rare values. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -97,12 +97,44 @@ static void refractory_reports_an_incident_once(void **state)
     assert_int_equal(reports, 1);
 }
 
+/* A run of moderately high values, none rare enough alone to pass 0.999, is scored by the anomaly
+ * likelihood (the mean surprise of the last 32 values against its own history). */
+static double max_score_of_a_run(const struct vg_detector_params *p)
+{
+    const struct vg_detector *d = vg_detector_find("seasonal");
+    struct vg_seasonal_state s;
+    d->init(&s);
+    uint32_t seed = 9;
+    double sc, mx = 0;
+    for (int i = 0; i < 4000; i++)
+        d->update(&s, p, 100 + noise(&seed), &sc);
+    for (int i = 0; i < 64; i++) {
+        d->update(&s, p, 100.8 + 0.2 * noise(&seed), &sc);
+        mx = sc > mx ? sc : mx;
+    }
+    return mx;
+}
+
+static void likelihood_scores_a_run_of_moderate_values(void **state)
+{
+    struct vg_detector_params p = P;
+    p.alpha = 0.002; /* slow to follow the shift: the run stays a run */
+    double alone = max_score_of_a_run(&p);
+    p.lik_short = 32;
+    p.lik_long = 20;
+    p.lik_mode = 1;
+    double lik = max_score_of_a_run(&p);
+    assert_true(alone < 0.999);
+    assert_true(lik > 0.999);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(daily_shape_is_learned_and_its_break_scored),
         cmocka_unit_test(without_time_only_the_plain_model_runs),
         cmocka_unit_test(refractory_reports_an_incident_once),
+        cmocka_unit_test(likelihood_scores_a_run_of_moderate_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,17 +106,18 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
     size_t n_sets = 0, n_params = 0;
     int rc = 2, c;
     memset(o, 0, sizeof(*o));
-    o->smd = (struct ctl_eval_smd_opts){.host = 0,
-                                        .epochs = 5,
+    o->smd = (struct ctl_eval_smd_opts){.host = 1,
+                                        .epochs = 2,
                                         .topk = 3,
-                                        .hsmooth = 1,
-                                        .hfloor = 0.05,
+                                        .hsmooth = 10,
+                                        .hfloor = 0.3,
                                         .halpha = 0.001,
                                         .norm_alpha = 1e-5,
                                         .lr = 1e-3,
                                         .window = 8,
                                         .online = 1,
-                                        .hq = 0.98};
+                                        .hq = 0.98,
+                                        .hblame = 60};
     o->name = "vigil";
     if (!sets || !params)
         goto out;

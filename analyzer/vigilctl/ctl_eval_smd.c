@@ -127,7 +127,6 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     h->hp.floor = o->smd.hfloor;
     h->hp.alpha = o->smd.halpha;
     h->hp.spot.q = o->smd.hq;
-    h->hp.spot.min_sigma = 0.1;
     return 0;
 }
 
