@@ -267,7 +267,8 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
         }
     }
     closedir(d);
-    qsort(s->segs, s->n, sizeof *s->segs, cmp_id);
+    if (s->n)
+        qsort(s->segs, s->n, sizeof *s->segs, cmp_id);
     for (size_t i = 0; i < s->n;) {
         if ((rc = scan(s, &s->segs[i])) < 0) {
             rc = vg_err(err, errlen, rc, "spool: reading segment %020" PRIu64 ": %s", s->segs[i].id,
