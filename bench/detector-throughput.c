@@ -196,7 +196,8 @@ int main(int argc, char **argv)
     unsigned window = 8;
     double seconds = 1.0;
     const char *backend = "both";
-    for (int i = 1; i < argc; i++) {
+    /* Options come in pairs: the name, then its value. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
@@ -220,7 +221,6 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        i++;
     }
     vg_log_init("bench", VG_LOG_WARN, 0);
     char err[VG_ERRLEN];
