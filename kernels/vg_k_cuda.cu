@@ -19,7 +19,8 @@ extern "C" {
 }
 #include "vg_k_math.h"
 
-namespace {
+namespace
+{
 
 struct cuda_ctx {
     int dev;
@@ -367,8 +368,8 @@ void cu_bias_act(void *ctx, float *y, int ldy, int rows, int cols, const float *
     cuda_ctx *c = (cuda_ctx *)ctx;
     if (rows == 0 || cols == 0)
         return;
-    k_bias_act<<<blocks_for((size_t)rows * cols), THREADS, 0, c->stream>>>(
-        y, ldy, rows, cols, bias, act == VG_K_ACT_LEAKY);
+    k_bias_act<<<blocks_for((size_t)rows * cols), THREADS, 0, c->stream>>>(y, ldy, rows, cols, bias,
+                                                                           act == VG_K_ACT_LEAKY);
     launched(c, "bias_act");
 }
 
@@ -379,7 +380,7 @@ void cu_act_grad(void *ctx, float *d, int ldd, const float *y, int ldy, int rows
     if (act != VG_K_ACT_LEAKY || rows == 0 || cols == 0)
         return;
     k_act_grad<<<blocks_for((size_t)rows * cols), THREADS, 0, c->stream>>>(d, ldd, y, ldy, rows,
-                                                                            cols);
+                                                                           cols);
     launched(c, "act_grad");
 }
 
@@ -389,8 +390,7 @@ void cu_colsum(void *ctx, float *out, const float *x, int ldx, int rows, int col
     if (cols == 0)
         return;
     dim3 block(32, 8);
-    k_colsum<<<(unsigned)((cols + 31) / 32), block, 0, c->stream>>>(out, x, ldx, rows, cols,
-                                                                    alpha);
+    k_colsum<<<(unsigned)((cols + 31) / 32), block, 0, c->stream>>>(out, x, ldx, rows, cols, alpha);
     launched(c, "colsum");
 }
 
@@ -401,8 +401,8 @@ void cu_ingest(void *ctx, const struct vg_k_norm *p, int n, int m, const float *
     cuda_ctx *c = (cuda_ctx *)ctx;
     if (n == 0 || m == 0)
         return;
-    k_ingest<<<blocks_for((size_t)n * m), THREADS, 0, c->stream>>>(
-        *p, n, m, x, cc, s, cnt, prior_s, win, ldw, slot_a, slot_b, tgt);
+    k_ingest<<<blocks_for((size_t)n * m), THREADS, 0, c->stream>>>(*p, n, m, x, cc, s, cnt, prior_s,
+                                                                   win, ldw, slot_a, slot_b, tgt);
     launched(c, "ingest");
 }
 
@@ -426,8 +426,8 @@ void cu_huber(void *ctx, int rows, int cols, const float *pp, int ldp, const flo
     if (rows == 0)
         return;
     unsigned blocks = (unsigned)(((size_t)rows * 32 + THREADS - 1) / THREADS);
-    k_huber<<<blocks, THREADS, 0, c->stream>>>(rows, cols, pp, ldp, t, ldt, w, delta, scale, d,
-                                               ldd, loss);
+    k_huber<<<blocks, THREADS, 0, c->stream>>>(rows, cols, pp, ldp, t, ldt, w, delta, scale, d, ldd,
+                                               loss);
     launched(c, "huber");
 }
 
