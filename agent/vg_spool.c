@@ -321,23 +321,35 @@ static int write_record(int fd, int64_t ts, const void *buf, size_t len)
     return 0;
 }
 
-static int open_segment(struct vg_spool *s, uint64_t id, int *fd)
+/* Creates segment id at position at of the list, open for appending on *fd; on failure nothing
+ * is left open or listed. */
+static int new_segment(struct vg_spool *s, uint64_t id, size_t at, int *fd, char *err,
+                       size_t errlen)
 {
     char path[600];
     seg_path(s, id, path, sizeof path);
     *fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-    return *fd < 0 ? -errno : 0;
+    int rc = *fd < 0 ? -errno : insert(s, at, id);
+    if (rc < 0) {
+        if (*fd >= 0) {
+            close(*fd);
+            unlink(path);
+            *fd = -1;
+        }
+        return vg_err(err, errlen, rc, "spool: new segment in %s: %s", s->dir, strerror(-rc));
+    }
+    return 0;
 }
 
 /* Appends to the segment open on fd; a failed write is cut back off so the file stays valid. */
 static int append_to(struct vg_spool *s, int fd, struct seg *g, int64_t ts, const void *buf,
-                     size_t len)
+                     size_t len, char *err, size_t errlen)
 {
     int rc = write_record(fd, ts, buf, len);
     if (rc < 0) {
         if (ftruncate(fd, (off_t)g->bytes) != 0)
             vg_warn("spool: cannot cut a failed write", "reason=\"%s\"", strerror(errno));
-        return rc;
+        return vg_err(err, errlen, rc, "spool: writing %s: %s", s->dir, strerror(-rc));
     }
     g->bytes += HDR + len;
     g->records++;
@@ -370,24 +382,15 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
     }
     if (!g) {
         uint64_t id = s->n ? s->segs[s->n - 1].id + 1 : FIRST_ID;
-        int rc = open_segment(s, id, &s->wfd);
-        if (rc < 0 || insert(s, s->n, id) < 0) {
-            if (s->wfd >= 0) {
-                close(s->wfd);
-                s->wfd = -1;
-            }
-            return vg_err(err, errlen, rc < 0 ? rc : -ENOMEM, "spool: new segment in %s: %s",
-                          s->dir, strerror(rc < 0 ? -rc : ENOMEM));
-        }
+        int rc = new_segment(s, id, s->n, &s->wfd, err, errlen);
+        if (rc < 0)
+            return rc;
         s->wid = id;
         g = &s->segs[s->n - 1];
         if (!s->rid)
             s->rid = id, s->roff = 0;
     }
-    int rc = append_to(s, s->wfd, g, ts_ms, buf, len);
-    if (rc < 0)
-        return vg_err(err, errlen, rc, "spool: writing %s: %s", s->dir, strerror(-rc));
-    return 0;
+    return append_to(s, s->wfd, g, ts_ms, buf, len, err, errlen);
 }
 
 int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t len, char *err,
@@ -397,21 +400,12 @@ int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t 
         return vg_err(err, errlen, -EMSGSIZE, "spool: message of %zu bytes over the limit", len);
     if (s->ffd < 0) {
         uint64_t id = s->n ? s->segs[0].id - 1 : FIRST_ID;
-        int rc = open_segment(s, id, &s->ffd);
-        if (rc < 0 || insert(s, 0, id) < 0) {
-            if (s->ffd >= 0) {
-                close(s->ffd);
-                s->ffd = -1;
-            }
-            return vg_err(err, errlen, rc < 0 ? rc : -ENOMEM, "spool: new segment in %s: %s",
-                          s->dir, strerror(rc < 0 ? -rc : ENOMEM));
-        }
+        int rc = new_segment(s, id, 0, &s->ffd, err, errlen);
+        if (rc < 0)
+            return rc;
         s->fid = id;
     }
-    int rc = append_to(s, s->ffd, find(s, s->fid), ts_ms, buf, len);
-    if (rc < 0)
-        return vg_err(err, errlen, rc, "spool: writing %s: %s", s->dir, strerror(-rc));
-    return 0;
+    return append_to(s, s->ffd, find(s, s->fid), ts_ms, buf, len, err, errlen);
 }
 
 int vg_spool_busy(const struct vg_spool *s)
