@@ -1,4 +1,6 @@
 #include "vg_action.h"
+
+#include "vg_secret.h"
 #include "vg_format.h"
 #include "vg_log.h"
 #include "vg_util.h"
@@ -144,85 +146,17 @@ char *vg_notification_to_json(const struct vg_notification *n)
     return out;
 }
 
-#define SECRET_MAX 4096
-
+/* Keys never hold whitespace: it is trimmed all round (a Kafka password keeps it, vg_kafka). */
 int vg_action_read_secret(const char *path, const char *what, char **out, size_t *len, char *err,
                           size_t errlen)
 {
-    *out = NULL;
-    *len = 0;
-    if (!path || !*path)
-        return vg_err(err, errlen, -EINVAL, "%s: no file given", what);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        return vg_err(err, errlen, -e, "%s: cannot open %s: %s", what, path, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return vg_err(err, errlen, -EINVAL, "%s: %s is not a regular file", what, path);
-    }
-    if (st.st_size > SECRET_MAX) {
-        close(fd);
-        return vg_err(err, errlen, -EINVAL,
-                      "%s: %s is %lld bytes; a secret file holds one line of at most %d", what,
-                      path, (long long)st.st_size, SECRET_MAX);
-    }
-    char *buf = malloc(SECRET_MAX + 1);
-    if (!buf) {
-        close(fd);
-        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", what);
-    }
-    size_t n = 0;
-    while (n < SECRET_MAX) {
-        ssize_t r = read(fd, buf + n, SECRET_MAX - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            vg_action_secret_free(buf, SECRET_MAX + 1);
-            return vg_err(err, errlen, -e, "%s: cannot read %s: %s", what, path, strerror(e));
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    /* Editors add a trailing newline; "echo key > file" too. Whitespace is never part of a key. */
-    size_t b = 0;
-    while (b < n && (buf[b] == ' ' || buf[b] == '\t' || buf[b] == '\r' || buf[b] == '\n'))
-        b++;
-    while (n > b &&
-           (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\r' || buf[n - 1] == '\n'))
-        n--;
-    if (n == b) {
-        vg_action_secret_free(buf, SECRET_MAX + 1);
-        return vg_err(err, errlen, -EINVAL, "%s: %s is empty", what, path);
-    }
-    if (memchr(buf + b, '\n', n - b) || memchr(buf + b, '\0', n - b)) {
-        vg_action_secret_free(buf, SECRET_MAX + 1);
-        return vg_err(err, errlen, -EINVAL, "%s: %s must hold a single line", what, path);
-    }
-    memmove(buf, buf + b, n - b);
-    n -= b;
-    explicit_bzero(buf + n, SECRET_MAX + 1 - n);
-    buf[n] = '\0';
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        char q[512];
-        vg_warn("secret file is accessible to group or others; chmod 600 it", "what=%s file=%s",
-                what, vg_log_quote(q, sizeof(q), path));
-    }
-    *out = buf;
-    *len = n;
-    return 0;
+    int rc = vg_secret_read(path, what, VG_SECRET_TRIM_SPACE, out, len, err, errlen);
+    if (rc == 0 && vg_secret_register(*out) < 0)
+        vg_warn("too many secrets to scrub them all from log lines", "what=%s", what);
+    return rc;
 }
 
 void vg_action_secret_free(char *s, size_t len)
 {
-    if (!s)
-        return;
-    explicit_bzero(s, len);
-    free(s);
+    vg_secret_free(s, len);
 }

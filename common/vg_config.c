@@ -655,9 +655,14 @@ void vg_config_write_markdown(const struct vg_config_table *t, const char *title
     fputc('\n', f);
 }
 
+/* Masked in dumps. A *_file key holds a path, which the operator needs to see. */
 static int is_secret(const char *name)
 {
-    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token");
+    size_t n = strlen(name);
+    if (n > 5 && strcmp(name + n - 5, "_file") == 0)
+        return 0;
+    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token") ||
+           strstr(name, "ssl.key.pem") || strstr(name, "oauthbearer.config");
 }
 
 void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
@@ -692,9 +697,7 @@ void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
             fprintf(f, "%s\n", l->n ? "" : "{}");
             for (size_t j = 0; j < l->n; j++)
                 fprintf(f, "  %s: %s\n", l->items[j].key,
-                        is_secret(l->items[j].key) || strstr(l->items[j].key, "sasl.password")
-                            ? "(set, masked)"
-                            : l->items[j].value);
+                        is_secret(l->items[j].key) ? "(set, masked)" : l->items[j].value);
             break;
         }
         }

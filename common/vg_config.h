@@ -80,7 +80,8 @@ void vg_config_print_help(const struct vg_config_table *t, FILE *f);
 void vg_config_write_markdown(const struct vg_config_table *t, const char *title, FILE *f);
 
 /* Prints the effective configuration as YAML-ish "key: value" lines (for --check-config). Values
- * of keys whose name contains "password", "secret" or "token" are masked. */
+ * of keys whose name contains "password", "secret", "token", "ssl.key.pem" or
+ * "oauthbearer.config" are masked; keys ending in "_file" hold paths and are shown. */
 void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f);
 
 /* Looks a key up in a map; returns the value or NULL. */

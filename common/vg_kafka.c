@@ -1,10 +1,15 @@
 #include "vg_kafka.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "vg_log.h"
+#include "vg_secret.h"
 #include "vg_util.h"
+
+#define FILE_SUFFIX     "_file"
+#define FILE_SUFFIX_LEN 5
 
 /* librdkafka logs with syslog levels (0 emerg .. 7 debug). */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -18,17 +23,64 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
            vg_log_quote(q, sizeof(q), buf));
 }
 
+int vg_kafka_prop_is_secret(const char *key)
+{
+    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "ssl.key.pem") ||
+           strstr(key, "oauthbearer.config");
+}
+
+/* librdkafka's refusal quotes the value ("Invalid value "..." for ..."): scrubbed, since the
+ * value may be a secret. */
 static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
 {
-    char rkerr[256];
-    if (rd_kafka_conf_set(conf, k, v, rkerr, sizeof(rkerr)) != RD_KAFKA_CONF_OK)
+    char rkerr[512];
+    if (rd_kafka_conf_set(conf, k, v, rkerr, sizeof(rkerr)) != RD_KAFKA_CONF_OK) {
+        vg_secret_scrub(rkerr);
         return vg_err(err, errlen, -EINVAL, "kafka property '%s': %s", k, rkerr);
+    }
     return 0;
+}
+
+static int is_file_key(const char *k)
+{
+    size_t n = strlen(k);
+    return n > FILE_SUFFIX_LEN && strcmp(k + n - FILE_SUFFIX_LEN, FILE_SUFFIX) == 0;
+}
+
+/* "sasl.password_file: /etc/vigil/kafka.pass" sets sasl.password to the file's one line. */
+static int set_from_file(rd_kafka_conf_t *conf, const struct vg_kvlist *user, const char *k,
+                         const char *path, char *err, size_t errlen)
+{
+    char prop[256], what[300];
+    size_t n = strlen(k) - FILE_SUFFIX_LEN;
+    if (n >= sizeof(prop))
+        return vg_err(err, errlen, -EINVAL, "kafka property '%s': name too long", k);
+    memcpy(prop, k, n);
+    prop[n] = '\0';
+    if (vg_kvlist_get(user, prop))
+        return vg_err(err, errlen, -EINVAL,
+                      "kafka: both '%s' and '%s' are set; keep one (the file is the safer)", prop,
+                      k);
+    snprintf(what, sizeof(what), "kafka.%s", k);
+    char *secret;
+    size_t len;
+    int rc = vg_secret_read(path, what, VG_SECRET_TRIM_NEWLINE, &secret, &len, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = vg_secret_register(secret);
+    if (rc < 0)
+        vg_err(err, errlen, rc, "kafka property '%s': cannot register the secret for log scrubbing",
+               k);
+    else
+        rc = set_prop(conf, prop, secret, err, errlen);
+    vg_secret_free(secret, len);
+    return rc;
 }
 
 int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
                       const struct vg_kvlist *user, char *err, size_t errlen)
 {
+    static atomic_int inline_warned;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!conf)
         return -ENOMEM;
@@ -36,8 +88,25 @@ int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *default
     int rc = 0;
     for (const struct vg_kafka_prop *p = defaults; !rc && p && p->key; p++)
         rc = set_prop(conf, p->key, p->value, err, errlen);
-    for (size_t i = 0; !rc && user && i < user->n; i++)
-        rc = set_prop(conf, user->items[i].key, user->items[i].value, err, errlen);
+    for (size_t i = 0; !rc && user && i < user->n; i++) {
+        const char *k = user->items[i].key, *v = user->items[i].value;
+        if (is_file_key(k)) {
+            rc = set_from_file(conf, user, k, v, err, errlen);
+            continue;
+        }
+        if (vg_kafka_prop_is_secret(k)) {
+            if ((rc = vg_secret_register(v)) < 0) {
+                vg_err(err, errlen, rc,
+                       "kafka property '%s': cannot register the secret for log scrubbing", k);
+                break;
+            }
+            if (!atomic_exchange(&inline_warned, 1))
+                vg_warn("a Kafka secret is written in the config itself; put it in a file and set "
+                        "<property>_file instead (docs/security.md)",
+                        "property=kafka.%s", k);
+        }
+        rc = set_prop(conf, k, v, err, errlen);
+    }
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return rc;

@@ -17,8 +17,19 @@ struct vg_kafka_prop {
 /* Builds a librdkafka conf from Vigil's defaults (NULL-key terminated array, may be NULL) and the
  * user's properties from the config's `kafka:` map. librdkafka's own log lines are routed into
  * Vigil's log. On success the caller owns *out (hand it to rd_kafka_new, which takes it, or
- * rd_kafka_conf_destroy). On failure err names the property and librdkafka's reason. */
+ * rd_kafka_conf_destroy). On failure err names the property and librdkafka's reason.
+ *
+ * Secrets (docs/security.md): a user key ending in "_file" (sasl.password_file) names a file whose
+ * one line (a trailing newline removed) becomes the property without the suffix (sasl.password);
+ * setting both forms is an error. Every secret value, from a file or written inline in a key
+ * that vg_kafka_prop_is_secret() names, is registered with vg_secret_register(), so no log line
+ * or error message ever shows it; librdkafka's own refusals are scrubbed too. The files are read
+ * on every call, with the caller's privileges. */
 int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
                       const struct vg_kvlist *user, char *err, size_t errlen);
+
+/* 1 when a librdkafka property holds a secret: its name contains "password", "secret",
+ * "ssl.key.pem" or "oauthbearer.config". */
+int vg_kafka_prop_is_secret(const char *key);
 
 #endif

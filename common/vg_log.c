@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vg_secret.h"
+
 static char g_comp[32] = "vigil";
 static enum vg_log_level g_min = VG_LOG_INFO;
 static int g_json;
@@ -136,6 +138,9 @@ void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
         va_start(ap, kv_fmt);
         vsnprintf(kv, sizeof(kv), kv_fmt, ap);
         va_end(ap);
+        /* The last line of defence: a secret that reached a message (librdkafka's own lines,
+         * a receiver echoing a key) is masked before it is written. */
+        vg_secret_scrub(kv);
     }
     if (held) {
         size_t kl = strlen(kv);

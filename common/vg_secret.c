@@ -1,0 +1,151 @@
+#include "vg_secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vg_log.h"
+#include "vg_util.h"
+
+#define MAX_REGISTERED 64
+#define MIN_SCRUB_LEN  4
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *registered[MAX_REGISTERED];
+static size_t n_registered;
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim, char **out,
+                   size_t *len, char *err, size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    if (!path || !*path)
+        return vg_err(err, errlen, -EINVAL, "%s: no file given", what);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        return vg_err(err, errlen, -e, "%s: cannot open %s: %s", what, path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return vg_err(err, errlen, -EINVAL, "%s: %s is not a regular file", what, path);
+    }
+    if (st.st_size > VG_SECRET_MAX) {
+        close(fd);
+        return vg_err(err, errlen, -EINVAL,
+                      "%s: %s is %lld bytes; a secret file holds one line of at most %d", what,
+                      path, (long long)st.st_size, VG_SECRET_MAX);
+    }
+    char *buf = malloc(VG_SECRET_MAX + 1);
+    if (!buf) {
+        close(fd);
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", what);
+    }
+    size_t n = 0;
+    while (n < VG_SECRET_MAX) {
+        ssize_t r = read(fd, buf + n, VG_SECRET_MAX - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            vg_secret_free(buf, VG_SECRET_MAX + 1);
+            return vg_err(err, errlen, -e, "%s: cannot read %s: %s", what, path, strerror(e));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    /* Editors add a trailing newline; "echo key > file" too. */
+    size_t b = 0;
+    if (trim == VG_SECRET_TRIM_SPACE) {
+        while (b < n && is_space(buf[b]))
+            b++;
+        while (n > b && is_space(buf[n - 1]))
+            n--;
+    } else if (n > 0 && buf[n - 1] == '\n') {
+        n--;
+        if (n > 0 && buf[n - 1] == '\r')
+            n--;
+    }
+    if (n == b) {
+        vg_secret_free(buf, VG_SECRET_MAX + 1);
+        return vg_err(err, errlen, -EINVAL, "%s: %s is empty", what, path);
+    }
+    if (memchr(buf + b, '\n', n - b) || memchr(buf + b, '\0', n - b)) {
+        vg_secret_free(buf, VG_SECRET_MAX + 1);
+        return vg_err(err, errlen, -EINVAL, "%s: %s must hold a single line", what, path);
+    }
+    memmove(buf, buf + b, n - b);
+    n -= b;
+    explicit_bzero(buf + n, VG_SECRET_MAX + 1 - n);
+    buf[n] = '\0';
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        char q[512];
+        vg_warn("secret file is accessible to group or others; chmod 600 it", "what=%s file=%s",
+                what, vg_log_quote(q, sizeof(q), path));
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+void vg_secret_free(char *s, size_t len)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, len);
+    free(s);
+}
+
+int vg_secret_register(const char *value)
+{
+    if (!value || strlen(value) < MIN_SCRUB_LEN)
+        return 0;
+    int rc = 0;
+    pthread_mutex_lock(&reg_mu);
+    size_t i = 0;
+    while (i < n_registered && strcmp(registered[i], value) != 0)
+        i++;
+    if (i == n_registered) {
+        if (n_registered == MAX_REGISTERED)
+            rc = -ENOSPC;
+        else if (!(registered[n_registered] = strdup(value)))
+            rc = -ENOMEM;
+        else
+            n_registered++;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return rc;
+}
+
+int vg_secret_scrub(char *buf)
+{
+    static const char mask[] = "***";
+    int hits = 0;
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < n_registered; i++) {
+        size_t sl = strlen(registered[i]);
+        char *p = buf;
+        while ((p = strstr(p, registered[i])) != NULL) {
+            /* The mask is shorter than any registered value, so this only ever shrinks. */
+            memcpy(p, mask, sizeof(mask) - 1);
+            memmove(p + sizeof(mask) - 1, p + sl, strlen(p + sl) + 1);
+            p += sizeof(mask) - 1;
+            hits++;
+        }
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return hits;
+}

@@ -1,0 +1,40 @@
+/* Secrets read from files (HMAC keys, routing keys, Kafka passwords), and the process-wide list
+ * of secret values that log lines are scrubbed of.
+ *
+ * A secret never goes into a config file the operator may paste into a ticket: the config names a
+ * file, and only the file's path ever appears in a message. */
+#ifndef VG_SECRET_H
+#define VG_SECRET_H
+
+#include <stddef.h>
+
+#define VG_SECRET_MAX 4096 /* bytes a secret file may hold */
+
+enum vg_secret_trim {
+    /* Surrounding spaces, tabs, CRs and newlines are removed: keys and tokens never hold them. */
+    VG_SECRET_TRIM_SPACE,
+    /* Only one trailing "\n" or "\r\n" is removed: a password may begin or end with a space. */
+    VG_SECRET_TRIM_NEWLINE,
+};
+
+/* Reads the secret in path: one line (no inner newline or NUL), not empty after trimming, at most
+ * VG_SECRET_MAX bytes, a regular file. A file readable or writable by group or others is accepted
+ * with one warning naming `what` and the path. On success *out is malloc'd, NUL-terminated, *len
+ * bytes; free it with vg_secret_free(). Errors start with `what` and name the path, never the
+ * content. */
+int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim, char **out,
+                   size_t *len, char *err, size_t errlen);
+
+/* Overwrites and frees a secret; NULL is fine. */
+void vg_secret_free(char *s, size_t len);
+
+/* Adds a copy of value to the process-wide list that vg_secret_scrub() removes from text. Values
+ * shorter than 4 bytes are not added (they would garble every line). 0, or -ENOMEM/-ENOSPC
+ * (more than 64 distinct secrets). Thread-safe. */
+int vg_secret_register(const char *value);
+
+/* Replaces every registered secret in buf (NUL-terminated, in place) with "***". Returns the
+ * number of replacements. Thread-safe. */
+int vg_secret_scrub(char *buf);
+
+#endif
