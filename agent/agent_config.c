@@ -67,6 +67,11 @@ static const struct vg_cfg_key keys[] = {
     {"log.level", VG_CFG_STRING, "info", OFF(log_level), NOBOUND, "VIGIL_LOG_LEVEL",
      "debug, info, warn or error"},
     {"log.format", VG_CFG_STRING, "logfmt", OFF(log_format), NOBOUND, NULL, "logfmt or json"},
+    {"user", VG_CFG_STRING, "vigil", OFF(user), NOBOUND, NULL,
+     "started as root: the user the agent becomes once its eBPF programs are loaded; it must "
+     "exist (spool.dir is given to it); empty: stays uid 0. Either way only CAP_BPF is kept, and "
+     "only when this kernel needs it to read BPF maps, no_new_privs is set and the one log line "
+     "`privileges dropped` says what was kept (docs/security.md)"},
 };
 
 const struct vg_config_table agent_config_table = {keys, sizeof(keys) / sizeof(keys[0])};

@@ -30,6 +30,7 @@ struct agent_cfg {
     int64_t stats_interval_ms;
     char *log_level;
     char *log_format;
+    char *user;
 };
 
 extern const struct vg_config_table agent_config_table;

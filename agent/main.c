@@ -19,6 +19,8 @@
 #include "vg_kafka.h"
 #include "vg_log.h"
 #include "vg_notify.h"
+#include "vg_privdrop.h"
+#include "vg_secret.h"
 #include "vg_spool.h"
 #include "vg_util.h"
 #include "vg_wire.h"
@@ -236,7 +238,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                  (unsigned long long)a->delivery_failed, rd_kafka_err2name(m->err));
 }
 
-static int open_producer(struct agent *a, char *err, size_t errlen)
+/* Built before the privilege drop, so that secret files (kafka.*_file) may be readable by root
+ * only when the agent starts as root, and a bad property is reported before anything else. */
+static int producer_conf(struct agent *a, rd_kafka_conf_t **out, char *err, size_t errlen)
 {
     /* librdkafka's defaults lose data quietly (no idempotence, 5 ms linger); these make a tick
      * count as sent only once every in-sync replica has it, in order, without duplicates. */
@@ -252,16 +256,19 @@ static int open_producer(struct agent *a, char *err, size_t errlen)
         {"queue.buffering.max.messages", "100000"},
         {NULL, NULL},
     };
-    rd_kafka_conf_t *conf;
-    int rc = vg_kafka_conf_new(&conf, defaults, &a->cfg.kafka, err, errlen);
-    if (rc)
-        return rc;
+    return vg_kafka_conf_new(out, defaults, &a->cfg.kafka, err, errlen);
+}
+
+/* Takes conf (destroyed on failure too). */
+static int open_producer(struct agent *a, rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, a);
     char rkerr[256];
     a->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
     if (!a->rk) {
         rd_kafka_conf_destroy(conf);
+        vg_secret_scrub(rkerr);
         return vg_err(err, errlen, -EINVAL, "kafka producer: %s", rkerr);
     }
     a->rkt = rd_kafka_topic_new(a->rk, a->cfg.topic, NULL);
@@ -275,6 +282,36 @@ static int open_producer(struct agent *a, char *err, size_t errlen)
     rd_kafka_queue_t *q = rd_kafka_queue_get_main(a->rk);
     rd_kafka_queue_io_event_enable(q, a->wake_fd[1], "1", 1);
     rd_kafka_queue_destroy(q);
+    return 0;
+}
+
+/* Once the eBPF programs are loaded (and the min-BTF files made), the agent keeps only what
+ * reading their maps needs; before librdkafka starts its threads, as capabilities are per
+ * thread. */
+static int drop_privileges(struct agent *a, char *err, size_t errlen)
+{
+    int bpf = 0;
+    for (size_t i = 0; i < a->n_coll; i++)
+        bpf |= strncmp(a->coll[i].c->name, "bpf_", 4) == 0;
+    const char *dirs[] = {a->cfg.spool_dir ? a->cfg.spool_dir : "", NULL};
+    struct vg_privdrop_cfg pc = {.user = a->cfg.user, .bpf_maps = bpf, .own_dirs = dirs};
+    struct vg_privdrop_result r;
+    int rc = vg_privdrop(&pc, &r, err, errlen);
+    if (rc < 0)
+        return rc;
+    char kept[256], bnd[256];
+    vg_privdrop_caps_str(r.kept, kept, sizeof kept);
+    if (r.bounding_dropped)
+        vg_privdrop_caps_str(r.bounding, bnd, sizeof bnd);
+    else
+        snprintf(bnd, sizeof bnd, "unchanged");
+    vg_info("privileges dropped",
+            "uid=%u gid=%u switched=%d caps=%s bounding=%s no_new_privs=1 "
+            "bpf_maps_need_cap=%s",
+            (unsigned)r.uid, (unsigned)r.gid, r.switched, kept, bnd,
+            r.bpf_probe < 0 ? "n/a"
+            : r.bpf_probe   ? "yes"
+                            : "no");
     return 0;
 }
 
@@ -718,7 +755,19 @@ int main(int argc, char **argv)
         close_all(&a);
         return rc;
     }
-    if ((rc = open_producer(&a, err, sizeof(err))) < 0) {
+    rd_kafka_conf_t *conf = NULL;
+    if ((rc = producer_conf(&a, &conf, err, sizeof(err))) < 0) {
+        fprintf(stderr, "vigil-agent: %s\n", err);
+        close_all(&a);
+        return 1;
+    }
+    if ((rc = drop_privileges(&a, err, sizeof(err))) < 0) {
+        fprintf(stderr, "vigil-agent: %s\n", err);
+        rd_kafka_conf_destroy(conf);
+        close_all(&a);
+        return 1;
+    }
+    if ((rc = open_producer(&a, conf, err, sizeof(err))) < 0) {
         fprintf(stderr, "vigil-agent: %s\n", err);
         close_all(&a);
         return 1;

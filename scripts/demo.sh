@@ -64,7 +64,9 @@ wait_for "$D/analyzer.log" 'http api listening' 10 || { cat "$D/analyzer.log" >&
 api=$(sed -n 's/.*msg="http api listening".* port=\([0-9]*\).*/\1/p' "$D/analyzer.log" | head -1)
 echo "analyzer API at http://127.0.0.1:$api  (try: curl -s 127.0.0.1:$api/metrics | grep vigil_)"
 
-"$B/agent/vigil-agent" --set bootstrap_servers="$bs" --set interval=1s 2>"$D/agent.log" &
+# user= : the agent stays root (with its capabilities dropped) instead of becoming the packaged
+# 'vigil' user, which a development machine may not have (docs/security.md).
+"$B/agent/vigil-agent" --set bootstrap_servers="$bs" --set interval=1s --set user= 2>"$D/agent.log" &
 pids+=($!)
 echo "agent collecting this host's metrics every second; analyzer warming up (20 s)..."
 echo "(the demo alerts on the cpu.* series only, so that whatever else this machine is doing"

@@ -70,8 +70,8 @@ static void start_agent(struct rig *r)
     snprintf(r->spool, sizeof r->spool, "%s/spool", r->dir);
     snprintf(spool, sizeof spool, "spool.dir=%s", r->spool);
     snprintf(r->agent_log, sizeof r->agent_log, "%s/agent.log", r->dir);
-    const char *argv[] = {VG_AGENT_BIN, "--set", bs, "--set", "host=" HOST, "--set",
-                          "interval=200ms", "--set", "collectors=cpu,mem,load", "--set",
+    const char *argv[] = {VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", "host=" HOST,
+                          "--set", "interval=200ms", "--set", "collectors=cpu,mem,load", "--set",
                           "stats_interval=1s", "--set", spool, "--set", "spool.memory_messages=20",
                           "--set",
                           /* reconnect quickly once the brokers are back */

@@ -137,13 +137,14 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     snprintf(cfg, sizeof cfg, "%s/agent.yaml", dir);
     snprintf(log, sizeof log, "%s/agent.log", dir);
     vg_tp_write_atomic(cfg, "interval: 1s\ncollectors: cpu,load\nbootstrap_servers: 127.0.0.1:1\n"
-                            "spool:\n  dir: \"\"\nstats_interval: 1s\n");
+                            "spool:\n  dir: \"\"\nstats_interval: 1s\nuser: \"\"\n");
     const char *argv[] = {VG_AGENT_BIN, "--config", cfg, NULL};
     pid_t pid = vg_tp_spawn((char *const *)argv, log);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
 
-    vg_tp_write_atomic(cfg, "interval: 250ms\ncollectors: cpu\nbootstrap_servers: 127.0.0.1:1\n"
-                            "labels: {env: test}\nspool:\n  dir: \"\"\nstats_interval: 1s\n");
+    vg_tp_write_atomic(
+        cfg, "interval: 250ms\ncollectors: cpu\nbootstrap_servers: 127.0.0.1:1\n"
+             "labels: {env: test}\nspool:\n  dir: \"\"\nstats_interval: 1s\nuser: \"\"\n");
     assert_int_equal(kill(pid, SIGHUP), 0);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"reloaded\" interval_ms=250 labels=1", 10000),
                      0);

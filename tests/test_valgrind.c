@@ -116,9 +116,10 @@ static void analyzer_start_stop_has_no_definite_leak(void **state)
      * has seen). */
     int rc = -1;
     for (int attempt = 0; attempt < 3 && rc != 0; attempt++)
-        rc = vg_tp_sh("kcat -P -b %s -t vigil.metrics -K '|' -X api.version.request.timeout.ms=60000"
-                      " -X socket.timeout.ms=60000 -X message.timeout.ms=120000 -l %s",
-                      s.bootstrap, input);
+        rc =
+            vg_tp_sh("kcat -P -b %s -t vigil.metrics -K '|' -X api.version.request.timeout.ms=60000"
+                     " -X socket.timeout.ms=60000 -X message.timeout.ms=120000 -l %s",
+                     s.bootstrap, input);
     assert_int_equal(rc, 0);
     if (vg_tp_wait_contains(s.analyzer_log, "host warmed up, scoring", 60000) != 0) {
         dump(s.analyzer_log);
@@ -159,6 +160,8 @@ static void agent_start_stop_has_no_definite_leak(void **state)
                           VG_SUPP,
                           "--show-leak-kinds=definite",
                           VG_AGENT_BIN,
+                          "--set",
+                          "user=",
                           "--set",
                           bs,
                           "--set",

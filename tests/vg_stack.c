@@ -99,8 +99,9 @@ void vg_stack_start_agent(struct vg_stack *s, const char *const *sets)
 {
     char bs[300];
     snprintf(bs, sizeof(bs), "bootstrap_servers=%s", s->bootstrap);
-    const char *argv[MAX_ARGS] = {VG_AGENT_BIN, "--set", bs};
-    size_t n = 3;
+    /* user= : tests run as root and keep their files in root's temporary directories. */
+    const char *argv[MAX_ARGS] = {VG_AGENT_BIN, "--set", bs, "--set", "user="};
+    size_t n = 5;
     for (; sets && *sets && n < MAX_ARGS - 2; sets++) {
         argv[n++] = "--set";
         argv[n++] = *sets;
