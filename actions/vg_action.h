@@ -68,6 +68,8 @@ struct vg_action_stats {
     uint64_t outbox_syncs;  /* fdatasync() calls of the outbox, and their total time: */
     uint64_t outbox_sync_us; /* the price of durability, per receiver */
     uint64_t resent;         /* alertmanager: firing alerts re-sent to keep them active */
+    uint64_t tls_errors;     /* attempts that failed TLS: untrusted certificate, wrong host name,
+                              * handshake (also in attempt_errors) */
 };
 
 /* A receiver: where and how one action instance delivers. A field left at 0 or NULL takes the
@@ -91,6 +93,11 @@ struct vg_receiver_cfg {
     size_t outbox_compact_bytes;  /* rewrite the outbox file beyond this size; default 4 MiB */
     const char *generator_url;    /* alertmanager generatorURL; may hold {host} and {series} */
     int64_t resend_interval_ms; /* alertmanager: re-send firing alerts this often; default 60000 */
+    /* Outgoing HTTP security (vg_httpsec.h, docs/security.md); zero: no allow-list, plain http
+     * to loopback only, the system's CAs. */
+    const char *allowed_urls;
+    int allow_plain_http;
+    const char *tls_ca_file; /* PEM bundle trusted in addition to the system's CAs */
 };
 
 /* The receiver configuration was called this when the generic webhook was the only action. */

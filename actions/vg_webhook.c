@@ -15,6 +15,7 @@
 #include "vg_fmt_pagerduty.h"
 #include "vg_fmt_slack.h"
 #include "vg_format.h"
+#include "vg_httpsec.h"
 #include "vg_log.h"
 #include "vg_outbox.h"
 #include "vg_util.h"
@@ -479,7 +480,8 @@ static void describe(struct webhook *w, CURLcode cc, long http, char *what, size
     if (cc != CURLE_OK) {
         char qe[CURL_ERROR_SIZE + 16];
         vg_log_quote(qe, sizeof(qe), w->curl_err[0] ? w->curl_err : curl_easy_strerror(cc));
-        snprintf(what, n, "curl_code=%d error=%s", (int)cc, qe);
+        snprintf(what, n, "curl_code=%d error=%s%s", (int)cc, qe,
+                 vg_http_is_tls_error(cc) ? " tls_error=1" : "");
     } else {
         snprintf(what, n, "status=%ld", http);
     }
@@ -532,6 +534,8 @@ static enum outcome deliver(struct webhook *w, const struct wh_item *it)
             break;
         }
         bump(w, &w->st.attempt_errors);
+        if (vg_http_is_tls_error(cc))
+            bump(w, &w->st.tls_errors);
 
         char what[CURL_ERROR_SIZE + 64];
         describe(w, cc, http, what, sizeof(what));
@@ -647,6 +651,8 @@ static int resend_firing(struct webhook *w)
             continue;
         }
         bump(w, &w->st.attempt_errors);
+        if (vg_http_is_tls_error(cc))
+            bump(w, &w->st.tls_errors);
         char what[CURL_ERROR_SIZE + 64];
         describe(w, cc, http, what, sizeof(what));
         rlog(w, VG_LOG_WARN, "re-send of firing alerts failed, the next round retries",
@@ -904,6 +910,15 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
         return vg_err(err, errlen, -ENOMEM, "%s: out of memory", tn);
     w->t = t;
     int rc = parse_url(w, cfg->url ? cfg->url : t->default_url, err, errlen);
+    if (rc == 0) {
+        /* The same checks as the analyzer's config check, so that no path skips them. */
+        char key[32];
+        snprintf(key, sizeof key, "%s.url", tn);
+        const struct vg_url_policy pol = {cfg->allowed_urls, cfg->allow_plain_http};
+        rc = vg_url_policy_check(&pol, key, w->url, t->url_is_secret, err, errlen);
+        if (rc == 0)
+            rc = vg_http_ca_file_check(cfg->tls_ca_file, "actions.tls_ca_file", err, errlen);
+    }
     if (rc < 0) {
         free_webhook(w);
         return rc;
@@ -1003,6 +1018,10 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &w->resp);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, w->curl_err);
+    if (vg_http_tls_apply(e, cfg->tls_ca_file) < 0) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: libcurl refused the TLS settings", tn);
+        goto fail;
+    }
 
     /* The delivery thread blocks all signals so that the process's handlers (or sigwait) run on
      * the threads that expect them, never in the middle of a transfer here. */
@@ -1193,12 +1212,12 @@ static void wh_destroy(void *inst, int64_t drain_ms)
     }
     rlog(w, VG_LOG_INFO, "stopped",
          "submitted=%llu delivered=%llu dropped=%llu attempt_errors=%llu retries=%llu "
-         "queue_full=%llu kept=%llu replayed=%llu rate_limited=%llu",
+         "queue_full=%llu kept=%llu replayed=%llu rate_limited=%llu tls_errors=%llu",
          (unsigned long long)w->st.submitted, (unsigned long long)w->st.delivered,
          (unsigned long long)w->st.dropped, (unsigned long long)w->st.attempt_errors,
          (unsigned long long)w->st.retries, (unsigned long long)w->st.queue_full,
          (unsigned long long)w->st.kept, (unsigned long long)w->st.replayed,
-         (unsigned long long)w->st.rate_limited);
+         (unsigned long long)w->st.rate_limited, (unsigned long long)w->st.tls_errors);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->mu);

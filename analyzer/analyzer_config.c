@@ -1,6 +1,9 @@
 #include "analyzer_config.h"
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include "vg_httpsec.h"
 
 #define OFF(f)  offsetof(struct analyzer_cfg, f)
 #define NOBOUND 1, 0
@@ -111,6 +114,18 @@ static const struct vg_cfg_key keys[] = {
      "Slack incoming-webhook URL; unset = off"},
     {"slack.rate", VG_CFG_DOUBLE, "0", OFF(slack_rate), -1, 1e6, NULL,
      "requests per second; 0 = default (1/s), -1 = unlimited"},
+    {"actions.allowed_urls", VG_CFG_STRING, "", OFF(allowed_urls), NOBOUND, NULL,
+     "comma-separated URL prefixes scheme://host[:port][/path] every receiver URL (webhook.url, "
+     "alertmanager.url, pagerduty.url, slack.url, decisions.webhook_url) must match: scheme, host "
+     "and port exactly, the path by prefix; a URL outside it stops the analyzer at start "
+     "(docs/security.md); empty: any"},
+    {"actions.allow_plain_http", VG_CFG_BOOL, "false", OFF(allow_plain_http), NOBOUND, NULL,
+     "allow http:// receiver URLs to hosts other than loopback (alerts, signatures and keys then "
+     "cross the network in clear text); false: https:// only, except to localhost, 127.0.0.0/8 "
+     "and [::1]"},
+    {"actions.tls_ca_file", VG_CFG_STRING, NULL, OFF(tls_ca_file), NOBOUND, NULL,
+     "PEM file of CA certificates trusted for receivers' HTTPS, in addition to the system's (a "
+     "private CA); certificate and host-name verification are always on"},
     {"outbox.dir", VG_CFG_STRING, NULL, OFF(outbox_dir), NOBOUND, NULL,
      "directory of the persistent alert outbox (e.g. /var/lib/vigil/outbox): an accepted alert "
      "is delivered after a crash or restart; unset = in memory only"},
@@ -190,3 +205,27 @@ static const struct vg_cfg_key keys[] = {
 };
 
 const struct vg_config_table analyzer_config_table = {keys, sizeof(keys) / sizeof(keys[0])};
+
+int analyzer_check_urls(const struct analyzer_cfg *c, char *err, size_t errlen)
+{
+    const struct vg_url_policy pol = {c->allowed_urls, c->allow_plain_http};
+    int pd = c->pagerduty_routing_key_file && *c->pagerduty_routing_key_file;
+    const struct {
+        const char *key, *url;
+        int hide_path;
+    } urls[] = {
+        {"webhook.url", c->webhook_url, 0},
+        {"alertmanager.url", c->alertmanager_url, 0},
+        {"pagerduty.url", pd ? c->pagerduty_url : NULL, 0},
+        {"slack.url", c->slack_url, 1}, /* its path is the credential */
+        {"decisions.webhook_url", c->decisions_webhook_url, 0},
+    };
+    int rc = vg_url_policy_validate(&pol, "actions.allowed_urls", err, errlen);
+    for (size_t i = 0; !rc && i < sizeof(urls) / sizeof(urls[0]); i++)
+        if (urls[i].url && *urls[i].url)
+            rc =
+                vg_url_policy_check(&pol, urls[i].key, urls[i].url, urls[i].hide_path, err, errlen);
+    if (!rc)
+        rc = vg_http_ca_file_check(c->tls_ca_file, "actions.tls_ca_file", err, errlen);
+    return rc;
+}

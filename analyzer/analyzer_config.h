@@ -45,6 +45,9 @@ struct analyzer_cfg {
     double pagerduty_rate;
     char *slack_url;
     double slack_rate;
+    char *allowed_urls;
+    int allow_plain_http;
+    char *tls_ca_file;
     char *outbox_dir;
     int64_t outbox_max_bytes;
     int64_t webhook_timeout_ms;
@@ -85,5 +88,10 @@ struct analyzer_cfg {
 };
 
 extern const struct vg_config_table analyzer_config_table;
+
+/* Checks every receiver URL the config enables against actions.allowed_urls and
+ * actions.allow_plain_http, and that actions.tls_ca_file is readable PEM (docs/security.md).
+ * 0, or -EINVAL/-EACCES with err naming the key and the URL. */
+int analyzer_check_urls(const struct analyzer_cfg *c, char *err, size_t errlen);
 
 #endif

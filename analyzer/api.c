@@ -93,6 +93,9 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
             "Alert notifications delivered (2xx), all receivers.", as.delivered);
     counter(f, "vigil_webhook_attempt_errors_total", "Delivery attempts that failed.",
             as.attempt_errors);
+    counter(f, "vigil_webhook_tls_errors_total",
+            "Delivery attempts that failed TLS verification or handshake, all receivers.",
+            as.tls_errors);
     counter(f, "vigil_webhook_dropped_total", "Notifications given up on.", as.dropped);
     counter(f, "vigil_webhook_queue_full_total", "Notifications refused: queue full.", refused);
     gauge(f, "vigil_webhook_queued", "Notifications waiting for delivery.", (double)as.queued);

@@ -90,6 +90,7 @@ void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, ui
         sum->retries += st.retries;
         sum->dropped += st.dropped;
         sum->queue_full += st.queue_full;
+        sum->tls_errors += st.tls_errors;
         sum->queued += st.queued;
         *refused += a->receivers[i].refused;
     }
@@ -290,6 +291,9 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
             .outbox_max_bytes = (size_t)c->outbox_max_bytes,
             .generator_url = c->alertmanager_generator_url,
             .resend_interval_ms = c->alertmanager_resend_ms,
+            .allowed_urls = c->allowed_urls,
+            .allow_plain_http = c->allow_plain_http,
+            .tls_ca_file = c->tls_ca_file,
         };
         struct receiver *r = &a->receivers[a->n_receivers];
         char rerr[VG_ERRLEN];
@@ -521,6 +525,8 @@ int main(int argc, char **argv)
                     "webhook.backoff_initial (%lldms) is larger than webhook.backoff_max (%lldms)",
                     (long long)a.cfg.webhook_backoff_initial_ms,
                     (long long)a.cfg.webhook_backoff_max_ms);
+    if (!rc)
+        rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
     /* Build the engine now so that a bad detector or pattern is a config error. */
     if (!rc)
         rc = open_engine(&a, err, sizeof(err));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vg_format.h"
+#include "vg_httpsec.h"
 #include "vg_kafka.h"
 #include "vg_log.h"
 #include "vg_rule_policy.h"
@@ -39,6 +40,7 @@ struct vg_decisions {
                                   webhook counters from the webhook thread */
     /* Webhook: a queue of JSON bodies and one thread posting them. */
     char *url;
+    char *ca_file; /* actions.tls_ca_file */
     int64_t timeout_ms;
     pthread_t thr;
     int thr_started;
@@ -83,6 +85,11 @@ static int post(struct vg_decisions *d, CURL *c, const char *body)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (vg_http_tls_apply(c, d->ca_file) < 0) {
+        curl_slist_free_all(h);
+        return -EINVAL;
+    }
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -172,6 +179,7 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
                           cfg->webhook_url);
         }
         if (!(d->url = strdup(cfg->webhook_url)) ||
+            (cfg->tls_ca_file && !(d->ca_file = strdup(cfg->tls_ca_file))) ||
             pthread_create(&d->thr, NULL, webhook_main, d) != 0) {
             vg_decisions_free(d);
             return -ENOMEM;
@@ -211,6 +219,7 @@ void vg_decisions_free(struct vg_decisions *d)
     free_targets(d->t, d->n);
     free(d->topic);
     free(d->url);
+    free(d->ca_file);
     pthread_mutex_destroy(&d->stat_lock);
     pthread_mutex_destroy(&d->q_lock);
     pthread_cond_destroy(&d->q_cond);

@@ -25,6 +25,7 @@ struct vg_decisions_cfg {
     const struct vg_kvlist *kafka; /* extra producer properties (the analyzer's kafka: map) */
     const char *webhook_url;       /* NULL or "": no webhook */
     int64_t webhook_timeout_ms;
+    const char *tls_ca_file; /* actions.tls_ca_file; NULL: the system's CAs only */
 };
 
 struct vg_decisions_stats {

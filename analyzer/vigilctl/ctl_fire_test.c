@@ -175,6 +175,9 @@ int vg_ctl_fire_test(int argc, char **argv)
         .routing_key_file = w.key_file,
         .rate_per_s = w.rate,
         .generator_url = cfg.alertmanager_generator_url,
+        .allowed_urls = cfg.allowed_urls,
+        .allow_plain_http = cfg.allow_plain_http,
+        .tls_ca_file = cfg.tls_ca_file,
     };
     const struct vg_action *act;
     void *inst;

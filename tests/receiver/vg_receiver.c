@@ -40,6 +40,7 @@ struct opts {
     int have_secret;
     int raw_body;
     int echo_body;
+    const char *tls_cert, *tls_key; /* PEM files: serve HTTPS */
 };
 
 /* Per-request state: the body as it arrives in chunks. */
@@ -62,6 +63,23 @@ static pthread_cond_t g_stop_cv; /* CLOCK_MONOTONIC; wakes stalled answers at sh
 static int g_stopping;
 static long g_nreq;
 static FILE *g_out;
+
+/* A whole (small) file, NUL-terminated; NULL on failure. */
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    fclose(f);
+    if (!buf || n == 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
 
 static void usage(FILE *f)
 {
@@ -88,6 +106,8 @@ static void usage(FILE *f)
             "                      missing\n"
             "  --raw-body          also record the body exactly as received, as \"body_raw\"\n"
             "  --echo-body         failure answers quote the request body, as some services do\n"
+            "  --tls-cert FILE     serve HTTPS with this PEM certificate (and --tls-key)\n"
+            "  --tls-key FILE      the certificate's PEM private key\n"
             "  --help              show this help\n"
             "\n"
             "Stops cleanly on SIGTERM or SIGINT.\n");
@@ -467,6 +487,8 @@ int main(int argc, char **argv)
         O_HMAC_SECRET_FILE,
         O_RAW_BODY,
         O_ECHO_BODY,
+        O_TLS_CERT,
+        O_TLS_KEY,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -485,6 +507,8 @@ int main(int argc, char **argv)
         {"hmac-secret-file", required_argument, NULL, O_HMAC_SECRET_FILE},
         {"raw-body", no_argument, NULL, O_RAW_BODY},
         {"echo-body", no_argument, NULL, O_ECHO_BODY},
+        {"tls-cert", required_argument, NULL, O_TLS_CERT},
+        {"tls-key", required_argument, NULL, O_TLS_KEY},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -541,6 +565,12 @@ int main(int argc, char **argv)
             break;
         case O_ECHO_BODY:
             g_opt.echo_body = 1;
+            break;
+        case O_TLS_CERT:
+            g_opt.tls_cert = optarg;
+            break;
+        case O_TLS_KEY:
+            g_opt.tls_key = optarg;
             break;
         case O_HELP:
             usage(stdout);
@@ -612,9 +642,28 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)g_opt.port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    char *cert = NULL, *key = NULL;
+    if (!g_opt.tls_cert != !g_opt.tls_key) {
+        fprintf(stderr, "vigil-test-receiver: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    if (g_opt.tls_cert) {
+        if (!(cert = read_all(g_opt.tls_cert)) || !(key = read_all(g_opt.tls_key))) {
+            fprintf(stderr, "vigil-test-receiver: cannot read %s or %s\n", g_opt.tls_cert,
+                    g_opt.tls_key);
+            return 1;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        {cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, (uint16_t)g_opt.port, NULL, NULL, on_request, NULL,
+                         MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "vigil-test-receiver: cannot listen on %s port %d\n", g_opt.bind,
                 g_opt.port);
@@ -641,6 +690,8 @@ int main(int argc, char **argv)
     pthread_cond_broadcast(&g_stop_cv);
     pthread_mutex_unlock(&g_mu);
     MHD_stop_daemon(d);
+    free(cert);
+    free(key);
     if (g_opt.port_file)
         unlink(g_opt.port_file);
     if (g_out)

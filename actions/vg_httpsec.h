@@ -1,0 +1,46 @@
+/* What every outgoing HTTP request of the analyzer must satisfy (docs/security.md): its URL
+ * passes the receiver allow-list, plain http:// only to loopback unless allowed, and TLS
+ * verification of the peer's certificate and host name, optionally against a private CA.
+ *
+ * URLs are parsed with libcurl's own parser, the one that later connects, so that what is checked
+ * is what is used (no parser differential: "https://a.example@b.example/" is host b.example). */
+#ifndef VG_HTTPSEC_H
+#define VG_HTTPSEC_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+struct vg_url_policy {
+    /* Comma-separated prefixes "scheme://host[:port][/path]"; NULL or "": every URL passes.
+     * Scheme, host (case-insensitively) and port (the scheme's default when absent) match
+     * exactly; the path by prefix, on a '/' boundary unless the prefix ends with '/'. */
+    const char *allowed;
+    /* Plain http:// to a host other than localhost, 127.0.0.0/8 or [::1] passes. */
+    int allow_plain_http;
+};
+
+/* 0 when url may be used. Otherwise -EINVAL (url or an allow-list entry is not a usable URL) or
+ * -EACCES (refused by the policy), with err "KEY: URL: why". The URL in err carries no userinfo
+ * or query (they often hold credentials) and, with hide_path (Slack, whose path is the
+ * credential), no path. */
+int vg_url_policy_check(const struct vg_url_policy *p, const char *key, const char *url,
+                        int hide_path, char *err, size_t errlen);
+
+/* Checks that the allow-list itself parses: 0 or -EINVAL naming the bad entry. */
+int vg_url_policy_validate(const struct vg_url_policy *p, const char *key, char *err,
+                           size_t errlen);
+
+/* Checks that a CA bundle file can be opened and read as PEM-ish text; 0 or -errno, err naming
+ * key and path. NULL or "": 0. */
+int vg_http_ca_file_check(const char *ca_file, const char *key, char *err, size_t errlen);
+
+/* Turns TLS verification on explicitly (peer certificate and host name; libcurl's defaults,
+ * stated so that nothing can have turned them off) and, when ca_file is set, trusts it in
+ * addition to the system's CA path. 0 or -EINVAL. */
+int vg_http_tls_apply(CURL *e, const char *ca_file);
+
+/* 1 when a transfer failed because the peer's certificate or host name did not verify, or the
+ * TLS handshake failed: counted as tls_errors. */
+int vg_http_is_tls_error(CURLcode cc);
+
+#endif
