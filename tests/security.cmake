@@ -1,0 +1,16 @@
+# Security (docs/security.md): secret files and log scrubbing, Kafka secrets through librdkafka
+# and real agents, the receiver URL policy, HTTPS verification against vigil-test-receiver serving
+# TLS with certificates openssl makes at test time, and the agent's privilege drop (root, as in
+# CI; skipped with the reason otherwise). The privilege-drop and privdrop sources are compiled in
+# from agent/, which is no library.
+vg_add_test(test_security
+    SOURCES test_security.c ${PROJECT_SOURCE_DIR}/agent/vg_privdrop.c
+    LIBS vg_actions vg_analyzerproc vg_common TIMEOUT 240 LABELS security)
+target_include_directories(test_security PRIVATE ${PROJECT_SOURCE_DIR}/agent)
+if(VIGIL_BPF_ENABLED)
+    target_compile_definitions(test_security PRIVATE VIGIL_HAVE_BPF=1)
+endif()
+# Serial: the privilege-drop case loads eBPF programs, like test_bpf.
+set_tests_properties(test_security PROPERTIES RUN_SERIAL TRUE)
+add_dependencies(test_security vigil-agent vigil-analyzer vigil-test-receiver
+    vigil-test-mockbroker)

@@ -1,0 +1,701 @@
+/* Security (docs/security.md): secret files and log scrubbing, Kafka secrets through librdkafka,
+ * the receiver URL policy, HTTPS verification against a real TLS receiver in its own process, and
+ * the agent's privilege drop checked in /proc of the running agent.
+ *
+ * librdkafka 2.0.2's mock cluster has no SASL handler (no SaslHandshake/SaslAuthenticate in its
+ * request table) and plain TCP listeners only, so no authenticated round trip is possible here.
+ * What is tested instead: the properties reach librdkafka (it asks the broker for the SCRAM
+ * handshake, and its debug dump lists sasl.password), and the secret is in no line of the log. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <linux/capability.h>
+
+#include "vg_action.h"
+#include "vg_analyzerproc.h"
+#include "vg_httpsec.h"
+#include "vg_kafka.h"
+#include "vg_privdrop.h"
+#include "vg_secret.h"
+#include "vg_stack.h"
+#include "vg_testproc.h"
+#include "vg_util.h"
+
+#define SECRET "Pa55-w0rd-XYZZY-7731"
+
+static char *tmp_file(const char *dir, const char *name, const char *text, mode_t mode)
+{
+    static char paths[8][300];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
+    assert_int_equal(vg_tp_write_atomic(p, text), 0);
+    assert_int_equal(chmod(p, mode), 0);
+    return p;
+}
+
+/* --- secret files --------------------------------------------------------------------------- */
+
+static void secret_file_trims_as_asked_and_refuses_bad_files(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("secret");
+    char err[VG_ERRLEN], *s;
+    size_t n;
+    const char *f = tmp_file(dir, "a", "  key-123  \n", 0600);
+    assert_int_equal(vg_secret_read(f, "x", VG_SECRET_TRIM_SPACE, &s, &n, err, sizeof err), 0);
+    assert_string_equal(s, "key-123");
+    vg_secret_free(s, n);
+    /* A password keeps its spaces; only the line ending goes. */
+    assert_int_equal(vg_secret_read(f, "x", VG_SECRET_TRIM_NEWLINE, &s, &n, err, sizeof err), 0);
+    assert_string_equal(s, "  key-123  ");
+    vg_secret_free(s, n);
+    f = tmp_file(dir, "crlf", "pw\r\n", 0600);
+    assert_int_equal(vg_secret_read(f, "x", VG_SECRET_TRIM_NEWLINE, &s, &n, err, sizeof err), 0);
+    assert_string_equal(s, "pw");
+    vg_secret_free(s, n);
+
+    f = tmp_file(dir, "empty", "\n", 0600);
+    assert_int_equal(vg_secret_read(f, "kafka.sasl.password_file", VG_SECRET_TRIM_NEWLINE, &s, &n,
+                                    err, sizeof err),
+                     -EINVAL);
+    assert_non_null(strstr(err, "kafka.sasl.password_file"));
+    assert_non_null(strstr(err, "is empty"));
+    f = tmp_file(dir, "two", "line1\nline2\n", 0600);
+    assert_int_equal(vg_secret_read(f, "x", VG_SECRET_TRIM_NEWLINE, &s, &n, err, sizeof err),
+                     -EINVAL);
+    assert_non_null(strstr(err, "single line"));
+    assert_null(strstr(err, "line1"));
+    assert_int_equal(vg_secret_read(dir, "x", VG_SECRET_TRIM_NEWLINE, &s, &n, err, sizeof err),
+                     -EINVAL);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(vg_secret_read("/nonexistent/pw", "kafka.sasl.password_file",
+                                    VG_SECRET_TRIM_NEWLINE, &s, &n, err, sizeof err),
+                     -ENOENT);
+    assert_non_null(strstr(err, "kafka.sasl.password_file: cannot open /nonexistent/pw"));
+    vg_tp_sh("rm -rf %s", dir);
+    free(dir);
+}
+
+static void scrub_masks_every_registered_secret(void **state)
+{
+    (void)state;
+    assert_int_equal(vg_secret_register("s3cr3t-value"), 0);
+    assert_int_equal(vg_secret_register("abc"), 0); /* too short to scrub: ignored */
+    char line[128] = "a=s3cr3t-value b=\"xs3cr3t-valuex\" c=abc";
+    assert_int_equal(vg_secret_scrub(line), 2);
+    assert_string_equal(line, "a=*** b=\"x***x\" c=abc");
+}
+
+/* --- Kafka properties ----------------------------------------------------------------------- */
+
+static void kv(struct vg_kvlist *l, const char *k, const char *v)
+{
+    assert_int_equal(vg_kvlist_set(l, k, v), 0);
+}
+
+static void kafka_file_key_sets_the_property_and_errors_hide_the_secret(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("kafka-secret");
+    const char *pw = tmp_file(dir, "pw", SECRET "\n", 0600);
+    char err[VG_ERRLEN], val[256];
+    size_t vl = sizeof val;
+    rd_kafka_conf_t *conf = NULL;
+
+    struct vg_kvlist l = {0};
+    kv(&l, "sasl.password_file", pw);
+    kv(&l, "sasl.username", "vigil");
+    assert_int_equal(vg_kafka_conf_new(&conf, NULL, &l, err, sizeof err), 0);
+    assert_int_equal(rd_kafka_conf_get(conf, "sasl.password", val, &vl), RD_KAFKA_CONF_OK);
+    assert_string_equal(val, SECRET);
+    rd_kafka_conf_destroy(conf);
+
+    /* The password pasted into the wrong key: librdkafka quotes the value it refuses; the error
+     * names the key and masks the value. */
+    kv(&l, "security.protocol", SECRET);
+    assert_int_equal(vg_kafka_conf_new(&conf, NULL, &l, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "kafka property 'security.protocol'"));
+    assert_null(strstr(err, SECRET));
+    assert_non_null(strstr(err, "***"));
+    vg_kvlist_free(&l);
+
+    struct vg_kvlist both = {0};
+    kv(&both, "sasl.password", "inline-pw");
+    kv(&both, "sasl.password_file", pw);
+    assert_int_equal(vg_kafka_conf_new(&conf, NULL, &both, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "both 'sasl.password' and 'sasl.password_file'"));
+    vg_kvlist_free(&both);
+
+    struct vg_kvlist missing = {0};
+    kv(&missing, "ssl.key.password_file", "/nonexistent/key-pw");
+    assert_int_equal(vg_kafka_conf_new(&conf, NULL, &missing, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "kafka.ssl.key.password_file: cannot open /nonexistent/key-pw"));
+    vg_kvlist_free(&missing);
+
+    /* Any property works the same way, e.g. the TLS key's passphrase. */
+    struct vg_kvlist tlskey = {0};
+    kv(&tlskey, "ssl.key.password_file", pw);
+    vl = sizeof val;
+    if (vg_kafka_conf_new(&conf, NULL, &tlskey, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(rd_kafka_conf_get(conf, "ssl.key.password", val, &vl), RD_KAFKA_CONF_OK);
+    assert_string_equal(val, SECRET);
+    rd_kafka_conf_destroy(conf);
+    vg_kvlist_free(&tlskey);
+    assert_true(vg_kafka_prop_is_secret("ssl.keystore.password"));
+    assert_false(vg_kafka_prop_is_secret("sasl.username"));
+    vg_tp_sh("rm -rf %s", dir);
+    free(dir);
+}
+
+static char *broker_up(const char *dir, pid_t *pid)
+{
+    char bsfile[300], log[300];
+    snprintf(bsfile, sizeof bsfile, "%s/bootstrap", dir);
+    snprintf(log, sizeof log, "%s/broker.log", dir);
+    const char *argv[] = {VG_MOCKBROKER_BIN, "--bootstrap-file", bsfile, NULL};
+    *pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(bsfile, "\n", 15000), 0);
+    char *b = vg_tp_read(bsfile);
+    b[strcspn(b, "\n")] = '\0';
+    return b;
+}
+
+/* Real agents, SASL over plaintext to the mock broker, librdkafka's debug output on: the
+ * password is in no line of their logs, and --check-config shows the file, not the secret. */
+static void agent_with_sasl_never_logs_the_password(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("sasl");
+    const char *pw = tmp_file(dir, "kafka-password", SECRET "\n", 0600);
+    pid_t broker;
+    char *bs = broker_up(dir, &broker);
+    const char *mech[] = {"SCRAM-SHA-512", "PLAIN"};
+    /* The log keeps 20 lines of one message per 10 s, and librdkafka's are all one message: the
+     * SCRAM agent runs without debug output so that its handshake error is among them; the PLAIN
+     * one with the security and configuration debug output, its dump of the SASL settings. */
+    const char *debug[] = {"kafka.log.connection.close=true", "kafka.debug=security,conf"};
+    /* What each writes once librdkafka has the SASL settings. */
+    const char *proof[] = {"SASL Handshake not supported by broker (required by mechanism "
+                           "SCRAM-SHA-512)",
+                           "Selected provider PLAIN (builtin) for SASL mechanism PLAIN"};
+    for (size_t i = 0; i < 2; i++) {
+        char log[300], bset[300], mset[64], pset[400];
+        snprintf(log, sizeof log, "%s/agent-%zu.log", dir, i);
+        snprintf(bset, sizeof bset, "bootstrap_servers=%s", bs);
+        snprintf(mset, sizeof mset, "kafka.sasl.mechanism=%s", mech[i]);
+        snprintf(pset, sizeof pset, "kafka.sasl.password_file=%s", pw);
+        const char *argv[] = {VG_AGENT_BIN,
+                              "--set",
+                              "user=",
+                              "--set",
+                              bset,
+                              "--set",
+                              "collectors=cpu",
+                              "--set",
+                              "interval=200ms",
+                              "--set",
+                              "spool.dir=",
+                              "--set",
+                              "log.level=debug",
+                              "--set",
+                              "kafka.security.protocol=SASL_PLAINTEXT",
+                              "--set",
+                              mset,
+                              "--set",
+                              "kafka.sasl.username=vigil",
+                              "--set",
+                              pset,
+                              "--set",
+                              debug[i],
+                              "--set",
+                              "flush_timeout=0s",
+                              NULL};
+        pid_t agent = vg_tp_spawn((char *const *)argv, log);
+        if (vg_tp_wait_contains(log, proof[i], 20000) != 0)
+            fail_msg("%s: librdkafka never used the SASL settings (%s)", mech[i], log);
+        if (i == 1)
+            assert_int_equal(vg_tp_wait_contains(log, "sasl.password = [redacted]", 10000), 0);
+        vg_tp_stop(agent, SIGTERM, 20000);
+        char *text = vg_tp_read(log);
+        if (strstr(text, SECRET))
+            fail_msg("%s: the password is in %s", mech[i], log);
+        printf("# %s: %d log lines, password in none\n", mech[i], vg_tp_count(log, "\n"));
+        free(text);
+    }
+
+    /* --check-config: the file's path is shown, an inline secret masked. */
+    char out[300];
+    snprintf(out, sizeof out, "%s/check.out", dir);
+    assert_int_equal(vg_tp_sh("%s --set kafka.sasl.password_file=%s --set "
+                              "kafka.ssl.key.password=%s --check-config > %s 2>&1",
+                              VG_AGENT_BIN, pw, SECRET, out),
+                     0);
+    char *o = vg_tp_read(out);
+    assert_non_null(strstr(o, "sasl.password_file: "));
+    assert_non_null(strstr(o, pw));
+    assert_non_null(strstr(o, "ssl.key.password: (set, masked)"));
+    assert_null(strstr(o, SECRET));
+    free(o);
+
+    vg_tp_stop(broker, SIGTERM, 10000);
+    free(bs);
+    vg_tp_sh("rm -rf %s", dir);
+    free(dir);
+}
+
+/* --- receiver URL policy -------------------------------------------------------------------- */
+
+static int check(const char *allowed, int plain, const char *url, char *err)
+{
+    struct vg_url_policy p = {allowed, plain};
+    return vg_url_policy_check(&p, "webhook.url", url, 0, err, VG_ERRLEN);
+}
+
+static void url_allow_list_matches_scheme_host_port_exactly_and_path_by_prefix(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN];
+    const char *hooks = "https://hooks.example.com";
+    const char *ok[] = {
+        "https://hooks.example.com/x",       "https://hooks.example.com",
+        "https://HOOKS.Example.com/x",       /* host names are case-insensitive */
+        "https://hooks.example.com:443/x",   /* the default port, written out */
+        "https://hooks.example.com/x?y=1#z", /* the query is not part of the match */
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(ok); i++)
+        if (check(hooks, 0, ok[i], err) != 0)
+            fail_msg("%s refused: %s", ok[i], err);
+    const char *refused[] = {
+        "https://hooks.example.com.evil.net/x",             /* a longer host */
+        "https://hooks.example.com@evil.net/x",             /* userinfo: the host is evil.net */
+        "https://evil.net/?next=https://hooks.example.com", /* in the query */
+        "https://evil.net/hooks.example.com",               /* in the path */
+        "https://hooks.example.com:8443/x",                 /* another port */
+        "https://xhooks.example.com/",                      /* a suffix match would pass it */
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(refused); i++) {
+        if (check(hooks, 0, refused[i], err) != -EACCES)
+            fail_msg("%s passed", refused[i]);
+        assert_non_null(strstr(err, "webhook.url: "));
+        assert_non_null(strstr(err, "not in actions.allowed_urls"));
+    }
+    /* Scheme: an http entry does not admit https, nor the reverse. */
+    assert_int_equal(check("http://hooks.example.com", 1, "https://hooks.example.com/", err),
+                     -EACCES);
+    assert_int_equal(check(hooks, 1, "http://hooks.example.com/", err), -EACCES);
+
+    /* Paths: by prefix on a '/' boundary, after dot segments are resolved as libcurl sends. */
+    const char *p = "https://h.example/hooks";
+    assert_int_equal(check(p, 0, "https://h.example/hooks", err), 0);
+    assert_int_equal(check(p, 0, "https://h.example/hooks/a", err), 0);
+    assert_int_equal(check(p, 0, "https://h.example/hooks-evil", err), -EACCES);
+    assert_int_equal(check(p, 0, "https://h.example/hooks/../admin", err), -EACCES);
+    assert_non_null(strstr(err, "https://h.example:443/admin"));
+    assert_int_equal(check(p, 0, "https://h.example/", err), -EACCES);
+    assert_int_equal(
+        check("https://am.internal:9093/api/", 0, "https://am.internal:9093/api/v2/alerts", err),
+        0);
+    assert_int_equal(
+        check("https://am.internal:9093/api/", 0, "https://am.internal:9093/apix", err), -EACCES);
+
+    /* Several entries, spaces allowed; IPv6 literals. */
+    const char *many = "https://a.example/x, https://b.example:8443 ,https://[fd00::1]:9/";
+    assert_int_equal(check(many, 0, "https://b.example:8443/any", err), 0);
+    assert_int_equal(check(many, 0, "https://[fd00::1]:9/p", err), 0);
+    assert_int_equal(check(many, 0, "https://a.example/y", err), -EACCES);
+
+    /* Bad entries are config errors naming the entry. */
+    struct vg_url_policy bad = {"https://ok.example, ftp://files.example", 0};
+    assert_int_equal(vg_url_policy_validate(&bad, "actions.allowed_urls", err, sizeof err),
+                     -EINVAL);
+    assert_non_null(strstr(err, "actions.allowed_urls: entry 'ftp://files.example'"));
+    struct vg_url_policy user = {"https://u:p@ok.example", 0};
+    assert_int_equal(vg_url_policy_validate(&user, "actions.allowed_urls", err, sizeof err),
+                     -EINVAL);
+
+    /* Credentials in a refused URL do not reach the message; a Slack path neither. */
+    assert_int_equal(check(hooks, 0, "https://evil.net/x?token=SECRETTOKEN", err), -EACCES);
+    assert_null(strstr(err, "SECRETTOKEN"));
+    struct vg_url_policy pol = {hooks, 0};
+    assert_int_equal(vg_url_policy_check(&pol, "slack.url", "https://hooks.slack.com/T0/B0/XyZ", 1,
+                                         err, sizeof err),
+                     -EACCES);
+    assert_null(strstr(err, "XyZ"));
+    assert_non_null(strstr(err, "slack.url: https://hooks.slack.com:443/..."));
+}
+
+static void plain_http_only_to_loopback_unless_allowed(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN];
+    const char *loop[] = {"http://127.0.0.1:9/x", "http://127.1.2.3/x", "http://localhost:8/x",
+                          "http://[::1]:8/x"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(loop); i++)
+        if (check(NULL, 0, loop[i], err) != 0)
+            fail_msg("%s refused: %s", loop[i], err);
+    const char *far[] = {"http://10.0.0.1/x", "http://alertmanager:9093/",
+                         "http://127.0.0.1.evil.net/x", "http://[fd00::1]/"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(far); i++) {
+        if (check(NULL, 0, far[i], err) != -EACCES)
+            fail_msg("%s passed", far[i]);
+        assert_non_null(strstr(err, "actions.allow_plain_http"));
+        assert_int_equal(check(NULL, 1, far[i], err), 0);
+    }
+    assert_int_equal(check(NULL, 0, "https://10.0.0.1/x", err), 0);
+}
+
+/* The analyzer refuses the config at start (and in --check-config) with the key and the URL. */
+static void analyzer_refuses_receiver_urls_outside_the_policy(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("urlpolicy");
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    assert_int_equal(vg_tp_sh("%s --set actions.allowed_urls=https://hooks.example.com "
+                              "--set webhook.url=https://hooks.example.com.evil.net/x "
+                              "--check-config > %s 2>&1",
+                              VG_ANALYZER_BIN, out) != 0,
+                     1);
+    char *o = vg_tp_read(out);
+    assert_non_null(strstr(o, "vigil-analyzer: config error: webhook.url: "
+                              "https://hooks.example.com.evil.net:443/x: not in "
+                              "actions.allowed_urls"));
+    free(o);
+    assert_int_equal(vg_tp_sh("%s --set decisions.webhook_url=http://scaler.internal/x "
+                              "--check-config > %s 2>&1",
+                              VG_ANALYZER_BIN, out) != 0,
+                     1);
+    o = vg_tp_read(out);
+    assert_non_null(strstr(o, "decisions.webhook_url: http://scaler.internal:80/x: plain http"));
+    free(o);
+    assert_int_equal(vg_tp_sh("%s --set actions.allowed_urls=https://hooks.example.com/vigil/ "
+                              "--set webhook.url=https://hooks.example.com/vigil/a "
+                              "--set actions.tls_ca_file=%s/none.pem --check-config > %s 2>&1",
+                              VG_ANALYZER_BIN, dir, out) != 0,
+                     1);
+    o = vg_tp_read(out);
+    assert_non_null(strstr(o, "actions.tls_ca_file: cannot open"));
+    free(o);
+    assert_int_equal(vg_tp_sh("%s --set actions.allowed_urls=https://hooks.example.com/vigil/ "
+                              "--set webhook.url=https://hooks.example.com/vigil/a "
+                              "--check-config > %s 2>&1",
+                              VG_ANALYZER_BIN, out),
+                     0);
+    vg_tp_sh("rm -rf %s", dir);
+    free(dir);
+}
+
+/* --- HTTPS to a real TLS receiver ----------------------------------------------------------- */
+
+struct tls_rig {
+    char dir[256], ca[300], cert[300], key[300], wrong_cert[300], wrong_key[300];
+};
+
+/* A private CA, a server certificate it signs for 127.0.0.1/localhost, and one for another name,
+ * made with the openssl command line at test time. */
+static void make_pki(struct tls_rig *r)
+{
+    char *d = vg_tp_tmpdir("pki");
+    snprintf(r->dir, sizeof r->dir, "%s", d);
+    free(d);
+    snprintf(r->ca, sizeof r->ca, "%s/ca.pem", r->dir);
+    snprintf(r->cert, sizeof r->cert, "%s/server.pem", r->dir);
+    snprintf(r->key, sizeof r->key, "%s/server.key", r->dir);
+    snprintf(r->wrong_cert, sizeof r->wrong_cert, "%s/wrong.pem", r->dir);
+    snprintf(r->wrong_key, sizeof r->wrong_key, "%s/wrong.key", r->dir);
+    int rc = vg_tp_sh(
+        "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=vigil-test-ca "
+        "-keyout ca.key -out ca.pem >/dev/null 2>&1 && "
+        "for n in server:IP:127.0.0.1,DNS:localhost wrong:DNS:wrong.example; do "
+        "f=${n%%%%:*}; san=${n#*:}; "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=$f -keyout $f.key -out $f.csr "
+        ">/dev/null 2>&1 && printf 'subjectAltName=%%s\\n' \"$san\" > $f.ext && "
+        "openssl x509 -req -in $f.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+        "-extfile $f.ext -out $f.pem >/dev/null 2>&1 || exit 1; done",
+        r->dir);
+    if (rc != 0)
+        fail_msg("openssl could not make the test certificates in %s", r->dir);
+}
+
+static pid_t https_receiver(const struct tls_rig *r, const char *cert, const char *key,
+                            const char *tag, char *out, int *port)
+{
+    char pf[300], log[300];
+    snprintf(pf, sizeof pf, "%s/%s.port", r->dir, tag);
+    snprintf(out, 300, "%s/%s.jsonl", r->dir, tag);
+    snprintf(log, sizeof log, "%s/%s.log", r->dir, tag);
+    const char *argv[] = {VG_RECEIVER_BIN, "--port-file", pf,          "--out", out,
+                          "--tls-cert",    cert,          "--tls-key", key,     NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(pf, "\n", 10000), 0);
+    char *p = vg_tp_read(pf);
+    *port = atoi(p);
+    free(p);
+    return pid;
+}
+
+static struct vg_notification note(void)
+{
+    struct vg_notification n = {
+        .status = "firing",
+        .alertname = "anomaly",
+        .host = "web-1",
+        .series = "cpu.user_pct",
+        .fingerprint = "5ec0000000000001",
+        .severity = "warning",
+        .score = 0.999,
+        .value = 97,
+        .threshold = 0.99,
+        .starts_at_ms = 1700000000000,
+        .event_ts_ms = 1700000000000,
+        .accepted_ms = 1700000000005,
+    };
+    return n;
+}
+
+/* Waits until the receiver's stats satisfy the predicate; the stats at that point in *st. */
+static int wait_stats(const struct vg_action *act, void *inst, struct vg_action_stats *st,
+                      int (*done)(const struct vg_action_stats *))
+{
+    int64_t end = vg_mono_ms() + 20000;
+    do {
+        act->stats(inst, st);
+        if (done(st))
+            return 0;
+        vg_sleep_ms(20, NULL);
+    } while (vg_mono_ms() < end);
+    return -1;
+}
+
+static int two_tls_failures(const struct vg_action_stats *st)
+{
+    return st->tls_errors >= 2 && st->retries >= 1;
+}
+
+static int delivered(const struct vg_action_stats *st)
+{
+    return st->delivered >= 1;
+}
+
+static void https_receiver_is_verified_and_a_private_ca_can_be_trusted(void **state)
+{
+    (void)state;
+    struct tls_rig r;
+    make_pki(&r);
+    char out[300], wout[300], url[128], wurl[128], err[VG_ERRLEN];
+    int port, wport;
+    pid_t rx = https_receiver(&r, r.cert, r.key, "good", out, &port);
+    pid_t wrx = https_receiver(&r, r.wrong_cert, r.wrong_key, "wrong", wout, &wport);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/hook", port);
+    snprintf(wurl, sizeof wurl, "https://127.0.0.1:%d/hook", wport);
+    struct vg_notification n = note();
+    const struct vg_action *act;
+    void *inst;
+    struct vg_action_stats st;
+
+    /* 1. The system's CAs do not know the private CA: every attempt fails TLS verification,
+     *    counted, and is retried per the retry policy; nothing reaches the receiver. */
+    struct vg_receiver_cfg c = {.url = url,
+                                .max_attempts = 3,
+                                .backoff_initial_ms = 50,
+                                .backoff_max_ms = 100,
+                                .connect_timeout_ms = 2000};
+    assert_int_equal(vg_action_create(&c, &act, &inst, err, sizeof err), 0);
+    assert_int_equal(act->submit(inst, &n), 0);
+    if (wait_stats(act, inst, &st, two_tls_failures) != 0)
+        fail_msg("no TLS failures counted: tls_errors=%llu attempt_errors=%llu",
+                 (unsigned long long)st.tls_errors, (unsigned long long)st.attempt_errors);
+    assert_int_equal(st.delivered, 0);
+    assert_true(st.attempt_errors >= st.tls_errors);
+    act->destroy(inst, 0);
+    assert_int_equal(vg_tp_count(out, "\"method\""), 0);
+
+    /* 2. Trusting the private CA (actions.tls_ca_file): delivered. */
+    c.tls_ca_file = r.ca;
+    assert_int_equal(vg_action_create(&c, &act, &inst, err, sizeof err), 0);
+    assert_int_equal(act->submit(inst, &n), 0);
+    if (wait_stats(act, inst, &st, delivered) != 0)
+        fail_msg("not delivered with the CA file: tls_errors=%llu attempt_errors=%llu",
+                 (unsigned long long)st.tls_errors, (unsigned long long)st.attempt_errors);
+    assert_int_equal(st.tls_errors, 0);
+    act->destroy(inst, 1000);
+    assert_int_equal(vg_tp_wait_contains(out, "\"fingerprint\":\"5ec0000000000001\"", 5000), 0);
+
+    /* 3. A certificate from the trusted CA for another host name: refused all the same. */
+    c.url = wurl;
+    assert_int_equal(vg_action_create(&c, &act, &inst, err, sizeof err), 0);
+    assert_int_equal(act->submit(inst, &n), 0);
+    if (wait_stats(act, inst, &st, two_tls_failures) != 0)
+        fail_msg("host-name mismatch not refused: tls_errors=%llu delivered=%llu",
+                 (unsigned long long)st.tls_errors, (unsigned long long)st.delivered);
+    assert_int_equal(st.delivered, 0);
+    act->destroy(inst, 0);
+    assert_int_equal(vg_tp_count(wout, "\"method\""), 0);
+
+    /* A CA file that is not there is refused at create, naming the key. */
+    c.tls_ca_file = "/nonexistent/ca.pem";
+    assert_int_equal(vg_action_create(&c, &act, &inst, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "actions.tls_ca_file: cannot open /nonexistent/ca.pem"));
+
+    vg_tp_stop(rx, SIGTERM, 5000);
+    vg_tp_stop(wrx, SIGTERM, 5000);
+    vg_tp_sh("rm -rf %s", r.dir);
+}
+
+/* --- the agent's privilege drop ------------------------------------------------------------- */
+
+static void caps_are_named(void **state)
+{
+    (void)state;
+    char b[256];
+    vg_privdrop_caps_str(0, b, sizeof b);
+    assert_string_equal(b, "none");
+    vg_privdrop_caps_str((1ULL << CAP_BPF) | (1ULL << CAP_PERFMON), b, sizeof b);
+    assert_string_equal(b, "cap_perfmon,cap_bpf");
+}
+
+static unsigned long long status_hex(const char *status, const char *field)
+{
+    const char *p = strstr(status, field);
+    assert_non_null(p);
+    return strtoull(p + strlen(field), NULL, 16);
+}
+
+static void agent_started_as_root_runs_as_nobody_with_only_map_reads(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("[  SKIP    ] not root: the agent cannot switch users (CI runs as root)\n");
+        skip();
+    }
+    char *dir = vg_tp_tmpdir("privdrop");
+    assert_int_equal(chmod(dir, 0711), 0); /* nobody must reach its spool below */
+    pid_t broker;
+    char *bs = broker_up(dir, &broker);
+    char log[300], bset[300], spool[320], btf[320];
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    snprintf(bset, sizeof bset, "bootstrap_servers=%s", bs);
+    snprintf(spool, sizeof spool, "spool.dir=%s/spool", dir);
+    snprintf(btf, sizeof btf, "bpf.btf_cache=%s/btf", dir);
+#ifdef VIGIL_HAVE_BPF
+    const char *collectors = "collectors=cpu,load,bpf_runqlat,bpf_proc_events";
+#else
+    const char *collectors = "collectors=cpu,load";
+#endif
+    const char *argv[] = {VG_AGENT_BIN, "--set", "user=nobody",        "--set", bset,  "--set",
+                          collectors,   "--set", "interval=200ms",     "--set", spool, "--set",
+                          btf,          "--set", "host=privdrop-host", NULL};
+    pid_t agent = vg_tp_spawn((char *const *)argv, log);
+    if (vg_tp_wait_contains(log, "msg=\"privileges dropped\" uid=65534 gid=65534 switched=1",
+                            60000) != 0)
+        fail_msg("no privilege drop line in %s", log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)agent);
+    char *st = vg_tp_read(path);
+    assert_non_null(strstr(st, "Uid:\t65534\t65534\t65534\t65534"));
+    assert_non_null(strstr(st, "Gid:\t65534\t65534\t65534\t65534"));
+    assert_non_null(strstr(st, "NoNewPrivs:\t1"));
+    unsigned long long eff = status_hex(st, "CapEff:\t"), prm = status_hex(st, "CapPrm:\t");
+    unsigned long long bnd = status_hex(st, "CapBnd:\t"), amb = status_hex(st, "CapAmb:\t");
+    unsigned long long inh = status_hex(st, "CapInh:\t");
+    /* What the log says was kept is what the kernel shows, and it is CAP_BPF at most. */
+    char *text = vg_tp_read(log);
+    int kept_bpf = strstr(text, "caps=cap_bpf ") != NULL;
+    assert_true(kept_bpf || strstr(text, "caps=none ") != NULL);
+    unsigned long long want = kept_bpf ? 1ULL << CAP_BPF : 0;
+    assert_true(eff == want && prm == want && bnd == want);
+    assert_int_equal(amb, 0);
+    assert_int_equal(inh, 0);
+    printf("# after the drop: CapEff=%llx CapBnd=%llx (%s)\n", eff, bnd,
+           kept_bpf ? "this kernel needs CAP_BPF for map reads" : "map reads need nothing");
+    free(text);
+    free(st);
+
+    /* The spool directory was given to the user. */
+    char sdir[320];
+    snprintf(sdir, sizeof sdir, "%s/spool", dir);
+    struct stat sst;
+    assert_int_equal(stat(sdir, &sst), 0);
+    assert_int_equal(sst.st_uid, 65534);
+
+    /* Metrics keep arriving after the drop, the eBPF ones included (their maps are read every
+     * tick by the unprivileged process). */
+    char out[300];
+    snprintf(out, sizeof out, "%s/kcat.out", dir);
+#ifdef VIGIL_HAVE_BPF
+    const char *want_metric = "\"bpf.runqlat.";
+#else
+    const char *want_metric = "\"cpu.";
+#endif
+    int64_t end = vg_mono_ms() + 60000;
+    int got = 0;
+    while (!got && vg_mono_ms() < end) {
+        vg_tp_sh("kcat -b %s -t vigil.metrics -C -o beginning -e -q > %s 2>/dev/null", bs, out);
+        char *m = vg_tp_read(out);
+        got = m && strstr(m, want_metric) && strstr(m, "\"seq\":5");
+        free(m);
+        if (!got)
+            vg_sleep_ms(300, NULL);
+    }
+    if (!got)
+        fail_msg("no %s metrics at the broker after the drop (%s)", want_metric, out);
+    assert_int_equal(vg_tp_count(log, "collect failed"), 0);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    vg_tp_stop(broker, SIGTERM, 10000);
+    free(bs);
+    vg_tp_sh("rm -rf %s", dir);
+    free(dir);
+}
+
+static void agent_refuses_a_user_that_does_not_exist(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("[  SKIP    ] not root: the user is only looked up when switching\n");
+        skip();
+    }
+    char *dir = vg_tp_tmpdir("nouser");
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    int rc = vg_tp_sh("%s --set user=vigil-no-such-user --set collectors=cpu --set spool.dir= "
+                      "--set bootstrap_servers=127.0.0.1:1 > %s 2>&1",
+                      VG_AGENT_BIN, out);
+    assert_int_not_equal(rc, 0);
+    char *o = vg_tp_read(out);
+    assert_non_null(strstr(o, "vigil-agent: user: no user 'vigil-no-such-user' on this host"));
+    free(o);
+    vg_tp_sh("rm -rf %s", dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(secret_file_trims_as_asked_and_refuses_bad_files),
+        cmocka_unit_test(scrub_masks_every_registered_secret),
+        cmocka_unit_test(kafka_file_key_sets_the_property_and_errors_hide_the_secret),
+        cmocka_unit_test(agent_with_sasl_never_logs_the_password),
+        cmocka_unit_test(url_allow_list_matches_scheme_host_port_exactly_and_path_by_prefix),
+        cmocka_unit_test(plain_http_only_to_loopback_unless_allowed),
+        cmocka_unit_test(analyzer_refuses_receiver_urls_outside_the_policy),
+        cmocka_unit_test(https_receiver_is_verified_and_a_private_ca_can_be_trusted),
+        cmocka_unit_test(caps_are_named),
+        cmocka_unit_test(agent_started_as_root_runs_as_nobody_with_only_map_reads),
+        cmocka_unit_test(agent_refuses_a_user_that_does_not_exist),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
