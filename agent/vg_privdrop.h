@@ -20,7 +20,7 @@ struct vg_privdrop_cfg {
     int bpf_maps;
     /* Directories the agent writes after the drop (the spool); when switching user, each one
      * that exists, or whose parent exists (then created 0700), is given to the user with the
-     * files directly in it. NULL-terminated; NULL entries' place may hold "" (skipped). */
+     * files directly in it. NULL-terminated; "" entries are skipped. */
     const char *const *own_dirs;
 };
 

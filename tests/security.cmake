@@ -1,8 +1,8 @@
 # Security (docs/security.md): secret files and log scrubbing, Kafka secrets through librdkafka
 # and real agents, the receiver URL policy, HTTPS verification against vigil-test-receiver serving
 # TLS with certificates openssl makes at test time, and the agent's privilege drop (root, as in
-# CI; skipped with the reason otherwise). The privilege-drop and privdrop sources are compiled in
-# from agent/, which is no library.
+# CI; skipped with the reason otherwise). agent/vg_privdrop.c is compiled in
+# directly: agent/ is no library.
 vg_add_test(test_security
     SOURCES test_security.c ${PROJECT_SOURCE_DIR}/agent/vg_privdrop.c
     LIBS vg_actions vg_analyzerproc vg_common TIMEOUT 240 LABELS security)
