@@ -642,9 +642,9 @@ int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
 }
 
 int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_fleet_host_state *in,
-                         int *group_new, char *err, size_t errlen)
+                         int *fresh, char *err, size_t errlen)
 {
-    *group_new = 0;
+    *fresh = 0;
     vg_fleet_host_drop(f, host); /* the record replaces what this fleet had of it */
     struct group *g = vg_strmap_get(&f->groups, in->group);
     if (!g) {
@@ -661,8 +661,11 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
         if (!g)
             return vg_err(err, errlen, *why ? -EINVAL : -ENOMEM, "group %s: %s", in->group,
                           *why ? why : "out of memory");
-        *group_new = 1;
     }
+    /* Made now, or by an earlier import: its weights have not learned anything here yet. */
+    struct vg_mv_stats ms_st;
+    vg_mv_get_stats(g->mv, &ms_st);
+    *fresh = ms_st.ticks == 0;
     int same = g->m == in->m;
     for (uint32_t j = 0; same && j < g->m; j++)
         same = strcmp(g->cols[j], in->cols[j]) == 0;

@@ -104,10 +104,11 @@ struct vg_fleet_host_state {
 int vg_fleet_host_export(const struct vg_fleet *f, const char *host,
                          struct vg_fleet_host_state *out, char *err, size_t errlen);
 /* Continues host from such a state, replacing what the fleet had of it. A group this fleet does
- * not have yet is made from in->cols with initial weights (*group_new = 1). Refused, with a
- * message, when the group here models other metrics or another shape, or at the limits. */
+ * not have yet is made from in->cols with initial weights; *fresh = 1 when the host's group here
+ * has not stepped yet (its weights are the initial ones). Refused, with a message, when the group
+ * here models other metrics or another shape, or at the limits. */
 int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_fleet_host_state *in,
-                         int *group_new, char *err, size_t errlen);
+                         int *fresh, char *err, size_t errlen);
 /* Forgets host (the last host of its group takes its row). 0 or -ENOENT. */
 int vg_fleet_host_drop(struct vg_fleet *f, const char *host);
 

@@ -310,22 +310,23 @@ static int mv_host_load(void *inst, const char *host, uint32_t version, const un
         if (!spot_sane(&cal))
             rc = vg_err(err, errlen, -EINVAL, "mv state: calibration out of range");
     }
-    int group_new = 0;
+    int fresh = 0;
     if (!rc) {
         hs.group = group;
         hs.cols = (const char *const *)cols;
         hs.row = rowf;
-        rc = vg_fleet_host_import(m->fleet, host, &hs, &group_new, err, errlen);
+        rc = vg_fleet_host_import(m->fleet, host, &hs, &fresh, err, errlen);
     }
     struct mv_host *h = rc ? NULL : mv_host_get(m, host);
     if (!rc && !h)
         rc = vg_err(err, errlen, -ENOMEM, "out of memory");
     if (h) {
-        /* A group new here has initial weights, whose residuals the calibration never saw:
-         * it learns them again rather than alert on an untrained model's errors. */
-        if (group_new) {
+        /* A group that has not stepped here has initial weights, whose residuals the
+         * calibration never saw: it learns them again rather than alert on an untrained
+         * model's errors. */
+        if (fresh) {
             vg_spot_init(&h->spot);
-            vg_info("mv group not here yet: host keeps its window, calibration learns again",
+            vg_info("mv group untrained here: host keeps its window, calibration learns again",
                     "host=%s group=%s", host, group);
         } else {
             h->spot = cal;
