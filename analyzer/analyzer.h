@@ -22,6 +22,7 @@ struct vg_dispatch;
 struct vg_decisions;
 struct vg_models;
 struct vg_k;
+struct vg_state_topic;
 
 struct analyzer {
     struct analyzer_cfg cfg;
@@ -60,6 +61,8 @@ struct analyzer {
     struct vg_models *models;
     struct vg_k *k;
     int64_t next_model_save;
+    /* Detector state checkpoints (state.topic, vg_state_topic.h); NULL when off. */
+    struct vg_state_topic *state;
 };
 
 /* Adds up every receiver's delivery counters (call with lock held). */

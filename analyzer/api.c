@@ -10,6 +10,7 @@
 #include "api_alerts.h"
 #include "api_ops.h"
 #include "vg_http.h"
+#include "vg_state_topic.h"
 #include "vg_util.h"
 
 #define JSON_CT "application/json"
@@ -86,6 +87,28 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
             es.hosts_refused);
     counter(f, "vigil_series_refused_total", "Values of series beyond limits.max_series_per_host.",
             es.series_refused);
+    counter(f, "vigil_hosts_cold_started_total",
+            "Hosts first seen here without restored state: their series warm up.",
+            es.hosts_cold_started);
+    counter(f, "vigil_hosts_released_total",
+            "Hosts dropped because their partition moved to another analyzer.", es.hosts_released);
+    if (a->state) {
+        struct vg_state_topic_stats ss;
+        vg_state_topic_get_stats(a->state, &ss);
+        counter(f, "vigil_state_checkpoints_total",
+                "State checkpoints the broker acknowledged (state.topic).", ss.checkpoints);
+        counter(f, "vigil_state_checkpoint_errors_total",
+                "State checkpoints not acknowledged: offsets not committed.", ss.checkpoint_errors);
+        counter(f, "vigil_state_hosts_restored_total",
+                "Hosts restored from the state topic on partition assignment.", ss.hosts_restored);
+        counter(f, "vigil_state_restore_errors_total", "State records refused on restore.",
+                ss.restore_errors);
+        counter(f, "vigil_state_models_restored_total",
+                "Host model states restored with their hosts.", ss.models_restored);
+        counter(f, "vigil_state_model_errors_total",
+                "Host model states refused on restore: that model starts the host fresh.",
+                ss.model_errors);
+    }
     counter(f, "vigil_consume_errors_total", "Errors reported by the Kafka consumer.",
             a->consume_errors);
     counter(f, "vigil_commit_errors_total", "Failed offset commits.", a->commit_errors);

@@ -23,6 +23,7 @@
 #include "vg_http.h"
 #include "vg_kafka.h"
 #include "vg_log.h"
+#include "vg_models.h"
 #include "vg_notify.h"
 #include "vg_util.h"
 #include "vg_wire.h"
@@ -121,9 +122,14 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
         }
         return;
     }
-    analyzer_models_feed(a, &a->msg); /* host models, before the rules read their scores */
+    /* Host models before the rules read their scores; not a redelivery (after a rebalance or a
+     * restart), which they would learn twice: the engine skips and counts it. */
+    if (!vg_engine_is_duplicate(a->engine, &a->msg))
+        analyzer_models_feed(a, &a->msg);
     vg_engine_process(a->engine, &a->msg, analyzer_on_event, a); /* analyzer_rules.c */
     vg_history_record(a->history, a->engine, &a->msg);           /* api_ops.c: vigilctl report */
+    /* Which hosts leave with a partition on a rebalance (release_hosts). */
+    vg_engine_host_partition(a->engine, a->msg.host, m->partition);
     /* Marked for the next checkpoint (vg_state_topic.c), with the partition it came from. */
     if (g_state && vg_state_topic_touch(g_state, a->msg.host, m->partition) < 0)
         vg_error("host not marked for checkpoint: out of memory", "host=%s", a->msg.host);
@@ -156,7 +162,7 @@ static int checkpoint(struct analyzer *a)
         return 1;
     char err[VG_ERRLEN];
     pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_checkpoint(g_state, a->engine, 10000, err, sizeof(err));
+    int rc = vg_state_topic_checkpoint(g_state, a->engine, a->models, 10000, err, sizeof(err));
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
         vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
@@ -164,34 +170,94 @@ static int checkpoint(struct analyzer *a)
 }
 
 /* Before consuming newly assigned partitions, continue their hosts from the state topic. */
-static void restore_state(struct analyzer *a, const rd_kafka_topic_partition_list_t *parts)
+static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
 {
-    if (!g_state || !parts->cnt)
+    if (!g_state || !n)
         return;
-    int32_t *ids = calloc((size_t)parts->cnt, sizeof(*ids));
-    size_t n = 0;
-    for (int i = 0; ids && i < parts->cnt; i++)
-        if (strcmp(parts->elems[i].topic, a->cfg.topic) == 0)
-            ids[n++] = parts->elems[i].partition;
     char err[VG_ERRLEN];
     pthread_mutex_lock(&a->lock);
-    int rc = ids ? vg_state_topic_restore(g_state, a->engine, ids, n,
-                                          (int)a->cfg.state_restore_timeout_ms, err, sizeof(err))
-                 : vg_err(err, sizeof(err), -ENOMEM, "out of memory");
+    int rc = vg_state_topic_restore(g_state, a->engine, a->models, ids, n,
+                                    (int)a->cfg.state_restore_timeout_ms, err, sizeof(err));
     pthread_mutex_unlock(&a->lock);
-    free(ids);
     if (rc < 0)
         vg_warn("state not restored: hosts of these partitions warm up again", "reason=\"%s\"",
                 err);
 }
 
+static void forget_host(void *ud, const char *host)
+{
+    struct analyzer *a = ud;
+    vg_models_host_drop(a->models, host);
+    if (g_state)
+        vg_state_topic_forget(g_state, host);
+}
+
+/* Partitions of the metrics topic in l. Returns how many, into a malloc'd *out (NULL: none or
+ * out of memory). */
+static size_t topic_partitions(const struct analyzer *a, const rd_kafka_topic_partition_list_t *l,
+                               int32_t **out)
+{
+    *out = l->cnt ? calloc((size_t)l->cnt, sizeof(**out)) : NULL;
+    size_t n = 0;
+    for (int i = 0; *out && i < l->cnt; i++)
+        if (strcmp(l->elems[i].topic, a->cfg.topic) == 0)
+            (*out)[n++] = l->elems[i].partition;
+    return n;
+}
+
+static int has_partition(const int32_t *ids, size_t n, int32_t p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == p)
+            return 1;
+    return 0;
+}
+
+/* Drops the hosts of partitions that went to another member: their new owner continues them
+ * from the state topic, and a copy left here would hold memory, show stale scores and alerts in
+ * the API, and be checkpointed over the new owner's state if this member processed the host
+ * again. */
+static void release_hosts(struct analyzer *a, const int32_t *ids, size_t n)
+{
+    if (!n)
+        return;
+    pthread_mutex_lock(&a->lock);
+    size_t k = vg_engine_release(a->engine, ids, n, forget_host, a);
+    pthread_mutex_unlock(&a->lock);
+    vg_info("hosts released", "partitions=%zu hosts_released=%zu", n, k);
+}
+
+/* Partitions revoked cleanly (checkpointed and committed), kept in memory until the next
+ * assignment says which of them stay: with the eager protocol every rebalance revokes them all,
+ * and those assigned again continue from memory (no member processed them in between: the
+ * rebalance is a barrier) instead of being dropped and read back from the state topic. */
+static int32_t *g_revoked;
+static size_t g_n_revoked;
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct analyzer *a = opaque;
+    int32_t *ids;
+    size_t n = topic_partitions(a, parts, &ids);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         vg_info("partitions assigned", "count=%d", parts->cnt);
-        restore_state(a, parts);
+        /* Gone: the revoked partitions not assigned again. New: those not held before. */
+        size_t n_gone = 0, n_new = 0;
+        int32_t *gone = g_n_revoked ? calloc(g_n_revoked, sizeof(*gone)) : NULL;
+        for (size_t i = 0; gone && i < g_n_revoked; i++)
+            if (!has_partition(ids, n, g_revoked[i]))
+                gone[n_gone++] = g_revoked[i];
+        release_hosts(a, gone, n_gone);
+        free(gone);
+        for (size_t i = 0; ids && i < n; i++)
+            if (!has_partition(g_revoked, g_n_revoked, ids[i]))
+                ids[n_new++] = ids[i];
+        free(g_revoked);
+        g_revoked = NULL;
+        g_n_revoked = 0;
+        restore_state(a, ids, n_new);
+        free(ids);
         rd_kafka_assign(rk, parts);
         pthread_mutex_lock(&a->lock);
         a->assigned = parts->cnt;
@@ -199,10 +265,24 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     /* Messages are processed synchronously, so the consumer's positions are exactly what has
-     * been processed: commit them before another member takes the partitions over. */
-    vg_info("partitions revoked", "count=%d", parts->cnt);
-    if (checkpoint(a))
+     * been processed: checkpoint and commit them before another member takes the partitions
+     * over. Not when the assignment was lost (session timeout): another member may own them
+     * already, and this state, older than its own, must not overwrite it; its hosts go now. */
+    int lost = rd_kafka_assignment_lost(rk);
+    vg_info("partitions revoked", "count=%d lost=%d", parts->cnt, lost);
+    if (!lost && checkpoint(a))
         commit_positions(rk, 0);
+    free(g_revoked);
+    g_revoked = NULL;
+    g_n_revoked = 0;
+    if (lost && !g_stop)
+        release_hosts(a, ids, n);
+    else if (!g_stop) { /* at shutdown the whole process goes: nothing lingers */
+        g_revoked = ids;
+        g_n_revoked = n;
+        ids = NULL;
+    }
+    free(ids);
     rd_kafka_assign(rk, NULL);
     pthread_mutex_lock(&a->lock);
     a->assigned = 0;
@@ -611,6 +691,9 @@ int main(int argc, char **argv)
     if (!rc && a.cfg.state_topic && *a.cfg.state_topic)
         rc = vg_state_topic_open(&g_state, bootstrap, a.cfg.state_topic, &a.cfg.kafka, err,
                                  sizeof(err));
+    pthread_mutex_lock(&a.lock);
+    a.state = g_state; /* for /metrics */
+    pthread_mutex_unlock(&a.lock);
     if (!rc)
         rc = open_consumer(&a, bootstrap, err, sizeof(err));
     if (rc) {
@@ -638,10 +721,12 @@ int main(int argc, char **argv)
         vg_state_topic_get_stats(g_state, &ss);
         vg_info("state topic",
                 "checkpoints=%llu checkpoint_errors=%llu hosts_written=%llu "
-                "hosts_restored=%llu restore_errors=%llu",
+                "hosts_restored=%llu restore_errors=%llu models_restored=%llu model_errors=%llu",
                 (unsigned long long)ss.checkpoints, (unsigned long long)ss.checkpoint_errors,
                 (unsigned long long)ss.hosts_written, (unsigned long long)ss.hosts_restored,
-                (unsigned long long)ss.restore_errors);
+                (unsigned long long)ss.restore_errors, (unsigned long long)ss.models_restored,
+                (unsigned long long)ss.model_errors);
+        a.state = NULL;
         vg_state_topic_close(g_state);
         g_state = NULL;
     }
@@ -653,6 +738,7 @@ int main(int argc, char **argv)
     analyzer_rules_free(&a); /* after the engine, which borrows the rules */
     vg_wire_msg_free(&a.msg);
     vg_history_free(a.history);
+    free(g_revoked);
     vg_embedded_kafka_stop(ek);
     vg_config_free(&analyzer_config_table, &a.cfg);
     pthread_mutex_destroy(&a.lock);

@@ -40,6 +40,7 @@ struct host {
     int64_t last_ts_ms;
     double max_score;
     int scoring;             /* logged "scoring" once */
+    int32_t partition;       /* input partition its messages arrive on; -1 unknown */
     struct vg_kvlist labels; /* as in the latest message, for policies */
     /* One alert state per rule of the engine's set, in the set's order. */
     struct rstate *rs;
@@ -139,6 +140,7 @@ static struct host *get_host(struct vg_engine *e, const char *name)
     h = calloc(1, sizeof(*h));
     if (!h)
         return NULL;
+    h->partition = -1;
     vg_strmap_init(&h->series);
     if (vg_strmap_put(&e->hosts, name, h) < 0) {
         free(h);
@@ -630,9 +632,14 @@ static int labels_changed(const struct host *h, const struct vg_wire_msg *m)
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud)
 {
-    struct host *h = get_host(e, m->host);
-    if (!h)
-        return e->p.max_hosts && e->hosts.n >= e->p.max_hosts ? 0 : -ENOMEM;
+    struct host *h = vg_strmap_get(&e->hosts, m->host);
+    if (!h) {
+        /* Neither seen nor restored from a checkpoint: every series warms up from nothing. */
+        if (!(h = get_host(e, m->host)))
+            return e->p.max_hosts && e->hosts.n >= e->p.max_hosts ? 0 : -ENOMEM;
+        e->st.hosts_cold_started++;
+        vg_debug("host starts cold", "host=%s", m->host);
+    }
     /* Kafka delivers at least once: a message of the same boot that is not newer than the last
      * one seen was already learned from, and learning it twice would skew the baseline. */
     if (h->have_seq && strcmp(h->boot, m->boot) == 0) {
@@ -765,6 +772,73 @@ static void free_host(void *v)
     free(h);
 }
 
+int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *m)
+{
+    const struct host *h = vg_strmap_get(&e->hosts, m->host);
+    return h && h->have_seq && strcmp(h->boot, m->boot) == 0 && m->seq <= h->last_seq;
+}
+
+int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t partition)
+{
+    struct host *h = vg_strmap_get(&e->hosts, host);
+    if (!h)
+        return -ENOENT;
+    h->partition = partition;
+    return 0;
+}
+
+static void remove_host(struct vg_engine *e, const char *name)
+{
+    struct host *h = vg_strmap_del(&e->hosts, name);
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (s && s->alert.state == VG_ALERT_FIRING && e->st.firing)
+            e->st.firing--;
+    }
+    for (size_t i = 0; i < h->n_rs; i++)
+        if (h->rs[i].st.state == VG_RULE_STATE_FIRING && e->st.firing)
+            e->st.firing--;
+    e->st.series -= h->series.n;
+    e->st.hosts--;
+    e->st.hosts_released++;
+    free_host(h);
+}
+
+static int in_set(int32_t p, const int32_t *parts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (parts[i] == p)
+            return 1;
+    return 0;
+}
+
+size_t vg_engine_release(struct vg_engine *e, const int32_t *parts, size_t n,
+                         void (*fn)(void *ud, const char *host), void *ud)
+{
+    /* Names first: deleting moves entries between slots, so no deletes while scanning. */
+    char **names = e->hosts.n ? malloc(e->hosts.n * sizeof(*names)) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; names && i < e->hosts.cap; i++) {
+        const struct host *h = e->hosts.keys[i] ? e->hosts.vals[i] : NULL;
+        if (h && h->partition >= 0 && in_set(h->partition, parts, n))
+            names[k++] = e->hosts.keys[i];
+    }
+    for (size_t i = 0; i < k; i++) {
+        /* The name is the map's key, freed with the host: the callback sees it before. */
+        if (fn)
+            fn(ud, names[i]);
+        char *copy = strdup(names[i]);
+        if (copy) {
+            remove_host(e, copy);
+            free(copy);
+        }
+    }
+    free(names);
+    return k;
+}
+
 void vg_engine_free(struct vg_engine *e)
 {
     if (!e)
@@ -784,8 +858,9 @@ void vg_engine_free(struct vg_engine *e)
  *   u32 n_series, each: str name, f64 value, f64 score, u8 warm,
  *       u8 alert state, i64 pending_since, i64 firing_since, i64 below_since,
  *       detector state bytes (the size above)
- *   u32 n_blobs, each: str type, u32 version, u32 len, bytes   (other models' state; skipped
- *       by this importer, so a newer writer's extra models do not break an older reader)
+ *   u32 n_blobs, each: str type, u32 version, u32 len, bytes   (other models' state, handed to
+ *       the importer's callback; an unknown type is its to skip, so a newer writer's extra
+ *       models do not break an older reader)
  * where str is u16 length + bytes. */
 
 #define HS_MAGIC   "VGHS"
@@ -841,7 +916,8 @@ static void hs_str(struct hs_buf *b, const char *s)
     hs_put(b, s, n);
 }
 
-int vg_engine_host_export(const struct vg_engine *e, const char *host, unsigned char **out,
+int vg_engine_host_export(const struct vg_engine *e, const char *host,
+                          const struct vg_engine_blob *blobs, size_t n_blobs, unsigned char **out,
                           size_t *outlen)
 {
     const struct host *h = vg_strmap_get(&e->hosts, host);
@@ -872,7 +948,17 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host, unsigned 
         hs_u64(&b, (uint64_t)s->alert.below_since, 8);
         hs_put(&b, s->det, e->p.detector->state_size);
     }
-    hs_u64(&b, 0, 4); /* no per-model blobs yet */
+    hs_u64(&b, n_blobs, 4);
+    for (size_t i = 0; i < n_blobs; i++) {
+        if (blobs[i].len > UINT32_MAX) {
+            free(b.p);
+            return -EINVAL;
+        }
+        hs_str(&b, blobs[i].type);
+        hs_u64(&b, blobs[i].version, 4);
+        hs_u64(&b, blobs[i].len, 4);
+        hs_put(&b, blobs[i].data, blobs[i].len);
+    }
     if (b.oom) {
         free(b.p);
         return -ENOMEM;
@@ -931,7 +1017,7 @@ static void hs_gets(struct hs_rd *r, char *dst, size_t dstlen)
 }
 
 int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
-                          size_t len, char *err, size_t errlen)
+                          size_t len, vg_engine_blob_fn fn, void *ud, char *err, size_t errlen)
 {
     struct hs_rd r = {buf, len, 0, 0};
     const unsigned char *magic = hs_take(&r, 4);
@@ -1001,5 +1087,17 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     }
     if (r.bad)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated or corrupt series", host);
+    uint32_t n_blobs = (uint32_t)hs_get(&r, 4);
+    for (uint32_t i = 0; i < n_blobs && !r.bad; i++) {
+        char type[64];
+        hs_gets(&r, type, sizeof(type));
+        uint32_t bver = (uint32_t)hs_get(&r, 4);
+        size_t blen = (size_t)hs_get(&r, 4);
+        const unsigned char *data = hs_take(&r, blen);
+        if (!r.bad && fn)
+            fn(ud, host, &(struct vg_engine_blob){type, bver, data, blen});
+    }
+    if (r.bad)
+        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state", host);
     return 0;
 }

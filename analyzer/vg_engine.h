@@ -39,9 +39,11 @@ struct vg_engine_stats {
     uint64_t series_refused; /* values of series beyond max_series_per_host */
     uint64_t hosts;
     uint64_t series;
-    uint64_t firing;           /* alerts firing now */
-    uint64_t rule_evals;       /* rule conditions evaluated */
-    uint64_t rule_eval_errors; /* evaluations a callback failed (out of memory) */
+    uint64_t firing;             /* alerts firing now */
+    uint64_t rule_evals;         /* rule conditions evaluated */
+    uint64_t rule_eval_errors;   /* evaluations a callback failed (out of memory) */
+    uint64_t hosts_cold_started; /* hosts first seen here with no restored state: warm up */
+    uint64_t hosts_released;     /* hosts dropped because their partition moved elsewhere */
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);
@@ -118,16 +120,41 @@ int64_t vg_engine_latest_ts(const struct vg_engine *e);
 
 /* Checkpoints (analyzer/vg_state_topic.c). vg_engine_host_export() serialises everything the
  * engine knows of one host (its boot and last sequence number, every series' detector and
- * alert state) into a malloc'd record the caller frees: 0, -ENOENT or -ENOMEM.
+ * alert state) into a malloc'd record the caller frees, followed by the blobs given (the host's
+ * state in other models, e.g. the host models of analyzer/vg_models.c): 0, -ENOENT or -ENOMEM.
  * vg_engine_host_import() makes the engine continue from such a record, replacing what it knew
  * of the host's series; a record of another detector model restores the alert states but its
- * series warm up again. 0, or -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown version) or
- * -ENOMEM with err set. The record carries a list of per-model blobs (type, version, bytes) for
- * models beyond the per-series detector; none are written yet and an importer skips them. */
-int vg_engine_host_export(const struct vg_engine *e, const char *host, unsigned char **out,
+ * series warm up again. Each blob is then handed to fn (NULL: skipped), whose failure is
+ * counted by the caller, not an import failure (the engine's part stands). 0, or
+ * -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown version) or -ENOMEM with err set. */
+struct vg_engine_blob {
+    const char *type; /* who it belongs to, e.g. a host model's name; up to 63 bytes */
+    uint32_t version; /* its owner's format version */
+    const unsigned char *data;
+    size_t len;
+};
+typedef void (*vg_engine_blob_fn)(void *ud, const char *host, const struct vg_engine_blob *b);
+int vg_engine_host_export(const struct vg_engine *e, const char *host,
+                          const struct vg_engine_blob *blobs, size_t n_blobs, unsigned char **out,
                           size_t *outlen);
 int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
-                          size_t len, char *err, size_t errlen);
+                          size_t len, vg_engine_blob_fn fn, void *ud, char *err, size_t errlen);
+
+/* 1 when vg_engine_process() would skip m as a redelivery (same boot, sequence not newer than
+ * the host's last), so that the host models do not learn it twice either. */
+int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *m);
+
+/* Scale-out (analyzer/main.c): the input partition host's messages arrive on (-1 unknown, the
+ * default), so that vg_engine_release() knows which hosts leave with a revoked partition.
+ * 0 or -ENOENT. */
+int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t partition);
+
+/* Drops every host whose partition is one of parts[0..n), with its series, detector and alert
+ * state, without notifications: its alerts go on at the partition's new owner, which restored
+ * them from the last checkpoint. fn (may be NULL) is called with each host's name just before
+ * it goes. Returns how many hosts were dropped (counted in hosts_released). */
+size_t vg_engine_release(struct vg_engine *e, const int32_t *parts, size_t n,
+                         void (*fn)(void *ud, const char *host), void *ud);
 
 void vg_engine_free(struct vg_engine *e);
 

@@ -585,3 +585,107 @@ int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen)
     closedir(d);
     return loaded;
 }
+
+/* ---- one host in and out of its group (scale-out, vg_model_mv.c) ---- */
+
+int vg_fleet_host_export(const struct vg_fleet *f, const char *host,
+                         struct vg_fleet_host_state *out, char *err, size_t errlen)
+{
+    const struct hostref *ref = vg_strmap_get(&f->hosts, host);
+    if (!ref)
+        return -ENOENT;
+    const struct group *g = ref->g;
+    size_t nf = vg_mv_host_floats(g->mv);
+    float *row = malloc(nf * sizeof(float));
+    if (!row)
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
+    int rc = vg_mv_host_get(g->mv, ref->row, row, &out->age, &out->phase, err, errlen);
+    if (rc < 0) {
+        free(row);
+        return rc;
+    }
+    out->group = g->name;
+    out->cols = (const char *const *)g->cols;
+    out->m = g->m;
+    out->row = row;
+    out->n_floats = nf;
+    return 0;
+}
+
+int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
+{
+    struct hostref *ref = vg_strmap_get(&f->hosts, host);
+    if (!ref)
+        return -ENOENT;
+    struct group *g = ref->g;
+    uint32_t row = ref->row, last = g->n - 1;
+    char why[VG_ERRLEN];
+    if (vg_mv_remove_host(g->mv, row, why, sizeof(why)) < 0)
+        return -ENOENT;
+    if (g->reported[row])
+        g->n_reported--;
+    free(g->hosts[row]);
+    if (row != last) {
+        /* The last row moved into this one in the model: the same here. */
+        g->hosts[row] = g->hosts[last];
+        memcpy(g->x + (size_t)row * g->m, g->x + (size_t)last * g->m, g->m * sizeof(float));
+        g->reported[row] = g->reported[last];
+        g->last[row] = g->last[last];
+        struct hostref *moved = vg_strmap_get(&f->hosts, g->hosts[row]);
+        if (moved)
+            moved->row = row;
+    }
+    g->n--;
+    free(vg_strmap_del(&f->hosts, host));
+    f->st.hosts--;
+    return 0;
+}
+
+int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_fleet_host_state *in,
+                         int *fresh, char *err, size_t errlen)
+{
+    *fresh = 0;
+    vg_fleet_host_drop(f, host); /* the record replaces what this fleet had of it */
+    struct group *g = vg_strmap_get(&f->groups, in->group);
+    if (!g) {
+        if (f->p.max_groups && f->groups.n >= f->p.max_groups)
+            return vg_err(err, errlen, -ENOSPC, "group %s: model.max_groups reached", in->group);
+        struct vg_metric *ms = calloc(in->m ? in->m : 1, sizeof(*ms));
+        if (!ms)
+            return vg_err(err, errlen, -ENOMEM, "out of memory");
+        for (uint32_t j = 0; j < in->m; j++)
+            ms[j].name = in->cols[j];
+        char why[VG_ERRLEN] = "";
+        g = new_group(f, in->group, ms, in->m, why, sizeof(why));
+        free(ms);
+        if (!g)
+            return vg_err(err, errlen, *why ? -EINVAL : -ENOMEM, "group %s: %s", in->group,
+                          *why ? why : "out of memory");
+    }
+    /* Made now, or by an earlier import: its weights have not learned anything here yet. */
+    struct vg_mv_stats ms_st;
+    vg_mv_get_stats(g->mv, &ms_st);
+    *fresh = ms_st.ticks == 0;
+    int same = g->m == in->m;
+    for (uint32_t j = 0; same && j < g->m; j++)
+        same = strcmp(g->cols[j], in->cols[j]) == 0;
+    if (!same)
+        return vg_err(err, errlen, -EINVAL, "group %s models other metrics here", in->group);
+    if (in->n_floats != vg_mv_host_floats(g->mv))
+        return vg_err(err, errlen, -EINVAL,
+                      "group %s: %zu floats of host state, this model's shape takes %zu", in->group,
+                      in->n_floats, vg_mv_host_floats(g->mv));
+    if (f->p.max_hosts && f->hosts.n >= f->p.max_hosts)
+        return vg_err(err, errlen, -ENOSPC, "limits.max_hosts reached");
+    uint32_t id;
+    int rc = vg_mv_add_host(g->mv, &id, err, errlen);
+    if (rc < 0 || (rc = add_row(f, g, host, err, errlen)) < 0)
+        return rc;
+    rc = vg_mv_host_set(g->mv, id, in->row, in->age, in->phase, err, errlen);
+    if (rc < 0) {
+        vg_fleet_host_drop(f, host);
+        return rc;
+    }
+    g->last[id].age = in->age;
+    return 0;
+}

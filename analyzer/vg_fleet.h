@@ -90,6 +90,28 @@ int vg_fleet_save(struct vg_fleet *f, char *err, size_t errlen);
  * number of groups resumed, or a negative code when the directory cannot be read. */
 int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen);
 
+/* Scale-out: one host's state in its group, to move it to another analyzer's fleet. */
+struct vg_fleet_host_state {
+    const char *group;
+    const char *const *cols; /* the group's m metric names, sorted */
+    uint32_t m;
+    float *row; /* vg_mv_host_floats() floats (vg_mv_host_get) */
+    size_t n_floats;
+    uint32_t age, phase;
+};
+/* Fills out; out->row is malloc'd (the caller frees it), group and cols are the fleet's, valid
+ * until it changes. 0, -ENOENT (host not modelled) or a negative code with a message. */
+int vg_fleet_host_export(const struct vg_fleet *f, const char *host,
+                         struct vg_fleet_host_state *out, char *err, size_t errlen);
+/* Continues host from such a state, replacing what the fleet had of it. A group this fleet does
+ * not have yet is made from in->cols with initial weights; *fresh = 1 when the host's group here
+ * has not stepped yet (its weights are the initial ones). Refused, with a message, when the group
+ * here models other metrics or another shape, or at the limits. */
+int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_fleet_host_state *in,
+                         int *fresh, char *err, size_t errlen);
+/* Forgets host (the last host of its group takes its row). 0 or -ENOENT. */
+int vg_fleet_host_drop(struct vg_fleet *f, const char *host);
+
 void vg_fleet_get_stats(const struct vg_fleet *f, struct vg_fleet_stats *out);
 
 #endif

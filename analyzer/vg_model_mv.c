@@ -146,6 +146,208 @@ static int mv_load(void *inst, char *err, size_t errlen)
     return vg_fleet_load(m->fleet, err, errlen);
 }
 
+/* ---- one host's state in the state topic (scale-out) ----
+ *
+ * Blob version 1, integers little-endian, floats and the calibration as this build lays them out
+ * (the blob's size checks catch another layout):
+ *   str group, u32 m, m x str metric, u32 age, u32 phase, u32 n_floats, n_floats x f32 (the
+ *   host's row of its group's model: vg_mv_host_get), u32 calibration size, calibration bytes
+ * where str is u16 length + bytes. */
+#define MV_BLOB_VERSION 1
+
+struct wbuf {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void w_put(struct wbuf *b, const void *src, size_t n)
+{
+    if (b->oom || !n)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void w_u32(struct wbuf *b, uint32_t v)
+{
+    unsigned char t[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    w_put(b, t, 4);
+}
+
+static void w_str(struct wbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    unsigned char t[2] = {(unsigned char)n, (unsigned char)(n >> 8)};
+    w_put(b, t, 2);
+    w_put(b, s, n);
+}
+
+static int mv_host_save(void *inst, const char *host, unsigned char **out, size_t *len,
+                        uint32_t *version)
+{
+    struct mv_model *m = inst;
+    const struct mv_host *h = vg_strmap_get(&m->hosts, host);
+    struct vg_fleet_host_state hs;
+    char err[VG_ERRLEN];
+    if (!h || vg_fleet_host_export(m->fleet, host, &hs, err, sizeof(err)) < 0)
+        return -ENOENT; /* not modelled (too few metrics, limits): nothing to carry */
+    struct wbuf b = {0};
+    w_str(&b, hs.group);
+    w_u32(&b, hs.m);
+    for (uint32_t j = 0; j < hs.m; j++)
+        w_str(&b, hs.cols[j]);
+    w_u32(&b, hs.age);
+    w_u32(&b, hs.phase);
+    w_u32(&b, (uint32_t)hs.n_floats);
+    w_put(&b, hs.row, hs.n_floats * sizeof(float));
+    w_u32(&b, (uint32_t)sizeof(h->spot));
+    w_put(&b, &h->spot, sizeof(h->spot));
+    free(hs.row);
+    if (b.oom) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *len = b.len;
+    *version = MV_BLOB_VERSION;
+    return 0;
+}
+
+struct rbuf {
+    const unsigned char *p;
+    size_t len, off;
+    int bad;
+};
+
+static const unsigned char *r_take(struct rbuf *r, size_t n)
+{
+    if (r->bad || r->len - r->off < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    r->off += n;
+    return r->p + r->off - n;
+}
+
+static uint32_t r_u32(struct rbuf *r)
+{
+    const unsigned char *t = r_take(r, 4);
+    return t ? (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24
+             : 0;
+}
+
+/* A malloc'd NUL-terminated copy, or NULL (r->bad set when malformed). */
+static char *r_str(struct rbuf *r)
+{
+    const unsigned char *t = r_take(r, 2);
+    size_t n = t ? (size_t)t[0] | (size_t)t[1] << 8 : 0;
+    const unsigned char *s = r_take(r, n);
+    char *out = s ? malloc(n + 1) : NULL;
+    if (!out) {
+        r->bad = 1;
+        return NULL;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return out;
+}
+
+static int spot_sane(const struct vg_spot *s)
+{
+    return s->ninit <= VG_SPOT_INIT && s->npeaks <= VG_SPOT_PEAKS && s->next_peak < VG_SPOT_PEAKS &&
+           s->nt <= s->n;
+}
+
+static int mv_host_load(void *inst, const char *host, uint32_t version, const unsigned char *buf,
+                        size_t len, char *err, size_t errlen)
+{
+    struct mv_model *m = inst;
+    if (version != MV_BLOB_VERSION)
+        return vg_err(err, errlen, -EPROTONOSUPPORT, "mv state version %u, this analyzer reads %d",
+                      version, MV_BLOB_VERSION);
+    struct rbuf r = {buf, len, 0, 0};
+    struct vg_fleet_host_state hs = {0};
+    char *group = r_str(&r), **cols = NULL;
+    hs.m = r_u32(&r);
+    if (!r.bad && hs.m <= 4096)
+        cols = calloc(hs.m ? hs.m : 1, sizeof(*cols));
+    for (uint32_t j = 0; cols && j < hs.m && !r.bad; j++)
+        cols[j] = r_str(&r);
+    hs.age = r_u32(&r);
+    hs.phase = r_u32(&r);
+    hs.n_floats = r_u32(&r);
+    const unsigned char *row =
+        hs.n_floats < (1u << 24) ? r_take(&r, hs.n_floats * sizeof(float)) : NULL;
+    uint32_t spot_size = r_u32(&r);
+    const unsigned char *spot = r_take(&r, spot_size);
+    int rc = 0;
+    if (!group || !cols || !row || r.bad || r.off != len)
+        rc = vg_err(err, errlen, -EINVAL, "mv state: truncated or malformed");
+    else if (spot_size != sizeof(struct vg_spot))
+        rc = vg_err(err, errlen, -EINVAL, "mv state: calibration of %u bytes, this build's is %zu",
+                    spot_size, sizeof(struct vg_spot));
+    float *rowf = rc ? NULL : malloc(hs.n_floats ? hs.n_floats * sizeof(float) : 1);
+    if (!rc && !rowf)
+        rc = vg_err(err, errlen, -ENOMEM, "out of memory");
+    struct vg_spot cal;
+    if (!rc) {
+        memcpy(rowf, row, hs.n_floats * sizeof(float));
+        memcpy(&cal, spot, sizeof(cal));
+        if (!spot_sane(&cal))
+            rc = vg_err(err, errlen, -EINVAL, "mv state: calibration out of range");
+    }
+    int fresh = 0;
+    if (!rc) {
+        hs.group = group;
+        hs.cols = (const char *const *)cols;
+        hs.row = rowf;
+        rc = vg_fleet_host_import(m->fleet, host, &hs, &fresh, err, errlen);
+    }
+    struct mv_host *h = rc ? NULL : mv_host_get(m, host);
+    if (!rc && !h)
+        rc = vg_err(err, errlen, -ENOMEM, "out of memory");
+    if (h) {
+        /* A group that has not stepped here has initial weights, whose residuals the
+         * calibration never saw: it learns them again rather than alert on an untrained
+         * model's errors. */
+        if (fresh) {
+            vg_spot_init(&h->spot);
+            vg_info("mv group untrained here: host keeps its window, calibration learns again",
+                    "host=%s group=%s", host, group);
+        } else {
+            h->spot = cal;
+        }
+        h->last = (struct vg_model_score){.raw = NAN};
+    }
+    free(rowf);
+    for (uint32_t j = 0; cols && j < hs.m; j++)
+        free(cols[j]);
+    free(cols);
+    free(group);
+    return rc;
+}
+
+static void mv_host_drop(void *inst, const char *host)
+{
+    struct mv_model *m = inst;
+    vg_fleet_host_drop(m->fleet, host);
+    free(vg_strmap_del(&m->hosts, host));
+}
+
 void vg_model_mv_stats(void *inst, struct vg_fleet_stats *out)
 {
     const struct mv_model *m = inst;
@@ -162,4 +364,7 @@ const struct vg_model_ops vg_model_mv = {
     .save = mv_save,
     .load = mv_load,
     .destroy = mv_destroy,
+    .host_save = mv_host_save,
+    .host_load = mv_host_load,
+    .host_drop = mv_host_drop,
 };

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vg_engine.h"
 #include "vg_util.h"
 
 const struct vg_model_ops *const vg_models[] = {
@@ -149,4 +150,54 @@ int vg_models_load(struct vg_models *ms, char *err, size_t errlen)
         total += rc;
     }
     return total;
+}
+
+int vg_models_host_save(const struct vg_models *ms, const char *host, struct vg_engine_blob *out,
+                        size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; ms && i < ms->n && k < max; i++) {
+        if (!ms->ops[i]->host_save)
+            continue;
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        uint32_t version = 0;
+        int rc = ms->ops[i]->host_save(ms->inst[i], host, &buf, &len, &version);
+        if (rc == -ENOENT)
+            continue;
+        if (rc < 0) {
+            vg_models_host_blobs_free(out, k);
+            return rc;
+        }
+        out[k++] = (struct vg_engine_blob){ms->ops[i]->name, version, buf, len};
+    }
+    return (int)k;
+}
+
+void vg_models_host_blobs_free(struct vg_engine_blob *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((void *)b[i].data);
+        b[i].data = NULL;
+    }
+}
+
+int vg_models_host_load(struct vg_models *ms, const char *host, const struct vg_engine_blob *b,
+                        char *err, size_t errlen)
+{
+    for (size_t i = 0; ms && i < ms->n; i++) {
+        if (strcmp(ms->ops[i]->name, b->type) != 0)
+            continue;
+        if (!ms->ops[i]->host_load)
+            return -ENOENT;
+        return ms->ops[i]->host_load(ms->inst[i], host, b->version, b->data, b->len, err, errlen);
+    }
+    return -ENOENT;
+}
+
+void vg_models_host_drop(struct vg_models *ms, const char *host)
+{
+    for (size_t i = 0; ms && i < ms->n; i++)
+        if (ms->ops[i]->host_drop)
+            ms->ops[i]->host_drop(ms->inst[i], host);
 }

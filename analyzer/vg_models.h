@@ -47,4 +47,18 @@ int vg_models_score(const struct vg_models *ms, const char *host, const char *na
 int vg_models_save(struct vg_models *ms, char *err, size_t errlen);
 int vg_models_load(struct vg_models *ms, char *err, size_t errlen);
 
+/* Scale-out: every model's state of one host (vg_model_ops.host_save), as blobs for the host's
+ * state record (vg_engine_host_export). Fills up to max blobs (type = the model's name, data
+ * malloc'd: release with vg_models_host_blobs_free) and returns how many, or -ENOMEM. */
+struct vg_engine_blob;
+int vg_models_host_save(const struct vg_models *ms, const char *host, struct vg_engine_blob *out,
+                        size_t max);
+void vg_models_host_blobs_free(struct vg_engine_blob *b, size_t n);
+/* Hands a blob to the model it names. 0, -ENOENT (no such model in the set: skipped), or the
+ * model's refusal with a message. */
+int vg_models_host_load(struct vg_models *ms, const char *host, const struct vg_engine_blob *b,
+                        char *err, size_t errlen);
+/* Every model forgets host. */
+void vg_models_host_drop(struct vg_models *ms, const char *host);
+
 #endif

@@ -5,10 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vg_ckpt.h"
 #include "vg_kafka.h"
 #include "vg_log.h"
+#include "vg_models.h"
 #include "vg_strmap.h"
 #include "vg_util.h"
+
+/* Record value: "VGST", u32 version, u32 partition, u32 CRC-32 of the engine record, then the
+ * engine record; all little-endian. Version 1 had no header: u32 partition, engine record. */
+#define REC_MAGIC   "VGST"
+#define REC_VERSION 2
+#define REC_HEADER  16
+#define MAX_BLOBS   8
 
 struct ent {
     int32_t partition;
@@ -159,8 +168,49 @@ int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t pa
     return 0;
 }
 
-int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e, int timeout_ms,
-                              char *err, size_t errlen)
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int b = 0; b < 4; b++)
+        p[b] = (unsigned char)(v >> (8 * b));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The record of one host: header + engine state + its models' state. 0, -ENOENT, -ENOMEM. */
+static int make_record(const struct vg_engine *e, const struct vg_models *ms, const struct ent *x,
+                       unsigned char **out, size_t *outlen)
+{
+    struct vg_engine_blob blobs[MAX_BLOBS];
+    int nb = vg_models_host_save(ms, x->name, blobs, MAX_BLOBS);
+    if (nb < 0)
+        return nb;
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    int rc = vg_engine_host_export(e, x->name, blobs, (size_t)nb, &rec, &len);
+    vg_models_host_blobs_free(blobs, (size_t)nb);
+    if (rc < 0)
+        return rc;
+    unsigned char *val = malloc(len + REC_HEADER);
+    if (!val) {
+        free(rec);
+        return -ENOMEM;
+    }
+    memcpy(val, REC_MAGIC, 4);
+    put_u32(val + 4, REC_VERSION);
+    put_u32(val + 8, (uint32_t)x->partition);
+    put_u32(val + 12, vg_ckpt_crc32(0, rec, len));
+    memcpy(val + REC_HEADER, rec, len);
+    free(rec);
+    *out = val;
+    *outlen = len + REC_HEADER;
+    return 0;
+}
+
+int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
+                              const struct vg_models *ms, int timeout_ms, char *err, size_t errlen)
 {
     if (!st->n_dirty)
         return 0;
@@ -168,24 +218,18 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
     int64_t deadline = vg_mono_ms() + timeout_ms;
     for (size_t i = 0; i < st->n_dirty; i++) {
         struct ent *x = st->dirty[i];
-        unsigned char *rec = NULL;
+        unsigned char *val = NULL;
         size_t len = 0;
-        if (vg_engine_host_export(e, x->name, &rec, &len) < 0)
+        int rc = make_record(e, ms, x, &val, &len);
+        if (rc == -ENOENT)
             continue; /* refused host (limits): nothing to keep */
-        unsigned char *val = malloc(len + 4);
-        if (!val) {
-            free(rec);
-            return vg_err(err, errlen, -ENOMEM, "state checkpoint: out of memory");
-        }
-        uint32_t p = (uint32_t)x->partition;
-        for (int b = 0; b < 4; b++)
-            val[b] = (unsigned char)(p >> (8 * b));
-        memcpy(val + 4, rec, len);
-        free(rec);
+        if (rc < 0)
+            return vg_err(err, errlen, rc, "state checkpoint of %s: %s", x->name,
+                          rc == -ENOMEM ? "out of memory" : "model state too large");
         for (;;) {
             rd_kafka_resp_err_t pe = rd_kafka_producev(
                 st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_KEY(x->name, strlen(x->name)),
-                RD_KAFKA_V_VALUE(val, len + 4), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                RD_KAFKA_V_VALUE(val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                 RD_KAFKA_V_END);
             if (!pe)
                 break;
@@ -213,6 +257,19 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
     return 0;
 }
 
+void vg_state_topic_forget(struct vg_state_topic *st, const char *host)
+{
+    struct ent *x = vg_strmap_del(&st->hosts, host);
+    if (!x)
+        return;
+    for (size_t i = 0; x->dirty && i < st->n_dirty; i++)
+        if (st->dirty[i] == x) {
+            st->dirty[i] = st->dirty[--st->n_dirty];
+            break;
+        }
+    free(x);
+}
+
 static int wanted(int32_t p, const int32_t *parts, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -221,8 +278,56 @@ static int wanted(int32_t p, const int32_t *parts, size_t n)
     return 0;
 }
 
-int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, const int32_t *parts,
-                           size_t n, int timeout_ms, char *err, size_t errlen)
+struct rec {
+    int32_t partition;
+    const unsigned char *data; /* the engine record */
+    size_t len;
+};
+
+static int parse_record(const unsigned char *v, size_t len, struct rec *r, char *err, size_t errlen)
+{
+    if (len >= REC_HEADER && memcmp(v, REC_MAGIC, 4) == 0) {
+        uint32_t version = get_u32(v + 4);
+        if (version != REC_VERSION)
+            return vg_err(err, errlen, -EPROTONOSUPPORT,
+                          "record version %u, this analyzer reads %d (and the headerless 1)",
+                          version, REC_VERSION);
+        if (vg_ckpt_crc32(0, v + REC_HEADER, len - REC_HEADER) != get_u32(v + 12))
+            return vg_err(err, errlen, -EINVAL, "checksum mismatch (corrupt record)");
+        *r = (struct rec){(int32_t)get_u32(v + 8), v + REC_HEADER, len - REC_HEADER};
+        return 0;
+    }
+    /* Version 1: no header, no checksum; the engine checks the record's structure. */
+    if (len >= 8 && memcmp(v + 4, "VGHS", 4) == 0) {
+        *r = (struct rec){(int32_t)get_u32(v), v + 4, len - 4};
+        return 0;
+    }
+    return vg_err(err, errlen, -EINVAL, "not a host state record (%zu bytes)", len);
+}
+
+struct blob_ctx {
+    struct vg_state_topic *st;
+    struct vg_models *ms;
+    int models; /* model states of the current record loaded */
+};
+
+/* A model's part of a host record; a refusal leaves that model cold for the host only. */
+static void on_blob(void *ud, const char *host, const struct vg_engine_blob *b)
+{
+    struct blob_ctx *c = ud;
+    char err[VG_ERRLEN];
+    int rc = vg_models_host_load(c->ms, host, b, err, sizeof(err));
+    if (rc == 0) {
+        c->models++;
+    } else if (rc != -ENOENT) {
+        c->st->st.model_errors++;
+        vg_warn("model state of host refused: it starts fresh in that model",
+                "host=%s model=%s reason=\"%s\"", host, b->type, err);
+    }
+}
+
+int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struct vg_models *ms,
+                           const int32_t *parts, size_t n, int timeout_ms, char *err, size_t errlen)
 {
     const struct vg_kafka_prop defaults[] = {
         {"client.id", "vigil-analyzer-state-restore"},
@@ -277,7 +382,9 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, const
         rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     char ierr[VG_ERRLEN];
-    size_t restored = 0;
+    size_t records = 0;
+    struct vg_strmap seen; /* hosts restored, whatever their number of records */
+    vg_strmap_init(&seen);
     while (hi && remaining > 0 && vg_mono_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
@@ -292,15 +399,30 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, const
                 char host[256];
                 memcpy(host, m->key, m->key_len);
                 host[m->key_len] = '\0';
-                const unsigned char *v = m->payload;
-                int32_t p = (int32_t)((uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 |
-                                      (uint32_t)v[3] << 24);
-                if (wanted(p, parts, n)) {
-                    if (vg_engine_host_import(e, host, v + 4, m->len - 4, ierr, sizeof(ierr)) ==
-                        0) {
-                        restored++;
+                struct rec r = {0};
+                if (parse_record(m->payload, m->len, &r, ierr, sizeof(ierr)) < 0) {
+                    /* Whose it is cannot be told: every analyzer counts it. */
+                    st->st.restore_errors++;
+                    vg_warn("state record refused",
+                            "host=%s partition=%d offset=%lld reason=\"%s\"", host,
+                            (int)m->partition, (long long)m->offset, ierr);
+                } else if (wanted(r.partition, parts, n)) {
+                    struct blob_ctx bc = {st, ms, 0};
+                    if (vg_engine_host_import(e, host, r.data, r.len, on_blob, &bc, ierr,
+                                              sizeof(ierr)) == 0) {
+                        /* Later records of a host replace earlier ones until compaction. */
+                        records++;
+                        int *models = vg_strmap_get(&seen, host);
+                        if (!models && (models = malloc(sizeof(*models))) &&
+                            vg_strmap_put(&seen, host, models) < 0) {
+                            free(models);
+                            models = NULL;
+                        }
+                        if (models)
+                            *models = bc.models; /* the host's latest record counts */
+                        vg_engine_host_partition(e, host, r.partition);
                         /* Ours now: checkpointed from here on (rewritten once, harmless). */
-                        vg_state_topic_touch(st, host, p);
+                        vg_state_topic_touch(st, host, r.partition);
                     } else {
                         st->st.restore_errors++;
                         vg_warn("state record skipped", "partition=%d offset=%lld reason=\"%s\"",
@@ -320,8 +442,15 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, const
     free(hi);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    size_t restored = seen.n, models = 0;
     st->st.hosts_restored += restored;
-    vg_info("state restored", "topic=%s partitions=%zu records=%zu", st->topic, n, restored);
+    for (size_t i = 0; i < seen.cap; i++)
+        if (seen.keys[i])
+            models += (size_t) * (int *)seen.vals[i];
+    vg_strmap_free(&seen, free);
+    st->st.models_restored += models;
+    vg_info("state restored", "topic=%s partitions=%zu hosts=%zu models=%zu records=%zu", st->topic,
+            n, restored, models, records);
     if (remaining > 0)
         return vg_err(err, errlen, -ETIMEDOUT, "state restore: %s not read to its end in %d ms",
                       st->topic, timeout_ms);

@@ -9,9 +9,14 @@
  * checkpoint are redelivered and processed again from the restored state, which gives the same
  * results: receivers see at most duplicates, with the same fingerprints.
  *
- * Record value: u32 little-endian partition of the metrics topic the host's messages come from,
- * then the engine's host record (vg_engine_host_export). Not thread-safe: the consumer thread
- * uses it, holding the analyzer's lock around the engine.
+ * Record value, integers little-endian: "VGST", u32 version (2), u32 partition of the metrics
+ * topic the host's messages come from, u32 CRC-32 of the rest, then the engine's host record
+ * (vg_engine_host_export) with the host's state in each host model that keeps one (vg_model_ops
+ * host_save: the "mv" model's normaliser, window and calibration) as its blobs. A record whose
+ * checksum or version does not match is refused, counted and logged; the host then warms up.
+ * Version 1 records (u32 partition, engine record; no header) are still read.
+ *
+ * Not thread-safe: the consumer thread uses it, holding the analyzer's lock around the engine.
  */
 #ifndef VG_STATE_TOPIC_H
 #define VG_STATE_TOPIC_H
@@ -22,6 +27,8 @@
 #include "vg_config.h"
 #include "vg_engine.h"
 
+struct vg_models;
+
 struct vg_state_topic;
 
 struct vg_state_topic_stats {
@@ -29,7 +36,9 @@ struct vg_state_topic_stats {
     uint64_t checkpoint_errors; /* a record not acknowledged: offsets were not committed */
     uint64_t hosts_written;
     uint64_t hosts_restored;
-    uint64_t restore_errors; /* corrupt or unreadable records, skipped */
+    uint64_t restore_errors;  /* corrupt or unreadable records, skipped */
+    uint64_t models_restored; /* host model states restored (blobs of the records) */
+    uint64_t model_errors;    /* host model states refused: that model starts the host fresh */
 };
 
 /* Opens a producer for the topic with the user's kafka.* properties (TLS, SASL, ...), and asks
@@ -41,18 +50,24 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
 /* Notes that host changed, and the metrics partition its message came from. 0 or -ENOMEM. */
 int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t partition);
 
-/* Writes the state of every host touched since the last checkpoint and waits up to timeout_ms
- * until the broker acknowledged them all. 0: durable, the caller may commit. Negative (err set):
- * not durable; the hosts stay marked for the next checkpoint. */
-int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e, int timeout_ms,
-                              char *err, size_t errlen);
+/* Forgets host (its partition was revoked): no longer checkpointed by this analyzer. */
+void vg_state_topic_forget(struct vg_state_topic *st, const char *host);
+
+/* Writes the state of every host touched since the last checkpoint (engine, and the host models
+ * of ms, which may be NULL) and waits up to timeout_ms until the broker acknowledged them all.
+ * 0: durable, the caller may commit. Negative (err set): not durable; the hosts stay marked for
+ * the next checkpoint. */
+int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
+                              const struct vg_models *ms, int timeout_ms, char *err, size_t errlen);
 
 /* Reads the topic from its beginning up to its high watermarks (as they are when called) and
- * imports into e every host whose record came from one of parts[0..n). Records that cannot be
+ * imports into e (and the host models of ms, may be NULL) every host whose record came from one
+ * of parts[0..n), noting its partition (vg_engine_host_partition). Records that cannot be
  * imported are counted and skipped. 0, or negative with err set when the topic cannot be read
  * within timeout_ms (the caller then continues cold for those hosts). */
-int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, const int32_t *parts,
-                           size_t n, int timeout_ms, char *err, size_t errlen);
+int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struct vg_models *ms,
+                           const int32_t *parts, size_t n, int timeout_ms, char *err,
+                           size_t errlen);
 
 void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out);
 

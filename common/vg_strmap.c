@@ -76,6 +76,36 @@ int vg_strmap_put(struct vg_strmap *m, const char *key, void *val)
     return 0;
 }
 
+void *vg_strmap_del(struct vg_strmap *m, const char *key)
+{
+    if (!m->cap)
+        return NULL;
+    size_t mask = m->cap - 1, i = hash(key) & mask;
+    while (m->keys[i] && strcmp(m->keys[i], key) != 0)
+        i = (i + 1) & mask;
+    if (!m->keys[i])
+        return NULL;
+    void *val = m->vals[i];
+    free(m->keys[i]);
+    m->keys[i] = NULL;
+    m->vals[i] = NULL;
+    m->n--;
+    /* Backward-shift deletion: no tombstones, so lookups still stop at the first empty slot.
+     * An entry moves into the hole when its home slot is not cyclically inside (hole, j]. */
+    for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
+        size_t home = hash(m->keys[j]) & mask;
+        int inside = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (inside)
+            continue;
+        m->keys[i] = m->keys[j];
+        m->vals[i] = m->vals[j];
+        m->keys[j] = NULL;
+        m->vals[j] = NULL;
+        i = j;
+    }
+    return val;
+}
+
 void vg_strmap_free(struct vg_strmap *m, void (*fn)(void *val))
 {
     for (size_t i = 0; i < m->cap; i++) {

@@ -20,6 +20,10 @@ void *vg_strmap_get(const struct vg_strmap *m, const char *key);
 /* Inserts key (copied) -> val; key must not be present. Returns 0 or -ENOMEM. */
 int vg_strmap_put(struct vg_strmap *m, const char *key, void *val);
 
+/* Removes key and returns its value (the caller frees it), or NULL when absent. Entries after it
+ * in its probe chain move back, so iterate over a copy of the keys when deleting in a loop. */
+void *vg_strmap_del(struct vg_strmap *m, const char *key);
+
 /* Calls fn on every value (e.g. to free them), then frees the map's own storage. */
 void vg_strmap_free(struct vg_strmap *m, void (*fn)(void *val));
 

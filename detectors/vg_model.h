@@ -76,6 +76,20 @@ struct vg_model_ops {
      * Returns what was resumed (>= 0) or a negative code with a message. */
     int (*load)(void *inst, char *err, size_t errlen);
     void (*destroy)(void *inst);
+    /* Scale-out (analyzer/vg_state_topic.c): one host's own state, carried in its record of the
+     * state topic when its partition moves to another analyzer. All three are optional: NULL
+     * means the model keeps nothing per host that it could not rebuild (model "series").
+     * host_save: a malloc'd blob in *out (the caller frees it) and its format version in
+     * *version; 0, -ENOENT (nothing for this host yet) or -ENOMEM. */
+    int (*host_save)(void *inst, const char *host, unsigned char **out, size_t *len,
+                     uint32_t *version);
+    /* Continues host from such a blob, replacing what the model had of it. A blob of another
+     * version, size or model shape is refused (negative code, message) and the host starts
+     * fresh in this model. */
+    int (*host_load)(void *inst, const char *host, uint32_t version, const unsigned char *buf,
+                     size_t len, char *err, size_t errlen);
+    /* Forgets host: its partition now belongs to another analyzer. */
+    void (*host_drop)(void *inst, const char *host);
 };
 
 #endif

@@ -845,3 +845,84 @@ int vg_mv_load_file(struct vg_mv **out, const char *path, const struct vg_mv_par
     vg_ckpt_r_free(r);
     return rc;
 }
+
+/* ---- one host's state, for moving it to another model of the same shape (scale-out) ---- */
+
+size_t vg_mv_host_floats(const struct vg_mv *mv)
+{
+    return (size_t)4 * mv->p.n_metrics + rowlen_win(mv);
+}
+
+int vg_mv_host_get(const struct vg_mv *mv, uint32_t id, float *out, uint32_t *age, uint32_t *phase,
+                   char *err, size_t errlen)
+{
+    if (id >= mv->n)
+        return vg_err(err, errlen, -ENOENT, "host %u: no such host", id);
+    float *bufs[5];
+    size_t per_row[5], nb = host_bufs(mv, bufs, per_row), o = 0;
+    char why[VG_ERRLEN];
+    for (size_t b = 0; b < nb; b++) {
+        if (mv->ops->download(mv->ctx, out + o, bufs[b] + id * per_row[b],
+                              per_row[b] * sizeof(float), why, sizeof(why)) < 0)
+            return vg_err(err, errlen, -EIO, "compute backend %s: %s", mv->ops->name, why);
+        o += per_row[b];
+    }
+    *age = mv->age[id];
+    *phase = (uint32_t)(mv->ticks % (uint64_t)mv->ring);
+    return 0;
+}
+
+int vg_mv_host_set(struct vg_mv *mv, uint32_t id, const float *in, uint32_t age, uint32_t phase,
+                   char *err, size_t errlen)
+{
+    uint32_t R = (uint32_t)mv->ring;
+    if (id >= mv->n || phase >= R)
+        return vg_err(err, errlen, -EINVAL, "host %u: bad row or phase %u", id, phase);
+    size_t m = mv->p.n_metrics, wl = rowlen_win(mv);
+    /* The window is a ring indexed by the model's own tick count: turn the exporter's ring so
+     * that its newest tick sits where this model writes before its next one. */
+    float *win = malloc(wl * sizeof(float));
+    if (!win)
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
+    uint32_t shift = (uint32_t)((mv->ticks % R + R - phase) % R);
+    const float *src = in + 4 * m;
+    for (uint32_t k = 0; k < R; k++) {
+        uint32_t to = (k + shift) % R;
+        memcpy(win + (size_t)to * m, src + (size_t)k * m, m * sizeof(float));
+        memcpy(win + (size_t)(to + R) * m, src + (size_t)k * m, m * sizeof(float));
+    }
+    float *bufs[5];
+    size_t per_row[5], nb = host_bufs(mv, bufs, per_row), o = 0;
+    int rc = 0;
+    for (size_t b = 0; b < nb && !rc; b++) {
+        const float *from = b == 4 ? win : in + o;
+        rc = mv->ops->upload(mv->ctx, bufs[b] + id * per_row[b], from, per_row[b] * sizeof(float));
+        o += per_row[b];
+    }
+    free(win);
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "compute backend %s: upload failed", mv->ops->name);
+    mv->age[id] = age;
+    return 0;
+}
+
+int vg_mv_remove_host(struct vg_mv *mv, uint32_t id, char *err, size_t errlen)
+{
+    if (id >= mv->n)
+        return vg_err(err, errlen, -ENOENT, "host %u: no such host", id);
+    uint32_t last = mv->n - 1;
+    if (id != last) {
+        float *bufs[5];
+        size_t per_row[5], nb = host_bufs(mv, bufs, per_row);
+        for (size_t b = 0; b < nb; b++)
+            mv->ops->copy(mv->ctx, bufs[b] + id * per_row[b], bufs[b] + last * per_row[b],
+                          per_row[b] * sizeof(float));
+        mv->age[id] = mv->age[last];
+    }
+    mv->n--;
+    /* A moved row that had no step yet now sits among the primed ones: it only weighs in the
+     * next priors (column means) with its blank scales, never loses its own state. */
+    if (mv->n_primed > mv->n)
+        mv->n_primed = mv->n;
+    return 0;
+}

@@ -39,3 +39,9 @@ add_dependencies(test_durability vigil-analyzer vigil-test-mockbroker vigil-test
 vg_add_test(test_agent_outage SOURCES test_agent_outage.c LIBS vg_analyzerproc vg_common
     TIMEOUT 300)
 add_dependencies(test_agent_outage vigil-agent vigil-analyzer vigil-test-mockbroker)
+
+# Scale-out (issue 7): two analyzers in one group, a rebalance, a SIGTERM handover and a kill -9
+# takeover; hosts continue from vigil.state without a cold start or a sequence gap.
+vg_add_test(test_scaleout SOURCES test_scaleout.c
+    LIBS vg_analyzerproc PkgConfig::RDKAFKA Threads::Threads TIMEOUT 180 LABELS scaleout)
+add_dependencies(test_scaleout vigil-analyzer vigil-test-mockbroker)
