@@ -25,6 +25,75 @@ static int fail(size_t *err_off, size_t off, char *err, size_t errlen, const cha
     return vg_err(err, errlen, -EINVAL, "select '%.100s': %s", text, msg);
 }
 
+/* glibc's regcomp builds `x+` as `xx*` and `x{m,n}` as m..n copies of x, so stacked or nested
+ * repetitions multiply: "a++++..." with 60 pluses or "((a{99}){99}){99}" exhaust memory at load
+ * time (found by fuzz_rules). This walks the pattern and bounds the number of atoms the
+ * expansion would hold, without compiling it. */
+#define REGEX_MAX_ATOMS 20000.0
+
+static double regex_expanded_atoms(const char *re)
+{
+    double stack[64];
+    int depth = 0;
+    double cur = 0, last = 0; /* size of this group so far, of the atom a repetition applies to */
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            cur += (last = 1);
+        } else if (*p == '[') {
+            /* A bracket expression is one atom; ']' right after '[' or '[^' is a member. */
+            p++;
+            if (*p == '^')
+                p++;
+            if (*p == ']')
+                p++;
+            while (*p && *p != ']') {
+                if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                    const char *close = strchr(p + 2, p[1]);
+                    p = close && close[1] == ']' ? close + 1 : p + 1;
+                }
+                if (*p)
+                    p++;
+            }
+            if (!*p)
+                break;
+            cur += (last = 1);
+        } else if (*p == '(') {
+            if (depth == (int)(sizeof(stack) / sizeof(stack[0])))
+                return 1e300;
+            stack[depth++] = cur;
+            cur = last = 0;
+        } else if (*p == ')' && depth > 0) {
+            last = cur;
+            cur = stack[--depth] + last;
+        } else if (*p == '+') {
+            cur += last;
+            last *= 2;
+        } else if (*p == '{') {
+            char *end;
+            unsigned long lo = strtoul(p + 1, &end, 10), hi = lo;
+            if (*end == ',')
+                hi = end[1] == '}' ? lo + 1 : strtoul(end + 1, &end, 10);
+            double mult = (double)(hi > lo ? hi : lo) + 1;
+            cur += last * (mult - 1);
+            last *= mult;
+            const char *close = strchr(p, '}');
+            if (!close)
+                break;
+            p = close;
+        } else if (*p == '*' || *p == '?' || *p == '|') {
+            /* A star or an option adds a loop or a branch, not a copy. */
+        } else {
+            cur += (last = 1);
+        }
+        if (cur > REGEX_MAX_ATOMS)
+            return cur;
+    }
+    while (depth > 0)
+        cur += stack[--depth];
+    return cur;
+}
+
 int vg_rule_select_parse(const char *text, struct vg_rule_select *m, size_t *err_off, char *err,
                          size_t errlen)
 {
@@ -96,6 +165,17 @@ int vg_rule_select_parse(const char *text, struct vg_rule_select *m, size_t *err
         return -ENOMEM;
     }
     m->value = val;
+    if ((m->op == VG_RULE_SEL_RE || m->op == VG_RULE_SEL_NRE) &&
+        regex_expanded_atoms(val) > REGEX_MAX_ATOMS) {
+        free(m->label);
+        free(m->value);
+        memset(m, 0, sizeof(*m));
+        *err_off = (size_t)(open + 1 - text);
+        return vg_err(err, errlen, -EINVAL,
+                      "regex in select '%.100s' is too complex: its repetitions ({m,n}, +) "
+                      "expand to more than %.0f atoms; write fewer or smaller nested repetitions",
+                      text, REGEX_MAX_ATOMS);
+    }
     if (m->op == VG_RULE_SEL_RE || m->op == VG_RULE_SEL_NRE) {
         int rc = regcomp(&m->re, val, REG_EXTENDED);
         if (rc) {
