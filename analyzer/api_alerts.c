@@ -241,6 +241,9 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
     counter(f, "vigil_notifications_deduplicated_total",
             "Firing transitions of alerts already firing (same fingerprint), dropped.",
             ds.deduplicated);
+    counter(f, "vigil_alerts_handed_over_total",
+            "Firing alerts dropped here because their host moved to another analyzer.",
+            ds.handed_over);
     counter(f, "vigil_notifications_silenced_total", "Firing notifications held back by a silence.",
             ds.silenced);
     counter(f, "vigil_silences_created_total", "Silences created through the API.",

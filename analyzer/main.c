@@ -17,6 +17,7 @@
 #include "analyzer_rules.h"
 #include "api_ops.h"
 #include "vg_action.h"
+#include "vg_dispatch.h"
 #include "vg_embedded_kafka.h"
 #include "vg_state_topic.h"
 #include "vg_engine.h"
@@ -188,6 +189,8 @@ static void forget_host(void *ud, const char *host)
 {
     struct analyzer *a = ud;
     vg_models_host_drop(a->models, host);
+    if (a->dispatch)
+        vg_dispatch_forget_host(a->dispatch, host);
     if (g_state)
         vg_state_topic_forget(g_state, host);
 }

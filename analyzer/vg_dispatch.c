@@ -256,6 +256,22 @@ static void on_resolved(struct vg_dispatch *d, const struct vg_notification *n, 
     d->v[at] = d->v[--d->n];
 }
 
+size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host)
+{
+    size_t dropped = 0;
+    for (size_t i = 0; i < d->n;) {
+        if (d->v[i]->n.host && strcmp(d->v[i]->n.host, host) == 0) {
+            alert_free(d->v[i]);
+            d->v[i] = d->v[--d->n];
+            dropped++;
+        } else {
+            i++;
+        }
+    }
+    d->st.handed_over += dropped;
+    return dropped;
+}
+
 void vg_dispatch_event(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms)
 {
     if (n->status && strcmp(n->status, "resolved") == 0)

@@ -30,6 +30,7 @@ struct vg_dispatch_stats {
     uint64_t silenced;       /* firing notifications a silence held back (counted once each) */
     uint64_t resolved_quiet; /* resolves not sent because their firing never was */
     uint64_t firing;         /* alerts held now */
+    uint64_t handed_over;    /* alerts dropped because their host moved to another analyzer */
 };
 
 /* Hands n to receivers: n->receivers names them (NULL: every receiver). */
@@ -44,6 +45,11 @@ void vg_dispatch_free(struct vg_dispatch *d);
 
 /* One transition from the engine. */
 void vg_dispatch_event(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms);
+
+/* Drops, without notifying, the alerts of a host whose partition went to another analyzer: the
+ * new owner restores the host's alert state and sends the repeats and the resolve under the same
+ * fingerprint, so a copy kept here would repeat forever and never resolve. Returns how many. */
+size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host);
 
 /* Sends what became due: group waits that ended, silences that ended, repeats. */
 void vg_dispatch_tick(struct vg_dispatch *d, int64_t now_ms);

@@ -319,6 +319,31 @@ static void duplicate_firing_is_dropped_and_repeats_carry_a_counter(void **state
     vg_dispatch_free(d);
 }
 
+static void a_host_handed_over_takes_its_alerts_along_silently(void **state)
+{
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {.repeat_interval_ms = 60000};
+    assert_int_equal(vg_dispatch_new(&d, &p, NULL, on_send, &out), 0);
+    struct vg_notification a = alert("firing", "fp-a", "web-1");
+    struct vg_notification b = alert("firing", "fp-b", "web-1");
+    struct vg_notification c = alert("firing", "fp-c", "db-1");
+    vg_dispatch_event(d, &a, 0);
+    vg_dispatch_event(d, &b, 0);
+    vg_dispatch_event(d, &c, 0);
+    assert_int_equal(out.n, 3);
+    assert_int_equal(vg_dispatch_forget_host(d, "web-1"), 2);
+    assert_int_equal(out.n, 3); /* no resolve: the new owner sends it */
+    vg_dispatch_tick(d, 60000);
+    assert_int_equal(out.n, 4); /* only db-1 repeats */
+    assert_string_equal(out.fp[3], "fp-c");
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.handed_over, 2);
+    assert_int_equal(st.firing, 1);
+    vg_dispatch_free(d);
+}
+
 static void a_group_waits_together_then_newcomers_go_at_once(void **state)
 {
     struct sent out = {0};
@@ -521,6 +546,7 @@ int main(void)
         cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
         cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
         cmocka_unit_test(duplicate_firing_is_dropped_and_repeats_carry_a_counter),
+        cmocka_unit_test(a_host_handed_over_takes_its_alerts_along_silently),
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
         cmocka_unit_test(silence_requests_are_checked),
         cmocka_unit_test(silences_survive_a_save_and_load),
