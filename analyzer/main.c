@@ -100,7 +100,10 @@ void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, ui
 
 static const double processing_bounds[] = {1e-5,   5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
                                            2.5e-3, 5e-3, 1e-2, 5e-2,   0.1,  1};
-static const double lag_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600};
+/* Fine below 2 s, where the end-to-end latency of a healthy pipeline lies (bench/fleet reads its
+ * p50/p99 from these buckets). */
+static const double lag_bounds[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5,
+                                    0.75, 1,     1.5,  2,     3,   5,    10,  30,   60,  300, 3600};
 
 /* Called with a->lock held. */
 static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)

@@ -30,6 +30,9 @@ struct wire_store {
     char *arena;
     size_t arena_len;
     size_t arena_cap;
+    /* The fast decoder's duplicate check: metric indices + 1 by name hash, 0 = empty. */
+    uint32_t *dup;
+    size_t dup_cap; /* power of two */
 };
 
 enum wire_field { F_V, F_HOST, F_BOOT, F_SEQ, F_TS, F_INTERVAL, F_LABELS, F_METRICS, F_COUNT };
@@ -282,6 +285,7 @@ void vg_wire_msg_free(struct vg_wire_msg *m)
         free(s->metrics);
         free(s->labels);
         free(s->arena);
+        free(s->dup);
         free(s);
     }
     memset(m, 0, sizeof(*m));
@@ -845,6 +849,290 @@ static int decode_root(const json_t *root, struct vg_wire_msg *m, struct wire_st
     return 0;
 }
 
+/* ---- fast decoder ----
+ * Most messages are plain: ASCII strings without escapes, numbers, the v1 fields once each. For
+ * those, one pass over the bytes fills m directly, without jansson's tree of allocated values
+ * (which was most of the analyzer's time per sample). It accepts only what the jansson path
+ * below accepts, with the same result; anything else, valid or not (escapes, non-ASCII, an
+ * unusual number, any error), makes it give up, and the message goes through the jansson path,
+ * which then decides and words the error. */
+
+struct fp {
+    const char *p, *end;
+};
+
+static bool fp_ws(struct fp *f)
+{
+    while (f->p < f->end && (*f->p == ' ' || *f->p == '\n' || *f->p == '\r' || *f->p == '\t'))
+        f->p++;
+    return f->p < f->end;
+}
+
+static bool fp_char(struct fp *f, char c)
+{
+    if (!fp_ws(f) || *f->p != c)
+        return false;
+    f->p++;
+    return true;
+}
+
+/* A string of printable ASCII without escapes; *s and *len point into the input. */
+static bool fp_string(struct fp *f, const char **s, size_t *len)
+{
+    if (!fp_char(f, '"'))
+        return false;
+    const char *b = f->p;
+    while (f->p < f->end) {
+        unsigned char c = (unsigned char)*f->p;
+        if (c == '"') {
+            *s = b;
+            *len = (size_t)(f->p - b);
+            f->p++;
+            return true;
+        }
+        if (c < 0x20 || c > 0x7E || c == '\\')
+            return false;
+        f->p++;
+    }
+    return false;
+}
+
+/* A JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, followed by a delimiter (so
+ * strtod/strtoll, which accept more, read exactly the token). is_int: no fraction or exponent,
+ * which is what makes it an integer for jansson. */
+static bool fp_number(struct fp *f, double *d, long long *i, bool *is_int)
+{
+    if (!fp_ws(f))
+        return false;
+    const char *p = f->p, *e = f->end;
+    if (p < e && *p == '-')
+        p++;
+    if (p >= e || !is_digit((unsigned char)*p))
+        return false;
+    if (*p == '0')
+        p++;
+    else
+        while (p < e && is_digit((unsigned char)*p))
+            p++;
+    bool integer = true;
+    if (p < e && *p == '.') {
+        integer = false;
+        if (++p >= e || !is_digit((unsigned char)*p))
+            return false;
+        while (p < e && is_digit((unsigned char)*p))
+            p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        integer = false;
+        p++;
+        if (p < e && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= e || !is_digit((unsigned char)*p))
+            return false;
+        while (p < e && is_digit((unsigned char)*p))
+            p++;
+    }
+    if (p >= e || !(*p == ',' || *p == '}' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        return false;
+    char *stop;
+    errno = 0;
+    if (integer) {
+        *i = strtoll(f->p, &stop, 10);
+        if (errno == ERANGE)
+            return false; /* jansson: out of range */
+        *d = (double)*i;
+    } else {
+        *d = strtod(f->p, &stop);
+        if (!isfinite(*d))
+            return false; /* jansson: out of range */
+    }
+    if (stop != p)
+        return false;
+    *is_int = integer;
+    f->p = p;
+    return true;
+}
+
+static bool fp_int(struct fp *f, long long *out)
+{
+    double d;
+    bool is_int;
+    return fp_number(f, &d, out, &is_int) && is_int;
+}
+
+/* After '{': calls item() per "key": value until '}'. */
+#define FP_MEMBERS(f, key, klen, ...)                                                              \
+    do {                                                                                           \
+        if (!fp_ws(f))                                                                             \
+            return false;                                                                          \
+        if (*(f)->p == '}') {                                                                      \
+            (f)->p++;                                                                              \
+            break;                                                                                 \
+        }                                                                                          \
+        for (;;) {                                                                                 \
+            if (!fp_string(f, &(key), &(klen)) || !fp_char(f, ':'))                                \
+                return false;                                                                      \
+            __VA_ARGS__                                                                            \
+            if (fp_char(f, ','))                                                                   \
+                continue;                                                                          \
+            if (!fp_char(f, '}'))                                                                  \
+                return false;                                                                      \
+            break;                                                                                 \
+        }                                                                                          \
+    } while (0)
+
+static uint32_t fp_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* Adds metric i (already stored) to the duplicate table; false if its name was there. */
+static bool fp_dup_add(struct vg_wire_msg *m, struct wire_store *s, size_t i, size_t klen)
+{
+    size_t mask = s->dup_cap - 1;
+    for (size_t k = fp_hash(m->metrics[i].name, klen) & mask;; k = (k + 1) & mask) {
+        uint32_t at = s->dup[k];
+        if (!at) {
+            s->dup[k] = (uint32_t)i + 1;
+            return true;
+        }
+        if (strcmp(m->metrics[at - 1].name, m->metrics[i].name) == 0)
+            return false;
+    }
+}
+
+static bool fp_metrics(struct fp *f, struct vg_wire_msg *m, struct wire_store *s)
+{
+    const char *key;
+    size_t klen;
+    if (!fp_char(f, '{'))
+        return false;
+    /* Every name is shorter than the message, and so is their count: size for the worst case
+     * the message allows, once, so the loop never reallocates or rehashes. */
+    size_t most = (size_t)(f->end - f->p) / 6 + 1; /* "a":0, is 6 bytes */
+    if (most > WIRE_METRICS_MAX)
+        most = WIRE_METRICS_MAX;
+    if (grow((void **)&s->metrics, &s->metrics_cap, m->n_metrics + most, sizeof(*s->metrics)))
+        return false;
+    m->metrics = s->metrics;
+    size_t want = 16;
+    while (want < 2 * most)
+        want *= 2;
+    if (want > s->dup_cap) {
+        uint32_t *d = realloc(s->dup, want * sizeof(*d));
+        if (!d)
+            return false;
+        s->dup = d;
+        s->dup_cap = want;
+    }
+    memset(s->dup, 0, s->dup_cap * sizeof(*s->dup));
+    FP_MEMBERS(f, key, klen, {
+        double d;
+        long long iv;
+        bool is_int;
+        if (!name_ok(key, klen) || !fp_number(f, &d, &iv, &is_int) || m->n_metrics >= most)
+            return false;
+        size_t i = m->n_metrics++;
+        m->metrics[i].name = arena_put(s, key, klen);
+        m->metrics[i].value = d;
+        if (!fp_dup_add(m, s, i, klen))
+            return false;
+    });
+    return true;
+}
+
+static bool fp_labels(struct fp *f, struct vg_wire_msg *m, struct wire_store *s)
+{
+    const char *key, *v;
+    size_t klen, vlen;
+    if (!fp_char(f, '{'))
+        return false;
+    FP_MEMBERS(f, key, klen, {
+        if (!label_key_ok(key, klen) || !fp_string(f, &v, &vlen) || vlen > VG_WIRE_LABEL_VALUE_MAX)
+            return false;
+        for (size_t i = 0; i < m->n_labels; i++)
+            if (strlen(m->labels[i].key) == klen && memcmp(m->labels[i].key, key, klen) == 0)
+                return false;
+        if (grow((void **)&s->labels, &s->labels_cap, m->n_labels + 1, sizeof(*s->labels)))
+            return false;
+        m->labels = s->labels;
+        m->labels[m->n_labels].key = arena_put(s, key, klen);
+        m->labels[m->n_labels].value = arena_put(s, v, vlen);
+        m->n_labels++;
+    });
+    return true;
+}
+
+/* True when buf was decoded into m; false: decide with the jansson path. */
+static bool fast_decode(const char *buf, size_t len, struct vg_wire_msg *m, struct wire_store *s)
+{
+    struct fp f = {buf, buf + len};
+    const char *key, *str;
+    size_t klen, slen;
+    long long n;
+    unsigned seen = 0;
+    /* All strings of the message fit in its own length: one reservation, no moves later. */
+    if (arena_reserve(m, s, len + 1) || !fp_char(&f, '{'))
+        return false;
+    FP_MEMBERS(&f, key, klen, {
+        int fi = field_index(key, klen);
+        if (fi < 0 || (seen & (1u << fi)))
+            return false;
+        seen |= 1u << fi;
+        switch (fi) {
+        case F_V:
+            if (!fp_int(&f, &n) || n != VG_WIRE_VERSION)
+                return false;
+            break;
+        case F_HOST:
+            if (!fp_string(&f, &str, &slen) || !host_ok(str, slen))
+                return false;
+            memcpy(m->host, str, slen);
+            m->host[slen] = '\0';
+            break;
+        case F_BOOT:
+            if (!fp_string(&f, &str, &slen) || !boot_ok(str, slen))
+                return false;
+            memcpy(m->boot, str, slen);
+            m->boot[slen] = '\0';
+            break;
+        case F_SEQ:
+            if (!fp_int(&f, &n) || n < 0 || n > WIRE_SEQ_MAX)
+                return false;
+            m->seq = (uint64_t)n;
+            break;
+        case F_TS:
+            if (!fp_int(&f, &n) || n <= 0)
+                return false;
+            m->ts_ms = n;
+            break;
+        case F_INTERVAL:
+            if (!fp_int(&f, &n) || n < 1 || n > WIRE_INTERVAL_MAX)
+                return false;
+            m->interval_ms = n;
+            break;
+        case F_LABELS:
+            if (!fp_labels(&f, m, s))
+                return false;
+            break;
+        case F_METRICS:
+            if (!fp_metrics(&f, m, s))
+                return false;
+            break;
+        }
+    });
+    if (fp_ws(&f)) /* anything but whitespace after the object */
+        return false;
+    for (int fi = 0; fi < F_COUNT; fi++)
+        if (fi != F_LABELS && !(seen & (1u << fi)))
+            return false;
+    m->version = VG_WIRE_VERSION;
+    return true;
+}
+
 /* Leaves m as if freshly reset, header included, so a failed decode never exposes half of a
  * message (or the previous one) to a caller that ignores the return code. */
 static void clear(struct vg_wire_msg *m)
@@ -858,8 +1146,8 @@ static void clear(struct vg_wire_msg *m)
     m->interval_ms = 0;
 }
 
-int vg_wire_decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m, char *err,
-                   size_t errlen)
+static int decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m, char *err,
+                  size_t errlen, bool fast)
 {
     if (max_bytes == 0)
         max_bytes = VG_WIRE_DEFAULT_MAX_BYTES;
@@ -872,6 +1160,9 @@ int vg_wire_decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire
         return vg_err(err, errlen, -ENOMEM, "out of memory decoding message");
     if (!buf)
         buf = "";
+    if (fast && fast_decode(buf, len, m, s))
+        return 0;
+    clear(m);
 
     json_error_t je;
     /* DECODE_ANY so a scalar reaches our own "expected an object" message instead of a generic
@@ -884,4 +1175,16 @@ int vg_wire_decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire
     if (rc)
         clear(m);
     return rc;
+}
+
+int vg_wire_decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m, char *err,
+                   size_t errlen)
+{
+    return decode(buf, len, max_bytes, m, err, errlen, true);
+}
+
+int vg_wire_decode_reference(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m,
+                             char *err, size_t errlen)
+{
+    return decode(buf, len, max_bytes, m, err, errlen, false);
 }

@@ -90,4 +90,9 @@ int vg_wire_encode(const struct vg_wire_msg *m, char **out, size_t *outlen, char
 int vg_wire_decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m, char *err,
                    size_t errlen);
 
+/* vg_wire_decode() without its fast path: every message through jansson. Same contract and
+ * results; tests and the fuzz target check the fast path against it. */
+int vg_wire_decode_reference(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m,
+                             char *err, size_t errlen);
+
 #endif

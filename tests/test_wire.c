@@ -613,6 +613,74 @@ static void failed_decode_clears_previous_message(void **state)
     free_msg(m);
 }
 
+/* The decoder's fast path (no jansson tree) must agree with the jansson path on everything:
+ * same return code, same error text, same message. Each base message is mutated at every byte
+ * (replaced by JSON's structural and number characters, escapes, control and non-ASCII bytes;
+ * deleted; cut short there) and decoded both ways. */
+static void expect_same_decode(const char *buf, size_t len, struct vg_wire_msg *a,
+                               struct vg_wire_msg *b)
+{
+    char ea[VG_ERRLEN] = "", eb[VG_ERRLEN] = "";
+    int ra = vg_wire_decode(buf, len, 0, a, ea, sizeof(ea));
+    int rb = vg_wire_decode_reference(buf, len, 0, b, eb, sizeof(eb));
+    if (ra != rb || (ra && strcmp(ea, eb) != 0))
+        fail_msg("fast %d '%s' vs reference %d '%s' for: %.*s", ra, ea, rb, eb, (int)len, buf);
+    if (ra)
+        return;
+    assert_int_equal(a->version, b->version);
+    assert_string_equal(a->host, b->host);
+    assert_string_equal(a->boot, b->boot);
+    assert_true(a->seq == b->seq && a->ts_ms == b->ts_ms && a->interval_ms == b->interval_ms);
+    assert_int_equal(a->n_labels, b->n_labels);
+    for (size_t i = 0; i < a->n_labels; i++) {
+        assert_string_equal(a->labels[i].key, b->labels[i].key);
+        assert_string_equal(a->labels[i].value, b->labels[i].value);
+    }
+    assert_int_equal(a->n_metrics, b->n_metrics);
+    for (size_t i = 0; i < a->n_metrics; i++) {
+        assert_string_equal(a->metrics[i].name, b->metrics[i].name);
+        assert_memory_equal(&a->metrics[i].value, &b->metrics[i].value, sizeof(double));
+    }
+}
+
+static void fast_decoder_agrees_with_jansson_on_every_mutation(void **state)
+{
+    (void)state;
+    static const char *bases[] = {
+        "{\"v\":1,\"host\":\"web-1\",\"boot\":\"6f1c-2a90\",\"seq\":42,\"ts\":1763900000000,"
+        "\"interval_ms\":1000,\"labels\":{\"env\":\"prod\",\"group\":\"web\"},\"metrics\":{"
+        "\"cpu.user_pct\":12.5,\"load.1m\":0.42000000000000004,\"net.eth0:rx_bytes\":18234,"
+        "\"a\":-0.0,\"b\":1e-320,\"c\":-7,\"d\":1.5E+3,\"e\":0}}",
+        " {\"metrics\" : { \"x\" : 1 , \"y\":2.5e3 } ,\"interval_ms\":1, \"ts\":1,\"seq\":0,"
+        "\"boot\":\"b\",\"host\":\"h\", \"v\" : 1 }\n",
+        "{\"v\":1,\"host\":\"h\",\"boot\":\"b\",\"seq\":9007199254740992,\"ts\":1,"
+        "\"interval_ms\":86400000,\"labels\":{},\"metrics\":{}}",
+    };
+    static const char repl[] = "\"\\{}[],:01-.eE+9 \tx\x01\x80\xc3u";
+    struct vg_wire_msg a, b;
+    vg_wire_msg_init(&a);
+    vg_wire_msg_init(&b);
+    char buf[1024];
+    for (size_t k = 0; k < sizeof(bases) / sizeof(bases[0]); k++) {
+        size_t len = strlen(bases[k]);
+        expect_same_decode(bases[k], len, &a, &b);
+        assert_int_equal(vg_wire_decode(bases[k], len, 0, &a, buf, sizeof(buf)), 0);
+        for (size_t i = 0; i < len; i++) {
+            for (size_t r = 0; r < sizeof(repl) - 1; r++) {
+                memcpy(buf, bases[k], len);
+                buf[i] = repl[r];
+                expect_same_decode(buf, len, &a, &b);
+            }
+            memcpy(buf, bases[k], i);
+            memcpy(buf + i, bases[k] + i + 1, len - i - 1);
+            expect_same_decode(buf, len - 1, &a, &b); /* byte i deleted */
+            expect_same_decode(bases[k], i, &a, &b);  /* cut short at i */
+        }
+    }
+    vg_wire_msg_free(&a);
+    vg_wire_msg_free(&b);
+}
+
 static void decode_reuses_storage_after_reset(void **state)
 {
     char json[8192];
@@ -773,6 +841,7 @@ int main(void)
         cmocka_unit_test(decode_rejects_label_values_over_256_bytes),
         cmocka_unit_test(failed_decode_clears_previous_message),
         cmocka_unit_test(decode_reuses_storage_after_reset),
+        cmocka_unit_test(fast_decoder_agrees_with_jansson_on_every_mutation),
         cmocka_unit_test(add_metric_names_survive_storage_growth),
         cmocka_unit_test(add_metric_rejects_bad_names_and_non_finite_values),
         cmocka_unit_test(add_label_rejects_bad_keys_and_values),

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_TOPICS 8
+#define MAX_TOPICS 32
 
 struct control {
     rd_kafka_mock_cluster_t *mc;

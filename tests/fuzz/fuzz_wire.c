@@ -44,8 +44,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vg_wire_msg_init(&second);
         ready = 1;
     }
-    char err[VG_ERRLEN];
-    if (vg_wire_decode((const char *)data, size, 0, &first, err, sizeof(err)) != 0) {
+    char err[VG_ERRLEN], ref_err[VG_ERRLEN];
+    /* The fast path must decide exactly as the jansson path does. */
+    int rc = vg_wire_decode((const char *)data, size, 0, &first, err, sizeof(err));
+    int ref =
+        vg_wire_decode_reference((const char *)data, size, 0, &second, ref_err, sizeof(ref_err));
+    if (rc != ref || (rc && strcmp(err, ref_err) != 0))
+        fail("fast and jansson decoders disagree", rc ? err : ref_err);
+    if (rc == 0)
+        check_equal(&first, &second);
+    if (rc != 0) {
         if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0')
             fail("rejection without a message", "");
         return 0;
