@@ -197,7 +197,8 @@ static const struct vg_cfg_key keys[] = {
     {"model.top_k", VG_CFG_INT, "3", OFF(model_top_k), 1, 8, NULL,
      "metrics averaged into the mv score and named as its attribution"},
     {"model.calib_init", VG_CFG_INT, "128", OFF(model_calib_init), 16, 256, NULL,
-     "warm mv scores a host's calibration learns before its score leaves 0"},
+     "warm mv ticks a host's error scales are fitted on, then as many its calibration learns, "
+     "before its score leaves 0"},
     {"model.max_metrics", VG_CFG_INT, "128", OFF(model_max_metrics), 1, 4096, NULL,
      "metrics per host group the mv model takes (the first names in sorted order)"},
     {"model.train", VG_CFG_BOOL, "true", OFF(model_train), NOBOUND, NULL,

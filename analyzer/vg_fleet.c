@@ -12,10 +12,20 @@
 #include "vg_strmap.h"
 #include "vg_util.h"
 
-#define CKPT_KIND "vg_fleet"
-#define TAG_GROUP VG_CKPT_TAG('F', 'L', 'G', 'R')
-#define TAG_COLS  VG_CKPT_TAG('F', 'L', 'M', 'N')
-#define TAG_HOSTS VG_CKPT_TAG('F', 'L', 'H', 'N')
+#define CKPT_KIND  "vg_fleet"
+#define TAG_GROUP  VG_CKPT_TAG('F', 'L', 'G', 'R')
+#define TAG_COLS   VG_CKPT_TAG('F', 'L', 'M', 'N')
+#define TAG_HOSTS  VG_CKPT_TAG('F', 'L', 'H', 'N')
+#define TAG_HSCORE VG_CKPT_TAG('F', 'L', 'H', 'S')
+
+/* A host's last host score (vg_fleet_params.host_score). */
+struct hs_last {
+    int rc;
+    double score, raw;
+    uint32_t n;
+    int32_t top[VG_MV_TOPK_MAX];
+    double val[VG_MV_TOPK_MAX];
+};
 
 struct group {
     char *name;
@@ -29,6 +39,12 @@ struct group {
     unsigned char *reported;
     uint32_t n_reported;
     struct vg_mv_result *res, *last; /* this step's results; each host's last reported one */
+    /* Host scores (host_score): one vg_hscore per row, its last result, the step's residuals
+     * (cap x m) and a row of blame (m). */
+    struct vg_hscore *hs;
+    struct hs_last *hl;
+    float *resid;
+    double *bl;
 };
 
 struct hostref {
@@ -95,6 +111,12 @@ static void free_group(void *v)
     free(g->reported);
     free(g->res);
     free(g->last);
+    for (uint32_t i = 0; g->hs && i < g->n; i++)
+        vg_hscore_free(&g->hs[i]);
+    free(g->hs);
+    free(g->hl);
+    free(g->resid);
+    free(g->bl);
     free(g->name);
     free(g);
 }
@@ -153,16 +175,40 @@ static int add_row(struct vg_fleet *f, struct group *g, const char *host, char *
         struct vg_mv_result *last = realloc(g->last, cap * sizeof(*last));
         if (last)
             g->last = last;
-        if (!x || !h || !rep || !res || !last)
+        int hs_ok = 1;
+        if (f->p.host_score) {
+            struct vg_hscore *hs = realloc(g->hs, cap * sizeof(*hs));
+            if (hs)
+                g->hs = hs;
+            struct hs_last *hl = realloc(g->hl, cap * sizeof(*hl));
+            if (hl)
+                g->hl = hl;
+            float *resid = realloc(g->resid, (size_t)cap * g->m * sizeof(float));
+            if (resid)
+                g->resid = resid;
+            if (!g->bl)
+                g->bl = calloc(g->m, sizeof(double));
+            hs_ok = hs && hl && resid && g->bl;
+        }
+        if (!x || !h || !rep || !res || !last || !hs_ok)
             return vg_err(err, errlen, -ENOMEM, "host %s: out of memory", host);
         g->cap = cap;
     }
     uint32_t row = g->n;
+    if (f->p.host_score) {
+        if (vg_hscore_init(&g->hs[row], g->m) < 0)
+            return vg_err(err, errlen, -ENOMEM, "host %s: out of memory", host);
+        memset(&g->hl[row], 0, sizeof(g->hl[row]));
+        g->hl[row].rc = -ENOENT;
+        g->hl[row].raw = NAN;
+    }
     struct hostref *ref = malloc(sizeof(*ref));
     char *name = strdup(host);
     if (!ref || !name || vg_strmap_put(&f->hosts, host, ref) < 0) {
         free(ref);
         free(name);
+        if (f->p.host_score)
+            vg_hscore_free(&g->hs[row]);
         return vg_err(err, errlen, -ENOMEM, "host %s: out of memory", host);
     }
     *ref = (struct hostref){.g = g, .row = row};
@@ -229,6 +275,33 @@ static struct group *new_group(struct vg_fleet *f, const char *name,
     return g;
 }
 
+/* Row i's residuals of this step through its vg_hscore; its blame ranked into hl. */
+static void host_score(const struct vg_fleet *f, struct group *g, uint32_t i)
+{
+    struct hs_last *l = &g->hl[i];
+    l->rc = vg_hscore_update(&g->hs[i], &f->p.hs, g->resid + (size_t)i * g->m, &l->score, &l->raw,
+                             g->bl);
+    l->n = 0;
+    if (l->rc == -EINVAL || !isfinite(l->raw))
+        return; /* fitting, or no finite error this tick: no blame */
+    uint32_t k = f->p.hs.top_k < g->m ? f->p.hs.top_k : g->m;
+    if (k > VG_MV_TOPK_MAX)
+        k = VG_MV_TOPK_MAX;
+    for (uint32_t q = 0; q < k; q++) {
+        int32_t best = -1;
+        for (uint32_t j = 0; j < g->m; j++) {
+            int taken = 0;
+            for (uint32_t r = 0; r < q && !taken; r++)
+                taken = l->top[r] == (int32_t)j;
+            if (!taken && (best < 0 || g->bl[j] > g->bl[best]))
+                best = (int32_t)j;
+        }
+        l->top[q] = best;
+        l->val[q] = g->bl[best];
+        l->n++;
+    }
+}
+
 static int step_group(struct vg_fleet *f, struct group *g, char *err, size_t errlen)
 {
     if (!g->n_reported)
@@ -238,10 +311,16 @@ static int step_group(struct vg_fleet *f, struct group *g, char *err, size_t err
         return rc;
     f->st.steps++;
     uint32_t W = vg_mv_params(g->mv)->window;
+    if (f->p.host_score && (rc = vg_mv_residuals(g->mv, g->resid, err, errlen)) < 0)
+        return rc;
     for (uint32_t i = 0; i < g->n; i++) {
         if (!g->reported[i])
             continue;
         g->last[i] = g->res[i];
+        /* Until its window holds only its own ticks a host's residuals are not its own: its
+         * host score neither fits nor calibrates on them. */
+        if (f->p.host_score && g->res[i].age > W)
+            host_score(f, g, i);
         if (f->fn) {
             struct vg_fleet_score s;
             vg_fleet_host(f, g->hosts[i], &s);
@@ -346,6 +425,19 @@ int vg_fleet_host(const struct vg_fleet *f, const char *host, struct vg_fleet_sc
         out->top_err[q] = r->top_err[q];
         out->n_top++;
     }
+    out->hs_rc = -ENOENT;
+    out->hs_raw = NAN;
+    if (f->p.host_score) {
+        const struct hs_last *l = &g->hl[ref->row];
+        out->hs_rc = l->rc;
+        out->hs_score = l->score;
+        out->hs_raw = l->raw;
+        for (uint32_t q = 0; q < l->n; q++) {
+            out->blame_top[q] = g->cols[l->top[q]];
+            out->blame[q] = l->val[q];
+        }
+        out->n_blame = l->n;
+    }
     return 0;
 }
 
@@ -391,6 +483,43 @@ static int join(char **names, uint32_t n, char **out, size_t *len)
     return 0;
 }
 
+/* Every row's vg_hscore state, in row order, one section. */
+static int save_hscores(const struct group *g, struct vg_ckpt_w *w, char *err, size_t errlen)
+{
+    size_t one = vg_hscore_packed_size(g->m), len = one * g->n;
+    unsigned char *b = malloc(len ? len : 1);
+    if (!b)
+        return vg_err(err, errlen, -ENOMEM, "checkpoint: out of memory");
+    for (uint32_t i = 0; i < g->n; i++)
+        vg_hscore_pack(&g->hs[i], b + one * i);
+    int rc = vg_ckpt_w_add(w, TAG_HSCORE, b, len) ? -ENOMEM : 0;
+    free(b);
+    return rc ? vg_err(err, errlen, rc, "checkpoint: out of memory") : 0;
+}
+
+/* Checks the host scores' section of a checkpoint of n hosts of m metrics: its size and every
+ * host's state, unpacked into a scratch state. */
+static int check_hscores(const char *path, const void *d, size_t len, uint32_t n, uint32_t m,
+                         char *err, size_t errlen)
+{
+    size_t one = vg_hscore_packed_size(m);
+    if (len != one * n)
+        return vg_err(err, errlen, -EINVAL,
+                      "%s: host calibration section has %zu bytes, expected %zu (%u hosts)", path,
+                      len, one * n, n);
+    struct vg_hscore tmp;
+    if (vg_hscore_init(&tmp, m) < 0)
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", path);
+    char why[VG_ERRLEN];
+    int rc = 0;
+    for (uint32_t i = 0; i < n && !rc; i++)
+        if ((rc = vg_hscore_unpack(&tmp, (const unsigned char *)d + one * i, one, why,
+                                   sizeof(why))) < 0)
+            vg_err(err, errlen, rc, "%s: host %u: %s", path, i, why);
+    vg_hscore_free(&tmp);
+    return rc;
+}
+
 static int save_group(struct vg_fleet *f, struct group *g, char *err, size_t errlen)
 {
     char path[4096];
@@ -411,6 +540,8 @@ static int save_group(struct vg_fleet *f, struct group *g, char *err, size_t err
         vg_err(err, errlen, rc, "checkpoint: out of memory");
     if (!rc)
         rc = vg_mv_save(g->mv, w, err, errlen);
+    if (!rc && f->p.host_score)
+        rc = save_hscores(g, w, err, errlen);
     if (!rc)
         rc = vg_ckpt_w_commit(w, path, err, errlen);
     free(cols);
@@ -522,6 +653,20 @@ static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errl
                     vg_mv_n_hosts(g->mv));
         goto out;
     }
+    const void *hsd = NULL;
+    size_t hsl = 0;
+    if (f->p.host_score) {
+        if ((rc = vg_ckpt_r_get(r, TAG_HSCORE, &hsd, &hsl, err, errlen)) == -ENOENT) {
+            rc = vg_err(err, errlen, -EINVAL,
+                        "%s: no host calibration in this checkpoint (written by an older "
+                        "version)",
+                        path);
+            goto out;
+        }
+        if (rc < 0 ||
+            (rc = check_hscores(path, hsd, hsl, (uint32_t)n, (uint32_t)m, err, errlen)) < 0)
+            goto out;
+    }
     if (vg_strmap_put(&f->groups, name, g) < 0) {
         rc = -ENOMEM;
         goto out;
@@ -536,6 +681,12 @@ static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errl
         keep->last[i].age = 0;
         keep->last[i].score = NAN;
     }
+    /* Checked above: cannot fail. */
+    size_t one = vg_hscore_packed_size((size_t)m);
+    for (long i = 0; hsd && i < n; i++)
+        if ((rc = vg_hscore_unpack(&keep->hs[i], (const unsigned char *)hsd + one * (size_t)i, one,
+                                   err, errlen)) < 0)
+            goto out;
 out:
     if (cols)
         for (long j = 0; j < m; j++)
@@ -604,6 +755,16 @@ int vg_fleet_host_export(const struct vg_fleet *f, const char *host,
         free(row);
         return rc;
     }
+    out->hscore = NULL;
+    out->hscore_len = 0;
+    if (f->p.host_score) {
+        out->hscore_len = vg_hscore_packed_size(g->m);
+        if (!(out->hscore = malloc(out->hscore_len))) {
+            free(row);
+            return vg_err(err, errlen, -ENOMEM, "out of memory");
+        }
+        vg_hscore_pack(&g->hs[ref->row], out->hscore);
+    }
     out->group = g->name;
     out->cols = (const char *const *)g->cols;
     out->m = g->m;
@@ -625,12 +786,18 @@ int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
     if (g->reported[row])
         g->n_reported--;
     free(g->hosts[row]);
+    if (f->p.host_score)
+        vg_hscore_free(&g->hs[row]);
     if (row != last) {
         /* The last row moved into this one in the model: the same here. */
         g->hosts[row] = g->hosts[last];
         memcpy(g->x + (size_t)row * g->m, g->x + (size_t)last * g->m, g->m * sizeof(float));
         g->reported[row] = g->reported[last];
         g->last[row] = g->last[last];
+        if (f->p.host_score) {
+            g->hs[row] = g->hs[last];
+            g->hl[row] = g->hl[last];
+        }
         struct hostref *moved = vg_strmap_get(&f->hosts, g->hosts[row]);
         if (moved)
             moved->row = row;
@@ -682,6 +849,12 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
     if (rc < 0 || (rc = add_row(f, g, host, err, errlen)) < 0)
         return rc;
     rc = vg_mv_host_set(g->mv, id, in->row, in->age, in->phase, err, errlen);
+    if (rc == 0 && f->p.host_score && !*fresh) {
+        if (!in->hscore)
+            rc = vg_err(err, errlen, -EINVAL, "group %s: the record has no host score", in->group);
+        else
+            rc = vg_hscore_unpack(&g->hs[id], in->hscore, in->hscore_len, err, errlen);
+    }
     if (rc < 0) {
         vg_fleet_host_drop(f, host);
         return rc;

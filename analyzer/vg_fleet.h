@@ -9,10 +9,16 @@
  * as every host of the group has reported; hosts that did not report in a tick give a row of
  * missing values.
  *
+ * Host scores: with host_score set, every warm host's per-metric residuals of a step go through
+ * its own vg_hscore (detectors/vg_hscore.h: error scales, top-k, smoothing, SPOT calibration,
+ * blame), the code `vigilctl eval smd` scores with, and each result carries the calibrated score
+ * and the metrics ranked by blame.
+ *
  * Checkpoints: one file per group, DIR/<group>.ckpt, written atomically by vg_fleet_save() and
- * read by vg_fleet_load() at start. A file that is corrupt, truncated, of another format version
- * or of another model shape is refused with its reason logged and counted; that group starts
- * fresh.
+ * read by vg_fleet_load() at start; with host_score they hold every host's vg_hscore state too
+ * (its calibration survives a restart). A file that is corrupt, truncated, of another format
+ * version or of another model shape is refused with its reason logged and counted; that group
+ * starts fresh.
  *
  * Not thread-safe: the analyzer's consumer thread drives it (API readers hold the analyzer lock).
  */
@@ -22,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vg_hscore.h"
 #include "vg_k.h"
 #include "vg_mv.h"
 #include "vg_wire.h"
@@ -37,6 +44,9 @@ struct vg_fleet_params {
      * waiting for a second report or vg_fleet_step(): scores come one tick sooner (the
      * analyzer, where each message is a host's tick). */
     int step_when_complete;
+    /* Score every warm host through its own vg_hscore with these parameters (hs). */
+    int host_score;
+    struct vg_hscore_params hs;
 };
 
 /* One host's result of a step. Strings belong to the fleet and live until it is freed. */
@@ -49,6 +59,15 @@ struct vg_fleet_score {
     uint32_t n_top;
     const char *top[VG_MV_TOPK_MAX]; /* metric names, most anomalous first */
     float top_err[VG_MV_TOPK_MAX];
+    /* Host score (host_score): hs_rc is vg_hscore_update's last return (0: hs_score is the
+     * calibrated score; -EAGAIN: still fitting or calibrating; -ENOENT: none yet), hs_raw its
+     * uncalibrated score (NaN while fitting), and the hs.top_k metrics most to blame with their
+     * blame (vg_hscore), highest first. */
+    int hs_rc;
+    double hs_score, hs_raw;
+    uint32_t n_blame;
+    const char *blame_top[VG_MV_TOPK_MAX];
+    double blame[VG_MV_TOPK_MAX];
 };
 
 typedef void (*vg_fleet_score_fn)(void *ud, const struct vg_fleet_score *s);
@@ -98,14 +117,18 @@ struct vg_fleet_host_state {
     float *row; /* vg_mv_host_floats() floats (vg_mv_host_get) */
     size_t n_floats;
     uint32_t age, phase;
+    unsigned char *hscore; /* vg_hscore_pack() bytes of its host score; NULL without host_score */
+    size_t hscore_len;
 };
-/* Fills out; out->row is malloc'd (the caller frees it), group and cols are the fleet's, valid
- * until it changes. 0, -ENOENT (host not modelled) or a negative code with a message. */
+/* Fills out; out->row and out->hscore are malloc'd (the caller frees both), group and cols are
+ * the fleet's, valid until it changes. 0, -ENOENT (host not modelled) or a negative code with a
+ * message. */
 int vg_fleet_host_export(const struct vg_fleet *f, const char *host,
                          struct vg_fleet_host_state *out, char *err, size_t errlen);
 /* Continues host from such a state, replacing what the fleet had of it. A group this fleet does
  * not have yet is made from in->cols with initial weights; *fresh = 1 when the host's group here
- * has not stepped yet (its weights are the initial ones). Refused, with a message, when the group
+ * has not stepped yet (its weights are the initial ones): the host score then starts over, since
+ * it calibrated residuals of other weights. Refused, with a message, when the group
  * here models other metrics or another shape, or at the limits. */
 int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_fleet_host_state *in,
                          int *fresh, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /* Host model "mv": the multivariate model of detectors/vg_mv.h run by host groups (vg_fleet.h),
- * its raw scores calibrated into [0,1] per host by SPOT (vg_spot.h), its top_k metrics named as
- * the attribution with each one's share of the top_k residual. */
+ * each host's residuals scored by its own vg_hscore (detectors/vg_hscore.h, the code `vigilctl
+ * eval smd` measures): calibrated into [0,1], with the top_k metrics most to blame named as the
+ * attribution, each with its share of their blame. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,19 +11,16 @@
 #include "vg_log.h"
 #include "vg_model.h"
 #include "vg_models.h"
-#include "vg_spot.h"
 #include "vg_strmap.h"
 #include "vg_util.h"
 
 struct mv_host {
-    struct vg_spot spot;
     int64_t ts_pending; /* event time of the tick put but not yet stepped */
     struct vg_model_score last;
 };
 
 struct mv_model {
     struct vg_fleet *fleet;
-    struct vg_spot_params sp;
     struct vg_strmap hosts; /* name -> struct mv_host * */
 };
 
@@ -33,7 +31,6 @@ static struct mv_host *mv_host_get(struct mv_model *m, const char *host)
         return h;
     if (!(h = calloc(1, sizeof(*h))))
         return NULL;
-    vg_spot_init(&h->spot);
     h->last.raw = NAN;
     if (vg_strmap_put(&m->hosts, host, h) < 0) {
         free(h);
@@ -42,7 +39,9 @@ static struct mv_host *mv_host_get(struct mv_model *m, const char *host)
     return h;
 }
 
-/* Every host of a group step: calibrate its raw score and keep the attribution. */
+/* Every host of a group step: keep its host score and attribution. Until the host score has
+ * fitted its error scales (vg_hscore_update), raw and the metrics named are vg_mv's own; until
+ * its calibration has its sample, the host is not warm. */
 static void on_score(void *ud, const struct vg_fleet_score *s)
 {
     struct mv_model *m = ud;
@@ -50,24 +49,23 @@ static void on_score(void *ud, const struct vg_fleet_score *s)
     if (!h || !isfinite(s->score))
         return;
     struct vg_model_score *o = &h->last;
-    o->raw = s->score;
     o->ts_ms = h->ts_pending;
-    o->score = 0;
-    o->warm = 0;
-    /* Until the window holds only the host's own ticks its raw scores are not its own: the
-     * calibration does not learn them. */
-    double cal;
-    if (s->warm && vg_spot_update(&h->spot, &m->sp, s->score, &cal) == 0) {
-        o->score = cal;
-        o->warm = 1;
-    }
+    o->warm = s->hs_rc == 0;
+    o->score = o->warm ? s->hs_score : 0;
+    o->raw = isfinite(s->hs_raw) ? s->hs_raw : s->score;
+    /* The group's column names: they live as long as the fleet. */
+    const char *const *names = s->n_blame ? s->blame_top : s->top;
+    double val[VG_MV_TOPK_MAX];
+    uint32_t n = s->n_blame ? s->n_blame : s->n_top;
+    for (uint32_t q = 0; q < n && q < VG_MV_TOPK_MAX; q++)
+        val[q] = s->n_blame ? s->blame[q] : s->top_err[q];
     double sum = 0;
-    for (uint32_t q = 0; q < s->n_top; q++)
-        sum += s->top_err[q] > 0 ? s->top_err[q] : 0;
+    for (uint32_t q = 0; q < n; q++)
+        sum += val[q] > 0 ? val[q] : 0;
     o->n_top = 0;
-    for (uint32_t q = 0; q < s->n_top && q < VG_MODEL_TOP_MAX; q++) {
-        o->top[q] = s->top[q]; /* the group's column names: live as long as the fleet */
-        o->top_share[q] = sum > 0 && s->top_err[q] > 0 ? s->top_err[q] / sum : 0;
+    for (uint32_t q = 0; q < n && q < VG_MODEL_TOP_MAX; q++) {
+        o->top[q] = names[q];
+        o->top_share[q] = sum > 0 && val[q] > 0 ? val[q] / sum : 0;
         o->n_top++;
     }
 }
@@ -90,8 +88,6 @@ static int mv_create(void **inst, const struct vg_model_env *env, char *err, siz
     if (!m)
         return vg_err(err, errlen, -ENOMEM, "model mv: out of memory");
     vg_strmap_init(&m->hosts);
-    vg_spot_defaults(&m->sp);
-    m->sp.n_init = env->calib_init;
     struct vg_fleet_params p = {
         .dir = env->dir,
         .max_metrics = env->max_metrics,
@@ -99,7 +95,14 @@ static int mv_create(void **inst, const struct vg_model_env *env, char *err, siz
         .max_hosts = env->max_hosts,
         .train = env->train,
         .step_when_complete = 1,
+        .host_score = 1,
     };
+    /* The host score of `vigilctl eval smd` (docs/evaluation.md): error scales fitted on a
+     * host's first calib_init warm ticks, then calib_init more for the calibration's sample. */
+    vg_hscore_defaults(&p.hs);
+    p.hs.top_k = env->top_k;
+    p.hs.fit_n = env->calib_init;
+    p.hs.spot.n_init = env->calib_init;
     vg_mv_params_default(&p.mv, 1);
     p.mv.window = env->window;
     p.mv.score.top_k = env->top_k;
@@ -148,12 +151,14 @@ static int mv_load(void *inst, char *err, size_t errlen)
 
 /* ---- one host's state in the state topic (scale-out) ----
  *
- * Blob version 1, integers little-endian, floats and the calibration as this build lays them out
- * (the blob's size checks catch another layout):
+ * Blob version 2, integers little-endian, floats as this build lays them out (the blob's size
+ * checks catch another layout):
  *   str group, u32 m, m x str metric, u32 age, u32 phase, u32 n_floats, n_floats x f32 (the
- *   host's row of its group's model: vg_mv_host_get), u32 calibration size, calibration bytes
- * where str is u16 length + bytes. */
-#define MV_BLOB_VERSION 1
+ *   host's row of its group's model: vg_mv_host_get), u32 host score size, host score bytes
+ *   (vg_hscore_pack: versioned and range-checked on its own)
+ * where str is u16 length + bytes. Version 1 carried a SPOT calibration the analyzer no longer
+ * uses; such a record is refused and the host's calibration learns again. */
+#define MV_BLOB_VERSION 2
 
 struct wbuf {
     unsigned char *p;
@@ -214,9 +219,10 @@ static int mv_host_save(void *inst, const char *host, unsigned char **out, size_
     w_u32(&b, hs.phase);
     w_u32(&b, (uint32_t)hs.n_floats);
     w_put(&b, hs.row, hs.n_floats * sizeof(float));
-    w_u32(&b, (uint32_t)sizeof(h->spot));
-    w_put(&b, &h->spot, sizeof(h->spot));
+    w_u32(&b, (uint32_t)hs.hscore_len);
+    w_put(&b, hs.hscore, hs.hscore_len);
     free(hs.row);
+    free(hs.hscore);
     if (b.oom) {
         free(b.p);
         return -ENOMEM;
@@ -266,12 +272,6 @@ static char *r_str(struct rbuf *r)
     return out;
 }
 
-static int spot_sane(const struct vg_spot *s)
-{
-    return s->ninit <= VG_SPOT_INIT && s->npeaks <= VG_SPOT_PEAKS && s->next_peak < VG_SPOT_PEAKS &&
-           s->nt <= s->n;
-}
-
 static int mv_host_load(void *inst, const char *host, uint32_t version, const unsigned char *buf,
                         size_t len, char *err, size_t errlen)
 {
@@ -292,29 +292,23 @@ static int mv_host_load(void *inst, const char *host, uint32_t version, const un
     hs.n_floats = r_u32(&r);
     const unsigned char *row =
         hs.n_floats < (1u << 24) ? r_take(&r, hs.n_floats * sizeof(float)) : NULL;
-    uint32_t spot_size = r_u32(&r);
-    const unsigned char *spot = r_take(&r, spot_size);
+    uint32_t hs_size = r_u32(&r);
+    const unsigned char *hsb = r_take(&r, hs_size);
     int rc = 0;
     if (!group || !cols || !row || r.bad || r.off != len)
         rc = vg_err(err, errlen, -EINVAL, "mv state: truncated or malformed");
-    else if (spot_size != sizeof(struct vg_spot))
-        rc = vg_err(err, errlen, -EINVAL, "mv state: calibration of %u bytes, this build's is %zu",
-                    spot_size, sizeof(struct vg_spot));
     float *rowf = rc ? NULL : malloc(hs.n_floats ? hs.n_floats * sizeof(float) : 1);
     if (!rc && !rowf)
         rc = vg_err(err, errlen, -ENOMEM, "out of memory");
-    struct vg_spot cal;
-    if (!rc) {
-        memcpy(rowf, row, hs.n_floats * sizeof(float));
-        memcpy(&cal, spot, sizeof(cal));
-        if (!spot_sane(&cal))
-            rc = vg_err(err, errlen, -EINVAL, "mv state: calibration out of range");
-    }
     int fresh = 0;
     if (!rc) {
+        memcpy(rowf, row, hs.n_floats * sizeof(float));
         hs.group = group;
         hs.cols = (const char *const *)cols;
         hs.row = rowf;
+        /* vg_hscore_unpack checks the host score's size, version and ranges. */
+        hs.hscore = hs_size ? (unsigned char *)hsb : NULL;
+        hs.hscore_len = hs_size;
         rc = vg_fleet_host_import(m->fleet, host, &hs, &fresh, err, errlen);
     }
     struct mv_host *h = rc ? NULL : mv_host_get(m, host);
@@ -324,13 +318,9 @@ static int mv_host_load(void *inst, const char *host, uint32_t version, const un
         /* A group that has not stepped here has initial weights, whose residuals the
          * calibration never saw: it learns them again rather than alert on an untrained
          * model's errors. */
-        if (fresh) {
-            vg_spot_init(&h->spot);
+        if (fresh)
             vg_info("mv group untrained here: host keeps its window, calibration learns again",
                     "host=%s group=%s", host, group);
-        } else {
-            h->spot = cal;
-        }
         h->last = (struct vg_model_score){.raw = NAN};
     }
     free(rowf);
@@ -357,7 +347,8 @@ void vg_model_mv_stats(void *inst, struct vg_fleet_stats *out)
 const struct vg_model_ops vg_model_mv = {
     .name = "mv",
     .help = "multivariate: one MLP per host group over a window of all of a host's metrics, "
-            "forecasting the next tick; score = calibrated mean of the top_k residuals",
+            "forecasting the next tick; score = calibrated, smoothed mean of the top_k residuals "
+            "over each metric's typical error (vg_hscore)",
     .create = mv_create,
     .update = mv_update,
     .score = mv_score,

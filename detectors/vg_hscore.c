@@ -5,14 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vg_util.h"
+
 void vg_hscore_defaults(struct vg_hscore_params *p)
 {
     p->top_k = 3;
     p->smooth = 10;
     p->blame = 60;
+    p->blame_fast = 10;
     p->floor = 0.3;
     p->alpha = 0.001;
     p->clip = 4;
+    p->fit_n = 256;
     vg_spot_defaults(&p->spot);
     /* A host whose errors never varied still needs a tail to score its first change on. */
     p->spot.min_sigma = 0.1;
@@ -27,8 +31,9 @@ int vg_hscore_init(struct vg_hscore *h, size_t m)
     h->cnt = calloc(m, sizeof(uint64_t));
     h->e = calloc(m, sizeof(double));
     h->blame = calloc(m, sizeof(double));
+    h->fast = calloc(m, sizeof(double));
     vg_spot_init(&h->spot);
-    if (!h->scale || !h->sum || !h->cnt || !h->e || !h->blame) {
+    if (!h->scale || !h->sum || !h->cnt || !h->e || !h->blame || !h->fast) {
         vg_hscore_free(h);
         return -ENOMEM;
     }
@@ -42,6 +47,7 @@ void vg_hscore_free(struct vg_hscore *h)
     free(h->cnt);
     free(h->e);
     free(h->blame);
+    free(h->fast);
     memset(h, 0, sizeof(*h));
 }
 
@@ -53,6 +59,7 @@ void vg_hscore_fit(struct vg_hscore *h, const float *err)
         h->sum[j] += fabs(err[j]);
         h->cnt[j]++;
     }
+    h->nfit++;
 }
 
 static void finish_fit(struct vg_hscore *h)
@@ -115,14 +122,124 @@ int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const 
         s += h->raw_ring[(h->pos - 1 - i) % VG_HSCORE_SMOOTH];
     *raw = s / n;
     /* Blame: an exponential average of e over about `blame` ticks (rate 1/blame, the first
-     * ticks averaged evenly), so the metrics of an incident stay ranked while it lasts. */
-    uint32_t bt = p->blame ? p->blame : sm;
+     * ticks averaged evenly), so the metrics of an incident stay ranked while it lasts, or, when
+     * larger, one over `blame_fast` ticks, so the metrics of an incident that has just begun are
+     * named before the slow average turns to them. */
+    uint32_t bt = p->blame ? p->blame : sm, bf = p->blame_fast;
     h->nblame++;
     double ab = 1.0 / (double)(h->nblame < bt ? h->nblame : bt);
+    double af = bf ? 1.0 / (double)(h->nblame < bf ? h->nblame : bf) : 0;
     for (size_t j = 0; j < h->m; j++) {
         h->blame[j] += ab * (e[j] - h->blame[j]);
+        h->fast[j] += af * (e[j] - h->fast[j]);
         if (blame)
-            blame[j] = h->blame[j];
+            blame[j] = bf && h->fast[j] > h->blame[j] ? h->fast[j] : h->blame[j];
     }
     return vg_spot_update(&h->spot, &p->spot, *raw, score);
+}
+
+int vg_hscore_update(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
+                     double *score, double *raw, double *blame)
+{
+    if (!h->fitted && h->nfit < p->fit_n) {
+        vg_hscore_fit(h, err);
+        *score = 0;
+        *raw = NAN;
+        return -EAGAIN;
+    }
+    return vg_hscore_step(h, p, err, score, raw, blame);
+}
+
+/* ---- packed state ---- */
+
+#define PACK_VERSION 1
+#define PACK_HEAD    (6 * 4 + 2 * 8 + VG_HSCORE_SMOOTH * 8)
+
+size_t vg_hscore_packed_size(size_t m)
+{
+    return PACK_HEAD + m * (5 * 8) + VG_SPOT_PACKED;
+}
+
+void vg_hscore_pack(const struct vg_hscore *h, void *buf)
+{
+    unsigned char *b = buf;
+    uint32_t u[6] = {PACK_VERSION, (uint32_t)h->m, h->pos, h->have, (uint32_t)h->fitted, 0};
+    uint64_t n[2] = {h->nblame, h->nfit};
+    memcpy(b, u, sizeof(u));
+    b += sizeof(u);
+    memcpy(b, n, sizeof(n));
+    b += sizeof(n);
+    memcpy(b, h->raw_ring, sizeof(h->raw_ring));
+    b += sizeof(h->raw_ring);
+    size_t mb = h->m * sizeof(double);
+    memcpy(b, h->scale, mb);
+    memcpy(b + mb, h->sum, mb);
+    memcpy(b + 2 * mb, h->blame, mb);
+    memcpy(b + 3 * mb, h->fast, mb);
+    memcpy(b + 4 * mb, h->cnt, h->m * sizeof(uint64_t));
+    vg_spot_pack(&h->spot, b + 5 * mb);
+}
+
+static int finite_nonneg(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i] >= 0) || !isfinite(v[i]))
+            return 0;
+    return 1;
+}
+
+int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err, size_t errlen)
+{
+    const unsigned char *b = buf;
+    uint32_t u[6];
+    if (len < sizeof(u))
+        return vg_err(err, errlen, -EINVAL, "host score state: %zu bytes", len);
+    memcpy(u, b, sizeof(u));
+    if (u[0] != PACK_VERSION)
+        return vg_err(err, errlen, -EINVAL,
+                      "host score state: format version %u not supported (this build reads %d)",
+                      u[0], PACK_VERSION);
+    if (u[1] != h->m)
+        return vg_err(err, errlen, -EINVAL, "host score state: %u metrics, not %zu", u[1], h->m);
+    if (len != vg_hscore_packed_size(h->m))
+        return vg_err(err, errlen, -EINVAL, "host score state: %zu bytes, expected %zu", len,
+                      vg_hscore_packed_size(h->m));
+    if (u[3] > VG_HSCORE_SMOOTH || u[4] > 1 || u[5] != 0)
+        return vg_err(err, errlen, -EINVAL, "host score state: counters out of range");
+    b += sizeof(u);
+    uint64_t n[2];
+    memcpy(n, b, sizeof(n));
+    b += sizeof(n);
+    double ring[VG_HSCORE_SMOOTH];
+    memcpy(ring, b, sizeof(ring));
+    b += sizeof(ring);
+    size_t m = h->m, mb = m * sizeof(double);
+    double *d = malloc(4 * mb + 1);
+    if (!d)
+        return vg_err(err, errlen, -ENOMEM, "host score state: out of memory");
+    memcpy(d, b, 4 * mb);
+    if (!finite_nonneg(ring, VG_HSCORE_SMOOTH) || !finite_nonneg(d, 4 * m)) {
+        free(d);
+        return vg_err(err, errlen, -EINVAL, "host score state: negative or non-finite values");
+    }
+    struct vg_spot sp;
+    int rc = vg_spot_unpack(&sp, b + 4 * mb + m * sizeof(uint64_t), err, errlen);
+    if (rc < 0) {
+        free(d);
+        return rc;
+    }
+    h->pos = u[2];
+    h->have = u[3];
+    h->fitted = (int)u[4];
+    h->nblame = n[0];
+    h->nfit = n[1];
+    memcpy(h->raw_ring, ring, sizeof(ring));
+    memcpy(h->scale, d, mb);
+    memcpy(h->sum, d + m, mb);
+    memcpy(h->blame, d + 2 * m, mb);
+    memcpy(h->fast, d + 3 * m, mb);
+    memcpy(h->cnt, b + 4 * mb, m * sizeof(uint64_t));
+    h->spot = sp;
+    free(d);
+    return 0;
 }

@@ -1,17 +1,22 @@
 /* Host score: turns one tick of a host's per-metric errors (vg_mv residuals, or per-metric
  * surprises of the per-series detectors) into one calibrated host score in [0,1] and a ranking of
- * the metrics to blame. Written for the analyzer's multivariate path (not wired into it yet) and
- * used by `vigilctl eval smd`.
+ * the metrics to blame. The one implementation behind both the analyzer's multivariate host model
+ * (analyzer/vg_fleet.c, per host of a group) and `vigilctl eval smd`, so that the evaluation's
+ * figures describe what the analyzer computes.
  *
  *   e_j   = |err_j| / scale_j     scale_j: the metric's typical error (mean absolute error while
  *                                 fitting; then a slow winsorised EWMA, floored), so a metric that
  *                                 is noisy by nature does not dominate the host's score
  *   raw   = mean of the top_k e_j, averaged over the last `smooth` ticks
  *   score = 1 - tail probability of raw under the host's SPOT calibration (vg_spot)
- *   blame = metrics ranked by an exponential average of e_j over about `blame` ticks
+ *   blame = metrics ranked by the larger of two exponential averages of e_j, over about `blame`
+ *           ticks (an incident's metrics stay ranked while it lasts) and over `blame_fast`
+ *           (a new incident's metrics are named within a few ticks)
  *
  * While fitting (vg_hscore_fit: a model's training data), only the scales are learned; the
- * calibration starts with the first vg_hscore_step. Not thread-safe; one state per host.
+ * calibration starts with the first vg_hscore_step. vg_hscore_update does both in a stream: its
+ * first fit_n ticks fit the scales, the next ones are scored (the calibration learning its
+ * initial sample first). Not thread-safe; one state per host.
  */
 #ifndef VG_HSCORE_H
 #define VG_HSCORE_H
@@ -24,17 +29,20 @@
 #define VG_HSCORE_SMOOTH 32
 
 struct vg_hscore_params {
-    uint32_t top_k;  /* metrics averaged into the raw score (1..m) */
-    uint32_t smooth; /* ticks averaged (1..VG_HSCORE_SMOOTH) */
-    uint32_t blame;  /* ticks averaged for the ranking of metrics (0: as smooth) */
-    double floor;    /* least error scale, in the errors' units */
-    double alpha;    /* rate at which a scale keeps learning after the fit (0 = frozen) */
-    double clip;     /* errors beyond clip scales are learned as clip scales */
+    uint32_t top_k;      /* metrics averaged into the raw score (1..m) */
+    uint32_t smooth;     /* ticks averaged (1..VG_HSCORE_SMOOTH) */
+    uint32_t blame;      /* ticks averaged for the ranking of metrics (0: as smooth) */
+    uint32_t blame_fast; /* ticks of the fast average of the ranking (0: none) */
+    double floor;        /* least error scale, in the errors' units */
+    double alpha;        /* rate at which a scale keeps learning after the fit (0 = frozen) */
+    double clip;         /* errors beyond clip scales are learned as clip scales */
+    uint32_t fit_n;      /* ticks vg_hscore_update fits the scales on before it scores */
     struct vg_spot_params spot;
 };
 
-/* Defaults (measured on SMD, docs/evaluation.md): top_k 3, smooth 10, blame 60, floor 0.3,
- * alpha 0.001, clip 4, SPOT defaults with min_sigma 0.1. */
+/* Defaults (measured on SMD, docs/evaluation.md): top_k 3, smooth 10, blame 60, blame_fast 10,
+ * floor 0.3,
+ * alpha 0.001, clip 4, fit_n 256, SPOT defaults with min_sigma 0.1. */
 void vg_hscore_defaults(struct vg_hscore_params *p);
 
 struct vg_hscore {
@@ -44,7 +52,9 @@ struct vg_hscore {
     uint64_t *cnt; /* m */
     double *e;     /* m: this tick's normalised errors */
     double *blame; /* m: their exponential average */
+    double *fast;  /* m: the fast one */
     uint64_t nblame;
+    uint64_t nfit; /* ticks fitted */
     double raw_ring[VG_HSCORE_SMOOTH];
     uint32_t pos, have;
     int fitted;
@@ -63,5 +73,18 @@ void vg_hscore_fit(struct vg_hscore *h, const float *err);
  * -EAGAIN while the calibration learns its initial sample, -EINVAL when no error is finite. */
 int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
                    double *score, double *raw, double *blame);
+
+/* The streaming form: vg_hscore_fit for the first p->fit_n ticks (returning -EAGAIN, *score 0,
+ * *raw NaN, blame untouched), vg_hscore_step after. */
+int vg_hscore_update(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
+                     double *score, double *raw, double *blame);
+
+/* Checkpoints: the whole state (scales, fit sums, smoothing ring, blame, calibration) packed into
+ * vg_hscore_packed_size(m) bytes, a format version first. vg_hscore_unpack reads one into h (made
+ * by vg_hscore_init with the same m), refusing (-EINVAL, with the reason in err; h unchanged) a
+ * buffer of another size or version, or with values no stream can have produced. */
+size_t vg_hscore_packed_size(size_t m);
+void vg_hscore_pack(const struct vg_hscore *h, void *buf);
+int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err, size_t errlen);
 
 #endif

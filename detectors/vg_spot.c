@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vg_util.h"
+
 void vg_spot_defaults(struct vg_spot_params *p)
 {
     p->q = 0.98;
@@ -137,5 +139,70 @@ int vg_spot_update(struct vg_spot *s, const struct vg_spot_params *p, double raw
         add_peak(s, raw - s->t);
         fit(s, p->min_sigma);
     }
+    return 0;
+}
+
+/* ---- packed state ---- */
+
+static int bad(char *err, size_t errlen, const char *what)
+{
+    return vg_err(err, errlen, -EINVAL, "calibration state: %s", what);
+}
+
+void vg_spot_pack(const struct vg_spot *s, void *buf)
+{
+    unsigned char *b = buf;
+    memcpy(b, s->init, sizeof(s->init));
+    b += sizeof(s->init);
+    memcpy(b, s->peaks, sizeof(s->peaks));
+    b += sizeof(s->peaks);
+    double d[3] = {s->t, s->gamma, s->sigma};
+    uint64_t n[2] = {s->n, s->nt};
+    uint32_t u[4] = {s->ninit, s->npeaks, s->next_peak, (uint32_t)s->ready};
+    memcpy(b, d, sizeof(d));
+    b += sizeof(d);
+    memcpy(b, n, sizeof(n));
+    b += sizeof(n);
+    memcpy(b, u, sizeof(u));
+}
+
+int vg_spot_unpack(struct vg_spot *s, const void *buf, char *err, size_t errlen)
+{
+    struct vg_spot v;
+    const unsigned char *b = buf;
+    memcpy(v.init, b, sizeof(v.init));
+    b += sizeof(v.init);
+    memcpy(v.peaks, b, sizeof(v.peaks));
+    b += sizeof(v.peaks);
+    double d[3];
+    uint64_t n[2];
+    uint32_t u[4];
+    memcpy(d, b, sizeof(d));
+    b += sizeof(d);
+    memcpy(n, b, sizeof(n));
+    b += sizeof(n);
+    memcpy(u, b, sizeof(u));
+    v.t = d[0];
+    v.gamma = d[1];
+    v.sigma = d[2];
+    v.n = n[0];
+    v.nt = n[1];
+    v.ninit = u[0];
+    v.npeaks = u[1];
+    v.next_peak = u[2];
+    v.ready = (int)u[3];
+    if (v.ninit > VG_SPOT_INIT || v.npeaks > VG_SPOT_PEAKS || v.next_peak >= VG_SPOT_PEAKS ||
+        u[3] > 1 || v.nt > v.n)
+        return bad(err, errlen, "counts out of range");
+    for (uint32_t i = 0; i < v.ninit; i++)
+        if (!isfinite(v.init[i]) || (v.ready && i && v.init[i] < v.init[i - 1]))
+            return bad(err, errlen, "initial sample not finite or not sorted");
+    for (uint32_t i = 0; i < v.npeaks; i++)
+        if (!(v.peaks[i] >= 0) || !isfinite(v.peaks[i]))
+            return bad(err, errlen, "bad tail excess");
+    if (v.ready && (!isfinite(v.t) || !(v.gamma >= 0) || !isfinite(v.gamma) || !(v.sigma > 0) ||
+                    !isfinite(v.sigma) || v.ninit == 0))
+        return bad(err, errlen, "bad tail parameters");
+    *s = v;
     return 0;
 }

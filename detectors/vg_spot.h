@@ -17,6 +17,7 @@
 #ifndef VG_SPOT_H
 #define VG_SPOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define VG_SPOT_INIT  256
@@ -47,6 +48,17 @@ void vg_spot_init(struct vg_spot *s);
 
 /* The calibrated score of raw without learning it; 0 before n_init values were learned. */
 double vg_spot_score(const struct vg_spot *s, double raw);
+
+/* Bytes of a packed state: a fixed layout of the fields in the host's byte order (as the rest of
+ * a checkpoint), for checkpoints of the states that hold one. */
+#define VG_SPOT_PACKED (8 * (VG_SPOT_INIT + VG_SPOT_PEAKS + 3) + 2 * 8 + 4 * 4)
+
+/* Writes s into buf (VG_SPOT_PACKED bytes). */
+void vg_spot_pack(const struct vg_spot *s, void *buf);
+/* Reads a packed state into s, checking that it is one vg_spot_update() can have made (counts in
+ * range, finite values, a sorted initial sample once ready); -EINVAL with what is wrong in err
+ * otherwise, s then unchanged. */
+int vg_spot_unpack(struct vg_spot *s, const void *buf, char *err, size_t errlen);
 
 /* Scores raw, then learns it (unless its score reaches learn_max). Returns 0 with *score set, or
  * -EAGAIN while the initial sample fills (*score = 0), -EINVAL for a non-finite raw. */

@@ -1,5 +1,6 @@
 /* Host groups of multivariate models (analyzer/vg_fleet): metric sets by name, batched steps,
- * attribution by metric name, checkpoints to a directory and the refusal of a bad one. */
+ * attribution by metric name, checkpoints to a directory and the refusal of a bad one, host scores
+ * (vg_hscore) and their calibration across a restart. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -220,6 +221,83 @@ static void test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh(void *
     vg_fleet_free(f);
 }
 
+static struct vg_fleet_params hs_params(void)
+{
+    struct vg_fleet_params p = params();
+    p.host_score = 1;
+    vg_hscore_defaults(&p.hs);
+    p.hs.fit_n = 40;
+    p.hs.spot.n_init = 32;
+    return p;
+}
+
+static void test_host_calibration_survives_a_restart(void **state)
+{
+    struct vg_fleet_params p = hs_params();
+    struct vg_fleet *f, *g;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    /* Warm after 8 ticks, error scales fitted on the next 40, calibration sample on 32 more. */
+    for (uint64_t t = 0; t < 150; t++)
+        put_tick(f, 4, t, -1);
+    struct vg_fleet_score a, b;
+    assert_int_equal(vg_fleet_host(f, "web-01", &a), 0);
+    assert_int_equal(a.hs_rc, 0);
+    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_new(&g, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_load(g, err, sizeof(err)), 1);
+    /* The same following stream, anomalies included, gives bitwise the same host scores and
+     * blame: a fresh calibration would still be learning (hs_rc -EAGAIN). */
+    double hi = 0;
+    for (uint64_t t = 150; t < 200; t++) {
+        int bad = t % 10 == 5 ? (int)(t / 10) % 4 : -1;
+        put_tick(f, 4, t, bad);
+        put_tick(g, 4, t, bad);
+        for (int h = 0; h < 4; h++) {
+            char host[32];
+            snprintf(host, sizeof(host), "web-%02d", h);
+            assert_int_equal(vg_fleet_host(f, host, &a), 0);
+            assert_int_equal(vg_fleet_host(g, host, &b), 0);
+            assert_int_equal(a.hs_rc, 0);
+            assert_int_equal(b.hs_rc, 0);
+            assert_memory_equal(&a.hs_score, &b.hs_score, sizeof(double));
+            assert_memory_equal(&a.hs_raw, &b.hs_raw, sizeof(double));
+            assert_int_equal(a.n_blame, p.hs.top_k);
+            assert_int_equal(b.n_blame, a.n_blame);
+            for (uint32_t q = 0; q < a.n_blame; q++) {
+                assert_string_equal(a.blame_top[q], b.blame_top[q]);
+                assert_memory_equal(&a.blame[q], &b.blame[q], sizeof(double));
+            }
+            hi = fmax(hi, a.hs_score);
+        }
+    }
+    /* The injected anomalies are scored as such: the comparison is not of zeros. */
+    assert_true(hi > 0.99);
+    vg_fleet_free(f);
+    vg_fleet_free(g);
+}
+
+static void test_checkpoint_without_host_calibration_is_refused(void **state)
+{
+    /* A checkpoint written without host scores (as before they were checkpointed) is refused
+     * by a fleet that scores hosts: its hosts would otherwise resume uncalibrated. */
+    struct vg_fleet_params p = params(), q = hs_params();
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 20; t++)
+        put_tick(f, 2, t, -1);
+    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+    vg_fleet_free(f);
+    assert_int_equal(vg_fleet_new(&f, &q, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_load(f, err, sizeof(err)), 0);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.ckpt_refused, 1);
+    assert_int_equal(st.groups, 0);
+    vg_fleet_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +305,8 @@ int main(void)
         cmocka_unit_test(test_anomaly_is_attributed_to_metric_names),
         cmocka_unit_test(test_restart_resumes_from_checkpoints),
         cmocka_unit_test(test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh),
+        cmocka_unit_test(test_host_calibration_survives_a_restart),
+        cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -140,6 +141,98 @@ static void mv_residuals_agree_with_the_first_scores(void **state)
     vg_k_close(&k);
 }
 
+static float noise(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(*s >> 11) / 9007199254740992.0 - 0.5);
+}
+
+static void packed_state_scores_on_identically(void **state)
+{
+    (void)state;
+    struct vg_hscore a, b;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    p.fit_n = 100;
+    p.spot.n_init = 64;
+    assert_int_equal(vg_hscore_init(&a, 5), 0);
+    assert_int_equal(vg_hscore_init(&b, 5), 0);
+    uint64_t s = 11;
+    float e[5];
+    double sa, ra, ba[5], sb, rb, bb[5];
+    for (int i = 0; i < 400; i++) {
+        for (int j = 0; j < 5; j++)
+            e[j] = noise(&s);
+        vg_hscore_update(&a, &p, e, &sa, &ra, ba);
+    }
+    size_t len = vg_hscore_packed_size(5);
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    vg_hscore_pack(&a, buf);
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
+    /* The same following stream, incidents included, scores bitwise the same. */
+    for (int i = 0; i < 300; i++) {
+        for (int j = 0; j < 5; j++)
+            e[j] = noise(&s) * (i % 50 == 7 && j == i % 5 ? 40.0f : 1.0f);
+        int rca = vg_hscore_update(&a, &p, e, &sa, &ra, ba);
+        int rcb = vg_hscore_update(&b, &p, e, &sb, &rb, bb);
+        assert_int_equal(rca, 0);
+        assert_int_equal(rcb, 0);
+        assert_memory_equal(&sa, &sb, sizeof(sa));
+        assert_memory_equal(&ra, &rb, sizeof(ra));
+        assert_memory_equal(ba, bb, sizeof(ba));
+    }
+    /* What a stream cannot have produced is refused, with the reason. */
+    assert_int_equal(vg_hscore_unpack(&b, buf, len - 1, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "bytes"));
+    buf[0] ^= 0x40; /* the format version */
+    assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "format version"));
+    buf[0] ^= 0x40;
+    struct vg_hscore c;
+    assert_int_equal(vg_hscore_init(&c, 4), 0);
+    assert_int_equal(vg_hscore_unpack(&c, buf, len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "5 metrics, not 4"));
+    vg_hscore_free(&c);
+    /* A calibration with an impossible sample count (the last 16 bytes hold its counters). */
+    vg_hscore_pack(&a, buf);
+    uint32_t ninit;
+    size_t at = len - 16;
+    memcpy(&ninit, buf + at, 4);
+    assert_int_equal(ninit, 64);
+    ninit = 100000;
+    memcpy(buf + at, &ninit, 4);
+    assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "calibration state"));
+    free(buf);
+    vg_hscore_free(&a);
+    vg_hscore_free(&b);
+}
+
+static void update_fits_then_scores(void **state)
+{
+    (void)state;
+    struct vg_hscore h;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    p.fit_n = 3;
+    p.alpha = 0;
+    p.floor = 0.01;
+    assert_int_equal(vg_hscore_init(&h, 2), 0);
+    double score, raw;
+    /* Three ticks fit the scales (2 and 0.5) and score nothing. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(vg_hscore_update(&h, &p, (const float[]){2, -0.5f}, &score, &raw, NULL),
+                         -EAGAIN);
+        assert_true(isnan(raw));
+    }
+    /* Then errors are read in those scales: (4/2 + 1/0.5) / 2 = 2 with top_k 3 over 2 metrics. */
+    assert_int_equal(vg_hscore_update(&h, &p, (const float[]){4, 1}, &score, &raw, NULL), -EAGAIN);
+    assert_true(fabs(raw - 2.0) < 1e-9);
+    vg_hscore_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -147,6 +240,8 @@ int main(void)
         cmocka_unit_test(raw_score_is_the_mean_over_smooth_ticks),
         cmocka_unit_test(calibration_learns_then_scores_an_incident_high),
         cmocka_unit_test(mv_residuals_agree_with_the_first_scores),
+        cmocka_unit_test(packed_state_scores_on_identically),
+        cmocka_unit_test(update_fits_then_scores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,7 @@ static const struct extra extras[] = {
     {"online", offsetof(struct ctl_eval_smd_opts, online), 2},
     {"hq", offsetof(struct ctl_eval_smd_opts, hq), 2},
     {"hblame", offsetof(struct ctl_eval_smd_opts, hblame), 2},
+    {"hbfast", offsetof(struct ctl_eval_smd_opts, hbfast), 2},
     {"ublame", offsetof(struct ctl_eval_smd_opts, ublame), 2},
 };
 
@@ -117,7 +118,8 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
                                         .window = 8,
                                         .online = 1,
                                         .hq = 0.98,
-                                        .hblame = 60};
+                                        .hblame = 60,
+                                        .hbfast = 10};
     o->name = "vigil";
     if (!sets || !params)
         goto out;

@@ -27,6 +27,7 @@ struct ctl_eval_opts {
         double online;     /* vg_mv keeps learning over the test half */
         double hq;         /* host calibration level */
         double hblame;     /* ticks averaged for the attribution */
+        double hbfast;     /* ticks of its fast average (0: none) */
         double ublame;     /* weight of the per-series surprises in the attribution */
     } smd;
 };

@@ -39,8 +39,8 @@ static void help(FILE *f)
             "     per-metric residuals through vg_hscore (error scales fitted on train/, top-k,\n"
             "     smoothing, SPOT per host) (default)\n"
             "  2, 3  the larger / the mean of both surprises, calibrated again by SPOT\n"
-            "Host scorer parameters (--param): epochs, topk, hsmooth, hblame, hfloor, halpha, hq,\n"
-            "norm_alpha, lr, window, online, ublame (docs/evaluation.md).\n"
+            "Host scorer parameters (--param): epochs, topk, hsmooth, hblame, hbfast, hfloor,\n"
+            "halpha, hq, norm_alpha, lr, window, online, ublame (docs/evaluation.md).\n"
             "\nOptions:\n",
             TOP_K);
     ctl_eval_common_help(f);
@@ -124,6 +124,7 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     h->hp.top_k = (uint32_t)o->smd.topk;
     h->hp.smooth = (uint32_t)o->smd.hsmooth;
     h->hp.blame = (uint32_t)o->smd.hblame;
+    h->hp.blame_fast = (uint32_t)o->smd.hbfast;
     h->hp.floor = o->smd.hfloor;
     h->hp.alpha = o->smd.halpha;
     h->hp.spot.q = o->smd.hq;
@@ -176,8 +177,10 @@ static double uni_step(struct host *h, int64_t ts_ms, const double *x)
     return score;
 }
 
-/* Phases of the multivariate path over the data. */
-enum { MV_TRAIN, MV_FIT, MV_SCORE };
+/* Phases of the multivariate path over the data: epochs before the last (the model only), then
+ * every row through the host score, as the analyzer runs it (vg_hscore_update: its first fit_n
+ * rows fit the error scales). */
+enum { MV_TRAIN, MV_SCORE };
 
 static double mv_step(struct host *h, const double *x, int phase, int learn)
 {
@@ -189,14 +192,10 @@ static double mv_step(struct host *h, const double *x, int phase, int learn)
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
         return 0;
     }
-    if (phase == MV_FIT) {
-        vg_hscore_fit(&h->hs, h->res);
-        return 0;
-    }
     if (phase == MV_TRAIN)
         return 0;
     double score, raw;
-    vg_hscore_step(&h->hs, &h->hp, h->res, &score, &raw, h->blame);
+    vg_hscore_update(&h->hs, &h->hp, h->res, &score, &raw, h->blame);
     return score;
 }
 
@@ -214,8 +213,8 @@ static double host_step(struct host *h, int64_t ts_ms, const double *x, int phas
         return su;
     if (how == 1)
         return sm;
-    if (phase != MV_SCORE)
-        return 0;
+    if (phase != MV_SCORE || (h->use_mv && !h->hs.fitted))
+        return 0; /* the combination starts when vg_mv's host score does */
     /* Max or mean of the two surprises, calibrated again, so that the alert threshold keeps
      * its meaning (a mean of two -log10 tails is no tail probability). */
     double a = surprise(su), b = surprise(sm);
@@ -262,9 +261,10 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
      * error scales and the second feeds the calibration, so the test half is scored from its
      * first row. The per-series detectors learn the train half once (in the last epoch). */
     uint32_t ep = !h.use_mv || o->smd.epochs < 1 ? 1 : (uint32_t)o->smd.epochs;
+    h.hp.fit_n = (uint32_t)(nr / 2);
     for (uint32_t e = 0; e < ep; e++)
         for (size_t i = 0; i < nr; i++) {
-            int ph = e + 1 < ep ? MV_TRAIN : i < nr / 2 ? MV_FIT : MV_SCORE;
+            int ph = e + 1 < ep ? MV_TRAIN : MV_SCORE;
             host_step(&h, (int64_t)i * STEP_MS, train + i * mr, ph, 1);
         }
     for (size_t i = 0; i < nt; i++) {
