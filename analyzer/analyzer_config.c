@@ -182,6 +182,10 @@ static const struct vg_cfg_key keys[] = {
     {"model.backend", VG_CFG_STRING, "auto", OFF(model_backend), NOBOUND, "VIGIL_MODEL_BACKEND",
      "compute backend of the mv model: auto (CUDA when a GPU is usable, else CPU), cpu or cuda "
      "(an error when no GPU is usable); the choice is logged at start"},
+    {"model.threads", VG_CFG_INT, "1", OFF(model_threads), 0, 256, "VIGIL_MODEL_THREADS",
+     "threads of the cpu backend's matrix products (OpenBLAS); 1 keeps an analyzer on its "
+     "consumer thread's core (scale out by processes; more threads mostly spin waiting on "
+     "small products); 0 = OpenBLAS's own choice (OPENBLAS_NUM_THREADS, else all cores)"},
     {"model.dir", VG_CFG_STRING, NULL, OFF(model_dir), NOBOUND, NULL,
      "directory of the mv model's checkpoints, one file per host group (e.g. "
      "/var/lib/vigil/models): loaded at start, written every model.checkpoint_interval and at "

@@ -81,6 +81,7 @@ struct analyzer_cfg {
     int64_t model_checkpoint_ms;
     char *model_group_label;
     int64_t model_window;
+    int64_t model_threads;
     int64_t model_top_k;
     int64_t model_calib_init;
     int64_t model_max_metrics;

@@ -57,6 +57,7 @@ int analyzer_models_open(struct analyzer *a, char *err, size_t errlen)
         if (!(a->k = calloc(1, sizeof(*a->k))))
             return vg_err(err, errlen, -ENOMEM, "out of memory");
         char why[VG_ERRLEN];
+        vg_k_cpu_set_threads((int)c->model_threads);
         int rc = vg_k_open(a->k, c->model_backend, why, sizeof(why)); /* logs the choice */
         if (rc < 0) {
             free(a->k);

@@ -99,6 +99,13 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
                 "State checkpoints the broker acknowledged (state.topic).", ss.checkpoints);
         counter(f, "vigil_state_checkpoint_errors_total",
                 "State checkpoints not acknowledged: offsets not committed.", ss.checkpoint_errors);
+        counter(f, "vigil_state_bytes_written_total",
+                "Bytes of host state records in acknowledged checkpoints.", ss.bytes_written);
+        fprintf(f,
+                "# HELP vigil_state_checkpoint_seconds_total Consumer-thread time spent writing "
+                "state checkpoints.\n# TYPE vigil_state_checkpoint_seconds_total counter\n"
+                "vigil_state_checkpoint_seconds_total %.3f\n",
+                ss.checkpoint_s);
         counter(f, "vigil_state_hosts_restored_total",
                 "Hosts restored from the state topic on partition assignment.", ss.hosts_restored);
         counter(f, "vigil_state_restore_errors_total", "State records refused on restore.",

@@ -917,13 +917,20 @@ static void hs_str(struct hs_buf *b, const char *s)
 }
 
 int vg_engine_host_export(const struct vg_engine *e, const char *host,
-                          const struct vg_engine_blob *blobs, size_t n_blobs, unsigned char **out,
-                          size_t *outlen)
+                          const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
+                          unsigned char **out, size_t *outlen)
 {
     const struct host *h = vg_strmap_get(&e->hosts, host);
     if (!h)
         return -ENOENT;
-    struct hs_buf b = {0};
+    /* Sized once for the usual names (the state checkpoint exports every host each interval:
+     * growing by doubling copied each record several times). */
+    size_t guess = headroom + 256 + h->series.n * (48 + 40 + e->p.detector->state_size);
+    for (size_t i = 0; i < n_blobs; i++)
+        guess += 80 + blobs[i].len;
+    struct hs_buf b = {.p = malloc(guess), .cap = guess, .len = headroom};
+    if (!b.p)
+        return -ENOMEM;
     hs_put(&b, HS_MAGIC, 4);
     hs_u64(&b, HS_VERSION, 4);
     hs_str(&b, h->boot);

@@ -125,8 +125,10 @@ int64_t vg_engine_latest_ts(const struct vg_engine *e);
  * vg_engine_host_import() makes the engine continue from such a record, replacing what it knew
  * of the host's series; a record of another detector model restores the alert states but its
  * series warm up again. Each blob is then handed to fn (NULL: skipped), whose failure is
- * counted by the caller, not an import failure (the engine's part stands). 0, or
- * -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown version) or -ENOMEM with err set. */
+ * counted by the caller, not an import failure (the engine's part stands). Export leaves
+ * headroom bytes (uninitialised) before the record for the caller's header: *outlen counts them.
+ * Import returns 0, or -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown version) or -ENOMEM with
+ * err set. */
 struct vg_engine_blob {
     const char *type; /* who it belongs to, e.g. a host model's name; up to 63 bytes */
     uint32_t version; /* its owner's format version */
@@ -135,8 +137,8 @@ struct vg_engine_blob {
 };
 typedef void (*vg_engine_blob_fn)(void *ud, const char *host, const struct vg_engine_blob *b);
 int vg_engine_host_export(const struct vg_engine *e, const char *host,
-                          const struct vg_engine_blob *blobs, size_t n_blobs, unsigned char **out,
-                          size_t *outlen);
+                          const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
+                          unsigned char **out, size_t *outlen);
 int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
                           size_t len, vg_engine_blob_fn fn, void *ud, char *err, size_t errlen);
 

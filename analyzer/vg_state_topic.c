@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vg_ckpt.h"
 #include "vg_kafka.h"
@@ -187,25 +188,18 @@ static int make_record(const struct vg_engine *e, const struct vg_models *ms, co
     int nb = vg_models_host_save(ms, x->name, blobs, MAX_BLOBS);
     if (nb < 0)
         return nb;
-    unsigned char *rec = NULL;
+    unsigned char *val = NULL;
     size_t len = 0;
-    int rc = vg_engine_host_export(e, x->name, blobs, (size_t)nb, &rec, &len);
+    int rc = vg_engine_host_export(e, x->name, blobs, (size_t)nb, REC_HEADER, &val, &len);
     vg_models_host_blobs_free(blobs, (size_t)nb);
     if (rc < 0)
         return rc;
-    unsigned char *val = malloc(len + REC_HEADER);
-    if (!val) {
-        free(rec);
-        return -ENOMEM;
-    }
     memcpy(val, REC_MAGIC, 4);
     put_u32(val + 4, REC_VERSION);
     put_u32(val + 8, (uint32_t)x->partition);
-    put_u32(val + 12, vg_ckpt_crc32(0, rec, len));
-    memcpy(val + REC_HEADER, rec, len);
-    free(rec);
+    put_u32(val + 12, vg_ckpt_crc32(0, val + REC_HEADER, len - REC_HEADER));
     *out = val;
-    *outlen = len + REC_HEADER;
+    *outlen = len;
     return 0;
 }
 
@@ -215,7 +209,10 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
     if (!st->n_dirty)
         return 0;
     st->delivery_errors = 0;
+    struct timespec t0, t1, t2;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int64_t deadline = vg_mono_ms() + timeout_ms;
+    uint64_t bytes = 0;
     for (size_t i = 0; i < st->n_dirty; i++) {
         struct ent *x = st->dirty[i];
         unsigned char *val = NULL;
@@ -227,12 +224,15 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
             return vg_err(err, errlen, rc, "state checkpoint of %s: %s", x->name,
                           rc == -ENOMEM ? "out of memory" : "model state too large");
         for (;;) {
+            size_t vlen = len;
             rd_kafka_resp_err_t pe = rd_kafka_producev(
                 st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_KEY(x->name, strlen(x->name)),
                 RD_KAFKA_V_VALUE(val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                 RD_KAFKA_V_END);
-            if (!pe)
+            if (!pe) {
+                bytes += vlen;
                 break;
+            }
             if (pe != RD_KAFKA_RESP_ERR__QUEUE_FULL || vg_mono_ms() > deadline) {
                 free(val);
                 st->st.checkpoint_errors++;
@@ -242,8 +242,15 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
             rd_kafka_poll(st->producer, 10);
         }
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     int64_t left = deadline - vg_mono_ms();
     rd_kafka_resp_err_t fe = rd_kafka_flush(st->producer, left > 0 ? (int)left : 0);
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    double build_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double wait_s = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
+    st->st.checkpoint_s += build_s + wait_s;
+    vg_debug("state checkpoint", "hosts=%zu bytes=%llu build_s=%.3f wait_s=%.3f", st->n_dirty,
+             (unsigned long long)bytes, build_s, wait_s);
     if (fe || st->delivery_errors) {
         st->st.checkpoint_errors++;
         return vg_err(err, errlen, -EIO, "state checkpoint: %s",
@@ -252,6 +259,7 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
     for (size_t i = 0; i < st->n_dirty; i++)
         st->dirty[i]->dirty = 0;
     st->st.hosts_written += st->n_dirty;
+    st->st.bytes_written += bytes;
     st->n_dirty = 0;
     st->st.checkpoints++;
     return 0;

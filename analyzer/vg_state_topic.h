@@ -35,6 +35,8 @@ struct vg_state_topic_stats {
     uint64_t checkpoints;       /* completed: every touched host written and acknowledged */
     uint64_t checkpoint_errors; /* a record not acknowledged: offsets were not committed */
     uint64_t hosts_written;
+    uint64_t bytes_written; /* record values produced by completed checkpoints */
+    double checkpoint_s;    /* consumer-thread time spent writing checkpoints */
     uint64_t hosts_restored;
     uint64_t restore_errors;  /* corrupt or unreadable records, skipped */
     uint64_t models_restored; /* host model states restored (blobs of the records) */

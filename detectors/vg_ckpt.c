@@ -34,23 +34,37 @@ struct vg_ckpt_r {
     size_t n_sec;
 };
 
+/* Slicing-by-8 (eight tables, eight bytes per step): the analyzer checksums every host's state
+ * record at each state checkpoint, tens of MB a second on large fleets, where the byte-at-a-time
+ * loop cost a quarter of its CPU. Same CRC-32 (IEEE, reflected) as before. */
 uint32_t vg_ckpt_crc32(uint32_t crc, const void *buf, size_t len)
 {
-    static uint32_t table[256];
+    static uint32_t t[8][256];
     static int ready;
     if (!ready) {
         for (uint32_t i = 0; i < 256; i++) {
             uint32_t c = i;
             for (int k = 0; k < 8; k++)
                 c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
+            t[0][i] = c;
         }
+        for (uint32_t i = 0; i < 256; i++)
+            for (int k = 1; k < 8; k++)
+                t[k][i] = t[0][t[k - 1][i] & 0xff] ^ (t[k - 1][i] >> 8);
         ready = 1;
     }
     const unsigned char *p = buf;
     crc = ~crc;
-    for (size_t i = 0; i < len; i++)
-        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (; len >= 8; len -= 8, p += 8) {
+        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                             (uint32_t)p[3] << 24);
+        uint32_t hi =
+            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
+              t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
+    }
+    while (len--)
+        crc = t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 

@@ -116,6 +116,10 @@ struct vg_k {
 
 extern const struct vg_k_ops vg_k_cpu_ops;
 
+/* Threads of the cpu backend's matrix products (process-wide, OpenBLAS); n <= 0 leaves
+ * OpenBLAS's own choice. Call before vg_k_open(), whose description names the count. */
+void vg_k_cpu_set_threads(int n);
+
 /* Opens a backend: want = "cpu", "cuda" or "auto" (cuda where libvigil-cuda.so loads and a
  * device is usable, else cpu). With "auto" a CUDA failure is logged with its reason and the CPU
  * path is used; with "cuda" it is an error. Logs the backend chosen. The library is looked for in

@@ -17,6 +17,13 @@
  * declares only in OpenBLAS's own copy of the header. */
 int openblas_get_num_threads(void);
 char *openblas_get_config(void);
+void openblas_set_num_threads(int n);
+
+void vg_k_cpu_set_threads(int n)
+{
+    if (n > 0)
+        openblas_set_num_threads(n);
+}
 
 static int cpu_open(void **ctx, char *desc, size_t desclen, char *err, size_t errlen)
 {
