@@ -1,5 +1,6 @@
 #include "vg_outbox.h"
 
+#include "vg_bytes.h"
 #include "vg_crc32.h"
 
 #include "vg_log.h"
@@ -662,57 +663,10 @@ const char *vg_outbox_path(const struct vg_outbox *ob)
 
 /* ---- notification codec ---- */
 
-struct wbuf {
-    unsigned char *p;
-    size_t len, cap;
-    int bad;
-};
-
-static void put(struct wbuf *b, const void *d, size_t n)
-{
-    if (b->bad)
-        return;
-    if (b->len + n > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n)
-            nc *= 2;
-        unsigned char *p = realloc(b->p, nc);
-        if (!p) {
-            b->bad = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-
-static void put_u32(struct wbuf *b, uint32_t v)
-{
-    unsigned char x[4];
-    put32(x, v);
-    put(b, x, 4);
-}
-
-static void put_u64(struct wbuf *b, uint64_t v)
-{
-    unsigned char x[8];
-    put64(x, v);
-    put(b, x, 8);
-}
-
-static void put_f64(struct wbuf *b, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, sizeof(v));
-    put_u64(b, v);
-}
-
-static void put_str(struct wbuf *b, const char *s)
+static void put_str(struct vg_bw *b, const char *s)
 {
     if (!s) {
-        put_u32(b, CODEC_NULL);
+        vg_bw_uint(b, CODEC_NULL, 4);
         return;
     }
     size_t n = strlen(s);
@@ -720,15 +674,15 @@ static void put_str(struct wbuf *b, const char *s)
         b->bad = 1;
         return;
     }
-    put_u32(b, (uint32_t)n);
-    put(b, s, n + 1);
+    vg_bw_uint(b, (uint32_t)n, 4);
+    vg_bw_put(b, s, n + 1);
 }
 
 int vg_outbox_encode(const struct vg_notification *n, unsigned char **out, size_t *len)
 {
-    struct wbuf b = {0};
+    struct vg_bw b = {0};
     unsigned char v = CODEC_VERSION;
-    put(&b, &v, 1);
+    vg_bw_put(&b, &v, 1);
     put_str(&b, n->status);
     put_str(&b, n->alertname);
     put_str(&b, n->host);
@@ -736,32 +690,32 @@ int vg_outbox_encode(const struct vg_notification *n, unsigned char **out, size_
     put_str(&b, n->fingerprint);
     put_str(&b, n->severity);
     put_str(&b, n->summary);
-    put_f64(&b, n->score);
-    put_f64(&b, n->value);
-    put_f64(&b, n->threshold);
-    put_u64(&b, (uint64_t)n->starts_at_ms);
-    put_u64(&b, (uint64_t)n->ends_at_ms);
-    put_u64(&b, (uint64_t)n->event_ts_ms);
-    put_u64(&b, (uint64_t)n->accepted_ms);
-    put_u32(&b, (uint32_t)n->n_labels);
+    vg_bw_f64(&b, n->score);
+    vg_bw_f64(&b, n->value);
+    vg_bw_f64(&b, n->threshold);
+    vg_bw_uint(&b, (uint64_t)n->starts_at_ms, 8);
+    vg_bw_uint(&b, (uint64_t)n->ends_at_ms, 8);
+    vg_bw_uint(&b, (uint64_t)n->event_ts_ms, 8);
+    vg_bw_uint(&b, (uint64_t)n->accepted_ms, 8);
+    vg_bw_uint(&b, (uint32_t)n->n_labels, 4);
     for (size_t i = 0; i < n->n_labels; i++) {
         put_str(&b, n->label_keys ? n->label_keys[i] : NULL);
         put_str(&b, n->label_values ? n->label_values[i] : NULL);
     }
     size_t nt = n->top_metrics ? n->n_top_metrics : 0;
-    put_u32(&b, (uint32_t)nt);
+    vg_bw_uint(&b, (uint32_t)nt, 4);
     for (size_t i = 0; i < nt; i++) {
         put_str(&b, n->top_metrics[i].name);
-        put_f64(&b, n->top_metrics[i].value);
-        put_f64(&b, n->top_metrics[i].contribution);
+        vg_bw_f64(&b, n->top_metrics[i].value);
+        vg_bw_f64(&b, n->top_metrics[i].contribution);
     }
     size_t na = n->annotation_keys && n->annotation_values ? n->n_annotations : 0;
-    put_u32(&b, (uint32_t)na);
+    vg_bw_uint(&b, (uint32_t)na, 4);
     for (size_t i = 0; i < na; i++) {
         put_str(&b, n->annotation_keys[i]);
         put_str(&b, n->annotation_values[i]);
     }
-    put_u32(&b, n->repeat);
+    vg_bw_uint(&b, n->repeat, 4);
     if (b.bad || n->n_labels > UINT32_MAX || nt > UINT32_MAX || na > UINT32_MAX) {
         free(b.p);
         return -ENOMEM;
@@ -771,49 +725,12 @@ int vg_outbox_encode(const struct vg_notification *n, unsigned char **out, size_
     return 0;
 }
 
-struct rbuf {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-};
-
-static const unsigned char *take(struct rbuf *r, size_t n)
+static const char *get_str(struct vg_br *r)
 {
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const unsigned char *p = r->p + r->off;
-    r->off += n;
-    return p;
-}
-
-static uint32_t get_u32(struct rbuf *r)
-{
-    const unsigned char *p = take(r, 4);
-    return p ? get32(p) : 0;
-}
-
-static uint64_t get_u64(struct rbuf *r)
-{
-    const unsigned char *p = take(r, 8);
-    return p ? get64(p) : 0;
-}
-
-static double get_f64(struct rbuf *r)
-{
-    uint64_t v = get_u64(r);
-    double d;
-    memcpy(&d, &v, sizeof(d));
-    return d;
-}
-
-static const char *get_str(struct rbuf *r)
-{
-    uint32_t n = get_u32(r);
+    uint32_t n = (uint32_t)vg_br_uint(r, 4);
     if (r->bad || n == CODEC_NULL)
         return NULL;
-    const unsigned char *p = take(r, (size_t)n + 1);
+    const unsigned char *p = vg_br_take(r, (size_t)n + 1);
     /* The string must end exactly at its NUL: a shorter strlen would silently cut it. */
     if (!p || p[n] != '\0' || memchr(p, '\0', n)) {
         r->bad = 1;
@@ -824,10 +741,10 @@ static const char *get_str(struct rbuf *r)
 
 int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, void **arrays)
 {
-    struct rbuf r = {.p = buf, .len = len};
+    struct vg_br r = {.p = buf, .len = len};
     memset(n, 0, sizeof(*n));
     *arrays = NULL;
-    const unsigned char *v = take(&r, 1);
+    const unsigned char *v = vg_br_take(&r, 1);
     if (!v || (*v != 1 && *v != CODEC_VERSION))
         return -EINVAL;
     int version = *v;
@@ -838,14 +755,14 @@ int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, voi
     n->fingerprint = get_str(&r);
     n->severity = get_str(&r);
     n->summary = get_str(&r);
-    n->score = get_f64(&r);
-    n->value = get_f64(&r);
-    n->threshold = get_f64(&r);
-    n->starts_at_ms = (int64_t)get_u64(&r);
-    n->ends_at_ms = (int64_t)get_u64(&r);
-    n->event_ts_ms = (int64_t)get_u64(&r);
-    n->accepted_ms = (int64_t)get_u64(&r);
-    uint32_t nl = get_u32(&r);
+    n->score = vg_br_f64(&r);
+    n->value = vg_br_f64(&r);
+    n->threshold = vg_br_f64(&r);
+    n->starts_at_ms = (int64_t)vg_br_uint(&r, 8);
+    n->ends_at_ms = (int64_t)vg_br_uint(&r, 8);
+    n->event_ts_ms = (int64_t)vg_br_uint(&r, 8);
+    n->accepted_ms = (int64_t)vg_br_uint(&r, 8);
+    uint32_t nl = (uint32_t)vg_br_uint(&r, 4);
     /* Each label takes at least 8 bytes: a count beyond that is damage, not a reason to try a
      * huge allocation. */
     if (r.bad || nl > (len - r.off) / 8)
@@ -861,7 +778,7 @@ int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, voi
         kv[i] = get_str(&r);
         kv[nl + i] = get_str(&r);
     }
-    uint32_t nt = get_u32(&r);
+    uint32_t nt = (uint32_t)vg_br_uint(&r, 4);
     if (r.bad || nt > (len - r.off) / 20) {
         free(kv);
         return -EINVAL;
@@ -871,12 +788,12 @@ int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, voi
     size_t top_off = r.off;
     for (uint32_t i = 0; i < nt; i++) {
         get_str(&r);
-        get_u64(&r);
-        get_u64(&r);
+        vg_br_uint(&r, 8);
+        vg_br_uint(&r, 8);
     }
     uint32_t na = 0;
     if (version >= 2) {
-        na = get_u32(&r);
+        na = (uint32_t)vg_br_uint(&r, 4);
         if (r.bad || na > (len - r.off) / 8) {
             free(kv);
             return -EINVAL;
@@ -900,8 +817,8 @@ int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, voi
     r.off = top_off;
     for (uint32_t i = 0; i < nt; i++) {
         top[i].name = get_str(&r);
-        top[i].value = get_f64(&r);
-        top[i].contribution = get_f64(&r);
+        top[i].value = vg_br_f64(&r);
+        top[i].contribution = vg_br_f64(&r);
     }
     if (version >= 2) {
         r.off = after_count;
@@ -909,7 +826,7 @@ int vg_outbox_decode(const void *buf, size_t len, struct vg_notification *n, voi
             ann[i] = get_str(&r);
             ann[na + i] = get_str(&r);
         }
-        n->repeat = get_u32(&r);
+        n->repeat = (uint32_t)vg_br_uint(&r, 4);
     }
     if (r.bad || r.off != len) {
         free(block);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vg_bytes.h"
 #include "vg_log.h"
 #include "vg_rule_state.h"
 #include "vg_strmap.h"
@@ -866,56 +867,6 @@ void vg_engine_free(struct vg_engine *e)
 #define HS_MAGIC   "VGHS"
 #define HS_VERSION 1
 
-struct hs_buf {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void hs_put(struct hs_buf *b, const void *src, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void hs_u64(struct hs_buf *b, uint64_t v, int bytes)
-{
-    unsigned char t[8];
-    for (int i = 0; i < bytes; i++)
-        t[i] = (unsigned char)(v >> (8 * i));
-    hs_put(b, t, (size_t)bytes);
-}
-
-static void hs_f64(struct hs_buf *b, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, sizeof(v));
-    hs_u64(b, v, 8);
-}
-
-static void hs_str(struct hs_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (n > 0xffff)
-        n = 0xffff;
-    hs_u64(b, n, 2);
-    hs_put(b, s, n);
-}
-
 int vg_engine_host_export(const struct vg_engine *e, const char *host,
                           const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
                           unsigned char **out, size_t *outlen)
@@ -928,45 +879,45 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     size_t guess = headroom + 256 + h->series.n * (48 + 40 + e->p.detector->state_size);
     for (size_t i = 0; i < n_blobs; i++)
         guess += 80 + blobs[i].len;
-    struct hs_buf b = {.p = malloc(guess), .cap = guess, .len = headroom};
+    struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
     if (!b.p)
         return -ENOMEM;
-    hs_put(&b, HS_MAGIC, 4);
-    hs_u64(&b, HS_VERSION, 4);
-    hs_str(&b, h->boot);
-    hs_u64(&b, h->last_seq, 8);
-    hs_u64(&b, (uint64_t)h->last_ts_ms, 8);
-    hs_u64(&b, (uint64_t)h->have_seq, 1);
-    hs_f64(&b, h->max_score);
-    hs_str(&b, e->p.detector->name);
-    hs_u64(&b, e->p.detector->state_size, 4);
-    hs_u64(&b, h->series.n, 4);
+    vg_bw_put(&b, HS_MAGIC, 4);
+    vg_bw_uint(&b, HS_VERSION, 4);
+    vg_bw_str16(&b, h->boot);
+    vg_bw_uint(&b, h->last_seq, 8);
+    vg_bw_uint(&b, (uint64_t)h->last_ts_ms, 8);
+    vg_bw_uint(&b, (uint64_t)h->have_seq, 1);
+    vg_bw_f64(&b, h->max_score);
+    vg_bw_str16(&b, e->p.detector->name);
+    vg_bw_uint(&b, e->p.detector->state_size, 4);
+    vg_bw_uint(&b, h->series.n, 4);
     for (size_t i = 0; i < h->series.cap; i++) {
         if (!h->series.keys[i])
             continue;
         const struct series *s = h->series.vals[i];
-        hs_str(&b, h->series.keys[i]);
-        hs_f64(&b, s->value);
-        hs_f64(&b, s->score);
-        hs_u64(&b, (uint64_t)s->warm, 1);
-        hs_u64(&b, (uint64_t)s->alert.state, 1);
-        hs_u64(&b, (uint64_t)s->alert.pending_since, 8);
-        hs_u64(&b, (uint64_t)s->alert.firing_since, 8);
-        hs_u64(&b, (uint64_t)s->alert.below_since, 8);
-        hs_put(&b, s->det, e->p.detector->state_size);
+        vg_bw_str16(&b, h->series.keys[i]);
+        vg_bw_f64(&b, s->value);
+        vg_bw_f64(&b, s->score);
+        vg_bw_uint(&b, (uint64_t)s->warm, 1);
+        vg_bw_uint(&b, (uint64_t)s->alert.state, 1);
+        vg_bw_uint(&b, (uint64_t)s->alert.pending_since, 8);
+        vg_bw_uint(&b, (uint64_t)s->alert.firing_since, 8);
+        vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
+        vg_bw_put(&b, s->det, e->p.detector->state_size);
     }
-    hs_u64(&b, n_blobs, 4);
+    vg_bw_uint(&b, n_blobs, 4);
     for (size_t i = 0; i < n_blobs; i++) {
         if (blobs[i].len > UINT32_MAX) {
             free(b.p);
             return -EINVAL;
         }
-        hs_str(&b, blobs[i].type);
-        hs_u64(&b, blobs[i].version, 4);
-        hs_u64(&b, blobs[i].len, 4);
-        hs_put(&b, blobs[i].data, blobs[i].len);
+        vg_bw_str16(&b, blobs[i].type);
+        vg_bw_uint(&b, blobs[i].version, 4);
+        vg_bw_uint(&b, blobs[i].len, 4);
+        vg_bw_put(&b, blobs[i].data, blobs[i].len);
     }
-    if (b.oom) {
+    if (b.bad) {
         free(b.p);
         return -ENOMEM;
     }
@@ -975,45 +926,11 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     return 0;
 }
 
-struct hs_rd {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-};
-
-static const unsigned char *hs_take(struct hs_rd *r, size_t n)
-{
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const unsigned char *p = r->p + r->off;
-    r->off += n;
-    return p;
-}
-
-static uint64_t hs_get(struct hs_rd *r, int bytes)
-{
-    const unsigned char *p = hs_take(r, (size_t)bytes);
-    uint64_t v = 0;
-    for (int i = 0; p && i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static double hs_getf(struct hs_rd *r)
-{
-    uint64_t v = hs_get(r, 8);
-    double d;
-    memcpy(&d, &v, sizeof(d));
-    return d;
-}
-
 /* Copies a str into dst (NUL-terminated, dstlen > 0); too long for dst is an error. */
-static void hs_gets(struct hs_rd *r, char *dst, size_t dstlen)
+static void hs_gets(struct vg_br *r, char *dst, size_t dstlen)
 {
-    size_t n = (size_t)hs_get(r, 2);
-    const unsigned char *p = hs_take(r, n);
+    size_t n = (size_t)vg_br_uint(r, 2);
+    const unsigned char *p = vg_br_take(r, n);
     if (!p || n >= dstlen) {
         r->bad = 1;
         dst[0] = '\0';
@@ -1026,24 +943,24 @@ static void hs_gets(struct hs_rd *r, char *dst, size_t dstlen)
 int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
                           size_t len, vg_engine_blob_fn fn, void *ud, char *err, size_t errlen)
 {
-    struct hs_rd r = {buf, len, 0, 0};
-    const unsigned char *magic = hs_take(&r, 4);
+    struct vg_br r = {buf, len, 0, 0};
+    const unsigned char *magic = vg_br_take(&r, 4);
     if (!magic || memcmp(magic, HS_MAGIC, 4) != 0)
         return vg_err(err, errlen, -EINVAL, "host state of %s: not a host state record", host);
-    uint32_t version = (uint32_t)hs_get(&r, 4);
+    uint32_t version = (uint32_t)vg_br_uint(&r, 4);
     if (version != HS_VERSION)
         return vg_err(err, errlen, -EPROTONOSUPPORT,
                       "host state of %s: version %u, this analyzer reads %d", host, version,
                       HS_VERSION);
     char boot[VG_WIRE_BOOT_MAX + 1], model[64], name[VG_WIRE_NAME_MAX + 1];
     hs_gets(&r, boot, sizeof(boot));
-    uint64_t last_seq = hs_get(&r, 8);
-    int64_t last_ts = (int64_t)hs_get(&r, 8);
-    int have_seq = (int)hs_get(&r, 1);
-    double max_score = hs_getf(&r);
+    uint64_t last_seq = vg_br_uint(&r, 8);
+    int64_t last_ts = (int64_t)vg_br_uint(&r, 8);
+    int have_seq = (int)vg_br_uint(&r, 1);
+    double max_score = vg_br_f64(&r);
     hs_gets(&r, model, sizeof(model));
-    size_t state_size = (size_t)hs_get(&r, 4);
-    uint32_t n = (uint32_t)hs_get(&r, 4);
+    size_t state_size = (size_t)vg_br_uint(&r, 4);
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
     if (r.bad)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated header", host);
     /* Another model's state cannot seed this one: its series start cold. */
@@ -1068,13 +985,13 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     h->max_score = max_score;
     for (uint32_t i = 0; i < n && !r.bad; i++) {
         hs_gets(&r, name, sizeof(name));
-        double value = hs_getf(&r), score = hs_getf(&r);
-        int warm = (int)hs_get(&r, 1);
-        struct vg_alert al = {.state = (enum vg_alert_state)hs_get(&r, 1)};
-        al.pending_since = (int64_t)hs_get(&r, 8);
-        al.firing_since = (int64_t)hs_get(&r, 8);
-        al.below_since = (int64_t)hs_get(&r, 8);
-        const unsigned char *det = hs_take(&r, state_size);
+        double value = vg_br_f64(&r), score = vg_br_f64(&r);
+        int warm = (int)vg_br_uint(&r, 1);
+        struct vg_alert al = {.state = (enum vg_alert_state)vg_br_uint(&r, 1)};
+        al.pending_since = (int64_t)vg_br_uint(&r, 8);
+        al.firing_since = (int64_t)vg_br_uint(&r, 8);
+        al.below_since = (int64_t)vg_br_uint(&r, 8);
+        const unsigned char *det = vg_br_take(&r, state_size);
         if (r.bad || al.state > VG_ALERT_FIRING)
             break;
         struct series *s = get_series(e, h, host, name);
@@ -1094,13 +1011,13 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     }
     if (r.bad)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated or corrupt series", host);
-    uint32_t n_blobs = (uint32_t)hs_get(&r, 4);
+    uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
     for (uint32_t i = 0; i < n_blobs && !r.bad; i++) {
         char type[64];
         hs_gets(&r, type, sizeof(type));
-        uint32_t bver = (uint32_t)hs_get(&r, 4);
-        size_t blen = (size_t)hs_get(&r, 4);
-        const unsigned char *data = hs_take(&r, blen);
+        uint32_t bver = (uint32_t)vg_br_uint(&r, 4);
+        size_t blen = (size_t)vg_br_uint(&r, 4);
+        const unsigned char *data = vg_br_take(&r, blen);
         if (!r.bad && fn)
             fn(ud, host, &(struct vg_engine_blob){type, bver, data, blen});
     }

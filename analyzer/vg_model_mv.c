@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vg_bytes.h"
 #include "vg_fleet.h"
 #include "vg_log.h"
 #include "vg_model.h"
@@ -160,47 +161,6 @@ static int mv_load(void *inst, char *err, size_t errlen)
  * uses; such a record is refused and the host's calibration learns again. */
 #define MV_BLOB_VERSION 2
 
-struct wbuf {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void w_put(struct wbuf *b, const void *src, size_t n)
-{
-    if (b->oom || !n)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void w_u32(struct wbuf *b, uint32_t v)
-{
-    unsigned char t[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 24)};
-    w_put(b, t, 4);
-}
-
-static void w_str(struct wbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    unsigned char t[2] = {(unsigned char)n, (unsigned char)(n >> 8)};
-    w_put(b, t, 2);
-    w_put(b, s, n);
-}
-
 static int mv_host_save(void *inst, const char *host, unsigned char **out, size_t *len,
                         uint32_t *version)
 {
@@ -210,20 +170,20 @@ static int mv_host_save(void *inst, const char *host, unsigned char **out, size_
     char err[VG_ERRLEN];
     if (!h || vg_fleet_host_export(m->fleet, host, &hs, err, sizeof(err)) < 0)
         return -ENOENT; /* not modelled (too few metrics, limits): nothing to carry */
-    struct wbuf b = {0};
-    w_str(&b, hs.group);
-    w_u32(&b, hs.m);
+    struct vg_bw b = {0};
+    vg_bw_str16(&b, hs.group);
+    vg_bw_uint(&b, hs.m, 4);
     for (uint32_t j = 0; j < hs.m; j++)
-        w_str(&b, hs.cols[j]);
-    w_u32(&b, hs.age);
-    w_u32(&b, hs.phase);
-    w_u32(&b, (uint32_t)hs.n_floats);
-    w_put(&b, hs.row, hs.n_floats * sizeof(float));
-    w_u32(&b, (uint32_t)hs.hscore_len);
-    w_put(&b, hs.hscore, hs.hscore_len);
+        vg_bw_str16(&b, hs.cols[j]);
+    vg_bw_uint(&b, hs.age, 4);
+    vg_bw_uint(&b, hs.phase, 4);
+    vg_bw_uint(&b, (uint32_t)hs.n_floats, 4);
+    vg_bw_put(&b, hs.row, hs.n_floats * sizeof(float));
+    vg_bw_uint(&b, (uint32_t)hs.hscore_len, 4);
+    vg_bw_put(&b, hs.hscore, hs.hscore_len);
     free(hs.row);
     free(hs.hscore);
-    if (b.oom) {
+    if (b.bad) {
         free(b.p);
         return -ENOMEM;
     }
@@ -233,35 +193,11 @@ static int mv_host_save(void *inst, const char *host, unsigned char **out, size_
     return 0;
 }
 
-struct rbuf {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-};
-
-static const unsigned char *r_take(struct rbuf *r, size_t n)
-{
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    r->off += n;
-    return r->p + r->off - n;
-}
-
-static uint32_t r_u32(struct rbuf *r)
-{
-    const unsigned char *t = r_take(r, 4);
-    return t ? (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24
-             : 0;
-}
-
 /* A malloc'd NUL-terminated copy, or NULL (r->bad set when malformed). */
-static char *r_str(struct rbuf *r)
+static char *r_str(struct vg_br *r)
 {
-    const unsigned char *t = r_take(r, 2);
-    size_t n = t ? (size_t)t[0] | (size_t)t[1] << 8 : 0;
-    const unsigned char *s = r_take(r, n);
+    size_t n = (size_t)vg_br_uint(r, 2);
+    const unsigned char *s = vg_br_take(r, n);
     char *out = s ? malloc(n + 1) : NULL;
     if (!out) {
         r->bad = 1;
@@ -279,21 +215,21 @@ static int mv_host_load(void *inst, const char *host, uint32_t version, const un
     if (version != MV_BLOB_VERSION)
         return vg_err(err, errlen, -EPROTONOSUPPORT, "mv state version %u, this analyzer reads %d",
                       version, MV_BLOB_VERSION);
-    struct rbuf r = {buf, len, 0, 0};
+    struct vg_br r = {buf, len, 0, 0};
     struct vg_fleet_host_state hs = {0};
     char *group = r_str(&r), **cols = NULL;
-    hs.m = r_u32(&r);
+    hs.m = (uint32_t)vg_br_uint(&r, 4);
     if (!r.bad && hs.m <= 4096)
         cols = calloc(hs.m ? hs.m : 1, sizeof(*cols));
     for (uint32_t j = 0; cols && j < hs.m && !r.bad; j++)
         cols[j] = r_str(&r);
-    hs.age = r_u32(&r);
-    hs.phase = r_u32(&r);
-    hs.n_floats = r_u32(&r);
+    hs.age = (uint32_t)vg_br_uint(&r, 4);
+    hs.phase = (uint32_t)vg_br_uint(&r, 4);
+    hs.n_floats = (uint32_t)vg_br_uint(&r, 4);
     const unsigned char *row =
-        hs.n_floats < (1u << 24) ? r_take(&r, hs.n_floats * sizeof(float)) : NULL;
-    uint32_t hs_size = r_u32(&r);
-    const unsigned char *hsb = r_take(&r, hs_size);
+        hs.n_floats < (1u << 24) ? vg_br_take(&r, hs.n_floats * sizeof(float)) : NULL;
+    uint32_t hs_size = (uint32_t)vg_br_uint(&r, 4);
+    const unsigned char *hsb = vg_br_take(&r, hs_size);
     int rc = 0;
     if (!group || !cols || !row || r.bad || r.off != len)
         rc = vg_err(err, errlen, -EINVAL, "mv state: truncated or malformed");
