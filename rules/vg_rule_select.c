@@ -26,20 +26,23 @@ static int fail(size_t *err_off, size_t off, char *err, size_t errlen, const cha
 }
 
 /* glibc's regcomp builds `x+` as `xx*` and `x{m,n}` as m..n copies of x, so stacked or nested
- * repetitions multiply: "a++++..." with 60 pluses or "((a{99}){99}){99}" exhaust memory at load
- * time (found by fuzz_rules). This walks the pattern and bounds the number of atoms the
- * expansion would hold, without compiling it. */
-#define REGEX_MAX_ATOMS 20000.0
+ * repetitions multiply: "a++++..." with 60 pluses, "()+++..." with 23 or "((a{99}){99}){99}"
+ * exhaust memory at load time (all found by fuzz_rules). This walks the pattern and bounds the
+ * number of parse-tree nodes the expansion would hold, without compiling it. The count is an
+ * over-estimate on purpose: every atom, group, star, option and branch is a node, and an empty
+ * group still is one, so a repetition of nothing cannot hide a doubling. Host selectors in real
+ * rule files come to a few hundred nodes. */
+#define REGEX_MAX_NODES 4000.0
 
-static double regex_expanded_atoms(const char *re)
+static double regex_expanded_nodes(const char *re)
 {
     double stack[64];
     int depth = 0;
-    double cur = 0, last = 0; /* size of this group so far, of the atom a repetition applies to */
+    double cur = 0, last = 0; /* size of this group so far, of the item a repetition applies to */
     for (const char *p = re; *p; p++) {
         if (*p == '\\' && p[1]) {
             p++;
-            cur += (last = 1);
+            cur += (last = 2);
         } else if (*p == '[') {
             /* A bracket expression is one atom; ']' right after '[' or '[^' is a member. */
             p++;
@@ -57,36 +60,40 @@ static double regex_expanded_atoms(const char *re)
             }
             if (!*p)
                 break;
-            cur += (last = 1);
+            cur += (last = 2);
         } else if (*p == '(') {
             if (depth == (int)(sizeof(stack) / sizeof(stack[0])))
                 return 1e300;
             stack[depth++] = cur;
             cur = last = 0;
         } else if (*p == ')' && depth > 0) {
-            last = cur;
+            last = cur + 2;
             cur = stack[--depth] + last;
         } else if (*p == '+') {
-            cur += last;
-            last *= 2;
+            /* x+ becomes x x*: a copy of x plus a star and a concatenation. */
+            cur += last + 2;
+            last = 2 * last + 2;
         } else if (*p == '{') {
             char *end;
             unsigned long lo = strtoul(p + 1, &end, 10), hi = lo;
             if (*end == ',')
                 hi = end[1] == '}' ? lo + 1 : strtoul(end + 1, &end, 10);
-            double mult = (double)(hi > lo ? hi : lo) + 1;
-            cur += last * (mult - 1);
-            last *= mult;
+            double copies = (double)(hi > lo ? hi : lo) + 1;
+            cur += (last + 2) * copies - last;
+            last = (last + 2) * copies;
             const char *close = strchr(p, '}');
             if (!close)
                 break;
             p = close;
-        } else if (*p == '*' || *p == '?' || *p == '|') {
-            /* A star or an option adds a loop or a branch, not a copy. */
+        } else if (*p == '*' || *p == '?') {
+            cur += 1;
+            last += 1;
+        } else if (*p == '|') {
+            cur += 1;
         } else {
-            cur += (last = 1);
+            cur += (last = 2);
         }
-        if (cur > REGEX_MAX_ATOMS)
+        if (cur > REGEX_MAX_NODES)
             return cur;
     }
     while (depth > 0)
@@ -166,15 +173,16 @@ int vg_rule_select_parse(const char *text, struct vg_rule_select *m, size_t *err
     }
     m->value = val;
     if ((m->op == VG_RULE_SEL_RE || m->op == VG_RULE_SEL_NRE) &&
-        regex_expanded_atoms(val) > REGEX_MAX_ATOMS) {
+        regex_expanded_nodes(val) > REGEX_MAX_NODES) {
         free(m->label);
         free(m->value);
         memset(m, 0, sizeof(*m));
         *err_off = (size_t)(open + 1 - text);
         return vg_err(err, errlen, -EINVAL,
                       "regex in select '%.100s' is too complex: its repetitions ({m,n}, +) "
-                      "expand to more than %.0f atoms; write fewer or smaller nested repetitions",
-                      text, REGEX_MAX_ATOMS);
+                      "expand to more than %.0f parse-tree nodes; write fewer or smaller nested "
+                      "repetitions",
+                      text, REGEX_MAX_NODES);
     }
     if (m->op == VG_RULE_SEL_RE || m->op == VG_RULE_SEL_NRE) {
         int rc = regcomp(&m->re, val, REG_EXTENDED);

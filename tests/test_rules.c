@@ -243,8 +243,8 @@ static const struct {
      "policy-unknown-key.yaml:6:5: unknown key 'cooldwn' (did you mean 'cooldown'?)"},
     {"regex-too-complex.yaml",
      "regex-too-complex.yaml:3:22: regex in select 'host=~\"((web-[0-9]{1,99}){1,99}){1,9}\"' is "
-     "too complex: its repetitions ({m,n}, +) expand to more than 20000 atoms; write fewer or "
-     "smaller nested repetitions"},
+     "too complex: its repetitions ({m,n}, +) expand to more than 4000 parse-tree nodes; write "
+     "fewer or smaller nested repetitions"},
     {"scaling-not-list.yaml",
      "scaling-not-list.yaml:2:3: scaling must be a list: start each policy with '- target: ...'"},
     {"top-level-key-twice.yaml",
