@@ -9,6 +9,15 @@ vg_add_test(test_security
 target_include_directories(test_security PRIVATE ${PROJECT_SOURCE_DIR}/agent)
 if(VIGIL_BPF_ENABLED)
     target_compile_definitions(test_security PRIVATE VIGIL_HAVE_BPF=1)
+    # bpf() as a kernel before 6.5 checks it (tests/bpf_cap_shim.c), preloaded into one agent so
+    # the privilege drop's keep-CAP_BPF branch runs here too. Not sanitized: it is preloaded
+    # into processes whose sanitizer runtime must come first.
+    add_library(vg_bpf_cap_shim MODULE bpf_cap_shim.c)
+    target_compile_options(vg_bpf_cap_shim PRIVATE -fno-sanitize=all)
+    target_link_options(vg_bpf_cap_shim PRIVATE -fno-sanitize=all)
+    target_compile_definitions(test_security PRIVATE
+        VG_BPF_CAP_SHIM="$<TARGET_FILE:vg_bpf_cap_shim>")
+    add_dependencies(test_security vg_bpf_cap_shim)
 endif()
 # Serial: the privilege-drop case loads eBPF programs, like test_bpf.
 set_tests_properties(test_security PROPERTIES RUN_SERIAL TRUE)

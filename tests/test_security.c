@@ -573,14 +573,17 @@ static unsigned long long status_hex(const char *status, const char *field)
     return strtoull(p + strlen(field), NULL, 16);
 }
 
-static void agent_started_as_root_runs_as_nobody_with_only_map_reads(void **state)
+/* Starts an agent as root with user=nobody (preload: a library to LD_PRELOAD into it, or NULL),
+ * checks what it kept against the kernel's view of it and that its metrics, the eBPF ones
+ * included, keep arriving. want_bpf: 1 = must keep CAP_BPF, 0 = must keep nothing, -1 = either,
+ * as the log says this kernel needs. */
+static void run_privdrop(const char *name, const char *preload, int want_bpf)
 {
-    (void)state;
     if (geteuid() != 0) {
         print_message("[  SKIP    ] not root: the agent cannot switch users (CI runs as root)\n");
         skip();
     }
-    char *dir = vg_tp_tmpdir("privdrop");
+    char *dir = vg_tp_tmpdir(name);
     assert_int_equal(chmod(dir, 0711), 0); /* nobody must reach its spool below */
     pid_t broker;
     char *bs = broker_up(dir, &broker);
@@ -597,7 +600,26 @@ static void agent_started_as_root_runs_as_nobody_with_only_map_reads(void **stat
     const char *argv[] = {VG_AGENT_BIN, "--set", "user=nobody",        "--set", bset,  "--set",
                           collectors,   "--set", "interval=200ms",     "--set", spool, "--set",
                           btf,          "--set", "host=privdrop-host", NULL};
+    /* Only the agent gets the preload: kcat and the broker below must see the real kernel. */
+    char *asan_was = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    if (preload) {
+        char opts[512];
+        /* An ASan build wants its runtime first among preloaded libraries; the shim is not
+         * instrumented and needs no such order. */
+        snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan_was ? asan_was : "",
+                 asan_was ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+        setenv("LD_PRELOAD", preload, 1);
+    }
     pid_t agent = vg_tp_spawn((char *const *)argv, log);
+    if (preload) {
+        unsetenv("LD_PRELOAD");
+        if (asan_was)
+            setenv("ASAN_OPTIONS", asan_was, 1);
+        else
+            unsetenv("ASAN_OPTIONS");
+    }
+    free(asan_was);
     if (vg_tp_wait_contains(log, "msg=\"privileges dropped\" uid=65534 gid=65534 switched=1",
                             60000) != 0)
         fail_msg("no privilege drop line in %s", log);
@@ -616,6 +638,9 @@ static void agent_started_as_root_runs_as_nobody_with_only_map_reads(void **stat
     char *text = vg_tp_read(log);
     int kept_bpf = strstr(text, "caps=cap_bpf ") != NULL;
     assert_true(kept_bpf || strstr(text, "caps=none ") != NULL);
+    if (want_bpf >= 0 && kept_bpf != want_bpf)
+        fail_msg("the agent kept %s, expected %s (%s)", kept_bpf ? "CAP_BPF" : "nothing",
+                 want_bpf ? "CAP_BPF" : "nothing", log);
     unsigned long long want = kept_bpf ? 1ULL << CAP_BPF : 0;
     assert_true(eff == want && prm == want && bnd == want);
     assert_int_equal(amb, 0);
@@ -661,6 +686,26 @@ static void agent_started_as_root_runs_as_nobody_with_only_map_reads(void **stat
     free(dir);
 }
 
+static void agent_started_as_root_runs_as_nobody_with_only_map_reads(void **state)
+{
+    (void)state;
+    run_privdrop("privdrop", NULL, -1);
+}
+
+/* The branch this kernel never takes by itself: with bpf() denied to a thread without CAP_BPF (as
+ * before 6.5 with kernel.unprivileged_bpf_disabled; tests/bpf_cap_shim.c), the agent must keep
+ * exactly CAP_BPF, and with it still read its maps every tick. */
+static void agent_keeps_cap_bpf_where_the_kernel_checks_it_on_every_bpf_call(void **state)
+{
+    (void)state;
+#ifdef VIGIL_HAVE_BPF
+    run_privdrop("privdrop-capbpf", VG_BPF_CAP_SHIM, 1);
+#else
+    print_message("[  SKIP    ] built without eBPF collectors: no maps to keep reading\n");
+    skip();
+#endif
+}
+
 static void agent_refuses_a_user_that_does_not_exist(void **state)
 {
     (void)state;
@@ -695,6 +740,7 @@ int main(void)
         cmocka_unit_test(https_receiver_is_verified_and_a_private_ca_can_be_trusted),
         cmocka_unit_test(caps_are_named),
         cmocka_unit_test(agent_started_as_root_runs_as_nobody_with_only_map_reads),
+        cmocka_unit_test(agent_keeps_cap_bpf_where_the_kernel_checks_it_on_every_bpf_call),
         cmocka_unit_test(agent_refuses_a_user_that_does_not_exist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
