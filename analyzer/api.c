@@ -92,6 +92,12 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
             es.hosts_cold_started);
     counter(f, "vigil_hosts_released_total",
             "Hosts dropped because their partition moved to another analyzer.", es.hosts_released);
+    counter(f, "vigil_rule_states_restored_total",
+            "Pending and firing rule alerts restored with their host from the state topic.",
+            es.rule_states_restored);
+    counter(f, "vigil_rule_states_skipped_total",
+            "Restored rule alerts of rules this analyzer's rule files do not have.",
+            es.rule_states_skipped);
     if (a->state) {
         struct vg_state_topic_stats ss;
         vg_state_topic_get_stats(a->state, &ss);

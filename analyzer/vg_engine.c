@@ -862,10 +862,64 @@ void vg_engine_free(struct vg_engine *e)
  *   u32 n_blobs, each: str type, u32 version, u32 len, bytes   (other models' state, handed to
  *       the importer's callback; an unknown type is its to skip, so a newer writer's extra
  *       models do not break an older reader)
- * where str is u16 length + bytes. */
+ * where str is u16 length + bytes.
+ *
+ * The engine's own rule alerts travel as one more blob, type "rules" (RULES_VERSION), so that a
+ * reader from before it skips them like any unknown model: u32 n, each: str rule name, u8 state,
+ * i64 active_since, fired_at, last_true, resolved_at, last_ts, str fingerprint, u32 n_labels,
+ * each str key, str value. Only pending and firing alerts are written: the others are the same
+ * as a fresh state. Without them a rule firing when its host moved would never be resolved by
+ * the new owner, which starts it inactive. */
 
 #define HS_MAGIC   "VGHS"
 #define HS_VERSION 1
+
+#define RULES_BLOB    "rules"
+#define RULES_VERSION 1
+
+/* The "rules" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
+ * when no alert of h is pending or firing). 0 or -ENOMEM. */
+static int rules_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
+                        size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    uint32_t n = 0;
+    for (size_t i = 0; i < h->n_rs; i++)
+        n +=
+            h->rs[i].st.state == VG_RULE_STATE_PENDING || h->rs[i].st.state == VG_RULE_STATE_FIRING;
+    if (!n || !h->rs || !e->rules || h->n_rs != vg_rule_set_count(e->rules))
+        return 0;
+    struct vg_bw b = {.p = malloc(256), .cap = 256};
+    if (!b.p)
+        return -ENOMEM;
+    vg_bw_uint(&b, n, 4);
+    for (size_t i = 0; i < h->n_rs; i++) {
+        const struct rstate *rs = &h->rs[i];
+        if (rs->st.state != VG_RULE_STATE_PENDING && rs->st.state != VG_RULE_STATE_FIRING)
+            continue;
+        vg_bw_str16(&b, vg_rule_name(vg_rule_set_rule(e->rules, i)));
+        vg_bw_uint(&b, (uint64_t)rs->st.state, 1);
+        vg_bw_uint(&b, (uint64_t)rs->st.active_since, 8);
+        vg_bw_uint(&b, (uint64_t)rs->st.fired_at, 8);
+        vg_bw_uint(&b, (uint64_t)rs->st.last_true, 8);
+        vg_bw_uint(&b, (uint64_t)rs->st.resolved_at, 8);
+        vg_bw_uint(&b, (uint64_t)rs->st.last_ts, 8);
+        vg_bw_str16(&b, rs->fp);
+        vg_bw_uint(&b, rs->labels.n, 4);
+        for (size_t k = 0; k < rs->labels.n; k++) {
+            vg_bw_str16(&b, rs->labels.items[k].key);
+            vg_bw_str16(&b, rs->labels.items[k].value);
+        }
+    }
+    if (b.bad) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
 
 int vg_engine_host_export(const struct vg_engine *e, const char *host,
                           const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
@@ -876,12 +930,18 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         return -ENOENT;
     /* Sized once for the usual names (the state checkpoint exports every host each interval:
      * growing by doubling copied each record several times). */
-    size_t guess = headroom + 256 + h->series.n * (48 + 40 + e->p.detector->state_size);
+    unsigned char *rules = NULL;
+    size_t rules_len = 0;
+    if (rules_export(e, h, &rules, &rules_len) < 0)
+        return -ENOMEM;
+    size_t guess = headroom + 256 + h->series.n * (48 + 40 + e->p.detector->state_size) + rules_len;
     for (size_t i = 0; i < n_blobs; i++)
         guess += 80 + blobs[i].len;
     struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
-    if (!b.p)
+    if (!b.p) {
+        free(rules);
         return -ENOMEM;
+    }
     vg_bw_put(&b, HS_MAGIC, 4);
     vg_bw_uint(&b, HS_VERSION, 4);
     vg_bw_str16(&b, h->boot);
@@ -906,9 +966,10 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
         vg_bw_put(&b, s->det, e->p.detector->state_size);
     }
-    vg_bw_uint(&b, n_blobs, 4);
+    vg_bw_uint(&b, n_blobs + (rules != NULL), 4);
     for (size_t i = 0; i < n_blobs; i++) {
         if (blobs[i].len > UINT32_MAX) {
+            free(rules);
             free(b.p);
             return -EINVAL;
         }
@@ -916,6 +977,13 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_uint(&b, blobs[i].version, 4);
         vg_bw_uint(&b, blobs[i].len, 4);
         vg_bw_put(&b, blobs[i].data, blobs[i].len);
+    }
+    if (rules) {
+        vg_bw_str16(&b, RULES_BLOB);
+        vg_bw_uint(&b, RULES_VERSION, 4);
+        vg_bw_uint(&b, rules_len, 4);
+        vg_bw_put(&b, rules, rules_len);
+        free(rules);
     }
     if (b.bad) {
         free(b.p);
@@ -938,6 +1006,71 @@ static void hs_gets(struct vg_br *r, char *dst, size_t dstlen)
     }
     memcpy(dst, p, n);
     dst[n] = '\0';
+}
+
+/* Restores h's pending and firing rule alerts from a "rules" blob, by rule name: a rule this
+ * engine's set does not have is skipped (counted), as after a reload that removed it. A firing
+ * one resolves here, with its fingerprint, when its condition stays false. */
+static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
+                        const unsigned char *data, size_t len, char *err, size_t errlen)
+{
+    if (version != RULES_VERSION)
+        return vg_err(err, errlen, -EPROTONOSUPPORT,
+                      "rule alert states: version %u, this analyzer reads %d", version,
+                      RULES_VERSION);
+    if (host_fit_rules(e, h) < 0)
+        return vg_err(err, errlen, -ENOMEM, "rule alert states: out of memory");
+    struct vg_br r = {data, len, 0, 0};
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    char name[256], key[256], value[4096];
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        hs_gets(&r, name, sizeof(name));
+        struct vg_rule_state st = {.state = (enum vg_rule_state_kind)vg_br_uint(&r, 1)};
+        st.active_since = (int64_t)vg_br_uint(&r, 8);
+        st.fired_at = (int64_t)vg_br_uint(&r, 8);
+        st.last_true = (int64_t)vg_br_uint(&r, 8);
+        st.resolved_at = (int64_t)vg_br_uint(&r, 8);
+        st.last_ts = (int64_t)vg_br_uint(&r, 8);
+        char fp[VG_RULE_FINGERPRINT_LEN];
+        hs_gets(&r, fp, sizeof(fp));
+        uint32_t nl = (uint32_t)vg_br_uint(&r, 4);
+        if (r.bad || (st.state != VG_RULE_STATE_PENDING && st.state != VG_RULE_STATE_FIRING))
+            return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
+        struct vg_kvlist labels = {0};
+        for (uint32_t k = 0; k < nl && !r.bad; k++) {
+            hs_gets(&r, key, sizeof(key));
+            hs_gets(&r, value, sizeof(value));
+            if (!r.bad && vg_kvlist_set(&labels, key, value) < 0) {
+                vg_kvlist_free(&labels);
+                return vg_err(err, errlen, -ENOMEM, "rule alert states: out of memory");
+            }
+        }
+        if (r.bad) {
+            vg_kvlist_free(&labels);
+            return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
+        }
+        size_t at = 0;
+        while (at < h->n_rs && strcmp(vg_rule_name(vg_rule_set_rule(e->rules, at)), name) != 0)
+            at++;
+        if (at == h->n_rs) {
+            e->st.rule_states_skipped++;
+            vg_kvlist_free(&labels);
+            continue;
+        }
+        struct rstate *rs = &h->rs[at];
+        if (rs->st.state == VG_RULE_STATE_FIRING && e->st.firing)
+            e->st.firing--;
+        vg_kvlist_free(&rs->labels);
+        rs->st = st;
+        rs->labels = labels;
+        snprintf(rs->fp, sizeof(rs->fp), "%s", fp);
+        if (st.state == VG_RULE_STATE_FIRING)
+            e->st.firing++;
+        e->st.rule_states_restored++;
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
+    return 0;
 }
 
 int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
@@ -978,6 +1111,13 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     e->st.series -= h->series.n;
     vg_strmap_free(&h->series, free_series);
     vg_strmap_init(&h->series);
+    /* Rule alerts too: those not in the record were inactive when it was written. */
+    for (size_t i = 0; i < h->n_rs; i++) {
+        if (h->rs[i].st.state == VG_RULE_STATE_FIRING && e->st.firing)
+            e->st.firing--;
+        vg_kvlist_free(&h->rs[i].labels);
+        memset(&h->rs[i], 0, sizeof(h->rs[i]));
+    }
     snprintf(h->boot, sizeof(h->boot), "%s", boot);
     h->last_seq = last_seq;
     h->last_ts_ms = last_ts;
@@ -1018,8 +1158,15 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
         uint32_t bver = (uint32_t)vg_br_uint(&r, 4);
         size_t blen = (size_t)vg_br_uint(&r, 4);
         const unsigned char *data = vg_br_take(&r, blen);
-        if (!r.bad && fn)
+        if (r.bad)
+            break;
+        if (strcmp(type, RULES_BLOB) == 0) {
+            int rc = rules_import(e, h, bver, data, blen, err, errlen);
+            if (rc < 0)
+                return rc;
+        } else if (fn) {
             fn(ud, host, &(struct vg_engine_blob){type, bver, data, blen});
+        }
     }
     if (r.bad)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state", host);

@@ -44,6 +44,9 @@ struct vg_engine_stats {
     uint64_t rule_eval_errors;   /* evaluations a callback failed (out of memory) */
     uint64_t hosts_cold_started; /* hosts first seen here with no restored state: warm up */
     uint64_t hosts_released;     /* hosts dropped because their partition moved elsewhere */
+    /* Pending and firing rule alerts restored with their host (state topic), and those skipped
+     * because this engine's rule set has no rule of that name. */
+    uint64_t rule_states_restored, rule_states_skipped;
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);

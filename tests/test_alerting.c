@@ -536,6 +536,75 @@ static void rules_fire_through_the_engine_and_survive_a_reload(void **state)
     vg_rule_set_free(s2);
 }
 
+/* A host that moves to another analyzer (state topic) takes its rule alerts along: a firing
+ * alert is not fired again and resolves there with its fingerprint, a pending one keeps its
+ * start, and a rule the new owner's set lacks is skipped and counted. */
+static void rule_alerts_move_with_their_host(void **state)
+{
+    (void)state;
+    struct vg_engine *a = engine(), *b = engine();
+    struct vg_rule_set *sa = load("rules:\n"
+                                  "  - name: Fire\n"
+                                  "    when: value(\"q.depth\") > 100\n"
+                                  "  - name: Slow\n"
+                                  "    when: value(\"q.depth\") > 100\n"
+                                  "    for: 5s\n"
+                                  "  - name: OnlyA\n"
+                                  "    when: value(\"q.depth\") > 100\n");
+    struct vg_rule_set *sb = load("rules:\n"
+                                  "  - name: Other\n"
+                                  "    when: value(\"q.depth\") > 5000\n"
+                                  "  - name: Slow\n"
+                                  "    when: value(\"q.depth\") > 100\n"
+                                  "    for: 5s\n"
+                                  "  - name: Fire\n"
+                                  "    when: value(\"q.depth\") > 100\n");
+    struct events ea = {0}, eb = {0};
+    assert_int_equal(vg_engine_set_rules(a, sa, record, &ea), 0);
+    assert_int_equal(vg_engine_set_rules(b, sb, record, &eb), 0);
+    for (int i = 0; i < 10; i++)
+        feed(a, (uint64_t)i, 10, &ea);
+    feed(a, 10, 1000, &ea);
+    feed(a, 11, 1000, &ea); /* Fire and OnlyA fire; Slow pending since seq 10 */
+    assert_int_equal(ea.n, 2);
+    assert_string_equal(ea.alertname[0], "Fire");
+
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, &rec, &len), 0);
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    free(rec);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.rule_states_restored, 2);
+    assert_int_equal(st.rule_states_skipped, 1);
+    assert_int_equal(st.firing, 1);
+
+    for (uint64_t q = 12; q < 15; q++)
+        feed(b, q, 1000, &eb);
+    assert_int_equal(eb.n, 0); /* Fire is not fired a second time; Slow still waits */
+    feed(b, 15, 1000, &eb);    /* Slow: true since seq 10 at the old owner, for 5 s */
+    assert_int_equal(eb.n, 1);
+    assert_string_equal(eb.alertname[0], "Slow");
+    assert_string_equal(eb.status[0], "firing");
+    feed(b, 16, 10, &eb);
+    assert_int_equal(eb.n, 3);
+    for (int i = 1; i < 3; i++) {
+        assert_string_equal(eb.status[i], "resolved");
+        if (strcmp(eb.alertname[i], "Fire") == 0)
+            assert_string_equal(eb.fp[i], ea.fp[0]);
+        else
+            assert_string_equal(eb.alertname[i], "Slow");
+    }
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.firing, 0);
+    vg_engine_free(a);
+    vg_engine_free(b);
+    vg_rule_set_free(sa);
+    vg_rule_set_free(sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +620,7 @@ int main(void)
         cmocka_unit_test(silence_requests_are_checked),
         cmocka_unit_test(silences_survive_a_save_and_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
+        cmocka_unit_test(rule_alerts_move_with_their_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
