@@ -12,8 +12,9 @@
  *    (every entry rounded down) rather than the paper's (see el_compute()).
  * 3. More than 19 significant digits: w and w + 1 bracket the value; if both round to the same
  *    double, that is it.
- * 4. Anything else (undecided roundings, which random inputs essentially never hit) goes to
- *    strtod() itself. */
+ * 4. Anything else goes to strtod() itself: roundings the truncated table cannot settle (ties
+ *    with 1 to 4 decimals, e.g. 4503599627370497.5, and a 2^-73 chance otherwise) and long
+ *    numbers whose dropped digits decide the rounding. */
 #include "vg_numparse.h"
 
 #include <errno.h>
@@ -46,8 +47,11 @@ static double bits_to_double(uint64_t bits)
  * 0 <= q <= 27 (5^q in 64 bits, lo = 0) P = X. The double changes only where X crosses a halfway
  * point H between two doubles, an integer in P's units whose bits below the rounding bit are all
  * zero. So reading the rounding off P can only be wrong when
- *  - H = P + 1 <= X: P's bits below the rounding bit are all ones (so are the low 9 bits of the
- *    high word and the whole low word); undecided unless the entry is exact;
+ *  - H = P + 1 <= X: P's rounding bit is 0 and the bits below it all ones (so are the low 9 bits
+ *    of the high word and the whole low word); undecided unless the entry is exact. (With a
+ *    rounding bit of 1 instead, P + 1 is a double, which all of [P, P + 2) rounds to: the exact
+ *    decimal of a double, e.g. 2344696837708303.5, lands there.) Subnormals round at a higher
+ *    bit; for them any such P is left undecided;
  *  - H = P: if the entry is exact and lo = 0 (q <= 27), X = H, a tie, rounded to even; otherwise
  *    the entry is short of 5^q, so X > P = H, and rounding up is right. (A tie with an inexact
  *    entry, possible for -4 <= q < 0, lands on P = H - 1: the case above, undecided.)
@@ -66,9 +70,8 @@ static bool el_compute(uint64_t w, int64_t q, uint64_t *bits)
         lo += add;
         hi += lo < add;
     }
-    bool exact = q >= 0 && q <= 55;
-    if ((hi & 0x1FF) == 0x1FF && lo == UINT64_MAX && !exact)
-        return false;
+    /* P's low 73 bits all ones, and the entry not exact: P + 1 may be a halfway point */
+    bool near = (hi & 0x1FF) == 0x1FF && lo == UINT64_MAX && !(q >= 0 && q <= 55);
 
     int upper = (int)(hi >> 63);
     int shift = 9 + upper; /* leaves 54 bits: 53 of mantissa and the rounding bit */
@@ -79,6 +82,8 @@ static bool el_compute(uint64_t w, int64_t q, uint64_t *bits)
 
     if (e <= 0) {
         /* Subnormal: round at a higher bit. Ties are impossible this small (q < -300). */
+        if (near)
+            return false;
         int sh = (int)(1 - e);
         if (sh >= 64) {
             *bits = 0;
@@ -90,7 +95,12 @@ static bool el_compute(uint64_t w, int64_t q, uint64_t *bits)
         *bits = m; /* m == 2^52 is the smallest normal, exponent field 1 */
         return true;
     }
-    if (q >= 0 && q <= 27 && lo == 0 && (hi & ((UINT64_C(1) << shift) - 1)) == 0 && (m & 3) == 1)
+    /* All ones below a rounding bit of 0: P + 1 is a halfway point. (Below a rounding bit of 1,
+     * P + 1 is the double P rounds to, and so is anything in [P, P + 2).) */
+    uint64_t below = (UINT64_C(1) << shift) - 1;
+    if (near && (hi & below) == below && !(m & 1))
+        return false;
+    if (q >= 0 && q <= 27 && lo == 0 && (hi & below) == 0 && (m & 3) == 1)
         m &= ~UINT64_C(1); /* an exact tie: to even, which is down here */
     m += m & 1;
     m >>= 1;
