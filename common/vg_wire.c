@@ -1,6 +1,7 @@
 /* Wire format v1 codec on jansson. docs/wire-format.md is the contract; the error prefixes listed
  * there are produced here, so change both together. */
 #include "vg_wire.h"
+#include "vg_numparse.h"
 #include "vg_util.h"
 
 #include <errno.h>
@@ -897,58 +898,32 @@ static bool fp_string(struct fp *f, const char **s, size_t *len)
     return false;
 }
 
-/* A JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, followed by a delimiter (so
- * strtod/strtoll, which accept more, read exactly the token). is_int: no fraction or exponent,
- * which is what makes it an integer for jansson. */
+/* A JSON number followed by a delimiter, which rules out what the grammar stops short of ("01",
+ * "1.", "1e+"). is_int: no fraction or exponent, which is what makes it an integer for jansson;
+ * its value is then jansson's too, the integer converted (so "-0" is +0.0). Reals are read as
+ * jansson reads them, with strtod()'s result bit for bit (vg_num_parse). */
 static bool fp_number(struct fp *f, double *d, long long *i, bool *is_int)
 {
     if (!fp_ws(f))
         return false;
-    const char *p = f->p, *e = f->end;
-    if (p < e && *p == '-')
-        p++;
-    if (p >= e || !is_digit((unsigned char)*p))
+    struct vg_num n;
+    const char *p;
+    if (vg_num_parse(f->p, f->end, &n, &p) != 0)
         return false;
-    if (*p == '0')
-        p++;
-    else
-        while (p < e && is_digit((unsigned char)*p))
-            p++;
-    bool integer = true;
-    if (p < e && *p == '.') {
-        integer = false;
-        if (++p >= e || !is_digit((unsigned char)*p))
-            return false;
-        while (p < e && is_digit((unsigned char)*p))
-            p++;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        integer = false;
-        p++;
-        if (p < e && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= e || !is_digit((unsigned char)*p))
-            return false;
-        while (p < e && is_digit((unsigned char)*p))
-            p++;
-    }
-    if (p >= e || !(*p == ',' || *p == '}' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    if (p >= f->end ||
+        !(*p == ',' || *p == '}' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         return false;
-    char *stop;
-    errno = 0;
-    if (integer) {
-        *i = strtoll(f->p, &stop, 10);
-        if (errno == ERANGE)
+    if (n.is_int) {
+        if (!n.i_range)
             return false; /* jansson: out of range */
-        *d = (double)*i;
+        *i = n.i;
+        *d = (double)n.i;
     } else {
-        *d = strtod(f->p, &stop);
-        if (!isfinite(*d))
+        if (!isfinite(n.d))
             return false; /* jansson: out of range */
+        *d = n.d;
     }
-    if (stop != p)
-        return false;
-    *is_int = integer;
+    *is_int = n.is_int;
     f->p = p;
     return true;
 }

@@ -655,6 +655,13 @@ static void fast_decoder_agrees_with_jansson_on_every_mutation(void **state)
         "\"boot\":\"b\",\"host\":\"h\", \"v\" : 1 }\n",
         "{\"v\":1,\"host\":\"h\",\"boot\":\"b\",\"seq\":9007199254740992,\"ts\":1,"
         "\"interval_ms\":86400000,\"labels\":{},\"metrics\":{}}",
+        /* numbers at the edges of vg_num_parse: 64-bit integer ends, DBL_MAX, below DBL_MIN,
+         * a subnormal, more digits than fit 64 bits, -0 as an integer and as a real */
+        "{\"v\":1,\"host\":\"h\",\"boot\":\"b\",\"seq\":1,\"ts\":1,\"interval_ms\":1,"
+        "\"metrics\":{\"a\":9223372036854775807,\"b\":-9223372036854775808,"
+        "\"c\":1.7976931348623157e308,\"d\":2.2250738585072011e-308,\"e\":5e-324,"
+        "\"f\":123456789012345678901234567890e-10,\"g\":-0,\"h\":-0.0,"
+        "\"i\":0.30000000000000004}}",
     };
     static const char repl[] = "\"\\{}[],:01-.eE+9 \tx\x01\x80\xc3u";
     struct vg_wire_msg a, b;

@@ -22,7 +22,8 @@ vg_add_fuzzer(fuzz_proc
         ${VG_COLLECTORS_DIR}/cgroup_v2.c
         ${VG_COLLECTORS_DIR}/vg_rate.c
         ${VG_COMMON_DIR}/vg_wire.c
+        ${VG_COMMON_DIR}/vg_numparse.c
         ${VG_COMMON_DIR}/vg_util.c
-    LIBS PkgConfig::JANSSON m
+    LIBS vg_numparse_pow5 PkgConfig::JANSSON m
     CORPUS ${CMAKE_CURRENT_LIST_DIR}/../data/proc)
 target_include_directories(fuzz_proc PRIVATE ${VG_COLLECTORS_DIR})
