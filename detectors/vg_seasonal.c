@@ -14,7 +14,7 @@ static void seasonal_init(void *state)
     memset(s, 0, sizeof(*s));
     vg_spot_init(&s->spot);
     vg_spot_init(&s->lik_spot);
-    vg_spot_init(&s->ctx_spot);
+    vg_spot_init(&s->prof_spot);
 }
 
 static double floor_of(const struct vg_detector_params *p, double centre, double scale)
@@ -170,67 +170,6 @@ static void profile_score(struct vg_seasonal_state *s, double *score)
         *score = ps;
 }
 
-/* Context distance (after KNN-CAD and CAD OSE): the shape of the last w values, less its mean,
- * against the nearest window remembered; the RMS difference in units of the plain model's mean
- * absolute error is calibrated by its own SPOT. Windows overlapping the current one are not
- * compared (a shape always matches itself). Every w values the current window is remembered in
- * place of the one least recently the nearest, so shapes that recur stay and a one-off is
- * forgotten once R newer windows have come. Returns the calibrated score, 0 until calibrated. */
-static double context(struct vg_seasonal_state *s, const struct vg_detector_params *p, double x)
-{
-    uint32_t w = p->ctx_w > VG_SEASONAL_CTX_W ? VG_SEASONAL_CTX_W : p->ctx_w;
-    uint64_t t = s->ctx_t++;
-    s->ctx_last[t % VG_SEASONAL_CTX_W] = x;
-    if (t + 1 < w)
-        return 0;
-    double cur[VG_SEASONAL_CTX_W], mean = 0;
-    for (uint32_t j = 0; j < w; j++)
-        mean += cur[j] = s->ctx_last[(t + 1 - w + j) % VG_SEASONAL_CTX_W];
-    mean /= w;
-    for (uint32_t j = 0; j < w; j++)
-        cur[j] -= mean;
-    double best = INFINITY;
-    uint32_t arg = 0;
-    for (uint32_t r = 0; r < s->ctx_n; r++) {
-        if (s->ctx_added[r] + w > t)
-            continue;
-        double d = 0;
-        for (uint32_t j = 0; j < w && d < best; j++) {
-            double e = cur[j] - s->ctx_win[r][j];
-            d += e * e;
-        }
-        if (d < best) {
-            best = d;
-            arg = r;
-        }
-    }
-    double sc = 0;
-    if (isfinite(best)) {
-        s->ctx_used[arg] = t;
-        double raw = sqrt(best / w) / floor_of(p, s->plain, s->err_plain);
-        struct vg_spot_params sp;
-        vg_spot_defaults(&sp);
-        sp.min_sigma = 0.5;
-        if (vg_spot_update(&s->ctx_spot, &sp, raw, &sc) != 0)
-            sc = 0;
-    }
-    if ((t + 1) % w == 0) {
-        uint32_t slot = s->ctx_n;
-        if (slot == VG_SEASONAL_CTX_R) {
-            slot = 0;
-            for (uint32_t r = 1; r < VG_SEASONAL_CTX_R; r++)
-                if (s->ctx_used[r] < s->ctx_used[slot])
-                    slot = r;
-        } else {
-            s->ctx_n++;
-        }
-        for (uint32_t j = 0; j < w; j++)
-            s->ctx_win[slot][j] = (float)cur[j];
-        s->ctx_added[slot] = s->ctx_used[slot] = t;
-    }
-    return sc;
-}
-
 static int seasonal_update_at(void *state, const struct vg_detector_params *p, int64_t ts_ms,
                               double x, double *score)
 {
@@ -256,11 +195,6 @@ static int seasonal_update_at(void *state, const struct vg_detector_params *p, i
         likelihood(s, p, score);
     if (p->prof && s->prof_z >= 0)
         profile_score(s, score);
-    if (p->ctx_w) {
-        double cs = context(s, p, x);
-        if (cs > *score)
-            *score = cs;
-    }
     if (!p->refractory)
         return rc;
     /* Refractory period: one report per incident unless it escalates, so that an alert is the

@@ -8,15 +8,13 @@
  * The residual of the trusted forecast, divided by that model's running mean absolute error,
  * (averaged over the last `smooth` values) is the raw score; vg_spot calibrates it per series into
  * [0,1], so 0.999 means "a residual this large is seen once in a thousand values here".
- * Optional second signal, the context distance (ctx_w > 0, after KNN-CAD / CAD OSE): how far
- * the shape of the last ctx_w values (less their mean, in units of the plain model's mean
- * absolute error) is from the nearest of VG_SEASONAL_CTX_R remembered past windows, calibrated
- * by its own SPOT; the reported score is the larger of the two calibrated scores. A shape never
- * seen (a burst of spikes, a flat hold in a noisy series) is surprising even where no single
- * value is.
+ * Optional second signal, the profile deviation (prof = 1): the seasonal residual calibrated by
+ * its own SPOT whenever the profile can forecast, even where the plain model is trusted; the
+ * reported score is the larger of the two calibrated scores (a day without its usual jump is no
+ * surprise to a level that follows every step, but is to the profile).
  * Without event times (update() rather than update_at()) only the plain model runs.
- * State: about 22 KiB per series (profile, smoothing rings, three calibrations' samples and
- * tails, 5 KiB of context windows), see sizeof(struct vg_seasonal_state).
+ * State: 16,904 bytes per series on x86-64 (profile and its visit counts 9 KiB, smoothing rings,
+ * three SPOT calibrations of 3,128 bytes each; the profile deviation's is 3,136 of the total).
  */
 #ifndef VG_SEASONAL_H
 #define VG_SEASONAL_H
@@ -28,8 +26,6 @@
 
 #define VG_SEASONAL_BINS   288
 #define VG_SEASONAL_SMOOTH 32
-#define VG_SEASONAL_CTX_W  16 /* longest context window (ctx_w) */
-#define VG_SEASONAL_CTX_R  64 /* past windows remembered per series */
 
 struct vg_seasonal_state {
     double plain;                       /* plain forecast */
@@ -51,17 +47,8 @@ struct vg_seasonal_state {
     uint32_t lik_pos;
     struct vg_spot lik_spot; /* long-run distribution of the short mean */
     struct vg_spot spot;
-    /* Context distance (ctx_w): the last values, and a bounded memory of past windows, each less
-     * its own mean, evicted least recently matched first. */
-    double ctx_last[VG_SEASONAL_CTX_W];
-    float ctx_win[VG_SEASONAL_CTX_R][VG_SEASONAL_CTX_W];
-    uint64_t ctx_added[VG_SEASONAL_CTX_R]; /* value index at which the window ended */
-    uint64_t ctx_used[VG_SEASONAL_CTX_R];  /* value index at which it was last the nearest */
-    uint64_t ctx_t;                        /* values seen by the context signal */
-    uint32_t ctx_n;                        /* windows held */
-    struct vg_spot ctx_spot;               /* distribution of the nearest distance */
-    double prof_z;                         /* last residual off the profile, -1 if none */
-    struct vg_spot prof_spot;
+    double prof_z;            /* last residual off the profile in typical errors, -1 if none */
+    struct vg_spot prof_spot; /* its distribution (prof) */
 };
 
 extern const struct vg_detector vg_detector_seasonal;
