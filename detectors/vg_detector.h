@@ -31,6 +31,9 @@ struct vg_detector_params {
     uint32_t lik_short;
     uint32_t lik_long;
     uint32_t lik_mode; /* 0: the likelihood alone, 1: the larger of it and the value's own score */
+    /* Profile deviation (vg_seasonal.c): 1 = the residual off the time-of-day profile is a second
+     * signal, calibrated apart, the larger score reported; 0 = off. */
+    uint32_t prof;
 };
 
 struct vg_detector {

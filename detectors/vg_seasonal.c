@@ -13,6 +13,8 @@ static void seasonal_init(void *state)
     struct vg_seasonal_state *s = state;
     memset(s, 0, sizeof(*s));
     vg_spot_init(&s->spot);
+    vg_spot_init(&s->lik_spot);
+    vg_spot_init(&s->prof_spot);
 }
 
 static double floor_of(const struct vg_detector_params *p, double centre, double scale)
@@ -76,6 +78,7 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     double sc_s = floor_of(p, pred_s, s->err_seas);
     int use_s = usable && s->err_seas > 0 && s->err_seas < s->err_plain;
     double z = use_s ? fabs(r_s) / sc_s : fabs(r_p) / sc_p;
+    s->prof_z = usable && s->err_seas > 0 ? fabs(r_s) / sc_s : -1;
 
     uint32_t k = p->smooth ? p->smooth : 1;
     if (k > VG_SEASONAL_SMOOTH)
@@ -152,6 +155,21 @@ static void likelihood(struct vg_seasonal_state *s, const struct vg_detector_par
     *score = p->lik_mode == 1 && *score > sl ? *score : sl;
 }
 
+/* Profile deviation: the residual off the time-of-day profile, calibrated by its own SPOT, even
+ * where the plain model forecasts better one value ahead. On a series with steps (a daily jump)
+ * the plain level wins that race, since it follows each step within a few values, and a day
+ * without its jump is then no surprise to the trusted model; to the profile it is. The larger of
+ * the two calibrated tails is reported. */
+static void profile_score(struct vg_seasonal_state *s, double *score)
+{
+    struct vg_spot_params sp;
+    vg_spot_defaults(&sp);
+    sp.min_sigma = 1.0; /* as the value's own calibration: residuals in typical errors */
+    double ps;
+    if (vg_spot_update(&s->prof_spot, &sp, s->prof_z, &ps) == 0 && ps > *score)
+        *score = ps;
+}
+
 static int seasonal_update_at(void *state, const struct vg_detector_params *p, int64_t ts_ms,
                               double x, double *score)
 {
@@ -175,6 +193,8 @@ static int seasonal_update_at(void *state, const struct vg_detector_params *p, i
         return rc;
     if (p->lik_short)
         likelihood(s, p, score);
+    if (p->prof && s->prof_z >= 0)
+        profile_score(s, score);
     if (!p->refractory)
         return rc;
     /* Refractory period: one report per incident unless it escalates, so that an alert is the

@@ -1,6 +1,7 @@
 /* The seasonal detector: learns a daily shape, so the shape scores low and a break of it higher;
  * without times it falls back to the plain model; the refractory period reports an incident once;
- * the anomaly likelihood scores a run of moderately rare values. */
+ * the anomaly likelihood scores a run of moderately rare values; the profile deviation scores a
+ * day without its jump where the plain level is the trusted model. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -128,6 +129,49 @@ static void likelihood_scores_a_run_of_moderate_values(void **state)
     assert_true(lik > 0.999);
 }
 
+/* A square daily shape followed closely by a fast plain level (alpha 0.5): the plain model wins
+ * the race, and a day without its jump scores nothing until the profile's residual is scored as a
+ * second signal (prof). Returns the largest score on the day without its jump; *learned counts the
+ * values at or above 0.999 on the two normal days before it. */
+static double missing_jump(uint32_t prof, int *learned, int *plain_trusted)
+{
+    const struct vg_detector *d = vg_detector_find("seasonal");
+    struct vg_detector_params p = P;
+    p.alpha = p.alpha_outlier = 0.5;
+    p.prof = prof;
+    struct vg_seasonal_state s;
+    d->init(&s);
+    uint32_t seed = 11;
+    double sc, mx = 0;
+    *learned = 0;
+    int64_t i = 0;
+    for (; i < 288 * 10; i++) {
+        int rc = d->update_at(&s, &p, i * STEP_MS, shape(i, &seed), &sc);
+        if (i >= 288 * 8 && rc == 0 && sc >= 0.999)
+            (*learned)++;
+    }
+    *plain_trusted = s.err_plain < s.err_seas;
+    for (int64_t end = i + 288; i < end; i++) {
+        d->update_at(&s, &p, i * STEP_MS, 10 + noise(&seed), &sc);
+        mx = sc > mx ? sc : mx;
+    }
+    return mx;
+}
+
+static void profile_deviation_scores_a_missing_daily_jump(void **state)
+{
+    int learned_off, learned_on, plain_off, plain_on;
+    double off = missing_jump(0, &learned_off, &plain_off);
+    double on = missing_jump(1, &learned_on, &plain_on);
+    print_message("missing jump: max %.6f without prof, %.6f with; learned days >= 0.999: %d, %d\n",
+                  off, on, learned_off, learned_on);
+    assert_true(plain_off && plain_on);
+    assert_true(off < 0.999);
+    assert_true(on > 0.9999);
+    /* The shape it has learned stays unremarkable with the second signal on. */
+    assert_true(learned_on <= learned_off + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +179,7 @@ int main(void)
         cmocka_unit_test(without_time_only_the_plain_model_runs),
         cmocka_unit_test(refractory_reports_an_incident_once),
         cmocka_unit_test(likelihood_scores_a_run_of_moderate_values),
+        cmocka_unit_test(profile_deviation_scores_a_missing_daily_jump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,8 @@ void ctl_eval_common_help(FILE *f)
             "  -s, --set KEY=VALUE   override one analyzer key, e.g. detector.model=ewma\n"
             "  -p, --param NAME=VAL  model extras: season_s, smooth, calib_q, calib_init, "
             "refractory, escalation,\n"
-            "                        lik_short, lik_long, lik_mode (and the SMD host scorer's)\n"
+            "                        lik_short, lik_long, lik_mode, prof (and the SMD host "
+            "scorer's)\n"
             "  -v, --verbose         per-file / per-machine details\n"
             "  -h, --help            this help\n");
 }
@@ -53,6 +54,7 @@ static const struct extra extras[] = {
     {"lik_short", offsetof(struct vg_detector_params, lik_short), 1},
     {"lik_long", offsetof(struct vg_detector_params, lik_long), 1},
     {"lik_mode", offsetof(struct vg_detector_params, lik_mode), 1},
+    {"prof", offsetof(struct vg_detector_params, prof), 1},
     {"host", offsetof(struct ctl_eval_smd_opts, host), 2},
     {"epochs", offsetof(struct ctl_eval_smd_opts, epochs), 2},
     {"topk", offsetof(struct ctl_eval_smd_opts, topk), 2},
