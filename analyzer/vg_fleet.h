@@ -14,6 +14,10 @@
  * queue is full forces a step first (counted); a host that had no tick in a step is absent: the
  * group no longer waits for it until it reports again, so a host that stopped delays its group
  * once, by about queue_ticks ticks. vg_fleet_step() steps once every group with a tick queued.
+ * Lockstep is by position in the queues, not by time: a host joins its group on the others' next
+ * tick. Hosts that are known and at most queue_ticks apart are stepped together; hosts first seen
+ * a partition at a time on a backlog (an analyzer starting without restored hosts) are not, the
+ * first ones having stepped past the ticks of the later ones, which wait for a forced step.
  * Memory: queue_ticks x max_metrics floats and queue_ticks event times per host.
  *
  * Host scores: with host_score set, every warm host's per-metric residuals of a step go through
