@@ -205,6 +205,11 @@ static const struct vg_cfg_key keys[] = {
      "before its score leaves 0"},
     {"model.max_metrics", VG_CFG_INT, "128", OFF(model_max_metrics), 1, 4096, NULL,
      "metrics per host group the mv model takes (the first names in sorted order)"},
+    {"model.queue_ticks", VG_CFG_INT, "8", OFF(model_queue_ticks), 1, 64, NULL,
+     "ticks of a host the mv model queues until every host of its group has reported that "
+     "tick, so hosts read out of step (an analyzer catching up on a backlog) are still "
+     "stepped together, in one batch; costs this many x model.max_metrics floats per host, and "
+     "a host that stops reporting holds its group back once by up to this many ticks"},
     {"model.train", VG_CFG_BOOL, "true", OFF(model_train), NOBOUND, NULL,
      "the mv model keeps learning online (false: it only scores, e.g. from a checkpoint)"},
 };

@@ -85,6 +85,7 @@ struct analyzer_cfg {
     int64_t model_top_k;
     int64_t model_calib_init;
     int64_t model_max_metrics;
+    int64_t model_queue_ticks;
     int model_train;
 };
 

@@ -80,6 +80,7 @@ int analyzer_models_open(struct analyzer *a, char *err, size_t errlen)
         .max_groups = 1024,
         .top_k = (uint32_t)c->model_top_k,
         .calib_init = (uint32_t)c->model_calib_init,
+        .queue_ticks = (uint32_t)c->model_queue_ticks,
         .train = c->model_train,
         .seed = 1,
     };
@@ -198,6 +199,20 @@ void analyzer_models_metrics(struct analyzer *a, FILE *f)
         (unsigned long long)st.steps, (unsigned long long)st.hosts, (unsigned long long)st.groups,
         (unsigned long long)st.hosts_refused, (unsigned long long)st.ckpt_refused,
         (unsigned long long)st.ckpt_loaded);
+    fprintf(f,
+            "# HELP vigil_model_steps_forced_total Steps of the mv model forced by a host's full "
+            "queue (model.queue_ticks), without the hosts of its group that were behind.\n"
+            "# TYPE vigil_model_steps_forced_total counter\nvigil_model_steps_forced_total %llu\n"
+            "# HELP vigil_model_ticks_queued Host ticks the mv model holds until their group "
+            "steps.\n"
+            "# TYPE vigil_model_ticks_queued gauge\nvigil_model_ticks_queued %llu\n"
+            "# HELP vigil_model_ticks_queued_max The most host ticks the mv model held at once.\n"
+            "# TYPE vigil_model_ticks_queued_max gauge\nvigil_model_ticks_queued_max %llu\n"
+            "# HELP vigil_model_hosts_absent Hosts whose group steps without waiting for them "
+            "(no tick in its last step, none since).\n"
+            "# TYPE vigil_model_hosts_absent gauge\nvigil_model_hosts_absent %llu\n",
+            (unsigned long long)st.steps_forced, (unsigned long long)st.ticks_queued,
+            (unsigned long long)st.ticks_queued_max, (unsigned long long)st.hosts_absent);
 }
 
 json_t *analyzer_models_host_json(struct analyzer *a, const char *host)

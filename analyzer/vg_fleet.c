@@ -35,9 +35,18 @@ struct group {
     struct vg_strmap colmap; /* name -> (uintptr_t)(column + 1) */
     char **hosts;            /* row -> host name (owned) */
     uint32_t n, cap;
-    float *x; /* cap x m: the pending tick, NaN = missing */
-    unsigned char *reported;
-    uint32_t n_reported;
+    /* Each row's queue: a ring of D ticks (qx: cap x D x m values, NaN = missing; qts: their
+     * event times), qlen of them from qhead. */
+    uint32_t D;
+    float *qx;
+    int64_t *qts;
+    uint32_t *qhead, *qlen;
+    unsigned char *absent;           /* no tick in the last step and none since: not waited for */
+    uint32_t n_waiting;              /* rows neither absent nor with a tick queued: not complete */
+    uint32_t n_queued;               /* rows with a tick queued: something to step */
+    float *x;                        /* cap x m: the step's input, each row's front tick */
+    unsigned char *reported;         /* the row had a tick in this step */
+    int64_t *last_ts;                /* event time of each row's last stepped tick */
     struct vg_mv_result *res, *last; /* this step's results; each host's last reported one */
     /* Host scores (host_score): one vg_hscore per row, its last result, the step's residuals
      * (cap x m) and a row of blame (m). */
@@ -80,6 +89,8 @@ int vg_fleet_new(struct vg_fleet **out, const struct vg_fleet_params *p, struct 
     if (!f)
         return -ENOMEM;
     f->p = *p;
+    if (!f->p.queue_ticks)
+        f->p.queue_ticks = 1;
     f->k = k;
     f->fn = fn;
     f->ud = ud;
@@ -107,8 +118,14 @@ static void free_group(void *v)
     for (uint32_t i = 0; g->hosts && i < g->n; i++)
         free(g->hosts[i]);
     free(g->hosts);
+    free(g->qx);
+    free(g->qts);
+    free(g->qhead);
+    free(g->qlen);
+    free(g->absent);
     free(g->x);
     free(g->reported);
+    free(g->last_ts);
     free(g->res);
     free(g->last);
     for (uint32_t i = 0; g->hs && i < g->n; i++)
@@ -137,7 +154,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* A group shell with its columns; the model is made by the caller (new or from a checkpoint). */
-static struct group *group_alloc(const char *name, char **cols, uint32_t m)
+static struct group *group_alloc(const char *name, char **cols, uint32_t m, uint32_t D)
 {
     struct group *g = calloc(1, sizeof(*g));
     if (!g)
@@ -145,6 +162,7 @@ static struct group *group_alloc(const char *name, char **cols, uint32_t m)
     vg_strmap_init(&g->colmap);
     g->cols = cols;
     g->m = m;
+    g->D = D;
     if (!(g->name = strdup(name)))
         goto fail;
     for (uint32_t j = 0; j < m; j++)
@@ -156,43 +174,27 @@ fail:
     return NULL;
 }
 
+/* Grows array p to n elements (tmp: a void *); 0, or 1 leaving p as it was when out of memory. */
+#define GROW(p, n, tmp) (((tmp) = realloc((p), (size_t)(n) * sizeof(*(p)))) ? ((p) = (tmp), 0) : 1)
+
 static int add_row(struct vg_fleet *f, struct group *g, const char *host, char *err, size_t errlen)
 {
     if (g->n == g->cap) {
-        uint32_t cap = g->cap ? g->cap * 2 : 16;
-        float *x = realloc(g->x, (size_t)cap * g->m * sizeof(float));
-        if (x)
-            g->x = x;
-        char **h = realloc(g->hosts, cap * sizeof(*h));
-        if (h)
-            g->hosts = h;
-        unsigned char *rep = realloc(g->reported, cap);
-        if (rep)
-            g->reported = rep;
-        struct vg_mv_result *res = realloc(g->res, cap * sizeof(*res));
-        if (res)
-            g->res = res;
-        struct vg_mv_result *last = realloc(g->last, cap * sizeof(*last));
-        if (last)
-            g->last = last;
-        int hs_ok = 1;
-        if (f->p.host_score) {
-            struct vg_hscore *hs = realloc(g->hs, cap * sizeof(*hs));
-            if (hs)
-                g->hs = hs;
-            struct hs_last *hl = realloc(g->hl, cap * sizeof(*hl));
-            if (hl)
-                g->hl = hl;
-            float *resid = realloc(g->resid, (size_t)cap * g->m * sizeof(float));
-            if (resid)
-                g->resid = resid;
-            if (!g->bl)
-                g->bl = calloc(g->m, sizeof(double));
-            hs_ok = hs && hl && resid && g->bl;
+        size_t cap = g->cap ? (size_t)g->cap * 2 : 16, m = g->m, D = g->D;
+        void *t;
+        /* One at a time (t is shared); those grown before a failure stay grown. */
+        int bad = GROW(g->qx, cap * D * m, t) || GROW(g->qts, cap * D, t) ||
+                  GROW(g->qhead, cap, t) || GROW(g->qlen, cap, t) || GROW(g->absent, cap, t) ||
+                  GROW(g->x, cap * m, t) || GROW(g->reported, cap, t) || GROW(g->last_ts, cap, t) ||
+                  GROW(g->hosts, cap, t) || GROW(g->res, cap, t) || GROW(g->last, cap, t);
+        if (!bad && f->p.host_score) {
+            bad = GROW(g->hs, cap, t) || GROW(g->hl, cap, t) || GROW(g->resid, cap * m, t);
+            if (!bad && !g->bl && !(g->bl = calloc(m, sizeof(double))))
+                bad = 1;
         }
-        if (!x || !h || !rep || !res || !last || !hs_ok)
+        if (bad)
             return vg_err(err, errlen, -ENOMEM, "host %s: out of memory", host);
-        g->cap = cap;
+        g->cap = (uint32_t)cap;
     }
     uint32_t row = g->n;
     if (f->p.host_score) {
@@ -213,9 +215,11 @@ static int add_row(struct vg_fleet *f, struct group *g, const char *host, char *
     }
     *ref = (struct hostref){.g = g, .row = row};
     g->hosts[row] = name;
-    for (uint32_t j = 0; j < g->m; j++)
-        g->x[(size_t)row * g->m + j] = NAN;
+    g->qhead[row] = g->qlen[row] = 0;
+    g->absent[row] = 0;
+    g->n_waiting++;
     g->reported[row] = 0;
+    g->last_ts[row] = 0;
     memset(&g->last[row], 0, sizeof(g->last[row]));
     g->last[row].score = NAN;
     g->n++;
@@ -257,7 +261,7 @@ static struct group *new_group(struct vg_fleet *f, const char *name,
         free(cols);
         return NULL;
     }
-    struct group *g = group_alloc(name, cols, (uint32_t)u);
+    struct group *g = group_alloc(name, cols, (uint32_t)u, f->p.queue_ticks);
     if (!g) {
         for (size_t j = 0; j < u; j++)
             free(cols[j]);
@@ -302,10 +306,47 @@ static void host_score(const struct vg_fleet *f, struct group *g, uint32_t i)
     }
 }
 
-static int step_group(struct vg_fleet *f, struct group *g, char *err, size_t errlen)
+/* Row i's k-th queued tick (0 = the oldest). */
+static float *q_tick(const struct group *g, uint32_t i, uint32_t k)
 {
-    if (!g->n_reported)
+    return g->qx + ((size_t)i * g->D + (g->qhead[i] + k) % g->D) * g->m;
+}
+
+static int64_t *q_ts(const struct group *g, uint32_t i, uint32_t k)
+{
+    return g->qts + (size_t)i * g->D + (g->qhead[i] + k) % g->D;
+}
+
+/* One step on every row's oldest queued tick; rows with none give missing values and become
+ * absent. */
+static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err, size_t errlen)
+{
+    if (!g->n_queued)
         return 0;
+    size_t m = g->m;
+    for (uint32_t i = 0; i < g->n; i++) {
+        float *x = g->x + (size_t)i * m;
+        g->reported[i] = g->qlen[i] > 0;
+        if (!g->reported[i]) {
+            for (size_t j = 0; j < m; j++)
+                x[j] = NAN;
+            if (!g->absent[i]) {
+                g->absent[i] = 1;
+                g->n_waiting--;
+                f->st.hosts_absent++;
+            }
+            continue;
+        }
+        memcpy(x, q_tick(g, i, 0), m * sizeof(float));
+        g->last_ts[i] = *q_ts(g, i, 0);
+        g->qhead[i] = (g->qhead[i] + 1) % g->D;
+        f->st.ticks_queued--;
+        if (--g->qlen[i] == 0) {
+            g->n_queued--;
+            g->n_waiting++;
+        }
+    }
+    f->st.steps_forced += forced != 0;
     int rc = vg_mv_step(g->mv, g->x, f->p.train ? VG_MV_TRAIN : VG_MV_SCORE, g->res, err, errlen);
     if (rc < 0)
         return rc;
@@ -327,16 +368,56 @@ static int step_group(struct vg_fleet *f, struct group *g, char *err, size_t err
             s.warm = g->res[i].age > W;
             f->fn(f->ud, &s);
         }
-        g->reported[i] = 0;
     }
-    for (size_t i = 0; i < (size_t)g->n * g->m; i++)
-        g->x[i] = NAN;
-    g->n_reported = 0;
+    return 0;
+}
+
+/* With step_when_complete: steps while every row that is not absent has a tick queued. */
+static int step_complete(struct vg_fleet *f, struct group *g, char *err, size_t errlen)
+{
+    int rc = 0;
+    while (!rc && f->p.step_when_complete && g->n_waiting == 0 && g->n_queued > 0)
+        rc = step_group(f, g, 0, err, errlen);
+    return rc;
+}
+
+/* Queues a tick of row i at ts, its values missing until the caller fills *out; a full queue
+ * steps the group first. */
+static int q_push(struct vg_fleet *f, struct group *g, uint32_t i, int64_t ts, float **out,
+                  char *err, size_t errlen)
+{
+    if (g->absent[i]) {
+        g->absent[i] = 0;
+        g->n_waiting++;
+        f->st.hosts_absent--;
+    }
+    if (g->qlen[i] == g->D) {
+        int rc = step_group(f, g, 1, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    if (g->qlen[i]++ == 0) {
+        g->n_waiting--;
+        g->n_queued++;
+    }
+    if (++f->st.ticks_queued > f->st.ticks_queued_max)
+        f->st.ticks_queued_max = f->st.ticks_queued;
+    float *x = q_tick(g, i, g->qlen[i] - 1);
+    for (uint32_t j = 0; j < g->m; j++)
+        x[j] = NAN;
+    *q_ts(g, i, g->qlen[i] - 1) = ts;
+    *out = x;
     return 0;
 }
 
 int vg_fleet_put(struct vg_fleet *f, const char *group, const char *host,
                  const struct vg_metric *metrics, size_t n, char *err, size_t errlen)
+{
+    return vg_fleet_put_at(f, group, host, 0, metrics, n, err, errlen);
+}
+
+int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int64_t ts_ms,
+                    const struct vg_metric *metrics, size_t n, char *err, size_t errlen)
 {
     if (!group || !*group)
         group = "default";
@@ -370,13 +451,10 @@ int vg_fleet_put(struct vg_fleet *f, const char *group, const char *host,
         ref = vg_strmap_get(&f->hosts, host);
     }
     struct group *g = ref->g;
-    if (g->reported[ref->row]) {
-        /* A second report before the tick was stepped: that tick is over. */
-        int rc = step_group(f, g, err, errlen);
-        if (rc < 0)
-            return rc;
-    }
-    float *row = g->x + (size_t)ref->row * g->m;
+    float *row;
+    int rc = q_push(f, g, ref->row, ts_ms, &row, err, errlen);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         void *c = vg_strmap_get(&g->colmap, metrics[i].name);
         if (!c) {
@@ -385,12 +463,8 @@ int vg_fleet_put(struct vg_fleet *f, const char *group, const char *host,
         }
         row[(uintptr_t)c - 1] = (float)metrics[i].value;
     }
-    g->reported[ref->row] = 1;
-    g->n_reported++;
     f->st.ticks_put++;
-    if (f->p.step_when_complete && g->n_reported == g->n)
-        return step_group(f, g, err, errlen);
-    return 0;
+    return step_complete(f, g, err, errlen);
 }
 
 int vg_fleet_step(struct vg_fleet *f, char *err, size_t errlen)
@@ -398,7 +472,7 @@ int vg_fleet_step(struct vg_fleet *f, char *err, size_t errlen)
     for (size_t i = 0; i < f->groups.cap; i++) {
         if (!f->groups.keys[i])
             continue;
-        int rc = step_group(f, f->groups.vals[i], err, errlen);
+        int rc = step_group(f, f->groups.vals[i], 0, err, errlen);
         if (rc < 0)
             return rc;
     }
@@ -416,6 +490,7 @@ int vg_fleet_host(const struct vg_fleet *f, const char *host, struct vg_fleet_sc
     out->group = g->name;
     out->host = g->hosts[ref->row];
     out->score = r->score;
+    out->ts_ms = g->last_ts[ref->row];
     out->age = r->age;
     out->warm = r->age > vg_mv_params(g->mv)->window;
     for (uint32_t q = 0; q < r->n_top && q < VG_MV_TOPK_MAX; q++) {
@@ -639,7 +714,7 @@ static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errl
                         hosts[i]);
             goto out;
         }
-    if (!(g = group_alloc(name, cols, (uint32_t)m))) {
+    if (!(g = group_alloc(name, cols, (uint32_t)m, f->p.queue_ticks))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -765,6 +840,25 @@ int vg_fleet_host_export(const struct vg_fleet *f, const char *host,
         }
         vg_hscore_pack(&g->hs[ref->row], out->hscore);
     }
+    uint32_t nq = g->qlen[ref->row];
+    out->n_queued = nq;
+    out->queued = NULL;
+    out->queued_ts = NULL;
+    if (nq) {
+        out->queued = malloc((size_t)nq * g->m * sizeof(float));
+        out->queued_ts = malloc(nq * sizeof(int64_t));
+        if (!out->queued || !out->queued_ts) {
+            free(row);
+            free(out->hscore);
+            free(out->queued);
+            free(out->queued_ts);
+            return vg_err(err, errlen, -ENOMEM, "out of memory");
+        }
+        for (uint32_t k = 0; k < nq; k++) {
+            memcpy(out->queued + (size_t)k * g->m, q_tick(g, ref->row, k), g->m * sizeof(float));
+            out->queued_ts[k] = *q_ts(g, ref->row, k);
+        }
+    }
     out->group = g->name;
     out->cols = (const char *const *)g->cols;
     out->m = g->m;
@@ -783,16 +877,27 @@ int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
     char why[VG_ERRLEN];
     if (vg_mv_remove_host(g->mv, row, why, sizeof(why)) < 0)
         return -ENOENT;
-    if (g->reported[row])
-        g->n_reported--;
+    /* Its queued ticks go with it (the new owner has them from its export). */
+    f->st.ticks_queued -= g->qlen[row];
+    if (g->qlen[row])
+        g->n_queued--;
+    else if (!g->absent[row])
+        g->n_waiting--;
+    if (g->absent[row])
+        f->st.hosts_absent--;
     free(g->hosts[row]);
     if (f->p.host_score)
         vg_hscore_free(&g->hs[row]);
     if (row != last) {
         /* The last row moved into this one in the model: the same here. */
+        size_t dm = (size_t)g->D * g->m;
         g->hosts[row] = g->hosts[last];
-        memcpy(g->x + (size_t)row * g->m, g->x + (size_t)last * g->m, g->m * sizeof(float));
-        g->reported[row] = g->reported[last];
+        memcpy(g->qx + row * dm, g->qx + last * dm, dm * sizeof(float));
+        memcpy(g->qts + (size_t)row * g->D, g->qts + (size_t)last * g->D, g->D * sizeof(int64_t));
+        g->qhead[row] = g->qhead[last];
+        g->qlen[row] = g->qlen[last];
+        g->absent[row] = g->absent[last];
+        g->last_ts[row] = g->last_ts[last];
         g->last[row] = g->last[last];
         if (f->p.host_score) {
             g->hs[row] = g->hs[last];
@@ -860,5 +965,16 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
         return rc;
     }
     g->last[id].age = in->age;
-    return 0;
+    /* Its queued ticks, as if it reported them now (more than this fleet queues step the
+     * oldest, as reports would); a value that is not finite is missing, as the model reads it. */
+    for (uint32_t k = 0; k < in->n_queued; k++) {
+        float *x;
+        if ((rc = q_push(f, g, id, in->queued_ts[k], &x, err, errlen)) < 0)
+            return rc; /* a backend failure: the model is unusable */
+        for (uint32_t j = 0; j < g->m; j++) {
+            float v = in->queued[(size_t)k * g->m + j];
+            x[j] = isfinite(v) ? v : NAN;
+        }
+    }
+    return step_complete(f, g, err, errlen);
 }

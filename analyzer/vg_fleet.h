@@ -3,11 +3,22 @@
  *
  * A group's metric set (its model's columns) is fixed by the first host that reports into it:
  * its metric names, sorted, up to max_metrics. Later hosts' metrics outside the set are ignored
- * (and counted), metrics they lack are missing (NaN) for the model. A group steps, in one batched
- * call over all its hosts, when vg_fleet_step() is called (the analyzer's tick) or when a host
- * reports a second time before that (a new tick has begun), or, with step_when_complete, as soon
- * as every host of the group has reported; hosts that did not report in a tick give a row of
- * missing values.
+ * (and counted), metrics they lack are missing (NaN) for the model.
+ *
+ * Ticks and steps: a host's report goes into its own queue of at most queue_ticks ticks, and a
+ * group steps (one batched call over all its hosts) on the front tick of every host's queue;
+ * hosts with nothing queued give a row of missing values. With step_when_complete, a group steps
+ * as soon as every host of it that is not absent has a tick queued, again while that holds, so
+ * hosts whose ticks arrive in any interleaving (a backlog read one partition at a time) are
+ * stepped in lockstep, exactly as if they had arrived tick by tick. A host that reports while its
+ * queue is full forces a step first (counted); a host that had no tick in a step is absent: the
+ * group no longer waits for it until it reports again, so a host that stopped delays its group
+ * once, by about queue_ticks ticks. vg_fleet_step() steps once every group with a tick queued.
+ * Lockstep is by position in the queues, not by time: a host joins its group on the others' next
+ * tick. Hosts that are known and at most queue_ticks apart are stepped together; hosts first seen
+ * a partition at a time on a backlog (an analyzer starting without restored hosts) are not, the
+ * first ones having stepped past the ticks of the later ones, which wait for a forced step.
+ * Memory: queue_ticks x max_metrics floats and queue_ticks event times per host.
  *
  * Host scores: with host_score set, every warm host's per-metric residuals of a step go through
  * its own vg_hscore (detectors/vg_hscore.h: error scales, top-k, smoothing, SPOT calibration,
@@ -40,10 +51,14 @@ struct vg_fleet_params {
     uint32_t max_groups;
     uint32_t max_hosts; /* over all groups */
     int train;          /* learn online (VG_MV_TRAIN) */
-    /* Step a group as soon as every one of its hosts has reported in the tick, rather than
-     * waiting for a second report or vg_fleet_step(): scores come one tick sooner (the
-     * analyzer, where each message is a host's tick). */
+    /* Step a group as soon as every host of it that is not absent has a tick queued, rather
+     * than waiting for a full queue or vg_fleet_step() (the analyzer, where each message is a
+     * host's tick). */
     int step_when_complete;
+    /* Ticks a host may have queued before its group steps without the hosts that are behind:
+     * the lockstep a lagging reader keeps, for that many floats per host and metric. 0 = 1 (a
+     * second report steps the group). */
+    uint32_t queue_ticks;
     /* Score every warm host through its own vg_hscore with these parameters (hs). */
     int host_score;
     struct vg_hscore_params hs;
@@ -53,7 +68,8 @@ struct vg_fleet_params {
 struct vg_fleet_score {
     const char *group;
     const char *host;
-    float score; /* raw (vg_mv.h); NaN when the host did not report this tick */
+    float score;   /* raw (vg_mv.h); NaN when the host did not report this tick */
+    int64_t ts_ms; /* event time of the host's tick stepped (vg_fleet_put_at); 0 = none */
     uint32_t age;
     int warm; /* its window holds only its own ticks: scores are meaningful */
     uint32_t n_top;
@@ -80,6 +96,10 @@ struct vg_fleet_stats {
     uint64_t ckpt_loaded;     /* groups resumed from a checkpoint */
     uint64_t ckpt_refused;    /* checkpoint files refused (corrupt, version, shape) */
     uint64_t ckpt_saved;
+    uint64_t steps_forced;     /* steps because a host's queue was full */
+    uint64_t ticks_queued;     /* host ticks queued, not yet stepped, now */
+    uint64_t ticks_queued_max; /* the most ever queued at once */
+    uint64_t hosts_absent;     /* hosts their group does not wait for, now */
 };
 
 struct vg_fleet;
@@ -90,13 +110,17 @@ int vg_fleet_new(struct vg_fleet **out, const struct vg_fleet_params *p, struct 
                  vg_fleet_score_fn fn, void *ud, char *err, size_t errlen);
 void vg_fleet_free(struct vg_fleet *f);
 
-/* Records one tick of host (in group, NULL = "default"). A host stays in the group it first
+/* Queues one tick of host (in group, NULL = "default"), of event time ts_ms (given back with its
+ * score), and steps its group as the header comment says. A host stays in the group it first
  * reported in. Returns 0, 1 when refused (limits; counted), or a negative code with a message
  * (backend failure). */
+int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int64_t ts_ms,
+                    const struct vg_metric *metrics, size_t n, char *err, size_t errlen);
+/* vg_fleet_put_at() with event time 0. */
 int vg_fleet_put(struct vg_fleet *f, const char *group, const char *host,
                  const struct vg_metric *metrics, size_t n, char *err, size_t errlen);
 
-/* Steps every group that has reports pending. Returns 0 or a negative code with a message. */
+/* Steps once every group that has a tick queued. Returns 0 or a negative code with a message. */
 int vg_fleet_step(struct vg_fleet *f, char *err, size_t errlen);
 
 /* The last result of a host; returns 0 or -ENOENT. */
@@ -119,17 +143,23 @@ struct vg_fleet_host_state {
     uint32_t age, phase;
     unsigned char *hscore; /* vg_hscore_pack() bytes of its host score; NULL without host_score */
     size_t hscore_len;
+    /* Its ticks queued and not yet stepped, oldest first: n_queued x m values (NaN = missing)
+     * and their event times. Offsets are committed past them, so they travel with the host. */
+    uint32_t n_queued;
+    float *queued;
+    int64_t *queued_ts;
 };
-/* Fills out; out->row and out->hscore are malloc'd (the caller frees both), group and cols are
- * the fleet's, valid until it changes. 0, -ENOENT (host not modelled) or a negative code with a
- * message. */
+/* Fills out; out->row, out->hscore, out->queued and out->queued_ts are malloc'd (the caller
+ * frees them; the last two NULL when nothing is queued), group and cols are the fleet's, valid
+ * until it changes. 0, -ENOENT (host not modelled) or a negative code with a message. */
 int vg_fleet_host_export(const struct vg_fleet *f, const char *host,
                          struct vg_fleet_host_state *out, char *err, size_t errlen);
 /* Continues host from such a state, replacing what the fleet had of it. A group this fleet does
  * not have yet is made from in->cols with initial weights; *fresh = 1 when the host's group here
  * has not stepped yet (its weights are the initial ones): the host score then starts over, since
  * it calibrated residuals of other weights. Refused, with a message, when the group
- * here models other metrics or another shape, or at the limits. */
+ * here models other metrics or another shape, or at the limits. The host's queued ticks are
+ * queued here as if it had just reported them (its group may step). */
 int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_fleet_host_state *in,
                          int *fresh, char *err, size_t errlen);
 /* Forgets host (the last host of its group takes its row). 0 or -ENOENT. */

@@ -16,7 +16,6 @@
 #include "vg_util.h"
 
 struct mv_host {
-    int64_t ts_pending; /* event time of the tick put but not yet stepped */
     struct vg_model_score last;
 };
 
@@ -50,7 +49,7 @@ static void on_score(void *ud, const struct vg_fleet_score *s)
     if (!h || !isfinite(s->score))
         return;
     struct vg_model_score *o = &h->last;
-    o->ts_ms = h->ts_pending;
+    o->ts_ms = s->ts_ms;
     o->warm = s->hs_rc == 0;
     o->score = o->warm ? s->hs_score : 0;
     o->raw = isfinite(s->hs_raw) ? s->hs_raw : s->score;
@@ -96,6 +95,7 @@ static int mv_create(void **inst, const struct vg_model_env *env, char *err, siz
         .max_hosts = env->max_hosts,
         .train = env->train,
         .step_when_complete = 1,
+        .queue_ticks = env->queue_ticks,
         .host_score = 1,
     };
     /* The host score of `vigilctl eval smd` (docs/evaluation.md): error scales fitted on a
@@ -123,8 +123,8 @@ static int mv_update(void *inst, const struct vg_model_tick *t, char *err, size_
     struct mv_host *h = mv_host_get(m, t->host);
     if (!h)
         return vg_err(err, errlen, -ENOMEM, "model mv: out of memory");
-    h->ts_pending = t->ts_ms;
-    int rc = vg_fleet_put(m->fleet, t->group, t->host, t->metrics, t->n_metrics, err, errlen);
+    int rc = vg_fleet_put_at(m->fleet, t->group, t->host, t->ts_ms, t->metrics, t->n_metrics, err,
+                             errlen);
     return rc < 0 ? rc : 0; /* 1: not modelled (limits, too few metrics), counted by the fleet */
 }
 
@@ -152,14 +152,20 @@ static int mv_load(void *inst, char *err, size_t errlen)
 
 /* ---- one host's state in the state topic (scale-out) ----
  *
- * Blob version 2, integers little-endian, floats as this build lays them out (the blob's size
+ * Blob version 3, integers little-endian, floats as this build lays them out (the blob's size
  * checks catch another layout):
  *   str group, u32 m, m x str metric, u32 age, u32 phase, u32 n_floats, n_floats x f32 (the
  *   host's row of its group's model: vg_mv_host_get), u32 host score size, host score bytes
- *   (vg_hscore_pack: versioned and range-checked on its own)
- * where str is u16 length + bytes. Version 1 carried a SPOT calibration the analyzer no longer
- * uses; such a record is refused and the host's calibration learns again. */
-#define MV_BLOB_VERSION 2
+ *   (vg_hscore_pack: versioned and range-checked on its own), u32 n_queued, n_queued x (i64
+ *   event time, m x f32): the host's ticks queued in its group and not yet stepped, oldest
+ *   first (offsets are committed past them, so the new owner must have them)
+ * where str is u16 length + bytes. Version 2 is version 3 without the queued ticks (read as
+ * none queued). Version 1 carried a SPOT calibration the analyzer no longer uses; such a record
+ * is refused and the host's calibration learns again. */
+#define MV_BLOB_VERSION 3
+#define MV_BLOB_QUEUED  3    /* the first version with queued ticks */
+#define MV_BLOB_OLDEST  2    /* the oldest version read */
+#define MV_QUEUED_MAX   4096 /* queued ticks a blob may carry (a fleet queues at most 64) */
 
 static int mv_host_save(void *inst, const char *host, unsigned char **out, size_t *len,
                         uint32_t *version)
@@ -181,8 +187,15 @@ static int mv_host_save(void *inst, const char *host, unsigned char **out, size_
     vg_bw_put(&b, hs.row, hs.n_floats * sizeof(float));
     vg_bw_uint(&b, (uint32_t)hs.hscore_len, 4);
     vg_bw_put(&b, hs.hscore, hs.hscore_len);
+    vg_bw_uint(&b, hs.n_queued, 4);
+    for (uint32_t k = 0; k < hs.n_queued; k++) {
+        vg_bw_uint(&b, (uint64_t)hs.queued_ts[k], 8);
+        vg_bw_put(&b, hs.queued + (size_t)k * hs.m, hs.m * sizeof(float));
+    }
     free(hs.row);
     free(hs.hscore);
+    free(hs.queued);
+    free(hs.queued_ts);
     if (b.bad) {
         free(b.p);
         return -ENOMEM;
@@ -212,9 +225,10 @@ static int mv_host_load(void *inst, const char *host, uint32_t version, const un
                         size_t len, char *err, size_t errlen)
 {
     struct mv_model *m = inst;
-    if (version != MV_BLOB_VERSION)
-        return vg_err(err, errlen, -EPROTONOSUPPORT, "mv state version %u, this analyzer reads %d",
-                      version, MV_BLOB_VERSION);
+    if (version < MV_BLOB_OLDEST || version > MV_BLOB_VERSION)
+        return vg_err(err, errlen, -EPROTONOSUPPORT,
+                      "mv state version %u, this analyzer reads %d to %d", version, MV_BLOB_OLDEST,
+                      MV_BLOB_VERSION);
     struct vg_br r = {buf, len, 0, 0};
     struct vg_fleet_host_state hs = {0};
     char *group = r_str(&r), **cols = NULL;
@@ -231,8 +245,31 @@ static int mv_host_load(void *inst, const char *host, uint32_t version, const un
     uint32_t hs_size = (uint32_t)vg_br_uint(&r, 4);
     const unsigned char *hsb = vg_br_take(&r, hs_size);
     int rc = 0;
-    if (!group || !cols || !row || r.bad || r.off != len)
+    /* Queued ticks: their span is checked with the rest of the blob, then read from q_off. */
+    size_t q_off = 0;
+    if (version >= MV_BLOB_QUEUED) {
+        hs.n_queued = (uint32_t)vg_br_uint(&r, 4);
+        q_off = r.off;
+        if (hs.n_queued > MV_QUEUED_MAX)
+            rc = vg_err(err, errlen, -EINVAL, "mv state: %u queued ticks, at most %d", hs.n_queued,
+                        MV_QUEUED_MAX);
+        else
+            vg_br_take(&r, (size_t)hs.n_queued * (8 + (size_t)hs.m * sizeof(float)));
+    }
+    if (!rc && (!group || !cols || !row || r.bad || r.off != len))
         rc = vg_err(err, errlen, -EINVAL, "mv state: truncated or malformed");
+    if (!rc && hs.n_queued) {
+        hs.queued = malloc((size_t)hs.n_queued * hs.m * sizeof(float) + 1);
+        hs.queued_ts = malloc(hs.n_queued * sizeof(int64_t));
+        if (!hs.queued || !hs.queued_ts)
+            rc = vg_err(err, errlen, -ENOMEM, "out of memory");
+        struct vg_br q = {buf, len, q_off, 0};
+        for (uint32_t k = 0; !rc && k < hs.n_queued; k++) {
+            hs.queued_ts[k] = (int64_t)vg_br_uint(&q, 8);
+            memcpy(hs.queued + (size_t)k * hs.m, vg_br_take(&q, hs.m * sizeof(float)),
+                   hs.m * sizeof(float));
+        }
+    }
     float *rowf = rc ? NULL : malloc(hs.n_floats ? hs.n_floats * sizeof(float) : 1);
     if (!rc && !rowf)
         rc = vg_err(err, errlen, -ENOMEM, "out of memory");
@@ -245,21 +282,23 @@ static int mv_host_load(void *inst, const char *host, uint32_t version, const un
         /* vg_hscore_unpack checks the host score's size, version and ranges. */
         hs.hscore = hs_size ? (unsigned char *)hsb : NULL;
         hs.hscore_len = hs_size;
+        /* What this model scored of the host before is not the record's; the import may step
+         * the host's queued ticks, whose scores are (on_score). */
+        struct mv_host *old = vg_strmap_get(&m->hosts, host);
+        if (old)
+            old->last = (struct vg_model_score){.raw = NAN};
         rc = vg_fleet_host_import(m->fleet, host, &hs, &fresh, err, errlen);
     }
-    struct mv_host *h = rc ? NULL : mv_host_get(m, host);
-    if (!rc && !h)
+    if (!rc && !mv_host_get(m, host))
         rc = vg_err(err, errlen, -ENOMEM, "out of memory");
-    if (h) {
-        /* A group that has not stepped here has initial weights, whose residuals the
-         * calibration never saw: it learns them again rather than alert on an untrained
-         * model's errors. */
-        if (fresh)
-            vg_info("mv group untrained here: host keeps its window, calibration learns again",
-                    "host=%s group=%s", host, group);
-        h->last = (struct vg_model_score){.raw = NAN};
-    }
+    /* A group that has not stepped here has initial weights, whose residuals the calibration
+     * never saw: it learns them again rather than alert on an untrained model's errors. */
+    if (!rc && fresh)
+        vg_info("mv group untrained here: host keeps its window, calibration learns again",
+                "host=%s group=%s", host, group);
     free(rowf);
+    free(hs.queued);
+    free(hs.queued_ts);
     for (uint32_t j = 0; cols && j < hs.m; j++)
         free(cols[j]);
     free(cols);

@@ -31,9 +31,10 @@ struct vg_model_env {
     uint32_t max_metrics;           /* metrics per host group at most */
     uint32_t max_hosts;
     uint32_t max_groups;
-    uint32_t top_k;      /* metrics averaged into a raw score, and named as its attribution */
-    uint32_t calib_init; /* warm scores a host's calibration learns before it scores */
-    int train;           /* learn online */
+    uint32_t top_k;       /* metrics averaged into a raw score, and named as its attribution */
+    uint32_t calib_init;  /* warm scores a host's calibration learns before it scores */
+    uint32_t queue_ticks; /* ticks a host may be ahead of its group (model "mv"); 0 = 1 */
+    int train;            /* learn online */
     uint64_t seed;
 };
 

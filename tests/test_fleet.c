@@ -1,6 +1,8 @@
 /* Host groups of multivariate models (analyzer/vg_fleet): metric sets by name, batched steps,
  * attribution by metric name, checkpoints to a directory and the refusal of a bad one, host scores
- * (vg_hscore) and their calibration across a restart. */
+ * (vg_hscore) and their calibration across a restart; per-host tick queues (any interleaving of a
+ * group's ticks scores as in order, a host that stops and comes back), queued ticks carried by a
+ * host's export, and the mv model's state blob for the state topic (analyzer/vg_model_mv.c). */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -13,7 +15,9 @@
 
 #include <cmocka.h>
 
+#include "vg_engine.h"
 #include "vg_fleet.h"
+#include "vg_models.h"
 #include "vg_util.h"
 
 #define NM 12
@@ -109,13 +113,15 @@ static void test_group_metric_set_is_fixed_by_its_first_host(void **state)
     struct vg_metric b[] = {{"cpu", 1}, {"mem", 2}, {"net", 9}};
     assert_int_equal(vg_fleet_put(f, "db", "a", a, 4, err, sizeof(err)), 0);
     assert_int_equal(vg_fleet_put(f, "db", "b", b, 3, err, sizeof(err)), 0);
-    /* a reports again: the tick is over and the group steps on its own. */
+    /* a reports again: its queue (one tick by default) is full, so the group steps on its own. */
     assert_int_equal(vg_fleet_put(f, "db", "a", a, 3, err, sizeof(err)), 0);
     struct vg_fleet_stats st;
     vg_fleet_get_stats(f, &st);
     assert_int_equal(st.groups, 1);
     assert_int_equal(st.hosts, 2);
     assert_int_equal(st.steps, 1);
+    assert_int_equal(st.steps_forced, 1);
+    assert_int_equal(st.ticks_queued, 1);    /* a's second tick */
     assert_int_equal(st.metrics_ignored, 1); /* b's "net" */
     struct vg_fleet_score s;
     assert_int_equal(vg_fleet_host(f, "b", &s), 0);
@@ -298,6 +304,410 @@ static void test_checkpoint_without_host_calibration_is_refused(void **state)
     vg_fleet_free(f);
 }
 
+/* ---- tick queues ---- */
+
+#define QH 4   /* hosts */
+#define QT 160 /* ticks */
+
+/* Every result a fleet gave, per host in the order given. */
+struct trace {
+    int n[QH], overflow;
+    float score[QH][QT];
+    double hs[QH][QT], raw[QH][QT];
+    int rc[QH][QT];
+    int64_t ts[QH][QT];
+};
+
+static void on_trace(void *ud, const struct vg_fleet_score *s)
+{
+    struct trace *tr = ud;
+    int h = atoi(s->host + 4); /* "web-NN" */
+    if (h < 0 || h >= QH || tr->n[h] >= QT) {
+        tr->overflow++;
+        return;
+    }
+    int k = tr->n[h]++;
+    tr->score[h][k] = s->score;
+    tr->hs[h][k] = s->hs_score;
+    tr->raw[h][k] = s->hs_raw;
+    tr->rc[h][k] = s->hs_rc;
+    tr->ts[h][k] = s->ts_ms;
+}
+
+/* Tick t of host h, event time t seconds; from tick 100 (the host scores have calibrated), every
+ * tenth tick one host is anomalous. */
+static void put_one(struct vg_fleet *f, int h, uint64_t t)
+{
+    char err[VG_ERRLEN], host[32];
+    struct vg_metric m[NM];
+    for (int j = 0; j < NM; j++) {
+        m[j].name = names[j];
+        m[j].value = value(h, t, j);
+    }
+    if (t >= 100 && t % 10 == 5 && (int)(t / 10) % QH == h) {
+        m[2].value += 4 * (1 + 0.2 * 2);
+        m[4].value -= 4 * (1 + 0.2 * 4);
+    }
+    snprintf(host, sizeof(host), "web-%02d", h);
+    assert_int_equal(vg_fleet_put_at(f, "web", host, (int64_t)t * 1000, m, NM, err, sizeof(err)),
+                     0);
+}
+
+/* Tick 0 of every host, then a step: every host is in the group and none has a tick queued. */
+static void put_first(struct vg_fleet *f, int hosts)
+{
+    char err[VG_ERRLEN];
+    for (int h = 0; h < hosts; h++)
+        put_one(f, h, 0);
+    assert_int_equal(vg_fleet_step(f, err, sizeof(err)), 0);
+}
+
+static struct vg_fleet_params queue_params(uint32_t depth)
+{
+    struct vg_fleet_params p = hs_params();
+    p.dir = NULL;
+    p.step_when_complete = 1;
+    p.queue_ticks = depth;
+    return p;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 33;
+}
+
+/* Ticks 1..QT-1 in a random interleaving where no host gets `ahead` or more ticks ahead of the
+ * slowest (a backlog read a partition at a time). */
+static void put_shuffled(struct vg_fleet *f, uint64_t seed, int ahead)
+{
+    uint64_t next[QH], rs = seed;
+    for (int h = 0; h < QH; h++)
+        next[h] = 1;
+    for (;;) {
+        uint64_t lo = QT;
+        for (int h = 0; h < QH; h++)
+            lo = next[h] < lo ? next[h] : lo;
+        if (lo == QT)
+            break;
+        int h = (int)(rng_next(&rs) % QH);
+        if (next[h] < QT && next[h] - lo < (uint64_t)ahead)
+            put_one(f, h, next[h]++);
+    }
+}
+
+static int traces_equal(const struct trace *a, const struct trace *b)
+{
+    for (int h = 0; h < QH; h++) {
+        if (a->n[h] != b->n[h])
+            return 0;
+        for (int k = 0; k < a->n[h]; k++)
+            if (memcmp(&a->score[h][k], &b->score[h][k], sizeof(float)) ||
+                memcmp(&a->hs[h][k], &b->hs[h][k], sizeof(double)) ||
+                memcmp(&a->raw[h][k], &b->raw[h][k], sizeof(double)) ||
+                a->rc[h][k] != b->rc[h][k] || a->ts[h][k] != b->ts[h][k])
+                return 0;
+    }
+    return 1;
+}
+
+/* What the traces compare is not trivial: every host's host score calibrated (hs_rc 0), and the
+ * anomalies (put_one) scored well above the normal ticks. */
+static void assert_meaningful(const struct trace *tr, int hosts)
+{
+    float normal = 0, anomaly = 0;
+    for (int h = 0; h < hosts; h++) {
+        int calibrated = 0;
+        for (int k = 0; k < tr->n[h]; k++) {
+            uint64_t t = (uint64_t)(tr->ts[h][k] / 1000);
+            calibrated += tr->rc[h][k] == 0;
+            if (t >= 100 && t % 10 == 5 && (int)(t / 10) % QH == h)
+                anomaly = fmaxf(anomaly, tr->score[h][k]);
+            else if (t >= 60 && isfinite(tr->score[h][k]))
+                normal = fmaxf(normal, tr->score[h][k]);
+        }
+        assert_true(calibrated > 0);
+    }
+    printf("  mv score: normal max %.2f, anomalies max %.2f\n", normal, anomaly);
+    assert_true(anomaly > 3 * normal);
+}
+
+static void test_any_interleaving_of_a_groups_ticks_scores_as_in_order(void **state)
+{
+    const uint32_t D = 8;
+    struct vg_fleet_params p = queue_params(D), one = queue_params(1);
+    struct trace *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b)), *c = calloc(1, sizeof(*c));
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    struct vg_fleet *fa, *fb, *fc;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&fa, &p, &cpu, on_trace, a, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_new(&fb, &p, &cpu, on_trace, b, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_new(&fc, &one, &cpu, on_trace, c, err, sizeof(err)), 0);
+    put_first(fa, QH);
+    put_first(fb, QH);
+    put_first(fc, QH);
+    for (uint64_t t = 1; t < QT; t++)
+        for (int h = 0; h < QH; h++)
+            put_one(fa, h, t);
+    put_shuffled(fb, 42, (int)D);
+    put_shuffled(fc, 42, (int)D); /* the same order into queues of one tick */
+    struct vg_fleet_stats sa, sb, sc;
+    vg_fleet_get_stats(fa, &sa);
+    vg_fleet_get_stats(fb, &sb);
+    vg_fleet_get_stats(fc, &sc);
+    printf(
+        "  in order: %llu steps, queued max %llu; shuffled: %llu steps (%llu forced), queued max "
+        "%llu; shuffled into 1-tick queues: %llu steps (%llu forced)\n",
+        (unsigned long long)sa.steps, (unsigned long long)sa.ticks_queued_max,
+        (unsigned long long)sb.steps, (unsigned long long)sb.steps_forced,
+        (unsigned long long)sb.ticks_queued_max, (unsigned long long)sc.steps,
+        (unsigned long long)sc.steps_forced);
+    assert_int_equal(a->overflow + b->overflow + c->overflow, 0);
+    /* Every tick of every host was scored, in lockstep, with the same results bit for bit. */
+    for (int h = 0; h < QH; h++) {
+        assert_int_equal(a->n[h], QT);
+        for (int k = 0; k < QT; k++)
+            assert_int_equal(a->ts[h][k], (int64_t)k * 1000);
+    }
+    assert_int_equal(sa.steps, sb.steps);
+    assert_int_equal(sb.steps_forced, 0);
+    assert_int_equal(sb.ticks_queued, 0);
+    assert_int_equal(sb.hosts_absent, 0);
+    assert_true(sb.ticks_queued_max > 2 * QH); /* it was not in order */
+    assert_true(traces_equal(a, b));
+    assert_meaningful(a, QH);
+    /* Without room to queue, the same arrivals step early, with rows missing: not the same. */
+    assert_true(sc.steps_forced > 0);
+    assert_false(traces_equal(a, c));
+    vg_fleet_free(fa);
+    vg_fleet_free(fb);
+    vg_fleet_free(fc);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back(void **state)
+{
+    struct vg_fleet_params p = queue_params(4);
+    p.host_score = 0;
+    struct trace *tr = calloc(1, sizeof(*tr));
+    assert_non_null(tr);
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, on_trace, tr, err, sizeof(err)), 0);
+    put_first(f, 3);
+    for (uint64_t t = 1; t < 10; t++)
+        for (int h = 0; h < 3; h++)
+            put_one(f, h, t);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    uint64_t s0 = st.steps;
+    assert_int_equal(st.ticks_queued, 0);
+    /* web-02 stops: its group waits for it while the others queue their 4 ticks. */
+    for (uint64_t t = 10; t < 14; t++)
+        for (int h = 0; h < 2; h++)
+            put_one(f, h, t);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.steps, s0);
+    assert_int_equal(st.ticks_queued, 8);
+    assert_int_equal(st.ticks_queued_max, 8);
+    /* A fifth tick does not fit: one step without web-02, which is now absent, and the group
+     * catches up with what is complete without it (ticks 11-13). */
+    put_one(f, 0, 14);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.steps_forced, 1);
+    assert_int_equal(st.hosts_absent, 1);
+    assert_int_equal(st.steps, s0 + 4);
+    assert_int_equal(st.ticks_queued, 1);
+    assert_int_equal(tr->n[1], 14);
+    assert_int_equal(tr->ts[1][13], 13000);
+    /* From now on it steps on every tick, without waiting for web-02. */
+    put_one(f, 1, 14);
+    for (uint64_t t = 15; t < 20; t++)
+        for (int h = 0; h < 2; h++)
+            put_one(f, h, t);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.steps, s0 + 10);
+    assert_int_equal(st.steps_forced, 1);
+    assert_int_equal(st.ticks_queued, 0);
+    assert_int_equal(tr->n[0], 20);
+    assert_int_equal(tr->n[2], 10); /* no result for the ticks it did not report */
+    struct vg_fleet_score sc;
+    assert_int_equal(vg_fleet_host(f, "web-02", &sc), 0);
+    assert_int_equal(sc.ts_ms, 9000);
+    /* It comes back: waited for again, its tick is stepped with the others' tick 20. */
+    put_one(f, 0, 20);
+    put_one(f, 2, 20);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.hosts_absent, 0);
+    assert_int_equal(st.steps, s0 + 10);
+    put_one(f, 1, 20);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.steps, s0 + 11);
+    assert_int_equal(tr->n[2], 11);
+    assert_int_equal(tr->ts[2][10], 20000);
+    assert_true(isfinite(tr->score[2][10]));
+    assert_int_equal(tr->n[0], 21);
+    assert_int_equal(tr->n[1], 21);
+    assert_int_equal(tr->overflow, 0);
+    vg_fleet_free(f);
+    free(tr);
+}
+
+static void test_queued_ticks_move_with_an_exported_host(void **state)
+{
+    struct vg_fleet_params p = queue_params(8);
+    p.dir = dir;
+    struct trace *ta = calloc(1, sizeof(*ta)), *tb = calloc(1, sizeof(*tb));
+    assert_non_null(ta);
+    assert_non_null(tb);
+    struct vg_fleet *f, *g;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, on_trace, ta, err, sizeof(err)), 0);
+    put_first(f, 3);
+    for (uint64_t t = 1; t < 100; t++)
+        for (int h = 0; h < 3; h++)
+            put_one(f, h, t);
+    /* web-02 (the last row, so that moving it keeps the rows' order) is 3 ticks ahead. */
+    for (uint64_t t = 100; t < 103; t++)
+        put_one(f, 2, t);
+    /* g: the group as checkpointed now (without the queue), then web-02 from its export. */
+    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_new(&g, &p, &cpu, on_trace, tb, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_load(g, err, sizeof(err)), 1);
+    struct vg_fleet_host_state hs;
+    assert_int_equal(vg_fleet_host_export(f, "web-02", &hs, err, sizeof(err)), 0);
+    assert_int_equal(hs.n_queued, 3);
+    assert_non_null(hs.queued);
+    assert_int_equal(hs.queued_ts[0], 100000);
+    assert_int_equal(hs.queued_ts[2], 102000);
+    int fresh = 1;
+    assert_int_equal(vg_fleet_host_import(g, "web-02", &hs, &fresh, err, sizeof(err)), 0);
+    assert_int_equal(fresh, 0);
+    free(hs.row);
+    free(hs.hscore);
+    free(hs.queued);
+    free(hs.queued_ts);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(g, &st);
+    assert_int_equal(st.ticks_queued, 3);
+    /* Both go on alike: web-02's queued ticks are scored with the others' ticks 100-102. */
+    memset(ta, 0, sizeof(*ta));
+    for (uint64_t t = 100; t < 130; t++)
+        for (int h = 0; h < 3; h++) {
+            if (h < 2 || t >= 103) {
+                put_one(f, h, t);
+                put_one(g, h, t);
+            }
+        }
+    assert_int_equal(ta->n[2], 30);
+    assert_int_equal(ta->ts[2][0], 100000);
+    assert_int_equal(ta->overflow + tb->overflow, 0);
+    assert_true(traces_equal(ta, tb));
+    assert_meaningful(ta, 3);
+    vg_fleet_free(f);
+    vg_fleet_free(g);
+    free(ta);
+    free(tb);
+}
+
+/* ---- the mv model's host blob (state topic) ---- */
+
+static void mv_tick(struct vg_models *ms, int h, uint64_t t)
+{
+    char err[VG_ERRLEN], host[32];
+    struct vg_metric m[NM];
+    for (int j = 0; j < NM; j++) {
+        m[j].name = names[j];
+        m[j].value = value(h, t, j);
+    }
+    snprintf(host, sizeof(host), "web-%02d", h);
+    struct vg_model_tick tk = {host, "web", (int64_t)t * 1000, m, NM};
+    assert_int_equal(vg_models_update(ms, &tk, err, sizeof(err)), 0);
+}
+
+static void test_mv_host_blob_carries_queued_ticks_and_reads_version_2(void **state)
+{
+    struct vg_model_env env = {.k = &cpu,
+                               .window = 8,
+                               .max_metrics = 64,
+                               .max_hosts = 100,
+                               .max_groups = 4,
+                               .top_k = 3,
+                               .calib_init = 16,
+                               .queue_ticks = 8,
+                               .train = 1,
+                               .seed = 1};
+    struct vg_models *a, *b;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_models_new(&a, "mv", &env, err, sizeof(err)), 0);
+    assert_int_equal(vg_models_new(&b, "mv", &env, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 40; t++)
+        for (int h = 0; h < 3; h++)
+            mv_tick(a, h, t);
+    mv_tick(a, 2, 40); /* web-02 ahead by two ticks */
+    mv_tick(a, 2, 41);
+    struct vg_engine_blob bl[3];
+    const char *hosts[3] = {"web-00", "web-01", "web-02"};
+    for (int h = 0; h < 3; h++) {
+        assert_int_equal(vg_models_host_save(a, hosts[h], &bl[h], 1), 1);
+        assert_string_equal(bl[h].type, "mv");
+        assert_int_equal(bl[h].version, 3);
+    }
+    /* web-00 founded the group and stepped its tick 0 alone, so the others' ticks have gone with
+     * its next one since: web-01 has one tick queued, web-02 three, each 12 values and a time. */
+    size_t one = 8 + NM * sizeof(float);
+    assert_int_equal(bl[1].len, bl[0].len + one);
+    assert_int_equal(bl[2].len, bl[0].len + 3 * one);
+    for (int h = 0; h < 3; h++)
+        assert_int_equal(vg_models_host_load(b, hosts[h], &bl[h], err, sizeof(err)), 0);
+    struct vg_fleet_stats st;
+    vg_model_mv_stats(vg_models_find(b, "mv"), &st);
+    assert_int_equal(st.ticks_queued, 4);
+    /* The others catch up: web-02's ticks are scored, with their own event times. */
+    for (uint64_t t = 40; t < 43; t++) {
+        mv_tick(b, 0, t);
+        mv_tick(b, 1, t);
+    }
+    vg_model_mv_stats(vg_models_find(b, "mv"), &st);
+    assert_int_equal(st.ticks_queued, 1); /* web-01's tick 42, as above */
+    struct vg_model_score sc;
+    assert_int_equal(vg_models_score(b, "web-02", "mv", &sc), 0);
+    assert_int_equal(sc.ts_ms, 41000);
+
+    /* Version 2 is version 3 without the queued ticks' count: read as none queued. */
+    unsigned char *v2 = malloc(bl[0].len);
+    assert_non_null(v2);
+    memcpy(v2, bl[0].data, bl[0].len - 4);
+    struct vg_engine_blob old = {"mv", 2, v2, bl[0].len - 4};
+    assert_int_equal(vg_models_host_load(b, "web-00", &old, err, sizeof(err)), 0);
+    /* ... which is truncated as version 3; a count past the blob, or past the bound, is refused;
+     * and version 1 is not read. */
+    old.version = 3;
+    assert_int_equal(vg_models_host_load(b, "web-00", &old, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "truncated"));
+    unsigned char *bad = malloc(bl[0].len);
+    assert_non_null(bad);
+    memcpy(bad, bl[0].data, bl[0].len);
+    struct vg_engine_blob b3 = {"mv", 3, bad, bl[0].len};
+    bad[bl[0].len - 4] = 1;
+    assert_int_equal(vg_models_host_load(b, "web-00", &b3, err, sizeof(err)), -EINVAL);
+    memset(bad + bl[0].len - 4, 0xff, 4);
+    assert_int_equal(vg_models_host_load(b, "web-00", &b3, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "queued ticks"));
+    old.version = 1;
+    assert_int_equal(vg_models_host_load(b, "web-00", &old, err, sizeof(err)), -EPROTONOSUPPORT);
+    free(v2);
+    free(bad);
+    for (int h = 0; h < 3; h++)
+        vg_models_host_blobs_free(&bl[h], 1);
+    vg_models_free(a);
+    vg_models_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +717,10 @@ int main(void)
         cmocka_unit_test(test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh),
         cmocka_unit_test(test_host_calibration_survives_a_restart),
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
+        cmocka_unit_test(test_any_interleaving_of_a_groups_ticks_scores_as_in_order),
+        cmocka_unit_test(test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back),
+        cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
+        cmocka_unit_test(test_mv_host_blob_carries_queued_ticks_and_reads_version_2),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
