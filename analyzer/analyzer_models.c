@@ -210,9 +210,14 @@ void analyzer_models_metrics(struct analyzer *a, FILE *f)
             "# TYPE vigil_model_ticks_queued_max gauge\nvigil_model_ticks_queued_max %llu\n"
             "# HELP vigil_model_hosts_absent Hosts whose group steps without waiting for them "
             "(no tick in its last step, none since).\n"
-            "# TYPE vigil_model_hosts_absent gauge\nvigil_model_hosts_absent %llu\n",
+            "# TYPE vigil_model_hosts_absent gauge\nvigil_model_hosts_absent %llu\n"
+            "# HELP vigil_model_ticks_skipped_total Host ticks the mv model skipped because "
+            "their step had already been taken without them (the host was behind its group).\n"
+            "# TYPE vigil_model_ticks_skipped_total counter\nvigil_model_ticks_skipped_total "
+            "%llu\n",
             (unsigned long long)st.steps_forced, (unsigned long long)st.ticks_queued,
-            (unsigned long long)st.ticks_queued_max, (unsigned long long)st.hosts_absent);
+            (unsigned long long)st.ticks_queued_max, (unsigned long long)st.hosts_absent,
+            (unsigned long long)st.ticks_skipped);
 }
 
 json_t *analyzer_models_host_json(struct analyzer *a, const char *host)

@@ -41,12 +41,19 @@ struct group {
     float *qx;
     int64_t *qts;
     uint32_t *qhead, *qlen;
-    unsigned char *absent;           /* no tick in the last step and none since: not waited for */
-    uint32_t n_waiting;              /* rows neither absent nor with a tick queued: not complete */
-    uint32_t n_queued;               /* rows with a tick queued: something to step */
-    float *x;                        /* cap x m: the step's input, each row's front tick */
-    unsigned char *reported;         /* the row had a tick in this step */
-    int64_t *last_ts;                /* event time of each row's last stepped tick */
+    unsigned char *absent;   /* no tick in the last step and none since: not waited for */
+    uint32_t n_waiting;      /* rows neither absent nor with a tick queued: not complete */
+    uint32_t n_queued;       /* rows with a tick queued: something to step */
+    float *x;                /* cap x m: the step's input, each row's front tick */
+    unsigned char *reported; /* the row had a tick in this step */
+    int64_t *last_ts;        /* event time of each row's last stepped tick */
+    /* Catching up after missing values were stepped in for a row (see q_push): the event time
+     * of its newest tick taken (queued or skipped), its interval between ticks (EWMA of its own
+     * event times, so neither clock skew nor phase between hosts matters; 0 = not known yet),
+     * and the steps that gave it missing values since that tick. */
+    int64_t *push_ts;
+    double *tick_ms;
+    uint32_t *filled;
     struct vg_mv_result *res, *last; /* this step's results; each host's last reported one */
     /* Host scores (host_score): one vg_hscore per row, its last result, the step's residuals
      * (cap x m) and a row of blame (m). */
@@ -126,6 +133,9 @@ static void free_group(void *v)
     free(g->x);
     free(g->reported);
     free(g->last_ts);
+    free(g->push_ts);
+    free(g->tick_ms);
+    free(g->filled);
     free(g->res);
     free(g->last);
     for (uint32_t i = 0; g->hs && i < g->n; i++)
@@ -186,6 +196,7 @@ static int add_row(struct vg_fleet *f, struct group *g, const char *host, char *
         int bad = GROW(g->qx, cap * D * m, t) || GROW(g->qts, cap * D, t) ||
                   GROW(g->qhead, cap, t) || GROW(g->qlen, cap, t) || GROW(g->absent, cap, t) ||
                   GROW(g->x, cap * m, t) || GROW(g->reported, cap, t) || GROW(g->last_ts, cap, t) ||
+                  GROW(g->push_ts, cap, t) || GROW(g->tick_ms, cap, t) || GROW(g->filled, cap, t) ||
                   GROW(g->hosts, cap, t) || GROW(g->res, cap, t) || GROW(g->last, cap, t);
         if (!bad && f->p.host_score) {
             bad = GROW(g->hs, cap, t) || GROW(g->hl, cap, t) || GROW(g->resid, cap * m, t);
@@ -220,6 +231,9 @@ static int add_row(struct vg_fleet *f, struct group *g, const char *host, char *
     g->n_waiting++;
     g->reported[row] = 0;
     g->last_ts[row] = 0;
+    g->push_ts[row] = 0;
+    g->tick_ms[row] = 0;
+    g->filled[row] = 0;
     memset(&g->last[row], 0, sizeof(g->last[row]));
     g->last[row].score = NAN;
     g->n++;
@@ -330,6 +344,7 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
         if (!g->reported[i]) {
             for (size_t j = 0; j < m; j++)
                 x[j] = NAN;
+            g->filled[i]++;
             if (!g->absent[i]) {
                 g->absent[i] = 1;
                 g->n_waiting--;
@@ -382,15 +397,45 @@ static int step_complete(struct vg_fleet *f, struct group *g, char *err, size_t 
 }
 
 /* Queues a tick of row i at ts, its values missing until the caller fills *out; a full queue
- * steps the group first. */
+ * steps the group first. Returns 0, or 1 when the tick is skipped (*out untouched).
+ *
+ * Skipped: a tick whose step was already taken with missing values for this row. A forced step
+ * (or steps without an absent row) give a row with nothing queued missing values; when that
+ * row's ticks then arrive, queueing them would leave it that many steps behind its group for
+ * good, its scores as late. So the row's own event times say how many of its ticks have
+ * passed since its newest one (round(dt / its interval)); those that fall on steps it was given
+ * missing values for are skipped and counted, and it is in step with its group again. Without
+ * event times (ts 0) nothing is skipped. */
 static int q_push(struct vg_fleet *f, struct group *g, uint32_t i, int64_t ts, float **out,
                   char *err, size_t errlen)
 {
+    /* Reporting again, skipped tick or not: its group waits for it from now on. */
     if (g->absent[i]) {
         g->absent[i] = 0;
         g->n_waiting++;
         f->st.hosts_absent--;
     }
+    int64_t prev = g->push_ts[i];
+    if (ts > 0 && prev > 0 && ts > prev) {
+        double dt = (double)(ts - prev), iv = g->tick_ms[i];
+        /* The interval learns from consecutive ticks only, not from gaps. */
+        if (iv <= 0)
+            g->tick_ms[i] = dt;
+        else if (dt < 1.5 * iv)
+            g->tick_ms[i] = 0.8 * iv + 0.2 * dt;
+        if (g->filled[i] && g->qlen[i] == 0 && iv > 0) {
+            double passed = floor(dt / iv + 0.5);
+            g->push_ts[i] = ts;
+            if (passed <= (double)g->filled[i]) {
+                g->filled[i] -= (uint32_t)passed;
+                f->st.ticks_skipped++;
+                return 1;
+            }
+        }
+    }
+    if (ts > 0)
+        g->push_ts[i] = ts;
+    g->filled[i] = 0;
     if (g->qlen[i] == g->D) {
         int rc = step_group(f, g, 1, err, errlen);
         if (rc < 0)
@@ -455,6 +500,8 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
     int rc = q_push(f, g, ref->row, ts_ms, &row, err, errlen);
     if (rc < 0)
         return rc;
+    if (rc == 1)
+        return 0; /* counted in ticks_skipped */
     for (size_t i = 0; i < n; i++) {
         void *c = vg_strmap_get(&g->colmap, metrics[i].name);
         if (!c) {
@@ -898,6 +945,9 @@ int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
         g->qlen[row] = g->qlen[last];
         g->absent[row] = g->absent[last];
         g->last_ts[row] = g->last_ts[last];
+        g->push_ts[row] = g->push_ts[last];
+        g->tick_ms[row] = g->tick_ms[last];
+        g->filled[row] = g->filled[last];
         g->last[row] = g->last[last];
         if (f->p.host_score) {
             g->hs[row] = g->hs[last];
@@ -965,12 +1015,16 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
         return rc;
     }
     g->last[id].age = in->age;
+    g->filled[id] = 0; /* nothing owed here: it steps in this fleet from now on */
+    g->push_ts[id] = 0;
     /* Its queued ticks, as if it reported them now (more than this fleet queues step the
      * oldest, as reports would); a value that is not finite is missing, as the model reads it. */
     for (uint32_t k = 0; k < in->n_queued; k++) {
         float *x;
         if ((rc = q_push(f, g, id, in->queued_ts[k], &x, err, errlen)) < 0)
             return rc; /* a backend failure: the model is unusable */
+        if (rc == 1)
+            continue;
         for (uint32_t j = 0; j < g->m; j++) {
             float v = in->queued[(size_t)k * g->m + j];
             x[j] = isfinite(v) ? v : NAN;

@@ -100,6 +100,9 @@ struct vg_fleet_stats {
     uint64_t ticks_queued;     /* host ticks queued, not yet stepped, now */
     uint64_t ticks_queued_max; /* the most ever queued at once */
     uint64_t hosts_absent;     /* hosts their group does not wait for, now */
+    /* Ticks not queued because their step was already taken with missing values for their host
+     * (it was behind its group; vg_fleet.c q_push): the host is in step again. */
+    uint64_t ticks_skipped;
 };
 
 struct vg_fleet;

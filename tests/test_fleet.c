@@ -557,6 +557,50 @@ static void test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back(v
     free(tr);
 }
 
+/* A host whose ticks arrive late (a partition read after the others'), after its group already
+ * stepped without it: the ticks of those steps are skipped, and it is in step with its group at
+ * once rather than that many ticks behind for good. */
+static void test_a_late_host_skips_the_ticks_its_group_stepped_without_it(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = queue_params(4);
+    p.host_score = 0;
+    struct trace *tr = calloc(1, sizeof(*tr));
+    assert_non_null(tr);
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, on_trace, tr, err, sizeof(err)), 0);
+    put_first(f, 3);
+    for (uint64_t t = 1; t < 10; t++)
+        for (int h = 0; h < 3; h++)
+            put_one(f, h, t);
+    /* web-02's ticks 10-14 are late: the others' fill their queues and force the steps. */
+    for (uint64_t t = 10; t < 15; t++)
+        for (int h = 0; h < 2; h++)
+            put_one(f, h, t);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.steps_forced, 1);
+    assert_int_equal(st.ticks_queued, 0);
+    for (uint64_t t = 10; t < 15; t++)
+        put_one(f, 2, t);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.ticks_skipped, 5);
+    assert_int_equal(st.ticks_queued, 0);
+    /* Tick 15: all three step together, web-02 included, nothing left queued. */
+    uint64_t s0 = st.steps;
+    for (int h = 0; h < 3; h++)
+        put_one(f, h, 15);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.steps, s0 + 1);
+    assert_int_equal(st.ticks_queued, 0);
+    assert_int_equal(tr->ts[2][tr->n[2] - 1], 15000);
+    assert_int_equal(tr->ts[0][tr->n[0] - 1], 15000);
+    assert_int_equal(tr->overflow, 0);
+    vg_fleet_free(f);
+    free(tr);
+}
+
 static void test_queued_ticks_move_with_an_exported_host(void **state)
 {
     struct vg_fleet_params p = queue_params(8);
@@ -719,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
         cmocka_unit_test(test_any_interleaving_of_a_groups_ticks_scores_as_in_order),
         cmocka_unit_test(test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back),
+        cmocka_unit_test(test_a_late_host_skips_the_ticks_its_group_stepped_without_it),
         cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
         cmocka_unit_test(test_mv_host_blob_carries_queued_ticks_and_reads_version_2),
     };
