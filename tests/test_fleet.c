@@ -489,19 +489,28 @@ static void test_any_interleaving_of_a_groups_ticks_scores_as_in_order(void **st
     free(c);
 }
 
-static void test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back(void **state)
+/* Three hosts with queues of 4 ticks (no host scores), in step through tick 9; *tr is their
+ * trace (calloc'd; the caller frees it, and the fleet). */
+static struct vg_fleet *three_hosts_in_step(struct trace **tr)
 {
     struct vg_fleet_params p = queue_params(4);
     p.host_score = 0;
-    struct trace *tr = calloc(1, sizeof(*tr));
-    assert_non_null(tr);
+    *tr = calloc(1, sizeof(**tr));
+    assert_non_null(*tr);
     struct vg_fleet *f;
     char err[VG_ERRLEN];
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, on_trace, tr, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, on_trace, *tr, err, sizeof(err)), 0);
     put_first(f, 3);
     for (uint64_t t = 1; t < 10; t++)
         for (int h = 0; h < 3; h++)
             put_one(f, h, t);
+    return f;
+}
+
+static void test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back(void **state)
+{
+    struct trace *tr;
+    struct vg_fleet *f = three_hosts_in_step(&tr);
     struct vg_fleet_stats st;
     vg_fleet_get_stats(f, &st);
     uint64_t s0 = st.steps;
@@ -563,17 +572,8 @@ static void test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back(v
 static void test_a_late_host_skips_the_ticks_its_group_stepped_without_it(void **state)
 {
     (void)state;
-    struct vg_fleet_params p = queue_params(4);
-    p.host_score = 0;
-    struct trace *tr = calloc(1, sizeof(*tr));
-    assert_non_null(tr);
-    struct vg_fleet *f;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, on_trace, tr, err, sizeof(err)), 0);
-    put_first(f, 3);
-    for (uint64_t t = 1; t < 10; t++)
-        for (int h = 0; h < 3; h++)
-            put_one(f, h, t);
+    struct trace *tr;
+    struct vg_fleet *f = three_hosts_in_step(&tr);
     /* web-02's ticks 10-14 are late: the others' fill their queues and force the steps. */
     for (uint64_t t = 10; t < 15; t++)
         for (int h = 0; h < 2; h++)
