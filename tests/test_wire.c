@@ -627,20 +627,7 @@ static void expect_same_decode(const char *buf, size_t len, struct vg_wire_msg *
         fail_msg("fast %d '%s' vs reference %d '%s' for: %.*s", ra, ea, rb, eb, (int)len, buf);
     if (ra)
         return;
-    assert_int_equal(a->version, b->version);
-    assert_string_equal(a->host, b->host);
-    assert_string_equal(a->boot, b->boot);
-    assert_true(a->seq == b->seq && a->ts_ms == b->ts_ms && a->interval_ms == b->interval_ms);
-    assert_int_equal(a->n_labels, b->n_labels);
-    for (size_t i = 0; i < a->n_labels; i++) {
-        assert_string_equal(a->labels[i].key, b->labels[i].key);
-        assert_string_equal(a->labels[i].value, b->labels[i].value);
-    }
-    assert_int_equal(a->n_metrics, b->n_metrics);
-    for (size_t i = 0; i < a->n_metrics; i++) {
-        assert_string_equal(a->metrics[i].name, b->metrics[i].name);
-        assert_memory_equal(&a->metrics[i].value, &b->metrics[i].value, sizeof(double));
-    }
+    assert_msgs_equal(a, b);
 }
 
 static void fast_decoder_agrees_with_jansson_on_every_mutation(void **state)
