@@ -4,8 +4,8 @@
  *   wire-decode [--hosts N] [--metrics M] [--reps R] [--seed S] [--file F]
  *
  * Messages: N hosts' ticks of M metrics, encoded by vg_wire_encode() (the agent's encoder, so
- * values are written "%.17g"), with vigil-loadgen's value model: per host and metric a level
- * spread over decades (0.1 .. 1e6), a seasonal swing and noise; or, with --file, one message per
+ * values are written "%.17g"), with vigil-loadgen's simulated fleet (vg_fleetgen.h); or, with
+ * --file, one message per
  * line (e.g. `vigil-agent --once` output, or `kcat -C -e` of a live topic).
  *
  * Figures are per-thread CPU time (CLOCK_THREAD_CPUTIME_ID), best of R repetitions, so that other
@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vg_fleetgen.h"
 #include "vg_numparse.h"
 #include "vg_util.h"
 #include "vg_wire.h"
@@ -34,16 +35,6 @@ struct msgs {
 /* Written by the timed loops so that they are not optimised away; a global, since clang
  * warns about a local that is only ever written. */
 static volatile double g_sink;
-
-static uint64_t rng = 88172645463325252ull;
-
-static double unif(void)
-{
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return (double)((rng * 0x2545F4914F6CDD1DULL) >> 11) * 0x1p-53;
-}
 
 static double cpu_s(void)
 {
@@ -71,50 +62,21 @@ static int push(struct msgs *m, char *buf, size_t len)
     return 0;
 }
 
-/* Agent-like names: cpu/mem/load families, then per-disk and per-interface ones. */
-static void metric_name(unsigned i, char *out, size_t cap)
+/* One tick of each of hosts hosts, from vigil-loadgen's simulated fleet (vg_fleetgen.h). */
+static int synthesize(struct msgs *out, unsigned hosts, unsigned metrics, uint64_t seed)
 {
-    static const char *fixed[] = {
-        "cpu.user_pct", "cpu.system_pct", "cpu.idle_pct",   "cpu.iowait_pct",      "cpu.ctxt_ps",
-        "cpu.intr_ps",  "mem.free_bytes", "mem.used_pct",   "mem.cached_bytes",    "load.1m",
-        "load.5m",      "load.15m",       "tcp.curr_estab", "tcp.retrans_segs_ps", "fd.used_pct",
-        "procs.count"};
-    static const char *dev[] = {"reads_ps",      "writes_ps",    "read_bytes_ps", "write_bytes_ps",
-                                "util_pct",      "await_ms",     "rx_bytes_ps",   "tx_bytes_ps",
-                                "rx_packets_ps", "tx_packets_ps"};
-    size_t nf = sizeof(fixed) / sizeof(fixed[0]), nd = sizeof(dev) / sizeof(dev[0]);
-    if (i < nf) {
-        snprintf(out, cap, "%s", fixed[i]);
-        return;
-    }
-    i -= (unsigned)nf;
-    unsigned d = i / (unsigned)nd, k = i % (unsigned)nd;
-    if (k < 6)
-        snprintf(out, cap, "disk.vd%u.%s", d, dev[k]);
-    else
-        snprintf(out, cap, "net.eth%u.%s", d, dev[k]);
-}
-
-static int synthesize(struct msgs *out, unsigned hosts, unsigned metrics)
-{
+    struct vg_fleetgen g = {.hosts = hosts, .metrics = metrics, .day = 86400};
     struct vg_wire_msg m;
-    char err[VG_ERRLEN], name[64];
+    char err[VG_ERRLEN] = "out of memory";
     vg_wire_msg_init(&m);
-    int rc = 0;
+    int rc = vg_fleetgen_init(&g, seed);
     for (unsigned h = 0; h < hosts && !rc; h++) {
-        vg_wire_msg_reset(&m);
+        rc = vg_fleetgen_fill(&g, &m, h, 1000, err, sizeof(err));
         snprintf(m.host, sizeof(m.host), "host-%05u", h);
         snprintf(m.boot, sizeof(m.boot), "bench-1");
         m.seq = 1000000000ull + h;
         m.ts_ms = 1763900000000ll + h;
         m.interval_ms = 1000;
-        for (unsigned i = 0; i < metrics && !rc; i++) {
-            double base = pow(10.0, unif() * 7.0 - 1.0);
-            double v = base * (1.0 + 0.3 * unif() * sin(unif() * 6.283185307179586)) +
-                       base * 0.05 * (unif() + unif() + unif() + unif() - 2.0);
-            metric_name(i, name, sizeof(name));
-            rc = vg_wire_msg_add_metric(&m, name, v < 0 ? 0 : v, err, sizeof(err));
-        }
         if (!rc)
             rc = vg_wire_msg_add_label(&m, "group", "web", err, sizeof(err));
         char *buf;
@@ -127,6 +89,7 @@ static int synthesize(struct msgs *out, unsigned hosts, unsigned metrics)
     }
     if (rc)
         fprintf(stderr, "wire-decode: building messages: %s\n", err);
+    vg_fleetgen_free(&g);
     vg_wire_msg_free(&m);
     return rc;
 }
@@ -213,6 +176,7 @@ static int collect_tokens(const struct msgs *in, struct tokens *t)
 int main(int argc, char **argv)
 {
     unsigned hosts = 1000, metrics = 128, reps = 5;
+    uint64_t seed = 88172645463325252ull;
     const char *file = NULL;
     static const struct option opts[] = {
         {"hosts", required_argument, NULL, 'h'}, {"metrics", required_argument, NULL, 'm'},
@@ -231,7 +195,7 @@ int main(int argc, char **argv)
             reps = (unsigned)strtoul(optarg, NULL, 10);
             break;
         case 's':
-            rng = strtoull(optarg, NULL, 10) | 1;
+            seed = strtoull(optarg, NULL, 10) | 1;
             break;
         case 'f':
             file = optarg;
@@ -248,7 +212,7 @@ int main(int argc, char **argv)
     }
 
     struct msgs in = {0};
-    if ((file ? read_file(&in, file) : synthesize(&in, hosts, metrics)) || in.n == 0) {
+    if ((file ? read_file(&in, file) : synthesize(&in, hosts, metrics, seed)) || in.n == 0) {
         fprintf(stderr, "wire-decode: no messages\n");
         return 1;
     }
