@@ -304,8 +304,8 @@ int vg_ckpt_r_get(struct vg_ckpt_r *r, uint32_t tag, const void **data, size_t *
 int vg_ckpt_r_read(struct vg_ckpt_r *r, uint32_t tag, void *dst, size_t len, char *err,
                    size_t errlen)
 {
-    const void *d;
-    size_t l;
+    const void *d = NULL;
+    size_t l = 0;
     int rc = vg_ckpt_r_get(r, tag, &d, &l, err, errlen);
     if (rc < 0)
         return rc;
