@@ -26,7 +26,9 @@ static const struct vg_cfg_key keys[] = {
     {"stats_interval", VG_CFG_DURATION, "60s", OFF(stats_interval_ms), 1000, 86400000, NULL,
      "how often counters are logged"},
     {"detector.model", VG_CFG_STRING, "ewma", OFF(detector_model), NOBOUND, NULL,
-     "per-series model (ewma)"},
+     "per-series model: ewma (a value far from its recent level; 48 bytes a series) or seasonal "
+     "(level and time-of-day profile, SPOT-calibrated, with the anomaly likelihood and profile "
+     "deviation below; about 17 KB a series, the model measured on NAB in docs/evaluation.md)"},
     {"detector.alpha", VG_CFG_DOUBLE, "0.05", OFF(detector_alpha), 1e-6, 1, NULL,
      "weight of a new value in the baseline once warm (0.05: half-life of about 14 ticks)"},
     {"detector.alpha_outlier", VG_CFG_DOUBLE, "0.005", OFF(detector_alpha_outlier), 0, 1, NULL,
@@ -41,6 +43,32 @@ static const struct vg_cfg_key keys[] = {
      "floor of a series' scale, in its own unit (keeps near-constant series quiet)"},
     {"detector.min_stddev_rel", VG_CFG_DOUBLE, "0.02", OFF(detector_min_std_rel), 0, 10, NULL,
      "floor of a series' scale as a fraction of its mean"},
+    {"detector.season", VG_CFG_DURATION, "1d", OFF(detector_season_ms), 1000, 31536000000.0, NULL,
+     "seasonal: period of the time-of-day profile (288 bins); a bin is trusted after two periods"},
+    {"detector.smooth", VG_CFG_INT, "1", OFF(detector_smooth), 1, 32, NULL,
+     "seasonal: standardised residuals averaged over this many values before calibration"},
+    {"detector.calib_q", VG_CFG_DOUBLE, "0.98", OFF(detector_calib_q), 0.5, 0.9999, NULL,
+     "seasonal: quantile above which the calibration fits its Pareto tail (SPOT)"},
+    {"detector.calib_init", VG_CFG_INT, "256", OFF(detector_calib_init), 16, 256, NULL,
+     "seasonal: warm values the calibration learns from before the series is scored"},
+    {"detector.likelihood.short", VG_CFG_INT, "32", OFF(detector_lik_short), 0, 32, NULL,
+     "seasonal: anomaly likelihood over the mean surprise of this many values, so a run of "
+     "moderately rare values scores like one extreme value; 0 = off"},
+    {"detector.likelihood.long", VG_CFG_INT, "20", OFF(detector_lik_long), 2, 1000000, NULL,
+     "seasonal: the likelihood's tail starts at its 1 - 1/long quantile"},
+    {"detector.likelihood.mode", VG_CFG_INT, "1", OFF(detector_lik_mode), 0, 1, NULL,
+     "seasonal: 1 = report the larger of the likelihood and the value's own score, 0 = the "
+     "likelihood alone"},
+    {"detector.profile_deviation", VG_CFG_BOOL, "true", OFF(detector_prof), NOBOUND, NULL,
+     "seasonal: also score the distance from the time-of-day profile where the plain level is "
+     "the better forecast (a day without its usual jump), and report the larger score"},
+    {"detector.refractory", VG_CFG_INT, "0", OFF(detector_refractory), 0, 1000000, NULL,
+     "seasonal: after a reported extreme, halve the scores of the next N values unless they are "
+     "rarer by `detector.escalation`; for onset-only scoring (NAB), 0 = off (alerts already "
+     "fire once per incident)"},
+    {"detector.escalation", VG_CFG_DOUBLE, "0.1", OFF(detector_escalation), 1e-12, 1, NULL,
+     "seasonal: during the refractory period, a value is reported again if its tail "
+     "probability is below this factor times the last reported one"},
     {"alert.threshold", VG_CFG_DOUBLE, "0.999", OFF(alert_threshold), 0, 1, NULL,
      "score in [0,1] at or above which a series is anomalous (0.999: 3.3 scales away)"},
     {"alert.for", VG_CFG_DURATION, "3s", OFF(alert_for_ms), 0, 86400000, NULL,
@@ -215,6 +243,28 @@ static const struct vg_cfg_key keys[] = {
 };
 
 const struct vg_config_table analyzer_config_table = {keys, sizeof(keys) / sizeof(keys[0])};
+
+void analyzer_detector_params(const struct analyzer_cfg *c, struct vg_detector_params *dp)
+{
+    *dp = (struct vg_detector_params){
+        .alpha = c->detector_alpha,
+        .alpha_outlier = c->detector_alpha_outlier,
+        .warmup = (uint32_t)c->detector_warmup,
+        .clip_k = c->detector_clip,
+        .min_std_abs = c->detector_min_std_abs,
+        .min_std_rel = c->detector_min_std_rel,
+        .season_s = (double)c->detector_season_ms / 1000.0,
+        .smooth = (uint32_t)c->detector_smooth,
+        .calib_q = c->detector_calib_q,
+        .calib_init = (uint32_t)c->detector_calib_init,
+        .refractory = (uint32_t)c->detector_refractory,
+        .escalation = c->detector_escalation,
+        .lik_short = (uint32_t)c->detector_lik_short,
+        .lik_long = (uint32_t)c->detector_lik_long,
+        .lik_mode = (uint32_t)c->detector_lik_mode,
+        .prof = c->detector_prof ? 1 : 0,
+    };
+}
 
 int analyzer_check_urls(const struct analyzer_cfg *c, char *err, size_t errlen)
 {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "vg_config.h"
+#include "vg_detector.h"
 
 struct analyzer_cfg {
     char *topic;
@@ -21,6 +22,16 @@ struct analyzer_cfg {
     double detector_clip;
     double detector_min_std_abs;
     double detector_min_std_rel;
+    int64_t detector_season_ms;
+    int64_t detector_smooth;
+    double detector_calib_q;
+    int64_t detector_calib_init;
+    int64_t detector_lik_short;
+    int64_t detector_lik_long;
+    int64_t detector_lik_mode;
+    int detector_prof;
+    int64_t detector_refractory;
+    double detector_escalation;
     double alert_threshold;
     int64_t alert_for_ms;
     int64_t alert_resolve_for_ms;
@@ -90,6 +101,10 @@ struct analyzer_cfg {
 };
 
 extern const struct vg_config_table analyzer_config_table;
+
+/* The per-series detector's settings from the detector.* keys; the analyzer and `vigilctl eval`
+ * both take them from here, so an evaluation measures what the analyzer runs. */
+void analyzer_detector_params(const struct analyzer_cfg *c, struct vg_detector_params *dp);
 
 /* Checks every receiver URL the config enables against actions.allowed_urls and
  * actions.allow_plain_http, and that actions.tls_ca_file is readable PEM (docs/security.md).

@@ -400,17 +400,16 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
 static int open_engine(struct analyzer *a, char *err, size_t errlen)
 {
     const struct vg_detector *det = vg_detector_find(a->cfg.detector_model);
-    if (!det)
-        return vg_err(err, errlen, -EINVAL, "detector.model: unknown model '%s' (known: ewma)",
-                      a->cfg.detector_model);
+    if (!det) {
+        char known[128] = "";
+        for (size_t i = 0; vg_detectors[i]; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+                     vg_detectors[i]->name);
+        return vg_err(err, errlen, -EINVAL, "detector.model: unknown model '%s' (known: %s)",
+                      a->cfg.detector_model, known);
+    }
     struct vg_engine_params p = {
         .detector = det,
-        .dp = {.alpha = a->cfg.detector_alpha,
-               .alpha_outlier = a->cfg.detector_alpha_outlier,
-               .warmup = (uint32_t)a->cfg.detector_warmup,
-               .clip_k = a->cfg.detector_clip,
-               .min_std_abs = a->cfg.detector_min_std_abs,
-               .min_std_rel = a->cfg.detector_min_std_rel},
         .ap = {.threshold = a->cfg.alert_threshold,
                .for_ms = a->cfg.alert_for_ms,
                .resolve_for_ms = a->cfg.alert_resolve_for_ms},
@@ -420,6 +419,7 @@ static int open_engine(struct analyzer *a, char *err, size_t errlen)
         .max_hosts = (size_t)a->cfg.max_hosts,
         .max_series_per_host = (size_t)a->cfg.max_series_per_host,
     };
+    analyzer_detector_params(&a->cfg, &p.dp);
     return vg_engine_new(&a->engine, &p, err, errlen);
 }
 

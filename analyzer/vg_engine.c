@@ -673,7 +673,11 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         if (!s)
             continue;
         double score, x = m->metrics[i].value;
-        int rc = e->p.detector->update(s->det, &e->p.dp, x, &score);
+        /* Event time, not arrival: a time-of-day profile must see a replayed or spooled
+         * backlog at the hours it was collected. */
+        int rc = e->p.detector->update_at
+                     ? e->p.detector->update_at(s->det, &e->p.dp, m->ts_ms, x, &score)
+                     : e->p.detector->update(s->det, &e->p.dp, x, &score);
         s->value = x;
         if (e->window_ms > 0)
             hist_push(s, m->ts_ms, x, e->window_ms);

@@ -30,48 +30,36 @@ void ctl_eval_common_help(FILE *f)
     fprintf(f,
             "  -c, --config FILE     the analyzer's configuration (detector.*, alert.threshold)\n"
             "  -s, --set KEY=VALUE   override one analyzer key, e.g. detector.model=ewma\n"
-            "  -p, --param NAME=VAL  model extras: season_s, smooth, calib_q, calib_init, "
-            "refractory, escalation,\n"
-            "                        lik_short, lik_long, lik_mode, prof (and the SMD host "
-            "scorer's)\n"
+            "  -p, --param NAME=VAL  the SMD host scorer's settings (eval smd --help); the\n"
+            "                        per-series detector's are the analyzer's detector.* keys\n"
             "  -v, --verbose         per-file / per-machine details\n"
             "  -h, --help            this help\n");
 }
 
+/* The SMD host scorer's settings (doubles of struct ctl_eval_smd_opts). */
 struct extra {
     const char *name;
     size_t off;
-    int is_u32; /* 2: a double of the SMD host scorer (struct ctl_eval_smd_opts) */
 };
 
 static const struct extra extras[] = {
-    {"season_s", offsetof(struct vg_detector_params, season_s), 0},
-    {"smooth", offsetof(struct vg_detector_params, smooth), 1},
-    {"calib_q", offsetof(struct vg_detector_params, calib_q), 0},
-    {"calib_init", offsetof(struct vg_detector_params, calib_init), 1},
-    {"refractory", offsetof(struct vg_detector_params, refractory), 1},
-    {"escalation", offsetof(struct vg_detector_params, escalation), 0},
-    {"lik_short", offsetof(struct vg_detector_params, lik_short), 1},
-    {"lik_long", offsetof(struct vg_detector_params, lik_long), 1},
-    {"lik_mode", offsetof(struct vg_detector_params, lik_mode), 1},
-    {"prof", offsetof(struct vg_detector_params, prof), 1},
-    {"host", offsetof(struct ctl_eval_smd_opts, host), 2},
-    {"epochs", offsetof(struct ctl_eval_smd_opts, epochs), 2},
-    {"topk", offsetof(struct ctl_eval_smd_opts, topk), 2},
-    {"hsmooth", offsetof(struct ctl_eval_smd_opts, hsmooth), 2},
-    {"hfloor", offsetof(struct ctl_eval_smd_opts, hfloor), 2},
-    {"halpha", offsetof(struct ctl_eval_smd_opts, halpha), 2},
-    {"norm_alpha", offsetof(struct ctl_eval_smd_opts, norm_alpha), 2},
-    {"lr", offsetof(struct ctl_eval_smd_opts, lr), 2},
-    {"window", offsetof(struct ctl_eval_smd_opts, window), 2},
-    {"online", offsetof(struct ctl_eval_smd_opts, online), 2},
-    {"hq", offsetof(struct ctl_eval_smd_opts, hq), 2},
-    {"hblame", offsetof(struct ctl_eval_smd_opts, hblame), 2},
-    {"hbfast", offsetof(struct ctl_eval_smd_opts, hbfast), 2},
-    {"ublame", offsetof(struct ctl_eval_smd_opts, ublame), 2},
+    {"host", offsetof(struct ctl_eval_smd_opts, host)},
+    {"epochs", offsetof(struct ctl_eval_smd_opts, epochs)},
+    {"topk", offsetof(struct ctl_eval_smd_opts, topk)},
+    {"hsmooth", offsetof(struct ctl_eval_smd_opts, hsmooth)},
+    {"hfloor", offsetof(struct ctl_eval_smd_opts, hfloor)},
+    {"halpha", offsetof(struct ctl_eval_smd_opts, halpha)},
+    {"norm_alpha", offsetof(struct ctl_eval_smd_opts, norm_alpha)},
+    {"lr", offsetof(struct ctl_eval_smd_opts, lr)},
+    {"window", offsetof(struct ctl_eval_smd_opts, window)},
+    {"online", offsetof(struct ctl_eval_smd_opts, online)},
+    {"hq", offsetof(struct ctl_eval_smd_opts, hq)},
+    {"hblame", offsetof(struct ctl_eval_smd_opts, hblame)},
+    {"hbfast", offsetof(struct ctl_eval_smd_opts, hbfast)},
+    {"ublame", offsetof(struct ctl_eval_smd_opts, ublame)},
 };
 
-static int set_extra(struct vg_detector_params *dp, struct ctl_eval_smd_opts *so, const char *arg)
+static int set_extra(struct ctl_eval_smd_opts *so, const char *arg)
 {
     const char *eq = strchr(arg, '=');
     if (!eq)
@@ -84,12 +72,7 @@ static int set_extra(struct vg_detector_params *dp, struct ctl_eval_smd_opts *so
         double v = strtod(eq + 1, &end);
         if (*end || eq[1] == 0 || v < 0)
             return -EINVAL;
-        if (extras[i].is_u32 == 2)
-            *(double *)((char *)so + extras[i].off) = v;
-        else if (extras[i].is_u32)
-            *(uint32_t *)((char *)dp + extras[i].off) = (uint32_t)v;
-        else
-            *(double *)((char *)dp + extras[i].off) = v;
+        *(double *)((char *)so + extras[i].off) = v;
         return 0;
     }
     return -ENOENT;
@@ -179,16 +162,11 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
         vg_config_free(&analyzer_config_table, &cfg);
         goto out;
     }
-    o->dp.alpha = cfg.detector_alpha;
-    o->dp.alpha_outlier = cfg.detector_alpha_outlier;
-    o->dp.warmup = (uint32_t)cfg.detector_warmup;
-    o->dp.clip_k = cfg.detector_clip;
-    o->dp.min_std_abs = cfg.detector_min_std_abs;
-    o->dp.min_std_rel = cfg.detector_min_std_rel;
+    analyzer_detector_params(&cfg, &o->dp);
     o->threshold = cfg.alert_threshold;
     vg_config_free(&analyzer_config_table, &cfg);
     for (size_t i = 0; i < n_params; i++) {
-        int e = set_extra(&o->dp, &o->smd, params[i]);
+        int e = set_extra(&o->smd, params[i]);
         if (e) {
             fprintf(stderr, "vigilctl eval: --param '%s': %s\n", params[i],
                     e == -ENOENT ? "unknown name (see --help)"
