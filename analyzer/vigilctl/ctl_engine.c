@@ -31,12 +31,6 @@ int vg_ctl_engine_new(const struct analyzer_cfg *c, const char *rules_dir, struc
                       c->detector_model);
     struct vg_engine_params p = {
         .detector = det,
-        .dp = {.alpha = c->detector_alpha,
-               .alpha_outlier = c->detector_alpha_outlier,
-               .warmup = (uint32_t)c->detector_warmup,
-               .clip_k = c->detector_clip,
-               .min_std_abs = c->detector_min_std_abs,
-               .min_std_rel = c->detector_min_std_rel},
         .ap = {.threshold = c->alert_threshold,
                .for_ms = c->alert_for_ms,
                .resolve_for_ms = c->alert_resolve_for_ms},
@@ -46,6 +40,7 @@ int vg_ctl_engine_new(const struct analyzer_cfg *c, const char *rules_dir, struc
         .max_hosts = (size_t)c->max_hosts,
         .max_series_per_host = (size_t)c->max_series_per_host,
     };
+    analyzer_detector_params(c, &p.dp);
     int rc = vg_engine_new(out, &p, err, errlen);
     if (rc || !rules_dir)
         return rc;
