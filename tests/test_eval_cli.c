@@ -52,6 +52,38 @@ static void nab_slice_scores_three_profiles_reproducibly(void **state)
     free(b);
 }
 
+/* Reads TP and FP from the line that starts with label (after the first "\nstandard "). */
+static void tp_fp(const char *out, const char *label, int *tp, int *fp)
+{
+    const char *p = strstr(strstr(out, "\nstandard "), label);
+    assert_non_null(p);
+    double score, thr, raw;
+    int fn;
+    assert_int_equal(
+        sscanf(p + strlen(label), "%lf %lf %lf %d %d %d", &score, &thr, &raw, tp, &fn, fp), 6);
+}
+
+/* "as alerts" scores the onsets of the analyzer's alert state machine: every onset is a row at or
+ * above alert.threshold, and a run of such rows is one alert, so it can only have fewer
+ * detections than the rows above the threshold, and here strictly fewer false positives. */
+static void nab_as_alerts_counts_alert_onsets_not_rows(void **state)
+{
+    char *a;
+    assert_int_equal(run(VIGILCTL " eval nab -s detector.model=seasonal -s alert.for=0s"
+                                  " -s alert.resolve_for=6h -s alert.threshold=0.99 " VG_TEST_DATA
+                                  "/nab-slice 2>&1",
+                         &a),
+                     0);
+    int tp_rows, fp_rows, tp_alerts, fp_alerts;
+    tp_fp(a, "\n  at alert.threshold", &tp_rows, &fp_rows);
+    tp_fp(a, "\n  as alerts", &tp_alerts, &fp_alerts);
+    print_message("rows: TP %d FP %d; alerts: TP %d FP %d\n", tp_rows, fp_rows, tp_alerts,
+                  fp_alerts);
+    assert_true(tp_alerts >= 1 && tp_alerts <= tp_rows);
+    assert_true(fp_alerts >= 1 && fp_alerts < fp_rows);
+    free(a);
+}
+
 static void nab_results_files_follow_nab_layout(void **state)
 {
     char *a;
@@ -103,6 +135,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(nab_slice_scores_three_profiles_reproducibly),
+        cmocka_unit_test(nab_as_alerts_counts_alert_onsets_not_rows),
         cmocka_unit_test(nab_results_files_follow_nab_layout),
         cmocka_unit_test(smd_slice_prints_machine_and_mean),
         cmocka_unit_test(bad_input_is_refused_with_a_message),

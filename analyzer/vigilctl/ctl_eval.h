@@ -4,12 +4,14 @@
 
 #include <stdio.h>
 
+#include "vg_alert.h"
 #include "vg_detector.h"
 
 struct ctl_eval_opts {
     const struct vg_detector *det; /* detector.model of the analyzer's configuration */
     struct vg_detector_params dp;  /* the analyzer's detector.* settings, then --param */
     double threshold;              /* the analyzer's alert.threshold */
+    struct vg_alert_params ap;     /* and its alert.threshold, alert.for, alert.resolve_for */
     const char *results;           /* --results DIR, or NULL */
     const char *name;              /* detector name in NAB's results tree */
     int verbose;
