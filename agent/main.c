@@ -556,13 +556,25 @@ static uint64_t waiting(struct agent *a)
     return (uint64_t)(q > 0 ? q : 0) + (a->spool && vg_spool_busy(a->spool) ? 1 : 0);
 }
 
-/* At exit, local notifications get a bounded time to be delivered; what is left is dropped and
- * counted by the receiver (its log line says how many). */
+/* At exit, local notifications get a bounded time to be delivered, so that the last stats line
+ * counts them; what is still queued after that is dropped and counted by the receiver (its
+ * `webhook stopped` line says how many). */
+static void drain_local(struct agent *a)
+{
+    if (!a->linst)
+        return;
+    int64_t drain = a->cfg.flush_timeout_ms < 5000 ? a->cfg.flush_timeout_ms : 5000;
+    int64_t deadline = vg_mono_ms() + drain;
+    struct vg_action_stats as;
+    for (a->lact->stats(a->linst, &as); as.queued && vg_mono_ms() < deadline;
+         a->lact->stats(a->linst, &as))
+        vg_sleep_ms(20, NULL);
+}
+
 static void close_local(struct agent *a)
 {
     if (a->linst) {
-        int64_t drain = a->cfg.flush_timeout_ms < 5000 ? a->cfg.flush_timeout_ms : 5000;
-        a->lact->destroy(a->linst, drain);
+        a->lact->destroy(a->linst, 0);
         a->linst = NULL;
     }
     vg_local_free(a->local);
@@ -719,6 +731,7 @@ static int run_loop(struct agent *a)
     }
     if (left > 0)
         vg_error("messages not delivered at exit", "count=%d", left);
+    drain_local(a);
     log_stats(a);
     close_local(a);
     return 0;
