@@ -106,7 +106,9 @@ static const struct vg_cfg_key keys[] = {
      "VIGIL_LOCAL_WEBHOOK_URL",
      "local guard: generic webhook (docs/alerts.md) local alerts are POSTed to, labelled "
      "vigil_source=agent; `https://`, or `http://` to loopback (local.webhook.allow_plain_http "
-     "for others); unset: local alerts are only logged and counted"},
+     "for others); unset: local alerts are only logged and counted. Setting it loads the "
+     "delivery module libvigil-agent-webhook.so (libcurl; about 6 MiB more resident memory, "
+     "mostly shared library pages)"},
     {"local.webhook.secret_file", VG_CFG_STRING, NULL, OFF(local_webhook_secret_file), NOBOUND,
      NULL,
      "local guard: file holding the HMAC-SHA256 key for X-Vigil-Signature, read after the "

@@ -18,6 +18,7 @@
 #include "vg_collector.h"
 #include "vg_kafka.h"
 #include "vg_local.h"
+#include "vg_local_http.h"
 #include "vg_log.h"
 #include "vg_notify.h"
 #include "vg_privdrop.h"
@@ -68,6 +69,7 @@ struct agent {
     /* Local guard (vg_local.h); NULL when local.detector is off. Its receiver, when
      * local.webhook.url is set, is an actions/ webhook with its own delivery thread. */
     struct vg_local *local;
+    const struct vg_local_http_ops *lhttp; /* the delivery module, loaded with the URL */
     const struct vg_action *lact;
     void *linst;
 };
@@ -519,7 +521,12 @@ static int open_local(struct agent *a, char *err, size_t errlen)
             .tls_ca_file = c->local_webhook_tls_ca_file,
         };
         char aerr[VG_ERRLEN];
-        if (vg_action_create(&rc, &a->lact, &a->linst, aerr, sizeof aerr) < 0)
+        enum vg_log_level lvl = VG_LOG_INFO;
+        vg_log_level_parse(c->log_level, &lvl);
+        if (vg_local_http_load(&a->lhttp, aerr, sizeof aerr) < 0)
+            return vg_err(err, errlen, -ENOENT, "local.webhook.url needs %s", aerr);
+        a->lhttp->log_init("agent", lvl, strcmp(c->log_format, "json") == 0);
+        if (a->lhttp->create(&rc, &a->lact, &a->linst, aerr, sizeof aerr) < 0)
             return vg_err(err, errlen, -EINVAL, "local.webhook: %s", aerr);
     }
     struct vg_local_cfg lc = {
@@ -658,6 +665,8 @@ static void reload(struct agent *a)
     a->cfg.log_level = next.log_level;
     next.log_level = ll;
     vg_log_init("agent", lvl, strcmp(a->cfg.log_format, "json") == 0);
+    if (a->lhttp)
+        a->lhttp->log_init("agent", lvl, strcmp(a->cfg.log_format, "json") == 0);
     vg_config_free(&agent_config_table, &next);
     vg_info("reloaded", "interval_ms=%lld labels=%zu log_level=%s", (long long)a->cfg.interval_ms,
             a->cfg.labels.n, a->cfg.log_level);
