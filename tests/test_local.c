@@ -326,6 +326,26 @@ static void series_beyond_max_are_refused_and_counted(void **state)
     vg_local_free(l);
 }
 
+static void seasonal_model_scores_with_event_time(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.detector = "seasonal";
+    c.dp.calib_init = 32;
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    /* A noisy series, so that the calibration has a tail to fit. */
+    for (int i = 0; i < 300; i++)
+        tick(l, T0 + i * 1000LL, 0.5 + 0.01 * ((i * 7919) % 13), i * 1000LL, 0);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.series, 1);
+    assert_int_equal(st.invalid, 0);
+    assert_true(st.scored > 0);
+    vg_local_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +356,7 @@ int main(void)
         cmocka_unit_test(idle_agent_with_old_delivery_is_not_an_outage),
         cmocka_unit_test(refused_notification_is_counted_not_retried),
         cmocka_unit_test(series_beyond_max_are_refused_and_counted),
+        cmocka_unit_test(seasonal_model_scores_with_event_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
