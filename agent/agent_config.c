@@ -72,6 +72,52 @@ static const struct vg_cfg_key keys[] = {
      "exist (spool.dir is given to it); empty: stays uid 0. Either way only CAP_BPF is kept, and "
      "only when this kernel needs it to read BPF maps, no_new_privs is set and the one log line "
      "`privileges dropped` says what was kept (docs/security.md)"},
+    {"local.detector", VG_CFG_STRING, "ewma", OFF(local_detector), NOBOUND, NULL,
+     "local guard: the per-series model the agent runs on its own metrics, so that the host can "
+     "still raise an alert while Kafka is down (docs/reliability.md): `ewma` (24 bytes, about "
+     "160 bytes per series with its alert state), `seasonal` (about 17 KB per series, the "
+     "analyzer's time-of-day model) or `off`"},
+    {"local.series", VG_CFG_STRING, "", OFF(local_series), NOBOUND, NULL,
+     "local guard: comma-separated shell globs of the metric names it scores, e.g. "
+     "`cpu.*,mem.available_bytes,load.1m`; empty: every metric of the tick"},
+    {"local.threshold", VG_CFG_DOUBLE, "0.9999", OFF(local_threshold), 0, 1, NULL,
+     "local guard: score at or above which a series counts as anomalous; stricter than the "
+     "analyzer's alert.threshold (0.999), as the agent sees one host only"},
+    {"local.for", VG_CFG_DURATION, "5s", OFF(local_for_ms), 0, 86400000, NULL,
+     "local guard: how long the score must stay at or above local.threshold before the alert "
+     "fires (event time)"},
+    {"local.resolve_for", VG_CFG_DURATION, "10s", OFF(local_resolve_for_ms), 0, 86400000, NULL,
+     "local guard: how long the score must stay below local.threshold before a firing alert "
+     "resolves"},
+    {"local.warmup", VG_CFG_INT, "20", OFF(local_warmup), 2, 1000000, NULL,
+     "local guard: values each series learns from before it is scored"},
+    {"local.max_series", VG_CFG_INT, "1000", OFF(local_max_series), 1, 1000000, NULL,
+     "local guard: series scored at most (the first seen); further ones are counted in "
+     "local_refused and logged once"},
+    {"local.when", VG_CFG_STRING, "outage", OFF(local_when), NOBOUND, NULL,
+     "local guard: when a firing local alert is sent to local.webhook.url. `outage`: only while "
+     "Kafka is not taking this agent's messages, that is messages are waiting (in memory or the "
+     "spool) and no delivery has succeeded for local.outage_after; an alert firing when that "
+     "begins is sent then. `always`: every local alert. A sent alert's resolve is always sent"},
+    {"local.outage_after", VG_CFG_DURATION, "30s", OFF(local_outage_after_ms), 1000, 86400000, NULL,
+     "local guard: how long messages must wait without a successful delivery before Kafka "
+     "counts as down (local.when=outage)"},
+    {"local.webhook.url", VG_CFG_STRING, NULL, OFF(local_webhook_url), NOBOUND,
+     "VIGIL_LOCAL_WEBHOOK_URL",
+     "local guard: generic webhook (docs/alerts.md) local alerts are POSTed to, labelled "
+     "vigil_source=agent; `https://`, or `http://` to loopback (local.webhook.allow_plain_http "
+     "for others); unset: local alerts are only logged and counted. Setting it loads the "
+     "delivery module libvigil-agent-webhook.so (libcurl; about 6 MiB more resident memory, "
+     "mostly shared library pages)"},
+    {"local.webhook.secret_file", VG_CFG_STRING, NULL, OFF(local_webhook_secret_file), NOBOUND,
+     NULL,
+     "local guard: file holding the HMAC-SHA256 key for X-Vigil-Signature, read after the "
+     "privilege drop (readable by `user`); unset: requests are not signed"},
+    {"local.webhook.allow_plain_http", VG_CFG_BOOL, "false", OFF(local_webhook_allow_plain_http),
+     NOBOUND, NULL,
+     "local guard: allow an `http://` local.webhook.url to a host other than loopback"},
+    {"local.webhook.tls_ca_file", VG_CFG_STRING, NULL, OFF(local_webhook_tls_ca_file), NOBOUND,
+     NULL, "local guard: PEM CA bundle trusted for local.webhook.url in addition to the system's"},
 };
 
 const struct vg_config_table agent_config_table = {keys, sizeof(keys) / sizeof(keys[0])};

@@ -31,6 +31,20 @@ struct agent_cfg {
     char *log_level;
     char *log_format;
     char *user;
+    /* Local guard (agent/vg_local.h). */
+    char *local_detector;
+    char *local_series;
+    double local_threshold;
+    int64_t local_for_ms;
+    int64_t local_resolve_for_ms;
+    int64_t local_warmup;
+    int64_t local_max_series;
+    char *local_when;
+    int64_t local_outage_after_ms;
+    char *local_webhook_url;
+    char *local_webhook_secret_file;
+    int local_webhook_allow_plain_http;
+    char *local_webhook_tls_ca_file;
 };
 
 extern const struct vg_config_table agent_config_table;

@@ -17,6 +17,8 @@
 #include "agent_config.h"
 #include "vg_collector.h"
 #include "vg_kafka.h"
+#include "vg_local.h"
+#include "vg_local_http.h"
 #include "vg_log.h"
 #include "vg_notify.h"
 #include "vg_privdrop.h"
@@ -64,6 +66,12 @@ struct agent {
      * thread inside rd_kafka_poll(). */
     uint64_t ticks, produced, delivered, delivery_failed, produce_failed, encode_failed;
     uint64_t spooled, spool_failed, kept_at_exit;
+    /* Local guard (vg_local.h); NULL when local.detector is off. Its receiver, when
+     * local.webhook.url is set, is an actions/ webhook with its own delivery thread. */
+    struct vg_local *local;
+    const struct vg_local_http_ops *lhttp; /* the delivery module, loaded with the URL */
+    const struct vg_action *lact;
+    void *linst;
 };
 
 static void usage(FILE *f)
@@ -213,6 +221,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     (void)rk;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         a->delivered++;
+        if (a->local)
+            vg_local_kafka_ok(a->local, vg_mono_ms());
         if (token)
             vg_spool_delivered(a->spool, token);
         return;
@@ -432,22 +442,150 @@ static void feed_from_spool(struct agent *a)
     }
 }
 
+/* The local guard's counters, appended to the stats line ("" when it is off). */
+static const char *local_stats(struct agent *a, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (!a->local)
+        return buf;
+    struct vg_local_stats ls;
+    struct vg_action_stats as = {0};
+    vg_local_get_stats(a->local, &ls);
+    if (a->linst)
+        a->lact->stats(a->linst, &as);
+    snprintf(buf, n,
+             " local_series=%llu local_scored=%llu local_fired=%llu local_resolved=%llu "
+             "local_firing=%llu local_sent=%llu local_delivered=%llu local_failed=%llu "
+             "local_queued=%llu local_not_sent=%llu local_refused=%llu local_outages=%llu",
+             (unsigned long long)ls.series, (unsigned long long)ls.scored,
+             (unsigned long long)ls.fired, (unsigned long long)ls.resolved,
+             (unsigned long long)ls.firing, (unsigned long long)ls.sent,
+             (unsigned long long)as.delivered, (unsigned long long)(as.dropped + ls.send_failed),
+             (unsigned long long)as.queued, (unsigned long long)ls.not_sent,
+             (unsigned long long)ls.refused, (unsigned long long)ls.outages);
+    return buf;
+}
+
 static void log_stats(struct agent *a)
 {
     struct vg_spool_stats ss = {0};
     if (a->spool)
         vg_spool_get_stats(a->spool, &ss);
+    char lt[512];
     vg_info("stats",
             "ticks=%llu produced=%llu delivered=%llu delivery_failed=%llu produce_failed=%llu "
             "queued=%d spooled=%llu spool_records=%llu spool_bytes=%llu spool_dropped_full=%llu "
-            "spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu",
+            "spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu%s",
             (unsigned long long)a->ticks, (unsigned long long)a->produced,
             (unsigned long long)a->delivered, (unsigned long long)a->delivery_failed,
             (unsigned long long)a->produce_failed, a->rk ? rd_kafka_outq_len(a->rk) : 0,
             (unsigned long long)a->spooled, (unsigned long long)ss.records,
             (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
             (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
-            (unsigned long long)a->spool_failed);
+            (unsigned long long)a->spool_failed, local_stats(a, lt, sizeof lt));
+}
+
+/* Checked with the rest of the config, so --check-config and a bad reload catch them. */
+static int local_cfg_check(const struct agent_cfg *c, char *err, size_t errlen)
+{
+    if (strcmp(c->local_detector, "off") != 0 && !vg_detector_find(c->local_detector))
+        return vg_err(err, errlen, -EINVAL,
+                      "local.detector: '%s' is not one of ewma, seasonal, off", c->local_detector);
+    if (strcmp(c->local_when, "outage") != 0 && strcmp(c->local_when, "always") != 0)
+        return vg_err(err, errlen, -EINVAL, "local.when: '%s' is not outage or always",
+                      c->local_when);
+    return 0;
+}
+
+static int local_send(void *ud, const struct vg_notification *n)
+{
+    struct agent *a = ud;
+    return a->lact->submit(a->linst, n);
+}
+
+/* After the privilege drop: the receiver's thread must not start with capabilities, so its
+ * secret file is read as `user`. */
+static int open_local(struct agent *a, char *err, size_t errlen)
+{
+    const struct agent_cfg *c = &a->cfg;
+    if (strcmp(c->local_detector, "off") == 0)
+        return 0;
+    int has_url = c->local_webhook_url && *c->local_webhook_url;
+    if (has_url) {
+        struct vg_receiver_cfg rc = {
+            .type = "webhook",
+            .name = "local",
+            .url = c->local_webhook_url,
+            .secret_file = c->local_webhook_secret_file,
+            .allow_plain_http = c->local_webhook_allow_plain_http,
+            .tls_ca_file = c->local_webhook_tls_ca_file,
+        };
+        char aerr[VG_ERRLEN];
+        enum vg_log_level lvl = VG_LOG_INFO;
+        vg_log_level_parse(c->log_level, &lvl);
+        if (vg_local_http_load(&a->lhttp, aerr, sizeof aerr) < 0)
+            return vg_err(err, errlen, -ENOENT, "local.webhook.url needs %s", aerr);
+        a->lhttp->log_init("agent", lvl, strcmp(c->log_format, "json") == 0);
+        if (a->lhttp->create(&rc, &a->lact, &a->linst, aerr, sizeof aerr) < 0)
+            return vg_err(err, errlen, -EINVAL, "local.webhook: %s", aerr);
+    }
+    struct vg_local_cfg lc = {
+        .detector = c->local_detector,
+        .series = c->local_series,
+        /* The analyzer's detector defaults (docs/detectors.md). */
+        .dp = {.alpha = 0.05,
+               .alpha_outlier = 0.005,
+               .warmup = (uint32_t)c->local_warmup,
+               .clip_k = 3,
+               .min_std_abs = 0.01,
+               .min_std_rel = 0.02},
+        .ap = {.threshold = c->local_threshold,
+               .for_ms = c->local_for_ms,
+               .resolve_for_ms = c->local_resolve_for_ms},
+        .when = strcmp(c->local_when, "always") == 0 ? VG_LOCAL_WHEN_ALWAYS : VG_LOCAL_WHEN_OUTAGE,
+        .outage_after_ms = c->local_outage_after_ms,
+        .max_series = (size_t)c->local_max_series,
+    };
+    int rc = vg_local_new(&a->local, &lc, a->host, has_url ? local_send : NULL, a, err, errlen);
+    if (rc < 0)
+        return rc;
+    char q[VG_ERRLEN + 8];
+    vg_info("local guard on", "detector=%s series=%s when=%s threshold=%g webhook=%s",
+            c->local_detector, vg_log_quote(q, sizeof q, *c->local_series ? c->local_series : "*"),
+            c->local_when, c->local_threshold, has_url ? "yes" : "none");
+    return 0;
+}
+
+/* Messages Kafka has not acknowledged yet: librdkafka's queue, and the spool while it holds any. */
+static uint64_t waiting(struct agent *a)
+{
+    int q = rd_kafka_outq_len(a->rk);
+    return (uint64_t)(q > 0 ? q : 0) + (a->spool && vg_spool_busy(a->spool) ? 1 : 0);
+}
+
+/* At exit, local notifications get a bounded time to be delivered, so that the last stats line
+ * counts them; what is still queued after that is dropped and counted by the receiver (its
+ * `webhook stopped` line says how many). */
+static void drain_local(struct agent *a)
+{
+    if (!a->linst)
+        return;
+    int64_t drain = a->cfg.flush_timeout_ms < 5000 ? a->cfg.flush_timeout_ms : 5000;
+    int64_t deadline = vg_mono_ms() + drain;
+    struct vg_action_stats as;
+    for (a->lact->stats(a->linst, &as); as.queued && vg_mono_ms() < deadline;
+         a->lact->stats(a->linst, &as))
+        vg_sleep_ms(20, NULL);
+}
+
+static void close_local(struct agent *a)
+{
+    if (a->linst) {
+        a->lact->destroy(a->linst, 0);
+        a->linst = NULL;
+    }
+    vg_local_free(a->local);
+    a->local = NULL;
 }
 
 static int run_once(struct agent *a)
@@ -491,6 +629,8 @@ static void reload(struct agent *a)
     if (!rc && vg_log_level_parse(next.log_level, &lvl) < 0)
         rc = vg_err(err, sizeof(err), -EINVAL,
                     "log.level: '%s' is not one of debug, info, warn, error", next.log_level);
+    if (!rc)
+        rc = local_cfg_check(&next, err, sizeof(err));
     if (rc) {
         vg_error("reload failed, running config kept", "reason=%s",
                  vg_log_quote(q, sizeof(q), err));
@@ -503,7 +643,12 @@ static void reload(struct agent *a)
                               ? "bootstrap_servers"
                           : differs(next.spool_dir, a->cfg.spool_dir) ? "spool.dir"
                           : differs(next.host, a->cfg.host)           ? "host"
-                                                                      : NULL;
+                          : differs(next.local_detector, a->cfg.local_detector) ||
+                                  differs(next.local_series, a->cfg.local_series) ||
+                                  differs(next.local_when, a->cfg.local_when) ||
+                                  differs(next.local_webhook_url, a->cfg.local_webhook_url)
+                              ? "local.*"
+                              : NULL;
     if (restart)
         vg_warn("reload: a changed setting needs a restart to apply", "first=%s", restart);
     /* Swap in the per-tick settings, keep the rest as running. */
@@ -520,6 +665,8 @@ static void reload(struct agent *a)
     a->cfg.log_level = next.log_level;
     next.log_level = ll;
     vg_log_init("agent", lvl, strcmp(a->cfg.log_format, "json") == 0);
+    if (a->lhttp)
+        a->lhttp->log_init("agent", lvl, strcmp(a->cfg.log_format, "json") == 0);
     vg_config_free(&agent_config_table, &next);
     vg_info("reloaded", "interval_ms=%lld labels=%zu log_level=%s", (long long)a->cfg.interval_ms,
             a->cfg.labels.n, a->cfg.log_level);
@@ -546,6 +693,10 @@ static int run_loop(struct agent *a)
     while (!g_stop) {
         collect_tick(a, &msg, vg_now_ms());
         a->ticks++;
+        /* Scored before the message is queued, so `waiting` is what Kafka has not taken from
+         * earlier ticks. */
+        if (a->local)
+            vg_local_tick(a->local, &msg, vg_mono_ms(), waiting(a));
         produce(a, &msg);
         /* Ticks stay on a fixed grid; after a stall (suspend, overload) skip missed ticks
          * instead of bursting to catch up. */
@@ -561,10 +712,14 @@ static int run_loop(struct agent *a)
         now = vg_mono_ms();
         if (now >= next_stats) {
             log_stats(a);
-            vg_notify_status("%llu ticks, %llu delivered, %llu failed, %d queued",
+            struct vg_local_stats ls = {0};
+            if (a->local)
+                vg_local_get_stats(a->local, &ls);
+            vg_notify_status("%llu ticks, %llu delivered, %llu failed, %d queued, %llu local "
+                             "alerts firing",
                              (unsigned long long)a->ticks, (unsigned long long)a->delivered,
                              (unsigned long long)(a->delivery_failed + a->produce_failed),
-                             rd_kafka_outq_len(a->rk));
+                             rd_kafka_outq_len(a->rk), (unsigned long long)ls.firing);
             next_stats = now + a->cfg.stats_interval_ms;
         }
     }
@@ -585,12 +740,15 @@ static int run_loop(struct agent *a)
     }
     if (left > 0)
         vg_error("messages not delivered at exit", "count=%d", left);
+    drain_local(a);
     log_stats(a);
+    close_local(a);
     return 0;
 }
 
 static void close_all(struct agent *a)
 {
+    close_local(a);
     for (size_t i = 0; i < a->n_coll; i++)
         a->coll[i].c->fini(a->coll[i].state);
     if (a->rkt)
@@ -709,6 +867,8 @@ int main(int argc, char **argv)
     if (!rc && strcmp(a.cfg.log_format, "logfmt") != 0 && strcmp(a.cfg.log_format, "json") != 0)
         rc = vg_err(err, sizeof(err), -EINVAL, "log.format: '%s' is not logfmt or json",
                     a.cfg.log_format);
+    if (!rc)
+        rc = local_cfg_check(&a.cfg, err, sizeof(err));
     for (size_t i = 0; !rc && i < a.cfg.labels.n; i++) {
         struct vg_wire_msg probe;
         vg_wire_msg_init(&probe);
@@ -768,6 +928,11 @@ int main(int argc, char **argv)
         return 1;
     }
     if ((rc = open_producer(&a, conf, err, sizeof(err))) < 0) {
+        fprintf(stderr, "vigil-agent: %s\n", err);
+        close_all(&a);
+        return 1;
+    }
+    if ((rc = open_local(&a, err, sizeof(err))) < 0) {
         fprintf(stderr, "vigil-agent: %s\n", err);
         close_all(&a);
         return 1;

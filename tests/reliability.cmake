@@ -45,3 +45,9 @@ add_dependencies(test_agent_outage vigil-agent vigil-analyzer vigil-test-mockbro
 vg_add_test(test_scaleout SOURCES test_scaleout.c
     LIBS vg_analyzerproc PkgConfig::RDKAFKA Threads::Threads TIMEOUT 180 LABELS scaleout)
 add_dependencies(test_scaleout vigil-analyzer vigil-test-mockbroker)
+
+# The agent's local guard (agent/vg_local) through a broker outage: a real agent on a fake /proc,
+# the mock broker's control FIFO, the test receiver as the local webhook.
+vg_add_test(test_local_alerts SOURCES test_local_alerts.c LIBS vg_analyzerproc PkgConfig::JANSSON
+    vg_common TIMEOUT 180)
+add_dependencies(test_local_alerts vigil-agent vigil-test-mockbroker vigil-test-receiver)

@@ -4,6 +4,9 @@
  * replay behaves like the live stream) fires; a score below it for `resolve_for_ms` resolves.
  * The resolve delay is the hysteresis that stops a score hovering at the threshold from
  * sending a fire/resolve pair every tick.
+ *
+ * Shared by the analyzer's built-in per-series rule and the agent's local guard (agent/vg_local),
+ * so both decide the same way; it lives with the detectors because both link them.
  */
 #ifndef VG_ALERT_H
 #define VG_ALERT_H

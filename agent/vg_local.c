@@ -1,0 +1,287 @@
+#include "vg_local.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_log.h"
+#include "vg_strmap.h"
+#include "vg_util.h"
+
+#define MAX_GLOBS  32
+#define MAX_LABELS 64
+
+enum sent_state { UNSENT = 0, SENT, REFUSED };
+
+struct series {
+    struct vg_alert alert;
+    enum sent_state sent;
+    char fingerprint[17];
+    /* Detector state, detector->state_size bytes; aligned for any model's doubles. */
+    _Alignas(max_align_t) unsigned char det[];
+};
+
+struct vg_local {
+    struct vg_local_cfg cfg;
+    const struct vg_detector *det;
+    char host[VG_WIRE_HOST_MAX + 1];
+    char *severity;
+    char *glob_buf;
+    char *globs[MAX_GLOBS];
+    size_t n_globs;
+    struct vg_strmap series;
+    vg_local_send_fn send;
+    void *ud;
+    int64_t last_ok_ms;       /* monotonic: the last successful delivery report (or creation) */
+    int64_t waiting_since_ms; /* monotonic: since when messages have been waiting; 0: none */
+    int down;
+    struct vg_local_stats st;
+};
+
+int vg_local_new(struct vg_local **out, const struct vg_local_cfg *cfg, const char *host,
+                 vg_local_send_fn send, void *ud, char *err, size_t errlen)
+{
+    *out = NULL;
+    const struct vg_detector *det = cfg->detector ? vg_detector_find(cfg->detector) : NULL;
+    if (!det)
+        return vg_err(err, errlen, -EINVAL,
+                      "local.detector: unknown model '%s' (ewma, seasonal or off)",
+                      cfg->detector ? cfg->detector : "");
+    struct vg_local *l = calloc(1, sizeof(*l));
+    if (!l)
+        return vg_err(err, errlen, -ENOMEM, "local guard: out of memory");
+    l->cfg = *cfg;
+    l->det = det;
+    l->send = send;
+    l->ud = ud;
+    snprintf(l->host, sizeof(l->host), "%s", host);
+    vg_strmap_init(&l->series);
+    l->severity = strdup(cfg->severity ? cfg->severity : "warning");
+    if (!l->severity)
+        goto nomem;
+    l->cfg.severity = l->severity;
+    l->cfg.series = NULL; /* borrowed from the caller; the globs below point into our copy */
+    if (cfg->series && *cfg->series) {
+        if (!(l->glob_buf = strdup(cfg->series)))
+            goto nomem;
+        char *save = NULL;
+        for (char *tok = strtok_r(l->glob_buf, ", ", &save); tok;
+             tok = strtok_r(NULL, ", ", &save)) {
+            if (l->n_globs == MAX_GLOBS) {
+                vg_local_free(l);
+                return vg_err(err, errlen, -EINVAL, "local.series: more than %d patterns",
+                              MAX_GLOBS);
+            }
+            l->globs[l->n_globs++] = tok;
+        }
+    }
+    l->cfg.detector = det->name;
+    l->last_ok_ms = vg_mono_ms();
+    *out = l;
+    return 0;
+nomem:
+    vg_local_free(l);
+    return vg_err(err, errlen, -ENOMEM, "local guard: out of memory");
+}
+
+void vg_local_free(struct vg_local *l)
+{
+    if (!l)
+        return;
+    vg_strmap_free(&l->series, free);
+    free(l->glob_buf);
+    free(l->severity);
+    free(l);
+}
+
+int vg_local_selected(const struct vg_local *l, const char *name)
+{
+    if (!l->n_globs)
+        return 1;
+    for (size_t i = 0; i < l->n_globs; i++)
+        if (fnmatch(l->globs[i], name, 0) == 0)
+            return 1;
+    return 0;
+}
+
+/* The analyzer's fingerprint of (alertname, host, series) with "agent" added: stable across
+ * restarts, and different from the analyzer's alert on the same series, so that a receiver
+ * deduping on fingerprints never lets the agent's resolve close the analyzer's alert. */
+static void fingerprint(char out[17], const char *host, const char *series)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const char *parts[] = {"anomaly", host, series, VG_LOCAL_SOURCE_VALUE};
+    for (size_t i = 0; i < VG_ARRAY_LEN(parts); i++) {
+        for (const char *s = parts[i]; *s; s++) {
+            h ^= (unsigned char)*s;
+            h *= 1099511628211ULL;
+        }
+        h ^= 0xff;
+        h *= 1099511628211ULL;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static struct series *get_series(struct vg_local *l, const char *name)
+{
+    struct series *s = vg_strmap_get(&l->series, name);
+    if (s)
+        return s;
+    if (l->series.n >= l->cfg.max_series) {
+        if (l->st.refused++ == 0)
+            vg_warn("local guard: series limit reached, further series are not scored",
+                    "max_series=%zu first_refused=%s", l->cfg.max_series, name);
+        return NULL;
+    }
+    s = calloc(1, sizeof(*s) + l->det->state_size);
+    if (!s || vg_strmap_put(&l->series, name, s) < 0) {
+        free(s);
+        l->st.refused++;
+        return NULL;
+    }
+    l->det->init(s->det);
+    fingerprint(s->fingerprint, l->host, name);
+    l->st.series = l->series.n;
+    return s;
+}
+
+void vg_local_kafka_ok(struct vg_local *l, int64_t now_ms)
+{
+    l->last_ok_ms = now_ms;
+}
+
+int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting)
+{
+    /* Measured from the later of the last success and the moment messages began to wait, so
+     * that an agent with a long interval, idle and empty between ticks, is not in an outage
+     * just because its last delivery report is old. */
+    if (!waiting)
+        l->waiting_since_ms = 0;
+    else if (!l->waiting_since_ms)
+        l->waiting_since_ms = now_ms;
+    int64_t from = l->last_ok_ms > l->waiting_since_ms ? l->last_ok_ms : l->waiting_since_ms;
+    int down = waiting > 0 && now_ms - from >= l->cfg.outage_after_ms;
+    if (down && !l->down) {
+        l->st.outages++;
+        vg_warn("kafka not taking messages: local alerts are sent",
+                "waiting=%llu since_last_delivery_ms=%lld firing=%llu", (unsigned long long)waiting,
+                (long long)(now_ms - l->last_ok_ms), (unsigned long long)l->st.firing);
+    } else if (!down && l->down) {
+        vg_info("kafka takes messages again: new local alerts are left to the analyzer",
+                "firing=%llu", (unsigned long long)l->st.firing);
+    }
+    l->down = down;
+    return down;
+}
+
+/* Sends one transition; returns whether the callback took it. */
+static int send_one(struct vg_local *l, const struct vg_wire_msg *m, const char *name,
+                    struct series *s, int firing, double score, double value)
+{
+    const char *keys[MAX_LABELS + 1], *vals[MAX_LABELS + 1];
+    size_t nl = 0;
+    for (size_t i = 0; i < m->n_labels && nl < MAX_LABELS; i++) {
+        if (strcmp(m->labels[i].key, VG_LOCAL_SOURCE_LABEL) == 0)
+            continue; /* the marker must be ours, never a host label's */
+        keys[nl] = m->labels[i].key;
+        vals[nl++] = m->labels[i].value;
+    }
+    keys[nl] = VG_LOCAL_SOURCE_LABEL;
+    vals[nl++] = VG_LOCAL_SOURCE_VALUE;
+    char summary[512];
+    snprintf(summary, sizeof(summary), "%s: %s %s on the agent (score %.4g, value %.6g)%s", m->host,
+             name, firing ? "anomalous" : "resolved", score, value,
+             l->cfg.when == VG_LOCAL_WHEN_OUTAGE && firing ? ", Kafka not taking its messages"
+                                                           : "");
+    struct vg_notification n = {
+        .status = firing ? "firing" : "resolved",
+        .alertname = "anomaly",
+        .host = m->host,
+        .series = name,
+        .fingerprint = s->fingerprint,
+        .severity = l->severity,
+        .score = score,
+        .value = value,
+        .threshold = l->cfg.ap.threshold,
+        .starts_at_ms = s->alert.firing_since,
+        .ends_at_ms = firing ? 0 : m->ts_ms,
+        .event_ts_ms = m->ts_ms,
+        .accepted_ms = vg_now_ms(),
+        .label_keys = keys,
+        .label_values = vals,
+        .n_labels = nl,
+        .summary = summary,
+    };
+    char q[256];
+    int rc = l->send(l->ud, &n);
+    if (rc < 0) {
+        l->st.send_failed++;
+        vg_error("local alert not sent: delivery refused it",
+                 "status=%s series=%s fingerprint=%s reason=\"%s\"", n.status,
+                 vg_log_quote(q, sizeof(q), name), s->fingerprint, strerror(-rc));
+        return 0;
+    }
+    l->st.sent++;
+    vg_info("local alert sent", "status=%s series=%s score=%.6f value=%.6g fingerprint=%s",
+            n.status, vg_log_quote(q, sizeof(q), name), score, value, s->fingerprint);
+    return 1;
+}
+
+void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_ms,
+                   uint64_t waiting)
+{
+    int gate = vg_local_outage(l, now_ms, waiting) || l->cfg.when == VG_LOCAL_WHEN_ALWAYS;
+    char q[256];
+    for (size_t i = 0; i < m->n_metrics; i++) {
+        const char *name = m->metrics[i].name;
+        double value = m->metrics[i].value;
+        if (!vg_local_selected(l, name))
+            continue;
+        struct series *s = get_series(l, name);
+        if (!s)
+            continue;
+        double score = 0;
+        int rc = l->det->update_at ? l->det->update_at(s->det, &l->cfg.dp, m->ts_ms, value, &score)
+                                   : l->det->update(s->det, &l->cfg.dp, value, &score);
+        if (rc == -EAGAIN)
+            continue; /* warming up: learned, not scored */
+        if (rc < 0) {
+            l->st.invalid++;
+            continue;
+        }
+        l->st.scored++;
+        enum vg_alert_event ev = vg_alert_step(&s->alert, &l->cfg.ap, score, m->ts_ms);
+        if (ev == VG_ALERT_EV_FIRED) {
+            l->st.fired++;
+            l->st.firing++;
+            s->sent = UNSENT;
+            vg_info("local alert firing",
+                    "series=%s score=%.6f value=%.6g fingerprint=%s kafka_down=%d",
+                    vg_log_quote(q, sizeof(q), name), score, value, s->fingerprint, l->down);
+        } else if (ev == VG_ALERT_EV_RESOLVED) {
+            l->st.resolved++;
+            l->st.firing--;
+            vg_info("local alert resolved",
+                    "series=%s score=%.6f value=%.6g fingerprint=%s was_sent=%d",
+                    vg_log_quote(q, sizeof(q), name), score, value, s->fingerprint,
+                    s->sent == SENT);
+            if (s->sent == SENT && l->send)
+                send_one(l, m, name, s, 0, score, value);
+            else if (s->sent == UNSENT)
+                l->st.not_sent++;
+            s->sent = UNSENT;
+        }
+        /* Level-triggered: an alert firing when the gate opens is sent then, so an anomaly that
+         * began just before Kafka stopped taking messages is not lost between the two. */
+        if (s->alert.state == VG_ALERT_FIRING && s->sent == UNSENT && gate && l->send)
+            s->sent = send_one(l, m, name, s, 1, score, value) ? SENT : REFUSED;
+    }
+}
+
+void vg_local_get_stats(const struct vg_local *l, struct vg_local_stats *out)
+{
+    *out = l->st;
+}

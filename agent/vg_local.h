@@ -1,0 +1,95 @@
+/* The agent's local guard: cheap per-series detection on the host itself, so that a host can
+ * still raise an alert while Kafka is not taking its messages (docs/reliability.md).
+ *
+ * Each selected metric of the tick gets a per-series detector state (detectors/vg_detector.h,
+ * `ewma` by default) and the analyzer's built-in alert state machine (detectors/vg_alert.h:
+ * threshold, for, resolve_for on event time). Scoring runs on every tick; what is *sent* is
+ * gated:
+ *
+ *   - when = outage (default): a firing local alert is sent only while Kafka is down for this
+ *     agent, i.e. messages are waiting (in librdkafka's queue or the spool) and no delivery
+ *     report has succeeded for outage_after. An alert already firing when the outage begins is
+ *     sent then. While Kafka takes messages, the analyzer does the alerting.
+ *   - when = always: every firing local alert is sent.
+ *
+ * A resolve is sent for every firing alert that was sent, whatever the gate says then, so a
+ * receiver always gets the pair; an alert stays firing after an outage ends until its value
+ * recovers. Firing alerts that resolve without ever having been sent are counted (not_sent).
+ *
+ * Sending goes through a callback (the agent hands it to the actions/ delivery engine, whose
+ * submit() only queues), so scoring never waits for HTTP and tests can capture notifications.
+ */
+#ifndef VG_LOCAL_H
+#define VG_LOCAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_action.h"
+#include "vg_alert.h"
+#include "vg_detector.h"
+#include "vg_wire.h"
+
+/* The label every local notification carries, so a receiver can tell it from the analyzer's. */
+#define VG_LOCAL_SOURCE_LABEL "vigil_source"
+#define VG_LOCAL_SOURCE_VALUE "agent"
+
+enum vg_local_when { VG_LOCAL_WHEN_OUTAGE = 0, VG_LOCAL_WHEN_ALWAYS };
+
+struct vg_local_cfg {
+    const char *detector; /* a vg_detectors[] name; "off" is handled by the caller */
+    const char *series;   /* comma-separated fnmatch globs; NULL or "": every metric */
+    struct vg_detector_params dp;
+    struct vg_alert_params ap;
+    enum vg_local_when when;
+    int64_t outage_after_ms;
+    size_t max_series; /* series tracked at most; beyond, new ones are refused (counted) */
+    const char *severity;
+};
+
+struct vg_local_stats {
+    uint64_t series;      /* tracked now */
+    uint64_t refused;     /* series not tracked: max_series reached or out of memory */
+    uint64_t scored;      /* values scored (past warm-up) */
+    uint64_t invalid;     /* values the detector refused (non-finite) */
+    uint64_t fired;       /* firing transitions of the state machine */
+    uint64_t resolved;    /* resolving transitions */
+    uint64_t firing;      /* firing now */
+    uint64_t sent;        /* notifications accepted by the send callback (firing + resolved) */
+    uint64_t send_failed; /* notifications the send callback refused (queue full, no memory) */
+    uint64_t not_sent;    /* alerts that fired and resolved unsent: the gate was closed */
+    uint64_t outages;     /* outages begun */
+};
+
+/* Hands one notification to delivery; 0 when accepted, negative errno when refused. The
+ * notification and its strings are only borrowed for the call. */
+typedef int (*vg_local_send_fn)(void *ud, const struct vg_notification *n);
+
+struct vg_local;
+
+/* Creates the guard for host (copied). send may be NULL: detection runs, transitions are logged
+ * and counted, nothing is sent. *out is owned by the caller and released with vg_local_free().
+ * -EINVAL with err saying why for an unknown detector or a bad glob list. */
+int vg_local_new(struct vg_local **out, const struct vg_local_cfg *cfg, const char *host,
+                 vg_local_send_fn send, void *ud, char *err, size_t errlen);
+
+void vg_local_free(struct vg_local *l);
+
+/* A delivery report succeeded at monotonic time now_ms: Kafka takes this agent's messages. */
+void vg_local_kafka_ok(struct vg_local *l, int64_t now_ms);
+
+/* Whether Kafka counts as down at monotonic now_ms, with `waiting` messages not yet delivered
+ * (librdkafka's queue plus the spool). Logs the start and the end of an outage once each. */
+int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting);
+
+/* Scores every selected metric of one tick (event time m->ts_ms) and sends what the gate lets
+ * through; now_ms and waiting as for vg_local_outage(). */
+void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_ms,
+                   uint64_t waiting);
+
+void vg_local_get_stats(const struct vg_local *l, struct vg_local_stats *out);
+
+/* Whether name is selected by the series globs (exposed for tests). */
+int vg_local_selected(const struct vg_local *l, const char *name);
+
+#endif

@@ -1,0 +1,42 @@
+/* The local guard's HTTP delivery, loaded only when local.webhook.url is set.
+ *
+ * Local alerts go through the analyzer's delivery engine (actions/: queue, retries with backoff,
+ * HMAC, its own thread). That engine needs libcurl, and libcurl pulls in some 25 libraries
+ * (GnuTLS, Kerberos, LDAP, ...) whose loading and constructors cost a process about 4 MiB of
+ * RSS, measured (docs/bench.md): more than the agent's whole budget allows for a feature that
+ * is off unless configured. So the engine is built as a module, libvigil-agent-webhook.so
+ * (vg_local_http_mod.c), that the agent dlopen()s at start only when it has a URL to send to.
+ *
+ * The module holds its own copy of common/ (logging, secrets): the agent hands it its log
+ * settings through log_init.
+ */
+#ifndef VG_LOCAL_HTTP_H
+#define VG_LOCAL_HTTP_H
+
+#include <stddef.h>
+
+#include "vg_action.h"
+#include "vg_log.h"
+
+#define VG_LOCAL_HTTP_LIB   "libvigil-agent-webhook.so"
+#define VG_LOCAL_HTTP_ENTRY "vg_local_http_entry"
+#define VG_LOCAL_HTTP_ABI   1u
+
+struct vg_local_http_ops {
+    unsigned abi;
+    /* sizeof the structs passed across, as the module was built: a module of another build is
+     * refused rather than handed structs of another layout. */
+    size_t notification_size, receiver_cfg_size;
+    void (*log_init)(const char *component, enum vg_log_level level, int json);
+    /* vg_action_create() of the module. */
+    int (*create)(const struct vg_receiver_cfg *cfg, const struct vg_action **act, void **inst,
+                  char *err, size_t errlen);
+};
+
+/* Loads the module from, in order: <dir of the executable>/../lib/vigil, the executable's own
+ * directory (a build tree), and the install directory. It stays loaded for the life of the
+ * process (its delivery thread may outlive a failed start). 0 with *ops set, or -ENOENT /
+ * -EPROTO with err naming what was tried. */
+int vg_local_http_load(const struct vg_local_http_ops **ops, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,362 @@
+/* The agent's local guard (agent/vg_local): series selection, the alert state machine on event
+ * time, and which transitions are sent while Kafka takes messages (when=outage) or always. The
+ * clocks are inputs, so every step is exact; notifications are captured by the send callback. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vg_local.h"
+#include "vg_util.h"
+
+#define HOST "web-1"
+#define T0   1795438800000LL /* event time of the first tick */
+
+struct sent {
+    char status[16], host[64], series[64], fingerprint[17], source[16], env[16];
+    double score, value;
+    int64_t starts_at, ends_at;
+};
+
+struct capture {
+    struct sent v[16];
+    size_t n;
+    int refuse; /* answer -ENOBUFS, like a full queue */
+};
+
+static int capture(void *ud, const struct vg_notification *n)
+{
+    struct capture *c = ud;
+    if (c->refuse)
+        return -ENOBUFS;
+    assert_true(c->n < 16);
+    struct sent *s = &c->v[c->n++];
+    snprintf(s->status, sizeof s->status, "%s", n->status);
+    snprintf(s->host, sizeof s->host, "%s", n->host);
+    snprintf(s->series, sizeof s->series, "%s", n->series);
+    snprintf(s->fingerprint, sizeof s->fingerprint, "%s", n->fingerprint);
+    for (size_t i = 0; i < n->n_labels; i++) {
+        if (strcmp(n->label_keys[i], VG_LOCAL_SOURCE_LABEL) == 0)
+            snprintf(s->source, sizeof s->source, "%s", n->label_values[i]);
+        if (strcmp(n->label_keys[i], "env") == 0)
+            snprintf(s->env, sizeof s->env, "%s", n->label_values[i]);
+    }
+    s->score = n->score;
+    s->value = n->value;
+    s->starts_at = n->starts_at_ms;
+    s->ends_at = n->ends_at_ms;
+    return 0;
+}
+
+static struct vg_local_cfg base_cfg(enum vg_local_when when)
+{
+    return (struct vg_local_cfg){
+        .detector = "ewma",
+        .series = "",
+        .dp = {.alpha = 0.05,
+               .alpha_outlier = 0.005,
+               .warmup = 10,
+               .clip_k = 3,
+               .min_std_abs = 0.01,
+               .min_std_rel = 0.02},
+        .ap = {.threshold = 0.9999, .for_ms = 3000, .resolve_for_ms = 5000},
+        .when = when,
+        .outage_after_ms = 30000,
+        .max_series = 100,
+    };
+}
+
+/* One tick at event time ts with load.1m = v (and a host label a host could try to spoof the
+ * marker with). */
+static void tick(struct vg_local *l, int64_t ts, double v, int64_t mono, uint64_t waiting)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof m.host, "%s", HOST);
+    m.ts_ms = ts;
+    assert_int_equal(vg_wire_msg_add_label(&m, "env", "prod", NULL, 0), 0);
+    assert_int_equal(vg_wire_msg_add_label(&m, VG_LOCAL_SOURCE_LABEL, "analyzer", NULL, 0), 0);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "load.1m", v, NULL, 0), 0);
+    vg_local_tick(l, &m, mono, waiting);
+    vg_wire_msg_free(&m);
+}
+
+/* Ticks 0..n-1 (one per second) at a steady 0.5: past the warm-up, nothing anomalous. */
+static void warm(struct vg_local *l, int n, uint64_t waiting)
+{
+    for (int i = 0; i < n; i++)
+        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, waiting);
+}
+
+static void series_globs_select_metrics(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    c.series = "cpu.*, load.1m";
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    assert_true(vg_local_selected(l, "cpu.user_pct"));
+    assert_true(vg_local_selected(l, "load.1m"));
+    assert_false(vg_local_selected(l, "load.5m"));
+    assert_false(vg_local_selected(l, "mem.available_bytes"));
+    vg_local_free(l);
+
+    c.series = "";
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    assert_true(vg_local_selected(l, "anything.at_all"));
+    vg_local_free(l);
+
+    char many[33 * 3 + 1] = "";
+    for (int i = 0; i < 33; i++)
+        strcat(many, "a*,");
+    c.series = many;
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "local.series: more than 32 patterns"));
+
+    c.series = "";
+    c.detector = "prophet";
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "local.detector: unknown model 'prophet'"));
+}
+
+static void unselected_series_get_no_state(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.series = "cpu.*";
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    warm(l, 30, 0);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.series, 0);
+    assert_int_equal(st.scored, 0);
+    vg_local_free(l);
+}
+
+static void fires_after_for_and_resolves_after_resolve_for(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    struct capture cap = {0};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    warm(l, 30, 0);
+    assert_int_equal(cap.n, 0);
+    /* Spike from t=30 s: pending at 30, 31, 32; fires at 33 (for = 3 s). */
+    for (int i = 30; i < 33; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    assert_int_equal(cap.n, 0);
+    tick(l, T0 + 33000, 50, 33000, 0);
+    assert_int_equal(cap.n, 1);
+    struct sent *f = &cap.v[0];
+    assert_string_equal(f->status, "firing");
+    assert_string_equal(f->host, HOST);
+    assert_string_equal(f->series, "load.1m");
+    assert_string_equal(f->source, VG_LOCAL_SOURCE_VALUE); /* the host's own label lost */
+    assert_string_equal(f->env, "prod");
+    assert_int_equal(strlen(f->fingerprint), 16);
+    assert_true(f->score >= 0.9999);
+    assert_true(f->value == 50);
+    assert_int_equal(f->starts_at, T0 + 33000);
+    assert_int_equal(f->ends_at, 0);
+    /* Back to normal from t=40 s: below since 40, resolved at 45 (resolve_for = 5 s). */
+    for (int i = 34; i < 40; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    for (int i = 40; i < 45; i++)
+        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    assert_int_equal(cap.n, 1);
+    tick(l, T0 + 45000, 0.5, 45000, 0);
+    assert_int_equal(cap.n, 2);
+    struct sent *r = &cap.v[1];
+    assert_string_equal(r->status, "resolved");
+    assert_string_equal(r->fingerprint, f->fingerprint);
+    assert_int_equal(r->starts_at, T0 + 33000);
+    assert_int_equal(r->ends_at, T0 + 45000);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.series, 1);
+    assert_int_equal(st.scored, 46 - 10);
+    assert_int_equal(st.fired, 1);
+    assert_int_equal(st.resolved, 1);
+    assert_int_equal(st.firing, 0);
+    assert_int_equal(st.sent, 2);
+    assert_int_equal(st.not_sent, 0);
+    vg_local_free(l);
+}
+
+static void outage_gate_sends_only_while_kafka_is_down(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_OUTAGE);
+    struct capture cap = {0};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    vg_local_kafka_ok(l, 0);
+    warm(l, 30, 0);
+    /* Kafka takes everything: a spike fires locally but is the analyzer's to send. */
+    for (int i = 30; i < 40; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    for (int i = 40; i < 50; i++)
+        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.fired, 1);
+    assert_int_equal(st.resolved, 1);
+    assert_int_equal(cap.n, 0);
+    assert_int_equal(st.not_sent, 1);
+
+    /* Messages wait from t=50 s with no delivery since t=0: the gate opens 30 s after they began
+     * to wait, not 30 s after the last delivery. */
+    vg_local_kafka_ok(l, 49000);
+    for (int i = 50; i < 60; i++)
+        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, (uint64_t)(i - 49));
+    assert_false(vg_local_outage(l, 79999, 30));
+    /* A spike that fires (at 63 s) before the gate opens (at 80 s) is sent when it does. */
+    for (int i = 60; i < 80; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, (uint64_t)(i - 49));
+    assert_int_equal(cap.n, 0);
+    tick(l, T0 + 80000, 50, 80000, 31);
+    assert_int_equal(cap.n, 1);
+    assert_string_equal(cap.v[0].status, "firing");
+    assert_string_equal(cap.v[0].source, VG_LOCAL_SOURCE_VALUE);
+    assert_int_equal(cap.v[0].starts_at, T0 + 63000);
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.outages, 1);
+
+    /* Kafka takes messages again: the alert stays firing while the value stays high... */
+    vg_local_kafka_ok(l, 80500);
+    for (int i = 81; i < 90; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    assert_int_equal(cap.n, 1);
+    assert_false(vg_local_outage(l, 90000, 0));
+    /* ...and its resolve is sent once it recovers (below from 90 s, resolved at 95 s), though
+     * the gate is closed by then. */
+    for (int i = 90; i < 96; i++)
+        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    assert_int_equal(cap.n, 2);
+    assert_string_equal(cap.v[1].status, "resolved");
+    assert_string_equal(cap.v[1].fingerprint, cap.v[0].fingerprint);
+    assert_int_equal(cap.v[1].ends_at, T0 + 95000);
+    /* A new spike with Kafka up is not sent. */
+    for (int i = 96; i < 110; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    assert_int_equal(cap.n, 2);
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.fired, 3);
+    assert_int_equal(st.firing, 1);
+    assert_int_equal(st.sent, 2);
+    vg_local_free(l);
+}
+
+static void idle_agent_with_old_delivery_is_not_an_outage(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_OUTAGE);
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    vg_local_kafka_ok(l, 0);
+    /* An hour-long interval: nothing waits between ticks, the last delivery is an hour old. */
+    assert_false(vg_local_outage(l, 3600000, 0));
+    assert_false(vg_local_outage(l, 3600000, 1));
+    assert_false(vg_local_outage(l, 3629999, 1));
+    assert_true(vg_local_outage(l, 3630000, 1));
+    /* A delivery ends it at once. */
+    vg_local_kafka_ok(l, 3630001);
+    assert_false(vg_local_outage(l, 3630002, 1));
+    vg_local_free(l);
+}
+
+static void refused_notification_is_counted_not_retried(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    struct capture cap = {.refuse = 1};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    warm(l, 30, 0);
+    for (int i = 30; i < 40; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    cap.refuse = 0;
+    for (int i = 40; i < 50; i++)
+        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.fired, 1);
+    assert_int_equal(st.send_failed, 1);
+    assert_int_equal(st.sent, 0);
+    assert_int_equal(st.resolved, 1);
+    assert_int_equal(cap.n, 0); /* no resolve for a firing the receiver never got */
+    vg_local_free(l);
+}
+
+static void series_beyond_max_are_refused_and_counted(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.max_series = 2;
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof m.host, "%s", HOST);
+    m.ts_ms = T0;
+    const char *names[] = {"a", "b", "c", "d"};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(vg_wire_msg_add_metric(&m, names[i], 1.0, NULL, 0), 0);
+    vg_local_tick(l, &m, 0, 0);
+    vg_wire_msg_free(&m);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.series, 2);
+    assert_int_equal(st.refused, 2);
+    vg_local_free(l);
+}
+
+static void seasonal_model_scores_with_event_time(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.detector = "seasonal";
+    c.dp.calib_init = 32;
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    /* A noisy series, so that the calibration has a tail to fit. */
+    for (int i = 0; i < 300; i++)
+        tick(l, T0 + i * 1000LL, 0.5 + 0.01 * ((i * 7919) % 13), i * 1000LL, 0);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.series, 1);
+    assert_int_equal(st.invalid, 0);
+    assert_true(st.scored > 0);
+    vg_local_free(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(series_globs_select_metrics),
+        cmocka_unit_test(unselected_series_get_no_state),
+        cmocka_unit_test(fires_after_for_and_resolves_after_resolve_for),
+        cmocka_unit_test(outage_gate_sends_only_while_kafka_is_down),
+        cmocka_unit_test(idle_agent_with_old_delivery_is_not_an_outage),
+        cmocka_unit_test(refused_notification_is_counted_not_retried),
+        cmocka_unit_test(series_beyond_max_are_refused_and_counted),
+        cmocka_unit_test(seasonal_model_scores_with_event_time),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

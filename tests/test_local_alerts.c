@@ -1,0 +1,256 @@
+/* The agent's local guard through real processes: vigil-test-mockbroker with its control FIFO,
+ * vigil-agent reading a fake /proc the test writes (collector `load`, proc_root), and
+ * vigil-test-receiver as the local webhook.
+ *
+ * With the broker up and local.when=outage a spike fires locally but is not sent (the analyzer
+ * alerts on it); with every broker down it is sent, labelled vigil_source=agent; once the
+ * brokers are back the alert stays firing until the value recovers, and its resolve is sent
+ * then (docs/reliability.md, "Local alerts"). Every wait is for a condition, with a deadline. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_analyzerproc.h"
+#include "vg_stack.h"
+#include "vg_testproc.h"
+#include "vg_util.h"
+
+#define HOST     "edge-host"
+#define DEADLINE 30000
+
+struct rig {
+    struct vg_stack s; /* dir, the receiver, the agent's log */
+    char control[600], broker_log[600], loadavg[800];
+    char bootstrap[256];
+    pid_t broker, agent;
+};
+
+static void write_load(struct rig *r, const char *load1)
+{
+    char text[128];
+    snprintf(text, sizeof text, "%s 0.40 0.30 1/100 1234\n", load1);
+    assert_int_equal(vg_tp_write_atomic(r->loadavg, text), 0);
+}
+
+static void start_broker(struct rig *r)
+{
+    char bsfile[600];
+    snprintf(bsfile, sizeof bsfile, "%s/bootstrap", r->s.dir);
+    snprintf(r->control, sizeof r->control, "%s/control", r->s.dir);
+    snprintf(r->broker_log, sizeof r->broker_log, "%s/broker.log", r->s.dir);
+    const char *argv[] = {VG_MOCKBROKER_BIN, "--bootstrap-file", bsfile, "--brokers", "1",
+                          "--control",       r->control,         NULL};
+    r->broker = vg_tp_spawn((char *const *)argv, r->broker_log);
+    assert_int_equal(vg_tp_wait_contains(bsfile, "\n", 15000), 0);
+    char *b = vg_tp_read(bsfile);
+    b[strcspn(b, "\n")] = '\0';
+    snprintf(r->bootstrap, sizeof r->bootstrap, "%s", b);
+    free(b);
+}
+
+/* Sends one command to the broker and waits until it says it applied it. */
+static void control(struct rig *r, const char *cmd)
+{
+    int fd = open(r->control, O_WRONLY);
+    assert_true(fd >= 0);
+    char line[256], answer[300];
+    int n = snprintf(line, sizeof line, "%s\n", cmd);
+    assert_int_equal(write(fd, line, (size_t)n), n);
+    close(fd);
+    snprintf(answer, sizeof answer, "control: %s: ok", cmd);
+    if (vg_tp_wait_contains(r->broker_log, answer, 10000) != 0)
+        fail_msg("broker did not apply '%s'", cmd);
+}
+
+static void start_agent(struct rig *r)
+{
+    char bs[300], proc[700], spool[700], url[128];
+    snprintf(bs, sizeof bs, "bootstrap_servers=%s", r->bootstrap);
+    snprintf(proc, sizeof proc, "proc_root=%s/proc", r->s.dir);
+    snprintf(spool, sizeof spool, "spool.dir=%s/spool", r->s.dir);
+    snprintf(url, sizeof url, "local.webhook.url=http://127.0.0.1:%d/alerts", r->s.recv_port);
+    const char *argv[] = {
+        VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", "host=" HOST, "--set",
+        "interval=200ms", "--set", "stats_interval=1s", "--set", "collectors=load", "--set", proc,
+        "--set", spool, "--set", "spool.memory_messages=20",
+        /* reconnect quickly once the broker is back */
+        "--set", "kafka.reconnect.backoff.max.ms=1000", "--set", "local.series=load.1m", "--set",
+        "local.warmup=10", "--set", "local.for=1s", "--set", "local.resolve_for=1s", "--set",
+        "local.outage_after=3s", "--set", url, NULL};
+    r->agent = vg_tp_spawn((char *const *)argv, r->s.agent_log);
+}
+
+/* The value of key=N in the last line of the log that has it, -1 if none. */
+static long long last_field(const char *log, const char *key)
+{
+    char *t = vg_tp_read(log);
+    long long v = -1;
+    size_t kl = strlen(key);
+    for (char *p = t; p && (p = strstr(p, key)) != NULL; p += kl)
+        if ((p == t || p[-1] == ' ') && p[kl] == '=')
+            v = atoll(p + kl + 1);
+    free(t);
+    return v;
+}
+
+/* Waits until the agent's newest stats line has key >= want. */
+static void wait_field(struct rig *r, const char *key, long long want)
+{
+    int64_t deadline = vg_mono_ms() + DEADLINE;
+    while (last_field(r->s.agent_log, key) < want && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    if (last_field(r->s.agent_log, key) < want)
+        fail_msg("agent: %s stayed at %lld, want >= %lld", key, last_field(r->s.agent_log, key),
+                 want);
+}
+
+static void wait_log(struct rig *r, const char *needle, int count)
+{
+    int64_t deadline = vg_mono_ms() + DEADLINE;
+    while (vg_tp_count(r->s.agent_log, needle) < count && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    if (vg_tp_count(r->s.agent_log, needle) < count)
+        fail_msg("agent log: '%s' seen %d times, want %d", needle,
+                 vg_tp_count(r->s.agent_log, needle), count);
+}
+
+/* The bodies the receiver got, in order, with the given status. */
+static size_t received(struct rig *r, const char *status, json_t **out, size_t max)
+{
+    char *t = vg_tp_read(r->s.recv_out);
+    size_t n = 0;
+    for (char *line = t, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        json_t *rec = json_loads(line, 0, NULL);
+        json_t *body = json_object_get(rec, "body");
+        const char *st = json_string_value(json_object_get(body, "status"));
+        if (st && strcmp(st, status) == 0 && n < max)
+            out[n++] = json_incref(body);
+        json_decref(rec);
+    }
+    free(t);
+    return n;
+}
+
+static json_t *wait_received(struct rig *r, const char *status)
+{
+    json_t *b = NULL;
+    int64_t deadline = vg_mono_ms() + DEADLINE;
+    while (received(r, status, &b, 1) == 0 && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    if (!b)
+        fail_msg("receiver: no %s notification", status);
+    return b;
+}
+
+static const char *field(json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "";
+}
+
+static void assert_local_alert(json_t *b, const char *status)
+{
+    assert_string_equal(field(b, "status"), status);
+    assert_string_equal(field(b, "alertname"), "anomaly");
+    assert_string_equal(field(b, "host"), HOST);
+    assert_string_equal(field(b, "series"), "load.1m");
+    assert_string_equal(field(json_object_get(b, "labels"), "vigil_source"), "agent");
+    assert_int_equal(strlen(field(b, "fingerprint")), 16);
+    assert_non_null(strstr(field(b, "summary"), "on the agent"));
+}
+
+static void spike_is_sent_only_while_kafka_is_down(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    vg_stack_init(&r.s, "local-alerts");
+    char proc[700];
+    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
+    write_load(&r, "0.50");
+    vg_stack_start_receiver(&r.s, NULL);
+    start_broker(&r);
+    start_agent(&r);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    /* Delivering, and past the local warm-up. */
+    wait_field(&r, "delivered", 10);
+    wait_field(&r, "local_scored", 5);
+
+    /* 1. Kafka takes messages: the spike fires locally and is left to the analyzer. */
+    write_load(&r, "50.00");
+    wait_log(&r, "msg=\"local alert firing\"", 1);
+    write_load(&r, "0.50");
+    wait_log(&r, "msg=\"local alert resolved\"", 1);
+    wait_field(&r, "local_not_sent", 1);
+    assert_int_equal(last_field(r.s.agent_log, "local_sent"), 0);
+    assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"local alert sent\""), 0);
+    json_t *none = NULL;
+    assert_int_equal(received(&r, "firing", &none, 1), 0);
+
+    /* 2. Every broker down: once messages have waited local.outage_after, the guard sends. */
+    control(&r, "down");
+    wait_log(&r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+    /* High enough that the detector does not learn it as the new level before step 3 ends
+     * (its scale grows about 2 % a tick while clipped: some 90 s here). */
+    write_load(&r, "500.00");
+    json_t *fired = wait_received(&r, "firing");
+    assert_local_alert(fired, "firing");
+    assert_true(json_number_value(json_object_get(fired, "score")) >= 0.9999);
+    assert_true(json_number_value(json_object_get(fired, "value")) == 500.0);
+    assert_true(json_is_null(json_object_get(fired, "ends_at")));
+
+    /* 3. The broker is back: deliveries resume, the alert stays firing while the value is high
+     * (no resolve transition yet: the one resolve so far is step 1's)... */
+    control(&r, "up");
+    wait_log(&r, "msg=\"kafka takes messages again", 1);
+    wait_field(&r, "local_firing", 1);
+    assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"local alert resolved\""), 1);
+    /* ...and resolves, sent though Kafka is up, once the value recovers. */
+    write_load(&r, "0.50");
+    json_t *resolved = wait_received(&r, "resolved");
+    assert_local_alert(resolved, "resolved");
+    assert_string_equal(field(resolved, "fingerprint"), field(fired, "fingerprint"));
+    assert_string_equal(field(resolved, "starts_at"), field(fired, "starts_at"));
+    assert_false(json_is_null(json_object_get(resolved, "ends_at")));
+
+    /* Nothing lost or left: both notifications delivered, counted in the final stats line. */
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    assert_int_equal(last_field(r.s.agent_log, "local_sent"), 2);
+    assert_int_equal(last_field(r.s.agent_log, "local_delivered"), 2);
+    assert_int_equal(last_field(r.s.agent_log, "local_failed"), 0);
+    assert_int_equal(last_field(r.s.agent_log, "local_not_sent"), 1);
+    json_t *all[8];
+    size_t nf = received(&r, "firing", all, 8);
+    for (size_t i = 0; i < nf; i++)
+        json_decref(all[i]);
+    assert_int_equal(nf, 1);
+    json_decref(fired);
+    json_decref(resolved);
+    r.agent = 0;
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(spike_is_sent_only_while_kafka_is_down),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
