@@ -27,7 +27,7 @@
 #define HOST "outage-host"
 
 struct rig {
-    char dir[256], control[300], broker_log[300], agent_log[300], spool[300];
+    char dir[256], agent_log[300], spool[300];
     char bootstrap[256];
     pid_t broker, agent;
     struct vg_ap an;
@@ -35,32 +35,12 @@ struct rig {
 
 static void start_broker(struct rig *r)
 {
-    char bsfile[300];
-    snprintf(bsfile, sizeof bsfile, "%s/bootstrap", r->dir);
-    snprintf(r->control, sizeof r->control, "%s/control", r->dir);
-    snprintf(r->broker_log, sizeof r->broker_log, "%s/broker.log", r->dir);
-    const char *argv[] = {VG_MOCKBROKER_BIN, "--bootstrap-file", bsfile, "--brokers", "3",
-                          "--control",       r->control,         NULL};
-    r->broker = vg_tp_spawn((char *const *)argv, r->broker_log);
-    assert_int_equal(vg_tp_wait_contains(bsfile, "\n", 15000), 0);
-    char *b = vg_tp_read(bsfile);
-    b[strcspn(b, "\n")] = '\0';
-    snprintf(r->bootstrap, sizeof r->bootstrap, "%s", b);
-    free(b);
+    r->broker = vg_ap_start_broker_ctl(r->dir, 3, r->bootstrap, sizeof r->bootstrap);
 }
 
-/* Sends one command to the broker and waits until it says it applied it. */
 static void control(struct rig *r, const char *cmd)
 {
-    int fd = open(r->control, O_WRONLY);
-    assert_true(fd >= 0);
-    char line[256], answer[300];
-    int n = snprintf(line, sizeof line, "%s\n", cmd);
-    assert_int_equal(write(fd, line, (size_t)n), n);
-    close(fd);
-    snprintf(answer, sizeof answer, "control: %s: ok", cmd);
-    if (vg_tp_wait_contains(r->broker_log, answer, 10000) != 0)
-        fail_msg("broker did not apply '%s'", cmd);
+    vg_ap_broker_control(r->dir, cmd);
 }
 
 static void start_agent(struct rig *r)

@@ -1,11 +1,13 @@
 #include "vg_analyzerproc.h"
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -13,12 +15,23 @@
 #include "vg_testhttp.h"
 #include "vg_testproc.h"
 
-pid_t vg_ap_start_broker(const char *dir, char *bootstrap, size_t len)
+static pid_t start_broker(const char *dir, const char *brokers, int with_control, char *bootstrap,
+                          size_t len)
 {
-    char bsfile[600], log[600];
+    char bsfile[600], log[600], control[600];
     snprintf(bsfile, sizeof(bsfile), "%s/bootstrap", dir);
     snprintf(log, sizeof(log), "%s/broker.log", dir);
-    const char *argv[] = {VG_MOCKBROKER_BIN, "--bootstrap-file", bsfile, NULL};
+    snprintf(control, sizeof(control), "%s/control", dir);
+    const char *argv[8] = {VG_MOCKBROKER_BIN, "--bootstrap-file", bsfile};
+    int n = 3;
+    if (brokers) {
+        argv[n++] = "--brokers";
+        argv[n++] = brokers;
+    }
+    if (with_control) {
+        argv[n++] = "--control";
+        argv[n++] = control;
+    }
     pid_t pid = vg_tp_spawn((char *const *)argv, log);
     assert_int_equal(vg_tp_wait_contains(bsfile, "\n", 15000), 0);
     char *b = vg_tp_read(bsfile);
@@ -26,6 +39,33 @@ pid_t vg_ap_start_broker(const char *dir, char *bootstrap, size_t len)
     snprintf(bootstrap, len, "%s", b);
     free(b);
     return pid;
+}
+
+pid_t vg_ap_start_broker(const char *dir, char *bootstrap, size_t len)
+{
+    return start_broker(dir, NULL, 0, bootstrap, len);
+}
+
+pid_t vg_ap_start_broker_ctl(const char *dir, int brokers, char *bootstrap, size_t len)
+{
+    char nb[16];
+    snprintf(nb, sizeof(nb), "%d", brokers);
+    return start_broker(dir, nb, 1, bootstrap, len);
+}
+
+void vg_ap_broker_control(const char *dir, const char *cmd)
+{
+    char control[600], log[600], line[256], answer[300];
+    snprintf(control, sizeof(control), "%s/control", dir);
+    snprintf(log, sizeof(log), "%s/broker.log", dir);
+    int fd = open(control, O_WRONLY);
+    assert_true(fd >= 0);
+    int n = snprintf(line, sizeof(line), "%s\n", cmd);
+    assert_int_equal(write(fd, line, (size_t)n), n);
+    close(fd);
+    snprintf(answer, sizeof(answer), "control: %s: ok", cmd);
+    if (vg_tp_wait_contains(log, answer, 10000) != 0)
+        fail_msg("broker did not apply '%s'", cmd);
 }
 
 void vg_ap_start(struct vg_ap *a, const char *dir, const char *tag, const char *bootstrap,

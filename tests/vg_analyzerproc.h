@@ -19,6 +19,14 @@ struct vg_ap {
  * Returns its pid. */
 pid_t vg_ap_start_broker(const char *dir, char *bootstrap, size_t len);
 
+/* As vg_ap_start_broker, with `brokers` brokers and a control FIFO at dir/control for fault
+ * injection (vg_ap_broker_control). */
+pid_t vg_ap_start_broker_ctl(const char *dir, int brokers, char *bootstrap, size_t len);
+
+/* Sends one control command (down, up, leader ..., errors ...) to the broker started in dir and
+ * waits until its log says it applied it; fails the test otherwise. */
+void vg_ap_broker_control(const char *dir, const char *cmd);
+
 /* Starts vigil-analyzer against bootstrap with test-friendly group timings and the extra --set
  * options (NULL-terminated), logging to dir/analyzer-<tag>.log; waits for its API port. */
 void vg_ap_start(struct vg_ap *a, const char *dir, const char *tag, const char *bootstrap,
