@@ -2,13 +2,12 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "vg_log.h"
+#include "vg_plugin.h"
 #include "vg_util.h"
 
 #define CUDA_LIB   "libvigil-cuda.so"
@@ -18,52 +17,20 @@
 #define VG_K_INSTALL_LIBDIR "/usr/lib/vigil"
 #endif
 
-/* Candidate paths of the CUDA library, most specific first: the environment, next to the
- * running binary in an install (bin/../lib/vigil) and in the build tree (x/../kernels), then the
- * configured install directory. */
-static size_t cuda_candidates(char paths[4][PATH_MAX])
-{
-    size_t n = 0;
-    const char *env = getenv("VIGIL_CUDA_LIB");
-    if (env && *env)
-        snprintf(paths[n++], PATH_MAX, "%s", env);
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            snprintf(paths[n++], PATH_MAX, "%.3000s/../lib/vigil/" CUDA_LIB, exe);
-            snprintf(paths[n++], PATH_MAX, "%.3000s/../kernels/" CUDA_LIB, exe);
-        }
-    }
-    snprintf(paths[n++], PATH_MAX, "%s/" CUDA_LIB, VG_K_INSTALL_LIBDIR);
-    return n;
-}
-
 /* Loads and opens the CUDA backend into k; on failure says why in err. */
 static int open_cuda(struct vg_k *k, char *err, size_t errlen)
 {
-    char paths[4][PATH_MAX];
-    size_t n = cuda_candidates(paths);
-    void *dl = NULL;
-    char why[512] = "";
-    for (size_t i = 0; i < n && !dl; i++) {
-        if (access(paths[i], F_OK) != 0)
-            continue;
-        /* Never unloaded: CUDA and C++ runtimes keep process-wide state that does not survive
-         * an unload (and LeakSanitizer reports their pools as lost). */
-        dl = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-        if (!dl) {
-            const char *e = dlerror();
-            snprintf(why, sizeof(why), "%.500s", e ? e : paths[i]);
-        }
-    }
-    if (!dl)
-        return vg_err(err, errlen, -ENOENT, "%s", *why ? why : CUDA_LIB " not installed");
-    const struct vg_k_ops *(*entry)(void) = (const struct vg_k_ops *(*)(void))dlsym(dl, CUDA_ENTRY);
-    const struct vg_k_ops *ops = entry ? entry() : NULL;
+    /* Never unloaded (vg_plugin_open): CUDA and C++ runtimes keep process-wide state that does
+     * not survive an unload (and LeakSanitizer reports their pools as lost). Looked for first
+     * where VIGIL_CUDA_LIB says, then in the install (bin/../lib/vigil) and the build tree
+     * (x/../kernels). */
+    void *dl, *sym;
+    int prc = vg_plugin_open(CUDA_LIB, getenv("VIGIL_CUDA_LIB"), "../kernels", VG_K_INSTALL_LIBDIR,
+                             CUDA_ENTRY, &dl, &sym, err, errlen);
+    if (prc < 0)
+        return prc;
+    const struct vg_k_ops *(*entry)(void) = (const struct vg_k_ops *(*)(void))sym;
+    const struct vg_k_ops *ops = entry();
     if (!ops || ops->abi != VG_K_ABI) {
         dlclose(dl);
         return vg_err(err, errlen, -EPROTO, CUDA_LIB " is of another build (ABI %u, want %u)",
