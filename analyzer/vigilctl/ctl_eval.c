@@ -163,7 +163,6 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
         goto out;
     }
     analyzer_detector_params(&cfg, &o->dp);
-    o->threshold = cfg.alert_threshold;
     o->ap = (struct vg_alert_params){.threshold = cfg.alert_threshold,
                                      .for_ms = cfg.alert_for_ms,
                                      .resolve_for_ms = cfg.alert_resolve_for_ms};

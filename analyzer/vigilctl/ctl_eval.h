@@ -10,8 +10,7 @@
 struct ctl_eval_opts {
     const struct vg_detector *det; /* detector.model of the analyzer's configuration */
     struct vg_detector_params dp;  /* the analyzer's detector.* settings, then --param */
-    double threshold;              /* the analyzer's alert.threshold */
-    struct vg_alert_params ap;     /* and its alert.threshold, alert.for, alert.resolve_for */
+    struct vg_alert_params ap;     /* the analyzer's alert.threshold, alert.for, .resolve_for */
     const char *results;           /* --results DIR, or NULL */
     const char *name;              /* detector name in NAB's results tree */
     int verbose;

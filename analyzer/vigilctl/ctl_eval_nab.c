@@ -272,13 +272,13 @@ int ctl_eval_nab(int argc, char **argv)
                    r.normalized, r.threshold, r.raw, r.tp, r.fn, r.fp);
             /* The same profile at the analyzer's own threshold: what would run in production. */
             struct vg_nab_result ra;
-            if (vg_nab_score(fs, sc, n, &vg_nab_profiles[p], o.threshold, &ra) == 0)
+            if (vg_nab_score(fs, sc, n, &vg_nab_profiles[p], o.ap.threshold, &ra) == 0)
                 printf("%-20s %9.2f %12.10f %8.3f %5zu %5zu %5zu\n", "  at alert.threshold",
-                       ra.normalized, o.threshold, ra.raw, ra.tp, ra.fn, ra.fp);
+                       ra.normalized, o.ap.threshold, ra.raw, ra.tp, ra.fn, ra.fp);
             if (!bad &&
                 vg_nab_score(fs, (const double *const *)al, n, &vg_nab_profiles[p], 0.5, &ra) == 0)
                 printf("%-20s %9.2f %12.10f %8.3f %5zu %5zu %5zu\n", "  as alerts", ra.normalized,
-                       o.threshold, ra.raw, ra.tp, ra.fn, ra.fp);
+                       o.ap.threshold, ra.raw, ra.tp, ra.fn, ra.fp);
             if (o.verbose && p == 0) {
                 for (size_t i = 0; i < n; i++) {
                     struct vg_nab_result fr;

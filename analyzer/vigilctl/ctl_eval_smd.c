@@ -272,7 +272,7 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
         for (size_t d = 0; d < mt; d++)
             contrib[i * mt + d] = h.use_mv ? h.blame[d] + o->smd.ublame * h.sur[d] : h.sur[d];
     }
-    vg_smd_at(score, lab, nt, o->threshold, &r->at);
+    vg_smd_at(score, lab, nt, o->ap.threshold, &r->at);
     if (vg_smd_best(score, lab, nt, &r->best, &r->auprc) ||
         vg_smd_best_adjusted(score, lab, nt, &r->adj)) {
         fprintf(stderr, "vigilctl eval smd: out of memory\n");
@@ -345,7 +345,7 @@ int ctl_eval_smd(int argc, char **argv)
         return 2;
     }
     printf("SMD %s: %zu machines, detector %s, host scorer %s, alert.threshold %g\n", o.dir, n,
-           o.det->name, scorers[how], o.threshold);
+           o.det->name, scorers[how], o.ap.threshold);
     printf("%-16s %6s %6s %6s | %7s %6s | %6s | %6s %6s\n", "machine", "P@thr", "R@thr", "F1@thr",
            "bestF1", "AUPRC", "PA-F1", "HR@100", "HR@150");
     struct machine_result sum = {0};
@@ -363,7 +363,7 @@ int ctl_eval_smd(int argc, char **argv)
         printf("%-16s %6.3f %6.3f %6.3f | %7.3f %6.3f | %6.3f | %6.3f %6.3f\n", nm, r.at.precision,
                r.at.recall, r.at.f1, r.best.f1, r.auprc, r.adj.f1, r.hit100, r.hit150);
         if (o.verbose)
-            printf("  at threshold %g: TP %zu FP %zu FN %zu; best F1 at %.10f\n", o.threshold,
+            printf("  at threshold %g: TP %zu FP %zu FN %zu; best F1 at %.10f\n", o.ap.threshold,
                    r.at.tp, r.at.fp, r.at.fn, r.best.threshold);
         ok++;
         sum.at.precision += r.at.precision;
