@@ -62,6 +62,10 @@ static const struct vg_cfg_key keys[] = {
     {"detector.profile_deviation", VG_CFG_BOOL, "true", OFF(detector_prof), NOBOUND, NULL,
      "seasonal: also score the distance from the time-of-day profile where the plain level is "
      "the better forecast (a day without its usual jump), and report the larger score"},
+    {"detector.weekly", VG_CFG_BOOL, "true", OFF(detector_weekly), NOBOUND, NULL,
+     "seasonal: a weekly profile (bins of 35 minutes) races the plain level and the daily "
+     "profile, for series whose weekdays and weekends differ; it competes in a bin only after "
+     "two weeks"},
     {"detector.refractory", VG_CFG_INT, "0", OFF(detector_refractory), 0, 1000000, NULL,
      "seasonal: after a reported extreme, halve the scores of the next N values unless they are "
      "rarer by `detector.escalation`; for onset-only scoring (NAB), 0 = off (alerts already "
@@ -263,6 +267,7 @@ void analyzer_detector_params(const struct analyzer_cfg *c, struct vg_detector_p
         .lik_long = (uint32_t)c->detector_lik_long,
         .lik_mode = (uint32_t)c->detector_lik_mode,
         .prof = c->detector_prof ? 1 : 0,
+        .weekly = c->detector_weekly ? 1 : 0,
     };
 }
 

@@ -30,6 +30,7 @@ struct analyzer_cfg {
     int64_t detector_lik_long;
     int64_t detector_lik_mode;
     int detector_prof;
+    int detector_weekly;
     int64_t detector_refractory;
     double detector_escalation;
     double alert_threshold;

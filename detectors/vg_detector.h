@@ -34,6 +34,9 @@ struct vg_detector_params {
     /* Profile deviation (vg_seasonal.c): 1 = the residual off the time-of-day profile is a second
      * signal, calibrated apart, the larger score reported; 0 = off. */
     uint32_t prof;
+    /* Weekly profile (vg_seasonal.c): 1 = a weekly profile races the plain level and the daily
+     * profile; 0 = off. */
+    uint32_t weekly;
 };
 
 struct vg_detector {

@@ -37,6 +37,64 @@ static double clip(double *dev, double lim, const struct vg_detector_params *p)
     return p->alpha;
 }
 
+#define WEEK_MS ((int64_t)7 * 86400 * 1000)
+
+/* The bin of ts_ms in a profile of period period_ms, counting the period in that bin (+1 so
+ * that 0 means never): a bin trusts its profile only after two distinct periods visited it. */
+static size_t profile_bin(struct vg_seasonal_profile *pr, int64_t ts_ms, int64_t period_ms)
+{
+    int64_t per = ts_ms / period_ms;
+    size_t b = (size_t)((ts_ms % period_ms) * VG_SEASONAL_BINS / period_ms);
+    if (pr->last_bin_period[b] != per + 1) {
+        pr->last_bin_period[b] = per + 1;
+        pr->periods[b]++;
+    }
+    return b;
+}
+
+/* A profile's forecast for bin b: its residual and the scale it is measured in. Returns whether
+ * the profile may compete (its bin seen in two periods, an error of its own). */
+static int profile_forecast(const struct vg_seasonal_profile *pr,
+                            const struct vg_detector_params *p, size_t b, double x, double *r,
+                            double *sc)
+{
+    double pred = pr->offset + pr->profile[b];
+    *r = x - pred;
+    *sc = floor_of(p, pred, pr->err);
+    return pr->periods[b] >= 2 && pr->err > 0;
+}
+
+/* Learns x into a profile's bin b (r and sc from profile_forecast, sc_p the plain model's
+ * scale for a profile that has no error of its own yet). */
+static void profile_learn(struct vg_seasonal_profile *pr, const struct vg_detector_params *p,
+                          size_t b, double x, double r, double sc, double sc_p, double clip_k,
+                          double err_plain)
+{
+    /* The profile is a per-bin EWMA of the value less the current offset, learned apart from the
+     * offset (the two would otherwise trade the periodic shape between them); the offset follows
+     * how far the series now sits from its usual shape (a level shift). */
+    double lim = clip_k * (pr->err > 0 ? sc : sc_p);
+    pr->visits[b]++;
+    double e_prof = x - pr->offset - pr->profile[b];
+    double g = 1.0 / pr->visits[b];
+    if (g < PROFILE_RATE)
+        g = PROFILE_RATE;
+    /* A bin's first periods teach it the shape unclipped: a daily spike is an outlier to the
+     * plain model but the very thing the profile must learn. */
+    if (pr->periods[b] > 2 && clip(&e_prof, lim, p) != p->alpha && p->alpha > 0)
+        g *= p->alpha_outlier / p->alpha;
+    if (pr->periods[b] >= 2) {
+        double dev = r;
+        double a = clip(&dev, lim, p);
+        pr->offset += a * dev;
+        /* A profile must prove itself: its error starts at the plain one. */
+        if (pr->err == 0)
+            pr->err = err_plain;
+        pr->err += a * (fabs(dev) - pr->err);
+    }
+    pr->profile[b] += g * e_prof;
+}
+
 int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params *p, int64_t ts_ms,
                     double x, double *raw)
 {
@@ -48,19 +106,9 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     int64_t period = (int64_t)((p->season_s > 0 ? p->season_s : 86400.0) * 1000.0);
     if (period < VG_SEASONAL_BINS)
         period = VG_SEASONAL_BINS;
-    int have_t = ts_ms >= 0;
-    size_t b = 0;
-    if (have_t) {
-        int64_t per = ts_ms / period;
-        b = (size_t)((ts_ms % period) * VG_SEASONAL_BINS / period);
-        /* Periods are counted per bin (+1 so that 0 means never), so a bin trusts its offset only
-         * after two distinct periods visited it. */
-        if (s->last_bin_period[b] != per + 1) {
-            s->last_bin_period[b] = per + 1;
-            s->periods[b]++;
-        }
-        s->last_period = per;
-    }
+    int have_t = ts_ms >= 0, weekly = have_t && p->weekly;
+    size_t b = have_t ? profile_bin(&s->day, ts_ms, period) : 0;
+    size_t bw = weekly ? profile_bin(&s->week, ts_ms, WEEK_MS) : 0;
     if (s->n < warmup) {
         s->n++;
         double d = x - s->plain;
@@ -70,15 +118,20 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
         s->err_plain = 0.8 * sqrt(s->var_plain);
         return -EAGAIN;
     }
+    /* The race: the residual of whichever forecast has lately been closest is scored. */
     double r_p = x - s->plain;
     double sc_p = floor_of(p, s->plain, s->err_plain);
-    int usable = have_t && s->periods[b] >= 2;
-    double pred_s = s->offset + s->profile[b];
-    double r_s = x - pred_s;
-    double sc_s = floor_of(p, pred_s, s->err_seas);
-    int use_s = usable && s->err_seas > 0 && s->err_seas < s->err_plain;
-    double z = use_s ? fabs(r_s) / sc_s : fabs(r_p) / sc_p;
-    s->prof_z = usable && s->err_seas > 0 ? fabs(r_s) / sc_s : -1;
+    double z = fabs(r_p) / sc_p, best = s->err_plain;
+    double r_s = 0, sc_s = 1, r_w = 0, sc_w = 1;
+    int day_ok = have_t && profile_forecast(&s->day, p, b, x, &r_s, &sc_s);
+    int week_ok = weekly && profile_forecast(&s->week, p, bw, x, &r_w, &sc_w);
+    if (day_ok && s->day.err < best) {
+        z = fabs(r_s) / sc_s;
+        best = s->day.err;
+    }
+    if (week_ok && s->week.err < best)
+        z = fabs(r_w) / sc_w;
+    s->prof_z = day_ok ? fabs(r_s) / sc_s : -1;
 
     uint32_t k = p->smooth ? p->smooth : 1;
     if (k > VG_SEASONAL_SMOOTH)
@@ -91,36 +144,15 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
         sum += s->ring[(s->ring_pos - 1 - i) % VG_SEASONAL_SMOOTH];
     *raw = sum / have;
 
-    /* Learn: both models, from winsorised residuals. */
+    /* Learn: every model, from winsorised residuals. */
     double dev = r_p, lim = clip_k * sc_p;
     double a = clip(&dev, lim, p);
     s->plain += a * dev;
     s->err_plain += a * (fabs(dev) - s->err_plain);
-    if (have_t) {
-        /* The profile is a per-bin EWMA of the value less the current offset, learned apart from
-         * the offset (the two would otherwise trade the daily shape between them); the offset
-         * follows how far the series now sits from its usual shape (a level shift). */
-        double lim_s = clip_k * (s->err_seas > 0 ? sc_s : sc_p);
-        s->visits[b]++;
-        double e_prof = x - s->offset - s->profile[b];
-        double g = 1.0 / s->visits[b];
-        if (g < PROFILE_RATE)
-            g = PROFILE_RATE;
-        /* A bin's first periods teach it the shape unclipped: a daily spike is an outlier to
-         * the plain model but the very thing the profile must learn. */
-        if (s->periods[b] > 2 && clip(&e_prof, lim_s, p) != p->alpha && p->alpha > 0)
-            g *= p->alpha_outlier / p->alpha;
-        if (usable) {
-            double dev_s = r_s;
-            double as = clip(&dev_s, lim_s, p);
-            s->offset += as * dev_s;
-            /* The seasonal model must prove itself: its error starts at the plain one. */
-            if (s->err_seas == 0)
-                s->err_seas = s->err_plain;
-            s->err_seas += as * (fabs(dev_s) - s->err_seas);
-        }
-        s->profile[b] += g * e_prof;
-    }
+    if (have_t)
+        profile_learn(&s->day, p, b, x, r_s, sc_s, sc_p, clip_k, s->err_plain);
+    if (weekly)
+        profile_learn(&s->week, p, bw, x, r_w, sc_w, sc_p, clip_k, s->err_plain);
     if (s->n < UINT64_MAX)
         s->n++;
     return 0;

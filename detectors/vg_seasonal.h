@@ -8,13 +8,17 @@
  * The residual of the trusted forecast, divided by that model's running mean absolute error,
  * (averaged over the last `smooth` values) is the raw score; vg_spot calibrates it per series into
  * [0,1], so 0.999 means "a residual this large is seen once in a thousand values here".
- * Optional second signal, the profile deviation (prof = 1): the seasonal residual calibrated by
- * its own SPOT whenever the profile can forecast, even where the plain model is trusted; the
+ * Optional third racer (weekly = 1): a weekly profile of the same form (bins of 35 minutes), for
+ * series whose weekdays and weekends differ; it too competes once its bin was visited in two
+ * weeks, so series younger than that run as without it.
+ * Optional second signal, the profile deviation (prof = 1): the daily residual calibrated by
+ * its own SPOT whenever the daily profile can forecast, even where another model is trusted; the
  * reported score is the larger of the two calibrated scores (a day without its usual jump is no
  * surprise to a level that follows every step, but is to the profile).
  * Without event times (update() rather than update_at()) only the plain model runs.
- * State: 16,904 bytes per series on x86-64 (profile and its visit counts 9 KiB, smoothing rings,
- * three SPOT calibrations of 3,128 bytes each; the profile deviation's is 3,136 of the total).
+ * State: 23,824 bytes per series on x86-64: two profiles of 6,928 bytes (bins and visit counts;
+ * the weekly one is there even when off, so a state has one size), smoothing rings, three SPOT
+ * calibrations of 3,128 bytes each (the profile deviation's is 3,136 of the total, with its z).
  */
 #ifndef VG_SEASONAL_H
 #define VG_SEASONAL_H
@@ -27,27 +31,33 @@
 #define VG_SEASONAL_BINS   288
 #define VG_SEASONAL_SMOOTH 32
 
-struct vg_seasonal_state {
-    double plain;                       /* plain forecast */
-    double offset;                      /* seasonal model: shift from the usual profile */
-    double profile[VG_SEASONAL_BINS];   /* seasonal offsets per time-of-day bin */
+/* One periodic profile plus offset: forecast = offset + profile[bin(t)], a bin being
+ * 1/VG_SEASONAL_BINS of the period. */
+struct vg_seasonal_profile {
+    double offset;                      /* shift from the usual profile now */
+    double err;                         /* running mean absolute error of its forecast */
+    double profile[VG_SEASONAL_BINS];   /* offsets per bin of the period */
     uint32_t periods[VG_SEASONAL_BINS]; /* periods in which the bin was visited */
     uint32_t visits[VG_SEASONAL_BINS];  /* values that fell in the bin */
-    double err_plain, err_seas;         /* running mean absolute errors */
-    double ring[VG_SEASONAL_SMOOTH];
-    double var_plain;    /* for the warm-up (Welford) */
-    int64_t last_period; /* period index of the last value */
     int64_t last_bin_period[VG_SEASONAL_BINS];
+};
+
+struct vg_seasonal_state {
+    double plain;     /* plain forecast */
+    double err_plain; /* its running mean absolute error */
+    struct vg_seasonal_profile day;  /* period detector.season (a day by default) */
+    struct vg_seasonal_profile week; /* a week; learned and raced only with weekly = 1 */
+    double ring[VG_SEASONAL_SMOOTH];
+    double var_plain; /* for the warm-up (Welford) */
     uint64_t n;
     uint32_t ring_pos;
-    int seasonal_on;                     /* the profile has been trusted at least once */
     double peak_rare;                    /* -log10 tail probability of the last reported extreme */
     uint32_t since;                      /* values since it */
     double lik_ring[VG_SEASONAL_SMOOTH]; /* surprises of the last values (likelihood) */
     uint32_t lik_pos;
     struct vg_spot lik_spot; /* long-run distribution of the short mean */
     struct vg_spot spot;
-    double prof_z;            /* last residual off the profile in typical errors, -1 if none */
+    double prof_z;            /* last residual off the daily profile in typical errors, -1 if none */
     struct vg_spot prof_spot; /* its distribution (prof) */
 };
 

@@ -1,7 +1,8 @@
 /* The seasonal detector: learns a daily shape, so the shape scores low and a break of it higher;
  * without times it falls back to the plain model; the refractory period reports an incident once;
  * the anomaly likelihood scores a run of moderately rare values; the profile deviation scores a
- * day without its jump where the plain level is the trusted model. */
+ * day without its jump where the plain level is the trusted model; the weekly profile forecasts
+ * weekdays and weekends that differ. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -56,7 +57,7 @@ static void daily_shape_is_learned_and_its_break_scored(void **state)
     d->update_at(&s, &P, i * STEP_MS, 10, &sc);
     /* The profile fits the shape far better than the plain model (noise MAE is 0.5), and the
      * break is some 60 typical errors off it. */
-    assert_true(s.err_seas < 1.0 && s.err_plain > 4.0);
+    assert_true(s.day.err < 1.0 && s.err_plain > 4.0);
     assert_true(raw > 30);
     /* Calibrated, it scores high, but the calibration still remembers the large residuals of
      * the first days, before the profile took over (a known limit, docs/evaluation.md). */
@@ -75,7 +76,7 @@ static void without_time_only_the_plain_model_runs(void **state)
     assert_true(sc < 0.999);
     assert_int_equal(d->update(&s, &P, 200, &sc), 0);
     assert_true(sc > 0.999);
-    assert_true(s.periods[0] == 0); /* no bin was ever visited */
+    assert_true(s.day.periods[0] == 0); /* no bin was ever visited */
     assert_int_equal(d->update(&s, &P, INFINITY, &sc), -EINVAL);
 }
 
@@ -150,7 +151,7 @@ static double missing_jump(uint32_t prof, int *learned, int *plain_trusted)
         if (i >= 288 * 8 && rc == 0 && sc >= 0.999)
             (*learned)++;
     }
-    *plain_trusted = s.err_plain < s.err_seas;
+    *plain_trusted = s.err_plain < s.day.err;
     for (int64_t end = i + 288; i < end; i++) {
         d->update_at(&s, &p, i * STEP_MS, 10 + noise(&seed), &sc);
         mx = sc > mx ? sc : mx;
@@ -172,6 +173,60 @@ static void profile_deviation_scores_a_missing_daily_jump(void **state)
     assert_true(learned_on <= learned_off + 1);
 }
 
+/* Weekdays have the daily shape, weekends stay at the night level (day 0 of the epoch is a
+ * Thursday). */
+static int is_weekend(int64_t i)
+{
+    int64_t dow = (i / 288 + 4) % 7; /* 0 = Sunday */
+    return dow == 0 || dow == 6;
+}
+
+/* Five weeks of that; returns the largest running error of each model over the last whole week
+ * (days 28-34, Monday to Sunday). */
+static void week_of_errors(uint32_t weekly, double *plain, double *day, double *week,
+                           uint32_t *week_bins)
+{
+    const struct vg_detector *d = vg_detector_find("seasonal");
+    struct vg_detector_params p = P;
+    p.weekly = weekly;
+    struct vg_seasonal_state s;
+    d->init(&s);
+    uint32_t seed = 13;
+    double sc;
+    *plain = *day = *week = 0;
+    for (int64_t i = 0; i < 288 * 35; i++) {
+        double x = is_weekend(i) ? 10 + noise(&seed) : shape(i, &seed);
+        d->update_at(&s, &p, i * STEP_MS, x, &sc);
+        if (i < 288 * 28)
+            continue;
+        *plain = s.err_plain > *plain ? s.err_plain : *plain;
+        *day = s.day.err > *day ? s.day.err : *day;
+        *week = s.week.err > *week ? s.week.err : *week;
+    }
+    *week_bins = 0;
+    for (size_t b = 0; b < VG_SEASONAL_BINS; b++)
+        *week_bins += s.week.periods[b] > 0;
+}
+
+/* Weekdays rise at 08:00, weekends do not: the plain level is wrong after every step, the daily
+ * profile on every weekend day; only the weekly profile forecasts the whole week within the noise
+ * (mean absolute error 0.5), so it is the one trusted across the week. Off, it is not learned. */
+static void weekly_profile_forecasts_weekdays_and_weekends(void **state)
+{
+    double plain, day, week;
+    uint32_t bins;
+    week_of_errors(1, &plain, &day, &week, &bins);
+    print_message("largest errors over the fifth week: plain %.3f, daily %.3f, weekly %.3f\n",
+                  plain, day, week);
+    assert_true(plain > 10);
+    assert_true(day > 4);
+    assert_true(week > 0 && week < 1.5);
+    assert_int_equal(bins, VG_SEASONAL_BINS);
+    week_of_errors(0, &plain, &day, &week, &bins);
+    assert_true(week == 0);
+    assert_int_equal(bins, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +235,7 @@ int main(void)
         cmocka_unit_test(refractory_reports_an_incident_once),
         cmocka_unit_test(likelihood_scores_a_run_of_moderate_values),
         cmocka_unit_test(profile_deviation_scores_a_missing_daily_jump),
+        cmocka_unit_test(weekly_profile_forecasts_weekdays_and_weekends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
