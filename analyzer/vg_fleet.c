@@ -56,10 +56,11 @@ struct group {
     uint32_t *filled;
     struct vg_mv_result *res, *last; /* this step's results; each host's last reported one */
     /* Host scores (host_score): one vg_hscore per row, its last result, the step's residuals
-     * (cap x m) and a row of blame (m). */
+     * and normalised values (cap x m each, the latter for the state term) and a row of blame
+     * (m). */
     struct vg_hscore *hs;
     struct hs_last *hl;
-    float *resid;
+    float *resid, *z;
     double *bl;
 };
 
@@ -143,6 +144,7 @@ static void free_group(void *v)
     free(g->hs);
     free(g->hl);
     free(g->resid);
+    free(g->z);
     free(g->bl);
     free(g->name);
     free(g);
@@ -199,7 +201,8 @@ static int add_row(struct vg_fleet *f, struct group *g, const char *host, char *
                   GROW(g->push_ts, cap, t) || GROW(g->tick_ms, cap, t) || GROW(g->filled, cap, t) ||
                   GROW(g->hosts, cap, t) || GROW(g->res, cap, t) || GROW(g->last, cap, t);
         if (!bad && f->p.host_score) {
-            bad = GROW(g->hs, cap, t) || GROW(g->hl, cap, t) || GROW(g->resid, cap * m, t);
+            bad = GROW(g->hs, cap, t) || GROW(g->hl, cap, t) || GROW(g->resid, cap * m, t) ||
+                  GROW(g->z, cap * m, t);
             if (!bad && !g->bl && !(g->bl = calloc(m, sizeof(double))))
                 bad = 1;
         }
@@ -297,8 +300,8 @@ static struct group *new_group(struct vg_fleet *f, const char *name,
 static void host_score(const struct vg_fleet *f, struct group *g, uint32_t i)
 {
     struct hs_last *l = &g->hl[i];
-    l->rc = vg_hscore_update(&g->hs[i], &f->p.hs, g->resid + (size_t)i * g->m, &l->score, &l->raw,
-                             g->bl);
+    l->rc = vg_hscore_update_state(&g->hs[i], &f->p.hs, g->resid + (size_t)i * g->m,
+                                   g->z + (size_t)i * g->m, &l->score, &l->raw, g->bl);
     l->n = 0;
     if (l->rc == -EINVAL || !isfinite(l->raw))
         return; /* fitting, or no finite error this tick: no blame */
@@ -367,7 +370,8 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
         return rc;
     f->st.steps++;
     uint32_t W = vg_mv_params(g->mv)->window;
-    if (f->p.host_score && (rc = vg_mv_residuals(g->mv, g->resid, err, errlen)) < 0)
+    if (f->p.host_score && ((rc = vg_mv_residuals(g->mv, g->resid, err, errlen)) < 0 ||
+                            (rc = vg_mv_targets(g->mv, g->z, err, errlen)) < 0))
         return rc;
     for (uint32_t i = 0; i < g->n; i++) {
         if (!g->reported[i])

@@ -104,6 +104,7 @@ static int mv_create(void **inst, const struct vg_model_env *env, char *err, siz
     p.hs.top_k = env->top_k;
     p.hs.fit_n = env->calib_init;
     p.hs.spot.n_init = env->calib_init;
+    p.hs.state_weight = env->state_weight;
     vg_mv_params_default(&p.mv, 1);
     p.mv.window = env->window;
     p.mv.score.top_k = env->top_k;

@@ -17,6 +17,9 @@ void vg_hscore_defaults(struct vg_hscore_params *p)
     p->alpha = 0.001;
     p->clip = 4;
     p->fit_n = 256;
+    p->state_weight = 1;
+    p->state_k = 3;
+    p->burst = 0.2;
     vg_spot_defaults(&p->spot);
     /* A host whose errors never varied still needs a tail to score its first change on. */
     p->spot.min_sigma = 0.1;
@@ -32,8 +35,11 @@ int vg_hscore_init(struct vg_hscore *h, size_t m)
     h->e = calloc(m, sizeof(double));
     h->blame = calloc(m, sizeof(double));
     h->fast = calloc(m, sizeof(double));
+    h->zsum = calloc(m, sizeof(double));
+    h->zscale = calloc(m, sizeof(double));
     vg_spot_init(&h->spot);
-    if (!h->scale || !h->sum || !h->cnt || !h->e || !h->blame || !h->fast) {
+    if (!h->scale || !h->sum || !h->cnt || !h->e || !h->blame || !h->fast || !h->zsum ||
+        !h->zscale) {
         vg_hscore_free(h);
         return -ENOMEM;
     }
@@ -48,29 +54,40 @@ void vg_hscore_free(struct vg_hscore *h)
     free(h->e);
     free(h->blame);
     free(h->fast);
+    free(h->zsum);
+    free(h->zscale);
     memset(h, 0, sizeof(*h));
 }
 
-void vg_hscore_fit(struct vg_hscore *h, const float *err)
+static void fit(struct vg_hscore *h, const float *err, const float *z)
 {
     for (size_t j = 0; j < h->m; j++) {
         if (!isfinite(err[j]))
             continue;
         h->sum[j] += fabs(err[j]);
+        if (z && isfinite(z[j]))
+            h->zsum[j] += fabs(z[j]);
         h->cnt[j]++;
     }
     h->nfit++;
 }
 
+void vg_hscore_fit(struct vg_hscore *h, const float *err)
+{
+    fit(h, err, NULL);
+}
+
 static void finish_fit(struct vg_hscore *h)
 {
-    for (size_t j = 0; j < h->m; j++)
+    for (size_t j = 0; j < h->m; j++) {
         h->scale[j] = h->cnt[j] ? h->sum[j] / (double)h->cnt[j] : 0;
+        h->zscale[j] = h->cnt[j] ? h->zsum[j] / (double)h->cnt[j] : 0;
+    }
     h->fitted = 1;
 }
 
-int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
-                   double *score, double *raw, double *blame)
+static int step(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
+                const float *z, double *score, double *raw, double *blame)
 {
     *score = 0;
     *raw = 0;
@@ -92,6 +109,14 @@ int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const 
         double sc = h->scale[j] > p->floor ? h->scale[j] : p->floor;
         double a = fabs(err[j]);
         e[j] = a / sc;
+        /* The state term: beyond k typical distances from its centre (the same floor as the
+         * errors', so a metric that never moved while fitting is not flagged for any wobble). */
+        if (z && p->state_weight > 0 && isfinite(z[j])) {
+            double zs = h->zscale[j] > p->floor ? h->zscale[j] : p->floor;
+            double ex = fabs(z[j]) - p->state_k * zs;
+            if (ex > 0)
+                e[j] += p->state_weight * ex;
+        }
         /* The scale keeps following slow drifts; an incident's errors count as clip scales at
          * most, so it does not teach the host that its errors are normal. */
         if (p->alpha > 0)
@@ -135,29 +160,53 @@ int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const 
         if (blame)
             blame[j] = bf && h->fast[j] > h->blame[j] ? h->fast[j] : h->blame[j];
     }
+    /* SPOT learns its tail from the last VG_SPOT_PEAKS values above its threshold t: in normal
+     * times 1 - q of the values (a few thousand ticks of history), but while an incident lasts
+     * nearly every tick, so within a few hundred ticks the tail would be the incident's, and its
+     * scores would fall while it goes on. Peaks arriving at many times their usual rate are an
+     * incident, not the tail: they are scored, not learned. */
+    if (h->spot.ready) {
+        h->prate += ((*raw > h->spot.t ? 1.0 : 0.0) - h->prate) / VG_HSCORE_BURST_TICKS;
+        if (p->burst > 0 && h->prate > p->burst) {
+            *score = vg_spot_score(&h->spot, *raw);
+            return 0;
+        }
+    }
     return vg_spot_update(&h->spot, &p->spot, *raw, score);
+}
+
+int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
+                   double *score, double *raw, double *blame)
+{
+    return step(h, p, err, NULL, score, raw, blame);
+}
+
+int vg_hscore_update_state(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
+                           const float *z, double *score, double *raw, double *blame)
+{
+    if (!h->fitted && h->nfit < p->fit_n) {
+        fit(h, err, z);
+        *score = 0;
+        *raw = NAN;
+        return -EAGAIN;
+    }
+    return step(h, p, err, z, score, raw, blame);
 }
 
 int vg_hscore_update(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
                      double *score, double *raw, double *blame)
 {
-    if (!h->fitted && h->nfit < p->fit_n) {
-        vg_hscore_fit(h, err);
-        *score = 0;
-        *raw = NAN;
-        return -EAGAIN;
-    }
-    return vg_hscore_step(h, p, err, score, raw, blame);
+    return vg_hscore_update_state(h, p, err, NULL, score, raw, blame);
 }
 
 /* ---- packed state ---- */
 
-#define PACK_VERSION 1
-#define PACK_HEAD    (6 * 4 + 2 * 8 + VG_HSCORE_SMOOTH * 8)
+#define PACK_VERSION 2 /* 2: the state term's zsum, zscale; the peak rate */
+#define PACK_HEAD    (6 * 4 + 2 * 8 + 8 + VG_HSCORE_SMOOTH * 8)
 
 size_t vg_hscore_packed_size(size_t m)
 {
-    return PACK_HEAD + m * (5 * 8) + VG_SPOT_PACKED;
+    return PACK_HEAD + m * (7 * 8) + VG_SPOT_PACKED;
 }
 
 void vg_hscore_pack(const struct vg_hscore *h, void *buf)
@@ -171,13 +220,17 @@ void vg_hscore_pack(const struct vg_hscore *h, void *buf)
     b += sizeof(n);
     memcpy(b, h->raw_ring, sizeof(h->raw_ring));
     b += sizeof(h->raw_ring);
+    memcpy(b, &h->prate, sizeof(h->prate));
+    b += sizeof(h->prate);
     size_t mb = h->m * sizeof(double);
     memcpy(b, h->scale, mb);
     memcpy(b + mb, h->sum, mb);
     memcpy(b + 2 * mb, h->blame, mb);
     memcpy(b + 3 * mb, h->fast, mb);
-    memcpy(b + 4 * mb, h->cnt, h->m * sizeof(uint64_t));
-    vg_spot_pack(&h->spot, b + 5 * mb);
+    memcpy(b + 4 * mb, h->zsum, mb);
+    memcpy(b + 5 * mb, h->zscale, mb);
+    memcpy(b + 6 * mb, h->cnt, h->m * sizeof(uint64_t));
+    vg_spot_pack(&h->spot, b + 7 * mb);
 }
 
 static int finite_nonneg(const double *v, size_t n)
@@ -213,17 +266,22 @@ int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err
     double ring[VG_HSCORE_SMOOTH];
     memcpy(ring, b, sizeof(ring));
     b += sizeof(ring);
+    double prate;
+    memcpy(&prate, b, sizeof(prate));
+    b += sizeof(prate);
+    if (!(prate >= 0 && prate <= 1))
+        return vg_err(err, errlen, -EINVAL, "host score state: peak rate out of range");
     size_t m = h->m, mb = m * sizeof(double);
-    double *d = malloc(4 * mb + 1);
+    double *d = malloc(6 * mb + 1);
     if (!d)
         return vg_err(err, errlen, -ENOMEM, "host score state: out of memory");
-    memcpy(d, b, 4 * mb);
-    if (!finite_nonneg(ring, VG_HSCORE_SMOOTH) || !finite_nonneg(d, 4 * m)) {
+    memcpy(d, b, 6 * mb);
+    if (!finite_nonneg(ring, VG_HSCORE_SMOOTH) || !finite_nonneg(d, 6 * m)) {
         free(d);
         return vg_err(err, errlen, -EINVAL, "host score state: negative or non-finite values");
     }
     struct vg_spot sp;
-    int rc = vg_spot_unpack(&sp, b + 4 * mb + m * sizeof(uint64_t), err, errlen);
+    int rc = vg_spot_unpack(&sp, b + 6 * mb + m * sizeof(uint64_t), err, errlen);
     if (rc < 0) {
         free(d);
         return rc;
@@ -231,6 +289,7 @@ int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err
     h->pos = u[2];
     h->have = u[3];
     h->fitted = (int)u[4];
+    h->prate = prate;
     h->nblame = n[0];
     h->nfit = n[1];
     memcpy(h->raw_ring, ring, sizeof(ring));
@@ -238,7 +297,9 @@ int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err
     memcpy(h->sum, d + m, mb);
     memcpy(h->blame, d + 2 * m, mb);
     memcpy(h->fast, d + 3 * m, mb);
-    memcpy(h->cnt, b + 4 * mb, m * sizeof(uint64_t));
+    memcpy(h->zsum, d + 4 * m, mb);
+    memcpy(h->zscale, d + 5 * m, mb);
+    memcpy(h->cnt, b + 6 * mb, m * sizeof(uint64_t));
     h->spot = sp;
     free(d);
     return 0;

@@ -7,6 +7,14 @@
  *   e_j   = |err_j| / scale_j     scale_j: the metric's typical error (mean absolute error while
  *                                 fitting; then a slow winsorised EWMA, floored), so a metric that
  *                                 is noisy by nature does not dominate the host's score
+ *         + w max(0, |z_j| - k zscale_j)
+ *                                 the state term, when the caller passes the tick's normalised
+ *                                 values z (vg_hscore_update_state): how far the metric is beyond
+ *                                 k times its typical distance from its centre (mean |z| while
+ *                                 fitting, floored), whatever the forecast. A forecaster's error
+ *                                 fades while an incident lasts, as its window fills with the
+ *                                 incident; the state term stays while the host stays off its
+ *                                 usual state
  *   raw   = mean of the top_k e_j, averaged over the last `smooth` ticks
  *   score = 1 - tail probability of raw under the host's SPOT calibration (vg_spot)
  *   blame = metrics ranked by the larger of two exponential averages of e_j, over about `blame`
@@ -26,7 +34,8 @@
 
 #include "vg_spot.h"
 
-#define VG_HSCORE_SMOOTH 32
+#define VG_HSCORE_SMOOTH      32
+#define VG_HSCORE_BURST_TICKS 60
 
 struct vg_hscore_params {
     uint32_t top_k;      /* metrics averaged into the raw score (1..m) */
@@ -37,27 +46,35 @@ struct vg_hscore_params {
     double alpha;        /* rate at which a scale keeps learning after the fit (0 = frozen) */
     double clip;         /* errors beyond clip scales are learned as clip scales */
     uint32_t fit_n;      /* ticks vg_hscore_update fits the scales on before it scores */
+    double state_weight; /* w of the state term (0: off) */
+    double state_k;      /* k of the state term, in typical distances */
+    double burst;        /* the calibration learns nothing while more than this fraction of
+                          * recent raw scores (about VG_HSCORE_BURST_TICKS) is above its tail
+                          * threshold (0: it always learns) */
     struct vg_spot_params spot;
 };
 
 /* Defaults (measured on SMD, docs/evaluation.md): top_k 3, smooth 10, blame 60, blame_fast 10,
- * floor 0.3,
- * alpha 0.001, clip 4, fit_n 256, SPOT defaults with min_sigma 0.1. */
+ * floor 0.3, alpha 0.001, clip 4, fit_n 256, state_weight 1, state_k 3, burst 0.2, SPOT
+ * defaults with min_sigma 0.1. */
 void vg_hscore_defaults(struct vg_hscore_params *p);
 
 struct vg_hscore {
     size_t m;
-    double *scale; /* m */
-    double *sum;   /* m: absolute errors while fitting */
-    uint64_t *cnt; /* m */
-    double *e;     /* m: this tick's normalised errors */
-    double *blame; /* m: their exponential average */
-    double *fast;  /* m: the fast one */
+    double *scale;  /* m */
+    double *sum;    /* m: absolute errors while fitting */
+    uint64_t *cnt;  /* m */
+    double *e;      /* m: this tick's normalised errors */
+    double *blame;  /* m: their exponential average */
+    double *fast;   /* m: the fast one */
+    double *zsum;   /* m: |z| while fitting */
+    double *zscale; /* m: typical |z| (the state term's unit) */
     uint64_t nblame;
     uint64_t nfit; /* ticks fitted */
     double raw_ring[VG_HSCORE_SMOOTH];
     uint32_t pos, have;
     int fitted;
+    double prate; /* exponential average of (raw above the calibration's tail threshold) */
     struct vg_spot spot;
 };
 
@@ -75,9 +92,15 @@ int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const 
                    double *score, double *raw, double *blame);
 
 /* The streaming form: vg_hscore_fit for the first p->fit_n ticks (returning -EAGAIN, *score 0,
- * *raw NaN, blame untouched), vg_hscore_step after. */
+ * *raw NaN, blame untouched), vg_hscore_step after. No state term. */
 int vg_hscore_update(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
                      double *score, double *raw, double *blame);
+
+/* vg_hscore_update with the tick's normalised values z (m, NaN = missing; NULL = none), which
+ * the state term (p->state_weight) fits on and scores. A host should be given z on every tick
+ * or on none. */
+int vg_hscore_update_state(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
+                           const float *z, double *score, double *raw, double *blame);
 
 /* Checkpoints: the whole state (scales, fit sums, smoothing ring, blame, calibration) packed into
  * vg_hscore_packed_size(m) bytes, a format version first. vg_hscore_unpack reads one into h (made

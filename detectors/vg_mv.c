@@ -567,6 +567,15 @@ int vg_mv_residuals(const struct vg_mv *mv, float *out, char *err, size_t errlen
     return 0;
 }
 
+int vg_mv_targets(const struct vg_mv *mv, float *out, char *err, size_t errlen)
+{
+    size_t n = mv->n, m = mv->p.n_metrics;
+    char why[VG_ERRLEN];
+    if (n && mv->ops->download(mv->ctx, out, mv->tgt, n * m * sizeof(float), why, sizeof(why)) < 0)
+        return vg_err(err, errlen, -EIO, "compute backend %s: %s", mv->ops->name, why);
+    return 0;
+}
+
 /* ---- checkpoints ---- */
 
 /* The parameters as 32-bit words, in a fixed order (floats by their bits). */

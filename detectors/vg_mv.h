@@ -97,6 +97,12 @@ int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result 
  * -ENOMEM, or a backend failure with a message. */
 int vg_mv_residuals(const struct vg_mv *mv, float *out, char *err, size_t errlen);
 
+/* After a step: every host's newest tick as the normaliser saw it, (x - centre) / scale per metric
+ * (n_hosts x n_metrics into the caller's out; NaN where the value was missing): how far the host
+ * now is from its usual state, whatever the forecast. Returns 0 or a backend failure with a
+ * message. */
+int vg_mv_targets(const struct vg_mv *mv, float *out, char *err, size_t errlen);
+
 struct vg_mv_stats {
     uint64_t ticks;
     uint64_t train_steps;

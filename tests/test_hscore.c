@@ -1,6 +1,8 @@
 /* Host score (vg_hscore) and the residuals it reads from vg_mv: per-metric error scales keep a
  * noisy metric from taking the blame, smoothing averages the raw score over the last ticks, the
- * calibration learns before it scores, and vg_mv_residuals agrees with the model's own scores. */
+ * calibration learns before it scores, the state term adds how far a metric is beyond its usual
+ * distance, a lasting incident keeps its score, and vg_mv_residuals and vg_mv_targets agree with
+ * the model. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -137,6 +139,20 @@ static void mv_residuals_agree_with_the_first_scores(void **state)
             float a = fabsf(r[h * 5 + res[h].top[q]]) / (1.0f + mp.score.floor);
             assert_true(fabsf(a - res[h].top_err[q]) <= 1e-5f * (1 + a));
         }
+    /* The normalised tick: a first value is its own centre (0), a missing one NaN. */
+    float z[10];
+    assert_int_equal(vg_mv_targets(mv, z, err, sizeof(err)), 0);
+    for (int i = 0; i < 10; i++)
+        assert_true(i == 6 ? isnan(z[i]) : z[i] == 0);
+    /* The next one is read in the first's units: no scale yet (no host had a history to give a
+     * prior), so the floors, 0.01 + 0.01 x |1|: (1.5 - 1) / 0.02 = 25. The forecast from a window
+     * at the centre is 0 (biases start at 0), so the residual is the whole of it. */
+    x[0] = 1.5f;
+    assert_int_equal(vg_mv_step(mv, x, VG_MV_SCORE, res, err, sizeof(err)), 0);
+    assert_int_equal(vg_mv_targets(mv, z, err, sizeof(err)), 0);
+    assert_int_equal(vg_mv_residuals(mv, r, err, sizeof(err)), 0);
+    assert_true(fabsf(z[0] - 25.0f) < 1e-3f);
+    assert_true(z[0] == r[0]);
     vg_mv_free(mv);
     vg_k_close(&k);
 }
@@ -145,6 +161,97 @@ static float noise(uint64_t *s)
 {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
     return (float)((double)(*s >> 11) / 9007199254740992.0 - 0.5);
+}
+
+static void state_term_adds_the_distance_beyond_k_typical(void **state)
+{
+    (void)state;
+    struct vg_hscore h;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    p.fit_n = 4;
+    p.top_k = 1;
+    p.smooth = 1;
+    p.alpha = 0;
+    p.floor = 0.3;
+    p.state_k = 3;
+    p.state_weight = 2;
+    assert_int_equal(vg_hscore_init(&h, 2), 0);
+    double score, raw;
+    /* Errors of 1 on both metrics; metric 0 sits at |z| 0.5 on average, metric 1 at 0.1 (floored
+     * to 0.3). */
+    for (int i = 0; i < 4; i++)
+        vg_hscore_update_state(&h, &p, (const float[]){1, 1}, (const float[]){i % 2 ? 1 : 0, 0.1f},
+                               &score, &raw, NULL);
+    /* Within k typical distances: the errors alone (1). */
+    vg_hscore_update_state(&h, &p, (const float[]){1, 1}, (const float[]){-1.5f, 0.9f}, &score,
+                           &raw, NULL);
+    assert_true(fabs(raw - 1.0) < 1e-6);
+    /* Beyond: metric 0 at z 4 is 4 - 3 x 0.5 = 2.5 past, weighed 2: 1 + 5 = 6; metric 1 at -2 is
+     * 2 - 3 x 0.3 = 1.1 past: 1 + 2.2. The forecast being right does not hide it. */
+    vg_hscore_update_state(&h, &p, (const float[]){0, 1}, (const float[]){4, -2}, &score, &raw,
+                           NULL);
+    assert_true(fabs(raw - 5.0) < 1e-6);
+    vg_hscore_update_state(&h, &p, (const float[]){1, 1}, (const float[]){0, -2}, &score, &raw,
+                           NULL);
+    assert_true(fabs(raw - 3.2) < 1e-6);
+    /* Without z, or with weight 0, the errors alone. */
+    vg_hscore_update_state(&h, &p, (const float[]){1, 1}, NULL, &score, &raw, NULL);
+    assert_true(fabs(raw - 1.0) < 1e-6);
+    p.state_weight = 0;
+    vg_hscore_update_state(&h, &p, (const float[]){1, 1}, (const float[]){4, -2}, &score, &raw,
+                           NULL);
+    assert_true(fabs(raw - 1.0) < 1e-6);
+    vg_hscore_free(&h);
+}
+
+/* A host fitted and calibrated on noise, then an incident of 600 ticks whose errors are a few
+ * times the usual: its mean score over ticks 10-39 (first) and over its last 300 ticks
+ * (returned), with the calibration learning peaks that come in a burst (burst 0) or not. */
+static double late_score_of_a_long_incident(double burst, double *first)
+{
+    struct vg_hscore h;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    p.fit_n = 200;
+    p.spot.n_init = 200;
+    p.state_weight = 0;
+    p.alpha = 0; /* the error scales' own slow drift apart */
+    p.burst = burst;
+    assert_int_equal(vg_hscore_init(&h, 4), 0);
+    uint64_t s = 5;
+    float e[4];
+    double score = 0, raw, late = 0;
+    *first = 0;
+    for (int i = 0; i < 3000; i++) {
+        for (int j = 0; j < 4; j++)
+            e[j] = noise(&s);
+        vg_hscore_update(&h, &p, e, &score, &raw, NULL);
+    }
+    for (int i = 0; i < 600; i++) {
+        for (int j = 0; j < 4; j++)
+            e[j] = noise(&s) + (j < 2 ? 1.0f : 0.0f);
+        assert_int_equal(vg_hscore_update(&h, &p, e, &score, &raw, NULL), 0);
+        if (i >= 10 && i < 40)
+            *first += score / 30;
+        if (i >= 300)
+            late += score / 300;
+    }
+    vg_hscore_free(&h);
+    return late;
+}
+
+static void a_lasting_incident_keeps_its_score(void **state)
+{
+    (void)state;
+    double first, kept = late_score_of_a_long_incident(0.2, &first);
+    assert_true(first > 0.999);
+    assert_true(kept > 0.999);
+    /* Learning the incident's peaks as the tail (measured: 0.997 then 0.86), its score falls
+     * while it lasts. */
+    double learnt = late_score_of_a_long_incident(0, &first);
+    assert_true(first > 0.99);
+    assert_true(learnt < 0.95);
 }
 
 static void packed_state_scores_on_identically(void **state)
@@ -158,12 +265,14 @@ static void packed_state_scores_on_identically(void **state)
     assert_int_equal(vg_hscore_init(&a, 5), 0);
     assert_int_equal(vg_hscore_init(&b, 5), 0);
     uint64_t s = 11;
-    float e[5];
+    float e[5], z[5];
     double sa, ra, ba[5], sb, rb, bb[5];
     for (int i = 0; i < 400; i++) {
-        for (int j = 0; j < 5; j++)
+        for (int j = 0; j < 5; j++) {
             e[j] = noise(&s);
-        vg_hscore_update(&a, &p, e, &sa, &ra, ba);
+            z[j] = 2 * noise(&s);
+        }
+        vg_hscore_update_state(&a, &p, e, z, &sa, &ra, ba);
     }
     size_t len = vg_hscore_packed_size(5);
     unsigned char *buf = malloc(len);
@@ -171,12 +280,15 @@ static void packed_state_scores_on_identically(void **state)
     vg_hscore_pack(&a, buf);
     char err[VG_ERRLEN];
     assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
-    /* The same following stream, incidents included, scores bitwise the same. */
+    /* The same following stream, incidents (and a lasting one) included, scores bitwise the
+     * same. */
     for (int i = 0; i < 300; i++) {
-        for (int j = 0; j < 5; j++)
-            e[j] = noise(&s) * (i % 50 == 7 && j == i % 5 ? 40.0f : 1.0f);
-        int rca = vg_hscore_update(&a, &p, e, &sa, &ra, ba);
-        int rcb = vg_hscore_update(&b, &p, e, &sb, &rb, bb);
+        for (int j = 0; j < 5; j++) {
+            e[j] = noise(&s) * (i % 50 == 7 && j == i % 5 ? 40.0f : 1.0f) + (i > 200 ? 3.0f : 0);
+            z[j] = 2 * noise(&s) + (i > 100 && j == 0 ? 5.0f : 0);
+        }
+        int rca = vg_hscore_update_state(&a, &p, e, z, &sa, &ra, ba);
+        int rcb = vg_hscore_update_state(&b, &p, e, z, &sb, &rb, bb);
         assert_int_equal(rca, 0);
         assert_int_equal(rcb, 0);
         assert_memory_equal(&sa, &sb, sizeof(sa));
@@ -240,6 +352,8 @@ int main(void)
         cmocka_unit_test(raw_score_is_the_mean_over_smooth_ticks),
         cmocka_unit_test(calibration_learns_then_scores_an_incident_high),
         cmocka_unit_test(mv_residuals_agree_with_the_first_scores),
+        cmocka_unit_test(state_term_adds_the_distance_beyond_k_typical),
+        cmocka_unit_test(a_lasting_incident_keeps_its_score),
         cmocka_unit_test(packed_state_scores_on_identically),
         cmocka_unit_test(update_fits_then_scores),
     };

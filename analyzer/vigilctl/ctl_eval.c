@@ -57,6 +57,12 @@ static const struct extra extras[] = {
     {"hblame", offsetof(struct ctl_eval_smd_opts, hblame)},
     {"hbfast", offsetof(struct ctl_eval_smd_opts, hbfast)},
     {"ublame", offsetof(struct ctl_eval_smd_opts, ublame)},
+    {"arch", offsetof(struct ctl_eval_smd_opts, arch)},
+    {"bottleneck", offsetof(struct ctl_eval_smd_opts, bottleneck)},
+    {"hstate", offsetof(struct ctl_eval_smd_opts, hstate)},
+    {"hstate_k", offsetof(struct ctl_eval_smd_opts, hstate_k)},
+    {"hlearn", offsetof(struct ctl_eval_smd_opts, hlearn)},
+    {"hburst", offsetof(struct ctl_eval_smd_opts, hburst)},
 };
 
 static int set_extra(struct ctl_eval_smd_opts *so, const char *arg)
@@ -104,7 +110,12 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
                                         .online = 1,
                                         .hq = 0.98,
                                         .hblame = 60,
-                                        .hbfast = 10};
+                                        .hbfast = 10,
+                                        .bottleneck = 32,
+                                        .hstate = 1,
+                                        .hstate_k = 3,
+                                        .hlearn = 0.9999,
+                                        .hburst = 0.2};
     o->name = "vigil";
     if (!sets || !params)
         goto out;

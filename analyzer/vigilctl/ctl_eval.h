@@ -30,6 +30,12 @@ struct ctl_eval_opts {
         double hblame;     /* ticks averaged for the attribution */
         double hbfast;     /* ticks of its fast average (0: none) */
         double ublame;     /* weight of the per-series surprises in the attribution */
+        double arch;       /* vg_mv architecture: 0 forecaster, 1 autoencoder */
+        double bottleneck; /* width of vg_mv's second hidden layer */
+        double hstate;     /* weight of the host score's state term (0: off) */
+        double hstate_k;   /* its threshold in typical distances */
+        double hlearn;     /* host calibration: scores at or above this are not learned */
+        double hburst;     /* ... nor any while peaks come at more than this rate (0: off) */
     } smd;
 };
 

@@ -40,7 +40,8 @@ static void help(FILE *f)
             "     smoothing, SPOT per host) (default)\n"
             "  2, 3  the larger / the mean of both surprises, calibrated again by SPOT\n"
             "Host scorer parameters (--param): epochs, topk, hsmooth, hblame, hbfast, hfloor,\n"
-            "halpha, hq, norm_alpha, lr, window, online, ublame (docs/evaluation.md).\n"
+            "halpha, hq, hstate, hstate_k, hlearn, hburst, norm_alpha, lr, window, online,\n"
+            "ublame, arch (0 forecaster, 1 autoencoder), bottleneck (docs/evaluation.md).\n"
             "\nOptions:\n",
             TOP_K);
     ctl_eval_common_help(f);
@@ -72,7 +73,7 @@ struct host {
     struct vg_mv *mv;
     struct vg_hscore hs;
     struct vg_hscore_params hp;
-    float *xf, *res;
+    float *xf, *res, *z;
     double *blame;
     struct vg_spot cspot; /* calibration of the combined score */
     struct vg_spot_params csp;
@@ -89,8 +90,9 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     h->sur = calloc(m, sizeof(double));
     h->xf = calloc(m, sizeof(float));
     h->res = calloc(m, sizeof(float));
+    h->z = calloc(m, sizeof(float));
     h->blame = calloc(m, sizeof(double));
-    if (!h->states || !h->sur || !h->xf || !h->res || !h->blame)
+    if (!h->states || !h->sur || !h->xf || !h->res || !h->z || !h->blame)
         return -ENOMEM;
     for (size_t d = 0; d < m; d++)
         o->det->init(h->states + d * o->det->state_size);
@@ -113,6 +115,8 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     mp.window = (uint32_t)o->smd.window;
     mp.lr = (float)o->smd.lr;
     mp.norm.alpha = (float)o->smd.norm_alpha;
+    mp.arch = o->smd.arch > 0 ? VG_MV_AUTOENCODER : VG_MV_FORECAST;
+    mp.hidden[1] = (uint32_t)o->smd.bottleneck;
     if (vg_mv_new(&h->mv, &mp, &h->k, err, sizeof(err)) < 0 ||
         vg_mv_add_host(h->mv, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
@@ -128,6 +132,10 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     h->hp.floor = o->smd.hfloor;
     h->hp.alpha = o->smd.halpha;
     h->hp.spot.q = o->smd.hq;
+    h->hp.state_weight = o->smd.hstate;
+    h->hp.state_k = o->smd.hstate_k;
+    h->hp.spot.learn_max = o->smd.hlearn;
+    h->hp.burst = o->smd.hburst;
     return 0;
 }
 
@@ -137,6 +145,7 @@ static void host_free(struct host *h)
     free(h->sur);
     free(h->xf);
     free(h->res);
+    free(h->z);
     free(h->blame);
     if (h->mv) {
         vg_mv_free(h->mv);
@@ -188,14 +197,15 @@ static double mv_step(struct host *h, const double *x, int phase, int learn)
     for (size_t d = 0; d < h->m; d++)
         h->xf[d] = (float)x[d];
     if (vg_mv_step(h->mv, h->xf, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) < 0 ||
-        (phase != MV_TRAIN && vg_mv_residuals(h->mv, h->res, err, sizeof(err)) < 0)) {
+        (phase != MV_TRAIN && (vg_mv_residuals(h->mv, h->res, err, sizeof(err)) < 0 ||
+                               vg_mv_targets(h->mv, h->z, err, sizeof(err)) < 0))) {
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
         return 0;
     }
     if (phase == MV_TRAIN)
         return 0;
     double score, raw;
-    vg_hscore_update(&h->hs, &h->hp, h->res, &score, &raw, h->blame);
+    vg_hscore_update_state(&h->hs, &h->hp, h->res, h->z, &score, &raw, h->blame);
     return score;
 }
 
