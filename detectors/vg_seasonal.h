@@ -43,8 +43,8 @@ struct vg_seasonal_profile {
 };
 
 struct vg_seasonal_state {
-    double plain;     /* plain forecast */
-    double err_plain; /* its running mean absolute error */
+    double plain;                    /* plain forecast */
+    double err_plain;                /* its running mean absolute error */
     struct vg_seasonal_profile day;  /* period detector.season (a day by default) */
     struct vg_seasonal_profile week; /* a week; learned and raced only with weekly = 1 */
     double ring[VG_SEASONAL_SMOOTH];
@@ -57,7 +57,7 @@ struct vg_seasonal_state {
     uint32_t lik_pos;
     struct vg_spot lik_spot; /* long-run distribution of the short mean */
     struct vg_spot spot;
-    double prof_z;            /* last residual off the daily profile in typical errors, -1 if none */
+    double prof_z; /* last residual off the daily profile in typical errors, -1 if none */
     struct vg_spot prof_spot; /* its distribution (prof) */
 };
 
