@@ -300,8 +300,10 @@ static struct group *new_group(struct vg_fleet *f, const char *name,
 static void host_score(const struct vg_fleet *f, struct group *g, uint32_t i)
 {
     struct hs_last *l = &g->hl[i];
-    l->rc = vg_hscore_update_state(&g->hs[i], &f->p.hs, g->resid + (size_t)i * g->m,
-                                   g->z + (size_t)i * g->m, &l->score, &l->raw, g->bl);
+    /* Without a state term the normalised values are not fetched (step_group) nor needed. */
+    const float *z = f->p.hs.state_weight > 0 ? g->z + (size_t)i * g->m : NULL;
+    l->rc = vg_hscore_update_state(&g->hs[i], &f->p.hs, g->resid + (size_t)i * g->m, z, &l->score,
+                                   &l->raw, g->bl);
     l->n = 0;
     if (l->rc == -EINVAL || !isfinite(l->raw))
         return; /* fitting, or no finite error this tick: no blame */
@@ -370,8 +372,9 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
         return rc;
     f->st.steps++;
     uint32_t W = vg_mv_params(g->mv)->window;
-    if (f->p.host_score && ((rc = vg_mv_residuals(g->mv, g->resid, err, errlen)) < 0 ||
-                            (rc = vg_mv_targets(g->mv, g->z, err, errlen)) < 0))
+    if (f->p.host_score &&
+        ((rc = vg_mv_residuals(g->mv, g->resid, err, errlen)) < 0 ||
+         (f->p.hs.state_weight > 0 && (rc = vg_mv_targets(g->mv, g->z, err, errlen)) < 0)))
         return rc;
     for (uint32_t i = 0; i < g->n; i++) {
         if (!g->reported[i])
