@@ -66,6 +66,10 @@ static const struct vg_cfg_key keys[] = {
      "seasonal: a weekly profile (bins of 35 minutes) races the plain level and the daily "
      "profile, for series whose weekdays and weekends differ; it competes in a bin only after "
      "two weeks"},
+    {"detector.cusum", VG_CFG_DOUBLE, "2", OFF(detector_cusum), 0, 100, NULL,
+     "seasonal: persistence signal, a CUSUM of the trusted forecast's signed residual with this "
+     "drift in typical errors (a run of values beyond it on one side, hours below the usual "
+     "shape), calibrated apart, the larger score reported; 0 = off"},
     {"detector.refractory", VG_CFG_INT, "0", OFF(detector_refractory), 0, 1000000, NULL,
      "seasonal: after a reported extreme, halve the scores of the next N values unless they are "
      "rarer by `detector.escalation`; for onset-only scoring (NAB), 0 = off (alerts already "
@@ -272,6 +276,7 @@ void analyzer_detector_params(const struct analyzer_cfg *c, struct vg_detector_p
         .lik_mode = (uint32_t)c->detector_lik_mode,
         .prof = c->detector_prof ? 1 : 0,
         .weekly = c->detector_weekly ? 1 : 0,
+        .cusum = c->detector_cusum,
     };
 }
 

@@ -31,6 +31,7 @@ struct analyzer_cfg {
     int64_t detector_lik_mode;
     int detector_prof;
     int detector_weekly;
+    double detector_cusum;
     int64_t detector_refractory;
     double detector_escalation;
     double alert_threshold;

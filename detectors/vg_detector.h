@@ -37,6 +37,9 @@ struct vg_detector_params {
     /* Weekly profile (vg_seasonal.c): 1 = a weekly profile races the plain level and the daily
      * profile; 0 = off. */
     uint32_t weekly;
+    /* Persistence (vg_seasonal.c): drift k of a two-sided CUSUM of the trusted model's signed
+     * residual (in its typical errors), a fourth signal calibrated apart; 0 = off. */
+    double cusum;
 };
 
 struct vg_detector {

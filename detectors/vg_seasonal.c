@@ -15,6 +15,7 @@ static void seasonal_init(void *state)
     vg_spot_init(&s->spot);
     vg_spot_init(&s->lik_spot);
     vg_spot_init(&s->prof_spot);
+    vg_spot_init(&s->cus_spot);
 }
 
 static double floor_of(const struct vg_detector_params *p, double centre, double scale)
@@ -121,16 +122,18 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     /* The race: the residual of whichever forecast has lately been closest is scored. */
     double r_p = x - s->plain;
     double sc_p = floor_of(p, s->plain, s->err_plain);
-    double z = fabs(r_p) / sc_p, best = s->err_plain;
+    double zs = r_p / sc_p, best = s->err_plain;
     double r_s = 0, sc_s = 1, r_w = 0, sc_w = 1;
     int day_ok = have_t && profile_forecast(&s->day, p, b, x, &r_s, &sc_s);
     int week_ok = weekly && profile_forecast(&s->week, p, bw, x, &r_w, &sc_w);
     if (day_ok && s->day.err < best) {
-        z = fabs(r_s) / sc_s;
+        zs = r_s / sc_s;
         best = s->day.err;
     }
     if (week_ok && s->week.err < best)
-        z = fabs(r_w) / sc_w;
+        zs = r_w / sc_w;
+    double z = fabs(zs);
+    s->z_signed = zs;
     s->prof_z = day_ok ? fabs(r_s) / sc_s : -1;
 
     uint32_t k = p->smooth ? p->smooth : 1;
@@ -202,6 +205,28 @@ static void profile_score(struct vg_seasonal_state *s, double *score)
         *score = ps;
 }
 
+/* Persistence: a two-sided CUSUM of the trusted model's signed residual with drift k. Each step
+ * is clipped to k + 1 typical errors, so one extreme value adds at most 1 and the sums count runs
+ * rather than sizes (sizes are the value's own score); the larger sum is calibrated by its own
+ * SPOT and the larger score reported. A model that adapts (the level, the profile's offset)
+ * brings its residuals back to zero, so the sums fall by k a value once it has caught up. */
+static void persistence_score(struct vg_seasonal_state *s, double k, double *score)
+{
+    double zc = s->z_signed, lim = k + 1;
+    if (zc > lim)
+        zc = lim;
+    if (zc < -lim)
+        zc = -lim;
+    s->cus_up = fmax(0, s->cus_up + zc - k);
+    s->cus_down = fmax(0, s->cus_down - zc - k);
+    struct vg_spot_params sp;
+    vg_spot_defaults(&sp);
+    sp.min_sigma = 1.0; /* one value of a run */
+    double cs;
+    if (vg_spot_update(&s->cus_spot, &sp, fmax(s->cus_up, s->cus_down), &cs) == 0 && cs > *score)
+        *score = cs;
+}
+
 static int seasonal_update_at(void *state, const struct vg_detector_params *p, int64_t ts_ms,
                               double x, double *score)
 {
@@ -227,6 +252,8 @@ static int seasonal_update_at(void *state, const struct vg_detector_params *p, i
         likelihood(s, p, score);
     if (p->prof && s->prof_z >= 0)
         profile_score(s, score);
+    if (p->cusum > 0)
+        persistence_score(s, p->cusum, score);
     if (!p->refractory)
         return rc;
     /* Refractory period: one report per incident unless it escalates, so that an alert is the

@@ -15,10 +15,15 @@
  * its own SPOT whenever the daily profile can forecast, even where another model is trusted; the
  * reported score is the larger of the two calibrated scores (a day without its usual jump is no
  * surprise to a level that follows every step, but is to the profile).
+ * Optional persistence signal (cusum = k > 0): a two-sided CUSUM of the trusted model's signed
+ * residual, each step clipped to k + 1 typical errors, calibrated by its own SPOT; the larger
+ * score is reported. It rises on a run of residuals beyond k on one side (a day far below its
+ * usual shape, hours at a time), which no single value need make rare.
  * Without event times (update() rather than update_at()) only the plain model runs.
- * State: 23,824 bytes per series on x86-64: two profiles of 6,928 bytes (bins and visit counts;
- * the weekly one is there even when off, so a state has one size), smoothing rings, three SPOT
- * calibrations of 3,128 bytes each (the profile deviation's is 3,136 of the total, with its z).
+ * State: 26,976 bytes per series on x86-64: two profiles of 6,928 bytes (bins and visit counts;
+ * the weekly one is there even when off, so a state has one size), smoothing rings, four SPOT
+ * calibrations of 3,128 bytes each (the profile deviation's is 3,136 of the total, with its z;
+ * the persistence's 3,152, with its two sums and the signed residual).
  */
 #ifndef VG_SEASONAL_H
 #define VG_SEASONAL_H
@@ -59,6 +64,9 @@ struct vg_seasonal_state {
     struct vg_spot spot;
     double prof_z; /* last residual off the daily profile in typical errors, -1 if none */
     struct vg_spot prof_spot; /* its distribution (prof) */
+    double z_signed;          /* last residual of the trusted model, signed, in typical errors */
+    double cus_up, cus_down;  /* CUSUM of runs above and below the forecast (cusum) */
+    struct vg_spot cus_spot;  /* their distribution */
 };
 
 extern const struct vg_detector vg_detector_seasonal;

@@ -2,7 +2,7 @@
  * without times it falls back to the plain model; the refractory period reports an incident once;
  * the anomaly likelihood scores a run of moderately rare values; the profile deviation scores a
  * day without its jump where the plain level is the trusted model; the weekly profile forecasts
- * weekdays and weekends that differ. */
+ * weekdays and weekends that differ; the persistence CUSUM scores a run beyond its drift. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -130,6 +130,42 @@ static void likelihood_scores_a_run_of_moderate_values(void **state)
     assert_true(lik > 0.999);
 }
 
+/* Persistence: a run of values 2.4 typical errors above the level (noise MAE 0.5), each one
+ * beyond the noise but none rare enough alone, scores through the CUSUM (detector.cusum = 2);
+ * the noise before it, whose residuals pass the drift only now and then, stays ordinary. */
+static void run_scores(double cusum, double *noise_max, double *run_max)
+{
+    const struct vg_detector *d = vg_detector_find("seasonal");
+    struct vg_detector_params p = P;
+    p.alpha = 0.002; /* slow to follow the shift: the run stays a run */
+    p.cusum = cusum;
+    struct vg_seasonal_state s;
+    d->init(&s);
+    uint32_t seed = 17;
+    double sc;
+    *noise_max = *run_max = 0;
+    for (int i = 0; i < 4000; i++)
+        if (d->update(&s, &p, 100 + noise(&seed), &sc) == 0 && sc > *noise_max)
+            *noise_max = sc;
+    for (int i = 0; i < 64; i++) {
+        d->update(&s, &p, 101.2 + 0.1 * noise(&seed), &sc);
+        *run_max = sc > *run_max ? sc : *run_max;
+    }
+}
+
+static void persistence_scores_a_run_beyond_the_drift(void **state)
+{
+    double noise_off, run_off, noise_on, run_on;
+    run_scores(0, &noise_off, &run_off);
+    run_scores(2, &noise_on, &run_on);
+    print_message("run of +2.4 typical errors: max %.6f without cusum, %.6f with; noise max %.6f, "
+                  "%.6f\n",
+                  run_off, run_on, noise_off, noise_on);
+    assert_true(run_off < 0.999);
+    assert_true(run_on > 0.999);
+    assert_true(noise_on < 0.99); /* the noise's short excursions past the drift stay ordinary */
+}
+
 /* A square daily shape followed closely by a fast plain level (alpha 0.5): the plain model wins
  * the race, and a day without its jump scores nothing until the profile's residual is scored as a
  * second signal (prof). Returns the largest score on the day without its jump; *learned counts the
@@ -236,6 +272,7 @@ int main(void)
         cmocka_unit_test(likelihood_scores_a_run_of_moderate_values),
         cmocka_unit_test(profile_deviation_scores_a_missing_daily_jump),
         cmocka_unit_test(weekly_profile_forecasts_weekdays_and_weekends),
+        cmocka_unit_test(persistence_scores_a_run_beyond_the_drift),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
