@@ -66,10 +66,11 @@ static int profile_forecast(const struct vg_seasonal_profile *pr,
 }
 
 /* Learns x into a profile's bin b (r and sc from profile_forecast, sc_p the plain model's
- * scale for a profile that has no error of its own yet). */
+ * scale for a profile that has no error of its own yet); bin_err, where not NULL, is the
+ * profile's per-bin typical error, learned too. */
 static void profile_learn(struct vg_seasonal_profile *pr, const struct vg_detector_params *p,
                           size_t b, double x, double r, double sc, double sc_p, double clip_k,
-                          double err_plain)
+                          double err_plain, double *bin_err)
 {
     /* The profile is a per-bin EWMA of the value less the current offset, learned apart from the
      * offset (the two would otherwise trade the periodic shape between them); the offset follows
@@ -82,6 +83,13 @@ static void profile_learn(struct vg_seasonal_profile *pr, const struct vg_detect
         g = PROFILE_RATE;
     /* A bin's first periods teach it the shape unclipped: a daily spike is an outlier to the
      * plain model but the very thing the profile must learn. */
+    if (bin_err) {
+        /* Mean absolute error of the bin's value around its profile, at the profile's own rate
+         * (an average over the first visits, then per visit 0.25), each error capped like the
+         * offset's so that one incident does not blind the bin for days. */
+        double ae = fabs(e_prof) < lim ? fabs(e_prof) : lim;
+        bin_err[b] += g * (ae - bin_err[b]);
+    }
     if (pr->periods[b] > 2 && clip(&e_prof, lim, p) != p->alpha && p->alpha > 0)
         g *= p->alpha_outlier / p->alpha;
     if (pr->periods[b] >= 2) {
@@ -134,7 +142,11 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
         zs = r_w / sc_w;
     double z = fabs(zs);
     s->z_signed = zs;
-    s->prof_z = day_ok ? fabs(r_s) / sc_s : -1;
+    /* The profile deviation is measured in the bin's own typical error where that is larger:
+     * the bins around a daily step, or a busy hour, miss by more than the profile's average, and
+     * scored against the average they would fire every day. */
+    double sc_b = day_ok && s->day_bin_err[b] > sc_s ? s->day_bin_err[b] : sc_s;
+    s->prof_z = day_ok ? fabs(r_s) / sc_b : -1;
 
     uint32_t k = p->smooth ? p->smooth : 1;
     if (k > VG_SEASONAL_SMOOTH)
@@ -153,9 +165,9 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     s->plain += a * dev;
     s->err_plain += a * (fabs(dev) - s->err_plain);
     if (have_t)
-        profile_learn(&s->day, p, b, x, r_s, sc_s, sc_p, clip_k, s->err_plain);
+        profile_learn(&s->day, p, b, x, r_s, sc_s, sc_p, clip_k, s->err_plain, s->day_bin_err);
     if (weekly)
-        profile_learn(&s->week, p, bw, x, r_w, sc_w, sc_p, clip_k, s->err_plain);
+        profile_learn(&s->week, p, bw, x, r_w, sc_w, sc_p, clip_k, s->err_plain, NULL);
     if (s->n < UINT64_MAX)
         s->n++;
     return 0;

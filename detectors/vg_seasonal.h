@@ -11,7 +11,8 @@
  * Optional third racer (weekly = 1): a weekly profile of the same form (bins of 35 minutes), for
  * series whose weekdays and weekends differ; it too competes once its bin was visited in two
  * weeks, so series younger than that run as without it.
- * Optional second signal, the profile deviation (prof = 1): the daily residual calibrated by
+ * Optional second signal, the profile deviation (prof = 1): the daily residual, in the larger of
+ * the profile's average error and its bin's own, calibrated by
  * its own SPOT whenever the daily profile can forecast, even where another model is trusted; the
  * reported score is the larger of the two calibrated scores (a day without its usual jump is no
  * surprise to a level that follows every step, but is to the profile).
@@ -20,8 +21,9 @@
  * score is reported. It rises on a run of residuals beyond k on one side (a day far below its
  * usual shape, hours at a time), which no single value need make rare.
  * Without event times (update() rather than update_at()) only the plain model runs.
- * State: 26,976 bytes per series on x86-64: two profiles of 6,928 bytes (bins and visit counts;
- * the weekly one is there even when off, so a state has one size), smoothing rings, four SPOT
+ * State: 29,280 bytes per series on x86-64: two profiles of 6,928 bytes (bins and visit counts;
+ * the weekly one is there even when off, so a state has one size), the daily profile's per-bin
+ * errors (2,304 bytes), smoothing rings, four SPOT
  * calibrations of 3,128 bytes each (the profile deviation's is 3,136 of the total, with its z;
  * the persistence's 3,152, with its two sums and the signed residual).
  */
@@ -63,10 +65,11 @@ struct vg_seasonal_state {
     struct vg_spot lik_spot; /* long-run distribution of the short mean */
     struct vg_spot spot;
     double prof_z; /* last residual off the daily profile in typical errors, -1 if none */
-    struct vg_spot prof_spot; /* its distribution (prof) */
-    double z_signed;          /* last residual of the trusted model, signed, in typical errors */
-    double cus_up, cus_down;  /* CUSUM of runs above and below the forecast (cusum) */
-    struct vg_spot cus_spot;  /* their distribution */
+    double day_bin_err[VG_SEASONAL_BINS]; /* the daily profile's typical error per bin (prof) */
+    struct vg_spot prof_spot;             /* its distribution (prof) */
+    double z_signed;         /* last residual of the trusted model, signed, in typical errors */
+    double cus_up, cus_down; /* CUSUM of runs above and below the forecast (cusum) */
+    struct vg_spot cus_spot; /* their distribution */
 };
 
 extern const struct vg_detector vg_detector_seasonal;
