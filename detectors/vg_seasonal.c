@@ -81,8 +81,6 @@ static void profile_learn(struct vg_seasonal_profile *pr, const struct vg_detect
     double g = 1.0 / pr->visits[b];
     if (g < PROFILE_RATE)
         g = PROFILE_RATE;
-    /* A bin's first periods teach it the shape unclipped: a daily spike is an outlier to the
-     * plain model but the very thing the profile must learn. */
     if (bin_err) {
         /* Mean absolute error of the bin's value around its profile, at the profile's own rate
          * (an average over the first visits, then per visit 0.25), each error capped like the
@@ -90,6 +88,8 @@ static void profile_learn(struct vg_seasonal_profile *pr, const struct vg_detect
         double ae = fabs(e_prof) < lim ? fabs(e_prof) : lim;
         bin_err[b] += g * (ae - bin_err[b]);
     }
+    /* A bin's first periods teach it the shape unclipped: a daily spike is an outlier to the
+     * plain model but the very thing the profile must learn. */
     if (pr->periods[b] > 2 && clip(&e_prof, lim, p) != p->alpha && p->alpha > 0)
         g *= p->alpha_outlier / p->alpha;
     if (pr->periods[b] >= 2) {
