@@ -241,8 +241,8 @@ static const struct vg_cfg_key keys[] = {
      "before its score leaves 0"},
     {"model.state_weight", VG_CFG_DOUBLE, "1", OFF(model_state_weight), 0, 100, NULL,
      "weight of the mv host score's state term: how far each metric is beyond 3 times its "
-     "typical distance from its centre, added to its forecast error, so that an incident "
-     "that lasts keeps its score after the forecast has caught up with it; 0 = off"},
+     "typical distance from its centre on that side, added to its forecast error, so that an "
+     "incident that lasts keeps its score after the forecast has caught up with it; 0 = off"},
     {"model.max_metrics", VG_CFG_INT, "128", OFF(model_max_metrics), 1, 4096, NULL,
      "metrics per host group the mv model takes (the first names in sorted order)"},
     {"model.queue_ticks", VG_CFG_INT, "8", OFF(model_queue_ticks), 1, 64, NULL,

@@ -35,11 +35,15 @@ int vg_hscore_init(struct vg_hscore *h, size_t m)
     h->e = calloc(m, sizeof(double));
     h->blame = calloc(m, sizeof(double));
     h->fast = calloc(m, sizeof(double));
-    h->zsum = calloc(m, sizeof(double));
-    h->zscale = calloc(m, sizeof(double));
+    h->zup2 = calloc(m, sizeof(double));
+    h->zdn2 = calloc(m, sizeof(double));
+    h->nup = calloc(m, sizeof(uint64_t));
+    h->ndn = calloc(m, sizeof(uint64_t));
+    h->zup = calloc(m, sizeof(double));
+    h->zdn = calloc(m, sizeof(double));
     vg_spot_init(&h->spot);
-    if (!h->scale || !h->sum || !h->cnt || !h->e || !h->blame || !h->fast || !h->zsum ||
-        !h->zscale) {
+    if (!h->scale || !h->sum || !h->cnt || !h->e || !h->blame || !h->fast || !h->zup2 || !h->zdn2 ||
+        !h->nup || !h->ndn || !h->zup || !h->zdn) {
         vg_hscore_free(h);
         return -ENOMEM;
     }
@@ -54,8 +58,12 @@ void vg_hscore_free(struct vg_hscore *h)
     free(h->e);
     free(h->blame);
     free(h->fast);
-    free(h->zsum);
-    free(h->zscale);
+    free(h->zup2);
+    free(h->zdn2);
+    free(h->nup);
+    free(h->ndn);
+    free(h->zup);
+    free(h->zdn);
     memset(h, 0, sizeof(*h));
 }
 
@@ -65,8 +73,13 @@ static void fit(struct vg_hscore *h, const float *err, const float *z)
         if (!isfinite(err[j]))
             continue;
         h->sum[j] += fabs(err[j]);
-        if (z && isfinite(z[j]))
-            h->zsum[j] += fabs(z[j]);
+        if (z && isfinite(z[j]) && z[j] > 0) {
+            h->zup2[j] += (double)z[j] * z[j];
+            h->nup[j]++;
+        } else if (z && isfinite(z[j]) && z[j] < 0) {
+            h->zdn2[j] += (double)z[j] * z[j];
+            h->ndn[j]++;
+        }
         h->cnt[j]++;
     }
     h->nfit++;
@@ -81,7 +94,8 @@ static void finish_fit(struct vg_hscore *h)
 {
     for (size_t j = 0; j < h->m; j++) {
         h->scale[j] = h->cnt[j] ? h->sum[j] / (double)h->cnt[j] : 0;
-        h->zscale[j] = h->cnt[j] ? h->zsum[j] / (double)h->cnt[j] : 0;
+        h->zup[j] = h->nup[j] ? sqrt(h->zup2[j] / (double)h->nup[j]) : 0;
+        h->zdn[j] = h->ndn[j] ? sqrt(h->zdn2[j] / (double)h->ndn[j]) : 0;
     }
     h->fitted = 1;
 }
@@ -91,6 +105,7 @@ static int step(struct vg_hscore *h, const struct vg_hscore_params *p, const flo
 {
     *score = 0;
     *raw = 0;
+    h->surprise = 0;
     if (!h->fitted)
         finish_fit(h);
     uint32_t k = p->top_k < 1 ? 1 : p->top_k > h->m ? (uint32_t)h->m : p->top_k;
@@ -109,13 +124,14 @@ static int step(struct vg_hscore *h, const struct vg_hscore_params *p, const flo
         double sc = h->scale[j] > p->floor ? h->scale[j] : p->floor;
         double a = fabs(err[j]);
         e[j] = a / sc;
-        /* The state term: beyond k typical distances from its centre (the same floor as the
-         * errors', so a metric that never moved while fitting is not flagged for any wobble). */
+        /* The state term: beyond k typical distances from its centre on its side (the same
+         * floor as the errors', so a metric that never moved while fitting is not flagged for
+         * any wobble). */
         if (z && p->state_weight > 0 && isfinite(z[j])) {
-            double zs = h->zscale[j] > p->floor ? h->zscale[j] : p->floor;
-            double ex = fabs(z[j]) - p->state_k * zs;
-            if (ex > 0)
-                e[j] += p->state_weight * ex;
+            double up = p->state_k * (h->zup[j] > p->floor ? h->zup[j] : p->floor);
+            double dn = p->state_k * (h->zdn[j] > p->floor ? h->zdn[j] : p->floor);
+            double ex = z[j] > up ? z[j] - up : z[j] < -dn ? -dn - z[j] : 0;
+            e[j] += p->state_weight * ex;
         }
         /* The scale keeps following slow drifts; an incident's errors count as clip scales at
          * most, so it does not teach the host that its errors are normal. */
@@ -165,6 +181,7 @@ static int step(struct vg_hscore *h, const struct vg_hscore_params *p, const flo
      * nearly every tick, so within a few hundred ticks the tail would be the incident's, and its
      * scores would fall while it goes on. Peaks arriving at many times their usual rate are an
      * incident, not the tail: they are scored, not learned. */
+    h->surprise = vg_spot_surprise(&h->spot, *raw);
     if (h->spot.ready) {
         h->prate += ((*raw > h->spot.t ? 1.0 : 0.0) - h->prate) / VG_HSCORE_BURST_TICKS;
         if (p->burst > 0 && h->prate > p->burst) {
@@ -201,12 +218,12 @@ int vg_hscore_update(struct vg_hscore *h, const struct vg_hscore_params *p, cons
 
 /* ---- packed state ---- */
 
-#define PACK_VERSION 2 /* 2: the state term's zsum, zscale; the peak rate */
+#define PACK_VERSION 3 /* 2: the state term, the peak rate; 3: the state term per side */
 #define PACK_HEAD    (6 * 4 + 2 * 8 + 8 + VG_HSCORE_SMOOTH * 8)
 
 size_t vg_hscore_packed_size(size_t m)
 {
-    return PACK_HEAD + m * (7 * 8) + VG_SPOT_PACKED;
+    return PACK_HEAD + m * (11 * 8) + VG_SPOT_PACKED;
 }
 
 void vg_hscore_pack(const struct vg_hscore *h, void *buf)
@@ -227,10 +244,14 @@ void vg_hscore_pack(const struct vg_hscore *h, void *buf)
     memcpy(b + mb, h->sum, mb);
     memcpy(b + 2 * mb, h->blame, mb);
     memcpy(b + 3 * mb, h->fast, mb);
-    memcpy(b + 4 * mb, h->zsum, mb);
-    memcpy(b + 5 * mb, h->zscale, mb);
-    memcpy(b + 6 * mb, h->cnt, h->m * sizeof(uint64_t));
-    vg_spot_pack(&h->spot, b + 7 * mb);
+    memcpy(b + 4 * mb, h->zup2, mb);
+    memcpy(b + 5 * mb, h->zdn2, mb);
+    memcpy(b + 6 * mb, h->zup, mb);
+    memcpy(b + 7 * mb, h->zdn, mb);
+    memcpy(b + 8 * mb, h->cnt, h->m * sizeof(uint64_t));
+    memcpy(b + 9 * mb, h->nup, h->m * sizeof(uint64_t));
+    memcpy(b + 10 * mb, h->ndn, h->m * sizeof(uint64_t));
+    vg_spot_pack(&h->spot, b + 11 * mb);
 }
 
 static int finite_nonneg(const double *v, size_t n)
@@ -272,16 +293,16 @@ int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err
     if (!(prate >= 0 && prate <= 1))
         return vg_err(err, errlen, -EINVAL, "host score state: peak rate out of range");
     size_t m = h->m, mb = m * sizeof(double);
-    double *d = malloc(6 * mb + 1);
+    double *d = malloc(8 * mb + 1);
     if (!d)
         return vg_err(err, errlen, -ENOMEM, "host score state: out of memory");
-    memcpy(d, b, 6 * mb);
-    if (!finite_nonneg(ring, VG_HSCORE_SMOOTH) || !finite_nonneg(d, 6 * m)) {
+    memcpy(d, b, 8 * mb);
+    if (!finite_nonneg(ring, VG_HSCORE_SMOOTH) || !finite_nonneg(d, 8 * m)) {
         free(d);
         return vg_err(err, errlen, -EINVAL, "host score state: negative or non-finite values");
     }
     struct vg_spot sp;
-    int rc = vg_spot_unpack(&sp, b + 6 * mb + m * sizeof(uint64_t), err, errlen);
+    int rc = vg_spot_unpack(&sp, b + 11 * mb, err, errlen);
     if (rc < 0) {
         free(d);
         return rc;
@@ -297,9 +318,13 @@ int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err
     memcpy(h->sum, d + m, mb);
     memcpy(h->blame, d + 2 * m, mb);
     memcpy(h->fast, d + 3 * m, mb);
-    memcpy(h->zsum, d + 4 * m, mb);
-    memcpy(h->zscale, d + 5 * m, mb);
-    memcpy(h->cnt, b + 6 * mb, m * sizeof(uint64_t));
+    memcpy(h->zup2, d + 4 * m, mb);
+    memcpy(h->zdn2, d + 5 * m, mb);
+    memcpy(h->zup, d + 6 * m, mb);
+    memcpy(h->zdn, d + 7 * m, mb);
+    memcpy(h->cnt, b + 8 * mb, m * sizeof(uint64_t));
+    memcpy(h->nup, b + 9 * mb, m * sizeof(uint64_t));
+    memcpy(h->ndn, b + 10 * mb, m * sizeof(uint64_t));
     h->spot = sp;
     free(d);
     return 0;

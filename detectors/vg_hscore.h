@@ -7,16 +7,22 @@
  *   e_j   = |err_j| / scale_j     scale_j: the metric's typical error (mean absolute error while
  *                                 fitting; then a slow winsorised EWMA, floored), so a metric that
  *                                 is noisy by nature does not dominate the host's score
- *         + w max(0, |z_j| - k zscale_j)
+ *         + w max(0, z_j - k up_j, -z_j - k down_j)
  *                                 the state term, when the caller passes the tick's normalised
  *                                 values z (vg_hscore_update_state): how far the metric is beyond
- *                                 k times its typical distance from its centre (mean |z| while
+ *                                 k times its typical distance from its centre on that side (root
+ *                                 mean square of the positive z, resp. of the negative z, while
  *                                 fitting, floored), whatever the forecast. A forecaster's error
  *                                 fades while an incident lasts, as its window fills with the
  *                                 incident; the state term stays while the host stays off its
- *                                 usual state
+ *                                 usual state. Per side, because metrics are skewed: one that
+ *                                 spikes upwards but seldom falls is flagged for a fall that its
+ *                                 spikes would hide from a two-sided scale, and not for a spike
+ *                                 of its usual size
  *   raw   = mean of the top_k e_j, averaged over the last `smooth` ticks
- *   score = 1 - tail probability of raw under the host's SPOT calibration (vg_spot)
+ *   score = 1 - tail probability of raw under the host's SPOT calibration (vg_spot); the same as
+ *           a surprise -log10(tail) in the field `surprise`, which keeps the strongest ticks
+ *           ordered where 1 - tail rounds to 1
  *   blame = metrics ranked by the larger of two exponential averages of e_j, over about `blame`
  *           ticks (an incident's metrics stay ranked while it lasts) and over `blame_fast`
  *           (a new incident's metrics are named within a few ticks)
@@ -61,20 +67,23 @@ void vg_hscore_defaults(struct vg_hscore_params *p);
 
 struct vg_hscore {
     size_t m;
-    double *scale;  /* m */
-    double *sum;    /* m: absolute errors while fitting */
-    uint64_t *cnt;  /* m */
-    double *e;      /* m: this tick's normalised errors */
-    double *blame;  /* m: their exponential average */
-    double *fast;   /* m: the fast one */
-    double *zsum;   /* m: |z| while fitting */
-    double *zscale; /* m: typical |z| (the state term's unit) */
+    double *scale;       /* m */
+    double *sum;         /* m: absolute errors while fitting */
+    uint64_t *cnt;       /* m */
+    double *e;           /* m: this tick's normalised errors */
+    double *blame;       /* m: their exponential average */
+    double *fast;        /* m: the fast one */
+    double *zup2, *zdn2; /* m: sums of z^2 while fitting, over z > 0 and over z < 0 */
+    uint64_t *nup, *ndn; /* m: their counts */
+    double *zup, *zdn;   /* m: typical z above and below the centre (the state term's units) */
     uint64_t nblame;
     uint64_t nfit; /* ticks fitted */
     double raw_ring[VG_HSCORE_SMOOTH];
     uint32_t pos, have;
     int fitted;
-    double prate; /* exponential average of (raw above the calibration's tail threshold) */
+    double prate;    /* exponential average of (raw above the calibration's tail threshold) */
+    double surprise; /* the last step's score as -log10 of its tail probability (vg_spot_surprise:
+                      * the same order, without the rounding to 1); an output, not packed */
     struct vg_spot spot;
 };
 
@@ -85,7 +94,8 @@ void vg_hscore_free(struct vg_hscore *h);
 /* Learns the error scales from one tick of training data (err: m values, NaN = missing). */
 void vg_hscore_fit(struct vg_hscore *h, const float *err);
 
-/* Scores one tick: *score in [0,1] (0 while the calibration fills), *raw the uncalibrated score,
+/* Scores one tick: *score in [0,1] (0 while the calibration fills; h->surprise the same score as
+ * -log10 of its tail probability), *raw the uncalibrated score,
  * blame (m, may be NULL) the per-metric contributions (higher = more to blame). Returns 0, or
  * -EAGAIN while the calibration learns its initial sample, -EINVAL when no error is finite. */
 int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
@@ -102,7 +112,8 @@ int vg_hscore_update(struct vg_hscore *h, const struct vg_hscore_params *p, cons
 int vg_hscore_update_state(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
                            const float *z, double *score, double *raw, double *blame);
 
-/* Checkpoints: the whole state (scales, fit sums, smoothing ring, blame, calibration) packed into
+/* Checkpoints: the whole state (scales, fit sums, smoothing ring, blame, calibration; not the
+ * output `surprise`) packed into
  * vg_hscore_packed_size(m) bytes, a format version first. vg_hscore_unpack reads one into h (made
  * by vg_hscore_init with the same m), refusing (-EINVAL, with the reason in err; h unchanged) a
  * buffer of another size or version, or with values no stream can have produced. */

@@ -99,6 +99,23 @@ double vg_spot_score(const struct vg_spot *s, double raw)
     return f < cap ? f : cap;
 }
 
+double vg_spot_surprise(const struct vg_spot *s, double raw)
+{
+    if (!s->ready)
+        return 0;
+    if (raw > s->t) {
+        /* The log of the tail probability directly: 1 - tail rounds to 1 in double once the tail
+         * is below about 1e-16, and the strongest values would all tie. */
+        double frac = (double)(s->nt + 1) / (double)(s->n + 1);
+        double y = (raw - s->t) / s->sigma;
+        double lt = fabs(s->gamma) < 1e-6 ? -y : -log1p(s->gamma * y) / s->gamma;
+        return (-log(frac) - lt) / log(10.0);
+    }
+    /* Below t the score is at most the mass below t, so 1 - score is no smaller than the tail
+     * fraction and no rounding is lost. */
+    return -log10(1 - vg_spot_score(s, raw));
+}
+
 static void add_peak(struct vg_spot *s, double excess)
 {
     s->peaks[s->next_peak] = excess;

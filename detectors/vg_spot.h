@@ -49,6 +49,11 @@ void vg_spot_init(struct vg_spot *s);
 /* The calibrated score of raw without learning it; 0 before n_init values were learned. */
 double vg_spot_score(const struct vg_spot *s, double raw);
 
+/* The surprise of raw, -log10 of its tail probability, without learning it: the same ranking as
+ * vg_spot_score (score = 1 - 10^-surprise) but without its rounding to 1 for tails below about
+ * 1e-16, where the strongest values would tie. 0 before n_init values were learned. */
+double vg_spot_surprise(const struct vg_spot *s, double raw);
+
 /* Bytes of a packed state: a fixed layout of the fields in the host's byte order (as the rest of
  * a checkpoint), for checkpoints of the states that hold one. */
 #define VG_SPOT_PACKED (8 * (VG_SPOT_INIT + VG_SPOT_PEAKS + 3) + 2 * 8 + 4 * 4)

@@ -163,7 +163,7 @@ static float noise(uint64_t *s)
     return (float)((double)(*s >> 11) / 9007199254740992.0 - 0.5);
 }
 
-static void state_term_adds_the_distance_beyond_k_typical(void **state)
+static void state_term_measures_each_side_against_its_own_spread(void **state)
 {
     (void)state;
     struct vg_hscore h;
@@ -178,20 +178,30 @@ static void state_term_adds_the_distance_beyond_k_typical(void **state)
     p.state_weight = 2;
     assert_int_equal(vg_hscore_init(&h, 2), 0);
     double score, raw;
-    /* Errors of 1 on both metrics; metric 0 sits at |z| 0.5 on average, metric 1 at 0.1 (floored
-     * to 0.3). */
+    /* Metric 0 rises to z 1 every other tick and never falls below its centre: typical distance 1
+     * above, none below (floored to 0.3). Metric 1 sits at 0.1 (floored to 0.3 on both sides). */
     for (int i = 0; i < 4; i++)
         vg_hscore_update_state(&h, &p, (const float[]){1, 1}, (const float[]){i % 2 ? 1 : 0, 0.1f},
                                &score, &raw, NULL);
-    /* Within k typical distances: the errors alone (1). */
-    vg_hscore_update_state(&h, &p, (const float[]){1, 1}, (const float[]){-1.5f, 0.9f}, &score,
-                           &raw, NULL);
-    assert_true(fabs(raw - 1.0) < 1e-6);
-    /* Beyond: metric 0 at z 4 is 4 - 3 x 0.5 = 2.5 past, weighed 2: 1 + 5 = 6; metric 1 at -2 is
-     * 2 - 3 x 0.3 = 1.1 past: 1 + 2.2. The forecast being right does not hide it. */
-    vg_hscore_update_state(&h, &p, (const float[]){0, 1}, (const float[]){4, -2}, &score, &raw,
+    /* Within k typical distances on their side (2.5 < 3 x 1 above; 0.9 = 3 x 0.3): the errors
+     * alone (1). */
+    vg_hscore_update_state(&h, &p, (const float[]){1, 1}, (const float[]){2.5f, 0.9f}, &score, &raw,
                            NULL);
-    assert_true(fabs(raw - 5.0) < 1e-6);
+    assert_true(fabs(raw - 1.0) < 1e-6);
+    /* Metric 0 at z 4 is 4 - 3 x 1 = 1 past, weighed 2; the forecast being right does not hide
+     * it. */
+    vg_hscore_update_state(&h, &p, (const float[]){0, 0}, (const float[]){4, 0}, &score, &raw,
+                           NULL);
+    assert_true(fabs(raw - 2.0) < 1e-6);
+    /* A fall of metric 0 is measured against its spread below (0.3), not above: -2 is
+     * 2 - 3 x 0.3 = 1.1 past, 2.2 weighed, where a rise of 2 is nothing. */
+    vg_hscore_update_state(&h, &p, (const float[]){0, 0}, (const float[]){-2, 0}, &score, &raw,
+                           NULL);
+    assert_true(fabs(raw - 2.2) < 1e-6);
+    vg_hscore_update_state(&h, &p, (const float[]){0, 0}, (const float[]){2, 0}, &score, &raw,
+                           NULL);
+    assert_true(fabs(raw) < 1e-6);
+    /* Added to the metric's error: 1 + 2 x 1.1. */
     vg_hscore_update_state(&h, &p, (const float[]){1, 1}, (const float[]){0, -2}, &score, &raw,
                            NULL);
     assert_true(fabs(raw - 3.2) < 1e-6);
@@ -294,6 +304,7 @@ static void packed_state_scores_on_identically(void **state)
         assert_memory_equal(&sa, &sb, sizeof(sa));
         assert_memory_equal(&ra, &rb, sizeof(ra));
         assert_memory_equal(ba, bb, sizeof(ba));
+        assert_memory_equal(&a.surprise, &b.surprise, sizeof(a.surprise));
     }
     /* What a stream cannot have produced is refused, with the reason. */
     assert_int_equal(vg_hscore_unpack(&b, buf, len - 1, err, sizeof(err)), -EINVAL);
@@ -302,6 +313,13 @@ static void packed_state_scores_on_identically(void **state)
     assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "format version"));
     buf[0] ^= 0x40;
+    /* Version 2, before the state term was measured per side, is not read as this one. */
+    uint32_t v2 = 2, v3;
+    memcpy(&v3, buf, 4);
+    memcpy(buf, &v2, 4);
+    assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "format version 2 not supported"));
+    memcpy(buf, &v3, 4);
     struct vg_hscore c;
     assert_int_equal(vg_hscore_init(&c, 4), 0);
     assert_int_equal(vg_hscore_unpack(&c, buf, len, err, sizeof(err)), -EINVAL);
@@ -352,7 +370,7 @@ int main(void)
         cmocka_unit_test(raw_score_is_the_mean_over_smooth_ticks),
         cmocka_unit_test(calibration_learns_then_scores_an_incident_high),
         cmocka_unit_test(mv_residuals_agree_with_the_first_scores),
-        cmocka_unit_test(state_term_adds_the_distance_beyond_k_typical),
+        cmocka_unit_test(state_term_measures_each_side_against_its_own_spread),
         cmocka_unit_test(a_lasting_incident_keeps_its_score),
         cmocka_unit_test(packed_state_scores_on_identically),
         cmocka_unit_test(update_fits_then_scores),

@@ -1,5 +1,5 @@
 /* SPOT calibration: scores follow the tail probability, ties and constant series do not saturate,
- * anomalies are not learned. */
+ * anomalies are not learned, the surprise orders what the score rounds to 1. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -77,12 +77,42 @@ static void anomalies_do_not_teach_the_tail(void **state)
     assert_int_equal(vg_spot_update(&s, &p, NAN, &sc), -EINVAL);
 }
 
+static void surprise_orders_the_values_that_score_1(void **state)
+{
+    (void)state;
+    struct vg_spot s;
+    struct vg_spot_params p;
+    vg_spot_defaults(&p);
+    vg_spot_init(&s);
+    uint64_t seed = 3;
+    double sc;
+    for (int i = 0; i < 5000; i++)
+        vg_spot_update(&s, &p, -log(unif(&seed)), &sc);
+    /* The same score, 1 - 10^-surprise, above and below the tail threshold. */
+    const double xs[] = {0.01, log(2.0), s.t, s.t + 0.5, log(1000.0), 12};
+    for (size_t i = 0; i < sizeof(xs) / sizeof(xs[0]); i++) {
+        double a = vg_spot_score(&s, xs[i]), u = vg_spot_surprise(&s, xs[i]);
+        assert_true(fabs(a - (1 - pow(10, -u))) < 1e-12);
+        assert_true(u >= 0);
+    }
+    /* Past a tail of about 1e-16 the scores round to 1 and tie; the surprises stay ordered,
+     * about one decade per ln 10 of an exponential tail. */
+    assert_true(vg_spot_score(&s, 60) == 1 && vg_spot_score(&s, 80) == 1);
+    double u60 = vg_spot_surprise(&s, 60), u80 = vg_spot_surprise(&s, 80);
+    assert_true(isfinite(u80) && u80 > u60 && u60 > 16);
+    assert_true(vg_spot_surprise(&s, 0.5) < vg_spot_surprise(&s, 0.6));
+    struct vg_spot fresh;
+    vg_spot_init(&fresh);
+    assert_true(vg_spot_surprise(&fresh, 5) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(score_matches_the_tail_of_an_exponential),
         cmocka_unit_test(constant_series_is_not_saturated),
         cmocka_unit_test(anomalies_do_not_teach_the_tail),
+        cmocka_unit_test(surprise_orders_the_values_that_score_1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

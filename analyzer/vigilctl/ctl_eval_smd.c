@@ -53,7 +53,8 @@ struct machine_result {
     double auprc, hit100, hit150;
 };
 
-/* -log10 of a tail probability 1 - score, bounded so that a score of exactly 1 stays finite. */
+/* -log10 of a tail probability 1 - score, bounded so that a score of exactly 1 stays finite (the
+ * per-series surprises, which a top-k mean adds up). */
 static double surprise(double score)
 {
     double t = 1 - score;
@@ -206,11 +207,14 @@ static double mv_step(struct host *h, const double *x, int phase, int learn)
         return 0;
     double score, raw;
     vg_hscore_update_state(&h->hs, &h->hp, h->res, h->z, &score, &raw, h->blame);
-    return score;
+    return h->hs.surprise;
 }
 
 /* One row through the host scorer chosen (o->smd.host). The per-series detectors see each row
- * once; vg_mv sees the train half once per epoch (phase). Returns the calibrated host score. */
+ * once; vg_mv sees the train half once per epoch (phase). Returns the calibrated host score as a
+ * surprise, -log10 of its tail probability: the same order as the score 1 - tail, but the ticks
+ * whose tail is below about 1e-16, where 1 - tail rounds to 1, stay ordered (the metrics are
+ * rankings, and alert.threshold maps to -log10(1 - threshold)). */
 static double host_step(struct host *h, int64_t ts_ms, const double *x, int phase, int learn)
 {
     int how = (int)h->o->smd.host;
@@ -220,17 +224,17 @@ static double host_step(struct host *h, int64_t ts_ms, const double *x, int phas
     if (h->use_mv)
         sm = mv_step(h, x, phase, learn);
     if (how == 0)
-        return su;
+        return -log10(1 - su); /* a score of 1: +inf, the order kept */
     if (how == 1)
         return sm;
     if (phase != MV_SCORE || (h->use_mv && !h->hs.fitted))
         return 0; /* the combination starts when vg_mv's host score does */
     /* Max or mean of the two surprises, calibrated again, so that the alert threshold keeps
      * its meaning (a mean of two -log10 tails is no tail probability). */
-    double a = surprise(su), b = surprise(sm);
+    double a = surprise(su), b = sm < 12 ? sm : 12;
     double raw = how == 2 ? (a > b ? a : b) : 0.5 * (a + b), score;
     vg_spot_update(&h->cspot, &h->csp, raw, &score);
-    return score;
+    return -log10(1 - score);
 }
 
 static int run_machine(const struct ctl_eval_opts *o, const char *name, struct machine_result *r)
@@ -282,7 +286,7 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
         for (size_t d = 0; d < mt; d++)
             contrib[i * mt + d] = h.use_mv ? h.blame[d] + o->smd.ublame * h.sur[d] : h.sur[d];
     }
-    vg_smd_at(score, lab, nt, o->ap.threshold, &r->at);
+    vg_smd_at(score, lab, nt, -log10(1 - o->ap.threshold), &r->at);
     if (vg_smd_best(score, lab, nt, &r->best, &r->auprc) ||
         vg_smd_best_adjusted(score, lab, nt, &r->adj)) {
         fprintf(stderr, "vigilctl eval smd: out of memory\n");
@@ -373,8 +377,10 @@ int ctl_eval_smd(int argc, char **argv)
         printf("%-16s %6.3f %6.3f %6.3f | %7.3f %6.3f | %6.3f | %6.3f %6.3f\n", nm, r.at.precision,
                r.at.recall, r.at.f1, r.best.f1, r.auprc, r.adj.f1, r.hit100, r.hit150);
         if (o.verbose)
-            printf("  at threshold %g: TP %zu FP %zu FN %zu; best F1 at %.10f\n", o.ap.threshold,
-                   r.at.tp, r.at.fp, r.at.fn, r.best.threshold);
+            printf("  at threshold %g: TP %zu FP %zu FN %zu; best F1 at surprise %.4f (score "
+                   "%.10f)\n",
+                   o.ap.threshold, r.at.tp, r.at.fp, r.at.fn, r.best.threshold,
+                   1 - pow(10, -r.best.threshold));
         ok++;
         sum.at.precision += r.at.precision;
         sum.at.recall += r.at.recall;
