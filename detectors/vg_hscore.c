@@ -73,11 +73,12 @@ static void fit(struct vg_hscore *h, const float *err, const float *z)
         if (!isfinite(err[j]))
             continue;
         h->sum[j] += fabs(err[j]);
-        if (z && isfinite(z[j]) && z[j] > 0) {
-            h->zup2[j] += (double)z[j] * z[j];
+        double zj = z && isfinite(z[j]) ? (double)z[j] : NAN;
+        if (zj > 0) { /* false for NaN */
+            h->zup2[j] += zj * zj;
             h->nup[j]++;
-        } else if (z && isfinite(z[j]) && z[j] < 0) {
-            h->zdn2[j] += (double)z[j] * z[j];
+        } else if (zj < 0) {
+            h->zdn2[j] += zj * zj;
             h->ndn[j]++;
         }
         h->cnt[j]++;
