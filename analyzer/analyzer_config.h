@@ -98,6 +98,7 @@ struct analyzer_cfg {
     int64_t model_top_k;
     int64_t model_calib_init;
     double model_state_weight;
+    int64_t model_norm_ticks;
     int64_t model_max_metrics;
     int64_t model_queue_ticks;
     int model_train;

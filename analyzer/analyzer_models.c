@@ -81,6 +81,7 @@ int analyzer_models_open(struct analyzer *a, char *err, size_t errlen)
         .top_k = (uint32_t)c->model_top_k,
         .calib_init = (uint32_t)c->model_calib_init,
         .state_weight = c->model_state_weight,
+        .norm_ticks = (uint32_t)c->model_norm_ticks,
         .queue_ticks = (uint32_t)c->model_queue_ticks,
         .train = c->model_train,
         .seed = 1,

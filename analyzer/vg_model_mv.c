@@ -109,6 +109,10 @@ static int mv_create(void **inst, const struct vg_model_env *env, char *err, siz
     p.mv.window = env->window;
     p.mv.score.top_k = env->top_k;
     p.mv.seed = env->seed;
+    /* The state term is a distance from the normaliser's centre: a centre that follows each
+     * level within a hundred ticks would forget an incident before it ends. */
+    if (env->norm_ticks)
+        p.mv.norm.alpha = 1.0f / (float)env->norm_ticks;
     int rc = vg_fleet_new(&m->fleet, &p, env->k, on_score, m, err, errlen);
     if (rc < 0) {
         mv_destroy(m);

@@ -34,6 +34,7 @@ struct vg_model_env {
     uint32_t top_k;       /* metrics averaged into a raw score, and named as its attribution */
     uint32_t calib_init;  /* warm scores a host's calibration learns before it scores */
     double state_weight;  /* weight of the host score's state term (model "mv"; 0 = off) */
+    uint32_t norm_ticks;  /* ticks the normaliser averages over (model "mv"); 0 = its default */
     uint32_t queue_ticks; /* ticks a host may be ahead of its group (model "mv"); 0 = 1 */
     int train;            /* learn online */
     uint64_t seed;

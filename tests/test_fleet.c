@@ -752,6 +752,78 @@ static void test_mv_host_blob_carries_queued_ticks_and_reads_version_2(void **st
     vg_models_free(b);
 }
 
+/* ---- the normaliser's memory (model.norm_ticks) ---- */
+
+/* One tick of three hosts; from tick `from` on, web-01's load_1 and disk_wa sit at a new level. */
+static void mv_tick_shifted(struct vg_models *ms, uint64_t t, uint64_t from)
+{
+    char err[VG_ERRLEN], host[32];
+    for (int h = 0; h < 3; h++) {
+        struct vg_metric m[NM];
+        for (int j = 0; j < NM; j++) {
+            m[j].name = names[j];
+            m[j].value = value(h, t, j);
+        }
+        if (h == 1 && t >= from) {
+            m[2].value += 8 * (1 + 0.2 * 2);
+            m[4].value += 8 * (1 + 0.2 * 4);
+        }
+        snprintf(host, sizeof(host), "web-%02d", h);
+        struct vg_model_tick tk = {host, "web", (int64_t)t * 1000, m, NM};
+        assert_int_equal(vg_models_update(ms, &tk, err, sizeof(err)), 0);
+    }
+}
+
+/* web-01's raw mv score `late` ticks into a lasting level shift, and its largest before it. */
+static void shifted_scores(uint32_t norm_ticks, uint64_t late, double *normal, double *after)
+{
+    struct vg_model_env env = {.k = &cpu,
+                               .window = 8,
+                               .max_metrics = 64,
+                               .max_hosts = 100,
+                               .max_groups = 4,
+                               .top_k = 3,
+                               .calib_init = 32,
+                               .state_weight = 1,
+                               .norm_ticks = norm_ticks,
+                               .queue_ticks = 1,
+                               .train = 1,
+                               .seed = 1};
+    struct vg_models *ms;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_models_new(&ms, "mv", &env, err, sizeof(err)), 0);
+    const uint64_t from = 2000;
+    *normal = 0;
+    for (uint64_t t = 0; t <= from + late; t++) {
+        mv_tick_shifted(ms, t, from);
+        struct vg_model_score sc;
+        if (vg_models_score(ms, "web-01", "mv", &sc) == 0 && sc.warm && t > 200 && t < from)
+            *normal = fmax(*normal, sc.raw);
+        if (t == from + late) {
+            assert_int_equal(vg_models_score(ms, "web-01", "mv", &sc), 0);
+            *after = sc.raw;
+        }
+    }
+    vg_models_free(ms);
+}
+
+/* The forecaster catches up with a new level within its window; what keeps an incident that lasts
+ * scored is the state term, a distance from the normaliser's centre. A centre that follows each
+ * level within a hundred ticks forgets the incident; model.norm_ticks sets how long it remembers.
+ */
+static void test_a_lasting_level_stays_scored_for_as_long_as_the_normaliser_remembers(void **state)
+{
+    (void)state;
+    double n_short, a_short, n_long, a_long;
+    shifted_scores(20, 150, &n_short, &a_short);
+    shifted_scores(10000, 150, &n_long, &a_long);
+    printf("  150 ticks into a lasting shift: raw %.2f (normal max %.2f) with norm_ticks 10000, "
+           "%.2f (normal max %.2f) with 20\n",
+           a_long, n_long, a_short, n_short);
+    assert_true(a_long > 2 * n_long);
+    assert_true(a_short < n_short);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -766,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_a_late_host_skips_the_ticks_its_group_stepped_without_it),
         cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
         cmocka_unit_test(test_mv_host_blob_carries_queued_ticks_and_reads_version_2),
+        cmocka_unit_test(test_a_lasting_level_stays_scored_for_as_long_as_the_normaliser_remembers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
