@@ -10,7 +10,7 @@
 void vg_hscore_defaults(struct vg_hscore_params *p)
 {
     p->top_k = 3;
-    p->smooth = 10;
+    p->smooth = 5;
     p->blame = 60;
     p->blame_fast = 10;
     p->floor = 0.3;

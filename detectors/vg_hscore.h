@@ -60,7 +60,7 @@ struct vg_hscore_params {
     struct vg_spot_params spot;
 };
 
-/* Defaults (measured on SMD, docs/evaluation.md): top_k 3, smooth 10, blame 60, blame_fast 10,
+/* Defaults (measured on SMD, docs/evaluation.md): top_k 3, smooth 5, blame 60, blame_fast 10,
  * floor 0.3, alpha 0.001, clip 4, fit_n 256, state_weight 1, state_k 3, burst 0.2, SPOT
  * defaults with min_sigma 0.1. */
 void vg_hscore_defaults(struct vg_hscore_params *p);

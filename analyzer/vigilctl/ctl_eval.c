@@ -63,6 +63,7 @@ static const struct extra extras[] = {
     {"hstate_k", offsetof(struct ctl_eval_smd_opts, hstate_k)},
     {"hlearn", offsetof(struct ctl_eval_smd_opts, hlearn)},
     {"hburst", offsetof(struct ctl_eval_smd_opts, hburst)},
+    {"seed", offsetof(struct ctl_eval_smd_opts, seed)},
 };
 
 static int set_extra(struct ctl_eval_smd_opts *so, const char *arg)
@@ -101,11 +102,11 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
     o->smd = (struct ctl_eval_smd_opts){.host = 1,
                                         .epochs = 2,
                                         .topk = 3,
-                                        .hsmooth = 10,
+                                        .hsmooth = 5,
                                         .hfloor = 0.3,
                                         .halpha = 0.001,
                                         .norm_alpha = 1e-5,
-                                        .lr = 1e-3,
+                                        .lr = 3e-4,
                                         .window = 8,
                                         .online = 1,
                                         .hq = 0.98,
@@ -115,7 +116,8 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
                                         .hstate = 1,
                                         .hstate_k = 3,
                                         .hlearn = 0.9999,
-                                        .hburst = 0.2};
+                                        .hburst = 0.2,
+                                        .seed = 1};
     o->name = "vigil";
     if (!sets || !params)
         goto out;

@@ -36,6 +36,7 @@ struct ctl_eval_opts {
         double hstate_k;   /* its threshold in typical distances */
         double hlearn;     /* host calibration: scores at or above this are not learned */
         double hburst;     /* ... nor any while peaks come at more than this rate (0: off) */
+        double seed;       /* vg_mv's weight initialisation */
     } smd;
 };
 

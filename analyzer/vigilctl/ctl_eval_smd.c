@@ -41,7 +41,7 @@ static void help(FILE *f)
             "  2, 3  the larger / the mean of both surprises, calibrated again by SPOT\n"
             "Host scorer parameters (--param): epochs, topk, hsmooth, hblame, hbfast, hfloor,\n"
             "halpha, hq, hstate, hstate_k, hlearn, hburst, norm_alpha, lr, window, online,\n"
-            "ublame, arch (0 forecaster, 1 autoencoder), bottleneck (docs/evaluation.md).\n"
+            "ublame, arch (0 forecaster, 1 autoencoder), bottleneck, seed (docs/evaluation.md).\n"
             "\nOptions:\n",
             TOP_K);
     ctl_eval_common_help(f);
@@ -118,6 +118,7 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     mp.norm.alpha = (float)o->smd.norm_alpha;
     mp.arch = o->smd.arch > 0 ? VG_MV_AUTOENCODER : VG_MV_FORECAST;
     mp.hidden[1] = (uint32_t)o->smd.bottleneck;
+    mp.seed = (uint64_t)o->smd.seed;
     if (vg_mv_new(&h->mv, &mp, &h->k, err, sizeof(err)) < 0 ||
         vg_mv_add_host(h->mv, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
