@@ -248,8 +248,8 @@ static const struct vg_cfg_key keys[] = {
      "exponential average; the first ticks averaged evenly): the state term measures how far a "
      "metric is from this centre, so a level that lasts becomes normal after about this many "
      "ticks; longer keeps a lasting incident scored (SMD: best F1 0.456 at 100, 0.520 at "
-     "10000) but also a host whose level changed for good, and the state term's spread is "
-     "fitted over model.calib_init ticks only (docs/detectors.md)"},
+     "10000) but also a host whose level changed for good, and it cost attribution in "
+     "test_mv_analyzer (docs/detectors.md)"},
     {"model.max_metrics", VG_CFG_INT, "128", OFF(model_max_metrics), 1, 4096, NULL,
      "metrics per host group the mv model takes (the first names in sorted order)"},
     {"model.queue_ticks", VG_CFG_INT, "8", OFF(model_queue_ticks), 1, 64, NULL,
