@@ -660,7 +660,9 @@ static void test_queued_ticks_move_with_an_exported_host(void **state)
 
 /* ---- the mv model's host blob (state topic) ---- */
 
-static void mv_tick(struct vg_models *ms, int h, uint64_t t)
+/* One tick of host web-<h>; `shift` (in the metric's own amplitudes) added to load_1 and
+ * disk_wa. */
+static void mv_tick_at(struct vg_models *ms, int h, uint64_t t, double shift)
 {
     char err[VG_ERRLEN], host[32];
     struct vg_metric m[NM];
@@ -668,9 +670,16 @@ static void mv_tick(struct vg_models *ms, int h, uint64_t t)
         m[j].name = names[j];
         m[j].value = value(h, t, j);
     }
+    m[2].value += shift * (1 + 0.2 * 2);
+    m[4].value += shift * (1 + 0.2 * 4);
     snprintf(host, sizeof(host), "web-%02d", h);
     struct vg_model_tick tk = {host, "web", (int64_t)t * 1000, m, NM};
     assert_int_equal(vg_models_update(ms, &tk, err, sizeof(err)), 0);
+}
+
+static void mv_tick(struct vg_models *ms, int h, uint64_t t)
+{
+    mv_tick_at(ms, h, t, 0);
 }
 
 static void test_mv_host_blob_carries_queued_ticks_and_reads_version_2(void **state)
@@ -754,26 +763,6 @@ static void test_mv_host_blob_carries_queued_ticks_and_reads_version_2(void **st
 
 /* ---- the normaliser's memory (model.norm_ticks) ---- */
 
-/* One tick of three hosts; from tick `from` on, web-01's load_1 and disk_wa sit at a new level. */
-static void mv_tick_shifted(struct vg_models *ms, uint64_t t, uint64_t from)
-{
-    char err[VG_ERRLEN], host[32];
-    for (int h = 0; h < 3; h++) {
-        struct vg_metric m[NM];
-        for (int j = 0; j < NM; j++) {
-            m[j].name = names[j];
-            m[j].value = value(h, t, j);
-        }
-        if (h == 1 && t >= from) {
-            m[2].value += 8 * (1 + 0.2 * 2);
-            m[4].value += 8 * (1 + 0.2 * 4);
-        }
-        snprintf(host, sizeof(host), "web-%02d", h);
-        struct vg_model_tick tk = {host, "web", (int64_t)t * 1000, m, NM};
-        assert_int_equal(vg_models_update(ms, &tk, err, sizeof(err)), 0);
-    }
-}
-
 /* web-01's raw mv score `late` ticks into a lasting level shift, and its largest before it. */
 static void shifted_scores(uint32_t norm_ticks, uint64_t late, double *normal, double *after)
 {
@@ -795,7 +784,8 @@ static void shifted_scores(uint32_t norm_ticks, uint64_t late, double *normal, d
     const uint64_t from = 2000;
     *normal = 0;
     for (uint64_t t = 0; t <= from + late; t++) {
-        mv_tick_shifted(ms, t, from);
+        for (int h = 0; h < 3; h++)
+            mv_tick_at(ms, h, t, h == 1 && t >= from ? 8 : 0);
         struct vg_model_score sc;
         if (vg_models_score(ms, "web-01", "mv", &sc) == 0 && sc.warm && t > 200 && t < from)
             *normal = fmax(*normal, sc.raw);
