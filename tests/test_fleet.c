@@ -682,18 +682,24 @@ static void mv_tick(struct vg_models *ms, int h, uint64_t t)
     mv_tick_at(ms, h, t, 0);
 }
 
+/* The mv model's settings for these tests: a group of up to 100 hosts of 12 metrics. */
+static struct vg_model_env mv_env(uint32_t calib_init, uint32_t queue_ticks)
+{
+    return (struct vg_model_env){.k = &cpu,
+                                 .window = 8,
+                                 .max_metrics = 64,
+                                 .max_hosts = 100,
+                                 .max_groups = 4,
+                                 .top_k = 3,
+                                 .calib_init = calib_init,
+                                 .queue_ticks = queue_ticks,
+                                 .train = 1,
+                                 .seed = 1};
+}
+
 static void test_mv_host_blob_carries_queued_ticks_and_reads_version_2(void **state)
 {
-    struct vg_model_env env = {.k = &cpu,
-                               .window = 8,
-                               .max_metrics = 64,
-                               .max_hosts = 100,
-                               .max_groups = 4,
-                               .top_k = 3,
-                               .calib_init = 16,
-                               .queue_ticks = 8,
-                               .train = 1,
-                               .seed = 1};
+    struct vg_model_env env = mv_env(16, 8);
     struct vg_models *a, *b;
     char err[VG_ERRLEN];
     assert_int_equal(vg_models_new(&a, "mv", &env, err, sizeof(err)), 0);
@@ -766,18 +772,9 @@ static void test_mv_host_blob_carries_queued_ticks_and_reads_version_2(void **st
 /* web-01's raw mv score `late` ticks into a lasting level shift, and its largest before it. */
 static void shifted_scores(uint32_t norm_ticks, uint64_t late, double *normal, double *after)
 {
-    struct vg_model_env env = {.k = &cpu,
-                               .window = 8,
-                               .max_metrics = 64,
-                               .max_hosts = 100,
-                               .max_groups = 4,
-                               .top_k = 3,
-                               .calib_init = 32,
-                               .state_weight = 1,
-                               .norm_ticks = norm_ticks,
-                               .queue_ticks = 1,
-                               .train = 1,
-                               .seed = 1};
+    struct vg_model_env env = mv_env(32, 1);
+    env.state_weight = 1;
+    env.norm_ticks = norm_ticks;
     struct vg_models *ms;
     char err[VG_ERRLEN];
     assert_int_equal(vg_models_new(&ms, "mv", &env, err, sizeof(err)), 0);

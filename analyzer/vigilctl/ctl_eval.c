@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "analyzer_config.h"
+#include "vg_hscore.h"
 #include "vg_util.h"
 #include "vigilctl.h"
 
@@ -99,24 +100,28 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
     size_t n_sets = 0, n_params = 0;
     int rc = 2, c;
     memset(o, 0, sizeof(*o));
+    /* The host score's settings start from the analyzer's own (vg_hscore_defaults); the rest
+     * are the evaluation's: its training phase, its frozen normaliser, which path scores. */
+    struct vg_hscore_params hp;
+    vg_hscore_defaults(&hp);
     o->smd = (struct ctl_eval_smd_opts){.host = 1,
                                         .epochs = 2,
-                                        .topk = 3,
-                                        .hsmooth = 5,
-                                        .hfloor = 0.3,
-                                        .halpha = 0.001,
+                                        .topk = hp.top_k,
+                                        .hsmooth = hp.smooth,
+                                        .hfloor = hp.floor,
+                                        .halpha = hp.alpha,
                                         .norm_alpha = 1e-5,
                                         .lr = 3e-4,
                                         .window = 8,
                                         .online = 1,
-                                        .hq = 0.98,
-                                        .hblame = 60,
-                                        .hbfast = 10,
+                                        .hq = hp.spot.q,
+                                        .hblame = hp.blame,
+                                        .hbfast = hp.blame_fast,
                                         .bottleneck = 32,
-                                        .hstate = 1,
-                                        .hstate_k = 3,
-                                        .hlearn = 0.9999,
-                                        .hburst = 0.2,
+                                        .hstate = hp.state_weight,
+                                        .hstate_k = hp.state_k,
+                                        .hlearn = hp.spot.learn_max,
+                                        .hburst = hp.burst,
                                         .seed = 1};
     o->name = "vigil";
     if (!sets || !params)
