@@ -114,6 +114,59 @@ static void smd_slice_prints_machine_and_mean(void **state)
     free(b);
 }
 
+static void smd_results_file_has_a_row_per_test_row_with_its_label(void **state)
+{
+    char *a;
+    char cmd[1024];
+    /* The labels column must be test_label's, row for row (paste puts them side by side). */
+    snprintf(cmd, sizeof(cmd),
+             "d=$(mktemp -d) && " VIGILCTL " eval smd -r $d " VG_TEST_DATA
+             "/smd-slice >/dev/null && head -1 $d/machine-1-3.csv && "
+             "tail -n +2 $d/machine-1-3.csv | wc -l && "
+             "tail -n +2 $d/machine-1-3.csv | cut -d, -f2 | paste -d' ' - " VG_TEST_DATA
+             "/smd-slice/test_label/machine-1-3.txt | awk '$1 != $2' | wc -l; rm -rf $d");
+    assert_int_equal(run(cmd, &a), 0);
+    assert_non_null(strstr(a, "row,label,surprise,raw,blame1,blame2,blame3\n450\n0\n"));
+    free(a);
+}
+
+/* A group of one machine runs the same phases on the same rows as the machine alone, so its
+ * table must be the same to the digit; a group of the same machine twice too, as the mean of two
+ * equal gradients is the gradient. */
+static void smd_group_of_one_machine_scores_as_the_machine_alone(void **state)
+{
+    char *a, *b, *c;
+    char cmd[1024];
+    assert_int_equal(run(VIGILCTL " eval smd " VG_TEST_DATA "/smd-slice 2>&1 | tail -n +2", &a), 0);
+    assert_int_equal(
+        run(VIGILCTL " eval smd -p group=1 " VG_TEST_DATA "/smd-slice 2>&1 | tail -n +2", &b), 0);
+    assert_non_null(strstr(a, "\nmachine-1-3 "));
+    assert_string_equal(a, b);
+    snprintf(cmd, sizeof(cmd),
+             "d=$(mktemp -d) && for s in train test test_label interpretation_label; do "
+             "mkdir $d/$s && cp " VG_TEST_DATA "/smd-slice/$s/machine-1-3.txt $d/$s/ && "
+             "cp " VG_TEST_DATA
+             "/smd-slice/$s/machine-1-3.txt $d/$s/machine-1-9.txt; done && " VIGILCTL
+             " eval smd -p group=1 $d 2>&1 | grep '^machine-1-3 '; rm -rf $d");
+    assert_int_equal(run(cmd, &c), 0);
+    const char *line = strstr(a, "\nmachine-1-3 ");
+    assert_non_null(line);
+    assert_true(strncmp(c, "machine-1-3 ", 12) == 0 && strchr(c, '\n'));
+    assert_memory_equal(c, line + 1, strlen(c));
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void smd_group_refuses_the_per_series_scorer(void **state)
+{
+    char *a;
+    assert_int_equal(
+        run(VIGILCTL " eval smd -p group=1 -p host=0 " VG_TEST_DATA "/smd-slice 2>&1", &a), 1);
+    assert_non_null(strstr(a, "group=1 runs the vg_mv host scorer alone"));
+    free(a);
+}
+
 static void bad_input_is_refused_with_a_message(void **state)
 {
     char *a;
@@ -138,6 +191,9 @@ int main(void)
         cmocka_unit_test(nab_as_alerts_counts_alert_onsets_not_rows),
         cmocka_unit_test(nab_results_files_follow_nab_layout),
         cmocka_unit_test(smd_slice_prints_machine_and_mean),
+        cmocka_unit_test(smd_results_file_has_a_row_per_test_row_with_its_label),
+        cmocka_unit_test(smd_group_of_one_machine_scores_as_the_machine_alone),
+        cmocka_unit_test(smd_group_refuses_the_per_series_scorer),
         cmocka_unit_test(bad_input_is_refused_with_a_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "analyzer_config.h"
 #include "vg_hscore.h"
@@ -65,6 +66,7 @@ static const struct extra extras[] = {
     {"hlearn", offsetof(struct ctl_eval_smd_opts, hlearn)},
     {"hburst", offsetof(struct ctl_eval_smd_opts, hburst)},
     {"seed", offsetof(struct ctl_eval_smd_opts, seed)},
+    {"group", offsetof(struct ctl_eval_smd_opts, group)},
 };
 
 static int set_extra(struct ctl_eval_smd_opts *so, const char *arg)
@@ -227,4 +229,21 @@ int vg_ctl_eval(int argc, char **argv)
         return ctl_eval_smd(argc - 1, argv + 1);
     fprintf(stderr, "vigilctl eval: unknown kind '%s' (nab, smd)\n", argv[1]);
     return 2;
+}
+
+int ctl_eval_mkdirs(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
 }

@@ -37,6 +37,7 @@ struct ctl_eval_opts {
         double hlearn;     /* host calibration: scores at or above this are not learned */
         double hburst;     /* ... nor any while peaks come at more than this rate (0: off) */
         double seed;       /* vg_mv's weight initialisation */
+        double group;      /* 1: every machine a host of one vg_mv group (shared weights) */
     } smd;
 };
 
@@ -53,6 +54,9 @@ int ctl_eval_step(const struct ctl_eval_opts *o, void *state, int64_t ts_ms, dou
 
 int ctl_eval_nab(int argc, char **argv);
 int ctl_eval_smd(int argc, char **argv);
+
+/* Creates path and its missing parents (the --results folders). 0 or -errno. */
+int ctl_eval_mkdirs(const char *path);
 
 /* Prints the option lines shared by both kinds. */
 void ctl_eval_common_help(FILE *f);

@@ -93,23 +93,6 @@ static void free_list(char **v, size_t n)
     free(v);
 }
 
-static int mkdirs(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static int write_results(const struct ctl_eval_opts *o, const struct nab_item *it)
 {
     char dir[4096], path[8192];
@@ -120,7 +103,7 @@ static int write_results(const struct ctl_eval_opts *o, const struct nab_item *i
         fprintf(stderr, "vigilctl eval nab: results path too long\n");
         return -1;
     }
-    if (mkdirs(dir) != 0) {
+    if (ctl_eval_mkdirs(dir) != 0) {
         fprintf(stderr, "vigilctl eval nab: cannot create %s: %s\n", dir, strerror(errno));
         return -1;
     }

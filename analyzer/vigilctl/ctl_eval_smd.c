@@ -41,10 +41,15 @@ static void help(FILE *f)
             "  2, 3  the larger / the mean of both surprises, calibrated again by SPOT\n"
             "Host scorer parameters (--param): epochs, topk, hsmooth, hblame, hbfast, hfloor,\n"
             "halpha, hq, hstate, hstate_k, hlearn, hburst, norm_alpha, lr, window, online,\n"
-            "ublame, arch (0 forecaster, 1 autoencoder), bottleneck, seed (docs/evaluation.md).\n"
+            "ublame, arch (0 forecaster, 1 autoencoder), bottleneck, seed (docs/evaluation.md),\n"
+            "group (1: every machine a host of one vg_mv group with shared weights, stepped\n"
+            "together row by row, as the analyzer runs a group; host=1 only).\n"
             "\nOptions:\n",
             TOP_K);
     ctl_eval_common_help(f);
+    fprintf(f,
+            "  -r, --results DIR     write DIR/machine-*.csv: per test row its label, host score\n"
+            "                        (surprise), raw score and the three metrics blamed first\n");
     fprintf(f, "\nExit status: 0 scored, 1 a file could not be read, 2 usage error.\n");
 }
 
@@ -76,9 +81,39 @@ struct host {
     struct vg_hscore_params hp;
     float *xf, *res, *z;
     double *blame;
+    double raw;           /* the last row's raw host score (vg_hscore), for --results */
     struct vg_spot cspot; /* calibration of the combined score */
     struct vg_spot_params csp;
 };
+
+/* vg_mv's settings for m metrics: its defaults, then the --param overrides. */
+static void mv_params(const struct ctl_eval_opts *o, size_t m, struct vg_mv_params *mp)
+{
+    vg_mv_params_default(mp, (uint32_t)m);
+    mp->window = (uint32_t)o->smd.window;
+    mp->lr = (float)o->smd.lr;
+    mp->norm.alpha = (float)o->smd.norm_alpha;
+    mp->arch = o->smd.arch > 0 ? VG_MV_AUTOENCODER : VG_MV_FORECAST;
+    mp->hidden[1] = (uint32_t)o->smd.bottleneck;
+    mp->seed = (uint64_t)o->smd.seed;
+}
+
+/* The host score's settings: vg_hscore's defaults, then the --param overrides. */
+static void hscore_params(const struct ctl_eval_opts *o, struct vg_hscore_params *hp)
+{
+    vg_hscore_defaults(hp);
+    hp->top_k = (uint32_t)o->smd.topk;
+    hp->smooth = (uint32_t)o->smd.hsmooth;
+    hp->blame = (uint32_t)o->smd.hblame;
+    hp->blame_fast = (uint32_t)o->smd.hbfast;
+    hp->floor = o->smd.hfloor;
+    hp->alpha = o->smd.halpha;
+    hp->spot.q = o->smd.hq;
+    hp->state_weight = o->smd.hstate;
+    hp->state_k = o->smd.hstate_k;
+    hp->spot.learn_max = o->smd.hlearn;
+    hp->burst = o->smd.hburst;
+}
 
 static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
 {
@@ -112,13 +147,7 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
         return -EIO;
     }
     struct vg_mv_params mp;
-    vg_mv_params_default(&mp, (uint32_t)m);
-    mp.window = (uint32_t)o->smd.window;
-    mp.lr = (float)o->smd.lr;
-    mp.norm.alpha = (float)o->smd.norm_alpha;
-    mp.arch = o->smd.arch > 0 ? VG_MV_AUTOENCODER : VG_MV_FORECAST;
-    mp.hidden[1] = (uint32_t)o->smd.bottleneck;
-    mp.seed = (uint64_t)o->smd.seed;
+    mv_params(o, m, &mp);
     if (vg_mv_new(&h->mv, &mp, &h->k, err, sizeof(err)) < 0 ||
         vg_mv_add_host(h->mv, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
@@ -126,18 +155,7 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
     }
     if (vg_hscore_init(&h->hs, m) < 0)
         return -ENOMEM;
-    vg_hscore_defaults(&h->hp);
-    h->hp.top_k = (uint32_t)o->smd.topk;
-    h->hp.smooth = (uint32_t)o->smd.hsmooth;
-    h->hp.blame = (uint32_t)o->smd.hblame;
-    h->hp.blame_fast = (uint32_t)o->smd.hbfast;
-    h->hp.floor = o->smd.hfloor;
-    h->hp.alpha = o->smd.halpha;
-    h->hp.spot.q = o->smd.hq;
-    h->hp.state_weight = o->smd.hstate;
-    h->hp.state_k = o->smd.hstate_k;
-    h->hp.spot.learn_max = o->smd.hlearn;
-    h->hp.burst = o->smd.hburst;
+    hscore_params(o, &h->hp);
     return 0;
 }
 
@@ -208,6 +226,7 @@ static double mv_step(struct host *h, const double *x, int phase, int learn)
         return 0;
     double score, raw;
     vg_hscore_update_state(&h->hs, &h->hp, h->res, h->z, &score, &raw, h->blame);
+    h->raw = raw;
     return h->hs.surprise;
 }
 
@@ -238,39 +257,140 @@ static double host_step(struct host *h, int64_t ts_ms, const double *x, int phas
     return -log10(1 - score);
 }
 
-static int run_machine(const struct ctl_eval_opts *o, const char *name, struct machine_result *r)
+/* --results: one CSV per machine, a row per test row, so that an operator can see where the
+ * score rose and what it blamed (dims 1-based, as in interpretation_label). */
+static int write_rows(const struct ctl_eval_opts *o, const char *name, size_t nt, size_t mt,
+                      const uint8_t *lab, const double *score, const double *raw,
+                      const double *contrib)
+{
+    char path[8192];
+    int n = snprintf(path, sizeof(path), "%s/%.*s.csv", o->results, (int)(strlen(name) - 4), name);
+    if (n < 0 || (size_t)n >= sizeof(path) || ctl_eval_mkdirs(o->results) < 0) {
+        fprintf(stderr, "vigilctl eval smd: %s: cannot create the results folder\n", o->results);
+        return -1;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "vigilctl eval smd: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "row,label,surprise,raw,blame1,blame2,blame3\n");
+    for (size_t i = 0; i < nt; i++) {
+        int top[3] = {-1, -1, -1};
+        const double *c = contrib + i * mt;
+        for (size_t d = 0; d < mt; d++) {
+            int v = (int)d;
+            for (int q = 0; q < 3; q++)
+                if (top[q] < 0 || c[v] > c[top[q]]) {
+                    int t = top[q];
+                    top[q] = v;
+                    v = t;
+                    if (v < 0)
+                        break;
+                }
+        }
+        fprintf(f, "%zu,%u,%.6g,%.6g,%d,%d,%d\n", i, lab[i], score[i], raw[i], top[0] + 1,
+                top[1] + 1, top[2] + 1);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "vigilctl eval smd: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* One machine's data and, once scored, its per-row outputs. */
+struct machine {
+    const char *name;
+    double *train, *test; /* nr x m, nt x m */
+    size_t nr, nt, m;
+    uint8_t *lab;                  /* nt */
+    uint64_t *gt;                  /* nt: interpretation_label's metric sets */
+    double *score, *raw, *contrib; /* nt, nt, nt x m */
+};
+
+static void machine_free(struct machine *d)
+{
+    free(d->train);
+    free(d->test);
+    free(d->lab);
+    free(d->gt);
+    free(d->score);
+    free(d->raw);
+    free(d->contrib);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Reads DIR/{train,test,test_label,interpretation_label}/name and allocates the outputs.
+ * 0, or -1 with the reason printed. */
+static int machine_load(const struct ctl_eval_opts *o, const char *name, struct machine *d)
 {
     char p_train[8192], p_test[8192], p_lab[8192], p_int[8192], err[VG_ERRLEN];
     snprintf(p_train, sizeof(p_train), "%s/train/%s", o->dir, name);
     snprintf(p_test, sizeof(p_test), "%s/test/%s", o->dir, name);
     snprintf(p_lab, sizeof(p_lab), "%s/test_label/%s", o->dir, name);
     snprintf(p_int, sizeof(p_int), "%s/interpretation_label/%s", o->dir, name);
-    double *train = NULL, *test = NULL, *score = NULL, *contrib = NULL;
-    uint8_t *lab = NULL;
-    uint64_t *gt = NULL;
-    size_t nr, mr, nt, mt, nl;
-    struct host h = {0};
-    int rc = -1;
-    if (vg_eval_matrix_read(p_train, &train, &nr, &mr, err, sizeof(err)) ||
-        vg_eval_matrix_read(p_test, &test, &nt, &mt, err, sizeof(err)) ||
-        vg_eval_labels_read(p_lab, &lab, &nl, err, sizeof(err)) ||
-        vg_eval_interp_read(p_int, nt, &gt, err, sizeof(err))) {
+    size_t mr, nl;
+    memset(d, 0, sizeof(*d));
+    d->name = name;
+    if (vg_eval_matrix_read(p_train, &d->train, &d->nr, &mr, err, sizeof(err)) ||
+        vg_eval_matrix_read(p_test, &d->test, &d->nt, &d->m, err, sizeof(err)) ||
+        vg_eval_labels_read(p_lab, &d->lab, &nl, err, sizeof(err)) ||
+        vg_eval_interp_read(p_int, d->nt, &d->gt, err, sizeof(err))) {
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
-        goto out;
+        return -1;
     }
-    if (mr != mt || nl != nt || mt > 64) {
+    if (mr != d->m || nl != d->nt || d->m > 64) {
         fprintf(stderr,
                 "vigilctl eval smd: %s: train has %zu columns, test %zu, labels %zu rows "
                 "for %zu test rows (at most 64 columns)\n",
-                name, mr, mt, nl, nt);
-        goto out;
+                name, mr, d->m, nl, d->nt);
+        return -1;
     }
-    score = malloc(nt * sizeof(double));
-    contrib = malloc(nt * mt * sizeof(double));
-    if (!score || !contrib || host_init(&h, o, mt) != 0) {
+    d->score = malloc(d->nt * sizeof(double));
+    d->raw = malloc(d->nt * sizeof(double));
+    d->contrib = malloc(d->nt * d->m * sizeof(double));
+    if (!d->score || !d->raw || !d->contrib) {
+        fprintf(stderr, "vigilctl eval smd: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The metrics of a scored machine (and its --results file). 0 or -1 (printed). */
+static int machine_finish(const struct ctl_eval_opts *o, struct machine *d,
+                          struct machine_result *r)
+{
+    size_t nt = d->nt, mt = d->m;
+    if (o->results && write_rows(o, d->name, nt, mt, d->lab, d->score, d->raw, d->contrib) != 0)
+        return -1;
+    vg_smd_at(d->score, d->lab, nt, -log10(1 - o->ap.threshold), &r->at);
+    if (vg_smd_best(d->score, d->lab, nt, &r->best, &r->auprc) ||
+        vg_smd_best_adjusted(d->score, d->lab, nt, &r->adj)) {
+        fprintf(stderr, "vigilctl eval smd: out of memory\n");
+        return -1;
+    }
+    /* Attribution is judged where the label says anomalous and an interpretation exists. */
+    for (size_t i = 0; i < nt; i++)
+        if (!d->lab[i])
+            d->gt[i] = 0;
+    vg_smd_hitrate(d->gt, d->contrib, nt, mt, 1.0, &r->hit100, NULL);
+    vg_smd_hitrate(d->gt, d->contrib, nt, mt, 1.5, &r->hit150, NULL);
+    return 0;
+}
+
+static int run_machine(const struct ctl_eval_opts *o, const char *name, struct machine_result *r)
+{
+    struct machine d;
+    struct host h = {0};
+    int rc = -1;
+    if (machine_load(o, name, &d) != 0)
+        goto out;
+    if (host_init(&h, o, d.m) != 0) {
         fprintf(stderr, "vigilctl eval smd: out of memory\n");
         goto out;
     }
+    size_t nr = d.nr, nt = d.nt, mt = d.m;
     int online = o->smd.online > 0;
     /* vg_mv: epochs over the train half; in the last one, the first half fits the per-metric
      * error scales and the second feeds the calibration, so the test half is scored from its
@@ -280,34 +400,164 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
     for (uint32_t e = 0; e < ep; e++)
         for (size_t i = 0; i < nr; i++) {
             int ph = e + 1 < ep ? MV_TRAIN : MV_SCORE;
-            host_step(&h, (int64_t)i * STEP_MS, train + i * mr, ph, 1);
+            host_step(&h, (int64_t)i * STEP_MS, d.train + i * mt, ph, 1);
         }
     for (size_t i = 0; i < nt; i++) {
-        score[i] = host_step(&h, (int64_t)(nr + i) * STEP_MS, test + i * mt, MV_SCORE, online);
-        for (size_t d = 0; d < mt; d++)
-            contrib[i * mt + d] = h.use_mv ? h.blame[d] + o->smd.ublame * h.sur[d] : h.sur[d];
+        d.score[i] = host_step(&h, (int64_t)(nr + i) * STEP_MS, d.test + i * mt, MV_SCORE, online);
+        d.raw[i] = h.use_mv ? h.raw : NAN;
+        for (size_t j = 0; j < mt; j++)
+            d.contrib[i * mt + j] = h.use_mv ? h.blame[j] + o->smd.ublame * h.sur[j] : h.sur[j];
     }
-    vg_smd_at(score, lab, nt, -log10(1 - o->ap.threshold), &r->at);
-    if (vg_smd_best(score, lab, nt, &r->best, &r->auprc) ||
-        vg_smd_best_adjusted(score, lab, nt, &r->adj)) {
-        fprintf(stderr, "vigilctl eval smd: out of memory\n");
-        goto out;
-    }
-    /* Attribution is judged where the label says anomalous and an interpretation exists. */
-    for (size_t i = 0; i < nt; i++)
-        if (!lab[i])
-            gt[i] = 0;
-    vg_smd_hitrate(gt, contrib, nt, mt, 1.0, &r->hit100, NULL);
-    vg_smd_hitrate(gt, contrib, nt, mt, 1.5, &r->hit150, NULL);
-    rc = 0;
+    rc = machine_finish(o, &d, r);
 out:
     host_free(&h);
-    free(train);
-    free(test);
-    free(lab);
-    free(gt);
-    free(score);
-    free(contrib);
+    machine_free(&d);
+    return rc;
+}
+
+/* --param group=1: every machine is a host of one vg_mv group, as the analyzer runs the hosts of
+ * a group: one set of weights, trained and scored in one batched step per row index, each host
+ * with its own normaliser and host score. Row i of every machine is one tick; a machine whose
+ * half is shorter reports nothing (NaN) in the last ticks. The phases are run_machine's. */
+struct group {
+    struct vg_k k;
+    struct vg_mv *mv;
+    struct vg_hscore *hs;
+    struct vg_hscore_params *hp;
+    float *x, *res, *z;
+    double *blame;
+};
+
+static int group_run(const struct ctl_eval_opts *o, struct machine *d, size_t n, struct group *g)
+{
+    char err[VG_ERRLEN];
+    size_t m = d[0].m, maxr = 0, maxt = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (d[k].m != m) {
+            fprintf(stderr, "vigilctl eval smd: group=1: %s has %zu columns, %s %zu\n", d[0].name,
+                    m, d[k].name, d[k].m);
+            return -1;
+        }
+        maxr = d[k].nr > maxr ? d[k].nr : maxr;
+        maxt = d[k].nt > maxt ? d[k].nt : maxt;
+    }
+    g->hs = calloc(n, sizeof(*g->hs));
+    g->hp = calloc(n, sizeof(*g->hp));
+    g->x = malloc(n * m * sizeof(float));
+    g->res = malloc(n * m * sizeof(float));
+    g->z = malloc(n * m * sizeof(float));
+    g->blame = malloc(m * sizeof(double));
+    if (!g->hs || !g->hp || !g->x || !g->res || !g->z || !g->blame) {
+        fprintf(stderr, "vigilctl eval smd: out of memory\n");
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (vg_hscore_init(&g->hs[k], m) < 0) {
+            fprintf(stderr, "vigilctl eval smd: out of memory\n");
+            return -1;
+        }
+        hscore_params(o, &g->hp[k]);
+        g->hp[k].fit_n = (uint32_t)(d[k].nr / 2);
+    }
+    vg_log_init("vigilctl", VG_LOG_WARN, 0);
+    struct vg_mv_params mp;
+    mv_params(o, m, &mp);
+    if (vg_k_open(&g->k, "cpu", err, sizeof(err)) < 0 ||
+        vg_mv_new(&g->mv, &mp, &g->k, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vigilctl eval smd: %s\n", err);
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (vg_mv_add_host(g->mv, NULL, err, sizeof(err)) < 0) {
+            fprintf(stderr, "vigilctl eval smd: %s\n", err);
+            return -1;
+        }
+    uint32_t ep = o->smd.epochs < 1 ? 1 : (uint32_t)o->smd.epochs;
+    /* Passes 0..ep-1 over the train halves (the last one through the host scores too), then
+     * the test halves. */
+    for (uint32_t e = 0; e <= ep; e++) {
+        int test = e == ep, learn = !test || o->smd.online > 0;
+        for (size_t i = 0; i < (test ? maxt : maxr); i++) {
+            for (size_t k = 0; k < n; k++) {
+                size_t nk = test ? d[k].nt : d[k].nr;
+                const double *row = (test ? d[k].test : d[k].train) + i * m;
+                for (size_t j = 0; j < m; j++)
+                    g->x[k * m + j] = i < nk ? (float)row[j] : NAN;
+            }
+            if (vg_mv_step(g->mv, g->x, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) <
+                    0 ||
+                (e + 1 >= ep && (vg_mv_residuals(g->mv, g->res, err, sizeof(err)) < 0 ||
+                                 vg_mv_targets(g->mv, g->z, err, sizeof(err)) < 0))) {
+                fprintf(stderr, "vigilctl eval smd: %s\n", err);
+                return -1;
+            }
+            if (e + 1 < ep)
+                continue;
+            for (size_t k = 0; k < n; k++) {
+                if (i >= (test ? d[k].nt : d[k].nr))
+                    continue;
+                double score, raw;
+                vg_hscore_update_state(&g->hs[k], &g->hp[k], g->res + k * m, g->z + k * m, &score,
+                                       &raw, g->blame);
+                if (!test)
+                    continue;
+                d[k].score[i] = g->hs[k].surprise;
+                d[k].raw[i] = raw;
+                memcpy(d[k].contrib + i * m, g->blame, m * sizeof(double));
+            }
+        }
+    }
+    return 0;
+}
+
+static void group_free(struct group *g, size_t n)
+{
+    if (g->hs)
+        for (size_t k = 0; k < n; k++)
+            vg_hscore_free(&g->hs[k]);
+    free(g->hs);
+    free(g->hp);
+    free(g->x);
+    free(g->res);
+    free(g->z);
+    free(g->blame);
+    if (g->mv)
+        vg_mv_free(g->mv);
+    if (g->k.ops)
+        vg_k_close(&g->k);
+}
+
+/* Loads every machine, runs them as one group and fills r[n]. 0 or -1 (printed). */
+static int run_group(const struct ctl_eval_opts *o, const char *const *names, size_t n,
+                     struct machine_result *r)
+{
+    struct machine *d = calloc(n, sizeof(*d));
+    struct group g;
+    memset(&g, 0, sizeof(g));
+    int rc = -1;
+    if (!d) {
+        fprintf(stderr, "vigilctl eval smd: out of memory\n");
+        return -1;
+    }
+    if (o->smd.host != 1 || o->smd.ublame > 0) {
+        fprintf(stderr, "vigilctl eval smd: group=1 runs the vg_mv host scorer alone (host=1, "
+                        "ublame=0)\n");
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (machine_load(o, names[k], &d[k]) != 0)
+            goto out;
+    if (group_run(o, d, n, &g) != 0)
+        goto out;
+    for (size_t k = 0; k < n; k++)
+        if (machine_finish(o, &d[k], &r[k]) != 0)
+            goto out;
+    rc = 0;
+out:
+    group_free(&g, n);
+    for (size_t k = 0; k < n; k++)
+        machine_free(&d[k]);
+    free(d);
     return rc;
 }
 
@@ -366,10 +616,23 @@ int ctl_eval_smd(int argc, char **argv)
     struct machine_result sum = {0};
     int bad = 0;
     size_t ok = 0, hit_n = 0;
+    struct machine_result *gres = NULL;
+    if (o.smd.group > 0) {
+        gres = calloc(n, sizeof(*gres));
+        if (!gres || run_group(&o, (const char *const *)names, n, gres) != 0) {
+            free(gres);
+            for (size_t i = 0; i < n; i++)
+                free(names[i]);
+            free(names);
+            return 1;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         struct machine_result r;
         memset(&r, 0, sizeof(r));
-        if (run_machine(&o, names[i], &r) != 0) {
+        if (gres)
+            r = gres[i];
+        else if (run_machine(&o, names[i], &r) != 0) {
             bad = 1;
             continue;
         }
