@@ -667,5 +667,6 @@ int ctl_eval_smd(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    free(gres);
     return bad ? 1 : 0;
 }
