@@ -1,8 +1,9 @@
-/* vigilctl eval smd: each machine of a Server Machine Dataset folder through the analyzer's
- * per-series detector (one state per metric, as the analyzer keeps per series), the metrics'
- * scores combined into one host score and calibrated per host (vg_spot), then scored against the
- * test labels (vg_eval_smd.c). Each machine learns causally over its train half and continues over
- * its test half; only the test half is scored. Rows are a minute apart (the data set's step). */
+/* vigilctl eval smd: each machine of a Server Machine Dataset folder through the analyzer's host
+ * scorers (vg_mv's residuals through vg_hscore by default; the per-series detectors, one state
+ * per metric, or both: --param host), then scored against the test labels (vg_eval_smd.c). Each
+ * machine learns causally over its train half and continues over its test half; only the test
+ * half is scored. With --param group=1 the machines are the hosts of one vg_mv group, stepped
+ * together as the analyzer steps a group. Rows are a minute apart (the data set's step). */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -616,23 +617,21 @@ int ctl_eval_smd(int argc, char **argv)
     struct machine_result sum = {0};
     int bad = 0;
     size_t ok = 0, hit_n = 0;
+    /* group=1 scores every machine at once; a failure there fails them all. */
     struct machine_result *gres = NULL;
+    int group_bad = 0;
     if (o.smd.group > 0) {
         gres = calloc(n, sizeof(*gres));
-        if (!gres || run_group(&o, (const char *const *)names, n, gres) != 0) {
-            free(gres);
-            for (size_t i = 0; i < n; i++)
-                free(names[i]);
-            free(names);
-            return 1;
-        }
+        if (!gres)
+            fprintf(stderr, "vigilctl eval smd: out of memory\n");
+        group_bad = !gres || run_group(&o, (const char *const *)names, n, gres) != 0;
     }
     for (size_t i = 0; i < n; i++) {
         struct machine_result r;
         memset(&r, 0, sizeof(r));
-        if (gres)
+        if (gres && !group_bad)
             r = gres[i];
-        else if (run_machine(&o, names[i], &r) != 0) {
+        else if (group_bad || run_machine(&o, names[i], &r) != 0) {
             bad = 1;
             continue;
         }
