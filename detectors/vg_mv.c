@@ -66,7 +66,7 @@ void vg_mv_params_default(struct vg_mv_params *p, uint32_t n_metrics)
         .adam_b1 = 0.9f,
         .adam_b2 = 0.999f,
         .adam_eps = 1e-6f,
-        .huber_delta = 1.0f,
+        .huber_delta = 3.0f,
         .train_every = 1,
         .train_rows = 1024,
         .train_max_score = 6.0f,

@@ -51,7 +51,7 @@ struct vg_mv_params {
     uint64_t seed; /* weight initialisation and nothing else: same seed, same scores */
 };
 
-/* Defaults for m metrics: forecaster, W = 8, hidden {64, 32}, lr 1e-3, Huber delta 1,
+/* Defaults for m metrics: forecaster, W = 8, hidden {64, 32}, lr 1e-3, Huber delta 3,
  * train every tick on up to 1024 hosts, top_k 3. */
 void vg_mv_params_default(struct vg_mv_params *p, uint32_t n_metrics);
 
