@@ -167,6 +167,64 @@ static void smd_group_refuses_the_per_series_scorer(void **state)
     free(a);
 }
 
+/* Replaying saved residuals runs the same vg_hscore calls on the same numbers as the model run
+ * that saved them, so the table must be the same to the digit; a host-score setting given to the
+ * replay must act as it does in a full run. */
+static void smd_replayed_residuals_score_as_the_model_run(void **state)
+{
+    char *a, *b, *c, *d;
+    char cmd[1024];
+    const char *slice = VG_TEST_DATA "/smd-slice";
+    snprintf(cmd, sizeof(cmd),
+             "d=$(mktemp -d) && " VIGILCTL " eval smd --save-residuals $d/r %s | tail -n +2 && "
+             "echo --- && " VIGILCTL " eval smd --from-residuals $d/r %s | tail -n +2 && "
+             "echo --- && " VIGILCTL
+             " eval smd -p hsmooth=1 %s | tail -n +2 && echo --- && " VIGILCTL
+             " eval smd -p hsmooth=1 --from-residuals $d/r %s | tail -n +2; rm -rf $d",
+             slice, slice, slice, slice);
+    assert_int_equal(run(cmd, &a), 0);
+    b = strstr(a, "---\n");
+    assert_non_null(b);
+    *b = 0;
+    b += 4;
+    c = strstr(b, "---\n");
+    assert_non_null(c);
+    *c = 0;
+    c += 4;
+    d = strstr(c, "---\n");
+    assert_non_null(d);
+    *d = 0;
+    d += 4;
+    assert_non_null(strstr(a, "\nmachine-1-3 "));
+    assert_string_equal(a, b);
+    assert_string_equal(c, d);
+    assert_string_not_equal(a, c); /* the setting took effect */
+    free(a);
+}
+
+/* A residuals file that does not match the machine (cut short here) or a scorer that has no
+ * residuals is refused with a message, never scored. */
+static void smd_residuals_that_do_not_fit_are_refused(void **state)
+{
+    char *a;
+    assert_int_equal(
+        run("d=$(mktemp -d) && " VIGILCTL " eval smd --save-residuals $d " VG_TEST_DATA
+            "/smd-slice >/dev/null && truncate -s 1000 $d/machine-1-3.resid && " VIGILCTL
+            " eval smd --from-residuals $d " VG_TEST_DATA
+            "/smd-slice 2>&1; s=$?; rm -rf $d; exit $s",
+            &a),
+        1);
+    assert_non_null(strstr(a, "machine-1-3.resid: 1000 bytes where its header announces"));
+    assert_null(strstr(a, "\nmachine-1-3 "));
+    free(a);
+    assert_int_equal(run(VIGILCTL " eval smd -p group=1 --from-residuals /tmp " VG_TEST_DATA
+                                  "/smd-slice 2>&1",
+                         &a),
+                     2);
+    assert_non_null(strstr(a, "take vg_mv's host scorer, one model per machine"));
+    free(a);
+}
+
 static void bad_input_is_refused_with_a_message(void **state)
 {
     char *a;
@@ -194,6 +252,8 @@ int main(void)
         cmocka_unit_test(smd_results_file_has_a_row_per_test_row_with_its_label),
         cmocka_unit_test(smd_group_of_one_machine_scores_as_the_machine_alone),
         cmocka_unit_test(smd_group_refuses_the_per_series_scorer),
+        cmocka_unit_test(smd_replayed_residuals_score_as_the_model_run),
+        cmocka_unit_test(smd_residuals_that_do_not_fit_are_refused),
         cmocka_unit_test(bad_input_is_refused_with_a_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

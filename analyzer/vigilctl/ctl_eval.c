@@ -91,10 +91,16 @@ static int set_extra(struct ctl_eval_smd_opts *so, const char *arg)
 int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_help)(FILE *f))
 {
     static const struct option lo[] = {
-        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
-        {"param", required_argument, NULL, 'p'},  {"results", required_argument, NULL, 'r'},
-        {"name", required_argument, NULL, 'n'},   {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"param", required_argument, NULL, 'p'},
+        {"results", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"save-residuals", required_argument, NULL, 'S'},
+        {"from-residuals", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
     char **sets = calloc((size_t)argc + 1, sizeof(char *));
@@ -146,6 +152,12 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
             break;
         case 'n':
             o->name = optarg;
+            break;
+        case 'S':
+            o->save_resid = optarg;
+            break;
+        case 'F':
+            o->from_resid = optarg;
             break;
         case 'v':
             o->verbose++;

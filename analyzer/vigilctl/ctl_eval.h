@@ -12,6 +12,8 @@ struct ctl_eval_opts {
     struct vg_detector_params dp;  /* the analyzer's detector.* settings, then --param */
     struct vg_alert_params ap;     /* the analyzer's alert.threshold, alert.for, .resolve_for */
     const char *results;           /* --results DIR, or NULL */
+    const char *save_resid;        /* eval smd --save-residuals DIR, or NULL */
+    const char *from_resid;        /* eval smd --from-residuals DIR, or NULL */
     const char *name;              /* detector name in NAB's results tree */
     int verbose;
     const char *dir; /* the data set */
@@ -43,7 +45,8 @@ struct ctl_eval_opts {
 
 /* Parses the options common to eval nab and eval smd (argv[0] is the data set kind):
  *   --config FILE, --set KEY=VALUE (analyzer keys), --param NAME=VALUE (model extras),
- *   --results DIR, --name NAME, -v; the one positional argument is DIR.
+ *   --results DIR, --name NAME, -v, --save-residuals DIR, --from-residuals DIR (eval smd); the
+ *   one positional argument is DIR.
  * Returns 0, 2 after a usage error (message printed), or 3 after --help (help printed by help). */
 int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*help)(FILE *f));
 

@@ -180,6 +180,11 @@ int ctl_eval_nab(int argc, char **argv)
     int prc = ctl_eval_parse(argc, argv, &o, help);
     if (prc)
         return prc == 3 ? 0 : prc;
+    if (o.save_resid || o.from_resid) {
+        fprintf(stderr,
+                "vigilctl eval nab: --save-residuals and --from-residuals are eval smd's\n");
+        return 2;
+    }
     char data[4096], labels[4096];
     snprintf(data, sizeof(data), "%s/data", o.dir);
     snprintf(labels, sizeof(labels), "%s/labels/combined_windows.json", o.dir);

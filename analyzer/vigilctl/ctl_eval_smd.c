@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ctl_eval.h"
+#include "ctl_eval_resid.h"
 #include "vg_eval_io.h"
 #include "vg_eval_smd.h"
 #include "vg_hscore.h"
@@ -50,7 +51,14 @@ static void help(FILE *f)
     ctl_eval_common_help(f);
     fprintf(f,
             "  -r, --results DIR     write DIR/machine-*.csv: per test row its label, host score\n"
-            "                        (surprise), raw score and the three metrics blamed first\n");
+            "                        (surprise), raw score and the three metrics blamed first\n"
+            "  --save-residuals DIR  also write DIR/machine-*.resid: vg_mv's residuals and\n"
+            "                        normalised values of the rows the host score sees\n"
+            "  --from-residuals DIR  score those instead of running vg_mv: only the host score's\n"
+            "                        parameters (topk, hsmooth, hfloor, halpha, hq, hstate,\n"
+            "                        hstate_k, hlearn, hburst, hblame, hbfast) take effect; the\n"
+            "                        model's are those of the run that saved them. A second\n"
+            "                        instead of a minute per setting\n");
     fprintf(f, "\nExit status: 0 scored, 1 a file could not be read, 2 usage error.\n");
 }
 
@@ -82,8 +90,10 @@ struct host {
     struct vg_hscore_params hp;
     float *xf, *res, *z;
     double *blame;
-    double raw;           /* the last row's raw host score (vg_hscore), for --results */
-    struct vg_spot cspot; /* calibration of the combined score */
+    double raw;                 /* the last row's raw host score (vg_hscore), for --results */
+    struct ctl_resid rin, rout; /* --from-residuals, --save-residuals */
+    int failed;                 /* vg_mv or a residuals file failed: the machine is not scored */
+    struct vg_spot cspot;       /* calibration of the combined score */
     struct vg_spot_params csp;
 };
 
@@ -215,20 +225,33 @@ enum { MV_TRAIN, MV_SCORE };
 static double mv_step(struct host *h, const double *x, int phase, int learn)
 {
     char err[VG_ERRLEN];
-    for (size_t d = 0; d < h->m; d++)
-        h->xf[d] = (float)x[d];
-    if (vg_mv_step(h->mv, h->xf, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) < 0 ||
-        (phase != MV_TRAIN && (vg_mv_residuals(h->mv, h->res, err, sizeof(err)) < 0 ||
-                               vg_mv_targets(h->mv, h->z, err, sizeof(err)) < 0))) {
-        fprintf(stderr, "vigilctl eval smd: %s\n", err);
+    if (h->failed)
         return 0;
+    if (h->o->from_resid) {
+        /* Replay: the rows the host score saw when they were saved; no model runs. */
+        if (ctl_resid_read(&h->rin, h->res, h->z, err, sizeof(err)) < 0)
+            goto fail;
+    } else {
+        for (size_t d = 0; d < h->m; d++)
+            h->xf[d] = (float)x[d];
+        if (vg_mv_step(h->mv, h->xf, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) <
+                0 ||
+            (phase != MV_TRAIN && (vg_mv_residuals(h->mv, h->res, err, sizeof(err)) < 0 ||
+                                   vg_mv_targets(h->mv, h->z, err, sizeof(err)) < 0)))
+            goto fail;
+        if (phase == MV_TRAIN)
+            return 0;
+        if (h->o->save_resid && ctl_resid_write(&h->rout, h->res, h->z, err, sizeof(err)) < 0)
+            goto fail;
     }
-    if (phase == MV_TRAIN)
-        return 0;
     double score, raw;
     vg_hscore_update_state(&h->hs, &h->hp, h->res, h->z, &score, &raw, h->blame);
     h->raw = raw;
     return h->hs.surprise;
+fail:
+    fprintf(stderr, "vigilctl eval smd: %s\n", err);
+    h->failed = 1;
+    return 0;
 }
 
 /* One row through the host scorer chosen (o->smd.host). The per-series detectors see each row
@@ -393,10 +416,20 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
     }
     size_t nr = d.nr, nt = d.nt, mt = d.m;
     int online = o->smd.online > 0;
+    char err[VG_ERRLEN], stem[256];
+    snprintf(stem, sizeof(stem), "%.*s", (int)(strlen(name) - 4), name);
+    if ((o->from_resid &&
+         ctl_resid_open(&h.rin, o->from_resid, stem, mt, nr, nt, err, sizeof(err)) < 0) ||
+        (o->save_resid &&
+         ctl_resid_create(&h.rout, o->save_resid, stem, mt, nr, nt, err, sizeof(err)) < 0)) {
+        fprintf(stderr, "vigilctl eval smd: %s\n", err);
+        goto out;
+    }
     /* vg_mv: epochs over the train half; in the last one, the first half fits the per-metric
      * error scales and the second feeds the calibration, so the test half is scored from its
-     * first row. The per-series detectors learn the train half once (in the last epoch). */
-    uint32_t ep = !h.use_mv || o->smd.epochs < 1 ? 1 : (uint32_t)o->smd.epochs;
+     * first row. The per-series detectors learn the train half once (in the last epoch). A
+     * replay has only the last epoch's rows: the earlier ones never reach the host score. */
+    uint32_t ep = !h.use_mv || o->smd.epochs < 1 || o->from_resid ? 1 : (uint32_t)o->smd.epochs;
     h.hp.fit_n = (uint32_t)(nr / 2);
     for (uint32_t e = 0; e < ep; e++)
         for (size_t i = 0; i < nr; i++) {
@@ -409,8 +442,15 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
         for (size_t j = 0; j < mt; j++)
             d.contrib[i * mt + j] = h.use_mv ? h.blame[j] + o->smd.ublame * h.sur[j] : h.sur[j];
     }
-    rc = machine_finish(o, &d, r);
+    if (ctl_resid_close(&h.rout, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vigilctl eval smd: %s\n", err);
+        h.failed = 1;
+    }
+    if (!h.failed)
+        rc = machine_finish(o, &d, r);
 out:
+    ctl_resid_close(&h.rin, err, sizeof(err));
+    ctl_resid_close(&h.rout, err, sizeof(err));
     host_free(&h);
     machine_free(&d);
     return rc;
@@ -573,6 +613,18 @@ int ctl_eval_smd(int argc, char **argv)
     int prc = ctl_eval_parse(argc, argv, &o, help);
     if (prc)
         return prc == 3 ? 0 : prc;
+    if ((o.save_resid || o.from_resid) &&
+        (o.smd.host != 1 || o.smd.ublame > 0 || o.smd.group > 0)) {
+        fprintf(stderr,
+                "vigilctl eval smd: --save-residuals and --from-residuals take vg_mv's host "
+                "scorer, one model per machine (host=1, ublame=0, group=0)\n");
+        return 2;
+    }
+    if (o.save_resid && o.from_resid) {
+        fprintf(stderr, "vigilctl eval smd: --save-residuals with --from-residuals would copy the "
+                        "residuals; give one of them\n");
+        return 2;
+    }
     char tdir[8192];
     snprintf(tdir, sizeof(tdir), "%s/test", o.dir);
     DIR *d = opendir(tdir);
@@ -610,8 +662,9 @@ int ctl_eval_smd(int argc, char **argv)
         fprintf(stderr, "vigilctl eval smd: --param host=%g: expected 0, 1, 2 or 3\n", o.smd.host);
         return 2;
     }
-    printf("SMD %s: %zu machines, detector %s, host scorer %s, alert.threshold %g\n", o.dir, n,
-           o.det->name, scorers[how], o.ap.threshold);
+    printf("SMD %s: %zu machines, detector %s, host scorer %s%s%s, alert.threshold %g\n", o.dir, n,
+           o.det->name, scorers[how], o.from_resid ? " replayed from " : "",
+           o.from_resid ? o.from_resid : "", o.ap.threshold);
     printf("%-16s %6s %6s %6s | %7s %6s | %6s | %6s %6s\n", "machine", "P@thr", "R@thr", "F1@thr",
            "bestF1", "AUPRC", "PA-F1", "HR@100", "HR@150");
     struct machine_result sum = {0};
