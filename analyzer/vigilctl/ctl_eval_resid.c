@@ -9,9 +9,13 @@
 #define MAGIC    "VGRESID1"
 #define HDR_SIZE 32
 
-static int set_path(struct ctl_resid *r, const char *dir, const char *name, char *err,
-                    size_t errlen)
+/* The state both directions start from: path, shape, nothing open. */
+static int start(struct ctl_resid *r, const char *dir, const char *name, size_t m, uint64_t nr,
+                 uint64_t nt, char *err, size_t errlen)
 {
+    memset(r, 0, sizeof(*r));
+    r->m = m;
+    r->rows = nr + nt;
     int n = snprintf(r->path, sizeof(r->path), "%s/%s.resid", dir, name);
     if (n < 0 || (size_t)n >= sizeof(r->path))
         return vg_err(err, errlen, -ENAMETOOLONG, "%s/%s.resid: path too long", dir, name);
@@ -21,8 +25,7 @@ static int set_path(struct ctl_resid *r, const char *dir, const char *name, char
 int ctl_resid_create(struct ctl_resid *r, const char *dir, const char *name, size_t m, uint64_t nr,
                      uint64_t nt, char *err, size_t errlen)
 {
-    memset(r, 0, sizeof(*r));
-    int rc = set_path(r, dir, name, err, errlen);
+    int rc = start(r, dir, name, m, nr, nt, err, errlen);
     if (rc < 0)
         return rc;
     if ((rc = ctl_eval_mkdirs(dir)) < 0)
@@ -36,8 +39,6 @@ int ctl_resid_create(struct ctl_resid *r, const char *dir, const char *name, siz
     memcpy(h + 8, &m32, 4);
     memcpy(h + 16, &nr, 8);
     memcpy(h + 24, &nt, 8);
-    r->m = m;
-    r->rows = nr + nt;
     r->writing = 1;
     if (fwrite(h, sizeof(h), 1, r->f) != 1) {
         rc = vg_err(err, errlen, -EIO, "%s: write failed", r->path);
@@ -51,8 +52,7 @@ int ctl_resid_create(struct ctl_resid *r, const char *dir, const char *name, siz
 int ctl_resid_open(struct ctl_resid *r, const char *dir, const char *name, size_t m, uint64_t nr,
                    uint64_t nt, char *err, size_t errlen)
 {
-    memset(r, 0, sizeof(*r));
-    int rc = set_path(r, dir, name, err, errlen);
+    int rc = start(r, dir, name, m, nr, nt, err, errlen);
     if (rc < 0)
         return rc;
     r->f = fopen(r->path, "rb");
@@ -86,8 +86,6 @@ int ctl_resid_open(struct ctl_resid *r, const char *dir, const char *name, size_
                     len, (unsigned long long)want);
         goto fail;
     }
-    r->m = m;
-    r->rows = nr + nt;
     return 0;
 fail:
     fclose(r->f);
