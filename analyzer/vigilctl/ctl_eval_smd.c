@@ -62,6 +62,13 @@ static void help(FILE *f)
     fprintf(f, "\nExit status: 0 scored, 1 a file could not be read, 2 usage error.\n");
 }
 
+/* Length of a machine's name without its ".txt" (the data set's files; the table's rows, the
+ * --results and --save-residuals files are named by the rest). */
+static int stem_len(const char *file)
+{
+    return (int)(strlen(file) - 4);
+}
+
 struct machine_result {
     struct vg_prf at, best, adj;
     double auprc, hit100, hit150;
@@ -288,7 +295,7 @@ static int write_rows(const struct ctl_eval_opts *o, const char *name, size_t nt
                       const double *contrib)
 {
     char path[8192];
-    int n = snprintf(path, sizeof(path), "%s/%.*s.csv", o->results, (int)(strlen(name) - 4), name);
+    int n = snprintf(path, sizeof(path), "%s/%.*s.csv", o->results, stem_len(name), name);
     if (n < 0 || (size_t)n >= sizeof(path) || ctl_eval_mkdirs(o->results) < 0) {
         fprintf(stderr, "vigilctl eval smd: %s: cannot create the results folder\n", o->results);
         return -1;
@@ -417,7 +424,7 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
     size_t nr = d.nr, nt = d.nt, mt = d.m;
     int online = o->smd.online > 0;
     char err[VG_ERRLEN], stem[256];
-    snprintf(stem, sizeof(stem), "%.*s", (int)(strlen(name) - 4), name);
+    snprintf(stem, sizeof(stem), "%.*s", stem_len(name), name);
     if ((o->from_resid &&
          ctl_resid_open(&h.rin, o->from_resid, stem, mt, nr, nt, err, sizeof(err)) < 0) ||
         (o->save_resid &&
@@ -689,7 +696,7 @@ int ctl_eval_smd(int argc, char **argv)
             continue;
         }
         char nm[64];
-        snprintf(nm, sizeof(nm), "%.*s", (int)(strlen(names[i]) - 4), names[i]);
+        snprintf(nm, sizeof(nm), "%.*s", stem_len(names[i]), names[i]);
         printf("%-16s %6.3f %6.3f %6.3f | %7.3f %6.3f | %6.3f | %6.3f %6.3f\n", nm, r.at.precision,
                r.at.recall, r.at.f1, r.best.f1, r.auprc, r.adj.f1, r.hit100, r.hit150);
         if (o.verbose)
