@@ -44,7 +44,6 @@ struct group {
     unsigned char *absent;   /* no tick in the last step and none since: not waited for */
     uint32_t n_waiting;      /* rows neither absent nor with a tick queued: not complete */
     uint32_t n_queued;       /* rows with a tick queued: something to step */
-    float *x;                /* cap x m: the step's input, each row's front tick */
     unsigned char *reported; /* the row had a tick in this step */
     int64_t *last_ts;        /* event time of each row's last stepped tick */
     /* Catching up after missing values were stepped in for a row (see q_push): the event time
@@ -131,7 +130,6 @@ static void free_group(void *v)
     free(g->qhead);
     free(g->qlen);
     free(g->absent);
-    free(g->x);
     free(g->reported);
     free(g->last_ts);
     free(g->push_ts);
@@ -197,7 +195,7 @@ static int add_row(struct vg_fleet *f, struct group *g, const char *host, char *
         /* One at a time (t is shared); those grown before a failure stay grown. */
         int bad = GROW(g->qx, cap * D * m, t) || GROW(g->qts, cap * D, t) ||
                   GROW(g->qhead, cap, t) || GROW(g->qlen, cap, t) || GROW(g->absent, cap, t) ||
-                  GROW(g->x, cap * m, t) || GROW(g->reported, cap, t) || GROW(g->last_ts, cap, t) ||
+                  GROW(g->reported, cap, t) || GROW(g->last_ts, cap, t) ||
                   GROW(g->push_ts, cap, t) || GROW(g->tick_ms, cap, t) || GROW(g->filled, cap, t) ||
                   GROW(g->hosts, cap, t) || GROW(g->res, cap, t) || GROW(g->last, cap, t);
         if (!bad && f->p.host_score) {
@@ -343,8 +341,10 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
     if (!g->n_queued)
         return 0;
     size_t m = g->m;
+    /* Each row's front tick goes straight into the model's input buffer (page-locked on a GPU). */
+    float *xb = vg_mv_tick_buffer(g->mv);
     for (uint32_t i = 0; i < g->n; i++) {
-        float *x = g->x + (size_t)i * m;
+        float *x = xb + (size_t)i * m;
         g->reported[i] = g->qlen[i] > 0;
         if (!g->reported[i]) {
             for (size_t j = 0; j < m; j++)
@@ -367,7 +367,7 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
         }
     }
     f->st.steps_forced += forced != 0;
-    int rc = vg_mv_step(g->mv, g->x, f->p.train ? VG_MV_TRAIN : VG_MV_SCORE, g->res, err, errlen);
+    int rc = vg_mv_step(g->mv, NULL, f->p.train ? VG_MV_TRAIN : VG_MV_SCORE, g->res, err, errlen);
     if (rc < 0)
         return rc;
     f->st.steps++;

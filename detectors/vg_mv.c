@@ -42,15 +42,19 @@ struct vg_mv {
     float *param, *grad, *adam_m, *adam_v; /* backend buffers of n_params */
     /* Per host, backend buffers of cap rows. */
     uint32_t n, cap, train_cap;
-    float *x, *c, *s, *cnt, *r, *tgt, *win, *score, *top_err, *roww, *loss;
-    int32_t *top_idx;
+    float *x, *c, *s, *cnt, *r, *tgt, *win, *roww, *loss;
+    /* A step's results, one download: score[n], then top_err[n K], then top_idx[n K] (int32). */
+    float *out;
     float *prior_s, *prior_r; /* m */
     /* Host side. */
     uint32_t *age;
-    uint32_t n_primed; /* hosts [0, n_primed) had a step; later ones get priors first */
-    float *h_score, *h_top_err, *h_roww, *h_loss;
+    uint32_t n_primed;          /* hosts [0, n_primed) had a step; later ones get priors first */
+    float *h_x, *h_out;         /* backend host memory: the tick buffer, out's copy (cap rows) */
+    float *h_score, *h_top_err; /* into h_out, laid out for the last step's n */
     int32_t *h_top_idx;
+    float *h_roww, *h_loss;
     uint64_t ticks, adam_t, train_off;
+    uint64_t block_samples; /* vg_mv_set_pipeline() */
     struct vg_mv_stats st;
 };
 
@@ -131,6 +135,17 @@ static void kfree(struct vg_mv *mv, void *p)
         mv->ops->free(mv->ctx, p);
 }
 
+static void *halloc(struct vg_mv *mv, size_t bytes)
+{
+    return mv->ops->host_alloc(mv->ctx, bytes);
+}
+
+static void hfree(struct vg_mv *mv, void *p)
+{
+    if (p)
+        mv->ops->host_free(mv->ctx, p);
+}
+
 static size_t rowlen_win(const struct vg_mv *mv)
 {
     return (size_t)2 * mv->ring * mv->p.n_metrics;
@@ -181,9 +196,9 @@ static int grow(struct vg_mv *mv, uint32_t cap)
         size_t per_row;
         int keep;
     } bufs[] = {
-        {&mv->x, m, 0},       {&mv->c, m, 1},    {&mv->s, m, 1},    {&mv->cnt, m, 1},
-        {&mv->r, m, 1},       {&mv->tgt, m, 0},  {&mv->win, wl, 1}, {&mv->score, 1, 0},
-        {&mv->top_err, K, 0}, {&mv->roww, 1, 0}, {&mv->loss, 1, 0}, {(float **)&mv->top_idx, K, 0},
+        {&mv->x, m, 0},    {&mv->c, m, 1},    {&mv->s, m, 1},    {&mv->cnt, m, 1},
+        {&mv->r, m, 1},    {&mv->tgt, m, 0},  {&mv->win, wl, 1}, {&mv->out, 1 + 2 * K, 0},
+        {&mv->roww, 1, 0}, {&mv->loss, 1, 0},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(bufs); i++) {
         float *nb = kalloc(mv, bufs[i].per_row * cap * sizeof(float));
@@ -208,9 +223,6 @@ static int grow(struct vg_mv *mv, uint32_t cap)
         size_t size;
     } hb[] = {
         {(void **)&mv->age, sizeof(uint32_t)},
-        {(void **)&mv->h_score, sizeof(float)},
-        {(void **)&mv->h_top_err, K * sizeof(float)},
-        {(void **)&mv->h_top_idx, K * sizeof(int32_t)},
         {(void **)&mv->h_roww, sizeof(float)},
         {(void **)&mv->h_loss, sizeof(float)},
     };
@@ -220,6 +232,18 @@ static int grow(struct vg_mv *mv, uint32_t cap)
             return -ENOMEM;
         *hb[i].p = nb;
     }
+    float *hx = halloc(mv, cap * m * sizeof(float)), *ho = halloc(mv, cap * (1 + 2 * K) * 4);
+    if (!hx || !ho) {
+        hfree(mv, hx);
+        hfree(mv, ho);
+        return -ENOMEM;
+    }
+    if (mv->h_x && mv->n)
+        memcpy(hx, mv->h_x, mv->n * m * sizeof(float));
+    hfree(mv, mv->h_x);
+    hfree(mv, mv->h_out);
+    mv->h_x = hx;
+    mv->h_out = ho;
     mv->cap = cap;
     mv->train_cap = train_cap;
     return 0;
@@ -237,6 +261,7 @@ static int build(struct vg_mv **out, const struct vg_mv_params *p, struct vg_k *
     if (!mv)
         return -ENOMEM;
     mv->p = *p;
+    mv->block_samples = VG_MV_BLOCK_SAMPLES;
     mv->k = k;
     mv->ops = k->ops;
     mv->ctx = k->ctx;
@@ -309,10 +334,9 @@ void vg_mv_free(struct vg_mv *mv)
 {
     if (!mv)
         return;
-    float *bufs[] = {
-        mv->param, mv->grad,  mv->adam_m,  mv->adam_v, mv->prior_s, mv->prior_r,
-        mv->x,     mv->c,     mv->s,       mv->cnt,    mv->r,       mv->tgt,
-        mv->win,   mv->score, mv->top_err, mv->roww,   mv->loss,    (float *)mv->top_idx};
+    float *bufs[] = {mv->param, mv->grad, mv->adam_m, mv->adam_v, mv->prior_s, mv->prior_r,
+                     mv->x,     mv->c,    mv->s,      mv->cnt,    mv->r,       mv->tgt,
+                     mv->win,   mv->out,  mv->roww,   mv->loss};
     for (size_t i = 0; i < VG_ARRAY_LEN(bufs); i++)
         kfree(mv, bufs[i]);
     for (int l = 0; l < mv->n_layers; l++) {
@@ -320,9 +344,8 @@ void vg_mv_free(struct vg_mv *mv)
         kfree(mv, mv->L[l].d);
     }
     free(mv->age);
-    free(mv->h_score);
-    free(mv->h_top_err);
-    free(mv->h_top_idx);
+    hfree(mv, mv->h_x);
+    hfree(mv, mv->h_out);
     free(mv->h_roww);
     free(mv->h_loss);
     free(mv);
@@ -347,6 +370,16 @@ int vg_mv_add_host(struct vg_mv *mv, uint32_t *id, char *err, size_t errlen)
     if (id)
         *id = i;
     return 0;
+}
+
+void vg_mv_set_pipeline(struct vg_mv *mv, uint64_t block_samples)
+{
+    mv->block_samples = block_samples;
+}
+
+float *vg_mv_tick_buffer(struct vg_mv *mv)
+{
+    return mv->h_x;
 }
 
 uint32_t vg_mv_n_hosts(const struct vg_mv *mv)
@@ -467,13 +500,71 @@ static int train(struct vg_mv *mv, const float *win_in, char *err, size_t errlen
     return 0;
 }
 
+/* Host rows [a, b) of a step: the tick's rows up and into the window, forward through every layer,
+ * scored. Rows are independent, so a backend with work queues overlaps one block's upload with
+ * another's compute. Returns 0 or -EIO (an upload refused). */
+static int step_rows(struct vg_mv *mv, const float *x, uint32_t a, uint32_t b)
+{
+    const struct vg_k_ops *o = mv->ops;
+    void *cx = mv->ctx;
+    uint32_t n = mv->n, rows = b - a;
+    int m = (int)mv->p.n_metrics, K = (int)mv->p.score.top_k, ldw = (int)rowlen_win(mv);
+    size_t am = (size_t)a * m;
+    uint64_t t = mv->ticks;
+    int R = mv->ring;
+    if (rows == 0)
+        return 0;
+    if (o->upload(cx, mv->x + am, x + am, (size_t)rows * m * sizeof(float)) < 0)
+        return -EIO;
+    o->ingest(cx, &mv->p.norm, (int)rows, m, mv->x + am, mv->c + am, mv->s + am, mv->cnt + am,
+              mv->prior_s, mv->win + (size_t)a * ldw, ldw, (int)(t % (uint64_t)R),
+              (int)(t % (uint64_t)R) + R, mv->tgt + am);
+    /* Forward: one GEMM per layer over the block's hosts. */
+    const float *in = window_at(mv, t + (uint64_t)R - (uint64_t)mv->lag) + (size_t)a * ldw;
+    int ldi = ldw;
+    for (int l = 0; l < mv->n_layers; l++) {
+        struct layer *L = &mv->L[l];
+        float *act = L->act + (size_t)a * L->out;
+        o->gemm(cx, 0, 0, (int)rows, L->out, L->in, 1.0f, in, ldi, mv->param + L->w_off, L->out,
+                0.0f, act, L->out);
+        o->bias_act(cx, act, L->out, (int)rows, L->out, mv->param + L->b_off,
+                    l < mv->n_layers - 1 ? VG_K_ACT_LEAKY : VG_K_ACT_NONE);
+        in = act;
+        ldi = L->out;
+    }
+    const struct layer *last = &mv->L[mv->n_layers - 1];
+    /* The newest tick's predictions: the whole output of a forecaster, the last W-th of an
+     * autoencoder's. The results are packed for all n hosts (score[n], top_err[n K],
+     * top_idx[n K]) so that one download fetches them. */
+    size_t pred_off = mv->p.arch == VG_MV_FORECAST ? 0 : (size_t)(mv->p.window - 1) * m;
+    size_t nk = (size_t)n * K, ak = (size_t)a * K;
+    o->score(cx, &mv->p.score, (int)rows, m, last->act + (size_t)a * last->out + pred_off,
+             last->out, mv->tgt + am, mv->r + am, mv->cnt + am, mv->prior_r, mv->out + a,
+             (int32_t *)(mv->out + n + nk) + ak, mv->out + n + ak);
+    return 0;
+}
+
+/* Blocks a step's hosts are cut into: one where the backend has no queues to overlap them on,
+ * else one per block_samples (at most 16). */
+static uint32_t blocks_of(const struct vg_mv *mv)
+{
+    if (!mv->ops->queue || !mv->ops->fence || mv->block_samples == 0)
+        return 1;
+    uint64_t nb = (uint64_t)mv->n * mv->p.n_metrics / mv->block_samples;
+    if (nb > 16)
+        nb = 16;
+    if (nb > mv->n)
+        nb = mv->n;
+    return nb ? (uint32_t)nb : 1;
+}
+
 int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result *res, char *err,
                size_t errlen)
 {
     const struct vg_k_ops *o = mv->ops;
     void *cx = mv->ctx;
     uint32_t n = mv->n;
-    int m = (int)mv->p.n_metrics, K = (int)mv->p.score.top_k, ldw = (int)rowlen_win(mv);
+    int m = (int)mv->p.n_metrics, K = (int)mv->p.score.top_k;
     if (n == 0)
         return 0;
     /* Hosts added since the last step take the group's typical scales (column means over the
@@ -484,38 +575,30 @@ int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result 
         o->colsum(cx, mv->prior_r, mv->r, m, (int)mv->n_primed, m, inv);
     }
     mv->n_primed = n;
-    if (o->upload(cx, mv->x, x, (size_t)n * m * sizeof(float)) < 0)
-        return fail(mv, err, errlen);
-    uint64_t t = mv->ticks;
-    int R = mv->ring;
-    o->ingest(cx, &mv->p.norm, (int)n, m, mv->x, mv->c, mv->s, mv->cnt, mv->prior_s, mv->win, ldw,
-              (int)(t % (uint64_t)R), (int)(t % (uint64_t)R) + R, mv->tgt);
-    /* Forward: one GEMM per layer over every host of the group. */
-    const float *in = window_at(mv, t + (uint64_t)R - (uint64_t)mv->lag);
-    const float *win_in = in;
-    int ldi = ldw;
-    for (int l = 0; l < mv->n_layers; l++) {
-        struct layer *L = &mv->L[l];
-        o->gemm(cx, 0, 0, (int)n, L->out, L->in, 1.0f, in, ldi, mv->param + L->w_off, L->out, 0.0f,
-                L->act, L->out);
-        o->bias_act(cx, L->act, L->out, (int)n, L->out, mv->param + L->b_off,
-                    l < mv->n_layers - 1 ? VG_K_ACT_LEAKY : VG_K_ACT_NONE);
-        in = L->act;
-        ldi = L->out;
+    const float *src = x ? x : mv->h_x;
+    uint32_t nb = blocks_of(mv);
+    /* Blocks alternate between two queues, so one block's upload runs while the one before it
+     * computes; the fences keep the step whole against the work before and after it. */
+    if (nb > 1)
+        o->fence(cx);
+    for (uint32_t b = 0; b < nb; b++) {
+        if (nb > 1)
+            o->queue(cx, (int)(b & 1));
+        if (step_rows(mv, src, n * (uint64_t)b / nb, n * (uint64_t)(b + 1) / nb) < 0)
+            return fail(mv, err, errlen);
     }
-    const struct layer *last = &mv->L[mv->n_layers - 1];
-    /* The newest tick's predictions: the whole output of a forecaster, the last W-th of an
-     * autoencoder's. */
-    size_t pred_off = mv->p.arch == VG_MV_FORECAST ? 0 : (size_t)(mv->p.window - 1) * m;
-    o->score(cx, &mv->p.score, (int)n, m, last->act + pred_off, last->out, mv->tgt, mv->r, mv->cnt,
-             mv->prior_r, mv->score, mv->top_idx, mv->top_err);
+    if (nb > 1) {
+        o->queue(cx, 0);
+        o->fence(cx);
+    }
+    const float *win_in = window_at(mv, mv->ticks + (uint64_t)mv->ring - (uint64_t)mv->lag);
+    size_t nk = (size_t)n * K;
     char why[VG_ERRLEN];
-    if (o->download(cx, mv->h_score, mv->score, n * sizeof(float), why, sizeof(why)) < 0 ||
-        o->download(cx, mv->h_top_idx, mv->top_idx, (size_t)n * K * sizeof(int32_t), why,
-                    sizeof(why)) < 0 ||
-        o->download(cx, mv->h_top_err, mv->top_err, (size_t)n * K * sizeof(float), why,
-                    sizeof(why)) < 0)
+    if (o->download(cx, mv->h_out, mv->out, (n + 2 * nk) * 4, why, sizeof(why)) < 0)
         return vg_err(err, errlen, -EIO, "compute backend %s: %s", o->name, why);
+    mv->h_score = mv->h_out;
+    mv->h_top_err = mv->h_out + n;
+    mv->h_top_idx = (int32_t *)(mv->h_out + n + nk);
     for (uint32_t i = 0; i < n; i++) {
         if (mv->age[i] < UINT32_MAX)
             mv->age[i]++;
@@ -926,6 +1009,8 @@ int vg_mv_remove_host(struct vg_mv *mv, uint32_t id, char *err, size_t errlen)
         for (size_t b = 0; b < nb; b++)
             mv->ops->copy(mv->ctx, bufs[b] + id * per_row[b], bufs[b] + last * per_row[b],
                           per_row[b] * sizeof(float));
+        size_t m = mv->p.n_metrics;
+        memcpy(mv->h_x + id * m, mv->h_x + last * m, m * sizeof(float));
         mv->age[id] = mv->age[last];
     }
     mv->n--;

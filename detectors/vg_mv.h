@@ -83,10 +83,26 @@ struct vg_mv_result {
 #define VG_MV_SCORE 0 /* score only */
 #define VG_MV_TRAIN 1 /* also learn from this tick (every train_every-th call that asks) */
 
+/* On a backend with work queues (CUDA), a step cuts its hosts into blocks of about block_samples
+ * values (at most 16 blocks) and overlaps one block's upload with the previous block's compute;
+ * 0 turns that off. Every block computes the same function, so results agree with an unblocked
+ * step to rounding. The default, 2^21 values (8 MiB of upload), measured best on an H200 at
+ * 8,192-16,384 hosts x 512 metrics (docs/detectors.md); a fleet smaller than one block is one
+ * block. */
+#define VG_MV_BLOCK_SAMPLES (1u << 21)
+void vg_mv_set_pipeline(struct vg_mv *mv, uint64_t block_samples);
+
+/* The model's own input buffer for the next tick: n_hosts x n_metrics floats of host memory that
+ * the backend uploads fastest (page-locked on a GPU: one DMA at the link's speed, where a tick in
+ * ordinary memory is first copied through a staging buffer). A caller that writes each tick here
+ * and passes x = NULL to vg_mv_step() saves that copy. Owned by the model; adding or removing a
+ * host may move it (rows already written are kept), so fetch it again after either. */
+float *vg_mv_tick_buffer(struct vg_mv *mv);
+
 /* One tick for every host: x is n_hosts x n_metrics row-major, NaN = missing (a host that did
- * not report gives a row of NaN; its window then holds its centre). Fills res[n_hosts] (may be
- * NULL). Returns 0, or a negative code with a message (a backend failure; the model is then
- * unusable). */
+ * not report gives a row of NaN; its window then holds its centre), or NULL for the tick written
+ * into vg_mv_tick_buffer(). Fills res[n_hosts] (may be NULL). Returns 0, or a negative code with
+ * a message (a backend failure; the model is then unusable). */
 int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result *res, char *err,
                size_t errlen);
 

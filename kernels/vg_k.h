@@ -14,9 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VG_K_ABI                                                                                   \
-    1 /* bumped when the table changes; a libvigil-cuda.so of another ABI is refused               \
-       */
+/* Bumped when the table changes; a libvigil-cuda.so of another ABI is refused. */
+#define VG_K_ABI 2
 
 enum vg_k_act {
     VG_K_ACT_NONE = 0,
@@ -54,6 +53,7 @@ struct vg_k_score {
     uint32_t top_k; /* 1..VG_K_TOPK_MAX */
 };
 #define VG_K_TOPK_MAX 8
+#define VG_K_QUEUES   2
 
 struct vg_k_ops {
     uint32_t abi; /* VG_K_ABI */
@@ -66,6 +66,11 @@ struct vg_k_ops {
     /* Zeroed buffer, or NULL. */
     void *(*alloc)(void *ctx, size_t bytes);
     void (*free)(void *ctx, void *p);
+    /* Zeroed host memory that upload() and download() move fastest (page-locked for CUDA, so a
+     * transfer is one DMA at the link's speed instead of a copy through a staging buffer), or
+     * NULL. Freed with host_free(). */
+    void *(*host_alloc)(void *ctx, size_t bytes);
+    void (*host_free)(void *ctx, void *p);
     void (*zero)(void *ctx, void *p, size_t bytes);
     void (*copy)(void *ctx, void *dst, const void *src, size_t bytes); /* within the backend */
     int (*upload)(void *ctx, void *dst, const void *host_src, size_t bytes);
@@ -73,6 +78,13 @@ struct vg_k_ops {
     int (*download)(void *ctx, void *host_dst, const void *src, size_t bytes, char *err,
                     size_t errlen);
     int (*sync)(void *ctx, char *err, size_t errlen);
+    /* Work queues, for a backend that can overlap a transfer with compute (CUDA: one stream
+     * each); NULL on one that cannot (the CPU). Operations go to the current queue, 0 at open;
+     * work on different queues may run at the same time, so it must touch disjoint data. sync()
+     * and download() wait for every queue. */
+    void (*queue)(void *ctx, int q); /* 0 .. VG_K_QUEUES-1 */
+    /* Later work on every queue waits for all work queued so far on every queue. */
+    void (*fence)(void *ctx);
 
     /* C = alpha op(A) op(B) + beta C, row-major, op(A) is m x k, op(B) k x n. */
     void (*gemm)(void *ctx, int trans_a, int trans_b, int m, int n, int k, float alpha,

@@ -196,6 +196,9 @@ const struct vg_k_ops vg_k_cpu_ops = {
     .close = cpu_close,
     .alloc = cpu_alloc,
     .free = cpu_free,
+    /* Host memory is what this backend computes in: the same allocator serves both. */
+    .host_alloc = cpu_alloc,
+    .host_free = cpu_free,
     .zero = cpu_zero,
     .copy = cpu_copy,
     .upload = cpu_upload,

@@ -22,8 +22,13 @@ extern "C" {
 namespace
 {
 
+/* One stream per queue, each with its own cuBLAS handle (a handle's workspace must not serve two
+ * streams at once); stream and blas are the current queue's. */
 struct cuda_ctx {
     int dev;
+    cudaStream_t streams[VG_K_QUEUES];
+    cublasHandle_t blases[VG_K_QUEUES];
+    cudaEvent_t done[VG_K_QUEUES];
     cudaStream_t stream;
     cublasHandle_t blas;
     int failed;
@@ -217,6 +222,31 @@ __global__ void k_adam(size_t n, float *param, const float *grad, float *m, floa
 
 /* ---- operations ---- */
 
+/* Waits for every queue; the first failure is kept. */
+void wait_all(cuda_ctx *c)
+{
+    for (int q = 0; q < VG_K_QUEUES; q++)
+        if (c->streams[q])
+            ok(c, cudaStreamSynchronize(c->streams[q]), "stream");
+}
+
+void cu_close(void *ctx)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!c)
+        return;
+    wait_all(c);
+    for (int q = 0; q < VG_K_QUEUES; q++) {
+        if (c->blases[q])
+            cublasDestroy(c->blases[q]);
+        if (c->done[q])
+            cudaEventDestroy(c->done[q]);
+        if (c->streams[q])
+            cudaStreamDestroy(c->streams[q]);
+    }
+    free(c);
+}
+
 int cu_open(void **out, char *desc, size_t desclen, char *err, size_t errlen)
 {
     int n = 0;
@@ -253,39 +283,33 @@ int cu_open(void **out, char *desc, size_t desclen, char *err, size_t errlen)
     if (!c)
         return -ENOMEM;
     c->dev = dev;
-    if ((rc = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
-        snprintf(err, errlen, "stream: %s", cudaGetErrorString(rc));
-        free(c);
-        return -ENODEV;
+    for (int q = 0; q < VG_K_QUEUES; q++) {
+        if ((rc = cudaStreamCreateWithFlags(&c->streams[q], cudaStreamNonBlocking)) !=
+                cudaSuccess ||
+            (rc = cudaEventCreateWithFlags(&c->done[q], cudaEventDisableTiming)) != cudaSuccess) {
+            snprintf(err, errlen, "stream: %s", cudaGetErrorString(rc));
+            cu_close(c);
+            return -ENODEV;
+        }
+        cublasStatus_t bs = cublasCreate(&c->blases[q]);
+        if (bs == CUBLAS_STATUS_SUCCESS)
+            bs = cublasSetStream(c->blases[q], c->streams[q]);
+        /* Plain fp32: no TF32 tensor-core shortcuts, so the products match the CPU path to fp32
+         * rounding. */
+        if (bs == CUBLAS_STATUS_SUCCESS)
+            bs = cublasSetMathMode(c->blases[q], CUBLAS_DEFAULT_MATH);
+        if (bs != CUBLAS_STATUS_SUCCESS) {
+            snprintf(err, errlen, "cuBLAS: %s", cublasGetStatusString(bs));
+            cu_close(c);
+            return -ENODEV;
+        }
     }
-    cublasStatus_t bs = cublasCreate(&c->blas);
-    if (bs == CUBLAS_STATUS_SUCCESS)
-        bs = cublasSetStream(c->blas, c->stream);
-    /* Plain fp32: no TF32 tensor-core shortcuts, so the products match the CPU path to fp32
-     * rounding. */
-    if (bs == CUBLAS_STATUS_SUCCESS)
-        bs = cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH);
-    if (bs != CUBLAS_STATUS_SUCCESS) {
-        snprintf(err, errlen, "cuBLAS: %s", cublasGetStatusString(bs));
-        cudaStreamDestroy(c->stream);
-        free(c);
-        return -ENODEV;
-    }
+    c->stream = c->streams[0];
+    c->blas = c->blases[0];
     snprintf(desc, desclen, "cuda (%s, sm_%d%d, %.0f GiB, device %d)", prop.name, prop.major,
              prop.minor, (double)prop.totalGlobalMem / (1024.0 * 1024 * 1024), dev);
     *out = c;
     return 0;
-}
-
-void cu_close(void *ctx)
-{
-    cuda_ctx *c = (cuda_ctx *)ctx;
-    if (!c)
-        return;
-    cudaStreamSynchronize(c->stream);
-    cublasDestroy(c->blas);
-    cudaStreamDestroy(c->stream);
-    free(c);
 }
 
 void *cu_alloc(void *ctx, size_t bytes)
@@ -305,8 +329,28 @@ void cu_free(void *ctx, void *p)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
     /* Queued work may still read p: wait for it first. */
-    cudaStreamSynchronize(c->stream);
+    wait_all(c);
     ok(c, cudaFree(p), "cudaFree");
+}
+
+void *cu_host_alloc(void *ctx, size_t bytes)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    void *p = NULL;
+    if (!ok(c, cudaHostAlloc(&p, bytes ? bytes : 4, cudaHostAllocDefault), "cudaHostAlloc"))
+        return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+void cu_host_free(void *ctx, void *p)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (!p)
+        return;
+    /* A queued transfer may still read or write p. */
+    wait_all(c);
+    ok(c, cudaFreeHost(p), "cudaFreeHost");
 }
 
 void cu_zero(void *ctx, void *p, size_t bytes)
@@ -334,7 +378,7 @@ int cu_upload(void *ctx, void *dst, const void *src, size_t bytes)
 int cu_sync(void *ctx, char *err, size_t errlen)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
-    ok(c, cudaStreamSynchronize(c->stream), "stream");
+    wait_all(c);
     if (c->failed) {
         snprintf(err, errlen, "%s", c->msg);
         return -EIO;
@@ -347,6 +391,28 @@ int cu_download(void *ctx, void *dst, const void *src, size_t bytes, char *err, 
     cuda_ctx *c = (cuda_ctx *)ctx;
     ok(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream), "download");
     return cu_sync(ctx, err, errlen);
+}
+
+void cu_queue(void *ctx, int q)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (q < 0 || q >= VG_K_QUEUES) {
+        note(c, "queue", "no such queue");
+        return;
+    }
+    c->stream = c->streams[q];
+    c->blas = c->blases[q];
+}
+
+void cu_fence(void *ctx)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    for (int q = 0; q < VG_K_QUEUES; q++)
+        ok(c, cudaEventRecord(c->done[q], c->streams[q]), "fence");
+    for (int q = 0; q < VG_K_QUEUES; q++)
+        for (int o = 0; o < VG_K_QUEUES; o++)
+            if (o != q)
+                ok(c, cudaStreamWaitEvent(c->streams[q], c->done[o], 0), "fence");
 }
 
 void cu_gemm(void *ctx, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -452,11 +518,15 @@ vg_k_ops make_ops()
     o.close = cu_close;
     o.alloc = cu_alloc;
     o.free = cu_free;
+    o.host_alloc = cu_host_alloc;
+    o.host_free = cu_host_free;
     o.zero = cu_zero;
     o.copy = cu_copy;
     o.upload = cu_upload;
     o.download = cu_download;
     o.sync = cu_sync;
+    o.queue = cu_queue;
+    o.fence = cu_fence;
     o.gemm = cu_gemm;
     o.bias_act = cu_bias_act;
     o.act_grad = cu_act_grad;
