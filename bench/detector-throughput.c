@@ -3,13 +3,19 @@
  * path of the same machine. One sample = one metric value of one host in one tick.
  *
  *   detector-throughput [--hosts 1,16,...] [--metrics 64,512] [--backend cpu|cuda|both]
- *                       [--seconds S] [--window W]
+ *                       [--seconds S] [--window W] [--block N]
  *
  * For each fleet size it prints scoring throughput (VG_MV_SCORE), the throughput of a full step
  * with the default training (VG_MV_TRAIN: score every host, learn from up to train_rows hosts), the
  * rate of samples learned from, and the achieved FLOP/s and bytes/s against peaks measured here:
- * a large SGEMM for compute and a large buffer copy for bandwidth. "bound" is the share of the
- * roofline time bound max(FLOP/peak, bytes/peak) achieved.
+ * a large SGEMM for compute, a large buffer copy for memory bandwidth and, on a GPU, a large
+ * upload from page-locked host memory for the host link (PCIe) that every tick must cross.
+ * "bound%" is the share of the roofline time bound max(FLOP/peak, bytes/peak, link bytes/link
+ * peak) achieved, and "roof" names the roof that sets it.
+ *
+ * Each tick is written into the model's tick buffer (vg_mv_tick_buffer) before the clock starts,
+ * as the analyzer writes decoded ticks there: the time is that of vg_mv_step alone, upload and
+ * results' download included.
  */
 #include <errno.h>
 #include <math.h>
@@ -41,7 +47,7 @@ static int parse_list(const char *s, unsigned *out, int max)
 }
 
 struct peaks {
-    double flops, bytes;
+    double flops, bytes, link; /* link 0: none (the CPU computes in host memory) */
 };
 
 /* Peak compute: an n^3 SGEMM through the backend; peak bandwidth: a copy of a large buffer
@@ -85,8 +91,24 @@ static int measure_peaks(struct vg_k *k, struct peaks *pk, int big)
         best = fmin(best, now_s() - t0);
     }
     pk->bytes = 2.0 * (double)cb / best;
-    o->free(k->ctx, a);
     o->free(k->ctx, b);
+    if (!strcmp(o->name, "cpu")) {
+        o->free(k->ctx, a);
+        return 0;
+    }
+    float *h = o->host_alloc(k->ctx, cb);
+    if (!h)
+        return -ENOMEM;
+    best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now_s();
+        if (o->upload(k->ctx, a, h, cb) < 0 || o->sync(k->ctx, err, sizeof(err)) < 0)
+            return -EIO;
+        best = fmin(best, now_s() - t0);
+    }
+    pk->link = (double)cb / best;
+    o->host_free(k->ctx, h);
+    o->free(k->ctx, a);
     return 0;
 }
 
@@ -110,8 +132,10 @@ static double step_bytes(const struct vg_mv_params *p, double n, double rows)
 }
 
 struct result {
-    double score_sps, step_sps, learn_sps, score_flops, score_bytes;
+    double score_sps, step_sps, learn_sps, score_flops, score_bytes, score_link;
 };
+
+static long long block = -1; /* --block: vg_mv_set_pipeline(); -1 keeps the default */
 
 static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned window,
                    double seconds, struct result *res)
@@ -125,6 +149,8 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
         fprintf(stderr, "detector-throughput: %s\n", err);
         return -1;
     }
+    if (block >= 0)
+        vg_mv_set_pipeline(mv, (uint64_t)block);
     for (unsigned i = 0; i < hosts; i++)
         if (vg_mv_add_host(mv, NULL, err, sizeof(err)) < 0) {
             fprintf(stderr, "detector-throughput: %s\n", err);
@@ -149,26 +175,34 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
             x[t * tick + i] = (float)(50 + 10 * sin(0.4 * t + (double)(i % metrics)) + noise);
         }
     int rc = 0;
+    float *xb = vg_mv_tick_buffer(mv);
     /* Warm up past the window so training has rows to learn from. */
-    for (unsigned t = 0; t < window + 3 && !rc; t++)
-        rc = vg_mv_step(mv, x + (t % NT) * tick, VG_MV_TRAIN, r, err, sizeof(err));
+    for (unsigned t = 0; t < window + 3 && !rc; t++) {
+        memcpy(xb, x + (t % NT) * tick, tick * sizeof(float));
+        rc = vg_mv_step(mv, NULL, VG_MV_TRAIN, r, err, sizeof(err));
+    }
     for (int mode = 0; mode < 2 && !rc; mode++) {
         struct vg_mv_stats st0, st1;
         vg_mv_get_stats(mv, &st0);
-        double t0 = now_s(), t1 = t0;
+        double dt = 0, t1 = now_s(), tend = t1 + seconds;
         unsigned ticks = 0;
-        while (!rc && (ticks < 3 || t1 - t0 < seconds)) {
-            rc = vg_mv_step(mv, x + (ticks % NT) * tick, mode ? VG_MV_TRAIN : VG_MV_SCORE, r, err,
-                            sizeof(err));
-            ticks++;
+        while (!rc && (ticks < 3 || t1 < tend)) {
+            memcpy(xb, x + (ticks % NT) * tick, tick * sizeof(float));
+            double t0 = now_s();
+            rc = vg_mv_step(mv, NULL, mode ? VG_MV_TRAIN : VG_MV_SCORE, r, err, sizeof(err));
             t1 = now_s();
+            dt += t1 - t0;
+            ticks++;
         }
         vg_mv_get_stats(mv, &st1);
-        double dt = t1 - t0, samples = (double)ticks * tick;
+        double samples = (double)ticks * tick;
         if (mode == 0) {
             res->score_sps = samples / dt;
             res->score_flops = vg_mv_flops(&p, hosts, 0) * ticks / dt;
             res->score_bytes = step_bytes(&p, hosts, 0) * ticks / dt;
+            /* Across the link: the tick up, score and top-k (index + error) down. */
+            res->score_link =
+                (double)hosts * (metrics + 1 + 2 * p.score.top_k) * sizeof(float) * ticks / dt;
         } else {
             res->step_sps = samples / dt;
             res->learn_sps = (double)(st1.rows_trained - st0.rows_trained) * metrics / dt;
@@ -184,9 +218,13 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: detector-throughput [--hosts 1,16,256,1024,4096,16384] "
-               "[--metrics 64,512]\n"
-               "       [--backend cpu|cuda|both] [--seconds 1.0] [--window 8]\n");
+    fprintf(f,
+            "usage: detector-throughput [--hosts 1,16,256,1024,4096,16384] "
+            "[--metrics 64,512]\n"
+            "       [--backend cpu|cuda|both] [--seconds 1.0] [--window 8] [--block N]\n"
+            "  --block N  values per pipelined block on a GPU (0: no pipelining; default "
+            "%u)\n",
+            VG_MV_BLOCK_SAMPLES);
 }
 
 int main(int argc, char **argv)
@@ -217,6 +255,8 @@ int main(int argc, char **argv)
             seconds = atof(v);
         else if (!strcmp(a, "--window"))
             window = (unsigned)atoi(v);
+        else if (!strcmp(a, "--block"))
+            block = atoll(v);
         else {
             usage(stderr);
             return 2;
@@ -247,15 +287,16 @@ int main(int argc, char **argv)
     }
     if (have_gpu) {
         measure_peaks(&gpu, &pg, 1);
-        printf("# gpu: %s\n# gpu peaks: SGEMM %.1f GFLOP/s, copy %.1f GB/s\n", gpu.desc,
-               pg.flops / 1e9, pg.bytes / 1e9);
+        printf("# gpu: %s\n# gpu peaks: SGEMM %.1f GFLOP/s, copy %.1f GB/s, host link (upload "
+               "from page-locked memory) %.1f GB/s\n",
+               gpu.desc, pg.flops / 1e9, pg.bytes / 1e9, pg.link / 1e9);
     }
     struct vg_mv_params dp;
     vg_mv_params_default(&dp, 64);
     printf("# model: forecaster, window %u, hidden %u-%u, train_rows %u per step; Msamples/s\n",
            window, dp.hidden[0], dp.hidden[1], dp.train_rows);
-    printf("%-8s %7s %-4s %10s %10s %10s %9s %9s %7s %8s\n", "hosts", "metrics", "dev", "score",
-           "step+train", "learned", "GFLOP/s", "GB/s", "bound%", "gpu/cpu");
+    printf("%-8s %7s %-4s %10s %10s %10s %9s %9s %7s %-4s %8s\n", "hosts", "metrics", "dev",
+           "score", "step+train", "learned", "GFLOP/s", "GB/s", "bound%", "roof", "gpu/cpu");
     int rc = 0;
     for (int j = 0; j < nm; j++)
         for (int i = 0; i < nh; i++) {
@@ -272,14 +313,17 @@ int main(int argc, char **argv)
                     continue;
                 }
                 const struct peaks *pk = d ? &pg : &pc;
-                double bound = fmax(res->score_flops / pk->flops, res->score_bytes / pk->bytes);
+                double fc = res->score_flops / pk->flops, fm = res->score_bytes / pk->bytes;
+                double fl = pk->link > 0 ? res->score_link / pk->link : 0;
+                double bound = fmax(fc, fmax(fm, fl));
+                const char *roof = bound == fc ? "cmp" : bound == fm ? "mem" : "link";
                 char ratio[16] = "";
                 if (d == 1 && rcpu.score_sps > 0)
                     snprintf(ratio, sizeof(ratio), "%.1fx", res->score_sps / rcpu.score_sps);
-                printf("%-8u %7u %-4s %10.2f %10.2f %10.2f %9.1f %9.1f %7.1f %8s\n", hosts[i],
+                printf("%-8u %7u %-4s %10.2f %10.2f %10.2f %9.1f %9.1f %7.1f %-4s %8s\n", hosts[i],
                        metrics[j], d ? "gpu" : "cpu", res->score_sps / 1e6, res->step_sps / 1e6,
                        res->learn_sps / 1e6, res->score_flops / 1e9, res->score_bytes / 1e9,
-                       100 * bound, ratio);
+                       100 * bound, roof, ratio);
                 fflush(stdout);
             }
         }
