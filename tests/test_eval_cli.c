@@ -225,6 +225,27 @@ static void smd_residuals_that_do_not_fit_are_refused(void **state)
     free(a);
 }
 
+/* --backend picks vg_mv's compute backend in eval smd: cpu is the default (the same figures),
+ * anything but cpu/cuda/auto is refused, and eval nab, which runs no vg_mv, refuses it. */
+static void smd_backend_is_checked_and_cpu_is_the_default(void **state)
+{
+    char *a, *b;
+    assert_int_equal(run(VIGILCTL " eval smd " VG_TEST_DATA "/smd-slice 2>&1", &a), 0);
+    assert_int_equal(run(VIGILCTL " eval smd --backend cpu " VG_TEST_DATA "/smd-slice 2>&1", &b),
+                     0);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    assert_int_equal(run(VIGILCTL " eval smd --backend gpu " VG_TEST_DATA "/smd-slice 2>&1", &a),
+                     2);
+    assert_non_null(strstr(a, "--backend must be cpu, cuda or auto, not 'gpu'"));
+    free(a);
+    assert_int_equal(run(VIGILCTL " eval nab --backend cuda " VG_TEST_DATA "/nab-slice 2>&1", &a),
+                     2);
+    assert_non_null(strstr(a, "--backend are eval smd's"));
+    free(a);
+}
+
 static void bad_input_is_refused_with_a_message(void **state)
 {
     char *a;
@@ -254,6 +275,7 @@ int main(void)
         cmocka_unit_test(smd_group_refuses_the_per_series_scorer),
         cmocka_unit_test(smd_replayed_residuals_score_as_the_model_run),
         cmocka_unit_test(smd_residuals_that_do_not_fit_are_refused),
+        cmocka_unit_test(smd_backend_is_checked_and_cpu_is_the_default),
         cmocka_unit_test(bad_input_is_refused_with_a_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -100,6 +100,7 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
         {"help", no_argument, NULL, 'h'},
         {"save-residuals", required_argument, NULL, 'S'},
         {"from-residuals", required_argument, NULL, 'F'},
+        {"backend", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
@@ -132,6 +133,7 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
                                         .hburst = hp.burst,
                                         .seed = 1};
     o->name = "vigil";
+    o->backend = "cpu";
     if (!sets || !params)
         goto out;
     optind = 1;
@@ -158,6 +160,14 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
             break;
         case 'F':
             o->from_resid = optarg;
+            break;
+        case 'B':
+            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto")) {
+                fprintf(stderr, "vigilctl eval: --backend must be cpu, cuda or auto, not '%s'\n",
+                        optarg);
+                goto out;
+            }
+            o->backend = optarg;
             break;
         case 'v':
             o->verbose++;

@@ -14,6 +14,7 @@ struct ctl_eval_opts {
     const char *results;           /* --results DIR, or NULL */
     const char *save_resid;        /* eval smd --save-residuals DIR, or NULL */
     const char *from_resid;        /* eval smd --from-residuals DIR, or NULL */
+    const char *backend;           /* eval smd --backend: vg_mv's compute backend (cpu) */
     const char *name;              /* detector name in NAB's results tree */
     int verbose;
     const char *dir; /* the data set */

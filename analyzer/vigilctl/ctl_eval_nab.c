@@ -180,9 +180,9 @@ int ctl_eval_nab(int argc, char **argv)
     int prc = ctl_eval_parse(argc, argv, &o, help);
     if (prc)
         return prc == 3 ? 0 : prc;
-    if (o.save_resid || o.from_resid) {
-        fprintf(stderr,
-                "vigilctl eval nab: --save-residuals and --from-residuals are eval smd's\n");
+    if (o.save_resid || o.from_resid || strcmp(o.backend, "cpu") != 0) {
+        fprintf(stderr, "vigilctl eval nab: --save-residuals, --from-residuals and --backend are "
+                        "eval smd's (the per-series detectors run on the CPU)\n");
         return 2;
     }
     char data[4096], labels[4096];

@@ -52,6 +52,9 @@ static void help(FILE *f)
     fprintf(f,
             "  -r, --results DIR     write DIR/machine-*.csv: per test row its label, host score\n"
             "                        (surprise), raw score and the three metrics blamed first\n"
+            "  --backend B           vg_mv's compute backend: cpu (default; the documented\n"
+            "                        figures), cuda or auto. A GPU computes the same function to\n"
+            "                        rounding, so its figures may differ in the last digits\n"
             "  --save-residuals DIR  also write DIR/machine-*.resid: vg_mv's residuals and\n"
             "                        normalised values of the rows the host score sees\n"
             "  --from-residuals DIR  score those instead of running vg_mv: only the host score's\n"
@@ -160,7 +163,7 @@ static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
         return 0;
     /* The backend's choice is logged at info with a time stamp: keep the output reproducible. */
     vg_log_init("vigilctl", VG_LOG_WARN, 0);
-    if (vg_k_open(&h->k, "cpu", err, sizeof(err)) < 0) {
+    if (vg_k_open(&h->k, o->backend, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
         return -EIO;
     }
@@ -510,7 +513,7 @@ static int group_run(const struct ctl_eval_opts *o, struct machine *d, size_t n,
     vg_log_init("vigilctl", VG_LOG_WARN, 0);
     struct vg_mv_params mp;
     mv_params(o, m, &mp);
-    if (vg_k_open(&g->k, "cpu", err, sizeof(err)) < 0 ||
+    if (vg_k_open(&g->k, o->backend, err, sizeof(err)) < 0 ||
         vg_mv_new(&g->mv, &mp, &g->k, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
         return -1;
