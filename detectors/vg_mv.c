@@ -584,8 +584,11 @@ int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result 
     for (uint32_t b = 0; b < nb; b++) {
         if (nb > 1)
             o->queue(cx, (int)(b & 1));
-        if (step_rows(mv, src, n * (uint64_t)b / nb, n * (uint64_t)(b + 1) / nb) < 0)
+        if (step_rows(mv, src, n * (uint64_t)b / nb, n * (uint64_t)(b + 1) / nb) < 0) {
+            if (nb > 1)
+                o->queue(cx, 0); /* later calls (a checkpoint, say) expect queue 0 */
             return fail(mv, err, errlen);
+        }
     }
     if (nb > 1) {
         o->queue(cx, 0);
