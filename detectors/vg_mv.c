@@ -43,7 +43,8 @@ struct vg_mv {
     /* Per host, backend buffers of cap rows. */
     uint32_t n, cap, train_cap;
     float *x, *c, *s, *cnt, *r, *tgt, *win, *roww, *loss;
-    /* A step's results, one download: score[n], then top_err[n K], then top_idx[n K] (int32). */
+    /* A step's results, one download: score[n], then top_err[n K], then top_idx[n K] (int32, the
+     * size of a float). */
     float *out;
     float *prior_s, *prior_r; /* m */
     /* Host side. */
@@ -134,6 +135,8 @@ static void kfree(struct vg_mv *mv, void *p)
     if (p)
         mv->ops->free(mv->ctx, p);
 }
+
+_Static_assert(sizeof(int32_t) == sizeof(float), "top_idx is packed among floats in out");
 
 static void *halloc(struct vg_mv *mv, size_t bytes)
 {
@@ -232,7 +235,8 @@ static int grow(struct vg_mv *mv, uint32_t cap)
             return -ENOMEM;
         *hb[i].p = nb;
     }
-    float *hx = halloc(mv, cap * m * sizeof(float)), *ho = halloc(mv, cap * (1 + 2 * K) * 4);
+    float *hx = halloc(mv, cap * m * sizeof(float)),
+          *ho = halloc(mv, cap * (1 + 2 * K) * sizeof(float));
     if (!hx || !ho) {
         hfree(mv, hx);
         hfree(mv, ho);
@@ -423,6 +427,12 @@ static float *window_at(const struct vg_mv *mv, uint64_t last)
     return mv->win + (size_t)s0 * mv->p.n_metrics;
 }
 
+/* The window the model reads this tick: a forecaster's ends the tick before the newest. */
+static float *input_window(const struct vg_mv *mv)
+{
+    return window_at(mv, mv->ticks + (uint64_t)mv->ring - (uint64_t)mv->lag);
+}
+
 static int fail(struct vg_mv *mv, char *err, size_t errlen)
 {
     char why[VG_ERRLEN];
@@ -520,7 +530,7 @@ static int step_rows(struct vg_mv *mv, const float *x, uint32_t a, uint32_t b)
               mv->prior_s, mv->win + (size_t)a * ldw, ldw, (int)(t % (uint64_t)R),
               (int)(t % (uint64_t)R) + R, mv->tgt + am);
     /* Forward: one GEMM per layer over the block's hosts. */
-    const float *in = window_at(mv, t + (uint64_t)R - (uint64_t)mv->lag) + (size_t)a * ldw;
+    const float *in = input_window(mv) + (size_t)a * ldw;
     int ldi = ldw;
     for (int l = 0; l < mv->n_layers; l++) {
         struct layer *L = &mv->L[l];
@@ -594,10 +604,10 @@ int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result 
         o->queue(cx, 0);
         o->fence(cx);
     }
-    const float *win_in = window_at(mv, mv->ticks + (uint64_t)mv->ring - (uint64_t)mv->lag);
+    const float *win_in = input_window(mv);
     size_t nk = (size_t)n * K;
     char why[VG_ERRLEN];
-    if (o->download(cx, mv->h_out, mv->out, (n + 2 * nk) * 4, why, sizeof(why)) < 0)
+    if (o->download(cx, mv->h_out, mv->out, (n + 2 * nk) * sizeof(float), why, sizeof(why)) < 0)
         return vg_err(err, errlen, -EIO, "compute backend %s: %s", o->name, why);
     mv->h_score = mv->h_out;
     mv->h_top_err = mv->h_out + n;
