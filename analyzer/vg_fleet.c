@@ -373,8 +373,8 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
     f->st.steps++;
     uint32_t W = vg_mv_params(g->mv)->window;
     if (f->p.host_score &&
-        ((rc = vg_mv_residuals(g->mv, g->resid, err, errlen)) < 0 ||
-         (f->p.hs.state_weight > 0 && (rc = vg_mv_targets(g->mv, g->z, err, errlen)) < 0)))
+        (rc = vg_mv_residuals_targets(g->mv, g->resid, f->p.hs.state_weight > 0 ? g->z : NULL, err,
+                                      errlen)) < 0)
         return rc;
     for (uint32_t i = 0; i < g->n; i++) {
         if (!g->reported[i])

@@ -49,8 +49,9 @@ struct vg_mv {
     float *prior_s, *prior_r; /* m */
     /* Host side. */
     uint32_t *age;
-    uint32_t n_primed;          /* hosts [0, n_primed) had a step; later ones get priors first */
-    float *h_x, *h_out;         /* backend host memory: the tick buffer, out's copy (cap rows) */
+    uint32_t n_primed;  /* hosts [0, n_primed) had a step; later ones get priors first */
+    float *h_x, *h_out; /* backend host memory: the tick buffer, out's copy (cap rows) */
+    float *h_pred; /* backend host memory (cap rows): the targets, then the last layer's output */
     float *h_score, *h_top_err; /* into h_out, laid out for the last step's n */
     int32_t *h_top_idx;
     float *h_roww, *h_loss;
@@ -236,18 +237,22 @@ static int grow(struct vg_mv *mv, uint32_t cap)
         *hb[i].p = nb;
     }
     float *hx = halloc(mv, cap * m * sizeof(float)),
-          *ho = halloc(mv, cap * (1 + 2 * K) * sizeof(float));
-    if (!hx || !ho) {
+          *ho = halloc(mv, cap * (1 + 2 * K) * sizeof(float)),
+          *hp = halloc(mv, cap * (m + mv->L[mv->n_layers - 1].out) * sizeof(float));
+    if (!hx || !ho || !hp) {
         hfree(mv, hx);
         hfree(mv, ho);
+        hfree(mv, hp);
         return -ENOMEM;
     }
     if (mv->h_x && mv->n)
         memcpy(hx, mv->h_x, mv->n * m * sizeof(float));
     hfree(mv, mv->h_x);
     hfree(mv, mv->h_out);
+    hfree(mv, mv->h_pred);
     mv->h_x = hx;
     mv->h_out = ho;
+    mv->h_pred = hp;
     mv->cap = cap;
     mv->train_cap = train_cap;
     return 0;
@@ -350,6 +355,7 @@ void vg_mv_free(struct vg_mv *mv)
     free(mv->age);
     hfree(mv, mv->h_x);
     hfree(mv, mv->h_out);
+    hfree(mv, mv->h_pred);
     free(mv->h_roww);
     free(mv->h_loss);
     free(mv);
@@ -639,28 +645,32 @@ int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result 
     return 0;
 }
 
-int vg_mv_residuals(const struct vg_mv *mv, float *out, char *err, size_t errlen)
+int vg_mv_residuals_targets(const struct vg_mv *mv, float *res, float *z, char *err, size_t errlen)
 {
     size_t n = mv->n, m = mv->p.n_metrics;
     const struct layer *last = &mv->L[mv->n_layers - 1];
     size_t pred_off = mv->p.arch == VG_MV_FORECAST ? 0 : (size_t)(mv->p.window - 1) * m;
     if (n == 0)
         return 0;
-    float *pred = malloc(n * (size_t)last->out * sizeof(float));
-    if (!pred)
-        return vg_err(err, errlen, -ENOMEM, "residuals: out of memory");
+    /* The targets once, both downloads into the model's own host memory (page-locked on a GPU:
+     * one DMA each, where the caller's ordinary memory would be staged). */
+    float *tgt = mv->h_pred, *pred = mv->h_pred + n * m;
     char why[VG_ERRLEN];
-    if (mv->ops->download(mv->ctx, out, mv->tgt, n * m * sizeof(float), why, sizeof(why)) < 0 ||
+    if (mv->ops->download(mv->ctx, tgt, mv->tgt, n * m * sizeof(float), why, sizeof(why)) < 0 ||
         mv->ops->download(mv->ctx, pred, last->act, n * (size_t)last->out * sizeof(float), why,
-                          sizeof(why)) < 0) {
-        free(pred);
+                          sizeof(why)) < 0)
         return vg_err(err, errlen, -EIO, "compute backend %s: %s", mv->ops->name, why);
-    }
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < m; j++)
-            out[i * m + j] -= pred[i * (size_t)last->out + pred_off + j];
-    free(pred);
+            res[i * m + j] = tgt[i * m + j] - pred[i * (size_t)last->out + pred_off + j];
+    if (z)
+        memcpy(z, tgt, n * m * sizeof(float));
     return 0;
+}
+
+int vg_mv_residuals(const struct vg_mv *mv, float *out, char *err, size_t errlen)
+{
+    return vg_mv_residuals_targets(mv, out, NULL, err, errlen);
 }
 
 int vg_mv_targets(const struct vg_mv *mv, float *out, char *err, size_t errlen)

@@ -113,6 +113,11 @@ int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result 
  * -ENOMEM, or a backend failure with a message. */
 int vg_mv_residuals(const struct vg_mv *mv, float *out, char *err, size_t errlen);
 
+/* vg_mv_residuals() and vg_mv_targets() in one: the residuals into res and, where z is not NULL,
+ * the targets into z (both n_hosts x n_metrics, caller's buffers), downloading the targets once.
+ * Returns 0 or a backend failure with a message. */
+int vg_mv_residuals_targets(const struct vg_mv *mv, float *res, float *z, char *err, size_t errlen);
+
 /* After a step: every host's newest tick as the normaliser saw it, (x - centre) / scale per metric
  * (n_hosts x n_metrics into the caller's out; NaN where the value was missing): how far the host
  * now is from its usual state, whatever the forecast. Returns 0 or a backend failure with a

@@ -1,8 +1,8 @@
 /* Host score (vg_hscore) and the residuals it reads from vg_mv: per-metric error scales keep a
  * noisy metric from taking the blame, smoothing averages the raw score over the last ticks, the
  * calibration learns before it scores, the state term adds how far a metric is beyond its usual
- * distance, a lasting incident keeps its score, and vg_mv_residuals and vg_mv_targets agree with
- * the model. */
+ * distance, a lasting incident keeps its score, and vg_mv_residuals and vg_mv_targets (alone or
+ * through vg_mv_residuals_targets) agree with the model. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -153,6 +153,15 @@ static void mv_residuals_agree_with_the_first_scores(void **state)
     assert_int_equal(vg_mv_residuals(mv, r, err, sizeof(err)), 0);
     assert_true(fabsf(z[0] - 25.0f) < 1e-3f);
     assert_true(z[0] == r[0]);
+    /* The one-download form gives both, bit for bit, with or without the targets. */
+    float r2[10], z2[10], r3[10];
+    for (int i = 0; i < 10; i++)
+        r2[i] = z2[i] = r3[i] = -1;
+    assert_int_equal(vg_mv_residuals_targets(mv, r2, z2, err, sizeof(err)), 0);
+    assert_int_equal(vg_mv_residuals_targets(mv, r3, NULL, err, sizeof(err)), 0);
+    assert_memory_equal(r2, r, sizeof(r));
+    assert_memory_equal(r3, r, sizeof(r));
+    assert_memory_equal(z2, z, sizeof(z));
     vg_mv_free(mv);
     vg_k_close(&k);
 }

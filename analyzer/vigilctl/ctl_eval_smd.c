@@ -246,8 +246,8 @@ static double mv_step(struct host *h, const double *x, int phase, int learn)
             h->xf[d] = (float)x[d];
         if (vg_mv_step(h->mv, h->xf, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) <
                 0 ||
-            (phase != MV_TRAIN && (vg_mv_residuals(h->mv, h->res, err, sizeof(err)) < 0 ||
-                                   vg_mv_targets(h->mv, h->z, err, sizeof(err)) < 0)))
+            (phase != MV_TRAIN &&
+             vg_mv_residuals_targets(h->mv, h->res, h->z, err, sizeof(err)) < 0))
             goto fail;
         if (phase == MV_TRAIN)
             return 0;
@@ -537,8 +537,8 @@ static int group_run(const struct ctl_eval_opts *o, struct machine *d, size_t n,
             }
             if (vg_mv_step(g->mv, g->x, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) <
                     0 ||
-                (e + 1 >= ep && (vg_mv_residuals(g->mv, g->res, err, sizeof(err)) < 0 ||
-                                 vg_mv_targets(g->mv, g->z, err, sizeof(err)) < 0))) {
+                (e + 1 >= ep &&
+                 vg_mv_residuals_targets(g->mv, g->res, g->z, err, sizeof(err)) < 0)) {
                 fprintf(stderr, "vigilctl eval smd: %s\n", err);
                 return -1;
             }
