@@ -51,7 +51,8 @@ struct vg_mv {
     uint32_t *age;
     uint32_t n_primed;  /* hosts [0, n_primed) had a step; later ones get priors first */
     float *h_x, *h_out; /* backend host memory: the tick buffer, out's copy (cap rows) */
-    float *h_pred; /* backend host memory (cap rows): the targets, then the last layer's output */
+    float
+        *h_tgt_pred; /* backend host memory (cap rows): the targets, then the last layer's output */
     float *h_score, *h_top_err; /* into h_out, laid out for the last step's n */
     int32_t *h_top_idx;
     float *h_roww, *h_loss;
@@ -249,10 +250,10 @@ static int grow(struct vg_mv *mv, uint32_t cap)
         memcpy(hx, mv->h_x, mv->n * m * sizeof(float));
     hfree(mv, mv->h_x);
     hfree(mv, mv->h_out);
-    hfree(mv, mv->h_pred);
+    hfree(mv, mv->h_tgt_pred);
     mv->h_x = hx;
     mv->h_out = ho;
-    mv->h_pred = hp;
+    mv->h_tgt_pred = hp;
     mv->cap = cap;
     mv->train_cap = train_cap;
     return 0;
@@ -355,7 +356,7 @@ void vg_mv_free(struct vg_mv *mv)
     free(mv->age);
     hfree(mv, mv->h_x);
     hfree(mv, mv->h_out);
-    hfree(mv, mv->h_pred);
+    hfree(mv, mv->h_tgt_pred);
     free(mv->h_roww);
     free(mv->h_loss);
     free(mv);
@@ -654,7 +655,7 @@ int vg_mv_residuals_targets(const struct vg_mv *mv, float *res, float *z, char *
         return 0;
     /* The targets once, both downloads into the model's own host memory (page-locked on a GPU:
      * one DMA each, where the caller's ordinary memory would be staged). */
-    float *tgt = mv->h_pred, *pred = mv->h_pred + n * m;
+    float *tgt = mv->h_tgt_pred, *pred = mv->h_tgt_pred + n * m;
     char why[VG_ERRLEN];
     if (mv->ops->download(mv->ctx, tgt, mv->tgt, n * m * sizeof(float), why, sizeof(why)) < 0 ||
         mv->ops->download(mv->ctx, pred, last->act, n * (size_t)last->out * sizeof(float), why,

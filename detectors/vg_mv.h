@@ -109,8 +109,8 @@ int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result 
 /* After a step: every host's normalised residual of the newest tick per metric, target minus
  * prediction (in the normaliser's units, before the running residual scale), into out
  * (n_hosts x n_metrics, row-major, caller's buffer); NaN where the value was missing. For callers
- * that weigh or rank all metrics themselves (calibration, attribution beyond top_k). Returns 0,
- * -ENOMEM, or a backend failure with a message. */
+ * that weigh or rank all metrics themselves (calibration, attribution beyond top_k). Returns 0
+ * or a backend failure with a message. */
 int vg_mv_residuals(const struct vg_mv *mv, float *out, char *err, size_t errlen);
 
 /* vg_mv_residuals() and vg_mv_targets() in one: the residuals into res and, where z is not NULL,
