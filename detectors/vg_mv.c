@@ -51,8 +51,8 @@ struct vg_mv {
     uint32_t *age;
     uint32_t n_primed;  /* hosts [0, n_primed) had a step; later ones get priors first */
     float *h_x, *h_out; /* backend host memory: the tick buffer, out's copy (cap rows) */
-    float
-        *h_tgt_pred; /* backend host memory (cap rows): the targets, then the last layer's output */
+    /* Backend host memory (cap rows): a step's targets, then its last layer's output. */
+    float *h_tgt_pred;
     float *h_score, *h_top_err; /* into h_out, laid out for the last step's n */
     int32_t *h_top_idx;
     float *h_roww, *h_loss;
