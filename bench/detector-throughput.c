@@ -3,7 +3,7 @@
  * path of the same machine. One sample = one metric value of one host in one tick.
  *
  *   detector-throughput [--hosts 1,16,...] [--metrics 64,512] [--backend cpu|cuda|both]
- *                       [--seconds S] [--window W] [--block N]
+ *                       [--seconds S] [--window W] [--block N] [--procs N]
  *
  * For each fleet size it prints scoring throughput (VG_MV_SCORE), the throughput of a full step
  * with the default training (VG_MV_TRAIN: score every host, learn from up to train_rows hosts), the
@@ -16,7 +16,15 @@
  * Each tick is written into the model's tick buffer (vg_mv_tick_buffer) before the clock starts,
  * as the analyzer writes decoded ticks there: the time is that of vg_mv_step alone, upload and
  * results' download included.
+ *
+ * --procs N measures the CPU path as a CPU-only fleet would run it on N cores: N processes at
+ * once, each with its share of the hosts and one OpenBLAS thread, as N analyzers of one consumer
+ * group (the analyzer's element-wise passes are single-threaded, so a process is its unit of
+ * scale). Their rates are summed; they start timing together once every one has built its model.
  */
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -137,8 +145,10 @@ struct result {
 
 static long long block = -1; /* --block: vg_mv_set_pipeline(); -1 keeps the default */
 
+/* start_fd >= 0: after the warm-up, write a byte to ready_fd and wait until start_fd is closed
+ * (--procs: every process times the same interval). */
 static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned window,
-                   double seconds, struct result *res)
+                   double seconds, struct result *res, int ready_fd, int start_fd)
 {
     struct vg_mv_params p;
     vg_mv_params_default(&p, metrics);
@@ -181,6 +191,11 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
         memcpy(xb, x + (t % NT) * tick, tick * sizeof(float));
         rc = vg_mv_step(mv, NULL, VG_MV_TRAIN, r, err, sizeof(err));
     }
+    if (start_fd >= 0) {
+        char c = 1;
+        if (write(ready_fd, &c, 1) != 1 || read(start_fd, &c, 1) != 0)
+            rc = -EIO;
+    }
     for (int mode = 0; mode < 2 && !rc; mode++) {
         struct vg_mv_stats st0, st1;
         vg_mv_get_stats(mv, &st0);
@@ -216,14 +231,87 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
     return rc;
 }
 
+/* The CPU path as n processes at once (--procs), each with its share of the hosts; res = the
+ * sum of their rates. A process whose share would be no host is not started. */
+static int run_procs(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned window,
+                     double seconds, unsigned n, struct result *res)
+{
+    if (n > hosts)
+        n = hosts;
+    int start[2];
+    if (pipe(start) < 0)
+        return -1;
+    int out[256];
+    pid_t pid[256];
+    unsigned started = 0;
+    fflush(stdout);
+    for (unsigned i = 0; i < n; i++) {
+        int pp[2];
+        if (pipe(pp) < 0)
+            break;
+        pid[i] = fork();
+        if (pid[i] == 0) {
+            close(start[1]);
+            close(pp[0]);
+            vg_k_cpu_set_threads(1);
+            unsigned share = hosts / n + (i < hosts % n);
+            struct result r = {0};
+            int rc = run_one(k, share, metrics, window, seconds, &r, pp[1], start[0]);
+            if (rc == 0 && write(pp[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+                rc = -1;
+            _exit(rc ? 1 : 0);
+        }
+        close(pp[1]);
+        if (pid[i] < 0) {
+            close(pp[0]);
+            break;
+        }
+        out[started++] = pp[0];
+    }
+    close(start[0]);
+    /* Every process has built its model and warmed up: start them together. */
+    int rc = started == n ? 0 : -1;
+    for (unsigned i = 0; i < started; i++) {
+        char c;
+        if (read(out[i], &c, 1) != 1)
+            rc = -1;
+    }
+    close(start[1]);
+    memset(res, 0, sizeof(*res));
+    for (unsigned i = 0; i < started; i++) {
+        struct result r;
+        if (read(out[i], &r, sizeof(r)) != (ssize_t)sizeof(r))
+            rc = -1;
+        else {
+            res->score_sps += r.score_sps;
+            res->step_sps += r.step_sps;
+            res->learn_sps += r.learn_sps;
+            res->score_flops += r.score_flops;
+            res->score_bytes += r.score_bytes;
+            res->score_link += r.score_link;
+        }
+        close(out[i]);
+        int st;
+        if (waitpid(pid[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = -1;
+    }
+    if (rc)
+        fprintf(stderr, "detector-throughput: a --procs process failed\n");
+    return rc;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: detector-throughput [--hosts 1,16,256,1024,4096,16384] "
             "[--metrics 64,512]\n"
-            "       [--backend cpu|cuda|both] [--seconds 1.0] [--window 8] [--block N]\n"
+            "       [--backend cpu|cuda|both] [--seconds 1.0] [--window 8] [--block N] "
+            "[--procs N]\n"
             "  --block N  values per pipelined block on a GPU (0: no pipelining; default "
-            "%u)\n",
+            "%u)\n"
+            "  --procs N  the CPU path as N processes at once, each with its share of the hosts\n"
+            "             and one OpenBLAS thread (a CPU-only fleet's analyzers on N cores);\n"
+            "             rates summed (default 1: one process, OpenBLAS's own threads)\n",
             VG_MV_BLOCK_SAMPLES);
 }
 
@@ -231,7 +319,7 @@ int main(int argc, char **argv)
 {
     unsigned hosts[32] = {1, 16, 256, 1024, 4096, 16384}, metrics[8] = {64, 512};
     int nh = 6, nm = 2;
-    unsigned window = 8;
+    unsigned window = 8, procs = 1;
     double seconds = 1.0;
     const char *backend = "both";
     /* Options come in pairs: the name, then its value. */
@@ -257,7 +345,13 @@ int main(int argc, char **argv)
             window = (unsigned)atoi(v);
         else if (!strcmp(a, "--block"))
             block = atoll(v);
-        else {
+        else if (!strcmp(a, "--procs")) {
+            procs = (unsigned)atoi(v);
+            if (procs < 1 || procs > 256) {
+                fprintf(stderr, "detector-throughput: --procs takes 1 to 256\n");
+                return 2;
+            }
+        } else {
             usage(stderr);
             return 2;
         }
@@ -284,6 +378,10 @@ int main(int argc, char **argv)
         measure_peaks(&cpu, &pc, 0);
         printf("# cpu: %s\n# cpu peaks: SGEMM %.1f GFLOP/s, copy %.1f GB/s\n", cpu.desc,
                pc.flops / 1e9, pc.bytes / 1e9);
+        if (procs > 1)
+            printf("# cpu rows: %u processes at once, one OpenBLAS thread each, rates summed "
+                   "(bound%% against the peaks above)\n",
+                   procs);
     }
     if (have_gpu) {
         measure_peaks(&gpu, &pg, 1);
@@ -308,7 +406,11 @@ int main(int argc, char **argv)
                 if ((d == 0 && !have_cpu) || (d == 1 && !have_gpu))
                     continue;
                 struct result *res = d ? &rgpu : &rcpu;
-                if (run_one(d ? &gpu : &cpu, hosts[i], metrics[j], window, seconds, res) < 0) {
+                int r1 = d || procs == 1
+                             ? run_one(d ? &gpu : &cpu, hosts[i], metrics[j], window, seconds, res,
+                                       -1, -1)
+                             : run_procs(&cpu, hosts[i], metrics[j], window, seconds, procs, res);
+                if (r1 < 0) {
                     rc = 1;
                     continue;
                 }
