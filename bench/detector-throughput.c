@@ -379,8 +379,8 @@ int main(int argc, char **argv)
         printf("# cpu: %s\n# cpu peaks: SGEMM %.1f GFLOP/s, copy %.1f GB/s\n", cpu.desc,
                pc.flops / 1e9, pc.bytes / 1e9);
         if (procs > 1)
-            printf("# cpu rows: %u processes at once, one OpenBLAS thread each, rates summed "
-                   "(bound%% against the peaks above)\n",
+            printf("# cpu rows: %u processes at once (fewer hosts: one each), one OpenBLAS "
+                   "thread each, rates summed (bound%% against the peaks above)\n",
                    procs);
     }
     if (have_gpu) {
