@@ -2,7 +2,8 @@
  * attribution by metric name, checkpoints to a directory and the refusal of a bad one, host scores
  * (vg_hscore) and their calibration across a restart; per-host tick queues (any interleaving of a
  * group's ticks scores as in order, a host that stops and comes back), queued ticks carried by a
- * host's export, and the mv model's state blob for the state topic (analyzer/vg_model_mv.c). */
+ * host's export, the mv model's state blob for the state topic (analyzer/vg_model_mv.c), and,
+ * where a GPU is usable, the same host alerts from a fleet on the GPU as from one on the CPU. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -811,6 +812,92 @@ static void test_a_lasting_level_stays_scored_for_as_long_as_the_normaliser_reme
     assert_true(a_short < n_short);
 }
 
+/* ---- the CUDA backend against the CPU, through the host score ---- */
+
+#define GH 16 /* hosts */
+
+/* The results of one step, per host. */
+struct step_seen {
+    int got[GH], rc[GH];
+    double hs[GH], raw[GH];
+    const char *blame[GH];
+};
+
+static void on_step(void *ud, const struct vg_fleet_score *s)
+{
+    struct step_seen *st = ud;
+    int h = atoi(s->host + 4); /* "web-NN" */
+    if (h < 0 || h >= GH)
+        return;
+    st->got[h] = 1;
+    st->rc[h] = s->hs_rc;
+    st->hs[h] = s->hs_score;
+    st->raw[h] = s->hs_raw;
+    st->blame[h] = s->n_blame > 0 ? s->blame_top[0] : NULL;
+}
+
+/* What the analyzer alerts on is the host score, computed on the CPU from the residuals and
+ * normalised values the model's backend gives back; so the same stream through a fleet on the
+ * GPU and one on the CPU must raise the same alerts at the analyzer's default threshold, blaming
+ * the same metric first. */
+static void test_gpu_and_cpu_fleets_raise_the_same_host_alerts(void **state)
+{
+    char why[VG_ERRLEN], err[VG_ERRLEN];
+    if (!vg_k_cuda_available(why, sizeof(why))) {
+        printf("SKIP gpu-vs-cpu host scores: no usable GPU (%s)\n", why);
+        skip();
+    }
+    const double threshold = 0.999; /* alert.threshold's default */
+    struct vg_k g;
+    assert_int_equal(vg_k_open(&g, "cuda", err, sizeof(err)), 0);
+    struct vg_fleet_params p = hs_params();
+    p.dir = NULL;
+    struct step_seen *sa = calloc(1, sizeof(*sa)), *sb = calloc(1, sizeof(*sb));
+    assert_non_null(sa);
+    assert_non_null(sb);
+    struct vg_fleet *fa, *fb;
+    assert_int_equal(vg_fleet_new(&fa, &p, &cpu, on_step, sa, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_new(&fb, &p, &g, on_step, sb, err, sizeof(err)), 0);
+    int alerts = 0, calibrated = 0;
+    double worst = 0;
+    for (uint64_t t = 0; t < 400; t++) {
+        /* From tick 150 (warm, fitted, calibrated) a host is anomalous every seventh tick. */
+        int bad = t >= 150 && t % 7 == 3 ? (int)(t / 7) % GH : -1;
+        memset(sa, 0, sizeof(*sa));
+        memset(sb, 0, sizeof(*sb));
+        put_tick(fa, GH, t, bad);
+        put_tick(fb, GH, t, bad);
+        for (int h = 0; h < GH; h++) {
+            assert_int_equal(sa->got[h], sb->got[h]);
+            if (!sa->got[h])
+                continue;
+            assert_int_equal(sa->rc[h], sb->rc[h]);
+            if (sa->rc[h] != 0)
+                continue;
+            calibrated++;
+            worst = fmax(worst, fabs(sa->raw[h] - sb->raw[h]) / fmax(1.0, fabs(sa->raw[h])));
+            int a = sa->hs[h] >= threshold, b = sb->hs[h] >= threshold;
+            assert_int_equal(a, b);
+            alerts += a;
+            if (a) {
+                assert_non_null(sa->blame[h]);
+                assert_non_null(sb->blame[h]);
+                assert_string_equal(sa->blame[h], sb->blame[h]);
+            }
+        }
+    }
+    printf("  host scores: %d calibrated host-ticks, %d alerts on both cpu and gpu; worst raw "
+           "score difference %.2e\n",
+           calibrated, alerts, worst);
+    assert_true(alerts > 0);
+    assert_true(worst <= 1e-4);
+    vg_fleet_free(fa);
+    vg_fleet_free(fb);
+    vg_k_close(&g);
+    free(sa);
+    free(sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -826,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
         cmocka_unit_test(test_mv_host_blob_carries_queued_ticks_and_reads_version_2),
         cmocka_unit_test(test_a_lasting_level_stays_scored_for_as_long_as_the_normaliser_remembers),
+        cmocka_unit_test(test_gpu_and_cpu_fleets_raise_the_same_host_alerts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

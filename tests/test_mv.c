@@ -1,7 +1,8 @@
 /* The multivariate model (detectors/vg_mv): detection and attribution on a synthetic fleet,
  * determinism, checkpoints (round trip and each kind of refusal), new hosts starting from their
  * group, the model's own tick buffer, and the CUDA path (whole and pipelined in blocks) against
- * the CPU path on a replayed stream where a GPU is usable. */
+ * the CPU path on a replayed stream where a GPU is usable: scores, alerts, and the residuals and
+ * normalised values the host score reads. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -374,6 +375,22 @@ static void test_tick_buffer_scores_as_a_tick_passed_in(void **state)
     vg_mv_free(b);
 }
 
+/* ||a - b|| / ||a|| over the entries finite in a; b must be NaN exactly where a is (a missing
+ * value is missing on both paths). 1 on a mismatch of NaNs, so that the caller's bound fails. */
+static double normwise_rel_err(const float *a, const float *b, size_t n)
+{
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) != isnan(b[i]))
+            return 1;
+        if (isnan(a[i]))
+            continue;
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        s += (double)a[i] * a[i];
+    }
+    return s > 0 ? sqrt(d / s) : sqrt(d);
+}
+
 static void test_gpu_and_cpu_raise_the_same_alerts(void **state)
 {
     char why[VG_ERRLEN];
@@ -391,7 +408,15 @@ static void test_gpu_and_cpu_raise_the_same_alerts(void **state)
     struct vg_mv *a = make(&cpu, n), *b = make(&g, n), *c = make(&g, n);
     vg_mv_set_pipeline(c, n * M / 5);
     struct vg_mv_result ra[64], rb[64], rc[64];
-    double worst = 0;
+    /* The host score's inputs: residuals and normalised values, one download each on the GPU. */
+    float *res[3], *z[3];
+    for (int i = 0; i < 3; i++) {
+        res[i] = malloc(n * M * sizeof(float));
+        z[i] = malloc(n * M * sizeof(float));
+        assert_non_null(res[i]);
+        assert_non_null(z[i]);
+    }
+    double worst = 0, worst_res = 0, worst_z = 0;
     int alerts = 0;
     for (uint64_t t = 0; t < ticks; t++) {
         fill(x, n, t);
@@ -403,6 +428,17 @@ static void test_gpu_and_cpu_raise_the_same_alerts(void **state)
         /* The pipelined model reads its tick from its own (page-locked) buffer. */
         memcpy(vg_mv_tick_buffer(c), x, n * M * sizeof(float));
         assert_int_equal(vg_mv_step(c, NULL, VG_MV_TRAIN, rc, err, sizeof(err)), 0);
+        assert_int_equal(vg_mv_residuals_targets(a, res[0], z[0], err, sizeof(err)), 0);
+        assert_int_equal(vg_mv_residuals_targets(b, res[1], z[1], err, sizeof(err)), 0);
+        assert_int_equal(vg_mv_residuals_targets(c, res[2], z[2], err, sizeof(err)), 0);
+        for (int i = 1; i < 3; i++) {
+            double er = normwise_rel_err(res[0], res[i], n * M);
+            double ez = normwise_rel_err(z[0], z[i], n * M);
+            assert_true(er <= 1e-4);
+            assert_true(ez <= 1e-4);
+            worst_res = fmax(worst_res, er);
+            worst_z = fmax(worst_z, ez);
+        }
         for (uint32_t h = 0; h < n; h++) {
             if (ra[h].age <= 8)
                 continue;
@@ -418,9 +454,14 @@ static void test_gpu_and_cpu_raise_the_same_alerts(void **state)
             }
         }
     }
-    printf("  replay: %d alerts on cpu, gpu and gpu in 5 blocks; worst score difference %.2e\n",
-           alerts, worst);
+    printf("  replay: %d alerts on cpu, gpu and gpu in 5 blocks; worst score difference %.2e;\n"
+           "  residuals / normalised values, worst normwise relative error %.2e / %.2e\n",
+           alerts, worst, worst_res, worst_z);
     assert_true(alerts > 0);
+    for (int i = 0; i < 3; i++) {
+        free(res[i]);
+        free(z[i]);
+    }
     vg_mv_free(a);
     vg_mv_free(b);
     vg_mv_free(c);
