@@ -132,6 +132,16 @@ extern const struct vg_k_ops vg_k_cpu_ops;
  * OpenBLAS's own choice. Call before vg_k_open(), whose description names the count. */
 void vg_k_cpu_set_threads(int n);
 
+/* OpenBLAS picks its kernels from the CPU's model number, and on a model it does not know (a
+ * newer CPU, or a VM that hides the model) it falls back to kernels of an old core, without AVX2:
+ * on an H200 host's Xeon its "Prescott" kernels ran SGEMM at 240 GFLOP/s against 1,600 with the
+ * AVX-512 ones (docs/bench.md). Given OpenBLAS's core name and the CPU's AVX2+FMA / AVX-512
+ * support, writes into coretype the OPENBLAS_CORETYPE value that selects kernels the CPU can run
+ * and returns 1 when the core name is one of the pre-AVX2 ones; 0 (coretype "") otherwise.
+ * vg_k_open() logs it as a warning. */
+int vg_k_cpu_coretype_hint(const char *corename, int avx2_fma, int avx512, char *coretype,
+                           size_t len);
+
 /* Opens a backend: want = "cpu", "cuda" or "auto" (cuda where libvigil-cuda.so loads and a
  * device is usable, else cpu). With "auto" a CUDA failure is logged with its reason and the CPU
  * path is used; with "cuda" it is an error. Logs the backend chosen. The library is looked for in

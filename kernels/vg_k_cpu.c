@@ -8,16 +8,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "vg_k.h"
 #include "vg_k_math.h"
+#include "vg_log.h"
 #include "vg_util.h"
 
 /* openblas_get_num_threads() and openblas_get_config() are OpenBLAS extensions that cblas.h
  * declares only in OpenBLAS's own copy of the header. */
 int openblas_get_num_threads(void);
 char *openblas_get_config(void);
+char *openblas_get_corename(void);
 void openblas_set_num_threads(int n);
+
+int vg_k_cpu_coretype_hint(const char *corename, int avx2_fma, int avx512, char *coretype,
+                           size_t len)
+{
+    /* OpenBLAS's x86 core names whose kernels stop short of AVX2. */
+    static const char *old[] = {"Prescott",   "Core2",        "Penryn",      "Dunnington",
+                                "Nehalem",    "Atom",         "Sandybridge", "Katmai",
+                                "Coppermine", "Northwood",    "Banias",      "Athlon",
+                                "Opteron",    "Opteron_SSE3", "Barcelona",   "Bobcat",
+                                "Bulldozer",  "Piledriver",   "Steamroller", "Excavator"};
+    if (len)
+        coretype[0] = '\0';
+    if (!corename || !avx2_fma)
+        return 0;
+    for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++)
+        if (strcasecmp(corename, old[i]) == 0) {
+            snprintf(coretype, len, "%s", avx512 ? "SkylakeX" : "Haswell");
+            return 1;
+        }
+    return 0;
+}
 
 void vg_k_cpu_set_threads(int n)
 {
@@ -31,6 +55,21 @@ static int cpu_open(void **ctx, char *desc, size_t desclen, char *err, size_t er
     const char *cfg = openblas_get_config();
     snprintf(desc, desclen, "cpu (%.60s, %d threads)", cfg ? cfg : "OpenBLAS",
              openblas_get_num_threads());
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* Only a choice OpenBLAS made itself: an OPENBLAS_CORETYPE the operator set is theirs. */
+    char ct[16];
+    const char *set = getenv("OPENBLAS_CORETYPE");
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    const char *core = openblas_get_corename();
+    if ((!set || !*set) && vg_k_cpu_coretype_hint(core, avx2, avx512, ct, sizeof(ct)))
+        vg_warn("OpenBLAS chose kernels older than this CPU",
+                "kernels=%s cpu=%s hint=\"set OPENBLAS_CORETYPE=%s in the environment (for the "
+                "service: systemctl edit vigil-analyzer, Environment=OPENBLAS_CORETYPE=%s); "
+                "on an H200 host's Xeon SGEMM went from 240 to 1,600 GFLOP/s, docs/bench.md\"",
+                core, avx512 ? "avx512" : "avx2", ct, ct);
+#endif
     return 0;
 }
 

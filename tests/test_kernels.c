@@ -305,6 +305,27 @@ static void back(struct vg_k *g, float *h, const float *d, size_t n)
         assert_true(e_ <= 1e-4);                                                                   \
     } while (0)
 
+/* OpenBLAS's fallback to pre-AVX2 kernels is named with the OPENBLAS_CORETYPE that fits the CPU;
+ * kernels the CPU cannot beat, or a CPU without AVX2, are left alone. */
+static void test_openblas_old_kernels_get_a_coretype_the_cpu_can_run(void **state)
+{
+    (void)state;
+    char ct[16];
+    assert_int_equal(vg_k_cpu_coretype_hint("Prescott", 1, 1, ct, sizeof(ct)), 1);
+    assert_string_equal(ct, "SkylakeX");
+    assert_int_equal(vg_k_cpu_coretype_hint("NEHALEM", 1, 0, ct, sizeof(ct)), 1);
+    assert_string_equal(ct, "Haswell");
+    assert_int_equal(vg_k_cpu_coretype_hint("Sandybridge", 1, 0, ct, sizeof(ct)), 1);
+    assert_string_equal(ct, "Haswell");
+    const char *fine[] = {"Haswell", "SkylakeX", "Cooperlake", "Zen", "SapphireRapids"};
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        assert_int_equal(vg_k_cpu_coretype_hint(fine[i], 1, 1, ct, sizeof(ct)), 0);
+        assert_string_equal(ct, "");
+    }
+    assert_int_equal(vg_k_cpu_coretype_hint("Prescott", 0, 0, ct, sizeof(ct)), 0);
+    assert_int_equal(vg_k_cpu_coretype_hint(NULL, 1, 1, ct, sizeof(ct)), 0);
+}
+
 static void test_gpu_ops_match_cpu(void **state)
 {
     char why[VG_ERRLEN];
@@ -443,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_adam_matches_scalar_reference),
         cmocka_unit_test(test_score_top_k_and_mean_match_a_sort),
         cmocka_unit_test(test_ingest_normalises_and_masks_missing),
+        cmocka_unit_test(test_openblas_old_kernels_get_a_coretype_the_cpu_can_run),
         cmocka_unit_test(test_gpu_ops_match_cpu),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
