@@ -7,7 +7,9 @@
  *
  * For each fleet size it prints scoring throughput (VG_MV_SCORE), the throughput of a full step
  * with the default training (VG_MV_TRAIN: score every host, learn from up to train_rows hosts), the
- * rate of samples learned from, and the achieved FLOP/s and bytes/s against peaks measured here:
+ * rate of samples learned from, scoring with the host score's inputs brought back as well
+ * ("score+res": vg_mv_residuals_targets after the step, what the analyzer does each tick), and the
+ * achieved FLOP/s and bytes/s against peaks measured here:
  * a large SGEMM for compute, a large buffer copy for memory bandwidth and, on a GPU, a large
  * upload from page-locked host memory for the host link (PCIe) that every tick must cross.
  * "bound%" is the share of the roofline time bound max(FLOP/peak, bytes/peak, link bytes/link
@@ -120,6 +122,69 @@ static int measure_peaks(struct vg_k *k, struct peaks *pk, int big)
     return 0;
 }
 
+/* The CPU's copy bandwidth with n processes copying at once (--procs), each its own buffers of
+ * 2 x 128 MiB (beyond any cache), summed: the memory roof of n analyzers, which one thread's copy
+ * understates on a many-core host. Each process times 5 copies after a common start. 0 on a
+ * failure. */
+static double measure_copy_procs(unsigned n)
+{
+    const size_t cb = (size_t)128 << 20;
+    int start[2], out[256];
+    pid_t pid[256];
+    unsigned started = 0;
+    if (pipe(start) < 0)
+        return 0;
+    fflush(stdout);
+    for (unsigned i = 0; i < n; i++) {
+        int pp[2];
+        if (pipe(pp) < 0)
+            break;
+        pid[i] = fork();
+        if (pid[i] == 0) {
+            close(start[1]);
+            close(pp[0]);
+            char *a = malloc(cb), *b = malloc(cb), c = 0;
+            double bw = 0;
+            if (a && b) {
+                memset(a, 1, cb);
+                memset(b, 2, cb);
+                if (write(pp[1], "r", 1) == 1 && read(start[0], &c, 1) == 0) {
+                    double t0 = now_s();
+                    for (int r = 0; r < 5; r++)
+                        memcpy(b, a, cb);
+                    bw = 5 * 2.0 * (double)cb / (now_s() - t0);
+                    volatile char keep = b[cb - 1]; /* the copies' result is read */
+                    (void)keep;
+                }
+            }
+            _exit(write(pp[1], &bw, sizeof(bw)) == (ssize_t)sizeof(bw) ? 0 : 1);
+        }
+        close(pp[1]);
+        if (pid[i] < 0) {
+            close(pp[0]);
+            break;
+        }
+        out[started++] = pp[0];
+    }
+    close(start[0]);
+    double sum = 0;
+    int ok = started == n;
+    for (unsigned i = 0; i < started; i++) {
+        char c;
+        ok &= read(out[i], &c, 1) == 1;
+    }
+    close(start[1]); /* EOF on every child's start pipe: go */
+    for (unsigned i = 0; i < started; i++) {
+        double bw = 0;
+        ok &= read(out[i], &bw, sizeof(bw)) == (ssize_t)sizeof(bw) && bw > 0;
+        sum += bw;
+        close(out[i]);
+        int st;
+        ok &= waitpid(pid[i], &st, 0) >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
+    return ok ? sum : 0;
+}
+
 /* Bytes a step moves at the least: the window read by the first layer, the new tick, the
  * normaliser and residual state read and written, the ring written twice, activations written
  * and read once, the weights once; training adds its rows' activations, gradients and the
@@ -141,6 +206,7 @@ static double step_bytes(const struct vg_mv_params *p, double n, double rows)
 
 struct result {
     double score_sps, step_sps, learn_sps, score_flops, score_bytes, score_link;
+    double resid_sps; /* scoring plus the host score's inputs brought back (the analyzer's tick) */
 };
 
 static long long block = -1; /* --block: vg_mv_set_pipeline(); -1 keeps the default */
@@ -173,7 +239,8 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
     size_t tick = (size_t)hosts * metrics;
     float *x = malloc(NT * tick * sizeof(float));
     struct vg_mv_result *r = calloc(hosts, sizeof(*r));
-    if (!x || !r) {
+    float *hres = malloc(tick * sizeof(float)), *hz = malloc(tick * sizeof(float));
+    if (!x || !r || !hres || !hz) {
         fprintf(stderr, "detector-throughput: out of memory\n");
         return -1;
     }
@@ -196,7 +263,9 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
         if (write(ready_fd, &c, 1) != 1 || read(start_fd, &c, 1) != 0)
             rc = -EIO;
     }
-    for (int mode = 0; mode < 2 && !rc; mode++) {
+    /* Modes: 0 scoring, 1 a step with training, 2 scoring and then the residuals and normalised
+     * values every host's host score reads (vg_mv_residuals_targets), as the analyzer's tick. */
+    for (int mode = 0; mode < 3 && !rc; mode++) {
         struct vg_mv_stats st0, st1;
         vg_mv_get_stats(mv, &st0);
         double dt = 0, t1 = now_s(), tend = t1 + seconds;
@@ -204,7 +273,9 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
         while (!rc && (ticks < 3 || t1 < tend)) {
             memcpy(xb, x + (ticks % NT) * tick, tick * sizeof(float));
             double t0 = now_s();
-            rc = vg_mv_step(mv, NULL, mode ? VG_MV_TRAIN : VG_MV_SCORE, r, err, sizeof(err));
+            rc = vg_mv_step(mv, NULL, mode == 1 ? VG_MV_TRAIN : VG_MV_SCORE, r, err, sizeof(err));
+            if (!rc && mode == 2)
+                rc = vg_mv_residuals_targets(mv, hres, hz, err, sizeof(err));
             t1 = now_s();
             dt += t1 - t0;
             ticks++;
@@ -218,15 +289,18 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
             /* Across the link: the tick up, score and top-k (index + error) down. */
             res->score_link =
                 (double)hosts * (metrics + 1 + 2 * p.score.top_k) * sizeof(float) * ticks / dt;
-        } else {
+        } else if (mode == 1) {
             res->step_sps = samples / dt;
             res->learn_sps = (double)(st1.rows_trained - st0.rows_trained) * metrics / dt;
-        }
+        } else
+            res->resid_sps = samples / dt;
     }
     if (rc)
         fprintf(stderr, "detector-throughput: %s\n", err);
     free(x);
     free(r);
+    free(hres);
+    free(hz);
     vg_mv_free(mv);
     return rc;
 }
@@ -286,6 +360,7 @@ static int run_procs(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned 
             res->score_sps += r.score_sps;
             res->step_sps += r.step_sps;
             res->learn_sps += r.learn_sps;
+            res->resid_sps += r.resid_sps;
             res->score_flops += r.score_flops;
             res->score_bytes += r.score_bytes;
             res->score_link += r.score_link;
@@ -378,10 +453,17 @@ int main(int argc, char **argv)
         measure_peaks(&cpu, &pc, 0);
         printf("# cpu: %s\n# cpu peaks: SGEMM %.1f GFLOP/s, copy %.1f GB/s\n", cpu.desc,
                pc.flops / 1e9, pc.bytes / 1e9);
-        if (procs > 1)
+        if (procs > 1) {
+            /* n analyzers share the memory bus: their roof is n copies at once. The SGEMM peak
+             * above already uses every core (OpenBLAS's threads). */
+            double bw = measure_copy_procs(procs);
+            if (bw > 0)
+                pc.bytes = bw;
             printf("# cpu rows: %u processes at once (fewer hosts: one each), one OpenBLAS "
-                   "thread each, rates summed (bound%% against the peaks above)\n",
-                   procs);
+                   "thread each, rates summed; copy peak of %u processes at once %.1f GB/s "
+                   "(bound%% against it and the SGEMM peak)\n",
+                   procs, procs, bw / 1e9);
+        }
     }
     if (have_gpu) {
         measure_peaks(&gpu, &pg, 1);
@@ -393,8 +475,9 @@ int main(int argc, char **argv)
     vg_mv_params_default(&dp, 64);
     printf("# model: forecaster, window %u, hidden %u-%u, train_rows %u per step; Msamples/s\n",
            window, dp.hidden[0], dp.hidden[1], dp.train_rows);
-    printf("%-8s %7s %-4s %10s %10s %10s %9s %9s %7s %-4s %8s\n", "hosts", "metrics", "dev",
-           "score", "step+train", "learned", "GFLOP/s", "GB/s", "bound%", "roof", "gpu/cpu");
+    printf("%-8s %7s %-4s %10s %10s %10s %9s %9s %7s %-4s %8s %10s\n", "hosts", "metrics", "dev",
+           "score", "step+train", "learned", "GFLOP/s", "GB/s", "bound%", "roof", "gpu/cpu",
+           "score+res");
     int rc = 0;
     for (int j = 0; j < nm; j++)
         for (int i = 0; i < nh; i++) {
@@ -422,10 +505,10 @@ int main(int argc, char **argv)
                 char ratio[16] = "";
                 if (d == 1 && rcpu.score_sps > 0)
                     snprintf(ratio, sizeof(ratio), "%.1fx", res->score_sps / rcpu.score_sps);
-                printf("%-8u %7u %-4s %10.2f %10.2f %10.2f %9.1f %9.1f %7.1f %-4s %8s\n", hosts[i],
-                       metrics[j], d ? "gpu" : "cpu", res->score_sps / 1e6, res->step_sps / 1e6,
-                       res->learn_sps / 1e6, res->score_flops / 1e9, res->score_bytes / 1e9,
-                       100 * bound, roof, ratio);
+                printf("%-8u %7u %-4s %10.2f %10.2f %10.2f %9.1f %9.1f %7.1f %-4s %8s %10.2f\n",
+                       hosts[i], metrics[j], d ? "gpu" : "cpu", res->score_sps / 1e6,
+                       res->step_sps / 1e6, res->learn_sps / 1e6, res->score_flops / 1e9,
+                       res->score_bytes / 1e9, 100 * bound, roof, ratio, res->resid_sps / 1e6);
                 fflush(stdout);
             }
         }
