@@ -122,18 +122,28 @@ static int measure_peaks(struct vg_k *k, struct peaks *pk, int big)
     return 0;
 }
 
-/* The CPU's copy bandwidth with n processes copying at once (--procs), each its own buffers of
- * 2 x 128 MiB (beyond any cache), summed: the memory roof of n analyzers, which one thread's copy
- * understates on a many-core host. Each process times 5 copies after a common start. 0 on a
- * failure. */
-static double measure_copy_procs(unsigned n)
+/* In a process of run_together(), once its set-up is done: tells the parent it is ready and
+ * waits until every process is (the parent then closes the start pipe). */
+static int wait_start(int ready_fd, int start_fd)
 {
-    const size_t cb = (size_t)128 << 20;
+    char c = 1;
+    return write(ready_fd, &c, 1) == 1 && read(start_fd, &c, 1) == 0 ? 0 : -EIO;
+}
+
+/* One process's work under run_together(): its set-up, wait_start(), then the timed part; fills
+ * res (the res_size bytes given to run_together). Returns 0 or a negative code. */
+typedef int (*proc_fn)(unsigned i, unsigned n, const void *arg, int ready_fd, int start_fd,
+                       void *res);
+
+/* Runs fn in n forked processes (at most 256) whose timed parts start together, as --procs
+ * needs; process i's result lands in res + i * res_size. Returns 0 when every process ran. */
+static int run_together(unsigned n, proc_fn fn, const void *arg, void *res, size_t res_size)
+{
     int start[2], out[256];
     pid_t pid[256];
     unsigned started = 0;
-    if (pipe(start) < 0)
-        return 0;
+    if (n > 256 || pipe(start) < 0)
+        return -1;
     fflush(stdout);
     for (unsigned i = 0; i < n; i++) {
         int pp[2];
@@ -143,21 +153,11 @@ static double measure_copy_procs(unsigned n)
         if (pid[i] == 0) {
             close(start[1]);
             close(pp[0]);
-            char *a = malloc(cb), *b = malloc(cb), c = 0;
-            double bw = 0;
-            if (a && b) {
-                memset(a, 1, cb);
-                memset(b, 2, cb);
-                if (write(pp[1], "r", 1) == 1 && read(start[0], &c, 1) == 0) {
-                    double t0 = now_s();
-                    for (int r = 0; r < 5; r++)
-                        memcpy(b, a, cb);
-                    bw = 5 * 2.0 * (double)cb / (now_s() - t0);
-                    volatile char keep = b[cb - 1]; /* the copies' result is read */
-                    (void)keep;
-                }
-            }
-            _exit(write(pp[1], &bw, sizeof(bw)) == (ssize_t)sizeof(bw) ? 0 : 1);
+            char *r = (char *)res + i * res_size;
+            int rc = fn(i, n, arg, pp[1], start[0], r);
+            if (rc == 0 && write(pp[1], r, res_size) != (ssize_t)res_size)
+                rc = -1;
+            _exit(rc ? 1 : 0);
         }
         close(pp[1]);
         if (pid[i] < 0) {
@@ -167,22 +167,54 @@ static double measure_copy_procs(unsigned n)
         out[started++] = pp[0];
     }
     close(start[0]);
-    double sum = 0;
+    /* A process that fails before it is ready closes its pipe: the read sees the end. */
     int ok = started == n;
     for (unsigned i = 0; i < started; i++) {
         char c;
         ok &= read(out[i], &c, 1) == 1;
     }
-    close(start[1]); /* EOF on every child's start pipe: go */
+    close(start[1]);
     for (unsigned i = 0; i < started; i++) {
-        double bw = 0;
-        ok &= read(out[i], &bw, sizeof(bw)) == (ssize_t)sizeof(bw) && bw > 0;
-        sum += bw;
+        ok &= read(out[i], (char *)res + i * res_size, res_size) == (ssize_t)res_size;
         close(out[i]);
         int st;
         ok &= waitpid(pid[i], &st, 0) >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     }
-    return ok ? sum : 0;
+    return ok ? 0 : -1;
+}
+
+/* One process's copy bandwidth (bytes/s, read + write, a double into res) over 5 copies of
+ * 128 MiB, beyond any cache. */
+static int copy_proc(unsigned i, unsigned n, const void *arg, int ready_fd, int start_fd, void *res)
+{
+    const size_t cb = (size_t)128 << 20;
+    char *a = malloc(cb), *b = malloc(cb);
+    if (!a || !b)
+        return -ENOMEM;
+    memset(a, 1, cb);
+    memset(b, 2, cb);
+    if (wait_start(ready_fd, start_fd) < 0)
+        return -EIO;
+    double t0 = now_s();
+    for (int r = 0; r < 5; r++)
+        memcpy(b, a, cb);
+    double bw = 5 * 2.0 * (double)cb / (now_s() - t0);
+    volatile char keep = b[cb - 1]; /* the copies' result is read */
+    (void)keep;
+    memcpy(res, &bw, sizeof(bw));
+    return 0; /* the process exits: no free */
+}
+
+/* The CPU's copy bandwidth with n processes copying at once (--procs), summed: the memory roof of
+ * n analyzers, which one thread's copy understates on a many-core host. 0 on a failure. */
+static double measure_copy_procs(unsigned n)
+{
+    double bw[256] = {0}, sum = 0;
+    if (run_together(n, copy_proc, NULL, bw, sizeof(bw[0])) < 0)
+        return 0;
+    for (unsigned i = 0; i < n; i++)
+        sum += bw[i];
+    return sum;
 }
 
 /* Bytes a step moves at the least: the window read by the first layer, the new tick, the
@@ -258,11 +290,8 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
         memcpy(xb, x + (t % NT) * tick, tick * sizeof(float));
         rc = vg_mv_step(mv, NULL, VG_MV_TRAIN, r, err, sizeof(err));
     }
-    if (start_fd >= 0) {
-        char c = 1;
-        if (write(ready_fd, &c, 1) != 1 || read(start_fd, &c, 1) != 0)
-            rc = -EIO;
-    }
+    if (!rc && start_fd >= 0)
+        rc = wait_start(ready_fd, start_fd);
     /* Modes: 0 scoring, 1 a step with training, 2 scoring and then the residuals and normalised
      * values every host's host score reads (vg_mv_residuals_targets), as the analyzer's tick. */
     for (int mode = 0; mode < 3 && !rc; mode++) {
@@ -305,6 +334,21 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
     return rc;
 }
 
+struct mv_job {
+    struct vg_k *k;
+    unsigned hosts, metrics, window;
+    double seconds;
+};
+
+/* Process i of n under --procs: its share of the hosts, one OpenBLAS thread. */
+static int mv_proc(unsigned i, unsigned n, const void *arg, int ready_fd, int start_fd, void *res)
+{
+    const struct mv_job *j = arg;
+    vg_k_cpu_set_threads(1);
+    unsigned share = j->hosts / n + (i < j->hosts % n);
+    return run_one(j->k, share, j->metrics, j->window, j->seconds, res, ready_fd, start_fd);
+}
+
 /* The CPU path as n processes at once (--procs), each with its share of the hosts; res = the
  * sum of their rates. A process whose share would be no host is not started. */
 static int run_procs(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned window,
@@ -312,64 +356,20 @@ static int run_procs(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned 
 {
     if (n > hosts)
         n = hosts;
-    int start[2];
-    if (pipe(start) < 0)
-        return -1;
-    int out[256];
-    pid_t pid[256];
-    unsigned started = 0;
-    fflush(stdout);
-    for (unsigned i = 0; i < n; i++) {
-        int pp[2];
-        if (pipe(pp) < 0)
-            break;
-        pid[i] = fork();
-        if (pid[i] == 0) {
-            close(start[1]);
-            close(pp[0]);
-            vg_k_cpu_set_threads(1);
-            unsigned share = hosts / n + (i < hosts % n);
-            struct result r = {0};
-            int rc = run_one(k, share, metrics, window, seconds, &r, pp[1], start[0]);
-            if (rc == 0 && write(pp[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
-                rc = -1;
-            _exit(rc ? 1 : 0);
-        }
-        close(pp[1]);
-        if (pid[i] < 0) {
-            close(pp[0]);
-            break;
-        }
-        out[started++] = pp[0];
-    }
-    close(start[0]);
-    /* Every process has built its model and warmed up: start them together. */
-    int rc = started == n ? 0 : -1;
-    for (unsigned i = 0; i < started; i++) {
-        char c;
-        if (read(out[i], &c, 1) != 1)
-            rc = -1;
-    }
-    close(start[1]);
+    const struct mv_job job = {k, hosts, metrics, window, seconds};
+    struct result *r = calloc(n, sizeof(*r));
+    int rc = r ? run_together(n, mv_proc, &job, r, sizeof(*r)) : -1;
     memset(res, 0, sizeof(*res));
-    for (unsigned i = 0; i < started; i++) {
-        struct result r;
-        if (read(out[i], &r, sizeof(r)) != (ssize_t)sizeof(r))
-            rc = -1;
-        else {
-            res->score_sps += r.score_sps;
-            res->step_sps += r.step_sps;
-            res->learn_sps += r.learn_sps;
-            res->resid_sps += r.resid_sps;
-            res->score_flops += r.score_flops;
-            res->score_bytes += r.score_bytes;
-            res->score_link += r.score_link;
-        }
-        close(out[i]);
-        int st;
-        if (waitpid(pid[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-            rc = -1;
+    for (unsigned i = 0; !rc && i < n; i++) {
+        res->score_sps += r[i].score_sps;
+        res->step_sps += r[i].step_sps;
+        res->learn_sps += r[i].learn_sps;
+        res->resid_sps += r[i].resid_sps;
+        res->score_flops += r[i].score_flops;
+        res->score_bytes += r[i].score_bytes;
+        res->score_link += r[i].score_link;
     }
+    free(r);
     if (rc)
         fprintf(stderr, "detector-throughput: a --procs process failed\n");
     return rc;
