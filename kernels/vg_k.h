@@ -138,7 +138,7 @@ void vg_k_cpu_set_threads(int n);
  * AVX-512 ones (docs/bench.md). Given OpenBLAS's core name and the CPU's AVX2+FMA / AVX-512
  * support, writes into coretype the OPENBLAS_CORETYPE value that selects kernels the CPU can run
  * and returns 1 when the core name is one of the pre-AVX2 ones; 0 (coretype "") otherwise.
- * vg_k_open() logs it as a warning. */
+ * The CPU backend logs it as a warning when vg_k_open() opens it. */
 int vg_k_cpu_coretype_hint(const char *corename, int avx2_fma, int avx512, char *coretype,
                            size_t len);
 
