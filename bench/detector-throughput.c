@@ -3,7 +3,7 @@
  * path of the same machine. One sample = one metric value of one host in one tick.
  *
  *   detector-throughput [--hosts 1,16,...] [--metrics 64,512] [--backend cpu|cuda|both]
- *                       [--seconds S] [--window W] [--block N] [--procs N]
+ *                       [--seconds S] [--window W] [--block N] [--record 0|1] [--procs N]
  *
  * For each fleet size it prints scoring throughput (VG_MV_SCORE), the throughput of a full step
  * with the default training (VG_MV_TRAIN: score every host, learn from up to train_rows hosts), the
@@ -242,6 +242,7 @@ struct result {
 };
 
 static long long block = -1; /* --block: vg_mv_set_pipeline(); -1 keeps the default */
+static int record = 1;       /* --record: vg_mv_set_recording() */
 
 /* start_fd >= 0: after the warm-up, write a byte to ready_fd and wait until start_fd is closed
  * (--procs: every process times the same interval). */
@@ -259,6 +260,7 @@ static int run_one(struct vg_k *k, unsigned hosts, unsigned metrics, unsigned wi
     }
     if (block >= 0)
         vg_mv_set_pipeline(mv, (uint64_t)block);
+    vg_mv_set_recording(mv, record);
     for (unsigned i = 0; i < hosts; i++)
         if (vg_mv_add_host(mv, NULL, err, sizeof(err)) < 0) {
             fprintf(stderr, "detector-throughput: %s\n", err);
@@ -381,9 +383,11 @@ static void usage(FILE *f)
             "usage: detector-throughput [--hosts 1,16,256,1024,4096,16384] "
             "[--metrics 64,512]\n"
             "       [--backend cpu|cuda|both] [--seconds 1.0] [--window 8] [--block N] "
-            "[--procs N]\n"
+            "[--record 0|1] [--procs N]\n"
             "  --block N  values per pipelined block on a GPU (0: no pipelining; default "
             "%u)\n"
+            "  --record 0 steps queued operation by operation on a GPU rather than replayed\n"
+            "             from a recording (CUDA graphs; default 1)\n"
             "  --procs N  the CPU path as N processes at once, each with its share of the hosts\n"
             "             and one OpenBLAS thread (a CPU-only fleet's analyzers on N cores);\n"
             "             rates summed (default 1: one process, OpenBLAS's own threads)\n",
@@ -420,6 +424,8 @@ int main(int argc, char **argv)
             window = (unsigned)atoi(v);
         else if (!strcmp(a, "--block"))
             block = atoll(v);
+        else if (!strcmp(a, "--record"))
+            record = atoi(v) != 0;
         else if (!strcmp(a, "--procs")) {
             procs = (unsigned)atoi(v);
             if (procs < 1 || procs > 256) {

@@ -58,6 +58,9 @@ struct vg_mv {
     float *h_roww, *h_loss;
     uint64_t ticks, adam_t, train_off;
     uint64_t block_samples; /* vg_mv_set_pipeline() */
+    int recording;          /* vg_mv_set_recording() */
+    void **rec;             /* ring recordings of a step, by tick phase (NULL: none yet) */
+    uint32_t rec_n, rec_nb; /* the hosts and blocks they were recorded for */
     struct vg_mv_stats st;
 };
 
@@ -191,9 +194,21 @@ static int init_weights(struct vg_mv *mv)
     return rc;
 }
 
+/* Frees the step recordings; a step after records again. */
+static void rec_drop(struct vg_mv *mv)
+{
+    if (mv->rec)
+        for (int i = 0; i < mv->ring; i++)
+            if (mv->rec[i])
+                mv->ops->drop(mv->ctx, mv->rec[i]);
+    free(mv->rec);
+    mv->rec = NULL;
+}
+
 /* (Re)allocates every per-host buffer for cap rows, keeping the first n rows. */
 static int grow(struct vg_mv *mv, uint32_t cap)
 {
+    rec_drop(mv); /* they hold the buffers grow() replaces */
     size_t m = mv->p.n_metrics, K = mv->p.score.top_k, wl = rowlen_win(mv);
     uint32_t train_cap = mv->p.train_rows && mv->p.train_rows < cap ? mv->p.train_rows : cap;
     struct {
@@ -272,6 +287,7 @@ static int build(struct vg_mv **out, const struct vg_mv_params *p, struct vg_k *
         return -ENOMEM;
     mv->p = *p;
     mv->block_samples = VG_MV_BLOCK_SAMPLES;
+    mv->recording = 1;
     mv->k = k;
     mv->ops = k->ops;
     mv->ctx = k->ctx;
@@ -353,6 +369,7 @@ void vg_mv_free(struct vg_mv *mv)
         kfree(mv, mv->L[l].act);
         kfree(mv, mv->L[l].d);
     }
+    rec_drop(mv);
     free(mv->age);
     hfree(mv, mv->h_x);
     hfree(mv, mv->h_out);
@@ -386,6 +403,13 @@ int vg_mv_add_host(struct vg_mv *mv, uint32_t *id, char *err, size_t errlen)
 void vg_mv_set_pipeline(struct vg_mv *mv, uint64_t block_samples)
 {
     mv->block_samples = block_samples;
+    rec_drop(mv);
+}
+
+void vg_mv_set_recording(struct vg_mv *mv, int on)
+{
+    mv->recording = on;
+    rec_drop(mv);
 }
 
 float *vg_mv_tick_buffer(struct vg_mv *mv)
@@ -520,7 +544,18 @@ static int train(struct vg_mv *mv, const float *win_in, char *err, size_t errlen
 /* Host rows [a, b) of a step: the tick's rows up and into the window, forward through every layer,
  * scored. Rows are independent, so a backend with work queues overlaps one block's upload with
  * another's compute. Returns 0 or -EIO (an upload refused). */
-static int step_rows(struct vg_mv *mv, const float *x, uint32_t a, uint32_t b)
+static int upload_rows(struct vg_mv *mv, const float *x, uint32_t a, uint32_t b)
+{
+    size_t am = (size_t)a * mv->p.n_metrics;
+    if (b == a)
+        return 0;
+    return mv->ops->upload(mv->ctx, mv->x + am, x + am,
+                           (size_t)(b - a) * mv->p.n_metrics * sizeof(float)) < 0
+               ? -EIO
+               : 0;
+}
+
+static void compute_rows(struct vg_mv *mv, uint32_t a, uint32_t b)
 {
     const struct vg_k_ops *o = mv->ops;
     void *cx = mv->ctx;
@@ -530,9 +565,7 @@ static int step_rows(struct vg_mv *mv, const float *x, uint32_t a, uint32_t b)
     uint64_t t = mv->ticks;
     int R = mv->ring;
     if (rows == 0)
-        return 0;
-    if (o->upload(cx, mv->x + am, x + am, (size_t)rows * m * sizeof(float)) < 0)
-        return -EIO;
+        return;
     o->ingest(cx, &mv->p.norm, (int)rows, m, mv->x + am, mv->c + am, mv->s + am, mv->cnt + am,
               mv->prior_s, mv->win + (size_t)a * ldw, ldw, (int)(t % (uint64_t)R),
               (int)(t % (uint64_t)R) + R, mv->tgt + am);
@@ -558,14 +591,13 @@ static int step_rows(struct vg_mv *mv, const float *x, uint32_t a, uint32_t b)
     o->score(cx, &mv->p.score, (int)rows, m, last->act + (size_t)a * last->out + pred_off,
              last->out, mv->tgt + am, mv->r + am, mv->cnt + am, mv->prior_r, mv->out + a,
              (int32_t *)(mv->out + n + nk) + ak, mv->out + n + ak);
-    return 0;
 }
 
 /* Blocks a step's hosts are cut into: one where the backend has no queues to overlap them on,
  * else one per block_samples (at most 16). */
 static uint32_t blocks_of(const struct vg_mv *mv)
 {
-    if (!mv->ops->queue || !mv->ops->fence || mv->block_samples == 0)
+    if (!mv->ops->queue || !mv->ops->fence || !mv->ops->wait || mv->block_samples == 0)
         return 1;
     uint64_t nb = (uint64_t)mv->n * mv->p.n_metrics / mv->block_samples;
     if (nb > 16)
@@ -573,6 +605,35 @@ static uint32_t blocks_of(const struct vg_mv *mv)
     if (nb > mv->n)
         nb = mv->n;
     return nb ? (uint32_t)nb : 1;
+}
+
+/* Queues a step's blocks. Uploads go on queue 1 back to back, so the link never waits for
+ * compute; queue 0 computes each block once its upload is in. Waiting for queue 0 first keeps the
+ * uploads off the input rows the tick before still reads; queue 0 has waited for every upload
+ * by the end, so the step is whole against the work after it. Ends on queue 0. 0 or -EIO. */
+static int queue_blocks(struct vg_mv *mv, const float *src, uint32_t nb)
+{
+    const struct vg_k_ops *o = mv->ops;
+    void *cx = mv->ctx;
+    uint32_t n = mv->n;
+    if (nb > 1) {
+        o->queue(cx, 1);
+        o->wait(cx, 0);
+    }
+    for (uint32_t b = 0; b < nb; b++) {
+        uint32_t r0 = (uint32_t)(n * (uint64_t)b / nb), r1 = (uint32_t)(n * (uint64_t)(b + 1) / nb);
+        if (nb > 1)
+            o->queue(cx, 1);
+        int rc = upload_rows(mv, src, r0, r1);
+        if (nb > 1) {
+            o->queue(cx, 0); /* later calls (a checkpoint, say) expect queue 0 */
+            o->wait(cx, 1);
+        }
+        if (rc < 0)
+            return rc;
+        compute_rows(mv, r0, r1);
+    }
+    return 0;
 }
 
 int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result *res, char *err,
@@ -594,23 +655,47 @@ int vg_mv_step(struct vg_mv *mv, const float *x, int flags, struct vg_mv_result 
     mv->n_primed = n;
     const float *src = x ? x : mv->h_x;
     uint32_t nb = blocks_of(mv);
-    /* Blocks alternate between two queues, so one block's upload runs while the one before it
-     * computes; the fences keep the step whole against the work before and after it. */
-    if (nb > 1)
-        o->fence(cx);
-    for (uint32_t b = 0; b < nb; b++) {
-        if (nb > 1)
-            o->queue(cx, (int)(b & 1));
-        if (step_rows(mv, src, n * (uint64_t)b / nb, n * (uint64_t)(b + 1) / nb) < 0) {
-            if (nb > 1)
-                o->queue(cx, 0); /* later calls (a checkpoint, say) expect queue 0 */
-            return fail(mv, err, errlen);
+    /* A step through the tick buffer is recorded once per ring phase (the window's pointers
+     * turn with the tick) and replayed after, as one submission. */
+    void **slot = NULL;
+    if (!x && mv->recording && o->record_begin && mv->ticks > 0) {
+        if (mv->rec && (mv->rec_n != n || mv->rec_nb != nb))
+            rec_drop(mv);
+        if (!mv->rec && (mv->rec = calloc((size_t)mv->ring, sizeof(void *)))) {
+            mv->rec_n = n;
+            mv->rec_nb = nb;
+        }
+        if (mv->rec)
+            slot = &mv->rec[mv->ticks % (uint64_t)mv->ring];
+    }
+    if (slot && !*slot) {
+        void *r = NULL;
+        if (o->record_begin(cx) == 0) {
+            int qr = queue_blocks(mv, src, nb);
+            r = o->record_end(cx);
+            if (qr < 0 && r) {
+                o->drop(cx, r);
+                r = NULL;
+            }
+        }
+        if (r) {
+            *slot = r;
+        } else {
+            /* Not recordable here (nothing ran): this model steps unrecorded from now on. */
+            rec_drop(mv);
+            mv->recording = 0;
+            slot = NULL;
         }
     }
-    if (nb > 1) {
-        o->queue(cx, 0);
-        o->fence(cx);
+    int rc = 0;
+    if (slot && *slot) {
+        o->replay(cx, *slot);
+        mv->st.steps_replayed++;
+    } else {
+        rc = queue_blocks(mv, src, nb);
     }
+    if (rc < 0)
+        return fail(mv, err, errlen);
     const float *win_in = input_window(mv);
     size_t nk = (size_t)n * K;
     char why[VG_ERRLEN];

@@ -92,6 +92,13 @@ struct vg_mv_result {
 #define VG_MV_BLOCK_SAMPLES (1u << 21)
 void vg_mv_set_pipeline(struct vg_mv *mv, uint64_t block_samples);
 
+/* On a backend that can record work (CUDA graphs), a step through vg_mv_tick_buffer() is
+ * recorded the first time for each phase of the window's ring and replayed after, as one
+ * submission instead of a dozen per block (vg_mv_stats.steps_replayed counts them). A
+ * recording is remade when the hosts or the blocks change; a backend that cannot record
+ * a step leaves the model stepping unrecorded. On by default; 0 turns it off (for comparison). */
+void vg_mv_set_recording(struct vg_mv *mv, int on);
+
 /* The model's own input buffer for the next tick: n_hosts x n_metrics floats of host memory that
  * the backend uploads fastest (page-locked on a GPU: one DMA at the link's speed, where a tick in
  * ordinary memory is first copied through a staging buffer). A caller that writes each tick here
@@ -127,9 +134,10 @@ int vg_mv_targets(const struct vg_mv *mv, float *out, char *err, size_t errlen);
 struct vg_mv_stats {
     uint64_t ticks;
     uint64_t train_steps;
-    uint64_t rows_trained; /* host-ticks learned from */
-    uint64_t rows_skipped; /* host-ticks not learned from: score above train_max_score */
-    double last_loss;      /* mean Huber loss per target of the last training step */
+    uint64_t rows_trained;   /* host-ticks learned from */
+    uint64_t rows_skipped;   /* host-ticks not learned from: score above train_max_score */
+    double last_loss;        /* mean Huber loss per target of the last training step */
+    uint64_t steps_replayed; /* steps queued as one recording (vg_mv_set_recording) */
 };
 void vg_mv_get_stats(const struct vg_mv *mv, struct vg_mv_stats *out);
 

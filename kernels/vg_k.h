@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 /* Bumped when the table changes; a libvigil-cuda.so of another ABI is refused. */
-#define VG_K_ABI 2
+#define VG_K_ABI 3
 
 enum vg_k_act {
     VG_K_ACT_NONE = 0,
@@ -85,6 +85,22 @@ struct vg_k_ops {
     void (*queue)(void *ctx, int q); /* 0 .. VG_K_QUEUES-1 */
     /* Later work on every queue waits for all work queued so far on every queue. */
     void (*fence)(void *ctx);
+    /* Later work on the current queue waits for all work queued so far on queue q; the other
+     * queues go on (a compute queue waiting for one upload, not for the next). */
+    void (*wait)(void *ctx, int q);
+    /* Recordings (CUDA graphs); NULL where the backend has none. Between record_begin() and
+     * record_end() the operations queued are recorded, not run; replay() then queues the whole
+     * recording in one call, where each operation would be a submission of its own (a dozen
+     * small kernels per block of a step cost the host more time than the GPU takes to run
+     * them). A recording keeps the buffers, sizes and arguments it was given: record again when
+     * they change. Recording starts and ends on queue 0; another queue joins by wait()ing for
+     * queue 0 and must be waited for by queue 0 before record_end(). record_begin returns 0 or
+     * -EIO; record_end returns the recording, or NULL when it could not be made (nothing was
+     * run; the backend stays usable); drop() frees one. */
+    int (*record_begin)(void *ctx);
+    void *(*record_end)(void *ctx);
+    void (*replay)(void *ctx, void *rec);
+    void (*drop)(void *ctx, void *rec);
 
     /* C = alpha op(A) op(B) + beta C, row-major, op(A) is m x k, op(B) k x n. */
     void (*gemm)(void *ctx, int trans_a, int trans_b, int m, int n, int k, float alpha,

@@ -32,6 +32,7 @@ struct cuda_ctx {
     cudaStream_t stream;
     cublasHandle_t blas;
     int failed;
+    int recording_failed; /* failed as it was when a recording began */
     char msg[256];
 };
 
@@ -415,6 +416,67 @@ void cu_fence(void *ctx)
                 ok(c, cudaStreamWaitEvent(c->streams[q], c->done[o], 0), "fence");
 }
 
+void cu_wait(void *ctx, int q)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    if (q < 0 || q >= VG_K_QUEUES) {
+        note(c, "wait", "no such queue");
+        return;
+    }
+    /* An event records the queue's work so far; re-recording it later does not move a wait
+     * already queued. */
+    ok(c, cudaEventRecord(c->done[q], c->streams[q]), "wait");
+    ok(c, cudaStreamWaitEvent(c->stream, c->done[q], 0), "wait");
+}
+
+int cu_record_begin(void *ctx)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    c->stream = c->streams[0];
+    c->blas = c->blases[0];
+    c->recording_failed = c->failed;
+    /* Relaxed: cuBLAS may set itself up on its first call inside a recording. */
+    return cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed) == cudaSuccess ? 0
+                                                                                          : -EIO;
+}
+
+void *cu_record_end(void *ctx)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t e = NULL;
+    cudaError_t rc = cudaStreamEndCapture(c->streams[0], &g);
+    if (rc == cudaSuccess && g)
+        rc = cudaGraphInstantiate(&e, g, 0);
+    if (g)
+        cudaGraphDestroy(g);
+    if (rc != cudaSuccess || !e || c->failed > c->recording_failed) {
+        /* Nothing ran: what failed while recording is not the backend's failure, and the
+         * caller runs the step unrecorded. */
+        if (e)
+            cudaGraphExecDestroy(e);
+        (void)cudaGetLastError();
+        c->failed = c->recording_failed;
+        if (!c->failed)
+            c->msg[0] = 0;
+        return NULL;
+    }
+    return (void *)e;
+}
+
+void cu_replay(void *ctx, void *rec)
+{
+    cuda_ctx *c = (cuda_ctx *)ctx;
+    ok(c, cudaGraphLaunch((cudaGraphExec_t)rec, c->stream), "replay");
+}
+
+void cu_drop(void *ctx, void *rec)
+{
+    (void)ctx;
+    if (rec)
+        cudaGraphExecDestroy((cudaGraphExec_t)rec);
+}
+
 void cu_gemm(void *ctx, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *cm, int ldc)
 {
@@ -527,6 +589,11 @@ vg_k_ops make_ops()
     o.sync = cu_sync;
     o.queue = cu_queue;
     o.fence = cu_fence;
+    o.wait = cu_wait;
+    o.record_begin = cu_record_begin;
+    o.record_end = cu_record_end;
+    o.replay = cu_replay;
+    o.drop = cu_drop;
     o.gemm = cu_gemm;
     o.bias_act = cu_bias_act;
     o.act_grad = cu_act_grad;
