@@ -541,9 +541,7 @@ static int train(struct vg_mv *mv, const float *win_in, char *err, size_t errlen
     return 0;
 }
 
-/* Host rows [a, b) of a step: the tick's rows up and into the window, forward through every layer,
- * scored. Rows are independent, so a backend with work queues overlaps one block's upload with
- * another's compute. Returns 0 or -EIO (an upload refused). */
+/* Host rows [a, b) of a step's tick up to the backend. 0 or -EIO (the upload refused). */
 static int upload_rows(struct vg_mv *mv, const float *x, uint32_t a, uint32_t b)
 {
     size_t am = (size_t)a * mv->p.n_metrics;
@@ -555,6 +553,9 @@ static int upload_rows(struct vg_mv *mv, const float *x, uint32_t a, uint32_t b)
                : 0;
 }
 
+/* Host rows [a, b) of a step, once uploaded: into the window, forward through every layer,
+ * scored. Rows are independent, so a backend with work queues computes one block while the next
+ * one's upload runs. */
 static void compute_rows(struct vg_mv *mv, uint32_t a, uint32_t b)
 {
     const struct vg_k_ops *o = mv->ops;
@@ -597,7 +598,7 @@ static void compute_rows(struct vg_mv *mv, uint32_t a, uint32_t b)
  * else one per block_samples (at most 16). */
 static uint32_t blocks_of(const struct vg_mv *mv)
 {
-    if (!mv->ops->queue || !mv->ops->fence || !mv->ops->wait || mv->block_samples == 0)
+    if (!mv->ops->queue || !mv->ops->wait || mv->block_samples == 0)
         return 1;
     uint64_t nb = (uint64_t)mv->n * mv->p.n_metrics / mv->block_samples;
     if (nb > 16)

@@ -83,8 +83,6 @@ struct vg_k_ops {
      * work on different queues may run at the same time, so it must touch disjoint data. sync()
      * and download() wait for every queue. */
     void (*queue)(void *ctx, int q); /* 0 .. VG_K_QUEUES-1 */
-    /* Later work on every queue waits for all work queued so far on every queue. */
-    void (*fence)(void *ctx);
     /* Later work on the current queue waits for all work queued so far on queue q; the other
      * queues go on (a compute queue waiting for one upload, not for the next). */
     void (*wait)(void *ctx, int q);

@@ -405,17 +405,6 @@ void cu_queue(void *ctx, int q)
     c->blas = c->blases[q];
 }
 
-void cu_fence(void *ctx)
-{
-    cuda_ctx *c = (cuda_ctx *)ctx;
-    for (int q = 0; q < VG_K_QUEUES; q++)
-        ok(c, cudaEventRecord(c->done[q], c->streams[q]), "fence");
-    for (int q = 0; q < VG_K_QUEUES; q++)
-        for (int o = 0; o < VG_K_QUEUES; o++)
-            if (o != q)
-                ok(c, cudaStreamWaitEvent(c->streams[q], c->done[o], 0), "fence");
-}
-
 void cu_wait(void *ctx, int q)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
@@ -588,7 +577,6 @@ vg_k_ops make_ops()
     o.download = cu_download;
     o.sync = cu_sync;
     o.queue = cu_queue;
-    o.fence = cu_fence;
     o.wait = cu_wait;
     o.record_begin = cu_record_begin;
     o.record_end = cu_record_end;
