@@ -88,9 +88,9 @@ struct vg_k_ops {
     void (*wait)(void *ctx, int q);
     /* Recordings (CUDA graphs); NULL where the backend has none. Between record_begin() and
      * record_end() the operations queued are recorded, not run; replay() then queues the whole
-     * recording in one call, where each operation would be a submission of its own (a dozen
-     * small kernels per block of a step cost the host more time than the GPU takes to run
-     * them). A recording keeps the buffers, sizes and arguments it was given: record again when
+     * recording in one call, where each operation would be a submission of its own (for a
+     * small fleet, a step's dozen small kernels cost the host more time than the GPU takes to
+     * run them). A recording keeps the buffers, sizes and arguments it was given: record again when
      * they change. Recording starts and ends on queue 0; another queue joins by wait()ing for
      * queue 0 and must be waited for by queue 0 before record_end(). record_begin returns 0 or
      * -EIO; record_end returns the recording, or NULL when it could not be made (nothing was
