@@ -1997,8 +1997,8 @@ static void live_host_new_collectors_are_plausible(void **unused)
     assert_true(live_value(&msg, "fd.allocated") <= live_value(&msg, "fd.max"));
     /* Not procs.count <= procs.threads: the count is taken every 10th tick (here at init) and
      * the threads at each tick, and on a host with few threads per process (82 against 68 on
-     * the CI machine) other tests' processes exiting in between can reverse them. The fixture
-     * tests pin both parsers exactly. */
+     * the development machine) other tests' processes exiting in between can reverse them. The
+     * fixture tests pin both parsers exactly. */
     assert_true(live_value(&msg, "procs.count") >= 1);
     assert_true(live_value(&msg, "procs.threads") >= 1);
     vg_collector_find("fs")->fini(st);
