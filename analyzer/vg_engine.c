@@ -1014,7 +1014,8 @@ static void hs_gets(struct vg_br *r, char *dst, size_t dstlen)
 
 /* Restores h's pending and firing rule alerts from a "rules" blob, by rule name: a rule this
  * engine's set does not have is skipped (counted), as after a reload that removed it. A firing
- * one resolves here, with its fingerprint, when its condition stays false. */
+ * one resolves here, with its fingerprint, when its condition stays false. With h NULL, only
+ * checks the blob (the same messages), changing nothing. */
 static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
                         const unsigned char *data, size_t len, char *err, size_t errlen)
 {
@@ -1022,7 +1023,7 @@ static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
         return vg_err(err, errlen, -EPROTONOSUPPORT,
                       "rule alert states: version %u, this analyzer reads %d", version,
                       RULES_VERSION);
-    if (host_fit_rules(e, h) < 0)
+    if (h && host_fit_rules(e, h) < 0)
         return vg_err(err, errlen, -ENOMEM, "rule alert states: out of memory");
     struct vg_br r = {data, len, 0, 0};
     uint32_t n = (uint32_t)vg_br_uint(&r, 4);
@@ -1053,6 +1054,10 @@ static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
             vg_kvlist_free(&labels);
             return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
         }
+        if (!h) {
+            vg_kvlist_free(&labels);
+            continue;
+        }
         size_t at = 0;
         while (at < h->n_rs && strcmp(vg_rule_name(vg_rule_set_rule(e->rules, at)), name) != 0)
             at++;
@@ -1074,6 +1079,59 @@ static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
     }
     if (r.bad || r.off != r.len)
         return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
+    return 0;
+}
+
+/* Reads a record's series and blobs (r at its first series) without changing anything, so that
+ * a corrupt record is refused whole, before it replaces what the engine knew of the host. The
+ * detector states of this engine's model are checked by the model (vg_detector.check): they are
+ * copied in byte for byte, and their counts index arrays. */
+static int import_check(const struct vg_engine *e, const char *host, struct vg_br r, uint32_t n,
+                        size_t state_size, int same_model, char *err, size_t errlen)
+{
+    char name[VG_WIRE_NAME_MAX + 1], why[VG_ERRLEN];
+    const struct vg_detector *d = e->p.detector;
+    /* The record's bytes are unaligned; a model reads its state as its struct. */
+    void *scratch = same_model && d->check ? malloc(state_size ? state_size : 1) : NULL;
+    if (same_model && d->check && !scratch)
+        return vg_err(err, errlen, -ENOMEM, "host state of %s: out of memory", host);
+    int rc = 0;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        hs_gets(&r, name, sizeof(name));
+        vg_br_take(&r, 8 + 8 + 1); /* value, score, warm */
+        uint32_t state = (uint32_t)vg_br_uint(&r, 1);
+        vg_br_take(&r, 3 * 8); /* the alert's times */
+        const unsigned char *det = vg_br_take(&r, state_size);
+        if (r.bad)
+            rc =
+                vg_err(err, errlen, -EINVAL, "host state of %s: truncated or corrupt series", host);
+        else if (state > VG_ALERT_FIRING)
+            rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: alert state %u unknown",
+                        host, name, state);
+        else if (scratch) {
+            memcpy(scratch, det, state_size);
+            if (d->check(scratch, why, sizeof(why)) < 0)
+                rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: %s detector: %s",
+                            host, name, d->name, why);
+        }
+    }
+    free(scratch);
+    if (rc)
+        return rc;
+    uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < n_blobs && !r.bad; i++) {
+        char type[64];
+        hs_gets(&r, type, sizeof(type));
+        uint32_t bver = (uint32_t)vg_br_uint(&r, 4);
+        size_t blen = (size_t)vg_br_uint(&r, 4);
+        const unsigned char *data = vg_br_take(&r, blen);
+        if (!r.bad && strcmp(type, RULES_BLOB) == 0 &&
+            (rc = rules_import((struct vg_engine *)e, NULL, bver, data, blen, err, errlen)) < 0)
+            return rc;
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state%s", host,
+                      r.bad ? "" : " (bytes after its end)");
     return 0;
 }
 
@@ -1103,6 +1161,9 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     /* Another model's state cannot seed this one: its series start cold. */
     int same_model =
         strcmp(model, e->p.detector->name) == 0 && state_size == e->p.detector->state_size;
+    int rc = import_check(e, host, r, n, state_size, same_model, err, errlen);
+    if (rc < 0)
+        return rc;
     struct host *h = get_host(e, host);
     if (!h)
         return vg_err(err, errlen, -ENOMEM, "host state of %s: host limit or out of memory", host);
@@ -1143,6 +1204,8 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
             continue;
         s->value = value;
         s->score = score;
+        if (s->alert.state == VG_ALERT_FIRING && e->st.firing)
+            e->st.firing--; /* a name twice in one record: the later entry counts */
         s->alert = al;
         if (al.state == VG_ALERT_FIRING)
             e->st.firing++;
@@ -1165,9 +1228,8 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
         if (r.bad)
             break;
         if (strcmp(type, RULES_BLOB) == 0) {
-            int rc = rules_import(e, h, bver, data, blen, err, errlen);
-            if (rc < 0)
-                return rc;
+            if ((rc = rules_import(e, h, bver, data, blen, err, errlen)) < 0)
+                return rc; /* out of memory: the blob itself was checked */
         } else if (fn) {
             fn(ud, host, &(struct vg_engine_blob){type, bver, data, blen});
         }

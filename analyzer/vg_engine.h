@@ -131,7 +131,9 @@ int64_t vg_engine_latest_ts(const struct vg_engine *e);
  * counted by the caller, not an import failure (the engine's part stands). Export leaves
  * headroom bytes (uninitialised) before the record for the caller's header: *outlen counts them.
  * Import returns 0, or -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown version) or -ENOMEM with
- * err set. */
+ * err set. A record is checked whole before anything changes (its structure, alert states, the
+ * detector's check of each series' state), so a refused one leaves what the engine knew of the
+ * host as it was. */
 struct vg_engine_blob {
     const char *type; /* who it belongs to, e.g. a host model's name; up to 63 bytes */
     uint32_t version; /* its owner's format version */

@@ -55,6 +55,11 @@ struct vg_detector {
      * time (seasonality) need it, and callers that know the time should prefer it. */
     int (*update_at)(void *state, const struct vg_detector_params *p, int64_t ts_ms, double x,
                      double *score);
+    /* Checks a state block copied in whole from elsewhere (a host's state record, read back from
+     * Kafka): 0 when it is one update() can have made and can go on from, or -EINVAL with what is
+     * wrong in err. Without it such a state would be trusted byte for byte, and a model's counts
+     * index its arrays. Every model has one (test_detector checks the table). */
+    int (*check)(const void *state, char *err, size_t errlen);
 };
 
 extern const struct vg_detector *const vg_detectors[];

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "vg_util.h"
+
 static void ewma_init(void *state)
 {
     memset(state, 0, sizeof(struct vg_ewma_state));
@@ -58,10 +60,19 @@ static int ewma_update(void *state, const struct vg_detector_params *p, double x
     return 0;
 }
 
+static int ewma_check(const void *state, char *err, size_t errlen)
+{
+    const struct vg_ewma_state *s = state;
+    if (!isfinite(s->mean) || !(s->var >= 0) || !isfinite(s->var))
+        return vg_err(err, errlen, -EINVAL, "mean or variance not finite, or variance < 0");
+    return 0;
+}
+
 const struct vg_detector vg_detector_ewma = {
     .name = "ewma",
     .help = "robust exponentially weighted mean/variance per series, winsorised learning",
     .state_size = sizeof(struct vg_ewma_state),
     .init = ewma_init,
     .update = ewma_update,
+    .check = ewma_check,
 };

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "vg_util.h"
+
 /* Profile bins learn per visit: a bin sees about BINS-th of the values, so it needs a much larger
  * rate than the offset to follow a changing daily shape within a few periods. */
 #define PROFILE_RATE 0.25
@@ -289,6 +291,56 @@ static int seasonal_update(void *state, const struct vg_detector_params *p, doub
     return seasonal_update_at(state, p, -1, x, score);
 }
 
+/* 1 when every one of n doubles is finite (and >= 0 with nonneg). */
+static int all_finite(const double *v, size_t n, int nonneg)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]) || (nonneg && v[i] < 0))
+            return 0;
+    return 1;
+}
+
+static int profile_check(const struct vg_seasonal_profile *pr, const char *which, char *err,
+                         size_t errlen)
+{
+    if (!isfinite(pr->offset) || !all_finite(&pr->err, 1, 1) ||
+        !all_finite(pr->profile, VG_SEASONAL_BINS, 0))
+        return vg_err(err, errlen, -EINVAL, "%s profile: a value not finite", which);
+    /* A visit count is a divisor once incremented: at its maximum it would wrap to 0. */
+    for (size_t b = 0; b < VG_SEASONAL_BINS; b++)
+        if (pr->visits[b] == UINT32_MAX)
+            return vg_err(err, errlen, -EINVAL, "%s profile: visit count out of range", which);
+    return 0;
+}
+
+static int seasonal_check(const void *state, char *err, size_t errlen)
+{
+    const struct vg_seasonal_state *s = state;
+    char why[VG_ERRLEN];
+    if (!isfinite(s->plain) || !all_finite(&s->err_plain, 1, 1) ||
+        !all_finite(&s->var_plain, 1, 1) || !all_finite(s->ring, VG_SEASONAL_SMOOTH, 1) ||
+        !all_finite(s->lik_ring, VG_SEASONAL_SMOOTH, 1) ||
+        !all_finite(s->day_bin_err, VG_SEASONAL_BINS, 1) || !isfinite(s->peak_rare) ||
+        !isfinite(s->prof_z) || !isfinite(s->z_signed) || !all_finite(&s->cus_up, 1, 1) ||
+        !all_finite(&s->cus_down, 1, 1))
+        return vg_err(err, errlen, -EINVAL, "a level, error or ring value not finite");
+    int rc;
+    if ((rc = profile_check(&s->day, "daily", err, errlen)) < 0 ||
+        (rc = profile_check(&s->week, "weekly", err, errlen)) < 0)
+        return rc;
+    const struct {
+        const struct vg_spot *sp;
+        const char *name;
+    } spots[] = {{&s->spot, "value"},
+                 {&s->lik_spot, "likelihood"},
+                 {&s->prof_spot, "profile deviation"},
+                 {&s->cus_spot, "persistence"}};
+    for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++)
+        if (vg_spot_check(spots[i].sp, why, sizeof(why)) < 0)
+            return vg_err(err, errlen, -EINVAL, "%s %s", spots[i].name, why);
+    return 0;
+}
+
 const struct vg_detector vg_detector_seasonal = {
     .name = "seasonal",
     .help = "robust level, and time-of-day profile plus offset, per series, the better forecast "
@@ -298,4 +350,5 @@ const struct vg_detector vg_detector_seasonal = {
     .init = seasonal_init,
     .update = seasonal_update,
     .update_at = seasonal_update_at,
+    .check = seasonal_check,
 };

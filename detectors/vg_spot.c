@@ -183,6 +183,26 @@ void vg_spot_pack(const struct vg_spot *s, void *buf)
     memcpy(b, u, sizeof(u));
 }
 
+int vg_spot_check(const struct vg_spot *v, char *err, size_t errlen)
+{
+    /* Counts index the arrays: out of range they would read and write past them. A sample that
+     * is not ready yet has room for the next value (it turns ready on its VG_SPOT_INIT-th). */
+    if (v->ninit > VG_SPOT_INIT || (!v->ready && v->ninit >= VG_SPOT_INIT) ||
+        v->npeaks > VG_SPOT_PEAKS || v->next_peak >= VG_SPOT_PEAKS ||
+        (v->ready != 0 && v->ready != 1) || v->nt > v->n)
+        return bad(err, errlen, "counts out of range");
+    for (uint32_t i = 0; i < v->ninit; i++)
+        if (!isfinite(v->init[i]) || (v->ready && i && v->init[i] < v->init[i - 1]))
+            return bad(err, errlen, "initial sample not finite or not sorted");
+    for (uint32_t i = 0; i < v->npeaks; i++)
+        if (!(v->peaks[i] >= 0) || !isfinite(v->peaks[i]))
+            return bad(err, errlen, "bad tail excess");
+    if (v->ready && (!isfinite(v->t) || !(v->gamma >= 0) || !isfinite(v->gamma) ||
+                     !(v->sigma > 0) || !isfinite(v->sigma) || v->ninit == 0))
+        return bad(err, errlen, "bad tail parameters");
+    return 0;
+}
+
 int vg_spot_unpack(struct vg_spot *s, const void *buf, char *err, size_t errlen)
 {
     struct vg_spot v;
@@ -207,19 +227,10 @@ int vg_spot_unpack(struct vg_spot *s, const void *buf, char *err, size_t errlen)
     v.ninit = u[0];
     v.npeaks = u[1];
     v.next_peak = u[2];
-    v.ready = (int)u[3];
-    if (v.ninit > VG_SPOT_INIT || v.npeaks > VG_SPOT_PEAKS || v.next_peak >= VG_SPOT_PEAKS ||
-        u[3] > 1 || v.nt > v.n)
-        return bad(err, errlen, "counts out of range");
-    for (uint32_t i = 0; i < v.ninit; i++)
-        if (!isfinite(v.init[i]) || (v.ready && i && v.init[i] < v.init[i - 1]))
-            return bad(err, errlen, "initial sample not finite or not sorted");
-    for (uint32_t i = 0; i < v.npeaks; i++)
-        if (!(v.peaks[i] >= 0) || !isfinite(v.peaks[i]))
-            return bad(err, errlen, "bad tail excess");
-    if (v.ready && (!isfinite(v.t) || !(v.gamma >= 0) || !isfinite(v.gamma) || !(v.sigma > 0) ||
-                    !isfinite(v.sigma) || v.ninit == 0))
-        return bad(err, errlen, "bad tail parameters");
+    v.ready = u[3] > 1 ? 2 : (int)u[3]; /* 2: out of range, refused below */
+    int rc = vg_spot_check(&v, err, errlen);
+    if (rc < 0)
+        return rc;
     *s = v;
     return 0;
 }

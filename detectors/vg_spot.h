@@ -65,6 +65,10 @@ void vg_spot_pack(const struct vg_spot *s, void *buf);
  * otherwise, s then unchanged. */
 int vg_spot_unpack(struct vg_spot *s, const void *buf, char *err, size_t errlen);
 
+/* Checks that s is a state vg_spot_update() can have made (the checks of vg_spot_unpack), for a
+ * state copied in from elsewhere whole: 0, or -EINVAL with what is wrong in err. */
+int vg_spot_check(const struct vg_spot *s, char *err, size_t errlen);
+
 /* Scores raw, then learns it (unless its score reaches learn_max). Returns 0 with *score set, or
  * -EAGAIN while the initial sample fills (*score = 0), -EINVAL for a non-finite raw. */
 int vg_spot_update(struct vg_spot *s, const struct vg_spot_params *p, double raw, double *score);

@@ -1,16 +1,18 @@
-/* The EWMA detector's maths and the alert state machine. */
+/* The EWMA detector's maths, every detector's state check, and the alert state machine. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "vg_alert.h"
 #include "vg_ewma.h"
+#include "vg_seasonal.h"
 
 static const struct vg_detector_params P = {.alpha = 0.05,
                                             .alpha_outlier = 0.005,
@@ -153,6 +155,67 @@ static void clock_stepping_back_never_fires_early(void **state)
     assert_int_equal(vg_alert_step(&a, &AP, 0.995, 13000), VG_ALERT_EV_FIRED);
 }
 
+/* A state a model made passes its own check, fresh and after learning; states update() could not
+ * have made (counts past their arrays, values not finite) are refused with a reason. */
+static void every_detector_checks_states_copied_in(void **state)
+{
+    (void)state;
+    char err[256];
+    struct vg_detector_params dp = P;
+    dp.lik_short = 32;
+    dp.prof = 1;
+    dp.weekly = 1;
+    dp.cusum = 2;
+    for (size_t i = 0; vg_detectors[i]; i++) {
+        const struct vg_detector *d = vg_detectors[i];
+        assert_non_null(d->check);
+        unsigned char *st = calloc(1, d->state_size);
+        assert_non_null(st);
+        d->init(st);
+        assert_int_equal(d->check(st, err, sizeof(err)), 0);
+        uint32_t seed = 3;
+        double sc;
+        for (int t = 0; t < 5000; t++) {
+            double x = 50 + 10 * sin(t / 40.0) + noise(&seed);
+            if (d->update_at)
+                d->update_at(st, &dp, 1700000000000LL + (int64_t)t * 60000, x, &sc);
+            else
+                d->update(st, &dp, x, &sc);
+        }
+        assert_int_equal(d->check(st, err, sizeof(err)), 0);
+        free(st);
+    }
+
+    struct vg_ewma_state e = {.mean = 1, .var = -1, .n = 5};
+    assert_int_equal(vg_detector_ewma.check(&e, err, sizeof(err)), -EINVAL);
+    e.var = 1;
+    e.mean = NAN;
+    assert_int_equal(vg_detector_ewma.check(&e, err, sizeof(err)), -EINVAL);
+
+    struct vg_seasonal_state *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    vg_detector_seasonal.init(s);
+    s->spot.next_peak = VG_SPOT_PEAKS; /* the next peak would be written past the ring */
+    assert_int_equal(vg_detector_seasonal.check(s, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "value calibration state: counts out of range");
+    vg_detector_seasonal.init(s);
+    s->cus_spot.ninit = VG_SPOT_INIT;
+    assert_int_equal(vg_detector_seasonal.check(s, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "persistence calibration state: counts out of range");
+    vg_detector_seasonal.init(s);
+    s->day.visits[7] = UINT32_MAX; /* the next visit would divide by a wrapped 0 */
+    assert_int_equal(vg_detector_seasonal.check(s, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "daily profile: visit count out of range");
+    vg_detector_seasonal.init(s);
+    s->week.profile[3] = INFINITY;
+    assert_int_equal(vg_detector_seasonal.check(s, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "weekly profile: a value not finite");
+    vg_detector_seasonal.init(s);
+    s->err_plain = -1;
+    assert_int_equal(vg_detector_seasonal.check(s, err, sizeof(err)), -EINVAL);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +229,7 @@ int main(void)
         cmocka_unit_test(pending_alert_drops_back_when_score_falls),
         cmocka_unit_test(resolve_waits_for_hysteresis_and_flapping_does_not_resolve),
         cmocka_unit_test(clock_stepping_back_never_fires_early),
+        cmocka_unit_test(every_detector_checks_states_copied_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,6 +106,70 @@ static void surprise_orders_the_values_that_score_1(void **state)
     assert_true(vg_spot_surprise(&fresh, 5) == 0);
 }
 
+/* A state copied in from elsewhere (a host's state record) must be one update() can go on from:
+ * its counts index the sample and the tail's ring. */
+static void check_refuses_states_update_would_write_past(void **state)
+{
+    (void)state;
+    struct vg_spot s, v;
+    struct vg_spot_params p;
+    vg_spot_defaults(&p);
+    char err[128];
+    vg_spot_init(&s);
+    assert_int_equal(vg_spot_check(&s, err, sizeof(err)), 0);
+    double sc;
+    uint64_t seed = 7;
+    for (int i = 0; i < 2000; i++)
+        vg_spot_update(&s, &p, -log(unif(&seed)), &sc);
+    assert_int_equal(vg_spot_check(&s, err, sizeof(err)), 0);
+
+    /* Not ready with a full sample: the next update would write init[VG_SPOT_INIT]. */
+    vg_spot_init(&v);
+    v.ninit = VG_SPOT_INIT;
+    assert_int_equal(vg_spot_check(&v, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "calibration state: counts out of range");
+    v.ninit = VG_SPOT_INIT - 1; /* room for one more: it turns ready on it */
+    assert_int_equal(vg_spot_check(&v, err, sizeof(err)), 0);
+    assert_int_equal(vg_spot_update(&v, &p, 1.0, &sc), -EAGAIN);
+    assert_true(v.ready);
+    assert_int_equal(vg_spot_check(&v, err, sizeof(err)), 0);
+
+    v = s;
+    v.next_peak = VG_SPOT_PEAKS;
+    assert_int_equal(vg_spot_check(&v, err, sizeof(err)), -EINVAL);
+    v = s;
+    v.npeaks = VG_SPOT_PEAKS + 1;
+    assert_int_equal(vg_spot_check(&v, err, sizeof(err)), -EINVAL);
+    v = s;
+    v.ready = 7;
+    assert_int_equal(vg_spot_check(&v, err, sizeof(err)), -EINVAL);
+    v = s;
+    v.init[3] = v.init[2] - 1; /* the ready sample is sorted: the CDF bisects it */
+    assert_int_equal(vg_spot_check(&v, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "calibration state: initial sample not finite or not sorted");
+    v = s;
+    v.sigma = 0;
+    assert_int_equal(vg_spot_check(&v, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "calibration state: bad tail parameters");
+    v = s;
+    v.peaks[0] = NAN;
+    assert_int_equal(vg_spot_check(&v, err, sizeof(err)), -EINVAL);
+
+    /* vg_spot_unpack applies the same checks to a packed state. */
+    unsigned char buf[VG_SPOT_PACKED];
+    v = s;
+    v.ready = 0;
+    v.ninit = VG_SPOT_INIT;
+    vg_spot_pack(&v, buf);
+    struct vg_spot u = s;
+    assert_int_equal(vg_spot_unpack(&u, buf, err, sizeof(err)), -EINVAL);
+    assert_memory_equal(&u, &s, sizeof(s)); /* unchanged */
+    vg_spot_pack(&s, buf);
+    vg_spot_init(&u);
+    assert_int_equal(vg_spot_unpack(&u, buf, err, sizeof(err)), 0);
+    assert_true(u.ninit == s.ninit && u.npeaks == s.npeaks && u.t == s.t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -113,6 +177,7 @@ int main(void)
         cmocka_unit_test(constant_series_is_not_saturated),
         cmocka_unit_test(anomalies_do_not_teach_the_tail),
         cmocka_unit_test(surprise_orders_the_values_that_score_1),
+        cmocka_unit_test(check_refuses_states_update_would_write_past),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
