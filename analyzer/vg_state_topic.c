@@ -286,14 +286,10 @@ static int wanted(int32_t p, const int32_t *parts, size_t n)
     return 0;
 }
 
-struct rec {
-    int32_t partition;
-    const unsigned char *data; /* the engine record */
-    size_t len;
-};
-
-static int parse_record(const unsigned char *v, size_t len, struct rec *r, char *err, size_t errlen)
+int vg_state_record_parse(const void *value, size_t len, struct vg_state_record *r, char *err,
+                          size_t errlen)
 {
+    const unsigned char *v = value;
     if (len >= REC_HEADER && memcmp(v, REC_MAGIC, 4) == 0) {
         uint32_t version = get_u32(v + 4);
         if (version != REC_VERSION)
@@ -302,12 +298,12 @@ static int parse_record(const unsigned char *v, size_t len, struct rec *r, char 
                           version, REC_VERSION);
         if (vg_ckpt_crc32(0, v + REC_HEADER, len - REC_HEADER) != get_u32(v + 12))
             return vg_err(err, errlen, -EINVAL, "checksum mismatch (corrupt record)");
-        *r = (struct rec){(int32_t)get_u32(v + 8), v + REC_HEADER, len - REC_HEADER};
+        *r = (struct vg_state_record){(int32_t)get_u32(v + 8), v + REC_HEADER, len - REC_HEADER};
         return 0;
     }
     /* Version 1: no header, no checksum; the engine checks the record's structure. */
     if (len >= 8 && memcmp(v + 4, "VGHS", 4) == 0) {
-        *r = (struct rec){(int32_t)get_u32(v), v + 4, len - 4};
+        *r = (struct vg_state_record){(int32_t)get_u32(v), v + 4, len - 4};
         return 0;
     }
     return vg_err(err, errlen, -EINVAL, "not a host state record (%zu bytes)", len);
@@ -407,8 +403,8 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
                 char host[256];
                 memcpy(host, m->key, m->key_len);
                 host[m->key_len] = '\0';
-                struct rec r = {0};
-                if (parse_record(m->payload, m->len, &r, ierr, sizeof(ierr)) < 0) {
+                struct vg_state_record r = {0};
+                if (vg_state_record_parse(m->payload, m->len, &r, ierr, sizeof(ierr)) < 0) {
                     /* Whose it is cannot be told: every analyzer counts it. */
                     st->st.restore_errors++;
                     vg_warn("state record refused",

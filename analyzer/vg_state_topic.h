@@ -31,6 +31,19 @@ struct vg_models;
 
 struct vg_state_topic;
 
+/* One record value, its header checked: the partition it was written for and the engine record
+ * it carries (pointing into the value, which the caller keeps). */
+struct vg_state_record {
+    int32_t partition;
+    const unsigned char *data;
+    size_t len;
+};
+/* Checks a record value's header, version and checksum (or takes it as version 1). 0, or
+ * -EINVAL/-EPROTONOSUPPORT with the reason in err. The engine record is checked by
+ * vg_engine_host_import. */
+int vg_state_record_parse(const void *value, size_t len, struct vg_state_record *r, char *err,
+                          size_t errlen);
+
 struct vg_state_topic_stats {
     uint64_t checkpoints;       /* completed: every touched host written and acknowledged */
     uint64_t checkpoint_errors; /* a record not acknowledged: offsets were not committed */
