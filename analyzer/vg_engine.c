@@ -1082,6 +1082,44 @@ static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
     return 0;
 }
 
+/* One series of a host record, as read; det points into the record. */
+struct hs_entry {
+    char name[VG_WIRE_NAME_MAX + 1];
+    double value, score;
+    int warm;
+    struct vg_alert alert;
+    const unsigned char *det;
+};
+
+static void hs_read_entry(struct vg_br *r, size_t state_size, struct hs_entry *s)
+{
+    hs_gets(r, s->name, sizeof(s->name));
+    s->value = vg_br_f64(r);
+    s->score = vg_br_f64(r);
+    s->warm = (int)vg_br_uint(r, 1);
+    s->alert = (struct vg_alert){.state = (enum vg_alert_state)vg_br_uint(r, 1)};
+    s->alert.pending_since = (int64_t)vg_br_uint(r, 8);
+    s->alert.firing_since = (int64_t)vg_br_uint(r, 8);
+    s->alert.below_since = (int64_t)vg_br_uint(r, 8);
+    s->det = vg_br_take(r, state_size);
+}
+
+/* One model's blob of a host record, as read; data points into the record. */
+struct hs_blob {
+    char type[64];
+    uint32_t version;
+    const unsigned char *data;
+    size_t len;
+};
+
+static void hs_read_blob(struct vg_br *r, struct hs_blob *b)
+{
+    hs_gets(r, b->type, sizeof(b->type));
+    b->version = (uint32_t)vg_br_uint(r, 4);
+    b->len = (size_t)vg_br_uint(r, 4);
+    b->data = vg_br_take(r, b->len);
+}
+
 /* Reads a record's series and blobs (r at its first series) without changing anything, so that
  * a corrupt record is refused whole, before it replaces what the engine knew of the host. The
  * detector states of this engine's model are checked by the model (vg_detector.check): they are
@@ -1089,7 +1127,7 @@ static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
 static int import_check(const struct vg_engine *e, const char *host, struct vg_br r, uint32_t n,
                         size_t state_size, int same_model, char *err, size_t errlen)
 {
-    char name[VG_WIRE_NAME_MAX + 1], why[VG_ERRLEN];
+    char why[VG_ERRLEN];
     const struct vg_detector *d = e->p.detector;
     /* The record's bytes are unaligned; a model reads its state as its struct. */
     void *scratch = same_model && d->check ? malloc(state_size ? state_size : 1) : NULL;
@@ -1097,22 +1135,19 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
         return vg_err(err, errlen, -ENOMEM, "host state of %s: out of memory", host);
     int rc = 0;
     for (uint32_t i = 0; i < n && !rc; i++) {
-        hs_gets(&r, name, sizeof(name));
-        vg_br_take(&r, 8 + 8 + 1); /* value, score, warm */
-        uint32_t state = (uint32_t)vg_br_uint(&r, 1);
-        vg_br_take(&r, 3 * 8); /* the alert's times */
-        const unsigned char *det = vg_br_take(&r, state_size);
+        struct hs_entry s;
+        hs_read_entry(&r, state_size, &s);
         if (r.bad)
             rc =
                 vg_err(err, errlen, -EINVAL, "host state of %s: truncated or corrupt series", host);
-        else if (state > VG_ALERT_FIRING)
+        else if (s.alert.state > VG_ALERT_FIRING)
             rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: alert state %u unknown",
-                        host, name, state);
+                        host, s.name, (unsigned)s.alert.state);
         else if (scratch) {
-            memcpy(scratch, det, state_size);
+            memcpy(scratch, s.det, state_size);
             if (d->check(scratch, why, sizeof(why)) < 0)
                 rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: %s detector: %s",
-                            host, name, d->name, why);
+                            host, s.name, d->name, why);
         }
     }
     free(scratch);
@@ -1120,13 +1155,11 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
         return rc;
     uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
     for (uint32_t i = 0; i < n_blobs && !r.bad; i++) {
-        char type[64];
-        hs_gets(&r, type, sizeof(type));
-        uint32_t bver = (uint32_t)vg_br_uint(&r, 4);
-        size_t blen = (size_t)vg_br_uint(&r, 4);
-        const unsigned char *data = vg_br_take(&r, blen);
-        if (!r.bad && strcmp(type, RULES_BLOB) == 0 &&
-            (rc = rules_import((struct vg_engine *)e, NULL, bver, data, blen, err, errlen)) < 0)
+        struct hs_blob b;
+        hs_read_blob(&r, &b);
+        if (!r.bad && strcmp(b.type, RULES_BLOB) == 0 &&
+            (rc = rules_import((struct vg_engine *)e, NULL, b.version, b.data, b.len, err,
+                               errlen)) < 0)
             return rc;
     }
     if (r.bad || r.off != r.len)
@@ -1147,7 +1180,7 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
         return vg_err(err, errlen, -EPROTONOSUPPORT,
                       "host state of %s: version %u, this analyzer reads %d", host, version,
                       HS_VERSION);
-    char boot[VG_WIRE_BOOT_MAX + 1], model[64], name[VG_WIRE_NAME_MAX + 1];
+    char boot[VG_WIRE_BOOT_MAX + 1], model[64];
     hs_gets(&r, boot, sizeof(boot));
     uint64_t last_seq = vg_br_uint(&r, 8);
     int64_t last_ts = (int64_t)vg_br_uint(&r, 8);
@@ -1188,53 +1221,37 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     h->last_ts_ms = last_ts;
     h->have_seq = have_seq;
     h->max_score = max_score;
-    for (uint32_t i = 0; i < n && !r.bad; i++) {
-        hs_gets(&r, name, sizeof(name));
-        double value = vg_br_f64(&r), score = vg_br_f64(&r);
-        int warm = (int)vg_br_uint(&r, 1);
-        struct vg_alert al = {.state = (enum vg_alert_state)vg_br_uint(&r, 1)};
-        al.pending_since = (int64_t)vg_br_uint(&r, 8);
-        al.firing_since = (int64_t)vg_br_uint(&r, 8);
-        al.below_since = (int64_t)vg_br_uint(&r, 8);
-        const unsigned char *det = vg_br_take(&r, state_size);
-        if (r.bad || al.state > VG_ALERT_FIRING)
-            break;
-        struct series *s = get_series(e, h, host, name);
+    /* Checked above: the reads below cannot fail. */
+    for (uint32_t i = 0; i < n; i++) {
+        struct hs_entry in;
+        hs_read_entry(&r, state_size, &in);
+        struct series *s = get_series(e, h, host, in.name);
         if (!s)
             continue;
-        s->value = value;
-        s->score = score;
+        s->value = in.value;
+        s->score = in.score;
         if (s->alert.state == VG_ALERT_FIRING && e->st.firing)
             e->st.firing--; /* a name twice in one record: the later entry counts */
-        s->alert = al;
-        if (al.state == VG_ALERT_FIRING)
+        s->alert = in.alert;
+        if (in.alert.state == VG_ALERT_FIRING)
             e->st.firing++;
         if (same_model) {
-            s->warm = warm;
-            memcpy(s->det, det, state_size);
+            s->warm = in.warm;
+            memcpy(s->det, in.det, state_size);
         }
         if (s->warm && !h->scoring)
             h->scoring = 1;
     }
-    if (r.bad)
-        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated or corrupt series", host);
     uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
-    for (uint32_t i = 0; i < n_blobs && !r.bad; i++) {
-        char type[64];
-        hs_gets(&r, type, sizeof(type));
-        uint32_t bver = (uint32_t)vg_br_uint(&r, 4);
-        size_t blen = (size_t)vg_br_uint(&r, 4);
-        const unsigned char *data = vg_br_take(&r, blen);
-        if (r.bad)
-            break;
-        if (strcmp(type, RULES_BLOB) == 0) {
-            if ((rc = rules_import(e, h, bver, data, blen, err, errlen)) < 0)
+    for (uint32_t i = 0; i < n_blobs; i++) {
+        struct hs_blob b;
+        hs_read_blob(&r, &b);
+        if (strcmp(b.type, RULES_BLOB) == 0) {
+            if ((rc = rules_import(e, h, b.version, b.data, b.len, err, errlen)) < 0)
                 return rc; /* out of memory: the blob itself was checked */
         } else if (fn) {
-            fn(ud, host, &(struct vg_engine_blob){type, bver, data, blen});
+            fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});
         }
     }
-    if (r.bad)
-        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state", host);
     return 0;
 }
