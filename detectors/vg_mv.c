@@ -960,6 +960,21 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
     if (rc < 0)
         return rc;
     uint32_t n = (uint32_t)st[3];
+    /* The hosts' rows must be in the file before room is made for them: a count alone (a damaged
+     * or hostile file with a good checksum) must not make the analyzer allocate gigabytes. */
+    float *bufs[5];
+    size_t per_row[5], nb = host_bufs(mv, bufs, per_row), host_floats = 0;
+    for (size_t b = 0; b < nb; b++)
+        host_floats += per_row[b] * n;
+    const void *hd;
+    size_t hlen;
+    if ((rc = vg_ckpt_r_get(r, TAG_HOSTS, &hd, &hlen, err, errlen)) < 0)
+        goto fail;
+    if (hlen != host_floats * sizeof(float)) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: %zu bytes of host state, expected %zu", name, hlen,
+                    host_floats * sizeof(float));
+        goto fail;
+    }
     for (uint32_t i = 0; i < n; i++)
         if ((rc = vg_mv_add_host(mv, NULL, err, errlen)) < 0)
             goto fail;
@@ -986,18 +1001,8 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
         if ((rc = mv->ops->upload(mv->ctx, pbufs[i], d, len)) < 0)
             goto fail;
     }
-    float *bufs[5];
-    size_t per_row[5], nb = host_bufs(mv, bufs, per_row), host_floats = 0;
-    for (size_t b = 0; b < nb; b++)
-        host_floats += per_row[b] * n;
-    if ((rc = vg_ckpt_r_get(r, TAG_HOSTS, &d, &len, err, errlen)) < 0)
-        goto fail;
-    if (len != host_floats * sizeof(float)) {
-        rc = vg_err(err, errlen, -EINVAL, "%s: %zu bytes of host state, expected %zu", name, len,
-                    host_floats * sizeof(float));
-        goto fail;
-    }
-    const float *hf = d;
+    nb = host_bufs(mv, bufs, per_row); /* the rows grew with the hosts */
+    const float *hf = hd;
     for (size_t b = 0; b < nb; b++) {
         if (n && (rc = mv->ops->upload(mv->ctx, bufs[b], hf, per_row[b] * n * sizeof(float))) < 0)
             goto fail;

@@ -287,6 +287,23 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     spit(bad, b, 5);
     expect_refused(bad, "not a Vigil checkpoint");
 
+    /* A host count of 2^24 with a good checksum: refused from the section that would hold their
+     * rows, before room is made for them (16M hosts' windows would be gigabytes). The state
+     * section is u32 tag "MVST", u64 length, then u64 ticks, adam_t, train_off, hosts, ... */
+    unsigned char *at = memmem(b, len, "MVST", 4);
+    assert_non_null(at);
+    uint64_t hosts, many = 1u << 24;
+    memcpy(&hosts, at + 4 + 8 + 3 * 8, 8);
+    assert_int_equal(hosts, 3);
+    memcpy(at + 4 + 8 + 3 * 8, &many, 8);
+    crc = vg_ckpt_crc32(0, b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+    spit(bad, b, len);
+    expect_refused(bad, "bytes of host state, expected");
+    memcpy(at + 4 + 8 + 3 * 8, &hosts, 8);
+    crc = vg_ckpt_crc32(0, b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+
     /* A model of another shape than configured. */
     struct vg_mv_params p = params();
     p.n_metrics = M + 1;
