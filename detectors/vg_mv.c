@@ -926,6 +926,24 @@ static int shape_differs(const struct vg_mv_params *a, const struct vg_mv_params
     return 0;
 }
 
+/* Checks n floats of a section (unaligned in the file) are finite, and >= 0 with nonneg (Adam's
+ * second moment). 0 or -EINVAL naming the section. */
+static int check_floats(const void *d, size_t n, int nonneg, uint32_t tag, const char *name,
+                        char *err, size_t errlen)
+{
+    const unsigned char *b = d;
+    for (size_t j = 0; j < n; j++) {
+        float f;
+        memcpy(&f, b + j * sizeof(float), sizeof(f));
+        if (!isfinite(f) || (nonneg && f < 0)) {
+            char t[5] = {(char)tag, (char)(tag >> 8), (char)(tag >> 16), (char)(tag >> 24), 0};
+            return vg_err(err, errlen, -EINVAL, "%s: section %s: value %zu is %g", name, t, j,
+                          (double)f);
+        }
+    }
+    return 0;
+}
+
 int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_params *want,
                struct vg_k *k, char *err, size_t errlen)
 {
@@ -998,6 +1016,10 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
                         mv->n_params * sizeof(float));
             goto fail;
         }
+        /* A model that diverged, or a file with a good checksum and bad numbers, would score
+         * NaN for every host of the group until it relearned: it starts fresh instead. */
+        if ((rc = check_floats(d, mv->n_params, i == 2, ptags[i], name, err, errlen)) < 0)
+            goto fail;
         if ((rc = mv->ops->upload(mv->ctx, pbufs[i], d, len)) < 0)
             goto fail;
     }

@@ -301,6 +301,27 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     spit(bad, b, len);
     expect_refused(bad, "bytes of host state, expected");
     memcpy(at + 4 + 8 + 3 * 8, &hosts, 8);
+
+    /* Numbers no training writes (a diverged model, a bad writer): the group starts fresh
+     * rather than score NaN. Weights "MVWT", Adam's second moment "MVAV" (never negative). */
+    unsigned char *wt = memmem(b, len, "MVWT", 4), *av = memmem(b, len, "MVAV", 4);
+    assert_non_null(wt);
+    assert_non_null(av);
+    float keep_w, keep_v, nan = NAN, neg = -1;
+    memcpy(&keep_w, wt + 12 + 5 * 4, 4);
+    memcpy(wt + 12 + 5 * 4, &nan, 4);
+    crc = vg_ckpt_crc32(0, b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+    spit(bad, b, len);
+    expect_refused(bad, "section MVWT: value 5 is nan");
+    memcpy(wt + 12 + 5 * 4, &keep_w, 4);
+    memcpy(&keep_v, av + 12, 4);
+    memcpy(av + 12, &neg, 4);
+    crc = vg_ckpt_crc32(0, b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+    spit(bad, b, len);
+    expect_refused(bad, "section MVAV: value 0 is -1");
+    memcpy(av + 12, &keep_v, 4);
     crc = vg_ckpt_crc32(0, b, len - 4);
     memcpy(b + len - 4, &crc, 4);
 
