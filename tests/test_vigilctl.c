@@ -108,6 +108,33 @@ static void replay_with_rule_files_fires_the_rule(void **state)
     free(e);
 }
 
+/* Timestamps past year 9999 (whose milliseconds would not fit), fractions strtod alone would take
+ * (".5e9"), and negative times are skipped with their reason; the rest replays. */
+static void replay_csv_skips_timestamps_out_of_range(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/times.csv", g_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("timestamp,cpu.user_pct\n"
+          "1e70,5\n"
+          "2026-11-24T10:00:00.5e9Z,5\n"
+          "10000-01-01T00:00:00Z,5\n"
+          "-5,5\n"
+          "2026-11-24T10:00:00.250Z,5\n"
+          "1795440001,6\n",
+          f);
+    fclose(f);
+    assert_int_equal(ctl("replay %s", path), 1);
+    char *e = err();
+    assert_non_null(strstr(e, "timestamp '1e70' is not Unix time or RFC 3339"));
+    assert_non_null(strstr(e, "timestamp '2026-11-24T10:00:00.5e9Z' is not Unix time"));
+    assert_non_null(strstr(e, "replayed 2 messages"));
+    assert_non_null(strstr(e, "4 lines skipped"));
+    free(e);
+}
+
 static void replay_stream_and_bad_lines_are_reported(void **state)
 {
     (void)state;
@@ -505,6 +532,7 @@ int main(void)
         cmocka_unit_test(replay_csv_prints_the_spike_alert_once),
         cmocka_unit_test(replay_with_rule_files_fires_the_rule),
         cmocka_unit_test(replay_stream_and_bad_lines_are_reported),
+        cmocka_unit_test(replay_csv_skips_timestamps_out_of_range),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),

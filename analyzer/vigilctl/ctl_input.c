@@ -13,27 +13,40 @@
 
 #define MAX_BAD_REPORTED 20
 
+/* The end of year 9999 in Unix ms: later times are not times a recording holds, and their ms would
+ * not fit the arithmetic below. */
+#define MAX_MS 253402300799999.0
+
 int vg_ctl_parse_time(const char *s, int64_t *ms)
 {
     while (isspace((unsigned char)*s))
         s++;
     char *end;
     double d = strtod(s, &end);
-    if (end != s && (*end == '\0' || isspace((unsigned char)*end)) && isfinite(d) && d >= 0) {
+    if (end != s && (*end == '\0' || isspace((unsigned char)*end))) {
+        if (!isfinite(d) || d < 0 || d > MAX_MS)
+            return -EINVAL;
         *ms = d > 1e11 ? (int64_t)d : (int64_t)llround(d * 1000.0);
         return 0;
     }
     struct tm tm = {0};
     const char *p = strptime(s, "%Y-%m-%d", &tm);
-    if (!p || (*p != 'T' && *p != ' '))
+    if (!p || (*p != 'T' && *p != ' ') || tm.tm_year < 1 - 1900 || tm.tm_year > 9999 - 1900)
         return -EINVAL;
     p = strptime(p + 1, "%H:%M:%S", &tm);
     if (!p)
         return -EINVAL;
-    double frac = 0;
+    /* Fractions of a second: digits only (strtod would take ".5e9"), the first three count. */
+    int64_t frac = 0;
     if (*p == '.') {
-        frac = strtod(p, &end);
-        p = end;
+        int digits = 0;
+        for (p++; isdigit((unsigned char)*p); p++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*p - '0');
+        if (!digits)
+            return -EINVAL;
+        for (; digits < 3; digits++)
+            frac *= 10;
     }
     if (*p == 'Z')
         p++;
@@ -43,16 +56,17 @@ int vg_ctl_parse_time(const char *s, int64_t *ms)
         p++;
     if (*p)
         return -EINVAL;
-    *ms = (int64_t)timegm(&tm) * 1000 + (int64_t)llround(frac * 1000.0);
+    *ms = (int64_t)timegm(&tm) * 1000 + frac;
     return 0;
 }
 
 static void bad_line(struct vg_ctl_input *in, const char *why)
 {
+    FILE *out = in->report ? in->report : stderr;
     if (in->bad++ < MAX_BAD_REPORTED)
-        fprintf(stderr, "%s:%llu: skipped: %s\n", in->path, (unsigned long long)in->line_no, why);
+        fprintf(out, "%s:%llu: skipped: %s\n", in->path, (unsigned long long)in->line_no, why);
     else if (in->bad == MAX_BAD_REPORTED + 1)
-        fprintf(stderr, "%s: more bad lines are only counted\n", in->path);
+        fprintf(out, "%s: more bad lines are only counted\n", in->path);
 }
 
 /* Reads the next line that is not blank or a comment; strips the newline. 0 at the end. */

@@ -24,6 +24,7 @@ struct vg_ctl_input {
     size_t cap;
     uint64_t line_no;
     uint64_t bad;   /* lines skipped: each reported on stderr (the first 20) */
+    FILE *report;   /* where skipped lines are told; stderr when NULL (set after open) */
     long long size; /* bytes in the file, for a progress bar; 0 when unknown (a pipe) */
 };
 
@@ -42,7 +43,8 @@ long long vg_ctl_input_pos(const struct vg_ctl_input *in);
 void vg_ctl_input_close(struct vg_ctl_input *in);
 
 /* Parses a time: Unix ms (> 1e11), Unix seconds, or RFC 3339 / "YYYY-MM-DD HH:MM:SS[.fff]" in
- * UTC (a trailing Z or +00:00 is accepted). Returns 0 with *ms or -EINVAL. */
+ * UTC (a trailing Z or +00:00 is accepted; a fraction is digits, of which the first three count),
+ * up to the end of year 9999. Returns 0 with *ms or -EINVAL. */
 int vg_ctl_parse_time(const char *s, int64_t *ms);
 
 #endif
