@@ -335,7 +335,7 @@ static int seasonal_check(const void *state, char *err, size_t errlen)
                  {&s->lik_spot, "likelihood"},
                  {&s->prof_spot, "profile deviation"},
                  {&s->cus_spot, "persistence"}};
-    for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++)
+    for (size_t i = 0; i < VG_ARRAY_LEN(spots); i++)
         if (vg_spot_check(spots[i].sp, why, sizeof(why)) < 0)
             return vg_err(err, errlen, -EINVAL, "%s %s", spots[i].name, why);
     return 0;
