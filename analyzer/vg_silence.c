@@ -70,16 +70,8 @@ int vg_silence_parse_time(const char *s, int64_t *out_ms)
         return -EINVAL;
     const char *p = s + n;
     int64_t ms = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3)
-                ms = ms * 10 + (*p - '0');
-        if (!digits)
-            return -EINVAL;
-        for (; digits < 3; digits++)
-            ms *= 10;
-    }
+    if (vg_parse_frac_ms(&p, &ms) < 0)
+        return -EINVAL;
     int64_t off_s = 0;
     if (*p == 'Z' || *p == 'z') {
         p++;

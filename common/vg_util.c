@@ -67,3 +67,22 @@ size_t vg_edit_distance(const char *a, const char *b)
     }
     return prev[lb];
 }
+
+int vg_parse_frac_ms(const char **p, int64_t *ms)
+{
+    const char *q = *p;
+    if (*q != '.')
+        return 0;
+    int64_t v = 0;
+    int digits = 0;
+    for (q++; *q >= '0' && *q <= '9'; q++, digits++)
+        if (digits < 3)
+            v = v * 10 + (*q - '0');
+    if (!digits)
+        return -EINVAL;
+    for (; digits < 3; digits++)
+        v *= 10;
+    *ms = v;
+    *p = q;
+    return 0;
+}

@@ -27,4 +27,9 @@ void vg_sleep_ms(int64_t ms, volatile int *stop);
 /* Levenshtein distance, for "did you mean" suggestions; strings over 64 bytes count as 99. */
 size_t vg_edit_distance(const char *a, const char *b);
 
+/* The fraction of a second at *p in a time ("." then digits; the first three count, as
+ * milliseconds) into *ms, *p moved past it; anything but '.' at *p leaves both as they are. 0, or
+ * -EINVAL for a '.' without digits. Digits only: strtod would also take ".5e9". */
+int vg_parse_frac_ms(const char **p, int64_t *ms);
+
 #endif

@@ -36,18 +36,9 @@ int vg_ctl_parse_time(const char *s, int64_t *ms)
     p = strptime(p + 1, "%H:%M:%S", &tm);
     if (!p)
         return -EINVAL;
-    /* Fractions of a second: digits only (strtod would take ".5e9"), the first three count. */
     int64_t frac = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; isdigit((unsigned char)*p); p++, digits++)
-            if (digits < 3)
-                frac = frac * 10 + (*p - '0');
-        if (!digits)
-            return -EINVAL;
-        for (; digits < 3; digits++)
-            frac *= 10;
-    }
+    if (vg_parse_frac_ms(&p, &frac) < 0)
+        return -EINVAL;
     if (*p == 'Z')
         p++;
     else if (strncmp(p, "+00:00", 6) == 0)
