@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_util.h"
 #include "vg_ckpt.h"
 #include "vg_fleet.h"
 #include "vg_k.h"
@@ -101,19 +102,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    unsigned char *v = malloc(size ? size : 1);
-    if (!v)
-        abort();
-    memcpy(v, data, size);
+    unsigned char *v = fz_copy(data, size);
     if (size >= 20) {
         uint32_t crc = vg_ckpt_crc32(0, v, size - 4);
         memcpy(v + size - 4, &crc, 4);
     }
     char path[512];
     snprintf(path, sizeof(path), "%s/web.ckpt", g_dir);
-    FILE *fp = fopen(path, "wb");
-    if (!fp || fwrite(v, 1, size, fp) != size || fclose(fp) != 0)
-        abort();
+    fz_write(path, v, size);
     free(v);
 
     struct vg_fleet_params p = params(g_dir);

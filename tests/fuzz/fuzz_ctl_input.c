@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ctl_input.h"
+#include "fuzz_util.h"
 #include "vg_util.h"
 
 static char g_path[256];
@@ -36,9 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    FILE *f = fopen(g_path, "wb");
-    if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
-        abort();
+    fz_write(g_path, data, size);
 
     const uint8_t *nl = memchr(data, '\n', size);
     size_t first = nl ? (size_t)(nl - data) : size;

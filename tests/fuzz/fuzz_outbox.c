@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "vg_outbox.h"
 
 static void write_seed(const char *dir, const char *name, const struct vg_notification *n)
@@ -22,11 +23,7 @@ static void write_seed(const char *dir, const char *name, const struct vg_notifi
         abort();
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, len, f) != len || fclose(f) != 0) {
-        perror(path);
-        exit(1);
-    }
+    fz_write(path, p, len);
     free(p);
 }
 
@@ -74,11 +71,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* A copy of exactly size bytes, so that ASan sees any read past the payload. */
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf)
-        abort();
-    memcpy(buf, data, size);
+    unsigned char *buf = fz_copy(data, size);
     struct vg_notification n;
     void *arrays = NULL;
     if (vg_outbox_decode(buf, size, &n, &arrays) == 0 && size && buf[0] == 2) {

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "vg_ckpt.h"
+#include "fuzz_util.h"
 #include "vg_engine.h"
 #include "vg_ewma.h"
 #include "vg_k.h"
@@ -153,11 +154,7 @@ static void write_seed(const char *dir, int s, const char *name)
     memcpy(val + 4, h, sizeof(h)); /* little-endian hosts, as the analyzer's */
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(val, 1, len, f) != len || fclose(f) != 0) {
-        perror(path);
-        exit(1);
-    }
+    fz_write(path, val, len);
     free(val);
 }
 
@@ -186,10 +183,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    unsigned char *v = malloc(size ? size : 1);
-    if (!v)
-        abort();
-    memcpy(v, data, size);
+    unsigned char *v = fz_copy(data, size);
     if (size >= 16 && memcmp(v, "VGST", 4) == 0) {
         uint32_t crc = vg_ckpt_crc32(0, v + 16, size - 16);
         memcpy(v + 12, &crc, 4);
