@@ -137,7 +137,8 @@ struct vg_k {
     const struct vg_k_ops *ops;
     void *ctx;
     void *dl;       /* dlopen handle of libvigil-cuda.so, or NULL */
-    char desc[128]; /* "cpu (OpenBLAS 0.3.21, 2 threads)", "cuda (NVIDIA H100 ..., sm_90)" */
+    char desc[128]; /* "cpu (OpenBLAS 0.3.21, Haswell kernels, 2 threads)", "cuda (NVIDIA H100 ...,
+                       sm_90)" */
 };
 
 extern const struct vg_k_ops vg_k_cpu_ops;

@@ -52,9 +52,19 @@ void vg_k_cpu_set_threads(int n)
 static int cpu_open(void **ctx, char *desc, size_t desclen, char *err, size_t errlen)
 {
     *ctx = NULL;
-    const char *cfg = openblas_get_config();
-    snprintf(desc, desclen, "cpu (%.60s, %d threads)", cfg ? cfg : "OpenBLAS",
-             openblas_get_num_threads());
+    /* The kernels OpenBLAS picked for this CPU are named: each rounds its sums in its own order,
+     * so a model trained on two CPUs drifts apart (docs/evaluation.md, "Reproduce"). The version
+     * is the config string's first two words. */
+    const char *cfg = openblas_get_config(), *kern = openblas_get_corename();
+    int vlen = 0;
+    if (cfg) {
+        const char *sp = strchr(cfg, ' ');
+        sp = sp ? strchr(sp + 1, ' ') : NULL;
+        vlen = sp ? (int)(sp - cfg) : (int)strnlen(cfg, 32);
+    }
+    int th = openblas_get_num_threads();
+    snprintf(desc, desclen, "cpu (%.*s, %.24s kernels, %d thread%s)", vlen ? vlen : 8,
+             vlen ? cfg : "OpenBLAS", kern ? kern : "unknown", th, th == 1 ? "" : "s");
 #if defined(__x86_64__) && defined(__GNUC__)
     /* Only a choice OpenBLAS made itself: an OPENBLAS_CORETYPE the operator set is theirs. */
     char ct[16];

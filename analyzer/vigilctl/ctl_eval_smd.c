@@ -52,9 +52,12 @@ static void help(FILE *f)
     fprintf(f,
             "  -r, --results DIR     write DIR/machine-*.csv: per test row its label, host score\n"
             "                        (surprise), raw score and the three metrics blamed first\n"
-            "  --backend B           vg_mv's compute backend: cpu (default; the documented\n"
-            "                        figures), cuda or auto. A GPU computes the same function to\n"
-            "                        rounding, so its figures may differ in the last digits\n"
+            "  --backend B           vg_mv's compute backend: cpu (default), cuda or auto. The\n"
+            "                        header names it and, for cpu, OpenBLAS's kernels. Training\n"
+            "                        amplifies rounding: another backend, or kernels other than\n"
+            "                        the documented figures' (Haswell: OPENBLAS_CORETYPE=Haswell\n"
+            "                        picks them on any AVX2 CPU), moves a seed's best F1 by up\n"
+            "                        to about 0.01 (docs/evaluation.md)\n"
             "  --save-residuals DIR  also write DIR/machine-*.resid: vg_mv's residuals and\n"
             "                        normalised values of the rows the host score sees\n"
             "  --from-residuals DIR  score those instead of running vg_mv: only the host score's\n"
@@ -63,6 +66,22 @@ static void help(FILE *f)
             "                        model's are those of the run that saved them. A second\n"
             "                        instead of a minute per setting\n");
     fprintf(f, "\nExit status: 0 scored, 1 a file could not be read, 2 usage error.\n");
+}
+
+/* Names the backend vg_mv will run on, and so the rounding behind the figures. 0, or -EIO with
+ * the reason on stderr. */
+static int print_backend(const char *want)
+{
+    struct vg_k k;
+    char err[VG_ERRLEN];
+    vg_log_init("vigilctl", VG_LOG_WARN, 0);
+    if (vg_k_open(&k, want, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vigilctl eval smd: %s\n", err);
+        return -EIO;
+    }
+    printf("vg_mv backend: %s\n", k.desc);
+    vg_k_close(&k);
+    return 0;
 }
 
 /* Length of a machine's name without its ".txt" (the data set's files; the table's rows, the
@@ -675,6 +694,8 @@ int ctl_eval_smd(int argc, char **argv)
     printf("SMD %s: %zu machines, detector %s, host scorer %s%s%s, alert.threshold %g\n", o.dir, n,
            o.det->name, scorers[how], o.from_resid ? " replayed from " : "",
            o.from_resid ? o.from_resid : "", o.ap.threshold);
+    if (how != 0 && !o.from_resid && print_backend(o.backend) < 0)
+        return 1;
     printf("%-16s %6s %6s %6s | %7s %6s | %6s | %6s %6s\n", "machine", "P@thr", "R@thr", "F1@thr",
            "bestF1", "AUPRC", "PA-F1", "HR@100", "HR@150");
     struct machine_result sum = {0};
