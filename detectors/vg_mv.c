@@ -852,6 +852,30 @@ static size_t host_bufs(const struct vg_mv *mv, float *bufs[5], size_t per_row[5
     return 5;
 }
 
+/* Bounds of each of host_bufs' parts as the normaliser and the scorer write them (vg_k_math.h):
+ * finite, scales and counts not negative, a count at most 2^24 (where it stops growing), a
+ * window value (a clipped z, or 0 where missing) far inside 1e6, centres and scales far inside a
+ * float's range, so that no sum or quotient of the normaliser can overflow into NaN. A NaN that
+ * reaches a host's window reaches the group's weights too: the training products multiply every
+ * row, and 0 x NaN is NaN even for a row that is not learned. */
+static const char *const part_name[5] = {"normaliser centre", "normaliser scale", "value count",
+                                         "residual scale", "window value"};
+static const float part_lo[5] = {-1e36f, 0.0f, 0.0f, 0.0f, -1e6f};
+static const float part_hi[5] = {1e36f, 1e36f, 16777216.0f, 1e36f, 1e6f};
+
+/* Index of the first of n floats of part b (unaligned in a file or a record) out of its bounds,
+ * with its value in *v; n when all are in. */
+static size_t part_check(const void *d, size_t n, size_t b, float *v)
+{
+    const unsigned char *p = d;
+    for (size_t j = 0; j < n; j++) {
+        memcpy(v, p + j * sizeof(float), sizeof(float));
+        if (!(*v >= part_lo[b] && *v <= part_hi[b])) /* NaN fails too */
+            return j;
+    }
+    return n;
+}
+
 int vg_mv_save(const struct vg_mv *mv, struct vg_ckpt_w *w, char *err, size_t errlen)
 {
     uint32_t pw[N_PWORDS];
@@ -1025,6 +1049,17 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
     }
     nb = host_bufs(mv, bufs, per_row); /* the rows grew with the hosts */
     const float *hf = hd;
+    for (size_t b = 0, o = 0; b < nb; o += per_row[b] * n, b++) {
+        float v;
+        size_t j = part_check(hf + o, per_row[b] * n, b, &v);
+        if (j < per_row[b] * n) {
+            rc = vg_err(err, errlen, -EINVAL,
+                        b < 4 ? "%s: host %zu: %s of metric %zu is %g"
+                              : "%s: host %zu: %s %zu is %g",
+                        name, j / per_row[b], part_name[b], j % per_row[b], (double)v);
+            goto fail;
+        }
+    }
     for (size_t b = 0; b < nb; b++) {
         if (n && (rc = mv->ops->upload(mv->ctx, bufs[b], hf, per_row[b] * n * sizeof(float))) < 0)
             goto fail;
@@ -1036,6 +1071,16 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
     if (len != 2 * m * sizeof(float)) {
         rc = vg_err(err, errlen, -EINVAL, "%s: bad priors section", name);
         goto fail;
+    }
+    /* The priors are column means of the scales (parts 1 and 3), a new host's first ones. */
+    for (size_t b = 1, o = 0; b <= 3; b += 2, o += m) {
+        float v;
+        size_t j = part_check((const float *)d + o, m, b, &v);
+        if (j < m) {
+            rc = vg_err(err, errlen, -EINVAL, "%s: new hosts' %s of metric %zu is %g", name,
+                        part_name[b], j, (double)v);
+            goto fail;
+        }
     }
     if ((rc = mv->ops->upload(mv->ctx, mv->prior_s, d, m * sizeof(float))) < 0 ||
         (rc = mv->ops->upload(mv->ctx, mv->prior_r, (const float *)d + m, m * sizeof(float))) < 0)
@@ -1108,6 +1153,17 @@ int vg_mv_host_set(struct vg_mv *mv, uint32_t id, const float *in, uint32_t age,
     if (id >= mv->n || phase >= R)
         return vg_err(err, errlen, -EINVAL, "host %u: bad row or phase %u", id, phase);
     size_t m = mv->p.n_metrics, wl = rowlen_win(mv);
+    float *bufs[5];
+    size_t per_row[5], nb = host_bufs(mv, bufs, per_row), o = 0;
+    for (size_t b = 0; b < nb; o += per_row[b], b++) {
+        float v;
+        size_t j = part_check(in + o, per_row[b], b, &v);
+        if (j < per_row[b])
+            return vg_err(err, errlen, -EINVAL,
+                          b < 4 ? "host state: %s of metric %zu is %g" : "host state: %s %zu is %g",
+                          part_name[b], j, (double)v);
+    }
+    o = 0;
     /* The window is a ring indexed by the model's own tick count: turn the exporter's ring so
      * that its newest tick sits where this model writes before its next one. */
     float *win = malloc(wl * sizeof(float));
@@ -1120,8 +1176,6 @@ int vg_mv_host_set(struct vg_mv *mv, uint32_t id, const float *in, uint32_t age,
         memcpy(win + (size_t)to * m, src + (size_t)k * m, m * sizeof(float));
         memcpy(win + (size_t)(to + R) * m, src + (size_t)k * m, m * sizeof(float));
     }
-    float *bufs[5];
-    size_t per_row[5], nb = host_bufs(mv, bufs, per_row), o = 0;
     int rc = 0;
     for (size_t b = 0; b < nb && !rc; b++) {
         const float *from = b == 4 ? win : in + o;

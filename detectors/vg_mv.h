@@ -155,8 +155,9 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
 /* One host's own state (normaliser, residual scales, window, age), to move it into another model
  * of the same shape (scale-out: analyzer/vg_fleet.c). vg_mv_host_floats() floats go in and out;
  * phase is the exporter's tick phase, so the importer can turn the window ring to its own.
- * get: 0, -ENOENT or a backend failure. set: 0, -EINVAL (bad id or phase), -ENOMEM or a backend
- * failure; messages in err. */
+ * get: 0, -ENOENT or a backend failure. set: 0, -EINVAL (bad id or phase, or a value outside
+ * what the normaliser writes: one NaN in a window would reach the whole group's weights), -ENOMEM
+ * or a backend failure; messages in err. */
 size_t vg_mv_host_floats(const struct vg_mv *mv);
 int vg_mv_host_get(const struct vg_mv *mv, uint32_t id, float *out, uint32_t *age, uint32_t *phase,
                    char *err, size_t errlen);

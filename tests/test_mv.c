@@ -262,6 +262,7 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     snprintf(good, sizeof(good), "%s/good.ckpt", dir);
     snprintf(bad, sizeof(bad), "%s/bad.ckpt", dir);
     assert_int_equal(vg_mv_save_file(a, good, err, sizeof(err)), 0);
+    size_t wl = vg_mv_host_floats(a) - 4 * M; /* one host's window */
     vg_mv_free(a);
     size_t len;
     unsigned char *b = slurp(good, &len);
@@ -322,6 +323,33 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     spit(bad, b, len);
     expect_refused(bad, "section MVAV: value 0 is -1");
     memcpy(av + 12, &keep_v, 4);
+
+    /* A host's normaliser or window, or the new hosts' priors, out of what the normaliser
+     * writes: one NaN there would reach the weights of every host (vg_mv.c, part_check). The
+     * hosts' section "MVHS" holds each part for the 3 hosts in turn: centres, scales, counts,
+     * residual scales, windows. */
+    unsigned char *hs = memmem(b, len, "MVHS", 4), *pr = memmem(b, len, "MVPR", 4);
+    assert_non_null(hs);
+    assert_non_null(pr);
+    const struct {
+        unsigned char *at;
+        float v;
+        const char *msg;
+    } bad_rows[] = {
+        {hs + 12 + (3 * M + 2 * M + 4) * 4, NAN, "host 2: normaliser scale of metric 4 is nan"},
+        {hs + 12 + (4 * 3 * M + wl + 7) * 4, INFINITY, "host 1: window value 7 is inf"},
+        {pr + 12 + (M + 3) * 4, -1.0f, "new hosts' residual scale of metric 3 is -1"},
+    };
+    for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++) {
+        float keep;
+        memcpy(&keep, bad_rows[i].at, 4);
+        memcpy(bad_rows[i].at, &bad_rows[i].v, 4);
+        crc = vg_ckpt_crc32(0, b, len - 4);
+        memcpy(b + len - 4, &crc, 4);
+        spit(bad, b, len);
+        expect_refused(bad, bad_rows[i].msg);
+        memcpy(bad_rows[i].at, &keep, 4);
+    }
     crc = vg_ckpt_crc32(0, b, len - 4);
     memcpy(b + len - 4, &crc, 4);
 
@@ -339,6 +367,73 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     assert_int_equal(vg_mv_load_file(&mv, bad, &p, &cpu, err, sizeof(err)), 0);
     vg_mv_free(mv);
     free(b);
+}
+
+/* Steps 40 ticks of n hosts and requires every score from the window's end on to be finite. */
+static void expect_finite_scores(struct vg_mv *mv, uint64_t t0)
+{
+    uint32_t n = vg_mv_n_hosts(mv), W = vg_mv_params(mv)->window;
+    float *x = malloc((size_t)n * M * sizeof(float));
+    struct vg_mv_result *res = calloc(n, sizeof(*res));
+    char err[VG_ERRLEN];
+    for (uint64_t t = t0; t < t0 + 40; t++) {
+        fill(x, n, t);
+        assert_int_equal(vg_mv_step(mv, x, VG_MV_TRAIN, res, err, sizeof(err)), 0);
+        for (uint32_t i = 0; t >= t0 + W && i < n; i++)
+            if (!isfinite(res[i].score)) {
+                fprintf(stderr, "host %u: score %g at tick %llu\n", i, res[i].score,
+                        (unsigned long long)t);
+                fail();
+            }
+    }
+    free(res);
+    free(x);
+}
+
+/* One host's moved state (the state topic, scale-out) with numbers no normaliser writes: taken
+ * as they were, a NaN in its window would reach the group's weights through the training
+ * products (0 x NaN is NaN even for a row that is not learned) and every host would score NaN. */
+static void test_host_state_out_of_range_is_refused_and_spares_the_group(void **state)
+{
+    struct vg_mv *mv = make(&cpu, 2);
+    run(mv, 0, 100, NULL);
+    size_t nf = vg_mv_host_floats(mv);
+    float *row = malloc(nf * sizeof(float)), *bad = malloc(nf * sizeof(float));
+    uint32_t age, phase;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_mv_host_get(mv, 1, row, &age, &phase, err, sizeof(err)), 0);
+    const struct {
+        size_t at;
+        float v;
+        const char *msg;
+    } cases[] = {
+        {0, INFINITY, "normaliser centre of metric 0 is inf"},
+        {M + 2, NAN, "normaliser scale of metric 2 is nan"},
+        {M + 1, -1.0f, "normaliser scale of metric 1 is -1"},
+        {2 * M + 3, 1e9f, "value count of metric 3 is 1e+09"},
+        {3 * M, NAN, "residual scale of metric 0 is nan"},
+        {4 * M + 5, NAN, "window value 5 is nan"},
+        {4 * M + M + 1, 1e38f, "window value 17 is 1e+38"},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        memcpy(bad, row, nf * sizeof(float));
+        bad[cases[c].at] = cases[c].v;
+        *err = 0;
+        assert_int_equal(vg_mv_host_set(mv, 1, bad, age, phase, err, sizeof(err)), -EINVAL);
+        printf("  refused: %s\n", err);
+        if (!strstr(err, cases[c].msg)) {
+            fprintf(stderr, "expected '%s' in '%s'\n", cases[c].msg, err);
+            fail();
+        }
+    }
+    expect_finite_scores(mv, 100);
+    /* The host's own state, as exported, is taken. */
+    assert_int_equal(vg_mv_host_get(mv, 1, row, &age, &phase, err, sizeof(err)), 0);
+    assert_int_equal(vg_mv_host_set(mv, 1, row, age, phase, err, sizeof(err)), 0);
+    expect_finite_scores(mv, 140);
+    free(bad);
+    free(row);
+    vg_mv_free(mv);
 }
 
 static void test_new_host_starts_from_its_group(void **state)
@@ -532,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_same_seed_gives_bitwise_same_scores),
         cmocka_unit_test(test_checkpoint_round_trip_gives_identical_scores),
         cmocka_unit_test(test_bad_checkpoints_are_refused_with_their_reason),
+        cmocka_unit_test(test_host_state_out_of_range_is_refused_and_spares_the_group),
         cmocka_unit_test(test_new_host_starts_from_its_group),
         cmocka_unit_test(test_tick_buffer_scores_as_a_tick_passed_in),
         cmocka_unit_test(test_gpu_and_cpu_raise_the_same_alerts),
