@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 /* Bumped when the table changes; a libvigil-cuda.so of another ABI is refused. */
-#define VG_K_ABI 3
+#define VG_K_ABI 4 /* 4: the normaliser bounds x (VG_K_X_MAX) */
 
 enum vg_k_act {
     VG_K_ACT_NONE = 0,
@@ -31,7 +31,11 @@ enum vg_k_act {
  * with a_c = max(alpha, 1/(cnt+1)) and a_s = max(alpha, 1/(cnt+prior_weight)) so that a new host
  * starts from its first value and the group's typical scale (prior_s). The first finite value
  * sets c = x. A missing (NaN) x leaves the state alone, enters the window as 0 (the centre) and
- * the target as NaN (not scored, not learned). */
+ * the target as NaN (not scored, not learned). A finite x beyond +-VG_K_X_MAX counts as that
+ * much: c and s then stay within 2 VG_K_X_MAX, so no sum or quotient above can overflow. Without
+ * the bound, a host reporting +-3e38 grew its s by some 3 % a tick until x - c overflowed; s
+ * became infinite, then NaN, and through the window so did the group's weights (test_mv). */
+#define VG_K_X_MAX 1e30f /* far beyond any counter: a u64 is at most 1.8e19 */
 struct vg_k_norm {
     float alpha;
     float prior_weight;

@@ -47,6 +47,7 @@ VG_K_FN void vg_k_norm_one(const struct vg_k_norm *p, float x, float *c, float *
         *zt = NAN;
         return;
     }
+    x = vg_k_clamp(x, -VG_K_X_MAX, VG_K_X_MAX);
     float n = *cnt;
     if (n == 0.0f) {
         *c = x;

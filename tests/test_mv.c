@@ -436,6 +436,42 @@ static void test_host_state_out_of_range_is_refused_and_spares_the_group(void **
     vg_mv_free(mv);
 }
 
+/* A host that reports absurd but finite values (a broken exporter, or a hostile one) must not
+ * take its group down: +-3e38 grew its normaliser's scale by some 3 % a tick towards a float's
+ * limit, and once x - centre overflowed, the scale became infinite, then NaN, and so did z and
+ * every host's scores through the weights. */
+static void test_huge_values_of_one_host_spare_the_group(void **state)
+{
+    struct vg_mv *mv = make(&cpu, 2);
+    run(mv, 0, 60, NULL);
+    float x[2 * M];
+    struct vg_mv_result res[2];
+    char err[VG_ERRLEN];
+    for (uint64_t t = 60; t < 5060; t++) {
+        fill(x, 2, t);
+        /* Up for a while (its scale grows, its centre climbs), then swinging: x - centre
+         * overflowed, the scale became infinite, then NaN. */
+        for (int j = 0; j < M; j++)
+            x[M + j] = t < 3060 || (t + (uint64_t)j) % 2 ? 3e38f : -3e38f;
+        assert_int_equal(vg_mv_step(mv, x, VG_MV_TRAIN, res, err, sizeof(err)), 0);
+        if (!isfinite(res[0].score)) {
+            fprintf(stderr, "host 0: score %g at tick %llu\n", res[0].score, (unsigned long long)t);
+            fail();
+        }
+    }
+    /* What it holds of that host is still state a checkpoint or another analyzer takes. */
+    size_t nf = vg_mv_host_floats(mv);
+    float *row = malloc(nf * sizeof(float));
+    uint32_t age, phase;
+    assert_int_equal(vg_mv_host_get(mv, 1, row, &age, &phase, err, sizeof(err)), 0);
+    if (vg_mv_host_set(mv, 1, row, age, phase, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        fail();
+    }
+    free(row);
+    vg_mv_free(mv);
+}
+
 static void test_new_host_starts_from_its_group(void **state)
 {
     struct vg_mv *mv = get_trained();
@@ -628,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_round_trip_gives_identical_scores),
         cmocka_unit_test(test_bad_checkpoints_are_refused_with_their_reason),
         cmocka_unit_test(test_host_state_out_of_range_is_refused_and_spares_the_group),
+        cmocka_unit_test(test_huge_values_of_one_host_spare_the_group),
         cmocka_unit_test(test_new_host_starts_from_its_group),
         cmocka_unit_test(test_tick_buffer_scores_as_a_tick_passed_in),
         cmocka_unit_test(test_gpu_and_cpu_raise_the_same_alerts),
