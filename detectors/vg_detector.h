@@ -49,7 +49,8 @@ struct vg_detector {
     /* Zeroes a state block. */
     void (*init)(void *state);
     /* Learns x and scores it. Returns 0 with *score in [0,1], or -EAGAIN while warming up (the
-     * value is still learned). Non-finite x is refused with -EINVAL and not learned. */
+     * value is still learned). Non-finite x is refused with -EINVAL and not learned; a finite x
+     * beyond +-VG_DETECTOR_X_MAX counts as that much (vg_detector_bound). */
     int (*update)(void *state, const struct vg_detector_params *p, double x, double *score);
     /* Optional: as update, for a value with its event time (ms since the epoch); models that use
      * time (seasonality) need it, and callers that know the time should prefer it. */
@@ -61,6 +62,19 @@ struct vg_detector {
      * index its arrays. Every model has one (test_detector checks the table). */
     int (*check)(const void *state, char *err, size_t errlen);
 };
+
+/* Values beyond +-VG_DETECTOR_X_MAX count as that much. A square of a deviation then stays
+ * finite: 1e200 squared is not, and one such reading left an ewma series' variance infinite, so
+ * that it scored 0 for every later value, and a seasonal one's profile not finite. Far beyond
+ * any counter (a u64 is at most 1.8e19); such a value still scores as the far outlier it is. */
+#define VG_DETECTOR_X_MAX 1e30
+
+static inline double vg_detector_bound(double x)
+{
+    return x > VG_DETECTOR_X_MAX    ? VG_DETECTOR_X_MAX
+           : x < -VG_DETECTOR_X_MAX ? -VG_DETECTOR_X_MAX
+                                    : x;
+}
 
 extern const struct vg_detector *const vg_detectors[];
 const struct vg_detector *vg_detector_find(const char *name);

@@ -34,6 +34,7 @@ static int ewma_update(void *state, const struct vg_detector_params *p, double x
     struct vg_ewma_state *s = state;
     if (!isfinite(x))
         return -EINVAL;
+    x = vg_detector_bound(x);
     if (s->n < p->warmup) {
         /* Plain running mean/variance (Welford) during warm-up: every early value weighs the
          * same, so the first reading does not dominate the baseline. */

@@ -112,6 +112,7 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     *raw = 0;
     if (!isfinite(x))
         return -EINVAL;
+    x = vg_detector_bound(x);
     uint32_t warmup = p->warmup ? p->warmup : 20;
     double clip_k = p->clip_k > 0 ? p->clip_k : 3;
     int64_t period = (int64_t)((p->season_s > 0 ? p->season_s : 86400.0) * 1000.0);
