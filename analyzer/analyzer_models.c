@@ -216,10 +216,13 @@ void analyzer_models_metrics(struct analyzer *a, FILE *f)
             "# HELP vigil_model_ticks_skipped_total Host ticks the mv model skipped because "
             "their step had already been taken without them (the host was behind its group).\n"
             "# TYPE vigil_model_ticks_skipped_total counter\nvigil_model_ticks_skipped_total "
-            "%llu\n",
+            "%llu\n"
+            "# HELP vigil_model_resets_total Host groups of the mv model started fresh because a "
+            "host that reported finite values scored NaN (a model fault; never expected).\n"
+            "# TYPE vigil_model_resets_total counter\nvigil_model_resets_total %llu\n",
             (unsigned long long)st.steps_forced, (unsigned long long)st.ticks_queued,
             (unsigned long long)st.ticks_queued_max, (unsigned long long)st.hosts_absent,
-            (unsigned long long)st.ticks_skipped);
+            (unsigned long long)st.ticks_skipped, (unsigned long long)st.model_resets);
 }
 
 json_t *analyzer_models_host_json(struct analyzer *a, const char *host)

@@ -334,6 +334,60 @@ static int64_t *q_ts(const struct group *g, uint32_t i, uint32_t k)
     return g->qts + (size_t)i * g->D + (g->qhead[i] + k) % g->D;
 }
 
+/* Whether a row of a step's input holds a finite value: its forecast then has a finite target. */
+static int any_finite(const float *x, size_t m)
+{
+    for (size_t j = 0; j < m; j++)
+        if (isfinite(x[j]))
+            return 1;
+    return 0;
+}
+
+/* Replaces a group's model with a fresh one of the same parameters and its hosts' host scores
+ * with fresh ones, as when its checkpoint is refused; the rows, their queues and their absence
+ * stay. 0, or a negative code (nothing changed) with a message. */
+static int reset_group(struct vg_fleet *f, struct group *g, char *err, size_t errlen)
+{
+    struct vg_mv_params mp = *vg_mv_params(g->mv);
+    struct vg_mv *mv;
+    int rc = vg_mv_new(&mv, &mp, f->k, err, errlen);
+    if (rc < 0)
+        return rc;
+    for (uint32_t i = 0; i < g->n && rc == 0; i++)
+        rc = vg_mv_add_host(mv, NULL, err, errlen);
+    struct vg_hscore *hs = NULL;
+    if (rc == 0 && f->p.host_score && g->n) {
+        hs = calloc(g->n, sizeof(*hs));
+        rc = hs ? 0 : vg_err(err, errlen, -ENOMEM, "out of memory");
+        for (uint32_t i = 0; i < g->n && rc == 0; i++)
+            if (vg_hscore_init(&hs[i], g->m) < 0)
+                rc = vg_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    if (rc < 0) {
+        for (uint32_t i = 0; hs && i < g->n; i++)
+            vg_hscore_free(&hs[i]);
+        free(hs);
+        vg_mv_free(mv);
+        return rc;
+    }
+    vg_mv_free(g->mv);
+    g->mv = mv;
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (hs) {
+            vg_hscore_free(&g->hs[i]);
+            g->hs[i] = hs[i];
+            memset(&g->hl[i], 0, sizeof(g->hl[i]));
+            g->hl[i].rc = -ENOENT;
+            g->hl[i].raw = NAN;
+        }
+        memset(&g->last[i], 0, sizeof(g->last[i]));
+        g->last[i].score = NAN;
+    }
+    free(hs);
+    f->st.model_resets++;
+    return 0;
+}
+
 /* One step on every row's oldest queued tick; rows with none give missing values and become
  * absent. */
 static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err, size_t errlen)
@@ -372,6 +426,27 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
         return rc;
     f->st.steps++;
     uint32_t W = vg_mv_params(g->mv)->window;
+    /* A host whose window is its own and which reported a finite value has a finite target: a
+     * NaN score there means its window or the weights are not finite, and through the next
+     * training step the weights of every host would be. The known ways in are refused or
+     * bounded (vg_mv_load, vg_mv_host_set, VG_K_X_MAX); this catches the unknown ones (a
+     * backend fault, a bug) so that the group relearns instead of keeping its hosts' last
+     * scores for good. */
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < g->n; i++)
+        bad += g->reported[i] && g->res[i].age > W + 1 && !isfinite(g->res[i].score) &&
+               any_finite(xb + (size_t)i * m, m);
+    if (bad) {
+        char why[VG_ERRLEN];
+        if ((rc = reset_group(f, g, why, sizeof(why))) < 0)
+            return vg_err(err, errlen, rc, "group %s: scored NaN, and starting it fresh failed: %s",
+                          g->name, why);
+        vg_error("model group scored NaN, starting it fresh",
+                 "group=%s hosts=%u reason=\"%u host(s) that reported finite values scored NaN: "
+                 "the model's weights or a host's window are not finite\"",
+                 g->name, g->n, bad);
+        return 0;
+    }
     if (f->p.host_score &&
         (rc = vg_mv_residuals_targets(g->mv, g->resid, f->p.hs.state_weight > 0 ? g->z : NULL, err,
                                       errlen)) < 0)

@@ -103,6 +103,9 @@ struct vg_fleet_stats {
     /* Ticks not queued because their step was already taken with missing values for their host
      * (it was behind its group; vg_fleet.c q_push): the host is in step again. */
     uint64_t ticks_skipped;
+    /* Groups started fresh because a host that reported finite values scored NaN (vg_fleet.c,
+     * step_group): a model fault, never expected. */
+    uint64_t model_resets;
 };
 
 struct vg_fleet;

@@ -2,8 +2,9 @@
  * attribution by metric name, checkpoints to a directory and the refusal of a bad one, host scores
  * (vg_hscore) and their calibration across a restart; per-host tick queues (any interleaving of a
  * group's ticks scores as in order, a host that stops and comes back), queued ticks carried by a
- * host's export, the mv model's state blob for the state topic (analyzer/vg_model_mv.c), and,
- * where a GPU is usable, the same host alerts from a fleet on the GPU as from one on the CPU. */
+ * host's export, the mv model's state blob for the state topic (analyzer/vg_model_mv.c), a group
+ * that scores NaN starting fresh, and, where a GPU is usable, the same host alerts from a fleet
+ * on the GPU as from one on the CPU. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -101,6 +102,83 @@ static void put_tick(struct vg_fleet *f, int hosts, uint64_t t, int bad_host)
         assert_int_equal(vg_fleet_put(f, "web", host, m, NM, err, sizeof(err)), 0);
     }
     assert_int_equal(vg_fleet_step(f, err, sizeof(err)), 0);
+}
+
+/* A backend whose optimiser step turns the weights to NaN once when asked: a fault no public
+ * input can cause any more (vg_mv.c refuses such state, vg_k_math.h bounds values), standing for
+ * the unknown ones, a GPU's or a bug's. */
+static int poison_next;
+static struct vg_k_ops faulty_ops;
+
+static void faulty_adam(void *ctx, size_t n, float *param, const float *grad, float *m, float *v,
+                        float lr, float b1, float b2, float eps, float bc1, float bc2)
+{
+    vg_k_cpu_ops.adam(ctx, n, param, grad, m, v, lr, b1, b2, eps, bc1, bc2);
+    if (poison_next) {
+        poison_next = 0;
+        param[0] = NAN;
+    }
+}
+
+struct nan_seen {
+    int finite, nan; /* scores of hosts in the steps since last cleared */
+};
+
+static void count_scores(void *ud, const struct vg_fleet_score *s)
+{
+    struct nan_seen *ns = ud;
+    if (isfinite(s->score))
+        ns->finite++;
+    else
+        ns->nan++;
+}
+
+/* The group's weights turned NaN: every host of it would score NaN for good (and the mv host
+ * model would keep each host's last score, since it reads NaN as "did not report"). The step
+ * that sees it starts the group fresh, says so, counts it, and the hosts score again. */
+static void test_a_group_that_scores_nan_starts_fresh(void **state)
+{
+    struct vg_fleet_params p = params();
+    p.dir = NULL;
+    p.host_score = 1;
+    vg_hscore_defaults(&p.hs);
+    faulty_ops = vg_k_cpu_ops;
+    faulty_ops.adam = faulty_adam;
+    struct vg_k faulty = cpu;
+    faulty.ops = &faulty_ops;
+    struct nan_seen ns = {0};
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &faulty, count_scores, &ns, err, sizeof(err)), 0);
+    uint64_t t = 0;
+    for (; t < 100; t++)
+        put_tick(f, 3, t, -1);
+    assert_int_equal(ns.nan, 0);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.model_resets, 0);
+
+    poison_next = 1;
+    put_tick(f, 3, t++, -1); /* its training step poisons the weights */
+    put_tick(f, 3, t++, -1); /* every host scores NaN: the group starts fresh */
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.model_resets, 1);
+    struct vg_fleet_score sc;
+    assert_int_equal(vg_fleet_host(f, "web-00", &sc), 0);
+    assert_int_equal(sc.age, 0); /* a fresh model: its window is empty */
+
+    memset(&ns, 0, sizeof(ns));
+    for (uint64_t end = t + 100; t < end; t++)
+        put_tick(f, 3, t, -1);
+    printf("  after the reset: %d finite scores, %d NaN\n", ns.finite, ns.nan);
+    assert_int_equal(ns.nan, 0);
+    assert_int_equal(ns.finite, 300);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.model_resets, 1);
+    assert_int_equal(vg_fleet_host(f, "web-02", &sc), 0);
+    assert_true(sc.warm);
+    assert_true(sc.hs_rc == 0 || sc.hs_rc == -EAGAIN);
+    vg_fleet_free(f);
 }
 
 static void test_group_metric_set_is_fixed_by_its_first_host(void **state)
@@ -913,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
         cmocka_unit_test(test_mv_host_blob_carries_queued_ticks_and_reads_version_2),
         cmocka_unit_test(test_a_lasting_level_stays_scored_for_as_long_as_the_normaliser_remembers),
+        cmocka_unit_test(test_a_group_that_scores_nan_starts_fresh),
         cmocka_unit_test(test_gpu_and_cpu_fleets_raise_the_same_host_alerts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
