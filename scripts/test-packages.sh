@@ -34,6 +34,8 @@ dpkg -i "$agent" "$analyzer" >"$B/dpkg-install.log" 2>&1 || { cat "$B/dpkg-insta
 for m in man8/vigil-agent.8.gz man8/vigil-analyzer.8.gz man1/vigilctl.1.gz; do
     [ -s "/usr/share/man/$m" ] || fail "no man page $m"
 done
+[ -s /usr/share/doc/vigil-analyzer/examples/prometheus/vigil-alerts.yml ] ||
+    fail "no Prometheus rules for Vigil's own health"
 getent passwd vigil >/dev/null || fail "no vigil user"
 [ -d /var/lib/vigil ] || fail "no /var/lib/vigil"
 dpkg-query -W -f='${Conffiles}\n' vigil-agent | grep -q /etc/vigil/agent.yaml || fail "agent.yaml is not a conffile"

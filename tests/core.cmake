@@ -17,7 +17,7 @@ add_dependencies(test_pipeline ${VG_DAEMONS})
 vg_add_test(test_kcat SOURCES test_kcat.c LIBS vg_teststack vg_common TIMEOUT 180)
 add_dependencies(test_kcat ${VG_DAEMONS})
 
-vg_add_test(test_docs SOURCES test_docs.c LIBS vg_teststack)
+vg_add_test(test_docs SOURCES test_docs.c LIBS vg_teststack PkgConfig::YAML)
 add_dependencies(test_docs vigil-agent vigil-analyzer)
 
 vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack)

@@ -1,5 +1,7 @@
 /* Generated references must match the code: docs/configuration.md is the daemons'
- * --config-doc output, so a key added to a table without regenerating the doc fails here. */
+ * --config-doc output, so a key added to a table without regenerating the doc fails here. The
+ * Prometheus rules shipped for Vigil's own health (packaging/prometheus/vigil-alerts.yml) must
+ * parse and name only metrics the analyzer exports, so a renamed counter fails here too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <yaml.h>
 
 #include "vg_stack.h"
 #include "vg_testproc.h"
@@ -32,10 +35,136 @@ static void configuration_md_matches_the_config_tables(void **state)
     free(have);
 }
 
+/* The whole file at path, its length in *len; NULL when it cannot be read. Free it. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20, n = 0, got;
+    unsigned char *b = malloc(cap);
+    while (b && (got = fread(b + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            unsigned char *t = realloc(b, cap *= 2);
+            if (!t)
+                free(b);
+            b = t;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+static int name_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Whether the binary holds name as a whole word (not as the start of a longer metric name). */
+static int binary_names(const unsigned char *bin, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    for (const unsigned char *p = bin; p && (size_t)(p - bin) + n <= len;) {
+        p = memmem(p, len - (size_t)(p - bin), name, n);
+        if (!p)
+            return 0;
+        if ((p == bin || !name_char(p[-1])) && ((size_t)(p - bin) + n == len || !name_char(p[n])))
+            return 1;
+        p++;
+    }
+    return 0;
+}
+
+/* The value of key in a mapping node, or NULL. */
+static yaml_node_t *get(yaml_document_t *d, yaml_node_t *map, const char *key)
+{
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *kv = map->data.mapping.pairs.start; kv < map->data.mapping.pairs.top;
+         kv++) {
+        yaml_node_t *k = yaml_document_get_node(d, kv->key);
+        if (k && k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, key) == 0)
+            return yaml_document_get_node(d, kv->value);
+    }
+    return NULL;
+}
+
+static int is_text(yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length > 0;
+}
+
+static void prometheus_rules_parse_and_name_exported_metrics(void **state)
+{
+    size_t ylen, blen;
+    unsigned char *y = slurp(VG_SOURCE_DIR "/packaging/prometheus/vigil-alerts.yml", &ylen);
+    unsigned char *bin = slurp(VG_ANALYZER_BIN, &blen);
+    assert_non_null(y);
+    assert_non_null(bin);
+    yaml_parser_t ps;
+    yaml_document_t doc;
+    assert_true(yaml_parser_initialize(&ps));
+    yaml_parser_set_input_string(&ps, y, ylen);
+    if (!yaml_parser_load(&ps, &doc))
+        fail_msg("vigil-alerts.yml:%zu:%zu: %s", ps.problem_mark.line + 1,
+                 ps.problem_mark.column + 1, ps.problem ? ps.problem : "parse error");
+    yaml_node_t *groups = get(&doc, yaml_document_get_root_node(&doc), "groups");
+    assert_non_null(groups);
+    assert_int_equal(groups->type, YAML_SEQUENCE_NODE);
+    int rules = 0, names = 0;
+    for (yaml_node_item_t *g = groups->data.sequence.items.start;
+         g < groups->data.sequence.items.top; g++) {
+        yaml_node_t *gn = yaml_document_get_node(&doc, *g);
+        assert_true(is_text(get(&doc, gn, "name")));
+        yaml_node_t *rs = get(&doc, gn, "rules");
+        assert_non_null(rs);
+        assert_int_equal(rs->type, YAML_SEQUENCE_NODE);
+        for (yaml_node_item_t *r = rs->data.sequence.items.start; r < rs->data.sequence.items.top;
+             r++) {
+            yaml_node_t *rn = yaml_document_get_node(&doc, *r), *expr = get(&doc, rn, "expr");
+            yaml_node_t *ann = get(&doc, rn, "annotations");
+            assert_true(is_text(get(&doc, rn, "alert")));
+            assert_true(is_text(expr));
+            assert_true(is_text(get(&doc, get(&doc, rn, "labels"), "severity")));
+            assert_true(is_text(get(&doc, ann, "summary")));
+            assert_true(is_text(get(&doc, ann, "description")));
+            rules++;
+            /* Every vigil_* series the expression reads; a histogram's by its family's name. */
+            const char *e = (const char *)expr->data.scalar.value;
+            for (const char *p = strstr(e, "vigil_"); p; p = strstr(p + 1, "vigil_")) {
+                if (p > e && name_char((unsigned char)p[-1]))
+                    continue;
+                char name[128];
+                size_t n = 0;
+                while (name_char((unsigned char)p[n]) && n + 1 < sizeof(name)) {
+                    name[n] = p[n];
+                    n++;
+                }
+                name[n] = '\0';
+                char *suffix = strstr(name, "_bucket");
+                if (suffix && suffix[7] == '\0')
+                    *suffix = '\0';
+                if (!binary_names(bin, blen, name))
+                    fail_msg("vigil-alerts.yml: %s is not a metric vigil-analyzer exports", name);
+                names++;
+            }
+        }
+    }
+    printf("  %d rules over %d metric references, all exported\n", rules, names);
+    assert_true(rules >= 10);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&ps);
+    free(y);
+    free(bin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(configuration_md_matches_the_config_tables),
+        cmocka_unit_test(prometheus_rules_parse_and_name_exported_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
