@@ -249,3 +249,27 @@ json_t *analyzer_models_host_json(struct analyzer *a, const char *host)
     }
     return o;
 }
+
+json_t *analyzer_models_status_json(struct analyzer *a)
+{
+    if (!a->models)
+        return json_null();
+    json_t *o = json_object();
+    json_object_set_new(o, "set", json_string(a->cfg.model_set));
+    json_object_set_new(o, "backend", a->k ? json_string(a->k->desc) : json_null());
+    void *mv = vg_models_find(a->models, "mv");
+    if (mv) {
+        struct vg_fleet_stats st;
+        vg_model_mv_stats(mv, &st);
+        json_t *m = json_object();
+        json_object_set_new(m, "groups", json_integer((json_int_t)st.groups));
+        json_object_set_new(m, "hosts", json_integer((json_int_t)st.hosts));
+        json_object_set_new(m, "steps", json_integer((json_int_t)st.steps));
+        json_object_set_new(m, "checkpoints_loaded", json_integer((json_int_t)st.ckpt_loaded));
+        json_object_set_new(m, "checkpoints_refused", json_integer((json_int_t)st.ckpt_refused));
+        json_object_set_new(m, "resets", json_integer((json_int_t)st.model_resets));
+        json_object_set_new(m, "ticks_queued", json_integer((json_int_t)st.ticks_queued));
+        json_object_set_new(o, "mv", m);
+    }
+    return o;
+}

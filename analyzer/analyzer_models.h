@@ -31,4 +31,10 @@ void analyzer_models_metrics(struct analyzer *a, FILE *f);
  * "share"}]}, ...} for the models that score the host; a new reference. Lock held. */
 json_t *analyzer_models_host_json(struct analyzer *a, const char *host);
 
+/* /api/v1/status "models": {"set", "backend" (the compute backend's description, or null),
+ * "mv": {"groups", "hosts", "steps", "checkpoints_loaded", "checkpoints_refused", "resets",
+ * "ticks_queued"} (only with mv)}, or JSON null when model.set is empty; a new reference. Lock
+ * held. */
+json_t *analyzer_models_status_json(struct analyzer *a);
+
 #endif

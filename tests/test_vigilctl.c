@@ -336,6 +336,10 @@ static void status_top_alerts_report_on_a_live_analyzer(void **state)
     assert_non_null(strstr(o, "alerts     0 firing; 0 fired, 0 resolved"));
     assert_non_null(strstr(o, "receivers  webhook: 0 delivered"));
     assert_non_null(strstr(o, "history    "));
+    /* The default model.set, its backend with OpenBLAS's kernels, and the mv model's health. */
+    assert_non_null(strstr(o, "\nmodels     series,mv on cpu (OpenBLAS "));
+    assert_non_null(strstr(o, "\n  mv       1 groups, 1 hosts, "));
+    assert_non_null(strstr(o, "; checkpoints 0 loaded, 0 refused; 0 resets\n"));
     free(o);
 
     /* VIGIL_API selects the analyzer too; not a terminal: one table, then exit. */

@@ -16,8 +16,9 @@ static void help(FILE *f)
     fprintf(f,
             "\nShows the analyzer's version and uptime, readiness, where its stream comes from\n"
             "(Kafka embedded or external, topic, group, detector), hosts seen and silent,\n"
-            "event lag, message and alert counters, each receiver's deliveries and the\n"
-            "history kept for 'vigilctl report'.\n"
+            "event lag, message and alert counters, each receiver's deliveries, the\n"
+            "history kept for 'vigilctl report', and the host models: their compute backend\n"
+            "and the mv model's groups, hosts, steps, checkpoints and resets.\n"
             "\n"
             "Options:\n"
             "  -a, --api URL         the analyzer's API (default $VIGIL_API, else %s)\n"
@@ -87,6 +88,22 @@ static void print_status(const struct vg_ctl_api *api, json_t *o)
            vg_ctl_fmt_age(a1, sizeof(a1), (double)geti(hi, "window_ms") / 1e3),
            vg_ctl_fmt_age(a2, sizeof(a2), (double)geti(hi, "resolution_ms") / 1e3),
            geti(hi, "series_refused") ? " (full: some series not recorded)" : "");
+    /* Host models: absent from analyzers older than this line, null when model.set is empty. */
+    json_t *md = json_object_get(o, "models"), *mv = json_object_get(md, "mv");
+    if (json_is_object(md)) {
+        const char *be = json_string_value(json_object_get(md, "backend"));
+        printf("models     %s", gets(md, "set"));
+        if (be)
+            printf(" on %s", be);
+        printf("\n");
+    }
+    if (json_is_object(mv))
+        printf(
+            "  mv       %lld groups, %lld hosts, %lld steps, %lld ticks queued; checkpoints %lld "
+            "loaded, %lld refused; %lld resets%s\n",
+            geti(mv, "groups"), geti(mv, "hosts"), geti(mv, "steps"), geti(mv, "ticks_queued"),
+            geti(mv, "checkpoints_loaded"), geti(mv, "checkpoints_refused"), geti(mv, "resets"),
+            geti(mv, "resets") ? " (a group scored NaN and started fresh: see the log)" : "");
 }
 
 int vg_ctl_status(int argc, char **argv)
