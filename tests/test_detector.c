@@ -157,8 +157,26 @@ static void clock_stepping_back_never_fires_early(void **state)
     assert_int_equal(vg_alert_step(&a, &AP, 0.995, 13000), VG_ALERT_EV_FIRED);
 }
 
-/* A state a model made passes its own check, fresh and after learning; states update() could not
- * have made (counts past their arrays, values not finite) are refused with a reason. */
+/* P with every signal of the seasonal model on (likelihood, profile deviation, weekly profile,
+ * persistence), so that each state these tests look at is in use. */
+static struct vg_detector_params every_signal(void)
+{
+    struct vg_detector_params dp = P;
+    dp.lik_short = 32;
+    dp.prof = 1;
+    dp.weekly = 1;
+    dp.cusum = 2;
+    return dp;
+}
+
+/* One value at tick t (one a minute) into a model, with its time where the model takes one. */
+static int feed(const struct vg_detector *d, void *st, const struct vg_detector_params *dp, int t,
+                double x, double *sc)
+{
+    return d->update_at ? d->update_at(st, dp, 1700000000000LL + (int64_t)t * 60000, x, sc)
+                        : d->update(st, dp, x, sc);
+}
+
 /* A burst of absurd values (+-1.7e308: a broken exporter) must leave every model a state it
  * can go on from and able to flag the next real spike. Before values were bounded
  * (vg_detector_bound), ewma's variance became infinite and it scored 0 for good. */
@@ -166,11 +184,7 @@ static void every_detector_recovers_from_absurd_values(void **state)
 {
     (void)state;
     char err[256];
-    struct vg_detector_params dp = P;
-    dp.lik_short = 32;
-    dp.prof = 1;
-    dp.weekly = 1;
-    dp.cusum = 2;
+    struct vg_detector_params dp = every_signal();
     dp.alpha_outlier = 0.05; /* as the NAB setting: the burst moves the mean further */
     for (size_t i = 0; vg_detectors[i]; i++) {
         const struct vg_detector *d = vg_detectors[i];
@@ -184,8 +198,7 @@ static void every_detector_recovers_from_absurd_values(void **state)
             double x = t >= 500 && t < 5000 ? (t % 2 ? 1.7e308 : -1.7e308) : 50 + noise(&seed);
             if (t == 20000)
                 x = 1e6; /* a real spike, long after */
-            rc = d->update_at ? d->update_at(st, &dp, 1700000000000LL + (int64_t)t * 60000, x, &sc)
-                              : d->update(st, &dp, x, &sc);
+            rc = feed(d, st, &dp, t, x, &sc);
             if (t == 4999 && d->check(st, err, sizeof(err)) != 0) {
                 fprintf(stderr, "%s after the burst: %s\n", d->name, err);
                 fail();
@@ -201,15 +214,13 @@ static void every_detector_recovers_from_absurd_values(void **state)
     }
 }
 
+/* A state a model made passes its own check, fresh and after learning; states update() could not
+ * have made (counts past their arrays, values not finite) are refused with a reason. */
 static void every_detector_checks_states_copied_in(void **state)
 {
     (void)state;
     char err[256];
-    struct vg_detector_params dp = P;
-    dp.lik_short = 32;
-    dp.prof = 1;
-    dp.weekly = 1;
-    dp.cusum = 2;
+    struct vg_detector_params dp = every_signal();
     for (size_t i = 0; vg_detectors[i]; i++) {
         const struct vg_detector *d = vg_detectors[i];
         assert_non_null(d->check);
@@ -220,11 +231,7 @@ static void every_detector_checks_states_copied_in(void **state)
         uint32_t seed = 3;
         double sc;
         for (int t = 0; t < 5000; t++) {
-            double x = 50 + 10 * sin(t / 40.0) + noise(&seed);
-            if (d->update_at)
-                d->update_at(st, &dp, 1700000000000LL + (int64_t)t * 60000, x, &sc);
-            else
-                d->update(st, &dp, x, &sc);
+            feed(d, st, &dp, t, 50 + 10 * sin(t / 40.0) + noise(&seed), &sc);
         }
         assert_int_equal(d->check(st, err, sizeof(err)), 0);
         free(st);
