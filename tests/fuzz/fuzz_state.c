@@ -10,7 +10,8 @@
  * the topic) is what the parsers must refuse. Each record is imported into two engines, one per
  * detector model (ewma, seasonal), and into the mv model; the host then takes a few more ticks,
  * since a state that was accepted must be one the detectors, the rules and the model can go on
- * from. Nothing may crash, leak or touch memory it does not own.
+ * from. Nothing may crash, leak or touch memory it does not own, and nothing accepted may make
+ * the mv model score NaN (its group would be started fresh: counted, and checked here).
  *
  * Seeds: VG_FUZZ_STATE_SEEDS=DIR fuzz_state writes records of a live host (both engines, with a
  * firing rule alert and the mv model's blob) into DIR and exits; tests/fuzz/corpus/state holds
@@ -23,6 +24,7 @@
 #include "vg_ckpt.h"
 #include "fuzz_util.h"
 #include "vg_engine.h"
+#include "vg_fleet.h"
 #include "vg_ewma.h"
 #include "vg_k.h"
 #include "vg_log.h"
@@ -201,6 +203,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             tick(g_seq++, 20);
             tick(g_seq++, 95);
             tick(g_seq++, 20);
+            /* A host state the mv model took must not make it score NaN: the fleet would start
+             * the group fresh (vg_fleet.c, step_group), and a crash-free run would hide it. */
+            struct vg_fleet_stats st;
+            vg_model_mv_stats(vg_models_find(g_ms, "mv"), &st);
+            if (st.model_resets) {
+                fprintf(stderr, "fuzz_state: an accepted record made the mv model score NaN\n");
+                abort();
+            }
         }
     }
     free(v);
