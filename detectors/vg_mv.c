@@ -968,6 +968,69 @@ static int check_floats(const void *d, size_t n, int nonneg, uint32_t tag, const
     return 0;
 }
 
+/* Largest |value| of n floats from position `at` of d (unaligned). */
+static double max_abs(const void *d, size_t at, size_t n)
+{
+    const unsigned char *b = d;
+    double m = 0;
+    for (size_t j = 0; j < n; j++) {
+        float f;
+        memcpy(&f, b + (at + j) * sizeof(float), sizeof(f));
+        if (fabs(f) > m)
+            m = fabs(f);
+    }
+    return m;
+}
+
+/* Whether a model with these weights and Adam moments (n_params floats each, unaligned) stays
+ * finite, which finite values alone do not make it: weights of 1e30 overflow the forward pass,
+ * and a first moment far above what its second moment allows makes a step of that size. Both
+ * are bounds no trained model comes near and a checkpoint with a good checksum can break:
+ * fuzz_ckpt's oracle found a first moment of 1.3e35 that reset its group at the first step.
+ * - The largest activation, layer by layer from inputs within the window's bound (1e6), the
+ *   largest gradient back from the output (at most huber_delta) and the largest weight gradient
+ *   (summed over 2^24 rows) must stay within 1e30.
+ * - Adam writes m = (1-b1) sum b1^k g_k and v = (1-b2) sum b2^k g_k^2, so by Cauchy-Schwarz
+ *   m^2 <= C v with C = (1-b1)^2 / ((1 - b1^2/b2) (1-b2)) (about 53 with the defaults): each
+ *   step then moves a weight by at most lr sqrt(C) / (1-b1).
+ * 0, or -EINVAL with what is wrong in why. */
+static int check_magnitudes(const struct vg_mv *mv, const void *w, const void *am, const void *av,
+                            char *why, size_t len)
+{
+    const double lim = 1e30;
+    double a = part_hi[4], d = mv->p.huber_delta, rows = (double)(1u << 24);
+    double amax[MAX_LAYERS], wmax[MAX_LAYERS];
+    for (int l = 0; l < mv->n_layers; l++) {
+        const struct layer *L = &mv->L[l];
+        wmax[l] = max_abs(w, L->w_off, (size_t)L->in * L->out);
+        amax[l] = a;
+        a = L->in * wmax[l] * a + max_abs(w, L->b_off, (size_t)L->out);
+        if (!(a <= lim))
+            return snprintf(why, len, "weights of layer %d can overflow its outputs", l), -EINVAL;
+    }
+    for (int l = mv->n_layers - 1; l >= 0; l--) {
+        if (!(rows * amax[l] * d <= lim))
+            return snprintf(why, len, "weights of layer %d can overflow its gradients", l), -EINVAL;
+        d *= mv->L[l].out * wmax[l];
+    }
+    double b1 = mv->p.adam_b1, b2 = mv->p.adam_b2;
+    if (b1 * b1 >= b2)
+        return 0; /* no such bound; the loader's other checks stand */
+    double C = (1 - b1) * (1 - b1) / ((1 - b1 * b1 / b2) * (1 - b2));
+    const unsigned char *pm = am, *pv = av;
+    for (size_t j = 0; j < mv->n_params; j++) {
+        float m, v;
+        memcpy(&m, pm + j * sizeof(float), sizeof(m));
+        memcpy(&v, pv + j * sizeof(float), sizeof(v));
+        if (!((double)m * m <= C * v * 1.01 + 1e-30))
+            return snprintf(why, len,
+                            "Adam's first moment %zu is %g, more than its second moment %g allows",
+                            j, (double)m, (double)v),
+                   -EINVAL;
+    }
+    return 0;
+}
+
 int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_params *want,
                struct vg_k *k, char *err, size_t errlen)
 {
@@ -1030,11 +1093,12 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
     mv->n_primed = (uint32_t)st[7];
     float *pbufs[3] = {mv->param, mv->adam_m, mv->adam_v};
     uint32_t ptags[3] = {TAG_WEIGHT, TAG_ADAM_M, TAG_ADAM_V};
-    const void *d;
+    const void *d, *pd[3];
     size_t len;
     for (int i = 0; i < 3; i++) {
         if ((rc = vg_ckpt_r_get(r, ptags[i], &d, &len, err, errlen)) < 0)
             goto fail;
+        pd[i] = d;
         if (len != mv->n_params * sizeof(float)) {
             rc = vg_err(err, errlen, -EINVAL, "%s: %zu bytes of weights, expected %zu", name, len,
                         mv->n_params * sizeof(float));
@@ -1046,6 +1110,10 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
             goto fail;
         if ((rc = mv->ops->upload(mv->ctx, pbufs[i], d, len)) < 0)
             goto fail;
+    }
+    if ((rc = check_magnitudes(mv, pd[0], pd[1], pd[2], why, sizeof(why))) < 0) {
+        vg_err(err, errlen, rc, "%s: %s", name, why);
+        goto fail;
     }
     nb = host_bufs(mv, bufs, per_row); /* the rows grew with the hosts */
     const float *hf = hd;

@@ -324,6 +324,27 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     expect_refused(bad, "section MVAV: value 0 is -1");
     memcpy(av + 12, &keep_v, 4);
 
+    /* Finite, yet no trained model's: a weight of 1e30 overflows the forward pass; a first
+     * moment far beyond what its second moment allows makes one Adam step of that size (the
+     * file fuzz_ckpt found, tests/fuzz/corpus/ckpt/regress-adam-moment, reset its group). */
+    unsigned char *am = memmem(b, len, "MVAM", 4);
+    assert_non_null(am);
+    float huge = 1e30f, keep_m;
+    memcpy(wt + 12 + 5 * 4, &huge, 4);
+    crc = vg_ckpt_crc32(0, b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+    spit(bad, b, len);
+    expect_refused(bad, "weights of layer 0 can overflow its outputs");
+    memcpy(wt + 12 + 5 * 4, &keep_w, 4);
+    memcpy(&keep_m, am + 12 + 33 * 4, 4);
+    float big_m = 1.3e35f;
+    memcpy(am + 12 + 33 * 4, &big_m, 4);
+    crc = vg_ckpt_crc32(0, b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+    spit(bad, b, len);
+    expect_refused(bad, "Adam's first moment 33 is 1.3e+35, more than its second moment");
+    memcpy(am + 12 + 33 * 4, &keep_m, 4);
+
     /* A host's normaliser or window, or the new hosts' priors, out of what the normaliser
      * writes: one NaN there would reach the weights of every host (vg_mv.c, part_check). The
      * hosts' section "MVHS" holds each part for the 3 hosts in turn: centres, scales, counts,
