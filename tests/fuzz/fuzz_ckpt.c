@@ -8,7 +8,8 @@
  * Input: one file. When it is long enough to hold a trailer, its CRC (the last 4 bytes) is
  * recomputed first, so that mutations reach the sections rather than stop at the checksum: a
  * file with a good checksum and bad contents (another version's, a bug's) is what the readers
- * must refuse. Nothing may crash, leak or touch memory it does not own.
+ * must refuse. Nothing may crash, leak or touch memory it does not own, and no resumed group may
+ * score NaN (the fleet would start it fresh: counted, and checked here).
  *
  * Seeds: VG_FUZZ_CKPT_SEEDS=DIR fuzz_ckpt writes the checkpoint of a small group into DIR and
  * exits; tests/fuzz/corpus/ckpt holds it. */
@@ -123,6 +124,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             put(f, "web-2", t);
             vg_fleet_step(f, err, sizeof(err));
         }
+    /* A checkpoint that was taken must not make the group score NaN: the fleet would start it
+     * fresh (vg_fleet.c, step_group), and a crash-free run would hide it. */
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    if (st.model_resets) {
+        fprintf(stderr, "fuzz_ckpt: a resumed group scored NaN\n");
+        abort();
+    }
     vg_fleet_free(f);
     unlink(path);
     return 0;
