@@ -304,72 +304,41 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     memcpy(at + 4 + 8 + 3 * 8, &hosts, 8);
 
     /* Numbers no training writes (a diverged model, a bad writer): the group starts fresh
-     * rather than score NaN. Weights "MVWT", Adam's second moment "MVAV" (never negative). */
-    unsigned char *wt = memmem(b, len, "MVWT", 4), *av = memmem(b, len, "MVAV", 4);
-    assert_non_null(wt);
-    assert_non_null(av);
-    float keep_w, keep_v, nan = NAN, neg = -1;
-    memcpy(&keep_w, wt + 12 + 5 * 4, 4);
-    memcpy(wt + 12 + 5 * 4, &nan, 4);
-    crc = vg_ckpt_crc32(0, b, len - 4);
-    memcpy(b + len - 4, &crc, 4);
-    spit(bad, b, len);
-    expect_refused(bad, "section MVWT: value 5 is nan");
-    memcpy(wt + 12 + 5 * 4, &keep_w, 4);
-    memcpy(&keep_v, av + 12, 4);
-    memcpy(av + 12, &neg, 4);
-    crc = vg_ckpt_crc32(0, b, len - 4);
-    memcpy(b + len - 4, &crc, 4);
-    spit(bad, b, len);
-    expect_refused(bad, "section MVAV: value 0 is -1");
-    memcpy(av + 12, &keep_v, 4);
-
-    /* Finite, yet no trained model's: a weight of 1e30 overflows the forward pass; a first
-     * moment far beyond what its second moment allows makes one Adam step of that size (the
-     * file fuzz_ckpt found, tests/fuzz/corpus/ckpt/regress-adam-moment, reset its group). */
-    unsigned char *am = memmem(b, len, "MVAM", 4);
-    assert_non_null(am);
-    float huge = 1e30f, keep_m;
-    memcpy(wt + 12 + 5 * 4, &huge, 4);
-    crc = vg_ckpt_crc32(0, b, len - 4);
-    memcpy(b + len - 4, &crc, 4);
-    spit(bad, b, len);
-    expect_refused(bad, "weights of layer 0 can overflow its outputs");
-    memcpy(wt + 12 + 5 * 4, &keep_w, 4);
-    memcpy(&keep_m, am + 12 + 33 * 4, 4);
-    float big_m = 1.3e35f;
-    memcpy(am + 12 + 33 * 4, &big_m, 4);
-    crc = vg_ckpt_crc32(0, b, len - 4);
-    memcpy(b + len - 4, &crc, 4);
-    spit(bad, b, len);
-    expect_refused(bad, "Adam's first moment 33 is 1.3e+35, more than its second moment");
-    memcpy(am + 12 + 33 * 4, &keep_m, 4);
-
-    /* A host's normaliser or window, or the new hosts' priors, out of what the normaliser
+     * rather than score NaN. Weights "MVWT", Adam's moments "MVAM" and "MVAV" (the second never
+     * negative). Finite is not enough either: a weight of 1e30 overflows the forward pass; a
+     * first moment far beyond what its second moment allows makes one Adam step of that size
+     * (the file fuzz_ckpt found, tests/fuzz/corpus/ckpt/regress-adam-moment, reset its group).
+     * Then a host's normaliser or window, or the new hosts' priors, out of what the normaliser
      * writes: one NaN there would reach the weights of every host (vg_mv.c, part_check). The
      * hosts' section "MVHS" holds each part for the 3 hosts in turn: centres, scales, counts,
      * residual scales, windows. */
-    unsigned char *hs = memmem(b, len, "MVHS", 4), *pr = memmem(b, len, "MVPR", 4);
-    assert_non_null(hs);
-    assert_non_null(pr);
+    unsigned char *wt = memmem(b, len, "MVWT", 4), *am = memmem(b, len, "MVAM", 4);
+    unsigned char *av = memmem(b, len, "MVAV", 4), *hs = memmem(b, len, "MVHS", 4);
+    unsigned char *pr = memmem(b, len, "MVPR", 4);
+    assert_true(wt && am && av && hs && pr);
     const struct {
         unsigned char *at;
         float v;
         const char *msg;
-    } bad_rows[] = {
+    } bad_values[] = {
+        {wt + 12 + 5 * 4, NAN, "section MVWT: value 5 is nan"},
+        {av + 12, -1.0f, "section MVAV: value 0 is -1"},
+        {wt + 12 + 5 * 4, 1e30f, "weights of layer 0 can overflow its outputs"},
+        {am + 12 + 33 * 4, 1.3e35f,
+         "Adam's first moment 33 is 1.3e+35, more than its second moment"},
         {hs + 12 + (3 * M + 2 * M + 4) * 4, NAN, "host 2: normaliser scale of metric 4 is nan"},
         {hs + 12 + (4 * 3 * M + wl + 7) * 4, INFINITY, "host 1: window value 7 is inf"},
         {pr + 12 + (M + 3) * 4, -1.0f, "new hosts' residual scale of metric 3 is -1"},
     };
-    for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++) {
+    for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
         float keep;
-        memcpy(&keep, bad_rows[i].at, 4);
-        memcpy(bad_rows[i].at, &bad_rows[i].v, 4);
+        memcpy(&keep, bad_values[i].at, 4);
+        memcpy(bad_values[i].at, &bad_values[i].v, 4);
         crc = vg_ckpt_crc32(0, b, len - 4);
         memcpy(b + len - 4, &crc, 4);
         spit(bad, b, len);
-        expect_refused(bad, bad_rows[i].msg);
-        memcpy(bad_rows[i].at, &keep, 4);
+        expect_refused(bad, bad_values[i].msg);
+        memcpy(bad_values[i].at, &keep, 4);
     }
     crc = vg_ckpt_crc32(0, b, len - 4);
     memcpy(b + len - 4, &crc, 4);
