@@ -35,28 +35,6 @@ static void configuration_md_matches_the_config_tables(void **state)
     free(have);
 }
 
-/* The whole file at path, its length in *len; NULL when it cannot be read. Free it. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 20, n = 0, got;
-    unsigned char *b = malloc(cap);
-    while (b && (got = fread(b + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            unsigned char *t = realloc(b, cap *= 2);
-            if (!t)
-                free(b);
-            b = t;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return b;
-}
-
 static int name_char(int c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
@@ -99,8 +77,9 @@ static int is_text(yaml_node_t *n)
 static void prometheus_rules_parse_and_name_exported_metrics(void **state)
 {
     size_t ylen, blen;
-    unsigned char *y = slurp(VG_SOURCE_DIR "/packaging/prometheus/vigil-alerts.yml", &ylen);
-    unsigned char *bin = slurp(VG_ANALYZER_BIN, &blen);
+    unsigned char *y = (unsigned char *)vg_tp_read_len(
+        VG_SOURCE_DIR "/packaging/prometheus/vigil-alerts.yml", &ylen);
+    unsigned char *bin = (unsigned char *)vg_tp_read_len(VG_ANALYZER_BIN, &blen);
     assert_non_null(y);
     assert_non_null(bin);
     yaml_parser_t ps;

@@ -60,7 +60,7 @@ int vg_tp_stop(pid_t pid, int sig, int64_t timeout_ms)
     return -1;
 }
 
-char *vg_tp_read(const char *path)
+char *vg_tp_read_len(const char *path, size_t *out_len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -84,7 +84,14 @@ char *vg_tp_read(const char *path)
     fclose(f);
     if (buf)
         buf[len] = '\0';
+    if (out_len)
+        *out_len = len;
     return buf;
+}
+
+char *vg_tp_read(const char *path)
+{
+    return vg_tp_read_len(path, NULL);
 }
 
 int vg_tp_count(const char *path, const char *needle)

@@ -23,6 +23,8 @@ int vg_tp_count(const char *path, const char *needle);
 
 /* Reads a whole file into a malloc'd NUL-terminated buffer the caller frees; NULL if missing. */
 char *vg_tp_read(const char *path);
+/* The same, with its length in *len (it may hold NUL bytes: a binary). */
+char *vg_tp_read_len(const char *path, size_t *len);
 
 /* Writes text to path atomically (temp file + rename), so a reader never sees half a file. */
 int vg_tp_write_atomic(const char *path, const char *text);
