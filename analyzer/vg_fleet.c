@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "vg_ckpt.h"
+#include "vg_mv_ckpt.h"
 #include "vg_log.h"
 #include "vg_strmap.h"
 #include "vg_util.h"

@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vg_ckpt.h"
 #include "vg_k.h"
 
 #define VG_MV_MAX_HIDDEN 4
@@ -145,31 +144,8 @@ void vg_mv_get_stats(const struct vg_mv *mv, struct vg_mv_stats *out);
  * rows), for benchmarks. */
 double vg_mv_flops(const struct vg_mv_params *p, uint32_t n, uint32_t rows);
 
-/* Appends the model (parameters, weights, optimiser and every host's state) to a checkpoint. */
-int vg_mv_save(const struct vg_mv *mv, struct vg_ckpt_w *w, char *err, size_t errlen);
-/* Rebuilds a model from a checkpoint's sections on backend k. Refuses (-EINVAL, message) a
- * model whose shape differs from want when want is non-NULL. */
-int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_params *want,
-               struct vg_k *k, char *err, size_t errlen);
-
-/* One host's own state (normaliser, residual scales, window, age), to move it into another model
- * of the same shape (scale-out: analyzer/vg_fleet.c). vg_mv_host_floats() floats go in and out;
- * phase is the exporter's tick phase, so the importer can turn the window ring to its own.
- * get: 0, -ENOENT or a backend failure. set: 0, -EINVAL (bad id or phase, or a value outside
- * what the normaliser writes: one NaN in a window would reach the whole group's weights), -ENOMEM
- * or a backend failure; messages in err. */
-size_t vg_mv_host_floats(const struct vg_mv *mv);
-int vg_mv_host_get(const struct vg_mv *mv, uint32_t id, float *out, uint32_t *age, uint32_t *phase,
-                   char *err, size_t errlen);
-int vg_mv_host_set(struct vg_mv *mv, uint32_t id, const float *in, uint32_t age, uint32_t phase,
-                   char *err, size_t errlen);
 /* Removes host id: the last host's state moves into its row (the last id is gone). 0 or
  * -ENOENT. */
 int vg_mv_remove_host(struct vg_mv *mv, uint32_t id, char *err, size_t errlen);
-
-/* One-model files: vg_ckpt_w_open + vg_mv_save + vg_ckpt_w_commit, and the reverse. */
-int vg_mv_save_file(const struct vg_mv *mv, const char *path, char *err, size_t errlen);
-int vg_mv_load_file(struct vg_mv **out, const char *path, const struct vg_mv_params *want,
-                    struct vg_k *k, char *err, size_t errlen);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "vg_ckpt.h"
 #include "vg_mv.h"
+#include "vg_mv_ckpt.h"
 #include "vg_util.h"
 
 #define M     16
