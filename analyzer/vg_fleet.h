@@ -26,10 +26,10 @@
  * and the metrics ranked by blame.
  *
  * Checkpoints: one file per group, DIR/<group>.ckpt, written atomically by vg_fleet_save() and
- * read by vg_fleet_load() at start; with host_score they hold every host's vg_hscore state too
- * (its calibration survives a restart). A file that is corrupt, truncated, of another format
- * version or of another model shape is refused with its reason logged and counted; that group
- * starts fresh.
+ * read by vg_fleet_load() at start (vg_fleet_ckpt.h); with host_score they hold every host's
+ * vg_hscore state too (its calibration survives a restart). A file that is corrupt, truncated, of
+ * another format version or of another model shape is refused with its reason logged and counted;
+ * that group starts fresh.
  *
  * Not thread-safe: the analyzer's consumer thread drives it (API readers hold the analyzer lock).
  */
@@ -131,13 +131,6 @@ int vg_fleet_step(struct vg_fleet *f, char *err, size_t errlen);
 
 /* The last result of a host; returns 0 or -ENOENT. */
 int vg_fleet_host(const struct vg_fleet *f, const char *host, struct vg_fleet_score *out);
-
-/* Writes every group's checkpoint into the directory. Returns 0 or the first error. */
-int vg_fleet_save(struct vg_fleet *f, char *err, size_t errlen);
-
-/* Loads every DIR/\*.ckpt; refused files are logged (warn) and counted, not fatal. Returns the
- * number of groups resumed, or a negative code when the directory cannot be read. */
-int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen);
 
 /* Scale-out: one host's state in its group, to move it to another analyzer's fleet. */
 struct vg_fleet_host_state {

@@ -9,6 +9,7 @@
 
 #include "vg_bytes.h"
 #include "vg_fleet.h"
+#include "vg_fleet_ckpt.h"
 #include "vg_log.h"
 #include "vg_model.h"
 #include "vg_models.h"

@@ -19,6 +19,7 @@
 
 #include "vg_engine.h"
 #include "vg_fleet.h"
+#include "vg_fleet_ckpt.h"
 #include "vg_models.h"
 #include "vg_util.h"
 

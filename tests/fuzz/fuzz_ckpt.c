@@ -23,6 +23,7 @@
 #include "fuzz_util.h"
 #include "vg_ckpt.h"
 #include "vg_fleet.h"
+#include "vg_fleet_ckpt.h"
 #include "vg_k.h"
 #include "vg_log.h"
 #include "vg_util.h"

@@ -1,0 +1,311 @@
+#include "vg_fleet_ckpt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_ckpt.h"
+#include "vg_fleet_int.h"
+#include "vg_log.h"
+#include "vg_mv_ckpt.h"
+#include "vg_util.h"
+
+#define CKPT_KIND  "vg_fleet"
+#define TAG_GROUP  VG_CKPT_TAG('F', 'L', 'G', 'R')
+#define TAG_COLS   VG_CKPT_TAG('F', 'L', 'M', 'N')
+#define TAG_HOSTS  VG_CKPT_TAG('F', 'L', 'H', 'N')
+#define TAG_HSCORE VG_CKPT_TAG('F', 'L', 'H', 'S')
+
+/* ---- checkpoints ---- */
+
+/* DIR/<group>.ckpt, with characters outside [A-Za-z0-9._-] as %XX so names map one to one. */
+static int group_path(const struct vg_fleet *f, const char *group, char *out, size_t len)
+{
+    size_t o = (size_t)snprintf(out, len, "%s/", f->dir);
+    for (const unsigned char *s = (const unsigned char *)group; *s && o + 4 < len; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+            *s == '_' || *s == '-' || (*s == '.' && s != (const unsigned char *)group))
+            out[o++] = (char)*s;
+        else
+            o += (size_t)snprintf(out + o, len - o, "%%%02X", *s);
+    }
+    if (o + 6 > len)
+        return -ENAMETOOLONG;
+    memcpy(out + o, ".ckpt", 6);
+    return 0;
+}
+
+static int join(char **names, uint32_t n, char **out, size_t *len)
+{
+    size_t l = 0;
+    for (uint32_t i = 0; i < n; i++)
+        l += strlen(names[i]) + 1;
+    char *b = malloc(l ? l : 1), *p = b;
+    if (!b)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t s = strlen(names[i]) + 1;
+        memcpy(p, names[i], s);
+        p += s;
+    }
+    *out = b;
+    *len = l;
+    return 0;
+}
+
+/* Every row's vg_hscore state, in row order, one section. */
+static int save_hscores(const struct group *g, struct vg_ckpt_w *w, char *err, size_t errlen)
+{
+    size_t one = vg_hscore_packed_size(g->m), len = one * g->n;
+    unsigned char *b = malloc(len ? len : 1);
+    if (!b)
+        return vg_err(err, errlen, -ENOMEM, "checkpoint: out of memory");
+    for (uint32_t i = 0; i < g->n; i++)
+        vg_hscore_pack(&g->hs[i], b + one * i);
+    int rc = vg_ckpt_w_add(w, TAG_HSCORE, b, len) ? -ENOMEM : 0;
+    free(b);
+    return rc ? vg_err(err, errlen, rc, "checkpoint: out of memory") : 0;
+}
+
+/* Checks the host scores' section of a checkpoint of n hosts of m metrics: its size and every
+ * host's state, unpacked into a scratch state. */
+static int check_hscores(const char *path, const void *d, size_t len, uint32_t n, uint32_t m,
+                         char *err, size_t errlen)
+{
+    size_t one = vg_hscore_packed_size(m);
+    if (len != one * n)
+        return vg_err(err, errlen, -EINVAL,
+                      "%s: host calibration section has %zu bytes, expected %zu (%u hosts)", path,
+                      len, one * n, n);
+    struct vg_hscore tmp;
+    if (vg_hscore_init(&tmp, m) < 0)
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", path);
+    char why[VG_ERRLEN];
+    int rc = 0;
+    for (uint32_t i = 0; i < n && !rc; i++)
+        if ((rc = vg_hscore_unpack(&tmp, (const unsigned char *)d + one * i, one, why,
+                                   sizeof(why))) < 0)
+            vg_err(err, errlen, rc, "%s: host %u: %s", path, i, why);
+    vg_hscore_free(&tmp);
+    return rc;
+}
+
+static int save_group(struct vg_fleet *f, struct group *g, char *err, size_t errlen)
+{
+    char path[4096];
+    if (group_path(f, g->name, path, sizeof(path)) < 0)
+        return vg_err(err, errlen, -ENAMETOOLONG, "group %s: checkpoint path too long", g->name);
+    struct vg_ckpt_w *w;
+    if (vg_ckpt_w_new(&w, CKPT_KIND) < 0)
+        return vg_err(err, errlen, -ENOMEM, "checkpoint: out of memory");
+    char *cols = NULL, *hosts = NULL;
+    size_t cl = 0, hl = 0;
+    int rc = join(g->cols, g->m, &cols, &cl);
+    if (!rc)
+        rc = join(g->hosts, g->n, &hosts, &hl);
+    if (!rc && (vg_ckpt_w_add(w, TAG_GROUP, g->name, strlen(g->name)) ||
+                vg_ckpt_w_add(w, TAG_COLS, cols, cl) || vg_ckpt_w_add(w, TAG_HOSTS, hosts, hl)))
+        rc = -ENOMEM;
+    if (rc)
+        vg_err(err, errlen, rc, "checkpoint: out of memory");
+    if (!rc)
+        rc = vg_mv_save(g->mv, w, err, errlen);
+    if (!rc && f->p.host_score)
+        rc = save_hscores(g, w, err, errlen);
+    if (!rc)
+        rc = vg_ckpt_w_commit(w, path, err, errlen);
+    free(cols);
+    free(hosts);
+    vg_ckpt_w_free(w);
+    return rc;
+}
+
+int vg_fleet_save(struct vg_fleet *f, char *err, size_t errlen)
+{
+    if (!f->dir)
+        return 0;
+    int first = 0;
+    for (size_t i = 0; i < f->groups.cap; i++) {
+        if (!f->groups.keys[i])
+            continue;
+        char why[VG_ERRLEN];
+        int rc = save_group(f, f->groups.vals[i], why, sizeof(why));
+        if (rc < 0) {
+            if (!first)
+                first = vg_err(err, errlen, rc, "%s", why);
+            continue;
+        }
+        f->st.ckpt_saved++;
+    }
+    return first;
+}
+
+/* Splits a section of NUL-terminated names; checks each with valid(). Returns the count or -1. */
+static long split(const void *data, size_t len, char ***out, int (*valid)(const char *))
+{
+    const char *s = data;
+    if (len && s[len - 1] != 0)
+        return -1;
+    long n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += s[i] == 0;
+    char **v = calloc(n ? (size_t)n : 1, sizeof(*v));
+    if (!v)
+        return -1;
+    size_t o = 0;
+    for (long i = 0; i < n; i++) {
+        if (valid(s + o) != 0 || !(v[i] = strdup(s + o))) {
+            for (long j = 0; j < i; j++)
+                free(v[j]);
+            free(v);
+            return -1;
+        }
+        o += strlen(s + o) + 1;
+    }
+    *out = v;
+    return n;
+}
+
+static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errlen)
+{
+    struct vg_ckpt_r *r;
+    int rc = vg_ckpt_r_open(&r, path, CKPT_KIND, err, errlen);
+    if (rc < 0)
+        return rc;
+    const void *d;
+    size_t len;
+    char name[256], **cols = NULL, **hosts = NULL;
+    long m = -1, n = -1;
+    struct group *g = NULL;
+    if ((rc = vg_ckpt_r_get(r, TAG_GROUP, &d, &len, err, errlen)) < 0)
+        goto out;
+    if (len == 0 || len >= sizeof(name) || memchr(d, 0, len)) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: bad group name", path);
+        goto out;
+    }
+    memcpy(name, d, len);
+    name[len] = 0;
+    if (vg_strmap_get(&f->groups, name)) {
+        rc = vg_err(err, errlen, -EEXIST, "%s: group %s already loaded", path, name);
+        goto out;
+    }
+    if ((rc = vg_ckpt_r_get(r, TAG_COLS, &d, &len, err, errlen)) < 0)
+        goto out;
+    m = split(d, len, &cols, vg_wire_name_valid);
+    if (m < 1 || m > (long)f->p.max_metrics) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: bad metric list", path);
+        goto out;
+    }
+    if ((rc = vg_ckpt_r_get(r, TAG_HOSTS, &d, &len, err, errlen)) < 0)
+        goto out;
+    n = split(d, len, &hosts, vg_wire_host_valid);
+    if (n < 0) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: bad host list", path);
+        goto out;
+    }
+    for (long i = 0; i < n; i++)
+        if (vg_strmap_get(&f->hosts, hosts[i])) {
+            rc = vg_err(err, errlen, -EEXIST, "%s: host %s is already in another group", path,
+                        hosts[i]);
+            goto out;
+        }
+    if (!(g = vg_fleet_group_alloc(name, cols, (uint32_t)m, f->p.queue_ticks))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    cols = NULL; /* the group owns them now */
+    struct vg_mv_params want = f->p.mv;
+    want.n_metrics = (uint32_t)m;
+    if ((rc = vg_mv_load(&g->mv, r, &want, f->k, err, errlen)) < 0)
+        goto out;
+    if (vg_mv_n_hosts(g->mv) != (uint32_t)n) {
+        rc = vg_err(err, errlen, -EINVAL, "%s: %ld host names for %u hosts", path, n,
+                    vg_mv_n_hosts(g->mv));
+        goto out;
+    }
+    const void *hsd = NULL;
+    size_t hsl = 0;
+    if (f->p.host_score) {
+        if ((rc = vg_ckpt_r_get(r, TAG_HSCORE, &hsd, &hsl, err, errlen)) == -ENOENT) {
+            rc = vg_err(err, errlen, -EINVAL,
+                        "%s: no host calibration in this checkpoint (written by an older "
+                        "version)",
+                        path);
+            goto out;
+        }
+        if (rc < 0 ||
+            (rc = check_hscores(path, hsd, hsl, (uint32_t)n, (uint32_t)m, err, errlen)) < 0)
+            goto out;
+    }
+    if (vg_strmap_put(&f->groups, name, g) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    f->st.groups++;
+    struct group *keep = g;
+    g = NULL;
+    for (long i = 0; i < n; i++)
+        if ((rc = vg_fleet_add_row(f, keep, hosts[i], err, errlen)) < 0)
+            goto out;
+    for (long i = 0; i < n; i++) {
+        keep->last[i].age = 0;
+        keep->last[i].score = NAN;
+    }
+    /* Checked above: cannot fail. */
+    size_t one = vg_hscore_packed_size((size_t)m);
+    for (long i = 0; hsd && i < n; i++)
+        if ((rc = vg_hscore_unpack(&keep->hs[i], (const unsigned char *)hsd + one * (size_t)i, one,
+                                   err, errlen)) < 0)
+            goto out;
+out:
+    if (cols)
+        for (long j = 0; j < m; j++)
+            free(cols[j]);
+    free(cols);
+    for (long i = 0; hosts && i < n; i++)
+        free(hosts[i]);
+    free(hosts);
+    vg_fleet_free_group(g);
+    vg_ckpt_r_free(r);
+    return rc;
+}
+
+int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen)
+{
+    if (!f->dir)
+        return 0;
+    DIR *d = opendir(f->dir);
+    if (!d) {
+        if (errno == ENOENT)
+            return 0; /* first start: nothing to resume */
+        return vg_err(err, errlen, -errno, "%s: %s", f->dir, strerror(errno));
+    }
+    int loaded = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".ckpt") != 0 || e->d_name[0] == '.')
+            continue;
+        char path[4096], why[VG_ERRLEN] = "";
+        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+        int rc = load_one(f, path, why, sizeof(why));
+        if (rc == -ENOMEM) {
+            closedir(d);
+            return vg_err(err, errlen, rc, "%s: out of memory", path);
+        }
+        if (rc < 0) {
+            char q[VG_ERRLEN + 8];
+            f->st.ckpt_refused++;
+            vg_warn("model checkpoint refused, that group starts fresh", "reason=%s",
+                    vg_log_quote(q, sizeof(q), why));
+            continue;
+        }
+        f->st.ckpt_loaded++;
+        loaded++;
+    }
+    closedir(d);
+    return loaded;
+}
