@@ -13,6 +13,7 @@
 
 #include "ctl_eval.h"
 #include "ctl_eval_resid.h"
+#include "ctl_eval_smd_host.h"
 #include "vg_eval_io.h"
 #include "vg_eval_smd.h"
 #include "vg_hscore.h"
@@ -24,7 +25,6 @@
 #include "vigilctl.h"
 
 #define STEP_MS 60000
-#define TOP_K   3
 
 static void help(FILE *f)
 {
@@ -47,7 +47,7 @@ static void help(FILE *f)
             "group (1: every machine a host of one vg_mv group with shared weights, stepped\n"
             "together row by row, as the analyzer runs a group; host=1 only).\n"
             "\nOptions:\n",
-            TOP_K);
+            CTL_SMD_UNI_TOPK);
     ctl_eval_common_help(f);
     fprintf(f,
             "  -r, --results DIR     write DIR/machine-*.csv: per test row its label, host score\n"
@@ -95,220 +95,6 @@ struct machine_result {
     struct vg_prf at, best, adj;
     double auprc, hit100, hit150;
 };
-
-/* -log10 of a tail probability 1 - score, bounded so that a score of exactly 1 stays finite (the
- * per-series surprises, which a top-k mean adds up). */
-static double surprise(double score)
-{
-    double t = 1 - score;
-    return t < 1e-12 ? 12.0 : -log10(t);
-}
-
-struct host {
-    const struct ctl_eval_opts *o;
-    size_t m;
-    int use_uni, use_mv;
-    unsigned char *states; /* m detector states */
-    struct vg_spot spot;
-    struct vg_spot_params sp;
-    double *sur;
-    /* Multivariate path: vg_mv (one host) and its host score. */
-    struct vg_k k;
-    struct vg_mv *mv;
-    struct vg_hscore hs;
-    struct vg_hscore_params hp;
-    float *xf, *res, *z;
-    double *blame;
-    double raw;                 /* the last row's raw host score (vg_hscore), for --results */
-    struct ctl_resid rin, rout; /* --from-residuals, --save-residuals */
-    int failed;                 /* vg_mv or a residuals file failed: the machine is not scored */
-    struct vg_spot cspot;       /* calibration of the combined score */
-    struct vg_spot_params csp;
-};
-
-/* vg_mv's settings for m metrics: its defaults, then the --param overrides. */
-static void mv_params(const struct ctl_eval_opts *o, size_t m, struct vg_mv_params *mp)
-{
-    vg_mv_params_default(mp, (uint32_t)m);
-    mp->window = (uint32_t)o->smd.window;
-    mp->lr = (float)o->smd.lr;
-    mp->norm.alpha = (float)o->smd.norm_alpha;
-    mp->arch = o->smd.arch > 0 ? VG_MV_AUTOENCODER : VG_MV_FORECAST;
-    mp->hidden[1] = (uint32_t)o->smd.bottleneck;
-    mp->seed = (uint64_t)o->smd.seed;
-}
-
-/* The host score's settings: vg_hscore's defaults, then the --param overrides. */
-static void hscore_params(const struct ctl_eval_opts *o, struct vg_hscore_params *hp)
-{
-    vg_hscore_defaults(hp);
-    hp->top_k = (uint32_t)o->smd.topk;
-    hp->smooth = (uint32_t)o->smd.hsmooth;
-    hp->blame = (uint32_t)o->smd.hblame;
-    hp->blame_fast = (uint32_t)o->smd.hbfast;
-    hp->floor = o->smd.hfloor;
-    hp->alpha = o->smd.halpha;
-    hp->spot.q = o->smd.hq;
-    hp->state_weight = o->smd.hstate;
-    hp->state_k = o->smd.hstate_k;
-    hp->spot.learn_max = o->smd.hlearn;
-    hp->burst = o->smd.hburst;
-}
-
-static int host_init(struct host *h, const struct ctl_eval_opts *o, size_t m)
-{
-    char err[VG_ERRLEN];
-    h->o = o;
-    h->m = m;
-    h->use_uni = o->smd.host != 1 || o->smd.ublame > 0;
-    h->use_mv = o->smd.host != 0;
-    h->states = calloc(m, o->det->state_size);
-    h->sur = calloc(m, sizeof(double));
-    h->xf = calloc(m, sizeof(float));
-    h->res = calloc(m, sizeof(float));
-    h->z = calloc(m, sizeof(float));
-    h->blame = calloc(m, sizeof(double));
-    if (!h->states || !h->sur || !h->xf || !h->res || !h->z || !h->blame)
-        return -ENOMEM;
-    for (size_t d = 0; d < m; d++)
-        o->det->init(h->states + d * o->det->state_size);
-    vg_spot_init(&h->spot);
-    vg_spot_defaults(&h->sp);
-    h->sp.min_sigma = 0.5; /* half a decade of tail probability */
-    vg_spot_init(&h->cspot);
-    vg_spot_defaults(&h->csp);
-    h->csp.min_sigma = 0.5;
-    if (!h->use_mv)
-        return 0;
-    /* The backend's choice is logged at info with a time stamp: keep the output reproducible. */
-    vg_log_init("vigilctl", VG_LOG_WARN, 0);
-    if (vg_k_open(&h->k, o->backend, err, sizeof(err)) < 0) {
-        fprintf(stderr, "vigilctl eval smd: %s\n", err);
-        return -EIO;
-    }
-    struct vg_mv_params mp;
-    mv_params(o, m, &mp);
-    if (vg_mv_new(&h->mv, &mp, &h->k, err, sizeof(err)) < 0 ||
-        vg_mv_add_host(h->mv, NULL, err, sizeof(err)) < 0) {
-        fprintf(stderr, "vigilctl eval smd: %s\n", err);
-        return -EIO;
-    }
-    if (vg_hscore_init(&h->hs, m) < 0)
-        return -ENOMEM;
-    hscore_params(o, &h->hp);
-    return 0;
-}
-
-static void host_free(struct host *h)
-{
-    free(h->states);
-    free(h->sur);
-    free(h->xf);
-    free(h->res);
-    free(h->z);
-    free(h->blame);
-    if (h->mv) {
-        vg_mv_free(h->mv);
-        vg_hscore_free(&h->hs);
-    }
-    if (h->k.ops)
-        vg_k_close(&h->k);
-}
-
-/* The per-series path: per-metric surprises (-log10 tail) into h->sur, the calibrated host score
- * (mean of the top-k surprises through the host's SPOT) returned. */
-static double uni_step(struct host *h, int64_t ts_ms, const double *x)
-{
-    for (size_t d = 0; d < h->m; d++) {
-        double sc;
-        ctl_eval_step(h->o, h->states + d * h->o->det->state_size, ts_ms, x[d], &sc);
-        h->sur[d] = surprise(sc);
-    }
-    /* Mean of the top-k surprises: a host is anomalous when a few of its metrics are at once,
-     * and one noisy metric alone weighs a third. */
-    double top[TOP_K] = {0};
-    for (size_t d = 0; d < h->m; d++) {
-        double v = h->sur[d];
-        for (int k = 0; k < TOP_K; k++) {
-            if (v > top[k]) {
-                double t = top[k];
-                top[k] = v;
-                v = t;
-            }
-        }
-    }
-    double raw = 0;
-    for (int k = 0; k < TOP_K; k++)
-        raw += top[k];
-    raw /= TOP_K;
-    double score;
-    vg_spot_update(&h->spot, &h->sp, raw, &score);
-    return score;
-}
-
-/* Phases of the multivariate path over the data: epochs before the last (the model only), then
- * every row through the host score, as the analyzer runs it (vg_hscore_update: its first fit_n
- * rows fit the error scales). */
-enum { MV_TRAIN, MV_SCORE };
-
-static double mv_step(struct host *h, const double *x, int phase, int learn)
-{
-    char err[VG_ERRLEN];
-    if (h->failed)
-        return 0;
-    if (h->o->from_resid) {
-        /* Replay: the rows the host score saw when they were saved; no model runs. */
-        if (ctl_resid_read(&h->rin, h->res, h->z, err, sizeof(err)) < 0)
-            goto fail;
-    } else {
-        for (size_t d = 0; d < h->m; d++)
-            h->xf[d] = (float)x[d];
-        if (vg_mv_step(h->mv, h->xf, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) <
-                0 ||
-            (phase != MV_TRAIN &&
-             vg_mv_residuals_targets(h->mv, h->res, h->z, err, sizeof(err)) < 0))
-            goto fail;
-        if (phase == MV_TRAIN)
-            return 0;
-        if (h->o->save_resid && ctl_resid_write(&h->rout, h->res, h->z, err, sizeof(err)) < 0)
-            goto fail;
-    }
-    double score, raw;
-    vg_hscore_update_state(&h->hs, &h->hp, h->res, h->z, &score, &raw, h->blame);
-    h->raw = raw;
-    return h->hs.surprise;
-fail:
-    fprintf(stderr, "vigilctl eval smd: %s\n", err);
-    h->failed = 1;
-    return 0;
-}
-
-/* One row through the host scorer chosen (o->smd.host). The per-series detectors see each row
- * once; vg_mv sees the train half once per epoch (phase). Returns the calibrated host score as a
- * surprise, -log10 of its tail probability: the same order as the score 1 - tail, but the ticks
- * whose tail is below about 1e-16, where 1 - tail rounds to 1, stay ordered (the metrics are
- * rankings, and alert.threshold maps to -log10(1 - threshold)). */
-static double host_step(struct host *h, int64_t ts_ms, const double *x, int phase, int learn)
-{
-    int how = (int)h->o->smd.host;
-    double su = 0, sm = 0;
-    if (h->use_uni && phase != MV_TRAIN)
-        su = uni_step(h, ts_ms, x);
-    if (h->use_mv)
-        sm = mv_step(h, x, phase, learn);
-    if (how == 0)
-        return -log10(1 - su); /* a score of 1: +inf, the order kept */
-    if (how == 1)
-        return sm;
-    if (phase != MV_SCORE || (h->use_mv && !h->hs.fitted))
-        return 0; /* the combination starts when vg_mv's host score does */
-    /* Max or mean of the two surprises, calibrated again, so that the alert threshold keeps
-     * its meaning (a mean of two -log10 tails is no tail probability). */
-    double a = surprise(su), b = sm < 12 ? sm : 12;
-    double raw = how == 2 ? (a > b ? a : b) : 0.5 * (a + b), score;
-    vg_spot_update(&h->cspot, &h->csp, raw, &score);
-    return -log10(1 - score);
-}
 
 /* --results: one CSV per machine, a row per test row, so that an operator can see where the
  * score rose and what it blamed (dims 1-based, as in interpretation_label). */
@@ -435,11 +221,11 @@ static int machine_finish(const struct ctl_eval_opts *o, struct machine *d,
 static int run_machine(const struct ctl_eval_opts *o, const char *name, struct machine_result *r)
 {
     struct machine d;
-    struct host h = {0};
+    struct ctl_smd_host h = {0};
     int rc = -1;
     if (machine_load(o, name, &d) != 0)
         goto out;
-    if (host_init(&h, o, d.m) != 0) {
+    if (ctl_smd_host_init(&h, o, d.m) != 0) {
         fprintf(stderr, "vigilctl eval smd: out of memory\n");
         goto out;
     }
@@ -462,11 +248,12 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
     h.hp.fit_n = (uint32_t)(nr / 2);
     for (uint32_t e = 0; e < ep; e++)
         for (size_t i = 0; i < nr; i++) {
-            int ph = e + 1 < ep ? MV_TRAIN : MV_SCORE;
-            host_step(&h, (int64_t)i * STEP_MS, d.train + i * mt, ph, 1);
+            int ph = e + 1 < ep ? CTL_SMD_TRAIN : CTL_SMD_SCORE;
+            ctl_smd_host_step(&h, (int64_t)i * STEP_MS, d.train + i * mt, ph, 1);
         }
     for (size_t i = 0; i < nt; i++) {
-        d.score[i] = host_step(&h, (int64_t)(nr + i) * STEP_MS, d.test + i * mt, MV_SCORE, online);
+        d.score[i] = ctl_smd_host_step(&h, (int64_t)(nr + i) * STEP_MS, d.test + i * mt,
+                                       CTL_SMD_SCORE, online);
         d.raw[i] = h.use_mv ? h.raw : NAN;
         for (size_t j = 0; j < mt; j++)
             d.contrib[i * mt + j] = h.use_mv ? h.blame[j] + o->smd.ublame * h.sur[j] : h.sur[j];
@@ -480,7 +267,7 @@ static int run_machine(const struct ctl_eval_opts *o, const char *name, struct m
 out:
     ctl_resid_close(&h.rin, err, sizeof(err));
     ctl_resid_close(&h.rout, err, sizeof(err));
-    host_free(&h);
+    ctl_smd_host_free(&h);
     machine_free(&d);
     return rc;
 }
@@ -526,12 +313,12 @@ static int group_run(const struct ctl_eval_opts *o, struct machine *d, size_t n,
             fprintf(stderr, "vigilctl eval smd: out of memory\n");
             return -1;
         }
-        hscore_params(o, &g->hp[k]);
+        ctl_smd_hscore_params(o, &g->hp[k]);
         g->hp[k].fit_n = (uint32_t)(d[k].nr / 2);
     }
     vg_log_init("vigilctl", VG_LOG_WARN, 0);
     struct vg_mv_params mp;
-    mv_params(o, m, &mp);
+    ctl_smd_mv_params(o, m, &mp);
     if (vg_k_open(&g->k, o->backend, err, sizeof(err)) < 0 ||
         vg_mv_new(&g->mv, &mp, &g->k, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
