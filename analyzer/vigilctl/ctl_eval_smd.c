@@ -20,7 +20,6 @@
 #include "vg_k.h"
 #include "vg_log.h"
 #include "vg_mv.h"
-#include "vg_spot.h"
 #include "vg_util.h"
 #include "vigilctl.h"
 
