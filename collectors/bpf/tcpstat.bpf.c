@@ -1,7 +1,12 @@
 /* bpf_tcp, kernel side: retransmits and resets counted, active connects timed from SYN_SENT to
- * ESTABLISHED (or counted as failed on SYN_SENT -> CLOSE). Only counts leave the kernel. */
+ * ESTABLISHED (or counted as failed on SYN_SENT -> CLOSE). Only counts leave the kernel.
+ *
+ * raw_tp rather than tp, as in biolat.bpf.c: these events fire in softirqs, and a tp/ program
+ * is skipped whenever one interrupts a bpf() map syscall on that CPU. */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "tcpstat.h"
 #include "vg_bpf_common.bpf.h"
@@ -38,34 +43,35 @@ static __always_inline void count(enum tcpstat_counter which)
         c->c[which]++;
 }
 
-SEC("tp/tcp/tcp_retransmit_skb")
+SEC("raw_tp/tcp_retransmit_skb")
 int tcp_retransmit(void *ctx)
 {
     count(TCPSTAT_RETRANSMITS);
     return 0;
 }
 
-SEC("tp/tcp/tcp_send_reset")
+SEC("raw_tp/tcp_send_reset")
 int tcp_send_reset(void *ctx)
 {
     count(TCPSTAT_RESETS_SENT);
     return 0;
 }
 
-SEC("tp/tcp/tcp_receive_reset")
+SEC("raw_tp/tcp_receive_reset")
 int tcp_receive_reset(void *ctx)
 {
     count(TCPSTAT_RESETS_RECEIVED);
     return 0;
 }
 
-SEC("tp/sock/inet_sock_set_state")
-int tcp_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+/* inet_sock_set_state(sk, oldstate, newstate) */
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(tcp_set_state, struct sock *sock, int oldstate, int newstate)
 {
-    if (ctx->protocol != IPPROTO_TCP)
+    /* sk_protocol was a bitfield before 5.6; the probed read takes either form. */
+    if (BPF_CORE_READ_BITFIELD_PROBED(sock, sk_protocol) != IPPROTO_TCP)
         return 0;
-    __u64 sk = (__u64)ctx->skaddr;
-    int oldstate = ctx->oldstate, newstate = ctx->newstate;
+    __u64 sk = (__u64)sock;
     if (newstate == TCP_SYN_SENT) {
         __u64 ts = bpf_ktime_get_ns();
         bpf_map_update_elem(&connecting, &sk, &ts, BPF_ANY);

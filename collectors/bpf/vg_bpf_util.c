@@ -261,6 +261,12 @@ int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg
             l = tps[i].raw ? bpf_program__attach_raw_tracepoint(prog, ev)
                            : bpf_program__attach_tracepoint(prog, cat, ev);
         long lerr = prog ? libbpf_get_error(l) : -EINVAL;
+        if (tps[i].older_form && i + 1 < n) {
+            if (!l && lerr == -EINVAL)
+                continue;
+            if (l && !lerr)
+                present &= ~(1u << (i + 1));
+        }
         if (!l || lerr) {
             char what[160];
             snprintf(what, sizeof what, "attaching to %stracepoint %s/%s", tps[i].raw ? "raw " : "",

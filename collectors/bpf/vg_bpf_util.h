@@ -31,6 +31,11 @@ struct vg_bpf_tp {
     int raw;              /* attached as a raw tracepoint (no tracefs needed to attach) */
     int required;         /* the collector is useless without it; else its metrics are left out */
     const char *loses;    /* what is not reported without it (for the log line) */
+    /* A raw tracepoint program written for an older form of the event, with more arguments
+     * than the current one: the kernel refuses to attach it (EINVAL) where the event has fewer,
+     * and the next entry, the same event's current form, is attached instead. Where it does
+     * attach, the next entry is left unattached. */
+    int older_form;
 };
 
 struct vg_bpf_links {
