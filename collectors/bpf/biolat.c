@@ -25,9 +25,9 @@
 #define IDLE_TICKS 300
 
 static const struct vg_bpf_tp biolat_tps[] = {
-    {"biolat_issue_q", "block", "block_rq_issue", 1, 1, NULL, 1}, /* before 5.11 */
-    {"biolat_issue", "block", "block_rq_issue", 1, 1, NULL, 0},
-    {"biolat_complete", "block", "block_rq_complete", 1, 1, NULL, 0},
+    {"biolat_issue_q", "block", "block_rq_issue", 1, NULL, 1}, /* before 5.11 */
+    {"biolat_issue", "block", "block_rq_issue", 1, NULL, 0},
+    {"biolat_complete", "block", "block_rq_complete", 1, NULL, 0},
 };
 
 struct biolat_dev {

@@ -19,9 +19,9 @@
 enum { TP_OOM, TP_EXEC, TP_EXIT };
 
 static const struct vg_bpf_tp procev_tps[] = {
-    [TP_OOM] = {"procev_oom", "oom", "mark_victim", 1, 0, "bpf.oom_kills, bpf.oom_kills_total", 0},
-    [TP_EXEC] = {"procev_exec", "sched", "sched_process_exec", 1, 0, "bpf.exec_ps", 0},
-    [TP_EXIT] = {"procev_exit", "sched", "sched_process_exit", 1, 0, "bpf.exit_ps", 0},
+    [TP_OOM] = {"procev_oom", "oom", "mark_victim", 0, "bpf.oom_kills, bpf.oom_kills_total", 0},
+    [TP_EXEC] = {"procev_exec", "sched", "sched_process_exec", 0, "bpf.exec_ps", 0},
+    [TP_EXIT] = {"procev_exit", "sched", "sched_process_exit", 0, "bpf.exit_ps", 0},
 };
 
 struct procev_state {

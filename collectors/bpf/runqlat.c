@@ -20,9 +20,9 @@
 #define NAME "bpf_runqlat"
 
 static const struct vg_bpf_tp runqlat_tps[] = {
-    {"runqlat_wakeup", "sched", "sched_wakeup", 1, 1, NULL, 0},
-    {"runqlat_wakeup_new", "sched", "sched_wakeup_new", 1, 1, NULL, 0},
-    {"runqlat_switch", "sched", "sched_switch", 1, 1, NULL, 0},
+    {"runqlat_wakeup", "sched", "sched_wakeup", 1, NULL, 0},
+    {"runqlat_wakeup_new", "sched", "sched_wakeup_new", 1, NULL, 0},
+    {"runqlat_switch", "sched", "sched_switch", 1, NULL, 0},
 };
 
 struct runqlat_state {

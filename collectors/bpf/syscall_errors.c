@@ -19,7 +19,7 @@
 #define NAME "bpf_syscall_errors"
 
 static const struct vg_bpf_tp syserr_tps[] = {
-    {"syserr_exit", "raw_syscalls", "sys_exit", 1, 1, NULL, 0},
+    {"syserr_exit", "raw_syscalls", "sys_exit", 1, NULL, 0},
 };
 
 static const char *const class_metric[SYSERR_NCLASSES] = {

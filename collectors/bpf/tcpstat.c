@@ -20,12 +20,11 @@
 enum { TP_STATE, TP_RETRANSMIT, TP_SEND_RESET, TP_RECEIVE_RESET };
 
 static const struct vg_bpf_tp tcp_tps[] = {
-    [TP_STATE] = {"tcp_set_state", "sock", "inet_sock_set_state", 1, 1, NULL, 0},
-    [TP_RETRANSMIT] = {"tcp_retransmit", "tcp", "tcp_retransmit_skb", 1, 0,
-                       "bpf.tcp.retransmits_ps", 0},
-    [TP_SEND_RESET] = {"tcp_send_reset", "tcp", "tcp_send_reset", 1, 0, "bpf.tcp.resets_sent_ps",
+    [TP_STATE] = {"tcp_set_state", "sock", "inet_sock_set_state", 1, NULL, 0},
+    [TP_RETRANSMIT] = {"tcp_retransmit", "tcp", "tcp_retransmit_skb", 0, "bpf.tcp.retransmits_ps",
                        0},
-    [TP_RECEIVE_RESET] = {"tcp_receive_reset", "tcp", "tcp_receive_reset", 1, 0,
+    [TP_SEND_RESET] = {"tcp_send_reset", "tcp", "tcp_send_reset", 0, "bpf.tcp.resets_sent_ps", 0},
+    [TP_RECEIVE_RESET] = {"tcp_receive_reset", "tcp", "tcp_receive_reset", 0,
                           "bpf.tcp.resets_received_ps", 0},
 };
 

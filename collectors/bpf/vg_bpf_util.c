@@ -204,13 +204,8 @@ int vg_bpf_select(struct bpf_object *obj, const char *collector, const struct vg
                           tps[i].prog);
         int ex = tp_exists_resolved(cat, ev, &why);
         /* A raw tracepoint attaches by name, so without tracefs the attach itself will tell. */
-        if (ex < 0 && tps[i].raw)
-            ex = 1;
         if (ex < 0)
-            return vg_err(err, errlen, ex,
-                          "%s: cannot tell whether tracepoint %s/%s exists: tracefs is not "
-                          "available at %s (%s)",
-                          collector, cat, ev, TRACEFS, why);
+            ex = 1;
         if (ex == 0) {
             if (tps[i].required)
                 return vg_err(err, errlen, -ENOENT,
@@ -258,8 +253,7 @@ int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg
         struct bpf_link *l = NULL;
         last_libbpf_msg[0] = '\0';
         if (prog)
-            l = tps[i].raw ? bpf_program__attach_raw_tracepoint(prog, ev)
-                           : bpf_program__attach_tracepoint(prog, cat, ev);
+            l = bpf_program__attach_raw_tracepoint(prog, ev);
         long lerr = prog ? libbpf_get_error(l) : -EINVAL;
         if (tps[i].older_form && i + 1 < n) {
             if (!l && lerr == -EINVAL)
@@ -269,8 +263,7 @@ int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg
         }
         if (!l || lerr) {
             char what[160];
-            snprintf(what, sizeof what, "attaching to %stracepoint %s/%s", tps[i].raw ? "raw " : "",
-                     cat, ev);
+            snprintf(what, sizeof what, "attaching to raw tracepoint %s/%s", cat, ev);
             vg_bpf_detach(links);
             return vg_bpf_load_failed(collector, what, lerr ? (int)lerr : -EINVAL, err, errlen);
         }

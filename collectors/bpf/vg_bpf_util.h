@@ -23,12 +23,12 @@ struct vg_bpf_pair;
 
 #define VG_BPF_MAX_TPS 8
 
-/* One program of a collector and the tracepoint it attaches to. */
+/* One program of a collector and the tracepoint it attaches to, always as a raw tracepoint
+ * (docs/ebpf.md says why tp/ programs are not used). */
 struct vg_bpf_tp {
     const char *prog;     /* program name in the BPF object */
     const char *category; /* tracefs event category, e.g. "sched" */
     const char *event;    /* e.g. "sched_switch" */
-    int raw;              /* attached as a raw tracepoint (no tracefs needed to attach) */
     int required;         /* the collector is useless without it; else its metrics are left out */
     const char *loses;    /* what is not reported without it (for the log line) */
     /* A raw tracepoint program written for an older form of the event, with more arguments
