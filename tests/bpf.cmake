@@ -5,5 +5,7 @@ vg_add_test(test_bpf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bpf.c LIBS vg_bpf_co
             TIMEOUT 180 LABELS bpf)
 if(VIGIL_BPF_ENABLED)
     target_compile_definitions(test_bpf PRIVATE VIGIL_HAVE_BPF=1)
+    add_dependencies(test_bpf vg_bpf_test_skeletons)
+    target_include_directories(test_bpf PRIVATE ${VG_BPF_TEST_SKEL_DIR})
 endif()
 set_tests_properties(test_bpf PROPERTIES RUN_SERIAL TRUE)

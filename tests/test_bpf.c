@@ -44,6 +44,9 @@
 #include "vg_wire.h"
 
 #ifdef VIGIL_HAVE_BPF
+#include <sys/utsname.h>
+
+#include "skipped_runs.skel.h"
 #include "vg_bpf_util.h"
 #include "vg_cgname.h"
 #include "vg_devtab.h"
@@ -876,6 +879,118 @@ static void missing_optional_tracepoint_leaves_only_its_metric_out(void **state)
     live_close(&l);
 }
 
+/* ---- events the kernel skipped ---- */
+
+static int kernel_at_least(int major, int minor)
+{
+    struct utsname u;
+    int ma = 0, mi = 0;
+    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+        return 0;
+    return ma > major || (ma == major && mi >= minor);
+}
+
+/* tests/bpf/skipped_runs.bpf.c makes the kernel skip exactly one run of its program `nested`
+ * per run, through the same recursion_misses count and the same vg_bpf_emit_misses the
+ * collectors use; the metric must say exactly how many. */
+static void skipped_runs_are_reported_exactly_as_missed_ps(void **state)
+{
+    (void)state;
+    enum { TRIGGERS = 25 };
+    static const struct vg_bpf_tp tps[] = {
+        {"nested", "bpf_trace", "bpf_trace_printk", 1, NULL, 0},
+    };
+    char err[VG_ERRLEN] = "";
+    need_root();
+    /* Before 6.2, bpf_trace_printk held a lock while its tracepoint ran, so the program's own
+     * bpf_printk would deadlock this CPU rather than be skipped. */
+    if (!kernel_at_least(6, 2))
+        skip_because("this test's printk recursion needs Linux 6.2 or later");
+    if (vg_bpf_prepare("skipped_runs", err, sizeof err) < 0)
+        fail_msg("%s", err);
+    struct skipped_runs_bpf *skel = skipped_runs_bpf__open();
+    assert_non_null(skel);
+    unsigned present = 0;
+    int rc = vg_bpf_select(skel->obj, "skipped_runs", tps, 1, &present, err, sizeof err);
+    if (rc == -ENOENT) {
+        skipped_runs_bpf__destroy(skel);
+        skip_because(err);
+    }
+    assert_int_equal(rc, 0);
+    if ((rc = skipped_runs_bpf__load(skel)) != 0)
+        fail_msg("loading tests/bpf/skipped_runs.bpf.c: %d", rc);
+    struct vg_bpf_links links;
+    if (vg_bpf_attach(skel->obj, "skipped_runs", tps, 1, present, &links, err, sizeof err) != 0)
+        fail_msg("%s", err);
+
+    struct vg_wire_msg msg;
+    vg_wire_msg_init(&msg);
+    assert_int_equal(
+        vg_bpf_emit_misses(&links, "skipped_runs", "test.missed_ps", T0, &msg, err, sizeof err), 0);
+    if (links.misses.unsupported) {
+        vg_bpf_detach(&links);
+        skipped_runs_bpf__destroy(skel);
+        vg_wire_msg_free(&msg);
+        skip_because("the kernel does not report recursion_misses (before 5.12)");
+    }
+    assert_int_equal(msg.n_metrics, 0); /* a rate needs two readings */
+    __u64 runs0 = __atomic_load_n(&skel->bss->nested_runs, __ATOMIC_ACQUIRE);
+
+    int trigger_fd = bpf_program__fd(skel->progs.trigger);
+    for (int i = 0; i < TRIGGERS; i++) {
+        LIBBPF_OPTS(bpf_test_run_opts, topts);
+        if (bpf_prog_test_run_opts(trigger_fd, &topts) != 0)
+            fail_msg("BPF_PROG_TEST_RUN: %s", strerror(errno));
+    }
+    __u64 runs = __atomic_load_n(&skel->bss->nested_runs, __ATOMIC_ACQUIRE) - runs0;
+    vg_wire_msg_reset(&msg);
+    assert_int_equal(vg_bpf_emit_misses(&links, "skipped_runs", "test.missed_ps", T0 + TICK, &msg,
+                                        err, sizeof err),
+                     0);
+    __u64 misses = 0;
+    assert_int_equal(vg_bpf_prog_misses(links.prog_fd[0], &misses), 0);
+    print_message("%d triggers: the program ran %llu times, the kernel skipped %llu runs, "
+                  "test.missed_ps = %g\n",
+                  TRIGGERS, (unsigned long long)runs, (unsigned long long)misses,
+                  msg.n_metrics ? msg.metrics[0].value : -1.0);
+    /* Any other bpf_printk on the host adds as many runs as misses. */
+    assert_true(runs >= TRIGGERS);
+    assert_int_equal(msg.n_metrics, 1);
+    assert_string_equal(msg.metrics[0].name, "test.missed_ps");
+    assert_true(msg.metrics[0].value == (double)runs);
+    assert_true(misses >= runs);
+
+    vg_wire_msg_free(&msg);
+    vg_bpf_detach(&links);
+    skipped_runs_bpf__destroy(skel);
+}
+
+/* Every collector sends its missed_ps from the second tick on (the kernel here reports it). */
+static void every_collector_sends_its_missed_events(void **state)
+{
+    (void)state;
+    need_root();
+    for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++) {
+        const struct vg_collector *c = all_bpf[i];
+        const char *name = NULL;
+        for (size_t j = 0; j < c->n_metrics; j++)
+            if (strstr(c->metrics[j].name, ".missed_ps"))
+                name = c->metrics[j].name;
+        if (!name)
+            fail_msg("%s declares no missed_ps metric", c->name);
+        struct live l;
+        live_open(&l, c);
+        live_collect(&l);
+        double v;
+        assert_false(get(&l, name, &v));
+        live_collect(&l);
+        v = must_get(&l, name);
+        print_message("%s = %g\n", name, v);
+        assert_true(isfinite(v) && v >= 0);
+        live_close(&l);
+    }
+}
+
 /* ---- cost ---- */
 
 static double cpu_s(void)
@@ -1076,6 +1191,8 @@ int main(void)
         cmocka_unit_test(nonexistent_tracepoint_is_reported_missing),
         cmocka_unit_test(missing_required_tracepoint_fails_init_naming_it),
         cmocka_unit_test(missing_optional_tracepoint_leaves_only_its_metric_out),
+        cmocka_unit_test(skipped_runs_are_reported_exactly_as_missed_ps),
+        cmocka_unit_test(every_collector_sends_its_missed_events),
         cmocka_unit_test(all_five_encode_as_one_wire_message),
         cmocka_unit_test(collect_of_all_five_costs_well_under_the_tick_budget),
         cmocka_unit_test(minimal_btf_is_cached_small_and_reused),

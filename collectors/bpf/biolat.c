@@ -214,5 +214,7 @@ int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, 
     vg_bpf_snap_swap(&st->prev, &st->cur);
     st->prev_ms = now_ms;
     st->primed = 1;
+    if (rc == 0)
+        rc = vg_bpf_emit_misses(&st->links, NAME, "bpf.biolat.missed_ps", now_ms, out, err, errlen);
     return rc;
 }

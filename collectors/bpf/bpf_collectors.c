@@ -5,6 +5,19 @@
 #include "vg_bpf.h"
 #include "vg_util.h"
 
+/* Every eBPF collector reports the events its programs missed (vg_bpf_emit_misses). */
+#define MISSED(prefix)                                                                             \
+    {                                                                                              \
+        prefix ".missed_ps", "events/s", VG_METRIC_RATE,                                           \
+            "Events this collector's programs did not see: the kernel skips a program's run when " \
+            "the "                                                                                 \
+            "program is already running on that CPU (an event in an interrupt that arrives while " \
+            "it "                                                                                  \
+            "handles another). Non-zero means the other metrics of the collector undercount. "     \
+            "From the "                                                                            \
+            "programs' recursion_misses; absent on kernels that do not report it (before 5.12)."   \
+    }
+
 static const struct vg_metric_desc runqlat_metrics[] = {
     {"bpf.runqlat.p50_us", "us", VG_METRIC_GAUGE,
      "Median time a task waited in a CPU run queue (after a wakeup, or preempted while "
@@ -19,6 +32,7 @@ static const struct vg_metric_desc runqlat_metrics[] = {
      "99th percentile wait of the tasks of one cgroup, for the 10 cgroups with the most waits in "
      "the tick. <cgroup> is the cgroup's path below the cgroup v2 root with '/' written '.', "
      "other characters outside [A-Za-z0-9_.:-] written '_', and the root cgroup written root."},
+    MISSED("bpf.runqlat"),
 };
 
 static const struct vg_metric_desc biolat_metrics[] = {
@@ -28,6 +42,7 @@ static const struct vg_metric_desc biolat_metrics[] = {
     {"bpf.biolat.<dev>.p99_us", "us", VG_METRIC_GAUGE, "99th percentile of the same times."},
     {"bpf.biolat.<dev>.count_ps", "requests/s", VG_METRIC_RATE,
      "Block requests completed (a device stays listed for 5 minutes after its last one)."},
+    MISSED("bpf.biolat"),
 };
 
 static const struct vg_metric_desc tcp_metrics[] = {
@@ -43,6 +58,7 @@ static const struct vg_metric_desc tcp_metrics[] = {
      "TCP resets sent, including those answering a SYN to a closed port (before kernel 6.10, "
      "only resets sent on behalf of a socket)."},
     {"bpf.tcp.resets_received_ps", "resets/s", VG_METRIC_RATE, "TCP resets received."},
+    MISSED("bpf.tcp"),
 };
 
 static const struct vg_metric_desc syscall_errors_metrics[] = {
@@ -60,6 +76,7 @@ static const struct vg_metric_desc syscall_errors_metrics[] = {
     {"bpf.syscall_errors.cg.<cgroup>_ps", "errors/s", VG_METRIC_RATE,
      "Failed system calls of one cgroup, all errors together, for the 10 cgroups with the most "
      "in the tick; <cgroup> as for bpf.runqlat.cg.<cgroup>.p99_us."},
+    MISSED("bpf.syscall_errors"),
 };
 
 static const struct vg_metric_desc proc_events_metrics[] = {
@@ -69,6 +86,7 @@ static const struct vg_metric_desc proc_events_metrics[] = {
      "Processes the OOM killer chose as victims since the agent started."},
     {"bpf.exec_ps", "execs/s", VG_METRIC_RATE, "Successful execve/execveat calls."},
     {"bpf.exit_ps", "processes/s", VG_METRIC_RATE, "Processes that exited (not threads)."},
+    MISSED("bpf.proc_events"),
 };
 
 #ifdef VIGIL_HAVE_BPF

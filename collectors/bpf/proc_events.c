@@ -123,5 +123,6 @@ int vg_bpf_proc_events_collect(void *state, int64_t now_ms, struct vg_wire_msg *
         vg_rate_update(&st->exit_rate, c[PROCEV_EXITS], now_ms, 64, &r) == 0 &&
         (rc = vg_bpf_emit(out, r, err, errlen, "bpf.exit_ps")) < 0)
         return rc;
-    return 0;
+    return vg_bpf_emit_misses(&st->links, NAME, "bpf.proc_events.missed_ps", now_ms, out, err,
+                              errlen);
 }

@@ -197,5 +197,8 @@ int vg_bpf_runqlat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out,
     if (vg_rate_update(&st->rate, st->total, now_ms, 64, &r) == 0 &&
         (rc = vg_bpf_emit(out, r, err, errlen, "bpf.runqlat.count_ps")) < 0)
         return rc;
+    if ((rc = vg_bpf_emit_misses(&st->links, NAME, "bpf.runqlat.missed_ps", now_ms, out, err,
+                                 errlen)) < 0)
+        return rc;
     return st->cg_on ? collect_cgroups(st, now_ms, out, err, errlen) : 0;
 }

@@ -150,6 +150,9 @@ int vg_bpf_syscall_errors_collect(void *state, int64_t now_ms, struct vg_wire_ms
         if (vg_rate_update(&st->rate[i], c[i], now_ms, 64, &r) == 0)
             rc = vg_bpf_emit(out, r, err, errlen, "%s", class_metric[i]);
     }
+    if (rc == 0)
+        rc = vg_bpf_emit_misses(&st->links, NAME, "bpf.syscall_errors.missed_ps", now_ms, out, err,
+                                errlen);
     if (rc < 0 || !st->cg_on)
         return rc;
     return collect_cgroups(st, now_ms, out, err, errlen);

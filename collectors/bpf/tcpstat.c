@@ -137,5 +137,7 @@ int vg_bpf_tcp_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, cha
         if (vg_rate_update(&st->rate[i], c[i], now_ms, 64, &r) == 0)
             rc = vg_bpf_emit(out, r, err, errlen, "%s", counter_src[i].name);
     }
+    if (rc == 0)
+        rc = vg_bpf_emit_misses(&st->links, NAME, "bpf.tcp.missed_ps", now_ms, out, err, errlen);
     return rc;
 }

@@ -1,6 +1,7 @@
 #include "vg_bpf_util.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,7 @@ int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg
             return vg_bpf_load_failed(collector, what, lerr ? (int)lerr : -EINVAL, err, errlen);
         }
         links->link[i] = l;
+        links->prog_fd[i] = bpf_program__fd(prog);
         links->present |= 1u << i;
     }
     return 0;
@@ -281,6 +283,61 @@ void vg_bpf_detach(struct vg_bpf_links *links)
         links->link[i] = NULL;
     }
     links->present = 0;
+}
+
+int vg_bpf_prog_misses(int prog_fd, __u64 *misses)
+{
+    struct bpf_prog_info info;
+    __u32 len = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0)
+        return -errno;
+    /* The kernel writes back how much of the struct it knows. */
+    if (len < offsetof(struct bpf_prog_info, recursion_misses) + sizeof info.recursion_misses)
+        return -EOPNOTSUPP;
+    *misses = info.recursion_misses;
+    return 0;
+}
+
+/* A minute between warnings: enough to show that losses go on, few enough lines for a host
+ * that loses events all day. */
+#define MISSES_LOG_MS 60000
+
+int vg_bpf_emit_misses(struct vg_bpf_links *links, const char *collector, const char *metric,
+                       int64_t now_ms, struct vg_wire_msg *out, char *err, size_t errlen)
+{
+    struct vg_bpf_misses *m = &links->misses;
+    if (m->unsupported)
+        return 0;
+    __u64 total = 0;
+    for (size_t i = 0; i < VG_BPF_MAX_TPS; i++) {
+        if (!links->link[i])
+            continue;
+        __u64 one;
+        int rc = vg_bpf_prog_misses(links->prog_fd[i], &one);
+        if (rc == -EOPNOTSUPP) {
+            m->unsupported = 1;
+            vg_info("kernel does not count skipped BPF runs", "collector=%s not_reported=%s",
+                    collector, metric);
+            return 0;
+        }
+        if (rc < 0)
+            return vg_err(err, errlen, rc, "%s: reading a BPF program's counts: %s", collector,
+                          strerror(-rc));
+        total += one;
+    }
+    double r;
+    int rc = 0;
+    if (vg_rate_update(&m->rate, total, now_ms, 64, &r) == 0)
+        rc = vg_bpf_emit(out, r, err, errlen, "%s", metric);
+    if (total > m->logged && (!m->logged_ms || now_ms - m->logged_ms >= MISSES_LOG_MS)) {
+        vg_warn("kernel skipped BPF program runs: events missing from the metrics",
+                "collector=%s skipped=%llu total=%llu metric=%s", collector,
+                (unsigned long long)(total - m->logged), (unsigned long long)total, metric);
+        m->logged = total;
+        m->logged_ms = now_ms;
+    }
+    return rc;
 }
 
 int vg_bpf_ncpus(void)

@@ -12,6 +12,7 @@
 #include <linux/types.h>
 
 #include "vg_hist.h"
+#include "vg_rate.h"
 #include "vg_wire.h"
 
 struct bpf_object;
@@ -38,9 +39,19 @@ struct vg_bpf_tp {
     int older_form;
 };
 
+/* Runs of a collector's programs that the kernel skipped (docs/ebpf.md, "Events lost"). */
+struct vg_bpf_misses {
+    struct vg_rate rate;
+    __u64 logged;      /* total at the last log line */
+    int64_t logged_ms; /* when that line was written; 0: never */
+    int unsupported;   /* the kernel does not report the count */
+};
+
 struct vg_bpf_links {
     struct bpf_link *link[VG_BPF_MAX_TPS];
-    unsigned present; /* bit i: tps[i] exists on this kernel and was attached */
+    int prog_fd[VG_BPF_MAX_TPS]; /* the attached programs, owned by their bpf_object */
+    unsigned present;            /* bit i: tps[i] exists on this kernel and was attached */
+    struct vg_bpf_misses misses;
 };
 
 /* Checks what every eBPF collector needs before its object is opened: kernel BTF, a mounted
@@ -71,6 +82,20 @@ int vg_bpf_load_failed(const char *collector, const char *what, int rc, char *er
 int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg_bpf_tp *tps,
                   size_t n, unsigned present, struct vg_bpf_links *links, char *err, size_t errlen);
 void vg_bpf_detach(struct vg_bpf_links *links);
+
+/* The kernel's recursion_misses of one program: the times it did not run the program because
+ * the program was already running on that CPU (an event in an interrupt that arrived while the
+ * program handled another). 0 with *misses set; -EOPNOTSUPP where the kernel does not report the
+ * count (before 5.12); or -errno of the bpf() call. */
+int vg_bpf_prog_misses(int prog_fd, __u64 *misses);
+
+/* Emits metric (e.g. "bpf.biolat.missed_ps"): the runs the kernel skipped per second, over all
+ * the attached programs of links. Absent on the first tick and where the kernel does not count
+ * them (one info line says so, once). The first tick it grows, and then at most once a minute
+ * while it grows, a warning names the collector and the count, since each skipped run is an
+ * event the collector's metrics do not include. */
+int vg_bpf_emit_misses(struct vg_bpf_links *links, const char *collector, const char *metric,
+                       int64_t now_ms, struct vg_wire_msg *out, char *err, size_t errlen);
 
 /* Possible CPUs, the stride of per-CPU map values. */
 int vg_bpf_ncpus(void);
