@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "vg_colsel.h"
 #include "vg_httpsec.h"
 
 #define OFF(f)  offsetof(struct analyzer_cfg, f)
@@ -251,7 +252,15 @@ static const struct vg_cfg_key keys[] = {
      "10000) but also a host whose level changed for good, and it cost attribution in "
      "test_mv_analyzer (docs/detectors.md)"},
     {"model.max_metrics", VG_CFG_INT, "128", OFF(model_max_metrics), 1, 4096, NULL,
-     "metrics per host group the mv model takes (the first names in sorted order)"},
+     "metrics per host group the mv model takes at most, chosen by model.metrics"},
+    {"model.metrics", VG_CFG_STRING, VG_COLSEL_DEFAULT, OFF(model_metrics), NOBOUND, NULL,
+     "which of the first host's metrics become a group's mv model columns: comma-separated "
+     "shell globs in order of preference ('*' also matches '.'); a metric ranks by the first "
+     "glob it matches, then by name, up to model.max_metrics; '!glob' leaves out what it "
+     "matches; quote the value in YAML, where a leading '!' or '*' means something else. The "
+     "default takes host-level families first, then cgroups, then the rest (per-CPU shares), and "
+     "leaves out the eBPF collectors' per-cgroup top-10 series (a different 10 each tick) and "
+     "their loss counters"},
     {"model.queue_ticks", VG_CFG_INT, "8", OFF(model_queue_ticks), 1, 64, NULL,
      "ticks of a host the mv model queues until every host of its group has reported that "
      "tick, so hosts read out of step (an analyzer catching up on a backlog) are still "

@@ -76,6 +76,7 @@ int analyzer_models_open(struct analyzer *a, char *err, size_t errlen)
         .dir = dir,
         .window = (uint32_t)c->model_window,
         .max_metrics = (uint32_t)c->model_max_metrics,
+        .metrics = c->model_metrics,
         .max_hosts = (uint32_t)c->max_hosts,
         .max_groups = 1024,
         .top_k = (uint32_t)c->model_top_k,

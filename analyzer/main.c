@@ -17,6 +17,7 @@
 #include "analyzer_rules.h"
 #include "api_ops.h"
 #include "vg_action.h"
+#include "vg_colsel.h"
 #include "vg_dispatch.h"
 #include "vg_embedded_kafka.h"
 #include "vg_state_topic.h"
@@ -613,6 +614,11 @@ int main(int argc, char **argv)
                     (long long)a.cfg.webhook_backoff_max_ms);
     if (!rc)
         rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
+    if (!rc) {
+        struct vg_colsel *sel = NULL;
+        rc = vg_colsel_new(&sel, a.cfg.model_metrics, err, sizeof(err));
+        vg_colsel_free(sel);
+    }
     /* Build the engine now so that a bad detector or pattern is a config error. */
     if (!rc)
         rc = open_engine(&a, err, sizeof(err));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vg_colsel.h"
 #include "vg_fleet_int.h"
 #include "vg_log.h"
 #include "vg_mv_ckpt.h"
@@ -24,16 +25,25 @@ int vg_fleet_new(struct vg_fleet **out, const struct vg_fleet_params *p, struct 
     if (p->max_metrics < p->mv.score.top_k)
         return vg_err(err, errlen, -EINVAL, "model: max_metrics %u below top_k %u", p->max_metrics,
                       p->mv.score.top_k);
+    struct vg_colsel *sel;
+    int rc = vg_colsel_new(&sel, p->metrics, err, errlen);
+    if (rc < 0)
+        return rc;
     struct vg_fleet *f = calloc(1, sizeof(*f));
-    if (!f)
+    if (!f) {
+        vg_colsel_free(sel);
         return -ENOMEM;
+    }
     f->p = *p;
+    f->p.metrics = NULL; /* parsed into sel; the string is the caller's */
+    f->sel = sel;
     if (!f->p.queue_ticks)
         f->p.queue_ticks = 1;
     f->k = k;
     f->fn = fn;
     f->ud = ud;
     if (p->dir && *p->dir && !(f->dir = strdup(p->dir))) {
+        vg_colsel_free(sel);
         free(f);
         return -ENOMEM;
     }
@@ -86,13 +96,9 @@ void vg_fleet_free(struct vg_fleet *f)
         return;
     vg_strmap_free(&f->groups, vg_fleet_free_group);
     vg_strmap_free(&f->hosts, free);
+    vg_colsel_free(f->sel);
     free(f->dir);
     free(f);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* A group shell with its columns; the model is made by the caller (new or from a checkpoint). */
@@ -175,8 +181,11 @@ int vg_fleet_add_row(struct vg_fleet *f, struct group *g, const char *host, char
     return 0;
 }
 
+/* A group whose columns are picked from a host's metrics (pick), or are exactly the names given
+ * (a host's state moved from another analyzer, whose group has its columns already). */
 static struct group *new_group(struct vg_fleet *f, const char *name,
-                               const struct vg_metric *metrics, size_t n, char *err, size_t errlen)
+                               const struct vg_metric *metrics, size_t n, int pick, char *err,
+                               size_t errlen)
 {
     const char **names = malloc((n ? n : 1) * sizeof(*names));
     if (!names)
@@ -185,17 +194,18 @@ static struct group *new_group(struct vg_fleet *f, const char *name,
     for (size_t i = 0; i < n; i++)
         if (metrics[i].name && vg_wire_name_valid(metrics[i].name) == 0)
             names[k++] = metrics[i].name;
-    qsort(names, k, sizeof(*names), cmp_str);
-    size_t u = 0;
-    for (size_t i = 0; i < k; i++)
-        if (u == 0 || strcmp(names[u - 1], names[i]) != 0)
-            names[u++] = names[i];
+    size_t u = k;
+    if (pick && vg_colsel_pick(f->sel, names, k, f->p.max_metrics, &u) < 0) {
+        free(names);
+        return NULL;
+    }
     if (u > f->p.max_metrics)
         u = f->p.max_metrics;
     if (u < f->p.mv.score.top_k) {
         free(names);
-        vg_err(err, errlen, -EINVAL, "group %s: first host has %zu metrics, the model needs %u",
-               name, u, f->p.mv.score.top_k);
+        vg_err(err, errlen, -EINVAL,
+               "group %s: first host has %zu metrics model.metrics takes, the model needs %u", name,
+               u, f->p.mv.score.top_k);
         return NULL;
     }
     char **cols = calloc(u, sizeof(*cols));
@@ -494,7 +504,7 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
                 return 1;
             }
             char why[VG_ERRLEN] = "";
-            if (!(g = new_group(f, group, metrics, n, why, sizeof(why)))) {
+            if (!(g = new_group(f, group, metrics, n, 1, why, sizeof(why)))) {
                 if (*why) {
                     /* Too few metrics to model: a property of this host, not a failure;
                      * counted, and logged at debug level only since it repeats every tick. */
@@ -702,7 +712,7 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
         for (uint32_t j = 0; j < in->m; j++)
             ms[j].name = in->cols[j];
         char why[VG_ERRLEN] = "";
-        g = new_group(f, in->group, ms, in->m, why, sizeof(why));
+        g = new_group(f, in->group, ms, in->m, 0, why, sizeof(why));
         free(ms);
         if (!g)
             return vg_err(err, errlen, *why ? -EINVAL : -ENOMEM, "group %s: %s", in->group,

@@ -2,8 +2,9 @@
  * one tick of each host's metrics by name.
  *
  * A group's metric set (its model's columns) is fixed by the first host that reports into it:
- * its metric names, sorted, up to max_metrics. Later hosts' metrics outside the set are ignored
- * (and counted), metrics they lack are missing (NaN) for the model.
+ * its metric names as the `metrics` patterns pick and order them (vg_colsel.h), up to
+ * max_metrics. Later hosts' metrics outside the set are ignored (and counted), metrics they lack
+ * are missing (NaN) for the model.
  *
  * Ticks and steps: a host's report goes into its own queue of at most queue_ticks ticks, and a
  * group steps (one batched call over all its hosts) on the front tick of every host's queue;
@@ -47,7 +48,9 @@
 struct vg_fleet_params {
     struct vg_mv_params mv; /* n_metrics is ignored: each group takes its own */
     const char *dir;        /* checkpoint directory; NULL or "" = no checkpoints */
-    uint32_t max_metrics;   /* columns per group at most (the first names in sorted order) */
+    uint32_t max_metrics;   /* columns per group at most */
+    const char *metrics;    /* which metrics become columns, in what order (vg_colsel.h);
+                               NULL or "" = all, by name */
     uint32_t max_groups;
     uint32_t max_hosts; /* over all groups */
     int train;          /* learn online (VG_MV_TRAIN) */
@@ -135,7 +138,7 @@ int vg_fleet_host(const struct vg_fleet *f, const char *host, struct vg_fleet_sc
 /* Scale-out: one host's state in its group, to move it to another analyzer's fleet. */
 struct vg_fleet_host_state {
     const char *group;
-    const char *const *cols; /* the group's m metric names, sorted */
+    const char *const *cols; /* the group's m metric names, in column order */
     uint32_t m;
     float *row; /* vg_mv_host_floats() floats (vg_mv_host_get) */
     size_t n_floats;

@@ -7,6 +7,8 @@
 #include "vg_fleet.h"
 #include "vg_strmap.h"
 
+struct vg_colsel;
+
 /* A host's last host score (vg_fleet_params.host_score). */
 struct hs_last {
     int rc;
@@ -20,7 +22,7 @@ struct group {
     char *name;
     struct vg_mv *mv;
     uint32_t m;
-    char **cols;             /* m metric names, sorted */
+    char **cols;             /* m metric names, in column order (vg_colsel) */
     struct vg_strmap colmap; /* name -> (uintptr_t)(column + 1) */
     char **hosts;            /* row -> host name (owned) */
     uint32_t n, cap;
@@ -59,6 +61,7 @@ struct hostref {
 
 struct vg_fleet {
     struct vg_fleet_params p;
+    struct vg_colsel *sel; /* p.metrics, parsed */
     char *dir;
     struct vg_k *k;
     vg_fleet_score_fn fn;

@@ -92,6 +92,7 @@ static int mv_create(void **inst, const struct vg_model_env *env, char *err, siz
     struct vg_fleet_params p = {
         .dir = env->dir,
         .max_metrics = env->max_metrics,
+        .metrics = env->metrics,
         .max_groups = env->max_groups,
         .max_hosts = env->max_hosts,
         .train = env->train,

@@ -29,6 +29,8 @@ struct vg_model_env {
     const char *dir;                /* checkpoint directory; NULL = no checkpoints */
     uint32_t window;                /* ticks of history a multivariate model looks at */
     uint32_t max_metrics;           /* metrics per host group at most */
+    const char *metrics; /* which metrics a group's model takes, in what order (model "mv";
+                            analyzer/vg_colsel.h); NULL = all, by name */
     uint32_t max_hosts;
     uint32_t max_groups;
     uint32_t top_k;       /* metrics averaged into a raw score, and named as its attribution */

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "vg_colsel.h"
 #include "vg_engine.h"
 #include "vg_fleet.h"
 #include "vg_fleet_ckpt.h"
@@ -214,6 +215,140 @@ static void test_group_metric_set_is_fixed_by_its_first_host(void **state)
     vg_fleet_get_stats(f, &st);
     assert_int_equal(st.hosts_refused, 1);
     vg_fleet_free(f);
+}
+
+/* The columns a group gets from a host like a default agent's on a server with 40 systemd
+ * services: 480 cgroup.* metrics sort before cpu.*, and by name alone the model took eBPF and
+ * cgroup series and no CPU, memory, disk or network. With the analyzer's default patterns the
+ * host-level families come first, the cgroups after them, per-CPU shares only after those, and
+ * the volatile per-cgroup eBPF series and loss counters not at all. */
+static void test_default_columns_put_host_level_metrics_before_cgroups(void **state)
+{
+    static const char *host_level[] = {
+        "cpu.user_pct",       "cpu.system_pct",        "cpu.iowait_pct",       "load.1m",
+        "mem.used_pct",       "mem.available_bytes",   "psi.cpu.some_avg10",   "vmstat.pgfault_ps",
+        "disk.sda.util_pct",  "disk.sda.await_ms",     "net.eth0.rx_bytes_ps", "tcp.curr_estab",
+        "udp.in_errors_ps",   "fd.used_pct",           "procs.count",          "load.15m",
+        "bpf.runqlat.p99_us", "bpf.biolat.sda.p99_us",
+    };
+    static const char *never[] = {"bpf.runqlat.cg.system.slice.a.p99_us",
+                                  "bpf.syscall_errors.cg.system.slice.b_ps",
+                                  "bpf.runqlat.missed_ps", "bpf.biolat.missed_ps"};
+    enum { NH = VG_ARRAY_LEN(host_level), NN = VG_ARRAY_LEN(never), SVC = 40, PER = 12 };
+    enum { N = NH + NN + 8 + SVC * PER };
+    static char names_buf[N][96];
+    struct vg_metric m[N];
+    size_t n = 0;
+    for (size_t i = 0; i < NH; i++)
+        snprintf(names_buf[n++], sizeof names_buf[0], "%s", host_level[i]);
+    for (size_t i = 0; i < NN; i++)
+        snprintf(names_buf[n++], sizeof names_buf[0], "%s", never[i]);
+    for (int c = 0; c < 8; c++)
+        snprintf(names_buf[n++], sizeof names_buf[0], "cpu.%d.user_pct", c);
+    for (int svc = 0; svc < SVC; svc++)
+        for (int k = 0; k < PER; k++)
+            snprintf(names_buf[n++], sizeof names_buf[0], "cgroup.system.slice.svc%02d.m%02d", svc,
+                     k);
+    assert_int_equal(n, N);
+    for (size_t i = 0; i < n; i++)
+        m[i] = (struct vg_metric){names_buf[i], (double)i};
+
+    struct vg_fleet_params p = params();
+    p.dir = NULL;
+    p.max_metrics = 128;
+    p.metrics = VG_COLSEL_DEFAULT;
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_put(f, "web", "h1", m, n, err, sizeof(err)), 0);
+    struct vg_fleet_host_state hs;
+    assert_int_equal(vg_fleet_host_export(f, "h1", &hs, err, sizeof(err)), 0);
+    assert_int_equal(hs.m, 128);
+    size_t first_cpu_n = hs.m, last_host_level = 0, first_cgroup = hs.m;
+    for (uint32_t j = 0; j < hs.m; j++) {
+        for (size_t i = 0; i < NN; i++)
+            if (strcmp(hs.cols[j], never[i]) == 0)
+                fail_msg("column %u is %s", j, never[i]);
+        for (size_t i = 0; i < NH; i++)
+            if (strcmp(hs.cols[j], host_level[i]) == 0 && j > last_host_level)
+                last_host_level = j;
+        if (strncmp(hs.cols[j], "cpu.", 4) == 0 && hs.cols[j][4] >= '0' && hs.cols[j][4] <= '9' &&
+            j < first_cpu_n)
+            first_cpu_n = j;
+        if (strncmp(hs.cols[j], "cgroup.", 7) == 0 && j < first_cgroup)
+            first_cgroup = j;
+    }
+    printf("  %zu metrics: columns 0-%zu host-level (%s first), cgroups from %zu to %u, per-CPU "
+           "shares %s\n",
+           n, last_host_level, hs.cols[0], first_cgroup, hs.m - 1,
+           first_cpu_n < hs.m ? "taken" : "left out");
+    /* Every host-level metric is a column, all before the cgroups, which fill the rest. */
+    assert_int_equal(last_host_level, NH - 1);
+    assert_int_equal(first_cgroup, NH);
+    assert_int_equal(first_cpu_n, hs.m);
+    assert_string_equal(hs.cols[0], "cpu.iowait_pct"); /* first pattern, then by name */
+    free(hs.row);
+    free(hs.hscore);
+    free(hs.queued);
+    free(hs.queued_ts);
+
+    /* By name alone (no patterns: every metric, sorted), the same host gets no CPU at all. */
+    vg_fleet_free(f);
+    p.metrics = NULL;
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_put(f, "web", "h1", m, n, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_host_export(f, "h1", &hs, err, sizeof(err)), 0);
+    for (uint32_t j = 0; j < hs.m; j++)
+        assert_true(strncmp(hs.cols[j], "bpf.", 4) == 0 || strncmp(hs.cols[j], "cgroup.", 7) == 0);
+    free(hs.row);
+    free(hs.hscore);
+    free(hs.queued);
+    free(hs.queued_ts);
+    vg_fleet_free(f);
+}
+
+/* model.metrics is checked when the analyzer starts: each fault named, none accepted. */
+static void test_bad_metric_patterns_are_refused_naming_the_fault(void **state)
+{
+    static const struct {
+        const char *patterns, *msg;
+    } cases[] = {
+        {"cpu.*,,mem.*", "model.metrics: pattern 2 is empty"},
+        {"cpu.*, ", "model.metrics: pattern 2 is empty"},
+        {"!", "model.metrics: pattern 1 is a '!' with no glob"},
+        {"!cgroup.*,!bpf.*", "model.metrics: only '!' patterns, so no metric would be taken (add "
+                             "'*' to take the rest)"},
+    };
+    char err[VG_ERRLEN];
+    struct vg_colsel *s;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        assert_int_equal(vg_colsel_new(&s, cases[i].patterns, err, sizeof(err)), -EINVAL);
+        assert_null(s);
+        assert_string_equal(err, cases[i].msg);
+    }
+    char many[4096] = "";
+    for (int i = 0; i <= VG_COLSEL_MAX_PATTERNS; i++)
+        strcat(many, i ? ",a*" : "a*");
+    assert_int_equal(vg_colsel_new(&s, many, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "model.metrics: more than 64 patterns");
+    char longp[VG_COLSEL_MAX_PATTERN + 2];
+    memset(longp, 'a', sizeof longp - 1);
+    longp[sizeof longp - 1] = '\0';
+    assert_int_equal(vg_colsel_new(&s, longp, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "model.metrics: pattern 1 is longer than 200 bytes");
+
+    /* Spaces around patterns are ignored; a metric no pattern matches is not taken. */
+    assert_int_equal(vg_colsel_new(&s, " mem.* , cpu.* ", err, sizeof(err)), 0);
+    const char *names_in[] = {"net.rx", "cpu.b", "mem.x", "cpu.a", "cpu.a"};
+    size_t picked;
+    assert_int_equal(vg_colsel_pick(s, names_in, 5, 10, &picked), 0);
+    assert_int_equal(picked, 3);
+    assert_string_equal(names_in[0], "mem.x");
+    assert_string_equal(names_in[1], "cpu.a");
+    assert_string_equal(names_in[2], "cpu.b");
+    assert_int_equal(vg_colsel_pick(s, names_in, 5, 2, &picked), 0);
+    assert_int_equal(picked, 2);
+    vg_colsel_free(s);
 }
 
 static void test_anomaly_is_attributed_to_metric_names(void **state)
@@ -981,6 +1116,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_metric_set_is_fixed_by_its_first_host),
+        cmocka_unit_test(test_default_columns_put_host_level_metrics_before_cgroups),
+        cmocka_unit_test(test_bad_metric_patterns_are_refused_naming_the_fault),
         cmocka_unit_test(test_anomaly_is_attributed_to_metric_names),
         cmocka_unit_test(test_restart_resumes_from_checkpoints),
         cmocka_unit_test(test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh),
