@@ -315,15 +315,20 @@ int vg_bpf_emit_misses(struct vg_bpf_links *links, const char *collector, const 
             continue;
         __u64 one;
         int rc = vg_bpf_prog_misses(links->prog_fd[i], &one);
+        /* The collector's own metrics do not depend on this count: without it only this
+         * metric is left out, said once. */
         if (rc == -EOPNOTSUPP) {
             m->unsupported = 1;
             vg_info("kernel does not count skipped BPF runs", "collector=%s not_reported=%s",
                     collector, metric);
             return 0;
         }
-        if (rc < 0)
-            return vg_err(err, errlen, rc, "%s: reading a BPF program's counts: %s", collector,
-                          strerror(-rc));
+        if (rc < 0) {
+            m->unsupported = 1;
+            vg_warn("cannot read a BPF program's counts",
+                    "collector=%s not_reported=%s reason=\"%s\"", collector, metric, strerror(-rc));
+            return 0;
+        }
         total += one;
     }
     double r;

@@ -44,7 +44,7 @@ struct vg_bpf_misses {
     struct vg_rate rate;
     __u64 logged;      /* total at the last log line */
     int64_t logged_ms; /* when that line was written; 0: never */
-    int unsupported;   /* the kernel does not report the count */
+    int unsupported;   /* the count is not reported or cannot be read: not sent */
 };
 
 struct vg_bpf_links {
@@ -90,10 +90,10 @@ void vg_bpf_detach(struct vg_bpf_links *links);
 int vg_bpf_prog_misses(int prog_fd, __u64 *misses);
 
 /* Emits metric (e.g. "bpf.biolat.missed_ps"): the runs the kernel skipped per second, over all
- * the attached programs of links. Absent on the first tick and where the kernel does not count
- * them (one info line says so, once). The first tick it grows, and then at most once a minute
- * while it grows, a warning names the collector and the count, since each skipped run is an
- * event the collector's metrics do not include. */
+ * the attached programs of links. Absent on the first tick, and for good where the kernel does
+ * not count them or the count cannot be read (one line says so, once). The first tick it grows, and
+ * then at most once a minute while it grows, a warning names the collector and the count, since
+ * each skipped run is an event the collector's metrics do not include. */
 int vg_bpf_emit_misses(struct vg_bpf_links *links, const char *collector, const char *metric,
                        int64_t now_ms, struct vg_wire_msg *out, char *err, size_t errlen);
 
