@@ -233,7 +233,9 @@ static struct group *new_group(struct vg_fleet *f, const char *name,
         return NULL;
     }
     f->st.groups++;
-    vg_info("model group created", "group=%s metrics=%zu window=%u", name, u, mp.window);
+    /* offered - metrics: what model.metrics or model.max_metrics left out of the model. */
+    vg_info("model group created", "group=%s metrics=%zu offered=%zu window=%u", name, u, k,
+            mp.window);
     return g;
 }
 
