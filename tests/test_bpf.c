@@ -46,6 +46,7 @@
 #ifdef VIGIL_HAVE_BPF
 #include <sys/utsname.h>
 
+#include "attach_forms.skel.h"
 #include "skipped_runs.skel.h"
 #include "vg_bpf_util.h"
 #include "vg_cgname.h"
@@ -965,6 +966,80 @@ static void skipped_runs_are_reported_exactly_as_missed_ps(void **state)
     skipped_runs_bpf__destroy(skel);
 }
 
+/* ---- choosing between two forms of an event's program ---- */
+
+/* Attaches tps[0] (an older form) or else tps[1] as vg_bpf_attach does for bpf_biolat's
+ * block_rq_issue, then makes 5 syscalls; returns the links' present bits and the runs seen. */
+static unsigned attach_forms(struct attach_forms_bpf *skel, const struct vg_bpf_tp *tps,
+                             __u64 runs[3])
+{
+    char err[VG_ERRLEN] = "";
+    unsigned present = 0;
+    struct vg_bpf_links links;
+    assert_int_equal(vg_bpf_select(skel->obj, "attach_forms", tps, 2, &present, err, sizeof err),
+                     0);
+    assert_int_equal(present, 3u); /* both forms' tracepoint exists */
+    if (vg_bpf_attach(skel->obj, "attach_forms", tps, 2, present, &links, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    __u64 before[3] = {skel->bss->runs_fits, skel->bss->runs_too_many, skel->bss->runs_current};
+    for (int i = 0; i < 5; i++)
+        (void)getppid();
+    runs[0] = skel->bss->runs_fits - before[0];
+    runs[1] = skel->bss->runs_too_many - before[1];
+    runs[2] = skel->bss->runs_current - before[2];
+    unsigned got = links.present;
+    assert_true((links.link[0] != NULL) == !!(got & 1u));
+    assert_true((links.link[1] != NULL) == !!(got & 2u));
+    vg_bpf_detach(&links);
+    return got;
+}
+
+/* bpf_biolat loads block_rq_issue's pre-5.11 two-argument form and its current one. Only a
+ * kernel of the current shape is at hand, so both outcomes are made on sys_enter instead
+ * (tests/bpf/attach_forms.bpf.c): an older form that fits is attached and the current one left
+ * out; one the kernel refuses gives way to the current one. Each counts its runs. */
+static void older_form_is_used_where_it_fits_else_the_current_one(void **state)
+{
+    (void)state;
+    static const struct vg_bpf_tp fits[] = {
+        {"form_fits", "raw_syscalls", "sys_enter", 1, NULL, 1},
+        {"form_current", "raw_syscalls", "sys_enter", 1, NULL, 0},
+    };
+    static const struct vg_bpf_tp too_many[] = {
+        {"form_too_many", "raw_syscalls", "sys_enter", 1, NULL, 1},
+        {"form_current", "raw_syscalls", "sys_enter", 1, NULL, 0},
+    };
+    char err[VG_ERRLEN] = "";
+    need_root();
+    if (vg_bpf_prepare("attach_forms", err, sizeof err) < 0)
+        fail_msg("%s", err);
+    struct attach_forms_bpf *skel = attach_forms_bpf__open();
+    assert_non_null(skel);
+    skel->rodata->target_tgid = (__u32)getpid();
+    int rc = attach_forms_bpf__load(skel);
+    if (rc != 0)
+        fail_msg("loading tests/bpf/attach_forms.bpf.c: %d", rc);
+
+    __u64 runs[3];
+    unsigned got = attach_forms(skel, fits, runs);
+    print_message("older form that fits: attached %#x, runs fits/too_many/current %llu/%llu/%llu\n",
+                  got, (unsigned long long)runs[0], (unsigned long long)runs[1],
+                  (unsigned long long)runs[2]);
+    assert_int_equal(got, 1u);
+    assert_true(runs[0] >= 5);
+    assert_int_equal(runs[2], 0);
+
+    got = attach_forms(skel, too_many, runs);
+    print_message("older form refused: attached %#x, runs fits/too_many/current %llu/%llu/%llu\n",
+                  got, (unsigned long long)runs[0], (unsigned long long)runs[1],
+                  (unsigned long long)runs[2]);
+    assert_int_equal(got, 2u);
+    assert_int_equal(runs[1], 0);
+    assert_true(runs[2] >= 5);
+    assert_int_equal(runs[0], 0); /* detached with the first links */
+    attach_forms_bpf__destroy(skel);
+}
+
 /* Every collector sends its missed_ps from the second tick on (the kernel here reports it). */
 static void every_collector_sends_its_missed_events(void **state)
 {
@@ -1193,6 +1268,7 @@ int main(void)
         cmocka_unit_test(missing_optional_tracepoint_leaves_only_its_metric_out),
         cmocka_unit_test(skipped_runs_are_reported_exactly_as_missed_ps),
         cmocka_unit_test(every_collector_sends_its_missed_events),
+        cmocka_unit_test(older_form_is_used_where_it_fits_else_the_current_one),
         cmocka_unit_test(all_five_encode_as_one_wire_message),
         cmocka_unit_test(collect_of_all_five_costs_well_under_the_tick_budget),
         cmocka_unit_test(minimal_btf_is_cached_small_and_reused),
