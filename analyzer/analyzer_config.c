@@ -84,6 +84,10 @@ static const struct vg_cfg_key keys[] = {
      "how long (event time) a series must stay anomalous before the alert fires"},
     {"alert.resolve_for", VG_CFG_DURATION, "5s", OFF(alert_resolve_for_ms), 0, 86400000, NULL,
      "how long it must stay below the threshold before the alert resolves (hysteresis)"},
+    {"alert.stale_after", VG_CFG_DURATION, "5m", OFF(alert_stale_after_ms), 0, 86400000, NULL,
+     "a series its host stopped reporting (a container gone, a cgroup out of the eBPF top 10) "
+     "is stale after this long (event time; at least 3 of the host's intervals): its firing "
+     "per-series alert resolves and rules read it as missing, as PromQL does; 0 = never"},
     {"alert.series", VG_CFG_STRING, "", OFF(alert_series), NOBOUND, NULL,
      "comma-separated shell globs of series to score and alert on; empty = all"},
     {"alert.severity", VG_CFG_STRING, "warning", OFF(alert_severity), NOBOUND, NULL,
@@ -172,6 +176,11 @@ static const struct vg_cfg_key keys[] = {
      "hosts tracked; messages of further hosts are counted and skipped"},
     {"limits.max_series_per_host", VG_CFG_INT, "10000", OFF(max_series_per_host), 1, 10000000, NULL,
      "series tracked per host; further series are counted and skipped"},
+    {"limits.series_idle", VG_CFG_DURATION, "1h", OFF(series_idle_ms), 0, 31536000000.0, NULL,
+     "a series its host has not reported for this long (event time; at least 10 of the host's "
+     "intervals) is forgotten, its detector state freed; if it comes back it warms up again. "
+     "Keeps memory and limits.max_series_per_host from filling with names that come and go; "
+     "0 = never"},
     {"embedded.partitions", VG_CFG_INT, "4", OFF(embedded_partitions), 1, 1000, NULL,
      "partitions of the topic on the embedded broker (--embedded-kafka)"},
     {"embedded.brokers", VG_CFG_INT, "1", OFF(embedded_brokers), 1, 9, NULL,

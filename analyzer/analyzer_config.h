@@ -37,6 +37,8 @@ struct analyzer_cfg {
     double alert_threshold;
     int64_t alert_for_ms;
     int64_t alert_resolve_for_ms;
+    int64_t alert_stale_after_ms;
+    int64_t series_idle_ms;
     char *alert_series;
     char *alert_severity;
     char *alert_group_by;

@@ -87,6 +87,13 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
             es.hosts_refused);
     counter(f, "vigil_series_refused_total", "Values of series beyond limits.max_series_per_host.",
             es.series_refused);
+    counter(f, "vigil_alerts_stale_resolved_total",
+            "Per-series alerts resolved because their host stopped reporting the series "
+            "(alert.stale_after).",
+            es.alerts_stale_resolved);
+    counter(f, "vigil_series_expired_total",
+            "Series forgotten after their host stopped reporting them (limits.series_idle).",
+            es.series_expired);
     counter(f, "vigil_hosts_cold_started_total",
             "Hosts first seen here without restored state: their series warm up.",
             es.hosts_cold_started);

@@ -419,6 +419,8 @@ static int open_engine(struct analyzer *a, char *err, size_t errlen)
         .severity = a->cfg.alert_severity,
         .max_hosts = (size_t)a->cfg.max_hosts,
         .max_series_per_host = (size_t)a->cfg.max_series_per_host,
+        .stale_ms = a->cfg.alert_stale_after_ms,
+        .idle_ms = a->cfg.series_idle_ms,
     };
     analyzer_detector_params(&a->cfg, &p.dp);
     return vg_engine_new(&a->engine, &p, err, errlen);

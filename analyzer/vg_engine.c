@@ -24,6 +24,7 @@ struct sample {
 struct series {
     struct vg_alert alert;
     double value, score;
+    int64_t seen_ms; /* event time of the host's last message that had it; 0 = not yet known */
     int warm;
     char fingerprint[17];
     /* History for rule windows: a ring of the samples of the last window_ms. */
@@ -39,6 +40,8 @@ struct host {
     uint64_t last_seq;
     int have_seq;
     int64_t last_ts_ms;
+    int64_t interval_ms; /* the agent's interval, from its latest message */
+    int64_t swept_ms;    /* last look for stale and idle series */
     double max_score;
     int scoring;             /* logged "scoring" once */
     int32_t partition;       /* input partition its messages arrive on; -1 unknown */
@@ -174,6 +177,22 @@ static struct series *get_series(struct vg_engine *e, struct host *h, const char
     return s;
 }
 
+/* How long a series of h may go unreported before it is stale (k = 3) or forgotten (k = 10):
+ * the configured time, but never fewer than k of the host's intervals, so that an agent with a
+ * long interval does not lose its series between two ticks. 0 = never. */
+static int64_t unreported_limit(int64_t ms, const struct host *h, int64_t k)
+{
+    if (ms <= 0)
+        return 0;
+    return h->interval_ms * k > ms ? h->interval_ms * k : ms;
+}
+
+static int is_stale(const struct vg_engine *e, const struct host *h, const struct series *s)
+{
+    int64_t lim = unreported_limit(e->p.stale_ms, h, 3);
+    return lim && s->seen_ms && h->last_ts_ms - s->seen_ms > lim;
+}
+
 static void notify(struct vg_engine *e, const struct vg_wire_msg *m, const char *name,
                    struct series *s, enum vg_alert_event ev, double score, double value,
                    vg_engine_notify_fn fn, void *ud)
@@ -268,7 +287,7 @@ static int env_scores(void *ud, vg_expr_series_fn fn, void *fnud)
         if (!m->keys[i])
             continue;
         const struct series *s = m->vals[i];
-        if (!s->warm)
+        if (!s->warm || is_stale(c->e, c->h, s))
             continue;
         int rc = fn(fnud, m->keys[i], s->score);
         if (rc)
@@ -288,8 +307,8 @@ static int env_value(void *ud, const char *name, double *out)
         return c->e->hm.score(c->e->hm.ud, c->host_name, model, out);
     }
     const struct series *s = vg_strmap_get(&c->h->series, name);
-    if (!s)
-        return -ENOENT;
+    if (!s || is_stale(c->e, c->h, s))
+        return -ENOENT; /* a series no longer reported is missing, as a stale one in PromQL */
     *out = s->value;
     return 0;
 }
@@ -630,6 +649,67 @@ static int labels_changed(const struct host *h, const struct vg_wire_msg *m)
     return 0;
 }
 
+static void free_series(void *v);
+
+/* Series a host no longer reports (a container gone, a cgroup out of the eBPF collectors' top 10,
+ * a disk removed): a firing built-in alert would otherwise fire for good and be re-sent to the
+ * receivers forever, and their state would pile up as names come and go. Looked at about 4 times
+ * per stale_ms of event time. */
+static void sweep(struct vg_engine *e, const struct vg_wire_msg *m, struct host *h,
+                  vg_engine_notify_fn fn, void *ud)
+{
+    int64_t stale = unreported_limit(e->p.stale_ms, h, 3);
+    int64_t idle = unreported_limit(e->p.idle_ms, h, 10);
+    int64_t every = stale ? stale / 4 : idle / 4;
+    if (!every || (h->swept_ms && m->ts_ms - h->swept_ms < every && m->ts_ms >= h->swept_ms))
+        return;
+    h->swept_ms = m->ts_ms;
+    char **gone = NULL;
+    size_t n_gone = 0;
+    for (size_t i = 0; i < h->series.cap; i++) {
+        if (!h->series.keys[i])
+            continue;
+        struct series *s = h->series.vals[i];
+        if (!s->seen_ms) { /* restored with its host: its age starts now */
+            s->seen_ms = m->ts_ms;
+            continue;
+        }
+        int64_t unseen = m->ts_ms - s->seen_ms;
+        int expire = idle && unseen > idle;
+        if (s->alert.state != VG_ALERT_INACTIVE && ((stale && unseen > stale) || expire)) {
+            if (s->alert.state == VG_ALERT_FIRING) {
+                e->st.alerts_stale_resolved++;
+                notify(e, m, h->series.keys[i], s, VG_ALERT_EV_RESOLVED, s->score, s->value, fn,
+                       ud);
+            }
+            s->alert = (struct vg_alert){0};
+        }
+        if (expire) {
+            char **g = realloc(gone, (n_gone + 1) * sizeof(*g));
+            if (!g)
+                break; /* tried again at the next sweep */
+            gone = g;
+            gone[n_gone++] = h->series.keys[i];
+        }
+    }
+    /* Deleting moves entries within the map, so the names were gathered first; each name is
+     * the map's own copy, valid until its own deletion. */
+    for (size_t i = 0; i < n_gone; i++) {
+        char name[VG_WIRE_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%s", gone[i]);
+        struct series *s = vg_strmap_del(&h->series, name);
+        if (!s)
+            continue;
+        free_series(s);
+        e->st.series--;
+        e->st.series_expired++;
+    }
+    if (n_gone)
+        vg_debug("series forgotten", "host=%s series=%zu unreported_for_ms=%lld", m->host, n_gone,
+                 (long long)idle);
+    free(gone);
+}
+
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud)
 {
@@ -654,6 +734,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     h->last_seq = m->seq;
     h->have_seq = 1;
     h->last_ts_ms = m->ts_ms;
+    h->interval_ms = m->interval_ms;
     h->max_score = 0;
     e->st.messages++;
 
@@ -679,6 +760,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
                      ? e->p.detector->update_at(s->det, &e->p.dp, m->ts_ms, x, &score)
                      : e->p.detector->update(s->det, &e->p.dp, x, &score);
         s->value = x;
+        s->seen_ms = m->ts_ms;
         if (e->window_ms > 0)
             hist_push(s, m->ts_ms, x, e->window_ms);
         if (rc == -EAGAIN) {
@@ -702,6 +784,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         if (ev != VG_ALERT_EV_NONE)
             notify(e, m, name, s, ev, score, x, fn, ud);
     }
+    sweep(e, m, h, fn, ud);
     if (e->rules && host_fit_rules(e, h) == 0)
         eval_rules(e, m->host, h, m->ts_ms, fn, ud);
     return 0;

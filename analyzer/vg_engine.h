@@ -25,6 +25,12 @@ struct vg_engine_params {
     int no_builtin;           /* turn the built-in per-series rule off (rule files replace it) */
     size_t max_hosts;         /* beyond this, new hosts are refused and counted */
     size_t max_series_per_host;
+    /* Event time after which a series its host no longer reports is stale: its firing built-in
+     * alert resolves and rules read it as missing (at least 3 of the host's intervals; 0 =
+     * never). */
+    int64_t stale_ms;
+    /* ... and after which it is forgotten, state freed (at least 10 intervals; 0 = never). */
+    int64_t idle_ms;
 };
 
 struct vg_engine_stats {
@@ -47,6 +53,8 @@ struct vg_engine_stats {
     /* Pending and firing rule alerts restored with their host (state topic), and those skipped
      * because this engine's rule set has no rule of that name. */
     uint64_t rule_states_restored, rule_states_skipped;
+    uint64_t alerts_stale_resolved; /* built-in alerts resolved because their series went stale */
+    uint64_t series_expired;        /* series forgotten after stale_ms/idle_ms unreported */
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);

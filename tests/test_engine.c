@@ -12,6 +12,7 @@
 
 #include "vg_engine.h"
 #include "vg_ewma.h"
+#include "vg_rule_load.h"
 #include "vg_seasonal.h"
 #include "vg_log.h"
 #include "vg_util.h"
@@ -82,6 +83,140 @@ static void feed(struct vg_engine *e, const char *host, uint64_t seq, double cpu
     assert_int_equal(vg_wire_msg_add_metric(&m, "load.1m", load, NULL, 0), 0);
     assert_int_equal(vg_engine_process(e, &m, record, s), expect_rc);
     vg_wire_msg_free(&m);
+}
+
+/* One tick of a host, at 1 s intervals, with the metrics given (NULL names end the list). */
+static void feed_some(struct vg_engine *e, uint64_t seq, const char *const *names,
+                      const double *values, struct seen *s)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    m.version = 1;
+    snprintf(m.host, sizeof(m.host), "web-1");
+    snprintf(m.boot, sizeof(m.boot), "boot-1");
+    m.seq = seq;
+    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    m.interval_ms = 1000;
+    for (size_t i = 0; names[i]; i++)
+        assert_int_equal(vg_wire_msg_add_metric(&m, names[i], values[i], NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, record, s), 0);
+    vg_wire_msg_free(&m);
+}
+
+static struct vg_engine *make_aging_engine(int64_t stale_ms, int64_t idle_ms)
+{
+    struct vg_engine_params p = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05,
+               .alpha_outlier = 0.005,
+               .warmup = 10,
+               .clip_k = 3,
+               .min_std_abs = 0.1,
+               .min_std_rel = 0},
+        .ap = {.threshold = 0.999, .for_ms = 2000, .resolve_for_ms = 2000},
+        .severity = "critical",
+        .max_hosts = 10,
+        .max_series_per_host = 100,
+        .stale_ms = stale_ms,
+        .idle_ms = idle_ms,
+    };
+    struct vg_engine *e = NULL;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&e, &p, err, sizeof(err)), 0);
+    return e;
+}
+
+/* A container's series alerts, then the container goes: without staleness the alert fired for
+ * good (and receivers got it re-sent for ever). It resolves once the series has gone unreported
+ * for stale_ms, is forgotten after idle_ms, and warms up from nothing if it comes back. */
+static void alert_of_a_series_no_longer_reported_resolves_and_the_series_is_forgotten(void **state)
+{
+    struct vg_engine *e = make_aging_engine(10000, 60000);
+    struct seen s = {0};
+    const char *both[] = {"cgroup.app.cpu_pct", "load.1m", NULL};
+    const char *load_only[] = {"load.1m", NULL};
+    uint64_t seq = 0;
+    for (int i = 0; i < 40; i++, seq++)
+        feed_some(e, seq, both, (double[]){5 + (i % 3) * 0.1, 0.5}, &s);
+    for (int i = 0; i < 4; i++, seq++)
+        feed_some(e, seq, both, (double[]){90, 0.5}, &s);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.status[0], "firing");
+    uint64_t last_seen = seq - 1;
+    while (s.n < 2 && seq < last_seen + 30)
+        feed_some(e, seq++, load_only, (double[]){0.5}, &s);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.status[1], "resolved");
+    assert_string_equal(s.series[1], "cgroup.app.cpu_pct");
+    assert_string_equal(s.fingerprint[1], s.fingerprint[0]);
+    /* Stale after 10 s, looked for every 2.5 s. */
+    int64_t after_ms = s.ends[1] - (1700000000000LL + (int64_t)last_seen * 1000);
+    print_message("resolved %lld ms after the series was last reported\n", (long long)after_ms);
+    assert_true(after_ms > 10000 && after_ms <= 13000);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.alerts_stale_resolved, 1);
+    assert_int_equal(st.firing, 0);
+    assert_int_equal(st.series, 2);
+
+    while (st.series == 2 && seq < last_seen + 120) {
+        feed_some(e, seq++, load_only, (double[]){0.5}, &s);
+        vg_engine_get_stats(e, &st);
+    }
+    int64_t forgotten_after = (int64_t)(seq - 1 - last_seen);
+    print_message("forgotten %lld s after it was last reported\n", (long long)forgotten_after);
+    assert_int_equal(st.series, 1);
+    assert_int_equal(st.series_expired, 1);
+    assert_true(forgotten_after > 60 && forgotten_after <= 63);
+    assert_int_equal(s.n, 2); /* nothing more was sent */
+
+    /* Back again: a new series that learns before it scores, even at a value that alerted. */
+    uint64_t warming = st.samples_warming;
+    feed_some(e, seq++, both, (double[]){90, 0.5}, &s);
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.series, 2);
+    assert_int_equal(st.samples_warming, warming + 1);
+    vg_engine_free(e);
+}
+
+/* A rule reading a series the host stopped reporting: the last value would keep it true for
+ * good; once the series is stale it is missing, as an absent series is, and the alert resolves.
+ * A series that comes back within stale_ms is not touched. */
+static void rules_read_a_stale_series_as_missing(void **state)
+{
+    struct vg_engine *e = make_aging_engine(10000, 0);
+    struct vg_rule_set *set = NULL;
+    char err[2048];
+    const char *y = "rules:\n"
+                    "  - name: Hot\n"
+                    "    when: value(\"cgroup.app.cpu_pct\") > 80\n";
+    if (vg_rule_set_load_buffer("t.yaml", y, strlen(y), &set, err, sizeof(err)))
+        fail_msg("%s", err);
+    struct seen s = {0};
+    assert_int_equal(vg_engine_set_rules(e, set, record, &s), 0);
+    const char *both[] = {"cgroup.app.cpu_pct", "load.1m", NULL};
+    const char *load_only[] = {"load.1m", NULL};
+    uint64_t seq = 0;
+    feed_some(e, seq++, both, (double[]){90, 0.5}, &s);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.status[0], "firing");
+    /* Gaps shorter than stale_ms change nothing. */
+    for (int gap = 0; gap < 3; gap++) {
+        for (int i = 0; i < 8; i++)
+            feed_some(e, seq++, load_only, (double[]){0.5}, &s);
+        feed_some(e, seq++, both, (double[]){90, 0.5}, &s);
+    }
+    assert_int_equal(s.n, 1);
+    uint64_t last_seen = seq - 1;
+    while (s.n < 2 && seq < last_seen + 30)
+        feed_some(e, seq++, load_only, (double[]){0.5}, &s);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.status[1], "resolved");
+    print_message("rule alert resolved %llu s after the series was last reported\n",
+                  (unsigned long long)(seq - 1 - last_seen));
+    assert_true(seq - 1 - last_seen > 10 && seq - 1 - last_seen <= 13);
+    vg_engine_free(e);
+    vg_rule_set_free(set);
 }
 
 static void level_shift_fires_once_then_resolves_with_same_fingerprint(void **state)
@@ -349,6 +484,8 @@ int main(void)
     vg_log_init("test", VG_LOG_WARN, 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(level_shift_fires_once_then_resolves_with_same_fingerprint),
+        cmocka_unit_test(alert_of_a_series_no_longer_reported_resolves_and_the_series_is_forgotten),
+        cmocka_unit_test(rules_read_a_stale_series_as_missing),
         cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
         cmocka_unit_test(series_outside_the_globs_are_not_scored),
         cmocka_unit_test(hosts_beyond_the_limit_are_counted_not_tracked),

@@ -39,6 +39,8 @@ int vg_ctl_engine_new(const struct analyzer_cfg *c, const char *rules_dir, struc
         .severity = c->alert_severity,
         .max_hosts = (size_t)c->max_hosts,
         .max_series_per_host = (size_t)c->max_series_per_host,
+        .stale_ms = c->alert_stale_after_ms,
+        .idle_ms = c->series_idle_ms,
     };
     analyzer_detector_params(c, &p.dp);
     int rc = vg_engine_new(out, &p, err, errlen);
