@@ -94,6 +94,12 @@ static const struct vg_cfg_key keys[] = {
     {"local.max_series", VG_CFG_INT, "1000", OFF(local_max_series), 1, 1000000, NULL,
      "local guard: series scored at most (the first seen); further ones are counted in "
      "local_refused and logged once"},
+    {"local.stale_after", VG_CFG_DURATION, "5m", OFF(local_stale_after_ms), 0, 86400000, NULL,
+     "local guard: a series the agent stopped sending (a cgroup gone) is stale after this long "
+     "(at least 3 intervals): its firing local alert resolves; 0 = never"},
+    {"local.series_idle", VG_CFG_DURATION, "1h", OFF(local_series_idle_ms), 0, 31536000000.0, NULL,
+     "local guard: a series not sent for this long (at least 10 intervals) is forgotten, so "
+     "names that come and go do not fill local.max_series; 0 = never"},
     {"local.when", VG_CFG_STRING, "outage", OFF(local_when), NOBOUND, NULL,
      "local guard: when a firing local alert is sent to local.webhook.url. `outage`: only while "
      "Kafka is not taking this agent's messages, that is messages are waiting (in memory or the "

@@ -39,6 +39,8 @@ struct agent_cfg {
     int64_t local_resolve_for_ms;
     int64_t local_warmup;
     int64_t local_max_series;
+    int64_t local_stale_after_ms;
+    int64_t local_series_idle_ms;
     char *local_when;
     int64_t local_outage_after_ms;
     char *local_webhook_url;

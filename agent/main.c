@@ -456,13 +456,15 @@ static const char *local_stats(struct agent *a, char *buf, size_t n)
     snprintf(buf, n,
              " local_series=%llu local_scored=%llu local_fired=%llu local_resolved=%llu "
              "local_firing=%llu local_sent=%llu local_delivered=%llu local_failed=%llu "
-             "local_queued=%llu local_not_sent=%llu local_refused=%llu local_outages=%llu",
+             "local_queued=%llu local_not_sent=%llu local_refused=%llu local_outages=%llu "
+             "local_stale_resolved=%llu local_expired=%llu",
              (unsigned long long)ls.series, (unsigned long long)ls.scored,
              (unsigned long long)ls.fired, (unsigned long long)ls.resolved,
              (unsigned long long)ls.firing, (unsigned long long)ls.sent,
              (unsigned long long)as.delivered, (unsigned long long)(as.dropped + ls.send_failed),
              (unsigned long long)as.queued, (unsigned long long)ls.not_sent,
-             (unsigned long long)ls.refused, (unsigned long long)ls.outages);
+             (unsigned long long)ls.refused, (unsigned long long)ls.outages,
+             (unsigned long long)ls.stale_resolved, (unsigned long long)ls.expired);
     return buf;
 }
 
@@ -545,6 +547,8 @@ static int open_local(struct agent *a, char *err, size_t errlen)
         .when = strcmp(c->local_when, "always") == 0 ? VG_LOCAL_WHEN_ALWAYS : VG_LOCAL_WHEN_OUTAGE,
         .outage_after_ms = c->local_outage_after_ms,
         .max_series = (size_t)c->local_max_series,
+        .stale_ms = c->local_stale_after_ms,
+        .idle_ms = c->local_series_idle_ms,
     };
     int rc = vg_local_new(&a->local, &lc, a->host, has_url ? local_send : NULL, a, err, errlen);
     if (rc < 0)

@@ -19,6 +19,8 @@ enum sent_state { UNSENT = 0, SENT, REFUSED };
 struct series {
     struct vg_alert alert;
     enum sent_state sent;
+    int64_t seen_ms;     /* event time of the last tick that had it */
+    double score, value; /* as then, for a resolve sent because it went stale */
     char fingerprint[17];
     /* Detector state, detector->state_size bytes; aligned for any model's doubles. */
     _Alignas(max_align_t) unsigned char det[];
@@ -38,6 +40,7 @@ struct vg_local {
     int64_t last_ok_ms;       /* monotonic: the last successful delivery report (or creation) */
     int64_t waiting_since_ms; /* monotonic: since when messages have been waiting; 0: none */
     int down;
+    int64_t swept_ms; /* event time of the last look for stale series */
     struct vg_local_stats st;
 };
 
@@ -230,6 +233,78 @@ static int send_one(struct vg_local *l, const struct vg_wire_msg *m, const char 
     return 1;
 }
 
+/* A firing alert ended (its score recovered, or its series went stale): logged, counted, and
+ * its resolve sent when its firing was. */
+static void resolved(struct vg_local *l, const struct vg_wire_msg *m, const char *name,
+                     struct series *s, double score, double value, const char *why)
+{
+    char q[256];
+    l->st.resolved++;
+    l->st.firing--;
+    vg_info("local alert resolved",
+            "series=%s score=%.6f value=%.6g fingerprint=%s was_sent=%d why=%s",
+            vg_log_quote(q, sizeof(q), name), score, value, s->fingerprint, s->sent == SENT, why);
+    if (s->sent == SENT && l->send)
+        send_one(l, m, name, s, 0, score, value);
+    else if (s->sent == UNSENT)
+        l->st.not_sent++;
+    s->sent = UNSENT;
+}
+
+/* How long a series may go unsent before it is stale (k = 3) or forgotten (k = 10): the
+ * configured time, never fewer than k of the agent's intervals; 0 = never. */
+static int64_t unsent_limit(int64_t ms, int64_t interval_ms, int64_t k)
+{
+    if (ms <= 0)
+        return 0;
+    return interval_ms * k > ms ? interval_ms * k : ms;
+}
+
+/* Series the agent no longer sends (a cgroup or disk gone): a firing alert of one would never
+ * resolve, and their state would fill max_series as names come and go. Looked at about 4 times
+ * per stale_ms of event time. */
+static void sweep(struct vg_local *l, const struct vg_wire_msg *m)
+{
+    int64_t stale = unsent_limit(l->cfg.stale_ms, m->interval_ms, 3);
+    int64_t idle = unsent_limit(l->cfg.idle_ms, m->interval_ms, 10);
+    int64_t every = stale ? stale / 4 : idle / 4;
+    if (!every || (l->swept_ms && m->ts_ms - l->swept_ms < every && m->ts_ms >= l->swept_ms))
+        return;
+    l->swept_ms = m->ts_ms;
+    char **gone = NULL;
+    size_t n_gone = 0;
+    for (size_t i = 0; i < l->series.cap; i++) {
+        if (!l->series.keys[i])
+            continue;
+        struct series *s = l->series.vals[i];
+        int64_t unseen = m->ts_ms - s->seen_ms;
+        int expire = idle && unseen > idle;
+        if (s->alert.state != VG_ALERT_INACTIVE && ((stale && unseen > stale) || expire)) {
+            if (s->alert.state == VG_ALERT_FIRING) {
+                l->st.stale_resolved++;
+                resolved(l, m, l->series.keys[i], s, s->score, s->value, "series_not_sent");
+            }
+            s->alert = (struct vg_alert){0};
+        }
+        if (expire) {
+            char **g = realloc(gone, (n_gone + 1) * sizeof(*g));
+            if (!g)
+                break; /* tried again at the next sweep */
+            gone = g;
+            gone[n_gone++] = l->series.keys[i];
+        }
+    }
+    /* Deleting moves entries within the map, so the names were gathered first. */
+    for (size_t i = 0; i < n_gone; i++) {
+        char name[VG_WIRE_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%s", gone[i]);
+        free(vg_strmap_del(&l->series, name));
+        l->st.expired++;
+    }
+    l->st.series = l->series.n;
+    free(gone);
+}
+
 void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_ms,
                    uint64_t waiting)
 {
@@ -243,6 +318,7 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
         struct series *s = get_series(l, name);
         if (!s)
             continue;
+        s->seen_ms = m->ts_ms;
         double score = 0;
         int rc = l->det->update_at ? l->det->update_at(s->det, &l->cfg.dp, m->ts_ms, value, &score)
                                    : l->det->update(s->det, &l->cfg.dp, value, &score);
@@ -253,6 +329,8 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
             continue;
         }
         l->st.scored++;
+        s->score = score;
+        s->value = value;
         enum vg_alert_event ev = vg_alert_step(&s->alert, &l->cfg.ap, score, m->ts_ms);
         if (ev == VG_ALERT_EV_FIRED) {
             l->st.fired++;
@@ -262,23 +340,14 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
                     "series=%s score=%.6f value=%.6g fingerprint=%s kafka_down=%d",
                     vg_log_quote(q, sizeof(q), name), score, value, s->fingerprint, l->down);
         } else if (ev == VG_ALERT_EV_RESOLVED) {
-            l->st.resolved++;
-            l->st.firing--;
-            vg_info("local alert resolved",
-                    "series=%s score=%.6f value=%.6g fingerprint=%s was_sent=%d",
-                    vg_log_quote(q, sizeof(q), name), score, value, s->fingerprint,
-                    s->sent == SENT);
-            if (s->sent == SENT && l->send)
-                send_one(l, m, name, s, 0, score, value);
-            else if (s->sent == UNSENT)
-                l->st.not_sent++;
-            s->sent = UNSENT;
+            resolved(l, m, name, s, score, value, "score_recovered");
         }
         /* Level-triggered: an alert firing when the gate opens is sent then, so an anomaly that
          * began just before Kafka stopped taking messages is not lost between the two. */
         if (s->alert.state == VG_ALERT_FIRING && s->sent == UNSENT && gate && l->send)
             s->sent = send_one(l, m, name, s, 1, score, value) ? SENT : REFUSED;
     }
+    sweep(l, m);
 }
 
 void vg_local_get_stats(const struct vg_local *l, struct vg_local_stats *out)

@@ -44,21 +44,26 @@ struct vg_local_cfg {
     enum vg_local_when when;
     int64_t outage_after_ms;
     size_t max_series; /* series tracked at most; beyond, new ones are refused (counted) */
+    /* Event time after which a series the agent no longer sends is stale (its firing alert
+     * resolves; at least 3 intervals) and forgotten (at least 10 intervals); 0 = never. */
+    int64_t stale_ms, idle_ms;
     const char *severity;
 };
 
 struct vg_local_stats {
-    uint64_t series;      /* tracked now */
-    uint64_t refused;     /* series not tracked: max_series reached or out of memory */
-    uint64_t scored;      /* values scored (past warm-up) */
-    uint64_t invalid;     /* values the detector refused (non-finite) */
-    uint64_t fired;       /* firing transitions of the state machine */
-    uint64_t resolved;    /* resolving transitions */
-    uint64_t firing;      /* firing now */
-    uint64_t sent;        /* notifications accepted by the send callback (firing + resolved) */
-    uint64_t send_failed; /* notifications the send callback refused (queue full, no memory) */
-    uint64_t not_sent;    /* alerts that fired and resolved unsent: the gate was closed */
-    uint64_t outages;     /* outages begun */
+    uint64_t series;         /* tracked now */
+    uint64_t refused;        /* series not tracked: max_series reached or out of memory */
+    uint64_t scored;         /* values scored (past warm-up) */
+    uint64_t invalid;        /* values the detector refused (non-finite) */
+    uint64_t fired;          /* firing transitions of the state machine */
+    uint64_t resolved;       /* resolving transitions */
+    uint64_t firing;         /* firing now */
+    uint64_t sent;           /* notifications accepted by the send callback (firing + resolved) */
+    uint64_t send_failed;    /* notifications the send callback refused (queue full, no memory) */
+    uint64_t not_sent;       /* alerts that fired and resolved unsent: the gate was closed */
+    uint64_t outages;        /* outages begun */
+    uint64_t stale_resolved; /* alerts resolved because their series was no longer sent */
+    uint64_t expired;        /* series forgotten after idle_ms unsent */
 };
 
 /* Hands one notification to delivery; 0 when accepted, negative errno when refused. The

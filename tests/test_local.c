@@ -259,6 +259,70 @@ static void outage_gate_sends_only_while_kafka_is_down(void **state)
     vg_local_free(l);
 }
 
+/* One tick at 1 s intervals with the named metric at v, plus load.1m steady. */
+static void tick2(struct vg_local *l, int64_t i, const char *name, double v)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof m.host, "%s", HOST);
+    m.ts_ms = T0 + i * 1000LL;
+    m.interval_ms = 1000;
+    assert_int_equal(vg_wire_msg_add_metric(&m, "load.1m", 0.5, NULL, 0), 0);
+    if (name)
+        assert_int_equal(vg_wire_msg_add_metric(&m, name, v, NULL, 0), 0);
+    vg_local_tick(l, &m, i * 1000LL, 0);
+    vg_wire_msg_free(&m);
+}
+
+/* A cgroup's series fires and was sent (when=always), then the cgroup goes: its resolve is sent
+ * once the series is stale, rather than never, and the series is forgotten later, freeing its
+ * place under max_series. */
+static void alert_of_a_series_no_longer_sent_resolves_then_the_series_is_forgotten(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.stale_ms = 20000;
+    c.idle_ms = 60000;
+    struct capture cap = {0};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    const char *cg = "cgroup.app.cpu_pct";
+    int64_t i = 0;
+    for (; i < 30; i++)
+        tick2(l, i, cg, 5);
+    for (; i < 36; i++)
+        tick2(l, i, cg, 95);
+    assert_int_equal(cap.n, 1);
+    assert_string_equal(cap.v[0].status, "firing");
+    int64_t last = i - 1;
+    while (cap.n < 2 && i < last + 60)
+        tick2(l, i++, NULL, 0);
+    assert_int_equal(cap.n, 2);
+    assert_string_equal(cap.v[1].status, "resolved");
+    assert_string_equal(cap.v[1].series, cg);
+    assert_string_equal(cap.v[1].fingerprint, cap.v[0].fingerprint);
+    assert_true(cap.v[1].value == 95);
+    int64_t after = cap.v[1].ends_at - (T0 + last * 1000);
+    print_message("resolve sent %lld ms after the series was last sent\n", (long long)after);
+    assert_true(after > 20000 && after <= 25000);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.stale_resolved, 1);
+    assert_int_equal(st.firing, 0);
+    assert_int_equal(st.series, 2);
+    while (st.series == 2 && i < last + 200) {
+        tick2(l, i++, NULL, 0);
+        vg_local_get_stats(l, &st);
+    }
+    print_message("forgotten %lld s after it was last sent\n", (long long)(i - 1 - last));
+    assert_int_equal(st.series, 1);
+    assert_int_equal(st.expired, 1);
+    assert_true(i - 1 - last > 60 && i - 1 - last <= 65);
+    assert_int_equal(cap.n, 2);
+    vg_local_free(l);
+}
+
 static void idle_agent_with_old_delivery_is_not_an_outage(void **state)
 {
     (void)state;
@@ -354,6 +418,7 @@ int main(void)
         cmocka_unit_test(fires_after_for_and_resolves_after_resolve_for),
         cmocka_unit_test(outage_gate_sends_only_while_kafka_is_down),
         cmocka_unit_test(idle_agent_with_old_delivery_is_not_an_outage),
+        cmocka_unit_test(alert_of_a_series_no_longer_sent_resolves_then_the_series_is_forgotten),
         cmocka_unit_test(refused_notification_is_counted_not_retried),
         cmocka_unit_test(series_beyond_max_are_refused_and_counted),
         cmocka_unit_test(seasonal_model_scores_with_event_time),
