@@ -251,22 +251,13 @@ static void resolved(struct vg_local *l, const struct vg_wire_msg *m, const char
     s->sent = UNSENT;
 }
 
-/* How long a series may go unsent before it is stale (k = 3) or forgotten (k = 10): the
- * configured time, never fewer than k of the agent's intervals; 0 = never. */
-static int64_t unsent_limit(int64_t ms, int64_t interval_ms, int64_t k)
-{
-    if (ms <= 0)
-        return 0;
-    return interval_ms * k > ms ? interval_ms * k : ms;
-}
-
 /* Series the agent no longer sends (a cgroup or disk gone): a firing alert of one would never
  * resolve, and their state would fill max_series as names come and go. Looked at about 4 times
  * per stale_ms of event time. */
 static void sweep(struct vg_local *l, const struct vg_wire_msg *m)
 {
-    int64_t stale = unsent_limit(l->cfg.stale_ms, m->interval_ms, 3);
-    int64_t idle = unsent_limit(l->cfg.idle_ms, m->interval_ms, 10);
+    int64_t stale = vg_alert_unreported_limit(l->cfg.stale_ms, m->interval_ms, 3);
+    int64_t idle = vg_alert_unreported_limit(l->cfg.idle_ms, m->interval_ms, 10);
     int64_t every = stale ? stale / 4 : idle / 4;
     if (!every || (l->swept_ms && m->ts_ms - l->swept_ms < every && m->ts_ms >= l->swept_ms))
         return;

@@ -177,19 +177,9 @@ static struct series *get_series(struct vg_engine *e, struct host *h, const char
     return s;
 }
 
-/* How long a series of h may go unreported before it is stale (k = 3) or forgotten (k = 10):
- * the configured time, but never fewer than k of the host's intervals, so that an agent with a
- * long interval does not lose its series between two ticks. 0 = never. */
-static int64_t unreported_limit(int64_t ms, const struct host *h, int64_t k)
-{
-    if (ms <= 0)
-        return 0;
-    return h->interval_ms * k > ms ? h->interval_ms * k : ms;
-}
-
 static int is_stale(const struct vg_engine *e, const struct host *h, const struct series *s)
 {
-    int64_t lim = unreported_limit(e->p.stale_ms, h, 3);
+    int64_t lim = vg_alert_unreported_limit(e->p.stale_ms, h->interval_ms, 3);
     return lim && s->seen_ms && h->last_ts_ms - s->seen_ms > lim;
 }
 
@@ -658,8 +648,8 @@ static void free_series(void *v);
 static void sweep(struct vg_engine *e, const struct vg_wire_msg *m, struct host *h,
                   vg_engine_notify_fn fn, void *ud)
 {
-    int64_t stale = unreported_limit(e->p.stale_ms, h, 3);
-    int64_t idle = unreported_limit(e->p.idle_ms, h, 10);
+    int64_t stale = vg_alert_unreported_limit(e->p.stale_ms, h->interval_ms, 3);
+    int64_t idle = vg_alert_unreported_limit(e->p.idle_ms, h->interval_ms, 10);
     int64_t every = stale ? stale / 4 : idle / 4;
     if (!every || (h->swept_ms && m->ts_ms - h->swept_ms < every && m->ts_ms >= h->swept_ms))
         return;

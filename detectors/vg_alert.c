@@ -44,3 +44,10 @@ enum vg_alert_event vg_alert_step(struct vg_alert *a, const struct vg_alert_para
     }
     return VG_ALERT_EV_NONE;
 }
+
+int64_t vg_alert_unreported_limit(int64_t ms, int64_t interval_ms, int64_t k)
+{
+    if (ms <= 0)
+        return 0;
+    return interval_ms * k > ms ? interval_ms * k : ms;
+}

@@ -29,6 +29,12 @@ struct vg_alert {
     int64_t below_since; /* while firing: when the score first fell below; 0 = not below */
 };
 
+/* How long a series may go unreported before it counts as gone: ms, but never fewer than k of
+ * its host's intervals (an agent with a long interval must not lose its series between two
+ * ticks); 0 when ms is 0 (never). The analyzer and the local guard resolve the alert of a series
+ * unreported for k = 3 and forget the series at k = 10. */
+int64_t vg_alert_unreported_limit(int64_t ms, int64_t interval_ms, int64_t k);
+
 /* Feeds one score at event time ts_ms; returns the transition it caused, if any. */
 enum vg_alert_event vg_alert_step(struct vg_alert *a, const struct vg_alert_params *p, double score,
                                   int64_t ts_ms);
