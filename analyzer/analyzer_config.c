@@ -88,6 +88,11 @@ static const struct vg_cfg_key keys[] = {
      "a series its host stopped reporting (a container gone, a cgroup out of the eBPF top 10) "
      "is stale after this long (event time; at least 3 of the host's intervals): its firing "
      "per-series alert resolves and rules read it as missing, as PromQL does; 0 = never"},
+    {"alert.host_silent_after", VG_CFG_DURATION, "5m", OFF(alert_host_silent_ms), 0, 86400000, NULL,
+     "a host whose messages stop arriving for this long (wall clock; at least 3 of its "
+     "intervals) fires the host_silent alert, resolved by its next message; only while other "
+     "hosts' messages still arrive, so a stalled broker or consumer does not page for every "
+     "host; 0 = off"},
     {"alert.series", VG_CFG_STRING, "", OFF(alert_series), NOBOUND, NULL,
      "comma-separated shell globs of series to score and alert on; empty = all"},
     {"alert.severity", VG_CFG_STRING, "warning", OFF(alert_severity), NOBOUND, NULL,

@@ -91,6 +91,9 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
             "Per-series alerts resolved because their host stopped reporting the series "
             "(alert.stale_after).",
             es.alerts_stale_resolved);
+    gauge(f, "vigil_hosts_silent",
+          "Hosts whose host_silent alert fires now (alert.host_silent_after).",
+          (double)es.hosts_silent);
     counter(f, "vigil_series_expired_total",
             "Series forgotten after their host stopped reporting them (limits.series_idle).",
             es.series_expired);

@@ -420,6 +420,7 @@ static int open_engine(struct analyzer *a, char *err, size_t errlen)
         .max_hosts = (size_t)a->cfg.max_hosts,
         .max_series_per_host = (size_t)a->cfg.max_series_per_host,
         .stale_ms = a->cfg.alert_stale_after_ms,
+        .silent_ms = a->cfg.alert_host_silent_ms,
         .idle_ms = a->cfg.series_idle_ms,
     };
     analyzer_detector_params(&a->cfg, &p.dp);
@@ -493,6 +494,7 @@ static void run_loop(struct analyzer *a)
         if (now >= next_tick) { /* group waits, silences, repeats, scaling policies */
             pthread_mutex_lock(&a->lock);
             analyzer_tick(a);
+            vg_engine_check_silent(a->engine, analyzer_on_event, a);
             analyzer_models_tick(a, now); /* model checkpoints */
             pthread_mutex_unlock(&a->lock);
             next_tick = now + 100;

@@ -40,8 +40,11 @@ struct host {
     uint64_t last_seq;
     int have_seq;
     int64_t last_ts_ms;
-    int64_t interval_ms; /* the agent's interval, from its latest message */
-    int64_t swept_ms;    /* last look for stale and idle series */
+    int64_t interval_ms;  /* the agent's interval, from its latest message */
+    int64_t swept_ms;     /* last look for stale and idle series */
+    int64_t arrived_ms;   /* wall clock when its latest message was processed; 0 = restored */
+    int64_t silent_since; /* wall clock its host_silent alert fired; 0 = not firing */
+    char silent_fp[17];
     double max_score;
     int scoring;             /* logged "scoring" once */
     int32_t partition;       /* input partition its messages arrive on; -1 unknown */
@@ -69,6 +72,8 @@ struct vg_engine {
     const struct vg_rule_set *rules;
     int64_t window_ms; /* history kept per series */
     int64_t latest_ts;
+    int64_t last_arrival_ms; /* wall clock of the latest message of any host */
+    int64_t silent_checked_ms;
     struct vg_engine_host_models hm; /* host models rules may read; score NULL = none */
 };
 
@@ -81,6 +86,8 @@ int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char
     if (!e)
         return -ENOMEM;
     e->p = *p;
+    if (!e->p.clock)
+        e->p.clock = vg_now_ms;
     e->severity = strdup(p->severity ? p->severity : "warning");
     if (!e->severity)
         goto nomem;
@@ -641,6 +648,56 @@ static int labels_changed(const struct host *h, const struct vg_wire_msg *m)
 
 static void free_series(void *v);
 
+/* A host_silent transition: labels as the host last sent them; value = seconds without a
+ * message. */
+static void notify_silent(struct vg_engine *e, const char *host, struct host *h, int fired,
+                          int64_t now, vg_engine_notify_fn fn, void *ud)
+{
+    const char *keys[64], *vals[64];
+    size_t nl = h->labels.n < 64 ? h->labels.n : 64;
+    for (size_t i = 0; i < nl; i++) {
+        keys[i] = h->labels.items[i].key;
+        vals[i] = h->labels.items[i].value;
+    }
+    double silent_s = (double)(now - h->arrived_ms) / 1000.0;
+    char summary[512];
+    if (fired)
+        snprintf(summary, sizeof(summary), "%s: no metrics for %.0f s", host, silent_s);
+    else
+        snprintf(summary, sizeof(summary), "%s: metrics arrive again", host);
+    struct vg_notification n = {
+        .status = fired ? "firing" : "resolved",
+        .alertname = VG_ENGINE_SILENT_ALERT,
+        .host = host,
+        .fingerprint = h->silent_fp,
+        .severity = e->severity,
+        .score = NAN,
+        .value = fired ? silent_s : 0,
+        .threshold = (double)e->p.silent_ms / 1000.0,
+        .starts_at_ms = h->silent_since,
+        .ends_at_ms = fired ? 0 : now,
+        .event_ts_ms = h->last_ts_ms,
+        .accepted_ms = vg_now_ms(),
+        .label_keys = keys,
+        .label_values = vals,
+        .n_labels = nl,
+        .summary = summary,
+    };
+    if (fired) {
+        e->st.alerts_fired++;
+        e->st.firing++;
+        e->st.hosts_silent++;
+    } else {
+        e->st.alerts_resolved++;
+        e->st.firing--;
+        e->st.hosts_silent--;
+    }
+    vg_log(fired ? VG_LOG_WARN : VG_LOG_INFO, fired ? "host silent" : "host reports again",
+           "host=%s silent_s=%.0f fingerprint=%s", host, silent_s, h->silent_fp);
+    if (fn)
+        fn(ud, &n);
+}
+
 /* Series a host no longer reports (a container gone, a cgroup out of the eBPF collectors' top 10,
  * a disk removed): a firing built-in alert would otherwise fire for good and be re-sent to the
  * receivers forever, and their state would pile up as names come and go. Looked at about 4 times
@@ -725,6 +782,11 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     h->have_seq = 1;
     h->last_ts_ms = m->ts_ms;
     h->interval_ms = m->interval_ms;
+    h->arrived_ms = e->last_arrival_ms = e->p.clock();
+    if (h->silent_since) {
+        notify_silent(e, m->host, h, 0, h->arrived_ms, fn, ud);
+        h->silent_since = 0;
+    }
     h->max_score = 0;
     e->st.messages++;
 
@@ -778,6 +840,32 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     if (e->rules && host_fit_rules(e, h) == 0)
         eval_rules(e, m->host, h, m->ts_ms, fn, ud);
     return 0;
+}
+
+void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *ud)
+{
+    int64_t now = e->p.clock();
+    if (!e->p.silent_ms ||
+        (e->silent_checked_ms && now - e->silent_checked_ms < 1000 && now >= e->silent_checked_ms))
+        return;
+    e->silent_checked_ms = now;
+    /* Nothing arrives from anyone: the consumer or the broker is stalled, not every host. */
+    int flowing = e->last_arrival_ms && now - e->last_arrival_ms <= e->p.silent_ms / 2;
+    for (size_t i = 0; i < e->hosts.cap; i++) {
+        if (!e->hosts.keys[i])
+            continue;
+        struct host *h = e->hosts.vals[i];
+        if (!h->arrived_ms) { /* restored with its partition: its silence starts now */
+            h->arrived_ms = now;
+            continue;
+        }
+        int64_t lim = vg_alert_unreported_limit(e->p.silent_ms, h->interval_ms, 3);
+        if (!h->silent_since && flowing && now - h->arrived_ms > lim) {
+            h->silent_since = now;
+            fingerprint(h->silent_fp, e->hosts.keys[i], VG_ENGINE_SILENT_ALERT);
+            notify_silent(e, e->hosts.keys[i], h, 1, now, fn, ud);
+        }
+    }
 }
 
 void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out)
@@ -878,6 +966,10 @@ static void remove_host(struct vg_engine *e, const char *name)
     for (size_t i = 0; i < h->n_rs; i++)
         if (h->rs[i].st.state == VG_RULE_STATE_FIRING && e->st.firing)
             e->st.firing--;
+    if (h->silent_since && e->st.firing) {
+        e->st.firing--;
+        e->st.hosts_silent--;
+    }
     e->st.series -= h->series.n;
     e->st.hosts--;
     e->st.hosts_released++;

@@ -31,6 +31,11 @@ struct vg_engine_params {
     int64_t stale_ms;
     /* ... and after which it is forgotten, state freed (at least 10 intervals; 0 = never). */
     int64_t idle_ms;
+    /* Wall-clock time without a message after which a host fires the `host_silent` alert
+     * (vg_engine_check_silent; at least 3 of its intervals); 0 = off. */
+    int64_t silent_ms;
+    /* Wall clock in ms (tests pass their own); NULL = vg_now_ms. */
+    int64_t (*clock)(void);
 };
 
 struct vg_engine_stats {
@@ -55,6 +60,7 @@ struct vg_engine_stats {
     uint64_t rule_states_restored, rule_states_skipped;
     uint64_t alerts_stale_resolved; /* built-in alerts resolved because their series went stale */
     uint64_t series_expired;        /* series forgotten after stale_ms/idle_ms unreported */
+    uint64_t hosts_silent;          /* hosts whose host_silent alert fires now */
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);
@@ -71,6 +77,14 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
                       void *ud);
 
 void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out);
+
+/* The alert of a host that stopped sending (VG_ENGINE_SILENT_ALERT): fires for a host whose last
+ * message arrived more than silent_ms ago (wall clock; at least 3 of its intervals), and only
+ * while other hosts' messages still arrive (within silent_ms / 2), so that a stalled consumer or
+ * broker does not page for every host at once. The host's next message resolves it. Call about
+ * once a second; it looks at the hosts at most once a second. */
+#define VG_ENGINE_SILENT_ALERT "host_silent"
+void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *ud);
 
 /* What the API shows of one host. */
 struct vg_engine_host {

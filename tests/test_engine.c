@@ -25,6 +25,7 @@ struct seen {
     double score[8], value[8];
     int64_t starts[8], ends[8];
     char label_env[8][16];
+    char alertname[8][32], host[8][32];
 };
 
 static void record(void *ud, const struct vg_notification *n)
@@ -33,7 +34,9 @@ static void record(void *ud, const struct vg_notification *n)
     if (s->n >= 8)
         return;
     snprintf(s->status[s->n], 16, "%s", n->status);
-    snprintf(s->series[s->n], 64, "%s", n->series);
+    snprintf(s->series[s->n], 64, "%s", n->series ? n->series : "");
+    snprintf(s->alertname[s->n], 32, "%s", n->alertname);
+    snprintf(s->host[s->n], 32, "%s", n->host);
     snprintf(s->fingerprint[s->n], 17, "%s", n->fingerprint);
     s->score[s->n] = n->score;
     s->value[s->n] = n->value;
@@ -217,6 +220,77 @@ static void rules_read_a_stale_series_as_missing(void **state)
     assert_true(seq - 1 - last_seen > 10 && seq - 1 - last_seen <= 13);
     vg_engine_free(e);
     vg_rule_set_free(set);
+}
+
+static int64_t fake_now;
+
+static int64_t fake_clock(void)
+{
+    return fake_now;
+}
+
+/* A host whose messages stop arriving fires host_silent while the others keep reporting, and
+ * its next message resolves it; when nothing arrives from anyone (a stalled broker), nobody is
+ * paged. The clock is the test's, stepped one second at a time. */
+static void a_host_that_stops_sending_fires_host_silent_until_it_reports_again(void **state)
+{
+    struct vg_engine_params p = {
+        .detector = &vg_detector_ewma,
+        .dp =
+            {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 10, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999, .for_ms = 2000, .resolve_for_ms = 2000},
+        .severity = "critical",
+        .max_hosts = 10,
+        .max_series_per_host = 100,
+        .silent_ms = 60000,
+        .clock = fake_clock,
+    };
+    struct vg_engine *e = NULL;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&e, &p, err, sizeof(err)), 0);
+    struct seen s = {0};
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    for (int i = 0; i < 10; i++, seq++, fake_now += 1000) {
+        feed(e, "web-1", seq, 5, 0.5, &s, 0);
+        feed(e, "web-2", seq, 5, 0.5, &s, 0);
+        vg_engine_check_silent(e, record, &s);
+    }
+    int64_t web1_last = fake_now - 1000;
+    while (s.n == 0 && fake_now < web1_last + 120000) {
+        feed(e, "web-2", seq++, 5, 0.5, &s, 0);
+        vg_engine_check_silent(e, record, &s);
+        fake_now += 1000;
+    }
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.alertname[0], VG_ENGINE_SILENT_ALERT);
+    assert_string_equal(s.host[0], "web-1");
+    assert_string_equal(s.status[0], "firing");
+    assert_string_equal(s.label_env[0], "prod");
+    int64_t after = fake_now - 1000 - web1_last;
+    print_message("host_silent fired %lld ms after web-1's last message\n", (long long)after);
+    assert_true(after > 60000 && after <= 61000);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.hosts_silent, 1);
+    assert_int_equal(st.firing, 1);
+
+    /* Now nothing arrives from anyone for 10 minutes: web-2 is not declared silent. */
+    for (int i = 0; i < 600; i++, fake_now += 1000)
+        vg_engine_check_silent(e, record, &s);
+    assert_int_equal(s.n, 1);
+
+    /* web-1 reports again: resolved, same fingerprint. */
+    feed(e, "web-1", seq++, 5, 0.5, &s, 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.alertname[1], VG_ENGINE_SILENT_ALERT);
+    assert_string_equal(s.status[1], "resolved");
+    assert_string_equal(s.fingerprint[1], s.fingerprint[0]);
+    assert_int_equal(s.ends[1], fake_now);
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.hosts_silent, 0);
+    assert_int_equal(st.firing, 0);
+    vg_engine_free(e);
 }
 
 static void level_shift_fires_once_then_resolves_with_same_fingerprint(void **state)
@@ -486,6 +560,7 @@ int main(void)
         cmocka_unit_test(level_shift_fires_once_then_resolves_with_same_fingerprint),
         cmocka_unit_test(alert_of_a_series_no_longer_reported_resolves_and_the_series_is_forgotten),
         cmocka_unit_test(rules_read_a_stale_series_as_missing),
+        cmocka_unit_test(a_host_that_stops_sending_fires_host_silent_until_it_reports_again),
         cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
         cmocka_unit_test(series_outside_the_globs_are_not_scored),
         cmocka_unit_test(hosts_beyond_the_limit_are_counted_not_tracked),
