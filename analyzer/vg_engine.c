@@ -862,7 +862,8 @@ void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *u
         int64_t lim = vg_alert_unreported_limit(e->p.silent_ms, h->interval_ms, 3);
         if (!h->silent_since && flowing && now - h->arrived_ms > lim) {
             h->silent_since = now;
-            fingerprint(h->silent_fp, e->hosts.keys[i], VG_ENGINE_SILENT_ALERT);
+            /* ':' cannot start a metric name, so no series alert can share this fingerprint. */
+            fingerprint(h->silent_fp, e->hosts.keys[i], ":" VG_ENGINE_SILENT_ALERT);
             notify_silent(e, e->hosts.keys[i], h, 1, now, fn, ud);
         }
     }
