@@ -251,6 +251,16 @@ static void resolved(struct vg_local *l, const struct vg_wire_msg *m, const char
     s->sent = UNSENT;
 }
 
+struct unseen_ctx {
+    int64_t now, limit;
+};
+
+static int unseen_longer(void *ud, const void *v)
+{
+    const struct unseen_ctx *u = ud;
+    return u->now - ((const struct series *)v)->seen_ms > u->limit;
+}
+
 /* Series the agent no longer sends (a cgroup or disk gone): a firing alert of one would never
  * resolve, and their state would fill max_series as names come and go. Looked at about 4 times
  * per stale_ms of event time. */
@@ -262,8 +272,6 @@ static void sweep(struct vg_local *l, const struct vg_wire_msg *m)
     if (!every || (l->swept_ms && m->ts_ms - l->swept_ms < every && m->ts_ms >= l->swept_ms))
         return;
     l->swept_ms = m->ts_ms;
-    char **gone = NULL;
-    size_t n_gone = 0;
     for (size_t i = 0; i < l->series.cap; i++) {
         if (!l->series.keys[i])
             continue;
@@ -277,23 +285,12 @@ static void sweep(struct vg_local *l, const struct vg_wire_msg *m)
             }
             s->alert = (struct vg_alert){0};
         }
-        if (expire) {
-            char **g = realloc(gone, (n_gone + 1) * sizeof(*g));
-            if (!g)
-                break; /* tried again at the next sweep */
-            gone = g;
-            gone[n_gone++] = l->series.keys[i];
-        }
     }
-    /* Deleting moves entries within the map, so the names were gathered first. */
-    for (size_t i = 0; i < n_gone; i++) {
-        char name[VG_WIRE_NAME_MAX + 1];
-        snprintf(name, sizeof(name), "%s", gone[i]);
-        free(vg_strmap_del(&l->series, name));
-        l->st.expired++;
-    }
+    struct unseen_ctx u = {m->ts_ms, idle};
+    long n_gone = idle ? vg_strmap_del_if(&l->series, unseen_longer, &u, free) : 0;
+    if (n_gone > 0)
+        l->st.expired += (uint64_t)n_gone;
     l->st.series = l->series.n;
-    free(gone);
 }
 
 void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_ms,

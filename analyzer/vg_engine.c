@@ -648,6 +648,16 @@ static int labels_changed(const struct host *h, const struct vg_wire_msg *m)
 
 static void free_series(void *v);
 
+struct unseen_ctx {
+    int64_t now, limit;
+};
+
+static int unseen_longer(void *ud, const void *v)
+{
+    const struct unseen_ctx *u = ud;
+    return u->now - ((const struct series *)v)->seen_ms > u->limit;
+}
+
 /* A host_silent transition: labels as the host last sent them; value = seconds without a
  * message. */
 static void notify_silent(struct vg_engine *e, const char *host, struct host *h, int fired,
@@ -711,8 +721,6 @@ static void sweep(struct vg_engine *e, const struct vg_wire_msg *m, struct host 
     if (!every || (h->swept_ms && m->ts_ms - h->swept_ms < every && m->ts_ms >= h->swept_ms))
         return;
     h->swept_ms = m->ts_ms;
-    char **gone = NULL;
-    size_t n_gone = 0;
     for (size_t i = 0; i < h->series.cap; i++) {
         if (!h->series.keys[i])
             continue;
@@ -731,30 +739,15 @@ static void sweep(struct vg_engine *e, const struct vg_wire_msg *m, struct host 
             }
             s->alert = (struct vg_alert){0};
         }
-        if (expire) {
-            char **g = realloc(gone, (n_gone + 1) * sizeof(*g));
-            if (!g)
-                break; /* tried again at the next sweep */
-            gone = g;
-            gone[n_gone++] = h->series.keys[i];
-        }
     }
-    /* Deleting moves entries within the map, so the names were gathered first; each name is
-     * the map's own copy, valid until its own deletion. */
-    for (size_t i = 0; i < n_gone; i++) {
-        char name[VG_WIRE_NAME_MAX + 1];
-        snprintf(name, sizeof(name), "%s", gone[i]);
-        struct series *s = vg_strmap_del(&h->series, name);
-        if (!s)
-            continue;
-        free_series(s);
-        e->st.series--;
-        e->st.series_expired++;
-    }
-    if (n_gone)
-        vg_debug("series forgotten", "host=%s series=%zu unreported_for_ms=%lld", m->host, n_gone,
+    struct unseen_ctx u = {m->ts_ms, idle};
+    long n_gone = idle ? vg_strmap_del_if(&h->series, unseen_longer, &u, free_series) : 0;
+    if (n_gone > 0) {
+        e->st.series -= (uint64_t)n_gone;
+        e->st.series_expired += (uint64_t)n_gone;
+        vg_debug("series forgotten", "host=%s series=%ld unreported_for_ms=%lld", m->host, n_gone,
                  (long long)idle);
-    free(gone);
+    }
 }
 
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,

@@ -106,6 +106,32 @@ void *vg_strmap_del(struct vg_strmap *m, const char *key)
     return val;
 }
 
+long vg_strmap_del_if(struct vg_strmap *m, int (*drop)(void *ud, const void *val), void *ud,
+                      void (*fn)(void *val))
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->cap; i++)
+        n += m->keys[i] && drop(ud, m->vals[i]);
+    if (!n)
+        return 0;
+    char **gone = malloc(n * sizeof(*gone));
+    if (!gone)
+        return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < m->cap && k < n; i++)
+        if (m->keys[i] && drop(ud, m->vals[i]))
+            gone[k++] = m->keys[i];
+    /* Each gathered key is the map's own copy; deleting one moves others' slots, never their
+     * strings, and frees only its own (after the lookup that found it). */
+    for (size_t i = 0; i < k; i++) {
+        void *v = vg_strmap_del(m, gone[i]);
+        if (fn)
+            fn(v);
+    }
+    free(gone);
+    return (long)k;
+}
+
 void vg_strmap_free(struct vg_strmap *m, void (*fn)(void *val))
 {
     for (size_t i = 0; i < m->cap; i++) {

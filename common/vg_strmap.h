@@ -24,6 +24,12 @@ int vg_strmap_put(struct vg_strmap *m, const char *key, void *val);
  * in its probe chain move back, so iterate over a copy of the keys when deleting in a loop. */
 void *vg_strmap_del(struct vg_strmap *m, const char *key);
 
+/* Removes every entry for which drop(ud, val) is true, handing its value to fn (may be NULL).
+ * Safe against the moves deletion makes. Returns how many were removed, or -ENOMEM (nothing
+ * removed). */
+long vg_strmap_del_if(struct vg_strmap *m, int (*drop)(void *ud, const void *val), void *ud,
+                      void (*fn)(void *val));
+
 /* Calls fn on every value (e.g. to free them), then frees the map's own storage. */
 void vg_strmap_free(struct vg_strmap *m, void (*fn)(void *val));
 

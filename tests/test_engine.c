@@ -48,9 +48,10 @@ static void record(void *ud, const struct vg_notification *n)
     s->n++;
 }
 
-static struct vg_engine *make_engine(const char *match, size_t max_hosts)
+/* The ewma engine most tests use; each changes what it is about. */
+static struct vg_engine_params ewma_params(void)
 {
-    struct vg_engine_params p = {
+    return (struct vg_engine_params){
         .detector = &vg_detector_ewma,
         .dp = {.alpha = 0.05,
                .alpha_outlier = 0.005,
@@ -59,15 +60,26 @@ static struct vg_engine *make_engine(const char *match, size_t max_hosts)
                .min_std_abs = 0.1,
                .min_std_rel = 0},
         .ap = {.threshold = 0.999, .for_ms = 2000, .resolve_for_ms = 2000},
-        .series_match = match,
         .severity = "critical",
-        .max_hosts = max_hosts,
+        .max_hosts = 10,
         .max_series_per_host = 100,
     };
+}
+
+static struct vg_engine *new_engine(const struct vg_engine_params *p)
+{
     struct vg_engine *e = NULL;
     char err[VG_ERRLEN];
-    assert_int_equal(vg_engine_new(&e, &p, err, sizeof(err)), 0);
+    assert_int_equal(vg_engine_new(&e, p, err, sizeof(err)), 0);
     return e;
+}
+
+static struct vg_engine *make_engine(const char *match, size_t max_hosts)
+{
+    struct vg_engine_params p = ewma_params();
+    p.series_match = match;
+    p.max_hosts = max_hosts;
+    return new_engine(&p);
 }
 
 static void feed(struct vg_engine *e, const char *host, uint64_t seq, double cpu, double load,
@@ -108,25 +120,10 @@ static void feed_some(struct vg_engine *e, uint64_t seq, const char *const *name
 
 static struct vg_engine *make_aging_engine(int64_t stale_ms, int64_t idle_ms)
 {
-    struct vg_engine_params p = {
-        .detector = &vg_detector_ewma,
-        .dp = {.alpha = 0.05,
-               .alpha_outlier = 0.005,
-               .warmup = 10,
-               .clip_k = 3,
-               .min_std_abs = 0.1,
-               .min_std_rel = 0},
-        .ap = {.threshold = 0.999, .for_ms = 2000, .resolve_for_ms = 2000},
-        .severity = "critical",
-        .max_hosts = 10,
-        .max_series_per_host = 100,
-        .stale_ms = stale_ms,
-        .idle_ms = idle_ms,
-    };
-    struct vg_engine *e = NULL;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_engine_new(&e, &p, err, sizeof(err)), 0);
-    return e;
+    struct vg_engine_params p = ewma_params();
+    p.stale_ms = stale_ms;
+    p.idle_ms = idle_ms;
+    return new_engine(&p);
 }
 
 /* A container's series alerts, then the container goes: without staleness the alert fired for
@@ -234,20 +231,10 @@ static int64_t fake_clock(void)
  * paged. The clock is the test's, stepped one second at a time. */
 static void a_host_that_stops_sending_fires_host_silent_until_it_reports_again(void **state)
 {
-    struct vg_engine_params p = {
-        .detector = &vg_detector_ewma,
-        .dp =
-            {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 10, .clip_k = 3, .min_std_abs = 0.1},
-        .ap = {.threshold = 0.999, .for_ms = 2000, .resolve_for_ms = 2000},
-        .severity = "critical",
-        .max_hosts = 10,
-        .max_series_per_host = 100,
-        .silent_ms = 60000,
-        .clock = fake_clock,
-    };
-    struct vg_engine *e = NULL;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_engine_new(&e, &p, err, sizeof(err)), 0);
+    struct vg_engine_params p = ewma_params();
+    p.silent_ms = 60000;
+    p.clock = fake_clock;
+    struct vg_engine *e = new_engine(&p);
     struct seen s = {0};
     fake_now = 1000000;
     uint64_t seq = 0;
