@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "vg_ckpt.h"
+#include "vg_colsel.h"
 #include "vg_fleet_int.h"
 #include "vg_log.h"
 #include "vg_mv_ckpt.h"
@@ -169,6 +170,55 @@ static long split(const void *data, size_t len, char ***out, int (*valid)(const 
     return n;
 }
 
+/* A group's columns are chosen once, by the patterns (model.metrics) of the analyzer that made it.
+ * A checkpoint written under other patterns (an analyzer from before model.metrics took the first
+ * names in byte order, or the operator changed the key) would keep those columns for good, and the
+ * configured patterns would never take effect for that group. The patterns cannot say which
+ * names the first host offered, but they fix which of the columns they keep and in what order:
+ * columns they leave out, or put in another order, were chosen by other patterns. 0 when the
+ * columns agree; -EINVAL with err saying where they differ; -ENOMEM. */
+static int cols_match_patterns(const struct vg_fleet *f, const char *path, char **cols, long m,
+                               char *err, size_t errlen)
+{
+    const char **v = malloc((size_t)m * sizeof(*v));
+    if (!v)
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", path);
+    for (long j = 0; j < m; j++)
+        v[j] = cols[j];
+    size_t u = 0;
+    int rc = vg_colsel_pick(f->sel, v, (size_t)m, (size_t)m, &u);
+    if (rc < 0) {
+        free(v);
+        return vg_err(err, errlen, rc, "%s: out of memory", path);
+    }
+    /* Checked once per file at start, m at most model.max_metrics: the square is cheap. */
+    long dropped = m - (long)u, first_dropped = -1;
+    for (long j = 0; dropped && first_dropped < 0 && j < m; j++) {
+        size_t i = 0;
+        while (i < u && strcmp(v[i], cols[j]) != 0)
+            i++;
+        if (i == u)
+            first_dropped = j;
+    }
+    long at = 0;
+    while (at < (long)u && strcmp(v[at], cols[at]) == 0)
+        at++;
+    if (first_dropped >= 0)
+        rc = vg_err(err, errlen, -EINVAL,
+                    "%s: its columns were chosen by other model.metrics patterns (these leave out "
+                    "%ld of its %ld columns, e.g. %s)",
+                    path, dropped, m, cols[first_dropped]);
+    else if (at < (long)u)
+        rc = vg_err(err, errlen, -EINVAL,
+                    "%s: its columns were chosen by other model.metrics patterns (column %ld is "
+                    "%s, these put %s there)",
+                    path, at + 1, cols[at], v[at]);
+    else if (dropped)
+        rc = vg_err(err, errlen, -EINVAL, "%s: bad metric list (a column is listed twice)", path);
+    free(v);
+    return rc;
+}
+
 static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errlen)
 {
     struct vg_ckpt_r *r;
@@ -199,6 +249,8 @@ static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errl
         rc = vg_err(err, errlen, -EINVAL, "%s: bad metric list", path);
         goto out;
     }
+    if ((rc = cols_match_patterns(f, path, cols, m, err, errlen)) < 0)
+        goto out;
     if ((rc = vg_ckpt_r_get(r, TAG_HOSTS, &d, &len, err, errlen)) < 0)
         goto out;
     n = split(d, len, &hosts, vg_wire_host_valid);

@@ -6,6 +6,7 @@
  * that scores NaN starting fresh, and, where a GPU is usable, the same host alerts from a fleet
  * on the GPU as from one on the CPU. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -516,6 +518,74 @@ static void test_checkpoint_without_host_calibration_is_refused(void **state)
     vg_fleet_get_stats(f, &st);
     assert_int_equal(st.ckpt_refused, 1);
     assert_int_equal(st.groups, 0);
+    vg_fleet_free(f);
+}
+
+/* Loads dir's checkpoints into a new fleet with p, the warnings the load logs into log. */
+static struct vg_fleet *load_logged(const struct vg_fleet_params *p, int want_loaded, char *log,
+                                    size_t loglen)
+{
+    struct vg_fleet *f;
+    char err[VG_ERRLEN], path[300];
+    snprintf(path, sizeof(path), "%s/load.log", dir);
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    assert_int_equal(vg_fleet_new(&f, p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    int loaded = vg_fleet_load(f, err, sizeof(err));
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = pread(fd, log, loglen - 1, 0);
+    close(fd);
+    log[n > 0 ? n : 0] = 0;
+    assert_int_equal(loaded, want_loaded);
+    return f;
+}
+
+/* A group's columns are fixed when it is made, by the patterns (model.metrics) of the analyzer
+ * that made it. A checkpoint written under other ones (an analyzer from before the patterns took
+ * the first names in byte order) would keep its columns for good; it is refused, naming where the
+ * columns differ, and the group is made again with the configured patterns. Patterns that choose
+ * the same columns load it. */
+static void test_checkpoint_whose_columns_other_patterns_chose_is_refused(void **state)
+{
+    struct vg_fleet_params p = params(); /* no patterns: every name, in byte order */
+    struct vg_fleet *f;
+    char err[VG_ERRLEN], log[4096];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 20; t++)
+        put_tick(f, 2, t, -1);
+    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+    vg_fleet_free(f);
+
+    p.metrics = "*"; /* the same choice, written differently */
+    vg_fleet_free(load_logged(&p, 1, log, sizeof(log)));
+
+    p.metrics = "load_*,mem_*,*";
+    f = load_logged(&p, 0, log, sizeof(log));
+    printf("  %s", log);
+    assert_non_null(strstr(log, "column 1 is cpu_sys, these put load_1 there"));
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.ckpt_refused, 1);
+    assert_int_equal(st.groups, 0);
+    put_tick(f, 2, 20, -1);
+    struct vg_fleet_host_state hs;
+    assert_int_equal(vg_fleet_host_export(f, "web-00", &hs, err, sizeof(err)), 0);
+    assert_string_equal(hs.cols[0], "load_1");
+    assert_string_equal(hs.cols[1], "mem_used");
+    free(hs.row);
+    free(hs.hscore);
+    free(hs.queued);
+    free(hs.queued_ts);
+    vg_fleet_free(f);
+
+    p.metrics = "!net_*,*";
+    f = load_logged(&p, 0, log, sizeof(log));
+    printf("  %s", log);
+    assert_non_null(strstr(log, "these leave out 2 of its 12 columns, e.g. net_rx"));
     vg_fleet_free(f);
 }
 
@@ -1123,6 +1193,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh),
         cmocka_unit_test(test_host_calibration_survives_a_restart),
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
+        cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
         cmocka_unit_test(test_any_interleaving_of_a_groups_ticks_scores_as_in_order),
         cmocka_unit_test(test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back),
         cmocka_unit_test(test_a_late_host_skips_the_ticks_its_group_stepped_without_it),
