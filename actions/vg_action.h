@@ -51,6 +51,9 @@ struct vg_notification {
      * `actions` names; NULL: every configured receiver. */
     const char *const *receivers;
     size_t n_receivers;
+    /* For the analyzer only: an alert taken over while it fires (vg_dispatch_adopt), for the
+     * receivers' adopt() rather than submit(). */
+    int adopted;
 };
 
 struct vg_action_stats {
@@ -113,6 +116,12 @@ struct vg_action {
      * 0, -ENOBUFS when the queue or outbox is full (counted in queue_full) or -ENOMEM when the
      * copy cannot be allocated. */
     int (*submit)(void *inst, const struct vg_notification *n);
+    /* Optional (NULL: nothing to do). An alert this analyzer took over while it fires, restored
+     * with its host after a restart or a partition move: the receiver was told of it before, by
+     * this process or another. An action whose receiver forgets firing alerts it is not told of
+     * again (Alertmanager) delivers it as submit() does and keeps it active from then on; the
+     * others would only repeat a message. Same returns as submit(). */
+    int (*adopt)(void *inst, const struct vg_notification *n);
     void (*stats)(void *inst, struct vg_action_stats *out);
     /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. What is
      * left stays in the outbox when there is one, and is dropped (and counted) otherwise. */

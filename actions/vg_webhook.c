@@ -1239,6 +1239,8 @@ const struct vg_action vg_alertmanager_action = {
     .help = "POST alerts to a Prometheus Alertmanager (API v2), re-sending firing ones",
     .create = am_create,
     .submit = wh_submit,
+    /* Told again, it is active again, and re-sent from then on (firing_track). */
+    .adopt = wh_submit,
     .stats = wh_stats,
     .destroy = wh_destroy,
 };

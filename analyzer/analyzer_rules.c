@@ -132,7 +132,12 @@ static void send_to_receivers(void *ud, const struct vg_notification *n)
             if (k == n->n_receivers)
                 continue;
         }
-        int rc = r->act->submit(r->inst, n);
+        /* An alert taken over with its host goes only where it must be told again. */
+        int (*hand)(void *, const struct vg_notification *) =
+            n->adopted ? r->act->adopt : r->act->submit;
+        if (!hand)
+            continue;
+        int rc = hand(r->inst, n);
         if (rc < 0) {
             r->refused++;
             a->notify_refused++;
@@ -150,6 +155,13 @@ void analyzer_on_event(void *ud, const struct vg_notification *n)
         vg_dispatch_event(a->dispatch, n, vg_now_ms());
     else
         send_to_receivers(a, n);
+}
+
+void analyzer_on_adopted(void *ud, const struct vg_notification *n)
+{
+    struct analyzer *a = ud;
+    if (a->dispatch)
+        vg_dispatch_adopt(a->dispatch, n, vg_now_ms());
 }
 
 int analyzer_rules_load(struct analyzer *a, char *err, size_t errlen)

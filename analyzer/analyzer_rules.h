@@ -23,6 +23,10 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen);
 /* The engine's transition callback: into the dispatcher. */
 void analyzer_on_event(void *ud, const struct vg_notification *n);
 
+/* vg_engine_each_firing's callback after a restore: alerts that came with their hosts, into the
+ * dispatcher as taken over (vg_dispatch_adopt). */
+void analyzer_on_adopted(void *ud, const struct vg_notification *n);
+
 /* Sends what became due (group waits, silences that ended, repeats) and runs due policies. */
 void analyzer_tick(struct analyzer *a);
 

@@ -187,6 +187,29 @@ static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
     if (rc < 0)
         vg_warn("state not restored: hosts of these partitions warm up again", "reason=\"%s\"",
                 err);
+    /* Alerts that fire on the restored hosts were notified by the process that checkpointed
+     * them: listed, repeated and kept alive at Alertmanager from here on. Hosts already held
+     * here are known to the dispatcher and left as they are. */
+    if (!a->dispatch)
+        return;
+    pthread_mutex_lock(&a->lock);
+    struct vg_dispatch_stats before, after;
+    vg_dispatch_get_stats(a->dispatch, &before);
+    size_t firing = vg_engine_each_firing(a->engine, analyzer_on_adopted, a);
+    vg_dispatch_get_stats(a->dispatch, &after);
+    pthread_mutex_unlock(&a->lock);
+    if (after.adopted > before.adopted)
+        vg_info("firing alerts taken over", "alerts=%llu firing=%zu",
+                (unsigned long long)(after.adopted - before.adopted), firing);
+}
+
+/* A host_silent transition changes a host that sends nothing: it goes into the next checkpoint,
+ * so that the alert moves with the host (docs/reliability.md). */
+static void on_silent_event(void *ud, const struct vg_notification *n)
+{
+    analyzer_on_event(ud, n);
+    if (g_state && n->host && vg_state_topic_touch(g_state, n->host, -1) == -ENOMEM)
+        vg_error("host not marked for checkpoint: out of memory", "host=%s", n->host);
 }
 
 static void forget_host(void *ud, const char *host)
@@ -494,7 +517,7 @@ static void run_loop(struct analyzer *a)
         if (now >= next_tick) { /* group waits, silences, repeats, scaling policies */
             pthread_mutex_lock(&a->lock);
             analyzer_tick(a);
-            vg_engine_check_silent(a->engine, analyzer_on_event, a);
+            vg_engine_check_silent(a->engine, on_silent_event, a);
             analyzer_models_tick(a, now); /* model checkpoints */
             pthread_mutex_unlock(&a->lock);
             next_tick = now + 100;

@@ -272,6 +272,33 @@ size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host)
     return dropped;
 }
 
+void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms)
+{
+    if (!n->fingerprint || find(d, n->fingerprint, NULL))
+        return;
+    struct alert *a = calloc(1, sizeof(*a));
+    struct alert **nv = a ? realloc(d->v, (d->n + 1) * sizeof(*nv)) : NULL;
+    if (nv)
+        d->v = nv;
+    if (!nv || copy_alert(a, n) < 0 || !(a->group = group_key(d, n))) {
+        alert_free(a); /* out of memory: not listed nor repeated; its resolve still goes out */
+        return;
+    }
+    a->notified = 1;
+    a->ready_ms = now_ms;
+    a->last_sent_ms = now_ms;
+    if (d->p.repeat_interval_ms > 0 && n->starts_at_ms > 0 && now_ms > n->starts_at_ms)
+        a->repeats = (uint32_t)((now_ms - n->starts_at_ms) / d->p.repeat_interval_ms);
+    d->v[d->n++] = a;
+    d->st.adopted++;
+    const char *ids[1];
+    if (silenced_by(d, n, now_ms, ids, 1))
+        return;
+    struct vg_notification again = *n;
+    again.adopted = 1;
+    d->send(d->ud, &again);
+}
+
 void vg_dispatch_event(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms)
 {
     if (n->status && strcmp(n->status, "resolved") == 0)

@@ -31,6 +31,7 @@ struct vg_dispatch_stats {
     uint64_t resolved_quiet; /* resolves not sent because their firing never was */
     uint64_t firing;         /* alerts held now */
     uint64_t handed_over;    /* alerts dropped because their host moved to another analyzer */
+    uint64_t adopted;        /* firing alerts taken over with their host (vg_dispatch_adopt) */
 };
 
 /* Hands n to receivers: n->receivers names them (NULL: every receiver). */
@@ -50,6 +51,15 @@ void vg_dispatch_event(struct vg_dispatch *d, const struct vg_notification *n, i
  * new owner restores the host's alert state and sends the repeats and the resolve under the same
  * fingerprint, so a copy kept here would repeat forever and never resolve. Returns how many. */
 size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host);
+
+/* An alert that fires and was notified before this process knew of it: restored with its host
+ * from the state topic after a restart or a partition move (vg_engine_each_firing). It is held
+ * as notified (listed, repeated every repeat_interval, its resolve sent), and handed to send()
+ * once with n->adopted set, for receivers that must be told again to keep it active
+ * (Alertmanager expires an alert it is not told of); unless a silence holds it. Its repeat count
+ * continues from how many repeat_intervals it has fired for, so a reminder's Idempotency-Key does
+ * not repeat one the old owner sent. An alert already held is left as it is. */
+void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms);
 
 /* Sends what became due: group waits that ended, silences that ended, repeats. */
 void vg_dispatch_tick(struct vg_dispatch *d, int64_t now_ms);

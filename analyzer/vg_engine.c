@@ -14,7 +14,12 @@
 #include "vg_strmap.h"
 #include "vg_util.h"
 
-#define MAX_GLOBS 32
+#define MAX_GLOBS  32
+#define MAX_LABELS 64
+
+/* What a notification says of its alert. RESTATED: it fires, and fired before this engine knew of
+ * it (restored with its host, vg_engine_each_firing): said again, nothing counted. */
+enum note { NOTE_FIRED, NOTE_RESOLVED, NOTE_RESTATED };
 
 struct sample {
     int64_t ts_ms;
@@ -59,6 +64,10 @@ struct rstate {
     struct vg_rule_state st;
     char fp[VG_RULE_FINGERPRINT_LEN]; /* of the firing alert */
     struct vg_kvlist labels;          /* its labels, as they were when it fired */
+    /* What it fired with, kept while it fires so that it can be stated again with the same
+     * annotations once its host has moved (vg_engine_each_firing). */
+    double fired_value, fired_score;
+    char *fired_top; /* malloc'd; NULL = none */
 };
 
 struct vg_engine {
@@ -190,45 +199,55 @@ static int is_stale(const struct vg_engine *e, const struct host *h, const struc
     return lim && s->seen_ms && h->last_ts_ms - s->seen_ms > lim;
 }
 
-static void notify(struct vg_engine *e, const struct vg_wire_msg *m, const char *name,
-                   struct series *s, enum vg_alert_event ev, double score, double value,
-                   vg_engine_notify_fn fn, void *ud)
+/* A label list as the notification's two arrays (at most MAX_LABELS). Returns the count. */
+static size_t label_arrays(const struct vg_kvlist *l, const char **keys, const char **vals)
 {
-    const char *keys[64], *vals[64];
-    size_t nl = m->n_labels < 64 ? m->n_labels : 64;
-    for (size_t i = 0; i < nl; i++) {
-        keys[i] = m->labels[i].key;
-        vals[i] = m->labels[i].value;
+    size_t n = l->n < MAX_LABELS ? l->n : MAX_LABELS;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = l->items[i].key;
+        vals[i] = l->items[i].value;
     }
+    return n;
+}
+
+/* A built-in alert's notification: the series' latest score and value, the host's labels (as in
+ * its latest message), at event time ts. */
+static void notify(struct vg_engine *e, const char *host_name, const struct host *h, int64_t ts,
+                   const char *name, const struct series *s, enum note kind, vg_engine_notify_fn fn,
+                   void *ud)
+{
+    const char *keys[MAX_LABELS], *vals[MAX_LABELS];
+    size_t nl = label_arrays(&h->labels, keys, vals);
     struct vg_notification n = {
-        .status = ev == VG_ALERT_EV_FIRED ? "firing" : "resolved",
+        .status = kind == NOTE_RESOLVED ? "resolved" : "firing",
         .alertname = "anomaly",
-        .host = m->host,
+        .host = host_name,
         .series = name,
         .fingerprint = s->fingerprint,
         .severity = e->severity,
-        .score = score,
-        .value = value,
+        .score = s->score,
+        .value = s->value,
         .threshold = e->p.ap.threshold,
         .starts_at_ms = s->alert.firing_since,
-        .ends_at_ms = ev == VG_ALERT_EV_RESOLVED ? m->ts_ms : 0,
-        .event_ts_ms = m->ts_ms,
+        .ends_at_ms = kind == NOTE_RESOLVED ? ts : 0,
+        .event_ts_ms = ts,
         .accepted_ms = vg_now_ms(),
         .label_keys = keys,
         .label_values = vals,
         .n_labels = nl,
     };
-    if (ev == VG_ALERT_EV_FIRED) {
+    if (kind == NOTE_FIRED) {
         e->st.alerts_fired++;
         e->st.firing++;
-    } else {
+    } else if (kind == NOTE_RESOLVED) {
         e->st.alerts_resolved++;
         e->st.firing--;
     }
     char q[256];
-    vg_info(ev == VG_ALERT_EV_FIRED ? "alert firing" : "alert resolved",
-            "host=%s series=%s score=%.6f value=%.6g fingerprint=%s", m->host,
-            vg_log_quote(q, sizeof(q), name), score, value, s->fingerprint);
+    if (kind != NOTE_RESTATED)
+        vg_info(kind == NOTE_FIRED ? "alert firing" : "alert resolved",
+                "host=%s series=%s score=%.6f value=%.6g fingerprint=%s", host_name,
+                vg_log_quote(q, sizeof(q), name), s->score, s->value, s->fingerprint);
     if (fn)
         fn(ud, &n);
 }
@@ -361,7 +380,14 @@ static struct vg_expr_env env_of(struct env_ctx *c)
 
 /* ---- rules ---------------------------------------------------------------------------------- */
 
-#define MAX_LABELS 64
+/* Frees what a rule alert keeps while it fires (its labels, what it fired with); its state stays.
+ */
+static void rstate_forget_alert(struct rstate *rs)
+{
+    vg_kvlist_free(&rs->labels);
+    free(rs->fired_top);
+    rs->fired_top = NULL;
+}
 
 /* The host's labels as the rule API wants them. Returns the count. */
 static size_t host_labels(const struct host *h, struct vg_label *out)
@@ -399,16 +425,12 @@ static size_t rule_top(const struct vg_rule_result *res, const struct host *h,
 }
 
 static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char *host_name,
-                        struct host *h, struct rstate *rs, enum vg_rule_state_event ev,
+                        const struct host *h, const struct rstate *rs, enum note kind,
                         const struct vg_rule_result *res, int64_t ts, vg_engine_notify_fn fn,
                         void *ud)
 {
     const char *keys[MAX_LABELS], *vals[MAX_LABELS];
-    size_t nl = rs->labels.n < MAX_LABELS ? rs->labels.n : MAX_LABELS;
-    for (size_t i = 0; i < nl; i++) {
-        keys[i] = rs->labels.items[i].key;
-        vals[i] = rs->labels.items[i].value;
-    }
+    size_t nl = label_arrays(&rs->labels, keys, vals);
     size_t na = vg_rule_annotation_count(r);
     if (na > MAX_LABELS)
         na = MAX_LABELS;
@@ -434,7 +456,7 @@ static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char
     size_t nr = vg_rule_action_count(r) < 64 ? vg_rule_action_count(r) : 64;
     for (size_t i = 0; i < nr; i++)
         recv[i] = vg_rule_action(r, i);
-    int fired = ev == VG_RULE_EV_FIRED;
+    int fired = kind != NOTE_RESOLVED;
     struct vg_notification n = {
         .status = fired ? "firing" : "resolved",
         .alertname = vg_rule_name(r),
@@ -460,15 +482,17 @@ static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char
         .receivers = nr ? recv : NULL,
         .n_receivers = nr,
     };
-    if (fired) {
+    if (kind == NOTE_FIRED) {
         e->st.alerts_fired++;
         e->st.firing++;
-    } else {
+    } else if (kind == NOTE_RESOLVED) {
         e->st.alerts_resolved++;
         e->st.firing--;
     }
-    vg_info(fired ? "alert firing" : "alert resolved", "rule=%s host=%s value=%.6g fingerprint=%s",
-            vg_rule_name(r), host_name, res ? res->value : NAN, rs->fp);
+    if (kind != NOTE_RESTATED)
+        vg_info(fired ? "alert firing" : "alert resolved",
+                "rule=%s host=%s value=%.6g fingerprint=%s", vg_rule_name(r), host_name,
+                res ? res->value : NAN, rs->fp);
     if (fn)
         fn(ud, &n);
     free(abuf);
@@ -540,10 +564,14 @@ static void eval_rules(struct vg_engine *e, const char *host_name, struct host *
                 vg_kvlist_free(&rs->labels);
             }
             vg_rule_fingerprint(vg_rule_name(r), rs->labels.items, rs->labels.n, rs->fp);
-            rule_notify(e, r, host_name, h, rs, ev, &res, ts, fn, ud);
+            rs->fired_value = res.value;
+            rs->fired_score = res.score;
+            free(rs->fired_top);
+            rs->fired_top = res.top_metrics[0] ? strdup(res.top_metrics) : NULL;
+            rule_notify(e, r, host_name, h, rs, NOTE_FIRED, &res, ts, fn, ud);
         } else if (ev == VG_RULE_EV_RESOLVED) {
-            rule_notify(e, r, host_name, h, rs, ev, &res, ts, fn, ud);
-            vg_kvlist_free(&rs->labels);
+            rule_notify(e, r, host_name, h, rs, NOTE_RESOLVED, &res, ts, fn, ud);
+            rstate_forget_alert(rs);
         }
     }
 }
@@ -601,10 +629,10 @@ int vg_engine_set_rules(struct vg_engine *e, const struct vg_rule_set *set, vg_e
             if (h->rs[k].st.state == VG_RULE_STATE_FIRING) {
                 vg_info("rule removed by reload: resolving its alert", "rule=%s host=%s",
                         vg_rule_name(old), e->hosts.keys[i]);
-                rule_notify(e, old, e->hosts.keys[i], h, &h->rs[k], VG_RULE_EV_RESOLVED, NULL,
+                rule_notify(e, old, e->hosts.keys[i], h, &h->rs[k], NOTE_RESOLVED, NULL,
                             h->last_ts_ms, fn, ud);
             }
-            vg_kvlist_free(&h->rs[k].labels);
+            rstate_forget_alert(&h->rs[k]);
         }
         free(h->rs);
         h->rs = fresh[i];
@@ -660,16 +688,13 @@ static int unseen_longer(void *ud, const void *v)
 
 /* A host_silent transition: labels as the host last sent them; value = seconds without a
  * message. */
-static void notify_silent(struct vg_engine *e, const char *host, struct host *h, int fired,
-                          int64_t now, vg_engine_notify_fn fn, void *ud)
+static void notify_silent(struct vg_engine *e, const char *host, const struct host *h,
+                          enum note kind, int64_t now, vg_engine_notify_fn fn, void *ud)
 {
-    const char *keys[64], *vals[64];
-    size_t nl = h->labels.n < 64 ? h->labels.n : 64;
-    for (size_t i = 0; i < nl; i++) {
-        keys[i] = h->labels.items[i].key;
-        vals[i] = h->labels.items[i].value;
-    }
-    double silent_s = (double)(now - h->arrived_ms) / 1000.0;
+    const char *keys[MAX_LABELS], *vals[MAX_LABELS];
+    size_t nl = label_arrays(&h->labels, keys, vals);
+    int fired = kind != NOTE_RESOLVED;
+    double silent_s = (double)(now - (h->arrived_ms ? h->arrived_ms : h->silent_since)) / 1000.0;
     char summary[512];
     if (fired)
         snprintf(summary, sizeof(summary), "%s: no metrics for %.0f s", host, silent_s);
@@ -693,17 +718,18 @@ static void notify_silent(struct vg_engine *e, const char *host, struct host *h,
         .n_labels = nl,
         .summary = summary,
     };
-    if (fired) {
+    if (kind == NOTE_FIRED) {
         e->st.alerts_fired++;
         e->st.firing++;
         e->st.hosts_silent++;
-    } else {
+    } else if (kind == NOTE_RESOLVED) {
         e->st.alerts_resolved++;
         e->st.firing--;
         e->st.hosts_silent--;
     }
-    vg_log(fired ? VG_LOG_WARN : VG_LOG_INFO, fired ? "host silent" : "host reports again",
-           "host=%s silent_s=%.0f fingerprint=%s", host, silent_s, h->silent_fp);
+    if (kind != NOTE_RESTATED)
+        vg_log(fired ? VG_LOG_WARN : VG_LOG_INFO, fired ? "host silent" : "host reports again",
+               "host=%s silent_s=%.0f fingerprint=%s", host, silent_s, h->silent_fp);
     if (fn)
         fn(ud, &n);
 }
@@ -734,8 +760,7 @@ static void sweep(struct vg_engine *e, const struct vg_wire_msg *m, struct host 
         if (s->alert.state != VG_ALERT_INACTIVE && ((stale && unseen > stale) || expire)) {
             if (s->alert.state == VG_ALERT_FIRING) {
                 e->st.alerts_stale_resolved++;
-                notify(e, m, h->series.keys[i], s, VG_ALERT_EV_RESOLVED, s->score, s->value, fn,
-                       ud);
+                notify(e, m->host, h, m->ts_ms, h->series.keys[i], s, NOTE_RESOLVED, fn, ud);
             }
             s->alert = (struct vg_alert){0};
         }
@@ -775,11 +800,12 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     h->have_seq = 1;
     h->last_ts_ms = m->ts_ms;
     h->interval_ms = m->interval_ms;
-    h->arrived_ms = e->last_arrival_ms = e->p.clock();
-    if (h->silent_since) {
-        notify_silent(e, m->host, h, 0, h->arrived_ms, fn, ud);
+    int64_t now = e->p.clock();
+    if (h->silent_since) { /* measured from the message before this one */
+        notify_silent(e, m->host, h, NOTE_RESOLVED, now, fn, ud);
         h->silent_since = 0;
     }
+    h->arrived_ms = e->last_arrival_ms = now;
     h->max_score = 0;
     e->st.messages++;
 
@@ -827,7 +853,8 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
             continue;
         enum vg_alert_event ev = vg_alert_step(&s->alert, &e->p.ap, score, m->ts_ms);
         if (ev != VG_ALERT_EV_NONE)
-            notify(e, m, name, s, ev, score, x, fn, ud);
+            notify(e, m->host, h, m->ts_ms, name, s,
+                   ev == VG_ALERT_EV_FIRED ? NOTE_FIRED : NOTE_RESOLVED, fn, ud);
     }
     sweep(e, m, h, fn, ud);
     if (e->rules && host_fit_rules(e, h) == 0)
@@ -857,9 +884,46 @@ void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *u
             h->silent_since = now;
             /* ':' cannot start a metric name, so no series alert can share this fingerprint. */
             fingerprint(h->silent_fp, e->hosts.keys[i], ":" VG_ENGINE_SILENT_ALERT);
-            notify_silent(e, e->hosts.keys[i], h, 1, now, fn, ud);
+            notify_silent(e, e->hosts.keys[i], h, NOTE_FIRED, now, fn, ud);
         }
     }
+}
+
+size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *ud)
+{
+    size_t n = 0;
+    int64_t now = e->p.clock();
+    int rules_fit = e->rules != NULL;
+    for (size_t i = 0; i < e->hosts.cap; i++) {
+        if (!e->hosts.keys[i])
+            continue;
+        const char *name = e->hosts.keys[i];
+        const struct host *h = e->hosts.vals[i];
+        for (size_t k = 0; k < h->series.cap; k++) {
+            const struct series *s = h->series.keys[k] ? h->series.vals[k] : NULL;
+            if (s && s->alert.state == VG_ALERT_FIRING) {
+                notify(e, name, h, h->last_ts_ms, h->series.keys[k], s, NOTE_RESTATED, fn, ud);
+                n++;
+            }
+        }
+        for (size_t k = 0; rules_fit && k < h->n_rs && k < vg_rule_set_count(e->rules); k++) {
+            const struct rstate *rs = &h->rs[k];
+            if (rs->st.state != VG_RULE_STATE_FIRING)
+                continue;
+            /* Its annotations rendered as when it fired. */
+            struct vg_rule_result res = {1, rs->fired_value, rs->fired_score, ""};
+            if (rs->fired_top)
+                snprintf(res.top_metrics, sizeof(res.top_metrics), "%s", rs->fired_top);
+            rule_notify(e, vg_rule_set_rule(e->rules, k), name, h, rs, NOTE_RESTATED, &res,
+                        h->last_ts_ms, fn, ud);
+            n++;
+        }
+        if (h->silent_since) {
+            notify_silent(e, name, h, NOTE_RESTATED, now, fn, ud);
+            n++;
+        }
+    }
+    return n;
 }
 
 void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out)
@@ -926,7 +990,7 @@ static void free_host(void *v)
     struct host *h = v;
     vg_strmap_free(&h->series, free_series);
     for (size_t i = 0; i < h->n_rs; i++)
-        vg_kvlist_free(&h->rs[i].labels);
+        rstate_forget_alert(&h->rs[i]);
     free(h->rs);
     vg_kvlist_free(&h->labels);
     free(h);
@@ -1040,6 +1104,16 @@ void vg_engine_free(struct vg_engine *e)
 #define RULES_BLOB    "rules"
 #define RULES_VERSION 1
 
+/* The engine's own part of a host that no series holds, as one more blob ("engine.host", skipped
+ * like an unknown model by a reader from before it): the host's labels (its alerts are stated
+ * with them, and a moved host may send nothing more), its interval, its host_silent alert, and
+ * what each firing rule alert fired with (so that it is stated again with the same annotations):
+ * u32 n_labels, each str key, str value; i64 interval_ms; i64 silent_since (0: not firing), i64
+ * the wall clock of its last message then; u32 n, each: str rule name, f64 value, f64 score, str
+ * top_metrics. */
+#define HOST_BLOB    "engine.host"
+#define HOST_VERSION 1
+
 /* The "rules" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
  * when no alert of h is pending or firing). 0 or -ENOMEM. */
 static int rules_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
@@ -1084,6 +1158,45 @@ static int rules_export(const struct vg_engine *e, const struct host *h, unsigne
     return 0;
 }
 
+/* The "engine.host" blob of h into a new buffer (*out, malloc'd, the caller frees). 0 or
+ * -ENOMEM. */
+static int host_blob_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
+                            size_t *outlen)
+{
+    struct vg_bw b = {.p = malloc(256), .cap = 256};
+    if (!b.p)
+        return -ENOMEM;
+    vg_bw_uint(&b, h->labels.n, 4);
+    for (size_t i = 0; i < h->labels.n; i++) {
+        vg_bw_str16(&b, h->labels.items[i].key);
+        vg_bw_str16(&b, h->labels.items[i].value);
+    }
+    vg_bw_uint(&b, (uint64_t)h->interval_ms, 8);
+    vg_bw_uint(&b, (uint64_t)h->silent_since, 8);
+    vg_bw_uint(&b, (uint64_t)(h->silent_since ? h->arrived_ms : 0), 8);
+    int rules_fit = e->rules && h->rs && h->n_rs == vg_rule_set_count(e->rules);
+    uint32_t n = 0;
+    for (size_t i = 0; rules_fit && i < h->n_rs; i++)
+        n += h->rs[i].st.state == VG_RULE_STATE_FIRING;
+    vg_bw_uint(&b, n, 4);
+    for (size_t i = 0; n && i < h->n_rs; i++) {
+        const struct rstate *rs = &h->rs[i];
+        if (rs->st.state != VG_RULE_STATE_FIRING)
+            continue;
+        vg_bw_str16(&b, vg_rule_name(vg_rule_set_rule(e->rules, i)));
+        vg_bw_f64(&b, rs->fired_value);
+        vg_bw_f64(&b, rs->fired_score);
+        vg_bw_str16(&b, rs->fired_top ? rs->fired_top : "");
+    }
+    if (b.bad) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
 int vg_engine_host_export(const struct vg_engine *e, const char *host,
                           const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
                           unsigned char **out, size_t *outlen)
@@ -1093,16 +1206,22 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         return -ENOENT;
     /* Sized once for the usual names (the state checkpoint exports every host each interval:
      * growing by doubling copied each record several times). */
-    unsigned char *rules = NULL;
-    size_t rules_len = 0;
+    unsigned char *rules = NULL, *hb = NULL;
+    size_t rules_len = 0, hb_len = 0;
     if (rules_export(e, h, &rules, &rules_len) < 0)
         return -ENOMEM;
-    size_t guess = headroom + 256 + h->series.n * (48 + 40 + e->p.detector->state_size) + rules_len;
+    if (host_blob_export(e, h, &hb, &hb_len) < 0) {
+        free(rules);
+        return -ENOMEM;
+    }
+    size_t guess = headroom + 256 + h->series.n * (48 + 40 + e->p.detector->state_size) +
+                   rules_len + 80 + hb_len;
     for (size_t i = 0; i < n_blobs; i++)
         guess += 80 + blobs[i].len;
     struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
     if (!b.p) {
         free(rules);
+        free(hb);
         return -ENOMEM;
     }
     vg_bw_put(&b, HS_MAGIC, 4);
@@ -1129,10 +1248,11 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
         vg_bw_put(&b, s->det, e->p.detector->state_size);
     }
-    vg_bw_uint(&b, n_blobs + (rules != NULL), 4);
+    vg_bw_uint(&b, n_blobs + (rules != NULL) + 1, 4);
     for (size_t i = 0; i < n_blobs; i++) {
         if (blobs[i].len > UINT32_MAX) {
             free(rules);
+            free(hb);
             free(b.p);
             return -EINVAL;
         }
@@ -1148,6 +1268,12 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_put(&b, rules, rules_len);
         free(rules);
     }
+    /* After the rules: its values go to the rule alerts they restored. */
+    vg_bw_str16(&b, HOST_BLOB);
+    vg_bw_uint(&b, HOST_VERSION, 4);
+    vg_bw_uint(&b, hb_len, 4);
+    vg_bw_put(&b, hb, hb_len);
+    free(hb);
     if (b.bad) {
         free(b.p);
         return -ENOMEM;
@@ -1228,7 +1354,7 @@ static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
         struct rstate *rs = &h->rs[at];
         if (rs->st.state == VG_RULE_STATE_FIRING && e->st.firing)
             e->st.firing--;
-        vg_kvlist_free(&rs->labels);
+        rstate_forget_alert(rs);
         rs->st = st;
         rs->labels = labels;
         snprintf(rs->fp, sizeof(rs->fp), "%s", fp);
@@ -1238,6 +1364,69 @@ static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
     }
     if (r.bad || r.off != r.len)
         return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
+    return 0;
+}
+
+/* Restores h's labels, host_silent alert and what its firing rule alerts fired with from an
+ * "engine.host" blob (after its "rules" blob). With h NULL, only checks the blob. */
+static int host_blob_import(struct vg_engine *e, const char *host, struct host *h, uint32_t version,
+                            const unsigned char *data, size_t len, char *err, size_t errlen)
+{
+    if (version != HOST_VERSION)
+        return vg_err(err, errlen, -EPROTONOSUPPORT,
+                      "host state: version %u, this analyzer reads %d", version, HOST_VERSION);
+    struct vg_br r = {data, len, 0, 0};
+    char key[VG_WIRE_NAME_MAX + 1], value[VG_WIRE_LABEL_VALUE_MAX + 1], name[256];
+    struct vg_kvlist labels = {0};
+    uint32_t nl = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < nl && !r.bad; i++) {
+        hs_gets(&r, key, sizeof(key));
+        hs_gets(&r, value, sizeof(value));
+        if (!r.bad && h && vg_kvlist_set(&labels, key, value) < 0) {
+            vg_kvlist_free(&labels);
+            return vg_err(err, errlen, -ENOMEM, "host state: out of memory");
+        }
+    }
+    int64_t interval = (int64_t)vg_br_uint(&r, 8);
+    int64_t silent_since = (int64_t)vg_br_uint(&r, 8);
+    int64_t arrived = (int64_t)vg_br_uint(&r, 8);
+    if (r.bad || interval < 0 || silent_since < 0 || arrived < 0) {
+        vg_kvlist_free(&labels);
+        return vg_err(err, errlen, -EINVAL, "host state: truncated or corrupt");
+    }
+    if (h) {
+        vg_kvlist_free(&h->labels);
+        h->labels = labels;
+        h->interval_ms = interval;
+        if (silent_since) {
+            h->silent_since = silent_since;
+            h->arrived_ms = arrived ? arrived : silent_since;
+            fingerprint(h->silent_fp, host, ":" VG_ENGINE_SILENT_ALERT);
+            e->st.firing++;
+            e->st.hosts_silent++;
+        }
+    }
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        hs_gets(&r, name, sizeof(name));
+        double v = vg_br_f64(&r), sc = vg_br_f64(&r);
+        struct vg_rule_result top;
+        hs_gets(&r, top.top_metrics, sizeof(top.top_metrics));
+        if (r.bad || !h || !e->rules)
+            continue;
+        for (size_t k = 0; k < h->n_rs && k < vg_rule_set_count(e->rules); k++) {
+            struct rstate *rs = &h->rs[k];
+            if (rs->st.state != VG_RULE_STATE_FIRING ||
+                strcmp(vg_rule_name(vg_rule_set_rule(e->rules, k)), name) != 0)
+                continue;
+            rs->fired_value = v;
+            rs->fired_score = sc;
+            free(rs->fired_top);
+            rs->fired_top = top.top_metrics[0] ? strdup(top.top_metrics) : NULL;
+        }
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "host state: truncated or corrupt");
     return 0;
 }
 
@@ -1320,6 +1509,10 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
             (rc = rules_import((struct vg_engine *)e, NULL, b.version, b.data, b.len, err,
                                errlen)) < 0)
             return rc;
+        if (!r.bad && strcmp(b.type, HOST_BLOB) == 0 &&
+            (rc = host_blob_import((struct vg_engine *)e, host, NULL, b.version, b.data, b.len, err,
+                                   errlen)) < 0)
+            return rc;
     }
     if (r.bad || r.off != r.len)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state%s", host,
@@ -1368,11 +1561,17 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     e->st.series -= h->series.n;
     vg_strmap_free(&h->series, free_series);
     vg_strmap_init(&h->series);
-    /* Rule alerts too: those not in the record were inactive when it was written. */
+    /* Rule alerts too: those not in the record were inactive when it was written; and its
+     * host_silent alert, which the record states when it fired. */
+    if (h->silent_since && e->st.firing) {
+        e->st.firing--;
+        e->st.hosts_silent--;
+    }
+    h->silent_since = 0;
     for (size_t i = 0; i < h->n_rs; i++) {
         if (h->rs[i].st.state == VG_RULE_STATE_FIRING && e->st.firing)
             e->st.firing--;
-        vg_kvlist_free(&h->rs[i].labels);
+        rstate_forget_alert(&h->rs[i]);
         memset(&h->rs[i], 0, sizeof(h->rs[i]));
     }
     snprintf(h->boot, sizeof(h->boot), "%s", boot);
@@ -1402,15 +1601,21 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
             h->scoring = 1;
     }
     uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
+    struct hs_blob hb = {.data = NULL};
     for (uint32_t i = 0; i < n_blobs; i++) {
         struct hs_blob b;
         hs_read_blob(&r, &b);
         if (strcmp(b.type, RULES_BLOB) == 0) {
             if ((rc = rules_import(e, h, b.version, b.data, b.len, err, errlen)) < 0)
                 return rc; /* out of memory: the blob itself was checked */
+        } else if (strcmp(b.type, HOST_BLOB) == 0) {
+            hb = b; /* once the rule alerts it completes are in */
         } else if (fn) {
             fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});
         }
     }
+    if (hb.data &&
+        (rc = host_blob_import(e, host, h, hb.version, hb.data, hb.len, err, errlen)) < 0)
+        return rc; /* out of memory, likewise */
     return 0;
 }

@@ -86,6 +86,14 @@ void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out)
 #define VG_ENGINE_SILENT_ALERT "host_silent"
 void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *ud);
 
+/* Calls fn with a "firing" notification for every alert that fires now (built-in, rule and
+ * host_silent), as when it fired: its labels, starts_at, value and score, a rule's annotations
+ * rendered with what it fired with. For the alerts a host brought with it from a checkpoint
+ * (vg_engine_host_import), which this process never notified: the analyzer hands them to its
+ * dispatcher so that they are listed, repeated and kept alive at their receivers. Nothing is
+ * counted or logged. Returns how many. */
+size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *ud);
+
 /* What the API shows of one host. */
 struct vg_engine_host {
     const char *name;
@@ -144,18 +152,18 @@ void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
 int64_t vg_engine_latest_ts(const struct vg_engine *e);
 
 /* Checkpoints (analyzer/vg_state_topic.c). vg_engine_host_export() serialises everything the
- * engine knows of one host (its boot and last sequence number, every series' detector and
- * alert state) into a malloc'd record the caller frees, followed by the blobs given (the host's
- * state in other models, e.g. the host models of analyzer/vg_models.c): 0, -ENOENT or -ENOMEM.
- * vg_engine_host_import() makes the engine continue from such a record, replacing what it knew
- * of the host's series; a record of another detector model restores the alert states but its
- * series warm up again. Each blob is then handed to fn (NULL: skipped), whose failure is
- * counted by the caller, not an import failure (the engine's part stands). Export leaves
- * headroom bytes (uninitialised) before the record for the caller's header: *outlen counts them.
- * Import returns 0, or -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown version) or -ENOMEM with
- * err set. A record is checked whole before anything changes (its structure, alert states, the
- * detector's check of each series' state), so a refused one leaves what the engine knew of the
- * host as it was. */
+ * engine knows of one host (its boot and last sequence number, its labels, every series'
+ * detector and alert state, its rule and host_silent alerts) into a malloc'd record the caller
+ * frees, followed by the blobs given (the host's state in other models, e.g. the host models of
+ * analyzer/vg_models.c): 0, -ENOENT or -ENOMEM. vg_engine_host_import() makes the engine continue
+ * from such a record, replacing what it knew of the host's series; a record of another detector
+ * model restores the alert states but its series warm up again. Each blob is then handed to fn
+ * (NULL: skipped), whose failure is counted by the caller, not an import failure (the engine's part
+ * stands). Export leaves headroom bytes (uninitialised) before the record for the caller's header:
+ * *outlen counts them. Import returns 0, or -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown
+ * version) or -ENOMEM with err set. A record is checked whole before anything changes (its
+ * structure, alert states, the detector's check of each series' state), so a refused one leaves
+ * what the engine knew of the host as it was. */
 struct vg_engine_blob {
     const char *type; /* who it belongs to, e.g. a host model's name; up to 63 bytes */
     uint32_t version; /* its owner's format version */

@@ -142,6 +142,8 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
 int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t partition)
 {
     struct ent *x = vg_strmap_get(&st->hosts, host);
+    if (!x && partition < 0)
+        return -ENOENT;
     if (!x) {
         size_t n = strlen(host);
         x = calloc(1, sizeof(*x) + n + 1);
@@ -153,7 +155,8 @@ int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t pa
             return -ENOMEM;
         }
     }
-    x->partition = partition;
+    if (partition >= 0)
+        x->partition = partition;
     if (x->dirty)
         return 0;
     if (st->n_dirty == st->cap_dirty) {

@@ -62,7 +62,9 @@ struct vg_state_topic_stats {
 int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, const char *topic,
                         const struct vg_kvlist *kafka, char *err, size_t errlen);
 
-/* Notes that host changed, and the metrics partition its message came from. 0 or -ENOMEM. */
+/* Notes that host changed, and the metrics partition its message came from (-1: the one noted
+ * before, for a change without a message, e.g. its host_silent alert). 0, -ENOENT (-1 for a host
+ * never noted) or -ENOMEM. */
 int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t partition);
 
 /* Forgets host (its partition was revoked): no longer checkpointed by this analyzer. */

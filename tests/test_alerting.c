@@ -193,6 +193,7 @@ struct sent {
     char status[16][16];
     char fp[16][20];
     unsigned repeat[16];
+    int adopted[16];
 };
 
 static void on_send(void *ud, const struct vg_notification *n)
@@ -202,6 +203,7 @@ static void on_send(void *ud, const struct vg_notification *n)
     snprintf(s->status[s->n], 16, "%s", n->status);
     snprintf(s->fp[s->n], 20, "%s", n->fingerprint);
     s->repeat[s->n] = n->repeat;
+    s->adopted[s->n] = n->adopted;
     s->n++;
 }
 
@@ -342,6 +344,59 @@ static void a_host_handed_over_takes_its_alerts_along_silently(void **state)
     assert_int_equal(st.handed_over, 2);
     assert_int_equal(st.firing, 1);
     vg_dispatch_free(d);
+}
+
+/* An alert that came with its host from another analyzer (or this one before a restart) was
+ * notified there: it is listed and repeated here, handed to the receivers once as taken over
+ * (for Alertmanager, which forgets what it is not told again), its reminders continue the old
+ * owner's count, and its resolve goes out. Taking over what is held already changes nothing; a
+ * silenced one is held without being handed on. */
+static void an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firing(void **state)
+{
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    struct vg_dispatch_params p = {.repeat_interval_ms = 60000};
+    assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
+    struct vg_notification a = alert("firing", "fp-a", "web-1"); /* fired at 1000 */
+    vg_dispatch_adopt(d, &a, 200000);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.adopted[0], 1);
+    assert_string_equal(out.status[0], "firing");
+    vg_dispatch_adopt(d, &a, 200500); /* restored again: already held */
+    assert_int_equal(out.n, 1);
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.adopted, 1);
+    assert_int_equal(st.firing, 1);
+    assert_int_equal(st.sent, 0);
+
+    vg_dispatch_tick(d, 259999);
+    assert_int_equal(out.n, 1);
+    vg_dispatch_tick(d, 260000);
+    assert_int_equal(out.n, 2);
+    assert_int_equal(out.adopted[1], 0);
+    /* Fired at 1 s, taken over at 200 s: the old owner sent reminders 1 to 3. */
+    assert_int_equal(out.repeat[1], 4);
+
+    char id[17];
+    add_silence(sil,
+                "{\"matchers\":[\"host=\\\"db-1\\\"\"],\"duration\":\"1h\",\"created_by\":\"t\"}",
+                250000, id);
+    struct vg_notification b = alert("firing", "fp-b", "db-1");
+    vg_dispatch_adopt(d, &b, 261000);
+    assert_int_equal(out.n, 2);
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.firing, 2);
+
+    struct vg_notification r = alert("resolved", "fp-a", "web-1");
+    vg_dispatch_event(d, &r, 262000);
+    assert_int_equal(out.n, 3);
+    assert_string_equal(out.status[2], "resolved");
+    assert_string_equal(out.fp[2], "fp-a");
+    vg_dispatch_free(d);
+    vg_silences_free(sil);
 }
 
 static void a_group_waits_together_then_newcomers_go_at_once(void **state)
@@ -546,6 +601,8 @@ static void rule_alerts_move_with_their_host(void **state)
     struct vg_rule_set *sa = load("rules:\n"
                                   "  - name: Fire\n"
                                   "    when: value(\"q.depth\") > 100\n"
+                                  "    annotations: {summary: \"{{ host }} at {{ value }}\"}\n"
+                                  "    actions: [webhook]\n"
                                   "  - name: Slow\n"
                                   "    when: value(\"q.depth\") > 100\n"
                                   "    for: 5s\n"
@@ -558,7 +615,9 @@ static void rule_alerts_move_with_their_host(void **state)
                                   "    when: value(\"q.depth\") > 100\n"
                                   "    for: 5s\n"
                                   "  - name: Fire\n"
-                                  "    when: value(\"q.depth\") > 100\n");
+                                  "    when: value(\"q.depth\") > 100\n"
+                                  "    annotations: {summary: \"{{ host }} at {{ value }}\"}\n"
+                                  "    actions: [webhook]\n");
     struct events ea = {0}, eb = {0};
     assert_int_equal(vg_engine_set_rules(a, sa, record, &ea), 0);
     assert_int_equal(vg_engine_set_rules(b, sb, record, &eb), 0);
@@ -580,6 +639,14 @@ static void rule_alerts_move_with_their_host(void **state)
     assert_int_equal(st.rule_states_restored, 2);
     assert_int_equal(st.rule_states_skipped, 1);
     assert_int_equal(st.firing, 1);
+    /* Stated again as it fired there: annotations rendered with its value then, its routing. */
+    struct events again = {0};
+    assert_int_equal(vg_engine_each_firing(b, record, &again), 1);
+    assert_string_equal(again.alertname[0], "Fire");
+    assert_string_equal(again.status[0], "firing");
+    assert_string_equal(again.fp[0], ea.fp[0]);
+    assert_string_equal(again.summary[0], "web-1 at 1000");
+    assert_int_equal(again.n_receivers[0], 1);
 
     for (uint64_t q = 12; q < 15; q++)
         feed(b, q, 1000, &eb);
@@ -616,6 +683,7 @@ int main(void)
         cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
         cmocka_unit_test(duplicate_firing_is_dropped_and_repeats_carry_a_counter),
         cmocka_unit_test(a_host_handed_over_takes_its_alerts_along_silently),
+        cmocka_unit_test(an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firing),
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
         cmocka_unit_test(silence_requests_are_checked),
         cmocka_unit_test(silences_survive_a_save_and_load),

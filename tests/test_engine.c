@@ -280,6 +280,84 @@ static void a_host_that_stops_sending_fires_host_silent_until_it_reports_again(v
     vg_engine_free(e);
 }
 
+/* Alerts that fire when their host moves to another engine (state topic: a restart, a partition
+ * move) come along: the new engine neither fires them again nor forgets them. It states them as
+ * they fired (vg_engine_each_firing: same fingerprint, start, value and the host's labels, which
+ * the record carries because a silent host sends none), counts nothing for it, and resolves them
+ * there: host_silent included. */
+static void firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired(void **state)
+{
+    struct vg_engine_params p = ewma_params();
+    p.silent_ms = 5000;
+    p.clock = fake_clock;
+    struct vg_engine *a = new_engine(&p), *b = new_engine(&p);
+    struct seen sa = {0}, sb = {0}, restated = {0};
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    for (int i = 0; i < 40; i++, seq++, fake_now += 1000) {
+        feed(a, "web-1", seq, 5 + (i % 3) * 0.1, 0.5, &sa, 0);
+        feed(a, "web-2", seq, 5 + (i % 3) * 0.1, 0.5, &sa, 0);
+        vg_engine_check_silent(a, record, &sa);
+    }
+    /* web-1 stops; web-2's CPU jumps. */
+    for (int i = 0; i < 8; i++, seq++, fake_now += 1000) {
+        feed(a, "web-2", seq, 60, 0.5, &sa, 0);
+        vg_engine_check_silent(a, record, &sa);
+    }
+    assert_int_equal(sa.n, 2);
+    int silent = strcmp(sa.alertname[0], VG_ENGINE_SILENT_ALERT) == 0 ? 0 : 1;
+    assert_string_equal(sa.alertname[silent], VG_ENGINE_SILENT_ALERT);
+    assert_string_equal(sa.series[1 - silent], "cpu.user_pct");
+
+    char err[VG_ERRLEN];
+    for (int h = 1; h <= 2; h++) {
+        unsigned char *rec = NULL;
+        size_t len = 0;
+        const char *host = h == 1 ? "web-1" : "web-2";
+        assert_int_equal(vg_engine_host_export(a, host, NULL, 0, 0, &rec, &len), 0);
+        assert_int_equal(vg_engine_host_import(b, host, rec, len, NULL, NULL, err, sizeof(err)), 0);
+        free(rec);
+    }
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.firing, 2);
+    assert_int_equal(st.hosts_silent, 1);
+
+    assert_int_equal(vg_engine_each_firing(b, record, &restated), 2);
+    assert_int_equal(restated.n, 2);
+    for (int i = 0; i < 2; i++) {
+        int j = strcmp(restated.fingerprint[i], sa.fingerprint[0]) == 0 ? 0 : 1;
+        assert_string_equal(restated.fingerprint[i], sa.fingerprint[j]);
+        assert_string_equal(restated.status[i], "firing");
+        assert_string_equal(restated.alertname[i], sa.alertname[j]);
+        assert_string_equal(restated.host[i], sa.host[j]);
+        assert_int_equal(restated.starts[i], sa.starts[j]);
+        assert_string_equal(restated.label_env[i], "prod");
+        if (j != silent)
+            assert_true(restated.value[i] == 60);
+    }
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.alerts_fired, 0);
+    assert_int_equal(st.firing, 2);
+
+    /* At the new engine: web-2 still high fires nothing again, web-1 is not declared silent a
+     * second time, and its next message resolves host_silent with the same fingerprint. */
+    for (int i = 0; i < 10; i++, seq++, fake_now += 1000) {
+        feed(b, "web-2", seq, 60, 0.5, &sb, 0);
+        vg_engine_check_silent(b, record, &sb);
+    }
+    assert_int_equal(sb.n, 0);
+    feed(b, "web-1", seq, 5, 0.5, &sb, 0);
+    assert_int_equal(sb.n, 1);
+    assert_string_equal(sb.status[0], "resolved");
+    assert_string_equal(sb.fingerprint[0], sa.fingerprint[silent]);
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.hosts_silent, 0);
+    assert_int_equal(st.firing, 1);
+    vg_engine_free(a);
+    vg_engine_free(b);
+}
+
 static void level_shift_fires_once_then_resolves_with_same_fingerprint(void **state)
 {
     struct vg_engine *e = make_engine(NULL, 10);
@@ -548,6 +626,7 @@ int main(void)
         cmocka_unit_test(alert_of_a_series_no_longer_reported_resolves_and_the_series_is_forgotten),
         cmocka_unit_test(rules_read_a_stale_series_as_missing),
         cmocka_unit_test(a_host_that_stops_sending_fires_host_silent_until_it_reports_again),
+        cmocka_unit_test(firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired),
         cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
         cmocka_unit_test(series_outside_the_globs_are_not_scored),
         cmocka_unit_test(hosts_beyond_the_limit_are_counted_not_tracked),

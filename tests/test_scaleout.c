@@ -26,6 +26,7 @@
 
 #include "vg_analyzerproc.h"
 #include "vg_stack.h"
+#include "vg_testhttp.h"
 #include "vg_testproc.h"
 
 #define HOSTS 8
@@ -51,7 +52,8 @@ struct fleet {
     pthread_t thread;
     pthread_mutex_t lock;
     volatile int stop;
-    uint64_t seq; /* ticks produced so far, the same for every host */
+    volatile int muted; /* a host that sends nothing; -1: none */
+    uint64_t seq;       /* ticks produced so far, the same for every host */
 };
 
 static void *produce_loop(void *arg)
@@ -62,6 +64,8 @@ static void *produce_loop(void *arg)
         uint64_t seq = ++f->seq;
         pthread_mutex_unlock(&f->lock);
         for (int h = 0; h < HOSTS; h++) {
+            if (h == f->muted)
+                continue;
             char key[32], val[512];
             snprintf(key, sizeof(key), "so-%d", h);
             /* Steady values with a small wobble: scores stay low, nothing alerts. */
@@ -88,6 +92,7 @@ static void *produce_loop(void *arg)
 static void fleet_start(struct fleet *f, const char *bootstrap)
 {
     memset(f, 0, sizeof(*f));
+    f->muted = -1;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char e[256];
     assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof(e)), 0);
@@ -303,11 +308,83 @@ static void kill9_takeover_restores_last_checkpoint_and_reprocesses(void **state
     finish(&t, 0);
 }
 
+/* GET /api/v1/alerts of a, malloc'd (the caller frees); NULL when it does not answer. */
+static char *alerts_of(const struct vg_ap *a)
+{
+    char url[128], *body = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/alerts", a->port);
+    if (vg_th_request("GET", url, NULL, NULL, 0, &body) != 200) {
+        free(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* A host that stops sending fires host_silent at its analyzer (A); the alert is checkpointed
+ * although the host sends nothing, and when its partition moves (A stops with SIGTERM) the new
+ * owner (B) takes it over: it does not fire it a second time, lists it, counts it, and resolves
+ * it when the host reports again. */
+static void a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"detector.warmup=10", "state.checkpoint_interval=200ms",
+                                       "model.set=series", "alert.host_silent_after=3s", NULL};
+    struct setup t;
+    vg_stack_init(&t.s, "scaleout-silent");
+    t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
+    fleet_start(&t.fleet, t.bootstrap);
+    vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, sets);
+    wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
+    int all[HOSTS];
+    for (int h = 0; h < HOSTS; h++)
+        all[h] = h;
+    wait_hosts_past(&t.a, all, HOSTS, 5, 30000);
+
+    t.fleet.muted = 7;
+    assert_int_equal(vg_tp_wait_contains(t.a.log, "msg=\"host silent\" host=so-7", 30000), 0);
+    /* Checkpointed with its alert: two checkpoints after it fired. */
+    double c0 = metric(&t.a, "vigil_state_checkpoints_total");
+    int64_t end = mono_ms() + 20000;
+    while (metric(&t.a, "vigil_state_checkpoints_total") < c0 + 2 && mono_ms() < end)
+        pause_ms(50);
+
+    vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, sets);
+    wait_metric(&t.b, "vigil_partitions_assigned", PARTS / 2, 40000);
+    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    assert_int_equal(vg_tp_wait_contains(t.b.log, "msg=\"firing alerts taken over\"", 20000), 0);
+    char *al = alerts_of(&t.b);
+    assert_non_null(al);
+    assert_non_null(strstr(al, "host_silent"));
+    assert_non_null(strstr(al, "so-7"));
+    free(al);
+    assert_true(metric(&t.b, "vigil_alerts_taken_over_total") >= 1);
+
+    /* B has held so-7 for several host_silent_after periods: it never fired it again. */
+    uint64_t seq = fleet_seq(&t.fleet);
+    int others[] = {0, 1, 2, 3, 4, 5, 6};
+    wait_hosts_past(&t.b, others, 7, (int64_t)seq + 80, 30000); /* 80 ticks = 4 s */
+    assert_int_equal(vg_tp_count(t.b.log, "msg=\"host silent\" host=so-7"), 0);
+
+    t.fleet.muted = -1;
+    assert_int_equal(vg_tp_wait_contains(t.b.log, "msg=\"host reports again\" host=so-7", 20000),
+                     0);
+    fprintf(stderr, "host_silent of so-7: fired on A, taken over by B (%g alerts), resolved on B\n",
+            metric(&t.b, "vigil_alerts_taken_over_total"));
+    fleet_stop(&t.fleet);
+    st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(vg_stack_stop(&t.s), 0);
+    vg_tp_stop(t.broker, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rebalance_and_sigterm_handover_continue_without_cold_start),
         cmocka_unit_test(kill9_takeover_restores_last_checkpoint_and_reprocesses),
+        cmocka_unit_test(a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

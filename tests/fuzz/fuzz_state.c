@@ -1,7 +1,8 @@
 /* libFuzzer target for the host records an analyzer restores from the state topic at start and
  * after a rebalance (analyzer/vg_state_topic.c): the record's header and checksum
  * (vg_state_record_parse), the engine's host record (vg_engine_host_import: the series, their
- * alert states and detector states, the rule alert states) and the host models' blobs
+ * alert states and detector states, the rule alert states, the engine's host part: labels,
+ * host_silent, what firing rule alerts fired with) and the host models' blobs
  * (vg_models_host_load: the mv model's normaliser, window, queued ticks and calibration).
  *
  * Input: one record value. When it starts with the version-2 header its checksum is recomputed
