@@ -210,6 +210,18 @@ static size_t label_arrays(const struct vg_kvlist *l, const char **keys, const c
     return n;
 }
 
+/* A transition's counts (a restated alert counts nothing). */
+static void count_note(struct vg_engine *e, enum note kind)
+{
+    if (kind == NOTE_FIRED) {
+        e->st.alerts_fired++;
+        e->st.firing++;
+    } else if (kind == NOTE_RESOLVED) {
+        e->st.alerts_resolved++;
+        e->st.firing--;
+    }
+}
+
 /* A built-in alert's notification: the series' latest score and value, the host's labels (as in
  * its latest message), at event time ts. */
 static void notify(struct vg_engine *e, const char *host_name, const struct host *h, int64_t ts,
@@ -236,13 +248,7 @@ static void notify(struct vg_engine *e, const char *host_name, const struct host
         .label_values = vals,
         .n_labels = nl,
     };
-    if (kind == NOTE_FIRED) {
-        e->st.alerts_fired++;
-        e->st.firing++;
-    } else if (kind == NOTE_RESOLVED) {
-        e->st.alerts_resolved++;
-        e->st.firing--;
-    }
+    count_note(e, kind);
     char q[256];
     if (kind != NOTE_RESTATED)
         vg_info(kind == NOTE_FIRED ? "alert firing" : "alert resolved",
@@ -482,13 +488,7 @@ static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char
         .receivers = nr ? recv : NULL,
         .n_receivers = nr,
     };
-    if (kind == NOTE_FIRED) {
-        e->st.alerts_fired++;
-        e->st.firing++;
-    } else if (kind == NOTE_RESOLVED) {
-        e->st.alerts_resolved++;
-        e->st.firing--;
-    }
+    count_note(e, kind);
     if (kind != NOTE_RESTATED)
         vg_info(fired ? "alert firing" : "alert resolved",
                 "rule=%s host=%s value=%.6g fingerprint=%s", vg_rule_name(r), host_name,
@@ -718,15 +718,11 @@ static void notify_silent(struct vg_engine *e, const char *host, const struct ho
         .n_labels = nl,
         .summary = summary,
     };
-    if (kind == NOTE_FIRED) {
-        e->st.alerts_fired++;
-        e->st.firing++;
+    count_note(e, kind);
+    if (kind == NOTE_FIRED)
         e->st.hosts_silent++;
-    } else if (kind == NOTE_RESOLVED) {
-        e->st.alerts_resolved++;
-        e->st.firing--;
+    else if (kind == NOTE_RESOLVED)
         e->st.hosts_silent--;
-    }
     if (kind != NOTE_RESTATED)
         vg_log(fired ? VG_LOG_WARN : VG_LOG_INFO, fired ? "host silent" : "host reports again",
                "host=%s silent_s=%.0f fingerprint=%s", host, silent_s, h->silent_fp);

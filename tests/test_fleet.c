@@ -80,6 +80,15 @@ static void on_score(void *ud, const struct vg_fleet_score *s)
     }
 }
 
+/* What vg_fleet_host_export() allocated. */
+static void free_host_state(struct vg_fleet_host_state *hs)
+{
+    free(hs->row);
+    free(hs->hscore);
+    free(hs->queued);
+    free(hs->queued_ts);
+}
+
 static struct vg_fleet_params params(void)
 {
     struct vg_fleet_params p = {
@@ -289,10 +298,7 @@ static void test_default_columns_put_host_level_metrics_before_cgroups(void **st
     assert_int_equal(first_cgroup, NH);
     assert_int_equal(first_cpu_n, hs.m);
     assert_string_equal(hs.cols[0], "cpu.iowait_pct"); /* first pattern, then by name */
-    free(hs.row);
-    free(hs.hscore);
-    free(hs.queued);
-    free(hs.queued_ts);
+    free_host_state(&hs);
 
     /* By name alone (no patterns: every metric, sorted), the same host gets no CPU at all. */
     vg_fleet_free(f);
@@ -302,10 +308,7 @@ static void test_default_columns_put_host_level_metrics_before_cgroups(void **st
     assert_int_equal(vg_fleet_host_export(f, "h1", &hs, err, sizeof(err)), 0);
     for (uint32_t j = 0; j < hs.m; j++)
         assert_true(strncmp(hs.cols[j], "bpf.", 4) == 0 || strncmp(hs.cols[j], "cgroup.", 7) == 0);
-    free(hs.row);
-    free(hs.hscore);
-    free(hs.queued);
-    free(hs.queued_ts);
+    free_host_state(&hs);
     vg_fleet_free(f);
 }
 
@@ -576,10 +579,7 @@ static void test_checkpoint_whose_columns_other_patterns_chose_is_refused(void *
     assert_int_equal(vg_fleet_host_export(f, "web-00", &hs, err, sizeof(err)), 0);
     assert_string_equal(hs.cols[0], "load_1");
     assert_string_equal(hs.cols[1], "mem_used");
-    free(hs.row);
-    free(hs.hscore);
-    free(hs.queued);
-    free(hs.queued_ts);
+    free_host_state(&hs);
     vg_fleet_free(f);
 
     p.metrics = "!net_*,*";
@@ -916,10 +916,7 @@ static void test_queued_ticks_move_with_an_exported_host(void **state)
     int fresh = 1;
     assert_int_equal(vg_fleet_host_import(g, "web-02", &hs, &fresh, err, sizeof(err)), 0);
     assert_int_equal(fresh, 0);
-    free(hs.row);
-    free(hs.hscore);
-    free(hs.queued);
-    free(hs.queued_ts);
+    free_host_state(&hs);
     struct vg_fleet_stats st;
     vg_fleet_get_stats(g, &st);
     assert_int_equal(st.ticks_queued, 3);
