@@ -82,17 +82,24 @@ static struct vg_engine *make_engine(const char *match, size_t max_hosts)
     return new_engine(&p);
 }
 
+/* A message of host (boot "boot-1") with no labels or metrics yet; vg_wire_msg_free() it. */
+static void msg_start(struct vg_wire_msg *m, const char *host, uint64_t seq, int64_t ts_ms,
+                      int64_t interval_ms)
+{
+    vg_wire_msg_init(m);
+    m->version = 1;
+    snprintf(m->host, sizeof(m->host), "%s", host);
+    snprintf(m->boot, sizeof(m->boot), "boot-1");
+    m->seq = seq;
+    m->ts_ms = ts_ms;
+    m->interval_ms = interval_ms;
+}
+
 static void feed(struct vg_engine *e, const char *host, uint64_t seq, double cpu, double load,
                  struct seen *s, int expect_rc)
 {
     struct vg_wire_msg m;
-    vg_wire_msg_init(&m);
-    m.version = 1;
-    snprintf(m.host, sizeof(m.host), "%s", host);
-    snprintf(m.boot, sizeof(m.boot), "boot-1");
-    m.seq = seq;
-    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
-    m.interval_ms = 1000;
+    msg_start(&m, host, seq, 1700000000000LL + (int64_t)seq * 1000, 1000);
     assert_int_equal(vg_wire_msg_add_label(&m, "env", "prod", NULL, 0), 0);
     assert_int_equal(vg_wire_msg_add_metric(&m, "cpu.user_pct", cpu, NULL, 0), 0);
     assert_int_equal(vg_wire_msg_add_metric(&m, "load.1m", load, NULL, 0), 0);
@@ -105,13 +112,7 @@ static void feed_some(struct vg_engine *e, uint64_t seq, const char *const *name
                       const double *values, struct seen *s)
 {
     struct vg_wire_msg m;
-    vg_wire_msg_init(&m);
-    m.version = 1;
-    snprintf(m.host, sizeof(m.host), "web-1");
-    snprintf(m.boot, sizeof(m.boot), "boot-1");
-    m.seq = seq;
-    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
-    m.interval_ms = 1000;
+    msg_start(&m, "web-1", seq, 1700000000000LL + (int64_t)seq * 1000, 1000);
     for (size_t i = 0; names[i]; i++)
         assert_int_equal(vg_wire_msg_add_metric(&m, names[i], values[i], NULL, 0), 0);
     assert_int_equal(vg_engine_process(e, &m, record, s), 0);
@@ -448,13 +449,7 @@ static double daily(int64_t ts_ms, uint32_t *seed)
 static int feed_one(struct vg_engine *e, uint64_t seq, int64_t ts_ms, double x, struct seen *s)
 {
     struct vg_wire_msg m;
-    vg_wire_msg_init(&m);
-    m.version = 1;
-    snprintf(m.host, sizeof(m.host), "db-1");
-    snprintf(m.boot, sizeof(m.boot), "boot-1");
-    m.seq = seq;
-    m.ts_ms = ts_ms;
-    m.interval_ms = 300000;
+    msg_start(&m, "db-1", seq, ts_ms, 300000);
     assert_int_equal(vg_wire_msg_add_metric(&m, "disk.busy_pct", x, NULL, 0), 0);
     int before = s->n;
     assert_int_equal(vg_engine_process(e, &m, record, s), 0);

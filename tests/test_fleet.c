@@ -415,16 +415,24 @@ static void test_restart_resumes_from_checkpoints(void **state)
     vg_fleet_free(g);
 }
 
+/* A fleet with p whose 2 hosts learned ticks ticks, checkpointed to dir and freed. */
+static void save_trained(const struct vg_fleet_params *p, uint64_t ticks)
+{
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < ticks; t++)
+        put_tick(f, 2, t, -1);
+    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+    vg_fleet_free(f);
+}
+
 static void test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh(void **state)
 {
     struct vg_fleet_params p = params();
     struct vg_fleet *f;
     char err[VG_ERRLEN], path[300];
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    for (uint64_t t = 0; t < 30; t++)
-        put_tick(f, 2, t, -1);
-    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
-    vg_fleet_free(f);
+    save_trained(&p, 30);
     snprintf(path, sizeof(path), "%s/web.ckpt", dir);
     FILE *fp = fopen(path, "r+b");
     assert_non_null(fp);
@@ -510,11 +518,7 @@ static void test_checkpoint_without_host_calibration_is_refused(void **state)
     struct vg_fleet_params p = params(), q = hs_params();
     struct vg_fleet *f;
     char err[VG_ERRLEN];
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    for (uint64_t t = 0; t < 20; t++)
-        put_tick(f, 2, t, -1);
-    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
-    vg_fleet_free(f);
+    save_trained(&p, 20);
     assert_int_equal(vg_fleet_new(&f, &q, &cpu, NULL, NULL, err, sizeof(err)), 0);
     assert_int_equal(vg_fleet_load(f, err, sizeof(err)), 0);
     struct vg_fleet_stats st;
@@ -557,11 +561,7 @@ static void test_checkpoint_whose_columns_other_patterns_chose_is_refused(void *
     struct vg_fleet_params p = params(); /* no patterns: every name, in byte order */
     struct vg_fleet *f;
     char err[VG_ERRLEN], log[4096];
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    for (uint64_t t = 0; t < 20; t++)
-        put_tick(f, 2, t, -1);
-    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
-    vg_fleet_free(f);
+    save_trained(&p, 20);
 
     p.metrics = "*"; /* the same choice, written differently */
     vg_fleet_free(load_logged(&p, 1, log, sizeof(log)));
