@@ -75,7 +75,7 @@ static const struct vg_cfg_key keys[] = {
     {"local.detector", VG_CFG_STRING, "ewma", OFF(local_detector), NOBOUND, NULL,
      "local guard: the per-series model the agent runs on its own metrics, so that the host can "
      "still raise an alert while Kafka is down (docs/reliability.md): `ewma` (24 bytes, about "
-     "160 bytes per series with its alert state), `seasonal` (about 24 KB per series, the "
+     "160 bytes per series with its alert state), `seasonal` (about 29 KB per series, the "
      "analyzer's time-of-day model) or `off`"},
     {"local.series", VG_CFG_STRING, "", OFF(local_series), NOBOUND, NULL,
      "local guard: comma-separated shell globs of the metric names it scores, e.g. "

@@ -29,7 +29,7 @@ static const struct vg_cfg_key keys[] = {
     {"detector.model", VG_CFG_STRING, "ewma", OFF(detector_model), NOBOUND, NULL,
      "per-series model: ewma (a value far from its recent level; 24 bytes a series) or seasonal "
      "(level and time-of-day profile, SPOT-calibrated, with the anomaly likelihood and profile "
-     "deviation below; about 17 KB a series, the model measured on NAB in docs/evaluation.md)"},
+     "deviation below; about 29 KB a series, the model measured on NAB in docs/evaluation.md)"},
     {"detector.alpha", VG_CFG_DOUBLE, "0.05", OFF(detector_alpha), 1e-6, 1, NULL,
      "weight of a new value in the baseline once warm (0.05: half-life of about 14 ticks)"},
     {"detector.alpha_outlier", VG_CFG_DOUBLE, "0.005", OFF(detector_alpha_outlier), 0, 1, NULL,
@@ -217,7 +217,10 @@ static const struct vg_cfg_key keys[] = {
     {"state.topic", VG_CFG_STRING, "vigil.state", OFF(state_topic), NOBOUND, NULL,
      "compacted Kafka topic where detector state is checkpointed per host, so that a restarted "
      "analyzer or the next owner of a partition continues the scores instead of warming up; "
-     "empty disables it (then a restart warms up again)"},
+     "empty disables it (then a restart warms up again). Created with max.message.bytes "
+     "16 MiB when missing; a topic made by hand needs room for a host's record (about 29 KB a "
+     "series with seasonal), or large hosts are written without their detector state "
+     "(docs/reliability.md)"},
     {"state.checkpoint_interval", VG_CFG_DURATION, "5s", OFF(state_checkpoint_ms), 100, 3600000,
      NULL,
      "how often changed hosts are checkpointed; with state.topic set, offsets are committed "

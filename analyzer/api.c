@@ -131,6 +131,19 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
         counter(f, "vigil_state_model_errors_total",
                 "Host model states refused on restore: that model starts the host fresh.",
                 ss.model_errors);
+        counter(f, "vigil_state_records_trimmed_total",
+                "Host state records written without their series' detector states (and, if still "
+                "too large, their host models' state): the whole record was larger than the "
+                "state topic takes.",
+                ss.records_trimmed);
+        counter(f, "vigil_state_records_dropped_total",
+                "Host state records not written at a checkpoint: too large even with only the "
+                "host's sequence, labels and alerts.",
+                ss.records_dropped);
+        gauge(f, "vigil_state_hosts_pending",
+              "Hosts changed since the last acknowledged state checkpoint (it grows while "
+              "checkpoints fail).",
+              (double)ss.hosts_pending);
     }
     counter(f, "vigil_consume_errors_total", "Errors reported by the Kafka consumer.",
             a->consume_errors);

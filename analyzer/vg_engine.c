@@ -1195,7 +1195,7 @@ static int host_blob_export(const struct vg_engine *e, const struct host *h, uns
 
 int vg_engine_host_export(const struct vg_engine *e, const char *host,
                           const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
-                          unsigned char **out, size_t *outlen)
+                          unsigned flags, unsigned char **out, size_t *outlen)
 {
     const struct host *h = vg_strmap_get(&e->hosts, host);
     if (!h)
@@ -1210,8 +1210,10 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         free(rules);
         return -ENOMEM;
     }
-    size_t guess = headroom + 256 + h->series.n * (48 + 40 + e->p.detector->state_size) +
-                   rules_len + 80 + hb_len;
+    /* No model name and no state: the importer takes it as another model's record. */
+    int with_det = !(flags & VG_ENGINE_EXPORT_NO_DETECTOR);
+    size_t det_size = with_det ? e->p.detector->state_size : 0;
+    size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len;
     for (size_t i = 0; i < n_blobs; i++)
         guess += 80 + blobs[i].len;
     struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
@@ -1227,8 +1229,8 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     vg_bw_uint(&b, (uint64_t)h->last_ts_ms, 8);
     vg_bw_uint(&b, (uint64_t)h->have_seq, 1);
     vg_bw_f64(&b, h->max_score);
-    vg_bw_str16(&b, e->p.detector->name);
-    vg_bw_uint(&b, e->p.detector->state_size, 4);
+    vg_bw_str16(&b, with_det ? e->p.detector->name : "");
+    vg_bw_uint(&b, det_size, 4);
     vg_bw_uint(&b, h->series.n, 4);
     for (size_t i = 0; i < h->series.cap; i++) {
         if (!h->series.keys[i])
@@ -1242,7 +1244,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_uint(&b, (uint64_t)s->alert.pending_since, 8);
         vg_bw_uint(&b, (uint64_t)s->alert.firing_since, 8);
         vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
-        vg_bw_put(&b, s->det, e->p.detector->state_size);
+        vg_bw_put(&b, s->det, det_size);
     }
     vg_bw_uint(&b, n_blobs + (rules != NULL) + 1, 4);
     for (size_t i = 0; i < n_blobs; i++) {

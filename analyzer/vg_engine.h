@@ -163,7 +163,14 @@ int64_t vg_engine_latest_ts(const struct vg_engine *e);
  * *outlen counts them. Import returns 0, or -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown
  * version) or -ENOMEM with err set. A record is checked whole before anything changes (its
  * structure, alert states, the detector's check of each series' state), so a refused one leaves
- * what the engine knew of the host as it was. */
+ * what the engine knew of the host as it was.
+ *
+ * flags VG_ENGINE_EXPORT_NO_DETECTOR leaves every series' detector state out (the record then
+ * reads as one of another model: the series warm up again where it is imported, everything else
+ * moves). A series' detector state is most of a record (about 29 KB a series with `seasonal`), so
+ * this is the smaller record the state topic falls back to when the full one is larger than
+ * the topic takes. */
+#define VG_ENGINE_EXPORT_NO_DETECTOR 1u
 struct vg_engine_blob {
     const char *type; /* who it belongs to, e.g. a host model's name; up to 63 bytes */
     uint32_t version; /* its owner's format version */
@@ -173,7 +180,7 @@ struct vg_engine_blob {
 typedef void (*vg_engine_blob_fn)(void *ud, const char *host, const struct vg_engine_blob *b);
 int vg_engine_host_export(const struct vg_engine *e, const char *host,
                           const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
-                          unsigned char **out, size_t *outlen);
+                          unsigned flags, unsigned char **out, size_t *outlen);
 int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
                           size_t len, vg_engine_blob_fn fn, void *ud, char *err, size_t errlen);
 

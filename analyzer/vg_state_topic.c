@@ -19,10 +19,30 @@
 #define REC_VERSION 2
 #define REC_HEADER  16
 #define MAX_BLOBS   8
+/* What librdkafka adds to key and value when it checks message.max.bytes (a v2 record's
+ * framing is well under this). */
+#define REC_FRAMING 512
+/* The state producer's message.max.bytes unless kafka.message.max.bytes says otherwise, and the
+ * max.message.bytes of a topic this analyzer creates: a host with 300 series on the `seasonal`
+ * model writes about 9 MB (29 KB a series), librdkafka's and Kafka's 1 MB default would take
+ * about 34 of them. */
+#define STATE_MAX_BYTES "16777216"
+
+/* How much of a host's state its record carries: everything; everything but the series'
+ * detector states (they warm up after a move); neither its host models' state (the `mv` rows and
+ * calibration; the host starts over there too); nothing (not written). Each step keeps the
+ * host's sequence number, labels and alerts, so a new owner neither counts a gap nor fires or
+ * forgets an alert; a detector state is most of a record (about 29 KB a series with
+ * `seasonal`), a host model's a few KB to about 100 KB. */
+enum shrink { SHRINK_NONE, SHRINK_NO_DETECTOR, SHRINK_NO_MODELS, SHRINK_SKIP };
 
 struct ent {
     int32_t partition;
     int dirty;
+    enum shrink refused;  /* the least the broker took for this host (sticky: a topic's limit) */
+    enum shrink written;  /* of the record produced last */
+    enum shrink logged;   /* the most said in the log for this host */
+    size_t refused_bytes; /* of the record the broker refused last */
     char name[];
 };
 
@@ -35,17 +55,41 @@ struct vg_state_topic {
     struct ent **dirty;
     size_t n_dirty, cap_dirty;
     uint64_t delivery_errors; /* from the delivery callback, per checkpoint */
-    char last_error[160];
+    size_t max_bytes;         /* the producer's message.max.bytes */
+    char last_error[VG_ERRLEN];
     struct vg_state_topic_stats st;
 };
+
+static int too_large(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     struct vg_state_topic *st = opaque;
-    if (m->err) {
-        st->delivery_errors++;
-        snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_err2str(m->err));
+    if (!m->err)
+        return;
+    st->delivery_errors++;
+    snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_err2str(m->err));
+    /* The topic takes less than the producer (its max.message.bytes, set by whoever made it):
+     * this checkpoint fails, and the next one writes the host's record smaller. */
+    char host[256];
+    struct ent *x = NULL;
+    if (too_large(m->err) && m->key && m->key_len < sizeof(host)) {
+        memcpy(host, m->key, m->key_len);
+        host[m->key_len] = '\0';
+        x = vg_strmap_get(&st->hosts, host);
+    }
+    if (x && x->written < SHRINK_SKIP && x->refused <= x->written) {
+        x->refused = x->written + 1;
+        x->refused_bytes = m->len;
+        snprintf(st->last_error, sizeof(st->last_error),
+                 "the broker refused the %zu-byte record of %s (%s): it is written smaller from "
+                 "the next checkpoint",
+                 m->len, x->name, rd_kafka_err2str(m->err));
     }
 }
 
@@ -72,6 +116,10 @@ static void create_topic(struct vg_state_topic *st)
     if (!nt)
         return;
     rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    /* So that the topic takes the records the producer may write (a broker's default is 1 MB). */
+    char mb[32];
+    snprintf(mb, sizeof(mb), "%zu", st->max_bytes);
+    rd_kafka_NewTopic_set_config(nt, "max.message.bytes", mb);
     rd_kafka_queue_t *q = rd_kafka_queue_new(st->producer);
     rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(st->producer, RD_KAFKA_ADMIN_OP_ANY);
     rd_kafka_AdminOptions_set_request_timeout(opt, 5000, NULL, 0);
@@ -117,6 +165,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
         {"enable.idempotence", "true"},
         {"linger.ms", "5"},
         {"compression.type", "lz4"},
+        {"message.max.bytes", STATE_MAX_BYTES},
         {NULL, NULL},
     };
     rd_kafka_conf_t *conf;
@@ -134,6 +183,12 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
         vg_state_topic_close(st);
         return vg_err(err, errlen, -EINVAL, "state topic producer: %s", rkerr);
     }
+    char mb[32];
+    size_t mblen = sizeof(mb);
+    if (rd_kafka_conf_get(rd_kafka_conf(st->producer), "message.max.bytes", mb, &mblen) !=
+            RD_KAFKA_CONF_OK ||
+        (st->max_bytes = strtoul(mb, NULL, 10)) <= REC_FRAMING)
+        st->max_bytes = 1000000 + REC_FRAMING; /* librdkafka's own default */
     create_topic(st);
     *out = st;
     return 0;
@@ -183,17 +238,20 @@ static uint32_t get_u32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The record of one host: header + engine state + its models' state. 0, -ENOENT, -ENOMEM. */
+/* The record of one host: header + engine state + its models' state, less what shrink leaves
+ * out. 0, -ENOENT, -ENOMEM. */
 static int make_record(const struct vg_engine *e, const struct vg_models *ms, const struct ent *x,
-                       unsigned char **out, size_t *outlen)
+                       enum shrink shrink, unsigned char **out, size_t *outlen)
 {
     struct vg_engine_blob blobs[MAX_BLOBS];
-    int nb = vg_models_host_save(ms, x->name, blobs, MAX_BLOBS);
+    int nb = shrink >= SHRINK_NO_MODELS ? 0 : vg_models_host_save(ms, x->name, blobs, MAX_BLOBS);
     if (nb < 0)
         return nb;
     unsigned char *val = NULL;
     size_t len = 0;
-    int rc = vg_engine_host_export(e, x->name, blobs, (size_t)nb, REC_HEADER, &val, &len);
+    int rc = vg_engine_host_export(e, x->name, blobs, (size_t)nb, REC_HEADER,
+                                   shrink >= SHRINK_NO_DETECTOR ? VG_ENGINE_EXPORT_NO_DETECTOR : 0,
+                                   &val, &len);
     vg_models_host_blobs_free(blobs, (size_t)nb);
     if (rc < 0)
         return rc;
@@ -204,6 +262,66 @@ static int make_record(const struct vg_engine *e, const struct vg_models *ms, co
     *out = val;
     *outlen = len;
     return 0;
+}
+
+/* Says once per host and step what a record too large for the topic costs it. limit 0: the
+ * broker refused it (the topic's own limit, not known here). */
+static void note_shrink(struct ent *x, enum shrink to, size_t bytes, size_t limit)
+{
+    static const char *const what[] = {
+        [SHRINK_NO_DETECTOR] = "state record too large: written without its series' detector "
+                               "state",
+        [SHRINK_NO_MODELS] = "state record too large: written without its series' detector "
+                             "state and its host models' state",
+        [SHRINK_SKIP] = "state record too large: host not checkpointed",
+    };
+    static const char *const effect[] = {
+        [SHRINK_NO_DETECTOR] = "after a restart or move its series warm up again; its "
+                               "sequence, alerts and host models still move",
+        [SHRINK_NO_MODELS] = "after a restart or move its series and host models warm up "
+                             "again; its sequence and alerts still move",
+        [SHRINK_SKIP] = "after a restart or move the next owner restores its last record "
+                        "written, if any, and counts a sequence gap",
+    };
+    if (to <= SHRINK_NONE || x->logged >= to)
+        return;
+    x->logged = to;
+    char by[64];
+    if (limit)
+        snprintf(by, sizeof(by), "message.max.bytes (%zu)", limit);
+    else
+        snprintf(by, sizeof(by), "the topic's max.message.bytes");
+    vg_warn(what[to],
+            "host=%s bytes=%zu over=\"%s\" effect=\"%s\" fix=\"raise max.message.bytes of the "
+            "state topic and kafka.message.max.bytes\"",
+            x->name, bytes, by, effect[to]);
+}
+
+/* x's record as large as the topic takes, shrunk step by step (enum shrink), or none (-E2BIG).
+ * 0, -E2BIG, -ENOENT, -ENOMEM. */
+static int make_fitting(struct vg_state_topic *st, const struct vg_engine *e,
+                        const struct vg_models *ms, struct ent *x, unsigned char **out,
+                        size_t *outlen)
+{
+    size_t over = REC_FRAMING + strlen(x->name);
+    size_t limit = st->max_bytes > over ? st->max_bytes - over : 0;
+    if (x->refused > SHRINK_NONE)
+        note_shrink(x, x->refused, x->refused_bytes, 0);
+    for (enum shrink s = x->refused; s < SHRINK_SKIP; s++) {
+        int rc = make_record(e, ms, x, s, out, outlen);
+        if (rc < 0)
+            return rc;
+        if (*outlen <= limit) {
+            st->st.records_trimmed += s > SHRINK_NONE;
+            x->written = s;
+            return 0;
+        }
+        note_shrink(x, s + 1, *outlen, st->max_bytes);
+        free(*out);
+        *out = NULL;
+    }
+    st->st.records_dropped++;
+    return -E2BIG;
 }
 
 int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
@@ -220,9 +338,9 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
         struct ent *x = st->dirty[i];
         unsigned char *val = NULL;
         size_t len = 0;
-        int rc = make_record(e, ms, x, &val, &len);
-        if (rc == -ENOENT)
-            continue; /* refused host (limits): nothing to keep */
+        int rc = make_fitting(st, e, ms, x, &val, &len);
+        if (rc == -ENOENT || rc == -E2BIG)
+            continue; /* refused host (limits), or too large: nothing to keep (logged) */
         if (rc < 0)
             return vg_err(err, errlen, rc, "state checkpoint of %s: %s", x->name,
                           rc == -ENOMEM ? "out of memory" : "model state too large");
@@ -467,6 +585,7 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
 void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out)
 {
     *out = st->st;
+    out->hosts_pending = st->n_dirty;
 }
 
 static void free_ent(void *v)

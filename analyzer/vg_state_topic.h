@@ -54,6 +54,10 @@ struct vg_state_topic_stats {
     uint64_t restore_errors;  /* corrupt or unreadable records, skipped */
     uint64_t models_restored; /* host model states restored (blobs of the records) */
     uint64_t model_errors;    /* host model states refused: that model starts the host fresh */
+    uint64_t records_trimmed; /* written without the series' detector states, and maybe the host
+                               * models' (the whole record was larger than the topic takes) */
+    uint64_t records_dropped; /* hosts not written at a checkpoint: too large even so */
+    uint64_t hosts_pending;   /* now: hosts changed since the last acknowledged checkpoint */
 };
 
 /* Opens a producer for the topic with the user's kafka.* properties (TLS, SASL, ...), and asks

@@ -46,6 +46,11 @@ vg_add_test(test_scaleout SOURCES test_scaleout.c
     LIBS vg_analyzerproc PkgConfig::RDKAFKA Threads::Threads TIMEOUT 180 LABELS scaleout)
 add_dependencies(test_scaleout vigil-analyzer vigil-test-mockbroker)
 
+# State records larger than the state topic takes are written smaller, step by step, and never
+# stop the checkpoints: the producer's message.max.bytes, and the broker's refusal (injected).
+vg_add_test(test_state_size SOURCES test_state_size.c LIBS vg_analyzerproc TIMEOUT 180)
+add_dependencies(test_state_size vigil-analyzer vigil-test-mockbroker)
+
 # The agent's local guard (agent/vg_local) through a broker outage: a real agent on a fake /proc,
 # the mock broker's control FIFO, the test receiver as the local webhook.
 vg_add_test(test_local_alerts SOURCES test_local_alerts.c LIBS vg_analyzerproc PkgConfig::JANSSON

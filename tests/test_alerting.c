@@ -630,7 +630,7 @@ static void rule_alerts_move_with_their_host(void **state)
 
     unsigned char *rec = NULL;
     size_t len = 0;
-    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, &rec, &len), 0);
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
     char err[VG_ERRLEN];
     assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
     free(rec);

@@ -315,7 +315,7 @@ static void firing_alerts_move_with_their_host_and_are_stated_again_as_they_fire
         unsigned char *rec = NULL;
         size_t len = 0;
         const char *host = h == 1 ? "web-1" : "web-2";
-        assert_int_equal(vg_engine_host_export(a, host, NULL, 0, 0, &rec, &len), 0);
+        assert_int_equal(vg_engine_host_export(a, host, NULL, 0, 0, 0, &rec, &len), 0);
         assert_int_equal(vg_engine_host_import(b, host, rec, len, NULL, NULL, err, sizeof(err)), 0);
         free(rec);
     }
@@ -552,7 +552,7 @@ static void host_records_are_checked_whole_before_they_replace_a_host(void **sta
         feed(b, "web-1", q, 20 + jitter(&seed), 1, &s, 0);
     unsigned char *rec = NULL;
     size_t len = 0;
-    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, &rec, &len), 0);
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
     char err[VG_ERRLEN];
 
     /* Where the cpu series' entry lies: its name, value, score, warm, alert state and times. */
@@ -613,6 +613,55 @@ static void host_records_are_checked_whole_before_they_replace_a_host(void **sta
     vg_engine_free(b);
 }
 
+/* The state topic's smaller record (a host too large for the topic): everything but the series'
+ * detector states, which are all it leaves out. The host continues its sequence and its firing
+ * alert, its series warm up again, and the alert resolves at the new engine with its fingerprint.
+ */
+static void a_record_without_detector_state_keeps_the_host_and_warms_its_series_up(void **state)
+{
+    (void)state;
+    struct vg_engine *a = make_engine(NULL, 10), *b = make_engine(NULL, 10);
+    struct seen s = {0};
+    uint64_t seq = 0;
+    for (int i = 0; i < 40; i++, seq++)
+        feed(a, "web-1", seq, 5 + (i % 3) * 0.1, 0.5, &s, 0);
+    for (int i = 0; i < 6; i++, seq++)
+        feed(a, "web-1", seq, 60, 0.5, &s, 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.status[0], "firing");
+    unsigned char *full = NULL, *lite = NULL;
+    size_t full_len = 0, lite_len = 0;
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &full, &full_len), 0);
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, VG_ENGINE_EXPORT_NO_DETECTOR,
+                                           &lite, &lite_len),
+                     0);
+    assert_int_equal(full_len - lite_len,
+                     2 * vg_detector_ewma.state_size + strlen(vg_detector_ewma.name));
+
+    char err[VG_ERRLEN];
+    assert_int_equal(
+        vg_engine_host_import(b, "web-1", lite, lite_len, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(last_seq_of(b, "web-1"), 45);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.firing, 1);
+    assert_int_equal(st.series, 2);
+    /* Ten values each to warm up (make_engine), then low scores resolve the alert. */
+    for (int i = 0; i < 20 && s.n < 2; i++, seq++)
+        feed(b, "web-1", seq, 5.1, 0.5, &s, 0);
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.samples_warming, 2 * 10);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.status[1], "resolved");
+    assert_string_equal(s.fingerprint[1], s.fingerprint[0]);
+    assert_int_equal(st.alerts_fired, 0);
+    assert_int_equal(st.firing, 0);
+    free(full);
+    free(lite);
+    vg_engine_free(a);
+    vg_engine_free(b);
+}
+
 int main(void)
 {
     vg_log_init("test", VG_LOG_WARN, 0);
@@ -627,6 +676,7 @@ int main(void)
         cmocka_unit_test(hosts_beyond_the_limit_are_counted_not_tracked),
         cmocka_unit_test(seasonal_model_learns_the_day_from_event_times),
         cmocka_unit_test(host_records_are_checked_whole_before_they_replace_a_host),
+        cmocka_unit_test(a_record_without_detector_state_keeps_the_host_and_warms_its_series_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

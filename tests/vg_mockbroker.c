@@ -11,6 +11,9 @@
  *   up                       every broker answers again
  *   leader TOPIC PART BROKER moves the partition's leader
  *   errors APIKEY COUNT CODE the next COUNT requests of that API (0 = Produce) fail with CODE
+ *   broker-errors BROKER APIKEY COUNT CODE
+ *                            likewise, only the requests that broker gets (with `leader`, one
+ *                            client's requests can fail while another's go through)
  *
  * Topics default to vigil.metrics:4 and vigil.state:4. The bootstrap address is written to
  * PATH (atomically, with a newline) once the topics exist; SIGTERM or SIGINT stops it. */
@@ -36,7 +39,7 @@ struct control {
 static void apply(struct control *c, char *line)
 {
     char topic[256];
-    int a, b, n;
+    int a, b, n, br;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     line[strcspn(line, "\r\n")] = '\0';
     if (strcmp(line, "down") == 0 || strcmp(line, "up") == 0) {
@@ -50,6 +53,11 @@ static void apply(struct control *c, char *line)
         for (int i = 0; i < n; i++)
             errs[i] = (rd_kafka_resp_err_t)b;
         rd_kafka_mock_push_request_errors_array(c->mc, (int16_t)a, (size_t)n, errs);
+    } else if (sscanf(line, "broker-errors %d %d %d %d", &br, &a, &n, &b) == 4 && n > 0 &&
+               n <= 1000) {
+        for (int i = 0; i < n && !e; i++)
+            e = rd_kafka_mock_broker_push_request_error_rtts(c->mc, br, (int16_t)a, 1,
+                                                             (rd_kafka_resp_err_t)b, 0);
     } else {
         printf("control: %s: unknown command\n", line);
         fflush(stdout);

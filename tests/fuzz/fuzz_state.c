@@ -142,14 +142,16 @@ static void on_blob(void *ud, const char *host, const struct vg_engine_blob *b)
     vg_models_host_load(g_ms, host, b, err, sizeof(err));
 }
 
-/* Writes the host's record in side s as the state topic does (version-2 header). */
-static void write_seed(const char *dir, int s, const char *name)
+/* Writes the host's record in side s as the state topic does (version-2 header); flags as
+ * vg_engine_host_export's (the smaller record of a host too large for the topic). */
+static void write_seed(const char *dir, int s, const char *name, unsigned flags)
 {
     struct vg_engine_blob blobs[MAX_BLOBS];
     int nb = vg_models_host_save(g_ms, HOST, blobs, MAX_BLOBS);
     unsigned char *val = NULL;
     size_t len = 0;
-    if (nb < 0 || vg_engine_host_export(g_side[s].e, HOST, blobs, (size_t)nb, 16, &val, &len) < 0)
+    if (nb < 0 ||
+        vg_engine_host_export(g_side[s].e, HOST, blobs, (size_t)nb, 16, flags, &val, &len) < 0)
         abort();
     vg_models_host_blobs_free(blobs, (size_t)nb);
     uint32_t h[3] = {2, 0, vg_ckpt_crc32(0, val + 16, len - 16)};
@@ -165,11 +167,12 @@ static void write_seeds(const char *dir)
 {
     for (uint64_t q = 1; q <= 400; q++)
         tick(q, 20 + (double)(q % 5));
-    write_seed(dir, 0, "ewma-quiet");
-    write_seed(dir, 1, "seasonal-quiet");
+    write_seed(dir, 0, "ewma-quiet", 0);
+    write_seed(dir, 1, "seasonal-quiet", 0);
     tick(401, 99); /* Busy fires, SlowBusy waits */
-    write_seed(dir, 0, "ewma-firing");
-    write_seed(dir, 1, "seasonal-firing");
+    write_seed(dir, 0, "ewma-firing", 0);
+    write_seed(dir, 1, "seasonal-firing", 0);
+    write_seed(dir, 1, "seasonal-firing-no-detector", VG_ENGINE_EXPORT_NO_DETECTOR);
     exit(0);
 }
 

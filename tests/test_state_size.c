@@ -1,0 +1,230 @@
+/* State records larger than the state topic takes (analyzer/vg_state_topic.c): a host with many
+ * series on the `seasonal` model writes about 29 KB a series, so 60 series are a 1.8 MB record,
+ * over librdkafka's and Kafka's 1 MB default. Such a record must not stop the checkpoints (and
+ * with them every offset commit of the analyzer): it is written smaller, step by step, and the
+ * host keeps what the smaller record still carries.
+ *
+ * Real parts: vigil-test-mockbroker with two brokers (vigil.metrics led by broker 1,
+ * vigil.state by broker 2, so that an error injected on broker 2's Produce requests reaches the
+ * analyzer's state producer only), analyzers in processes of their own, kcat for the metrics.
+ * Every wait has a deadline; nothing is timed. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "vg_analyzerproc.h"
+#include "vg_testproc.h"
+
+#define BIG_SERIES   60
+#define SMALL_SERIES 2
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Ticks [from, to) of host (n series, steady values) into dir/name, and produces them. */
+static void send_ticks(const char *dir, const char *bootstrap, const char *host, int n, int from,
+                       int to)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/ticks-%s-%d.txt", dir, host, from);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int t = from; t < to; t++) {
+        fprintf(f,
+                "%s|{\"v\":1,\"host\":\"%s\",\"boot\":\"b1\",\"seq\":%d,\"ts\":%lld,"
+                "\"interval_ms\":1000,\"metrics\":{",
+                host, host, t + 1, 1700000000000LL + t * 1000LL);
+        for (int i = 0; i < n; i++)
+            fprintf(f, "%s\"m%03d\":%d", i ? "," : "", i, 50 + (t * 7 + i) % 5);
+        fprintf(f, "}}\n");
+    }
+    fclose(f);
+    assert_int_equal(vg_ap_produce(bootstrap, path), 0);
+}
+
+static void wait_seq(const struct vg_ap *a, const char *host, int64_t seq)
+{
+    int64_t end = mono_ms() + 30000, got;
+    while ((got = vg_ap_last_seq(a, host)) != seq && mono_ms() < end)
+        pause_ms(50);
+    if (got != seq)
+        fail_msg("%s: host %s at seq %lld, expected %lld", a->log, host, (long long)got,
+                 (long long)seq);
+}
+
+/* Waits until the counter reaches at least want; returns it. */
+static double wait_at_least(const struct vg_ap *a, const char *name, double want)
+{
+    int64_t end = mono_ms() + 30000;
+    double v;
+    while ((v = vg_ap_metric(a, name)) < want && mono_ms() < end)
+        pause_ms(50);
+    if (v < want)
+        fail_msg("%s: %s is %g, expected at least %g", a->log, name, v, want);
+    return v;
+}
+
+/* Everything a has processed so far is in an acknowledged checkpoint: no host is waiting for
+ * one (the metrics page is read under the lock the checkpoints and the processing hold). */
+static void wait_checkpointed(const struct vg_ap *a)
+{
+    int64_t end = mono_ms() + 30000;
+    double v;
+    while ((v = vg_ap_metric(a, "vigil_state_hosts_pending")) != 0 && mono_ms() < end)
+        pause_ms(50);
+    if (v != 0)
+        fail_msg("%s: vigil_state_hosts_pending is %g, expected 0", a->log, v);
+}
+
+static void expect_log(const struct vg_ap *a, const char *needle)
+{
+    if (vg_tp_wait_contains(a->log, needle, 10000) != 0) {
+        char *t = vg_tp_read(a->log);
+        fail_msg("%s lacks '%s':\n%s", a->log, needle, t ? t : "");
+    }
+}
+
+struct setup {
+    char *dir;
+    char bootstrap[256];
+    pid_t broker;
+};
+
+static int setup(void **state)
+{
+    struct setup *s = calloc(1, sizeof(*s));
+    s->dir = vg_tp_tmpdir("state-size");
+    s->broker = vg_ap_start_broker_ctl(s->dir, 2, s->bootstrap, sizeof(s->bootstrap));
+    for (int p = 0; p < 4; p++) {
+        char cmd[80];
+        snprintf(cmd, sizeof(cmd), "leader vigil.metrics %d 1", p);
+        vg_ap_broker_control(s->dir, cmd);
+        snprintf(cmd, sizeof(cmd), "leader vigil.state %d 2", p);
+        vg_ap_broker_control(s->dir, cmd);
+    }
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct setup *s = *state;
+    vg_tp_stop(s->broker, SIGTERM, 5000);
+    free(s->dir);
+    free(s);
+    return 0;
+}
+
+#define SEASONAL                                                                                   \
+    "detector.model=seasonal", "detector.warmup=10", "detector.calib_init=32",                     \
+        "state.checkpoint_interval=200ms", "model.backend=cpu"
+
+/* Over the producer's message.max.bytes: big-1's record goes without its 60 series' detector
+ * states, small-1's whole; checkpoints and commits go on; after a SIGTERM handover the new owner
+ * continues both hosts' sequences, warms up big-1's series again and scores small-1's at once. */
+static void a_host_over_message_max_bytes_moves_without_its_series_detector_state(void **state)
+{
+    struct setup *s = *state;
+    const char *sets[] = {SEASONAL, "kafka.message.max.bytes=1000000", NULL};
+    struct vg_ap a, b;
+    vg_ap_start(&a, s->dir, "limit-a", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "big-1", BIG_SERIES, 0, 100);
+    send_ticks(s->dir, s->bootstrap, "small-1", SMALL_SERIES, 0, 100);
+    wait_seq(&a, "big-1", 100);
+    wait_seq(&a, "small-1", 100);
+    wait_checkpointed(&a);
+    assert_true(vg_ap_metric(&a, "vigil_state_records_trimmed_total") >= 1);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_records_dropped_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 0);
+    expect_log(&a, "msg=\"state record too large: written without its series' detector state\" "
+                   "host=big-1 bytes=");
+    expect_log(&a, "over=\"message.max.bytes (1000000)\"");
+    /* small-1's record fits: said of big-1 only. */
+    assert_int_equal(vg_tp_count(a.log, "too large"), 1);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+
+    vg_ap_start(&b, s->dir, "limit-b", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "big-1", BIG_SERIES, 100, 130);
+    send_ticks(s->dir, s->bootstrap, "small-1", SMALL_SERIES, 100, 130);
+    wait_seq(&b, "big-1", 130);
+    wait_seq(&b, "small-1", 130);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_state_hosts_restored_total"), 2);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_hosts_cold_started_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_sequence_gaps_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_state_restore_errors_total"), 0);
+    /* big-1: 30 ticks of 60 series, all within the warm-up again (10 + 32 calibration values);
+     * small-1: its 2 series scored from the first tick. */
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_warming_total"), 30 * BIG_SERIES);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_scored_total"), 30 * SMALL_SERIES);
+    assert_int_equal(vg_tp_stop(b.pid, SIGTERM, 20000), 0);
+}
+
+/* Under the producer's limit but refused by the broker (a topic made with a smaller
+ * max.message.bytes): that checkpoint fails and commits nothing, the next writes the host's
+ * record a step smaller; refused again, smaller still; refused a third time, the host is left
+ * out and the checkpoints go on without it. */
+static void a_record_the_broker_refuses_is_written_smaller_at_the_next_checkpoint(void **state)
+{
+    struct setup *s = *state;
+    const char *sets[] = {SEASONAL, NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, s->dir, "refused", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, 0, 100);
+    wait_seq(&a, "big-2", 100);
+    wait_checkpointed(&a);
+    /* 1.8 MB is within the state producer's 16 MiB default: written whole. */
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_records_trimmed_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 0);
+
+    static const char *const steps[] = {
+        "msg=\"state record too large: written without its series' detector state\" host=big-2",
+        ("msg=\"state record too large: written without its series' detector state and its host "
+         "models' state\" host=big-2"),
+        "msg=\"state record too large: host not checkpointed\" host=big-2",
+    };
+    for (int i = 0; i < 3; i++) {
+        /* MSG_SIZE_TOO_LARGE (10) on the next Produce request broker 2 (vigil.state) gets. */
+        vg_ap_broker_control(s->dir, "broker-errors 2 0 1 10");
+        send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, 100 + 10 * i, 110 + 10 * i);
+        wait_seq(&a, "big-2", 110 + 10 * i);
+        wait_at_least(&a, "vigil_state_checkpoint_errors_total", i + 1);
+        expect_log(&a, "the broker refused the");
+        expect_log(&a, steps[i]);
+        /* And the checkpoints go on: the commits with them. */
+        wait_checkpointed(&a);
+        assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), i + 1);
+    }
+    expect_log(&a, "over=\"the topic's max.message.bytes\"");
+    assert_true(vg_ap_metric(&a, "vigil_state_records_trimmed_total") >= 2);
+    assert_true(vg_ap_metric(&a, "vigil_state_records_dropped_total") >= 1);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            a_host_over_message_max_bytes_moves_without_its_series_detector_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_record_the_broker_refuses_is_written_smaller_at_the_next_checkpoint, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
