@@ -32,9 +32,12 @@ struct series {
     int64_t seen_ms; /* event time of the host's last message that had it; 0 = not yet known */
     int warm;
     char fingerprint[17];
-    /* History for rule windows: a ring of the samples of the last window_ms. */
+    /* History for rule windows: a ring of the samples of the last window_ms, kept only when a
+     * rule's window reads this series (windowed, as of rule set win_gen). */
     struct sample *hist;
     uint32_t hcap, hhead, hn;
+    uint32_t win_gen;
+    int windowed;
     /* Detector state, detector->state_size bytes; aligned for any model's doubles. */
     _Alignas(max_align_t) unsigned char det[];
 };
@@ -79,7 +82,8 @@ struct vg_engine {
     struct vg_strmap hosts;
     struct vg_engine_stats st;
     const struct vg_rule_set *rules;
-    int64_t window_ms; /* history kept per series */
+    int64_t window_ms;  /* history kept per series a rule's window reads */
+    uint32_t rules_gen; /* bumped by each vg_engine_set_rules, for series.windowed */
     int64_t latest_ts;
     int64_t last_arrival_ms; /* wall clock of the latest message of any host */
     int64_t silent_checked_ms;
@@ -285,6 +289,22 @@ static int hist_push(struct series *s, int64_t ts, double v, int64_t window_ms)
     s->hist[(s->hhead + s->hn) % s->hcap] = (struct sample){ts, v};
     s->hn++;
     return 0;
+}
+
+/* Whether a rule's window reads s (name): only then are its samples kept. Found once per rule
+ * set; a series no rule reads any more lets its samples go. */
+static int series_windowed(const struct vg_engine *e, struct series *s, const char *name)
+{
+    if (s->win_gen != e->rules_gen) {
+        s->win_gen = e->rules_gen;
+        s->windowed = e->window_ms > 0 && vg_rule_set_reads_window_of(e->rules, name);
+        if (!s->windowed) {
+            free(s->hist);
+            s->hist = NULL;
+            s->hcap = s->hhead = s->hn = 0;
+        }
+    }
+    return s->windowed;
 }
 
 struct env_ctx {
@@ -641,6 +661,7 @@ int vg_engine_set_rules(struct vg_engine *e, const struct vg_rule_set *set, vg_e
     free(fresh);
     e->rules = set;
     e->window_ms = set ? vg_rule_set_max_window_ms(set) : 0;
+    e->rules_gen++;
     return 0;
 }
 
@@ -828,7 +849,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
                      : e->p.detector->update(s->det, &e->p.dp, x, &score);
         s->value = x;
         s->seen_ms = m->ts_ms;
-        if (e->window_ms > 0)
+        if (series_windowed(e, s, name))
             hist_push(s, m->ts_ms, x, e->window_ms);
         if (rc == -EAGAIN) {
             e->st.samples_warming++;
@@ -1110,6 +1131,17 @@ void vg_engine_free(struct vg_engine *e)
 #define HOST_BLOB    "engine.host"
 #define HOST_VERSION 1
 
+/* The samples rule window functions (avg_over and the like) read, as one more blob
+ * ("engine.hist", skipped by a reader from before it), so that a moved host's windows are as
+ * full at the new owner as they were: u32 n, each: str series name, u32 count, then count x (i64
+ * event time, f64 value), oldest first. Only series with samples are written; with the detector
+ * states, the state topic leaves it out of a record too large for the topic. */
+#define HIST_BLOB    "engine.hist"
+#define HIST_VERSION 1
+/* A series keeps the samples of the longest window; more than this per series in a record is
+ * damage, not history (one a second over a day is 86 400). */
+#define HIST_MAX_SAMPLES (1u << 20)
+
 /* The "rules" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
  * when no alert of h is pending or firing). 0 or -ENOMEM. */
 static int rules_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
@@ -1193,6 +1225,48 @@ static int host_blob_export(const struct vg_engine *e, const struct host *h, uns
     return 0;
 }
 
+/* The "engine.hist" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
+ * when no series of h has samples). 0 or -ENOMEM. */
+static int hist_export(const struct host *h, unsigned char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    uint32_t n = 0;
+    size_t bytes = 4;
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (s && s->hn) {
+            n++;
+            bytes += 2 + strlen(h->series.keys[i]) + 4 + (size_t)s->hn * 16;
+        }
+    }
+    if (!n)
+        return 0;
+    struct vg_bw b = {.p = malloc(bytes), .cap = bytes};
+    if (!b.p)
+        return -ENOMEM;
+    vg_bw_uint(&b, n, 4);
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (!s || !s->hn)
+            continue;
+        vg_bw_str16(&b, h->series.keys[i]);
+        vg_bw_uint(&b, s->hn, 4);
+        for (uint32_t k = 0; k < s->hn; k++) {
+            const struct sample *x = &s->hist[(s->hhead + k) % s->hcap];
+            vg_bw_uint(&b, (uint64_t)x->ts_ms, 8);
+            vg_bw_f64(&b, x->v);
+        }
+    }
+    if (b.bad) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
 int vg_engine_host_export(const struct vg_engine *e, const char *host,
                           const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
                           unsigned flags, unsigned char **out, size_t *outlen)
@@ -1202,16 +1276,23 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         return -ENOENT;
     /* Sized once for the usual names (the state checkpoint exports every host each interval:
      * growing by doubling copied each record several times). */
-    unsigned char *rules = NULL, *hb = NULL;
-    size_t rules_len = 0, hb_len = 0;
-    if (rules_export(e, h, &rules, &rules_len) < 0)
-        return -ENOMEM;
-    if (host_blob_export(e, h, &hb, &hb_len) < 0) {
-        free(rules);
-        return -ENOMEM;
-    }
+    unsigned char *rules = NULL, *hb = NULL, *hist = NULL;
+    size_t rules_len = 0, hb_len = 0, hist_len = 0;
     /* No model name and no state: the importer takes it as another model's record. */
     int with_det = !(flags & VG_ENGINE_EXPORT_NO_DETECTOR);
+    if (rules_export(e, h, &rules, &rules_len) < 0)
+        return -ENOMEM;
+    if (host_blob_export(e, h, &hb, &hb_len) < 0 ||
+        (with_det && hist_export(h, &hist, &hist_len) < 0)) {
+        free(rules);
+        free(hb);
+        return -ENOMEM;
+    }
+    if (hist_len > UINT32_MAX) { /* not a record anyone could carry: windows fill again */
+        free(hist);
+        hist = NULL;
+        hist_len = 0;
+    }
     size_t det_size = with_det ? e->p.detector->state_size : 0;
     size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len;
     for (size_t i = 0; i < n_blobs; i++)
@@ -1246,11 +1327,12 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
         vg_bw_put(&b, s->det, det_size);
     }
-    vg_bw_uint(&b, n_blobs + (rules != NULL) + 1, 4);
+    vg_bw_uint(&b, n_blobs + (rules != NULL) + 1 + (hist != NULL), 4);
     for (size_t i = 0; i < n_blobs; i++) {
         if (blobs[i].len > UINT32_MAX) {
             free(rules);
             free(hb);
+            free(hist);
             free(b.p);
             return -EINVAL;
         }
@@ -1272,6 +1354,13 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     vg_bw_uint(&b, hb_len, 4);
     vg_bw_put(&b, hb, hb_len);
     free(hb);
+    if (hist) {
+        vg_bw_str16(&b, HIST_BLOB);
+        vg_bw_uint(&b, HIST_VERSION, 4);
+        vg_bw_uint(&b, hist_len, 4);
+        vg_bw_put(&b, hist, hist_len);
+        free(hist);
+    }
     if (b.bad) {
         free(b.p);
         return -ENOMEM;
@@ -1428,6 +1517,45 @@ static int host_blob_import(struct vg_engine *e, const char *host, struct host *
     return 0;
 }
 
+/* Refills the rule windows of h's series from an "engine.hist" blob (after the series are
+ * restored); a series h lacks is skipped. With h NULL, only checks the blob. */
+static int hist_import(struct vg_engine *e, struct host *h, uint32_t version,
+                       const unsigned char *data, size_t len, char *err, size_t errlen)
+{
+    if (version != HIST_VERSION)
+        return 0; /* a newer writer's: the windows fill again, as before this blob */
+    struct vg_br r = {data, len, 0, 0};
+    char name[VG_WIRE_NAME_MAX + 1];
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        hs_gets(&r, name, sizeof(name));
+        uint32_t count = (uint32_t)vg_br_uint(&r, 4);
+        if (r.bad || count > HIST_MAX_SAMPLES || count > (r.len - r.off) / 16)
+            return vg_err(err, errlen, -EINVAL, "rule window history: truncated or corrupt");
+        struct series *s = h ? vg_strmap_get(&h->series, name) : NULL;
+        if (s && !series_windowed(e, s, name))
+            s = NULL;
+        if (s)
+            s->hhead = s->hn = 0;
+        int64_t prev = INT64_MIN;
+        for (uint32_t k = 0; k < count; k++) {
+            int64_t ts = (int64_t)vg_br_uint(&r, 8);
+            double v = vg_br_f64(&r);
+            /* In order and finite, as hist_push keeps them: a window reads them as written. */
+            if (ts < prev || !isfinite(v))
+                return vg_err(err, errlen, -EINVAL,
+                              "rule window history of %s: sample %u out of order or not finite",
+                              name, k);
+            prev = ts;
+            if (s && hist_push(s, ts, v, e->window_ms) < 0)
+                return vg_err(err, errlen, -ENOMEM, "rule window history: out of memory");
+        }
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "rule window history: truncated or corrupt");
+    return 0;
+}
+
 /* One series of a host record, as read; det points into the record. */
 struct hs_entry {
     char name[VG_WIRE_NAME_MAX + 1];
@@ -1510,6 +1638,10 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
         if (!r.bad && strcmp(b.type, HOST_BLOB) == 0 &&
             (rc = host_blob_import((struct vg_engine *)e, host, NULL, b.version, b.data, b.len, err,
                                    errlen)) < 0)
+            return rc;
+        if (!r.bad && strcmp(b.type, HIST_BLOB) == 0 &&
+            (rc = hist_import((struct vg_engine *)e, NULL, b.version, b.data, b.len, err, errlen)) <
+                0)
             return rc;
     }
     if (r.bad || r.off != r.len)
@@ -1608,6 +1740,9 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
                 return rc; /* out of memory: the blob itself was checked */
         } else if (strcmp(b.type, HOST_BLOB) == 0) {
             hb = b; /* once the rule alerts it completes are in */
+        } else if (strcmp(b.type, HIST_BLOB) == 0) {
+            if ((rc = hist_import(e, h, b.version, b.data, b.len, err, errlen)) < 0)
+                return rc; /* out of memory, likewise */
         } else if (fn) {
             fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});
         }

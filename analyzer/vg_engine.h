@@ -153,9 +153,9 @@ int64_t vg_engine_latest_ts(const struct vg_engine *e);
 
 /* Checkpoints (analyzer/vg_state_topic.c). vg_engine_host_export() serialises everything the
  * engine knows of one host (its boot and last sequence number, its labels, every series'
- * detector and alert state, its rule and host_silent alerts) into a malloc'd record the caller
- * frees, followed by the blobs given (the host's state in other models, e.g. the host models of
- * analyzer/vg_models.c): 0, -ENOENT or -ENOMEM. vg_engine_host_import() makes the engine continue
+ * detector and alert state, its rule and host_silent alerts, the samples its rules' windows
+ * read) into a malloc'd record the caller frees, followed by the blobs given (the host's state
+ * in other models, e.g. the host models of analyzer/vg_models.c): 0, -ENOENT or -ENOMEM. vg_engine_host_import() makes the engine continue
  * from such a record, replacing what it knew of the host's series; a record of another detector
  * model restores the alert states but its series warm up again. Each blob is then handed to fn
  * (NULL: skipped), whose failure is counted by the caller, not an import failure (the engine's part
@@ -165,11 +165,11 @@ int64_t vg_engine_latest_ts(const struct vg_engine *e);
  * structure, alert states, the detector's check of each series' state), so a refused one leaves
  * what the engine knew of the host as it was.
  *
- * flags VG_ENGINE_EXPORT_NO_DETECTOR leaves every series' detector state out (the record then
- * reads as one of another model: the series warm up again where it is imported, everything else
- * moves). A series' detector state is most of a record (about 29 KB a series with `seasonal`), so
- * this is the smaller record the state topic falls back to when the full one is larger than
- * the topic takes. */
+ * flags VG_ENGINE_EXPORT_NO_DETECTOR leaves every series' detector state and the rule windows'
+ * samples out (the record then reads as one of another model: the series warm up and the
+ * windows fill again where it is imported, everything else moves). A series' detector state is most
+ * of a record (about 29 KB a series with `seasonal`), so this is the smaller record the state topic
+ * falls back to when the full one is larger than the topic takes. */
 #define VG_ENGINE_EXPORT_NO_DETECTOR 1u
 struct vg_engine_blob {
     const char *type; /* who it belongs to, e.g. a host model's name; up to 63 bytes */

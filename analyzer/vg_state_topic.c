@@ -29,11 +29,11 @@
 #define STATE_MAX_BYTES "16777216"
 
 /* How much of a host's state its record carries: everything; everything but the series'
- * detector states (they warm up after a move); neither its host models' state (the `mv` rows and
- * calibration; the host starts over there too); nothing (not written). Each step keeps the
- * host's sequence number, labels and alerts, so a new owner neither counts a gap nor fires or
- * forgets an alert; a detector state is most of a record (about 29 KB a series with
- * `seasonal`), a host model's a few KB to about 100 KB. */
+ * detector states and rule windows' samples (they warm up after a move); neither its host models'
+ * state (the `mv` rows and calibration; the host starts over there too); nothing (not written).
+ * Each step keeps the host's sequence number, labels and alerts, so a new owner neither counts a
+ * gap nor fires or forgets an alert; a detector state is most of a record (about 29 KB a series
+ * with `seasonal`), a host model's a few KB to about 100 KB. */
 enum shrink { SHRINK_NONE, SHRINK_NO_DETECTOR, SHRINK_NO_MODELS, SHRINK_SKIP };
 
 struct ent {
@@ -276,10 +276,11 @@ static void note_shrink(struct ent *x, enum shrink to, size_t bytes, size_t limi
         [SHRINK_SKIP] = "state record too large: host not checkpointed",
     };
     static const char *const effect[] = {
-        [SHRINK_NO_DETECTOR] = "after a restart or move its series warm up again; its "
-                               "sequence, alerts and host models still move",
-        [SHRINK_NO_MODELS] = "after a restart or move its series and host models warm up "
-                             "again; its sequence and alerts still move",
+        [SHRINK_NO_DETECTOR] = "after a restart or move its series warm up and its rule "
+                               "windows fill again; its sequence, alerts and host models "
+                               "still move",
+        [SHRINK_NO_MODELS] = "after a restart or move its series and host models warm up and "
+                             "its rule windows fill again; its sequence and alerts still move",
         [SHRINK_SKIP] = "after a restart or move the next owner restores its last record "
                         "written, if any, and counts a sequence gap",
     };

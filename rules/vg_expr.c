@@ -828,6 +828,22 @@ int64_t vg_expr_max_window_ms(const struct vg_expr *e)
     return max_window(e->root);
 }
 
+static int reads_window(const struct node *n, const char *name)
+{
+    if (!n)
+        return 0;
+    if (n->kind == K_CALL &&
+        (n->fn == F_AVG_OVER || n->fn == F_MAX_OVER || n->fn == F_MIN_OVER || n->fn == F_RATE) &&
+        n->a && n->a->str && strcmp(n->a->str, name) == 0)
+        return 1;
+    return reads_window(n->a, name) || reads_window(n->b, name);
+}
+
+int vg_expr_reads_window_of(const struct vg_expr *e, const char *name)
+{
+    return e && reads_window(e->root, name);
+}
+
 /* ---- evaluation ---------------------------------------------------------------------------- */
 
 enum tv { FALSE = 0, TRUE = 1, UNKNOWN = 2 };

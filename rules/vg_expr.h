@@ -89,6 +89,10 @@ int vg_expr_eval_number(const struct vg_expr *e, const struct vg_expr_env *env, 
  * history the analyzer must keep for it. */
 int64_t vg_expr_max_window_ms(const struct vg_expr *e);
 
+/* 1 when an avg_over/max_over/min_over/rate of e reads series `name`: only such series need
+ * their samples kept (their names are literal, never patterns). */
+int vg_expr_reads_window_of(const struct vg_expr *e, const char *name);
+
 /* True when `name` passes a `series:` glob list (an empty list passes everything). */
 int vg_expr_series_selected(const char *name, char *const *series, size_t n_series);
 

@@ -74,6 +74,17 @@ const struct vg_rule *vg_rule_set_find(const struct vg_rule_set *s, const char *
     return NULL;
 }
 
+int vg_rule_set_reads_window_of(const struct vg_rule_set *s, const char *name)
+{
+    for (size_t i = 0; s && i < s->n; i++)
+        if (vg_expr_reads_window_of(s->rules[i]->when, name))
+            return 1;
+    for (size_t i = 0; s && i < s->n_policies; i++)
+        if (vg_expr_reads_window_of(s->policies[i]->expr, name))
+            return 1;
+    return 0;
+}
+
 int64_t vg_rule_set_max_window_ms(const struct vg_rule_set *s)
 {
     int64_t m = 0;

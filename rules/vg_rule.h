@@ -39,6 +39,9 @@ const struct vg_rule *vg_rule_set_find(const struct vg_rule_set *s, const char *
  * each series the analyzer has to keep for this set. */
 int64_t vg_rule_set_max_window_ms(const struct vg_rule_set *s);
 
+/* 1 when a window function of any rule or policy of s reads series `name`. */
+int vg_rule_set_reads_window_of(const struct vg_rule_set *s, const char *name);
+
 /* Strings returned by these accessors live as long as the set. */
 const char *vg_rule_name(const struct vg_rule *r);
 const char *vg_rule_where(const struct vg_rule *r); /* "FILE:LINE:COL" of its name */

@@ -672,6 +672,76 @@ static void rule_alerts_move_with_their_host(void **state)
     vg_rule_set_free(sb);
 }
 
+/* The samples a rule's window reads move with the host, so right after a move avg_over sees
+ * the old owner's samples too: "Drop" (10 s average below 50) fires at the new owner when the
+ * average over both owners' samples falls, not at the first low sample. The smaller record of
+ * a host too large for the state topic leaves them out: there the window starts empty. */
+static void rule_windows_move_with_their_host(void **state)
+{
+    (void)state;
+    const char *y = "rules:\n"
+                    "  - name: Drop\n"
+                    "    when: avg_over(\"q.depth\", 10s) < 50\n";
+    struct vg_engine *a = engine(), *b = engine(), *c = engine();
+    struct vg_rule_set *sa = load(y), *sb = load(y), *sc = load(y);
+    struct events ea = {0}, eb = {0}, ec = {0};
+    assert_int_equal(vg_engine_set_rules(a, sa, record, &ea), 0);
+    assert_int_equal(vg_engine_set_rules(b, sb, record, &eb), 0);
+    assert_int_equal(vg_engine_set_rules(c, sc, record, &ec), 0);
+    for (uint64_t q = 0; q < 9; q++)
+        feed(a, q, 100, &ea);
+    assert_int_equal(ea.n, 0);
+
+    unsigned char *rec = NULL, *lite = NULL;
+    size_t len = 0, lite_len = 0;
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, VG_ENGINE_EXPORT_NO_DETECTOR,
+                                           &lite, &lite_len),
+                     0);
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(
+        vg_engine_host_import(c, "web-1", lite, lite_len, NULL, NULL, err, sizeof(err)), 0);
+    /* Seq 9..13: the window (t - 10 s, t] holds at least five 100s of the old owner. */
+    for (uint64_t q = 9; q < 14; q++)
+        feed(b, q, 0, &eb);
+    assert_int_equal(eb.n, 0);
+    feed(b, 14, 0, &eb); /* four 100s (seq 5-8) and six 0s: 40 */
+    assert_int_equal(eb.n, 1);
+    assert_string_equal(eb.alertname[0], "Drop");
+    assert_string_equal(eb.status[0], "firing");
+    /* Without the history the first low sample is the whole window. */
+    feed(c, 9, 0, &ec);
+    assert_int_equal(ec.n, 1);
+
+    /* A damaged history refuses the record whole: a sample out of order. */
+    const char *tag = "engine.hist";
+    unsigned char *at = memmem(rec, len, tag, strlen(tag));
+    assert_non_null(at);
+    /* type, version, length, n, name "q.depth", count, then the first two samples' times. */
+    unsigned char *first = at + strlen(tag) + 4 + 4 + 4 + 2 + strlen("q.depth") + 4;
+    unsigned char tmp[8];
+    memcpy(tmp, first, 8);
+    memcpy(first, first + 16, 8);
+    memcpy(first + 16, tmp, 8);
+    struct vg_engine *d = engine();
+    struct vg_rule_set *sd = load(y);
+    assert_int_equal(vg_engine_set_rules(d, sd, record, &ec), 0);
+    assert_int_equal(vg_engine_host_import(d, "web-1", rec, len, NULL, NULL, err, sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "rule window history of q.depth: sample 1 out of order or not finite");
+    free(rec);
+    free(lite);
+    vg_engine_free(a);
+    vg_engine_free(b);
+    vg_engine_free(c);
+    vg_engine_free(d);
+    vg_rule_set_free(sa);
+    vg_rule_set_free(sb);
+    vg_rule_set_free(sc);
+    vg_rule_set_free(sd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -689,6 +759,7 @@ int main(void)
         cmocka_unit_test(silences_survive_a_save_and_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
+        cmocka_unit_test(rule_windows_move_with_their_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

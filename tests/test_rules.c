@@ -1212,10 +1212,42 @@ static void an_alert_has_the_same_fingerprint_at_fire_and_resolve(void **state)
     vg_rule_set_free(s);
 }
 
+/* The analyzer keeps samples only of the series a window function reads, in a rule's
+ * condition or a scaling policy's metric; value() and score() need none. */
+static void only_series_read_by_a_window_function_need_samples(void **state)
+{
+    (void)state;
+    struct vg_rule_set *s = NULL;
+    char err[1024];
+    assert_int_equal(
+        load_str("rules:\n"
+                 "  - name: A\n"
+                 "    when: avg_over(\"disk.util\", 1m) > 50 and value(\"load.1\") > 2\n"
+                 "  - name: B\n"
+                 "    when: score(\"cpu.*\") > 0.99 or rate(\"net.rx\", 30s) > 1000\n"
+                 "scaling:\n"
+                 "  - target: web\n"
+                 "    metric: max_over(\"cpu.user_pct\", 5m)\n"
+                 "    target_value: 60\n"
+                 "    min: 1\n"
+                 "    max: 4\n",
+                 &s, err, sizeof(err)),
+        0);
+    assert_true(vg_rule_set_reads_window_of(s, "disk.util"));
+    assert_true(vg_rule_set_reads_window_of(s, "net.rx"));
+    assert_true(vg_rule_set_reads_window_of(s, "cpu.user_pct"));
+    assert_false(vg_rule_set_reads_window_of(s, "load.1"));
+    assert_false(vg_rule_set_reads_window_of(s, "cpu.sys_pct")); /* score()'s pattern: no */
+    assert_false(vg_rule_set_reads_window_of(s, "disk"));
+    assert_false(vg_rule_set_reads_window_of(NULL, "disk.util"));
+    vg_rule_set_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(each_error_fixture_gives_its_exact_message),
+        cmocka_unit_test(only_series_read_by_a_window_function_need_samples),
         cmocka_unit_test(every_error_fixture_has_an_expected_message),
         cmocka_unit_test(duplicate_names_across_files_name_both_places),
         cmocka_unit_test(every_mistake_of_a_file_is_reported),

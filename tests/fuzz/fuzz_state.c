@@ -54,7 +54,9 @@ static const char *const RULES = "rules:\n"
                                  "    when: value(\"cpu.user_pct\") > 90\n"
                                  "  - name: SlowBusy\n"
                                  "    when: value(\"cpu.user_pct\") > 90\n"
-                                 "    for: 5s\n";
+                                 "    for: 5s\n"
+                                 "  - name: Sustained\n"
+                                 "    when: avg_over(\"cpu.user_pct\", 10s) > 90\n";
 
 static void make_side(struct side *s, const struct vg_detector *d)
 {
