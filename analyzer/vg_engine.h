@@ -155,15 +155,15 @@ int64_t vg_engine_latest_ts(const struct vg_engine *e);
  * engine knows of one host (its boot and last sequence number, its labels, every series'
  * detector and alert state, its rule and host_silent alerts, the samples its rules' windows
  * read) into a malloc'd record the caller frees, followed by the blobs given (the host's state
- * in other models, e.g. the host models of analyzer/vg_models.c): 0, -ENOENT or -ENOMEM. vg_engine_host_import() makes the engine continue
- * from such a record, replacing what it knew of the host's series; a record of another detector
- * model restores the alert states but its series warm up again. Each blob is then handed to fn
- * (NULL: skipped), whose failure is counted by the caller, not an import failure (the engine's part
- * stands). Export leaves headroom bytes (uninitialised) before the record for the caller's header:
- * *outlen counts them. Import returns 0, or -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown
- * version) or -ENOMEM with err set. A record is checked whole before anything changes (its
- * structure, alert states, the detector's check of each series' state), so a refused one leaves
- * what the engine knew of the host as it was.
+ * in other models, e.g. the host models of analyzer/vg_models.c): 0, -ENOENT or -ENOMEM.
+ * vg_engine_host_import() makes the engine continue from such a record, replacing what it knew of
+ * the host's series; a record of another detector model restores the alert states but its series
+ * warm up again. Each blob is then handed to fn (NULL: skipped), whose failure is counted by the
+ * caller, not an import failure (the engine's part stands). Export leaves headroom bytes
+ * (uninitialised) before the record for the caller's header: *outlen counts them. Import returns 0,
+ * or -EINVAL/-EPROTONOSUPPORT (corrupt record or unknown version) or -ENOMEM with err set. A record
+ * is checked whole before anything changes (its structure, alert states, the detector's check of
+ * each series' state), so a refused one leaves what the engine knew of the host as it was.
  *
  * flags VG_ENGINE_EXPORT_NO_DETECTOR leaves every series' detector state and the rule windows'
  * samples out (the record then reads as one of another model: the series warm up and the
