@@ -40,7 +40,7 @@ struct ent {
     int32_t partition;
     int dirty;
     enum shrink refused;  /* the least the broker took for this host (sticky: a topic's limit) */
-    enum shrink written;  /* of the record produced last */
+    enum shrink written;  /* of the record produced last (sticky too) */
     enum shrink logged;   /* the most said in the log for this host */
     size_t refused_bytes; /* of the record the broker refused last */
     char name[];
@@ -187,8 +187,8 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
     size_t mblen = sizeof(mb);
     if (rd_kafka_conf_get(rd_kafka_conf(st->producer), "message.max.bytes", mb, &mblen) !=
             RD_KAFKA_CONF_OK ||
-        (st->max_bytes = strtoul(mb, NULL, 10)) <= REC_FRAMING)
-        st->max_bytes = 1000000 + REC_FRAMING; /* librdkafka's own default */
+        (st->max_bytes = strtoul(mb, NULL, 10)) == 0)
+        st->max_bytes = 1000000; /* librdkafka's own default */
     create_topic(st);
     *out = st;
     return 0;
@@ -299,7 +299,8 @@ static void note_shrink(struct ent *x, enum shrink to, size_t bytes, size_t limi
 }
 
 /* x's record as large as the topic takes, shrunk step by step (enum shrink), or none (-E2BIG).
- * 0, -E2BIG, -ENOENT, -ENOMEM. */
+ * It starts from the step written last: a host's records hardly shrink, and making a 2 MB record
+ * at every checkpoint only to throw it away is what this avoids. 0, -E2BIG, -ENOENT, -ENOMEM. */
 static int make_fitting(struct vg_state_topic *st, const struct vg_engine *e,
                         const struct vg_models *ms, struct ent *x, unsigned char **out,
                         size_t *outlen)
@@ -308,7 +309,7 @@ static int make_fitting(struct vg_state_topic *st, const struct vg_engine *e,
     size_t limit = st->max_bytes > over ? st->max_bytes - over : 0;
     if (x->refused > SHRINK_NONE)
         note_shrink(x, x->refused, x->refused_bytes, 0);
-    for (enum shrink s = x->refused; s < SHRINK_SKIP; s++) {
+    for (enum shrink s = x->refused > x->written ? x->refused : x->written; s < SHRINK_SKIP; s++) {
         int rc = make_record(e, ms, x, s, out, outlen);
         if (rc < 0)
             return rc;
