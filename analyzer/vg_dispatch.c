@@ -287,8 +287,14 @@ void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, i
     a->notified = 1;
     a->ready_ms = now_ms;
     a->last_sent_ms = now_ms;
-    if (d->p.repeat_interval_ms > 0 && n->starts_at_ms > 0 && now_ms > n->starts_at_ms)
-        a->repeats = (uint32_t)((now_ms - n->starts_at_ms) / d->p.repeat_interval_ms);
+    /* Keep the old owner's schedule: it reminded once per interval from the alert's start, so
+     * the next reminder is due at the next whole interval, not one interval after the take-over
+     * (which would leave up to two intervals of silence). */
+    if (d->p.repeat_interval_ms > 0 && n->starts_at_ms > 0 && now_ms > n->starts_at_ms) {
+        int64_t k = (now_ms - n->starts_at_ms) / d->p.repeat_interval_ms;
+        a->repeats = (uint32_t)k;
+        a->last_sent_ms = n->starts_at_ms + k * d->p.repeat_interval_ms;
+    }
     d->v[d->n++] = a;
     d->st.adopted++;
     const char *ids[1];

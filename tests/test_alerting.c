@@ -372,29 +372,35 @@ static void an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firi
     assert_int_equal(st.firing, 1);
     assert_int_equal(st.sent, 0);
 
-    vg_dispatch_tick(d, 259999);
+    /* Fired at 1 s, taken over at 200 s: the old owner sent reminders 1 to 3, the last at 181 s,
+     * so the fourth is due at 241 s, on its schedule. */
+    vg_dispatch_tick(d, 240999);
     assert_int_equal(out.n, 1);
-    vg_dispatch_tick(d, 260000);
+    vg_dispatch_tick(d, 241000);
     assert_int_equal(out.n, 2);
     assert_int_equal(out.adopted[1], 0);
-    /* Fired at 1 s, taken over at 200 s: the old owner sent reminders 1 to 3. */
     assert_int_equal(out.repeat[1], 4);
+    vg_dispatch_tick(d, 300999);
+    assert_int_equal(out.n, 2);
+    vg_dispatch_tick(d, 301000);
+    assert_int_equal(out.n, 3);
+    assert_int_equal(out.repeat[2], 5);
 
     char id[17];
     add_silence(sil,
                 "{\"matchers\":[\"host=\\\"db-1\\\"\"],\"duration\":\"1h\",\"created_by\":\"t\"}",
                 250000, id);
     struct vg_notification b = alert("firing", "fp-b", "db-1");
-    vg_dispatch_adopt(d, &b, 261000);
-    assert_int_equal(out.n, 2);
+    vg_dispatch_adopt(d, &b, 302000);
+    assert_int_equal(out.n, 3);
     vg_dispatch_get_stats(d, &st);
     assert_int_equal(st.firing, 2);
 
     struct vg_notification r = alert("resolved", "fp-a", "web-1");
-    vg_dispatch_event(d, &r, 262000);
-    assert_int_equal(out.n, 3);
-    assert_string_equal(out.status[2], "resolved");
-    assert_string_equal(out.fp[2], "fp-a");
+    vg_dispatch_event(d, &r, 303000);
+    assert_int_equal(out.n, 4);
+    assert_string_equal(out.status[3], "resolved");
+    assert_string_equal(out.fp[3], "fp-a");
     vg_dispatch_free(d);
     vg_silences_free(sil);
 }
