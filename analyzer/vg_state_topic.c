@@ -36,12 +36,19 @@
  * with `seasonal`), a host model's a few KB to about 100 KB. */
 enum shrink { SHRINK_NONE, SHRINK_NO_DETECTOR, SHRINK_NO_MODELS, SHRINK_SKIP };
 
+/* A host written smaller for the producer's limit is tried whole again at every this many of its
+ * checkpoints: its series expire (limits.series_idle) and its record may fit again. Building a
+ * record is a copy of the host's state (a few ms for 2 MB), so the retry costs little; a step the
+ * broker refused stays, since trying it again would fail a whole checkpoint. */
+#define RETRY_EVERY 8
+
 struct ent {
     int32_t partition;
     int dirty;
     enum shrink refused;  /* the least the broker took for this host (sticky: a topic's limit) */
     enum shrink written;  /* of the record produced last (sticky too) */
     enum shrink logged;   /* the most said in the log for this host */
+    unsigned since_retry; /* checkpoints written at `written` since the last larger try */
     size_t refused_bytes; /* of the record the broker refused last */
     char name[];
 };
@@ -298,6 +305,18 @@ static void note_shrink(struct ent *x, enum shrink to, size_t bytes, size_t limi
             x->name, bytes, by, effect[to]);
 }
 
+/* Says that x's record fits again, whole or at a larger step, and forgets what was logged, so a
+ * later shrink is said again. */
+static void note_grown(struct ent *x, enum shrink to, size_t bytes)
+{
+    static const char *const now[] = {
+        [SHRINK_NONE] = "whole",
+        [SHRINK_NO_DETECTOR] = "without its series' detector state",
+    };
+    vg_info("state record fits again", "host=%s bytes=%zu written=\"%s\"", x->name, bytes, now[to]);
+    x->logged = to > x->refused ? to : x->refused;
+}
+
 /* x's record as large as the topic takes, shrunk step by step (enum shrink), or none (-E2BIG).
  * It starts from the step written last: a host's records hardly shrink, and making a 2 MB record
  * at every checkpoint only to throw it away is what this avoids. 0, -E2BIG, -ENOENT, -ENOMEM. */
@@ -309,12 +328,19 @@ static int make_fitting(struct vg_state_topic *st, const struct vg_engine *e,
     size_t limit = st->max_bytes > over ? st->max_bytes - over : 0;
     if (x->refused > SHRINK_NONE)
         note_shrink(x, x->refused, x->refused_bytes, 0);
-    for (enum shrink s = x->refused > x->written ? x->refused : x->written; s < SHRINK_SKIP; s++) {
+    enum shrink from = x->refused > x->written ? x->refused : x->written;
+    if (from > x->refused && ++x->since_retry >= RETRY_EVERY) {
+        from = x->refused;
+        x->since_retry = 0;
+    }
+    for (enum shrink s = from; s < SHRINK_SKIP; s++) {
         int rc = make_record(e, ms, x, s, out, outlen);
         if (rc < 0)
             return rc;
         if (*outlen <= limit) {
             st->st.records_trimmed += s > SHRINK_NONE;
+            if (s < x->written)
+                note_grown(x, s, *outlen);
             x->written = s;
             return 0;
         }

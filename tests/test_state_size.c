@@ -177,6 +177,53 @@ static void a_host_over_message_max_bytes_moves_without_its_series_detector_stat
     assert_int_equal(vg_tp_stop(b.pid, SIGTERM, 20000), 0);
 }
 
+/* A host written smaller for the producer's limit is tried whole again now and then: once its
+ * many series have expired (limits.series_idle), its record fits and is written whole, and after a
+ * handover its remaining series are scored from their first tick rather than warmed up. */
+static void a_host_whose_series_expire_is_written_whole_again(void **state)
+{
+    struct setup *s = *state;
+    const char *sets[] = {SEASONAL, "kafka.message.max.bytes=1000000", "limits.series_idle=1s",
+                          NULL};
+    struct vg_ap a, b;
+    vg_ap_start(&a, s->dir, "regrow-a", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "big-3", BIG_SERIES, 0, 60);
+    wait_seq(&a, "big-3", 60);
+    wait_checkpointed(&a);
+    expect_log(&a, "msg=\"state record too large: written without its series' detector state\" "
+                   "host=big-3");
+    /* From here on only 2 of its series report; the other 58 go unreported for more than 10
+     * intervals (the least limits.series_idle stands for) and are forgotten. */
+    int t = 60;
+    send_ticks(s->dir, s->bootstrap, "big-3", SMALL_SERIES, t, t + 20);
+    t += 20;
+    wait_seq(&a, "big-3", t);
+    wait_at_least(&a, "vigil_series_expired_total", BIG_SERIES - SMALL_SERIES);
+    /* Each batch is one more checkpoint of big-3; within a few the whole record is tried again. */
+    int64_t end = mono_ms() + 30000;
+    while (vg_tp_count(a.log, "state record fits again") == 0 && mono_ms() < end) {
+        send_ticks(s->dir, s->bootstrap, "big-3", SMALL_SERIES, t, t + 2);
+        t += 2;
+        wait_seq(&a, "big-3", t);
+        wait_checkpointed(&a);
+    }
+    expect_log(&a, "msg=\"state record fits again\" host=big-3 bytes=");
+    expect_log(&a, "written=\"whole\"");
+    wait_checkpointed(&a);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 0);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+
+    vg_ap_start(&b, s->dir, "regrow-b", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "big-3", SMALL_SERIES, t, t + 10);
+    wait_seq(&b, "big-3", t + 10);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_state_hosts_restored_total"), 1);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_sequence_gaps_total"), 0);
+    /* Its 2 series came with their detector state: scored from the first tick. */
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_warming_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_scored_total"), 10 * SMALL_SERIES);
+    assert_int_equal(vg_tp_stop(b.pid, SIGTERM, 20000), 0);
+}
+
 /* Under the producer's limit but refused by the broker (a topic made with a smaller
  * max.message.bytes): that checkpoint fails and commits nothing, the next writes the host's
  * record a step smaller; refused again, smaller still; refused a third time, the host is left
@@ -225,6 +272,8 @@ int main(void)
             a_host_over_message_max_bytes_moves_without_its_series_detector_state, setup, teardown),
         cmocka_unit_test_setup_teardown(
             a_record_the_broker_refuses_is_written_smaller_at_the_next_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_host_whose_series_expire_is_written_whole_again, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
