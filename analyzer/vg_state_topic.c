@@ -318,8 +318,9 @@ static void note_grown(struct ent *x, enum shrink to, size_t bytes)
 }
 
 /* x's record as large as the topic takes, shrunk step by step (enum shrink), or none (-E2BIG).
- * It starts from the step written last: a host's records hardly shrink, and making a 2 MB record
- * at every checkpoint only to throw it away is what this avoids. 0, -E2BIG, -ENOENT, -ENOMEM. */
+ * It starts from the step written last, and at every RETRY_EVERY-th call from the least the broker
+ * refused: making a 2 MB record at every checkpoint only to throw it away is what this avoids.
+ * 0, -E2BIG, -ENOENT, -ENOMEM. */
 static int make_fitting(struct vg_state_topic *st, const struct vg_engine *e,
                         const struct vg_models *ms, struct ent *x, unsigned char **out,
                         size_t *outlen)
