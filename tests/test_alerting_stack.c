@@ -23,13 +23,6 @@
 
 #define TOKEN "0123456789abcdef-test-token"
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Lines of the file that contain needle (a request body names its host twice). */
 static int lines_with(const char *path, const char *needle)
 {
@@ -176,9 +169,9 @@ static void rules_silences_reload_and_scaling_over_the_api(void **state)
     free(got);
 
     /* h2 fires too, but silenced: listed, not notified. */
-    int64_t end = mono_ms() + 20000;
+    int64_t end = vg_tp_mono_ms() + 20000;
     json_t *al = NULL, *h2 = NULL;
-    while (mono_ms() < end) {
+    while (vg_tp_mono_ms() < end) {
         json_decref(al);
         al = get_json(&s, "/api/v1/alerts");
         if ((h2 = find_alert(al, "h2")))
@@ -203,9 +196,9 @@ static void rules_silences_reload_and_scaling_over_the_api(void **state)
     assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"host\":\"h2\"", 10000), 0);
 
     /* Scaling: q.depth 500 per host against a target of 50 per replica. */
-    end = mono_ms() + 10000;
+    end = vg_tp_mono_ms() + 10000;
     json_t *dec = NULL;
-    while (mono_ms() < end) {
+    while (vg_tp_mono_ms() < end) {
         json_decref(dec);
         dec = get_json(&s, "/api/v1/scale/web");
         if (json_integer_value(json_object_get(dec, "desired")) > 1)
@@ -221,9 +214,9 @@ static void rules_silences_reload_and_scaling_over_the_api(void **state)
         cmd, sizeof(cmd),
         "kcat -C -b %s -t vigil.decisions -e -q | grep -q '\"target\":\"web\".*\"desired\":10'",
         s.bootstrap);
-    end = mono_ms() + 10000;
+    end = vg_tp_mono_ms() + 10000;
     int rc = -1;
-    while (mono_ms() < end && (rc = vg_tp_sh("%s", cmd)) != 0)
+    while (vg_tp_mono_ms() < end && (rc = vg_tp_sh("%s", cmd)) != 0)
         nap();
     assert_int_equal(rc, 0);
 
@@ -253,9 +246,9 @@ static void rules_silences_reload_and_scaling_over_the_api(void **state)
     /* Fixed, and reloaded by SIGHUP. */
     write_text(bad, "rules:\n  - name: Fixed\n    when: avg_over(\"q.depth\", 1m) > 1e9\n");
     kill(s.analyzer, SIGHUP);
-    end = mono_ms() + 10000;
+    end = vg_tp_mono_ms() + 10000;
     size_t n = 0;
-    while (mono_ms() < end && n != 2) {
+    while (vg_tp_mono_ms() < end && n != 2) {
         rl = get_json(&s, "/api/v1/rules");
         n = json_array_size(json_object_get(rl, "rules"));
         json_decref(rl);

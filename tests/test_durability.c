@@ -30,13 +30,6 @@
 #define CHUNKS 6
 #define KILLS  3
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Ticks [from, to) of every host into path. Host h has a spike on one series at ticks 40-44
  * (and host 2 a second one at 90-92), so alerts fire and resolve. */
 static void write_chunk(const char *path, int from, int to)
@@ -85,12 +78,12 @@ static json_t *received_keys(const char *jsonl, int *count)
 
 static void wait_all_hosts_done(const struct vg_ap *a)
 {
-    int64_t end = mono_ms() + 60000;
+    int64_t end = vg_tp_mono_ms() + 60000;
     for (int h = 0; h < HOSTS; h++) {
         char host[32];
         snprintf(host, sizeof(host), "dur-%d", h);
         int64_t seq;
-        while ((seq = vg_ap_last_seq(a, host)) != TICKS && mono_ms() < end) {
+        while ((seq = vg_ap_last_seq(a, host)) != TICKS && vg_tp_mono_ms() < end) {
             struct timespec ts = {0, 50000000L};
             nanosleep(&ts, NULL);
         }
@@ -146,8 +139,8 @@ static void run_stream(const char *tag, int kills, unsigned seed, json_t **keys_
             continue;
         /* Once this analyzer is consuming, a random moment while (or after) the chunk is
          * processed and checkpointed. */
-        int64_t end = mono_ms() + 30000;
-        while (vg_ap_metric(&a, "vigil_messages_consumed_total") <= 0 && mono_ms() < end) {
+        int64_t end = vg_tp_mono_ms() + 30000;
+        while (vg_ap_metric(&a, "vigil_messages_consumed_total") <= 0 && vg_tp_mono_ms() < end) {
             struct timespec w = {0, 20000000L};
             nanosleep(&w, NULL);
         }

@@ -23,13 +23,6 @@ static int have_kcat(void)
     return vg_tp_sh("command -v kcat >/dev/null 2>&1") == 0;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void kcat_consumes_agent_message_keyed_by_host(void **state)
 {
     if (!have_kcat())
@@ -45,9 +38,9 @@ static void kcat_consumes_agent_message_keyed_by_host(void **state)
     snprintf(out, sizeof(out), "%s/kcat.out", s.dir);
     /* kcat exits at the end of the partitions; repeat until the agent's first message is
      * there. -f prints the key, a tab, then the value. */
-    int64_t end = mono_ms() + 30000;
+    int64_t end = vg_tp_mono_ms() + 30000;
     char *text = NULL;
-    while (mono_ms() < end) {
+    while (vg_tp_mono_ms() < end) {
         vg_tp_sh("kcat -b %s -t vigil.metrics -C -o beginning -e -c 3 -q -f '%%k\\t%%s\\n' "
                  "> %s 2>/dev/null",
                  s.bootstrap, out);
@@ -145,8 +138,8 @@ static void analyzer_scores_kcat_messages_and_skips_malformed_one(void **state)
     assert_int_equal(vg_tp_count(s.recv_out, "\"firing\""), 2);
 
     /* Every message, the malformed one included, is committed. */
-    int64_t end = mono_ms() + 20000, total = -1;
-    while (mono_ms() < end && (total = committed_total(s.bootstrap, 4)) != lines)
+    int64_t end = vg_tp_mono_ms() + 20000, total = -1;
+    while (vg_tp_mono_ms() < end && (total = committed_total(s.bootstrap, 4)) != lines)
         ;
     assert_int_equal(total, lines);
     assert_int_equal(vg_stack_stop(&s), 0);

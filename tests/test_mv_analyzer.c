@@ -25,13 +25,6 @@
 #define ANOM_AT (BULK + PROBE)
 #define TICKS   (ANOM_AT + PROBE)
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void nap(void)
 {
     struct timespec ts = {0, 20 * 1000000};
@@ -98,8 +91,8 @@ static json_t *host_at(const struct vg_stack *s, int seq, int64_t timeout_ms)
 {
     char url[256];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/hosts/" HOST, s->http_port);
-    int64_t end = mono_ms() + timeout_ms;
-    while (mono_ms() < end) {
+    int64_t end = vg_tp_mono_ms() + timeout_ms;
+    while (vg_tp_mono_ms() < end) {
         char *body = NULL;
         int st = vg_th_request("GET", url, NULL, NULL, 0, &body);
         json_t *o = st == 200 && body ? json_loads(body, 0, NULL) : NULL;

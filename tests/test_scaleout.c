@@ -32,19 +32,6 @@
 #define HOSTS 8
 #define PARTS 4
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- the fleet: a producer thread ---- */
 
 struct fleet {
@@ -83,7 +70,7 @@ static void *produce_loop(void *arg)
                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         }
         rd_kafka_poll(f->rk, 0);
-        pause_ms(50);
+        vg_tp_pause_ms(50);
     }
     rd_kafka_flush(f->rk, 10000);
     return NULL;
@@ -130,10 +117,10 @@ static double metric(const struct vg_ap *a, const char *name)
 
 static void wait_metric(const struct vg_ap *a, const char *name, double want, int64_t ms)
 {
-    int64_t end = mono_ms() + ms;
+    int64_t end = vg_tp_mono_ms() + ms;
     double v;
-    while ((v = metric(a, name)) != want && mono_ms() < end)
-        pause_ms(50);
+    while ((v = metric(a, name)) != want && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
     if (v != want)
         fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
 }
@@ -141,13 +128,13 @@ static void wait_metric(const struct vg_ap *a, const char *name, double want, in
 /* Every host's last_seq on a passes seq; returns how many hosts a has. */
 static void wait_hosts_past(const struct vg_ap *a, const int *hosts, int n, int64_t seq, int64_t ms)
 {
-    int64_t end = mono_ms() + ms;
+    int64_t end = vg_tp_mono_ms() + ms;
     for (int i = 0; i < n; i++) {
         char host[32];
         snprintf(host, sizeof(host), "so-%d", hosts[i]);
         int64_t got;
-        while ((got = vg_ap_last_seq(a, host)) <= seq && mono_ms() < end)
-            pause_ms(50);
+        while ((got = vg_ap_last_seq(a, host)) <= seq && vg_tp_mono_ms() < end)
+            vg_tp_pause_ms(50);
         if (got <= seq)
             fail_msg("%s: host %s at seq %lld, expected past %lld", a->log, host, (long long)got,
                      (long long)seq);
@@ -213,9 +200,10 @@ static void start_a(struct setup *t, const char *tag)
     vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, g_sets);
     wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
     assert_int_equal(vg_tp_wait_contains(t->a.log, "msg=\"host warmed up, scoring\"", 30000), 0);
-    int64_t end = mono_ms() + 30000;
-    while (vg_tp_count(t->a.log, "msg=\"host warmed up, scoring\"") < HOSTS && mono_ms() < end)
-        pause_ms(50);
+    int64_t end = vg_tp_mono_ms() + 30000;
+    while (vg_tp_count(t->a.log, "msg=\"host warmed up, scoring\"") < HOSTS &&
+           vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
     assert_int_equal(vg_tp_count(t->a.log, "msg=\"host warmed up, scoring\""), HOSTS);
     assert_int_equal((int)metric(&t->a, "vigil_hosts_cold_started_total"), HOSTS);
 }
@@ -289,9 +277,9 @@ static void kill9_takeover_restores_last_checkpoint_and_reprocesses(void **state
     /* A's hosts are checkpointed after the rebalance (its counter moves on), then A dies
      * without a revoke. */
     double c0 = metric(&t.a, "vigil_state_checkpoints_total");
-    int64_t end = mono_ms() + 20000;
-    while (metric(&t.a, "vigil_state_checkpoints_total") < c0 + 2 && mono_ms() < end)
-        pause_ms(50);
+    int64_t end = vg_tp_mono_ms() + 20000;
+    while (metric(&t.a, "vigil_state_checkpoints_total") < c0 + 2 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
     assert_true(metric(&t.a, "vigil_state_checkpoints_total") >= c0 + 2);
     kill(t.a.pid, SIGKILL);
     waitpid(t.a.pid, NULL, 0);
@@ -344,9 +332,9 @@ static void a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner(voi
     assert_int_equal(vg_tp_wait_contains(t.a.log, "msg=\"host silent\" host=so-7", 30000), 0);
     /* Checkpointed with its alert: two checkpoints after it fired. */
     double c0 = metric(&t.a, "vigil_state_checkpoints_total");
-    int64_t end = mono_ms() + 20000;
-    while (metric(&t.a, "vigil_state_checkpoints_total") < c0 + 2 && mono_ms() < end)
-        pause_ms(50);
+    int64_t end = vg_tp_mono_ms() + 20000;
+    while (metric(&t.a, "vigil_state_checkpoints_total") < c0 + 2 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
 
     vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, sets);
     wait_metric(&t.b, "vigil_partitions_assigned", PARTS / 2, 40000);

@@ -26,19 +26,6 @@
 #define BIG_SERIES   60
 #define SMALL_SERIES 2
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Ticks [from, to) of host (n series, steady values) into dir/name, and produces them. */
 static void send_ticks(const char *dir, const char *bootstrap, const char *host, int n, int from,
                        int to)
@@ -62,9 +49,9 @@ static void send_ticks(const char *dir, const char *bootstrap, const char *host,
 
 static void wait_seq(const struct vg_ap *a, const char *host, int64_t seq)
 {
-    int64_t end = mono_ms() + 30000, got;
-    while ((got = vg_ap_last_seq(a, host)) != seq && mono_ms() < end)
-        pause_ms(50);
+    int64_t end = vg_tp_mono_ms() + 30000, got;
+    while ((got = vg_ap_last_seq(a, host)) != seq && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
     if (got != seq)
         fail_msg("%s: host %s at seq %lld, expected %lld", a->log, host, (long long)got,
                  (long long)seq);
@@ -73,10 +60,10 @@ static void wait_seq(const struct vg_ap *a, const char *host, int64_t seq)
 /* Waits until the counter reaches at least want; returns it. */
 static double wait_at_least(const struct vg_ap *a, const char *name, double want)
 {
-    int64_t end = mono_ms() + 30000;
+    int64_t end = vg_tp_mono_ms() + 30000;
     double v;
-    while ((v = vg_ap_metric(a, name)) < want && mono_ms() < end)
-        pause_ms(50);
+    while ((v = vg_ap_metric(a, name)) < want && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
     if (v < want)
         fail_msg("%s: %s is %g, expected at least %g", a->log, name, v, want);
     return v;
@@ -86,10 +73,10 @@ static double wait_at_least(const struct vg_ap *a, const char *name, double want
  * one (the metrics page is read under the lock the checkpoints and the processing hold). */
 static void wait_checkpointed(const struct vg_ap *a)
 {
-    int64_t end = mono_ms() + 30000;
+    int64_t end = vg_tp_mono_ms() + 30000;
     double v;
-    while ((v = vg_ap_metric(a, "vigil_state_hosts_pending")) != 0 && mono_ms() < end)
-        pause_ms(50);
+    while ((v = vg_ap_metric(a, "vigil_state_hosts_pending")) != 0 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
     if (v != 0)
         fail_msg("%s: vigil_state_hosts_pending is %g, expected 0", a->log, v);
 }
@@ -200,8 +187,8 @@ static void a_host_whose_series_expire_is_written_whole_again(void **state)
     wait_seq(&a, "big-3", t);
     wait_at_least(&a, "vigil_series_expired_total", BIG_SERIES - SMALL_SERIES);
     /* Each batch is one more checkpoint of big-3; within a few the whole record is tried again. */
-    int64_t end = mono_ms() + 30000;
-    while (vg_tp_count(a.log, "state record fits again") == 0 && mono_ms() < end) {
+    int64_t end = vg_tp_mono_ms() + 30000;
+    while (vg_tp_count(a.log, "state record fits again") == 0 && vg_tp_mono_ms() < end) {
         send_ticks(s->dir, s->bootstrap, "big-3", SMALL_SERIES, t, t + 2);
         t += 2;
         wait_seq(&a, "big-3", t);

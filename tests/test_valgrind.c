@@ -30,13 +30,6 @@
 /* Known false positives outside Vigil (see the file). */
 #define VG_SUPP "--suppressions=" VG_SOURCE_DIR "/tests/valgrind.supp"
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void dump(const char *path)
 {
     char *t = vg_tp_read(path);
@@ -174,9 +167,9 @@ static void agent_start_stop_has_no_definite_leak(void **state)
     pid_t pid = vg_tp_spawn((char *const *)argv, s.agent_log);
     char out[600];
     snprintf(out, sizeof(out), "%s/kcat.out", s.dir);
-    int64_t end = mono_ms() + 60000;
+    int64_t end = vg_tp_mono_ms() + 60000;
     int got = 0;
-    while (mono_ms() < end && got < 3) {
+    while (vg_tp_mono_ms() < end && got < 3) {
         vg_tp_sh("kcat -b %s -t vigil.metrics -C -o beginning -e -q -f '%%k\\n' > %s 2>/dev/null",
                  s.bootstrap, out);
         got = vg_tp_count(out, "vg-agent");

@@ -11,14 +11,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t mono_ms(void)
+int64_t vg_tp_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void pause_ms(int ms)
+void vg_tp_pause_ms(long ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -46,14 +46,14 @@ int vg_tp_stop(pid_t pid, int sig, int64_t timeout_ms)
 {
     int status;
     kill(pid, sig);
-    int64_t end = mono_ms() + timeout_ms;
-    while (mono_ms() < end) {
+    int64_t end = vg_tp_mono_ms() + timeout_ms;
+    while (vg_tp_mono_ms() < end) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid)
             return status;
         if (r < 0)
             return -1;
-        pause_ms(20);
+        vg_tp_pause_ms(20);
     }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -106,15 +106,15 @@ int vg_tp_count(const char *path, const char *needle)
 
 int vg_tp_wait_contains(const char *path, const char *needle, int64_t timeout_ms)
 {
-    int64_t end = mono_ms() + timeout_ms;
+    int64_t end = vg_tp_mono_ms() + timeout_ms;
     do {
         char *s = vg_tp_read(path);
         int ok = s && (needle ? strstr(s, needle) != NULL : s[0] != '\0');
         free(s);
         if (ok)
             return 0;
-        pause_ms(50);
-    } while (mono_ms() < end);
+        vg_tp_pause_ms(50);
+    } while (vg_tp_mono_ms() < end);
     return -ETIMEDOUT;
 }
 

@@ -7,6 +7,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Milliseconds of CLOCK_MONOTONIC: for the deadlines of polling loops, never for asserts. */
+int64_t vg_tp_mono_ms(void);
+
+/* Waits ms between two polls of a condition that has its own deadline. */
+void vg_tp_pause_ms(long ms);
+
 /* Starts argv[0] with stdout and stderr appended to log_path (NULL: inherited). Returns pid. */
 pid_t vg_tp_spawn(char *const argv[], const char *log_path);
 
