@@ -270,7 +270,7 @@ static int seasonal_update_at(void *state, const struct vg_detector_params *p, i
     if (p->cusum > 0)
         persistence_score(s, p->cusum, score);
     if (!p->refractory)
-        return rc;
+        return 0;
     /* Refractory period: one report per incident unless it escalates, so that an alert is the
      * onset of an incident rather than every value of it. Reports reset the clock. */
     double tail = 1 - *score, esc = p->escalation > 0 ? p->escalation : 0.01;
