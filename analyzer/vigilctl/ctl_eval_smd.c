@@ -477,8 +477,12 @@ int ctl_eval_smd(int argc, char **argv)
         fprintf(stderr, "vigilctl eval smd: --param host=%g: expected 0, 1, 2 or 3\n", o.smd.host);
         return 2;
     }
-    printf("SMD %s: %zu machines, detector %s, host scorer %s%s%s, alert.threshold %g\n", o.dir, n,
-           o.det->name, scorers[how], o.from_resid ? " replayed from " : "",
+    /* The per-series detector takes part only where a host scorer uses the per-series path. */
+    char det[64] = "";
+    if (how != 1)
+        snprintf(det, sizeof(det), "detector %s, ", o.det->name);
+    printf("SMD %s: %zu machine%s, %shost scorer %s%s%s, alert.threshold %g\n", o.dir, n,
+           n == 1 ? "" : "s", det, scorers[how], o.from_resid ? " replayed from " : "",
            o.from_resid ? o.from_resid : "", o.ap.threshold);
     if (how != 0 && !o.from_resid && print_backend(o.backend) < 0)
         return 1;
