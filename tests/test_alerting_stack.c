@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -42,8 +41,7 @@ static int lines_with(const char *path, const char *needle)
 /* Between polls of a condition (the API limits requests per second). */
 static void nap(void)
 {
-    struct timespec ts = {0, 50 * 1000000};
-    nanosleep(&ts, NULL);
+    vg_tp_pause_ms(50);
 }
 
 static void write_text(const char *path, const char *text)

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -83,10 +82,8 @@ static void wait_all_hosts_done(const struct vg_ap *a)
         char host[32];
         snprintf(host, sizeof(host), "dur-%d", h);
         int64_t seq;
-        while ((seq = vg_ap_last_seq(a, host)) != TICKS && vg_tp_mono_ms() < end) {
-            struct timespec ts = {0, 50000000L};
-            nanosleep(&ts, NULL);
-        }
+        while ((seq = vg_ap_last_seq(a, host)) != TICKS && vg_tp_mono_ms() < end)
+            vg_tp_pause_ms(50);
         assert_int_equal(seq, TICKS);
     }
 }
@@ -140,13 +137,10 @@ static void run_stream(const char *tag, int kills, unsigned seed, json_t **keys_
         /* Once this analyzer is consuming, a random moment while (or after) the chunk is
          * processed and checkpointed. */
         int64_t end = vg_tp_mono_ms() + 30000;
-        while (vg_ap_metric(&a, "vigil_messages_consumed_total") <= 0 && vg_tp_mono_ms() < end) {
-            struct timespec w = {0, 20000000L};
-            nanosleep(&w, NULL);
-        }
+        while (vg_ap_metric(&a, "vigil_messages_consumed_total") <= 0 && vg_tp_mono_ms() < end)
+            vg_tp_pause_ms(20);
         assert_true(vg_ap_metric(&a, "vigil_messages_consumed_total") > 0);
-        struct timespec ts = {0, (long)(rand() % 300) * 1000000L};
-        nanosleep(&ts, NULL);
+        vg_tp_pause_ms(rand() % 300);
         assert_true(vg_ap_metric(&a, "vigil_sequence_gaps_total") <= 0);
         kill(a.pid, SIGKILL);
         waitpid(a.pid, NULL, 0);

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -27,8 +26,7 @@
 
 static void nap(void)
 {
-    struct timespec ts = {0, 20 * 1000000};
-    nanosleep(&ts, NULL);
+    vg_tp_pause_ms(20);
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;

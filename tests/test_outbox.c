@@ -47,8 +47,7 @@ struct fx {
 
 static void nap(void)
 {
-    struct timespec ts = {0, 5 * 1000000};
-    nanosleep(&ts, NULL);
+    vg_tp_pause_ms(5);
 }
 
 /* A missing file reads as empty, so callers can search the text straight away. */

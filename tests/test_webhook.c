@@ -29,7 +29,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RECEIVER_BIN VG_BIN_DIR "/tests/receiver/vigil-test-receiver"
@@ -53,8 +52,7 @@ struct fx {
 
 static void nap(void)
 {
-    struct timespec ts = {0, 5 * 1000000};
-    nanosleep(&ts, NULL);
+    vg_tp_pause_ms(5);
 }
 
 /* A missing file reads as empty, so callers can search the text straight away. */
