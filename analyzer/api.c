@@ -140,6 +140,14 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
                 "Host state records not written at a checkpoint: too large even with only the "
                 "host's sequence, labels and alerts.",
                 ss.records_dropped);
+        counter(f, "vigil_state_record_trials_total",
+                "Host state records tried one step larger after the broker refused the host's "
+                "record (the topic's max.message.bytes may have been raised).",
+                ss.trials);
+        counter(f, "vigil_state_record_trials_refused_total",
+                "Of those trials, the ones the broker refused again (the next waits twice as "
+                "long).",
+                ss.trials_refused);
         gauge(f, "vigil_state_hosts_pending",
               "Hosts changed since the last acknowledged state checkpoint (it grows while "
               "checkpoints fail).",

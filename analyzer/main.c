@@ -761,12 +761,13 @@ int main(int argc, char **argv)
         vg_info("state topic",
                 "checkpoints=%llu checkpoint_errors=%llu hosts_written=%llu "
                 "hosts_restored=%llu restore_errors=%llu models_restored=%llu model_errors=%llu "
-                "records_trimmed=%llu records_dropped=%llu",
+                "records_trimmed=%llu records_dropped=%llu trials=%llu trials_refused=%llu",
                 (unsigned long long)ss.checkpoints, (unsigned long long)ss.checkpoint_errors,
                 (unsigned long long)ss.hosts_written, (unsigned long long)ss.hosts_restored,
                 (unsigned long long)ss.restore_errors, (unsigned long long)ss.models_restored,
                 (unsigned long long)ss.model_errors, (unsigned long long)ss.records_trimmed,
-                (unsigned long long)ss.records_dropped);
+                (unsigned long long)ss.records_dropped, (unsigned long long)ss.trials,
+                (unsigned long long)ss.trials_refused);
         a.state = NULL;
         vg_state_topic_close(g_state);
         g_state = NULL;

@@ -38,9 +38,17 @@ enum shrink { SHRINK_NONE, SHRINK_NO_DETECTOR, SHRINK_NO_MODELS, SHRINK_SKIP };
 
 /* A host written smaller for the producer's limit is tried whole again at every this many of its
  * checkpoints: its series expire (limits.series_idle) and its record may fit again. Building a
- * record is a copy of the host's state (a few ms for 2 MB), so the retry costs little; a step the
- * broker refused stays, since trying it again would fail a whole checkpoint. */
+ * record is a copy of the host's state (a few ms for 2 MB), so the retry costs little. */
 #define RETRY_EVERY 8
+/* A host written smaller because the broker refused its record is tried a step larger again after
+ * RETRY_EVERY of its checkpoints, then after twice as many for every refusal, up to this: the
+ * topic's max.message.bytes may have been raised, and a restart should not be what it takes.
+ * Such a trial is produced alone after the checkpoint's records are acknowledged, so a refusal
+ * costs neither the checkpoint nor another host's record in the same batch. */
+#define TRIAL_EVERY_MAX 256
+/* Trials per checkpoint, each a round trip to the broker: a fleet of refused hosts does not
+ * stretch one checkpoint; the others wait for the next. */
+#define TRIALS_MAX 8
 
 struct ent {
     int32_t partition;
@@ -49,6 +57,9 @@ struct ent {
     enum shrink written;  /* of the record produced last (sticky too) */
     enum shrink logged;   /* the most said in the log for this host */
     unsigned since_retry; /* checkpoints written at `written` since the last larger try */
+    unsigned since_trial; /* checkpoints since the last trial of a step the broker refused */
+    unsigned trial_every; /* checkpoints between such trials (0: RETRY_EVERY) */
+    int trying;           /* 1 + the step of the trial in flight, 0: none */
     size_t refused_bytes; /* of the record the broker refused last */
     char name[];
 };
@@ -67,29 +78,69 @@ struct vg_state_topic {
     struct vg_state_topic_stats st;
 };
 
+/* The per-message opaque of a trial record (run_trial): its delivery does not count against
+ * the checkpoint. */
+static const char trial_tag;
+
 static int too_large(rd_kafka_resp_err_t err)
 {
     return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
            err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
 }
 
+/* The host a state record is keyed by, or NULL (forgotten since, or not ours). */
+static struct ent *host_of(struct vg_state_topic *st, const rd_kafka_message_t *m)
+{
+    char host[256];
+    if (!m->key || m->key_len >= sizeof(host))
+        return NULL;
+    memcpy(host, m->key, m->key_len);
+    host[m->key_len] = '\0';
+    return vg_strmap_get(&st->hosts, host);
+}
+
+static void note_grown(struct ent *x, enum shrink to, size_t bytes);
+
+/* A trial's outcome. Taken: the host is written at that step from now on, and the next trial
+ * (if any step is left) comes after RETRY_EVERY checkpoints. Refused again: twice as long. */
+static void on_trial(struct vg_state_topic *st, const rd_kafka_message_t *m)
+{
+    struct ent *x = host_of(st, m);
+    if (!x || !x->trying)
+        return;
+    enum shrink step = (enum shrink)(x->trying - 1);
+    x->trying = 0;
+    if (!m->err) {
+        if (step < x->refused) {
+            x->refused = step;
+            x->written = step;
+            x->trial_every = RETRY_EVERY;
+            note_grown(x, step, m->len);
+        }
+        return;
+    }
+    st->st.trials_refused++;
+    unsigned every = x->trial_every ? x->trial_every : RETRY_EVERY;
+    x->trial_every = every * 2 > TRIAL_EVERY_MAX ? TRIAL_EVERY_MAX : every * 2;
+    vg_debug("state record trial refused", "host=%s bytes=%zu reason=\"%s\" next_after=%u", x->name,
+             m->len, rd_kafka_err2str(m->err), x->trial_every);
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     struct vg_state_topic *st = opaque;
+    if (m->_private == &trial_tag) {
+        on_trial(st, m);
+        return;
+    }
     if (!m->err)
         return;
     st->delivery_errors++;
     snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_err2str(m->err));
     /* The topic takes less than the producer (its max.message.bytes, set by whoever made it):
      * this checkpoint fails, and the next one writes the host's record smaller. */
-    char host[256];
-    struct ent *x = NULL;
-    if (too_large(m->err) && m->key && m->key_len < sizeof(host)) {
-        memcpy(host, m->key, m->key_len);
-        host[m->key_len] = '\0';
-        x = vg_strmap_get(&st->hosts, host);
-    }
+    struct ent *x = too_large(m->err) ? host_of(st, m) : NULL;
     if (x && x->written < SHRINK_SKIP && x->refused <= x->written) {
         x->refused = x->written + 1;
         x->refused_bytes = m->len;
@@ -312,6 +363,7 @@ static void note_grown(struct ent *x, enum shrink to, size_t bytes)
     static const char *const now[] = {
         [SHRINK_NONE] = "whole",
         [SHRINK_NO_DETECTOR] = "without its series' detector state",
+        [SHRINK_NO_MODELS] = "without its series' detector state and its host models' state",
     };
     vg_info("state record fits again", "host=%s bytes=%zu written=\"%s\"", x->name, bytes, now[to]);
     x->logged = to > x->refused ? to : x->refused;
@@ -353,6 +405,48 @@ static int make_fitting(struct vg_state_topic *st, const struct vg_engine *e,
     return -E2BIG;
 }
 
+/* Whether x is due a trial of the step above the least the broker took (counts the checkpoint
+ * towards it). */
+static int trial_due(struct ent *x)
+{
+    if (x->refused == SHRINK_NONE || x->trying)
+        return 0;
+    unsigned every = x->trial_every ? x->trial_every : RETRY_EVERY;
+    return ++x->since_trial >= every;
+}
+
+/* Produces x's record one step larger than the broker took last, alone, and waits for its answer
+ * until deadline; on_trial takes the outcome. Nothing when that record is over the producer's
+ * own limit (make_fitting already writes the host as large as that allows). */
+static void run_trial(struct vg_state_topic *st, const struct vg_engine *e,
+                      const struct vg_models *ms, struct ent *x, int64_t deadline)
+{
+    size_t over = REC_FRAMING + strlen(x->name);
+    size_t limit = st->max_bytes > over ? st->max_bytes - over : 0;
+    enum shrink step = (enum shrink)(x->refused - 1);
+    unsigned char *val = NULL;
+    size_t len = 0;
+    x->since_trial = 0;
+    if (make_record(e, ms, x, step, &val, &len) < 0)
+        return;
+    if (len > limit) {
+        free(val);
+        return;
+    }
+    rd_kafka_resp_err_t pe = rd_kafka_producev(
+        st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_KEY(x->name, strlen(x->name)),
+        RD_KAFKA_V_VALUE(val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_OPAQUE((void *)&trial_tag), RD_KAFKA_V_END);
+    if (pe) {
+        free(val);
+        return;
+    }
+    x->trying = 1 + (int)step;
+    st->st.trials++;
+    int64_t left = deadline - vg_mono_ms();
+    rd_kafka_flush(st->producer, left > 0 ? (int)left : 0);
+}
+
 int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
                               const struct vg_models *ms, int timeout_ms, char *err, size_t errlen)
 {
@@ -363,11 +457,15 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int64_t deadline = vg_mono_ms() + timeout_ms;
     uint64_t bytes = 0;
+    struct ent *trials[TRIALS_MAX];
+    size_t n_trials = 0;
     for (size_t i = 0; i < st->n_dirty; i++) {
         struct ent *x = st->dirty[i];
         unsigned char *val = NULL;
         size_t len = 0;
         int rc = make_fitting(st, e, ms, x, &val, &len);
+        if (rc != -ENOENT && n_trials < TRIALS_MAX && trial_due(x))
+            trials[n_trials++] = x;
         if (rc == -ENOENT || rc == -E2BIG)
             continue; /* refused host (limits), or too large: nothing to keep (logged) */
         if (rc < 0)
@@ -412,6 +510,9 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
     st->st.bytes_written += bytes;
     st->n_dirty = 0;
     st->st.checkpoints++;
+    /* After the checkpoint's own records: a trial taken lands later in the log and so wins. */
+    for (size_t i = 0; i < n_trials && vg_mono_ms() < deadline; i++)
+        run_trial(st, e, ms, trials[i], deadline);
     return 0;
 }
 

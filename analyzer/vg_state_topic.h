@@ -57,6 +57,8 @@ struct vg_state_topic_stats {
     uint64_t records_trimmed; /* written without the series' detector states, and maybe the host
                                * models' (the whole record was larger than the topic takes) */
     uint64_t records_dropped; /* hosts not written at a checkpoint: too large even so */
+    uint64_t trials;          /* records tried a step larger after the broker refused one */
+    uint64_t trials_refused;  /* of those, refused again */
     uint64_t hosts_pending;   /* now: hosts changed since the last acknowledged checkpoint */
 };
 

@@ -214,12 +214,15 @@ static void a_host_whose_series_expire_is_written_whole_again(void **state)
 /* Under the producer's limit but refused by the broker (a topic made with a smaller
  * max.message.bytes): that checkpoint fails and commits nothing, the next writes the host's
  * record a step smaller; refused again, smaller still; refused a third time, the host is left
- * out and the checkpoints go on without it. */
-static void a_record_the_broker_refuses_is_written_smaller_at_the_next_checkpoint(void **state)
+ * out and the checkpoints go on without it. Once the broker takes records again (its topic's
+ * limit raised), the host's record is tried a step larger now and then, alone and after the
+ * checkpoint, until it is whole again; a trial refused costs no checkpoint. After a handover
+ * the host's series are scored from their first tick. */
+static void a_record_the_broker_refuses_is_written_smaller_then_whole_again_once_taken(void **state)
 {
     struct setup *s = *state;
     const char *sets[] = {SEASONAL, NULL};
-    struct vg_ap a;
+    struct vg_ap a, b;
     vg_ap_start(&a, s->dir, "refused", s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, 0, 100);
     wait_seq(&a, "big-2", 100);
@@ -249,7 +252,44 @@ static void a_record_the_broker_refuses_is_written_smaller_at_the_next_checkpoin
     expect_log(&a, "over=\"the topic's max.message.bytes\"");
     assert_true(vg_ap_metric(&a, "vigil_state_records_trimmed_total") >= 2);
     assert_true(vg_ap_metric(&a, "vigil_state_records_dropped_total") >= 1);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_record_trials_total"), 0);
+
+    /* big-2 is now left out, so the next Produce request broker 2 gets is the first trial (its
+     * record without detector or model state): refused too. The later trials are taken, one
+     * step each, every 8 checkpoints of big-2 (16 after the refusal). */
+    vg_ap_broker_control(s->dir, "broker-errors 2 0 1 10");
+    static const char *const grown[] = {
+        "written=\"without its series' detector state and its host models' state\"",
+        "written=\"without its series' detector state\"",
+        "written=\"whole\"",
+    };
+    int t = 130;
+    int64_t end = vg_tp_mono_ms() + 60000;
+    while (vg_tp_count(a.log, grown[2]) == 0 && vg_tp_mono_ms() < end) {
+        send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, t, t + 2);
+        t += 2;
+        wait_seq(&a, "big-2", t);
+        wait_checkpointed(&a);
+    }
+    expect_log(&a, "msg=\"state record fits again\" host=big-2 bytes=");
+    for (int i = 0; i < 3; i++)
+        expect_log(&a, grown[i]);
+    assert_int_equal(vg_tp_count(a.log, "state record fits again"), 3);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_record_trials_total"), 4);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_record_trials_refused_total"), 1);
+    /* Neither the trials nor the one refused failed a checkpoint. */
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 3);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+
+    vg_ap_start(&b, s->dir, "refused-b", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, t, t + 10);
+    wait_seq(&b, "big-2", t + 10);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_state_hosts_restored_total"), 1);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_sequence_gaps_total"), 0);
+    /* Its whole record came back: the 60 series are scored from the first tick. */
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_warming_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_scored_total"), 10 * BIG_SERIES);
+    assert_int_equal(vg_tp_stop(b.pid, SIGTERM, 20000), 0);
 }
 
 int main(void)
@@ -258,7 +298,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_host_over_message_max_bytes_moves_without_its_series_detector_state, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            a_record_the_broker_refuses_is_written_smaller_at_the_next_checkpoint, setup, teardown),
+            a_record_the_broker_refuses_is_written_smaller_then_whole_again_once_taken, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(a_host_whose_series_expire_is_written_whole_again, setup,
                                         teardown),
     };
