@@ -120,6 +120,23 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A new analyzer (log name) takes host over after the last one stopped with SIGTERM at tick t:
+ * the host is restored without a sequence gap, and its n series are scored from their first
+ * tick, none warming up again (they came with their detector state). */
+static void expect_handover_scored_at_once(struct setup *s, const char *const *sets,
+                                           const char *name, const char *host, int n, int t)
+{
+    struct vg_ap b;
+    vg_ap_start(&b, s->dir, name, s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, host, n, t, t + 10);
+    wait_seq(&b, host, t + 10);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_state_hosts_restored_total"), 1);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_sequence_gaps_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_warming_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_scored_total"), 10 * n);
+    assert_int_equal(vg_tp_stop(b.pid, SIGTERM, 20000), 0);
+}
+
 #define SEASONAL                                                                                   \
     "detector.model=seasonal", "detector.warmup=10", "detector.calib_init=32",                     \
         "state.checkpoint_interval=200ms", "model.backend=cpu"
@@ -172,7 +189,7 @@ static void a_host_whose_series_expire_is_written_whole_again(void **state)
     struct setup *s = *state;
     const char *sets[] = {SEASONAL, "kafka.message.max.bytes=1000000", "limits.series_idle=1s",
                           NULL};
-    struct vg_ap a, b;
+    struct vg_ap a;
     vg_ap_start(&a, s->dir, "regrow-a", s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, "big-3", BIG_SERIES, 0, 60);
     wait_seq(&a, "big-3", 60);
@@ -200,15 +217,8 @@ static void a_host_whose_series_expire_is_written_whole_again(void **state)
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 0);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 
-    vg_ap_start(&b, s->dir, "regrow-b", s->bootstrap, sets);
-    send_ticks(s->dir, s->bootstrap, "big-3", SMALL_SERIES, t, t + 10);
-    wait_seq(&b, "big-3", t + 10);
-    assert_int_equal((int)vg_ap_metric(&b, "vigil_state_hosts_restored_total"), 1);
-    assert_int_equal((int)vg_ap_metric(&b, "vigil_sequence_gaps_total"), 0);
-    /* Its 2 series came with their detector state: scored from the first tick. */
-    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_warming_total"), 0);
-    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_scored_total"), 10 * SMALL_SERIES);
-    assert_int_equal(vg_tp_stop(b.pid, SIGTERM, 20000), 0);
+    /* Its 2 series came with their detector state. */
+    expect_handover_scored_at_once(s, sets, "regrow-b", "big-3", SMALL_SERIES, t);
 }
 
 /* Under the producer's limit but refused by the broker (a topic made with a smaller
@@ -222,7 +232,7 @@ static void a_record_the_broker_refuses_is_written_smaller_then_whole_again_once
 {
     struct setup *s = *state;
     const char *sets[] = {SEASONAL, NULL};
-    struct vg_ap a, b;
+    struct vg_ap a;
     vg_ap_start(&a, s->dir, "refused", s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, 0, 100);
     wait_seq(&a, "big-2", 100);
@@ -281,15 +291,8 @@ static void a_record_the_broker_refuses_is_written_smaller_then_whole_again_once
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 3);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 
-    vg_ap_start(&b, s->dir, "refused-b", s->bootstrap, sets);
-    send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, t, t + 10);
-    wait_seq(&b, "big-2", t + 10);
-    assert_int_equal((int)vg_ap_metric(&b, "vigil_state_hosts_restored_total"), 1);
-    assert_int_equal((int)vg_ap_metric(&b, "vigil_sequence_gaps_total"), 0);
-    /* Its whole record came back: the 60 series are scored from the first tick. */
-    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_warming_total"), 0);
-    assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_scored_total"), 10 * BIG_SERIES);
-    assert_int_equal(vg_tp_stop(b.pid, SIGTERM, 20000), 0);
+    /* Its whole record came back. */
+    expect_handover_scored_at_once(s, sets, "refused-b", "big-2", BIG_SERIES, t);
 }
 
 int main(void)
