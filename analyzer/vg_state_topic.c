@@ -58,7 +58,7 @@ struct ent {
     enum shrink logged;   /* the most said in the log for this host */
     unsigned since_retry; /* checkpoints written at `written` since the last larger try */
     unsigned since_trial; /* checkpoints since the last trial of a step the broker refused */
-    unsigned trial_every; /* checkpoints between such trials (0: RETRY_EVERY) */
+    unsigned trial_every; /* checkpoints between such trials */
     int trying;           /* 1 + the step of the trial in flight, 0: none */
     size_t refused_bytes; /* of the record the broker refused last */
     char name[];
@@ -120,8 +120,7 @@ static void on_trial(struct vg_state_topic *st, const rd_kafka_message_t *m)
         return;
     }
     st->st.trials_refused++;
-    unsigned every = x->trial_every ? x->trial_every : RETRY_EVERY;
-    x->trial_every = every * 2 > TRIAL_EVERY_MAX ? TRIAL_EVERY_MAX : every * 2;
+    x->trial_every = x->trial_every * 2 > TRIAL_EVERY_MAX ? TRIAL_EVERY_MAX : x->trial_every * 2;
     vg_debug("state record trial refused", "host=%s bytes=%zu reason=\"%s\" next_after=%u", x->name,
              m->len, rd_kafka_err2str(m->err), x->trial_every);
 }
@@ -263,6 +262,7 @@ int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t pa
         if (!x)
             return -ENOMEM;
         memcpy(x->name, host, n + 1);
+        x->trial_every = RETRY_EVERY;
         if (vg_strmap_put(&st->hosts, host, x) < 0) {
             free(x);
             return -ENOMEM;
@@ -369,6 +369,13 @@ static void note_grown(struct ent *x, enum shrink to, size_t bytes)
     x->logged = to > x->refused ? to : x->refused;
 }
 
+/* The most bytes x's record value may have under the producer's message.max.bytes. */
+static size_t value_limit(const struct vg_state_topic *st, const struct ent *x)
+{
+    size_t over = REC_FRAMING + strlen(x->name);
+    return st->max_bytes > over ? st->max_bytes - over : 0;
+}
+
 /* x's record as large as the topic takes, shrunk step by step (enum shrink), or none (-E2BIG).
  * It starts from the step written last, and at every RETRY_EVERY-th call from the least the broker
  * refused: making a 2 MB record at every checkpoint only to throw it away is what this avoids.
@@ -377,8 +384,7 @@ static int make_fitting(struct vg_state_topic *st, const struct vg_engine *e,
                         const struct vg_models *ms, struct ent *x, unsigned char **out,
                         size_t *outlen)
 {
-    size_t over = REC_FRAMING + strlen(x->name);
-    size_t limit = st->max_bytes > over ? st->max_bytes - over : 0;
+    size_t limit = value_limit(st, x);
     if (x->refused > SHRINK_NONE)
         note_shrink(x, x->refused, x->refused_bytes, 0);
     enum shrink from = x->refused > x->written ? x->refused : x->written;
@@ -411,8 +417,7 @@ static int trial_due(struct ent *x)
 {
     if (x->refused == SHRINK_NONE || x->trying)
         return 0;
-    unsigned every = x->trial_every ? x->trial_every : RETRY_EVERY;
-    return ++x->since_trial >= every;
+    return ++x->since_trial >= x->trial_every;
 }
 
 /* Produces x's record one step larger than the broker took last, alone, and waits for its answer
@@ -421,8 +426,7 @@ static int trial_due(struct ent *x)
 static void run_trial(struct vg_state_topic *st, const struct vg_engine *e,
                       const struct vg_models *ms, struct ent *x, int64_t deadline)
 {
-    size_t over = REC_FRAMING + strlen(x->name);
-    size_t limit = st->max_bytes > over ? st->max_bytes - over : 0;
+    size_t limit = value_limit(st, x);
     enum shrink step = (enum shrink)(x->refused - 1);
     unsigned char *val = NULL;
     size_t len = 0;
