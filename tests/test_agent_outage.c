@@ -206,5 +206,5 @@ int main(void)
         cmocka_unit_test(leader_moves_and_produce_errors_lose_nothing),
         cmocka_unit_test(all_brokers_down_for_60s_loses_nothing),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

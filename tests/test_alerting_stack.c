@@ -353,5 +353,5 @@ int main(void)
         cmocka_unit_test(kill9_between_acceptance_and_delivery_loses_nothing),
         cmocka_unit_test(vigilctl_rules_check_validates_without_starting_anything),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

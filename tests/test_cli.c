@@ -174,5 +174,5 @@ int main(void)
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(g_out);
-    return rc;
+    return vg_tp_finish(rc);
 }

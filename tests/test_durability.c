@@ -213,5 +213,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alerts_after_kill9_restarts_equal_uninterrupted_run),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

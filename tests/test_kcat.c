@@ -211,5 +211,5 @@ int main(void)
         cmocka_unit_test(analyzer_scores_kcat_messages_and_skips_malformed_one),
         cmocka_unit_test(alert_reaches_webhook_alertmanager_and_slack_through_outbox),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -232,5 +232,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spike_is_sent_only_while_kafka_is_down),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

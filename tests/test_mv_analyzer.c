@@ -286,5 +286,5 @@ int main(void)
         cmocka_unit_test(diverging_metrics_raise_the_mv_score_and_are_named),
         cmocka_unit_test(corrupt_checkpoint_is_refused_then_checkpoints_resume),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

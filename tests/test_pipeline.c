@@ -162,5 +162,5 @@ int main(void)
         cmocka_unit_test(agent_anomaly_reaches_webhook_as_firing_then_resolved),
         cmocka_unit_test(agent_sigterm_flushes_and_exits_zero_with_no_loss),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -374,5 +374,5 @@ int main(void)
         cmocka_unit_test(kill9_takeover_restores_last_checkpoint_and_reprocesses),
         cmocka_unit_test(a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -743,5 +743,5 @@ int main(void)
         cmocka_unit_test(agent_keeps_cap_bpf_where_the_kernel_checks_it_on_every_bpf_call),
         cmocka_unit_test(agent_refuses_a_user_that_does_not_exist),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -306,5 +306,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_host_whose_series_expire_is_written_whole_again, setup,
                                         teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

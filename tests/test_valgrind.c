@@ -196,5 +196,5 @@ int main(void)
         cmocka_unit_test(analyzer_start_stop_has_no_definite_leak),
         cmocka_unit_test(agent_start_stop_has_no_definite_leak),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -543,5 +543,5 @@ int main(void)
         cmocka_unit_test(man_pages_say_what_help_says),
         cmocka_unit_test(usage_errors_and_help),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -68,8 +68,10 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/vg-test-webhook-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    char *dir = vg_tp_tmpdir("test-webhook");
+    assert_non_null(dir);
+    snprintf(f->dir, sizeof(f->dir), "%s", dir);
+    free(dir);
     snprintf(f->out, sizeof(f->out), "%s/requests.jsonl", f->dir);
     snprintf(f->port_file, sizeof(f->port_file), "%s/port", f->dir);
     snprintf(f->log, sizeof(f->log), "%s/log", f->dir);
@@ -124,10 +126,6 @@ static int teardown(void **state)
     char *log = slurp(f->log);
     fputs(log, stderr);
     free(log);
-    unlink(f->out);
-    unlink(f->port_file);
-    unlink(f->log);
-    rmdir(f->dir);
     free(f);
     return 0;
 }
@@ -1204,5 +1202,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slack_message_arrives_and_its_url_is_not_logged, setup,
                                         teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

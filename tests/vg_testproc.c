@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,15 +132,51 @@ int vg_tp_write_atomic(const char *path, const char *text)
     return rename(tmp, path) == 0 ? 0 : -errno;
 }
 
+/* The directories this process made, for vg_tp_finish. */
+static char **g_dirs;
+static size_t g_ndirs;
+
 char *vg_tp_tmpdir(const char *tag)
 {
     char *p = malloc(256);
     snprintf(p, 256, "/tmp/vigil-%s-XXXXXX", tag);
-    if (!mkdtemp(p)) {
+    char **grown = realloc(g_dirs, (g_ndirs + 1) * sizeof(*g_dirs));
+    if (!grown || !mkdtemp(p)) {
+        g_dirs = grown ? grown : g_dirs;
         free(p);
         return NULL;
     }
+    g_dirs = grown;
+    g_dirs[g_ndirs++] = strdup(p);
     return p;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT)
+        fprintf(stderr, "vg_tp_finish: cannot remove %s: %s\n", path, strerror(errno));
+    return 0;
+}
+
+int vg_tp_finish(int failed)
+{
+    int keep = failed != 0 || getenv("VIGIL_TEST_KEEP") != NULL;
+    for (size_t i = 0; i < g_ndirs; i++) {
+        if (!g_dirs[i])
+            continue;
+        if (keep)
+            fprintf(stderr, "kept for inspection: %s\n", g_dirs[i]);
+        else /* Depth first and without following links: a test may have planted one. */
+            nftw(g_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(g_dirs[i]);
+    }
+    free(g_dirs);
+    g_dirs = NULL;
+    g_ndirs = 0;
+    return failed;
 }
 
 int vg_tp_sh(const char *fmt, ...)

@@ -35,8 +35,15 @@ char *vg_tp_read_len(const char *path, size_t *len);
 /* Writes text to path atomically (temp file + rename), so a reader never sees half a file. */
 int vg_tp_write_atomic(const char *path, const char *text);
 
-/* Makes a fresh temporary directory; returns its path, malloc'd, which the caller frees. */
+/* Makes a fresh temporary directory /tmp/vigil-TAG-XXXXXX; returns its path, malloc'd, which the
+ * caller frees. The directory itself belongs to the test process: vg_tp_finish removes it. */
 char *vg_tp_tmpdir(const char *tag);
+
+/* Call with cmocka_run_group_tests's result as main's last step; returns it. When every test
+ * passed it removes the directories vg_tp_tmpdir made (a CI host runs the suite many times, and
+ * each run used to leave some 30 behind); when one failed, or VIGIL_TEST_KEEP is set, it keeps them
+ * for their logs and names them on stderr. */
+int vg_tp_finish(int failed);
 
 /* Runs a shell command and returns its exit status (like system()). */
 int vg_tp_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
