@@ -121,8 +121,10 @@ static void on_trial(struct vg_state_topic *st, const rd_kafka_message_t *m)
     }
     st->st.trials_refused++;
     x->trial_every = x->trial_every * 2 > TRIAL_EVERY_MAX ? TRIAL_EVERY_MAX : x->trial_every * 2;
-    vg_debug("state record trial refused", "host=%s bytes=%zu reason=\"%s\" next_after=%u", x->name,
-             m->len, rd_kafka_err2str(m->err), x->trial_every);
+    /* Info, not debug: an operator who raised the topic's limit too little sees here why the
+     * host stays trimmed. The backoff bounds it to one line per host per 8..256 checkpoints. */
+    vg_info("state record still too large", "host=%s bytes=%zu reason=\"%s\" next_trial_after=%u",
+            x->name, m->len, rd_kafka_err2str(m->err), x->trial_every);
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)

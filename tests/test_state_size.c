@@ -287,6 +287,10 @@ static void a_record_the_broker_refuses_is_written_smaller_then_whole_again_once
     assert_int_equal(vg_tp_count(a.log, "state record fits again"), 3);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_record_trials_total"), 4);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_record_trials_refused_total"), 1);
+    /* The refused trial says so, with when the next one comes (twice the first wait). */
+    expect_log(&a, "msg=\"state record still too large\" host=big-2 bytes=");
+    expect_log(&a, "next_trial_after=16");
+    assert_int_equal(vg_tp_count(a.log, "state record still too large"), 1);
     /* Neither the trials nor the one refused failed a checkpoint. */
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 3);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
