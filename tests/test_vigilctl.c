@@ -231,6 +231,15 @@ static void report_from_csv_has_a_plot_per_metric_and_the_alerts(void **state)
     free(h);
     assert_int_equal(ctl("report --input %s -m no.such.* -o %s", SPIKE_CSV, html), 1);
     assert_int_equal(ctl("report"), 2);
+    /* A config it cannot use is a usage error, as for replay, before any input is read. */
+    assert_int_equal(ctl("report --input %s -s no.such.key=1 -o %s", SPIKE_CSV, html), 2);
+    char *e = err();
+    assert_non_null(strstr(e, "config error: --set: unknown key 'no.such.key'"));
+    free(e);
+    assert_int_equal(ctl("report -s alert.threshold=7 -o %s web-1", html), 2);
+    e = err();
+    assert_non_null(strstr(e, "config error: --set: alert.threshold must be between 0 and 1"));
+    free(e);
 }
 
 static void fire_test_reaches_the_receiver_and_reports_failures(void **state)
@@ -275,7 +284,7 @@ static void fire_test_reaches_the_receiver_and_reports_failures(void **state)
 
     assert_int_equal(ctl("fire-test -c '' slack"), 2);
     e = err();
-    assert_non_null(strstr(e, "receiver slack is not configured"));
+    assert_non_null(strstr(e, "receiver slack is not configured in the built-in defaults"));
     assert_non_null(strstr(e, "slack.url"));
     free(e);
     assert_int_equal(ctl("fire-test -c '' sms"), 2);

@@ -159,7 +159,7 @@ int vg_ctl_fire_test(int argc, char **argv)
     }
     if (!w.url || !*w.url) {
         fprintf(stderr, "vigilctl fire-test: receiver %s is not configured in %s: set %s\n", type,
-                config, needs(type));
+                config ? config : "the built-in defaults", needs(type));
         vg_config_free(&analyzer_config_table, &cfg);
         return 2;
     }

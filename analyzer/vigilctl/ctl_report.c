@@ -413,9 +413,11 @@ static size_t write_html(FILE *f, json_t *hist, const struct range *r, const cha
 }
 
 /* Scores FILE here and returns the chosen host's history as the API would give it. */
+/* *config_bad is set when the config or its rules were refused (exit 2, as replay), rather than
+ * the input. */
 static json_t *history_from_file(const char *path, const char *config, char *const *sets,
                                  size_t n_sets, const char *csv_host, const char **host,
-                                 double *threshold, char *err, size_t errlen)
+                                 double *threshold, int *config_bad, char *err, size_t errlen)
 {
     if (strcmp(path, "-") == 0) {
         vg_err(err, errlen, -EINVAL, "report --input reads the file twice: give a file, not -");
@@ -430,8 +432,10 @@ static json_t *history_from_file(const char *path, const char *config, char *con
     struct vg_wire_msg m;
     vg_wire_msg_init(&m);
     int rc = vg_ctl_load_config(&cfg, config, sets, n_sets, err, errlen);
-    if (rc)
+    if (rc) {
+        *config_bad = 1;
         goto done;
+    }
     *threshold = cfg.alert_threshold;
     /* Pass 1: the host and the time span, so the history spans the file at a fixed number
      * of points whatever its length. */
@@ -467,8 +471,11 @@ static json_t *history_from_file(const char *path, const char *config, char *con
     int64_t res = (t1 - t0) / FILE_POINTS + 1;
     struct vg_history_params hp = {
         .window_ms = (t1 - t0) + 2 * res, .resolution_ms = res, .max_bytes = (size_t)1 << 40};
-    if ((rc = vg_ctl_engine_new(&cfg, NULL, &e, &rules, err, errlen)) < 0 ||
-        (rc = vg_history_new(&h, &hp, err, errlen)) < 0 ||
+    if ((rc = vg_ctl_engine_new(&cfg, NULL, &e, &rules, err, errlen)) < 0) {
+        *config_bad = 1;
+        goto done;
+    }
+    if ((rc = vg_history_new(&h, &hp, err, errlen)) < 0 ||
         (rc = vg_ctl_input_open(&in, path, csv_host, err, errlen)) < 0)
         goto done;
     while (vg_ctl_input_next(&in, &m) == 1) {
@@ -565,29 +572,32 @@ int vg_ctl_report(int argc, char **argv)
     char err[VG_ERRLEN * 2], source[1200];
     json_t *hist = NULL;
     double threshold = NAN;
+    int config_bad = 0;
     vg_log_init("vigilctl", VG_LOG_WARN, 0);
     if (input) {
-        hist = history_from_file(input, config, sets, n_sets, csv_host, &host, &threshold, err,
-                                 sizeof(err));
+        hist = history_from_file(input, config, sets, n_sets, csv_host, &host, &threshold,
+                                 &config_bad, err, sizeof(err));
         snprintf(source, sizeof(source), "%s, scored by vigilctl", input);
     } else {
+        /* The threshold line is the analyzer's; without a config here, its default. A bad
+         * --set is refused before the request, not drawn as the default. */
+        struct analyzer_cfg cfg;
+        if (vg_ctl_load_config(&cfg, NULL, sets, n_sets, err, sizeof(err)) == 0)
+            threshold = cfg.alert_threshold;
+        else
+            config_bad = 1;
+        vg_config_free(&analyzer_config_table, &cfg);
         char path[600];
         snprintf(path, sizeof(path), "/api/v1/history/%s", host);
-        if (vg_ctl_json(&api, "GET", path, NULL, &hist, err, sizeof(err)) < 0)
+        if (!config_bad && vg_ctl_json(&api, "GET", path, NULL, &hist, err, sizeof(err)) < 0)
             hist = NULL;
         snprintf(source, sizeof(source), "history of the analyzer at %s", api.url);
-        /* The threshold line is the analyzer's; without a config here, its default. */
-        struct analyzer_cfg cfg;
-        char e2[VG_ERRLEN];
-        if (vg_ctl_load_config(&cfg, NULL, sets, n_sets, e2, sizeof(e2)) == 0)
-            threshold = cfg.alert_threshold;
-        vg_config_free(&analyzer_config_table, &cfg);
     }
     if (!hist) {
-        fprintf(stderr, "vigilctl report: %s\n", err);
+        fprintf(stderr, "vigilctl report: %s%s\n", config_bad ? "config error: " : "", err);
         if (input && host && host != argv[optind])
             free((char *)host);
-        return 1;
+        return config_bad ? 2 : 1;
     }
     if (since) {
         int64_t newest = INT64_MIN;
