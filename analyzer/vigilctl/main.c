@@ -31,8 +31,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: vigilctl COMMAND [ARGS]\n"
                "\n"
-               "The operator's tool for Vigil: validate rules and configs, replay and evaluate\n"
-               "data through the same detectors as the analyzer, and query a running analyzer.\n"
+               "The operator's tool for Vigil: validate rule files, replay and evaluate data\n"
+               "through the same detectors as the analyzer, and query a running analyzer.\n"
+               "(A config file is checked by the daemon that reads it: vigil-agent or\n"
+               "vigil-analyzer --check-config -c FILE.)\n"
                "\n"
                "Commands:\n");
     for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++)
