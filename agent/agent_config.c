@@ -1,7 +1,16 @@
 #include "agent_config.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_collector.h"
+#include "vg_detector.h"
+#include "vg_log.h"
+#include "vg_util.h"
+#include "vg_wire.h"
 
 #define OFF(f)  offsetof(struct agent_cfg, f)
 #define NOBOUND 1, 0
@@ -127,3 +136,52 @@ static const struct vg_cfg_key keys[] = {
 };
 
 const struct vg_config_table agent_config_table = {keys, sizeof(keys) / sizeof(keys[0])};
+
+static int check_collectors(const char *names, char *err, size_t errlen)
+{
+    char *list = strdup(names), *save = NULL;
+    if (!list)
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
+    int rc = 0;
+    for (char *n = strtok_r(list, ", ", &save); n && !rc; n = strtok_r(NULL, ", ", &save))
+        if (!vg_collector_find(n))
+            rc = vg_err(err, errlen, -EINVAL,
+                        "collectors: unknown collector '%s' (vigil-agent --list-collectors)", n);
+    free(list);
+    return rc;
+}
+
+int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
+{
+    enum vg_log_level lvl;
+    if (vg_log_level_parse(c->log_level, &lvl) < 0)
+        return vg_err(err, errlen, -EINVAL,
+                      "log.level: '%s' is not one of debug, info, warn, error", c->log_level);
+    if (strcmp(c->log_format, "logfmt") != 0 && strcmp(c->log_format, "json") != 0)
+        return vg_err(err, errlen, -EINVAL, "log.format: '%s' is not logfmt or json",
+                      c->log_format);
+    if (c->host && vg_wire_host_valid(c->host) != 0)
+        return vg_err(err, errlen, -EINVAL,
+                      "host '%s': only letters, digits, '.', '_' and '-' (1..253)", c->host);
+    int rc = check_collectors(c->collectors, err, errlen);
+    if (rc)
+        return rc;
+    if (strcmp(c->local_detector, "off") != 0 && !vg_detector_find(c->local_detector))
+        return vg_err(err, errlen, -EINVAL,
+                      "local.detector: '%s' is not one of ewma, seasonal, off", c->local_detector);
+    if (strcmp(c->local_when, "outage") != 0 && strcmp(c->local_when, "always") != 0)
+        return vg_err(err, errlen, -EINVAL, "local.when: '%s' is not outage or always",
+                      c->local_when);
+    /* A label the wire format refuses would otherwise be dropped from every message in silence
+     * (collect_tick cannot fail a tick for it). */
+    for (size_t i = 0; !rc && i < c->labels.n; i++) {
+        struct vg_wire_msg probe;
+        vg_wire_msg_init(&probe);
+        char lerr[VG_ERRLEN];
+        if (vg_wire_msg_add_label(&probe, c->labels.items[i].key, c->labels.items[i].value, lerr,
+                                  sizeof(lerr)) < 0)
+            rc = vg_err(err, errlen, -EINVAL, "labels: %s", lerr);
+        vg_wire_msg_free(&probe);
+    }
+    return rc;
+}

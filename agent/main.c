@@ -119,15 +119,12 @@ static void make_boot_id(char *out, size_t n)
              r[14], r[15]);
 }
 
-static int resolve_host(struct agent *a, char *err, size_t errlen)
+/* After agent_config_check, which has checked a configured host. */
+static void resolve_host(struct agent *a)
 {
     if (a->cfg.host) {
-        if (vg_wire_host_valid(a->cfg.host) != 0)
-            return vg_err(err, errlen, -EINVAL,
-                          "host '%s': only letters, digits, '.', '_' and '-' (1..253)",
-                          a->cfg.host);
         snprintf(a->host, sizeof(a->host), "%s", a->cfg.host);
-        return 0;
+        return;
     }
     char hn[VG_WIRE_HOST_MAX + 1] = "";
     if (gethostname(hn, sizeof(hn) - 1) < 0 || !hn[0])
@@ -137,7 +134,6 @@ static int resolve_host(struct agent *a, char *err, size_t errlen)
               *p == '.' || *p == '_' || *p == '-'))
             *p = '-';
     snprintf(a->host, sizeof(a->host), "%s", hn);
-    return 0;
 }
 
 static int open_collectors(struct agent *a, char *err, size_t errlen)
@@ -487,18 +483,6 @@ static void log_stats(struct agent *a)
             (unsigned long long)a->spool_failed, local_stats(a, lt, sizeof lt));
 }
 
-/* Checked with the rest of the config, so --check-config and a bad reload catch them. */
-static int local_cfg_check(const struct agent_cfg *c, char *err, size_t errlen)
-{
-    if (strcmp(c->local_detector, "off") != 0 && !vg_detector_find(c->local_detector))
-        return vg_err(err, errlen, -EINVAL,
-                      "local.detector: '%s' is not one of ewma, seasonal, off", c->local_detector);
-    if (strcmp(c->local_when, "outage") != 0 && strcmp(c->local_when, "always") != 0)
-        return vg_err(err, errlen, -EINVAL, "local.when: '%s' is not outage or always",
-                      c->local_when);
-    return 0;
-}
-
 static int local_send(void *ud, const struct vg_notification *n)
 {
     struct agent *a = ud;
@@ -630,17 +614,15 @@ static void reload(struct agent *a)
     enum vg_log_level lvl;
     int rc = vg_config_load_all(&agent_config_table, &next, a->config_path, a->sets, a->n_sets, err,
                                 sizeof(err));
-    if (!rc && vg_log_level_parse(next.log_level, &lvl) < 0)
-        rc = vg_err(err, sizeof(err), -EINVAL,
-                    "log.level: '%s' is not one of debug, info, warn, error", next.log_level);
     if (!rc)
-        rc = local_cfg_check(&next, err, sizeof(err));
+        rc = agent_config_check(&next, err, sizeof(err));
     if (rc) {
         vg_error("reload failed, running config kept", "reason=%s",
                  vg_log_quote(q, sizeof(q), err));
         vg_config_free(&agent_config_table, &next);
         return;
     }
+    vg_log_level_parse(next.log_level, &lvl); /* checked above */
     const char *restart = differs(next.collectors, a->cfg.collectors) ? "collectors"
                           : differs(next.topic, a->cfg.topic)         ? "topic"
                           : differs(next.bootstrap_servers, a->cfg.bootstrap_servers)
@@ -863,27 +845,14 @@ int main(int argc, char **argv)
     int rc =
         vg_config_load_all(&agent_config_table, &a.cfg, config, sets, n_sets, err, sizeof(err));
     enum vg_log_level lvl = VG_LOG_INFO;
-    if (!rc && vg_log_level_parse(a.cfg.log_level, &lvl) < 0)
-        rc = vg_err(err, sizeof(err), -EINVAL,
-                    "log.level: '%s' is not one of debug, info, "
-                    "warn, error",
-                    a.cfg.log_level);
-    if (!rc && strcmp(a.cfg.log_format, "logfmt") != 0 && strcmp(a.cfg.log_format, "json") != 0)
-        rc = vg_err(err, sizeof(err), -EINVAL, "log.format: '%s' is not logfmt or json",
-                    a.cfg.log_format);
     if (!rc)
-        rc = local_cfg_check(&a.cfg, err, sizeof(err));
-    for (size_t i = 0; !rc && i < a.cfg.labels.n; i++) {
-        struct vg_wire_msg probe;
-        vg_wire_msg_init(&probe);
-        char lerr[VG_ERRLEN];
-        if (vg_wire_msg_add_label(&probe, a.cfg.labels.items[i].key, a.cfg.labels.items[i].value,
-                                  lerr, sizeof(lerr)) < 0)
-            rc = vg_err(err, sizeof(err), -EINVAL, "labels: %s", lerr);
-        vg_wire_msg_free(&probe);
+        rc = agent_config_check(&a.cfg, err, sizeof(err));
+    if (!rc) {
+        vg_log_level_parse(a.cfg.log_level, &lvl); /* checked above */
+        resolve_host(&a);
     }
-    if (!rc)
-        rc = resolve_host(&a, err, sizeof(err));
+    if (!rc && check) /* at a start, producer_conf says it, before the privilege drop */
+        rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "vigil-agent: config error: %s\n", err);
         vg_config_free(&agent_config_table, &a.cfg);

@@ -641,6 +641,8 @@ int main(int argc, char **argv)
                     (long long)a.cfg.webhook_backoff_max_ms);
     if (!rc)
         rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
+    if (!rc && check) /* at a start, opening the consumer says it */
+        rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
     if (!rc) {
         struct vg_colsel *sel = NULL;
         rc = vg_colsel_new(&sel, a.cfg.model_metrics, err, sizeof(err));

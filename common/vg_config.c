@@ -582,6 +582,10 @@ int vg_config_set_arg(const struct vg_config_table *t, void *cfg, const char *ar
         int rc = set_value(k, cfg, eq + 1, msg, sizeof(msg));
         return rc ? vg_err(err, errlen, rc, "--set: %s", msg) : 0;
     }
+    if (k) /* a map as a whole: the suggestion would have been its own name */
+        return vg_err(err, errlen, -EINVAL,
+                      "--set: '%s' is a map: set one entry at a time, as %s.KEY=VALUE", k->name,
+                      k->name);
     const struct vg_cfg_key *owner = find_map_owner(t, name, &rest);
     if (owner)
         return vg_kvlist_set((struct vg_kvlist *)FIELD(cfg, owner), rest, eq + 1);

@@ -114,3 +114,12 @@ int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *default
     *out = conf;
     return 0;
 }
+
+int vg_kafka_conf_check(const struct vg_kvlist *user, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = NULL;
+    int rc = vg_kafka_conf_new(&conf, NULL, user, err, errlen);
+    if (!rc)
+        rd_kafka_conf_destroy(conf);
+    return rc;
+}

@@ -28,6 +28,11 @@ struct vg_kafka_prop {
 int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
                       const struct vg_kvlist *user, char *err, size_t errlen);
 
+/* Checks the user's kafka.* properties (names, values, secret files) as vg_kafka_conf_new
+ * would apply them, and releases the result: for --check-config, which must refuse what the
+ * start refuses. 0 or the error vg_kafka_conf_new gives. */
+int vg_kafka_conf_check(const struct vg_kvlist *user, char *err, size_t errlen);
+
 /* 1 when a librdkafka property holds a secret: its name contains "password", "secret",
  * "ssl.key.pem" or "oauthbearer.config". */
 int vg_kafka_prop_is_secret(const char *key);

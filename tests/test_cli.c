@@ -100,6 +100,26 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
     o = output();
     assert_non_null(strstr(o, "kafka property 'no.such.property'"));
     free(o);
+    /* --check-config refuses what the start refuses: it said "config OK" to these. */
+    assert_int_equal(run("%s --set collectors=cpu,gpu --check-config", VG_AGENT_BIN, NULL), 1);
+    o = output();
+    assert_non_null(strstr(o, "unknown collector 'gpu'"));
+    assert_null(strstr(o, "config OK"));
+    free(o);
+    const char *daemons[] = {VG_AGENT_BIN, VG_ANALYZER_BIN};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(run("%s --set kafka.no.such.property=1 --check-config", daemons[i], NULL),
+                         1);
+        o = output();
+        assert_non_null(strstr(o, "kafka property 'no.such.property'"));
+        assert_null(strstr(o, "config OK"));
+        free(o);
+    }
+    /* A map is set one entry at a time; the message says so rather than suggest its own name. */
+    assert_int_equal(run("%s --set labels=x --check-config", VG_AGENT_BIN, NULL), 1);
+    o = output();
+    assert_non_null(strstr(o, "'labels' is a map: set one entry at a time, as labels.KEY=VALUE"));
+    free(o);
 }
 
 static void check_config_prints_effective_values_and_masks_secrets(void **state)
@@ -151,9 +171,19 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     assert_int_equal(vg_tp_wait_contains(log, "needs a restart to apply\" first=collectors", 10000),
                      0);
 
+    /* A label the wire format refuses: the reload used to take it, and every message then went
+     * out without the file's labels, in silence. */
+    vg_tp_write_atomic(cfg, "interval: 500ms\ncollectors: cpu\nbootstrap_servers: 127.0.0.1:1\n"
+                            "labels: {\"bad key\": x}\nspool:\n  dir: \"\"\nuser: \"\"\n");
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "invalid label key 'bad key'", 10000), 0);
+    assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), 1);
+    assert_int_equal(vg_tp_count(log, "msg=\"reloaded\""), 1);
+
     vg_tp_write_atomic(cfg, "interval: 250ms\nintreval: 2s\n");
     assert_int_equal(kill(pid, SIGHUP), 0);
-    assert_int_equal(vg_tp_wait_contains(log, "reload failed, running config kept", 10000), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "intreval", 10000), 0);
+    assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), 2);
     char *t = vg_tp_read(log);
     assert_non_null(strstr(t, "unknown key 'intreval' (did you mean 'interval'?)"));
     free(t);

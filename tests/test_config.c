@@ -153,6 +153,9 @@ static void set_args_and_environment_override_the_file(void **state)
     assert_string_equal(err, "--set 'count': expected KEY=VALUE");
     assert_int_equal(vg_config_set_arg(&table, &c, "cont=1", err, sizeof(err)), -EINVAL);
     assert_string_equal(err, "--set: unknown key 'cont' (did you mean 'count'?)");
+    assert_int_equal(vg_config_set_arg(&table, &c, "kafka=x", err, sizeof(err)), -EINVAL);
+    assert_string_equal(err,
+                        "--set: 'kafka' is a map: set one entry at a time, as kafka.KEY=VALUE");
     vg_config_free(&table, &c);
 }
 
