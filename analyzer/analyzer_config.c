@@ -1,10 +1,14 @@
 #include "analyzer_config.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "vg_colsel.h"
+#include "vg_engine.h"
 #include "vg_httpsec.h"
+#include "vg_util.h"
 
 #define OFF(f)  offsetof(struct analyzer_cfg, f)
 #define NOBOUND 1, 0
@@ -335,4 +339,34 @@ int analyzer_check_urls(const struct analyzer_cfg *c, char *err, size_t errlen)
     if (!rc)
         rc = vg_http_ca_file_check(c->tls_ca_file, "actions.tls_ca_file", err, errlen);
     return rc;
+}
+
+int analyzer_engine_params(const struct analyzer_cfg *c, int no_builtin, struct vg_engine_params *p,
+                           char *err, size_t errlen)
+{
+    const struct vg_detector *det = vg_detector_find(c->detector_model);
+    if (!det) {
+        char known[128] = "";
+        for (size_t i = 0; vg_detectors[i]; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+                     vg_detectors[i]->name);
+        return vg_err(err, errlen, -EINVAL, "detector.model: unknown model '%s' (known: %s)",
+                      c->detector_model, known);
+    }
+    *p = (struct vg_engine_params){
+        .detector = det,
+        .ap = {.threshold = c->alert_threshold,
+               .for_ms = c->alert_for_ms,
+               .resolve_for_ms = c->alert_resolve_for_ms},
+        .series_match = c->alert_series,
+        .no_builtin = no_builtin,
+        .severity = c->alert_severity,
+        .max_hosts = (size_t)c->max_hosts,
+        .max_series_per_host = (size_t)c->max_series_per_host,
+        .stale_ms = c->alert_stale_after_ms,
+        .silent_ms = c->alert_host_silent_ms,
+        .idle_ms = c->series_idle_ms,
+    };
+    analyzer_detector_params(c, &p->dp);
+    return 0;
 }

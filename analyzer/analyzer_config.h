@@ -114,6 +114,15 @@ extern const struct vg_config_table analyzer_config_table;
  * both take them from here, so an evaluation measures what the analyzer runs. */
 void analyzer_detector_params(const struct analyzer_cfg *c, struct vg_detector_params *dp);
 
+struct vg_engine_params;
+
+/* The engine's settings (detector.*, alert.*, limits.*) from c, for the analyzer and vigilctl's
+ * replay alike, so a replay fires what the analyzer would. no_builtin: rule files replace the
+ * built-in per-series rule. 0, or -EINVAL when detector.model names no detector (err says which
+ * there are). */
+int analyzer_engine_params(const struct analyzer_cfg *c, int no_builtin, struct vg_engine_params *p,
+                           char *err, size_t errlen);
+
 /* Checks every receiver URL the config enables against actions.allowed_urls and
  * actions.allow_plain_http, and that actions.tls_ca_file is readable PEM (docs/security.md).
  * 0, or -EINVAL/-EACCES with err naming the key and the URL. */

@@ -423,31 +423,10 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
 
 static int open_engine(struct analyzer *a, char *err, size_t errlen)
 {
-    const struct vg_detector *det = vg_detector_find(a->cfg.detector_model);
-    if (!det) {
-        char known[128] = "";
-        for (size_t i = 0; vg_detectors[i]; i++)
-            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
-                     vg_detectors[i]->name);
-        return vg_err(err, errlen, -EINVAL, "detector.model: unknown model '%s' (known: %s)",
-                      a->cfg.detector_model, known);
-    }
-    struct vg_engine_params p = {
-        .detector = det,
-        .ap = {.threshold = a->cfg.alert_threshold,
-               .for_ms = a->cfg.alert_for_ms,
-               .resolve_for_ms = a->cfg.alert_resolve_for_ms},
-        .series_match = a->cfg.alert_series,
-        .no_builtin = a->cfg.rules_dir && *a->cfg.rules_dir, /* rule files replace it */
-        .severity = a->cfg.alert_severity,
-        .max_hosts = (size_t)a->cfg.max_hosts,
-        .max_series_per_host = (size_t)a->cfg.max_series_per_host,
-        .stale_ms = a->cfg.alert_stale_after_ms,
-        .silent_ms = a->cfg.alert_host_silent_ms,
-        .idle_ms = a->cfg.series_idle_ms,
-    };
-    analyzer_detector_params(&a->cfg, &p.dp);
-    return vg_engine_new(&a->engine, &p, err, errlen);
+    struct vg_engine_params p;
+    int rc = analyzer_engine_params(&a->cfg, a->cfg.rules_dir && *a->cfg.rules_dir, &p, err,
+                                    errlen); /* rule files replace the built-in rule */
+    return rc ? rc : vg_engine_new(&a->engine, &p, err, errlen);
 }
 
 static void log_stats(struct analyzer *a)

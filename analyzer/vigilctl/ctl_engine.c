@@ -15,7 +15,6 @@ int vg_ctl_load_config(struct analyzer_cfg *cfg, const char *path, char *const *
     return vg_config_load_all(&analyzer_config_table, cfg, path, sets, n, err, errlen);
 }
 
-/* Mirrors open_engine() in analyzer/main.c: keep the two in step. */
 int vg_ctl_engine_new(const struct analyzer_cfg *c, const char *rules_dir, struct vg_engine **out,
                       struct vg_rule_set **rules, char *err, size_t errlen)
 {
@@ -25,25 +24,11 @@ int vg_ctl_engine_new(const struct analyzer_cfg *c, const char *rules_dir, struc
         rules_dir = c->rules_dir;
     if (rules_dir && !*rules_dir)
         rules_dir = NULL;
-    const struct vg_detector *det = vg_detector_find(c->detector_model);
-    if (!det)
-        return vg_err(err, errlen, -EINVAL, "detector.model: unknown model '%s'",
-                      c->detector_model);
-    struct vg_engine_params p = {
-        .detector = det,
-        .ap = {.threshold = c->alert_threshold,
-               .for_ms = c->alert_for_ms,
-               .resolve_for_ms = c->alert_resolve_for_ms},
-        .series_match = c->alert_series,
-        .no_builtin = rules_dir != NULL, /* rule files replace it */
-        .severity = c->alert_severity,
-        .max_hosts = (size_t)c->max_hosts,
-        .max_series_per_host = (size_t)c->max_series_per_host,
-        .stale_ms = c->alert_stale_after_ms,
-        .idle_ms = c->series_idle_ms,
-    };
-    analyzer_detector_params(c, &p.dp);
-    int rc = vg_engine_new(out, &p, err, errlen);
+    struct vg_engine_params p;
+    int rc = analyzer_engine_params(c, rules_dir != NULL, &p, err, errlen);
+    if (rc)
+        return rc;
+    rc = vg_engine_new(out, &p, err, errlen);
     if (rc || !rules_dir)
         return rc;
     if ((rc = vg_rule_set_load_dir(rules_dir, rules, err, errlen)) < 0 ||
