@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vg_detector.h"
 #include "vg_rule.h"
 #include "vg_rule_load.h"
 #include "vg_util.h"

@@ -412,9 +412,8 @@ static size_t write_html(FILE *f, json_t *hist, const struct range *r, const cha
     return n;
 }
 
-/* Scores FILE here and returns the chosen host's history as the API would give it. */
-/* *config_bad is set when the config or its rules were refused (exit 2, as replay), rather than
- * the input. */
+/* Scores FILE here and returns the chosen host's history as the API would give it. *config_bad
+ * is set when the config or its rules were refused (exit 2, as replay), rather than the input. */
 static json_t *history_from_file(const char *path, const char *config, char *const *sets,
                                  size_t n_sets, const char *csv_host, const char **host,
                                  double *threshold, int *config_bad, char *err, size_t errlen)
