@@ -83,7 +83,6 @@ static void secret_file_trims_as_asked_and_refuses_bad_files(void **state)
                                     VG_SECRET_TRIM_NEWLINE, &s, &n, err, sizeof err),
                      -ENOENT);
     assert_non_null(strstr(err, "kafka.sasl.password_file: cannot open /nonexistent/pw"));
-    vg_tp_sh("rm -rf %s", dir);
     free(dir);
 }
 
@@ -155,7 +154,6 @@ static void kafka_file_key_sets_the_property_and_errors_hide_the_secret(void **s
     vg_kvlist_free(&tlskey);
     assert_true(vg_kafka_prop_is_secret("ssl.keystore.password"));
     assert_false(vg_kafka_prop_is_secret("sasl.username"));
-    vg_tp_sh("rm -rf %s", dir);
     free(dir);
 }
 
@@ -251,7 +249,6 @@ static void agent_with_sasl_never_logs_the_password(void **state)
 
     vg_tp_stop(broker, SIGTERM, 10000);
     free(bs);
-    vg_tp_sh("rm -rf %s", dir);
     free(dir);
 }
 
@@ -393,7 +390,6 @@ static void analyzer_refuses_receiver_urls_outside_the_policy(void **state)
                               "--check-config > %s 2>&1",
                               VG_ANALYZER_BIN, out),
                      0);
-    vg_tp_sh("rm -rf %s", dir);
     free(dir);
 }
 
@@ -551,7 +547,6 @@ static void https_receiver_is_verified_and_a_private_ca_can_be_trusted(void **st
 
     vg_tp_stop(rx, SIGTERM, 5000);
     vg_tp_stop(wrx, SIGTERM, 5000);
-    vg_tp_sh("rm -rf %s", r.dir);
 }
 
 /* --- the agent's privilege drop ------------------------------------------------------------- */
@@ -682,7 +677,6 @@ static void run_privdrop(const char *name, const char *preload, int want_bpf)
     assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
     vg_tp_stop(broker, SIGTERM, 10000);
     free(bs);
-    vg_tp_sh("rm -rf %s", dir);
     free(dir);
 }
 
@@ -723,7 +717,6 @@ static void agent_refuses_a_user_that_does_not_exist(void **state)
     char *o = vg_tp_read(out);
     assert_non_null(strstr(o, "vigil-agent: user: no user 'vigil-no-such-user' on this host"));
     free(o);
-    vg_tp_sh("rm -rf %s", dir);
     free(dir);
 }
 

@@ -140,14 +140,16 @@ char *vg_tp_tmpdir(const char *tag)
 {
     char *p = malloc(256);
     snprintf(p, 256, "/tmp/vigil-%s-XXXXXX", tag);
-    char **grown = realloc(g_dirs, (g_ndirs + 1) * sizeof(*g_dirs));
-    if (!grown || !mkdtemp(p)) {
-        g_dirs = grown ? grown : g_dirs;
+    if (!mkdtemp(p)) {
         free(p);
         return NULL;
     }
-    g_dirs = grown;
-    g_dirs[g_ndirs++] = strdup(p);
+    /* Out of memory here only leaves the folder behind. */
+    char **grown = realloc(g_dirs, (g_ndirs + 1) * sizeof(*g_dirs));
+    if (grown) {
+        g_dirs = grown;
+        g_dirs[g_ndirs++] = strdup(p);
+    }
     return p;
 }
 
