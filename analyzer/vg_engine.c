@@ -8,87 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vg_bytes.h"
+#include "vg_engine_int.h"
 #include "vg_log.h"
 #include "vg_rule_state.h"
 #include "vg_strmap.h"
 #include "vg_util.h"
 
-#define MAX_GLOBS  32
 #define MAX_LABELS 64
 
 /* What a notification says of its alert. RESTATED: it fires, and fired before this engine knew of
  * it (restored with its host, vg_engine_each_firing): said again, nothing counted. */
 enum note { NOTE_FIRED, NOTE_RESOLVED, NOTE_RESTATED };
-
-struct sample {
-    int64_t ts_ms;
-    double v;
-};
-
-struct series {
-    struct vg_alert alert;
-    double value, score;
-    int64_t seen_ms; /* event time of the host's last message that had it; 0 = not yet known */
-    int warm;
-    char fingerprint[17];
-    /* History for rule windows: a ring of the samples of the last window_ms, kept only when a
-     * rule's window reads this series (windowed, as of rule set win_gen). */
-    struct sample *hist;
-    uint32_t hcap, hhead, hn;
-    uint32_t win_gen;
-    int windowed;
-    /* Detector state, detector->state_size bytes; aligned for any model's doubles. */
-    _Alignas(max_align_t) unsigned char det[];
-};
-
-struct host {
-    struct vg_strmap series;
-    char boot[VG_WIRE_BOOT_MAX + 1];
-    uint64_t last_seq;
-    int have_seq;
-    int64_t last_ts_ms;
-    int64_t interval_ms;  /* the agent's interval, from its latest message */
-    int64_t swept_ms;     /* last look for stale and idle series */
-    int64_t arrived_ms;   /* wall clock when its latest message was processed; 0 = restored */
-    int64_t silent_since; /* wall clock its host_silent alert fired; 0 = not firing */
-    char silent_fp[17];
-    double max_score;
-    int scoring;             /* logged "scoring" once */
-    int32_t partition;       /* input partition its messages arrive on; -1 unknown */
-    struct vg_kvlist labels; /* as in the latest message, for policies */
-    /* One alert state per rule of the engine's set, in the set's order. */
-    struct rstate *rs;
-    size_t n_rs;
-};
-
-/* One rule's alert on one host. */
-struct rstate {
-    struct vg_rule_state st;
-    char fp[VG_RULE_FINGERPRINT_LEN]; /* of the firing alert */
-    struct vg_kvlist labels;          /* its labels, as they were when it fired */
-    /* What it fired with, kept while it fires so that it can be stated again with the same
-     * annotations once its host has moved (vg_engine_each_firing). */
-    double fired_value, fired_score;
-    char *fired_top; /* malloc'd; NULL = none */
-};
-
-struct vg_engine {
-    struct vg_engine_params p;
-    char *match_buf;
-    char *globs[MAX_GLOBS];
-    size_t n_globs;
-    char *severity;
-    struct vg_strmap hosts;
-    struct vg_engine_stats st;
-    const struct vg_rule_set *rules;
-    int64_t window_ms;  /* history kept per series a rule's window reads */
-    uint32_t rules_gen; /* bumped by each vg_engine_set_rules, for series.windowed */
-    int64_t latest_ts;
-    int64_t last_arrival_ms; /* wall clock of the latest message of any host */
-    int64_t silent_checked_ms;
-    struct vg_engine_host_models hm; /* host models rules may read; score NULL = none */
-};
 
 int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char *err,
                   size_t errlen)
@@ -110,10 +40,10 @@ int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char
         char *save = NULL;
         for (char *tok = strtok_r(e->match_buf, ", ", &save); tok;
              tok = strtok_r(NULL, ", ", &save)) {
-            if (e->n_globs == MAX_GLOBS) {
+            if (e->n_globs == VG_ENGINE_MAX_GLOBS) {
                 vg_engine_free(e);
                 return vg_err(err, errlen, -EINVAL, "alert.series: more than %d patterns",
-                              MAX_GLOBS);
+                              VG_ENGINE_MAX_GLOBS);
             }
             e->globs[e->n_globs++] = tok;
         }
@@ -136,8 +66,7 @@ static int series_selected(const struct vg_engine *e, const char *name)
     return 0;
 }
 
-/* Stable across restarts and analyzers: receivers dedupe on it (PagerDuty dedup_key etc.). */
-static void fingerprint(char out[17], const char *host, const char *series)
+void vg_engine_fingerprint(char out[17], const char *host, const char *series)
 {
     uint64_t h = 1469598103934665603ULL;
     const char *parts[] = {"anomaly", host, series};
@@ -152,7 +81,7 @@ static void fingerprint(char out[17], const char *host, const char *series)
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static struct host *get_host(struct vg_engine *e, const char *name)
+struct host *vg_engine_get_host(struct vg_engine *e, const char *name)
 {
     struct host *h = vg_strmap_get(&e->hosts, name);
     if (h)
@@ -174,8 +103,8 @@ static struct host *get_host(struct vg_engine *e, const char *name)
     return h;
 }
 
-static struct series *get_series(struct vg_engine *e, struct host *h, const char *host,
-                                 const char *name)
+struct series *vg_engine_get_series(struct vg_engine *e, struct host *h, const char *host,
+                                    const char *name)
 {
     struct series *s = vg_strmap_get(&h->series, name);
     if (s)
@@ -188,7 +117,7 @@ static struct series *get_series(struct vg_engine *e, struct host *h, const char
     if (!s)
         return NULL;
     e->p.detector->init(s->det);
-    fingerprint(s->fingerprint, host, name);
+    vg_engine_fingerprint(s->fingerprint, host, name);
     if (vg_strmap_put(&h->series, name, s) < 0) {
         free(s);
         return NULL;
@@ -264,7 +193,7 @@ static void notify(struct vg_engine *e, const char *host_name, const struct host
 
 /* ---- series history, for avg_over/max_over/min_over/rate ------------------------------------ */
 
-static int hist_push(struct series *s, int64_t ts, double v, int64_t window_ms)
+int vg_engine_hist_push(struct series *s, int64_t ts, double v, int64_t window_ms)
 {
     /* Forget what fell out of the window (and everything after a clock step back). */
     while (s->hn) {
@@ -291,9 +220,7 @@ static int hist_push(struct series *s, int64_t ts, double v, int64_t window_ms)
     return 0;
 }
 
-/* Whether a rule's window reads s (name): only then are its samples kept. Found once per rule
- * set; a series no rule reads any more lets its samples go. */
-static int series_windowed(const struct vg_engine *e, struct series *s, const char *name)
+int vg_engine_series_windowed(const struct vg_engine *e, struct series *s, const char *name)
 {
     if (s->win_gen != e->rules_gen) {
         s->win_gen = e->rules_gen;
@@ -406,9 +333,7 @@ static struct vg_expr_env env_of(struct env_ctx *c)
 
 /* ---- rules ---------------------------------------------------------------------------------- */
 
-/* Frees what a rule alert keeps while it fires (its labels, what it fired with); its state stays.
- */
-static void rstate_forget_alert(struct rstate *rs)
+void vg_engine_rstate_forget_alert(struct rstate *rs)
 {
     vg_kvlist_free(&rs->labels);
     free(rs->fired_top);
@@ -591,13 +516,12 @@ static void eval_rules(struct vg_engine *e, const char *host_name, struct host *
             rule_notify(e, r, host_name, h, rs, NOTE_FIRED, &res, ts, fn, ud);
         } else if (ev == VG_RULE_EV_RESOLVED) {
             rule_notify(e, r, host_name, h, rs, NOTE_RESOLVED, &res, ts, fn, ud);
-            rstate_forget_alert(rs);
+            vg_engine_rstate_forget_alert(rs);
         }
     }
 }
 
-/* Gives h one state per rule of e's set (new hosts, or after a reload). */
-static int host_fit_rules(struct vg_engine *e, struct host *h)
+int vg_engine_host_fit_rules(struct vg_engine *e, struct host *h)
 {
     size_t n = e->rules ? vg_rule_set_count(e->rules) : 0;
     if (h->n_rs == n && (n == 0 || h->rs))
@@ -652,7 +576,7 @@ int vg_engine_set_rules(struct vg_engine *e, const struct vg_rule_set *set, vg_e
                 rule_notify(e, old, e->hosts.keys[i], h, &h->rs[k], NOTE_RESOLVED, NULL,
                             h->last_ts_ms, fn, ud);
             }
-            rstate_forget_alert(&h->rs[k]);
+            vg_engine_rstate_forget_alert(&h->rs[k]);
         }
         free(h->rs);
         h->rs = fresh[i];
@@ -694,8 +618,6 @@ static int labels_changed(const struct host *h, const struct vg_wire_msg *m)
             return 1;
     return 0;
 }
-
-static void free_series(void *v);
 
 struct unseen_ctx {
     int64_t now, limit;
@@ -783,7 +705,7 @@ static void sweep(struct vg_engine *e, const struct vg_wire_msg *m, struct host 
         }
     }
     struct unseen_ctx u = {m->ts_ms, idle};
-    long n_gone = idle ? vg_strmap_del_if(&h->series, unseen_longer, &u, free_series) : 0;
+    long n_gone = idle ? vg_strmap_del_if(&h->series, unseen_longer, &u, vg_engine_free_series) : 0;
     if (n_gone > 0) {
         e->st.series -= (uint64_t)n_gone;
         e->st.series_expired += (uint64_t)n_gone;
@@ -798,7 +720,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     struct host *h = vg_strmap_get(&e->hosts, m->host);
     if (!h) {
         /* Neither seen nor restored from a checkpoint: every series warms up from nothing. */
-        if (!(h = get_host(e, m->host)))
+        if (!(h = vg_engine_get_host(e, m->host)))
             return e->p.max_hosts && e->hosts.n >= e->p.max_hosts ? 0 : -ENOMEM;
         e->st.hosts_cold_started++;
         vg_debug("host starts cold", "host=%s", m->host);
@@ -838,7 +760,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         const char *name = m->metrics[i].name;
         if (!series_selected(e, name))
             continue;
-        struct series *s = get_series(e, h, m->host, name);
+        struct series *s = vg_engine_get_series(e, h, m->host, name);
         if (!s)
             continue;
         double score, x = m->metrics[i].value;
@@ -849,8 +771,8 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
                      : e->p.detector->update(s->det, &e->p.dp, x, &score);
         s->value = x;
         s->seen_ms = m->ts_ms;
-        if (series_windowed(e, s, name))
-            hist_push(s, m->ts_ms, x, e->window_ms);
+        if (vg_engine_series_windowed(e, s, name))
+            vg_engine_hist_push(s, m->ts_ms, x, e->window_ms);
         if (rc == -EAGAIN) {
             e->st.samples_warming++;
             continue;
@@ -874,7 +796,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
                    ev == VG_ALERT_EV_FIRED ? NOTE_FIRED : NOTE_RESOLVED, fn, ud);
     }
     sweep(e, m, h, fn, ud);
-    if (e->rules && host_fit_rules(e, h) == 0)
+    if (e->rules && vg_engine_host_fit_rules(e, h) == 0)
         eval_rules(e, m->host, h, m->ts_ms, fn, ud);
     return 0;
 }
@@ -900,7 +822,7 @@ void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *u
         if (!h->silent_since && flowing && now - h->arrived_ms > lim) {
             h->silent_since = now;
             /* ':' cannot start a metric name, so no series alert can share this fingerprint. */
-            fingerprint(h->silent_fp, e->hosts.keys[i], ":" VG_ENGINE_SILENT_ALERT);
+            vg_engine_fingerprint(h->silent_fp, e->hosts.keys[i], ":" VG_ENGINE_SILENT_ALERT);
             notify_silent(e, e->hosts.keys[i], h, NOTE_FIRED, now, fn, ud);
         }
     }
@@ -995,7 +917,7 @@ int vg_engine_describe_host(const struct vg_engine *e, const char *host, struct 
     return 0;
 }
 
-static void free_series(void *v)
+void vg_engine_free_series(void *v)
 {
     struct series *s = v;
     free(s->hist);
@@ -1005,9 +927,9 @@ static void free_series(void *v)
 static void free_host(void *v)
 {
     struct host *h = v;
-    vg_strmap_free(&h->series, free_series);
+    vg_strmap_free(&h->series, vg_engine_free_series);
     for (size_t i = 0; i < h->n_rs; i++)
-        rstate_forget_alert(&h->rs[i]);
+        vg_engine_rstate_forget_alert(&h->rs[i]);
     free(h->rs);
     vg_kvlist_free(&h->labels);
     free(h);
@@ -1092,663 +1014,4 @@ void vg_engine_free(struct vg_engine *e)
     free(e->match_buf);
     free(e->severity);
     free(e);
-}
-
-/* ---- host state export/import (checkpoints, analyzer/vg_state_topic.c) ----
- *
- * Record, all integers little-endian:
- *   "VGHS" u32 version(1)
- *   str boot, u64 last_seq, i64 last_ts_ms, u8 have_seq, f64 max_score
- *   str detector model, u32 detector state size
- *   u32 n_series, each: str name, f64 value, f64 score, u8 warm,
- *       u8 alert state, i64 pending_since, i64 firing_since, i64 below_since,
- *       detector state bytes (the size above)
- *   u32 n_blobs, each: str type, u32 version, u32 len, bytes   (other models' state, handed to
- *       the importer's callback; an unknown type is its to skip, so a newer writer's extra
- *       models do not break an older reader)
- * where str is u16 length + bytes.
- *
- * The engine's own rule alerts travel as one more blob, type "rules" (RULES_VERSION), so that a
- * reader from before it skips them like any unknown model: u32 n, each: str rule name, u8 state,
- * i64 active_since, fired_at, last_true, resolved_at, last_ts, str fingerprint, u32 n_labels,
- * each str key, str value. Only pending and firing alerts are written: the others are the same
- * as a fresh state. Without them a rule firing when its host moved would never be resolved by
- * the new owner, which starts it inactive. */
-
-#define HS_MAGIC   "VGHS"
-#define HS_VERSION 1
-
-#define RULES_BLOB    "rules"
-#define RULES_VERSION 1
-
-/* The engine's own part of a host that no series holds, as one more blob ("engine.host", skipped
- * like an unknown model by a reader from before it): the host's labels (its alerts are stated
- * with them, and a moved host may send nothing more), its interval, its host_silent alert, and
- * what each firing rule alert fired with (so that it is stated again with the same annotations):
- * u32 n_labels, each str key, str value; i64 interval_ms; i64 silent_since (0: not firing), i64
- * the wall clock of its last message then; u32 n, each: str rule name, f64 value, f64 score, str
- * top_metrics. */
-#define HOST_BLOB    "engine.host"
-#define HOST_VERSION 1
-
-/* The samples rule window functions (avg_over and the like) read, as one more blob
- * ("engine.hist", skipped by a reader from before it), so that a moved host's windows are as
- * full at the new owner as they were: u32 n, each: str series name, u32 count, then count x (i64
- * event time, f64 value), oldest first. Only series with samples are written; with the detector
- * states, the state topic leaves it out of a record too large for the topic. */
-#define HIST_BLOB    "engine.hist"
-#define HIST_VERSION 1
-/* A series keeps the samples of the longest window; more than this per series in a record is
- * damage, not history (one a second over a day is 86 400). */
-#define HIST_MAX_SAMPLES (1u << 20)
-
-/* The "rules" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
- * when no alert of h is pending or firing). 0 or -ENOMEM. */
-static int rules_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
-                        size_t *outlen)
-{
-    *out = NULL;
-    *outlen = 0;
-    uint32_t n = 0;
-    for (size_t i = 0; i < h->n_rs; i++)
-        n +=
-            h->rs[i].st.state == VG_RULE_STATE_PENDING || h->rs[i].st.state == VG_RULE_STATE_FIRING;
-    if (!n || !h->rs || !e->rules || h->n_rs != vg_rule_set_count(e->rules))
-        return 0;
-    struct vg_bw b = {.p = malloc(256), .cap = 256};
-    if (!b.p)
-        return -ENOMEM;
-    vg_bw_uint(&b, n, 4);
-    for (size_t i = 0; i < h->n_rs; i++) {
-        const struct rstate *rs = &h->rs[i];
-        if (rs->st.state != VG_RULE_STATE_PENDING && rs->st.state != VG_RULE_STATE_FIRING)
-            continue;
-        vg_bw_str16(&b, vg_rule_name(vg_rule_set_rule(e->rules, i)));
-        vg_bw_uint(&b, (uint64_t)rs->st.state, 1);
-        vg_bw_uint(&b, (uint64_t)rs->st.active_since, 8);
-        vg_bw_uint(&b, (uint64_t)rs->st.fired_at, 8);
-        vg_bw_uint(&b, (uint64_t)rs->st.last_true, 8);
-        vg_bw_uint(&b, (uint64_t)rs->st.resolved_at, 8);
-        vg_bw_uint(&b, (uint64_t)rs->st.last_ts, 8);
-        vg_bw_str16(&b, rs->fp);
-        vg_bw_uint(&b, rs->labels.n, 4);
-        for (size_t k = 0; k < rs->labels.n; k++) {
-            vg_bw_str16(&b, rs->labels.items[k].key);
-            vg_bw_str16(&b, rs->labels.items[k].value);
-        }
-    }
-    if (b.bad) {
-        free(b.p);
-        return -ENOMEM;
-    }
-    *out = b.p;
-    *outlen = b.len;
-    return 0;
-}
-
-/* The "engine.host" blob of h into a new buffer (*out, malloc'd, the caller frees). 0 or
- * -ENOMEM. */
-static int host_blob_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
-                            size_t *outlen)
-{
-    struct vg_bw b = {.p = malloc(256), .cap = 256};
-    if (!b.p)
-        return -ENOMEM;
-    vg_bw_uint(&b, h->labels.n, 4);
-    for (size_t i = 0; i < h->labels.n; i++) {
-        vg_bw_str16(&b, h->labels.items[i].key);
-        vg_bw_str16(&b, h->labels.items[i].value);
-    }
-    vg_bw_uint(&b, (uint64_t)h->interval_ms, 8);
-    vg_bw_uint(&b, (uint64_t)h->silent_since, 8);
-    vg_bw_uint(&b, (uint64_t)(h->silent_since ? h->arrived_ms : 0), 8);
-    int rules_fit = e->rules && h->rs && h->n_rs == vg_rule_set_count(e->rules);
-    uint32_t n = 0;
-    for (size_t i = 0; rules_fit && i < h->n_rs; i++)
-        n += h->rs[i].st.state == VG_RULE_STATE_FIRING;
-    vg_bw_uint(&b, n, 4);
-    for (size_t i = 0; n && i < h->n_rs; i++) {
-        const struct rstate *rs = &h->rs[i];
-        if (rs->st.state != VG_RULE_STATE_FIRING)
-            continue;
-        vg_bw_str16(&b, vg_rule_name(vg_rule_set_rule(e->rules, i)));
-        vg_bw_f64(&b, rs->fired_value);
-        vg_bw_f64(&b, rs->fired_score);
-        vg_bw_str16(&b, rs->fired_top ? rs->fired_top : "");
-    }
-    if (b.bad) {
-        free(b.p);
-        return -ENOMEM;
-    }
-    *out = b.p;
-    *outlen = b.len;
-    return 0;
-}
-
-/* The "engine.hist" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
- * when no series of h has samples). 0 or -ENOMEM. */
-static int hist_export(const struct host *h, unsigned char **out, size_t *outlen)
-{
-    *out = NULL;
-    *outlen = 0;
-    uint32_t n = 0;
-    size_t bytes = 4;
-    for (size_t i = 0; i < h->series.cap; i++) {
-        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
-        if (s && s->hn) {
-            n++;
-            bytes += 2 + strlen(h->series.keys[i]) + 4 + (size_t)s->hn * 16;
-        }
-    }
-    if (!n)
-        return 0;
-    struct vg_bw b = {.p = malloc(bytes), .cap = bytes};
-    if (!b.p)
-        return -ENOMEM;
-    vg_bw_uint(&b, n, 4);
-    for (size_t i = 0; i < h->series.cap; i++) {
-        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
-        if (!s || !s->hn)
-            continue;
-        vg_bw_str16(&b, h->series.keys[i]);
-        vg_bw_uint(&b, s->hn, 4);
-        for (uint32_t k = 0; k < s->hn; k++) {
-            const struct sample *x = &s->hist[(s->hhead + k) % s->hcap];
-            vg_bw_uint(&b, (uint64_t)x->ts_ms, 8);
-            vg_bw_f64(&b, x->v);
-        }
-    }
-    if (b.bad) {
-        free(b.p);
-        return -ENOMEM;
-    }
-    *out = b.p;
-    *outlen = b.len;
-    return 0;
-}
-
-int vg_engine_host_export(const struct vg_engine *e, const char *host,
-                          const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
-                          unsigned flags, unsigned char **out, size_t *outlen)
-{
-    const struct host *h = vg_strmap_get(&e->hosts, host);
-    if (!h)
-        return -ENOENT;
-    /* Sized once for the usual names (the state checkpoint exports every host each interval:
-     * growing by doubling copied each record several times). */
-    unsigned char *rules = NULL, *hb = NULL, *hist = NULL;
-    size_t rules_len = 0, hb_len = 0, hist_len = 0;
-    /* No model name and no state: the importer takes it as another model's record. */
-    int with_det = !(flags & VG_ENGINE_EXPORT_NO_DETECTOR);
-    if (rules_export(e, h, &rules, &rules_len) < 0)
-        return -ENOMEM;
-    if (host_blob_export(e, h, &hb, &hb_len) < 0 ||
-        (with_det && hist_export(h, &hist, &hist_len) < 0)) {
-        free(rules);
-        free(hb);
-        return -ENOMEM;
-    }
-    if (hist_len > UINT32_MAX) { /* not a record anyone could carry: windows fill again */
-        free(hist);
-        hist = NULL;
-        hist_len = 0;
-    }
-    size_t det_size = with_det ? e->p.detector->state_size : 0;
-    size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len;
-    for (size_t i = 0; i < n_blobs; i++)
-        guess += 80 + blobs[i].len;
-    struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
-    if (!b.p) {
-        free(rules);
-        free(hb);
-        return -ENOMEM;
-    }
-    vg_bw_put(&b, HS_MAGIC, 4);
-    vg_bw_uint(&b, HS_VERSION, 4);
-    vg_bw_str16(&b, h->boot);
-    vg_bw_uint(&b, h->last_seq, 8);
-    vg_bw_uint(&b, (uint64_t)h->last_ts_ms, 8);
-    vg_bw_uint(&b, (uint64_t)h->have_seq, 1);
-    vg_bw_f64(&b, h->max_score);
-    vg_bw_str16(&b, with_det ? e->p.detector->name : "");
-    vg_bw_uint(&b, det_size, 4);
-    vg_bw_uint(&b, h->series.n, 4);
-    for (size_t i = 0; i < h->series.cap; i++) {
-        if (!h->series.keys[i])
-            continue;
-        const struct series *s = h->series.vals[i];
-        vg_bw_str16(&b, h->series.keys[i]);
-        vg_bw_f64(&b, s->value);
-        vg_bw_f64(&b, s->score);
-        vg_bw_uint(&b, (uint64_t)s->warm, 1);
-        vg_bw_uint(&b, (uint64_t)s->alert.state, 1);
-        vg_bw_uint(&b, (uint64_t)s->alert.pending_since, 8);
-        vg_bw_uint(&b, (uint64_t)s->alert.firing_since, 8);
-        vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
-        vg_bw_put(&b, s->det, det_size);
-    }
-    vg_bw_uint(&b, n_blobs + (rules != NULL) + 1 + (hist != NULL), 4);
-    for (size_t i = 0; i < n_blobs; i++) {
-        if (blobs[i].len > UINT32_MAX) {
-            free(rules);
-            free(hb);
-            free(hist);
-            free(b.p);
-            return -EINVAL;
-        }
-        vg_bw_str16(&b, blobs[i].type);
-        vg_bw_uint(&b, blobs[i].version, 4);
-        vg_bw_uint(&b, blobs[i].len, 4);
-        vg_bw_put(&b, blobs[i].data, blobs[i].len);
-    }
-    if (rules) {
-        vg_bw_str16(&b, RULES_BLOB);
-        vg_bw_uint(&b, RULES_VERSION, 4);
-        vg_bw_uint(&b, rules_len, 4);
-        vg_bw_put(&b, rules, rules_len);
-        free(rules);
-    }
-    /* After the rules: its values go to the rule alerts they restored. */
-    vg_bw_str16(&b, HOST_BLOB);
-    vg_bw_uint(&b, HOST_VERSION, 4);
-    vg_bw_uint(&b, hb_len, 4);
-    vg_bw_put(&b, hb, hb_len);
-    free(hb);
-    if (hist) {
-        vg_bw_str16(&b, HIST_BLOB);
-        vg_bw_uint(&b, HIST_VERSION, 4);
-        vg_bw_uint(&b, hist_len, 4);
-        vg_bw_put(&b, hist, hist_len);
-        free(hist);
-    }
-    if (b.bad) {
-        free(b.p);
-        return -ENOMEM;
-    }
-    *out = b.p;
-    *outlen = b.len;
-    return 0;
-}
-
-/* Copies a str into dst (NUL-terminated, dstlen > 0); too long for dst is an error. */
-static void hs_gets(struct vg_br *r, char *dst, size_t dstlen)
-{
-    size_t n = (size_t)vg_br_uint(r, 2);
-    const unsigned char *p = vg_br_take(r, n);
-    if (!p || n >= dstlen) {
-        r->bad = 1;
-        dst[0] = '\0';
-        return;
-    }
-    memcpy(dst, p, n);
-    dst[n] = '\0';
-}
-
-/* Restores h's pending and firing rule alerts from a "rules" blob, by rule name: a rule this
- * engine's set does not have is skipped (counted), as after a reload that removed it. A firing
- * one resolves here, with its fingerprint, when its condition stays false. With h NULL, only
- * checks the blob (the same messages), changing nothing. */
-static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
-                        const unsigned char *data, size_t len, char *err, size_t errlen)
-{
-    if (version != RULES_VERSION)
-        return vg_err(err, errlen, -EPROTONOSUPPORT,
-                      "rule alert states: version %u, this analyzer reads %d", version,
-                      RULES_VERSION);
-    if (h && host_fit_rules(e, h) < 0)
-        return vg_err(err, errlen, -ENOMEM, "rule alert states: out of memory");
-    struct vg_br r = {data, len, 0, 0};
-    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
-    char name[256], key[256], value[4096];
-    for (uint32_t i = 0; i < n && !r.bad; i++) {
-        hs_gets(&r, name, sizeof(name));
-        struct vg_rule_state st = {.state = (enum vg_rule_state_kind)vg_br_uint(&r, 1)};
-        st.active_since = (int64_t)vg_br_uint(&r, 8);
-        st.fired_at = (int64_t)vg_br_uint(&r, 8);
-        st.last_true = (int64_t)vg_br_uint(&r, 8);
-        st.resolved_at = (int64_t)vg_br_uint(&r, 8);
-        st.last_ts = (int64_t)vg_br_uint(&r, 8);
-        char fp[VG_RULE_FINGERPRINT_LEN];
-        hs_gets(&r, fp, sizeof(fp));
-        uint32_t nl = (uint32_t)vg_br_uint(&r, 4);
-        if (r.bad || (st.state != VG_RULE_STATE_PENDING && st.state != VG_RULE_STATE_FIRING))
-            return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
-        struct vg_kvlist labels = {0};
-        for (uint32_t k = 0; k < nl && !r.bad; k++) {
-            hs_gets(&r, key, sizeof(key));
-            hs_gets(&r, value, sizeof(value));
-            if (!r.bad && vg_kvlist_set(&labels, key, value) < 0) {
-                vg_kvlist_free(&labels);
-                return vg_err(err, errlen, -ENOMEM, "rule alert states: out of memory");
-            }
-        }
-        if (r.bad) {
-            vg_kvlist_free(&labels);
-            return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
-        }
-        if (!h) {
-            vg_kvlist_free(&labels);
-            continue;
-        }
-        size_t at = 0;
-        while (at < h->n_rs && strcmp(vg_rule_name(vg_rule_set_rule(e->rules, at)), name) != 0)
-            at++;
-        if (at == h->n_rs) {
-            e->st.rule_states_skipped++;
-            vg_kvlist_free(&labels);
-            continue;
-        }
-        struct rstate *rs = &h->rs[at];
-        if (rs->st.state == VG_RULE_STATE_FIRING && e->st.firing)
-            e->st.firing--;
-        rstate_forget_alert(rs);
-        rs->st = st;
-        rs->labels = labels;
-        snprintf(rs->fp, sizeof(rs->fp), "%s", fp);
-        if (st.state == VG_RULE_STATE_FIRING)
-            e->st.firing++;
-        e->st.rule_states_restored++;
-    }
-    if (r.bad || r.off != r.len)
-        return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
-    return 0;
-}
-
-/* Restores h's labels, host_silent alert and what its firing rule alerts fired with from an
- * "engine.host" blob (after its "rules" blob). With h NULL, only checks the blob. */
-static int host_blob_import(struct vg_engine *e, const char *host, struct host *h, uint32_t version,
-                            const unsigned char *data, size_t len, char *err, size_t errlen)
-{
-    if (version != HOST_VERSION)
-        return vg_err(err, errlen, -EPROTONOSUPPORT,
-                      "host state: version %u, this analyzer reads %d", version, HOST_VERSION);
-    struct vg_br r = {data, len, 0, 0};
-    char key[VG_WIRE_NAME_MAX + 1], value[VG_WIRE_LABEL_VALUE_MAX + 1], name[256];
-    struct vg_kvlist labels = {0};
-    uint32_t nl = (uint32_t)vg_br_uint(&r, 4);
-    for (uint32_t i = 0; i < nl && !r.bad; i++) {
-        hs_gets(&r, key, sizeof(key));
-        hs_gets(&r, value, sizeof(value));
-        if (!r.bad && h && vg_kvlist_set(&labels, key, value) < 0) {
-            vg_kvlist_free(&labels);
-            return vg_err(err, errlen, -ENOMEM, "host state: out of memory");
-        }
-    }
-    int64_t interval = (int64_t)vg_br_uint(&r, 8);
-    int64_t silent_since = (int64_t)vg_br_uint(&r, 8);
-    int64_t arrived = (int64_t)vg_br_uint(&r, 8);
-    if (r.bad || interval < 0 || silent_since < 0 || arrived < 0) {
-        vg_kvlist_free(&labels);
-        return vg_err(err, errlen, -EINVAL, "host state: truncated or corrupt");
-    }
-    if (h) {
-        vg_kvlist_free(&h->labels);
-        h->labels = labels;
-        h->interval_ms = interval;
-        if (silent_since) {
-            h->silent_since = silent_since;
-            h->arrived_ms = arrived ? arrived : silent_since;
-            fingerprint(h->silent_fp, host, ":" VG_ENGINE_SILENT_ALERT);
-            e->st.firing++;
-            e->st.hosts_silent++;
-        }
-    }
-    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
-    for (uint32_t i = 0; i < n && !r.bad; i++) {
-        hs_gets(&r, name, sizeof(name));
-        double v = vg_br_f64(&r), sc = vg_br_f64(&r);
-        struct vg_rule_result top;
-        hs_gets(&r, top.top_metrics, sizeof(top.top_metrics));
-        if (r.bad || !h || !e->rules)
-            continue;
-        for (size_t k = 0; k < h->n_rs && k < vg_rule_set_count(e->rules); k++) {
-            struct rstate *rs = &h->rs[k];
-            if (rs->st.state != VG_RULE_STATE_FIRING ||
-                strcmp(vg_rule_name(vg_rule_set_rule(e->rules, k)), name) != 0)
-                continue;
-            rs->fired_value = v;
-            rs->fired_score = sc;
-            free(rs->fired_top);
-            rs->fired_top = top.top_metrics[0] ? strdup(top.top_metrics) : NULL;
-        }
-    }
-    if (r.bad || r.off != r.len)
-        return vg_err(err, errlen, -EINVAL, "host state: truncated or corrupt");
-    return 0;
-}
-
-/* Refills the rule windows of h's series from an "engine.hist" blob (after the series are
- * restored); a series h lacks is skipped. With h NULL, only checks the blob. */
-static int hist_import(struct vg_engine *e, struct host *h, uint32_t version,
-                       const unsigned char *data, size_t len, char *err, size_t errlen)
-{
-    if (version != HIST_VERSION)
-        return 0; /* a newer writer's: the windows fill again, as before this blob */
-    struct vg_br r = {data, len, 0, 0};
-    char name[VG_WIRE_NAME_MAX + 1];
-    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
-    for (uint32_t i = 0; i < n && !r.bad; i++) {
-        hs_gets(&r, name, sizeof(name));
-        uint32_t count = (uint32_t)vg_br_uint(&r, 4);
-        if (r.bad || count > HIST_MAX_SAMPLES || count > (r.len - r.off) / 16)
-            return vg_err(err, errlen, -EINVAL, "rule window history: truncated or corrupt");
-        struct series *s = h ? vg_strmap_get(&h->series, name) : NULL;
-        if (s && !series_windowed(e, s, name))
-            s = NULL;
-        if (s)
-            s->hhead = s->hn = 0;
-        int64_t prev = INT64_MIN;
-        for (uint32_t k = 0; k < count; k++) {
-            int64_t ts = (int64_t)vg_br_uint(&r, 8);
-            double v = vg_br_f64(&r);
-            /* In order and finite, as hist_push keeps them: a window reads them as written. */
-            if (ts < prev || !isfinite(v))
-                return vg_err(err, errlen, -EINVAL,
-                              "rule window history of %s: sample %u out of order or not finite",
-                              name, k);
-            prev = ts;
-            if (s && hist_push(s, ts, v, e->window_ms) < 0)
-                return vg_err(err, errlen, -ENOMEM, "rule window history: out of memory");
-        }
-    }
-    if (r.bad || r.off != r.len)
-        return vg_err(err, errlen, -EINVAL, "rule window history: truncated or corrupt");
-    return 0;
-}
-
-/* One series of a host record, as read; det points into the record. */
-struct hs_entry {
-    char name[VG_WIRE_NAME_MAX + 1];
-    double value, score;
-    int warm;
-    struct vg_alert alert;
-    const unsigned char *det;
-};
-
-static void hs_read_entry(struct vg_br *r, size_t state_size, struct hs_entry *s)
-{
-    hs_gets(r, s->name, sizeof(s->name));
-    s->value = vg_br_f64(r);
-    s->score = vg_br_f64(r);
-    s->warm = (int)vg_br_uint(r, 1);
-    s->alert = (struct vg_alert){.state = (enum vg_alert_state)vg_br_uint(r, 1)};
-    s->alert.pending_since = (int64_t)vg_br_uint(r, 8);
-    s->alert.firing_since = (int64_t)vg_br_uint(r, 8);
-    s->alert.below_since = (int64_t)vg_br_uint(r, 8);
-    s->det = vg_br_take(r, state_size);
-}
-
-/* One model's blob of a host record, as read; data points into the record. */
-struct hs_blob {
-    char type[64];
-    uint32_t version;
-    const unsigned char *data;
-    size_t len;
-};
-
-static void hs_read_blob(struct vg_br *r, struct hs_blob *b)
-{
-    hs_gets(r, b->type, sizeof(b->type));
-    b->version = (uint32_t)vg_br_uint(r, 4);
-    b->len = (size_t)vg_br_uint(r, 4);
-    b->data = vg_br_take(r, b->len);
-}
-
-/* Reads a record's series and blobs (r at its first series) without changing anything, so that
- * a corrupt record is refused whole, before it replaces what the engine knew of the host. The
- * detector states of this engine's model are checked by the model (vg_detector.check): they are
- * copied in byte for byte, and their counts index arrays. */
-static int import_check(const struct vg_engine *e, const char *host, struct vg_br r, uint32_t n,
-                        size_t state_size, int same_model, char *err, size_t errlen)
-{
-    char why[VG_ERRLEN];
-    const struct vg_detector *d = e->p.detector;
-    /* The record's bytes are unaligned; a model reads its state as its struct. */
-    void *scratch = same_model && d->check ? malloc(state_size ? state_size : 1) : NULL;
-    if (same_model && d->check && !scratch)
-        return vg_err(err, errlen, -ENOMEM, "host state of %s: out of memory", host);
-    int rc = 0;
-    for (uint32_t i = 0; i < n && !rc; i++) {
-        struct hs_entry s;
-        hs_read_entry(&r, state_size, &s);
-        if (r.bad)
-            rc =
-                vg_err(err, errlen, -EINVAL, "host state of %s: truncated or corrupt series", host);
-        else if (s.alert.state > VG_ALERT_FIRING)
-            rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: alert state %u unknown",
-                        host, s.name, (unsigned)s.alert.state);
-        else if (scratch) {
-            memcpy(scratch, s.det, state_size);
-            if (d->check(scratch, why, sizeof(why)) < 0)
-                rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: %s detector: %s",
-                            host, s.name, d->name, why);
-        }
-    }
-    free(scratch);
-    if (rc)
-        return rc;
-    uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
-    for (uint32_t i = 0; i < n_blobs && !r.bad; i++) {
-        struct hs_blob b;
-        hs_read_blob(&r, &b);
-        if (!r.bad && strcmp(b.type, RULES_BLOB) == 0 &&
-            (rc = rules_import((struct vg_engine *)e, NULL, b.version, b.data, b.len, err,
-                               errlen)) < 0)
-            return rc;
-        if (!r.bad && strcmp(b.type, HOST_BLOB) == 0 &&
-            (rc = host_blob_import((struct vg_engine *)e, host, NULL, b.version, b.data, b.len, err,
-                                   errlen)) < 0)
-            return rc;
-        if (!r.bad && strcmp(b.type, HIST_BLOB) == 0 &&
-            (rc = hist_import((struct vg_engine *)e, NULL, b.version, b.data, b.len, err, errlen)) <
-                0)
-            return rc;
-    }
-    if (r.bad || r.off != r.len)
-        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state%s", host,
-                      r.bad ? "" : " (bytes after its end)");
-    return 0;
-}
-
-int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
-                          size_t len, vg_engine_blob_fn fn, void *ud, char *err, size_t errlen)
-{
-    struct vg_br r = {buf, len, 0, 0};
-    const unsigned char *magic = vg_br_take(&r, 4);
-    if (!magic || memcmp(magic, HS_MAGIC, 4) != 0)
-        return vg_err(err, errlen, -EINVAL, "host state of %s: not a host state record", host);
-    uint32_t version = (uint32_t)vg_br_uint(&r, 4);
-    if (version != HS_VERSION)
-        return vg_err(err, errlen, -EPROTONOSUPPORT,
-                      "host state of %s: version %u, this analyzer reads %d", host, version,
-                      HS_VERSION);
-    char boot[VG_WIRE_BOOT_MAX + 1], model[64];
-    hs_gets(&r, boot, sizeof(boot));
-    uint64_t last_seq = vg_br_uint(&r, 8);
-    int64_t last_ts = (int64_t)vg_br_uint(&r, 8);
-    int have_seq = (int)vg_br_uint(&r, 1);
-    double max_score = vg_br_f64(&r);
-    hs_gets(&r, model, sizeof(model));
-    size_t state_size = (size_t)vg_br_uint(&r, 4);
-    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
-    if (r.bad)
-        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated header", host);
-    /* Another model's state cannot seed this one: its series start cold. */
-    int same_model =
-        strcmp(model, e->p.detector->name) == 0 && state_size == e->p.detector->state_size;
-    int rc = import_check(e, host, r, n, state_size, same_model, err, errlen);
-    if (rc < 0)
-        return rc;
-    struct host *h = get_host(e, host);
-    if (!h)
-        return vg_err(err, errlen, -ENOMEM, "host state of %s: host limit or out of memory", host);
-    /* The checkpoint replaces whatever this engine knew of the host's series: it is newer. */
-    for (size_t i = 0; i < h->series.cap; i++) {
-        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
-        if (s && s->alert.state == VG_ALERT_FIRING && e->st.firing)
-            e->st.firing--;
-    }
-    e->st.series -= h->series.n;
-    vg_strmap_free(&h->series, free_series);
-    vg_strmap_init(&h->series);
-    /* Rule alerts too: those not in the record were inactive when it was written; and its
-     * host_silent alert, which the record states when it fired. */
-    if (h->silent_since && e->st.firing) {
-        e->st.firing--;
-        e->st.hosts_silent--;
-    }
-    h->silent_since = 0;
-    for (size_t i = 0; i < h->n_rs; i++) {
-        if (h->rs[i].st.state == VG_RULE_STATE_FIRING && e->st.firing)
-            e->st.firing--;
-        rstate_forget_alert(&h->rs[i]);
-        memset(&h->rs[i], 0, sizeof(h->rs[i]));
-    }
-    snprintf(h->boot, sizeof(h->boot), "%s", boot);
-    h->last_seq = last_seq;
-    h->last_ts_ms = last_ts;
-    h->have_seq = have_seq;
-    h->max_score = max_score;
-    /* Checked above: the reads below cannot fail. */
-    for (uint32_t i = 0; i < n; i++) {
-        struct hs_entry in;
-        hs_read_entry(&r, state_size, &in);
-        struct series *s = get_series(e, h, host, in.name);
-        if (!s)
-            continue;
-        s->value = in.value;
-        s->score = in.score;
-        if (s->alert.state == VG_ALERT_FIRING && e->st.firing)
-            e->st.firing--; /* a name twice in one record: the later entry counts */
-        s->alert = in.alert;
-        if (in.alert.state == VG_ALERT_FIRING)
-            e->st.firing++;
-        if (same_model) {
-            s->warm = in.warm;
-            memcpy(s->det, in.det, state_size);
-        }
-        if (s->warm && !h->scoring)
-            h->scoring = 1;
-    }
-    uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
-    struct hs_blob hb = {.data = NULL};
-    for (uint32_t i = 0; i < n_blobs; i++) {
-        struct hs_blob b;
-        hs_read_blob(&r, &b);
-        if (strcmp(b.type, RULES_BLOB) == 0) {
-            if ((rc = rules_import(e, h, b.version, b.data, b.len, err, errlen)) < 0)
-                return rc; /* out of memory: the blob itself was checked */
-        } else if (strcmp(b.type, HOST_BLOB) == 0) {
-            hb = b; /* once the rule alerts it completes are in */
-        } else if (strcmp(b.type, HIST_BLOB) == 0) {
-            if ((rc = hist_import(e, h, b.version, b.data, b.len, err, errlen)) < 0)
-                return rc; /* out of memory, likewise */
-        } else if (fn) {
-            fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});
-        }
-    }
-    if (hb.data &&
-        (rc = host_blob_import(e, host, h, hb.version, hb.data, hb.len, err, errlen)) < 0)
-        return rc; /* out of memory, likewise */
-    return 0;
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vg_engine.h"
+#include "vg_engine_state.h"
 #include "vg_util.h"
 
 const struct vg_model_ops *const vg_models[] = {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "vg_ckpt.h"
+#include "vg_engine_state.h"
 #include "vg_kafka.h"
 #include "vg_log.h"
 #include "vg_models.h"

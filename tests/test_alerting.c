@@ -16,6 +16,7 @@
 
 #include "vg_dispatch.h"
 #include "vg_engine.h"
+#include "vg_engine_state.h"
 #include "vg_ewma.h"
 #include "vg_rule_load.h"
 #include "vg_rule_policy.h"

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "vg_engine.h"
+#include "vg_engine_state.h"
 #include "vg_ewma.h"
 #include "vg_rule_load.h"
 #include "vg_seasonal.h"

@@ -21,6 +21,7 @@
 
 #include "vg_colsel.h"
 #include "vg_engine.h"
+#include "vg_engine_state.h"
 #include "vg_fleet.h"
 #include "vg_fleet_ckpt.h"
 #include "vg_models.h"

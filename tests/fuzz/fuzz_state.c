@@ -25,6 +25,7 @@
 #include "vg_ckpt.h"
 #include "fuzz_util.h"
 #include "vg_engine.h"
+#include "vg_engine_state.h"
 #include "vg_fleet.h"
 #include "vg_ewma.h"
 #include "vg_k.h"

@@ -1,0 +1,109 @@
+/* vg_engine's internals, shared by vg_engine.c (hosts, series, scoring, rules, alerts) and
+ * vg_engine_state.c (a host's state as a record, out and in). Not part of the API: include
+ * vg_engine.h or vg_engine_state.h.
+ */
+#ifndef VG_ENGINE_INT_H
+#define VG_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_engine.h"
+#include "vg_rule_state.h"
+#include "vg_strmap.h"
+
+#define VG_ENGINE_MAX_GLOBS 32
+
+struct sample {
+    int64_t ts_ms;
+    double v;
+};
+
+struct series {
+    struct vg_alert alert;
+    double value, score;
+    int64_t seen_ms; /* event time of the host's last message that had it; 0 = not yet known */
+    int warm;
+    char fingerprint[17];
+    /* History for rule windows: a ring of the samples of the last window_ms, kept only when a
+     * rule's window reads this series (windowed, as of rule set win_gen). */
+    struct sample *hist;
+    uint32_t hcap, hhead, hn;
+    uint32_t win_gen;
+    int windowed;
+    /* Detector state, detector->state_size bytes; aligned for any model's doubles. */
+    _Alignas(max_align_t) unsigned char det[];
+};
+
+struct host {
+    struct vg_strmap series;
+    char boot[VG_WIRE_BOOT_MAX + 1];
+    uint64_t last_seq;
+    int have_seq;
+    int64_t last_ts_ms;
+    int64_t interval_ms;  /* the agent's interval, from its latest message */
+    int64_t swept_ms;     /* last look for stale and idle series */
+    int64_t arrived_ms;   /* wall clock when its latest message was processed; 0 = restored */
+    int64_t silent_since; /* wall clock its host_silent alert fired; 0 = not firing */
+    char silent_fp[17];
+    double max_score;
+    int scoring;             /* logged "scoring" once */
+    int32_t partition;       /* input partition its messages arrive on; -1 unknown */
+    struct vg_kvlist labels; /* as in the latest message, for policies */
+    /* One alert state per rule of the engine's set, in the set's order. */
+    struct rstate *rs;
+    size_t n_rs;
+};
+
+/* One rule's alert on one host. */
+struct rstate {
+    struct vg_rule_state st;
+    char fp[VG_RULE_FINGERPRINT_LEN]; /* of the firing alert */
+    struct vg_kvlist labels;          /* its labels, as they were when it fired */
+    /* What it fired with, kept while it fires so that it can be stated again with the same
+     * annotations once its host has moved (vg_engine_each_firing). */
+    double fired_value, fired_score;
+    char *fired_top; /* malloc'd; NULL = none */
+};
+
+struct vg_engine {
+    struct vg_engine_params p;
+    char *match_buf;
+    char *globs[VG_ENGINE_MAX_GLOBS];
+    size_t n_globs;
+    char *severity;
+    struct vg_strmap hosts;
+    struct vg_engine_stats st;
+    const struct vg_rule_set *rules;
+    int64_t window_ms;  /* history kept per series a rule's window reads */
+    uint32_t rules_gen; /* bumped by each vg_engine_set_rules, for series.windowed */
+    int64_t latest_ts;
+    int64_t last_arrival_ms; /* wall clock of the latest message of any host */
+    int64_t silent_checked_ms;
+    struct vg_engine_host_models hm; /* host models rules may read; score NULL = none */
+};
+
+/* The host's entry, made (counted in hosts) when new; NULL at max_hosts (counted in
+ * hosts_refused) or out of memory. Owned by e, freed with it or when the host is released. */
+struct host *vg_engine_get_host(struct vg_engine *e, const char *name);
+/* The series' entry in h, made with a fresh detector state when new; NULL at
+ * max_series_per_host (counted in series_refused) or out of memory. Owned by h. */
+struct series *vg_engine_get_series(struct vg_engine *e, struct host *h, const char *host,
+                                    const char *name);
+/* Frees a series (v: a struct series *), as a vg_strmap free callback. */
+void vg_engine_free_series(void *v);
+/* Stable across restarts and analyzers: receivers dedupe on it (PagerDuty dedup_key etc.). */
+void vg_engine_fingerprint(char out[17], const char *host, const char *series);
+/* Appends a sample to s's rule-window history, forgetting those older than window_ms before ts.
+ * 0 or -ENOMEM. */
+int vg_engine_hist_push(struct series *s, int64_t ts, double v, int64_t window_ms);
+/* Whether a rule's window reads s (name): only then are its samples kept. Found once per rule
+ * set; a series no rule reads any more lets its samples go. */
+int vg_engine_series_windowed(const struct vg_engine *e, struct series *s, const char *name);
+/* Frees what a rule alert keeps while it fires (its labels, what it fired with); its state
+ * stays. */
+void vg_engine_rstate_forget_alert(struct rstate *rs);
+/* Gives h one state per rule of e's set (new hosts, or after a reload). 0 or -ENOMEM. */
+int vg_engine_host_fit_rules(struct vg_engine *e, struct host *h);
+
+#endif

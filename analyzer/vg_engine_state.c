@@ -1,0 +1,671 @@
+#include "vg_engine_state.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_bytes.h"
+#include "vg_engine_int.h"
+#include "vg_util.h"
+
+/* A host's state record (checkpoints, analyzer/vg_state_topic.c).
+ *
+ * Record, all integers little-endian:
+ *   "VGHS" u32 version(1)
+ *   str boot, u64 last_seq, i64 last_ts_ms, u8 have_seq, f64 max_score
+ *   str detector model, u32 detector state size
+ *   u32 n_series, each: str name, f64 value, f64 score, u8 warm,
+ *       u8 alert state, i64 pending_since, i64 firing_since, i64 below_since,
+ *       detector state bytes (the size above)
+ *   u32 n_blobs, each: str type, u32 version, u32 len, bytes   (other models' state, handed to
+ *       the importer's callback; an unknown type is its to skip, so a newer writer's extra
+ *       models do not break an older reader)
+ * where str is u16 length + bytes.
+ *
+ * The engine's own rule alerts travel as one more blob, type "rules" (RULES_VERSION), so that a
+ * reader from before it skips them like any unknown model: u32 n, each: str rule name, u8 state,
+ * i64 active_since, fired_at, last_true, resolved_at, last_ts, str vg_engine_fingerprint, u32
+ * n_labels, each str key, str value. Only pending and firing alerts are written: the others are the
+ * same as a fresh state. Without them a rule firing when its host moved would never be resolved by
+ * the new owner, which starts it inactive. */
+
+#define HS_MAGIC   "VGHS"
+#define HS_VERSION 1
+
+#define RULES_BLOB    "rules"
+#define RULES_VERSION 1
+
+/* The engine's own part of a host that no series holds, as one more blob ("engine.host", skipped
+ * like an unknown model by a reader from before it): the host's labels (its alerts are stated
+ * with them, and a moved host may send nothing more), its interval, its host_silent alert, and
+ * what each firing rule alert fired with (so that it is stated again with the same annotations):
+ * u32 n_labels, each str key, str value; i64 interval_ms; i64 silent_since (0: not firing), i64
+ * the wall clock of its last message then; u32 n, each: str rule name, f64 value, f64 score, str
+ * top_metrics. */
+#define HOST_BLOB    "engine.host"
+#define HOST_VERSION 1
+
+/* The samples rule window functions (avg_over and the like) read, as one more blob
+ * ("engine.hist", skipped by a reader from before it), so that a moved host's windows are as
+ * full at the new owner as they were: u32 n, each: str series name, u32 count, then count x (i64
+ * event time, f64 value), oldest first. Only series with samples are written; with the detector
+ * states, the state topic leaves it out of a record too large for the topic. */
+#define HIST_BLOB    "engine.hist"
+#define HIST_VERSION 1
+/* A series keeps the samples of the longest window; more than this per series in a record is
+ * damage, not history (one a second over a day is 86 400). */
+#define HIST_MAX_SAMPLES (1u << 20)
+
+/* The "rules" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
+ * when no alert of h is pending or firing). 0 or -ENOMEM. */
+static int rules_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
+                        size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    uint32_t n = 0;
+    for (size_t i = 0; i < h->n_rs; i++)
+        n +=
+            h->rs[i].st.state == VG_RULE_STATE_PENDING || h->rs[i].st.state == VG_RULE_STATE_FIRING;
+    if (!n || !h->rs || !e->rules || h->n_rs != vg_rule_set_count(e->rules))
+        return 0;
+    struct vg_bw b = {.p = malloc(256), .cap = 256};
+    if (!b.p)
+        return -ENOMEM;
+    vg_bw_uint(&b, n, 4);
+    for (size_t i = 0; i < h->n_rs; i++) {
+        const struct rstate *rs = &h->rs[i];
+        if (rs->st.state != VG_RULE_STATE_PENDING && rs->st.state != VG_RULE_STATE_FIRING)
+            continue;
+        vg_bw_str16(&b, vg_rule_name(vg_rule_set_rule(e->rules, i)));
+        vg_bw_uint(&b, (uint64_t)rs->st.state, 1);
+        vg_bw_uint(&b, (uint64_t)rs->st.active_since, 8);
+        vg_bw_uint(&b, (uint64_t)rs->st.fired_at, 8);
+        vg_bw_uint(&b, (uint64_t)rs->st.last_true, 8);
+        vg_bw_uint(&b, (uint64_t)rs->st.resolved_at, 8);
+        vg_bw_uint(&b, (uint64_t)rs->st.last_ts, 8);
+        vg_bw_str16(&b, rs->fp);
+        vg_bw_uint(&b, rs->labels.n, 4);
+        for (size_t k = 0; k < rs->labels.n; k++) {
+            vg_bw_str16(&b, rs->labels.items[k].key);
+            vg_bw_str16(&b, rs->labels.items[k].value);
+        }
+    }
+    if (b.bad) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
+/* The "engine.host" blob of h into a new buffer (*out, malloc'd, the caller frees). 0 or
+ * -ENOMEM. */
+static int host_blob_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
+                            size_t *outlen)
+{
+    struct vg_bw b = {.p = malloc(256), .cap = 256};
+    if (!b.p)
+        return -ENOMEM;
+    vg_bw_uint(&b, h->labels.n, 4);
+    for (size_t i = 0; i < h->labels.n; i++) {
+        vg_bw_str16(&b, h->labels.items[i].key);
+        vg_bw_str16(&b, h->labels.items[i].value);
+    }
+    vg_bw_uint(&b, (uint64_t)h->interval_ms, 8);
+    vg_bw_uint(&b, (uint64_t)h->silent_since, 8);
+    vg_bw_uint(&b, (uint64_t)(h->silent_since ? h->arrived_ms : 0), 8);
+    int rules_fit = e->rules && h->rs && h->n_rs == vg_rule_set_count(e->rules);
+    uint32_t n = 0;
+    for (size_t i = 0; rules_fit && i < h->n_rs; i++)
+        n += h->rs[i].st.state == VG_RULE_STATE_FIRING;
+    vg_bw_uint(&b, n, 4);
+    for (size_t i = 0; n && i < h->n_rs; i++) {
+        const struct rstate *rs = &h->rs[i];
+        if (rs->st.state != VG_RULE_STATE_FIRING)
+            continue;
+        vg_bw_str16(&b, vg_rule_name(vg_rule_set_rule(e->rules, i)));
+        vg_bw_f64(&b, rs->fired_value);
+        vg_bw_f64(&b, rs->fired_score);
+        vg_bw_str16(&b, rs->fired_top ? rs->fired_top : "");
+    }
+    if (b.bad) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
+/* The "engine.hist" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
+ * when no series of h has samples). 0 or -ENOMEM. */
+static int hist_export(const struct host *h, unsigned char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    uint32_t n = 0;
+    size_t bytes = 4;
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (s && s->hn) {
+            n++;
+            bytes += 2 + strlen(h->series.keys[i]) + 4 + (size_t)s->hn * 16;
+        }
+    }
+    if (!n)
+        return 0;
+    struct vg_bw b = {.p = malloc(bytes), .cap = bytes};
+    if (!b.p)
+        return -ENOMEM;
+    vg_bw_uint(&b, n, 4);
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (!s || !s->hn)
+            continue;
+        vg_bw_str16(&b, h->series.keys[i]);
+        vg_bw_uint(&b, s->hn, 4);
+        for (uint32_t k = 0; k < s->hn; k++) {
+            const struct sample *x = &s->hist[(s->hhead + k) % s->hcap];
+            vg_bw_uint(&b, (uint64_t)x->ts_ms, 8);
+            vg_bw_f64(&b, x->v);
+        }
+    }
+    if (b.bad) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
+int vg_engine_host_export(const struct vg_engine *e, const char *host,
+                          const struct vg_engine_blob *blobs, size_t n_blobs, size_t headroom,
+                          unsigned flags, unsigned char **out, size_t *outlen)
+{
+    const struct host *h = vg_strmap_get(&e->hosts, host);
+    if (!h)
+        return -ENOENT;
+    /* Sized once for the usual names (the state checkpoint exports every host each interval:
+     * growing by doubling copied each record several times). */
+    unsigned char *rules = NULL, *hb = NULL, *hist = NULL;
+    size_t rules_len = 0, hb_len = 0, hist_len = 0;
+    /* No model name and no state: the importer takes it as another model's record. */
+    int with_det = !(flags & VG_ENGINE_EXPORT_NO_DETECTOR);
+    if (rules_export(e, h, &rules, &rules_len) < 0)
+        return -ENOMEM;
+    if (host_blob_export(e, h, &hb, &hb_len) < 0 ||
+        (with_det && hist_export(h, &hist, &hist_len) < 0)) {
+        free(rules);
+        free(hb);
+        return -ENOMEM;
+    }
+    if (hist_len > UINT32_MAX) { /* not a record anyone could carry: windows fill again */
+        free(hist);
+        hist = NULL;
+        hist_len = 0;
+    }
+    size_t det_size = with_det ? e->p.detector->state_size : 0;
+    size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len;
+    for (size_t i = 0; i < n_blobs; i++)
+        guess += 80 + blobs[i].len;
+    struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
+    if (!b.p) {
+        free(rules);
+        free(hb);
+        return -ENOMEM;
+    }
+    vg_bw_put(&b, HS_MAGIC, 4);
+    vg_bw_uint(&b, HS_VERSION, 4);
+    vg_bw_str16(&b, h->boot);
+    vg_bw_uint(&b, h->last_seq, 8);
+    vg_bw_uint(&b, (uint64_t)h->last_ts_ms, 8);
+    vg_bw_uint(&b, (uint64_t)h->have_seq, 1);
+    vg_bw_f64(&b, h->max_score);
+    vg_bw_str16(&b, with_det ? e->p.detector->name : "");
+    vg_bw_uint(&b, det_size, 4);
+    vg_bw_uint(&b, h->series.n, 4);
+    for (size_t i = 0; i < h->series.cap; i++) {
+        if (!h->series.keys[i])
+            continue;
+        const struct series *s = h->series.vals[i];
+        vg_bw_str16(&b, h->series.keys[i]);
+        vg_bw_f64(&b, s->value);
+        vg_bw_f64(&b, s->score);
+        vg_bw_uint(&b, (uint64_t)s->warm, 1);
+        vg_bw_uint(&b, (uint64_t)s->alert.state, 1);
+        vg_bw_uint(&b, (uint64_t)s->alert.pending_since, 8);
+        vg_bw_uint(&b, (uint64_t)s->alert.firing_since, 8);
+        vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
+        vg_bw_put(&b, s->det, det_size);
+    }
+    vg_bw_uint(&b, n_blobs + (rules != NULL) + 1 + (hist != NULL), 4);
+    for (size_t i = 0; i < n_blobs; i++) {
+        if (blobs[i].len > UINT32_MAX) {
+            free(rules);
+            free(hb);
+            free(hist);
+            free(b.p);
+            return -EINVAL;
+        }
+        vg_bw_str16(&b, blobs[i].type);
+        vg_bw_uint(&b, blobs[i].version, 4);
+        vg_bw_uint(&b, blobs[i].len, 4);
+        vg_bw_put(&b, blobs[i].data, blobs[i].len);
+    }
+    if (rules) {
+        vg_bw_str16(&b, RULES_BLOB);
+        vg_bw_uint(&b, RULES_VERSION, 4);
+        vg_bw_uint(&b, rules_len, 4);
+        vg_bw_put(&b, rules, rules_len);
+        free(rules);
+    }
+    /* After the rules: its values go to the rule alerts they restored. */
+    vg_bw_str16(&b, HOST_BLOB);
+    vg_bw_uint(&b, HOST_VERSION, 4);
+    vg_bw_uint(&b, hb_len, 4);
+    vg_bw_put(&b, hb, hb_len);
+    free(hb);
+    if (hist) {
+        vg_bw_str16(&b, HIST_BLOB);
+        vg_bw_uint(&b, HIST_VERSION, 4);
+        vg_bw_uint(&b, hist_len, 4);
+        vg_bw_put(&b, hist, hist_len);
+        free(hist);
+    }
+    if (b.bad) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
+/* Copies a str into dst (NUL-terminated, dstlen > 0); too long for dst is an error. */
+static void hs_gets(struct vg_br *r, char *dst, size_t dstlen)
+{
+    size_t n = (size_t)vg_br_uint(r, 2);
+    const unsigned char *p = vg_br_take(r, n);
+    if (!p || n >= dstlen) {
+        r->bad = 1;
+        dst[0] = '\0';
+        return;
+    }
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+}
+
+/* Restores h's pending and firing rule alerts from a "rules" blob, by rule name: a rule this
+ * engine's set does not have is skipped (counted), as after a reload that removed it. A firing
+ * one resolves here, with its vg_engine_fingerprint, when its condition stays false. With h NULL,
+ * only checks the blob (the same messages), changing nothing. */
+static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
+                        const unsigned char *data, size_t len, char *err, size_t errlen)
+{
+    if (version != RULES_VERSION)
+        return vg_err(err, errlen, -EPROTONOSUPPORT,
+                      "rule alert states: version %u, this analyzer reads %d", version,
+                      RULES_VERSION);
+    if (h && vg_engine_host_fit_rules(e, h) < 0)
+        return vg_err(err, errlen, -ENOMEM, "rule alert states: out of memory");
+    struct vg_br r = {data, len, 0, 0};
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    char name[256], key[256], value[4096];
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        hs_gets(&r, name, sizeof(name));
+        struct vg_rule_state st = {.state = (enum vg_rule_state_kind)vg_br_uint(&r, 1)};
+        st.active_since = (int64_t)vg_br_uint(&r, 8);
+        st.fired_at = (int64_t)vg_br_uint(&r, 8);
+        st.last_true = (int64_t)vg_br_uint(&r, 8);
+        st.resolved_at = (int64_t)vg_br_uint(&r, 8);
+        st.last_ts = (int64_t)vg_br_uint(&r, 8);
+        char fp[VG_RULE_FINGERPRINT_LEN];
+        hs_gets(&r, fp, sizeof(fp));
+        uint32_t nl = (uint32_t)vg_br_uint(&r, 4);
+        if (r.bad || (st.state != VG_RULE_STATE_PENDING && st.state != VG_RULE_STATE_FIRING))
+            return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
+        struct vg_kvlist labels = {0};
+        for (uint32_t k = 0; k < nl && !r.bad; k++) {
+            hs_gets(&r, key, sizeof(key));
+            hs_gets(&r, value, sizeof(value));
+            if (!r.bad && vg_kvlist_set(&labels, key, value) < 0) {
+                vg_kvlist_free(&labels);
+                return vg_err(err, errlen, -ENOMEM, "rule alert states: out of memory");
+            }
+        }
+        if (r.bad) {
+            vg_kvlist_free(&labels);
+            return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
+        }
+        if (!h) {
+            vg_kvlist_free(&labels);
+            continue;
+        }
+        size_t at = 0;
+        while (at < h->n_rs && strcmp(vg_rule_name(vg_rule_set_rule(e->rules, at)), name) != 0)
+            at++;
+        if (at == h->n_rs) {
+            e->st.rule_states_skipped++;
+            vg_kvlist_free(&labels);
+            continue;
+        }
+        struct rstate *rs = &h->rs[at];
+        if (rs->st.state == VG_RULE_STATE_FIRING && e->st.firing)
+            e->st.firing--;
+        vg_engine_rstate_forget_alert(rs);
+        rs->st = st;
+        rs->labels = labels;
+        snprintf(rs->fp, sizeof(rs->fp), "%s", fp);
+        if (st.state == VG_RULE_STATE_FIRING)
+            e->st.firing++;
+        e->st.rule_states_restored++;
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
+    return 0;
+}
+
+/* Restores h's labels, host_silent alert and what its firing rule alerts fired with from an
+ * "engine.host" blob (after its "rules" blob). With h NULL, only checks the blob. */
+static int host_blob_import(struct vg_engine *e, const char *host, struct host *h, uint32_t version,
+                            const unsigned char *data, size_t len, char *err, size_t errlen)
+{
+    if (version != HOST_VERSION)
+        return vg_err(err, errlen, -EPROTONOSUPPORT,
+                      "host state: version %u, this analyzer reads %d", version, HOST_VERSION);
+    struct vg_br r = {data, len, 0, 0};
+    char key[VG_WIRE_NAME_MAX + 1], value[VG_WIRE_LABEL_VALUE_MAX + 1], name[256];
+    struct vg_kvlist labels = {0};
+    uint32_t nl = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < nl && !r.bad; i++) {
+        hs_gets(&r, key, sizeof(key));
+        hs_gets(&r, value, sizeof(value));
+        if (!r.bad && h && vg_kvlist_set(&labels, key, value) < 0) {
+            vg_kvlist_free(&labels);
+            return vg_err(err, errlen, -ENOMEM, "host state: out of memory");
+        }
+    }
+    int64_t interval = (int64_t)vg_br_uint(&r, 8);
+    int64_t silent_since = (int64_t)vg_br_uint(&r, 8);
+    int64_t arrived = (int64_t)vg_br_uint(&r, 8);
+    if (r.bad || interval < 0 || silent_since < 0 || arrived < 0) {
+        vg_kvlist_free(&labels);
+        return vg_err(err, errlen, -EINVAL, "host state: truncated or corrupt");
+    }
+    if (h) {
+        vg_kvlist_free(&h->labels);
+        h->labels = labels;
+        h->interval_ms = interval;
+        if (silent_since) {
+            h->silent_since = silent_since;
+            h->arrived_ms = arrived ? arrived : silent_since;
+            vg_engine_fingerprint(h->silent_fp, host, ":" VG_ENGINE_SILENT_ALERT);
+            e->st.firing++;
+            e->st.hosts_silent++;
+        }
+    }
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        hs_gets(&r, name, sizeof(name));
+        double v = vg_br_f64(&r), sc = vg_br_f64(&r);
+        struct vg_rule_result top;
+        hs_gets(&r, top.top_metrics, sizeof(top.top_metrics));
+        if (r.bad || !h || !e->rules)
+            continue;
+        for (size_t k = 0; k < h->n_rs && k < vg_rule_set_count(e->rules); k++) {
+            struct rstate *rs = &h->rs[k];
+            if (rs->st.state != VG_RULE_STATE_FIRING ||
+                strcmp(vg_rule_name(vg_rule_set_rule(e->rules, k)), name) != 0)
+                continue;
+            rs->fired_value = v;
+            rs->fired_score = sc;
+            free(rs->fired_top);
+            rs->fired_top = top.top_metrics[0] ? strdup(top.top_metrics) : NULL;
+        }
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "host state: truncated or corrupt");
+    return 0;
+}
+
+/* Refills the rule windows of h's series from an "engine.hist" blob (after the series are
+ * restored); a series h lacks is skipped. With h NULL, only checks the blob. */
+static int hist_import(struct vg_engine *e, struct host *h, uint32_t version,
+                       const unsigned char *data, size_t len, char *err, size_t errlen)
+{
+    if (version != HIST_VERSION)
+        return 0; /* a newer writer's: the windows fill again, as before this blob */
+    struct vg_br r = {data, len, 0, 0};
+    char name[VG_WIRE_NAME_MAX + 1];
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        hs_gets(&r, name, sizeof(name));
+        uint32_t count = (uint32_t)vg_br_uint(&r, 4);
+        if (r.bad || count > HIST_MAX_SAMPLES || count > (r.len - r.off) / 16)
+            return vg_err(err, errlen, -EINVAL, "rule window history: truncated or corrupt");
+        struct series *s = h ? vg_strmap_get(&h->series, name) : NULL;
+        if (s && !vg_engine_series_windowed(e, s, name))
+            s = NULL;
+        if (s)
+            s->hhead = s->hn = 0;
+        int64_t prev = INT64_MIN;
+        for (uint32_t k = 0; k < count; k++) {
+            int64_t ts = (int64_t)vg_br_uint(&r, 8);
+            double v = vg_br_f64(&r);
+            /* In order and finite, as hist_push keeps them: a window reads them as written. */
+            if (ts < prev || !isfinite(v))
+                return vg_err(err, errlen, -EINVAL,
+                              "rule window history of %s: sample %u out of order or not finite",
+                              name, k);
+            prev = ts;
+            if (s && vg_engine_hist_push(s, ts, v, e->window_ms) < 0)
+                return vg_err(err, errlen, -ENOMEM, "rule window history: out of memory");
+        }
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "rule window history: truncated or corrupt");
+    return 0;
+}
+
+/* One series of a host record, as read; det points into the record. */
+struct hs_entry {
+    char name[VG_WIRE_NAME_MAX + 1];
+    double value, score;
+    int warm;
+    struct vg_alert alert;
+    const unsigned char *det;
+};
+
+static void hs_read_entry(struct vg_br *r, size_t state_size, struct hs_entry *s)
+{
+    hs_gets(r, s->name, sizeof(s->name));
+    s->value = vg_br_f64(r);
+    s->score = vg_br_f64(r);
+    s->warm = (int)vg_br_uint(r, 1);
+    s->alert = (struct vg_alert){.state = (enum vg_alert_state)vg_br_uint(r, 1)};
+    s->alert.pending_since = (int64_t)vg_br_uint(r, 8);
+    s->alert.firing_since = (int64_t)vg_br_uint(r, 8);
+    s->alert.below_since = (int64_t)vg_br_uint(r, 8);
+    s->det = vg_br_take(r, state_size);
+}
+
+/* One model's blob of a host record, as read; data points into the record. */
+struct hs_blob {
+    char type[64];
+    uint32_t version;
+    const unsigned char *data;
+    size_t len;
+};
+
+static void hs_read_blob(struct vg_br *r, struct hs_blob *b)
+{
+    hs_gets(r, b->type, sizeof(b->type));
+    b->version = (uint32_t)vg_br_uint(r, 4);
+    b->len = (size_t)vg_br_uint(r, 4);
+    b->data = vg_br_take(r, b->len);
+}
+
+/* Reads a record's series and blobs (r at its first series) without changing anything, so that
+ * a corrupt record is refused whole, before it replaces what the engine knew of the host. The
+ * detector states of this engine's model are checked by the model (vg_detector.check): they are
+ * copied in byte for byte, and their counts index arrays. */
+static int import_check(const struct vg_engine *e, const char *host, struct vg_br r, uint32_t n,
+                        size_t state_size, int same_model, char *err, size_t errlen)
+{
+    char why[VG_ERRLEN];
+    const struct vg_detector *d = e->p.detector;
+    /* The record's bytes are unaligned; a model reads its state as its struct. */
+    void *scratch = same_model && d->check ? malloc(state_size ? state_size : 1) : NULL;
+    if (same_model && d->check && !scratch)
+        return vg_err(err, errlen, -ENOMEM, "host state of %s: out of memory", host);
+    int rc = 0;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        struct hs_entry s;
+        hs_read_entry(&r, state_size, &s);
+        if (r.bad)
+            rc =
+                vg_err(err, errlen, -EINVAL, "host state of %s: truncated or corrupt series", host);
+        else if (s.alert.state > VG_ALERT_FIRING)
+            rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: alert state %u unknown",
+                        host, s.name, (unsigned)s.alert.state);
+        else if (scratch) {
+            memcpy(scratch, s.det, state_size);
+            if (d->check(scratch, why, sizeof(why)) < 0)
+                rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: %s detector: %s",
+                            host, s.name, d->name, why);
+        }
+    }
+    free(scratch);
+    if (rc)
+        return rc;
+    uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < n_blobs && !r.bad; i++) {
+        struct hs_blob b;
+        hs_read_blob(&r, &b);
+        if (!r.bad && strcmp(b.type, RULES_BLOB) == 0 &&
+            (rc = rules_import((struct vg_engine *)e, NULL, b.version, b.data, b.len, err,
+                               errlen)) < 0)
+            return rc;
+        if (!r.bad && strcmp(b.type, HOST_BLOB) == 0 &&
+            (rc = host_blob_import((struct vg_engine *)e, host, NULL, b.version, b.data, b.len, err,
+                                   errlen)) < 0)
+            return rc;
+        if (!r.bad && strcmp(b.type, HIST_BLOB) == 0 &&
+            (rc = hist_import((struct vg_engine *)e, NULL, b.version, b.data, b.len, err, errlen)) <
+                0)
+            return rc;
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state%s", host,
+                      r.bad ? "" : " (bytes after its end)");
+    return 0;
+}
+
+int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
+                          size_t len, vg_engine_blob_fn fn, void *ud, char *err, size_t errlen)
+{
+    struct vg_br r = {buf, len, 0, 0};
+    const unsigned char *magic = vg_br_take(&r, 4);
+    if (!magic || memcmp(magic, HS_MAGIC, 4) != 0)
+        return vg_err(err, errlen, -EINVAL, "host state of %s: not a host state record", host);
+    uint32_t version = (uint32_t)vg_br_uint(&r, 4);
+    if (version != HS_VERSION)
+        return vg_err(err, errlen, -EPROTONOSUPPORT,
+                      "host state of %s: version %u, this analyzer reads %d", host, version,
+                      HS_VERSION);
+    char boot[VG_WIRE_BOOT_MAX + 1], model[64];
+    hs_gets(&r, boot, sizeof(boot));
+    uint64_t last_seq = vg_br_uint(&r, 8);
+    int64_t last_ts = (int64_t)vg_br_uint(&r, 8);
+    int have_seq = (int)vg_br_uint(&r, 1);
+    double max_score = vg_br_f64(&r);
+    hs_gets(&r, model, sizeof(model));
+    size_t state_size = (size_t)vg_br_uint(&r, 4);
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    if (r.bad)
+        return vg_err(err, errlen, -EINVAL, "host state of %s: truncated header", host);
+    /* Another model's state cannot seed this one: its series start cold. */
+    int same_model =
+        strcmp(model, e->p.detector->name) == 0 && state_size == e->p.detector->state_size;
+    int rc = import_check(e, host, r, n, state_size, same_model, err, errlen);
+    if (rc < 0)
+        return rc;
+    struct host *h = vg_engine_get_host(e, host);
+    if (!h)
+        return vg_err(err, errlen, -ENOMEM, "host state of %s: host limit or out of memory", host);
+    /* The checkpoint replaces whatever this engine knew of the host's series: it is newer. */
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (s && s->alert.state == VG_ALERT_FIRING && e->st.firing)
+            e->st.firing--;
+    }
+    e->st.series -= h->series.n;
+    vg_strmap_free(&h->series, vg_engine_free_series);
+    vg_strmap_init(&h->series);
+    /* Rule alerts too: those not in the record were inactive when it was written; and its
+     * host_silent alert, which the record states when it fired. */
+    if (h->silent_since && e->st.firing) {
+        e->st.firing--;
+        e->st.hosts_silent--;
+    }
+    h->silent_since = 0;
+    for (size_t i = 0; i < h->n_rs; i++) {
+        if (h->rs[i].st.state == VG_RULE_STATE_FIRING && e->st.firing)
+            e->st.firing--;
+        vg_engine_rstate_forget_alert(&h->rs[i]);
+        memset(&h->rs[i], 0, sizeof(h->rs[i]));
+    }
+    snprintf(h->boot, sizeof(h->boot), "%s", boot);
+    h->last_seq = last_seq;
+    h->last_ts_ms = last_ts;
+    h->have_seq = have_seq;
+    h->max_score = max_score;
+    /* Checked above: the reads below cannot fail. */
+    for (uint32_t i = 0; i < n; i++) {
+        struct hs_entry in;
+        hs_read_entry(&r, state_size, &in);
+        struct series *s = vg_engine_get_series(e, h, host, in.name);
+        if (!s)
+            continue;
+        s->value = in.value;
+        s->score = in.score;
+        if (s->alert.state == VG_ALERT_FIRING && e->st.firing)
+            e->st.firing--; /* a name twice in one record: the later entry counts */
+        s->alert = in.alert;
+        if (in.alert.state == VG_ALERT_FIRING)
+            e->st.firing++;
+        if (same_model) {
+            s->warm = in.warm;
+            memcpy(s->det, in.det, state_size);
+        }
+        if (s->warm && !h->scoring)
+            h->scoring = 1;
+    }
+    uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
+    struct hs_blob hb = {.data = NULL};
+    for (uint32_t i = 0; i < n_blobs; i++) {
+        struct hs_blob b;
+        hs_read_blob(&r, &b);
+        if (strcmp(b.type, RULES_BLOB) == 0) {
+            if ((rc = rules_import(e, h, b.version, b.data, b.len, err, errlen)) < 0)
+                return rc; /* out of memory: the blob itself was checked */
+        } else if (strcmp(b.type, HOST_BLOB) == 0) {
+            hb = b; /* once the rule alerts it completes are in */
+        } else if (strcmp(b.type, HIST_BLOB) == 0) {
+            if ((rc = hist_import(e, h, b.version, b.data, b.len, err, errlen)) < 0)
+                return rc; /* out of memory, likewise */
+        } else if (fn) {
+            fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});
+        }
+    }
+    if (hb.data &&
+        (rc = host_blob_import(e, host, h, hb.version, hb.data, hb.len, err, errlen)) < 0)
+        return rc; /* out of memory, likewise */
+    return 0;
+}
