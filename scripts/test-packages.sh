@@ -31,6 +31,12 @@ dpkg -i "$agent" "$analyzer" >"$B/dpkg-install.log" 2>&1 || { cat "$B/dpkg-insta
 /usr/bin/vigil-agent --config /etc/vigil/agent.yaml --check-config >/dev/null || fail "agent --check-config"
 /usr/bin/vigil-analyzer --config /etc/vigil/analyzer.yaml --check-config >/dev/null || fail "analyzer --check-config"
 /usr/bin/vigilctl version
+# vigilctl finds the daemons beside it in /usr/bin, not through PATH.
+for k in analyzer agent; do
+    PATH=/nonexistent /usr/bin/vigilctl config check $k /etc/vigil/$k.yaml >"$B/config-check-$k" ||
+        fail "vigilctl config check $k"
+    grep -q '^# config OK' "$B/config-check-$k" || fail "vigilctl config check $k: no 'config OK'"
+done
 for m in man8/vigil-agent.8.gz man8/vigil-analyzer.8.gz man1/vigilctl.1.gz; do
     [ -s "/usr/share/man/$m" ] || fail "no man page $m"
 done

@@ -459,6 +459,72 @@ static void status_top_alerts_report_on_a_live_analyzer(void **state)
     free(e);
 }
 
+/* vigilctl config check runs the daemon's own --check-config, found on PATH here (the build
+ * tree keeps the three binaries in different folders; an install puts them side by side). */
+static void config_check_runs_the_daemons_own_check(void **state)
+{
+    (void)state;
+    const char *path = "PATH=" VG_BIN_DIR "/agent:" VG_BIN_DIR "/analyzer:/usr/bin:/bin";
+    assert_int_equal(vg_tp_sh("PATH=/nonexistent %s config check agent %s/config/agent.yaml >%s "
+                              "2>%s",
+                              VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
+                     2);
+    char *e = err();
+    assert_non_null(strstr(e, "vigil-agent is neither beside vigilctl"));
+    free(e);
+
+    assert_int_equal(vg_tp_sh("%s %s config check agent %s/config/agent.yaml >%s 2>%s", path,
+                              VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
+                     0);
+    char *o = out();
+    assert_non_null(strstr(o, "collectors: "));
+    assert_non_null(strstr(o, "# config OK (host resolves to"));
+    free(o);
+    assert_int_equal(vg_tp_sh("%s %s config check analyzer %s/config/analyzer.yaml >%s 2>%s", path,
+                              VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
+                     0);
+    o = out();
+    assert_non_null(strstr(o, "detector.model: "));
+    assert_non_null(strstr(o, "# config OK\n"));
+    free(o);
+
+    /* A --set the agent refuses, and a file the analyzer refuses: the daemon's own message and
+     * exit status 1. */
+    assert_int_equal(vg_tp_sh("%s %s config check -s collectors=cpu,gpu agent %s/config/agent.yaml "
+                              ">%s 2>%s",
+                              path, VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
+                     1);
+    e = err();
+    assert_non_null(strstr(e, "vigil-agent: config error: collectors: unknown collector 'gpu'"));
+    free(e);
+    char bad[600];
+    snprintf(bad, sizeof(bad), "%s/bad-analyzer.yaml", g_dir);
+    FILE *f = fopen(bad, "w");
+    assert_non_null(f);
+    fputs("detector:\n  model: seasonal\n  warmpu: 5\n", f);
+    fclose(f);
+    assert_int_equal(
+        vg_tp_sh("%s %s config check analyzer %s >%s 2>%s", path, VIGILCTL, bad, g_out, g_err), 1);
+    e = err();
+    assert_non_null(strstr(e, ":3:3: unknown key 'detector.warmpu' (did you mean "
+                              "'detector.warmup'?)"));
+    free(e);
+    o = out();
+    assert_null(strstr(o, "config OK"));
+    free(o);
+
+    /* Mistakes of its own: a file that is not there (1), a kind it does not know (2). */
+    assert_int_equal(ctl("config check analyzer %s/no-such.yaml", g_dir), 1);
+    e = err();
+    assert_non_null(strstr(e, "no-such.yaml: No such file or directory"));
+    free(e);
+    assert_int_equal(ctl("config check web %s", bad), 2);
+    e = err();
+    assert_non_null(strstr(e, "'web' is not agent or analyzer"));
+    free(e);
+    assert_int_equal(ctl("config check agent"), 2);
+}
+
 static void man_pages_say_what_help_says(void **state)
 {
     (void)state;
@@ -501,8 +567,9 @@ static void man_pages_say_what_help_says(void **state)
     char page[700];
     snprintf(page, sizeof(page), "%s/vigilctl.1.txt", g_dir);
     char *p = vg_tp_read(page);
-    const char *cmds[] = {"status", "top", "alerts", "silence", "replay", "fire\\-test", "report"};
-    for (size_t i = 0; i < 7; i++) {
+    const char *cmds[] = {"status",      "top",    "alerts", "silence", "replay",
+                          "fire\\-test", "report", "rules",  "config"};
+    for (size_t i = 0; i < 9; i++) {
         char want[64];
         snprintf(want, sizeof(want), ".SS \"vigilctl %s ", cmds[i]);
         if (!strstr(p, want))
@@ -549,6 +616,7 @@ int main(void)
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),
+        cmocka_unit_test(config_check_runs_the_daemons_own_check),
         cmocka_unit_test(man_pages_say_what_help_says),
         cmocka_unit_test(usage_errors_and_help),
     };

@@ -24,6 +24,8 @@ const struct vg_ctl_cmd vg_ctl_cmds[] = {
      "write an HTML page with plots of a host's metrics, scores and alerts", vg_ctl_report},
     {"rules", "check [-r RECEIVERS] DIR", "validate a rules directory without starting anything",
      vg_ctl_rules},
+    {"config", "check [-s KEY=VALUE] agent|analyzer FILE",
+     "validate a config file with the daemon's own check", vg_ctl_config},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -31,10 +33,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: vigilctl COMMAND [ARGS]\n"
                "\n"
-               "The operator's tool for Vigil: validate rule files, replay and evaluate data\n"
-               "through the same detectors as the analyzer, and query a running analyzer.\n"
-               "(A config file is checked by the daemon that reads it: vigil-agent or\n"
-               "vigil-analyzer --check-config -c FILE.)\n"
+               "The operator's tool for Vigil: validate config and rule files, replay and\n"
+               "evaluate data through the same detectors as the analyzer, and query a running\n"
+               "analyzer.\n"
                "\n"
                "Commands:\n");
     for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++)

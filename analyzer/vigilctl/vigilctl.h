@@ -30,5 +30,6 @@ int vg_ctl_replay(int argc, char **argv);    /* ctl_replay.c */
 int vg_ctl_fire_test(int argc, char **argv); /* ctl_fire_test.c */
 int vg_ctl_report(int argc, char **argv);    /* ctl_report.c */
 int vg_ctl_rules(int argc, char **argv);     /* ctl_rules.c */
+int vg_ctl_config(int argc, char **argv);    /* ctl_config.c */
 
 #endif
