@@ -13,8 +13,6 @@
 
 #include "vigilctl.h"
 
-#define MAX_SETS 64
-
 static void help(FILE *f)
 {
     vg_ctl_usage(f, "config");
@@ -46,15 +44,15 @@ int vg_ctl_config(int argc, char **argv)
     static const struct option opts[] = {{"set", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *sets[MAX_SETS];
+    const char *sets[VG_CTL_MAX_SETS];
     size_t n_sets = 0;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
         switch (opt) {
         case 's':
-            if (n_sets == MAX_SETS) {
-                fprintf(stderr, "vigilctl config: more than %d --set options\n", MAX_SETS);
+            if (n_sets == VG_CTL_MAX_SETS) {
+                fprintf(stderr, "vigilctl config: too many --set options\n");
                 return 2;
             }
             sets[n_sets++] = optarg;
@@ -84,7 +82,7 @@ int vg_ctl_config(int argc, char **argv)
         fprintf(stderr, "vigilctl config: %s: %s\n", file, strerror(errno));
         return 1;
     }
-    char *args[4 + 2 * MAX_SETS + 1];
+    char *args[4 + 2 * VG_CTL_MAX_SETS + 1];
     size_t n = 0;
     args[n++] = (char *)daemon;
     args[n++] = "--check-config";

@@ -9,8 +9,6 @@
 #include "analyzer_config.h"
 #include "vg_engine.h"
 
-#define VG_CTL_MAX_SETS 64
-
 /* Loads defaults, path (NULL: none), the environment and sets[0..n). On success the caller
  * releases cfg with vg_config_free(&analyzer_config_table, cfg). */
 int vg_ctl_load_config(struct analyzer_cfg *cfg, const char *path, char *const *sets, size_t n,

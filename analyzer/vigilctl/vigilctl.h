@@ -13,6 +13,9 @@ struct vg_ctl_cmd {
     int (*run)(int argc, char **argv);
 };
 
+/* The most -s KEY=VALUE options a command takes. */
+#define VG_CTL_MAX_SETS 64
+
 /* The table in main.c, NULL-name terminated. */
 extern const struct vg_ctl_cmd vg_ctl_cmds[];
 
