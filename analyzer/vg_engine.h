@@ -89,9 +89,9 @@ void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *u
 /* Calls fn with a "firing" notification for every alert that fires now (built-in, rule and
  * host_silent), as when it fired: its labels, starts_at, value and score, a rule's annotations
  * rendered with what it fired with. For the alerts a host brought with it from a checkpoint
- * (vg_engine_host_import), which this process never notified: the analyzer hands them to its
- * dispatcher so that they are listed, repeated and kept alive at their receivers. Nothing is
- * counted or logged. Returns how many. */
+ * (vg_engine_host_import, vg_engine_state.h), which this process never notified: the analyzer hands
+ * them to its dispatcher so that they are listed, repeated and kept alive at their receivers.
+ * Nothing is counted or logged. Returns how many. */
 size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *ud);
 
 /* What the API shows of one host. */
