@@ -44,18 +44,15 @@ int vg_ctl_config(int argc, char **argv)
     static const struct option opts[] = {{"set", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *sets[VG_CTL_MAX_SETS];
+    char *sets[VG_CTL_MAX_SETS];
     size_t n_sets = 0;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
         switch (opt) {
         case 's':
-            if (n_sets == VG_CTL_MAX_SETS) {
-                fprintf(stderr, "vigilctl config: too many --set options\n");
+            if (vg_ctl_add_set("config", sets, &n_sets, optarg) < 0)
                 return 2;
-            }
-            sets[n_sets++] = optarg;
             break;
         case 'h':
             help(stdout);
@@ -90,7 +87,7 @@ int vg_ctl_config(int argc, char **argv)
     args[n++] = (char *)file;
     for (size_t i = 0; i < n_sets; i++) {
         args[n++] = "--set";
-        args[n++] = (char *)sets[i];
+        args[n++] = sets[i];
     }
     args[n] = NULL;
     fflush(stdout);

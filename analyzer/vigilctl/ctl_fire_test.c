@@ -105,11 +105,8 @@ int vg_ctl_fire_test(int argc, char **argv)
             config = optarg;
             break;
         case 's':
-            if (n_sets == VG_CTL_MAX_SETS) {
-                fprintf(stderr, "vigilctl fire-test: too many --set options\n");
+            if (vg_ctl_add_set("fire-test", sets, &n_sets, optarg) < 0)
                 return 2;
-            }
-            sets[n_sets++] = optarg;
             break;
         case 'H':
             host = optarg;

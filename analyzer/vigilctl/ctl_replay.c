@@ -123,11 +123,8 @@ int vg_ctl_replay(int argc, char **argv)
             config = optarg;
             break;
         case 's':
-            if (n_sets == VG_CTL_MAX_SETS) {
-                fprintf(stderr, "vigilctl replay: too many --set options\n");
+            if (vg_ctl_add_set("replay", sets, &n_sets, optarg) < 0)
                 return 2;
-            }
-            sets[n_sets++] = optarg;
             break;
         case 'H':
             host = optarg;

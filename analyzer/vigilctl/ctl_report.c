@@ -526,11 +526,8 @@ int vg_ctl_report(int argc, char **argv)
             config = optarg;
             break;
         case 's':
-            if (n_sets == VG_CTL_MAX_SETS) {
-                fprintf(stderr, "vigilctl report: too many --set options\n");
+            if (vg_ctl_add_set("report", sets, &n_sets, optarg) < 0)
                 return 2;
-            }
-            sets[n_sets++] = optarg;
             break;
         case 'H':
             csv_host = optarg;

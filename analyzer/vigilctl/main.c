@@ -50,6 +50,16 @@ void vg_ctl_usage(FILE *f, const char *name)
             fprintf(f, "Usage: vigilctl %s %s\n%s\n", c->name, c->args, c->summary);
 }
 
+int vg_ctl_add_set(const char *cmd, char **sets, size_t *n, char *arg)
+{
+    if (*n == VG_CTL_MAX_SETS) {
+        fprintf(stderr, "vigilctl %s: too many --set options\n", cmd);
+        return -1;
+    }
+    sets[(*n)++] = arg;
+    return 0;
+}
+
 int vg_ctl_version(int argc, char **argv)
 {
     (void)argc;

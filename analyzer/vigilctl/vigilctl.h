@@ -22,6 +22,10 @@ extern const struct vg_ctl_cmd vg_ctl_cmds[];
 /* Prints "vigilctl NAME ARGS: SUMMARY" style usage of one command to f. */
 void vg_ctl_usage(FILE *f, const char *name);
 
+/* Appends a -s KEY=VALUE argument to sets[0..*n) (at most VG_CTL_MAX_SETS); beyond that says
+ * "vigilctl CMD: too many --set options" on stderr and returns -1, for a usage error. */
+int vg_ctl_add_set(const char *cmd, char **sets, size_t *n, char *arg);
+
 /* Subcommands (one file each). */
 int vg_ctl_version(int argc, char **argv);
 int vg_ctl_eval(int argc, char **argv);
