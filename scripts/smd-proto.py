@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""Try a model form on SMD in a minute, without touching the C model.
+
+A numpy re-implementation of vg_mv's forecaster as `vigilctl eval smd` trains it (`epochs` passes
+over a machine's train half, then the test half learned online; a tick whose own score is above
+the gate is not learned), with switches for forms vg_mv does not have. Its inputs are the
+normalised values a real run wrote with `--save-residuals`, so the normaliser is vg_mv's own. It
+writes a residuals folder of the same format, which the real host score (vg_hscore, SPOT, the
+burst gate) then ranks:
+
+    vigilctl eval smd --save-residuals /tmp/r1 DATA        # once: vg_mv's normalised values
+    scripts/smd-proto.py train /tmp/r1 /tmp/p1 --seed 1 [--form ci --window 64 ...]
+    vigilctl eval smd --from-residuals /tmp/p1 DATA
+
+Where it differs from vg_mv: every pass sees the normalised values of the saved (last) pass, where
+vg_mv's first pass sees its normaliser still settling; the gate's running residual scale starts
+from the first residual rather than the group's prior.
+
+`mean DST SRC...` averages the residuals of several folders (an ensemble). Research only: the
+build and the tests do not use it; it needs python3-numpy. docs/evaluation.md gives what it
+measured. Its random initialisation is numpy's, so its figures are compared with its own
+baseline over several seeds, not with the C model's to the digit.
+"""
+import argparse
+import os
+import struct
+from multiprocessing import Pool
+
+# One thread per process: the matrices are tiny, and a pool runs one machine per core.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+try:
+    import numpy as np
+except ImportError:
+    raise SystemExit("smd-proto.py needs numpy: apt-get install python3-numpy")
+
+MAGIC = b"VGRESID1"
+
+
+def load(path):
+    """Header bytes, metric count, train and test rows, array (rows, 2, m): residual, z."""
+    with open(path, "rb") as f:
+        head = f.read(32)
+        if head[:8] != MAGIC:
+            raise SystemExit(f"{path}: not a residuals file (write it with --save-residuals)")
+        m = struct.unpack("<I", head[8:12])[0]
+        nr, nt = struct.unpack("<QQ", head[16:32])
+        a = np.fromfile(f, dtype=np.float32).reshape(nr + nt, 2, m)
+    return head, m, nr, nt, a
+
+
+def save(path, head, a):
+    with open(path, "wb") as f:
+        f.write(head)
+        a.astype(np.float32).tofile(f)
+
+
+def leaky(x):
+    return np.where(x > 0, x, np.float32(0.01) * x)
+
+
+class MLP:
+    """Leaky-ReLU MLP on a batch of rows, Adam; He-uniform init, the output layer 10x smaller
+    (as vg_mv's init_weights)."""
+
+    def __init__(self, dims, seed, lr):
+        rng = np.random.default_rng(seed)
+        self.w, self.b = [], []
+        for i in range(len(dims) - 1):
+            a = np.sqrt(6.0 / dims[i]) * (0.1 if i == len(dims) - 2 else 1.0)
+            self.w.append((rng.uniform(-1, 1, (dims[i], dims[i + 1])) * a).astype(np.float32))
+            self.b.append(np.zeros(dims[i + 1], np.float32))
+        self.params = [p for pair in zip(self.w, self.b) for p in pair]
+        self.mom = [np.zeros_like(p) for p in self.params]
+        self.vel = [np.zeros_like(p) for p in self.params]
+        self.t, self.lr = 0, lr
+
+    def forward(self, x):
+        acts = [x]
+        for i, (w, b) in enumerate(zip(self.w, self.b)):
+            x = x @ w + b
+            if i < len(self.w) - 1:
+                x = leaky(x)
+            acts.append(x)
+        return acts
+
+    def backward(self, acts, dout):
+        grads, dh = [], dout.astype(np.float32)
+        for i in range(len(self.w) - 1, -1, -1):
+            grads = [acts[i].T @ dh, dh.sum(0)] + grads
+            if i > 0:
+                dh = (dh @ self.w[i].T) * np.where(acts[i] > 0, 1.0, 0.01).astype(np.float32)
+        self.t += 1
+        b1, b2, eps = 0.9, 0.999, 1e-6
+        bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
+        for p, g, mo, ve in zip(self.params, grads, self.mom, self.vel):
+            mo *= b1
+            mo += (1 - b1) * g
+            ve *= b2
+            ve += (1 - b2) * g * g
+            p -= self.lr * (mo / bc1) / (np.sqrt(ve / bc2) + eps)
+
+
+class Forecaster:
+    """form joint: vg_mv's (the window of all m metrics -> the next tick of each, horizon H ticks
+    ahead when H > 1, scored on the first); form ci: one shared MLP per metric (that metric's own
+    window and a one-hot of its column -> its next value). loss cauchy: the joint model learns
+    (delta^2 / 2) log(1 + (e / delta)^2) rather than Huber. hetero: the joint model also
+    predicts a log scale per metric, loss Huber((y - mu) / sigma) + log sigma."""
+
+    def __init__(self, m, o):
+        self.m, self.o = m, o
+        W, hid = o.window, [int(v) for v in o.hidden.split(",")]
+        if o.form == "ci":
+            self.eye = np.eye(m, dtype=np.float32)
+            dims = [W + m] + hid + [1]
+        else:
+            dims = [W * m] + hid + [m * (2 if o.hetero != "none" else o.horizon)]
+        self.net = MLP(dims, o.seed, o.lr)
+
+    def rows(self, win):
+        if self.o.form == "ci":
+            return np.concatenate([win.T, self.eye], axis=1)
+        return win.reshape(1, -1)
+
+    def predict(self, acts):
+        """mu (m), sigma (m) or None."""
+        out, m = acts[-1], self.m
+        if self.o.form == "ci":
+            return out[:, 0], None
+        if self.o.hetero != "none":
+            return out[0, :m], np.exp(np.clip(out[0, m:], -4, 4))
+        return out[0, :m], None
+
+    def learn(self, acts, y):
+        out, m, d = acts[-1], self.m, self.o.delta
+        if self.o.form == "ci":
+            dout = np.clip(out[:, 0] - y, -d, d)[:, None] / m
+        elif self.o.hetero != "none":
+            ls = out[0, m:]
+            sig = np.exp(np.clip(ls, -4, 4))
+            u = (out[0, :m] - y) / sig
+            g = np.clip(u, -d, d)
+            dls = np.where(np.abs(ls) < 4, 1.0 - g * u, 0.0)
+            dout = np.concatenate([g / sig, dls])[None, :] / (2 * m)
+        elif self.o.loss == "cauchy":
+            # Redescending: the gradient falls back towards 0 beyond delta, so a large error
+            # teaches the model less than a moderate one.
+            e = out[0] - y
+            dout = (e / (1 + (e / d) ** 2))[None, :] / y.size
+        else:
+            dout = np.clip(out[0] - y, -d, d)[None, :] / y.size
+        self.net.backward(acts, dout)
+
+
+def train_machine(job):
+    src, dst, name, o = job
+    head, m, nr, nt, a = load(f"{src}/{name}.resid")
+    z = a[:, 1, :].copy()
+    f = Forecaster(m, o)
+    W, H = o.window, o.horizon
+    out = a.copy()
+    r = np.zeros(m, np.float32)  # vg_k's running residual scale, for the gate
+    win = np.zeros((W, m), np.float32)
+    hist = []  # (window, target, score) of the last H ticks, for horizon > 1
+    age = 0
+    ticks = [(e, i) for e in range(o.epochs) for i in range(nr)]
+    ticks += [(o.epochs, nr + i) for i in range(nt)]
+    for e, i in ticks:
+        y = z[i]
+        acts = f.net.forward(f.rows(win))
+        mu, sig = f.predict(acts)
+        res = y - mu
+        ares = np.abs(res)
+        age += 1
+        ar = max(0.01, 1.0 / (age + 4))
+        score = np.sort(ares / (r + 0.05))[-3:].mean()
+        r += ar * ((np.minimum(ares, 4 * r) if age > 1 else ares) - r)
+        if e >= o.epochs - 1:
+            if sig is not None and o.hetero == "scaled":
+                res = res / sig
+            elif sig is not None and o.hetero == "floor1":
+                res = res / np.maximum(sig, 1.0)
+            out[i, 0, :] = res
+        if H == 1:
+            if age > W + 1 and score <= o.gate:
+                f.learn(acts, y)
+        else:
+            # Learn the window of H ticks ago against the H ticks since: still causal.
+            hist = (hist + [(win.copy(), y.copy(), score)])[-H:]
+            if len(hist) == H and age > W + H and max(q[2] for q in hist) <= o.gate:
+                f.learn(f.net.forward(f.rows(hist[0][0])), np.concatenate([q[1] for q in hist]))
+        win[:-1] = win[1:]
+        win[-1] = np.arcsinh(y) if o.inputs == "asinh" else np.clip(y, -10, 10)
+    save(f"{dst}/{name}.resid", head, out)
+    return name
+
+
+def machines(src):
+    return sorted(n[:-6] for n in os.listdir(src) if n.endswith(".resid"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train a forecaster on SRC's normalised values, write DST")
+    t.add_argument("src")
+    t.add_argument("dst")
+    t.add_argument("--form", choices=["joint", "ci"], default="joint")
+    t.add_argument("--hetero", choices=["none", "scaled", "unscaled", "floor1"], default="none")
+    t.add_argument("--inputs", choices=["clip", "asinh"], default="clip")
+    t.add_argument("--horizon", type=int, default=1)
+    t.add_argument("--window", type=int, default=8)
+    t.add_argument("--hidden", default="64,32")
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--epochs", type=int, default=2)
+    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--loss", choices=["huber", "cauchy"], default="huber")
+    t.add_argument("--delta", type=float, default=3.0)
+    t.add_argument("--gate", type=float, default=6.0)
+    t.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    mn = sub.add_parser("mean", help="average the residuals of SRC folders into DST")
+    mn.add_argument("dst")
+    mn.add_argument("src", nargs="+")
+    o = ap.parse_args()
+    for src in o.src if o.cmd == "mean" else [o.src]:
+        if not os.path.isdir(src) or not machines(src):
+            ap.error(f"{src}: no *.resid files (write them with vigilctl eval smd --save-residuals)")
+    os.makedirs(o.dst, exist_ok=True)
+    if o.cmd == "mean":
+        for name in machines(o.src[0]):
+            got = [load(f"{s}/{name}.resid") for s in o.src]
+            a = got[0][4].copy()
+            a[:, 0, :] = np.mean([g[4][:, 0, :] for g in got], axis=0)
+            save(f"{o.dst}/{name}.resid", got[0][0], a)
+        return
+    if o.form == "ci" and (o.hetero != "none" or o.horizon != 1 or o.loss != "huber"):
+        ap.error("--form ci takes none of --hetero, --horizon and --loss")
+    if o.hetero != "none" and o.loss != "huber":
+        ap.error("--hetero and --loss do not combine")
+    if o.hetero != "none" and o.horizon != 1:
+        ap.error("--hetero and --horizon do not combine")
+    with Pool(o.jobs) as p:
+        for name in p.imap_unordered(train_machine, [(o.src, o.dst, n, o) for n in machines(o.src)]):
+            print(f"{name}: written", flush=True)
+
+
+if __name__ == "__main__":
+    main()
