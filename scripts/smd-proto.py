@@ -114,13 +114,13 @@ class Forecaster:
             self.eye = np.eye(m, dtype=np.float32)
             dims = [W + m] + hid + [1]
         else:
-            dims = [W * m] + hid + [m * (2 if o.hetero != "none" else o.horizon)]
+            dims = [(W + len(o.ctx)) * m] + hid + [m * (2 if o.hetero != "none" else o.horizon)]
         self.net = MLP(dims, o.seed, o.lr)
 
-    def rows(self, win):
+    def rows(self, win, ctx):
         if self.o.form == "ci":
             return np.concatenate([win.T, self.eye], axis=1)
-        return win.reshape(1, -1)
+        return np.concatenate([win.reshape(-1), ctx.reshape(-1)])[None, :]
 
     def predict(self, acts):
         """mu (m), sigma (m) or None."""
@@ -163,11 +163,14 @@ def train_machine(job):
     win = np.zeros((W, m), np.float32)
     hist = []  # (window, target, score) of the last H ticks, for horizon > 1
     age = 0
+    # Slow context: exponential averages of the window's newest tick, one per --ctx length.
+    rates = np.array([1.0 / n for n in o.ctx], np.float32)[:, None]
+    ctx = np.zeros((len(o.ctx), m), np.float32)
     ticks = [(e, i) for e in range(o.epochs) for i in range(nr)]
     ticks += [(o.epochs, nr + i) for i in range(nt)]
     for e, i in ticks:
         y = z[i]
-        acts = f.net.forward(f.rows(win))
+        acts = f.net.forward(f.rows(win, ctx))
         mu, sig = f.predict(acts)
         res = y - mu
         ares = np.abs(res)
@@ -188,9 +191,11 @@ def train_machine(job):
             # Learn the window of H ticks ago against the H ticks since: still causal.
             hist = (hist + [(win.copy(), y.copy(), score)])[-H:]
             if len(hist) == H and age > W + H and max(q[2] for q in hist) <= o.gate:
-                f.learn(f.net.forward(f.rows(hist[0][0])), np.concatenate([q[1] for q in hist]))
+                f.learn(f.net.forward(f.rows(hist[0][0], ctx)), np.concatenate([q[1] for q in hist]))
         win[:-1] = win[1:]
         win[-1] = np.arcsinh(y) if o.inputs == "asinh" else np.clip(y, -10, 10)
+        if o.ctx_gate <= 0 or age <= W + 1 or score <= o.ctx_gate:
+            ctx += rates * (win[-1] - ctx)
     save(f"{dst}/{name}.resid", head, out)
     return name
 
@@ -210,6 +215,10 @@ def main():
     t.add_argument("--inputs", choices=["clip", "asinh"], default="clip")
     t.add_argument("--horizon", type=int, default=1)
     t.add_argument("--window", type=int, default=8)
+    t.add_argument("--ctx", default="", help="joint form: also feed exponential averages of the "
+                   "inputs over these lengths in ticks, e.g. 16,64,256")
+    t.add_argument("--ctx-gate", type=float, default=0, help="update those averages only on "
+                   "ticks whose score is at most this (0: every tick)")
     t.add_argument("--hidden", default="64,32")
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--epochs", type=int, default=2)
@@ -233,8 +242,14 @@ def main():
             a[:, 0, :] = np.mean([g[4][:, 0, :] for g in got], axis=0)
             save(f"{o.dst}/{name}.resid", got[0][0], a)
         return
-    if o.form == "ci" and (o.hetero != "none" or o.horizon != 1 or o.loss != "huber"):
-        ap.error("--form ci takes none of --hetero, --horizon and --loss")
+    try:
+        o.ctx = [float(v) for v in o.ctx.split(",")] if o.ctx else []
+    except ValueError:
+        ap.error(f"--ctx {o.ctx}: not a comma-separated list of lengths")
+    if any(not n >= 1 for n in o.ctx):
+        ap.error("--ctx: every length must be at least 1 tick")
+    if o.form == "ci" and (o.hetero != "none" or o.horizon != 1 or o.loss != "huber" or o.ctx):
+        ap.error("--form ci takes none of --hetero, --horizon, --loss and --ctx")
     if o.hetero != "none" and o.loss != "huber":
         ap.error("--hetero and --loss do not combine")
     if o.hetero != "none" and o.horizon != 1:
