@@ -161,7 +161,7 @@ def train_machine(job):
     out = a.copy()
     r = np.zeros(m, np.float32)  # vg_k's running residual scale, for the gate
     win = np.zeros((W, m), np.float32)
-    hist = []  # (window, target, score) of the last H ticks, for horizon > 1
+    hist = []  # (window, context, target, score) of the last H ticks, for horizon > 1
     age = 0
     # Slow context: exponential averages of the window's newest tick, one per --ctx length.
     rates = np.array([1.0 / n for n in o.ctx], np.float32)[:, None]
@@ -189,9 +189,10 @@ def train_machine(job):
                 f.learn(acts, y)
         else:
             # Learn the window of H ticks ago against the H ticks since: still causal.
-            hist = (hist + [(win.copy(), y.copy(), score)])[-H:]
-            if len(hist) == H and age > W + H and max(q[2] for q in hist) <= o.gate:
-                f.learn(f.net.forward(f.rows(hist[0][0], ctx)), np.concatenate([q[1] for q in hist]))
+            hist = (hist + [(win.copy(), ctx.copy(), y.copy(), score)])[-H:]
+            if len(hist) == H and age > W + H and max(q[3] for q in hist) <= o.gate:
+                x = f.rows(hist[0][0], hist[0][1])
+                f.learn(f.net.forward(x), np.concatenate([q[2] for q in hist]))
         win[:-1] = win[1:]
         win[-1] = np.arcsinh(y) if o.inputs == "asinh" else np.clip(y, -10, 10)
         if o.ctx_gate <= 0 or age <= W + 1 or score <= o.ctx_gate:
