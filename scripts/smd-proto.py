@@ -73,10 +73,15 @@ class MLP:
         self.mom = [np.zeros_like(p) for p in self.params]
         self.vel = [np.zeros_like(p) for p in self.params]
         self.t, self.lr = 0, lr
+        # Polyak averaging (--ema): shadow weights that follow the live ones at rate 1 - ema.
+        self.ema = 0.0
+        self.sw = [w.copy() for w in self.w]
+        self.sb = [b.copy() for b in self.b]
 
-    def forward(self, x):
+    def forward(self, x, shadow=False):
         acts = [x]
-        for i, (w, b) in enumerate(zip(self.w, self.b)):
+        ws, bs = (self.sw, self.sb) if shadow else (self.w, self.b)
+        for i, (w, b) in enumerate(zip(ws, bs)):
             x = x @ w + b
             if i < len(self.w) - 1:
                 x = leaky(x)
@@ -98,6 +103,10 @@ class MLP:
             ve *= b2
             ve += (1 - b2) * g * g
             p -= self.lr * (mo / bc1) / (np.sqrt(ve / bc2) + eps)
+        if self.ema:
+            for sp, p in zip(self.sw + self.sb, self.w + self.b):
+                sp *= self.ema
+                sp += (1 - self.ema) * p
 
 
 class Forecaster:
@@ -116,6 +125,7 @@ class Forecaster:
         else:
             dims = [(W + len(o.ctx)) * m] + hid + [m * (2 if o.hetero != "none" else o.horizon)]
         self.net = MLP(dims, o.seed, o.lr)
+        self.net.ema = o.ema
 
     def rows(self, win, ctx):
         if self.o.form == "ci":
@@ -156,6 +166,17 @@ def train_machine(job):
     src, dst, name, o = job
     head, m, nr, nt, a = load(f"{src}/{name}.resid")
     z = a[:, 1, :].copy()
+    g = None
+    if o.copula != "off":
+        raw = np.concatenate([np.loadtxt(f"{o.data}/{part}/{name}.txt", delimiter=",", ndmin=2)
+                              for part in ("train", "test")])
+        if raw.shape != z.shape:
+            raise SystemExit(f"{o.data}: {name} has {raw.shape} rows x metrics, {src} has "
+                             f"{z.shape}: not the data set the residuals were written from")
+        g = copula(raw, nr).astype(np.float32)
+        if o.copula == "all":
+            z = g
+            a[:, 1, :] = g  # the host score's state term then reads these too
     f = Forecaster(m, o)
     W, H = o.window, o.horizon
     out = a.copy()
@@ -163,6 +184,7 @@ def train_machine(job):
     win = np.zeros((W, m), np.float32)
     hist = []  # (window, context, target, score) of the last H ticks, for horizon > 1
     age = 0
+    bias = np.zeros(m, np.float32)  # --bias: each metric's running forecast error
     # Slow context: exponential averages of the window's newest tick, one per --ctx length.
     rates = np.array([1.0 / n for n in o.ctx], np.float32)[:, None]
     ctx = np.zeros((len(o.ctx), m), np.float32)
@@ -171,13 +193,23 @@ def train_machine(job):
     for e, i in ticks:
         y = z[i]
         acts = f.net.forward(f.rows(win, ctx))
-        mu, sig = f.predict(acts)
+        if o.ema:
+            mu, sig = f.predict(f.net.forward(f.rows(win, ctx), shadow=True))
+        else:
+            mu, sig = f.predict(acts)
         res = y - mu
         ares = np.abs(res)
         age += 1
         ar = max(0.01, 1.0 / (age + 4))
         score = np.sort(ares / (r + 0.05))[-3:].mean()
         r += ar * ((np.minimum(ares, 4 * r) if age > 1 else ares) - r)
+        if o.bias:
+            # Subtract the forecast's recent bias; learn it only on ticks that score low, so an
+            # incident is not absorbed.
+            res_raw = res
+            res = res - bias
+            if age > W + 1 and score <= o.bias_gate:
+                bias += o.bias * (res_raw - bias)
         if e >= o.epochs - 1:
             if sig is not None and o.hetero == "scaled":
                 res = res / sig
@@ -195,10 +227,34 @@ def train_machine(job):
                 f.learn(f.net.forward(x), np.concatenate([q[2] for q in hist]))
         win[:-1] = win[1:]
         win[-1] = np.arcsinh(y) if o.inputs == "asinh" else np.clip(y, -10, 10)
+        if o.copula == "inputs":
+            win[-1] = np.clip(g[i], -10, 10)
         if o.ctx_gate <= 0 or age <= W + 1 or score <= o.ctx_gate:
             ctx += rates * (win[-1] - ctx)
     save(f"{dst}/{name}.resid", head, out)
     return name
+
+
+def copula(raw, nr, floor=0.01):
+    """Each metric through its train rows' empirical distribution onto a standard normal: the
+    inverse normal CDF of the value's mid-rank (ties share one). Beyond the train range, linear
+    at the slope of the central part (median to the 0.01 / 0.99 quantile spans 2.33 units),
+    at least 1 / floor units per raw unit, so a value never seen in training still counts."""
+    from statistics import NormalDist
+    inv = np.vectorize(NormalDist().inv_cdf)
+    out = np.empty_like(raw)
+    for j in range(raw.shape[1]):
+        t = raw[:nr, j]
+        vals, cnt = np.unique(t, return_counts=True)
+        g = inv(np.clip((np.cumsum(cnt) - cnt / 2.0) / len(t), 1e-9, 1 - 1e-9))
+        q01, q50, q99 = np.quantile(t, [0.01, 0.5, 0.99])
+        x = raw[:, j]
+        y = np.interp(x, vals, g)
+        hi, lo = x > vals[-1], x < vals[0]
+        y[hi] = g[-1] + (x[hi] - vals[-1]) / max((q99 - q50) / 2.326, floor)
+        y[lo] = g[0] - (vals[0] - x[lo]) / max((q50 - q01) / 2.326, floor)
+        out[:, j] = y
+    return out
 
 
 def machines(src):
@@ -220,6 +276,18 @@ def main():
                    "inputs over these lengths in ticks, e.g. 16,64,256")
     t.add_argument("--ctx-gate", type=float, default=0, help="update those averages only on "
                    "ticks whose score is at most this (0: every tick)")
+    t.add_argument("--copula", choices=["off", "inputs", "all"], default="off",
+                   help="map each raw metric through its train rows' ranks onto a normal: as the "
+                   "forecaster's inputs only, or everywhere (inputs, targets, the host score's "
+                   "values); reads the raw data from --data")
+    t.add_argument("--data", default="../shared/datasets/smd-dev",
+                   help="the SMD folder the residuals were written from (for --copula)")
+    t.add_argument("--ema", type=float, default=0.0, help="score with Polyak-averaged weights, "
+                   "shadow += (1 - EMA) (live - shadow) per step (0: the live weights)")
+    t.add_argument("--bias", type=float, default=0.0, help="subtract each metric's running "
+                   "forecast error, learned at this rate (0: off)")
+    t.add_argument("--bias-gate", type=float, default=3.0, help="learn that bias only on ticks "
+                   "whose score is at most this")
     t.add_argument("--hidden", default="64,32")
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--epochs", type=int, default=2)
@@ -249,6 +317,12 @@ def main():
         ap.error(f"--ctx {o.ctx}: not a comma-separated list of lengths")
     if any(not n >= 1 for n in o.ctx):
         ap.error("--ctx: every length must be at least 1 tick")
+    if not 0 <= o.ema < 1:
+        ap.error(f"--ema {o.ema}: must be in [0, 1)")
+    if not 0 <= o.bias <= 1:
+        ap.error(f"--bias {o.bias}: must be in [0, 1]")
+    if o.copula != "off" and not all(os.path.isdir(f"{o.data}/{p}") for p in ("train", "test")):
+        ap.error(f"--data {o.data}: no train/ and test/ folders there (the SMD data set)")
     if o.form == "ci" and (o.hetero != "none" or o.horizon != 1 or o.loss != "huber" or o.ctx):
         ap.error("--form ci takes none of --hetero, --horizon, --loss and --ctx")
     if o.hetero != "none" and o.loss != "huber":
