@@ -44,7 +44,7 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
+    __uint(max_entries, 2); /* by epoch % 2 */
     __type(key, __u32);
     __type(value, struct runqlat_max);
 } max_slot SEC(".maps");
@@ -118,9 +118,10 @@ int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task
     if (h)
         vg_hist_add(h, delta);
 
-    struct runqlat_max *m = bpf_map_lookup_elem(&max_slot, &zero);
+    __u64 e = epoch;
+    __u32 half = (__u32)(e & 1);
+    struct runqlat_max *m = bpf_map_lookup_elem(&max_slot, &half);
     if (m) {
-        __u64 e = epoch;
         if (m->epoch != e) {
             m->epoch = e;
             m->max_ns = delta;

@@ -118,9 +118,9 @@ fail:
 /* The longest wait of tick `epoch`, over CPUs; 0 when no CPU recorded one. */
 static int read_max(struct runqlat_state *st, __u64 epoch, __u64 *max_ns, char *err, size_t errlen)
 {
-    __u32 zero = 0;
+    __u32 half = (__u32)(epoch & 1);
     *max_ns = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.max_slot), &zero, st->scratch) != 0)
+    if (bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.max_slot), &half, st->scratch) != 0)
         return vg_err(err, errlen, -errno, NAME ": reading max_slot: %s", strerror(errno));
     const struct runqlat_max *m = (const struct runqlat_max *)st->scratch;
     for (int c = 0; c < vg_bpf_ncpus(); c++)

@@ -15,8 +15,11 @@ struct runqlat_slot {
     __u64 ts;
 };
 
-/* The longest wait a CPU saw during tick `epoch`. User space bumps the epoch each tick and reads
- * the slots still tagged with the previous one, so no one ever has to reset them. */
+/* The longest wait a CPU saw during tick `epoch`, in entry epoch % 2 of the map. User space bumps
+ * the epoch each tick, then reads the entry of the tick just ended: a wait that ends meanwhile
+ * writes the other entry, so it cannot overwrite the maximum being read (with one entry it did
+ * on a contended CPU, and a tick reported a p99 but no max_us). Entries still tagged with an
+ * older epoch are ignored, so no one ever has to reset them. */
 struct runqlat_max {
     __u64 epoch;
     __u64 max_ns;
