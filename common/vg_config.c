@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "vg_util.h"
+#include "vg_yamlmark.h"
 
 #define FIELD(cfg, k) ((char *)(cfg) + (k)->offset)
 
@@ -154,18 +155,26 @@ static int check_bounds(const struct vg_cfg_key *k, double v, char *err, size_t 
     return 0;
 }
 
-/* Sets a non-map key from its text form. NULL text clears a string. */
+/* Sets a non-map key from its text form. NULL text (a key written with no value) clears a string
+ * that is unset by default; one with a default must be given a value, since the daemons rely on
+ * it being set (an empty value is written ""). */
 static int set_value(const struct vg_cfg_key *k, void *cfg, const char *text, char *err,
                      size_t errlen)
 {
     void *f = FIELD(cfg, k);
     if (!text) {
+        if (k->type == VG_CFG_STRING && k->def)
+            return vg_err(err, errlen, -EINVAL,
+                          "%s has no value: write one, \"\" for an empty one, or leave the key out "
+                          "for its default '%s'",
+                          k->name, k->def);
         if (k->type == VG_CFG_STRING) {
             free(*(char **)f);
             *(char **)f = NULL;
             return 0;
         }
-        return vg_err(err, errlen, -EINVAL, "%s needs a %s value", k->name, type_name(k->type));
+        return vg_err(err, errlen, -EINVAL, "%s needs %s %s value", k->name,
+                      k->type == VG_CFG_INT ? "an" : "a", type_name(k->type));
     }
     switch (k->type) {
     case VG_CFG_STRING: {
@@ -309,6 +318,8 @@ struct walk {
     const struct vg_config_table *t;
     void *cfg;
     const char *origin;
+    const char *buf; /* the parser's input, to place a reader error */
+    size_t len;
     yaml_parser_t parser;
     char *err;
     size_t errlen;
@@ -333,8 +344,11 @@ static int walk_err(struct walk *w, const yaml_mark_t *m, int rc, const char *fm
 static int next_event(struct walk *w, yaml_event_t *ev)
 {
     if (!yaml_parser_parse(&w->parser, ev)) {
-        const yaml_mark_t *m = &w->parser.problem_mark;
-        return walk_err(w, m, -EINVAL, "YAML syntax error: %s%s%s",
+        yaml_mark_t at = {0};
+        vg_yaml_error_at(&w->parser, w->buf, w->len, &at.line, &at.column);
+        at.line--; /* walk_err counts from 0, as libyaml's marks do */
+        at.column--;
+        return walk_err(w, &at, -EINVAL, "YAML syntax error: %s%s%s",
                         w->parser.problem ? w->parser.problem : "unknown problem",
                         w->parser.context ? " " : "", w->parser.context ? w->parser.context : "");
     }
@@ -453,8 +467,8 @@ static int walk_mapping(struct walk *w, const char *prefix)
                 rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be a map of NAME: value", name);
         } else if (k) {
             if (vev.type != YAML_SCALAR_EVENT) {
-                rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be a %s, not a %s", name,
-                              type_name(k->type),
+                rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be %s %s, not a %s", name,
+                              k->type == VG_CFG_INT ? "an" : "a", type_name(k->type),
                               vev.type == YAML_MAPPING_START_EVENT ? "map" : "list");
             } else if (!(rc = mark_seen(w, name, &kmark))) {
                 char msg[VG_ERRLEN];
@@ -484,7 +498,8 @@ static int walk_mapping(struct walk *w, const char *prefix)
 int vg_config_load_buffer(const struct vg_config_table *t, void *cfg, const char *origin,
                           const char *buf, size_t len, char *err, size_t errlen)
 {
-    struct walk w = {.t = t, .cfg = cfg, .origin = origin, .err = err, .errlen = errlen};
+    struct walk w = {
+        .t = t, .cfg = cfg, .origin = origin, .buf = buf, .len = len, .err = err, .errlen = errlen};
     if (!yaml_parser_initialize(&w.parser))
         return -ENOMEM;
     yaml_parser_set_input_string(&w.parser, (const unsigned char *)buf, len);

@@ -7,6 +7,7 @@
 
 #include "vg_strmap.h"
 #include "vg_util.h"
+#include "vg_yamlmark.h"
 
 /* Rule files need four levels; the limit only keeps hostile input off the stack. */
 #define MAX_DEPTH 64
@@ -23,6 +24,8 @@ struct vg_rule_yaml_doc {
 struct builder {
     struct vg_rule_yaml_doc *d;
     const char *origin;
+    const char *buf; /* the parser's input, to place a reader error */
+    size_t len;
     yaml_parser_t parser;
     /* anchor name -> malloc'd slot holding the node; a slot, because a later anchor of the same
      * name replaces the node and vg_strmap has no replace */
@@ -43,10 +46,10 @@ static int next_event(struct builder *b, yaml_event_t *ev)
         return 0;
     if (b->parser.error == YAML_MEMORY_ERROR)
         return -ENOMEM;
-    const yaml_mark_t *m = &b->parser.problem_mark;
+    size_t line, col;
+    vg_yaml_error_at(&b->parser, b->buf, b->len, &line, &col);
     return vg_err(b->err, b->errlen, -EINVAL, "%s:%zu:%zu: YAML syntax error: %s%s%s", b->origin,
-                  m->line + 1, m->column + 1,
-                  b->parser.problem ? b->parser.problem : "unknown problem",
+                  line, col, b->parser.problem ? b->parser.problem : "unknown problem",
                   b->parser.context ? " " : "", b->parser.context ? b->parser.context : "");
 }
 
@@ -226,7 +229,8 @@ int vg_rule_yaml_parse(const char *origin, const char *buf, size_t len,
         return -ENOMEM;
     d->buf = buf;
     d->len = len;
-    struct builder b = {.d = d, .origin = origin, .err = err, .errlen = errlen};
+    struct builder b = {
+        .d = d, .origin = origin, .buf = buf, .len = len, .err = err, .errlen = errlen};
     vg_strmap_init(&b.anchors);
     if (!yaml_parser_initialize(&b.parser)) {
         free(d);

@@ -117,8 +117,31 @@ static void out_of_range_and_mistyped_values_name_the_key(void **state)
     assert_string_equal(err, "t.yaml:1:8: ratio: 'nan' is not a finite number");
     vg_config_free(&table, &c);
     assert_int_equal(load(&c, "count:\n  - 1\n", err), -EINVAL);
-    assert_string_equal(err, "t.yaml:2:3: count must be a integer, not a list");
+    assert_string_equal(err, "t.yaml:2:3: count must be an integer, not a list");
     vg_config_free(&table, &c);
+}
+
+/* A key written with no value: the daemons rely on a string with a default being set, so it is
+ * refused where it is; one unset by default is cleared. */
+static void key_without_value_is_refused_unless_unset_by_default(void **state)
+{
+    struct cfg c;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(load(&c, "name:\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:6: name has no value: write one, \"\" for an empty one, or "
+                             "leave the key out for its default 'vigil'");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "count: ~\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:8: count needs an integer value");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "webhook:\n  url: https://a.example\nwebhook:\n  url:\n", err),
+                     -EINVAL); /* set twice: still refused as such */
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "webhook:\n  url:\nname: \"\"\n", err), 0);
+    assert_null(c.hook_url);
+    assert_string_equal(c.name, "");
+    vg_config_free(&table, &c);
+    (void)state;
 }
 
 static void duplicate_key_and_yaml_syntax_errors_are_reported(void **state)
@@ -130,6 +153,10 @@ static void duplicate_key_and_yaml_syntax_errors_are_reported(void **state)
     vg_config_free(&table, &c);
     assert_int_equal(load(&c, "name: a\n\tcount: 2\n", err), -EINVAL);
     assert_non_null(strstr(err, "t.yaml:2:1: YAML syntax error: found a tab character"));
+    vg_config_free(&table, &c);
+    /* libyaml gives bytes that are not UTF-8 as an offset: placed where they are, not at 1:1 */
+    assert_int_equal(load(&c, "count: 2\nname: \"d\xc3\xa9j\xc3\xa0\" \xff\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:2:14: YAML syntax error: invalid leading UTF-8 octet");
     vg_config_free(&table, &c);
     assert_int_equal(load(&c, "- a\n- b\n", err), -EINVAL);
     assert_string_equal(err, "t.yaml:1:1: the config must be a map of key: value");
@@ -192,6 +219,7 @@ int main(void)
         cmocka_unit_test(yaml_values_nested_sections_and_maps_are_read),
         cmocka_unit_test(unknown_key_is_rejected_with_position_and_suggestion),
         cmocka_unit_test(out_of_range_and_mistyped_values_name_the_key),
+        cmocka_unit_test(key_without_value_is_refused_unless_unset_by_default),
         cmocka_unit_test(duplicate_key_and_yaml_syntax_errors_are_reported),
         cmocka_unit_test(set_args_and_environment_override_the_file),
         cmocka_unit_test(missing_file_error_names_the_path),

@@ -17,6 +17,7 @@ vg_add_fuzzer(fuzz_rules
         ${VG_RULES_DIR}/vg_tmpl.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_strmap.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_config.c
+        ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_yamlmark.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_util.c
     LIBS PkgConfig::YAML m)
 target_include_directories(fuzz_rules PRIVATE ${VG_RULES_DIR}
