@@ -90,13 +90,17 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
         vg_rule_set_free(set);
         set = NULL;
     }
-    if (!rc && a->decisions && (rc = vg_decisions_set_policies(a->decisions, set)) < 0)
+    /* The policies are prepared first and committed last, so that nothing has changed when
+     * either step fails. */
+    struct vg_decisions_plan *plan = NULL;
+    if (!rc && a->decisions && (rc = vg_decisions_prepare(a->decisions, set, &plan)) < 0)
         snprintf(buf, RULE_ERRLEN, "out of memory applying the scaling policies");
     if (!rc && (rc = vg_engine_set_rules(a->engine, set, analyzer_on_event, a)) < 0) {
         snprintf(buf, RULE_ERRLEN, "out of memory applying the rules");
-        if (a->decisions)
-            vg_decisions_set_policies(a->decisions, a->rules);
+        vg_decisions_plan_free(plan);
     }
+    if (!rc && plan)
+        vg_decisions_commit(a->decisions, plan);
     if (rc) {
         vg_rule_set_free(set);
         a->reload_failures++;

@@ -226,44 +226,92 @@ void vg_decisions_free(struct vg_decisions *d)
     free(d);
 }
 
-int vg_decisions_set_policies(struct vg_decisions *d, const struct vg_rule_set *set)
+static size_t find_target(const struct vg_decisions *d, const char *name)
 {
+    size_t k;
+    for (k = 0; k < d->n; k++)
+        if (strcmp(d->t[k].name, name) == 0)
+            break;
+    return k;
+}
+
+struct vg_decisions_plan {
+    struct target *t;
+    size_t n;
+};
+
+int vg_decisions_prepare(const struct vg_decisions *d, const struct vg_rule_set *set,
+                         struct vg_decisions_plan **out)
+{
+    struct vg_decisions_plan *plan = calloc(1, sizeof(*plan));
     size_t n = set ? vg_rule_set_policy_count(set) : 0;
     struct target *t = n ? calloc(n, sizeof(*t)) : NULL;
-    if (n && !t)
+    if (!plan || (n && !t)) {
+        free(plan);
+        free(t);
         return -ENOMEM;
+    }
+    /* The rule set's loader has refused two policies for one target. */
     for (size_t i = 0; i < n; i++) {
         const struct vg_rule_policy *p = vg_rule_set_policy(set, i);
         t[i].p = p;
         if (!(t[i].name = strdup(vg_rule_policy_target(p)))) {
             free_targets(t, n);
+            free(plan);
             return -ENOMEM;
         }
-        size_t k;
-        for (k = 0; k < d->n; k++)
-            if (strcmp(d->t[k].name, t[i].name) == 0)
-                break;
-        if (k < d->n) {
-            /* Same target: keep what it learnt, with the new limits applied at the next step. */
-            t[i].st = d->t[k].st;
-            d->t[k].st = NULL;
-            t[i].evaluated = d->t[k].evaluated;
-            t[i].last_eval_ms = d->t[k].last_eval_ms;
-            t[i].last = d->t[k].last;
-            t[i].changed = d->t[k].changed;
-            t[i].hosts = d->t[k].hosts;
-            continue;
-        }
+        if (find_target(d, t[i].name) < d->n)
+            continue; /* takes over the running target's state at the commit */
         if (!(t[i].st = malloc(sizeof(*t[i].st)))) {
             free_targets(t, n);
+            free(plan);
             return -ENOMEM;
         }
         vg_scale_init(t[i].st, vg_rule_policy_params(p), vg_rule_policy_initial(p));
     }
+    plan->t = t;
+    plan->n = n;
+    *out = plan;
+    return 0;
+}
+
+void vg_decisions_commit(struct vg_decisions *d, struct vg_decisions_plan *plan)
+{
+    struct target *t = plan->t;
+    for (size_t i = 0; i < plan->n; i++) {
+        size_t k = find_target(d, t[i].name);
+        if (t[i].st || k == d->n)
+            continue;
+        /* Same target: keep what it learnt, with the new limits applied at the next step. */
+        t[i].st = d->t[k].st;
+        d->t[k].st = NULL;
+        t[i].evaluated = d->t[k].evaluated;
+        t[i].last_eval_ms = d->t[k].last_eval_ms;
+        t[i].last = d->t[k].last;
+        t[i].changed = d->t[k].changed;
+        t[i].hosts = d->t[k].hosts;
+    }
     free_targets(d->t, d->n);
     d->t = t;
-    d->n = n;
-    return 0;
+    d->n = plan->n;
+    free(plan);
+}
+
+void vg_decisions_plan_free(struct vg_decisions_plan *plan)
+{
+    if (!plan)
+        return;
+    free_targets(plan->t, plan->n);
+    free(plan);
+}
+
+int vg_decisions_set_policies(struct vg_decisions *d, const struct vg_rule_set *set)
+{
+    struct vg_decisions_plan *plan;
+    int rc = vg_decisions_prepare(d, set, &plan);
+    if (rc == 0)
+        vg_decisions_commit(d, plan);
+    return rc;
 }
 
 struct agg {

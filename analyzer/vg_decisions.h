@@ -48,6 +48,15 @@ void vg_decisions_free(struct vg_decisions *d);
  * its replica count, cooldown and history. 0 or -ENOMEM (the old policies then stay). */
 int vg_decisions_set_policies(struct vg_decisions *d, const struct vg_rule_set *set);
 
+/* The same in two steps, for a reload that changes other things too: prepare allocates
+ * everything the new policies need and changes nothing (0, *out owned by the caller, or
+ * -ENOMEM); commit applies it and cannot fail (it takes plan); plan_free drops an unused one. */
+struct vg_decisions_plan;
+int vg_decisions_prepare(const struct vg_decisions *d, const struct vg_rule_set *set,
+                         struct vg_decisions_plan **out);
+void vg_decisions_commit(struct vg_decisions *d, struct vg_decisions_plan *plan);
+void vg_decisions_plan_free(struct vg_decisions_plan *plan);
+
 /* Evaluates every policy whose interval has passed since its last evaluation, at the engine's
  * latest event time. */
 void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e);
