@@ -244,6 +244,10 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
     counter(f, "vigil_alerts_handed_over_total",
             "Firing alerts dropped here because their host moved to another analyzer.",
             ds.handed_over);
+    counter(f, "vigil_notifications_sent_early_total",
+            "Firing notifications group_wait still held, sent because their host moved to another "
+            "analyzer or this one stopped (the next owner takes them as notified).",
+            ds.sent_early);
     counter(f, "vigil_alerts_taken_over_total",
             "Firing alerts that came here with their host (restart or partition move) and were "
             "notified before: listed, repeated and kept active at Alertmanager from here on.",

@@ -217,7 +217,7 @@ static void forget_host(void *ud, const char *host)
     struct analyzer *a = ud;
     vg_models_host_drop(a->models, host);
     if (a->dispatch)
-        vg_dispatch_forget_host(a->dispatch, host);
+        vg_dispatch_forget_host(a->dispatch, host, vg_now_ms());
     if (g_state)
         vg_state_topic_forget(g_state, host);
 }
@@ -755,6 +755,8 @@ int main(int argc, char **argv)
     }
     if (a.engine)
         log_stats(&a);
+    if (a.dispatch) /* before the receivers drain, so that these are delivered or kept too */
+        vg_dispatch_send_held(a.dispatch, vg_now_ms());
     for (size_t i = 0; i < a.n_receivers; i++)
         a.receivers[i].act->destroy(a.receivers[i].inst, a.cfg.drain_timeout_ms);
     vg_engine_free(a.engine);

@@ -256,11 +256,29 @@ static void on_resolved(struct vg_dispatch *d, const struct vg_notification *n, 
     d->v[at] = d->v[--d->n];
 }
 
-size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host)
+/* An alert group_wait still holds goes out now rather than never: whoever restores its host (a
+ * new owner, or this analyzer after a restart) takes it over as notified. One a silence holds
+ * stays held: the silence decides. Returns 1 when it was sent. */
+static int send_if_held(struct vg_dispatch *d, struct alert *a, int64_t now, const char *why)
+{
+    const char *ids[1];
+    if (a->notified || silenced_by(d, &a->n, now, ids, 1))
+        return 0;
+    a->notified = 1;
+    a->last_sent_ms = now;
+    d->st.sent_early++;
+    vg_info("held notification sent early", "reason=%s alertname=%s host=%s fingerprint=%s", why,
+            a->n.alertname, a->n.host, a->n.fingerprint);
+    send_one(d, a, &a->n);
+    return 1;
+}
+
+size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host, int64_t now_ms)
 {
     size_t dropped = 0;
     for (size_t i = 0; i < d->n;) {
         if (d->v[i]->n.host && strcmp(d->v[i]->n.host, host) == 0) {
+            send_if_held(d, d->v[i], now_ms, "host-handed-over");
             alert_free(d->v[i]);
             d->v[i] = d->v[--d->n];
             dropped++;
@@ -270,6 +288,14 @@ size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host)
     }
     d->st.handed_over += dropped;
     return dropped;
+}
+
+size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms)
+{
+    size_t sent = 0;
+    for (size_t i = 0; i < d->n; i++)
+        sent += (size_t)send_if_held(d, d->v[i], now_ms, "stopping");
+    return sent;
 }
 
 void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms)

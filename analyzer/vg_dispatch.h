@@ -32,6 +32,7 @@ struct vg_dispatch_stats {
     uint64_t firing;         /* alerts held now */
     uint64_t handed_over;    /* alerts dropped because their host moved to another analyzer */
     uint64_t adopted;        /* firing alerts taken over with their host (vg_dispatch_adopt) */
+    uint64_t sent_early;     /* held by group_wait, sent at a hand-over or a stop */
 };
 
 /* Hands n to receivers: n->receivers names them (NULL: every receiver). */
@@ -47,10 +48,16 @@ void vg_dispatch_free(struct vg_dispatch *d);
 /* One transition from the engine. */
 void vg_dispatch_event(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms);
 
-/* Drops, without notifying, the alerts of a host whose partition went to another analyzer: the
- * new owner restores the host's alert state and sends the repeats and the resolve under the same
- * fingerprint, so a copy kept here would repeat forever and never resolve. Returns how many. */
-size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host);
+/* Drops the alerts of a host whose partition went to another analyzer: the new owner restores
+ * the host's alert state and sends the repeats and the resolve under the same fingerprint, so a
+ * copy kept here would repeat forever and never resolve. The new owner takes them as notified
+ * (vg_dispatch_adopt), so one that group_wait still holds is sent first (counted in sent_early);
+ * one a silence holds is not. Returns how many were dropped. */
+size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host, int64_t now_ms);
+
+/* At a stop: sends the alerts group_wait still holds, since the analyzer that restores their
+ * hosts takes them as notified (counted in sent_early). Returns how many. */
+size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms);
 
 /* An alert that fires and was notified before this process knew of it: restored with its host
  * from the state topic after a restart or a partition move (vg_engine_each_firing). It is held

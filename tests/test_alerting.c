@@ -335,7 +335,7 @@ static void a_host_handed_over_takes_its_alerts_along_silently(void **state)
     vg_dispatch_event(d, &b, 0);
     vg_dispatch_event(d, &c, 0);
     assert_int_equal(out.n, 3);
-    assert_int_equal(vg_dispatch_forget_host(d, "web-1"), 2);
+    assert_int_equal(vg_dispatch_forget_host(d, "web-1", 0), 2);
     assert_int_equal(out.n, 3); /* no resolve: the new owner sends it */
     vg_dispatch_tick(d, 60000);
     assert_int_equal(out.n, 4); /* only db-1 repeats */
@@ -345,6 +345,46 @@ static void a_host_handed_over_takes_its_alerts_along_silently(void **state)
     assert_int_equal(st.handed_over, 2);
     assert_int_equal(st.firing, 1);
     vg_dispatch_free(d);
+}
+
+/* The analyzer that restores a host takes its firing alerts as notified, so an alert group_wait
+ * still holds here must go out before its host leaves (or this analyzer stops), or nobody would
+ * ever send it. One a silence holds stays held: the silence decides. */
+static void alerts_held_by_group_wait_are_sent_at_hand_over_and_at_stop(void **state)
+{
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    char id[17];
+    add_silence(sil, "{\"matchers\":[\"host=\\\"db-1\\\"\"],\"ends_at\":\"2100-01-01T00:00:00Z\"}",
+                0, id);
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {.group_wait_ms = 30000};
+    assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
+    struct vg_notification a = alert("firing", "fp-a", "web-1");
+    struct vg_notification b = alert("firing", "fp-b", "web-2");
+    struct vg_notification c = alert("firing", "fp-c", "db-1");
+    vg_dispatch_event(d, &a, 1000);
+    vg_dispatch_event(d, &b, 1000);
+    vg_dispatch_event(d, &c, 1000);
+    assert_int_equal(out.n, 0); /* all three wait for group_wait */
+    assert_int_equal(vg_dispatch_forget_host(d, "web-1", 2000), 1);
+    assert_int_equal(out.n, 1);
+    assert_string_equal(out.fp[0], "fp-a");
+    assert_string_equal(out.status[0], "firing");
+    assert_int_equal(vg_dispatch_forget_host(d, "db-1", 2000), 1);
+    assert_int_equal(out.n, 1); /* silenced: not sent */
+    assert_int_equal(vg_dispatch_send_held(d, 3000), 1);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.fp[1], "fp-b");
+    assert_int_equal(vg_dispatch_send_held(d, 3000), 0); /* once */
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.sent_early, 2);
+    assert_int_equal(st.handed_over, 2);
+    vg_dispatch_free(d);
+    vg_silences_free(sil);
+    (void)state;
 }
 
 /* An alert that came with its host from another analyzer (or this one before a restart) was
@@ -760,6 +800,7 @@ int main(void)
         cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
         cmocka_unit_test(duplicate_firing_is_dropped_and_repeats_carry_a_counter),
         cmocka_unit_test(a_host_handed_over_takes_its_alerts_along_silently),
+        cmocka_unit_test(alerts_held_by_group_wait_are_sent_at_hand_over_and_at_stop),
         cmocka_unit_test(an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firing),
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
         cmocka_unit_test(silence_requests_are_checked),
