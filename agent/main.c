@@ -66,6 +66,10 @@ struct agent {
      * thread inside rd_kafka_poll(). */
     uint64_t ticks, produced, delivered, delivery_failed, produce_failed, encode_failed;
     uint64_t spooled, spool_failed, kept_at_exit;
+    /* A spooled record librdkafka refused as QUEUE_FULL: handed again, first, at the next feed. */
+    void *held_buf;
+    size_t held_len;
+    uint64_t held_token;
     /* Local guard (vg_local.h); NULL when local.detector is off. Its receiver, when
      * local.webhook.url is set, is an actions/ webhook with its own delivery thread. */
     struct vg_local *local;
@@ -277,7 +281,25 @@ static int open_producer(struct agent *a, rd_kafka_conf_t *conf, char *err, size
         vg_secret_scrub(rkerr);
         return vg_err(err, errlen, -EINVAL, "kafka producer: %s", rkerr);
     }
-    a->rkt = rd_kafka_topic_new(a->rk, a->cfg.topic, NULL);
+    /* message.timeout.ms is 0 (never) when a spool is configured, since what does not fit waits
+     * on disk. If the spool could not be opened, messages must time out after all (and be
+     * counted as delivery_failed) rather than pile up in memory for ever: unless the user chose
+     * a timeout, the topic gets the 5 minutes it would have had without a spool. */
+    rd_kafka_topic_conf_t *tconf = NULL;
+    if (a->cfg.spool_dir && *a->cfg.spool_dir && !a->spool &&
+        !vg_kvlist_get(&a->cfg.kafka, "message.timeout.ms") &&
+        !vg_kvlist_get(&a->cfg.kafka, "delivery.timeout.ms")) {
+        char terr[256] = "out of memory";
+        tconf = rd_kafka_default_topic_conf_dup(a->rk);
+        if (!tconf || rd_kafka_topic_conf_set(tconf, "message.timeout.ms", "300000", terr,
+                                              sizeof terr) != RD_KAFKA_CONF_OK) {
+            if (tconf)
+                rd_kafka_topic_conf_destroy(tconf);
+            return vg_err(err, errlen, -EINVAL, "kafka topic '%s': message.timeout.ms: %s",
+                          a->cfg.topic, terr);
+        }
+    }
+    a->rkt = rd_kafka_topic_new(a->rk, a->cfg.topic, tconf); /* takes tconf */
     if (!a->rkt)
         return vg_err(err, errlen, -EINVAL, "kafka topic '%s': %s", a->cfg.topic,
                       rd_kafka_err2str(rd_kafka_last_error()));
@@ -385,19 +407,19 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
                  vg_log_quote(q, sizeof(q), eerr));
         return;
     }
-    /* The sequence advances per message handed to Kafka or kept in the spool, so the analyzer
-     * sees a gap only for messages that were really lost. */
+    /* The sequence advances for every message encoded, so a message lost anywhere after this
+     * point (the spool full or unwritable, librdkafka refusing it, a failed delivery) is a gap
+     * the analyzer counts as well as a counter here. */
+    a->seq++;
     if (must_spool(a)) {
-        if (spool_message(a, buf, len) == 0)
-            a->seq++;
+        spool_message(a, buf, len);
         return;
     }
     if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, buf, len, a->host,
                          strlen(a->host), NULL) < 0) {
         rd_kafka_resp_err_t e = rd_kafka_last_error();
         if (a->spool && e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            if (spool_message(a, buf, len) == 0)
-                a->seq++;
+            spool_message(a, buf, len);
             return;
         }
         free(buf);
@@ -406,34 +428,41 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
                      (unsigned long long)a->produce_failed, rd_kafka_err2name(e));
         return;
     }
-    a->seq++;
     a->produced++;
 }
 
-/* Hands spooled messages back to librdkafka, oldest first, while it has room for them. */
+/* Hands spooled messages back to librdkafka, oldest first, while it has room for them. Its own
+ * limits (queue.buffering.max.messages / .kbytes) may be lower than spool.memory_messages: a
+ * record refused as QUEUE_FULL is held, still in the spool, and offered again next time. */
 static void feed_from_spool(struct agent *a)
 {
     while (a->spool && !a->stopping &&
            rd_kafka_outq_len(a->rk) < (int)a->cfg.spool_memory_messages) {
-        void *buf;
-        size_t len;
-        uint64_t token;
-        int rc = vg_spool_next(a->spool, vg_now_ms(), &buf, &len, &token);
-        if (rc <= 0) {
-            if (rc < 0 && a->spool_failed++ % 100 == 0)
-                vg_error("spool read failed", "reason=\"%s\"", strerror(-rc));
-            return;
+        if (!a->held_buf) {
+            int rc =
+                vg_spool_next(a->spool, vg_now_ms(), &a->held_buf, &a->held_len, &a->held_token);
+            if (rc <= 0) {
+                a->held_buf = NULL;
+                if (rc < 0 && a->spool_failed++ % 100 == 0)
+                    vg_error("spool read failed", "reason=\"%s\"", strerror(-rc));
+                return;
+            }
         }
-        if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, buf, len, a->host,
-                             strlen(a->host), (void *)(uintptr_t)token) < 0) {
+        if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, a->held_buf,
+                             a->held_len, a->host, strlen(a->host),
+                             (void *)(uintptr_t)a->held_token) < 0) {
             rd_kafka_resp_err_t e = rd_kafka_last_error();
-            free(buf);
-            vg_spool_delivered(a->spool, token);
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                return; /* held for the next feed, after deliveries have made room */
+            free(a->held_buf);
+            a->held_buf = NULL;
+            vg_spool_delivered(a->spool, a->held_token);
             if (a->produce_failed++ % 100 == 0)
                 vg_error("produce from spool failed, message lost", "failed=%llu reason=%s",
                          (unsigned long long)a->produce_failed, rd_kafka_err2name(e));
             continue;
         }
+        a->held_buf = NULL; /* librdkafka's now */
         a->produced++;
     }
 }
@@ -716,16 +745,22 @@ static int run_loop(struct agent *a)
     a->stopping = 1; /* nothing more is fed from the spool */
     rd_kafka_flush(a->rk, (int)a->cfg.flush_timeout_ms);
     int left = rd_kafka_outq_len(a->rk);
-    if (left > 0 && a->spool) {
-        /* Purged messages come back through dr_cb, which keeps them in the spool. */
+    if (left > 0) {
+        /* Purged messages come back through dr_cb: kept in the spool when there is one, else
+         * counted as delivery_failed there. */
+        uint64_t failed = a->delivery_failed;
         rd_kafka_purge(a->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(a->rk, 1000);
-        vg_info("undelivered messages kept in the spool for the next start", "count=%llu dir=%s",
-                (unsigned long long)a->kept_at_exit, a->cfg.spool_dir);
+        if (a->spool)
+            vg_info("undelivered messages kept in the spool for the next start",
+                    "count=%llu dir=%s", (unsigned long long)a->kept_at_exit, a->cfg.spool_dir);
+        if (a->delivery_failed > failed)
+            vg_error("messages not delivered at exit, lost", "count=%llu spool=%s",
+                     (unsigned long long)(a->delivery_failed - failed), a->spool ? "on" : "off");
         left = rd_kafka_outq_len(a->rk);
     }
     if (left > 0)
-        vg_error("messages not delivered at exit", "count=%d", left);
+        vg_error("messages still in librdkafka at exit, lost", "count=%d", left);
     drain_local(a);
     log_stats(a);
     close_local(a);
@@ -741,6 +776,7 @@ static void close_all(struct agent *a)
         rd_kafka_topic_destroy(a->rkt);
     if (a->rk)
         rd_kafka_destroy(a->rk);
+    free(a->held_buf); /* its record is still in the spool's file, sent at the next start */
     vg_spool_close(a->spool);
     for (int i = 0; i < 2; i++)
         if (a->wake_fd[i] >= 0)
@@ -900,6 +936,17 @@ int main(int argc, char **argv)
         close_all(&a);
         return 1;
     }
+    /* Before the producer: whether the spool opened decides how long messages wait in memory. */
+    if (a.cfg.spool_dir && *a.cfg.spool_dir) {
+        struct vg_spool_cfg sc = {.dir = a.cfg.spool_dir,
+                                  .max_bytes = (uint64_t)a.cfg.spool_max_bytes,
+                                  .max_age_ms = a.cfg.spool_max_age_ms};
+        char q[VG_ERRLEN + 8];
+        if (vg_spool_open(&a.spool, &sc, err, sizeof(err)) < 0)
+            vg_warn("spool off: messages Kafka has not taken within kafka.message.timeout.ms "
+                    "(default 5 min) will be lost, counted as delivery_failed",
+                    "reason=%s", vg_log_quote(q, sizeof(q), err));
+    }
     if ((rc = open_producer(&a, conf, err, sizeof(err))) < 0) {
         fprintf(stderr, "vigil-agent: %s\n", err);
         close_all(&a);
@@ -909,15 +956,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-agent: %s\n", err);
         close_all(&a);
         return 1;
-    }
-    if (a.cfg.spool_dir && *a.cfg.spool_dir) {
-        struct vg_spool_cfg sc = {.dir = a.cfg.spool_dir,
-                                  .max_bytes = (uint64_t)a.cfg.spool_max_bytes,
-                                  .max_age_ms = a.cfg.spool_max_age_ms};
-        char q[VG_ERRLEN + 8];
-        if (vg_spool_open(&a.spool, &sc, err, sizeof(err)) < 0)
-            vg_warn("spool off: messages Kafka cannot take in time will be lost (counted)",
-                    "reason=%s", vg_log_quote(q, sizeof(q), err));
     }
     rc = run_loop(&a);
     close_all(&a);
