@@ -101,6 +101,13 @@ struct vg_receiver_cfg {
     const char *allowed_urls;
     int allow_plain_http;
     const char *tls_ca_file; /* PEM bundle trusted in addition to the system's CAs */
+    /* Where these settings come from, for error messages: "local.webhook" names the keys
+     * local.webhook.url, local.webhook.tls_ca_file... (the agent); NULL: the analyzer's
+     * TYPE.url, TYPE.secret_file, actions.tls_ca_file, actions.allow_plain_http. */
+    const char *key_prefix;
+    /* create() checks everything it can without starting (URL, policy, CA bundle, secret file),
+     * then returns 0 with *inst NULL: for --check-config. */
+    int check_only;
 };
 
 /* The receiver configuration was called this when the generic webhook was the only action. */

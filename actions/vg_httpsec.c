@@ -149,9 +149,8 @@ int vg_url_policy_check(const struct vg_url_policy *p, const char *key, const ch
     if (p && !p->allow_plain_http && strcasecmp(u.scheme, "http") == 0 && !is_loopback(u.host))
         rc = vg_err(err, errlen, -EACCES,
                     "%s: %s: plain http:// to a host other than loopback sends alerts (and the "
-                    "signature) in clear text; use https://, or set actions.allow_plain_http: "
-                    "true",
-                    key, show);
+                    "signature) in clear text; use https://, or set %s: true",
+                    key, show, p->plain_http_key ? p->plain_http_key : "actions.allow_plain_http");
     if (!rc && p && p->allowed && *p->allowed) {
         struct vctx c = {.key = "actions.allowed_urls", .err = err, .errlen = errlen, .url = &u};
         rc = each_entry(p->allowed, visit, &c);

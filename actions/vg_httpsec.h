@@ -17,6 +17,8 @@ struct vg_url_policy {
     const char *allowed;
     /* Plain http:// to a host other than localhost, 127.0.0.0/8 or [::1] passes. */
     int allow_plain_http;
+    /* The key that allows it, named in the refusal; NULL: "actions.allow_plain_http". */
+    const char *plain_http_key;
 };
 
 /* 0 when url may be used. Otherwise -EINVAL (url or an allow-list entry is not a usable URL) or

@@ -912,12 +912,15 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     int rc = parse_url(w, cfg->url ? cfg->url : t->default_url, err, errlen);
     if (rc == 0) {
         /* The same checks as the analyzer's config check, so that no path skips them. */
-        char key[32];
-        snprintf(key, sizeof key, "%s.url", tn);
-        const struct vg_url_policy pol = {cfg->allowed_urls, cfg->allow_plain_http};
+        char key[96], plain[96], ca[96];
+        const char *pre = cfg->key_prefix;
+        snprintf(key, sizeof key, "%s.url", pre ? pre : tn);
+        snprintf(plain, sizeof plain, "%s.allow_plain_http", pre ? pre : "actions");
+        snprintf(ca, sizeof ca, "%s.tls_ca_file", pre ? pre : "actions");
+        const struct vg_url_policy pol = {cfg->allowed_urls, cfg->allow_plain_http, plain};
         rc = vg_url_policy_check(&pol, key, w->url, t->url_is_secret, err, errlen);
         if (rc == 0)
-            rc = vg_http_ca_file_check(cfg->tls_ca_file, "actions.tls_ca_file", err, errlen);
+            rc = vg_http_ca_file_check(cfg->tls_ca_file, ca, err, errlen);
     }
     if (rc < 0) {
         free_webhook(w);
@@ -932,7 +935,9 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     vg_log_quote(w->qname, sizeof(w->qname), w->name);
     vg_log_quote(w->qurl, sizeof(w->qurl), w->log_url);
     if (cfg->secret_file || cfg->routing_key_file) {
-        const char *what = t == &T_PD ? "pagerduty routing_key_file" : "webhook secret_file";
+        char what[96];
+        snprintf(what, sizeof what, "%s%s", cfg->key_prefix ? cfg->key_prefix : tn,
+                 t == &T_PD ? ".routing_key_file" : ".secret_file");
         rc = vg_action_read_secret(t == &T_PD ? cfg->routing_key_file : cfg->secret_file, what,
                                    &w->secret, &w->secret_len, err, errlen);
         if (rc < 0) {
@@ -948,6 +953,10 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
                               cfg->routing_key_file, i + 1);
             }
         }
+    }
+    if (cfg->check_only) {
+        free_webhook(w);
+        return 0;
     }
     w->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : WH_DEFAULT_TIMEOUT_MS;
     w->connect_timeout_ms =

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "agent_config.h"
@@ -518,6 +519,40 @@ static int local_send(void *ud, const struct vg_notification *n)
     return a->lact->submit(a->linst, n);
 }
 
+/* For --check-config: what the start refuses after the config load, checked without starting
+ * anything: the service user (when started as root) and the local webhook's URL, CA bundle and
+ * secret file, through the delivery module as the start loads it. */
+static int check_start(const struct agent_cfg *c, char *err, size_t errlen)
+{
+    if (geteuid() == 0 && c->user && *c->user && !getpwnam(c->user))
+        return vg_err(err, errlen, -ENOENT,
+                      "user: no user '%s' on this host (create it, e.g. useradd --system "
+                      "--no-create-home %s, or set user: \"\" to stay root with the capabilities "
+                      "dropped)",
+                      c->user, c->user);
+    if (strcmp(c->local_detector, "off") == 0 || !c->local_webhook_url || !*c->local_webhook_url)
+        return 0;
+    const struct vg_local_http_ops *ops;
+    char aerr[VG_ERRLEN];
+    if (vg_local_http_load(&ops, aerr, sizeof aerr) < 0)
+        return vg_err(err, errlen, -ENOENT, "local.webhook.url needs %s", aerr);
+    struct vg_receiver_cfg rc = {
+        .type = "webhook",
+        .name = "local",
+        .url = c->local_webhook_url,
+        .secret_file = c->local_webhook_secret_file,
+        .allow_plain_http = c->local_webhook_allow_plain_http,
+        .tls_ca_file = c->local_webhook_tls_ca_file,
+        .key_prefix = "local.webhook",
+        .check_only = 1,
+    };
+    const struct vg_action *act;
+    void *inst;
+    if (ops->create(&rc, &act, &inst, aerr, sizeof aerr) < 0)
+        return vg_err(err, errlen, -EINVAL, "%s", aerr);
+    return 0;
+}
+
 /* After the privilege drop: the receiver's thread must not start with capabilities, so its
  * secret file is read as `user`. */
 static int open_local(struct agent *a, char *err, size_t errlen)
@@ -534,6 +569,7 @@ static int open_local(struct agent *a, char *err, size_t errlen)
             .secret_file = c->local_webhook_secret_file,
             .allow_plain_http = c->local_webhook_allow_plain_http,
             .tls_ca_file = c->local_webhook_tls_ca_file,
+            .key_prefix = "local.webhook",
         };
         char aerr[VG_ERRLEN];
         enum vg_log_level lvl = VG_LOG_INFO;
@@ -889,6 +925,8 @@ int main(int argc, char **argv)
     }
     if (!rc && check) /* at a start, producer_conf says it, before the privilege drop */
         rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
+    if (!rc && check)
+        rc = check_start(&a.cfg, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "vigil-agent: config error: %s\n", err);
         vg_config_free(&agent_config_table, &a.cfg);

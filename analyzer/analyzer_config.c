@@ -319,7 +319,7 @@ void analyzer_detector_params(const struct analyzer_cfg *c, struct vg_detector_p
 
 int analyzer_check_urls(const struct analyzer_cfg *c, char *err, size_t errlen)
 {
-    const struct vg_url_policy pol = {c->allowed_urls, c->allow_plain_http};
+    const struct vg_url_policy pol = {c->allowed_urls, c->allow_plain_http, NULL};
     int pd = c->pagerduty_routing_key_file && *c->pagerduty_routing_key_file;
     const struct {
         const char *key, *url;

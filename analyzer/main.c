@@ -421,6 +421,52 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
     return 0;
 }
 
+/* For --check-config: what the start refuses later than the config load, when it opens the
+ * consumer, the receivers, the models and the HTTP API, checked here without opening anything,
+ * so that a config the check passes does not fail at the start for these. */
+static int check_start(const struct analyzer_cfg *c, char *err, size_t errlen)
+{
+    if (!*c->topic)
+        return vg_err(err, errlen, -EINVAL, "topic: empty (the metrics topic to consume)");
+    if (!*c->group_id)
+        return vg_err(err, errlen, -EINVAL, "group_id: empty (the consumer group to join)");
+    if (c->state_topic && strcmp(c->state_topic, c->topic) == 0)
+        return vg_err(err, errlen, -EINVAL,
+                      "state.topic '%s' is the metrics topic: checkpoints need a topic of their "
+                      "own (compacted)",
+                      c->topic);
+    if (c->decisions_topic && *c->decisions_topic && strcmp(c->decisions_topic, c->topic) == 0)
+        return vg_err(err, errlen, -EINVAL,
+                      "decisions.topic '%s' is the metrics topic: decisions need a topic of their "
+                      "own",
+                      c->topic);
+    const char *be = c->model_backend ? c->model_backend : "";
+    if (*be && strcmp(be, "auto") && strcmp(be, "cpu") && strcmp(be, "cuda"))
+        return vg_err(err, errlen, -EINVAL,
+                      "model.backend: unknown compute backend '%s' (cpu, "
+                      "cuda, auto)",
+                      be);
+    int rc = vg_models_check_set(c->model_set, err, errlen);
+    const struct {
+        const char *path, *what;
+    } secrets[] = {
+        {c->webhook_url && *c->webhook_url ? c->webhook_secret_file : NULL, "webhook.secret_file"},
+        {c->pagerduty_routing_key_file, "pagerduty.routing_key_file"}};
+    for (size_t i = 0; !rc && i < VG_ARRAY_LEN(secrets); i++) {
+        char *v = NULL;
+        size_t len = 0;
+        if (secrets[i].path && *secrets[i].path &&
+            (rc = vg_action_read_secret(secrets[i].path, secrets[i].what, &v, &len, err, errlen)) ==
+                0)
+            vg_action_secret_free(v, len);
+    }
+    if (!rc && c->http_listen && *c->http_listen) {
+        struct vg_http_cfg hc = {.listen = c->http_listen, .token_file = c->http_token_file};
+        rc = vg_http_check_cfg(&hc, err, errlen);
+    }
+    return rc;
+}
+
 static int open_engine(struct analyzer *a, char *err, size_t errlen)
 {
     struct vg_engine_params p;
@@ -622,6 +668,8 @@ int main(int argc, char **argv)
         rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
     if (!rc && check) /* at a start, opening the consumer says it */
         rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
+    if (!rc && check)
+        rc = check_start(&a.cfg, err, sizeof(err));
     if (!rc) {
         struct vg_colsel *sel = NULL;
         rc = vg_colsel_new(&sel, a.cfg.model_metrics, err, sizeof(err));

@@ -252,23 +252,45 @@ static int read_token(const char *path, char **out, char *err, size_t errlen)
     return *out ? 0 : -ENOMEM;
 }
 
+static int parse_listen(const char *listen, struct sockaddr_in *sa, char *err, size_t errlen)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof(host))
+        return vg_err(err, errlen, -EINVAL, "http.listen '%s': expected ADDRESS:PORT", listen);
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (end == colon + 1 || *end || errno || port < 0 || port > 65535 ||
+        inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return vg_err(err, errlen, -EINVAL,
+                      "http.listen '%s': expected an IPv4 address and a port (0-65535), e.g. "
+                      "127.0.0.1:9710",
+                      listen);
+    return 0;
+}
+
+int vg_http_check_cfg(const struct vg_http_cfg *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_in sa;
+    int rc = parse_listen(cfg->listen, &sa, err, errlen);
+    char *token = NULL;
+    if (!rc && cfg->token_file && (rc = read_token(cfg->token_file, &token, err, errlen)) == 0)
+        free(token);
+    return rc;
+}
+
 int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
                   const struct vg_http_route *routes, size_t n_routes, void *ud, char *err,
                   size_t errlen)
 {
-    char host[64];
-    const char *colon = strrchr(cfg->listen, ':');
-    if (!colon || (size_t)(colon - cfg->listen) >= sizeof(host))
-        return vg_err(err, errlen, -EINVAL, "http.listen '%s': expected ADDRESS:PORT", cfg->listen);
-    memcpy(host, cfg->listen, (size_t)(colon - cfg->listen));
-    host[colon - cfg->listen] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (*end || port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return vg_err(err, errlen, -EINVAL,
-                      "http.listen '%s': expected an IPv4 address and a port, e.g. 127.0.0.1:9710",
-                      cfg->listen);
+    struct sockaddr_in sa;
+    int prc = parse_listen(cfg->listen, &sa, err, errlen);
+    if (prc < 0)
+        return prc;
 
     struct vg_http *h = calloc(1, sizeof(*h));
     if (!h)
@@ -299,7 +321,7 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
                       cfg->listen, strerror(e ? e : EADDRINUSE));
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = info ? info->port : (int)port;
+    h->port = info ? info->port : (int)ntohs(sa.sin_port);
     *out = h;
     return 0;
 }

@@ -69,6 +69,10 @@ void vg_http_dispatch(const struct vg_http_router *rt, const char *method, const
                       struct vg_http_response *resp);
 
 /* Starts the server. routes must outlive it. *out is released with vg_http_stop(). */
+/* What vg_http_start refuses before it listens (listen address, token file), checked without
+ * listening: for --check-config. 0 or -errno with err as vg_http_start gives it. */
+int vg_http_check_cfg(const struct vg_http_cfg *cfg, char *err, size_t errlen);
+
 int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
                   const struct vg_http_route *routes, size_t n_routes, void *ud, char *err,
                   size_t errlen);

@@ -38,16 +38,13 @@ static void known(char *buf, size_t len)
         o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", vg_models[i]->name);
 }
 
-int vg_models_new(struct vg_models **out, const char *set, const struct vg_model_env *env,
-                  char *err, size_t errlen)
+int vg_models_check_set(const char *set, char *err, size_t errlen)
 {
-    struct vg_models *ms = calloc(1, sizeof(*ms));
     char *buf = strdup(set ? set : "");
-    if (!ms || !buf) {
-        free(ms);
-        free(buf);
+    if (!buf)
         return vg_err(err, errlen, -ENOMEM, "model.set: out of memory");
-    }
+    const struct vg_model_ops *seen[MAX_MODELS];
+    size_t n = 0;
     int rc = 0;
     char *save = NULL;
     for (char *tok = strtok_r(buf, ", ", &save); tok && !rc; tok = strtok_r(NULL, ", ", &save)) {
@@ -59,12 +56,35 @@ int vg_models_new(struct vg_models **out, const char *set, const struct vg_model
                         names);
             break;
         }
-        for (size_t i = 0; i < ms->n && !rc; i++)
-            if (ms->ops[i] == o)
+        for (size_t i = 0; i < n && !rc; i++)
+            if (seen[i] == o)
                 rc = vg_err(err, errlen, -EINVAL, "model.set: '%s' named twice", tok);
-        if (!rc && ms->n == MAX_MODELS)
+        if (!rc && n == MAX_MODELS)
             rc = vg_err(err, errlen, -EINVAL, "model.set: more than %d models", MAX_MODELS);
-        if (!rc && !(rc = o->create(&ms->inst[ms->n], env, err, errlen)))
+        if (!rc)
+            seen[n++] = o;
+    }
+    free(buf);
+    return rc;
+}
+
+int vg_models_new(struct vg_models **out, const char *set, const struct vg_model_env *env,
+                  char *err, size_t errlen)
+{
+    int rc = vg_models_check_set(set, err, errlen);
+    if (rc < 0)
+        return rc;
+    struct vg_models *ms = calloc(1, sizeof(*ms));
+    char *buf = strdup(set ? set : "");
+    if (!ms || !buf) {
+        free(ms);
+        free(buf);
+        return vg_err(err, errlen, -ENOMEM, "model.set: out of memory");
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ", ", &save); tok && !rc; tok = strtok_r(NULL, ", ", &save)) {
+        const struct vg_model_ops *o = vg_model_find(tok); /* checked above */
+        if (!(rc = o->create(&ms->inst[ms->n], env, err, errlen)))
             ms->ops[ms->n++] = o;
     }
     free(buf);

@@ -105,6 +105,27 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
          * name. */
         {VG_AGENT_BIN, "--set labels=x --check-config",
          "'labels' is a map: set one entry at a time, as labels.KEY=VALUE"},
+        /* Refused by the start only when it opens things; the check finds them too, naming
+         * the agent's own keys. */
+        {VG_AGENT_BIN, "--set user= --set local.webhook.url=http://example.com/x --check-config",
+         "local.webhook.url: http://example.com:80/x: plain http:// to a host other than loopback "
+         "sends alerts (and the signature) in clear text; use https://, or set "
+         "local.webhook.allow_plain_http: true"},
+        {VG_AGENT_BIN,
+         "--set user= --set local.webhook.url=https://example.com/x --set "
+         "local.webhook.secret_file=/nonexistent/secret --check-config",
+         "local.webhook.secret_file: cannot open /nonexistent/secret"},
+        {VG_ANALYZER_BIN, "--set model.backend=tpu --check-config",
+         "model.backend: unknown compute backend 'tpu'"},
+        {VG_ANALYZER_BIN, "--set model.set=series,foo --check-config",
+         "model.set: unknown model 'foo'"},
+        {VG_ANALYZER_BIN, "--set http.listen=127.0.0.1:99999 --check-config",
+         "http.listen '127.0.0.1:99999': expected an IPv4 address and a port"},
+        {VG_ANALYZER_BIN, "--set http.token_file=/nonexistent/token --check-config",
+         "http.token_file /nonexistent/token: No such file or directory"},
+        {VG_ANALYZER_BIN, "--set topic= --check-config", "topic: empty"},
+        {VG_ANALYZER_BIN, "--set state.topic=vigil.metrics --check-config",
+         "state.topic 'vigil.metrics' is the metrics topic"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(run("%s %s", cases[i].bin, cases[i].args), 1);

@@ -236,7 +236,9 @@ static void agent_with_sasl_never_logs_the_password(void **state)
     /* --check-config: the file's path is shown, an inline secret masked. */
     char out[300];
     snprintf(out, sizeof out, "%s/check.out", dir);
-    assert_int_equal(vg_tp_sh("%s --set kafka.sasl.password_file=%s --set "
+    /* user: this host need not have the package's vigil user, which the check (as root) asks
+     * for as the start does. */
+    assert_int_equal(vg_tp_sh("%s --set user= --set kafka.sasl.password_file=%s --set "
                               "kafka.ssl.key.password=%s --check-config > %s 2>&1",
                               VG_AGENT_BIN, pw, SECRET, out),
                      0);
@@ -256,7 +258,7 @@ static void agent_with_sasl_never_logs_the_password(void **state)
 
 static int check(const char *allowed, int plain, const char *url, char *err)
 {
-    struct vg_url_policy p = {allowed, plain};
+    struct vg_url_policy p = {allowed, plain, NULL};
     return vg_url_policy_check(&p, "webhook.url", url, 0, err, VG_ERRLEN);
 }
 
@@ -314,18 +316,18 @@ static void url_allow_list_matches_scheme_host_port_exactly_and_path_by_prefix(v
     assert_int_equal(check(many, 0, "https://a.example/y", err), -EACCES);
 
     /* Bad entries are config errors naming the entry. */
-    struct vg_url_policy bad = {"https://ok.example, ftp://files.example", 0};
+    struct vg_url_policy bad = {"https://ok.example, ftp://files.example", 0, NULL};
     assert_int_equal(vg_url_policy_validate(&bad, "actions.allowed_urls", err, sizeof err),
                      -EINVAL);
     assert_non_null(strstr(err, "actions.allowed_urls: entry 'ftp://files.example'"));
-    struct vg_url_policy user = {"https://u:p@ok.example", 0};
+    struct vg_url_policy user = {"https://u:p@ok.example", 0, NULL};
     assert_int_equal(vg_url_policy_validate(&user, "actions.allowed_urls", err, sizeof err),
                      -EINVAL);
 
     /* Credentials in a refused URL do not reach the message; a Slack path neither. */
     assert_int_equal(check(hooks, 0, "https://evil.net/x?token=SECRETTOKEN", err), -EACCES);
     assert_null(strstr(err, "SECRETTOKEN"));
-    struct vg_url_policy pol = {hooks, 0};
+    struct vg_url_policy pol = {hooks, 0, NULL};
     assert_int_equal(vg_url_policy_check(&pol, "slack.url", "https://hooks.slack.com/T0/B0/XyZ", 1,
                                          err, sizeof err),
                      -EACCES);
