@@ -13,7 +13,9 @@ PKGS=(
     libcmocka-dev       # tests
     libssl-dev          # HMAC signatures (libcrypto)
     libopenblas-dev     # CPU GEMM for the detectors
-    libbpf-dev clang llvm bpftool  # eBPF collectors (CO-RE)
+    libbpf-dev clang bpftool  # eBPF collectors (CO-RE)
+    libclang-rt-14-dev  # libFuzzer for the fuzz targets (only Recommended by clang)
+    openssl             # the command line: test_security makes its TLS certificates with it
     valgrind            # leak check of the daemons' start-stop cycle (test_valgrind)
     kcat                # interop tests and `kcat -b ADDR -t vigil.metrics -C` in the demo
 )
