@@ -18,7 +18,7 @@
 #define MAGIC      0x56475350u /* "VGSP" */
 #define HDR        20          /* magic u32, len u32, crc u32, ts i64 */
 #define MAX_RECORD (16u << 20)
-#define MAX_SEGS   4096
+#define MAX_SEGS   8192 /* 16 GiB / 4 MiB, and room for the segments of a larger old run */
 /* Ids start high so that segments can be placed before the first one (vg_spool_prepend). */
 #define FIRST_ID (1ull << 40)
 
@@ -225,8 +225,16 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
     s->cfg = *cfg;
     if (!s->cfg.max_bytes)
         s->cfg.max_bytes = 256ull << 20;
-    if (!s->cfg.segment_bytes)
-        s->cfg.segment_bytes = 4ull << 20;
+    /* Segments of a sixteenth of the limit (64 KiB to 4 MiB): the segment being written is
+     * never dropped, so a small spool stays near its limit, and a large one (16 GiB at most)
+     * needs at most 4096 files. */
+    if (!s->cfg.segment_bytes) {
+        s->cfg.segment_bytes = s->cfg.max_bytes / 16;
+        if (s->cfg.segment_bytes < (64u << 10))
+            s->cfg.segment_bytes = 64u << 10;
+        if (s->cfg.segment_bytes > (4u << 20))
+            s->cfg.segment_bytes = 4u << 20;
+    }
     s->wfd = s->ffd = s->rfd = s->lock_fd = -1;
     s->dir = strdup(cfg->dir);
     int rc = 0;
@@ -367,7 +375,9 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
     /* The oldest go first; the segment being written stays. */
     while (s->st.bytes + HDR + len > s->cfg.max_bytes && s->n > 0 && !(s->n == 1 && s->wfd >= 0)) {
         struct seg *g = &s->segs[0];
-        uint64_t lost = g->records - g->delivered;
+        /* Records already handed to Kafka are not lost here: their delivery report counts them
+         * (delivered or delivery_failed). */
+        uint64_t lost = g->records - g->read;
         s->st.dropped_full += lost;
         vg_warn("spool full: oldest segment dropped",
                 "records=%" PRIu64 " max_bytes=%" PRIu64 " dropped_full=%" PRIu64, lost,
@@ -449,6 +459,11 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
             if (rc == -ENOMEM)
                 return rc;
             uint64_t rest = g->records - g->read;
+            char path[600];
+            seg_path(s, g->id, path, sizeof path);
+            vg_warn("spool: segment changed while read, rest of it skipped",
+                    "file=%s offset=%" PRIu64 " records_lost=%" PRIu64 " reason=\"%s\"", path,
+                    s->roff, rest, rc == 0 ? "truncated" : strerror(-rc));
             s->st.corrupt++;
             g->read = g->records;
             g->delivered += rest;
@@ -462,7 +477,12 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
         if (s->cfg.max_age_ms > 0 && now_ms - ts > s->cfg.max_age_ms) {
             free(*buf);
             *buf = NULL;
-            s->st.dropped_age++;
+            /* Expired records come in runs (an outage longer than max_age): the first and every
+             * 1000th are logged, the count has them all. */
+            if (++s->st.dropped_age % 1000 == 1)
+                vg_warn("spool: records older than spool.max_age dropped",
+                        "max_age_ms=%lld dropped_age=%" PRIu64, (long long)s->cfg.max_age_ms,
+                        s->st.dropped_age);
             g->delivered++;
             s->st.records--;
             maybe_remove(s, g);

@@ -30,7 +30,7 @@ struct vg_spool_cfg {
     const char *dir;        /* created (0700) when missing; its parent must exist */
     uint64_t max_bytes;     /* default 256 MiB */
     int64_t max_age_ms;     /* default 6 h; 0: no limit */
-    uint64_t segment_bytes; /* default 4 MiB */
+    uint64_t segment_bytes; /* default max_bytes / 16, within 64 KiB to 4 MiB */
 };
 
 struct vg_spool_stats {
