@@ -37,7 +37,8 @@ struct analyzer {
     size_t n_receivers;
     rd_kafka_t *rk;
     struct vg_wire_msg msg;
-    int assigned; /* partitions currently assigned (readiness) */
+    int assigned;      /* partitions currently assigned (readiness) */
+    int state_touched; /* a host changed without a message (host_silent): checkpoint it */
     int64_t started_ms;
     uint64_t consumed, bad_messages, bad_logged, bad_suppressed, consume_errors, commit_errors;
     uint64_t notify_refused;

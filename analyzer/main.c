@@ -207,9 +207,11 @@ static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
  * so that the alert moves with the host (docs/reliability.md). */
 static void on_silent_event(void *ud, const struct vg_notification *n)
 {
+    struct analyzer *a = ud;
     analyzer_on_event(ud, n);
     if (g_state && n->host && vg_state_topic_touch(g_state, n->host, -1) == -ENOMEM)
         vg_error("host not marked for checkpoint: out of memory", "host=%s", n->host);
+    a->state_touched = 1; /* checkpointed even if no message comes */
 }
 
 static void forget_host(void *ud, const char *host)
@@ -531,11 +533,18 @@ static void run_loop(struct analyzer *a)
             rd_kafka_message_destroy(m);
         }
         now = vg_mono_ms();
+        if (a->state_touched) {
+            a->state_touched = 0;
+            dirty = 1;
+        }
         if (dirty && now >= next_commit) {
-            /* With a state topic, the checkpoint sets the pace of commits. */
+            /* With a state topic, the checkpoint sets the pace of commits; a failed one is
+             * tried again at the next interval, whether or not messages come meanwhile. */
+            dirty = 0;
             if (checkpoint(a))
                 commit_positions(a->rk, 1);
-            dirty = 0;
+            else
+                dirty = 1;
             next_commit = now + (g_state ? a->cfg.state_checkpoint_ms : a->cfg.commit_interval_ms);
         }
         vg_notify_watchdog(now);
