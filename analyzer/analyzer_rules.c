@@ -203,6 +203,7 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
         .webhook_url = a->cfg.decisions_webhook_url,
         .webhook_timeout_ms = a->cfg.webhook_timeout_ms,
         .tls_ca_file = a->cfg.tls_ca_file,
+        .drain_ms = a->cfg.drain_timeout_ms,
     };
     int rc = vg_decisions_new(&a->decisions, &dc, err, errlen);
     if (!rc && a->rules)

@@ -279,6 +279,11 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
         counter(f, "vigil_scale_published_total", "Decisions acknowledged by Kafka.", st.published);
         counter(f, "vigil_scale_publish_errors_total", "Decisions Kafka did not take.",
                 st.publish_errors);
+        counter(f, "vigil_scale_webhook_sent_total",
+                "Decisions decisions.webhook_url answered with 2xx.", st.webhook_sent);
+        counter(f, "vigil_scale_webhook_errors_total",
+                "Decisions not posted to decisions.webhook_url: attempts spent or queue full.",
+                st.webhook_errors);
         json_t *all = vg_decisions_json(a->decisions, NULL);
         size_t i;
         json_t *d;

@@ -49,6 +49,9 @@ struct vg_decisions {
     char *queue[WEBHOOK_QUEUE_MAX];
     size_t q_head, q_n;
     int stop;
+    int64_t drain_ms;       /* at stop, how long the queue may still be posted */
+    int64_t stop_by;        /* mono ms past which nothing more is posted once stopping */
+    uint64_t queue_refused; /* decisions the full queue refused (also in webhook_errors) */
 };
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -113,6 +116,8 @@ static void *webhook_main(void *arg)
         pthread_mutex_unlock(&d->q_lock);
         int ok = 0;
         for (int a = 0; c && a < WEBHOOK_ATTEMPTS && !ok; a++) {
+            if (a && d->stop && vg_mono_ms() + (200 << a) > d->stop_by)
+                break; /* stopping: no retry past drain_timeout */
             if (a)
                 vg_sleep_ms(200 << a, NULL);
             ok = post(d, c, body) == 0;
@@ -127,6 +132,8 @@ static void *webhook_main(void *arg)
         if (!ok)
             vg_warn("scaling decision webhook failed", "url_attempts=%d", WEBHOOK_ATTEMPTS);
         pthread_mutex_lock(&d->q_lock);
+        if (d->stop && vg_mono_ms() >= d->stop_by)
+            break; /* drain_timeout spent: vg_decisions_free counts what is left */
     }
     pthread_mutex_unlock(&d->q_lock);
     curl_easy_cleanup(c);
@@ -178,6 +185,7 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
                           "decisions.webhook_url '%s': must start with http:// or https://",
                           cfg->webhook_url);
         }
+        d->drain_ms = cfg->drain_ms;
         if (!(d->url = strdup(cfg->webhook_url)) ||
             (cfg->tls_ca_file && !(d->ca_file = strdup(cfg->tls_ca_file))) ||
             pthread_create(&d->thr, NULL, webhook_main, d) != 0) {
@@ -205,11 +213,15 @@ void vg_decisions_free(struct vg_decisions *d)
         return;
     if (d->thr_started) {
         pthread_mutex_lock(&d->q_lock);
+        d->stop_by = vg_mono_ms() + d->drain_ms;
         d->stop = 1;
         pthread_cond_signal(&d->q_cond);
         pthread_mutex_unlock(&d->q_lock);
         pthread_join(d->thr, NULL);
     }
+    if (d->q_n)
+        vg_warn("scaling decisions not posted at stop (drain_timeout spent)", "count=%zu url=%s",
+                d->q_n, d->url ? d->url : "");
     for (size_t i = 0; i < d->q_n; i++)
         free(d->queue[(d->q_head + i) % WEBHOOK_QUEUE_MAX]);
     if (d->rk) {
@@ -376,8 +388,11 @@ static void publish(struct vg_decisions *d, const struct target *t)
             RD_KAFKA_V_END);
         if (e) {
             pthread_mutex_lock(&d->stat_lock);
-            d->st.publish_errors++;
+            uint64_t errs = ++d->st.publish_errors;
             pthread_mutex_unlock(&d->stat_lock);
+            if (errs % 100 == 1)
+                vg_warn("scaling decision not published", "target=%s errors=%llu reason=%s",
+                        t->name, (unsigned long long)errs, rd_kafka_err2str(e));
         }
     }
     if (d->url && t->changed) {
@@ -393,6 +408,10 @@ static void publish(struct vg_decisions *d, const struct target *t)
             pthread_mutex_lock(&d->stat_lock);
             d->st.webhook_errors++;
             pthread_mutex_unlock(&d->stat_lock);
+            if (d->queue_refused++ % 100 == 0)
+                vg_warn("scaling decision webhook queue full: decision not posted",
+                        "target=%s refused=%llu queue_max=%d", t->name,
+                        (unsigned long long)d->queue_refused, WEBHOOK_QUEUE_MAX);
         }
     }
     free(body);

@@ -26,6 +26,7 @@ struct vg_decisions_cfg {
     const char *webhook_url;       /* NULL or "": no webhook */
     int64_t webhook_timeout_ms;
     const char *tls_ca_file; /* actions.tls_ca_file; NULL: the system's CAs only */
+    int64_t drain_ms;        /* at vg_decisions_free, how long queued webhooks may still go */
 };
 
 struct vg_decisions_stats {
