@@ -475,9 +475,11 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
             trials[n_trials++] = x;
         if (rc == -ENOENT || rc == -E2BIG)
             continue; /* refused host (limits), or too large: nothing to keep (logged) */
-        if (rc < 0)
+        if (rc < 0) {
+            st->st.checkpoint_errors++;
             return vg_err(err, errlen, rc, "state checkpoint of %s: %s", x->name,
                           rc == -ENOMEM ? "out of memory" : "model state too large");
+        }
         for (;;) {
             size_t vlen = len;
             rd_kafka_resp_err_t pe = rd_kafka_producev(
@@ -691,8 +693,16 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
                                 (int)m->partition, (long long)m->offset, ierr);
                     }
                 }
+            } else if (m->key && m->len == 0) {
+                /* A tombstone (written by an operator or a tool, never by Vigil): the host
+                 * has no state to restore. */
             } else {
                 st->st.restore_errors++;
+                vg_warn("state record refused", "partition=%d offset=%lld reason=\"%s\"",
+                        (int)m->partition, (long long)m->offset,
+                        !m->key || !m->key_len ? "no key (the host)"
+                        : m->key_len >= 256    ? "key longer than 255 bytes"
+                                               : "shorter than a record's header");
             }
             if (m->offset + 1 >= hi[m->partition] && hi[m->partition] >= 0) {
                 hi[m->partition] = -1;
