@@ -514,12 +514,13 @@ int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char
             goto fail;
         }
         ob->size = OB_HDR;
-    } else if (dirty) {
-        rc = compact_locked(ob);
-        if (rc < 0) {
-            rc = vg_err(err, errlen, rc, "outbox: cannot rewrite %s: %s", ob->path, strerror(-rc));
-            goto fail;
-        }
+    } else if (dirty && (rc = compact_locked(ob)) < 0) {
+        /* A full disk must cost durability, not the receiver: appends go after whatever the
+         * file holds, and the next load skips acked or damaged records again by their CRC. */
+        char q[512];
+        vg_warn("outbox: cannot rewrite at start, appending to it as it is",
+                "file=%s reason=\"%s\"", vg_log_quote(q, sizeof(q), ob->path), strerror(-rc));
+        rc = 0;
     }
     free(lockname);
     *out = ob;
