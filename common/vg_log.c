@@ -31,6 +31,21 @@ static int g_rl_burst = 20;
 static int64_t g_rl_window_ms = 10000;
 static pthread_mutex_t g_rl_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+static int64_t (*g_rl_clock)(void) = mono_ms;
+
+void vg_log_set_clock(int64_t (*now_ms)(void))
+{
+    pthread_mutex_lock(&g_rl_lock);
+    g_rl_clock = now_ms ? now_ms : mono_ms;
+    pthread_mutex_unlock(&g_rl_lock);
+}
+
 void vg_log_set_rate_limit(int burst, int64_t window_ms)
 {
     pthread_mutex_lock(&g_rl_lock);
@@ -46,12 +61,10 @@ static int rate_ok(const char *msg, uint64_t *held)
     uint64_t h = 1469598103934665603ull;
     for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     int ok = 1;
     *held = 0;
     pthread_mutex_lock(&g_rl_lock);
+    int64_t now = g_rl_clock();
     if (g_rl_burst > 0) {
         unsigned i = (unsigned)(h % RL_SLOTS);
         if (g_rl[i].hash != h || now - g_rl[i].window_start >= g_rl_window_ms) {

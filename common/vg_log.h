@@ -21,6 +21,10 @@ void vg_log_init(const char *component, enum vg_log_level min_level, int json);
  * counted and the next line that gets through carries repeats_suppressed=N. burst 0: no limit. */
 void vg_log_set_rate_limit(int burst, int64_t window_ms);
 
+/* The clock the rate limit reads (monotonic ms); NULL restores CLOCK_MONOTONIC. For tests, so
+ * that a window can pass without sleeping. */
+void vg_log_set_clock(int64_t (*now_ms)(void));
+
 /* Parses "debug", "info", "warn" or "error"; returns 0 or -EINVAL. */
 int vg_log_level_parse(const char *s, enum vg_log_level *out);
 
