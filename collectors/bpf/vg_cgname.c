@@ -28,15 +28,23 @@ static void unescape_octal(char *s)
     *w = '\0';
 }
 
-int vg_cgroup2_mount(char *out, size_t n, char *err, size_t errlen)
+int vg_cgroup2_mount_parse(const char *text, size_t len, char *out, size_t n, char *err,
+                           size_t errlen)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return vg_err(err, errlen, -errno, "/proc/self/mountinfo: %s", strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int rc = -ENOENT;
-    while (getline(&line, &cap, f) > 0) {
+    char line[4096];
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t l = nl ? (size_t)(nl - (text + at)) : len - at;
+        size_t next = at + l + 1;
+        if (l >= sizeof line) { /* longer than any mount line the kernel writes: not ours */
+            at = next;
+            continue;
+        }
+        memcpy(line, text + at, l);
+        line[l] = '\0';
+        at = next;
+        if (memchr(line, '\0', l))
+            continue;
         /* id parent maj:min root mountpoint options [optional...] - fstype source superopts */
         char *sep = strstr(line, " - ");
         if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
@@ -44,21 +52,63 @@ int vg_cgroup2_mount(char *out, size_t n, char *err, size_t errlen)
         char *save = NULL, *tok = strtok_r(line, " ", &save);
         for (int i = 0; tok && i < 4; i++)
             tok = strtok_r(NULL, " ", &save);
-        if (!tok)
+        if (!tok || tok >= sep)
             continue;
         unescape_octal(tok);
-        if (strlen(tok) >= n) {
-            rc = vg_err(err, errlen, -ENAMETOOLONG, "cgroup2 mount point too long");
+        if (strlen(tok) >= n)
+            return vg_err(err, errlen, -ENAMETOOLONG, "cgroup2 mount point too long");
+        snprintf(out, n, "%s", tok);
+        return 0;
+    }
+    return vg_err(err, errlen, -ENOENT, "no cgroup2 mount in /proc/self/mountinfo");
+}
+
+/* A /proc file has no size to stat: read until the end, up to max bytes. */
+static int read_proc_file(const char *path, size_t max, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    size_t cap = 16384, n = 0;
+    char *buf = malloc(cap);
+    int rc = buf ? 0 : -ENOMEM;
+    while (!rc) {
+        if (n == cap) {
+            char *nb = cap < max ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                rc = cap < max ? -ENOMEM : -EFBIG;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                rc = -EIO;
             break;
         }
-        snprintf(out, n, "%s", tok);
-        rc = 0;
-        break;
     }
-    free(line);
     fclose(f);
-    if (rc == -ENOENT)
-        vg_err(err, errlen, rc, "no cgroup2 mount in /proc/self/mountinfo");
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int vg_cgroup2_mount(char *out, size_t n, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_proc_file("/proc/self/mountinfo", 16u << 20, &text, &len);
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "/proc/self/mountinfo: %s", strerror(-rc));
+    rc = vg_cgroup2_mount_parse(text, len, out, n, err, errlen);
+    free(text);
     return rc;
 }
 

@@ -42,6 +42,11 @@ struct vg_cgnames {
  * /sys/fs/cgroup/unified on hybrid ones). Returns 0, or -ENOENT when there is none. */
 int vg_cgroup2_mount(char *out, size_t n, char *err, size_t errlen);
 
+/* The same on mountinfo's text (len bytes, not NUL-terminated), for the fuzzer. Lines over 4 KiB
+ * are skipped. */
+int vg_cgroup2_mount_parse(const char *text, size_t len, char *out, size_t n, char *err,
+                           size_t errlen);
+
 /* root: the v2 mount point. Allocates nothing yet. */
 void vg_cgnames_init(struct vg_cgnames *c, const char *root);
 void vg_cgnames_free(struct vg_cgnames *c);

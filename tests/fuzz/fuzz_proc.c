@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proc_parse.h"
+#include "vg_cgname.h"
 #include "vg_devtab.h"
 #include "vg_util.h"
 
@@ -128,6 +129,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *buf = (const char *)data;
     char err[VG_ERRLEN];
     struct vg_devtab tab;
+
+    /* mountinfo: what is found is one NUL-free name that fits. */
+    char mnt[256];
+    if (vg_cgroup2_mount_parse(buf, size, mnt, sizeof mnt, err, sizeof err) == 0 &&
+        strlen(mnt) >= sizeof mnt)
+        fail("cgroup2 mount point longer than its buffer");
 
     struct vg_stat_sample st;
     if (vg_parse_stat(buf, size, "stat", &st, err, sizeof err) == 0 &&

@@ -21,9 +21,12 @@ vg_add_fuzzer(fuzz_proc
         ${VG_COLLECTORS_DIR}/proc_fs.c
         ${VG_COLLECTORS_DIR}/cgroup_v2.c
         ${VG_COLLECTORS_DIR}/vg_rate.c
+        ${VG_COLLECTORS_DIR}/bpf/vg_cgname.c
+        ${VG_COMMON_DIR}/vg_log.c
+        ${VG_COMMON_DIR}/vg_secret.c
         ${VG_COMMON_DIR}/vg_wire.c
         ${VG_COMMON_DIR}/vg_numparse.c
         ${VG_COMMON_DIR}/vg_util.c
     LIBS vg_numparse_pow5 PkgConfig::JANSSON m
     CORPUS ${CMAKE_CURRENT_LIST_DIR}/../data/proc)
-target_include_directories(fuzz_proc PRIVATE ${VG_COLLECTORS_DIR})
+target_include_directories(fuzz_proc PRIVATE ${VG_COLLECTORS_DIR} ${VG_COLLECTORS_DIR}/bpf)
