@@ -77,7 +77,8 @@ static void usage(FILE *f)
            "Config keys (file, --set, or the environment variable shown):\n");
     vg_config_print_help(&analyzer_config_table, f);
     fprintf(f, "\nSignals: SIGTERM/SIGINT commit offsets, deliver queued alerts (drain_timeout) "
-               "and exit 0.\n");
+               "and exit 0; SIGHUP reloads rules.dir (a rule set with errors is refused and the "
+               "running rules stay).\n");
 }
 
 void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, uint64_t *refused)

@@ -2,7 +2,7 @@
 # Sets up, builds and runs every test: the normal build, then the same suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer target for a fixed number of
 # mutations from a fixed seed (FUZZ_RUNS, default 150000; FUZZ_SEED, default 1). `--quick` runs
-# only the normal build's suite.
+# only the normal build's suite and the package test.
 #
 # The fuzz step here is a bounded regression check: a fixed seed and count (not a timer, which
 # gives a slow machine fewer inputs) make runs of one commit nearly alike (libFuzzer still keeps
