@@ -679,8 +679,8 @@ static void reload(struct agent *a)
     enum vg_log_level lvl;
     int rc = vg_config_load_all(&agent_config_table, &next, a->config_path, a->sets, a->n_sets, err,
                                 sizeof(err));
-    if (!rc)
-        rc = agent_config_check(&next, err, sizeof(err));
+    if (!rc && (rc = agent_config_check(&next, err, sizeof(err))) < 0)
+        vg_config_locate(err, sizeof(err));
     if (rc) {
         vg_error("reload failed, running config kept", "reason=%s",
                  vg_log_quote(q, sizeof(q), err));
@@ -928,6 +928,7 @@ int main(int argc, char **argv)
     if (!rc && check)
         rc = check_start(&a.cfg, err, sizeof(err));
     if (rc) {
+        vg_config_locate(err, sizeof(err)); /* a value checked after loading: where it was set */
         fprintf(stderr, "vigil-agent: config error: %s\n", err);
         vg_config_free(&agent_config_table, &a.cfg);
         return 1;

@@ -693,6 +693,7 @@ int main(int argc, char **argv)
     if (!rc)
         rc = analyzer_rules_load(&a, err, sizeof(err)); /* rules.dir, silences.file */
     if (rc) {
+        vg_config_locate(err, sizeof(err)); /* a value checked after loading: where it was set */
         fprintf(stderr, "vigil-analyzer: config error: %s\n", err);
         vg_engine_free(a.engine);
         analyzer_rules_free(&a);

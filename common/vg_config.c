@@ -13,6 +13,64 @@
 
 #define FIELD(cfg, k) ((char *)(cfg) + (k)->offset)
 
+/* Where each key's value came from in the last load, so that a value checked after loading
+ * (a collector name, a log level) is still reported at its file, line and column. Fixed-size
+ * and process-wide: configs are loaded on one thread, one at a time. */
+#define WHERE_MAX 256
+static struct {
+    char key[96];
+    char where[160];
+} g_where[WHERE_MAX];
+static size_t g_n_where;
+
+static void where_reset(void)
+{
+    g_n_where = 0;
+}
+
+static void where_set(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void where_set(const char *key, const char *fmt, ...)
+{
+    size_t i;
+    for (i = 0; i < g_n_where; i++)
+        if (strcmp(g_where[i].key, key) == 0)
+            break;
+    if (i == g_n_where) {
+        if (g_n_where == WHERE_MAX || strlen(key) >= sizeof g_where[0].key)
+            return;
+        g_n_where++;
+        snprintf(g_where[i].key, sizeof g_where[i].key, "%s", key);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_where[i].where, sizeof g_where[i].where, fmt, ap);
+    va_end(ap);
+}
+
+const char *vg_config_where(const char *key)
+{
+    for (size_t i = 0; i < g_n_where; i++)
+        if (strcmp(g_where[i].key, key) == 0)
+            return g_where[i].where;
+    return NULL;
+}
+
+void vg_config_locate(char *err, size_t errlen)
+{
+    char key[96];
+    size_t n = strspn(err, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+    if (n == 0 || n >= sizeof key || (err[n] != ':' && err[n] != ' '))
+        return;
+    memcpy(key, err, n);
+    key[n] = '\0';
+    const char *w = vg_config_where(key);
+    if (!w)
+        return;
+    char msg[VG_ERRLEN];
+    snprintf(msg, sizeof msg, "%s", err);
+    snprintf(err, errlen, "%s: %s", w, msg);
+}
+
 static const char *type_name(enum vg_cfg_type t)
 {
     switch (t) {
@@ -145,13 +203,44 @@ int vg_parse_size(const char *s, int64_t *out)
     return -EINVAL;
 }
 
+/* A bound as the user writes the key's values: 1h rather than 3.6e+06ms, 16GiB rather than
+ * 1.71799e+10. */
+static void fmt_bound(const struct vg_cfg_key *k, double v, char *buf, size_t n)
+{
+    struct unit {
+        const char *unit;
+        double mult;
+    };
+    static const struct unit dur[] = {{"h", 3600000.0}, {"m", 60000.0}, {"s", 1000.0}, {"ms", 1.0}},
+                             size[] = {{"GiB", 1073741824.0},
+                                       {"MiB", 1048576.0},
+                                       {"KiB", 1024.0},
+                                       {"", 1.0}};
+    if (k->type == VG_CFG_DURATION || k->type == VG_CFG_SIZE) {
+        const struct unit *u = k->type == VG_CFG_DURATION ? dur : size;
+        for (size_t i = 0; i < 4; i++) {
+            if (v == 0 || (v >= u[i].mult && fmod(v, u[i].mult) == 0) || i == 3) {
+                snprintf(buf, n, "%.0f%s", v / u[i].mult, v == 0 ? u[3].unit : u[i].unit);
+                return;
+            }
+        }
+    }
+    if (k->type == VG_CFG_INT)
+        snprintf(buf, n, "%.0f", v);
+    else
+        snprintf(buf, n, "%g", v);
+}
+
 static int check_bounds(const struct vg_cfg_key *k, double v, char *err, size_t errlen)
 {
     if (k->min > k->max)
         return 0;
-    if (v < k->min || v > k->max)
-        return vg_err(err, errlen, -ERANGE, "%s must be between %g and %g", k->name, k->min,
-                      k->max);
+    if (v < k->min || v > k->max) {
+        char lo[32], hi[32];
+        fmt_bound(k, k->min, lo, sizeof lo);
+        fmt_bound(k, k->max, hi, sizeof hi);
+        return vg_err(err, errlen, -ERANGE, "%s must be between %s and %s", k->name, lo, hi);
+    }
     return 0;
 }
 
@@ -233,8 +322,7 @@ static int set_value(const struct vg_cfg_key *k, void *cfg, const char *text, ch
                           text);
         int rc = check_bounds(k, (double)v, err, errlen);
         if (rc)
-            return vg_err(err, errlen, rc, "%s must be between %gms and %gms", k->name, k->min,
-                          k->max);
+            return rc;
         *(int64_t *)f = v;
         return 0;
     }
@@ -459,6 +547,7 @@ static int walk_mapping(struct walk *w, const char *prefix)
             return rc;
 
         if (k && k->type == VG_CFG_MAP) {
+            where_set(name, "%s:%zu:%zu", w->origin, kmark.line + 1, kmark.column + 1);
             if (vev.type == YAML_MAPPING_START_EVENT)
                 rc = walk_kv(w, (struct vg_kvlist *)FIELD(w->cfg, k), "", k->name);
             else if (vev.type == YAML_SCALAR_EVENT && is_null_scalar(&vev))
@@ -477,13 +566,28 @@ static int walk_mapping(struct walk *w, const char *prefix)
                                msg, sizeof(msg));
                 if (rc)
                     rc = walk_err(w, &vev.start_mark, rc, "%s", msg);
+                else
+                    where_set(name, "%s:%zu:%zu", w->origin, vev.start_mark.line + 1,
+                              vev.start_mark.column + 1);
             }
         } else if (owner && vev.type == YAML_SCALAR_EVENT) {
             /* `kafka.bootstrap.servers: x` written flat at the top level. */
+            where_set(owner->name, "%s:%zu:%zu", w->origin, kmark.line + 1, kmark.column + 1);
             rc = vg_kvlist_set((struct vg_kvlist *)FIELD(w->cfg, owner), rest,
                                (const char *)vev.data.scalar.value);
         } else if (vev.type == YAML_MAPPING_START_EVENT && is_section(w->t, name)) {
             rc = walk_mapping(w, name);
+        } else if (is_section(w->t, name)) {
+            /* `webhook: https://...`: the section's name where one of its keys was meant. */
+            const char *eg = NULL;
+            for (size_t i = 0; i < w->t->n && !eg; i++)
+                if (strncmp(w->t->keys[i].name, name, strlen(name)) == 0 &&
+                    w->t->keys[i].name[strlen(name)] == '.')
+                    eg = w->t->keys[i].name;
+            rc = walk_err(w, &vev.start_mark, -EINVAL,
+                          "'%s' is a section, not a value: write its keys as a map under it "
+                          "(e.g. %s as '%s:' indented under '%s:')",
+                          name, eg, eg + strlen(name) + 1, name);
         } else {
             char msg[VG_ERRLEN];
             unknown_key_msg(w->t, name, msg, sizeof(msg));
@@ -567,11 +671,12 @@ int vg_config_load_file(const struct vg_config_table *t, void *cfg, const char *
         if (r == 0)
             break;
     }
-    int rderr = ferror(f);
+    int rderr = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     if (rderr) {
         free(buf);
-        return vg_err(err, errlen, -EIO, "%s: read error", path);
+        return vg_err(err, errlen, -rderr, "%s: cannot read config: %s", path,
+                      rderr == EISDIR ? "it is a directory (name the YAML file)" : strerror(rderr));
     }
     int rc = vg_config_load_buffer(t, cfg, path, buf, len, err, errlen);
     free(buf);
@@ -595,15 +700,20 @@ int vg_config_set_arg(const struct vg_config_table *t, void *cfg, const char *ar
     if (k && k->type != VG_CFG_MAP) {
         char msg[VG_ERRLEN];
         int rc = set_value(k, cfg, eq + 1, msg, sizeof(msg));
-        return rc ? vg_err(err, errlen, rc, "--set: %s", msg) : 0;
+        if (rc)
+            return vg_err(err, errlen, rc, "--set: %s", msg);
+        where_set(k->name, "--set");
+        return 0;
     }
     if (k) /* a map as a whole: the suggestion would have been its own name */
         return vg_err(err, errlen, -EINVAL,
                       "--set: '%s' is a map: set one entry at a time, as %s.KEY=VALUE", k->name,
                       k->name);
     const struct vg_cfg_key *owner = find_map_owner(t, name, &rest);
-    if (owner)
+    if (owner) {
+        where_set(owner->name, "--set");
         return vg_kvlist_set((struct vg_kvlist *)FIELD(cfg, owner), rest, eq + 1);
+    }
     char msg[VG_ERRLEN];
     unknown_key_msg(t, name, msg, sizeof(msg));
     return vg_err(err, errlen, -EINVAL, "--set: %s", msg);
@@ -620,6 +730,7 @@ int vg_config_apply_env(const struct vg_config_table *t, void *cfg, char *err, s
         int rc = set_value(k, cfg, v, msg, sizeof(msg));
         if (rc)
             return vg_err(err, errlen, rc, "environment %s: %s", k->env, msg);
+        where_set(k->name, "environment %s", k->env);
     }
     return 0;
 }
@@ -726,6 +837,7 @@ void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
 int vg_config_load_all(const struct vg_config_table *t, void *cfg, const char *path,
                        char *const *sets, size_t n_sets, char *err, size_t errlen)
 {
+    where_reset();
     int rc = vg_config_defaults(t, cfg, err, errlen);
     if (!rc && path)
         rc = vg_config_load_file(t, cfg, path, err, errlen);

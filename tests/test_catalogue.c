@@ -103,7 +103,7 @@ static const struct entry catalogue[] = {
      "c.yaml:1:18: commit_interval: '1 fortnight' is not a duration (write e.g. 250ms, 5s, 2m, "
      "1h)"},
     {P_CONFIG, "commit_interval: 1ms\n", -ERANGE,
-     "c.yaml:1:18: commit_interval must be between 10ms and 600000ms"},
+     "c.yaml:1:18: commit_interval must be between 10ms and 10m"},
     {P_CONFIG, "alert.threshold: 1.5\n", -ERANGE,
      "c.yaml:1:18: alert.threshold must be between 0 and 1"},
     {P_CONFIG, "detector:\n  warmup: many\n", -EINVAL,

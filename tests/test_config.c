@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -158,9 +159,53 @@ static void duplicate_key_and_yaml_syntax_errors_are_reported(void **state)
     assert_int_equal(load(&c, "count: 2\nname: \"d\xc3\xa9j\xc3\xa0\" \xff\n", err), -EINVAL);
     assert_string_equal(err, "t.yaml:2:14: YAML syntax error: invalid leading UTF-8 octet");
     vg_config_free(&table, &c);
+    /* A section's name with a value: say what to write instead of "unknown key". */
+    assert_int_equal(load(&c, "webhook: https://a.example/x\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:10: 'webhook' is a section, not a value: write its keys "
+                             "as a map under it (e.g. webhook.url as 'url:' indented under "
+                             "'webhook:')");
+    vg_config_free(&table, &c);
     assert_int_equal(load(&c, "- a\n- b\n", err), -EINVAL);
     assert_string_equal(err, "t.yaml:1:1: the config must be a map of key: value");
     vg_config_free(&table, &c);
+}
+
+/* A value checked after loading (by the daemon, not the table) is still reported where it was
+ * set: the file's line and column, the environment variable or --set. */
+static void values_checked_after_loading_are_placed_where_they_were_set(void **state)
+{
+    struct cfg c = {0};
+    char err[VG_ERRLEN];
+    char path[] = "/tmp/vigil-where-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *yaml = "count: 2\nwebhook:\n  url: ftp://a.example\nkafka:\n  acks: 2\n";
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+    close(fd);
+    setenv("TEST_VG_NAME", "from-env", 1);
+    char set[] = "ratio=0.25";
+    char *sets[] = {set};
+    assert_int_equal(vg_config_load_all(&table, &c, path, sets, 1, err, sizeof err), 0);
+    unsetenv("TEST_VG_NAME");
+    char want[600];
+    snprintf(want, sizeof want, "%s:3:8", path);
+    assert_string_equal(vg_config_where("webhook.url"), want);
+    snprintf(want, sizeof want, "%s:4:1", path);
+    assert_string_equal(vg_config_where("kafka"), want);
+    assert_string_equal(vg_config_where("name"), "environment TEST_VG_NAME");
+    assert_string_equal(vg_config_where("ratio"), "--set");
+    assert_null(vg_config_where("timeout")); /* its default */
+
+    snprintf(err, sizeof err, "webhook.url: 'ftp://a.example' must be http(s)");
+    vg_config_locate(err, sizeof err);
+    snprintf(want, sizeof want, "%s:3:8: webhook.url: 'ftp://a.example' must be http(s)", path);
+    assert_string_equal(err, want);
+    snprintf(err, sizeof err, "t.yaml:1:1: already placed");
+    vg_config_locate(err, sizeof err);
+    assert_string_equal(err, "t.yaml:1:1: already placed");
+    vg_config_free(&table, &c);
+    unlink(path);
+    (void)state;
 }
 
 static void set_args_and_environment_override_the_file(void **state)
@@ -194,6 +239,9 @@ static void missing_file_error_names_the_path(void **state)
                      -ENOENT);
     assert_string_equal(err,
                         "/nonexistent/vigil.yaml: cannot open config: No such file or directory");
+    /* fopen() opens a directory for reading; the read says what it is. */
+    assert_int_equal(vg_config_load_file(&table, &c, "/", err, sizeof(err)), -EISDIR);
+    assert_string_equal(err, "/: cannot read config: it is a directory (name the YAML file)");
 }
 
 static void duration_and_size_parsers_accept_units(void **state)
@@ -222,6 +270,7 @@ int main(void)
         cmocka_unit_test(key_without_value_is_refused_unless_unset_by_default),
         cmocka_unit_test(duplicate_key_and_yaml_syntax_errors_are_reported),
         cmocka_unit_test(set_args_and_environment_override_the_file),
+        cmocka_unit_test(values_checked_after_loading_are_placed_where_they_were_set),
         cmocka_unit_test(missing_file_error_names_the_path),
         cmocka_unit_test(duration_and_size_parsers_accept_units),
     };

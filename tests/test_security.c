@@ -368,7 +368,8 @@ static void analyzer_refuses_receiver_urls_outside_the_policy(void **state)
                               VG_ANALYZER_BIN, out) != 0,
                      1);
     char *o = vg_tp_read(out);
-    assert_non_null(strstr(o, "vigil-analyzer: config error: webhook.url: "
+    /* Set with --set: the message says so, as for a value from the file's line. */
+    assert_non_null(strstr(o, "vigil-analyzer: config error: --set: webhook.url: "
                               "https://hooks.example.com.evil.net:443/x: not in "
                               "actions.allowed_urls"));
     free(o);

@@ -497,7 +497,8 @@ static void config_check_runs_the_daemons_own_check(void **state)
                               path, VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
                      1);
     e = err();
-    assert_non_null(strstr(e, "vigil-agent: config error: collectors: unknown collector 'gpu'"));
+    assert_non_null(
+        strstr(e, "vigil-agent: config error: --set: collectors: unknown collector 'gpu'"));
     free(e);
     char bad[600];
     snprintf(bad, sizeof(bad), "%s/bad-analyzer.yaml", g_dir);
