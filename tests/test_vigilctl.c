@@ -602,6 +602,33 @@ static void usage_errors_and_help(void **state)
     char *e = err();
     assert_non_null(strstr(e, "did you mean 'status'?"));
     free(e);
+    /* Each usage error says what is wrong before the usage text. */
+    static const struct {
+        const char *args, *reason;
+    } bad[] = {
+        {"version --bogus", "vigilctl version: takes no arguments ('--bogus')"},
+        {"config frob", "vigilctl config: unknown subcommand (check)"},
+        {"config check agent", "vigilctl config: name agent or analyzer, and the file"},
+        {"rules list x", "vigilctl rules: unknown subcommand 'list' (check)"},
+        {"rules check a b", "vigilctl rules check: one directory or file only"},
+        {"rules check -r webhook,pager " VG_SOURCE_DIR "/rules/examples",
+         "vigilctl rules check: --receivers: 'pager' is not a receiver type"},
+        {"replay --host 'bad host' x.csv", "vigilctl replay: --host 'bad host'"},
+        {"report --input x.csv --from 2030-01-02T00:00:00Z --to 2030-01-01T00:00:00Z",
+         "vigilctl report: --from is later than --to"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(ctl("%s", bad[i].args), 2);
+        e = err();
+        if (!strstr(e, bad[i].reason))
+            fail_msg("vigilctl %s: no '%s' in: %s", bad[i].args, bad[i].reason, e);
+        free(e);
+    }
+    /* One rule file is checked as a directory holding only it would be. */
+    assert_int_equal(ctl("rules check %s/rules/examples/scale-out-cpu.yaml", VG_SOURCE_DIR), 0);
+    char *o = out();
+    assert_non_null(strstr(o, "scale-out-cpu.yaml: 1 rules, 1 scaling policies: OK"));
+    free(o);
 }
 
 int main(void)

@@ -63,6 +63,11 @@ int vg_ctl_config(int argc, char **argv)
         }
     }
     if (optind + 3 != argc || strcmp(argv[optind], "check") != 0) {
+        fprintf(stderr, "vigilctl config: %s\n\n",
+                optind == argc                       ? "no subcommand (check)"
+                : strcmp(argv[optind], "check") != 0 ? "unknown subcommand (check)"
+                : optind + 3 > argc                  ? "name agent or analyzer, and the file"
+                                                     : "one file only");
         help(stderr);
         return 2;
     }

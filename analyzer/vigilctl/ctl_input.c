@@ -137,6 +137,10 @@ int vg_ctl_input_open(struct vg_ctl_input *in, const char *path, const char *hos
     if (!in->f)
         return vg_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
     struct stat st;
+    if (fstat(fileno(in->f), &st) == 0 && S_ISDIR(st.st_mode))
+        return vg_err(err, errlen, -EISDIR,
+                      "%s: a directory: name a file of wire messages or a CSV (or - for stdin)",
+                      path);
     if (fstat(fileno(in->f), &st) == 0 && S_ISREG(st.st_mode))
         in->size = (long long)st.st_size;
     if (!read_line(in))

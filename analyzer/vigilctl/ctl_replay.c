@@ -14,6 +14,7 @@
 #include "vg_log.h"
 #include "vg_rule.h"
 #include "vg_util.h"
+#include "vg_wire.h"
 #include "vigilctl.h"
 
 static void help(FILE *f)
@@ -127,6 +128,12 @@ int vg_ctl_replay(int argc, char **argv)
                 return 2;
             break;
         case 'H':
+            if (vg_wire_host_valid(optarg) != 0) {
+                fprintf(stderr,
+                        "vigilctl replay: --host '%s': only letters, digits, '.', '_' and '-'\n",
+                        optarg);
+                return 2;
+            }
             host = optarg;
             break;
         case 'j':

@@ -564,6 +564,10 @@ int vg_ctl_report(int argc, char **argv)
         fprintf(stderr, "vigilctl report: one HOST expected (see --help)\n");
         return 2;
     }
+    if (r.from > r.to) {
+        fprintf(stderr, "vigilctl report: --from is later than --to\n");
+        return 2;
+    }
     const char *host = optind < argc ? argv[optind] : NULL;
     char err[VG_ERRLEN * 2], source[1200];
     json_t *hist = NULL;

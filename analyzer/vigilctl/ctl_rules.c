@@ -1,11 +1,13 @@
-/* vigilctl rules check DIR: validates a rules directory (rules and scaling policies) exactly as
- * the analyzer loads it, without starting anything. */
+/* vigilctl rules check DIR|FILE: validates a rules directory, or one rule file, (rules and scaling
+ * policies) exactly as the analyzer loads it, without starting anything. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "vg_action.h"
 #include "vg_rule.h"
 #include "vg_rule_load.h"
 #include "vg_rule_policy.h"
@@ -16,12 +18,13 @@
 static void help(FILE *f)
 {
     vg_ctl_usage(f, "rules");
-    fprintf(f, "\nChecks every *.yaml and *.yml file of DIR as vigil-analyzer would load it\n"
-               "(docs/rules.md) and prints each mistake as FILE:LINE:COLUMN: message.\n"
-               "  -r, --receivers LIST  also check that `actions:` only name these receivers\n"
-               "                        (comma-separated, e.g. webhook,slack)\n"
-               "  -q, --quiet           print nothing when the rules are fine\n"
-               "Exit status: 0 valid, 1 mistakes found, 2 usage error.\n");
+    fprintf(f,
+            "\nChecks every *.yaml and *.yml file of DIR (or the one FILE) as vigil-analyzer\n"
+            "would load it (docs/rules.md) and prints each mistake as FILE:LINE:COLUMN: message.\n"
+            "  -r, --receivers LIST  also check that `actions:` only name these receivers\n"
+            "                        (comma-separated, e.g. webhook,slack)\n"
+            "  -q, --quiet           print nothing when the rules are fine\n"
+            "Exit status: 0 valid, 1 mistakes found, 2 usage error.\n");
 }
 
 static int listed(const char *name, const char *list)
@@ -34,6 +37,29 @@ static int listed(const char *name, const char *list)
             return 1;
         p = c ? c + 1 : p + l;
     }
+    return 0;
+}
+
+/* A rule file: at most 4 MiB, as the analyzer reads them. 0 with *out malloc'ed, or -errno. */
+static int read_small_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    char *buf = malloc((4u << 20) + 1);
+    if (!buf) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    size_t n = fread(buf, 1, (4u << 20) + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n > (4u << 20)) {
+        free(buf);
+        return bad ? -EIO : -EFBIG;
+    }
+    *out = buf;
+    *len = n;
     return 0;
 }
 
@@ -62,16 +88,52 @@ int vg_ctl_rules(int argc, char **argv)
             return 2;
         }
     }
-    if (optind + 2 != argc || strcmp(argv[optind], "check") != 0) {
+    if (optind == argc || strcmp(argv[optind], "check") != 0) {
+        fprintf(stderr, "vigilctl rules: %s%s%s\n\n",
+                optind == argc ? "no subcommand" : "unknown subcommand '",
+                optind == argc ? "" : argv[optind], optind == argc ? " (check)" : "' (check)");
         help(stderr);
         return 2;
+    }
+    if (optind + 2 != argc) {
+        fprintf(stderr, "vigilctl rules check: %s\n\n",
+                optind + 2 > argc ? "name the rules directory (or one rule file)"
+                                  : "one directory or file only");
+        help(stderr);
+        return 2;
+    }
+    for (const char *p = receivers; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(l < sizeof name ? l : sizeof name - 1), p);
+        if (!vg_action_find(name)) {
+            fprintf(stderr, "vigilctl rules check: --receivers: '%s' is not a receiver type\n",
+                    name);
+            return 2;
+        }
+        p = c ? c + 1 : p + l;
     }
     const char *dir = argv[optind + 1];
     char *err = malloc(ERRLEN);
     if (!err)
         return 1;
     struct vg_rule_set *set = NULL;
-    int rc = vg_rule_set_load_dir(dir, &set, err, ERRLEN);
+    struct stat st;
+    int rc;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) {
+        /* One file, as the analyzer would load it from a directory holding only it. */
+        char *text = NULL;
+        size_t len = 0;
+        rc = read_small_file(dir, &text, &len);
+        if (rc < 0)
+            snprintf(err, ERRLEN, "%s: %s", dir, strerror(-rc));
+        else
+            rc = vg_rule_set_load_buffer(dir, text, len, &set, err, ERRLEN);
+        free(text);
+    } else {
+        rc = vg_rule_set_load_dir(dir, &set, err, ERRLEN);
+    }
     if (rc) {
         fprintf(stderr, "%s\n", err);
         free(err);

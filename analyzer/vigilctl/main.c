@@ -22,8 +22,8 @@ const struct vg_ctl_cmd vg_ctl_cmds[] = {
      "send a test alert through a configured receiver", vg_ctl_fire_test},
     {"report", "[--api URL | --input FILE] [-o FILE] [--since DUR] HOST",
      "write an HTML page with plots of a host's metrics, scores and alerts", vg_ctl_report},
-    {"rules", "check [-r RECEIVERS] DIR", "validate a rules directory without starting anything",
-     vg_ctl_rules},
+    {"rules", "check [-r RECEIVERS] DIR|FILE",
+     "validate a rules directory or file without starting anything", vg_ctl_rules},
     {"config", "check [-s KEY=VALUE] agent|analyzer FILE",
      "validate a config file with the daemon's own check", vg_ctl_config},
     {NULL, NULL, NULL, NULL},
@@ -62,8 +62,10 @@ int vg_ctl_add_set(const char *cmd, char **sets, size_t *n, char *arg)
 
 int vg_ctl_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "vigilctl version: takes no arguments ('%s')\n", argv[1]);
+        return 2;
+    }
     printf("vigilctl %s\n", VIGIL_VERSION);
     return 0;
 }
