@@ -1001,8 +1001,9 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
         if (rc == 0 && rctx.oom)
             rc = -ENOMEM;
         if (rc < 0) {
-            vg_err(err, errlen, rc, "%s %s: %s", tn, w->name,
-                   w->ob ? "cannot load the outbox" : oerr);
+            /* The name only where it is not the type's own. */
+            vg_err(err, errlen, rc, "%s%s%s: %s", tn, strcmp(w->name, tn) ? " " : "",
+                   strcmp(w->name, tn) ? w->name : "", w->ob ? "cannot load the outbox" : oerr);
             goto fail;
         }
         if (w->count) {

@@ -55,6 +55,7 @@ struct analyzer {
     struct vg_dispatch *dispatch;
     struct vg_decisions *decisions;
     uint64_t reloads, reload_failures, silences_created;
+    int rules_loaded_once; /* rules.dir loaded at start: a failed reload keeps those running */
     int last_reload_ok;
     int64_t last_reload_ms;
     char *last_reload_errors; /* of the last failed load, one per line; NULL after a success */

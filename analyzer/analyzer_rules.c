@@ -107,13 +107,15 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
         set_reload_status(a, 0, buf);
         vg_err(err, errlen, rc, "%s", buf);
         char q[1024];
-        vg_error("rules not loaded: the running rules stay", "dir=%s errors=%s", dir,
-                 vg_log_quote(q, sizeof(q), buf));
+        if (a->rules_loaded_once) /* at start the caller reports it, and nothing runs yet */
+            vg_error("rules not loaded: the running rules stay", "dir=%s errors=%s", dir,
+                     vg_log_quote(q, sizeof(q), buf));
         free(buf);
         return rc;
     }
     vg_rule_set_free(a->rules);
     a->rules = set;
+    a->rules_loaded_once = 1;
     a->reloads++;
     set_reload_status(a, 1, NULL);
     vg_info("rules loaded", "dir=%s rules=%zu policies=%zu", dir, vg_rule_set_count(set),

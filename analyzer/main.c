@@ -411,7 +411,7 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
         struct receiver *r = &a->receivers[a->n_receivers];
         char rerr[VG_ERRLEN];
         if (vg_action_create(&rc, &r->act, &r->inst, rerr, sizeof(rerr)) < 0)
-            return vg_err(err, errlen, -EINVAL, "%s receiver: %s", want[i].type, rerr);
+            return vg_err(err, errlen, -EINVAL, "%s", rerr); /* it names the receiver's keys */
         r->name = want[i].type;
         a->n_receivers++;
         vg_info("receiver ready", "receiver=%s outbox=%s", r->name,
