@@ -69,8 +69,7 @@ static void bad_config_file_stops_daemon_with_file_line_and_key(void **state)
     assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, path), 1);
     o = output();
     snprintf(want, sizeof(want),
-             "vigil-agent: config error: %s:1:11: interval must be between 100ms and 1h",
-             path);
+             "vigil-agent: config error: %s:1:11: interval must be between 100ms and 1h", path);
     assert_non_null(strstr(o, want));
     free(o);
 
@@ -201,6 +200,13 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     char *t = vg_tp_read(log);
     assert_non_null(strstr(t, "unknown key 'intreval' (did you mean 'interval'?)"));
     free(t);
+
+    /* A key left without a value: it used to clear log.level, and the reload's check then
+     * crashed the agent on the NULL. */
+    vg_tp_write_atomic(cfg, "interval: 250ms\nlog:\n  level:\n");
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "log.level has no value", 10000), 0);
+    assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), 3);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0); /* still running, exits cleanly */
     free(dir);
 }
