@@ -1,5 +1,7 @@
 /* libFuzzer target for the YAML config parser: any bytes must give 0 or an error message of the
- * form "origin:line:col: ..." (or a plain message for a read failure), never a crash or a leak. */
+ * form "origin:line:col: ..." (or a plain message for a read failure), never a crash or a leak.
+ * Each line of the input is then also a --set argument (vg_config_set_arg), and the record of
+ * where each value came from (vg_config_where, vg_config_locate) is checked. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +46,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0 && rc != -12 /* ENOMEM */ && strncmp(err, "f.yaml:", 7) != 0) {
         fprintf(stderr, "error without position: %s\n", err);
         abort();
+    }
+    /* Where each key came from: the file (placed), --set, or its default. */
+    for (size_t i = 0; i < table.n; i++) {
+        const char *w = vg_config_where(keys[i].name);
+        if (w && strncmp(w, "f.yaml:", 7) != 0 && strcmp(w, "--set") != 0) {
+            fprintf(stderr, "%s placed at '%s'\n", keys[i].name, w);
+            abort();
+        }
+    }
+    /* The same bytes, line by line, as --set arguments: 0 or an error that says --set. */
+    const char *p = (const char *)data, *end = p + size;
+    for (int n = 0; p < end && n < 8; n++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char arg[256];
+        if (l < sizeof arg && !memchr(p, '\0', l)) {
+            memcpy(arg, p, l);
+            arg[l] = '\0';
+            rc = vg_config_set_arg(&table, &c, arg, err, sizeof(err));
+            if (rc != 0 && rc != -12 && strncmp(err, "--set", 5) != 0) {
+                fprintf(stderr, "--set error without its origin: %s\n", err);
+                abort();
+            }
+            if (rc != 0)
+                vg_config_locate(err, sizeof(err));
+        }
+        p += l + 1;
     }
     vg_config_free(&table, &c);
     return 0;
