@@ -1,3 +1,4 @@
+#include "api_metrics.h"
 #include "analyzer_models.h"
 
 #include <errno.h>
@@ -182,48 +183,18 @@ void analyzer_models_metrics(struct analyzer *a, FILE *f)
         return;
     struct vg_fleet_stats st;
     vg_model_mv_stats(mv, &st);
-    fprintf(
-        f,
-        "# HELP vigil_model_steps_total Batched steps of the mv model's host groups.\n"
-        "# TYPE vigil_model_steps_total counter\nvigil_model_steps_total %llu\n"
-        "# HELP vigil_model_hosts Hosts the mv model scores.\n"
-        "# TYPE vigil_model_hosts gauge\nvigil_model_hosts %llu\n"
-        "# HELP vigil_model_groups Host groups of the mv model.\n"
-        "# TYPE vigil_model_groups gauge\nvigil_model_groups %llu\n"
-        "# HELP vigil_model_hosts_refused_total Host ticks the mv model did not take (limits, "
-        "too few metrics).\n"
-        "# TYPE vigil_model_hosts_refused_total counter\nvigil_model_hosts_refused_total %llu\n"
-        "# HELP vigil_model_checkpoints_refused_total Model checkpoint files refused at start.\n"
-        "# TYPE vigil_model_checkpoints_refused_total counter\n"
-        "vigil_model_checkpoints_refused_total %llu\n"
-        "# HELP vigil_model_checkpoints_loaded_total Host groups resumed from a checkpoint.\n"
-        "# TYPE vigil_model_checkpoints_loaded_total counter\n"
-        "vigil_model_checkpoints_loaded_total %llu\n",
-        (unsigned long long)st.steps, (unsigned long long)st.hosts, (unsigned long long)st.groups,
-        (unsigned long long)st.hosts_refused, (unsigned long long)st.ckpt_refused,
-        (unsigned long long)st.ckpt_loaded);
-    fprintf(f,
-            "# HELP vigil_model_steps_forced_total Steps of the mv model forced by a host's full "
-            "queue (model.queue_ticks), without the hosts of its group that were behind.\n"
-            "# TYPE vigil_model_steps_forced_total counter\nvigil_model_steps_forced_total %llu\n"
-            "# HELP vigil_model_ticks_queued Host ticks the mv model holds until their group "
-            "steps.\n"
-            "# TYPE vigil_model_ticks_queued gauge\nvigil_model_ticks_queued %llu\n"
-            "# HELP vigil_model_ticks_queued_max The most host ticks the mv model held at once.\n"
-            "# TYPE vigil_model_ticks_queued_max gauge\nvigil_model_ticks_queued_max %llu\n"
-            "# HELP vigil_model_hosts_absent Hosts whose group steps without waiting for them "
-            "(no tick in its last step, none since).\n"
-            "# TYPE vigil_model_hosts_absent gauge\nvigil_model_hosts_absent %llu\n"
-            "# HELP vigil_model_ticks_skipped_total Host ticks the mv model skipped because "
-            "their step had already been taken without them (the host was behind its group).\n"
-            "# TYPE vigil_model_ticks_skipped_total counter\nvigil_model_ticks_skipped_total "
-            "%llu\n"
-            "# HELP vigil_model_resets_total Host groups of the mv model started fresh because a "
-            "host that reported finite values scored NaN (a model fault; never expected).\n"
-            "# TYPE vigil_model_resets_total counter\nvigil_model_resets_total %llu\n",
-            (unsigned long long)st.steps_forced, (unsigned long long)st.ticks_queued,
-            (unsigned long long)st.ticks_queued_max, (unsigned long long)st.hosts_absent,
-            (unsigned long long)st.ticks_skipped, (unsigned long long)st.model_resets);
+    vg_api_counter(f, "vigil_model_steps_total", st.steps);
+    vg_api_gauge(f, "vigil_model_hosts", (double)st.hosts);
+    vg_api_gauge(f, "vigil_model_groups", (double)st.groups);
+    vg_api_counter(f, "vigil_model_hosts_refused_total", st.hosts_refused);
+    vg_api_counter(f, "vigil_model_checkpoints_refused_total", st.ckpt_refused);
+    vg_api_counter(f, "vigil_model_checkpoints_loaded_total", st.ckpt_loaded);
+    vg_api_counter(f, "vigil_model_steps_forced_total", st.steps_forced);
+    vg_api_gauge(f, "vigil_model_ticks_queued", (double)st.ticks_queued);
+    vg_api_gauge(f, "vigil_model_ticks_queued_max", (double)st.ticks_queued_max);
+    vg_api_gauge(f, "vigil_model_hosts_absent", (double)st.hosts_absent);
+    vg_api_counter(f, "vigil_model_ticks_skipped_total", st.ticks_skipped);
+    vg_api_counter(f, "vigil_model_resets_total", st.model_resets);
 }
 
 json_t *analyzer_models_host_json(struct analyzer *a, const char *host)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_metrics.h"
 #include "analyzer.h"
 #include "analyzer_models.h"
 #include "api_alerts.h"
@@ -38,17 +39,6 @@ static void readyz(void *ud, const struct vg_http_request *req, struct vg_http_r
                       "not ready: no partitions assigned yet\n");
 }
 
-static void counter(FILE *f, const char *name, const char *help, uint64_t v)
-{
-    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-            (unsigned long long)v);
-}
-
-static void gauge(FILE *f, const char *name, const char *help, double v)
-{
-    fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %.9g\n", name, help, name, name, v);
-}
-
 static void host_score_line(void *ud, const struct vg_engine_host *h)
 {
     /* Host names are restricted to [A-Za-z0-9._-] by the wire format: no escaping needed. */
@@ -72,121 +62,66 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     struct vg_engine_stats es;
     vg_engine_get_stats(a->engine, &es);
     analyzer_receiver_stats(a, &as, &refused);
-    counter(f, "vigil_messages_consumed_total", "Kafka messages consumed.", a->consumed);
-    counter(f, "vigil_bad_messages_total", "Messages rejected by the wire decoder.",
-            a->bad_messages);
-    counter(f, "vigil_duplicate_messages_total", "Redelivered messages skipped.", es.duplicates);
-    counter(f, "vigil_sequence_gaps_total", "Messages missing between two of an agent boot.",
-            es.seq_gaps);
-    counter(f, "vigil_samples_scored_total", "Series values scored.", es.samples_scored);
-    counter(f, "vigil_samples_warming_total", "Series values learned during warm-up.",
-            es.samples_warming);
-    counter(f, "vigil_alerts_fired_total", "Alerts that started firing.", es.alerts_fired);
-    counter(f, "vigil_alerts_resolved_total", "Alerts that resolved.", es.alerts_resolved);
-    counter(f, "vigil_hosts_refused_total", "Messages of hosts beyond limits.max_hosts.",
-            es.hosts_refused);
-    counter(f, "vigil_series_refused_total", "Values of series beyond limits.max_series_per_host.",
-            es.series_refused);
-    counter(f, "vigil_alerts_stale_resolved_total",
-            "Per-series alerts resolved because their host stopped reporting the series "
-            "(alert.stale_after).",
-            es.alerts_stale_resolved);
-    gauge(f, "vigil_hosts_silent",
-          "Hosts whose host_silent alert fires now (alert.host_silent_after).",
-          (double)es.hosts_silent);
-    counter(f, "vigil_series_expired_total",
-            "Series forgotten after their host stopped reporting them (limits.series_idle).",
-            es.series_expired);
-    counter(f, "vigil_hosts_cold_started_total",
-            "Hosts first seen here without restored state: their series warm up.",
-            es.hosts_cold_started);
-    counter(f, "vigil_hosts_released_total",
-            "Hosts dropped because their partition moved to another analyzer.", es.hosts_released);
-    counter(f, "vigil_rule_states_restored_total",
-            "Pending and firing rule alerts restored with their host from the state topic.",
-            es.rule_states_restored);
-    counter(f, "vigil_rule_states_skipped_total",
-            "Restored rule alerts of rules this analyzer's rule files do not have.",
-            es.rule_states_skipped);
+    vg_api_counter(f, "vigil_messages_consumed_total", a->consumed);
+    vg_api_counter(f, "vigil_bad_messages_total", a->bad_messages);
+    vg_api_counter(f, "vigil_duplicate_messages_total", es.duplicates);
+    vg_api_counter(f, "vigil_sequence_gaps_total", es.seq_gaps);
+    vg_api_counter(f, "vigil_samples_scored_total", es.samples_scored);
+    vg_api_counter(f, "vigil_samples_warming_total", es.samples_warming);
+    vg_api_counter(f, "vigil_alerts_fired_total", es.alerts_fired);
+    vg_api_counter(f, "vigil_alerts_resolved_total", es.alerts_resolved);
+    vg_api_counter(f, "vigil_hosts_refused_total", es.hosts_refused);
+    vg_api_counter(f, "vigil_series_refused_total", es.series_refused);
+    vg_api_counter(f, "vigil_alerts_stale_resolved_total", es.alerts_stale_resolved);
+    vg_api_gauge(f, "vigil_hosts_silent", (double)es.hosts_silent);
+    vg_api_counter(f, "vigil_series_expired_total", es.series_expired);
+    vg_api_counter(f, "vigil_hosts_cold_started_total", es.hosts_cold_started);
+    vg_api_counter(f, "vigil_hosts_released_total", es.hosts_released);
+    vg_api_counter(f, "vigil_rule_states_restored_total", es.rule_states_restored);
+    vg_api_counter(f, "vigil_rule_states_skipped_total", es.rule_states_skipped);
     if (a->state) {
         struct vg_state_topic_stats ss;
         vg_state_topic_get_stats(a->state, &ss);
-        counter(f, "vigil_state_checkpoints_total",
-                "State checkpoints the broker acknowledged (state.topic).", ss.checkpoints);
-        counter(f, "vigil_state_checkpoint_errors_total",
-                "State checkpoints not acknowledged: offsets not committed.", ss.checkpoint_errors);
-        counter(f, "vigil_state_bytes_written_total",
-                "Bytes of host state records in acknowledged checkpoints.", ss.bytes_written);
-        fprintf(f,
-                "# HELP vigil_state_checkpoint_seconds_total Consumer-thread time spent writing "
-                "state checkpoints.\n# TYPE vigil_state_checkpoint_seconds_total counter\n"
-                "vigil_state_checkpoint_seconds_total %.3f\n",
-                ss.checkpoint_s);
-        counter(f, "vigil_state_hosts_restored_total",
-                "Hosts restored from the state topic on partition assignment.", ss.hosts_restored);
-        counter(f, "vigil_state_restore_errors_total", "State records refused on restore.",
-                ss.restore_errors);
-        counter(f, "vigil_state_models_restored_total",
-                "Host model states restored with their hosts.", ss.models_restored);
-        counter(f, "vigil_state_model_errors_total",
-                "Host model states refused on restore: that model starts the host fresh.",
-                ss.model_errors);
-        counter(f, "vigil_state_records_trimmed_total",
-                "Host state records written without their series' detector states (and, if still "
-                "too large, their host models' state): the whole record was larger than the "
-                "state topic takes.",
-                ss.records_trimmed);
-        counter(f, "vigil_state_records_dropped_total",
-                "Host state records not written at a checkpoint: too large even with only the "
-                "host's sequence, labels and alerts.",
-                ss.records_dropped);
-        counter(f, "vigil_state_record_trials_total",
-                "Host state records tried one step larger after the broker refused the host's "
-                "record (the topic's max.message.bytes may have been raised).",
-                ss.trials);
-        counter(f, "vigil_state_record_trials_refused_total",
-                "Of those trials, the ones the broker refused again (the next waits twice as "
-                "long).",
-                ss.trials_refused);
-        gauge(f, "vigil_state_hosts_pending",
-              "Hosts changed since the last acknowledged state checkpoint (it grows while "
-              "checkpoints fail).",
-              (double)ss.hosts_pending);
+        vg_api_counter(f, "vigil_state_checkpoints_total", ss.checkpoints);
+        vg_api_counter(f, "vigil_state_checkpoint_errors_total", ss.checkpoint_errors);
+        vg_api_counter(f, "vigil_state_bytes_written_total", ss.bytes_written);
+        vg_api_metric_head(f, "vigil_state_checkpoint_seconds_total");
+        fprintf(f, "vigil_state_checkpoint_seconds_total %.3f\n", ss.checkpoint_s);
+        vg_api_counter(f, "vigil_state_hosts_restored_total", ss.hosts_restored);
+        vg_api_counter(f, "vigil_state_restore_errors_total", ss.restore_errors);
+        vg_api_counter(f, "vigil_state_models_restored_total", ss.models_restored);
+        vg_api_counter(f, "vigil_state_model_errors_total", ss.model_errors);
+        vg_api_counter(f, "vigil_state_records_trimmed_total", ss.records_trimmed);
+        vg_api_counter(f, "vigil_state_records_dropped_total", ss.records_dropped);
+        vg_api_counter(f, "vigil_state_record_trials_total", ss.trials);
+        vg_api_counter(f, "vigil_state_record_trials_refused_total", ss.trials_refused);
+        vg_api_gauge(f, "vigil_state_hosts_pending", (double)ss.hosts_pending);
     }
-    counter(f, "vigil_consume_errors_total", "Errors reported by the Kafka consumer.",
-            a->consume_errors);
-    counter(f, "vigil_commit_errors_total", "Failed offset commits.", a->commit_errors);
-    counter(f, "vigil_webhook_delivered_total",
-            "Alert notifications delivered (2xx), all receivers.", as.delivered);
-    counter(f, "vigil_webhook_attempt_errors_total", "Delivery attempts that failed.",
-            as.attempt_errors);
-    counter(f, "vigil_webhook_tls_errors_total",
-            "Delivery attempts that failed TLS verification or handshake, all receivers.",
-            as.tls_errors);
-    counter(f, "vigil_webhook_dropped_total", "Notifications given up on.", as.dropped);
-    counter(f, "vigil_webhook_queue_full_total", "Notifications refused: queue full.", refused);
-    gauge(f, "vigil_webhook_queued", "Notifications waiting for delivery.", (double)as.queued);
-    fprintf(f, "# HELP vigil_receiver_delivered_total Notifications delivered, per receiver.\n"
-               "# TYPE vigil_receiver_delivered_total counter\n");
+    vg_api_counter(f, "vigil_consume_errors_total", a->consume_errors);
+    vg_api_counter(f, "vigil_commit_errors_total", a->commit_errors);
+    vg_api_counter(f, "vigil_webhook_delivered_total", as.delivered);
+    vg_api_counter(f, "vigil_webhook_attempt_errors_total", as.attempt_errors);
+    vg_api_counter(f, "vigil_webhook_tls_errors_total", as.tls_errors);
+    vg_api_counter(f, "vigil_webhook_dropped_total", as.dropped);
+    vg_api_counter(f, "vigil_webhook_queue_full_total", refused);
+    vg_api_gauge(f, "vigil_webhook_queued", (double)as.queued);
+    vg_api_metric_head(f, "vigil_receiver_delivered_total");
     for (size_t i = 0; i < a->n_receivers; i++) {
         struct vg_action_stats st;
         a->receivers[i].act->stats(a->receivers[i].inst, &st);
         fprintf(f, "vigil_receiver_delivered_total{receiver=\"%s\"} %llu\n", a->receivers[i].name,
                 (unsigned long long)st.delivered);
     }
-    gauge(f, "vigil_alerts_firing", "Alerts firing now.", (double)es.firing);
-    gauge(f, "vigil_hosts", "Hosts tracked.", (double)es.hosts);
-    gauge(f, "vigil_series", "Series tracked.", (double)es.series);
-    gauge(f, "vigil_partitions_assigned", "Kafka partitions assigned to this analyzer.",
-          a->assigned);
-    gauge(f, "vigil_uptime_seconds", "Seconds since start.",
-          (double)(vg_mono_ms() - a->started_ms) / 1000.0);
+    vg_api_gauge(f, "vigil_alerts_firing", (double)es.firing);
+    vg_api_gauge(f, "vigil_hosts", (double)es.hosts);
+    vg_api_gauge(f, "vigil_series", (double)es.series);
+    vg_api_gauge(f, "vigil_partitions_assigned", a->assigned);
+    vg_api_gauge(f, "vigil_uptime_seconds", (double)(vg_mono_ms() - a->started_ms) / 1000.0);
     vg_histo_write(&a->processing_s, "vigil_processing_seconds",
-                   "Time to decode, score and evaluate one message.", f);
+                   vg_api_metric_help("vigil_processing_seconds"), f);
     vg_histo_write(&a->lag_s, "vigil_event_lag_seconds",
-                   "Processing time minus the message's timestamp (collection to scoring).", f);
-    fprintf(f, "# HELP vigil_host_score Highest series score in the host's last message.\n"
-               "# TYPE vigil_host_score gauge\n");
+                   vg_api_metric_help("vigil_event_lag_seconds"), f);
+    vg_api_metric_head(f, "vigil_host_score");
     vg_engine_each_host(a->engine, host_score_line, f);
     analyzer_models_metrics(a, f); /* {host,model} lines and the models' counters */
     vg_api_alerts_metrics(a, f);

@@ -1,4 +1,5 @@
 /* GET /api/v1/alerts, silences, rules and reload, scaling decisions (docs/api.md). */
+#include "api_metrics.h"
 #include "api_alerts.h"
 
 #include <errno.h>
@@ -223,72 +224,40 @@ void vg_api_scale(void *ud, const struct vg_http_request *req, struct vg_http_re
         reply_json(resp, 200, o);
 }
 
-static void counter(FILE *f, const char *name, const char *help, uint64_t v)
-{
-    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-            (unsigned long long)v);
-}
-
 void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
 {
     struct vg_dispatch_stats ds = {0};
     if (a->dispatch)
         vg_dispatch_get_stats(a->dispatch, &ds);
-    counter(f, "vigil_notifications_sent_total",
-            "Alert notifications handed to receivers, repeats included.", ds.sent);
-    counter(f, "vigil_notifications_repeated_total", "Repeats of firing notifications.",
-            ds.repeats);
-    counter(f, "vigil_notifications_deduplicated_total",
-            "Firing transitions of alerts already firing (same fingerprint), dropped.",
-            ds.deduplicated);
-    counter(f, "vigil_alerts_handed_over_total",
-            "Firing alerts dropped here because their host moved to another analyzer.",
-            ds.handed_over);
-    counter(f, "vigil_notifications_sent_early_total",
-            "Firing notifications group_wait still held, sent because their host moved to another "
-            "analyzer or this one stopped (the next owner takes them as notified).",
-            ds.sent_early);
-    counter(f, "vigil_alerts_taken_over_total",
-            "Firing alerts that came here with their host (restart or partition move) and were "
-            "notified before: listed, repeated and kept active at Alertmanager from here on.",
-            ds.adopted);
-    counter(f, "vigil_notifications_silenced_total", "Firing notifications held back by a silence.",
-            ds.silenced);
-    counter(f, "vigil_silences_created_total", "Silences created through the API.",
-            a->silences_created);
-    fprintf(f,
-            "# HELP vigil_silences_active Silences in force now.\n"
-            "# TYPE vigil_silences_active gauge\nvigil_silences_active %zu\n",
-            a->silences ? vg_silences_active(a->silences, vg_now_ms()) : 0);
-    counter(f, "vigil_rule_reloads_total", "Successful rule reloads.", a->reloads);
-    counter(f, "vigil_rule_reload_failures_total", "Rule reloads refused (the old rules stayed).",
-            a->reload_failures);
+    vg_api_counter(f, "vigil_notifications_sent_total", ds.sent);
+    vg_api_counter(f, "vigil_notifications_repeated_total", ds.repeats);
+    vg_api_counter(f, "vigil_notifications_deduplicated_total", ds.deduplicated);
+    vg_api_counter(f, "vigil_alerts_handed_over_total", ds.handed_over);
+    vg_api_counter(f, "vigil_notifications_sent_early_total", ds.sent_early);
+    vg_api_counter(f, "vigil_alerts_taken_over_total", ds.adopted);
+    vg_api_counter(f, "vigil_notifications_silenced_total", ds.silenced);
+    vg_api_counter(f, "vigil_silences_created_total", a->silences_created);
+    vg_api_gauge(f, "vigil_silences_active",
+                 a->silences ? (double)vg_silences_active(a->silences, vg_now_ms()) : 0);
+    vg_api_counter(f, "vigil_rule_reloads_total", a->reloads);
+    vg_api_counter(f, "vigil_rule_reload_failures_total", a->reload_failures);
     struct vg_engine_stats es;
     vg_engine_get_stats(a->engine, &es);
-    counter(f, "vigil_rule_evaluations_total", "Rule conditions evaluated.", es.rule_evals);
-    fprintf(f,
-            "# HELP vigil_rules_loaded Rules in the running set.\n"
-            "# TYPE vigil_rules_loaded gauge\nvigil_rules_loaded %zu\n",
-            a->rules ? vg_rule_set_count(a->rules) : 0);
+    vg_api_counter(f, "vigil_rule_evaluations_total", es.rule_evals);
+    vg_api_gauge(f, "vigil_rules_loaded", a->rules ? (double)vg_rule_set_count(a->rules) : 0);
     if (a->decisions) {
         struct vg_decisions_stats st;
         vg_decisions_get_stats(a->decisions, &st);
-        counter(f, "vigil_scale_evaluations_total", "Scaling policy evaluations.", st.evaluations);
-        counter(f, "vigil_scale_changes_total", "Scaling decisions that changed the count.",
-                st.changes);
-        counter(f, "vigil_scale_published_total", "Decisions acknowledged by Kafka.", st.published);
-        counter(f, "vigil_scale_publish_errors_total", "Decisions Kafka did not take.",
-                st.publish_errors);
-        counter(f, "vigil_scale_webhook_sent_total",
-                "Decisions decisions.webhook_url answered with 2xx.", st.webhook_sent);
-        counter(f, "vigil_scale_webhook_errors_total",
-                "Decisions not posted to decisions.webhook_url: attempts spent or queue full.",
-                st.webhook_errors);
+        vg_api_counter(f, "vigil_scale_evaluations_total", st.evaluations);
+        vg_api_counter(f, "vigil_scale_changes_total", st.changes);
+        vg_api_counter(f, "vigil_scale_published_total", st.published);
+        vg_api_counter(f, "vigil_scale_publish_errors_total", st.publish_errors);
+        vg_api_counter(f, "vigil_scale_webhook_sent_total", st.webhook_sent);
+        vg_api_counter(f, "vigil_scale_webhook_errors_total", st.webhook_errors);
         json_t *all = vg_decisions_json(a->decisions, NULL);
         size_t i;
         json_t *d;
-        fprintf(f, "# HELP vigil_scale_desired_replicas Latest desired replicas per target.\n"
-                   "# TYPE vigil_scale_desired_replicas gauge\n");
+        vg_api_metric_head(f, "vigil_scale_desired_replicas");
         json_array_foreach(json_object_get(all, "decisions"), i, d)
         {
             fprintf(f, "vigil_scale_desired_replicas{target=\"%s\"} %lld\n",

@@ -15,6 +15,7 @@
 #include "analyzer_config.h"
 #include "analyzer_models.h"
 #include "analyzer_rules.h"
+#include "api_metrics.h"
 #include "api_ops.h"
 #include "vg_action.h"
 #include "vg_colsel.h"
@@ -70,6 +71,8 @@ static void usage(FILE *f)
            "      --bootstrap-file PATH  with --embedded-kafka: also write the address there\n"
            "      --check-config       validate the config, print the effective values, exit\n"
            "      --config-doc         print the config reference (Markdown) and exit\n"
+           "      --metrics-doc        print the reference of the analyzer's own /metrics "
+           "(Markdown) and exit\n"
            "      --log-format FMT     logfmt (default) or json; the same as --set log.format=FMT\n"
            "  -h, --help               this help\n"
            "  -V, --version            print the version\n"
@@ -595,6 +598,7 @@ int main(int argc, char **argv)
         {"bootstrap-file", required_argument, NULL, 'b'},
         {"check-config", no_argument, NULL, 'k'},
         {"config-doc", no_argument, NULL, 'd'},
+        {"metrics-doc", no_argument, NULL, 'm'},
         {"log-format", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -637,6 +641,9 @@ int main(int argc, char **argv)
             break;
         case 'd':
             vg_config_write_markdown(&analyzer_config_table, "vigil-analyzer", stdout);
+            return 0;
+        case 'm':
+            vg_api_metrics_doc(stdout);
             return 0;
         case 'h':
             usage(stdout);

@@ -35,6 +35,59 @@ static void configuration_md_matches_the_config_tables(void **state)
     free(have);
 }
 
+/* docs/analyzer-metrics.md is --metrics-doc's output, and every metric the analyzer's writers
+ * name (vg_api_counter, vg_api_gauge, vg_api_metric_head, histograms) is in that table: a
+ * metric added to a writer but not to analyzer/api_metrics.c fails here, not in a scrape. */
+static void analyzer_metrics_md_matches_the_table_and_the_writers(void **state)
+{
+    (void)state;
+    char out[256];
+    snprintf(out, sizeof(out), "/tmp/vigil-metricsdoc-%d.md", (int)getpid());
+    assert_int_equal(vg_tp_sh("%s --metrics-doc > %s", VG_ANALYZER_BIN, out), 0);
+    char *want = vg_tp_read(out), *have = vg_tp_read(VG_SOURCE_DIR "/docs/analyzer-metrics.md");
+    unlink(out);
+    assert_non_null(want);
+    assert_non_null(have);
+    if (strcmp(want, have) != 0)
+        fail_msg("docs/analyzer-metrics.md is stale: regenerate it with scripts/gen-docs.sh");
+    static const char *const files[] = {"analyzer/api.c", "analyzer/api_alerts.c",
+                                        "analyzer/analyzer_models.c"};
+    static const char *const calls[] = {"vg_api_counter(f, \"", "vg_api_gauge(f, \"",
+                                        "vg_api_metric_head(f, \"", "vg_histo_write("};
+    int names = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", VG_SOURCE_DIR, files[i]);
+        char *src = vg_tp_read(path);
+        assert_non_null(src);
+        for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+            for (const char *p = src; (p = strstr(p, calls[c])) != NULL;) {
+                p += strlen(calls[c]);
+                const char *q = strstr(p, "\"vigil_"); /* a histogram's name is its 2nd arg */
+                if (c < 3)
+                    q = p - 1;
+                if (!q)
+                    break;
+                char name[128], cell[140];
+                size_t n = strcspn(q + 1, "\"");
+                assert_true(n < sizeof name);
+                memcpy(name, q + 1, n);
+                name[n] = '\0';
+                snprintf(cell, sizeof cell, "| `%s` |", name);
+                if (!strstr(have, cell))
+                    fail_msg("%s writes %s, which analyzer/api_metrics.c does not declare",
+                             files[i], name);
+                names++;
+            }
+        }
+        free(src);
+    }
+    printf("# %d metric writes, each declared in docs/analyzer-metrics.md\n", names);
+    assert_true(names >= 70);
+    free(want);
+    free(have);
+}
+
 static int name_char(int c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
@@ -143,6 +196,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(configuration_md_matches_the_config_tables),
+        cmocka_unit_test(analyzer_metrics_md_matches_the_table_and_the_writers),
         cmocka_unit_test(prometheus_rules_parse_and_name_exported_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,212 @@
+#include "api_metrics.h"
+
+#include <string.h>
+
+#define NOT_IN_TABLE "(not in the metrics table: analyzer/api_metrics.c)"
+
+const struct vg_api_metric vg_api_metrics[] = {
+    {"vigil_messages_consumed_total", VG_METRIC_COUNTER, NULL, NULL, "Kafka messages consumed."},
+    {"vigil_bad_messages_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Messages rejected by the wire decoder."},
+    {"vigil_duplicate_messages_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Redelivered messages skipped."},
+    {"vigil_sequence_gaps_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Messages missing between two of an agent boot."},
+    {"vigil_samples_scored_total", VG_METRIC_COUNTER, NULL, NULL, "Series values scored."},
+    {"vigil_samples_warming_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Series values learned during warm-up."},
+    {"vigil_alerts_fired_total", VG_METRIC_COUNTER, NULL, NULL, "Alerts that started firing."},
+    {"vigil_alerts_resolved_total", VG_METRIC_COUNTER, NULL, NULL, "Alerts that resolved."},
+    {"vigil_hosts_refused_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Messages of hosts beyond limits.max_hosts."},
+    {"vigil_series_refused_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Values of series beyond limits.max_series_per_host."},
+    {"vigil_alerts_stale_resolved_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Per-series alerts resolved because their host stopped reporting the series "
+     "(alert.stale_after)."},
+    {"vigil_hosts_silent", VG_METRIC_GAUGE, NULL, NULL,
+     "Hosts whose host_silent alert fires now (alert.host_silent_after)."},
+    {"vigil_series_expired_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Series forgotten after their host stopped reporting them (limits.series_idle)."},
+    {"vigil_hosts_cold_started_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Hosts first seen here without restored state: their series warm up."},
+    {"vigil_hosts_released_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Hosts dropped because their partition moved to another analyzer."},
+    {"vigil_rule_states_restored_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Pending and firing rule alerts restored with their host from the state topic."},
+    {"vigil_rule_states_skipped_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Restored rule alerts of rules this analyzer's rule files do not have."},
+    {"vigil_state_checkpoints_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "State checkpoints the broker acknowledged (state.topic)."},
+    {"vigil_state_checkpoint_errors_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "State checkpoints not acknowledged: offsets not committed."},
+    {"vigil_state_bytes_written_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "Bytes of host state records in acknowledged checkpoints."},
+    {"vigil_state_checkpoint_seconds_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "Consumer-thread time spent writing state checkpoints."},
+    {"vigil_state_hosts_restored_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "Hosts restored from the state topic on partition assignment."},
+    {"vigil_state_restore_errors_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "State records refused on restore."},
+    {"vigil_state_models_restored_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "Host model states restored with their hosts."},
+    {"vigil_state_model_errors_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "Host model states refused on restore: that model starts the host fresh."},
+    {"vigil_state_records_trimmed_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "Host state records written without their series' detector states (and, if still too large, "
+     "their host models' state): the whole record was larger than the state topic takes."},
+    {"vigil_state_records_dropped_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "Host state records not written at a checkpoint: too large even with only the host's "
+     "sequence, labels and alerts."},
+    {"vigil_state_record_trials_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "Host state records tried one step larger after the broker refused the host's record (the "
+     "topic's max.message.bytes may have been raised)."},
+    {"vigil_state_record_trials_refused_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "Of those trials, the ones the broker refused again (the next waits twice as long)."},
+    {"vigil_state_hosts_pending", VG_METRIC_GAUGE, NULL, "state.topic set",
+     "Hosts changed since the last acknowledged state checkpoint (it grows while checkpoints "
+     "fail)."},
+    {"vigil_consume_errors_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Errors reported by the Kafka consumer."},
+    {"vigil_commit_errors_total", VG_METRIC_COUNTER, NULL, NULL, "Failed offset commits."},
+    {"vigil_webhook_delivered_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Alert notifications delivered (2xx), all receivers."},
+    {"vigil_webhook_attempt_errors_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Delivery attempts that failed."},
+    {"vigil_webhook_tls_errors_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Delivery attempts that failed TLS verification or handshake, all receivers."},
+    {"vigil_webhook_dropped_total", VG_METRIC_COUNTER, NULL, NULL, "Notifications given up on."},
+    {"vigil_webhook_queue_full_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Notifications refused: queue full."},
+    {"vigil_webhook_queued", VG_METRIC_GAUGE, NULL, NULL, "Notifications waiting for delivery."},
+    {"vigil_receiver_delivered_total", VG_METRIC_COUNTER, "receiver", NULL,
+     "Notifications delivered, per receiver."},
+    {"vigil_alerts_firing", VG_METRIC_GAUGE, NULL, NULL, "Alerts firing now."},
+    {"vigil_hosts", VG_METRIC_GAUGE, NULL, NULL, "Hosts tracked."},
+    {"vigil_series", VG_METRIC_GAUGE, NULL, NULL, "Series tracked."},
+    {"vigil_partitions_assigned", VG_METRIC_GAUGE, NULL, NULL,
+     "Kafka partitions assigned to this analyzer."},
+    {"vigil_uptime_seconds", VG_METRIC_GAUGE, NULL, NULL, "Seconds since start."},
+    {"vigil_processing_seconds", VG_METRIC_HISTOGRAM, NULL, NULL,
+     "Time to decode, score and evaluate one message."},
+    {"vigil_event_lag_seconds", VG_METRIC_HISTOGRAM, NULL, NULL,
+     "Processing time minus the message's timestamp (collection to scoring)."},
+    {"vigil_host_score", VG_METRIC_GAUGE, "host; host, model", NULL,
+     "Highest series score in the host's last message."},
+    {"vigil_notifications_sent_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Alert notifications handed to receivers, repeats included."},
+    {"vigil_notifications_repeated_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Repeats of firing notifications."},
+    {"vigil_notifications_deduplicated_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Firing transitions of alerts already firing (same fingerprint), dropped."},
+    {"vigil_alerts_handed_over_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Firing alerts dropped here because their host moved to another analyzer."},
+    {"vigil_notifications_sent_early_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Firing notifications group_wait still held, sent because their host moved to another "
+     "analyzer or this one stopped (the next owner takes them as notified)."},
+    {"vigil_alerts_taken_over_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Firing alerts that came here with their host (restart or partition move) and were notified "
+     "before: listed, repeated and kept active at Alertmanager from here on."},
+    {"vigil_notifications_silenced_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Firing notifications held back by a silence."},
+    {"vigil_silences_created_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Silences created through the API."},
+    {"vigil_silences_active", VG_METRIC_GAUGE, NULL, NULL, "Silences in force now."},
+    {"vigil_rule_reloads_total", VG_METRIC_COUNTER, NULL, NULL, "Successful rule reloads."},
+    {"vigil_rule_reload_failures_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Rule reloads refused (the old rules stayed)."},
+    {"vigil_rule_evaluations_total", VG_METRIC_COUNTER, NULL, NULL, "Rule conditions evaluated."},
+    {"vigil_rules_loaded", VG_METRIC_GAUGE, NULL, NULL, "Rules in the running set."},
+    {"vigil_scale_evaluations_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
+     "Scaling policy evaluations."},
+    {"vigil_scale_changes_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
+     "Scaling decisions that changed the count."},
+    {"vigil_scale_published_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
+     "Decisions acknowledged by Kafka."},
+    {"vigil_scale_publish_errors_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
+     "Decisions Kafka did not take."},
+    {"vigil_scale_webhook_sent_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
+     "Decisions decisions.webhook_url answered with 2xx."},
+    {"vigil_scale_webhook_errors_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
+     "Decisions not posted to decisions.webhook_url: attempts spent or queue full."},
+    {"vigil_scale_desired_replicas", VG_METRIC_GAUGE, "target", "rules.dir has scaling policies",
+     "Latest desired replicas per target."},
+    {"vigil_model_steps_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Batched steps of the mv model's host groups."},
+    {"vigil_model_hosts", VG_METRIC_GAUGE, NULL, "model.set has mv", "Hosts the mv model scores."},
+    {"vigil_model_groups", VG_METRIC_GAUGE, NULL, "model.set has mv",
+     "Host groups of the mv model."},
+    {"vigil_model_hosts_refused_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Host ticks the mv model did not take (limits, too few metrics)."},
+    {"vigil_model_checkpoints_refused_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Model checkpoint files refused at start."},
+    {"vigil_model_checkpoints_loaded_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Host groups resumed from a checkpoint."},
+    {"vigil_model_steps_forced_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Steps of the mv model forced by a host's full queue (model.queue_ticks), without the hosts "
+     "of its group that were behind."},
+    {"vigil_model_ticks_queued", VG_METRIC_GAUGE, NULL, "model.set has mv",
+     "Host ticks the mv model holds until their group steps."},
+    {"vigil_model_ticks_queued_max", VG_METRIC_GAUGE, NULL, "model.set has mv",
+     "The most host ticks the mv model held at once."},
+    {"vigil_model_hosts_absent", VG_METRIC_GAUGE, NULL, "model.set has mv",
+     "Hosts whose group steps without waiting for them (no tick in its last step, none since)."},
+    {"vigil_model_ticks_skipped_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Host ticks the mv model skipped because their step had already been taken without them (the "
+     "host was behind its group)."},
+    {"vigil_model_resets_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Host groups of the mv model started fresh because a host that reported finite values scored "
+     "NaN (a model fault; never expected)."},
+    {NULL, VG_METRIC_COUNTER, NULL, NULL, NULL},
+};
+
+const struct vg_api_metric *vg_api_metric_find(const char *name)
+{
+    for (const struct vg_api_metric *m = vg_api_metrics; m->name; m++)
+        if (strcmp(m->name, name) == 0)
+            return m;
+    return NULL;
+}
+
+const char *vg_api_metric_help(const char *name)
+{
+    const struct vg_api_metric *m = vg_api_metric_find(name);
+    return m ? m->help : NOT_IN_TABLE;
+}
+
+static const char *kind_name(enum vg_metric_kind k)
+{
+    return k == VG_METRIC_GAUGE ? "gauge" : k == VG_METRIC_HISTOGRAM ? "histogram" : "counter";
+}
+
+void vg_api_metric_head(FILE *f, const char *name)
+{
+    const struct vg_api_metric *m = vg_api_metric_find(name);
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, m ? m->help : NOT_IN_TABLE, name,
+            m ? kind_name(m->kind) : "untyped");
+}
+
+void vg_api_counter(FILE *f, const char *name, uint64_t v)
+{
+    vg_api_metric_head(f, name);
+    fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
+void vg_api_gauge(FILE *f, const char *name, double v)
+{
+    vg_api_metric_head(f, name);
+    fprintf(f, "%s %.9g\n", name, v);
+}
+
+void vg_api_metrics_doc(FILE *f)
+{
+    fprintf(f,
+            "# vigil-analyzer metrics\n\n"
+            "Generated by `vigil-analyzer --metrics-doc` from `analyzer/api_metrics.c`: what\n"
+            "`GET /metrics` (docs/api.md) exports about the analyzer itself, in Prometheus text\n"
+            "format. The agent's metrics (the data it collects) are in docs/metrics.md.\n\n"
+            "| metric | type | labels | exported | meaning |\n|---|---|---|---|---|\n");
+    for (const struct vg_api_metric *m = vg_api_metrics; m->name; m++)
+        fprintf(f, "| `%s` | %s | %s | %s | %s |\n", m->name, kind_name(m->kind),
+                m->labels ? m->labels : "", m->when ? m->when : "always", m->help);
+}
