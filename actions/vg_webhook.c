@@ -748,11 +748,12 @@ static char *redact_url(CURLU *u, int hide_path)
     return out;
 }
 
-static int parse_url(struct webhook *w, const char *url, char *err, size_t errlen)
+/* key: the url's config key, named in errors. */
+static int parse_url(struct webhook *w, const char *key, const char *url, char *err, size_t errlen)
 {
-    const char *tn = w->t->name;
+    const char *tn = key;
     if (!url || !*url)
-        return vg_err(err, errlen, -EINVAL, "%s: url is required", tn);
+        return vg_err(err, errlen, -EINVAL, "%s is required", tn);
     if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
         /* Only the scheme is echoed: the rest of a webhook url is often a secret. */
         const char *colon = strstr(url, "://");
@@ -761,9 +762,9 @@ static int parse_url(struct webhook *w, const char *url, char *err, size_t errle
             n = 16;
         if (colon)
             return vg_err(err, errlen, -EINVAL,
-                          "%s: url must start with http:// or https:// (got %.*s://)", tn, n, url);
+                          "%s must start with http:// or https:// (got %.*s://)", tn, n, url);
         return vg_err(err, errlen, -EINVAL,
-                      "%s: url must start with http:// or https:// (it has no scheme)", tn);
+                      "%s must start with http:// or https:// (it has no scheme)", tn);
     }
     CURLU *u = curl_url();
     if (!u)
@@ -775,7 +776,7 @@ static int parse_url(struct webhook *w, const char *url, char *err, size_t errle
     if (uc != CURLUE_OK || !host || !*host) {
         curl_free(host);
         curl_url_cleanup(u);
-        return vg_err(err, errlen, -EINVAL, "%s: url is not valid: %s", tn,
+        return vg_err(err, errlen, -EINVAL, "%s is not a valid URL: %s", tn,
                       uc != CURLUE_OK ? curl_url_strerror(uc) : "no host");
     }
     curl_free(host);
@@ -909,18 +910,18 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     if (!w)
         return vg_err(err, errlen, -ENOMEM, "%s: out of memory", tn);
     w->t = t;
-    int rc = parse_url(w, cfg->url ? cfg->url : t->default_url, err, errlen);
+    char key[96], plain[96], cakey[96];
+    const char *pre = cfg->key_prefix;
+    snprintf(key, sizeof key, "%s.url", pre ? pre : tn);
+    int rc = parse_url(w, key, cfg->url ? cfg->url : t->default_url, err, errlen);
     if (rc == 0) {
         /* The same checks as the analyzer's config check, so that no path skips them. */
-        char key[96], plain[96], ca[96];
-        const char *pre = cfg->key_prefix;
-        snprintf(key, sizeof key, "%s.url", pre ? pre : tn);
         snprintf(plain, sizeof plain, "%s.allow_plain_http", pre ? pre : "actions");
-        snprintf(ca, sizeof ca, "%s.tls_ca_file", pre ? pre : "actions");
+        snprintf(cakey, sizeof cakey, "%s.tls_ca_file", pre ? pre : "actions");
         const struct vg_url_policy pol = {cfg->allowed_urls, cfg->allow_plain_http, plain};
         rc = vg_url_policy_check(&pol, key, w->url, t->url_is_secret, err, errlen);
         if (rc == 0)
-            rc = vg_http_ca_file_check(cfg->tls_ca_file, ca, err, errlen);
+            rc = vg_http_ca_file_check(cfg->tls_ca_file, cakey, err, errlen);
     }
     if (rc < 0) {
         free_webhook(w);

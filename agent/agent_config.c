@@ -161,6 +161,8 @@ int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
     if (strcmp(c->log_format, "logfmt") != 0 && strcmp(c->log_format, "json") != 0)
         return vg_err(err, errlen, -EINVAL, "log.format: '%s' is not logfmt or json",
                       c->log_format);
+    if (!c->topic || !*c->topic)
+        return vg_err(err, errlen, -EINVAL, "topic: empty (the Kafka topic to produce to)");
     if (c->host && vg_wire_host_valid(c->host) != 0)
         return vg_err(err, errlen, -EINVAL,
                       "host '%s': only letters, digits, '.', '_' and '-' (1..253)", c->host);

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/random.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent_config.h"
@@ -519,19 +521,10 @@ static int local_send(void *ud, const struct vg_notification *n)
     return a->lact->submit(a->linst, n);
 }
 
-/* For --check-config: what the start refuses after the config load, checked without starting
- * anything: the service user (when started as root) and the local webhook's URL, CA bundle and
- * secret file, through the delivery module as the start loads it. */
-static int check_start(const struct agent_cfg *c, char *err, size_t errlen)
+/* The local webhook's check, as create() runs it at a start: URL, policy, CA bundle, secret file.
+ */
+static int check_local_webhook(const struct agent_cfg *c, char *err, size_t errlen)
 {
-    if (geteuid() == 0 && c->user && *c->user && !getpwnam(c->user))
-        return vg_err(err, errlen, -ENOENT,
-                      "user: no user '%s' on this host (create it, e.g. useradd --system "
-                      "--no-create-home %s, or set user: \"\" to stay root with the capabilities "
-                      "dropped)",
-                      c->user, c->user);
-    if (strcmp(c->local_detector, "off") == 0 || !c->local_webhook_url || !*c->local_webhook_url)
-        return 0;
     const struct vg_local_http_ops *ops;
     char aerr[VG_ERRLEN];
     if (vg_local_http_load(&ops, aerr, sizeof aerr) < 0)
@@ -551,6 +544,64 @@ static int check_start(const struct agent_cfg *c, char *err, size_t errlen)
     if (ops->create(&rc, &act, &inst, aerr, sizeof aerr) < 0)
         return vg_err(err, errlen, -EINVAL, "%s", aerr);
     return 0;
+}
+
+/* For --check-config: what the start refuses after the config load, checked without starting
+ * anything: the service user (when started as root) and the local webhook's URL, CA bundle and
+ * secret file, through the delivery module as the start loads it. The start reads those files
+ * after dropping to the service user, so as root the check reads them as that user too, in a
+ * child process that drops its privileges as the agent does. */
+static int check_start(const struct agent_cfg *c, char *err, size_t errlen)
+{
+    struct passwd *pw = NULL;
+    if (geteuid() == 0 && c->user && *c->user && !(pw = getpwnam(c->user)))
+        return vg_err(err, errlen, -ENOENT,
+                      "user: no user '%s' on this host (create it, e.g. useradd --system "
+                      "--no-create-home %s, or set user: \"\" to stay root with the capabilities "
+                      "dropped)",
+                      c->user, c->user);
+    if (strcmp(c->local_detector, "off") == 0 || !c->local_webhook_url || !*c->local_webhook_url)
+        return 0;
+    if (!pw)
+        return check_local_webhook(c, err, errlen);
+    int fds[2];
+    if (pipe(fds) != 0)
+        return vg_err(err, errlen, -errno, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return vg_err(err, errlen, -errno, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        char cerr[VG_ERRLEN] = "";
+        int rc = -EPERM;
+        if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+            setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
+            snprintf(cerr, sizeof cerr,
+                     "user: cannot become '%s' to check the local webhook's "
+                     "files: %s",
+                     c->user, strerror(errno));
+        else
+            rc = check_local_webhook(c, cerr, sizeof cerr);
+        if (rc < 0 && write(fds[1], cerr, strlen(cerr)) < 0)
+            rc = -EIO;
+        _exit(rc < 0 ? 1 : 0);
+    }
+    close(fds[1]);
+    char cerr[VG_ERRLEN];
+    ssize_t n = read(fds[0], cerr, sizeof cerr - 1);
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    cerr[n > 0 ? n : 0] = '\0';
+    return vg_err(err, errlen, -EINVAL, "%s", *cerr ? cerr : "local webhook check failed");
 }
 
 /* After the privilege drop: the receiver's thread must not start with capabilities, so its

@@ -427,9 +427,9 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
     return 0;
 }
 
-/* For --check-config: what the start refuses later than the config load, when it opens the
- * consumer, the receivers, the models and the HTTP API, checked here without opening anything,
- * so that a config the check passes does not fail at the start for these. */
+/* What the start would refuse later than the config load, when it opens the consumer, the
+ * receivers, the models and the HTTP API (or not at all: topics that must differ), checked
+ * before anything is opened, by --check-config and the start alike. */
 static int check_start(const struct analyzer_cfg *c, char *err, size_t errlen)
 {
     if (!*c->topic)
@@ -678,14 +678,14 @@ int main(int argc, char **argv)
                     a.cfg.log_format);
     if (!rc && a.cfg.webhook_backoff_initial_ms > a.cfg.webhook_backoff_max_ms)
         rc = vg_err(err, sizeof(err), -EINVAL,
-                    "webhook.backoff_initial (%lldms) is larger than webhook.backoff_max (%lldms)",
-                    (long long)a.cfg.webhook_backoff_initial_ms,
-                    (long long)a.cfg.webhook_backoff_max_ms);
+                    "webhook.backoff_initial (%.3gs) is larger than webhook.backoff_max (%.3gs)",
+                    (double)a.cfg.webhook_backoff_initial_ms / 1000.0,
+                    (double)a.cfg.webhook_backoff_max_ms / 1000.0);
     if (!rc)
         rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
     if (!rc && check) /* at a start, opening the consumer says it */
         rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
-    if (!rc && check)
+    if (!rc) /* at a start too: it refuses these later otherwise, or not at all */
         rc = check_start(&a.cfg, err, sizeof(err));
     if (!rc) {
         struct vg_colsel *sel = NULL;

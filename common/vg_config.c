@@ -63,6 +63,17 @@ void vg_config_locate(char *err, size_t errlen)
         return;
     memcpy(key, err, n);
     key[n] = '\0';
+    /* "kafka property 'acks': ..." is about the map entry kafka.acks. */
+    static const char prop[] = " property '";
+    if (strncmp(err + n, prop, sizeof prop - 1) == 0) {
+        const char *e = err + n + sizeof prop - 1;
+        size_t el = strcspn(e, "'");
+        if (e[el] == '\'' && n + 1 + el < sizeof key) {
+            key[n] = '.';
+            memcpy(key + n + 1, e, el);
+            key[n + 1 + el] = '\0';
+        }
+    }
     const char *w = vg_config_where(key);
     if (!w)
         return;
@@ -167,6 +178,10 @@ int vg_parse_duration_ms(const char *s, int64_t *out)
     const char *suf;
     if (parse_number_suffix(s, &v, &suf) < 0 || v < 0)
         return -EINVAL;
+    if (v == 0 && !*suf) { /* "0" needs no unit: the docs write `0` for "off" */
+        *out = 0;
+        return 0;
+    }
     for (size_t i = 0; i < VG_ARRAY_LEN(units); i++) {
         if (strcmp(suf, units[i].unit) == 0) {
             double ms = v * units[i].ms;
@@ -504,6 +519,12 @@ static int walk_kv(struct walk *w, struct vg_kvlist *l, const char *prefix, cons
                 rc = walk_err(w, &kmark, -EINVAL, "%s: '%s' is set twice", owner, name);
             else
                 rc = vg_kvlist_set(l, name, (const char *)vev.data.scalar.value);
+            if (!rc) { /* each entry is placed on its own: "kafka.acks" */
+                char full[600];
+                snprintf(full, sizeof full, "%s.%s", owner, name);
+                where_set(full, "%s:%zu:%zu", w->origin, vev.start_mark.line + 1,
+                          vev.start_mark.column + 1);
+            }
         } else if (vev.type == YAML_MAPPING_START_EVENT) {
             rc = walk_kv(w, l, name, owner);
         } else {
@@ -572,7 +593,8 @@ static int walk_mapping(struct walk *w, const char *prefix)
             }
         } else if (owner && vev.type == YAML_SCALAR_EVENT) {
             /* `kafka.bootstrap.servers: x` written flat at the top level. */
-            where_set(owner->name, "%s:%zu:%zu", w->origin, kmark.line + 1, kmark.column + 1);
+            where_set(name, "%s:%zu:%zu", w->origin, vev.start_mark.line + 1,
+                      vev.start_mark.column + 1);
             rc = vg_kvlist_set((struct vg_kvlist *)FIELD(w->cfg, owner), rest,
                                (const char *)vev.data.scalar.value);
         } else if (vev.type == YAML_MAPPING_START_EVENT && is_section(w->t, name)) {
@@ -711,7 +733,7 @@ int vg_config_set_arg(const struct vg_config_table *t, void *cfg, const char *ar
                       k->name);
     const struct vg_cfg_key *owner = find_map_owner(t, name, &rest);
     if (owner) {
-        where_set(owner->name, "--set");
+        where_set(name, "--set");
         return vg_kvlist_set((struct vg_kvlist *)FIELD(cfg, owner), rest, eq + 1);
     }
     char msg[VG_ERRLEN];

@@ -53,13 +53,13 @@ struct vg_config_table {
 };
 
 /* Where key's value came from in the last vg_config_load_all (or the loads after it):
- * "FILE:LINE:COLUMN", "environment VAR" or "--set"; NULL for a default. A map key (labels,
- * kafka) is placed where the map, or its last flat entry, was written. */
+ * "FILE:LINE:COLUMN", "environment VAR" or "--set"; NULL for a default. A map (labels, kafka)
+ * is placed where it was written, and each entry as MAP.ENTRY ("kafka.acks"). */
 const char *vg_config_where(const char *key);
 
 /* For a message about a value checked after loading, which starts with the key's name
- * ("log.level: ..."): prefixes it with vg_config_where(key), as load errors are; unchanged when
- * the key is unknown or was not set. */
+ * ("log.level: ...", or "kafka property 'acks': ..." for a map entry): prefixes it with
+ * vg_config_where(key), as load errors are; unchanged when the key is unknown or was not set. */
 void vg_config_locate(char *err, size_t errlen);
 
 /* Sets every key to its default. Returns 0 or -EINVAL (a bad default is a programming error). */

@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -125,6 +127,10 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
         {VG_ANALYZER_BIN, "--set topic= --check-config", "topic: empty"},
         {VG_ANALYZER_BIN, "--set state.topic=vigil.metrics --check-config",
          "state.topic 'vigil.metrics' is the metrics topic"},
+        /* The start runs the same checks before it opens anything. */
+        {VG_ANALYZER_BIN, "--set state.topic=vigil.metrics",
+         "--set: state.topic 'vigil.metrics' is the metrics topic"},
+        {VG_AGENT_BIN, "--set user= --set topic= --check-config", "topic: empty"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(run("%s %s", cases[i].bin, cases[i].args), 1);
@@ -133,6 +139,42 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
         assert_null(strstr(o, "config OK"));
         free(o);
     }
+}
+
+/* The agent reads the local webhook's secret file after dropping to its service user: run as
+ * root, the check reads it as that user too, so a file only root can read is refused. */
+static void check_config_reads_the_webhook_secret_as_the_service_user(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || !getpwnam("nobody")) {
+        printf("# skipped: needs root and the user 'nobody' to drop to\n");
+        return;
+    }
+    char *dir = vg_tp_tmpdir("secretuser");
+    char path[300];
+    snprintf(path, sizeof path, "%s/secret", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("s3cret-for-the-test\n", f);
+    fclose(f);
+    assert_int_equal(chmod(dir, 0755), 0);
+    assert_int_equal(chmod(path, 0600), 0); /* root's alone */
+    char args[600];
+    snprintf(args, sizeof args,
+             "--set user=nobody --set local.webhook.url=https://example.com/x --set "
+             "local.webhook.secret_file=%s --check-config",
+             path);
+    assert_int_equal(run("%s %s", VG_AGENT_BIN, args), 1);
+    char *o = output();
+    assert_non_null(strstr(o, "local.webhook.secret_file: cannot open"));
+    assert_non_null(strstr(o, "Permission denied"));
+    free(o);
+    assert_int_equal(chmod(path, 0644), 0); /* readable by nobody: the same check passes */
+    assert_int_equal(run("%s %s", VG_AGENT_BIN, args), 0);
+    o = output();
+    assert_non_null(strstr(o, "# config OK"));
+    free(o);
+    free(dir);
 }
 
 static void check_config_prints_effective_values_and_masks_secrets(void **state)
@@ -219,6 +261,7 @@ int main(void)
         cmocka_unit_test(bad_config_file_stops_daemon_with_file_line_and_key),
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
+        cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
     };

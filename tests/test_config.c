@@ -192,6 +192,8 @@ static void values_checked_after_loading_are_placed_where_they_were_set(void **s
     assert_string_equal(vg_config_where("webhook.url"), want);
     snprintf(want, sizeof want, "%s:4:1", path);
     assert_string_equal(vg_config_where("kafka"), want);
+    snprintf(want, sizeof want, "%s:5:9", path);
+    assert_string_equal(vg_config_where("kafka.acks"), want);
     assert_string_equal(vg_config_where("name"), "environment TEST_VG_NAME");
     assert_string_equal(vg_config_where("ratio"), "--set");
     assert_null(vg_config_where("timeout")); /* its default */
@@ -199,6 +201,10 @@ static void values_checked_after_loading_are_placed_where_they_were_set(void **s
     snprintf(err, sizeof err, "webhook.url: 'ftp://a.example' must be http(s)");
     vg_config_locate(err, sizeof err);
     snprintf(want, sizeof want, "%s:3:8: webhook.url: 'ftp://a.example' must be http(s)", path);
+    assert_string_equal(err, want);
+    snprintf(err, sizeof err, "kafka property 'acks': Invalid value");
+    vg_config_locate(err, sizeof err);
+    snprintf(want, sizeof want, "%s:5:9: kafka property 'acks': Invalid value", path);
     assert_string_equal(err, want);
     snprintf(err, sizeof err, "t.yaml:1:1: already placed");
     vg_config_locate(err, sizeof err);
@@ -253,6 +259,12 @@ static void duration_and_size_parsers_accept_units(void **state)
     assert_int_equal(v, 120000);
     assert_int_equal(vg_parse_duration_ms("-1s", &v), -EINVAL);
     assert_int_equal(vg_parse_duration_ms("1 fortnight", &v), -EINVAL);
+    /* A bare 0 is a duration (the docs write `0` for "off"); any other number needs a unit. */
+    v = 7;
+    assert_int_equal(vg_parse_duration_ms("0", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(vg_parse_duration_ms("0.0", &v), 0);
+    assert_int_equal(vg_parse_duration_ms("1", &v), -EINVAL);
     assert_int_equal(vg_parse_size("2GiB", &v), 0);
     assert_int_equal(v, 2147483648LL);
     assert_int_equal(vg_parse_size("10", &v), 0);

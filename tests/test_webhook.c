@@ -371,7 +371,7 @@ static void test_create_rejects_bad_urls_and_values(void **state)
         if (rc != -EINVAL)
             fail_msg("url \"%s\" gave %d, want -EINVAL", bad[i], rc);
         assert_null(wh);
-        assert_true(strstr(err, "webhook: url") != NULL);
+        assert_true(strncmp(err, "webhook.url ", 12) == 0); /* names the key */
     }
     struct vg_webhook_cfg cfg = {.url = "ftp://example.com/secret"};
     f->act->create(&wh, &cfg, err, sizeof(err));
@@ -380,7 +380,7 @@ static void test_create_rejects_bad_urls_and_values(void **state)
 
     struct vg_webhook_cfg none = {0};
     assert_int_equal(f->act->create(&wh, &none, err, sizeof(err)), -EINVAL);
-    assert_true(strstr(err, "url is required") != NULL);
+    assert_true(strstr(err, "webhook.url is required") != NULL);
     struct vg_webhook_cfg neg = {.url = "http://127.0.0.1:9/x", .timeout_ms = -1};
     assert_int_equal(f->act->create(&wh, &neg, err, sizeof(err)), -EINVAL);
     assert_true(strstr(err, "negative") != NULL);

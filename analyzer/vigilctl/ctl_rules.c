@@ -131,6 +131,9 @@ int vg_ctl_rules(int argc, char **argv)
         else
             rc = vg_rule_set_load_buffer(dir, text, len, &set, err, ERRLEN);
         free(text);
+    } else if (stat(dir, &st) != 0 && (strstr(dir, ".yaml") || strstr(dir, ".yml"))) {
+        rc = -errno; /* a rule file that is not there: not "cannot open rules directory" */
+        snprintf(err, ERRLEN, "%s: %s", dir, strerror(errno));
     } else {
         rc = vg_rule_set_load_dir(dir, &set, err, ERRLEN);
     }
