@@ -521,6 +521,20 @@ static int local_send(void *ud, const struct vg_notification *n)
     return a->lact->submit(a->linst, n);
 }
 
+/* The local guard's receiver: the agent's local.webhook.* keys, named as such in errors. */
+static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c)
+{
+    return (struct vg_receiver_cfg){
+        .type = "webhook",
+        .name = "local",
+        .url = c->local_webhook_url,
+        .secret_file = c->local_webhook_secret_file,
+        .allow_plain_http = c->local_webhook_allow_plain_http,
+        .tls_ca_file = c->local_webhook_tls_ca_file,
+        .key_prefix = "local.webhook",
+    };
+}
+
 /* The local webhook's check, as create() runs it at a start: URL, policy, CA bundle, secret file.
  */
 static int check_local_webhook(const struct agent_cfg *c, char *err, size_t errlen)
@@ -529,16 +543,8 @@ static int check_local_webhook(const struct agent_cfg *c, char *err, size_t errl
     char aerr[VG_ERRLEN];
     if (vg_local_http_load(&ops, aerr, sizeof aerr) < 0)
         return vg_err(err, errlen, -ENOENT, "local.webhook.url needs %s", aerr);
-    struct vg_receiver_cfg rc = {
-        .type = "webhook",
-        .name = "local",
-        .url = c->local_webhook_url,
-        .secret_file = c->local_webhook_secret_file,
-        .allow_plain_http = c->local_webhook_allow_plain_http,
-        .tls_ca_file = c->local_webhook_tls_ca_file,
-        .key_prefix = "local.webhook",
-        .check_only = 1,
-    };
+    struct vg_receiver_cfg rc = local_receiver_cfg(c);
+    rc.check_only = 1;
     const struct vg_action *act;
     void *inst;
     if (ops->create(&rc, &act, &inst, aerr, sizeof aerr) < 0)
@@ -613,15 +619,7 @@ static int open_local(struct agent *a, char *err, size_t errlen)
         return 0;
     int has_url = c->local_webhook_url && *c->local_webhook_url;
     if (has_url) {
-        struct vg_receiver_cfg rc = {
-            .type = "webhook",
-            .name = "local",
-            .url = c->local_webhook_url,
-            .secret_file = c->local_webhook_secret_file,
-            .allow_plain_http = c->local_webhook_allow_plain_http,
-            .tls_ca_file = c->local_webhook_tls_ca_file,
-            .key_prefix = "local.webhook",
-        };
+        struct vg_receiver_cfg rc = local_receiver_cfg(c);
         char aerr[VG_ERRLEN];
         enum vg_log_level lvl = VG_LOG_INFO;
         vg_log_level_parse(c->log_level, &lvl);
