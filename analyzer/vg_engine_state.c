@@ -10,6 +10,7 @@
 #include "vg_bytes.h"
 #include "vg_engine_int.h"
 #include "vg_util.h"
+#include "vg_wire.h"
 
 /* A host's state record (checkpoints, analyzer/vg_state_topic.c).
  *
@@ -386,6 +387,13 @@ static int host_blob_import(struct vg_engine *e, const char *host, struct host *
     for (uint32_t i = 0; i < nl && !r.bad; i++) {
         hs_gets(&r, key, sizeof(key));
         hs_gets(&r, value, sizeof(value));
+        int ctl = 0;
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+            ctl |= *p < 0x20 || *p == 0x7f;
+        if (!r.bad && (vg_wire_name_valid(key) != 0 || ctl)) {
+            vg_kvlist_free(&labels);
+            return vg_err(err, errlen, -EINVAL, "host state: a label the wire format refuses");
+        }
         if (!r.bad && h && vg_kvlist_set(&labels, key, value) < 0) {
             vg_kvlist_free(&labels);
             return vg_err(err, errlen, -ENOMEM, "host state: out of memory");
@@ -531,6 +539,11 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
         if (r.bad)
             rc =
                 vg_err(err, errlen, -EINVAL, "host state of %s: truncated or corrupt series", host);
+        else if (vg_wire_name_valid(s.name) != 0)
+            rc = vg_err(err, errlen, -EINVAL,
+                        "host state of %s: a series name the wire format "
+                        "refuses",
+                        host);
         else if (s.alert.state > VG_ALERT_FIRING)
             rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: alert state %u unknown",
                         host, s.name, (unsigned)s.alert.state);
@@ -570,6 +583,13 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
 int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned char *buf,
                           size_t len, vg_engine_blob_fn fn, void *ud, char *err, size_t errlen)
 {
+    /* The record's key is the host's name, and anyone who can produce to the state topic
+     * chose it: it must be a name the wire format would have let in, since /metrics and the
+     * logs print it as one. */
+    if (vg_wire_host_valid(host) != 0)
+        return vg_err(err, errlen, -EINVAL,
+                      "host state: its key is not a host name ([A-Za-z0-9._-], at most %d bytes)",
+                      VG_WIRE_HOST_MAX);
     struct vg_br r = {buf, len, 0, 0};
     const unsigned char *magic = vg_br_take(&r, 4);
     if (!magic || memcmp(magic, HS_MAGIC, 4) != 0)

@@ -22,16 +22,27 @@
 
 /* ---- checkpoints ---- */
 
-/* DIR/<group>.ckpt, with characters outside [A-Za-z0-9._-] as %XX so names map one to one. */
+/* DIR/<group>.ckpt, with characters outside [A-Za-z0-9._-] as %XX so names map one to one. A
+ * name that would not fit in a file name (255 bytes; a long label, or one in UTF-8, whose bytes
+ * triple) keeps its first 200 bytes and ends in a hash of the whole name instead. The group's
+ * name is inside the file: loading never reads it from the file name. */
 static int group_path(const struct vg_fleet *f, const char *group, char *out, size_t len)
 {
-    size_t o = (size_t)snprintf(out, len, "%s/", f->dir);
+    size_t o = (size_t)snprintf(out, len, "%s/", f->dir), start = o;
     for (const unsigned char *s = (const unsigned char *)group; *s && o + 4 < len; s++) {
         if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
             *s == '_' || *s == '-' || (*s == '.' && s != (const unsigned char *)group))
             out[o++] = (char)*s;
         else
             o += (size_t)snprintf(out + o, len - o, "%%%02X", *s);
+    }
+    if (o - start + 5 > 255 && start + 200 + 18 < len) {
+        uint64_t h = 1469598103934665603ull;
+        for (const unsigned char *s = (const unsigned char *)group; *s; s++)
+            h = (h ^ *s) * 1099511628211ull;
+        o = start + 200;
+        o -= out[o - 1] == '%' ? 1 : out[o - 2] == '%' ? 2 : 0; /* not inside a %XX */
+        o += (size_t)snprintf(out + o, len - o, "~%016llx", (unsigned long long)h);
     }
     if (o + 6 > len)
         return -ENAMETOOLONG;
@@ -227,7 +238,7 @@ static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errl
         return rc;
     const void *d;
     size_t len;
-    char name[256], **cols = NULL, **hosts = NULL;
+    char name[VG_WIRE_LABEL_VALUE_MAX + 1], **cols = NULL, **hosts = NULL;
     long m = -1, n = -1;
     struct group *g = NULL;
     if ((rc = vg_ckpt_r_get(r, TAG_GROUP, &d, &len, err, errlen)) < 0)
@@ -264,6 +275,18 @@ static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errl
                         hosts[i]);
             goto out;
         }
+    /* A host twice in one group would own two rows, and dropping it would leave one behind. */
+    struct vg_strmap seen;
+    vg_strmap_init(&seen);
+    for (long i = 0; i < n && !rc; i++) {
+        if (vg_strmap_get(&seen, hosts[i]))
+            rc = vg_err(err, errlen, -EINVAL, "%s: host %s is listed twice", path, hosts[i]);
+        else if (vg_strmap_put(&seen, hosts[i], hosts[i]) < 0)
+            rc = -ENOMEM;
+    }
+    vg_strmap_free(&seen, NULL);
+    if (rc < 0)
+        goto out;
     if (!(g = vg_fleet_group_alloc(name, cols, (uint32_t)m, f->p.queue_ticks))) {
         rc = -ENOMEM;
         goto out;
@@ -344,10 +367,10 @@ int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen)
         char path[4096], why[VG_ERRLEN] = "";
         snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
         int rc = load_one(f, path, why, sizeof(why));
-        if (rc == -ENOMEM) {
-            closedir(d);
-            return vg_err(err, errlen, rc, "%s: out of memory", path);
-        }
+        if (rc == -ENOMEM && !why[0])
+            snprintf(why, sizeof why, "%.200s: out of memory", path);
+        /* Out of memory too: that group starts fresh and the analyzer runs on, as for any
+         * checkpoint it cannot use (docs/detectors.md). */
         if (rc < 0) {
             char q[VG_ERRLEN + 8];
             f->st.ckpt_refused++;

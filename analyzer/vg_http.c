@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -82,9 +83,10 @@ static int rate_ok(struct vg_http *h)
     return ok;
 }
 
-/* Queues a response; takes ownership of body (malloc'd or NULL). */
+/* Queues a response; takes ownership of body (malloc'd or NULL). allow: the Allow header of a
+ * 405, or NULL. */
 static enum MHD_Result respond(struct MHD_Connection *c, int status, const char *ctype, char *body,
-                               size_t len)
+                               size_t len, const char *allow)
 {
     struct MHD_Response *r =
         body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
@@ -96,6 +98,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, const char 
     MHD_add_response_header(r, "Content-Type", ctype ? ctype : "text/plain; charset=utf-8");
     if (status == 401)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    if (allow && *allow)
+        MHD_add_response_header(r, "Allow", allow);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
@@ -106,13 +110,19 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int status, const cha
     char *b = NULL;
     if (asprintf(&b, "%s\n", text) < 0)
         b = NULL;
-    return respond(c, status, "text/plain; charset=utf-8", b, b ? strlen(b) : 0);
+    return respond(c, status, "text/plain; charset=utf-8", b, b ? strlen(b) : 0, NULL);
 }
 
+/* The route of method on path. *path_known: some method serves path; allow (allow_len bytes)
+ * gets those methods, for a 405's Allow header. HEAD is served by a GET route (the server sends
+ * its headers without the body). */
 static const struct vg_http_route *route_for(const struct vg_http_router *rt, const char *path,
-                                             const char *method, const char **rest, int *path_known)
+                                             const char *method, const char **rest, int *path_known,
+                                             char *allow, size_t allow_len)
 {
     *path_known = 0;
+    allow[0] = '\0';
+    int head = strcmp(method, "HEAD") == 0;
     for (size_t i = 0; i < rt->n_routes; i++) {
         const struct vg_http_route *r = &rt->routes[i];
         size_t pl = strlen(r->path);
@@ -122,16 +132,33 @@ static const struct vg_http_route *route_for(const struct vg_http_router *rt, co
         if (!match)
             continue;
         *path_known = 1;
-        if (strcmp(method, r->method) == 0) {
+        if (strcmp(method, r->method) == 0 || (head && strcmp(r->method, "GET") == 0)) {
             *rest = prefix ? path + pl : "";
             return r;
         }
+        size_t al = strlen(allow);
+        if (!strstr(allow, r->method))
+            snprintf(allow + al, allow_len - al, "%s%s%s", al ? ", " : "", r->method,
+                     strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
     }
     return NULL;
 }
 
-static void reply_text(struct vg_http_response *resp, int status, const char *text)
+/* The router's own refusals: JSON {"error": ...} under /api/v1 as the handlers answer there
+ * (docs/api.md), text elsewhere. */
+static void reply_text(struct vg_http_response *resp, const char *path, int status,
+                       const char *text)
 {
+    if (strncmp(path, "/api/v1/", 8) == 0) {
+        json_t *o = json_pack("{s:s}", "error", text);
+        char *b = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (b) {
+            vg_http_replyf(resp, status, "application/json", "%s\n", b);
+            free(b);
+            return;
+        }
+    }
     vg_http_replyf(resp, status, "text/plain; charset=utf-8", "%s\n", text);
 }
 
@@ -145,25 +172,29 @@ void vg_http_dispatch(const struct vg_http_router *rt, const char *method, const
                       struct vg_http_response *resp)
 {
     if (body_len > rt->max_body) {
-        reply_text(resp, 413, "request body too large");
+        reply_text(resp, path, 413, "request body too large");
         return;
     }
     const char *rest = "";
     int known;
-    const struct vg_http_route *r = route_for(rt, path, method, &rest, &known);
+    const struct vg_http_route *r =
+        route_for(rt, path, method, &rest, &known, resp->allow, sizeof resp->allow);
     if (!r) {
-        reply_text(resp, known ? 405 : 404, known ? "method not allowed" : "not found");
+        reply_text(resp, path, known ? 405 : 404, known ? "method not allowed" : "not found");
+        if (!known)
+            resp->allow[0] = '\0';
         return;
     }
+    resp->allow[0] = '\0';
     if (r->mutating) {
         if (!rt->token) {
-            reply_text(resp, 403,
+            reply_text(resp, path, 403,
                        "mutating endpoints are disabled: set http.token_file to enable them");
             return;
         }
         if (!authorization || strncmp(authorization, "Bearer ", 7) != 0 ||
             !vg_http_token_equal(authorization + 7, rt->token)) {
-            reply_text(resp, 401, "missing or wrong bearer token");
+            reply_text(resp, path, 401, "missing or wrong bearer token");
             return;
         }
     }
@@ -218,7 +249,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     vg_http_dispatch(&h->rt, method, url,
                      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), ctx->body,
                      ctx->len, &resp);
-    return respond(c, resp.status, resp.content_type, resp.body, resp.len);
+    return respond(c, resp.status, resp.content_type, resp.body, resp.len, resp.allow);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

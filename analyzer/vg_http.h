@@ -23,6 +23,7 @@ struct vg_http_response {
     const char *content_type; /* static string */
     char *body;               /* malloc'd by the handler; the server frees it */
     size_t len;
+    char allow[64]; /* a 405's Allow header: the path's methods */
 };
 
 typedef void (*vg_http_handler)(void *ud, const struct vg_http_request *req,

@@ -1,6 +1,7 @@
 #include "vg_silence.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,14 +95,23 @@ int vg_silence_parse_time(const char *s, int64_t *out_ms)
     return 0;
 }
 
+/* Silences live between 1970 and 9999 (RFC 3339's four-digit years): the bounds keep every
+ * sum of a time and a duration (at most a few thousand years) far from int64 overflow. */
+#define TIME_MAX_MS 253402300799999LL
+
 /* A time given as RFC 3339 text or Unix ms. */
 static int json_time(json_t *v, const char *what, int64_t *out, char *err, size_t errlen)
 {
+    int ok = 0;
     if (json_is_integer(v)) {
         *out = (int64_t)json_integer_value(v);
-        return 0;
+        ok = 1;
+    } else if (json_is_string(v) && vg_silence_parse_time(json_string_value(v), out) == 0) {
+        ok = 1;
     }
-    if (json_is_string(v) && vg_silence_parse_time(json_string_value(v), out) == 0)
+    if (ok && (*out < 0 || *out > TIME_MAX_MS))
+        return vg_err(err, errlen, -EINVAL, "%s: outside 1970-01-01 .. 9999-12-31", what);
+    if (ok)
         return 0;
     return vg_err(err, errlen, -EINVAL,
                   "%s: expected RFC 3339 (e.g. 2026-11-23T15:00:00Z) or Unix milliseconds", what);
@@ -217,6 +227,10 @@ static int from_json(json_t *o, int64_t now_ms, int loading, struct silence **ou
             rc = vg_err(err, errlen, -EINVAL, "duration: expected e.g. 30m, 2h, 1d");
             goto fail;
         }
+        if (d > TIME_MAX_MS - x->starts_ms) {
+            rc = vg_err(err, errlen, -EINVAL, "duration: ends after 9999-12-31");
+            goto fail;
+        }
         x->ends_ms = x->starts_ms + d;
     } else {
         rc = vg_err(err, errlen, -EINVAL, "ends_at or duration is required");
@@ -224,6 +238,12 @@ static int from_json(json_t *o, int64_t now_ms, int loading, struct silence **ou
     }
     if (x->ends_ms <= x->starts_ms) {
         rc = vg_err(err, errlen, -EINVAL, "ends_at is before starts_at");
+        goto fail;
+    }
+    /* One that has already ended would silence nothing and be collected at once; a loaded one
+     * is collected as usual. */
+    if (!loading && x->ends_ms <= now_ms) {
+        rc = vg_err(err, errlen, -EINVAL, "ends_at is in the past: the silence would hold nothing");
         goto fail;
     }
     if ((rc = opt_text(o, "created_by", 256, &x->created_by, err, errlen)) ||
@@ -377,12 +397,43 @@ int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_
             json_array_append_new(a, to_json(s->v[i], now_ms));
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int rc = json_dump_file(a, tmp, JSON_INDENT(1));
+    /* Written, synced, renamed, and the directory synced: a crash leaves the old file or the
+     * new one, never a torn one that would stop the next start. */
+    char *text = json_dumps(a, JSON_INDENT(1));
     json_decref(a);
-    if (rc != 0 || rename(tmp, path) != 0) {
-        int e = errno ? errno : EIO;
+    int rc = text ? 0 : -ENOMEM;
+    int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (!rc && fd < 0)
+        rc = -errno;
+    for (size_t off = 0, len = text ? strlen(text) : 0; !rc && off < len;) {
+        ssize_t n = write(fd, text + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = n < 0 ? -errno : -EIO;
+        else
+            off += (size_t)n;
+    }
+    if (!rc && fsync(fd) != 0)
+        rc = -errno;
+    if (fd >= 0 && close(fd) != 0 && !rc)
+        rc = -errno;
+    if (!rc && rename(tmp, path) != 0)
+        rc = -errno;
+    free(text);
+    if (rc) {
         unlink(tmp);
-        return vg_err(err, errlen, -e, "silences.file %s: %s", path, strerror(e));
+        return vg_err(err, errlen, rc, "silences.file %s: %s", path, strerror(-rc));
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd); /* best effort: the rename itself is done */
+        close(dfd);
     }
     return 0;
 }
@@ -396,6 +447,14 @@ int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, ch
                    ? 0
                    : vg_err(err, errlen, -errno, "silences.file %s: %s", path, strerror(errno));
     json_error_t je;
+    /* An empty file holds no silences (what a crash between creating and writing leaves with
+     * an older analyzer, or an operator's `: > file`). */
+    int c = fgetc(f);
+    if (c == EOF) {
+        fclose(f);
+        return 0;
+    }
+    ungetc(c, f);
     json_t *a = json_loadf(f, 0, &je);
     fclose(f);
     if (!json_is_array(a)) {

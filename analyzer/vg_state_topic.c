@@ -664,12 +664,16 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
                 memcpy(host, m->key, m->key_len);
                 host[m->key_len] = '\0';
                 struct vg_state_record r = {0};
+                /* The key and the reasons come from the record: quoted, so a crafted key cannot
+                 * make a log line of its own. */
+                char qh[600], qr[VG_ERRLEN + 8];
+                vg_log_quote(qh, sizeof qh, host);
                 if (vg_state_record_parse(m->payload, m->len, &r, ierr, sizeof(ierr)) < 0) {
                     /* Whose it is cannot be told: every analyzer counts it. */
                     st->st.restore_errors++;
-                    vg_warn("state record refused",
-                            "host=%s partition=%d offset=%lld reason=\"%s\"", host,
-                            (int)m->partition, (long long)m->offset, ierr);
+                    vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s",
+                            qh, (int)m->partition, (long long)m->offset,
+                            vg_log_quote(qr, sizeof qr, ierr));
                 } else if (wanted(r.partition, parts, n)) {
                     struct blob_ctx bc = {st, ms, 0};
                     if (vg_engine_host_import(e, host, r.data, r.len, on_blob, &bc, ierr,
@@ -689,8 +693,9 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
                         vg_state_topic_touch(st, host, r.partition);
                     } else {
                         st->st.restore_errors++;
-                        vg_warn("state record skipped", "partition=%d offset=%lld reason=\"%s\"",
-                                (int)m->partition, (long long)m->offset, ierr);
+                        vg_warn("state record refused",
+                                "host=%s partition=%d offset=%lld reason=%s", qh, (int)m->partition,
+                                (long long)m->offset, vg_log_quote(qr, sizeof qr, ierr));
                     }
                 }
             } else if (m->key && m->len == 0) {

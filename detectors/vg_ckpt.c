@@ -162,11 +162,26 @@ int vg_ckpt_w_commit(struct vg_ckpt_w *w, const char *path, char *err, size_t er
     }
     if (!rc && fsync(fd) != 0)
         rc = vg_err(err, errlen, -errno, "%s: fsync: %s", tmp, strerror(errno));
-    close(fd);
+    if (close(fd) != 0 && !rc)
+        rc = vg_err(err, errlen, -errno, "%s: close: %s", tmp, strerror(errno));
     if (!rc && rename(tmp, path) != 0)
         rc = vg_err(err, errlen, -errno, "%s: rename: %s", path, strerror(errno));
-    if (rc)
+    if (rc) {
         unlink(tmp);
+    } else {
+        /* The rename is durable once the directory is: after a crash, the old file or the
+         * new one, and not a directory that lost the new name. */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *(slash == dir ? slash + 1 : slash) = '\0';
+        int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
 out:
     w->len = body; /* the writer may be committed again, e.g. to a second path */
     return rc;
@@ -255,13 +270,20 @@ int vg_ckpt_r_open_mem(struct vg_ckpt_r **out, const void *buf, size_t len, cons
 int vg_ckpt_r_open(struct vg_ckpt_r **out, const char *path, const char *kind, char *err,
                    size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO left in the directory must not hang the start in open(). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return vg_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return vg_err(err, errlen, -EINVAL, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > VG_CKPT_MAX_FILE) {
+        close(fd);
+        return vg_err(err, errlen, -EFBIG,
+                      "%s: %lld bytes, more than a checkpoint of the largest group (%llu)", path,
+                      (long long)st.st_size, (unsigned long long)VG_CKPT_MAX_FILE);
     }
     size_t len = (size_t)st.st_size, got = 0;
     unsigned char *buf = malloc(len ? len : 1);

@@ -32,9 +32,14 @@ int vg_ckpt_w_add(struct vg_ckpt_w *w, uint32_t tag, const void *data, size_t le
 int vg_ckpt_w_commit(struct vg_ckpt_w *w, const char *path, char *err, size_t errlen);
 void vg_ckpt_w_free(struct vg_ckpt_w *w);
 
+/* A checkpoint file larger than this is refused unread (-EFBIG): the largest group (16,384
+ * hosts x 512 metrics) writes well under 2 GiB. */
+#define VG_CKPT_MAX_FILE (8ull << 30)
+
 /* Reads and checks a checkpoint file of the given kind. Messages (prefixed by the path):
- * "not a Vigil checkpoint", "truncated", "checksum mismatch (corrupt)", "format version N not
- * supported (this build reads 1)", "holds a 'X', not a 'Y'". Free with vg_ckpt_r_free(). */
+ * "not a regular file", "more than a checkpoint of the largest group", "not a Vigil checkpoint",
+ * "truncated", "checksum mismatch (corrupt)", "format version N not supported (this build reads
+ * 1)", "holds a 'X', not a 'Y'". Free with vg_ckpt_r_free(). */
 int vg_ckpt_r_open(struct vg_ckpt_r **out, const char *path, const char *kind, char *err,
                    size_t errlen);
 /* Same, from a buffer (copied), for tests and fuzzing; name is used in messages. */

@@ -484,6 +484,15 @@ static void silence_requests_are_checked(void **state)
         {"{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1h\",\"who\":\"x\"}",
          "unknown field 'who'"},
         {"{\"matchers\":", "body is not JSON"},
+        /* Times that used to overflow int64 or be collected at once after a 201 that then
+         * answered 500 (review of 2026-11-25). */
+        {"{\"matchers\":[\"env=\\\"prod\\\"\"],\"ends_at\":9223372036854775807}",
+         "ends_at: outside 1970-01-01 .. 9999-12-31"},
+        {"{\"matchers\":[\"env=\\\"prod\\\"\"],\"starts_at\":253402300799000,\"duration\":"
+         "\"1d\"}",
+         "duration: ends after 9999-12-31"},
+        {"{\"matchers\":[\"env=\\\"prod\\\"\"],\"starts_at\":0,\"ends_at\":500}",
+         "ends_at is in the past"},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
         char err[VG_ERRLEN] = "", id[17];
@@ -679,6 +688,12 @@ static void rule_alerts_move_with_their_host(void **state)
     size_t len = 0;
     assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
     char err[VG_ERRLEN];
+    /* The record's key is the host name; a key the wire format would refuse (here one that
+     * would write a line of its own into /metrics) is refused before anything is imported. */
+    assert_int_equal(vg_engine_host_import(b, "evil\"} 1\nvigil_injected 42", rec, len, NULL, NULL,
+                                           err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "its key is not a host name"));
     assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
     free(rec);
     struct vg_engine_stats st;

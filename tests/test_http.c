@@ -69,6 +69,41 @@ static void routes_methods_and_unknown_paths(void **state)
     vg_http_stop(h);
 }
 
+/* A 405 names the path's methods (RFC 9110), HEAD is served by the GET route, and the router's
+ * own refusals under /api/v1 are JSON like the handlers' (docs/api.md). */
+static void allow_header_head_and_json_errors_under_the_api(void **state)
+{
+    (void)state;
+    static const struct vg_http_route api[] = {
+        {"GET", "/api/v1/hello", 0, get_hello},
+        {"POST", "/api/v1/hello", 1, post_change},
+        {"GET", "/hello", 0, get_hello},
+    };
+    struct vg_http_router rt = {api, 3, NULL, NULL, 1024};
+    struct vg_http_response r = {0};
+    vg_http_dispatch(&rt, "DELETE", "/api/v1/hello", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "GET, HEAD, POST");
+    assert_string_equal(r.content_type, "application/json");
+    assert_string_equal(r.body, "{\"error\":\"method not allowed\"}\n");
+    free(r.body);
+    memset(&r, 0, sizeof r);
+    vg_http_dispatch(&rt, "HEAD", "/hello", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.allow, "");
+    free(r.body);
+    memset(&r, 0, sizeof r);
+    vg_http_dispatch(&rt, "GET", "/api/v1/nope", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body, "{\"error\":\"not found\"}\n");
+    free(r.body);
+    memset(&r, 0, sizeof r);
+    vg_http_dispatch(&rt, "GET", "/nope", NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body, "not found\n"); /* text outside /api/v1 */
+    free(r.body);
+}
+
 static void mutating_routes_need_the_bearer_token(void **state)
 {
     char tf[128];
@@ -154,6 +189,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_methods_and_unknown_paths),
+        cmocka_unit_test(allow_header_head_and_json_errors_under_the_api),
         cmocka_unit_test(mutating_routes_need_the_bearer_token),
         cmocka_unit_test(oversized_bodies_are_refused),
         cmocka_unit_test(requests_beyond_the_rate_get_429),

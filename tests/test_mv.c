@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -288,6 +289,15 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
 
     spit(bad, b, 5);
     expect_refused(bad, "not a Vigil checkpoint");
+
+    /* Refused unread: a file larger than any group writes (sparse here, so it costs no disk),
+     * which would otherwise be read whole into memory, and a FIFO, which would block the open. */
+    assert_int_equal(truncate(bad, (off_t)VG_CKPT_MAX_FILE + 1), 0);
+    expect_refused(bad, "more than a checkpoint of the largest group");
+    unlink(bad);
+    assert_int_equal(mkfifo(bad, 0600), 0);
+    expect_refused(bad, "not a regular file");
+    unlink(bad);
 
     /* A host count of 2^24 with a good checksum: refused from the section that would hold their
      * rows, before room is made for them (16M hosts' windows would be gigabytes). The state
