@@ -569,8 +569,9 @@ static enum outcome deliver(struct webhook *w, const struct wh_item *it)
     return out;
 }
 
-/* Alertmanager: remembers what it was told is firing, so that it can be told again before the
- * endsAt we sent passes. Returns 1 when the table took ownership of it. */
+/* Alertmanager: remembers what fires (told or not yet told: the outcome of the send does not
+ * matter), so that it can be told again before the endsAt we sent passes. Returns 1 when the
+ * table took ownership of it. */
 static int firing_track(struct webhook *w, struct wh_item *it)
 {
     if (!w->t->resends || !it->n.fingerprint)
@@ -713,7 +714,12 @@ static void *run(void *arg)
         if (w->count == 0)
             pthread_cond_broadcast(&w->idle);
         unlock(w);
-        if (!(out == OUT_DELIVERED && firing_track(w, it)))
+        /* Whatever the outcome, as Prometheus does: a firing the receiver did not take (an
+         * outage longer than the retries) is re-sent with the others once it answers again,
+         * and a resolve that did not get through still stops the re-sends, so Alertmanager
+         * resolves the alert at the endsAt it last got rather than being kept firing. */
+        (void)out;
+        if (!firing_track(w, it))
             free(it);
         lock(w);
     }

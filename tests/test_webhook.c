@@ -1073,6 +1073,37 @@ static void test_pagerduty_202_delivers_and_400_is_final_without_leaking_the_key
     receiver_stop(f);
 }
 
+/* Alertmanager: a firing alert given up on during an outage (its attempts spent) is still sent
+ * again by the re-send rounds once Alertmanager answers: it fires, and Alertmanager would not
+ * know of it until it resolved. */
+static void test_alertmanager_resends_a_firing_it_gave_up_on(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--path", "/api/v2/alerts", "--fail", "2", NULL);
+    struct vg_receiver_cfg cfg = {.type = "alertmanager",
+                                  .resend_interval_ms = 50,
+                                  .max_attempts = 2,
+                                  .backoff_initial_ms = 10};
+    create_rx(f, &cfg, "/");
+    struct vg_notification a = sample("firing", "fp-am-out");
+    assert_int_equal(f->act->submit(f->wh, &a), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.dropped == 1 && st.resent >= 1);
+    json_t *reqs = wait_requests(f, 3);
+    /* Two failed attempts, then a re-send round that Alertmanager took, holding the alert. */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(reqs, 0), "status")), 500);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(reqs, 1), "status")), 500);
+    json_t *third = json_array_get(reqs, 2);
+    assert_int_equal(json_integer_value(json_object_get(third, "status")), 200);
+    json_t *al = json_array_get(json_object_get(third, "body"), 0);
+    assert_string_equal(jget_str(json_object_get(al, "annotations"), "vigil_fingerprint", NULL),
+                        "fp-am-out");
+    json_decref(reqs);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+    receiver_stop(f);
+}
+
 /* Alertmanager: POSTs to /api/v2/alerts; a firing alert is re-sent (with a fresh future endsAt)
  * until its resolve is delivered, after which re-sends no longer include it. */
 static void test_alertmanager_resends_firing_alerts_until_resolved(void **state)
@@ -1197,6 +1228,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hmac_signature_header_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_pagerduty_202_delivers_and_400_is_final_without_leaking_the_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alertmanager_resends_a_firing_it_gave_up_on, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_resends_firing_alerts_until_resolved,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_slack_message_arrives_and_its_url_is_not_logged, setup,
