@@ -424,6 +424,11 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
     int64_t now = vg_engine_latest_ts(e);
     if (!now)
         return;
+    /* The newest event time of any host: one host with its clock a day ahead must not freeze
+     * every decision for a day. */
+    int64_t wall = vg_now_ms();
+    if (now > wall)
+        now = wall;
     for (size_t i = 0; i < d->n; i++) {
         struct target *t = &d->t[i];
         int64_t iv = vg_rule_policy_interval_ms(t->p);

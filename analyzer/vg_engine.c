@@ -595,6 +595,11 @@ void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
         if (!e->hosts.keys[i])
             continue;
         struct host *h = e->hosts.vals[i];
+        /* A host gone silent (its host_silent alert fires) is no replica: its last values
+         * would otherwise count for ever, and a replica removed by a scale-in would hold the
+         * average where it was. */
+        if (h->silent_since)
+            continue;
         struct vg_label labels[MAX_LABELS];
         size_t nl = host_labels(h, labels);
         struct env_ctx c = {e, h, e->hosts.keys[i], ""};

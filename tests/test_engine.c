@@ -228,6 +228,22 @@ static int64_t fake_clock(void)
     return fake_now;
 }
 
+struct env_hosts {
+    int n;
+    char last[64];
+};
+
+static void count_env_host(void *ud, const char *host, const struct vg_label *labels,
+                           size_t n_labels, const struct vg_expr_env *env)
+{
+    struct env_hosts *eh = ud;
+    (void)labels;
+    (void)n_labels;
+    (void)env;
+    eh->n++;
+    snprintf(eh->last, sizeof eh->last, "%s", host);
+}
+
 /* A host whose messages stop arriving fires host_silent while the others keep reporting, and
  * its next message resolves it; when nothing arrives from anyone (a stalled broker), nobody is
  * paged. The clock is the test's, stepped one second at a time. */
@@ -263,6 +279,11 @@ static void a_host_that_stops_sending_fires_host_silent_until_it_reports_again(v
     vg_engine_get_stats(e, &st);
     assert_int_equal(st.hosts_silent, 1);
     assert_int_equal(st.firing, 1);
+    /* Scaling policies measure the hosts that report, not the silent one's last values. */
+    struct env_hosts eh = {0};
+    vg_engine_each_host_env(e, count_env_host, &eh);
+    assert_int_equal(eh.n, 1);
+    assert_string_equal(eh.last, "web-2");
 
     /* Now nothing arrives from anyone for 10 minutes: web-2 is not declared silent. */
     for (int i = 0; i < 600; i++, fake_now += 1000)
