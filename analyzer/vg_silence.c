@@ -425,16 +425,7 @@ int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_
         unlink(tmp);
         return vg_err(err, errlen, rc, "silences.file %s: %s", path, strerror(-rc));
     }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd); /* best effort: the rename itself is done */
-        close(dfd);
-    }
+    vg_fsync_dir_of(path); /* best effort: the rename itself is done */
     return 0;
 }
 

@@ -32,4 +32,8 @@ size_t vg_edit_distance(const char *a, const char *b);
  * -EINVAL for a '.' without digits. Digits only: strtod would also take ".5e9". */
 int vg_parse_frac_ms(const char **p, int64_t *ms);
 
+/* fsyncs the directory holding path, so that a rename into it survives a crash: after one, the
+ * old file or the new one, not a directory that lost the new name. 0 or -errno. */
+int vg_fsync_dir_of(const char *path);
+
 #endif

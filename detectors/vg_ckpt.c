@@ -166,22 +166,10 @@ int vg_ckpt_w_commit(struct vg_ckpt_w *w, const char *path, char *err, size_t er
         rc = vg_err(err, errlen, -errno, "%s: close: %s", tmp, strerror(errno));
     if (!rc && rename(tmp, path) != 0)
         rc = vg_err(err, errlen, -errno, "%s: rename: %s", path, strerror(errno));
-    if (rc) {
+    if (rc)
         unlink(tmp);
-    } else {
-        /* The rename is durable once the directory is: after a crash, the old file or the
-         * new one, and not a directory that lost the new name. */
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *(slash == dir ? slash + 1 : slash) = '\0';
-        int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
+    else
+        vg_fsync_dir_of(path); /* the rename is durable once the directory is */
 out:
     w->len = body; /* the writer may be committed again, e.g. to a second path */
     return rc;
