@@ -48,8 +48,8 @@ static int window_max(struct vg_scale_state *s, int64_t now, int64_t window)
     return m;
 }
 
-int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
-                  int cond, int64_t now_ms, struct vg_scale_decision *d)
+int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
+                       int cond, int64_t now_ms, int hold_in, struct vg_scale_decision *d)
 {
     int cur = s->current, rec = cur;
     d->current = cur;
@@ -100,6 +100,14 @@ int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, dou
     } else {
         window_max(s, now_ms, p->stabilization_ms); /* keep the ring short */
     }
+    if (want < cur && hold_in) {
+        size_t l = 0;
+        while (d->reason[l])
+            l++;
+        snprintf(d->reason + l, sizeof(d->reason) - l,
+                 "; scale-in held: an alert fires on the target's hosts");
+        want = cur;
+    }
     if (want != cur && s->last_change_ms != INT64_MIN &&
         now_ms - s->last_change_ms < p->cooldown_ms && now_ms >= s->last_change_ms) {
         size_t l = 0;
@@ -114,4 +122,10 @@ int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, dou
     s->current = want;
     s->last_change_ms = now_ms;
     return 1;
+}
+
+int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
+                  int cond, int64_t now_ms, struct vg_scale_decision *d)
+{
+    return vg_scale_step_held(p, s, metric, cond, now_ms, 0, d);
 }

@@ -62,6 +62,12 @@ void vg_scale_init(struct vg_scale_state *s, const struct vg_scale_params *p, in
 /* One evaluation at time now_ms. Target tracking reads `metric` (NAN: no data, no change); step
  * mode reads `cond` (1 true, 0 false, -1 unknown: no change). Fills *d and returns 1 when the
  * replica count changed, 0 when it did not. */
+/* The same, with hold_in set while an alert fires on the target's hosts: the count may go up
+ * but not down, since an anomaly is no time to shed capacity (its recommendations still enter
+ * the stabilisation window). vg_scale_step is this with hold_in 0. */
+int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
+                       int cond, int64_t now_ms, int hold_in, struct vg_scale_decision *d);
+
 int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
                   int cond, int64_t now_ms, struct vg_scale_decision *d);
 

@@ -330,14 +330,16 @@ struct agg {
     const struct vg_rule_policy *p;
     double sum;
     size_t n_values, n_true, n_false;
+    size_t n_alerting; /* selected hosts with an alert firing: no scale-in meanwhile */
 };
 
 static void measure(void *ud, const char *host, const struct vg_label *labels, size_t n_labels,
-                    const struct vg_expr_env *env)
+                    const struct vg_expr_env *env, int alerting)
 {
     struct agg *a = ud;
     if (!vg_rule_policy_matches_host(a->p, host, labels, n_labels))
         return;
+    a->n_alerting += alerting != 0;
     double v;
     int cond;
     if (vg_rule_policy_eval(a->p, env, &v, &cond) < 0)
@@ -439,7 +441,7 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
         double metric = a.n_values ? a.sum / (double)a.n_values : NAN;
         int cond = a.n_true ? 1 : a.n_false ? 0 : -1;
         const struct vg_scale_params *p = vg_rule_policy_params(t->p);
-        t->changed = vg_scale_step(p, t->st, metric, cond, now, &t->last);
+        t->changed = vg_scale_step_held(p, t->st, metric, cond, now, a.n_alerting > 0, &t->last);
         t->hosts = p->mode == VG_SCALE_TARGET ? a.n_values : a.n_true + a.n_false;
         t->evaluated = 1;
         t->last_eval_ms = now;

@@ -589,6 +589,20 @@ int vg_engine_set_rules(struct vg_engine *e, const struct vg_rule_set *set, vg_e
     return 0;
 }
 
+/* 1 when any alert of h fires: a per-series one or a rule's. */
+static int host_alerting(const struct vg_engine *e, const struct host *h)
+{
+    for (size_t k = 0; k < h->series.cap; k++) {
+        const struct series *s = h->series.keys[k] ? h->series.vals[k] : NULL;
+        if (s && s->alert.state == VG_ALERT_FIRING)
+            return 1;
+    }
+    for (size_t k = 0; e->rules && k < h->n_rs && k < vg_rule_set_count(e->rules); k++)
+        if (h->rs[k].st.state == VG_RULE_STATE_FIRING)
+            return 1;
+    return 0;
+}
+
 void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
 {
     for (size_t i = 0; i < e->hosts.cap; i++) {
@@ -604,7 +618,7 @@ void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
         size_t nl = host_labels(h, labels);
         struct env_ctx c = {e, h, e->hosts.keys[i], ""};
         struct vg_expr_env env = env_of(&c);
-        fn(ud, e->hosts.keys[i], labels, nl, &env);
+        fn(ud, e->hosts.keys[i], labels, nl, &env, host_alerting(e, h));
     }
 }
 

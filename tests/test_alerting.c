@@ -132,6 +132,32 @@ static void scale_out_is_immediate_and_scale_in_waits_for_the_window(void **stat
     free(st);
 }
 
+/* While an alert fires on the target's hosts the count may go up but not down (the peers'
+ * lesson: an anomaly is no time to shed capacity); once it resolves, scale-in resumes. */
+static void scale_in_waits_while_an_alert_fires_on_the_target(void **state)
+{
+    (void)state;
+    struct vg_scale_params p = {.mode = VG_SCALE_TARGET,
+                                .target = 50,
+                                .tolerance = 0.1,
+                                .min = 2,
+                                .max = 20,
+                                .cooldown_ms = 0,
+                                .stabilization_ms = 0};
+    struct vg_scale_state *st = malloc(sizeof(*st));
+    vg_scale_init(st, &p, 10);
+    struct vg_scale_decision d;
+    assert_int_equal(vg_scale_step_held(&p, st, 5, -1, 1000, 1, &d), 0); /* 10 x 0.1 = 1 */
+    assert_int_equal(d.desired, 10);
+    assert_int_equal(d.recommended, 2);
+    assert_non_null(strstr(d.reason, "scale-in held: an alert fires on the target's hosts"));
+    assert_int_equal(vg_scale_step_held(&p, st, 100, -1, 2000, 1, &d), 1); /* out: allowed */
+    assert_int_equal(d.desired, 20);
+    assert_int_equal(vg_scale_step_held(&p, st, 5, -1, 3000, 0, &d), 1); /* resolved */
+    assert_int_equal(d.desired, 2);
+    free(st);
+}
+
 static void step_policy_honours_cooldown(void **state)
 {
     struct vg_scale_params p = {.mode = VG_SCALE_STEP,
@@ -809,6 +835,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(noisy_load_does_not_make_replicas_oscillate),
         cmocka_unit_test(scale_out_is_immediate_and_scale_in_waits_for_the_window),
+        cmocka_unit_test(scale_in_waits_while_an_alert_fires_on_the_target),
         cmocka_unit_test(step_policy_honours_cooldown),
         cmocka_unit_test(policies_load_from_rule_files),
         cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
