@@ -5,6 +5,7 @@
  * host's export, the mv model's state blob for the state topic (analyzer/vg_model_mv.c), a group
  * that scores NaN starting fresh, and, where a GPU is usable, the same host alerts from a fleet
  * on the GPU as from one on the CPU. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "vg_ckpt.h"
 #include "vg_colsel.h"
 #include "vg_engine.h"
 #include "vg_engine_state.h"
@@ -454,6 +456,92 @@ static void test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh(void *
     assert_int_equal(vg_fleet_host(f, "web-01", &s), 0);
     assert_int_equal(s.age, 1);
     vg_fleet_free(f);
+}
+
+/* A checkpoint that lists one host twice (edited here, its checksum made good again) would give
+ * that host two rows, and dropping it would leave one behind: refused as a whole. */
+static void test_checkpoint_listing_a_host_twice_is_refused(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = params();
+    struct vg_fleet *f;
+    char err[VG_ERRLEN], path[300];
+    save_trained(&p, 30);
+    snprintf(path, sizeof(path), "%s/web.ckpt", dir);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    unsigned char *b = malloc((size_t)len);
+    fseek(fp, 0, SEEK_SET);
+    assert_int_equal(fread(b, 1, (size_t)len, fp), (size_t)len);
+    unsigned char *at = memmem(b, (size_t)len, "web-00\0web-01", 13);
+    assert_non_null(at);
+    at[12] = '0'; /* web-01 -> web-00 */
+    uint32_t crc = vg_ckpt_crc32(0, b, (size_t)len - 4);
+    memcpy(b + len - 4, &crc, 4);
+    fseek(fp, 0, SEEK_SET);
+    assert_int_equal(fwrite(b, 1, (size_t)len, fp), (size_t)len);
+    fclose(fp);
+    free(b);
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_load(f, err, sizeof(err)), 0);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.ckpt_refused, 1);
+    assert_int_equal(st.groups, 0);
+    vg_fleet_free(f);
+}
+
+/* A group's name is a label value: up to 256 bytes, in UTF-8, whose bytes triple as %XX in the
+ * file name. Such a group is still checkpointed (its file name ends in a hash) and resumed. */
+static void test_a_group_with_a_long_utf8_name_is_checkpointed_and_resumed(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = params();
+    struct vg_fleet *f, *g;
+    char err[VG_ERRLEN], group[257] = "";
+    for (int i = 0; i < 128; i++)
+        strcat(group, "\xc3\xa9"); /* 128 x U+00E9: 256 bytes, 768 once escaped */
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 30; t++) {
+        for (int h = 0; h < 2; h++) {
+            struct vg_metric m[NM];
+            for (int j = 0; j < NM; j++) {
+                m[j].name = names[j];
+                m[j].value = value(h, t, j);
+            }
+            char host[32];
+            snprintf(host, sizeof(host), "db-%02d", h);
+            assert_int_equal(vg_fleet_put(f, group, host, m, NM, err, sizeof(err)), 0);
+        }
+        assert_int_equal(vg_fleet_step(f, err, sizeof(err)), 0);
+    }
+    if (vg_fleet_save(f, err, sizeof(err)) != 0)
+        fail_msg("save: %s", err);
+    vg_fleet_free(f);
+    assert_int_equal(vg_fleet_new(&g, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_load(g, err, sizeof(err)), 1);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(g, &st);
+    assert_int_equal(st.hosts, 2);
+    vg_fleet_free(g);
+    /* Its file goes, so that the next tests find only their own. */
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    int removed = 0;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "%C3%A9", 6) != 0)
+            continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        printf("  long group's file: %s (%zu bytes of name)\n", e->d_name, strlen(e->d_name));
+        assert_true(strlen(e->d_name) <= 255);
+        removed += unlink(path) == 0;
+    }
+    closedir(d);
+    assert_int_equal(removed, 1);
 }
 
 static struct vg_fleet_params hs_params(void)
@@ -1189,6 +1277,8 @@ int main(void)
         cmocka_unit_test(test_anomaly_is_attributed_to_metric_names),
         cmocka_unit_test(test_restart_resumes_from_checkpoints),
         cmocka_unit_test(test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh),
+        cmocka_unit_test(test_checkpoint_listing_a_host_twice_is_refused),
+        cmocka_unit_test(test_a_group_with_a_long_utf8_name_is_checkpointed_and_resumed),
         cmocka_unit_test(test_host_calibration_survives_a_restart),
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
         cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
