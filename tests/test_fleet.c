@@ -430,11 +430,26 @@ static void save_trained(const struct vg_fleet_params *p, uint64_t ticks)
     vg_fleet_free(f);
 }
 
+/* A fleet with p that loads dir and refuses its one checkpoint: no group resumed. The caller
+ * frees it. */
+static struct vg_fleet *load_refusing_the_checkpoint(const struct vg_fleet_params *p)
+{
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_load(f, err, sizeof(err)), 0);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.ckpt_refused, 1);
+    assert_int_equal(st.groups, 0);
+    return f;
+}
+
 static void test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh(void **state)
 {
     struct vg_fleet_params p = params();
     struct vg_fleet *f;
-    char err[VG_ERRLEN], path[300];
+    char path[300];
     save_trained(&p, 30);
     snprintf(path, sizeof(path), "%s/web.ckpt", dir);
     FILE *fp = fopen(path, "r+b");
@@ -444,12 +459,7 @@ static void test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh(void *
     fseek(fp, 300, SEEK_SET);
     fputc(c ^ 0xff, fp);
     fclose(fp);
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    assert_int_equal(vg_fleet_load(f, err, sizeof(err)), 0);
-    struct vg_fleet_stats st;
-    vg_fleet_get_stats(f, &st);
-    assert_int_equal(st.ckpt_refused, 1);
-    assert_int_equal(st.groups, 0);
+    f = load_refusing_the_checkpoint(&p);
     /* Fresh: the hosts come back as new ones. */
     put_tick(f, 2, 30, -1);
     struct vg_fleet_score s;
@@ -465,7 +475,7 @@ static void test_checkpoint_listing_a_host_twice_is_refused(void **state)
     (void)state;
     struct vg_fleet_params p = params();
     struct vg_fleet *f;
-    char err[VG_ERRLEN], path[300];
+    char path[300];
     save_trained(&p, 30);
     snprintf(path, sizeof(path), "%s/web.ckpt", dir);
     FILE *fp = fopen(path, "r+b");
@@ -484,12 +494,7 @@ static void test_checkpoint_listing_a_host_twice_is_refused(void **state)
     assert_int_equal(fwrite(b, 1, (size_t)len, fp), (size_t)len);
     fclose(fp);
     free(b);
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    assert_int_equal(vg_fleet_load(f, err, sizeof(err)), 0);
-    struct vg_fleet_stats st;
-    vg_fleet_get_stats(f, &st);
-    assert_int_equal(st.ckpt_refused, 1);
-    assert_int_equal(st.groups, 0);
+    f = load_refusing_the_checkpoint(&p);
     vg_fleet_free(f);
 }
 
@@ -606,14 +611,8 @@ static void test_checkpoint_without_host_calibration_is_refused(void **state)
      * by a fleet that scores hosts: its hosts would otherwise resume uncalibrated. */
     struct vg_fleet_params p = params(), q = hs_params();
     struct vg_fleet *f;
-    char err[VG_ERRLEN];
     save_trained(&p, 20);
-    assert_int_equal(vg_fleet_new(&f, &q, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    assert_int_equal(vg_fleet_load(f, err, sizeof(err)), 0);
-    struct vg_fleet_stats st;
-    vg_fleet_get_stats(f, &st);
-    assert_int_equal(st.ckpt_refused, 1);
-    assert_int_equal(st.groups, 0);
+    f = load_refusing_the_checkpoint(&q);
     vg_fleet_free(f);
 }
 
