@@ -246,14 +246,20 @@ int vg_fmt_webhook(const struct vg_notification *n, const struct vg_fmt_ctx *ctx
     rc |= vg_http_req_add_header(out, "Idempotency-Key: %s",
                                  vg_fmt_idempotency_key(n, idem, sizeof(idem)));
     if (ctx->secret) {
-        char sig[VG_HMAC_SIG_LEN + 1];
-        if (vg_hmac_sign(ctx->secret, ctx->secret_len, out->body, out->body_len, sig) < 0) {
+        /* The timestamp is signed with the body, so a receiver can bound how old a request may
+         * be; the caller formats each attempt afresh, so a retry or a replay from the outbox
+         * carries the time it was sent, not the time the alert was raised. */
+        char sig[VG_HMAC_SIG_LEN + 1], ts[24];
+        snprintf(ts, sizeof(ts), "%lld", (long long)(ctx->now_ms / 1000));
+        int hr = vg_hmac_sign(ctx->secret, ctx->secret_len, ts, out->body, out->body_len, sig);
+        if (hr < 0) {
             vg_http_req_free(out);
-            return vg_err(err, errlen, -EIO, "webhook: HMAC-SHA256 failed in libcrypto");
+            return hr == -ENOMEM
+                       ? vg_err(err, errlen, hr, "webhook: out of memory signing")
+                       : vg_err(err, errlen, -EIO, "webhook: HMAC-SHA256 failed in libcrypto");
         }
+        rc |= vg_http_req_add_header(out, "X-Vigil-Timestamp: %s", ts);
         rc |= vg_http_req_add_header(out, "X-Vigil-Signature: %s", sig);
-        rc |=
-            vg_http_req_add_header(out, "X-Vigil-Timestamp: %lld", (long long)(ctx->now_ms / 1000));
     }
     if (rc == 0)
         return 0;

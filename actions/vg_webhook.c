@@ -494,22 +494,6 @@ static enum outcome deliver(struct webhook *w, const struct wh_item *it)
     char qfp[256], ferr[VG_ERRLEN], qerr[VG_ERRLEN + 8];
     vg_log_quote(qfp, sizeof(qfp), n->fingerprint ? n->fingerprint : "");
 
-    struct vg_http_req req = {0};
-    struct vg_fmt_ctx ctx = fmt_ctx(w);
-    if (w->t->format(n, &ctx, &req, ferr, sizeof(ferr)) < 0) {
-        bump(w, &w->st.dropped);
-        rlog(w, VG_LOG_ERROR, "notification could not be encoded, dropped",
-             "fingerprint=%s reason=%s", qfp, vg_log_quote(qerr, sizeof(qerr), ferr));
-        return OUT_DROPPED;
-    }
-    struct curl_slist *hdrs = NULL;
-    if (prepare(w, &req, &hdrs) < 0) {
-        vg_http_req_free(&req);
-        bump(w, &w->st.dropped);
-        rlog(w, VG_LOG_ERROR, "out of memory, notification dropped", "fingerprint=%s", qfp);
-        return OUT_DROPPED;
-    }
-
     enum outcome out = OUT_DROPPED;
     for (int attempt = 1;; attempt++) {
         if (attempt > 1)
@@ -518,10 +502,30 @@ static enum outcome deliver(struct webhook *w, const struct wh_item *it)
             out = OUT_INTERRUPTED;
             break;
         }
+        /* Built for each attempt, after any wait: the signature covers the time of sending
+         * (X-Vigil-Timestamp), and Alertmanager's endsAt counts from it. */
+        struct vg_http_req req = {0};
+        struct vg_fmt_ctx ctx = fmt_ctx(w);
+        if (w->t->format(n, &ctx, &req, ferr, sizeof(ferr)) < 0) {
+            bump(w, &w->st.dropped);
+            rlog(w, VG_LOG_ERROR, "notification could not be encoded, dropped",
+                 "fingerprint=%s reason=%s", qfp, vg_log_quote(qerr, sizeof(qerr), ferr));
+            break;
+        }
+        struct curl_slist *hdrs = NULL;
+        if (prepare(w, &req, &hdrs) < 0) {
+            vg_http_req_free(&req);
+            bump(w, &w->st.dropped);
+            rlog(w, VG_LOG_ERROR, "out of memory, notification dropped", "fingerprint=%s", qfp);
+            break;
+        }
         CURLcode cc;
         long http;
         curl_off_t retry_after;
-        if (attempt_once(w, &cc, &http, &retry_after)) {
+        int stopped = attempt_once(w, &cc, &http, &retry_after);
+        unprepare(w, hdrs);
+        vg_http_req_free(&req);
+        if (stopped) {
             out = OUT_INTERRUPTED;
             break;
         }
@@ -564,8 +568,6 @@ static enum outcome deliver(struct webhook *w, const struct wh_item *it)
             break;
         }
     }
-    unprepare(w, hdrs);
-    vg_http_req_free(&req);
     return out;
 }
 

@@ -200,24 +200,51 @@ static void test_webhook_body_is_signed_and_the_signature_verifies(void **state)
     assert_int_equal(r.body_len, strlen(doc));
     assert_memory_equal(r.body, doc, r.body_len);
     free(doc);
-    /* ...and the signature is HMAC-SHA256 over those exact bytes, recomputed independently. */
+    /* ...and the signature is HMAC-SHA256 over "<timestamp>.<those exact bytes>", recomputed
+     * independently. */
+    const char *ts = "1795438801";
+    size_t ml = strlen(ts) + 1 + r.body_len;
+    char *signed_msg = malloc(ml);
+    assert_non_null(signed_msg);
+    memcpy(signed_msg, ts, strlen(ts));
+    signed_msg[strlen(ts)] = '.';
+    memcpy(signed_msg + strlen(ts) + 1, r.body, r.body_len);
     char want[72];
-    hmac_hex(key, r.body, r.body_len, want);
+    hmac_hex(key, signed_msg, ml, want);
+    free(signed_msg);
     assert_string_equal(header(&r, "X-Vigil-Signature"), want);
-    assert_int_equal(vg_hmac_verify(key, strlen(key), r.body, r.body_len, want), 1);
+    assert_int_equal(vg_hmac_verify(key, strlen(key), ts, r.body, r.body_len, want), 1);
 
-    /* A changed byte, a changed signature, a truncated one, another key: all refused. */
+    /* A changed byte, a changed signature, a truncated one, another key, another timestamp (a
+     * replay re-dated by whoever captured it), no timestamp: all refused. */
     r.body[5] ^= 1;
-    assert_int_equal(vg_hmac_verify(key, strlen(key), r.body, r.body_len, want), 0);
+    assert_int_equal(vg_hmac_verify(key, strlen(key), ts, r.body, r.body_len, want), 0);
     r.body[5] ^= 1;
     char bad[72];
     strcpy(bad, want);
     bad[40] = bad[40] == 'a' ? 'b' : 'a';
-    assert_int_equal(vg_hmac_verify(key, strlen(key), r.body, r.body_len, bad), 0);
+    assert_int_equal(vg_hmac_verify(key, strlen(key), ts, r.body, r.body_len, bad), 0);
     bad[40] = '\0';
-    assert_int_equal(vg_hmac_verify(key, strlen(key), r.body, r.body_len, bad), 0);
-    assert_int_equal(vg_hmac_verify("other", 5, r.body, r.body_len, want), 0);
-    assert_int_equal(vg_hmac_verify(key, strlen(key), r.body, r.body_len, NULL), 0);
+    assert_int_equal(vg_hmac_verify(key, strlen(key), ts, r.body, r.body_len, bad), 0);
+    assert_int_equal(vg_hmac_verify("other", 5, ts, r.body, r.body_len, want), 0);
+    assert_int_equal(vg_hmac_verify(key, strlen(key), ts, r.body, r.body_len, NULL), 0);
+    assert_int_equal(vg_hmac_verify(key, strlen(key), "1795439801", r.body, r.body_len, want), 0);
+    assert_int_equal(vg_hmac_verify(key, strlen(key), NULL, r.body, r.body_len, want), 0);
+
+    /* Formatted again a second later (the next attempt): a new timestamp, a new signature that
+     * verifies under it, the same body and Idempotency-Key. */
+    struct vg_http_req r2 = {0};
+    ctx.now_ms = T_NOW + 1000;
+    assert_int_equal(vg_fmt_webhook(&n, &ctx, &r2, err, sizeof(err)), 0);
+    assert_string_equal(header(&r2, "X-Vigil-Timestamp"), "1795438802");
+    assert_string_not_equal(header(&r2, "X-Vigil-Signature"), want);
+    assert_int_equal(r2.body_len, r.body_len);
+    assert_memory_equal(r2.body, r.body, r.body_len);
+    assert_string_equal(header(&r2, "Idempotency-Key"), header(&r, "Idempotency-Key"));
+    assert_int_equal(vg_hmac_verify(key, strlen(key), "1795438802", r2.body, r2.body_len,
+                                    header(&r2, "X-Vigil-Signature")),
+                     1);
+    vg_http_req_free(&r2);
 
     json_t *b = parse(&r);
     json_t *tm = json_object_get(b, "top_metrics");

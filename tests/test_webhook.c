@@ -967,9 +967,29 @@ static void test_rate_limit_spaces_requests_and_drops_nothing(void **state)
     }
 }
 
+/* HMAC-SHA256 of "<ts>.<raw>" under key, as "sha256=<hex>", computed here with libcrypto
+ * directly rather than through vg_hmac. */
+static void signature_of(const char *key, const char *ts, const char *raw, char want[80])
+{
+    size_t tl = strlen(ts), rl = strlen(raw);
+    char *msg = malloc(tl + 1 + rl);
+    assert_non_null(msg);
+    memcpy(msg, ts, tl);
+    msg[tl] = '.';
+    memcpy(msg + tl + 1, raw, rl);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)msg,
+                         tl + 1 + rl, md, &mdlen));
+    free(msg);
+    strcpy(want, "sha256=");
+    for (unsigned i = 0; i < mdlen; i++)
+        snprintf(want + 7 + 2 * i, 3, "%02x", md[i]);
+}
+
 /* X-Vigil-Signature: the receiver (vigil-test-receiver --hmac-secret-file, constant-time compare)
- * accepts it, and recomputing HMAC-SHA256 here over the exact bytes received gives the same. A
- * receiver with another key answers 401, which is permanent. */
+ * accepts it, and recomputing HMAC-SHA256 here over the timestamp and the exact bytes received
+ * gives the same. A receiver with another key answers 401, which is permanent. */
 static void test_hmac_signature_header_verifies(void **state)
 {
     struct fx *f = *state;
@@ -992,17 +1012,12 @@ static void test_hmac_signature_header_verifies(void **state)
     assert_int_equal(json_integer_value(json_object_get(r, "status")), 200);
     const char *raw = jget_str(r, "body_raw", NULL);
     assert_non_null(raw);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)raw,
-                         strlen(raw), md, &mdlen));
-    char want[80] = "sha256=";
-    for (unsigned i = 0; i < mdlen; i++)
-        snprintf(want + 7 + 2 * i, 3, "%02x", md[i]);
-    assert_str(r, "headers", "x-vigil-signature", want);
     const char *ts = jget_str(r, "headers", "x-vigil-timestamp");
     assert_non_null(ts);
     assert_true(atoll(ts) >= before && atoll(ts) <= after);
+    char want[80];
+    signature_of(key, ts, raw, want);
+    assert_str(r, "headers", "x-vigil-signature", want);
     json_decref(reqs);
     receiver_stop(f);
     f->act->destroy(f->wh, 0);
@@ -1023,6 +1038,48 @@ static void test_hmac_signature_header_verifies(void **state)
     assert_null(strstr(log, key));
     free(log);
     receiver_stop(f);
+}
+
+/* Each attempt is signed when it is sent: a retry a second or more later carries a later
+ * X-Vigil-Timestamp and a signature that verifies under it, so a receiver that refuses requests
+ * signed more than --max-age seconds ago (a replay window) still takes late retries. */
+static void test_each_retry_is_signed_with_its_own_timestamp(void **state)
+{
+    struct fx *f = *state;
+    const char *key = "per-attempt-signing-key-42";
+    char kfile[160];
+    write_secret(f, "hmac.key", key, kfile, sizeof(kfile));
+    /* Retry-After: 1 makes the second attempt wait at least a second, so its timestamp (whole
+     * seconds) must be later than the first's. */
+    receiver_start(f, 0, "--hmac-secret-file", kfile, "--max-age", "30", "--raw-body", "--fail",
+                   "1", "--fail-status", "503", "--retry-after", "1", NULL);
+    struct vg_receiver_cfg cfg = {
+        .type = "webhook", .secret_file = kfile, .backoff_initial_ms = 10, .backoff_max_ms = 2000};
+    create_rx(f, &cfg, "/hook");
+    struct vg_notification n = sample("firing", "fp-resigned");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+    assert_int_equal(st.attempt_errors, 1);
+    json_t *reqs = wait_requests(f, 2);
+    const char *ts[2], *idem[2];
+    for (int i = 0; i < 2; i++) {
+        json_t *r = json_array_get(reqs, (size_t)i);
+        assert_str(r, "signature", NULL, "valid");
+        ts[i] = jget_str(r, "headers", "x-vigil-timestamp");
+        idem[i] = jget_str(r, "headers", "idempotency-key");
+        assert_non_null(ts[i]);
+        assert_non_null(idem[i]);
+        char want[80];
+        signature_of(key, ts[i], jget_str(r, "body_raw", NULL), want);
+        assert_str(r, "headers", "x-vigil-signature", want);
+    }
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(reqs, 0), "status")), 503);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(reqs, 1), "status")), 200);
+    if (atoll(ts[1]) <= atoll(ts[0]))
+        fail_msg("retry signed at %s, the first attempt at %s: not signed afresh", ts[1], ts[0]);
+    assert_string_equal(idem[0], idem[1]);
+    json_decref(reqs);
 }
 
 /* PagerDuty: 202 is success, at /v2/enqueue; 400 is final and its logged answer never shows the
@@ -1226,6 +1283,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rate_limit_spaces_requests_and_drops_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hmac_signature_header_verifies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_retry_is_signed_with_its_own_timestamp, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_pagerduty_202_delivers_and_400_is_final_without_leaking_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_resends_a_firing_it_gave_up_on, setup,

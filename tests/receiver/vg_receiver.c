@@ -38,6 +38,7 @@ struct opts {
     unsigned char secret[4096];
     size_t secret_len;
     int have_secret;
+    long max_age_s; /* --max-age: signed timestamps further than this from now are refused */
     int raw_body;
     int echo_body;
     const char *tls_cert, *tls_key; /* PEM files: serve HTTPS */
@@ -103,7 +104,9 @@ static void usage(FILE *f)
             "  --path PATH         answer 404 to requests for any other path\n"
             "  --hmac-secret-file PATH  verify X-Vigil-Signature with this key: answer 401 when\n"
             "                      it is missing or wrong; records \"signature\": valid|invalid|\n"
-            "                      missing\n"
+            "                      missing|stale\n"
+            "  --max-age S         with --hmac-secret-file: a request whose X-Vigil-Timestamp\n"
+            "                      is more than S seconds from now is refused (401, \"stale\")\n"
             "  --raw-body          also record the body exactly as received, as \"body_raw\"\n"
             "  --echo-body         failure answers quote the request body, as some services do\n"
             "  --tls-cert FILE     serve HTTPS with this PEM certificate (and --tls-key)\n"
@@ -277,19 +280,31 @@ static void record(struct MHD_Connection *c, const char *method, const char *pat
     json_decref(body);
 }
 
-/* Checks X-Vigil-Signature the way a receiver should: recompute HMAC-SHA256 of the exact bytes
- * received and compare in constant time (CRYPTO_memcmp), never with strcmp, whose early exit
- * tells an attacker how much of a forged signature was right. */
+/* Checks X-Vigil-Signature the way a receiver should: recompute HMAC-SHA256 of the timestamp as
+ * sent, a dot and the exact bytes received, compare in constant time (CRYPTO_memcmp), never with
+ * strcmp, whose early exit tells an attacker how much of a forged signature was right; then, with
+ * --max-age, refuse a request signed too long ago (a replay). Done independently of vg_hmac so
+ * that the two implementations check each other. */
 static const char *check_signature(struct MHD_Connection *c, const struct req *r)
 {
     const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Vigil-Signature");
-    if (!sig)
+    const char *ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Vigil-Timestamp");
+    if (!sig || !ts)
         return "missing";
+    size_t tl = strlen(ts);
+    unsigned char *msg = malloc(tl + 1 + r->len + 1);
+    if (!msg)
+        return "invalid";
+    memcpy(msg, ts, tl);
+    msg[tl] = '.';
+    if (r->len)
+        memcpy(msg + tl + 1, r->body, r->len);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    static const unsigned char empty;
-    if (!HMAC(EVP_sha256(), g_opt.secret, (int)g_opt.secret_len,
-              r->body ? (const unsigned char *)r->body : &empty, r->len, md, &mdlen))
+    const unsigned char *ok =
+        HMAC(EVP_sha256(), g_opt.secret, (int)g_opt.secret_len, msg, tl + 1 + r->len, md, &mdlen);
+    free(msg);
+    if (!ok)
         return "invalid";
     char want[7 + 2 * EVP_MAX_MD_SIZE + 1] = "sha256=";
     for (unsigned i = 0; i < mdlen; i++)
@@ -297,6 +312,14 @@ static const char *check_signature(struct MHD_Connection *c, const struct req *r
     size_t wl = 7 + 2 * (size_t)mdlen;
     if (strlen(sig) != wl || CRYPTO_memcmp(sig, want, wl) != 0)
         return "invalid";
+    if (g_opt.max_age_s > 0) {
+        char *end;
+        errno = 0;
+        long long t = strtoll(ts, &end, 10);
+        long long now = (long long)time(NULL);
+        if (errno || end == ts || *end || t < now - g_opt.max_age_s || t > now + g_opt.max_age_s)
+            return "stale";
+    }
     return "valid";
 }
 
@@ -389,7 +412,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     else if (status == 404)
         snprintf(text, sizeof(text), "{\"error\":\"no such path\",\"request\":%ld}\n", seq);
     else if (status == 401)
-        snprintf(text, sizeof(text), "{\"error\":\"bad signature\",\"request\":%ld}\n", seq);
+        snprintf(text, sizeof(text), "{\"error\":\"%s signature\",\"request\":%ld}\n",
+                 signature ? signature : "bad", seq);
     else
         snprintf(text, sizeof(text), "{\"error\":\"injected failure\",\"request\":%ld}\n", seq);
     if (!ok && status != 413 && g_opt.echo_body) {
@@ -485,6 +509,7 @@ int main(int argc, char **argv)
         O_OK_STATUS,
         O_PATH,
         O_HMAC_SECRET_FILE,
+        O_MAX_AGE,
         O_RAW_BODY,
         O_ECHO_BODY,
         O_TLS_CERT,
@@ -505,6 +530,7 @@ int main(int argc, char **argv)
         {"ok-status", required_argument, NULL, O_OK_STATUS},
         {"path", required_argument, NULL, O_PATH},
         {"hmac-secret-file", required_argument, NULL, O_HMAC_SECRET_FILE},
+        {"max-age", required_argument, NULL, O_MAX_AGE},
         {"raw-body", no_argument, NULL, O_RAW_BODY},
         {"echo-body", no_argument, NULL, O_ECHO_BODY},
         {"tls-cert", required_argument, NULL, O_TLS_CERT},
@@ -559,6 +585,9 @@ int main(int argc, char **argv)
             break;
         case O_HMAC_SECRET_FILE:
             bad = read_secret(optarg);
+            break;
+        case O_MAX_AGE:
+            bad = parse_long(optarg, 1, 86400 * 365, &g_opt.max_age_s);
             break;
         case O_RAW_BODY:
             g_opt.raw_body = 1;
