@@ -59,6 +59,13 @@ struct vg_scale_decision {
 /* Starts at `initial`, clamped to [min, max]. */
 void vg_scale_init(struct vg_scale_state *s, const struct vg_scale_params *p, int initial);
 
+/* Continues from a decision published before a restart (the decisions topic): `desired`
+ * (clamped to [min, max]) becomes the count, the cooldown runs from changed_ms (INT64_MIN: no
+ * change known), and desired enters the stabilisation window at time_ms, so a restart does not
+ * shed within the window what was decided before it. */
+void vg_scale_restore(struct vg_scale_state *s, const struct vg_scale_params *p, int desired,
+                      int64_t changed_ms, int64_t time_ms);
+
 /* One evaluation at time now_ms. Target tracking reads `metric` (NAN: no data, no change); step
  * mode reads `cond` (1 true, 0 false, -1 unknown: no change). Fills *d and returns 1 when the
  * replica count changed, 0 when it did not. */

@@ -119,7 +119,13 @@ static const struct vg_cfg_key keys[] = {
      "file keeping the silences across restarts (e.g. /var/lib/vigil/silences.json); unset = "
      "in memory only"},
     {"decisions.topic", VG_CFG_STRING, "vigil.decisions", OFF(decisions_topic), NOBOUND, NULL,
-     "Kafka topic scaling decisions are published to (keyed by target); empty = not published"},
+     "Kafka topic scaling decisions are published to (keyed by target), and read back at start "
+     "so that each target continues from its latest decision rather than `initial`; empty = "
+     "not published"},
+    {"decisions.restore_timeout", VG_CFG_DURATION, "10s", OFF(decisions_restore_ms), 100, 600000,
+     NULL,
+     "how long reading decisions.topic back at start may take; past it the targets not yet "
+     "read start from `initial` (logged)"},
     {"decisions.webhook_url", VG_CFG_STRING, NULL, OFF(decisions_webhook_url), NOBOUND, NULL,
      "URL a scaling decision that changes the replica count is POSTed to; unset = none"},
     {"webhook.url", VG_CFG_STRING, NULL, OFF(webhook_url), NOBOUND, "VIGIL_WEBHOOK_URL",

@@ -210,6 +210,15 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
     int rc = vg_decisions_new(&a->decisions, &dc, err, errlen);
     if (!rc && a->rules)
         rc = vg_decisions_set_policies(a->decisions, a->rules);
+    if (!rc && a->rules && vg_rule_set_policy_count(a->rules) > 0) {
+        /* Not being able to read the topic back must not stop the start: the targets then
+         * start from `initial`, as they did before there was anything to read. */
+        char rerr[VG_ERRLEN];
+        if (vg_decisions_restore(a->decisions, (int)a->cfg.decisions_restore_ms, rerr,
+                                 sizeof(rerr)) < 0)
+            vg_warn("scaling decisions not restored: targets not read start from `initial`",
+                    "reason=\"%s\"", rerr);
+    }
     return rc;
 }
 

@@ -254,6 +254,8 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
         vg_api_counter(f, "vigil_scale_publish_errors_total", st.publish_errors);
         vg_api_counter(f, "vigil_scale_webhook_sent_total", st.webhook_sent);
         vg_api_counter(f, "vigil_scale_webhook_errors_total", st.webhook_errors);
+        vg_api_counter(f, "vigil_scale_restored_total", st.restored);
+        vg_api_counter(f, "vigil_scale_restore_refused_total", st.restore_refused);
         json_t *all = vg_decisions_json(a->decisions, NULL);
         size_t i;
         json_t *d;

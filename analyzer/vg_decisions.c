@@ -11,9 +11,11 @@
 #include "vg_format.h"
 #include "vg_httpsec.h"
 #include "vg_kafka.h"
+#include "vg_kafka_read.h"
 #include "vg_log.h"
 #include "vg_rule_policy.h"
 #include "vg_scale.h"
+#include "vg_strmap.h"
 #include "vg_util.h"
 
 #define WEBHOOK_QUEUE_MAX 1000
@@ -27,6 +29,7 @@ struct target {
     int64_t last_eval_ms;
     struct vg_scale_decision last;
     int changed;
+    int restored; /* its count came from the decisions topic at start */
     size_t hosts; /* selected hosts with data at the last evaluation */
 };
 
@@ -35,6 +38,8 @@ struct vg_decisions {
     size_t n;
     rd_kafka_t *rk;
     char *topic;
+    char *bootstrap;               /* for the read-back at start */
+    const struct vg_kvlist *kafka; /* borrowed: the analyzer's kafka: map */
     struct vg_decisions_stats st;
     pthread_mutex_t stat_lock; /* st.published/publish_errors come from librdkafka's callback,
                                   webhook counters from the webhook thread */
@@ -172,7 +177,8 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
             vg_decisions_free(d);
             return vg_err(err, errlen, -EINVAL, "decisions producer: %s", rkerr);
         }
-        if (!(d->topic = strdup(cfg->topic))) {
+        d->kafka = cfg->kafka;
+        if (!(d->topic = strdup(cfg->topic)) || !(d->bootstrap = strdup(cfg->bootstrap))) {
             vg_decisions_free(d);
             return -ENOMEM;
         }
@@ -230,6 +236,7 @@ void vg_decisions_free(struct vg_decisions *d)
     }
     free_targets(d->t, d->n);
     free(d->topic);
+    free(d->bootstrap);
     free(d->url);
     free(d->ca_file);
     pthread_mutex_destroy(&d->stat_lock);
@@ -301,6 +308,7 @@ void vg_decisions_commit(struct vg_decisions *d, struct vg_decisions_plan *plan)
         t[i].last_eval_ms = d->t[k].last_eval_ms;
         t[i].last = d->t[k].last;
         t[i].changed = d->t[k].changed;
+        t[i].restored = d->t[k].restored;
         t[i].hosts = d->t[k].hosts;
     }
     free_targets(d->t, d->n);
@@ -368,9 +376,16 @@ static json_t *decision_json(const struct target *t)
     json_object_set_new(o, "hosts", json_integer((json_int_t)t->hosts));
     json_object_set_new(o, "changed", json_boolean(t->evaluated && t->changed));
     json_object_set_new(o, "reason",
-                        json_string(t->evaluated ? x->reason : "not evaluated yet: no data"));
+                        json_string(t->evaluated  ? x->reason
+                                    : t->restored ? "restored from the decisions topic: not "
+                                                    "evaluated yet"
+                                                  : "not evaluated yet: no data"));
     json_object_set_new(o, "time", t->evaluated ? vg_fmt_time(x->time_ms) : json_null());
     json_object_set_new(o, "time_ms", t->evaluated ? json_integer(x->time_ms) : json_null());
+    /* What a restarted analyzer reads back to keep the cooldown (vg_decisions_restore). */
+    json_object_set_new(o, "changed_at_ms",
+                        t->st->last_change_ms == INT64_MIN ? json_null()
+                                                           : json_integer(t->st->last_change_ms));
     return o;
 }
 
@@ -453,6 +468,119 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
         }
         publish(d, t);
     }
+}
+
+/* The latest decision read back for one target. */
+struct saved {
+    int desired;
+    int64_t time_ms, changed_ms;
+};
+
+struct readback {
+    struct vg_strmap latest; /* target -> struct saved */
+    size_t records, refused;
+    int oom;
+};
+
+/* A decision record, as decision_json() writes it; 0 or -EINVAL with the reason in err. */
+static int parse_saved(const rd_kafka_message_t *m, char *target, size_t tlen, struct saved *sv,
+                       char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loadb(m->payload, m->len, JSON_REJECT_DUPLICATES, &je);
+    if (!o)
+        return vg_err(err, errlen, -EINVAL, "not JSON: %s", je.text);
+    const char *name = json_string_value(json_object_get(o, "target"));
+    json_t *des = json_object_get(o, "desired"), *tm = json_object_get(o, "time_ms");
+    json_t *ch = json_object_get(o, "changed_at_ms");
+    int rc = 0;
+    if (!name || !*name || strlen(name) >= tlen)
+        rc = vg_err(err, errlen, -EINVAL, "no \"target\" string");
+    else if (!m->key || m->key_len != strlen(name) || memcmp(m->key, name, m->key_len) != 0)
+        rc = vg_err(err, errlen, -EINVAL, "key is not the record's target");
+    else if (!json_is_integer(des) || json_integer_value(des) < 0 ||
+             json_integer_value(des) > INT32_MAX)
+        rc = vg_err(err, errlen, -EINVAL, "\"desired\" is not a replica count");
+    else if (!json_is_integer(tm) && !json_is_null(tm))
+        rc = vg_err(err, errlen, -EINVAL, "\"time_ms\" is not an integer");
+    else if (ch && !json_is_integer(ch) && !json_is_null(ch))
+        rc = vg_err(err, errlen, -EINVAL, "\"changed_at_ms\" is not an integer");
+    if (!rc) {
+        snprintf(target, tlen, "%s", name);
+        sv->desired = (int)json_integer_value(des);
+        /* A target not yet evaluated publishes no time: it decided nothing to keep a window
+         * for. */
+        sv->time_ms = json_is_integer(tm) ? json_integer_value(tm) : INT64_MIN;
+        sv->changed_ms = json_is_integer(ch) ? json_integer_value(ch) : INT64_MIN;
+    }
+    json_decref(o);
+    return rc;
+}
+
+static void readback_record(void *ud, const rd_kafka_message_t *m)
+{
+    struct readback *rb = ud;
+    char target[256], why[VG_ERRLEN], qwhy[VG_ERRLEN + 8];
+    struct saved sv;
+    if (parse_saved(m, target, sizeof(target), &sv, why, sizeof(why)) < 0) {
+        /* Someone else's records, or a damaged one: the target then starts from `initial`. */
+        if (rb->refused++ < 10)
+            vg_warn("scaling decision record refused", "topic_partition=%d offset=%lld reason=%s",
+                    (int)m->partition, (long long)m->offset, vg_log_quote(qwhy, sizeof(qwhy), why));
+        return;
+    }
+    rb->records++;
+    struct saved *have = vg_strmap_get(&rb->latest, target);
+    if (have) {
+        /* One target's records are on one partition, in order; by time in case the topic's
+         * partitions were changed. */
+        if (sv.time_ms >= have->time_ms)
+            *have = sv;
+        return;
+    }
+    struct saved *n = malloc(sizeof(*n));
+    if (!n || vg_strmap_put(&rb->latest, target, n) < 0) {
+        free(n);
+        rb->oom = 1;
+        return;
+    }
+    *n = sv;
+}
+
+int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen)
+{
+    if (!d->rk)
+        return 0;
+    struct readback rb = {0};
+    vg_strmap_init(&rb.latest);
+    char rerr[VG_ERRLEN];
+    int rc =
+        vg_kafka_read_topic(d->bootstrap, d->kafka, "vigil-analyzer-decisions-restore", d->topic,
+                            timeout_ms, readback_record, &rb, NULL, rerr, sizeof(rerr));
+    size_t restored = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        struct target *t = &d->t[i];
+        const struct saved *sv = vg_strmap_get(&rb.latest, t->name);
+        if (!sv || t->evaluated)
+            continue;
+        const struct vg_scale_params *p = vg_rule_policy_params(t->p);
+        vg_scale_restore(t->st, p, sv->desired, sv->changed_ms, sv->time_ms);
+        t->restored = 1;
+        restored++;
+        vg_info("scaling decision restored", "target=%s current=%d saved_desired=%d", t->name,
+                t->st->current, sv->desired);
+    }
+    d->st.restored += restored;
+    d->st.restore_refused += rb.refused;
+    vg_strmap_free(&rb.latest, free);
+    if (rc == 0 || rc == -ETIMEDOUT)
+        vg_info("scaling decisions read back", "topic=%s records=%zu refused=%zu targets=%zu",
+                d->topic, rb.records, rb.refused, restored);
+    if (rc)
+        return vg_err(err, errlen, rc, "decisions restore: %s", rerr);
+    if (rb.oom)
+        return vg_err(err, errlen, -ENOMEM, "decisions restore: out of memory");
+    return 0;
 }
 
 json_t *vg_decisions_json(const struct vg_decisions *d, const char *target)

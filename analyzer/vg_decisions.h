@@ -22,7 +22,8 @@
 struct vg_decisions_cfg {
     const char *topic;             /* NULL or "": not published to Kafka */
     const char *bootstrap;         /* Kafka bootstrap servers */
-    const struct vg_kvlist *kafka; /* extra producer properties (the analyzer's kafka: map) */
+    const struct vg_kvlist *kafka; /* extra producer and reader properties (the analyzer's kafka:
+                                      map), borrowed until vg_decisions_free */
     const char *webhook_url;       /* NULL or "": no webhook */
     int64_t webhook_timeout_ms;
     const char *tls_ca_file; /* actions.tls_ca_file; NULL: the system's CAs only */
@@ -36,6 +37,8 @@ struct vg_decisions_stats {
     uint64_t publish_errors;
     uint64_t webhook_sent;
     uint64_t webhook_errors;
+    uint64_t restored;        /* targets continued from the decisions topic at start */
+    uint64_t restore_refused; /* records of that topic that could not be read as a decision */
 };
 
 struct vg_decisions;
@@ -57,6 +60,13 @@ int vg_decisions_prepare(const struct vg_decisions *d, const struct vg_rule_set 
                          struct vg_decisions_plan **out);
 void vg_decisions_commit(struct vg_decisions *d, struct vg_decisions_plan *plan);
 void vg_decisions_plan_free(struct vg_decisions_plan *plan);
+
+/* Reads the decisions topic to its end (at most timeout_ms) and continues each target that has
+ * not been evaluated yet from its latest decision there (vg_scale_restore): a restarted analyzer
+ * then neither serves nor publishes `initial` in place of what it had decided. 0 (also when the
+ * topic holds nothing, or when decisions are not published to Kafka); -EIO, -ETIMEDOUT or
+ * -ENOMEM with err set, the targets not restored starting from `initial`. */
+int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen);
 
 /* Evaluates every policy whose interval has passed since its last evaluation, at the engine's
  * latest event time. */

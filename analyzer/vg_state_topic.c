@@ -9,6 +9,7 @@
 #include "vg_ckpt.h"
 #include "vg_engine_state.h"
 #include "vg_kafka.h"
+#include "vg_kafka_read.h"
 #include "vg_log.h"
 #include "vg_models.h"
 #include "vg_strmap.h"
@@ -590,147 +591,92 @@ static void on_blob(void *ud, const char *host, const struct vg_engine_blob *b)
     }
 }
 
+struct restore_ctx {
+    struct vg_state_topic *st;
+    struct vg_engine *e;
+    struct vg_models *ms;
+    const int32_t *parts;
+    size_t n;
+    size_t records;
+    struct vg_strmap seen; /* hosts restored, whatever their number of records */
+};
+
+static void restore_record(void *ud, const rd_kafka_message_t *m)
+{
+    struct restore_ctx *c = ud;
+    struct vg_state_topic *st = c->st;
+    char ierr[VG_ERRLEN];
+    if (m->key && m->key_len && m->key_len < 256 && m->len >= 4) {
+        char host[256];
+        memcpy(host, m->key, m->key_len);
+        host[m->key_len] = '\0';
+        struct vg_state_record r = {0};
+        /* The key and the reasons come from the record: quoted, so a crafted key cannot make a
+         * log line of its own. */
+        char qh[600], qr[VG_ERRLEN + 8];
+        vg_log_quote(qh, sizeof qh, host);
+        if (vg_state_record_parse(m->payload, m->len, &r, ierr, sizeof(ierr)) < 0) {
+            /* Whose it is cannot be told: every analyzer counts it. */
+            st->st.restore_errors++;
+            vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s", qh,
+                    (int)m->partition, (long long)m->offset, vg_log_quote(qr, sizeof qr, ierr));
+        } else if (wanted(r.partition, c->parts, c->n)) {
+            struct blob_ctx bc = {st, c->ms, 0};
+            if (vg_engine_host_import(c->e, host, r.data, r.len, on_blob, &bc, ierr,
+                                      sizeof(ierr)) == 0) {
+                /* Later records of a host replace earlier ones until compaction. */
+                c->records++;
+                int *models = vg_strmap_get(&c->seen, host);
+                if (!models && (models = malloc(sizeof(*models))) &&
+                    vg_strmap_put(&c->seen, host, models) < 0) {
+                    free(models);
+                    models = NULL;
+                }
+                if (models)
+                    *models = bc.models; /* the host's latest record counts */
+                vg_engine_host_partition(c->e, host, r.partition);
+                /* Ours now: checkpointed from here on (rewritten once, harmless). */
+                vg_state_topic_touch(st, host, r.partition);
+            } else {
+                st->st.restore_errors++;
+                vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s", qh,
+                        (int)m->partition, (long long)m->offset, vg_log_quote(qr, sizeof qr, ierr));
+            }
+        }
+    } else if (m->key && m->len == 0) {
+        /* A tombstone (written by an operator or a tool, never by Vigil): the host has no state
+         * to restore. */
+    } else {
+        st->st.restore_errors++;
+        vg_warn("state record refused", "partition=%d offset=%lld reason=\"%s\"", (int)m->partition,
+                (long long)m->offset,
+                !m->key || !m->key_len ? "no key (the host)"
+                : m->key_len >= 256    ? "key longer than 255 bytes"
+                                       : "shorter than a record's header");
+    }
+}
+
 int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struct vg_models *ms,
                            const int32_t *parts, size_t n, int timeout_ms, char *err, size_t errlen)
 {
-    const struct vg_kafka_prop defaults[] = {
-        {"client.id", "vigil-analyzer-state-restore"},
-        {"bootstrap.servers", st->bootstrap},
-        /* A group name only because librdkafka's assign() consumer wants one: it never joins
-         * (no subscribe) and commits nothing. */
-        {"group.id", "vigil-analyzer-state-restore"},
-        {"enable.auto.commit", "false"},
-        {"enable.partition.eof", "true"},
-        {NULL, NULL},
-    };
-    rd_kafka_conf_t *conf;
-    int rc = vg_kafka_conf_new(&conf, defaults, st->kafka, err, errlen);
-    if (rc)
-        return rc;
-    char rkerr[256];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof(rkerr));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return vg_err(err, errlen, -EINVAL, "state restore: %s", rkerr);
-    }
-    rd_kafka_poll_set_consumer(rk);
-    int64_t deadline = vg_mono_ms() + timeout_ms;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, st->topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t me = rd_kafka_metadata(rk, 0, t, &md, timeout_ms);
-    int nparts = 0;
-    if (!me && md->topic_cnt == 1 && !md->topics[0].err)
-        nparts = md->topics[0].partition_cnt;
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(t);
-    if (me || nparts <= 0) {
-        rd_kafka_destroy(rk);
-        return vg_err(err, errlen, -EIO, "state restore: topic %s: %s", st->topic,
-                      me ? rd_kafka_err2str(me) : "no such topic");
-    }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nparts);
-    int64_t *hi = calloc((size_t)nparts, sizeof(*hi));
-    int remaining = 0;
-    for (int p = 0; hi && p < nparts; p++) {
-        int64_t lo = 0;
-        if (rd_kafka_query_watermark_offsets(rk, st->topic, p, &lo, &hi[p], 5000) != 0 ||
-            hi[p] <= lo) {
-            hi[p] = -1;
-            continue;
-        }
-        rd_kafka_topic_partition_list_add(l, st->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        remaining++;
-    }
-    if (remaining)
-        rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    char ierr[VG_ERRLEN];
-    size_t records = 0;
-    struct vg_strmap seen; /* hosts restored, whatever their number of records */
-    vg_strmap_init(&seen);
-    while (hi && remaining > 0 && vg_mono_ms() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (m->partition < nparts && hi[m->partition] >= 0) {
-                hi[m->partition] = -1;
-                remaining--;
-            }
-        } else if (!m->err && m->partition < nparts) {
-            if (m->key && m->key_len && m->key_len < 256 && m->len >= 4) {
-                char host[256];
-                memcpy(host, m->key, m->key_len);
-                host[m->key_len] = '\0';
-                struct vg_state_record r = {0};
-                /* The key and the reasons come from the record: quoted, so a crafted key cannot
-                 * make a log line of its own. */
-                char qh[600], qr[VG_ERRLEN + 8];
-                vg_log_quote(qh, sizeof qh, host);
-                if (vg_state_record_parse(m->payload, m->len, &r, ierr, sizeof(ierr)) < 0) {
-                    /* Whose it is cannot be told: every analyzer counts it. */
-                    st->st.restore_errors++;
-                    vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s",
-                            qh, (int)m->partition, (long long)m->offset,
-                            vg_log_quote(qr, sizeof qr, ierr));
-                } else if (wanted(r.partition, parts, n)) {
-                    struct blob_ctx bc = {st, ms, 0};
-                    if (vg_engine_host_import(e, host, r.data, r.len, on_blob, &bc, ierr,
-                                              sizeof(ierr)) == 0) {
-                        /* Later records of a host replace earlier ones until compaction. */
-                        records++;
-                        int *models = vg_strmap_get(&seen, host);
-                        if (!models && (models = malloc(sizeof(*models))) &&
-                            vg_strmap_put(&seen, host, models) < 0) {
-                            free(models);
-                            models = NULL;
-                        }
-                        if (models)
-                            *models = bc.models; /* the host's latest record counts */
-                        vg_engine_host_partition(e, host, r.partition);
-                        /* Ours now: checkpointed from here on (rewritten once, harmless). */
-                        vg_state_topic_touch(st, host, r.partition);
-                    } else {
-                        st->st.restore_errors++;
-                        vg_warn("state record refused",
-                                "host=%s partition=%d offset=%lld reason=%s", qh, (int)m->partition,
-                                (long long)m->offset, vg_log_quote(qr, sizeof qr, ierr));
-                    }
-                }
-            } else if (m->key && m->len == 0) {
-                /* A tombstone (written by an operator or a tool, never by Vigil): the host
-                 * has no state to restore. */
-            } else {
-                st->st.restore_errors++;
-                vg_warn("state record refused", "partition=%d offset=%lld reason=\"%s\"",
-                        (int)m->partition, (long long)m->offset,
-                        !m->key || !m->key_len ? "no key (the host)"
-                        : m->key_len >= 256    ? "key longer than 255 bytes"
-                                               : "shorter than a record's header");
-            }
-            if (m->offset + 1 >= hi[m->partition] && hi[m->partition] >= 0) {
-                hi[m->partition] = -1;
-                remaining--;
-            }
-        }
-        rd_kafka_message_destroy(m);
-    }
-    free(hi);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    size_t restored = seen.n, models = 0;
+    struct restore_ctx c = {.st = st, .e = e, .ms = ms, .parts = parts, .n = n};
+    vg_strmap_init(&c.seen);
+    char rerr[VG_ERRLEN];
+    int rc =
+        vg_kafka_read_topic(st->bootstrap, st->kafka, "vigil-analyzer-state-restore", st->topic,
+                            timeout_ms, restore_record, &c, NULL, rerr, sizeof(rerr));
+    size_t restored = c.seen.n, models = 0;
     st->st.hosts_restored += restored;
-    for (size_t i = 0; i < seen.cap; i++)
-        if (seen.keys[i])
-            models += (size_t) * (int *)seen.vals[i];
-    vg_strmap_free(&seen, free);
+    for (size_t i = 0; i < c.seen.cap; i++)
+        if (c.seen.keys[i])
+            models += (size_t) * (int *)c.seen.vals[i];
+    vg_strmap_free(&c.seen, free);
     st->st.models_restored += models;
-    vg_info("state restored", "topic=%s partitions=%zu hosts=%zu models=%zu records=%zu", st->topic,
-            n, restored, models, records);
-    if (remaining > 0)
-        return vg_err(err, errlen, -ETIMEDOUT, "state restore: %s not read to its end in %d ms",
-                      st->topic, timeout_ms);
+    if (rc == 0 || rc == -ETIMEDOUT)
+        vg_info("state restored", "topic=%s partitions=%zu hosts=%zu models=%zu records=%zu",
+                st->topic, n, restored, models, c.records);
+    if (rc)
+        return vg_err(err, errlen, rc, "state restore: %s", rerr);
     return 0;
 }
 

@@ -46,6 +46,12 @@ vg_add_test(test_scaleout SOURCES test_scaleout.c
     LIBS vg_analyzerproc PkgConfig::RDKAFKA Threads::Threads TIMEOUT 180 LABELS scaleout)
 add_dependencies(test_scaleout vigil-analyzer vigil-test-mockbroker)
 
+# Scaling decisions survive a restart: a second analyzer reads vigil.decisions back and continues
+# each target from its latest decision and cooldown; a record that is no decision is refused.
+vg_add_test(test_scale_restore SOURCES test_scale_restore.c LIBS vg_analyzerproc
+    PkgConfig::JANSSON TIMEOUT 120 LABELS scaleout)
+add_dependencies(test_scale_restore vigil-analyzer vigil-test-mockbroker)
+
 # State records larger than the state topic takes are written smaller, step by step, and never
 # stop the checkpoints: the producer's message.max.bytes, and the broker's refusal (injected).
 vg_add_test(test_state_size SOURCES test_state_size.c LIBS vg_analyzerproc TIMEOUT 180)

@@ -1,0 +1,110 @@
+#include "vg_kafka_read.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "vg_kafka.h"
+#include "vg_util.h"
+
+int vg_kafka_read_topic(const char *bootstrap, const struct vg_kvlist *props, const char *client_id,
+                        const char *topic, int timeout_ms, vg_kafka_read_fn on_record, void *ud,
+                        int *n_partitions, char *err, size_t errlen)
+{
+    const struct vg_kafka_prop defaults[] = {
+        {"client.id", client_id},
+        {"bootstrap.servers", bootstrap},
+        /* A group name only because librdkafka's assign() consumer wants one: it never joins
+         * (no subscribe) and commits nothing. */
+        {"group.id", client_id},
+        {"enable.auto.commit", "false"},
+        {"enable.partition.eof", "true"},
+        {NULL, NULL},
+    };
+    if (n_partitions)
+        *n_partitions = 0;
+    rd_kafka_conf_t *conf;
+    int rc = vg_kafka_conf_new(&conf, defaults, props, err, errlen);
+    if (rc)
+        return rc;
+    char rkerr[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof(rkerr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return vg_err(err, errlen, -EINVAL, "%s: %s", topic, rkerr);
+    }
+    rd_kafka_poll_set_consumer(rk);
+    int64_t deadline = vg_mono_ms() + timeout_ms;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t me = rd_kafka_metadata(rk, 0, t, &md, timeout_ms);
+    int nparts = 0;
+    rd_kafka_resp_err_t te = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!me && md->topic_cnt == 1) {
+        te = md->topics[0].err;
+        if (!te)
+            nparts = md->topics[0].partition_cnt;
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    if (me || te || nparts <= 0) {
+        rd_kafka_destroy(rk);
+        return vg_err(err, errlen, -EIO, "topic %s: %s", topic,
+                      me   ? rd_kafka_err2str(me)
+                      : te ? rd_kafka_err2str(te)
+                           : "no partitions");
+    }
+    if (n_partitions)
+        *n_partitions = nparts;
+    /* The end each partition had when we looked: what is produced meanwhile is not waited
+     * for. -1 marks a partition done (or empty). */
+    int64_t *hi = calloc((size_t)nparts, sizeof(*hi));
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nparts);
+    if (!hi || !l) {
+        free(hi);
+        if (l)
+            rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_destroy(rk);
+        return vg_err(err, errlen, -ENOMEM, "topic %s: out of memory", topic);
+    }
+    int remaining = 0;
+    for (int p = 0; p < nparts; p++) {
+        int64_t lo = 0;
+        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi[p], 5000) != 0 || hi[p] <= lo) {
+            hi[p] = -1;
+            continue;
+        }
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        remaining++;
+    }
+    if (remaining)
+        rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    while (remaining > 0 && vg_mono_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        int32_t p = m->partition;
+        int ours = p >= 0 && p < nparts && hi[p] >= 0;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (ours) {
+                hi[p] = -1;
+                remaining--;
+            }
+        } else if (!m->err && ours) {
+            on_record(ud, m);
+            if (m->offset + 1 >= hi[p]) {
+                hi[p] = -1;
+                remaining--;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(hi);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (remaining > 0)
+        return vg_err(err, errlen, -ETIMEDOUT, "%s not read to its end in %d ms", topic,
+                      timeout_ms);
+    return 0;
+}

@@ -1,0 +1,27 @@
+/* Reading a whole Kafka topic once, at start: every partition from its beginning up to the end
+ * it had when the read began, without joining a consumer group or committing anything. The
+ * analyzer restores its detector state (the state topic) and its scaling decisions (the
+ * decisions topic) this way; both are keyed logs where the latest record of a key wins.
+ */
+#ifndef VG_KAFKA_READ_H
+#define VG_KAFKA_READ_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "vg_config.h"
+
+/* Called for each record (never for an error or end-of-partition event), in offset order within
+ * a partition. */
+typedef void (*vg_kafka_read_fn)(void *ud, const rd_kafka_message_t *m);
+
+/* Reads topic from bootstrap with the user's kafka properties (client.id names the reader in the
+ * broker's logs). Returns 0 once every partition is read to the end it had at the start,
+ * -ETIMEDOUT when timeout_ms came first (the records read by then were delivered), -EIO when the
+ * topic's metadata cannot be read (no such topic, broker unreachable), -EINVAL or -ENOMEM for
+ * the set-up; err says which. *n_partitions (may be NULL) gets the topic's partition count. */
+int vg_kafka_read_topic(const char *bootstrap, const struct vg_kvlist *props, const char *client_id,
+                        const char *topic, int timeout_ms, vg_kafka_read_fn on_record, void *ud,
+                        int *n_partitions, char *err, size_t errlen);
+
+#endif

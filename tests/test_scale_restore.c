@@ -1,0 +1,203 @@
+/* Scaling decisions survive an analyzer restart: the analyzer reads its decisions topic back at
+ * start, so a restarted one serves and publishes the count it had decided, with its cooldown,
+ * rather than falling back to `initial` (which an autoscaler following `desired` would apply: a
+ * restart would shed most of the replicas). A record on the topic that is not a decision is
+ * refused, logged and counted, and does not hide the valid one before it.
+ *
+ * Real processes: vigil-test-mockbroker outlives two analyzers; messages go in with kcat. */
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "vg_analyzerproc.h"
+#include "vg_stack.h"
+#include "vg_testhttp.h"
+#include "vg_testproc.h"
+
+#define T0 1700000000000LL
+
+/* Two targets on the same load: one held by its cooldown only, one by its stabilisation window
+ * only, so that each brake is shown to be restored. */
+static const char *rules_yaml = "scaling:\n"
+                                "  - target: web\n"
+                                "    metric: value(\"q.depth\")\n"
+                                "    target_value: 50\n"
+                                "    min: 1\n"
+                                "    max: 20\n"
+                                "    initial: 1\n"
+                                "    interval: 1s\n"
+                                "    cooldown: 10m\n"
+                                "    scale_in_stabilization: 0s\n"
+                                "  - target: api\n"
+                                "    metric: value(\"q.depth\")\n"
+                                "    target_value: 50\n"
+                                "    min: 1\n"
+                                "    max: 20\n"
+                                "    initial: 1\n"
+                                "    interval: 1s\n"
+                                "    cooldown: 0s\n"
+                                "    scale_in_stabilization: 10m\n";
+
+/* Hosts h1 and h2, seq from..to, q.depth v, one tick a second of event time from T0. */
+static void produce(const char *dir, const char *bootstrap, int from, int to, double v)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/in-%d.txt", dir, from);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = from; i < to; i++)
+        for (int h = 1; h <= 2; h++)
+            fprintf(f,
+                    "h%d|{\"v\":1,\"host\":\"h%d\",\"boot\":\"b\",\"seq\":%d,\"ts\":%lld,"
+                    "\"interval_ms\":1000,\"metrics\":{\"q.depth\":%g}}\n",
+                    h, h, i, T0 + i * 1000LL, v);
+    fclose(f);
+    assert_int_equal(vg_ap_produce(bootstrap, path), 0);
+}
+
+static json_t *decision_of(const struct vg_ap *a, const char *target)
+{
+    char url[128], *body = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/scale/%s", a->port, target);
+    int st = vg_th_request("GET", url, NULL, NULL, 0, &body);
+    if (st != 200)
+        fail_msg("GET /api/v1/scale/%s: %d %s", target, st, body ? body : "");
+    json_t *o = json_loads(body, 0, NULL);
+    free(body);
+    assert_non_null(o);
+    return o;
+}
+
+static json_t *decision(const struct vg_ap *a)
+{
+    return decision_of(a, "web");
+}
+
+/* Waits until target has been evaluated by a, then checks it holds `want` for `why`. */
+static void wait_held(const struct vg_ap *a, const char *target, int want, const char *why)
+{
+    int64_t end = vg_tp_mono_ms() + 20000;
+    json_t *d;
+    for (d = decision_of(a, target);
+         json_is_null(json_object_get(d, "time_ms")) && vg_tp_mono_ms() < end;
+         d = decision_of(a, target)) {
+        json_decref(d);
+        vg_tp_pause_ms(50);
+    }
+    assert_false(json_is_null(json_object_get(d, "time_ms")));
+    const char *reason = json_string_value(json_object_get(d, "reason"));
+    if (json_integer_value(json_object_get(d, "desired")) != want || !strstr(reason, why))
+        fail_msg("%s: desired %lld (want %d), reason '%s' (want '%s')", target,
+                 (long long)json_integer_value(json_object_get(d, "desired")), want, reason, why);
+    json_decref(d);
+}
+
+static int64_t jint(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static void wait_metric(const struct vg_ap *a, const char *name, double want)
+{
+    int64_t end = vg_tp_mono_ms() + 20000;
+    double v;
+    while ((v = vg_ap_metric(a, name)) < want && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    if (v < want)
+        fail_msg("%s: %s is %g, expected >= %g", a->log, name, v, want);
+}
+
+static void stop(struct vg_ap *a)
+{
+    kill(a->pid, SIGTERM);
+    int status = 0;
+    assert_int_equal(waitpid(a->pid, &status, 0), a->pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("%s: analyzer exited with status %d", a->log, status);
+}
+
+static void restarted_analyzer_continues_from_its_last_decision_and_its_cooldown(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-restore");
+    char bootstrap[256], rules[600], rfile[700], set_rules[700];
+    pid_t broker = vg_ap_start_broker(s.dir, bootstrap, sizeof(bootstrap));
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s", rules), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    const char *sets[] = {set_rules, "detector.warmup=5", NULL};
+
+    /* A: 500 deep per host against 50 per replica: 1 -> 10 at once. */
+    struct vg_ap a;
+    vg_ap_start(&a, s.dir, "a", bootstrap, sets);
+    json_t *d = decision(&a);
+    assert_int_equal(jint(d, "desired"), 1); /* nothing to read back on a new topic */
+    json_decref(d);
+    produce(s.dir, bootstrap, 0, 6, 500);
+    int64_t end = vg_tp_mono_ms() + 20000;
+    for (d = decision(&a); jint(d, "desired") != 10 && vg_tp_mono_ms() < end; d = decision(&a)) {
+        json_decref(d);
+        vg_tp_pause_ms(50);
+    }
+    assert_int_equal(jint(d, "desired"), 10);
+    int64_t changed_at = jint(d, "changed_at_ms");
+    assert_true(changed_at >= T0 && changed_at < T0 + 6000);
+    json_decref(d);
+    d = decision_of(&a, "api");
+    assert_int_equal(jint(d, "desired"), 10);
+    json_decref(d);
+    wait_metric(&a, "vigil_scale_published_total", 2);
+    stop(&a);
+
+    /* A record that is not a decision, after the valid ones. */
+    char bad[700];
+    snprintf(bad, sizeof(bad), "%s/bad.txt", s.dir);
+    assert_int_equal(vg_tp_write_atomic(bad, "web|{\"target\":\"web\",\"desired\":\"many\"}\n"), 0);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.decisions -K '|' -l %s", bootstrap, bad), 0);
+
+    /* B, before any message: the API is up only once the topic has been read back. */
+    struct vg_ap b;
+    vg_ap_start(&b, s.dir, "b", bootstrap, sets);
+    d = decision(&b);
+    assert_int_equal(jint(d, "desired"), 10);
+    assert_int_equal(jint(d, "current"), 10);
+    assert_non_null(strstr(json_string_value(json_object_get(d, "reason")), "restored"));
+    assert_int_equal(jint(d, "changed_at_ms"), changed_at);
+    json_decref(d);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_scale_restored_total"), 2);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_scale_restore_refused_total"), 1);
+    char *log = vg_tp_read(b.log);
+    assert_non_null(strstr(log, "msg=\"scaling decision record refused\""));
+    assert_non_null(strstr(log, "\\\"desired\\\" is not a replica count"));
+    assert_non_null(strstr(log, "msg=\"scaling decision restored\" target=web current=10"));
+    free(log);
+
+    /* The load falls to a tenth: the recommendation is 1, but A's change was seconds ago in
+     * event time, so the restored cooldown holds web at 10, and the restored window api. */
+    produce(s.dir, bootstrap, 6, 10, 5);
+    wait_held(&b, "web", 10, "held by the cooldown");
+    wait_held(&b, "api", 10, "scale-in held by the stabilisation window");
+    stop(&b);
+    kill(broker, SIGTERM);
+    waitpid(broker, NULL, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(restarted_analyzer_continues_from_its_last_decision_and_its_cooldown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
