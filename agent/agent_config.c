@@ -144,10 +144,23 @@ static int check_collectors(const char *names, char *err, size_t errlen)
     if (!list)
         return vg_err(err, errlen, -ENOMEM, "out of memory");
     int rc = 0;
-    for (char *n = strtok_r(list, ", ", &save); n && !rc; n = strtok_r(NULL, ", ", &save))
-        if (!vg_collector_find(n))
+    const struct vg_collector *seen[64];
+    size_t n_seen = 0;
+    for (char *n = strtok_r(list, ", ", &save); n && !rc; n = strtok_r(NULL, ", ", &save)) {
+        const struct vg_collector *c = vg_collector_find(n);
+        if (!c) {
             rc = vg_err(err, errlen, -EINVAL,
                         "collectors: unknown collector '%s' (vigil-agent --list-collectors)", n);
+            break;
+        }
+        /* Twice the same collector sends every metric twice, which the wire format refuses:
+         * each tick's message would fail to encode and nothing would reach Kafka. */
+        for (size_t i = 0; i < n_seen && !rc; i++)
+            if (seen[i] == c)
+                rc = vg_err(err, errlen, -EINVAL, "collectors: '%s' is listed twice", n);
+        if (!rc && n_seen < VG_ARRAY_LEN(seen))
+            seen[n_seen++] = c;
+    }
     free(list);
     return rc;
 }

@@ -70,9 +70,11 @@ static const struct vg_metric_desc cg_metrics[] = {
      "OOM kills in the cgroup since it was created (memory.events oom_kill)."},
     {"cgroup.<cgroup>.io_read_bytes_ps", "bytes/s", VG_METRIC_RATE,
      "Bytes the cgroup read from block devices, all devices together (io.stat rbytes). Needs the "
-     "io controller."},
+     "io controller. Every device io.stat lists counts, so I/O through a stacked device (LVM, "
+     "dm-crypt, md) may count once per layer."},
     {"cgroup.<cgroup>.io_write_bytes_ps", "bytes/s", VG_METRIC_RATE,
-     "Bytes the cgroup wrote to block devices, all devices together (io.stat wbytes)."},
+     "Bytes the cgroup wrote to block devices, all devices together (io.stat wbytes); stacked "
+     "devices as for io_read_bytes_ps."},
     {"cgroup.<cgroup>.psi_cpu_some_avg10", "%", VG_METRIC_GAUGE,
      "Share of the last 10 s in which some task of the cgroup waited for a CPU (cpu.pressure; "
      "kernel 4.20+ with PSI)."},

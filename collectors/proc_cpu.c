@@ -191,6 +191,37 @@ int vg_parse_stat_cpus(const char *buf, size_t len, const char *src, struct vg_s
     return 0;
 }
 
+#define COL_IDLE   3
+#define COL_IOWAIT 4
+
+/* The jiffies of each column from prev to cur into d; 0 when the reading cannot be compared
+ * with the last one (a counter went down), in which case no share is sent this tick. */
+static int share_deltas(const uint64_t *cur, const uint64_t *prev, uint64_t d[N_SHARES])
+{
+    for (int i = 0; i < N_SHARES; i++) {
+        if (i == COL_IDLE || i == COL_IOWAIT)
+            continue;
+        /* A busy column that went down is a reset (CPU hotplug; on some kernels an offline
+         * CPU's counters change source): counting it as zero would hand its share to the
+         * other columns, e.g. 0 % idle on an idle host. */
+        if (cur[i] < prev[i])
+            return 0;
+        d[i] = cur[i] - prev[i];
+    }
+    /* Idle and iowait are one kind of time that the kernel splits between them, and iowait is
+     * known to step backwards on NO_HZ kernels: only their sum must not go down, and what
+     * iowait lost went to idle. */
+    uint64_t was = prev[COL_IDLE] + prev[COL_IOWAIT], now = cur[COL_IDLE] + cur[COL_IOWAIT];
+    if (now < was)
+        return 0;
+    uint64_t iow = cur[COL_IOWAIT] > prev[COL_IOWAIT] ? cur[COL_IOWAIT] - prev[COL_IOWAIT] : 0;
+    if (iow > now - was)
+        iow = now - was;
+    d[COL_IOWAIT] = iow;
+    d[COL_IDLE] = now - was - iow;
+    return 1;
+}
+
 /* Sends the shares of the jiffies that elapsed from prev to cur, as prefix + "user_pct"... */
 static int add_shares(const uint64_t *cur, const uint64_t *prev, const char *prefix,
                       struct vg_wire_msg *out, char *err, size_t errlen)
@@ -198,12 +229,10 @@ static int add_shares(const uint64_t *cur, const uint64_t *prev, const char *pre
     char name[sizeof "cpu.." + 16 + 16];
     size_t pl = strlen(prefix);
     uint64_t d[N_SHARES], total = 0;
-    for (int i = 0; i < N_SHARES; i++) {
-        /* iowait is known to step backwards on NO_HZ kernels, and the sum over online CPUs
-         * drops when one goes offline: a column that went down contributed nothing. */
-        d[i] = cur[i] > prev[i] ? cur[i] - prev[i] : 0;
+    if (!share_deltas(cur, prev, d))
+        return 0;
+    for (int i = 0; i < N_SHARES; i++)
         total += d[i];
-    }
     /* No jiffy elapsed (two reads within one tick of the kernel clock): no share to report. */
     for (int i = 0; total > 0 && i < N_SHARES; i++) {
         const char *suffix = cpu_metrics[i].name + 4; /* after "cpu." */
@@ -347,7 +376,9 @@ const struct vg_collector vg_collector_cpu = {
             "that elapsed on all CPUs together since the previous tick, so they sum to 100. "
             "With cpu.per_cpu on, the same shares are also sent for each online CPU (8 metrics "
             "per CPU, so off by default); a CPU that was offline at the previous tick is left "
-            "out for one tick.",
+            "out for one tick. When a column other than iowait goes down (CPU hotplug), no share "
+            "is sent for that tick; iowait may step back on NO_HZ kernels, and what it lost "
+            "counts as idle.",
     .metrics = cpu_metrics,
     .n_metrics = VG_ARRAY_LEN(cpu_metrics),
     .init = cpu_init,

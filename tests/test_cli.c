@@ -98,6 +98,9 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
         {VG_AGENT_BIN, "--set collectors=cpu,gpu --once", "unknown collector 'gpu'"},
         {VG_AGENT_BIN, "--set kafka.no.such.property=1", "kafka property 'no.such.property'"},
         {VG_AGENT_BIN, "--set collectors=cpu,gpu --check-config", "unknown collector 'gpu'"},
+        /* Its metrics twice in every message: no message would encode. */
+        {VG_AGENT_BIN, "--set collectors=cpu,mem,cpu --check-config",
+         "collectors: 'cpu' is listed twice"},
         {VG_AGENT_BIN, "--set kafka.no.such.property=1 --check-config",
          "kafka property 'no.such.property'"},
         {VG_ANALYZER_BIN, "--set kafka.no.such.property=1 --check-config",

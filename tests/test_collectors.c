@@ -310,17 +310,40 @@ static void cpu_counter_going_back_is_not_negative(void **unused)
 {
     struct run r;
     run_two(&r, "cpu", SYSFS, "reset-1", "reset-2");
-    /* iowait stepped back by 10: it counts as 0, and the shares still add up to 100. */
-    assert_metric(&r.msg, "cpu.user_pct", 10);
-    assert_metric(&r.msg, "cpu.system_pct", 10);
-    assert_metric(&r.msg, "cpu.idle_pct", 79);
+    /* iowait stepped back by 10 while idle went up by 790: the kernel moved 10 jiffies of
+     * iowait to idle, so 780 idle jiffies elapsed of 990 in all, and none of iowait. */
+    assert_metric(&r.msg, "cpu.user_pct", 100.0 * 100 / 990);
+    assert_metric(&r.msg, "cpu.system_pct", 100.0 * 100 / 990);
+    assert_metric(&r.msg, "cpu.idle_pct", 100.0 * 780 / 990);
     assert_metric(&r.msg, "cpu.iowait_pct", 0);
-    assert_metric(&r.msg, "cpu.irq_pct", 0.5);
-    assert_metric(&r.msg, "cpu.softirq_pct", 0.5);
+    assert_metric(&r.msg, "cpu.irq_pct", 100.0 * 5 / 990);
+    assert_metric(&r.msg, "cpu.softirq_pct", 100.0 * 5 / 990);
     assert_no_metric(&r.msg, "cpu.ctxt_ps");
     assert_metric(&r.msg, "cpu.intr_ps", 1000);
     /* The stat file of this fixture has no procs_* lines: they are simply not sent. */
     assert_no_metric(&r.msg, "cpu.procs_running");
+    run_teardown(&r);
+}
+
+/* Idle went down by 50 (a CPU went offline and its counters changed source): no share is
+ * sent that tick, rather than 0 % idle on an idle host; rates still are. Per CPU, the CPU
+ * whose idle went down sends nothing, the other its shares. */
+static void cpu_idle_going_back_sends_no_shares_that_tick(void **unused)
+{
+    struct run r;
+    run_setup(&r, "cpu", SYSFS);
+    r.cfg.cpu_per_cpu = 1;
+    load_tree(&r, "hotplug-1");
+    assert_int_equal(run_init(&r), 0);
+    assert_int_equal(run_tick(&r, T0), 0);
+    load_tree(&r, "hotplug-2");
+    assert_int_equal(run_tick(&r, T0 + TICK), 0);
+    assert_no_metric(&r.msg, "cpu.idle_pct");
+    assert_no_metric(&r.msg, "cpu.user_pct");
+    assert_no_metric(&r.msg, "cpu.1.idle_pct");
+    assert_metric(&r.msg, "cpu.0.user_pct", 100.0 * 20 / 121);
+    assert_metric(&r.msg, "cpu.0.idle_pct", 100.0 * 90 / 121);
+    assert_metric(&r.msg, "cpu.ctxt_ps", 300);
     run_teardown(&r);
 }
 
@@ -2242,6 +2265,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(cpu_without_elapsed_jiffies_sends_no_shares),
         cmocka_unit_test(cpu_old_kernel_with_seven_columns),
         cmocka_unit_test(cpu_counter_going_back_is_not_negative),
+        cmocka_unit_test(cpu_idle_going_back_sends_no_shares_that_tick),
         cmocka_unit_test(mem_values_in_bytes),
         cmocka_unit_test(mem_old_kernel_estimates_available),
         cmocka_unit_test(mem_available_above_total_is_zero_used),

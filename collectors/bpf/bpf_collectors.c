@@ -41,7 +41,8 @@ static const struct vg_metric_desc biolat_metrics[] = {
      "over the requests completed during the tick; absent when none were."},
     {"bpf.biolat.<dev>.p99_us", "us", VG_METRIC_GAUGE, "99th percentile of the same times."},
     {"bpf.biolat.<dev>.count_ps", "requests/s", VG_METRIC_RATE,
-     "Block requests completed (a device stays listed for 5 minutes after its last one)."},
+     "Block requests completed (a device stays listed for 300 ticks after its last one: 5 "
+     "minutes at the default interval)."},
     MISSED("bpf.biolat"),
 };
 
@@ -53,7 +54,11 @@ static const struct vg_metric_desc tcp_metrics[] = {
     {"bpf.tcp.connects_ps", "connects/s", VG_METRIC_RATE, "Outgoing TCP connects established."},
     {"bpf.tcp.connect_failures_ps", "connects/s", VG_METRIC_RATE,
      "Outgoing TCP connects that failed (SYN_SENT to CLOSE: refused, timed out, unreachable)."},
-    {"bpf.tcp.retransmits_ps", "segments/s", VG_METRIC_RATE, "TCP segments retransmitted."},
+    {"bpf.tcp.retransmits_ps", "retransmits/s", VG_METRIC_RATE,
+     "TCP retransmissions, counted per event of the tcp_retransmit_skb tracepoint: one per "
+     "retransmitted packet, not per segment (a TSO packet holds several; tcp.retrans_segs_ps "
+     "counts segments), and on kernels whose event carries an error (6.x) attempts that failed "
+     "locally too (e.g. the packet still queued on the host)."},
     {"bpf.tcp.resets_sent_ps", "resets/s", VG_METRIC_RATE,
      "TCP resets sent, including those answering a SYN to a closed port (before kernel 6.10, "
      "only resets sent on behalf of a socket)."},
