@@ -188,6 +188,10 @@ int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
     if (strcmp(c->local_when, "outage") != 0 && strcmp(c->local_when, "always") != 0)
         return vg_err(err, errlen, -EINVAL, "local.when: '%s' is not outage or always",
                       c->local_when);
+    if (c->labels.n > VG_WIRE_LABELS_MAX)
+        return vg_err(err, errlen, -EINVAL,
+                      "labels: %zu of them, the wire format carries at most %d", c->labels.n,
+                      VG_WIRE_LABELS_MAX);
     /* A label the wire format refuses would otherwise be dropped from every message in silence
      * (collect_tick cannot fail a tick for it). */
     for (size_t i = 0; !rc && i < c->labels.n; i++) {

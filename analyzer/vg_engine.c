@@ -14,7 +14,7 @@
 #include "vg_strmap.h"
 #include "vg_util.h"
 
-#define MAX_LABELS 64
+#define MAX_LABELS VG_WIRE_LABELS_MAX /* all a message can carry (vg_wire.h) */
 
 /* What a notification says of its alert. RESTATED: it fires, and fired before this engine knew of
  * it (restored with its host, vg_engine_each_firing): said again, nothing counted. */
@@ -195,7 +195,7 @@ static void notify(struct vg_engine *e, const char *host_name, const struct host
 
 int vg_engine_hist_push(struct series *s, int64_t ts, double v, int64_t window_ms)
 {
-    /* Forget what fell out of the window (and everything after a clock step back). */
+    /* Forget what fell out of the window... */
     while (s->hn) {
         const struct sample *o = &s->hist[s->hhead];
         if (o->ts_ms > ts - window_ms && o->ts_ms <= ts)
@@ -203,6 +203,10 @@ int vg_engine_hist_push(struct series *s, int64_t ts, double v, int64_t window_m
         s->hhead = (s->hhead + 1) % s->hcap;
         s->hn--;
     }
+    /* ...and, after the host's clock stepped back, what is now in its future: the ring stays
+     * in time order, which the windows and the state record (hist_import) rely on. */
+    while (s->hn && s->hist[(s->hhead + s->hn - 1) % s->hcap].ts_ms > ts)
+        s->hn--;
     if (s->hn == s->hcap) {
         uint32_t nc = s->hcap ? s->hcap * 2 : 16;
         struct sample *nh = malloc(nc * sizeof(*nh));

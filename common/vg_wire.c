@@ -219,6 +219,15 @@ static int check_label_value(const char *key, const char *v, size_t len, char *e
     return 0;
 }
 
+int vg_wire_label_valid(const char *key, const char *value)
+{
+    size_t vlen = strnlen(value, VG_WIRE_LABEL_VALUE_MAX + 1);
+    return label_key_ok(key, strnlen(key, VG_WIRE_NAME_MAX + 1)) &&
+                   vlen <= VG_WIRE_LABEL_VALUE_MAX && utf8_ok(value, vlen)
+               ? 0
+               : -EINVAL;
+}
+
 static int check_host(const char *s, size_t len, char *err, size_t errlen)
 {
     char q[QUOTE_BUFLEN];
@@ -434,6 +443,9 @@ int vg_wire_msg_add_label(struct vg_wire_msg *m, const char *key, const char *va
     int rc = check_label_value(key, value, vlen, err, errlen);
     if (rc)
         return rc;
+    if (m->n_labels >= VG_WIRE_LABELS_MAX)
+        return vg_err(err, errlen, -EINVAL, "too many labels: %zu, limit %d", m->n_labels + 1,
+                      VG_WIRE_LABELS_MAX);
     struct wire_store *s = store_get(m);
     if (!s || push_label(m, s, key, klen, value, vlen))
         return vg_err(err, errlen, -ENOMEM, "out of memory adding label");
@@ -492,6 +504,9 @@ static int encode_body(const struct vg_wire_msg *m, json_t *root, char *err, siz
     if (m->n_metrics > WIRE_METRICS_MAX)
         return vg_err(err, errlen, -EINVAL, "too many metrics: %zu, limit %d", m->n_metrics,
                       WIRE_METRICS_MAX);
+    if (m->n_labels > VG_WIRE_LABELS_MAX)
+        return vg_err(err, errlen, -EINVAL, "too many labels: %zu, limit %d", m->n_labels,
+                      VG_WIRE_LABELS_MAX);
 
     if (set_new(root, "v", json_integer(VG_WIRE_VERSION)) ||
         set_new(root, "host", json_string_nocheck(m->host)) ||
@@ -707,6 +722,11 @@ static int decode_labels(const json_t *obj, struct vg_wire_msg *m, struct wire_s
     char q[QUOTE_BUFLEN];
     if (!json_is_object(obj))
         return mistyped("labels", "an object", obj, err, errlen);
+    /* Bounded, as metrics are: every label is matched and stored per host, and a message of a
+     * hundred thousand of them once cost the analyzer tens of seconds. */
+    if (json_object_size(obj) > VG_WIRE_LABELS_MAX)
+        return vg_err(err, errlen, -EINVAL, "too many labels: %zu, limit %d", json_object_size(obj),
+                      VG_WIRE_LABELS_MAX);
     json_object_keylen_foreach((json_t *)obj, key, klen, v)
     {
         if (!label_key_ok(key, klen))
@@ -1026,7 +1046,8 @@ static bool fp_labels(struct fp *f, struct vg_wire_msg *m, struct wire_store *s)
     if (!fp_char(f, '{'))
         return false;
     FP_MEMBERS(f, key, klen, {
-        if (!label_key_ok(key, klen) || !fp_string(f, &v, &vlen) || vlen > VG_WIRE_LABEL_VALUE_MAX)
+        if (m->n_labels >= VG_WIRE_LABELS_MAX || !label_key_ok(key, klen) ||
+            !fp_string(f, &v, &vlen) || vlen > VG_WIRE_LABEL_VALUE_MAX)
             return false;
         for (size_t i = 0; i < m->n_labels; i++)
             if (strlen(m->labels[i].key) == klen && memcmp(m->labels[i].key, key, klen) == 0)

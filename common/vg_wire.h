@@ -17,6 +17,7 @@
 #define VG_WIRE_BOOT_MAX          64
 #define VG_WIRE_NAME_MAX          200 /* metric names and label keys */
 #define VG_WIRE_LABEL_VALUE_MAX   256
+#define VG_WIRE_LABELS_MAX        64 /* labels of one message: they describe a host, not data */
 
 struct vg_metric {
     const char *name; /* points into the message's own storage */
@@ -55,7 +56,8 @@ void vg_wire_msg_free(struct vg_wire_msg *m);
 
 /* Append a metric or label; name/key/value are copied into the message's storage. Returns 0,
  * -EINVAL for a name outside the character set, a non-finite value, a label value over
- * VG_WIRE_LABEL_VALUE_MAX bytes or not UTF-8 (err says which), -ENOMEM. Duplicates are not
+ * VG_WIRE_LABEL_VALUE_MAX bytes or not UTF-8, a label past VG_WIRE_LABELS_MAX (err says which),
+ * -ENOMEM. Duplicates are not
  * checked here; vg_wire_encode() refuses them. Adding may move the storage: the arrays and the
  * names in them are updated, but copies of those pointers kept elsewhere become invalid. */
 int vg_wire_msg_add_metric(struct vg_wire_msg *m, const char *name, double value, char *err,
@@ -66,6 +68,12 @@ int vg_wire_msg_add_label(struct vg_wire_msg *m, const char *key, const char *va
 /* Returns 0 when name is a valid metric name: first char [A-Za-z_], then [A-Za-z0-9_.:-],
  * 1..VG_WIRE_NAME_MAX bytes. */
 int vg_wire_name_valid(const char *name);
+
+/* Returns 0 when key and value make a label the decoder accepts: key [A-Za-z_][A-Za-z0-9_]*,
+ * 1..VG_WIRE_NAME_MAX bytes; value UTF-8, 0..VG_WIRE_LABEL_VALUE_MAX bytes (control characters
+ * included: JSON escapes them). For state read back from elsewhere, which must hold no label a
+ * message could not have carried. */
+int vg_wire_label_valid(const char *key, const char *value);
 
 /* Returns 0 when host is valid: [A-Za-z0-9._-], 1..VG_WIRE_HOST_MAX bytes. */
 int vg_wire_host_valid(const char *host);

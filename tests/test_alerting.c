@@ -760,6 +760,88 @@ static void rule_alerts_move_with_their_host(void **state)
     vg_rule_set_free(sb);
 }
 
+/* The host's clock steps back by 5 s: the samples now in its future leave the window, so the
+ * history stays in time order and the host's state record still imports (it used to be refused
+ * as out of order until the window had passed). */
+static void a_clock_step_back_keeps_the_window_in_order_and_the_state_importable(void **state)
+{
+    (void)state;
+    const char *y = "rules:\n"
+                    "  - name: High\n"
+                    "    when: avg_over(\"q.depth\", 60s) > 50\n";
+    struct vg_engine *a = engine(), *b = engine();
+    struct vg_rule_set *sa = load(y), *sb = load(y);
+    struct events ea = {0}, eb = {0};
+    assert_int_equal(vg_engine_set_rules(a, sa, record, &ea), 0);
+    assert_int_equal(vg_engine_set_rules(b, sb, record, &eb), 0);
+    for (uint64_t q = 0; q < 10; q++)
+        feed(a, q, 10, &ea);
+    /* seq 10 stamped as seq 5 was: 5 s back, with a value that alone would fire. */
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof(m.host), "web-1");
+    snprintf(m.boot, sizeof(m.boot), "b");
+    m.seq = 10;
+    m.ts_ms = 1700000000000LL + 5 * 1000;
+    assert_int_equal(vg_wire_msg_add_label(&m, "env", "prod", NULL, 0), 0);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", 1000, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(a, &m, record, &ea), 0);
+    vg_wire_msg_free(&m);
+    /* Seq 0-5 and the new sample: (6 * 10 + 1000) / 7 = 151, above 50. */
+    assert_int_equal(ea.n, 1);
+    assert_string_equal(ea.status[0], "firing");
+
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    int rc = vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("import: %d %s", rc, err);
+    free(rec);
+    vg_engine_free(a);
+    vg_engine_free(b);
+    vg_rule_set_free(sa);
+    vg_rule_set_free(sb);
+}
+
+/* A label value holding a tab or a newline is valid UTF-8, which the wire format takes: the
+ * host's state record must import with it (the importer used to refuse any control character,
+ * so such a host lost its state at every move), and with it unchanged. */
+static void a_label_the_wire_format_takes_survives_the_state_record(void **state)
+{
+    (void)state;
+    struct vg_engine *a = engine(), *b = engine();
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof(m.host), "web-1");
+    snprintf(m.boot, sizeof(m.boot), "b");
+    m.ts_ms = 1700000000000LL;
+    m.interval_ms = 1000;
+    assert_int_equal(vg_wire_msg_add_label(&m, "owner", "ops\tteam\nnight", NULL, 0), 0);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", 1, NULL, 0), 0);
+    char *json = NULL, err[VG_ERRLEN];
+    size_t jl = 0;
+    assert_int_equal(vg_wire_encode(&m, &json, &jl, err, sizeof(err)), 0);
+    struct vg_wire_msg d;
+    vg_wire_msg_init(&d);
+    assert_int_equal(vg_wire_decode(json, jl, 0, &d, err, sizeof(err)), 0);
+    free(json);
+    assert_int_equal(vg_engine_process(a, &d, NULL, NULL), 0);
+    vg_wire_msg_free(&m);
+    vg_wire_msg_free(&d);
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    int rc = vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("import: %d %s", rc, err);
+    assert_non_null(memmem(rec, len, "ops\tteam\nnight", strlen("ops\tteam\nnight")));
+    free(rec);
+    vg_engine_free(a);
+    vg_engine_free(b);
+}
+
 /* The samples a rule's window reads move with the host, so right after a move avg_over sees
  * the old owner's samples too: "Drop" (10 s average below 50) fires at the new owner when the
  * average over both owners' samples falls, not at the first low sample. The smaller record of
@@ -850,6 +932,8 @@ int main(void)
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
         cmocka_unit_test(rule_windows_move_with_their_host),
+        cmocka_unit_test(a_clock_step_back_keeps_the_window_in_order_and_the_state_importable),
+        cmocka_unit_test(a_label_the_wire_format_takes_survives_the_state_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -348,6 +348,40 @@ static void decode_accepts_exactly_the_metric_limit_and_rejects_one_more(void **
     free_msg(m);
 }
 
+/* Labels describe a host and are matched per message: 64 decode, the 65th is refused by both
+ * decoders, the encoder and vg_wire_msg_add_label. A message of 100,000 labels within the size
+ * limit used to take the decoder and the engine tens of seconds. */
+static void labels_are_limited_to_64_everywhere(void **state)
+{
+    (void)state;
+    char buf[8192];
+    size_t len = (size_t)snprintf(buf, sizeof(buf), "{" HDR ",\"labels\":{");
+    for (int i = 0; i < VG_WIRE_LABELS_MAX; i++)
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\"k%d\":\"v\"", i ? "," : "", i);
+    size_t body = len;
+    len += (size_t)snprintf(buf + len, sizeof(buf) - len, "},\"metrics\":{}}");
+    struct vg_wire_msg *m = new_msg();
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(vg_wire_decode(buf, len, 0, m, err, sizeof(err)), 0);
+    assert_int_equal(m->n_labels, VG_WIRE_LABELS_MAX);
+    struct vg_wire_msg *r = new_msg();
+    assert_int_equal(vg_wire_decode_reference(buf, len, 0, r, err, sizeof(err)), 0);
+    assert_int_equal(r->n_labels, VG_WIRE_LABELS_MAX);
+    /* At the limit, encoding works; one more label is refused when added... */
+    assert_int_equal(vg_wire_msg_add_label(m, "extra", "x", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "too many labels: 65, limit 64"));
+    free_msg(r);
+
+    len = body +
+          (size_t)snprintf(buf + body, sizeof(buf) - body, ",\"extra\":\"x\"},\"metrics\":{}}");
+    expect_reject_n(buf, len, -EINVAL, "too many labels: 65, limit 64");
+    r = new_msg();
+    assert_int_equal(vg_wire_decode_reference(buf, len, 0, r, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "too many labels: 65, limit 64"));
+    free_msg(r);
+    free_msg(m);
+}
+
 /* ---- decoder: one test per rejection reason ---- */
 
 static void decode_rejects_oversized_message_before_parsing(void **state)
@@ -814,6 +848,7 @@ int main(void)
         cmocka_unit_test(decode_accepts_absent_labels_and_empty_metrics),
         cmocka_unit_test(decode_converts_integer_metric_values_to_doubles),
         cmocka_unit_test(decode_accepts_exactly_the_metric_limit_and_rejects_one_more),
+        cmocka_unit_test(labels_are_limited_to_64_everywhere),
         cmocka_unit_test(decode_rejects_oversized_message_before_parsing),
         cmocka_unit_test(decode_rejects_malformed_json_with_position),
         cmocka_unit_test(decode_rejects_embedded_nul_bytes),
