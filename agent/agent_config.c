@@ -15,6 +15,7 @@
 #define OFF(f)  offsetof(struct agent_cfg, f)
 #define NOBOUND 1, 0
 
+VG_CFG_KEYS_BEGIN
 static const struct vg_cfg_key keys[] = {
     {"host", VG_CFG_STRING, NULL, OFF(host), NOBOUND, "VIGIL_HOST",
      "host name sent with every message and used as the Kafka key; default: the system host "
@@ -135,6 +136,7 @@ static const struct vg_cfg_key keys[] = {
     {"local.webhook.tls_ca_file", VG_CFG_STRING, NULL, OFF(local_webhook_tls_ca_file), NOBOUND,
      NULL, "local guard: PEM CA bundle trusted for local.webhook.url in addition to the system's"},
 };
+VG_CFG_KEYS_END
 
 const struct vg_config_table agent_config_table = {keys, sizeof(keys) / sizeof(keys[0])};
 

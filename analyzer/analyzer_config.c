@@ -13,6 +13,7 @@
 #define OFF(f)  offsetof(struct analyzer_cfg, f)
 #define NOBOUND 1, 0
 
+VG_CFG_KEYS_BEGIN
 static const struct vg_cfg_key keys[] = {
     {"topic", VG_CFG_STRING, "vigil.metrics", OFF(topic), NOBOUND, NULL,
      "Kafka topic the agents produce to"},
@@ -296,6 +297,7 @@ static const struct vg_cfg_key keys[] = {
     {"model.train", VG_CFG_BOOL, "true", OFF(model_train), NOBOUND, NULL,
      "the mv model keeps learning online (false: it only scores, e.g. from a checkpoint)"},
 };
+VG_CFG_KEYS_END
 
 const struct vg_config_table analyzer_config_table = {keys, sizeof(keys) / sizeof(keys[0])};
 

@@ -259,6 +259,71 @@ static int check_bounds(const struct vg_cfg_key *k, double v, char *err, size_t 
     return 0;
 }
 
+/* The "did you mean" rule for keys and choices alike: within a third of the word's length in
+ * edits, and never more than 3, or the suggestion is a guess. */
+static int close_enough(const char *word, size_t distance)
+{
+    size_t limit = strlen(word) / 3 + 1;
+    return distance <= (limit < 3 ? limit : 3);
+}
+
+/* Steps through "a|b|c": sets *c and *n to the next choice; returns 0 once past the last.
+ * Start with *p = the choices. */
+static int next_choice(const char **p, const char **c, size_t *n)
+{
+    if (!*p)
+        return 0;
+    *c = *p;
+    *n = strcspn(*p, "|");
+    *p = (*p)[*n] ? *p + *n + 1 : NULL;
+    return 1;
+}
+
+/* "a, b, c" (each within quote) from "a|b|c". */
+static void fmt_choices(const char *choices, const char *quote, char *buf, size_t n)
+{
+    size_t len = 0;
+    const char *p = choices, *c;
+    size_t cn;
+    buf[0] = '\0';
+    while (len < n && next_choice(&p, &c, &cn)) {
+        int w =
+            snprintf(buf + len, n - len, "%s%s%.*s%s", len ? ", " : "", quote, (int)cn, c, quote);
+        len += w > 0 ? (size_t)w : 0;
+    }
+}
+
+static int check_choice(const struct vg_cfg_key *k, const char *text, char *err, size_t errlen)
+{
+    if (!k->choices)
+        return 0;
+    const char *p = k->choices, *c;
+    size_t n, bestd = 99;
+    char best[64] = "";
+    while (next_choice(&p, &c, &n)) {
+        if (strlen(text) == n && strncmp(text, c, n) == 0)
+            return 0;
+        char cand[64];
+        if (n >= sizeof cand)
+            continue;
+        memcpy(cand, c, n);
+        cand[n] = '\0';
+        /* INFO for info: only the case is wrong, however many letters that is. */
+        size_t d = strcasecmp(text, cand) == 0 ? 0 : vg_edit_distance(text, cand);
+        if (d < bestd) {
+            bestd = d;
+            memcpy(best, cand, n + 1);
+        }
+    }
+    char list[160], hint[96] = "";
+    fmt_choices(k->choices, "", list, sizeof list);
+    if (*best && close_enough(text, bestd))
+        snprintf(hint, sizeof hint, " (did you mean '%s'?)", best);
+    /* %.80s: a long value is cut so that the allowed values still fit the error buffer. */
+    return vg_err(err, errlen, -EINVAL, "%s: '%.80s' is not one of %s%s", k->name, text, list,
+                  hint);
+}
+
 /* Sets a non-map key from its text form. NULL text (a key written with no value) clears a string
  * that is unset by default; one with a default must be given a value, since the daemons rely on
  * it being set (an empty value is written ""). */
@@ -267,6 +332,14 @@ static int set_value(const struct vg_cfg_key *k, void *cfg, const char *text, ch
 {
     void *f = FIELD(cfg, k);
     if (!text) {
+        if (k->type == VG_CFG_STRING && k->def && k->choices) {
+            char list[160];
+            fmt_choices(k->choices, "", list, sizeof list);
+            return vg_err(err, errlen, -EINVAL,
+                          "%s has no value: write one of %s, or leave the key out for its "
+                          "default '%s'",
+                          k->name, list, k->def);
+        }
         if (k->type == VG_CFG_STRING && k->def)
             return vg_err(err, errlen, -EINVAL,
                           "%s has no value: write one, \"\" for an empty one, or leave the key out "
@@ -282,6 +355,9 @@ static int set_value(const struct vg_cfg_key *k, void *cfg, const char *text, ch
     }
     switch (k->type) {
     case VG_CFG_STRING: {
+        int rc = check_choice(k, text, err, errlen);
+        if (rc)
+            return rc;
         char *s = strdup(text);
         if (!s)
             return -ENOMEM;
@@ -406,10 +482,9 @@ static void unknown_key_msg(const struct vg_config_table *t, const char *name, c
             best = t->keys[i].name;
         }
     }
-    size_t limit = strlen(name) / 3 + 1;
     /* %.100s: a key longer than that is cut in the message, which keeps it within an error
      * buffer together with the suggestion. */
-    if (best && bestd <= (limit < 3 ? limit : 3))
+    if (best && close_enough(name, bestd))
         snprintf(buf, n, "unknown key '%.100s' (did you mean '%.100s'?)", name, best);
     else
         snprintf(buf, n, "unknown key '%.100s' (see --help for the list of keys)", name);
@@ -761,8 +836,11 @@ int vg_config_defaults(const struct vg_config_table *t, void *cfg, char *err, si
 {
     for (size_t i = 0; i < t->n; i++) {
         const struct vg_cfg_key *k = &t->keys[i];
+        if (k->choices && k->type != VG_CFG_STRING)
+            return vg_err(err, errlen, -EINVAL, "%s: choices are for string keys only", k->name);
         if (k->type == VG_CFG_MAP || !k->def)
             continue;
+        /* set_value holds the default to its choices too. */
         int rc = set_value(k, cfg, k->def, err, errlen);
         if (rc)
             return rc;
@@ -791,6 +869,11 @@ void vg_config_print_help(const struct vg_config_table *t, FILE *f)
         const struct vg_cfg_key *k = &t->keys[i];
         fprintf(f, "  %-28s %-9s default %s%s%s\n      %s\n", k->name, type_name(k->type),
                 k->def ? k->def : "(none)", k->env ? ", env " : "", k->env ? k->env : "", k->help);
+        if (k->choices) {
+            char list[256];
+            fmt_choices(k->choices, "", list, sizeof list);
+            fprintf(f, "      one of: %s\n", list);
+        }
     }
 }
 
@@ -800,8 +883,16 @@ void vg_config_write_markdown(const struct vg_config_table *t, const char *title
     fprintf(f, "|---|---|---|---|---|\n");
     for (size_t i = 0; i < t->n; i++) {
         const struct vg_cfg_key *k = &t->keys[i];
-        fprintf(f, "| `%s` | %s | %s%s%s | %s%s%s | %s |\n", k->name, type_name(k->type),
-                k->def ? "`" : "", k->def ? k->def : "(none)", k->def ? "`" : "", k->env ? "`" : "",
+        char type[256];
+        if (k->choices) { /* the type column: what a reader looks for when writing the value */
+            char list[224];
+            fmt_choices(k->choices, "`", list, sizeof list);
+            snprintf(type, sizeof type, "one of %s", list);
+        } else {
+            snprintf(type, sizeof type, "%s", type_name(k->type));
+        }
+        fprintf(f, "| `%s` | %s | %s%s%s | %s%s%s | %s |\n", k->name, type, k->def ? "`" : "",
+                k->def ? k->def : "(none)", k->def ? "`" : "", k->env ? "`" : "",
                 k->env ? k->env : "", k->env ? "`" : "", k->help);
     }
     fputc('\n', f);

@@ -1,9 +1,10 @@
 /* Table-driven configuration.
  *
  * Each daemon declares its keys once in a table (name, type, default, offset into its config
- * struct, help). From that one table come: defaults, YAML parsing with file:line:column errors,
- * validation of ranges, unknown-key errors with a "did you mean", --set overrides, environment
- * overrides, the --help key listing, and docs/configuration.md.
+ * struct, help, and for a string the values it may take). From that one table come: defaults,
+ * YAML parsing with file:line:column errors, validation of ranges and choices, unknown-key and
+ * unknown-choice errors with a "did you mean", --set overrides, environment overrides, the
+ * --help key listing, and docs/configuration.md.
  *
  * YAML nesting maps to dotted names: `webhook: {url: x}` sets "webhook.url". A key of type
  * VG_CFG_MAP takes everything below it as free-form string pairs (librdkafka properties, host
@@ -45,7 +46,18 @@ struct vg_cfg_key {
     double min, max; /* inclusive bounds for numbers; min > max means unbounded */
     const char *env; /* environment variable that overrides the file, or NULL */
     const char *help;
+    /* VG_CFG_STRING only: "a|b|c", the only values accepted (compared exactly), checked when the
+     * value is set, so a bad one is reported where it was written; NULL = free text. Last, so
+     * that the keys without it leave it out (see VG_CFG_KEYS_BEGIN). */
+    const char *choices;
 };
+
+/* Around a table of keys: entries are positional and most leave the trailing `choices` out,
+ * which -Wextra (-Wmissing-field-initializers) would otherwise refuse in every entry. */
+#define VG_CFG_KEYS_BEGIN                                                                          \
+    _Pragma("GCC diagnostic push")                                                                 \
+        _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")
+#define VG_CFG_KEYS_END _Pragma("GCC diagnostic pop")
 
 struct vg_config_table {
     const struct vg_cfg_key *keys;
@@ -62,7 +74,8 @@ const char *vg_config_where(const char *key);
  * vg_config_where(key), as load errors are; unchanged when the key is unknown or was not set. */
 void vg_config_locate(char *err, size_t errlen);
 
-/* Sets every key to its default. Returns 0 or -EINVAL (a bad default is a programming error). */
+/* Sets every key to its default. Returns 0 or -EINVAL (a bad default, one outside the key's
+ * choices, or choices on a key that is not a string: a programming error). */
 int vg_config_defaults(const struct vg_config_table *t, void *cfg, char *err, size_t errlen);
 
 /* Reads a YAML file over the current values. Errors read "PATH:LINE:COL: message". */
@@ -83,7 +96,7 @@ int vg_config_apply_env(const struct vg_config_table *t, void *cfg, char *err, s
 /* Frees strings and maps held in cfg. */
 void vg_config_free(const struct vg_config_table *t, void *cfg);
 
-/* Prints the keys for --help: name, type, default, help. */
+/* Prints the keys for --help: name, type, default, help, and the choices of a key with them. */
 void vg_config_print_help(const struct vg_config_table *t, FILE *f);
 
 /* Writes a Markdown table of the keys (docs/configuration.md). */

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,9 +23,11 @@ struct cfg {
     int64_t max_bytes;
     struct vg_kvlist kafka;
     char *hook_url;
+    char *level;
 };
 
 #define OFF(f) offsetof(struct cfg, f)
+VG_CFG_KEYS_BEGIN
 static const struct vg_cfg_key keys[] = {
     {"name", VG_CFG_STRING, "vigil", OFF(name), 1, 0, "TEST_VG_NAME", "a name"},
     {"count", VG_CFG_INT, "3", OFF(count), 1, 10, NULL, "a count"},
@@ -34,7 +37,10 @@ static const struct vg_cfg_key keys[] = {
     {"max_bytes", VG_CFG_SIZE, "1MiB", OFF(max_bytes), 1, 0, NULL, "a size"},
     {"kafka", VG_CFG_MAP, NULL, OFF(kafka), 1, 0, NULL, "properties"},
     {"webhook.url", VG_CFG_STRING, NULL, OFF(hook_url), 1, 0, NULL, "nested key"},
+    {"log.level", VG_CFG_STRING, "info", OFF(level), 1, 0, "TEST_VG_LEVEL", "a level",
+     "debug|info|warn|error"},
 };
+VG_CFG_KEYS_END
 static const struct vg_config_table table = {keys, sizeof(keys) / sizeof(keys[0])};
 
 static int load(struct cfg *c, const char *yaml, char *err)
@@ -237,6 +243,115 @@ static void set_args_and_environment_override_the_file(void **state)
     vg_config_free(&table, &c);
 }
 
+/* A key with choices takes one of them, from the file as from anywhere else; any other value is
+ * refused where it was written, naming the allowed ones and the likely one. */
+static void value_outside_choices_is_refused_at_its_file_line_and_column(void **state)
+{
+    struct cfg c;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(load(&c, "log:\n  level: warn\n", err), 0);
+    assert_string_equal(c.level, "warn");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "count: 2\nlog:\n  level: loud\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:3:10: log.level: 'loud' is not one of debug, info, warn, "
+                             "error");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "log:\n  level: wran\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:2:10: log.level: 'wran' is not one of debug, info, warn, "
+                             "error (did you mean 'warn'?)");
+    vg_config_free(&table, &c);
+    /* Compared exactly, as the daemons compare them. */
+    assert_int_equal(load(&c, "log.level: INFO\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:12: log.level: 'INFO' is not one of debug, info, warn, "
+                             "error (did you mean 'info'?)");
+    vg_config_free(&table, &c);
+    /* "" is a value like another; no value at all says what to write. */
+    assert_int_equal(load(&c, "log.level: \"\"\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:12: log.level: '' is not one of debug, info, warn, error");
+    vg_config_free(&table, &c);
+    assert_int_equal(load(&c, "log.level:\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:1:11: log.level has no value: write one of debug, info, "
+                             "warn, error, or leave the key out for its default 'info'");
+    vg_config_free(&table, &c);
+    (void)state;
+}
+
+static void value_outside_choices_from_environment_or_set_names_its_origin(void **state)
+{
+    struct cfg c;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(load(&c, "log.level: debug\n", err), 0);
+    setenv("TEST_VG_LEVEL", "verbose", 1);
+    assert_int_equal(vg_config_apply_env(&table, &c, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "environment TEST_VG_LEVEL: log.level: 'verbose' is not one of "
+                             "debug, info, warn, error");
+    setenv("TEST_VG_LEVEL", "error", 1);
+    assert_int_equal(vg_config_apply_env(&table, &c, err, sizeof(err)), 0);
+    unsetenv("TEST_VG_LEVEL");
+    assert_string_equal(c.level, "error");
+    assert_int_equal(vg_config_set_arg(&table, &c, "log.level=eror", err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "--set: log.level: 'eror' is not one of debug, info, warn, error "
+                             "(did you mean 'error'?)");
+    assert_string_equal(c.level, "error"); /* a refused value leaves the last good one */
+    assert_int_equal(vg_config_set_arg(&table, &c, "log.level=warn", err, sizeof(err)), 0);
+    assert_string_equal(c.level, "warn");
+    vg_config_free(&table, &c);
+    (void)state;
+}
+
+static void help_and_markdown_list_the_choices(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    vg_config_print_help(&table, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "      a level\n      one of: debug, info, warn, error\n"));
+    assert_null(strstr(buf, "a count\n      one of")); /* free values: no list */
+    free(buf);
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    vg_config_write_markdown(&table, "t", f);
+    fclose(f);
+    assert_non_null(strstr(buf, "| `log.level` | one of `debug`, `info`, `warn`, `error` | "
+                                "`info` | `TEST_VG_LEVEL` | a level |\n"));
+    assert_non_null(strstr(buf, "| `name` | string | `vigil` |"));
+    free(buf);
+    (void)state;
+}
+
+/* A table's default outside its own choices, or choices on a key that is not a string, is a
+ * programming error: the daemon must not start on it. */
+static void default_outside_its_choices_is_refused_by_defaults(void **state)
+{
+    struct colours {
+        char *colour;
+        int64_t n;
+    } c = {0};
+    char err[VG_ERRLEN] = "";
+    const size_t colour = offsetof(struct colours, colour), n = offsetof(struct colours, n);
+    const struct vg_cfg_key bad_default[] = {
+        {"colour", VG_CFG_STRING, "purple", colour, 1, 0, NULL, "a colour", "red|green"},
+    };
+    const struct vg_cfg_key not_a_string[] = {
+        {"n", VG_CFG_INT, "1", n, 1, 0, NULL, "a number", "1|2"},
+    };
+    const struct vg_cfg_key good[] = {
+        {"colour", VG_CFG_STRING, "green", colour, 1, 0, NULL, "a colour", "red|green"},
+    };
+    const struct vg_config_table t1 = {bad_default, 1}, t2 = {not_a_string, 1}, t3 = {good, 1};
+    assert_int_equal(vg_config_defaults(&t1, &c, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "colour: 'purple' is not one of red, green");
+    assert_null(c.colour);
+    assert_int_equal(vg_config_defaults(&t2, &c, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "n: choices are for string keys only");
+    assert_int_equal(vg_config_defaults(&t3, &c, err, sizeof(err)), 0);
+    assert_string_equal(c.colour, "green");
+    vg_config_free(&t3, &c);
+    (void)state;
+}
+
 static void missing_file_error_names_the_path(void **state)
 {
     struct cfg c = {0};
@@ -283,6 +398,10 @@ int main(void)
         cmocka_unit_test(duplicate_key_and_yaml_syntax_errors_are_reported),
         cmocka_unit_test(set_args_and_environment_override_the_file),
         cmocka_unit_test(values_checked_after_loading_are_placed_where_they_were_set),
+        cmocka_unit_test(value_outside_choices_is_refused_at_its_file_line_and_column),
+        cmocka_unit_test(value_outside_choices_from_environment_or_set_names_its_origin),
+        cmocka_unit_test(help_and_markdown_list_the_choices),
+        cmocka_unit_test(default_outside_its_choices_is_refused_by_defaults),
         cmocka_unit_test(missing_file_error_names_the_path),
         cmocka_unit_test(duration_and_size_parsers_accept_units),
     };

@@ -1,7 +1,8 @@
 /* libFuzzer target for the YAML config parser: any bytes must give 0 or an error message of the
  * form "origin:line:col: ..." (or a plain message for a read failure), never a crash or a leak.
  * Each line of the input is then also a --set argument (vg_config_set_arg), and the record of
- * where each value came from (vg_config_where, vg_config_locate) is checked. */
+ * where each value came from (vg_config_where, vg_config_locate) is checked, and that a key with
+ * choices never holds another value. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,9 +21,11 @@ struct cfg {
     int64_t size;
     struct vg_kvlist map;
     char *nested;
+    char *e;
 };
 
 #define OFF(f) offsetof(struct cfg, f)
+VG_CFG_KEYS_BEGIN
 static const struct vg_cfg_key keys[] = {
     {"s", VG_CFG_STRING, "x", OFF(s), 1, 0, NULL, ""},
     {"i", VG_CFG_INT, "1", OFF(i), 0, 100, NULL, ""},
@@ -32,7 +35,9 @@ static const struct vg_cfg_key keys[] = {
     {"size", VG_CFG_SIZE, "1MiB", OFF(size), 1, 0, NULL, ""},
     {"kafka", VG_CFG_MAP, NULL, OFF(map), 1, 0, NULL, ""},
     {"a.b.c", VG_CFG_STRING, NULL, OFF(nested), 1, 0, NULL, ""},
+    {"e", VG_CFG_STRING, "one", OFF(e), 1, 0, NULL, "", "one|two|three"},
 };
+VG_CFG_KEYS_END
 static const struct vg_config_table table = {keys, sizeof(keys) / sizeof(keys[0])};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -73,6 +78,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 vg_config_locate(err, sizeof(err));
         }
         p += l + 1;
+    }
+    /* Whatever was refused, a key with choices holds one of them. */
+    if (strcmp(c.e, "one") != 0 && strcmp(c.e, "two") != 0 && strcmp(c.e, "three") != 0) {
+        fprintf(stderr, "e holds '%s', not one of its choices\n", c.e);
+        abort();
     }
     vg_config_free(&table, &c);
     return 0;
