@@ -736,7 +736,7 @@ static void reload(struct agent *a)
         vg_config_free(&agent_config_table, &next);
         return;
     }
-    vg_log_level_parse(next.log_level, &lvl); /* checked above */
+    vg_log_level_parse(next.log_level, &lvl); /* one of its choices, VG_LOG_LEVEL_CHOICES */
     const char *restart = differs(next.collectors, a->cfg.collectors) ? "collectors"
                           : differs(next.topic, a->cfg.topic)         ? "topic"
                           : differs(next.bootstrap_servers, a->cfg.bootstrap_servers)
@@ -969,7 +969,7 @@ int main(int argc, char **argv)
     if (!rc)
         rc = agent_config_check(&a.cfg, err, sizeof(err));
     if (!rc) {
-        vg_log_level_parse(a.cfg.log_level, &lvl); /* checked above */
+        vg_log_level_parse(a.cfg.log_level, &lvl); /* one of its choices, VG_LOG_LEVEL_CHOICES */
         resolve_host(&a);
     }
     if (!rc && check) /* at a start, producer_conf says it, before the privilege drop */

@@ -8,6 +8,7 @@
 #include "vg_colsel.h"
 #include "vg_engine.h"
 #include "vg_httpsec.h"
+#include "vg_log.h" /* VG_LOG_LEVEL_CHOICES */
 #include "vg_util.h"
 
 #define OFF(f)  offsetof(struct analyzer_cfg, f)
@@ -34,7 +35,8 @@ static const struct vg_cfg_key keys[] = {
     {"detector.model", VG_CFG_STRING, "ewma", OFF(detector_model), NOBOUND, NULL,
      "per-series model: ewma (a value far from its recent level; 24 bytes a series) or seasonal "
      "(level and time-of-day profile, SPOT-calibrated, with the anomaly likelihood and profile "
-     "deviation below; about 29 KB a series, the model measured on NAB in docs/evaluation.md)"},
+     "deviation below; about 29 KB a series, the model measured on NAB in docs/evaluation.md)",
+     "ewma|seasonal"}, /* vg_detectors[]; test_config_tables holds the two together */
     {"detector.alpha", VG_CFG_DOUBLE, "0.05", OFF(detector_alpha), 1e-6, 1, NULL,
      "weight of a new value in the baseline once warm (0.05: half-life of about 14 ticks)"},
     {"detector.alpha_outlier", VG_CFG_DOUBLE, "0.005", OFF(detector_alpha_outlier), 0, 1, NULL,
@@ -223,8 +225,9 @@ static const struct vg_cfg_key keys[] = {
     {"http.rate", VG_CFG_DOUBLE, "200", OFF(http_rate), 0, 1e6, NULL,
      "requests per second over all clients before 429; 0 = no limit"},
     {"log.level", VG_CFG_STRING, "info", OFF(log_level), NOBOUND, "VIGIL_LOG_LEVEL",
-     "debug, info, warn or error"},
-    {"log.format", VG_CFG_STRING, "logfmt", OFF(log_format), NOBOUND, NULL, "logfmt or json"},
+     "least severe level logged", VG_LOG_LEVEL_CHOICES},
+    {"log.format", VG_CFG_STRING, "logfmt", OFF(log_format), NOBOUND, NULL,
+     "log line format: `logfmt` (key=value) or `json` (one object per line)", "logfmt|json"},
     {"state.topic", VG_CFG_STRING, "vigil.state", OFF(state_topic), NOBOUND, NULL,
      "compacted Kafka topic where detector state is checkpointed per host, so that a restarted "
      "analyzer or the next owner of a partition continues the scores instead of warming up; "
@@ -246,7 +249,8 @@ static const struct vg_cfg_key keys[] = {
      "as value(\"host:NAME\"); empty = none"},
     {"model.backend", VG_CFG_STRING, "auto", OFF(model_backend), NOBOUND, "VIGIL_MODEL_BACKEND",
      "compute backend of the mv model: auto (CUDA when a GPU is usable, else CPU), cpu or cuda "
-     "(an error when no GPU is usable); the choice is logged at start"},
+     "(an error when no GPU is usable); the choice is logged at start",
+     "auto|cpu|cuda"},
     {"model.threads", VG_CFG_INT, "1", OFF(model_threads), 0, 256, "VIGIL_MODEL_THREADS",
      "threads of the cpu backend's matrix products (OpenBLAS); 1 keeps an analyzer on its "
      "consumer thread's core (scale out by processes; more threads mostly spin waiting on "
@@ -353,14 +357,10 @@ int analyzer_engine_params(const struct analyzer_cfg *c, int no_builtin, struct 
                            char *err, size_t errlen)
 {
     const struct vg_detector *det = vg_detector_find(c->detector_model);
-    if (!det) {
-        char known[128] = "";
-        for (size_t i = 0; vg_detectors[i]; i++)
-            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
-                     vg_detectors[i]->name);
-        return vg_err(err, errlen, -EINVAL, "detector.model: unknown model '%s' (known: %s)",
-                      c->detector_model, known);
-    }
+    if (!det) /* the key's choices refuse other names at load; this is a table out of step */
+        return vg_err(err, errlen, -EINVAL,
+                      "detector.model: '%s' is a choice of the key but not in vg_detectors[]",
+                      c->detector_model);
     *p = (struct vg_engine_params){
         .detector = det,
         .ap = {.threshold = c->alert_threshold,

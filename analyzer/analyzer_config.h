@@ -119,8 +119,8 @@ struct vg_engine_params;
 
 /* The engine's settings (detector.*, alert.*, limits.*) from c, for the analyzer and vigilctl's
  * replay alike, so a replay fires what the analyzer would. no_builtin: rule files replace the
- * built-in per-series rule. 0, or -EINVAL when detector.model names no detector (err says which
- * there are). */
+ * built-in per-series rule. 0, or -EINVAL when detector.model names no detector, which the
+ * key's choices make a programming error (the table and vg_detectors[] out of step). */
 int analyzer_engine_params(const struct analyzer_cfg *c, int no_builtin, struct vg_engine_params *p,
                            char *err, size_t errlen);
 

@@ -446,12 +446,6 @@ static int check_start(const struct analyzer_cfg *c, char *err, size_t errlen)
                       "decisions.topic '%s' is the metrics topic: decisions need a topic of their "
                       "own",
                       c->topic);
-    const char *be = c->model_backend ? c->model_backend : "";
-    if (*be && strcmp(be, "auto") && strcmp(be, "cpu") && strcmp(be, "cuda"))
-        return vg_err(err, errlen, -EINVAL,
-                      "model.backend: unknown compute backend '%s' (cpu, "
-                      "cuda, auto)",
-                      be);
     int rc = vg_models_check_set(c->model_set, err, errlen);
     const struct {
         const char *path, *what;
@@ -670,12 +664,8 @@ int main(int argc, char **argv)
     int rc =
         vg_config_load_all(&analyzer_config_table, &a.cfg, config, sets, n_sets, err, sizeof(err));
     enum vg_log_level lvl = VG_LOG_INFO;
-    if (!rc && vg_log_level_parse(a.cfg.log_level, &lvl) < 0)
-        rc = vg_err(err, sizeof(err), -EINVAL,
-                    "log.level: '%s' is not one of debug, info, warn, error", a.cfg.log_level);
-    if (!rc && strcmp(a.cfg.log_format, "logfmt") != 0 && strcmp(a.cfg.log_format, "json") != 0)
-        rc = vg_err(err, sizeof(err), -EINVAL, "log.format: '%s' is not logfmt or json",
-                    a.cfg.log_format);
+    if (!rc)
+        vg_log_level_parse(a.cfg.log_level, &lvl); /* one of its choices, VG_LOG_LEVEL_CHOICES */
     if (!rc && a.cfg.webhook_backoff_initial_ms > a.cfg.webhook_backoff_max_ms)
         rc = vg_err(err, sizeof(err), -EINVAL,
                     "webhook.backoff_initial (%.3gs) is larger than webhook.backoff_max (%.3gs)",

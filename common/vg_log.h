@@ -13,6 +13,10 @@
 
 enum vg_log_level { VG_LOG_DEBUG = 0, VG_LOG_INFO, VG_LOG_WARN, VG_LOG_ERROR };
 
+/* The levels vg_log_level_parse accepts, in order, as the choices of the daemons' log.level
+ * (struct vg_cfg_key); test_config_tables holds the two together. */
+#define VG_LOG_LEVEL_CHOICES "debug|info|warn|error"
+
 /* Sets the component name (copied), the lowest level printed and the format (json != 0 for JSON).
  */
 void vg_log_init(const char *component, enum vg_log_level min_level, int json);

@@ -114,10 +114,16 @@ static const struct entry catalogue[] = {
      "c.yaml:1:1: unknown key 'detectr' (see --help for the list of keys)"},
     {P_CONFIG, "topic: a\ntopic: b\n", -EINVAL, "c.yaml:2:1: key 'topic' is set twice"},
     {P_CONFIG, "kafka: 3\n", -EINVAL, "c.yaml:1:8: kafka must be a map of NAME: value"},
+    {P_CONFIG, "detector:\n  model: seasnal\n", -EINVAL,
+     "c.yaml:2:10: detector.model: 'seasnal' is not one of ewma, seasonal (did you mean "
+     "'seasonal'?)"},
+    {P_CONFIG, "model:\n  backend: opencl\n", -EINVAL,
+     "c.yaml:2:12: model.backend: 'opencl' is not one of auto, cpu, cuda"},
     {P_CONFIG, "topic: 'unterminated\n", -EINVAL,
      "c.yaml:2:1: YAML syntax error: found unexpected end of stream while scanning a quoted "
      "scalar"},
     {P_SET, "alert.threshold", -EINVAL, "--set 'alert.threshold': expected KEY=VALUE"},
+    {P_SET, "log.format=text", -EINVAL, "--set: log.format: 'text' is not one of logfmt, json"},
     {P_SET, "alert.treshold=0.9", -EINVAL,
      "--set: unknown key 'alert.treshold' (did you mean 'alert.threshold'?)"},
 

@@ -44,6 +44,8 @@ static void help_lists_every_config_key_and_option(void **state)
         assert_non_null(strstr(o, "--check-config"));
         assert_non_null(strstr(o, "--log-format FMT"));
         assert_non_null(strstr(o, keys[i]));
+        /* A key with choices lists them under its help. */
+        assert_non_null(strstr(o, "\n      one of: debug, info, warn, error\n"));
         free(o);
         assert_int_equal(run("%s --version", bins[i], NULL), 0);
         o = output();
@@ -75,6 +77,26 @@ static void bad_config_file_stops_daemon_with_file_line_and_key(void **state)
     assert_non_null(strstr(o, want));
     free(o);
 
+    /* A value outside a key's choices: where it is written, and what it may be. */
+    vg_tp_write_atomic(path, "topic: vigil.metrics\nlog:\n  level: verbose\n");
+    assert_int_equal(run("%s --config %s --check-config", VG_ANALYZER_BIN, path), 1);
+    o = output();
+    snprintf(want, sizeof(want),
+             "vigil-analyzer: config error: %s:3:10: log.level: 'verbose' is not one of debug, "
+             "info, warn, error",
+             path);
+    assert_non_null(strstr(o, want));
+    free(o);
+    vg_tp_write_atomic(path, "local:\n  when: alway\n");
+    assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, path), 1);
+    o = output();
+    snprintf(want, sizeof(want),
+             "vigil-agent: config error: %s:2:9: local.when: 'alway' is not one of outage, "
+             "always (did you mean 'always'?)",
+             path);
+    assert_non_null(strstr(o, want));
+    free(o);
+
     vg_tp_write_atomic(path, "host: 'bad host!'\n");
     assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, path), 1);
     o = output();
@@ -94,7 +116,24 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
         {VG_ANALYZER_BIN, "--set alert.threshold=2 --check-config",
          "alert.threshold must be between 0 and 1"},
         {VG_ANALYZER_BIN, "--set detector.model=magic --check-config",
-         "detector.model: unknown model 'magic'"},
+         "config error: --set: detector.model: 'magic' is not one of ewma, seasonal"},
+        {VG_ANALYZER_BIN, "--set detector.model=seasnal --check-config",
+         "config error: --set: detector.model: 'seasnal' is not one of ewma, seasonal (did you "
+         "mean 'seasonal'?)"},
+        /* Choices from the environment name the variable. */
+        {"VIGIL_LOG_LEVEL=loud " VG_AGENT_BIN, "--check-config",
+         "config error: environment VIGIL_LOG_LEVEL: log.level: 'loud' is not one of debug, "
+         "info, warn, error"},
+        {"VIGIL_MODEL_BACKEND=tpu " VG_ANALYZER_BIN, "--check-config",
+         "config error: environment VIGIL_MODEL_BACKEND: model.backend: 'tpu' is not one of "
+         "auto, cpu, cuda"},
+        {VG_AGENT_BIN, "--set local.when=never --check-config",
+         "config error: --set: local.when: 'never' is not one of outage, always"},
+        {VG_AGENT_BIN, "--set local.detector=prophet --check-config",
+         "config error: --set: local.detector: 'prophet' is not one of ewma, seasonal, off"},
+        {VG_AGENT_BIN, "--log-format jsn --check-config",
+         "config error: --set: log.format: 'jsn' is not one of logfmt, json (did you mean "
+         "'json'?)"},
         {VG_AGENT_BIN, "--set collectors=cpu,gpu --once", "unknown collector 'gpu'"},
         {VG_AGENT_BIN, "--set kafka.no.such.property=1", "kafka property 'no.such.property'"},
         {VG_AGENT_BIN, "--set collectors=cpu,gpu --check-config", "unknown collector 'gpu'"},
@@ -120,7 +159,7 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
          "local.webhook.secret_file=/nonexistent/secret --check-config",
          "local.webhook.secret_file: cannot open /nonexistent/secret"},
         {VG_ANALYZER_BIN, "--set model.backend=tpu --check-config",
-         "model.backend: unknown compute backend 'tpu'"},
+         "config error: --set: model.backend: 'tpu' is not one of auto, cpu, cuda"},
         {VG_ANALYZER_BIN, "--set model.set=series,foo --check-config",
          "model.set: unknown model 'foo'"},
         {VG_ANALYZER_BIN, "--set http.listen=127.0.0.1:99999 --check-config",
