@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "analyzer_config.h"
+#include "vg_engine.h"
 #include "vg_hscore.h"
 #include "vg_util.h"
 #include "vigilctl.h"
@@ -198,16 +199,16 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
         fprintf(stderr, "vigilctl eval: %s\n", err);
         goto out;
     }
-    o->det = vg_detector_find(cfg.detector_model);
-    if (!o->det) {
-        fprintf(stderr, "vigilctl eval: unknown detector.model '%s'\n", cfg.detector_model);
+    /* The analyzer's own reading of detector.* and alert.*, so eval scores what it would. */
+    struct vg_engine_params ep;
+    if (analyzer_engine_params(&cfg, 0, &ep, err, sizeof(err)) != 0) {
+        fprintf(stderr, "vigilctl eval: %s\n", err);
         vg_config_free(&analyzer_config_table, &cfg);
         goto out;
     }
-    analyzer_detector_params(&cfg, &o->dp);
-    o->ap = (struct vg_alert_params){.threshold = cfg.alert_threshold,
-                                     .for_ms = cfg.alert_for_ms,
-                                     .resolve_for_ms = cfg.alert_resolve_for_ms};
+    o->det = ep.detector;
+    o->dp = ep.dp;
+    o->ap = ep.ap;
     vg_config_free(&analyzer_config_table, &cfg);
     for (size_t i = 0; i < n_params; i++) {
         int e = set_extra(&o->smd, params[i]);
