@@ -150,70 +150,89 @@ static void rec_drop(struct vg_mv *mv)
     mv->rec = NULL;
 }
 
-/* (Re)allocates every per-host buffer for cap rows, keeping the first n rows. */
+/* A buffer grow() replaces: where it lives, its new size, and how much of the old one it keeps. */
+enum { IN_BACKEND, IN_PINNED, IN_HEAP };
+struct regrow {
+    float **p;
+    int where;
+    size_t bytes, keep;
+    float *nb;
+};
+
+static float *regrow_alloc(struct vg_mv *mv, int where, size_t bytes)
+{
+    if (where == IN_BACKEND)
+        return kalloc(mv, bytes);
+    return where == IN_PINNED ? halloc(mv, bytes) : calloc(1, bytes);
+}
+
+static void regrow_free(struct vg_mv *mv, int where, float *p)
+{
+    if (where == IN_BACKEND)
+        kfree(mv, p);
+    else if (where == IN_PINNED)
+        hfree(mv, p);
+    else
+        free(p);
+}
+
+/* (Re)allocates every per-host buffer for cap rows, keeping the first n rows. Every new buffer is
+ * allocated before an old one is let go, so a grow that runs out of memory (a full GPU) leaves
+ * the model as it was and its hosts step on; freeing as it went left NULL buffers behind, which
+ * the next step wrote through. */
 static int grow(struct vg_mv *mv, uint32_t cap)
 {
-    rec_drop(mv); /* they hold the buffers grow() replaces */
-    size_t m = mv->p.n_metrics, K = mv->p.score.top_k, wl = vg_mv_rowlen_win(mv);
+    size_t m = mv->p.n_metrics, K = mv->p.score.top_k, wl = vg_mv_rowlen_win(mv), n = mv->n;
+    size_t f = sizeof(float), last_out = (size_t)mv->L[mv->n_layers - 1].out;
     uint32_t train_cap = mv->p.train_rows && mv->p.train_rows < cap ? mv->p.train_rows : cap;
-    struct {
-        float **p;
-        size_t per_row;
-        int keep;
-    } bufs[] = {
-        {&mv->x, m, 0},    {&mv->c, m, 1},    {&mv->s, m, 1},    {&mv->cnt, m, 1},
-        {&mv->r, m, 1},    {&mv->tgt, m, 0},  {&mv->win, wl, 1}, {&mv->out, 1 + 2 * K, 0},
-        {&mv->roww, 1, 0}, {&mv->loss, 1, 0},
+    struct regrow r[15 + 2 * MAX_LAYERS] = {
+        {&mv->x, IN_BACKEND, m * cap * f, 0, NULL},
+        {&mv->c, IN_BACKEND, m * cap * f, m * n * f, NULL},
+        {&mv->s, IN_BACKEND, m * cap * f, m * n * f, NULL},
+        {&mv->cnt, IN_BACKEND, m * cap * f, m * n * f, NULL},
+        {&mv->r, IN_BACKEND, m * cap * f, m * n * f, NULL},
+        {&mv->tgt, IN_BACKEND, m * cap * f, 0, NULL},
+        {&mv->win, IN_BACKEND, wl * cap * f, wl * n * f, NULL},
+        {&mv->out, IN_BACKEND, (1 + 2 * K) * cap * f, 0, NULL},
+        {&mv->roww, IN_BACKEND, cap * f, 0, NULL},
+        {&mv->loss, IN_BACKEND, cap * f, 0, NULL},
+        {&mv->h_x, IN_PINNED, m * cap * f, m * n * f, NULL},
+        {&mv->h_out, IN_PINNED, (1 + 2 * K) * cap * f, 0, NULL},
+        {&mv->h_tgt_pred, IN_PINNED, (m + last_out) * cap * f, 0, NULL},
+        {&mv->h_roww, IN_HEAP, cap * f, 0, NULL},
+        {&mv->h_loss, IN_HEAP, cap * f, 0, NULL},
     };
-    for (size_t i = 0; i < VG_ARRAY_LEN(bufs); i++) {
-        float *nb = kalloc(mv, bufs[i].per_row * cap * sizeof(float));
-        if (!nb)
-            return -ENOMEM;
-        if (*bufs[i].p && bufs[i].keep && mv->n)
-            mv->ops->copy(mv->ctx, nb, *bufs[i].p, bufs[i].per_row * mv->n * sizeof(float));
-        kfree(mv, *bufs[i].p);
-        *bufs[i].p = nb;
-    }
+    size_t nr = 15;
     for (int l = 0; l < mv->n_layers; l++) {
         struct layer *L = &mv->L[l];
-        kfree(mv, L->act);
-        kfree(mv, L->d);
-        L->act = kalloc(mv, (size_t)cap * L->out * sizeof(float));
-        L->d = kalloc(mv, (size_t)train_cap * L->out * sizeof(float));
-        if (!L->act || !L->d)
-            return -ENOMEM;
+        r[nr++] = (struct regrow){&L->act, IN_BACKEND, (size_t)cap * L->out * f, 0, NULL};
+        r[nr++] = (struct regrow){&L->d, IN_BACKEND, (size_t)train_cap * L->out * f, 0, NULL};
     }
-    struct {
-        void **p;
-        size_t size;
-    } hb[] = {
-        {(void **)&mv->age, sizeof(uint32_t)},
-        {(void **)&mv->h_roww, sizeof(float)},
-        {(void **)&mv->h_loss, sizeof(float)},
-    };
-    for (size_t i = 0; i < VG_ARRAY_LEN(hb); i++) {
-        void *nb = realloc(*hb[i].p, hb[i].size * cap);
-        if (!nb)
-            return -ENOMEM;
-        *hb[i].p = nb;
-    }
-    float *hx = halloc(mv, cap * m * sizeof(float)),
-          *ho = halloc(mv, cap * (1 + 2 * K) * sizeof(float)),
-          *hp = halloc(mv, cap * (m + mv->L[mv->n_layers - 1].out) * sizeof(float));
-    if (!hx || !ho || !hp) {
-        hfree(mv, hx);
-        hfree(mv, ho);
-        hfree(mv, hp);
+    uint32_t *age = calloc(cap, sizeof(*age));
+    size_t i = 0;
+    while (age && i < nr && (r[i].nb = regrow_alloc(mv, r[i].where, r[i].bytes)))
+        i++;
+    if (i < nr) {
+        while (i-- > 0)
+            regrow_free(mv, r[i].where, r[i].nb);
+        free(age);
         return -ENOMEM;
     }
-    if (mv->h_x && mv->n)
-        memcpy(hx, mv->h_x, mv->n * m * sizeof(float));
-    hfree(mv, mv->h_x);
-    hfree(mv, mv->h_out);
-    hfree(mv, mv->h_tgt_pred);
-    mv->h_x = hx;
-    mv->h_out = ho;
-    mv->h_tgt_pred = hp;
+    rec_drop(mv); /* they hold the buffers replaced here */
+    for (i = 0; i < nr; i++) {
+        if (*r[i].p && r[i].keep) {
+            if (r[i].where == IN_BACKEND)
+                mv->ops->copy(mv->ctx, r[i].nb, *r[i].p, r[i].keep);
+            else
+                memcpy(r[i].nb, *r[i].p, r[i].keep);
+        }
+        regrow_free(mv, r[i].where, *r[i].p);
+        *r[i].p = r[i].nb;
+    }
+    if (mv->age && n)
+        memcpy(age, mv->age, n * sizeof(*age));
+    free(mv->age);
+    mv->age = age;
     mv->cap = cap;
     mv->train_cap = train_cap;
     return 0;

@@ -66,7 +66,7 @@ int vg_mv_new(struct vg_mv **out, const struct vg_mv_params *p, struct vg_k *k, 
 void vg_mv_free(struct vg_mv *mv);
 
 /* Adds a host; its id is the number of hosts before it (ids are 0..n-1, rows of step()'s x).
- * Returns 0 or -ENOMEM. */
+ * Returns 0 or -ENOMEM (the model is then as it was, its hosts still stepping). */
 int vg_mv_add_host(struct vg_mv *mv, uint32_t *id, char *err, size_t errlen);
 uint32_t vg_mv_n_hosts(const struct vg_mv *mv);
 const struct vg_mv_params *vg_mv_params(const struct vg_mv *mv);

@@ -1,8 +1,8 @@
 /* The multivariate model (detectors/vg_mv): detection and attribution on a synthetic fleet,
  * determinism, checkpoints (round trip and each kind of refusal), new hosts starting from their
- * group, the model's own tick buffer, and the CUDA path (whole and pipelined in blocks) against
- * the CPU path on a replayed stream where a GPU is usable: scores, alerts, and the residuals and
- * normalised values the host score reads. */
+ * group, the model's own tick buffer, a host added without the memory to grow into, and the CUDA
+ * path (whole and pipelined in blocks) against the CPU path on a replayed stream where a GPU is
+ * usable: scores, alerts, and the residuals and normalised values the host score reads. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -545,6 +545,86 @@ static void test_tick_buffer_scores_as_a_tick_passed_in(void **state)
     vg_mv_free(b);
 }
 
+/* The CPU backend, but out of memory after allocs_left more allocations (backend or page-locked
+ * host memory), as a full GPU or host would be; -1 never. */
+static long allocs_left = -1;
+static struct vg_k_ops short_ops;
+
+static int out_of_memory_now(void)
+{
+    if (allocs_left == 0)
+        return 1;
+    if (allocs_left > 0)
+        allocs_left--;
+    return 0;
+}
+
+static void *short_alloc(void *ctx, size_t bytes)
+{
+    return out_of_memory_now() ? NULL : vg_k_cpu_ops.alloc(ctx, bytes);
+}
+
+static void *short_host_alloc(void *ctx, size_t bytes)
+{
+    return out_of_memory_now() ? NULL : vg_k_cpu_ops.host_alloc(ctx, bytes);
+}
+
+static void assert_same_results(const struct vg_mv_result *a, const struct vg_mv_result *b,
+                                uint32_t n)
+{
+    for (uint32_t h = 0; h < n; h++) {
+        assert_memory_equal(&a[h].score, &b[h].score, sizeof(float));
+        assert_int_equal(a[h].age, b[h].age);
+        assert_memory_equal(a[h].top, b[h].top, sizeof(a[h].top));
+    }
+}
+
+/* A host added when the model's buffers are full makes them grow; where any one allocation of
+ * that fails, the add says so and the model is as it was: its hosts step on, scoring bit for bit
+ * as a model that never tried, and a later add succeeds. (The analyzer only logs a failed add,
+ * from a state restore, and steps the group on.) */
+static void test_a_failed_grow_leaves_the_model_as_it_was(void **state)
+{
+    short_ops = vg_k_cpu_ops;
+    short_ops.alloc = short_alloc;
+    short_ops.host_alloc = short_host_alloc;
+    struct vg_k short_k = cpu;
+    short_k.ops = &short_ops;
+    const uint32_t n = 16; /* a new model's first capacity: the next host grows it */
+    struct vg_mv_result ra[17], rb[17];
+    char err[VG_ERRLEN];
+    long at;
+    for (at = 0;; at++) {
+        struct vg_mv *a = make(&cpu, n), *b = make(&short_k, n);
+        run(a, 0, 20, NULL);
+        run(b, 0, 20, NULL);
+        allocs_left = at;
+        int rc = vg_mv_add_host(b, NULL, err, sizeof(err));
+        allocs_left = -1;
+        if (rc == 0) { /* every allocation of the grow has been refused once */
+            vg_mv_free(a);
+            vg_mv_free(b);
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+        assert_int_equal(vg_mv_n_hosts(b), n);
+        run(a, 20, 40, ra);
+        run(b, 20, 40, rb);
+        assert_same_results(ra, rb, n);
+        assert_int_equal(vg_mv_add_host(a, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vg_mv_add_host(b, NULL, err, sizeof(err)), 0);
+        run(a, 40, 60, ra);
+        run(b, 40, 60, rb);
+        assert_same_results(ra, rb, n + 1);
+        vg_mv_free(a);
+        vg_mv_free(b);
+    }
+    printf("  each of a grow's %ld backend allocations refused in turn: the model steps on "
+           "unchanged\n",
+           at);
+    assert_true(at >= 10);
+}
+
 /* ||a - b|| / ||a|| over the entries finite in a; b must be NaN exactly where a is (a missing
  * value is missing on both paths). 1 on a mismatch of NaNs, so that the caller's bound fails. */
 static double normwise_rel_err(const float *a, const float *b, size_t n)
@@ -668,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_huge_values_of_one_host_spare_the_group),
         cmocka_unit_test(test_new_host_starts_from_its_group),
         cmocka_unit_test(test_tick_buffer_scores_as_a_tick_passed_in),
+        cmocka_unit_test(test_a_failed_grow_leaves_the_model_as_it_was),
         cmocka_unit_test(test_gpu_and_cpu_raise_the_same_alerts),
     };
     return cmocka_run_group_tests(tests, setup, free_trained);
