@@ -67,7 +67,7 @@ struct vg_k_ops {
     int (*open)(void **ctx, char *desc, size_t desclen, char *err, size_t errlen);
     void (*close)(void *ctx);
 
-    /* Zeroed buffer, or NULL. */
+    /* Zeroed buffer, or NULL (out of memory; the backend stays usable). */
     void *(*alloc)(void *ctx, size_t bytes);
     void (*free)(void *ctx, void *p);
     /* Zeroed host memory that upload() and download() move fastest (page-locked for CUDA, so a

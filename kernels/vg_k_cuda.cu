@@ -2,9 +2,11 @@
  * libvigil-cuda.so and loaded by vg_k_open() with dlopen(), so nothing else links CUDA.
  *
  * Every operation is queued on one stream; the first failure is kept and reported by the next
- * download() or sync(). Reductions use a fixed partition and a fixed combining order, so a run is
- * repeatable bit for bit on one device. The element-wise formulas are those of the CPU path
- * (vg_k_math.h); this file is compiled with --fmad=false so they round the same way.
+ * download() or sync(). Running out of memory is not a failure of the backend: alloc() and
+ * host_alloc() return NULL and every model on it goes on. Reductions use a fixed partition and a
+ * fixed combining order, so a run is repeatable bit for bit on one device. The element-wise
+ * formulas are those of the CPU path (vg_k_math.h); this file is compiled with --fmad=false so they
+ * round the same way.
  */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -44,12 +46,26 @@ void note(cuda_ctx *c, const char *what, const char *why)
     snprintf(c->msg, sizeof(c->msg), "%s: %s", what, why);
 }
 
+/* The runtime also keeps a failed call's error as its "last error", which the next launch check
+ * (launched) reads: taken here, so that an error is the call's own, reported once. */
 bool ok(cuda_ctx *c, cudaError_t rc, const char *what)
 {
     if (rc == cudaSuccess)
         return true;
+    (void)cudaGetLastError();
     note(c, what, cudaGetErrorString(rc));
     return false;
+}
+
+/* Out of memory is the caller's to handle (it gets NULL; a full GPU is not a broken one), so it
+ * does not fail the backend that every model on it shares; any other error does. */
+bool alloc_ok(cuda_ctx *c, cudaError_t rc, const char *what)
+{
+    if (rc == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        return false;
+    }
+    return ok(c, rc, what);
 }
 
 bool blas_ok(cuda_ctx *c, cublasStatus_t rc, const char *what)
@@ -60,6 +76,8 @@ bool blas_ok(cuda_ctx *c, cublasStatus_t rc, const char *what)
     return false;
 }
 
+/* Right after a launch: every earlier failure was taken when it happened (ok, alloc_ok,
+ * record_begin), so what is left is this launch's own error. */
 void launched(cuda_ctx *c, const char *what)
 {
     ok(c, cudaGetLastError(), what);
@@ -248,6 +266,8 @@ void cu_close(void *ctx)
     free(c);
 }
 
+int self_test(cuda_ctx *c, char *err, size_t errlen);
+
 int cu_open(void **out, char *desc, size_t desclen, char *err, size_t errlen)
 {
     int n = 0;
@@ -307,6 +327,10 @@ int cu_open(void **out, char *desc, size_t desclen, char *err, size_t errlen)
     }
     c->stream = c->streams[0];
     c->blas = c->blases[0];
+    if (self_test(c, err, errlen) < 0) {
+        cu_close(c);
+        return -ENODEV;
+    }
     snprintf(desc, desclen, "cuda (%s, sm_%d%d, %.0f GiB, device %d)", prop.name, prop.major,
              prop.minor, (double)prop.totalGlobalMem / (1024.0 * 1024 * 1024), dev);
     *out = c;
@@ -317,7 +341,7 @@ void *cu_alloc(void *ctx, size_t bytes)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
     void *p = NULL;
-    if (!ok(c, cudaMalloc(&p, bytes ? bytes : 4), "cudaMalloc"))
+    if (!alloc_ok(c, cudaMalloc(&p, bytes ? bytes : 4), "cudaMalloc"))
         return NULL;
     if (!ok(c, cudaMemsetAsync(p, 0, bytes, c->stream), "cudaMemsetAsync")) {
         cudaFree(p);
@@ -338,7 +362,7 @@ void *cu_host_alloc(void *ctx, size_t bytes)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
     void *p = NULL;
-    if (!ok(c, cudaHostAlloc(&p, bytes ? bytes : 4, cudaHostAllocDefault), "cudaHostAlloc"))
+    if (!alloc_ok(c, cudaHostAlloc(&p, bytes ? bytes : 4, cudaHostAllocDefault), "cudaHostAlloc"))
         return NULL;
     memset(p, 0, bytes);
     return p;
@@ -424,9 +448,13 @@ int cu_record_begin(void *ctx)
     c->stream = c->streams[0];
     c->blas = c->blases[0];
     c->recording_failed = c->failed;
-    /* Relaxed: cuBLAS may set itself up on its first call inside a recording. */
-    return cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed) == cudaSuccess ? 0
-                                                                                          : -EIO;
+    /* Relaxed: cuBLAS may set itself up on its first call inside a recording. A refusal is the
+     * caller's to handle (it steps unrecorded), not the backend's failure. */
+    if (cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return -EIO;
+    }
+    return 0;
 }
 
 void *cu_record_end(void *ctx)
@@ -488,6 +516,38 @@ void cu_bias_act(void *ctx, float *y, int ldy, int rows, int cols, const float *
     k_bias_act<<<blocks_for((size_t)rows * cols), THREADS, 0, c->stream>>>(y, ldy, rows, cols, bias,
                                                                            act == VG_K_ACT_LEAKY);
     launched(c, "bias_act");
+}
+
+/* A device can be listed and still not run this library's work (no kernel image for it, a cuBLAS
+ * the driver cannot load, a GPU in a bad state or with its memory taken): one allocation, cuBLAS
+ * product and own kernel on a few floats, their result checked, so that "auto" picks the CPU at
+ * start instead of failing at the first step. */
+int self_test(cuda_ctx *c, char *err, size_t errlen)
+{
+    /* A A + (1, 2) per row, A = [1 2; 3 4]: small integers, exact in fp32. */
+    const float a[4] = {1, 2, 3, 4}, want[4] = {8, 12, 16, 24};
+    float got[4] = {0};
+    float *d = (float *)cu_alloc(c, 8 * sizeof(float));
+    if (!d) {
+        snprintf(err, errlen, "self-test: %s", c->failed ? c->msg : "cudaMalloc: out of memory");
+        return -ENODEV;
+    }
+    char why[256];
+    cu_upload(c, d, a, sizeof(a));
+    cu_gemm(c, 0, 0, 2, 2, 2, 1.0f, d, 2, d, 2, 0.0f, d + 4, 2);
+    cu_bias_act(c, d + 4, 2, 2, 2, d, VG_K_ACT_LEAKY);
+    cu_download(c, got, d + 4, sizeof(got), why, sizeof(why));
+    cu_free(c, d);
+    if (cu_sync(c, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "self-test: %s", why);
+        return -ENODEV;
+    }
+    if (memcmp(got, want, sizeof(got)) != 0) {
+        snprintf(err, errlen, "self-test: a 2x2 product came back as %g %g %g %g, not 8 12 16 24",
+                 got[0], got[1], got[2], got[3]);
+        return -ENODEV;
+    }
+    return 0;
 }
 
 void cu_act_grad(void *ctx, float *d, int ldd, const float *y, int ldy, int rows, int cols,
