@@ -141,7 +141,7 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_model_groups", VG_METRIC_GAUGE, NULL, "model.set has mv",
      "Host groups of the mv model."},
     {"vigil_model_hosts_refused_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
-     "Host ticks the mv model did not take (limits, too few metrics)."},
+     "Host ticks the mv model did not take (limits, too few metrics, no memory for it)."},
     {"vigil_model_checkpoints_refused_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
      "Model checkpoint files refused at start."},
     {"vigil_model_checkpoints_loaded_total", VG_METRIC_COUNTER, NULL, "model.set has mv",

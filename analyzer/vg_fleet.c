@@ -182,14 +182,15 @@ int vg_fleet_add_row(struct vg_fleet *f, struct group *g, const char *host, char
 }
 
 /* A group whose columns are picked from a host's metrics (pick), or are exactly the names given
- * (a host's state moved from another analyzer, whose group has its columns already). */
-static struct group *new_group(struct vg_fleet *f, const char *name,
-                               const struct vg_metric *metrics, size_t n, int pick, char *err,
-                               size_t errlen)
+ * (a host's state moved from another analyzer, whose group has its columns already), into *out.
+ * 0; 1 when the metrics are too few to model (a property of the host, not a failure); or a
+ * negative code (out of memory, host or backend: the model could not be made). err says why. */
+static int new_group(struct vg_fleet *f, const char *name, const struct vg_metric *metrics,
+                     size_t n, int pick, struct group **out, char *err, size_t errlen)
 {
     const char **names = malloc((n ? n : 1) * sizeof(*names));
     if (!names)
-        return NULL;
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (metrics[i].name && vg_wire_name_valid(metrics[i].name) == 0)
@@ -197,7 +198,7 @@ static struct group *new_group(struct vg_fleet *f, const char *name,
     size_t u = k;
     if (pick && vg_colsel_pick(f->sel, names, k, f->p.max_metrics, &u) < 0) {
         free(names);
-        return NULL;
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
     }
     if (u > f->p.max_metrics)
         u = f->p.max_metrics;
@@ -206,7 +207,7 @@ static struct group *new_group(struct vg_fleet *f, const char *name,
         vg_err(err, errlen, -EINVAL,
                "group %s: first host has %zu metrics model.metrics takes, the model needs %u", name,
                u, f->p.mv.score.top_k);
-        return NULL;
+        return 1;
     }
     char **cols = calloc(u, sizeof(*cols));
     int ok = cols != NULL;
@@ -217,26 +218,30 @@ static struct group *new_group(struct vg_fleet *f, const char *name,
         for (size_t j = 0; cols && j < u; j++)
             free(cols[j]);
         free(cols);
-        return NULL;
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
     }
     struct group *g = vg_fleet_group_alloc(name, cols, (uint32_t)u, f->p.queue_ticks);
     if (!g) {
         for (size_t j = 0; j < u; j++)
             free(cols[j]);
         free(cols);
-        return NULL;
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
     }
     struct vg_mv_params mp = f->p.mv;
     mp.n_metrics = (uint32_t)u;
-    if (vg_mv_new(&g->mv, &mp, f->k, err, errlen) < 0 || vg_strmap_put(&f->groups, name, g) < 0) {
+    int rc = vg_mv_new(&g->mv, &mp, f->k, err, errlen);
+    if (rc == 0 && vg_strmap_put(&f->groups, name, g) < 0)
+        rc = vg_err(err, errlen, -ENOMEM, "out of memory");
+    if (rc < 0) {
         vg_fleet_free_group(g);
-        return NULL;
+        return rc;
     }
     f->st.groups++;
     /* offered - metrics: what model.metrics or model.max_metrics left out of the model. */
     vg_info("model group created", "group=%s metrics=%zu offered=%zu window=%u", name, u, k,
             mp.window);
-    return g;
+    *out = g;
+    return 0;
 }
 
 /* Row i's residuals of this step through its vg_hscore; its blame ranked into hl. */
@@ -500,25 +505,36 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
             return 1;
         }
         struct group *g = vg_strmap_get(&f->groups, group);
+        char why[VG_ERRLEN], q[VG_ERRLEN + 8], qg[160], qh[160];
+        int rc = 0;
         if (!g) {
             if (f->p.max_groups && f->groups.n >= f->p.max_groups) {
                 f->st.hosts_refused++;
                 return 1;
             }
-            char why[VG_ERRLEN] = "";
-            if (!(g = new_group(f, group, metrics, n, 1, why, sizeof(why)))) {
-                if (*why) {
-                    /* Too few metrics to model: a property of this host, not a failure;
-                     * counted, and logged at debug level only since it repeats every tick. */
-                    f->st.hosts_refused++;
-                    vg_debug("host not modelled", "host=%s reason=\"%s\"", host, why);
-                    return 1;
-                }
-                return vg_err(err, errlen, -ENOMEM, "group %s: out of memory", group);
+            rc = new_group(f, group, metrics, n, 1, &g, why, sizeof(why));
+            if (rc > 0) {
+                /* Too few metrics to model: a property of this host, not a failure; counted,
+                 * and logged at debug level only since it repeats every tick. */
+                f->st.hosts_refused++;
+                vg_debug("host not modelled", "host=%s reason=%s",
+                         vg_log_quote(qh, sizeof(qh), host), vg_log_quote(q, sizeof(q), why));
+                return 1;
             }
         }
-        int rc = vg_mv_add_host(g->mv, NULL, err, errlen);
-        if (rc < 0 || (rc = vg_fleet_add_row(f, g, host, err, errlen)) < 0)
+        if (rc == 0)
+            rc = vg_mv_add_host(g->mv, NULL, why, sizeof(why));
+        if (rc < 0) {
+            /* No memory for a new group's model or for the host's rows (on a GPU, perhaps): a
+             * fault, but one the group survives as it was; the other groups go on, and the
+             * host's next tick tries again. */
+            f->st.hosts_refused++;
+            vg_warn("host not modelled", "group=%s host=%s reason=%s",
+                    vg_log_quote(qg, sizeof(qg), group), vg_log_quote(qh, sizeof(qh), host),
+                    vg_log_quote(q, sizeof(q), why));
+            return 1;
+        }
+        if ((rc = vg_fleet_add_row(f, g, host, err, errlen)) < 0)
             return rc;
         ref = vg_strmap_get(&f->hosts, host);
     }
@@ -713,12 +729,11 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
             return vg_err(err, errlen, -ENOMEM, "out of memory");
         for (uint32_t j = 0; j < in->m; j++)
             ms[j].name = in->cols[j];
-        char why[VG_ERRLEN] = "";
-        g = new_group(f, in->group, ms, in->m, 0, why, sizeof(why));
+        char why[VG_ERRLEN];
+        int grc = new_group(f, in->group, ms, in->m, 0, &g, why, sizeof(why));
         free(ms);
-        if (!g)
-            return vg_err(err, errlen, *why ? -EINVAL : -ENOMEM, "group %s: %s", in->group,
-                          *why ? why : "out of memory");
+        if (grc != 0)
+            return vg_err(err, errlen, grc > 0 ? -EINVAL : grc, "group %s: %s", in->group, why);
     }
     /* Made now, or by an earlier import: its weights have not learned anything here yet. */
     struct vg_mv_stats ms_st;

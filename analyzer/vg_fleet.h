@@ -94,7 +94,7 @@ typedef void (*vg_fleet_score_fn)(void *ud, const struct vg_fleet_score *s);
 struct vg_fleet_stats {
     uint64_t groups, hosts, steps;
     uint64_t ticks_put;       /* host ticks accepted */
-    uint64_t hosts_refused;   /* beyond max_hosts or max_groups */
+    uint64_t hosts_refused;   /* beyond max_hosts or max_groups, too few metrics, no memory */
     uint64_t metrics_ignored; /* values of metrics outside their group's set */
     uint64_t ckpt_loaded;     /* groups resumed from a checkpoint */
     uint64_t ckpt_refused;    /* checkpoint files refused (corrupt, version, shape) */
@@ -121,8 +121,8 @@ void vg_fleet_free(struct vg_fleet *f);
 
 /* Queues one tick of host (in group, NULL = "default"), of event time ts_ms (given back with its
  * score), and steps its group as the header comment says. A host stays in the group it first
- * reported in. Returns 0, 1 when refused (limits; counted), or a negative code with a message
- * (backend failure). */
+ * reported in. Returns 0, 1 when refused (limits, too few metrics, no memory for its rows or its
+ * new group's model; counted), or a negative code with a message (backend failure). */
 int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int64_t ts_ms,
                     const struct vg_metric *metrics, size_t n, char *err, size_t errlen);
 /* vg_fleet_put_at() with event time 0. */

@@ -248,7 +248,7 @@ int vg_mv_build(struct vg_mv **out, const struct vg_mv_params *p, struct vg_k *k
         return vg_err(err, errlen, -EINVAL, "no compute backend");
     struct vg_mv *mv = calloc(1, sizeof(*mv));
     if (!mv)
-        return -ENOMEM;
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
     mv->p = *p;
     mv->block_samples = VG_MV_BLOCK_SAMPLES;
     mv->recording = 1;
@@ -291,7 +291,7 @@ int vg_mv_build(struct vg_mv **out, const struct vg_mv_params *p, struct vg_k *k
     float *one = malloc((size_t)m * sizeof(float));
     if (!one) {
         vg_mv_free(mv);
-        return -ENOMEM;
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
     }
     for (int j = 0; j < m; j++)
         one[j] = 1.0f;

@@ -231,6 +231,62 @@ static void test_group_metric_set_is_fixed_by_its_first_host(void **state)
     vg_fleet_free(f);
 }
 
+/* A group whose model cannot be made, or a host whose rows cannot (its backend out of memory), is
+ * not a host with too few metrics, and not a failure of the other groups: the host is refused and
+ * counted (and a warning logged), and its next tick is taken once memory is back. */
+static int refuse_allocs;
+
+static void *refusing_alloc(void *ctx, size_t bytes)
+{
+    return refuse_allocs ? NULL : vg_k_cpu_ops.alloc(ctx, bytes);
+}
+
+static void test_a_host_without_memory_to_model_is_taken_on_its_next_tick(void **state)
+{
+    struct vg_fleet_params p = params();
+    p.dir = NULL;
+    static struct vg_k_ops ops;
+    ops = vg_k_cpu_ops;
+    ops.alloc = refusing_alloc;
+    struct vg_k k = cpu;
+    k.ops = &ops;
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &k, NULL, NULL, err, sizeof(err)), 0);
+    struct vg_metric a[] = {{"cpu", 1}, {"mem", 2}, {"disk", 3}};
+    refuse_allocs = 1;
+    assert_int_equal(vg_fleet_put(f, "db", "a", a, 3, err, sizeof(err)), 1);
+    refuse_allocs = 0;
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.hosts_refused, 1);
+    assert_int_equal(st.groups, 0);
+    assert_int_equal(st.hosts, 0);
+    assert_int_equal(vg_fleet_put(f, "db", "a", a, 3, err, sizeof(err)), 0);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.groups, 1);
+    assert_int_equal(st.hosts, 1);
+    /* 16 hosts fill a new model's rows; the 17th needs more. */
+    char host[16];
+    for (int h = 1; h < 16; h++) {
+        snprintf(host, sizeof(host), "h%d", h);
+        assert_int_equal(vg_fleet_put(f, "db", host, a, 3, err, sizeof(err)), 0);
+    }
+    refuse_allocs = 1;
+    assert_int_equal(vg_fleet_put(f, "db", "h16", a, 3, err, sizeof(err)), 1);
+    refuse_allocs = 0;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.hosts_refused, 2);
+    assert_int_equal(st.hosts, 16);
+    assert_int_equal(vg_fleet_step(f, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_put(f, "db", "h16", a, 3, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_step(f, err, sizeof(err)), 0);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.hosts, 17);
+    assert_true(st.steps >= 2);
+    vg_fleet_free(f);
+}
+
 /* The columns a group gets from a host like a default agent's on a server with 40 systemd
  * services: 480 cgroup.* metrics sort before cpu.*, and by name alone the model took eBPF and
  * cgroup series and no CPU, memory, disk or network. With the analyzer's default patterns the
@@ -1271,6 +1327,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_metric_set_is_fixed_by_its_first_host),
+        cmocka_unit_test(test_a_host_without_memory_to_model_is_taken_on_its_next_tick),
         cmocka_unit_test(test_default_columns_put_host_level_metrics_before_cgroups),
         cmocka_unit_test(test_bad_metric_patterns_are_refused_naming_the_fault),
         cmocka_unit_test(test_anomaly_is_attributed_to_metric_names),
