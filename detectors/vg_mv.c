@@ -399,12 +399,13 @@ void vg_mv_get_stats(const struct vg_mv *mv, struct vg_mv_stats *out)
 
 double vg_mv_flops(const struct vg_mv_params *p, uint32_t n, uint32_t rows)
 {
-    double macs = 0, macs_dx = 0;
-    int in = (int)(p->window * p->n_metrics);
+    double macs = 0, macs_dx = 0, wm = (double)p->window * p->n_metrics;
+    double in = wm;
     for (uint32_t l = 0; l <= p->n_hidden; l++) {
-        int out = l == p->n_hidden ? (p->arch == VG_MV_FORECAST ? (int)p->n_metrics : in)
-                                   : (int)p->hidden[l];
-        double mm = (double)(l == 0 ? (int)(p->window * p->n_metrics) : in) * out;
+        /* An autoencoder's output is its whole window again, not the last hidden width. */
+        double out =
+            l < p->n_hidden ? p->hidden[l] : (p->arch == VG_MV_FORECAST ? p->n_metrics : wm);
+        double mm = in * out;
         macs += mm;
         if (l > 0)
             macs_dx += mm;

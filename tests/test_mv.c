@@ -545,6 +545,28 @@ static void test_tick_buffer_scores_as_a_tick_passed_in(void **state)
     vg_mv_free(b);
 }
 
+/* The FLOPs the benchmark rates a step by, counted by hand for the default 16-metric model: layers
+ * 128x64, 64x32 and 32x16 (forecaster) or 32x128 (autoencoder, which gives its window back). A
+ * step is 2 FLOPs per multiply-add: forward for every host, and for every trained row the weight
+ * gradient of each layer plus the input gradient of each but the first. */
+static void test_flops_count_every_layers_products(void **state)
+{
+    struct vg_mv_params p = params();
+    double fwd = 128 * 64 + 64 * 32 + 32 * 16, dx = 64 * 32 + 32 * 16;
+    assert_true(vg_mv_flops(&p, 10, 0) == 2 * 10 * fwd);
+    assert_true(vg_mv_flops(&p, 10, 4) == 2 * 10 * fwd + 2 * 4 * (fwd + dx));
+    p.arch = VG_MV_AUTOENCODER;
+    fwd = 128 * 64 + 64 * 32 + 32 * 128;
+    dx = 64 * 32 + 32 * 128;
+    assert_true(vg_mv_flops(&p, 10, 0) == 2 * 10 * fwd);
+    assert_true(vg_mv_flops(&p, 10, 4) == 2 * 10 * fwd + 2 * 4 * (fwd + dx));
+    /* No hidden layer: one product, window in, forecast or window out. */
+    p.n_hidden = 0;
+    assert_true(vg_mv_flops(&p, 1, 1) == 2 * 128 * 128 + 2 * 128 * 128);
+    p.arch = VG_MV_FORECAST;
+    assert_true(vg_mv_flops(&p, 1, 1) == 2 * 128 * 16 + 2 * 128 * 16);
+}
+
 /* The CPU backend, but out of memory after allocs_left more allocations (backend or page-locked
  * host memory), as a full GPU or host would be; -1 never. */
 static long allocs_left = -1;
@@ -749,6 +771,7 @@ int main(void)
         cmocka_unit_test(test_new_host_starts_from_its_group),
         cmocka_unit_test(test_tick_buffer_scores_as_a_tick_passed_in),
         cmocka_unit_test(test_a_failed_grow_leaves_the_model_as_it_was),
+        cmocka_unit_test(test_flops_count_every_layers_products),
         cmocka_unit_test(test_gpu_and_cpu_raise_the_same_alerts),
     };
     return cmocka_run_group_tests(tests, setup, free_trained);
