@@ -67,9 +67,12 @@ int vg_mv_params_check(const struct vg_mv_params *p, char *err, size_t errlen)
         BAD("train_every must be >= 1");
     if (!(p->train_max_score > 0))
         BAD("train_max_score must be > 0");
+    /* floor_rel |c| is no floor for a centre at 0: a metric that stays at 0 (s and c both 0)
+     * would give z = 0/0, a NaN that the centre and then the window take in. */
+    if (!(p->norm.floor_abs > 0))
+        BAD("norm.floor_abs %g must be > 0", p->norm.floor_abs);
     if (!(p->norm.alpha > 0 && p->norm.alpha <= 1) || !(p->norm.prior_weight >= 1) ||
-        !(p->norm.floor_abs >= 0) || !(p->norm.floor_rel >= 0) ||
-        !(p->norm.floor_abs + p->norm.floor_rel > 0) || !(p->norm.z_clip > 0))
+        !(p->norm.floor_rel >= 0) || !(p->norm.z_clip > 0))
         BAD("normaliser parameters out of range");
     if (!(p->score.alpha > 0 && p->score.alpha <= 1) || !(p->score.prior_weight >= 1) ||
         !(p->score.floor > 0) || !(p->score.clip >= 1))

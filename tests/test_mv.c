@@ -545,6 +545,24 @@ static void test_tick_buffer_scores_as_a_tick_passed_in(void **state)
     vg_mv_free(b);
 }
 
+/* The normaliser's absolute floor keeps its divisor above 0 for a metric that stays at 0 (centre
+ * and scale 0, where floor_rel |c| adds nothing): without it z = 0/0 entered the window. */
+static void test_a_zero_absolute_scale_floor_is_refused(void **state)
+{
+    struct vg_mv_params p = params();
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_mv_params_check(&p, err, sizeof(err)), 0);
+    p.norm.floor_abs = 0;
+    p.norm.floor_rel = 0.01f;
+    assert_int_equal(vg_mv_params_check(&p, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "norm.floor_abs 0 must be > 0");
+    struct vg_mv *mv = NULL;
+    assert_int_equal(vg_mv_new(&mv, &p, &cpu, err, sizeof(err)), -EINVAL);
+    assert_null(mv);
+    p.norm.floor_abs = NAN;
+    assert_int_equal(vg_mv_params_check(&p, err, sizeof(err)), -EINVAL);
+}
+
 /* The FLOPs the benchmark rates a step by, counted by hand for the default 16-metric model: layers
  * 128x64, 64x32 and 32x16 (forecaster) or 32x128 (autoencoder, which gives its window back). A
  * step is 2 FLOPs per multiply-add: forward for every host, and for every trained row the weight
@@ -772,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_tick_buffer_scores_as_a_tick_passed_in),
         cmocka_unit_test(test_a_failed_grow_leaves_the_model_as_it_was),
         cmocka_unit_test(test_flops_count_every_layers_products),
+        cmocka_unit_test(test_a_zero_absolute_scale_floor_is_refused),
         cmocka_unit_test(test_gpu_and_cpu_raise_the_same_alerts),
     };
     return cmocka_run_group_tests(tests, setup, free_trained);
