@@ -188,7 +188,7 @@ static int grow(struct vg_mv *mv, uint32_t cap)
     size_t m = mv->p.n_metrics, K = mv->p.score.top_k, wl = vg_mv_rowlen_win(mv), n = mv->n;
     size_t f = sizeof(float), last_out = (size_t)mv->L[mv->n_layers - 1].out;
     uint32_t train_cap = mv->p.train_rows && mv->p.train_rows < cap ? mv->p.train_rows : cap;
-    struct regrow r[15 + 2 * MAX_LAYERS] = {
+    struct regrow r[16 + 2 * MAX_LAYERS] = {
         {&mv->x, IN_BACKEND, m * cap * f, 0, NULL},
         {&mv->c, IN_BACKEND, m * cap * f, m * n * f, NULL},
         {&mv->s, IN_BACKEND, m * cap * f, m * n * f, NULL},
@@ -206,6 +206,8 @@ static int grow(struct vg_mv *mv, uint32_t cap)
         {&mv->h_loss, IN_HEAP, cap * f, 0, NULL},
     };
     size_t nr = 15;
+    if (mv->p.arch == VG_MV_AUTOENCODER)
+        r[nr++] = (struct regrow){&mv->twin, IN_BACKEND, wl * cap * f, wl * n * f, NULL};
     for (int l = 0; l < mv->n_layers; l++) {
         struct layer *L = &mv->L[l];
         r[nr++] = (struct regrow){&L->act, IN_BACKEND, (size_t)cap * L->out * f, 0, NULL};
@@ -329,7 +331,7 @@ void vg_mv_free(struct vg_mv *mv)
         return;
     float *bufs[] = {mv->param, mv->grad, mv->adam_m, mv->adam_v, mv->prior_s, mv->prior_r,
                      mv->x,     mv->c,    mv->s,      mv->cnt,    mv->r,       mv->tgt,
-                     mv->win,   mv->out,  mv->roww,   mv->loss};
+                     mv->win,   mv->out,  mv->roww,   mv->loss,   mv->twin};
     for (size_t i = 0; i < VG_ARRAY_LEN(bufs); i++)
         kfree(mv, bufs[i]);
     for (int l = 0; l < mv->n_layers; l++) {
@@ -359,8 +361,10 @@ int vg_mv_add_host(struct vg_mv *mv, uint32_t *id, char *err, size_t errlen)
     float *rows[] = {mv->c, mv->s, mv->cnt, mv->r};
     for (size_t b = 0; b < VG_ARRAY_LEN(rows); b++)
         mv->ops->zero(mv->ctx, rows[b] + i * m, m * sizeof(float));
-    mv->ops->zero(mv->ctx, mv->win + i * vg_mv_rowlen_win(mv),
-                  vg_mv_rowlen_win(mv) * sizeof(float));
+    size_t wl = vg_mv_rowlen_win(mv);
+    mv->ops->zero(mv->ctx, mv->win + i * wl, wl * sizeof(float));
+    if (mv->twin)
+        mv->ops->zero(mv->ctx, mv->twin + i * wl, wl * sizeof(float));
     mv->age[i] = 0;
     mv->n++;
     if (id)
@@ -472,7 +476,7 @@ static int train(struct vg_mv *mv, const float *win_in, char *err, size_t errlen
         T = mv->tgt + (size_t)off * m;
         ldt = m;
     } else {
-        T = win_in + (size_t)off * ldw;
+        T = mv->twin + (win_in - mv->win) + (size_t)off * ldw;
         ldt = ldw;
     }
     float scale = 1.0f / (wsum * (float)mv->out_dim);
@@ -537,8 +541,8 @@ static void compute_rows(struct vg_mv *mv, uint32_t a, uint32_t b)
     if (rows == 0)
         return;
     o->ingest(cx, &mv->p.norm, (int)rows, m, mv->x + am, mv->c + am, mv->s + am, mv->cnt + am,
-              mv->prior_s, mv->win + (size_t)a * ldw, ldw, (int)(t % (uint64_t)R),
-              (int)(t % (uint64_t)R) + R, mv->tgt + am);
+              mv->prior_s, mv->win + (size_t)a * ldw, mv->twin ? mv->twin + (size_t)a * ldw : NULL,
+              ldw, (int)(t % (uint64_t)R), (int)(t % (uint64_t)R) + R, mv->tgt + am);
     /* Forward: one GEMM per layer over the block's hosts. */
     const float *in = input_window(mv) + (size_t)a * ldw;
     int ldi = ldw;
@@ -749,7 +753,9 @@ int vg_mv_remove_host(struct vg_mv *mv, uint32_t id, char *err, size_t errlen)
         for (size_t b = 0; b < nb; b++)
             mv->ops->copy(mv->ctx, bufs[b] + id * per_row[b], bufs[b] + last * per_row[b],
                           per_row[b] * sizeof(float));
-        size_t m = mv->p.n_metrics;
+        size_t m = mv->p.n_metrics, wl = vg_mv_rowlen_win(mv);
+        if (mv->twin)
+            mv->ops->copy(mv->ctx, mv->twin + id * wl, mv->twin + last * wl, wl * sizeof(float));
         memcpy(mv->h_x + id * m, mv->h_x + last * m, m * sizeof(float));
         mv->age[id] = mv->age[last];
     }

@@ -372,6 +372,7 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
             goto fail;
         hf += per_row[b] * n;
     }
+    vg_mv_twin_from_win(mv, 0, n);
     size_t m = p.n_metrics;
     if ((rc = vg_ckpt_r_get(r, TAG_PRIORS, &d, &len, err, errlen)) < 0)
         goto fail;
@@ -489,6 +490,8 @@ int vg_mv_host_set(struct vg_mv *mv, uint32_t id, const float *in, uint32_t age,
         rc = mv->ops->upload(mv->ctx, bufs[b] + id * per_row[b], from, per_row[b] * sizeof(float));
         o += per_row[b];
     }
+    if (rc == 0)
+        vg_mv_twin_from_win(mv, id, 1);
     free(win);
     if (rc < 0)
         return vg_err(err, errlen, rc, "compute backend %s: upload failed", mv->ops->name);

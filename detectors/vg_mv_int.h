@@ -28,6 +28,10 @@ struct vg_mv {
     /* Per host, backend buffers of cap rows. */
     uint32_t n, cap, train_cap;
     float *x, *c, *s, *cnt, *r, *tgt, *win, *roww, *loss;
+    /* An autoencoder's training target: its window again, but NaN where a value was missing (the
+     * window holds 0 there, the centre, which the model must not learn as a value); NULL for a
+     * forecaster, whose target is tgt. Not in checkpoints: restored as a copy of the window. */
+    float *twin;
     /* A step's results, one download: score[n], then top_err[n K], then top_idx[n K] (int32, the
      * size of a float). */
     float *out;
@@ -58,6 +62,18 @@ int vg_mv_build(struct vg_mv **out, const struct vg_mv_params *p, struct vg_k *k
 static inline size_t vg_mv_rowlen_win(const struct vg_mv *mv)
 {
     return (size_t)2 * mv->ring * mv->p.n_metrics;
+}
+
+/* An autoencoder's target window for hosts [first, first + count) whose window was restored (a
+ * checkpoint, another analyzer's state), which do not say what was missing: a copy of the window,
+ * so that for its W ticks a restored missing value is a target at the centre, until it leaves
+ * the window. */
+static inline void vg_mv_twin_from_win(struct vg_mv *mv, uint32_t first, uint32_t count)
+{
+    size_t wl = vg_mv_rowlen_win(mv);
+    if (mv->twin && count)
+        mv->ops->copy(mv->ctx, mv->twin + first * wl, mv->win + first * wl,
+                      count * wl * sizeof(float));
 }
 
 /* Host buffers saved per host row, in this order. */

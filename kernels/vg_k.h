@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 /* Bumped when the table changes; a libvigil-cuda.so of another ABI is refused. */
-#define VG_K_ABI 4 /* 4: the normaliser bounds x (VG_K_X_MAX) */
+#define VG_K_ABI 5 /* 5: ingest writes an autoencoder's target window */
 
 enum vg_k_act {
     VG_K_ACT_NONE = 0,
@@ -31,10 +31,11 @@ enum vg_k_act {
  * with a_c = max(alpha, 1/(cnt+1)) and a_s = max(alpha, 1/(cnt+prior_weight)) so that a new host
  * starts from its first value and the group's typical scale (prior_s). The first finite value
  * sets c = x. A missing (NaN) x leaves the state alone, enters the window as 0 (the centre) and
- * the target as NaN (not scored, not learned). A finite x beyond +-VG_K_X_MAX counts as that
- * much: c and s then stay within 2 VG_K_X_MAX, so no sum or quotient above can overflow. Without
- * the bound, a host reporting +-3e38 grew its s by some 3 % a tick until x - c overflowed; s
- * became infinite, then NaN, and through the window so did the group's weights (test_mv). */
+ * the target, and an autoencoder's target window, as NaN (not scored, not learned). A finite x
+ * beyond +-VG_K_X_MAX counts as that much: c and s then stay within 2 VG_K_X_MAX, so no sum or
+ * quotient above can overflow. Without the bound, a host reporting +-3e38 grew its s by some 3 % a
+ * tick until x - c overflowed; s became infinite, then NaN, and through the window so did the
+ * group's weights (test_mv). */
 #define VG_K_X_MAX 1e30f /* far beyond any counter: a u64 is at most 1.8e19 */
 struct vg_k_norm {
     float alpha;
@@ -117,11 +118,12 @@ struct vg_k_ops {
     void (*colsum)(void *ctx, float *out, const float *x, int ldx, int rows, int cols, float alpha);
     /* Normalises a tick x (n x m, ld m, NaN = missing) with state c, s, cnt (n x m each),
      * writes the clipped z (NaN -> 0) into window rows at columns slot_a*m and slot_b*m of
-     * win (ld ldw), and the target z (NaN kept) into tgt (n x m). prior_s (m) seeds the scale
-     * of a host's metric on its first value. */
+     * win (ld ldw), the same with NaN kept into twin where it is not NULL (laid out as win: an
+     * autoencoder's target, the window it must give back), and the target z (NaN kept) into tgt
+     * (n x m). prior_s (m) seeds the scale of a host's metric on its first value. */
     void (*ingest)(void *ctx, const struct vg_k_norm *p, int n, int m, const float *x, float *c,
-                   float *s, float *cnt, const float *prior_s, float *win, int ldw, int slot_a,
-                   int slot_b, float *tgt);
+                   float *s, float *cnt, const float *prior_s, float *win, float *twin, int ldw,
+                   int slot_a, int slot_b, float *tgt);
     /* Scores n hosts: pred (ld ldp) against tgt (n x m), updating r (n x m) seeded by prior_r;
      * cnt as left by ingest. Writes score[n], top_idx[n * top_k], top_err[n * top_k]. */
     void (*score)(void *ctx, const struct vg_k_score *p, int n, int m, const float *pred, int ldp,

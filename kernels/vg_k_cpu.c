@@ -178,19 +178,20 @@ static void cpu_colsum(void *ctx, float *out, const float *x, int ldx, int rows,
 }
 
 static void cpu_ingest(void *ctx, const struct vg_k_norm *p, int n, int m, const float *x, float *c,
-                       float *s, float *cnt, const float *prior_s, float *win, int ldw, int slot_a,
-                       int slot_b, float *tgt)
+                       float *s, float *cnt, const float *prior_s, float *win, float *twin, int ldw,
+                       int slot_a, int slot_b, float *tgt)
 {
+    size_t oa = (size_t)slot_a * m, ob = (size_t)slot_b * m;
     for (int i = 0; i < n; i++) {
-        size_t o = (size_t)i * m;
-        float *wa = win + (size_t)i * ldw + (size_t)slot_a * m;
-        float *wb = win + (size_t)i * ldw + (size_t)slot_b * m;
+        size_t o = (size_t)i * m, row = (size_t)i * ldw;
         for (int j = 0; j < m; j++) {
             float zw, zt;
             vg_k_norm_one(p, x[o + j], &c[o + j], &s[o + j], &cnt[o + j], prior_s[j], &zw, &zt);
-            wa[j] = zw;
-            wb[j] = zw;
+            win[row + oa + j] = zw;
+            win[row + ob + j] = zw;
             tgt[o + j] = zt;
+            if (twin)
+                twin[row + oa + j] = twin[row + ob + j] = vg_k_masked(zw, zt);
         }
     }
 }

@@ -135,8 +135,8 @@ __global__ void k_colsum(float *out, const float *x, int ldx, int rows, int cols
 }
 
 __global__ void k_ingest(vg_k_norm p, int n, int m, const float *x, float *c, float *s, float *cnt,
-                         const float *prior_s, float *win, int ldw, int slot_a, int slot_b,
-                         float *tgt)
+                         const float *prior_s, float *win, float *twin, int ldw, int slot_a,
+                         int slot_b, float *tgt)
 {
     size_t total = (size_t)n * m;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
@@ -148,6 +148,10 @@ __global__ void k_ingest(vg_k_norm p, int n, int m, const float *x, float *c, fl
         row[(size_t)slot_a * m + j] = zw;
         row[(size_t)slot_b * m + j] = zw;
         tgt[i] = zt;
+        if (twin) {
+            float *trow = twin + (size_t)h * ldw;
+            trow[(size_t)slot_a * m + j] = trow[(size_t)slot_b * m + j] = vg_k_masked(zw, zt);
+        }
     }
 }
 
@@ -572,14 +576,14 @@ void cu_colsum(void *ctx, float *out, const float *x, int ldx, int rows, int col
 }
 
 void cu_ingest(void *ctx, const struct vg_k_norm *p, int n, int m, const float *x, float *cc,
-               float *s, float *cnt, const float *prior_s, float *win, int ldw, int slot_a,
-               int slot_b, float *tgt)
+               float *s, float *cnt, const float *prior_s, float *win, float *twin, int ldw,
+               int slot_a, int slot_b, float *tgt)
 {
     cuda_ctx *c = (cuda_ctx *)ctx;
     if (n == 0 || m == 0)
         return;
-    k_ingest<<<blocks_for((size_t)n * m), THREADS, 0, c->stream>>>(*p, n, m, x, cc, s, cnt, prior_s,
-                                                                   win, ldw, slot_a, slot_b, tgt);
+    k_ingest<<<blocks_for((size_t)n * m), THREADS, 0, c->stream>>>(
+        *p, n, m, x, cc, s, cnt, prior_s, win, twin, ldw, slot_a, slot_b, tgt);
     launched(c, "ingest");
 }
 

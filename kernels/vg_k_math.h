@@ -70,6 +70,13 @@ VG_K_FN void vg_k_norm_one(const struct vg_k_norm *p, float x, float *c, float *
     *zt = vg_k_clamp(z, -1000.0f, 1000.0f);
 }
 
+/* A window value as an autoencoder's target: NaN (not learned) where the value was missing, which
+ * vg_k_norm_one marks by a NaN zt; the window itself holds 0 there, the input the model sees. */
+VG_K_FN float vg_k_masked(float zw, float zt)
+{
+    return vg_k_finite(zt) ? zw : NAN;
+}
+
 /* Standardised residual of one metric, or -1 when the target is missing. */
 VG_K_FN float vg_k_resid_one(const struct vg_k_score *p, float t, float pred, float *r, float cnt,
                              float prior_r)

@@ -247,20 +247,30 @@ static void test_ingest_normalises_and_masks_missing(void **state)
         .alpha = 0.05f, .prior_weight = 4, .floor_abs = 0.01f, .floor_rel = 0.0f, .z_clip = 5};
     const int n = 1, m = 3, R = 2, ldw = 2 * R * m;
     float c[3] = {0}, s[3] = {0}, cnt[3] = {0}, prior[3] = {2, 2, 2}, win[12] = {0}, tgt[3];
+    float twin[12] = {0};
     /* First values set the centres and take the prior scale. */
     float x0[3] = {10, NAN, -4};
-    cpu.ops->ingest(NULL, &np, n, m, x0, c, s, cnt, prior, win, ldw, 0, R, tgt);
+    cpu.ops->ingest(NULL, &np, n, m, x0, c, s, cnt, prior, win, twin, ldw, 0, R, tgt);
     assert_true(c[0] == 10 && s[0] == 2 && cnt[0] == 1 && cnt[1] == 0);
     assert_true(isnan(tgt[1]) && win[1] == 0 && win[R * m + 1] == 0);
+    /* The autoencoder's target window: the window's values, NaN where one was missing. */
+    assert_true(twin[0] == win[0] && isnan(twin[1]) && isnan(twin[R * m + 1]) && twin[2] == win[2]);
     /* A far outlier is clipped in the window, kept in the target, and moves the centre by at
      * most 2 scales times the rate. */
     float x1[3] = {1000, 1, -4};
-    cpu.ops->ingest(NULL, &np, n, m, x1, c, s, cnt, prior, win, ldw, 1, 1 + R, tgt);
+    cpu.ops->ingest(NULL, &np, n, m, x1, c, s, cnt, prior, win, twin, ldw, 1, 1 + R, tgt);
     float sc = 2 + 0.01f, z = (1000 - 10) / sc;
     assert_true(fabsf(tgt[0] - z) < 1e-3f * z);
     assert_true(win[m + 0] == 5 && win[(1 + R) * m + 0] == 5);
     assert_true(c[0] <= 10 + 0.5f * 2 * sc + 1e-4f);
     assert_true(c[1] == 1 && cnt[1] == 1);
+    assert_true(twin[m + 0] == 5 && twin[(1 + R) * m + 1] == win[(1 + R) * m + 1]);
+    /* Without a target window (a forecaster) the rest is the same. */
+    float c2[3] = {0}, s2[3] = {0}, cnt2[3] = {0}, win2[12] = {0}, tgt2[3];
+    cpu.ops->ingest(NULL, &np, n, m, x0, c2, s2, cnt2, prior, win2, NULL, ldw, 0, R, tgt2);
+    cpu.ops->ingest(NULL, &np, n, m, x1, c2, s2, cnt2, prior, win2, NULL, ldw, 1, 1 + R, tgt2);
+    assert_memory_equal(win, win2, sizeof(win));
+    assert_memory_equal(c, c2, sizeof(c));
 }
 
 /* ---- CUDA against CPU ---- */
@@ -412,7 +422,7 @@ static void test_gpu_ops_match_cpu(void **state)
     size_t nm = (size_t)n * mm, nw = (size_t)n * ldw;
     float *x = randv(nm, 10), *c = randv(nm, 1), *s = randv(nm, 1), *cnt = randv(nm, 1),
           *pr = randv((size_t)mm, 1), *win = calloc(nw, 4), *tgt = calloc(nm, 4), *r = randv(nm, 1),
-          *pred = randv(nm, 3), *out = malloc(nw * 4);
+          *pred = randv(nm, 3), *out = malloc(nw * 4), *twin = calloc(nw, 4);
     for (size_t i = 0; i < nm; i++) {
         s[i] = fabsf(s[i]);
         r[i] = fabsf(r[i]);
@@ -423,11 +433,13 @@ static void test_gpu_ops_match_cpu(void **state)
     float *dx = dev_from(&g, x, nm), *dc2 = dev_from(&g, c, nm), *ds = dev_from(&g, s, nm),
           *dcnt = dev_from(&g, cnt, nm), *dpr = dev_from(&g, pr, (size_t)mm),
           *dwin = dev_from(&g, win, nw), *dtgt = dev_from(&g, tgt, nm), *dr = dev_from(&g, r, nm),
-          *dpred = dev_from(&g, pred, nm);
-    cpu.ops->ingest(NULL, &nrm, n, mm, x, c, s, cnt, pr, win, ldw, 1, 1 + R, tgt);
-    o->ingest(g.ctx, &nrm, n, mm, dx, dc2, ds, dcnt, dpr, dwin, ldw, 1, 1 + R, dtgt);
+          *dpred = dev_from(&g, pred, nm), *dtwin = dev_from(&g, twin, nw);
+    cpu.ops->ingest(NULL, &nrm, n, mm, x, c, s, cnt, pr, win, twin, ldw, 1, 1 + R, tgt);
+    o->ingest(g.ctx, &nrm, n, mm, dx, dc2, ds, dcnt, dpr, dwin, dtwin, ldw, 1, 1 + R, dtgt);
     back(&g, out, dwin, nw);
     CHECK_REL("ingest win", out, win, nw);
+    back(&g, out, dtwin, nw);
+    CHECK_REL("ingest twin", out, twin, nw);
     back(&g, out, dtgt, nm);
     CHECK_REL("ingest tgt", out, tgt, nm);
     back(&g, out, ds, nm);
@@ -449,8 +461,8 @@ static void test_gpu_ops_match_cpu(void **state)
     CHECK_REL("resid scale", out, r, nm);
     vg_k_close(&g);
     /* Host buffers of the test; its device buffers go with the process. */
-    float *hb[] = {y, bias, y2,  d,  d2,  t,   w, p,    gr,  m,  v,   p2, x,
-                   c, s,    cnt, pr, win, tgt, r, pred, out, sc, sc2, te, te2};
+    float *hb[] = {y, bias, y2, d,   d2,  t, w,    p,   gr, m,   v,  p2,  x,   c,
+                   s, cnt,  pr, win, tgt, r, pred, out, sc, sc2, te, te2, twin};
     for (size_t i = 0; i < VG_ARRAY_LEN(hb); i++)
         free(hb[i]);
     free(ti);

@@ -545,6 +545,69 @@ static void test_tick_buffer_scores_as_a_tick_passed_in(void **state)
     vg_mv_free(b);
 }
 
+/* What a training step is given to learn: per row of the last huber() call, its weight and how
+ * many of its targets are missing (NaN); the rest is the CPU backend's. */
+#define SPY_ROWS 8
+static float spy_w[SPY_ROWS];
+static int spy_missing[SPY_ROWS];
+static struct vg_k_ops spy_ops;
+
+static void spy_huber(void *ctx, int rows, int cols, const float *p, int ldp, const float *t,
+                      int ldt, const float *w, float delta, float scale, float *d, int ldd,
+                      float *loss)
+{
+    for (int r = 0; r < rows && r < SPY_ROWS; r++) {
+        spy_w[r] = w[r];
+        spy_missing[r] = 0;
+        for (int j = 0; j < cols; j++)
+            spy_missing[r] += isnan(t[(size_t)r * ldt + j]);
+    }
+    vg_k_cpu_ops.huber(ctx, rows, cols, p, ldp, t, ldt, w, delta, scale, d, ldd, loss);
+}
+
+/* An autoencoder learns to give its window back; where a value was missing the window holds the
+ * centre (0), which is not a value of the host's and must not be learned (vg_k.h: a NaN target
+ * is not learned). Its target marks each missing value of the window as NaN, as many as the
+ * window holds, while the input keeps 0 and every host still scores. */
+static void test_an_autoencoder_does_not_learn_missing_values(void **state)
+{
+    spy_ops = vg_k_cpu_ops;
+    spy_ops.huber = spy_huber;
+    struct vg_k k = cpu;
+    k.ops = &spy_ops;
+    struct vg_mv_params p = params();
+    p.arch = VG_MV_AUTOENCODER;
+    const uint32_t n = 4, W = p.window, gap = 5;
+    struct vg_mv *mv;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_mv_new(&mv, &p, &k, err, sizeof(err)), 0);
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(vg_mv_add_host(mv, NULL, err, sizeof(err)), 0);
+    float x[4 * M];
+    struct vg_mv_result res[4];
+    int checked = 0;
+    for (uint64_t t = 0; t < 80; t++) {
+        fill(x, n, t);
+        if (t % gap == 0)
+            x[1 * M + 7] = NAN; /* host 1's metric 7 is missing every fifth tick */
+        memset(spy_w, 0, sizeof(spy_w));
+        assert_int_equal(vg_mv_step(mv, x, VG_MV_TRAIN, res, err, sizeof(err)), 0);
+        for (uint32_t h = 0; h < n; h++)
+            assert_true(isfinite(res[h].score));
+        if (spy_w[1] == 0)
+            continue; /* host 1 not learned from this step (young, or scored too high) */
+        int want = 0; /* missing values among ticks t-W+1 .. t */
+        for (uint64_t u = t + 1 - W; u <= t; u++)
+            want += u % gap == 0;
+        assert_int_equal(spy_missing[1], want);
+        assert_int_equal(spy_missing[0], 0);
+        checked++;
+    }
+    printf("  %d training steps with host 1 in them, its missing values not learned\n", checked);
+    assert_true(checked > 20);
+    vg_mv_free(mv);
+}
+
 /* The normaliser's absolute floor keeps its divisor above 0 for a metric that stays at 0 (centre
  * and scale 0, where floor_rel |c| adds nothing): without it z = 0/0 entered the window. */
 static void test_a_zero_absolute_scale_floor_is_refused(void **state)
@@ -791,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_a_failed_grow_leaves_the_model_as_it_was),
         cmocka_unit_test(test_flops_count_every_layers_products),
         cmocka_unit_test(test_a_zero_absolute_scale_floor_is_refused),
+        cmocka_unit_test(test_an_autoencoder_does_not_learn_missing_values),
         cmocka_unit_test(test_gpu_and_cpu_raise_the_same_alerts),
     };
     return cmocka_run_group_tests(tests, setup, free_trained);
