@@ -3,8 +3,8 @@
  * (vg_hscore) and their calibration across a restart; per-host tick queues (any interleaving of a
  * group's ticks scores as in order, a host that stops and comes back), queued ticks carried by a
  * host's export, the mv model's state blob for the state topic (analyzer/vg_model_mv.c), a group
- * that scores NaN starting fresh, and, where a GPU is usable, the same host alerts from a fleet
- * on the GPU as from one on the CPU. */
+ * that scores NaN starting fresh, and, with --gpu (test_fleet_gpu, skipped where no GPU is usable:
+ * vg_testgpu.h), the same host alerts from a fleet on the GPU as from one on the CPU. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,7 @@
 #include "vg_fleet.h"
 #include "vg_fleet_ckpt.h"
 #include "vg_models.h"
+#include "vg_testgpu.h"
 #include "vg_util.h"
 
 #define NM 12
@@ -1267,11 +1268,7 @@ static void on_step(void *ud, const struct vg_fleet_score *s)
  * the same metric first. */
 static void test_gpu_and_cpu_fleets_raise_the_same_host_alerts(void **state)
 {
-    char why[VG_ERRLEN], err[VG_ERRLEN];
-    if (!vg_k_cuda_available(why, sizeof(why))) {
-        printf("SKIP gpu-vs-cpu host scores: no usable GPU (%s)\n", why);
-        skip();
-    }
+    char err[VG_ERRLEN];
     const double threshold = 0.999; /* alert.threshold's default */
     struct vg_k g;
     assert_int_equal(vg_k_open(&g, "cuda", err, sizeof(err)), 0);
@@ -1323,8 +1320,17 @@ static void test_gpu_and_cpu_fleets_raise_the_same_host_alerts(void **state)
     free(sb);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (vg_test_gpu_mode(argc, argv)) { /* test_fleet_gpu */
+        int rc = vg_test_gpu_gate("gpu-vs-cpu host scores");
+        if (rc)
+            return rc;
+        const struct CMUnitTest gpu[] = {
+            cmocka_unit_test(test_gpu_and_cpu_fleets_raise_the_same_host_alerts),
+        };
+        return cmocka_run_group_tests_name("gpu", gpu, setup, teardown);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_metric_set_is_fixed_by_its_first_host),
         cmocka_unit_test(test_a_host_without_memory_to_model_is_taken_on_its_next_tick),
@@ -1345,7 +1351,6 @@ int main(void)
         cmocka_unit_test(test_mv_host_blob_carries_queued_ticks_and_reads_version_2),
         cmocka_unit_test(test_a_lasting_level_stays_scored_for_as_long_as_the_normaliser_remembers),
         cmocka_unit_test(test_a_group_that_scores_nan_starts_fresh),
-        cmocka_unit_test(test_gpu_and_cpu_fleets_raise_the_same_host_alerts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

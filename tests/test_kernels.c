@@ -1,5 +1,6 @@
 /* Backend operations (kernels/): the CPU path against scalar references and finite differences,
- * and, where a GPU is usable, the CUDA path against the CPU path on fresh random inputs. */
+ * and, with --gpu (test_kernels_gpu, skipped where no GPU is usable: vg_testgpu.h), the CUDA path
+ * against the CPU path on fresh random inputs. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "vg_k.h"
 #include "vg_k_math.h"
+#include "vg_testgpu.h"
 #include "vg_util.h"
 
 static uint64_t rng = 42;
@@ -338,11 +340,6 @@ static void test_openblas_old_kernels_get_a_coretype_the_cpu_can_run(void **stat
 
 static void test_gpu_ops_match_cpu(void **state)
 {
-    char why[VG_ERRLEN];
-    if (!vg_k_cuda_available(why, sizeof(why))) {
-        printf("SKIP gpu-vs-cpu kernels: no usable GPU (%s)\n", why);
-        skip();
-    }
     struct vg_k g;
     char err[VG_ERRLEN];
     assert_int_equal(vg_k_open(&g, "cuda", err, sizeof(err)), 0);
@@ -469,15 +466,23 @@ static void test_gpu_ops_match_cpu(void **state)
     free(ti2);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (vg_test_gpu_mode(argc, argv)) { /* test_kernels_gpu */
+        int rc = vg_test_gpu_gate("gpu-vs-cpu kernels");
+        if (rc)
+            return rc;
+        const struct CMUnitTest gpu[] = {
+            cmocka_unit_test(test_gpu_ops_match_cpu),
+        };
+        return cmocka_run_group_tests_name("gpu", gpu, setup, teardown);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cpu_gradients_match_finite_differences),
         cmocka_unit_test(test_adam_matches_scalar_reference),
         cmocka_unit_test(test_score_top_k_and_mean_match_a_sort),
         cmocka_unit_test(test_ingest_normalises_and_masks_missing),
         cmocka_unit_test(test_openblas_old_kernels_get_a_coretype_the_cpu_can_run),
-        cmocka_unit_test(test_gpu_ops_match_cpu),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,8 +1,9 @@
 /* The multivariate model (detectors/vg_mv): detection and attribution on a synthetic fleet,
  * determinism, checkpoints (round trip and each kind of refusal), new hosts starting from their
- * group, the model's own tick buffer, a host added without the memory to grow into, and the CUDA
- * path (whole and pipelined in blocks) against the CPU path on a replayed stream where a GPU is
- * usable: scores, alerts, and the residuals and normalised values the host score reads. */
+ * group, the model's own tick buffer, a host added without the memory to grow into, and, with
+ * --gpu (test_mv_gpu, skipped where no GPU is usable: vg_testgpu.h), the CUDA path (whole and
+ * pipelined in blocks) against the CPU path on a replayed stream: scores, alerts, and the
+ * residuals and normalised values the host score reads. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 #include "vg_ckpt.h"
 #include "vg_mv.h"
 #include "vg_mv_ckpt.h"
+#include "vg_testgpu.h"
 #include "vg_util.h"
 
 #define M     16
@@ -746,11 +748,6 @@ static double normwise_rel_err(const float *a, const float *b, size_t n)
 
 static void test_gpu_and_cpu_raise_the_same_alerts(void **state)
 {
-    char why[VG_ERRLEN];
-    if (!vg_k_cuda_available(why, sizeof(why))) {
-        printf("SKIP gpu-vs-cpu replay: no usable GPU (%s)\n", why);
-        skip();
-    }
     struct vg_k g;
     char err[VG_ERRLEN];
     assert_int_equal(vg_k_open(&g, "cuda", err, sizeof(err)), 0);
@@ -840,8 +837,17 @@ static int free_trained(void **state)
     return teardown(state);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (vg_test_gpu_mode(argc, argv)) { /* test_mv_gpu */
+        int rc = vg_test_gpu_gate("gpu-vs-cpu replay");
+        if (rc)
+            return rc;
+        const struct CMUnitTest gpu[] = {
+            cmocka_unit_test(test_gpu_and_cpu_raise_the_same_alerts),
+        };
+        return cmocka_run_group_tests_name("gpu", gpu, setup, free_trained);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_injected_anomaly_scores_high_and_is_attributed),
         cmocka_unit_test(test_same_seed_gives_bitwise_same_scores),
@@ -855,7 +861,6 @@ int main(void)
         cmocka_unit_test(test_flops_count_every_layers_products),
         cmocka_unit_test(test_a_zero_absolute_scale_floor_is_refused),
         cmocka_unit_test(test_an_autoencoder_does_not_learn_missing_values),
-        cmocka_unit_test(test_gpu_and_cpu_raise_the_same_alerts),
     };
     return cmocka_run_group_tests(tests, setup, free_trained);
 }
