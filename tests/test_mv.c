@@ -769,7 +769,10 @@ static void test_gpu_and_cpu_raise_the_same_alerts(void **state)
         assert_non_null(z[i]);
     }
     double worst = 0, worst_res = 0, worst_z = 0;
-    int alerts = 0;
+    int alerts = 0, compared = 0, borderline = 0;
+    /* A score within float noise of the threshold may fall on either side of it on either path:
+     * such host-ticks are counted, and their alerts not compared. */
+    const double threshold = 6, margin = 1e-3 * threshold;
     for (uint64_t t = 0; t < ticks; t++) {
         fill(x, n, t);
         if (t == 300)
@@ -798,7 +801,15 @@ static void test_gpu_and_cpu_raise_the_same_alerts(void **state)
                 continue;
             worst = fmax(worst, fabs(ra[h].score - rb[h].score) / fmax(1.0, ra[h].score));
             worst = fmax(worst, fabs(ra[h].score - rc[h].score) / fmax(1.0, ra[h].score));
-            int fa = ra[h].score > 6, fb = rb[h].score > 6, fc = rc[h].score > 6;
+            if (fabs(ra[h].score - threshold) <= margin ||
+                fabs(rb[h].score - threshold) <= margin ||
+                fabs(rc[h].score - threshold) <= margin) {
+                borderline++;
+                continue;
+            }
+            compared++;
+            int fa = ra[h].score > threshold, fb = rb[h].score > threshold,
+                fc = rc[h].score > threshold;
             assert_int_equal(fa, fb);
             assert_int_equal(fa, fc);
             alerts += fa;
@@ -810,13 +821,15 @@ static void test_gpu_and_cpu_raise_the_same_alerts(void **state)
     }
     struct vg_mv_stats st;
     vg_mv_get_stats(c, &st);
-    printf("  replay: %d alerts on cpu, gpu and gpu in 5 then 3 blocks; worst score difference "
-           "%.2e;\n"
+    printf("  replay: %d alerts on cpu, gpu and gpu in 5 then 3 blocks in %d host-ticks compared "
+           "(%d within %.0e of the threshold left out); worst score difference %.2e;\n"
            "  residuals / normalised values, worst normwise relative error %.2e / %.2e;\n"
            "  %llu of %llu pipelined steps replayed from recordings\n",
-           alerts, worst, worst_res, worst_z, (unsigned long long)st.steps_replayed,
-           (unsigned long long)ticks);
+           alerts, compared, borderline, margin, worst, worst_res, worst_z,
+           (unsigned long long)st.steps_replayed, (unsigned long long)ticks);
     assert_true(alerts > 0);
+    /* Left out by chance, not by a drift that moved many scores to the threshold. */
+    assert_true(borderline * 100 <= compared);
     /* Every step but the first (a step that records a ring phase is replayed at once). */
     assert_true(st.steps_replayed == ticks - 1);
     for (int i = 0; i < 3; i++) {
