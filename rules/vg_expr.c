@@ -1047,19 +1047,21 @@ int vg_expr_eval(const struct vg_expr *e, const struct vg_expr_env *env, char *c
 {
     res->matched = 0;
     res->value = NAN;
+    res->unknown = 0;
     struct eval ev = {env, series, n_series, e, res};
     enum tv t;
     int rc = eval_bool(&ev, e->root, &t);
     if (rc)
         return rc;
     res->matched = t == TRUE;
+    res->unknown = t == UNKNOWN;
     return 0;
 }
 
 int vg_expr_eval_number(const struct vg_expr *e, const struct vg_expr_env *env, char *const *series,
                         size_t n_series, double *out)
 {
-    struct vg_expr_result res = {0, NAN};
+    struct vg_expr_result res = {0, NAN, 0};
     struct eval ev = {env, series, n_series, e, &res};
     int have = 0;
     *out = NAN;

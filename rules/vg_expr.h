@@ -60,6 +60,10 @@ struct vg_expr_result {
      * and, or, not and parentheses): the measured quantity in `value("x") > 3 and ...`. NAN
      * when it was missing. */
     double value;
+    /* The whole expression is unknown (missing data decided it), not false: matched is 0 either
+     * way, but a caller that must tell "false" from "cannot say" (a scaling vote) reads this,
+     * not value, which only describes the first comparison. */
+    int unknown;
 };
 
 /* Parses src. On success *out is a new expression the caller frees with vg_expr_free(). On

@@ -98,8 +98,8 @@ int vg_rule_policy_eval(const struct vg_rule_policy *p, const struct vg_expr_env
     int rc = vg_expr_eval(p->expr, env, NULL, 0, &r);
     if (rc)
         return rc;
-    /* The evaluator folds unknown into "not matched"; a condition whose first measured side is
-     * missing counts as unknown, so a host without data does not vote for scaling in. */
-    *cond = r.matched ? 1 : isnan(r.value) ? -1 : 0;
+    /* Unknown (missing data decided it) is no vote: a host that cannot say whether the condition
+     * holds must not count as false, which would vote for scaling in. */
+    *cond = r.matched ? 1 : r.unknown ? -1 : 0;
     return 0;
 }

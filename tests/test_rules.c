@@ -1243,6 +1243,52 @@ static void only_series_read_by_a_window_function_need_samples(void **state)
     vg_rule_set_free(s);
 }
 
+/* A step policy's vote on one host: 1 scale out, 0 false (may scale in), -1 unknown (no vote). */
+static int step_vote(const char *when)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml), "scaling:\n  - target: web\n    when: '%s'\n    max: 4\n", when);
+    struct vg_rule_set *s = NULL;
+    char err[1024] = "";
+    if (load_str(yaml, &s, err, sizeof(err)) != 0)
+        fail_msg("%s: %s", when, err);
+    struct host h = test_host();
+    struct vg_expr_env env = env_of(&h);
+    double v;
+    int cond = 99;
+    assert_int_equal(vg_rule_policy_eval(vg_rule_set_policy(s, 0), &env, &v, &cond), 0);
+    vg_rule_set_free(s);
+    return cond;
+}
+
+/* The vote is the three-valued result of the whole condition, whatever the order of its operands:
+ * a host whose condition missing data left undecided must not vote for scaling in. */
+static void a_step_policy_votes_unknown_when_missing_data_decides(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *when;
+        int cond;
+    } cases[] = {
+        {"value(\"cpu.user_pct\") > 1 and value(\"nope\") > 1", -1},
+        {"value(\"nope\") > 1 and value(\"cpu.user_pct\") > 1", -1},
+        {"value(\"cpu.user_pct\") > 100 or value(\"nope\") > 1", -1},
+        {"value(\"nope\") > 1 or value(\"cpu.user_pct\") > 100", -1},
+        {"not (value(\"cpu.user_pct\") > 1 and value(\"nope\") > 1)", -1},
+        /* A false side decides `and`, a true side `or`, missing data or not. */
+        {"value(\"cpu.user_pct\") > 100 and value(\"nope\") > 1", 0},
+        {"value(\"nope\") > 1 and value(\"cpu.user_pct\") > 100", 0},
+        {"value(\"nope\") > 1 or value(\"cpu.user_pct\") > 90", 1},
+        {"value(\"cpu.user_pct\") > 100", 0},
+        {"value(\"cpu.user_pct\") > 90", 1},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        int cond = step_vote(cases[i].when);
+        if (cond != cases[i].cond)
+            fail_msg("%s: vote %d, want %d", cases[i].when, cond, cases[i].cond);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1284,6 +1330,7 @@ int main(void)
         cmocka_unit_test(a_clock_stepping_back_restarts_the_wait),
         cmocka_unit_test(fingerprints_depend_on_rule_and_label_set_only),
         cmocka_unit_test(an_alert_has_the_same_fingerprint_at_fire_and_resolve),
+        cmocka_unit_test(a_step_policy_votes_unknown_when_missing_data_decides),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
