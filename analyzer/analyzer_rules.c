@@ -118,6 +118,11 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
     a->rules_loaded_once = 1;
     a->reloads++;
     set_reload_status(a, 1, NULL);
+    for (size_t i = 0; i < vg_rule_set_skipped_count(set); i++) {
+        char q[1024];
+        vg_warn("rules directory entry not read", "entry=%s",
+                vg_log_quote(q, sizeof(q), vg_rule_set_skipped(set, i)));
+    }
     vg_info("rules loaded", "dir=%s rules=%zu policies=%zu", dir, vg_rule_set_count(set),
             vg_rule_set_policy_count(set));
     free(buf);

@@ -53,6 +53,9 @@ void vg_rule_set_free(struct vg_rule_set *s)
     for (size_t i = 0; i < s->n_policies; i++)
         vg_rule_policy_free(s->policies[i]);
     free(s->policies);
+    for (size_t i = 0; i < s->n_skipped; i++)
+        free(s->skipped[i]);
+    free(s->skipped);
     free(s);
 }
 

@@ -52,6 +52,8 @@ struct vg_rule_set {
     size_t n;
     struct vg_rule_policy **policies;
     size_t n_policies;
+    char **skipped; /* vg_rule_set_skipped() */
+    size_t n_skipped;
 };
 
 /* Frees a rule and everything it holds (NULL is fine). */

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ struct load {
     char *err;
     size_t errlen, used;
     unsigned n_errors;
+    int read_rc; /* the first file that could not be read: what the load returns */
 };
 
 /* Where one file is being checked. */
@@ -60,15 +62,26 @@ static int err_full(const struct load *l)
     return !l->err || l->errlen == 0 || l->used + 1 >= l->errlen;
 }
 
-static void add_error(struct load *l, const char *origin, size_t line, size_t col, const char *msg)
+/* Appends one complete error line to the list. */
+static void add_line(struct load *l, const char *text)
 {
     l->n_errors++;
     if (err_full(l))
         return;
-    int n = snprintf(l->err + l->used, l->errlen - l->used, "%s%s:%zu:%zu: %s", l->used ? "\n" : "",
-                     origin, line, col, msg);
+    int n = snprintf(l->err + l->used, l->errlen - l->used, "%s%s", l->used ? "\n" : "", text);
     if (n > 0)
         l->used += (size_t)n < l->errlen - l->used ? (size_t)n : l->errlen - l->used - 1;
+}
+
+static void add_error(struct load *l, const char *origin, size_t line, size_t col, const char *msg)
+{
+    if (err_full(l)) {
+        l->n_errors++;
+        return;
+    }
+    char text[PATH_MAX + VG_ERRLEN + 640];
+    snprintf(text, sizeof(text), "%s:%zu:%zu: %s", origin, line, col, msg);
+    add_line(l, text);
 }
 
 static void ferr_at(struct file *f, size_t line, size_t col, const char *fmt, ...)
@@ -785,14 +798,7 @@ static int load_text(struct load *l, const char *origin, const char *buf, size_t
     if (rc == -ENOMEM)
         return rc;
     if (rc) {
-        /* The YAML layer already wrote "origin:line:col: ..." */
-        l->n_errors++;
-        if (l->err && l->errlen > l->used + 1) {
-            int n =
-                snprintf(l->err + l->used, l->errlen - l->used, "%s%s", l->used ? "\n" : "", msg);
-            if (n > 0)
-                l->used += (size_t)n < l->errlen - l->used ? (size_t)n : l->errlen - l->used - 1;
-        }
+        add_line(l, msg); /* the YAML layer already wrote "origin:line:col: ..." */
         return 0;
     }
     struct file f = {l, origin, doc};
@@ -817,7 +823,7 @@ static int load_end(struct load *l, int rc, struct vg_rule_set **out)
 {
     vg_strmap_free(&l->names, NULL); /* the rules belong to the set */
     if (!rc && l->n_errors)
-        rc = -EINVAL;
+        rc = l->read_rc ? l->read_rc : -EINVAL;
     if (rc) {
         if (rc == -ENOMEM && !l->n_errors)
             vg_err(l->err, l->errlen, rc, "out of memory loading rules");
@@ -841,7 +847,7 @@ int vg_rule_set_load_buffer(const char *origin, const char *buf, size_t len,
 
 /* ---- directories --------------------------------------------------------------------------- */
 
-static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+int vg_rule_file_read(const char *path, char **buf, size_t *len, char *err, size_t errlen)
 {
     *buf = NULL;
     *len = 0;
@@ -853,21 +859,25 @@ static int read_file(const char *path, char **buf, size_t *len, char *err, size_
         fclose(fp);
         return vg_err(err, errlen, -EINVAL, "%s: not a regular file", path);
     }
+    /* The limit is on the bytes read, not on the buffer: reading one byte more than allowed
+     * tells a file of exactly MAX_FILE_BYTES from a larger one. */
     size_t cap = 0;
     char *b = NULL;
     for (;;) {
-        if (cap - *len < 4096) {
+        if (*len == cap) {
             if (cap > MAX_FILE_BYTES) {
                 fclose(fp);
                 free(b);
                 return vg_err(err, errlen, -EFBIG, "%s: rule file larger than 4 MiB", path);
             }
             size_t ncap = cap ? cap * 2 : 16384;
+            if (ncap > MAX_FILE_BYTES + 1)
+                ncap = MAX_FILE_BYTES + 1;
             char *nb = realloc(b, ncap);
             if (!nb) {
                 fclose(fp);
                 free(b);
-                return -ENOMEM;
+                return vg_err(err, errlen, -ENOMEM, "%s: out of memory reading it", path);
             }
             b = nb;
             cap = ncap;
@@ -881,6 +891,7 @@ static int read_file(const char *path, char **buf, size_t *len, char *err, size_
     fclose(fp);
     if (bad) {
         free(b);
+        *len = 0;
         return vg_err(err, errlen, -EIO, "%s: read error", path);
     }
     *buf = b;
@@ -930,6 +941,31 @@ static int list_dir(const char *dir, char ***names, size_t *n, char *err, size_t
     return rc;
 }
 
+size_t vg_rule_set_skipped_count(const struct vg_rule_set *s)
+{
+    return s->n_skipped;
+}
+
+const char *vg_rule_set_skipped(const struct vg_rule_set *s, size_t i)
+{
+    return i < s->n_skipped ? s->skipped[i] : NULL;
+}
+
+static int add_skipped(struct vg_rule_set *s, const char *path, int is_dir)
+{
+    char text[PATH_MAX + 64];
+    snprintf(text, sizeof(text), "%s: skipped, %s", path,
+             is_dir ? "a directory (subdirectories are not read)" : "not a regular file");
+    char **ns = realloc(s->skipped, (s->n_skipped + 1) * sizeof(*ns));
+    if (!ns)
+        return -ENOMEM;
+    s->skipped = ns;
+    if (!(ns[s->n_skipped] = strdup(text)))
+        return -ENOMEM;
+    s->n_skipped++;
+    return 0;
+}
+
 int vg_rule_set_load_dir(const char *dir, struct vg_rule_set **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -947,24 +983,44 @@ int vg_rule_set_load_dir(const char *dir, struct vg_rule_set **out, char *err, s
     for (size_t i = 0; !rc && i < n; i++) {
         char path[4096];
         if (snprintf(path, sizeof(path), "%s%s%s", dir, sep, names[i]) >= (int)sizeof(path)) {
-            rc = vg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", dir);
+            char msg[PATH_MAX + 64];
+            snprintf(msg, sizeof(msg), "%s/%.255s: path too long", dir, names[i]);
+            add_line(&l, msg);
+            if (!l.read_rc)
+                l.read_rc = -ENAMETOOLONG;
+            continue;
+        }
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* Only files are rule files: a subdirectory (or a FIFO, which would block the
+             * open) is passed over, and listed for the caller to mention. */
+            if ((rc = add_skipped(l.set, path, S_ISDIR(st.st_mode))))
+                break;
+            continue;
+        }
+        char *buf, msg[PATH_MAX + VG_ERRLEN];
+        size_t len;
+        int frc = vg_rule_file_read(path, &buf, &len, msg, sizeof(msg));
+        if (frc == -ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            snprintf(msg, sizeof(msg),
+                     "%s: cannot open rule file: a symbolic link to a missing file", path);
+        if (frc == -ENOMEM) {
+            rc = frc;
             break;
         }
-        char *buf;
-        size_t len;
-        if ((rc = read_file(path, &buf, &len, err, errlen)))
-            break;
+        if (frc) {
+            /* One file that cannot be read fails the load like a mistake in it would, listed
+             * with the others rather than hiding them. */
+            add_line(&l, msg);
+            if (!l.read_rc)
+                l.read_rc = frc;
+            continue;
+        }
         rc = load_text(&l, path, buf, len);
         free(buf);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
-    if (rc && rc != -ENOMEM) {
-        /* A file that cannot be read at all: err already says so; discard the rest. */
-        vg_strmap_free(&l.names, NULL);
-        vg_rule_set_free(l.set);
-        return rc;
-    }
     return load_end(&l, rc, out);
 }

@@ -18,10 +18,23 @@
 
 /* Loads every *.yaml and *.yml file of dir (not its subdirectories, and not files whose name
  * starts with '.'), in byte order of their names. Rule names must be unique across all of them.
- * An empty directory gives an empty set. On success the caller owns *out and frees it with
- * vg_rule_set_free(). Returns 0, -EINVAL (mistakes in the rules), -ENOENT/-EACCES/... (the
- * directory or a file cannot be read), -EFBIG (a file over 4 MiB) or -ENOMEM. */
+ * An empty directory gives an empty set. Entries with such a name that are not regular files
+ * (or links to one), e.g. a subdirectory `old.yaml`, are skipped and listed by
+ * vg_rule_set_skipped(). A file that cannot be read (a link to a missing file, no permission,
+ * over 4 MiB) is an error listed with the others. On success the caller owns *out and frees it
+ * with vg_rule_set_free(). Returns 0, -EINVAL (mistakes in the rules), -ENOENT/-EACCES/...
+ * (the directory cannot be read, or a file, when that is the first error: -EFBIG for one over
+ * 4 MiB) or -ENOMEM. */
 int vg_rule_set_load_dir(const char *dir, struct vg_rule_set **out, char *err, size_t errlen);
+
+/* The directory entries vg_rule_set_load_dir() passed over, each as "PATH: skipped, why". */
+size_t vg_rule_set_skipped_count(const struct vg_rule_set *s);
+const char *vg_rule_set_skipped(const struct vg_rule_set *s, size_t i);
+
+/* Reads one rule file as the directory load does: at most 4 MiB (4194304 bytes), a regular
+ * file. 0 with *buf malloc'ed (not NUL-terminated) and *len set, or a negative errno with the
+ * reason, naming path, in err. */
+int vg_rule_file_read(const char *path, char **buf, size_t *len, char *err, size_t errlen);
 
 /* The same for one file's text buf[0..len), which may hold any bytes; origin names it in
  * errors. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -571,6 +572,104 @@ static void a_failed_reload_leaves_the_running_set_usable(void **state)
 
     vg_rule_set_free(cur);
     unlink(path);
+    rmdir(dir);
+}
+
+/* A file of exactly `size` bytes holding no rules: "rules: []" and comment lines. */
+static void write_sized(const char *path, size_t size)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    size_t n = (size_t)fprintf(f, "rules: []\n");
+    while (n < size) {
+        size_t line = size - n > 80 ? 80 : size - n;
+        for (size_t i = 0; i + 1 < line; i++)
+            fputc(i ? 'x' : '#', f);
+        fputc('\n', f);
+        n += line;
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* 4 MiB is the limit on the file, the same from a directory as for `vigilctl rules check FILE`
+ * (vg_rule_file_read), whatever the reading buffer has grown to. */
+static void a_rule_file_of_more_than_4_mib_is_refused_to_the_byte(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vg-rules-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[600], err[2048] = "";
+    snprintf(path, sizeof(path), "%s/big.yaml", dir);
+    struct vg_rule_set *s = NULL;
+
+    write_sized(path, (size_t)4 << 20);
+    assert_int_equal(vg_rule_set_load_dir(dir, &s, err, sizeof(err)), 0);
+    vg_rule_set_free(s);
+    char *buf;
+    size_t len;
+    assert_int_equal(vg_rule_file_read(path, &buf, &len, err, sizeof(err)), 0);
+    assert_int_equal(len, (size_t)4 << 20);
+    free(buf);
+
+    char want[700];
+    snprintf(want, sizeof(want), "%s: rule file larger than 4 MiB", path);
+    const size_t sizes[] = {((size_t)4 << 20) + 1, (size_t)6 << 20};
+    for (size_t i = 0; i < VG_ARRAY_LEN(sizes); i++) {
+        write_sized(path, sizes[i]);
+        s = NULL;
+        assert_int_equal(vg_rule_set_load_dir(dir, &s, err, sizeof(err)), -EFBIG);
+        assert_null(s);
+        assert_string_equal(err, want);
+        assert_int_equal(vg_rule_file_read(path, &buf, &len, err, sizeof(err)), -EFBIG);
+        assert_string_equal(err, want);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A subdirectory named like a rule file is not read (docs/rules.md), only listed as skipped; a
+ * file that cannot be read is one error among the others, not the only one reported. */
+static void a_subdirectory_is_skipped_and_an_unreadable_file_is_listed_with_the_rest(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vg-rules-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sub[600], link[600], path[600];
+    snprintf(sub, sizeof(sub), "%s/z.yaml", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    write_file(dir, "a.yaml", "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") > 90\n");
+    struct vg_rule_set *s = NULL;
+    char err[2048] = "";
+    assert_int_equal(vg_rule_set_load_dir(dir, &s, err, sizeof(err)), 0);
+    assert_int_equal(vg_rule_set_count(s), 1);
+    assert_int_equal(vg_rule_set_skipped_count(s), 1);
+    char want[2048];
+    snprintf(want, sizeof(want), "%s: skipped, a directory (subdirectories are not read)", sub);
+    assert_string_equal(vg_rule_set_skipped(s, 0), want);
+    assert_null(vg_rule_set_skipped(s, 1));
+    vg_rule_set_free(s);
+
+    /* A link to nothing between two files with mistakes: all three are reported, in order. */
+    write_file(dir, "a.yaml", "rules:\n  - name: A\n    when: avg(1) > 2\n");
+    snprintf(link, sizeof(link), "%s/b.yaml", dir);
+    assert_int_equal(symlink("no-such-file.yaml", link), 0);
+    write_file(dir, "c.yaml", "rules:\n  - name: C\n    sevrity: info\n    when: 1 > 0\n");
+    s = NULL;
+    assert_int_equal(vg_rule_set_load_dir(dir, &s, err, sizeof(err)), -ENOENT);
+    assert_null(s);
+    snprintf(want, sizeof(want),
+             "%s/a.yaml:3:11: unknown function 'avg' (did you mean 'avg_over'?)\n"
+             "%s: cannot open rule file: a symbolic link to a missing file\n"
+             "%s/c.yaml:3:5: unknown key 'sevrity' (did you mean 'severity'?)",
+             dir, link, dir);
+    assert_string_equal(err, want);
+
+    unlink(link);
+    snprintf(path, sizeof(path), "%s/a.yaml", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/c.yaml", dir);
+    unlink(path);
+    rmdir(sub);
     rmdir(dir);
 }
 
@@ -1305,6 +1404,8 @@ int main(void)
         cmocka_unit_test(empty_files_documents_and_lists_are_valid),
         cmocka_unit_test(anchors_and_aliases_share_values),
         cmocka_unit_test(a_failed_reload_leaves_the_running_set_usable),
+        cmocka_unit_test(a_rule_file_of_more_than_4_mib_is_refused_to_the_byte),
+        cmocka_unit_test(a_subdirectory_is_skipped_and_an_unreadable_file_is_listed_with_the_rest),
         cmocka_unit_test(arithmetic_and_logic_follow_precedence),
         cmocka_unit_test(functions_read_the_hosts_series),
         cmocka_unit_test(missing_data_never_makes_a_condition_true),

@@ -631,6 +631,39 @@ static void usage_errors_and_help(void **state)
     free(o);
 }
 
+/* `rules check` reads a directory as the analyzer does: a subdirectory named like a rule file is
+ * skipped and said so; a file over 4 MiB is refused the same way checked on its own. */
+static void rules_check_names_skipped_entries_and_refuses_files_over_4_mib(void **state)
+{
+    (void)state;
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/skiprules", g_dir);
+    vg_tp_sh("rm -rf %s && mkdir -p %s/old.yaml && printf 'rules: []\\n' >%s/a.yaml", dir, dir,
+             dir);
+    assert_int_equal(ctl("rules check %s", dir), 0);
+    char *e = err(), want[700];
+    snprintf(want, sizeof(want), "%s/old.yaml: skipped, a directory (subdirectories are not read)",
+             dir);
+    assert_non_null(strstr(e, want));
+    free(e);
+    char *o = out();
+    assert_non_null(strstr(o, ": 0 rules, 0 scaling policies: OK"));
+    free(o);
+
+    /* 4 MiB + 1 byte: refused as a file and from the directory, with the same message. */
+    vg_tp_sh("head -c 4194305 /dev/zero | tr '\\0' '#' >%s/a.yaml", dir);
+    snprintf(want, sizeof(want), "%s/a.yaml: rule file larger than 4 MiB", dir);
+    assert_int_equal(ctl("rules check %s/a.yaml", dir), 1);
+    e = err();
+    assert_non_null(strstr(e, want));
+    free(e);
+    assert_int_equal(ctl("rules check %s", dir), 1);
+    e = err();
+    assert_non_null(strstr(e, want));
+    free(e);
+    vg_tp_sh("rm -rf %s", dir);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("vigilctl-out");
@@ -649,6 +682,7 @@ int main(void)
         cmocka_unit_test(config_check_runs_the_daemons_own_check),
         cmocka_unit_test(man_pages_say_what_help_says),
         cmocka_unit_test(usage_errors_and_help),
+        cmocka_unit_test(rules_check_names_skipped_entries_and_refuses_files_over_4_mib),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -40,29 +40,6 @@ static int listed(const char *name, const char *list)
     return 0;
 }
 
-/* A rule file: at most 4 MiB, as the analyzer reads them. 0 with *out malloc'ed, or -errno. */
-static int read_small_file(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -errno;
-    char *buf = malloc((4u << 20) + 1);
-    if (!buf) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    size_t n = fread(buf, 1, (4u << 20) + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || n > (4u << 20)) {
-        free(buf);
-        return bad ? -EIO : -EFBIG;
-    }
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 int vg_ctl_rules(int argc, char **argv)
 {
     static const struct option opts[] = {{"receivers", required_argument, NULL, 'r'},
@@ -125,10 +102,8 @@ int vg_ctl_rules(int argc, char **argv)
         /* One file, as the analyzer would load it from a directory holding only it. */
         char *text = NULL;
         size_t len = 0;
-        rc = read_small_file(dir, &text, &len);
-        if (rc < 0)
-            snprintf(err, ERRLEN, "%s: %s", dir, strerror(-rc));
-        else
+        rc = vg_rule_file_read(dir, &text, &len, err, ERRLEN);
+        if (!rc)
             rc = vg_rule_set_load_buffer(dir, text, len, &set, err, ERRLEN);
         free(text);
     } else if (stat(dir, &st) != 0 && (strstr(dir, ".yaml") || strstr(dir, ".yml"))) {
@@ -153,6 +128,8 @@ int vg_ctl_rules(int argc, char **argv)
             bad = 1;
         }
     }
+    for (size_t i = 0; !quiet && i < vg_rule_set_skipped_count(set); i++)
+        fprintf(stderr, "%s\n", vg_rule_set_skipped(set, i));
     if (!bad && !quiet)
         printf("%s: %zu rules, %zu scaling policies: OK\n", dir, vg_rule_set_count(set),
                vg_rule_set_policy_count(set));
