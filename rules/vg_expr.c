@@ -13,9 +13,11 @@
 #include "vg_rule_suggest.h"
 #include "vg_util.h"
 
-/* Parentheses, `not` and unary minus nest by recursion; 100 levels is far beyond any rule a
- * person writes and far below what the stack holds. The same bound on the tree's depth keeps
- * evaluation and freeing (also recursive) safe from "1+1+1+...". */
+/* Parentheses, `not` and unary minus nest by recursion, each one level (docs/rules.md: 100);
+ * that is far beyond any rule a person writes and far below what the stack holds (about ten
+ * small parser frames a level). The same bound on the tree's depth, not counting `not` and
+ * unary minus (bounded already), keeps evaluation and freeing (also recursive) safe from
+ * "1+1+1+...". */
 #define MAX_DEPTH 100
 
 /* ---- the tree ------------------------------------------------------------------------------ */
@@ -31,7 +33,7 @@ struct node {
     enum type type;
     size_t off;   /* where the node's text starts in the source */
     char op;      /* K_ARITH: + - * /; K_CMP: < l(<=) > g(>=) = (==) ! (!=) */
-    size_t depth; /* of the subtree, for MAX_DEPTH */
+    size_t depth; /* of the subtree, for MAX_DEPTH; K_NOT and K_NEG add nothing */
     double num;
     int64_t dur_ms;
     char *str;
@@ -126,6 +128,16 @@ static int perr(struct parser *p, size_t off, const char *fmt, ...)
     }
     p->err_off = off;
     return -EINVAL;
+}
+
+/* Entered, at the current token, by each construct the parser recurses into: '(' , `not`,
+ * unary minus and a call's argument list. Each is one level; limit is MAX_DEPTH, or one more for
+ * a call's arguments (below). The caller leaves with p->depth-- whatever this returned. */
+static int enter(struct parser *p, size_t limit)
+{
+    if (++p->depth > limit)
+        return perr(p, p->tok.off, "expression nested too deeply (more than %d levels)", MAX_DEPTH);
+    return 0;
 }
 
 static int is_alpha(char c)
@@ -307,7 +319,9 @@ static int set_children(struct parser *p, struct node *n, struct node *a, struct
     n->a = a;
     n->b = b;
     size_t da = a ? a->depth : 0, db = b ? b->depth : 0;
-    n->depth = 1 + (da > db ? da : db);
+    /* `not` and unary minus count against the nesting limit as they are parsed; counting them
+     * here too would make 100 of them around a comparison "too complex". */
+    n->depth = (n->kind == K_NOT || n->kind == K_NEG ? 0 : 1) + (da > db ? da : db);
     if (n->depth > MAX_DEPTH)
         return perr(p, n->off, "expression too complex (more than %d nested operations)",
                     MAX_DEPTH);
@@ -462,7 +476,13 @@ static int parse_call(struct parser *p, const struct token *name, struct node **
     n->fn = (enum fn)(f - fns);
     struct node *args[3] = {NULL, NULL, NULL};
     size_t nargs = 0;
-    int rc = advance(p); /* past '(' */
+    /* The arguments are a level of their own, so that a call in a call's arguments (refused,
+     * but only once parsed) cannot recurse without bound. A valid argument is a string or a
+     * duration and nests nothing, so they may go one past the limit: a function call inside
+     * 100 parentheses is as valid as a number there. */
+    int rc = enter(p, MAX_DEPTH + 1);
+    if (!rc)
+        rc = advance(p); /* past '(' */
     if (!rc && p->tok.t != TK_RP) {
         for (;;) {
             struct node *arg = NULL;
@@ -484,6 +504,7 @@ static int parse_call(struct parser *p, const struct token *name, struct node **
         rc = perr(p, p->tok.off, "expected ',' or ')' in the arguments of %s(), found %s", f->name,
                   tok_desc(p, buf, sizeof(buf)));
     }
+    p->depth--;
     if (!rc && nargs != f->nargs) {
         if (f->nargs == 0)
             rc = perr(p, name->off, "%s() takes no arguments, not %zu", f->name, nargs);
@@ -538,14 +559,16 @@ static int parse_primary(struct parser *p, struct node **out)
         }
         break;
     case TK_LP: {
-        if ((rc = advance(p)) || (rc = parse_or(p, &n)))
-            return rc;
-        if (p->tok.t != TK_RP) {
+        if (!(rc = enter(p, MAX_DEPTH)) && !(rc = advance(p)) && !(rc = parse_or(p, &n)) &&
+            p->tok.t != TK_RP) {
             char buf[64];
             free_node(n);
-            return perr(p, p->tok.off, "missing ')' to close a '(', found %s",
-                        tok_desc(p, buf, sizeof(buf)));
+            rc = perr(p, p->tok.off, "missing ')' to close a '(', found %s",
+                      tok_desc(p, buf, sizeof(buf)));
         }
+        p->depth--;
+        if (rc)
+            return rc;
         *out = n;
         return advance(p);
     }
@@ -565,32 +588,22 @@ static int parse_primary(struct parser *p, struct node **out)
     return advance(p);
 }
 
-/* Entered on every level that can nest without consuming a closing token. */
-static int enter(struct parser *p)
-{
-    if (++p->depth > MAX_DEPTH)
-        return perr(p, p->tok.off, "expression nested too deeply (more than %d levels)", MAX_DEPTH);
-    return 0;
-}
-
 static int parse_unary(struct parser *p, struct node **out)
 {
-    int rc = enter(p);
-    if (!rc && p->tok.t == TK_ARITH && p->tok.op == '-') {
-        size_t off = p->tok.off;
-        struct node *a = NULL, *n;
-        if ((rc = advance(p)) || (rc = parse_unary(p, &a)) || (rc = want_num(p, a, "'-'"))) {
-            free_node(a);
-        } else if (!(n = mk(K_NEG, T_NUM, off))) {
-            free_node(a);
-            rc = -ENOMEM;
-        } else if ((rc = set_children(p, n, a, NULL))) {
-            free_node(n);
-        } else {
-            *out = n;
-        }
-    } else if (!rc) {
-        rc = parse_primary(p, out);
+    if (p->tok.t != TK_ARITH || p->tok.op != '-')
+        return parse_primary(p, out);
+    size_t off = p->tok.off;
+    struct node *a = NULL, *n;
+    int rc = enter(p, MAX_DEPTH);
+    if (rc || (rc = advance(p)) || (rc = parse_unary(p, &a)) || (rc = want_num(p, a, "'-'"))) {
+        free_node(a);
+    } else if (!(n = mk(K_NEG, T_NUM, off))) {
+        free_node(a);
+        rc = -ENOMEM;
+    } else if ((rc = set_children(p, n, a, NULL))) {
+        free_node(n);
+    } else {
+        *out = n;
     }
     p->depth--;
     return rc;
@@ -692,7 +705,7 @@ static int parse_not(struct parser *p, struct node **out)
         return parse_cmp(p, out);
     size_t off = p->tok.off;
     struct node *a = NULL, *n;
-    int rc = enter(p);
+    int rc = enter(p, MAX_DEPTH);
     if (!rc && !(rc = advance(p)) && !(rc = parse_not(p, &a)) && !(rc = want_bool(p, a, "'not'"))) {
         if (!(n = mk(K_NOT, T_BOOL, off))) {
             rc = -ENOMEM;
@@ -743,11 +756,7 @@ static int parse_logic(struct parser *p, int level, struct node **out)
 
 static int parse_or(struct parser *p, struct node **out)
 {
-    int rc = enter(p);
-    if (!rc)
-        rc = parse_logic(p, 0, out);
-    p->depth--;
-    return rc;
+    return parse_logic(p, 0, out);
 }
 
 static int parse_kind(const char *src, int want_number, struct vg_expr **out, size_t *err_off,

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -899,6 +900,119 @@ static void deep_nesting_is_refused_not_overflowed(void **state)
     assert_int_equal(vg_expr_parse(src, &e, &off, err, sizeof(err)), -EINVAL);
 }
 
+/* `when:` of a rule file made of `n` times `open`, then `mid`, then `n` times `close`. */
+static char *nested_rule(int n, const char *open, const char *mid, const char *close)
+{
+    size_t cap = 64 + (size_t)n * (strlen(open) + strlen(close)) + strlen(mid);
+    char *y = malloc(cap);
+    assert_non_null(y);
+    size_t at = (size_t)snprintf(y, cap, "rules:\n  - name: Deep\n    when: ");
+    for (int i = 0; i < n; i++)
+        at += (size_t)snprintf(y + at, cap - at, "%s", open);
+    at += (size_t)snprintf(y + at, cap - at, "%s", mid);
+    for (int i = 0; i < n; i++)
+        at += (size_t)snprintf(y + at, cap - at, "%s", close);
+    snprintf(y + at, cap - at, "\n");
+    return y;
+}
+
+/* docs/rules.md: nesting is limited to 100 levels of parentheses, `not` and unary minus, each
+ * one level; the 101st is refused where it stands. */
+static void nesting_is_limited_to_100_levels_of_parentheses_not_and_minus(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *open, *mid, *close;
+    } kinds[] = {
+        {"(", "value(\"cpu.user_pct\") > 1", ")"},
+        {"not ", "not value(\"cpu.user_pct\") > 1", ""}, /* 100 + 1 `not`: 101 */
+        {"-", "1 < 0", ""},
+    };
+    for (size_t k = 0; k < VG_ARRAY_LEN(kinds); k++) {
+        /* The third kind: 100 minus signs; the second writes one `not` in mid. */
+        int at_limit = k == 1 ? 99 : 100;
+        char err[1024] = "";
+        struct vg_rule_set *s = NULL;
+        char *y = nested_rule(at_limit, kinds[k].open, kinds[k].mid, kinds[k].close);
+        if (load_str(y, &s, err, sizeof(err)) != 0)
+            fail_msg("%s x100: %s", kinds[k].open, err);
+        struct host h = test_host();
+        struct vg_expr_env env = env_of(&h);
+        struct vg_rule_result res;
+        assert_int_equal(vg_rule_eval(vg_rule_set_rule(s, 0), &env, &res), 0);
+        assert_int_equal(res.matched, k != 2); /* 100 `not`s, 100 minus signs cancel out */
+        vg_rule_set_free(s);
+        free(y);
+
+        y = nested_rule(at_limit + 1, kinds[k].open, kinds[k].mid, kinds[k].close);
+        assert_int_equal(load_str(y, &s, err, sizeof(err)), -EINVAL);
+        assert_null(s);
+        /* The 101st opening sits 100 openings after column 11. */
+        char want[256];
+        snprintf(want, sizeof(want),
+                 "t.yaml:3:%zu: expression nested too deeply (more than 100 levels)",
+                 11 + 100 * strlen(kinds[k].open));
+        if (strcmp(err, want) != 0)
+            fail_msg("%s x101:\n got: %s\nwant: %s", kinds[k].open, err, want);
+        free(y);
+    }
+    /* Mixed, 100 in all (40 `not`, 40 parentheses, 20 minus signs): fine. */
+    char err[1024] = "";
+    struct vg_rule_set *s = NULL;
+    char *y = nested_rule(40, "not (", "--------------------value(\"cpu.user_pct\") > 1", ")");
+    if (load_str(y, &s, err, sizeof(err)) != 0)
+        fail_msg("mixed: %s", err);
+    vg_rule_set_free(s);
+    free(y);
+}
+
+struct deep_parse {
+    const char *src;
+    int rc;
+};
+
+static void *parse_on_thread(void *arg)
+{
+    struct deep_parse *d = arg;
+    struct vg_expr *e = NULL;
+    char err[VG_ERRLEN];
+    size_t off;
+    d->rc = vg_expr_parse(d->src, &e, &off, err, sizeof(err));
+    vg_expr_free(e);
+    return NULL;
+}
+
+/* The limit is what keeps hostile nesting off the C stack: parsing the deepest valid expression,
+ * and refusing far deeper ones (parentheses, `not`, minus, calls in calls' arguments), fits in
+ * 1 MiB of stack, an eighth of a thread's usual. */
+static void deep_nesting_fits_a_small_stack(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *open, *mid, *close;
+        int n, rc;
+    } cases[] = {
+        {"(", "value(\"x\") > 1", ")", 100, 0},    {"(not ", "value(\"x\") > 1", ")", 50, 0},
+        {"-", "value(\"x\") > 1", "", 100, 0},     {"(", "1 > 0", ")", 100000, -EINVAL},
+        {"not ", "1 > 0", "", 100000, -EINVAL},    {"-", "1 > 0", "", 100000, -EINVAL},
+        {"score(", "\"x\"", ")", 100000, -EINVAL}, {"value(-(", "1", "))", 50000, -EINVAL},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        char *y = nested_rule(cases[i].n, cases[i].open, cases[i].mid, cases[i].close);
+        struct deep_parse d = {strstr(y, "when: ") + 6, 1};
+        pthread_attr_t attr;
+        pthread_t t;
+        assert_int_equal(pthread_attr_init(&attr), 0);
+        assert_int_equal(pthread_attr_setstacksize(&attr, (size_t)1 << 20), 0);
+        assert_int_equal(pthread_create(&t, &attr, parse_on_thread, &d), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        pthread_attr_destroy(&attr);
+        if (d.rc != cases[i].rc)
+            fail_msg("%s x%d: rc %d, want %d", cases[i].open, cases[i].n, d.rc, cases[i].rc);
+        free(y);
+    }
+}
+
 static void the_longest_window_is_reported(void **state)
 {
     struct vg_expr *e;
@@ -1415,6 +1529,8 @@ int main(void)
         cmocka_unit_test(the_series_list_restricts_score_and_top_score),
         cmocka_unit_test(expression_errors_point_at_the_offending_token),
         cmocka_unit_test(deep_nesting_is_refused_not_overflowed),
+        cmocka_unit_test(nesting_is_limited_to_100_levels_of_parentheses_not_and_minus),
+        cmocka_unit_test(deep_nesting_fits_a_small_stack),
         cmocka_unit_test(the_longest_window_is_reported),
         cmocka_unit_test(matchers_compare_regex_anchored_and_absent_as_empty),
         cmocka_unit_test(matcher_values_undo_escaped_quotes),
