@@ -36,7 +36,10 @@ static int check_actions(const struct analyzer *a, const struct vg_rule_set *set
                          size_t errlen)
 {
     const char *names[4];
-    size_t nn = configured(&a->cfg, names), used = 0;
+    size_t nn = configured(&a->cfg, names);
+    struct vg_rule_errlist el = {err, errlen, 0, 0};
+    if (err && errlen)
+        err[0] = '\0';
     char list[64] = "";
     for (size_t i = 0; i < nn; i++)
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
@@ -52,18 +55,15 @@ static int check_actions(const struct analyzer *a, const struct vg_rule_set *set
             if (k < nn)
                 continue;
             bad = 1;
-            if (used + 1 < errlen) {
-                int w = snprintf(err + used, errlen - used,
-                                 "%s%s: action '%s' is not a configured receiver (configured: "
-                                 "%s; set webhook.url, alertmanager.url, "
-                                 "pagerduty.routing_key_file or slack.url)",
-                                 used ? "\n" : "", vg_rule_action_where(rule, i), act,
-                                 nn ? list : "none");
-                if (w > 0)
-                    used += (size_t)w < errlen - used ? (size_t)w : errlen - used - 1;
-            }
+            char line[8192];
+            snprintf(line, sizeof(line),
+                     "%s: action '%s' is not a configured receiver (configured: %s; set "
+                     "webhook.url, alertmanager.url, pagerduty.routing_key_file or slack.url)",
+                     vg_rule_action_where(rule, i), act, nn ? list : "none");
+            vg_rule_errlist_add(&el, line);
         }
     }
+    vg_rule_errlist_finish(&el);
     return bad ? -EINVAL : 0;
 }
 
@@ -105,7 +105,7 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
         vg_rule_set_free(set);
         a->reload_failures++;
         set_reload_status(a, 0, buf);
-        vg_err(err, errlen, rc, "%s", buf);
+        vg_rule_errors_copy(err, errlen, buf); /* whole lines, as many as err holds */
         char q[1024];
         if (a->rules_loaded_once) /* at start the caller reports it, and nothing runs yet */
             vg_error("rules not loaded: the running rules stay", "dir=%s errors=%s", dir,

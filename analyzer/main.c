@@ -660,7 +660,9 @@ int main(int argc, char **argv)
     a.started_ms = vg_mono_ms();
     vg_histo_init(&a.processing_s, processing_bounds, VG_ARRAY_LEN(processing_bounds));
     vg_histo_init(&a.lag_s, lag_bounds, VG_ARRAY_LEN(lag_bounds));
-    char err[VG_ERRLEN];
+    /* Large enough for a rules directory's list of mistakes (analyzer_rules_load), which a start
+     * reports as a whole (docs/rules.md), not only its first lines. */
+    char err[16384];
     int rc =
         vg_config_load_all(&analyzer_config_table, &a.cfg, config, sets, n_sets, err, sizeof(err));
     enum vg_log_level lvl = VG_LOG_INFO;

@@ -44,8 +44,7 @@ static const char *const key_names[K_COUNT] = {
 struct load {
     struct vg_rule_set *set;
     struct vg_strmap names; /* rule name -> rule, in set */
-    char *err;
-    size_t errlen, used;
+    struct vg_rule_errlist el;
     unsigned n_errors;
     int read_rc; /* the first file that could not be read: what the load returns */
 };
@@ -57,26 +56,79 @@ struct file {
     const struct vg_rule_yaml_doc *doc;
 };
 
-static int err_full(const struct load *l)
+/* Room kept at the end of a list for "\n... and 4294967295 more errors". */
+#define TRAILER_ROOM 40
+
+void vg_rule_errlist_add(struct vg_rule_errlist *el, const char *line)
 {
-    return !l->err || l->errlen == 0 || l->used + 1 >= l->errlen;
+    if (!el->buf || !el->len)
+        return;
+    size_t n = line ? strlen(line) : 0, sep = el->used ? 1 : 0;
+    if (line && !el->dropped && el->used + sep + n + TRAILER_ROOM < el->len) {
+        memcpy(el->buf + el->used, "\n", sep);
+        memcpy(el->buf + el->used + sep, line, n + 1);
+        el->used += sep + n;
+        return;
+    }
+    if (line && el->used == 0) {
+        /* A first line too long for the buffer is shown cut rather than not at all. */
+        size_t room = el->len > 2 * TRAILER_ROOM ? el->len - TRAILER_ROOM : el->len;
+        snprintf(el->buf, room, "%s", line);
+        el->used = strlen(el->buf);
+        return;
+    }
+    /* Once one line is left out, so are all after it: the list stays a prefix of the whole. */
+    el->dropped++;
 }
 
-/* Appends one complete error line to the list. */
+void vg_rule_errlist_finish(struct vg_rule_errlist *el)
+{
+    if (!el->buf || !el->len || !el->dropped)
+        return;
+    snprintf(el->buf + el->used, el->len - el->used, "%s... and %u more error%s",
+             el->used ? "\n" : "", el->dropped, el->dropped == 1 ? "" : "s");
+    el->used += strlen(el->buf + el->used);
+    el->dropped = 0;
+}
+
+void vg_rule_errors_copy(char *dst, size_t dstlen, const char *src)
+{
+    struct vg_rule_errlist el = {dst, dstlen, 0, 0};
+    if (dst && dstlen)
+        dst[0] = '\0';
+    unsigned more = 0;
+    for (const char *p = src; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        /* The trailer of a list already cut: its count carries over. */
+        if (!nl && sscanf(p, "... and %u more error", &more) == 1)
+            break;
+        char line[PATH_MAX + VG_ERRLEN + 640];
+        snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) ? n : sizeof(line) - 1), p);
+        vg_rule_errlist_add(&el, line);
+        p = nl ? nl + 1 : p + n;
+    }
+    el.dropped += more;
+    vg_rule_errlist_finish(&el);
+}
+
+/* Appends one complete error line to the list, or counts it. */
 static void add_line(struct load *l, const char *text)
 {
     l->n_errors++;
-    if (err_full(l))
-        return;
-    int n = snprintf(l->err + l->used, l->errlen - l->used, "%s%s", l->used ? "\n" : "", text);
-    if (n > 0)
-        l->used += (size_t)n < l->errlen - l->used ? (size_t)n : l->errlen - l->used - 1;
+    vg_rule_errlist_add(&l->el, text);
+}
+
+/* Whether the next error would be left out of the list: then only count it. */
+static int err_full(const struct load *l)
+{
+    return !l->el.buf || !l->el.len || l->el.dropped;
 }
 
 static void add_error(struct load *l, const char *origin, size_t line, size_t col, const char *msg)
 {
     if (err_full(l)) {
-        l->n_errors++;
+        add_line(l, NULL);
         return;
     }
     char text[PATH_MAX + VG_ERRLEN + 640];
@@ -104,7 +156,7 @@ static void ferr_in(struct file *f, const struct vg_rule_yaml_node *n, size_t of
 {
     size_t line, col;
     if (err_full(f->l)) {
-        f->l->n_errors++; /* placing it rereads the file: not for a message nobody sees */
+        add_line(f->l, NULL); /* placing it rereads the file: not for a message nobody sees */
         return;
     }
     vg_rule_yaml_locate(f->doc, n, off, &line, &col);
@@ -812,8 +864,8 @@ static int load_begin(struct load *l, char *err, size_t errlen)
 {
     memset(l, 0, sizeof(*l));
     vg_strmap_init(&l->names);
-    l->err = err;
-    l->errlen = errlen;
+    l->el.buf = err;
+    l->el.len = errlen;
     if (err && errlen)
         err[0] = '\0';
     return (l->set = calloc(1, sizeof(*l->set))) ? 0 : -ENOMEM;
@@ -826,7 +878,8 @@ static int load_end(struct load *l, int rc, struct vg_rule_set **out)
         rc = l->read_rc ? l->read_rc : -EINVAL;
     if (rc) {
         if (rc == -ENOMEM && !l->n_errors)
-            vg_err(l->err, l->errlen, rc, "out of memory loading rules");
+            vg_err(l->el.buf, l->el.len, rc, "out of memory loading rules");
+        vg_rule_errlist_finish(&l->el);
         vg_rule_set_free(l->set);
         return rc;
     }

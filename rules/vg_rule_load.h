@@ -5,8 +5,9 @@
  * is what makes a reload safe: keep the old set until the new one loaded, then swap.
  *
  * err receives one line per mistake found, "FILE:LINE:COL: message", separated by newlines, in
- * file order; every file is checked and every mistake reported until err is full (pass a few
- * KiB to see them all; the first line is always complete when err holds VG_ERRLEN bytes). A
+ * file order; every file is checked and every mistake counted. Lines are never cut: when the
+ * next one does not fit, the list ends with "... and N more errors" (N counting every mistake
+ * left out; pass a few KiB to see them all). Only a first line longer than err is shown cut. A
  * YAML syntax error ends the checking of its file.
  */
 #ifndef VG_RULE_LOAD_H
@@ -40,5 +41,21 @@ int vg_rule_file_read(const char *path, char **buf, size_t *len, char *err, size
  * errors. */
 int vg_rule_set_load_buffer(const char *origin, const char *buf, size_t len,
                             struct vg_rule_set **out, char *err, size_t errlen);
+
+/* An error list as the loaders write it, for callers that add lines of their own (the analyzer's
+ * receiver check): whole lines only, and once one is left out, every later one too; finish()
+ * then ends the list with "... and N more errors". buf[0..len) is always a string. */
+struct vg_rule_errlist {
+    char *buf;
+    size_t len;
+    size_t used;      /* strlen(buf) */
+    unsigned dropped; /* lines left out so far */
+};
+void vg_rule_errlist_add(struct vg_rule_errlist *el, const char *line);
+void vg_rule_errlist_finish(struct vg_rule_errlist *el);
+
+/* Copies an error list into a smaller dst[0..dstlen) the same way: whole lines, then "... and N
+ * more errors" (N including those an earlier cut of src had left out). */
+void vg_rule_errors_copy(char *dst, size_t dstlen, const char *src);
 
 #endif

@@ -295,12 +295,42 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     free(dir);
 }
 
+/* A rules directory that does not load stops the analyzer with every mistake listed
+ * (docs/rules.md), not the first few lines of them cut where a small buffer ended. */
+static void
+a_rules_directory_that_does_not_load_stops_the_analyzer_listing_every_mistake(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vigil-cli-rules-XXXXXX", path[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.yaml", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "rules:\n");
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "  - name: R%d\n    sevrity: info\n    when: 1 > 0\n", i);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(run("%s --set rules.dir=%s", VG_ANALYZER_BIN, dir), 1);
+    char *o = output();
+    int n = 0;
+    for (const char *p = strstr(o, "unknown key 'sevrity' (did you mean 'severity'?)\n"); p;
+         p = strstr(p + 1, "unknown key 'sevrity' (did you mean 'severity'?)\n"))
+        n++;
+    assert_int_equal(n, 60);
+    assert_null(strstr(o, "more errors"));
+    free(o);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     snprintf(g_out, sizeof(g_out), "/tmp/vigil-cli-out-%d", (int)getpid());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(help_lists_every_config_key_and_option),
         cmocka_unit_test(bad_config_file_stops_daemon_with_file_line_and_key),
+        cmocka_unit_test(
+            a_rules_directory_that_does_not_load_stops_the_analyzer_listing_every_mistake),
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),

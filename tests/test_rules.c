@@ -385,6 +385,67 @@ static void a_missing_directory_is_an_error(void **state)
     assert_null(s);
 }
 
+/* Checks that list is made of whole lines "t.yaml:L:5: unknown key 'sevrity' ..." and, when
+ * not all of the `total` fit, ends with "... and N more errors" so that they add up. */
+static void check_whole_lines(const char *list, int total, int want_cut)
+{
+    int lines = 0, more = 0;
+    for (const char *p = list; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[512];
+        snprintf(line, sizeof(line), "%.*s", (int)n, p);
+        if (!nl && sscanf(line, "... and %d more error", &more) == 1) {
+            char want[64];
+            snprintf(want, sizeof(want), "... and %d more error%s", more, more == 1 ? "" : "s");
+            assert_string_equal(line, want);
+        } else {
+            int l;
+            char tail[256];
+            if (sscanf(line, "t.yaml:%d:5: %255[^\n]", &l, tail) != 2 ||
+                strcmp(tail, "unknown key 'sevrity' (did you mean 'severity'?)") != 0)
+                fail_msg("line %d is not a whole error: '%s'", lines + 1, line);
+            lines++;
+        }
+        p = nl ? nl + 1 : p + n;
+    }
+    assert_int_equal(lines + more, total);
+    assert_int_equal(more > 0, want_cut);
+}
+
+/* The analyzer's and vigilctl's buffers hold a few hundred errors: past that the list stops at a
+ * whole line and says how many more there are. */
+static void a_long_error_list_ends_at_a_whole_line_with_the_count_left_out(void **state)
+{
+    (void)state;
+    enum { N = 60 };
+    char *y = malloc(N * 80 + 16);
+    assert_non_null(y);
+    size_t at = (size_t)sprintf(y, "rules:\n");
+    for (int i = 0; i < N; i++)
+        at += (size_t)sprintf(y + at, "  - name: R%d\n    sevrity: info\n    when: 1 > 0\n", i);
+    struct vg_rule_set *s = NULL;
+    static char big[16384];
+    char err[1000];
+    assert_int_equal(load_str(y, &s, big, sizeof(big)), -EINVAL);
+    check_whole_lines(big, N, 0);
+    assert_int_equal(load_str(y, &s, err, sizeof(err)), -EINVAL);
+    check_whole_lines(err, N, 1);
+    assert_true(strlen(err) < sizeof(err) - 1);
+
+    /* Copied on into a smaller buffer (the analyzer's reply to a reload), the same holds, and
+     * the count includes what the first cut left out. */
+    char small[VG_ERRLEN];
+    vg_rule_errors_copy(small, sizeof(small), big);
+    check_whole_lines(small, N, 1);
+    vg_rule_errors_copy(small, sizeof(small), err);
+    check_whole_lines(small, N, 1);
+    char all[20000];
+    vg_rule_errors_copy(all, sizeof(all), big);
+    assert_string_equal(all, big);
+    free(y);
+}
+
 /* ---- loading what is valid ---------------------------------------------------------------- */
 
 static void a_directory_loads_yaml_and_yml_files_in_name_order(void **state)
@@ -1510,6 +1571,7 @@ int main(void)
         cmocka_unit_test(every_error_fixture_has_an_expected_message),
         cmocka_unit_test(duplicate_names_across_files_name_both_places),
         cmocka_unit_test(every_mistake_of_a_file_is_reported),
+        cmocka_unit_test(a_long_error_list_ends_at_a_whole_line_with_the_count_left_out),
         cmocka_unit_test(errors_inside_scalars_are_placed_at_their_line_and_column),
         cmocka_unit_test(a_missing_directory_is_an_error),
         cmocka_unit_test(a_directory_loads_yaml_and_yml_files_in_name_order),

@@ -664,6 +664,29 @@ static void rules_check_names_skipped_entries_and_refuses_files_over_4_mib(void 
     vg_tp_sh("rm -rf %s", dir);
 }
 
+/* More mistakes than its 64 KiB hold: the list stops at a whole line and says how many more. */
+static void rules_check_ends_a_long_error_list_with_the_count_left_out(void **state)
+{
+    (void)state;
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/manyerrors", g_dir);
+    vg_tp_sh("rm -rf %s && mkdir -p %s && awk 'BEGIN { print \"rules:\"; for (i = 0; i < 1500; "
+             "i++) printf \"  - name: R%%d\\n    sevrity: info\\n    when: 1 > 0\\n\", i }' "
+             ">%s/a.yaml",
+             dir, dir, dir);
+    assert_int_equal(ctl("rules check %s", dir), 1);
+    char *e = err();
+    int lines = count(e, "unknown key 'sevrity' (did you mean 'severity'?)\n");
+    assert_true(lines > 100 && lines < 1500);
+    char want[64];
+    snprintf(want, sizeof(want), "\n... and %d more errors\n", 1500 - lines);
+    size_t n = strlen(e), wn = strlen(want);
+    assert_true(n > wn);
+    assert_string_equal(e + n - wn, want);
+    free(e);
+    vg_tp_sh("rm -rf %s", dir);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("vigilctl-out");
@@ -683,6 +706,7 @@ int main(void)
         cmocka_unit_test(man_pages_say_what_help_says),
         cmocka_unit_test(usage_errors_and_help),
         cmocka_unit_test(rules_check_names_skipped_entries_and_refuses_files_over_4_mib),
+        cmocka_unit_test(rules_check_ends_a_long_error_list_with_the_count_left_out),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
