@@ -522,6 +522,11 @@ static int parse_call(struct parser *p, const struct token *name, struct node **
         rc = perr(p, args[0]->off, "%s() argument 1 is empty", f->name);
     if (!rc && f->nargs == 2 && args[1]->dur_ms <= 0)
         rc = perr(p, args[1]->off, "%s() window must be longer than 0s", f->name);
+    if (!rc && f->nargs == 2 && args[1]->dur_ms > VG_EXPR_MAX_WINDOW_MS)
+        rc = perr(p, args[1]->off,
+                  "%s() window must be at most 1d: the analyzer keeps each series' samples of "
+                  "the longest window, for every host",
+                  f->name);
     if (!rc)
         rc = set_children(p, n, args[0], args[1]);
     if (rc) {

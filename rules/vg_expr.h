@@ -52,6 +52,12 @@ struct vg_expr_env {
                   double *out);
 };
 
+/* The longest window avg_over/max_over/min_over/rate may have. The analyzer keeps the samples of
+ * the longest window for every series one reads, for every host, and moves them with a host
+ * (the state importer takes at most 2^20 samples per series): a day is 864 000 samples at the
+ * agents' shortest interval (100ms), 86 400 (about 2 MiB of ring) at the default 1s. */
+#define VG_EXPR_MAX_WINDOW_MS (24LL * 3600 * 1000)
+
 struct vg_expr;
 
 struct vg_expr_result {

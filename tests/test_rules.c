@@ -917,6 +917,9 @@ static void expression_errors_point_at_the_offending_token(void **state)
          "score() argument 1 must be a series pattern in quotes "
          "such as \"cpu.*\", not an expression"},
         {"score(\"\") > 1", 6, "score() argument 1 is empty"},
+        {"avg_over(\"x\", 3650d) > 1", 14,
+         "avg_over() window must be at most 1d: the analyzer keeps each series' samples of the "
+         "longest window, for every host"},
         {"1 > 0 || 2 > 1", 6, "'||' is written 'or'"},
         {"!(1 > 0)", 0, "'!' is written 'not'"},
         {"1 > 0 # x", 6, "unexpected character '#'"},
@@ -1071,6 +1074,42 @@ static void deep_nesting_fits_a_small_stack(void **state)
         if (d.rc != cases[i].rc)
             fail_msg("%s x%d: rc %d, want %d", cases[i].open, cases[i].n, d.rc, cases[i].rc);
         free(y);
+    }
+}
+
+/* History is kept per series and host for the longest window: a day at most, which the state
+ * importer's 2^20 samples per series hold at the agents' shortest interval (100ms). */
+static void windows_longer_than_a_day_are_refused_where_they_are_written(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"1d", "24h", "1440m", "86400s", "86400000ms"};
+    char yaml[512], err[1024];
+    struct vg_rule_set *s;
+    for (size_t i = 0; i < VG_ARRAY_LEN(ok); i++) {
+        snprintf(yaml, sizeof(yaml), "rules:\n  - name: W\n    when: rate(\"net.rx\", %s) > 1\n",
+                 ok[i]);
+        s = NULL;
+        if (load_str(yaml, &s, err, sizeof(err)) != 0)
+            fail_msg("%s: %s", ok[i], err);
+        assert_int_equal(vg_rule_set_max_window_ms(s), VG_EXPR_MAX_WINDOW_MS);
+        vg_rule_set_free(s);
+    }
+    static const char *const bad[] = {"86400001ms", "25h", "2d", "3650d"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+        snprintf(yaml, sizeof(yaml),
+                 "rules:\n  - name: W\n    when: value(\"x\") > 1 and avg_over(\"x\", %s) > 1\n"
+                 "scaling:\n  - target: web\n    metric: max_over('cpu.user_pct', %s)\n"
+                 "    target_value: 60\n    max: 4\n",
+                 bad[i], bad[i]);
+        s = NULL;
+        assert_int_equal(load_str(yaml, &s, err, sizeof(err)), -EINVAL);
+        assert_null(s);
+        const char *why = "window must be at most 1d: the analyzer keeps each series' samples "
+                          "of the longest window, for every host";
+        char want[1024];
+        snprintf(want, sizeof(want), "t.yaml:3:44: avg_over() %s\nt.yaml:6:38: max_over() %s", why,
+                 why);
+        assert_string_equal(err, want);
     }
 }
 
@@ -1594,6 +1633,7 @@ int main(void)
         cmocka_unit_test(nesting_is_limited_to_100_levels_of_parentheses_not_and_minus),
         cmocka_unit_test(deep_nesting_fits_a_small_stack),
         cmocka_unit_test(the_longest_window_is_reported),
+        cmocka_unit_test(windows_longer_than_a_day_are_refused_where_they_are_written),
         cmocka_unit_test(matchers_compare_regex_anchored_and_absent_as_empty),
         cmocka_unit_test(matcher_values_undo_escaped_quotes),
         cmocka_unit_test(bad_matchers_are_refused_with_a_position),
