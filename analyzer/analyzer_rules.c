@@ -8,6 +8,7 @@
 #include "vg_decisions.h"
 #include "vg_dispatch.h"
 #include "vg_log.h"
+#include "vg_models.h"
 #include "vg_rule_load.h"
 #include "vg_rule_policy.h"
 #include "vg_silence.h"
@@ -32,18 +33,17 @@ static size_t configured(const struct analyzer_cfg *c, const char *names[4])
     return n;
 }
 
-static int check_actions(const struct analyzer *a, const struct vg_rule_set *set, char *err,
-                         size_t errlen)
+/* Adds a line to el for each action naming a receiver the configuration does not enable, and
+ * returns how many. */
+static size_t check_actions(const struct analyzer *a, const struct vg_rule_set *set,
+                            struct vg_rule_errlist *el)
 {
     const char *names[4];
     size_t nn = configured(&a->cfg, names);
-    struct vg_rule_errlist el = {err, errlen, 0, 0};
-    if (err && errlen)
-        err[0] = '\0';
     char list[64] = "";
     for (size_t i = 0; i < nn; i++)
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
-    int bad = 0;
+    size_t bad = 0;
     for (size_t r = 0; r < vg_rule_set_count(set); r++) {
         const struct vg_rule *rule = vg_rule_set_rule(set, r);
         for (size_t i = 0; i < vg_rule_action_count(rule); i++) {
@@ -54,15 +54,29 @@ static int check_actions(const struct analyzer *a, const struct vg_rule_set *set
                     break;
             if (k < nn)
                 continue;
-            bad = 1;
+            bad++;
             char line[8192];
             snprintf(line, sizeof(line),
                      "%s: action '%s' is not a configured receiver (configured: %s; set "
                      "webhook.url, alertmanager.url, pagerduty.routing_key_file or slack.url)",
                      vg_rule_action_where(rule, i), act, nn ? list : "none");
-            vg_rule_errlist_add(&el, line);
+            vg_rule_errlist_add(el, line);
         }
     }
+    return bad;
+}
+
+/* What the analyzer checks of a loaded set that the loader cannot: the receivers `actions`
+ * name, and the host models value("host:NAME") reads (against model.set). 0 or -EINVAL with
+ * every mistake in err. */
+static int check_set(const struct analyzer *a, const struct vg_rule_set *set, char *err,
+                     size_t errlen)
+{
+    struct vg_rule_errlist el = {err, errlen, 0, 0};
+    if (err && errlen)
+        err[0] = '\0';
+    size_t bad = check_actions(a, set, &el);
+    bad += vg_models_check_rules(set, a->cfg.model_set ? a->cfg.model_set : "", &el);
     vg_rule_errlist_finish(&el);
     return bad ? -EINVAL : 0;
 }
@@ -86,7 +100,7 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
     buf[0] = '\0';
     struct vg_rule_set *set = NULL;
     int rc = vg_rule_set_load_dir(dir, &set, buf, RULE_ERRLEN);
-    if (!rc && (rc = check_actions(a, set, buf, RULE_ERRLEN)) < 0) {
+    if (!rc && (rc = check_set(a, set, buf, RULE_ERRLEN)) < 0) {
         vg_rule_set_free(set);
         set = NULL;
     }

@@ -1,11 +1,15 @@
 #include "vg_models.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vg_engine_state.h"
+#include "vg_rule.h"
+#include "vg_rule_load.h"
+#include "vg_rule_suggest.h"
 #include "vg_util.h"
 
 const struct vg_model_ops *const vg_models[] = {
@@ -66,6 +70,53 @@ int vg_models_check_set(const char *set, char *err, size_t errlen)
     }
     free(buf);
     return rc;
+}
+
+/* Whether the comma-separated set names model. */
+static int set_names(const char *set, const char *model)
+{
+    size_t n = strlen(model);
+    for (const char *p = set; p && *p;) {
+        p += strspn(p, ", ");
+        size_t l = strcspn(p, ", ");
+        if (l == n && strncmp(p, model, n) == 0)
+            return 1;
+        p += l;
+    }
+    return 0;
+}
+
+size_t vg_models_check_rules(const struct vg_rule_set *rules, const char *set,
+                             struct vg_rule_errlist *el)
+{
+    const char *names[MAX_MODELS];
+    size_t nn = 0, bad = 0;
+    for (size_t i = 0; vg_models[i] && nn < MAX_MODELS; i++)
+        names[nn++] = vg_models[i]->name;
+    char all[128];
+    known(all, sizeof(all));
+    for (size_t i = 0; rules && i < vg_rule_set_host_model_count(rules); i++) {
+        const char *where = "", *m = vg_rule_set_host_model(rules, i, &where);
+        char line[PATH_MAX + 512], hint[160] = "";
+        if (!vg_model_find(m)) {
+            const char *s = vg_rule_suggest(m, names, nn);
+            if (s)
+                snprintf(hint, sizeof(hint), "did you mean '%s'? ", s);
+            snprintf(line, sizeof(line),
+                     "%s: value(\"host:%.100s\"): no host model '%.100s' (%sthe models are %s)",
+                     where, m, m, hint, all);
+        } else if (set && !set_names(set, m)) {
+            snprintf(line, sizeof(line),
+                     "%s: value(\"host:%s\"): model '%s' is not in model.set (it runs: %.100s): "
+                     "the condition could never hold; add it to model.set",
+                     where, m, m, *set ? set : "none");
+        } else {
+            continue;
+        }
+        vg_rule_errlist_add(el, line);
+        bad++;
+    }
+    return bad;
 }
 
 int vg_models_new(struct vg_models **out, const char *set, const struct vg_model_env *env,

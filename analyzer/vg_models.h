@@ -21,6 +21,15 @@ const struct vg_model_ops *vg_model_find(const char *name);
 
 struct vg_models;
 
+/* Checks the host models a rule set reads (value("host:NAME"), vg_rule_set_host_model()): each
+ * must be a model of the table above and, when set is not NULL, one model.set runs, or its
+ * condition could never hold. Adds one "FILE:LINE:COL: ..." line per bad read to el and returns
+ * how many there were. */
+struct vg_rule_set;
+struct vg_rule_errlist;
+size_t vg_models_check_rules(const struct vg_rule_set *rules, const char *set,
+                             struct vg_rule_errlist *el);
+
 /* Creates the models named in set (comma-separated, e.g. "series,mv"; "" = none). An unknown or
  * repeated name is an error naming the known ones. Free with vg_models_free(). */
 /* The checks of vg_models_new on set's names alone (unknown, repeated, too many), for

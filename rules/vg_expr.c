@@ -448,6 +448,30 @@ static int check_arg(struct parser *p, const struct fninfo *f, size_t i, const s
                                                            : "an expression");
 }
 
+#define HM VG_EXPR_HOST_MODEL_PREFIX
+
+/* "host:NAME" is a host model's score, which only value() reads (the engine answers it from the
+ * model, not from a series): anywhere else it would match nothing and hold never. */
+static int check_host_model(struct parser *p, const struct fninfo *f, enum fn fn,
+                            const struct node *arg)
+{
+    const char *model = arg->str + strlen(HM);
+    if (fn == F_VALUE && !*model)
+        return perr(p, arg->off,
+                    "value(\"" HM "\") names no host model (e.g. value(\"" HM "mv\"))");
+    if (fn == F_SCORE)
+        return perr(p, arg->off,
+                    "score() reads the host's series, not its models: a host model's score is "
+                    "value(\"" HM "%s\")",
+                    model);
+    if (fn != F_VALUE)
+        return perr(p, arg->off,
+                    "%s() reads a series' samples, and host models keep none: compare "
+                    "value(\"" HM "%s\") instead",
+                    f->name, model);
+    return 0;
+}
+
 static int parse_call(struct parser *p, const struct token *name, struct node **out)
 {
     char fname[80];
@@ -520,6 +544,8 @@ static int parse_call(struct parser *p, const struct token *name, struct node **
                   f->name, args[0]->str);
     if (!rc && f->nargs >= 1 && !args[0]->str[0])
         rc = perr(p, args[0]->off, "%s() argument 1 is empty", f->name);
+    if (!rc && f->nargs >= 1 && strncmp(args[0]->str, HM, strlen(HM)) == 0)
+        rc = check_host_model(p, f, n->fn, args[0]);
     if (!rc && f->nargs == 2 && args[1]->dur_ms <= 0)
         rc = perr(p, args[1]->off, "%s() window must be longer than 0s", f->name);
     if (!rc && f->nargs == 2 && args[1]->dur_ms > VG_EXPR_MAX_WINDOW_MS)
@@ -851,6 +877,24 @@ static int reads_window(const struct node *n, const char *name)
         n->a && n->a->str && strcmp(n->a->str, name) == 0)
         return 1;
     return reads_window(n->a, name) || reads_window(n->b, name);
+}
+
+static void each_host_model(const struct node *n, vg_expr_host_model_fn fn, void *ud)
+{
+    if (!n)
+        return;
+    if (n->kind == K_CALL && n->fn == F_VALUE && strncmp(n->a->str, HM, strlen(HM)) == 0) {
+        fn(ud, n->a->str + strlen(HM), n->a->off);
+        return;
+    }
+    each_host_model(n->a, fn, ud);
+    each_host_model(n->b, fn, ud);
+}
+
+void vg_expr_each_host_model(const struct vg_expr *e, vg_expr_host_model_fn fn, void *ud)
+{
+    if (e)
+        each_host_model(e->root, fn, ud);
 }
 
 int vg_expr_reads_window_of(const struct vg_expr *e, const char *name)

@@ -103,6 +103,13 @@ int64_t vg_expr_max_window_ms(const struct vg_expr *e);
  * their samples kept (their names are literal, never patterns). */
 int vg_expr_reads_window_of(const struct vg_expr *e, const char *name);
 
+/* value("host:NAME") reads the host's score from host model NAME (docs/rules.md), not a series.
+ * Calls fn(ud, NAME, off) for each such read of e, off being the byte offset in the source of
+ * its string argument, so that a loader can name the place of a model that does not exist. */
+#define VG_EXPR_HOST_MODEL_PREFIX "host:"
+typedef void (*vg_expr_host_model_fn)(void *ud, const char *model, size_t off);
+void vg_expr_each_host_model(const struct vg_expr *e, vg_expr_host_model_fn fn, void *ud);
+
 /* True when `name` passes a `series:` glob list (an empty list passes everything). */
 int vg_expr_series_selected(const char *name, char *const *series, size_t n_series);
 

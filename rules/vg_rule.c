@@ -56,7 +56,24 @@ void vg_rule_set_free(struct vg_rule_set *s)
     for (size_t i = 0; i < s->n_skipped; i++)
         free(s->skipped[i]);
     free(s->skipped);
+    for (size_t i = 0; i < 2 * s->n_host_models; i++)
+        free(s->host_models[i]);
+    free(s->host_models);
     free(s);
+}
+
+size_t vg_rule_set_host_model_count(const struct vg_rule_set *s)
+{
+    return s->n_host_models;
+}
+
+const char *vg_rule_set_host_model(const struct vg_rule_set *s, size_t i, const char **where)
+{
+    if (i >= s->n_host_models)
+        return NULL;
+    if (where)
+        *where = s->host_models[2 * i + 1];
+    return s->host_models[2 * i];
 }
 
 size_t vg_rule_set_count(const struct vg_rule_set *s)

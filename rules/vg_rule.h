@@ -42,6 +42,12 @@ int64_t vg_rule_set_max_window_ms(const struct vg_rule_set *s);
 /* 1 when a window function of any rule or policy of s reads series `name`. */
 int vg_rule_set_reads_window_of(const struct vg_rule_set *s, const char *name);
 
+/* The host models the set's rules and policies read (value("host:NAME"), docs/rules.md), every
+ * read in load order: i-th model name, and in *where "FILE:LINE:COL" of its argument. The
+ * loader cannot tell which models exist (analyzer/vg_models.h does): vg_models_check_rules(). */
+size_t vg_rule_set_host_model_count(const struct vg_rule_set *s);
+const char *vg_rule_set_host_model(const struct vg_rule_set *s, size_t i, const char **where);
+
 /* Strings returned by these accessors live as long as the set. */
 const char *vg_rule_name(const struct vg_rule *r);
 const char *vg_rule_where(const struct vg_rule *r); /* "FILE:LINE:COL" of its name */

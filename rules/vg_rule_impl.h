@@ -54,6 +54,8 @@ struct vg_rule_set {
     size_t n_policies;
     char **skipped; /* vg_rule_set_skipped() */
     size_t n_skipped;
+    char **host_models; /* vg_rule_set_host_model(): name, where, name, where, ... */
+    size_t n_host_models;
 };
 
 /* Frees a rule and everything it holds (NULL is fine). */

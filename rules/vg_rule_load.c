@@ -266,6 +266,42 @@ static int check_severity(struct file *f, struct vg_rule *r, const struct vg_rul
     return 0;
 }
 
+struct model_refs {
+    struct file *f;
+    const struct vg_rule_yaml_node *v;
+    int rc;
+};
+
+static void add_model_ref(void *ud, const char *model, size_t off)
+{
+    struct model_refs *m = ud;
+    struct vg_rule_set *s = m->f->l->set;
+    size_t line, col;
+    char where[PATH_MAX + 64];
+    vg_rule_yaml_locate(m->f->doc, m->v, off, &line, &col);
+    snprintf(where, sizeof(where), "%s:%zu:%zu", m->f->origin, line, col);
+    char **nm = m->rc ? NULL : realloc(s->host_models, 2 * (s->n_host_models + 1) * sizeof(*nm));
+    if (!nm) {
+        m->rc = -ENOMEM;
+        return;
+    }
+    s->host_models = nm;
+    nm[2 * s->n_host_models] = strdup(model);
+    nm[2 * s->n_host_models + 1] = strdup(where);
+    s->n_host_models++; /* freed with the set, NULL or not */
+    if (!nm[2 * s->n_host_models - 2] || !nm[2 * s->n_host_models - 1])
+        m->rc = -ENOMEM;
+}
+
+/* Records the host models e reads, with their places, for vg_rule_set_host_model(). */
+static int note_host_models(struct file *f, const struct vg_rule_yaml_node *v,
+                            const struct vg_expr *e)
+{
+    struct model_refs m = {f, v, 0};
+    vg_expr_each_host_model(e, add_model_ref, &m);
+    return m.rc;
+}
+
 static int check_when(struct file *f, struct vg_rule *r, const struct vg_rule_yaml_node *v)
 {
     const char *s = text_of(f, v, "when");
@@ -280,6 +316,8 @@ static int check_when(struct file *f, struct vg_rule *r, const struct vg_rule_ya
         ferr_in(f, v, off, msg);
         return 0;
     }
+    if ((rc = note_host_models(f, v, r->when)))
+        return rc;
     return (r->when_text = strdup(s)) ? 0 : -ENOMEM;
 }
 
@@ -620,6 +658,8 @@ static int policy_expr(struct file *f, struct vg_rule_policy *p, const struct vg
         return 0;
     }
     p->params.mode = number ? VG_SCALE_TARGET : VG_SCALE_STEP;
+    if ((rc = note_host_models(f, v, p->expr)))
+        return rc;
     return (p->expr_text = strdup(s)) ? 0 : -ENOMEM;
 }
 

@@ -323,6 +323,29 @@ a_rules_directory_that_does_not_load_stops_the_analyzer_listing_every_mistake(vo
     rmdir(dir);
 }
 
+/* A rule reading a host model model.set does not run could never hold: refused like a rule
+ * naming a receiver that is not configured, with its place. */
+static void a_rule_reading_a_host_model_the_analyzer_does_not_run_stops_it(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vigil-cli-rules-XXXXXX", path[300], sets[400], want[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.yaml", dir);
+    vg_tp_write_atomic(path, "rules:\n  - name: M\n    when: value(\"host:mv\") > 0.999\n");
+    snprintf(sets, sizeof(sets), "--set rules.dir=%s --set model.set=series", dir);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, sets), 1);
+    char *o = output();
+    snprintf(want, sizeof(want),
+             "vigil-analyzer: config error: %s:3:17: value(\"host:mv\"): model 'mv' is not in "
+             "model.set (it runs: series): the condition could never hold; add it to model.set",
+             path);
+    if (!strstr(o, want))
+        fail_msg("no '%s' in: %s", want, o);
+    free(o);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     snprintf(g_out, sizeof(g_out), "/tmp/vigil-cli-out-%d", (int)getpid());
@@ -331,6 +354,7 @@ int main(void)
         cmocka_unit_test(bad_config_file_stops_daemon_with_file_line_and_key),
         cmocka_unit_test(
             a_rules_directory_that_does_not_load_stops_the_analyzer_listing_every_mistake),
+        cmocka_unit_test(a_rule_reading_a_host_model_the_analyzer_does_not_run_stops_it),
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),

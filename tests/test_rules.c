@@ -917,6 +917,15 @@ static void expression_errors_point_at_the_offending_token(void **state)
          "score() argument 1 must be a series pattern in quotes "
          "such as \"cpu.*\", not an expression"},
         {"score(\"\") > 1", 6, "score() argument 1 is empty"},
+        {"score(\"host:mv\") > 0.9", 6,
+         "score() reads the host's series, not its models: a host model's score is "
+         "value(\"host:mv\")"},
+        {"avg_over(\"host:mv\", 5m) > 0.9", 9,
+         "avg_over() reads a series' samples, and host models keep none: compare "
+         "value(\"host:mv\") instead"},
+        {"value(\"host:\") > 0.9", 6,
+         "value(\"host:\") names no host model (e.g. "
+         "value(\"host:mv\"))"},
         {"avg_over(\"x\", 3650d) > 1", 14,
          "avg_over() window must be at most 1d: the analyzer keeps each series' samples of the "
          "longest window, for every host"},
@@ -1111,6 +1120,39 @@ static void windows_longer_than_a_day_are_refused_where_they_are_written(void **
                  why);
         assert_string_equal(err, want);
     }
+}
+
+/* Which host models exist is the analyzer's to say (vg_models_check_rules); the set lists every
+ * value("host:NAME") of its rules and policies with its place for that. */
+static void a_set_lists_the_host_models_it_reads_with_their_places(void **state)
+{
+    (void)state;
+    struct vg_rule_set *s = NULL;
+    char err[1024] = "";
+    assert_int_equal(load_str("rules:\n"
+                              "  - name: A\n"
+                              "    when: value(\"host:mvv\") > 0.99 or value(\"x\") > 1\n"
+                              "  - name: B\n"
+                              "    when: >\n"
+                              "      top_score() > 0.9\n"
+                              "      and value('host:series') > 0.9\n"
+                              "scaling:\n"
+                              "  - target: web\n"
+                              "    metric: value(\"host:mv\") * 10\n"
+                              "    target_value: 5\n"
+                              "    max: 4\n",
+                              &s, err, sizeof(err)),
+                     0);
+    static const char *const want[][2] = {
+        {"mvv", "t.yaml:3:17"}, {"series", "t.yaml:7:17"}, {"mv", "t.yaml:10:19"}};
+    assert_int_equal(vg_rule_set_host_model_count(s), VG_ARRAY_LEN(want));
+    for (size_t i = 0; i < VG_ARRAY_LEN(want); i++) {
+        const char *where = NULL;
+        assert_string_equal(vg_rule_set_host_model(s, i, &where), want[i][0]);
+        assert_string_equal(where, want[i][1]);
+    }
+    assert_null(vg_rule_set_host_model(s, 3, NULL));
+    vg_rule_set_free(s);
 }
 
 static void the_longest_window_is_reported(void **state)
@@ -1633,6 +1675,7 @@ int main(void)
         cmocka_unit_test(nesting_is_limited_to_100_levels_of_parentheses_not_and_minus),
         cmocka_unit_test(deep_nesting_fits_a_small_stack),
         cmocka_unit_test(the_longest_window_is_reported),
+        cmocka_unit_test(a_set_lists_the_host_models_it_reads_with_their_places),
         cmocka_unit_test(windows_longer_than_a_day_are_refused_where_they_are_written),
         cmocka_unit_test(matchers_compare_regex_anchored_and_absent_as_empty),
         cmocka_unit_test(matcher_values_undo_escaped_quotes),

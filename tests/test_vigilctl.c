@@ -687,6 +687,63 @@ static void rules_check_ends_a_long_error_list_with_the_count_left_out(void **st
     vg_tp_sh("rm -rf %s", dir);
 }
 
+/* value("host:NAME") is checked as the analyzer checks it: the name against the host models that
+ * exist, and with --models (rules check) or the config's model.set (replay) against the set.
+ * Replay runs no host models and says so when a rule reads one. */
+static void host_model_reads_are_checked_and_replay_warns_it_runs_none(void **state)
+{
+    (void)state;
+    char dir[600], want[1024];
+    snprintf(dir, sizeof(dir), "%s/modelrules", g_dir);
+    vg_tp_sh("rm -rf %s && mkdir -p %s && printf 'rules:\\n  - name: M\\n    when: "
+             "value(\"host:mvv\") > 0.9\\n' >%s/a.yaml",
+             dir, dir, dir);
+    assert_int_equal(ctl("rules check %s", dir), 1);
+    char *e = err();
+    snprintf(want, sizeof(want),
+             "%s/a.yaml:3:17: value(\"host:mvv\"): no host model 'mvv' (did you mean 'mv'? the "
+             "models are series, mv)",
+             dir);
+    assert_non_null(strstr(e, want));
+    free(e);
+    assert_int_equal(ctl("replay --rules %s %s", dir, SPIKE_CSV), 2);
+    e = err();
+    assert_non_null(strstr(e, "vigilctl replay: config error: "));
+    assert_non_null(strstr(e, want));
+    free(e);
+
+    /* The shipped examples read host:mv: fine for the default model.set, not for one without. */
+    assert_int_equal(ctl("rules check %s/rules/examples", VG_SOURCE_DIR), 0);
+    const char *not_run = "/rules/examples/host-anomaly-mv.yaml:9:17: value(\"host:mv\"): model "
+                          "'mv' is not in model.set (it runs: series): the condition could never "
+                          "hold; add it to model.set";
+    assert_int_equal(ctl("rules check -m series %s/rules/examples", VG_SOURCE_DIR), 1);
+    e = err();
+    assert_non_null(strstr(e, not_run));
+    free(e);
+    assert_int_equal(ctl("rules check -m series,bogus %s/rules/examples", VG_SOURCE_DIR), 2);
+    assert_int_equal(
+        ctl("replay --set model.set=series --rules %s/rules/examples %s", VG_SOURCE_DIR, SPIKE_CSV),
+        2);
+    e = err();
+    assert_non_null(strstr(e, not_run));
+    free(e);
+
+    assert_int_equal(ctl("replay --rules %s/rules/examples %s", VG_SOURCE_DIR, SPIKE_CSV), 0);
+    e = err();
+    assert_non_null(strstr(e, "vigilctl replay: warning: "));
+    assert_non_null(strstr(e, "/rules/examples/host-anomaly-mv.yaml:9:17: value(\"host:mv\") reads "
+                              "a host model, which replay does not run"));
+    free(e);
+    /* No rule reading one, no warning. */
+    assert_int_equal(
+        ctl("replay --set detector.warmup=10 --rules %s/ops/rules %s", VG_TEST_DATA, SPIKE_CSV), 0);
+    e = err();
+    assert_null(strstr(e, "warning"));
+    free(e);
+    vg_tp_sh("rm -rf %s", dir);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("vigilctl-out");
@@ -707,6 +764,7 @@ int main(void)
         cmocka_unit_test(usage_errors_and_help),
         cmocka_unit_test(rules_check_names_skipped_entries_and_refuses_files_over_4_mib),
         cmocka_unit_test(rules_check_ends_a_long_error_list_with_the_count_left_out),
+        cmocka_unit_test(host_model_reads_are_checked_and_replay_warns_it_runs_none),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

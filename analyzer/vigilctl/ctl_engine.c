@@ -1,8 +1,10 @@
 #include "ctl_engine.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "vg_models.h"
 #include "vg_rule.h"
 #include "vg_rule_load.h"
 #include "vg_util.h"
@@ -12,6 +14,32 @@ int vg_ctl_load_config(struct analyzer_cfg *cfg, const char *path, char *const *
 {
     memset(cfg, 0, sizeof(*cfg));
     return vg_config_load_all(&analyzer_config_table, cfg, path, sets, n, err, errlen);
+}
+
+/* The analyzer refuses rules reading a host model it does not run (analyzer_rules.c); so does
+ * an offline run with its config. */
+static int check_host_models(const struct analyzer_cfg *c, const struct vg_rule_set *rules,
+                             char *err, size_t errlen)
+{
+    struct vg_rule_errlist el = {err, errlen, 0, 0};
+    if (err && errlen)
+        err[0] = '\0';
+    size_t bad = vg_models_check_rules(rules, c->model_set ? c->model_set : "", &el);
+    vg_rule_errlist_finish(&el);
+    return bad ? -EINVAL : 0;
+}
+
+void vg_ctl_warn_host_models(const char *cmd, const struct vg_rule_set *rules)
+{
+    size_t n = rules ? vg_rule_set_host_model_count(rules) : 0;
+    if (!n)
+        return;
+    const char *where = "", *model = vg_rule_set_host_model(rules, 0, &where);
+    fprintf(stderr,
+            "vigilctl %s: warning: %s: value(\"host:%s\")%s reads a host model, which %s does "
+            "not run: the read is missing data here, so a condition that needs it never holds "
+            "(docs/vigilctl.md)\n",
+            cmd, where, model, n > 1 ? " (and other reads)" : "", cmd);
 }
 
 int vg_ctl_engine_new(const struct analyzer_cfg *c, const char *rules_dir, struct vg_engine **out,
@@ -31,6 +59,7 @@ int vg_ctl_engine_new(const struct analyzer_cfg *c, const char *rules_dir, struc
     if (rc || !rules_dir)
         return rc;
     if ((rc = vg_rule_set_load_dir(rules_dir, rules, err, errlen)) < 0 ||
+        (rc = check_host_models(c, *rules, err, errlen)) < 0 ||
         (rc = vg_engine_set_rules(*out, *rules, NULL, NULL)) < 0) {
         if (rc == -ENOMEM)
             vg_err(err, errlen, rc, "out of memory");

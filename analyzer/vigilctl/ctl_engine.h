@@ -19,8 +19,14 @@ struct vg_rule_set;
 /* Creates the engine (detector.*, alert.*, limits.*) of cfg. With a rules directory (rules_dir,
  * else cfg's rules.dir; NULL and "" mean none) its rules replace the built-in rule, as in the
  * analyzer; *rules then holds the set, which the caller frees with vg_rule_set_free() after
- * vg_engine_free(). Mistakes in the rules fail with every one of them in err. */
+ * vg_engine_free(). Mistakes in the rules fail with every one of them in err, as does a rule
+ * reading a host model that is unknown or not in cfg's model.set (the analyzer refuses those). */
 int vg_ctl_engine_new(const struct analyzer_cfg *cfg, const char *rules_dir, struct vg_engine **out,
                       struct vg_rule_set **rules, char *err, size_t errlen);
+
+/* The engine vg_ctl_engine_new() builds runs no host models (model.set): a rule reading one,
+ * value("host:mv"), never holds because of that read. Says so on stderr, naming the first read,
+ * when rules has any; cmd is the subcommand ("replay"). */
+void vg_ctl_warn_host_models(const char *cmd, const struct vg_rule_set *rules);
 
 #endif

@@ -29,6 +29,8 @@ static void help(FILE *f)
             "vigil-analyzer, with the analyzer's config; alerts are printed as they fire and\n"
             "resolve, stamped with event time:\n"
             "    2026-11-23T13:00:05.000Z FIRING   web-1 load.1m score=0.99990 value=9.5\n"
+            "Host models (model.set) are not run: a rule's value(\"host:mv\") is missing\n"
+            "data here, never true (a warning says so when a rule reads one).\n"
             "A summary goes to stderr, with a progress bar when stderr is a terminal.\n"
             "\n"
             "Options:\n"
@@ -172,6 +174,7 @@ int vg_ctl_replay(int argc, char **argv)
         vg_config_free(&analyzer_config_table, &cfg);
         return 2;
     }
+    vg_ctl_warn_host_models("replay", rules);
     struct vg_ctl_input in;
     if (vg_ctl_input_open(&in, path, host, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl replay: %s\n", err);

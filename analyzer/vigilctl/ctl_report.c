@@ -474,6 +474,7 @@ static json_t *history_from_file(const char *path, const char *config, char *con
         *config_bad = 1;
         goto done;
     }
+    vg_ctl_warn_host_models("report", rules);
     if ((rc = vg_history_new(&h, &hp, err, errlen)) < 0 ||
         (rc = vg_ctl_input_open(&in, path, csv_host, err, errlen)) < 0)
         goto done;

@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 
 #include "vg_action.h"
+#include "vg_models.h"
 #include "vg_rule.h"
 #include "vg_rule_load.h"
 #include "vg_rule_policy.h"
+#include "vg_util.h"
 #include "vigilctl.h"
 
 #define ERRLEN 65536
@@ -23,6 +25,9 @@ static void help(FILE *f)
             "would load it (docs/rules.md) and prints each mistake as FILE:LINE:COLUMN: message.\n"
             "  -r, --receivers LIST  also check that `actions:` only name these receivers\n"
             "                        (comma-separated, e.g. webhook,slack)\n"
+            "  -m, --models SET      also check that value(\"host:NAME\") only reads models of\n"
+            "                        this model.set (e.g. series,mv); the names are always\n"
+            "                        checked against the host models that exist\n"
             "  -q, --quiet           print nothing when the rules are fine\n"
             "Exit status: 0 valid, 1 mistakes found, 2 usage error.\n");
 }
@@ -43,16 +48,20 @@ static int listed(const char *name, const char *list)
 int vg_ctl_rules(int argc, char **argv)
 {
     static const struct option opts[] = {{"receivers", required_argument, NULL, 'r'},
+                                         {"models", required_argument, NULL, 'm'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *receivers = NULL;
+    const char *receivers = NULL, *models = NULL;
     int quiet = 0, opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "r:qh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "r:m:qh", opts, NULL)) != -1) {
         switch (opt) {
         case 'r':
             receivers = optarg;
+            break;
+        case 'm':
+            models = optarg;
             break;
         case 'q':
             quiet = 1;
@@ -91,6 +100,11 @@ int vg_ctl_rules(int argc, char **argv)
         }
         p = c ? c + 1 : p + l;
     }
+    char merr[VG_ERRLEN];
+    if (models && vg_models_check_set(models, merr, sizeof(merr)) < 0) {
+        fprintf(stderr, "vigilctl rules check: --models: %s\n", merr);
+        return 2;
+    }
     const char *dir = argv[optind + 1];
     char *err = malloc(ERRLEN);
     if (!err)
@@ -117,7 +131,14 @@ int vg_ctl_rules(int argc, char **argv)
         free(err);
         return 1;
     }
-    int bad = 0;
+    /* As the analyzer checks them (analyzer_rules.c): a model that does not exist always, one
+     * model.set does not run when told the set. */
+    struct vg_rule_errlist el = {err, ERRLEN, 0, 0};
+    err[0] = '\0';
+    int bad = vg_models_check_rules(set, models, &el) > 0;
+    vg_rule_errlist_finish(&el);
+    if (bad)
+        fprintf(stderr, "%s\n", err);
     for (size_t i = 0; receivers && i < vg_rule_set_count(set); i++) {
         const struct vg_rule *r = vg_rule_set_rule(set, i);
         for (size_t k = 0; k < vg_rule_action_count(r); k++) {
