@@ -744,6 +744,27 @@ static void host_model_reads_are_checked_and_replay_warns_it_runs_none(void **st
     vg_tp_sh("rm -rf %s", dir);
 }
 
+/* docs/rules.md: alert.series chooses the series the analyzer keeps at all, also with rule
+ * files; a rule reading one outside it finds it missing and never fires. */
+static void rules_see_only_the_series_alert_series_keeps(void **state)
+{
+    (void)state;
+    assert_int_equal(ctl("replay --set detector.warmup=10 --set 'alert.series=cpu.*' --rules "
+                         "%s/ops/rules %s",
+                         VG_TEST_DATA, SPIKE_CSV),
+                     0);
+    char *o = out();
+    assert_null(strstr(o, "LoadSpike"));
+    free(o);
+    assert_int_equal(ctl("replay --set detector.warmup=10 --set 'alert.series=cpu.*,load.*' "
+                         "--rules %s/ops/rules %s",
+                         VG_TEST_DATA, SPIKE_CSV),
+                     0);
+    o = out();
+    assert_non_null(strstr(o, "FIRING   csv LoadSpike"));
+    free(o);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("vigilctl-out");
@@ -754,6 +775,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_csv_prints_the_spike_alert_once),
         cmocka_unit_test(replay_with_rule_files_fires_the_rule),
+        cmocka_unit_test(rules_see_only_the_series_alert_series_keeps),
         cmocka_unit_test(replay_stream_and_bad_lines_are_reported),
         cmocka_unit_test(replay_csv_skips_timestamps_out_of_range),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
