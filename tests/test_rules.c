@@ -511,6 +511,49 @@ static void the_shipped_examples_load_without_errors(void **state)
     vg_rule_set_free(s);
 }
 
+/* {{ value }} is the left side of the first comparison: the examples put the quantity their
+ * message names first, so that "user CPU 85%" is the CPU and not the anomaly score. */
+static void the_examples_say_what_they_measure(void **state)
+{
+    (void)state;
+    struct vg_rule_set *s;
+    char err[4096] = "";
+    assert_int_equal(vg_rule_set_load_dir(VG_SOURCE_DIR "/rules/examples", &s, err, sizeof(err)),
+                     0);
+    static const struct series web[] = {{"cpu.user_pct", 90, 0.995}, {"cpu.system_pct", 5, 0.4}};
+    static const struct window web_w[] = {{"cpu.user_pct", 300000, VG_EXPR_AVG_OVER, 85},
+                                          {"tcp.retrans_segs_ps", 60000, VG_EXPR_AVG_OVER, 120}};
+    static const struct series net[] = {{"tcp.retrans_segs_ps", 130, 0.97}};
+    static const struct {
+        const char *rule;
+        const struct series *series;
+        size_t n;
+        const char *summary;
+    } cases[] = {
+        {"ScaleOutWebCpu", web, VG_ARRAY_LEN(web),
+         "web-1: user CPU 85% over 5m, anomalous (score 0.995); web scales out"},
+        {"TcpRetransmitStorm", net, VG_ARRAY_LEN(net),
+         "web-1: 120 TCP retransmits/s over the last minute"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        const struct vg_rule *r = vg_rule_set_find(s, cases[i].rule);
+        assert_non_null(r);
+        struct host h = {cases[i].series, cases[i].n, web_w, VG_ARRAY_LEN(web_w), 0, 0};
+        struct vg_expr_env env = env_of(&h);
+        struct vg_rule_result res;
+        assert_int_equal(vg_rule_eval(r, &env, &res), 0);
+        assert_true(res.matched);
+        struct vg_kvlist labels = {0};
+        assert_int_equal(vg_rule_alert_labels(r, "web-1", NULL, 0, &labels), 0);
+        char buf[512];
+        vg_rule_render_annotation(r, 0, "web-1", &labels, &res, buf, sizeof(buf));
+        assert_string_equal(vg_rule_annotation_name(r, 0), "summary");
+        assert_string_equal(buf, cases[i].summary);
+        vg_kvlist_free(&labels);
+    }
+    vg_rule_set_free(s);
+}
+
 /* Every complete rule file shown in docs/rules.md (a ```yaml block starting with "rules:")
  * must load, so the documentation cannot drift from the language. */
 static void the_examples_in_the_documentation_load(void **state)
@@ -1657,6 +1700,7 @@ int main(void)
         cmocka_unit_test(a_missing_directory_is_an_error),
         cmocka_unit_test(a_directory_loads_yaml_and_yml_files_in_name_order),
         cmocka_unit_test(the_shipped_examples_load_without_errors),
+        cmocka_unit_test(the_examples_say_what_they_measure),
         cmocka_unit_test(the_examples_in_the_documentation_load),
         cmocka_unit_test(empty_files_documents_and_lists_are_valid),
         cmocka_unit_test(anchors_and_aliases_share_values),
