@@ -47,19 +47,19 @@ static const char *rules_yaml = "scaling:\n"
                                 "    cooldown: 0s\n"
                                 "    scale_in_stabilization: 10m\n";
 
-/* Hosts h1 and h2, seq from..to, q.depth v, one tick a second of event time from T0. */
-static void produce(const char *dir, const char *bootstrap, int from, int to, double v)
+/* One message of host h1 at seq, stamped T0 + seq seconds, with q.depth v. One host and one
+ * message per step: the analyzer evaluates policies on its own tick, so a batch of several
+ * messages could be measured half-way (part old values, part new) and decide from that. */
+static void produce(const char *dir, const char *bootstrap, int seq, double v)
 {
     char path[700];
-    snprintf(path, sizeof(path), "%s/in-%d.txt", dir, from);
+    snprintf(path, sizeof(path), "%s/in-%d.txt", dir, seq);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    for (int i = from; i < to; i++)
-        for (int h = 1; h <= 2; h++)
-            fprintf(f,
-                    "h%d|{\"v\":1,\"host\":\"h%d\",\"boot\":\"b\",\"seq\":%d,\"ts\":%lld,"
-                    "\"interval_ms\":1000,\"metrics\":{\"q.depth\":%g}}\n",
-                    h, h, i, T0 + i * 1000LL, v);
+    fprintf(f,
+            "h1|{\"v\":1,\"host\":\"h1\",\"boot\":\"b\",\"seq\":%d,\"ts\":%lld,"
+            "\"interval_ms\":1000,\"metrics\":{\"q.depth\":%g}}\n",
+            seq, T0 + seq * 1000LL, v);
     fclose(f);
     assert_int_equal(vg_ap_produce(bootstrap, path), 0);
 }
@@ -139,13 +139,13 @@ static void restarted_analyzer_continues_from_its_last_decision_and_its_cooldown
     snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
     const char *sets[] = {set_rules, "detector.warmup=5", NULL};
 
-    /* A: 500 deep per host against 50 per replica: 1 -> 10 at once. */
+    /* A: 500 deep against 50 per replica: 1 -> 10 at once. */
     struct vg_ap a;
     vg_ap_start(&a, s.dir, "a", bootstrap, sets);
     json_t *d = decision(&a);
     assert_int_equal(jint(d, "desired"), 1); /* nothing to read back on a new topic */
     json_decref(d);
-    produce(s.dir, bootstrap, 0, 6, 500);
+    produce(s.dir, bootstrap, 0, 500);
     int64_t end = vg_tp_mono_ms() + 20000;
     for (d = decision(&a); jint(d, "desired") != 10 && vg_tp_mono_ms() < end; d = decision(&a)) {
         json_decref(d);
@@ -153,7 +153,7 @@ static void restarted_analyzer_continues_from_its_last_decision_and_its_cooldown
     }
     assert_int_equal(jint(d, "desired"), 10);
     int64_t changed_at = jint(d, "changed_at_ms");
-    assert_true(changed_at >= T0 && changed_at < T0 + 6000);
+    assert_int_equal(changed_at, T0);
     json_decref(d);
     d = decision_of(&a, "api");
     assert_int_equal(jint(d, "desired"), 10);
@@ -186,7 +186,7 @@ static void restarted_analyzer_continues_from_its_last_decision_and_its_cooldown
 
     /* The load falls to a tenth: the recommendation is 1, but A's change was seconds ago in
      * event time, so the restored cooldown holds web at 10, and the restored window api. */
-    produce(s.dir, bootstrap, 6, 10, 5);
+    produce(s.dir, bootstrap, 2, 5);
     wait_held(&b, "web", 10, "held by the cooldown");
     wait_held(&b, "api", 10, "scale-in held by the stabilisation window");
     stop(&b);
