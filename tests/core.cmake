@@ -14,7 +14,7 @@ vg_add_test(test_engine SOURCES test_engine.c LIBS vg_analyzer)
 add_library(vg_teststack STATIC vg_testproc.c vg_stack.c vg_testhttp.c)
 target_compile_definitions(vg_teststack PUBLIC VG_BIN_DIR="${CMAKE_BINARY_DIR}")
 target_include_directories(vg_teststack PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(vg_teststack PUBLIC PkgConfig::CMOCKA PkgConfig::CURL)
+target_link_libraries(vg_teststack PUBLIC PkgConfig::CMOCKA PkgConfig::CURL PkgConfig::JANSSON)
 set(VG_DAEMONS vigil-agent vigil-analyzer vigil-test-receiver)
 
 vg_add_test(test_pipeline SOURCES test_pipeline.c LIBS vg_teststack PkgConfig::JANSSON TIMEOUT 180)

@@ -69,15 +69,7 @@ static void produce(const struct vg_stack *s, const char *host, int from, int to
 
 static json_t *get_json(const struct vg_stack *s, const char *path)
 {
-    char url[256], *body = NULL;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->http_port, path);
-    int st = vg_th_request("GET", url, NULL, NULL, 0, &body);
-    if (st != 200)
-        fail_msg("GET %s: %d %s", path, st, body ? body : "");
-    json_t *o = json_loads(body, 0, NULL);
-    free(body);
-    assert_non_null(o);
-    return o;
+    return vg_th_get_json(s->http_port, path);
 }
 
 static int call(const struct vg_stack *s, const char *method, const char *path, const char *token,

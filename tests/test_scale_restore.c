@@ -66,15 +66,9 @@ static void produce(const char *dir, const char *bootstrap, int seq, double v)
 
 static json_t *decision_of(const struct vg_ap *a, const char *target)
 {
-    char url[128], *body = NULL;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/scale/%s", a->port, target);
-    int st = vg_th_request("GET", url, NULL, NULL, 0, &body);
-    if (st != 200)
-        fail_msg("GET /api/v1/scale/%s: %d %s", target, st, body ? body : "");
-    json_t *o = json_loads(body, 0, NULL);
-    free(body);
-    assert_non_null(o);
-    return o;
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/scale/%s", target);
+    return vg_th_get_json(a->port, path);
 }
 
 static json_t *decision(const struct vg_ap *a)

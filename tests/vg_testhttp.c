@@ -1,9 +1,15 @@
 #include "vg_testhttp.h"
 
 #include <curl/curl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 struct buf {
     char *p;
@@ -57,4 +63,18 @@ int vg_th_request(const char *method, const char *url, const char *token, const 
     else
         free(b.p);
     return (int)status;
+}
+
+json_t *vg_th_get_json(int port, const char *path)
+{
+    char url[512], *body = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    int st = vg_th_request("GET", url, NULL, NULL, 0, &body);
+    if (st != 200)
+        fail_msg("GET %s: %d %s", path, st, body ? body : "");
+    json_t *o = json_loads(body, 0, NULL);
+    if (!o)
+        fail_msg("GET %s: not JSON: %s", path, body ? body : "");
+    free(body);
+    return o;
 }
