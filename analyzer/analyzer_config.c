@@ -201,6 +201,13 @@ static const struct vg_cfg_key keys[] = {
      "intervals) is forgotten, its detector state freed; if it comes back it warms up again. "
      "Keeps memory and limits.max_series_per_host from filling with names that come and go; "
      "0 = never"},
+    {"limits.host_idle", VG_CFG_DURATION, "24h", OFF(host_idle_ms), 0, 31536000000.0, NULL,
+     "a host whose messages stop arriving for this long (wall clock and event time; at least 10 "
+     "of its intervals) is forgotten: its alerts still firing (host_silent among them) are "
+     "resolved, its detector, rule and model state freed and its state record deleted; if it "
+     "comes back it starts cold. Only while other hosts' messages arrive. Keeps the host table "
+     "and limits.max_hosts from filling with autoscaled names; must be longer than "
+     "alert.host_silent_after; 0 = never"},
     {"embedded.partitions", VG_CFG_INT, "4", OFF(embedded_partitions), 1, 1000, NULL,
      "partitions of the topic on the embedded broker (--embedded-kafka)"},
     {"embedded.brokers", VG_CFG_INT, "1", OFF(embedded_brokers), 1, 9, NULL,
@@ -376,7 +383,19 @@ int analyzer_engine_params(const struct analyzer_cfg *c, int no_builtin, struct 
         .stale_ms = c->alert_stale_after_ms,
         .silent_ms = c->alert_host_silent_ms,
         .idle_ms = c->series_idle_ms,
+        .host_idle_ms = c->host_idle_ms,
     };
+    if (c->host_idle_ms && c->host_idle_ms <= c->alert_host_silent_ms)
+        return vg_err(err, errlen, -EINVAL,
+                      "limits.host_idle (%llds) must be longer than alert.host_silent_after "
+                      "(%llds), or 0 (never): a host would be forgotten before it is reported "
+                      "silent",
+                      (long long)(c->host_idle_ms / 1000),
+                      (long long)(c->alert_host_silent_ms / 1000));
+    if (c->host_idle_ms && c->host_idle_ms < 10000)
+        return vg_err(err, errlen, -EINVAL,
+                      "limits.host_idle (%lldms) must be at least 10s, or 0 (never)",
+                      (long long)c->host_idle_ms);
     analyzer_detector_params(c, &p->dp);
     return 0;
 }

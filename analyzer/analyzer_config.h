@@ -40,6 +40,7 @@ struct analyzer_cfg {
     int64_t alert_stale_after_ms;
     int64_t alert_host_silent_ms;
     int64_t series_idle_ms;
+    int64_t host_idle_ms;
     char *alert_series;
     char *alert_severity;
     char *alert_group_by;

@@ -77,6 +77,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_api_counter(f, "vigil_series_expired_total", es.series_expired);
     vg_api_counter(f, "vigil_hosts_cold_started_total", es.hosts_cold_started);
     vg_api_counter(f, "vigil_hosts_released_total", es.hosts_released);
+    vg_api_counter(f, "vigil_hosts_expired_total", es.hosts_expired);
     vg_api_counter(f, "vigil_rule_states_restored_total", es.rule_states_restored);
     vg_api_counter(f, "vigil_rule_states_skipped_total", es.rule_states_skipped);
     if (a->state) {
@@ -87,6 +88,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
         vg_api_counter(f, "vigil_state_bytes_written_total", ss.bytes_written);
         vg_api_metric_head(f, "vigil_state_checkpoint_seconds_total");
         fprintf(f, "vigil_state_checkpoint_seconds_total %.3f\n", ss.checkpoint_s);
+        vg_api_counter(f, "vigil_state_hosts_deleted_total", ss.hosts_deleted);
         vg_api_counter(f, "vigil_state_hosts_restored_total", ss.hosts_restored);
         vg_api_counter(f, "vigil_state_restore_errors_total", ss.restore_errors);
         vg_api_counter(f, "vigil_state_models_restored_total", ss.models_restored);

@@ -222,10 +222,25 @@ static void forget_host(void *ud, const char *host)
 {
     struct analyzer *a = ud;
     vg_models_host_drop(a->models, host);
+    vg_history_forget_host(a->history, host);
     if (a->dispatch)
         vg_dispatch_forget_host(a->dispatch, host, vg_now_ms());
     if (g_state)
         vg_state_topic_forget(g_state, host);
+}
+
+/* A host forgotten after limits.host_idle (vg_engine_expire_hosts): its alerts were resolved
+ * through analyzer_on_event; what the analyzer keeps of it besides the engine goes too, and its
+ * state record is deleted at the next checkpoint so that no restart or new owner revives it. */
+static void expire_host(void *ud, const char *host)
+{
+    struct analyzer *a = ud;
+    vg_models_host_drop(a->models, host);
+    vg_history_forget_host(a->history, host);
+    if (g_state) {
+        vg_state_topic_drop(g_state, host);
+        a->state_touched = 1;
+    }
 }
 
 /* Partitions of the metrics topic in l. Returns how many, into a malloc'd *out (NULL: none or
@@ -550,6 +565,7 @@ static void run_loop(struct analyzer *a)
             pthread_mutex_lock(&a->lock);
             analyzer_tick(a);
             vg_engine_check_silent(a->engine, on_silent_event, a);
+            vg_engine_expire_hosts(a->engine, analyzer_on_event, expire_host, a);
             analyzer_models_tick(a, now); /* model checkpoints */
             pthread_mutex_unlock(&a->lock);
             next_tick = now + 100;

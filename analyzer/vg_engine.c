@@ -655,7 +655,8 @@ static int unseen_longer(void *ud, const void *v)
 /* A host_silent transition: labels as the host last sent them; value = seconds without a
  * message. */
 static void notify_silent(struct vg_engine *e, const char *host, const struct host *h,
-                          enum note kind, int64_t now, vg_engine_notify_fn fn, void *ud)
+                          enum note kind, int64_t now, const char *why, vg_engine_notify_fn fn,
+                          void *ud)
 {
     const char *keys[MAX_LABELS], *vals[MAX_LABELS];
     size_t nl = label_arrays(&h->labels, keys, vals);
@@ -664,6 +665,8 @@ static void notify_silent(struct vg_engine *e, const char *host, const struct ho
     char summary[512];
     if (fired)
         snprintf(summary, sizeof(summary), "%s: no metrics for %.0f s", host, silent_s);
+    else if (why)
+        snprintf(summary, sizeof(summary), "%s", why);
     else
         snprintf(summary, sizeof(summary), "%s: metrics arrive again", host);
     struct vg_notification n = {
@@ -690,7 +693,10 @@ static void notify_silent(struct vg_engine *e, const char *host, const struct ho
     else if (kind == NOTE_RESOLVED)
         e->st.hosts_silent--;
     if (kind != NOTE_RESTATED)
-        vg_log(fired ? VG_LOG_WARN : VG_LOG_INFO, fired ? "host silent" : "host reports again",
+        vg_log(fired ? VG_LOG_WARN : VG_LOG_INFO,
+               fired ? "host silent"
+               : why ? "host_silent resolved: host forgotten"
+                     : "host reports again",
                "host=%s silent_s=%.0f fingerprint=%s", host, silent_s, h->silent_fp);
     if (fn)
         fn(ud, &n);
@@ -764,7 +770,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     h->interval_ms = m->interval_ms;
     int64_t now = e->p.clock();
     if (h->silent_since) { /* measured from the message before this one */
-        notify_silent(e, m->host, h, NOTE_RESOLVED, now, fn, ud);
+        notify_silent(e, m->host, h, NOTE_RESOLVED, now, NULL, fn, ud);
         h->silent_since = 0;
     }
     h->arrived_ms = e->last_arrival_ms = now;
@@ -846,7 +852,7 @@ void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *u
             h->silent_since = now;
             /* ':' cannot start a metric name, so no series alert can share this fingerprint. */
             vg_engine_fingerprint(h->silent_fp, e->hosts.keys[i], ":" VG_ENGINE_SILENT_ALERT);
-            notify_silent(e, e->hosts.keys[i], h, NOTE_FIRED, now, fn, ud);
+            notify_silent(e, e->hosts.keys[i], h, NOTE_FIRED, now, NULL, fn, ud);
         }
     }
 }
@@ -881,7 +887,7 @@ size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *
             n++;
         }
         if (h->silent_since) {
-            notify_silent(e, name, h, NOTE_RESTATED, now, fn, ud);
+            notify_silent(e, name, h, NOTE_RESTATED, now, NULL, fn, ud);
             n++;
         }
     }
@@ -992,8 +998,15 @@ static void remove_host(struct vg_engine *e, const char *name)
     }
     e->st.series -= h->series.n;
     e->st.hosts--;
-    e->st.hosts_released++;
     free_host(h);
+}
+
+int vg_engine_forget_host(struct vg_engine *e, const char *host)
+{
+    if (!vg_strmap_get(&e->hosts, host))
+        return -ENOENT;
+    remove_host(e, host);
+    return 0;
 }
 
 static int in_set(int32_t p, const int32_t *parts, size_t n)
@@ -1022,8 +1035,94 @@ size_t vg_engine_release(struct vg_engine *e, const int32_t *parts, size_t n,
         char *copy = strdup(names[i]);
         if (copy) {
             remove_host(e, copy);
+            e->st.hosts_released++;
             free(copy);
         }
+    }
+    free(names);
+    return k;
+}
+
+/* Resolves every alert of a host about to be forgotten: nothing of it would be left to resolve
+ * them later, and a receiver that keeps incidents open (PagerDuty) would keep them for good. */
+static size_t resolve_all(struct vg_engine *e, const char *name, struct host *h, int64_t now,
+                          const char *why, vg_engine_notify_fn fn, void *ud)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < h->series.cap; k++) {
+        struct series *s = h->series.keys[k] ? h->series.vals[k] : NULL;
+        if (s && s->alert.state == VG_ALERT_FIRING) {
+            notify(e, name, h, h->last_ts_ms, h->series.keys[k], s, NOTE_RESOLVED, fn, ud);
+            n++;
+        }
+        if (s)
+            s->alert = (struct vg_alert){0};
+    }
+    for (size_t k = 0; e->rules && k < h->n_rs && k < vg_rule_set_count(e->rules); k++) {
+        struct rstate *rs = &h->rs[k];
+        if (rs->st.state == VG_RULE_STATE_FIRING) {
+            rule_notify(e, vg_rule_set_rule(e->rules, k), name, h, rs, NOTE_RESOLVED, NULL,
+                        h->last_ts_ms, fn, ud);
+            n++;
+        }
+        vg_engine_rstate_forget_alert(rs);
+        rs->st = (struct vg_rule_state){0};
+    }
+    if (h->silent_since) {
+        notify_silent(e, name, h, NOTE_RESOLVED, now, why, fn, ud);
+        h->silent_since = 0;
+        n++;
+    }
+    return n;
+}
+
+size_t vg_engine_expire_hosts(struct vg_engine *e, vg_engine_notify_fn fn,
+                              void (*gone)(void *ud, const char *host), void *ud)
+{
+    int64_t now = e->p.clock();
+    if (!e->p.host_idle_ms ||
+        (e->expire_checked_ms && now - e->expire_checked_ms < 1000 && now >= e->expire_checked_ms))
+        return 0;
+    e->expire_checked_ms = now;
+    /* As for host_silent: when nothing arrives from anyone, the pipeline is stalled, and hosts
+     * that go on sending would be forgotten with their baselines. */
+    int64_t flow_ms = e->p.silent_ms ? e->p.silent_ms / 2 : VG_ENGINE_FLOW_MS;
+    int flowing = e->last_arrival_ms && now - e->last_arrival_ms <= flow_ms;
+    char **names = e->hosts.n ? malloc(e->hosts.n * sizeof(*names)) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; names && i < e->hosts.cap; i++) {
+        struct host *h = e->hosts.keys[i] ? e->hosts.vals[i] : NULL;
+        if (!h)
+            continue;
+        if (!h->arrived_ms) { /* restored with its partition: its idleness starts now */
+            h->arrived_ms = now;
+            continue;
+        }
+        int64_t lim = vg_alert_unreported_limit(e->p.host_idle_ms, h->interval_ms, 10);
+        /* Idle by the wall clock and by event time: while a consumer works through a backlog,
+         * the other hosts' messages of the same hours show that this one sent none. */
+        if (flowing && now - h->arrived_ms > lim && e->latest_ts - h->last_ts_ms > lim)
+            names[k++] = e->hosts.keys[i];
+    }
+    for (size_t i = 0; i < k; i++) {
+        char *name = strdup(names[i]); /* the key goes with the host */
+        struct host *h = name ? vg_strmap_get(&e->hosts, name) : NULL;
+        if (!h) {
+            free(name);
+            continue;
+        }
+        char why[160];
+        double idle_s = (double)(now - h->arrived_ms) / 1000.0;
+        snprintf(why, sizeof(why), "%s: forgotten after %.0f s without metrics (limits.host_idle)",
+                 name, idle_s);
+        size_t resolved = resolve_all(e, name, h, now, why, fn, ud);
+        vg_info("host expired", "host=%s idle_s=%.0f alerts_resolved=%zu series=%zu", name, idle_s,
+                resolved, h->series.n);
+        if (gone)
+            gone(ud, name);
+        remove_host(e, name);
+        e->st.hosts_expired++;
+        free(name);
     }
     free(names);
     return k;

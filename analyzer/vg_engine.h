@@ -34,6 +34,9 @@ struct vg_engine_params {
     /* Wall-clock time without a message after which a host fires the `host_silent` alert
      * (vg_engine_check_silent; at least 3 of its intervals); 0 = off. */
     int64_t silent_ms;
+    /* Wall-clock time without a message after which a host is forgotten with all its state
+     * (vg_engine_expire_hosts; at least 10 of its intervals); 0 = never. */
+    int64_t host_idle_ms;
     /* Wall clock in ms (tests pass their own); NULL = vg_now_ms. */
     int64_t (*clock)(void);
 };
@@ -61,6 +64,7 @@ struct vg_engine_stats {
     uint64_t alerts_stale_resolved; /* built-in alerts resolved because their series went stale */
     uint64_t series_expired;        /* series forgotten after stale_ms/idle_ms unreported */
     uint64_t hosts_silent;          /* hosts whose host_silent alert fires now */
+    uint64_t hosts_expired;         /* hosts forgotten after host_idle_ms without a message */
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);
@@ -85,6 +89,22 @@ void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out)
  * once a second; it looks at the hosts at most once a second. */
 #define VG_ENGINE_SILENT_ALERT "host_silent"
 void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *ud);
+
+/* With host_silent off, how recently some host's message must have arrived for the others'
+ * silence to count (vg_engine_expire_hosts). */
+#define VG_ENGINE_FLOW_MS 300000
+
+/* Forgets the hosts that have sent nothing for host_idle_ms (at least 10 of their intervals) by
+ * the wall clock, and by event time too (the latest message of any host is that much newer than
+ * theirs), while other hosts' messages still arrive: a fleet whose names come and go (autoscaled
+ * VMs, pods) does not grow the host table and fill max_hosts. Each alert such a host still fires
+ * (built-in, rule, host_silent) is resolved through fn first, since nothing would resolve it
+ * later; then gone (may be NULL) is called with the host's name, and the host is freed with its
+ * series, detector and rule state (counted in hosts_expired). A host that sends again later
+ * starts cold. Call about once a second; it looks at the hosts at most once a second. Returns how
+ * many hosts were forgotten. */
+size_t vg_engine_expire_hosts(struct vg_engine *e, vg_engine_notify_fn fn,
+                              void (*gone)(void *ud, const char *host), void *ud);
 
 /* Calls fn with a "firing" notification for every alert that fires now (built-in, rule and
  * host_silent), as when it fired: its labels, starts_at, value and score, a rule's annotations
@@ -168,6 +188,11 @@ int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t part
  * it goes. Returns how many hosts were dropped (counted in hosts_released). */
 size_t vg_engine_release(struct vg_engine *e, const int32_t *parts, size_t n,
                          void (*fn)(void *ud, const char *host), void *ud);
+
+/* Drops host with its state, without notifications or counts: a state restore that read the
+ * host's record and then its tombstone (the host was forgotten; vg_state_topic.c). 0 or
+ * -ENOENT. */
+int vg_engine_forget_host(struct vg_engine *e, const char *host);
 
 void vg_engine_free(struct vg_engine *e);
 

@@ -80,6 +80,7 @@ struct vg_engine {
     int64_t latest_ts;
     int64_t last_arrival_ms; /* wall clock of the latest message of any host */
     int64_t silent_checked_ms;
+    int64_t expire_checked_ms;
     struct vg_engine_host_models hm; /* host models rules may read; score NULL = none */
 };
 

@@ -254,6 +254,17 @@ static void free_host(void *v)
     free(hh);
 }
 
+void vg_history_forget_host(struct vg_history *h, const char *host)
+{
+    struct hhost *hh = h ? vg_strmap_del(&h->hosts, host) : NULL;
+    if (!hh)
+        return;
+    h->st.hosts--;
+    h->st.series -= hh->series.n;
+    h->st.bytes -= sizeof(*hh) + hh->series.n * series_bytes(h);
+    free_host(hh);
+}
+
 void vg_history_free(struct vg_history *h)
 {
     if (!h)

@@ -51,6 +51,10 @@ void vg_history_record(struct vg_history *h, const struct vg_engine *e,
  * the host is unknown (or out of memory). */
 json_t *vg_history_host_json(const struct vg_history *h, const char *host, int64_t since_ms);
 
+/* Frees what is kept of host (its partition moved to another analyzer, or it was forgotten
+ * after limits.host_idle), so its bytes go to the hosts still here. NULL h does nothing. */
+void vg_history_forget_host(struct vg_history *h, const char *host);
+
 void vg_history_get_stats(const struct vg_history *h, struct vg_history_stats *out);
 
 void vg_history_free(struct vg_history *h);

@@ -55,6 +55,7 @@ enum shrink { SHRINK_NONE, SHRINK_NO_DETECTOR, SHRINK_NO_MODELS, SHRINK_SKIP };
 struct ent {
     int32_t partition;
     int dirty;
+    int tombstone;        /* forgotten (limits.host_idle): the next checkpoint deletes its record */
     enum shrink refused;  /* the least the broker took for this host (sticky: a topic's limit) */
     enum shrink written;  /* of the record produced last (sticky too) */
     enum shrink logged;   /* the most said in the log for this host */
@@ -255,6 +256,8 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
     return 0;
 }
 
+static int mark_dirty(struct vg_state_topic *st, struct ent *x);
+
 int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t partition)
 {
     struct ent *x = vg_strmap_get(&st->hosts, host);
@@ -274,6 +277,24 @@ int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t pa
     }
     if (partition >= 0)
         x->partition = partition;
+    x->tombstone = 0; /* back before the checkpoint that would have deleted it */
+    return mark_dirty(st, x);
+}
+
+void vg_state_topic_drop(struct vg_state_topic *st, const char *host)
+{
+    struct ent *x = vg_strmap_get(&st->hosts, host);
+    if (!x)
+        return;
+    x->tombstone = 1;
+    /* Without memory for the mark, the record stays: a restart restores the host, which is
+     * forgotten again one limits.host_idle later. */
+    if (mark_dirty(st, x) < 0)
+        vg_warn("forgotten host's state record kept: out of memory", "host=%s", host);
+}
+
+static int mark_dirty(struct vg_state_topic *st, struct ent *x)
+{
     if (x->dirty)
         return 0;
     if (st->n_dirty == st->cap_dirty) {
@@ -455,6 +476,27 @@ static void run_trial(struct vg_state_topic *st, const struct vg_engine *e,
     rd_kafka_flush(st->producer, left > 0 ? (int)left : 0);
 }
 
+/* Queues x's record (val, len; NULL: a tombstone), taking val over, and waits for room in the
+ * producer's queue until deadline. 0, or -EIO with the reason in st->last_error (counted). */
+static int produce(struct vg_state_topic *st, const struct ent *x, unsigned char *val, size_t len,
+                   int64_t deadline)
+{
+    for (;;) {
+        rd_kafka_resp_err_t pe = rd_kafka_producev(
+            st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_KEY(x->name, strlen(x->name)),
+            RD_KAFKA_V_VALUE(val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+        if (!pe)
+            return 0;
+        if (pe != RD_KAFKA_RESP_ERR__QUEUE_FULL || vg_mono_ms() > deadline) {
+            free(val);
+            st->st.checkpoint_errors++;
+            snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_err2str(pe));
+            return -EIO;
+        }
+        rd_kafka_poll(st->producer, 10);
+    }
+}
+
 int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
                               const struct vg_models *ms, int timeout_ms, char *err, size_t errlen)
 {
@@ -471,6 +513,15 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
         struct ent *x = st->dirty[i];
         unsigned char *val = NULL;
         size_t len = 0;
+        if (x->tombstone) {
+            /* Compaction then deletes every record of the host: the next owner does not bring
+             * it back from the dead. */
+            int prc = produce(st, x, NULL, 0, deadline);
+            if (prc < 0)
+                return vg_err(err, errlen, prc, "state checkpoint: produce to %s: %s", st->topic,
+                              st->last_error);
+            continue;
+        }
         int rc = make_fitting(st, e, ms, x, &val, &len);
         if (rc != -ENOENT && n_trials < TRIALS_MAX && trial_due(x))
             trials[n_trials++] = x;
@@ -481,24 +532,10 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
             return vg_err(err, errlen, rc, "state checkpoint of %s: %s", x->name,
                           rc == -ENOMEM ? "out of memory" : "model state too large");
         }
-        for (;;) {
-            size_t vlen = len;
-            rd_kafka_resp_err_t pe = rd_kafka_producev(
-                st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_KEY(x->name, strlen(x->name)),
-                RD_KAFKA_V_VALUE(val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                RD_KAFKA_V_END);
-            if (!pe) {
-                bytes += vlen;
-                break;
-            }
-            if (pe != RD_KAFKA_RESP_ERR__QUEUE_FULL || vg_mono_ms() > deadline) {
-                free(val);
-                st->st.checkpoint_errors++;
-                return vg_err(err, errlen, -EIO, "state checkpoint: produce to %s: %s", st->topic,
-                              rd_kafka_err2str(pe));
-            }
-            rd_kafka_poll(st->producer, 10);
-        }
+        if (produce(st, x, val, len, deadline) < 0)
+            return vg_err(err, errlen, -EIO, "state checkpoint: produce to %s: %s", st->topic,
+                          st->last_error);
+        bytes += len;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     int64_t left = deadline - vg_mono_ms();
@@ -514,9 +551,17 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
         return vg_err(err, errlen, -EIO, "state checkpoint: %s",
                       fe ? "not acknowledged in time" : st->last_error);
     }
-    for (size_t i = 0; i < st->n_dirty; i++)
-        st->dirty[i]->dirty = 0;
-    st->st.hosts_written += st->n_dirty;
+    size_t dropped = 0;
+    for (size_t i = 0; i < st->n_dirty; i++) {
+        struct ent *x = st->dirty[i];
+        x->dirty = 0;
+        if (x->tombstone) {
+            dropped++;
+            free(vg_strmap_del(&st->hosts, x->name));
+        }
+    }
+    st->st.hosts_written += st->n_dirty - dropped;
+    st->st.hosts_deleted += dropped;
     st->st.bytes_written += bytes;
     st->n_dirty = 0;
     st->st.checkpoints++;
@@ -598,6 +643,7 @@ struct restore_ctx {
     const int32_t *parts;
     size_t n;
     size_t records;
+    size_t tombstones;     /* hosts restored, then deleted by a later tombstone */
     struct vg_strmap seen; /* hosts restored, whatever their number of records */
 };
 
@@ -643,9 +689,22 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
                         (int)m->partition, (long long)m->offset, vg_log_quote(qr, sizeof qr, ierr));
             }
         }
+    } else if (m->key && m->key_len && m->key_len < 256 && m->len == 0) {
+        /* A tombstone (a host forgotten after limits.host_idle, or written by an operator):
+         * the host has no state, and a record of it read before this one is void. */
+        char host[256];
+        memcpy(host, m->key, m->key_len);
+        host[m->key_len] = '\0';
+        int *models = vg_strmap_del(&c->seen, host);
+        if (models) {
+            free(models);
+            vg_engine_forget_host(c->e, host);
+            vg_models_host_drop(c->ms, host);
+            vg_state_topic_forget(st, host);
+            c->tombstones++;
+        }
     } else if (m->key && m->len == 0) {
-        /* A tombstone (written by an operator or a tool, never by Vigil): the host has no state
-         * to restore. */
+        /* A tombstone with a key no host can have: nothing to restore. */
     } else {
         st->st.restore_errors++;
         vg_warn("state record refused", "partition=%d offset=%lld reason=\"%s\"", (int)m->partition,
@@ -673,8 +732,9 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
     vg_strmap_free(&c.seen, free);
     st->st.models_restored += models;
     if (rc == 0 || rc == -ETIMEDOUT)
-        vg_info("state restored", "topic=%s partitions=%zu hosts=%zu models=%zu records=%zu",
-                st->topic, n, restored, models, c.records);
+        vg_info("state restored",
+                "topic=%s partitions=%zu hosts=%zu models=%zu records=%zu deleted=%zu", st->topic,
+                n, restored, models, c.records, c.tombstones);
     if (rc)
         return vg_err(err, errlen, rc, "state restore: %s", rerr);
     return 0;

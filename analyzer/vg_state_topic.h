@@ -48,6 +48,7 @@ struct vg_state_topic_stats {
     uint64_t checkpoints;       /* completed: every touched host written and acknowledged */
     uint64_t checkpoint_errors; /* a record not acknowledged: offsets were not committed */
     uint64_t hosts_written;
+    uint64_t hosts_deleted; /* tombstones written for hosts forgotten after limits.host_idle */
     uint64_t bytes_written; /* record values produced by completed checkpoints */
     double checkpoint_s;    /* consumer-thread time spent writing checkpoints */
     uint64_t hosts_restored;
@@ -72,6 +73,11 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
  * before, for a change without a message, e.g. its host_silent alert). 0, -ENOENT (-1 for a host
  * never noted) or -ENOMEM. */
 int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t partition);
+
+/* The host was forgotten (limits.host_idle): the next checkpoint writes a tombstone for it
+ * (key, no value), so that compaction deletes its records and no later owner restores it. A
+ * touch before that checkpoint (the host sends again) cancels it. */
+void vg_state_topic_drop(struct vg_state_topic *st, const char *host);
 
 /* Forgets host (its partition was revoked): no longer checkpointed by this analyzer. */
 void vg_state_topic_forget(struct vg_state_topic *st, const char *host);

@@ -62,3 +62,8 @@ add_dependencies(test_state_size vigil-analyzer vigil-test-mockbroker)
 vg_add_test(test_local_alerts SOURCES test_local_alerts.c LIBS vg_analyzerproc PkgConfig::JANSSON
     vg_common TIMEOUT 180)
 add_dependencies(test_local_alerts vigil-agent vigil-test-mockbroker vigil-test-receiver)
+
+# Hosts that stop for good are forgotten after limits.host_idle: alerts resolved, the host table
+# shrinks, and a tombstone deletes their state record so that no later owner restores them.
+vg_add_test(test_host_expiry SOURCES test_host_expiry.c LIBS vg_analyzerproc TIMEOUT 120)
+add_dependencies(test_host_expiry vigil-analyzer vigil-test-mockbroker)

@@ -115,6 +115,12 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
     } cases[] = {
         {VG_ANALYZER_BIN, "--set alert.threshold=2 --check-config",
          "alert.threshold must be between 0 and 1"},
+        {VG_ANALYZER_BIN, "--set limits.host_idle=2m --check-config",
+         "limits.host_idle (120s) must be longer than alert.host_silent_after (300s), or 0 "
+         "(never)"},
+        {VG_ANALYZER_BIN,
+         "--set limits.host_idle=5s --set alert.host_silent_after=0 --check-config",
+         "limits.host_idle (5000ms) must be at least 10s, or 0 (never)"},
         {VG_ANALYZER_BIN, "--set detector.model=magic --check-config",
          "config error: --set: detector.model: 'magic' is not one of ewma, seasonal"},
         {VG_ANALYZER_BIN, "--set detector.model=seasnal --check-config",

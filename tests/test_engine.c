@@ -27,6 +27,7 @@ struct seen {
     int64_t starts[8], ends[8];
     char label_env[8][16];
     char alertname[8][32], host[8][32];
+    char summary[8][160];
 };
 
 static void record(void *ud, const struct vg_notification *n)
@@ -39,6 +40,7 @@ static void record(void *ud, const struct vg_notification *n)
     snprintf(s->alertname[s->n], 32, "%s", n->alertname);
     snprintf(s->host[s->n], 32, "%s", n->host);
     snprintf(s->fingerprint[s->n], 17, "%s", n->fingerprint);
+    snprintf(s->summary[s->n], 160, "%s", n->summary ? n->summary : "");
     s->score[s->n] = n->score;
     s->value[s->n] = n->value;
     s->starts[s->n] = n->starts_at_ms;
@@ -47,6 +49,18 @@ static void record(void *ud, const struct vg_notification *n)
         if (strcmp(n->label_keys[i], "env") == 0)
             snprintf(s->label_env[s->n], 16, "%s", n->label_values[i]);
     s->n++;
+}
+
+/* For vg_engine_expire_hosts' one ud: notifications and the hosts it forgot. */
+struct gone;
+struct seen_gone {
+    struct seen *s;
+    struct gone *g;
+};
+
+static void record_sg(void *ud, const struct vg_notification *n)
+{
+    record(((struct seen_gone *)ud)->s, n);
 }
 
 /* The ewma engine most tests use; each changes what it is about. */
@@ -302,6 +316,133 @@ static void a_host_that_stops_sending_fires_host_silent_until_it_reports_again(v
     assert_int_equal(st.hosts_silent, 0);
     assert_int_equal(st.firing, 0);
     vg_engine_free(e);
+}
+
+struct gone {
+    int n;
+    char host[32];
+};
+
+static void on_gone(void *ud, const char *host)
+{
+    struct gone *g = ((struct seen_gone *)ud)->g;
+    g->n++;
+    snprintf(g->host, sizeof g->host, "%s", host);
+}
+
+/* A host that stops for good (an autoscaled VM terminated) is forgotten after host_idle: the
+ * alerts it still fires are resolved (nothing would resolve them later), the caller hears of it
+ * to drop what it keeps, and the host table shrinks. If the name comes back, it starts cold. */
+static void a_host_silent_for_host_idle_is_forgotten_and_its_alerts_resolve(void **state)
+{
+    struct vg_engine_params p = ewma_params();
+    p.silent_ms = 60000;
+    p.host_idle_ms = 600000;
+    p.clock = fake_clock;
+    struct vg_engine *e = new_engine(&p);
+    struct seen s = {0};
+    struct gone g = {0};
+    struct seen_gone sg = {&s, &g};
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    for (int i = 0; i < 40; i++, seq++, fake_now += 1000) {
+        feed(e, "web-1", seq, 5 + (i % 3) * 0.1, 0.5, &s, 0);
+        feed(e, "web-2", seq, 5 + (i % 3) * 0.1, 0.5, &s, 0);
+    }
+    /* web-1's CPU jumps, its anomaly alert fires, then web-1 stops. */
+    for (int i = 0; i < 8; i++, seq++, fake_now += 1000) {
+        feed(e, "web-1", seq, 60, 0.5, &s, 0);
+        feed(e, "web-2", seq, 5, 0.5, &s, 0);
+    }
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.status[0], "firing");
+    assert_string_equal(s.host[0], "web-1");
+    int64_t web1_last = fake_now - 1000;
+    while (!g.n && fake_now < web1_last + 3600000) {
+        feed(e, "web-2", seq++, 5, 0.5, &s, 0);
+        vg_engine_check_silent(e, record, &s);
+        vg_engine_expire_hosts(e, record_sg, on_gone, &sg);
+        fake_now += 1000;
+    }
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.host, "web-1");
+    int64_t after = fake_now - 1000 - web1_last;
+    print_message("web-1 forgotten %lld ms after its last message\n", (long long)after);
+    assert_true(after > 600000 && after <= 601000);
+    /* host_silent fired at 60 s; at expiry both alerts resolve, with their fingerprints. */
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.alertname[1], VG_ENGINE_SILENT_ALERT);
+    assert_string_equal(s.status[1], "firing");
+    assert_string_equal(s.status[2], "resolved");
+    assert_string_equal(s.alertname[2], "anomaly");
+    assert_string_equal(s.fingerprint[2], s.fingerprint[0]);
+    assert_string_equal(s.status[3], "resolved");
+    assert_string_equal(s.alertname[3], VG_ENGINE_SILENT_ALERT);
+    assert_string_equal(s.fingerprint[3], s.fingerprint[1]);
+    assert_non_null(strstr(s.summary[3], "forgotten"));
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.hosts_expired, 1);
+    assert_int_equal(st.hosts, 1);
+    assert_int_equal(st.firing, 0);
+    assert_int_equal(st.hosts_silent, 0);
+    struct vg_engine_host info;
+    assert_int_equal(vg_engine_describe_host(e, "web-1", &info, NULL, NULL), -ENOENT);
+    assert_int_equal(vg_engine_describe_host(e, "web-2", &info, NULL, NULL), 0);
+    /* Calling again forgets nothing more: web-2 reports. */
+    fake_now += 2000;
+    feed(e, "web-2", seq++, 5, 0.5, &s, 0);
+    assert_int_equal(vg_engine_expire_hosts(e, record_sg, on_gone, &sg), 0);
+    /* The name comes back: a new host, cold. */
+    uint64_t cold = st.hosts_cold_started;
+    feed(e, "web-1", seq++, 5, 0.5, &s, 0);
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.hosts_cold_started, cold + 1);
+    assert_int_equal(st.hosts, 2);
+    vg_engine_free(e);
+    (void)state;
+}
+
+/* Idleness needs both clocks: when nothing arrives from anyone (a stalled broker or consumer),
+ * or while the analyzer works through a backlog whose event times have not yet passed a host's
+ * last message by host_idle, nobody is forgotten. */
+static void hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind(void **state)
+{
+    struct vg_engine_params p = ewma_params();
+    p.host_idle_ms = 600000;
+    p.clock = fake_clock;
+    struct vg_engine *e = new_engine(&p);
+    struct seen s = {0};
+    struct gone g = {0};
+    struct seen_gone sg = {&s, &g};
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    for (int i = 0; i < 10; i++, seq++, fake_now += 1000) {
+        feed(e, "web-1", seq, 5, 0.5, &s, 0);
+        feed(e, "web-2", seq, 5, 0.5, &s, 0);
+    }
+    /* Two hours with nothing from anyone. */
+    for (int i = 0; i < 7200; i++, fake_now += 1000)
+        assert_int_equal(vg_engine_expire_hosts(e, record_sg, on_gone, &sg), 0);
+    /* A backlog: web-2's messages of the minutes after the stall arrive now. */
+    uint64_t last = seq - 1;
+    for (int i = 0; i < 590; i++, fake_now += 100) {
+        feed(e, "web-2", seq++, 5, 0.5, &s, 0);
+        vg_engine_expire_hosts(e, record_sg, on_gone, &sg);
+    }
+    assert_int_equal(g.n, 0);
+    /* The backlog passes web-1's last message by more than host_idle: now it is idle by both. */
+    while (seq <= last + 602) {
+        feed(e, "web-2", seq++, 5, 0.5, &s, 0);
+        fake_now += 1000;
+    }
+    assert_int_equal(vg_engine_expire_hosts(e, record_sg, on_gone, &sg), 1);
+    assert_string_equal(g.host, "web-1");
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.hosts_expired, 1);
+    vg_engine_free(e);
+    (void)state;
 }
 
 /* Alerts that fire when their host moves to another engine (state topic: a restart, a partition
@@ -693,6 +834,8 @@ int main(void)
         cmocka_unit_test(alert_of_a_series_no_longer_reported_resolves_and_the_series_is_forgotten),
         cmocka_unit_test(rules_read_a_stale_series_as_missing),
         cmocka_unit_test(a_host_that_stops_sending_fires_host_silent_until_it_reports_again),
+        cmocka_unit_test(a_host_silent_for_host_idle_is_forgotten_and_its_alerts_resolve),
+        cmocka_unit_test(hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind),
         cmocka_unit_test(firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired),
         cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
         cmocka_unit_test(series_outside_the_globs_are_not_scored),
