@@ -219,8 +219,9 @@ static const struct vg_cfg_key keys[] = {
     {"history.resolution", VG_CFG_DURATION, "10s", OFF(history_resolution_ms), 100, 3600000, NULL,
      "one history point per series per this much event time (last value, highest score)"},
     {"history.max_bytes", VG_CFG_SIZE, "64MiB", OFF(history_max_bytes), 0, 17179869184.0, NULL,
-     "memory for the history over all hosts; series beyond it are not recorded (counted); 0 "
-     "disables the history"},
+     "memory for the history over all hosts; when full, a host's series with no point within "
+     "history.window are freed for its new ones, and series still beyond are not recorded "
+     "(counted); 0 disables the history"},
     {"http.listen", VG_CFG_STRING, "127.0.0.1:9710", OFF(http_listen), NOBOUND, "VIGIL_HTTP_LISTEN",
      "address:port of the HTTP API (/healthz, /readyz, /metrics, /api/v1/...); empty disables "
      "it; loopback by default"},

@@ -60,6 +60,11 @@ int vg_history_new(struct vg_history **out, const struct vg_history_params *p, c
     return 0;
 }
 
+static void free_series(void *v)
+{
+    free(v);
+}
+
 static size_t series_bytes(const struct vg_history *h)
 {
     return sizeof(struct hseries) + h->cap * sizeof(struct point);
@@ -85,12 +90,42 @@ static struct hhost *get_host(struct vg_history *h, const char *name)
     return hh;
 }
 
-static struct hseries *get_series(struct vg_history *h, struct hhost *hh, const char *name)
+struct gone_ctx {
+    const struct vg_history *h;
+    int64_t before;
+};
+
+static int ended_before(void *ud, const void *v)
+{
+    const struct gone_ctx *c = ud;
+    const struct hseries *s = v;
+    const struct point *lp = s->n ? &s->pts[(s->head + c->h->cap - 1) % c->h->cap] : NULL;
+    return !lp || lp->ts_ms < c->before;
+}
+
+/* Frees hh's series with no point within the window before ts: names that came and went
+ * (containers, cgroups, disks) would otherwise hold the history full for good, and every new
+ * series would be refused. Their rings show nothing a report would print. */
+static void drop_ended(struct vg_history *h, struct hhost *hh, int64_t ts)
+{
+    struct gone_ctx c = {h, ts - h->p.window_ms};
+    long n = vg_strmap_del_if(&hh->series, ended_before, &c, free_series);
+    if (n > 0) {
+        h->st.series -= (uint64_t)n;
+        h->st.bytes -= (size_t)n * series_bytes(h);
+        h->st.series_ended += (uint64_t)n;
+    }
+}
+
+static struct hseries *get_series(struct vg_history *h, struct hhost *hh, const char *name,
+                                  int64_t ts)
 {
     struct hseries *s = vg_strmap_get(&hh->series, name);
     if (s)
         return s;
     size_t sz = series_bytes(h);
+    if (h->st.bytes + sz > h->p.max_bytes)
+        drop_ended(h, hh, ts);
     if (h->st.bytes + sz > h->p.max_bytes) {
         if (h->st.series_refused++ == 0)
             vg_warn("history full: new series are not recorded", "max_bytes=%zu", h->p.max_bytes);
@@ -171,7 +206,7 @@ void vg_history_record(struct vg_history *h, const struct vg_engine *e, const st
     if (!hh)
         return;
     for (size_t i = 0; i < m->n_metrics; i++) {
-        struct hseries *s = get_series(h, hh, m->metrics[i].name);
+        struct hseries *s = get_series(h, hh, m->metrics[i].name, m->ts_ms);
         if (s)
             push_value(h, s, m->ts_ms, m->metrics[i].value);
     }
@@ -238,11 +273,6 @@ void vg_history_get_stats(const struct vg_history *h, struct vg_history_stats *o
         *out = h->st;
     else
         memset(out, 0, sizeof(*out));
-}
-
-static void free_series(void *v)
-{
-    free(v);
 }
 
 static void free_host(void *v)

@@ -4,7 +4,8 @@
  * metrics database.
  *
  * Memory is bounded twice: every series gets a ring of window/resolution points, and the rings
- * together never exceed max_bytes; series beyond that are not recorded (and counted). The
+ * together never exceed max_bytes; when a new series would pass it, the host's series with no
+ * point within the window are freed first, and series still beyond are not recorded (counted). The
  * analyzer calls vg_history_record() after vg_engine_process() with its lock held; API handlers
  * read with the same lock held.
  */
@@ -32,6 +33,7 @@ struct vg_history_stats {
     uint64_t series;
     uint64_t bytes;
     uint64_t series_refused; /* not recorded: max_bytes reached */
+    uint64_t series_ended;   /* freed to make room: no point within the window */
 };
 
 struct vg_history;

@@ -13,6 +13,7 @@
 #include "vg_engine.h"
 #include "vg_engine_state.h"
 #include "vg_ewma.h"
+#include "vg_history.h"
 #include "vg_rule_load.h"
 #include "vg_seasonal.h"
 #include "vg_log.h"
@@ -445,6 +446,71 @@ static void hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind
     (void)state;
 }
 
+/* One message of web-1 at ts with the series name_0 .. name_{n-1}, recorded in hi. */
+static void record_series(struct vg_engine *e, struct vg_history *hi, const char *name, int n,
+                          uint64_t seq, int64_t ts)
+{
+    struct vg_wire_msg m;
+    msg_start(&m, "web-1", seq, ts, 1000);
+    for (int i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_%d", name, i);
+        assert_int_equal(vg_wire_msg_add_metric(&m, key, i, NULL, 0), 0);
+    }
+    struct seen s = {0};
+    assert_int_equal(vg_engine_process(e, &m, record, &s), 0);
+    vg_history_record(hi, e, &m);
+    vg_wire_msg_free(&m);
+}
+
+/* The history (vigilctl report) is bounded by max_bytes. Series whose names came and went
+ * (containers) are freed once they have no point left within the window, so new series are
+ * recorded rather than refused for good once the history has filled up. */
+static void history_frees_ended_series_for_new_ones_when_full(void **state)
+{
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct vg_history *hi = NULL;
+    char err[VG_ERRLEN];
+    struct vg_history_params hp = {.window_ms = 60000, .resolution_ms = 10000, .max_bytes = 4096};
+    assert_int_equal(vg_history_new(&hi, &hp, err, sizeof err), 0);
+    int64_t t0 = 1700000000000LL;
+    record_series(e, hi, "old", 64, 1, t0);
+    struct vg_history_stats st;
+    vg_history_get_stats(hi, &st);
+    size_t cap = (size_t)st.series;
+    print_message("history of %zu bytes holds %zu series\n", hp.max_bytes, cap);
+    assert_true(cap >= 2 && cap < 64);
+    assert_int_equal(st.series_refused, 64 - cap);
+    /* Within the window the old series still have points: new ones are refused. */
+    record_series(e, hi, "new", 2, 2, t0 + 30000);
+    vg_history_get_stats(hi, &st);
+    assert_int_equal(st.series_refused, 64 - cap + 2);
+    assert_int_equal(st.series_ended, 0);
+    /* Past the window they have none: they make room. */
+    record_series(e, hi, "new", (int)cap, 3, t0 + 60001);
+    vg_history_get_stats(hi, &st);
+    assert_int_equal(st.series_refused, 64 - cap + 2);
+    assert_int_equal(st.series_ended, cap);
+    assert_int_equal(st.series, cap);
+    json_t *o = vg_history_host_json(hi, "web-1", 0);
+    assert_non_null(o);
+    json_t *series = json_object_get(o, "series");
+    assert_int_equal(json_object_size(series), cap);
+    assert_non_null(json_object_get(series, "new_0"));
+    assert_null(json_object_get(series, "old_0"));
+    json_decref(o);
+    /* A host's history goes with it. */
+    vg_history_forget_host(hi, "web-1");
+    vg_history_get_stats(hi, &st);
+    assert_int_equal(st.series, 0);
+    assert_int_equal(st.hosts, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_null(vg_history_host_json(hi, "web-1", 0));
+    vg_history_free(hi);
+    vg_engine_free(e);
+    (void)state;
+}
+
 /* Alerts that fire when their host moves to another engine (state topic: a restart, a partition
  * move) come along: the new engine neither fires them again nor forgets them. It states them as
  * they fired (vg_engine_each_firing: same fingerprint, start, value and the host's labels, which
@@ -836,6 +902,7 @@ int main(void)
         cmocka_unit_test(a_host_that_stops_sending_fires_host_silent_until_it_reports_again),
         cmocka_unit_test(a_host_silent_for_host_idle_is_forgotten_and_its_alerts_resolve),
         cmocka_unit_test(hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind),
+        cmocka_unit_test(history_frees_ended_series_for_new_ones_when_full),
         cmocka_unit_test(firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired),
         cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
         cmocka_unit_test(series_outside_the_globs_are_not_scored),
