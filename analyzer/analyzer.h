@@ -14,14 +14,13 @@
 #include "vg_histo.h"
 #include "vg_history.h"
 #include "vg_http.h"
+#include "vg_model_run.h"
 #include "vg_wire.h"
 
 struct vg_rule_set;
 struct vg_silences;
 struct vg_dispatch;
 struct vg_decisions;
-struct vg_models;
-struct vg_k;
 struct vg_state_topic;
 
 struct analyzer {
@@ -59,9 +58,9 @@ struct analyzer {
     int last_reload_ok;
     int64_t last_reload_ms;
     char *last_reload_errors; /* of the last failed load, one per line; NULL after a success */
-    /* Host models and their compute backend (analyzer_models.c); NULL when model.set is empty. */
-    struct vg_models *models;
-    struct vg_k *k;
+    /* Host models and their compute backend (analyzer_models.c); hm.models is NULL when
+     * model.set is empty or after the models failed. */
+    struct vg_model_run hm;
     int64_t next_model_save;
     /* Detector state checkpoints (state.topic, vg_state_topic.h); NULL when off. */
     struct vg_state_topic *state;

@@ -9,6 +9,7 @@
 #include "vg_engine.h"
 #include "vg_httpsec.h"
 #include "vg_log.h" /* VG_LOG_LEVEL_CHOICES */
+#include "vg_model_run.h"
 #include "vg_util.h"
 
 #define OFF(f)  offsetof(struct analyzer_cfg, f)
@@ -399,4 +400,30 @@ int analyzer_engine_params(const struct analyzer_cfg *c, int no_builtin, struct 
                       (long long)c->host_idle_ms);
     analyzer_detector_params(c, &p->dp);
     return 0;
+}
+
+void analyzer_model_params(const struct analyzer_cfg *c, struct vg_model_run_params *p)
+{
+    *p = (struct vg_model_run_params){
+        .set = c->model_set,
+        .backend = c->model_backend,
+        .threads = (int)c->model_threads,
+        .group_label = c->model_group_label,
+        .env =
+            {
+                .dir = c->model_dir && *c->model_dir ? c->model_dir : NULL,
+                .window = (uint32_t)c->model_window,
+                .max_metrics = (uint32_t)c->model_max_metrics,
+                .metrics = c->model_metrics,
+                .max_hosts = (uint32_t)c->max_hosts,
+                .max_groups = 1024,
+                .top_k = (uint32_t)c->model_top_k,
+                .calib_init = (uint32_t)c->model_calib_init,
+                .state_weight = c->model_state_weight,
+                .norm_ticks = (uint32_t)c->model_norm_ticks,
+                .queue_ticks = (uint32_t)c->model_queue_ticks,
+                .train = c->model_train,
+                .seed = 1,
+            },
+    };
 }

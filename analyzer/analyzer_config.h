@@ -125,6 +125,12 @@ struct vg_engine_params;
 int analyzer_engine_params(const struct analyzer_cfg *c, int no_builtin, struct vg_engine_params *p,
                            char *err, size_t errlen);
 
+struct vg_model_run_params;
+
+/* The host models' settings (model.*, and limits.max_hosts) from c, for the analyzer and
+ * vigilctl's replay alike (vg_model_run.h). The strings are c's: p lives no longer than c. */
+void analyzer_model_params(const struct analyzer_cfg *c, struct vg_model_run_params *p);
+
 /* Checks every receiver URL the config enables against actions.allowed_urls and
  * actions.allow_plain_http, and that actions.tls_ca_file is readable PEM (docs/security.md).
  * 0, or -EINVAL/-EACCES with err naming the key and the URL. */

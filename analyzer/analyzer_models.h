@@ -9,12 +9,14 @@
 
 #include "analyzer.h"
 
-/* Opens the backend (logged), the set of model.set, resumes from model.dir and lets the engine's
- * rules read the models. Call after the engine exists. 0 or a negative code with a message. */
+/* Opens the backend (logged), the set of model.set and lets the engine's rules read the models
+ * (vg_model_run.h, which `vigilctl replay` runs too), then resumes from model.dir. Call after the
+ * engine exists. 0 or a negative code with a message. */
 int analyzer_models_open(struct analyzer *a, char *err, size_t errlen);
 
-/* Feeds one decoded message (a host's tick) to the models; before vg_engine_process, so that
- * rules see this tick's scores. A backend failure turns the models off (logged). Lock held. */
+/* Feeds one decoded message (a host's tick) to the models, unless the engine will skip it as a
+ * redelivery; before vg_engine_process, so that rules see this tick's scores. A backend failure
+ * turns the models off (logged). Lock held. */
 void analyzer_models_feed(struct analyzer *a, const struct vg_wire_msg *m);
 
 /* Writes checkpoints when model.checkpoint_interval has passed (now: vg_mono_ms()). Lock held. */

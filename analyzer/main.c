@@ -131,10 +131,9 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
         }
         return;
     }
-    /* Host models before the rules read their scores; not a redelivery (after a rebalance or a
-     * restart), which they would learn twice: the engine skips and counts it. */
-    if (!vg_engine_is_duplicate(a->engine, &a->msg))
-        analyzer_models_feed(a, &a->msg);
+    /* Host models before the rules read their scores (not a redelivery after a rebalance or a
+     * restart, which they would learn twice: the engine skips and counts it). */
+    analyzer_models_feed(a, &a->msg);
     vg_engine_process(a->engine, &a->msg, analyzer_on_event, a); /* analyzer_rules.c */
     vg_history_record(a->history, a->engine, &a->msg);           /* api_ops.c: vigilctl report */
     /* Which hosts leave with a partition on a rebalance (release_hosts). */
@@ -171,7 +170,7 @@ static int checkpoint(struct analyzer *a)
         return 1;
     char err[VG_ERRLEN];
     pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_checkpoint(g_state, a->engine, a->models, 10000, err, sizeof(err));
+    int rc = vg_state_topic_checkpoint(g_state, a->engine, a->hm.models, 10000, err, sizeof(err));
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
         vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
@@ -185,7 +184,7 @@ static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
         return;
     char err[VG_ERRLEN];
     pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_restore(g_state, a->engine, a->models, ids, n,
+    int rc = vg_state_topic_restore(g_state, a->engine, a->hm.models, ids, n,
                                     (int)a->cfg.state_restore_timeout_ms, err, sizeof(err));
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
@@ -221,7 +220,7 @@ static void on_silent_event(void *ud, const struct vg_notification *n)
 static void forget_host(void *ud, const char *host)
 {
     struct analyzer *a = ud;
-    vg_models_host_drop(a->models, host);
+    vg_models_host_drop(a->hm.models, host);
     vg_history_forget_host(a->history, host);
     if (a->dispatch)
         vg_dispatch_forget_host(a->dispatch, host, vg_now_ms());
@@ -235,7 +234,7 @@ static void forget_host(void *ud, const char *host)
 static void expire_host(void *ud, const char *host)
 {
     struct analyzer *a = ud;
-    vg_models_host_drop(a->models, host);
+    vg_models_host_drop(a->hm.models, host);
     vg_history_forget_host(a->history, host);
     if (g_state) {
         vg_state_topic_drop(g_state, host);

@@ -72,8 +72,7 @@ int vg_models_check_set(const char *set, char *err, size_t errlen)
     return rc;
 }
 
-/* Whether the comma-separated set names model. */
-static int set_names(const char *set, const char *model)
+int vg_models_set_has(const char *set, const char *model)
 {
     size_t n = strlen(model);
     for (const char *p = set; p && *p;) {
@@ -105,7 +104,7 @@ size_t vg_models_check_rules(const struct vg_rule_set *rules, const char *set,
             snprintf(line, sizeof(line),
                      "%s: value(\"host:%.100s\"): no host model '%.100s' (%sthe models are %s)",
                      where, m, m, hint, all);
-        } else if (set && !set_names(set, m)) {
+        } else if (set && !vg_models_set_has(set, m)) {
             snprintf(line, sizeof(line),
                      "%s: value(\"host:%s\"): model '%s' is not in model.set (it runs: %.100s): "
                      "the condition could never hold; add it to model.set",

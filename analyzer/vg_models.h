@@ -30,12 +30,15 @@ struct vg_rule_errlist;
 size_t vg_models_check_rules(const struct vg_rule_set *rules, const char *set,
                              struct vg_rule_errlist *el);
 
-/* Creates the models named in set (comma-separated, e.g. "series,mv"; "" = none). An unknown or
- * repeated name is an error naming the known ones. Free with vg_models_free(). */
 /* The checks of vg_models_new on set's names alone (unknown, repeated, too many), for
  * --check-config. 0 or -EINVAL with err. */
 int vg_models_check_set(const char *set, char *err, size_t errlen);
 
+/* Whether the comma-separated set names model ("mv" in "series, mv"). */
+int vg_models_set_has(const char *set, const char *model);
+
+/* Creates the models named in set (comma-separated, e.g. "series,mv"; "" = none). An unknown or
+ * repeated name is an error naming the known ones. Free with vg_models_free(). */
 int vg_models_new(struct vg_models **out, const char *set, const struct vg_model_env *env,
                   char *err, size_t errlen);
 void vg_models_free(struct vg_models *ms);
