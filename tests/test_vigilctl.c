@@ -689,8 +689,9 @@ static void rules_check_ends_a_long_error_list_with_the_count_left_out(void **st
 
 /* value("host:NAME") is checked as the analyzer checks it: the name against the host models that
  * exist, and with --models (rules check) or the config's model.set (replay) against the set.
- * Replay runs no host models and says so when a rule reads one. */
-static void host_model_reads_are_checked_and_replay_warns_it_runs_none(void **state)
+ * Replay runs the host models when a rule reads one (test_replay_models); report --input runs
+ * none and says so. */
+static void host_model_reads_are_checked_and_report_warns_it_runs_none(void **state)
 {
     (void)state;
     char dir[600], want[1024];
@@ -731,15 +732,25 @@ static void host_model_reads_are_checked_and_replay_warns_it_runs_none(void **st
 
     assert_int_equal(ctl("replay --rules %s/rules/examples %s", VG_SOURCE_DIR, SPIKE_CSV), 0);
     e = err();
-    assert_non_null(strstr(e, "vigilctl replay: warning: "));
-    assert_non_null(strstr(e, "/rules/examples/host-anomaly-mv.yaml:9:17: value(\"host:mv\") reads "
-                              "a host model, which replay does not run"));
+    assert_null(strstr(e, "warning"));
+    assert_non_null(strstr(e, "host models series,mv on cpu"));
     free(e);
-    /* No rule reading one, no warning. */
+    char html[700];
+    snprintf(html, sizeof(html), "%s/examples.html", g_dir);
+    assert_int_equal(ctl("report --input %s --set rules.dir=%s/rules/examples -o %s", SPIKE_CSV,
+                         VG_SOURCE_DIR, html),
+                     0);
+    e = err();
+    assert_non_null(strstr(e, "vigilctl report: warning: "));
+    assert_non_null(strstr(e, "/rules/examples/host-anomaly-mv.yaml:9:17: value(\"host:mv\") reads "
+                              "a host model, which report does not run"));
+    free(e);
+    /* No rule reading one: no warning, and no host models run. */
     assert_int_equal(
         ctl("replay --set detector.warmup=10 --rules %s/ops/rules %s", VG_TEST_DATA, SPIKE_CSV), 0);
     e = err();
     assert_null(strstr(e, "warning"));
+    assert_null(strstr(e, "host models"));
     free(e);
     vg_tp_sh("rm -rf %s", dir);
 }
@@ -786,7 +797,7 @@ int main(void)
         cmocka_unit_test(usage_errors_and_help),
         cmocka_unit_test(rules_check_names_skipped_entries_and_refuses_files_over_4_mib),
         cmocka_unit_test(rules_check_ends_a_long_error_list_with_the_count_left_out),
-        cmocka_unit_test(host_model_reads_are_checked_and_replay_warns_it_runs_none),
+        cmocka_unit_test(host_model_reads_are_checked_and_report_warns_it_runs_none),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vg_model_run.h"
 #include "vg_models.h"
 #include "vg_rule.h"
 #include "vg_rule_load.h"
@@ -27,6 +28,23 @@ static int check_host_models(const struct analyzer_cfg *c, const struct vg_rule_
     size_t bad = vg_models_check_rules(rules, c->model_set ? c->model_set : "", &el);
     vg_rule_errlist_finish(&el);
     return bad ? -EINVAL : 0;
+}
+
+int vg_ctl_models_open(const struct analyzer_cfg *cfg, const struct vg_rule_set *rules,
+                       struct vg_engine *e, struct vg_model_run *r, char *err, size_t errlen)
+{
+    *r = (struct vg_model_run){0};
+    if (!rules || !vg_rule_set_host_model_count(rules))
+        return 0;
+    struct vg_model_run_params p;
+    analyzer_model_params(cfg, &p);
+    p.env.dir = NULL;
+    if (!vg_config_where("model.backend"))
+        p.backend = "cpu";
+    int rc = vg_model_run_open(r, e, &p, err, errlen);
+    if (rc < 0)
+        vg_config_locate(err, errlen); /* "model.backend: ..." from where it was set */
+    return rc;
 }
 
 void vg_ctl_warn_host_models(const char *cmd, const struct vg_rule_set *rules)

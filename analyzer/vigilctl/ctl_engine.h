@@ -1,6 +1,6 @@
 /* The analyzer's scoring as vigilctl runs it offline (replay, report FILE): the analyzer's
- * config file and --set overrides, and an engine built from them the way vigil-analyzer builds
- * its own, so a replay fires the alerts the live analyzer would. */
+ * config file and --set overrides, and an engine (and for replay its host models) built from them
+ * the way vigil-analyzer builds its own, so a replay fires the alerts the live analyzer would. */
 #ifndef VG_CTL_ENGINE_H
 #define VG_CTL_ENGINE_H
 
@@ -24,9 +24,22 @@ struct vg_rule_set;
 int vg_ctl_engine_new(const struct analyzer_cfg *cfg, const char *rules_dir, struct vg_engine **out,
                       struct vg_rule_set **rules, char *err, size_t errlen);
 
-/* The engine vg_ctl_engine_new() builds runs no host models (model.set): a rule reading one,
- * value("host:mv"), never holds because of that read. Says so on stderr, naming the first read,
- * when rules has any; cmd is the subcommand ("replay"). */
+struct vg_model_run;
+
+/* Runs cfg's host models (model.set) over e as vigil-analyzer runs them (vg_model_run.h: same
+ * code, same model.* keys) when rules read one (value("host:mv")); otherwise r runs none, as
+ * nothing would read them. Two differences, so that an offline run neither depends on nor
+ * disturbs a live analyzer: the models start fresh (model.dir is neither read nor written), and
+ * the mv model's backend is the CPU unless model.backend is set (config file, environment or
+ * --set), which needs no GPU and takes none from an analyzer running beside it. Feed each message
+ * with vg_model_run_feed() before vg_engine_process(). 0 or a negative code with err; r is zeroed
+ * first, and released with vg_model_run_close() before vg_engine_free(). */
+int vg_ctl_models_open(const struct analyzer_cfg *cfg, const struct vg_rule_set *rules,
+                       struct vg_engine *e, struct vg_model_run *r, char *err, size_t errlen);
+
+/* For a command that runs no host models (report): a rule reading one, value("host:mv"), never
+ * holds because of that read. Says so on stderr, naming the first read, when rules has any; cmd
+ * is the subcommand ("report"). */
 void vg_ctl_warn_host_models(const char *cmd, const struct vg_rule_set *rules);
 
 #endif

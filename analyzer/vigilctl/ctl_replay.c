@@ -11,7 +11,9 @@
 #include "ctl_engine.h"
 #include "ctl_input.h"
 #include "vg_action.h"
+#include "vg_k.h"
 #include "vg_log.h"
+#include "vg_model_run.h"
 #include "vg_rule.h"
 #include "vg_util.h"
 #include "vg_wire.h"
@@ -29,8 +31,13 @@ static void help(FILE *f)
             "vigil-analyzer, with the analyzer's config; alerts are printed as they fire and\n"
             "resolve, stamped with event time:\n"
             "    2026-11-23T13:00:05.000Z FIRING   web-1 load.1m score=0.99990 value=9.5\n"
-            "Host models (model.set) are not run: a rule's value(\"host:mv\") is missing\n"
-            "data here, never true (a warning says so when a rule reads one).\n"
+            "A rule's firing alert ends with the metrics it blames (... top=disk_wa,load_1):\n"
+            "its top-scoring series, or for a rule reading a host model (value(\"host:mv\"))\n"
+            "that model's.\n"
+            "When a rule reads one, the host models of model.set run as in the analyzer,\n"
+            "with its model.* keys, but start fresh (model.dir is neither read nor written)\n"
+            "and run on the CPU unless model.backend is set (config, VIGIL_MODEL_BACKEND or\n"
+            "--set).\n"
             "A summary goes to stderr, with a progress bar when stderr is a terminal.\n"
             "\n"
             "Options:\n"
@@ -90,9 +97,14 @@ static void on_alert(void *ud, const struct vg_notification *n)
         int builtin = !n->alertname || strcmp(n->alertname, "anomaly") == 0;
         snprintf(what, sizeof(what), "%s%s%s", builtin ? "" : n->alertname,
                  builtin || !n->series ? "" : " ", n->series ? n->series : "");
-        printf("%s %-8s %s %s score=%.5f value=%.6g\n", iso(t, sizeof(t), n->event_ts_ms),
-               strcmp(n->status, "firing") == 0 ? "FIRING" : "RESOLVED", n->host, what, n->score,
-               n->value);
+        int firing = strcmp(n->status, "firing") == 0;
+        printf("%s %-8s %s %s score=%.5f value=%.6g", iso(t, sizeof(t), n->event_ts_ms),
+               firing ? "FIRING" : "RESOLVED", n->host, what, n->score, n->value);
+        /* What the alert blames (a host model's metrics for a rule reading one), as the
+         * receivers get it; a resolve's would be of the tick that ended it. */
+        for (size_t i = 0; firing && i < n->n_top_metrics; i++)
+            printf("%s%s", i ? "," : " top=", n->top_metrics[i].name);
+        printf("\n");
     }
     fflush(stdout);
 }
@@ -166,19 +178,24 @@ int vg_ctl_replay(int argc, char **argv)
     struct analyzer_cfg cfg;
     struct vg_engine *e = NULL;
     struct vg_rule_set *rules = NULL;
+    struct vg_model_run hm = {0};
     int rc = vg_ctl_load_config(&cfg, config, sets, n_sets, err, sizeof(err));
     if (!rc)
         rc = vg_ctl_engine_new(&cfg, rules_dir, &e, &rules, err, sizeof(err));
+    if (!rc)
+        rc = vg_ctl_models_open(&cfg, rules, e, &hm, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "vigilctl replay: config error: %s\n", err);
+        vg_engine_free(e);
+        vg_rule_set_free(rules);
         vg_config_free(&analyzer_config_table, &cfg);
         return 2;
     }
-    vg_ctl_warn_host_models("replay", rules);
     struct vg_ctl_input in;
     if (vg_ctl_input_open(&in, path, host, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl replay: %s\n", err);
         vg_ctl_input_close(&in);
+        vg_model_run_close(&hm);
         vg_engine_free(e);
         vg_rule_set_free(rules);
         vg_config_free(&analyzer_config_table, &cfg);
@@ -190,6 +207,14 @@ int vg_ctl_replay(int argc, char **argv)
     uint64_t msgs = 0;
     int64_t last_draw = 0;
     while (vg_ctl_input_next(&in, &m) == 1) {
+        /* As the analyzer's consumer does: the models first, so that rules read this tick. */
+        if (vg_model_run_feed(&hm, &m, err, sizeof(err)) < 0) {
+            clear_progress(&r);
+            fprintf(stderr,
+                    "vigilctl replay: warning: host models failed and are turned off: %s; rules "
+                    "reading them find no value from here on\n",
+                    err);
+        }
         vg_engine_process(e, &m, on_alert, &r);
         msgs++;
         if (show && (msgs & 255) == 0) {
@@ -214,9 +239,13 @@ int vg_ctl_replay(int argc, char **argv)
             (unsigned long long)r.fired, (unsigned long long)r.resolved,
             (unsigned long long)st.firing, (unsigned long long)in.bad,
             (unsigned long long)st.duplicates);
+    if (hm.models)
+        fprintf(stderr, "host models %s on %s\n", cfg.model_set,
+                hm.k ? hm.k->desc : "no compute backend");
     int bad = in.bad > 0;
     vg_wire_msg_free(&m);
     vg_ctl_input_close(&in);
+    vg_model_run_close(&hm);
     vg_engine_free(e);
     vg_rule_set_free(rules);
     vg_config_free(&analyzer_config_table, &cfg);
