@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +346,24 @@ int vg_bpf_emit_misses(struct vg_bpf_links *links, const char *collector, const 
     return rc;
 }
 
+int vg_bpf_emit_loss(struct vg_bpf_loss *l, __u64 total, const char *collector, const char *what,
+                     const char *metric, int64_t now_ms, struct vg_wire_msg *out, char *err,
+                     size_t errlen)
+{
+    double r;
+    int rc = 0;
+    if (vg_rate_update(&l->rate, total, now_ms, 64, &r) == 0)
+        rc = vg_bpf_emit(out, r, err, errlen, "%s", metric);
+    if (total > l->logged && (!l->logged_ms || now_ms - l->logged_ms >= MISSES_LOG_MS)) {
+        vg_warn("eBPF collector lost events: missing from the metrics",
+                "collector=%s lost=\"%s\" count=%llu total=%llu metric=%s", collector, what,
+                (unsigned long long)(total - l->logged), (unsigned long long)total, metric);
+        l->logged = total;
+        l->logged_ms = now_ms;
+    }
+    return rc;
+}
+
 int vg_bpf_ncpus(void)
 {
     static int n;
@@ -369,6 +388,58 @@ int vg_bpf_read_percpu(int map_fd, __u32 key, size_t n, __u64 *scratch, __u64 *o
             out[i] += v[i];
     }
     return 0;
+}
+
+static __u32 lru_live_override;
+
+void vg_bpf_lru_live_override(__u32 live)
+{
+    lru_live_override = live;
+}
+
+static __u64 round8(__u64 n)
+{
+    return (n + 7) & ~(__u64)7;
+}
+
+__u64 vg_bpf_lru_bytes(__u32 entries, __u32 key_size, __u32 value_size)
+{
+    return (__u64)entries * (round8(key_size) + round8(value_size) + VG_BPF_LRU_ENTRY_OVERHEAD);
+}
+
+__u32 vg_bpf_lru_entries(__u32 live, unsigned ncpus, __u32 key_size, __u32 value_size)
+{
+    __u64 want = (__u64)live + (__u64)VG_BPF_LRU_CPU_BATCH * (ncpus ? ncpus : 1);
+    __u64 cap = VG_BPF_LRU_MAX_BYTES / vg_bpf_lru_bytes(1, key_size, value_size);
+    if (cap < 2 * (__u64)live)
+        cap = 2 * (__u64)live;
+    if (want > cap)
+        want = cap;
+    return want > UINT32_MAX ? UINT32_MAX : (__u32)want;
+}
+
+int vg_bpf_lru_size(struct bpf_map *map, __u32 live, const char *collector, char *err,
+                    size_t errlen)
+{
+    int ncpus = vg_bpf_ncpus();
+    if (ncpus <= 0)
+        return vg_err(err, errlen, ncpus < 0 ? ncpus : -EINVAL,
+                      "%s: cannot tell the number of possible CPUs", collector);
+    if (lru_live_override)
+        live = lru_live_override;
+    __u32 n =
+        vg_bpf_lru_entries(live, (unsigned)ncpus, bpf_map__key_size(map), bpf_map__value_size(map));
+    int rc = bpf_map__set_max_entries(map, n);
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "%s: sizing BPF map %s to %u entries: %s", collector,
+                      bpf_map__name(map), n, strerror(-rc));
+    return 0;
+}
+
+__u64 vg_bpf_lru_evicted(__u64 prev, __u64 created, __u64 live)
+{
+    __u64 now = created > live ? created - live : 0;
+    return now > prev ? now : prev;
 }
 
 int vg_bpf_snap_init(struct vg_bpf_snap *s, size_t key_size, size_t width, size_t cap)

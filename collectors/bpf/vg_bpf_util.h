@@ -15,6 +15,7 @@
 #include "vg_rate.h"
 #include "vg_wire.h"
 
+struct bpf_map;
 struct bpf_object;
 struct bpf_link;
 struct vg_bpf_pair;
@@ -104,6 +105,60 @@ int vg_bpf_ncpus(void);
  * holds vg_bpf_ncpus() * n __u64. */
 int vg_bpf_read_percpu(int map_fd, __u32 key, size_t n, __u64 *scratch, __u64 *out, char *err,
                        size_t errlen);
+
+/* LRU hash maps (docs/ebpf.md, "LRU map sizes"). The kernel's common LRU hands out free entries
+ * to each CPU in batches: a CPU whose own free list is empty takes a batch from the map's global
+ * free list, and when that list holds less than a batch it evicts entries to make one up, however
+ * many free entries the other CPUs' lists still hold. The batch is 128 entries (LOCAL_FREE_TARGET
+ * in kernel/bpf/bpf_lru_list.c); since Linux 6.16 it is max_entries / possible CPUs / 2 when that
+ * is less. So a map of max_entries can evict while it holds only max_entries - 128 x CPUs, and a
+ * map must be that much larger than what it has to hold. */
+#define VG_BPF_LRU_CPU_BATCH 128
+/* Kernel memory one LRU map may take for that reserve. Never less than twice the entries the map
+ * must hold, which since 6.16 is enough whatever the number of CPUs (the batches of all CPUs
+ * then add up to at most half the map). */
+#define VG_BPF_LRU_MAX_BYTES (8u << 20)
+/* Kernel memory of an entry beyond its key and value: 48 bytes of element header and up to 32 of
+ * hash bucket (16 bytes each, max_entries rounded up to a power of two); measured on 6.18. */
+#define VG_BPF_LRU_ENTRY_OVERHEAD 80
+
+/* max_entries for an LRU hash map that must hold `live` entries of key_size + value_size bytes
+ * without evicting any on a host with ncpus (>= 1) possible CPUs: live + VG_BPF_LRU_CPU_BATCH per
+ * CPU, cut to what VG_BPF_LRU_MAX_BYTES holds but not below 2 * live. */
+__u32 vg_bpf_lru_entries(__u32 live, unsigned ncpus, __u32 key_size, __u32 value_size);
+
+/* The kernel memory vg_bpf_lru_entries' limit counts for a map of entries (an upper bound). */
+__u64 vg_bpf_lru_bytes(__u32 entries, __u32 key_size, __u32 value_size);
+
+/* Between open and load: sets an LRU hash map's max_entries to vg_bpf_lru_entries(live, ...) for
+ * this host's possible CPUs. Returns 0 or negative errno with err set. */
+int vg_bpf_lru_size(struct bpf_map *map, __u32 live, const char *collector, char *err,
+                    size_t errlen);
+
+/* Tests only: vg_bpf_lru_size sizes every map for `live` entries instead of its own, so that a
+ * test can overflow one with a few hundred keys; 0 restores the maps' own. */
+void vg_bpf_lru_live_override(__u32 live);
+
+/* Entries an LRU map has lost to eviction so far, for a map whose entries only its programs
+ * create (each counted in `created`) and nothing deletes: created - live. `created` must be read
+ * before the map is: an entry created in between then makes the figure low, never high. Never
+ * below prev, the previous result: a low figure catches up at the next reading. */
+__u64 vg_bpf_lru_evicted(__u64 prev, __u64 created, __u64 live);
+
+/* Events a collector's metrics lost (entries evicted from a full map, requests that could not be
+ * timed), sent as a rate like vg_bpf_emit_misses sends skipped runs. */
+struct vg_bpf_loss {
+    struct vg_rate rate;
+    __u64 logged;      /* total at the last log line */
+    int64_t logged_ms; /* when that line was written; 0: never */
+};
+
+/* Emits metric: the growth of total (a count since load) per second; absent on the first tick.
+ * The first tick it grows, and then at most once a minute while it grows, a warning names the
+ * collector, what was lost (`what`) and the count. */
+int vg_bpf_emit_loss(struct vg_bpf_loss *l, __u64 total, const char *collector, const char *what,
+                     const char *metric, int64_t now_ms, struct vg_wire_msg *out, char *err,
+                     size_t errlen);
 
 /* A whole hash map read at one instant: keys ascending, each with width __u64 values. */
 struct vg_bpf_snap {
