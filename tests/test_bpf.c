@@ -433,6 +433,76 @@ static void lru_map_so_sized_keeps_live_entries_while_every_cpu_holds_a_batch(vo
     assert_int_equal(sched_setaffinity(0, sizeof saved, &saved), 0);
 }
 
+/* max_entries of the one BPF map named name that this process holds (the collector under test
+ * loaded it): the kernel's figure, not libbpf's. 0 when there is none. */
+static __u32 own_map_max_entries(const char *name)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    struct dirent *e;
+    __u32 max = 0;
+    int found = 0;
+    while ((e = readdir(d)) != NULL) {
+        char link[PATH_MAX], target[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, "anon_inode:bpf-map") != 0)
+            continue;
+        struct bpf_map_info info;
+        __u32 len = sizeof info;
+        memset(&info, 0, sizeof info);
+        if (bpf_obj_get_info_by_fd(atoi(e->d_name), &info, &len) == 0 &&
+            strcmp(info.name, name) == 0) {
+            max = info.max_entries;
+            found++;
+        }
+    }
+    closedir(d);
+    if (found > 1)
+        fail_msg("%d BPF maps named %s in this process", found, name);
+    return max;
+}
+
+/* Each collector's LRU maps, as the kernel created them on this host: live + 128 per possible
+ * CPU (under 8 MiB each here). */
+static void lru_maps_are_sized_for_this_hosts_cpus_at_load(void **state)
+{
+    (void)state;
+    need_root();
+    const struct {
+        const struct vg_collector *c;
+        const char *map;
+        __u32 live, key_size, value_size;
+    } cases[] = {
+        {&vg_collector_bpf_biolat, "inflight", BIOLAT_MAX_INFLIGHT, 8, 8},
+        {&vg_collector_bpf_biolat, "dev_hist", BIOLAT_MAX_DEVS, 4, sizeof(struct vg_hist)},
+        {&vg_collector_bpf_runqlat, "cg_hist", RUNQLAT_MAX_CGROUPS, 8, sizeof(struct vg_hist)},
+        {&vg_collector_bpf_syscall_errors, "cg_errors", SYSERR_MAX_CGROUPS, 8, 8},
+        {&vg_collector_bpf_tcp, "connecting", TCPSTAT_MAX_CONNECTING, 8, 8},
+    };
+    int ncpus = vg_bpf_ncpus();
+    assert_true(ncpus > 0);
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct live l;
+        live_open(&l, cases[i].c);
+        __u32 got = own_map_max_entries(cases[i].map);
+        __u32 want = cases[i].live + 128u * (__u32)ncpus;
+        /* Without a cgroup v2 hierarchy runqlat keeps no cgroup histograms: one entry. */
+        if (cases[i].c == &vg_collector_bpf_runqlat && !vg_bpf_cgnames())
+            want = 1;
+        else
+            assert_true(vg_bpf_lru_bytes(want, cases[i].key_size, cases[i].value_size) <=
+                        VG_BPF_LRU_MAX_BYTES);
+        print_message("%s %s: max_entries %u (live %u, %d CPUs)\n", cases[i].c->name, cases[i].map,
+                      got, cases[i].live, ncpus);
+        assert_int_equal(got, want);
+        live_close(&l);
+    }
+}
+
 /* ---- cgroup names ---- */
 
 static void cgroup_paths_become_metric_names(void **state)
@@ -1420,6 +1490,7 @@ int main(void)
         cmocka_unit_test(top_picks_the_largest_nonzero_counts_in_order),
         cmocka_unit_test(lru_size_is_live_plus_a_batch_per_cpu_within_8_mib),
         cmocka_unit_test(lru_map_so_sized_keeps_live_entries_while_every_cpu_holds_a_batch),
+        cmocka_unit_test(lru_maps_are_sized_for_this_hosts_cpus_at_load),
         cmocka_unit_test(cgroup_paths_become_metric_names),
         cmocka_unit_test(cgroup_id_resolves_to_its_path_with_one_walk),
         cmocka_unit_test(failing_openat_burst_raises_enoent_count),

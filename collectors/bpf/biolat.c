@@ -46,9 +46,9 @@ struct biolat_state {
     struct vg_hist delta;
     int64_t prev_ms;
     int primed;
-    uint64_t tick; /* collects so far, from 1 */
-    struct biolat_dev devs[BIOLAT_MAX_DEVS];
-    size_t ndevs;
+    uint64_t tick;           /* collects so far, from 1 */
+    struct biolat_dev *devs; /* one per entry dev_hist can hold */
+    size_t ndevs, max_devs;
 };
 
 void vg_bpf_biolat_fini(void *state)
@@ -60,6 +60,7 @@ void vg_bpf_biolat_fini(void *state)
     biolat_bpf__destroy(st->skel);
     vg_bpf_snap_free(&st->prev);
     vg_bpf_snap_free(&st->cur);
+    free(st->devs);
     free(st);
 }
 
@@ -91,6 +92,10 @@ int vg_bpf_biolat_init(void **state, const struct vg_collector_cfg *cfg, char *e
                        errlen);
     if (rc < 0)
         goto fail;
+    if ((rc = vg_bpf_lru_size(st->skel->maps.inflight, BIOLAT_MAX_INFLIGHT, NAME, err, errlen)) <
+            0 ||
+        (rc = vg_bpf_lru_size(st->skel->maps.dev_hist, BIOLAT_MAX_DEVS, NAME, err, errlen)) < 0)
+        goto fail;
     rc = biolat_bpf__load(st->skel);
     if (rc < 0) {
         rc = vg_bpf_load_failed(NAME, "loading the BPF programs", rc, err, errlen);
@@ -100,8 +105,10 @@ int vg_bpf_biolat_init(void **state, const struct vg_collector_cfg *cfg, char *e
                        &st->links, err, errlen);
     if (rc < 0)
         goto fail;
-    if (vg_bpf_snap_init(&st->prev, 4, VG_HIST_BUCKETS, BIOLAT_MAX_DEVS) < 0 ||
-        vg_bpf_snap_init(&st->cur, 4, VG_HIST_BUCKETS, BIOLAT_MAX_DEVS) < 0) {
+    st->max_devs = bpf_map__max_entries(st->skel->maps.dev_hist);
+    st->devs = calloc(st->max_devs, sizeof *st->devs);
+    if (!st->devs || vg_bpf_snap_init(&st->prev, 4, VG_HIST_BUCKETS, st->max_devs) < 0 ||
+        vg_bpf_snap_init(&st->cur, 4, VG_HIST_BUCKETS, st->max_devs) < 0) {
         rc = vg_err(err, errlen, -ENOMEM, NAME ": out of memory");
         goto fail;
     }
@@ -152,14 +159,14 @@ static struct biolat_dev *device(struct biolat_state *st, __u32 dev)
     for (size_t i = 0; i < st->ndevs; i++)
         if (st->devs[i].dev == dev)
             return &st->devs[i];
-    if (st->ndevs == BIOLAT_MAX_DEVS) {
+    if (st->ndevs == st->max_devs) {
         /* Full: keep the devices the kernel still has a histogram for. */
         size_t w = 0;
         for (size_t i = 0; i < st->ndevs; i++)
             if (vg_bpf_snap_find(&st->cur, st->devs[i].dev))
                 st->devs[w++] = st->devs[i];
         st->ndevs = w;
-        if (w == BIOLAT_MAX_DEVS)
+        if (w == st->max_devs)
             return NULL;
     }
     struct biolat_dev *d = &st->devs[st->ndevs++];

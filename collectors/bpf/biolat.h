@@ -2,6 +2,8 @@
 #ifndef VG_BIOLAT_H
 #define VG_BIOLAT_H
 
+/* What the LRU maps must hold. The maps are made larger at load, by a batch of free entries per
+ * CPU (vg_bpf_lru_size), so that they hold this much before the kernel evicts anything. */
 #define BIOLAT_MAX_INFLIGHT 16384 /* requests in flight, tracked at once */
 #define BIOLAT_MAX_DEVS     256   /* devices with a histogram (least recently used go first) */
 

@@ -2,8 +2,10 @@
 #ifndef VG_RUNQLAT_H
 #define VG_RUNQLAT_H
 
-#define RUNQLAT_SLOTS       65536 /* power of two: tasks waiting to run, by pid modulo this */
-#define RUNQLAT_MAX_CGROUPS 1024  /* cgroups with a histogram (least recently used go first) */
+#define RUNQLAT_SLOTS 65536 /* power of two: tasks waiting to run, by pid modulo this */
+/* cgroups with a histogram (least recently used go first); the LRU map is made larger at load,
+ * by a batch of free entries per CPU (vg_bpf_lru_size), so that it holds this many */
+#define RUNQLAT_MAX_CGROUPS 1024
 
 /* When a task started waiting. An array slot rather than a hash entry: the wakeup path is hot,
  * and an array lookup is inlined where a hash update takes a lock (measured: ~280 ns per

@@ -83,6 +83,13 @@ int vg_bpf_syscall_errors_init(void **state, const struct vg_collector_cfg *cfg,
         goto fail;
     st->cg_on = vg_bpf_cgnames() != NULL;
     st->skel->rodata->track_cgroups = st->cg_on;
+    /* Without cgroup names the counts are never made: one entry. */
+    if (st->cg_on)
+        rc = vg_bpf_lru_size(st->skel->maps.cg_errors, SYSERR_MAX_CGROUPS, NAME, err, errlen);
+    else if ((rc = bpf_map__set_max_entries(st->skel->maps.cg_errors, 1)) < 0)
+        rc = vg_err(err, errlen, rc, NAME ": sizing cg_errors: %s", strerror(-rc));
+    if (rc < 0)
+        goto fail;
     rc = syscall_errors_bpf__load(st->skel);
     if (rc < 0) {
         rc = vg_bpf_load_failed(NAME, "loading the BPF programs", rc, err, errlen);
@@ -92,11 +99,11 @@ int vg_bpf_syscall_errors_init(void **state, const struct vg_collector_cfg *cfg,
                        &st->links, err, errlen);
     if (rc < 0)
         goto fail;
+    size_t cg_max = bpf_map__max_entries(st->skel->maps.cg_errors);
     st->scratch = calloc((size_t)vg_bpf_ncpus() * SYSERR_NCLASSES, sizeof *st->scratch);
-    st->cg_counts = calloc(SYSERR_MAX_CGROUPS, sizeof *st->cg_counts);
-    if (!st->scratch || !st->cg_counts ||
-        vg_bpf_snap_init(&st->cg_prev, 8, 1, SYSERR_MAX_CGROUPS) < 0 ||
-        vg_bpf_snap_init(&st->cg_cur, 8, 1, SYSERR_MAX_CGROUPS) < 0) {
+    st->cg_counts = calloc(cg_max, sizeof *st->cg_counts);
+    if (!st->scratch || !st->cg_counts || vg_bpf_snap_init(&st->cg_prev, 8, 1, cg_max) < 0 ||
+        vg_bpf_snap_init(&st->cg_cur, 8, 1, cg_max) < 0) {
         rc = vg_err(err, errlen, -ENOMEM, NAME ": out of memory");
         goto fail;
     }

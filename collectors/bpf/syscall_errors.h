@@ -2,7 +2,9 @@
 #ifndef VG_SYSCALL_ERRORS_H
 #define VG_SYSCALL_ERRORS_H
 
-#define SYSERR_MAX_CGROUPS 4096 /* cgroups counted (least recently used go first) */
+/* cgroups counted (least recently used go first); the LRU map is made larger at load, by a batch
+ * of free entries per CPU (vg_bpf_lru_size), so that it holds this many */
+#define SYSERR_MAX_CGROUPS 4096
 
 enum syserr_class {
     SYSERR_ENOENT,

@@ -88,6 +88,9 @@ int vg_bpf_tcp_init(void **state, const struct vg_collector_cfg *cfg, char *err,
     rc = vg_bpf_select(st->skel->obj, NAME, tcp_tps, VG_ARRAY_LEN(tcp_tps), &present, err, errlen);
     if (rc < 0)
         goto fail;
+    rc = vg_bpf_lru_size(st->skel->maps.connecting, TCPSTAT_MAX_CONNECTING, NAME, err, errlen);
+    if (rc < 0)
+        goto fail;
     rc = tcpstat_bpf__load(st->skel);
     if (rc < 0) {
         rc = vg_bpf_load_failed(NAME, "loading the BPF programs", rc, err, errlen);

@@ -2,7 +2,9 @@
 #ifndef VG_TCPSTAT_H
 #define VG_TCPSTAT_H
 
-#define TCPSTAT_MAX_CONNECTING 16384 /* connects in progress, tracked at once */
+/* connects in progress, tracked at once; the LRU map is made larger at load, by a batch of free
+ * entries per CPU (vg_bpf_lru_size), so that it holds this many */
+#define TCPSTAT_MAX_CONNECTING 16384
 
 enum tcpstat_counter {
     TCPSTAT_RETRANSMITS,
