@@ -358,6 +358,19 @@ static void lru_size_is_live_plus_a_batch_per_cpu_within_8_mib(void **state)
         assert_true(vg_bpf_lru_entries(4096, n + 1, 8, 8) >= vg_bpf_lru_entries(4096, n, 8, 8));
 }
 
+/* Evictions from a map whose entries only the programs create: what was created and is not there
+ * now. A reading where entries were created between the count and the map's read comes out low,
+ * and the figure then holds until the next reading catches up; it never goes down. */
+static void evictions_are_created_minus_present_and_never_go_down(void **state)
+{
+    (void)state;
+    assert_int_equal(vg_bpf_lru_evicted(0, 10, 10), 0);
+    assert_int_equal(vg_bpf_lru_evicted(0, 300, 257), 43);
+    assert_int_equal(vg_bpf_lru_evicted(43, 300, 260), 43);
+    assert_int_equal(vg_bpf_lru_evicted(43, 100, 120), 43);
+    assert_int_equal(vg_bpf_lru_evicted(43, 500, 257), 243);
+}
+
 static void pin_to(int cpu)
 {
     cpu_set_t s;
@@ -499,6 +512,94 @@ static void lru_maps_are_sized_for_this_hosts_cpus_at_load(void **state)
         print_message("%s %s: max_entries %u (live %u, %d CPUs)\n", cases[i].c->name, cases[i].map,
                       got, cases[i].live, ncpus);
         assert_int_equal(got, want);
+        live_close(&l);
+    }
+}
+
+/* More cgroups with failing syscalls than bpf_syscall_errors' map holds: the entries pushed out
+ * are counted, at least as many as did not fit. The map is sized for one live cgroup (plus the
+ * batches of the CPUs), so a few hundred cgroups overflow it. */
+static void cgroups_beyond_the_map_are_counted_as_evicted(void **state)
+{
+    (void)state;
+    enum { CGROUPS = 400 };
+    struct live l;
+    char parent[PATH_MAX], why[256] = "";
+    need_root();
+    vg_bpf_lru_live_override(1);
+    live_open(&l, &vg_collector_bpf_syscall_errors);
+    vg_bpf_lru_live_override(0);
+    __u32 max = own_map_max_entries("cg_errors");
+    assert_true(max > 0 && max < CGROUPS);
+    if (make_cgroup(parent, sizeof parent, "evict", why, sizeof why) < 0) {
+        live_close(&l);
+        skip_because(why);
+    }
+    static char paths[CGROUPS][PATH_MAX];
+    for (int i = 0; i < CGROUPS; i++) {
+        snprintf(paths[i], sizeof paths[i], "%.*s/c%d", PATH_MAX - 16, parent, i);
+        if (mkdir(paths[i], 0755) != 0)
+            fail_msg("mkdir %s: %s", paths[i], strerror(errno));
+    }
+    live_collect(&l);
+    double v;
+    assert_false(get(&l, "bpf.syscall_errors.cg_evicted_ps", &v));
+
+    char missing[64];
+    snprintf(missing, sizeof missing, "/nonexistent-vigil-%d/x", (int)getpid());
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (int i = 0; i < CGROUPS; i++) {
+            enter_cgroup(paths[i]);
+            if (openat(AT_FDCWD, missing, O_RDONLY) != -1 || errno != ENOENT)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    wait_child_ok(pid);
+    live_collect(&l);
+    double evicted = must_get(&l, "bpf.syscall_errors.cg_evicted_ps");
+    print_message("%d cgroups with a failing syscall, map of %u entries: %.0f evicted\n", CGROUPS,
+                  max, evicted);
+    assert_true(evicted >= CGROUPS - max);
+    /* A tick without new cgroups evicts nothing more (or next to nothing: the host's own). */
+    live_collect(&l);
+    assert_true(must_get(&l, "bpf.syscall_errors.cg_evicted_ps") < CGROUPS - max);
+    live_close(&l);
+    for (int i = 0; i < CGROUPS; i++)
+        remove_cgroup(paths[i]);
+    remove_cgroup(parent);
+}
+
+/* Every collector with an LRU map sends what it lost to it from the second tick on. */
+static void lru_losses_are_sent_from_the_second_tick(void **state)
+{
+    (void)state;
+    need_root();
+    const struct {
+        const struct vg_collector *c;
+        const char *metric;
+        int needs_cgroups;
+    } cases[] = {
+        {&vg_collector_bpf_biolat, "bpf.biolat.untimed_ps", 0},
+        {&vg_collector_bpf_biolat, "bpf.biolat.dev_evicted_ps", 0},
+        {&vg_collector_bpf_tcp, "bpf.tcp.connect_untimed_ps", 0},
+        {&vg_collector_bpf_runqlat, "bpf.runqlat.cg_evicted_ps", 1},
+        {&vg_collector_bpf_syscall_errors, "bpf.syscall_errors.cg_evicted_ps", 1},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        if (cases[i].needs_cgroups && !vg_bpf_cgnames())
+            continue;
+        struct live l;
+        live_open(&l, cases[i].c);
+        live_collect(&l);
+        double v;
+        assert_false(get(&l, cases[i].metric, &v));
+        live_collect(&l);
+        v = must_get(&l, cases[i].metric);
+        print_message("%s = %g\n", cases[i].metric, v);
+        assert_true(isfinite(v) && v >= 0);
         live_close(&l);
     }
 }
@@ -1489,8 +1590,11 @@ int main(void)
         cmocka_unit_test(delta_of_a_recreated_entry_is_its_whole_content),
         cmocka_unit_test(top_picks_the_largest_nonzero_counts_in_order),
         cmocka_unit_test(lru_size_is_live_plus_a_batch_per_cpu_within_8_mib),
+        cmocka_unit_test(evictions_are_created_minus_present_and_never_go_down),
         cmocka_unit_test(lru_map_so_sized_keeps_live_entries_while_every_cpu_holds_a_batch),
         cmocka_unit_test(lru_maps_are_sized_for_this_hosts_cpus_at_load),
+        cmocka_unit_test(cgroups_beyond_the_map_are_counted_as_evicted),
+        cmocka_unit_test(lru_losses_are_sent_from_the_second_tick),
         cmocka_unit_test(cgroup_paths_become_metric_names),
         cmocka_unit_test(cgroup_id_resolves_to_its_path_with_one_walk),
         cmocka_unit_test(failing_openat_burst_raises_enoent_count),

@@ -32,6 +32,13 @@ struct {
     __type(value, struct vg_hist);
 } dev_hist SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, BIOLAT_NCOUNTERS);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
 /* Older kernels' requests name their disk themselves; newer ones only through their queue. */
 struct request___rq_disk {
     struct gendisk *rq_disk;
@@ -75,20 +82,36 @@ int BPF_PROG(biolat_issue_q, struct request_queue *q, struct request *rq)
     return 0;
 }
 
-/* A request completed in parts fires once per part; the first ends its latency. */
+/* block_rq_complete(rq, error, nr_bytes). A request completed in parts fires once per part; the
+ * first ends its latency, and the entry stays, its start set to 0, until the last part (nr_bytes
+ * covers what is left of the request), so that only a request whose issue was not seen finds
+ * no entry. */
 SEC("raw_tp/block_rq_complete")
-int BPF_PROG(biolat_complete, struct request *rq)
+int BPF_PROG(biolat_complete, struct request *rq, int error, unsigned int nr_bytes)
 {
     __u64 key = (__u64)rq;
     __u64 *tsp = bpf_map_lookup_elem(&inflight, &key);
-    if (!tsp)
+    if (!tsp) {
+        /* Evicted, issued before the programs were attached, or its issue run skipped: counted,
+         * since the device's figures lack it. Not for requests without data: the flush
+         * machinery completes a request a second time with 0 bytes once its data is done, and
+         * completes a bare flush request that it never issued itself. */
+        if (nr_bytes)
+            vg_count(&counters, BIOLAT_UNTIMED);
         return 0;
-    __s64 delta = (__s64)(bpf_ktime_get_ns() - *tsp);
-    bpf_map_delete_elem(&inflight, &key);
+    }
+    __u64 start = *tsp;
+    if (nr_bytes < BPF_CORE_READ(rq, __data_len))
+        *tsp = 0;
+    else
+        bpf_map_delete_elem(&inflight, &key);
+    if (!start)
+        return 0;
+    __s64 delta = (__s64)(bpf_ktime_get_ns() - start);
     if (delta < 0)
         return 0;
     __u32 dev = rq_dev(rq);
-    struct vg_hist *h = vg_hist_get(&dev_hist, &dev);
+    struct vg_hist *h = vg_hist_get(&dev_hist, &dev, &counters, BIOLAT_DEV_CREATED);
     if (h)
         vg_hist_add_atomic(h, delta);
     return 0;

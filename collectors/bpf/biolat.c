@@ -49,6 +49,9 @@ struct biolat_state {
     uint64_t tick;           /* collects so far, from 1 */
     struct biolat_dev *devs; /* one per entry dev_hist can hold */
     size_t ndevs, max_devs;
+    __u64 *scratch; /* one per-CPU counter */
+    __u64 dev_evicted;
+    struct vg_bpf_loss untimed_loss, dev_loss;
 };
 
 void vg_bpf_biolat_fini(void *state)
@@ -61,6 +64,7 @@ void vg_bpf_biolat_fini(void *state)
     vg_bpf_snap_free(&st->prev);
     vg_bpf_snap_free(&st->cur);
     free(st->devs);
+    free(st->scratch);
     free(st);
 }
 
@@ -107,7 +111,9 @@ int vg_bpf_biolat_init(void **state, const struct vg_collector_cfg *cfg, char *e
         goto fail;
     st->max_devs = bpf_map__max_entries(st->skel->maps.dev_hist);
     st->devs = calloc(st->max_devs, sizeof *st->devs);
-    if (!st->devs || vg_bpf_snap_init(&st->prev, 4, VG_HIST_BUCKETS, st->max_devs) < 0 ||
+    st->scratch = calloc((size_t)vg_bpf_ncpus(), sizeof *st->scratch);
+    if (!st->devs || !st->scratch ||
+        vg_bpf_snap_init(&st->prev, 4, VG_HIST_BUCKETS, st->max_devs) < 0 ||
         vg_bpf_snap_init(&st->cur, 4, VG_HIST_BUCKETS, st->max_devs) < 0) {
         rc = vg_err(err, errlen, -ENOMEM, NAME ": out of memory");
         goto fail;
@@ -190,9 +196,17 @@ int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, 
                           size_t errlen)
 {
     struct biolat_state *st = state;
-    int rc = vg_bpf_snap_read(&st->cur, bpf_map__fd(st->skel->maps.dev_hist), err, errlen);
+    __u64 untimed = 0, created = 0;
+    int cfd = bpf_map__fd(st->skel->maps.counters);
+    /* The creations before the map, as vg_bpf_lru_evicted needs. */
+    int rc = vg_bpf_read_percpu(cfd, BIOLAT_UNTIMED, 1, st->scratch, &untimed, err, errlen);
+    if (rc == 0)
+        rc = vg_bpf_read_percpu(cfd, BIOLAT_DEV_CREATED, 1, st->scratch, &created, err, errlen);
+    if (rc == 0)
+        rc = vg_bpf_snap_read(&st->cur, bpf_map__fd(st->skel->maps.dev_hist), err, errlen);
     if (rc < 0)
         return rc;
+    st->dev_evicted = vg_bpf_lru_evicted(st->dev_evicted, created, st->cur.n);
     int64_t dt = st->primed ? now_ms - st->prev_ms : 0;
     st->tick++;
     for (size_t i = 0; i < st->cur.n && rc == 0; i++) {
@@ -223,5 +237,13 @@ int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, 
     st->primed = 1;
     if (rc == 0)
         rc = vg_bpf_emit_misses(&st->links, NAME, "bpf.biolat.missed_ps", now_ms, out, err, errlen);
+    if (rc == 0)
+        rc = vg_bpf_emit_loss(&st->untimed_loss, untimed, NAME,
+                              "block requests completed without an issue time, so not timed",
+                              "bpf.biolat.untimed_ps", now_ms, out, err, errlen);
+    if (rc == 0)
+        rc = vg_bpf_emit_loss(&st->dev_loss, st->dev_evicted, NAME,
+                              "device histograms evicted from the full dev_hist map",
+                              "bpf.biolat.dev_evicted_ps", now_ms, out, err, errlen);
     return rc;
 }

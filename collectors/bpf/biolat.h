@@ -7,4 +7,11 @@
 #define BIOLAT_MAX_INFLIGHT 16384 /* requests in flight, tracked at once */
 #define BIOLAT_MAX_DEVS     256   /* devices with a histogram (least recently used go first) */
 
+/* Per-CPU counters of what the maps lost. */
+enum biolat_counter {
+    BIOLAT_UNTIMED,     /* requests with data completed without an issue time */
+    BIOLAT_DEV_CREATED, /* dev_hist entries created: those no longer there were evicted */
+    BIOLAT_NCOUNTERS,
+};
+
 #endif

@@ -32,6 +32,11 @@ static const struct vg_metric_desc runqlat_metrics[] = {
      "99th percentile wait of the tasks of one cgroup, for the 10 cgroups with the most waits in "
      "the tick. <cgroup> is the cgroup's path below the cgroup v2 root with '/' written '.', "
      "other characters outside [A-Za-z0-9_.:-] written '_', and the root cgroup written root."},
+    {"bpf.runqlat.cg_evicted_ps", "evictions/s", VG_METRIC_RATE,
+     "Cgroup histograms the kernel evicted from its full map: more cgroups had waits than the "
+     "1024 it is sized to hold (docs/ebpf.md, LRU map sizes). Each loses that cgroup's waits "
+     "since the previous tick, so a returning cgroup's p99 covers less for a tick. Histograms "
+     "created minus histograms present; sent only where cgroups can be named."},
     MISSED("bpf.runqlat"),
 };
 
@@ -43,6 +48,15 @@ static const struct vg_metric_desc biolat_metrics[] = {
     {"bpf.biolat.<dev>.count_ps", "requests/s", VG_METRIC_RATE,
      "Block requests completed (a device stays listed for 300 ticks after its last one: 5 "
      "minutes at the default interval)."},
+    {"bpf.biolat.untimed_ps", "requests/s", VG_METRIC_RATE,
+     "Block requests with data that completed without a recorded issue time, so they are in no "
+     "device's count_ps or percentiles: more requests were in flight than the 16384 the kernel's "
+     "map is sized to hold and theirs was evicted, they were issued before the collector "
+     "started, or their issue was missed (bpf.biolat.missed_ps). Requests without data "
+     "(flushes) are not counted."},
+    {"bpf.biolat.dev_evicted_ps", "evictions/s", VG_METRIC_RATE,
+     "Device histograms the kernel evicted from its full map: more devices had I/O than the 256 "
+     "it is sized to hold. Each loses that device's requests since the previous tick."},
     MISSED("bpf.biolat"),
 };
 
@@ -51,7 +65,13 @@ static const struct vg_metric_desc tcp_metrics[] = {
      "Median time outgoing TCP connects took from SYN sent to established, over the connects "
      "established during the tick; absent when there were none."},
     {"bpf.tcp.connect_p99_us", "us", VG_METRIC_GAUGE, "99th percentile of the same times."},
-    {"bpf.tcp.connects_ps", "connects/s", VG_METRIC_RATE, "Outgoing TCP connects established."},
+    {"bpf.tcp.connects_ps", "connects/s", VG_METRIC_RATE,
+     "Outgoing TCP connects established, timed or not (bpf.tcp.connect_untimed_ps)."},
+    {"bpf.tcp.connect_untimed_ps", "connects/s", VG_METRIC_RATE,
+     "Outgoing TCP connects established without a recorded SYN_SENT time, so they are missing "
+     "from the percentiles: more connects were in progress than the 16384 the kernel's map is "
+     "sized to hold and theirs was evicted, they began before the collector started, or that "
+     "event was missed (bpf.tcp.missed_ps)."},
     {"bpf.tcp.connect_failures_ps", "connects/s", VG_METRIC_RATE,
      "Outgoing TCP connects that failed (SYN_SENT to CLOSE: refused, timed out, unreachable)."},
     {"bpf.tcp.retransmits_ps", "retransmits/s", VG_METRIC_RATE,
@@ -81,6 +101,10 @@ static const struct vg_metric_desc syscall_errors_metrics[] = {
     {"bpf.syscall_errors.cg.<cgroup>_ps", "errors/s", VG_METRIC_RATE,
      "Failed system calls of one cgroup, all errors together, for the 10 cgroups with the most "
      "in the tick; <cgroup> as for bpf.runqlat.cg.<cgroup>.p99_us."},
+    {"bpf.syscall_errors.cg_evicted_ps", "evictions/s", VG_METRIC_RATE,
+     "Per-cgroup counts the kernel evicted from its full map: more cgroups had failing system "
+     "calls than the 4096 it is sized to hold. Each loses that cgroup's errors since the "
+     "previous tick. Counts created minus counts present; sent only where cgroups can be named."},
     MISSED("bpf.syscall_errors"),
 };
 

@@ -42,6 +42,14 @@ struct {
     __type(value, struct vg_hist);
 } cg_hist SEC(".maps");
 
+/* cg_hist entries created: those no longer there were evicted. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} cg_created SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 2); /* by epoch % 2 */
@@ -133,7 +141,7 @@ int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task
     if (!track_cgroups)
         return 0;
     __u64 cg = BPF_CORE_READ(next, cgroups, dfl_cgrp, kn, id);
-    struct vg_hist *ch = vg_hist_get(&cg_hist, &cg);
+    struct vg_hist *ch = vg_hist_get(&cg_hist, &cg, &cg_created, 0);
     if (ch)
         vg_hist_add_atomic(ch, delta);
     return 0;

@@ -35,6 +35,8 @@ struct runqlat_state {
     int cg_on;
     struct vg_bpf_snap cg_prev, cg_cur;
     __u64 *cg_counts;
+    __u64 cg_evicted;
+    struct vg_bpf_loss cg_loss;
 };
 
 void vg_bpf_runqlat_fini(void *state)
@@ -140,10 +142,16 @@ static int read_max(struct runqlat_state *st, __u64 epoch, __u64 *max_ns, char *
 static int collect_cgroups(struct runqlat_state *st, int64_t now_ms, struct vg_wire_msg *out,
                            char *err, size_t errlen)
 {
-    int rc = vg_bpf_snap_read(&st->cg_cur, bpf_map__fd(st->skel->maps.cg_hist), err, errlen);
+    __u64 created;
+    /* The creations before the map, as vg_bpf_lru_evicted needs. */
+    int rc = vg_bpf_read_percpu(bpf_map__fd(st->skel->maps.cg_created), 0, 1, st->scratch, &created,
+                                err, errlen);
+    if (rc == 0)
+        rc = vg_bpf_snap_read(&st->cg_cur, bpf_map__fd(st->skel->maps.cg_hist), err, errlen);
     if (rc < 0)
         return rc;
     struct vg_bpf_snap *cur = &st->cg_cur;
+    st->cg_evicted = vg_bpf_lru_evicted(st->cg_evicted, created, cur->n);
     for (size_t i = 0; i < cur->n; i++)
         st->cg_counts[i] =
             vg_bpf_delta(cur->vals + i * cur->width, vg_bpf_snap_find(&st->cg_prev, cur->keys[i]),
@@ -165,6 +173,10 @@ static int collect_cgroups(struct runqlat_state *st, int64_t now_ms, struct vg_w
                          "bpf.runqlat.cg.%s.p99_us", names[i]);
     }
     vg_bpf_snap_swap(&st->cg_prev, &st->cg_cur);
+    if (rc == 0)
+        rc = vg_bpf_emit_loss(&st->cg_loss, st->cg_evicted, NAME,
+                              "cgroup histograms evicted from the full cg_hist map",
+                              "bpf.runqlat.cg_evicted_ps", now_ms, out, err, errlen);
     return rc;
 }
 

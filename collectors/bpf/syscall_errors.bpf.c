@@ -39,6 +39,14 @@ struct {
     __type(value, __u64);
 } cg_errors SEC(".maps");
 
+/* cg_errors entries created: those no longer there were evicted. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} cg_created SEC(".maps");
+
 SEC("raw_tp/sys_exit")
 int BPF_PROG(syserr_exit, struct pt_regs *regs, long ret)
 {
@@ -62,6 +70,6 @@ int BPF_PROG(syserr_exit, struct pt_regs *regs, long ret)
     if (!track_cgroups)
         return 0;
     __u64 cg = bpf_get_current_cgroup_id();
-    vg_add_u64(&cg_errors, &cg, 1);
+    vg_add_u64(&cg_errors, &cg, 1, &cg_created, 0);
     return 0;
 }

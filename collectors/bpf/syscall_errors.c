@@ -38,6 +38,8 @@ struct syserr_state {
     int cg_on;
     struct vg_bpf_snap cg_prev, cg_cur;
     __u64 *cg_counts;
+    __u64 cg_evicted;
+    struct vg_bpf_loss cg_loss;
     int64_t prev_ms;
     int primed;
 };
@@ -118,9 +120,15 @@ fail:
 static int collect_cgroups(struct syserr_state *st, int64_t now_ms, struct vg_wire_msg *out,
                            char *err, size_t errlen)
 {
-    int rc = vg_bpf_snap_read(&st->cg_cur, bpf_map__fd(st->skel->maps.cg_errors), err, errlen);
+    __u64 created;
+    /* The creations before the map, as vg_bpf_lru_evicted needs. */
+    int rc = vg_bpf_read_percpu(bpf_map__fd(st->skel->maps.cg_created), 0, 1, st->scratch, &created,
+                                err, errlen);
+    if (rc == 0)
+        rc = vg_bpf_snap_read(&st->cg_cur, bpf_map__fd(st->skel->maps.cg_errors), err, errlen);
     if (rc < 0)
         return rc;
+    st->cg_evicted = vg_bpf_lru_evicted(st->cg_evicted, created, st->cg_cur.n);
     int64_t dt = now_ms - st->prev_ms;
     if (st->primed && dt > 0) {
         struct vg_bpf_snap *cur = &st->cg_cur;
@@ -142,6 +150,10 @@ static int collect_cgroups(struct syserr_state *st, int64_t now_ms, struct vg_wi
     vg_bpf_snap_swap(&st->cg_prev, &st->cg_cur);
     st->prev_ms = now_ms;
     st->primed = 1;
+    if (rc == 0)
+        rc = vg_bpf_emit_loss(&st->cg_loss, st->cg_evicted, NAME,
+                              "cgroup counts evicted from the full cg_errors map",
+                              "bpf.syscall_errors.cg_evicted_ps", now_ms, out, err, errlen);
     return rc;
 }
 

@@ -87,12 +87,18 @@ int BPF_PROG(tcp_set_state, struct sock *sock, int oldstate, int newstate)
         count(TCPSTAT_CONNECT_FAILURES);
         return 0;
     }
-    if (newstate != TCP_ESTABLISHED || !start)
+    if (newstate != TCP_ESTABLISHED)
         return 0;
+    count(TCPSTAT_CONNECTS);
+    /* Its entry was evicted, or it began before the programs were attached, or that run was
+     * skipped: established all the same, but missing from the percentiles. */
+    if (!start) {
+        count(TCPSTAT_CONNECTS_UNTIMED);
+        return 0;
+    }
     __s64 delta = (__s64)(bpf_ktime_get_ns() - start);
     if (delta < 0)
         return 0;
-    count(TCPSTAT_CONNECTS);
     __u32 zero = 0;
     struct vg_hist *h = bpf_map_lookup_elem(&connect_hist, &zero);
     if (h)

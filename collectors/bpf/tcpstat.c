@@ -38,6 +38,7 @@ static const struct {
     [TCPSTAT_RESETS_RECEIVED] = {"bpf.tcp.resets_received_ps", TP_RECEIVE_RESET},
     [TCPSTAT_CONNECTS] = {"bpf.tcp.connects_ps", TP_STATE},
     [TCPSTAT_CONNECT_FAILURES] = {"bpf.tcp.connect_failures_ps", TP_STATE},
+    [TCPSTAT_CONNECTS_UNTIMED] = {"bpf.tcp.connect_untimed_ps", TP_STATE},
 };
 
 struct tcp_state {
@@ -46,6 +47,7 @@ struct tcp_state {
     __u64 *scratch;
     struct vg_hist prev, cur, delta;
     struct vg_rate rate[TCPSTAT_NCOUNTERS];
+    struct vg_bpf_loss untimed_loss;
 };
 
 void vg_bpf_tcp_fini(void *state)
@@ -137,7 +139,12 @@ int vg_bpf_tcp_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, cha
         double r;
         if (!(st->links.present & (1u << counter_src[i].tp)))
             continue;
-        if (vg_rate_update(&st->rate[i], c[i], now_ms, 64, &r) == 0)
+        if (i == TCPSTAT_CONNECTS_UNTIMED)
+            rc = vg_bpf_emit_loss(&st->untimed_loss, c[i], NAME,
+                                  "connects established without the time their SYN was sent, "
+                                  "so not timed",
+                                  counter_src[i].name, now_ms, out, err, errlen);
+        else if (vg_rate_update(&st->rate[i], c[i], now_ms, 64, &r) == 0)
             rc = vg_bpf_emit(out, r, err, errlen, "%s", counter_src[i].name);
     }
     if (rc == 0)

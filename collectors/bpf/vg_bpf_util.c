@@ -352,6 +352,10 @@ int vg_bpf_emit_loss(struct vg_bpf_loss *l, __u64 total, const char *collector, 
 {
     double r;
     int rc = 0;
+    if (!l->primed) {
+        l->logged = total;
+        l->primed = 1;
+    }
     if (vg_rate_update(&l->rate, total, now_ms, 64, &r) == 0)
         rc = vg_bpf_emit(out, r, err, errlen, "%s", metric);
     if (total > l->logged && (!l->logged_ms || now_ms - l->logged_ms >= MISSES_LOG_MS)) {

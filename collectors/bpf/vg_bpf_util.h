@@ -151,11 +151,14 @@ struct vg_bpf_loss {
     struct vg_rate rate;
     __u64 logged;      /* total at the last log line */
     int64_t logged_ms; /* when that line was written; 0: never */
+    int primed;
 };
 
 /* Emits metric: the growth of total (a count since load) per second; absent on the first tick.
- * The first tick it grows, and then at most once a minute while it grows, a warning names the
- * collector, what was lost (`what`) and the count. */
+ * The first tick it grows after the first, and then at most once a minute while it grows, a
+ * warning names the collector, what was lost (`what`) and the count. What the first reading
+ * holds is only the baseline: e.g. requests that were in flight when the programs were attached
+ * complete untimed, and that is no loss worth a warning. */
 int vg_bpf_emit_loss(struct vg_bpf_loss *l, __u64 total, const char *collector, const char *what,
                      const char *metric, int64_t now_ms, struct vg_wire_msg *out, char *err,
                      size_t errlen);
