@@ -115,7 +115,7 @@ int vg_bpf_read_percpu(int map_fd, __u32 key, size_t n, __u64 *scratch, __u64 *o
  * map must be that much larger than what it has to hold. */
 #define VG_BPF_LRU_CPU_BATCH 128
 /* Kernel memory one LRU map may take for that reserve. Never less than twice the entries the map
- * must hold, which since 6.16 is enough whatever the number of CPUs (the batches of all CPUs
+ * must hold, which since 6.16 is enough for up to max_entries / 2 CPUs (the batches of all CPUs
  * then add up to at most half the map). */
 #define VG_BPF_LRU_MAX_BYTES (8u << 20)
 /* Kernel memory of an entry beyond its key and value: 48 bytes of element header and up to 32 of
