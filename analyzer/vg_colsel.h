@@ -21,8 +21,8 @@
  * cgroups change from tick to tick, so such a column would be missing most of the time) nor their
  * loss counters. */
 #define VG_COLSEL_DEFAULT                                                                          \
-    "!*.missed_ps,!bpf.*.cg.*,cpu.[a-z]*,load.*,mem.*,psi.*,vmstat.*,disk.*,net.*,tcp.*,udp.*,"    \
-    "fd.*,procs.*,bpf.*,cgroup.*,*"
+    "!*.missed_ps,!*_evicted_ps,!*untimed_ps,!bpf.*.cg.*,cpu.[a-z]*,load.*,mem.*,psi.*,vmstat.*,"  \
+    "disk.*,net.*,tcp.*,udp.*,fd.*,procs.*,bpf.*,cgroup.*,*"
 
 struct vg_colsel;
 

@@ -304,7 +304,12 @@ static void test_default_columns_put_host_level_metrics_before_cgroups(void **st
     };
     static const char *never[] = {"bpf.runqlat.cg.system.slice.a.p99_us",
                                   "bpf.syscall_errors.cg.system.slice.b_ps",
-                                  "bpf.runqlat.missed_ps", "bpf.biolat.missed_ps"};
+                                  "bpf.runqlat.missed_ps",
+                                  "bpf.biolat.missed_ps",
+                                  "bpf.biolat.untimed_ps",
+                                  "bpf.tcp.connect_untimed_ps",
+                                  "bpf.runqlat.cg_evicted_ps",
+                                  "bpf.biolat.dev_evicted_ps"};
     enum { NH = VG_ARRAY_LEN(host_level), NN = VG_ARRAY_LEN(never), SVC = 40, PER = 12 };
     enum { N = NH + NN + 8 + SVC * PER };
     static char names_buf[N][96];
