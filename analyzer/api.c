@@ -80,6 +80,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_api_counter(f, "vigil_hosts_expired_total", es.hosts_expired);
     vg_api_counter(f, "vigil_rule_states_restored_total", es.rule_states_restored);
     vg_api_counter(f, "vigil_rule_states_skipped_total", es.rule_states_skipped);
+    vg_api_counter(f, "vigil_rule_states_resolved_total", es.rule_states_resolved);
     if (a->state) {
         struct vg_state_topic_stats ss;
         vg_state_topic_get_stats(a->state, &ss);

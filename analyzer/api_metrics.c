@@ -37,7 +37,11 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_rule_states_restored_total", VG_METRIC_COUNTER, NULL, NULL,
      "Pending and firing rule alerts restored with their host from the state topic."},
     {"vigil_rule_states_skipped_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Restored rule alerts of rules this analyzer's rule files do not have."},
+     "Pending rule alerts restored with their host, of rules this analyzer's rule files do not "
+     "have: dropped."},
+    {"vigil_rule_states_resolved_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Firing rule alerts restored with their host, of rules this analyzer's rule files do not "
+     "have: resolved (same fingerprint), as a reload that removes the rule resolves them."},
     {"vigil_state_checkpoints_total", VG_METRIC_COUNTER, NULL, "state.topic set",
      "State checkpoints the broker acknowledged (state.topic)."},
     {"vigil_state_checkpoint_errors_total", VG_METRIC_COUNTER, NULL, "state.topic set",

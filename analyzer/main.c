@@ -190,6 +190,14 @@ static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
     if (rc < 0)
         vg_warn("state not restored: hosts of these partitions warm up again", "reason=\"%s\"",
                 err);
+    /* Alerts of rules this analyzer's files do not have (removed while the host was elsewhere or
+     * this analyzer was down) would otherwise stay open at the receivers: resolved here as a
+     * reload that removes the rule resolves them, through the dispatcher and the outbox. */
+    pthread_mutex_lock(&a->lock);
+    size_t resolved = vg_engine_resolve_orphans(a->engine, analyzer_on_event, a);
+    pthread_mutex_unlock(&a->lock);
+    if (resolved)
+        vg_info("alerts of rules not loaded here resolved", "alerts=%zu", resolved);
     /* Alerts that fire on the restored hosts were notified by the process that checkpointed
      * them: listed, repeated and kept alive at Alertmanager from here on. Hosts already held
      * here are known to the dispatcher and left as they are. */

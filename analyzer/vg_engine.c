@@ -447,6 +447,105 @@ static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char
     free(abuf);
 }
 
+void vg_engine_fired_result(const struct rstate *rs, struct vg_rule_result *res)
+{
+    *res = (struct vg_rule_result){1, rs->fired_value, rs->fired_score, ""};
+    if (rs->fired_top)
+        snprintf(res->top_metrics, sizeof(res->top_metrics), "%s", rs->fired_top);
+}
+
+static void free_orphan(struct orphan *o)
+{
+    free(o->rule);
+    vg_engine_rstate_forget_alert(&o->rs);
+    free(o->severity);
+    vg_kvlist_free(&o->annotations);
+    for (size_t i = 0; i < o->n_receivers; i++)
+        free(o->receivers[i]);
+    free(o->receivers);
+}
+
+void vg_engine_drop_orphans(struct vg_engine *e, struct host *h)
+{
+    for (size_t i = 0; i < h->n_orphans; i++) {
+        if (e && e->st.firing)
+            e->st.firing--;
+        free_orphan(&h->orphans[i]);
+    }
+    free(h->orphans);
+    h->orphans = NULL;
+    h->n_orphans = 0;
+}
+
+/* Resolves h's orphans at its latest event time, as vg_engine_set_rules() resolves the alerts of
+ * a rule a reload removed: no value (the rule is not evaluated here), the rest as the old owner
+ * stated it. Returns how many. */
+static size_t resolve_orphans_of(struct vg_engine *e, const char *host_name, struct host *h,
+                                 vg_engine_notify_fn fn, void *ud)
+{
+    size_t n_done = h->n_orphans;
+    for (size_t i = 0; i < n_done; i++) {
+        const struct orphan *o = &h->orphans[i];
+        const char *keys[MAX_LABELS], *vals[MAX_LABELS];
+        size_t nl = label_arrays(&o->rs.labels, keys, vals);
+        const char *akeys[MAX_LABELS], *avals[MAX_LABELS];
+        size_t na = label_arrays(&o->annotations, akeys, avals);
+        int64_t ts = h->last_ts_ms;
+        struct vg_notification n = {
+            .status = "resolved",
+            .alertname = o->rule,
+            .host = host_name,
+            .fingerprint = o->rs.fp,
+            .severity = o->severity,
+            .score = NAN,
+            .value = NAN,
+            .threshold = NAN,
+            .starts_at_ms = o->rs.st.fired_at,
+            .ends_at_ms = ts,
+            .event_ts_ms = ts,
+            .accepted_ms = vg_now_ms(),
+            .label_keys = keys,
+            .label_values = vals,
+            .n_labels = nl,
+            .summary = vg_kvlist_get(&o->annotations, "summary"),
+            .annotation_keys = na ? akeys : NULL,
+            .annotation_values = na ? avals : NULL,
+            .n_annotations = na,
+            .receivers = o->n_receivers ? (const char *const *)o->receivers : NULL,
+            .n_receivers = o->n_receivers,
+        };
+        count_note(e, NOTE_RESOLVED);
+        e->st.rule_states_resolved++;
+        /* as_fired=0: the record came from an analyzer that did not write how the alert was
+         * stated, so it goes to every receiver, without severity or annotations. */
+        vg_info("rule not loaded here: resolving the alert its host brought",
+                "rule=%s host=%s fingerprint=%s as_fired=%d", o->rule, host_name, o->rs.fp,
+                o->severity != NULL);
+        vg_info("alert resolved", "rule=%s host=%s value=%.6g fingerprint=%s", o->rule, host_name,
+                NAN, o->rs.fp);
+        if (fn)
+            fn(ud, &n);
+    }
+    /* Off the firing count already (count_note): only the memory is left to free. */
+    for (size_t i = 0; i < n_done; i++)
+        free_orphan(&h->orphans[i]);
+    free(h->orphans);
+    h->orphans = NULL;
+    h->n_orphans = 0;
+    return n_done;
+}
+
+size_t vg_engine_resolve_orphans(struct vg_engine *e, vg_engine_notify_fn fn, void *ud)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->hosts.cap; i++) {
+        struct host *h = e->hosts.keys[i] ? e->hosts.vals[i] : NULL;
+        if (h && h->n_orphans)
+            n += resolve_orphans_of(e, e->hosts.keys[i], h, fn, ud);
+    }
+    return n;
+}
+
 /* A rule that read a host model is about that model's anomaly: its score and top metrics are
  * the model's, so that the alert names e.g. disk_wa and load_1 rather than the series that
  * happen to score highest on their own. */
@@ -754,6 +853,10 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         e->st.hosts_cold_started++;
         vg_debug("host starts cold", "host=%s", m->host);
     }
+    /* Restored with alerts of rules this engine lacks, and not resolved since (whoever restored
+     * it did not call vg_engine_resolve_orphans): before anything else of the host changes. */
+    if (h->n_orphans)
+        resolve_orphans_of(e, m->host, h, fn, ud);
     /* Kafka delivers at least once: a message of the same boot that is not newer than the last
      * one seen was already learned from, and learning it twice would skew the baseline. */
     if (h->have_seq && strcmp(h->boot, m->boot) == 0) {
@@ -879,9 +982,8 @@ size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *
             if (rs->st.state != VG_RULE_STATE_FIRING)
                 continue;
             /* Its annotations rendered as when it fired. */
-            struct vg_rule_result res = {1, rs->fired_value, rs->fired_score, ""};
-            if (rs->fired_top)
-                snprintf(res.top_metrics, sizeof(res.top_metrics), "%s", rs->fired_top);
+            struct vg_rule_result res;
+            vg_engine_fired_result(rs, &res);
             rule_notify(e, vg_rule_set_rule(e->rules, k), name, h, rs, NOTE_RESTATED, &res,
                         h->last_ts_ms, fn, ud);
             n++;
@@ -960,6 +1062,7 @@ static void free_host(void *v)
     for (size_t i = 0; i < h->n_rs; i++)
         vg_engine_rstate_forget_alert(&h->rs[i]);
     free(h->rs);
+    vg_engine_drop_orphans(NULL, h);
     vg_kvlist_free(&h->labels);
     free(h);
 }
@@ -996,6 +1099,7 @@ static void remove_host(struct vg_engine *e, const char *name)
         e->st.firing--;
         e->st.hosts_silent--;
     }
+    vg_engine_drop_orphans(e, h);
     e->st.series -= h->series.n;
     e->st.hosts--;
     free_host(h);

@@ -58,9 +58,10 @@ struct vg_engine_stats {
     uint64_t rule_eval_errors;   /* evaluations a callback failed (out of memory) */
     uint64_t hosts_cold_started; /* hosts first seen here with no restored state: warm up */
     uint64_t hosts_released;     /* hosts dropped because their partition moved elsewhere */
-    /* Pending and firing rule alerts restored with their host (state topic), and those skipped
-     * because this engine's rule set has no rule of that name. */
-    uint64_t rule_states_restored, rule_states_skipped;
+    /* Pending and firing rule alerts restored with their host (state topic); pending ones
+     * skipped because this engine's rule set has no rule of that name; firing ones of such a
+     * rule, resolved (vg_engine_resolve_orphans). */
+    uint64_t rule_states_restored, rule_states_skipped, rule_states_resolved;
     uint64_t alerts_stale_resolved; /* built-in alerts resolved because their series went stale */
     uint64_t series_expired;        /* series forgotten after stale_ms/idle_ms unreported */
     uint64_t hosts_silent;          /* hosts whose host_silent alert fires now */
@@ -113,6 +114,15 @@ size_t vg_engine_expire_hosts(struct vg_engine *e, vg_engine_notify_fn fn,
  * them to its dispatcher so that they are listed, repeated and kept alive at their receivers.
  * Nothing is counted or logged. Returns how many. */
 size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *ud);
+
+/* Resolves, through fn, the firing rule alerts that restored hosts brought with them
+ * (vg_engine_host_import) whose rule this engine's set lacks, as vg_engine_set_rules() resolves
+ * those of a rule a reload removes: same fingerprint, labels, starts_at, and the severity,
+ * annotations and receivers the old owner stated them with (when its record carried them), at
+ * the host's latest event time. Each is logged and counted (rule_states_resolved,
+ * alerts_resolved) once. Call after a restore; a host's next message resolves its own first if
+ * this was not called. Returns how many. */
+size_t vg_engine_resolve_orphans(struct vg_engine *e, vg_engine_notify_fn fn, void *ud);
 
 /* What the API shows of one host. */
 struct vg_engine_host {

@@ -53,6 +53,9 @@ struct host {
     /* One alert state per rule of the engine's set, in the set's order. */
     struct rstate *rs;
     size_t n_rs;
+    /* Firing rule alerts it brought from a checkpoint whose rule the set lacks (malloc'd). */
+    struct orphan *orphans;
+    size_t n_orphans;
 };
 
 /* One rule's alert on one host. */
@@ -64,6 +67,21 @@ struct rstate {
      * annotations once its host has moved (vg_engine_each_firing). */
     double fired_value, fired_score;
     char *fired_top; /* malloc'd; NULL = none */
+};
+
+/* A firing rule alert a host brought with it (vg_engine_host_import) whose rule this engine's set
+ * does not have. The import has no one to notify, so it waits here until
+ * vg_engine_resolve_orphans() (or the host's next message) resolves it, as a reload that removes
+ * a rule resolves that rule's alerts: left alone, the receivers would keep it open. */
+struct orphan {
+    char *rule;       /* its rule's name, malloc'd */
+    struct rstate rs; /* its state, fingerprint and labels */
+    /* As the old owner stated it, from the record's "engine.fired" blob; NULL and empty when the
+     * record has none (written by an analyzer from before it). */
+    char *severity;
+    struct vg_kvlist annotations; /* rendered with what it fired with */
+    char **receivers;             /* its rule's actions; none: every receiver */
+    size_t n_receivers;
 };
 
 struct vg_engine {
@@ -106,5 +124,10 @@ int vg_engine_series_windowed(const struct vg_engine *e, struct series *s, const
 void vg_engine_rstate_forget_alert(struct rstate *rs);
 /* Gives h one state per rule of e's set (new hosts, or after a reload). 0 or -ENOMEM. */
 int vg_engine_host_fit_rules(struct vg_engine *e, struct host *h);
+/* Frees h's orphans without notifying (a newer record of the host replaces them, or the host
+ * goes), taking them off the firing count. */
+void vg_engine_drop_orphans(struct vg_engine *e, struct host *h);
+/* What a firing rule alert fired with, as a rule result, to render its annotations again. */
+void vg_engine_fired_result(const struct rstate *rs, struct vg_rule_result *res);
 
 #endif

@@ -60,6 +60,21 @@
  * damage, not history (one a second over a day is 86 400). */
 #define HIST_MAX_SAMPLES (1u << 20)
 
+/* How each firing rule alert was stated besides its labels, as one more blob ("engine.fired",
+ * skipped by a reader from before it), so that a new owner whose rule set lacks the rule can
+ * resolve the alert as the receivers know it (vg_engine_resolve_orphans): Alertmanager counts the
+ * severity among an alert's labels, and the rule's actions chose its receivers. u32 n, each: str
+ * rule name, str severity, u32 n_receivers, each str name, u32 n_annotations, each str key, str
+ * value (rendered with what it fired with). */
+#define FIRED_BLOB    "engine.fired"
+#define FIRED_VERSION 1
+/* A rule alert goes to at most this many receivers and states at most VG_WIRE_LABELS_MAX
+ * annotations (vg_engine.c's rule_notify): more in a record is damage. */
+#define FIRED_MAX_RECEIVERS   64
+#define FIRED_MAX_ANNOTATIONS VG_WIRE_LABELS_MAX
+/* rule_notify renders an annotation into this much. */
+#define FIRED_ANNOTATION_MAX 2048
+
 /* The "rules" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
  * when no alert of h is pending or firing). 0 or -ENOMEM. */
 static int rules_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
@@ -143,6 +158,61 @@ static int host_blob_export(const struct vg_engine *e, const struct host *h, uns
     return 0;
 }
 
+/* The "engine.fired" blob of h (host) into a new buffer (*out, malloc'd, the caller frees; NULL
+ * and 0 when no rule alert of h fires). 0 or -ENOMEM. */
+static int fired_export(const struct vg_engine *e, const char *host, const struct host *h,
+                        unsigned char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (!e->rules || !h->rs || h->n_rs != vg_rule_set_count(e->rules))
+        return 0;
+    uint32_t n = 0;
+    for (size_t i = 0; i < h->n_rs; i++)
+        n += h->rs[i].st.state == VG_RULE_STATE_FIRING;
+    if (!n)
+        return 0;
+    struct vg_bw b = {.p = malloc(512), .cap = 512};
+    char *text = malloc(FIRED_ANNOTATION_MAX);
+    if (!b.p || !text) {
+        free(b.p);
+        free(text);
+        return -ENOMEM;
+    }
+    vg_bw_uint(&b, n, 4);
+    for (size_t i = 0; i < h->n_rs; i++) {
+        const struct rstate *rs = &h->rs[i];
+        if (rs->st.state != VG_RULE_STATE_FIRING)
+            continue;
+        const struct vg_rule *r = vg_rule_set_rule(e->rules, i);
+        vg_bw_str16(&b, vg_rule_name(r));
+        vg_bw_str16(&b, vg_rule_severity_name(vg_rule_severity(r)));
+        size_t nr = vg_rule_action_count(r);
+        nr = nr < FIRED_MAX_RECEIVERS ? nr : FIRED_MAX_RECEIVERS;
+        vg_bw_uint(&b, nr, 4);
+        for (size_t k = 0; k < nr; k++)
+            vg_bw_str16(&b, vg_rule_action(r, k));
+        size_t na = vg_rule_annotation_count(r);
+        na = na < FIRED_MAX_ANNOTATIONS ? na : FIRED_MAX_ANNOTATIONS;
+        struct vg_rule_result res;
+        vg_engine_fired_result(rs, &res);
+        vg_bw_uint(&b, na, 4);
+        for (size_t k = 0; k < na; k++) {
+            vg_rule_render_annotation(r, k, host, &rs->labels, &res, text, FIRED_ANNOTATION_MAX);
+            vg_bw_str16(&b, vg_rule_annotation_name(r, k));
+            vg_bw_str16(&b, text);
+        }
+    }
+    free(text);
+    if (b.bad) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
 /* The "engine.hist" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
  * when no series of h has samples). 0 or -ENOMEM. */
 static int hist_export(const struct host *h, unsigned char **out, size_t *outlen)
@@ -194,16 +264,18 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         return -ENOENT;
     /* Sized once for the usual names (the state checkpoint exports every host each interval:
      * growing by doubling copied each record several times). */
-    unsigned char *rules = NULL, *hb = NULL, *hist = NULL;
-    size_t rules_len = 0, hb_len = 0, hist_len = 0;
+    unsigned char *rules = NULL, *hb = NULL, *hist = NULL, *fired = NULL;
+    size_t rules_len = 0, hb_len = 0, hist_len = 0, fired_len = 0;
     /* No model name and no state: the importer takes it as another model's record. */
     int with_det = !(flags & VG_ENGINE_EXPORT_NO_DETECTOR);
     if (rules_export(e, h, &rules, &rules_len) < 0)
         return -ENOMEM;
     if (host_blob_export(e, h, &hb, &hb_len) < 0 ||
-        (with_det && hist_export(h, &hist, &hist_len) < 0)) {
+        (with_det && hist_export(h, &hist, &hist_len) < 0) ||
+        fired_export(e, host, h, &fired, &fired_len) < 0) {
         free(rules);
         free(hb);
+        free(hist);
         return -ENOMEM;
     }
     if (hist_len > UINT32_MAX) { /* not a record anyone could carry: windows fill again */
@@ -212,13 +284,16 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         hist_len = 0;
     }
     size_t det_size = with_det ? e->p.detector->state_size : 0;
-    size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len;
+    size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len +
+                   80 + fired_len;
     for (size_t i = 0; i < n_blobs; i++)
         guess += 80 + blobs[i].len;
     struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
     if (!b.p) {
         free(rules);
         free(hb);
+        free(hist);
+        free(fired);
         return -ENOMEM;
     }
     vg_bw_put(&b, HS_MAGIC, 4);
@@ -245,12 +320,13 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
         vg_bw_put(&b, s->det, det_size);
     }
-    vg_bw_uint(&b, n_blobs + (rules != NULL) + 1 + (hist != NULL), 4);
+    vg_bw_uint(&b, n_blobs + (rules != NULL) + 1 + (hist != NULL) + (fired != NULL), 4);
     for (size_t i = 0; i < n_blobs; i++) {
         if (blobs[i].len > UINT32_MAX) {
             free(rules);
             free(hb);
             free(hist);
+            free(fired);
             free(b.p);
             return -EINVAL;
         }
@@ -279,6 +355,13 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_put(&b, hist, hist_len);
         free(hist);
     }
+    if (fired) {
+        vg_bw_str16(&b, FIRED_BLOB);
+        vg_bw_uint(&b, FIRED_VERSION, 4);
+        vg_bw_uint(&b, fired_len, 4);
+        vg_bw_put(&b, fired, fired_len);
+        free(fired);
+    }
     if (b.bad) {
         free(b.p);
         return -ENOMEM;
@@ -302,10 +385,43 @@ static void hs_gets(struct vg_br *r, char *dst, size_t dstlen)
     dst[n] = '\0';
 }
 
-/* Restores h's pending and firing rule alerts from a "rules" blob, by rule name: a rule this
- * engine's set does not have is skipped (counted), as after a reload that removed it. A firing
- * one resolves here, with its vg_engine_fingerprint, when its condition stays false. With h NULL,
- * only checks the blob (the same messages), changing nothing. */
+/* Keeps a firing alert of a rule e's set lacks (struct orphan) for vg_engine_resolve_orphans(),
+ * taking labels over (freed on failure too); a second one of the same rule replaces the first.
+ * 0 or -ENOMEM. */
+static int orphan_add(struct vg_engine *e, struct host *h, const char *rule,
+                      const struct vg_rule_state *st, const char *fp, struct vg_kvlist *labels)
+{
+    struct orphan *o = NULL;
+    for (size_t i = 0; i < h->n_orphans && !o; i++)
+        if (strcmp(h->orphans[i].rule, rule) == 0)
+            o = &h->orphans[i];
+    if (o) {
+        vg_engine_rstate_forget_alert(&o->rs);
+    } else {
+        struct orphan *nv = realloc(h->orphans, (h->n_orphans + 1) * sizeof(*nv));
+        char *name = nv ? strdup(rule) : NULL;
+        if (nv)
+            h->orphans = nv;
+        if (!name) {
+            vg_kvlist_free(labels);
+            return -ENOMEM;
+        }
+        o = &h->orphans[h->n_orphans++];
+        *o = (struct orphan){.rule = name};
+        e->st.firing++; /* it fires until resolved: count_note takes it off */
+    }
+    o->rs.st = *st;
+    o->rs.labels = *labels;
+    *labels = (struct vg_kvlist){0};
+    snprintf(o->rs.fp, sizeof(o->rs.fp), "%s", fp);
+    return 0;
+}
+
+/* Restores h's pending and firing rule alerts from a "rules" blob, by rule name. A pending alert
+ * of a rule this engine's set does not have is skipped (counted); a firing one is kept aside to be
+ * resolved (orphan_add), as a reload that removed the rule would. A restored firing one resolves
+ * here, with its vg_engine_fingerprint, when its condition stays false. With h NULL, only checks
+ * the blob (the same messages), changing nothing. */
 static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
                         const unsigned char *data, size_t len, char *err, size_t errlen)
 {
@@ -351,6 +467,11 @@ static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
         size_t at = 0;
         while (at < h->n_rs && strcmp(vg_rule_name(vg_rule_set_rule(e->rules, at)), name) != 0)
             at++;
+        if (at == h->n_rs && st.state == VG_RULE_STATE_FIRING) {
+            if (orphan_add(e, h, name, &st, fp, &labels) < 0)
+                return vg_err(err, errlen, -ENOMEM, "rule alert states: out of memory");
+            continue;
+        }
         if (at == h->n_rs) {
             e->st.rule_states_skipped++;
             vg_kvlist_free(&labels);
@@ -441,6 +562,68 @@ static int host_blob_import(struct vg_engine *e, const char *host, struct host *
     }
     if (r.bad || r.off != r.len)
         return vg_err(err, errlen, -EINVAL, "host state: truncated or corrupt");
+    return 0;
+}
+
+/* Gives h's orphans (firing alerts of rules e's set lacks, after its "rules" blob) the severity,
+ * receivers and annotations their old owner stated them with, from an "engine.fired" blob; the
+ * alerts of rules e has are stated by e's own rules, and skipped. With h NULL, only checks the
+ * blob. */
+static int fired_import(struct host *h, uint32_t version, const unsigned char *data, size_t len,
+                        char *err, size_t errlen)
+{
+    if (version != FIRED_VERSION)
+        return 0; /* a newer writer's: such an alert is resolved without it, as from an older one */
+    struct vg_br r = {data, len, 0, 0};
+    char name[256], severity[32], recv[64], key[256];
+    char *value = malloc(FIRED_ANNOTATION_MAX);
+    if (!value)
+        return vg_err(err, errlen, -ENOMEM, "rule alert statements: out of memory");
+    int rc = 0;
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < n && !r.bad && !rc; i++) {
+        hs_gets(&r, name, sizeof(name));
+        hs_gets(&r, severity, sizeof(severity));
+        struct orphan *o = NULL;
+        for (size_t k = 0; h && !r.bad && k < h->n_orphans && !o; k++)
+            if (strcmp(h->orphans[k].rule, name) == 0)
+                o = &h->orphans[k];
+        if (o) { /* a rule named twice: the later one states it */
+            free(o->severity);
+            vg_kvlist_free(&o->annotations);
+            for (size_t k = 0; k < o->n_receivers; k++)
+                free(o->receivers[k]);
+            free(o->receivers);
+            o->receivers = NULL;
+            o->n_receivers = 0;
+            if (!(o->severity = strdup(severity)))
+                rc = -ENOMEM;
+        }
+        uint32_t nr = (uint32_t)vg_br_uint(&r, 4);
+        if (!r.bad && nr > FIRED_MAX_RECEIVERS)
+            r.bad = 1;
+        if (!r.bad && !rc && o && nr && !(o->receivers = calloc(nr, sizeof(char *))))
+            rc = -ENOMEM;
+        for (uint32_t k = 0; k < nr && !r.bad && !rc; k++) {
+            hs_gets(&r, recv, sizeof(recv));
+            if (!r.bad && o && !(o->receivers[o->n_receivers++] = strdup(recv)))
+                rc = -ENOMEM;
+        }
+        uint32_t na = (uint32_t)vg_br_uint(&r, 4);
+        if (!r.bad && na > FIRED_MAX_ANNOTATIONS)
+            r.bad = 1;
+        for (uint32_t k = 0; k < na && !r.bad && !rc; k++) {
+            hs_gets(&r, key, sizeof(key));
+            hs_gets(&r, value, FIRED_ANNOTATION_MAX);
+            if (!r.bad && o && vg_kvlist_set(&o->annotations, key, value) < 0)
+                rc = -ENOMEM;
+        }
+    }
+    free(value);
+    if (rc)
+        return vg_err(err, errlen, rc, "rule alert statements: out of memory");
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "rule alert statements: truncated or corrupt");
     return 0;
 }
 
@@ -575,6 +758,9 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
             (rc = hist_import((struct vg_engine *)e, NULL, b.version, b.data, b.len, err, errlen)) <
                 0)
             return rc;
+        if (!r.bad && strcmp(b.type, FIRED_BLOB) == 0 &&
+            (rc = fired_import(NULL, b.version, b.data, b.len, err, errlen)) < 0)
+            return rc;
     }
     if (r.bad || r.off != r.len)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state%s", host,
@@ -643,6 +829,7 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
         vg_engine_rstate_forget_alert(&h->rs[i]);
         memset(&h->rs[i], 0, sizeof(h->rs[i]));
     }
+    vg_engine_drop_orphans(e, h); /* an earlier record's, not resolved yet: this one is newer */
     snprintf(h->boot, sizeof(h->boot), "%s", boot);
     h->last_seq = last_seq;
     h->last_ts_ms = last_ts;
@@ -670,7 +857,7 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
             h->scoring = 1;
     }
     uint32_t n_blobs = (uint32_t)vg_br_uint(&r, 4);
-    struct hs_blob hb = {.data = NULL};
+    struct hs_blob hb = {.data = NULL}, fb = {.data = NULL};
     for (uint32_t i = 0; i < n_blobs; i++) {
         struct hs_blob b;
         hs_read_blob(&r, &b);
@@ -682,12 +869,16 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
         } else if (strcmp(b.type, HIST_BLOB) == 0) {
             if ((rc = hist_import(e, h, b.version, b.data, b.len, err, errlen)) < 0)
                 return rc; /* out of memory, likewise */
+        } else if (strcmp(b.type, FIRED_BLOB) == 0) {
+            fb = b; /* once the rule alerts it completes are in */
         } else if (fn) {
             fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});
         }
     }
     if (hb.data &&
         (rc = host_blob_import(e, host, h, hb.version, hb.data, hb.len, err, errlen)) < 0)
+        return rc; /* out of memory, likewise */
+    if (fb.data && (rc = fired_import(h, fb.version, fb.data, fb.len, err, errlen)) < 0)
         return rc; /* out of memory, likewise */
     return 0;
 }

@@ -675,7 +675,8 @@ static void rules_fire_through_the_engine_and_survive_a_reload(void **state)
 
 /* A host that moves to another analyzer (state topic) takes its rule alerts along: a firing
  * alert is not fired again and resolves there with its fingerprint, a pending one keeps its
- * start, and a rule the new owner's set lacks is skipped and counted. */
+ * start, and a pending one of a rule the new owner's set lacks is skipped and counted (a firing
+ * one is resolved: a_removed_rules_firing_alert_resolves_when_its_host_moves). */
 static void rule_alerts_move_with_their_host(void **state)
 {
     (void)state;
@@ -689,7 +690,8 @@ static void rule_alerts_move_with_their_host(void **state)
                                   "    when: value(\"q.depth\") > 100\n"
                                   "    for: 5s\n"
                                   "  - name: OnlyA\n"
-                                  "    when: value(\"q.depth\") > 100\n");
+                                  "    when: value(\"q.depth\") > 100\n"
+                                  "    for: 1h\n");
     struct vg_rule_set *sb = load("rules:\n"
                                   "  - name: Other\n"
                                   "    when: value(\"q.depth\") > 5000\n"
@@ -706,8 +708,8 @@ static void rule_alerts_move_with_their_host(void **state)
     for (int i = 0; i < 10; i++)
         feed(a, (uint64_t)i, 10, &ea);
     feed(a, 10, 1000, &ea);
-    feed(a, 11, 1000, &ea); /* Fire and OnlyA fire; Slow pending since seq 10 */
-    assert_int_equal(ea.n, 2);
+    feed(a, 11, 1000, &ea); /* Fire fires; Slow and OnlyA pending since seq 10 */
+    assert_int_equal(ea.n, 1);
     assert_string_equal(ea.alertname[0], "Fire");
 
     unsigned char *rec = NULL;
@@ -726,7 +728,9 @@ static void rule_alerts_move_with_their_host(void **state)
     vg_engine_get_stats(b, &st);
     assert_int_equal(st.rule_states_restored, 2);
     assert_int_equal(st.rule_states_skipped, 1);
+    assert_int_equal(st.rule_states_resolved, 0);
     assert_int_equal(st.firing, 1);
+    assert_int_equal(vg_engine_resolve_orphans(b, record, &eb), 0);
     /* Stated again as it fired there: annotations rendered with its value then, its routing. */
     struct events again = {0};
     assert_int_equal(vg_engine_each_firing(b, record, &again), 1);
@@ -756,6 +760,219 @@ static void rule_alerts_move_with_their_host(void **state)
     assert_int_equal(st.firing, 0);
     vg_engine_free(a);
     vg_engine_free(b);
+    vg_rule_set_free(sa);
+    vg_rule_set_free(sb);
+}
+
+/* Everything the tests below check of a notification. */
+struct stated {
+    int n;
+    char status[8][16], alertname[8][64], fp[8][20], summary[8][128], severity[8][16];
+    char labels[8][256], receiver[8][32];
+    int n_receivers[8], n_annotations[8];
+    double value[8];
+    int64_t starts_at[8], ends_at[8];
+};
+
+static void state_it(void *ud, const struct vg_notification *n)
+{
+    struct stated *e = ud;
+    assert_true(e->n < 8);
+    int i = e->n++;
+    snprintf(e->status[i], 16, "%s", n->status);
+    snprintf(e->alertname[i], 64, "%s", n->alertname);
+    snprintf(e->fp[i], 20, "%s", n->fingerprint);
+    snprintf(e->summary[i], 128, "%s", n->summary ? n->summary : "");
+    snprintf(e->severity[i], 16, "%s", n->severity ? n->severity : "(none)");
+    size_t used = 0;
+    e->labels[i][0] = '\0';
+    for (size_t k = 0; k < n->n_labels; k++)
+        used += (size_t)snprintf(e->labels[i] + used, 256 - used, "%s%s=%s", k ? "," : "",
+                                 n->label_keys[k], n->label_values[k]);
+    snprintf(e->receiver[i], 32, "%s", n->n_receivers ? n->receivers[0] : "");
+    e->n_receivers[i] = (int)n->n_receivers;
+    e->n_annotations[i] = (int)n->n_annotations;
+    e->value[i] = n->value;
+    e->starts_at[i] = n->starts_at_ms;
+    e->ends_at[i] = n->ends_at_ms;
+}
+
+static void feed_stated(struct vg_engine *e, uint64_t seq, double q, struct stated *ev)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof(m.host), "web-1");
+    snprintf(m.boot, sizeof(m.boot), "b");
+    m.seq = seq;
+    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    assert_int_equal(vg_wire_msg_add_label(&m, "env", "prod", NULL, 0), 0);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", q, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, state_it, ev), 0);
+    vg_wire_msg_free(&m);
+}
+
+/* The record's "engine.fired" blob cut off, as an analyzer from before it wrote the record: it is
+ * the last blob, and the first is "rules" (no model blobs), after the blob count. */
+static size_t without_fired_blob(unsigned char *rec, size_t len)
+{
+    static const unsigned char fired[] = "\x0c\x00"
+                                         "engine.fired";
+    static const unsigned char rules[] = "\x05\x00"
+                                         "rules\x01\x00\x00\x00";
+    unsigned char *f = memmem(rec, len, fired, sizeof(fired) - 1);
+    unsigned char *r = memmem(rec, len, rules, sizeof(rules) - 1);
+    assert_non_null(f);
+    assert_non_null(r);
+    unsigned char *count = r - 4;
+    assert_true(count[0] > 0);
+    count[0]--;
+    return (size_t)(f - rec);
+}
+
+/* A host moves to an analyzer whose rule set no longer has a rule that fires on it (rules rolled
+ * out while partitions move, or changed while the analyzer was down): the new owner resolves that
+ * alert as a reload that removes the rule would, once, with the fingerprint, labels, severity,
+ * annotations and receivers it fired with, at the host's latest event time; the alert of the rule
+ * it has stays firing, and a pending one of the removed rule is dropped. */
+static void a_removed_rules_firing_alert_resolves_when_its_host_moves(void **state)
+{
+    (void)state;
+    struct vg_engine *a = engine(), *b = engine();
+    struct vg_rule_set *sa = load("rules:\n"
+                                  "  - name: Gone\n"
+                                  "    when: value(\"q.depth\") > 100\n"
+                                  "    severity: critical\n"
+                                  "    labels: {team: db}\n"
+                                  "    annotations: {summary: \"{{ host }} at {{ value }}\", "
+                                  "runbook: \"see {{ labels.team }}\"}\n"
+                                  "    actions: [pagerduty]\n"
+                                  "  - name: Stays\n"
+                                  "    when: value(\"q.depth\") > 100\n"
+                                  "  - name: GoneSlow\n"
+                                  "    when: value(\"q.depth\") > 100\n"
+                                  "    for: 1h\n");
+    struct vg_rule_set *sb = load("rules:\n"
+                                  "  - name: Stays\n"
+                                  "    when: value(\"q.depth\") > 100\n");
+    struct stated ea = {0}, eb = {0};
+    assert_int_equal(vg_engine_set_rules(a, sa, state_it, &ea), 0);
+    assert_int_equal(vg_engine_set_rules(b, sb, state_it, &eb), 0);
+    for (int i = 0; i < 10; i++)
+        feed_stated(a, (uint64_t)i, 10, &ea);
+    feed_stated(a, 10, 1000, &ea);
+    feed_stated(a, 11, 1000, &ea); /* Gone and Stays fire at seq 10; GoneSlow pending */
+    assert_int_equal(ea.n, 2);
+    assert_string_equal(ea.alertname[0], "Gone");
+    assert_string_equal(ea.alertname[1], "Stays");
+
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    /* Two records of the host on the topic (before compaction): the later one counts, and the
+     * alert is resolved once. */
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.rule_states_restored, 2);
+    assert_int_equal(st.rule_states_skipped, 2); /* GoneSlow, once per record */
+    assert_int_equal(st.rule_states_resolved, 0);
+    assert_int_equal(st.firing, 2); /* Stays, and Gone until it is resolved */
+
+    /* Taken over: only the alert of a rule b has is stated as firing. */
+    struct stated again = {0};
+    assert_int_equal(vg_engine_each_firing(b, state_it, &again), 1);
+    assert_string_equal(again.alertname[0], "Stays");
+    assert_string_equal(again.fp[0], ea.fp[1]);
+
+    assert_int_equal(vg_engine_resolve_orphans(b, state_it, &eb), 1);
+    assert_int_equal(eb.n, 1);
+    assert_string_equal(eb.status[0], "resolved");
+    assert_string_equal(eb.alertname[0], "Gone");
+    assert_string_equal(eb.fp[0], ea.fp[0]);
+    assert_string_equal(eb.labels[0], ea.labels[0]);
+    assert_non_null(strstr(eb.labels[0], "team=db"));
+    assert_string_equal(eb.severity[0], "critical");
+    assert_string_equal(eb.summary[0], "web-1 at 1000");
+    assert_int_equal(eb.n_annotations[0], 2);
+    assert_int_equal(eb.n_receivers[0], 1);
+    assert_string_equal(eb.receiver[0], "pagerduty");
+    assert_true(isnan(eb.value[0])); /* as a reload's resolve: the rule is not evaluated here */
+    assert_true(eb.starts_at[0] == ea.starts_at[0]);
+    assert_true(eb.ends_at[0] == 1700000000000LL + 11 * 1000); /* the host's latest message */
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.rule_states_resolved, 1);
+    assert_int_equal(st.alerts_resolved, 1);
+    assert_int_equal(st.firing, 1);
+
+    /* Once: neither a second call nor the host's next messages resolve it again; Stays goes on
+     * and resolves with its own fingerprint. */
+    assert_int_equal(vg_engine_resolve_orphans(b, state_it, &eb), 0);
+    feed_stated(b, 12, 1000, &eb);
+    assert_int_equal(eb.n, 1);
+    feed_stated(b, 13, 10, &eb);
+    assert_int_equal(eb.n, 2);
+    assert_string_equal(eb.status[1], "resolved");
+    assert_string_equal(eb.alertname[1], "Stays");
+    assert_string_equal(eb.fp[1], ea.fp[1]);
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.firing, 0);
+    assert_int_equal(st.rule_states_resolved, 1);
+
+    /* Not resolved after the restore (no vg_engine_resolve_orphans): the host's next message
+     * resolves it first, once. */
+    struct vg_engine *c = engine();
+    struct stated ec = {0};
+    assert_int_equal(vg_engine_set_rules(c, sb, state_it, &ec), 0);
+    assert_int_equal(vg_engine_host_import(c, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    feed_stated(c, 12, 1000, &ec);
+    feed_stated(c, 13, 1000, &ec);
+    assert_int_equal(ec.n, 1);
+    assert_string_equal(ec.alertname[0], "Gone");
+    assert_string_equal(ec.status[0], "resolved");
+    assert_string_equal(ec.fp[0], ea.fp[0]);
+    assert_true(ec.ends_at[0] == 1700000000000LL + 11 * 1000);
+
+    /* A record from an analyzer that did not write how the alert was stated: resolved all the
+     * same, with its fingerprint and labels, to every receiver. */
+    struct vg_engine *d = engine();
+    struct stated ed = {0};
+    assert_int_equal(vg_engine_set_rules(d, sb, state_it, &ed), 0);
+    unsigned char *old = malloc(len);
+    assert_non_null(old);
+    memcpy(old, rec, len);
+    size_t old_len = without_fired_blob(old, len);
+    int rc = vg_engine_host_import(d, "web-1", old, old_len, NULL, NULL, err, sizeof(err));
+    free(old);
+    if (rc != 0)
+        fail_msg("import of an older record: %d %s", rc, err);
+    assert_int_equal(vg_engine_resolve_orphans(d, state_it, &ed), 1);
+    assert_string_equal(ed.alertname[0], "Gone");
+    assert_string_equal(ed.fp[0], ea.fp[0]);
+    assert_string_equal(ed.labels[0], ea.labels[0]);
+    assert_string_equal(ed.severity[0], "(none)");
+    assert_int_equal(ed.n_receivers[0], 0);
+
+    /* Released before it was resolved: it goes with its host, off the firing count. */
+    struct vg_engine *f = engine();
+    struct stated ef = {0};
+    assert_int_equal(vg_engine_set_rules(f, sb, state_it, &ef), 0);
+    assert_int_equal(vg_engine_host_import(f, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_engine_host_partition(f, "web-1", 3), 0);
+    int32_t part = 3;
+    assert_int_equal(vg_engine_release(f, &part, 1, NULL, NULL), 1);
+    vg_engine_get_stats(f, &st);
+    assert_int_equal(st.firing, 0);
+    assert_int_equal(vg_engine_resolve_orphans(f, state_it, &ef), 0);
+    assert_int_equal(ef.n, 0);
+
+    free(rec);
+    vg_engine_free(a);
+    vg_engine_free(b);
+    vg_engine_free(c);
+    vg_engine_free(d);
+    vg_engine_free(f);
     vg_rule_set_free(sa);
     vg_rule_set_free(sb);
 }
@@ -931,6 +1148,7 @@ int main(void)
         cmocka_unit_test(silences_survive_a_save_and_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
+        cmocka_unit_test(a_removed_rules_firing_alert_resolves_when_its_host_moves),
         cmocka_unit_test(rule_windows_move_with_their_host),
         cmocka_unit_test(a_clock_step_back_keeps_the_window_in_order_and_the_state_importable),
         cmocka_unit_test(a_label_the_wire_format_takes_survives_the_state_record),
