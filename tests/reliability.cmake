@@ -43,8 +43,9 @@ add_dependencies(test_agent_outage vigil-agent vigil-analyzer vigil-test-mockbro
 # Scale-out (issue 7): two analyzers in one group, a rebalance, a SIGTERM handover and a kill -9
 # takeover; hosts continue from vigil.state without a cold start or a sequence gap.
 vg_add_test(test_scaleout SOURCES test_scaleout.c
-    LIBS vg_analyzerproc PkgConfig::RDKAFKA Threads::Threads TIMEOUT 180 LABELS scaleout)
-add_dependencies(test_scaleout vigil-analyzer vigil-test-mockbroker)
+    LIBS vg_analyzerproc PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads TIMEOUT 240
+    LABELS scaleout)
+add_dependencies(test_scaleout vigil-analyzer vigil-test-mockbroker vigil-test-receiver)
 
 # Scaling decisions survive a restart: a second analyzer reads vigil.decisions back and continues
 # each target from its latest decision and cooldown; a record that is no decision is refused.

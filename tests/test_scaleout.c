@@ -9,6 +9,7 @@
  * cold (vigil_hosts_cold_started_total), never warmed a series up (vigil_samples_warming_total:
  * the first message of a moved host is scored), and found no sequence gap; A released the hosts
  * it gave away. */
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -367,12 +369,148 @@ static void a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner(voi
     vg_tp_stop(t.broker, SIGTERM, 10000);
 }
 
+/* The generic webhook notifications the receiver recorded: per fingerprint of `alertname`, how
+ * many firing and resolved ones; returns how many fingerprints. Checks each resolve against what
+ * the rule stated when it fired (severity, summary). */
+struct fp_count {
+    char fp[20];
+    int firing, resolved;
+};
+
+static int count_notes(const char *path, const char *alertname, struct fp_count *out, int max)
+{
+    char *text = vg_tp_read(path);
+    int n = 0;
+    for (char *line = text; line && *line;) {
+        char *eol = strchr(line, '\n');
+        if (eol)
+            *eol = '\0';
+        json_t *rec = json_loads(line, 0, NULL);
+        json_t *body = rec ? json_object_get(rec, "body") : NULL;
+        const char *name = json_string_value(json_object_get(body, "alertname"));
+        const char *status = json_string_value(json_object_get(body, "status"));
+        const char *fp = json_string_value(json_object_get(body, "fingerprint"));
+        if (name && status && fp && strcmp(name, alertname) == 0) {
+            const char *sev = json_string_value(json_object_get(body, "severity"));
+            const char *summary = json_string_value(json_object_get(body, "summary"));
+            const char *host = json_string_value(json_object_get(body, "host"));
+            char want[64];
+            snprintf(want, sizeof(want), "%s memory at 4", host ? host : "?");
+            assert_non_null(sev);
+            assert_string_equal(sev, "critical");
+            assert_non_null(summary);
+            assert_true(strncmp(summary, want, strlen(want)) == 0);
+            int i = 0;
+            while (i < n && strcmp(out[i].fp, fp) != 0)
+                i++;
+            if (i == n) {
+                assert_true(n < max);
+                out[n] = (struct fp_count){.firing = 0};
+                snprintf(out[n++].fp, sizeof(out[0].fp), "%s", fp);
+            }
+            if (strcmp(status, "resolved") == 0)
+                out[i].resolved++;
+            else
+                out[i].firing++;
+        }
+        json_decref(rec);
+        line = eol ? eol + 1 : NULL;
+    }
+    free(text);
+    return n;
+}
+
+static void write_rules(const char *dir, const char *yaml)
+{
+    char path[700];
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/rules.yaml", dir);
+    assert_int_equal(vg_tp_write_atomic(path, yaml), 0);
+}
+
+/* Rules rolled out while partitions move: A's files have Gone and Stays, which fire on every
+ * host; B's have only Stays. B joins, then A stops: B takes every host over and resolves each
+ * host's Gone alert once, with the fingerprint, severity and summary A fired it with, through its
+ * receivers, as a reload removing Gone would have; Stays is taken over, not resolved. */
+static void a_rule_the_new_owner_lacks_resolves_its_alert_there(void **state)
+{
+    (void)state;
+    struct setup t;
+    vg_stack_init(&t.s, "scaleout-orphan");
+    vg_stack_start_receiver(&t.s, NULL);
+    char url[128], dir_a[300], dir_b[300], rules_a[320], rules_b[320];
+    snprintf(url, sizeof(url), "webhook.url=http://127.0.0.1:%d/alerts", t.s.recv_port);
+    snprintf(dir_a, sizeof(dir_a), "%s/rules-a", t.s.dir);
+    snprintf(dir_b, sizeof(dir_b), "%s/rules-b", t.s.dir);
+    snprintf(rules_a, sizeof(rules_a), "rules.dir=%s", dir_a);
+    snprintf(rules_b, sizeof(rules_b), "rules.dir=%s", dir_b);
+    const char *stays = "  - name: Stays\n"
+                        "    when: value(\"mem.used_pct\") > 0\n";
+    char yaml[512];
+    snprintf(yaml, sizeof(yaml),
+             "rules:\n"
+             "  - name: Gone\n"
+             "    when: value(\"mem.used_pct\") > 0\n"
+             "    severity: critical\n"
+             "    annotations: {summary: \"{{ host }} memory at {{ value }}\"}\n"
+             "%s",
+             stays);
+    write_rules(dir_a, yaml);
+    snprintf(yaml, sizeof(yaml), "rules:\n%s", stays);
+    write_rules(dir_b, yaml);
+    const char *sets_a[] = {"state.checkpoint_interval=200ms", "model.set=series", url, rules_a,
+                            NULL};
+    const char *sets_b[] = {"state.checkpoint_interval=200ms", "model.set=series", url, rules_b,
+                            NULL};
+    t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
+    fleet_start(&t.fleet, t.bootstrap);
+    vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, sets_a);
+    wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
+    wait_metric(&t.a, "vigil_alerts_fired_total", 2 * HOSTS, 30000);
+    int64_t end = vg_tp_mono_ms() + 20000;
+    while (vg_tp_count(t.s.recv_out, "\"status\":\"firing\"") < 2 * HOSTS && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    assert_int_equal(vg_tp_count(t.s.recv_out, "\"status\":\"firing\""), 2 * HOSTS);
+
+    vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, sets_b);
+    wait_metric(&t.b, "vigil_partitions_assigned", PARTS / 2, 40000);
+    wait_metric(&t.b, "vigil_rule_states_resolved_total", HOSTS / 2, 20000);
+    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    wait_metric(&t.b, "vigil_rule_states_resolved_total", HOSTS, 20000);
+    assert_int_equal(
+        vg_tp_wait_contains(t.b.log, "msg=\"alerts of rules not loaded here resolved\"", 10000), 0);
+    end = vg_tp_mono_ms() + 20000;
+    while (vg_tp_count(t.s.recv_out, "\"status\":\"resolved\"") < HOSTS && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+
+    struct fp_count gone[2 * HOSTS];
+    int n = count_notes(t.s.recv_out, "Gone", gone, 2 * HOSTS);
+    assert_int_equal(n, HOSTS);
+    for (int i = 0; i < n; i++) {
+        if (gone[i].firing != 1 || gone[i].resolved != 1)
+            fail_msg("Gone %s: fired %d, resolved %d times; expected once each", gone[i].fp,
+                     gone[i].firing, gone[i].resolved);
+    }
+    /* Stays is B's rule too: taken over firing, nothing sent for it. */
+    assert_int_equal(vg_tp_count(t.s.recv_out, "\"status\":\"resolved\""), HOSTS);
+    assert_true(metric(&t.b, "vigil_alerts_taken_over_total") >= HOSTS);
+    fprintf(stderr, "Gone: fired on A on %d hosts, each resolved once by B\n", n);
+    fleet_stop(&t.fleet);
+    st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(vg_stack_stop(&t.s), 0);
+    vg_tp_stop(t.broker, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rebalance_and_sigterm_handover_continue_without_cold_start),
         cmocka_unit_test(kill9_takeover_restores_last_checkpoint_and_reprocesses),
         cmocka_unit_test(a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner),
+        cmocka_unit_test(a_rule_the_new_owner_lacks_resolves_its_alert_there),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
