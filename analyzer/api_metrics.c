@@ -21,6 +21,9 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Messages of hosts beyond limits.max_hosts."},
     {"vigil_series_refused_total", VG_METRIC_COUNTER, NULL, NULL,
      "Values of series beyond limits.max_series_per_host."},
+    {"vigil_series_reserved_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Values of series refused because their name starts with host:, which rules read as a host "
+     "model's score (value(\"host:mv\")); the first of each host is logged."},
     {"vigil_alerts_stale_resolved_total", VG_METRIC_COUNTER, NULL, NULL,
      "Per-series alerts resolved because their host stopped reporting the series "
      "(alert.stale_after)."},

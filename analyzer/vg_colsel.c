@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vg_util.h"
+#include "vg_wire.h"
 
 struct vg_colsel {
     size_t n;
@@ -78,6 +79,10 @@ int vg_colsel_new(struct vg_colsel **out, const char *patterns, char *err, size_
  * matched by none. */
 static long rank_of(const struct vg_colsel *s, const char *name)
 {
+    /* The engine refuses such a series (vg_engine_process): no column either, so the model and
+     * its attribution never show what rules cannot read. */
+    if (vg_wire_name_reserved(name))
+        return -1;
     for (size_t i = 0; i < s->n; i++)
         if (s->p[i].exclude && fnmatch(s->p[i].glob, name, 0) == 0)
             return -1;

@@ -34,7 +34,8 @@ int vg_colsel_new(struct vg_colsel **out, const char *patterns, char *err, size_
 void vg_colsel_free(struct vg_colsel *s);
 
 /* Reorders names[0..n) (borrowed strings) in place so that the selected ones come first, ranked
- * as the header says, duplicates removed, and sets *picked to how many, at most max. 0 or
+ * as the header says, duplicates removed, and sets *picked to how many, at most max; a reserved
+ * name (vg_wire_name_reserved: "host:...") is never selected, whatever the patterns. 0 or
  * -ENOMEM. */
 int vg_colsel_pick(const struct vg_colsel *s, const char **names, size_t n, size_t max,
                    size_t *picked);

@@ -245,7 +245,7 @@ struct env_ctx {
     char model_read[32]; /* the last host model the expression read, "" = none */
 };
 
-#define HOST_MODEL_PREFIX "host:"
+#define HOST_MODEL_PREFIX VG_WIRE_RESERVED_PREFIX
 
 void vg_engine_set_host_models(struct vg_engine *e, const struct vg_engine_host_models *hm)
 {
@@ -272,9 +272,11 @@ static int env_scores(void *ud, vg_expr_series_fn fn, void *fnud)
 static int env_value(void *ud, const char *name, double *out)
 {
     struct env_ctx *c = ud;
-    /* Series names cannot hold ':' (wire format), so host model names cannot clash. */
-    if (strncmp(name, HOST_MODEL_PREFIX, strlen(HOST_MODEL_PREFIX)) == 0 && c->e->hm.score &&
-        c->host_name) {
+    /* A host model's, always: no series has such a name (vg_engine_process refuses them), so
+     * the same rule never reads a series on one analyzer and a model on another. */
+    if (vg_wire_name_reserved(name)) {
+        if (!c->e->hm.score || !c->host_name)
+            return -ENOENT;
         const char *model = name + strlen(HOST_MODEL_PREFIX);
         snprintf(c->model_read, sizeof(c->model_read), "%s", model);
         return c->e->hm.score(c->e->hm.ud, c->host_name, model, out);
@@ -842,6 +844,24 @@ static void sweep(struct vg_engine *e, const struct vg_wire_msg *m, struct host 
     }
 }
 
+/* A series whose name rules read as a host model's (value("host:mv")): taking it would make
+ * that rule read the series on an analyzer without the model and the model elsewhere, or hide
+ * one behind the other. The wire format takes the name (a message is accepted or refused whole),
+ * so it is refused here, one series at a time, and never silently. */
+static void refuse_reserved(struct vg_engine *e, const char *host_name, struct host *h,
+                            const char *name)
+{
+    e->st.series_reserved++;
+    if (h->reserved_logged) /* the rest are counted: a producer sends it every tick */
+        return;
+    h->reserved_logged = 1;
+    char q[256];
+    vg_warn("series refused: name reserved for host models",
+            "host=%s series=%s reason=\"rules read " VG_WIRE_RESERVED_PREFIX
+            "NAME as host model NAME's score: rename the metric\" refused_total=%llu",
+            host_name, vg_log_quote(q, sizeof(q), name), (unsigned long long)e->st.series_reserved);
+}
+
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud)
 {
@@ -890,6 +910,10 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     }
     for (size_t i = 0; i < m->n_metrics; i++) {
         const char *name = m->metrics[i].name;
+        if (vg_wire_name_reserved(name)) {
+            refuse_reserved(e, m->host, h, name);
+            continue;
+        }
         if (!series_selected(e, name))
             continue;
         struct series *s = vg_engine_get_series(e, h, m->host, name);

@@ -51,6 +51,9 @@ struct vg_engine_stats {
     uint64_t alerts_resolved;
     uint64_t hosts_refused;  /* messages from hosts beyond max_hosts */
     uint64_t series_refused; /* values of series beyond max_series_per_host */
+    /* values of series whose names are reserved (VG_WIRE_RESERVED_PREFIX, "host:"): a rule's
+     * value("host:NAME") reads host model NAME, never a series */
+    uint64_t series_reserved;
     uint64_t hosts;
     uint64_t series;
     uint64_t firing;             /* alerts firing now */
@@ -76,8 +79,9 @@ struct vg_engine;
 int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char *err,
                   size_t errlen);
 
-/* Scores every metric of m and calls fn for each alert transition. Returns 0, 1 when m was a
- * duplicate and skipped, or -ENOMEM. */
+/* Scores every metric of m and calls fn for each alert transition. A metric whose name is
+ * reserved (vg_wire_name_reserved) is refused: counted in series_reserved and logged once per
+ * host. Returns 0, 1 when m was a duplicate and skipped, or -ENOMEM. */
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud);
 

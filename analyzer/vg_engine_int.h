@@ -48,6 +48,7 @@ struct host {
     char silent_fp[17];
     double max_score;
     int scoring;             /* logged "scoring" once */
+    int reserved_logged;     /* logged a refused series of a reserved name once */
     int32_t partition;       /* input partition its messages arrive on; -1 unknown */
     struct vg_kvlist labels; /* as in the latest message, for policies */
     /* One alert state per rule of the engine's set, in the set's order. */

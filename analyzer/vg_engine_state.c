@@ -839,6 +839,12 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     for (uint32_t i = 0; i < n; i++) {
         struct hs_entry in;
         hs_read_entry(&r, state_size, &in);
+        /* Kept by an analyzer from before such names were refused: refused now, as its values
+         * would be (vg_engine_process), and counted with them. */
+        if (vg_wire_name_reserved(in.name)) {
+            e->st.series_reserved++;
+            continue;
+        }
         struct series *s = vg_engine_get_series(e, h, host, in.name);
         if (!s)
             continue;

@@ -206,6 +206,8 @@ void vg_history_record(struct vg_history *h, const struct vg_engine *e, const st
     if (!hh)
         return;
     for (size_t i = 0; i < m->n_metrics; i++) {
+        if (vg_wire_name_reserved(m->metrics[i].name))
+            continue; /* refused by the engine (vg_engine_process), which counts it */
         struct hseries *s = get_series(h, hh, m->metrics[i].name, m->ts_ms);
         if (s)
             push_value(h, s, m->ts_ms, m->metrics[i].value);

@@ -152,6 +152,11 @@ int vg_wire_name_valid(const char *name)
     return name_ok(name, strnlen(name, VG_WIRE_NAME_MAX + 1)) ? 0 : -EINVAL;
 }
 
+int vg_wire_name_reserved(const char *name)
+{
+    return name && strncmp(name, VG_WIRE_RESERVED_PREFIX, strlen(VG_WIRE_RESERVED_PREFIX)) == 0;
+}
+
 int vg_wire_host_valid(const char *host)
 {
     if (!host)
@@ -418,6 +423,13 @@ int vg_wire_msg_add_metric(struct vg_wire_msg *m, const char *name, double value
     size_t len = strnlen(name, VG_WIRE_NAME_MAX + 1);
     if (!name_ok(name, len))
         return bad_metric_name(name, len, err, errlen);
+    if (vg_wire_name_reserved(name)) {
+        char q[QUOTE_BUFLEN];
+        return vg_err(err, errlen, -EINVAL,
+                      "reserved metric name '%s': names starting with '" VG_WIRE_RESERVED_PREFIX
+                      "' are host models' scores to rules; the analyzer refuses such a series",
+                      quote(q, name, len));
+    }
     if (!isfinite(value)) {
         char q[QUOTE_BUFLEN];
         return vg_err(err, errlen, -EINVAL,

@@ -18,6 +18,12 @@
 #define VG_WIRE_NAME_MAX          200 /* metric names and label keys */
 #define VG_WIRE_LABEL_VALUE_MAX   256
 #define VG_WIRE_LABELS_MAX        64 /* labels of one message: they describe a host, not data */
+/* Metric names starting with this are reserved: rules read value("host:NAME") as host model
+ * NAME's score (docs/rules.md), so a series of that name would be shadowed by, or shadow, the
+ * model. The decoder and encoder still take such a name (a v1 message is accepted or refused
+ * whole, and one odd series must not cost a host all its others); vg_wire_msg_add_metric()
+ * refuses it, and the analyzer refuses each such series, counted and logged. */
+#define VG_WIRE_RESERVED_PREFIX "host:"
 
 struct vg_metric {
     const char *name; /* points into the message's own storage */
@@ -55,7 +61,8 @@ void vg_wire_msg_reset(struct vg_wire_msg *m);
 void vg_wire_msg_free(struct vg_wire_msg *m);
 
 /* Append a metric or label; name/key/value are copied into the message's storage. Returns 0,
- * -EINVAL for a name outside the character set, a non-finite value, a label value over
+ * -EINVAL for a name outside the character set or reserved (VG_WIRE_RESERVED_PREFIX), a non-finite
+ * value, a label value over
  * VG_WIRE_LABEL_VALUE_MAX bytes or not UTF-8, a label past VG_WIRE_LABELS_MAX (err says which),
  * -ENOMEM. Duplicates are not
  * checked here; vg_wire_encode() refuses them. Adding may move the storage: the arrays and the
@@ -68,6 +75,9 @@ int vg_wire_msg_add_label(struct vg_wire_msg *m, const char *key, const char *va
 /* Returns 0 when name is a valid metric name: first char [A-Za-z_], then [A-Za-z0-9_.:-],
  * 1..VG_WIRE_NAME_MAX bytes. */
 int vg_wire_name_valid(const char *name);
+
+/* Returns 1 when name starts with VG_WIRE_RESERVED_PREFIX, 0 otherwise (NULL included). */
+int vg_wire_name_reserved(const char *name);
 
 /* Returns 0 when key and value make a label the decoder accepts: key [A-Za-z_][A-Za-z0-9_]*,
  * 1..VG_WIRE_NAME_MAX bytes; value UTF-8, 0..VG_WIRE_LABEL_VALUE_MAX bytes (control characters

@@ -1,5 +1,6 @@
 /* The scoring engine: messages in, alert transitions out, redeliveries skipped. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -653,6 +655,149 @@ static void series_outside_the_globs_are_not_scored(void **state)
     vg_engine_free(e);
 }
 
+/* One tick of web-1 as the analyzer's decoder gives it: "host:mv" and "load.1m" (a producer
+ * other than the agent, whose vg_wire_msg_add_metric() refuses the name; the wire format takes
+ * it, a message being accepted or refused whole). */
+static void feed_reserved(struct vg_engine *e, uint64_t seq, double hostmv, struct seen *s)
+{
+    char buf[512], err[VG_ERRLEN];
+    snprintf(buf, sizeof(buf),
+             "{\"v\":1,\"host\":\"web-1\",\"boot\":\"boot-1\",\"seq\":%llu,\"ts\":%lld,"
+             "\"interval_ms\":1000,\"metrics\":{\"host:mv\":%g,\"load.1m\":0.5}}",
+             (unsigned long long)seq, 1700000000000LL + (long long)seq * 1000, hostmv);
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    int rc = vg_wire_decode(buf, strlen(buf), 0, &m, err, sizeof(err));
+    if (rc)
+        fail_msg("decode: %s", err);
+    assert_int_equal(m.n_metrics, 2);
+    assert_int_equal(vg_engine_process(e, &m, record, s), 0);
+    vg_wire_msg_free(&m);
+}
+
+static double g_model_score;
+
+static int model_score(void *ud, const char *host, const char *model, double *out)
+{
+    (void)ud;
+    (void)host;
+    if (strcmp(model, "mv") != 0)
+        return -ENOENT;
+    *out = g_model_score;
+    return 0;
+}
+
+/* Stderr into a file while fn runs; returns how many lines hold needle. */
+static int stderr_lines_with(void (*fn)(void *), void *ud, const char *needle)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/vigil-test-engine.%d", (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    fn(ud);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    unlink(path);
+    return n;
+}
+
+struct reserved_run {
+    struct vg_engine *e;
+    struct seen *s;
+    uint64_t from, to;
+    double value;
+};
+
+static void feed_reserved_run(void *ud)
+{
+    struct reserved_run *r = ud;
+    for (uint64_t q = r->from; q < r->to; q++)
+        feed_reserved(r->e, q, r->value, r->s);
+}
+
+/* "host:" names are reserved: value("host:mv") reads the mv host model wherever the rule runs,
+ * never a series a producer happened to call host:mv (which it used to read on an analyzer
+ * without host models, and the model elsewhere). The series is refused, each value counted, the
+ * first of the host logged; the message's other series are kept. */
+static void a_series_named_like_a_host_model_is_refused_counted_and_logged(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct vg_rule_set *set = NULL;
+    char err[2048];
+    const char *y = "rules:\n"
+                    "  - name: Model\n"
+                    "    when: value(\"host:mv\") > 0.9\n";
+    if (vg_rule_set_load_buffer("t.yaml", y, strlen(y), &set, err, sizeof(err)))
+        fail_msg("%s", err);
+    struct seen s = {0};
+    assert_int_equal(vg_engine_set_rules(e, set, record, &s), 0);
+
+    /* No host models: the rule's value is missing, whatever the series says. */
+    struct reserved_run run = {e, &s, 0, 3, 1.0};
+    assert_int_equal(stderr_lines_with(feed_reserved_run, &run,
+                                       "msg=\"series refused: name reserved for host "
+                                       "models\" host=web-1 series=\"host:mv\""),
+                     1);
+    assert_int_equal(s.n, 0);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.series_reserved, 3);
+    assert_int_equal(st.series, 1);
+    struct vg_engine_host h;
+    assert_int_equal(vg_engine_describe_host(e, "web-1", &h, NULL, NULL), 0);
+    assert_int_equal(h.n_series, 1);
+
+    /* With the mv model: its score decides, not the series'. */
+    struct vg_engine_host_models hm = {.score = model_score};
+    vg_engine_set_host_models(e, &hm);
+    g_model_score = 0.5;
+    feed_reserved(e, 3, 1.0, &s);
+    assert_int_equal(s.n, 0);
+    g_model_score = 0.95;
+    feed_reserved(e, 4, 0.0, &s);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.alertname[0], "Model");
+    assert_string_equal(s.status[0], "firing");
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.series_reserved, 5);
+    assert_int_equal(st.series, 1);
+
+    /* A host record from an analyzer that kept such a series: the series is refused at import,
+     * counted, and the rest of the host restored. */
+    struct vg_engine *old = make_engine(NULL, 10), *fresh = make_engine(NULL, 10);
+    const char *names[] = {"hoxt:mv", "load.1m", NULL};
+    feed_some(old, 0, names, (double[]){1, 0.5}, &s);
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    assert_int_equal(vg_engine_host_export(old, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    unsigned char *at = memmem(rec, len, "hoxt:mv", 7);
+    assert_non_null(at);
+    at[2] = 's';
+    assert_int_equal(vg_engine_host_import(fresh, "web-1", rec, len, NULL, NULL, err, sizeof(err)),
+                     0);
+    free(rec);
+    vg_engine_get_stats(fresh, &st);
+    assert_int_equal(st.series_reserved, 1);
+    assert_int_equal(st.series, 1);
+    vg_engine_free(old);
+    vg_engine_free(fresh);
+    vg_engine_free(e);
+    vg_rule_set_free(set);
+}
+
 static void hosts_beyond_the_limit_are_counted_not_tracked(void **state)
 {
     struct vg_engine *e = make_engine(NULL, 2);
@@ -906,6 +1051,7 @@ int main(void)
         cmocka_unit_test(firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired),
         cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
         cmocka_unit_test(series_outside_the_globs_are_not_scored),
+        cmocka_unit_test(a_series_named_like_a_host_model_is_refused_counted_and_logged),
         cmocka_unit_test(hosts_beyond_the_limit_are_counted_not_tracked),
         cmocka_unit_test(seasonal_model_learns_the_day_from_event_times),
         cmocka_unit_test(host_records_are_checked_whole_before_they_replace_a_host),

@@ -419,6 +419,14 @@ static void test_bad_metric_patterns_are_refused_naming_the_fault(void **state)
     assert_int_equal(vg_colsel_pick(s, names_in, 5, 2, &picked), 0);
     assert_int_equal(picked, 2);
     vg_colsel_free(s);
+
+    /* A reserved name (host:..., refused by the engine) is no column, even under '*'. */
+    assert_int_equal(vg_colsel_new(&s, "host:*,*", err, sizeof(err)), 0);
+    const char *with_reserved[] = {"host:mv", "cpu.a"};
+    assert_int_equal(vg_colsel_pick(s, with_reserved, 2, 10, &picked), 0);
+    assert_int_equal(picked, 1);
+    assert_string_equal(with_reserved[0], "cpu.a");
+    vg_colsel_free(s);
 }
 
 static void test_anomaly_is_attributed_to_metric_names(void **state)

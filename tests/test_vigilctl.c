@@ -135,6 +135,27 @@ static void replay_csv_skips_timestamps_out_of_range(void **state)
     free(e);
 }
 
+/* A column named like a host model's score (host:NAME, which rules read as the model) is refused
+ * at the header, before any row, naming the column: not row by row, nor replayed as a series. */
+static void replay_csv_refuses_a_reserved_column_name(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/reserved.csv", g_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("timestamp,cpu.user_pct,host:mv\n"
+          "1795440000,5,0.5\n",
+          f);
+    fclose(f);
+    assert_int_equal(ctl("replay %s", path), 1);
+    char *e = err();
+    assert_non_null(strstr(e, "reserved.csv:1: column 'host:mv' is a reserved name: names starting "
+                              "with 'host:' are host models' scores to rules"));
+    assert_null(strstr(e, "replayed"));
+    free(e);
+}
+
 static void replay_stream_and_bad_lines_are_reported(void **state)
 {
     (void)state;
@@ -789,6 +810,7 @@ int main(void)
         cmocka_unit_test(rules_see_only_the_series_alert_series_keeps),
         cmocka_unit_test(replay_stream_and_bad_lines_are_reported),
         cmocka_unit_test(replay_csv_skips_timestamps_out_of_range),
+        cmocka_unit_test(replay_csv_refuses_a_reserved_column_name),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),

@@ -783,8 +783,37 @@ static void add_metric_rejects_bad_names_and_non_finite_values(void **state)
     assert_int_equal(vg_wire_msg_add_metric(m, "cpu", INFINITY, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "non-finite value for metric 'cpu' (Infinity)"));
     assert_int_equal(vg_wire_msg_add_metric(m, "cpu", -INFINITY, err, sizeof(err)), -EINVAL);
+    /* Rules read host:NAME as a host model's score: the agent never sends such a series. */
+    assert_int_equal(vg_wire_msg_add_metric(m, "host:mv", 1, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "reserved metric name 'host:mv': names starting with 'host:' are "
+                                "host models' scores to rules"));
     assert_int_equal(m->n_metrics, 0);
+    assert_int_equal(vg_wire_msg_add_metric(m, "hostname:x", 1, err, sizeof(err)), 0);
+    assert_int_equal(vg_wire_msg_add_metric(m, "net.host:rx", 1, err, sizeof(err)), 0);
     free_msg(m);
+}
+
+/* A reserved name arrives from another producer: the message is taken whole (v1 does not refuse
+ * a message for one series: the analyzer refuses that series alone), and it round-trips. */
+static void decode_takes_a_reserved_name_for_the_analyzer_to_refuse(void **state)
+{
+    struct vg_wire_msg *m = new_msg();
+    expect_accept("{" HDR ",\"metrics\":{\"host:mv\":1,\"cpu.user_pct\":12.5}}", m);
+    assert_int_equal(m->n_metrics, 2);
+    assert_int_equal(vg_wire_name_reserved(m->metrics[0].name), 1);
+    assert_int_equal(vg_wire_name_reserved(m->metrics[1].name), 0);
+    struct vg_wire_msg *out = new_msg();
+    round_trip(m, out);
+    assert_msgs_equal(m, out);
+    free_msg(out);
+    free_msg(m);
+    assert_int_equal(vg_wire_name_reserved("host:"), 1);
+    assert_int_equal(vg_wire_name_reserved("host:series"), 1);
+    assert_int_equal(vg_wire_name_reserved("host"), 0);
+    assert_int_equal(vg_wire_name_reserved("Host:mv"), 0);
+    assert_int_equal(vg_wire_name_reserved("hosts:mv"), 0);
+    assert_int_equal(vg_wire_name_reserved("disk.host:mv"), 0);
+    assert_int_equal(vg_wire_name_reserved(NULL), 0);
 }
 
 static void add_label_rejects_bad_keys_and_values(void **state)
@@ -874,6 +903,7 @@ int main(void)
         cmocka_unit_test(add_metric_names_survive_storage_growth),
         cmocka_unit_test(add_metric_rejects_bad_names_and_non_finite_values),
         cmocka_unit_test(add_label_rejects_bad_keys_and_values),
+        cmocka_unit_test(decode_takes_a_reserved_name_for_the_analyzer_to_refuse),
         cmocka_unit_test(name_and_host_validators_follow_documented_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

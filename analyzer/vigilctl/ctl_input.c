@@ -113,6 +113,14 @@ static int read_header(struct vg_ctl_input *in, char *err, size_t errlen)
                           "%s:%llu: column '%s' is not a metric name ([A-Za-z_] then "
                           "[A-Za-z0-9_.:-])",
                           in->path, (unsigned long long)in->line_no, tok);
+        /* Refused here, once, rather than every row (vg_wire_msg_add_metric) or every value
+         * (the engine): the file's author can rename the column. */
+        if (in->n_cols && vg_wire_name_reserved(tok))
+            return vg_err(err, errlen, -EINVAL,
+                          "%s:%llu: column '%s' is a reserved name: names starting with "
+                          "'" VG_WIRE_RESERVED_PREFIX "' are host models' scores to rules "
+                          "(value(\"" VG_WIRE_RESERVED_PREFIX "NAME\")); rename the column",
+                          in->path, (unsigned long long)in->line_no, tok);
         if (!(in->cols[in->n_cols++] = strdup(tok)))
             return -ENOMEM;
     }
