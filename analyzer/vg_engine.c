@@ -1201,6 +1201,8 @@ static size_t resolve_all(struct vg_engine *e, const char *name, struct host *h,
         h->silent_since = 0;
         n++;
     }
+    if (h->n_orphans) /* restored alerts of rules this engine lacks, not yet resolved */
+        n += resolve_orphans_of(e, name, h, fn, ud);
     return n;
 }
 
