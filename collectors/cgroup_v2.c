@@ -196,18 +196,32 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-int vg_parse_cg_iostat(const char *buf, size_t len, const char *src, uint64_t *rbytes,
-                       uint64_t *wbytes, char *err, size_t errlen)
+/* Parses word as "MAJ:MIN". Returns 0 or -EINVAL. */
+static int parse_devnum(struct vg_span w, uint32_t *major, uint32_t *minor)
+{
+    const char *colon = memchr(w.p, ':', (size_t)(w.end - w.p));
+    uint64_t ma, mi;
+    if (!colon || vg_word_u64((struct vg_span){w.p, colon}, &ma) < 0 ||
+        vg_word_u64((struct vg_span){colon + 1, w.end}, &mi) < 0 || ma > UINT32_MAX ||
+        mi > UINT32_MAX)
+        return -EINVAL;
+    *major = (uint32_t)ma;
+    *minor = (uint32_t)mi;
+    return 0;
+}
+
+int vg_parse_cg_iostat_devs(const char *buf, size_t len, const char *src, vg_cg_iodev_fn fn,
+                            void *ctx, char *err, size_t errlen)
 {
     struct vg_scan s;
     struct vg_span line, w;
 
-    *rbytes = *wbytes = 0;
     vg_scan_init(&s, buf, len);
     while (vg_scan_line(&s, &line)) {
+        struct vg_cg_iodev d = {0};
         if (!vg_span_word(&line, &w))
             continue;
-        if (!memchr(w.p, ':', (size_t)(w.end - w.p)))
+        if (parse_devnum(w, &d.major, &d.minor) < 0)
             return vg_err(err, errlen, -EINVAL, "%s:%u: line does not start with MAJ:MIN", src,
                           s.line);
         while (vg_span_word(&line, &w)) {
@@ -215,19 +229,40 @@ int vg_parse_cg_iostat(const char *buf, size_t len, const char *src, uint64_t *r
             if (!eq)
                 return vg_err(err, errlen, -EINVAL, "%s:%u: a field is not key=value", src, s.line);
             struct vg_span key = {w.p, eq}, val = {eq + 1, w.end};
-            uint64_t *sum = vg_word_is(key, "rbytes")   ? rbytes
-                            : vg_word_is(key, "wbytes") ? wbytes
-                                                        : NULL;
-            uint64_t v;
-            if (!sum)
-                continue;
-            if (vg_word_u64(val, &v) < 0)
+            uint64_t *v = vg_word_is(key, "rbytes")   ? &d.rbytes
+                          : vg_word_is(key, "wbytes") ? &d.wbytes
+                                                      : NULL;
+            if (v && vg_word_u64(val, v) < 0)
                 return vg_err(err, errlen, -EINVAL, "%s:%u: %.6s is not a number", src, s.line,
-                              sum == rbytes ? "rbytes" : "wbytes");
-            *sum = sat_add(*sum, v);
+                              v == &d.rbytes ? "rbytes" : "wbytes");
         }
+        int rc = fn(ctx, &d);
+        if (rc)
+            return rc;
     }
     return 0;
+}
+
+struct iostat_sum {
+    uint64_t r, w;
+};
+
+static int add_to_sum(void *ctx, const struct vg_cg_iodev *d)
+{
+    struct iostat_sum *sum = ctx;
+    sum->r = sat_add(sum->r, d->rbytes);
+    sum->w = sat_add(sum->w, d->wbytes);
+    return 0;
+}
+
+int vg_parse_cg_iostat(const char *buf, size_t len, const char *src, uint64_t *rbytes,
+                       uint64_t *wbytes, char *err, size_t errlen)
+{
+    struct iostat_sum sum = {0, 0};
+    int rc = vg_parse_cg_iostat_devs(buf, len, src, add_to_sum, &sum, err, errlen);
+    *rbytes = sum.r;
+    *wbytes = sum.w;
+    return rc;
 }
 
 /* ---- selection ---- */

@@ -269,9 +269,25 @@ int vg_parse_file_nr(const char *buf, size_t len, const char *src, struct vg_fil
 int vg_parse_cg_value(const char *buf, size_t len, const char *src, uint64_t *v, int *is_max,
                       char *err, size_t errlen);
 
-/* A cgroup v2 io.stat: one line per device, "8:0 rbytes=1 wbytes=2 rios=3 ...". Sums rbytes and
- * wbytes over the devices (saturating); other keys, whose values need not be integers (iocost's
- * cost.* fields), are skipped. An empty file (no I/O yet) is valid and gives 0. */
+/* One device's line of a cgroup v2 io.stat. */
+struct vg_cg_iodev {
+    uint32_t major, minor;
+    uint64_t rbytes, wbytes; /* 0 when the line has no such field */
+};
+
+/* Called once per device line, in file order; a non-zero return stops the parse and is returned. */
+typedef int (*vg_cg_iodev_fn)(void *ctx, const struct vg_cg_iodev *d);
+
+/* A cgroup v2 io.stat: one line per device, "8:0 rbytes=1 wbytes=2 rios=3 ...". Hands each line's
+ * device number and rbytes and wbytes to fn; other keys, whose values need not be integers
+ * (iocost's cost.* fields), are skipped. An empty file (no I/O yet) is valid. A line that does not
+ * start with MAJ:MIN, a field that is not key=value, or an rbytes or wbytes that is not a number
+ * ends the parse with -EINVAL, the lines before it having been handed to fn. */
+int vg_parse_cg_iostat_devs(const char *buf, size_t len, const char *src, vg_cg_iodev_fn fn,
+                            void *ctx, char *err, size_t errlen);
+
+/* Sums rbytes and wbytes over every device of an io.stat (saturating), as
+ * vg_parse_cg_iostat_devs reads them; an empty file gives 0. */
 int vg_parse_cg_iostat(const char *buf, size_t len, const char *src, uint64_t *rbytes,
                        uint64_t *wbytes, char *err, size_t errlen);
 

@@ -1261,6 +1261,12 @@ static void small_parsers_reject_garbage(void **unused)
     assert_true(r == UINT64_MAX && w == 3);
     assert_int_equal(vg_parse_cg_iostat("", 0, "io", &r, &w, err, sizeof err), 0);
     assert_true(r == 0 && w == 0);
+    /* The device must be MAJ:MIN in numbers: stacked devices are looked up by it. */
+    static const char *const io[] = {"sda rbytes=1\n", "8:x rbytes=1\n",   "8: rbytes=1\n",
+                                     ":0 rbytes=1\n",  "8:0:0 rbytes=1\n", "8:4294967296\n"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(io); i++)
+        if (vg_parse_cg_iostat(io[i], strlen(io[i]), "io", &r, &w, err, sizeof err) != -EINVAL)
+            fail_msg("io.stat \"%s\" accepted", io[i]);
     uint64_t v;
     int is_max;
     static const char *const val[] = {"", "\n", "1 2\n", "1\n2\n", "-1\n", "maximum\n"};
