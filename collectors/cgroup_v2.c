@@ -46,6 +46,11 @@
 #define CG_SCAN_VISITS_MAX 100000     /* directory entries one scan looks at, all patterns */
 #define CG_HELD_FDS_MAX    4096       /* descriptors held open at most, and half of RLIMIT_NOFILE */
 #define CG_CGROUP2_MAGIC   0x63677270 /* CGROUP2_SUPER_MAGIC, linux/magic.h */
+#define CG_LOOP_MAJOR      7          /* LOOP_MAJOR, linux/major.h */
+#define CG_IODEV_MAX       4096       /* io.stat lines looked at, per cgroup */
+#define CG_BLK_MAX         4096       /* block devices whose stacking is remembered */
+#define CG_LOWER_MAX       256        /* disks remembered below one device */
+#define CG_STACK_DEPTH     8          /* levels of stacking followed down */
 
 static const struct vg_metric_desc cg_metrics[] = {
     {"cgroup.<cgroup>.cpu_pct", "%", VG_METRIC_GAUGE,
@@ -69,12 +74,17 @@ static const struct vg_metric_desc cg_metrics[] = {
     {"cgroup.<cgroup>.memory_oom_kill", "kills", VG_METRIC_GAUGE,
      "OOM kills in the cgroup since it was created (memory.events oom_kill)."},
     {"cgroup.<cgroup>.io_read_bytes_ps", "bytes/s", VG_METRIC_RATE,
-     "Bytes the cgroup read from block devices, all devices together (io.stat rbytes). Needs the "
-     "io controller. Every device io.stat lists counts, so I/O through a stacked device (LVM, "
-     "dm-crypt, md) may count once per layer."},
+     "Bytes the cgroup read from block devices (io.stat rbytes), each I/O counted once: I/O "
+     "through a device-mapper or md device (LVM, dm-crypt, RAID) counts on that device, not "
+     "again on the disks under it; I/O through a loop device counts on the disk holding its "
+     "backing file, when it reaches one. A disk is left out while io.stat lists a device stacked "
+     "on it (sysfs slaves under sys_root), so the cgroup's I/O to another, plain partition of "
+     "that disk is then missed; I/O through a device built on loop devices counts twice. Where "
+     "sysfs cannot tell what a device is stacked on (not mounted, not readable), every device "
+     "counts and stacked I/O may count once per layer. Needs the io controller."},
     {"cgroup.<cgroup>.io_write_bytes_ps", "bytes/s", VG_METRIC_RATE,
-     "Bytes the cgroup wrote to block devices, all devices together (io.stat wbytes); stacked "
-     "devices as for io_read_bytes_ps."},
+     "Bytes the cgroup wrote to block devices (io.stat wbytes), counted as for io_read_bytes_ps: "
+     "a write that md RAID1 mirrors counts once, not once per disk."},
     {"cgroup.<cgroup>.psi_cpu_some_avg10", "%", VG_METRIC_GAUGE,
      "Share of the last 10 s in which some task of the cgroup waited for a CPU (cpu.pressure; "
      "kernel 4.20+ with PSI)."},
@@ -113,6 +123,21 @@ enum { K_USAGE, K_NR_THROTTLED, K_THROTTLED_US, N_CPU_KEYS };
 static const char *const cpu_keys[N_CPU_KEYS] = {"usage_usec", "nr_throttled", "throttled_usec"};
 static const char *const oom_key[] = {"oom_kill"};
 
+/* One device line of an io.stat. */
+struct cg_iodev {
+    uint64_t dev; /* major << 32 | minor */
+    uint64_t rbytes, wbytes;
+    int counted; /* its bytes go into io_read_bytes_ps and io_write_bytes_ps */
+};
+
+/* What one block device is stacked on, from sysfs: the devices below it at every level, a
+ * partition given as its disk. */
+struct cg_blk {
+    uint64_t dev;
+    uint64_t *lower; /* sorted; owned */
+    size_t n_lower;
+};
+
 struct cg {
     char *rel; /* path below the root: "system.slice/ssh.service" */
     char *dir; /* root/rel/, ready for a file name to be appended */
@@ -126,6 +151,9 @@ struct cg {
     int mem_max_set; /* memory.max holds a limit, in mem_max */
     uint64_t mem_max;
     struct vg_rate rate[N_RATES];
+    struct cg_iodev *io; /* io.stat at the last reading, sorted by device; owned */
+    size_t n_io, cap_io;
+    uint64_t io_sum[2]; /* bytes read and written on the devices counted, since the start */
 };
 
 struct cg_state {
@@ -145,6 +173,11 @@ struct cg_state {
     int kernfs;              /* root is a cgroup2 mount (not a test tree) */
     struct vg_procbuf buf;
     char path[PATH_MAX * 2];
+    char sys_dev_block[PATH_MAX]; /* <sys_root>/dev/block */
+    struct cg_blk *blk;           /* sorted by device; emptied at each scan */
+    size_t n_blk, cap_blk;
+    struct cg_iodev *lines; /* the io.stat being read */
+    size_t n_lines, cap_lines;
 };
 
 /* The metric form of rel: '/' becomes '.', other bytes outside [A-Za-z0-9_.:-] become '_', and
@@ -263,6 +296,220 @@ int vg_parse_cg_iostat(const char *buf, size_t len, const char *src, uint64_t *r
     *rbytes = sum.r;
     *wbytes = sum.w;
     return rc;
+}
+
+/* ---- stacked block devices ----
+ *
+ * The io controller charges a bio to a cgroup at every device it is submitted to. The
+ * filesystem's bio is charged at the device it was issued to, to the cgroup that issued it (or,
+ * for writeback, owns the dirty pages). A device-mapper or md device then submits bios of its own
+ * to the devices below: clones made in the submitter's context keep the cgroup (device-mapper
+ * targets such as linear, md RAID0/1/10, dm-crypt reads), so io.stat lists the same bytes again
+ * on the disk below; bios a driver issues from its own threads (dm-crypt writes, RAID5/6 stripe
+ * I/O) are charged to that thread's cgroup and appear below under none of ours. Summing every
+ * line counts the first kind twice; counting only the bottom layer would lose the second. So an
+ * I/O is counted where it entered: a disk is left out while the same io.stat lists a device
+ * stacked on it (sysfs slaves, at any depth; a partition stands for its disk, as io.stat names
+ * whole disks only). The loop driver is the other way round: it re-issues each request as file
+ * I/O charged to the same cgroup, so what reaches a disk counts there, and loop devices are left
+ * out (a device built on loop devices then counts twice: itself, and the disk under the files). */
+
+static uint64_t dev_key(uint32_t major, uint32_t minor)
+{
+    return (uint64_t)major << 32 | minor;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Reads a sysfs "dev" file ("8:0\n") into *dev. Returns 0 or -errno, -EINVAL. */
+static int read_devnum(const char *path, uint64_t *dev)
+{
+    char buf[32];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof buf);
+    int rc = n < 0 ? -errno : 0;
+    close(fd);
+    if (rc < 0)
+        return rc;
+    struct vg_scan s;
+    struct vg_span line, w;
+    uint32_t major, minor;
+    vg_scan_init(&s, buf, (size_t)n);
+    if (!vg_scan_line(&s, &line) || !vg_span_word(&line, &w) || parse_devnum(w, &major, &minor) < 0)
+        return -EINVAL;
+    *dev = dev_key(major, minor);
+    return 0;
+}
+
+struct devlist {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+/* Beyond CG_LOWER_MAX devices are dropped: those disks may then count twice. */
+static int devlist_add(struct devlist *l, uint64_t dev)
+{
+    if (l->n == CG_LOWER_MAX)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        uint64_t *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = dev;
+    return 0;
+}
+
+/* Adds to out the devices below dev, following slaves down. A device whose slaves cannot be
+ * listed (none, no sysfs, no permission) adds nothing, so nothing is left out because of it.
+ * Returns 0 or -ENOMEM. */
+static int find_lower(const struct cg_state *st, uint64_t dev, int depth, struct devlist *out)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/%u:%u/slaves", st->sys_dev_block, (unsigned)(dev >> 32),
+                     (unsigned)(dev & UINT32_MAX));
+    if (n < 0 || (size_t)n + 1 + NAME_MAX + sizeof "/partition" > sizeof path)
+        return 0;
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    size_t base = (size_t)n;
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && out->n < CG_LOWER_MAX && (e = readdir(d)) != NULL) {
+        uint64_t slave, disk;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path + base, sizeof path - base, "/%s/dev", e->d_name);
+        if (read_devnum(path, &slave) < 0)
+            continue;
+        snprintf(path + base, sizeof path - base, "/%s/partition", e->d_name);
+        if (access(path, F_OK) == 0) {
+            /* slaves/sda2 links to .../block/sda/sda2: the directory above is the disk. */
+            snprintf(path + base, sizeof path - base, "/%s/../dev", e->d_name);
+            if (read_devnum(path, &disk) == 0)
+                rc = devlist_add(out, disk);
+            continue;
+        }
+        rc = devlist_add(out, slave);
+        if (rc == 0 && depth + 1 < CG_STACK_DEPTH)
+            rc = find_lower(st, slave, depth + 1, out);
+    }
+    closedir(d);
+    return rc;
+}
+
+static void blk_clear(struct cg_state *st)
+{
+    for (size_t i = 0; i < st->n_blk; i++)
+        free(st->blk[i].lower);
+    st->n_blk = 0;
+}
+
+/* Sets *b to what sysfs says is below dev, looking it up on first use; NULL when the table is
+ * full (nothing is then known below dev). Valid until the next call. Returns 0 or -ENOMEM. */
+static int blk_get(struct cg_state *st, uint64_t dev, const struct cg_blk **b)
+{
+    size_t lo = 0, hi = st->n_blk;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->blk[mid].dev < dev)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *b = NULL;
+    if (lo < st->n_blk && st->blk[lo].dev == dev) {
+        *b = &st->blk[lo];
+        return 0;
+    }
+    if (st->n_blk == CG_BLK_MAX)
+        return 0;
+    if (st->n_blk == st->cap_blk) {
+        size_t cap = st->cap_blk ? st->cap_blk * 2 : 16;
+        struct cg_blk *t = realloc(st->blk, cap * sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        st->blk = t;
+        st->cap_blk = cap;
+    }
+    struct devlist l = {NULL, 0, 0};
+    int rc = find_lower(st, dev, 0, &l);
+    if (rc < 0) {
+        free(l.v);
+        return rc;
+    }
+    size_t w = 0;
+    if (l.n)
+        qsort(l.v, l.n, sizeof *l.v, cmp_u64);
+    for (size_t i = 0; i < l.n; i++)
+        if (w == 0 || l.v[w - 1] != l.v[i])
+            l.v[w++] = l.v[i];
+    memmove(&st->blk[lo + 1], &st->blk[lo], (st->n_blk - lo) * sizeof *st->blk);
+    st->blk[lo] = (struct cg_blk){dev, l.v, w};
+    st->n_blk++;
+    *b = &st->blk[lo];
+    return 0;
+}
+
+static int cmp_iodev(const void *a, const void *b)
+{
+    const struct cg_iodev *x = a, *y = b;
+    return x->dev < y->dev ? -1 : x->dev > y->dev;
+}
+
+/* Index of dev in lines[0..n) (sorted), or n. */
+static size_t find_iodev(const struct cg_iodev *lines, size_t n, uint64_t dev)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (lines[mid].dev < dev)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && lines[lo].dev == dev ? lo : n;
+}
+
+/* Sorts st->lines by device, drops repeated devices and marks which count. Returns 0 or
+ * -ENOMEM. */
+static int classify_lines(struct cg_state *st)
+{
+    struct cg_iodev *l = st->lines;
+    size_t n = 0;
+    if (st->n_lines)
+        qsort(l, st->n_lines, sizeof *l, cmp_iodev);
+    for (size_t i = 0; i < st->n_lines; i++)
+        if (n == 0 || l[n - 1].dev != l[i].dev)
+            l[n++] = l[i];
+    st->n_lines = n;
+    for (size_t i = 0; i < n; i++)
+        l[i].counted = (l[i].dev >> 32) != CG_LOOP_MAJOR;
+    /* One line cannot be stacked under another: most cgroups cost no sysfs lookup at all. */
+    if (n < 2)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct cg_blk *b;
+        int rc = blk_get(st, l[i].dev, &b);
+        if (rc < 0)
+            return rc;
+        for (size_t k = 0; b && k < b->n_lower; k++) {
+            size_t j = find_iodev(l, n, b->lower[k]);
+            if (j < n && j != i)
+                l[j].counted = 0;
+        }
+    }
+    return 0;
 }
 
 /* ---- selection ---- */
@@ -447,6 +694,7 @@ static void cg_free(struct cg_state *st, struct cg *c)
     close_held(st, c);
     free(c->rel);
     free(c->dir);
+    free(c->io);
 }
 
 /* Reads memory.max for c; absent or unreadable leaves the limit unknown. */
@@ -461,6 +709,9 @@ static int scan(struct cg_state *st, char *err, size_t errlen)
     int rc = 0;
 
     st->scan_err[0] = '\0';
+    /* Device numbers are reused (a dm minor freed by one volume goes to the next, which may sit
+     * on other disks): what sysfs said is looked up again after each scan. */
+    blk_clear(st);
     for (size_t i = 0; rc == 0 && i < st->n_pat; i++) {
         rel[0] = '\0';
         rc = walk(st, st->pat[i], st->pat_len[i], 0, rel, 0, &f);
@@ -535,6 +786,11 @@ static int scan(struct cg_state *st, char *err, size_t errlen)
             c->gone = old->gone;
             memcpy(c->rate, old->rate, sizeof c->rate);
             memcpy(c->fd, old->fd, sizeof c->fd);
+            c->io = old->io;
+            c->n_io = old->n_io;
+            c->cap_io = old->cap_io;
+            memcpy(c->io_sum, old->io_sum, sizeof c->io_sum);
+            old->io = NULL;
             for (int k = 0; k < N_HELD; k++)
                 old->fd[k] = -1;
         }
@@ -717,6 +973,88 @@ static void parse_failed(struct pass *p, int rc)
         p->first_rc = rc;
 }
 
+static int add_line(void *ctx, const struct vg_cg_iodev *d)
+{
+    struct cg_state *st = ctx;
+    if (st->n_lines == CG_IODEV_MAX)
+        return 0;
+    if (st->n_lines == st->cap_lines) {
+        size_t cap = st->cap_lines ? st->cap_lines * 2 : 8;
+        struct cg_iodev *l = realloc(st->lines, cap * sizeof *l);
+        if (!l)
+            return -ENOMEM;
+        st->lines = l;
+        st->cap_lines = cap;
+    }
+    st->lines[st->n_lines++] =
+        (struct cg_iodev){dev_key(d->major, d->minor), d->rbytes, d->wbytes, 0};
+    return 0;
+}
+
+/* io.stat, read into st->buf: adds what the counted devices moved since the last reading to
+ * c->io_sum and sends its rates. Per device rather than a sum of lines, so that a device that
+ * starts or stops being counted (a stacked device appears above it) moves the sum by what it did
+ * in the tick, not by its whole history. A counted device that went away or backwards (re-created)
+ * skips one sample, as a reset counter does. Returns 0, or -ENOMEM. */
+static int collect_io(struct pass *p)
+{
+    struct cg_state *st = p->st;
+    struct cg *c = p->c;
+    uint64_t add[2] = {0, 0};
+    int reset = 0;
+
+    st->n_lines = 0;
+    int rc = vg_parse_cg_iostat_devs(st->buf.data, st->buf.len, st->path, add_line, st,
+                                     p->first_rc ? NULL : p->err, p->errlen);
+    if (rc == -ENOMEM || (rc == 0 && (rc = classify_lines(st)) < 0))
+        return vg_err(p->err, p->errlen, rc, "cgroup: out of memory");
+    if (rc < 0) {
+        parse_failed(p, rc);
+        return 0;
+    }
+    /* Both lists are sorted by device: one merge pairs each line with its previous reading. */
+    const struct cg_iodev *l = st->lines, *old = c->io;
+    size_t j = 0;
+    for (size_t i = 0; i < st->n_lines; i++) {
+        for (; j < c->n_io && old[j].dev < l[i].dev; j++)
+            reset |= old[j].counted;
+        int seen = j < c->n_io && old[j].dev == l[i].dev;
+        if (l[i].counted && !seen) {
+            /* New in io.stat: all it shows was done since the last reading. */
+            add[0] += l[i].rbytes;
+            add[1] += l[i].wbytes;
+        } else if (l[i].counted && (l[i].rbytes < old[j].rbytes || l[i].wbytes < old[j].wbytes)) {
+            reset = 1;
+        } else if (l[i].counted) {
+            add[0] += l[i].rbytes - old[j].rbytes;
+            add[1] += l[i].wbytes - old[j].wbytes;
+        }
+        j += (size_t)seen;
+    }
+    for (; j < c->n_io; j++)
+        reset |= old[j].counted;
+
+    if (st->n_lines > c->cap_io) {
+        struct cg_iodev *t = realloc(c->io, st->n_lines * sizeof *t);
+        if (!t)
+            return vg_err(p->err, p->errlen, -ENOMEM, "cgroup: out of memory");
+        c->io = t;
+        c->cap_io = st->n_lines;
+    }
+    if (st->n_lines)
+        memcpy(c->io, st->lines, st->n_lines * sizeof *st->lines);
+    c->n_io = st->n_lines;
+    c->io_sum[0] += add[0];
+    c->io_sum[1] += add[1];
+    if (reset) {
+        memset(&c->rate[R_RBYTES], 0, sizeof c->rate[R_RBYTES]);
+        memset(&c->rate[R_WBYTES], 0, sizeof c->rate[R_WBYTES]);
+    }
+    if ((rc = emit_rate(p, R_RBYTES, c->io_sum[0], 1, "io_read_bytes_ps")) < 0)
+        return rc;
+    return emit_rate(p, R_WBYTES, c->io_sum[1], 1, "io_write_bytes_ps");
+}
+
 static int collect_one(struct pass *p)
 {
     struct cg_state *st = p->st;
@@ -724,7 +1062,7 @@ static int collect_one(struct pass *p)
     struct vg_procbuf *b = &st->buf;
     char *perr = p->first_rc ? NULL : p->err;
     ino_t ino = 0;
-    uint64_t v[N_CPU_KEYS], have, x, y;
+    uint64_t v[N_CPU_KEYS], have, x;
     int rc, is_max, opened;
 
     /* cpu.stat is a core file every cgroup has (4.15+): failing to open it means the cgroup is
@@ -746,6 +1084,7 @@ static int collect_one(struct pass *p)
         close_held(st, c);
         c->fd[F_CPU_STAT] = keep;
         memset(c->rate, 0, sizeof c->rate);
+        c->n_io = 0;
         c->files = (1u << N_FILES) - 1;
         c->ident = ino;
         c->gone = 0;
@@ -791,16 +1130,8 @@ static int collect_one(struct pass *p)
         }
     }
 
-    if (read_file(p, F_IO_STAT)) {
-        rc = vg_parse_cg_iostat(b->data, b->len, st->path, &x, &y, p->first_rc ? NULL : p->err,
-                                p->errlen);
-        if (rc < 0) {
-            parse_failed(p, rc);
-        } else if ((rc = emit_rate(p, R_RBYTES, x, 1, "io_read_bytes_ps")) < 0 ||
-                   (rc = emit_rate(p, R_WBYTES, y, 1, "io_write_bytes_ps")) < 0) {
-            return rc;
-        }
-    }
+    if (read_file(p, F_IO_STAT) && (rc = collect_io(p)) < 0)
+        return rc;
 
     static const struct {
         int file;
@@ -835,6 +1166,9 @@ static void cg_fini(void *state)
     free(st->cg);
     free(st->select);
     vg_procbuf_free(&st->buf);
+    blk_clear(st);
+    free(st->blk);
+    free(st->lines);
     free(st);
 }
 
@@ -893,6 +1227,9 @@ static int cg_init(void **state, const struct vg_collector_cfg *cfg, char *err, 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 2 < st->fd_budget)
         st->fd_budget = (size_t)(rl.rlim_cur / 2);
     int rc = find_root(st, cfg, err, errlen);
+    if (rc == 0)
+        rc = vg_proc_path(st->sys_dev_block, sizeof st->sys_dev_block, cfg->sys_root, "/sys",
+                          "dev/block", err, errlen);
     struct statfs sf;
     st->kernfs = rc == 0 && statfs(st->root, &sf) == 0 && sf.f_type == CG_CGROUP2_MAGIC;
     if (rc == 0)

@@ -1871,6 +1871,200 @@ static void cgroup_garbage_fails_collect_naming_file(void **unused)
     }
 }
 
+/* ---- cgroup io.stat over stacked block devices ---- */
+
+/* A cgroup "svc" whose io.stat the test writes, and a fake sysfs at <root>/sys laid out as the
+ * kernel's: a directory per device under sys/block (a partition inside its disk's), with
+ * sys/dev/block/MAJ:MIN and slaves/ entries as symlinks to them. */
+struct io_run {
+    struct run r;
+    char sys[128];
+    int64_t t;
+};
+
+static void io_setup(struct io_run *io)
+{
+    cg_setup(&io->r, NULL, "svc", 0);
+    cg_put(&io->r, "cgroup.controllers", "io\n");
+    cg_put(&io->r, "svc/cpu.stat", "usage_usec 0\n");
+    snprintf(io->sys, sizeof io->sys, "%s/sys", io->r.root);
+    io->r.cfg.sys_root = io->sys;
+    io->t = T0;
+}
+
+/* Device path below sys/block ("sda", "sda/sda2") numbered devnum ("8:2"). */
+static void sys_dev(struct io_run *io, const char *path, const char *devnum)
+{
+    char p[512], text[32];
+    snprintf(p, sizeof p, "%s/block/%s/dev", io->sys, path);
+    make_parents(p);
+    snprintf(text, sizeof text, "%s\n", devnum);
+    write_file(p, text, strlen(text));
+    if (strchr(path, '/')) {
+        snprintf(p, sizeof p, "%s/block/%s/partition", io->sys, path);
+        write_file(p, "1\n", 2);
+        return;
+    }
+    char link[512], target[512];
+    snprintf(link, sizeof link, "%s/dev/block/%s", io->sys, devnum);
+    make_parents(link);
+    snprintf(target, sizeof target, "../../block/%s", path);
+    assert_int_equal(symlink(target, link), 0);
+}
+
+/* Makes device path slave ("sda/sda2") a slave of holder ("dm-0"). */
+static void sys_slave(struct io_run *io, const char *holder, const char *slave)
+{
+    char link[512], target[512];
+    const char *name = strrchr(slave, '/');
+    snprintf(link, sizeof link, "%s/block/%s/slaves/%s", io->sys, holder, name ? name + 1 : slave);
+    make_parents(link);
+    snprintf(target, sizeof target, "../../%s", slave);
+    assert_int_equal(symlink(target, link), 0);
+}
+
+/* One tick with io.stat holding text; the message then holds that tick's metrics. */
+static void io_tick(struct io_run *io, const char *text)
+{
+    cg_put(&io->r, "svc/io.stat", text);
+    int rc = run_tick(&io->r, io->t);
+    if (rc != 0)
+        fail_msg("collect: %d %s", rc, io->r.err);
+    io->t += TICK;
+}
+
+static void cgroup_io_counts_stacked_io_once(void **unused)
+{
+    struct io_run io;
+    io_setup(&io);
+    /* LVM with sda as a whole-disk PV: every byte of dm-0 is listed again on sda. 259:0 has no
+     * sysfs entry at all, and counts. */
+    sys_dev(&io, "sda", "8:0");
+    sys_dev(&io, "dm-0", "253:0");
+    sys_slave(&io, "dm-0", "sda");
+    assert_int_equal(run_init(&io.r), 0);
+    io_tick(&io, "8:0 rbytes=1000 wbytes=2000\n253:0 rbytes=1000 wbytes=2000\n"
+                 "259:0 rbytes=100 wbytes=0\n");
+    io_tick(&io, "8:0 rbytes=5000 wbytes=10000\n253:0 rbytes=5000 wbytes=10000\n"
+                 "259:0 rbytes=300 wbytes=0\n");
+    assert_metric(&io.r.msg, "cgroup.svc.io_read_bytes_ps", (4000 + 200) / 2);
+    assert_metric(&io.r.msg, "cgroup.svc.io_write_bytes_ps", 8000 / 2);
+    run_teardown(&io.r);
+}
+
+static void cgroup_io_counts_the_top_of_raid_and_partition_stacks(void **unused)
+{
+    struct io_run io;
+    io_setup(&io);
+    /* dm-crypt (253:1) on md RAID1 (9:0) over sda1 and sdb1: a write shows on all four. */
+    sys_dev(&io, "sda", "8:0");
+    sys_dev(&io, "sda/sda1", "8:1");
+    sys_dev(&io, "sdb", "8:16");
+    sys_dev(&io, "sdb/sdb1", "8:17");
+    sys_dev(&io, "md0", "9:0");
+    sys_slave(&io, "md0", "sda/sda1");
+    sys_slave(&io, "md0", "sdb/sdb1");
+    sys_dev(&io, "dm-1", "253:1");
+    sys_slave(&io, "dm-1", "md0");
+    /* LVM on a partition (sdc2) of sdc: io.stat names the disk, 8:32. */
+    sys_dev(&io, "sdc", "8:32");
+    sys_dev(&io, "sdc/sdc2", "8:34");
+    sys_dev(&io, "dm-0", "253:0");
+    sys_slave(&io, "dm-0", "sdc/sdc2");
+    assert_int_equal(run_init(&io.r), 0);
+    io_tick(&io, "253:1 rbytes=0 wbytes=1000\n9:0 rbytes=0 wbytes=1000\n"
+                 "8:0 rbytes=0 wbytes=1000\n8:16 rbytes=0 wbytes=1000\n"
+                 "253:0 rbytes=500 wbytes=0\n8:32 rbytes=500 wbytes=0\n");
+    io_tick(&io, "253:1 rbytes=0 wbytes=5000\n9:0 rbytes=0 wbytes=5000\n"
+                 "8:0 rbytes=0 wbytes=5000\n8:16 rbytes=0 wbytes=5000\n"
+                 "253:0 rbytes=2500 wbytes=0\n8:32 rbytes=2500 wbytes=0\n");
+    assert_metric(&io.r.msg, "cgroup.svc.io_write_bytes_ps", 4000 / 2);
+    assert_metric(&io.r.msg, "cgroup.svc.io_read_bytes_ps", 2000 / 2);
+    run_teardown(&io.r);
+}
+
+static void cgroup_io_counts_loop_io_on_the_disk_below(void **unused)
+{
+    struct io_run io;
+    io_setup(&io);
+    /* The loop driver re-issues loop0's reads as reads of its backing file, here on 8:0, charged
+     * to the same cgroup. No sysfs is needed to tell a loop device. */
+    assert_int_equal(run_init(&io.r), 0);
+    io_tick(&io, "7:0 rbytes=1000 wbytes=0\n8:0 rbytes=1000 wbytes=0\n");
+    io_tick(&io, "7:0 rbytes=3000 wbytes=0\n8:0 rbytes=3000 wbytes=0\n");
+    assert_metric(&io.r.msg, "cgroup.svc.io_read_bytes_ps", 2000 / 2);
+    run_teardown(&io.r);
+}
+
+static void cgroup_io_stacked_device_coming_and_going_moves_rate_by_its_tick(void **unused)
+{
+    struct io_run io;
+    const char *rd = "cgroup.svc.io_read_bytes_ps";
+    io_setup(&io);
+    sys_dev(&io, "sda", "8:0");
+    sys_dev(&io, "sda/sda2", "8:2");
+    sys_dev(&io, "dm-0", "253:0");
+    sys_slave(&io, "dm-0", "sda/sda2");
+    assert_int_equal(run_init(&io.r), 0);
+    io_tick(&io, "8:0 rbytes=1000\n");
+    io_tick(&io, "8:0 rbytes=3000\n");
+    assert_metric(&io.r.msg, rd, 1000);
+    /* First I/O through dm-0: what it shows is new, and sda is now left out. */
+    io_tick(&io, "8:0 rbytes=5000\n253:0 rbytes=2000\n");
+    assert_metric(&io.r.msg, rd, 1000);
+    io_tick(&io, "8:0 rbytes=7000\n253:0 rbytes=4000\n");
+    assert_metric(&io.r.msg, rd, 1000);
+    /* dm-0 removed: a counted device went away, so one sample is skipped; sda counts again from
+     * there, by what it does, not by its 8000 bytes of history. */
+    io_tick(&io, "8:0 rbytes=8000\n");
+    assert_no_metric(&io.r.msg, rd);
+    io_tick(&io, "8:0 rbytes=9000\n");
+    assert_metric(&io.r.msg, rd, 500);
+    run_teardown(&io.r);
+}
+
+static void cgroup_io_stacking_looked_up_again_at_rescan(void **unused)
+{
+    struct io_run io;
+    const char *rd = "cgroup.svc.io_read_bytes_ps";
+    io_setup(&io);
+    sys_dev(&io, "sda", "8:0");
+    sys_dev(&io, "sdb", "8:16");
+    sys_dev(&io, "dm-0", "253:0");
+    sys_slave(&io, "dm-0", "sda");
+    assert_int_equal(run_init(&io.r), 0);
+    char text[256];
+    for (int i = 1; i <= 10; i++) {
+        snprintf(text, sizeof text, "253:0 rbytes=%d\n8:0 rbytes=%d\n8:16 rbytes=%d\n", 1000 * i,
+                 2000 * i, 4000 * i);
+        if (i == 3) {
+            /* dm-0 re-created on sdb under the same number: sysfs is not read again until the
+             * rescan at the tenth tick. */
+            char link[512];
+            snprintf(link, sizeof link, "%s/block/dm-0/slaves/sda", io.sys);
+            assert_int_equal(unlink(link), 0);
+            sys_slave(&io, "dm-0", "sdb");
+        }
+        io_tick(&io, text);
+        if (i > 1)
+            assert_metric(&io.r.msg, rd, i < 10 ? (1000 + 4000) / 2 : (1000 + 2000) / 2);
+    }
+    run_teardown(&io.r);
+}
+
+static void cgroup_io_without_sysfs_counts_every_device(void **unused)
+{
+    struct io_run io;
+    io_setup(&io);
+    /* Nothing at sys_root: what is stacked on what is unknown, so nothing is left out (stacked
+     * I/O then counts once per layer, as io.stat lists it). */
+    assert_int_equal(run_init(&io.r), 0);
+    io_tick(&io, "8:0 rbytes=1000\n253:0 rbytes=1000\n");
+    io_tick(&io, "8:0 rbytes=3000\n253:0 rbytes=3000\n");
+    assert_metric(&io.r.msg, "cgroup.svc.io_read_bytes_ps", 4000 / 2);
+    run_teardown(&io.r);
+}
+
 /* ---- the live host ---- */
 
 static double live_value(const struct vg_wire_msg *m, const char *name)
@@ -2340,6 +2534,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(cgroup_names_sanitised_and_kept_unique),
         cmocka_unit_test(cgroup_root_auto_detection),
         cmocka_unit_test(cgroup_garbage_fails_collect_naming_file),
+        cmocka_unit_test(cgroup_io_counts_stacked_io_once),
+        cmocka_unit_test(cgroup_io_counts_the_top_of_raid_and_partition_stacks),
+        cmocka_unit_test(cgroup_io_counts_loop_io_on_the_disk_below),
+        cmocka_unit_test(cgroup_io_stacked_device_coming_and_going_moves_rate_by_its_tick),
+        cmocka_unit_test(cgroup_io_stacking_looked_up_again_at_rescan),
+        cmocka_unit_test(cgroup_io_without_sysfs_counts_every_device),
         cmocka_unit_test(live_host_values_are_plausible),
         cmocka_unit_test(live_host_new_collectors_are_plausible),
         cmocka_unit_test(live_host_per_cpu_shares_add_up),
