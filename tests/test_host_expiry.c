@@ -36,16 +36,6 @@ static void send_ticks(const char *dir, const char *bootstrap, const char *host,
     assert_int_equal(vg_ap_produce(bootstrap, path), 0);
 }
 
-static void wait_seq(const struct vg_ap *a, const char *host, int64_t seq)
-{
-    int64_t end = vg_tp_mono_ms() + 30000, got;
-    while ((got = vg_ap_last_seq(a, host)) != seq && vg_tp_mono_ms() < end)
-        vg_tp_pause_ms(50);
-    if (got != seq)
-        fail_msg("%s: host %s at seq %lld, expected %lld", a->log, host, (long long)got,
-                 (long long)seq);
-}
-
 static void wait_metric(const struct vg_ap *a, const char *name, double want)
 {
     int64_t end = vg_tp_mono_ms() + 30000;
@@ -54,14 +44,6 @@ static void wait_metric(const struct vg_ap *a, const char *name, double want)
         vg_tp_pause_ms(50);
     if (v != want)
         fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
-}
-
-static void expect_log(const struct vg_ap *a, const char *needle)
-{
-    if (vg_tp_wait_contains(a->log, needle, 10000) != 0) {
-        char *t = vg_tp_read(a->log);
-        fail_msg("%s lacks '%s':\n%s", a->log, needle, t ? t : "");
-    }
 }
 
 /* The status of GET /api/v1/history/HOST. */
@@ -89,8 +71,8 @@ static void a_forgotten_host_is_deleted_from_the_state_topic_and_not_restored(vo
     vg_ap_start(&a, dir, "expiry-a", bootstrap, sets);
     send_ticks(dir, bootstrap, "gone-1", 0, 20);
     send_ticks(dir, bootstrap, "stay-1", 0, 20);
-    wait_seq(&a, "gone-1", 20);
-    wait_seq(&a, "stay-1", 20);
+    vg_ap_wait_seq(&a, "gone-1", 20);
+    vg_ap_wait_seq(&a, "stay-1", 20);
     assert_int_equal(history_status(&a, "gone-1"), 200);
     wait_metric(&a, "vigil_state_hosts_pending", 0);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_hosts"), 2);
@@ -103,9 +85,9 @@ static void a_forgotten_host_is_deleted_from_the_state_topic_and_not_restored(vo
         vg_tp_pause_ms(300);
     }
     assert_int_equal((int)vg_ap_metric(&a, "vigil_hosts_expired_total"), 1);
-    expect_log(&a, "msg=\"host silent\" host=gone-1");
-    expect_log(&a, "msg=\"host expired\" host=gone-1");
-    expect_log(&a, "msg=\"host_silent resolved: host forgotten\" host=gone-1");
+    vg_ap_expect_log(&a, "msg=\"host silent\" host=gone-1");
+    vg_ap_expect_log(&a, "msg=\"host expired\" host=gone-1");
+    vg_ap_expect_log(&a, "msg=\"host_silent resolved: host forgotten\" host=gone-1");
     assert_int_equal((int)vg_ap_metric(&a, "vigil_hosts"), 1);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_hosts_silent"), 0);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_alerts_firing"), 0);
@@ -120,9 +102,9 @@ static void a_forgotten_host_is_deleted_from_the_state_topic_and_not_restored(vo
 
     vg_ap_start(&b, dir, "expiry-b", bootstrap, sets);
     send_ticks(dir, bootstrap, "stay-1", t, t + 5);
-    wait_seq(&b, "stay-1", t + 5);
-    expect_log(&b, "msg=\"state restored\"");
-    expect_log(&b, "deleted=1");
+    vg_ap_wait_seq(&b, "stay-1", t + 5);
+    vg_ap_expect_log(&b, "msg=\"state restored\"");
+    vg_ap_expect_log(&b, "deleted=1");
     assert_int_equal((int)vg_ap_metric(&b, "vigil_state_hosts_restored_total"), 1);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_state_restore_errors_total"), 0);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_hosts"), 1);

@@ -47,16 +47,6 @@ static void send_ticks(const char *dir, const char *bootstrap, const char *host,
     assert_int_equal(vg_ap_produce(bootstrap, path), 0);
 }
 
-static void wait_seq(const struct vg_ap *a, const char *host, int64_t seq)
-{
-    int64_t end = vg_tp_mono_ms() + 30000, got;
-    while ((got = vg_ap_last_seq(a, host)) != seq && vg_tp_mono_ms() < end)
-        vg_tp_pause_ms(50);
-    if (got != seq)
-        fail_msg("%s: host %s at seq %lld, expected %lld", a->log, host, (long long)got,
-                 (long long)seq);
-}
-
 /* Waits until the counter reaches at least want; returns it. */
 static double wait_at_least(const struct vg_ap *a, const char *name, double want)
 {
@@ -79,14 +69,6 @@ static void wait_checkpointed(const struct vg_ap *a)
         vg_tp_pause_ms(50);
     if (v != 0)
         fail_msg("%s: vigil_state_hosts_pending is %g, expected 0", a->log, v);
-}
-
-static void expect_log(const struct vg_ap *a, const char *needle)
-{
-    if (vg_tp_wait_contains(a->log, needle, 10000) != 0) {
-        char *t = vg_tp_read(a->log);
-        fail_msg("%s lacks '%s':\n%s", a->log, needle, t ? t : "");
-    }
 }
 
 struct setup {
@@ -129,7 +111,7 @@ static void expect_handover_scored_at_once(struct setup *s, const char *const *s
     struct vg_ap b;
     vg_ap_start(&b, s->dir, name, s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, host, n, t, t + 10);
-    wait_seq(&b, host, t + 10);
+    vg_ap_wait_seq(&b, host, t + 10);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_state_hosts_restored_total"), 1);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_sequence_gaps_total"), 0);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_samples_warming_total"), 0);
@@ -152,15 +134,16 @@ static void a_host_over_message_max_bytes_moves_without_its_series_detector_stat
     vg_ap_start(&a, s->dir, "limit-a", s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, "big-1", BIG_SERIES, 0, 100);
     send_ticks(s->dir, s->bootstrap, "small-1", SMALL_SERIES, 0, 100);
-    wait_seq(&a, "big-1", 100);
-    wait_seq(&a, "small-1", 100);
+    vg_ap_wait_seq(&a, "big-1", 100);
+    vg_ap_wait_seq(&a, "small-1", 100);
     wait_checkpointed(&a);
     assert_true(vg_ap_metric(&a, "vigil_state_records_trimmed_total") >= 1);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_records_dropped_total"), 0);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 0);
-    expect_log(&a, "msg=\"state record too large: written without its series' detector state\" "
-                   "host=big-1 bytes=");
-    expect_log(&a, "over=\"message.max.bytes (1000000)\"");
+    vg_ap_expect_log(&a,
+                     "msg=\"state record too large: written without its series' detector state\" "
+                     "host=big-1 bytes=");
+    vg_ap_expect_log(&a, "over=\"message.max.bytes (1000000)\"");
     /* small-1's record fits: said of big-1 only. */
     assert_int_equal(vg_tp_count(a.log, "too large"), 1);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
@@ -168,8 +151,8 @@ static void a_host_over_message_max_bytes_moves_without_its_series_detector_stat
     vg_ap_start(&b, s->dir, "limit-b", s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, "big-1", BIG_SERIES, 100, 130);
     send_ticks(s->dir, s->bootstrap, "small-1", SMALL_SERIES, 100, 130);
-    wait_seq(&b, "big-1", 130);
-    wait_seq(&b, "small-1", 130);
+    vg_ap_wait_seq(&b, "big-1", 130);
+    vg_ap_wait_seq(&b, "small-1", 130);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_state_hosts_restored_total"), 2);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_hosts_cold_started_total"), 0);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_sequence_gaps_total"), 0);
@@ -192,27 +175,28 @@ static void a_host_whose_series_expire_is_written_whole_again(void **state)
     struct vg_ap a;
     vg_ap_start(&a, s->dir, "regrow-a", s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, "big-3", BIG_SERIES, 0, 60);
-    wait_seq(&a, "big-3", 60);
+    vg_ap_wait_seq(&a, "big-3", 60);
     wait_checkpointed(&a);
-    expect_log(&a, "msg=\"state record too large: written without its series' detector state\" "
-                   "host=big-3");
+    vg_ap_expect_log(&a,
+                     "msg=\"state record too large: written without its series' detector state\" "
+                     "host=big-3");
     /* From here on only 2 of its series report; the other 58 go unreported for more than 10
      * intervals (the least limits.series_idle stands for) and are forgotten. */
     int t = 60;
     send_ticks(s->dir, s->bootstrap, "big-3", SMALL_SERIES, t, t + 20);
     t += 20;
-    wait_seq(&a, "big-3", t);
+    vg_ap_wait_seq(&a, "big-3", t);
     wait_at_least(&a, "vigil_series_expired_total", BIG_SERIES - SMALL_SERIES);
     /* Each batch is one more checkpoint of big-3; within a few the whole record is tried again. */
     int64_t end = vg_tp_mono_ms() + 30000;
     while (vg_tp_count(a.log, "state record fits again") == 0 && vg_tp_mono_ms() < end) {
         send_ticks(s->dir, s->bootstrap, "big-3", SMALL_SERIES, t, t + 2);
         t += 2;
-        wait_seq(&a, "big-3", t);
+        vg_ap_wait_seq(&a, "big-3", t);
         wait_checkpointed(&a);
     }
-    expect_log(&a, "msg=\"state record fits again\" host=big-3 bytes=");
-    expect_log(&a, "written=\"whole\"");
+    vg_ap_expect_log(&a, "msg=\"state record fits again\" host=big-3 bytes=");
+    vg_ap_expect_log(&a, "written=\"whole\"");
     wait_checkpointed(&a);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 0);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
@@ -235,7 +219,7 @@ static void a_record_the_broker_refuses_is_written_smaller_then_whole_again_once
     struct vg_ap a;
     vg_ap_start(&a, s->dir, "refused", s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, 0, 100);
-    wait_seq(&a, "big-2", 100);
+    vg_ap_wait_seq(&a, "big-2", 100);
     wait_checkpointed(&a);
     /* 1.8 MB is within the state producer's 16 MiB default: written whole. */
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_records_trimmed_total"), 0);
@@ -251,15 +235,15 @@ static void a_record_the_broker_refuses_is_written_smaller_then_whole_again_once
         /* MSG_SIZE_TOO_LARGE (10) on the next Produce request broker 2 (vigil.state) gets. */
         vg_ap_broker_control(s->dir, "broker-errors 2 0 1 10");
         send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, 100 + 10 * i, 110 + 10 * i);
-        wait_seq(&a, "big-2", 110 + 10 * i);
+        vg_ap_wait_seq(&a, "big-2", 110 + 10 * i);
         wait_at_least(&a, "vigil_state_checkpoint_errors_total", i + 1);
-        expect_log(&a, "the broker refused the");
-        expect_log(&a, steps[i]);
+        vg_ap_expect_log(&a, "the broker refused the");
+        vg_ap_expect_log(&a, steps[i]);
         /* And the checkpoints go on: the commits with them. */
         wait_checkpointed(&a);
         assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), i + 1);
     }
-    expect_log(&a, "over=\"the topic's max.message.bytes\"");
+    vg_ap_expect_log(&a, "over=\"the topic's max.message.bytes\"");
     assert_true(vg_ap_metric(&a, "vigil_state_records_trimmed_total") >= 2);
     assert_true(vg_ap_metric(&a, "vigil_state_records_dropped_total") >= 1);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_record_trials_total"), 0);
@@ -278,18 +262,18 @@ static void a_record_the_broker_refuses_is_written_smaller_then_whole_again_once
     while (vg_tp_count(a.log, grown[2]) == 0 && vg_tp_mono_ms() < end) {
         send_ticks(s->dir, s->bootstrap, "big-2", BIG_SERIES, t, t + 2);
         t += 2;
-        wait_seq(&a, "big-2", t);
+        vg_ap_wait_seq(&a, "big-2", t);
         wait_checkpointed(&a);
     }
-    expect_log(&a, "msg=\"state record fits again\" host=big-2 bytes=");
+    vg_ap_expect_log(&a, "msg=\"state record fits again\" host=big-2 bytes=");
     for (int i = 0; i < 3; i++)
-        expect_log(&a, grown[i]);
+        vg_ap_expect_log(&a, grown[i]);
     assert_int_equal(vg_tp_count(a.log, "state record fits again"), 3);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_record_trials_total"), 4);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_record_trials_refused_total"), 1);
     /* The refused trial says so, with when the next one comes (twice the first wait). */
-    expect_log(&a, "msg=\"state record still too large\" host=big-2 bytes=");
-    expect_log(&a, "next_trial_after=16");
+    vg_ap_expect_log(&a, "msg=\"state record still too large\" host=big-2 bytes=");
+    vg_ap_expect_log(&a, "next_trial_after=16");
     assert_int_equal(vg_tp_count(a.log, "state record still too large"), 1);
     /* Neither the trials nor the one refused failed a checkpoint. */
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 3);

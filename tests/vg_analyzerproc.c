@@ -145,3 +145,21 @@ int vg_ap_produce(const char *bootstrap, const char *file)
 {
     return vg_tp_sh("kcat -P -b %s -t vigil.metrics -K '|' -l %s", bootstrap, file);
 }
+
+void vg_ap_wait_seq(const struct vg_ap *a, const char *host, int64_t seq)
+{
+    int64_t end = vg_tp_mono_ms() + 30000, got;
+    while ((got = vg_ap_last_seq(a, host)) != seq && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    if (got != seq)
+        fail_msg("%s: host %s at seq %lld, expected %lld", a->log, host, (long long)got,
+                 (long long)seq);
+}
+
+void vg_ap_expect_log(const struct vg_ap *a, const char *needle)
+{
+    if (vg_tp_wait_contains(a->log, needle, 10000) != 0) {
+        char *t = vg_tp_read(a->log);
+        fail_msg("%s lacks '%s':\n%s", a->log, needle, t ? t : "");
+    }
+}

@@ -42,4 +42,9 @@ int64_t vg_ap_last_seq(const struct vg_ap *a, const char *host);
 /* Produces the lines of file ("key|json" per line) with kcat. 0 or kcat's status. */
 int vg_ap_produce(const char *bootstrap, const char *file);
 
+/* Waits (30 s at most) until host's last_seq at a is seq; fails the test otherwise. */
+void vg_ap_wait_seq(const struct vg_ap *a, const char *host, int64_t seq);
+/* Waits (10 s at most) until a's log holds needle; fails the test with the log otherwise. */
+void vg_ap_expect_log(const struct vg_ap *a, const char *needle);
+
 #endif
