@@ -15,6 +15,7 @@
 
 #include "vg_stack.h"
 #include "vg_testhttp.h"
+#include "vg_testlaw.h"
 #include "vg_testproc.h"
 
 #define HOST "mv-1"
@@ -29,47 +30,25 @@ static void nap(void)
     vg_tp_pause_ms(20);
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static uint64_t rng = VG_TLAW_SEED;
 
-static double uniform(void)
-{
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double gauss(void)
-{
-    return sqrt(-2 * log(uniform())) * cos(2 * M_PI * uniform());
-}
-
-/* A host of six metrics. req_rate is a random (AR(1)) load; load_1 and disk_wa follow it one tick
- * later. From ANOM_AT on, load_1 and disk_wa follow two other processes of the same law instead:
- * each keeps its own range and its own dynamics, only their relation to req_rate breaks. */
+/* One host of the shared test law (vg_testlaw.h), diverging from ANOM_AT on. */
 static void write_ticks(const char *path, int from, int to)
 {
-    static double r, v, w;
+    static struct vg_tlaw h;
     static int next;
     assert_int_equal(from, next);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     for (int t = from; t < to; t++) {
-        double pr = r, pv = v, pw = w;
-        r = 0.8 * r + 0.6 * gauss();
-        v = 0.8 * v + 0.6 * gauss();
-        w = 0.8 * w + 0.6 * gauss();
-        int a = t >= ANOM_AT;
+        double x[6];
+        vg_tlaw_tick(&rng, &h, t, t >= ANOM_AT, x);
         fprintf(f,
                 HOST "|{\"v\":1,\"host\":\"" HOST "\",\"boot\":\"b1\",\"seq\":%d,\"ts\":%lld,"
                      "\"interval_ms\":1000,\"labels\":{\"env\":\"prod\"},\"metrics\":{"
                      "\"req_rate\":%.4f,\"load_1\":%.4f,\"disk_wa\":%.4f,\"cpu_user\":%.4f,"
                      "\"mem_used\":%.4f,\"net_rx\":%.4f}}\n",
-                t + 1, 1700000000000LL + t * 1000LL, 100 + 20 * r + 0.2 * gauss(),
-                5 + 2 * (a ? pv : pr) + 0.05 * gauss(), 10 + 4 * (a ? pw : pr) + 0.1 * gauss(),
-                30 + 5 * sin(t / 7.0) + 0.5 * gauss(), 60 + 0.3 * gauss(),
-                50 + 10 * cos(t / 11.0) + 0.5 * gauss());
+                t + 1, 1700000000000LL + t * 1000LL, x[0], x[1], x[2], x[3], x[4], x[5]);
     }
     next = to;
     fclose(f);

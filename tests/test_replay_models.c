@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "vg_testlaw.h"
 #include "vg_testproc.h"
 
 #define VIGILCTL VG_BIN_DIR "/analyzer/vigilctl/vigilctl"
@@ -46,45 +47,25 @@ static char *slurp(const char *path)
     return t;
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static uint64_t rng = VG_TLAW_SEED;
 
-static double uniform(void)
-{
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double gauss(void)
-{
-    return sqrt(-2 * log(uniform())) * cos(2 * M_PI * uniform());
-}
-
-/* One host of test_mv_analyzer's law: req_rate is a random (AR(1)) load, load_1 and disk_wa
- * follow it one tick later; diverged, they follow two other processes of the same law instead. */
+/* One host of the shared test law (vg_testlaw.h). */
 struct host {
     const char *name;
-    double r, v, w;
+    struct vg_tlaw law;
 };
 
 static void format_tick(char *buf, size_t n, struct host *h, int t, int diverged)
 {
-    double pr = h->r, pv = h->v, pw = h->w;
-    h->r = 0.8 * h->r + 0.6 * gauss();
-    h->v = 0.8 * h->v + 0.6 * gauss();
-    h->w = 0.8 * h->w + 0.6 * gauss();
+    double x[6];
+    vg_tlaw_tick(&rng, &h->law, t, diverged, x);
     int len = snprintf(
         buf, n,
         "{\"v\":1,\"host\":\"%s\",\"boot\":\"b1\",\"seq\":%d,\"ts\":%lld,\"interval_ms\":1000,"
         "\"labels\":{\"env\":\"prod\",\"group\":\"web\"},\"metrics\":{"
         "\"req_rate\":%.4f,\"load_1\":%.4f,\"disk_wa\":%.4f,\"cpu_user\":%.4f,"
         "\"mem_used\":%.4f,\"net_rx\":%.4f}}\n",
-        h->name, t + 1, T0_MS + t * 1000LL, 100 + 20 * h->r + 0.2 * gauss(),
-        5 + 2 * (diverged ? pv : pr) + 0.05 * gauss(),
-        10 + 4 * (diverged ? pw : pr) + 0.1 * gauss(), 30 + 5 * sin(t / 7.0) + 0.5 * gauss(),
-        60 + 0.3 * gauss(), 50 + 10 * cos(t / 11.0) + 0.5 * gauss());
+        h->name, t + 1, T0_MS + t * 1000LL, x[0], x[1], x[2], x[3], x[4], x[5]);
     assert_true(len > 0 && (size_t)len < n);
 }
 
@@ -93,8 +74,8 @@ static void format_tick(char *buf, size_t n, struct host *h, int t, int diverged
  * consumer restart. */
 static void write_stream(const char *path, int dup_from, int dup_to)
 {
-    rng = 0x9e3779b97f4a7c15ULL;
-    struct host a = {"mv-1", 0, 0, 0}, b = {"mv-2", 0, 0, 0};
+    rng = VG_TLAW_SEED;
+    struct host a = {"mv-1", {0, 0, 0}}, b = {"mv-2", {0, 0, 0}};
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     char line[1024];
