@@ -1283,6 +1283,10 @@ static void test_gpu_and_cpu_fleets_raise_the_same_host_alerts(void **state)
 {
     char err[VG_ERRLEN];
     const double threshold = 0.999; /* alert.threshold's default */
+    /* Calibrated scores this close to the threshold may land on either side: the raw scores
+     * agree to 1e-4 relative (asserted below), and SPOT's tail moves by about that much there. */
+    const double margin = 1e-5;
+    int at_threshold = 0;
     struct vg_k g;
     assert_int_equal(vg_k_open(&g, "cuda", err, sizeof(err)), 0);
     struct vg_fleet_params p = hs_params();
@@ -1312,6 +1316,13 @@ static void test_gpu_and_cpu_fleets_raise_the_same_host_alerts(void **state)
             calibrated++;
             worst = fmax(worst, fabs(sa->raw[h] - sb->raw[h]) / fmax(1.0, fabs(sa->raw[h])));
             int a = sa->hs[h] >= threshold, b = sb->hs[h] >= threshold;
+            if (a != b && fabs(sa->hs[h] - threshold) <= margin &&
+                fabs(sb->hs[h] - threshold) <= margin) {
+                /* Both scores sit on the threshold: fp32 rounding decides the side, not the
+                 * model. Counted, and allowed only rarely. */
+                at_threshold++;
+                continue;
+            }
             assert_int_equal(a, b);
             alerts += a;
             if (a) {
@@ -1321,10 +1332,12 @@ static void test_gpu_and_cpu_fleets_raise_the_same_host_alerts(void **state)
             }
         }
     }
-    printf("  host scores: %d calibrated host-ticks, %d alerts on both cpu and gpu; worst raw "
-           "score difference %.2e\n",
-           calibrated, alerts, worst);
+    printf("  host scores: %d calibrated host-ticks, %d alerts on both cpu and gpu, %d on the "
+           "threshold (within %.0e, either side allowed); worst raw score difference %.2e\n",
+           calibrated, alerts, at_threshold, margin, worst);
     assert_true(alerts > 0);
+    /* A few ticks on the threshold are rounding; many would mean the backends disagree. */
+    assert_true(at_threshold * 100 <= alerts);
     assert_true(worst <= 1e-4);
     vg_fleet_free(fa);
     vg_fleet_free(fb);
