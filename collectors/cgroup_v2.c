@@ -254,9 +254,14 @@ int vg_parse_cg_iostat_devs(const char *buf, size_t len, const char *src, vg_cg_
         struct vg_cg_iodev d = {0};
         if (!vg_span_word(&line, &w))
             continue;
-        if (parse_devnum(w, &d.major, &d.minor) < 0)
-            return vg_err(err, errlen, -EINVAL, "%s:%u: line does not start with MAJ:MIN", src,
-                          s.line);
+        /* The kernel names a device by its bdi, and prints "(unknown)" for a disk that has none
+         * registered: the hidden per-path disks of NVMe multipath, whose I/O is the multipath
+         * device's again, or a disk being removed. Such a line cannot be paired with a reading
+         * of the same device, so it is left out, the rest of the file being read. */
+        int named = !vg_word_is(w, "(unknown)");
+        if (named && parse_devnum(w, &d.major, &d.minor) < 0)
+            return vg_err(err, errlen, -EINVAL,
+                          "%s:%u: line does not start with MAJ:MIN or \"(unknown)\"", src, s.line);
         while (vg_span_word(&line, &w)) {
             const char *eq = memchr(w.p, '=', (size_t)(w.end - w.p));
             if (!eq)
@@ -269,6 +274,8 @@ int vg_parse_cg_iostat_devs(const char *buf, size_t len, const char *src, vg_cg_
                 return vg_err(err, errlen, -EINVAL, "%s:%u: %.6s is not a number", src, s.line,
                               v == &d.rbytes ? "rbytes" : "wbytes");
         }
+        if (!named)
+            continue;
         int rc = fn(ctx, &d);
         if (rc)
             return rc;

@@ -280,9 +280,11 @@ typedef int (*vg_cg_iodev_fn)(void *ctx, const struct vg_cg_iodev *d);
 
 /* A cgroup v2 io.stat: one line per device, "8:0 rbytes=1 wbytes=2 rios=3 ...". Hands each line's
  * device number and rbytes and wbytes to fn; other keys, whose values need not be integers
- * (iocost's cost.* fields), are skipped. An empty file (no I/O yet) is valid. A line that does not
- * start with MAJ:MIN, a field that is not key=value, or an rbytes or wbytes that is not a number
- * ends the parse with -EINVAL, the lines before it having been handed to fn. */
+ * (iocost's cost.* fields), are skipped. A line whose device is "(unknown)" (a disk without a
+ * registered bdi) is checked like the others but not handed to fn. An empty file (no I/O yet) is
+ * valid. A line that starts with neither MAJ:MIN nor "(unknown)", a field that is not key=value,
+ * or an rbytes or wbytes that is not a number ends the parse with -EINVAL, the lines before it
+ * having been handed to fn. */
 int vg_parse_cg_iostat_devs(const char *buf, size_t len, const char *src, vg_cg_iodev_fn fn,
                             void *ctx, char *err, size_t errlen);
 

@@ -1281,6 +1281,56 @@ static void small_parsers_reject_garbage(void **unused)
         assert_int_equal(vg_parse_psi(psi[i], strlen(psi[i]), "p", &p, err, sizeof err), -EINVAL);
 }
 
+/* Writes each device vg_parse_cg_iostat_devs hands over as "MAJ:MIN rbytes wbytes," into a
+ * string, so that a test can compare what was read, in order, with one assertion. */
+struct iodevs_seen {
+    char text[512];
+    size_t len;
+};
+
+static int note_iodev(void *ctx, const struct vg_cg_iodev *d)
+{
+    struct iodevs_seen *s = ctx;
+    int n = snprintf(s->text + s->len, sizeof s->text - s->len, "%u:%u %llu %llu,", d->major,
+                     d->minor, (unsigned long long)d->rbytes, (unsigned long long)d->wbytes);
+    assert_true(n > 0 && (size_t)n < sizeof s->text - s->len);
+    s->len += (size_t)n;
+    return 0;
+}
+
+/* Parses text; returns the parser's code, with what it handed over in s. */
+static int read_iodevs(const char *text, struct iodevs_seen *s, char *err, size_t errlen)
+{
+    s->text[0] = '\0';
+    s->len = 0;
+    return vg_parse_cg_iostat_devs(text, strlen(text), "io", note_iodev, s, err, errlen);
+}
+
+static void cg_iostat_skips_lines_naming_no_device(void **unused)
+{
+    char err[VG_ERRLEN];
+    struct iodevs_seen s;
+    /* NVMe multipath: the hidden per-path disks have no registered bdi, so the kernel prints
+     * "(unknown)" for them; their I/O is the multipath device's (259:0) again. */
+    const char *io = "259:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
+                     "(unknown) rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
+                     "(unknown) rbytes=0 wbytes=0 rios=0 wios=0 dbytes=0 dios=0\n"
+                     "8:0 rbytes=1 wbytes=2\n"
+                     "(unknown)\n";
+    assert_int_equal(read_iodevs(io, &s, err, sizeof err), 0);
+    assert_string_equal(s.text, "259:0 4096 8192,8:0 1 2,");
+    uint64_t r, w;
+    assert_int_equal(vg_parse_cg_iostat(io, strlen(io), "io", &r, &w, err, sizeof err), 0);
+    assert_true(r == 4097 && w == 8194);
+    /* Its fields are checked as any line's, and nothing else stands for a device. */
+    static const char *const bad[] = {"(unknown) rbytes=x\n", "(unknown) sda\n",
+                                      "(unknown rbytes=1\n", "(UNKNOWN) rbytes=1\n",
+                                      "unknown rbytes=1\n"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++)
+        if (read_iodevs(bad[i], &s, err, sizeof err) != -EINVAL)
+            fail_msg("io.stat \"%s\" accepted", bad[i]);
+}
+
 /* ---- device table ---- */
 
 static void devtab_drops_devices_unseen_for_keep_ticks(void **unused)
@@ -2065,6 +2115,22 @@ static void cgroup_io_without_sysfs_counts_every_device(void **unused)
     run_teardown(&io.r);
 }
 
+static void cgroup_io_rates_leave_out_lines_naming_no_device(void **unused)
+{
+    struct io_run io;
+    io_setup(&io);
+    /* NVMe multipath (259:0) over two paths the kernel names "(unknown)": each I/O counts once,
+     * on 259:0, and the rest of the file is still read. */
+    assert_int_equal(run_init(&io.r), 0);
+    io_tick(&io, "259:0 rbytes=1000 wbytes=100\n(unknown) rbytes=600 wbytes=50\n"
+                 "(unknown) rbytes=400 wbytes=50\n8:0 rbytes=10 wbytes=0\n");
+    io_tick(&io, "259:0 rbytes=5000 wbytes=300\n(unknown) rbytes=2600 wbytes=150\n"
+                 "(unknown) rbytes=2400 wbytes=150\n8:0 rbytes=30 wbytes=0\n");
+    assert_metric(&io.r.msg, "cgroup.svc.io_read_bytes_ps", (4000 + 20) / 2);
+    assert_metric(&io.r.msg, "cgroup.svc.io_write_bytes_ps", 200 / 2);
+    run_teardown(&io.r);
+}
+
 /* ---- the live host ---- */
 
 static double live_value(const struct vg_wire_msg *m, const char *name)
@@ -2514,6 +2580,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(new_parsers_never_read_past_len),
         cmocka_unit_test(keyed_parser_rules),
         cmocka_unit_test(small_parsers_reject_garbage),
+        cmocka_unit_test(cg_iostat_skips_lines_naming_no_device),
         cmocka_unit_test(devtab_drops_devices_unseen_for_keep_ticks),
         cmocka_unit_test(devtab_keeps_file_order),
         cmocka_unit_test(devtab_refuses_more_than_max),
@@ -2540,6 +2607,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(cgroup_io_stacked_device_coming_and_going_moves_rate_by_its_tick),
         cmocka_unit_test(cgroup_io_stacking_looked_up_again_at_rescan),
         cmocka_unit_test(cgroup_io_without_sysfs_counts_every_device),
+        cmocka_unit_test(cgroup_io_rates_leave_out_lines_naming_no_device),
         cmocka_unit_test(live_host_values_are_plausible),
         cmocka_unit_test(live_host_new_collectors_are_plausible),
         cmocka_unit_test(live_host_per_cpu_shares_add_up),
