@@ -248,36 +248,47 @@ int vg_parse_cg_iostat_devs(const char *buf, size_t len, const char *src, vg_cg_
 {
     struct vg_scan s;
     struct vg_span line, w;
+    int rc;
 
     vg_scan_init(&s, buf, len);
     while (vg_scan_line(&s, &line)) {
         struct vg_cg_iodev d = {0};
-        if (!vg_span_word(&line, &w))
-            continue;
-        /* The kernel names a device by its bdi, and prints "(unknown)" for a disk that has none
-         * registered: the hidden per-path disks of NVMe multipath, whose I/O is the multipath
-         * device's again, or a disk being removed. Such a line cannot be paired with a reading
-         * of the same device, so it is left out, the rest of the file being read. */
-        int named = !vg_word_is(w, "(unknown)");
-        if (named && parse_devnum(w, &d.major, &d.minor) < 0)
-            return vg_err(err, errlen, -EINVAL,
-                          "%s:%u: line does not start with MAJ:MIN or \"(unknown)\"", src, s.line);
+        int first = 1, named = 0; /* named: d is a device, handed to fn when its fields end */
         while (vg_span_word(&line, &w)) {
             const char *eq = memchr(w.p, '=', (size_t)(w.end - w.p));
-            if (!eq)
-                return vg_err(err, errlen, -EINVAL, "%s:%u: a field is not key=value", src, s.line);
-            struct vg_span key = {w.p, eq}, val = {eq + 1, w.end};
-            uint64_t *v = vg_word_is(key, "rbytes")   ? &d.rbytes
-                          : vg_word_is(key, "wbytes") ? &d.wbytes
-                                                      : NULL;
-            if (v && vg_word_u64(val, v) < 0)
-                return vg_err(err, errlen, -EINVAL, "%s:%u: %.6s is not a number", src, s.line,
-                              v == &d.rbytes ? "rbytes" : "wbytes");
+            if (eq && !first) {
+                struct vg_span key = {w.p, eq}, val = {eq + 1, w.end};
+                uint64_t *v = vg_word_is(key, "rbytes")   ? &d.rbytes
+                              : vg_word_is(key, "wbytes") ? &d.wbytes
+                                                          : NULL;
+                if (v && vg_word_u64(val, v) < 0)
+                    return vg_err(err, errlen, -EINVAL, "%s:%u: %.6s is not a number", src, s.line,
+                                  v == &d.rbytes ? "rbytes" : "wbytes");
+                continue;
+            }
+            /* A device within a line: kernels with 252c651a4c85 (5.15) but not "blk-cgroup:
+             * always terminate io.stat lines" end an entry with a newline only when it has stats,
+             * so a device without any runs into the next one. */
+            if (named && (rc = fn(ctx, &d)) != 0)
+                return rc;
+            d = (struct vg_cg_iodev){0};
+            /* The kernel names a device by its bdi, and prints "(unknown)" for a disk that has
+             * none registered: the hidden per-path disks of NVMe multipath, whose I/O is the
+             * multipath device's again, or a disk being removed. Such an entry cannot be paired
+             * with a reading of the same device, so it is left out, the rest of the file being
+             * read. */
+            named = !vg_word_is(w, "(unknown)");
+            if (named && parse_devnum(w, &d.major, &d.minor) < 0) {
+                if (first)
+                    return vg_err(err, errlen, -EINVAL,
+                                  "%s:%u: line does not start with MAJ:MIN or \"(unknown)\"", src,
+                                  s.line);
+                return vg_err(err, errlen, -EINVAL,
+                              "%s:%u: a field is neither key=value nor a device", src, s.line);
+            }
+            first = 0;
         }
-        if (!named)
-            continue;
-        int rc = fn(ctx, &d);
-        if (rc)
+        if (named && (rc = fn(ctx, &d)) != 0)
             return rc;
     }
     return 0;

@@ -275,16 +275,17 @@ struct vg_cg_iodev {
     uint64_t rbytes, wbytes; /* 0 when the line has no such field */
 };
 
-/* Called once per device line, in file order; a non-zero return stops the parse and is returned. */
+/* Called once per device, in file order; a non-zero return stops the parse and is returned. */
 typedef int (*vg_cg_iodev_fn)(void *ctx, const struct vg_cg_iodev *d);
 
-/* A cgroup v2 io.stat: one line per device, "8:0 rbytes=1 wbytes=2 rios=3 ...". Hands each line's
- * device number and rbytes and wbytes to fn; other keys, whose values need not be integers
- * (iocost's cost.* fields), are skipped. A line whose device is "(unknown)" (a disk without a
- * registered bdi) is checked like the others but not handed to fn. An empty file (no I/O yet) is
- * valid. A line that starts with neither MAJ:MIN nor "(unknown)", a field that is not key=value,
- * or an rbytes or wbytes that is not a number ends the parse with -EINVAL, the lines before it
- * having been handed to fn. */
+/* A cgroup v2 io.stat: one line per device, "8:0 rbytes=1 wbytes=2 rios=3 ...". Hands each
+ * device's number and rbytes and wbytes to fn, in file order; other keys, whose values need not be
+ * integers (iocost's cost.* fields), are skipped. A device number within a line starts another
+ * device (5.15 kernels run a device without stats into the next: "7:1 8:0 rbytes=..."). A device
+ * "(unknown)" (a disk without a registered bdi) is checked like the others but not handed to fn.
+ * An empty file (no I/O yet) is valid. A line that starts with neither MAJ:MIN nor "(unknown)", a
+ * later word that is neither key=value nor a device, or an rbytes or wbytes that is not a number
+ * ends the parse with -EINVAL, the devices before it having been handed to fn. */
 int vg_parse_cg_iostat_devs(const char *buf, size_t len, const char *src, vg_cg_iodev_fn fn,
                             void *ctx, char *err, size_t errlen);
 
