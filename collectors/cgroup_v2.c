@@ -81,7 +81,9 @@ static const struct vg_metric_desc cg_metrics[] = {
      "on it (sysfs slaves under sys_root), so the cgroup's I/O to another, plain partition of "
      "that disk is then missed; I/O through a device built on loop devices counts twice. Where "
      "sysfs cannot tell what a device is stacked on (not mounted, not readable), every device "
-     "counts and stacked I/O may count once per layer. Needs the io controller."},
+     "counts and stacked I/O may count once per layer. A device io.stat names \"(unknown)\" "
+     "(the per-path disks of NVMe multipath, whose I/O counts on the multipath device; a disk "
+     "being removed) is left out. Needs the io controller."},
     {"cgroup.<cgroup>.io_write_bytes_ps", "bytes/s", VG_METRIC_RATE,
      "Bytes the cgroup wrote to block devices (io.stat wbytes), counted as for io_read_bytes_ps: "
      "a write that md RAID1 mirrors counts once, not once per disk."},
