@@ -138,6 +138,7 @@ struct cg_blk {
     uint64_t dev;
     uint64_t *lower; /* sorted; owned */
     size_t n_lower;
+    uint64_t tick; /* cg_state.tick when sysfs was read */
 };
 
 struct cg {
@@ -171,6 +172,7 @@ struct cg_state {
     int scan_rc;    /* an error of the last scan, repeated every tick until the next */
     char scan_err[VG_ERRLEN];
     unsigned ticks_since_scan;
+    uint64_t tick;           /* collect calls so far */
     size_t n_fds, fd_budget; /* descriptors held, and how many may be */
     int kernfs;              /* root is a cgroup2 mount (not a test tree) */
     struct vg_procbuf buf;
@@ -435,9 +437,8 @@ static void blk_clear(struct cg_state *st)
     st->n_blk = 0;
 }
 
-/* Sets *b to what sysfs says is below dev, looking it up on first use; NULL when the table is
- * full (nothing is then known below dev). Valid until the next call. Returns 0 or -ENOMEM. */
-static int blk_get(struct cg_state *st, uint64_t dev, const struct cg_blk **b)
+/* Where dev is in st->blk, or would go. */
+static size_t blk_index(const struct cg_state *st, uint64_t dev)
 {
     size_t lo = 0, hi = st->n_blk;
     while (lo < hi) {
@@ -447,6 +448,14 @@ static int blk_get(struct cg_state *st, uint64_t dev, const struct cg_blk **b)
         else
             hi = mid;
     }
+    return lo;
+}
+
+/* Sets *b to what sysfs says is below dev, looking it up on first use; NULL when the table is
+ * full (nothing is then known below dev). Valid until the next call. Returns 0 or -ENOMEM. */
+static int blk_get(struct cg_state *st, uint64_t dev, const struct cg_blk **b)
+{
+    size_t lo = blk_index(st, dev);
     *b = NULL;
     if (lo < st->n_blk && st->blk[lo].dev == dev) {
         *b = &st->blk[lo];
@@ -475,10 +484,22 @@ static int blk_get(struct cg_state *st, uint64_t dev, const struct cg_blk **b)
         if (w == 0 || l.v[w - 1] != l.v[i])
             l.v[w++] = l.v[i];
     memmove(&st->blk[lo + 1], &st->blk[lo], (st->n_blk - lo) * sizeof *st->blk);
-    st->blk[lo] = (struct cg_blk){dev, l.v, w};
+    st->blk[lo] = (struct cg_blk){dev, l.v, w, st->tick};
     st->n_blk++;
     *b = &st->blk[lo];
     return 0;
+}
+
+/* Drops what sysfs said about dev, unless it was read this tick, so that the next blk_get()
+ * reads it again. */
+static void blk_forget(struct cg_state *st, uint64_t dev)
+{
+    size_t lo = blk_index(st, dev);
+    if (lo == st->n_blk || st->blk[lo].dev != dev || st->blk[lo].tick == st->tick)
+        return;
+    free(st->blk[lo].lower);
+    memmove(&st->blk[lo], &st->blk[lo + 1], (st->n_blk - lo - 1) * sizeof *st->blk);
+    st->n_blk--;
 }
 
 static int cmp_iodev(const void *a, const void *b)
@@ -501,9 +522,9 @@ static size_t find_iodev(const struct cg_iodev *lines, size_t n, uint64_t dev)
     return lo < n && lines[lo].dev == dev ? lo : n;
 }
 
-/* Sorts st->lines by device, drops repeated devices and marks which count. Returns 0 or
- * -ENOMEM. */
-static int classify_lines(struct cg_state *st)
+/* Sorts st->lines by device, drops repeated devices and marks which count; c holds the previous
+ * reading. Returns 0 or -ENOMEM. */
+static int classify_lines(struct cg_state *st, const struct cg *c)
 {
     struct cg_iodev *l = st->lines;
     size_t n = 0;
@@ -513,6 +534,15 @@ static int classify_lines(struct cg_state *st)
         if (n == 0 || l[n - 1].dev != l[i].dev)
             l[n++] = l[i];
     st->n_lines = n;
+    /* A removed disk leaves every io.stat, and a new one given its number (a dm minor goes to the
+     * next volume, which may sit on other disks) comes back with counters from 0: a device new to
+     * this cgroup's reading, or gone backwards, may not be the one sysfs was asked about. Asking
+     * again costs a lookup only when a cgroup starts using a device. */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = find_iodev(c->io, c->n_io, l[i].dev);
+        if (j == c->n_io || l[i].rbytes < c->io[j].rbytes || l[i].wbytes < c->io[j].wbytes)
+            blk_forget(st, l[i].dev);
+    }
     for (size_t i = 0; i < n; i++)
         l[i].counted = (l[i].dev >> 32) != CG_LOOP_MAJOR;
     /* One line cannot be stacked under another: most cgroups cost no sysfs lookup at all. */
@@ -729,8 +759,9 @@ static int scan(struct cg_state *st, char *err, size_t errlen)
     int rc = 0;
 
     st->scan_err[0] = '\0';
-    /* Device numbers are reused (a dm minor freed by one volume goes to the next, which may sit
-     * on other disks): what sysfs said is looked up again after each scan. */
+    /* Stacking can change under a device number that stays listed (a dm table reloaded onto
+     * other disks, as pvmove does; a disk re-created between two readings whose counters already
+     * passed the old one's): what sysfs said is looked up again after each scan. */
     blk_clear(st);
     for (size_t i = 0; rc == 0 && i < st->n_pat; i++) {
         rel[0] = '\0';
@@ -1026,7 +1057,7 @@ static int collect_io(struct pass *p)
     st->n_lines = 0;
     int rc = vg_parse_cg_iostat_devs(st->buf.data, st->buf.len, st->path, add_line, st,
                                      p->first_rc ? NULL : p->err, p->errlen);
-    if (rc == -ENOMEM || (rc == 0 && (rc = classify_lines(st)) < 0))
+    if (rc == -ENOMEM || (rc == 0 && (rc = classify_lines(st, c)) < 0))
         return vg_err(p->err, p->errlen, rc, "cgroup: out of memory");
     if (rc < 0) {
         parse_failed(p, rc);
@@ -1274,6 +1305,7 @@ static int cg_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, char
 {
     struct cg_state *st = state;
     int rc;
+    st->tick++;
     if (++st->ticks_since_scan >= CG_RESCAN_TICKS && (rc = scan(st, err, errlen)) < 0)
         return rc;
     struct pass p = {st, NULL, now_ms, out, err, errlen, 0};

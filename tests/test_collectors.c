@@ -2116,8 +2116,8 @@ static void cgroup_io_stacking_looked_up_again_at_rescan(void **unused)
         snprintf(text, sizeof text, "253:0 rbytes=%d\n8:0 rbytes=%d\n8:16 rbytes=%d\n", 1000 * i,
                  2000 * i, 4000 * i);
         if (i == 3) {
-            /* dm-0 re-created on sdb under the same number: sysfs is not read again until the
-             * rescan at the tenth tick. */
+            /* dm-0's table reloaded onto sdb (as pvmove does): its line neither leaves io.stat
+             * nor goes back, so sysfs is not read again until the rescan at the tenth tick. */
             char link[512];
             snprintf(link, sizeof link, "%s/block/dm-0/slaves/sda", io.sys);
             assert_int_equal(unlink(link), 0);
@@ -2127,6 +2127,61 @@ static void cgroup_io_stacking_looked_up_again_at_rescan(void **unused)
         if (i > 1)
             assert_metric(&io.r.msg, rd, i < 10 ? (1000 + 4000) / 2 : (1000 + 2000) / 2);
     }
+    run_teardown(&io.r);
+}
+
+/* dm-0 (253:0) on sda, with sdb beside it, read for two ticks; the read rate is then 1000. */
+static void io_setup_dm0_on_sda(struct io_run *io)
+{
+    io_setup(io);
+    sys_dev(io, "sda", "8:0");
+    sys_dev(io, "sdb", "8:16");
+    sys_dev(io, "dm-0", "253:0");
+    sys_slave(io, "dm-0", "sda");
+    assert_int_equal(run_init(&io->r), 0);
+    io_tick(io, "253:0 rbytes=1000\n8:0 rbytes=1000\n8:16 rbytes=0\n");
+    io_tick(io, "253:0 rbytes=3000\n8:0 rbytes=3000\n8:16 rbytes=0\n");
+    assert_metric(&io->r.msg, "cgroup.svc.io_read_bytes_ps", 1000);
+}
+
+/* dm-0 removed and its number given to a new volume on sdb. */
+static void reuse_dm0_on_sdb(struct io_run *io)
+{
+    char link[512];
+    snprintf(link, sizeof link, "%s/block/dm-0/slaves/sda", io->sys);
+    assert_int_equal(unlink(link), 0);
+    sys_slave(io, "dm-0", "sdb");
+}
+
+static void cgroup_io_reused_device_number_looked_up_again_when_its_line_returns(void **unused)
+{
+    struct io_run io;
+    const char *rd = "cgroup.svc.io_read_bytes_ps";
+    io_setup_dm0_on_sda(&io);
+    /* Removing a disk removes its line from every io.stat; the new volume's line appears with
+     * its first I/O, well before the rescan at the tenth tick. */
+    reuse_dm0_on_sdb(&io);
+    io_tick(&io, "8:0 rbytes=3000\n8:16 rbytes=0\n");
+    assert_no_metric(&io.r.msg, rd);
+    io_tick(&io, "253:0 rbytes=500\n8:0 rbytes=3000\n8:16 rbytes=500\n");
+    assert_metric(&io.r.msg, rd, 500 / 2);
+    io_tick(&io, "253:0 rbytes=2500\n8:0 rbytes=3000\n8:16 rbytes=2500\n");
+    assert_metric(&io.r.msg, rd, 2000 / 2);
+    run_teardown(&io.r);
+}
+
+static void cgroup_io_reused_device_number_looked_up_again_when_its_counters_go_back(void **unused)
+{
+    struct io_run io;
+    const char *rd = "cgroup.svc.io_read_bytes_ps";
+    io_setup_dm0_on_sda(&io);
+    /* Removed and re-created between two readings: the line never left, but the new disk's
+     * counters start from 0. */
+    reuse_dm0_on_sdb(&io);
+    io_tick(&io, "253:0 rbytes=200\n8:0 rbytes=3000\n8:16 rbytes=200\n");
+    assert_no_metric(&io.r.msg, rd);
+    io_tick(&io, "253:0 rbytes=1200\n8:0 rbytes=3000\n8:16 rbytes=1200\n");
+    assert_metric(&io.r.msg, rd, 1000 / 2);
     run_teardown(&io.r);
 }
 
@@ -2651,6 +2706,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(cgroup_io_counts_loop_io_on_the_disk_below),
         cmocka_unit_test(cgroup_io_stacked_device_coming_and_going_moves_rate_by_its_tick),
         cmocka_unit_test(cgroup_io_stacking_looked_up_again_at_rescan),
+        cmocka_unit_test(cgroup_io_reused_device_number_looked_up_again_when_its_line_returns),
+        cmocka_unit_test(cgroup_io_reused_device_number_looked_up_again_when_its_counters_go_back),
         cmocka_unit_test(cgroup_io_without_sysfs_counts_every_device),
         cmocka_unit_test(cgroup_io_rates_leave_out_lines_naming_no_device),
         cmocka_unit_test(cgroup_io_rates_read_devices_joined_on_one_line),
