@@ -39,6 +39,14 @@ void vg_scale_restore(struct vg_scale_state *s, const struct vg_scale_params *p,
     remember(s, time_ms, s->current);
 }
 
+void vg_scale_follow(struct vg_scale_state *s, const struct vg_scale_params *p, int desired,
+                     int recommended, int64_t changed_ms, int64_t time_ms)
+{
+    s->current = clamp(p, desired);
+    s->last_change_ms = changed_ms;
+    remember(s, time_ms, clamp(p, recommended));
+}
+
 /* Highest recommendation within (now - window, now]; older entries are forgotten. A clock that
  * stepped back makes every entry "in the future": they are kept, the safe side for scale-in. */
 static int window_max(struct vg_scale_state *s, int64_t now, int64_t window)

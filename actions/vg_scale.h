@@ -66,6 +66,14 @@ void vg_scale_init(struct vg_scale_state *s, const struct vg_scale_params *p, in
 void vg_scale_restore(struct vg_scale_state *s, const struct vg_scale_params *p, int desired,
                       int64_t changed_ms, int64_t time_ms);
 
+/* Follows a decision another analyzer made for the same target (the decisions topic, read
+ * live): `desired` (clamped) becomes the count, the cooldown runs from changed_ms, and that
+ * decision's recommendation enters the stabilisation window at time_ms, after what the window
+ * holds already. An analyzer that becomes the target's decider then continues with the brakes
+ * the previous decider had, not a fresh window. */
+void vg_scale_follow(struct vg_scale_state *s, const struct vg_scale_params *p, int desired,
+                     int recommended, int64_t changed_ms, int64_t time_ms);
+
 /* One evaluation at time now_ms. Target tracking reads `metric` (NAN: no data, no change); step
  * mode reads `cond` (1 true, 0 false, -1 unknown: no change). Fills *d and returns 1 when the
  * replica count changed, 0 when it did not. */

@@ -158,6 +158,55 @@ static void scale_in_waits_while_an_alert_fires_on_the_target(void **state)
     free(st);
 }
 
+/* An analyzer that follows another's decisions and then becomes the target's decider keeps the
+ * brakes of the decisions it followed: the cooldown from their last change and their
+ * recommendations in the stabilisation window, exactly where a decider that had made them
+ * itself would be. */
+static void a_follower_continues_with_the_deciders_cooldown_and_window(void **state)
+{
+    (void)state;
+    struct vg_scale_params p = {.mode = VG_SCALE_TARGET,
+                                .target = 50,
+                                .tolerance = 0.1,
+                                .min = 1,
+                                .max = 20,
+                                .cooldown_ms = 10000,
+                                .stabilization_ms = 60000};
+    struct vg_scale_state *dec = malloc(sizeof(*dec)), *fol = malloc(sizeof(*fol));
+    vg_scale_init(dec, &p, 2);
+    vg_scale_init(fol, &p, 2);
+    struct vg_scale_decision d;
+    /* The decider goes 2 -> 8 at 1 s, then is held by its cooldown at 1 -> 8 x 4 = 32 (20). */
+    assert_int_equal(vg_scale_step(&p, dec, 200, -1, 1000, &d), 1);
+    vg_scale_follow(fol, &p, d.desired, d.recommended, dec->last_change_ms, d.time_ms);
+    assert_int_equal(vg_scale_step(&p, dec, 200, -1, 2000, &d), 0);
+    assert_int_equal(d.recommended, 20);
+    vg_scale_follow(fol, &p, d.desired, d.recommended, dec->last_change_ms, d.time_ms);
+    assert_int_equal(fol->current, 8);
+    assert_int_equal(fol->last_change_ms, 1000);
+    /* The follower takes over: still in the cooldown at 5 s; at 30 s the load is gone, and the
+     * window holds it, as it holds the old decider, until the busy recommendations are a minute
+     * old. */
+    struct vg_scale_decision df;
+    assert_int_equal(vg_scale_step(&p, fol, 200, -1, 5000, &df), 0);
+    assert_non_null(strstr(df.reason, "held by the cooldown"));
+    assert_int_equal(vg_scale_step(&p, dec, 200, -1, 5000, &d), 0);
+    assert_int_equal(vg_scale_step(&p, fol, 5, -1, 30000, &df), 0);
+    assert_non_null(strstr(df.reason, "held by the stabilisation window"));
+    assert_int_equal(vg_scale_step(&p, dec, 5, -1, 30000, &d), 0);
+    assert_int_equal(df.desired, 8);
+    assert_int_equal(d.desired, 8);
+    assert_int_equal(vg_scale_step(&p, fol, 5, -1, 70000, &df), 1);
+    assert_int_equal(vg_scale_step(&p, dec, 5, -1, 70000, &d), 1);
+    assert_int_equal(df.desired, 1);
+    assert_int_equal(d.desired, 1);
+    /* Out of range (the policy changed meanwhile): clamped. */
+    vg_scale_follow(fol, &p, 99, 99, 50000, 51000);
+    assert_int_equal(fol->current, 20);
+    free(dec);
+    free(fol);
+}
+
 static void step_policy_honours_cooldown(void **state)
 {
     struct vg_scale_params p = {.mode = VG_SCALE_STEP,
@@ -1135,6 +1184,7 @@ int main(void)
         cmocka_unit_test(noisy_load_does_not_make_replicas_oscillate),
         cmocka_unit_test(scale_out_is_immediate_and_scale_in_waits_for_the_window),
         cmocka_unit_test(scale_in_waits_while_an_alert_fires_on_the_target),
+        cmocka_unit_test(a_follower_continues_with_the_deciders_cooldown_and_window),
         cmocka_unit_test(step_policy_honours_cooldown),
         cmocka_unit_test(policies_load_from_rule_files),
         cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
