@@ -128,6 +128,13 @@ static const struct vg_cfg_key keys[] = {
      "Kafka topic scaling decisions are published to (keyed by target), and read back at start "
      "so that each target continues from its latest decision rather than `initial`; empty = "
      "not published"},
+    {"decisions.partials_topic", VG_CFG_STRING, "vigil.scale.partials",
+     OFF(decisions_partials_topic), NOBOUND, NULL,
+     "Kafka topic the analyzers of one group exchange their partial scaling measurements on "
+     "(keyed by target), so that one of them decides each target over every analyzer's hosts "
+     "and all serve that decision (docs/scaling-actions.md); a topic that cannot be read at "
+     "start is logged and counted, and each analyzer then decides from its own hosts; empty = "
+     "no exchange (one analyzer per fleet)"},
     {"decisions.restore_timeout", VG_CFG_DURATION, "10s", OFF(decisions_restore_ms), 100, 600000,
      NULL,
      "how long reading decisions.topic back at start may take; past it the targets not yet "

@@ -49,6 +49,7 @@ struct analyzer_cfg {
     char *rules_dir;
     char *silences_file;
     char *decisions_topic;
+    char *decisions_partials_topic;
     char *decisions_webhook_url;
     int64_t decisions_restore_ms;
     char *webhook_url;

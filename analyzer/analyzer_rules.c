@@ -219,6 +219,7 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
 {
     struct vg_decisions_cfg dc = {
         .topic = a->cfg.decisions_topic,
+        .partials_topic = a->cfg.decisions_partials_topic,
         .bootstrap = bootstrap,
         .kafka = &a->cfg.kafka,
         .webhook_url = a->cfg.decisions_webhook_url,
@@ -230,9 +231,15 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
     if (!rc && a->rules)
         rc = vg_decisions_set_policies(a->decisions, a->rules);
     if (!rc && a->rules && vg_rule_set_policy_count(a->rules) > 0) {
+        /* Before the read-back, so that no decision falls between the two. Nor must a missing
+         * partials topic stop the start: a scaling side-channel must not keep alerting down. */
+        char rerr[VG_ERRLEN];
+        if (vg_decisions_join(a->decisions, (int)a->cfg.decisions_restore_ms, rerr, sizeof(rerr)) <
+            0)
+            vg_warn("scaling decisions local-only: each analyzer decides from its own hosts",
+                    "reason=\"%s\"", rerr);
         /* Not being able to read the topic back must not stop the start: the targets then
          * start from `initial`, as they did before there was anything to read. */
-        char rerr[VG_ERRLEN];
         if (vg_decisions_restore(a->decisions, (int)a->cfg.decisions_restore_ms, rerr,
                                  sizeof(rerr)) < 0)
             vg_warn("scaling decisions not restored: targets not read start from `initial`",

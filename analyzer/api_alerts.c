@@ -256,6 +256,14 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
         vg_api_counter(f, "vigil_scale_webhook_errors_total", st.webhook_errors);
         vg_api_counter(f, "vigil_scale_restored_total", st.restored);
         vg_api_counter(f, "vigil_scale_restore_refused_total", st.restore_refused);
+        vg_api_gauge(f, "vigil_scale_local_only", st.local_only);
+        vg_api_counter(f, "vigil_scale_partials_published_total", st.partials_published);
+        vg_api_counter(f, "vigil_scale_partials_errors_total", st.partials_errors);
+        vg_api_counter(f, "vigil_scale_partials_received_total", st.partials_received);
+        vg_api_counter(f, "vigil_scale_partials_refused_total", st.partials_refused);
+        vg_api_counter(f, "vigil_scale_partials_overlapped_total", st.partials_overlapped);
+        vg_api_counter(f, "vigil_scale_decisions_followed_total", st.followed);
+        vg_api_counter(f, "vigil_scale_follow_refused_total", st.follow_refused);
         json_t *all = vg_decisions_json(a->decisions, NULL);
         size_t i;
         json_t *d;

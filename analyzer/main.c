@@ -19,6 +19,7 @@
 #include "api_ops.h"
 #include "vg_action.h"
 #include "vg_colsel.h"
+#include "vg_decisions.h"
 #include "vg_dispatch.h"
 #include "vg_embedded_kafka.h"
 #include "vg_state_topic.h"
@@ -285,6 +286,24 @@ static void release_hosts(struct analyzer *a, const int32_t *ids, size_t n)
     vg_info("hosts released", "partitions=%zu hosts_released=%zu", n, k);
 }
 
+/* The metrics topic's partition count (0 when the broker does not say): which analyzer decides
+ * each scaling target follows from it (vg_decisions_decider_partition). */
+static int metrics_partition_count(const struct analyzer *a, rd_kafka_t *rk)
+{
+    if (!a->decisions)
+        return 0;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, a->cfg.topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int n = 0;
+    if (t && !rd_kafka_metadata(rk, 0, t, &md, 5000) && md->topic_cnt == 1 && !md->topics[0].err)
+        n = md->topics[0].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (t)
+        rd_kafka_topic_destroy(t);
+    return n;
+}
+
 /* Partitions revoked cleanly (checkpointed and committed), kept in memory until the next
  * assignment says which of them stay: with the eager protocol every rebalance revokes them all,
  * and those assigned again continue from memory (no member processed them in between: the
@@ -317,9 +336,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         restore_state(a, ids, n_new);
         free(ids);
         rd_kafka_assign(rk, parts);
+        int32_t *owned;
+        size_t n_owned = topic_partitions(a, parts, &owned);
+        int count = metrics_partition_count(a, rk);
         pthread_mutex_lock(&a->lock);
         a->assigned = parts->cnt;
+        if (a->decisions && vg_decisions_set_partitions(a->decisions, owned, n_owned, count) < 0)
+            vg_error("scaling: partitions not noted (out of memory): this analyzer decides "
+                     "nothing until the next assignment",
+                     NULL);
         pthread_mutex_unlock(&a->lock);
+        free(owned);
         return;
     }
     /* Messages are processed synchronously, so the consumer's positions are exactly what has
@@ -344,6 +371,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_assign(rk, NULL);
     pthread_mutex_lock(&a->lock);
     a->assigned = 0;
+    if (a->decisions) /* its hosts are no longer this analyzer's to measure */
+        vg_decisions_set_partitions(a->decisions, NULL, 0, 0);
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -468,6 +497,14 @@ static int check_start(const struct analyzer_cfg *c, char *err, size_t errlen)
                       "decisions.topic '%s' is the metrics topic: decisions need a topic of their "
                       "own",
                       c->topic);
+    if (c->decisions_partials_topic && *c->decisions_partials_topic &&
+        (strcmp(c->decisions_partials_topic, c->topic) == 0 ||
+         (c->decisions_topic && strcmp(c->decisions_partials_topic, c->decisions_topic) == 0)))
+        return vg_err(
+            err, errlen, -EINVAL,
+            "decisions.partials_topic '%s' is the metrics or the decisions topic: partial "
+            "measurements need a topic of their own",
+            c->decisions_partials_topic);
     int rc = vg_models_check_set(c->model_set, err, errlen);
     const struct {
         const char *path, *what;
@@ -757,6 +794,9 @@ int main(int argc, char **argv)
                     a.cfg.topic, (long long)a.cfg.embedded_partitions);
             if (a.cfg.decisions_topic && *a.cfg.decisions_topic)
                 rc = vg_embedded_kafka_create_topic(ek, a.cfg.decisions_topic, 1, err, sizeof(err));
+            if (!rc && a.cfg.decisions_partials_topic && *a.cfg.decisions_partials_topic)
+                rc = vg_embedded_kafka_create_topic(ek, a.cfg.decisions_partials_topic, 1, err,
+                                                    sizeof(err));
             /* The mock cluster does not answer CreateTopics: the state topic is made here,
              * with as many partitions as the metrics topic (compaction is not modelled). */
             if (!rc && a.cfg.state_topic && *a.cfg.state_topic)

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vg_format.h"
 #include "vg_httpsec.h"
 #include "vg_kafka.h"
 #include "vg_kafka_read.h"
 #include "vg_log.h"
+#include "vg_partials.h"
 #include "vg_rule_policy.h"
 #include "vg_scale.h"
 #include "vg_strmap.h"
@@ -20,6 +22,13 @@
 
 #define WEBHOOK_QUEUE_MAX 1000
 #define WEBHOOK_ATTEMPTS  3
+/* A partial older than this many of its target's intervals is left out of the merge: its member
+ * stopped or lost its partitions and publishes nothing newer. */
+#define PARTIAL_MAX_AGE_INTERVALS 3
+/* Records of the exchange read per tick at most: the consumer loop must not stall on a backlog. */
+#define FOLLOW_BATCH 1000
+/* The delivery report's opaque of a partial, to count it apart from decisions. */
+#define PARTIAL_OPAQUE ((void *)1)
 
 struct target {
     char *name;
@@ -31,6 +40,11 @@ struct target {
     int changed;
     int restored; /* its count came from the decisions topic at start */
     size_t hosts; /* selected hosts with data at the last evaluation */
+    int measured;
+    int64_t last_measure_ms;        /* paces measuring (and partials) at the interval */
+    int followed;                   /* `last` is another analyzer's decision */
+    int fleet;                      /* `last` was made over every analyzer's partials */
+    char by[VG_PARTIAL_MEMBER_MAX]; /* who made `last` */
 };
 
 struct vg_decisions {
@@ -40,6 +54,17 @@ struct vg_decisions {
     char *topic;
     char *bootstrap;               /* for the read-back at start */
     const struct vg_kvlist *kafka; /* borrowed: the analyzer's kafka: map */
+    /* The fleet-wide exchange (vg_decisions_join): `fleet` once joined. */
+    char member[VG_PARTIAL_MEMBER_MAX];
+    char *partials_topic;
+    rd_kafka_t *follow; /* reads the partials and decisions topics */
+    int join_tried, fleet;
+    struct vg_partials *partials;
+    int32_t *owned; /* metrics-topic partitions owned now, ascending */
+    size_t n_owned;
+    int metrics_parts;         /* the metrics topic's partition count; 0 unknown */
+    int64_t latest_partial_ms; /* newest event time among the partials received */
+    uint64_t follow_errors;    /* consume errors of the reader, for rate-limited logs */
     struct vg_decisions_stats st;
     pthread_mutex_t stat_lock; /* st.published/publish_errors come from librdkafka's callback,
                                   webhook counters from the webhook thread */
@@ -63,16 +88,21 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct vg_decisions *d = opaque;
     (void)rk;
+    int partial = m->_private == PARTIAL_OPAQUE;
     pthread_mutex_lock(&d->stat_lock);
+    uint64_t *ok = partial ? &d->st.partials_published : &d->st.published;
+    uint64_t *bad = partial ? &d->st.partials_errors : &d->st.publish_errors;
     if (m->err)
-        d->st.publish_errors++;
+        (*bad)++;
     else
-        d->st.published++;
-    uint64_t errs = d->st.publish_errors;
+        (*ok)++;
+    uint64_t errs = *bad;
     pthread_mutex_unlock(&d->stat_lock);
     if (m->err && errs % 100 == 1)
-        vg_warn("scaling decision not published", "errors=%llu reason=%s", (unsigned long long)errs,
-                rd_kafka_err2str(m->err));
+        vg_warn(partial ? "scaling partial not published: the decider counts this analyzer's hosts "
+                          "out until one is"
+                        : "scaling decision not published",
+                "errors=%llu reason=%s", (unsigned long long)errs, rd_kafka_err2str(m->err));
 }
 
 static size_t discard(char *p, size_t s, size_t n, void *ud)
@@ -155,6 +185,20 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
     pthread_mutex_init(&d->q_lock, NULL);
     pthread_cond_init(&d->q_cond, NULL);
     d->timeout_ms = cfg->webhook_timeout_ms > 0 ? cfg->webhook_timeout_ms : 5000;
+    char host[64] = "analyzer";
+    gethostname(host, sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    snprintf(d->member, sizeof(d->member), "%s-%d-%llx", host, (int)getpid(),
+             (unsigned long long)vg_now_ms());
+    if (vg_partials_new(&d->partials) < 0) {
+        vg_decisions_free(d);
+        return -ENOMEM;
+    }
+    if (cfg->partials_topic && *cfg->partials_topic &&
+        !(d->partials_topic = strdup(cfg->partials_topic))) {
+        vg_decisions_free(d);
+        return -ENOMEM;
+    }
     if (cfg->topic && *cfg->topic && cfg->bootstrap) {
         const struct vg_kafka_prop defaults[] = {
             {"client.id", "vigil-analyzer-decisions"},
@@ -230,11 +274,18 @@ void vg_decisions_free(struct vg_decisions *d)
                 d->q_n, d->url ? d->url : "");
     for (size_t i = 0; i < d->q_n; i++)
         free(d->queue[(d->q_head + i) % WEBHOOK_QUEUE_MAX]);
+    if (d->follow) {
+        rd_kafka_consumer_close(d->follow);
+        rd_kafka_destroy(d->follow);
+    }
     if (d->rk) {
         rd_kafka_flush(d->rk, 2000);
         rd_kafka_destroy(d->rk);
     }
     free_targets(d->t, d->n);
+    vg_partials_free(d->partials);
+    free(d->owned);
+    free(d->partials_topic);
     free(d->topic);
     free(d->bootstrap);
     free(d->url);
@@ -310,6 +361,10 @@ void vg_decisions_commit(struct vg_decisions *d, struct vg_decisions_plan *plan)
         t[i].changed = d->t[k].changed;
         t[i].restored = d->t[k].restored;
         t[i].hosts = d->t[k].hosts;
+        t[i].measured = d->t[k].measured;
+        t[i].last_measure_ms = d->t[k].last_measure_ms;
+        t[i].followed = d->t[k].followed;
+        memcpy(t[i].by, d->t[k].by, sizeof(t[i].by));
     }
     free_targets(d->t, d->n);
     d->t = t;
@@ -336,15 +391,32 @@ int vg_decisions_set_policies(struct vg_decisions *d, const struct vg_rule_set *
 
 struct agg {
     const struct vg_rule_policy *p;
+    const int32_t *owned; /* fleet-wide: the hosts of these partitions only; NULL: every host */
+    size_t n_owned;
     double sum;
     size_t n_values, n_true, n_false;
     size_t n_alerting; /* selected hosts with an alert firing: no scale-in meanwhile */
 };
 
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int has_part(const int32_t *ids, size_t n, int32_t p)
+{
+    return n && bsearch(&p, ids, n, sizeof(*ids), cmp_i32) != NULL;
+}
+
 static void measure(void *ud, const char *host, const struct vg_label *labels, size_t n_labels,
-                    const struct vg_expr_env *env, int alerting)
+                    const struct vg_expr_env *env, int alerting, int32_t partition)
 {
     struct agg *a = ud;
+    /* A host of a partition this analyzer no longer owns (kept until the next assignment says
+     * whether it stays) is its new owner's to count. */
+    if (a->owned && !has_part(a->owned, a->n_owned, partition))
+        return;
     if (!vg_rule_policy_matches_host(a->p, host, labels, n_labels))
         return;
     a->n_alerting += alerting != 0;
@@ -386,6 +458,12 @@ static json_t *decision_json(const struct target *t)
     json_object_set_new(o, "changed_at_ms",
                         t->st->last_change_ms == INT64_MIN ? json_null()
                                                            : json_integer(t->st->last_change_ms));
+    /* What an analyzer following the decision needs to continue it as its decider would. */
+    json_object_set_new(o, "recommended",
+                        t->evaluated ? json_integer(x->recommended) : json_null());
+    json_object_set_new(o, "decided_by",
+                        t->evaluated && t->by[0] ? json_string(t->by) : json_null());
+    json_object_set_new(o, "fleet", json_boolean(t->fleet));
     return o;
 }
 
@@ -434,11 +512,164 @@ static void publish(struct vg_decisions *d, const struct target *t)
     free(body);
 }
 
+/* The latest decision read back for one target. */
+struct saved {
+    int desired;
+    int64_t time_ms, changed_ms;
+};
+
+static void publish_partial(struct vg_decisions *d, const struct target *t,
+                            const struct vg_partial *own)
+{
+    char *body = vg_partial_json(t->name, own);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__FAIL;
+    if (body)
+        e = rd_kafka_producev(
+            d->rk, RD_KAFKA_V_TOPIC(d->partials_topic), RD_KAFKA_V_KEY(t->name, strlen(t->name)),
+            RD_KAFKA_V_VALUE(body, strlen(body)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(PARTIAL_OPAQUE), RD_KAFKA_V_END);
+    free(body);
+    if (!e)
+        return;
+    pthread_mutex_lock(&d->stat_lock);
+    uint64_t errs = ++d->st.partials_errors;
+    pthread_mutex_unlock(&d->stat_lock);
+    if (errs % 100 == 1)
+        vg_warn("scaling partial not published: the decider counts this analyzer's hosts out "
+                "until one is",
+                "target=%s errors=%llu reason=%s", t->name, (unsigned long long)errs,
+                rd_kafka_err2str(e));
+}
+
+static int owns(const struct vg_decisions *d, const char *target)
+{
+    int32_t p = vg_decisions_decider_partition(target, d->metrics_parts);
+    return p >= 0 && has_part(d->owned, d->n_owned, p);
+}
+
+static void refused(uint64_t *count, const char *what, const rd_kafka_message_t *m, const char *why)
+{
+    char qwhy[VG_ERRLEN + 8];
+    /* The first ten, then one in a thousand: someone else's records on the topic, or a broken
+     * producer, must not flood the log. */
+    uint64_t n = ++*count;
+    if (n <= 10 || n % 1000 == 0)
+        vg_warn(what, "topic=%s topic_partition=%d offset=%lld refused=%llu reason=%s",
+                rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+                (unsigned long long)n, vg_log_quote(qwhy, sizeof(qwhy), why));
+}
+
+static void on_partial(struct vg_decisions *d, const rd_kafka_message_t *m)
+{
+    char target[256], why[VG_ERRLEN];
+    struct vg_partial p;
+    int rc = vg_partial_parse(m->key, m->key_len, m->payload, m->len, target, sizeof(target), &p,
+                              why, sizeof(why));
+    if (rc == -ENOMEM)
+        return;
+    if (rc < 0) {
+        refused(&d->st.partials_refused, "scaling partial refused", m, why);
+        return;
+    }
+    /* Our own, read back: the merge uses the measurement itself. A target of another rule set
+     * (a reload not rolled out everywhere yet) is not ours to decide. */
+    if (strcmp(p.member, d->member) == 0 || find_target(d, target) == d->n) {
+        vg_partial_clear(&p);
+        return;
+    }
+    if (p.time_ms > d->latest_partial_ms)
+        d->latest_partial_ms = p.time_ms;
+    if (vg_partials_put(d->partials, target, &p) == 0)
+        d->st.partials_received++;
+}
+
+/* A decision record of another analyzer: served from now on, and continued from should this
+ * analyzer become the target's decider. */
+static int parse_saved(const rd_kafka_message_t *m, char *target, size_t tlen, struct saved *sv,
+                       char *err, size_t errlen);
+
+static void on_decision(struct vg_decisions *d, const rd_kafka_message_t *m)
+{
+    char target[256], why[VG_ERRLEN];
+    struct saved sv;
+    if (parse_saved(m, target, sizeof(target), &sv, why, sizeof(why)) < 0) {
+        refused(&d->st.follow_refused, "scaling decision record refused", m, why);
+        return;
+    }
+    json_t *o = json_loadb(m->payload, m->len, 0, NULL);
+    const char *by = json_string_value(json_object_get(o, "decided_by"));
+    size_t k = find_target(d, target);
+    if (!json_is_true(json_object_get(o, "fleet")) || !by || !*by ||
+        strlen(by) >= VG_PARTIAL_MEMBER_MAX || strcmp(by, d->member) == 0 || k == d->n ||
+        sv.time_ms == INT64_MIN) {
+        /* An analyzer deciding from its own hosts only (local-only, or a version without the
+         * exchange): its decision is not the fleet's. Our own, read back. Not evaluated. */
+        json_decref(o);
+        return;
+    }
+    struct target *t = &d->t[k];
+    if (t->evaluated && sv.time_ms < t->last.time_ms) {
+        json_decref(o); /* older than the one served: a decider that lost the target late */
+        return;
+    }
+    const struct vg_scale_params *p = vg_rule_policy_params(t->p);
+    json_t *rec = json_object_get(o, "recommended"), *cur = json_object_get(o, "current");
+    json_t *metric = json_object_get(o, "metric"), *hosts = json_object_get(o, "hosts");
+    const char *reason = json_string_value(json_object_get(o, "reason"));
+    int recommended = json_is_integer(rec) ? (int)json_integer_value(rec) : sv.desired;
+    vg_scale_follow(t->st, p, sv.desired, recommended, sv.changed_ms, sv.time_ms);
+    t->last.current = json_is_integer(cur) ? (int)json_integer_value(cur) : t->st->current;
+    t->last.desired = t->st->current;
+    t->last.recommended = recommended;
+    t->last.metric = json_is_number(metric) ? json_number_value(metric) : NAN;
+    t->last.time_ms = sv.time_ms;
+    snprintf(t->last.reason, sizeof(t->last.reason), "%s", reason ? reason : "");
+    t->hosts = json_is_integer(hosts) && json_integer_value(hosts) >= 0
+                   ? (size_t)json_integer_value(hosts)
+                   : 0;
+    t->changed = json_is_true(json_object_get(o, "changed"));
+    t->evaluated = 1;
+    t->followed = 1;
+    t->fleet = 1;
+    snprintf(t->by, sizeof(t->by), "%s", by);
+    d->st.followed++;
+    json_decref(o);
+}
+
+static void follow_poll(struct vg_decisions *d)
+{
+    for (int i = 0; d->follow && i < FOLLOW_BATCH; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(d->follow, 0);
+        if (!m)
+            break;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && d->follow_errors++ % 100 == 0)
+                vg_warn("scaling exchange not read", "errors=%llu reason=%s",
+                        (unsigned long long)d->follow_errors, rd_kafka_message_errstr(m));
+        } else if (m->rkt && strcmp(rd_kafka_topic_name(m->rkt), d->partials_topic) == 0) {
+            on_partial(d, m);
+        } else {
+            on_decision(d, m);
+        }
+        rd_kafka_message_destroy(m);
+    }
+}
+
 void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
 {
     if (d->rk)
         rd_kafka_poll(d->rk, 0);
+    if (!d->join_tried && d->n) { /* a reload brought the first policies */
+        char err[VG_ERRLEN];
+        if (vg_decisions_join(d, 5000, err, sizeof(err)) < 0)
+            vg_warn("scaling decisions local-only: each analyzer decides from its own hosts",
+                    "reason=\"%s\"", err);
+    }
+    follow_poll(d);
     int64_t now = vg_engine_latest_ts(e);
+    /* Fleet-wide, the decider's own partitions may be idle while others' are not. */
+    if (d->fleet && d->latest_partial_ms > now)
+        now = d->latest_partial_ms;
     if (!now)
         return;
     /* The newest event time of any host: one host with its clock a day ahead must not freeze
@@ -449,17 +680,75 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
     for (size_t i = 0; i < d->n; i++) {
         struct target *t = &d->t[i];
         int64_t iv = vg_rule_policy_interval_ms(t->p);
-        if (t->evaluated && now - t->last_eval_ms < iv && now >= t->last_eval_ms)
+        if (t->measured && now - t->last_measure_ms < iv && now >= t->last_measure_ms)
             continue;
+        /* Fleet-wide and owning no partition (between a revoke and the next assignment, or more
+         * analyzers than partitions): nothing to measure, nothing to decide. */
+        if (d->fleet && !d->n_owned)
+            continue;
+        t->measured = 1;
+        t->last_measure_ms = now;
         struct agg a = {.p = t->p};
+        int incomplete = -1; /* fleet-wide: partitions measured, when not all */
+        if (d->fleet) {
+            a.owned = d->owned;
+            a.n_owned = d->n_owned;
+        }
         vg_engine_each_host_env(e, measure, &a);
+        if (d->fleet) {
+            struct vg_partial own = {.time_ms = now,
+                                     .agg = {.sum = a.sum,
+                                             .n_values = a.n_values,
+                                             .n_true = a.n_true,
+                                             .n_false = a.n_false,
+                                             .n_alerting = a.n_alerting},
+                                     .parts = d->owned,
+                                     .n_parts = d->n_owned};
+            memcpy(own.member, d->member, sizeof(own.member));
+            publish_partial(d, t, &own);
+            int64_t cutoff = now - PARTIAL_MAX_AGE_INTERVALS * iv;
+            if (!owns(d, t->name)) {
+                vg_partials_expire(d->partials, t->name, cutoff);
+                continue;
+            }
+            /* Just became the decider, behind the decision followed: deciding now would run
+             * the cooldown and the window backwards. */
+            if (t->followed && now < t->last.time_ms)
+                continue;
+            struct vg_partial_agg sum;
+            size_t hidden, covered;
+            vg_partials_merge(d->partials, t->name, &own, cutoff, &sum, &hidden, &covered);
+            d->st.partials_overlapped += hidden;
+            a.sum = sum.sum;
+            a.n_values = (size_t)sum.n_values;
+            a.n_true = (size_t)sum.n_true;
+            a.n_false = (size_t)sum.n_false;
+            a.n_alerting = (size_t)sum.n_alerting;
+            /* Some partitions' hosts are not measured (an analyzer's partial missing: it just
+             * joined, stopped without a rebalance yet, or cannot publish): a decision on part
+             * of the fleet would be one on a biased sample, so the count stays, as with no
+             * data, until every partition is measured again. */
+            if (covered < (size_t)d->metrics_parts)
+                incomplete = (int)covered;
+        }
         double metric = a.n_values ? a.sum / (double)a.n_values : NAN;
         int cond = a.n_true ? 1 : a.n_false ? 0 : -1;
+        if (incomplete >= 0) {
+            metric = NAN;
+            cond = -1;
+        }
         const struct vg_scale_params *p = vg_rule_policy_params(t->p);
         t->changed = vg_scale_step_held(p, t->st, metric, cond, now, a.n_alerting > 0, &t->last);
+        if (incomplete >= 0)
+            snprintf(t->last.reason, sizeof(t->last.reason),
+                     "%d of %d partitions measured (a partial missing): keeping %d", incomplete,
+                     d->metrics_parts, t->last.desired);
         t->hosts = p->mode == VG_SCALE_TARGET ? a.n_values : a.n_true + a.n_false;
         t->evaluated = 1;
         t->last_eval_ms = now;
+        t->followed = 0;
+        t->fleet = d->fleet;
+        memcpy(t->by, d->member, sizeof(t->by));
         d->st.evaluations++;
         if (t->changed) {
             d->st.changes++;
@@ -469,12 +758,6 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
         publish(d, t);
     }
 }
-
-/* The latest decision read back for one target. */
-struct saved {
-    int desired;
-    int64_t time_ms, changed_ms;
-};
 
 struct readback {
     struct vg_strmap latest; /* target -> struct saved */
@@ -581,6 +864,152 @@ int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size
     if (rb.oom)
         return vg_err(err, errlen, -ENOMEM, "decisions restore: out of memory");
     return 0;
+}
+
+/* The partition count of topic on rk's cluster; 0 or -EIO with err. */
+static int topic_parts(rd_kafka_t *rk, const char *topic, int timeout_ms, int *n, char *err,
+                       size_t errlen)
+{
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t me =
+        t ? rd_kafka_metadata(rk, 0, t, &md, timeout_ms) : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    rd_kafka_resp_err_t te = RD_KAFKA_RESP_ERR_NO_ERROR;
+    *n = 0;
+    if (!me && md->topic_cnt == 1 && !(te = md->topics[0].err))
+        *n = md->topics[0].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (t)
+        rd_kafka_topic_destroy(t);
+    if (*n > 0)
+        return 0;
+    return vg_err(err, errlen, -EIO, "topic %s: %s", topic,
+                  me   ? rd_kafka_err2str(me)
+                  : te ? rd_kafka_err2str(te)
+                       : "no partitions");
+}
+
+static int join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen)
+{
+    char group[VG_PARTIAL_MEMBER_MAX + 40];
+    /* A group name only because librdkafka's assign() consumer wants one: it never joins (no
+     * subscribe) and commits nothing. */
+    snprintf(group, sizeof(group), "vigil-analyzer-decisions-follow-%s", d->member);
+    const struct vg_kafka_prop defaults[] = {
+        {"client.id", "vigil-analyzer-decisions-follow"},
+        {"bootstrap.servers", d->bootstrap},
+        {"group.id", group},
+        {"enable.auto.commit", "false"},
+        {"enable.partition.eof", "false"},
+        /* Partials and decisions are small and few: fetched as they come, not in batches. */
+        {"fetch.wait.max.ms", "100"},
+        {NULL, NULL},
+    };
+    rd_kafka_conf_t *conf;
+    int rc = vg_kafka_conf_new(&conf, defaults, d->kafka, err, errlen);
+    if (rc)
+        return rc;
+    char rkerr[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof(rkerr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return vg_err(err, errlen, -EINVAL, "exchange reader: %s", rkerr);
+    }
+    rd_kafka_poll_set_consumer(rk);
+    int64_t deadline = vg_mono_ms() + timeout_ms;
+    int np = 0, nd = 0;
+    rc = topic_parts(rk, d->partials_topic, timeout_ms, &np, err, errlen);
+    if (!rc) {
+        int left = (int)(deadline - vg_mono_ms());
+        rc = topic_parts(rk, d->topic, left > 100 ? left : 100, &nd, err, errlen);
+    }
+    rd_kafka_topic_partition_list_t *l = rc ? NULL : rd_kafka_topic_partition_list_new(np + nd);
+    if (!rc && !l)
+        rc = vg_err(err, errlen, -ENOMEM, "exchange reader: out of memory");
+    for (int p = 0; l && p < np; p++) /* partials come every interval: the next ones will do */
+        rd_kafka_topic_partition_list_add(l, d->partials_topic, p)->offset = RD_KAFKA_OFFSET_END;
+    for (int p = 0; l && p < nd; p++) {
+        /* Decisions from where the read-back (after this) starts at the latest, so none
+         * published in between is missed; one read twice is followed twice, harmlessly. */
+        int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
+        int left = (int)(deadline - vg_mono_ms());
+        if (rd_kafka_query_watermark_offsets(rk, d->topic, p, &lo, &hi, left > 100 ? left : 100))
+            hi = RD_KAFKA_OFFSET_END;
+        rd_kafka_topic_partition_list_add(l, d->topic, p)->offset = hi;
+    }
+    if (l) {
+        rd_kafka_resp_err_t e = rd_kafka_assign(rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (e)
+            rc = vg_err(err, errlen, -EIO, "exchange reader: %s", rd_kafka_err2str(e));
+    }
+    if (rc) {
+        rd_kafka_destroy(rk);
+        return rc;
+    }
+    d->follow = rk;
+    return 0;
+}
+
+int vg_decisions_join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen)
+{
+    if (d->join_tried)
+        return d->fleet || !d->rk || !d->partials_topic
+                   ? 0
+                   : vg_err(err, errlen, -EIO, "the exchange failed before");
+    d->join_tried = 1;
+    d->st.local_only = 1; /* until the exchange is up */
+    if (!d->rk || !d->partials_topic) {
+        vg_info("scaling decisions local-only", "reason=\"%s\"",
+                !d->rk ? "decisions.topic is empty" : "decisions.partials_topic is empty");
+        return 0;
+    }
+    int rc = join(d, timeout_ms, err, errlen);
+    if (rc < 0) {
+        pthread_mutex_lock(&d->stat_lock);
+        d->st.partials_errors++;
+        pthread_mutex_unlock(&d->stat_lock);
+        return rc;
+    }
+    d->fleet = 1;
+    d->st.local_only = 0;
+    vg_info("scaling decisions fleet-wide", "member=%s partials_topic=%s decisions_topic=%s",
+            d->member, d->partials_topic, d->topic);
+    return 0;
+}
+
+int vg_decisions_set_partitions(struct vg_decisions *d, const int32_t *ids, size_t n,
+                                int partition_count)
+{
+    if (partition_count > 0)
+        d->metrics_parts = partition_count;
+    int32_t *c = n ? malloc(n * sizeof(*c)) : NULL;
+    free(d->owned);
+    d->owned = c;
+    d->n_owned = c ? n : 0;
+    if (!n)
+        return 0;
+    if (!c)
+        return -ENOMEM;
+    memcpy(c, ids, n * sizeof(*ids));
+    qsort(c, n, sizeof(*c), cmp_i32);
+    return 0;
+}
+
+const char *vg_decisions_member(const struct vg_decisions *d)
+{
+    return d->member;
+}
+
+int32_t vg_decisions_decider_partition(const char *target, int partition_count)
+{
+    if (partition_count <= 0)
+        return -1;
+    uint32_t h = 2166136261u; /* FNV-1a: fixed, so that every analyzer picks alike */
+    for (const unsigned char *p = (const unsigned char *)target; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return (int32_t)(h % (uint32_t)partition_count);
 }
 
 json_t *vg_decisions_json(const struct vg_decisions *d, const char *target)

@@ -3,6 +3,13 @@
  * publishes every decision to a Kafka topic (vigil.decisions, keyed by target) and POSTs the
  * ones that change the replica count to an optional webhook (docs/scaling-actions.md).
  *
+ * With several analyzers in one consumer group each measures only the hosts of its partitions,
+ * so the decision is made fleet-wide (vg_decisions_join): every analyzer publishes its partial
+ * measurement of each target to the partials topic (vg_partials.h); the analyzer that owns the
+ * metrics partition a target hashes to merges the partials and decides; every analyzer follows
+ * the decisions topic and serves the latest decision, and continues from it when it becomes the
+ * decider. Without the partials topic each analyzer decides from its own hosts (local-only).
+ *
  * Time is event time (the engine's latest message timestamp), like alert rules, so a replay
  * decides as the live stream did. Not thread-safe: the analyzer calls it under its lock; the
  * Kafka producer and the webhook thread never block the caller.
@@ -21,6 +28,7 @@
 
 struct vg_decisions_cfg {
     const char *topic;             /* NULL or "": not published to Kafka */
+    const char *partials_topic;    /* NULL or "": no exchange, every analyzer decides alone */
     const char *bootstrap;         /* Kafka bootstrap servers */
     const struct vg_kvlist *kafka; /* extra producer and reader properties (the analyzer's kafka:
                                       map), borrowed until vg_decisions_free */
@@ -39,6 +47,16 @@ struct vg_decisions_stats {
     uint64_t webhook_errors;
     uint64_t restored;        /* targets continued from the decisions topic at start */
     uint64_t restore_refused; /* records of that topic that could not be read as a decision */
+    /* The fleet-wide exchange (vg_decisions_join). */
+    uint64_t partials_published;  /* this analyzer's partials the broker acknowledged */
+    uint64_t partials_errors;     /* partials not published, and failed joins */
+    uint64_t partials_received;   /* other analyzers' partials kept */
+    uint64_t partials_refused;    /* records of the partials topic that are no partial (logged) */
+    uint64_t partials_overlapped; /* partials left out of a merge: their partitions counted */
+    uint64_t followed;            /* decisions of other analyzers taken over */
+    uint64_t follow_refused;      /* records of the decisions topic, read live, not a decision */
+    int local_only; /* 1: decides from its own hosts only (the exchange off or failed); 0 also
+                       before there is any policy */
 };
 
 struct vg_decisions;
@@ -68,8 +86,33 @@ void vg_decisions_plan_free(struct vg_decisions_plan *plan);
  * -ENOMEM with err set, the targets not restored starting from `initial`. */
 int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen);
 
+/* Joins the fleet-wide exchange: opens a reader of the partials topic and the decisions topic
+ * (assigned, not in the consumer group, from their ends), so that vg_decisions_tick publishes
+ * partials, decides only the targets this analyzer is the decider of, and follows the others'
+ * decisions. Call before vg_decisions_restore, so that no decision falls between the read-back
+ * and the reader. 0 also when there is nothing to join (no decisions or partials topic: local-
+ * only, as configured); -EIO (a topic not found, the broker not answering in timeout_ms),
+ * -EINVAL or -ENOMEM with err set: the analyzer then decides from its own hosts (local-only),
+ * which the caller logs. Tried once; vg_decisions_tick tries it when a reload brings the first
+ * policies. */
+int vg_decisions_join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen);
+
+/* The metrics-topic partitions this analyzer owns now (none between a revoke and the next
+ * assignment) and the topic's partition count (0: unknown, the last one known stays): the hosts
+ * it measures, and the targets it decides. ids is copied. 0 or -ENOMEM (then it owns none). */
+int vg_decisions_set_partitions(struct vg_decisions *d, const int32_t *ids, size_t n,
+                                int partition_count);
+
+/* This analyzer's member id in the exchange (host name, pid and start time): unique per
+ * process. */
+const char *vg_decisions_member(const struct vg_decisions *d);
+
+/* Which metrics-topic partition's owner decides target: FNV-1a of its name modulo
+ * partition_count, the same on every analyzer. */
+int32_t vg_decisions_decider_partition(const char *target, int partition_count);
+
 /* Evaluates every policy whose interval has passed since its last evaluation, at the engine's
- * latest event time. */
+ * latest event time (fleet-wide: the latest of it and the partials received). */
 void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e);
 
 /* The latest decision of target as JSON (docs/api.md), or {"decisions": [...]} for target NULL.

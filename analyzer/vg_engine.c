@@ -723,7 +723,7 @@ void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
         size_t nl = host_labels(h, labels);
         struct env_ctx c = {e, h, e->hosts.keys[i], ""};
         struct vg_expr_env env = env_of(&c);
-        fn(ud, e->hosts.keys[i], labels, nl, &env, host_alerting(e, h));
+        fn(ud, e->hosts.keys[i], labels, nl, &env, host_alerting(e, h), h->partition);
     }
 }
 

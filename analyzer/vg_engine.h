@@ -177,11 +177,12 @@ struct vg_engine_host_models {
 void vg_engine_set_host_models(struct vg_engine *e, const struct vg_engine_host_models *hm);
 
 /* Calls fn for every host with the data rules read (for scaling policies): its labels, an
- * expression environment at its latest event time, and whether any of its alerts fires (a
- * per-series or a rule's); not for a host whose host_silent alert fires. Same locking as
- * vg_engine_each_host(). */
+ * expression environment at its latest event time, whether any of its alerts fires (a
+ * per-series or a rule's), and its input partition (vg_engine_host_partition; -1 unknown); not
+ * for a host whose host_silent alert fires. Same locking as vg_engine_each_host(). */
 typedef void (*vg_engine_env_fn)(void *ud, const char *host, const struct vg_label *labels,
-                                 size_t n_labels, const struct vg_expr_env *env, int alerting);
+                                 size_t n_labels, const struct vg_expr_env *env, int alerting,
+                                 int32_t partition);
 void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud);
 
 /* The latest event time over all hosts (0 before any message). */

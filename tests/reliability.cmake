@@ -68,3 +68,11 @@ add_dependencies(test_local_alerts vigil-agent vigil-test-mockbroker vigil-test-
 # shrinks, and a tombstone deletes their state record so that no later owner restores them.
 vg_add_test(test_host_expiry SOURCES test_host_expiry.c LIBS vg_analyzerproc TIMEOUT 120)
 add_dependencies(test_host_expiry vigil-analyzer vigil-test-mockbroker)
+
+# Several analyzers, one scaling decision per target: partial measurements exchanged through
+# vigil.scale.partials, one decider per target, every analyzer serving its decision; the
+# survivor of a stop decides over every host without counting any twice.
+vg_add_test(test_scale_fleet SOURCES test_scale_fleet.c
+    LIBS vg_analyzerproc PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads TIMEOUT 180
+    LABELS scaleout)
+add_dependencies(test_scale_fleet vigil-analyzer vigil-test-mockbroker)

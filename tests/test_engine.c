@@ -251,13 +251,15 @@ struct env_hosts {
 };
 
 static void count_env_host(void *ud, const char *host, const struct vg_label *labels,
-                           size_t n_labels, const struct vg_expr_env *env, int alerting)
+                           size_t n_labels, const struct vg_expr_env *env, int alerting,
+                           int32_t partition)
 {
     struct env_hosts *eh = ud;
     (void)labels;
     (void)n_labels;
     (void)env;
     (void)alerting;
+    (void)partition;
     eh->n++;
     snprintf(eh->last, sizeof eh->last, "%s", host);
 }

@@ -15,8 +15,8 @@ struct vg_ap {
     char log[600];
 };
 
-/* Starts the broker with vigil.metrics and vigil.state (4 partitions each) and vigil.decisions
- * (1) and fills bootstrap.
+/* Starts the broker with vigil.metrics and vigil.state (4 partitions each), vigil.decisions and
+ * vigil.scale.partials (1 each) and fills bootstrap.
  * Returns its pid. */
 pid_t vg_ap_start_broker(const char *dir, char *bootstrap, size_t len);
 

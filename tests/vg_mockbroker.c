@@ -15,8 +15,9 @@
  *                            likewise, only the requests that broker gets (with `leader`, one
  *                            client's requests can fail while another's go through)
  *
- * Topics default to vigil.metrics:4, vigil.state:4 and vigil.decisions:1. The bootstrap address is
- * written to PATH (atomically, with a newline) once the topics exist; SIGTERM or SIGINT stops it.
+ * Topics default to vigil.metrics:4, vigil.state:4, vigil.decisions:1 and vigil.scale.partials:1.
+ * The bootstrap address is written to PATH (atomically, with a newline) once the topics exist;
+ * SIGTERM or SIGINT stops it.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -116,11 +117,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-test-mockbroker: --bootstrap-file is required\n");
         return 2;
     }
-    static char def1[] = "vigil.metrics:4", def2[] = "vigil.state:4", def3[] = "vigil.decisions:1";
+    static char def1[] = "vigil.metrics:4", def2[] = "vigil.state:4", def3[] = "vigil.decisions:1",
+                def4[] = "vigil.scale.partials:1";
     if (!n_topics) {
         topics[n_topics++] = def1;
         topics[n_topics++] = def2;
         topics[n_topics++] = def3;
+        topics[n_topics++] = def4;
     }
     /* Blocked before librdkafka starts its threads, which inherit the mask: only sigwait()
      * below ever sees them. */

@@ -1,0 +1,425 @@
+/* Scaling decisions over the whole fleet when several analyzers share it (docs/scaling-actions.md,
+ * "Several analyzers"): each analyzer measures the hosts of its own partitions and publishes that
+ * partial measurement to vigil.scale.partials; one analyzer per target (the owner of the metrics
+ * partition the target hashes to) merges them and decides; every analyzer follows
+ * vigil.decisions and serves that decision.
+ *
+ * One vigil-test-mockbroker, vigil.metrics with 4 partitions, 8 hosts (host h on partition h % 4,
+ * q.depth 10 * (h + 1), wall-clock timestamps), two analyzers in one group with the same
+ * policies:
+ *   - `step` scales out while q.depth > 75, which holds on so-7 only: measured by one analyzer,
+ *     the other would scale in;
+ *   - `avg` tracks the average q.depth (45 over the fleet, another value over any two
+ *     partitions) against 45: within its tolerance only over every host.
+ * Both analyzers must serve hosts = 8, the fleet's average and the same count; the decisions
+ * topic must carry one decider's stream per target; after one analyzer stops, the survivor
+ * decides over all 8 hosts, never more (the stopped one's last partials cover partitions the
+ * survivor now measures itself). */
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "vg_analyzerproc.h"
+#include "vg_stack.h"
+#include "vg_testhttp.h"
+#include "vg_testproc.h"
+
+#define HOSTS 8
+#define PARTS 4
+
+static const char *rules_yaml = "scaling:\n"
+                                "  - target: step\n"
+                                "    when: value(\"q.depth\") > 75\n"
+                                "    min: 1\n"
+                                "    max: 4\n"
+                                "    initial: 2\n"
+                                "    interval: 1s\n"
+                                "    cooldown: 0s\n"
+                                "    scale_in_stabilization: 0s\n"
+                                "  - target: avg\n"
+                                "    metric: value(\"q.depth\")\n"
+                                "    target_value: 45\n"
+                                "    tolerance: 0.05\n"
+                                "    min: 1\n"
+                                "    max: 20\n"
+                                "    initial: 3\n"
+                                "    interval: 1s\n"
+                                "    cooldown: 0s\n"
+                                "    scale_in_stabilization: 0s\n";
+
+static const char *const targets[] = {"step", "avg"};
+static const int want_desired[] = {4, 3};
+
+/* ---- the fleet: a producer thread, wall-clock event time ---- */
+
+struct fleet {
+    rd_kafka_t *rk;
+    pthread_t thread;
+    volatile int stop;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void *produce_loop(void *arg)
+{
+    struct fleet *f = arg;
+    for (uint64_t seq = 1; !f->stop; seq++) {
+        int64_t ts = wall_ms();
+        for (int h = 0; h < HOSTS; h++) {
+            char key[32], val[256];
+            snprintf(key, sizeof(key), "sf-%d", h);
+            int n = snprintf(val, sizeof(val),
+                             "{\"v\":1,\"host\":\"sf-%d\",\"boot\":\"b1\",\"seq\":%llu,\"ts\":%lld,"
+                             "\"interval_ms\":200,\"metrics\":{\"q.depth\":%d}}",
+                             h, (unsigned long long)seq, (long long)ts, 10 * (h + 1));
+            rd_kafka_producev(f->rk, RD_KAFKA_V_TOPIC("vigil.metrics"),
+                              RD_KAFKA_V_PARTITION(h % PARTS), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE(val, (size_t)n),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        }
+        rd_kafka_poll(f->rk, 0);
+        vg_tp_pause_ms(200);
+    }
+    rd_kafka_flush(f->rk, 10000);
+    return NULL;
+}
+
+static void fleet_start(struct fleet *f, const char *bootstrap)
+{
+    memset(f, 0, sizeof(*f));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof(e)), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "5", e, sizeof(e)), 0);
+    f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    assert_non_null(f->rk);
+    assert_int_equal(pthread_create(&f->thread, NULL, produce_loop, f), 0);
+}
+
+static void fleet_stop(struct fleet *f)
+{
+    f->stop = 1;
+    pthread_join(f->thread, NULL);
+    rd_kafka_destroy(f->rk);
+}
+
+/* ---- reading the analyzers and the decisions topic ---- */
+
+static void wait_metric(const struct vg_ap *a, const char *name, double want, int64_t ms)
+{
+    int64_t end = vg_tp_mono_ms() + ms;
+    double v;
+    while ((v = vg_ap_metric(a, name)) != want && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    if (v != want)
+        fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
+}
+
+static json_t *decision(const struct vg_ap *a, const char *target)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/scale/%s", target);
+    return vg_th_get_json(a->port, path);
+}
+
+static int64_t jint(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* 1 when d is a fleet-wide decision for target ti: every host, the fleet's average, the count
+ * the fleet's measurement leads to. */
+static int fleet_wide(json_t *d, int ti)
+{
+    if (jint(d, "hosts") != HOSTS || jint(d, "desired") != want_desired[ti])
+        return 0;
+    return ti != 1 || json_number_value(json_object_get(d, "metric")) == 45.0;
+}
+
+/* Waits until every analyzer of aps serves a fleet-wide decision of every target, all from the
+ * same decider; returns nothing, fails with what they served otherwise. */
+static void wait_fleet_wide(const struct vg_ap *const *aps, int n)
+{
+    for (int ti = 0; ti < 2; ti++) {
+        int64_t end = vg_tp_mono_ms() + 30000;
+        char last[2048] = "";
+        for (;;) {
+            int ok = 1;
+            char by[128] = "";
+            last[0] = '\0';
+            for (int i = 0; i < n; i++) {
+                json_t *d = decision(aps[i], targets[ti]);
+                char *s = json_dumps(d, JSON_COMPACT);
+                size_t l = strlen(last);
+                snprintf(last + l, sizeof(last) - l, "\n  %s: %s", aps[i]->log, s ? s : "?");
+                free(s);
+                const char *who = json_string_value(json_object_get(d, "decided_by"));
+                if (!fleet_wide(d, ti) || !who || (by[0] && strcmp(by, who) != 0))
+                    ok = 0;
+                else
+                    snprintf(by, sizeof(by), "%s", who);
+                json_decref(d);
+            }
+            if (ok)
+                break;
+            if (vg_tp_mono_ms() >= end)
+                fail_msg("target %s: not one fleet-wide decision (want hosts=%d desired=%d):%s",
+                         targets[ti], HOSTS, want_desired[ti], last);
+            vg_tp_pause_ms(100);
+        }
+    }
+}
+
+/* Every record of vigil.decisions, in order, as a JSON array (a new reference). */
+static json_t *read_decisions(const char *dir, const char *bootstrap)
+{
+    char out[700];
+    snprintf(out, sizeof(out), "%s/decisions.txt", dir);
+    assert_int_equal(
+        vg_tp_sh("kcat -C -q -e -b %s -t vigil.decisions -o beginning -f '%%s\\n' > %s 2>/dev/null",
+                 bootstrap, out),
+        0);
+    char *text = vg_tp_read(out);
+    json_t *all = json_array();
+    for (char *line = text; line && *line;) {
+        char *eol = strchr(line, '\n');
+        if (eol)
+            *eol = '\0';
+        json_t *o = json_loads(line, 0, NULL);
+        if (o)
+            json_array_append_new(all, o);
+        line = eol ? eol + 1 : NULL;
+    }
+    free(text);
+    return all;
+}
+
+/* The last `tail` decisions of each target on the topic come from one decider (returned in by)
+ * and are fleet-wide; no record of the whole topic counts more than the fleet's hosts. */
+static void check_topic(const char *dir, const char *bootstrap, int tail, char *by, size_t bylen)
+{
+    json_t *all = read_decisions(dir, bootstrap);
+    for (int ti = 0; ti < 2; ti++) {
+        size_t n = json_array_size(all), seen = 0;
+        const char *who = NULL;
+        for (size_t i = n; i-- > 0;) {
+            json_t *d = json_array_get(all, i);
+            const char *target = json_string_value(json_object_get(d, "target"));
+            if (!target || strcmp(target, targets[ti]) != 0)
+                continue;
+            if (jint(d, "hosts") > HOSTS) {
+                char *s = json_dumps(d, JSON_COMPACT);
+                fail_msg("decision counts hosts twice: %s", s);
+            }
+            if (seen >= (size_t)tail)
+                continue;
+            seen++;
+            const char *w = json_string_value(json_object_get(d, "decided_by"));
+            if (!fleet_wide(d, ti) || !w || (who && strcmp(who, w) != 0)) {
+                char *s = json_dumps(d, JSON_COMPACT);
+                fail_msg("target %s: decision %zu from the end is not the one decider's "
+                         "fleet-wide one: %s",
+                         targets[ti], seen, s);
+            }
+            who = w;
+        }
+        assert_int_equal(seen, tail);
+        if (ti == 0)
+            snprintf(by, bylen, "%s", who);
+    }
+    json_decref(all);
+}
+
+/* The member id a logs at start. */
+static void member_of(const struct vg_ap *a, char *out, size_t len)
+{
+    vg_ap_expect_log(a, "msg=\"scaling decisions fleet-wide\"");
+    char *log = vg_tp_read(a->log);
+    char *p = strstr(strstr(log, "msg=\"scaling decisions fleet-wide\""), " member=");
+    assert_non_null(p);
+    p += 8;
+    size_t l = strcspn(p, " \n");
+    snprintf(out, len, "%.*s", (int)l, p);
+    free(log);
+}
+
+struct setup {
+    struct vg_stack s;
+    pid_t broker;
+    char bootstrap[256];
+    struct fleet fleet;
+    struct vg_ap a, b;
+};
+
+/* Broker, fleet, and A and B with two partitions each, each holding hosts. */
+static void start_two(struct setup *t, const char *tag)
+{
+    vg_stack_init(&t->s, tag);
+    t->broker = vg_ap_start_broker(t->s.dir, t->bootstrap, sizeof(t->bootstrap));
+    char rules[600], rfile[700];
+    static char set_rules[700];
+    snprintf(rules, sizeof(rules), "%s/rules", t->s.dir);
+    assert_int_equal(mkdir(rules, 0700), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    const char *sets[] = {set_rules, NULL};
+    fleet_start(&t->fleet, t->bootstrap);
+    vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, sets);
+    wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
+    vg_ap_start(&t->b, t->s.dir, "b", t->bootstrap, sets);
+    wait_metric(&t->b, "vigil_partitions_assigned", PARTS / 2, 40000);
+    wait_metric(&t->a, "vigil_partitions_assigned", PARTS / 2, 40000);
+    /* Each measures hosts of its own. */
+    int64_t end = vg_tp_mono_ms() + 20000;
+    while ((vg_ap_metric(&t->a, "vigil_hosts") != HOSTS / 2 ||
+            vg_ap_metric(&t->b, "vigil_hosts") != HOSTS / 2) &&
+           vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    assert_int_equal((int)vg_ap_metric(&t->a, "vigil_hosts"), HOSTS / 2);
+    assert_int_equal((int)vg_ap_metric(&t->b, "vigil_hosts"), HOSTS / 2);
+}
+
+static void finish(struct setup *t, struct vg_ap *left)
+{
+    fleet_stop(&t->fleet);
+    int st = vg_tp_stop(left->pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(vg_stack_stop(&t->s), 0);
+    vg_tp_stop(t->broker, SIGTERM, 10000);
+}
+
+/* Waits until the analyzer's evaluations counter moved by n. */
+static void wait_evaluations(const struct vg_ap *a, int n)
+{
+    double e0 = vg_ap_metric(a, "vigil_scale_evaluations_total"), v;
+    int64_t end = vg_tp_mono_ms() + 30000;
+    while ((v = vg_ap_metric(a, "vigil_scale_evaluations_total")) < e0 + n && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    if (v < e0 + n)
+        fail_msg("%s: %g evaluations in 30 s, expected %d", a->log, v - e0, n);
+}
+
+static void two_analyzers_serve_one_fleet_wide_decision(void **state)
+{
+    (void)state;
+    struct setup t;
+    start_two(&t, "scale-fleet");
+    const struct vg_ap *both[] = {&t.a, &t.b};
+    wait_fleet_wide(both, 2);
+
+    /* Records on the exchange's topics that are no partial (not JSON, a key that is not the
+     * target, fields missing) or no decision are refused, logged and counted by both. */
+    char bad[700];
+    snprintf(bad, sizeof(bad), "%s/bad-partials.txt", t.s.dir);
+    assert_int_equal(vg_tp_write_atomic(bad, "step|not json\n"
+                                             "step|{\"target\":\"avg\",\"member\":\"x\"}\n"
+                                             "avg|{\"target\":\"avg\",\"member\":\"x\","
+                                             "\"time_ms\":1,\"sum\":1}\n"),
+                     0);
+    assert_int_equal(
+        vg_tp_sh("kcat -P -b %s -t vigil.scale.partials -K '|' -l %s", t.bootstrap, bad), 0);
+    snprintf(bad, sizeof(bad), "%s/bad-decision.txt", t.s.dir);
+    assert_int_equal(vg_tp_write_atomic(bad, "step|{\"target\":\"step\",\"desired\":\"many\"}\n"),
+                     0);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.decisions -K '|' -l %s", t.bootstrap, bad),
+                     0);
+    for (int i = 0; i < 2; i++) {
+        wait_metric(both[i], "vigil_scale_partials_refused_total", 3, 20000);
+        wait_metric(both[i], "vigil_scale_follow_refused_total", 1, 20000);
+        vg_ap_expect_log(both[i], "msg=\"scaling partial refused\" topic=vigil.scale.partials "
+                                  "topic_partition=0");
+        vg_ap_expect_log(both[i], "key is not the record's target");
+    }
+
+    /* One decider: it evaluates, the other only follows; the topic's latest records are its. */
+    char ma[128], mb[128], by[128];
+    member_of(&t.a, ma, sizeof(ma));
+    member_of(&t.b, mb, sizeof(mb));
+    json_t *d = decision(&t.a, "step");
+    const char *decider = json_string_value(json_object_get(d, "decided_by"));
+    assert_true(strcmp(decider, ma) == 0 || strcmp(decider, mb) == 0);
+    const struct vg_ap *dec = strcmp(decider, ma) == 0 ? &t.a : &t.b;
+    const struct vg_ap *fol = dec == &t.a ? &t.b : &t.a;
+    json_decref(d);
+    double fol_evals = vg_ap_metric(fol, "vigil_scale_evaluations_total");
+    wait_evaluations(dec, 2 * 4); /* two targets, 4 intervals */
+    fprintf(stderr, "decider %s; the follower evaluated %g times meanwhile\n", dec->log,
+            vg_ap_metric(fol, "vigil_scale_evaluations_total") - fol_evals);
+    check_topic(t.s.dir, t.bootstrap, 4, by, sizeof(by));
+    wait_fleet_wide(both, 2);
+    assert_true(vg_ap_metric(fol, "vigil_scale_decisions_followed_total") > 0);
+    assert_true(vg_ap_metric(dec, "vigil_scale_partials_received_total") > 0);
+    assert_int_equal((int)vg_ap_metric(&t.a, "vigil_scale_local_only"), 0);
+    assert_int_equal((int)vg_ap_metric(&t.b, "vigil_scale_local_only"), 0);
+
+    /* A's partitions go to B: B decides alone, over every host and not more, although A's last
+     * partials (whose partitions B now measures itself) have not expired yet. */
+    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    const struct vg_ap *only_b[] = {&t.b};
+    wait_evaluations(&t.b, 2 * 3);
+    wait_fleet_wide(only_b, 1);
+    check_topic(t.s.dir, t.bootstrap, 3, by, sizeof(by));
+    assert_string_equal(by, mb);
+    finish(&t, &t.b);
+}
+
+/* An exchange that cannot be joined at start (here: no broker answers) does not stop the
+ * analyzer: it says so, counts it, and goes on deciding from its own hosts, as before the
+ * exchange. (The mock cluster creates any topic asked for, so a missing topic cannot be shown
+ * with it; the path is the same.) */
+static void an_analyzer_that_cannot_join_the_exchange_starts_local_only(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-fleet-local");
+    char rules[600], rfile[700], set_rules[700];
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(mkdir(rules, 0700), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    const char *sets[] = {set_rules, "decisions.restore_timeout=1s", NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, s.dir, "a", "127.0.0.1:1", sets);
+    vg_ap_expect_log(&a, "msg=\"scaling decisions local-only: each analyzer decides from its own "
+                         "hosts\"");
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_local_only"), 1);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_partials_errors_total"), 1);
+    json_t *d = decision(&a, "step");
+    assert_int_equal(jint(d, "desired"), 2);
+    assert_false(json_is_true(json_object_get(d, "fleet")));
+    json_decref(d);
+    int st = vg_tp_stop(a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(two_analyzers_serve_one_fleet_wide_decision),
+        cmocka_unit_test(an_analyzer_that_cannot_join_the_exchange_starts_local_only),
+    };
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
+}
