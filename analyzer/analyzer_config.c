@@ -133,12 +133,18 @@ static const struct vg_cfg_key keys[] = {
      "Kafka topic the analyzers of one group exchange their partial scaling measurements on "
      "(keyed by target), so that one of them decides each target over every analyzer's hosts "
      "and all serve that decision (docs/scaling-actions.md); a topic that cannot be read at "
-     "start is logged and counted, and each analyzer then decides from its own hosts; empty = "
-     "no exchange (one analyzer per fleet)"},
+     "start is logged and counted, and the analyzer then decides from its own hosts while it "
+     "retries (decisions.rejoin_backoff_*); empty = no exchange (one analyzer per fleet)"},
     {"decisions.restore_timeout", VG_CFG_DURATION, "10s", OFF(decisions_restore_ms), 100, 600000,
      NULL,
      "how long reading decisions.topic back at start may take; past it the targets not yet "
      "read start from `initial` (logged)"},
+    {"decisions.rejoin_backoff_initial", VG_CFG_DURATION, "30s", OFF(decisions_rejoin_initial_ms),
+     10, 3600000, NULL,
+     "after the partials exchange could not be joined, the first retry (1 s at most, each) comes "
+     "this long after; the wait doubles per failed retry"},
+    {"decisions.rejoin_backoff_max", VG_CFG_DURATION, "5m", OFF(decisions_rejoin_max_ms), 10,
+     3600000, NULL, "longest wait between retries of joining the partials exchange"},
     {"decisions.webhook_url", VG_CFG_STRING, NULL, OFF(decisions_webhook_url), NOBOUND, NULL,
      "URL a scaling decision that changes the replica count is POSTed to; unset = none"},
     {"webhook.url", VG_CFG_STRING, NULL, OFF(webhook_url), NOBOUND, "VIGIL_WEBHOOK_URL",

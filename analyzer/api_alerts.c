@@ -259,6 +259,7 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
         vg_api_gauge(f, "vigil_scale_local_only", st.local_only);
         vg_api_counter(f, "vigil_scale_partials_published_total", st.partials_published);
         vg_api_counter(f, "vigil_scale_partials_errors_total", st.partials_errors);
+        vg_api_counter(f, "vigil_scale_exchange_join_retries_total", st.join_retries);
         vg_api_counter(f, "vigil_scale_partials_received_total", st.partials_received);
         vg_api_counter(f, "vigil_scale_partials_refused_total", st.partials_refused);
         vg_api_counter(f, "vigil_scale_partials_overlapped_total", st.partials_overlapped);

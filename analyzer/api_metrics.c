@@ -152,7 +152,12 @@ const struct vg_api_metric vg_api_metrics[] = {
      "rules.dir has scaling policies",
      "Partial measurements of this analyzer acknowledged by Kafka (decisions.partials_topic)."},
     {"vigil_scale_partials_errors_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
-     "Partial measurements Kafka did not take, and failed starts of the exchange (logged)."},
+     "Partial measurements Kafka did not take, and failed joins of the exchange, at start and "
+     "each retry (logged)."},
+    {"vigil_scale_exchange_join_retries_total", VG_METRIC_COUNTER, NULL,
+     "rules.dir has scaling policies",
+     "Retries of joining the partials exchange after it failed (local-only meanwhile), the "
+     "successful one included; each failed one is also in vigil_scale_partials_errors_total."},
     {"vigil_scale_partials_received_total", VG_METRIC_COUNTER, NULL,
      "rules.dir has scaling policies", "Partial measurements of other analyzers kept."},
     {"vigil_scale_partials_refused_total", VG_METRIC_COUNTER, NULL,

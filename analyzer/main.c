@@ -733,6 +733,12 @@ int main(int argc, char **argv)
                     "webhook.backoff_initial (%.3gs) is larger than webhook.backoff_max (%.3gs)",
                     (double)a.cfg.webhook_backoff_initial_ms / 1000.0,
                     (double)a.cfg.webhook_backoff_max_ms / 1000.0);
+    if (!rc && a.cfg.decisions_rejoin_initial_ms > a.cfg.decisions_rejoin_max_ms)
+        rc = vg_err(err, sizeof(err), -EINVAL,
+                    "decisions.rejoin_backoff_initial (%.3gs) is larger than "
+                    "decisions.rejoin_backoff_max (%.3gs)",
+                    (double)a.cfg.decisions_rejoin_initial_ms / 1000.0,
+                    (double)a.cfg.decisions_rejoin_max_ms / 1000.0);
     if (!rc)
         rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
     if (!rc && check) /* at a start, opening the consumer says it */

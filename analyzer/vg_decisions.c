@@ -29,6 +29,11 @@
 #define FOLLOW_BATCH 1000
 /* The delivery report's opaque of a partial, to count it apart from decisions. */
 #define PARTIAL_OPAQUE ((void *)1)
+/* A retry of the exchange runs in vg_decisions_tick, under the analyzer's lock: an unreachable
+ * broker must not stall the consumer loop and the API for the whole restore_timeout each time. */
+#define REJOIN_TIMEOUT_MS 1000
+#define REJOIN_INITIAL_MS 30000
+#define REJOIN_MAX_MS     300000
 
 struct target {
     char *name;
@@ -59,6 +64,12 @@ struct vg_decisions {
     char *partials_topic;
     rd_kafka_t *follow; /* reads the partials and decisions topics */
     int join_tried, fleet;
+    /* Retries of a failed join, while local-only (not when the exchange is off on purpose). */
+    int rejoining;
+    int64_t rejoin_initial_ms, rejoin_max_ms;
+    int64_t rejoin_delay_ms; /* the wait before the next retry, doubling up to rejoin_max_ms */
+    int64_t rejoin_at;       /* mono ms of the next retry */
+    uint64_t rejoin_tries;   /* retries since the exchange failed */
     struct vg_partials *partials;
     int32_t *owned; /* metrics-topic partitions owned now, ascending */
     size_t n_owned;
@@ -185,6 +196,10 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
     pthread_mutex_init(&d->q_lock, NULL);
     pthread_cond_init(&d->q_cond, NULL);
     d->timeout_ms = cfg->webhook_timeout_ms > 0 ? cfg->webhook_timeout_ms : 5000;
+    d->rejoin_initial_ms = cfg->rejoin_initial_ms > 0 ? cfg->rejoin_initial_ms : REJOIN_INITIAL_MS;
+    d->rejoin_max_ms = cfg->rejoin_max_ms > 0 ? cfg->rejoin_max_ms : REJOIN_MAX_MS;
+    if (d->rejoin_max_ms < d->rejoin_initial_ms)
+        d->rejoin_max_ms = d->rejoin_initial_ms;
     char host[64] = "analyzer";
     gethostname(host, sizeof(host));
     host[sizeof(host) - 1] = '\0';
@@ -636,6 +651,9 @@ static void on_decision(struct vg_decisions *d, const rd_kafka_message_t *m)
     json_decref(o);
 }
 
+/* Retries a failed join of the exchange when due (below, with the join). */
+static void rejoin(struct vg_decisions *d);
+
 static void follow_poll(struct vg_decisions *d)
 {
     for (int i = 0; d->follow && i < FOLLOW_BATCH; i++) {
@@ -665,6 +683,7 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
             vg_warn("scaling decisions local-only: each analyzer decides from its own hosts",
                     "reason=\"%s\"", err);
     }
+    rejoin(d);
     follow_poll(d);
     int64_t now = vg_engine_latest_ts(e);
     /* Fleet-wide, the decider's own partitions may be idle while others' are not. */
@@ -952,6 +971,30 @@ static int join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen
     return 0;
 }
 
+static void count_join_failure(struct vg_decisions *d, int retry)
+{
+    pthread_mutex_lock(&d->stat_lock);
+    d->st.partials_errors++;
+    d->st.join_retries += retry != 0;
+    pthread_mutex_unlock(&d->stat_lock);
+}
+
+static void joined(struct vg_decisions *d)
+{
+    d->fleet = 1;
+    d->rejoining = 0;
+    pthread_mutex_lock(&d->stat_lock);
+    d->st.local_only = 0;
+    pthread_mutex_unlock(&d->stat_lock);
+    if (d->rejoin_tries)
+        vg_info("scaling decisions fleet-wide",
+                "member=%s partials_topic=%s decisions_topic=%s rejoined_after_retries=%llu",
+                d->member, d->partials_topic, d->topic, (unsigned long long)d->rejoin_tries);
+    else
+        vg_info("scaling decisions fleet-wide", "member=%s partials_topic=%s decisions_topic=%s",
+                d->member, d->partials_topic, d->topic);
+}
+
 int vg_decisions_join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen)
 {
     if (d->join_tried)
@@ -967,16 +1010,41 @@ int vg_decisions_join(struct vg_decisions *d, int timeout_ms, char *err, size_t 
     }
     int rc = join(d, timeout_ms, err, errlen);
     if (rc < 0) {
-        pthread_mutex_lock(&d->stat_lock);
-        d->st.partials_errors++;
-        pthread_mutex_unlock(&d->stat_lock);
+        count_join_failure(d, 0);
+        /* An unreachable broker or a topic created late is retried, not given up on. */
+        d->rejoining = 1;
+        d->rejoin_delay_ms = d->rejoin_initial_ms;
+        d->rejoin_at = vg_mono_ms() + d->rejoin_delay_ms;
         return rc;
     }
-    d->fleet = 1;
-    d->st.local_only = 0;
-    vg_info("scaling decisions fleet-wide", "member=%s partials_topic=%s decisions_topic=%s",
-            d->member, d->partials_topic, d->topic);
+    joined(d);
     return 0;
+}
+
+/* One retry of a failed join, when it is due: the targets keep their state, and from the next
+ * evaluation on decide (as decider, from that state) or follow fleet-wide. */
+static void rejoin(struct vg_decisions *d)
+{
+    if (!d->rejoining || d->fleet || !d->n || vg_mono_ms() < d->rejoin_at)
+        return;
+    char err[VG_ERRLEN];
+    d->rejoin_tries++;
+    if (join(d, REJOIN_TIMEOUT_MS, err, sizeof(err)) == 0) {
+        pthread_mutex_lock(&d->stat_lock);
+        d->st.join_retries++;
+        pthread_mutex_unlock(&d->stat_lock);
+        joined(d);
+        return;
+    }
+    count_join_failure(d, 1);
+    d->rejoin_delay_ms =
+        d->rejoin_delay_ms * 2 < d->rejoin_max_ms ? d->rejoin_delay_ms * 2 : d->rejoin_max_ms;
+    d->rejoin_at = vg_mono_ms() + d->rejoin_delay_ms;
+    /* The first few, then about one an hour at the default 5 min. */
+    if (d->rejoin_tries <= 5 || d->rejoin_tries % 12 == 0)
+        vg_warn("scaling exchange not joined: still local-only, retrying",
+                "retries=%llu next_retry_s=%.3g reason=\"%s\"", (unsigned long long)d->rejoin_tries,
+                (double)d->rejoin_delay_ms / 1000.0, err);
 }
 
 int vg_decisions_set_partitions(struct vg_decisions *d, const int32_t *ids, size_t n,

@@ -36,6 +36,8 @@ struct vg_decisions_cfg {
     int64_t webhook_timeout_ms;
     const char *tls_ca_file; /* actions.tls_ca_file; NULL: the system's CAs only */
     int64_t drain_ms;        /* at vg_decisions_free, how long queued webhooks may still go */
+    /* A failed join is retried this long after, doubling up to rejoin_max_ms; 0: 30 s, 5 min. */
+    int64_t rejoin_initial_ms, rejoin_max_ms;
 };
 
 struct vg_decisions_stats {
@@ -49,7 +51,8 @@ struct vg_decisions_stats {
     uint64_t restore_refused; /* records of that topic that could not be read as a decision */
     /* The fleet-wide exchange (vg_decisions_join). */
     uint64_t partials_published;  /* this analyzer's partials the broker acknowledged */
-    uint64_t partials_errors;     /* partials not published, and failed joins */
+    uint64_t partials_errors;     /* partials not published, and failed joins (retries too) */
+    uint64_t join_retries;        /* retries of a failed join, the successful one included */
     uint64_t partials_received;   /* other analyzers' partials kept */
     uint64_t partials_refused;    /* records of the partials topic that are no partial (logged) */
     uint64_t partials_overlapped; /* partials left out of a merge: their partitions counted */
@@ -93,8 +96,11 @@ int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size
  * and the reader. 0 also when there is nothing to join (no decisions or partials topic: local-
  * only, as configured); -EIO (a topic not found, the broker not answering in timeout_ms),
  * -EINVAL or -ENOMEM with err set: the analyzer then decides from its own hosts (local-only),
- * which the caller logs. Tried once; vg_decisions_tick tries it when a reload brings the first
- * policies. */
+ * which the caller logs. Called once; vg_decisions_tick calls it when a reload brings the first
+ * policies. After a failure vg_decisions_tick retries the join (1 s at most each) while there
+ * are policies: rejoin_initial_ms after, doubling up to rejoin_max_ms; it logs the failures
+ * (rate-limited) and the success, after which the targets continue fleet-wide with their
+ * state. */
 int vg_decisions_join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen);
 
 /* The metrics-topic partitions this analyzer owns now (none between a revoke and the next
