@@ -415,11 +415,112 @@ static void an_analyzer_that_cannot_join_the_exchange_starts_local_only(void **s
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* An analyzer that could not join the exchange at start (every broker down) retries while
+ * local-only, and once the broker is back joins without a restart: its decisions become
+ * fleet-wide. The retries are shortened with decisions.rejoin_backoff_*. */
+static void a_local_only_analyzer_rejoins_the_exchange_when_the_broker_is_back(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-fleet-rejoin");
+    char bootstrap[256];
+    pid_t broker = vg_ap_start_broker_ctl(s.dir, 1, bootstrap, sizeof(bootstrap));
+    vg_ap_broker_control(s.dir, "down");
+    char rules[600], rfile[700], set_rules[700];
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(mkdir(rules, 0700), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    const char *sets[] = {set_rules, "decisions.restore_timeout=1s",
+                          "decisions.rejoin_backoff_initial=200ms",
+                          "decisions.rejoin_backoff_max=1s", NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, s.dir, "a", bootstrap, sets);
+    vg_ap_expect_log(&a, "msg=\"scaling decisions local-only: each analyzer decides from its own "
+                         "hosts\"");
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_local_only"), 1);
+    json_t *d = decision(&a, "step");
+    assert_false(json_is_true(json_object_get(d, "fleet")));
+    json_decref(d);
+
+    /* Retried while the broker is down: each failure logged and counted. */
+    int64_t end = vg_tp_mono_ms() + 30000;
+    while (vg_ap_metric(&a, "vigil_scale_exchange_join_retries_total") < 2 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    assert_true(vg_ap_metric(&a, "vigil_scale_exchange_join_retries_total") >= 2);
+    assert_true(vg_ap_metric(&a, "vigil_scale_partials_errors_total") >= 3);
+    vg_ap_expect_log(&a, "msg=\"scaling exchange not joined: still local-only, retrying\" "
+                         "retries=1 ");
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_local_only"), 1);
+
+    /* The broker is back: the next retry joins, and the decisions become fleet-wide. */
+    vg_ap_broker_control(s.dir, "up");
+    struct fleet fleet;
+    fleet_start(&fleet, bootstrap);
+    assert_int_equal(vg_tp_wait_contains(a.log, "msg=\"scaling decisions fleet-wide\"", 30000), 0);
+    vg_ap_expect_log(&a, " rejoined_after_retries=");
+    wait_metric(&a, "vigil_scale_local_only", 0, 10000);
+    wait_metric(&a, "vigil_partitions_assigned", PARTS, 30000);
+    /* Its own decisions now, as decider of every target (it owns every partition), over every
+     * host. (`avg`'s count depends on what the first measurements saw while the hosts' data
+     * came in, so only `step`'s is checked.) */
+    char ma[128];
+    member_of(&a, ma, sizeof(ma));
+    for (int ti = 0; ti < 2; ti++) {
+        end = vg_tp_mono_ms() + 30000;
+        char *txt = NULL;
+        for (;;) {
+            d = decision(&a, targets[ti]);
+            const char *by = json_string_value(json_object_get(d, "decided_by"));
+            int ok = json_is_true(json_object_get(d, "fleet")) && by && strcmp(by, ma) == 0 &&
+                     jint(d, "hosts") == HOSTS && (ti != 0 || fleet_wide(d, ti));
+            free(txt);
+            txt = json_dumps(d, JSON_COMPACT);
+            json_decref(d);
+            if (ok)
+                break;
+            if (vg_tp_mono_ms() >= end)
+                fail_msg("target %s: no fleet-wide decision of %s over %d hosts: %s", targets[ti],
+                         ma, HOSTS, txt);
+            vg_tp_pause_ms(100);
+        }
+        free(txt);
+    }
+    /* On the topic too, and once fleet-wide never local again: one decision stream per target,
+     * not a local one alongside. */
+    wait_evaluations(&a, 2 * 2);
+    json_t *all = read_decisions(s.dir, bootstrap);
+    for (int ti = 0; ti < 2; ti++) {
+        size_t i, fleet_records = 0;
+        json_t *r;
+        json_array_foreach(all, i, r)
+        {
+            if (strcmp(json_string_value(json_object_get(r, "target")), targets[ti]) != 0)
+                continue;
+            if (json_is_true(json_object_get(r, "fleet")))
+                fleet_records++;
+            else if (fleet_records) {
+                char *txt = json_dumps(r, JSON_COMPACT);
+                fail_msg("a local decision after a fleet-wide one: %s", txt);
+            }
+        }
+        assert_true(fleet_records >= 2);
+    }
+    json_decref(all);
+    fleet_stop(&fleet);
+    int st = vg_tp_stop(a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(vg_stack_stop(&s), 0);
+    vg_tp_stop(broker, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_analyzers_serve_one_fleet_wide_decision),
         cmocka_unit_test(an_analyzer_that_cannot_join_the_exchange_starts_local_only),
+        cmocka_unit_test(a_local_only_analyzer_rejoins_the_exchange_when_the_broker_is_back),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
