@@ -379,6 +379,7 @@ void vg_decisions_commit(struct vg_decisions *d, struct vg_decisions_plan *plan)
         t[i].measured = d->t[k].measured;
         t[i].last_measure_ms = d->t[k].last_measure_ms;
         t[i].followed = d->t[k].followed;
+        t[i].fleet = d->t[k].fleet;
         memcpy(t[i].by, d->t[k].by, sizeof(t[i].by));
     }
     free_targets(d->t, d->n);
