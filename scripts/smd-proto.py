@@ -16,6 +16,12 @@ Where it differs from vg_mv: every pass sees the normalised values of the saved 
 vg_mv's first pass sees its normaliser still settling; the gate's running residual scale starts
 from the first residual rather than the group's prior.
 
+Two-pass training (`--clean-q`): a first run (or `--clean-from`, a run without it of the same seed)
+ranks the train rows by an approximation of the host score on its residuals, and the model is
+trained again from its initial weights without the top fraction of them (`--clean-k` rows either
+side too; `--clean-mode`, `--clean-fit`). `--last-gate` lowers the score gate in the last
+training pass only.
+
 `mean DST SRC...` averages the residuals of several folders (an ensemble). Research only: the
 build and the tests do not use it; it needs python3-numpy. docs/evaluation.md gives what it
 measured. Its random initialisation is numpy's, so its figures are compared with its own
@@ -177,62 +183,119 @@ def train_machine(job):
         if o.copula == "all":
             z = g
             a[:, 1, :] = g  # the host score's state term then reads these too
-    f = Forecaster(m, o)
-    W, H = o.window, o.horizon
-    out = a.copy()
-    r = np.zeros(m, np.float32)  # vg_k's running residual scale, for the gate
-    win = np.zeros((W, m), np.float32)
-    hist = []  # (window, context, target, score) of the last H ticks, for horizon > 1
-    age = 0
-    bias = np.zeros(m, np.float32)  # --bias: each metric's running forecast error
-    # Slow context: exponential averages of the window's newest tick, one per --ctx length.
-    rates = np.array([1.0 / n for n in o.ctx], np.float32)[:, None]
-    ctx = np.zeros((len(o.ctx), m), np.float32)
-    ticks = [(e, i) for e in range(o.epochs) for i in range(nr)]
-    ticks += [(o.epochs, nr + i) for i in range(nt)]
-    for e, i in ticks:
-        y = z[i]
-        acts = f.net.forward(f.rows(win, ctx))
-        if o.ema:
-            mu, sig = f.predict(f.net.forward(f.rows(win, ctx), shadow=True))
+    def one_pass(suspect=None):
+        """The forecaster trained over the train half and run over the test half; suspect (nr
+        booleans, --clean): train rows that are neither learned as targets nor, with
+        --clean-mode skip, learned from as inputs (impute: the window gets the forecast)."""
+        f = Forecaster(m, o)
+        W, H = o.window, o.horizon
+        out = a.copy()
+        r = np.zeros(m, np.float32)  # vg_k's running residual scale, for the gate
+        win = np.zeros((W, m), np.float32)
+        hist = []  # (window, context, target, score) of the last H ticks, for horizon > 1
+        age = 0
+        bias = np.zeros(m, np.float32)  # --bias: each metric's running forecast error
+        # Slow context: exponential averages of the window's newest tick, one per --ctx length.
+        rates = np.array([1.0 / n for n in o.ctx], np.float32)[:, None]
+        ctx = np.zeros((len(o.ctx), m), np.float32)
+        ticks = [(e, i) for e in range(o.epochs) for i in range(nr)]
+        ticks += [(o.epochs, nr + i) for i in range(nt)]
+        since = W  # ticks since a suspect one entered the window (--clean-mode skip)
+        for e, i in ticks:
+            y = z[i]
+            sus = suspect is not None and e < o.epochs and suspect[i]
+            # --last-gate: the last training pass learns only ticks scoring at most this.
+            gate = o.last_gate if o.last_gate is not None and e == o.epochs - 1 else o.gate
+            acts = f.net.forward(f.rows(win, ctx))
+            if o.ema:
+                mu, sig = f.predict(f.net.forward(f.rows(win, ctx), shadow=True))
+            else:
+                mu, sig = f.predict(acts)
+            res = y - mu
+            ares = np.abs(res)
+            age += 1
+            ar = max(0.01, 1.0 / (age + 4))
+            score = np.sort(ares / (r + 0.05))[-3:].mean()
+            r += ar * ((np.minimum(ares, 4 * r) if age > 1 else ares) - r)
+            if o.bias:
+                # Subtract the forecast's recent bias; learn it only on ticks that score low, so an
+                # incident is not absorbed.
+                res_raw = res
+                res = res - bias
+                if age > W + 1 and score <= o.bias_gate:
+                    bias += o.bias * (res_raw - bias)
+            if e >= o.epochs - 1:
+                if sig is not None and o.hetero == "scaled":
+                    res = res / sig
+                elif sig is not None and o.hetero == "floor1":
+                    res = res / np.maximum(sig, 1.0)
+                out[i, 0, :] = res
+            if H == 1:
+                clean = not sus and (o.clean_mode != "skip" or since >= W)
+                if age > W + 1 and score <= gate and clean:
+                    f.learn(acts, y)
+            else:
+                # Learn the window of H ticks ago against the H ticks since: still causal.
+                hist = (hist + [(win.copy(), ctx.copy(), y.copy(), score)])[-H:]
+                if len(hist) == H and age > W + H and max(q[3] for q in hist) <= o.gate:
+                    x = f.rows(hist[0][0], hist[0][1])
+                    f.learn(f.net.forward(x), np.concatenate([q[2] for q in hist]))
+            win[:-1] = win[1:]
+            win[-1] = np.arcsinh(y) if o.inputs == "asinh" else np.clip(y, -10, 10)
+            if o.copula == "inputs":
+                win[-1] = np.clip(g[i], -10, 10)
+            if sus and o.clean_mode == "impute":
+                win[-1] = np.clip(mu, -10, 10)
+            since = 0 if sus else since + 1
+            if o.ctx_gate <= 0 or age <= W + 1 or score <= o.ctx_gate:
+                ctx += rates * (win[-1] - ctx)
+        return out
+
+    if o.clean_q <= 0:
+        out = one_pass()
+    else:
+        # Pass A: as without --clean (or read from --clean-from, that run's output); its last
+        # training pass's residuals rank the train rows; pass B learns without the suspect ones.
+        if o.clean_from:
+            _, ma, nra, nta, pa = load(f"{o.clean_from}/{name}.resid")
+            if (ma, nra, nta) != (m, nr, nt):
+                raise SystemExit(f"{o.clean_from}: {name} is not of this data set")
         else:
-            mu, sig = f.predict(acts)
-        res = y - mu
-        ares = np.abs(res)
-        age += 1
-        ar = max(0.01, 1.0 / (age + 4))
-        score = np.sort(ares / (r + 0.05))[-3:].mean()
-        r += ar * ((np.minimum(ares, 4 * r) if age > 1 else ares) - r)
-        if o.bias:
-            # Subtract the forecast's recent bias; learn it only on ticks that score low, so an
-            # incident is not absorbed.
-            res_raw = res
-            res = res - bias
-            if age > W + 1 and score <= o.bias_gate:
-                bias += o.bias * (res_raw - bias)
-        if e >= o.epochs - 1:
-            if sig is not None and o.hetero == "scaled":
-                res = res / sig
-            elif sig is not None and o.hetero == "floor1":
-                res = res / np.maximum(sig, 1.0)
-            out[i, 0, :] = res
-        if H == 1:
-            if age > W + 1 and score <= o.gate:
-                f.learn(acts, y)
-        else:
-            # Learn the window of H ticks ago against the H ticks since: still causal.
-            hist = (hist + [(win.copy(), ctx.copy(), y.copy(), score)])[-H:]
-            if len(hist) == H and age > W + H and max(q[3] for q in hist) <= o.gate:
-                x = f.rows(hist[0][0], hist[0][1])
-                f.learn(f.net.forward(x), np.concatenate([q[2] for q in hist]))
-        win[:-1] = win[1:]
-        win[-1] = np.arcsinh(y) if o.inputs == "asinh" else np.clip(y, -10, 10)
-        if o.copula == "inputs":
-            win[-1] = np.clip(g[i], -10, 10)
-        if o.ctx_gate <= 0 or age <= W + 1 or score <= o.ctx_gate:
-            ctx += rates * (win[-1] - ctx)
+            pa = one_pass()
+        suspect, hs = suspects(pa[:nr, 0, :], z[:nr], o)
+        out = one_pass(suspect)
+        if o.clean_fit:
+            # The host score's fit and calibration skip these rows (vg_hscore passes over a
+            # metric whose error is not finite; a row of them is no sample).
+            out[:nr][suspect] = np.nan
+        print(f"{name}: {int(suspect.sum())} of {nr} train rows suspect (score above "
+              f"{hs:.2f})", flush=True)
     save(f"{dst}/{name}.resid", head, out)
     return name
+
+
+def suspects(res, z, o):
+    """The train rows to leave out (--clean): the top clean_q of an approximation of vg_hscore's
+    raw score on the train half (each metric's |residual| over its mean |residual|, floored at
+    0.3, plus the state term, the part of z beyond 3 root-mean-square distances on its side;
+    the mean of the top 3, averaged over 5 ticks centred on the row), widened by clean_k rows
+    either side. Returns (mask, the score's threshold)."""
+    fl = 0.3
+    e = np.abs(res) / np.maximum(np.abs(res).mean(0), fl)
+    if o.clean_state > 0:
+        up = np.sqrt(np.where(z > 0, z * z, 0).sum(0) / np.maximum((z > 0).sum(0), 1))
+        dn = np.sqrt(np.where(z < 0, z * z, 0).sum(0) / np.maximum((z < 0).sum(0), 1))
+        up, dn = 3 * np.maximum(up, fl), 3 * np.maximum(dn, fl)
+        e = e + o.clean_state * (np.maximum(z - up, 0) + np.maximum(-dn - z, 0))
+    raw = np.sort(e, axis=1)[:, -3:].mean(1)
+    raw = np.convolve(raw, np.ones(5) / 5, mode="same")
+    thr = np.quantile(raw, 1 - o.clean_q)
+    hit = raw >= thr
+    mask = hit.copy()
+    for d in range(1, o.clean_k + 1):
+        mask[d:] |= hit[:-d]
+        mask[:-d] |= hit[d:]
+    return mask, thr
 
 
 def copula(raw, nr, floor=0.01):
@@ -295,6 +358,22 @@ def main():
     t.add_argument("--loss", choices=["huber", "cauchy"], default="huber")
     t.add_argument("--delta", type=float, default=3.0)
     t.add_argument("--gate", type=float, default=6.0)
+    t.add_argument("--last-gate", type=float, default=None, help="the last training pass "
+                   "learns only ticks scoring at most this (default: --gate)")
+    t.add_argument("--clean-q", type=float, default=0.0, help="two passes: train, rank the "
+                   "train rows by a host score of that run's residuals, train again (same seed) "
+                   "without the top fraction CLEAN_Q of them (0: one pass)")
+    t.add_argument("--clean-k", type=int, default=0, help="also leave out this many rows "
+                   "either side of each")
+    t.add_argument("--clean-mode", choices=["skip", "impute"], default="skip", help="skip: "
+                   "learn neither a suspect row nor a window holding one; impute: a suspect row "
+                   "is not learned, and the window gets its forecast in its place")
+    t.add_argument("--clean-fit", action="store_true", help="also write the suspect train "
+                   "rows as NaN, so the host score's error scales and calibration skip them")
+    t.add_argument("--clean-state", type=float, default=1.0, help="weight of the state term "
+                   "in the ranking score")
+    t.add_argument("--clean-from", default="", help="pass A's output (a run without --clean, "
+                   "same seed and options), rather than running it again")
     t.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     mn = sub.add_parser("mean", help="average the residuals of SRC folders into DST")
     mn.add_argument("dst")
@@ -329,6 +408,10 @@ def main():
         ap.error("--hetero and --loss do not combine")
     if o.hetero != "none" and o.horizon != 1:
         ap.error("--hetero and --horizon do not combine")
+    if not 0 <= o.clean_q < 1 or o.clean_k < 0:
+        ap.error("--clean-q must be in [0, 1), --clean-k at least 0")
+    if o.clean_q > 0 and o.horizon != 1:
+        ap.error("--clean-q and --horizon do not combine")
     with Pool(o.jobs) as p:
         for name in p.imap_unordered(train_machine, [(o.src, o.dst, n, o) for n in machines(o.src)]):
             print(f"{name}: written", flush=True)
