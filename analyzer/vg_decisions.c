@@ -76,6 +76,7 @@ struct vg_decisions {
     int metrics_parts;         /* the metrics topic's partition count; 0 unknown */
     int64_t latest_partial_ms; /* newest event time among the partials received */
     uint64_t follow_errors;    /* consume errors of the reader, for rate-limited logs */
+    uint64_t create_refused;   /* the partials topic could not be created: logged once */
     struct vg_decisions_stats st;
     pthread_mutex_t stat_lock; /* st.published/publish_errors come from librdkafka's callback,
                                   webhook counters from the webhook thread */
@@ -910,6 +911,84 @@ static int topic_parts(rd_kafka_t *rk, const char *topic, int timeout_ms, int *n
                        : "no partitions");
 }
 
+/* 1 when topic is on rk's cluster, 0 when not, -EIO when the cluster does not answer. All
+ * topics are asked for: a request naming the topic would have a producer auto-create it with
+ * the broker's defaults (a retention of days) where the cluster allows it. */
+static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -EIO;
+    int found = 0;
+    for (int i = 0; i < md->topic_cnt && !found; i++)
+        found = strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err;
+    rd_kafka_metadata_destroy(md);
+    return found;
+}
+
+/* Creates the partials topic when it is missing, as vg_state_topic.c does the state topic: the
+ * exchange's reader never auto-creates a topic (consumers default to
+ * allow.auto.create.topics=false), so without this a cluster without the topic would stay
+ * local-only forever. One partition (every analyzer reads them all), an hour's retention (a
+ * partial is stale after PARTIAL_MAX_AGE_INTERVALS intervals). 0 (also: it exists, or another
+ * analyzer created it meanwhile), or -EIO with err saying what to do. */
+static int create_partials_topic(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen)
+{
+    int64_t deadline = vg_mono_ms() + timeout_ms;
+    int have = topic_exists(d->rk, d->partials_topic, timeout_ms);
+    if (have > 0)
+        return 0;
+    if (have < 0)
+        return vg_err(err, errlen, -EIO, "topic %s: the cluster did not answer", d->partials_topic);
+    char errstr[256];
+    rd_kafka_NewTopic_t *nt =
+        rd_kafka_NewTopic_new(d->partials_topic, 1, -1, errstr, sizeof(errstr));
+    if (!nt)
+        return vg_err(err, errlen, -EINVAL, "topic %s: %s", d->partials_topic, errstr);
+    rd_kafka_NewTopic_set_config(nt, "retention.ms", "3600000");
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "delete");
+    int left = (int)(deadline - vg_mono_ms());
+    if (left < 100)
+        left = 100;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(d->rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(d->rk, RD_KAFKA_ADMIN_OP_ANY);
+    rd_kafka_AdminOptions_set_request_timeout(opt, left, NULL, 0);
+    rd_kafka_CreateTopics(d->rk, &nt, 1, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left + 100);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    if (ev) {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        e = n ? rd_kafka_topic_result_error(tr[0]) : rd_kafka_event_error(ev);
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        vg_info("scaling partials topic created",
+                "topic=%s partitions=1 retention.ms=3600000 cleanup.policy=delete",
+                d->partials_topic);
+        return 0;
+    }
+    if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        return 0;
+    /* Said once per process: the retries repeat it in their own (rate-limited) warning. */
+    if (!d->create_refused++)
+        vg_warn("could not create the scaling partials topic: create it with 1 partition, "
+                "retention.ms=3600000 and cleanup.policy=delete, or set "
+                "decisions.partials_topic: \"\" (local-only)",
+                "topic=%s reason=\"%s\"", d->partials_topic, rd_kafka_err2str(e));
+    return vg_err(err, errlen, -EIO,
+                  "topic %s missing and not created (%s): create topic %s with 1 partition, "
+                  "retention.ms=3600000, cleanup.policy=delete or set "
+                  "decisions.partials_topic: \"\"",
+                  d->partials_topic, rd_kafka_err2str(e), d->partials_topic);
+}
+
 static int join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen)
 {
     char group[VG_PARTIAL_MEMBER_MAX + 40];
@@ -939,7 +1018,11 @@ static int join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen
     rd_kafka_poll_set_consumer(rk);
     int64_t deadline = vg_mono_ms() + timeout_ms;
     int np = 0, nd = 0;
-    rc = topic_parts(rk, d->partials_topic, timeout_ms, &np, err, errlen);
+    rc = create_partials_topic(d, timeout_ms, err, errlen);
+    if (!rc) {
+        int left = (int)(deadline - vg_mono_ms());
+        rc = topic_parts(rk, d->partials_topic, left > 100 ? left : 100, &np, err, errlen);
+    }
     if (!rc) {
         int left = (int)(deadline - vg_mono_ms());
         rc = topic_parts(rk, d->topic, left > 100 ? left : 100, &nd, err, errlen);
