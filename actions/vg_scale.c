@@ -64,8 +64,8 @@ static int window_max(struct vg_scale_state *s, int64_t now, int64_t window)
     return m;
 }
 
-int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
-                       int cond, int64_t now_ms, int hold_in, struct vg_scale_decision *d)
+int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
+                      int cond, int64_t now_ms, const char *hold_in, struct vg_scale_decision *d)
 {
     int cur = s->current, rec = cur;
     d->current = cur;
@@ -120,8 +120,7 @@ int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s
         size_t l = 0;
         while (d->reason[l])
             l++;
-        snprintf(d->reason + l, sizeof(d->reason) - l,
-                 "; scale-in held: an alert fires on the target's hosts");
+        snprintf(d->reason + l, sizeof(d->reason) - l, "; scale-in held: %s", hold_in);
         want = cur;
     }
     if (want != cur && s->last_change_ms != INT64_MIN &&
@@ -138,6 +137,13 @@ int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s
     s->current = want;
     s->last_change_ms = now_ms;
     return 1;
+}
+
+int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
+                       int cond, int64_t now_ms, int hold_in, struct vg_scale_decision *d)
+{
+    return vg_scale_step_why(p, s, metric, cond, now_ms,
+                             hold_in ? "an alert fires on the target's hosts" : NULL, d);
 }
 
 int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,

@@ -83,6 +83,11 @@ void vg_scale_follow(struct vg_scale_state *s, const struct vg_scale_params *p, 
 int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
                        int cond, int64_t now_ms, int hold_in, struct vg_scale_decision *d);
 
+/* The same, with the reason scale-in is held in hold_in (NULL: not held), which the decision's
+ * reason then gives. */
+int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
+                      int cond, int64_t now_ms, const char *hold_in, struct vg_scale_decision *d);
+
 int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
                   int cond, int64_t now_ms, struct vg_scale_decision *d);
 

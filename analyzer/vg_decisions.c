@@ -408,8 +408,11 @@ int vg_decisions_set_policies(struct vg_decisions *d, const struct vg_rule_set *
 
 struct agg {
     const struct vg_rule_policy *p;
-    const int32_t *owned; /* fleet-wide: the hosts of these partitions only; NULL: every host */
+    const int32_t *owned; /* the partitions owned now (NULL: none) */
     size_t n_owned;
+    int only_owned; /* fleet-wide: the hosts of owned partitions only, not every host */
+    /* The hosts of owned partitions only: the partial, also published while local-only. */
+    struct vg_partial_agg mine;
     double sum;
     size_t n_values, n_true, n_false;
     size_t n_alerting; /* selected hosts with an alert firing: no scale-in meanwhile */
@@ -432,7 +435,8 @@ static void measure(void *ud, const char *host, const struct vg_label *labels, s
     struct agg *a = ud;
     /* A host of a partition this analyzer no longer owns (kept until the next assignment says
      * whether it stays) is its new owner's to count. */
-    if (a->owned && !has_part(a->owned, a->n_owned, partition))
+    int mine = has_part(a->owned, a->n_owned, partition);
+    if (a->only_owned && !mine)
         return;
     if (!vg_rule_policy_matches_host(a->p, host, labels, n_labels))
         return;
@@ -449,6 +453,15 @@ static void measure(void *ud, const char *host, const struct vg_label *labels, s
         a->n_true++;
     else if (cond == 0)
         a->n_false++;
+    if (!mine)
+        return;
+    a->mine.n_alerting += alerting != 0;
+    if (isfinite(v)) {
+        a->mine.sum += v;
+        a->mine.n_values++;
+    }
+    a->mine.n_true += cond > 0;
+    a->mine.n_false += cond == 0;
 }
 
 static json_t *decision_json(const struct target *t)
@@ -709,24 +722,19 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
             continue;
         t->measured = 1;
         t->last_measure_ms = now;
-        struct agg a = {.p = t->p};
+        struct agg a = {
+            .p = t->p, .owned = d->owned, .n_owned = d->n_owned, .only_owned = d->fleet};
         int incomplete = -1; /* fleet-wide: partitions measured, when not all */
-        if (d->fleet) {
-            a.owned = d->owned;
-            a.n_owned = d->n_owned;
-        }
         vg_engine_each_host_env(e, measure, &a);
-        if (d->fleet) {
-            struct vg_partial own = {.time_ms = now,
-                                     .agg = {.sum = a.sum,
-                                             .n_values = a.n_values,
-                                             .n_true = a.n_true,
-                                             .n_false = a.n_false,
-                                             .n_alerting = a.n_alerting},
-                                     .parts = d->owned,
-                                     .n_parts = d->n_owned};
-            memcpy(own.member, d->member, sizeof(own.member));
+        struct vg_partial own = {
+            .time_ms = now, .agg = a.mine, .parts = d->owned, .n_parts = d->n_owned};
+        memcpy(own.member, d->member, sizeof(own.member));
+        /* Local-only after a failed join too, whenever the producer works: the deciders that did
+         * join count this analyzer's partitions then, instead of holding every target for the
+         * whole fleet because it is missing. */
+        if (d->n_owned && d->rk && d->partials_topic && d->join_tried)
             publish_partial(d, t, &own);
+        if (d->fleet) {
             int64_t cutoff = now - PARTIAL_MAX_AGE_INTERVALS * iv;
             if (!owns(d, t->name)) {
                 vg_partials_expire(d->partials, t->name, cutoff);
@@ -746,24 +754,31 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
             a.n_false = (size_t)sum.n_false;
             a.n_alerting = (size_t)sum.n_alerting;
             /* Some partitions' hosts are not measured (an analyzer's partial missing: it just
-             * joined, stopped without a rebalance yet, or cannot publish): a decision on part
-             * of the fleet would be one on a biased sample, so the count stays, as with no
-             * data, until every partition is measured again. */
+             * joined, stopped without a rebalance yet, or cannot publish). What was measured
+             * is a lower bound of the fleet's need, not its estimate: a `when` true on a
+             * measured host is true for the fleet, and a recommendation above the count stays
+             * one with more hosts; a lower one may come from the sample. So the count may go
+             * up, never down, until every partition is measured again. */
             if (covered < (size_t)d->metrics_parts)
                 incomplete = (int)covered;
         }
         double metric = a.n_values ? a.sum / (double)a.n_values : NAN;
         int cond = a.n_true ? 1 : a.n_false ? 0 : -1;
+        char held[96];
+        const char *hold_in = a.n_alerting ? "an alert fires on the target's hosts" : NULL;
         if (incomplete >= 0) {
-            metric = NAN;
-            cond = -1;
+            snprintf(held, sizeof(held), "%d of %d partitions measured", incomplete,
+                     d->metrics_parts);
+            hold_in = held;
         }
         const struct vg_scale_params *p = vg_rule_policy_params(t->p);
-        t->changed = vg_scale_step_held(p, t->st, metric, cond, now, a.n_alerting > 0, &t->last);
-        if (incomplete >= 0)
-            snprintf(t->last.reason, sizeof(t->last.reason),
-                     "%d of %d partitions measured (a partial missing): keeping %d", incomplete,
-                     d->metrics_parts, t->last.desired);
+        t->changed = vg_scale_step_why(p, t->st, metric, cond, now, hold_in, &t->last);
+        if (incomplete >= 0 && t->last.recommended < t->last.current &&
+            !strstr(t->last.reason, held)) {
+            /* Held by the window or the cooldown first: still say the measurement is partial. */
+            size_t l = strlen(t->last.reason);
+            snprintf(t->last.reason + l, sizeof(t->last.reason) - l, "; %s: scale-in held", held);
+        }
         t->hosts = p->mode == VG_SCALE_TARGET ? a.n_values : a.n_true + a.n_false;
         t->evaluated = 1;
         t->last_eval_ms = now;

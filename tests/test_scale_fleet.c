@@ -10,7 +10,8 @@
  *   - `step` scales out while q.depth > 75, which holds on so-7 only: measured by one analyzer,
  *     the other would scale in;
  *   - `avg` tracks the average q.depth (45 over the fleet, another value over any two
- *     partitions) against 45: within its tolerance only over every host.
+ *     partitions) against 45: within its tolerance only over every host (its count may have
+ *     gone up while a partial was missing, never down).
  * Both analyzers must serve hosts = 8, the fleet's average and the same count; the decisions
  * topic must carry one decider's stream per target; after one analyzer stops, the survivor
  * decides over all 8 hosts, never more (the stopped one's last partials cover partitions the
@@ -149,9 +150,15 @@ static int64_t jint(json_t *o, const char *k)
  * the fleet's measurement leads to. */
 static int fleet_wide(json_t *d, int ti)
 {
-    if (jint(d, "hosts") != HOSTS || jint(d, "desired") != want_desired[ti])
+    if (jint(d, "hosts") != HOSTS)
         return 0;
-    return ti != 1 || json_number_value(json_object_get(d, "metric")) == 45.0;
+    if (ti != 1)
+        return jint(d, "desired") == want_desired[ti];
+    /* `avg` may have been scaled out while a partial was missing (an incomplete measurement
+     * may scale out, never in): over the two partitions of one analyzer the average is above
+     * 45. Within the tolerance from then on, it keeps that count. */
+    return jint(d, "desired") >= want_desired[ti] &&
+           json_number_value(json_object_get(d, "metric")) == 45.0;
 }
 
 /* Waits until every analyzer of aps serves a fleet-wide decision of every target, all from the
@@ -515,12 +522,179 @@ static void a_local_only_analyzer_rejoins_the_exchange_when_the_broker_is_back(v
     vg_tp_stop(broker, SIGTERM, 10000);
 }
 
+/* ---- an analyzer that cannot join the exchange ---- */
+
+/* Four step targets whose decider partitions (FNV-1a mod 4) are 2, 1, 0 and 3: whichever two
+ * partitions A owns, it decides some of them. `when` holds on so-7 (partition 3) only. */
+static const char *const quad[] = {"s0", "s1", "s2", "s3"};
+
+static void write_quad_rules(const char *dir, char *set_rules, size_t len)
+{
+    char rules[600], rfile[700], yaml[2048] = "scaling:\n";
+    for (int i = 0; i < 4; i++) {
+        size_t l = strlen(yaml);
+        snprintf(yaml + l, sizeof(yaml) - l,
+                 "  - target: %s\n"
+                 "    when: value(\"q.depth\") > 75\n"
+                 "    min: 1\n"
+                 "    max: 4\n"
+                 "    initial: 2\n"
+                 "    interval: 1s\n"
+                 "    cooldown: 0s\n"
+                 "    scale_in_stabilization: 0s\n",
+                 quad[i]);
+    }
+    snprintf(rules, sizeof(rules), "%s/rules", dir);
+    assert_int_equal(mkdir(rules, 0700), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, yaml), 0);
+    snprintf(set_rules, len, "rules.dir=%s", rules);
+}
+
+/* A joins the exchange; B cannot (its decisions topic cannot be read; its retries are put off
+ * past the test) and is local-only, with B's partials
+ * going to partials_b. Each owns 2 partitions. Fills A's member id. */
+static void start_joined_and_local(struct setup *t, const char *tag, const char *partials_b,
+                                   char *ma, size_t malen)
+{
+    vg_stack_init(&t->s, tag);
+    t->broker = vg_ap_start_broker_ctl(t->s.dir, 1, t->bootstrap, sizeof(t->bootstrap));
+    /* The mock cluster creates any topic asked for: B's decisions topic is made unreadable
+     * instead (UNKNOWN_TOPIC_OR_PART in metadata), which fails its join alike. */
+    vg_ap_broker_control(t->s.dir, "topic-error vigil.decisions.b 3");
+    static char set_rules[700], set_partials[300];
+    write_quad_rules(t->s.dir, set_rules, sizeof(set_rules));
+    snprintf(set_partials, sizeof(set_partials), "decisions.partials_topic=%s", partials_b);
+    const char *sets_a[] = {set_rules, NULL};
+    const char *sets_b[] = {set_rules,
+                            set_partials,
+                            "decisions.topic=vigil.decisions.b",
+                            "decisions.restore_timeout=1s",
+                            "decisions.rejoin_backoff_initial=10m",
+                            "decisions.rejoin_backoff_max=10m",
+                            NULL};
+    fleet_start(&t->fleet, t->bootstrap);
+    vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, sets_a);
+    wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
+    member_of(&t->a, ma, malen);
+    vg_ap_start(&t->b, t->s.dir, "b", t->bootstrap, sets_b);
+    vg_ap_expect_log(&t->b, "msg=\"scaling decisions local-only: each analyzer decides from its "
+                            "own hosts\"");
+    wait_metric(&t->b, "vigil_partitions_assigned", PARTS / 2, 40000);
+    wait_metric(&t->a, "vigil_partitions_assigned", PARTS / 2, 40000);
+    assert_int_equal((int)vg_ap_metric(&t->b, "vigil_scale_local_only"), 1);
+}
+
+/* Set by wait_a_decides before it checks A's decisions: whether A owns partition 3 (so-7), which
+ * it does exactly when it decides s3. */
+static int a_has_so7;
+
+/* Waits until every target A decides (decided_by A, fleet-wide) satisfies ok; fails with what A
+ * served otherwise. */
+static void wait_a_decides(const struct vg_ap *a, const char *ma, int (*ok)(json_t *))
+{
+    int64_t end = vg_tp_mono_ms() + 30000;
+    char last[2048];
+    for (;;) {
+        json_t *d[4];
+        int mine = 0, good = 0;
+        last[0] = '\0';
+        for (int i = 0; i < 4; i++) {
+            d[i] = decision(a, quad[i]);
+            const char *by = json_string_value(json_object_get(d[i], "decided_by"));
+            char *txt = json_dumps(d[i], JSON_COMPACT);
+            size_t l = strlen(last);
+            snprintf(last + l, sizeof(last) - l, "\n  %s", txt ? txt : "?");
+            free(txt);
+            if (!by || strcmp(by, ma) != 0 || !json_is_true(json_object_get(d[i], "fleet"))) {
+                json_decref(d[i]);
+                d[i] = NULL;
+            } else {
+                mine++;
+            }
+        }
+        /* A's decisions from before B took two partitions stay served until someone decides
+         * those targets again: only the ones of its latest evaluation count. */
+        int64_t latest = 0;
+        for (int i = 0; i < 4; i++)
+            if (d[i] && jint(d[i], "time_ms") > latest)
+                latest = jint(d[i], "time_ms");
+        for (int i = 0; i < 4; i++)
+            if (d[i] && jint(d[i], "time_ms") < latest - 2500) {
+                json_decref(d[i]);
+                d[i] = NULL;
+                mine--;
+            }
+        a_has_so7 = d[3] != NULL;
+        for (int i = 0; i < 4; i++) {
+            good += d[i] && ok(d[i]);
+            json_decref(d[i]);
+        }
+        /* A owns 2 of the 4 partitions, so it decides 2 of the 4 targets. */
+        if (mine == 2 && good == mine)
+            return;
+        if (vg_tp_mono_ms() >= end)
+            fail_msg("A's fleet-wide decisions not as expected:%s", last);
+        vg_tp_pause_ms(100);
+    }
+}
+
+static int over_every_host(json_t *d)
+{
+    /* so-7's `when` is true on the fleet: +1 an interval up to max. */
+    return jint(d, "hosts") == HOSTS && jint(d, "desired") == 4;
+}
+
+/* One analyzer that cannot join still publishes its partials: the analyzers that did join
+ * measure every partition and decide over every host, instead of holding every target. */
+static void a_local_only_analyzer_still_publishes_its_partials(void **state)
+{
+    (void)state;
+    struct setup t;
+    char ma[128];
+    start_joined_and_local(&t, "scale-fleet-local-partials", "vigil.scale.partials", ma,
+                           sizeof(ma));
+    wait_a_decides(&t.a, ma, over_every_host);
+    assert_true(vg_ap_metric(&t.b, "vigil_scale_partials_published_total") > 0);
+    int st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    finish(&t, &t.a);
+}
+
+static int out_not_in(json_t *d)
+{
+    if (jint(d, "hosts") != HOSTS / 2)
+        return 0;
+    if (a_has_so7) /* `when` true on a measured host: true for the fleet, scaled out */
+        return jint(d, "desired") == 4;
+    const char *r = json_string_value(json_object_get(d, "reason"));
+    /* `when` false on every measured host: scale-in held (the count A reached alone stays). */
+    return jint(d, "desired") == jint(d, "current") && r &&
+           strstr(r, "2 of 4 partitions measured") && strstr(r, "scale-in held");
+}
+
+/* Partials missing (B's go elsewhere): A measures 2 of 4 partitions and may scale out, never
+ * in. */
+static void an_incomplete_measurement_scales_out_not_in(void **state)
+{
+    (void)state;
+    struct setup t;
+    char ma[128];
+    start_joined_and_local(&t, "scale-fleet-incomplete", "vigil.scale.partials.b", ma, sizeof(ma));
+    wait_a_decides(&t.a, ma, out_not_in);
+    int st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    finish(&t, &t.a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_analyzers_serve_one_fleet_wide_decision),
         cmocka_unit_test(an_analyzer_that_cannot_join_the_exchange_starts_local_only),
         cmocka_unit_test(a_local_only_analyzer_rejoins_the_exchange_when_the_broker_is_back),
+        cmocka_unit_test(a_local_only_analyzer_still_publishes_its_partials),
+        cmocka_unit_test(an_incomplete_measurement_scales_out_not_in),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

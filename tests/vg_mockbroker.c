@@ -11,6 +11,8 @@
  *   up                       every broker answers again
  *   leader TOPIC PART BROKER moves the partition's leader
  *   errors APIKEY COUNT CODE the next COUNT requests of that API (0 = Produce) fail with CODE
+ *   topic-error TOPIC CODE   Metadata answers CODE for TOPIC (0: no error again); a topic
+ *                            that does not exist is created first, with the error
  *   broker-errors BROKER APIKEY COUNT CODE
  *                            likewise, only the requests that broker gets (with `leader`, one
  *                            client's requests can fail while another's go through)
@@ -50,6 +52,8 @@ static void apply(struct control *c, char *line)
                                : rd_kafka_mock_broker_set_up(c->mc, i);
     } else if (sscanf(line, "leader %255s %d %d", topic, &a, &b) == 3) {
         e = rd_kafka_mock_partition_set_leader(c->mc, topic, a, b);
+    } else if (sscanf(line, "topic-error %255s %d", topic, &a) == 2) {
+        rd_kafka_mock_topic_set_error(c->mc, topic, (rd_kafka_resp_err_t)a);
     } else if (sscanf(line, "errors %d %d %d", &a, &n, &b) == 3 && n > 0 && n <= 1000) {
         rd_kafka_resp_err_t errs[1000];
         for (int i = 0; i < n; i++)
