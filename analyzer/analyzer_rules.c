@@ -220,6 +220,7 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
     struct vg_decisions_cfg dc = {
         .topic = a->cfg.decisions_topic,
         .partials_topic = a->cfg.decisions_partials_topic,
+        .metrics_topic = a->cfg.topic,
         .bootstrap = bootstrap,
         .kafka = &a->cfg.kafka,
         .webhook_url = a->cfg.decisions_webhook_url,

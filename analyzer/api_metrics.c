@@ -148,6 +148,10 @@ const struct vg_api_metric vg_api_metrics[] = {
      "1 while this analyzer decides from its own hosts only (no partials exchange: "
      "decisions.partials_topic empty or not usable), 0 while decisions are fleet-wide (and "
      "before the first policy)."},
+    {"vigil_scale_metrics_partitions", VG_METRIC_GAUGE, NULL, "rules.dir has scaling policies",
+     "The metrics topic's partition count as this analyzer knows it (which analyzer decides "
+     "each target follows from it); 0 while unknown, when a fleet-wide analyzer decides "
+     "nothing and looks it up again every 10 s (logged)."},
     {"vigil_scale_partials_published_total", VG_METRIC_COUNTER, NULL,
      "rules.dir has scaling policies",
      "Partial measurements of this analyzer acknowledged by Kafka (decisions.partials_topic)."},

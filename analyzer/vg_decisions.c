@@ -25,6 +25,11 @@
 /* A partial older than this many of its target's intervals is left out of the merge: its member
  * stopped or lost its partitions and publishes nothing newer. */
 #define PARTIAL_MAX_AGE_INTERVALS 3
+/* While the metrics topic's partition count is unknown (its lookup failed at the assignment),
+ * owns() is false for every target and nothing is decided: it is looked up again from the tick
+ * this often, each lookup waiting this long at most (under the analyzer's lock). */
+#define COUNT_RETRY_MS   10000
+#define COUNT_TIMEOUT_MS 500
 /* Records of the exchange read per tick at most: the consumer loop must not stall on a backlog. */
 #define FOLLOW_BATCH 1000
 /* The delivery report's opaque of a partial, to count it apart from decisions. */
@@ -73,7 +78,10 @@ struct vg_decisions {
     struct vg_partials *partials;
     int32_t *owned; /* metrics-topic partitions owned now, ascending */
     size_t n_owned;
-    int metrics_parts;         /* the metrics topic's partition count; 0 unknown */
+    int metrics_parts; /* the metrics topic's partition count; 0 unknown */
+    char *metrics_topic;
+    int64_t count_retry_at;    /* mono ms of the next lookup of an unknown metrics_parts */
+    int count_warned;          /* its first failure is logged, once until it is known again */
     int64_t latest_partial_ms; /* newest event time among the partials received */
     uint64_t follow_errors;    /* consume errors of the reader, for rate-limited logs */
     uint64_t create_refused;   /* the partials topic could not be created: logged once */
@@ -210,8 +218,9 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
         vg_decisions_free(d);
         return -ENOMEM;
     }
-    if (cfg->partials_topic && *cfg->partials_topic &&
-        !(d->partials_topic = strdup(cfg->partials_topic))) {
+    if ((cfg->partials_topic && *cfg->partials_topic &&
+         !(d->partials_topic = strdup(cfg->partials_topic))) ||
+        (cfg->metrics_topic && !(d->metrics_topic = strdup(cfg->metrics_topic)))) {
         vg_decisions_free(d);
         return -ENOMEM;
     }
@@ -302,6 +311,7 @@ void vg_decisions_free(struct vg_decisions *d)
     vg_partials_free(d->partials);
     free(d->owned);
     free(d->partials_topic);
+    free(d->metrics_topic);
     free(d->topic);
     free(d->bootstrap);
     free(d->url);
@@ -669,6 +679,47 @@ static void on_decision(struct vg_decisions *d, const rd_kafka_message_t *m)
 /* Retries a failed join of the exchange when due (below, with the join). */
 static void rejoin(struct vg_decisions *d);
 
+static void set_count(struct vg_decisions *d, int n)
+{
+    d->metrics_parts = n;
+    pthread_mutex_lock(&d->stat_lock);
+    d->st.metrics_partitions = n;
+    pthread_mutex_unlock(&d->stat_lock);
+}
+
+/* Fleet-wide with partitions owned but the metrics topic's partition count unknown: no target
+ * would be decided, silently, until the next rebalance. Looked up again, rate-limited, with an
+ * all-topics request so that nothing is auto-created. */
+static void retry_count(struct vg_decisions *d)
+{
+    if (!d->fleet || !d->n_owned || d->metrics_parts > 0 || !d->rk || !d->metrics_topic)
+        return;
+    int64_t mono = vg_mono_ms();
+    if (mono < d->count_retry_at)
+        return;
+    d->count_retry_at = mono + COUNT_RETRY_MS;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(d->rk, 1, NULL, &md, COUNT_TIMEOUT_MS);
+    int n = 0;
+    for (int i = 0; !e && i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, d->metrics_topic) == 0 && !md->topics[i].err)
+            n = md->topics[i].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (n > 0) {
+        set_count(d, n);
+        vg_info("scaling: metrics topic's partition count known", "topic=%s partitions=%d",
+                d->metrics_topic, n);
+        d->count_warned = 0;
+        return;
+    }
+    if (!d->count_warned++)
+        vg_warn("scaling: the metrics topic's partition count is unknown: no target is decided "
+                "until it is (looked up again every 10 s)",
+                "topic=%s reason=%s", d->metrics_topic,
+                e ? rd_kafka_err2str(e) : "topic not in the metadata");
+}
+
 static void follow_poll(struct vg_decisions *d)
 {
     for (int i = 0; d->follow && i < FOLLOW_BATCH; i++) {
@@ -699,6 +750,7 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
                     "reason=\"%s\"", err);
     }
     rejoin(d);
+    retry_count(d);
     follow_poll(d);
     int64_t now = vg_engine_latest_ts(e);
     /* Fleet-wide, the decider's own partitions may be idle while others' are not. */
@@ -1150,7 +1202,8 @@ int vg_decisions_set_partitions(struct vg_decisions *d, const int32_t *ids, size
                                 int partition_count)
 {
     if (partition_count > 0)
-        d->metrics_parts = partition_count;
+        set_count(d, partition_count);
+    d->count_retry_at = 0; /* unknown still: looked up again at the next tick */
     int32_t *c = n ? malloc(n * sizeof(*c)) : NULL;
     free(d->owned);
     d->owned = c;

@@ -29,6 +29,7 @@
 struct vg_decisions_cfg {
     const char *topic;             /* NULL or "": not published to Kafka */
     const char *partials_topic;    /* NULL or "": no exchange, every analyzer decides alone */
+    const char *metrics_topic;     /* whose partition count is looked up again when unknown */
     const char *bootstrap;         /* Kafka bootstrap servers */
     const struct vg_kvlist *kafka; /* extra producer and reader properties (the analyzer's kafka:
                                       map), borrowed until vg_decisions_free */
@@ -60,6 +61,8 @@ struct vg_decisions_stats {
     uint64_t follow_refused;      /* records of the decisions topic, read live, not a decision */
     int local_only; /* 1: decides from its own hosts only (the exchange off or failed); 0 also
                        before there is any policy */
+    int metrics_partitions; /* the metrics topic's partition count as known; 0: unknown (a
+                               fleet-wide analyzer then decides nothing) */
 };
 
 struct vg_decisions;
