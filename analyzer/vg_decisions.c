@@ -617,6 +617,13 @@ static void on_partial(struct vg_decisions *d, const rd_kafka_message_t *m)
         vg_partial_clear(&p);
         return;
     }
+    /* Partitions beyond the metrics topic's (while known) would count as measured ones. */
+    if (!vg_partial_keep_below(&p, d->metrics_parts)) {
+        refused(&d->st.partials_refused, "scaling partial refused", m,
+                "no partition of the metrics topic");
+        vg_partial_clear(&p);
+        return;
+    }
     if (p.time_ms > d->latest_partial_ms)
         d->latest_partial_ms = p.time_ms;
     if (vg_partials_put(d->partials, target, &p) == 0)

@@ -37,6 +37,18 @@ char *vg_partial_json(const char *target, const struct vg_partial *p)
     return s;
 }
 
+size_t vg_partial_keep_below(struct vg_partial *p, int32_t n)
+{
+    if (n <= 0)
+        return p->n_parts;
+    size_t k = 0;
+    for (size_t i = 0; i < p->n_parts; i++)
+        if (p->parts[i] < n)
+            p->parts[k++] = p->parts[i];
+    p->n_parts = k;
+    return k;
+}
+
 void vg_partial_clear(struct vg_partial *p)
 {
     free(p->parts);
@@ -66,7 +78,8 @@ static void normalise(struct vg_partial *p)
 static int count_field(json_t *o, const char *k, uint64_t *out)
 {
     json_t *v = json_object_get(o, k);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) > VG_PARTIAL_COUNT_MAX)
         return -1;
     *out = (uint64_t)json_integer_value(v);
     return 0;
@@ -106,12 +119,16 @@ int vg_partial_parse(const void *key, size_t key_len, const void *payload, size_
                     "\"n_values\", \"n_true\", \"n_false\" or \"n_alerting\" is not a count");
     else if (!json_is_array(parts) || json_array_size(parts) > VG_PARTIAL_PARTS_MAX)
         rc = vg_err(err, errlen, -EINVAL, "\"partitions\" is not an array of partitions");
+    /* A partial of no partition would never overlap another and always be added. */
+    else if (!json_array_size(parts))
+        rc = vg_err(err, errlen, -EINVAL, "\"partitions\" is empty");
     size_t n = rc ? 0 : json_array_size(parts);
     if (n && !(p.parts = malloc(n * sizeof(*p.parts))))
         rc = -ENOMEM;
     for (size_t i = 0; !rc && i < n; i++) {
         json_t *v = json_array_get(parts, i);
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) >= VG_PARTIAL_PARTS_MAX)
             rc = vg_err(err, errlen, -EINVAL, "\"partitions\" is not an array of partitions");
         else
             p.parts[p.n_parts++] = (int32_t)json_integer_value(v);
@@ -257,6 +274,8 @@ static void add(struct vg_partial_agg *sum, const struct vg_partial_agg *a)
 /* Adds b's partitions to the sorted set *cov (n, cap): 0 or -ENOMEM. */
 static int cover(int32_t **cov, size_t *n, size_t *cap, const int32_t *b, size_t nb)
 {
+    if (!nb)
+        return 0; /* memcpy from a NULL b is undefined even for 0 bytes */
     if (*n + nb > *cap) {
         size_t c = (*n + nb) * 2;
         int32_t *v = realloc(*cov, c * sizeof(*v));

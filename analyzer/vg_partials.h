@@ -44,6 +44,14 @@ char *vg_partial_json(const char *target, const struct vg_partial *p);
 int vg_partial_parse(const void *key, size_t key_len, const void *payload, size_t len, char *target,
                      size_t tlen, struct vg_partial *out, char *err, size_t errlen);
 
+/* A count field above this is refused: no fleet has that many hosts, and sums of such values
+ * across partials could wrap. */
+#define VG_PARTIAL_COUNT_MAX ((uint64_t)1 << 40)
+
+/* Drops p's partitions >= n (the metrics topic's partition count: an id beyond it would count
+ * as a partition measured); returns how many are left. n <= 0: unknown, all kept. */
+size_t vg_partial_keep_below(struct vg_partial *p, int32_t n);
+
 /* Frees p's partitions (p itself is the caller's). */
 void vg_partial_clear(struct vg_partial *p);
 

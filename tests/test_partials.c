@@ -225,6 +225,42 @@ static void records_round_trip_and_malformed_ones_are_refused(void **state)
                      0);
 }
 
+/* Review item 6: an empty partition list, ids past VG_PARTIAL_PARTS_MAX, counts that would wrap
+ * when summed are refused; ids past the metrics topic's partition count are dropped. */
+static void empty_or_absurd_partials_are_refused(void **state)
+{
+    (void)state;
+    char why[256];
+    static const char *const bad[] = {
+        "{\"target\":\"web\",\"member\":\"a\",\"time_ms\":1,\"sum\":1,\"n_values\":1,"
+        "\"n_true\":0,\"n_false\":0,\"n_alerting\":0,\"partitions\":[]}",
+        "{\"target\":\"web\",\"member\":\"a\",\"time_ms\":1,\"sum\":1,\"n_values\":1,"
+        "\"n_true\":0,\"n_false\":0,\"n_alerting\":0,\"partitions\":[100000]}",
+        "{\"target\":\"web\",\"member\":\"a\",\"time_ms\":1,\"sum\":1,"
+        "\"n_values\":1099511627777,\"n_true\":0,\"n_false\":0,\"n_alerting\":0,"
+        "\"partitions\":[0]}",
+        "{\"target\":\"web\",\"member\":\"a\",\"time_ms\":1,\"sum\":1,\"n_values\":1,"
+        "\"n_true\":9223372036854775807,\"n_false\":0,\"n_alerting\":0,\"partitions\":[0]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (parse("web", bad[i], why, sizeof(why)) != -EINVAL)
+            fail_msg("record %zu taken: %s", i, bad[i]);
+    /* At the limits: taken. */
+    assert_int_equal(parse("web",
+                           "{\"target\":\"web\",\"member\":\"a\",\"time_ms\":1,\"sum\":1,"
+                           "\"n_values\":1099511627776,\"n_true\":0,\"n_false\":0,"
+                           "\"n_alerting\":0,\"partitions\":[99999]}",
+                           why, sizeof(why)),
+                     0);
+    struct vg_partial p = mk("b", 1, 1, 1, 0, (const int32_t[]){1, 3, 7, -1});
+    assert_int_equal(vg_partial_keep_below(&p, 0), 3); /* count unknown: all kept */
+    assert_int_equal(vg_partial_keep_below(&p, 4), 2);
+    assert_int_equal(p.parts[0], 1);
+    assert_int_equal(p.parts[1], 3);
+    assert_int_equal(vg_partial_keep_below(&p, 1), 0);
+    vg_partial_clear(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +269,7 @@ int main(void)
         cmocka_unit_test(latest_per_member_and_expiry),
         cmocka_unit_test(equal_times_merge_in_member_order),
         cmocka_unit_test(records_round_trip_and_malformed_ones_are_refused),
+        cmocka_unit_test(empty_or_absurd_partials_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
