@@ -752,7 +752,8 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
         rd_kafka_poll(d->rk, 0);
     if (!d->join_tried && d->n) { /* a reload brought the first policies */
         char err[VG_ERRLEN];
-        if (vg_decisions_join(d, 5000, err, sizeof(err)) < 0)
+        /* Under the analyzer's lock, like the retries: their deadline, not the start's. */
+        if (vg_decisions_join(d, REJOIN_TIMEOUT_MS, err, sizeof(err)) < 0)
             vg_warn("scaling decisions local-only: each analyzer decides from its own hosts",
                     "reason=\"%s\"", err);
     }
@@ -1111,7 +1112,9 @@ static int join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen
          * published in between is missed; one read twice is followed twice, harmlessly. */
         int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
         int left = (int)(deadline - vg_mono_ms());
-        if (rd_kafka_query_watermark_offsets(rk, d->topic, p, &lo, &hi, left > 100 ? left : 100))
+        /* One deadline for the whole attempt: past it, the partitions left start at their end
+         * (a decision in between is missed by the reader, not by the read-back). */
+        if (left <= 0 || rd_kafka_query_watermark_offsets(rk, d->topic, p, &lo, &hi, left))
             hi = RD_KAFKA_OFFSET_END;
         rd_kafka_topic_partition_list_add(l, d->topic, p)->offset = hi;
     }
@@ -1122,7 +1125,9 @@ static int join(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen
             rc = vg_err(err, errlen, -EIO, "exchange reader: %s", rd_kafka_err2str(e));
     }
     if (rc) {
-        rd_kafka_destroy(rk);
+        /* Never subscribed: a consumer close would only wait on a coordinator that may be the
+         * unreachable broker this attempt failed on. */
+        rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         return rc;
     }
     d->follow = rk;
