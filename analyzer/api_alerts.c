@@ -266,6 +266,7 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
         vg_api_counter(f, "vigil_scale_partials_overlapped_total", st.partials_overlapped);
         vg_api_counter(f, "vigil_scale_decisions_followed_total", st.followed);
         vg_api_counter(f, "vigil_scale_follow_refused_total", st.follow_refused);
+        vg_api_counter(f, "vigil_scale_times_capped_total", st.times_capped);
         json_t *all = vg_decisions_json(a->decisions, NULL);
         size_t i;
         json_t *d;

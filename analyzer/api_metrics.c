@@ -176,6 +176,9 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Fleet-wide decisions of other analyzers taken over from decisions.topic."},
     {"vigil_scale_follow_refused_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
      "Records of decisions.topic, read live, that were not a decision (logged)."},
+    {"vigil_scale_times_capped_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
+     "Times of other analyzers' partials and decisions more than 5 s ahead of this analyzer's "
+     "wall clock, capped there (a fast clock; logged)."},
     {"vigil_scale_desired_replicas", VG_METRIC_GAUGE, "target", "rules.dir has scaling policies",
      "Latest desired replicas per target."},
     {"vigil_model_steps_total", VG_METRIC_COUNTER, NULL, "model.set has mv",

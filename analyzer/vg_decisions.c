@@ -599,6 +599,23 @@ static void refused(uint64_t *count, const char *what, const rd_kafka_message_t 
                 (unsigned long long)n, vg_log_quote(qwhy, sizeof(qwhy), why));
 }
 
+/* Caps another analyzer's time at the local wall clock (vg_time_cap), counting and logging
+ * (rate-limited) the capped ones. */
+static void cap_time(struct vg_decisions *d, int64_t *t, const char *what)
+{
+    int64_t was = *t;
+    if (*t == INT64_MIN || !vg_time_cap(t, vg_now_ms()))
+        return;
+    pthread_mutex_lock(&d->stat_lock);
+    uint64_t n = ++d->st.times_capped;
+    pthread_mutex_unlock(&d->stat_lock);
+    if (n <= 10 || n % 1000 == 0)
+        vg_warn("scaling: another analyzer's time is ahead of the wall clock: capped (its clock "
+                "is fast)",
+                "what=%s ahead_ms=%lld capped=%llu", what,
+                (long long)(was - *t + VG_CLOCK_TOLERANCE_MS), (unsigned long long)n);
+}
+
 static void on_partial(struct vg_decisions *d, const rd_kafka_message_t *m)
 {
     char target[256], why[VG_ERRLEN];
@@ -617,6 +634,7 @@ static void on_partial(struct vg_decisions *d, const rd_kafka_message_t *m)
         vg_partial_clear(&p);
         return;
     }
+    cap_time(d, &p.time_ms, "partial");
     /* Partitions beyond the metrics topic's (while known) would count as measured ones. */
     if (!vg_partial_keep_below(&p, d->metrics_parts)) {
         refused(&d->st.partials_refused, "scaling partial refused", m,
@@ -654,6 +672,8 @@ static void on_decision(struct vg_decisions *d, const rd_kafka_message_t *m)
         json_decref(o);
         return;
     }
+    cap_time(d, &sv.time_ms, "decision");
+    cap_time(d, &sv.changed_ms, "decision change");
     struct target *t = &d->t[k];
     if (t->evaluated && sv.time_ms < t->last.time_ms) {
         json_decref(o); /* older than the one served: a decider that lost the target late */

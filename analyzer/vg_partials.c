@@ -37,6 +37,14 @@ char *vg_partial_json(const char *target, const struct vg_partial *p)
     return s;
 }
 
+int vg_time_cap(int64_t *t, int64_t wall_ms)
+{
+    if (*t <= wall_ms + VG_CLOCK_TOLERANCE_MS)
+        return 0;
+    *t = wall_ms + VG_CLOCK_TOLERANCE_MS;
+    return 1;
+}
+
 size_t vg_partial_keep_below(struct vg_partial *p, int32_t n)
 {
     if (n <= 0)
@@ -177,6 +185,7 @@ void vg_partials_free(struct vg_partials *s)
 int vg_partials_put(struct vg_partials *s, const char *target, struct vg_partial *p)
 {
     normalise(p);
+    vg_time_cap(&p->time_ms, vg_now_ms());
     struct list *l = vg_strmap_get(&s->targets, target);
     if (!l) {
         if (!(l = calloc(1, sizeof(*l))) || vg_strmap_put(&s->targets, target, l) < 0) {

@@ -48,6 +48,15 @@ int vg_partial_parse(const void *key, size_t key_len, const void *payload, size_
  * across partials could wrap. */
 #define VG_PARTIAL_COUNT_MAX ((uint64_t)1 << 40)
 
+/* Times of other analyzers (partials, decisions) are capped at the local wall clock plus this
+ * on receipt: one analyzer with a clock hours fast would otherwise freeze a target (its times in
+ * the stabilisation window and the cooldown, its partials never expiring) for as long. 5 s is
+ * well above NTP-kept skew and well below any policy interval that matters. */
+#define VG_CLOCK_TOLERANCE_MS 5000
+
+/* Caps *t at wall_ms + VG_CLOCK_TOLERANCE_MS; 1 when it did (to be counted), 0 otherwise. */
+int vg_time_cap(int64_t *t, int64_t wall_ms);
+
 /* Drops p's partitions >= n (the metrics topic's partition count: an id beyond it would count
  * as a partition measured); returns how many are left. n <= 0: unknown, all kept. */
 size_t vg_partial_keep_below(struct vg_partial *p, int32_t n);
@@ -61,7 +70,8 @@ struct vg_partials;
 int vg_partials_new(struct vg_partials **out);
 void vg_partials_free(struct vg_partials *s);
 
-/* Keeps p as its member's latest partial of target and takes its partitions (p->parts is NULL
+/* Keeps p (its time capped: vg_time_cap at the wall clock) as its member's latest partial of
+ * target and takes its partitions (p->parts is NULL
  * after the call, whatever it returns; they need not be sorted). One at least as new from the same
  * member already kept wins: the new one is dropped (1). 0 when kept, -ENOMEM. */
 int vg_partials_put(struct vg_partials *s, const char *target, struct vg_partial *p);

@@ -261,6 +261,25 @@ static void empty_or_absurd_partials_are_refused(void **state)
     vg_partial_clear(&p);
 }
 
+/* Review item 4: a partial from an analyzer whose clock is 2 h fast is kept at the wall clock
+ * + VG_CLOCK_TOLERANCE_MS, so it expires as others do. */
+static void future_times_are_capped(void **state)
+{
+    (void)state;
+    int64_t now = vg_now_ms(), t = now + 7200000;
+    assert_int_equal(vg_time_cap(&t, now), 1);
+    assert_true(t == now + VG_CLOCK_TOLERANCE_MS);
+    t = now + 1000;
+    assert_int_equal(vg_time_cap(&t, now), 0);
+    assert_true(t == now + 1000);
+    struct vg_partials *s;
+    assert_int_equal(vg_partials_new(&s), 0);
+    put(s, "web", mk("fast", now + 7200000, 1, 1, 0, (const int32_t[]){0, -1}));
+    /* 3 intervals of 10 s past now + the tolerance: gone, as a partial of now would be. */
+    assert_int_equal(vg_partials_expire(s, "web", now + VG_CLOCK_TOLERANCE_MS + 30000), 1);
+    vg_partials_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +289,7 @@ int main(void)
         cmocka_unit_test(equal_times_merge_in_member_order),
         cmocka_unit_test(records_round_trip_and_malformed_ones_are_refused),
         cmocka_unit_test(empty_or_absurd_partials_are_refused),
+        cmocka_unit_test(future_times_are_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
