@@ -1035,34 +1035,12 @@ static int create_partials_topic(struct vg_decisions *d, int timeout_ms, char *e
         return 0;
     if (have < 0)
         return vg_err(err, errlen, -EIO, "topic %s: the cluster did not answer", d->partials_topic);
-    char errstr[256];
-    rd_kafka_NewTopic_t *nt =
-        rd_kafka_NewTopic_new(d->partials_topic, 1, -1, errstr, sizeof(errstr));
-    if (!nt)
-        return vg_err(err, errlen, -EINVAL, "topic %s: %s", d->partials_topic, errstr);
-    rd_kafka_NewTopic_set_config(nt, "retention.ms", "3600000");
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "delete");
     int left = (int)(deadline - vg_mono_ms());
     if (left < 100)
         left = 100;
-    rd_kafka_queue_t *q = rd_kafka_queue_new(d->rk);
-    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(d->rk, RD_KAFKA_ADMIN_OP_ANY);
-    rd_kafka_AdminOptions_set_request_timeout(opt, left, NULL, 0);
-    rd_kafka_CreateTopics(d->rk, &nt, 1, opt, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left + 100);
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
-    if (ev) {
-        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr =
-            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-        e = n ? rd_kafka_topic_result_error(tr[0]) : rd_kafka_event_error(ev);
-    }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(opt);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
+    const struct vg_kafka_prop cfg[] = {
+        {"retention.ms", "3600000"}, {"cleanup.policy", "delete"}, {NULL, NULL}};
+    rd_kafka_resp_err_t e = vg_kafka_create_topic(d->rk, d->partials_topic, 1, cfg, left);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
         vg_info("scaling partials topic created",
                 "topic=%s partitions=1 retention.ms=3600000 cleanup.policy=delete",

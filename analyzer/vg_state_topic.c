@@ -173,40 +173,18 @@ static void create_topic(struct vg_state_topic *st)
 {
     if (topic_exists(st))
         return;
-    char errstr[256];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(st->topic, -1, -1, errstr, sizeof(errstr));
-    if (!nt)
-        return;
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
     /* So that the topic takes the records the producer may write (a broker's default is 1 MB). */
     char mb[32];
     snprintf(mb, sizeof(mb), "%zu", st->max_bytes);
-    rd_kafka_NewTopic_set_config(nt, "max.message.bytes", mb);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(st->producer);
-    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(st->producer, RD_KAFKA_ADMIN_OP_ANY);
-    rd_kafka_AdminOptions_set_request_timeout(opt, 5000, NULL, 0);
-    rd_kafka_CreateTopics(st->producer, &nt, 1, opt, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 6000);
-    const char *why = "no answer";
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
-    if (ev) {
-        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr =
-            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-        e = n ? rd_kafka_topic_result_error(tr[0]) : rd_kafka_event_error(ev);
-        why = rd_kafka_err2str(e);
-    }
+    const struct vg_kafka_prop cfg[] = {
+        {"cleanup.policy", "compact"}, {"max.message.bytes", mb}, {NULL, NULL}};
+    rd_kafka_resp_err_t e = vg_kafka_create_topic(st->producer, st->topic, -1, cfg, 5000);
+    const char *why = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? "no answer" : rd_kafka_err2str(e);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         vg_info("state topic created", "topic=%s cleanup.policy=compact", st->topic);
     else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
         vg_warn("could not create the state topic; create it with cleanup.policy=compact",
                 "topic=%s reason=\"%s\"", st->topic, why);
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(opt);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
 }
 
 int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, const char *topic,

@@ -123,3 +123,33 @@ int vg_kafka_conf_check(const struct vg_kvlist *user, char *err, size_t errlen)
         rd_kafka_conf_destroy(conf);
     return rc;
 }
+
+rd_kafka_resp_err_t vg_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions,
+                                          const struct vg_kafka_prop *configs, int timeout_ms)
+{
+    char errstr[256];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, -1, errstr, sizeof(errstr));
+    if (!nt)
+        return RD_KAFKA_RESP_ERR__INVALID_ARG;
+    for (const struct vg_kafka_prop *c = configs; c && c->key; c++)
+        rd_kafka_NewTopic_set_config(nt, c->key, c->value);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ANY);
+    rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, NULL, 0);
+    rd_kafka_CreateTopics(rk, &nt, 1, opt, q);
+    /* The request's own timeout answers first; the margin only covers handing that over. */
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 100);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    if (ev) {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        e = n ? rd_kafka_topic_result_error(tr[0]) : rd_kafka_event_error(ev);
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return e;
+}

@@ -37,4 +37,12 @@ int vg_kafka_conf_check(const struct vg_kvlist *user, char *err, size_t errlen);
  * "ssl.key.pem" or "oauthbearer.config". */
 int vg_kafka_prop_is_secret(const char *key);
 
+/* Asks the cluster, through rk's admin API, to create topic with partitions (-1: the broker's
+ * default) and the NULL-key terminated topic configs (may be NULL), waiting at most timeout_ms.
+ * Returns the topic's result: RD_KAFKA_RESP_ERR_NO_ERROR when created,
+ * RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, RD_KAFKA_RESP_ERR__TIMED_OUT without an answer, or
+ * the broker's refusal (ACLs, a bad config). Allocates nothing that outlives the call. */
+rd_kafka_resp_err_t vg_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions,
+                                          const struct vg_kafka_prop *configs, int timeout_ms);
+
 #endif
