@@ -175,6 +175,7 @@ static void records_round_trip_and_malformed_ones_are_refused(void **state)
     assert_int_equal(q.parts[1], 3);
     vg_partial_clear(&q);
     vg_partial_clear(&p);
+    free(j);
 
     static const struct {
         const char *key, *value, *why;
