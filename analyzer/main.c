@@ -292,16 +292,8 @@ static int metrics_partition_count(const struct analyzer *a, rd_kafka_t *rk)
 {
     if (!a->decisions)
         return 0;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, a->cfg.topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    int n = 0;
-    if (t && !rd_kafka_metadata(rk, 0, t, &md, 5000) && md->topic_cnt == 1 && !md->topics[0].err)
-        n = md->topics[0].partition_cnt;
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    if (t)
-        rd_kafka_topic_destroy(t);
-    return n;
+    int n = vg_kafka_topic_partitions(rk, a->cfg.topic, 0, 5000, NULL);
+    return n > 0 ? n : 0;
 }
 
 /* Partitions revoked cleanly (checkpointed and committed), kept in memory until the next

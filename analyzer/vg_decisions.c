@@ -725,14 +725,8 @@ static void retry_count(struct vg_decisions *d)
     if (mono < d->count_retry_at)
         return;
     d->count_retry_at = mono + COUNT_RETRY_MS;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(d->rk, 1, NULL, &md, COUNT_TIMEOUT_MS);
-    int n = 0;
-    for (int i = 0; !e && i < md->topic_cnt; i++)
-        if (strcmp(md->topics[i].topic, d->metrics_topic) == 0 && !md->topics[i].err)
-            n = md->topics[i].partition_cnt;
-    if (md)
-        rd_kafka_metadata_destroy(md);
+    rd_kafka_resp_err_t e;
+    int n = vg_kafka_topic_partitions(d->rk, d->metrics_topic, 1, COUNT_TIMEOUT_MS, &e);
     if (n > 0) {
         set_count(d, n);
         vg_info("scaling: metrics topic's partition count known", "topic=%s partitions=%d",
@@ -744,7 +738,8 @@ static void retry_count(struct vg_decisions *d)
         vg_warn("scaling: the metrics topic's partition count is unknown: no target is decided "
                 "until it is (looked up again every 10 s)",
                 "topic=%s reason=%s", d->metrics_topic,
-                e ? rd_kafka_err2str(e) : "topic not in the metadata");
+                e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? "topic not in the metadata"
+                                                             : rd_kafka_err2str(e));
 }
 
 static void follow_poll(struct vg_decisions *d)
@@ -986,24 +981,13 @@ int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size
 static int topic_parts(rd_kafka_t *rk, const char *topic, int timeout_ms, int *n, char *err,
                        size_t errlen)
 {
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t me =
-        t ? rd_kafka_metadata(rk, 0, t, &md, timeout_ms) : RD_KAFKA_RESP_ERR__INVALID_ARG;
-    rd_kafka_resp_err_t te = RD_KAFKA_RESP_ERR_NO_ERROR;
-    *n = 0;
-    if (!me && md->topic_cnt == 1 && !(te = md->topics[0].err))
-        *n = md->topics[0].partition_cnt;
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    if (t)
-        rd_kafka_topic_destroy(t);
+    rd_kafka_resp_err_t why;
+    *n = vg_kafka_topic_partitions(rk, topic, 0, timeout_ms, &why);
     if (*n > 0)
         return 0;
+    *n = 0;
     return vg_err(err, errlen, -EIO, "topic %s: %s", topic,
-                  me   ? rd_kafka_err2str(me)
-                  : te ? rd_kafka_err2str(te)
-                       : "no partitions");
+                  why ? rd_kafka_err2str(why) : "no partitions");
 }
 
 /* 1 when topic is on rk's cluster, 0 when not, -EIO when the cluster does not answer. All
@@ -1011,14 +995,8 @@ static int topic_parts(rd_kafka_t *rk, const char *topic, int timeout_ms, int *n
  * the broker's defaults (a retention of days) where the cluster allows it. */
 static int topic_exists(rd_kafka_t *rk, const char *topic, int timeout_ms)
 {
-    const struct rd_kafka_metadata *md = NULL;
-    if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return -EIO;
-    int found = 0;
-    for (int i = 0; i < md->topic_cnt && !found; i++)
-        found = strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err;
-    rd_kafka_metadata_destroy(md);
-    return found;
+    int n = vg_kafka_topic_partitions(rk, topic, 1, timeout_ms, NULL);
+    return n < 0 ? n : n > 0;
 }
 
 /* Creates the partials topic when it is missing, as vg_state_topic.c does the state topic: the

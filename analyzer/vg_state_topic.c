@@ -159,14 +159,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
  * and auto-creation would give a topic that is not compacted, so say so. */
 static int topic_exists(struct vg_state_topic *st)
 {
-    const struct rd_kafka_metadata *md = NULL;
-    if (rd_kafka_metadata(st->producer, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return 0;
-    int found = 0;
-    for (int i = 0; i < md->topic_cnt && !found; i++)
-        found = strcmp(md->topics[i].topic, st->topic) == 0 && !md->topics[i].err;
-    rd_kafka_metadata_destroy(md);
-    return found;
+    return vg_kafka_topic_partitions(st->producer, st->topic, 1, 5000, NULL) > 0;
 }
 
 static void create_topic(struct vg_state_topic *st)

@@ -153,3 +153,30 @@ rd_kafka_resp_err_t vg_kafka_create_topic(rd_kafka_t *rk, const char *topic, int
     rd_kafka_NewTopic_destroy(nt);
     return e;
 }
+
+int vg_kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int all_topics, int timeout_ms,
+                              rd_kafka_resp_err_t *why)
+{
+    rd_kafka_topic_t *t = all_topics ? NULL : rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = all_topics || t ? rd_kafka_metadata(rk, all_topics, t, &md, timeout_ms)
+                                            : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    int n = e ? -EIO : 0;
+    if (!e) {
+        e = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        for (int i = 0; i < md->topic_cnt; i++) {
+            if (strcmp(md->topics[i].topic, topic) != 0)
+                continue;
+            e = md->topics[i].err;
+            n = e ? 0 : md->topics[i].partition_cnt;
+            break;
+        }
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (t)
+        rd_kafka_topic_destroy(t);
+    if (why)
+        *why = e;
+    return n;
+}

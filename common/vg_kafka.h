@@ -42,6 +42,15 @@ int vg_kafka_prop_is_secret(const char *key);
  * Returns the topic's result: RD_KAFKA_RESP_ERR_NO_ERROR when created,
  * RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, RD_KAFKA_RESP_ERR__TIMED_OUT without an answer, or
  * the broker's refusal (ACLs, a bad config). Allocates nothing that outlives the call. */
+/* The partition count of topic on rk's cluster: > 0; 0 when the cluster has no such topic (or
+ * reports an error for it: *why says which, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART when it is
+ * not listed); -EIO when the cluster did not answer within timeout_ms (*why: librdkafka's
+ * reason). all_topics asks for every topic's metadata rather than this one's: a request naming
+ * the topic would have a producer auto-create it, with the broker's defaults, where the cluster
+ * allows that. why may be NULL. */
+int vg_kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int all_topics, int timeout_ms,
+                              rd_kafka_resp_err_t *why);
+
 rd_kafka_resp_err_t vg_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions,
                                           const struct vg_kafka_prop *configs, int timeout_ms);
 

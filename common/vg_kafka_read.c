@@ -34,25 +34,12 @@ int vg_kafka_read_topic(const char *bootstrap, const struct vg_kvlist *props, co
     }
     rd_kafka_poll_set_consumer(rk);
     int64_t deadline = vg_mono_ms() + timeout_ms;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t me = rd_kafka_metadata(rk, 0, t, &md, timeout_ms);
-    int nparts = 0;
-    rd_kafka_resp_err_t te = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (!me && md->topic_cnt == 1) {
-        te = md->topics[0].err;
-        if (!te)
-            nparts = md->topics[0].partition_cnt;
-    }
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(t);
-    if (me || te || nparts <= 0) {
+    rd_kafka_resp_err_t why;
+    int nparts = vg_kafka_topic_partitions(rk, topic, 0, timeout_ms, &why);
+    if (nparts <= 0) {
         rd_kafka_destroy(rk);
         return vg_err(err, errlen, -EIO, "topic %s: %s", topic,
-                      me   ? rd_kafka_err2str(me)
-                      : te ? rd_kafka_err2str(te)
-                           : "no partitions");
+                      why ? rd_kafka_err2str(why) : "no partitions");
     }
     if (n_partitions)
         *n_partitions = nparts;
