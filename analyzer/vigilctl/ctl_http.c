@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,17 @@ void vg_ctl_api_init(struct vg_ctl_api *api)
     api->url = u && *u ? u : VG_CTL_API_DEFAULT;
     api->token_file = t && *t ? t : NULL;
     api->timeout_ms = 10000;
+}
+
+/* The length of api->url without its trailing slashes: "--api http://host:9710/" is as natural
+ * to write as without the slash, and joined as is with "/api/v1/..." it asks for "//api/v1/...",
+ * which the analyzer does not serve (404). */
+static int base_len(const struct vg_ctl_api *api)
+{
+    size_t n = strlen(api->url);
+    while (n && api->url[n - 1] == '/')
+        n--;
+    return n > INT_MAX ? INT_MAX : (int)n;
 }
 
 struct buf {
@@ -61,7 +73,7 @@ int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char 
                    const char *body, long *status, char **out, char *err, size_t errlen)
 {
     char url[2048], token[1024], auth[1100];
-    snprintf(url, sizeof(url), "%s%s", api->url, path);
+    snprintf(url, sizeof(url), "%.*s%s", base_len(api), api->url, path);
     struct curl_slist *h = NULL;
     if (api->token_file) {
         int rc = read_token(api->token_file, token, sizeof(token), err, errlen);
@@ -131,16 +143,16 @@ int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *pa
             plain[strcspn(plain, "\n")] = '\0';
             msg = plain;
         }
-        rc = vg_err(err, errlen, -EPROTO, "%s %s%s: HTTP %ld%s%s", method, api->url, path, status,
-                    *msg ? ": " : "", msg);
+        rc = vg_err(err, errlen, -EPROTO, "%s %.*s%s: HTTP %ld%s%s", method, base_len(api),
+                    api->url, path, status, *msg ? ": " : "", msg);
         json_decref(o);
         free(text);
         return rc;
     }
     free(text);
     if (!o)
-        return vg_err(err, errlen, -EPROTO, "%s %s%s: the answer is not JSON: %s", method, api->url,
-                      path, je.text);
+        return vg_err(err, errlen, -EPROTO, "%s %.*s%s: the answer is not JSON: %s", method,
+                      base_len(api), api->url, path, je.text);
     *out = o;
     return 0;
 }

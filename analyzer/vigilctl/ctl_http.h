@@ -10,7 +10,7 @@
 #define VG_CTL_API_DEFAULT "http://127.0.0.1:9710"
 
 struct vg_ctl_api {
-    const char *url;        /* base URL without a trailing slash */
+    const char *url;        /* base URL; trailing slashes are ignored when a path is joined */
     const char *token_file; /* NULL: no Authorization header */
     long timeout_ms;
 };
