@@ -611,6 +611,7 @@ static void man_pages_say_what_help_says(void **state)
         if (!strstr(p, want))
             fail_msg("vigilctl.1 has no section for %s", cmds[i]);
     }
+    assert_non_null(strstr(p, ".SS \"vigilctl version\"\n"));
     assert_non_null(strstr(p, "\\-\\-no\\-resolve"));
     free(p);
 }
@@ -618,21 +619,41 @@ static void man_pages_say_what_help_says(void **state)
 static void usage_errors_and_help(void **state)
 {
     (void)state;
-    const char *cmds[] = {"status", "top", "alerts", "silence", "replay", "fire-test", "report"};
-    for (size_t i = 0; i < 7; i++) {
+    const char *cmds[] = {"status", "top",   "alerts", "silence", "replay", "fire-test",
+                          "report", "rules", "config", "eval",    "version"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        /* Every command has --help (docs/vigilctl.md), and "vigilctl help COMMAND" prints it
+         * too; version refused --help, and help COMMAND printed the list of commands. */
         assert_int_equal(ctl("%s --help", cmds[i]), 0);
         char *o = out(), want[64];
-        snprintf(want, sizeof(want), "Usage: vigilctl %s ", cmds[i]);
-        assert_non_null(strstr(o, want));
+        snprintf(want, sizeof(want), "Usage: vigilctl %s", cmds[i]);
+        if (strncmp(o, want, strlen(want)) != 0)
+            fail_msg("vigilctl %s --help: %s", cmds[i], o);
+        assert_int_equal(ctl("help %s", cmds[i]), 0);
+        char *h = out();
+        assert_string_equal(h, o);
+        free(h);
         free(o);
         assert_int_equal(ctl("%s --no-such-option", cmds[i]), 2);
     }
+    assert_int_equal(ctl("help rules check"), 0);
+    char *o = out();
+    assert_non_null(strstr(o, "Usage: vigilctl rules check "));
+    free(o);
+    assert_int_equal(ctl("help"), 0);
+    o = out();
+    assert_non_null(strstr(o, "Usage: vigilctl COMMAND [ARGS]"));
+    free(o);
+    assert_int_equal(ctl("help statsu"), 2);
+    char *e = err();
+    assert_non_null(strstr(e, "unknown command 'statsu'; did you mean 'status'?"));
+    free(e);
     assert_int_equal(ctl("silence"), 2);
     assert_int_equal(ctl("silence mute"), 2);
     assert_int_equal(ctl("silence add"), 2);
     assert_int_equal(ctl("top --interval 1ms --once"), 2);
     assert_int_equal(ctl("statsu"), 2);
-    char *e = err();
+    e = err();
     assert_non_null(strstr(e, "did you mean 'status'?"));
     free(e);
     /* Each usage error says what is wrong before the usage text. */
@@ -659,7 +680,7 @@ static void usage_errors_and_help(void **state)
     }
     /* One rule file is checked as a directory holding only it would be. */
     assert_int_equal(ctl("rules check %s/rules/examples/scale-out-cpu.yaml", VG_SOURCE_DIR), 0);
-    char *o = out();
+    o = out();
     assert_non_null(strstr(o, "scale-out-cpu.yaml: 1 rules, 1 scaling policies: OK"));
     free(o);
 }

@@ -40,14 +40,16 @@ static void usage(FILE *f)
                "Commands:\n");
     for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
-    fprintf(f, "\nRun 'vigilctl COMMAND --help' for a command's options.\n");
+    fprintf(f, "\nRun 'vigilctl COMMAND --help' (or 'vigilctl help COMMAND') for a command's "
+               "options.\n");
 }
 
 void vg_ctl_usage(FILE *f, const char *name)
 {
     for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++)
         if (strcmp(c->name, name) == 0)
-            fprintf(f, "Usage: vigilctl %s %s\n%s\n", c->name, c->args, c->summary);
+            fprintf(f, "Usage: vigilctl %s%s%s\n%s\n", c->name, *c->args ? " " : "", c->args,
+                    c->summary);
 }
 
 int vg_ctl_add_set(const char *cmd, char **sets, size_t *n, char *arg)
@@ -62,6 +64,11 @@ int vg_ctl_add_set(const char *cmd, char **sets, size_t *n, char *arg)
 
 int vg_ctl_version(int argc, char **argv)
 {
+    /* Every command takes --help (docs/vigilctl.md), this one included. */
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        vg_ctl_usage(stdout, "version");
+        return 0;
+    }
     if (argc > 1) {
         fprintf(stderr, "vigilctl version: takes no arguments ('%s')\n", argv[1]);
         return 2;
@@ -77,17 +84,36 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *name = argv[1];
-    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 ||
+        (strcmp(name, "help") == 0 && argc == 2)) {
         usage(stdout);
         return 0;
     }
     if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0)
         return vg_ctl_version(argc - 1, argv + 1);
+    /* "vigilctl help status" is "vigilctl status --help", and "help rules check" is "rules check
+     * --help", as other tools with subcommands read it. */
+    char **cargv = argv + 1, *help_argv[16];
+    int cargc = argc - 1;
+    if (strcmp(name, "help") == 0) {
+        if ((size_t)argc > VG_ARRAY_LEN(help_argv) - 1) {
+            fprintf(stderr, "vigilctl help: too many arguments\n");
+            return 2;
+        }
+        int n = 0;
+        for (int i = 2; i < argc; i++)
+            help_argv[n++] = argv[i];
+        help_argv[n++] = "--help";
+        help_argv[n] = NULL;
+        cargv = help_argv;
+        cargc = n;
+        name = help_argv[0];
+    }
     const char *best = NULL;
     size_t best_d = 99;
     for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++) {
         if (strcmp(c->name, name) == 0)
-            return c->run(argc - 1, argv + 1);
+            return c->run(cargc, cargv);
         size_t d = vg_edit_distance(name, c->name);
         if (d < best_d) {
             best_d = d;

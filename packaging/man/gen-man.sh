@@ -18,7 +18,7 @@ tmp=$out.tmp
         -v version="$version" -v summary="$summary" -v subcmd=0 -f "$here/help2roff.awk"
     if [ "${1:-}" = --subcommands ]; then
         printf '.SH "COMMANDS IN DETAIL"\n'
-        for c in $("$bin" --help | awk '/^Commands:/ { f = 1; next } f && /^$/ { f = 0 } f && $1 != "version" { print $1 }'); do
+        for c in $("$bin" --help | awk '/^Commands:/ { f = 1; next } f && /^$/ { f = 0 } f { print $1 }'); do
             "$bin" "$c" --help | awk -v subcmd=1 -f "$here/help2roff.awk"
         done
     fi
