@@ -422,6 +422,19 @@ static void status_top_alerts_report_on_a_live_analyzer(void **state)
     e = err();
     assert_non_null(strstr(e, "POST http://127.0.0.1:"));
     assert_non_null(strstr(e, "/api/v1/silences: HTTP 401"));
+    /* The 401 alone did not say how vigilctl sends a token. */
+    assert_non_null(strstr(e, "no token sent: give the file the analyzer's http.token_file names "
+                              "with -t/--token-file FILE or VIGIL_TOKEN_FILE"));
+    free(e);
+    char wrong[700];
+    snprintf(wrong, sizeof(wrong), "%s/wrong-token", s.dir);
+    assert_int_equal(vg_tp_write_atomic(wrong, "not-the-token\n"), 0);
+    assert_int_equal(
+        ctl("silence add --api http://127.0.0.1:%d -t %s host=ops-1", s.http_port, wrong), 1);
+    e = err();
+    assert_non_null(strstr(e, "HTTP 401: missing or wrong bearer token (the token read from "));
+    assert_non_null(strstr(e, "wrong-token is not the one in the file the analyzer's "
+                              "http.token_file names)"));
     free(e);
     assert_int_equal(ctl("silence add --api http://127.0.0.1:%d -t %s -d 1h -A ci -c 'a test' "
                          "host=ops-1 'alertname=\"anomaly\"'",

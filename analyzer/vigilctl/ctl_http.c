@@ -143,8 +143,20 @@ int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *pa
             plain[strcspn(plain, "\n")] = '\0';
             msg = plain;
         }
-        rc = vg_err(err, errlen, -EPROTO, "%s %.*s%s: HTTP %ld%s%s", method, base_len(api),
-                    api->url, path, status, *msg ? ": " : "", msg);
+        /* 401 is the analyzer refusing a mutating request's token, and all it says is "missing
+         * or wrong bearer token": name where vigilctl takes the token from. */
+        char hint[600] = "";
+        if (status == 401 && api->token_file)
+            snprintf(hint, sizeof(hint),
+                     " (the token read from %s is not the one in the file the analyzer's "
+                     "http.token_file names)",
+                     api->token_file);
+        else if (status == 401)
+            snprintf(hint, sizeof(hint),
+                     " (no token sent: give the file the analyzer's http.token_file names with "
+                     "-t/--token-file FILE or VIGIL_TOKEN_FILE)");
+        rc = vg_err(err, errlen, -EPROTO, "%s %.*s%s: HTTP %ld%s%s%s", method, base_len(api),
+                    api->url, path, status, *msg ? ": " : "", msg, hint);
         json_decref(o);
         free(text);
         return rc;

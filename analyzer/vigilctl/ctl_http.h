@@ -28,7 +28,8 @@ int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char 
 /* Like vg_ctl_request, for JSON answers: 0 with *out a new reference (caller decrefs) when the
  * status is 2xx and the body JSON. Otherwise a negative code and err reads e.g.
  * "GET http://127.0.0.1:9710/api/v1/alerts: HTTP 404: unknown path" (the API's "error" text
- * when it sent one). */
+ * when it sent one); after a 401 it also says where the token comes from (--token-file,
+ * VIGIL_TOKEN_FILE). */
 int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *path,
                 const char *body, json_t **out, char *err, size_t errlen);
 
