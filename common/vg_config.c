@@ -471,6 +471,14 @@ static int is_section(const struct vg_config_table *t, const char *prefix)
     return 0;
 }
 
+/* Where an unknown key's message sends the reader for the list of keys. */
+static const char *g_keys_hint = "see --help for the list of keys";
+
+void vg_config_set_keys_hint(const char *hint)
+{
+    g_keys_hint = hint ? hint : "see --help for the list of keys";
+}
+
 static void unknown_key_msg(const struct vg_config_table *t, const char *name, char *buf, size_t n)
 {
     const char *best = NULL;
@@ -487,7 +495,7 @@ static void unknown_key_msg(const struct vg_config_table *t, const char *name, c
     if (best && close_enough(name, bestd))
         snprintf(buf, n, "unknown key '%.100s' (did you mean '%.100s'?)", name, best);
     else
-        snprintf(buf, n, "unknown key '%.100s' (see --help for the list of keys)", name);
+        snprintf(buf, n, "unknown key '%.100s' (%s)", name, g_keys_hint);
 }
 
 /* ---- YAML walking -------------------------------------------------------------------------- */

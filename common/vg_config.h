@@ -74,6 +74,12 @@ const char *vg_config_where(const char *key);
  * vg_config_where(key), as load errors are; unchanged when the key is unknown or was not set. */
 void vg_config_locate(char *err, size_t errlen);
 
+/* What an unknown key's error (with no close key to suggest) says after it, in parentheses: by
+ * default "see --help for the list of keys", true of the daemons that own the table. A program
+ * that reads another's table (vigilctl reads the analyzer's, and its --help lists no keys) names
+ * where they are listed instead. NULL restores the default. Process-wide; hint is not copied. */
+void vg_config_set_keys_hint(const char *hint);
+
 /* Sets every key to its default. Returns 0 or -EINVAL (a bad default, one outside the key's
  * choices, or choices on a key that is not a string: a programming error). */
 int vg_config_defaults(const struct vg_config_table *t, void *cfg, char *err, size_t errlen);

@@ -101,6 +101,24 @@ static void unknown_key_is_rejected_with_position_and_suggestion(void **state)
     assert_string_equal(err,
                         "t.yaml:1:1: unknown key 'zzzzzzzz' (see --help for the list of keys)");
     vg_config_free(&table, &c);
+    /* A program reading another's keys (vigilctl) names where they are listed, in files and in
+     * --set alike; NULL is the default again. */
+    vg_config_set_keys_hint("see 'other --help' for the list of keys");
+    assert_int_equal(load(&c, "zzzzzzzz: 1\n", err), -EINVAL);
+    assert_string_equal(
+        err, "t.yaml:1:1: unknown key 'zzzzzzzz' (see 'other --help' for the list of keys)");
+    vg_config_free(&table, &c);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(vg_config_defaults(&table, &c, err, sizeof err), 0);
+    assert_int_equal(vg_config_set_arg(&table, &c, "zzzzzzzz=1", err, sizeof err), -EINVAL);
+    assert_string_equal(err,
+                        "--set: unknown key 'zzzzzzzz' (see 'other --help' for the list of keys)");
+    vg_config_free(&table, &c);
+    vg_config_set_keys_hint(NULL);
+    assert_int_equal(load(&c, "zzzzzzzz: 1\n", err), -EINVAL);
+    assert_string_equal(err,
+                        "t.yaml:1:1: unknown key 'zzzzzzzz' (see --help for the list of keys)");
+    vg_config_free(&table, &c);
 }
 
 static void out_of_range_and_mistyped_values_name_the_key(void **state)

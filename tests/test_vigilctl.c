@@ -683,6 +683,15 @@ static void usage_errors_and_help(void **state)
         {"replay --host 'bad host' x.csv", "vigilctl replay: --host 'bad host'"},
         {"report --input x.csv --from 2030-01-02T00:00:00Z --to 2030-01-01T00:00:00Z",
          "vigilctl report: --from is later than --to"},
+        /* -s takes the analyzer's keys, which vigilctl's --help does not list: the message
+         * used to send the reader there ("see --help"). */
+        {"replay -s foo=1 " SPIKE_CSV,
+         "vigilctl replay: config error: --set: unknown key 'foo' (see 'vigil-analyzer --help' "
+         "for the list of keys)"},
+        {"report --input " SPIKE_CSV " -s foo=1",
+         "report: config error: --set: unknown key 'foo' (see 'vigil-analyzer --help'"},
+        {"fire-test -c " VG_SOURCE_DIR "/packaging/config/analyzer.yaml -s foo=1 webhook",
+         "fire-test: config error: --set: unknown key 'foo' (see 'vigil-analyzer --help'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(ctl("%s", bad[i].args), 2);

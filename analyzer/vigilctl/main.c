@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vg_config.h"
 #include "vg_util.h"
 #include "vigilctl.h"
 
@@ -79,6 +80,9 @@ int vg_ctl_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* -c and -s of replay, report and fire-test take the analyzer's keys, which vigilctl's own
+     * --help does not list. */
+    vg_config_set_keys_hint("see 'vigil-analyzer --help' for the list of keys");
     if (argc < 2) {
         usage(stderr);
         return 2;
