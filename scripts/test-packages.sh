@@ -42,6 +42,9 @@ for m in man8/vigil-agent.8.gz man8/vigil-analyzer.8.gz man1/vigilctl.1.gz; do
 done
 [ -s /usr/share/doc/vigil-analyzer/examples/prometheus/vigil-alerts.yml ] ||
     fail "no Prometheus rules for Vigil's own health"
+# The rule examples analyzer.yaml points to load as they are.
+/usr/bin/vigilctl rules check /usr/share/doc/vigil-analyzer/examples/rules >/dev/null ||
+    fail "vigilctl rules check of the shipped rule examples"
 getent passwd vigil >/dev/null || fail "no vigil user"
 [ -d /var/lib/vigil ] || fail "no /var/lib/vigil"
 dpkg-query -W -f='${Conffiles}\n' vigil-agent | grep -q /etc/vigil/agent.yaml || fail "agent.yaml is not a conffile"

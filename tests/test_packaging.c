@@ -1,0 +1,122 @@
+/* The .deb packages' contents, without installing anything on this host: each component is
+ * installed with DESTDIR into a temporary tree (the files cpack puts in its package).
+ * scripts/test-packages.sh installs the real packages, as root, where that is allowed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_testproc.h"
+
+static char g_dir[256];
+
+/* Installs component comp (agent, analyzer) under DIR/comp as cpack packages it (prefix /usr);
+ * writes the root to root. */
+static void install_component(const char *comp, char *root, size_t n)
+{
+    snprintf(root, n, "%s/%s", g_dir, comp);
+    char log[600];
+    snprintf(log, sizeof log, "%s/install-%s.log", g_dir, comp);
+    if (vg_tp_sh("DESTDIR=%s %s --install %s --prefix /usr --component %s >%s 2>&1", root, VG_CMAKE,
+                 VG_BIN_DIR, comp, log) != 0) {
+        char *t = vg_tp_read(log);
+        fail_msg("cmake --install --component %s failed: %s", comp, t ? t : "");
+    }
+}
+
+static int exists(const char *root, const char *rel)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    return access(p, F_OK) == 0;
+}
+
+/* Every document the package's configs, units, man pages and examples refer to is in the
+ * package: "docs/X.md" (the project's name for it) as /usr/share/doc/PKG/X.md, README.md there
+ * too, and each /usr/share/doc/... path as written. The analyzer's config sent readers to a
+ * rules.md and rule examples the package did not have. */
+static void check_references(const char *comp, const char *pkg)
+{
+    char root[600], refs[700];
+    install_component(comp, root, sizeof root);
+    snprintf(refs, sizeof refs, "%s/refs-%s", g_dir, comp);
+    /* roff writes '-' as '\-'; the man pages are gzipped. */
+    assert_int_equal(vg_tp_sh("cd %s && { cat etc/vigil/*.yaml lib/systemd/system/*.service; "
+                              "if [ -d usr/share/doc/%s/examples ]; then "
+                              "find usr/share/doc/%s/examples -type f -exec cat {} +; fi; "
+                              "for m in usr/share/man/man*/*.gz; do zcat $m | sed 's/\\\\-/-/g'; "
+                              "done; } | grep -o 'docs/[A-Za-z0-9_.-]*[.]md\\|README[.]md\\|"
+                              "/usr/share/doc/[A-Za-z0-9_./-]*' | sed 's/[.]$//' | sort -u >%s",
+                              root, pkg, pkg, refs),
+                     0);
+    char *t = vg_tp_read(refs);
+    assert_non_null(t);
+    int n = 0, docs = 0;
+    for (char *save = NULL, *r = strtok_r(t, "\n", &save); r; r = strtok_r(NULL, "\n", &save)) {
+        char rel[600];
+        if (strncmp(r, "docs/", 5) == 0) {
+            snprintf(rel, sizeof rel, "usr/share/doc/%s/%s", pkg, r + 5);
+            docs++;
+        } else if (strcmp(r, "README.md") == 0) {
+            snprintf(rel, sizeof rel, "usr/share/doc/%s/README.md", pkg);
+        } else {
+            snprintf(rel, sizeof rel, "%s", r + 1);
+        }
+        if (!exists(root, rel))
+            fail_msg("vigil-%s: its files refer to %s, which the package does not have (/%s)", comp,
+                     r, rel);
+        n++;
+    }
+    free(t);
+    /* The extraction found something: configuration.md and a few docs/ in each package. */
+    assert_true(n >= 4);
+    assert_true(docs >= 3);
+}
+
+static void packages_have_every_document_their_files_refer_to(void **state)
+{
+    (void)state;
+    check_references("agent", "vigil-agent");
+    check_references("analyzer", "vigil-analyzer");
+}
+
+/* The rule examples (docs/rules.md, "Examples") are in the analyzer package, and its config
+ * names where. */
+static void analyzer_package_ships_the_rule_examples(void **state)
+{
+    (void)state;
+    char root[600];
+    install_component("analyzer", root, sizeof root);
+    const char *ex[] = {"host-anomaly.yaml", "host-anomaly-mv.yaml", "disk-latency.yaml",
+                        "network-retransmits.yaml", "scale-out-cpu.yaml"};
+    for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
+        char rel[300];
+        snprintf(rel, sizeof rel, "usr/share/doc/vigil-analyzer/examples/rules/%s", ex[i]);
+        if (!exists(root, rel))
+            fail_msg("vigil-analyzer has no /%s", rel);
+    }
+    char cfg[700];
+    snprintf(cfg, sizeof cfg, "%s/etc/vigil/analyzer.yaml", root);
+    char *t = vg_tp_read(cfg);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "Examples: /usr/share/doc/vigil-analyzer/examples/rules/"));
+    free(t);
+}
+
+int main(void)
+{
+    char *d = vg_tp_tmpdir("packaging");
+    snprintf(g_dir, sizeof(g_dir), "%s", d);
+    free(d);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(packages_have_every_document_their_files_refer_to),
+        cmocka_unit_test(analyzer_package_ships_the_rule_examples),
+    };
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
+}
