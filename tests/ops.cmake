@@ -6,7 +6,8 @@ add_dependencies(test_vigilctl vigilctl vigil-agent vigil-analyzer vigil-test-re
 vg_add_test(test_replay_models SOURCES test_replay_models.c LIBS vg_teststack PkgConfig::JANSSON m
     TIMEOUT 60)
 add_dependencies(test_replay_models vigilctl)
-# What the .deb packages hold: each component installed into a temporary tree as cpack does.
+# What the .deb packages hold (each component installed into a temporary tree as cpack does) and
+# what their postinst scripts do (against stub commands).
 vg_add_test(test_packaging SOURCES test_packaging.c LIBS vg_teststack TIMEOUT 120)
 target_compile_definitions(test_packaging PRIVATE VG_CMAKE="${CMAKE_COMMAND}")
 add_dependencies(test_packaging vigil-agent vigil-agent-webhook vigil-analyzer vigilctl man)

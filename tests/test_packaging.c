@@ -1,6 +1,7 @@
-/* The .deb packages' contents, without installing anything on this host: each component is
- * installed with DESTDIR into a temporary tree (the files cpack puts in its package).
- * scripts/test-packages.sh installs the real packages, as root, where that is allowed. */
+/* The .deb packages' contents and maintainer scripts, without installing anything on this host:
+ * each component is installed with DESTDIR into a temporary tree (the files cpack puts in its
+ * package), and the postinst scripts run against stub commands that record what they are asked
+ * to do. scripts/test-packages.sh installs the real packages, as root, where that is allowed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,6 +110,50 @@ static void analyzer_package_ships_the_rule_examples(void **state)
     free(t);
 }
 
+/* The postinst with stubs for the commands it runs: each call is a line of the log. */
+static char *run_postinst(const char *comp)
+{
+    char stubs[600], log[600];
+    snprintf(stubs, sizeof stubs, "%s/stubs-%s", g_dir, comp);
+    snprintf(log, sizeof log, "%s/postinst-%s.log", g_dir, comp);
+    /* getent finds no vigil user: a first install. */
+    assert_int_equal(vg_tp_sh("mkdir -p %s && cd %s && "
+                              "printf '#!/bin/sh\\necho \"${0##*/} $*\" >>%s\\n"
+                              "[ \"${0##*/}\" = getent ] && exit 2\\nexit 0\\n' >stub && "
+                              "chmod +x stub && for c in getent adduser install "
+                              "deb-systemd-helper deb-systemd-invoke systemctl; do "
+                              "ln -sf stub $c; done && : >%s",
+                              stubs, stubs, log, log),
+                     0);
+    assert_int_equal(vg_tp_sh("PATH=%s /bin/sh %s/packaging/debian/%s/postinst configure '' "
+                              ">%s/postinst-%s.out 2>&1",
+                              stubs, VG_SOURCE_DIR, comp, g_dir, comp),
+                     0);
+    char *t = vg_tp_read(log);
+    assert_non_null(t);
+    return t;
+}
+
+/* adduser --home of a directory that does not exist yet warned "The home dir /var/lib/vigil you
+ * specified can't be accessed" on every first install: the directory comes first, and is the
+ * vigil user's once the user exists. */
+static void postinst_makes_the_home_directory_before_the_user(void **state)
+{
+    (void)state;
+    const char *comps[] = {"agent", "analyzer"};
+    for (size_t i = 0; i < 2; i++) {
+        char *t = run_postinst(comps[i]);
+        const char *mkdir = strstr(t, "install -d -m 0750 /var/lib/vigil\n");
+        const char *user = strstr(t, "adduser ");
+        const char *own = strstr(t, "install -d -o vigil -g vigil -m 0750 /var/lib/vigil\n");
+        if (!mkdir || !user || !own || !(mkdir < user && user < own))
+            fail_msg("%s postinst: want install -d, adduser, install -o vigil, in that order:\n%s",
+                     comps[i], t);
+        assert_non_null(strstr(user, "--home /var/lib/vigil --no-create-home"));
+        free(t);
+    }
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("packaging");
@@ -117,6 +162,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(packages_have_every_document_their_files_refer_to),
         cmocka_unit_test(analyzer_package_ships_the_rule_examples),
+        cmocka_unit_test(postinst_makes_the_home_directory_before_the_user),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
