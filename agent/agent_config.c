@@ -169,6 +169,16 @@ static int check_collectors(const char *names, char *err, size_t errlen)
     return rc;
 }
 
+/* Whether the wire format takes the label; err says why not. */
+static int label_ok(const char *key, const char *value, char *err, size_t errlen)
+{
+    struct vg_wire_msg probe;
+    vg_wire_msg_init(&probe);
+    int ok = vg_wire_msg_add_label(&probe, key, value, err, errlen) == 0;
+    vg_wire_msg_free(&probe);
+    return ok;
+}
+
 int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
 {
     if (!c->topic || !*c->topic)
@@ -186,13 +196,22 @@ int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
     /* A label the wire format refuses would otherwise be dropped from every message in silence
      * (collect_tick cannot fail a tick for it). */
     for (size_t i = 0; !rc && i < c->labels.n; i++) {
-        struct vg_wire_msg probe;
-        vg_wire_msg_init(&probe);
+        const char *k = c->labels.items[i].key;
         char lerr[VG_ERRLEN];
-        if (vg_wire_msg_add_label(&probe, c->labels.items[i].key, c->labels.items[i].value, lerr,
-                                  sizeof(lerr)) < 0)
+        if (label_ok(k, c->labels.items[i].value, lerr, sizeof(lerr)))
+            continue;
+        /* Reported where it was written, at the key when the key is what is refused (the
+         * same key with a plain value is), else at the value: "labels" alone would place it at
+         * the map's first line, lines away from it. */
+        char entry[VG_ERRLEN];
+        snprintf(entry, sizeof(entry), "labels.%s", k);
+        char kerr[VG_ERRLEN];
+        const char *w = label_ok(k, "x", kerr, sizeof(kerr)) ? vg_config_where(entry)
+                                                             : vg_config_where_key(entry);
+        if (w)
+            rc = vg_err(err, errlen, -EINVAL, "%s: labels: %s", w, lerr);
+        else
             rc = vg_err(err, errlen, -EINVAL, "labels: %s", lerr);
-        vg_wire_msg_free(&probe);
     }
     return rc;
 }

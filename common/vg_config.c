@@ -20,6 +20,7 @@
 static struct {
     char key[96];
     char where[160];
+    char key_at[160]; /* a map entry read from a file: where its key is; else empty */
 } g_where[WHERE_MAX];
 static size_t g_n_where;
 
@@ -45,6 +46,17 @@ static void where_set(const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(g_where[i].where, sizeof g_where[i].where, fmt, ap);
     va_end(ap);
+    g_where[i].key_at[0] = '\0'; /* a later --set replaces the file's entry, key and all */
+}
+
+/* After where_set(key, ...) of a map entry read from a file: where the entry's key is, for a
+ * message about the key rather than the value (a label name the wire format refuses). */
+static void where_set_key(const char *key, const char *origin, const yaml_mark_t *m)
+{
+    for (size_t i = 0; i < g_n_where; i++)
+        if (strcmp(g_where[i].key, key) == 0)
+            snprintf(g_where[i].key_at, sizeof g_where[i].key_at, "%s:%zu:%zu", origin, m->line + 1,
+                     m->column + 1);
 }
 
 const char *vg_config_where(const char *key)
@@ -52,6 +64,14 @@ const char *vg_config_where(const char *key)
     for (size_t i = 0; i < g_n_where; i++)
         if (strcmp(g_where[i].key, key) == 0)
             return g_where[i].where;
+    return NULL;
+}
+
+const char *vg_config_where_key(const char *key)
+{
+    for (size_t i = 0; i < g_n_where; i++)
+        if (strcmp(g_where[i].key, key) == 0)
+            return g_where[i].key_at[0] ? g_where[i].key_at : g_where[i].where;
     return NULL;
 }
 
@@ -607,6 +627,7 @@ static int walk_kv(struct walk *w, struct vg_kvlist *l, const char *prefix, cons
                 snprintf(full, sizeof full, "%s.%s", owner, name);
                 where_set(full, "%s:%zu:%zu", w->origin, vev.start_mark.line + 1,
                           vev.start_mark.column + 1);
+                where_set_key(full, w->origin, &kmark);
             }
         } else if (vev.type == YAML_MAPPING_START_EVENT) {
             rc = walk_kv(w, l, name, owner);
@@ -678,6 +699,7 @@ static int walk_mapping(struct walk *w, const char *prefix)
             /* `kafka.bootstrap.servers: x` written flat at the top level. */
             where_set(name, "%s:%zu:%zu", w->origin, vev.start_mark.line + 1,
                       vev.start_mark.column + 1);
+            where_set_key(name, w->origin, &kmark);
             rc = vg_kvlist_set((struct vg_kvlist *)FIELD(w->cfg, owner), rest,
                                (const char *)vev.data.scalar.value);
         } else if (vev.type == YAML_MAPPING_START_EVENT && is_section(w->t, name)) {

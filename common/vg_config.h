@@ -69,6 +69,11 @@ struct vg_config_table {
  * is placed where it was written, and each entry as MAP.ENTRY ("kafka.acks"). */
 const char *vg_config_where(const char *key);
 
+/* Like vg_config_where, but for a map entry read from a file, where its key was written
+ * ("labels.bad-key" at the "bad-key" of `  bad-key: x`), for a message about the entry's name
+ * rather than its value. Anything else: as vg_config_where. */
+const char *vg_config_where_key(const char *key);
+
 /* For a message about a value checked after loading, which starts with the key's name
  * ("log.level: ...", or "kafka property 'acks': ..." for a map entry): prefixes it with
  * vg_config_where(key), as load errors are; unchanged when the key is unknown or was not set. */

@@ -97,6 +97,35 @@ static void bad_config_file_stops_daemon_with_file_line_and_key(void **state)
     assert_non_null(strstr(o, want));
     free(o);
 
+    /* A label the wire format refuses, checked after loading: at its key (a bad name) or its
+     * value (too long), not at the first line of the labels map. */
+    vg_tp_write_atomic(path, "interval: 1s\n# labels\nlabels:\n  env: prod\n  bad-key: x\n");
+    assert_int_equal(run("%s --config %s --check-config --set user=", VG_AGENT_BIN, path), 1);
+    o = output();
+    snprintf(want, sizeof(want),
+             "vigil-agent: config error: %s:5:3: labels: invalid label key 'bad-key'", path);
+    if (!strstr(o, want))
+        fail_msg("want '%s' in: %s", want, o);
+    free(o);
+    vg_tp_write_atomic(path, "labels: {env: prod, \"bad key\": x}\n");
+    assert_int_equal(run("%s --config %s --check-config --set user=", VG_AGENT_BIN, path), 1);
+    o = output();
+    snprintf(want, sizeof(want),
+             "vigil-agent: config error: %s:1:21: labels: invalid label key 'bad key'", path);
+    if (!strstr(o, want))
+        fail_msg("want '%s' in: %s", want, o);
+    free(o);
+    char yaml[400];
+    snprintf(yaml, sizeof(yaml), "labels:\n  env: prod\n  role: %0300d\n", 0);
+    vg_tp_write_atomic(path, yaml);
+    assert_int_equal(run("%s --config %s --check-config --set user=", VG_AGENT_BIN, path), 1);
+    o = output();
+    snprintf(want, sizeof(want),
+             "vigil-agent: config error: %s:3:9: labels: label value too long: label 'role'", path);
+    if (!strstr(o, want))
+        fail_msg("want '%s' in: %s", want, o);
+    free(o);
+
     vg_tp_write_atomic(path, "host: 'bad host!'\n");
     assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, path), 1);
     o = output();

@@ -218,6 +218,14 @@ static void values_checked_after_loading_are_placed_where_they_were_set(void **s
     assert_string_equal(vg_config_where("kafka"), want);
     snprintf(want, sizeof want, "%s:5:9", path);
     assert_string_equal(vg_config_where("kafka.acks"), want);
+    /* A map entry's key is placed too, for a message about its name rather than its value;
+     * other keys are where their value is. */
+    snprintf(want, sizeof want, "%s:5:3", path);
+    assert_string_equal(vg_config_where_key("kafka.acks"), want);
+    snprintf(want, sizeof want, "%s:3:8", path);
+    assert_string_equal(vg_config_where_key("webhook.url"), want);
+    assert_string_equal(vg_config_where_key("ratio"), "--set");
+    assert_null(vg_config_where_key("timeout"));
     assert_string_equal(vg_config_where("name"), "environment TEST_VG_NAME");
     assert_string_equal(vg_config_where("ratio"), "--set");
     assert_null(vg_config_where("timeout")); /* its default */
@@ -233,6 +241,9 @@ static void values_checked_after_loading_are_placed_where_they_were_set(void **s
     snprintf(err, sizeof err, "t.yaml:1:1: already placed");
     vg_config_locate(err, sizeof err);
     assert_string_equal(err, "t.yaml:1:1: already placed");
+    /* An entry --set over the file's is the --set's, key and all. */
+    assert_int_equal(vg_config_set_arg(&table, &c, "kafka.acks=1", err, sizeof err), 0);
+    assert_string_equal(vg_config_where_key("kafka.acks"), "--set");
     vg_config_free(&table, &c);
     unlink(path);
     (void)state;
