@@ -206,10 +206,20 @@ static int on_line(void *ctx, const struct vg_disk_line *d)
         return 0;
 
     double r[N_RATES];
-    int ok[N_RATES];
-    for (int i = 0; i < N_RATES; i++)
-        ok[i] = vg_rate_update(&dev->rate[i], d->c[rate_src[i].counter], p->now_ms,
-                               rate_src[i].width, &r[i]) == 0;
+    int ok[N_RATES], reset = 0;
+    for (int i = 0; i < N_RATES; i++) {
+        int urc = vg_rate_update(&dev->rate[i], d->c[rate_src[i].counter], p->now_ms,
+                                 rate_src[i].width, &r[i]);
+        ok[i] = urc == 0;
+        reset |= urc == -ERANGE && rate_src[i].width == 64;
+    }
+    /* A 64-bit counter going back is the device re-created under this name (LVM snapshot, reused
+     * dm minor, iSCSI relogin): every counter restarted. The 32-bit ones cannot tell that alone,
+     * since a drop from 2^31 or more reads as a wrap, and unfolding it gives util_pct 100 and an
+     * absurd queue time. Every slot has just taken this line as its new baseline, so leaving the
+     * whole line out costs the device one sample and nothing more. */
+    if (reset)
+        return 0;
 
     int idle_forever = 1;
     for (int i = 0; i < VG_DISK_NCOUNTERS; i++)

@@ -498,6 +498,42 @@ static void disk_util_is_capped_at_100(void **unused)
     run_teardown(&r);
 }
 
+/* A disk re-created under the same name within VG_DEVTAB_KEEP_TICKS (LVM snapshot, reused dm
+ * minor, iSCSI relogin) restarts every counter. The 32-bit millisecond ones, taken alone, read
+ * as a wrap when the old value was at or above 2^31, so only the 64-bit ones going back can tell
+ * the reset; it must then cost the whole device one sample, and the tick after must be exact. */
+static void disk_recreated_device_resets_every_counter(void **unused)
+{
+    struct run r;
+    run_setup(&r, "disk", SYSFS);
+    put(&r, "diskstats",
+        "8 16 sdb 90000000 100 7200000000 2000000000 50000000 100 4000000000 2100000000 0 "
+        "3000000000 4100000000 0 0 0 0 100 50\n");
+    assert_int_equal(run_init(&r), 0);
+    assert_int_equal(run_tick(&r, T0), 0);
+    put(&r, "diskstats",
+        "8 16 sdb 90001000 100 7200080000 2000001000 50001000 100 4000080000 2100001000 0 "
+        "3000001000 4100002000 0 0 0 0 100 50\n");
+    assert_int_equal(run_tick(&r, T0 + TICK), 0);
+    assert_metric(&r.msg, "disk.sdb.util_pct", 50);
+    assert_metric(&r.msg, "disk.sdb.queue_time_ms_ps", 1000);
+
+    put(&r, "diskstats", "8 16 sdb 500 0 40000 300 200 0 16000 100 0 700 400 0 0 0 0 0 0\n");
+    assert_int_equal(run_tick(&r, T0 + 2 * TICK), 0);
+    assert_int_equal(count_prefix(&r.msg, "disk.sdb."), 0);
+
+    put(&r, "diskstats", "8 16 sdb 700 0 41600 500 400 0 17600 300 0 1700 1400 0 0 0 0 0 0\n");
+    assert_int_equal(run_tick(&r, T0 + 3 * TICK), 0);
+    assert_metric(&r.msg, "disk.sdb.reads_ps", 100);
+    assert_metric(&r.msg, "disk.sdb.writes_ps", 100);
+    assert_metric(&r.msg, "disk.sdb.read_bytes_ps", 800.0 * 512);
+    assert_metric(&r.msg, "disk.sdb.write_bytes_ps", 800.0 * 512);
+    assert_metric(&r.msg, "disk.sdb.util_pct", 50);
+    assert_metric(&r.msg, "disk.sdb.await_ms", 1);
+    assert_metric(&r.msg, "disk.sdb.queue_time_ms_ps", 500);
+    run_teardown(&r);
+}
+
 /* ---- net ---- */
 
 static void net_rates_over_two_ticks(void **unused)
@@ -2640,6 +2676,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(disk_32bit_millisecond_fields_wrap),
         cmocka_unit_test(disk_old_kernel_14_fields),
         cmocka_unit_test(disk_util_is_capped_at_100),
+        cmocka_unit_test(disk_recreated_device_resets_every_counter),
         cmocka_unit_test(net_rates_over_two_ticks),
         cmocka_unit_test(net_64bit_wrap_unfolded_and_32bit_wrap_skipped),
         cmocka_unit_test(net_old_kernel_counter_against_colon),
