@@ -358,17 +358,22 @@ static void lru_size_is_live_plus_a_batch_per_cpu_within_8_mib(void **state)
         assert_true(vg_bpf_lru_entries(4096, n + 1, 8, 8) >= vg_bpf_lru_entries(4096, n, 8, 8));
 }
 
-/* Evictions from a map whose entries only the programs create: what was created and is not there
- * now. A reading where entries were created between the count and the map's read comes out low,
- * and the figure then holds until the next reading catches up; it never goes down. */
+/* Evictions from a map whose entries only the programs create: what was created and is neither
+ * there now nor deleted by the agent. A reading where entries were created between the count and
+ * the map's read comes out low, and the figure then holds until the next reading catches up; it
+ * never goes down. */
 static void evictions_are_created_minus_present_and_never_go_down(void **state)
 {
     (void)state;
-    assert_int_equal(vg_bpf_lru_evicted(0, 10, 10), 0);
-    assert_int_equal(vg_bpf_lru_evicted(0, 300, 257), 43);
-    assert_int_equal(vg_bpf_lru_evicted(43, 300, 260), 43);
-    assert_int_equal(vg_bpf_lru_evicted(43, 100, 120), 43);
-    assert_int_equal(vg_bpf_lru_evicted(43, 500, 257), 243);
+    assert_int_equal(vg_bpf_lru_evicted(0, 10, 10, 0), 0);
+    assert_int_equal(vg_bpf_lru_evicted(0, 300, 257, 0), 43);
+    assert_int_equal(vg_bpf_lru_evicted(43, 300, 260, 0), 43);
+    assert_int_equal(vg_bpf_lru_evicted(43, 100, 120, 0), 43);
+    assert_int_equal(vg_bpf_lru_evicted(43, 500, 257, 0), 243);
+    /* Deleted entries are no loss. */
+    assert_int_equal(vg_bpf_lru_evicted(0, 300, 257, 43), 0);
+    assert_int_equal(vg_bpf_lru_evicted(0, 300, 200, 43), 57);
+    assert_int_equal(vg_bpf_lru_evicted(57, 300, 250, 43), 57);
 }
 
 static void pin_to(int cpu)
@@ -446,15 +451,14 @@ static void lru_map_so_sized_keeps_live_entries_while_every_cpu_holds_a_batch(vo
     assert_int_equal(sched_setaffinity(0, sizeof saved, &saved), 0);
 }
 
-/* max_entries of the one BPF map named name that this process holds (the collector under test
- * loaded it): the kernel's figure, not libbpf's. 0 when there is none. */
-static __u32 own_map_max_entries(const char *name)
+/* The fd of the one BPF map named name that this process holds (the collector under test loaded
+ * it), and its info; -1 when there is none. */
+static int own_map(const char *name, struct bpf_map_info *out)
 {
     DIR *d = opendir("/proc/self/fd");
     assert_non_null(d);
     struct dirent *e;
-    __u32 max = 0;
-    int found = 0;
+    int fd = -1, found = 0;
     while ((e = readdir(d)) != NULL) {
         char link[PATH_MAX], target[64];
         snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
@@ -469,14 +473,35 @@ static __u32 own_map_max_entries(const char *name)
         memset(&info, 0, sizeof info);
         if (bpf_obj_get_info_by_fd(atoi(e->d_name), &info, &len) == 0 &&
             strcmp(info.name, name) == 0) {
-            max = info.max_entries;
+            fd = atoi(e->d_name);
+            *out = info;
             found++;
         }
     }
     closedir(d);
     if (found > 1)
         fail_msg("%d BPF maps named %s in this process", found, name);
-    return max;
+    return fd;
+}
+
+/* max_entries of that map: the kernel's figure, not libbpf's. 0 when there is none. */
+static __u32 own_map_max_entries(const char *name)
+{
+    struct bpf_map_info info;
+    return own_map(name, &info) < 0 ? 0 : info.max_entries;
+}
+
+/* The entries that map holds now (of 8-byte keys). */
+static __u32 own_map_entries(const char *name)
+{
+    struct bpf_map_info info;
+    int fd = own_map(name, &info);
+    assert_true(fd >= 0 && info.key_size == 8);
+    __u64 key, next;
+    __u32 n = 0;
+    for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key, n++)
+        key = next;
+    return n;
 }
 
 /* Each collector's LRU maps, as the kernel created them on this host: live + 128 per possible
@@ -572,6 +597,133 @@ static void cgroups_beyond_the_map_are_counted_as_evicted(void **state)
     remove_cgroup(parent);
 }
 
+/* Cgroups that each existed for a moment (cron jobs, systemd scopes, pods): ROUND of them per
+ * tick, each with a failing syscall and a run-queue wait, removed before the tick. Their entries
+ * are deleted once their cgroup is gone, so far more of them than the maps hold evict nothing
+ * and neither collector reports a loss. Cgroups that still exist are never deleted: more of them
+ * than a map holds are still counted as evicted. Ticks are CHURN_TICK apart, longer than
+ * VG_CG_SWEEP_MS, so that each may walk the hierarchy. */
+#define CHURN_TICK 60000
+_Static_assert(CHURN_TICK > VG_CG_SWEEP_MS, "churn ticks must be allowed to walk");
+
+struct churn {
+    char parent[PATH_MAX];
+    char (*paths)[PATH_MAX];
+    int n;
+};
+
+/* Makes cgroups first..first+n-1 below c->parent, and a child that visits each in turn, failing
+ * an openat and sleeping a moment there (a wakeup, then a wait for a CPU). */
+static void churn_make(struct churn *c, int first, int n)
+{
+    char missing[64];
+    snprintf(missing, sizeof missing, "/nonexistent-vigil-%d/x", (int)getpid());
+    c->paths = calloc((size_t)n, sizeof *c->paths);
+    assert_non_null(c->paths);
+    c->n = n;
+    for (int i = 0; i < n; i++) {
+        snprintf(c->paths[i], sizeof c->paths[i], "%.*s/c%d", PATH_MAX - 16, c->parent, first + i);
+        if (mkdir(c->paths[i], 0755) != 0)
+            fail_msg("mkdir %s: %s", c->paths[i], strerror(errno));
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct timespec nap = {0, 200 * 1000};
+        for (int i = 0; i < n; i++) {
+            enter_cgroup(c->paths[i]);
+            if (openat(AT_FDCWD, missing, O_RDONLY) != -1 || errno != ENOENT)
+                _exit(1);
+            nanosleep(&nap, NULL);
+        }
+        _exit(0);
+    }
+    wait_child_ok(pid);
+}
+
+static void churn_remove(struct churn *c)
+{
+    for (int i = 0; i < c->n; i++)
+        remove_cgroup(c->paths[i]);
+    free(c->paths);
+    c->paths = NULL;
+    c->n = 0;
+}
+
+static void churn_tick(struct live *l)
+{
+    l->now += CHURN_TICK - TICK;
+    live_collect(l);
+}
+
+static void removed_cgroups_are_deleted_not_counted_as_evicted(void **state)
+{
+    (void)state;
+    enum { LIVE = 512, ROUND = 128 };
+    static const char *const evicted[2] = {"bpf.syscall_errors.cg_evicted_ps",
+                                           "bpf.runqlat.cg_evicted_ps"};
+    struct live l[2];
+    struct churn c = {0};
+    char why[256] = "";
+    need_root();
+    if (!vg_bpf_cgnames())
+        skip_because("no cgroup v2 hierarchy: no per-cgroup maps");
+    vg_bpf_lru_live_override(LIVE);
+    live_open(&l[0], &vg_collector_bpf_syscall_errors);
+    live_open(&l[1], &vg_collector_bpf_runqlat);
+    vg_bpf_lru_live_override(0);
+    __u32 max[2] = {own_map_max_entries("cg_errors"), own_map_max_entries("cg_hist")};
+    __u32 biggest = max[0] > max[1] ? max[0] : max[1];
+    assert_true(max[0] >= LIVE && max[1] >= LIVE);
+    if (make_cgroup(c.parent, sizeof c.parent, "churn", why, sizeof why) < 0) {
+        live_close(&l[0]);
+        live_close(&l[1]);
+        skip_because(why);
+    }
+    for (int k = 0; k < 2; k++)
+        churn_tick(&l[k]);
+
+    /* Three times what the larger map holds, then a quiet tick to delete the last round's. */
+    int rounds = (int)(3 * biggest / ROUND) + 1;
+    for (int r = 0; r <= rounds; r++) {
+        if (r < rounds) {
+            churn_make(&c, r * ROUND, ROUND);
+            churn_remove(&c);
+        }
+        for (int k = 0; k < 2; k++) {
+            churn_tick(&l[k]);
+            double v = must_get(&l[k], evicted[k]);
+            if (v != 0)
+                fail_msg("%s = %g after %d removed cgroups (map of %u entries)", evicted[k], v,
+                         (r + 1) * ROUND, max[k]);
+        }
+    }
+    print_message("%d removed cgroups, maps of %u and %u entries: none evicted\n", rounds * ROUND,
+                  max[0], max[1]);
+
+    /* More cgroups that still exist than the larger map holds. */
+    int over = (int)biggest + ROUND;
+    churn_make(&c, rounds * ROUND, over);
+    for (int k = 0; k < 2; k++) {
+        churn_tick(&l[k]);
+        double n = must_get(&l[k], evicted[k]) * CHURN_TICK / 1000.0;
+        print_message("%d live cgroups, map of %u entries: %s %.0f in the tick\n", over, max[k],
+                      evicted[k], n);
+        assert_true(n >= over - (double)max[k]);
+        /* A walk finds them all: none is deleted, and the map keeps at least what it is sized
+         * to hold while every CPU keeps a batch of free entries. */
+        churn_tick(&l[k]);
+        assert_true(must_get(&l[k], evicted[k]) * CHURN_TICK / 1000.0 < ROUND);
+        __u32 kept = own_map_entries(k == 0 ? "cg_errors" : "cg_hist");
+        print_message("  entries kept a tick later: %u\n", kept);
+        assert_true(kept >= LIVE);
+    }
+    live_close(&l[0]);
+    live_close(&l[1]);
+    churn_remove(&c);
+    remove_cgroup(c.parent);
+}
+
 /* Every collector with an LRU map sends what it lost to it from the second tick on. */
 static void lru_losses_are_sent_from_the_second_tick(void **state)
 {
@@ -663,6 +815,39 @@ static void cgroup_id_resolves_to_its_path_with_one_walk(void **state)
     vg_cgnames_free(&c);
     remove_cgroup(sub);
     remove_cgroup(path);
+}
+
+/* A cgroup is gone only for a walk made after it was seen, and made whole; walks for that come
+ * at most every VG_CG_SWEEP_MS. */
+static void removed_cgroup_is_gone_after_a_later_walk(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], why[256], root[PATH_MAX];
+    if (make_cgroup(path, sizeof path, "gone", why, sizeof why) < 0)
+        skip_because(why);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(vg_cgroup2_mount(root, sizeof root, why, sizeof why), 0);
+
+    struct vg_cgnames c;
+    vg_cgnames_init(&c, root);
+    uint64_t seen = c.walks;
+    assert_false(vg_cgnames_gone(&c, st.st_ino, seen));
+    assert_int_equal(vg_cgnames_sweep(&c, T0), 1);
+    assert_true(c.complete);
+    assert_true(vg_cgnames_known(&c, st.st_ino));
+    assert_false(vg_cgnames_gone(&c, st.st_ino, seen));
+
+    seen = c.walks;
+    remove_cgroup(path);
+    /* No walk since it was seen: not known to be gone. */
+    assert_false(vg_cgnames_gone(&c, st.st_ino, seen));
+    assert_int_equal(vg_cgnames_sweep(&c, T0 + VG_CG_SWEEP_MS - 1), 0);
+    assert_false(vg_cgnames_gone(&c, st.st_ino, seen));
+    assert_int_equal(vg_cgnames_sweep(&c, T0 + VG_CG_SWEEP_MS), 1);
+    assert_false(vg_cgnames_known(&c, st.st_ino));
+    assert_true(vg_cgnames_gone(&c, st.st_ino, seen));
+    vg_cgnames_free(&c);
 }
 
 /* ---- the collectors on live events ---- */
@@ -1594,9 +1779,11 @@ int main(void)
         cmocka_unit_test(lru_map_so_sized_keeps_live_entries_while_every_cpu_holds_a_batch),
         cmocka_unit_test(lru_maps_are_sized_for_this_hosts_cpus_at_load),
         cmocka_unit_test(cgroups_beyond_the_map_are_counted_as_evicted),
+        cmocka_unit_test(removed_cgroups_are_deleted_not_counted_as_evicted),
         cmocka_unit_test(lru_losses_are_sent_from_the_second_tick),
         cmocka_unit_test(cgroup_paths_become_metric_names),
         cmocka_unit_test(cgroup_id_resolves_to_its_path_with_one_walk),
+        cmocka_unit_test(removed_cgroup_is_gone_after_a_later_walk),
         cmocka_unit_test(failing_openat_burst_raises_enoent_count),
         cmocka_unit_test(connects_to_a_closed_port_raise_resets_and_failures),
         cmocka_unit_test(connects_to_a_listener_are_timed),

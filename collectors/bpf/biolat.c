@@ -206,7 +206,7 @@ int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, 
         rc = vg_bpf_snap_read(&st->cur, bpf_map__fd(st->skel->maps.dev_hist), err, errlen);
     if (rc < 0)
         return rc;
-    st->dev_evicted = vg_bpf_lru_evicted(st->dev_evicted, created, st->cur.n);
+    st->dev_evicted = vg_bpf_lru_evicted(st->dev_evicted, created, st->cur.n, 0);
     int64_t dt = st->primed ? now_ms - st->prev_ms : 0;
     st->tick++;
     for (size_t i = 0; i < st->cur.n && rc == 0; i++) {

@@ -33,10 +33,12 @@ static const struct vg_metric_desc runqlat_metrics[] = {
      "the tick. <cgroup> is the cgroup's path below the cgroup v2 root with '/' written '.', "
      "other characters outside [A-Za-z0-9_.:-] written '_', and the root cgroup written root."},
     {"bpf.runqlat.cg_evicted_ps", "evictions/s", VG_METRIC_RATE,
-     "Cgroup histograms the kernel evicted from its full map: more cgroups had waits than the "
-     "1024 it is sized to hold (docs/ebpf.md, LRU map sizes). Each loses that cgroup's waits "
-     "since the previous tick, so a returning cgroup's p99 covers less for a tick. Histograms "
-     "created minus histograms present; sent only where cgroups can be named."},
+     "Cgroup histograms the kernel evicted from its full map: more cgroups that still exist had "
+     "waits than the 1024 it is sized to hold (docs/ebpf.md, LRU map sizes). The histograms of "
+     "removed cgroups are deleted by the agent and not counted. The map evicts first the "
+     "histograms no wait added to lately, so an eviction loses only the waits its cgroup had "
+     "since the previous tick, often none. Histograms created minus those present and those "
+     "deleted; sent only where cgroups can be named."},
     MISSED("bpf.runqlat"),
 };
 
@@ -102,9 +104,12 @@ static const struct vg_metric_desc syscall_errors_metrics[] = {
      "Failed system calls of one cgroup, all errors together, for the 10 cgroups with the most "
      "in the tick; <cgroup> as for bpf.runqlat.cg.<cgroup>.p99_us."},
     {"bpf.syscall_errors.cg_evicted_ps", "evictions/s", VG_METRIC_RATE,
-     "Per-cgroup counts the kernel evicted from its full map: more cgroups had failing system "
-     "calls than the 4096 it is sized to hold. Each loses that cgroup's errors since the "
-     "previous tick. Counts created minus counts present; sent only where cgroups can be named."},
+     "Per-cgroup counts the kernel evicted from its full map: more cgroups that still exist had "
+     "failing system calls than the 4096 it is sized to hold. The counts of removed cgroups are "
+     "deleted by the agent and not counted. The map evicts first the counts no error added to "
+     "lately, so an eviction loses only the errors its cgroup had since the previous tick, "
+     "often none. Counts created minus those present and those deleted; sent only where "
+     "cgroups can be named."},
     MISSED("bpf.syscall_errors"),
 };
 

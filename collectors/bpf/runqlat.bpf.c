@@ -42,7 +42,8 @@ struct {
     __type(value, struct vg_hist);
 } cg_hist SEC(".maps");
 
-/* cg_hist entries created: those no longer there were evicted. */
+/* cg_hist entries created: those no longer there were evicted, or deleted by user space
+ * (their cgroup was removed), which counts those itself. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);

@@ -36,6 +36,7 @@ struct runqlat_state {
     struct vg_bpf_snap cg_prev, cg_cur;
     __u64 *cg_counts;
     __u64 cg_evicted;
+    struct vg_bpf_cgsweep cg_sweep;
     struct vg_bpf_loss cg_loss;
 };
 
@@ -84,6 +85,7 @@ int vg_bpf_runqlat_init(void **state, const struct vg_collector_cfg *cfg, char *
     if (rc < 0)
         goto fail;
     st->cg_on = vg_bpf_cgnames() != NULL;
+    vg_bpf_cgsweep_init(&st->cg_sweep, vg_bpf_cgnames());
     st->skel->rodata->track_cgroups = st->cg_on;
     /* Without cgroup names the histograms are never made: one entry, not megabytes. */
     if (st->cg_on)
@@ -151,7 +153,11 @@ static int collect_cgroups(struct runqlat_state *st, int64_t now_ms, struct vg_w
     if (rc < 0)
         return rc;
     struct vg_bpf_snap *cur = &st->cg_cur;
-    st->cg_evicted = vg_bpf_lru_evicted(st->cg_evicted, created, cur->n);
+    st->cg_evicted = vg_bpf_lru_evicted(st->cg_evicted, created, cur->n, st->cg_sweep.deleted);
+    rc = vg_bpf_cgsweep(&st->cg_sweep, vg_bpf_cgnames(), bpf_map__fd(st->skel->maps.cg_hist),
+                        &st->cg_cur, &st->cg_prev, now_ms, err, errlen);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < cur->n; i++)
         st->cg_counts[i] =
             vg_bpf_delta(cur->vals + i * cur->width, vg_bpf_snap_find(&st->cg_prev, cur->keys[i]),

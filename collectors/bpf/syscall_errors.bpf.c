@@ -39,7 +39,8 @@ struct {
     __type(value, __u64);
 } cg_errors SEC(".maps");
 
-/* cg_errors entries created: those no longer there were evicted. */
+/* cg_errors entries created: those no longer there were evicted, or deleted by user space
+ * (their cgroup was removed), which counts those itself. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 1);

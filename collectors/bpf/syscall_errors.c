@@ -39,6 +39,7 @@ struct syserr_state {
     struct vg_bpf_snap cg_prev, cg_cur;
     __u64 *cg_counts;
     __u64 cg_evicted;
+    struct vg_bpf_cgsweep cg_sweep;
     struct vg_bpf_loss cg_loss;
     int64_t prev_ms;
     int primed;
@@ -84,6 +85,7 @@ int vg_bpf_syscall_errors_init(void **state, const struct vg_collector_cfg *cfg,
     if (rc < 0)
         goto fail;
     st->cg_on = vg_bpf_cgnames() != NULL;
+    vg_bpf_cgsweep_init(&st->cg_sweep, vg_bpf_cgnames());
     st->skel->rodata->track_cgroups = st->cg_on;
     /* Without cgroup names the counts are never made: one entry. */
     if (st->cg_on)
@@ -128,7 +130,12 @@ static int collect_cgroups(struct syserr_state *st, int64_t now_ms, struct vg_wi
         rc = vg_bpf_snap_read(&st->cg_cur, bpf_map__fd(st->skel->maps.cg_errors), err, errlen);
     if (rc < 0)
         return rc;
-    st->cg_evicted = vg_bpf_lru_evicted(st->cg_evicted, created, st->cg_cur.n);
+    st->cg_evicted =
+        vg_bpf_lru_evicted(st->cg_evicted, created, st->cg_cur.n, st->cg_sweep.deleted);
+    rc = vg_bpf_cgsweep(&st->cg_sweep, vg_bpf_cgnames(), bpf_map__fd(st->skel->maps.cg_errors),
+                        &st->cg_cur, &st->cg_prev, now_ms, err, errlen);
+    if (rc < 0)
+        return rc;
     int64_t dt = now_ms - st->prev_ms;
     if (st->primed && dt > 0) {
         struct vg_bpf_snap *cur = &st->cg_cur;

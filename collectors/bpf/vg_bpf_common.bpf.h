@@ -18,8 +18,9 @@ static __always_inline void vg_count(void *counters, __u32 idx)
 
 /* The histogram for key in an LRU hash map of them, created empty on first use. Two CPUs may race
  * to create it; BPF_NOEXIST makes one win and both then count into the same entry. The winner
- * counts the creation in entry created_idx of the per-CPU counters `created`: nothing deletes
- * these entries, so what was created and is no longer there was evicted (vg_bpf_lru_evicted). */
+ * counts the creation in entry created_idx of the per-CPU counters `created`: what was created
+ * and is no longer there was evicted, or deleted by user space, which counts its deletions
+ * (vg_bpf_lru_evicted). */
 static __always_inline struct vg_hist *vg_hist_get(void *map, const void *key, void *created,
                                                    __u32 created_idx)
 {

@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "vg_cgname.h"
 #include "vg_log.h"
 #include "vg_util.h"
 
@@ -440,10 +441,68 @@ int vg_bpf_lru_size(struct bpf_map *map, __u32 live, const char *collector, char
     return 0;
 }
 
-__u64 vg_bpf_lru_evicted(__u64 prev, __u64 created, __u64 live)
+__u64 vg_bpf_lru_evicted(__u64 prev, __u64 created, __u64 live, __u64 deleted)
 {
-    __u64 now = created > live ? created - live : 0;
+    __u64 gone = live + deleted;
+    __u64 now = created > gone ? created - gone : 0;
     return now > prev ? now : prev;
+}
+
+void vg_bpf_cgsweep_init(struct vg_bpf_cgsweep *s, const struct vg_cgnames *names)
+{
+    s->gen = names ? names->walks : 0;
+    s->deleted = 0;
+}
+
+/* Entry i of cur may belong to a cgroup that is gone: it did not change since prev was read, and
+ * the last walk did not find its cgroup. */
+static int maybe_gone(const struct vg_cgnames *names, const struct vg_bpf_snap *cur,
+                      const struct vg_bpf_snap *prev, size_t i)
+{
+    const __u64 *p = vg_bpf_snap_find(prev, cur->keys[i]);
+    return p && memcmp(p, cur->vals + i * cur->width, cur->width * sizeof *p) == 0 &&
+           !vg_cgnames_known(names, cur->keys[i]);
+}
+
+int vg_bpf_cgsweep(struct vg_bpf_cgsweep *s, struct vg_cgnames *names, int map_fd,
+                   struct vg_bpf_snap *cur, const struct vg_bpf_snap *prev, int64_t now_ms,
+                   char *err, size_t errlen)
+{
+    if (cur->key_size != 8)
+        return vg_err(err, errlen, -EINVAL, "cgroup map keys must be 8 bytes");
+    /* Nothing walked since cur was read: walks from here on began after it. */
+    uint64_t gen = names->walks;
+    size_t maybe = 0;
+    for (size_t i = 0; i < cur->n; i++)
+        maybe += maybe_gone(names, cur, prev, i);
+    /* A walk since prev was read tells already; a failed one leaves everything in place. */
+    if (maybe && names->walks == s->gen)
+        vg_cgnames_sweep(names, now_ms);
+    size_t kept = 0;
+    int rc = 0;
+    for (size_t i = 0; i < cur->n; i++) {
+        __u64 id = cur->keys[i];
+        if (rc == 0 && maybe && maybe_gone(names, cur, prev, i) &&
+            vg_cgnames_gone(names, id, s->gen)) {
+            /* ENOENT: evicted since the read, and counted so; either way no longer there. */
+            if (bpf_map_delete_elem(map_fd, &id) == 0) {
+                s->deleted++;
+                continue;
+            }
+            if (errno == ENOENT)
+                continue;
+            rc = vg_err(err, errlen, -errno, "deleting a BPF map entry: %s", strerror(errno));
+        }
+        if (kept != i) {
+            cur->keys[kept] = id;
+            memmove(cur->vals + kept * cur->width, cur->vals + i * cur->width,
+                    cur->width * sizeof *cur->vals);
+        }
+        kept++;
+    }
+    cur->n = kept;
+    s->gen = gen;
+    return rc;
 }
 
 int vg_bpf_snap_init(struct vg_bpf_snap *s, size_t key_size, size_t width, size_t cap)

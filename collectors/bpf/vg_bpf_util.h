@@ -140,10 +140,11 @@ int vg_bpf_lru_size(struct bpf_map *map, __u32 live, const char *collector, char
 void vg_bpf_lru_live_override(__u32 live);
 
 /* Entries an LRU map has lost to eviction so far, for a map whose entries only its programs
- * create (each counted in `created`) and nothing deletes: created - live. `created` must be read
- * before the map is: an entry created in between then makes the figure low, never high. Never
- * below prev, the previous result: a low figure catches up at the next reading. */
-__u64 vg_bpf_lru_evicted(__u64 prev, __u64 created, __u64 live);
+ * create (each counted in `created`) and only user space deletes (`deleted` of them, all before
+ * the map was read): created - live - deleted. `created` must be read before the map is: an entry
+ * created in between then makes the figure low, never high. Never below prev, the previous
+ * result: a low figure catches up at the next reading. */
+__u64 vg_bpf_lru_evicted(__u64 prev, __u64 created, __u64 live, __u64 deleted);
 
 /* Events a collector's metrics lost (entries evicted from a full map, requests that could not be
  * timed), sent as a rate like vg_bpf_emit_misses sends skipped runs. */
@@ -184,6 +185,30 @@ int vg_bpf_snap_read(struct vg_bpf_snap *s, int map_fd, char *err, size_t errlen
 const __u64 *vg_bpf_snap_find(const struct vg_bpf_snap *s, __u64 key);
 void vg_bpf_snap_swap(struct vg_bpf_snap *a, struct vg_bpf_snap *b);
 void vg_bpf_snap_free(struct vg_bpf_snap *s);
+
+/* The per-cgroup maps' entries of cgroups that no longer exist (docs/ebpf.md, "Events lost"):
+ * nothing else would ever remove them, and each new cgroup would then evict one, read as a
+ * loss. */
+struct vg_bpf_cgsweep {
+    uint64_t gen;  /* the cgroup names' walk count when the previous snapshot was read */
+    __u64 deleted; /* entries deleted so far */
+};
+
+struct vg_cgnames;
+
+/* Call with the collector's init, before any snapshot is read. */
+void vg_bpf_cgsweep_init(struct vg_bpf_cgsweep *s, const struct vg_cgnames *names);
+
+/* Right after cur (keys of 8 bytes: cgroup ids) is read from map_fd, and after the evictions are
+ * worked out from it; prev is the previous snapshot. Deletes from the map, and drops from cur,
+ * the entries of cgroups that are gone: entries unchanged since prev (a gone cgroup's entry no
+ * longer changes, so it holds nothing unread) whose cgroup a walk made since prev was read did
+ * not find (vg_cgnames_gone). When unchanged entries of cgroups the last walk did not find are
+ * there and no walk was made since prev was read, walks first (vg_cgnames_sweep: at most every
+ * VG_CG_SWEEP_MS). Counts the deletions in s->deleted. Returns 0 or negative errno with err set. */
+int vg_bpf_cgsweep(struct vg_bpf_cgsweep *s, struct vg_cgnames *names, int map_fd,
+                   struct vg_bpf_snap *cur, const struct vg_bpf_snap *prev, int64_t now_ms,
+                   char *err, size_t errlen);
 
 /* Counter arrays and histograms only grow in the kernel; a smaller reading means the entry was
  * evicted and re-created, and then all it holds is new. Writes cur - prev (or cur) into delta

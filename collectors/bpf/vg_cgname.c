@@ -174,6 +174,7 @@ struct walk {
     size_t n, cap;
     char **stack;
     size_t depth_n, stack_cap;
+    int truncated; /* directories left out: VG_CG_WALK_MAX or VG_CG_DEPTH_MAX reached */
 };
 
 static int add_entry(struct walk *w, __u64 id, const char *rel)
@@ -243,13 +244,17 @@ static int walk_hierarchy(struct walk *w)
             continue;
         }
         struct dirent *de;
+        /* Whether a directory this deep has children is not looked at: taken as truncated. */
         int deep = depth_of(rel) >= VG_CG_DEPTH_MAX;
+        w->truncated |= deep;
         while (rc == 0 && !deep && (de = readdir(d)) != NULL) {
             if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
                 strcmp(de->d_name, "..") == 0)
                 continue;
-            if (++visited >= VG_CG_WALK_MAX)
+            if (++visited >= VG_CG_WALK_MAX) {
+                w->truncated = 1;
                 break;
+            }
             size_t len = strlen(rel) + strlen(de->d_name) + 2;
             char *child = malloc(len);
             if (!child) {
@@ -270,7 +275,7 @@ static int walk_hierarchy(struct walk *w)
     return rc;
 }
 
-static int rewalk(struct vg_cgnames *c)
+static int rewalk(struct vg_cgnames *c, int64_t now_ms)
 {
     struct walk w = {.rootfd = open(c->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     if (w.rootfd < 0)
@@ -286,6 +291,8 @@ static int rewalk(struct vg_cgnames *c)
     c->e = w.e;
     c->n = w.n;
     c->walks++;
+    c->complete = !w.truncated;
+    c->walked_ms = now_ms ? now_ms : 1;
     return 0;
 }
 
@@ -315,12 +322,30 @@ const char *vg_cgnames_get(struct vg_cgnames *c, __u64 id, int64_t now_ms, int *
     if (*walk_budget <= 0)
         return NULL;
     (*walk_budget)--;
-    if (rewalk(c) == 0 && (name = find(c, id)) != NULL)
+    if (rewalk(c, now_ms) == 0 && (name = find(c, id)) != NULL)
         return name;
     c->neg[c->neg_next].id = id;
     c->neg[c->neg_next].at_ms = now_ms ? now_ms : 1;
     c->neg_next = (c->neg_next + 1) % VG_CG_NEG_MAX;
     return NULL;
+}
+
+int vg_cgnames_known(const struct vg_cgnames *c, __u64 id)
+{
+    return find(c, id) != NULL;
+}
+
+int vg_cgnames_gone(const struct vg_cgnames *c, __u64 id, uint64_t gen)
+{
+    return c->walks > gen && c->complete && !find(c, id);
+}
+
+int vg_cgnames_sweep(struct vg_cgnames *c, int64_t now_ms)
+{
+    if (!c->root[0] || (c->walked_ms && now_ms - c->walked_ms < VG_CG_SWEEP_MS))
+        return 0;
+    int rc = rewalk(c, now_ms);
+    return rc < 0 ? rc : 1;
 }
 
 void vg_cgnames_name_top(struct vg_cgnames *c, const __u64 *ids, size_t n, int64_t now_ms,

@@ -4,7 +4,8 @@
  * The walk is cached; an id not in the cache triggers a new walk, at most one per tick (the
  * caller's budget), and an id that a walk did not find is not looked for again for
  * VG_CG_RETRY_MS, so a cgroup that vanished, or one outside this cgroup namespace, costs one walk,
- * not one per tick.
+ * not one per tick. A walk also tells which cgroups are gone (vg_cgnames_gone), so that what is
+ * kept for them can be dropped.
  */
 #ifndef VG_CGNAME_H
 #define VG_CGNAME_H
@@ -20,6 +21,7 @@
 #define VG_CG_DEPTH_MAX 32
 #define VG_CG_NEG_MAX   64
 #define VG_CG_RETRY_MS  60000
+#define VG_CG_SWEEP_MS  10000 /* vg_cgnames_sweep walks at most this often */
 
 struct vg_cg_entry {
     __u64 id;
@@ -35,7 +37,9 @@ struct vg_cgnames {
         int64_t at_ms;
     } neg[VG_CG_NEG_MAX];
     size_t neg_next;
-    uint64_t walks;
+    uint64_t walks;    /* walks made so far */
+    int complete;      /* the last walk saw every directory of the hierarchy */
+    int64_t walked_ms; /* when the last walk was made; 0: never */
 };
 
 /* Finds the cgroup v2 mount in /proc/self/mountinfo (/sys/fs/cgroup on pure-v2 hosts,
@@ -54,6 +58,20 @@ void vg_cgnames_free(struct vg_cgnames *c);
 /* The metric name of cgroup id, or NULL when it cannot be found. A cache miss walks the
  * hierarchy when *walk_budget > 0, and decrements it. */
 const char *vg_cgnames_get(struct vg_cgnames *c, __u64 id, int64_t now_ms, int *walk_budget);
+
+/* 1 when the last walk found id, without walking. */
+int vg_cgnames_known(const struct vg_cgnames *c, __u64 id);
+
+/* Whether id's cgroup is gone, for dropping what is kept for it. gen is c->walks read when the
+ * cgroup was known to exist (e.g. when an entry made by one of its tasks was read). 1 when a walk
+ * made since then saw the whole hierarchy and not id; 0 when id is there, or when that cannot be
+ * told (no walk since, or the last one stopped at VG_CG_WALK_MAX or VG_CG_DEPTH_MAX). Cgroup ids
+ * are never reused, so a cgroup the walk did not find cannot come back. */
+int vg_cgnames_gone(const struct vg_cgnames *c, __u64 id, uint64_t gen);
+
+/* Walks the hierarchy again, for vg_cgnames_gone, unless a walk was made less than
+ * VG_CG_SWEEP_MS before now_ms. Returns 1 when it walked, 0 when not, negative errno. */
+int vg_cgnames_sweep(struct vg_cgnames *c, int64_t now_ms);
 
 /* The process's one cache, on the v2 mount; NULL (logged once) when there is no v2 hierarchy.
  * One cache for all: ids are global, and one walk serves every collector that names cgroups. */
