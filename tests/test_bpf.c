@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,6 +45,7 @@
 #include "vg_wire.h"
 
 #ifdef VIGIL_HAVE_BPF
+#include <linux/loop.h>
 #include <sys/utsname.h>
 
 #include "attach_forms.skel.h"
@@ -95,9 +97,14 @@ static const char *test_btf_cache(void)
     return btf_cache;
 }
 
-static void live_open(struct live *l, const struct vg_collector *c)
+/* cfg: NULL, or one whose bpf_btf_cache is left to this. */
+static void live_open_cfg(struct live *l, const struct vg_collector *c,
+                          const struct vg_collector_cfg *with)
 {
-    struct vg_collector_cfg cfg = {.bpf_btf_cache = test_btf_cache()};
+    struct vg_collector_cfg cfg = {0};
+    if (with)
+        cfg = *with;
+    cfg.bpf_btf_cache = test_btf_cache();
     memset(l, 0, sizeof *l);
     l->c = c;
     l->now = T0;
@@ -107,6 +114,11 @@ static void live_open(struct live *l, const struct vg_collector *c)
         skip_because(l->err);
     if (rc != 0)
         fail_msg("%s init: %s (%d)", c->name, l->err, rc);
+}
+
+static void live_open(struct live *l, const struct vg_collector *c)
+{
+    live_open_cfg(l, c, NULL);
 }
 
 static void live_collect(struct live *l)
@@ -1261,6 +1273,164 @@ static void odirect_writes_give_biolat_samples(void **state)
     live_close(&l);
 }
 
+/* A loop device of our own over an unlinked 1 MiB file, for I/O that nothing else on the host
+ * does; detached when the returned fd (O_DIRECT) is closed. -1 with why set where there is none. */
+static int loop_open(unsigned *maj, unsigned *min, char *why, size_t whylen)
+{
+    char file[] = "/tmp/vigil-test-loop-XXXXXX";
+    int back = mkstemp(file), ctl = -1, fd = -1;
+    if (back < 0 || unlink(file) != 0 || ftruncate(back, 1 << 20) != 0) {
+        snprintf(why, whylen, "backing file: %s", strerror(errno));
+        goto out;
+    }
+    if ((ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0) {
+        snprintf(why, whylen, "/dev/loop-control: %s", strerror(errno));
+        goto out;
+    }
+    /* Another process may take the free device first: then the attach fails and we ask again. */
+    for (int attempt = 0; attempt < 8 && fd < 0; attempt++) {
+        int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+        char path[96];
+        snprintf(path, sizeof path, "/sys/block/loop%d/dev", n);
+        FILE *f = n >= 0 ? fopen(path, "re") : NULL;
+        int got = f && fscanf(f, "%u:%u", maj, min) == 2;
+        if (f)
+            fclose(f);
+        if (!got) {
+            snprintf(why, whylen, "no free loop device (%s)", n < 0 ? strerror(errno) : path);
+            break;
+        }
+        /* A node of our own: a container's /dev may lack the new device's. */
+        snprintf(path, sizeof path, "/tmp/vigil-test-loop-%d-%d", (int)getpid(), n);
+        unlink(path);
+        if (mknod(path, S_IFBLK | 0600, makedev(*maj, *min)) != 0) {
+            snprintf(why, whylen, "mknod %s: %s", path, strerror(errno));
+            break;
+        }
+        fd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+        unlink(path);
+        if (fd >= 0 && ioctl(fd, LOOP_SET_FD, back) != 0) {
+            snprintf(why, whylen, "attaching loop%d: %s", n, strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd >= 0) {
+        struct loop_info64 info;
+        memset(&info, 0, sizeof info);
+        info.lo_flags = LO_FLAGS_AUTOCLEAR;
+        assert_int_equal(ioctl(fd, LOOP_SET_STATUS64, &info), 0);
+    }
+out:
+    if (ctl >= 0)
+        close(ctl);
+    if (back >= 0)
+        close(back);
+    return fd;
+}
+
+/* Eight direct reads: eight requests, timed before each read returns. */
+static void loop_io(int fd)
+{
+    static char buf[4096] __attribute__((aligned(4096)));
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pread(fd, buf, sizeof buf, (off_t)i * 4096), (ssize_t)sizeof buf);
+}
+
+static void set_devname(const char *uevent, const char *name)
+{
+    FILE *f = fopen(uevent, "we");
+    assert_non_null(f);
+    fprintf(f, "MAJOR=7\nDEVNAME=%s\nDEVTYPE=disk\n", name);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* I/O and a tick at a time until metric appears, for at most `ticks`; returns the ticks it took. */
+static int ticks_until(struct live *l, int fd, const char *metric, int ticks)
+{
+    double v;
+    for (int i = 1; i <= ticks; i++) {
+        loop_io(fd);
+        live_collect(l);
+        if (get(l, metric, &v))
+            return i;
+    }
+    fail_msg("%s not sent within %d ticks", metric, ticks);
+    return 0;
+}
+
+/* Device numbers are reused (NVMe hot-plug, loop and dm minors): a device's name is read again
+ * from sysfs every BIOLAT_NAME_TICKS ticks, and a device idle for longer than
+ * BIOLAT_IDLE_TICKS is forgotten, so that its next I/O names it afresh. Driven through a fake
+ * sys_root whose uevent for a loop device of the test's own changes under the collector. */
+static void biolat_renames_reused_device_numbers_and_forgets_idle_ones(void **state)
+{
+    (void)state;
+    need_root();
+    char why[256] = "";
+    unsigned maj = 0, min = 0;
+    int fd = loop_open(&maj, &min, why, sizeof why);
+    if (fd < 0)
+        skip_because(why);
+    char sys[] = "/tmp/vigil-test-sys-XXXXXX", dir[128], uevent[160], proc[128];
+    assert_non_null(mkdtemp(sys));
+    /* An empty proc root: no /proc/partitions name to fall back on. */
+    snprintf(proc, sizeof proc, "%s/proc", sys);
+    assert_int_equal(mkdir(proc, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/dev", sys);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/dev/block", sys);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/dev/block/%u:%u", sys, maj, min);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(uevent, sizeof uevent, "%s/uevent", dir);
+    set_devname(uevent, "vgtesta");
+
+    struct vg_collector_cfg cfg = {.sys_root = sys, .proc_root = proc};
+    struct live l;
+    live_open_cfg(&l, &vg_collector_bpf_biolat, &cfg);
+    live_collect(&l);
+    assert_int_equal(ticks_until(&l, fd, "bpf.biolat.vgtesta.count_ps", 1), 1);
+    assert_true(must_get(&l, "bpf.biolat.vgtesta.count_ps") >= 8);
+
+    /* The number now names another disk. */
+    set_devname(uevent, "vgtestb");
+    int took = ticks_until(&l, fd, "bpf.biolat.vgtestb.count_ps", BIOLAT_NAME_TICKS);
+    print_message("renamed after %d ticks\n", took);
+    double v;
+    assert_false(get(&l, "bpf.biolat.vgtesta.count_ps", &v));
+    assert_true(must_get(&l, "bpf.biolat.vgtestb.count_ps") >= 8);
+
+    /* Idle: listed with a count of 0 up to the limit, then forgotten. */
+    for (int i = 0; i < BIOLAT_IDLE_TICKS; i++)
+        live_collect(&l);
+    assert_true(must_get(&l, "bpf.biolat.vgtestb.count_ps") == 0);
+    live_collect(&l);
+    assert_false(get(&l, "bpf.biolat.vgtestb.count_ps", &v));
+
+    /* Back, with no sysfs entry (gone again when first seen): named by its numbers ... */
+    assert_int_equal(unlink(uevent), 0);
+    char numbers[64];
+    snprintf(numbers, sizeof numbers, "bpf.biolat.%u:%u.count_ps", maj, min);
+    assert_int_equal(ticks_until(&l, fd, numbers, 1), 1);
+    assert_false(get(&l, "bpf.biolat.vgtestb.count_ps", &v));
+    /* ... until it has a name. */
+    set_devname(uevent, "vgtestc");
+    ticks_until(&l, fd, "bpf.biolat.vgtestc.count_ps", BIOLAT_NAME_TICKS);
+    assert_false(get(&l, numbers, &v));
+
+    live_close(&l);
+    close(fd);
+    unlink(uevent);
+    rmdir(dir);
+    snprintf(dir, sizeof dir, "%s/dev/block", sys);
+    rmdir(dir);
+    snprintf(dir, sizeof dir, "%s/dev", sys);
+    rmdir(dir);
+    rmdir(proc);
+    rmdir(sys);
+}
+
 static int in_memory_v1(char *path, size_t n)
 {
     /* Hybrid hosts keep the memory controller on v1: a child of our own memory cgroup. */
@@ -1790,6 +1960,7 @@ int main(void)
         cmocka_unit_test(fork_exec_raises_exec_and_exit_counts),
         cmocka_unit_test(cpu_contention_raises_runqlat_p99),
         cmocka_unit_test(odirect_writes_give_biolat_samples),
+        cmocka_unit_test(biolat_renames_reused_device_numbers_and_forgets_idle_ones),
         cmocka_unit_test(oom_kill_in_a_limited_cgroup_is_counted),
         cmocka_unit_test(nonexistent_tracepoint_is_reported_missing),
         cmocka_unit_test(missing_required_tracepoint_fails_init_naming_it),

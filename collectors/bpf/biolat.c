@@ -20,9 +20,6 @@
 #include "vg_util.h"
 
 #define NAME "bpf_biolat"
-/* Ticks a device stays listed without I/O: long enough that an idle disk reads 0 on dashboards
- * rather than vanishing, short enough that a removed one goes. */
-#define IDLE_TICKS 300
 
 static const struct vg_bpf_tp biolat_tps[] = {
     {"biolat_issue_q", "block", "block_rq_issue", 1, NULL, 1}, /* before 5.11 */
@@ -32,8 +29,9 @@ static const struct vg_bpf_tp biolat_tps[] = {
 
 struct biolat_dev {
     __u32 dev;
-    unsigned idle;
-    uint64_t sent_tick; /* the last tick it was sent in */
+    uint64_t io_tick;    /* the last tick with I/O */
+    uint64_t named_tick; /* the tick name was read */
+    uint64_t sent_tick;  /* the last tick it was sent in */
     char name[VG_DEV_NAME_MAX + 1];
 };
 
@@ -160,11 +158,24 @@ static void name_device(const struct biolat_state *st, unsigned major, unsigned 
     vg_metric_sanitise(out, n, raw, strlen(raw));
 }
 
-static struct biolat_dev *device(struct biolat_state *st, __u32 dev)
+/* The kernel's dev_t, not the user-space one: 12 bits of major, 20 of minor. */
+static void name_dev(const struct biolat_state *st, struct biolat_dev *d)
+{
+    name_device(st, d->dev >> 20, d->dev & 0xfffff, d->name, sizeof d->name);
+    d->named_tick = st->tick;
+}
+
+/* The entry for dev, made (and named) only when the device had I/O this tick, or on the first
+ * tick (the devices with I/O before the collector started): a device forgotten for being idle
+ * keeps its histogram in the kernel's map, and must not be listed again until it does I/O. NULL
+ * when there is none, or no room. */
+static struct biolat_dev *device(struct biolat_state *st, __u32 dev, __u64 count)
 {
     for (size_t i = 0; i < st->ndevs; i++)
         if (st->devs[i].dev == dev)
             return &st->devs[i];
+    if (!count && st->tick > 1)
+        return NULL;
     if (st->ndevs == st->max_devs) {
         /* Full: keep the devices the kernel still has a histogram for. */
         size_t w = 0;
@@ -178,9 +189,19 @@ static struct biolat_dev *device(struct biolat_state *st, __u32 dev)
     struct biolat_dev *d = &st->devs[st->ndevs++];
     memset(d, 0, sizeof *d);
     d->dev = dev;
-    /* The kernel's dev_t, not the user-space one: 12 bits of major, 20 of minor. */
-    name_device(st, dev >> 20, dev & 0xfffff, d->name, sizeof d->name);
+    name_dev(st, d);
     return d;
+}
+
+/* Drops the devices idle past BIOLAT_IDLE_TICKS, those no longer in the kernel's map included,
+ * so that a number reused by another disk is named afresh at its first I/O. */
+static void forget_idle(struct biolat_state *st)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < st->ndevs; i++)
+        if (st->tick - st->devs[i].io_tick <= BIOLAT_IDLE_TICKS)
+            st->devs[w++] = st->devs[i];
+    st->ndevs = w;
 }
 
 static int name_taken(const struct biolat_state *st, const struct biolat_dev *d)
@@ -214,12 +235,17 @@ int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, 
         __u64 count =
             vg_bpf_delta(st->cur.vals + i * st->cur.width, vg_bpf_snap_find(&st->prev, dev),
                          VG_HIST_BUCKETS, st->delta.slots);
-        struct biolat_dev *d = device(st, dev);
+        struct biolat_dev *d = device(st, dev, count);
         if (!d)
             continue;
-        d->idle = count ? 0 : d->idle + 1;
+        if (count)
+            d->io_tick = st->tick;
+        if (st->tick - d->io_tick > BIOLAT_IDLE_TICKS)
+            continue;
+        if (st->tick - d->named_tick >= BIOLAT_NAME_TICKS)
+            name_dev(st, d);
         /* Two device names that sanitise alike: only the first is sent, so names stay unique. */
-        if (d->idle > IDLE_TICKS || name_taken(st, d))
+        if (name_taken(st, d))
             continue;
         d->sent_tick = st->tick;
         if (count &&
@@ -232,6 +258,7 @@ int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, 
             rc = vg_bpf_emit(out, (double)count * 1000.0 / (double)dt, err, errlen,
                              "bpf.biolat.%s.count_ps", d->name);
     }
+    forget_idle(st);
     vg_bpf_snap_swap(&st->prev, &st->cur);
     st->prev_ms = now_ms;
     st->primed = 1;

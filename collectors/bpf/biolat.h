@@ -7,6 +7,13 @@
 #define BIOLAT_MAX_INFLIGHT 16384 /* requests in flight, tracked at once */
 #define BIOLAT_MAX_DEVS     256   /* devices with a histogram (least recently used go first) */
 
+/* User side. A device stays listed for BIOLAT_IDLE_TICKS ticks without I/O, long enough that an
+ * idle disk reads 0 on dashboards rather than vanishing, then is forgotten. Its name is read
+ * again every BIOLAT_NAME_TICKS ticks while listed: device numbers are reused (NVMe hot-plug,
+ * loop and device-mapper minors), so the number may name another disk by then. */
+#define BIOLAT_IDLE_TICKS 300
+#define BIOLAT_NAME_TICKS 10
+
 /* Per-CPU counters of what the maps lost. */
 enum biolat_counter {
     BIOLAT_UNTIMED,     /* requests with data completed without an issue time */

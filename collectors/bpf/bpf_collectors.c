@@ -49,7 +49,8 @@ static const struct vg_metric_desc biolat_metrics[] = {
     {"bpf.biolat.<dev>.p99_us", "us", VG_METRIC_GAUGE, "99th percentile of the same times."},
     {"bpf.biolat.<dev>.count_ps", "requests/s", VG_METRIC_RATE,
      "Block requests completed (a device stays listed for 300 ticks after its last one: 5 "
-     "minutes at the default interval)."},
+     "minutes at the default interval; its name is read again every 10 ticks, since device "
+     "numbers are reused)."},
     {"bpf.biolat.untimed_ps", "requests/s", VG_METRIC_RATE,
      "Block requests with data that completed without a recorded issue time, so they are in no "
      "device's count_ps or percentiles: more requests were in flight than the 16384 the kernel's "
