@@ -95,8 +95,14 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
     if (!dir || !*dir)
         return vg_err(err, errlen, -ENOENT, "no rules.dir configured: the built-in rule runs");
     char *buf = malloc(RULE_ERRLEN);
-    if (!buf)
-        return -ENOMEM;
+    if (!buf) {
+        a->reload_failures++;
+        set_reload_status(a, 0, "out of memory");
+        if (a->rules_loaded_once) /* as below: a reload that fails says so */
+            vg_error("rules not loaded: the running rules stay", "dir=%s errors=\"out of memory\"",
+                     dir);
+        return vg_err(err, errlen, -ENOMEM, "out of memory loading the rules");
+    }
     buf[0] = '\0';
     struct vg_rule_set *set = NULL;
     int rc = vg_rule_set_load_dir(dir, &set, buf, RULE_ERRLEN);

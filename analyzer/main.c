@@ -82,7 +82,7 @@ static void usage(FILE *f)
     vg_config_print_help(&analyzer_config_table, f);
     fprintf(f, "\nSignals: SIGTERM/SIGINT commit offsets, deliver queued alerts (drain_timeout) "
                "and exit 0; SIGHUP reloads rules.dir (a rule set with errors is refused and the "
-               "running rules stay).\n");
+               "running rules stay; other config changes need a restart).\n");
 }
 
 void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, uint64_t *refused)
@@ -552,6 +552,24 @@ static void log_stats(struct analyzer *a)
     a->bad_logged = 0;
 }
 
+/* SIGHUP (systemctl reload): loads rules.dir again. It always logs one line of what it did, as
+ * an operator sends it blind: analyzer_reload says "rules loaded" or, keeping the running rules,
+ * why they were not; without rules.dir, the packaged default, there is nothing to load, and
+ * saying nothing read as if an edited config file had been taken. */
+static void reload_rules(struct analyzer *a)
+{
+    if (!a->cfg.rules_dir || !*a->cfg.rules_dir) {
+        vg_warn("SIGHUP: nothing reloaded",
+                "reason=\"no rules.dir configured: the built-in rule runs\" "
+                "note=\"SIGHUP reloads rules.dir only; config file changes need a restart\"");
+        return;
+    }
+    char err[VG_ERRLEN];
+    pthread_mutex_lock(&a->lock);
+    analyzer_reload(a, err, sizeof(err)); /* logs its outcome; a failure keeps the rules */
+    pthread_mutex_unlock(&a->lock);
+}
+
 static void run_loop(struct analyzer *a)
 {
     int64_t now = vg_mono_ms();
@@ -560,12 +578,9 @@ static void run_loop(struct analyzer *a)
     int64_t next_tick = now;
     int dirty = 0;
     while (!g_stop) {
-        if (g_reload) { /* SIGHUP: analyzer_rules.c keeps the running rules when this fails */
+        if (g_reload) {
             g_reload = 0;
-            char err[VG_ERRLEN];
-            pthread_mutex_lock(&a->lock);
-            analyzer_reload(a, err, sizeof(err));
-            pthread_mutex_unlock(&a->lock);
+            reload_rules(a);
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(a->rk, 100);
         if (m) {

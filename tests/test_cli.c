@@ -330,6 +330,65 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     free(dir);
 }
 
+/* SIGHUP (systemctl reload) always says what it did: without rules.dir, the packaged default,
+ * that there was nothing to reload (it used to log nothing at all); with it, the rules loaded or,
+ * for a broken file, its error and that the running rules stay. No broker is needed: the analyzer
+ * keeps trying to connect in the background. */
+static void analyzer_sighup_says_what_it_reloaded_or_why_not(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("ahup");
+    char log[300], rules[300], file[400], set_rules[400];
+    snprintf(log, sizeof log, "%s/analyzer.log", dir);
+    snprintf(rules, sizeof rules, "%s/rules.d", dir);
+    snprintf(file, sizeof file, "%s/a.yaml", rules);
+    snprintf(set_rules, sizeof set_rules, "rules.dir=%s", rules);
+    assert_int_equal(mkdir(rules, 0700), 0);
+    const char *argv[] = {VG_ANALYZER_BIN,
+                          "--set",
+                          "bootstrap_servers=127.0.0.1:1",
+                          "--set",
+                          "state.topic=",
+                          "--set",
+                          "http.listen=",
+                          NULL,
+                          NULL,
+                          NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 20000), 0);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"SIGHUP: nothing reloaded\"", 10000), 0);
+    char *t = vg_tp_read(log);
+    assert_non_null(strstr(t, "reason=\"no rules.dir configured: the built-in rule runs\""));
+    assert_non_null(strstr(t, "config file changes need a restart"));
+    free(t);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+
+    unlink(log);
+    vg_tp_write_atomic(file, "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") > 90\n");
+    argv[7] = "--set";
+    argv[8] = set_rules;
+    pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 20000), 0);
+    assert_int_equal(vg_tp_count(log, "msg=\"rules loaded\""), 1);
+    vg_tp_write_atomic(file, "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") >> 90\n");
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(
+        vg_tp_wait_contains(log, "msg=\"rules not loaded: the running rules stay\"", 10000), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "expected a number, a function call", 10000), 0);
+    vg_tp_write_atomic(file, "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") > 99\n");
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    int64_t end = vg_tp_mono_ms() + 10000;
+    while (vg_tp_count(log, "msg=\"rules loaded\"") < 2 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    assert_int_equal(vg_tp_count(log, "msg=\"rules loaded\""), 2);
+    assert_int_equal(vg_tp_count(log, "nothing reloaded"), 0);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    unlink(file);
+    rmdir(rules);
+    free(dir);
+}
+
 /* A rules directory that does not load stops the analyzer with every mistake listed
  * (docs/rules.md), not the first few lines of them cut where a small buffer ended. */
 static void
@@ -395,6 +454,7 @@ int main(void)
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
+        cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(g_out);
