@@ -105,14 +105,6 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, const char 
     return ret;
 }
 
-static enum MHD_Result send_text(struct MHD_Connection *c, int status, const char *text)
-{
-    char *b = NULL;
-    if (asprintf(&b, "%s\n", text) < 0)
-        b = NULL;
-    return respond(c, status, "text/plain; charset=utf-8", b, b ? strlen(b) : 0, NULL);
-}
-
 /* The route of method on path. *path_known: some method serves path; allow (allow_len bytes)
  * gets those methods, for a 405's Allow header. HEAD is served by a GET route (the server sends
  * its headers without the body). */
@@ -241,11 +233,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    if (ctx->too_large)
-        return send_text(c, 413, "request body too large");
-    if (!rate_ok(h))
-        return send_text(c, 429, "too many requests");
     struct vg_http_response resp = {.status = 500};
+    /* The server's own refusals take the router's shape: JSON under /api/v1 (docs/api.md). A
+     * body too large is refused before it costs a rate token. */
+    if (ctx->too_large || !rate_ok(h)) {
+        reply_text(&resp, url, ctx->too_large ? 413 : 429,
+                   ctx->too_large ? "request body too large" : "too many requests");
+        return respond(c, resp.status, resp.content_type, resp.body, resp.len, NULL);
+    }
     vg_http_dispatch(&h->rt, method, url,
                      MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), ctx->body,
                      ctx->len, &resp);
