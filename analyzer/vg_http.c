@@ -6,6 +6,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ struct vg_http {
     pthread_mutex_t lock; /* the rate limiter */
     double tokens, rate, burst;
     int64_t last_ms;
+    atomic_int starting; /* inside MHD_start_daemon: its messages are the caller's to report */
 };
 
 struct conn_ctx {
@@ -64,6 +66,23 @@ void vg_http_replyf(struct vg_http_response *r, int status, const char *content_
         n = 0;
     }
     r->len = (size_t)n;
+}
+
+/* libmicrohttpd's messages (MHD_USE_ERROR_LOG), which it would print raw to stderr, as logfmt
+ * lines. While the daemon starts they are debug: vg_http_start's error says what failed with the
+ * configured address, where MHD's own line named port 0 (it is handed a sockaddr, not a port).
+ * Once it runs they are warnings (connection limit reached, a socket error), rate-limited by
+ * vg_log like any other message. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct vg_http *h = cls;
+    char text[512], q[600];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        text[--n] = '\0';
+    vg_log(atomic_load(&h->starting) ? VG_LOG_DEBUG : VG_LOG_WARN, "http server", "detail=%s",
+           vg_log_quote(q, sizeof q, text));
 }
 
 static int rate_ok(struct vg_http *h)
@@ -335,11 +354,15 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
         vg_http_stop(h);
         return rc;
     }
+    /* The logger goes first: MHD uses its own for whatever options come before it. */
+    atomic_store(&h->starting, 1);
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->max_conns ? cfg->max_conns : 64), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)10, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_conns ? cfg->max_conns : 64),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_END);
+    atomic_store(&h->starting, 0);
     if (!h->d) {
         int e = errno;
         vg_http_stop(h);

@@ -1,6 +1,9 @@
 /* The HTTP layer under the analyzer's API, over real loopback sockets: routing, method checks,
  * bearer tokens on mutating routes, body limits, rate limiting. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "vg_http.h"
+#include "vg_log.h"
 #include "vg_testhttp.h"
 #include "vg_testproc.h"
 #include "vg_util.h"
@@ -189,6 +194,73 @@ static void short_token_file_and_bad_listen_are_config_errors(void **state)
     assert_string_equal(err, "http.listen 'localhost': expected ADDRESS:PORT");
 }
 
+/* Starts the server on listen_addr with the log at level and stderr going to a file; returns
+ * vg_http_start's result and what reached stderr meanwhile (malloc'd). */
+static int start_capturing_stderr(const char *listen_addr, enum vg_log_level level, char *err,
+                                  size_t errlen, char **out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/vigil-http-stderr-%d", (int)getpid());
+    vg_log_init("test", level, 0);
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    struct vg_http_cfg cfg = {.listen = listen_addr};
+    struct vg_http *h = NULL;
+    int rc = vg_http_start(&h, &cfg, routes, VG_ARRAY_LEN(routes), NULL, err, errlen);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    vg_log_init("test", VG_LOG_INFO, 0);
+    vg_http_stop(h);
+    *out = vg_tp_read(path);
+    unlink(path);
+    assert_non_null(*out);
+    return rc;
+}
+
+/* A port in use is one error, from the caller, with the configured address. libmicrohttpd used
+ * to print its own raw line to stderr before it, not logfmt and naming port 0 (it is handed a
+ * sockaddr, not a port); its messages now go through vg_log, at debug while it starts. */
+static void a_port_in_use_gives_no_raw_line_on_stderr(void **state)
+{
+    (void)state;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(s, 1), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
+    char listen_addr[64], err[VG_ERRLEN] = "", want[VG_ERRLEN], *t = NULL;
+    snprintf(listen_addr, sizeof listen_addr, "127.0.0.1:%d", (int)ntohs(sa.sin_port));
+    snprintf(want, sizeof want, "http.listen %s: cannot listen: %s", listen_addr,
+             strerror(EADDRINUSE));
+
+    /* At the daemons' default level, nothing but the caller's error. */
+    assert_int_equal(start_capturing_stderr(listen_addr, VG_LOG_INFO, err, sizeof err, &t),
+                     -EADDRINUSE);
+    assert_string_equal(err, want);
+    assert_string_equal(t, "");
+    free(t);
+
+    /* At debug, whatever libmicrohttpd said, as logfmt lines. */
+    assert_int_equal(start_capturing_stderr(listen_addr, VG_LOG_DEBUG, err, sizeof err, &t),
+                     -EADDRINUSE);
+    assert_string_equal(err, want);
+    for (const char *line = t; *line;) {
+        const char *nl = strchr(line, '\n');
+        if (strncmp(line, "ts=", 3) != 0 ||
+            !strstr(line, " level=debug comp=test msg=\"http server\" detail="))
+            fail_msg("not a logfmt debug line on stderr: %s", line);
+        line = nl ? nl + 1 : line + strlen(line);
+    }
+    free(t);
+    close(s);
+}
+
 static void token_comparison_is_exact(void **state)
 {
     assert_true(vg_http_token_equal("abc", "abc"));
@@ -207,6 +279,7 @@ int main(void)
         cmocka_unit_test(oversized_bodies_are_refused),
         cmocka_unit_test(requests_beyond_the_rate_get_429),
         cmocka_unit_test(short_token_file_and_bad_listen_are_config_errors),
+        cmocka_unit_test(a_port_in_use_gives_no_raw_line_on_stderr),
         cmocka_unit_test(token_comparison_is_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
