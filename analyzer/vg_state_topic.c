@@ -156,28 +156,37 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 /* Best effort: a cluster that refuses (no ACL for CreateTopics, say) leaves it to the operator,
- * and auto-creation would give a topic that is not compacted, so say so. */
-static int topic_exists(struct vg_state_topic *st)
-{
-    return vg_kafka_topic_partitions(st->producer, st->topic, 1, 5000, NULL) > 0;
-}
-
+ * and auto-creation would give a topic that is not compacted, so say so. When no broker answered
+ * the metadata request, whether the topic exists is unknown and it is no advice to create it:
+ * a mistyped bootstrap_servers used to be told to create the topic. */
 static void create_topic(struct vg_state_topic *st)
 {
-    if (topic_exists(st))
+    rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int have = vg_kafka_topic_partitions(st->producer, st->topic, 1, 5000, &why);
+    if (have > 0)
         return;
+    if (have < 0) {
+        char q[600];
+        vg_warn("state topic not checked: no broker answered; is bootstrap_servers right and a "
+                "broker up?",
+                "topic=%s bootstrap_servers=%s reason=\"%s\"", st->topic,
+                vg_log_quote(q, sizeof(q), st->bootstrap), rd_kafka_err2str(why));
+        return;
+    }
     /* So that the topic takes the records the producer may write (a broker's default is 1 MB). */
     char mb[32];
     snprintf(mb, sizeof(mb), "%zu", st->max_bytes);
     const struct vg_kafka_prop cfg[] = {
         {"cleanup.policy", "compact"}, {"max.message.bytes", mb}, {NULL, NULL}};
     rd_kafka_resp_err_t e = vg_kafka_create_topic(st->producer, st->topic, -1, cfg, 5000);
-    const char *why = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? "no answer" : rd_kafka_err2str(e);
+    /* The cluster answered the metadata request and lacks the topic: the advice holds even when
+     * the create itself got no answer. */
+    const char *reason = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? "no answer" : rd_kafka_err2str(e);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         vg_info("state topic created", "topic=%s cleanup.policy=compact", st->topic);
     else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
         vg_warn("could not create the state topic; create it with cleanup.policy=compact",
-                "topic=%s reason=\"%s\"", st->topic, why);
+                "topic=%s reason=\"%s\"", st->topic, reason);
 }
 
 int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, const char *topic,

@@ -7,7 +7,8 @@
  * Real parts: vigil-test-mockbroker with two brokers (vigil.metrics led by broker 1,
  * vigil.state by broker 2, so that an error injected on broker 2's Produce requests reaches the
  * analyzer's state producer only), analyzers in processes of their own, kcat for the metrics.
- * Every wait has a deadline; nothing is timed. */
+ * Every wait has a deadline; nothing is timed. Also: what the analyzer says when it cannot
+ * create the state topic. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -283,6 +284,32 @@ static void a_record_the_broker_refuses_is_written_smaller_then_whole_again_once
     expect_handover_scored_at_once(s, sets, "refused-b", "big-2", BIG_SERIES, t);
 }
 
+/* What the analyzer advises about the state topic depends on whether the cluster answered. A
+ * mistyped bootstrap_servers, no broker answering, is said as such: it used to be "create it
+ * with cleanup.policy=compact ... reason=\"no answer\"", advice about a topic on a cluster never
+ * reached. A cluster that answers and lacks the topic, and does not create it (the mock broker
+ * has no CreateTopics: the request gets no answer), still gets the advice. */
+static void state_topic_advice_says_whether_a_broker_answered(void **state)
+{
+    struct setup *s = *state;
+    struct vg_ap a;
+    vg_ap_start(&a, s->dir, "nobroker", "127.0.0.1:1", NULL);
+    vg_ap_expect_log(&a, "msg=\"state topic not checked: no broker answered; is bootstrap_servers "
+                         "right and a broker up?\" topic=vigil.state "
+                         "bootstrap_servers=\"127.0.0.1:1\" reason=");
+    vg_ap_expect_log(&a, "msg=\"started\"");
+    assert_int_equal(vg_tp_count(a.log, "create it with"), 0);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+
+    const char *sets[] = {"state.topic=vigil.state.missing", NULL};
+    vg_ap_start(&a, s->dir, "missing", s->bootstrap, sets);
+    vg_ap_expect_log(&a, "msg=\"could not create the state topic; create it with "
+                         "cleanup.policy=compact\" topic=vigil.state.missing reason=");
+    vg_ap_expect_log(&a, "msg=\"started\"");
+    assert_int_equal(vg_tp_count(a.log, "no broker answered"), 0);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +319,8 @@ int main(void)
             a_record_the_broker_refuses_is_written_smaller_then_whole_again_once_taken, setup,
             teardown),
         cmocka_unit_test_setup_teardown(a_host_whose_series_expire_is_written_whole_again, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(state_topic_advice_says_whether_a_broker_answered, setup,
                                         teardown),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
