@@ -111,6 +111,14 @@ static void usage(FILE *f)
                "does not load leaves the running one in place.\n");
 }
 
+/* A mistyped option: the error (getopt_long's, or the caller's) stays the last thing on the
+ * screen; the whole help would scroll it away. Exit status 2, as for every usage error. */
+static int usage_error(void)
+{
+    fputs("Try 'vigil-agent --help' for more information.\n", stderr);
+    return 2;
+}
+
 static void make_boot_id(char *out, size_t n)
 {
     unsigned char r[16];
@@ -950,14 +958,13 @@ int main(int argc, char **argv)
         case 'V':
             printf("vigil-agent %s\n", VIGIL_VERSION);
             return 0;
-        default:
-            usage(stderr);
-            return 2;
+        default: /* getopt_long said what was wrong */
+            return usage_error();
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "vigil-agent: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
+        fprintf(stderr, "vigil-agent: unexpected argument '%s'\n", argv[optind]);
+        return usage_error();
     }
 
     struct agent a = {0};

@@ -85,6 +85,14 @@ static void usage(FILE *f)
                "running rules stay; other config changes need a restart).\n");
 }
 
+/* A mistyped option: the error (getopt_long's, or the caller's) stays the last thing on the
+ * screen; the whole help would scroll it away. Exit status 2, as for every usage error. */
+static int usage_error(void)
+{
+    fputs("Try 'vigil-analyzer --help' for more information.\n", stderr);
+    return 2;
+}
+
 void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, uint64_t *refused)
 {
     memset(sum, 0, sizeof(*sum));
@@ -712,14 +720,13 @@ int main(int argc, char **argv)
         case 'V':
             printf("vigil-analyzer %s\n", VIGIL_VERSION);
             return 0;
-        default:
-            usage(stderr);
-            return 2;
+        default: /* getopt_long said what was wrong */
+            return usage_error();
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "vigil-analyzer: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
+        fprintf(stderr, "vigil-analyzer: unexpected argument '%s'\n", argv[optind]);
+        return usage_error();
     }
 
     struct analyzer a = {0};

@@ -32,9 +32,33 @@ static char *output(void)
     return vg_tp_read(g_out);
 }
 
+/* Only --help prints the help. A mistyped option gets the error and one line saying where the
+ * help is, on stderr, exit 2: the whole help (108 and 233 lines) used to scroll the error away. */
+static void expect_usage_error(const char *bin, const char *name, const char *args,
+                               const char *error)
+{
+    char cmd[600], want[200];
+    snprintf(cmd, sizeof cmd, "(%s %s 2>/dev/null)", bin, args);
+    assert_int_equal(run("%s%s", cmd, ""), 2);
+    char *o = output();
+    assert_string_equal(o, ""); /* nothing on stdout */
+    free(o);
+    assert_int_equal(run("%s %s", bin, args), 2);
+    o = output();
+    snprintf(want, sizeof want, "\nTry '%s --help' for more information.\n", name);
+    if (!strstr(o, error) || !strstr(o, want) || strstr(o, "Usage:"))
+        fail_msg("%s %s: want '%s' and '%s', no help; got:\n%s", name, args, error, want + 1, o);
+    int lines = 0;
+    for (const char *p = o; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 2);
+    free(o);
+}
+
 static void help_lists_every_config_key_and_option(void **state)
 {
     const char *bins[] = {VG_AGENT_BIN, VG_ANALYZER_BIN};
+    const char *names[] = {"vigil-agent", "vigil-analyzer"};
     const char *keys[] = {"interval", "webhook.url"};
     for (int i = 0; i < 2; i++) {
         assert_int_equal(run("%s --help", bins[i], NULL), 0);
@@ -51,7 +75,9 @@ static void help_lists_every_config_key_and_option(void **state)
         o = output();
         assert_non_null(strstr(o, VIGIL_VERSION));
         free(o);
-        assert_int_equal(run("%s --no-such-option", bins[i], NULL), 2);
+        expect_usage_error(bins[i], names[i], "--no-such-option", "unrecognized option");
+        expect_usage_error(bins[i], names[i], "--config", "requires an argument");
+        expect_usage_error(bins[i], names[i], "stray", "unexpected argument 'stray'");
     }
 }
 
