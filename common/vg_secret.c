@@ -91,10 +91,14 @@ int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim,
     n -= b;
     explicit_bzero(buf + n, VG_SECRET_MAX + 1 - n);
     buf[n] = '\0';
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    /* Group read is how the packages let the service user read a root-owned file (root:vigil
+     * 0640, docs/install.md), so it is no warning; "chmod 600" would lock the service out. */
+    if (st.st_mode & (S_IRWXO | S_IWGRP)) {
         char q[512];
-        vg_warn("secret file is accessible to group or others; chmod 600 it", "what=%s file=%s",
-                what, vg_log_quote(q, sizeof(q), path));
+        vg_warn("secret file is accessible to others or writable by its group; chmod o-rwx,g-w "
+                "it (0640 root:vigil, or 0600 owned by the user the daemon runs as)",
+                "what=%s file=%s mode=%04o", what, vg_log_quote(q, sizeof(q), path),
+                (unsigned)(st.st_mode & 07777));
     }
     *out = buf;
     *len = n;

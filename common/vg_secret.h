@@ -18,10 +18,11 @@ enum vg_secret_trim {
 };
 
 /* Reads the secret in path: one line (no inner newline or NUL), not empty after trimming, at most
- * VG_SECRET_MAX bytes, a regular file. A file readable or writable by group or others is accepted
- * with one warning naming `what` and the path. On success *out is malloc'd, NUL-terminated, *len
- * bytes; free it with vg_secret_free(). Errors start with `what` and name the path, never the
- * content. */
+ * VG_SECRET_MAX bytes, a regular file. A file others may read, write or execute, or its group may
+ * write, is accepted with one warning naming `what` and the path; group read is not warned about
+ * (root:vigil 0640 is the packages' setup, docs/install.md). On success *out is malloc'd,
+ * NUL-terminated, *len bytes; free it with vg_secret_free(). Errors start with `what` and name the
+ * path, never the content. */
 int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim, char **out,
                    size_t *len, char *err, size_t errlen);
 

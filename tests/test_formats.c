@@ -681,7 +681,7 @@ static void test_secrets_never_appear_in_logs(void **state)
     /* The capture saw the attempts, so silence cannot pass for secrecy. */
     assert_non_null(strstr(cap.buf, "pagerduty attempt failed, will retry"));
     assert_non_null(strstr(cap.buf, "webhook attempt failed, giving up"));
-    assert_non_null(strstr(cap.buf, "secret file is accessible to group or others"));
+    assert_non_null(strstr(cap.buf, "secret file is accessible to others"));
     assert_null(strstr(cap.buf, rkey));
     assert_null(strstr(cap.buf, "PDKEY"));
     assert_null(strstr(cap.buf, hkey));

@@ -86,6 +86,64 @@ static void secret_file_trims_as_asked_and_refuses_bad_files(void **state)
     free(dir);
 }
 
+/* stderr into a file while fn reads a secret file; returns what was logged (free it). */
+static char *logged_reading(const char *path)
+{
+    char out[300], err[VG_ERRLEN], *s = NULL;
+    size_t n = 0;
+    snprintf(out, sizeof out, "%s.log", path);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    FILE *f = fopen(out, "w");
+    assert_non_null(f);
+    dup2(fileno(f), STDERR_FILENO);
+    fclose(f);
+    int rc =
+        vg_secret_read(path, "webhook.secret_file", VG_SECRET_TRIM_SPACE, &s, &n, err, sizeof err);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    assert_int_equal(rc, 0);
+    vg_secret_free(s, n);
+    char *t = vg_tp_read(out);
+    unlink(out);
+    return t;
+}
+
+/* docs/install.md sets secret files up as root:vigil 0640 (the units run as User=vigil): that
+ * must not draw a warning whose advice, chmod 600 on a root-owned file, would lock the service
+ * out of its own secret. Read by others, or writable by anyone but the owner, is warned about. */
+static void secret_file_warns_only_when_others_may_read_it_or_others_may_write_it(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("secret-mode");
+    static const struct {
+        mode_t mode;
+        int warns;
+    } cases[] = {
+        {0600, 0}, {0640, 0}, {0440, 0}, {0400, 0}, {0650, 0}, {0644, 1},
+        {0604, 1}, {0620, 1}, {0660, 1}, {0602, 1}, {0601, 1},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        char name[32];
+        snprintf(name, sizeof name, "k%o", (unsigned)cases[i].mode);
+        const char *f = tmp_file(dir, name, "key-123\n", cases[i].mode);
+        char *t = logged_reading(f);
+        int warned = strstr(t, "level=warn") != NULL;
+        if (warned != cases[i].warns)
+            fail_msg("mode %o: %s", (unsigned)cases[i].mode, *t ? t : "(nothing logged)");
+        if (warned) {
+            assert_non_null(strstr(t, "what=webhook.secret_file"));
+            assert_non_null(strstr(t, f));
+            assert_non_null(strstr(t, "chmod o-rwx,g-w"));
+            assert_non_null(strstr(t, "0640 root:vigil"));
+            assert_null(strstr(t, "chmod 600"));
+        }
+        free(t);
+    }
+    free(dir);
+}
+
 static void scrub_masks_every_registered_secret(void **state)
 {
     (void)state;
@@ -727,6 +785,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(secret_file_trims_as_asked_and_refuses_bad_files),
+        cmocka_unit_test(secret_file_warns_only_when_others_may_read_it_or_others_may_write_it),
         cmocka_unit_test(scrub_masks_every_registered_secret),
         cmocka_unit_test(kafka_file_key_sets_the_property_and_errors_hide_the_secret),
         cmocka_unit_test(agent_with_sasl_never_logs_the_password),
