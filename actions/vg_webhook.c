@@ -729,30 +729,19 @@ static void *run(void *arg)
     return NULL;
 }
 
-/* The log form of the url: scheme://host[:port]/path, plus "?..." when there was a query; for a
- * receiver whose url is its credential, scheme://host[:port]/... only. */
+/* The log form of the url (vg_url_redact, which --check-config shows too), from libcurl's own
+ * rendering of it, so that what is shown is the host libcurl connects to. */
 static char *redact_url(CURLU *u, int hide_path)
 {
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *out = NULL;
-    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-    curl_url_get(u, CURLUPART_HOST, &host, 0);
-    curl_url_get(u, CURLUPART_PORT, &port, 0);
-    curl_url_get(u, CURLUPART_PATH, &path, 0);
-    curl_url_get(u, CURLUPART_QUERY, &query, 0);
-    int r;
-    if (hide_path)
-        r = asprintf(&out, "%s://%s%s%s/...", scheme ? scheme : "", host ? host : "",
-                     port ? ":" : "", port ? port : "");
-    else
-        r = asprintf(&out, "%s://%s%s%s%s%s", scheme ? scheme : "", host ? host : "",
-                     port ? ":" : "", port ? port : "", path ? path : "", query ? "?..." : "");
-    if (r < 0)
-        out = NULL;
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_free(query);
+    char *full = NULL, *out = NULL;
+    if (curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK) {
+        size_t n = strlen(full) + 8; /* "/..." or "?..." may replace less */
+        if ((out = malloc(n)) && vg_url_redact(full, hide_path, out, n) < 0) {
+            free(out);
+            out = NULL;
+        }
+    }
+    curl_free(full);
     return out;
 }
 

@@ -186,7 +186,9 @@ static const struct vg_cfg_key keys[] = {
     {"pagerduty.rate", VG_CFG_DOUBLE, "0", OFF(pagerduty_rate), -1, 1e6, NULL,
      "requests per second; 0 = default (2/s), -1 = unlimited"},
     {"slack.url", VG_CFG_STRING, NULL, OFF(slack_url), NOBOUND, "VIGIL_SLACK_URL",
-     "Slack incoming-webhook URL; unset = off"},
+     "Slack incoming-webhook URL, a credential: --check-config and the logs show "
+     "scheme://host/... only; unset = off",
+     NULL, VG_CFG_F_SECRET_PATH},
     {"slack.rate", VG_CFG_DOUBLE, "0", OFF(slack_rate), -1, 1e6, NULL,
      "requests per second; 0 = default (1/s), -1 = unlimited"},
     {"actions.allowed_urls", VG_CFG_STRING, "", OFF(allowed_urls), NOBOUND, NULL,

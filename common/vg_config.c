@@ -938,8 +938,29 @@ static int is_secret(const char *name)
            strstr(name, "ssl.key.pem") || strstr(name, "oauthbearer.config");
 }
 
+/* A URL, shown redacted in dumps: receiver URLs carry credentials in their userinfo, query or
+ * (Slack) path, and docs/alerts.md calls them credentials. */
+static int is_url(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 3 && strcmp(name + n - 3, "url") == 0 &&
+           (n == 3 || name[n - 4] == '.' || name[n - 4] == '_');
+}
+
+/* How a string value is dumped: masked, redacted (into buf) or as it is. */
+static const char *dump_value(const char *name, const char *v, unsigned flags, char *buf, size_t n)
+{
+    if (is_secret(name))
+        return "(set, masked)";
+    if (!is_url(name))
+        return v;
+    return vg_url_redact(v, (flags & VG_CFG_F_SECRET_PATH) != 0, buf, n) == 0 ? buf
+                                                                              : "(set, masked)";
+}
+
 void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
 {
+    char buf[4096];
     for (size_t i = 0; i < t->n; i++) {
         const struct vg_cfg_key *k = &t->keys[i];
         const char *p = (const char *)cfg + k->offset;
@@ -947,7 +968,7 @@ void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
         switch (k->type) {
         case VG_CFG_STRING: {
             const char *s = *(char *const *)p;
-            fprintf(f, "%s\n", !s ? "(unset)" : is_secret(k->name) ? "(set, masked)" : s);
+            fprintf(f, "%s\n", !s ? "(unset)" : dump_value(k->name, s, k->flags, buf, sizeof buf));
             break;
         }
         case VG_CFG_INT:
@@ -970,7 +991,7 @@ void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
             fprintf(f, "%s\n", l->n ? "" : "{}");
             for (size_t j = 0; j < l->n; j++)
                 fprintf(f, "  %s: %s\n", l->items[j].key,
-                        is_secret(l->items[j].key) ? "(set, masked)" : l->items[j].value);
+                        dump_value(l->items[j].key, l->items[j].value, 0, buf, sizeof buf));
             break;
         }
         }

@@ -50,7 +50,14 @@ struct vg_cfg_key {
      * value is set, so a bad one is reported where it was written; NULL = free text. Last, so
      * that the keys without it leave it out (see VG_CFG_KEYS_BEGIN). */
     const char *choices;
+    /* VG_CFG_F_* bits. After `choices`: a key with flags writes its choices (NULL for none)
+     * first, and the others leave both out. */
+    unsigned flags;
 };
+
+/* A URL key whose path is itself the credential (a Slack incoming webhook): vg_config_dump shows
+ * scheme://host[:port]/... only, as the delivery log does. */
+#define VG_CFG_F_SECRET_PATH 0x1u
 
 /* Around a table of keys: entries are positional and most leave the trailing `choices` out,
  * which -Wextra (-Wmissing-field-initializers) would otherwise refuse in every entry. */
@@ -115,7 +122,10 @@ void vg_config_write_markdown(const struct vg_config_table *t, const char *title
 
 /* Prints the effective configuration as YAML-ish "key: value" lines (for --check-config). Values
  * of keys whose name contains "password", "secret", "token", "ssl.key.pem" or
- * "oauthbearer.config" are masked; keys ending in "_file" hold paths and are shown. */
+ * "oauthbearer.config" are masked; keys ending in "_file" hold paths and are shown. A key whose
+ * name ends in "url" (".url", "_url") holds a URL, shown as the delivery log shows it
+ * (vg_url_redact): no user:password, a query as "?...", and with VG_CFG_F_SECRET_PATH no path;
+ * a value that does not read as a URL is masked. */
 void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f);
 
 /* Looks a key up in a map; returns the value or NULL. */

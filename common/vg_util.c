@@ -103,3 +103,37 @@ int vg_fsync_dir_of(const char *path)
     close(fd);
     return rc;
 }
+
+int vg_url_redact(const char *url, int hide_path, char *out, size_t n)
+{
+    if (n)
+        *out = '\0';
+    const char *sep = url ? strstr(url, "://") : NULL;
+    if (!sep || sep == url)
+        return -EINVAL;
+    for (const char *p = url; p < sep; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '+' || *p == '-' || *p == '.'))
+            return -EINVAL;
+    const char *auth = sep + 3;
+    size_t alen = strcspn(auth, "/?#");
+    /* The host is what follows the last '@' of the authority, as URL parsers (libcurl's
+     * included) read it: "https://a.example@b.example/" goes to b.example. */
+    const char *host = auth;
+    for (const char *p = auth; p < auth + alen; p++)
+        if (*p == '@')
+            host = p + 1;
+    size_t hlen = (size_t)(auth + alen - host);
+    if (hlen == 0)
+        return -EINVAL;
+    const char *path = auth + alen;
+    size_t plen = strcspn(path, "?#");
+    int query = path[plen] == '?';
+    int w;
+    if (hide_path)
+        w = snprintf(out, n, "%.*s://%.*s/...", (int)(sep - url), url, (int)hlen, host);
+    else
+        w = snprintf(out, n, "%.*s://%.*s%.*s%s", (int)(sep - url), url, (int)hlen, host, (int)plen,
+                     path, query ? "?..." : "");
+    return w < 0 || (size_t)w >= n ? -ENOSPC : 0;
+}

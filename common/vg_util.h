@@ -36,4 +36,11 @@ int vg_parse_frac_ms(const char **p, int64_t *ms);
  * old file or the new one, not a directory that lost the new name. 0 or -errno. */
 int vg_fsync_dir_of(const char *path);
 
+/* The form a URL is shown in, in logs and --check-config (docs/alerts.md): scheme://host[:port]
+ * and the path, user:password left out, a query replaced by "?..." and a fragment dropped, since
+ * receiver URLs often carry tokens there; with hide_path (a URL whose path is the credential, as
+ * Slack's is), scheme://host[:port]/... only. Writes it into out (n bytes). 0, -EINVAL for text
+ * that is not scheme://host..., or -ENOSPC when it does not fit; out is then not to be shown. */
+int vg_url_redact(const char *url, int hide_path, char *out, size_t n);
+
 #endif

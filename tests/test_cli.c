@@ -294,6 +294,48 @@ static void check_config_prints_effective_values_and_masks_secrets(void **state)
     free(o);
 }
 
+/* README and docs/vigilctl.md promise "secrets masked", and docs/alerts.md calls a Slack URL a
+ * credential: a URL is shown as the delivery log shows it, without user:password or query, a
+ * Slack URL without its path, whether it came from --set, the environment or the agent's table. */
+static void check_config_masks_the_credentials_in_urls(void **state)
+{
+    (void)state;
+    static const char *const leaks[] = {"XXXXSECRET", "T000", "user:pass", "pass@", "SECRET"};
+    static const struct {
+        const char *bin, *args, *want[2];
+    } cases[] = {
+        {VG_ANALYZER_BIN,
+         "--set slack.url=https://hooks.slack.com/services/T000/B000/XXXXSECRET --set "
+         "'webhook.url=https://user:pass@alerts.example.com:8443/x?token=SECRET' --check-config",
+         {"\nslack.url: https://hooks.slack.com/...\n",
+          "\nwebhook.url: https://alerts.example.com:8443/x?...\n"}},
+        {"VIGIL_SLACK_URL=https://hooks.slack.com/services/T000/B000/XXXXSECRET "
+         "VIGIL_ALERTMANAGER_URL=http://user:pass@127.0.0.1:9093/am#token=SECRET " VG_ANALYZER_BIN,
+         "--check-config",
+         {"\nslack.url: https://hooks.slack.com/...\n",
+          "\nalertmanager.url: http://127.0.0.1:9093/am\n"}},
+        {VG_ANALYZER_BIN,
+         "--set 'decisions.webhook_url=https://user:pass@scaler.example.com/d?token=SECRET' "
+         "--check-config",
+         {"\ndecisions.webhook_url: https://scaler.example.com/d?...\n", "# config OK"}},
+        {VG_AGENT_BIN,
+         "--set user= --set "
+         "'local.webhook.url=https://user:pass@alerts.example.com/x?token=SECRET' --check-config",
+         {"\nlocal.webhook.url: https://alerts.example.com/x?...\n", "# config OK"}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(run("%s %s", cases[i].bin, cases[i].args), 0);
+        char *o = output();
+        for (size_t j = 0; j < 2; j++)
+            if (!strstr(o, cases[i].want[j]))
+                fail_msg("case %zu: no '%s' in:\n%s", i, cases[i].want[j], o);
+        for (size_t j = 0; j < sizeof(leaks) / sizeof(leaks[0]); j++)
+            if (strstr(o, leaks[j]))
+                fail_msg("case %zu: '%s' shown in:\n%s", i, leaks[j], o);
+        free(o);
+    }
+}
+
 static void once_prints_one_valid_message(void **state)
 {
     assert_int_equal(
@@ -477,6 +519,7 @@ int main(void)
         cmocka_unit_test(a_rule_reading_a_host_model_the_analyzer_does_not_run_stops_it),
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
+        cmocka_unit_test(check_config_masks_the_credentials_in_urls),
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),

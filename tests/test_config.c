@@ -361,13 +361,13 @@ static void default_outside_its_choices_is_refused_by_defaults(void **state)
     char err[VG_ERRLEN] = "";
     const size_t colour = offsetof(struct colours, colour), n = offsetof(struct colours, n);
     const struct vg_cfg_key bad_default[] = {
-        {"colour", VG_CFG_STRING, "purple", colour, 1, 0, NULL, "a colour", "red|green"},
+        {"colour", VG_CFG_STRING, "purple", colour, 1, 0, NULL, "a colour", "red|green", 0},
     };
     const struct vg_cfg_key not_a_string[] = {
-        {"n", VG_CFG_INT, "1", n, 1, 0, NULL, "a number", "1|2"},
+        {"n", VG_CFG_INT, "1", n, 1, 0, NULL, "a number", "1|2", 0},
     };
     const struct vg_cfg_key good[] = {
-        {"colour", VG_CFG_STRING, "green", colour, 1, 0, NULL, "a colour", "red|green"},
+        {"colour", VG_CFG_STRING, "green", colour, 1, 0, NULL, "a colour", "red|green", 0},
     };
     const struct vg_config_table t1 = {bad_default, 1}, t2 = {not_a_string, 1}, t3 = {good, 1};
     assert_int_equal(vg_config_defaults(&t1, &c, err, sizeof(err)), -EINVAL);
@@ -392,6 +392,99 @@ static void missing_file_error_names_the_path(void **state)
     /* fopen() opens a directory for reading; the read says what it is. */
     assert_int_equal(vg_config_load_file(&table, &c, "/", err, sizeof(err)), -EISDIR);
     assert_string_equal(err, "/: cannot read config: it is a directory (name the YAML file)");
+}
+
+/* The shown form of a URL (logs, --check-config): no userinfo, the query as "?...", the fragment
+ * dropped, the path kept unless it is the credential; text that is no URL is refused. */
+static void url_redaction_leaves_out_userinfo_query_and_a_secret_path(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url;
+        int hide_path;
+        const char *want; /* NULL: refused */
+    } cases[] = {
+        {"https://user:pass@alerts.example.com/x?token=S", 0, "https://alerts.example.com/x?..."},
+        {"https://alerts.example.com:8443/a/b", 0, "https://alerts.example.com:8443/a/b"},
+        {"https://events.pagerduty.com", 0, "https://events.pagerduty.com"},
+        {"http://u@[::1]:9093/am#frag", 0, "http://[::1]:9093/am"},
+        {"http://h?q=1", 0, "http://h?..."},
+        {"http://a.example@b.example/p@q", 0, "http://b.example/p@q"},
+        {"https://hooks.slack.com/services/T0/B0/XX", 1, "https://hooks.slack.com/..."},
+        {"https://u:p@hooks.slack.com:444/services/T0?x", 1, "https://hooks.slack.com:444/..."},
+        {"hooks.slack.com/services/T0/B0/XX", 0, NULL},
+        {"://host/x", 0, NULL},
+        {"https://user:pass@/x", 0, NULL},
+        {"ht tp://h/x", 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[128];
+        int rc = vg_url_redact(cases[i].url, cases[i].hide_path, out, sizeof out);
+        if (cases[i].want) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(out, cases[i].want);
+        } else {
+            assert_int_equal(rc, -EINVAL);
+        }
+    }
+    char small[12];
+    assert_int_equal(vg_url_redact("https://alerts.example.com/x", 0, small, sizeof small),
+                     -ENOSPC);
+}
+
+/* The dump masks secrets by key name and shows URL keys (name ending in "url") redacted, a key
+ * flagged VG_CFG_F_SECRET_PATH without its path; a URL value that does not parse is masked. */
+static void dump_masks_secrets_and_redacts_urls(void **state)
+{
+    (void)state;
+    struct urls {
+        char *hook_url, *slack_url, *plain, *token;
+        struct vg_kvlist kafka;
+    } c = {0};
+    VG_CFG_KEYS_BEGIN
+    const struct vg_cfg_key k[] = {
+        {"hook.url", VG_CFG_STRING, NULL, offsetof(struct urls, hook_url), 1, 0, NULL, ""},
+        {"slack.url", VG_CFG_STRING, NULL, offsetof(struct urls, slack_url), 1, 0, NULL, "", NULL,
+         VG_CFG_F_SECRET_PATH},
+        {"plain", VG_CFG_STRING, NULL, offsetof(struct urls, plain), 1, 0, NULL, ""},
+        {"api.token", VG_CFG_STRING, NULL, offsetof(struct urls, token), 1, 0, NULL, ""},
+        {"kafka", VG_CFG_MAP, NULL, offsetof(struct urls, kafka), 1, 0, NULL, ""},
+    };
+    VG_CFG_KEYS_END
+    const struct vg_config_table t = {k, sizeof(k) / sizeof(k[0])};
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_config_defaults(&t, &c, err, sizeof err), 0);
+    const char *sets[] = {"hook.url=https://u:Pw1@h.example/x?tok=Q1",
+                          "slack.url=https://hooks.slack.com/services/T0/B0/S1",
+                          "plain=https://u:p@kept.example/x?y",
+                          "api.token=T1xyz",
+                          "kafka.oidc_url=https://u:Pw2@idp.example/t?s=Q2",
+                          "kafka.acks=all"};
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+        assert_int_equal(vg_config_set_arg(&t, &c, sets[i], err, sizeof err), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    vg_config_dump(&t, &c, f);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(text, "hook.url: https://h.example/x?...\n"
+                              "slack.url: https://hooks.slack.com/...\n"
+                              "plain: https://u:p@kept.example/x?y\n"
+                              "api.token: (set, masked)\n"
+                              "kafka: \n"
+                              "  oidc_url: https://idp.example/t?...\n"
+                              "  acks: all\n");
+    free(text);
+    /* Not a URL (no scheme): nothing of it is shown. */
+    assert_int_equal(vg_config_set_arg(&t, &c, "hook.url=h.example/S3cr3t", err, sizeof err), 0);
+    f = open_memstream(&text, &len);
+    vg_config_dump(&t, &c, f);
+    fclose(f);
+    assert_non_null(strstr(text, "hook.url: (set, masked)\n"));
+    assert_null(strstr(text, "S3cr3t"));
+    free(text);
+    vg_config_free(&t, &c);
 }
 
 static void duration_and_size_parsers_accept_units(void **state)
@@ -433,6 +526,8 @@ int main(void)
         cmocka_unit_test(default_outside_its_choices_is_refused_by_defaults),
         cmocka_unit_test(missing_file_error_names_the_path),
         cmocka_unit_test(duration_and_size_parsers_accept_units),
+        cmocka_unit_test(url_redaction_leaves_out_userinfo_query_and_a_secret_path),
+        cmocka_unit_test(dump_masks_secrets_and_redacts_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1253,6 +1253,33 @@ static void test_slack_message_arrives_and_its_url_is_not_logged(void **state)
     free(log);
 }
 
+/* A generic webhook's user:password and query are left out of its log lines; the path stays, so
+ * that an operator can tell receivers apart (docs/alerts.md). --check-config shows the same form
+ * (vg_url_redact). */
+static void test_webhook_url_is_logged_without_userinfo_or_query(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "1", NULL);
+    char url[160];
+    snprintf(url, sizeof(url), "http://vigil:Us3rP4ss@127.0.0.1:%d/hook?token=Qu3ryT0k3n#frag",
+             f->port);
+    struct vg_receiver_cfg cfg = {.type = "webhook", .url = url, .backoff_initial_ms = 10};
+    create_rx(f, &cfg, NULL);
+    struct vg_notification n = sample("firing", "fp-redact");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "webhook attempt failed, will retry"));
+    char want[64];
+    snprintf(want, sizeof(want), "url=\"http://127.0.0.1:%d/hook?...\"", f->port);
+    assert_non_null(strstr(log, want));
+    assert_null(strstr(log, "Us3rP4ss"));
+    assert_null(strstr(log, "Qu3ryT0k3n"));
+    assert_null(strstr(log, "frag"));
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1292,6 +1319,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alertmanager_resends_firing_alerts_until_resolved,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_slack_message_arrives_and_its_url_is_not_logged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_url_is_logged_without_userinfo_or_query, setup,
                                         teardown),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
