@@ -429,6 +429,47 @@ void vg_outbox_close(struct vg_outbox *ob)
     free(ob);
 }
 
+int vg_outbox_dir_check(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return vg_err(err, errlen, -ENOTDIR, "%s is not a directory", dir);
+        /* The lock and outbox files are made in it. */
+        if (access(dir, W_OK | X_OK) != 0) {
+            int e = errno;
+            return vg_err(err, errlen, -e, "cannot create files in directory %s: %s", dir,
+                          strerror(e));
+        }
+        return 0;
+    }
+    int e = errno;
+    if (e == ENOENT) {
+        /* Only the last component is created (mode 0700): a missing parent is an install or a
+         * typo, which making a tree of directories would hide. */
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%s", dir);
+        size_t n = strlen(parent);
+        while (n > 1 && parent[n - 1] == '/')
+            parent[--n] = '\0';
+        char *slash = strrchr(parent, '/');
+        if (!slash)
+            snprintf(parent, sizeof parent, ".");
+        else
+            *(slash == parent ? slash + 1 : slash) = '\0';
+        if (stat(parent, &st) != 0)
+            e = errno;
+        else if (!S_ISDIR(st.st_mode))
+            e = ENOTDIR;
+        else if (access(parent, W_OK | X_OK) != 0)
+            e = errno;
+        else
+            return 0;
+    }
+    return vg_err(err, errlen, -e, "cannot create directory %s: %s%s", dir, strerror(e),
+                  e == ENOENT ? " (its parent must exist)" : "");
+}
+
 int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char *err,
                    size_t errlen)
 {
@@ -459,6 +500,12 @@ int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char
     int rc = 0;
     if (!ob->path || !ob->file || !ob->tmpfile || !lockname) {
         rc = vg_err(err, errlen, -ENOMEM, "outbox: out of memory");
+        goto fail;
+    }
+    /* The check --check-config runs (vg_outbox_dir_check), so that the two cannot disagree. */
+    char why[VG_ERRLEN];
+    if ((rc = vg_outbox_dir_check(cfg->dir, why, sizeof why)) < 0) {
+        vg_err(err, errlen, rc, "outbox: %s", why);
         goto fail;
     }
     if (mkdir(cfg->dir, 0700) < 0 && errno != EEXIST) {

@@ -48,6 +48,13 @@ struct vg_outbox_stats {
     uint64_t file_bytes;
 };
 
+/* Whether vg_outbox_open() could use dir as this user, without creating anything (for
+ * --check-config; the open runs it too): dir is a directory this user may create files in, or is
+ * missing and its parent is one (only dir itself is created). 0, or -errno with err saying why
+ * ("cannot create directory D: No such file or directory (its parent must exist)"), without a
+ * prefix. */
+int vg_outbox_dir_check(const char *dir, char *err, size_t errlen);
+
 /* Opens (creating it if needed) and reads the outbox; *out is released by vg_outbox_close().
  * -EBUSY when another open outbox holds the same file. */
 int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char *err,

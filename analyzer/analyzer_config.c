@@ -205,7 +205,8 @@ static const struct vg_cfg_key keys[] = {
      "private CA); certificate and host-name verification are always on"},
     {"outbox.dir", VG_CFG_STRING, NULL, OFF(outbox_dir), NOBOUND, NULL,
      "directory of the persistent alert outbox (e.g. /var/lib/vigil/outbox): an accepted alert "
-     "is delivered after a crash or restart; unset = in memory only"},
+     "is delivered after a crash or restart; created (mode 0700) when missing, its parent must "
+     "exist; unset = in memory only"},
     {"outbox.max_bytes", VG_CFG_SIZE, "64MiB", OFF(outbox_max_bytes), 65536, 17179869184.0, NULL,
      "pending bytes per receiver's outbox; beyond, alerts are refused and counted"},
     {"limits.max_hosts", VG_CFG_INT, "100000", OFF(max_hosts), 1, 100000000, NULL,

@@ -29,6 +29,7 @@
 #include "vg_log.h"
 #include "vg_models.h"
 #include "vg_notify.h"
+#include "vg_outbox.h"
 #include "vg_util.h"
 #include "vg_wire.h"
 
@@ -424,21 +425,30 @@ static int open_consumer(struct analyzer *a, const char *bootstrap, char *err, s
     return 0;
 }
 
+struct wanted_rx {
+    const char *type, *url, *key_file;
+    double rate;
+};
+
+/* The receivers to run, one per type whose destination is configured (a type with no url is
+ * not wanted); for open_receivers() and, for what they need, check_start(). */
+static void wanted_receivers(const struct analyzer_cfg *c, struct wanted_rx want[4])
+{
+    want[0] = (struct wanted_rx){"webhook", c->webhook_url, NULL, c->webhook_rate};
+    want[1] = (struct wanted_rx){"alertmanager", c->alertmanager_url, NULL, c->alertmanager_rate};
+    want[2] =
+        (struct wanted_rx){"pagerduty", c->pagerduty_routing_key_file ? c->pagerduty_url : NULL,
+                           c->pagerduty_routing_key_file, c->pagerduty_rate};
+    want[3] = (struct wanted_rx){"slack", c->slack_url, NULL, c->slack_rate};
+}
+
 /* One receiver per type whose destination is configured; each shares the delivery settings
  * (webhook.timeout, .max_attempts, .backoff_*, .queue_max) and the outbox directory. */
 static int open_receivers(struct analyzer *a, char *err, size_t errlen)
 {
     const struct analyzer_cfg *c = &a->cfg;
-    struct {
-        const char *type, *url, *key_file;
-        double rate;
-    } want[] = {
-        {"webhook", c->webhook_url, NULL, c->webhook_rate},
-        {"alertmanager", c->alertmanager_url, NULL, c->alertmanager_rate},
-        {"pagerduty", c->pagerduty_routing_key_file ? c->pagerduty_url : NULL,
-         c->pagerduty_routing_key_file, c->pagerduty_rate},
-        {"slack", c->slack_url, NULL, c->slack_rate},
-    };
+    struct wanted_rx want[4];
+    wanted_receivers(c, want);
     for (size_t i = 0; i < VG_ARRAY_LEN(want); i++) {
         if (!want[i].url || !*want[i].url)
             continue;
@@ -522,6 +532,17 @@ static int check_start(const struct analyzer_cfg *c, char *err, size_t errlen)
     if (!rc && c->http_listen && *c->http_listen) {
         struct vg_http_cfg hc = {.listen = c->http_listen, .token_file = c->http_token_file};
         rc = vg_http_check_cfg(&hc, err, errlen);
+    }
+    /* Each receiver opens its outbox in outbox.dir, creating only the directory itself. */
+    struct wanted_rx want[4];
+    wanted_receivers(c, want);
+    int receivers = 0;
+    for (size_t i = 0; i < VG_ARRAY_LEN(want); i++)
+        receivers += want[i].url && *want[i].url;
+    if (!rc && receivers && c->outbox_dir && *c->outbox_dir) {
+        char why[VG_ERRLEN];
+        if ((rc = vg_outbox_dir_check(c->outbox_dir, why, sizeof why)) < 0)
+            vg_err(err, errlen, rc, "outbox.dir: %s", why);
     }
     return rc;
 }

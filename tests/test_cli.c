@@ -336,6 +336,54 @@ static void check_config_masks_the_credentials_in_urls(void **state)
     }
 }
 
+/* README: --check-config refuses whatever the start would refuse. outbox.dir is created at start
+ * when a receiver opens its outbox, and only its last component: the check used to say "config
+ * OK" to a directory the start then could not create. Both now refuse it with one message, and
+ * neither minds outbox.dir while no receiver is configured (nothing opens it then). */
+static void check_config_refuses_an_outbox_dir_the_start_could_not_create(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("outboxdir");
+    char file[300], args[900];
+    snprintf(file, sizeof file, "%s/plain-file", dir);
+    vg_tp_write_atomic(file, "x\n");
+    const char *rx = "--set webhook.url=http://127.0.0.1:18080/h";
+    static const struct {
+        const char *dir_fmt, *what, *why;
+    } bad[] = {
+        {"/nonexistent/o", "cannot create directory ",
+         "No such file or directory (its parent must exist)"},
+        {"%s/no/o", "cannot create directory ",
+         "No such file or directory (its parent must exist)"},
+        {"%s/plain-file", "", " is not a directory"},
+        {"%s/plain-file/o", "cannot create directory ", ": Not a directory"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char ob[400];
+        snprintf(ob, sizeof ob, bad[i].dir_fmt, dir);
+        for (int start = 0; start < 2; start++) {
+            snprintf(args, sizeof args, "%s --set outbox.dir=%s%s", rx, ob,
+                     start ? " --set bootstrap_servers=127.0.0.1:1" : " --check-config");
+            assert_int_equal(run("timeout 60 %s %s", VG_ANALYZER_BIN, args), 1);
+            char *o = output(), want[600];
+            snprintf(want, sizeof want, "config error: --set: outbox.dir: %s%s", bad[i].what, ob);
+            if (!strstr(o, want) || !strstr(o, bad[i].why))
+                fail_msg("%s: no '%s' ... '%s' in:\n%s", args, want, bad[i].why, o);
+            assert_null(strstr(o, "config OK"));
+            free(o);
+        }
+    }
+    /* A directory that exists, or one whose parent does: fine; so is any while no receiver is
+     * configured. */
+    snprintf(args, sizeof args, "%s --set outbox.dir=%s --check-config", rx, dir);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 0);
+    snprintf(args, sizeof args, "%s --set outbox.dir=%s/new --check-config", rx, dir);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 0);
+    assert_int_equal(
+        run("%s %s", VG_ANALYZER_BIN, "--set outbox.dir=/nonexistent/o --check-config"), 0);
+    free(dir);
+}
+
 static void once_prints_one_valid_message(void **state)
 {
     assert_int_equal(
@@ -520,6 +568,7 @@ int main(void)
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_masks_the_credentials_in_urls),
+        cmocka_unit_test(check_config_refuses_an_outbox_dir_the_start_could_not_create),
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
