@@ -276,7 +276,8 @@ static const struct vg_cfg_key keys[] = {
      "as value(\"host:NAME\"); empty = none"},
     {"model.backend", VG_CFG_STRING, "auto", OFF(model_backend), NOBOUND, "VIGIL_MODEL_BACKEND",
      "compute backend of the mv model: auto (CUDA when a GPU is usable, else CPU), cpu or cuda "
-     "(an error when no GPU is usable); the choice is logged at start",
+     "(an error at start and in --check-config when no GPU is usable); the choice is logged at "
+     "start",
      "auto|cpu|cuda"},
     {"model.threads", VG_CFG_INT, "1", OFF(model_threads), 0, 256, "VIGIL_MODEL_THREADS",
      "threads of the cpu backend's matrix products (OpenBLAS); 1 keeps an analyzer on its "

@@ -780,6 +780,13 @@ int main(int argc, char **argv)
         rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
     if (!rc) /* at a start too: it refuses these later otherwise, or not at all */
         rc = check_start(&a.cfg, err, sizeof(err));
+    /* At a start, opening the models says it, in the same words. After the cheap checks: with
+     * model.backend=cuda it opens a CUDA context. */
+    if (!rc && check) {
+        struct vg_model_run_params mp;
+        analyzer_model_params(&a.cfg, &mp);
+        rc = vg_model_run_check(&mp, err, sizeof(err));
+    }
     if (!rc) {
         struct vg_colsel *sel = NULL;
         rc = vg_colsel_new(&sel, a.cfg.model_metrics, err, sizeof(err));

@@ -36,6 +36,15 @@ static size_t rule_top(void *ud, const char *host, const char *model, const char
     return n;
 }
 
+int vg_model_run_check(const struct vg_model_run_params *p, char *err, size_t errlen)
+{
+    if (!p->set || !*p->set || !vg_models_set_has(p->set, "mv"))
+        return 0; /* only mv computes on a backend */
+    char why[VG_ERRLEN];
+    int rc = vg_k_check(p->backend, why, sizeof(why));
+    return rc < 0 ? vg_err(err, errlen, rc, "model.backend: %s", why) : 0;
+}
+
 int vg_model_run_open(struct vg_model_run *r, struct vg_engine *e,
                       const struct vg_model_run_params *p, char *err, size_t errlen)
 {

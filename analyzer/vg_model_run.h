@@ -39,6 +39,11 @@ struct vg_model_run {
 int vg_model_run_open(struct vg_model_run *r, struct vg_engine *e,
                       const struct vg_model_run_params *p, char *err, size_t errlen);
 
+/* For --check-config: whether vg_model_run_open(p) could open p->backend, probed as it does
+ * (vg_k_check) when the set has mv; 0, or its error ("model.backend: CUDA backend unusable:
+ * ..."). */
+int vg_model_run_check(const struct vg_model_run_params *p, char *err, size_t errlen);
+
 /* Feeds one decoded message (a host's tick) to the models; call it before vg_engine_process(),
  * so that the rules see this tick's scores. A message the engine will skip as a redelivery
  * (vg_engine_is_duplicate) is not fed: the models would learn it twice. Returns 0, or a negative

@@ -55,6 +55,26 @@ int vg_k_cuda_available(char *why, size_t whylen)
     return 1;
 }
 
+/* The refusal of want=cuda, one text for vg_k_open() and vg_k_check(). */
+static int cuda_unusable(char *err, size_t errlen, int rc, const char *why)
+{
+    return vg_err(err, errlen, rc, "CUDA backend unusable: %s", why);
+}
+
+int vg_k_check(const char *want, char *err, size_t errlen)
+{
+    /* cpu always opens, and auto falls back to it: only cuda can refuse. */
+    if (!want || strcmp(want, "cuda") != 0)
+        return 0;
+    struct vg_k k = {0};
+    char why[VG_ERRLEN];
+    int rc = open_cuda(&k, why, sizeof(why));
+    if (rc < 0)
+        return cuda_unusable(err, errlen, rc, why);
+    vg_k_close(&k);
+    return 0;
+}
+
 int vg_k_open(struct vg_k *k, const char *want, char *err, size_t errlen)
 {
     memset(k, 0, sizeof(*k));
@@ -72,7 +92,7 @@ int vg_k_open(struct vg_k *k, const char *want, char *err, size_t errlen)
             return 0;
         }
         if (strcmp(want, "cuda") == 0)
-            return vg_err(err, errlen, rc, "CUDA backend unusable: %s", why);
+            return cuda_unusable(err, errlen, rc, why);
         char q[VG_ERRLEN + 8];
         vg_info("CUDA backend unusable, using the CPU", "reason=%s",
                 vg_log_quote(q, sizeof(q), why));

@@ -171,6 +171,11 @@ int vg_k_cpu_coretype_hint(const char *corename, int avx2_fma, int avx512, char 
 int vg_k_open(struct vg_k *k, const char *want, char *err, size_t errlen);
 void vg_k_close(struct vg_k *k);
 
+/* Whether vg_k_open(want) would succeed, for --check-config: with "cuda" it opens the CUDA backend
+ * as vg_k_open does and closes it again, and fails with vg_k_open's message; "cpu" and "auto"
+ * (which falls back to the CPU) pass. Logs nothing. */
+int vg_k_check(const char *want, char *err, size_t errlen);
+
 /* Whether the CUDA backend can run here; fills why when it cannot (tests print it in their
  * skip line). */
 int vg_k_cuda_available(char *why, size_t whylen);

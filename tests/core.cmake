@@ -26,7 +26,8 @@ add_dependencies(test_kcat ${VG_DAEMONS})
 vg_add_test(test_docs SOURCES test_docs.c LIBS vg_teststack PkgConfig::YAML)
 add_dependencies(test_docs vigil-agent vigil-analyzer)
 
-vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack)
+# vg_kernels: whether a GPU is usable here, which decides what model.backend=cuda's check says.
+vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack vg_kernels)
 add_dependencies(test_cli vigil-agent vigil-analyzer)
 
 vg_add_test(test_http SOURCES test_http.c LIBS vg_analyzer vg_teststack)

@@ -13,8 +13,10 @@
 
 #include <cmocka.h>
 
+#include "vg_k.h"
 #include "vg_stack.h"
 #include "vg_testproc.h"
+#include "vg_util.h"
 
 static char g_out[256];
 
@@ -384,6 +386,43 @@ static void check_config_refuses_an_outbox_dir_the_start_could_not_create(void *
     free(dir);
 }
 
+/* model.backend=cuda: the start opens the CUDA backend for the mv model and exits when no GPU is
+ * usable; the check used to say "config OK" regardless. It now probes the backend as the start
+ * does (vg_k_check, the open's own probe) and refuses with the start's reason. auto (the
+ * default) falls back to the CPU, and a model.set without mv opens no backend: both pass. */
+static void check_config_probes_a_cuda_backend_as_the_start_does(void **state)
+{
+    (void)state;
+    char why[VG_ERRLEN];
+    int gpu = vg_k_cuda_available(why, sizeof why);
+    int rc = run("%s %s", VG_ANALYZER_BIN, "--set model.backend=cuda --check-config");
+    char *o = output();
+    if (gpu) {
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(o, "# config OK"));
+    } else {
+        printf("# no usable GPU here (%s): the check must refuse cuda\n", why);
+        assert_int_equal(rc, 1);
+        if (!strstr(o, "vigil-analyzer: config error: --set: model.backend: CUDA backend "
+                       "unusable: "))
+            fail_msg("no refusal of model.backend=cuda in:\n%s", o);
+        assert_null(strstr(o, "config OK"));
+    }
+    free(o);
+    if (!gpu) { /* the same reason from the environment, placed there */
+        assert_int_equal(run("VIGIL_MODEL_BACKEND=cuda %s %s", VG_ANALYZER_BIN, "--check-config"),
+                         1);
+        o = output();
+        assert_non_null(strstr(o, "config error: environment VIGIL_MODEL_BACKEND: model.backend: "
+                                  "CUDA backend unusable: "));
+        free(o);
+    }
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, "--set model.backend=auto --check-config"), 0);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN,
+                         "--set model.set=series --set model.backend=cuda --check-config"),
+                     0);
+}
+
 static void once_prints_one_valid_message(void **state)
 {
     assert_int_equal(
@@ -569,6 +608,7 @@ int main(void)
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_masks_the_credentials_in_urls),
         cmocka_unit_test(check_config_refuses_an_outbox_dir_the_start_could_not_create),
+        cmocka_unit_test(check_config_probes_a_cuda_backend_as_the_start_does),
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
