@@ -122,8 +122,9 @@ static const struct vg_cfg_key keys[] = {
      "firing alerts are notified again this often (0 = never); repeats carry a new "
      "Idempotency-Key"},
     {"silences.file", VG_CFG_STRING, NULL, OFF(silences_file), NOBOUND, NULL,
-     "file keeping the silences across restarts (e.g. /var/lib/vigil/silences.json); unset = "
-     "in memory only"},
+     "file keeping the silences across restarts (e.g. /var/lib/vigil/silences.json), created at "
+     "the first silence; its directory must exist and take new files, or the analyzer does not "
+     "start; unset = in memory only"},
     {"decisions.topic", VG_CFG_STRING, "vigil.decisions", OFF(decisions_topic), NOBOUND, NULL,
      "Kafka topic scaling decisions are published to (keyed by target), and read back at start "
      "so that each target continues from its latest decision rather than `initial`; empty = "

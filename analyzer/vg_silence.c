@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -429,9 +430,42 @@ int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_
     return 0;
 }
 
+/* Whether vg_silences_save() could write path: it makes path.tmp beside it and renames it over
+ * path, so its directory must exist and take new files, and path must not be a directory. */
+static int savable(const char *path, char *err, size_t errlen)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    struct stat st;
+    int e = 0;
+    if (stat(dir, &st) != 0)
+        e = errno;
+    else if (!S_ISDIR(st.st_mode))
+        e = ENOTDIR;
+    else if (access(dir, W_OK | X_OK) != 0)
+        e = errno;
+    if (e)
+        return vg_err(err, errlen, -e,
+                      "silences.file %s: directory %s: %s (silences could not be saved)", path, dir,
+                      strerror(e));
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return vg_err(err, errlen, -EISDIR, "silences.file %s: is a directory", path);
+    return 0;
+}
+
 int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, char *err,
                      size_t errlen)
 {
+    /* Refused at start rather than at the first silence: the API would answer 201 to silences
+     * that a restart then loses, with only a log line to say so. */
+    int rc = savable(path, err, errlen);
+    if (rc < 0)
+        return rc;
     FILE *f = fopen(path, "r");
     if (!f)
         return errno == ENOENT
@@ -455,7 +489,6 @@ int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, ch
     }
     size_t i;
     json_t *o;
-    int rc = 0;
     json_array_foreach(a, i, o)
     {
         json_t *copy = json_deep_copy(o);

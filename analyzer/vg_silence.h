@@ -45,7 +45,9 @@ size_t vg_silences_active(const struct vg_silences *s, int64_t now_ms);
 uint64_t vg_silences_generation(const struct vg_silences *s);
 
 /* Saves every silence that has not expired to path (temp file + rename) / loads them back,
- * dropping expired ones. A missing file loads as none. 0 or -errno with err. */
+ * dropping expired ones. A missing file loads as none; the load refuses a path the save could not
+ * write (its directory missing or not writable by this user, or path a directory). 0 or -errno
+ * with err. */
 int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_ms, char *err,
                      size_t errlen);
 int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, char *err,

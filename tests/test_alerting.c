@@ -606,6 +606,34 @@ static void silences_survive_a_save_and_load(void **state)
     vg_silences_free(s2);
 }
 
+/* A file not there yet loads as none; one that no save could ever write (its directory missing,
+ * or the path a directory) is refused at load, so that the start says so rather than every save
+ * failing after the API has answered 201. */
+static void silences_file_that_could_not_be_saved_is_refused_at_load(void **state)
+{
+    (void)state;
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    char dir[] = "/tmp/vg-silences-dir-XXXXXX", path[64], err[VG_ERRLEN];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/s.json", dir);
+    assert_int_equal(vg_silences_load(s, path, 1000, err, sizeof(err)), 0);
+    assert_int_equal(vg_silences_active(s, 1000), 0);
+    snprintf(path, sizeof path, "%s/gone/s.json", dir);
+    assert_int_equal(vg_silences_load(s, path, 1000, err, sizeof(err)), -ENOENT);
+    char want[200];
+    snprintf(want, sizeof want,
+             "silences.file %s: directory %s/gone: No such file or directory (silences could not "
+             "be saved)",
+             path, dir);
+    assert_string_equal(err, want);
+    assert_int_equal(vg_silences_load(s, dir, 1000, err, sizeof(err)), -EISDIR);
+    snprintf(want, sizeof want, "silences.file %s: is a directory", dir);
+    assert_string_equal(err, want);
+    assert_int_equal(rmdir(dir), 0);
+    vg_silences_free(s);
+}
+
 /* ---- rule files in the engine ---------------------------------------------------------------- */
 
 struct events {
@@ -1196,6 +1224,7 @@ int main(void)
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
         cmocka_unit_test(silence_requests_are_checked),
         cmocka_unit_test(silences_survive_a_save_and_load),
+        cmocka_unit_test(silences_file_that_could_not_be_saved_is_refused_at_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
         cmocka_unit_test(a_removed_rules_firing_alert_resolves_when_its_host_moves),

@@ -423,6 +423,43 @@ static void check_config_probes_a_cuda_backend_as_the_start_does(void **state)
                      0);
 }
 
+/* silences.file is written beside itself (a temp file renamed over it) whenever a silence is
+ * added or expired. In a directory that is not there, the start used to go on, the API then
+ * answered 201 to every silence and only the log said "silences not saved": they were gone at
+ * the next restart. The start and the check now refuse it; a file not there yet is fine. */
+static void a_silences_file_that_could_never_be_saved_stops_the_analyzer(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("silencesfile");
+    char args[900];
+    static const struct {
+        const char *file_fmt, *why;
+    } bad[] = {
+        {"/nonexistent/s.json", "silences.file /nonexistent/s.json: directory /nonexistent: No "
+                                "such file or directory (silences could not be saved)"},
+        {"%s/no/s.json", "/no: No such file or directory (silences could not be saved)"},
+        {"%s", ": is a directory"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char file[400];
+        snprintf(file, sizeof file, bad[i].file_fmt, dir);
+        for (int start = 0; start < 2; start++) {
+            snprintf(args, sizeof args, "--set silences.file=%s%s", file,
+                     start ? " --set bootstrap_servers=127.0.0.1:1" : " --check-config");
+            assert_int_equal(run("timeout 60 %s %s", VG_ANALYZER_BIN, args), 1);
+            char *o = output(), want[600];
+            snprintf(want, sizeof want, "config error: --set: silences.file %s", file);
+            if (!strstr(o, want) || !strstr(o, bad[i].why))
+                fail_msg("%s: no '%s' ... '%s' in:\n%s", args, want, bad[i].why, o);
+            assert_null(strstr(o, "config OK"));
+            free(o);
+        }
+    }
+    snprintf(args, sizeof args, "--set silences.file=%s/s.json --check-config", dir);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 0);
+    free(dir);
+}
+
 static void once_prints_one_valid_message(void **state)
 {
     assert_int_equal(
@@ -609,6 +646,7 @@ int main(void)
         cmocka_unit_test(check_config_masks_the_credentials_in_urls),
         cmocka_unit_test(check_config_refuses_an_outbox_dir_the_start_could_not_create),
         cmocka_unit_test(check_config_probes_a_cuda_backend_as_the_start_does),
+        cmocka_unit_test(a_silences_file_that_could_never_be_saved_stops_the_analyzer),
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
