@@ -52,6 +52,9 @@ enum shrink { SHRINK_NONE, SHRINK_NO_DETECTOR, SHRINK_NO_MODELS, SHRINK_SKIP };
  * stretch one checkpoint; the others wait for the next. */
 #define TRIALS_MAX 8
 
+/* Longest wait, at a checkpoint, for a broker to say whether the state topic exists. */
+#define CHECK_TIMEOUT_MS 2000
+
 struct ent {
     int32_t partition;
     int dirty;
@@ -77,6 +80,8 @@ struct vg_state_topic {
     size_t n_dirty, cap_dirty;
     uint64_t delivery_errors; /* from the delivery callback, per checkpoint */
     size_t max_bytes;         /* the producer's message.max.bytes */
+    int topic_checked;        /* a broker answered whether the topic exists (create_topic) */
+    unsigned check_warned;    /* "no broker answered" logged (once) */
     char last_error[VG_ERRLEN];
     struct vg_state_topic_stats st;
 };
@@ -159,20 +164,26 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
  * and auto-creation would give a topic that is not compacted, so say so. When no broker answered
  * the metadata request, whether the topic exists is unknown and it is no advice to create it:
  * a mistyped bootstrap_servers used to be told to create the topic. */
-static void create_topic(struct vg_state_topic *st)
+static void create_topic(struct vg_state_topic *st, int timeout_ms)
 {
     rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
-    int have = vg_kafka_topic_partitions(st->producer, st->topic, 1, 5000, &why);
-    if (have > 0)
-        return;
+    int have = vg_kafka_topic_partitions(st->producer, st->topic, 1, timeout_ms, &why);
     if (have < 0) {
-        char q[600];
-        vg_warn("state topic not checked: no broker answered; is bootstrap_servers right and a "
-                "broker up?",
-                "topic=%s bootstrap_servers=%s reason=\"%s\"", st->topic,
-                vg_log_quote(q, sizeof(q), st->bootstrap), rd_kafka_err2str(why));
+        /* Checked again at each checkpoint until a broker answers, before anything is written
+         * (vg_state_topic_checkpoint): a record would have the producer auto-create the topic
+         * with the broker's defaults, not compacted. */
+        if (!st->check_warned++) {
+            char q[600];
+            vg_warn("state topic not checked: no broker answered; is bootstrap_servers right and "
+                    "a broker up?",
+                    "topic=%s bootstrap_servers=%s reason=\"%s\"", st->topic,
+                    vg_log_quote(q, sizeof(q), st->bootstrap), rd_kafka_err2str(why));
+        }
         return;
     }
+    st->topic_checked = 1;
+    if (have > 0)
+        return;
     /* So that the topic takes the records the producer may write (a broker's default is 1 MB). */
     char mb[32];
     snprintf(mb, sizeof(mb), "%zu", st->max_bytes);
@@ -231,7 +242,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
             RD_KAFKA_CONF_OK ||
         (st->max_bytes = strtoul(mb, NULL, 10)) == 0)
         st->max_bytes = 1000000; /* librdkafka's own default */
-    create_topic(st);
+    create_topic(st, 5000);
     *out = st;
     return 0;
 }
@@ -482,6 +493,18 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
 {
     if (!st->n_dirty)
         return 0;
+    if (!st->topic_checked) {
+        /* No broker answered at start: checked (and created) now, before anything is written;
+         * until then nothing is, and so no offset is committed. */
+        create_topic(st, timeout_ms < CHECK_TIMEOUT_MS ? timeout_ms : CHECK_TIMEOUT_MS);
+        if (!st->topic_checked) {
+            st->st.checkpoint_errors++;
+            return vg_err(err, errlen, -EAGAIN,
+                          "state topic %s not checked yet: no broker answered whether it exists",
+                          st->topic);
+        }
+        vg_info("state topic checked", "topic=%s", st->topic);
+    }
     st->delivery_errors = 0;
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -310,6 +310,33 @@ static void state_topic_advice_says_whether_a_broker_answered(void **state)
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 }
 
+/* No broker answered at start, so whether the state topic exists was not known: it is checked
+ * (and created when missing) before the first checkpoint writes, rather than left to the
+ * producer, which would auto-create it with the broker's defaults (not compacted). */
+static void
+state_topic_is_checked_before_the_first_checkpoint_when_no_broker_answered_at_start(void **state)
+{
+    struct setup *s = *state;
+    vg_ap_broker_control(s->dir, "down");
+    const char *sets[] = {"state.topic=vigil.state.late", NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, s->dir, "late", s->bootstrap, sets);
+    vg_ap_expect_log(&a, "msg=\"state topic not checked: no broker answered; is bootstrap_servers "
+                         "right and a broker up?\" topic=vigil.state.late ");
+    assert_int_equal(vg_tp_count(a.log, "create it with"), 0);
+    vg_ap_broker_control(s->dir, "up");
+    send_ticks(s->dir, s->bootstrap, "late-1", SMALL_SERIES, 0, 5);
+    vg_ap_wait_seq(&a, "late-1", 5);
+    wait_checkpointed(&a);
+    /* Checked once a broker answers, before the first checkpoint was written. (Whether the
+     * topic then exists depends on the test broker, which creates topics as their metadata is
+     * asked for; the create is state_topic_advice_says_whether_a_broker_answered's.) */
+    vg_ap_expect_log(&a, "msg=\"state topic checked\" topic=vigil.state.late");
+    assert_int_equal(vg_tp_count(a.log, "no broker answered"), 1);
+    assert_true(vg_ap_metric(&a, "vigil_state_checkpoints_total") >= 1);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +349,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(state_topic_advice_says_whether_a_broker_answered, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            state_topic_is_checked_before_the_first_checkpoint_when_no_broker_answered_at_start,
+            setup, teardown),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
