@@ -799,6 +799,7 @@ static int run_loop(struct agent *a)
     vg_notify_init();
     vg_notify_ready("collecting");
     while (!g_stop) {
+        int64_t due = next; /* this tick's grid point */
         collect_tick(a, &msg, vg_now_ms());
         a->ticks++;
         /* Scored before the message is queued, so `waiting` is what Kafka has not taken from
@@ -812,10 +813,22 @@ static int run_loop(struct agent *a)
         int64_t now = vg_mono_ms();
         if (next <= now)
             next = now + a->cfg.interval_ms - (now - start) % a->cfg.interval_ms;
-        wait_until(a, next, &wait_mask);
-        if (g_reload) {
+        /* A SIGHUP ends the wait only to reload; the tick still comes at its grid point, or
+         * each SIGHUP would send a message of its own, within the interval. */
+        for (wait_until(a, next, &wait_mask); g_reload && !g_stop;
+             wait_until(a, next, &wait_mask)) {
             g_reload = 0;
+            int64_t was = a->cfg.interval_ms;
             reload(a);
+            if (a->cfg.interval_ms != was) {
+                /* A new grid from the last tick: the next one a new interval after it (an hour
+                 * must not run out first), or the first grid point still ahead. */
+                start = due;
+                next = due + a->cfg.interval_ms;
+                now = vg_mono_ms();
+                if (next <= now)
+                    next = now + a->cfg.interval_ms - (now - start) % a->cfg.interval_ms;
+            }
         }
         now = vg_mono_ms();
         if (now >= next_stats) {

@@ -581,6 +581,67 @@ static void analyzer_sighup_says_what_it_reloaded_or_why_not(void **state)
     free(dir);
 }
 
+/* The value of key=N in the last line of the log that has it, -1 if none. */
+static long long last_field(const char *log, const char *key)
+{
+    char *t = vg_tp_read(log);
+    long long v = -1;
+    size_t kl = strlen(key);
+    for (char *p = t; p && (p = strstr(p, key)) != NULL; p += kl)
+        if ((p == t || p[-1] == ' ') && p[kl] == '=')
+            v = atoll(p + kl + 1);
+    free(t);
+    return v;
+}
+
+/* A SIGHUP ends the wait for the next tick only to reload: the agent then waits for that tick
+ * again. It used to collect at once, so each SIGHUP sent one more message, off the grid, stamped
+ * with the normal interval. With a 1 h interval the first tick is the only one due: three
+ * SIGHUPs must not add any. A new interval applies from the last tick (not after the old
+ * interval has run out). */
+static void agent_sighup_sends_no_tick_of_its_own(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("sighup-tick");
+    char cfg[300], log[300];
+    snprintf(cfg, sizeof cfg, "%s/agent.yaml", dir);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    const char *body = "collectors: cpu,load\nbootstrap_servers: 127.0.0.1:1\nspool:\n  dir: \"\"\n"
+                       "flush_timeout: 0s\nlocal:\n  detector: \"off\"\nuser: \"\"\n";
+    char text[512];
+    snprintf(text, sizeof text, "interval: 1h\nstats_interval: 1s\n%s", body);
+    vg_tp_write_atomic(cfg, text);
+    const char *argv[] = {VG_AGENT_BIN, "--config", cfg, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(kill(pid, SIGHUP), 0);
+        int64_t deadline = vg_tp_mono_ms() + 10000;
+        while (vg_tp_count(log, "msg=\"reloaded\"") < i && vg_tp_mono_ms() < deadline)
+            vg_tp_pause_ms(20);
+        assert_int_equal(vg_tp_count(log, "msg=\"reloaded\""), i);
+    }
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    long long ticks = last_field(log, "ticks"), produced = last_field(log, "produced");
+    print_message("1h interval, 3 SIGHUPs: ticks=%lld produced=%lld\n", ticks, produced);
+    assert_int_equal(ticks, 1);
+    assert_int_equal(produced, 1);
+
+    /* 1 h to 200 ms: the ticks start coming on the new grid, without the hour running out. */
+    unlink(log);
+    pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+    snprintf(text, sizeof text, "interval: 200ms\nstats_interval: 1s\n%s", body);
+    vg_tp_write_atomic(cfg, text);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    int64_t deadline = vg_tp_mono_ms() + 20000;
+    while (last_field(log, "ticks") < 5 && vg_tp_mono_ms() < deadline)
+        vg_tp_pause_ms(50);
+    assert_true(last_field(log, "ticks") >= 5);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* A rules directory that does not load stops the analyzer with every mistake listed
  * (docs/rules.md), not the first few lines of them cut where a small buffer ended. */
 static void
@@ -651,6 +712,7 @@ int main(void)
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
+        cmocka_unit_test(agent_sighup_sends_no_tick_of_its_own),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(g_out);
