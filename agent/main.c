@@ -719,18 +719,16 @@ static int run_once(struct agent *a)
     return 0;
 }
 
-/* Strings of the two configs differ (NULL-safe). */
-static int differs(const char *x, const char *y)
-{
-    return (x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0);
-}
-
 /* SIGHUP: the config file is read again. Settings the loop reads each tick take effect at once;
- * those fixed at start (collectors, Kafka, spool, eBPF) are reported as needing a restart: the
- * eBPF collectors were loaded with privileges the agent no longer has. A config that does not
- * load is logged and the running one stays. */
+ * every other key was used at start (collectors, Kafka, spool, eBPF, the local guard, the user)
+ * and is reported, by name, as needing a restart: the eBPF collectors were loaded with
+ * privileges the agent no longer has, and the producer cannot take new properties. A config that
+ * does not load is logged and the running one stays. */
 static void reload(struct agent *a)
 {
+    /* What this function applies; vg_config_diff names the rest. */
+    static const char *const applied[] = {"interval", "stats_interval", "labels", "log.level",
+                                          NULL};
     struct agent_cfg next = {0};
     char err[VG_ERRLEN], q[VG_ERRLEN + 8];
     enum vg_log_level lvl;
@@ -745,20 +743,14 @@ static void reload(struct agent *a)
         return;
     }
     vg_log_level_parse(next.log_level, &lvl); /* one of its choices, VG_LOG_LEVEL_CHOICES */
-    const char *restart = differs(next.collectors, a->cfg.collectors) ? "collectors"
-                          : differs(next.topic, a->cfg.topic)         ? "topic"
-                          : differs(next.bootstrap_servers, a->cfg.bootstrap_servers)
-                              ? "bootstrap_servers"
-                          : differs(next.spool_dir, a->cfg.spool_dir) ? "spool.dir"
-                          : differs(next.host, a->cfg.host)           ? "host"
-                          : differs(next.local_detector, a->cfg.local_detector) ||
-                                  differs(next.local_series, a->cfg.local_series) ||
-                                  differs(next.local_when, a->cfg.local_when) ||
-                                  differs(next.local_webhook_url, a->cfg.local_webhook_url)
-                              ? "local.*"
-                              : NULL;
-    if (restart)
-        vg_warn("reload: a changed setting needs a restart to apply", "first=%s", restart);
+    /* Compared with what runs, so a key changed back is no longer named. Values are never
+     * logged: a rotated kafka.sasl.password shows as its name. */
+    char changed[1024], cq[sizeof changed + 8];
+    size_t n =
+        vg_config_diff(&agent_config_table, &a->cfg, &next, applied, changed, sizeof changed);
+    if (n)
+        vg_warn("reload: changed settings need a restart to apply", "count=%zu keys=%s", n,
+                vg_log_quote(cq, sizeof cq, changed));
     /* Swap in the per-tick settings, keep the rest as running. */
     int64_t t = a->cfg.interval_ms;
     a->cfg.interval_ms = next.interval_ms;

@@ -998,6 +998,92 @@ void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
     }
 }
 
+/* The list vg_config_diff writes. */
+struct diff_list {
+    char *out;
+    size_t outlen, used;
+    int full; /* a name did not fit: the list ends in "..." */
+};
+
+/* Appends name (and ".sub" when sub is set) to the comma-separated list. Each name leaves room
+ * for a ",..." after it, so that a list cut short still says so. */
+static void diff_put(struct diff_list *d, const char *name, const char *sub)
+{
+    if (d->full || !d->outlen)
+        return;
+    const char *sep = d->used ? "," : "";
+    size_t need = strlen(sep) + strlen(name) + (sub ? 1 + strlen(sub) : 0);
+    if (d->used + need + sizeof ",..." <= d->outlen) {
+        snprintf(d->out + d->used, d->outlen - d->used, "%s%s%s%s", sep, name, sub ? "." : "",
+                 sub ? sub : "");
+        d->used += need;
+        return;
+    }
+    d->full = 1;
+    snprintf(d->out + d->used, d->outlen - d->used, "%s...", sep);
+}
+
+static int str_differ(const char *x, const char *y)
+{
+    return (x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0);
+}
+
+size_t vg_config_diff(const struct vg_config_table *t, const void *a, const void *b,
+                      const char *const *skip, char *out, size_t outlen)
+{
+    size_t n = 0;
+    struct diff_list d = {out, outlen, 0, 0};
+    if (outlen)
+        out[0] = '\0';
+    for (size_t i = 0; i < t->n; i++) {
+        const struct vg_cfg_key *k = &t->keys[i];
+        int skipped = 0;
+        for (const char *const *s = skip; s && *s && !skipped; s++)
+            skipped = strcmp(*s, k->name) == 0;
+        if (skipped)
+            continue;
+        const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+        int differ = 0;
+        switch (k->type) {
+        case VG_CFG_STRING:
+            differ = str_differ(*(char *const *)pa, *(char *const *)pb);
+            break;
+        case VG_CFG_INT:
+        case VG_CFG_DURATION:
+        case VG_CFG_SIZE:
+            differ = *(const int64_t *)pa != *(const int64_t *)pb;
+            break;
+        case VG_CFG_DOUBLE:
+            differ = *(const double *)pa != *(const double *)pb;
+            break;
+        case VG_CFG_BOOL:
+            differ = !*(const int *)pa != !*(const int *)pb;
+            break;
+        case VG_CFG_MAP: {
+            /* Entry by entry, so that the name says which property changed. */
+            const struct vg_kvlist *la = (const struct vg_kvlist *)pa;
+            const struct vg_kvlist *lb = (const struct vg_kvlist *)pb;
+            for (size_t j = 0; j < la->n; j++)
+                if (str_differ(la->items[j].value, vg_kvlist_get(lb, la->items[j].key))) {
+                    diff_put(&d, k->name, la->items[j].key);
+                    n++;
+                }
+            for (size_t j = 0; j < lb->n; j++)
+                if (!vg_kvlist_get(la, lb->items[j].key)) {
+                    diff_put(&d, k->name, lb->items[j].key);
+                    n++;
+                }
+            continue;
+        }
+        }
+        if (differ) {
+            diff_put(&d, k->name, NULL);
+            n++;
+        }
+    }
+    return n;
+}
+
 int vg_config_load_all(const struct vg_config_table *t, void *cfg, const char *path,
                        char *const *sets, size_t n_sets, char *err, size_t errlen)
 {

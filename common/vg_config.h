@@ -128,6 +128,16 @@ void vg_config_write_markdown(const struct vg_config_table *t, const char *title
  * a value that does not read as a URL is masked. */
 void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f);
 
+/* Names the keys whose values differ between two configs loaded from table t: writes them to
+ * out, comma-separated in table order, a map's entries as MAP.ENTRY ("kafka.sasl.password" for
+ * one added, removed or changed), and returns how many there are. Keys named in skip
+ * (NULL-terminated, may be NULL) are left out, their entries too. Values are compared, never
+ * written, so a changed secret shows as its name only. When out is too short the list ends in
+ * "..." and the count still covers every key. For a reload that applies some keys and must say
+ * which of the others changed. */
+size_t vg_config_diff(const struct vg_config_table *t, const void *a, const void *b,
+                      const char *const *skip, char *out, size_t outlen);
+
 /* Looks a key up in a map; returns the value or NULL. */
 const char *vg_kvlist_get(const struct vg_kvlist *l, const char *key);
 

@@ -487,6 +487,45 @@ static void dump_masks_secrets_and_redacts_urls(void **state)
     vg_config_free(&t, &c);
 }
 
+/* What a reload compares: every key, each map entry by name, values never written. */
+static void diff_names_every_changed_key_and_never_a_value(void **state)
+{
+    struct cfg a, b;
+    char err[VG_ERRLEN] = "", out[256];
+    assert_int_equal(load(&a, "kafka:\n  sasl.password: hunter1\n  acks: all\n  gone: x\n", err),
+                     0);
+    assert_int_equal(load(&b, "kafka:\n  sasl.password: hunter1\n  acks: all\n  gone: x\n", err),
+                     0);
+    assert_int_equal(vg_config_diff(&table, &a, &b, NULL, out, sizeof out), 0);
+    assert_string_equal(out, "");
+    vg_config_free(&table, &b);
+
+    assert_int_equal(load(&b,
+                          "name: web\ncount: 4\nratio: 0.75\nenabled: true\ntimeout: 6s\n"
+                          "max_bytes: 2MiB\nwebhook:\n  url: http://x/\nlog:\n  level: warn\n"
+                          "kafka:\n  sasl.password: hunter2\n  acks: all\n  linger.ms: 5\n",
+                          err),
+                     0);
+    /* Every type; in the map the changed, removed and added entries, the unchanged one not. */
+    assert_int_equal(vg_config_diff(&table, &a, &b, NULL, out, sizeof out), 11);
+    assert_string_equal(out, "name,count,ratio,enabled,timeout,max_bytes,kafka.sasl.password,"
+                             "kafka.gone,kafka.linger.ms,webhook.url,log.level");
+    assert_null(strstr(out, "hunter"));
+    /* Keys the caller applies are left out, their map entries too. */
+    const char *const skip[] = {"count", "kafka", "log.level", NULL};
+    assert_int_equal(vg_config_diff(&table, &a, &b, skip, out, sizeof out), 6);
+    assert_string_equal(out, "name,ratio,enabled,timeout,max_bytes,webhook.url");
+    /* Too short a buffer: whole names, then "...", and the count of them all. */
+    char small[24];
+    assert_int_equal(vg_config_diff(&table, &a, &b, skip, small, sizeof small), 6);
+    assert_string_equal(small, "name,ratio,enabled,...");
+    char tiny[4];
+    assert_int_equal(vg_config_diff(&table, &a, &b, skip, tiny, sizeof tiny), 6);
+    assert_string_equal(tiny, "...");
+    vg_config_free(&table, &a);
+    vg_config_free(&table, &b);
+}
+
 static void duration_and_size_parsers_accept_units(void **state)
 {
     int64_t v;
@@ -528,6 +567,7 @@ int main(void)
         cmocka_unit_test(duration_and_size_parsers_accept_units),
         cmocka_unit_test(url_redaction_leaves_out_userinfo_query_and_a_secret_path),
         cmocka_unit_test(dump_masks_secrets_and_redacts_urls),
+        cmocka_unit_test(diff_names_every_changed_key_and_never_a_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
