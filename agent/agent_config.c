@@ -43,7 +43,8 @@ static const struct vg_cfg_key keys[] = {
      "level of directories per '/', e.g. `system.slice/*,kubepods.slice/*/*`"},
     {"cgroup.max", VG_CFG_INT, "100", OFF(cgroup_max), 1, 1000, NULL,
      "cgroup collector: cgroups reported at most (the first by name); each costs up to 7 file "
-     "reads per tick, through descriptors held open"},
+     "reads per tick, through descriptors held open. Fewer are reported where the tick's message "
+     "would pass the size Kafka takes (docs/wire-format.md)"},
     {"bpf.btf_cache", VG_CFG_STRING, "/var/lib/vigil/btf", OFF(bpf_btf_cache), NOBOUND, NULL,
      "bpf_* collectors: directory for the minimal kernel BTF files made with `bpftool gen "
      "min_core_btf` (one per collector and kernel, a few KB each), so that loading does not parse "

@@ -68,6 +68,11 @@ struct agent {
     /* Counters; the delivery ones are written from librdkafka's callback, which runs on this
      * thread inside rd_kafka_poll(). */
     uint64_t ticks, produced, delivered, delivery_failed, produce_failed, encode_failed;
+    /* The most a message may take: the wire format's limit, or what the producer's
+     * message.max.bytes leaves of a record (message_budget). Larger ones are counted here. */
+    size_t max_bytes;
+    uint64_t too_large;
+    int64_t too_large_logged_ms; /* monotonic */
     uint64_t spooled, spool_failed, kept_at_exit;
     /* A spooled record librdkafka refused as QUEUE_FULL: handed again, first, at the next feed. */
     void *held_buf;
@@ -165,6 +170,7 @@ static int open_collectors(struct agent *a, char *err, size_t errlen)
         .cgroup_max = (int)a->cfg.cgroup_max,
         .bpf_btf_cache = a->cfg.bpf_btf_cache,
         .bpf_bpftool = a->cfg.bpf_bpftool,
+        .max_message_bytes = a->max_bytes,
     };
     int rc = 0;
     for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
@@ -192,6 +198,59 @@ static int open_collectors(struct agent *a, char *err, size_t errlen)
     free(list);
     if (!rc && a->n_coll == 0)
         rc = vg_err(err, errlen, -ENOENT, "no collector could start on this host");
+    /* Those that keep the message within max_bytes run last, so that what the others sent
+     * counts against it too; the others keep their order. */
+    struct running later[MAX_COLLECTORS];
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < a->n_coll; i++) {
+        if (a->coll[i].c->keeps_within)
+            later[k++] = a->coll[i];
+        else
+            a->coll[n++] = a->coll[i];
+    }
+    memcpy(a->coll + n, later, k * sizeof *later);
+    return rc;
+}
+
+/* Framing librdkafka counts against message.max.bytes besides the value and the key: 36 bytes
+ * (librdkafka 2.0: a v2 record's varints at their longest), with room to spare. */
+#define RECORD_OVERHEAD 64
+
+/* The most a message may take: VG_WIRE_DEFAULT_MAX_BYTES, which the analyzer takes by default
+ * (docs/wire-format.md), or less when the producer's message.max.bytes (the effective value in
+ * conf: librdkafka's default of 1000000 or the user's kafka.message.max.bytes) leaves less once
+ * the key (the host) and the record's framing are counted. Past it librdkafka refuses the
+ * message outright (MSG_SIZE_TOO_LARGE). */
+static int message_budget(struct agent *a, const rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+    char v[32];
+    size_t vn = sizeof v;
+    int64_t mmb;
+    if (rd_kafka_conf_get(conf, "message.max.bytes", v, &vn) != RD_KAFKA_CONF_OK ||
+        vg_parse_size(v, &mmb) < 0 || mmb <= 0)
+        return vg_err(err, errlen, -EINVAL, "kafka: cannot read message.max.bytes back");
+    size_t room = (size_t)mmb > strlen(a->host) + RECORD_OVERHEAD
+                      ? (size_t)mmb - strlen(a->host) - RECORD_OVERHEAD
+                      : 0;
+    a->max_bytes = room < VG_WIRE_DEFAULT_MAX_BYTES ? room : VG_WIRE_DEFAULT_MAX_BYTES;
+    return 0;
+}
+
+/* --once builds no producer: the budget comes from librdkafka's default and the user's
+ * kafka.message.max.bytes alone, the one property it depends on, so that secret files are not
+ * read for a message printed on stdout. */
+static int once_budget(struct agent *a, char *err, size_t errlen)
+{
+    struct vg_kv mmb = {"message.max.bytes", NULL};
+    struct vg_kvlist user = {&mmb, 0};
+    if ((mmb.value = (char *)vg_kvlist_get(&a->cfg.kafka, "message.max.bytes")) != NULL)
+        user.n = 1;
+    rd_kafka_conf_t *conf = NULL;
+    int rc = vg_kafka_conf_new(&conf, NULL, &user, err, errlen);
+    if (rc == 0) {
+        rc = message_budget(a, conf, err, errlen);
+        rd_kafka_conf_destroy(conf);
+    }
     return rc;
 }
 
@@ -217,6 +276,20 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
                 vg_warn("collect failed", "collector=%s errors=%llu reason=%s", a->coll[i].c->name,
                         (unsigned long long)a->coll[i].errors, vg_log_quote(q, sizeof(q), cerr));
         }
+    }
+}
+
+/* A message over max_bytes: librdkafka would refuse it (or the analyzer, past the wire format's
+ * limit), so it is dropped, counted and logged with its size; so is one the broker refused as too
+ * large (its own limit lower). Every tick may bring one: the
+ * first is logged, then at most one a minute, each with the count so far. */
+static void count_too_large(struct agent *a, const char *what, size_t len)
+{
+    int64_t now = vg_mono_ms();
+    if (a->too_large++ == 0 || now - a->too_large_logged_ms >= 60000) {
+        a->too_large_logged_ms = now;
+        vg_error("message too large, dropped", "%s bytes=%zu limit=%zu too_large=%llu", what, len,
+                 a->max_bytes, (unsigned long long)a->too_large);
     }
 }
 
@@ -254,6 +327,12 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
     if (token)
         vg_spool_delivered(a->spool, token); /* given up on: counted below, not retried forever */
+    if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        /* The broker's message.max.bytes (or the topic's max.message.bytes) is below the
+         * producer's: not a delivery that may work later. */
+        count_too_large(a, "refused_by=broker", m->len);
+        return;
+    }
     if (a->delivery_failed++ % 100 == 0)
         vg_error("delivery failed", "topic=%s failed=%llu reason=%s", rd_kafka_topic_name(m->rkt),
                  (unsigned long long)a->delivery_failed, rd_kafka_err2name(m->err));
@@ -422,6 +501,14 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
      * point (the spool full or unwritable, librdkafka refusing it, a failed delivery) is a gap
      * the analyzer counts as well as a counter here. */
     a->seq++;
+    if (len > a->max_bytes) {
+        /* Before the spool: one that Kafka refuses must not wait there for ever. */
+        char what[48];
+        snprintf(what, sizeof what, "seq=%llu", (unsigned long long)msg->seq);
+        count_too_large(a, what, len);
+        free(buf);
+        return;
+    }
     if (must_spool(a)) {
         spool_message(a, buf, len);
         return;
@@ -434,6 +521,12 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
             return;
         }
         free(buf);
+        if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+            char what[48];
+            snprintf(what, sizeof what, "seq=%llu", (unsigned long long)msg->seq);
+            count_too_large(a, what, len);
+            return;
+        }
         if (a->produce_failed++ % 100 == 0)
             vg_error("produce failed", "failed=%llu reason=%s",
                      (unsigned long long)a->produce_failed, rd_kafka_err2name(e));
@@ -468,6 +561,11 @@ static void feed_from_spool(struct agent *a)
             free(a->held_buf);
             a->held_buf = NULL;
             vg_spool_delivered(a->spool, a->held_token);
+            if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+                /* Spooled before kafka.message.max.bytes was lowered, or by an older agent. */
+                count_too_large(a, "spooled=1", a->held_len);
+                continue;
+            }
             if (a->produce_failed++ % 100 == 0)
                 vg_error("produce from spool failed, message lost", "failed=%llu reason=%s",
                          (unsigned long long)a->produce_failed, rd_kafka_err2name(e));
@@ -512,15 +610,16 @@ static void log_stats(struct agent *a)
     char lt[512];
     vg_info("stats",
             "ticks=%llu produced=%llu delivered=%llu delivery_failed=%llu produce_failed=%llu "
-            "queued=%d spooled=%llu spool_records=%llu spool_bytes=%llu spool_dropped_full=%llu "
-            "spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu%s",
+            "too_large=%llu queued=%d spooled=%llu spool_records=%llu spool_bytes=%llu "
+            "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu%s",
             (unsigned long long)a->ticks, (unsigned long long)a->produced,
             (unsigned long long)a->delivered, (unsigned long long)a->delivery_failed,
-            (unsigned long long)a->produce_failed, a->rk ? rd_kafka_outq_len(a->rk) : 0,
-            (unsigned long long)a->spooled, (unsigned long long)ss.records,
-            (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
-            (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
-            (unsigned long long)a->spool_failed, local_stats(a, lt, sizeof lt));
+            (unsigned long long)a->produce_failed, (unsigned long long)a->too_large,
+            a->rk ? rd_kafka_outq_len(a->rk) : 0, (unsigned long long)a->spooled,
+            (unsigned long long)ss.records, (unsigned long long)ss.bytes,
+            (unsigned long long)ss.dropped_full, (unsigned long long)ss.dropped_age,
+            (unsigned long long)ss.corrupt, (unsigned long long)a->spool_failed,
+            local_stats(a, lt, sizeof lt));
 }
 
 static int local_send(void *ud, const struct vg_notification *n)
@@ -714,6 +813,8 @@ static int run_once(struct agent *a)
         fprintf(stderr, "vigil-agent: %s\n", eerr);
         return 1;
     }
+    if (len > a->max_bytes) /* printed all the same: --once is for looking at it */
+        count_too_large(a, "once=1", len);
     printf("%s\n", buf);
     free(buf);
     return 0;
@@ -828,11 +929,11 @@ static int run_loop(struct agent *a)
             struct vg_local_stats ls = {0};
             if (a->local)
                 vg_local_get_stats(a->local, &ls);
-            vg_notify_status("%llu ticks, %llu delivered, %llu failed, %d queued, %llu local "
-                             "alerts firing",
-                             (unsigned long long)a->ticks, (unsigned long long)a->delivered,
-                             (unsigned long long)(a->delivery_failed + a->produce_failed),
-                             rd_kafka_outq_len(a->rk), (unsigned long long)ls.firing);
+            vg_notify_status(
+                "%llu ticks, %llu delivered, %llu failed, %d queued, %llu local alerts firing",
+                (unsigned long long)a->ticks, (unsigned long long)a->delivered,
+                (unsigned long long)(a->delivery_failed + a->produce_failed + a->too_large),
+                rd_kafka_outq_len(a->rk), (unsigned long long)ls.firing);
             next_stats = now + a->cfg.stats_interval_ms;
         }
     }
@@ -1014,8 +1115,19 @@ int main(int argc, char **argv)
     a.n_sets = n_sets;
     signal(SIGPIPE, SIG_IGN);
 
-    if ((rc = open_collectors(&a, err, sizeof(err))) < 0) {
+    /* The producer's config before the collectors: its message.max.bytes bounds the messages
+     * they fill. */
+    rd_kafka_conf_t *conf = NULL;
+    if (once)
+        rc = once_budget(&a, err, sizeof(err));
+    else if ((rc = producer_conf(&a, &conf, err, sizeof(err))) == 0)
+        rc = message_budget(&a, conf, err, sizeof(err));
+    if (rc == 0)
+        rc = open_collectors(&a, err, sizeof(err));
+    if (rc < 0) {
         fprintf(stderr, "vigil-agent: %s\n", err);
+        if (conf)
+            rd_kafka_conf_destroy(conf);
         close_all(&a);
         return 1;
     }
@@ -1023,12 +1135,6 @@ int main(int argc, char **argv)
         rc = run_once(&a);
         close_all(&a);
         return rc;
-    }
-    rd_kafka_conf_t *conf = NULL;
-    if ((rc = producer_conf(&a, &conf, err, sizeof(err))) < 0) {
-        fprintf(stderr, "vigil-agent: %s\n", err);
-        close_all(&a);
-        return 1;
     }
     if ((rc = drop_privileges(&a, err, sizeof(err))) < 0) {
         fprintf(stderr, "vigil-agent: %s\n", err);

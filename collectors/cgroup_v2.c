@@ -169,7 +169,10 @@ struct cg_state {
     struct cg *cg; /* sorted by prefix */
     size_t n;
     size_t matched; /* distinct cgroups the last scan found, before the cap */
-    int scan_rc;    /* an error of the last scan, repeated every tick until the next */
+    /* The tick's message may take this much (vg_wire_msg_size_max); 0: no limit. */
+    size_t max_bytes;
+    size_t suffix_bytes; /* the metric names' parts after "cgroup.<cgroup>.", all together */
+    int scan_rc;         /* an error of the last scan, repeated every tick until the next */
     char scan_err[VG_ERRLEN];
     unsigned ticks_since_scan;
     uint64_t tick;           /* collect calls so far */
@@ -1207,6 +1210,14 @@ static int collect_one(struct pass *p)
 
 /* ---- the collector ---- */
 
+/* The most cgroup c can add to the message: every metric of the table, each at its longest
+ * value. From its name alone, so that the same cgroups fit from tick to tick. */
+static size_t cg_size_max(const struct cg_state *st, const struct cg *c)
+{
+    size_t n = VG_ARRAY_LEN(cg_metrics);
+    return n * VG_WIRE_METRIC_SIZE_MAX(c->prefix_len) + st->suffix_bytes;
+}
+
 static void cg_fini(void *state)
 {
     struct cg_state *st = state;
@@ -1273,6 +1284,9 @@ static int cg_init(void **state, const struct vg_collector_cfg *cfg, char *err, 
     if (!st)
         return vg_err(err, errlen, -ENOMEM, "cgroup: out of memory");
     st->max = cfg->cgroup_max > 0 ? (size_t)cfg->cgroup_max : CG_DEFAULT_MAX;
+    st->max_bytes = cfg->max_message_bytes;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cg_metrics); i++)
+        st->suffix_bytes += strlen(cg_metrics[i].name) - strlen("cgroup.<cgroup>.");
     struct rlimit rl;
     st->fd_budget = CG_HELD_FDS_MAX;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 2 < st->fd_budget)
@@ -1309,8 +1323,16 @@ static int cg_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, char
     if (++st->ticks_since_scan >= CG_RESCAN_TICKS && (rc = scan(st, err, errlen)) < 0)
         return rc;
     struct pass p = {st, NULL, now_ms, out, err, errlen, 0};
+    /* Past the message's size limit Kafka would refuse the whole tick: the cgroups that do not
+     * fit are left out, the last by name first, as cgroup.max leaves them. */
+    size_t used = st->max_bytes ? vg_wire_msg_size_max(out) : 0, reported = st->n;
     for (size_t i = 0; i < st->n; i++) {
         p.c = &st->cg[i];
+        if (st->max_bytes && used + cg_size_max(st, p.c) > st->max_bytes) {
+            reported = i;
+            break;
+        }
+        used += cg_size_max(st, p.c);
         if ((rc = collect_one(&p)) < 0)
             return rc;
     }
@@ -1318,6 +1340,17 @@ static int cg_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, char
         return p.first_rc;
     if (st->scan_rc)
         return vg_err(err, errlen, st->scan_rc, "%s", st->scan_err);
+    if (reported < st->n) {
+        char capped[96] = "";
+        if (st->matched > st->n)
+            snprintf(capped, sizeof capped, "%zu past cgroup.max (%zu) and ", st->matched - st->n,
+                     st->max);
+        return vg_err(err, errlen, -EMSGSIZE,
+                      "cgroup: %zu cgroups match cgroup.select; the first %zu by name are "
+                      "reported, %s%zu left out to keep the message within %zu bytes "
+                      "(docs/wire-format.md)",
+                      st->matched, reported, capped, st->n - reported, st->max_bytes);
+    }
     if (st->matched > st->max)
         return vg_err(err, errlen, -ENOSPC,
                       "cgroup: %zu cgroups under %s match cgroup.select, more than cgroup.max "
@@ -1338,10 +1371,14 @@ const struct vg_collector vg_collector_cgroup = {
             "first in byte order is sent. A metric whose file the kernel does not provide for that "
             "cgroup "
             "(controller not enabled, older kernel) is not sent. A cgroup that is removed and "
-            "created again (a restarted service) starts its rates over.",
+            "created again (a restarted service) starts its rates over. Cgroups past cgroup.max, "
+            "and those that would take the tick's message past the size Kafka takes (each counted "
+            "at its longest; docs/wire-format.md), are left out, the last by name first, and the "
+            "log says how many.",
     .metrics = cg_metrics,
     .n_metrics = VG_ARRAY_LEN(cg_metrics),
     .init = cg_init,
     .collect = cg_collect,
     .fini = cg_fini,
+    .keeps_within = 1,
 };

@@ -37,6 +37,10 @@ struct vg_collector_cfg {
      * system.slice. */
     const char *cgroup_select;
     int cgroup_max; /* cgroup: cgroups reported at most; 0: 100 */
+    /* The most a tick's encoded message may take (vg_wire_msg_size_max), set by the agent from
+     * the wire format's limit and the producer's message.max.bytes; 0: no limit. A collector
+     * with keeps_within set leaves things out rather than pass it. */
+    size_t max_message_bytes;
     /* bpf_*: where minimal kernel BTF files are cached (collectors/bpf/vg_bpf_btf.h); NULL or ""
      * loads with the whole kernel BTF. */
     const char *bpf_btf_cache;
@@ -60,6 +64,10 @@ struct vg_collector {
      * others, then returns -EINVAL for that line. */
     int (*collect)(void *state, int64_t now_ms, struct vg_wire_msg *out, char *err, size_t errlen);
     void (*fini)(void *state); /* accepts NULL */
+    /* 1: collect leaves part of what it could send out of the tick (counted, and said in err)
+     * rather than let the message pass cfg->max_message_bytes. The agent runs such collectors
+     * after the others, so that the bound counts their metrics as well. */
+    int keeps_within;
 };
 
 /* NULL-terminated table of every collector built in. */

@@ -574,6 +574,28 @@ static int encode_body(const struct vg_wire_msg *m, json_t *root, char *err, siz
     return 0;
 }
 
+/* The encoder's fixed text, {"v":1,"host":"","boot":"","seq":,"ts":,"interval_ms":,
+ * "labels":{},"metrics":{}} (80 bytes), and its three integers at 20 characters each (an int64
+ * with its sign). */
+#define WIRE_HEADER_SIZE_MAX (80 + 3 * 20)
+
+size_t vg_wire_msg_size_max(const struct vg_wire_msg *m)
+{
+    size_t n =
+        WIRE_HEADER_SIZE_MAX + strnlen(m->host, sizeof m->host) + strnlen(m->boot, sizeof m->boot);
+    for (size_t i = 0; i < m->n_labels; i++) {
+        const struct vg_label *l = &m->labels[i];
+        /* "key":"value", where jansson writes a control character as \u00XX (at most), and '"'
+         * and '\\' with a backslash. */
+        n += 6 + (l->key ? strlen(l->key) : 0);
+        for (const unsigned char *c = (const unsigned char *)l->value; c && *c; c++)
+            n += *c < 0x20 ? 6 : (*c == '"' || *c == '\\') ? 2 : 1;
+    }
+    for (size_t i = 0; i < m->n_metrics; i++)
+        n += VG_WIRE_METRIC_SIZE_MAX(m->metrics[i].name ? strlen(m->metrics[i].name) : 0);
+    return n;
+}
+
 int vg_wire_encode(const struct vg_wire_msg *m, char **out, size_t *outlen, char *err,
                    size_t errlen)
 {

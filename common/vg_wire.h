@@ -95,6 +95,18 @@ int vg_wire_host_valid(const char *host);
 int vg_wire_encode(const struct vg_wire_msg *m, char **out, size_t *outlen, char *err,
                    size_t errlen);
 
+/* The most one metric whose name has name_len bytes adds to vg_wire_encode()'s output: the name
+ * in quotes, a colon, the longest number the encoder writes (24 bytes, as in
+ * -2.2250738585072014e-308) and a comma. */
+#define VG_WIRE_METRIC_SIZE_MAX(name_len) ((size_t)(name_len) + 28)
+
+/* An upper bound on the length of vg_wire_encode()'s output for m as it stands: the header with
+ * its numbers at their longest, every label value as if each control character took a \u escape,
+ * every metric at VG_WIRE_METRIC_SIZE_MAX. It does not depend on the metrics' values, so a
+ * producer that keeps it within a limit reports the same things from tick to tick. O(labels +
+ * metrics); never less than the encoding (tests/test_wire.c checks it against the encoder). */
+size_t vg_wire_msg_size_max(const struct vg_wire_msg *m);
+
 /* Decodes buf[0..len) into m (which must have been vg_wire_msg_init'd; previous content is
  * reset). buf may hold any bytes, NULs included. max_bytes == 0 means VG_WIRE_DEFAULT_MAX_BYTES.
  * Names and values stay valid until the next decode, add, reset or free of m. On error m holds no

@@ -220,9 +220,47 @@ static void leader_moves_and_produce_errors_lose_nothing(void **state)
     rig_down(&r);
 }
 
+/* The broker refusing a batch as too large (its message.max.bytes, or the topic's
+ * max.message.bytes, below the producer's): those messages are counted in too_large and logged,
+ * not lost among the delivery failures; the ones after are delivered. */
+static void a_batch_the_broker_refuses_as_too_large_is_counted_as_such(void **state)
+{
+    (void)state;
+    struct rig r;
+    memset(&r, 0, sizeof r);
+    char *d = vg_tp_tmpdir("outage-toolarge");
+    snprintf(r.dir, sizeof r.dir, "%s", d);
+    free(d);
+    start_broker(&r);
+    start_agent(&r, NULL);
+    int64_t deadline = vg_mono_ms() + 30000;
+    while (last_field(r.agent_log, "delivered") < 5 && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    assert_true(last_field(r.agent_log, "delivered") >= 5);
+    control(&r, "errors 0 2 10"); /* MESSAGE_TOO_LARGE, for two Produce requests */
+    assert_int_equal(vg_tp_wait_contains(r.agent_log, "refused_by=broker", 20000), 0);
+    long long d0 = last_field(r.agent_log, "delivered");
+    deadline = vg_mono_ms() + 30000;
+    while (last_field(r.agent_log, "delivered") < d0 + 10 && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    assert_true(last_field(r.agent_log, "delivered") >= d0 + 10);
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+    long long ticks = last_field(r.agent_log, "ticks"),
+              delivered = last_field(r.agent_log, "delivered");
+    long long too_large = last_field(r.agent_log, "too_large");
+    print_message("ticks=%lld delivered=%lld too_large=%lld delivery_failed=%lld\n", ticks,
+                  delivered, too_large, last_field(r.agent_log, "delivery_failed"));
+    assert_true(too_large >= 1);
+    assert_int_equal(last_field(r.agent_log, "delivery_failed"), 0);
+    assert_int_equal(delivered + too_large, ticks);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_batch_the_broker_refuses_as_too_large_is_counted_as_such),
         cmocka_unit_test(leader_moves_and_produce_errors_lose_nothing),
         cmocka_unit_test(all_brokers_down_for_60s_loses_nothing),
         cmocka_unit_test(spool_drains_through_a_smaller_librdkafka_queue_losing_nothing),

@@ -691,6 +691,171 @@ static void agent_sighup_sends_no_tick_of_its_own(void **state)
     free(dir);
 }
 
+/* n cgroups as a Kubernetes node has them (about 1,850 bytes of JSON each) under root, each with
+ * the files the cgroup collector reads; the tree /tmp/audit/cgfix/gen.py made. */
+static void make_pod_cgroups(const char *root, int n)
+{
+    char path[1024];
+    assert_int_equal(vg_tp_sh("mkdir -p '%s'", root), 0);
+    snprintf(path, sizeof path, "%s/cgroup.controllers", root);
+    assert_int_equal(vg_tp_write_atomic(path, "cpuset cpu io memory pids\n"), 0);
+    static const char *const psi = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+                                   "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+    for (int i = 0; i < n; i++) {
+        char dir[700], text[256];
+        snprintf(dir, sizeof dir,
+                 "%s/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%08x_0000_0000_"
+                 "0000_%012x.slice/cri-containerd-%064x.scope",
+                 root, i, i, i);
+        assert_int_equal(vg_tp_sh("mkdir -p '%s'", dir), 0);
+        const struct {
+            const char *name;
+            char text[160];
+        } files[] = {
+            {"memory.current", "1073741824\n"},
+            {"memory.max", "2147483648\n"},
+            {"memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"},
+            {"cpu.pressure", ""},
+            {"memory.pressure", ""},
+            {"io.pressure", ""},
+        };
+        for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+            snprintf(path, sizeof path, "%s/%s", dir, files[f].name);
+            vg_tp_write_atomic(path, files[f].text[0] ? files[f].text : psi);
+        }
+        snprintf(path, sizeof path, "%s/cpu.stat", dir);
+        snprintf(text, sizeof text,
+                 "usage_usec %d\nuser_usec 1\nsystem_usec 1\nnr_periods 10\nnr_throttled %d\n"
+                 "throttled_usec %d\n",
+                 1000000 + i, i, i * 10);
+        vg_tp_write_atomic(path, text);
+        snprintf(path, sizeof path, "%s/io.stat", dir);
+        snprintf(text, sizeof text, "8:0 rbytes=%d wbytes=%d rios=1 wios=1 dbytes=0 dios=0\n",
+                 i * 4096, i * 8192);
+        vg_tp_write_atomic(path, text);
+    }
+}
+
+/* 600 such cgroups encode to about 1.1 MB, past librdkafka's message.max.bytes (1,000,000): every
+ * tick was refused as MSG_SIZE_TOO_LARGE and the host lost all its metrics, logged only as a
+ * produce failure. The cgroup collector now leaves out the cgroups that would not fit (the last by
+ * name), says how many, and the message is produced. */
+static void agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("cgroups-big");
+    char root[300], log[300], out[300], sets[1200];
+    snprintf(root, sizeof root, "%s/cg", dir);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    snprintf(out, sizeof out, "%s/once.json", dir);
+    make_pod_cgroups(root, 600);
+    /* cgroup first in the list: the agent runs it after the others all the same. */
+    snprintf(sets, sizeof sets,
+             "--set host=cg-host --set collectors=cgroup,cpu,mem,load --set cgroup.root=%s "
+             "--set 'cgroup.select=kubepods.slice/*/*/*' --set cgroup.max=600",
+             root);
+
+    /* --once: within message.max.bytes less the key and librdkafka's framing (36 bytes), the
+     * default's, a lower one's, and the wire format's 1 MiB above a higher one. */
+    static const struct {
+        const char *set;
+        long limit;
+    } lim[] = {{"", 1000000 - 7 - 36},
+               {"--set kafka.message.max.bytes=300000", 300000 - 7 - 36},
+               {"--set kafka.message.max.bytes=5000000", 1048576}};
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+        assert_int_equal(
+            vg_tp_sh("%s --once %s %s > %s 2> %s", VG_AGENT_BIN, sets, lim[i].set, out, log), 0);
+        char *json = vg_tp_read(out), *err = vg_tp_read(log);
+        assert_non_null(json);
+        size_t len = strlen(json) - 1; /* the newline */
+        print_message("600 cgroups, limit %ld: %zu bytes\n", lim[i].limit, len);
+        assert_true(len <= (size_t)lim[i].limit);
+        /* Most of the room is used: more than 85% (values are counted at their longest). */
+        assert_true(len > (size_t)lim[i].limit / 100 * 85);
+        assert_non_null(strstr(json, "\"cpu.user_pct\":"));
+        assert_non_null(strstr(json, ".memory_current_bytes\":"));
+        if (!strstr(err, "600 cgroups match cgroup.select; the first ") || !strstr(err, "left out"))
+            fail_msg("no left-out cgroups in: %s", err);
+        free(json);
+        free(err);
+    }
+
+    /* Running: every tick produced (no broker needed: librdkafka takes it and queues it). */
+    unlink(log);
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "exec %s %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
+             "--set interval=500ms --set stats_interval=1s --set local.detector=off "
+             "--set flush_timeout=0s >> %s 2>&1",
+             VG_AGENT_BIN, sets, log);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    int64_t deadline = vg_tp_mono_ms() + 30000;
+    while (last_field(log, "ticks") < 3 && vg_tp_mono_ms() < deadline)
+        vg_tp_pause_ms(50);
+    assert_true(last_field(log, "ticks") >= 3);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    long long ticks = last_field(log, "ticks"), produced = last_field(log, "produced");
+    print_message("running: ticks=%lld produced=%lld produce_failed=%lld too_large=%lld\n", ticks,
+                  produced, last_field(log, "produce_failed"), last_field(log, "too_large"));
+    assert_int_equal(produced, ticks);
+    assert_int_equal(last_field(log, "produce_failed"), 0);
+    assert_int_equal(last_field(log, "too_large"), 0);
+    assert_true(vg_tp_count(log, "left out to keep the message within") >= 1);
+    assert_int_equal(vg_tp_sh("rm -rf '%s'", root), 0);
+    free(dir);
+}
+
+/* A message past the producer's message.max.bytes that nothing can shrink (here a config with
+ * 1.2 KB of labels against kafka.message.max.bytes=1000): each is counted in too_large and logged
+ * with its size, the first at once and then at most one line a minute, not lost among the
+ * produce failures. */
+static void agent_counts_a_message_too_large_for_the_producer(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("too-large");
+    char log[300], pad[201], cmd[2400];
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    memset(pad, 'x', 200);
+    pad[200] = '\0';
+    snprintf(cmd, sizeof cmd,
+             "exec %s --set user= --set host=big-host --set bootstrap_servers=127.0.0.1:1 "
+             "--set spool.dir=%s/spool --set interval=200ms --set stats_interval=1s --set "
+             "local.detector=off "
+             "--set flush_timeout=0s --set collectors=cpu --set kafka.message.max.bytes=1000 "
+             "--set labels.a=%s --set labels.b=%s --set labels.c=%s --set labels.d=%s "
+             "--set labels.e=%s --set labels.f=%s >> %s 2>&1",
+             VG_AGENT_BIN, dir, pad, pad, pad, pad, pad, pad, log);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    int64_t deadline = vg_tp_mono_ms() + 30000;
+    while (last_field(log, "too_large") < 5 && vg_tp_mono_ms() < deadline)
+        vg_tp_pause_ms(50);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    long long ticks = last_field(log, "ticks"), too_large = last_field(log, "too_large");
+    print_message("ticks=%lld too_large=%lld produced=%lld produce_failed=%lld spooled=%lld\n",
+                  ticks, too_large, last_field(log, "produced"), last_field(log, "produce_failed"),
+                  last_field(log, "spooled"));
+    assert_true(too_large >= 5);
+    assert_int_equal(too_large, ticks);
+    assert_int_equal(last_field(log, "produced"), 0);
+    assert_int_equal(last_field(log, "produce_failed"), 0);
+    assert_int_equal(last_field(log, "spooled"), 0); /* never kept for a Kafka that refuses it */
+    char *t = vg_tp_read(log);
+    const char *line = strstr(t, "msg=\"message too large, dropped\" seq=0 bytes=");
+    if (!line)
+        fail_msg("no too-large line in: %s", t);
+    long bytes = atol(line + strlen("msg=\"message too large, dropped\" seq=0 bytes="));
+    assert_true(bytes > 1200);
+    /* The limit: message.max.bytes less the key (the host) and 64 bytes of framing. */
+    assert_non_null(strstr(line, " limit=928 "));
+    int lines = vg_tp_count(log, "message too large, dropped");
+    assert_true(lines >= 1 && lines < too_large);
+    free(t);
+    free(dir);
+}
+
 /* A rules directory that does not load stops the analyzer with every mistake listed
  * (docs/rules.md), not the first few lines of them cut where a small buffer ended. */
 static void
@@ -763,6 +928,8 @@ int main(void)
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
         cmocka_unit_test(agent_sighup_names_every_setting_it_does_not_apply),
         cmocka_unit_test(agent_sighup_sends_no_tick_of_its_own),
+        cmocka_unit_test(agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit),
+        cmocka_unit_test(agent_counts_a_message_too_large_for_the_producer),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(g_out);

@@ -1876,6 +1876,150 @@ static void cgroup_max_reports_first_by_name_and_says_so(void **unused)
     run_teardown(&r);
 }
 
+/* A tick with what other collectors sent before the cgroup collector (n metrics), the way the
+ * agent fills one. */
+static int cg_tick_after_others(struct run *r, int64_t now_ms, int others)
+{
+    vg_wire_msg_reset(&r->msg);
+    snprintf(r->msg.host, sizeof r->msg.host, "cg-host");
+    snprintf(r->msg.boot, sizeof r->msg.boot, "6f1c-77");
+    r->msg.ts_ms = 1763900000000;
+    r->msg.interval_ms = 1000;
+    for (int i = 0; i < others; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "other.m%03d", i);
+        assert_int_equal(vg_wire_msg_add_metric(&r->msg, name, 1.0 / 3, NULL, 0), 0);
+    }
+    r->err[0] = '\0';
+    return r->c->collect(r->state, now_ms, &r->msg, r->err, sizeof r->err);
+}
+
+static void cg_put_pod(struct run *r, int i, int usage)
+{
+    static const char pad[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    static const char *const files[][2] = {
+        {"memory.current", "1073741824\n"},
+        {"memory.max", "2147483648\n"},
+        {"memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 1\n"},
+        {"io.stat", "8:0 rbytes=4096 wbytes=8192 rios=1 wios=1 dbytes=0 dios=0\n"},
+        {"cpu.pressure", "some avg10=1.25 avg60=0.00 avg300=0.00 total=0\n"},
+        {"memory.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"},
+        {"io.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"},
+    };
+    char rel[256], text[160];
+    for (size_t f = 0; f < VG_ARRAY_LEN(files); f++) {
+        snprintf(rel, sizeof rel, "pods/pod-%03d-%s.scope/%s", i, pad, files[f][0]);
+        cg_put(r, rel, files[f][1]);
+    }
+    snprintf(rel, sizeof rel, "pods/pod-%03d-%s.scope/cpu.stat", i, pad);
+    snprintf(text, sizeof text,
+             "usage_usec %d\nnr_periods 10\nnr_throttled %d\nthrottled_usec %d\n", usage,
+             usage / 100, usage / 10);
+    cg_put(r, rel, text);
+}
+
+/* The names of the cgroups the message holds (memory_current_bytes: sent from the first tick). */
+static size_t pods_sent(const struct vg_wire_msg *m, int *first, int *last)
+{
+    size_t n = 0;
+    *first = *last = -1;
+    for (size_t i = 0; i < m->n_metrics; i++) {
+        int k;
+        if (sscanf(m->metrics[i].name, "cgroup.pods.pod-%d-", &k) == 1 &&
+            strstr(m->metrics[i].name, ".memory_current_bytes")) {
+            if (*first < 0)
+                *first = k;
+            *last = k;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Kafka refuses a message past message.max.bytes whole, so a node with many cgroups lost every
+ * tick. The collector leaves out the cgroups that would take the message past
+ * max_message_bytes, counting what other collectors put in it first: the last by name, as
+ * cgroup.max does, each counted at its longest so that the same ones fit every tick. */
+static void cgroup_leaves_out_what_would_pass_the_message_limit(void **unused)
+{
+    struct run r;
+    const size_t limit = 60000;
+    cg_setup(&r, NULL, "pods/*", 300);
+    cg_put(&r, "cgroup.controllers", "cpu io memory\n");
+    for (int i = 0; i < 200; i++)
+        cg_put_pod(&r, i, 1000000 + i);
+    r.cfg.max_message_bytes = limit;
+    assert_int_equal(run_init(&r), 0);
+
+    int first, last;
+    size_t sent[2];
+    for (int t = 0; t < 2; t++) {
+        if (t == 1)
+            for (int i = 0; i < 200; i++)
+                cg_put_pod(&r, i, 1500000 + 7 * i);
+        assert_int_equal(cg_tick_after_others(&r, T0 + t * TICK, 100), -EMSGSIZE);
+        sent[t] = pods_sent(&r.msg, &first, &last);
+        /* The first by name, and the message within the limit, encoded as well as bounded. */
+        assert_int_equal(first, 0);
+        assert_int_equal(last, (int)sent[t] - 1);
+        char *buf, err[VG_ERRLEN];
+        size_t len;
+        assert_int_equal(vg_wire_encode(&r.msg, &buf, &len, err, sizeof err), 0);
+        free(buf);
+        size_t bound = vg_wire_msg_size_max(&r.msg);
+        print_message("tick %d: %zu of 200 cgroups, %zu bytes, bound %zu, limit %zu\n", t, sent[t],
+                      len, bound, limit);
+        assert_true(len <= bound && bound <= limit);
+        char want[200];
+        snprintf(want, sizeof want,
+                 "cgroup: 200 cgroups match cgroup.select; the first %zu by name are reported, "
+                 "%zu left out to keep the message within %zu bytes",
+                 sent[t], 200 - sent[t], limit);
+        if (!strstr(r.err, want))
+            fail_msg("no '%s' in '%s'", want, r.err);
+    }
+    /* The same cgroups both ticks, though the first sent no rates; and no room for one more
+     * (12 metrics, none of whose suffixes is longer than psi_memory_some_avg10). */
+    assert_int_equal(sent[0], sent[1]);
+    assert_true(sent[1] > 20);
+    size_t prefix = strlen("cgroup.pods.pod-000-.scope.") + 64;
+    assert_int_equal(count_prefix(&r.msg, "cgroup.pods.pod-000-"), 12);
+    assert_true(limit - vg_wire_msg_size_max(&r.msg) <
+                12 * VG_WIRE_METRIC_SIZE_MAX(prefix + strlen("psi_memory_some_avg10")));
+
+    /* Fewer others, more cgroups. */
+    assert_int_equal(cg_tick_after_others(&r, T0 + 2 * TICK, 0), -EMSGSIZE);
+    assert_true(pods_sent(&r.msg, &first, &last) > sent[1]);
+    run_teardown(&r);
+
+    /* Past cgroup.max as well: both said in one line. */
+    cg_setup(&r, NULL, "pods/*", 150);
+    cg_put(&r, "cgroup.controllers", "cpu io memory\n");
+    for (int i = 0; i < 200; i++)
+        cg_put_pod(&r, i, 1000000 + i);
+    r.cfg.max_message_bytes = limit;
+    assert_int_equal(run_init(&r), 0);
+    assert_int_equal(cg_tick_after_others(&r, T0, 100), -EMSGSIZE);
+    char want[200];
+    snprintf(want, sizeof want,
+             "the first %zu by name are reported, 50 past cgroup.max (150) and %zu "
+             "left out",
+             sent[0], 150 - sent[0]);
+    if (!strstr(r.err, want))
+        fail_msg("no '%s' in '%s'", want, r.err);
+    run_teardown(&r);
+
+    /* No limit: all of them (cgroup.max allowing). */
+    cg_setup(&r, NULL, "pods/*", 300);
+    cg_put(&r, "cgroup.controllers", "cpu io memory\n");
+    for (int i = 0; i < 200; i++)
+        cg_put_pod(&r, i, 1000000 + i);
+    assert_int_equal(run_init(&r), 0);
+    assert_int_equal(cg_tick_after_others(&r, T0, 100), 0);
+    assert_int_equal(pods_sent(&r.msg, &first, &last), 200);
+    run_teardown(&r);
+}
+
 static void cgroup_names_sanitised_and_kept_unique(void **unused)
 {
     struct run r;
@@ -2735,6 +2879,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(cgroup_counter_reset_gives_no_negative_or_huge_rate),
         cmocka_unit_test(cgroup_rescan_adds_new_and_drops_gone),
         cmocka_unit_test(cgroup_max_reports_first_by_name_and_says_so),
+        cmocka_unit_test(cgroup_leaves_out_what_would_pass_the_message_limit),
         cmocka_unit_test(cgroup_names_sanitised_and_kept_unique),
         cmocka_unit_test(cgroup_root_auto_detection),
         cmocka_unit_test(cgroup_garbage_fails_collect_naming_file),

@@ -195,6 +195,75 @@ static void encode_writes_compact_json_in_documented_key_order(void **state)
     free_msg(m);
 }
 
+/* The agent keeps its messages within Kafka's limit by this bound: it must never be below the
+ * encoding, whatever the values, and not far above it for the longest numbers. */
+static void size_max_is_never_less_than_the_encoding(void **state)
+{
+    char err[VG_ERRLEN], *buf, name[VG_WIRE_NAME_MAX + 1], value[VG_WIRE_LABEL_VALUE_MAX + 1];
+    size_t len;
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (int round = 0; round < 300; round++) {
+        struct vg_wire_msg *m = new_msg();
+        fill_header(m);
+        m->seq = x % ((UINT64_C(1) << 53) + 1);
+        m->ts_ms = (int64_t)(x >> 1) | 1;
+        int n_labels = round % 5;
+        for (int i = 0; i < n_labels; i++) {
+            /* Printable text, quotes, backslashes and control characters (escaped longest). */
+            size_t vl = (x >> 7) % (VG_WIRE_LABEL_VALUE_MAX + 1);
+            for (size_t k = 0; k < vl; k++) {
+                x = x * 6364136223846793005u + 1442695040888963407u;
+                value[k] = (char)(1 + (x >> 33) % 127);
+            }
+            value[vl] = '\0';
+            snprintf(name, sizeof name, "l%d", i);
+            assert_int_equal(vg_wire_msg_add_label(m, name, value, err, sizeof err), 0);
+        }
+        for (int i = 0; i < 200; i++) {
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            double v;
+            uint64_t bits = x;
+            memcpy(&v, &bits, sizeof v);
+            if (!isfinite(v))
+                v = (double)(int64_t)x;
+            int nl = snprintf(name, sizeof name, "m%d.", i);
+            size_t want = (size_t)nl + (x >> 40) % (VG_WIRE_NAME_MAX - (size_t)nl + 1);
+            for (; (size_t)nl < want; nl++)
+                name[nl] = (char)('a' + nl % 26);
+            name[want] = '\0';
+            assert_int_equal(vg_wire_msg_add_metric(m, name, v, err, sizeof err), 0);
+        }
+        assert_int_equal(vg_wire_encode(m, &buf, &len, err, sizeof err), 0);
+        if (len > vg_wire_msg_size_max(m))
+            fail_msg("round %d: encoded %zu bytes, bound %zu", round, len, vg_wire_msg_size_max(m));
+        free(buf);
+        free_msg(m);
+    }
+
+    /* The longest numbers, header fields and escapes: the bound is the encoding, give or take
+     * the last comma and the header's shorter integers. */
+    struct vg_wire_msg *m = new_msg();
+    fill_header(m);
+    m->seq = UINT64_C(1) << 53;
+    m->ts_ms = INT64_MAX;
+    m->interval_ms = 86400000;
+    memset(value, 0x01, VG_WIRE_LABEL_VALUE_MAX); /* written \u0001 */
+    value[VG_WIRE_LABEL_VALUE_MAX] = '\0';
+    assert_int_equal(vg_wire_msg_add_label(m, "ctl", value, err, sizeof err), 0);
+    const double longest[] = {-2.2250738585072014e-308, -4.9406564584124654e-324};
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "m%04d", i);
+        assert_int_equal(vg_wire_msg_add_metric(m, name, longest[i % 2], err, sizeof err), 0);
+    }
+    assert_int_equal(vg_wire_encode(m, &buf, &len, err, sizeof err), 0);
+    size_t bound = vg_wire_msg_size_max(m);
+    print_message("1000 metrics of the longest values: %zu bytes, bound %zu\n", len, bound);
+    assert_true(len <= bound);
+    assert_true(bound - len <= 32);
+    free(buf);
+    free_msg(m);
+}
+
 static void encode_omits_labels_when_there_are_none(void **state)
 {
     struct vg_wire_msg *m = new_msg();
@@ -872,6 +941,7 @@ int main(void)
         cmocka_unit_test(round_trip_preserves_max_length_names_and_values),
         cmocka_unit_test(encode_writes_compact_json_in_documented_key_order),
         cmocka_unit_test(encode_omits_labels_when_there_are_none),
+        cmocka_unit_test(size_max_is_never_less_than_the_encoding),
         cmocka_unit_test(encode_rejects_invalid_messages),
         cmocka_unit_test(decode_fills_every_field),
         cmocka_unit_test(decode_accepts_absent_labels_and_empty_metrics),
