@@ -15,14 +15,14 @@
 #include "vg_testhttp.h"
 #include "vg_testproc.h"
 
-static pid_t start_broker(const char *dir, const char *brokers, int with_control, char *bootstrap,
-                          size_t len)
+static pid_t start_broker(const char *dir, const char *brokers, int with_control,
+                          const char *const *topics, char *bootstrap, size_t len)
 {
     char bsfile[600], log[600], control[600];
     snprintf(bsfile, sizeof(bsfile), "%s/bootstrap", dir);
     snprintf(log, sizeof(log), "%s/broker.log", dir);
     snprintf(control, sizeof(control), "%s/control", dir);
-    const char *argv[8] = {VG_MOCKBROKER_BIN, "--bootstrap-file", bsfile};
+    const char *argv[40] = {VG_MOCKBROKER_BIN, "--bootstrap-file", bsfile};
     int n = 3;
     if (brokers) {
         argv[n++] = "--brokers";
@@ -31,6 +31,10 @@ static pid_t start_broker(const char *dir, const char *brokers, int with_control
     if (with_control) {
         argv[n++] = "--control";
         argv[n++] = control;
+    }
+    for (; topics && *topics && n < 38; topics++) {
+        argv[n++] = "--topic";
+        argv[n++] = *topics;
     }
     pid_t pid = vg_tp_spawn((char *const *)argv, log);
     assert_int_equal(vg_tp_wait_contains(bsfile, "\n", 15000), 0);
@@ -43,14 +47,20 @@ static pid_t start_broker(const char *dir, const char *brokers, int with_control
 
 pid_t vg_ap_start_broker(const char *dir, char *bootstrap, size_t len)
 {
-    return start_broker(dir, NULL, 0, bootstrap, len);
+    return start_broker(dir, NULL, 0, NULL, bootstrap, len);
 }
 
 pid_t vg_ap_start_broker_ctl(const char *dir, int brokers, char *bootstrap, size_t len)
 {
+    return vg_ap_start_broker_topics(dir, brokers, NULL, bootstrap, len);
+}
+
+pid_t vg_ap_start_broker_topics(const char *dir, int brokers, const char *const *topics,
+                                char *bootstrap, size_t len)
+{
     char nb[16];
     snprintf(nb, sizeof(nb), "%d", brokers);
-    return start_broker(dir, nb, 1, bootstrap, len);
+    return start_broker(dir, nb, 1, topics, bootstrap, len);
 }
 
 void vg_ap_broker_control(const char *dir, const char *cmd)

@@ -24,8 +24,14 @@ pid_t vg_ap_start_broker(const char *dir, char *bootstrap, size_t len);
  * injection (vg_ap_broker_control). */
 pid_t vg_ap_start_broker_ctl(const char *dir, int brokers, char *bootstrap, size_t len);
 
-/* Sends one control command (down, up, leader ..., errors ...) to the broker started in dir and
- * waits until its log says it applied it; fails the test otherwise. */
+/* As vg_ap_start_broker_ctl, with only the topics given ("NAME:PARTITIONS", NULL-terminated;
+ * NULL: the defaults): a topic left out is missing until something creates it. */
+pid_t vg_ap_start_broker_topics(const char *dir, int brokers, const char *const *topics,
+                                char *bootstrap, size_t len);
+
+/* Sends one control command (down, up, leader ..., errors ..., rtt ..., create ...: the list is
+ * in tests/vg_mockbroker.c) to the broker started in dir and waits until its log says it applied
+ * it; fails the test otherwise. */
 void vg_ap_broker_control(const char *dir, const char *cmd);
 
 /* Starts vigil-analyzer against bootstrap with test-friendly group timings and the extra --set

@@ -16,6 +16,14 @@
  *   broker-errors BROKER APIKEY COUNT CODE
  *                            likewise, only the requests that broker gets (with `leader`, one
  *                            client's requests can fail while another's go through)
+ *   rtt BROKER MS            that broker (-1: every broker) answers each request MS late (0:
+ *                            at once again): a broker too slow for a client's deadline
+ *   create TOPIC PARTITIONS  creates the topic, as an operator would (the mock cluster has no
+ *                            CreateTopics; Metadata naming a missing topic auto-creates it
+ *                            with 4 partitions, a request for all topics does not)
+ *   coordinator group KEY BROKER
+ *                            makes BROKER the coordinator of consumer group KEY (otherwise
+ *                            the group id's hash picks one)
  *
  * Topics default to vigil.metrics:4, vigil.state:4, vigil.decisions:1 and vigil.scale.partials:1.
  * The bootstrap address is written to PATH (atomically, with a newline) once the topics exist;
@@ -52,6 +60,12 @@ static void apply(struct control *c, char *line)
                                : rd_kafka_mock_broker_set_up(c->mc, i);
     } else if (sscanf(line, "leader %255s %d %d", topic, &a, &b) == 3) {
         e = rd_kafka_mock_partition_set_leader(c->mc, topic, a, b);
+    } else if (sscanf(line, "rtt %d %d", &br, &a) == 2 && a >= 0) {
+        e = rd_kafka_mock_broker_set_rtt(c->mc, br, a);
+    } else if (sscanf(line, "create %255s %d", topic, &a) == 2 && a > 0) {
+        e = rd_kafka_mock_topic_create(c->mc, topic, a, 1);
+    } else if (sscanf(line, "coordinator group %255s %d", topic, &br) == 2) {
+        e = rd_kafka_mock_coordinator_set(c->mc, "group", topic, br);
     } else if (sscanf(line, "topic-error %255s %d", topic, &a) == 2) {
         rd_kafka_mock_topic_set_error(c->mc, topic, (rd_kafka_resp_err_t)a);
     } else if (sscanf(line, "errors %d %d %d", &a, &n, &b) == 3 && n > 0 && n <= 1000) {
