@@ -1,0 +1,334 @@
+/* Joining the analyzers' scaling exchange against a cluster that is not as it should be
+ * (docs/scaling-actions.md, "Several analyzers", failure behaviour), each with one real analyzer
+ * around a vigil-test-mockbroker and its control FIFO; test_scale_fleet covers the exchange
+ * itself.
+ *
+ * What librdkafka 2.0.2's mock cluster does, which these tests are built around:
+ *   - it has no CreateTopics: the admin call times out waiting for a controller, so only the
+ *     analyzer's path for a creation the cluster refuses can run here, not a creation;
+ *   - a Metadata request naming a missing topic auto-creates it with 4 partitions, from any
+ *     client (a consumer's allow.auto.create.topics=false does not stop it), while a request for
+ *     all topics creates nothing: the tests look topics up with the latter;
+ *   - Metadata requests take no injected errors or delays; a topic's error (topic-error) and a
+ *     broker's round-trip time (rtt) are what can make a lookup fail.
+ *
+ * One vigil.metrics of 4 partitions, 8 hosts (host h on partition h % 4, q.depth 10 * (h + 1),
+ * wall-clock timestamps), one analyzer, which owns every partition and so decides every
+ * target; `step` scales out while q.depth > 75 (so-7 only), one step an interval up to 4. */
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "vg_analyzerproc.h"
+#include "vg_stack.h"
+#include "vg_testhttp.h"
+#include "vg_testproc.h"
+
+#define HOSTS 8
+#define PARTS 4
+
+static const char *rules_yaml = "scaling:\n"
+                                "  - target: step\n"
+                                "    when: value(\"q.depth\") > 75\n"
+                                "    min: 1\n"
+                                "    max: 4\n"
+                                "    initial: 2\n"
+                                "    interval: 1s\n"
+                                "    cooldown: 0s\n"
+                                "    scale_in_stabilization: 0s\n";
+
+/* ---- the fleet: a producer thread, wall-clock event time ---- */
+
+struct fleet {
+    rd_kafka_t *rk;
+    pthread_t thread;
+    volatile int stop;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void *produce_loop(void *arg)
+{
+    struct fleet *f = arg;
+    for (uint64_t seq = 1; !f->stop; seq++) {
+        int64_t ts = wall_ms();
+        for (int h = 0; h < HOSTS; h++) {
+            char key[32], val[256];
+            snprintf(key, sizeof(key), "so-%d", h);
+            int n = snprintf(val, sizeof(val),
+                             "{\"v\":1,\"host\":\"so-%d\",\"boot\":\"b1\",\"seq\":%llu,\"ts\":%lld,"
+                             "\"interval_ms\":200,\"metrics\":{\"q.depth\":%d}}",
+                             h, (unsigned long long)seq, (long long)ts, 10 * (h + 1));
+            rd_kafka_producev(f->rk, RD_KAFKA_V_TOPIC("vigil.metrics"),
+                              RD_KAFKA_V_PARTITION(h % PARTS), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE(val, (size_t)n),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        }
+        rd_kafka_poll(f->rk, 0);
+        vg_tp_pause_ms(200);
+    }
+    rd_kafka_flush(f->rk, 10000);
+    return NULL;
+}
+
+static void fleet_start(struct fleet *f, const char *bootstrap)
+{
+    memset(f, 0, sizeof(*f));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof(e)), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "5", e, sizeof(e)), 0);
+    f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    assert_non_null(f->rk);
+    assert_int_equal(pthread_create(&f->thread, NULL, produce_loop, f), 0);
+}
+
+static void fleet_stop(struct fleet *f)
+{
+    f->stop = 1;
+    pthread_join(f->thread, NULL);
+    rd_kafka_destroy(f->rk);
+}
+
+/* ---- the cluster, the analyzer ---- */
+
+/* Writes the rules into dir/rules; set_rules gets the analyzer's --set for them. */
+static void write_rules(const char *dir, char *set_rules, size_t len)
+{
+    char rules[600], rfile[700];
+    snprintf(rules, sizeof(rules), "%s/rules", dir);
+    assert_int_equal(mkdir(rules, 0700), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
+    snprintf(set_rules, len, "rules.dir=%s", rules);
+}
+
+static void wait_metric(const struct vg_ap *a, const char *name, double want, int64_t ms)
+{
+    int64_t end = vg_tp_mono_ms() + ms;
+    double v;
+    while ((v = vg_ap_metric(a, name)) != want && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    if (v != want)
+        fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
+}
+
+/* Waits until the metric is at least want. */
+static void wait_metric_min(const struct vg_ap *a, const char *name, double want, int64_t ms)
+{
+    int64_t end = vg_tp_mono_ms() + ms;
+    double v;
+    while ((v = vg_ap_metric(a, name)) < want && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    if (v < want)
+        fail_msg("%s: %s is %g after %lld ms, expected %g at least", a->log, name, v, (long long)ms,
+                 want);
+}
+
+/* Waits (30 s at most) until the log holds needle; fails with the log otherwise. */
+static void wait_log(const struct vg_ap *a, const char *needle)
+{
+    if (vg_tp_wait_contains(a->log, needle, 30000) != 0) {
+        char *t = vg_tp_read(a->log);
+        fail_msg("%s lacks '%s' after 30 s:\n%s", a->log, needle, t ? t : "");
+    }
+}
+
+/* How many times the log holds needle. */
+static int log_count(const struct vg_ap *a, const char *needle)
+{
+    char *t = vg_tp_read(a->log);
+    int n = 0;
+    for (char *p = t; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    free(t);
+    return n;
+}
+
+static int64_t jint(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* The member id a logs when it joins the exchange. */
+static void member_of(const struct vg_ap *a, char *out, size_t len)
+{
+    wait_log(a, "msg=\"scaling decisions fleet-wide\"");
+    char *log = vg_tp_read(a->log);
+    char *p = strstr(strstr(log, "msg=\"scaling decisions fleet-wide\""), " member=");
+    assert_non_null(p);
+    p += 8;
+    size_t l = strcspn(p, " \n");
+    snprintf(out, len, "%.*s", (int)l, p);
+    free(log);
+}
+
+/* Waits until a serves its own fleet-wide decision of `step` over every host, scaled out to its
+ * max (so-7's q.depth is above 75). */
+static void wait_decides_fleet_wide(const struct vg_ap *a)
+{
+    char member[128];
+    member_of(a, member, sizeof(member));
+    int64_t end = vg_tp_mono_ms() + 30000;
+    char *txt = NULL;
+    for (;;) {
+        json_t *d = vg_th_get_json(a->port, "/api/v1/scale/step");
+        const char *by = json_string_value(json_object_get(d, "decided_by"));
+        int ok = json_is_true(json_object_get(d, "fleet")) && by && strcmp(by, member) == 0 &&
+                 jint(d, "hosts") == HOSTS && jint(d, "desired") == 4;
+        free(txt);
+        txt = json_dumps(d, JSON_COMPACT);
+        json_decref(d);
+        if (ok)
+            break;
+        if (vg_tp_mono_ms() >= end)
+            fail_msg("%s: no fleet-wide decision of %s over %d hosts: %s", a->log, member, HOSTS,
+                     txt ? txt : "?");
+        vg_tp_pause_ms(100);
+    }
+    free(txt);
+}
+
+static void stop_analyzer(struct vg_ap *a)
+{
+    int st = vg_tp_stop(a->pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* ---- the tests ---- */
+
+/* The metrics topic's partition count unknown at the assignment (its lookup failed): no target
+ * can be decided, since the count says which analyzer decides each. A fleet-wide analyzer says
+ * so once, shows 0 in vigil_scale_metrics_partitions, looks the count up again every 10 s and,
+ * once it has it, decides, without waiting for another rebalance.
+ *
+ * The lookup is made to fail by a topic error on vigil.metrics (LEADER_NOT_AVAILABLE), set after
+ * the group's assignment (which needs the topic's metadata) and before the assignment callback
+ * looks the count up: in between, the callback restores the state of its partitions from
+ * vigil.state, whose only partition is led by broker 2, which answers 1.5 s late; every other
+ * partition and the group's coordinator are on broker 1. */
+static void an_unknown_metrics_partition_count_is_looked_up_again(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-exchange-count");
+    const char *topics[] = {"vigil.metrics:4", "vigil.state:1", "vigil.decisions:1",
+                            "vigil.scale.partials:1", NULL};
+    char bootstrap[256], set_rules[700];
+    pid_t broker = vg_ap_start_broker_topics(s.dir, 2, topics, bootstrap, sizeof(bootstrap));
+    for (int p = 0; p < PARTS; p++) {
+        char cmd[64];
+        snprintf(cmd, sizeof(cmd), "leader vigil.metrics %d 1", p);
+        vg_ap_broker_control(s.dir, cmd);
+    }
+    vg_ap_broker_control(s.dir, "leader vigil.decisions 0 1");
+    vg_ap_broker_control(s.dir, "leader vigil.scale.partials 0 1");
+    vg_ap_broker_control(s.dir, "coordinator group vigil-analyzer 1");
+    vg_ap_broker_control(s.dir, "leader vigil.state 0 2");
+    vg_ap_broker_control(s.dir, "rtt 2 1500");
+    write_rules(s.dir, set_rules, sizeof(set_rules));
+    const char *sets[] = {set_rules, NULL};
+    struct fleet fleet;
+    fleet_start(&fleet, bootstrap);
+    struct vg_ap a;
+    vg_ap_start(&a, s.dir, "a", bootstrap, sets);
+    wait_log(&a, "msg=\"scaling decisions fleet-wide\"");
+
+    /* The assignment is made; its state restore waits on broker 2 while the topic turns bad.
+     * From then on broker 2 need not be slow. */
+    wait_log(&a, "msg=\"partitions assigned\" count=4");
+    vg_ap_broker_control(s.dir, "topic-error vigil.metrics 5");
+    vg_ap_broker_control(s.dir, "rtt 2 0");
+    wait_log(&a, "msg=\"scaling: the metrics topic's partition count is unknown: no target is "
+                 "decided until it is (looked up again every 10 s)\" topic=vigil.metrics ");
+    wait_metric(&a, "vigil_partitions_assigned", PARTS, 10000);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_metrics_partitions"), 0);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_evaluations_total"), 0);
+
+    /* The topic is fine again: the next lookup has the count, and the analyzer decides. */
+    vg_ap_broker_control(s.dir, "topic-error vigil.metrics 0");
+    wait_log(&a, "msg=\"scaling: metrics topic's partition count known\" topic=vigil.metrics "
+                 "partitions=4");
+    wait_metric(&a, "vigil_scale_metrics_partitions", PARTS, 10000);
+    wait_decides_fleet_wide(&a);
+    /* Known from the lookup, not from another assignment; said once. */
+    assert_int_equal(log_count(&a, "msg=\"partitions assigned\""), 1);
+    assert_int_equal(log_count(&a, "the metrics topic's partition count is unknown"), 1);
+
+    fleet_stop(&fleet);
+    stop_analyzer(&a);
+    assert_int_equal(vg_stack_stop(&s), 0);
+    vg_tp_stop(broker, SIGTERM, 10000);
+}
+
+/* A broker that answers, but too late (every answer 2 min late; librdkafka gives a request up
+ * after socket.timeout.ms, 1 min), does not hold up the start: the join gives up at
+ * decisions.restore_timeout, the analyzer serves its API, says it is local-only and why, and
+ * each retry gives up after 1 s, so that they go on (and the API answers between them); once
+ * the broker answers in time again, a retry joins. */
+static void a_broker_too_slow_for_the_join_does_not_hold_up_the_start(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-exchange-slow");
+    char bootstrap[256], set_rules[700];
+    pid_t broker = vg_ap_start_broker_ctl(s.dir, 1, bootstrap, sizeof(bootstrap));
+    vg_ap_broker_control(s.dir, "rtt -1 120000");
+    write_rules(s.dir, set_rules, sizeof(set_rules));
+    const char *sets[] = {set_rules, "decisions.restore_timeout=2s",
+                          "decisions.rejoin_backoff_initial=200ms",
+                          "decisions.rejoin_backoff_max=500ms", NULL};
+    struct vg_ap a;
+    /* Fails unless the API listens within 20 s: the join and the read-back come first. */
+    vg_ap_start(&a, s.dir, "a", bootstrap, sets);
+    vg_ap_expect_log(&a, "msg=\"scaling decisions local-only: each analyzer decides from its own "
+                         "hosts\" reason=\"topic vigil.scale.partials: the cluster did not "
+                         "answer\"");
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_local_only"), 1);
+    assert_true(vg_ap_metric(&a, "vigil_scale_partials_errors_total") >= 1);
+
+    /* Retries, each given up in time. */
+    wait_metric_min(&a, "vigil_scale_exchange_join_retries_total", 3, 40000);
+    vg_ap_expect_log(&a, "msg=\"scaling exchange not joined: still local-only, retrying\" "
+                         "retries=1 ");
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_local_only"), 1);
+
+    /* In time again (the connections holding the late answers dropped): a retry joins. */
+    vg_ap_broker_control(s.dir, "rtt -1 0");
+    vg_ap_broker_control(s.dir, "down");
+    vg_ap_broker_control(s.dir, "up");
+    wait_log(&a, "msg=\"scaling decisions fleet-wide\"");
+    vg_ap_expect_log(&a, " rejoined_after_retries=");
+    wait_metric(&a, "vigil_scale_local_only", 0, 10000);
+
+    stop_analyzer(&a);
+    assert_int_equal(vg_stack_stop(&s), 0);
+    vg_tp_stop(broker, SIGTERM, 10000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(an_unknown_metrics_partition_count_is_looked_up_again),
+        cmocka_unit_test(a_broker_too_slow_for_the_join_does_not_hold_up_the_start),
+    };
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
+}
