@@ -69,6 +69,9 @@ struct vg_decisions {
     char *partials_topic;
     rd_kafka_t *follow; /* reads the partials and decisions topics */
     int join_tried, fleet;
+    /* The partials topic was seen on the cluster (or created): only then are partials published,
+     * since a publish to a missing topic has the cluster auto-create it with its defaults. */
+    int partials_seen;
     /* Retries of a failed join, while local-only (not when the exchange is off on purpose). */
     int rejoining;
     int64_t rejoin_initial_ms, rejoin_max_ms;
@@ -806,8 +809,9 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
         memcpy(own.member, d->member, sizeof(own.member));
         /* Local-only after a failed join too, whenever the producer works: the deciders that did
          * join count this analyzer's partitions then, instead of holding every target for the
-         * whole fleet because it is missing. */
-        if (d->n_owned && d->rk && d->partials_topic && d->join_tried)
+         * whole fleet because it is missing. Not while the topic is missing (its creation
+         * failed): the publish would have it auto-created with the broker's defaults. */
+        if (d->n_owned && d->rk && d->partials_topic && d->partials_seen)
             publish_partial(d, t, &own);
         if (d->fleet) {
             int64_t cutoff = now - PARTIAL_MAX_AGE_INTERVALS * iv;
@@ -1009,8 +1013,10 @@ static int create_partials_topic(struct vg_decisions *d, int timeout_ms, char *e
 {
     int64_t deadline = vg_mono_ms() + timeout_ms;
     int have = topic_exists(d->rk, d->partials_topic, timeout_ms);
-    if (have > 0)
+    if (have > 0) {
+        d->partials_seen = 1;
         return 0;
+    }
     if (have < 0)
         return vg_err(err, errlen, -EIO, "topic %s: the cluster did not answer", d->partials_topic);
     int left = (int)(deadline - vg_mono_ms());
@@ -1023,10 +1029,13 @@ static int create_partials_topic(struct vg_decisions *d, int timeout_ms, char *e
         vg_info("scaling partials topic created",
                 "topic=%s partitions=1 retention.ms=3600000 cleanup.policy=delete",
                 d->partials_topic);
+        d->partials_seen = 1;
         return 0;
     }
-    if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+    if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        d->partials_seen = 1;
         return 0;
+    }
     /* Said once per process: the retries repeat it in their own (rate-limited) warning. */
     if (!d->create_refused++)
         vg_warn("could not create the scaling partials topic: create it with 1 partition, "

@@ -77,9 +77,9 @@ vg_add_test(test_scale_fleet SOURCES test_scale_fleet.c
     LABELS scaleout)
 add_dependencies(test_scale_fleet vigil-analyzer vigil-test-mockbroker)
 
-# Joining the scaling exchange against a cluster that is not as it should be: the metrics topic's
-# partition count unknown at the assignment (looked up again), a broker too slow for the join's
-# deadline (the start goes on, local-only).
+# Joining the scaling exchange against a cluster that is not as it should be: a missing partials
+# topic (never auto-created), the metrics topic's partition count unknown at the assignment
+# (looked up again), a broker too slow for the join's deadline (the start goes on, local-only).
 vg_add_test(test_scale_exchange SOURCES test_scale_exchange.c
     LIBS vg_analyzerproc PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads TIMEOUT 180
     LABELS scaleout)

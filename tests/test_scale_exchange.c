@@ -110,6 +110,29 @@ static void fleet_stop(struct fleet *f)
 
 /* ---- the cluster, the analyzer ---- */
 
+/* The topic's partition count on the cluster, 0 when it has no such topic. All topics are asked
+ * for: a request naming the topic would have the mock cluster create it. */
+static int cluster_partitions(const char *bootstrap, const char *topic)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof(e)), 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    assert_non_null(rk);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
+    int n = 0;
+    for (int i = 0; !err && i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0)
+            n = md->topics[i].err ? -1 : md->topics[i].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+    if (err)
+        fail_msg("metadata of the cluster: %s", rd_kafka_err2str(err));
+    return n;
+}
+
 /* Writes the rules into dir/rules; set_rules gets the analyzer's --set for them. */
 static void write_rules(const char *dir, char *set_rules, size_t len)
 {
@@ -214,6 +237,65 @@ static void stop_analyzer(struct vg_ap *a)
 }
 
 /* ---- the tests ---- */
+
+/* A missing partials topic is the analyzer's to create (1 partition, retention 1 h), never to be
+ * auto-created with the broker's defaults. The mock cluster cannot create it (no CreateTopics),
+ * so the analyzer says how to create it and stays local-only; meanwhile neither its lookups nor
+ * its partials (published while it owns partitions) may auto-create the topic, which the mock
+ * would do with 4 partitions. Once the topic is created as the log says, a retry joins without
+ * a restart and the topic keeps its 1 partition. */
+static void a_missing_partials_topic_is_never_auto_created(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-exchange-create");
+    const char *topics[] = {"vigil.metrics:4", "vigil.state:4", "vigil.decisions:1", NULL};
+    char bootstrap[256], set_rules[700];
+    pid_t broker = vg_ap_start_broker_topics(s.dir, 1, topics, bootstrap, sizeof(bootstrap));
+    assert_int_equal(cluster_partitions(bootstrap, "vigil.scale.partials"), 0);
+    write_rules(s.dir, set_rules, sizeof(set_rules));
+    /* restore_timeout: how long the creation waits at start. */
+    const char *sets[] = {set_rules, "decisions.restore_timeout=2s",
+                          "decisions.rejoin_backoff_initial=1s", "decisions.rejoin_backoff_max=2s",
+                          NULL};
+    struct fleet fleet;
+    fleet_start(&fleet, bootstrap);
+    struct vg_ap a;
+    vg_ap_start(&a, s.dir, "a", bootstrap, sets);
+    vg_ap_expect_log(&a, "msg=\"could not create the scaling partials topic: create it with 1 "
+                         "partition, retention.ms=3600000 and cleanup.policy=delete, or set "
+                         "decisions.partials_topic: \\\"\\\" (local-only)\" "
+                         "topic=vigil.scale.partials ");
+    vg_ap_expect_log(&a, "msg=\"scaling decisions local-only: each analyzer decides from its own "
+                         "hosts\" reason=\"topic vigil.scale.partials missing and not created");
+
+    /* Local-only, owning every partition, evaluating (each evaluation would publish a partial)
+     * and retrying (each retry looks for the topic again): nothing has created the topic. */
+    wait_metric(&a, "vigil_partitions_assigned", PARTS, 30000);
+    wait_metric(&a, "vigil_hosts", HOSTS, 30000);
+    wait_metric_min(&a, "vigil_scale_evaluations_total", 3, 30000);
+    wait_metric_min(&a, "vigil_scale_exchange_join_retries_total", 2, 30000);
+    vg_ap_expect_log(&a, "msg=\"scaling exchange not joined: still local-only, retrying\" "
+                         "retries=1 ");
+    assert_int_equal(cluster_partitions(bootstrap, "vigil.scale.partials"), 0);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_local_only"), 1);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_partials_published_total"), 0);
+
+    /* Created as the log says: the next retry joins, the analyzer publishes its partials and
+     * decides over every host, and the topic still has its one partition. */
+    vg_ap_broker_control(s.dir, "create vigil.scale.partials 1");
+    wait_log(&a, "msg=\"scaling decisions fleet-wide\"");
+    vg_ap_expect_log(&a, " rejoined_after_retries=");
+    wait_metric(&a, "vigil_scale_local_only", 0, 10000);
+    wait_decides_fleet_wide(&a);
+    wait_metric_min(&a, "vigil_scale_partials_published_total", 1, 30000);
+    assert_int_equal(cluster_partitions(bootstrap, "vigil.scale.partials"), 1);
+
+    fleet_stop(&fleet);
+    stop_analyzer(&a);
+    assert_int_equal(vg_stack_stop(&s), 0);
+    vg_tp_stop(broker, SIGTERM, 10000);
+}
 
 /* The metrics topic's partition count unknown at the assignment (its lookup failed): no target
  * can be decided, since the count says which analyzer decides each. A fleet-wide analyzer says
@@ -327,6 +409,7 @@ static void a_broker_too_slow_for_the_join_does_not_hold_up_the_start(void **sta
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_missing_partials_topic_is_never_auto_created),
         cmocka_unit_test(an_unknown_metrics_partition_count_is_looked_up_again),
         cmocka_unit_test(a_broker_too_slow_for_the_join_does_not_hold_up_the_start),
     };
