@@ -242,11 +242,12 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
     if (!rc && a->rules && vg_rule_set_policy_count(a->rules) > 0) {
         /* Before the read-back, so that no decision falls between the two. Nor must a missing
          * partials topic stop the start: a scaling side-channel must not keep alerting down. */
-        char rerr[VG_ERRLEN];
+        char rerr[VG_ERRLEN], q[2 * VG_ERRLEN + 3];
+        /* The reason says `decisions.partials_topic: ""`: quoted, so the line stays logfmt. */
         if (vg_decisions_join(a->decisions, (int)a->cfg.decisions_restore_ms, rerr, sizeof(rerr)) <
             0)
             vg_warn("scaling decisions local-only: each analyzer decides from its own hosts",
-                    "reason=\"%s\"", rerr);
+                    "reason=%s", vg_log_quote(q, sizeof(q), rerr));
         /* Not being able to read the topic back must not stop the start: the targets then
          * start from `initial`, as they did before there was anything to read. */
         if (vg_decisions_restore(a->decisions, (int)a->cfg.decisions_restore_ms, rerr,

@@ -769,11 +769,11 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
     if (d->rk)
         rd_kafka_poll(d->rk, 0);
     if (!d->join_tried && d->n) { /* a reload brought the first policies */
-        char err[VG_ERRLEN];
+        char err[VG_ERRLEN], q[2 * VG_ERRLEN + 3];
         /* Under the analyzer's lock, like the retries: their deadline, not the start's. */
         if (vg_decisions_join(d, REJOIN_TIMEOUT_MS, err, sizeof(err)) < 0)
             vg_warn("scaling decisions local-only: each analyzer decides from its own hosts",
-                    "reason=\"%s\"", err);
+                    "reason=%s", vg_log_quote(q, sizeof(q), err));
     }
     rejoin(d);
     retry_count(d);
@@ -1175,7 +1175,7 @@ static void rejoin(struct vg_decisions *d)
 {
     if (!d->rejoining || d->fleet || !d->n || vg_mono_ms() < d->rejoin_at)
         return;
-    char err[VG_ERRLEN];
+    char err[VG_ERRLEN], q[2 * VG_ERRLEN + 3];
     d->rejoin_tries++;
     if (join(d, REJOIN_TIMEOUT_MS, err, sizeof(err)) == 0) {
         pthread_mutex_lock(&d->stat_lock);
@@ -1191,8 +1191,8 @@ static void rejoin(struct vg_decisions *d)
     /* The first few, then about one an hour at the default 5 min. */
     if (d->rejoin_tries <= 5 || d->rejoin_tries % 12 == 0)
         vg_warn("scaling exchange not joined: still local-only, retrying",
-                "retries=%llu next_retry_s=%.3g reason=\"%s\"", (unsigned long long)d->rejoin_tries,
-                (double)d->rejoin_delay_ms / 1000.0, err);
+                "retries=%llu next_retry_s=%.3g reason=%s", (unsigned long long)d->rejoin_tries,
+                (double)d->rejoin_delay_ms / 1000.0, vg_log_quote(q, sizeof(q), err));
 }
 
 int vg_decisions_set_partitions(struct vg_decisions *d, const int32_t *ids, size_t n,
