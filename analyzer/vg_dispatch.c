@@ -380,7 +380,8 @@ json_t *vg_dispatch_alerts_json(const struct vg_dispatch *d, int64_t now_ms)
     struct alert **sorted = malloc((d->n ? d->n : 1) * sizeof(*sorted));
     if (!sorted)
         return NULL;
-    memcpy(sorted, d->v, d->n * sizeof(*sorted));
+    if (d->n) /* d->v is NULL before the first alert, and memcpy's source must not be */
+        memcpy(sorted, d->v, d->n * sizeof(*sorted));
     qsort(sorted, d->n, sizeof(*sorted), newest_first);
     json_t *arr = json_array();
     for (size_t i = 0; i < d->n; i++) {
