@@ -911,8 +911,12 @@ static int run_loop(struct agent *a)
         for (wait_until(a, next, &wait_mask); g_reload && !g_stop;
              wait_until(a, next, &wait_mask)) {
             g_reload = 0;
-            int64_t was = a->cfg.interval_ms;
+            int64_t was = a->cfg.interval_ms, was_stats = a->cfg.stats_interval_ms;
             reload(a);
+            /* A shorter stats_interval applies from now, not after the old one has run out. */
+            if (a->cfg.stats_interval_ms != was_stats &&
+                next_stats > vg_mono_ms() + a->cfg.stats_interval_ms)
+                next_stats = vg_mono_ms() + a->cfg.stats_interval_ms;
             if (a->cfg.interval_ms != was) {
                 /* A new grid from the last tick: the next one a new interval after it (an hour
                  * must not run out first), or the first grid point still ahead. */

@@ -676,8 +676,11 @@ static void agent_sighup_sends_no_tick_of_its_own(void **state)
     assert_int_equal(ticks, 1);
     assert_int_equal(produced, 1);
 
-    /* 1 h to 200 ms: the ticks start coming on the new grid, without the hour running out. */
+    /* 1 h to 200 ms: the ticks start coming on the new grid, without the hour running out; and
+     * stats_interval 1 h to 1 s: the stats lines (which this reads) too. */
     unlink(log);
+    snprintf(text, sizeof text, "interval: 1h\nstats_interval: 1h\n%s", body);
+    vg_tp_write_atomic(cfg, text);
     pid = vg_tp_spawn((char *const *)argv, log);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
     snprintf(text, sizeof text, "interval: 200ms\nstats_interval: 1s\n%s", body);
