@@ -52,8 +52,9 @@ enum shrink { SHRINK_NONE, SHRINK_NO_DETECTOR, SHRINK_NO_MODELS, SHRINK_SKIP };
  * stretch one checkpoint; the others wait for the next. */
 #define TRIALS_MAX 8
 
-/* Longest wait, at a checkpoint, for a broker to say whether the state topic exists. */
-#define CHECK_TIMEOUT_MS 2000
+/* Longest wait, at a checkpoint, for a broker to say whether the state topic exists, and again
+ * for its creation: under the analyzer's lock, and only until a broker has answered once. */
+#define CHECK_TIMEOUT_MS 5000
 
 struct ent {
     int32_t partition;
@@ -189,7 +190,7 @@ static void create_topic(struct vg_state_topic *st, int timeout_ms)
     snprintf(mb, sizeof(mb), "%zu", st->max_bytes);
     const struct vg_kafka_prop cfg[] = {
         {"cleanup.policy", "compact"}, {"max.message.bytes", mb}, {NULL, NULL}};
-    rd_kafka_resp_err_t e = vg_kafka_create_topic(st->producer, st->topic, -1, cfg, 5000);
+    rd_kafka_resp_err_t e = vg_kafka_create_topic(st->producer, st->topic, -1, cfg, timeout_ms);
     /* The cluster answered the metadata request and lacks the topic: the advice holds even when
      * the create itself got no answer. */
     const char *reason = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? "no answer" : rd_kafka_err2str(e);
