@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,9 +28,15 @@ void vg_tp_pause_ms(long ms)
 
 pid_t vg_tp_spawn(char *const argv[], const char *log_path)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    /* A test that fails between its spawn and its stop (cmocka jumps out of the test) would
+     * otherwise leave the daemon running for good: it goes when the test process does. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
     if (log_path) {
         int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
