@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -860,6 +861,59 @@ static void removed_cgroup_is_gone_after_a_later_walk(void **state)
     assert_false(vg_cgnames_known(&c, st.st_ino));
     assert_true(vg_cgnames_gone(&c, st.st_ino, seen));
     vg_cgnames_free(&c);
+}
+
+/* A walk that cannot open a directory for another reason than its removal (here EMFILE: the
+ * process is out of descriptors) is incomplete: what it missed is not gone, and the names it
+ * knew are kept. Any directory tree will do as the hierarchy. Run in a child, for the rlimit. */
+static void walk_that_cannot_open_a_directory_is_incomplete(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/vigil-test-cgwalk-XXXXXX", sub[sizeof root + 8];
+    assert_non_null(mkdtemp(root));
+    snprintf(sub, sizeof sub, "%s/a", root);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(sub, sizeof sub, "%s/a/b", root);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    struct stat st;
+    assert_int_equal(stat(sub, &st), 0);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct vg_cgnames c;
+        vg_cgnames_init(&c, root);
+        if (vg_cgnames_sweep(&c, T0) != 1 || !c.complete || !vg_cgnames_known(&c, st.st_ino))
+            _exit(2);
+        uint64_t seen = c.walks;
+        /* Room for the walk's root descriptor and no other: every openat below it fails. */
+        int lowest = dup(0);
+        if (lowest < 0)
+            _exit(3);
+        close(lowest);
+        struct rlimit rl = {(rlim_t)lowest + 1, (rlim_t)lowest + 1};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            _exit(4);
+        if (vg_cgnames_sweep(&c, T0 + VG_CG_SWEEP_MS) != 1)
+            _exit(5);
+        if (c.complete)
+            _exit(6);
+        if (vg_cgnames_gone(&c, st.st_ino, seen))
+            _exit(7);
+        if (!vg_cgnames_known(&c, st.st_ino))
+            _exit(8);
+        vg_cgnames_free(&c);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    rmdir(sub);
+    snprintf(sub, sizeof sub, "%s/a", root);
+    rmdir(sub);
+    rmdir(root);
+    /* 6: counted complete; 7: a/b taken for gone; 8: the names forgotten. */
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("child ended with status 0x%x", status);
 }
 
 /* ---- the collectors on live events ---- */
@@ -1954,6 +2008,7 @@ int main(void)
         cmocka_unit_test(cgroup_paths_become_metric_names),
         cmocka_unit_test(cgroup_id_resolves_to_its_path_with_one_walk),
         cmocka_unit_test(removed_cgroup_is_gone_after_a_later_walk),
+        cmocka_unit_test(walk_that_cannot_open_a_directory_is_incomplete),
         cmocka_unit_test(failing_openat_burst_raises_enoent_count),
         cmocka_unit_test(connects_to_a_closed_port_raise_resets_and_failures),
         cmocka_unit_test(connects_to_a_listener_are_timed),

@@ -174,7 +174,9 @@ struct walk {
     size_t n, cap;
     char **stack;
     size_t depth_n, stack_cap;
-    int truncated; /* directories left out: VG_CG_WALK_MAX or VG_CG_DEPTH_MAX reached */
+    /* directories left out: VG_CG_WALK_MAX or VG_CG_DEPTH_MAX reached, or one could not be
+     * read */
+    int truncated;
 };
 
 static int add_entry(struct walk *w, __u64 id, const char *rel)
@@ -218,8 +220,17 @@ static int depth_of(const char *rel)
     return d;
 }
 
-/* Depth-first over directories, iteratively so that a deep hierarchy cannot exhaust the stack.
- * A directory that vanishes mid-walk is skipped: the hierarchy changes under us all the time. */
+/* A directory that could not be read: one removed mid-walk (ENOENT) is simply not there, since the
+ * hierarchy changes under us all the time; any other failure (EMFILE, ENOMEM, EACCES...) leaves
+ * out a directory that may well exist, with everything below it, and so makes the walk
+ * incomplete: vg_cgnames_gone must not then take what it missed for gone. */
+static void unreadable(struct walk *w, int err)
+{
+    if (err != ENOENT)
+        w->truncated = 1;
+}
+
+/* Depth-first over directories, iteratively so that a deep hierarchy cannot exhaust the stack. */
 static int walk_hierarchy(struct walk *w)
 {
     int rc = push(w, strdup(""));
@@ -231,6 +242,7 @@ static int walk_hierarchy(struct walk *w)
         int fd = openat(w->rootfd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) != 0) {
+            unreadable(w, errno);
             if (fd >= 0)
                 close(fd);
             free(rel);
@@ -239,15 +251,18 @@ static int walk_hierarchy(struct walk *w)
         rc = add_entry(w, (__u64)st.st_ino, rel);
         DIR *d = rc == 0 ? fdopendir(fd) : NULL;
         if (!d) {
+            if (rc == 0)
+                unreadable(w, errno);
             close(fd);
             free(rel);
             continue;
         }
-        struct dirent *de;
+        struct dirent *de = NULL;
         /* Whether a directory this deep has children is not looked at: taken as truncated. */
         int deep = depth_of(rel) >= VG_CG_DEPTH_MAX;
         w->truncated |= deep;
-        while (rc == 0 && !deep && (de = readdir(d)) != NULL) {
+        /* readdir's NULL is the end, or an error when errno changed. */
+        while (rc == 0 && !deep && (errno = 0, de = readdir(d)) != NULL) {
             if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
                 strcmp(de->d_name, "..") == 0)
                 continue;
@@ -266,6 +281,8 @@ static int walk_hierarchy(struct walk *w)
             if (rc < 0)
                 free(child);
         }
+        if (rc == 0 && !deep && !de && errno != 0)
+            unreadable(w, errno);
         closedir(d);
         free(rel);
     }
@@ -273,6 +290,41 @@ static int walk_hierarchy(struct walk *w)
         free(w->stack[--w->depth_n]);
     free(w->stack);
     return rc;
+}
+
+static const char *find(const struct vg_cgnames *c, __u64 id);
+
+/* An incomplete walk may have missed cgroups that exist (a directory it could not open takes its
+ * whole subtree with it: with the root, everything), so what the cache knew and the walk did not
+ * see is kept: a name stays usable, and vg_cgnames_known stays 1, which keeps vg_bpf_cgsweep from
+ * even asking. At most VG_CG_WALK_MAX entries are so carried, so that a host whose walks never
+ * complete (more than VG_CG_WALK_MAX cgroups) does not grow the cache with every cgroup it ever
+ * saw; a complete walk drops them all. w->e must have been sorted. */
+static int carry_over(struct walk *w, const struct vg_cgnames *old)
+{
+    struct vg_cgnames seen = {.e = w->e, .n = w->n};
+    size_t walked = w->n, carried = 0;
+    for (size_t i = 0; i < old->n && carried < VG_CG_WALK_MAX; i++) {
+        if (find(&seen, old->e[i].id))
+            continue;
+        if (w->n == w->cap) {
+            size_t cap = w->cap ? w->cap * 2 : 64;
+            struct vg_cg_entry *e = realloc(w->e, cap * sizeof *e);
+            if (!e)
+                return -ENOMEM;
+            w->e = e;
+            w->cap = cap;
+            seen.e = e;
+        }
+        char *dup = strdup(old->e[i].name);
+        if (!dup)
+            return -ENOMEM;
+        w->e[w->n++] = (struct vg_cg_entry){old->e[i].id, dup};
+        carried++;
+    }
+    if (w->n > walked)
+        qsort(w->e, w->n, sizeof *w->e, entry_cmp);
+    return 0;
 }
 
 static int rewalk(struct vg_cgnames *c, int64_t now_ms)
@@ -287,6 +339,10 @@ static int rewalk(struct vg_cgnames *c, int64_t now_ms)
         return rc;
     }
     qsort(w.e, w.n, sizeof *w.e, entry_cmp);
+    if (w.truncated && (rc = carry_over(&w, c)) < 0) {
+        free_entries(w.e, w.n);
+        return rc;
+    }
     free_entries(c->e, c->n);
     c->e = w.e;
     c->n = w.n;

@@ -65,8 +65,10 @@ int vg_cgnames_known(const struct vg_cgnames *c, __u64 id);
 /* Whether id's cgroup is gone, for dropping what is kept for it. gen is c->walks read when the
  * cgroup was known to exist (e.g. when an entry made by one of its tasks was read). 1 when a walk
  * made since then saw the whole hierarchy and not id; 0 when id is there, or when that cannot be
- * told (no walk since, or the last one stopped at VG_CG_WALK_MAX or VG_CG_DEPTH_MAX). Cgroup ids
- * are never reused, so a cgroup the walk did not find cannot come back. */
+ * told (no walk since, or the last one stopped at VG_CG_WALK_MAX or VG_CG_DEPTH_MAX, or could not
+ * open or read a directory for any reason but its removal). Cgroup ids are never reused, so a
+ * cgroup the walk did not find cannot come back. An incomplete walk also keeps the names the cache
+ * had and it did not see (at most VG_CG_WALK_MAX of them). */
 int vg_cgnames_gone(const struct vg_cgnames *c, __u64 id, uint64_t gen);
 
 /* Walks the hierarchy again, for vg_cgnames_gone, unless a walk was made less than
