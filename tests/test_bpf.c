@@ -613,9 +613,10 @@ static void cgroups_beyond_the_map_are_counted_as_evicted(void **state)
 /* Cgroups that each existed for a moment (cron jobs, systemd scopes, pods): ROUND of them per
  * tick, each with a failing syscall and a run-queue wait, removed before the tick. Their entries
  * are deleted once their cgroup is gone, so far more of them than the maps hold evict nothing
- * and neither collector reports a loss. Cgroups that still exist are never deleted: more of them
- * than a map holds are still counted as evicted. Ticks are CHURN_TICK apart, longer than
- * VG_CG_SWEEP_MS, so that each may walk the hierarchy. */
+ * and neither collector reports a loss. Cgroups that still exist are never deleted (a walk that
+ * could not see the whole hierarchy deletes nothing, and an entry that changed since the read is
+ * kept): more of them than a map holds are still counted as evicted. Ticks are CHURN_TICK apart,
+ * longer than VG_CG_SWEEP_MS, so that each may walk the hierarchy. */
 #define CHURN_TICK 60000
 _Static_assert(CHURN_TICK > VG_CG_SWEEP_MS, "churn ticks must be allowed to walk");
 
@@ -914,6 +915,53 @@ static void walk_that_cannot_open_a_directory_is_incomplete(void **state)
     /* 6: counted complete; 7: a/b taken for gone; 8: the names forgotten. */
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail_msg("child ended with status 0x%x", status);
+}
+
+/* An entry of a cgroup no walk finds, unchanged between two reads, is deleted, unless it changed
+ * since the later read (the programs update in place): that one is kept, with the reading, so
+ * that what it gained is read next tick. The update made here between the read and the sweep
+ * stands for a program's. The hierarchy is an empty directory: no id is found in it. */
+static void swept_entry_that_changed_since_the_read_is_kept(void **state)
+{
+    (void)state;
+    need_root();
+    char root[] = "/tmp/vigil-test-cgsweep-XXXXXX", err[VG_ERRLEN];
+    assert_non_null(mkdtemp(root));
+    struct vg_cgnames names;
+    vg_cgnames_init(&names, root);
+    struct vg_bpf_cgsweep sw;
+    vg_bpf_cgsweep_init(&sw, &names);
+    int fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "vg_test_sweep", 8, 8, 64, NULL);
+    if (fd < 0)
+        fail_msg("creating an LRU map: %s", strerror(errno));
+    const __u64 busy = UINT64_MAX - 1, quiet = UINT64_MAX - 2, one = 1, two = 2;
+    assert_int_equal(bpf_map_update_elem(fd, &busy, &one, BPF_NOEXIST), 0);
+    assert_int_equal(bpf_map_update_elem(fd, &quiet, &one, BPF_NOEXIST), 0);
+    struct vg_bpf_snap prev, cur;
+    assert_int_equal(vg_bpf_snap_init(&prev, 8, 1, 64), 0);
+    assert_int_equal(vg_bpf_snap_init(&cur, 8, 1, 64), 0);
+    assert_int_equal(vg_bpf_snap_read(&prev, fd, err, sizeof err), 0);
+    assert_int_equal(vg_bpf_snap_read(&cur, fd, err, sizeof err), 0);
+    assert_int_equal(cur.n, 2);
+    assert_int_equal(bpf_map_update_elem(fd, &busy, &two, BPF_EXIST), 0);
+
+    assert_int_equal(vg_bpf_cgsweep(&sw, &names, fd, &cur, &prev, T0, err, sizeof err), 0);
+    assert_true(names.complete);
+    assert_int_equal(sw.deleted, 1);
+    __u64 v = 0;
+    assert_int_not_equal(bpf_map_lookup_elem(fd, &quiet, &v), 0);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(bpf_map_lookup_elem(fd, &busy, &v), 0);
+    assert_int_equal(v, two);
+    assert_int_equal(cur.n, 1);
+    assert_true(cur.keys[0] == busy);
+    assert_int_equal(cur.vals[0], one);
+
+    vg_bpf_snap_free(&prev);
+    vg_bpf_snap_free(&cur);
+    vg_cgnames_free(&names);
+    close(fd);
+    rmdir(root);
 }
 
 /* ---- the collectors on live events ---- */
@@ -2009,6 +2057,7 @@ int main(void)
         cmocka_unit_test(cgroup_id_resolves_to_its_path_with_one_walk),
         cmocka_unit_test(removed_cgroup_is_gone_after_a_later_walk),
         cmocka_unit_test(walk_that_cannot_open_a_directory_is_incomplete),
+        cmocka_unit_test(swept_entry_that_changed_since_the_read_is_kept),
         cmocka_unit_test(failing_openat_burst_raises_enoent_count),
         cmocka_unit_test(connects_to_a_closed_port_raise_resets_and_failures),
         cmocka_unit_test(connects_to_a_listener_are_timed),

@@ -464,6 +464,20 @@ static int maybe_gone(const struct vg_cgnames *names, const struct vg_bpf_snap *
            !vg_cgnames_known(names, cur->keys[i]);
 }
 
+/* Whether entry i of cur holds something else in the map now than when cur was read. The programs
+ * update entries in place, so one that changed (a task still in a cgroup the walk missed, or one
+ * outside this cgroup namespace) holds what was not read yet: it is kept, to be read next tick. The
+ * delete that follows a 0 is not conditional, so an update landing between this lookup and the
+ * delete is still lost, uncounted: a window of two syscalls, for a cgroup no walk found. Nothing
+ * closes it: BPF_F_LOCK only orders lookups and updates of values holding a bpf_spin_lock, and
+ * the map API has no compare-and-delete. cur->rawv is scratch once cur is read. */
+static int changed_since_read(int map_fd, struct vg_bpf_snap *cur, size_t i)
+{
+    __u64 id = cur->keys[i];
+    return bpf_map_lookup_elem(map_fd, &id, cur->rawv) == 0 &&
+           memcmp(cur->rawv, cur->vals + i * cur->width, cur->width * sizeof *cur->vals) != 0;
+}
+
 int vg_bpf_cgsweep(struct vg_bpf_cgsweep *s, struct vg_cgnames *names, int map_fd,
                    struct vg_bpf_snap *cur, const struct vg_bpf_snap *prev, int64_t now_ms,
                    char *err, size_t errlen)
@@ -483,7 +497,7 @@ int vg_bpf_cgsweep(struct vg_bpf_cgsweep *s, struct vg_cgnames *names, int map_f
     for (size_t i = 0; i < cur->n; i++) {
         __u64 id = cur->keys[i];
         if (rc == 0 && maybe && maybe_gone(names, cur, prev, i) &&
-            vg_cgnames_gone(names, id, s->gen)) {
+            vg_cgnames_gone(names, id, s->gen) && !changed_since_read(map_fd, cur, i)) {
             /* ENOENT: evicted since the read, and counted so; either way no longer there. */
             if (bpf_map_delete_elem(map_fd, &id) == 0) {
                 s->deleted++;

@@ -203,9 +203,12 @@ void vg_bpf_cgsweep_init(struct vg_bpf_cgsweep *s, const struct vg_cgnames *name
  * worked out from it; prev is the previous snapshot. Deletes from the map, and drops from cur,
  * the entries of cgroups that are gone: entries unchanged since prev (a gone cgroup's entry no
  * longer changes, so it holds nothing unread) whose cgroup a walk made since prev was read did
- * not find (vg_cgnames_gone). When unchanged entries of cgroups the last walk did not find are
- * there and no walk was made since prev was read, walks first (vg_cgnames_sweep: at most every
- * VG_CG_SWEEP_MS). Counts the deletions in s->deleted. Returns 0 or negative errno with err set. */
+ * not find (vg_cgnames_gone), and that still hold what cur read when looked up again just before
+ * the delete (the programs update in place; an update between that lookup and the delete is
+ * lost, uncounted, as nothing deletes conditionally). When unchanged entries of cgroups the last
+ * walk did not find are there and no walk was made since prev was read, walks first
+ * (vg_cgnames_sweep: at most every VG_CG_SWEEP_MS). Counts the deletions in s->deleted. Returns 0
+ * or negative errno with err set. */
 int vg_bpf_cgsweep(struct vg_bpf_cgsweep *s, struct vg_cgnames *names, int map_fd,
                    struct vg_bpf_snap *cur, const struct vg_bpf_snap *prev, int64_t now_ms,
                    char *err, size_t errlen);
