@@ -51,6 +51,7 @@
 #define CG_BLK_MAX         4096       /* block devices whose stacking is remembered */
 #define CG_LOWER_MAX       256        /* disks remembered below one device */
 #define CG_STACK_DEPTH     8          /* levels of stacking followed down */
+#define CG_OTHERS_TICKS    60 /* the others' largest share of the message is kept 60 to 120 ticks */
 
 static const struct vg_metric_desc cg_metrics[] = {
     {"cgroup.<cgroup>.cpu_pct", "%", VG_METRIC_GAUGE,
@@ -172,7 +173,10 @@ struct cg_state {
     /* The tick's message may take this much (vg_wire_msg_size_max); 0: no limit. */
     size_t max_bytes;
     size_t suffix_bytes; /* the metric names' parts after "cgroup.<cgroup>.", all together */
-    int scan_rc;         /* an error of the last scan, repeated every tick until the next */
+    /* The largest bound of what other collectors put in the message before this one, over the
+     * running window of CG_OTHERS_TICKS ticks ([0]) and the one before ([1]). */
+    size_t others_max[2];
+    int scan_rc; /* an error of the last scan, repeated every tick until the next */
     char scan_err[VG_ERRLEN];
     unsigned ticks_since_scan;
     uint64_t tick;           /* collect calls so far */
@@ -1324,8 +1328,25 @@ static int cg_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, char
         return rc;
     struct pass p = {st, NULL, now_ms, out, err, errlen, 0};
     /* Past the message's size limit Kafka would refuse the whole tick: the cgroups that do not
-     * fit are left out, the last by name first, as cgroup.max leaves them. */
-    size_t used = st->max_bytes ? vg_wire_msg_size_max(out) : 0, reported = st->n;
+     * fit are left out, the last by name first, as cgroup.max leaves them. What the other
+     * collectors sent varies from tick to tick (the busiest cgroups in eBPF maps, idle disks
+     * left out), and budgeting against this tick's alone would have the last cgroup that fits
+     * come and go with it. The largest of their bounds over the last CG_OTHERS_TICKS to twice as
+     * many ticks is used instead: never less than this tick's, so the limit holds; a peak leaves
+     * cgroups out at once, and they come back only after that many ticks without one. Two
+     * windows' maxima stand in for a sliding maximum, which would keep every tick's; a decaying
+     * maximum would let a cgroup back in between any two peaks further apart than its decay. */
+    size_t used = 0, reported = st->n;
+    if (st->max_bytes) {
+        if (st->tick % CG_OTHERS_TICKS == 0) {
+            st->others_max[1] = st->others_max[0];
+            st->others_max[0] = 0;
+        }
+        used = vg_wire_msg_size_max(out);
+        if (used > st->others_max[0])
+            st->others_max[0] = used;
+        used = st->others_max[0] > st->others_max[1] ? st->others_max[0] : st->others_max[1];
+    }
     for (size_t i = 0; i < st->n; i++) {
         p.c = &st->cg[i];
         if (st->max_bytes && used + cg_size_max(st, p.c) > st->max_bytes) {
@@ -1373,8 +1394,9 @@ const struct vg_collector vg_collector_cgroup = {
             "(controller not enabled, older kernel) is not sent. A cgroup that is removed and "
             "created again (a restarted service) starts its rates over. Cgroups past cgroup.max, "
             "and those that would take the tick's message past the size Kafka takes (each counted "
-            "at its longest; docs/wire-format.md), are left out, the last by name first, and the "
-            "log says how many.",
+            "at its longest, beside the most the other collectors sent over the last 60 to 120 "
+            "ticks, so that the same ones are sent every tick; docs/wire-format.md), are left "
+            "out, the last by name first, and the log says how many.",
     .metrics = cg_metrics,
     .n_metrics = VG_ARRAY_LEN(cg_metrics),
     .init = cg_init,

@@ -1938,8 +1938,9 @@ static size_t pods_sent(const struct vg_wire_msg *m, int *first, int *last)
 
 /* Kafka refuses a message past message.max.bytes whole, so a node with many cgroups lost every
  * tick. The collector leaves out the cgroups that would take the message past
- * max_message_bytes, counting what other collectors put in it first: the last by name, as
- * cgroup.max does, each counted at its longest so that the same ones fit every tick. */
+ * max_message_bytes, counting what other collectors put in it first (the most they put in over
+ * the last minute or two): the last by name, as cgroup.max does, each counted at its longest so
+ * that the same ones fit every tick. */
 static void cgroup_leaves_out_what_would_pass_the_message_limit(void **unused)
 {
     struct run r;
@@ -1987,9 +1988,29 @@ static void cgroup_leaves_out_what_would_pass_the_message_limit(void **unused)
     assert_true(limit - vg_wire_msg_size_max(&r.msg) <
                 12 * VG_WIRE_METRIC_SIZE_MAX(prefix + strlen("psi_memory_some_avg10")));
 
-    /* Fewer others, more cgroups. */
-    assert_int_equal(cg_tick_after_others(&r, T0 + 2 * TICK, 0), -EMSGSIZE);
-    assert_true(pods_sent(&r.msg, &first, &last) > sent[1]);
+    /* What the others send varies from tick to tick, as much as 100 metrics: the same cgroups
+     * every tick, not one more when the others send less, and the message within the limit. */
+    static const int others[] = {40, 100, 0, 70, 100, 10};
+    int64_t now = T0 + 2 * TICK;
+    for (size_t k = 0; k < VG_ARRAY_LEN(others); k++, now += TICK) {
+        assert_int_equal(cg_tick_after_others(&r, now, others[k]), -EMSGSIZE);
+        size_t n = pods_sent(&r.msg, &first, &last);
+        if (n != sent[1])
+            fail_msg("beside %d others: %zu cgroups, not %zu", others[k], n, sent[1]);
+        assert_true(vg_wire_msg_size_max(&r.msg) <= limit);
+    }
+    /* Fewer others for long enough (60 to 120 ticks since the last 100: docs/wire-format.md):
+     * more cgroups. */
+    int grown = 0;
+    for (int k = 2; k <= 121 && !grown; k++, now += TICK) {
+        assert_int_equal(cg_tick_after_others(&r, now, 0), -EMSGSIZE);
+        size_t n = pods_sent(&r.msg, &first, &last);
+        assert_true(n >= sent[1]);
+        grown = n > sent[1] ? k : 0;
+    }
+    print_message("more cgroups %d ticks after the last 100 others\n", grown);
+    assert_true(grown > 60 && grown <= 120);
+    assert_true(vg_wire_msg_size_max(&r.msg) <= limit);
     run_teardown(&r);
 
     /* Past cgroup.max as well: both said in one line. */
