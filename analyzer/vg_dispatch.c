@@ -23,6 +23,7 @@ struct alert {
     char *group;
     int notified;
     int held_counted; /* counted in stats.silenced */
+    int resolve_owed; /* taken over while silenced: its resolve goes out even if never notified */
     int64_t ready_ms;
     int64_t last_sent_ms;
     uint32_t repeats;
@@ -248,7 +249,7 @@ static void on_resolved(struct vg_dispatch *d, const struct vg_notification *n, 
         send_one(d, NULL, n);
         return;
     }
-    if (a->notified)
+    if (a->notified || a->resolve_owed)
         send_one(d, a, n);
     else
         d->st.resolved_quiet++;
@@ -310,7 +311,16 @@ void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, i
         alert_free(a); /* out of memory: not listed nor repeated; its resolve still goes out */
         return;
     }
-    a->notified = 1;
+    const char *ids[1];
+    int silenced = silenced_by(d, n, now_ms, ids, 1) > 0;
+    /* The state record does not say whether the old owner notified it, and one a silence holds
+     * now may have been held since it fired: taken as notified, it would never go out when the
+     * silence ends. So it is held as the silence holds a new one, and try_fire sends it then;
+     * the firing's Idempotency-Key (fingerprint-firing-starts_at) is the one the old owner used,
+     * so a receiver that did get it drops the duplicate. Its resolve still goes out, since the
+     * receiver may hold it. */
+    a->notified = !silenced;
+    a->resolve_owed = silenced;
     a->ready_ms = now_ms;
     a->last_sent_ms = now_ms;
     /* Keep the old owner's schedule: it reminded once per interval from the alert's start, so
@@ -323,9 +333,10 @@ void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, i
     }
     d->v[d->n++] = a;
     d->st.adopted++;
-    const char *ids[1];
-    if (silenced_by(d, n, now_ms, ids, 1))
+    if (silenced) {
+        try_fire(d, a, now_ms); /* only counts it as held and logs the silence */
         return;
+    }
     struct vg_notification again = *n;
     again.adopted = 1;
     d->send(d->ud, &again);

@@ -63,9 +63,12 @@ size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms);
  * from the state topic after a restart or a partition move (vg_engine_each_firing). It is held
  * as notified (listed, repeated every repeat_interval, its resolve sent), and handed to send()
  * once with n->adopted set, for receivers that must be told again to keep it active
- * (Alertmanager expires an alert it is not told of); unless a silence holds it. Its repeat count
- * continues from how many repeat_intervals it has fired for, so a reminder's Idempotency-Key does
- * not repeat one the old owner sent. An alert already held is left as it is. */
+ * (Alertmanager expires an alert it is not told of). One a silence holds is not handed on but
+ * held as not notified, since it may have fired under the silence: its firing goes out when the
+ * silence ends (a receiver that had it drops the same Idempotency-Key), and its resolve goes out
+ * either way. Its repeat count continues from how many repeat_intervals it has fired for, so a
+ * reminder's Idempotency-Key does not repeat one the old owner sent. An alert already held is
+ * left as it is. */
 void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms);
 
 /* Sends what became due: group waits that ended, silences that ended, repeats. */

@@ -521,6 +521,60 @@ static void an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firi
     vg_silences_free(sil);
 }
 
+/* The state record does not say whether an alert was ever notified, and one a silence holds at
+ * the take-over may have fired under it: it is held as not notified, so the firing goes out when
+ * the silence ends (with repeat_interval 0 nothing else would ever send it); one resolved while
+ * still silenced sends its resolve, since the old owner may have notified it. */
+static void an_alert_taken_over_while_silenced_fires_when_the_silence_ends(void **state)
+{
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    struct vg_dispatch_params p = {0}; /* repeat_interval 0: no reminder would cover it */
+    assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
+    char id[17];
+    add_silence(sil, "{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1h\"}", 5000, id);
+    struct vg_notification a = alert("firing", "fp-a", "web-1");
+    struct vg_notification b = alert("firing", "fp-b", "web-2");
+    vg_dispatch_adopt(d, &a, 10000);
+    vg_dispatch_adopt(d, &b, 10000);
+    vg_dispatch_tick(d, 11000);
+    assert_int_equal(out.n, 0); /* held, not handed on */
+    json_t *al = vg_dispatch_alerts_json(d, 11000);
+    json_t *first = json_array_get(json_object_get(al, "alerts"), 0);
+    assert_false(json_is_true(json_object_get(first, "notified")));
+    json_decref(al);
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.adopted, 2);
+    assert_int_equal(st.silenced, 2);
+
+    /* b resolves under the silence: the receiver may hold it from the old owner. */
+    struct vg_notification rb = alert("resolved", "fp-b", "web-2");
+    vg_dispatch_event(d, &rb, 12000);
+    assert_int_equal(out.n, 1);
+    assert_string_equal(out.status[0], "resolved");
+    assert_string_equal(out.fp[0], "fp-b");
+
+    assert_int_equal(vg_silences_expire(sil, id, 13000), 0);
+    vg_dispatch_tick(d, 13000);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.status[1], "firing");
+    assert_string_equal(out.fp[1], "fp-a");
+    assert_int_equal(out.adopted[1], 0); /* a plain firing, to every receiver */
+    assert_int_equal(out.repeat[1], 0);
+    vg_dispatch_tick(d, 14000);
+    assert_int_equal(out.n, 2); /* once */
+    struct vg_notification ra = alert("resolved", "fp-a", "web-1");
+    vg_dispatch_event(d, &ra, 15000);
+    assert_int_equal(out.n, 3);
+    assert_string_equal(out.status[2], "resolved");
+    vg_dispatch_free(d);
+    vg_silences_free(sil);
+    (void)state;
+}
+
 static void a_group_waits_together_then_newcomers_go_at_once(void **state)
 {
     struct sent out = {0};
@@ -1221,6 +1275,7 @@ int main(void)
         cmocka_unit_test(a_host_handed_over_takes_its_alerts_along_silently),
         cmocka_unit_test(alerts_held_by_group_wait_are_sent_at_hand_over_and_at_stop),
         cmocka_unit_test(an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firing),
+        cmocka_unit_test(an_alert_taken_over_while_silenced_fires_when_the_silence_ends),
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
         cmocka_unit_test(silence_requests_are_checked),
         cmocka_unit_test(silences_survive_a_save_and_load),
