@@ -1,15 +1,29 @@
 #include "vg_alert.h"
 
-/* Elapsed event time; a clock that steps back counts as no time passing, never negative. */
+/* Elapsed event time, never negative (vg_alert_step rebases first, so this is a guard). */
 static int64_t since(int64_t start, int64_t now)
 {
     return now > start ? now - start : 0;
+}
+
+/* A wait that started after ts restarts from ts: a clock that stepped back (or one message
+ * stamped in the future) must not hold the wait until the host's clock catches up with it, as
+ * the rule state does (docs/rules.md). */
+static void rebase(int64_t *t, int64_t ts)
+{
+    if (*t > ts)
+        *t = ts ? ts : 1; /* below_since 0 means "not below" */
 }
 
 enum vg_alert_event vg_alert_step(struct vg_alert *a, const struct vg_alert_params *p, double score,
                                   int64_t ts_ms)
 {
     int above = score >= p->threshold;
+    /* firing_since is the alert's starts_at (its identity at the receivers), not a wait: kept. */
+    if (a->state == VG_ALERT_PENDING)
+        rebase(&a->pending_since, ts_ms);
+    if (a->state == VG_ALERT_FIRING && a->below_since)
+        rebase(&a->below_since, ts_ms);
     switch (a->state) {
     case VG_ALERT_INACTIVE:
         if (!above)

@@ -148,13 +148,44 @@ static void resolve_waits_for_hysteresis_and_flapping_does_not_resolve(void **st
     assert_int_equal(a.state, VG_ALERT_INACTIVE);
 }
 
-static void clock_stepping_back_never_fires_early(void **state)
+/* A clock that steps back restarts the `for` wait from the new time (docs/rules.md): the step
+ * itself fires nothing, and the alert fires `for` after it, not `for` after the old time. */
+static void clock_stepping_back_restarts_the_for_wait(void **state)
 {
     struct vg_alert a = {0};
     vg_alert_step(&a, &AP, 0.995, 10000);
     assert_int_equal(vg_alert_step(&a, &AP, 0.995, 1000), VG_ALERT_EV_NONE);
-    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 12999), VG_ALERT_EV_NONE);
-    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 13000), VG_ALERT_EV_FIRED);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 3999), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 4000), VG_ALERT_EV_FIRED);
+}
+
+/* The first high score stamped a day ahead, then the right time: the wait must not last until
+ * the host's clock reaches that stamp. */
+static void a_pending_start_stamped_in_the_future_does_not_hold_the_alert(void **state)
+{
+    struct vg_alert a = {0};
+    const int64_t day = 86400000;
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 1000 + day), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 2000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 4000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &AP, 0.995, 5000), VG_ALERT_EV_FIRED);
+    assert_int_equal(a.firing_since, 5000);
+}
+
+/* A firing alert, one low score stamped a day ahead, then low scores at the right time: it
+ * resolves resolve_for after the clock came back, and keeps the starts_at it fired with. */
+static void a_resolve_wait_started_in_the_future_does_not_hold_the_alert(void **state)
+{
+    struct vg_alert a = {0};
+    struct vg_alert_params p = AP;
+    p.for_ms = 0;
+    const int64_t day = 86400000;
+    assert_int_equal(vg_alert_step(&a, &p, 0.995, 1000), VG_ALERT_EV_FIRED);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 2000 + day), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 3000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 4999), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 5000), VG_ALERT_EV_RESOLVED);
+    assert_int_equal(a.firing_since, 1000);
 }
 
 /* P with every signal of the seasonal model on (likelihood, profile deviation, weekly profile,
@@ -279,7 +310,9 @@ int main(void)
         cmocka_unit_test(alert_fires_only_after_for_duration),
         cmocka_unit_test(pending_alert_drops_back_when_score_falls),
         cmocka_unit_test(resolve_waits_for_hysteresis_and_flapping_does_not_resolve),
-        cmocka_unit_test(clock_stepping_back_never_fires_early),
+        cmocka_unit_test(clock_stepping_back_restarts_the_for_wait),
+        cmocka_unit_test(a_pending_start_stamped_in_the_future_does_not_hold_the_alert),
+        cmocka_unit_test(a_resolve_wait_started_in_the_future_does_not_hold_the_alert),
         cmocka_unit_test(every_detector_checks_states_copied_in),
         cmocka_unit_test(every_detector_recovers_from_absurd_values),
     };
