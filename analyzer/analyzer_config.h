@@ -69,6 +69,7 @@ struct analyzer_cfg {
     int allow_plain_http;
     char *tls_ca_file;
     char *outbox_dir;
+    char *user;
     int64_t outbox_max_bytes;
     int64_t webhook_timeout_ms;
     int64_t webhook_connect_timeout_ms;

@@ -3,11 +3,14 @@
  * (generic webhook, Alertmanager, PagerDuty, Slack). */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -488,10 +491,81 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
     return 0;
 }
 
+/* The directories the analyzer writes: each receiver opens its outbox in outbox.dir (creating
+ * only the directory itself), and silences.file is rewritten beside itself. As this process's
+ * real user (access(2)). */
+static int check_writable(const struct analyzer_cfg *c, char *err, size_t errlen)
+{
+    struct wanted_rx want[4];
+    wanted_receivers(c, want);
+    int receivers = 0;
+    for (size_t i = 0; i < VG_ARRAY_LEN(want); i++)
+        receivers += want[i].url && *want[i].url;
+    int rc = 0;
+    if (receivers && c->outbox_dir && *c->outbox_dir) {
+        char why[VG_ERRLEN];
+        if ((rc = vg_outbox_dir_check(c->outbox_dir, why, sizeof why)) < 0)
+            vg_err(err, errlen, rc, "outbox.dir: %s", why);
+    }
+    if (!rc && c->silences_file && *c->silences_file)
+        rc = vg_silences_file_check(c->silences_file, err, errlen);
+    return rc;
+}
+
+/* check_writable() for --check-config started as root: the packaged unit runs the analyzer as
+ * `user`, and root may write anywhere, so the check runs in a child that becomes that user (its
+ * groups too) as the agent's check does; access(2) then judges as the unit will, ACLs included.
+ * At a start, and for a caller that is not root, the caller's own access is the answer. */
+static int check_writable_as_user(const struct analyzer_cfg *c, int check, char *err, size_t errlen)
+{
+    struct passwd *pw = NULL;
+    if (!check || geteuid() != 0 || !c->user || !*c->user || !(pw = getpwnam(c->user)) ||
+        pw->pw_uid == 0)
+        return check_writable(c, err, errlen);
+    int fds[2];
+    if (pipe(fds) != 0)
+        return vg_err(err, errlen, -errno, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return vg_err(err, errlen, -errno, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        char cerr[VG_ERRLEN] = "";
+        int rc = -EPERM;
+        if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+            setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
+            snprintf(cerr, sizeof cerr, "user: cannot become '%s' to check its access: %s", c->user,
+                     strerror(errno));
+        else
+            rc = check_writable(c, cerr, sizeof cerr);
+        if (rc < 0 && write(fds[1], cerr, strlen(cerr)) < 0)
+            rc = -EIO;
+        _exit(rc < 0 ? 1 : 0);
+    }
+    close(fds[1]);
+    char cerr[VG_ERRLEN];
+    ssize_t n = read(fds[0], cerr, sizeof cerr - 1);
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    cerr[n > 0 ? n : 0] = '\0';
+    /* The error starts with the key, which vg_config_locate() places; the user comes after. */
+    return vg_err(err, errlen, -EACCES, "%s (checked as user '%s', the analyzer's `user`)",
+                  *cerr ? cerr : "access check failed", c->user);
+}
+
 /* What the start would refuse later than the config load, when it opens the consumer, the
  * receivers, the models and the HTTP API (or not at all: topics that must differ), checked
- * before anything is opened, by --check-config and the start alike. */
-static int check_start(const struct analyzer_cfg *c, char *err, size_t errlen)
+ * before anything is opened, by --check-config (check) and the start alike. */
+static int check_start(const struct analyzer_cfg *c, int check, char *err, size_t errlen)
 {
     if (!*c->topic)
         return vg_err(err, errlen, -EINVAL, "topic: empty (the metrics topic to consume)");
@@ -533,17 +607,8 @@ static int check_start(const struct analyzer_cfg *c, char *err, size_t errlen)
         struct vg_http_cfg hc = {.listen = c->http_listen, .token_file = c->http_token_file};
         rc = vg_http_check_cfg(&hc, err, errlen);
     }
-    /* Each receiver opens its outbox in outbox.dir, creating only the directory itself. */
-    struct wanted_rx want[4];
-    wanted_receivers(c, want);
-    int receivers = 0;
-    for (size_t i = 0; i < VG_ARRAY_LEN(want); i++)
-        receivers += want[i].url && *want[i].url;
-    if (!rc && receivers && c->outbox_dir && *c->outbox_dir) {
-        char why[VG_ERRLEN];
-        if ((rc = vg_outbox_dir_check(c->outbox_dir, why, sizeof why)) < 0)
-            vg_err(err, errlen, rc, "outbox.dir: %s", why);
-    }
+    if (!rc)
+        rc = check_writable_as_user(c, check, err, errlen);
     return rc;
 }
 
@@ -779,7 +844,7 @@ int main(int argc, char **argv)
     if (!rc && check) /* at a start, opening the consumer says it */
         rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
     if (!rc) /* at a start too: it refuses these later otherwise, or not at all */
-        rc = check_start(&a.cfg, err, sizeof(err));
+        rc = check_start(&a.cfg, check, err, sizeof(err));
     /* At a start, opening the models says it, in the same words. After the cheap checks: with
      * model.backend=cuda it opens a CUDA context. */
     if (!rc && check) {

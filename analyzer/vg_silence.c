@@ -430,9 +430,9 @@ int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_
     return 0;
 }
 
-/* Whether vg_silences_save() could write path: it makes path.tmp beside it and renames it over
- * path, so its directory must exist and take new files, and path must not be a directory. */
-static int savable(const char *path, char *err, size_t errlen)
+/* vg_silences_save() makes path.tmp beside path and renames it over path, so its directory must
+ * exist and take new files, and path must not be a directory. */
+int vg_silences_file_check(const char *path, char *err, size_t errlen)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -463,7 +463,7 @@ int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, ch
 {
     /* Refused at start rather than at the first silence: the API would answer 201 to silences
      * that a restart then loses, with only a log line to say so. */
-    int rc = savable(path, err, errlen);
+    int rc = vg_silences_file_check(path, err, errlen);
     if (rc < 0)
         return rc;
     FILE *f = fopen(path, "r");

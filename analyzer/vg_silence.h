@@ -53,6 +53,10 @@ int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_
 int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, char *err,
                      size_t errlen);
 
+/* Whether vg_silences_save() could write path, as this process's real user (access(2)): the
+ * load's own check, for --check-config to run as the service user. 0 or -errno with err. */
+int vg_silences_file_check(const char *path, char *err, size_t errlen);
+
 /* Parses an RFC 3339 time ("2026-11-23T13:00:00Z", fraction and +hh:mm optional) into Unix ms.
  * 0 or -EINVAL. */
 int vg_silence_parse_time(const char *s, int64_t *out_ms);
