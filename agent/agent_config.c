@@ -128,7 +128,8 @@ static const struct vg_cfg_key keys[] = {
      "vigil_source=agent; `https://`, or `http://` to loopback (local.webhook.allow_plain_http "
      "for others); unset: local alerts are only logged and counted. Setting it loads the "
      "delivery module libvigil-agent-webhook.so (libcurl; about 6 MiB more resident memory, "
-     "mostly shared library pages)"},
+     "mostly shared library pages)",
+     NULL, VG_CFG_F_URL_CREDS},
     {"local.webhook.secret_file", VG_CFG_STRING, NULL, OFF(local_webhook_secret_file), NOBOUND,
      NULL,
      "local guard: file holding the HMAC-SHA256 key for X-Vigil-Signature, read after the "

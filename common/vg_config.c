@@ -938,8 +938,9 @@ static int is_secret(const char *name)
            strstr(name, "ssl.key.pem") || strstr(name, "oauthbearer.config");
 }
 
-/* A URL, shown redacted in dumps: receiver URLs carry credentials in their userinfo, query or
- * (Slack) path, and docs/alerts.md calls them credentials. */
+/* A map entry (a librdkafka property) holding a URL, shown redacted in dumps: such URLs may
+ * carry credentials in their userinfo or query. A map entry has no flags, so its name decides;
+ * the table's keys say it with VG_CFG_F_URL_CREDS. */
 static int is_url(const char *name)
 {
     size_t n = strlen(name);
@@ -947,12 +948,17 @@ static int is_url(const char *name)
            (n == 3 || name[n - 4] == '.' || name[n - 4] == '_');
 }
 
-/* How a string value is dumped: masked, redacted (into buf) or as it is. */
-static const char *dump_value(const char *name, const char *v, unsigned flags, char *buf, size_t n)
+/* How a string value is dumped: masked, redacted (into buf) or as it is. url: whether it holds
+ * a URL that may carry credentials. An empty value hides nothing, and "(set, masked)" would read
+ * as if a receiver were configured: it is written "" as YAML would. */
+static const char *dump_value(const char *name, const char *v, int url, unsigned flags, char *buf,
+                              size_t n)
 {
+    if (!*v)
+        return "\"\"";
     if (is_secret(name))
         return "(set, masked)";
-    if (!is_url(name))
+    if (!url && !(flags & (VG_CFG_F_URL_CREDS | VG_CFG_F_SECRET_PATH)))
         return v;
     return vg_url_redact(v, (flags & VG_CFG_F_SECRET_PATH) != 0, buf, n) == 0 ? buf
                                                                               : "(set, masked)";
@@ -968,7 +974,8 @@ void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
         switch (k->type) {
         case VG_CFG_STRING: {
             const char *s = *(char *const *)p;
-            fprintf(f, "%s\n", !s ? "(unset)" : dump_value(k->name, s, k->flags, buf, sizeof buf));
+            fprintf(f, "%s\n",
+                    !s ? "(unset)" : dump_value(k->name, s, 0, k->flags, buf, sizeof buf));
             break;
         }
         case VG_CFG_INT:
@@ -991,7 +998,8 @@ void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
             fprintf(f, "%s\n", l->n ? "" : "{}");
             for (size_t j = 0; j < l->n; j++)
                 fprintf(f, "  %s: %s\n", l->items[j].key,
-                        dump_value(l->items[j].key, l->items[j].value, 0, buf, sizeof buf));
+                        dump_value(l->items[j].key, l->items[j].value, is_url(l->items[j].key), 0,
+                                   buf, sizeof buf));
             break;
         }
         }

@@ -56,8 +56,13 @@ struct vg_cfg_key {
 };
 
 /* A URL key whose path is itself the credential (a Slack incoming webhook): vg_config_dump shows
- * scheme://host[:port]/... only, as the delivery log does. */
+ * scheme://host[:port]/... only, as the delivery log does. Implies VG_CFG_F_URL_CREDS. */
 #define VG_CFG_F_SECRET_PATH 0x1u
+/* A receiver's URL, which may carry credentials in its user:password or query: vg_config_dump
+ * shows it as the delivery log does (vg_url_redact). Opt-in, not by name: a URL-named key may
+ * hold no credential, and one that is a template (alertmanager.generator_url, with {host}) is
+ * what the operator needs to see whole. */
+#define VG_CFG_F_URL_CREDS 0x2u
 
 /* Around a table of keys: entries are positional and most leave the trailing `choices` out,
  * which -Wextra (-Wmissing-field-initializers) would otherwise refuse in every entry. */
@@ -120,10 +125,11 @@ void vg_config_print_help(const struct vg_config_table *t, FILE *f);
 /* Writes a Markdown table of the keys (docs/configuration.md). */
 void vg_config_write_markdown(const struct vg_config_table *t, const char *title, FILE *f);
 
-/* Prints the effective configuration as YAML-ish "key: value" lines (for --check-config). Values
- * of keys whose name contains "password", "secret", "token", "ssl.key.pem" or
- * "oauthbearer.config" are masked; keys ending in "_file" hold paths and are shown. A key whose
- * name ends in "url" (".url", "_url") holds a URL, shown as the delivery log shows it
+/* Prints the effective configuration as YAML-ish "key: value" lines (for --check-config). An
+ * empty string is written "" (an unset one "(unset)"). Values of keys whose name contains
+ * "password", "secret", "token", "ssl.key.pem" or "oauthbearer.config" are masked; keys ending
+ * in "_file" hold paths and are shown. A key flagged VG_CFG_F_URL_CREDS, or a map entry whose
+ * name ends in "url" (".url", "_url"), holds a URL, shown as the delivery log shows it
  * (vg_url_redact): no user:password, a query as "?...", and with VG_CFG_F_SECRET_PATH no path;
  * a value that does not read as a URL is masked. */
 void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f);

@@ -324,6 +324,13 @@ static void check_config_masks_the_credentials_in_urls(void **state)
          "--set user= --set "
          "'local.webhook.url=https://user:pass@alerts.example.com/x?token=SECRET' --check-config",
          {"\nlocal.webhook.url: https://alerts.example.com/x?...\n", "# config OK"}},
+        /* A template, not a receiver: shown whole. An empty URL (the receiver off) is "", not
+         * "(set, masked)", which read as configured. */
+        {VG_ANALYZER_BIN,
+         "--set 'alertmanager.generator_url=https://grafana.example/d?var-host={host}' --set "
+         "webhook.url= --check-config",
+         {"\nalertmanager.generator_url: https://grafana.example/d?var-host={host}\n",
+          "\nwebhook.url: \"\"\n"}},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(run("%s %s", cases[i].bin, cases[i].args), 0);

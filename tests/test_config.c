@@ -432,22 +432,29 @@ static void url_redaction_leaves_out_userinfo_query_and_a_secret_path(void **sta
                      -ENOSPC);
 }
 
-/* The dump masks secrets by key name and shows URL keys (name ending in "url") redacted, a key
- * flagged VG_CFG_F_SECRET_PATH without its path; a URL value that does not parse is masked. */
+/* The dump masks secrets by key name and shows the URL keys flagged VG_CFG_F_URL_CREDS redacted
+ * (a map entry's by its name ending in "url"), a key flagged VG_CFG_F_SECRET_PATH without its
+ * path; a URL value that does not parse is masked. A URL key without the flag (a template such
+ * as alertmanager.generator_url) is shown whole, and an empty value as "" rather than "(set,
+ * masked)", which read as if a receiver were configured. */
 static void dump_masks_secrets_and_redacts_urls(void **state)
 {
     (void)state;
     struct urls {
-        char *hook_url, *slack_url, *plain, *token;
+        char *hook_url, *slack_url, *plain, *token, *gen_url, *off_url;
         struct vg_kvlist kafka;
     } c = {0};
     VG_CFG_KEYS_BEGIN
     const struct vg_cfg_key k[] = {
-        {"hook.url", VG_CFG_STRING, NULL, offsetof(struct urls, hook_url), 1, 0, NULL, ""},
+        {"hook.url", VG_CFG_STRING, NULL, offsetof(struct urls, hook_url), 1, 0, NULL, "", NULL,
+         VG_CFG_F_URL_CREDS},
         {"slack.url", VG_CFG_STRING, NULL, offsetof(struct urls, slack_url), 1, 0, NULL, "", NULL,
          VG_CFG_F_SECRET_PATH},
         {"plain", VG_CFG_STRING, NULL, offsetof(struct urls, plain), 1, 0, NULL, ""},
         {"api.token", VG_CFG_STRING, NULL, offsetof(struct urls, token), 1, 0, NULL, ""},
+        {"am.generator_url", VG_CFG_STRING, NULL, offsetof(struct urls, gen_url), 1, 0, NULL, ""},
+        {"off.url", VG_CFG_STRING, NULL, offsetof(struct urls, off_url), 1, 0, NULL, "", NULL,
+         VG_CFG_F_URL_CREDS},
         {"kafka", VG_CFG_MAP, NULL, offsetof(struct urls, kafka), 1, 0, NULL, ""},
     };
     VG_CFG_KEYS_END
@@ -458,6 +465,8 @@ static void dump_masks_secrets_and_redacts_urls(void **state)
                           "slack.url=https://hooks.slack.com/services/T0/B0/S1",
                           "plain=https://u:p@kept.example/x?y",
                           "api.token=T1xyz",
+                          "am.generator_url=https://grafana.example/d?var-host={host}&s={series}",
+                          "off.url=",
                           "kafka.oidc_url=https://u:Pw2@idp.example/t?s=Q2",
                           "kafka.acks=all"};
     for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
@@ -472,6 +481,9 @@ static void dump_masks_secrets_and_redacts_urls(void **state)
                               "slack.url: https://hooks.slack.com/...\n"
                               "plain: https://u:p@kept.example/x?y\n"
                               "api.token: (set, masked)\n"
+                              "am.generator_url: "
+                              "https://grafana.example/d?var-host={host}&s={series}\n"
+                              "off.url: \"\"\n"
                               "kafka: \n"
                               "  oidc_url: https://idp.example/t?...\n"
                               "  acks: all\n");
