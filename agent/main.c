@@ -1089,6 +1089,11 @@ int main(int argc, char **argv)
         vg_log_level_parse(a.cfg.log_level, &lvl); /* one of its choices, VG_LOG_LEVEL_CHOICES */
         resolve_host(&a);
     }
+    /* Started as root, the agent becomes `user`: a secret file readable by that user's group is
+     * the packages' setup (root:vigil 0640), though read before the drop. */
+    struct passwd *pw;
+    if (!rc && geteuid() == 0 && a.cfg.user && *a.cfg.user && (pw = getpwnam(a.cfg.user)))
+        vg_secret_set_group(pw->pw_gid);
     if (!rc && check) /* at a start, producer_conf says it, before the privilege drop */
         rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
     if (!rc && check)

@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +19,27 @@
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *registered[MAX_REGISTERED];
 static size_t n_registered;
+
+/* The group the daemon runs as, when it is not this process's egid yet (vg_secret_set_group). */
+static gid_t daemon_gid;
+static int daemon_gid_set;
+
+void vg_secret_set_group(gid_t gid)
+{
+    daemon_gid = gid;
+    daemon_gid_set = 1;
+}
+
+/* A group's name for a log line, or its number where it has none. */
+static const char *group_name(gid_t gid, char *buf, size_t n)
+{
+    struct group *g = getgrgid(gid);
+    if (g && g->gr_name)
+        snprintf(buf, n, "%s", g->gr_name);
+    else
+        snprintf(buf, n, "%u", (unsigned)gid);
+    return buf;
+}
 
 static int is_space(char c)
 {
@@ -92,14 +115,23 @@ int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim,
     explicit_bzero(buf + n, VG_SECRET_MAX + 1 - n);
     buf[n] = '\0';
     /* Group read is how the packages let the service user read a root-owned file (root:vigil
-     * 0640, docs/install.md), so it is no warning; "chmod 600" would lock the service out. */
-    if (st.st_mode & (S_IRWXO | S_IWGRP)) {
-        char q[512];
+     * 0640, docs/install.md), so it is no warning when the group is the daemon's own; "chmod 600"
+     * would lock the service out. Any other group (root:adm, root:users) reads a secret the
+     * daemon does not need it to. */
+    gid_t own = daemon_gid_set ? daemon_gid : getegid();
+    char q[512], g[64], og[64];
+    if (st.st_mode & (S_IRWXO | S_IWGRP))
         vg_warn("secret file is accessible to others or writable by its group; chmod o-rwx,g-w "
                 "it (0640 root:vigil, or 0600 owned by the user the daemon runs as)",
                 "what=%s file=%s mode=%04o", what, vg_log_quote(q, sizeof(q), path),
                 (unsigned)(st.st_mode & 07777));
-    }
+    else if ((st.st_mode & S_IRGRP) && st.st_gid != own)
+        vg_warn("secret file is readable by a group other than the daemon's; chown "
+                "root:<daemon_group> and chmod 0640 it (root:vigil for the packaged units), or "
+                "chmod g-r",
+                "what=%s file=%s mode=%04o group=%s daemon_group=%s", what,
+                vg_log_quote(q, sizeof(q), path), (unsigned)(st.st_mode & 07777),
+                group_name(st.st_gid, g, sizeof g), group_name(own, og, sizeof og));
     *out = buf;
     *len = n;
     return 0;

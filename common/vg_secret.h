@@ -7,6 +7,7 @@
 #define VG_SECRET_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define VG_SECRET_MAX 4096 /* bytes a secret file may hold */
 
@@ -19,12 +20,19 @@ enum vg_secret_trim {
 
 /* Reads the secret in path: one line (no inner newline or NUL), not empty after trimming, at most
  * VG_SECRET_MAX bytes, a regular file. A file others may read, write or execute, or its group may
- * write, is accepted with one warning naming `what` and the path; group read is not warned about
- * (root:vigil 0640 is the packages' setup, docs/install.md). On success *out is malloc'd,
+ * write, is accepted with one warning naming `what` and the path; so is one its group may read
+ * when that group is not the daemon's (vg_secret_set_group, else this process's egid), the
+ * warning naming the group: root:vigil 0640 is the packages' setup (docs/install.md), root:adm
+ * 0640 lets adm read it. On success *out is malloc'd,
  * NUL-terminated, *len bytes; free it with vg_secret_free(). Errors start with `what` and name the
  * path, never the content. */
 int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim, char **out,
                    size_t *len, char *err, size_t errlen);
+
+/* The group the daemon runs as, for vg_secret_read's warning, where it is not this process's
+ * egid yet: a daemon started as root that becomes a service user, or a --check-config run as
+ * root for a unit with User=. Call it before any thread reads a secret. */
+void vg_secret_set_group(gid_t gid);
 
 /* Overwrites and frees a secret; NULL is fine. */
 void vg_secret_free(char *s, size_t len);
