@@ -129,6 +129,11 @@ struct vg_action {
      * again (Alertmanager) delivers it as submit() does and keeps it active from then on; the
      * others would only repeat a message. Same returns as submit(). */
     int (*adopt)(void *inst, const struct vg_notification *n);
+    /* Optional (NULL: nothing to do). The host went to another analyzer (a partition move), which
+     * takes its alerts over: an action that keeps telling its receiver of firing alerts
+     * (Alertmanager) stops doing so for this host's, or they would fire there for good after the
+     * new owner resolves them. Never waits for the receiver. */
+    void (*forget_host)(void *inst, const char *host);
     void (*stats)(void *inst, struct vg_action_stats *out);
     /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. What is
      * left stays in the outbox when there is one, and is dropped (and counted) otherwise. */

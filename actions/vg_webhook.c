@@ -64,8 +64,18 @@ static const struct rx_type T_SLACK = {"slack", vg_slack_format, NULL, 1, 5, 1, 
 struct wh_item {
     struct wh_item *next;
     uint64_t seq; /* its record in the outbox; 0 when it has none */
+    /* Alertmanager: not to enter the re-send table once delivered (its host was handed over).
+     * Under mu: set by the caller of forget_host() while the thread may be delivering it. */
+    int untrack;
     /* Its strings and arrays live in the same allocation, right after the struct. */
     struct vg_notification n;
+};
+
+/* Alertmanager: firing alerts to drop from the re-send table, recorded by other threads and applied
+ * by the delivery thread, which alone owns the table. */
+struct wh_forget {
+    struct wh_forget *next;
+    char host[];
 };
 
 struct wh_resp {
@@ -109,7 +119,8 @@ struct webhook {
     pthread_cond_t wake; /* to the thread: an item arrived, or stop */
     pthread_cond_t idle; /* to destroy(): the queue became empty */
     struct wh_item *head, *tail;
-    size_t count; /* includes the head while it is being delivered */
+    size_t count;              /* includes the head while it is being delivered */
+    struct wh_forget *forgets; /* for the thread: hosts to drop from the firing table */
     struct vg_action_stats st;
     int stop;
     int full_logged;
@@ -237,6 +248,7 @@ static struct wh_item *item_copy(const struct vg_notification *n)
 
     it->next = NULL;
     it->seq = 0;
+    it->untrack = 0;
     it->n = *n;
     it->n.status = scopy(&p, n->status);
     it->n.alertname = scopy(&p, n->alertname);
@@ -618,6 +630,26 @@ static int firing_track(struct webhook *w, struct wh_item *it)
     return 1;
 }
 
+/* Drops from the firing table what forget_host() recorded since the last call. With mu held:
+ * the table is the thread's own, the list is not. */
+static void apply_forgets_locked(struct webhook *w)
+{
+    while (w->forgets) {
+        struct wh_forget *f = w->forgets;
+        w->forgets = f->next;
+        for (size_t i = 0; i < w->n_firing;) {
+            const char *h = w->firing[i]->n.host;
+            if (h && strcmp(h, f->host) == 0) {
+                free(w->firing[i]);
+                w->firing[i] = w->firing[--w->n_firing];
+            } else {
+                i++;
+            }
+        }
+        free(f);
+    }
+}
+
 /* Re-sends every tracked firing alert, WH_RESEND_BATCH per request, one attempt each: the next
  * round is the retry, and endsAt leaves room for several. Returns 1 when destroy() interrupted. */
 static int resend_firing(struct webhook *w)
@@ -672,6 +704,7 @@ static void *run(void *arg)
     for (;;) {
         if (w->stop)
             break;
+        apply_forgets_locked(w); /* before a re-send, so that it leaves out hosts handed over */
         if (w->n_firing && vg_mono_ms() >= w->next_resend) {
             unlock(w);
             int stopped = resend_firing(w);
@@ -715,13 +748,15 @@ static void *run(void *arg)
         w->count--;
         if (w->count == 0)
             pthread_cond_broadcast(&w->idle);
+        int untrack = it->untrack;
+        apply_forgets_locked(w); /* before tracking anything submitted after the forget */
         unlock(w);
         /* Whatever the outcome, as Prometheus does: a firing the receiver did not take (an
          * outage longer than the retries) is re-sent with the others once it answers again,
          * and a resolve that did not get through still stops the re-sends, so Alertmanager
          * resolves the alert at the endsAt it last got rather than being kept firing. */
         (void)out;
-        if (!firing_track(w, it))
+        if (untrack || !firing_track(w, it))
             free(it);
         lock(w);
     }
@@ -798,6 +833,10 @@ static void free_webhook(struct webhook *w)
     for (size_t i = 0; i < w->n_firing; i++)
         free(w->firing[i]);
     free(w->firing);
+    for (struct wh_forget *f = w->forgets, *next; f; f = next) {
+        next = f->next;
+        free(f);
+    }
     vg_outbox_close(w->ob);
     vg_action_secret_free(w->secret, w->secret_len);
     free(w->generator_url);
@@ -1160,6 +1199,36 @@ static int wh_submit(void *inst, const struct vg_notification *n)
     return 0;
 }
 
+/* The host's partition moved to another analyzer, which takes its firing alerts over and resolves
+ * them: re-sending them from here would keep them firing in Alertmanager for good. What is
+ * tracked is dropped by the thread before its next re-send; what is still queued is delivered
+ * (the new owner repeats it anyway) but not tracked. */
+static void am_forget_host(void *inst, const char *host)
+{
+    struct webhook *w = inst;
+    if (!w || !host)
+        return;
+    size_t n = strlen(host) + 1;
+    struct wh_forget *f = malloc(sizeof(*f) + n);
+    lock(w);
+    for (struct wh_item *it = w->head; it; it = it->next)
+        if (it->n.host && strcmp(it->n.host, host) == 0)
+            it->untrack = 1;
+    if (f) {
+        memcpy(f->host, host, n);
+        f->next = w->forgets;
+        w->forgets = f;
+    }
+    unlock(w);
+    if (!f) {
+        char qh[256];
+        rlog(w, VG_LOG_ERROR,
+             "out of memory: firing alerts of a host handed over are still re-sent until a "
+             "restart",
+             "host=%s", vg_log_quote(qh, sizeof(qh), host));
+    }
+}
+
 static void wh_stats(void *inst, struct vg_action_stats *out)
 {
     struct webhook *w = inst;
@@ -1249,6 +1318,7 @@ const struct vg_action vg_alertmanager_action = {
     .submit = wh_submit,
     /* Told again, it is active again, and re-sent from then on (firing_track). */
     .adopt = wh_submit,
+    .forget_host = am_forget_host,
     .stats = wh_stats,
     .destroy = wh_destroy,
 };

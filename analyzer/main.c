@@ -246,6 +246,11 @@ static void forget_host(void *ud, const char *host)
     vg_history_forget_host(a->history, host);
     if (a->dispatch)
         vg_dispatch_forget_host(a->dispatch, host, vg_now_ms());
+    /* After the dispatcher, which may still send a held notification of the host: the receivers
+     * deliver it, but stop re-sending the host's alerts, which are the new owner's now. */
+    for (size_t i = 0; i < a->n_receivers; i++)
+        if (a->receivers[i].act->forget_host)
+            a->receivers[i].act->forget_host(a->receivers[i].inst, host);
     if (g_state)
         vg_state_topic_forget(g_state, host);
 }

@@ -1227,6 +1227,56 @@ static void test_alertmanager_resends_firing_alerts_until_resolved(void **state)
     receiver_stop(f);
 }
 
+/* Whether request r of the receiver's record carries the alert with fingerprint fp. */
+static int request_has(json_t *r, const char *fp)
+{
+    size_t k;
+    json_t *al;
+    json_array_foreach(json_object_get(r, "body"), k, al)
+    {
+        const char *got = jget_str(json_object_get(al, "annotations"), "vigil_fingerprint", NULL);
+        if (got && strcmp(got, fp) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Alertmanager: a host handed over to another analyzer (forget_host) is no longer re-sent from
+ * here, or its alerts would stay firing in Alertmanager after the new owner resolved them; the
+ * other hosts' alerts still are. A re-send already under way may still carry it, no later one. */
+static void test_alertmanager_stops_resending_a_host_handed_over(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--path", "/api/v2/alerts", NULL);
+    struct vg_receiver_cfg cfg = {.type = "alertmanager", .resend_interval_ms = 50};
+    create_rx(f, &cfg, "/");
+    assert_non_null(f->act->forget_host);
+    struct vg_notification moved = sample("firing", "fp-am-moved");
+    struct vg_notification kept = sample("firing", "fp-am-kept");
+    kept.host = "db-1";
+    assert_int_equal(f->act->submit(f->wh, &moved), 0);
+    assert_int_equal(f->act->submit(f->wh, &kept), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 2 && st.resent >= 4); /* both re-sent */
+
+    f->act->forget_host(f->wh, "web-1");
+    json_t *reqs = requests(f);
+    size_t at_forget = json_array_size(reqs);
+    json_decref(reqs);
+    /* The one re-send that may have been under way, then at least three more. */
+    reqs = wait_requests(f, at_forget + 4);
+    for (size_t i = at_forget + 1; i < json_array_size(reqs); i++) {
+        json_t *r = json_array_get(reqs, i);
+        if (request_has(r, "fp-am-moved"))
+            fail_msg("request %zu re-sent the alert of a host handed over", i);
+        assert_true(request_has(r, "fp-am-kept"));
+    }
+    json_decref(reqs);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+    receiver_stop(f);
+}
+
 /* Slack: text and blocks reach the webhook; its URL is the credential and never logged whole. */
 static void test_slack_message_arrives_and_its_url_is_not_logged(void **state)
 {
@@ -1318,6 +1368,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_resends_firing_alerts_until_resolved,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alertmanager_stops_resending_a_host_handed_over, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_slack_message_arrives_and_its_url_is_not_logged, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_webhook_url_is_logged_without_userinfo_or_query, setup,
