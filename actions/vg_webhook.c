@@ -64,18 +64,19 @@ static const struct rx_type T_SLACK = {"slack", vg_slack_format, NULL, 1, 5, 1, 
 struct wh_item {
     struct wh_item *next;
     uint64_t seq; /* its record in the outbox; 0 when it has none */
-    /* Alertmanager: not to enter the re-send table once delivered (its host was handed over).
-     * Under mu: set by the caller of forget_host() while the thread may be delivering it. */
+    /* Alertmanager: not to enter the re-send table once delivered (its host was handed over, or
+     * its resolve refused). Under mu: set by other threads while the thread may deliver it. */
     int untrack;
     /* Its strings and arrays live in the same allocation, right after the struct. */
     struct vg_notification n;
 };
 
-/* Alertmanager: firing alerts to drop from the re-send table, recorded by other threads and applied
- * by the delivery thread, which alone owns the table. */
+/* Alertmanager: firing alerts to drop from the re-send table, by host or by fingerprint, recorded
+ * by other threads and applied by the delivery thread, which alone owns the table. */
 struct wh_forget {
     struct wh_forget *next;
-    char host[];
+    int by_host; /* key is a host; else a fingerprint */
+    char key[];
 };
 
 struct wh_resp {
@@ -120,7 +121,7 @@ struct webhook {
     pthread_cond_t idle; /* to destroy(): the queue became empty */
     struct wh_item *head, *tail;
     size_t count;              /* includes the head while it is being delivered */
-    struct wh_forget *forgets; /* for the thread: hosts to drop from the firing table */
+    struct wh_forget *forgets; /* for the thread: what to drop from the firing table */
     struct vg_action_stats st;
     int stop;
     int full_logged;
@@ -630,7 +631,39 @@ static int firing_track(struct webhook *w, struct wh_item *it)
     return 1;
 }
 
-/* Drops from the firing table what forget_host() recorded since the last call. With mu held:
+static int forget_matches(const struct wh_forget *f, const struct vg_notification *n)
+{
+    const char *v = f->by_host ? n->host : n->fingerprint;
+    return v && strcmp(v, f->key) == 0;
+}
+
+/* With mu held: what is queued of f's key is delivered but not tracked, and the thread drops
+ * what it tracks of it before its next re-send. f NULL (out of memory): returns -ENOMEM. */
+static int forget_locked(struct webhook *w, struct wh_forget *f)
+{
+    if (!f)
+        return -ENOMEM;
+    for (struct wh_item *it = w->head; it; it = it->next)
+        if (forget_matches(f, &it->n))
+            it->untrack = 1;
+    f->next = w->forgets;
+    w->forgets = f;
+    return 0;
+}
+
+static struct wh_forget *forget_new(int by_host, const char *key)
+{
+    size_t n = strlen(key) + 1;
+    struct wh_forget *f = malloc(sizeof(*f) + n);
+    if (f) {
+        f->next = NULL;
+        f->by_host = by_host;
+        memcpy(f->key, key, n);
+    }
+    return f;
+}
+
+/* Drops from the firing table what forget_locked() recorded since the last call. With mu held:
  * the table is the thread's own, the list is not. */
 static void apply_forgets_locked(struct webhook *w)
 {
@@ -638,8 +671,7 @@ static void apply_forgets_locked(struct webhook *w)
         struct wh_forget *f = w->forgets;
         w->forgets = f->next;
         for (size_t i = 0; i < w->n_firing;) {
-            const char *h = w->firing[i]->n.host;
-            if (h && strcmp(h, f->host) == 0) {
+            if (forget_matches(f, &w->firing[i]->n)) {
                 free(w->firing[i]);
                 w->firing[i] = w->firing[--w->n_firing];
             } else {
@@ -1112,6 +1144,24 @@ static int slack_create(void **inst, const struct vg_receiver_cfg *cfg, char *er
     return rx_create(&T_SLACK, inst, cfg, err, errlen);
 }
 
+/* Alertmanager: a resolve refused (queue or outbox full, out of memory) must still stop the
+ * re-sends of its alert, or they would keep it firing for good; Alertmanager then resolves it at
+ * the endsAt it last got (docs/alerts.md). With mu held; -ENOMEM when that failed too. */
+static int resolve_refused_locked(struct webhook *w, const struct vg_notification *n)
+{
+    if (!w->t->resends || !n->fingerprint || !n->status || strcmp(n->status, "resolved") != 0)
+        return 0;
+    return forget_locked(w, forget_new(0, n->fingerprint));
+}
+
+static void log_resolve_lost(struct webhook *w, const struct vg_notification *n)
+{
+    char qfp[256];
+    rlog(w, VG_LOG_ERROR,
+         "out of memory: a refused resolve's alert is still re-sent as firing until a restart",
+         "fingerprint=%s", vg_log_quote(qfp, sizeof(qfp), n->fingerprint));
+}
+
 /* Refusals come in floods while a receiver is down; one line per episode, the counter has the
  * rest. Called with mu held; returns whether this one should be logged. */
 static int refuse_locked(struct webhook *w)
@@ -1128,16 +1178,25 @@ static int wh_submit(void *inst, const struct vg_notification *n)
     if (!w || !n)
         return -EINVAL;
     struct wh_item *it = item_copy(n);
-    if (!it)
+    if (!it) {
+        lock(w);
+        int lost = resolve_refused_locked(w, n) < 0;
+        unlock(w);
+        if (lost)
+            log_resolve_lost(w, n);
         return -ENOMEM;
+    }
     pthread_mutex_lock(&w->submit_mu);
     lock(w);
     /* Only this (serialised) path adds to count, so the check stays true until we enqueue. */
     if (w->count >= w->queue_max) {
         int first = refuse_locked(w);
+        int lost = resolve_refused_locked(w, n) < 0;
         unlock(w);
         pthread_mutex_unlock(&w->submit_mu);
         free(it);
+        if (lost)
+            log_resolve_lost(w, n);
         if (first)
             rlog(w, VG_LOG_WARN, "queue full, refusing notifications until it drains",
                  "queue_max=%zu", w->queue_max);
@@ -1154,9 +1213,12 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         if (rc == -ENOBUFS) {
             lock(w);
             int first = refuse_locked(w);
+            int lost = resolve_refused_locked(w, n) < 0;
             unlock(w);
             pthread_mutex_unlock(&w->submit_mu);
             free(it);
+            if (lost)
+                log_resolve_lost(w, n);
             if (first)
                 rlog(w, VG_LOG_WARN, "outbox full, refusing notifications until it drains",
                      "queue_max=%zu", w->queue_max);
@@ -1208,19 +1270,11 @@ static void am_forget_host(void *inst, const char *host)
     struct webhook *w = inst;
     if (!w || !host)
         return;
-    size_t n = strlen(host) + 1;
-    struct wh_forget *f = malloc(sizeof(*f) + n);
+    struct wh_forget *f = forget_new(1, host);
     lock(w);
-    for (struct wh_item *it = w->head; it; it = it->next)
-        if (it->n.host && strcmp(it->n.host, host) == 0)
-            it->untrack = 1;
-    if (f) {
-        memcpy(f->host, host, n);
-        f->next = w->forgets;
-        w->forgets = f;
-    }
+    int rc = forget_locked(w, f);
     unlock(w);
-    if (!f) {
+    if (rc < 0) {
         char qh[256];
         rlog(w, VG_LOG_ERROR,
              "out of memory: firing alerts of a host handed over are still re-sent until a "

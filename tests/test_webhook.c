@@ -1277,6 +1277,55 @@ static void test_alertmanager_stops_resending_a_host_handed_over(void **state)
     receiver_stop(f);
 }
 
+/* Alertmanager: a resolve refused because the queue is full (its firing still being retried) stops
+ * the re-sends of its alert all the same, so that Alertmanager resolves it at the endsAt it last
+ * got; another alert that fires afterwards is re-sent as usual. */
+static void test_alertmanager_refused_resolve_stops_resends(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--path", "/api/v2/alerts", "--fail", "3", "--fail-status", "503", NULL);
+    struct vg_receiver_cfg cfg = {.type = "alertmanager",
+                                  .resend_interval_ms = 50,
+                                  .queue_max = 1,
+                                  .max_attempts = 3,
+                                  .backoff_initial_ms = 10};
+    create_rx(f, &cfg, "/");
+    struct vg_notification fire = sample("firing", "fp-am-refused");
+    struct vg_notification res = sample("resolved", "fp-am-refused");
+    assert_int_equal(f->act->submit(f->wh, &fire), 0);
+    /* The firing is the queue's head until its three attempts are spent. */
+    assert_int_equal(f->act->submit(f->wh, &res), -ENOBUFS);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.dropped == 1 && st.queued == 0);
+
+    struct vg_notification other = sample("firing", "fp-am-other");
+    other.series = "mem.used_pct";
+    assert_int_equal(f->act->submit(f->wh, &other), 0);
+    WAIT_STATS(f, st, st.delivered == 1 && st.resent >= 3);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+
+    json_t *reqs = requests(f);
+    size_t n = json_array_size(reqs), resends_of_other = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(reqs, i);
+        if (i < 3) { /* the firing's three attempts, refused */
+            assert_int_equal(json_integer_value(json_object_get(r, "status")), 503);
+            assert_true(request_has(r, "fp-am-refused"));
+            continue;
+        }
+        if (request_has(r, "fp-am-refused"))
+            fail_msg("request %zu re-sent an alert whose resolve was refused", i);
+        resends_of_other += (size_t)request_has(r, "fp-am-other");
+    }
+    json_decref(reqs);
+    assert_true(resends_of_other >= 4); /* its delivery and three re-sends */
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "alertmanager queue full"));
+    free(log);
+    receiver_stop(f);
+}
+
 /* Slack: text and blocks reach the webhook; its URL is the credential and never logged whole. */
 static void test_slack_message_arrives_and_its_url_is_not_logged(void **state)
 {
@@ -1369,6 +1418,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alertmanager_resends_firing_alerts_until_resolved,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_stops_resending_a_host_handed_over, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_alertmanager_refused_resolve_stops_resends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slack_message_arrives_and_its_url_is_not_logged, setup,
                                         teardown),
