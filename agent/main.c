@@ -25,6 +25,7 @@
 #include "vg_log.h"
 #include "vg_notify.h"
 #include "vg_privdrop.h"
+#include "vg_runas.h"
 #include "vg_secret.h"
 #include "vg_spool.h"
 #include "vg_util.h"
@@ -659,6 +660,11 @@ static int check_local_webhook(const struct agent_cfg *c, char *err, size_t errl
     return 0;
 }
 
+static int check_local_webhook_cb(void *ud, char *err, size_t errlen)
+{
+    return check_local_webhook(ud, err, errlen);
+}
+
 /* For --check-config: what the start refuses after the config load, checked without starting
  * anything: the service user (when started as root) and the local webhook's URL, CA bundle and
  * secret file, through the delivery module as the start loads it. The start reads those files
@@ -677,44 +683,8 @@ static int check_start(const struct agent_cfg *c, char *err, size_t errlen)
         return 0;
     if (!pw)
         return check_local_webhook(c, err, errlen);
-    int fds[2];
-    if (pipe(fds) != 0)
-        return vg_err(err, errlen, -errno, "pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return vg_err(err, errlen, -errno, "fork: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        char cerr[VG_ERRLEN] = "";
-        int rc = -EPERM;
-        if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
-            setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
-            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
-            snprintf(cerr, sizeof cerr,
-                     "user: cannot become '%s' to check the local webhook's "
-                     "files: %s",
-                     c->user, strerror(errno));
-        else
-            rc = check_local_webhook(c, cerr, sizeof cerr);
-        if (rc < 0 && write(fds[1], cerr, strlen(cerr)) < 0)
-            rc = -EIO;
-        _exit(rc < 0 ? 1 : 0);
-    }
-    close(fds[1]);
-    char cerr[VG_ERRLEN];
-    ssize_t n = read(fds[0], cerr, sizeof cerr - 1);
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    cerr[n > 0 ? n : 0] = '\0';
-    return vg_err(err, errlen, -EINVAL, "%s", *cerr ? cerr : "local webhook check failed");
+    return vg_run_as_user(pw, check_local_webhook_cb, (void *)c, "the local webhook's files", err,
+                          errlen);
 }
 
 /* After the privilege drop: the receiver's thread must not start with capabilities, so its

@@ -33,6 +33,7 @@
 #include "vg_models.h"
 #include "vg_notify.h"
 #include "vg_outbox.h"
+#include "vg_runas.h"
 #include "vg_secret.h"
 #include "vg_util.h"
 #include "vg_wire.h"
@@ -518,6 +519,11 @@ static int check_writable(const struct analyzer_cfg *c, char *err, size_t errlen
     return rc;
 }
 
+static int check_writable_cb(void *ud, char *err, size_t errlen)
+{
+    return check_writable(ud, err, errlen);
+}
+
 /* check_writable() for --check-config started as root: the packaged unit runs the analyzer as
  * `user`, and root may write anywhere, so the check runs in a child that becomes that user (its
  * groups too) as the agent's check does; access(2) then judges as the unit will, ACLs included.
@@ -528,44 +534,13 @@ static int check_writable_as_user(const struct analyzer_cfg *c, int check, char 
     if (!check || geteuid() != 0 || !c->user || !*c->user || !(pw = getpwnam(c->user)) ||
         pw->pw_uid == 0)
         return check_writable(c, err, errlen);
-    int fds[2];
-    if (pipe(fds) != 0)
-        return vg_err(err, errlen, -errno, "pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return vg_err(err, errlen, -errno, "fork: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        char cerr[VG_ERRLEN] = "";
-        int rc = -EPERM;
-        if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
-            setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
-            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
-            snprintf(cerr, sizeof cerr, "user: cannot become '%s' to check its access: %s", c->user,
-                     strerror(errno));
-        else
-            rc = check_writable(c, cerr, sizeof cerr);
-        if (rc < 0 && write(fds[1], cerr, strlen(cerr)) < 0)
-            rc = -EIO;
-        _exit(rc < 0 ? 1 : 0);
-    }
-    close(fds[1]);
     char cerr[VG_ERRLEN];
-    ssize_t n = read(fds[0], cerr, sizeof cerr - 1);
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    int rc = vg_run_as_user(pw, check_writable_cb, (void *)c, "its access", cerr, sizeof cerr);
+    if (rc == 0)
         return 0;
-    cerr[n > 0 ? n : 0] = '\0';
     /* The error starts with the key, which vg_config_locate() places; the user comes after. */
-    return vg_err(err, errlen, -EACCES, "%s (checked as user '%s', the analyzer's `user`)",
-                  *cerr ? cerr : "access check failed", c->user);
+    return vg_err(err, errlen, rc, "%s (checked as user '%s', the analyzer's `user`)", cerr,
+                  c->user);
 }
 
 /* What the start would refuse later than the config load, when it opens the consumer, the
