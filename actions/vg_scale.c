@@ -19,8 +19,21 @@ void vg_scale_init(struct vg_scale_state *s, const struct vg_scale_params *p, in
     s->head = s->n = 0;
 }
 
+/* Adds a recommendation to the max-deque. Entries not above it are dropped: while it is in the
+ * window they cannot be the maximum, and it outlives them. Timestamps are kept non-decreasing so
+ * that expiry from the front stays exact; an entry older than the newest (a clock that stepped
+ * back, a followed decision older than our own) takes the newest's time and so is kept longer, the
+ * safe side for scale-in. Counts are distinct integers in [0, VG_SCALE_MAX_REPLICAS], so the deque
+ * never fills; the check only guards the array. */
 static void remember(struct vg_scale_state *s, int64_t now, int rec)
 {
+    if (s->n) {
+        int64_t newest = s->hist[(s->head + s->n - 1) % VG_SCALE_HISTORY].ts_ms;
+        if (newest > now)
+            now = newest;
+    }
+    while (s->n && s->hist[(s->head + s->n - 1) % VG_SCALE_HISTORY].rec <= rec)
+        s->n--;
     if (s->n == VG_SCALE_HISTORY) {
         s->head = (s->head + 1) % VG_SCALE_HISTORY;
         s->n--;
@@ -48,20 +61,15 @@ void vg_scale_follow(struct vg_scale_state *s, const struct vg_scale_params *p, 
 }
 
 /* Highest recommendation within (now - window, now]; older entries are forgotten. A clock that
- * stepped back makes every entry "in the future": they are kept, the safe side for scale-in. */
+ * stepped back makes every entry "in the future": they are kept, the safe side for scale-in. The
+ * deque is decreasing from the front, so the highest is the oldest still in the window. */
 static int window_max(struct vg_scale_state *s, int64_t now, int64_t window)
 {
     while (s->n && s->hist[s->head].ts_ms <= now - window && s->hist[s->head].ts_ms <= now) {
         s->head = (s->head + 1) % VG_SCALE_HISTORY;
         s->n--;
     }
-    int m = INT32_MIN;
-    for (size_t k = 0; k < s->n; k++) {
-        int r = s->hist[(s->head + k) % VG_SCALE_HISTORY].rec;
-        if (r > m)
-            m = r;
-    }
-    return m;
+    return s->n ? s->hist[s->head].rec : INT32_MIN;
 }
 
 int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
@@ -114,7 +122,7 @@ int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s,
                      "; scale-in held by the stabilisation window");
         }
     } else {
-        window_max(s, now_ms, p->stabilization_ms); /* keep the ring short */
+        window_max(s, now_ms, p->stabilization_ms); /* forget what left the window */
     }
     if (want < cur && hold_in) {
         size_t l = 0;

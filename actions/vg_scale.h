@@ -33,7 +33,16 @@ struct vg_scale_params {
     int64_t stabilization_ms; /* scale-in stabilisation window */
 };
 
-#define VG_SCALE_HISTORY 4096 /* recommendations kept for the stabilisation window */
+/* The most replicas a policy may ask for (rules/ refuses a larger min, max or initial). */
+#define VG_SCALE_MAX_REPLICAS 100000
+
+/* Scale-in stabilisation only needs the highest recommendation of the window, so the state keeps
+ * a monotonic max-deque: each recommendation drops the older ones that are not above it (they can
+ * never be the window's maximum again), leaving strictly decreasing counts from oldest to newest.
+ * That is at most one entry per possible count, whatever the window and the evaluation interval:
+ * a ring of recent recommendations instead cut a long window short. The array is large but only
+ * the pages the deque reaches are touched (callers malloc the state). */
+#define VG_SCALE_HISTORY (VG_SCALE_MAX_REPLICAS + 1)
 
 /* What one policy remembers between steps. Initialise with vg_scale_init(). */
 struct vg_scale_state {
@@ -43,7 +52,7 @@ struct vg_scale_state {
         int64_t ts_ms;
         int rec;
     } hist[VG_SCALE_HISTORY];
-    size_t head, n; /* ring: oldest at head */
+    size_t head, n; /* ring holding the max-deque: oldest (and highest) at head */
 };
 
 /* What a step decided. */

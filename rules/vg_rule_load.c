@@ -620,7 +620,8 @@ static int check_number(struct file *f, const char *key, const struct vg_rule_ya
 static int check_count(struct file *f, const char *key, const struct vg_rule_yaml_node *v, int *out)
 {
     double d;
-    if (!check_number(f, key, v, 0, 100000, "a replica count (0 to 100000)", &d))
+    /* The bound is also what sizes the scale state's stabilisation deque (actions/vg_scale.h). */
+    if (!check_number(f, key, v, 0, VG_SCALE_MAX_REPLICAS, "a replica count (0 to 100000)", &d))
         return 0;
     if (d != floor(d)) {
         ferr(f, v, "%s: '%s' is not a whole number of replicas", key, v->text);

@@ -231,6 +231,35 @@ static void step_policy_honours_cooldown(void **state)
     free(st);
 }
 
+/* A window of two hours at one evaluation a second is 7,200 recommendations: the one busy
+ * evaluation at its start must hold scale-in for all of it, not for the last 4,096 (a ring of
+ * recent recommendations cut it to 68 minutes). */
+static void long_stabilisation_window_holds_scale_in_for_all_of_it(void **state)
+{
+    struct vg_scale_params p = {.mode = VG_SCALE_STEP,
+                                .step_out = 1,
+                                .step_in = 1,
+                                .min = 1,
+                                .max = 10,
+                                .cooldown_ms = 0,
+                                .stabilization_ms = 7200 * 1000};
+    struct vg_scale_state *st = malloc(sizeof(*st));
+    assert_non_null(st);
+    vg_scale_init(st, &p, 1);
+    struct vg_scale_decision d;
+    assert_int_equal(vg_scale_step(&p, st, NAN, 1, 0, &d), 1);
+    assert_int_equal(st->current, 2);
+    for (int64_t t = 1000; t < 7200 * 1000; t += 1000) {
+        assert_int_equal(vg_scale_step(&p, st, NAN, 0, t, &d), 0);
+        assert_int_equal(d.desired, 2);
+        /* Only the highest recommendations are kept: one per count at most. */
+        assert_true(st->n <= (size_t)(p.max - p.min + 1));
+    }
+    assert_int_equal(vg_scale_step(&p, st, NAN, 0, 7200 * 1000, &d), 1);
+    assert_int_equal(st->current, 1);
+    free(st);
+}
+
 static void policies_load_from_rule_files(void **state)
 {
     const char *y = "scaling:\n"
@@ -1268,6 +1297,7 @@ int main(void)
         cmocka_unit_test(scale_in_waits_while_an_alert_fires_on_the_target),
         cmocka_unit_test(a_follower_continues_with_the_deciders_cooldown_and_window),
         cmocka_unit_test(step_policy_honours_cooldown),
+        cmocka_unit_test(long_stabilisation_window_holds_scale_in_for_all_of_it),
         cmocka_unit_test(policies_load_from_rule_files),
         cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
         cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
