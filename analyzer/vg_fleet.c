@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vg_colsel.h"
+#include "vg_fleet_ckpt.h"
 #include "vg_fleet_int.h"
 #include "vg_log.h"
 #include "vg_mv_ckpt.h"
@@ -493,6 +494,8 @@ int vg_fleet_put(struct vg_fleet *f, const char *group, const char *host,
     return vg_fleet_put_at(f, group, host, 0, metrics, n, err, errlen);
 }
 
+static int reclaim_empty(struct vg_fleet *f);
+
 int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int64_t ts_ms,
                     const struct vg_metric *metrics, size_t n, char *err, size_t errlen)
 {
@@ -508,8 +511,13 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
         char why[VG_ERRLEN], q[VG_ERRLEN + 8], qg[160], qh[160];
         int rc = 0;
         if (!g) {
-            if (f->p.max_groups && f->groups.n >= f->p.max_groups) {
+            if (f->p.max_groups && f->groups.n >= f->p.max_groups && !reclaim_empty(f)) {
+                /* Its hosts get no mv score and rules on host:mv never fire for them: say so
+                 * (the log's rate limit keeps it to a few lines, as it repeats every tick). */
                 f->st.hosts_refused++;
+                vg_warn("model group refused: model.max_groups reached", "group=%s host=%s max=%u",
+                        vg_log_quote(qg, sizeof(qg), group), vg_log_quote(qh, sizeof(qh), host),
+                        f->p.max_groups);
                 return 1;
             }
             rc = new_group(f, group, metrics, n, 1, &g, why, sizeof(why));
@@ -666,6 +674,35 @@ int vg_fleet_host_export(const struct vg_fleet *f, const char *host,
     return 0;
 }
 
+/* Room for a new group at max_groups: frees a group whose hosts have all left (dropped by a
+ * rebalance or expired), if there is one, with its checkpoint. Groups are not freed as soon as
+ * they empty: a rebalance moves hosts away and often back, and their group's weights are worth
+ * keeping meanwhile. But group names can change over time (a label per deployment), and empty
+ * groups kept for good would have refused every new group past max_groups. The one empty
+ * longest goes first. Returns 1 when one was freed. */
+static int reclaim_empty(struct vg_fleet *f)
+{
+    struct group *g = NULL;
+    for (size_t i = 0; i < f->groups.cap; i++) {
+        struct group *c = f->groups.keys[i] ? f->groups.vals[i] : NULL;
+        if (c && c->n == 0 && (!g || c->emptied < g->emptied))
+            g = c; /* the one that has been empty longest */
+    }
+    if (!g)
+        return 0;
+    char qg[160];
+    int rc = vg_fleet_ckpt_remove(f, g->name);
+    if (rc < 0)
+        vg_warn("model group checkpoint not removed", "group=%s reason=\"%s\"",
+                vg_log_quote(qg, sizeof(qg), g->name), strerror(-rc));
+    vg_info("model group freed: no host left, and model.max_groups reached", "group=%s",
+            vg_log_quote(qg, sizeof(qg), g->name));
+    vg_strmap_del(&f->groups, g->name);
+    vg_fleet_free_group(g);
+    f->st.groups--;
+    return 1;
+}
+
 int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
 {
     struct hostref *ref = vg_strmap_get(&f->hosts, host);
@@ -710,6 +747,7 @@ int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
             moved->row = row;
     }
     g->n--;
+    g->emptied = ++f->drops;
     free(vg_strmap_del(&f->hosts, host));
     f->st.hosts--;
     return 0;
@@ -722,7 +760,7 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
     vg_fleet_host_drop(f, host); /* the record replaces what this fleet had of it */
     struct group *g = vg_strmap_get(&f->groups, in->group);
     if (!g) {
-        if (f->p.max_groups && f->groups.n >= f->p.max_groups)
+        if (f->p.max_groups && f->groups.n >= f->p.max_groups && !reclaim_empty(f))
             return vg_err(err, errlen, -ENOSPC, "group %s: model.max_groups reached", in->group);
         struct vg_metric *ms = calloc(in->m ? in->m : 1, sizeof(*ms));
         if (!ms)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vg_ckpt.h"
 #include "vg_colsel.h"
@@ -153,6 +154,18 @@ int vg_fleet_save(struct vg_fleet *f, char *err, size_t errlen)
         f->st.ckpt_saved++;
     }
     return first;
+}
+
+int vg_fleet_ckpt_remove(const struct vg_fleet *f, const char *group)
+{
+    if (!f->dir)
+        return 0;
+    char path[4096];
+    if (group_path(f, group, path, sizeof(path)) < 0)
+        return -ENAMETOOLONG;
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
 }
 
 /* Splits a section of NUL-terminated names; checks each with valid(). Returns the count or -1. */

@@ -14,4 +14,9 @@ int vg_fleet_save(struct vg_fleet *f, char *err, size_t errlen);
  * number of groups resumed, or a negative code when the directory cannot be read. */
 int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen);
 
+/* Removes DIR/<group>.ckpt, if there is one, for a group freed when its last host left: a
+ * checkpoint is of a live group, and one left behind would bring the group back, with hosts that
+ * no longer report, at every start. Returns 0 (also without a directory or a file) or -errno. */
+int vg_fleet_ckpt_remove(const struct vg_fleet *f, const char *group);
+
 #endif

@@ -26,6 +26,7 @@ struct group {
     struct vg_strmap colmap; /* name -> (uintptr_t)(column + 1) */
     char **hosts;            /* row -> host name (owned) */
     uint32_t n, cap;
+    uint64_t emptied; /* when its last host left, in drops (vg_fleet.drops): first freed first */
     /* Each row's queue: a ring of D ticks (qx: cap x D x m values, NaN = missing; qts: their
      * event times), qlen of them from qhead. */
     uint32_t D;
@@ -61,6 +62,7 @@ struct hostref {
 
 struct vg_fleet {
     struct vg_fleet_params p;
+    uint64_t drops;        /* hosts dropped so far: the order groups emptied in */
     struct vg_colsel *sel; /* p.metrics, parsed */
     char *dir;
     struct vg_k *k;

@@ -242,6 +242,63 @@ static void *refusing_alloc(void *ctx, size_t bytes)
     return refuse_allocs ? NULL : vg_k_cpu_ops.alloc(ctx, bytes);
 }
 
+/* Group names that change over time (a label per deployment): a group whose hosts have all left
+ * is kept (a rebalance often brings them back, and its weights with them) until a new group
+ * needs its room at max_groups; then it is freed, with its checkpoint. Before, empty groups were
+ * kept for good and, past max_groups of them, every new group was refused (no mv score). */
+static void test_an_empty_group_makes_room_for_a_new_one_at_max_groups(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = params();
+    p.max_groups = 16;
+    p.max_hosts = 32;
+    struct vg_fleet *f;
+    char err[VG_ERRLEN], group[32], host[32], path[512];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    struct vg_metric a[] = {{"cpu", 1}, {"mem", 2}, {"disk", 3}};
+    assert_int_equal(vg_fleet_put(f, "live", "stays", a, 3, err, sizeof(err)), 0);
+    struct vg_fleet_stats st;
+    for (int i = 0; i < 100; i++) {
+        snprintf(group, sizeof(group), "deploy-%d", i);
+        snprintf(host, sizeof(host), "pod-%d", i);
+        assert_int_equal(vg_fleet_put(f, group, host, a, 3, err, sizeof(err)), 0);
+        if (i == 0) /* a checkpoint of the group, which goes when the group is freed */
+            assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+        assert_int_equal(vg_fleet_host_drop(f, host), 0);
+        vg_fleet_get_stats(f, &st);
+        /* Kept while there is room: the live group and every emptied one, up to max_groups. */
+        assert_int_equal(st.groups, i + 2 < 16 ? i + 2 : 16);
+        assert_int_equal(st.hosts, 1);
+        assert_int_equal(st.hosts_refused, 0);
+    }
+    snprintf(path, sizeof(path), "%s/deploy-0.ckpt", dir);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof(path), "%s/live.ckpt", dir);
+    assert_int_equal(access(path, F_OK), 0);
+    unlink(path);
+    /* An emptied group whose host comes back while it is still kept finds it again. */
+    assert_int_equal(vg_fleet_put(f, "deploy-99", "pod-99", a, 3, err, sizeof(err)), 0);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.groups, 16);
+    /* With every group in use, a new one is still refused, and counted. */
+    for (int i = 0; i < 14; i++) {
+        snprintf(group, sizeof(group), "busy-%d", i);
+        snprintf(host, sizeof(host), "busy-pod-%d", i);
+        assert_int_equal(vg_fleet_put(f, group, host, a, 3, err, sizeof(err)), 0);
+    }
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.groups, 16);
+    assert_int_equal(st.hosts_refused, 0);
+    assert_int_equal(vg_fleet_put(f, "one-too-many", "late-pod", a, 3, err, sizeof(err)), 1);
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.hosts_refused, 1);
+    /* The live group kept its host and model throughout. */
+    struct vg_fleet_score sc;
+    assert_int_equal(vg_fleet_host(f, "stays", &sc), 0);
+    assert_string_equal(sc.group, "live");
+    vg_fleet_free(f);
+}
+
 static void test_a_host_without_memory_to_model_is_taken_on_its_next_tick(void **state)
 {
     struct vg_fleet_params p = params();
@@ -1360,6 +1417,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_metric_set_is_fixed_by_its_first_host),
         cmocka_unit_test(test_a_host_without_memory_to_model_is_taken_on_its_next_tick),
+        cmocka_unit_test(test_an_empty_group_makes_room_for_a_new_one_at_max_groups),
         cmocka_unit_test(test_default_columns_put_host_level_metrics_before_cgroups),
         cmocka_unit_test(test_bad_metric_patterns_are_refused_naming_the_fault),
         cmocka_unit_test(test_anomaly_is_attributed_to_metric_names),
