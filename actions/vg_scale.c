@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static int clamp(const struct vg_scale_params *p, double v)
 {
@@ -68,6 +69,14 @@ static int window_max(struct vg_scale_state *s, int64_t now, int64_t window)
     while (s->n && s->hist[s->head].ts_ms <= now - window && s->hist[s->head].ts_ms <= now) {
         s->head = (s->head + 1) % VG_SCALE_HISTORY;
         s->n--;
+    }
+    /* Back to the start of the array now and then, so that the deque stays in the pages it has
+     * touched rather than walking the whole array over the months (it is mostly a few entries). */
+    if (!s->n) {
+        s->head = 0;
+    } else if (s->head >= 256 && s->head + s->n <= VG_SCALE_HISTORY) {
+        memmove(s->hist, s->hist + s->head, s->n * sizeof(s->hist[0]));
+        s->head = 0;
     }
     return s->n ? s->hist[s->head].rec : INT32_MIN;
 }

@@ -41,7 +41,8 @@ struct vg_scale_params {
  * never be the window's maximum again), leaving strictly decreasing counts from oldest to newest.
  * That is at most one entry per possible count, whatever the window and the evaluation interval:
  * a ring of recent recommendations instead cut a long window short. The array is large but only
- * the pages the deque reaches are touched (callers malloc the state). */
+ * the pages the deque reaches are touched (callers malloc the state; window_max moves the deque
+ * back to the start of the array). */
 #define VG_SCALE_HISTORY (VG_SCALE_MAX_REPLICAS + 1)
 
 /* What one policy remembers between steps. Initialise with vg_scale_init(). */
