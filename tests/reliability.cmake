@@ -69,18 +69,23 @@ add_dependencies(test_local_alerts vigil-agent vigil-test-mockbroker vigil-test-
 vg_add_test(test_host_expiry SOURCES test_host_expiry.c LIBS vg_analyzerproc TIMEOUT 120)
 add_dependencies(test_host_expiry vigil-analyzer vigil-test-mockbroker)
 
+# The producer fleet, rules and member ids of the scaling-exchange tests (test_scale_fleet,
+# test_scale_exchange).
+add_library(vg_scalefleet STATIC vg_scalefleet.c)
+target_link_libraries(vg_scalefleet PUBLIC vg_analyzerproc PkgConfig::RDKAFKA Threads::Threads)
+
 # Several analyzers, one scaling decision per target: partial measurements exchanged through
 # vigil.scale.partials, one decider per target, every analyzer serving its decision; the
 # survivor of a stop decides over every host without counting any twice.
 vg_add_test(test_scale_fleet SOURCES test_scale_fleet.c
-    LIBS vg_analyzerproc PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads TIMEOUT 180
-    LABELS scaleout)
+    LIBS vg_analyzerproc vg_scalefleet PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads
+    TIMEOUT 180 LABELS scaleout)
 add_dependencies(test_scale_fleet vigil-analyzer vigil-test-mockbroker)
 
 # Joining the scaling exchange against a cluster that is not as it should be: a missing partials
 # topic (never auto-created), the metrics topic's partition count unknown at the assignment
 # (looked up again), a broker too slow for the join's deadline (the start goes on, local-only).
 vg_add_test(test_scale_exchange SOURCES test_scale_exchange.c
-    LIBS vg_analyzerproc PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads TIMEOUT 180
-    LABELS scaleout)
+    LIBS vg_analyzerproc vg_scalefleet PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads
+    TIMEOUT 180 LABELS scaleout)
 add_dependencies(test_scale_exchange vigil-analyzer vigil-test-mockbroker)

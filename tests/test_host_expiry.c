@@ -36,16 +36,6 @@ static void send_ticks(const char *dir, const char *bootstrap, const char *host,
     assert_int_equal(vg_ap_produce(bootstrap, path), 0);
 }
 
-static void wait_metric(const struct vg_ap *a, const char *name, double want)
-{
-    int64_t end = vg_tp_mono_ms() + 30000;
-    double v;
-    while ((v = vg_ap_metric(a, name)) != want && vg_tp_mono_ms() < end)
-        vg_tp_pause_ms(50);
-    if (v != want)
-        fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
-}
-
 /* The status of GET /api/v1/history/HOST. */
 static int history_status(const struct vg_ap *a, const char *host)
 {
@@ -74,7 +64,7 @@ static void a_forgotten_host_is_deleted_from_the_state_topic_and_not_restored(vo
     vg_ap_wait_seq(&a, "gone-1", 20);
     vg_ap_wait_seq(&a, "stay-1", 20);
     assert_int_equal(history_status(&a, "gone-1"), 200);
-    wait_metric(&a, "vigil_state_hosts_pending", 0);
+    vg_ap_wait_metric(&a, "vigil_state_hosts_pending", 0, 30000);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_hosts"), 2);
 
     int t = 20;
@@ -95,8 +85,8 @@ static void a_forgotten_host_is_deleted_from_the_state_topic_and_not_restored(vo
     /* Its `vigilctl report` history went with it; stay-1's is still there. */
     assert_int_equal(history_status(&a, "gone-1"), 404);
     assert_int_equal(history_status(&a, "stay-1"), 200);
-    wait_metric(&a, "vigil_state_hosts_deleted_total", 1);
-    wait_metric(&a, "vigil_state_hosts_pending", 0);
+    vg_ap_wait_metric(&a, "vigil_state_hosts_deleted_total", 1, 30000);
+    vg_ap_wait_metric(&a, "vigil_state_hosts_pending", 0, 30000);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 0);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 

@@ -17,7 +17,6 @@
  * target; `step` scales out while q.depth > 75 (so-7 only), one step an interval up to 4. */
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,87 +25,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
 
 #include "vg_analyzerproc.h"
+#include "vg_scalefleet.h"
 #include "vg_stack.h"
 #include "vg_testhttp.h"
 #include "vg_testproc.h"
 
-#define HOSTS 8
-#define PARTS 4
+#define HOSTS VG_SF_HOSTS
+#define PARTS VG_SF_PARTS
 
-static const char *rules_yaml = "scaling:\n"
-                                "  - target: step\n"
-                                "    when: value(\"q.depth\") > 75\n"
-                                "    min: 1\n"
-                                "    max: 4\n"
-                                "    initial: 2\n"
-                                "    interval: 1s\n"
-                                "    cooldown: 0s\n"
-                                "    scale_in_stabilization: 0s\n";
-
-/* ---- the fleet: a producer thread, wall-clock event time ---- */
-
-struct fleet {
-    rd_kafka_t *rk;
-    pthread_t thread;
-    volatile int stop;
-};
-
-static int64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void *produce_loop(void *arg)
-{
-    struct fleet *f = arg;
-    for (uint64_t seq = 1; !f->stop; seq++) {
-        int64_t ts = wall_ms();
-        for (int h = 0; h < HOSTS; h++) {
-            char key[32], val[256];
-            snprintf(key, sizeof(key), "so-%d", h);
-            int n = snprintf(val, sizeof(val),
-                             "{\"v\":1,\"host\":\"so-%d\",\"boot\":\"b1\",\"seq\":%llu,\"ts\":%lld,"
-                             "\"interval_ms\":200,\"metrics\":{\"q.depth\":%d}}",
-                             h, (unsigned long long)seq, (long long)ts, 10 * (h + 1));
-            rd_kafka_producev(f->rk, RD_KAFKA_V_TOPIC("vigil.metrics"),
-                              RD_KAFKA_V_PARTITION(h % PARTS), RD_KAFKA_V_KEY(key, strlen(key)),
-                              RD_KAFKA_V_VALUE(val, (size_t)n),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        }
-        rd_kafka_poll(f->rk, 0);
-        vg_tp_pause_ms(200);
-    }
-    rd_kafka_flush(f->rk, 10000);
-    return NULL;
-}
-
-static void fleet_start(struct fleet *f, const char *bootstrap)
-{
-    memset(f, 0, sizeof(*f));
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char e[256];
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof(e)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "5", e, sizeof(e)), 0);
-    f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
-    assert_non_null(f->rk);
-    assert_int_equal(pthread_create(&f->thread, NULL, produce_loop, f), 0);
-}
-
-static void fleet_stop(struct fleet *f)
-{
-    f->stop = 1;
-    pthread_join(f->thread, NULL);
-    rd_kafka_destroy(f->rk);
-}
+static const char *rules_yaml = "scaling:\n" VG_SF_STEP_RULE;
 
 /* ---- the cluster, the analyzer ---- */
 
@@ -131,27 +63,6 @@ static int cluster_partitions(const char *bootstrap, const char *topic)
     if (err)
         fail_msg("metadata of the cluster: %s", rd_kafka_err2str(err));
     return n;
-}
-
-/* Writes the rules into dir/rules; set_rules gets the analyzer's --set for them. */
-static void write_rules(const char *dir, char *set_rules, size_t len)
-{
-    char rules[600], rfile[700];
-    snprintf(rules, sizeof(rules), "%s/rules", dir);
-    assert_int_equal(mkdir(rules, 0700), 0);
-    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
-    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
-    snprintf(set_rules, len, "rules.dir=%s", rules);
-}
-
-static void wait_metric(const struct vg_ap *a, const char *name, double want, int64_t ms)
-{
-    int64_t end = vg_tp_mono_ms() + ms;
-    double v;
-    while ((v = vg_ap_metric(a, name)) != want && vg_tp_mono_ms() < end)
-        vg_tp_pause_ms(50);
-    if (v != want)
-        fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
 }
 
 /* Waits until the metric is at least want. */
@@ -219,13 +130,7 @@ static int64_t jint(json_t *o, const char *k)
 static void member_of(const struct vg_ap *a, char *out, size_t len)
 {
     wait_log(a, "msg=\"scaling decisions fleet-wide\"");
-    char *log = vg_tp_read(a->log);
-    char *p = strstr(strstr(log, "msg=\"scaling decisions fleet-wide\""), " member=");
-    assert_non_null(p);
-    p += 8;
-    size_t l = strcspn(p, " \n");
-    snprintf(out, len, "%.*s", (int)l, p);
-    free(log);
+    vg_sf_member_of(a, out, len);
 }
 
 /* Waits until a serves its own fleet-wide decision of `step` over every host, scaled out to its
@@ -277,13 +182,13 @@ static void a_missing_partials_topic_is_never_auto_created(void **state)
     char bootstrap[256], set_rules[700];
     pid_t broker = vg_ap_start_broker_topics(s.dir, 1, topics, bootstrap, sizeof(bootstrap));
     assert_int_equal(cluster_partitions(bootstrap, "vigil.scale.partials"), 0);
-    write_rules(s.dir, set_rules, sizeof(set_rules));
+    vg_sf_write_rules(s.dir, rules_yaml, set_rules, sizeof(set_rules));
     /* restore_timeout: how long the creation waits at start. */
     const char *sets[] = {set_rules, "decisions.restore_timeout=2s",
                           "decisions.rejoin_backoff_initial=1s", "decisions.rejoin_backoff_max=2s",
                           NULL};
-    struct fleet fleet;
-    fleet_start(&fleet, bootstrap);
+    struct vg_sf_fleet fleet;
+    vg_sf_fleet_start(&fleet, bootstrap, "so");
     struct vg_ap a;
     vg_ap_start(&a, s.dir, "a", bootstrap, sets);
     vg_ap_expect_log(&a, "msg=\"could not create the scaling partials topic: create it with 1 "
@@ -302,8 +207,8 @@ static void a_missing_partials_topic_is_never_auto_created(void **state)
 
     /* Local-only, owning every partition, evaluating (each evaluation would publish a partial)
      * and retrying (each retry looks for the topic again): nothing has created the topic. */
-    wait_metric(&a, "vigil_partitions_assigned", PARTS, 30000);
-    wait_metric(&a, "vigil_hosts", HOSTS, 30000);
+    vg_ap_wait_metric(&a, "vigil_partitions_assigned", PARTS, 30000);
+    vg_ap_wait_metric(&a, "vigil_hosts", HOSTS, 30000);
     wait_metric_min(&a, "vigil_scale_evaluations_total", 3, 30000);
     wait_metric_min(&a, "vigil_scale_exchange_join_retries_total", 2, 30000);
     line = log_line(&a, "msg=\"scaling exchange not joined: still local-only, retrying\" "
@@ -319,12 +224,12 @@ static void a_missing_partials_topic_is_never_auto_created(void **state)
     vg_ap_broker_control(s.dir, "create vigil.scale.partials 1");
     wait_log(&a, "msg=\"scaling decisions fleet-wide\"");
     vg_ap_expect_log(&a, " rejoined_after_retries=");
-    wait_metric(&a, "vigil_scale_local_only", 0, 10000);
+    vg_ap_wait_metric(&a, "vigil_scale_local_only", 0, 10000);
     wait_decides_fleet_wide(&a);
     wait_metric_min(&a, "vigil_scale_partials_published_total", 1, 30000);
     assert_int_equal(cluster_partitions(bootstrap, "vigil.scale.partials"), 1);
 
-    fleet_stop(&fleet);
+    vg_sf_fleet_stop(&fleet);
     stop_analyzer(&a);
     assert_int_equal(vg_stack_stop(&s), 0);
     vg_tp_stop(broker, SIGTERM, 10000);
@@ -359,10 +264,10 @@ static void an_unknown_metrics_partition_count_is_looked_up_again(void **state)
     vg_ap_broker_control(s.dir, "coordinator group vigil-analyzer 1");
     vg_ap_broker_control(s.dir, "leader vigil.state 0 2");
     vg_ap_broker_control(s.dir, "rtt 2 1500");
-    write_rules(s.dir, set_rules, sizeof(set_rules));
+    vg_sf_write_rules(s.dir, rules_yaml, set_rules, sizeof(set_rules));
     const char *sets[] = {set_rules, NULL};
-    struct fleet fleet;
-    fleet_start(&fleet, bootstrap);
+    struct vg_sf_fleet fleet;
+    vg_sf_fleet_start(&fleet, bootstrap, "so");
     struct vg_ap a;
     vg_ap_start(&a, s.dir, "a", bootstrap, sets);
     wait_log(&a, "msg=\"scaling decisions fleet-wide\"");
@@ -374,7 +279,7 @@ static void an_unknown_metrics_partition_count_is_looked_up_again(void **state)
     vg_ap_broker_control(s.dir, "rtt 2 0");
     wait_log(&a, "msg=\"scaling: the metrics topic's partition count is unknown: no target is "
                  "decided until it is (looked up again every 10 s)\" topic=vigil.metrics ");
-    wait_metric(&a, "vigil_partitions_assigned", PARTS, 10000);
+    vg_ap_wait_metric(&a, "vigil_partitions_assigned", PARTS, 10000);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_metrics_partitions"), 0);
     assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_evaluations_total"), 0);
 
@@ -382,13 +287,13 @@ static void an_unknown_metrics_partition_count_is_looked_up_again(void **state)
     vg_ap_broker_control(s.dir, "topic-error vigil.metrics 0");
     wait_log(&a, "msg=\"scaling: metrics topic's partition count known\" topic=vigil.metrics "
                  "partitions=4");
-    wait_metric(&a, "vigil_scale_metrics_partitions", PARTS, 10000);
+    vg_ap_wait_metric(&a, "vigil_scale_metrics_partitions", PARTS, 10000);
     wait_decides_fleet_wide(&a);
     /* Known from the lookup, not from another assignment; said once. */
     assert_int_equal(log_count(&a, "msg=\"partitions assigned\""), 1);
     assert_int_equal(log_count(&a, "the metrics topic's partition count is unknown"), 1);
 
-    fleet_stop(&fleet);
+    vg_sf_fleet_stop(&fleet);
     stop_analyzer(&a);
     assert_int_equal(vg_stack_stop(&s), 0);
     vg_tp_stop(broker, SIGTERM, 10000);
@@ -407,7 +312,7 @@ static void a_broker_too_slow_for_the_join_does_not_hold_up_the_start(void **sta
     char bootstrap[256], set_rules[700];
     pid_t broker = vg_ap_start_broker_ctl(s.dir, 1, bootstrap, sizeof(bootstrap));
     vg_ap_broker_control(s.dir, "rtt -1 120000");
-    write_rules(s.dir, set_rules, sizeof(set_rules));
+    vg_sf_write_rules(s.dir, rules_yaml, set_rules, sizeof(set_rules));
     const char *sets[] = {set_rules, "decisions.restore_timeout=2s",
                           "decisions.rejoin_backoff_initial=200ms",
                           "decisions.rejoin_backoff_max=500ms", NULL};
@@ -432,7 +337,7 @@ static void a_broker_too_slow_for_the_join_does_not_hold_up_the_start(void **sta
     vg_ap_broker_control(s.dir, "up");
     wait_log(&a, "msg=\"scaling decisions fleet-wide\"");
     vg_ap_expect_log(&a, " rejoined_after_retries=");
-    wait_metric(&a, "vigil_scale_local_only", 0, 10000);
+    vg_ap_wait_metric(&a, "vigil_scale_local_only", 0, 10000);
 
     stop_analyzer(&a);
     assert_int_equal(vg_stack_stop(&s), 0);

@@ -18,7 +18,6 @@
  * survivor now measures itself). */
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,29 +26,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
 
 #include "vg_analyzerproc.h"
+#include "vg_scalefleet.h"
 #include "vg_stack.h"
 #include "vg_testhttp.h"
 #include "vg_testproc.h"
 
-#define HOSTS 8
-#define PARTS 4
+#define HOSTS VG_SF_HOSTS
+#define PARTS VG_SF_PARTS
 
-static const char *rules_yaml = "scaling:\n"
-                                "  - target: step\n"
-                                "    when: value(\"q.depth\") > 75\n"
-                                "    min: 1\n"
-                                "    max: 4\n"
-                                "    initial: 2\n"
-                                "    interval: 1s\n"
-                                "    cooldown: 0s\n"
-                                "    scale_in_stabilization: 0s\n"
+static const char *rules_yaml = "scaling:\n" VG_SF_STEP_RULE
+                                /* and `avg`, the average q.depth against 45 */
                                 "  - target: avg\n"
                                 "    metric: value(\"q.depth\")\n"
                                 "    target_value: 45\n"
@@ -64,75 +55,7 @@ static const char *rules_yaml = "scaling:\n"
 static const char *const targets[] = {"step", "avg"};
 static const int want_desired[] = {4, 3};
 
-/* ---- the fleet: a producer thread, wall-clock event time ---- */
-
-struct fleet {
-    rd_kafka_t *rk;
-    pthread_t thread;
-    volatile int stop;
-};
-
-static int64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void *produce_loop(void *arg)
-{
-    struct fleet *f = arg;
-    for (uint64_t seq = 1; !f->stop; seq++) {
-        int64_t ts = wall_ms();
-        for (int h = 0; h < HOSTS; h++) {
-            char key[32], val[256];
-            snprintf(key, sizeof(key), "sf-%d", h);
-            int n = snprintf(val, sizeof(val),
-                             "{\"v\":1,\"host\":\"sf-%d\",\"boot\":\"b1\",\"seq\":%llu,\"ts\":%lld,"
-                             "\"interval_ms\":200,\"metrics\":{\"q.depth\":%d}}",
-                             h, (unsigned long long)seq, (long long)ts, 10 * (h + 1));
-            rd_kafka_producev(f->rk, RD_KAFKA_V_TOPIC("vigil.metrics"),
-                              RD_KAFKA_V_PARTITION(h % PARTS), RD_KAFKA_V_KEY(key, strlen(key)),
-                              RD_KAFKA_V_VALUE(val, (size_t)n),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        }
-        rd_kafka_poll(f->rk, 0);
-        vg_tp_pause_ms(200);
-    }
-    rd_kafka_flush(f->rk, 10000);
-    return NULL;
-}
-
-static void fleet_start(struct fleet *f, const char *bootstrap)
-{
-    memset(f, 0, sizeof(*f));
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char e[256];
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof(e)), 0);
-    assert_int_equal(rd_kafka_conf_set(conf, "linger.ms", "5", e, sizeof(e)), 0);
-    f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
-    assert_non_null(f->rk);
-    assert_int_equal(pthread_create(&f->thread, NULL, produce_loop, f), 0);
-}
-
-static void fleet_stop(struct fleet *f)
-{
-    f->stop = 1;
-    pthread_join(f->thread, NULL);
-    rd_kafka_destroy(f->rk);
-}
-
 /* ---- reading the analyzers and the decisions topic ---- */
-
-static void wait_metric(const struct vg_ap *a, const char *name, double want, int64_t ms)
-{
-    int64_t end = vg_tp_mono_ms() + ms;
-    double v;
-    while ((v = vg_ap_metric(a, name)) != want && vg_tp_mono_ms() < end)
-        vg_tp_pause_ms(50);
-    if (v != want)
-        fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
-}
 
 static json_t *decision(const struct vg_ap *a, const char *target)
 {
@@ -259,20 +182,14 @@ static void check_topic(const char *dir, const char *bootstrap, int tail, char *
 static void member_of(const struct vg_ap *a, char *out, size_t len)
 {
     vg_ap_expect_log(a, "msg=\"scaling decisions fleet-wide\"");
-    char *log = vg_tp_read(a->log);
-    char *p = strstr(strstr(log, "msg=\"scaling decisions fleet-wide\""), " member=");
-    assert_non_null(p);
-    p += 8;
-    size_t l = strcspn(p, " \n");
-    snprintf(out, len, "%.*s", (int)l, p);
-    free(log);
+    vg_sf_member_of(a, out, len);
 }
 
 struct setup {
     struct vg_stack s;
     pid_t broker;
     char bootstrap[256];
-    struct fleet fleet;
+    struct vg_sf_fleet fleet;
     struct vg_ap a, b;
 };
 
@@ -281,20 +198,15 @@ static void start_two(struct setup *t, const char *tag)
 {
     vg_stack_init(&t->s, tag);
     t->broker = vg_ap_start_broker(t->s.dir, t->bootstrap, sizeof(t->bootstrap));
-    char rules[600], rfile[700];
     static char set_rules[700];
-    snprintf(rules, sizeof(rules), "%s/rules", t->s.dir);
-    assert_int_equal(mkdir(rules, 0700), 0);
-    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
-    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
-    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    vg_sf_write_rules(t->s.dir, rules_yaml, set_rules, sizeof(set_rules));
     const char *sets[] = {set_rules, NULL};
-    fleet_start(&t->fleet, t->bootstrap);
+    vg_sf_fleet_start(&t->fleet, t->bootstrap, "sf");
     vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, sets);
-    wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
+    vg_ap_wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
     vg_ap_start(&t->b, t->s.dir, "b", t->bootstrap, sets);
-    wait_metric(&t->b, "vigil_partitions_assigned", PARTS / 2, 40000);
-    wait_metric(&t->a, "vigil_partitions_assigned", PARTS / 2, 40000);
+    vg_ap_wait_metric(&t->b, "vigil_partitions_assigned", PARTS / 2, 40000);
+    vg_ap_wait_metric(&t->a, "vigil_partitions_assigned", PARTS / 2, 40000);
     /* Each measures hosts of its own. */
     int64_t end = vg_tp_mono_ms() + 20000;
     while ((vg_ap_metric(&t->a, "vigil_hosts") != HOSTS / 2 ||
@@ -307,7 +219,7 @@ static void start_two(struct setup *t, const char *tag)
 
 static void finish(struct setup *t, struct vg_ap *left)
 {
-    fleet_stop(&t->fleet);
+    vg_sf_fleet_stop(&t->fleet);
     int st = vg_tp_stop(left->pid, SIGTERM, 20000);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_int_equal(vg_stack_stop(&t->s), 0);
@@ -350,8 +262,8 @@ static void two_analyzers_serve_one_fleet_wide_decision(void **state)
     assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.decisions -K '|' -l %s", t.bootstrap, bad),
                      0);
     for (int i = 0; i < 2; i++) {
-        wait_metric(both[i], "vigil_scale_partials_refused_total", 3, 20000);
-        wait_metric(both[i], "vigil_scale_follow_refused_total", 1, 20000);
+        vg_ap_wait_metric(both[i], "vigil_scale_partials_refused_total", 3, 20000);
+        vg_ap_wait_metric(both[i], "vigil_scale_follow_refused_total", 1, 20000);
         vg_ap_expect_log(both[i], "msg=\"scaling partial refused\" topic=vigil.scale.partials "
                                   "topic_partition=0");
         vg_ap_expect_log(both[i], "key is not the record's target");
@@ -382,7 +294,7 @@ static void two_analyzers_serve_one_fleet_wide_decision(void **state)
      * partials (whose partitions B now measures itself) have not expired yet. */
     int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
     const struct vg_ap *only_b[] = {&t.b};
     wait_evaluations(&t.b, 2 * 3);
     wait_fleet_wide(only_b, 1);
@@ -400,12 +312,8 @@ static void an_analyzer_that_cannot_join_the_exchange_starts_local_only(void **s
     (void)state;
     struct vg_stack s;
     vg_stack_init(&s, "scale-fleet-local");
-    char rules[600], rfile[700], set_rules[700];
-    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
-    assert_int_equal(mkdir(rules, 0700), 0);
-    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
-    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
-    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    char set_rules[700];
+    vg_sf_write_rules(s.dir, rules_yaml, set_rules, sizeof(set_rules));
     const char *sets[] = {set_rules, "decisions.restore_timeout=1s", NULL};
     struct vg_ap a;
     vg_ap_start(&a, s.dir, "a", "127.0.0.1:1", sets);
@@ -433,12 +341,8 @@ static void a_local_only_analyzer_rejoins_the_exchange_when_the_broker_is_back(v
     char bootstrap[256];
     pid_t broker = vg_ap_start_broker_ctl(s.dir, 1, bootstrap, sizeof(bootstrap));
     vg_ap_broker_control(s.dir, "down");
-    char rules[600], rfile[700], set_rules[700];
-    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
-    assert_int_equal(mkdir(rules, 0700), 0);
-    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
-    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
-    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    char set_rules[700];
+    vg_sf_write_rules(s.dir, rules_yaml, set_rules, sizeof(set_rules));
     const char *sets[] = {set_rules, "decisions.restore_timeout=1s",
                           "decisions.rejoin_backoff_initial=200ms",
                           "decisions.rejoin_backoff_max=1s", NULL};
@@ -463,12 +367,12 @@ static void a_local_only_analyzer_rejoins_the_exchange_when_the_broker_is_back(v
 
     /* The broker is back: the next retry joins, and the decisions become fleet-wide. */
     vg_ap_broker_control(s.dir, "up");
-    struct fleet fleet;
-    fleet_start(&fleet, bootstrap);
+    struct vg_sf_fleet fleet;
+    vg_sf_fleet_start(&fleet, bootstrap, "sf");
     assert_int_equal(vg_tp_wait_contains(a.log, "msg=\"scaling decisions fleet-wide\"", 30000), 0);
     vg_ap_expect_log(&a, " rejoined_after_retries=");
-    wait_metric(&a, "vigil_scale_local_only", 0, 10000);
-    wait_metric(&a, "vigil_partitions_assigned", PARTS, 30000);
+    vg_ap_wait_metric(&a, "vigil_scale_local_only", 0, 10000);
+    vg_ap_wait_metric(&a, "vigil_partitions_assigned", PARTS, 30000);
     /* Its own decisions now, as decider of every target (it owns every partition), over every
      * host. (`avg`'s count depends on what the first measurements saw while the hosts' data
      * came in, so only `step`'s is checked.) */
@@ -515,7 +419,7 @@ static void a_local_only_analyzer_rejoins_the_exchange_when_the_broker_is_back(v
         assert_true(fleet_records >= 2);
     }
     json_decref(all);
-    fleet_stop(&fleet);
+    vg_sf_fleet_stop(&fleet);
     int st = vg_tp_stop(a.pid, SIGTERM, 20000);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_int_equal(vg_stack_stop(&s), 0);
@@ -530,7 +434,7 @@ static const char *const quad[] = {"s0", "s1", "s2", "s3"};
 
 static void write_quad_rules(const char *dir, char *set_rules, size_t len)
 {
-    char rules[600], rfile[700], yaml[2048] = "scaling:\n";
+    char yaml[2048] = "scaling:\n";
     for (int i = 0; i < 4; i++) {
         size_t l = strlen(yaml);
         snprintf(yaml + l, sizeof(yaml) - l,
@@ -544,11 +448,7 @@ static void write_quad_rules(const char *dir, char *set_rules, size_t len)
                  "    scale_in_stabilization: 0s\n",
                  quad[i]);
     }
-    snprintf(rules, sizeof(rules), "%s/rules", dir);
-    assert_int_equal(mkdir(rules, 0700), 0);
-    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
-    assert_int_equal(vg_tp_write_atomic(rfile, yaml), 0);
-    snprintf(set_rules, len, "rules.dir=%s", rules);
+    vg_sf_write_rules(dir, yaml, set_rules, len);
 }
 
 /* A joins the exchange; B cannot (its decisions topic cannot be read; its retries are put off
@@ -573,15 +473,15 @@ static void start_joined_and_local(struct setup *t, const char *tag, const char 
                             "decisions.rejoin_backoff_initial=10m",
                             "decisions.rejoin_backoff_max=10m",
                             NULL};
-    fleet_start(&t->fleet, t->bootstrap);
+    vg_sf_fleet_start(&t->fleet, t->bootstrap, "sf");
     vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, sets_a);
-    wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
+    vg_ap_wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
     member_of(&t->a, ma, malen);
     vg_ap_start(&t->b, t->s.dir, "b", t->bootstrap, sets_b);
     vg_ap_expect_log(&t->b, "msg=\"scaling decisions local-only: each analyzer decides from its "
                             "own hosts\"");
-    wait_metric(&t->b, "vigil_partitions_assigned", PARTS / 2, 40000);
-    wait_metric(&t->a, "vigil_partitions_assigned", PARTS / 2, 40000);
+    vg_ap_wait_metric(&t->b, "vigil_partitions_assigned", PARTS / 2, 40000);
+    vg_ap_wait_metric(&t->a, "vigil_partitions_assigned", PARTS / 2, 40000);
     assert_int_equal((int)vg_ap_metric(&t->b, "vigil_scale_local_only"), 1);
 }
 

@@ -117,16 +117,6 @@ static double metric(const struct vg_ap *a, const char *name)
     return vg_ap_metric(a, name);
 }
 
-static void wait_metric(const struct vg_ap *a, const char *name, double want, int64_t ms)
-{
-    int64_t end = vg_tp_mono_ms() + ms;
-    double v;
-    while ((v = metric(a, name)) != want && vg_tp_mono_ms() < end)
-        vg_tp_pause_ms(50);
-    if (v != want)
-        fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
-}
-
 /* Every host's last_seq on a passes seq; returns how many hosts a has. */
 static void wait_hosts_past(const struct vg_ap *a, const int *hosts, int n, int64_t seq, int64_t ms)
 {
@@ -200,7 +190,7 @@ static void start_a(struct setup *t, const char *tag)
     t->broker = vg_ap_start_broker(t->s.dir, t->bootstrap, sizeof(t->bootstrap));
     fleet_start(&t->fleet, t->bootstrap);
     vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, g_sets);
-    wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
+    vg_ap_wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
     assert_int_equal(vg_tp_wait_contains(t->a.log, "msg=\"host warmed up, scoring\"", 30000), 0);
     int64_t end = vg_tp_mono_ms() + 30000;
     while (vg_tp_count(t->a.log, "msg=\"host warmed up, scoring\"") < HOSTS &&
@@ -214,8 +204,8 @@ static void start_a(struct setup *t, const char *tag)
 static void join_b(struct setup *t)
 {
     vg_ap_start(&t->b, t->s.dir, "b", t->bootstrap, g_sets);
-    wait_metric(&t->b, "vigil_partitions_assigned", PARTS / 2, 40000);
-    wait_metric(&t->a, "vigil_partitions_assigned", PARTS / 2, 40000);
+    vg_ap_wait_metric(&t->b, "vigil_partitions_assigned", PARTS / 2, 40000);
+    vg_ap_wait_metric(&t->a, "vigil_partitions_assigned", PARTS / 2, 40000);
     int hb[HOSTS], ha[HOSTS];
     int nb = owned(&t->b, hb);
     wait_hosts_past(&t->b, hb, nb, (int64_t)fleet_seq(&t->fleet), 20000);
@@ -255,7 +245,7 @@ static void rebalance_and_sigterm_handover_continue_without_cold_start(void **st
     int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     uint64_t at_stop = fleet_seq(&t.fleet);
-    wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
     int all[HOSTS];
     for (int h = 0; h < HOSTS; h++)
         all[h] = h;
@@ -286,7 +276,7 @@ static void kill9_takeover_restores_last_checkpoint_and_reprocesses(void **state
     kill(t.a.pid, SIGKILL);
     waitpid(t.a.pid, NULL, 0);
     uint64_t at_kill = fleet_seq(&t.fleet);
-    wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
     int all[HOSTS];
     for (int h = 0; h < HOSTS; h++)
         all[h] = h;
@@ -324,7 +314,7 @@ static void a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner(voi
     t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
     fleet_start(&t.fleet, t.bootstrap);
     vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, sets);
-    wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
+    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
     int all[HOSTS];
     for (int h = 0; h < HOSTS; h++)
         all[h] = h;
@@ -339,10 +329,10 @@ static void a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner(voi
         vg_tp_pause_ms(50);
 
     vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, sets);
-    wait_metric(&t.b, "vigil_partitions_assigned", PARTS / 2, 40000);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS / 2, 40000);
     int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
     assert_int_equal(vg_tp_wait_contains(t.b.log, "msg=\"firing alerts taken over\"", 20000), 0);
     char *al = alerts_of(&t.b);
     assert_non_null(al);
@@ -465,20 +455,20 @@ static void a_rule_the_new_owner_lacks_resolves_its_alert_there(void **state)
     t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
     fleet_start(&t.fleet, t.bootstrap);
     vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, sets_a);
-    wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
-    wait_metric(&t.a, "vigil_alerts_fired_total", 2 * HOSTS, 30000);
+    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
+    vg_ap_wait_metric(&t.a, "vigil_alerts_fired_total", 2 * HOSTS, 30000);
     int64_t end = vg_tp_mono_ms() + 20000;
     while (vg_tp_count(t.s.recv_out, "\"status\":\"firing\"") < 2 * HOSTS && vg_tp_mono_ms() < end)
         vg_tp_pause_ms(50);
     assert_int_equal(vg_tp_count(t.s.recv_out, "\"status\":\"firing\""), 2 * HOSTS);
 
     vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, sets_b);
-    wait_metric(&t.b, "vigil_partitions_assigned", PARTS / 2, 40000);
-    wait_metric(&t.b, "vigil_rule_states_resolved_total", HOSTS / 2, 20000);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS / 2, 40000);
+    vg_ap_wait_metric(&t.b, "vigil_rule_states_resolved_total", HOSTS / 2, 20000);
     int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
-    wait_metric(&t.b, "vigil_rule_states_resolved_total", HOSTS, 20000);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    vg_ap_wait_metric(&t.b, "vigil_rule_states_resolved_total", HOSTS, 20000);
     assert_int_equal(
         vg_tp_wait_contains(t.b.log, "msg=\"alerts of rules not loaded here resolved\"", 10000), 0);
     end = vg_tp_mono_ms() + 20000;

@@ -173,3 +173,13 @@ void vg_ap_expect_log(const struct vg_ap *a, const char *needle)
         fail_msg("%s lacks '%s':\n%s", a->log, needle, t ? t : "");
     }
 }
+
+void vg_ap_wait_metric(const struct vg_ap *a, const char *name, double want, int64_t ms)
+{
+    int64_t end = vg_tp_mono_ms() + ms;
+    double v;
+    while ((v = vg_ap_metric(a, name)) != want && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    if (v != want)
+        fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
+}

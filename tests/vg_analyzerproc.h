@@ -42,6 +42,10 @@ void vg_ap_start(struct vg_ap *a, const char *dir, const char *tag, const char *
 /* A counter or gauge from the analyzer's /metrics, -1 when unreadable. */
 double vg_ap_metric(const struct vg_ap *a, const char *name);
 
+/* Waits (ms at most, reading every 50 ms) until a's metric name is want; fails the test with
+ * the last value otherwise. */
+void vg_ap_wait_metric(const struct vg_ap *a, const char *name, double want, int64_t ms);
+
 /* last_seq of host from /api/v1/hosts/HOST, -1 when unknown. */
 int64_t vg_ap_last_seq(const struct vg_ap *a, const char *host);
 
