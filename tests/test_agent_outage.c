@@ -84,19 +84,6 @@ static void rig_up(struct rig *r, const char *tag, const char *agent_extra)
     assert_true(vg_ap_last_seq(&r->an, HOST) >= 10);
 }
 
-/* The value of key=N in the last line of the log that has it, -1 if none. */
-static long long last_field(const char *log, const char *key)
-{
-    char *t = vg_tp_read(log);
-    long long v = -1;
-    size_t kl = strlen(key);
-    for (char *p = t; p && (p = strstr(p, key)) != NULL; p += kl)
-        if ((p == t || p[-1] == ' ') && p[kl] == '=')
-            v = atoll(p + kl + 1);
-    free(t);
-    return v;
-}
-
 /* Stops the agent, then waits for the analyzer to have every sequence number and checks it got
  * each once. */
 static void expect_every_message_once(struct rig *r, int expect_spooled)
@@ -104,17 +91,17 @@ static void expect_every_message_once(struct rig *r, int expect_spooled)
     if (expect_spooled) {
         /* The spool drained: the newest stats line shows it used and empty again. */
         int64_t deadline = vg_mono_ms() + 60000;
-        while (!(last_field(r->agent_log, "spooled") > 0 &&
-                 last_field(r->agent_log, "spool_records") == 0) &&
+        while (!(vg_tp_last_field(r->agent_log, "spooled") > 0 &&
+                 vg_tp_last_field(r->agent_log, "spool_records") == 0) &&
                vg_mono_ms() < deadline)
             vg_sleep_ms(200, NULL);
-        assert_true(last_field(r->agent_log, "spooled") > 0);
-        assert_int_equal(last_field(r->agent_log, "spool_records"), 0);
+        assert_true(vg_tp_last_field(r->agent_log, "spooled") > 0);
+        assert_int_equal(vg_tp_last_field(r->agent_log, "spool_records"), 0);
     }
     assert_int_equal(vg_tp_stop(r->agent, SIGTERM, 20000), 0);
-    long long ticks = last_field(r->agent_log, "ticks");
-    long long spooled = last_field(r->agent_log, "spooled");
-    long long failed = last_field(r->agent_log, "delivery_failed");
+    long long ticks = vg_tp_last_field(r->agent_log, "ticks");
+    long long spooled = vg_tp_last_field(r->agent_log, "spooled");
+    long long failed = vg_tp_last_field(r->agent_log, "delivery_failed");
     assert_true(ticks > 0);
     int64_t deadline = vg_mono_ms() + 30000;
     while (vg_ap_last_seq(&r->an, HOST) < ticks - 1 && vg_mono_ms() < deadline)
@@ -191,7 +178,7 @@ static void spool_drains_through_a_smaller_librdkafka_queue_losing_nothing(void 
         vg_sleep_ms(500, NULL); /* the outage itself, not a timing assertion */
     control(&r, "up");
     expect_every_message_once(&r, 1);
-    assert_int_equal(last_field(r.agent_log, "produce_failed"), 0);
+    assert_int_equal(vg_tp_last_field(r.agent_log, "produce_failed"), 0);
     rig_down(&r);
 }
 
@@ -234,25 +221,25 @@ static void a_batch_the_broker_refuses_as_too_large_is_counted_as_such(void **st
     start_broker(&r);
     start_agent(&r, NULL);
     int64_t deadline = vg_mono_ms() + 30000;
-    while (last_field(r.agent_log, "delivered") < 5 && vg_mono_ms() < deadline)
+    while (vg_tp_last_field(r.agent_log, "delivered") < 5 && vg_mono_ms() < deadline)
         vg_sleep_ms(100, NULL);
-    assert_true(last_field(r.agent_log, "delivered") >= 5);
+    assert_true(vg_tp_last_field(r.agent_log, "delivered") >= 5);
     control(&r, "errors 0 2 10"); /* MESSAGE_TOO_LARGE, for two Produce requests */
     assert_int_equal(vg_tp_wait_contains(r.agent_log, "refused_by=broker", 20000), 0);
-    long long d0 = last_field(r.agent_log, "delivered");
+    long long d0 = vg_tp_last_field(r.agent_log, "delivered");
     deadline = vg_mono_ms() + 30000;
-    while (last_field(r.agent_log, "delivered") < d0 + 10 && vg_mono_ms() < deadline)
+    while (vg_tp_last_field(r.agent_log, "delivered") < d0 + 10 && vg_mono_ms() < deadline)
         vg_sleep_ms(100, NULL);
-    assert_true(last_field(r.agent_log, "delivered") >= d0 + 10);
+    assert_true(vg_tp_last_field(r.agent_log, "delivered") >= d0 + 10);
     assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
     r.agent = 0;
-    long long ticks = last_field(r.agent_log, "ticks"),
-              delivered = last_field(r.agent_log, "delivered");
-    long long too_large = last_field(r.agent_log, "too_large");
+    long long ticks = vg_tp_last_field(r.agent_log, "ticks"),
+              delivered = vg_tp_last_field(r.agent_log, "delivered");
+    long long too_large = vg_tp_last_field(r.agent_log, "too_large");
     print_message("ticks=%lld delivered=%lld too_large=%lld delivery_failed=%lld\n", ticks,
-                  delivered, too_large, last_field(r.agent_log, "delivery_failed"));
+                  delivered, too_large, vg_tp_last_field(r.agent_log, "delivery_failed"));
     assert_true(too_large >= 1);
-    assert_int_equal(last_field(r.agent_log, "delivery_failed"), 0);
+    assert_int_equal(vg_tp_last_field(r.agent_log, "delivery_failed"), 0);
     assert_int_equal(delivered + too_large, ticks);
     vg_tp_stop(r.broker, SIGTERM, 10000);
 }

@@ -681,19 +681,6 @@ static void agent_sighup_names_every_setting_it_does_not_apply(void **state)
     free(dir);
 }
 
-/* The value of key=N in the last line of the log that has it, -1 if none. */
-static long long last_field(const char *log, const char *key)
-{
-    char *t = vg_tp_read(log);
-    long long v = -1;
-    size_t kl = strlen(key);
-    for (char *p = t; p && (p = strstr(p, key)) != NULL; p += kl)
-        if ((p == t || p[-1] == ' ') && p[kl] == '=')
-            v = atoll(p + kl + 1);
-    free(t);
-    return v;
-}
-
 /* A SIGHUP ends the wait for the next tick only to reload: the agent then waits for that tick
  * again. It used to collect at once, so each SIGHUP sent one more message, off the grid, stamped
  * with the normal interval. With a 1 h interval the first tick is the only one due: three
@@ -722,7 +709,7 @@ static void agent_sighup_sends_no_tick_of_its_own(void **state)
         assert_int_equal(vg_tp_count(log, "msg=\"reloaded\""), i);
     }
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
-    long long ticks = last_field(log, "ticks"), produced = last_field(log, "produced");
+    long long ticks = vg_tp_last_field(log, "ticks"), produced = vg_tp_last_field(log, "produced");
     print_message("1h interval, 3 SIGHUPs: ticks=%lld produced=%lld\n", ticks, produced);
     assert_int_equal(ticks, 1);
     assert_int_equal(produced, 1);
@@ -738,9 +725,9 @@ static void agent_sighup_sends_no_tick_of_its_own(void **state)
     vg_tp_write_atomic(cfg, text);
     assert_int_equal(kill(pid, SIGHUP), 0);
     int64_t deadline = vg_tp_mono_ms() + 20000;
-    while (last_field(log, "ticks") < 5 && vg_tp_mono_ms() < deadline)
+    while (vg_tp_last_field(log, "ticks") < 5 && vg_tp_mono_ms() < deadline)
         vg_tp_pause_ms(50);
-    assert_true(last_field(log, "ticks") >= 5);
+    assert_true(vg_tp_last_field(log, "ticks") >= 5);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     free(dir);
 }
@@ -846,16 +833,17 @@ static void agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit(void **state)
     const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
     int64_t deadline = vg_tp_mono_ms() + 30000;
-    while (last_field(log, "ticks") < 3 && vg_tp_mono_ms() < deadline)
+    while (vg_tp_last_field(log, "ticks") < 3 && vg_tp_mono_ms() < deadline)
         vg_tp_pause_ms(50);
-    assert_true(last_field(log, "ticks") >= 3);
+    assert_true(vg_tp_last_field(log, "ticks") >= 3);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
-    long long ticks = last_field(log, "ticks"), produced = last_field(log, "produced");
+    long long ticks = vg_tp_last_field(log, "ticks"), produced = vg_tp_last_field(log, "produced");
     print_message("running: ticks=%lld produced=%lld produce_failed=%lld too_large=%lld\n", ticks,
-                  produced, last_field(log, "produce_failed"), last_field(log, "too_large"));
+                  produced, vg_tp_last_field(log, "produce_failed"),
+                  vg_tp_last_field(log, "too_large"));
     assert_int_equal(produced, ticks);
-    assert_int_equal(last_field(log, "produce_failed"), 0);
-    assert_int_equal(last_field(log, "too_large"), 0);
+    assert_int_equal(vg_tp_last_field(log, "produce_failed"), 0);
+    assert_int_equal(vg_tp_last_field(log, "too_large"), 0);
     assert_true(vg_tp_count(log, "left out to keep the message within") >= 1);
     assert_int_equal(vg_tp_sh("rm -rf '%s'", root), 0);
     free(dir);
@@ -884,18 +872,20 @@ static void agent_counts_a_message_too_large_for_the_producer(void **state)
     const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
     int64_t deadline = vg_tp_mono_ms() + 30000;
-    while (last_field(log, "too_large") < 5 && vg_tp_mono_ms() < deadline)
+    while (vg_tp_last_field(log, "too_large") < 5 && vg_tp_mono_ms() < deadline)
         vg_tp_pause_ms(50);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
-    long long ticks = last_field(log, "ticks"), too_large = last_field(log, "too_large");
+    long long ticks = vg_tp_last_field(log, "ticks"),
+              too_large = vg_tp_last_field(log, "too_large");
     print_message("ticks=%lld too_large=%lld produced=%lld produce_failed=%lld spooled=%lld\n",
-                  ticks, too_large, last_field(log, "produced"), last_field(log, "produce_failed"),
-                  last_field(log, "spooled"));
+                  ticks, too_large, vg_tp_last_field(log, "produced"),
+                  vg_tp_last_field(log, "produce_failed"), vg_tp_last_field(log, "spooled"));
     assert_true(too_large >= 5);
     assert_int_equal(too_large, ticks);
-    assert_int_equal(last_field(log, "produced"), 0);
-    assert_int_equal(last_field(log, "produce_failed"), 0);
-    assert_int_equal(last_field(log, "spooled"), 0); /* never kept for a Kafka that refuses it */
+    assert_int_equal(vg_tp_last_field(log, "produced"), 0);
+    assert_int_equal(vg_tp_last_field(log, "produce_failed"), 0);
+    assert_int_equal(vg_tp_last_field(log, "spooled"),
+                     0); /* never kept for a Kafka that refuses it */
     char *t = vg_tp_read(log);
     const char *line = strstr(t, "msg=\"message too large, dropped\" seq=0 bytes=");
     if (!line)

@@ -72,28 +72,15 @@ static void start_agent(struct rig *r)
     r->agent = vg_tp_spawn((char *const *)argv, r->s.agent_log);
 }
 
-/* The value of key=N in the last line of the log that has it, -1 if none. */
-static long long last_field(const char *log, const char *key)
-{
-    char *t = vg_tp_read(log);
-    long long v = -1;
-    size_t kl = strlen(key);
-    for (char *p = t; p && (p = strstr(p, key)) != NULL; p += kl)
-        if ((p == t || p[-1] == ' ') && p[kl] == '=')
-            v = atoll(p + kl + 1);
-    free(t);
-    return v;
-}
-
 /* Waits until the agent's newest stats line has key >= want. */
 static void wait_field(struct rig *r, const char *key, long long want)
 {
     int64_t deadline = vg_mono_ms() + DEADLINE;
-    while (last_field(r->s.agent_log, key) < want && vg_mono_ms() < deadline)
+    while (vg_tp_last_field(r->s.agent_log, key) < want && vg_mono_ms() < deadline)
         vg_sleep_ms(100, NULL);
-    if (last_field(r->s.agent_log, key) < want)
-        fail_msg("agent: %s stayed at %lld, want >= %lld", key, last_field(r->s.agent_log, key),
-                 want);
+    if (vg_tp_last_field(r->s.agent_log, key) < want)
+        fail_msg("agent: %s stayed at %lld, want >= %lld", key,
+                 vg_tp_last_field(r->s.agent_log, key), want);
 }
 
 static void wait_log(struct rig *r, const char *needle, int count)
@@ -178,7 +165,7 @@ static void spike_is_sent_only_while_kafka_is_down(void **state)
     write_load(&r, "0.50");
     wait_log(&r, "msg=\"local alert resolved\"", 1);
     wait_field(&r, "local_not_sent", 1);
-    assert_int_equal(last_field(r.s.agent_log, "local_sent"), 0);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_sent"), 0);
     assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"local alert sent\""), 0);
     json_t *none = NULL;
     assert_int_equal(received(&r, "firing", &none, 1), 0);
@@ -211,10 +198,10 @@ static void spike_is_sent_only_while_kafka_is_down(void **state)
 
     /* Nothing lost or left: both notifications delivered, counted in the final stats line. */
     assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    assert_int_equal(last_field(r.s.agent_log, "local_sent"), 2);
-    assert_int_equal(last_field(r.s.agent_log, "local_delivered"), 2);
-    assert_int_equal(last_field(r.s.agent_log, "local_failed"), 0);
-    assert_int_equal(last_field(r.s.agent_log, "local_not_sent"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_sent"), 2);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 2);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_failed"), 0);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_not_sent"), 1);
     json_t *all[8];
     size_t nf = received(&r, "firing", all, 8);
     for (size_t i = 0; i < nf; i++)

@@ -198,3 +198,15 @@ int vg_tp_sh(const char *fmt, ...)
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+long long vg_tp_last_field(const char *path, const char *key)
+{
+    char *t = vg_tp_read(path);
+    long long v = -1;
+    size_t kl = strlen(key);
+    for (char *p = t; p && (p = strstr(p, key)) != NULL; p += kl)
+        if ((p == t || p[-1] == ' ') && p[kl] == '=')
+            v = atoll(p + kl + 1);
+    free(t);
+    return v;
+}

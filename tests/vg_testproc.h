@@ -27,6 +27,10 @@ int vg_tp_wait_contains(const char *path, const char *needle, int64_t timeout_ms
 /* Counts occurrences of needle in the file (0 when missing). */
 int vg_tp_count(const char *path, const char *needle);
 
+/* The value of key=N in the last line of the log at path that has it (N read as an integer),
+ * -1 if none. For the daemons' logfmt counters (ticks=, produced=, ...). */
+long long vg_tp_last_field(const char *path, const char *key);
+
 /* Reads a whole file into a malloc'd NUL-terminated buffer the caller frees; NULL if missing. */
 char *vg_tp_read(const char *path);
 /* The same, with its length in *len (it may hold NUL bytes: a binary). */
