@@ -338,7 +338,8 @@ static int rewalk(struct vg_cgnames *c, int64_t now_ms)
         free_entries(w.e, w.n);
         return rc;
     }
-    qsort(w.e, w.n, sizeof *w.e, entry_cmp);
+    if (w.n) /* w.e is NULL when the walk found nothing, and qsort's base must not be */
+        qsort(w.e, w.n, sizeof *w.e, entry_cmp);
     if (w.truncated && (rc = carry_over(&w, c)) < 0) {
         free_entries(w.e, w.n);
         return rc;
