@@ -179,16 +179,24 @@ struct walk {
     int truncated;
 };
 
+/* Room for one more entry in w->e (which may move). 0 or -ENOMEM. */
+static int grow(struct walk *w)
+{
+    if (w->n < w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap * 2 : 64;
+    struct vg_cg_entry *e = realloc(w->e, cap * sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    w->e = e;
+    w->cap = cap;
+    return 0;
+}
+
 static int add_entry(struct walk *w, __u64 id, const char *rel)
 {
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 64;
-        struct vg_cg_entry *e = realloc(w->e, cap * sizeof *e);
-        if (!e)
-            return -ENOMEM;
-        w->e = e;
-        w->cap = cap;
-    }
+    if (grow(w) < 0)
+        return -ENOMEM;
     char name[VG_CG_NAME_MAX + 1];
     vg_cgroup_metric_name(name, sizeof name, rel);
     char *dup = strdup(name);
@@ -307,15 +315,9 @@ static int carry_over(struct walk *w, const struct vg_cgnames *old)
     for (size_t i = 0; i < old->n && carried < VG_CG_WALK_MAX; i++) {
         if (find(&seen, old->e[i].id))
             continue;
-        if (w->n == w->cap) {
-            size_t cap = w->cap ? w->cap * 2 : 64;
-            struct vg_cg_entry *e = realloc(w->e, cap * sizeof *e);
-            if (!e)
-                return -ENOMEM;
-            w->e = e;
-            w->cap = cap;
-            seen.e = e;
-        }
+        if (grow(w) < 0)
+            return -ENOMEM;
+        seen.e = w->e;
         char *dup = strdup(old->e[i].name);
         if (!dup)
             return -ENOMEM;
