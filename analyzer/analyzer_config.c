@@ -322,6 +322,12 @@ static const struct vg_cfg_key keys[] = {
      "test_mv_analyzer (docs/detectors.md)"},
     {"model.max_metrics", VG_CFG_INT, "128", OFF(model_max_metrics), 1, 4096, NULL,
      "metrics per host group the mv model takes at most, chosen by model.metrics"},
+    {"model.max_groups", VG_CFG_INT, "1024", OFF(model_max_groups), 1, 100000, NULL,
+     "host groups (model.group_label values) the mv model keeps a model for at most; at the "
+     "limit a new group takes the place of the group longest without hosts, else it is refused "
+     "(logged, its hosts get no mv score). Each group's model costs about 1.6 MB at 128 metrics "
+     "and model.window 8 (weights, gradients and optimiser state, on the GPU with cuda), "
+     "growing with both, plus its hosts' rows"},
     {"model.metrics", VG_CFG_STRING, VG_COLSEL_DEFAULT, OFF(model_metrics), NOBOUND, NULL,
      "which of the first host's metrics become a group's mv model columns: comma-separated "
      "shell globs in order of preference ('*' also matches '.'); a metric ranks by the first "
@@ -442,7 +448,7 @@ void analyzer_model_params(const struct analyzer_cfg *c, struct vg_model_run_par
                 .max_metrics = (uint32_t)c->model_max_metrics,
                 .metrics = c->model_metrics,
                 .max_hosts = (uint32_t)c->max_hosts,
-                .max_groups = 1024,
+                .max_groups = (uint32_t)c->model_max_groups,
                 .top_k = (uint32_t)c->model_top_k,
                 .calib_init = (uint32_t)c->model_calib_init,
                 .state_weight = c->model_state_weight,

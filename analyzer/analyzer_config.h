@@ -108,6 +108,7 @@ struct analyzer_cfg {
     double model_state_weight;
     int64_t model_norm_ticks;
     int64_t model_max_metrics;
+    int64_t model_max_groups;
     char *model_metrics;
     int64_t model_queue_ticks;
     int model_train;

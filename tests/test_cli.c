@@ -178,6 +178,8 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
         {VG_ANALYZER_BIN,
          "--set limits.host_idle=5s --set alert.host_silent_after=0 --check-config",
          "limits.host_idle (5000ms) must be at least 10s, or 0 (never)"},
+        {VG_ANALYZER_BIN, "--set model.max_groups=0 --check-config",
+         "config error: --set: model.max_groups must be between 1 and 100000"},
         {VG_ANALYZER_BIN, "--set detector.model=magic --check-config",
          "config error: --set: detector.model: 'magic' is not one of ewma, seasonal"},
         {VG_ANALYZER_BIN, "--set detector.model=seasnal --check-config",

@@ -20,12 +20,14 @@
 
 #include <cmocka.h>
 
+#include "analyzer_config.h"
 #include "vg_ckpt.h"
 #include "vg_colsel.h"
 #include "vg_engine.h"
 #include "vg_engine_state.h"
 #include "vg_fleet.h"
 #include "vg_fleet_ckpt.h"
+#include "vg_model_run.h"
 #include "vg_models.h"
 #include "vg_testgpu.h"
 #include "vg_util.h"
@@ -1194,6 +1196,47 @@ static struct vg_model_env mv_env(uint32_t calib_init, uint32_t queue_ticks)
                                  .seed = 1};
 }
 
+/* model.max_groups reaches the analyzer's mv model: it was a constant 1024 there, so a fleet of
+ * many small groups could not be bounded (or allowed more) from the config. */
+static void test_model_max_groups_from_the_config_bounds_the_mv_groups(void **state)
+{
+    (void)state;
+    struct analyzer_cfg c = {0};
+    char err[VG_ERRLEN];
+    char *sets[] = {"model.max_groups=2", "model.set=mv"};
+    assert_int_equal(
+        vg_config_load_all(&analyzer_config_table, &c, NULL, sets, 2, err, sizeof(err)), 0);
+    struct vg_model_run_params p;
+    analyzer_model_params(&c, &p);
+    assert_int_equal(p.env.max_groups, 2);
+    struct vg_model_env env = p.env;
+    env.k = &cpu;
+    env.dir = NULL;
+    struct vg_models *ms;
+    assert_int_equal(vg_models_new(&ms, "mv", &env, err, sizeof(err)), 0);
+    struct vg_metric m[] = {{"cpu", 1}, {"mem", 2}, {"disk", 3}, {"net", 4}};
+    const char *groups[] = {"a", "b", "c"}, *hosts[] = {"a-1", "b-1", "c-1"};
+    for (int i = 0; i < 3; i++) {
+        struct vg_model_tick t = {hosts[i], groups[i], 1000, m, 4};
+        assert_int_equal(vg_models_update(ms, &t, err, sizeof(err)), 0);
+    }
+    struct vg_fleet_stats st;
+    vg_model_mv_stats(vg_models_find(ms, "mv"), &st);
+    assert_int_equal(st.groups, 2);
+    assert_int_equal(st.hosts, 2);
+    assert_int_equal(st.hosts_refused, 1); /* c-1: a third group */
+    /* Once b's only host has left, c takes its place. */
+    vg_models_host_drop(ms, "b-1");
+    struct vg_model_tick t = {"c-1", "c", 2000, m, 4};
+    assert_int_equal(vg_models_update(ms, &t, err, sizeof(err)), 0);
+    vg_model_mv_stats(vg_models_find(ms, "mv"), &st);
+    assert_int_equal(st.groups, 2);
+    assert_int_equal(st.hosts, 2);
+    assert_int_equal(st.hosts_refused, 1);
+    vg_models_free(ms);
+    vg_config_free(&analyzer_config_table, &c);
+}
+
 static void test_mv_host_blob_carries_queued_ticks_and_reads_version_2(void **state)
 {
     struct vg_model_env env = mv_env(16, 8);
@@ -1432,6 +1475,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back),
         cmocka_unit_test(test_a_late_host_skips_the_ticks_its_group_stepped_without_it),
         cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
+        cmocka_unit_test(test_model_max_groups_from_the_config_bounds_the_mv_groups),
         cmocka_unit_test(test_mv_host_blob_carries_queued_ticks_and_reads_version_2),
         cmocka_unit_test(test_a_lasting_level_stays_scored_for_as_long_as_the_normaliser_remembers),
         cmocka_unit_test(test_a_group_that_scores_nan_starts_fresh),
