@@ -215,9 +215,10 @@ static const struct vg_cfg_key keys[] = {
      "pending bytes per receiver's outbox; beyond, alerts are refused and counted"},
     {"user", VG_CFG_STRING, "vigil", OFF(user), NOBOUND, NULL,
      "the user the analyzer runs as (the packaged unit's User=): --check-config started as root "
-     "checks that outbox.dir and silences.file are writable by this user and its groups, as the "
-     "unit will write them; empty or not on this host: by root. The analyzer does not change "
-     "user itself"},
+     "reads the secret files (webhook.secret_file, pagerduty.routing_key_file, http.token_file, "
+     "kafka.*_file) and actions.tls_ca_file, and checks that outbox.dir and silences.file are "
+     "writable, as this user and its groups, as the unit will read and write them; empty or not "
+     "on this host: as root. The analyzer does not change user itself"},
     {"limits.max_hosts", VG_CFG_INT, "100000", OFF(max_hosts), 1, 100000000, NULL,
      "hosts tracked; messages of further hosts are counted and skipped"},
     {"limits.max_series_per_host", VG_CFG_INT, "10000", OFF(max_series_per_host), 1, 10000000, NULL,

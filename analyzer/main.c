@@ -28,6 +28,7 @@
 #include "vg_state_topic.h"
 #include "vg_engine.h"
 #include "vg_http.h"
+#include "vg_httpsec.h"
 #include "vg_kafka.h"
 #include "vg_log.h"
 #include "vg_models.h"
@@ -519,23 +520,62 @@ static int check_writable(const struct analyzer_cfg *c, char *err, size_t errlen
     return rc;
 }
 
-static int check_writable_cb(void *ud, char *err, size_t errlen)
+/* The files the analyzer reads (its secrets, the receivers' CA file) and writes, read as the
+ * start reads them, by this process's user. check (--check-config): also the kafka.*_file
+ * secrets, which a start reads when it opens the consumer, and the CA file, which
+ * analyzer_check_urls read before, but as root in a check run as root. */
+struct files_check {
+    const struct analyzer_cfg *c;
+    int check;
+};
+
+static int check_files(const struct files_check *fc, char *err, size_t errlen)
 {
-    return check_writable(ud, err, errlen);
+    const struct analyzer_cfg *c = fc->c;
+    int rc = fc->check ? vg_kafka_conf_check(&c->kafka, err, errlen) : 0;
+    const struct {
+        const char *path, *what;
+    } secrets[] = {
+        {c->webhook_url && *c->webhook_url ? c->webhook_secret_file : NULL, "webhook.secret_file"},
+        {c->pagerduty_routing_key_file, "pagerduty.routing_key_file"}};
+    for (size_t i = 0; !rc && i < VG_ARRAY_LEN(secrets); i++) {
+        char *v = NULL;
+        size_t len = 0;
+        if (secrets[i].path && *secrets[i].path &&
+            (rc = vg_action_read_secret(secrets[i].path, secrets[i].what, &v, &len, err, errlen)) ==
+                0)
+            vg_action_secret_free(v, len);
+    }
+    if (!rc && c->http_listen && *c->http_listen) {
+        struct vg_http_cfg hc = {.listen = c->http_listen, .token_file = c->http_token_file};
+        rc = vg_http_check_cfg(&hc, err, errlen);
+    }
+    if (!rc && fc->check)
+        rc = vg_http_ca_file_check(c->tls_ca_file, "actions.tls_ca_file", err, errlen);
+    if (!rc)
+        rc = check_writable(c, err, errlen);
+    return rc;
 }
 
-/* check_writable() for --check-config started as root: the packaged unit runs the analyzer as
- * `user`, and root may write anywhere, so the check runs in a child that becomes that user (its
- * groups too) as the agent's check does; access(2) then judges as the unit will, ACLs included.
- * At a start, and for a caller that is not root, the caller's own access is the answer. */
-static int check_writable_as_user(const struct analyzer_cfg *c, int check, char *err, size_t errlen)
+static int check_files_cb(void *ud, char *err, size_t errlen)
 {
+    return check_files(ud, err, errlen);
+}
+
+/* check_files() for --check-config started as root: the packaged unit starts the analyzer as
+ * `user` (it never changes user itself), and root may read and write anywhere, so the check runs
+ * in a child that becomes that user (its groups too) as the agent's check does; open(2) and
+ * access(2) then judge as the unit will, ACLs included. At a start, and for a caller that is not
+ * root, the caller's own access is the answer. */
+static int check_files_as_user(const struct analyzer_cfg *c, int check, char *err, size_t errlen)
+{
+    struct files_check fc = {c, check};
     struct passwd *pw = NULL;
     if (!check || geteuid() != 0 || !c->user || !*c->user || !(pw = getpwnam(c->user)) ||
         pw->pw_uid == 0)
-        return check_writable(c, err, errlen);
+        return check_files(&fc, err, errlen);
     char cerr[VG_ERRLEN];
-    int rc = vg_run_as_user(pw, check_writable_cb, (void *)c, "its access", cerr, sizeof cerr);
+    int rc = vg_run_as_user(pw, check_files_cb, &fc, "its access", cerr, sizeof cerr);
     if (rc == 0)
         return 0;
     /* The error starts with the key, which vg_config_locate() places; the user comes after. */
@@ -571,25 +611,8 @@ static int check_start(const struct analyzer_cfg *c, int check, char *err, size_
             "measurements need a topic of their own",
             c->decisions_partials_topic);
     int rc = vg_models_check_set(c->model_set, err, errlen);
-    const struct {
-        const char *path, *what;
-    } secrets[] = {
-        {c->webhook_url && *c->webhook_url ? c->webhook_secret_file : NULL, "webhook.secret_file"},
-        {c->pagerduty_routing_key_file, "pagerduty.routing_key_file"}};
-    for (size_t i = 0; !rc && i < VG_ARRAY_LEN(secrets); i++) {
-        char *v = NULL;
-        size_t len = 0;
-        if (secrets[i].path && *secrets[i].path &&
-            (rc = vg_action_read_secret(secrets[i].path, secrets[i].what, &v, &len, err, errlen)) ==
-                0)
-            vg_action_secret_free(v, len);
-    }
-    if (!rc && c->http_listen && *c->http_listen) {
-        struct vg_http_cfg hc = {.listen = c->http_listen, .token_file = c->http_token_file};
-        rc = vg_http_check_cfg(&hc, err, errlen);
-    }
     if (!rc)
-        rc = check_writable_as_user(c, check, err, errlen);
+        rc = check_files_as_user(c, check, err, errlen);
     return rc;
 }
 
@@ -828,8 +851,6 @@ int main(int argc, char **argv)
         vg_secret_set_group(pw->pw_gid);
     if (!rc)
         rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
-    if (!rc && check) /* at a start, opening the consumer says it */
-        rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
     if (!rc) /* at a start too: it refuses these later otherwise, or not at all */
         rc = check_start(&a.cfg, check, err, sizeof(err));
     /* At a start, opening the models says it, in the same words. After the cheap checks: with

@@ -513,6 +513,61 @@ static void check_config_judges_the_written_directories_as_the_service_user(void
     free(dir);
 }
 
+/* The packaged unit starts the analyzer as `user` (vigil) and it reads its secret files (and the
+ * receivers' CA file) as that user; a check run as root read them as root, so a file only root
+ * could read passed the check and then stopped the start. Run as root, the check now reads them
+ * as `user`, and says so. */
+static void check_config_reads_the_analyzers_secret_files_as_the_service_user(void **state)
+{
+    (void)state;
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || !pw) {
+        printf("# skipped: needs root and the user 'nobody' to check as\n");
+        return;
+    }
+    gid_t gid = pw->pw_gid;
+    char *dir = vg_tp_tmpdir("secretsuser");
+    assert_int_equal(chmod(dir, 0755), 0);
+    static const struct {
+        const char *key, *set, *content, *want;
+    } cases[] = {
+        {"webhook.secret_file", "--set webhook.url=http://127.0.0.1:18080/h", NULL,
+         "config error: --set: webhook.secret_file: cannot open "},
+        {"pagerduty.routing_key_file", "", NULL,
+         "config error: --set: pagerduty.routing_key_file: cannot open "},
+        {"http.token_file", "", NULL, "config error: --set: http.token_file "},
+        {"kafka.sasl.password_file", "", NULL, "kafka.sasl.password_file: cannot open "},
+        {"actions.tls_ca_file", "", "-----BEGIN CERTIFICATE-----\n",
+         "config error: --set: actions.tls_ca_file: cannot open "},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[300], args[900];
+        snprintf(path, sizeof path, "%s/f%zu", dir, i);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(cases[i].content ? cases[i].content : "s3cret-for-the-test-0123456789\n", f);
+        fclose(f);
+        assert_int_equal(chmod(path, 0600), 0); /* root's alone */
+        snprintf(args, sizeof args, "%s --set %s=%s --set user=nobody --check-config", cases[i].set,
+                 cases[i].key, path);
+        assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 1);
+        char *o = output();
+        if (!strstr(o, cases[i].want) || !strstr(o, "Permission denied") ||
+            !strstr(o, "(checked as user 'nobody', the analyzer's `user`)"))
+            fail_msg("%s: no '%s' ... as nobody in:\n%s", args, cases[i].want, o);
+        free(o);
+        /* The packages' setup, root:<the user's group> 0640: the same check passes. */
+        assert_int_equal(chown(path, 0, gid), 0);
+        assert_int_equal(chmod(path, 0640), 0);
+        assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 0);
+        o = output();
+        if (!strstr(o, "# config OK") || strstr(o, "secret file is"))
+            fail_msg("%s: not OK without a warning:\n%s", args, o);
+        free(o);
+    }
+    free(dir);
+}
+
 static void once_prints_one_valid_message(void **state)
 {
     assert_int_equal(
@@ -970,6 +1025,7 @@ int main(void)
         cmocka_unit_test(a_silences_file_that_could_never_be_saved_stops_the_analyzer),
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),
         cmocka_unit_test(check_config_judges_the_written_directories_as_the_service_user),
+        cmocka_unit_test(check_config_reads_the_analyzers_secret_files_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
