@@ -852,6 +852,53 @@ static void rules_see_only_the_series_alert_series_keeps(void **state)
     free(o);
 }
 
+/* Another service where --api points (an old Alertmanager answers GET /api/v1/alerts with 200
+ * and JSON of its own): each command that reads the API says the answer is not the analyzer's
+ * and exits 1, rather than printing an empty table as if the analyzer had nothing. */
+static void commands_refuse_an_answer_that_is_not_the_analyzers(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "foreign-api");
+    char body[600];
+    snprintf(body, sizeof(body), "%s/answer.json", s.dir);
+    assert_int_equal(
+        vg_tp_write_atomic(body, "{\"status\":\"success\",\"data\":[{\"labels\":{\"alertname\":"
+                                 "\"X\",\"host\":\"web-1\"}}]}\n"),
+        0);
+    const char *extra[] = {"--answer-file", body, NULL};
+    vg_stack_start_receiver(&s, extra);
+    static const struct {
+        const char *cmd, *path, *want;
+    } cases[] = {
+        {"alerts", "/api/v1/alerts", "(no \"alerts\" array"},
+        {"alerts --json", "/api/v1/alerts", "(no \"alerts\" array"},
+        {"status", "/api/v1/status", "(no \"ready\" boolean"},
+        {"top --once", "/api/v1/hosts", "(no \"hosts\" array"},
+        {"silence list", "/api/v1/silences", "(no \"silences\" array"},
+        {"silence add host=web-1", "/api/v1/silences", "(no \"id\" string"},
+        {"silence expire 0123abcd", "/api/v1/silences/0123abcd", "(no \"id\" string"},
+        {"report -o -", "/api/v1/history/web-1", "(no \"series\" object"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *cmd = strdup(cases[i].cmd), *sp = strchr(cmd, ' ');
+        const char *rest = sp ? sp + 1 : "";
+        if (sp)
+            *sp = '\0';
+        int rc = ctl("%s --api http://127.0.0.1:%d %s%s", cmd, s.recv_port, rest,
+                     strncmp(cases[i].cmd, "report", 6) == 0 ? " web-1" : "");
+        free(cmd);
+        char *o = out(), *e = err(), want[300];
+        snprintf(want, sizeof(want), "http://127.0.0.1:%d%s: the answer is not the analyzer's ",
+                 s.recv_port, cases[i].path);
+        if (rc != 1 || !strstr(e, want) || !strstr(e, cases[i].want) || count(e, "\n") != 1 || o[0])
+            fail_msg("vigilctl %s: exit %d, stdout:\n%s\nstderr:\n%s", cases[i].cmd, rc, o, e);
+        free(o);
+        free(e);
+    }
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("vigilctl-out");
@@ -875,6 +922,7 @@ int main(void)
         cmocka_unit_test(rules_check_names_skipped_entries_and_refuses_files_over_4_mib),
         cmocka_unit_test(rules_check_ends_a_long_error_list_with_the_count_left_out),
         cmocka_unit_test(host_model_reads_are_checked_and_report_warns_it_runs_none),
+        cmocka_unit_test(commands_refuse_an_answer_that_is_not_the_analyzers),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

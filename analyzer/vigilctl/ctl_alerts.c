@@ -100,7 +100,8 @@ int vg_ctl_alerts(int argc, char **argv)
     }
     char err[VG_ERRLEN * 2];
     json_t *o = NULL;
-    if (vg_ctl_json(&api, "GET", "/api/v1/alerts", NULL, &o, err, sizeof(err)) < 0) {
+    if (vg_ctl_json_want(&api, "GET", "/api/v1/alerts", NULL, "alerts", JSON_ARRAY, &o, err,
+                         sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl alerts: %s\n", err);
         return 1;
     }

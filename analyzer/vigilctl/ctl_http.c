@@ -169,6 +169,59 @@ int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *pa
     return 0;
 }
 
+static int has_type(json_t *v, json_type want)
+{
+    switch (want) {
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return json_is_boolean(v);
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return json_is_number(v);
+    default:
+        return v && json_typeof(v) == want;
+    }
+}
+
+static const char *type_name(json_type t)
+{
+    switch (t) {
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "boolean";
+    default:
+        return "null";
+    }
+}
+
+int vg_ctl_json_want(const struct vg_ctl_api *api, const char *method, const char *path,
+                     const char *body, const char *key, json_type want, json_t **out, char *err,
+                     size_t errlen)
+{
+    json_t *o = NULL;
+    int rc = vg_ctl_json(api, method, path, body, &o, err, errlen);
+    if (rc)
+        return rc;
+    if (!has_type(json_object_get(o, key), want)) {
+        json_decref(o);
+        return vg_err(err, errlen, -EPROTO,
+                      "%s %.*s%s: the answer is not the analyzer's (no \"%s\" %s; is --api or "
+                      "VIGIL_API the analyzer's address?)",
+                      method, base_len(api), api->url, path, key, type_name(want));
+    }
+    *out = o;
+    return 0;
+}
+
 const char *vg_ctl_fmt_time(char *buf, size_t n, long long ms)
 {
     time_t t = (time_t)(ms / 1000);

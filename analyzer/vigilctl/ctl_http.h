@@ -33,6 +33,16 @@ int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char 
 int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *path,
                 const char *body, json_t **out, char *err, size_t errlen);
 
+/* Like vg_ctl_json, and the answer must be the analyzer's: an object whose member key has the
+ * JSON type want (JSON_TRUE stands for either boolean, JSON_INTEGER for any number). Another
+ * service on that address (an old Alertmanager answers GET /api/v1/alerts with 200 and JSON of
+ * its own) would otherwise read as an analyzer with nothing to show. Otherwise -EPROTO and err
+ * reads e.g. 'GET http://127.0.0.1:9093/api/v1/alerts: the answer is not the analyzer's (no
+ * "alerts" array)'. */
+int vg_ctl_json_want(const struct vg_ctl_api *api, const char *method, const char *path,
+                     const char *body, const char *key, json_type want, json_t **out, char *err,
+                     size_t errlen);
+
 /* Formats Unix milliseconds as local "YYYY-MM-DD HH:MM:SS" into buf; returns buf. */
 const char *vg_ctl_fmt_time(char *buf, size_t n, long long ms);
 

@@ -590,7 +590,8 @@ int vg_ctl_report(int argc, char **argv)
         vg_config_free(&analyzer_config_table, &cfg);
         char path[600];
         snprintf(path, sizeof(path), "/api/v1/history/%s", host);
-        if (!config_bad && vg_ctl_json(&api, "GET", path, NULL, &hist, err, sizeof(err)) < 0)
+        if (!config_bad && vg_ctl_json_want(&api, "GET", path, NULL, "series", JSON_OBJECT, &hist,
+                                            err, sizeof(err)) < 0)
             hist = NULL;
         snprintf(source, sizeof(source), "history of the analyzer at %s", api.url);
     }

@@ -159,7 +159,8 @@ int vg_ctl_silence(int argc, char **argv)
     char err[VG_ERRLEN * 2];
     json_t *o = NULL;
     if (strcmp(sub, "list") == 0) {
-        if (vg_ctl_json(&api, "GET", "/api/v1/silences", NULL, &o, err, sizeof(err)) < 0) {
+        if (vg_ctl_json_want(&api, "GET", "/api/v1/silences", NULL, "silences", JSON_ARRAY, &o, err,
+                             sizeof(err)) < 0) {
             fprintf(stderr, "vigilctl silence list: %s\n", err);
             return 1;
         }
@@ -205,7 +206,8 @@ int vg_ctl_silence(int argc, char **argv)
             json_object_set_new(req, "comment", json_string(comment));
         char *body = json_dumps(req, JSON_COMPACT);
         json_decref(req);
-        int rc = vg_ctl_json(&api, "POST", "/api/v1/silences", body, &o, err, sizeof(err));
+        int rc = vg_ctl_json_want(&api, "POST", "/api/v1/silences", body, "id", JSON_STRING, &o,
+                                  err, sizeof(err));
         free(body);
         if (rc < 0) {
             fprintf(stderr, "vigilctl silence add: %s\n", err);
@@ -240,7 +242,8 @@ int vg_ctl_silence(int argc, char **argv)
             }
             char path[512];
             snprintf(path, sizeof(path), "/api/v1/silences/%s", argv[i]);
-            if (vg_ctl_json(&api, "DELETE", path, NULL, &o, err, sizeof(err)) < 0) {
+            if (vg_ctl_json_want(&api, "DELETE", path, NULL, "id", JSON_STRING, &o, err,
+                                 sizeof(err)) < 0) {
                 fprintf(stderr, "vigilctl silence expire: %s\n", err);
                 bad = 1;
                 continue;

@@ -139,7 +139,8 @@ int vg_ctl_status(int argc, char **argv)
     }
     char err[VG_ERRLEN * 2];
     json_t *o = NULL;
-    if (vg_ctl_json(&api, "GET", "/api/v1/status", NULL, &o, err, sizeof(err)) < 0) {
+    if (vg_ctl_json_want(&api, "GET", "/api/v1/status", NULL, "ready", JSON_TRUE, &o, err,
+                         sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl status: %s\n", err);
         return 1;
     }

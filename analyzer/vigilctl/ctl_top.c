@@ -149,7 +149,8 @@ int vg_ctl_top(int argc, char **argv)
     int rc = 0;
     do {
         json_t *o = NULL;
-        if (vg_ctl_json(&api, "GET", "/api/v1/hosts", NULL, &o, err, sizeof(err)) < 0) {
+        if (vg_ctl_json_want(&api, "GET", "/api/v1/hosts", NULL, "hosts", JSON_ARRAY, &o, err,
+                             sizeof(err)) < 0) {
             if (once) {
                 fprintf(stderr, "vigilctl top: %s\n", err);
                 return 1;

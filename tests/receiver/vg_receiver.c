@@ -42,6 +42,7 @@ struct opts {
     int raw_body;
     int echo_body;
     const char *tls_cert, *tls_key; /* PEM files: serve HTTPS */
+    char *answer;                   /* --answer-file: the body of successful answers */
 };
 
 /* Per-request state: the body as it arrives in chunks. */
@@ -111,6 +112,8 @@ static void usage(FILE *f)
             "  --echo-body         failure answers quote the request body, as some services do\n"
             "  --tls-cert FILE     serve HTTPS with this PEM certificate (and --tls-key)\n"
             "  --tls-key FILE      the certificate's PEM private key\n"
+            "  --answer-file FILE  successful answers send this file's content (another\n"
+            "                      service's JSON, to stand in for it) instead of {\"ok\":true}\n"
             "  --help              show this help\n"
             "\n"
             "Stops cleanly on SIGTERM or SIGINT.\n");
@@ -402,7 +405,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         stall();
 
     char text[128];
-    char *echo = NULL;
+    char *owned = NULL;
     int ok = status == g_opt.ok_status;
     if (ok)
         snprintf(text, sizeof(text), "{\"ok\":true,\"request\":%ld}\n", seq);
@@ -417,15 +420,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     else
         snprintf(text, sizeof(text), "{\"error\":\"injected failure\",\"request\":%ld}\n", seq);
     if (!ok && status != 413 && g_opt.echo_body) {
-        if (asprintf(&echo, "{\"error\":\"injected failure\",\"request\":%ld,\"echo\":%.*s}\n", seq,
-                     (int)r->len, r->body ? r->body : "") < 0)
-            echo = NULL;
+        if (asprintf(&owned, "{\"error\":\"injected failure\",\"request\":%ld,\"echo\":%.*s}\n",
+                     seq, (int)r->len, r->body ? r->body : "") < 0)
+            owned = NULL;
     }
+    if (ok && g_opt.answer && asprintf(&owned, "%s", g_opt.answer) < 0)
+        owned = NULL;
     struct MHD_Response *resp =
-        echo ? MHD_create_response_from_buffer(strlen(echo), echo, MHD_RESPMEM_MUST_FREE)
-             : MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+        owned ? MHD_create_response_from_buffer(strlen(owned), owned, MHD_RESPMEM_MUST_FREE)
+              : MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
     if (!resp) {
-        free(echo);
+        free(owned);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
@@ -514,6 +519,7 @@ int main(int argc, char **argv)
         O_ECHO_BODY,
         O_TLS_CERT,
         O_TLS_KEY,
+        O_ANSWER_FILE,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -535,6 +541,7 @@ int main(int argc, char **argv)
         {"echo-body", no_argument, NULL, O_ECHO_BODY},
         {"tls-cert", required_argument, NULL, O_TLS_CERT},
         {"tls-key", required_argument, NULL, O_TLS_KEY},
+        {"answer-file", required_argument, NULL, O_ANSWER_FILE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -600,6 +607,11 @@ int main(int argc, char **argv)
             break;
         case O_TLS_KEY:
             g_opt.tls_key = optarg;
+            break;
+        case O_ANSWER_FILE:
+            free(g_opt.answer);
+            g_opt.answer = read_all(optarg);
+            bad = !g_opt.answer;
             break;
         case O_HELP:
             usage(stdout);
