@@ -899,6 +899,34 @@ static void commands_refuse_an_answer_that_is_not_the_analyzers(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* Before the first message the API's quantiles are null: status prints "-" for each, the
+ * processing time as the lag, not "nan". */
+static void status_prints_a_dash_for_quantiles_not_measured_yet(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "status-null");
+    char body[600];
+    snprintf(body, sizeof(body), "%s/status.json", s.dir);
+    assert_int_equal(vg_tp_write_atomic(body,
+                                        "{\"version\":\"0.1.0\",\"uptime_s\":1.0,\"ready\":true,"
+                                        "\"partitions_assigned\":4,\"hosts\":0,\"series\":0,"
+                                        "\"newest_event_age_s\":null,\"messages\":{\"consumed\":0},"
+                                        "\"lag_s\":{\"p50\":null,\"p99\":null,\"count\":0},"
+                                        "\"processing_s\":{\"p50\":null,\"p99\":null,\"count\":0},"
+                                        "\"alerts\":{\"firing\":0},\"receivers\":[]}\n"),
+                     0);
+    const char *extra[] = {"--answer-file", body, NULL};
+    vg_stack_start_receiver(&s, extra);
+    assert_int_equal(ctl("status --api http://127.0.0.1:%d", s.recv_port), 0);
+    char *o = out();
+    if (!strstr(o, "lag        newest event - old; event lag p50 -, p99 -\n") ||
+        !strstr(o, "; processing p99 -\n") || strstr(o, "nan"))
+        fail_msg("status before the first message:\n%s", o);
+    free(o);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("vigilctl-out");
@@ -923,6 +951,7 @@ int main(void)
         cmocka_unit_test(rules_check_ends_a_long_error_list_with_the_count_left_out),
         cmocka_unit_test(host_model_reads_are_checked_and_report_warns_it_runs_none),
         cmocka_unit_test(commands_refuse_an_answer_that_is_not_the_analyzers),
+        cmocka_unit_test(status_prints_a_dash_for_quantiles_not_measured_yet),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -49,7 +49,7 @@ static const char *gets(json_t *o, const char *k)
 
 static void print_status(const struct vg_ctl_api *api, json_t *o)
 {
-    char a1[32], a2[32], a3[32];
+    char a1[32], a2[32], a3[32], p99[32];
     json_t *b = json_object_get(o, "backend"), *m = json_object_get(o, "messages"),
            *al = json_object_get(o, "alerts"), *lag = json_object_get(o, "lag_s"),
            *pr = json_object_get(o, "processing_s"), *hi = json_object_get(o, "history");
@@ -66,10 +66,13 @@ static void print_status(const struct vg_ctl_api *api, json_t *o)
            vg_ctl_fmt_age(a1, sizeof(a1), getd(o, "newest_event_age_s")),
            vg_ctl_fmt_age(a2, sizeof(a2), getd(lag, "p50")),
            vg_ctl_fmt_age(a3, sizeof(a3), getd(lag, "p99")));
+    /* null before the first message, as the lag's quantiles; milliseconds with three digits,
+     * finer than vg_ctl_fmt_age's, as processing takes well under one. */
+    double pt = getd(pr, "p99");
+    snprintf(p99, sizeof(p99), isnan(pt) ? "-" : "%.3gms", pt * 1000);
     printf("messages   %lld consumed, %lld bad, %lld duplicates, %lld missing (sequence gaps); "
-           "processing p99 %.3gms\n",
-           geti(m, "consumed"), geti(m, "bad"), geti(m, "duplicates"), geti(m, "seq_gaps"),
-           getd(pr, "p99") * 1000);
+           "processing p99 %s\n",
+           geti(m, "consumed"), geti(m, "bad"), geti(m, "duplicates"), geti(m, "seq_gaps"), p99);
     printf("alerts     %lld firing; %lld fired, %lld resolved since start\n", geti(al, "firing"),
            geti(al, "fired_total"), geti(al, "resolved_total"));
     json_t *rs = json_object_get(o, "receivers");
