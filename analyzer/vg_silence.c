@@ -272,6 +272,8 @@ int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, in
     }
     json_error_t je;
     json_t *o = json_loadb(body, len, 0, &je);
+    if (!o && je.line < 1) /* no place in the body (jansson's -1) */
+        return vg_err(err, errlen, -EINVAL, "body is not JSON: %s", je.text);
     if (!o)
         return vg_err(err, errlen, -EINVAL, "body is not JSON: %s (line %d, column %d)", je.text,
                       je.line, je.column);

@@ -253,8 +253,16 @@ int vg_eval_nab_windows(const char *json_path, const char *key, struct vg_eval_w
 {
     *out = NULL;
     *n = 0;
+    /* Opened here: jansson's own open failure reads "PATH:-1: unable to open PATH: ...", a
+     * line that is not one. */
+    FILE *f = fopen(json_path, "rb");
+    if (!f)
+        return vg_err(err, errlen, -errno, "%s: %s", json_path, strerror(errno));
     json_error_t je;
-    json_t *root = json_load_file(json_path, 0, &je);
+    json_t *root = json_loadf(f, 0, &je);
+    fclose(f);
+    if (!root && je.line < 1)
+        return vg_err(err, errlen, -EINVAL, "%s: %s", json_path, je.text);
     if (!root)
         return vg_err(err, errlen, -EINVAL, "%s:%d: %s", json_path, je.line, je.text);
     int rc = 0;

@@ -254,7 +254,7 @@ static void bad_input_is_refused_with_a_message(void **state)
 {
     char *a;
     assert_int_equal(run(VIGILCTL " eval nab /nonexistent 2>&1", &a), 1);
-    assert_non_null(strstr(a, "/nonexistent/data: no category folders"));
+    assert_non_null(strstr(a, "/nonexistent/data: No such file or directory"));
     free(a);
     assert_int_equal(run(VIGILCTL " eval nab --param bogus=1 " VG_TEST_DATA "/nab-slice 2>&1", &a),
                      2);
@@ -264,6 +264,44 @@ static void bad_input_is_refused_with_a_message(void **state)
     free(a);
     assert_int_equal(run(VIGILCTL " eval smd --help", &a), 0);
     assert_non_null(strstr(a, "Usage: vigilctl eval smd"));
+    free(a);
+}
+
+/* A DIR that is not NAB's layout says what is wrong with it and what it must hold: a missing
+ * data/ is not an empty one, and a missing labels file has no line number. */
+static void nab_dir_errors_name_the_cause_and_the_layout(void **state)
+{
+    (void)state;
+    char *a;
+    assert_int_equal(run(VIGILCTL " eval nab /nonexistent 2>&1", &a), 1);
+    assert_non_null(strstr(a, "vigilctl eval nab: /nonexistent/data: No such file or directory "
+                              "(DIR must contain data/<category>/*.csv and "
+                              "labels/combined_windows.json)\n"));
+    assert_null(strstr(a, "no category folders"));
+    free(a);
+    assert_int_equal(run("d=$(mktemp -d) && mkdir $d/data && " VIGILCTL
+                         " eval nab $d 2>&1; rc=$?; rm -rf $d; exit $rc",
+                         &a),
+                     1);
+    assert_non_null(strstr(a, "/data: no category folders (DIR must contain "));
+    free(a);
+    /* data/ as NAB has it, labels/ left out, then a labels file that is not JSON. */
+    assert_int_equal(run("d=$(mktemp -d) && cp -r " VG_TEST_DATA "/nab-slice/data $d/ && " VIGILCTL
+                         " eval nab $d 2>&1; rc=$?; rm -rf $d; exit $rc",
+                         &a),
+                     1);
+    assert_non_null(strstr(a, "/labels/combined_windows.json: No such file or directory (DIR "
+                              "must contain "));
+    assert_null(strstr(a, ":-1:"));
+    free(a);
+    assert_int_equal(
+        run("d=$(mktemp -d) && cp -r " VG_TEST_DATA "/nab-slice/data $d/ && mkdir "
+            "$d/labels && printf '{\\n\\\"x\\\": [' >$d/labels/combined_windows.json && " VIGILCTL
+            " eval nab $d 2>&1; rc=$?; rm -rf $d; exit $rc",
+            &a),
+        1);
+    assert_non_null(strstr(a, "/labels/combined_windows.json:2: "));
+    assert_null(strstr(a, ":-1:"));
     free(a);
 }
 
@@ -281,6 +319,7 @@ int main(void)
         cmocka_unit_test(smd_residuals_that_do_not_fit_are_refused),
         cmocka_unit_test(smd_backend_is_checked_and_cpu_is_the_default),
         cmocka_unit_test(bad_input_is_refused_with_a_message),
+        cmocka_unit_test(nab_dir_errors_name_the_cause_and_the_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -188,10 +188,21 @@ int ctl_eval_nab(int argc, char **argv)
     char data[4096], labels[4096];
     snprintf(data, sizeof(data), "%s/data", o.dir);
     snprintf(labels, sizeof(labels), "%s/labels/combined_windows.json", o.dir);
+    /* NAB's repository as it is cloned: DIR is its top, not data/ or a category. */
+    static const char layout[] =
+        "DIR must contain data/<category>/*.csv and labels/combined_windows.json";
     char **cats;
     size_t ncat;
-    if (list_dir(data, NULL, &cats, &ncat) != 0 || ncat == 0) {
-        fprintf(stderr, "vigilctl eval nab: %s: no category folders\n", data);
+    int lrc = list_dir(data, NULL, &cats, &ncat);
+    if (lrc < 0 || ncat == 0) {
+        fprintf(stderr, "vigilctl eval nab: %s: %s (%s)\n", data,
+                lrc < 0 ? strerror(-lrc) : "no category folders", layout);
+        free_list(cats, ncat);
+        return 1;
+    }
+    struct stat lst;
+    if (stat(labels, &lst) != 0) {
+        fprintf(stderr, "vigilctl eval nab: %s: %s (%s)\n", labels, strerror(errno), layout);
         free_list(cats, ncat);
         return 1;
     }
