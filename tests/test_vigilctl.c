@@ -927,6 +927,20 @@ static void status_prints_a_dash_for_quantiles_not_measured_yet(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* From the build tree, with nothing on PATH: the analyzer one folder above vigilctl is found,
+ * as an install's beside it is. */
+static void config_check_finds_the_analyzer_of_the_build_tree(void **state)
+{
+    (void)state;
+    assert_int_equal(vg_tp_sh("PATH=/nonexistent %s config check analyzer %s/config/analyzer.yaml "
+                              ">%s 2>%s",
+                              VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
+                     0);
+    char *o = out();
+    assert_non_null(strstr(o, "# config OK\n"));
+    free(o);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("vigilctl-out");
@@ -952,6 +966,7 @@ int main(void)
         cmocka_unit_test(host_model_reads_are_checked_and_report_warns_it_runs_none),
         cmocka_unit_test(commands_refuse_an_answer_that_is_not_the_analyzers),
         cmocka_unit_test(status_prints_a_dash_for_quantiles_not_measured_yet),
+        cmocka_unit_test(config_check_finds_the_analyzer_of_the_build_tree),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
