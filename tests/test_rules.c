@@ -265,6 +265,7 @@ static void each_error_fixture_gives_its_exact_message(void **state)
     regerror(rrc, &re, why, sizeof(why));
     snprintf(regex_msg, sizeof(regex_msg),
              "bad-regex.yaml:3:22: bad regex in select 'host=~\"web-(\"': %s", why);
+    unsigned wrong = 0;
 
     for (size_t i = 0; i < VG_ARRAY_LEN(error_cases); i++) {
         char path[512], err[4096] = "";
@@ -275,10 +276,18 @@ static void each_error_fixture_gives_its_exact_message(void **state)
         int rc = vg_rule_set_load_buffer(error_cases[i].file, buf, len, &s, err, sizeof(err));
         free(buf);
         const char *want = error_cases[i].msg ? error_cases[i].msg : regex_msg;
-        if (rc != -EINVAL || strcmp(err, want) != 0)
-            fail_msg("%s: rc %d\n got: %s\nwant: %s", error_cases[i].file, rc, err, want);
-        assert_null(s);
+        /* Every mismatch is printed before failing, so one run shows all the cases a change
+         * broke rather than the first. */
+        if (rc != -EINVAL || strcmp(err, want) != 0) {
+            print_message("%s: rc %d\n got: %s\nwant: %s\n", error_cases[i].file, rc, err, want);
+            wrong++;
+        }
+        if (rc == 0)
+            vg_rule_set_free(s);
+        else
+            assert_null(s);
     }
+    assert_int_equal(wrong, 0);
 }
 
 static void every_error_fixture_has_an_expected_message(void **state)
