@@ -492,6 +492,16 @@ static int check_field(struct file *f, struct vg_rule *r, enum key k,
     case K_ANNOTATIONS:
         return check_templates(f, "annotations", v, 0, &r->annotations, &r->n_annotations);
     case K_ACTIONS:
+        /* No actions means every receiver (the engine hands on no receiver list), so an empty
+         * list written to mute a rule would page everyone instead. */
+        if (v->kind == VG_RULE_YAML_SEQ && v->n == 0) {
+            ferr(f, v,
+                 "actions: an empty list would notify every configured receiver, as a rule "
+                 "without 'actions' does: omit the key for all receivers, or name the ones to "
+                 "notify (e.g. actions: [webhook]); to mute a rule, remove it or silence its "
+                 "alerts");
+            return 0;
+        }
         return check_strings(f, "actions", v, "[webhook]", &r->actions, &r->action_where,
                              &r->n_actions);
     case K_SERIES:

@@ -143,6 +143,10 @@ static const struct {
     const char *file;
     const char *msg;
 } error_cases[] = {
+    {"actions-empty.yaml",
+     "actions-empty.yaml:4:14: actions: an empty list would notify every configured receiver, "
+     "as a rule without 'actions' does: omit the key for all receivers, or name the ones to "
+     "notify (e.g. actions: [webhook]); to mute a rule, remove it or silence its alerts"},
     {"actions-not-list.yaml",
      "actions-not-list.yaml:4:14: actions must be a list, e.g. actions: [webhook]"},
     {"bad-duration.yaml",
