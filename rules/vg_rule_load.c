@@ -424,6 +424,30 @@ static int check_templates(struct file *f, const char *key, const struct vg_rule
             ferr(f, k, "labels: 'host' comes from the agent and cannot be set by a rule");
             continue;
         }
+        /* The receivers' payloads set these two from the rule after its labels, so a label of
+         * either name would be loaded only to be replaced in every notification. */
+        if ((flags & VG_TMPL_STABLE) && strcmp(name, "severity") == 0) {
+            const char *sv = val->kind == VG_RULE_YAML_SCALAR ? val->text : "";
+            int known = 0;
+            for (int sev = VG_RULE_INFO; sev <= VG_RULE_CRITICAL; sev++)
+                known |= strcmp(sv, vg_rule_severity_name((enum vg_rule_severity)sev)) == 0;
+            if (known)
+                ferr(f, k,
+                     "labels: 'severity' comes from the rule's 'severity' key, which replaces it "
+                     "in every notification: write severity: %s in the rule instead",
+                     sv);
+            else
+                ferr(f, k,
+                     "labels: 'severity' comes from the rule's 'severity' key, which replaces it "
+                     "in every notification: set that key (info, warning or critical) instead");
+            continue;
+        }
+        if ((flags & VG_TMPL_STABLE) && strcmp(name, "alertname") == 0) {
+            ferr(f, k,
+                 "labels: 'alertname' is the rule's 'name', which replaces it in every "
+                 "notification: rename the rule instead");
+            continue;
+        }
         size_t j;
         for (j = 0; j < i; j++)
             if (v->items[2 * j]->kind == VG_RULE_YAML_SCALAR &&

@@ -149,6 +149,9 @@ static const struct {
      "notify (e.g. actions: [webhook]); to mute a rule, remove it or silence its alerts"},
     {"actions-not-list.yaml",
      "actions-not-list.yaml:4:14: actions must be a list, e.g. actions: [webhook]"},
+    {"alertname-label.yaml",
+     "alertname-label.yaml:6:7: labels: 'alertname' is the rule's 'name', which replaces it in "
+     "every notification: rename the rule instead"},
     {"bad-duration.yaml",
      "bad-duration.yaml:4:10: for: '5 minutes' is not a duration (write e.g. 30s, 5m)"},
     {"bad-name.yaml", "bad-name.yaml:2:11: rule name 'host-anomaly' is not valid: use letters, "
@@ -187,6 +190,9 @@ static const struct {
     {"select-unquoted.yaml",
      "select-unquoted.yaml:3:19: select 'env=prod': the value must be in double quotes (write "
      "e.g. env=\"prod\", role!=\"batch\", host=~\"web-.*\", zone!~\"eu-.*\")"},
+    {"severity-label.yaml",
+     "severity-label.yaml:5:7: labels: 'severity' comes from the rule's 'severity' key, which "
+     "replaces it in every notification: write severity: critical in the rule instead"},
     {"single-equals.yaml",
      "single-equals.yaml:3:33: comparison for equality is written '==', not '='"},
     {"top-level-key.yaml", "top-level-key.yaml:1:1: unknown key 'rule' (did you mean 'rules'?)"},
@@ -350,6 +356,28 @@ static void every_mistake_of_a_file_is_reported(void **state)
     char small[VG_ERRLEN];
     assert_int_equal(load_str(y, &s, small, sizeof(small)), -EINVAL);
     assert_true(strncmp(small, "t.yaml:4:10: for: 'soon' is not a duration", 42) == 0);
+}
+
+static void a_severity_label_that_is_no_severity_points_at_the_key_not_a_value(void **state)
+{
+    /* Suggesting `severity: page` would only trade one error for another. */
+    const char *y = "rules:\n"
+                    "  - name: A\n"
+                    "    when: value(\"x\") > 1\n"
+                    "    labels: {team: web, severity: page}\n";
+    struct vg_rule_set *s;
+    char err[1024];
+    assert_int_equal(load_str(y, &s, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "t.yaml:4:25: labels: 'severity' comes from the rule's 'severity' "
+                             "key, which replaces it in every notification: set that key (info, "
+                             "warning or critical) instead");
+    /* Annotations are not labels: a summary may well be called severity. */
+    const char *a = "rules:\n"
+                    "  - name: A\n"
+                    "    when: value(\"x\") > 1\n"
+                    "    annotations: {severity: \"{{ severity }}\", alertname: x}\n";
+    assert_int_equal(load_str(a, &s, err, sizeof(err)), 0);
+    vg_rule_set_free(s);
 }
 
 static void errors_inside_scalars_are_placed_at_their_line_and_column(void **state)
@@ -1708,6 +1736,7 @@ int main(void)
         cmocka_unit_test(every_error_fixture_has_an_expected_message),
         cmocka_unit_test(duplicate_names_across_files_name_both_places),
         cmocka_unit_test(every_mistake_of_a_file_is_reported),
+        cmocka_unit_test(a_severity_label_that_is_no_severity_points_at_the_key_not_a_value),
         cmocka_unit_test(a_long_error_list_ends_at_a_whole_line_with_the_count_left_out),
         cmocka_unit_test(errors_inside_scalars_are_placed_at_their_line_and_column),
         cmocka_unit_test(a_missing_directory_is_an_error),
