@@ -206,6 +206,12 @@ static int lex(struct parser *p)
     case '\0':
         t->t = TK_END;
         t->len = 0;
+        /* The end is placed just after the expression's last character: trailing whitespace,
+         * such as the final line break a block scalar (`when: |`) keeps, would otherwise put
+         * it on the line after the expression, the next rule's. */
+        while (t->off > 0 && (s[t->off - 1] == ' ' || s[t->off - 1] == '\t' ||
+                              s[t->off - 1] == '\n' || s[t->off - 1] == '\r'))
+            t->off--;
         return 0;
     case '(':
         t->t = TK_LP;

@@ -170,9 +170,13 @@ static const struct {
      "escaped-double-quoted.yaml:3:40: unknown function 'vaule' (did you mean 'value'?)"},
     {"folded-block.yaml",
      "folded-block.yaml:5:39: expected a number, a function call or '(', found '>'"},
+    {"folded-block-end.yaml", "folded-block-end.yaml:5:19: expected a number, a function call or "
+                              "'(', found the end of the expression"},
     {"host-label.yaml",
      "host-label.yaml:5:7: labels: 'host' comes from the agent and cannot be set by a rule"},
     {"literal-block.yaml", "literal-block.yaml:5:41: rate() window must be longer than 0s"},
+    {"literal-block-end.yaml", "literal-block-end.yaml:5:19: expected a number, a function call "
+                               "or '(', found the end of the expression"},
     {"missing-name.yaml", "missing-name.yaml:2:5: missing 'name'"},
     {"missing-paren.yaml",
      "missing-paren.yaml:3:57: missing ')' to close a '(', found the end of the expression"},
@@ -970,6 +974,12 @@ static void expression_errors_point_at_the_offending_token(void **state)
         {"score(\"x\") >", 12,
          "expected a number, a function call or '(', found the end of the "
          "expression"},
+        /* The end is after the last character, not after trailing whitespace: a block
+         * scalar keeps its final line break. */
+        {"score(\"x\") >  \n\n", 12,
+         "expected a number, a function call or '(', found the end of the "
+         "expression"},
+        {"(score(\"x\") > 1\n", 15, "missing ')' to close a '(', found the end of the expression"},
         {"1 > 0)", 5, "unexpected ')' after a complete expression (more ')' than '(')"},
         {"1 > 0 value(\"x\") > 1", 6,
          "unexpected 'value' after a complete expression (missing 'and' or 'or'?)"},
