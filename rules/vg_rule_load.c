@@ -788,7 +788,7 @@ static int check_policy(struct file *f, const struct vg_rule_yaml_node *m)
             rc = policy_expr(f, p, v, ki == P_METRIC);
             break;
         case P_TARGET_VALUE:
-            if (check_number(f, "target_value", v, 1e-9, 1e300, "a number greater than 0", &d))
+            if (check_number(f, "target_value", v, 1e-9, 1e300, "a number from 1e-9 to 1e300", &d))
                 p->params.target = d;
             break;
         case P_TOLERANCE:
@@ -796,11 +796,14 @@ static int check_policy(struct file *f, const struct vg_rule_yaml_node *m)
                 p->params.tolerance = d;
             break;
         case P_STEP_OUT:
-            check_count(f, "step_out", v, &p->params.step_out);
+        case P_STEP_IN: {
+            /* A step of 0 would load a policy that can never move in that direction. */
+            int out = ki == P_STEP_OUT, *step = out ? &p->params.step_out : &p->params.step_in;
+            if (check_count(f, key, v, step) && *step < 1)
+                ferr(f, v, "%s: 0 would never scale %s: write at least 1 (the default)", key,
+                     out ? "out" : "in");
             break;
-        case P_STEP_IN:
-            check_count(f, "step_in", v, &p->params.step_in);
-            break;
+        }
         case P_MIN:
             check_count(f, "min", v, &p->params.min);
             break;
@@ -841,6 +844,12 @@ static int check_policy(struct file *f, const struct vg_rule_yaml_node *m)
         ferr(f, m, "missing 'max' (the most replicas this policy may ask for)");
     if (!rc && seen[P_MAX] && f->l->n_errors == errors_before && p->params.max < p->params.min)
         ferr(f, seen[P_MAX], "max (%d) is less than min (%d)", p->params.max, p->params.min);
+    /* An initial count outside [min, max] would be clamped by the first decision: the file
+     * would say one thing and the policy do another. */
+    if (!rc && seen[P_INITIAL] && f->l->n_errors == errors_before && p->initial >= 0 &&
+        (p->initial < p->params.min || p->initial > p->params.max))
+        ferr(f, seen[P_INITIAL], "initial (%d) is not between min (%d) and max (%d)", p->initial,
+             p->params.min, p->params.max);
     if (!rc && p->initial < 0)
         p->initial = p->params.min;
     if (!rc && p->target && f->l->n_errors == errors_before) {

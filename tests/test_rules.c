@@ -223,7 +223,7 @@ static const struct {
                          "']' while parsing a flow sequence"},
     /* scaling policies (docs/scaling-actions.md) */
     {"policy-bad-number.yaml",
-     "policy-bad-number.yaml:4:19: target_value: 'sixty' is not a number greater than 0"},
+     "policy-bad-number.yaml:4:19: target_value: 'sixty' is not a number from 1e-9 to 1e300"},
     {"policy-bad-target.yaml",
      "policy-bad-target.yaml:2:13: target 'web/tier' is not valid: use letters, digits, '.', '_' "
      "and '-' (it is part of the URL /api/v1/scale/TARGET)"},
@@ -233,6 +233,10 @@ static const struct {
                                      "policies (first at policy-duplicate-target.yaml:2:13)"},
     {"policy-fractional-count.yaml",
      "policy-fractional-count.yaml:5:10: max: '2.5' is not a whole number of replicas"},
+    {"policy-initial-above-max.yaml",
+     "policy-initial-above-max.yaml:5:5: initial (9) is not between min (1) and max (5)"},
+    {"policy-initial-below-min.yaml",
+     "policy-initial-below-min.yaml:6:5: initial (1) is not between min (2) and max (5)"},
     {"policy-max-below-min.yaml", "policy-max-below-min.yaml:6:5: max (3) is less than min (5)"},
     {"policy-metric-and-when.yaml", "policy-metric-and-when.yaml:4:5: a policy has either 'metric' "
                                     "(target tracking) or 'when' (step scaling), not both"},
@@ -252,6 +256,13 @@ static const struct {
                             "..., metric: ...), not text"},
     {"policy-short-interval.yaml",
      "policy-short-interval.yaml:6:15: interval: must be at least 100ms"},
+    {"policy-step-in-zero.yaml", "policy-step-in-zero.yaml:5:14: step_in: 0 would never scale "
+                                 "in: write at least 1 (the default)"},
+    {"policy-step-out-zero.yaml", "policy-step-out-zero.yaml:4:15: step_out: 0 would never scale "
+                                  "out: write at least 1 (the default)"},
+    {"policy-target-value-out-of-range.yaml",
+     "policy-target-value-out-of-range.yaml:4:19: target_value: '1e308' is not a number from "
+     "1e-9 to 1e300"},
     {"policy-target-value-with-when.yaml",
      "policy-target-value-with-when.yaml:4:5: target_value only applies to 'metric' (target "
      "tracking), not to 'when'"},
