@@ -29,26 +29,11 @@ double vg_ewma_score(const struct vg_ewma_state *s, const struct vg_detector_par
     return erf(z / M_SQRT2);
 }
 
-static int ewma_update(void *state, const struct vg_detector_params *p, double x, double *score)
+/* Learns a winsorised x: an anomaly may only nudge the baseline. */
+static void learn(struct vg_ewma_state *s, const struct vg_detector_params *p, double x,
+                  double scale)
 {
-    struct vg_ewma_state *s = state;
-    if (!isfinite(x))
-        return -EINVAL;
-    x = vg_detector_bound(x);
-    if (s->n < p->warmup) {
-        /* Plain running mean/variance (Welford) during warm-up: every early value weighs the
-         * same, so the first reading does not dominate the baseline. */
-        s->n++;
-        double d = x - s->mean;
-        s->mean += d / s->n;
-        s->var += (d * (x - s->mean) - s->var) / s->n;
-        *score = 0;
-        return -EAGAIN;
-    }
-    double scale = scale_of(s, p);
     double dev = x - s->mean;
-    *score = erf(fabs(dev) / scale / M_SQRT2);
-    /* Winsorise before learning: an anomaly may only nudge the baseline. */
     double lim = p->clip_k * scale, alpha = p->alpha;
     if (dev > lim || dev < -lim) {
         dev = dev > 0 ? lim : -lim;
@@ -56,6 +41,31 @@ static int ewma_update(void *state, const struct vg_detector_params *p, double x
     }
     s->mean += alpha * dev;
     s->var = (1 - alpha) * (s->var + alpha * dev * dev);
+}
+
+static int ewma_update(void *state, const struct vg_detector_params *p, double x, double *score)
+{
+    struct vg_ewma_state *s = state;
+    if (!isfinite(x))
+        return -EINVAL;
+    x = vg_detector_bound(x);
+    if (s->n < p->warmup) {
+        /* Every early value weighs the same, so the first reading does not dominate, and the
+         * baseline is set again from all of them each time, so that it is ready whenever the
+         * warm-up ends (a state read back under a shorter one). */
+        if (s->n < VG_EWMA_WARM) {
+            s->warm[s->n++] = x;
+            vg_detector_warmup_baseline(s->warm, s->n, &s->mean, &s->var);
+        } else {
+            learn(s, p, x, scale_of(s, p));
+            s->n++;
+        }
+        *score = 0;
+        return -EAGAIN;
+    }
+    double scale = scale_of(s, p);
+    *score = erf(fabs(x - s->mean) / scale / M_SQRT2);
+    learn(s, p, x, scale);
     if (s->n < UINT32_MAX)
         s->n++;
     return 0;
@@ -66,6 +76,10 @@ static int ewma_check(const void *state, char *err, size_t errlen)
     const struct vg_ewma_state *s = state;
     if (!isfinite(s->mean) || !(s->var >= 0) || !isfinite(s->var))
         return vg_err(err, errlen, -EINVAL, "mean or variance not finite, or variance < 0");
+    /* Warm-up values become the baseline; those not kept yet are 0 (init). */
+    for (size_t i = 0; i < VG_EWMA_WARM; i++)
+        if (!isfinite(s->warm[i]))
+            return vg_err(err, errlen, -EINVAL, "warm-up value %zu not finite", i);
     return 0;
 }
 

@@ -40,10 +40,109 @@ static void warmup_learns_mean_and_variance_without_scoring(void **state)
         assert_int_equal(d->update(&s, &P, xs[i], &score), -EAGAIN);
         assert_true(score == 0);
     }
+    /* None is far from the others: the plain mean and population variance of 1..10. */
     assert_true(fabs(s.mean - 5.5) < 1e-12);
-    assert_true(fabs(s.var - 8.25) < 1e-12); /* population variance of 1..10 */
+    assert_true(fabs(s.var - 8.25) < 1e-12);
     assert_int_equal(d->update(&s, &P, 5.5, &score), 0);
     assert_true(score < 1e-12);
+}
+
+/* Deterministic N(mean, sd) by Box-Muller over noise(). */
+static double gauss(uint32_t *s, double mean, double sd)
+{
+    double u1 = (noise(s) + 1.0001) / 2.0002, u2 = (noise(s) + 1) / 2;
+    return mean + sd * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+/* P with the analyzer's default warm-up of 20 values. */
+static struct vg_detector_params warm20(void)
+{
+    struct vg_detector_params p = P;
+    p.warmup = 20;
+    return p;
+}
+
+/* Warms s up on 20 values of N(50, 2), the sixth of them a counter glitch of 1e9. */
+static void warm_up_with_a_glitch(struct vg_ewma_state *s, const struct vg_detector_params *p,
+                                  uint32_t *seed)
+{
+    double score;
+    vg_detector_ewma.init(s);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(vg_detector_ewma.update(s, p, i == 5 ? 1e9 : gauss(seed, 50, 2), &score),
+                         -EAGAIN);
+}
+
+/* One absurd warm-up value used to inflate the variance so far that a step of 15 sd went
+ * unseen for hundreds of values (the variance decays only at rate alpha). */
+static void a_glitch_in_the_warmup_does_not_blind_ewma_to_a_step(void **state)
+{
+    (void)state;
+    struct vg_detector_params p = warm20();
+    struct vg_ewma_state s;
+    uint32_t seed = 11;
+    double score, best = 0;
+    warm_up_with_a_glitch(&s, &p, &seed);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(vg_detector_ewma.update(&s, &p, gauss(&seed, 50, 2), &score), 0);
+    for (int i = 0; i < 3; i++) {
+        vg_detector_ewma.update(&s, &p, 80 + gauss(&seed, 0, 2), &score);
+        best = score > best ? score : best;
+    }
+    assert_true(best >= 0.999);
+}
+
+static void a_glitch_in_the_warmup_does_not_make_normal_values_alert(void **state)
+{
+    (void)state;
+    struct vg_detector_params p = warm20();
+    struct vg_ewma_state s;
+    uint32_t seed = 11;
+    double score;
+    warm_up_with_a_glitch(&s, &p, &seed);
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(vg_detector_ewma.update(&s, &p, gauss(&seed, 50, 2), &score), 0);
+        assert_true(score < 0.999);
+    }
+}
+
+/* A series that is 0 most of the time with real bursts of 5-7 (30 % of the warm-up) must not be
+ * learned as constant: a median and MAD would give it a scale of 0 and every burst would alert. */
+static void an_on_off_warmup_is_not_learned_as_constant(void **state)
+{
+    (void)state;
+    struct vg_detector_params p = warm20();
+    struct vg_ewma_state s;
+    vg_detector_ewma.init(&s);
+    double score;
+    for (int i = 0; i < 20; i++) {
+        double x = i % 10 == 2 || i % 10 == 5 || i % 10 == 8 ? 5 + i % 3 : 0;
+        assert_int_equal(vg_detector_ewma.update(&s, &p, x, &score), -EAGAIN);
+    }
+    assert_int_equal(vg_detector_ewma.update(&s, &p, 6, &score), 0);
+    assert_true(score < 0.999);
+}
+
+/* A warm-up longer than the values ewma keeps: the kept ones set the baseline, the rest are
+ * learned as after the warm-up (winsorised), and none is scored before the warm-up ends. */
+static void a_warmup_longer_than_its_buffer_learns_the_rest_without_scoring(void **state)
+{
+    (void)state;
+    struct vg_detector_params p = P;
+    p.warmup = VG_EWMA_WARM + 16;
+    struct vg_ewma_state s;
+    vg_detector_ewma.init(&s);
+    uint32_t seed = 4;
+    double score;
+    for (uint32_t i = 0; i < p.warmup; i++) {
+        double x = i == 3 ? 1e9 : i < VG_EWMA_WARM ? gauss(&seed, 50, 2) : gauss(&seed, 53, 2);
+        assert_int_equal(vg_detector_ewma.update(&s, &p, x, &score), -EAGAIN);
+        assert_true(score == 0);
+    }
+    assert_int_equal(s.n, p.warmup);
+    /* From about 50 towards 53 (1.5 sd) at alpha 0.05 for 16 values: about half-way. */
+    assert_true(s.mean > 51 && s.mean < 53);
+    assert_int_equal(vg_detector_ewma.update(&s, &p, 53, &score), 0);
 }
 
 static void score_is_normal_mass_of_the_deviation(void **state)
@@ -273,6 +372,11 @@ static void every_detector_checks_states_copied_in(void **state)
     e.var = 1;
     e.mean = NAN;
     assert_int_equal(vg_detector_ewma.check(&e, err, sizeof(err)), -EINVAL);
+    e.mean = 1;
+    assert_int_equal(vg_detector_ewma.check(&e, err, sizeof(err)), 0);
+    e.warm[VG_EWMA_WARM - 1] = INFINITY; /* would become the baseline */
+    assert_int_equal(vg_detector_ewma.check(&e, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "warm-up value 23 not finite");
 
     struct vg_seasonal_state *s = calloc(1, sizeof(*s));
     assert_non_null(s);
@@ -302,6 +406,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(warmup_learns_mean_and_variance_without_scoring),
+        cmocka_unit_test(a_glitch_in_the_warmup_does_not_blind_ewma_to_a_step),
+        cmocka_unit_test(a_glitch_in_the_warmup_does_not_make_normal_values_alert),
+        cmocka_unit_test(an_on_off_warmup_is_not_learned_as_constant),
+        cmocka_unit_test(a_warmup_longer_than_its_buffer_learns_the_rest_without_scoring),
         cmocka_unit_test(score_is_normal_mass_of_the_deviation),
         cmocka_unit_test(scale_floors_keep_constant_series_quiet),
         cmocka_unit_test(outlier_moves_baseline_by_at_most_clip_scales),

@@ -1039,11 +1039,74 @@ static void a_record_without_detector_state_keeps_the_host_and_warms_its_series_
     vg_engine_free(b);
 }
 
+/* A record of the same model with states of another size (ewma's before it kept its warm-up
+ * values: 24 bytes) cannot seed this engine's states: the host, its sequence and its alerts are
+ * taken, and its series warm up again from their next values. */
+static void a_record_with_another_state_size_warms_its_series_up(void **state)
+{
+    (void)state;
+    struct vg_engine *a = make_engine(NULL, 10), *b = make_engine(NULL, 10);
+    struct seen s = {0};
+    uint64_t seq = 0;
+    for (int i = 0; i < 40; i++, seq++)
+        feed(a, "web-1", seq, 5 + (i % 3) * 0.1, 0.5, &s, 0);
+    for (int i = 0; i < 6; i++, seq++)
+        feed(a, "web-1", seq, 60, 0.5, &s, 0);
+    assert_int_equal(s.n, 1);
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+
+    /* The same record with each state cut to its first 24 bytes. */
+    const size_t old = 24, now = vg_detector_ewma.state_size;
+    unsigned char *cut = malloc(len);
+    assert_non_null(cut);
+    size_t in = 8, out;
+    in += 2 + (rec[in] | rec[in + 1] << 8); /* boot */
+    in += 8 + 8 + 1 + 8;                    /* sequence, time, max score */
+    in += 2 + (rec[in] | rec[in + 1] << 8); /* model */
+    memcpy(cut, rec, in);
+    cut[in] = (unsigned char)old; /* the state size, little-endian */
+    memset(cut + in + 1, 0, 3);
+    uint32_t n;
+    memcpy(&n, rec + in + 4, 4);
+    memcpy(cut + in + 4, rec + in + 4, 4);
+    in += 8;
+    out = in;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t head = 2 + (rec[in] | rec[in + 1] << 8) + 8 + 8 + 1 + 1 + 3 * 8;
+        memcpy(cut + out, rec + in, head + old);
+        in += head + now;
+        out += head + old;
+    }
+    memcpy(cut + out, rec + in, len - in);
+    out += len - in;
+
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_import(b, "web-1", cut, out, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(last_seq_of(b, "web-1"), 45);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.firing, 1);
+    assert_int_equal(st.series, 2);
+    for (int i = 0; i < 20 && s.n < 2; i++, seq++)
+        feed(b, "web-1", seq, 5.1, 0.5, &s, 0);
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.samples_warming, 2 * 10);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.status[1], "resolved");
+    free(cut);
+    free(rec);
+    vg_engine_free(a);
+    vg_engine_free(b);
+}
+
 int main(void)
 {
     vg_log_init("test", VG_LOG_WARN, 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(level_shift_fires_once_then_resolves_with_same_fingerprint),
+        cmocka_unit_test(a_record_with_another_state_size_warms_its_series_up),
         cmocka_unit_test(alert_of_a_series_no_longer_reported_resolves_and_the_series_is_forgotten),
         cmocka_unit_test(rules_read_a_stale_series_as_missing),
         cmocka_unit_test(a_host_that_stops_sending_fires_host_silent_until_it_reports_again),
