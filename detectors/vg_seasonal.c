@@ -121,15 +121,39 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     int have_t = ts_ms >= 0, weekly = have_t && p->weekly;
     size_t b = have_t ? profile_bin(&s->day, ts_ms, period) : 0;
     size_t bw = weekly ? profile_bin(&s->week, ts_ms, WEEK_MS) : 0;
+    if (s->n < warmup && s->n < VG_SEASONAL_SMOOTH && s->ring_pos == 0 && s->plain != 0) {
+        /* A state written before the warm-up values were kept (an older analyzer's record): its
+         * ring is all 0 but its level is not, and those zeros would be taken for values. Its
+         * warm-up starts over. */
+        uint64_t i = 0;
+        while (i < s->n && s->ring[i] == 0)
+            i++;
+        if (i == s->n)
+            s->n = 0;
+    }
     if (s->n < warmup) {
-        s->n++;
-        double d = x - s->plain;
-        s->plain += d / (double)s->n;
-        s->var_plain += (d * (x - s->plain) - s->var_plain) / (double)s->n;
-        /* Mean absolute deviation of a normal is 0.8 sd. */
-        s->err_plain = 0.8 * sqrt(s->var_plain);
+        /* The smoothing ring is not in use yet and holds the warm-up values; the plain model is
+         * set again from all of them each time, so that it is ready whenever the warm-up ends (a
+         * state read back under a shorter one). Values of a longer warm-up are learned as after
+         * it. */
+        if (s->n < VG_SEASONAL_SMOOTH) {
+            s->ring[s->n++] = x;
+            vg_detector_warmup_baseline(s->ring, (size_t)s->n, &s->plain, &s->var_plain);
+            /* Mean absolute deviation of a normal is 0.8 sd. */
+            s->err_plain = 0.8 * sqrt(s->var_plain);
+        } else {
+            double dev = x - s->plain;
+            double a = clip(&dev, clip_k * floor_of(p, s->plain, s->err_plain), p);
+            s->plain += a * dev;
+            s->err_plain += a * (fabs(dev) - s->err_plain);
+            s->n++;
+        }
         return -EAGAIN;
     }
+    /* The first value scored: the smoothing starts from a clean ring, not the warm-up's values
+     * (or again after ring_pos wrapped, every 2^32 values, where it starts over anyway). */
+    if (s->ring_pos == 0)
+        memset(s->ring, 0, sizeof(s->ring));
     /* The race: the residual of whichever forecast has lately been closest is scored. */
     double r_p = x - s->plain;
     double sc_p = floor_of(p, s->plain, s->err_plain);
@@ -319,7 +343,9 @@ static int seasonal_check(const void *state, char *err, size_t errlen)
     const struct vg_seasonal_state *s = state;
     char why[VG_ERRLEN];
     if (!isfinite(s->plain) || !all_finite(&s->err_plain, 1, 1) ||
-        !all_finite(&s->var_plain, 1, 1) || !all_finite(s->ring, VG_SEASONAL_SMOOTH, 1) ||
+        !all_finite(&s->var_plain, 1, 1) ||
+        /* Before the first value is scored the ring holds the warm-up values, of any sign. */
+        !all_finite(s->ring, VG_SEASONAL_SMOOTH, s->ring_pos > 0) ||
         !all_finite(s->lik_ring, VG_SEASONAL_SMOOTH, 1) ||
         !all_finite(s->day_bin_err, VG_SEASONAL_BINS, 1) || !isfinite(s->peak_rare) ||
         !isfinite(s->prof_z) || !isfinite(s->z_signed) || !all_finite(&s->cus_up, 1, 1) ||

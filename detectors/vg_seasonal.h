@@ -21,6 +21,9 @@
  * score is reported. It rises on a run of residuals beyond k on one side (a day far below its
  * usual shape, hours at a time), which no single value need make rare.
  * Without event times (update() rather than update_at()) only the plain model runs.
+ * Warm-up: the plain model starts from the mean and variance of the first values less any absurd
+ * ones (vg_detector_warmup_baseline), kept in the smoothing ring until the first value is scored;
+ * values of a warm-up longer than the ring are learned as after it, though not scored.
  * State: 29,280 bytes per series on x86-64: two profiles of 6,928 bytes (bins and visit counts;
  * the weekly one is there even when off, so a state has one size), the daily profile's per-bin
  * errors (2,304 bytes), smoothing rings, four SPOT
@@ -55,7 +58,7 @@ struct vg_seasonal_state {
     struct vg_seasonal_profile day;  /* period detector.season (a day by default) */
     struct vg_seasonal_profile week; /* a week; learned and raced only with weekly = 1 */
     double ring[VG_SEASONAL_SMOOTH];
-    double var_plain; /* for the warm-up (Welford) */
+    double var_plain; /* the plain model's variance over the warm-up values kept */
     uint64_t n;
     uint32_t ring_pos;
     double peak_rare;                    /* -log10 tail probability of the last reported extreme */

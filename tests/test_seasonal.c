@@ -66,6 +66,130 @@ static void daily_shape_is_learned_and_its_break_scored(void **state)
     assert_true(sc > 0.99);
 }
 
+/* Deterministic N(mean, sd) by Box-Muller over noise(). */
+static double gauss(uint32_t *s, double mean, double sd)
+{
+    double u1 = (noise(s) + 1.0001) / 2.0002, u2 = (noise(s) + 1) / 2;
+    return mean + sd * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+#define TICK_MS 10000 /* values 10 s apart */
+
+/* Warms s up on 20 values of N(50, 2), the sixth of them a counter glitch of 1e9. */
+static void warm_up_with_a_glitch(struct vg_seasonal_state *s, const struct vg_detector_params *p,
+                                  uint32_t *seed)
+{
+    double sc;
+    vg_detector_seasonal.init(s);
+    for (int64_t i = 0; i < 20; i++)
+        assert_int_equal(vg_detector_seasonal.update_at(s, p, i * TICK_MS,
+                                                        i == 5 ? 1e9 : gauss(seed, 50, 2), &sc),
+                         -EAGAIN);
+}
+
+/* One absurd warm-up value used to make the plain model's error so large that a step of 15 sd
+ * was a small residual for hundreds of values. */
+static void a_glitch_in_the_warmup_does_not_blind_the_plain_model_to_a_step(void **state)
+{
+    (void)state;
+    struct vg_detector_params p = P;
+    p.calib_init = 16;
+    struct vg_seasonal_state s;
+    uint32_t seed = 11;
+    double sc, best = 0;
+    int64_t i = 20;
+    warm_up_with_a_glitch(&s, &p, &seed);
+    for (; i < 60; i++)
+        vg_detector_seasonal.update_at(&s, &p, i * TICK_MS, gauss(&seed, 50, 2), &sc);
+    assert_true(sc < 0.999);
+    for (int64_t end = i + 3; i < end; i++) {
+        vg_detector_seasonal.update_at(&s, &p, i * TICK_MS, 80 + gauss(&seed, 0, 2), &sc);
+        best = sc > best ? sc : best;
+    }
+    assert_true(best >= 0.999);
+}
+
+/* Nor may the glitch make normal values alert: while the plain model unlearned it, the
+ * calibration learned its small residuals as the usual ones, and the first ordinary residuals
+ * after were then rare. */
+static void a_glitch_in_the_warmup_does_not_make_normal_values_alert(void **state)
+{
+    (void)state;
+    struct vg_seasonal_state s;
+    uint32_t seed = 11;
+    double sc;
+    warm_up_with_a_glitch(&s, &P, &seed);
+    for (int64_t i = 20; i < 2000; i++) {
+        vg_detector_seasonal.update_at(&s, &P, i * TICK_MS, gauss(&seed, 50, 2), &sc);
+        assert_true(sc < 0.999);
+    }
+}
+
+/* A series that is 0 most of the time with real bursts of 5-7 (30 % of the warm-up) must not be
+ * learned as constant: with a median and MAD its error would be 0 and a burst some 600 floors. */
+static void an_on_off_warmup_is_not_learned_as_constant(void **state)
+{
+    (void)state;
+    struct vg_seasonal_state s;
+    vg_detector_seasonal.init(&s);
+    double sc, raw;
+    int64_t i = 0;
+    for (; i < 20; i++) {
+        double x = i % 10 == 2 || i % 10 == 5 || i % 10 == 8 ? 5 + (double)(i % 3) : 0;
+        assert_int_equal(vg_detector_seasonal.update_at(&s, &P, i * TICK_MS, x, &sc), -EAGAIN);
+    }
+    assert_int_equal(vg_seasonal_raw(&s, &P, i * TICK_MS, 6, &raw), 0);
+    assert_true(raw < 4); /* residuals in typical errors */
+}
+
+/* A state an older analyzer wrote while the series warmed up has a running mean but no warm-up
+ * values (its ring all 0): those zeros must not become half of its baseline. */
+static void a_warmup_state_without_its_values_starts_over(void **state)
+{
+    (void)state;
+    struct vg_seasonal_state s;
+    vg_detector_seasonal.init(&s);
+    s.n = 18;
+    s.plain = 50;
+    s.var_plain = 4;
+    s.err_plain = 1.6;
+    uint32_t seed = 2;
+    double raw;
+    int64_t i = 0;
+    while (vg_seasonal_raw(&s, &P, i * TICK_MS, gauss(&seed, 50, 2), &raw) == -EAGAIN)
+        i++;
+    assert_int_equal(i, 20); /* a warm-up of 20 values again, not 2 */
+    assert_true(fabs(s.plain - 50) < 2 && s.err_plain > 0.8 && s.err_plain < 3);
+}
+
+/* A warm-up longer than the smoothing ring that holds its values: the rest are learned but not
+ * scored; the state passes its check while the ring holds values of any sign, and the first
+ * value scored starts the smoothing from a clean ring. */
+static void a_warmup_longer_than_the_ring_learns_the_rest_without_scoring(void **state)
+{
+    (void)state;
+    struct vg_detector_params p = P;
+    p.warmup = VG_SEASONAL_SMOOTH + 8;
+    p.smooth = 4;
+    struct vg_seasonal_state s;
+    vg_detector_seasonal.init(&s);
+    uint32_t seed = 6;
+    char err[256];
+    double raw;
+    int64_t i = 0;
+    for (; i < p.warmup; i++) {
+        double x = i == 7 ? -1e9 : gauss(&seed, -50, 2);
+        assert_int_equal(vg_seasonal_raw(&s, &p, i * TICK_MS, x, &raw), -EAGAIN);
+        assert_int_equal(vg_detector_seasonal.check(&s, err, sizeof(err)), 0);
+    }
+    assert_true(fabs(s.plain + 50) < 2);
+    assert_int_equal(vg_seasonal_raw(&s, &p, i * TICK_MS, -50, &raw), 0);
+    assert_true(raw < 2); /* the mean of one residual, not of the warm-up values */
+    for (int k = 1; k < VG_SEASONAL_SMOOTH; k++)
+        assert_true(s.ring[k] == 0);
+    assert_int_equal(vg_detector_seasonal.check(&s, err, sizeof(err)), 0);
+}
+
 static void without_time_only_the_plain_model_runs(void **state)
 {
     const struct vg_detector *d = vg_detector_find("seasonal");
@@ -310,6 +434,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(daily_shape_is_learned_and_its_break_scored),
+        cmocka_unit_test(a_glitch_in_the_warmup_does_not_blind_the_plain_model_to_a_step),
+        cmocka_unit_test(a_glitch_in_the_warmup_does_not_make_normal_values_alert),
+        cmocka_unit_test(an_on_off_warmup_is_not_learned_as_constant),
+        cmocka_unit_test(a_warmup_state_without_its_values_starts_over),
+        cmocka_unit_test(a_warmup_longer_than_the_ring_learns_the_rest_without_scoring),
         cmocka_unit_test(without_time_only_the_plain_model_runs),
         cmocka_unit_test(refractory_reports_an_incident_once),
         cmocka_unit_test(likelihood_scores_a_run_of_moderate_values),
