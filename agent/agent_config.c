@@ -86,8 +86,8 @@ static const struct vg_cfg_key keys[] = {
      "`privileges dropped` says what was kept (docs/security.md)"},
     {"local.detector", VG_CFG_STRING, "ewma", OFF(local_detector), NOBOUND, NULL,
      "local guard: the per-series model the agent runs on its own metrics, so that the host can "
-     "still raise an alert while Kafka is down (docs/reliability.md): `ewma` (216 bytes, about "
-     "350 bytes per series with its alert state), `seasonal` (about 29 KB per series, the "
+     "still raise an alert while Kafka is down (docs/reliability.md): `ewma` (152 bytes, about "
+     "290 bytes per series with its alert state), `seasonal` (about 29 KB per series, the "
      "analyzer's time-of-day model) or `off`",
      "ewma|seasonal|off"}, /* vg_detectors[] and off; test_config_tables holds them together */
     {"local.series", VG_CFG_STRING, "", OFF(local_series), NOBOUND, NULL,

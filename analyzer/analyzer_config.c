@@ -34,7 +34,7 @@ static const struct vg_cfg_key keys[] = {
     {"stats_interval", VG_CFG_DURATION, "60s", OFF(stats_interval_ms), 1000, 86400000, NULL,
      "how often counters are logged"},
     {"detector.model", VG_CFG_STRING, "ewma", OFF(detector_model), NOBOUND, NULL,
-     "per-series model: ewma (a value far from its recent level; 216 bytes a series) or seasonal "
+     "per-series model: ewma (a value far from its recent level; 152 bytes a series) or seasonal "
      "(level and time-of-day profile, SPOT-calibrated, with the anomaly likelihood and profile "
      "deviation below; about 29 KB a series, the model measured on NAB in docs/evaluation.md)",
      "ewma|seasonal"}, /* vg_detectors[]; test_config_tables holds the two together */

@@ -39,7 +39,8 @@ static void mean_var(const double *w, size_t lo, size_t hi, double centre, doubl
     *var = *k ? q / (double)*k : 0;
 }
 
-void vg_detector_warmup_baseline(const double *v, size_t n, double *mean, double *var)
+void vg_detector_warmup_baseline(const struct vg_detector_params *p, const double *v, size_t n,
+                                 double *mean, double *var)
 {
     double w[VG_DETECTOR_WARM_MAX];
     if (n > VG_DETECTOR_WARM_MAX)
@@ -54,7 +55,14 @@ void vg_detector_warmup_baseline(const double *v, size_t n, double *mean, double
     size_t t = n < 5 ? 0 : n / 10 > 1 ? n / 10 : 1, k;
     double tm, tv;
     mean_var(w, t, n - t, 0, -1, &tm, &tv, &k);
-    mean_var(w, 0, n, tm, 6 * sqrt(tv), mean, var, &k);
+    /* The scale that decides what is absurd is floored as the models floor theirs: a series
+     * that is mostly one value would otherwise call every other value absurd. */
+    double sd = sqrt(tv), fl = p->min_std_rel * fabs(tm);
+    if (sd < p->min_std_abs)
+        sd = p->min_std_abs;
+    if (sd < fl)
+        sd = fl;
+    mean_var(w, 0, n, tm, VG_DETECTOR_WARM_ABSURD * sd, mean, var, &k);
     /* Cannot happen: none of the at most 26 trimmed values lies beyond sqrt(26 - 1) of their
      * standard deviations from their mean (Samuelson's inequality). */
     if (k == 0) {

@@ -79,16 +79,24 @@ static inline double vg_detector_bound(double x)
 /* Most values vg_detector_warmup_baseline() takes. */
 #define VG_DETECTOR_WARM_MAX 32
 
+/* Distance, in trimmed standard deviations, beyond which a warm-up value counts as absurd (a
+ * glitch: a wrapped counter, a unit error, a sentinel), not as a rare value of the series. Measured
+ * on NAB: TravelTime_451 has a real value 105 trimmed deviations off among its first 20, and every
+ * limit from 6 to 100 dropped it and lost that file's window (standard profile 68.88-69.09 against
+ * 70.51); a glitch is orders of magnitude off, and ordinary outliers are clipped once warm. */
+#define VG_DETECTOR_WARM_ABSURD 1000.0
+
 /* The warm-up baseline of the per-series models from their first n values (n at most
  * VG_DETECTOR_WARM_MAX; v is not changed): the mean and (population) variance of the values
- * within 6 trimmed standard deviations of the trimmed mean, trimmed meaning less the max(1, n/10)
- * smallest and as many largest values (no trimming below 5 values). One absurd value among the
- * first (a counter glitch) would otherwise set the scale for a long time; up to a tenth of them
- * are dropped so. The trimmed statistics only decide what is absurd: their variance alone is
- * about half the true one for normal data (the first values after the warm-up alerted 8 times as
- * often, and the NAB score fell by 5.7), and 6 of their standard deviations are about 4 true
- * ones. A median and MAD would give a series that is mostly 0 with real bursts a scale of 0. */
-void vg_detector_warmup_baseline(const double *v, size_t n, double *mean, double *var);
+ * within VG_DETECTOR_WARM_ABSURD trimmed standard deviations (floored at p's min_std_abs and
+ * min_std_rel) of the trimmed mean, trimmed meaning less the max(1, n/10) smallest and as many
+ * largest values (no trimming below 5 values). One absurd value among the first would otherwise
+ * set the scale for a long time; up to a tenth of them are dropped so. The trimmed statistics only
+ * decide what is absurd: their variance alone is about half the true one for normal data (the
+ * first values after the warm-up alerted 8 times as often, and the NAB score fell by 5.7). A
+ * median and MAD would give a series that is mostly 0 with real bursts a scale of 0. */
+void vg_detector_warmup_baseline(const struct vg_detector_params *p, const double *v, size_t n,
+                                 double *mean, double *var);
 
 extern const struct vg_detector *const vg_detectors[];
 const struct vg_detector *vg_detector_find(const char *name);

@@ -55,7 +55,7 @@ static int ewma_update(void *state, const struct vg_detector_params *p, double x
          * warm-up ends (a state read back under a shorter one). */
         if (s->n < VG_EWMA_WARM) {
             s->warm[s->n++] = x;
-            vg_detector_warmup_baseline(s->warm, s->n, &s->mean, &s->var);
+            vg_detector_warmup_baseline(p, s->warm, s->n, &s->mean, &s->var);
         } else {
             learn(s, p, x, scale_of(s, p));
             s->n++;

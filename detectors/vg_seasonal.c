@@ -138,7 +138,7 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
          * it. */
         if (s->n < VG_SEASONAL_SMOOTH) {
             s->ring[s->n++] = x;
-            vg_detector_warmup_baseline(s->ring, (size_t)s->n, &s->plain, &s->var_plain);
+            vg_detector_warmup_baseline(p, s->ring, (size_t)s->n, &s->plain, &s->var_plain);
             /* Mean absolute deviation of a normal is 0.8 sd. */
             s->err_plain = 0.8 * sqrt(s->var_plain);
         } else {

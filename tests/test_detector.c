@@ -376,7 +376,7 @@ static void every_detector_checks_states_copied_in(void **state)
     assert_int_equal(vg_detector_ewma.check(&e, err, sizeof(err)), 0);
     e.warm[VG_EWMA_WARM - 1] = INFINITY; /* would become the baseline */
     assert_int_equal(vg_detector_ewma.check(&e, err, sizeof(err)), -EINVAL);
-    assert_string_equal(err, "warm-up value 23 not finite");
+    assert_string_equal(err, "warm-up value 15 not finite");
 
     struct vg_seasonal_state *s = calloc(1, sizeof(*s));
     assert_non_null(s);
