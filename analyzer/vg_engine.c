@@ -15,6 +15,10 @@
 #include "vg_util.h"
 
 #define MAX_LABELS VG_WIRE_LABELS_MAX /* all a message can carry (vg_wire.h) */
+/* A rule alert's labels: the host's, "host" and the rule's. Sized for all of them, since the
+ * fingerprint hashes the whole list and a receiver that routes on a rule label (team) must get
+ * it. */
+#define ALERT_LABELS_MAX VG_RULE_ALERT_LABELS_MAX
 
 /* What a notification says of its alert. RESTATED: it fires, and fired before this engine knew of
  * it (restored with its host, vg_engine_each_firing): said again, nothing counted. */
@@ -132,15 +136,22 @@ static int is_stale(const struct vg_engine *e, const struct host *h, const struc
     return lim && s->seen_ms && h->last_ts_ms - s->seen_ms > lim;
 }
 
-/* A label list as the notification's two arrays (at most MAX_LABELS). Returns the count. */
-static size_t label_arrays(const struct vg_kvlist *l, const char **keys, const char **vals)
+/* A label list as the notification's two arrays, which hold max entries. A longer list cannot
+ * arrive (the wire, the rule loader and the state import bound it), but should one, the first
+ * entries go: an alert's list starts with the host's labels, and "host" and the rule's own come
+ * after them. Returns the count. */
+static size_t label_arrays(const struct vg_kvlist *l, const char **keys, const char **vals,
+                           size_t max)
 {
-    size_t n = l->n < MAX_LABELS ? l->n : MAX_LABELS;
-    for (size_t i = 0; i < n; i++) {
-        keys[i] = l->items[i].key;
-        vals[i] = l->items[i].value;
+    size_t skip = l->n > max ? l->n - max : 0;
+    if (skip)
+        vg_warn("alert labels cut: more than the analyzer can state", "labels=%zu kept=%zu", l->n,
+                max);
+    for (size_t i = skip; i < l->n; i++) {
+        keys[i - skip] = l->items[i].key;
+        vals[i - skip] = l->items[i].value;
     }
-    return n;
+    return l->n - skip;
 }
 
 /* A transition's counts (a restated alert counts nothing). */
@@ -162,7 +173,7 @@ static void notify(struct vg_engine *e, const char *host_name, const struct host
                    void *ud)
 {
     const char *keys[MAX_LABELS], *vals[MAX_LABELS];
-    size_t nl = label_arrays(&h->labels, keys, vals);
+    size_t nl = label_arrays(&h->labels, keys, vals, MAX_LABELS);
     struct vg_notification n = {
         .status = kind == NOTE_RESOLVED ? "resolved" : "firing",
         .alertname = "anomaly",
@@ -386,8 +397,8 @@ static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char
                         const struct vg_rule_result *res, int64_t ts, vg_engine_notify_fn fn,
                         void *ud)
 {
-    const char *keys[MAX_LABELS], *vals[MAX_LABELS];
-    size_t nl = label_arrays(&rs->labels, keys, vals);
+    const char *keys[ALERT_LABELS_MAX], *vals[ALERT_LABELS_MAX];
+    size_t nl = label_arrays(&rs->labels, keys, vals, ALERT_LABELS_MAX);
     size_t na = vg_rule_annotation_count(r);
     if (na > MAX_LABELS)
         na = MAX_LABELS;
@@ -488,10 +499,10 @@ static size_t resolve_orphans_of(struct vg_engine *e, const char *host_name, str
     size_t n_done = h->n_orphans;
     for (size_t i = 0; i < n_done; i++) {
         const struct orphan *o = &h->orphans[i];
-        const char *keys[MAX_LABELS], *vals[MAX_LABELS];
-        size_t nl = label_arrays(&o->rs.labels, keys, vals);
+        const char *keys[ALERT_LABELS_MAX], *vals[ALERT_LABELS_MAX];
+        size_t nl = label_arrays(&o->rs.labels, keys, vals, ALERT_LABELS_MAX);
         const char *akeys[MAX_LABELS], *avals[MAX_LABELS];
-        size_t na = label_arrays(&o->annotations, akeys, avals);
+        size_t na = label_arrays(&o->annotations, akeys, avals, MAX_LABELS);
         int64_t ts = h->last_ts_ms;
         struct vg_notification n = {
             .status = "resolved",
@@ -760,7 +771,7 @@ static void notify_silent(struct vg_engine *e, const char *host, const struct ho
                           void *ud)
 {
     const char *keys[MAX_LABELS], *vals[MAX_LABELS];
-    size_t nl = label_arrays(&h->labels, keys, vals);
+    size_t nl = label_arrays(&h->labels, keys, vals, MAX_LABELS);
     int fired = kind != NOTE_RESOLVED;
     double silent_s = (double)(now - (h->arrived_ms ? h->arrived_ms : h->silent_since)) / 1000.0;
     char summary[512];

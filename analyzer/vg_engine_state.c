@@ -447,6 +447,10 @@ static int rules_import(struct vg_engine *e, struct host *h, uint32_t version,
         uint32_t nl = (uint32_t)vg_br_uint(&r, 4);
         if (r.bad || (st.state != VG_RULE_STATE_PENDING && st.state != VG_RULE_STATE_FIRING))
             return vg_err(err, errlen, -EINVAL, "rule alert states: truncated or corrupt");
+        if (nl > VG_RULE_ALERT_LABELS_MAX)
+            return vg_err(err, errlen, -EINVAL,
+                          "rule alert states: rule %s: %u labels, an alert carries at most %d",
+                          name, nl, VG_RULE_ALERT_LABELS_MAX);
         struct vg_kvlist labels = {0};
         for (uint32_t k = 0; k < nl && !r.bad; k++) {
             hs_gets(&r, key, sizeof(key));

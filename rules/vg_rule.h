@@ -25,6 +25,13 @@
 
 enum vg_rule_severity { VG_RULE_INFO, VG_RULE_WARNING, VG_RULE_CRITICAL };
 
+/* The most `labels:` (and `annotations:`) one rule may have: the loader refuses more. */
+#define VG_RULE_LABELS_MAX 64
+/* The most labels an alert of a rule can carry (vg_rule_alert_labels): all a host's labels,
+ * "host", and every label of the rule. Whatever holds an alert's labels is sized for this, so
+ * that none is cut; a stored alert with more is damage. */
+#define VG_RULE_ALERT_LABELS_MAX (VG_WIRE_LABELS_MAX + 1 + VG_RULE_LABELS_MAX)
+
 struct vg_rule_set;
 struct vg_rule;
 

@@ -18,7 +18,7 @@
 
 #define MAX_FILE_BYTES ((size_t)4 << 20)
 #define MAX_NAME_LEN   200 /* rule names travel as alertname; the wire's name limit */
-#define MAX_MAP_ITEMS  64  /* labels or annotations of one rule */
+#define MAX_MAP_ITEMS  VG_RULE_LABELS_MAX /* labels or annotations of one rule */
 
 enum key {
     K_NAME,

@@ -1101,6 +1101,98 @@ static void a_record_with_another_state_size_warms_its_series_up(void **state)
     vg_engine_free(b);
 }
 
+/* What a rule alert's notifications stated of its labels. */
+struct label_seen {
+    int n;
+    char status[4][16];
+    size_t n_labels[4];
+    char host[4][32], team[4][32], l63[4][32];
+};
+
+static void record_labels(void *ud, const struct vg_notification *n)
+{
+    struct label_seen *s = ud;
+    if (s->n >= 4)
+        return;
+    snprintf(s->status[s->n], 16, "%s", n->status);
+    s->n_labels[s->n] = n->n_labels;
+    for (size_t i = 0; i < n->n_labels; i++) {
+        char *to = strcmp(n->label_keys[i], "host") == 0   ? s->host[s->n]
+                   : strcmp(n->label_keys[i], "team") == 0 ? s->team[s->n]
+                   : strcmp(n->label_keys[i], "l63") == 0  ? s->l63[s->n]
+                                                           : NULL;
+        if (to)
+            snprintf(to, 32, "%s", n->label_values[i]);
+    }
+    s->n++;
+}
+
+static void feed_labelled(struct vg_engine *e, uint64_t seq, double cpu, struct label_seen *s)
+{
+    struct vg_wire_msg m;
+    char err[VG_ERRLEN];
+    msg_start(&m, "web-1", seq, 1700000000000LL + (int64_t)seq * 1000, 1000);
+    for (int i = 0; i < VG_WIRE_LABELS_MAX; i++) {
+        char k[16], v[16];
+        snprintf(k, sizeof k, "l%d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        if (vg_wire_msg_add_label(&m, k, v, err, sizeof err))
+            fail_msg("%s", err);
+    }
+    assert_int_equal(vg_wire_msg_add_metric(&m, "cpu.user_pct", cpu, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, record_labels, s), 0);
+    vg_wire_msg_free(&m);
+}
+
+/* A host with all the labels a message can carry: its rule alerts still carry "host" and the
+ * rule's own labels (which receivers route on), at fire, when stated again by the analyzer the
+ * host moved to, and at resolve. They used to be cut at the wire's label count. */
+static void a_host_with_the_most_labels_keeps_host_and_rule_labels_on_its_alerts(void **state)
+{
+    (void)state;
+    struct vg_rule_set *set = NULL;
+    char err[2048];
+    const char *y = "rules:\n"
+                    "  - name: Hot\n"
+                    "    when: value(\"cpu.user_pct\") > 80\n"
+                    "    labels: {team: infra, l63: mine}\n";
+    if (vg_rule_set_load_buffer("t.yaml", y, strlen(y), &set, err, sizeof(err)))
+        fail_msg("%s", err);
+    struct vg_engine *a = make_engine(NULL, 10), *b = make_engine(NULL, 10);
+    struct label_seen s = {0};
+    assert_int_equal(vg_engine_set_rules(a, set, record_labels, &s), 0);
+    assert_int_equal(vg_engine_set_rules(b, set, record_labels, &s), 0);
+    feed_labelled(a, 0, 90, &s);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.status[0], "firing");
+    /* 64 of the host (l63 replaced by the rule's), host, team. */
+    assert_int_equal(s.n_labels[0], VG_WIRE_LABELS_MAX + 2);
+    assert_string_equal(s.host[0], "web-1");
+    assert_string_equal(s.team[0], "infra");
+    assert_string_equal(s.l63[0], "mine");
+
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    free(rec);
+    assert_int_equal(vg_engine_each_firing(b, record_labels, &s), 1);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.n_labels[1], VG_WIRE_LABELS_MAX + 2);
+    assert_string_equal(s.host[1], "web-1");
+    assert_string_equal(s.team[1], "infra");
+
+    feed_labelled(b, 1, 5, &s);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.status[2], "resolved");
+    assert_int_equal(s.n_labels[2], VG_WIRE_LABELS_MAX + 2);
+    assert_string_equal(s.host[2], "web-1");
+    assert_string_equal(s.team[2], "infra");
+    vg_engine_free(a);
+    vg_engine_free(b);
+    vg_rule_set_free(set);
+}
+
 int main(void)
 {
     vg_log_init("test", VG_LOG_WARN, 0);
@@ -1121,6 +1213,7 @@ int main(void)
         cmocka_unit_test(seasonal_model_learns_the_day_from_event_times),
         cmocka_unit_test(host_records_are_checked_whole_before_they_replace_a_host),
         cmocka_unit_test(a_record_without_detector_state_keeps_the_host_and_warms_its_series_up),
+        cmocka_unit_test(a_host_with_the_most_labels_keeps_host_and_rule_labels_on_its_alerts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
