@@ -93,13 +93,17 @@ struct vg_decisions {
                                   webhook counters from the webhook thread */
     /* Webhook: a queue of JSON bodies and one thread posting them. */
     char *url;
-    char *ca_file; /* actions.tls_ca_file */
+    char *shown_url; /* url as logs show it (vg_url_redact): its query often holds a token */
+    char *ca_file;   /* actions.tls_ca_file */
     int64_t timeout_ms;
     pthread_t thr;
     int thr_started;
     pthread_mutex_t q_lock;
     pthread_cond_t q_cond;
-    char *queue[WEBHOOK_QUEUE_MAX];
+    struct queued {
+        char *body;
+        char *target;
+    } queue[WEBHOOK_QUEUE_MAX];
     size_t q_head, q_n;
     int stop;
     int64_t drain_ms;       /* at stop, how long the queue may still be posted */
@@ -135,8 +139,19 @@ static size_t discard(char *p, size_t s, size_t n, void *ud)
     return s * n;
 }
 
-static int post(struct vg_decisions *d, CURL *c, const char *body)
+/* How one post ended, for the log line of a decision not posted. */
+struct post_result {
+    CURLcode cc;
+    long status;
+    char curl_err[CURL_ERROR_SIZE];
+};
+
+/* 0: posted (2xx). -EAGAIN: worth another attempt, as the alert receivers retry (docs/alerts.md):
+ * a transport error, 408, 429 or 5xx. -EIO: any other answer (a 401 or 400 will not get better).
+ * -EINVAL: the TLS settings could not be applied. */
+static int post(struct vg_decisions *d, CURL *c, const char *body, struct post_result *r)
 {
+    *r = (struct post_result){.cc = CURLE_OK};
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, d->url);
@@ -147,15 +162,45 @@ static int post(struct vg_decisions *d, CURL *c, const char *body)
     curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_err);
     if (vg_http_tls_apply(c, d->ca_file) < 0) {
         curl_slist_free_all(h);
+        snprintf(r->curl_err, sizeof(r->curl_err), "TLS settings (actions.tls_ca_file) refused");
+        r->cc = CURLE_SSL_CACERT_BADFILE;
         return -EINVAL;
     }
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    r->cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(h);
-    return rc == CURLE_OK && status >= 200 && status < 300 ? 0 : -EIO;
+    /* The buffer belongs to this call: the handle must not write into it after we return. */
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    if (r->cc != CURLE_OK)
+        return -EAGAIN;
+    if (r->status >= 200 && r->status < 300)
+        return 0;
+    if (r->status == 408 || r->status == 429 || (r->status >= 500 && r->status < 600))
+        return -EAGAIN;
+    return -EIO;
+}
+
+/* Logs a decision the webhook did not take: target, url (redacted), the last answer or transport
+ * error, and the attempts made. */
+static void log_not_posted(const struct vg_decisions *d, const char *target, int rc,
+                           const struct post_result *r, int attempts)
+{
+    char qu[512], qe[2 * CURL_ERROR_SIZE + 3], what[2 * CURL_ERROR_SIZE + 64];
+    if (r->cc != CURLE_OK) {
+        snprintf(
+            what, sizeof(what), "curl_code=%d error=%s", (int)r->cc,
+            vg_log_quote(qe, sizeof(qe), r->curl_err[0] ? r->curl_err : curl_easy_strerror(r->cc)));
+    } else {
+        snprintf(what, sizeof(what), "status=%ld", r->status);
+    }
+    vg_warn(rc == -EAGAIN ? "scaling decision webhook failed, decision not posted"
+            : rc == -EIO  ? "scaling decision webhook refused the decision, not retried"
+                          : "scaling decision webhook TLS setup failed, decision not posted",
+            "target=%s url=%s %s attempts=%d", target, vg_log_quote(qu, sizeof(qu), d->shown_url),
+            what, attempts);
 }
 
 static void *webhook_main(void *arg)
@@ -168,27 +213,31 @@ static void *webhook_main(void *arg)
             pthread_cond_wait(&d->q_cond, &d->q_lock);
         if (!d->q_n)
             break;
-        char *body = d->queue[d->q_head];
+        struct queued q = d->queue[d->q_head];
         d->q_head = (d->q_head + 1) % WEBHOOK_QUEUE_MAX;
         d->q_n--;
         pthread_mutex_unlock(&d->q_lock);
-        int ok = 0;
-        for (int a = 0; c && a < WEBHOOK_ATTEMPTS && !ok; a++) {
+        int rc = -EAGAIN, a = 0;
+        struct post_result r = {.cc = CURLE_FAILED_INIT};
+        if (!c)
+            snprintf(r.curl_err, sizeof(r.curl_err), "no curl handle (out of memory)");
+        for (; c && a < WEBHOOK_ATTEMPTS && rc == -EAGAIN; a++) {
             if (a && d->stop && vg_mono_ms() + (200 << a) > d->stop_by)
                 break; /* stopping: no retry past drain_timeout */
             if (a)
                 vg_sleep_ms(200 << a, NULL);
-            ok = post(d, c, body) == 0;
+            rc = post(d, c, q.body, &r);
         }
-        free(body);
         pthread_mutex_lock(&d->stat_lock);
-        if (ok)
+        if (rc == 0)
             d->st.webhook_sent++;
         else
             d->st.webhook_errors++;
         pthread_mutex_unlock(&d->stat_lock);
-        if (!ok)
-            vg_warn("scaling decision webhook failed", "url_attempts=%d", WEBHOOK_ATTEMPTS);
+        if (rc != 0)
+            log_not_posted(d, q.target, rc, &r, a);
+        free(q.body);
+        free(q.target);
         pthread_mutex_lock(&d->q_lock);
         if (d->stop && vg_mono_ms() >= d->stop_by)
             break; /* drain_timeout spent: vg_decisions_free counts what is left */
@@ -256,17 +305,29 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
         }
     }
     if (cfg->webhook_url && *cfg->webhook_url) {
-        if (strncmp(cfg->webhook_url, "http://", 7) != 0 &&
-            strncmp(cfg->webhook_url, "https://", 8) != 0) {
+        const char *u = cfg->webhook_url;
+        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
             vg_decisions_free(d);
+            /* Only the scheme is echoed: the rest of a webhook url is often a secret. */
+            const char *colon = strstr(u, "://");
+            int n = colon && colon - u <= 16 ? (int)(colon - u) : 0;
             return vg_err(err, errlen, -EINVAL,
-                          "decisions.webhook_url '%s': must start with http:// or https://",
-                          cfg->webhook_url);
+                          "decisions.webhook_url: must start with http:// or https:// (got "
+                          "%.*s%s)",
+                          n, u, n ? "://" : "no scheme");
         }
         d->drain_ms = cfg->drain_ms;
-        if (!(d->url = strdup(cfg->webhook_url)) ||
-            (cfg->tls_ca_file && !(d->ca_file = strdup(cfg->tls_ca_file))) ||
-            pthread_create(&d->thr, NULL, webhook_main, d) != 0) {
+        size_t sn = strlen(u) + 8; /* "?..." may replace less than it stands for */
+        if (!(d->url = strdup(u)) || !(d->shown_url = malloc(sn)) ||
+            (cfg->tls_ca_file && !(d->ca_file = strdup(cfg->tls_ca_file)))) {
+            vg_decisions_free(d);
+            return -ENOMEM;
+        }
+        if (vg_url_redact(u, 0, d->shown_url, sn) < 0) {
+            vg_decisions_free(d);
+            return vg_err(err, errlen, -EINVAL, "decisions.webhook_url: no host after the scheme");
+        }
+        if (pthread_create(&d->thr, NULL, webhook_main, d) != 0) {
             vg_decisions_free(d);
             return -ENOMEM;
         }
@@ -297,11 +358,15 @@ void vg_decisions_free(struct vg_decisions *d)
         pthread_mutex_unlock(&d->q_lock);
         pthread_join(d->thr, NULL);
     }
-    if (d->q_n)
+    if (d->q_n) {
+        char qu[512];
         vg_warn("scaling decisions not posted at stop (drain_timeout spent)", "count=%zu url=%s",
-                d->q_n, d->url ? d->url : "");
-    for (size_t i = 0; i < d->q_n; i++)
-        free(d->queue[(d->q_head + i) % WEBHOOK_QUEUE_MAX]);
+                d->q_n, vg_log_quote(qu, sizeof(qu), d->shown_url ? d->shown_url : ""));
+    }
+    for (size_t i = 0; i < d->q_n; i++) {
+        free(d->queue[(d->q_head + i) % WEBHOOK_QUEUE_MAX].body);
+        free(d->queue[(d->q_head + i) % WEBHOOK_QUEUE_MAX].target);
+    }
     if (d->follow) {
         rd_kafka_consumer_close(d->follow);
         rd_kafka_destroy(d->follow);
@@ -318,6 +383,7 @@ void vg_decisions_free(struct vg_decisions *d)
     free(d->topic);
     free(d->bootstrap);
     free(d->url);
+    free(d->shown_url);
     free(d->ca_file);
     pthread_mutex_destroy(&d->stat_lock);
     pthread_mutex_destroy(&d->q_lock);
@@ -535,14 +601,23 @@ static void publish(struct vg_decisions *d, const struct target *t)
     }
     if (d->url && t->changed) {
         pthread_mutex_lock(&d->q_lock);
-        if (d->q_n < WEBHOOK_QUEUE_MAX) {
-            d->queue[(d->q_head + d->q_n) % WEBHOOK_QUEUE_MAX] = body;
+        char *target = strdup(t->name);
+        if (target && d->q_n < WEBHOOK_QUEUE_MAX) {
+            d->queue[(d->q_head + d->q_n) % WEBHOOK_QUEUE_MAX] = (struct queued){body, target};
             d->q_n++;
             body = NULL;
+            target = NULL;
             pthread_cond_signal(&d->q_cond);
         }
         pthread_mutex_unlock(&d->q_lock);
-        if (body) {
+        if (body && !target) {
+            pthread_mutex_lock(&d->stat_lock);
+            d->st.webhook_errors++;
+            pthread_mutex_unlock(&d->stat_lock);
+            vg_warn("scaling decision webhook: out of memory, decision not posted", "target=%s",
+                    t->name);
+        } else if (body) {
+            free(target);
             pthread_mutex_lock(&d->stat_lock);
             d->st.webhook_errors++;
             pthread_mutex_unlock(&d->stat_lock);

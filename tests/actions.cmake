@@ -4,7 +4,8 @@
 # The receiver verifies X-Vigil-Signature the way a user's receiver would, with libcrypto.
 target_link_libraries(vigil-test-receiver PRIVATE PkgConfig::CRYPTO)
 
-vg_add_test(test_webhook SOURCES test_webhook.c LIBS vg_actions vg_teststack PkgConfig::CRYPTO TIMEOUT 120
+# The scaling-decision webhook (analyzer/vg_decisions) against the same receiver.
+vg_add_test(test_webhook SOURCES test_webhook.c LIBS vg_actions vg_analyzer vg_teststack PkgConfig::CRYPTO TIMEOUT 120
     LABELS actions)
 add_dependencies(test_webhook vigil-test-receiver)
 vg_add_test(test_formats SOURCES test_formats.c LIBS vg_actions PkgConfig::CRYPTO TIMEOUT 60

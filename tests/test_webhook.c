@@ -12,6 +12,10 @@
 #include "vg_testproc.h"
 
 #include "vg_action.h"
+#include "vg_decisions.h"
+#include "vg_engine.h"
+#include "vg_ewma.h"
+#include "vg_rule_load.h"
 #include "vg_util.h"
 
 #include <arpa/inet.h>
@@ -1379,10 +1383,137 @@ static void test_webhook_url_is_logged_without_userinfo_or_query(void **state)
     free(log);
 }
 
+/* One scaling decision that changes the replica count (web: 1 -> 10), posted to url by
+ * vg_decisions' webhook thread; returns once the post succeeded or was given up. */
+static void post_one_decision(const char *url, struct vg_decisions_stats *st)
+{
+    char err[2048];
+    struct vg_rule_set *set = NULL;
+    const char *y = "scaling:\n"
+                    "  - target: web\n"
+                    "    metric: value(\"q.depth\")\n"
+                    "    target_value: 50\n"
+                    "    min: 1\n"
+                    "    max: 20\n"
+                    "    initial: 1\n"
+                    "    interval: 1s\n";
+    if (vg_rule_set_load_buffer("t.yaml", y, strlen(y), &set, err, sizeof(err)))
+        fail_msg("%s", err);
+    struct vg_engine_params p = {
+        .detector = &vg_detector_ewma,
+        .dp =
+            {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 10, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999},
+        .max_hosts = 10,
+        .max_series_per_host = 10,
+    };
+    struct vg_engine *e = NULL;
+    assert_int_equal(vg_engine_new(&e, &p, err, sizeof(err)), 0);
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    m.version = 1;
+    snprintf(m.host, sizeof(m.host), "h1");
+    snprintf(m.boot, sizeof(m.boot), "b");
+    m.seq = 1;
+    m.ts_ms = vg_now_ms() - 1000;
+    m.interval_ms = 1000;
+    assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", 500, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, NULL, NULL), 0);
+    vg_wire_msg_free(&m);
+
+    struct vg_decisions_cfg cfg = {
+        .webhook_url = url, .webhook_timeout_ms = 5000, .drain_ms = WAIT_MS};
+    struct vg_decisions *d = NULL;
+    if (vg_decisions_new(&d, &cfg, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(vg_decisions_set_policies(d, set), 0);
+    vg_decisions_tick(d, e);
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    do {
+        nap();
+        vg_decisions_get_stats(d, st);
+    } while (st->webhook_sent + st->webhook_errors == 0 && vg_mono_ms() < end);
+    assert_int_equal(st->changes, 1);
+    vg_decisions_free(d);
+    vg_engine_free(e);
+    vg_rule_set_free(set);
+}
+
+/* A decision the scaling webhook could not post is logged with its target, the url as every
+ * receiver's is shown (no user:password, no query), the last status and the attempts, and
+ * counted. A 503 is retried (3 attempts); a 401 is not: it will not get better. */
+static void test_scaling_webhook_failure_logs_target_url_status_and_attempts(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *status;
+        int attempts;
+        const char *msg;
+    } cases[] = {
+        {"503", 3, "scaling decision webhook failed, decision not posted"},
+        {"401", 1, "scaling decision webhook refused the decision, not retried"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        unlink(f->out);
+        receiver_start(f, 0, "--fail", "100", "--fail-status", cases[i].status, NULL);
+        char url[160];
+        snprintf(url, sizeof(url), "http://vigil:Us3rP4ss@127.0.0.1:%d/scale?token=Qu3ryT0k3n",
+                 f->port);
+        struct vg_decisions_stats st;
+        post_one_decision(url, &st);
+        assert_int_equal(st.webhook_sent, 0);
+        assert_int_equal(st.webhook_errors, 1);
+        json_t *got = requests(f);
+        assert_int_equal(json_array_size(got), cases[i].attempts);
+        json_decref(got);
+        receiver_stop(f);
+
+        char *log = log_text(f);
+        char want[512];
+        snprintf(want, sizeof(want),
+                 "msg=\"%s\" target=web url=\"http://127.0.0.1:%d/scale?...\" status=%s "
+                 "attempts=%d",
+                 cases[i].msg, f->port, cases[i].status, cases[i].attempts);
+        if (!strstr(log, want))
+            fail_msg("no log line with %s in:\n%s", want, log);
+        assert_null(strstr(log, "Us3rP4ss"));
+        assert_null(strstr(log, "Qu3ryT0k3n"));
+        free(log);
+    }
+}
+
+/* Nobody listening: the curl error is what the line states. */
+static void test_scaling_webhook_unreachable_logs_the_transport_error(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, NULL);
+    int port = f->port;
+    receiver_stop(f);
+    char url[160];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/scale", port);
+    struct vg_decisions_stats st;
+    post_one_decision(url, &st);
+    assert_int_equal(st.webhook_errors, 1);
+    char *log = log_text(f);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "msg=\"scaling decision webhook failed, decision not posted\" target=web "
+             "url=\"http://127.0.0.1:%d/scale\" curl_code=7 error=\"",
+             port);
+    if (!strstr(log, want))
+        fail_msg("no log line with %s in:\n%s", want, log);
+    assert_non_null(strstr(log, "attempts=3"));
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_action_table_finds_the_four_receiver_types),
+        cmocka_unit_test_setup_teardown(
+            test_scaling_webhook_failure_logs_target_url_status_and_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scaling_webhook_unreachable_logs_the_transport_error,
+                                        setup, teardown),
         cmocka_unit_test(test_non_finite_numbers_encode_as_null),
         cmocka_unit_test(test_invalid_utf8_labels_are_replaced),
         cmocka_unit_test_setup_teardown(test_create_rejects_bad_urls_and_values, setup, teardown),
