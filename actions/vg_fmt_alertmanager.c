@@ -96,17 +96,29 @@ static json_t *am_alert(const struct vg_notification *n, const struct vg_fmt_ctx
 {
     json_t *a = json_object(), *labels = json_object(), *ann = json_object();
     int bad = !a || !labels || !ann;
-    char name[256];
-    for (size_t i = 0; !bad && i < n->n_labels; i++) {
-        const char *k = n->label_keys ? n->label_keys[i] : NULL;
-        const char *v = n->label_values ? n->label_values[i] : NULL;
-        /* Alertmanager drops empty-valued labels itself; skipping them keeps what we send equal
-         * to what it stores. */
-        if (!k || !*k || !v || !*v)
-            continue;
-        bad |= json_object_set_new(labels, vg_am_label_name(k, name, sizeof(name)),
-                                   vg_fmt_str(v)) != 0;
-    }
+    char name[256], alt[sizeof(name) + 24];
+    /* Two passes so that no value is lost when made-valid names collide (k8s.io/zone and
+     * k8s_io_zone): a name valid as it is keeps it, whatever the order; a changed one that meets
+     * a name already taken gets the first free of NAME_2, NAME_3, ... in label order. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; !bad && i < n->n_labels; i++) {
+            const char *k = n->label_keys ? n->label_keys[i] : NULL;
+            const char *v = n->label_values ? n->label_values[i] : NULL;
+            /* Alertmanager drops empty-valued labels itself; skipping them keeps what we send
+             * equal to what it stores. */
+            if (!k || !*k || !v || !*v)
+                continue;
+            const char *use = vg_am_label_name(k, name, sizeof(name));
+            if ((strcmp(use, k) == 0) != (pass == 0))
+                continue;
+            /* NAME and NAME_2 .. NAME_{n_labels + 1} cannot all be taken by the other labels. */
+            for (size_t j = 2; pass == 1 && json_object_get(labels, use) && j < n->n_labels + 2;
+                 j++) {
+                snprintf(alt, sizeof(alt), "%s_%zu", name, j);
+                use = alt;
+            }
+            bad |= json_object_set_new(labels, use, vg_fmt_str(v)) != 0;
+        }
     /* Set after the host labels: these identify the alert and must not be overridden. */
     bad |= json_object_set_new(
                labels, "alertname",

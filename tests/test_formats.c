@@ -356,6 +356,36 @@ static void test_alertmanager_body_matches_documented_format(void **state)
     assert_string_equal(vg_am_label_name("", nb, sizeof(nb)), "_");
 }
 
+/* Host labels whose names are only distinct before they are made valid for Alertmanager keep
+ * every value: a name valid as it is keeps it whatever the order, the others get _2, _3. Each
+ * used to replace the one before it. */
+static void test_alertmanager_keeps_labels_whose_valid_names_collide(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"k8s.io/zone", "k8s_io_zone", "k8s-io/zone",
+                                       "k8s_io_zone_2"};
+    static const char *const vals[] = {"a", "b", "c", "d"};
+    struct vg_notification n = sample("firing");
+    n.label_keys = keys;
+    n.label_values = vals;
+    n.n_labels = VG_ARRAY_LEN(keys);
+    struct vg_fmt_ctx ctx = {.url = "http://am.example.com", .now_ms = T_NOW};
+    struct vg_http_req r = {0};
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_am_format(&n, &ctx, &r, err, sizeof(err)), 0);
+    json_t *arr = parse(&r);
+    json_t *l = json_object_get(json_array_get(arr, 0), "labels");
+    assert_str(l, "k8s_io_zone", "b");
+    assert_str(l, "k8s_io_zone_2", "d");
+    assert_str(l, "k8s_io_zone_3", "a");
+    assert_str(l, "k8s_io_zone_4", "c");
+    assert_str(l, "host", "web-1");
+    /* Four host labels, alertname, host, series, severity. */
+    assert_int_equal(json_object_size(l), 8);
+    json_decref(arr);
+    vg_http_req_free(&r);
+}
+
 static void test_pagerduty_dedup_key_is_the_same_on_trigger_and_resolve(void **state)
 {
     struct vg_notification fire = sample("firing"), res = sample("resolved");
@@ -726,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_rfc3339_times_are_utc_with_milliseconds),
         cmocka_unit_test(test_webhook_body_is_signed_and_the_signature_verifies),
         cmocka_unit_test(test_alertmanager_body_matches_documented_format),
+        cmocka_unit_test(test_alertmanager_keeps_labels_whose_valid_names_collide),
         cmocka_unit_test(test_pagerduty_dedup_key_is_the_same_on_trigger_and_resolve),
         cmocka_unit_test(test_pagerduty_severity_mapping),
         cmocka_unit_test(test_slack_message_is_readable_and_resolve_is_distinct),
