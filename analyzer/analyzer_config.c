@@ -217,8 +217,8 @@ static const struct vg_cfg_key keys[] = {
      "the user the analyzer runs as (the packaged unit's User=): --check-config started as root "
      "reads the secret files (webhook.secret_file, pagerduty.routing_key_file, http.token_file, "
      "kafka.*_file) and actions.tls_ca_file, and checks that outbox.dir and silences.file are "
-     "writable, as this user and its groups, as the unit will read and write them; empty or not "
-     "on this host: as root. The analyzer does not change user itself"},
+     "writable, as this user and its groups, as the unit will read and write them; empty: as "
+     "root; not on this host: as root, with a warning. The analyzer does not change user itself"},
     {"limits.max_hosts", VG_CFG_INT, "100000", OFF(max_hosts), 1, 100000000, NULL,
      "hosts tracked; messages of further hosts are counted and skipped"},
     {"limits.max_series_per_host", VG_CFG_INT, "10000", OFF(max_series_per_host), 1, 10000000, NULL,

@@ -883,6 +883,13 @@ int main(int argc, char **argv)
     }
     if (check) {
         vg_config_dump(&analyzer_config_table, &a.cfg, stdout);
+        /* The analyzer never switches user, so an unknown `user` stops nothing at a start; but a
+         * check that silently judged the files as root would pass what the unit then refuses. */
+        if (geteuid() == 0 && a.cfg.user && *a.cfg.user && !getpwnam(a.cfg.user))
+            printf("# warning: user: no user '%s' on this host, so the files were checked as "
+                   "root; set user to the unit's User= (vigil when packaged), or \"\" if it "
+                   "runs as root\n",
+                   a.cfg.user);
         printf("# config OK\n");
         vg_engine_free(a.engine);
         analyzer_rules_free(&a);

@@ -513,6 +513,29 @@ static void check_config_judges_the_written_directories_as_the_service_user(void
     free(dir);
 }
 
+/* The analyzer's `user` only says whom --check-config judges the files as; a name not on the host
+ * (a typo) made the check judge them as root and print "config OK" with no word of it. */
+static void check_config_says_when_the_service_user_is_not_on_this_host(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        printf("# skipped: the files are judged as `user` only when the check runs as root\n");
+        return;
+    }
+    assert_null(getpwnam("vg-no-such-user"));
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, "--set user=vg-no-such-user --check-config"), 0);
+    char *o = output();
+    if (!strstr(o, "# warning: user: no user 'vg-no-such-user' on this host, so the files were "
+                   "checked as root"))
+        fail_msg("no warning about the missing user in:\n%s", o);
+    free(o);
+    /* user: "" says the unit runs it as root: nothing to warn about. */
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, "--set user= --check-config"), 0);
+    o = output();
+    assert_null(strstr(o, "# warning: user"));
+    free(o);
+}
+
 /* The packaged unit starts the analyzer as `user` (vigil) and it reads its secret files (and the
  * receivers' CA file) as that user; a check run as root read them as root, so a file only root
  * could read passed the check and then stopped the start. Run as root, the check now reads them
@@ -1026,6 +1049,7 @@ int main(void)
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),
         cmocka_unit_test(check_config_judges_the_written_directories_as_the_service_user),
         cmocka_unit_test(check_config_reads_the_analyzers_secret_files_as_the_service_user),
+        cmocka_unit_test(check_config_says_when_the_service_user_is_not_on_this_host),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
