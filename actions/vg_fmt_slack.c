@@ -157,18 +157,25 @@ int vg_slack_format(const struct vg_notification *n, const struct vg_fmt_ctx *ct
                    blocks, json_pack("{s:s,s:o}", "type", "section", "text", mrkdwn(lines))) != 0;
     }
     char ctxline[SLACK_FIELD_MAX], labels[SLACK_FIELD_MAX / 2] = "";
-    size_t lo = 0;
+    size_t lo = 0, left = 0;
+    /* Room is kept for the count of the labels that do not fit: a reader must not take a cut
+     * list for the whole (a host with many labels pushes a rule's own labels out). */
+    const size_t room = sizeof(labels) - sizeof(" (+9999 more)");
     for (size_t i = 0; i < n->n_labels && n->label_keys && n->label_values; i++) {
         if (!n->label_keys[i] || !*n->label_keys[i])
             continue;
-        int w = snprintf(labels + lo, sizeof(labels) - lo, "%s%s=%s", lo ? ", " : "",
-                         n->label_keys[i], n->label_values[i] ? n->label_values[i] : "");
-        if (w < 0 || (size_t)w >= sizeof(labels) - lo) {
+        int w = left ? -1
+                     : snprintf(labels + lo, room - lo, "%s%s=%s", lo ? ", " : "", n->label_keys[i],
+                                n->label_values[i] ? n->label_values[i] : "");
+        if (w < 0 || (size_t)w >= room - lo) {
             labels[lo] = '\0';
-            break;
+            left++;
+            continue;
         }
         lo += (size_t)w;
     }
+    if (left)
+        lo += (size_t)snprintf(labels + lo, sizeof(labels) - lo, " (+%zu more)", left);
     char raw[SLACK_FIELD_MAX];
     snprintf(raw, sizeof(raw), "%s | fingerprint %s%s%s", n->alertname ? n->alertname : "anomaly",
              n->fingerprint ? n->fingerprint : "?", lo ? " | " : "", labels);

@@ -497,6 +497,50 @@ static const char *field_text(json_t *fields, size_t i)
     return json_string_value(json_object_get(json_array_get(fields, i), "text"));
 }
 
+/* The context line holds the labels up to Slack's text limit; those beyond it were cut without a
+ * mark, so a reader took the list for the whole (64 host labels pushed a rule's `team` out). */
+static void test_slack_says_how_many_labels_did_not_fit(void **state)
+{
+    (void)state;
+    struct vg_notification n = sample("firing");
+    static char kbuf[64][16], vbuf[64][40];
+    const char *keys[64], *values[64];
+    for (int i = 0; i < 64; i++) {
+        snprintf(kbuf[i], sizeof kbuf[i], "l%02d", i);
+        snprintf(vbuf[i], sizeof vbuf[i], "value-%02d-abcdefghijklmnopqrstuvwx", i);
+        keys[i] = kbuf[i];
+        values[i] = vbuf[i];
+    }
+    n.label_keys = keys;
+    n.label_values = values;
+    n.n_labels = 64;
+    struct vg_fmt_ctx ctx = {.url = "https://hooks.slack.com/services/T000/B000/XXXX"};
+    struct vg_http_req r = {0};
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_slack_format(&n, &ctx, &r, err, sizeof(err)), 0);
+    json_t *m = parse(&r);
+    json_t *blocks = json_object_get(m, "blocks");
+    json_t *c = json_array_get(blocks, json_array_size(blocks) - 1);
+    assert_str(c, "type", "context");
+    const char *t = json_string_value(
+        json_object_get(json_array_get(json_object_get(c, "elements"), 0), "text"));
+    assert_non_null(t);
+    assert_non_null(strstr(t, "l00=value-00-"));
+    /* Each label takes 40 characters with its separator; the list has room for some 23. */
+    const char *more = strstr(t, " (+");
+    if (!more)
+        fail_msg("no count of the labels left out in: %s", t);
+    unsigned left = 0;
+    assert_int_equal(sscanf(more, " (+%u more)", &left), 1);
+    char last[16];
+    snprintf(last, sizeof last, "l%02u=", 63 - left);
+    assert_non_null(strstr(t, last)); /* the last label shown is the one before those counted */
+    snprintf(last, sizeof last, "l%02u=", 64 - left);
+    assert_null(strstr(t, last));
+    json_decref(m);
+    vg_http_req_free(&r);
+}
+
 static void test_slack_message_is_readable_and_resolve_is_distinct(void **state)
 {
     struct vg_notification fire = sample("firing"), res = sample("resolved");
@@ -760,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_pagerduty_dedup_key_is_the_same_on_trigger_and_resolve),
         cmocka_unit_test(test_pagerduty_severity_mapping),
         cmocka_unit_test(test_slack_message_is_readable_and_resolve_is_distinct),
+        cmocka_unit_test(test_slack_says_how_many_labels_did_not_fit),
         cmocka_unit_test(test_secrets_never_appear_in_logs),
         cmocka_unit_test(test_secret_files_are_read_strictly),
     };
