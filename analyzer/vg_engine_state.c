@@ -708,18 +708,37 @@ static void hs_read_blob(struct vg_br *r, struct hs_blob *b)
     b->data = vg_br_take(r, b->len);
 }
 
+/* How a record's detector states seed this engine's: not at all (another model: its series
+ * start cold), copied byte for byte, or adopted from an earlier version's layout of this model
+ * (vg_detector.adopt). */
+enum det_use { DET_COLD, DET_SAME, DET_ADOPT };
+
+/* Whether the model's adopt() knows states of old_size bytes. */
+static int adopts(const struct vg_detector *d, size_t old_size)
+{
+    if (!d->adopt || d->state_size == 0)
+        return 0;
+    void *probe = calloc(1, d->state_size), *old = calloc(1, old_size ? old_size : 1);
+    int ok = probe && old && d->adopt(probe, old, old_size) == 0;
+    free(probe);
+    free(old);
+    return ok;
+}
+
 /* Reads a record's series and blobs (r at its first series) without changing anything, so that
  * a corrupt record is refused whole, before it replaces what the engine knew of the host. The
  * detector states of this engine's model are checked by the model (vg_detector.check): they are
  * copied in byte for byte, and their counts index arrays. */
 static int import_check(const struct vg_engine *e, const char *host, struct vg_br r, uint32_t n,
-                        size_t state_size, int same_model, char *err, size_t errlen)
+                        size_t state_size, enum det_use use, char *err, size_t errlen)
 {
     char why[VG_ERRLEN];
     const struct vg_detector *d = e->p.detector;
     /* The record's bytes are unaligned; a model reads its state as its struct. */
-    void *scratch = same_model && d->check ? malloc(state_size ? state_size : 1) : NULL;
-    if (same_model && d->check && !scratch)
+    int checked = use != DET_COLD && d->check;
+    size_t sz = use == DET_ADOPT ? d->state_size : state_size;
+    void *scratch = checked ? malloc(sz ? sz : 1) : NULL;
+    if (checked && !scratch)
         return vg_err(err, errlen, -ENOMEM, "host state of %s: out of memory", host);
     int rc = 0;
     for (uint32_t i = 0; i < n && !rc; i++) {
@@ -737,7 +756,12 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
             rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: alert state %u unknown",
                         host, s.name, (unsigned)s.alert.state);
         else if (scratch) {
-            memcpy(scratch, s.det, state_size);
+            if (use == DET_ADOPT) {
+                d->init(scratch);
+                d->adopt(scratch, s.det, state_size);
+            } else {
+                memcpy(scratch, s.det, state_size);
+            }
             if (d->check(scratch, why, sizeof(why)) < 0)
                 rc = vg_err(err, errlen, -EINVAL, "host state of %s: series %s: %s detector: %s",
                             host, s.name, d->name, why);
@@ -803,9 +827,12 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     if (r.bad)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated header", host);
     /* Another model's state cannot seed this one: its series start cold. */
-    int same_model =
-        strcmp(model, e->p.detector->name) == 0 && state_size == e->p.detector->state_size;
-    int rc = import_check(e, host, r, n, state_size, same_model, err, errlen);
+    enum det_use use = DET_COLD;
+    if (strcmp(model, e->p.detector->name) == 0)
+        use = state_size == e->p.detector->state_size ? DET_SAME
+              : adopts(e->p.detector, state_size)     ? DET_ADOPT
+                                                      : DET_COLD;
+    int rc = import_check(e, host, r, n, state_size, use, err, errlen);
     if (rc < 0)
         return rc;
     struct host *h = vg_engine_get_host(e, host);
@@ -859,9 +886,12 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
         s->alert = in.alert;
         if (in.alert.state == VG_ALERT_FIRING)
             e->st.firing++;
-        if (same_model) {
+        if (use == DET_SAME) {
             s->warm = in.warm;
             memcpy(s->det, in.det, state_size);
+        } else if (use == DET_ADOPT) {
+            s->warm = in.warm;
+            e->p.detector->adopt(s->det, in.det, state_size); /* s->det: init()'s */
         }
         if (s->warm && !h->scoring)
             h->scoring = 1;

@@ -61,6 +61,12 @@ struct vg_detector {
      * wrong in err. Without it such a state would be trusted byte for byte, and a model's counts
      * index its arrays. Every model has one (test_detector checks the table). */
     int (*check)(const void *state, char *err, size_t errlen);
+    /* Optional: fills a state block fresh from init() from old, old_size bytes that an earlier
+     * version of this model wrote (a host state record read back during an upgrade), so that its
+     * series do not start cold: a cold series learns the value it is alerting on and resolves.
+     * Returns 0, or -EINVAL when old_size is no layout the model knows. The result still goes
+     * through check(). */
+    int (*adopt)(void *state, const void *old, size_t old_size);
 };
 
 /* Values beyond +-VG_DETECTOR_X_MAX count as that much. A square of a deviation then stays

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "vg_util.h"
@@ -53,7 +54,7 @@ static int ewma_update(void *state, const struct vg_detector_params *p, double x
         /* Every early value weighs the same, so the first reading does not dominate, and the
          * baseline is set again from all of them each time, so that it is ready whenever the
          * warm-up ends (a state read back under a shorter one). */
-        if (s->n < VG_EWMA_WARM) {
+        if (!s->warm_done && s->n < VG_EWMA_WARM) {
             s->warm[s->n++] = x;
             vg_detector_warmup_baseline(p, s->warm, s->n, &s->mean, &s->var);
         } else {
@@ -62,6 +63,11 @@ static int ewma_update(void *state, const struct vg_detector_params *p, double x
         }
         *score = 0;
         return -EAGAIN;
+    }
+    if (!s->warm_done) {
+        /* Zeroed: a state record then compresses them away (lz4 on the state topic). */
+        s->warm_done = 1;
+        memset(s->warm, 0, sizeof(s->warm));
     }
     double scale = scale_of(s, p);
     *score = erf(fabs(x - s->mean) / scale / M_SQRT2);
@@ -76,10 +82,28 @@ static int ewma_check(const void *state, char *err, size_t errlen)
     const struct vg_ewma_state *s = state;
     if (!isfinite(s->mean) || !(s->var >= 0) || !isfinite(s->var))
         return vg_err(err, errlen, -EINVAL, "mean or variance not finite, or variance < 0");
+    if (s->warm_done > 1)
+        return vg_err(err, errlen, -EINVAL, "warm-up flag %u, not 0 or 1", s->warm_done);
     /* Warm-up values become the baseline; those not kept yet are 0 (init). */
     for (size_t i = 0; i < VG_EWMA_WARM; i++)
         if (!isfinite(s->warm[i]))
             return vg_err(err, errlen, -EINVAL, "warm-up value %zu not finite", i);
+    return 0;
+}
+
+/* The state before the warm-up values were kept: mean, var and n, as this one's start. Its
+ * baseline came from every warm-up value; it goes on as one warmed up (learning as after the
+ * warm-up should its warm-up not be over), never from warm-up values it does not have. */
+#define EWMA_V1_SIZE 24
+_Static_assert(offsetof(struct vg_ewma_state, warm_done) == 20, "the 24-byte layout's start");
+
+static int ewma_adopt(void *state, const void *old, size_t old_size)
+{
+    struct vg_ewma_state *s = state;
+    if (old_size != EWMA_V1_SIZE)
+        return -EINVAL;
+    memcpy(s, old, offsetof(struct vg_ewma_state, warm_done));
+    s->warm_done = s->n > 0;
     return 0;
 }
 
@@ -90,4 +114,5 @@ const struct vg_detector vg_detector_ewma = {
     .init = ewma_init,
     .update = ewma_update,
     .check = ewma_check,
+    .adopt = ewma_adopt,
 };

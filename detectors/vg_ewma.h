@@ -23,6 +23,10 @@ struct vg_ewma_state {
     double mean;
     double var;
     uint32_t n;
+    /* 1 once a value was scored: the warm-up values are gone (zeroed), and a longer warm-up
+     * set later learns as after one rather than from them. Where the padding was before the
+     * warm-up values were kept, so that the layout before it (24 bytes) is this one's start. */
+    uint32_t warm_done;
     double warm[VG_EWMA_WARM]; /* the first min(n, VG_EWMA_WARM) values, while warming up */
 };
 

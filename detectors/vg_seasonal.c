@@ -134,9 +134,9 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     if (s->n < warmup) {
         /* The smoothing ring is not in use yet and holds the warm-up values; the plain model is
          * set again from all of them each time, so that it is ready whenever the warm-up ends (a
-         * state read back under a shorter one). Values of a longer warm-up are learned as after
-         * it. */
-        if (s->n < VG_SEASONAL_SMOOTH) {
+         * state read back under a shorter one). Values of a longer warm-up, and of one set longer
+         * after values were scored (the ring then smooths them), are learned as after it. */
+        if (s->n < VG_SEASONAL_SMOOTH && s->ring_pos == 0) {
             s->ring[s->n++] = x;
             vg_detector_warmup_baseline(p, s->ring, (size_t)s->n, &s->plain, &s->var_plain);
             /* Mean absolute deviation of a normal is 0.8 sd. */

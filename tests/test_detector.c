@@ -307,6 +307,43 @@ static int feed(const struct vg_detector *d, void *st, const struct vg_detector_
                         : d->update(st, dp, x, sc);
 }
 
+/* A state warmed up and scored under a short warm-up, then run under a longer one (the key raised
+ * and the analyzer restarted, its states read back): the value slots it never filled held 0 (ewma)
+ * or smoothing values (seasonal's ring) and were taken for warm-up values, so the level jumped
+ * towards 0 and a seasonal state could no longer pass its own check, which refused the host's
+ * whole record. The level must stay where it was learned. */
+static void a_state_warmed_under_a_shorter_warmup_keeps_its_level_under_a_longer_one(void **state)
+{
+    (void)state;
+    char err[256];
+    struct vg_detector_params shorter = every_signal(), longer;
+    shorter.warmup = 5;
+    longer = shorter;
+    longer.warmup = 40;
+    uint32_t seed = 5;
+    double sc;
+
+    struct vg_ewma_state e;
+    vg_detector_ewma.init(&e);
+    for (int t = 0; t < 10; t++) /* fewer than the values it keeps (VG_EWMA_WARM) */
+        vg_detector_ewma.update(&e, &shorter, -100 + 0.5 * noise(&seed), &sc);
+    assert_int_equal(vg_detector_ewma.update(&e, &longer, -100, &sc), -EAGAIN);
+    assert_true(fabs(e.mean + 100) < 1);
+    assert_true(e.var < 1);
+    assert_int_equal(vg_detector_ewma.check(&e, err, sizeof(err)), 0);
+
+    struct vg_seasonal_state *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    vg_detector_seasonal.init(s);
+    for (int t = 0; t < 25; t++)
+        feed(&vg_detector_seasonal, s, &shorter, t, -100 + 0.5 * noise(&seed), &sc);
+    assert_int_equal(feed(&vg_detector_seasonal, s, &longer, 25, -100, &sc), -EAGAIN);
+    assert_true(fabs(s->plain + 100) < 1);
+    if (vg_detector_seasonal.check(s, err, sizeof(err)) != 0)
+        fail_msg("seasonal state refused: %s", err);
+    free(s);
+}
+
 /* A burst of absurd values (+-1.7e308: a broken exporter) must leave every model a state it
  * can go on from and able to flag the next real spike. Before values were bounded
  * (vg_detector_bound), ewma's variance became infinite and it scored 0 for good. */
@@ -407,6 +444,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(warmup_learns_mean_and_variance_without_scoring),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_blind_ewma_to_a_step),
+        cmocka_unit_test(a_state_warmed_under_a_shorter_warmup_keeps_its_level_under_a_longer_one),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_make_normal_values_alert),
         cmocka_unit_test(an_on_off_warmup_is_not_learned_as_constant),
         cmocka_unit_test(a_warmup_longer_than_its_buffer_learns_the_rest_without_scoring),

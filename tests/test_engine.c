@@ -1039,26 +1039,12 @@ static void a_record_without_detector_state_keeps_the_host_and_warms_its_series_
     vg_engine_free(b);
 }
 
-/* A record of the same model with states of another size (ewma's before it kept its warm-up
- * values: 24 bytes) cannot seed this engine's states: the host, its sequence and its alerts are
- * taken, and its series warm up again from their next values. */
-static void a_record_with_another_state_size_warms_its_series_up(void **state)
+/* rec with each series' detector state cut to its first `old` bytes, as a model whose state was
+ * that large wrote it; *out_len its length. The caller frees the result. */
+static unsigned char *record_with_state_size(const unsigned char *rec, size_t len, size_t old,
+                                             size_t *out_len)
 {
-    (void)state;
-    struct vg_engine *a = make_engine(NULL, 10), *b = make_engine(NULL, 10);
-    struct seen s = {0};
-    uint64_t seq = 0;
-    for (int i = 0; i < 40; i++, seq++)
-        feed(a, "web-1", seq, 5 + (i % 3) * 0.1, 0.5, &s, 0);
-    for (int i = 0; i < 6; i++, seq++)
-        feed(a, "web-1", seq, 60, 0.5, &s, 0);
-    assert_int_equal(s.n, 1);
-    unsigned char *rec = NULL;
-    size_t len = 0;
-    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
-
-    /* The same record with each state cut to its first 24 bytes. */
-    const size_t old = 24, now = vg_detector_ewma.state_size;
+    const size_t now = vg_detector_ewma.state_size;
     unsigned char *cut = malloc(len);
     assert_non_null(cut);
     size_t in = 8, out;
@@ -1076,28 +1062,87 @@ static void a_record_with_another_state_size_warms_its_series_up(void **state)
     for (uint32_t i = 0; i < n; i++) {
         size_t head = 2 + (rec[in] | rec[in + 1] << 8) + 8 + 8 + 1 + 1 + 3 * 8;
         memcpy(cut + out, rec + in, head + old);
+        /* ewma's 24 bytes before it kept its warm-up values: mean, var, n and padding (0). */
+        if (old == 24)
+            memset(cut + out + head + 20, 0, 4);
         in += head + now;
         out += head + old;
     }
     memcpy(cut + out, rec + in, len - in);
-    out += len - in;
+    *out_len = out + len - in;
+    return cut;
+}
 
+/* A host whose cpu went from 5 to 60 and stays there: its alert fires; the record's states are
+ * then cut to old bytes and read by engine b, which goes on with the same values. */
+static void upgrade_host(size_t old, struct vg_engine *b, struct seen *s, uint64_t *seq)
+{
+    struct vg_engine *a = make_engine(NULL, 10);
+    for (int i = 0; i < 40; i++, (*seq)++)
+        feed(a, "web-1", *seq, 5 + (i % 3) * 0.1, 0.5, s, 0);
+    for (int i = 0; i < 6; i++, (*seq)++)
+        feed(a, "web-1", *seq, 60, 0.5, s, 0);
+    assert_int_equal(s->n, 1);
+    unsigned char *rec = NULL;
+    size_t len = 0, cut_len = 0;
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    unsigned char *cut = record_with_state_size(rec, len, old, &cut_len);
     char err[VG_ERRLEN];
-    assert_int_equal(vg_engine_host_import(b, "web-1", cut, out, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_engine_host_import(b, "web-1", cut, cut_len, NULL, NULL, err, sizeof(err)),
+                     0);
     assert_int_equal(last_seq_of(b, "web-1"), 45);
     struct vg_engine_stats st;
     vg_engine_get_stats(b, &st);
     assert_int_equal(st.firing, 1);
     assert_int_equal(st.series, 2);
+    free(cut);
+    free(rec);
+    vg_engine_free(a);
+}
+
+/* During an upgrade the new analyzers read the records the old ones wrote, with ewma's states
+ * of 24 bytes (before it kept its warm-up values). They were taken for another model's and the
+ * series started cold, learning the very value they alerted on: every firing alert of a moved
+ * host resolved. ewma adopts them now. */
+static void an_ewma_record_of_the_version_before_keeps_its_series_warm_and_firing(void **state)
+{
+    (void)state;
+    struct vg_engine *b = make_engine(NULL, 10);
+    struct seen s = {0};
+    uint64_t seq = 0;
+    upgrade_host(24, b, &s, &seq);
+    for (int i = 0; i < 20; i++, seq++)
+        feed(b, "web-1", seq, 60, 0.5, &s, 0);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.samples_warming, 0);
+    assert_int_equal(s.n, 1); /* no resolve */
+    assert_int_equal(st.firing, 1);
+    /* And it goes on as a warm model: back to normal, the alert resolves. */
+    for (int i = 0; i < 60 && s.n < 2; i++, seq++)
+        feed(b, "web-1", seq, 5.1, 0.5, &s, 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.status[1], "resolved");
+    vg_engine_free(b);
+}
+
+/* A record of the same model with states of a size it does not know cannot seed this engine's
+ * states: the host, its sequence and its alerts are taken, and its series warm up again from
+ * their next values. */
+static void a_record_with_a_state_size_the_model_does_not_know_warms_its_series_up(void **state)
+{
+    (void)state;
+    struct vg_engine *b = make_engine(NULL, 10);
+    struct seen s = {0};
+    uint64_t seq = 0;
+    upgrade_host(16, b, &s, &seq);
     for (int i = 0; i < 20 && s.n < 2; i++, seq++)
         feed(b, "web-1", seq, 5.1, 0.5, &s, 0);
+    struct vg_engine_stats st;
     vg_engine_get_stats(b, &st);
     assert_int_equal(st.samples_warming, 2 * 10);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.status[1], "resolved");
-    free(cut);
-    free(rec);
-    vg_engine_free(a);
     vg_engine_free(b);
 }
 
@@ -1198,7 +1243,8 @@ int main(void)
     vg_log_init("test", VG_LOG_WARN, 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(level_shift_fires_once_then_resolves_with_same_fingerprint),
-        cmocka_unit_test(a_record_with_another_state_size_warms_its_series_up),
+        cmocka_unit_test(an_ewma_record_of_the_version_before_keeps_its_series_warm_and_firing),
+        cmocka_unit_test(a_record_with_a_state_size_the_model_does_not_know_warms_its_series_up),
         cmocka_unit_test(alert_of_a_series_no_longer_reported_resolves_and_the_series_is_forgotten),
         cmocka_unit_test(rules_read_a_stale_series_as_missing),
         cmocka_unit_test(a_host_that_stops_sending_fires_host_silent_until_it_reports_again),
