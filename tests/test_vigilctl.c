@@ -511,9 +511,11 @@ static void config_check_runs_the_daemons_own_check(void **state)
 {
     (void)state;
     const char *path = "PATH=" VG_BIN_DIR "/agent:" VG_BIN_DIR "/analyzer:/usr/bin:/bin";
-    assert_int_equal(vg_tp_sh("PATH=/nonexistent %s config check agent %s/config/agent.yaml >%s "
-                              "2>%s",
-                              VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
+    /* A vigilctl alone in its folder, no daemon on PATH: said so, exit 2. */
+    assert_int_equal(vg_tp_sh("mkdir -p %s/lone && cp %s %s/lone/", g_dir, VIGILCTL, g_dir), 0);
+    assert_int_equal(vg_tp_sh("PATH=/nonexistent %s/lone/vigilctl config check agent "
+                              "%s/config/agent.yaml >%s 2>%s",
+                              g_dir, VG_SOURCE_DIR "/packaging", g_out, g_err),
                      2);
     char *e = err();
     assert_non_null(strstr(e, "vigil-agent is neither beside vigilctl"));
@@ -938,6 +940,15 @@ static void config_check_finds_the_analyzer_of_the_build_tree(void **state)
                      0);
     char *o = out();
     assert_non_null(strstr(o, "# config OK\n"));
+    free(o);
+    /* The agent is built in build/agent/, beside vigilctl's parent: found there too. user= so
+     * that a host without the packaged user passes the agent's own check. */
+    assert_int_equal(vg_tp_sh("PATH=/nonexistent %s config check agent %s/config/agent.yaml "
+                              "--set user= >%s 2>%s",
+                              VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
+                     0);
+    o = out();
+    assert_non_null(strstr(o, "# config OK (host resolves to"));
     free(o);
 }
 

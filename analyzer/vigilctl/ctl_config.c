@@ -20,8 +20,8 @@ static void help(FILE *f)
             "\nChecks FILE as the daemon that reads it would at a start, by running that daemon\n"
             "with --check-config: vigil-agent for `agent`, vigil-analyzer for `analyzer`. It\n"
             "prints the effective values (secrets masked) and `# config OK`, or `config error:`\n"
-            "and the first problem. The daemon is looked for beside vigilctl, then in the\n"
-            "folder above (a build tree's layout), then on PATH.\n"
+            "and the first problem. The daemon is looked for beside vigilctl, then where a\n"
+            "build tree keeps it (../vigil-analyzer, ../../agent/vigil-agent), then on PATH.\n"
             "  -s, --set KEY=VALUE  override a key, as the daemon's own --set (repeatable)\n"
             "Exit status: 0 valid, 1 config error, 2 usage error or daemon not found.\n");
 }
@@ -97,15 +97,16 @@ int vg_ctl_config(int argc, char **argv)
     }
     args[n] = NULL;
     fflush(stdout);
-    /* Beside vigilctl first: the daemon of the same install, not another one on PATH. Then the
-     * folder above, where a build tree keeps vigil-analyzer (build/analyzer/vigilctl/vigilctl,
-     * build/analyzer/vigil-analyzer). */
-    char dir[PATH_MAX], path[PATH_MAX + 32];
+    /* Beside vigilctl first: the daemon of the same install, not another one on PATH. Then where
+     * a build tree keeps it: build/analyzer/vigilctl/vigilctl, build/analyzer/vigil-analyzer,
+     * build/agent/vigil-agent. */
+    char dir[PATH_MAX], path[2 * PATH_MAX];
     own_dir(dir, sizeof(dir));
-    static const char *const where[] = {"%s/%s", "%s/../%s"};
+    static const char *const where[] = {"%s/%s%s", "%s/../%s%s", "%s/../../%s/%s"};
     for (size_t i = 0; dir[0] && i < sizeof(where) / sizeof(where[0]); i++) {
-        if (snprintf(path, sizeof(path), where[i], dir, daemon) >= (int)sizeof(path) ||
-            access(path, X_OK) != 0)
+        int w = i < 2 ? snprintf(path, sizeof(path), where[i], dir, daemon, "")
+                      : snprintf(path, sizeof(path), where[i], dir, kind, daemon);
+        if (w < 0 || w >= (int)sizeof(path) || access(path, X_OK) != 0)
             continue;
         execv(path, args);
         fprintf(stderr, "vigilctl config: cannot run %s: %s\n", path, strerror(errno));
@@ -113,8 +114,8 @@ int vg_ctl_config(int argc, char **argv)
     }
     execvp(daemon, args);
     fprintf(stderr,
-            "vigilctl config: %s is neither beside vigilctl (%s), in the folder above, nor on "
-            "PATH; the %s's config is checked by %s itself, so run this where it is installed\n",
+            "vigilctl config: %s is neither beside vigilctl (%s), where a build tree keeps it, nor "
+            "on PATH; the %s's config is checked by %s itself, so run this where it is installed\n",
             daemon, dir[0] ? dir : "?", kind, daemon);
     return 2;
 }
