@@ -652,9 +652,10 @@ int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq)
         if (rc == 0 && ob->size > ob->compact_bytes && ob->size > 2 * live_bytes(ob)) {
             int crc = compact_locked(ob);
             if (crc < 0) {
-                char q[512];
+                char q[512], qe[128];
                 vg_warn("outbox: compaction failed, will retry at a later ack", "file=%s error=%s",
-                        vg_log_quote(q, sizeof(q), ob->path), strerror(-crc));
+                        vg_log_quote(q, sizeof(q), ob->path),
+                        vg_log_quote(qe, sizeof(qe), strerror(-crc)));
             }
         }
     }

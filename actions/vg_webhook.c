@@ -765,12 +765,12 @@ static void *run(void *arg)
         if (it->seq) {
             int rc = vg_outbox_ack(w->ob, it->seq);
             if (rc < 0) {
-                char q[512];
+                char q[512], qe[128];
                 rlog(w, VG_LOG_WARN,
                      "outbox acknowledgement failed; the notification may be sent again after a "
                      "restart",
                      "file=%s seq=%llu error=%s", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)),
-                     (unsigned long long)it->seq, strerror(-rc));
+                     (unsigned long long)it->seq, vg_log_quote(qe, sizeof(qe), strerror(-rc)));
             }
         }
         lock(w);
@@ -1234,12 +1234,12 @@ static int wh_submit(void *inst, const struct vg_notification *n)
             w->outbox_err_logged = 1;
             unlock(w);
             if (first) {
-                char q[512];
+                char q[512], qe[128];
                 rlog(w, VG_LOG_ERROR,
                      "outbox write failed, notifications are kept in memory only until it works "
                      "again",
                      "file=%s error=%s", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)),
-                     strerror(-rc));
+                     vg_log_quote(qe, sizeof(qe), strerror(-rc)));
             }
         } else {
             lock(w);
@@ -1343,12 +1343,14 @@ static void wh_destroy(void *inst, int64_t drain_ms)
     }
     rlog(w, VG_LOG_INFO, "stopped",
          "submitted=%llu delivered=%llu dropped=%llu attempt_errors=%llu retries=%llu "
-         "queue_full=%llu kept=%llu replayed=%llu rate_limited=%llu tls_errors=%llu",
+         "queue_full=%llu kept=%llu replayed=%llu rate_limited=%llu tls_errors=%llu "
+         "outbox_errors=%llu",
          (unsigned long long)w->st.submitted, (unsigned long long)w->st.delivered,
          (unsigned long long)w->st.dropped, (unsigned long long)w->st.attempt_errors,
          (unsigned long long)w->st.retries, (unsigned long long)w->st.queue_full,
          (unsigned long long)w->st.kept, (unsigned long long)w->st.replayed,
-         (unsigned long long)w->st.rate_limited, (unsigned long long)w->st.tls_errors);
+         (unsigned long long)w->st.rate_limited, (unsigned long long)w->st.tls_errors,
+         (unsigned long long)w->st.outbox_errors);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->mu);

@@ -39,6 +39,40 @@ static void readyz(void *ud, const struct vg_http_request *req, struct vg_http_r
                       "not ready: no partitions assigned yet\n");
 }
 
+static void receiver_line(FILE *f, const char *name, const char *receiver, uint64_t v)
+{
+    fprintf(f, "%s{receiver=\"%s\"} %llu\n", name, receiver, (unsigned long long)v);
+}
+
+/* Per receiver: an outbox write that fails costs durability, not the alert, and nothing else
+ * would tell an operator whose disk stays full. */
+static void outbox_metrics(struct analyzer *a, FILE *f)
+{
+    size_t n = a->n_receivers;
+    struct vg_action_stats *st = calloc(n ? n : 1, sizeof(*st));
+    if (!st)
+        return;
+    for (size_t i = 0; i < n; i++)
+        a->receivers[i].act->stats(a->receivers[i].inst, &st[i]);
+    vg_api_metric_head(f, "vigil_webhook_outbox_errors_total");
+    for (size_t i = 0; i < n; i++)
+        receiver_line(f, "vigil_webhook_outbox_errors_total", a->receivers[i].name,
+                      st[i].outbox_errors);
+    vg_api_metric_head(f, "vigil_webhook_outbox_replayed_total");
+    for (size_t i = 0; i < n; i++)
+        receiver_line(f, "vigil_webhook_outbox_replayed_total", a->receivers[i].name,
+                      st[i].replayed);
+    vg_api_metric_head(f, "vigil_webhook_outbox_syncs_total");
+    for (size_t i = 0; i < n; i++)
+        receiver_line(f, "vigil_webhook_outbox_syncs_total", a->receivers[i].name,
+                      st[i].outbox_syncs);
+    vg_api_metric_head(f, "vigil_webhook_outbox_sync_seconds_total");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "vigil_webhook_outbox_sync_seconds_total{receiver=\"%s\"} %.6f\n",
+                a->receivers[i].name, (double)st[i].outbox_sync_us / 1e6);
+    free(st);
+}
+
 static void host_score_line(void *ud, const struct vg_engine_host *h)
 {
     /* Host names are restricted to [A-Za-z0-9._-] by the wire format: no escaping needed. */
@@ -116,6 +150,8 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
         fprintf(f, "vigil_receiver_delivered_total{receiver=\"%s\"} %llu\n", a->receivers[i].name,
                 (unsigned long long)st.delivered);
     }
+    if (a->cfg.outbox_dir && *a->cfg.outbox_dir)
+        outbox_metrics(a, f);
     vg_api_gauge(f, "vigil_alerts_firing", (double)es.firing);
     vg_api_gauge(f, "vigil_hosts", (double)es.hosts);
     vg_api_gauge(f, "vigil_series", (double)es.series);

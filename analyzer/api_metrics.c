@@ -88,10 +88,23 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Delivery attempts that failed TLS verification or handshake, all receivers."},
     {"vigil_webhook_dropped_total", VG_METRIC_COUNTER, NULL, NULL, "Notifications given up on."},
     {"vigil_webhook_queue_full_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Notifications refused: queue full."},
+     "Notifications refused, all receivers: queue or outbox full (or out of memory); each is "
+     "logged with its alert (msg=\"alert not queued\")."},
     {"vigil_webhook_queued", VG_METRIC_GAUGE, NULL, NULL, "Notifications waiting for delivery."},
     {"vigil_receiver_delivered_total", VG_METRIC_COUNTER, "receiver", NULL,
      "Notifications delivered, per receiver."},
+    {"vigil_webhook_outbox_errors_total", VG_METRIC_COUNTER, "receiver", "outbox.dir set",
+     "Outbox appends that failed (disk full, I/O error): the notification was queued in memory "
+     "only and is lost if the analyzer stops or crashes before delivering it; logged once per "
+     "episode."},
+    {"vigil_webhook_outbox_replayed_total", VG_METRIC_COUNTER, "receiver", "outbox.dir set",
+     "Undelivered notifications loaded from the receiver's outbox at start."},
+    {"vigil_webhook_outbox_syncs_total", VG_METRIC_COUNTER, "receiver", "outbox.dir set",
+     "fdatasync/fsync calls of the receiver's outbox: one per accepted notification, one per "
+     "acknowledgement, and those of compactions."},
+    {"vigil_webhook_outbox_sync_seconds_total", VG_METRIC_COUNTER, "receiver", "outbox.dir set",
+     "Time spent in those calls; an accepted notification waits for its own in the consumer "
+     "thread."},
     {"vigil_alerts_firing", VG_METRIC_GAUGE, NULL, NULL, "Alerts firing now."},
     {"vigil_hosts", VG_METRIC_GAUGE, NULL, NULL, "Hosts tracked."},
     {"vigil_series", VG_METRIC_GAUGE, NULL, NULL, "Series tracked."},

@@ -113,6 +113,7 @@ void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, ui
         sum->retries += st.retries;
         sum->dropped += st.dropped;
         sum->queue_full += st.queue_full;
+        sum->outbox_errors += st.outbox_errors;
         sum->tls_errors += st.tls_errors;
         sum->queued += st.queued;
         *refused += a->receivers[i].refused;
@@ -636,7 +637,7 @@ static void log_stats(struct analyzer *a)
             "hosts=%llu series=%llu scored=%llu warming=%llu alerts_fired=%llu "
             "alerts_resolved=%llu firing=%llu webhook_delivered=%llu webhook_attempt_errors=%llu "
             "webhook_dropped=%llu webhook_queued=%llu webhook_queue_full=%llu "
-            "consume_errors=%llu commit_errors=%llu",
+            "webhook_outbox_errors=%llu consume_errors=%llu commit_errors=%llu",
             (unsigned long long)a->consumed, (unsigned long long)a->bad_messages,
             (unsigned long long)a->bad_suppressed, (unsigned long long)es.duplicates,
             (unsigned long long)es.seq_gaps, (unsigned long long)es.hosts,
@@ -645,8 +646,8 @@ static void log_stats(struct analyzer *a)
             (unsigned long long)es.alerts_resolved, (unsigned long long)es.firing,
             (unsigned long long)as.delivered, (unsigned long long)as.attempt_errors,
             (unsigned long long)as.dropped, (unsigned long long)as.queued,
-            (unsigned long long)as.queue_full, (unsigned long long)a->consume_errors,
-            (unsigned long long)a->commit_errors);
+            (unsigned long long)as.queue_full, (unsigned long long)as.outbox_errors,
+            (unsigned long long)a->consume_errors, (unsigned long long)a->commit_errors);
     a->bad_logged = 0;
 }
 

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -762,6 +763,99 @@ static void test_full_outbox_refuses_submit_and_destroy_keeps_the_rest(void **st
     act->destroy(inst, 0);
 }
 
+/* A file size limit the outbox's file is at: appends fail with EFBIG, as on a full disk, and
+ * even for root (permissions would not stop it). stderr goes to a pipe meanwhile, since the log
+ * file is a file too; its lines are copied to the log afterwards. */
+struct fsize_cap {
+    struct rlimit old;
+    int pipe[2];
+    int saved_stderr;
+};
+
+static void fsize_cap_on(struct fsize_cap *c, off_t at)
+{
+    assert_int_equal(pipe(c->pipe), 0);
+    fflush(stderr);
+    c->saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    assert_true(c->saved_stderr >= 0);
+    assert_true(dup2(c->pipe[1], STDERR_FILENO) == STDERR_FILENO);
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &c->old), 0);
+    struct rlimit cap = {.rlim_cur = (rlim_t)at, .rlim_max = c->old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &cap), 0);
+}
+
+static void fsize_cap_off(struct fsize_cap *c)
+{
+    setrlimit(RLIMIT_FSIZE, &c->old);
+    signal(SIGXFSZ, SIG_DFL);
+    fflush(stderr);
+    dup2(c->saved_stderr, STDERR_FILENO);
+    close(c->saved_stderr);
+    close(c->pipe[1]);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(c->pipe[0], buf, sizeof(buf))) > 0)
+        fwrite(buf, 1, (size_t)n, stderr);
+    close(c->pipe[0]);
+    fflush(stderr);
+}
+
+/* Appends that fail (the disk is full) cost no alert: submit() still accepts and the
+ * notification waits in memory; each failure is counted in outbox_errors, the episode is logged
+ * once, and the count is in the "stopped" line, where an operator whose disk stayed broken sees
+ * it (the "work again" line never comes then). */
+static void test_failed_appends_are_counted_logged_once_and_reported_at_stop(void **state)
+{
+    struct fx *f = *state;
+    struct vg_receiver_cfg cfg = {.url = "http://127.0.0.1:9/hook",
+                                  .outbox_dir = f->obox,
+                                  .backoff_initial_ms = 600000,
+                                  .backoff_max_ms = 600000};
+    const struct vg_action *act;
+    void *inst;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_action_create(&cfg, &act, &inst, err, sizeof(err)), 0);
+    struct vg_notification n = sample("fp-disk");
+    assert_int_equal(act->submit(inst, &n), 0);
+    char p[160];
+    snprintf(p, sizeof(p), "%s/webhook.outbox", f->obox);
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_true(sb.st_size > HDR);
+
+    struct fsize_cap cap;
+    fsize_cap_on(&cap, sb.st_size);
+    int rcs[3];
+    for (int i = 0; i < 3; i++)
+        rcs[i] = act->submit(inst, &n);
+    struct vg_action_stats st;
+    act->stats(inst, &st);
+    fsize_cap_off(&cap);
+
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rcs[i], 0);
+    assert_int_equal(st.outbox_errors, 3);
+    assert_int_equal(st.submitted, 4);
+    assert_int_equal(st.queued, 4);
+    assert_int_equal(st.queue_full, 0);
+    act->destroy(inst, 0);
+
+    char *log = log_text(f);
+    const char *first = strstr(log, "outbox write failed");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "outbox write failed"));
+    assert_non_null(strstr(first, "error=\"File too large\""));
+    assert_null(strstr(log, "outbox writes work again"));
+    /* The one appended before is kept for the next start; the three in memory only are lost. */
+    const char *stopped = strstr(log, "msg=\"webhook stopped\"");
+    assert_non_null(stopped);
+    assert_non_null(strstr(stopped, " dropped=3 "));
+    assert_non_null(strstr(stopped, " kept=1 "));
+    assert_non_null(strstr(stopped, " outbox_errors=3"));
+    free(log);
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -834,6 +928,8 @@ int main(void)
             test_alerts_accepted_before_sigkill_are_delivered_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_outbox_refuses_submit_and_destroy_keeps_the_rest,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_failed_appends_are_counted_logged_once_and_reported_at_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure_fsync_cost_per_submit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
