@@ -310,6 +310,115 @@ static void kill9_between_acceptance_and_delivery_loses_nothing(void **state)
     assert_int_equal(vg_stack_stop(&s2), 0);
 }
 
+/* A value of the analyzer's /metrics (a line "NAME VALUE"; name may carry its labels), -1 when
+ * the line is missing or the API did not answer. */
+static double metric(const struct vg_stack *s, const char *name)
+{
+    char *body = NULL, url[128], needle[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", s->http_port);
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    double v = -1;
+    if (vg_th_request("GET", url, NULL, NULL, 0, &body) == 200 && body) {
+        const char *p = strstr(body, needle);
+        if (p)
+            v = strtod(p + strlen(needle), NULL);
+    }
+    free(body);
+    return v;
+}
+
+#define QF_HOSTS 8 /* below the log's 20 lines of one message per 10 s */
+#define QF_QUEUE 2
+
+/* The receiver fails every attempt and its queue holds QF_QUEUE: the first alerts are accepted,
+ * each later one is refused, and the analyzer counts it (vigil_webhook_queue_full_total, next to
+ * the notifications handed over and those still queued) and logs it with the alert's name and
+ * host, so that an operator knows which alerts nobody was told about. */
+static void full_receiver_queue_refusals_are_counted_and_logged_per_alert(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "queue-full");
+    char rules[600], rfile[700], set_rules[700], set_outbox[700];
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s %s/outbox", rules, s.dir), 0);
+    snprintf(rfile, sizeof(rfile), "%s/a.yaml", rules);
+    write_text(rfile, "rules:\n"
+                      "  - name: QueueDeep\n"
+                      "    when: value(\"q.depth\") > 100\n"
+                      "    severity: critical\n");
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    snprintf(set_outbox, sizeof(set_outbox), "outbox.dir=%s/outbox", s.dir);
+    const char *fail[] = {"--fail", "1000000", NULL};
+    vg_stack_start_receiver(&s, fail);
+    /* One failed attempt, then a retry far away: the queue stays full and the log quiet. */
+    const char *sets[] = {"kafka.auto.offset.reset=earliest",
+                          "webhook.queue_max=2",
+                          "webhook.backoff_initial=10m",
+                          "webhook.backoff_max=10m",
+                          "webhook.max_attempts=1000",
+                          "drain_timeout=0s",
+                          set_rules,
+                          set_outbox,
+                          NULL};
+    vg_stack_start_analyzer(&s, sets);
+    for (int i = 1; i <= QF_HOSTS; i++) {
+        char host[16];
+        snprintf(host, sizeof(host), "qf%d", i);
+        produce(&s, host, 0, 1, 500);
+    }
+    int64_t end = vg_tp_mono_ms() + 30000;
+    double sent, refused;
+    while ((sent = metric(&s, "vigil_notifications_sent_total")) < QF_HOSTS ||
+           (refused = metric(&s, "vigil_webhook_queue_full_total")) < QF_HOSTS - QF_QUEUE) {
+        if (vg_tp_mono_ms() > end)
+            fail_msg("sent=%g refused=%g after 30 s", sent,
+                     metric(&s, "vigil_webhook_queue_full_total"));
+        nap();
+    }
+    double queued = metric(&s, "vigil_webhook_queued");
+    assert_true(sent == QF_HOSTS);
+    assert_true(queued == QF_QUEUE);
+    assert_true(refused == sent - queued);
+    assert_true(metric(&s, "vigil_webhook_dropped_total") == 0);
+    /* The outbox took what the queue took, without trouble. */
+    assert_true(metric(&s, "vigil_webhook_outbox_errors_total{receiver=\"webhook\"}") == 0);
+
+    /* Each refusal is one line naming its alert, and no alert is refused twice. */
+    int logged = 0, per_host[QF_HOSTS + 1] = {0};
+    char *log = vg_tp_read(s.analyzer_log);
+    assert_non_null(log);
+    for (char *line = log; *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strstr(line, "msg=\"alert not queued\"")) {
+            logged++;
+            assert_non_null(strstr(line, " receiver=webhook "));
+            assert_non_null(strstr(line, " alertname=QueueDeep "));
+            assert_non_null(strstr(line, " reason=queue-or-outbox-full"));
+            const char *h = strstr(line, " host=qf");
+            assert_non_null(h);
+            int i = atoi(h + strlen(" host=qf"));
+            assert_true(i >= 1 && i <= QF_HOSTS);
+            per_host[i]++;
+        }
+        line = nl ? nl + 1 : line + strlen(line);
+    }
+    free(log);
+    assert_int_equal(logged, QF_HOSTS - QF_QUEUE);
+    for (int i = 1; i <= QF_HOSTS; i++)
+        assert_true(per_host[i] <= 1);
+    assert_int_equal(vg_tp_count(s.analyzer_log, "msg=\"webhook queue full, refusing"), 1);
+
+    assert_int_equal(vg_stack_stop(&s), 0);
+    char want[64];
+    snprintf(want, sizeof(want), " queue_full=%d ", QF_HOSTS - QF_QUEUE);
+    assert_int_equal(vg_tp_count(s.analyzer_log, want), 1);
+    assert_int_equal(vg_tp_count(s.analyzer_log, " outbox_errors=0"), 1); /* webhook stopped */
+    assert_true(vg_tp_count(s.analyzer_log, " webhook_outbox_errors=0 ") >= 1); /* stats */
+}
+
 /* vigilctl rules check: the shipped examples pass, a broken directory fails with positions. */
 static void vigilctl_rules_check_validates_without_starting_anything(void **state)
 {
@@ -343,6 +452,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rules_silences_reload_and_scaling_over_the_api),
         cmocka_unit_test(kill9_between_acceptance_and_delivery_loses_nothing),
+        cmocka_unit_test(full_receiver_queue_refusals_are_counted_and_logged_per_alert),
         cmocka_unit_test(vigilctl_rules_check_validates_without_starting_anything),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
