@@ -603,6 +603,14 @@ static const char *local_stats(struct agent *a, char *buf, size_t n)
     return buf;
 }
 
+/* The lines vg_log's rate limit held back, the delivery module's included. */
+static void flush_log(struct agent *a)
+{
+    vg_log_flush_suppressed();
+    if (a->lhttp && a->lhttp->log_flush_suppressed)
+        a->lhttp->log_flush_suppressed();
+}
+
 static void log_stats(struct agent *a)
 {
     struct vg_spool_stats ss = {0};
@@ -621,6 +629,7 @@ static void log_stats(struct agent *a)
             (unsigned long long)ss.dropped_full, (unsigned long long)ss.dropped_age,
             (unsigned long long)ss.corrupt, (unsigned long long)a->spool_failed,
             local_stats(a, lt, sizeof lt));
+    flush_log(a);
 }
 
 static int local_send(void *ud, const struct vg_notification *n)
@@ -1144,5 +1153,6 @@ int main(int argc, char **argv)
     }
     rc = run_loop(&a);
     close_all(&a);
+    flush_log(&a); /* what the shutdown itself held back */
     return rc;
 }

@@ -20,7 +20,7 @@
 
 #define VG_LOCAL_HTTP_LIB   "libvigil-agent-webhook.so"
 #define VG_LOCAL_HTTP_ENTRY "vg_local_http_entry"
-#define VG_LOCAL_HTTP_ABI   1u
+#define VG_LOCAL_HTTP_ABI   2u
 
 struct vg_local_http_ops {
     unsigned abi;
@@ -28,6 +28,8 @@ struct vg_local_http_ops {
      * refused rather than handed structs of another layout. */
     size_t notification_size, receiver_cfg_size;
     void (*log_init)(const char *component, enum vg_log_level level, int json);
+    /* vg_log_flush_suppressed() of the module's own rate limit, flushed with the agent's. */
+    void (*log_flush_suppressed)(void);
     /* vg_action_create() of the module. */
     int (*create)(const struct vg_receiver_cfg *cfg, const struct vg_action **act, void **inst,
                   char *err, size_t errlen);

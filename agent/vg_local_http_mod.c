@@ -12,6 +12,7 @@ static const struct vg_local_http_ops ops = {
     .notification_size = sizeof(struct vg_notification),
     .receiver_cfg_size = sizeof(struct vg_receiver_cfg),
     .log_init = log_init,
+    .log_flush_suppressed = vg_log_flush_suppressed,
     .create = vg_action_create,
 };
 

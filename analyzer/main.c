@@ -140,9 +140,12 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
         a->bad_messages++;
         if (a->bad_logged < BAD_LOG_BUDGET) {
             a->bad_logged++;
-            vg_warn("bad message skipped", "topic=%s partition=%d offset=%lld bytes=%zu reason=%s",
-                    rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, m->len,
-                    vg_log_quote(q, sizeof(q), err));
+            /* Past vg_log's generic limit too: bad_suppressed counts exactly the ones not
+             * logged here. */
+            vg_log_unlimited(VG_LOG_WARN, "bad message skipped",
+                             "topic=%s partition=%d offset=%lld bytes=%zu reason=%s",
+                             rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+                             m->len, vg_log_quote(q, sizeof(q), err));
         } else {
             a->bad_suppressed++;
         }
@@ -649,6 +652,7 @@ static void log_stats(struct analyzer *a)
             (unsigned long long)as.queue_full, (unsigned long long)as.outbox_errors,
             (unsigned long long)a->consume_errors, (unsigned long long)a->commit_errors);
     a->bad_logged = 0;
+    vg_log_flush_suppressed();
 }
 
 /* SIGHUP (systemctl reload): loads rules.dir again. It always logs one line of what it did, as
@@ -1017,5 +1021,6 @@ int main(int argc, char **argv)
     vg_embedded_kafka_stop(ek);
     vg_config_free(&analyzer_config_table, &a.cfg);
     pthread_mutex_destroy(&a.lock);
+    vg_log_flush_suppressed(); /* what the shutdown itself held back */
     return rc ? 1 : 0;
 }

@@ -18,18 +18,31 @@ static int g_json;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 /* Repeats of one message (by its msg text) beyond burst lines per window are counted instead of
- * written; the next line of that message that gets through says how many were held back. A
- * failing disk or a flood of bad input then costs a few lines, not the journal. */
+ * written. A failing disk or a flood of bad input then costs a few lines, not the journal. The
+ * count is written exactly once, so the log always says how many lines it is missing: by the next
+ * line of that message in a later window, by vg_log_flush_suppressed, or, when another message
+ * takes the slot, by a report written before that message's line. */
 #define RL_SLOTS 64
-static struct {
+#define RL_TEXT  96
+struct rl_slot {
     uint64_t hash;
     int64_t window_start;
     int count;
     uint64_t suppressed;
-} g_rl[RL_SLOTS];
+    enum vg_log_level level; /* the highest of the lines held back */
+    char text[RL_TEXT];      /* for the report: the caller's msg may be gone by then */
+};
+static struct rl_slot g_rl[RL_SLOTS];
 static int g_rl_burst = 20;
 static int64_t g_rl_window_ms = 10000;
 static pthread_mutex_t g_rl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Held-back lines not yet reported, taken out of a slot. */
+struct rl_report {
+    char text[RL_TEXT];
+    uint64_t count;
+    enum vg_log_level level;
+};
 
 static int64_t mono_ms(void)
 {
@@ -55,28 +68,45 @@ void vg_log_set_rate_limit(int burst, int64_t window_ms)
     pthread_mutex_unlock(&g_rl_lock);
 }
 
-/* 1 when the line may be written; *held is then the count held back since the last one. */
-static int rate_ok(const char *msg, uint64_t *held)
+/* Called with g_rl_lock held: moves slot's unreported count into r (count 0: nothing). */
+static void take_report(struct rl_slot *slot, struct rl_report *r)
+{
+    r->count = slot->suppressed;
+    r->level = slot->level;
+    memcpy(r->text, slot->text, sizeof(r->text));
+    slot->suppressed = 0;
+}
+
+/* 1 when the line may be written; *held is then the count of this message held back since the
+ * last one. *evicted gets the unreported count of another message whose slot this one takes. */
+static int rate_ok(enum vg_log_level level, const char *msg, uint64_t *held,
+                   struct rl_report *evicted)
 {
     uint64_t h = 1469598103934665603ull;
     for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
     int ok = 1;
     *held = 0;
+    evicted->count = 0;
     pthread_mutex_lock(&g_rl_lock);
     int64_t now = g_rl_clock();
     if (g_rl_burst > 0) {
-        unsigned i = (unsigned)(h % RL_SLOTS);
-        if (g_rl[i].hash != h || now - g_rl[i].window_start >= g_rl_window_ms) {
-            /* A new window (or another message taking the slot: it starts its own). */
-            *held = g_rl[i].hash == h ? g_rl[i].suppressed : 0;
-            g_rl[i].hash = h;
-            g_rl[i].window_start = now;
-            g_rl[i].count = 0;
-            g_rl[i].suppressed = 0;
+        struct rl_slot *sl = &g_rl[h % RL_SLOTS];
+        if (sl->hash != h) {
+            take_report(sl, evicted);
+            sl->hash = h;
+            sl->window_start = now;
+            sl->count = 0;
+            snprintf(sl->text, sizeof(sl->text), "%s", msg);
+        } else if (now - sl->window_start >= g_rl_window_ms) {
+            *held = sl->suppressed;
+            sl->suppressed = 0;
+            sl->window_start = now;
+            sl->count = 0;
         }
-        if (++g_rl[i].count > g_rl_burst) {
-            g_rl[i].suppressed++;
+        if (++sl->count > g_rl_burst) {
+            if (sl->suppressed++ == 0 || level > sl->level)
+                sl->level = level;
             ok = 0;
         }
     }
@@ -132,34 +162,15 @@ const char *vg_log_quote(char *buf, size_t n, const char *s)
 
 /* In JSON mode the logfmt tail is kept as one string field: parsing it back into typed fields
  * would need a second grammar, and log shippers handle logfmt-in-JSON well enough. */
-void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
+static void write_line(enum vg_log_level level, const char *msg, const char *kv)
 {
-    if (level < g_min)
-        return;
-    uint64_t held;
-    if (!rate_ok(msg, &held))
-        return;
-    char line[2048], ts[40], kv[1600] = "", qmsg[512];
+    char line[2048], ts[40], qmsg[512];
     struct timespec now;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     size_t tl = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(ts + tl, sizeof(ts) - tl, ".%03ldZ", now.tv_nsec / 1000000);
-    if (kv_fmt) {
-        va_list ap;
-        va_start(ap, kv_fmt);
-        vsnprintf(kv, sizeof(kv), kv_fmt, ap);
-        va_end(ap);
-        /* The last line of defence: a secret that reached a message (librdkafka's own lines,
-         * a receiver echoing a key) is masked before it is written. */
-        vg_secret_scrub(kv);
-    }
-    if (held) {
-        size_t kl = strlen(kv);
-        snprintf(kv + kl, sizeof(kv) - kl, "%srepeats_suppressed=%llu", kl ? " " : "",
-                 (unsigned long long)held);
-    }
     int len;
     vg_log_quote(qmsg, sizeof(qmsg), msg);
     if (g_json) {
@@ -180,4 +191,68 @@ void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
     }
     ssize_t w = write(STDERR_FILENO, line, (size_t)len);
     (void)w;
+}
+
+static void write_report(const struct rl_report *r)
+{
+    char kv[RL_TEXT * 2 + 48], qtext[RL_TEXT * 2 + 3];
+    snprintf(kv, sizeof(kv), "text=%s count=%llu", vg_log_quote(qtext, sizeof(qtext), r->text),
+             (unsigned long long)r->count);
+    write_line(r->level, "log lines suppressed", kv);
+}
+
+static void log_v(int limited, enum vg_log_level level, const char *msg, const char *kv_fmt,
+                  va_list ap)
+{
+    if (level < g_min)
+        return;
+    uint64_t held = 0;
+    struct rl_report evicted = {.count = 0};
+    int ok = !limited || rate_ok(level, msg, &held, &evicted);
+    if (evicted.count)
+        write_report(&evicted);
+    if (!ok)
+        return;
+    char kv[1600] = "";
+    if (kv_fmt) {
+        vsnprintf(kv, sizeof(kv), kv_fmt, ap);
+        /* The last line of defence: a secret that reached a message (librdkafka's own lines,
+         * a receiver echoing a key) is masked before it is written. */
+        vg_secret_scrub(kv);
+    }
+    if (held) {
+        size_t kl = strlen(kv);
+        snprintf(kv + kl, sizeof(kv) - kl, "%srepeats_suppressed=%llu", kl ? " " : "",
+                 (unsigned long long)held);
+    }
+    write_line(level, msg, kv);
+}
+
+void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, kv_fmt);
+    log_v(1, level, msg, kv_fmt, ap);
+    va_end(ap);
+}
+
+void vg_log_unlimited(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, kv_fmt);
+    log_v(0, level, msg, kv_fmt, ap);
+    va_end(ap);
+}
+
+void vg_log_flush_suppressed(void)
+{
+    struct rl_report r[RL_SLOTS];
+    size_t n = 0;
+    pthread_mutex_lock(&g_rl_lock);
+    for (size_t i = 0; i < RL_SLOTS; i++)
+        if (g_rl[i].suppressed)
+            take_report(&g_rl[i], &r[n++]);
+    pthread_mutex_unlock(&g_rl_lock);
+    for (size_t i = 0; i < n; i++)
+        write_report(&r[i]);
 }

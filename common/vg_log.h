@@ -22,8 +22,14 @@ enum vg_log_level { VG_LOG_DEBUG = 0, VG_LOG_INFO, VG_LOG_WARN, VG_LOG_ERROR };
 void vg_log_init(const char *component, enum vg_log_level min_level, int json);
 
 /* At most burst lines per message text in any window_ms (default 20 per 10 s); the rest are
- * counted and the next line that gets through carries repeats_suppressed=N. burst 0: no limit. */
+ * counted. The count is reported once: by the next line of that text in a later window
+ * (repeats_suppressed=N), or else by vg_log_flush_suppressed. burst 0: no limit. */
 void vg_log_set_rate_limit(int burst, int64_t window_ms);
+
+/* Writes, for each message text with lines held back by the rate limit and not yet reported, one
+ * line msg="log lines suppressed" text="<msg>" count=N at the level of those lines. The daemons
+ * call it with each stats line and at exit, so a flood that stops is still accounted for. */
+void vg_log_flush_suppressed(void);
 
 /* The clock the rate limit reads (monotonic ms); NULL restores CLOCK_MONOTONIC. For tests, so
  * that a window can pass without sleeping. */
@@ -34,6 +40,12 @@ int vg_log_level_parse(const char *s, enum vg_log_level *out);
 
 /* Emits one line; kv_fmt may be NULL. Thread-safe: each line is written with one write(2). */
 void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Like vg_log, but never held back by the rate limit. Only for call sites that keep a budget of
+ * their own and count what they leave out (the analyzer's bad messages and bad_suppressed): the
+ * generic limit would hold back lines their count takes as logged. */
+void vg_log_unlimited(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Writes s into buf as a quoted logfmt value ("a \"b\"") and returns buf; truncates to fit. */

@@ -92,11 +92,62 @@ static void zero_burst_turns_the_limit_off(void **state)
     vg_log_set_rate_limit(20, 10000);
 }
 
+/* A burst with no later line of the same text (the flood stopped): the flush still says how many
+ * lines were held back, once. */
+static void held_lines_are_reported_by_the_flush_without_a_later_line(void **state)
+{
+    (void)state;
+    vg_log_init("test", VG_LOG_INFO, 0);
+    vg_log_set_rate_limit(20, 10000);
+    fake_now_ms = 5000;
+    vg_log_set_clock(fake_clock);
+    capture_start();
+    for (int i = 0; i < 100; i++)
+        vg_warn("alert not queued", "i=%d", i);
+    vg_info("quiet one", "x=1");
+    vg_log_flush_suppressed();
+    vg_log_flush_suppressed(); /* nothing held since: no second report */
+    fake_now_ms += 10000;      /* a later line must not count the reported ones again */
+    vg_warn("alert not queued", "i=%d", 100);
+    vg_log_set_clock(NULL);
+    char *t = capture_end();
+    assert_int_equal(count(t, "msg=\"alert not queued\""), 21);
+    assert_int_equal(count(t, "msg=\"log lines suppressed\""), 1);
+    assert_non_null(strstr(t, "level=warn comp=test msg=\"log lines suppressed\" "
+                              "text=\"alert not queued\" count=80\n"));
+    assert_null(strstr(t, "repeats_suppressed"));
+    free(t);
+    vg_log_set_rate_limit(20, 10000);
+}
+
+/* A call site with a budget and a count of its own is not cut by the generic limit, or its count
+ * of what it did not log would leave lines out. */
+static void unlimited_lines_pass_the_rate_limit(void **state)
+{
+    (void)state;
+    vg_log_init("test", VG_LOG_INFO, 0);
+    vg_log_set_rate_limit(5, 10000);
+    fake_now_ms = 5000;
+    vg_log_set_clock(fake_clock);
+    capture_start();
+    for (int i = 0; i < 100; i++)
+        vg_log_unlimited(VG_LOG_WARN, "bad message skipped", "i=%d", i);
+    vg_log_flush_suppressed();
+    vg_log_set_clock(NULL);
+    char *t = capture_end();
+    assert_int_equal(count(t, "msg=\"bad message skipped\""), 100);
+    assert_null(strstr(t, "suppressed"));
+    free(t);
+    vg_log_set_rate_limit(20, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(burst_of_one_message_is_cut_to_the_limit_and_counted),
         cmocka_unit_test(zero_burst_turns_the_limit_off),
+        cmocka_unit_test(held_lines_are_reported_by_the_flush_without_a_later_line),
+        cmocka_unit_test(unlimited_lines_pass_the_rate_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
