@@ -75,6 +75,11 @@ struct agent {
     uint64_t too_large;
     int64_t too_large_logged_ms; /* monotonic */
     uint64_t spooled, spool_failed, kept_at_exit;
+    /* The outage being spooled through, logged as it starts and once the spool is empty again;
+     * replayed counts the spooled records Kafka acknowledged since the spool was last empty. */
+    int spooling;
+    int64_t spooling_since_ms; /* monotonic */
+    uint64_t outage_spooled, replayed;
     /* A spooled record librdkafka refused as QUEUE_FULL: handed again, first, at the next feed. */
     void *held_buf;
     size_t held_len;
@@ -308,8 +313,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         a->delivered++;
         if (a->local)
             vg_local_kafka_ok(a->local, vg_mono_ms());
-        if (token)
+        if (token) {
             vg_spool_delivered(a->spool, token);
+            a->replayed++;
+        }
         return;
     }
     if (a->stopping && purged(m->err) && a->spool) {
@@ -435,6 +442,7 @@ static int drop_privileges(struct agent *a, char *err, size_t errlen)
 }
 
 static void feed_from_spool(struct agent *a);
+static void note_spool_drained(struct agent *a);
 
 /* Sleeps until deadline (monotonic ms), serving librdkafka's events as they come, and returns
  * early on a signal. The caller blocks the signals that matter; ppoll() lets them in only while
@@ -444,6 +452,7 @@ static void wait_until(struct agent *a, int64_t deadline, const sigset_t *wait_m
     for (;;) {
         rd_kafka_poll(a->rk, 0);
         feed_from_spool(a);
+        note_spool_drained(a);
         int64_t now = vg_mono_ms();
         vg_notify_watchdog(now);
         if (g_stop || g_reload || now >= deadline)
@@ -480,10 +489,29 @@ static int spool_message(struct agent *a, char *buf, size_t len)
                      (unsigned long long)a->spool_failed, vg_log_quote(q, sizeof q, err));
         return rc;
     }
-    if (a->spooled++ == 0)
+    a->spooled++;
+    a->outage_spooled++;
+    if (!a->spooling) {
+        a->spooling = 1;
+        a->spooling_since_ms = vg_mono_ms();
         vg_warn("Kafka is not taking messages: spooling to disk", "queued=%d dir=%s",
                 rd_kafka_outq_len(a->rk), a->cfg.spool_dir);
+    }
     return 0;
+}
+
+/* The end of an outage: the spool is empty again, so the next one is logged as it starts. */
+static void note_spool_drained(struct agent *a)
+{
+    if (!a->spool || vg_spool_busy(a->spool))
+        return;
+    if (a->spooling || a->replayed) /* replayed alone: records a previous run left */
+        vg_info("spool drained", "replayed=%llu outage_spooled=%llu outage_ms=%lld",
+                (unsigned long long)a->replayed, (unsigned long long)a->outage_spooled,
+                (long long)(a->spooling ? vg_mono_ms() - a->spooling_since_ms : 0));
+    a->spooling = 0;
+    a->outage_spooled = 0;
+    a->replayed = 0;
 }
 
 static void produce(struct agent *a, struct vg_wire_msg *msg)
