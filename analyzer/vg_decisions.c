@@ -125,11 +125,13 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         (*ok)++;
     uint64_t errs = *bad;
     pthread_mutex_unlock(&d->stat_lock);
+    char q[VG_ERRLEN + 8];
     if (m->err && errs % 100 == 1)
         vg_warn(partial ? "scaling partial not published: the decider counts this analyzer's hosts "
                           "out until one is"
                         : "scaling decision not published",
-                "errors=%llu reason=%s", (unsigned long long)errs, rd_kafka_err2str(m->err));
+                "errors=%llu reason=%s", (unsigned long long)errs,
+                vg_log_quote(q, sizeof q, rd_kafka_err2str(m->err)));
 }
 
 static size_t discard(char *p, size_t s, size_t n, void *ud)
@@ -594,9 +596,11 @@ static void publish(struct vg_decisions *d, const struct target *t)
             pthread_mutex_lock(&d->stat_lock);
             uint64_t errs = ++d->st.publish_errors;
             pthread_mutex_unlock(&d->stat_lock);
+            char q[VG_ERRLEN + 8];
             if (errs % 100 == 1)
                 vg_warn("scaling decision not published", "target=%s errors=%llu reason=%s",
-                        t->name, (unsigned long long)errs, rd_kafka_err2str(e));
+                        t->name, (unsigned long long)errs,
+                        vg_log_quote(q, sizeof q, rd_kafka_err2str(e)));
         }
     }
     if (d->url && t->changed) {
@@ -652,11 +656,12 @@ static void publish_partial(struct vg_decisions *d, const struct target *t,
     pthread_mutex_lock(&d->stat_lock);
     uint64_t errs = ++d->st.partials_errors;
     pthread_mutex_unlock(&d->stat_lock);
+    char q[VG_ERRLEN + 8];
     if (errs % 100 == 1)
         vg_warn("scaling partial not published: the decider counts this analyzer's hosts out "
                 "until one is",
                 "target=%s errors=%llu reason=%s", t->name, (unsigned long long)errs,
-                rd_kafka_err2str(e));
+                vg_log_quote(q, sizeof q, rd_kafka_err2str(e)));
 }
 
 static int owns(const struct vg_decisions *d, const char *target)
@@ -812,12 +817,15 @@ static void retry_count(struct vg_decisions *d)
         d->count_warned = 0;
         return;
     }
+    char q[VG_ERRLEN + 8];
     if (!d->count_warned++)
         vg_warn("scaling: the metrics topic's partition count is unknown: no target is decided "
                 "until it is (looked up again every 10 s)",
                 "topic=%s reason=%s", d->metrics_topic,
-                e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? "topic not in the metadata"
-                                                             : rd_kafka_err2str(e));
+                vg_log_quote(q, sizeof q,
+                             e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                                 ? "topic not in the metadata"
+                                 : rd_kafka_err2str(e)));
 }
 
 static void follow_poll(struct vg_decisions *d)
