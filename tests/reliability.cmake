@@ -40,6 +40,19 @@ vg_add_test(test_agent_outage SOURCES test_agent_outage.c LIBS vg_analyzerproc v
     TIMEOUT 300)
 add_dependencies(test_agent_outage vigil-agent vigil-analyzer vigil-test-mockbroker)
 
+# The agent stopped while every broker is down: librdkafka's queue goes into a spool segment in
+# front of the others and is sent first at the next start (boot 1's sequence numbers all before
+# boot 2's in the topic).
+vg_add_test(test_agent_outage_stop SOURCES test_agent_outage_stop.c LIBS vg_analyzerproc
+    TIMEOUT 120)
+add_dependencies(test_agent_outage_stop vigil-agent vigil-test-mockbroker)
+
+# A spool that cannot be written (a full 256 KiB tmpfs): every message lost is one spool_failed
+# and one sequence number missing from the topic, in one hole.
+vg_add_test(test_spool_full_disk SOURCES test_spool_full_disk.c LIBS vg_analyzerproc TIMEOUT 120)
+set_tests_properties(test_spool_full_disk PROPERTIES SKIP_RETURN_CODE 77)
+add_dependencies(test_spool_full_disk vigil-agent vigil-test-mockbroker)
+
 # Scale-out (issue 7): two analyzers in one group, a rebalance, a SIGTERM handover and a kill -9
 # takeover; hosts continue from vigil.state without a cold start or a sequence gap.
 vg_add_test(test_scaleout SOURCES test_scaleout.c
@@ -52,6 +65,12 @@ add_dependencies(test_scaleout vigil-analyzer vigil-test-mockbroker vigil-test-r
 vg_add_test(test_scale_restore SOURCES test_scale_restore.c LIBS vg_analyzerproc
     PkgConfig::JANSSON TIMEOUT 120 LABELS scaleout)
 add_dependencies(test_scale_restore vigil-analyzer vigil-test-mockbroker)
+
+# Scaling decisions the broker refuses (topic authorization failed) are counted in
+# vigil_scale_publish_errors_total and logged with the broker's reason; publishing goes on.
+vg_add_test(test_scale_publish_errors SOURCES test_scale_publish_errors.c LIBS vg_analyzerproc
+    TIMEOUT 120 LABELS scaleout)
+add_dependencies(test_scale_publish_errors vigil-analyzer vigil-test-mockbroker)
 
 # State records larger than the state topic takes are written smaller, step by step, and never
 # stop the checkpoints: the producer's message.max.bytes, and the broker's refusal (injected).

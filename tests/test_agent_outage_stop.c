@@ -1,0 +1,189 @@
+/* The agent stopped during a broker outage (docs/reliability.md, "Stop during an outage"): after
+ * flush_timeout what librdkafka still holds is purged into a spool segment placed before the
+ * others, and the next start sends it first. Real processes: vigil-test-mockbroker with its
+ * control FIFO, vigil-agent twice on one spool directory; the topic is read back with kcat. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_analyzerproc.h"
+#include "vg_stack.h"
+#include "vg_testproc.h"
+
+#define HOST     "stop-host"
+#define DEADLINE 30000
+#define MEMORY   20 /* spool.memory_messages */
+
+struct rig {
+    char dir[256], spool[300], bootstrap[256];
+    pid_t broker;
+};
+
+static pid_t start_agent(struct rig *r, const char *log)
+{
+    char bs[300], spool[320];
+    snprintf(bs, sizeof bs, "bootstrap_servers=%s", r->bootstrap);
+    snprintf(spool, sizeof spool, "spool.dir=%s", r->spool);
+    const char *argv[] = {VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", "host=" HOST,
+                          "--set", "interval=200ms", "--set", "collectors=cpu,mem,load", "--set",
+                          "stats_interval=1s", "--set", spool, "--set", "spool.memory_messages=20",
+                          "--set", "flush_timeout=2s", "--set",
+                          "kafka.reconnect.backoff.max.ms=1000", "--set",
+                          /* one produce request at a time: see tests/test_agent_outage.c */
+                          "kafka.max.in.flight.requests.per.connection=1", NULL};
+    return vg_tp_spawn((char *const *)argv, log);
+}
+
+static void wait_field(const char *log, const char *key, long long want)
+{
+    int64_t deadline = vg_tp_mono_ms() + DEADLINE;
+    while (vg_tp_last_field(log, key) < want && vg_tp_mono_ms() < deadline)
+        vg_tp_pause_ms(100);
+    if (vg_tp_last_field(log, key) < want)
+        fail_msg("%s: %s stayed at %lld, want >= %lld", log, key, vg_tp_last_field(log, key), want);
+}
+
+/* The line with needle in log, malloc'd; NULL if none. */
+static char *line_of(const char *log, const char *needle)
+{
+    char *t = vg_tp_read(log);
+    char *p = t ? strstr(t, needle) : NULL;
+    char *out = NULL;
+    if (p) {
+        while (p > t && p[-1] != '\n')
+            p--;
+        size_t n = strcspn(p, "\n");
+        out = strndup(p, n);
+    }
+    free(t);
+    return out;
+}
+
+static void
+a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start(void **state)
+{
+    (void)state;
+    struct rig r;
+    memset(&r, 0, sizeof r);
+    char *d = vg_tp_tmpdir("outage-stop");
+    snprintf(r.dir, sizeof r.dir, "%s", d);
+    free(d);
+    snprintf(r.spool, sizeof r.spool, "%s/spool", r.dir);
+    char log1[320], log2[320], topic[320];
+    snprintf(log1, sizeof log1, "%s/agent-1.log", r.dir);
+    snprintf(log2, sizeof log2, "%s/agent-2.log", r.dir);
+    snprintf(topic, sizeof topic, "%s/topic.txt", r.dir);
+    r.broker = vg_ap_start_broker_ctl(r.dir, 3, r.bootstrap, sizeof r.bootstrap);
+
+    /* Boot 1: delivering, then every broker down until it spools, then SIGTERM. */
+    pid_t agent = start_agent(&r, log1);
+    wait_field(log1, "delivered", 5);
+    vg_ap_broker_control(r.dir, "down");
+    assert_int_equal(vg_tp_wait_contains(log1, "spooling to disk", DEADLINE), 0);
+    wait_field(log1, "spooled", 3);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    long long ticks1 = vg_tp_last_field(log1, "ticks");
+    long long spooled1 = vg_tp_last_field(log1, "spooled");
+    char *kept = line_of(log1, "msg=\"undelivered messages kept in the spool for the next start\"");
+    assert_non_null(kept);
+    print_message("boot 1: ticks=%lld spooled=%lld; %s\n", ticks1, spooled1, kept);
+    /* librdkafka held spool.memory_messages when spooling began; nothing was delivered since. */
+    char want[64];
+    snprintf(want, sizeof want, " count=%d ", MEMORY);
+    assert_non_null(strstr(kept, want));
+    free(kept);
+    assert_int_equal(vg_tp_count(log1, "lost"), 0);
+    assert_int_equal(vg_tp_last_field(log1, "delivery_failed"), 0);
+    assert_int_equal(vg_tp_last_field(log1, "spool_failed"), 0);
+    /* Everything boot 1 did not deliver is on disk: its spooled records and the queue. */
+    long long delivered1 = vg_tp_last_field(log1, "delivered");
+    assert_int_equal(delivered1 + MEMORY + spooled1, ticks1);
+    assert_int_equal(vg_tp_last_field(log1, "spool_records"), spooled1 + MEMORY);
+
+    /* The brokers back, boot 2 on the same spool: it drains, then stops cleanly. */
+    vg_ap_broker_control(r.dir, "up");
+    agent = start_agent(&r, log2);
+    wait_field(log2, "delivered", MEMORY + spooled1 + 5);
+    int64_t deadline = vg_tp_mono_ms() + DEADLINE;
+    while (vg_tp_last_field(log2, "spool_records") != 0 && vg_tp_mono_ms() < deadline)
+        vg_tp_pause_ms(100);
+    assert_int_equal(vg_tp_last_field(log2, "spool_records"), 0);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    long long ticks2 = vg_tp_last_field(log2, "ticks");
+
+    /* The topic, in offset order (one host: one partition): "BOOT SEQ" per message. */
+    assert_int_equal(vg_tp_sh("kcat -C -b %s -t vigil.metrics -e -q -f '%%s\\n' 2>/dev/null | "
+                              "grep -o '\"boot\":\"[^\"]*\",\"seq\":[0-9]*' | "
+                              "sed 's/\"boot\":\"\\([^\"]*\\)\",\"seq\":/\\1 /' > %s",
+                              r.bootstrap, topic),
+                     0);
+    char *t = vg_tp_read(topic);
+    assert_non_null(t);
+    char boot1[128] = "", boot2[128] = "";
+    long long next1 = 0, next2 = 0, dups = 0, n = 0;
+    int in_boot2 = 0;
+    for (char *line = t, *nl; *line; line = nl) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl++ = '\0';
+        else
+            nl = line + strlen(line);
+        char boot[128];
+        long long seq;
+        if (sscanf(line, "%127s %lld", boot, &seq) != 2)
+            fail_msg("topic: unreadable line '%s'", line);
+        n++;
+        if (!boot1[0])
+            snprintf(boot1, sizeof boot1, "%s", boot);
+        if (strcmp(boot, boot1) == 0) {
+            /* Boot 1's messages, each before any of boot 2's, in order. */
+            if (in_boot2)
+                fail_msg("topic: boot 1's seq %lld after boot 2's messages (message %lld)", seq, n);
+            if (seq < next1) {
+                dups++; /* sent twice (in flight at the stop): dropped by the analyzer */
+                continue;
+            }
+            if (seq != next1)
+                fail_msg("topic: boot 1 jumps from %lld to %lld", next1 - 1, seq);
+            next1++;
+            continue;
+        }
+        if (!boot2[0])
+            snprintf(boot2, sizeof boot2, "%s", boot);
+        if (strcmp(boot, boot2) != 0)
+            fail_msg("topic: a third boot %s", boot);
+        in_boot2 = 1;
+        if (seq < next2) {
+            dups++;
+            continue;
+        }
+        if (seq != next2)
+            fail_msg("topic: boot 2 jumps from %lld to %lld", next2 - 1, seq);
+        next2++;
+    }
+    free(t);
+    print_message("topic: %lld messages, boot 1 0..%lld, boot 2 0..%lld, %lld duplicates; "
+                  "boot 2: ticks=%lld\n",
+                  n, next1 - 1, next2 - 1, dups, ticks2);
+    assert_int_equal(next1, ticks1);
+    assert_int_equal(next2, ticks2);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(
+            a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start),
+    };
+    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
+}
