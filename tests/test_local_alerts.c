@@ -54,7 +54,8 @@ static void control(struct rig *r, const char *cmd)
     vg_ap_broker_control(r->s.dir, cmd);
 }
 
-static void start_agent(struct rig *r)
+/* extra: NULL-terminated further --set options (NULL: none). */
+static void start_agent_with(struct rig *r, const char *const *extra)
 {
     char bs[300], proc[700], spool[700], url[128];
     snprintf(bs, sizeof bs, "bootstrap_servers=%s", r->bootstrap);
@@ -68,8 +69,21 @@ static void start_agent(struct rig *r)
         /* reconnect quickly once the broker is back */
         "--set", "kafka.reconnect.backoff.max.ms=1000", "--set", "local.series=load.1m", "--set",
         "local.warmup=10", "--set", "local.for=1s", "--set", "local.resolve_for=1s", "--set",
-        "local.outage_after=3s", "--set", url, NULL};
+        "local.outage_after=3s", "--set", url, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    for (size_t i = 0; extra && extra[i]; i++) {
+        assert_true(n + 2 < sizeof argv / sizeof argv[0]);
+        argv[n++] = "--set";
+        argv[n++] = extra[i];
+    }
     r->agent = vg_tp_spawn((char *const *)argv, r->s.agent_log);
+}
+
+static void start_agent(struct rig *r)
+{
+    start_agent_with(r, NULL);
 }
 
 /* Waits until the agent's newest stats line has key >= want. */
@@ -214,10 +228,82 @@ static void spike_is_sent_only_while_kafka_is_down(void **state)
     vg_tp_stop(r.s.receiver, SIGTERM, 10000);
 }
 
+/* The local webhook failing for good (local.when=always, the receiver answering 503 to every
+ * request): the firing gets the documented 8 attempts, is given up on and counted in
+ * local_failed; its resolve is still sent, as the analyzer's receivers do (the dispatcher sends
+ * a resolve for every alert it handed to them, whatever became of the firing: docs/alerts.md),
+ * and what is still queued at SIGTERM is dropped and counted in the `webhook stopped` line.
+ * The receiver asks for `Retry-After: 1`, which replaces the computed backoff (0.5 s doubling
+ * to 30 s, about a minute in all) so that the attempts take seconds; their number is the same. */
+static void a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    vg_stack_init(&r.s, "local-failing");
+    char proc[700];
+    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
+    write_load(&r, "0.50");
+    const char *const rx[] = {"--fail", "1000000", "--fail-status", "503", "--retry-after",
+                              "1",      NULL};
+    vg_stack_start_receiver(&r.s, rx);
+    start_broker(&r);
+    const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
+    start_agent_with(&r, extra);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_field(&r, "delivered", 10);
+    wait_field(&r, "local_scored", 5);
+
+    /* The spike fires and is sent (Kafka is up: local.when=always); every attempt fails. */
+    write_load(&r, "500.00");
+    wait_log(&r, "msg=\"local alert sent\" status=firing", 1);
+    wait_log(&r, "msg=\"webhook attempt failed, giving up, notification dropped\"", 1);
+    assert_int_equal(vg_tp_count(r.s.agent_log, " attempt=8 status=503 "), 1);
+    wait_field(&r, "local_failed", 1);
+    assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"webhook attempt failed, will retry\""), 7);
+    json_t *fired[16];
+    size_t nf = received(&r, "firing", fired, 16);
+    for (size_t i = 0; i < nf; i++)
+        json_decref(fired[i]);
+    assert_int_equal(nf, 8);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 0);
+
+    /* The value recovers: the resolve is sent all the same, and fails likewise. */
+    write_load(&r, "0.50");
+    wait_log(&r, "msg=\"local alert resolved\"", 1);
+    assert_int_equal(vg_tp_count(r.s.agent_log, "was_sent=1"), 1);
+    wait_log(&r, "msg=\"local alert sent\" status=resolved", 1);
+    json_decref(wait_received(&r, "resolved"));
+
+    /* SIGTERM while the resolve is being retried: it gets flush_timeout (1 s), then is dropped.
+     * The last stats line (before the receiver stops) has it queued; the receiver's own line
+     * counts both notifications as dropped. */
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_sent"), 2);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 0);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_failed"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_queued"), 1);
+    wait_log(&r, "msg=\"webhook stopped with undelivered notifications, dropping them\"", 1);
+    wait_log(&r, "msg=\"webhook notification dropped at shutdown\"", 1);
+    char *log = vg_tp_read(r.s.agent_log);
+    char *stopped = log ? strstr(log, "msg=\"webhook stopped\"") : NULL;
+    assert_non_null(stopped);
+    stopped[strcspn(stopped, "\n")] = '\0';
+    print_message("%s\n", stopped);
+    assert_non_null(strstr(stopped, " submitted=2 delivered=0 dropped=2 "));
+    assert_non_null(strstr(stopped, " attempt_errors="));
+    free(log);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spike_is_sent_only_while_kafka_is_down),
+        cmocka_unit_test(a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
