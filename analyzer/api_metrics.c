@@ -32,7 +32,8 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_series_expired_total", VG_METRIC_COUNTER, NULL, NULL,
      "Series forgotten after their host stopped reporting them (limits.series_idle)."},
     {"vigil_hosts_cold_started_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Hosts first seen here without restored state: their series warm up."},
+     "Hosts first seen here without restored state, or restored from a record of another "
+     "model's (or an unknown layout's) detector states: their series warm up."},
     {"vigil_hosts_released_total", VG_METRIC_COUNTER, NULL, NULL,
      "Hosts dropped because their partition moved to another analyzer."},
     {"vigil_hosts_expired_total", VG_METRIC_COUNTER, NULL, NULL,

@@ -59,7 +59,8 @@ struct vg_engine_stats {
     uint64_t firing;             /* alerts firing now */
     uint64_t rule_evals;         /* rule conditions evaluated */
     uint64_t rule_eval_errors;   /* evaluations a callback failed (out of memory) */
-    uint64_t hosts_cold_started; /* hosts first seen here with no restored state: warm up */
+    uint64_t hosts_cold_started; /* hosts first seen here with no restored state, or restored
+                                  * without their detector states: warm up */
     uint64_t hosts_released;     /* hosts dropped because their partition moved elsewhere */
     /* Pending and firing rule alerts restored with their host (state topic); pending ones
      * skipped because this engine's rule set has no rule of that name; firing ones of such a

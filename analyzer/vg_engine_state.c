@@ -9,6 +9,7 @@
 
 #include "vg_bytes.h"
 #include "vg_engine_int.h"
+#include "vg_log.h"
 #include "vg_util.h"
 #include "vg_wire.h"
 
@@ -835,6 +836,14 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     int rc = import_check(e, host, r, n, state_size, use, err, errlen);
     if (rc < 0)
         return rc;
+    if (use == DET_COLD && n) {
+        /* Its series learn again from their next values, which may be the very values a firing
+         * alert is about: said, and counted with the hosts that had no record. */
+        e->st.hosts_cold_started++;
+        vg_info("host state restored without its detector states: its series warm up",
+                "host=%s record_model=%s record_state_bytes=%zu model=%s state_bytes=%zu", host,
+                model, state_size, e->p.detector->name, e->p.detector->state_size);
+    }
     struct host *h = vg_engine_get_host(e, host);
     if (!h)
         return vg_err(err, errlen, -ENOMEM, "host state of %s: host limit or out of memory", host);

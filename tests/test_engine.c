@@ -1116,6 +1116,7 @@ static void an_ewma_record_of_the_version_before_keeps_its_series_warm_and_firin
     struct vg_engine_stats st;
     vg_engine_get_stats(b, &st);
     assert_int_equal(st.samples_warming, 0);
+    assert_int_equal(st.hosts_cold_started, 0);
     assert_int_equal(s.n, 1); /* no resolve */
     assert_int_equal(st.firing, 1);
     /* And it goes on as a warm model: back to normal, the alert resolves. */
@@ -1136,9 +1137,11 @@ static void a_record_with_a_state_size_the_model_does_not_know_warms_its_series_
     struct seen s = {0};
     uint64_t seq = 0;
     upgrade_host(16, b, &s, &seq);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.hosts_cold_started, 1); /* counted, as a host with no record */
     for (int i = 0; i < 20 && s.n < 2; i++, seq++)
         feed(b, "web-1", seq, 5.1, 0.5, &s, 0);
-    struct vg_engine_stats st;
     vg_engine_get_stats(b, &st);
     assert_int_equal(st.samples_warming, 2 * 10);
     assert_int_equal(s.n, 2);
