@@ -54,7 +54,9 @@ static const struct vg_cfg_key keys[] = {
      "bpf_* collectors: the bpftool used for bpf.btf_cache, a path or a name looked up in PATH, "
      "/usr/sbin and /sbin; without it the agent loads with the whole kernel BTF"},
     {"labels", VG_CFG_MAP, NULL, OFF(labels), NOBOUND, NULL,
-     "labels sent with every message, e.g. labels: {env: prod, role: db}"},
+     "labels sent with every message, e.g. labels: {env: prod, role: db}; alerts set host, "
+     "series, alertname, severity and vigil_source themselves, over a label of that name "
+     "(warned)"},
     {"bootstrap_servers", VG_CFG_STRING, "localhost:9092", OFF(bootstrap_servers), NOBOUND,
      "VIGIL_BOOTSTRAP_SERVERS",
      "Kafka bootstrap servers (host:port,...); kafka.bootstrap.servers wins if both are set"},
@@ -215,5 +217,21 @@ int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
         else
             rc = vg_err(err, errlen, -EINVAL, "labels: %s", lerr);
     }
+    /* Notifications set these themselves after the host's labels, so that receivers can route on
+     * them (actions/vg_action.c): a host label of the same name never reaches an alert. Warned,
+     * not refused, so that a fleet's existing configs still start. */
+    static const char *const reserved[] = {"host", "series", "alertname", "severity",
+                                           "vigil_source"};
+    for (size_t i = 0; !rc && i < c->labels.n; i++)
+        for (size_t j = 0; j < sizeof(reserved) / sizeof(reserved[0]); j++)
+            if (strcmp(c->labels.items[i].key, reserved[j]) == 0) {
+                char entry[VG_ERRLEN];
+                snprintf(entry, sizeof(entry), "labels.%s", reserved[j]);
+                const char *w = vg_config_where_key(entry);
+                char q[VG_ERRLEN];
+                vg_warn("label replaced in every alert: the alert's own value wins; rename it",
+                        "label=%s where=%s", reserved[j],
+                        vg_log_quote(q, sizeof(q), w ? w : "labels"));
+            }
     return rc;
 }

@@ -154,6 +154,20 @@ static void bad_config_file_stops_daemon_with_file_line_and_key(void **state)
         fail_msg("want '%s' in: %s", want, o);
     free(o);
 
+    /* A label every alert sets itself (severity, alertname, host, series) never reaches an
+     * alert: said where it was written, and the config still passes (fleets' configs start). */
+    vg_tp_write_atomic(path, "labels:\n  env: prod\n  severity: critical\n");
+    assert_int_equal(run("%s --config %s --check-config --set user=", VG_AGENT_BIN, path), 0);
+    o = output();
+    snprintf(want, sizeof(want),
+             "msg=\"label replaced in every alert: the alert's own value wins; rename it\" "
+             "label=severity where=\"%s:3:3\"",
+             path);
+    if (!strstr(o, want))
+        fail_msg("want '%s' in: %s", want, o);
+    assert_null(strstr(o, "label=env"));
+    free(o);
+
     vg_tp_write_atomic(path, "host: 'bad host!'\n");
     assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, path), 1);
     o = output();
