@@ -836,7 +836,13 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     int rc = import_check(e, host, r, n, state_size, use, err, errlen);
     if (rc < 0)
         return rc;
-    if (use == DET_COLD && n) {
+    /* A restore may read several records of a host (compaction keeps the older ones a while):
+     * only the first that makes the host is counted. */
+    int known = vg_strmap_get(&e->hosts, host) != NULL;
+    struct host *h = vg_engine_get_host(e, host);
+    if (!h)
+        return vg_err(err, errlen, -ENOMEM, "host state of %s: host limit or out of memory", host);
+    if (use == DET_COLD && n && !known) {
         /* Its series learn again from their next values, which may be the very values a firing
          * alert is about: said, and counted with the hosts that had no record. */
         e->st.hosts_cold_started++;
@@ -844,9 +850,6 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
                 "host=%s record_model=%s record_state_bytes=%zu model=%s state_bytes=%zu", host,
                 model, state_size, e->p.detector->name, e->p.detector->state_size);
     }
-    struct host *h = vg_engine_get_host(e, host);
-    if (!h)
-        return vg_err(err, errlen, -ENOMEM, "host state of %s: host limit or out of memory", host);
     /* The checkpoint replaces whatever this engine knew of the host's series: it is newer. */
     for (size_t i = 0; i < h->series.cap; i++) {
         const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;

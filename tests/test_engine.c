@@ -1074,8 +1074,8 @@ static unsigned char *record_with_state_size(const unsigned char *rec, size_t le
 }
 
 /* A host whose cpu went from 5 to 60 and stays there: its alert fires; the record's states are
- * then cut to old bytes and read by engine b, which goes on with the same values. */
-static void upgrade_host(size_t old, struct vg_engine *b, struct seen *s, uint64_t *seq)
+ * then cut to old bytes and read by engine b (reads times), which goes on with the same values. */
+static void upgrade_host(size_t old, int reads, struct vg_engine *b, struct seen *s, uint64_t *seq)
 {
     struct vg_engine *a = make_engine(NULL, 10);
     for (int i = 0; i < 40; i++, (*seq)++)
@@ -1088,8 +1088,9 @@ static void upgrade_host(size_t old, struct vg_engine *b, struct seen *s, uint64
     assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
     unsigned char *cut = record_with_state_size(rec, len, old, &cut_len);
     char err[VG_ERRLEN];
-    assert_int_equal(vg_engine_host_import(b, "web-1", cut, cut_len, NULL, NULL, err, sizeof(err)),
-                     0);
+    for (int i = 0; i < reads; i++)
+        assert_int_equal(
+            vg_engine_host_import(b, "web-1", cut, cut_len, NULL, NULL, err, sizeof(err)), 0);
     assert_int_equal(last_seq_of(b, "web-1"), 45);
     struct vg_engine_stats st;
     vg_engine_get_stats(b, &st);
@@ -1110,7 +1111,7 @@ static void an_ewma_record_of_the_version_before_keeps_its_series_warm_and_firin
     struct vg_engine *b = make_engine(NULL, 10);
     struct seen s = {0};
     uint64_t seq = 0;
-    upgrade_host(24, b, &s, &seq);
+    upgrade_host(24, 1, b, &s, &seq);
     for (int i = 0; i < 20; i++, seq++)
         feed(b, "web-1", seq, 60, 0.5, &s, 0);
     struct vg_engine_stats st;
@@ -1136,10 +1137,12 @@ static void a_record_with_a_state_size_the_model_does_not_know_warms_its_series_
     struct vg_engine *b = make_engine(NULL, 10);
     struct seen s = {0};
     uint64_t seq = 0;
-    upgrade_host(16, b, &s, &seq);
+    upgrade_host(16, 2, b, &s, &seq);
     struct vg_engine_stats st;
     vg_engine_get_stats(b, &st);
-    assert_int_equal(st.hosts_cold_started, 1); /* counted, as a host with no record */
+    /* Counted, as a host with no record; once, though the record was read twice (a restore
+     * reads a host's older records too, until compaction). */
+    assert_int_equal(st.hosts_cold_started, 1);
     for (int i = 0; i < 20 && s.n < 2; i++, seq++)
         feed(b, "web-1", seq, 5.1, 0.5, &s, 0);
     vg_engine_get_stats(b, &st);
