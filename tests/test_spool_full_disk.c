@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -115,9 +116,14 @@ int main(void)
     snprintf(g_dir, sizeof g_dir, "%s", d);
     free(d);
     snprintf(g_spool, sizeof g_spool, "%s/spool", g_dir);
-    if (mkdir(g_spool, 0700) != 0 || mount("tmpfs", g_spool, "tmpfs", 0, "size=256k") != 0) {
-        printf("test_spool_full_disk: skipped: cannot mount a 256 KiB tmpfs on %s: %s (needs "
-               "root, as in CI)\n",
+    /* In a mount namespace of its own, private from the host's: the tmpfs goes with the last
+     * process in it (this one and what it spawned, which die with it), so a failed assertion
+     * with the agent still holding files in it, or a kill at ctest's timeout, leaves no mount
+     * behind. */
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mkdir(g_spool, 0700) != 0 || mount("tmpfs", g_spool, "tmpfs", 0, "size=256k") != 0) {
+        printf("test_spool_full_disk: skipped: cannot mount a 256 KiB tmpfs on %s in a mount "
+               "namespace of its own: %s (needs root, as in CI)\n",
                g_spool, strerror(errno));
         vg_tp_finish(0);
         return 77;
