@@ -217,12 +217,17 @@ int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
         else
             rc = vg_err(err, errlen, -EINVAL, "labels: %s", lerr);
     }
+    return rc;
+}
+
+void agent_config_warn(const struct agent_cfg *c)
+{
     /* Notifications set these themselves after the host's labels, so that receivers can route on
      * them (actions/vg_action.c): a host label of the same name never reaches an alert. Warned,
      * not refused, so that a fleet's existing configs still start. */
     static const char *const reserved[] = {"host", "series", "alertname", "severity",
                                            "vigil_source"};
-    for (size_t i = 0; !rc && i < c->labels.n; i++)
+    for (size_t i = 0; i < c->labels.n; i++)
         for (size_t j = 0; j < sizeof(reserved) / sizeof(reserved[0]); j++)
             if (strcmp(c->labels.items[i].key, reserved[j]) == 0) {
                 char entry[VG_ERRLEN];
@@ -233,5 +238,4 @@ int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
                         "label=%s where=%s", reserved[j],
                         vg_log_quote(q, sizeof(q), w ? w : "labels"));
             }
-    return rc;
 }

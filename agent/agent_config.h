@@ -59,4 +59,9 @@ extern const struct vg_config_table agent_config_table;
  * the others are placed by vg_config_locate. */
 int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen);
 
+/* Logs what a valid config does that its writer may not expect (a label every alert replaces).
+ * Called once the log is set up (log.format, log.level), or by --check-config; at a start, a
+ * check and each reload. */
+void agent_config_warn(const struct agent_cfg *c);
+
 #endif

@@ -851,6 +851,7 @@ static void reload(struct agent *a)
         return;
     }
     vg_log_level_parse(next.log_level, &lvl); /* one of its choices, VG_LOG_LEVEL_CHOICES */
+    agent_config_warn(&next);
     /* Compared with what runs, so a key changed back is no longer named. Values are never
      * logged: a rotated kafka.sasl.password shows as its name. */
     char changed[1024], cq[sizeof changed + 8];
@@ -1112,12 +1113,14 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
+        agent_config_warn(&a.cfg);
         vg_config_dump(&agent_config_table, &a.cfg, stdout);
         printf("# config OK (host resolves to '%s')\n", a.host);
         vg_config_free(&agent_config_table, &a.cfg);
         return 0;
     }
     vg_log_init("agent", lvl, strcmp(a.cfg.log_format, "json") == 0);
+    agent_config_warn(&a.cfg);
     trim_footprint(&a.cfg);
     make_boot_id(a.boot, sizeof(a.boot));
 
