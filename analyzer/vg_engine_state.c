@@ -714,16 +714,11 @@ static void hs_read_blob(struct vg_br *r, struct hs_blob *b)
  * (vg_detector.adopt). */
 enum det_use { DET_COLD, DET_SAME, DET_ADOPT };
 
-/* Whether the model's adopt() knows states of old_size bytes. */
+/* Whether the model's adopt() knows states of old_size bytes (a size the record states: asked
+ * before anything of that size is allocated or read). */
 static int adopts(const struct vg_detector *d, size_t old_size)
 {
-    if (!d->adopt || d->state_size == 0)
-        return 0;
-    void *probe = calloc(1, d->state_size), *old = calloc(1, old_size ? old_size : 1);
-    int ok = probe && old && d->adopt(probe, old, old_size) == 0;
-    free(probe);
-    free(old);
-    return ok;
+    return d->adopt && d->adopt(NULL, NULL, old_size) == 0;
 }
 
 /* Reads a record's series and blobs (r at its first series) without changing anything, so that

@@ -64,8 +64,9 @@ struct vg_detector {
     /* Optional: fills a state block fresh from init() from old, old_size bytes that an earlier
      * version of this model wrote (a host state record read back during an upgrade), so that its
      * series do not start cold: a cold series learns the value it is alerting on and resolves.
-     * Returns 0, or -EINVAL when old_size is no layout the model knows. The result still goes
-     * through check(). */
+     * Returns 0, or -EINVAL when old_size is no layout the model knows. old NULL only asks
+     * whether old_size is one (state is not touched): a record states its size, and a reader
+     * must not allocate what it says before knowing. The result still goes through check(). */
     int (*adopt)(void *state, const void *old, size_t old_size);
 };
 

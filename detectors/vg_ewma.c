@@ -102,6 +102,8 @@ static int ewma_adopt(void *state, const void *old, size_t old_size)
     struct vg_ewma_state *s = state;
     if (old_size != EWMA_V1_SIZE)
         return -EINVAL;
+    if (!old)
+        return 0;
     memcpy(s, old, offsetof(struct vg_ewma_state, warm_done));
     s->warm_done = s->n > 0;
     return 0;
