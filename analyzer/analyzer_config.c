@@ -216,8 +216,9 @@ static const struct vg_cfg_key keys[] = {
     {"user", VG_CFG_STRING, "vigil", OFF(user), NOBOUND, NULL,
      "the user the analyzer runs as (the packaged unit's User=): --check-config started as root "
      "reads the secret files (webhook.secret_file, pagerduty.routing_key_file, http.token_file, "
-     "kafka.*_file) and actions.tls_ca_file, and checks that outbox.dir and silences.file are "
-     "writable, as this user and its groups, as the unit will read and write them; empty: as "
+     "kafka.*_file), actions.tls_ca_file, the rule files of rules.dir and silences.file, and "
+     "checks that outbox.dir and silences.file are writable, as this user and its groups, as the "
+     "unit will read and write them; empty: as "
      "root; not on this host: as root, with a warning. The analyzer does not change user itself"},
     {"limits.max_hosts", VG_CFG_INT, "100000", OFF(max_hosts), 1, 100000000, NULL,
      "hosts tracked; messages of further hosts are counted and skipped"},

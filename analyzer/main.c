@@ -34,6 +34,7 @@
 #include "vg_models.h"
 #include "vg_notify.h"
 #include "vg_outbox.h"
+#include "vg_rule_load.h"
 #include "vg_runas.h"
 #include "vg_secret.h"
 #include "vg_util.h"
@@ -524,6 +525,30 @@ static int check_writable(const struct analyzer_cfg *c, char *err, size_t errlen
     return rc;
 }
 
+/* The files the analyzer reads at start besides its secrets: the rule files and the silences
+ * file, read as the start will read them. Only what keeps a file from being read is reported
+ * here; mistakes in the rules are the rule load's to report, with their positions. */
+static int check_readable(const struct analyzer_cfg *c, char *err, size_t errlen)
+{
+    if (c->rules_dir && *c->rules_dir) {
+        struct vg_rule_set *set = NULL;
+        char why[VG_ERRLEN];
+        int rc = vg_rule_set_load_dir(c->rules_dir, &set, why, sizeof why);
+        vg_rule_set_free(set);
+        if (rc < 0 && rc != -EINVAL)
+            return vg_err(err, errlen, rc, "rules.dir: %s", why);
+    }
+    if (c->silences_file && *c->silences_file) {
+        FILE *f = fopen(c->silences_file, "r");
+        if (!f && errno != ENOENT) /* a missing file is a first start */
+            return vg_err(err, errlen, -errno, "silences.file: cannot read %s: %s",
+                          c->silences_file, strerror(errno));
+        if (f)
+            fclose(f);
+    }
+    return 0;
+}
+
 /* The files the analyzer reads (its secrets, the receivers' CA file) and writes, read as the
  * start reads them, by this process's user. check (--check-config): also the kafka.*_file
  * secrets, which a start reads when it opens the consumer, and the CA file, which
@@ -558,6 +583,8 @@ static int check_files(const struct files_check *fc, char *err, size_t errlen)
         rc = vg_http_ca_file_check(c->tls_ca_file, "actions.tls_ca_file", err, errlen);
     if (!rc)
         rc = check_writable(c, err, errlen);
+    if (!rc && fc->check)
+        rc = check_readable(c, err, errlen);
     return rc;
 }
 

@@ -527,6 +527,47 @@ static void check_config_judges_the_written_directories_as_the_service_user(void
     free(dir);
 }
 
+/* The rule files and the silences file are read at start by the service user; a check run as
+ * root read them as root, so a file only root could read passed and then stopped the start. */
+static void check_config_reads_rules_and_silences_as_the_service_user(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || !getpwnam("nobody")) {
+        printf("# skipped: needs root and the user 'nobody' to check as\n");
+        return;
+    }
+    char *dir = vg_tp_tmpdir("readuser");
+    assert_int_equal(chmod(dir, 0755), 0);
+    char rules[600], rule[700], sil[600], args[1400];
+    snprintf(rules, sizeof rules, "%s/rules.d", dir);
+    assert_int_equal(mkdir(rules, 0755), 0);
+    snprintf(rule, sizeof rule, "%s/a.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rule, "rules:\n  - name: A\n    when: value(\"x\") > 1\n"),
+                     0);
+    assert_int_equal(chmod(rule, 0600), 0); /* root's alone */
+    snprintf(args, sizeof args, "--set rules.dir=%s --set user=nobody --check-config", rules);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 1);
+    char *o = output();
+    if (!strstr(o, "config error: --set: rules.dir: ") || !strstr(o, "Permission denied") ||
+        !strstr(o, "(checked as user 'nobody', the analyzer's `user`)"))
+        fail_msg("%s: no refusal of the rule file as nobody in:\n%s", args, o);
+    free(o);
+    assert_int_equal(chmod(rule, 0644), 0);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 0);
+
+    snprintf(sil, sizeof sil, "%s/silences.json", dir);
+    assert_int_equal(vg_tp_write_atomic(sil, "{\"silences\":[]}\n"), 0);
+    assert_int_equal(chmod(sil, 0600), 0);
+    assert_int_equal(chmod(dir, 0777), 0); /* its directory writable: only the read is refused */
+    snprintf(args, sizeof args, "--set silences.file=%s --set user=nobody --check-config", sil);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 1);
+    o = output();
+    if (!strstr(o, "silences.file: cannot read ") || !strstr(o, "Permission denied"))
+        fail_msg("%s: no refusal of the silences file as nobody in:\n%s", args, o);
+    free(o);
+    free(dir);
+}
+
 /* The analyzer's `user` only says whom --check-config judges the files as; a name not on the host
  * (a typo) made the check judge them as root and print "config OK" with no word of it. */
 static void check_config_says_when_the_service_user_is_not_on_this_host(void **state)
@@ -1064,6 +1105,7 @@ int main(void)
         cmocka_unit_test(check_config_judges_the_written_directories_as_the_service_user),
         cmocka_unit_test(check_config_reads_the_analyzers_secret_files_as_the_service_user),
         cmocka_unit_test(check_config_says_when_the_service_user_is_not_on_this_host),
+        cmocka_unit_test(check_config_reads_rules_and_silences_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
