@@ -45,11 +45,9 @@ static pid_t start_agent(struct rig *r, const char *log)
 
 static void wait_field(const char *log, const char *key, long long want)
 {
-    int64_t deadline = vg_tp_mono_ms() + DEADLINE;
-    while (vg_tp_last_field(log, key) < want && vg_tp_mono_ms() < deadline)
-        vg_tp_pause_ms(100);
-    if (vg_tp_last_field(log, key) < want)
-        fail_msg("%s: %s stayed at %lld, want >= %lld", log, key, vg_tp_last_field(log, key), want);
+    long long v = vg_tp_wait_field(log, key, want, DEADLINE);
+    if (v < want)
+        fail_msg("%s: %s stayed at %lld, want >= %lld", log, key, v, want);
 }
 
 /* The line with needle in log, malloc'd; NULL if none. */

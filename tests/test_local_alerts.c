@@ -89,12 +89,9 @@ static void start_agent(struct rig *r)
 /* Waits until the agent's newest stats line has key >= want. */
 static void wait_field(struct rig *r, const char *key, long long want)
 {
-    int64_t deadline = vg_mono_ms() + DEADLINE;
-    while (vg_tp_last_field(r->s.agent_log, key) < want && vg_mono_ms() < deadline)
-        vg_sleep_ms(100, NULL);
-    if (vg_tp_last_field(r->s.agent_log, key) < want)
-        fail_msg("agent: %s stayed at %lld, want >= %lld", key,
-                 vg_tp_last_field(r->s.agent_log, key), want);
+    long long v = vg_tp_wait_field(r->s.agent_log, key, want, DEADLINE);
+    if (v < want)
+        fail_msg("agent: %s stayed at %lld, want >= %lld", key, v, want);
 }
 
 static void wait_log(struct rig *r, const char *needle, int count)

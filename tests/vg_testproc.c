@@ -199,6 +199,15 @@ int vg_tp_sh(const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+long long vg_tp_wait_field(const char *path, const char *key, long long want, int64_t timeout_ms)
+{
+    int64_t deadline = vg_tp_mono_ms() + timeout_ms;
+    long long v;
+    while ((v = vg_tp_last_field(path, key)) < want && vg_tp_mono_ms() < deadline)
+        vg_tp_pause_ms(100);
+    return v;
+}
+
 long long vg_tp_last_field(const char *path, const char *key)
 {
     char *t = vg_tp_read(path);

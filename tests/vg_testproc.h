@@ -31,6 +31,10 @@ int vg_tp_count(const char *path, const char *needle);
  * -1 if none. For the daemons' logfmt counters (ticks=, produced=, ...). */
 long long vg_tp_last_field(const char *path, const char *key);
 
+/* Waits up to timeout_ms for vg_tp_last_field(path, key) to reach want; returns its last value
+ * (below want on a timeout, for the caller's message). */
+long long vg_tp_wait_field(const char *path, const char *key, long long want, int64_t timeout_ms);
+
 /* Reads a whole file into a malloc'd NUL-terminated buffer the caller frees; NULL if missing. */
 char *vg_tp_read(const char *path);
 /* The same, with its length in *len (it may hold NUL bytes: a binary). */
