@@ -841,9 +841,12 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
         /* Its series learn again from their next values, which may be the very values a firing
          * alert is about: said, and counted with the hosts that had no record. */
         e->st.hosts_cold_started++;
+        /* A record written without them (too large for the topic) names no model: "". */
+        char mq[sizeof(model) + 8];
         vg_info("host state restored without its detector states: its series warm up",
                 "host=%s record_model=%s record_state_bytes=%zu model=%s state_bytes=%zu", host,
-                model, state_size, e->p.detector->name, e->p.detector->state_size);
+                vg_log_quote(mq, sizeof(mq), model), state_size, e->p.detector->name,
+                e->p.detector->state_size);
     }
     /* The checkpoint replaces whatever this engine knew of the host's series: it is newer. */
     for (size_t i = 0; i < h->series.cap; i++) {
