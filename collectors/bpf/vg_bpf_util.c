@@ -452,6 +452,7 @@ void vg_bpf_cgsweep_init(struct vg_bpf_cgsweep *s, const struct vg_cgnames *name
 {
     s->gen = names ? names->walks : 0;
     s->deleted = 0;
+    s->no_lookup_and_delete = 0;
 }
 
 /* Entry i of cur may belong to a cgroup that is gone: it did not change since prev was read, and
@@ -466,11 +467,9 @@ static int maybe_gone(const struct vg_cgnames *names, const struct vg_bpf_snap *
 
 /* Whether entry i of cur holds something else in the map now than when cur was read. The programs
  * update entries in place, so one that changed (a task still in a cgroup the walk missed, or one
- * outside this cgroup namespace) holds what was not read yet: it is kept, to be read next tick. The
- * delete that follows a 0 is not conditional, so an update landing between this lookup and the
- * delete is still lost, uncounted: a window of two syscalls, for a cgroup no walk found. Nothing
- * closes it: BPF_F_LOCK only orders lookups and updates of values holding a bpf_spin_lock, and
- * the map API has no compare-and-delete. cur->rawv is scratch once cur is read. */
+ * outside this cgroup namespace) belongs to a cgroup still in use: it is kept, to be read next
+ * tick, rather than deleted only for the programs to create it again. cur->rawv is scratch once
+ * cur is read. */
 static int changed_since_read(int map_fd, struct vg_bpf_snap *cur, size_t i)
 {
     __u64 id = cur->keys[i];
@@ -478,12 +477,63 @@ static int changed_since_read(int map_fd, struct vg_bpf_snap *cur, size_t i)
            memcmp(cur->rawv, cur->vals + i * cur->width, cur->width * sizeof *cur->vals) != 0;
 }
 
+/* Deletes entry i of cur from the map and leaves in cur what it held when deleted. An update
+ * landing between changed_since_read's lookup and the delete would otherwise be lost, uncounted;
+ * BPF_MAP_LOOKUP_AND_DELETE_ELEM takes the value and unlinks the entry under the bucket lock, so
+ * what it returns is the last update the map saw. The value buffer is width __u64: the maps are
+ * LRU hashes of plain values (a per-CPU map would need a value, rounded up to 8 bytes, per possible
+ * CPU, and vg_bpf_snap_read does not read those either). Kernels before 5.14 do it for queues and
+ * stacks only (ENOTSUPP for hash maps, EINVAL before 4.20): the first such answer switches this
+ * sweep to a plain delete for good, and that update is lost again there. What is still lost
+ * everywhere is a program's update that found the entry before the delete and writes after it,
+ * within one run of that program: the entry goes back to the map's free list under it. Returns 1
+ * when the map held something newer than cur, 0 when not, -ENOENT when the entry is no longer there
+ * (evicted since the read, and counted so), or another negative errno. */
+static int take_final(struct vg_bpf_cgsweep *s, int map_fd, struct vg_bpf_snap *cur, size_t i)
+{
+    __u64 id = cur->keys[i];
+    __u64 *row = cur->vals + i * cur->width;
+    if (!s->no_lookup_and_delete) {
+        if (bpf_map_lookup_and_delete_elem(map_fd, &id, cur->rawv) == 0) {
+            if (memcmp(cur->rawv, row, cur->width * sizeof *row) == 0)
+                return 0;
+            memcpy(row, cur->rawv, cur->width * sizeof *row);
+            return 1;
+        }
+        if (errno != EINVAL && errno != KERNEL_ENOTSUPP && errno != EOPNOTSUPP)
+            return -errno;
+        s->no_lookup_and_delete = 1;
+        vg_debug("BPF map entries deleted without taking their last value",
+                 "reason=\"kernel cannot look up and delete in one call (before 5.14)\"");
+    }
+    return bpf_map_delete_elem(map_fd, &id) == 0 ? 0 : -errno;
+}
+
+/* Drops the entries that the previous sweep deleted, after taking what they had gained: that
+ * gain was reported, and an entry with the same key now is new, all of it. */
+static void drop_swept(struct vg_bpf_snap *prev)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < prev->n; i++) {
+        if (prev->swept[i])
+            continue;
+        if (kept != i) {
+            prev->keys[kept] = prev->keys[i];
+            memmove(prev->vals + kept * prev->width, prev->vals + i * prev->width,
+                    prev->width * sizeof *prev->vals);
+        }
+        prev->swept[kept++] = 0;
+    }
+    prev->n = kept;
+}
+
 int vg_bpf_cgsweep(struct vg_bpf_cgsweep *s, struct vg_cgnames *names, int map_fd,
-                   struct vg_bpf_snap *cur, const struct vg_bpf_snap *prev, int64_t now_ms,
-                   char *err, size_t errlen)
+                   struct vg_bpf_snap *cur, struct vg_bpf_snap *prev, int64_t now_ms, char *err,
+                   size_t errlen)
 {
     if (cur->key_size != 8)
         return vg_err(err, errlen, -EINVAL, "cgroup map keys must be 8 bytes");
+    drop_swept(prev);
     /* Nothing walked since cur was read: walks from here on began after it. */
     uint64_t gen = names->walks;
     size_t maybe = 0;
@@ -496,23 +546,31 @@ int vg_bpf_cgsweep(struct vg_bpf_cgsweep *s, struct vg_cgnames *names, int map_f
     int rc = 0;
     for (size_t i = 0; i < cur->n; i++) {
         __u64 id = cur->keys[i];
+        int swept = 0;
         if (rc == 0 && maybe && maybe_gone(names, cur, prev, i) &&
             vg_cgnames_gone(names, id, s->gen) && !changed_since_read(map_fd, cur, i)) {
-            /* ENOENT: evicted since the read, and counted so; either way no longer there. */
-            if (bpf_map_delete_elem(map_fd, &id) == 0) {
+            int got = take_final(s, map_fd, cur, i);
+            if (got == 0) {
                 s->deleted++;
                 continue;
             }
-            if (errno == ENOENT)
+            /* Deleted with an update cur had not read: kept for this tick, so that the caller's
+             * difference holds its gain, and dropped from the next tick's prev. */
+            if (got == 1) {
+                s->deleted++;
+                swept = 1;
+            } else if (got == -ENOENT) {
                 continue;
-            rc = vg_err(err, errlen, -errno, "deleting a BPF map entry: %s", strerror(errno));
+            } else {
+                rc = vg_err(err, errlen, got, "deleting a BPF map entry: %s", strerror(-got));
+            }
         }
         if (kept != i) {
             cur->keys[kept] = id;
             memmove(cur->vals + kept * cur->width, cur->vals + i * cur->width,
                     cur->width * sizeof *cur->vals);
         }
-        kept++;
+        cur->swept[kept++] = (unsigned char)swept;
     }
     cur->n = kept;
     s->gen = gen;
@@ -532,7 +590,8 @@ int vg_bpf_snap_init(struct vg_bpf_snap *s, size_t key_size, size_t width, size_
     s->rawk = calloc(cap, key_size);
     s->rawv = calloc(cap * width, sizeof *s->rawv);
     s->order = calloc(cap, sizeof *s->order);
-    if (!s->keys || !s->vals || !s->rawk || !s->rawv || !s->order) {
+    s->swept = calloc(cap, 1);
+    if (!s->keys || !s->vals || !s->rawk || !s->rawv || !s->order || !s->swept) {
         vg_bpf_snap_free(s);
         return -ENOMEM;
     }
@@ -546,6 +605,7 @@ void vg_bpf_snap_free(struct vg_bpf_snap *s)
     free(s->rawk);
     free(s->rawv);
     free(s->order);
+    free(s->swept);
     memset(s, 0, sizeof *s);
 }
 
@@ -632,6 +692,7 @@ int vg_bpf_snap_read(struct vg_bpf_snap *s, int fd, char *err, size_t errlen)
         s->keys[i] = s->order[i].key;
         memcpy(s->vals + i * s->width, s->rawv + s->order[i].idx * s->width,
                s->width * sizeof *s->vals);
+        s->swept[i] = 0;
     }
     s->n = n;
     return 0;

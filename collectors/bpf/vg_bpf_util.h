@@ -172,6 +172,9 @@ struct vg_bpf_snap {
     size_t n;
     __u64 *keys;
     __u64 *vals; /* n * width */
+    /* per entry: vg_bpf_cgsweep deleted it from the map after the read, holding a newer value
+     * than the read's, which vals then holds; the next sweep drops it from the snapshot */
+    unsigned char *swept;
     /* scratch for reading */
     unsigned char *rawk;
     __u64 *rawv;
@@ -190,8 +193,9 @@ void vg_bpf_snap_free(struct vg_bpf_snap *s);
  * nothing else would ever remove them, and each new cgroup would then evict one, read as a
  * loss. */
 struct vg_bpf_cgsweep {
-    uint64_t gen;  /* the cgroup names' walk count when the previous snapshot was read */
-    __u64 deleted; /* entries deleted so far */
+    uint64_t gen;             /* the cgroup names' walk count when the previous snapshot was read */
+    __u64 deleted;            /* entries deleted so far */
+    int no_lookup_and_delete; /* the kernel refused BPF_MAP_LOOKUP_AND_DELETE_ELEM on the map */
 };
 
 struct vg_cgnames;
@@ -199,19 +203,23 @@ struct vg_cgnames;
 /* Call with the collector's init, before any snapshot is read. */
 void vg_bpf_cgsweep_init(struct vg_bpf_cgsweep *s, const struct vg_cgnames *names);
 
-/* Right after cur (keys of 8 bytes: cgroup ids) is read from map_fd, and after the evictions are
- * worked out from it; prev is the previous snapshot. Deletes from the map, and drops from cur,
- * the entries of cgroups that are gone: entries unchanged since prev (a gone cgroup's entry no
- * longer changes, so it holds nothing unread) whose cgroup a walk made since prev was read did
- * not find (vg_cgnames_gone), and that still hold what cur read when looked up again just before
- * the delete (the programs update in place; an update between that lookup and the delete is
- * lost, uncounted, as nothing deletes conditionally). When unchanged entries of cgroups the last
- * walk did not find are there and no walk was made since prev was read, walks first
- * (vg_cgnames_sweep: at most every VG_CG_SWEEP_MS). Counts the deletions in s->deleted. Returns 0
- * or negative errno with err set. */
+/* Right after cur (keys of 8 bytes: cgroup ids; a map of plain values, not per-CPU) is read from
+ * map_fd, and after the evictions are worked out from it; prev is the previous snapshot. Deletes
+ * from the map, and drops from cur, the entries of cgroups that are gone: entries unchanged since
+ * prev (a gone cgroup's entry no longer changes, so it holds nothing unread) whose cgroup a walk
+ * made since prev was read did not find (vg_cgnames_gone), and that still hold what cur read when
+ * looked up again (the programs update in place; one that changed is kept). The delete takes the
+ * entry's last value in the same call (BPF_MAP_LOOKUP_AND_DELETE_ELEM, Linux 5.14): when an update
+ * landed since that lookup, the entry stays in cur for this tick with that value, so that the
+ * gain enters the caller's differences (unnamed, as its cgroup is gone), and is dropped from prev
+ * by the next call (cur->swept), so that an entry the programs create again under that id counts
+ * whole. Where the kernel cannot, a plain delete loses such an update, uncounted. When unchanged
+ * entries of cgroups the last walk did not find are there and no walk was made since prev was read,
+ * walks first (vg_cgnames_sweep: at most every VG_CG_SWEEP_MS). Counts the deletions in s->deleted.
+ * Returns 0 or negative errno with err set. */
 int vg_bpf_cgsweep(struct vg_bpf_cgsweep *s, struct vg_cgnames *names, int map_fd,
-                   struct vg_bpf_snap *cur, const struct vg_bpf_snap *prev, int64_t now_ms,
-                   char *err, size_t errlen);
+                   struct vg_bpf_snap *cur, struct vg_bpf_snap *prev, int64_t now_ms, char *err,
+                   size_t errlen);
 
 /* Counter arrays and histograms only grow in the kernel; a smaller reading means the entry was
  * evicted and re-created, and then all it holds is new. Writes cur - prev (or cur) into delta
