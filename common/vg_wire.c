@@ -623,6 +623,8 @@ int vg_wire_encode(const struct vg_wire_msg *m, char **out, size_t *outlen, char
 
 /* ---- decoder ---- */
 
+/* The type a value has, for "got ...": integer and real apart, as the fields' rules tell them
+ * apart. */
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {

@@ -183,6 +183,9 @@ static int has_type(json_t *v, json_type want)
     }
 }
 
+/* The kind of value wanted, as has_type accepts it: "number" for either numeric type. Not shared
+ * with vg_wire.c's, which names the type a value has ("integer", "real") and keeps jansson out of
+ * vg_wire.h. */
 static const char *type_name(json_type t)
 {
     switch (t) {
