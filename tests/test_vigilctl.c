@@ -135,6 +135,35 @@ static void replay_csv_skips_timestamps_out_of_range(void **state)
     free(e);
 }
 
+/* A row with fewer cells than the header is skipped and reported as a longer one is, not
+ * scored with the columns it lacks missing; an empty cell is a missing value and keeps the row. */
+static void replay_csv_skips_rows_with_too_few_or_too_many_cells(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/ragged.csv", g_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("timestamp,a,b\n"
+          "1795440000,2\n"
+          "1795440001,1,2,3,4\n"
+          "1795440002,,5\n"
+          "1795440003\n",
+          f);
+    fclose(f);
+    assert_int_equal(ctl("replay %s", path), 1);
+    char *e = err(), want[700];
+    snprintf(want, sizeof(want), "%s:2: skipped: fewer cells than the header's 3 columns", path);
+    assert_non_null(strstr(e, want));
+    snprintf(want, sizeof(want), "%s:3: skipped: more cells than the header's 3 columns", path);
+    assert_non_null(strstr(e, want));
+    snprintf(want, sizeof(want), "%s:5: skipped: fewer cells than the header's 3 columns", path);
+    assert_non_null(strstr(e, want));
+    assert_non_null(strstr(e, "replayed 1 messages"));
+    assert_non_null(strstr(e, "3 lines skipped"));
+    free(e);
+}
+
 /* A column named like a host model's score (host:NAME, which rules read as the model) is refused
  * at the header, before any row, naming the column: not row by row, nor replayed as a series. */
 static void replay_csv_refuses_a_reserved_column_name(void **state)
@@ -966,6 +995,7 @@ int main(void)
         cmocka_unit_test(replay_stream_and_bad_lines_are_reported),
         cmocka_unit_test(replay_csv_skips_timestamps_out_of_range),
         cmocka_unit_test(replay_csv_refuses_a_reserved_column_name),
+        cmocka_unit_test(replay_csv_skips_rows_with_too_few_or_too_many_cells),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),

@@ -230,6 +230,13 @@ static int next_csv(struct vg_ctl_input *in, struct vg_wire_msg *m)
                 break;
             p = comma + 1;
         }
+        /* A short row is as likely a cut or misaligned line as a long one: its cells could
+         * belong to other columns than the header says, so it is not scored with the rest
+         * missing. A missing value is an empty cell ("3,,5"), which keeps the count. */
+        if (ok && col < in->n_cols) {
+            snprintf(err, sizeof(err), "fewer cells than the header's %zu columns", in->n_cols);
+            ok = 0;
+        }
         if (!ok) {
             bad_line(in, err);
             continue;
