@@ -64,36 +64,7 @@ void vg_silences_free(struct vg_silences *s)
 
 int vg_silence_parse_time(const char *s, int64_t *out_ms)
 {
-    struct tm tm = {0};
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
-        n != 19)
-        return -EINVAL;
-    const char *p = s + n;
-    int64_t ms = 0;
-    if (vg_parse_frac_ms(&p, &ms) < 0)
-        return -EINVAL;
-    int64_t off_s = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int hh, mm, k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &k) != 2 || k != 5 || hh > 23 || mm > 59)
-            return -EINVAL;
-        off_s = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
-        p += 6;
-    } else {
-        return -EINVAL;
-    }
-    if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return -EINVAL;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    *out_ms = ((int64_t)t - off_s) * 1000 + ms;
-    return 0;
+    return vg_parse_rfc3339_ms(s, 0, out_ms);
 }
 
 /* Silences live between 1970 and 9999 (RFC 3339's four-digit years): the bounds keep every

@@ -57,8 +57,8 @@ int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, ch
  * load's own check, for --check-config to run as the service user. 0 or -errno with err. */
 int vg_silences_file_check(const char *path, char *err, size_t errlen);
 
-/* Parses an RFC 3339 time ("2026-11-23T13:00:00Z", fraction and +hh:mm optional) into Unix ms.
- * 0 or -EINVAL. */
+/* Parses an RFC 3339 time ("2026-11-23T13:00:00Z", a fraction optional, Z or +hh:mm/-hh:mm
+ * required) into Unix ms: vg_parse_rfc3339_ms, strict. 0 or -EINVAL. */
 int vg_silence_parse_time(const char *s, int64_t *out_ms);
 
 #endif

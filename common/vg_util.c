@@ -89,6 +89,67 @@ int vg_parse_frac_ms(const char **p, int64_t *ms)
     return 0;
 }
 
+/* n decimal digits at *p into *v, *p moved past them; -EINVAL unless all n are digits. */
+static int fixed_digits(const char **p, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return -EINVAL;
+        *v = *v * 10 + (**p - '0');
+    }
+    return 0;
+}
+
+static int is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+int vg_parse_rfc3339_ms(const char *s, int flags, int64_t *ms)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const char *p = s;
+    int y, mo, d, h, mi, sec;
+    if (fixed_digits(&p, 4, &y) || *p++ != '-' || fixed_digits(&p, 2, &mo) || *p++ != '-' ||
+        fixed_digits(&p, 2, &d))
+        return -EINVAL;
+    if (!(*p == 'T' || *p == 't' || ((flags & VG_RFC3339_LENIENT) && *p == ' ')))
+        return -EINVAL;
+    p++;
+    if (fixed_digits(&p, 2, &h) || *p++ != ':' || fixed_digits(&p, 2, &mi) || *p++ != ':' ||
+        fixed_digits(&p, 2, &sec))
+        return -EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) || h > 23 ||
+        mi > 59 || sec > 60)
+        return -EINVAL;
+    int64_t frac = 0;
+    if (vg_parse_frac_ms(&p, &frac) < 0)
+        return -EINVAL;
+    int64_t off_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p++ == '+' ? 1 : -1, oh, om;
+        if (fixed_digits(&p, 2, &oh) || *p++ != ':' || fixed_digits(&p, 2, &om) || oh > 23 ||
+            om > 59)
+            return -EINVAL;
+        off_s = sign * (oh * 3600 + om * 60);
+    } else if (!(flags & VG_RFC3339_LENIENT)) {
+        return -EINVAL; /* RFC 3339 requires the offset: local time is not a time */
+    }
+    if (*p)
+        return -EINVAL;
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = sec};
+    *ms = ((int64_t)timegm(&tm) - off_s) * 1000 + frac;
+    return 0;
+}
+
 int vg_fsync_dir_of(const char *path)
 {
     char dir[4096];

@@ -32,6 +32,17 @@ size_t vg_edit_distance(const char *a, const char *b);
  * -EINVAL for a '.' without digits. Digits only: strtod would also take ".5e9". */
 int vg_parse_frac_ms(const char **p, int64_t *ms);
 
+/* vg_parse_rfc3339_ms: a time without an offset is UTC, and a space may separate the date and
+ * the time ("2026-11-23 13:00:05"), as recorded data and spreadsheets write it. */
+#define VG_RFC3339_LENIENT 1
+
+/* Parses all of s as an RFC 3339 date-time, "YYYY-MM-DDTHH:MM:SS[.fff](Z|+hh:mm|-hh:mm)" ('T'
+ * and 'Z' in either case; a fraction's first three digits count), into Unix ms in UTC: the
+ * offset is taken off. Years 0000 to 9999; a second of 60 (leap) reads as the next minute's 0.
+ * flags: 0 or VG_RFC3339_LENIENT. The one parser of times as text for the API's silences and
+ * vigilctl's recorded input, so both read an offset alike. 0, or -EINVAL. */
+int vg_parse_rfc3339_ms(const char *s, int flags, int64_t *ms);
+
 /* fsyncs the directory holding path, so that a rename into it survives a crash: after one, the
  * old file or the new one, not a directory that lost the new name. 0 or -errno. */
 int vg_fsync_dir_of(const char *path);

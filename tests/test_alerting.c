@@ -663,6 +663,18 @@ static void silence_requests_are_checked(void **state)
     assert_int_equal(vg_silence_parse_time("2026-11-23T15:00:00.5+01:00", &t), 0);
     assert_int_equal(t, 1795442400500LL);
     assert_int_equal(vg_silence_parse_time("2026-11-23 15:00:00Z", &t), -EINVAL);
+    /* The parser vigilctl's recorded input shares: a negative offset and a lowercase z. */
+    assert_int_equal(vg_silence_parse_time("2026-11-23T08:30:00-05:30", &t), 0);
+    assert_int_equal(t, 1795442400000LL);
+    assert_int_equal(vg_silence_parse_time("2026-11-23t14:00:00z", &t), 0);
+    assert_int_equal(t, 1795442400000LL);
+    /* Strict for the API: an offset is required; no day 30 of February, no offset of 24h. */
+    assert_int_equal(vg_silence_parse_time("2026-11-23T14:00:00", &t), -EINVAL);
+    assert_int_equal(vg_silence_parse_time("2026-02-30T14:00:00Z", &t), -EINVAL);
+    assert_int_equal(vg_silence_parse_time("2026-11-23T14:00:00+24:00", &t), -EINVAL);
+    /* Lenient, for CSV cells: a space and no offset read as UTC. */
+    assert_int_equal(vg_parse_rfc3339_ms("2026-11-23 14:00:00.25", VG_RFC3339_LENIENT, &t), 0);
+    assert_int_equal(t, 1795442400250LL);
     vg_silences_free(s);
 }
 

@@ -164,6 +164,47 @@ static void replay_csv_skips_rows_with_too_few_or_too_many_cells(void **state)
     free(e);
 }
 
+/* RFC 3339 times with an offset (+hh:mm, -hh:mm) or a lowercase z are the UTC times they name:
+ * spike.csv's rows written in other zones fire and resolve at the same UTC times. */
+static void replay_csv_reads_rfc3339_offsets_as_utc(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/offsets.csv", g_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("timestamp,load.1m\n", f);
+    for (int i = 0; i < 60; i++) {
+        double load = i >= 30 && i < 40 ? 9.5 : 0.5 + 0.01 * (i % 3);
+        /* 2026-11-23T13:20:ssZ, in turn as +01:00, -05:30 and z */
+        if (i % 3 == 0)
+            fprintf(f, "2026-11-23T14:20:%02d+01:00,%g\n", i, load);
+        else if (i % 3 == 1)
+            fprintf(f, "2026-11-23T07:50:%02d.000-05:30,%g\n", i, load);
+        else
+            fprintf(f, "2026-11-23t13:20:%02dz,%g\n", i, load);
+    }
+    fclose(f);
+    assert_int_equal(ctl("replay " SPIKE_SETS " %s", path), 0);
+    char *o = out(), *e = err();
+    assert_non_null(strstr(o, "2026-11-23T13:20:32.000Z FIRING   csv load.1m score=1.00000"));
+    assert_non_null(strstr(o, "2026-11-23T13:20:42.000Z RESOLVED csv load.1m score="));
+    assert_non_null(strstr(e, "replayed 60 messages"));
+    assert_non_null(strstr(e, "0 lines skipped"));
+    free(o);
+    free(e);
+    /* An offset out of range or half written is still not a time. */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("timestamp,a\n2026-11-23T13:00:05+24:00,5\n2026-11-23T13:00:05+01,5\n", f);
+    fclose(f);
+    assert_int_equal(ctl("replay %s", path), 1);
+    e = err();
+    assert_non_null(strstr(e, "timestamp '2026-11-23T13:00:05+24:00' is not Unix time"));
+    assert_non_null(strstr(e, "timestamp '2026-11-23T13:00:05+01' is not Unix time"));
+    free(e);
+}
+
 /* A column named like a host model's score (host:NAME, which rules read as the model) is refused
  * at the header, before any row, naming the column: not row by row, nor replayed as a series. */
 static void replay_csv_refuses_a_reserved_column_name(void **state)
@@ -996,6 +1037,7 @@ int main(void)
         cmocka_unit_test(replay_csv_skips_timestamps_out_of_range),
         cmocka_unit_test(replay_csv_refuses_a_reserved_column_name),
         cmocka_unit_test(replay_csv_skips_rows_with_too_few_or_too_many_cells),
+        cmocka_unit_test(replay_csv_reads_rfc3339_offsets_as_utc),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),

@@ -29,25 +29,19 @@ int vg_ctl_parse_time(const char *s, int64_t *ms)
         *ms = d > 1e11 ? (int64_t)d : (int64_t)llround(d * 1000.0);
         return 0;
     }
-    struct tm tm = {0};
-    const char *p = strptime(s, "%Y-%m-%d", &tm);
-    if (!p || (*p != 'T' && *p != ' ') || tm.tm_year < 1 - 1900 || tm.tm_year > 9999 - 1900)
+    /* The shared parser takes the whole string: trailing blanks of a cell are cut here. */
+    char buf[128];
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n >= sizeof(buf))
         return -EINVAL;
-    p = strptime(p + 1, "%H:%M:%S", &tm);
-    if (!p)
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    int64_t t;
+    if (vg_parse_rfc3339_ms(buf, VG_RFC3339_LENIENT, &t) < 0 || t < 0 || t > (int64_t)MAX_MS)
         return -EINVAL;
-    int64_t frac = 0;
-    if (vg_parse_frac_ms(&p, &frac) < 0)
-        return -EINVAL;
-    if (*p == 'Z')
-        p++;
-    else if (strncmp(p, "+00:00", 6) == 0)
-        p += 6;
-    while (isspace((unsigned char)*p))
-        p++;
-    if (*p)
-        return -EINVAL;
-    *ms = (int64_t)timegm(&tm) * 1000 + frac;
+    *ms = t;
     return 0;
 }
 

@@ -1,8 +1,9 @@
 /* Recorded input for `vigilctl replay` and `vigilctl report FILE`: a stream of wire messages as
  * `kcat -C` dumps them (one JSON message per line; kcat -J envelopes are unwrapped), or a CSV of
  * one host: a header "timestamp,metric1,metric2,...", then one row per tick. Timestamps are Unix
- * seconds or milliseconds, or RFC 3339 / "YYYY-MM-DD HH:MM:SS[.fff]" UTC; an empty cell is a
- * missing value. Lines starting with '#' and blank lines are skipped. */
+ * seconds or milliseconds, or RFC 3339 (Z or an offset, converted to UTC) or "YYYY-MM-DD
+ * HH:MM:SS[.fff]" UTC; an empty cell is a missing value. Lines starting with '#' and blank lines
+ * are skipped. */
 #ifndef VG_CTL_INPUT_H
 #define VG_CTL_INPUT_H
 
@@ -42,9 +43,10 @@ long long vg_ctl_input_pos(const struct vg_ctl_input *in);
 
 void vg_ctl_input_close(struct vg_ctl_input *in);
 
-/* Parses a time: Unix ms (> 1e11), Unix seconds, or RFC 3339 / "YYYY-MM-DD HH:MM:SS[.fff]" in
- * UTC (a trailing Z or +00:00 is accepted; a fraction is digits, of which the first three count),
- * up to the end of year 9999. Returns 0 with *ms or -EINVAL. */
+/* Parses a time: Unix ms (> 1e11), Unix seconds, or RFC 3339 (Z or an offset +hh:mm/-hh:mm,
+ * converted to UTC) / "YYYY-MM-DD HH:MM:SS[.fff]" (no offset: UTC), vg_parse_rfc3339_ms lenient;
+ * a fraction is digits, of which the first three count. From 1970 up to the end of year 9999.
+ * Returns 0 with *ms or -EINVAL. */
 int vg_ctl_parse_time(const char *s, int64_t *ms);
 
 #endif

@@ -62,7 +62,7 @@ static void help(FILE *f)
         "  -o, --output PATH     where to write (default vigil-report-HOST-TIME.html; '-' is\n"
         "                        stdout)\n"
         "      --since DUR       only the last DUR before the newest point, e.g. 30m\n"
-        "      --from TIME       only from TIME (RFC 3339 UTC or Unix s/ms)\n"
+        "      --from TIME       only from TIME (RFC 3339 or Unix s/ms)\n"
         "      --to TIME         only up to TIME\n"
         "  -m, --metrics GLOBS   only these metrics, comma-separated shell globs (cpu.*)\n"
         "  -h, --help            this help\n",
@@ -545,7 +545,7 @@ int vg_ctl_report(int argc, char **argv)
         case 'F':
         case 'T':
             if (vg_ctl_parse_time(optarg, opt == 'F' ? &r.from : &r.to) < 0) {
-                fprintf(stderr, "vigilctl report: --%s '%s': RFC 3339 UTC or Unix time\n",
+                fprintf(stderr, "vigilctl report: --%s '%s': RFC 3339 or Unix time\n",
                         opt == 'F' ? "from" : "to", optarg);
                 return 2;
             }
