@@ -333,6 +333,48 @@ static void report_from_csv_has_a_plot_per_metric_and_the_alerts(void **state)
     free(e);
 }
 
+/* A filter or range with nothing in it is an error before the page is opened: no file is left
+ * behind. A CSV without rows names the host its rows would have had; --since with --from is a
+ * usage error. */
+static void report_without_data_writes_nothing_and_names_the_host(void **state)
+{
+    (void)state;
+    char html[600], csv[600];
+    snprintf(html, sizeof(html), "%s/empty-report.html", g_dir);
+    unlink(html);
+    assert_int_equal(ctl("report --input %s -m 'nomatch*' -o %s", SPIKE_CSV, html), 1);
+    char *e = err();
+    assert_non_null(strstr(e, "no data of host csv in the range for these metrics"));
+    assert_null(strstr(e, "wrote"));
+    free(e);
+    assert_int_equal(access(html, F_OK), -1);
+    assert_int_equal(ctl("report --input %s --from 2030-01-01T00:00:00Z -o %s", SPIKE_CSV, html),
+                     1);
+    assert_int_equal(access(html, F_OK), -1);
+
+    snprintf(csv, sizeof(csv), "%s/header-only.csv", g_dir);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fputs("timestamp,a\n", f);
+    fclose(f);
+    assert_int_equal(ctl("report --input %s -o %s", csv, html), 1);
+    e = err();
+    assert_non_null(strstr(e, "no message of host csv"));
+    free(e);
+    assert_int_equal(ctl("report --input %s --host web-1 -o %s", csv, html), 1);
+    e = err();
+    assert_non_null(strstr(e, "no message of host web-1"));
+    free(e);
+    assert_int_equal(access(html, F_OK), -1);
+
+    assert_int_equal(
+        ctl("report --input %s --since 5m --from 2026-11-23T13:20:00Z -o %s", SPIKE_CSV, html), 2);
+    e = err();
+    assert_non_null(strstr(e, "vigilctl report: --since DUR or --from/--to TIME, not both"));
+    free(e);
+    assert_int_equal(access(html, F_OK), -1);
+}
+
 static void fire_test_reaches_the_receiver_and_reports_failures(void **state)
 {
     (void)state;
@@ -1039,6 +1081,7 @@ int main(void)
         cmocka_unit_test(replay_csv_skips_rows_with_too_few_or_too_many_cells),
         cmocka_unit_test(replay_csv_reads_rfc3339_offsets_as_utc),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
+        cmocka_unit_test(report_without_data_writes_nothing_and_names_the_host),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),
         cmocka_unit_test(config_check_runs_the_daemons_own_check),

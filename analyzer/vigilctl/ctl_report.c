@@ -61,11 +61,15 @@ static void help(FILE *f)
         "      --host NAME       with --input: host name of a CSV's rows\n"
         "  -o, --output PATH     where to write (default vigil-report-HOST-TIME.html; '-' is\n"
         "                        stdout)\n"
-        "      --since DUR       only the last DUR before the newest point, e.g. 30m\n"
+        "      --since DUR       only the last DUR before the newest point, e.g. 30m (not\n"
+        "                        with --from or --to)\n"
         "      --from TIME       only from TIME (RFC 3339 or Unix s/ms)\n"
         "      --to TIME         only up to TIME\n"
         "  -m, --metrics GLOBS   only these metrics, comma-separated shell globs (cpu.*)\n"
-        "  -h, --help            this help\n",
+        "  -h, --help            this help\n"
+        "\n"
+        "Exit status: 0 written, 1 no data to plot (nothing is written) or the analyzer\n"
+        "could not be asked, 2 usage or config error.\n",
         VG_CTL_API_DEFAULT);
 }
 
@@ -289,15 +293,35 @@ static const char *CSS =
     ".score{fill:none;stroke:#ef6c00;stroke-width:1.2}.thr{stroke:#b00020;stroke-dasharray:4 3}"
     ".alert{fill:#b00020;fill-opacity:.12}.ax{font:11px monospace;fill:#666}";
 
-/* Writes the page; returns the number of plots. */
-static size_t write_html(FILE *f, json_t *hist, const struct range *r, const char *globs,
-                         const char *source, double threshold)
+/* The series to plot, cut to the range: gathered before the page is written, so that a range or
+ * filter with nothing in it is told without leaving a page behind. */
+struct plots {
+    struct ser *ss;
+    size_t n;
+    int64_t t0, t1;
+};
+
+static void plots_free(struct plots *p)
 {
-    const char *host = json_string_value(json_object_get(hist, "host"));
-    json_t *series = json_object_get(hist, "series"), *alerts = json_object_get(hist, "alerts");
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->ss[i].t);
+        free(p->ss[i].v);
+        free(p->ss[i].s);
+    }
+    free(p->ss);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Fills p with the selected series that have a value in the range, highest score first.
+ * 0 or -ENOMEM. */
+static int collect(json_t *hist, const struct range *r, const char *globs, struct plots *p)
+{
+    json_t *series = json_object_get(hist, "series");
     size_t cap = json_object_size(series), n = 0;
     struct ser *ss = calloc(cap ? cap : 1, sizeof(*ss));
     int64_t t0 = INT64_MAX, t1 = INT64_MIN;
+    if (!ss)
+        return -ENOMEM;
     const char *name;
     json_t *so;
     json_object_foreach(series, name, so)
@@ -312,6 +336,11 @@ static size_t write_html(FILE *f, json_t *hist, const struct range *r, const cha
         s->t = malloc((m ? m : 1) * sizeof(*s->t));
         s->v = malloc((m ? m : 1) * sizeof(*s->v));
         s->s = malloc((m ? m : 1) * sizeof(*s->s));
+        if (!s->t || !s->v || !s->s) {
+            *p = (struct plots){ss, n + 1, t0, t1};
+            plots_free(p);
+            return -ENOMEM;
+        }
         s->vmin = INFINITY;
         s->vmax = -INFINITY;
         s->smax = NAN;
@@ -347,6 +376,19 @@ static size_t write_html(FILE *f, json_t *hist, const struct range *r, const cha
         n++;
     }
     qsort(ss, n, sizeof(*ss), by_score);
+    *p = (struct plots){ss, n, t0, t1};
+    return 0;
+}
+
+/* Writes the page of the series in p. */
+static void write_html(FILE *f, json_t *hist, const struct plots *p, const struct range *r,
+                       const char *globs, const char *source, double threshold)
+{
+    const char *host = json_string_value(json_object_get(hist, "host"));
+    json_t *alerts = json_object_get(hist, "alerts");
+    const struct ser *ss = p->ss;
+    size_t n = p->n;
+    int64_t t0 = p->t0, t1 = p->t1;
     char a[32], b[32], g[32];
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                "<meta name=\"generator\" content=\"vigilctl " VIGIL_VERSION "\">"
@@ -403,13 +445,6 @@ static size_t write_html(FILE *f, json_t *hist, const struct range *r, const cha
     for (size_t i = 0; i < n; i++)
         plot(f, &ss[i], alerts, t0, t1, threshold);
     fprintf(f, "</body></html>\n");
-    for (size_t i = 0; i < n; i++) {
-        free(ss[i].t);
-        free(ss[i].v);
-        free(ss[i].s);
-    }
-    free(ss);
-    return n;
 }
 
 /* Scores FILE here and returns the chosen host's history as the API would give it. *config_bad
@@ -442,6 +477,11 @@ static json_t *history_from_file(const char *path, const char *config, char *con
         goto done;
     int64_t t0 = INT64_MAX, t1 = INT64_MIN;
     char first[VG_WIRE_HOST_MAX + 1] = "";
+    /* The host every row of a CSV gets (--host, else "csv"), for an error about a CSV without
+     * rows: the name to give, not an empty one. */
+    char csv_name[VG_WIRE_HOST_MAX + 1] = "";
+    if (in.csv)
+        snprintf(csv_name, sizeof(csv_name), "%s", in.host);
     int several = 0;
     while (vg_ctl_input_next(&in, &m) == 1) {
         if (!first[0])
@@ -456,6 +496,14 @@ static json_t *history_from_file(const char *path, const char *config, char *con
             t1 = m.ts_ms;
     }
     vg_ctl_input_close(&in);
+    if (!*host && !first[0]) {
+        if (csv_name[0])
+            rc = vg_err(err, errlen, -ENOENT, "%s: no message of host %s (no row read)", path,
+                        csv_name);
+        else
+            rc = vg_err(err, errlen, -ENOENT, "%s: no message read", path);
+        goto done;
+    }
     if (!*host) {
         if (several) {
             rc = vg_err(err, errlen, -EINVAL, "%s holds several hosts: name one (HOST)", path);
@@ -565,6 +613,10 @@ int vg_ctl_report(int argc, char **argv)
         fprintf(stderr, "vigilctl report: one HOST expected (see --help)\n");
         return 2;
     }
+    if (since && (r.from != INT64_MIN || r.to != INT64_MAX)) {
+        fprintf(stderr, "vigilctl report: --since DUR or --from/--to TIME, not both\n");
+        return 2;
+    }
     if (r.from > r.to) {
         fprintf(stderr, "vigilctl report: --from is later than --to\n");
         return 2;
@@ -615,6 +667,22 @@ int vg_ctl_report(int argc, char **argv)
         if (newest != INT64_MIN && newest - since > r.from)
             r.from = newest - since;
     }
+    struct plots p = {0};
+    if (collect(hist, &r, globs, &p) < 0) {
+        fprintf(stderr, "vigilctl report: out of memory\n");
+        json_decref(hist);
+        if (input && host && (optind >= argc || host != argv[optind]))
+            free((char *)host);
+        return 1;
+    }
+    int rc = 0;
+    if (!p.n) {
+        fprintf(stderr, "vigilctl report: no data of host %s in the range%s; nothing written\n",
+                json_string_value(json_object_get(hist, "host")),
+                globs ? " for these metrics" : "");
+        rc = 1;
+        goto out;
+    }
     char defpath[600];
     if (!output) {
         char ts[32];
@@ -627,25 +695,21 @@ int vg_ctl_report(int argc, char **argv)
         output = defpath;
     }
     FILE *f = strcmp(output, "-") == 0 ? stdout : fopen(output, "w");
-    int rc = 0;
     if (!f) {
         fprintf(stderr, "vigilctl report: %s: %s\n", output, strerror(errno));
         rc = 1;
     } else {
-        size_t plots = write_html(f, hist, &r, globs, source, threshold);
+        write_html(f, hist, &p, &r, globs, source, threshold);
         if (f != stdout && fclose(f) != 0) {
             fprintf(stderr, "vigilctl report: %s: %s\n", output, strerror(errno));
             rc = 1;
         } else if (f != stdout) {
-            fprintf(stderr, "wrote %s: %zu metric plots, %zu alert transitions\n", output, plots,
+            fprintf(stderr, "wrote %s: %zu metric plots, %zu alert transitions\n", output, p.n,
                     json_array_size(json_object_get(hist, "alerts")));
         }
-        if (!plots) {
-            fprintf(stderr, "vigilctl report: no data in the range%s\n",
-                    globs ? " for these metrics" : "");
-            rc = 1;
-        }
     }
+out:
+    plots_free(&p);
     json_decref(hist);
     if (input && host && (optind >= argc || host != argv[optind]))
         free((char *)host);

@@ -21,7 +21,7 @@ const struct vg_ctl_cmd vg_ctl_cmds[] = {
      "feed a recorded stream or CSV through the detectors, print alerts", vg_ctl_replay},
     {"fire-test", "[-c CONFIG] [-s KEY=VALUE] RECEIVER",
      "send a test alert through a configured receiver", vg_ctl_fire_test},
-    {"report", "[--api URL | --input FILE] [-o FILE] [--since DUR] HOST",
+    {"report", "[--api URL | --input FILE] [-o FILE] [--since DUR | --from TIME] HOST",
      "write an HTML page with plots of a host's metrics, scores and alerts", vg_ctl_report},
     {"rules", "check [-r RECEIVERS] DIR|FILE",
      "validate a rules directory or file without starting anything", vg_ctl_rules},
