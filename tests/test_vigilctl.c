@@ -1041,6 +1041,33 @@ static void status_prints_a_dash_for_quantiles_not_measured_yet(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* --json prints the API's body as it came, after the check that it is the analyzer's: numbers
+ * keep their form (0.552, not 0.55200000000000005 from a parse and dump), keys their order. */
+static void json_options_print_the_apis_body_as_received(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "json-raw");
+    char body[600];
+    snprintf(body, sizeof(body), "%s/answer.json", s.dir);
+    /* One body that is each command's: "ready", "alerts" and "hosts" all there. */
+    static const char answer[] = "{\"ready\":true,\"uptime_s\":1e3,\"alerts\":[],"
+                                 "\"hosts\":[{\"host\":\"a\",\"age_s\":0.552,"
+                                 "\"max_score\":0.1}]}\n";
+    assert_int_equal(vg_tp_write_atomic(body, answer), 0);
+    const char *extra[] = {"--answer-file", body, NULL};
+    vg_stack_start_receiver(&s, extra);
+    static const char *const cmds[] = {"status", "alerts", "top"};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        int rc = ctl("%s --json --api http://127.0.0.1:%d", cmds[i], s.recv_port);
+        char *o = out();
+        if (rc != 0 || strcmp(o, answer) != 0)
+            fail_msg("vigilctl %s --json: exit %d, stdout:\n%s", cmds[i], rc, o);
+        free(o);
+    }
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* From the build tree, with nothing on PATH: the analyzer one folder above vigilctl is found,
  * as an install's beside it is. */
 static void config_check_finds_the_analyzer_of_the_build_tree(void **state)
@@ -1092,6 +1119,7 @@ int main(void)
         cmocka_unit_test(host_model_reads_are_checked_and_report_warns_it_runs_none),
         cmocka_unit_test(commands_refuse_an_answer_that_is_not_the_analyzers),
         cmocka_unit_test(status_prints_a_dash_for_quantiles_not_measured_yet),
+        cmocka_unit_test(json_options_print_the_apis_body_as_received),
         cmocka_unit_test(config_check_finds_the_analyzer_of_the_build_tree),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));

@@ -21,7 +21,7 @@ static void help(FILE *f)
             "Options:\n"
             "  -a, --api URL         the analyzer's API (default $VIGIL_API, else %s)\n"
             "      --host HOST       only this host's alerts\n"
-            "      --json            print the API's JSON as it is\n"
+            "      --json            print the API's JSON as it is (all hosts)\n"
             "  -h, --help            this help\n"
             "\n"
             "Exit status: 0 listed (even when none fire), 1 the analyzer could not be asked.\n",
@@ -100,18 +100,18 @@ int vg_ctl_alerts(int argc, char **argv)
     }
     char err[VG_ERRLEN * 2];
     json_t *o = NULL;
-    if (vg_ctl_json_want(&api, "GET", "/api/v1/alerts", NULL, "alerts", JSON_ARRAY, &o, err,
-                         sizeof(err)) < 0) {
+    char *raw = NULL;
+    if (vg_ctl_json_want_raw(&api, "GET", "/api/v1/alerts", NULL, "alerts", JSON_ARRAY, &o,
+                             json ? &raw : NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl alerts: %s\n", err);
         return 1;
     }
     if (json) {
-        char *t = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-        printf("%s\n", t ? t : "null");
-        free(t);
+        vg_ctl_print_raw(raw);
     } else {
         print_alerts(o, host);
     }
     json_decref(o);
+    free(raw);
     return 0;
 }

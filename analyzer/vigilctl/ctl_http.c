@@ -125,8 +125,9 @@ int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char 
     return rc;
 }
 
-int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *path,
-                const char *body, json_t **out, char *err, size_t errlen)
+/* vg_ctl_json, and with raw non-NULL the body as received (caller frees) beside its parse. */
+static int request_json(const struct vg_ctl_api *api, const char *method, const char *path,
+                        const char *body, json_t **out, char **raw, char *err, size_t errlen)
 {
     long status = 0;
     char *text = NULL;
@@ -161,12 +162,23 @@ int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *pa
         free(text);
         return rc;
     }
-    free(text);
-    if (!o)
+    if (!o) {
+        free(text);
         return vg_err(err, errlen, -EPROTO, "%s %.*s%s: the answer is not JSON: %s", method,
                       base_len(api), api->url, path, je.text);
+    }
+    if (raw)
+        *raw = text;
+    else
+        free(text);
     *out = o;
     return 0;
+}
+
+int vg_ctl_json(const struct vg_ctl_api *api, const char *method, const char *path,
+                const char *body, json_t **out, char *err, size_t errlen)
+{
+    return request_json(api, method, path, body, out, NULL, err, errlen);
 }
 
 static int has_type(json_t *v, json_type want)
@@ -206,23 +218,42 @@ static const char *type_name(json_type t)
     }
 }
 
-int vg_ctl_json_want(const struct vg_ctl_api *api, const char *method, const char *path,
-                     const char *body, const char *key, json_type want, json_t **out, char *err,
-                     size_t errlen)
+int vg_ctl_json_want_raw(const struct vg_ctl_api *api, const char *method, const char *path,
+                         const char *body, const char *key, json_type want, json_t **out,
+                         char **raw, char *err, size_t errlen)
 {
     json_t *o = NULL;
-    int rc = vg_ctl_json(api, method, path, body, &o, err, errlen);
+    char *text = NULL;
+    int rc = request_json(api, method, path, body, &o, raw ? &text : NULL, err, errlen);
     if (rc)
         return rc;
     if (!has_type(json_object_get(o, key), want)) {
         json_decref(o);
+        free(text);
         return vg_err(err, errlen, -EPROTO,
                       "%s %.*s%s: the answer is not the analyzer's (no \"%s\" %s; is --api or "
                       "VIGIL_API the analyzer's address?)",
                       method, base_len(api), api->url, path, key, type_name(want));
     }
     *out = o;
+    if (raw)
+        *raw = text;
     return 0;
+}
+
+int vg_ctl_json_want(const struct vg_ctl_api *api, const char *method, const char *path,
+                     const char *body, const char *key, json_type want, json_t **out, char *err,
+                     size_t errlen)
+{
+    return vg_ctl_json_want_raw(api, method, path, body, key, want, out, NULL, err, errlen);
+}
+
+void vg_ctl_print_raw(const char *text)
+{
+    size_t n = strlen(text);
+    fputs(text, stdout);
+    if (!n || text[n - 1] != '\n')
+        fputc('\n', stdout);
 }
 
 const char *vg_ctl_fmt_time(char *buf, size_t n, long long ms)

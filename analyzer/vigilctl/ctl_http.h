@@ -43,6 +43,16 @@ int vg_ctl_json_want(const struct vg_ctl_api *api, const char *method, const cha
                      const char *body, const char *key, json_type want, json_t **out, char *err,
                      size_t errlen);
 
+/* vg_ctl_json_want, and *raw (caller frees) the answer's body byte for byte, for --json to
+ * print "the API's JSON as it is": a parse and dump would print each number again in its own
+ * form (0.552 as 0.55200000000000005). */
+int vg_ctl_json_want_raw(const struct vg_ctl_api *api, const char *method, const char *path,
+                         const char *body, const char *key, json_type want, json_t **out,
+                         char **raw, char *err, size_t errlen);
+
+/* Prints a body as received to stdout, with a final newline when it has none. */
+void vg_ctl_print_raw(const char *text);
+
 /* Formats Unix milliseconds as local "YYYY-MM-DD HH:MM:SS" into buf; returns buf. */
 const char *vg_ctl_fmt_time(char *buf, size_t n, long long ms);
 

@@ -158,16 +158,15 @@ int vg_ctl_silence(int argc, char **argv)
     const char *sub = argv[optind++];
     char err[VG_ERRLEN * 2];
     json_t *o = NULL;
+    char *raw = NULL; /* --json: the body as received */
     if (strcmp(sub, "list") == 0) {
-        if (vg_ctl_json_want(&api, "GET", "/api/v1/silences", NULL, "silences", JSON_ARRAY, &o, err,
-                             sizeof(err)) < 0) {
+        if (vg_ctl_json_want_raw(&api, "GET", "/api/v1/silences", NULL, "silences", JSON_ARRAY, &o,
+                                 json ? &raw : NULL, err, sizeof(err)) < 0) {
             fprintf(stderr, "vigilctl silence list: %s\n", err);
             return 1;
         }
         if (json) {
-            char *t = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-            printf("%s\n", t ? t : "null");
-            free(t);
+            vg_ctl_print_raw(raw);
         } else {
             json_t *l = json_object_get(o, "silences");
             header();
@@ -176,6 +175,7 @@ int vg_ctl_silence(int argc, char **argv)
             printf("%zu silence%s\n", json_array_size(l), json_array_size(l) == 1 ? "" : "s");
         }
         json_decref(o);
+        free(raw);
         return 0;
     }
     if (strcmp(sub, "add") == 0) {
@@ -206,21 +206,20 @@ int vg_ctl_silence(int argc, char **argv)
             json_object_set_new(req, "comment", json_string(comment));
         char *body = json_dumps(req, JSON_COMPACT);
         json_decref(req);
-        int rc = vg_ctl_json_want(&api, "POST", "/api/v1/silences", body, "id", JSON_STRING, &o,
-                                  err, sizeof(err));
+        int rc = vg_ctl_json_want_raw(&api, "POST", "/api/v1/silences", body, "id", JSON_STRING, &o,
+                                      json ? &raw : NULL, err, sizeof(err));
         free(body);
         if (rc < 0) {
             fprintf(stderr, "vigilctl silence add: %s\n", err);
             return 1;
         }
         if (json) {
-            char *t = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-            printf("%s\n", t ? t : "null");
-            free(t);
+            vg_ctl_print_raw(raw);
         } else {
             printf("%s\n", json_string_value(json_object_get(o, "id")));
         }
         json_decref(o);
+        free(raw);
         return 0;
     }
     if (strcmp(sub, "expire") == 0) {

@@ -142,19 +142,19 @@ int vg_ctl_status(int argc, char **argv)
     }
     char err[VG_ERRLEN * 2];
     json_t *o = NULL;
-    if (vg_ctl_json_want(&api, "GET", "/api/v1/status", NULL, "ready", JSON_TRUE, &o, err,
-                         sizeof(err)) < 0) {
+    char *raw = NULL;
+    if (vg_ctl_json_want_raw(&api, "GET", "/api/v1/status", NULL, "ready", JSON_TRUE, &o,
+                             json ? &raw : NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl status: %s\n", err);
         return 1;
     }
     if (json) {
-        char *t = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-        printf("%s\n", t ? t : "null");
-        free(t);
+        vg_ctl_print_raw(raw);
     } else {
         print_status(&api, o);
     }
     int ready = json_is_true(json_object_get(o, "ready"));
     json_decref(o);
+    free(raw);
     return ready ? 0 : 1;
 }

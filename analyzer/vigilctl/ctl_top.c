@@ -149,8 +149,9 @@ int vg_ctl_top(int argc, char **argv)
     int rc = 0;
     do {
         json_t *o = NULL;
-        if (vg_ctl_json_want(&api, "GET", "/api/v1/hosts", NULL, "hosts", JSON_ARRAY, &o, err,
-                             sizeof(err)) < 0) {
+        char *raw = NULL;
+        if (vg_ctl_json_want_raw(&api, "GET", "/api/v1/hosts", NULL, "hosts", JSON_ARRAY, &o,
+                                 json ? &raw : NULL, err, sizeof(err)) < 0) {
             if (once) {
                 fprintf(stderr, "vigilctl top: %s\n", err);
                 return 1;
@@ -162,9 +163,7 @@ int vg_ctl_top(int argc, char **argv)
             continue;
         }
         if (json) {
-            char *t = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
-            printf("%s\n", t ? t : "null");
-            free(t);
+            vg_ctl_print_raw(raw);
         } else if (once) {
             print_table(o, (size_t)max_rows, 0);
         } else {
@@ -180,6 +179,7 @@ int vg_ctl_top(int argc, char **argv)
             fflush(stdout);
         }
         json_decref(o);
+        free(raw);
         if (!once)
             vg_sleep_ms(interval_ms, &g_stop);
     } while (!once && !g_stop);
