@@ -806,6 +806,13 @@ static void usage_errors_and_help(void **state)
          "report: config error: --set: unknown key 'foo' (see 'vigil-analyzer --help'"},
         {"fire-test -c " VG_SOURCE_DIR "/packaging/config/analyzer.yaml -s foo=1 webhook",
          "fire-test: config error: --set: unknown key 'foo' (see 'vigil-analyzer --help'"},
+        /* An --api that is no http(s) URL is the caller's mistake, not an unreachable analyzer
+         * (curl said "Could not resolve host", exit 1). */
+        {"status --api ftp://x",
+         "vigilctl status: --api 'ftp://x': not an http:// or https:// URL"},
+        {"top --once --api http://", "vigilctl top: --api 'http://': no host after the scheme"},
+        {"silence list --api 'http://a b'", "vigilctl silence: --api 'http://a b': spaces"},
+        {"report --api localhost:9710 web-1", "vigilctl report: --api 'localhost:9710': not an"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(ctl("%s", bad[i].args), 2);
@@ -814,6 +821,12 @@ static void usage_errors_and_help(void **state)
             fail_msg("vigilctl %s: no '%s' in: %s", bad[i].args, bad[i].reason, e);
         free(e);
     }
+    assert_int_equal(
+        vg_tp_sh("VIGIL_API='not a url' %s alerts >%s 2>%s </dev/null", VIGILCTL, g_out, g_err), 2);
+    e = err();
+    assert_non_null(
+        strstr(e, "vigilctl alerts: VIGIL_API 'not a url': not an http:// or https://"));
+    free(e);
     /* One rule file is checked as a directory holding only it would be. */
     assert_int_equal(ctl("rules check %s/rules/examples/scale-out-cpu.yaml", VG_SOURCE_DIR), 0);
     o = out();

@@ -98,6 +98,8 @@ int vg_ctl_alerts(int argc, char **argv)
         fprintf(stderr, "vigilctl alerts: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (vg_ctl_api_check("alerts", &api) < 0)
+        return 2;
     char err[VG_ERRLEN * 2];
     json_t *o = NULL;
     char *raw = NULL;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "vg_util.h"
@@ -16,6 +17,28 @@ void vg_ctl_api_init(struct vg_ctl_api *api)
     api->url = u && *u ? u : VG_CTL_API_DEFAULT;
     api->token_file = t && *t ? t : NULL;
     api->timeout_ms = 10000;
+}
+
+int vg_ctl_api_check(const char *cmd, const struct vg_ctl_api *api)
+{
+    const char *u = api->url, *env = getenv("VIGIL_API");
+    const char *what = env && u == env ? "VIGIL_API" : "--api";
+    size_t scheme = strncasecmp(u, "http://", 7) == 0    ? 7
+                    : strncasecmp(u, "https://", 8) == 0 ? 8
+                                                         : 0;
+    const char *why = NULL;
+    if (!scheme)
+        why = "not an http:// or https:// URL (e.g. http://127.0.0.1:9710)";
+    else if (!u[scheme] || u[scheme] == '/' || u[scheme] == ':' || u[scheme] == '?' ||
+             u[scheme] == '#')
+        why = "no host after the scheme (e.g. http://127.0.0.1:9710)";
+    for (const char *p = u; !why && *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            why = "spaces and control characters are not part of a URL";
+    if (!why)
+        return 0;
+    fprintf(stderr, "vigilctl %s: %s '%s': %s\n", cmd, what, u, why);
+    return -1;
 }
 
 /* The length of api->url without its trailing slashes: "--api http://host:9710/" is as natural

@@ -18,6 +18,12 @@ struct vg_ctl_api {
 /* Fills api from the environment and defaults; options parsed later override the fields. */
 void vg_ctl_api_init(struct vg_ctl_api *api);
 
+/* Whether api->url is an http:// or https:// URL with a host, checked before any request: curl
+ * would otherwise say "Could not resolve host" of ftp://x or "bad/illegal format", read as an
+ * unreachable analyzer (exit 1) rather than the usage error it is. 0, or -1 after printing
+ * "vigilctl CMD: --api 'URL': ..." (or VIGIL_API, where the URL came from) on stderr. */
+int vg_ctl_api_check(const char *cmd, const struct vg_ctl_api *api);
+
 /* Performs METHOD url+path with an optional JSON body. On an answer (any status) returns 0 with
  * *status and *out (malloc'd, NUL-terminated; caller frees; may be NULL when out is NULL). On no
  * answer (connection refused, timeout, unreadable token file) returns -EIO with err saying

@@ -613,6 +613,8 @@ int vg_ctl_report(int argc, char **argv)
         fprintf(stderr, "vigilctl report: one HOST expected (see --help)\n");
         return 2;
     }
+    if (!input && vg_ctl_api_check("report", &api) < 0)
+        return 2;
     if (since && (r.from != INT64_MIN || r.to != INT64_MAX)) {
         fprintf(stderr, "vigilctl report: --since DUR or --from/--to TIME, not both\n");
         return 2;

@@ -156,6 +156,8 @@ int vg_ctl_silence(int argc, char **argv)
         return 2;
     }
     const char *sub = argv[optind++];
+    if (vg_ctl_api_check("silence", &api) < 0)
+        return 2;
     char err[VG_ERRLEN * 2];
     json_t *o = NULL;
     char *raw = NULL; /* --json: the body as received */

@@ -140,6 +140,8 @@ int vg_ctl_status(int argc, char **argv)
         fprintf(stderr, "vigilctl status: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (vg_ctl_api_check("status", &api) < 0)
+        return 2;
     char err[VG_ERRLEN * 2];
     json_t *o = NULL;
     char *raw = NULL;

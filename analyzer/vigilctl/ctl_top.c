@@ -138,6 +138,8 @@ int vg_ctl_top(int argc, char **argv)
         fprintf(stderr, "vigilctl top: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (vg_ctl_api_check("top", &api) < 0)
+        return 2;
     int tty = isatty(STDOUT_FILENO);
     if (!tty)
         once = 1;
