@@ -765,7 +765,11 @@ static void usage_errors_and_help(void **state)
     }
     assert_int_equal(ctl("help rules check"), 0);
     char *o = out();
-    assert_non_null(strstr(o, "Usage: vigilctl rules check "));
+    assert_non_null(strstr(o, "Usage: vigilctl rules check [-r RECEIVERS] [-m MODELSET] [-q] "));
+    free(o);
+    assert_int_equal(ctl("top --help"), 0);
+    o = out();
+    assert_non_null(strstr(o, "Usage: vigilctl top [--api URL] [--once] [-i DUR] [-n N] [--json]"));
     free(o);
     assert_int_equal(ctl("help"), 0);
     o = out();
@@ -788,7 +792,13 @@ static void usage_errors_and_help(void **state)
         const char *args, *reason;
     } bad[] = {
         {"version --bogus", "vigilctl version: takes no arguments ('--bogus')"},
-        {"config frob", "vigilctl config: unknown subcommand (check)"},
+        {"config frob", "vigilctl config: unknown subcommand 'frob' (check)"},
+        {"config validate analyzer x", "vigilctl config: unknown subcommand 'validate' (check)"},
+        /* getopt's own messages name the command as vigilctl's do. */
+        {"rules --bogus", "vigilctl rules: unrecognized option '--bogus'"},
+        {"replay --bogus x.csv", "vigilctl replay: unrecognized option '--bogus'"},
+        {"silence --bogus list", "vigilctl silence: unrecognized option '--bogus'"},
+        {"status --api", "vigilctl status: option '--api' requires an argument"},
         {"config check agent", "vigilctl config: name agent or analyzer, and the file"},
         {"rules list x", "vigilctl rules: unknown subcommand 'list' (check)"},
         {"rules check a b", "vigilctl rules check: one directory or file only"},

@@ -63,12 +63,16 @@ int vg_ctl_config(int argc, char **argv)
             return 2;
         }
     }
-    if (optind + 3 != argc || strcmp(argv[optind], "check") != 0) {
+    if (optind < argc && strcmp(argv[optind], "check") != 0) {
+        fprintf(stderr, "vigilctl config: unknown subcommand '%s' (check)\n\n", argv[optind]);
+        help(stderr);
+        return 2;
+    }
+    if (optind + 3 != argc) {
         fprintf(stderr, "vigilctl config: %s\n\n",
-                optind == argc                       ? "no subcommand (check)"
-                : strcmp(argv[optind], "check") != 0 ? "unknown subcommand (check)"
-                : optind + 3 > argc                  ? "name agent or analyzer, and the file"
-                                                     : "one file only");
+                optind == argc      ? "no subcommand (check)"
+                : optind + 3 > argc ? "name agent or analyzer, and the file"
+                                    : "one file only");
         help(stderr);
         return 2;
     }

@@ -12,7 +12,7 @@ const struct vg_ctl_cmd vg_ctl_cmds[] = {
      vg_ctl_eval},
     {"status", "[--api URL] [--json]", "a running analyzer: stream, hosts, lag, alerts, receivers",
      vg_ctl_status},
-    {"top", "[--api URL] [--once] [-i DUR] [-n N]", "hosts by anomaly score, refreshing",
+    {"top", "[--api URL] [--once] [-i DUR] [-n N] [--json]", "hosts by anomaly score, refreshing",
      vg_ctl_top},
     {"alerts", "[--api URL] [--host HOST] [--json]", "the alerts firing now", vg_ctl_alerts},
     {"silence", "add|list|expire [OPTIONS] [ARGS]", "create, list and expire silences",
@@ -23,7 +23,7 @@ const struct vg_ctl_cmd vg_ctl_cmds[] = {
      "send a test alert through a configured receiver", vg_ctl_fire_test},
     {"report", "[--api URL | --input FILE] [-o FILE] [--since DUR | --from TIME] HOST",
      "write an HTML page with plots of a host's metrics, scores and alerts", vg_ctl_report},
-    {"rules", "check [-r RECEIVERS] DIR|FILE",
+    {"rules", "check [-r RECEIVERS] [-m MODELSET] [-q] DIR|FILE",
      "validate a rules directory or file without starting anything", vg_ctl_rules},
     {"config", "check [-s KEY=VALUE] agent|analyzer FILE",
      "validate a config file with the daemon's own check", vg_ctl_config},
@@ -116,8 +116,15 @@ int main(int argc, char **argv)
     const char *best = NULL;
     size_t best_d = 99;
     for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++) {
-        if (strcmp(c->name, name) == 0)
+        if (strcmp(c->name, name) == 0) {
+            /* getopt names argv[0] in its own messages ("unrecognized option '--bogus'",
+             * "option '--api' requires an argument"): "vigilctl status: ...", as the
+             * commands' own messages read, not "status: ...". */
+            static char prog[64];
+            snprintf(prog, sizeof(prog), "vigilctl %s", c->name);
+            cargv[0] = prog;
             return c->run(cargc, cargv);
+        }
         size_t d = vg_edit_distance(name, c->name);
         if (d < best_d) {
             best_d = d;

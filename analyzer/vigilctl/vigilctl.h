@@ -1,6 +1,7 @@
 /* vigilctl: the operator's tool. Each subcommand lives in its own ctl_<name>.c and is one row of
- * the table in main.c; a subcommand gets argv starting at its own name (argv[0] == "eval") and
- * returns the process exit status: 0 success, 1 the check found problems, 2 usage error. */
+ * the table in main.c; a subcommand gets argv with argv[0] its name as getopt's messages should
+ * say it ("vigilctl eval"), and returns the process exit status: 0 success, 1 the check found
+ * problems, 2 usage error. */
 #ifndef VG_VIGILCTL_H
 #define VG_VIGILCTL_H
 
