@@ -726,15 +726,39 @@ static int walk_mapping(struct walk *w, const char *prefix)
     }
 }
 
+/* Parses all of w's input without looking at it: the walk checks keys and types as events come,
+ * so a document cut short ("url: [" at the end) would otherwise be reported by what was read
+ * of it ("webhook.url must be a string, not a list", "unknown key 'a'") rather than as the
+ * syntax error it is. Configs are small (4 MiB at most), so reading twice costs little. */
+static int check_syntax(struct walk *w)
+{
+    if (!yaml_parser_initialize(&w->parser))
+        return -ENOMEM;
+    yaml_parser_set_input_string(&w->parser, (const unsigned char *)w->buf, w->len);
+    int rc = 0, done = 0;
+    while (!rc && !done) {
+        yaml_event_t ev;
+        if ((rc = next_event(w, &ev)))
+            break;
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&w->parser);
+    return rc;
+}
+
 int vg_config_load_buffer(const struct vg_config_table *t, void *cfg, const char *origin,
                           const char *buf, size_t len, char *err, size_t errlen)
 {
     struct walk w = {
         .t = t, .cfg = cfg, .origin = origin, .buf = buf, .len = len, .err = err, .errlen = errlen};
+    int rc = check_syntax(&w);
+    if (rc)
+        return rc;
     if (!yaml_parser_initialize(&w.parser))
         return -ENOMEM;
     yaml_parser_set_input_string(&w.parser, (const unsigned char *)buf, len);
-    int rc = 0, done = 0;
+    int done = 0;
     while (!rc && !done) {
         yaml_event_t ev;
         if ((rc = next_event(&w, &ev)))

@@ -194,6 +194,30 @@ static void duplicate_key_and_yaml_syntax_errors_are_reported(void **state)
     vg_config_free(&table, &c);
 }
 
+/* A document cut short is a syntax error at its line:column, found before any key is checked:
+ * not a type error of the value read so far, nor an unknown key that comes before it. */
+static void truncated_yaml_is_a_syntax_error_before_any_key_check(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"webhook:\n  url: [\n",
+         "t.yaml:3:1: YAML syntax error: did not find expected node content"},
+        {"a: [\n", "t.yaml:2:1: YAML syntax error: did not find expected node content"},
+        {"count: 2\nnope: 1\nname: {x: 1\n", "t.yaml:4:1: YAML syntax error: did not find "
+                                             "expected ',' or '}'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg c;
+        char err[VG_ERRLEN] = "";
+        int rc = load(&c, cases[i].yaml, err);
+        if (rc != -EINVAL || strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("'%s': rc %d, err '%s', want '%s'", cases[i].yaml, rc, err, cases[i].want);
+        vg_config_free(&table, &c);
+    }
+}
+
 /* A value checked after loading (by the daemon, not the table) is still reported where it was
  * set: the file's line and column, the environment variable or --set. */
 static void values_checked_after_loading_are_placed_where_they_were_set(void **state)
@@ -569,6 +593,7 @@ int main(void)
         cmocka_unit_test(out_of_range_and_mistyped_values_name_the_key),
         cmocka_unit_test(key_without_value_is_refused_unless_unset_by_default),
         cmocka_unit_test(duplicate_key_and_yaml_syntax_errors_are_reported),
+        cmocka_unit_test(truncated_yaml_is_a_syntax_error_before_any_key_check),
         cmocka_unit_test(set_args_and_environment_override_the_file),
         cmocka_unit_test(values_checked_after_loading_are_placed_where_they_were_set),
         cmocka_unit_test(value_outside_choices_is_refused_at_its_file_line_and_column),
