@@ -260,6 +260,11 @@ static void bad_input_is_refused_with_a_message(void **state)
                      2);
     assert_non_null(strstr(a, "--param 'bogus=1': unknown name"));
     free(a);
+    /* An SMD host scorer's setting is refused by nab, not silently ignored. */
+    assert_int_equal(run(VIGILCTL " eval nab -p topk=3 " VG_TEST_DATA "/nab-slice 2>&1", &a), 2);
+    assert_non_null(strstr(a, "vigilctl eval nab: --param 'topk=3': --param sets eval smd's host "
+                              "scorer, which nab does not run"));
+    free(a);
     assert_int_equal(run(VIGILCTL " eval foo 2>&1", &a), 2);
     free(a);
     assert_int_equal(run(VIGILCTL " eval smd --help", &a), 0);

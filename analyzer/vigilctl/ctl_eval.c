@@ -148,6 +148,8 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
             sets[n_sets++] = optarg;
             break;
         case 'p':
+            if (!o->param)
+                o->param = optarg;
             params[n_params++] = optarg;
             break;
         case 'r':

@@ -17,7 +17,9 @@ struct ctl_eval_opts {
     const char *backend;           /* eval smd --backend: vg_mv's compute backend (cpu) */
     const char *name;              /* detector name in NAB's results tree */
     int verbose;
-    const char *dir; /* the data set */
+    const char *dir;   /* the data set */
+    const char *param; /* the first --param, or NULL: eval nab, which runs no host scorer, refuses
+                          one rather than ignore it */
     struct ctl_eval_smd_opts {
         double host;       /* host scorer: 0 per-series top-k, 1 vg_mv, 2 max, 3 mean of both */
         double epochs;     /* passes of vg_mv over the train half */

@@ -185,6 +185,14 @@ int ctl_eval_nab(int argc, char **argv)
                         "eval smd's (the per-series detectors run on the CPU)\n");
         return 2;
     }
+    if (o.param) {
+        fprintf(stderr,
+                "vigilctl eval nab: --param '%s': --param sets eval smd's host scorer, which nab "
+                "does not run; nab's per-series detector takes the analyzer's detector.* keys "
+                "(-s detector.KEY=VALUE)\n",
+                o.param);
+        return 2;
+    }
     char data[4096], labels[4096];
     snprintf(data, sizeof(data), "%s/data", o.dir);
     snprintf(labels, sizeof(labels), "%s/labels/combined_windows.json", o.dir);
