@@ -2,6 +2,7 @@
  * top, alerts, report from the API), a real HTTP receiver in its own process (fire-test), and
  * recorded input (replay, report --input). Also the man pages generated from --help. */
 #include <jansson.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -567,6 +568,28 @@ static void status_top_alerts_report_on_a_live_analyzer(void **state)
     assert_int_equal(ctl("alerts --api http://127.0.0.1:%d", s.http_port), 0);
     o = out();
     assert_non_null(strstr(o, id));
+    free(o);
+    /* Without $USER (cron, a container) the author is the user id's name, not "". */
+    assert_int_equal(vg_tp_sh("env -u USER %s silence add --api http://127.0.0.1:%d -t %s -d 1h "
+                              "host=ops-2 >%s 2>%s </dev/null",
+                              VIGILCTL, s.http_port, token, g_out, g_err),
+                     0);
+    assert_int_equal(ctl("silence list --json --api http://127.0.0.1:%d", s.http_port), 0);
+    o = out();
+    json_t *sl = json_loads(o, 0, NULL);
+    struct passwd *pw = getpwuid(getuid());
+    assert_non_null(pw);
+    int by_me = 0;
+    for (size_t i = 0; i < json_array_size(json_object_get(sl, "silences")); i++) {
+        json_t *x = json_array_get(json_object_get(sl, "silences"), i);
+        const char *by = json_string_value(json_object_get(x, "created_by"));
+        const char *m = json_string_value(json_array_get(json_object_get(x, "matchers"), 0));
+        if (m && strstr(m, "ops-2") && by && strcmp(by, pw->pw_name) == 0)
+            by_me = 1;
+    }
+    if (!by_me)
+        fail_msg("no silence created by %s in: %s", pw->pw_name, o);
+    json_decref(sl);
     free(o);
     assert_int_equal(
         ctl("silence expire --api http://127.0.0.1:%d -t %s %s", s.http_port, token, id), 0);

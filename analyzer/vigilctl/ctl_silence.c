@@ -1,9 +1,11 @@
 /* vigilctl silence add|list|expire: the analyzer's silences (docs/api.md, "Silences"). */
 #include <getopt.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl_http.h"
 #include "vg_util.h"
@@ -24,7 +26,7 @@ static void help(FILE *f)
             "      -u, --until TIME     end instead: RFC 3339 (2026-11-23T15:00:00Z) or Unix ms\n"
             "      -s, --start TIME     start (default now)\n"
             "      -c, --comment TEXT   why (recommended)\n"
-            "      -A, --author NAME    who (default $USER)\n"
+            "      -A, --author NAME    who (default $USER, else this user id's name)\n"
             "  vigilctl silence list [--json]\n"
             "      Active and pending silences, and those expired in the last hour.\n"
             "  vigilctl silence expire ID...\n"
@@ -115,7 +117,12 @@ int vg_ctl_silence(int argc, char **argv)
     struct vg_ctl_api api;
     vg_ctl_api_init(&api);
     const char *duration = NULL, *until = NULL, *start = NULL, *comment = NULL;
+    /* $USER, else the name of this user id: a shell started without a login (cron, a
+     * container) has no $USER, and created_by "" says nothing of who silenced. */
     const char *author = getenv("USER");
+    struct passwd *pw = author && *author ? NULL : getpwuid(getuid());
+    if (pw)
+        author = pw->pw_name;
     int json = 0, opt;
     while ((opt = getopt_long(argc, argv, "a:t:d:u:s:c:A:h", opts, NULL)) != -1) {
         switch (opt) {
