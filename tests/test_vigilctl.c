@@ -424,6 +424,66 @@ static void fire_test_reaches_the_receiver_and_reports_failures(void **state)
     assert_int_equal(ctl("fire-test -c '' sms"), 2);
 }
 
+/* What fire-test prints shows a receiver's url as its log lines do (docs/security.md): no
+ * user:password, no query, and for Slack no path, delivered or not. */
+static void fire_test_does_not_print_url_credentials(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "firetest-redact");
+    vg_stack_start_receiver(&s, NULL);
+    assert_int_equal(ctl("fire-test -c '' --no-resolve --set "
+                         "'webhook.url=http://user:secretpw@127.0.0.1:%d/alerts?token=SECRETQ' "
+                         "webhook",
+                         s.recv_port),
+                     0);
+    char *o = out(), *e = err();
+    char want[128];
+    snprintf(want, sizeof(want), "delivered to http://127.0.0.1:%d/alerts?... ", s.recv_port);
+    assert_non_null(strstr(o, want));
+    assert_null(strstr(o, "secretpw"));
+    assert_null(strstr(o, "SECRETQ"));
+    assert_null(strstr(e, "secretpw"));
+    assert_null(strstr(e, "SECRETQ"));
+    free(o);
+    free(e);
+
+    assert_int_equal(ctl("fire-test -c '' --no-resolve --set "
+                         "slack.url=http://127.0.0.1:%d/services/T000/B000/XXXXSECRET slack",
+                         s.recv_port),
+                     0);
+    o = out();
+    e = err();
+    snprintf(want, sizeof(want), "delivered to http://127.0.0.1:%d/... ", s.recv_port);
+    assert_non_null(strstr(o, want));
+    assert_null(strstr(o, "XXXXSECRET"));
+    assert_null(strstr(e, "XXXXSECRET"));
+    free(o);
+    free(e);
+    assert_int_equal(vg_stack_stop(&s), 0);
+
+    /* Not delivered: the failure line names the url the same way. */
+    vg_stack_init(&s, "firetest-redact-fail");
+    const char *extra[] = {"--fail", "100", NULL};
+    vg_stack_start_receiver(&s, extra);
+    assert_int_equal(ctl("fire-test -c '' --no-resolve --set "
+                         "'alertmanager.url=http://am:secretpw@127.0.0.1:%d/?token=SECRETQ' "
+                         "alertmanager",
+                         s.recv_port),
+                     1);
+    o = out();
+    e = err();
+    snprintf(want, sizeof(want), "NOT delivered to http://127.0.0.1:%d/?...: ", s.recv_port);
+    assert_non_null(strstr(o, want));
+    assert_null(strstr(o, "secretpw"));
+    assert_null(strstr(o, "SECRETQ"));
+    assert_null(strstr(e, "secretpw"));
+    assert_null(strstr(e, "SECRETQ"));
+    free(o);
+    free(e);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* Fetches the analyzer's JSON through vigilctl and returns it parsed. */
 static json_t *ctl_json(const char *fmt, int port)
 {
@@ -1156,6 +1216,7 @@ int main(void)
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
         cmocka_unit_test(report_without_data_writes_nothing_and_names_the_host),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
+        cmocka_unit_test(fire_test_does_not_print_url_credentials),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),
         cmocka_unit_test(config_check_runs_the_daemons_own_check),
         cmocka_unit_test(man_pages_say_what_help_says),

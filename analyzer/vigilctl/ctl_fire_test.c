@@ -44,20 +44,21 @@ static void help(FILE *f)
 struct want {
     const char *url, *key_file, *secret_file;
     double rate;
+    int hide_path; /* the url's path is the credential (Slack): shown as scheme://host/... */
 };
 
 static int receiver_of(const struct analyzer_cfg *c, const char *type, struct want *w)
 {
     memset(w, 0, sizeof(*w));
     if (strcmp(type, "webhook") == 0)
-        *w = (struct want){c->webhook_url, NULL, c->webhook_secret_file, c->webhook_rate};
+        *w = (struct want){c->webhook_url, NULL, c->webhook_secret_file, c->webhook_rate, 0};
     else if (strcmp(type, "alertmanager") == 0)
-        *w = (struct want){c->alertmanager_url, NULL, NULL, c->alertmanager_rate};
+        *w = (struct want){c->alertmanager_url, NULL, NULL, c->alertmanager_rate, 0};
     else if (strcmp(type, "pagerduty") == 0)
         *w = (struct want){c->pagerduty_routing_key_file ? c->pagerduty_url : NULL,
-                           c->pagerduty_routing_key_file, NULL, c->pagerduty_rate};
+                           c->pagerduty_routing_key_file, NULL, c->pagerduty_rate, 0};
     else if (strcmp(type, "slack") == 0)
-        *w = (struct want){c->slack_url, NULL, NULL, c->slack_rate};
+        *w = (struct want){c->slack_url, NULL, NULL, c->slack_rate, 1};
     else
         return -1;
     return 0;
@@ -176,6 +177,11 @@ int vg_ctl_fire_test(int argc, char **argv)
         .allow_plain_http = cfg.allow_plain_http,
         .tls_ca_file = cfg.tls_ca_file,
     };
+    /* stdout ends up in terminals, tickets and CI logs: the url as the receiver's log lines show
+     * it (docs/security.md), never its user:password, query or, for Slack, its path. */
+    char shown[2048];
+    if (vg_url_redact(w.url, w.hide_path, shown, sizeof(shown)) < 0)
+        snprintf(shown, sizeof(shown), "the %s url (not shown)", type);
     const struct vg_action *act;
     void *inst;
     if (vg_action_create(&rc, &act, &inst, err, sizeof(err)) < 0) {
@@ -240,11 +246,11 @@ int vg_ctl_fire_test(int argc, char **argv)
         wait_settled(act, inst, submitted, vg_mono_ms() + budget, &st);
         if (st.delivered > before) {
             printf("%s: %s test notification delivered to %s (HTTP 2xx) in %lld ms\n", type,
-                   steps[i], w.url, (long long)(vg_mono_ms() - t0));
+                   steps[i], shown, (long long)(vg_mono_ms() - t0));
         } else {
             printf("%s: %s test notification NOT delivered to %s: %s (see the log lines "
                    "above)\n",
-                   type, steps[i], w.url,
+                   type, steps[i], shown,
                    st.delivered + st.dropped >= submitted ? "refused or failed"
                                                           : "no answer in time");
             ok = 0;
