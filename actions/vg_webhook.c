@@ -556,26 +556,32 @@ static enum outcome deliver(struct webhook *w, const struct wh_item *it)
 
         char what[CURL_ERROR_SIZE + 64];
         describe(w, cc, http, what, sizeof(what));
+        /* What the receiver answered, on every line about an answer (a 500's body often says
+         * why): cut to WH_RESP_KEEP bytes, any echoed secret blanked, quoted. A network error
+         * has no answer, hence no body=. */
+        char qbody[2 * WH_RESP_KEEP + 16] = "";
+        if (cc == CURLE_OK) {
+            redact(w->resp.buf, w->secret, w->secret_len);
+            memcpy(qbody, " body=", 7);
+            vg_log_quote(qbody + 6, sizeof(qbody) - 6, w->resp.buf);
+        }
         int retryable = cc != CURLE_OK || http == 408 || http == 429 || (http >= 500 && http < 600);
         if (!retryable) {
-            char qbody[2 * WH_RESP_KEEP + 8];
-            redact(w->resp.buf, w->secret, w->secret_len);
-            vg_log_quote(qbody, sizeof(qbody), w->resp.buf);
             rlog(w, VG_LOG_ERROR, "rejected notification, dropped (not retried)",
-                 "attempt=%d %s fingerprint=%s body=%s", attempt, what, qfp, qbody);
+                 "attempt=%d %s fingerprint=%s%s", attempt, what, qfp, qbody);
             bump(w, &w->st.dropped);
             break;
         }
         if (attempt >= w->max_attempts) {
             rlog(w, VG_LOG_ERROR, "attempt failed, giving up, notification dropped",
-                 "attempt=%d %s fingerprint=%s next_delay_ms=none", attempt, what, qfp);
+                 "attempt=%d %s fingerprint=%s next_delay_ms=none%s", attempt, what, qfp, qbody);
             bump(w, &w->st.dropped);
             break;
         }
         int64_t delay = next_delay_ms(w, attempt, http, retry_after);
         rlog(w, VG_LOG_WARN, "attempt failed, will retry",
-             "attempt=%d %s fingerprint=%s next_delay_ms=%lld", attempt, what, qfp,
-             (long long)delay);
+             "attempt=%d %s fingerprint=%s next_delay_ms=%lld%s", attempt, what, qfp,
+             (long long)delay, qbody);
         if (wait_or_stop(w, delay)) {
             out = OUT_INTERRUPTED;
             break;

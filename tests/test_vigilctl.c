@@ -412,6 +412,8 @@ static void fire_test_reaches_the_receiver_and_reports_failures(void **state)
     char *e = err();
     assert_non_null(strstr(o, "firing test notification NOT delivered"));
     assert_non_null(strstr(e, "status=500"));
+    /* ... and what it answered (fire-test --help, docs/install.md). */
+    assert_non_null(strstr(e, "injected failure"));
     free(o);
     free(e);
     assert_int_equal(vg_stack_stop(&s), 0);

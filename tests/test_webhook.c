@@ -563,6 +563,37 @@ static void test_permanent_400_is_dropped_without_retry(void **state)
     free(log);
 }
 
+/* (c2) a retryable failure (500) is logged with the receiver's answer too, on the retry line and
+ * on the giving-up line: that answer is often the only hint of why. */
+static void test_retryable_500_is_logged_with_the_receivers_answer(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "100", NULL);
+    struct vg_webhook_cfg cfg = {.max_attempts = 2, .backoff_initial_ms = 10};
+    create_wh(f, &cfg);
+    struct vg_notification n = sample("firing", "fp-500-body");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.dropped == 1);
+    assert_int_equal(st.attempt_errors, 2);
+
+    char *log = log_text(f);
+    const char *retry = strstr(log, "webhook attempt failed, will retry");
+    assert_non_null(retry);
+    const char *eol = strchr(retry, '\n');
+    const char *body = strstr(retry, "body=\"{\\\"error\\\":\\\"injected failure\\\"");
+    assert_non_null(body);
+    assert_true(!eol || body < eol);
+    const char *gave_up = strstr(log, "webhook attempt failed, giving up");
+    assert_non_null(gave_up);
+    eol = strchr(gave_up, '\n');
+    body = strstr(gave_up, "next_delay_ms=none body=\"{\\\"error\\\":\\\"injected failure\\\"");
+    assert_non_null(body);
+    assert_true(!eol || body < eol);
+    free(log);
+    receiver_stop(f);
+}
+
 static int reserve_port(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -1520,6 +1551,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_firing_and_resolved_arrive_with_documented_fields,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_5xx_until_delivered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retryable_500_is_logged_with_the_receivers_answer,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_permanent_400_is_dropped_without_retry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_receiver_started_late_still_gets_alert, setup,
