@@ -47,6 +47,7 @@ struct load {
     struct vg_rule_errlist el;
     unsigned n_errors;
     int read_rc; /* the first file that could not be read: what the load returns */
+    int keep;    /* a check: hand out what loaded even when there were mistakes */
 };
 
 /* Where one file is being checked. */
@@ -89,6 +90,24 @@ void vg_rule_errlist_finish(struct vg_rule_errlist *el)
              el->used ? "\n" : "", el->dropped, el->dropped == 1 ? "" : "s");
     el->used += strlen(el->buf + el->used);
     el->dropped = 0;
+}
+
+void vg_rule_errlist_resume(struct vg_rule_errlist *el, char *buf, size_t len)
+{
+    *el = (struct vg_rule_errlist){buf, len, 0, 0};
+    if (!buf || !len)
+        return;
+    el->used = strlen(buf);
+    /* A trailer of a list already cut is taken off and counted again, so that finish() puts it
+     * back at the end, after the lines added since (which it then counts too). */
+    const char *last = strrchr(buf, '\n');
+    last = last ? last + 1 : buf;
+    unsigned more;
+    if (sscanf(last, "... and %u more error", &more) == 1) {
+        el->used = last > buf ? (size_t)(last - buf - 1) : 0;
+        buf[el->used] = '\0';
+        el->dropped = more;
+    }
 }
 
 void vg_rule_errors_copy(char *dst, size_t dstlen, const char *src)
@@ -964,22 +983,38 @@ static int load_end(struct load *l, int rc, struct vg_rule_set **out)
         if (rc == -ENOMEM && !l->n_errors)
             vg_err(l->el.buf, l->el.len, rc, "out of memory loading rules");
         vg_rule_errlist_finish(&l->el);
-        vg_rule_set_free(l->set);
+        if (l->keep && rc != -ENOMEM)
+            *out = l->set;
+        else
+            vg_rule_set_free(l->set);
         return rc;
     }
     *out = l->set;
     return 0;
 }
 
-int vg_rule_set_load_buffer(const char *origin, const char *buf, size_t len,
-                            struct vg_rule_set **out, char *err, size_t errlen)
+static int load_buffer(const char *origin, const char *buf, size_t len, int keep,
+                       struct vg_rule_set **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct load l;
     int rc = load_begin(&l, err, errlen);
+    l.keep = keep;
     if (!rc)
         rc = load_text(&l, origin, buf, len);
     return load_end(&l, rc, out);
+}
+
+int vg_rule_set_load_buffer(const char *origin, const char *buf, size_t len,
+                            struct vg_rule_set **out, char *err, size_t errlen)
+{
+    return load_buffer(origin, buf, len, 0, out, err, errlen);
+}
+
+int vg_rule_set_check_buffer(const char *origin, const char *buf, size_t len,
+                             struct vg_rule_set **out, char *err, size_t errlen)
+{
+    return load_buffer(origin, buf, len, 1, out, err, errlen);
 }
 
 /* ---- directories --------------------------------------------------------------------------- */
@@ -1103,7 +1138,7 @@ static int add_skipped(struct vg_rule_set *s, const char *path, int is_dir)
     return 0;
 }
 
-int vg_rule_set_load_dir(const char *dir, struct vg_rule_set **out, char *err, size_t errlen)
+static int load_dir(const char *dir, int keep, struct vg_rule_set **out, char *err, size_t errlen)
 {
     *out = NULL;
     char **names;
@@ -1115,6 +1150,7 @@ int vg_rule_set_load_dir(const char *dir, struct vg_rule_set **out, char *err, s
     }
     struct load l;
     rc = load_begin(&l, err, errlen);
+    l.keep = keep;
     size_t dl = strlen(dir);
     const char *sep = dl && dir[dl - 1] == '/' ? "" : "/";
     for (size_t i = 0; !rc && i < n; i++) {
@@ -1160,4 +1196,14 @@ int vg_rule_set_load_dir(const char *dir, struct vg_rule_set **out, char *err, s
         free(names[i]);
     free(names);
     return load_end(&l, rc, out);
+}
+
+int vg_rule_set_load_dir(const char *dir, struct vg_rule_set **out, char *err, size_t errlen)
+{
+    return load_dir(dir, 0, out, err, errlen);
+}
+
+int vg_rule_set_check_dir(const char *dir, struct vg_rule_set **out, char *err, size_t errlen)
+{
+    return load_dir(dir, 1, out, err, errlen);
 }

@@ -42,6 +42,18 @@ int vg_rule_file_read(const char *path, char **buf, size_t *len, char *err, size
 int vg_rule_set_load_buffer(const char *origin, const char *buf, size_t len,
                             struct vg_rule_set **out, char *err, size_t errlen);
 
+/* For checking rather than running (vigilctl rules check, the analyzer's load): as
+ * vg_rule_set_load_dir() and vg_rule_set_load_buffer(), but when the rules have mistakes (-EINVAL,
+ * or a file that could not be read) *out still receives what was loaded: the rules and policies
+ * that parsed far enough to be kept, some of them incomplete. The checks made on a loaded set (the
+ * receivers `actions` name, the host models value("host:NAME") reads) then report their mistakes
+ * together with the loader's rather than after those are fixed. Such a set is for those checks
+ * only, never to run; the caller frees it. *out is NULL on -ENOMEM and when dir cannot be
+ * listed. */
+int vg_rule_set_check_dir(const char *dir, struct vg_rule_set **out, char *err, size_t errlen);
+int vg_rule_set_check_buffer(const char *origin, const char *buf, size_t len,
+                             struct vg_rule_set **out, char *err, size_t errlen);
+
 /* An error list as the loaders write it, for callers that add lines of their own (the analyzer's
  * receiver check): whole lines only, and once one is left out, every later one too; finish()
  * then ends the list with "... and N more errors". buf[0..len) is always a string. */
@@ -53,6 +65,11 @@ struct vg_rule_errlist {
 };
 void vg_rule_errlist_add(struct vg_rule_errlist *el, const char *line);
 void vg_rule_errlist_finish(struct vg_rule_errlist *el);
+
+/* Sets el to go on with a list a load has finished in buf (len bytes, a string): its "... and N
+ * more errors" trailer, if any, is taken off and counted again, so that finish() writes it after
+ * the lines added since. */
+void vg_rule_errlist_resume(struct vg_rule_errlist *el, char *buf, size_t len);
 
 /* Copies an error list into a smaller dst[0..dstlen) the same way: whole lines, then "... and N
  * more errors" (N including those an earlier cut of src had left out). */

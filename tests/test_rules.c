@@ -502,6 +502,45 @@ static void a_long_error_list_ends_at_a_whole_line_with_the_count_left_out(void 
     free(y);
 }
 
+/* A check load (vigilctl rules check, the analyzer) hands out what parsed even when there are
+ * mistakes, for the receiver and host-model checks; its list, even one cut, can be continued
+ * with their lines, and the count of those left out stays last and counts them too. */
+static void a_check_load_keeps_what_parsed_and_its_list_can_be_continued(void **state)
+{
+    (void)state;
+    static const char y[] = "rules:\n  - name: A\n    when: value(\"host:mv\") > 1\n"
+                            "    actions: [webhok]\n  - name: B\n    when: 1 > 0\n    fro: 1m\n";
+    struct vg_rule_set *s = (struct vg_rule_set *)&s;
+    char err[1024];
+    assert_int_equal(load_str(y, &s, err, sizeof(err)), -EINVAL);
+    assert_null(s); /* a load to run: all or nothing */
+    assert_int_equal(vg_rule_set_check_buffer("t.yaml", y, strlen(y), &s, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(s);
+    assert_string_equal(err, "t.yaml:7:5: unknown key 'fro' (did you mean 'for'?)");
+    assert_int_equal(vg_rule_set_count(s), 2);
+    const struct vg_rule *a = vg_rule_set_find(s, "A");
+    assert_non_null(a);
+    assert_int_equal(vg_rule_action_count(a), 1);
+    assert_string_equal(vg_rule_action(a, 0), "webhok");
+    assert_string_equal(vg_rule_action_where(a, 0), "t.yaml:4:15");
+    assert_int_equal(vg_rule_set_host_model_count(s), 1);
+    struct vg_rule_errlist el;
+    vg_rule_errlist_resume(&el, err, sizeof(err));
+    vg_rule_errlist_add(&el, "t.yaml:4:15: action 'webhok' ...");
+    vg_rule_errlist_finish(&el);
+    assert_string_equal(err, "t.yaml:7:5: unknown key 'fro' (did you mean 'for'?)\n"
+                             "t.yaml:4:15: action 'webhok' ...");
+    vg_rule_set_free(s);
+
+    /* A list already cut: the trailer moves to the end and counts the line added after it. */
+    char cut[200] = "t.yaml:1:1: one\n... and 3 more errors";
+    vg_rule_errlist_resume(&el, cut, sizeof(cut));
+    vg_rule_errlist_add(&el, "t.yaml:9:9: later");
+    vg_rule_errlist_finish(&el);
+    assert_string_equal(cut, "t.yaml:1:1: one\n... and 4 more errors");
+}
+
 /* ---- loading what is valid ---------------------------------------------------------------- */
 
 static void a_directory_loads_yaml_and_yml_files_in_name_order(void **state)
@@ -1759,6 +1798,7 @@ int main(void)
         cmocka_unit_test(every_mistake_of_a_file_is_reported),
         cmocka_unit_test(a_severity_label_that_is_no_severity_points_at_the_key_not_a_value),
         cmocka_unit_test(a_long_error_list_ends_at_a_whole_line_with_the_count_left_out),
+        cmocka_unit_test(a_check_load_keeps_what_parsed_and_its_list_can_be_continued),
         cmocka_unit_test(errors_inside_scalars_are_placed_at_their_line_and_column),
         cmocka_unit_test(a_missing_directory_is_an_error),
         cmocka_unit_test(a_directory_loads_yaml_and_yml_files_in_name_order),
