@@ -10,6 +10,8 @@
 #include "vg_httpsec.h"
 #include "vg_log.h" /* VG_LOG_LEVEL_CHOICES */
 #include "vg_model_run.h"
+#include "vg_rule.h"
+#include "vg_rule_load.h"
 #include "vg_util.h"
 
 #define OFF(f)  offsetof(struct analyzer_cfg, f)
@@ -460,4 +462,50 @@ void analyzer_model_params(const struct analyzer_cfg *c, struct vg_model_run_par
                 .seed = 1,
             },
     };
+}
+
+size_t analyzer_receivers(const struct analyzer_cfg *c, const char *names[4])
+{
+    size_t n = 0;
+    if (c->webhook_url && *c->webhook_url)
+        names[n++] = "webhook";
+    if (c->alertmanager_url && *c->alertmanager_url)
+        names[n++] = "alertmanager";
+    if (c->pagerduty_routing_key_file && *c->pagerduty_routing_key_file && c->pagerduty_url &&
+        *c->pagerduty_url)
+        names[n++] = "pagerduty";
+    if (c->slack_url && *c->slack_url)
+        names[n++] = "slack";
+    return n;
+}
+
+size_t analyzer_check_rule_actions(const struct analyzer_cfg *c, const struct vg_rule_set *set,
+                                   struct vg_rule_errlist *el)
+{
+    const char *names[4];
+    size_t nn = analyzer_receivers(c, names);
+    char list[64] = "";
+    for (size_t i = 0; i < nn; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    size_t bad = 0;
+    for (size_t r = 0; r < vg_rule_set_count(set); r++) {
+        const struct vg_rule *rule = vg_rule_set_rule(set, r);
+        for (size_t i = 0; i < vg_rule_action_count(rule); i++) {
+            const char *act = vg_rule_action(rule, i);
+            size_t k;
+            for (k = 0; k < nn; k++)
+                if (strcmp(act, names[k]) == 0)
+                    break;
+            if (k < nn)
+                continue;
+            bad++;
+            char line[8192];
+            snprintf(line, sizeof(line),
+                     "%s: action '%s' is not a configured receiver (configured: %s; set "
+                     "webhook.url, alertmanager.url, pagerduty.routing_key_file or slack.url)",
+                     vg_rule_action_where(rule, i), act, nn ? list : "none");
+            vg_rule_errlist_add(el, line);
+        }
+    }
+    return bad;
 }

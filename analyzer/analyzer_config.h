@@ -140,4 +140,17 @@ void analyzer_model_params(const struct analyzer_cfg *c, struct vg_model_run_par
  * 0, or -EINVAL/-EACCES with err naming the key and the URL. */
 int analyzer_check_urls(const struct analyzer_cfg *c, char *err, size_t errlen);
 
+/* The receivers c enables, by the names a rule's `actions` use ("webhook", "alertmanager",
+ * "pagerduty", "slack"): main.c's open_receivers() starts exactly these. Returns how many. */
+size_t analyzer_receivers(const struct analyzer_cfg *c, const char *names[4]);
+
+struct vg_rule_set;
+struct vg_rule_errlist;
+
+/* Adds a "FILE:LINE:COL: ..." line to el for each action of set that names a receiver c does
+ * not enable, and returns how many: the analyzer refuses such rules, and `vigilctl rules check
+ * -c` says so as the analyzer would. */
+size_t analyzer_check_rule_actions(const struct analyzer_cfg *c, const struct vg_rule_set *set,
+                                   struct vg_rule_errlist *el);
+
 #endif

@@ -16,66 +16,15 @@
 
 #define RULE_ERRLEN 16384
 
-/* Names a rule's `actions` may use: the receivers the configuration enables (main.c's
- * open_receivers() starts exactly these). */
-static size_t configured(const struct analyzer_cfg *c, const char *names[4])
-{
-    size_t n = 0;
-    if (c->webhook_url && *c->webhook_url)
-        names[n++] = "webhook";
-    if (c->alertmanager_url && *c->alertmanager_url)
-        names[n++] = "alertmanager";
-    if (c->pagerduty_routing_key_file && *c->pagerduty_routing_key_file && c->pagerduty_url &&
-        *c->pagerduty_url)
-        names[n++] = "pagerduty";
-    if (c->slack_url && *c->slack_url)
-        names[n++] = "slack";
-    return n;
-}
-
-/* Adds a line to el for each action naming a receiver the configuration does not enable, and
- * returns how many. */
-static size_t check_actions(const struct analyzer *a, const struct vg_rule_set *set,
-                            struct vg_rule_errlist *el)
-{
-    const char *names[4];
-    size_t nn = configured(&a->cfg, names);
-    char list[64] = "";
-    for (size_t i = 0; i < nn; i++)
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
-    size_t bad = 0;
-    for (size_t r = 0; r < vg_rule_set_count(set); r++) {
-        const struct vg_rule *rule = vg_rule_set_rule(set, r);
-        for (size_t i = 0; i < vg_rule_action_count(rule); i++) {
-            const char *act = vg_rule_action(rule, i);
-            size_t k;
-            for (k = 0; k < nn; k++)
-                if (strcmp(act, names[k]) == 0)
-                    break;
-            if (k < nn)
-                continue;
-            bad++;
-            char line[8192];
-            snprintf(line, sizeof(line),
-                     "%s: action '%s' is not a configured receiver (configured: %s; set "
-                     "webhook.url, alertmanager.url, pagerduty.routing_key_file or slack.url)",
-                     vg_rule_action_where(rule, i), act, nn ? list : "none");
-            vg_rule_errlist_add(el, line);
-        }
-    }
-    return bad;
-}
-
 /* What the analyzer checks of a loaded set that the loader cannot: the receivers `actions`
  * name, and the host models value("host:NAME") reads (against model.set). 0 or -EINVAL with
- * every mistake in err. */
+ * every mistake added to the list the load left in err. */
 static int check_set(const struct analyzer *a, const struct vg_rule_set *set, char *err,
                      size_t errlen)
 {
-    struct vg_rule_errlist el = {err, errlen, 0, 0};
-    if (err && errlen)
-        err[0] = '\0';
-    size_t bad = check_actions(a, set, &el);
+    struct vg_rule_errlist el;
+    vg_rule_errlist_resume(&el, err, errlen);
+    size_t bad = analyzer_check_rule_actions(&a->cfg, set, &el);
     bad += vg_models_check_rules(set, a->cfg.model_set ? a->cfg.model_set : "", &el);
     vg_rule_errlist_finish(&el);
     return bad ? -EINVAL : 0;
@@ -105,8 +54,16 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
     }
     buf[0] = '\0';
     struct vg_rule_set *set = NULL;
-    int rc = vg_rule_set_load_dir(dir, &set, buf, RULE_ERRLEN);
-    if (!rc && (rc = check_set(a, set, buf, RULE_ERRLEN)) < 0) {
+    /* The receivers and host models are checked on what loaded even when the loader found
+     * mistakes, so that one run names every mistake (docs/rules.md) rather than one kind after
+     * the other is fixed. */
+    int rc = vg_rule_set_check_dir(dir, &set, buf, RULE_ERRLEN);
+    if (set) {
+        int crc = check_set(a, set, buf, RULE_ERRLEN);
+        if (!rc)
+            rc = crc;
+    }
+    if (rc) {
         vg_rule_set_free(set);
         set = NULL;
     }

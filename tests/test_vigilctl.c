@@ -985,6 +985,104 @@ static void rules_check_ends_a_long_error_list_with_the_count_left_out(void **st
     vg_tp_sh("rm -rf %s", dir);
 }
 
+/* With the analyzer's config (-c, -s) `actions:` are checked against the receivers it configures,
+ * as vigil-analyzer checks them: the shipped examples name `webhook`, which the packaged config
+ * does not configure. Without it, OK says so: the receivers were not checked. */
+static void rules_check_with_the_config_checks_receivers_as_the_analyzer_does(void **state)
+{
+    (void)state;
+    const char *pkg = VG_SOURCE_DIR "/packaging/config/analyzer.yaml";
+    assert_int_equal(ctl("rules check -c %s %s/rules/examples", pkg, VG_SOURCE_DIR), 1);
+    char *e = err(), *o = out();
+    assert_non_null(strstr(e, "/rules/examples/host-anomaly.yaml:18:15: action 'webhook' is not "
+                              "a configured receiver (configured: none; set webhook.url, "));
+    assert_null(strstr(o, "OK"));
+    assert_null(strstr(e, "note:"));
+    free(e);
+    free(o);
+    /* What the analyzer says of the same. */
+    assert_int_equal(
+        ctl("config check analyzer %s --set rules.dir=%s/rules/examples", pkg, VG_SOURCE_DIR), 1);
+    e = err();
+    assert_non_null(strstr(e, "/rules/examples/host-anomaly.yaml:18:15: action 'webhook' is not "
+                              "a configured receiver (configured: none; set webhook.url, "));
+    free(e);
+
+    /* With a webhook receiver they load. */
+    assert_int_equal(ctl("rules check -c %s -s webhook.url=http://127.0.0.1:9/alerts "
+                         "%s/rules/examples",
+                         pkg, VG_SOURCE_DIR),
+                     0);
+    e = err();
+    o = out();
+    assert_non_null(strstr(o, "/rules/examples: 5 rules, 1 scaling policies: OK"));
+    assert_null(strstr(e, "note:"));
+    free(e);
+    free(o);
+    /* The config's model.set is the one checked, as for the analyzer. */
+    assert_int_equal(ctl("rules check -c %s -s webhook.url=http://127.0.0.1:9/alerts -s "
+                         "model.set=series %s/rules/examples",
+                         pkg, VG_SOURCE_DIR),
+                     1);
+    e = err();
+    assert_non_null(strstr(e, "host-anomaly-mv.yaml:11:17: value(\"host:mv\"): model 'mv' is not "
+                              "in model.set"));
+    free(e);
+
+    /* Neither -c nor -r: OK, and a note that the receivers were not checked, and how to. */
+    assert_int_equal(ctl("rules check %s/rules/examples", VG_SOURCE_DIR), 0);
+    e = err();
+    assert_non_null(strstr(e, "note: `actions:` were not checked against the analyzer's "
+                              "receivers; check them with -c /etc/vigil/analyzer.yaml"));
+    free(e);
+    assert_int_equal(ctl("rules check -q %s/rules/examples", VG_SOURCE_DIR), 0);
+    e = err();
+    assert_string_equal(e, "");
+    free(e);
+
+    /* A config that cannot be read is a usage error, as for the other commands. */
+    assert_int_equal(ctl("rules check -c %s/no-such.yaml %s/rules/examples", g_dir, VG_SOURCE_DIR),
+                     2);
+    e = err();
+    assert_non_null(strstr(e, "vigilctl rules check: config error: "));
+    free(e);
+}
+
+/* A structural mistake in one rule does not hide the others': the receiver an action names and
+ * the host model a condition reads are checked on the rules that parsed, by rules check and by
+ * the analyzer alike, each reported with its place (docs/rules.md). */
+static void rules_check_reports_receiver_and_model_mistakes_beside_structural_ones(void **state)
+{
+    (void)state;
+    char dir[600], want[3][800];
+    snprintf(dir, sizeof(dir), "%s/mixedrules", g_dir);
+    vg_tp_sh("rm -rf %s && mkdir -p %s && printf 'rules:\n  - name: HostBad\n    when: "
+             "value(\"host:mvx\") > 0.9\n    actions: [webhok]\n  - name: Other\n    when: "
+             "value(\"cpu.user_pct\") > 90\n    fro: 1m\n' >%s/a.yaml",
+             dir, dir, dir);
+    snprintf(want[0], sizeof(want[0]), "%s/a.yaml:7:5: unknown key 'fro' (did you mean 'for'?)",
+             dir);
+    snprintf(want[1], sizeof(want[1]), "%s/a.yaml:3:17: value(\"host:mvx\"): no host model 'mvx'",
+             dir);
+    snprintf(want[2], sizeof(want[2]), "%s/a.yaml:4:15: action 'webhok' is not ", dir);
+    assert_int_equal(ctl("rules check -r webhook %s", dir), 1);
+    char *e = err();
+    for (int i = 0; i < 3; i++)
+        if (!strstr(e, want[i]))
+            fail_msg("rules check: no '%s' in: %s", want[i], e);
+    free(e);
+    assert_int_equal(ctl("config check analyzer %s/packaging/config/analyzer.yaml --set "
+                         "rules.dir=%s",
+                         VG_SOURCE_DIR, dir),
+                     1);
+    e = err();
+    for (int i = 0; i < 3; i++)
+        if (!strstr(e, want[i]))
+            fail_msg("config check: no '%s' in: %s", want[i], e);
+    free(e);
+    vg_tp_sh("rm -rf %s", dir);
+}
+
 /* value("host:NAME") is checked as the analyzer checks it: the name against the host models that
  * exist, and with --models (rules check) or the config's model.set (replay) against the set.
  * Replay runs the host models when a rule reads one (test_replay_models); report --input runs
@@ -1013,7 +1111,7 @@ static void host_model_reads_are_checked_and_report_warns_it_runs_none(void **st
 
     /* The shipped examples read host:mv: fine for the default model.set, not for one without. */
     assert_int_equal(ctl("rules check %s/rules/examples", VG_SOURCE_DIR), 0);
-    const char *not_run = "/rules/examples/host-anomaly-mv.yaml:9:17: value(\"host:mv\"): model "
+    const char *not_run = "/rules/examples/host-anomaly-mv.yaml:11:17: value(\"host:mv\"): model "
                           "'mv' is not in model.set (it runs: series): the condition could never "
                           "hold; add it to model.set";
     assert_int_equal(ctl("rules check -m series %s/rules/examples", VG_SOURCE_DIR), 1);
@@ -1040,8 +1138,9 @@ static void host_model_reads_are_checked_and_report_warns_it_runs_none(void **st
                      0);
     e = err();
     assert_non_null(strstr(e, "vigilctl report: warning: "));
-    assert_non_null(strstr(e, "/rules/examples/host-anomaly-mv.yaml:9:17: value(\"host:mv\") reads "
-                              "a host model, which report does not run"));
+    assert_non_null(strstr(e,
+                           "/rules/examples/host-anomaly-mv.yaml:11:17: value(\"host:mv\") reads "
+                           "a host model, which report does not run"));
     free(e);
     /* No rule reading one: no warning, and no host models run. */
     assert_int_equal(
@@ -1226,6 +1325,8 @@ int main(void)
         cmocka_unit_test(rules_check_names_skipped_entries_and_refuses_files_over_4_mib),
         cmocka_unit_test(rules_check_ends_a_long_error_list_with_the_count_left_out),
         cmocka_unit_test(host_model_reads_are_checked_and_report_warns_it_runs_none),
+        cmocka_unit_test(rules_check_with_the_config_checks_receivers_as_the_analyzer_does),
+        cmocka_unit_test(rules_check_reports_receiver_and_model_mistakes_beside_structural_ones),
         cmocka_unit_test(commands_refuse_an_answer_that_is_not_the_analyzers),
         cmocka_unit_test(status_prints_a_dash_for_quantiles_not_measured_yet),
         cmocka_unit_test(json_options_print_the_apis_body_as_received),

@@ -23,7 +23,7 @@ const struct vg_ctl_cmd vg_ctl_cmds[] = {
      "send a test alert through a configured receiver", vg_ctl_fire_test},
     {"report", "[--api URL | --input FILE] [-o FILE] [--since DUR | --from TIME] HOST",
      "write an HTML page with plots of a host's metrics, scores and alerts", vg_ctl_report},
-    {"rules", "check [-r RECEIVERS] [-m MODELSET] [-q] DIR|FILE",
+    {"rules", "check [-c CONFIG] [-s KEY=VALUE] [-r RECEIVERS] [-m MODELSET] [-q] DIR|FILE",
      "validate a rules directory or file without starting anything", vg_ctl_rules},
     {"config", "check [-s KEY=VALUE] agent|analyzer FILE",
      "validate a config file with the daemon's own check", vg_ctl_config},
