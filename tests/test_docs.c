@@ -1,7 +1,8 @@
 /* Generated references must match the code: docs/configuration.md is the daemons'
  * --config-doc output, so a key added to a table without regenerating the doc fails here. The
  * Prometheus rules shipped for Vigil's own health (packaging/prometheus/vigil-alerts.yml) must
- * parse and name only metrics the analyzer exports, so a renamed counter fails here too. */
+ * parse and name only metrics the analyzer exports, so a renamed counter fails here too, and be
+ * as many as README says. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,6 +187,32 @@ static void prometheus_rules_parse_and_name_exported_metrics(void **state)
     }
     printf("  %d rules over %d metric references, all exported\n", rules, names);
     assert_true(rules >= 10);
+    /* README's "Watching Vigil itself" says how many rules the file holds ("N rules", the first
+     * count in that section, wrapped anywhere): it must be this. */
+    char *readme = vg_tp_read(VG_SOURCE_DIR "/README.md");
+    assert_non_null(readme);
+    char *sec = strstr(readme, "### Watching Vigil itself");
+    if (!sec)
+        fail_msg("README.md has no section 'Watching Vigil itself'; update this test");
+    char *end = strstr(sec + 1, "\n##");
+    if (end)
+        *end = '\0';
+    int said = -1;
+    for (char *p = sec; *p && said < 0; p++) {
+        if (!(*p >= '0' && *p <= '9') || (p > sec && p[-1] >= '0' && p[-1] <= '9'))
+            continue;
+        char *q;
+        long v = strtol(p, &q, 10);
+        while (*q == ' ' || *q == '\n')
+            q++;
+        if (strncmp(q, "rules", 5) == 0)
+            said = (int)v;
+    }
+    if (said != rules)
+        fail_msg("README.md ('Watching Vigil itself') says %d Prometheus rules, vigil-alerts.yml "
+                 "holds %d",
+                 said, rules);
+    free(readme);
     yaml_document_delete(&doc);
     yaml_parser_delete(&ps);
     free(y);
