@@ -104,9 +104,11 @@ static const struct vg_cfg_key keys[] = {
      "hosts' messages still arrive, so a stalled broker or consumer does not page for every "
      "host; 0 = off"},
     {"alert.series", VG_CFG_STRING, "", OFF(alert_series), NOBOUND, NULL,
-     "comma-separated shell globs of the series the analyzer keeps, scores and alerts on; empty "
-     "= all. Also applies with rules.dir: a series no glob matches is missing to every rule "
-     "(value, score, windows) and to host:series (the mv model reads metrics itself)"},
+     "comma-separated shell globs of the series the analyzer scores and alerts on; empty = all. "
+     "The history (/api/v1/history, vigilctl report) still keeps every series' values, without "
+     "a score for the others. Also applies with rules.dir: a series no glob matches is missing "
+     "to every rule (value, score, windows) and to host:series (the mv model reads metrics "
+     "itself)"},
     {"alert.severity", VG_CFG_STRING, "warning", OFF(alert_severity), NOBOUND, NULL,
      "severity sent with the alerts of the built-in rule"},
     {"rules.dir", VG_CFG_STRING, NULL, OFF(rules_dir), NOBOUND, "VIGIL_RULES_DIR",

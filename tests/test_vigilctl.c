@@ -1152,8 +1152,8 @@ static void host_model_reads_are_checked_and_report_warns_it_runs_none(void **st
     vg_tp_sh("rm -rf %s", dir);
 }
 
-/* docs/rules.md: alert.series chooses the series the analyzer keeps at all, also with rule
- * files; a rule reading one outside it finds it missing and never fires. */
+/* docs/rules.md: alert.series chooses the series the analyzer scores and keeps for rules, also
+ * with rule files; a rule reading one outside it finds it missing and never fires. */
 static void rules_see_only_the_series_alert_series_keeps(void **state)
 {
     (void)state;
