@@ -2,7 +2,7 @@
 # Vigil demo: an embedded Kafka broker, the real agent on this host, the analyzer and a local
 # webhook receiver. After the detectors warm up, CPU-burning processes creates a real anomaly on
 # this host; you see the alert arrive at the receiver, then its resolution.
-#   scripts/demo.sh            ends by itself (about a minute)
+#   scripts/demo.sh            ends by itself (about 90 s)
 #   scripts/demo.sh --forever  keeps everything running until Ctrl-C
 set -euo pipefail
 cd "$(dirname "$0")/.."
