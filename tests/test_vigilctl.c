@@ -850,7 +850,8 @@ static void usage_errors_and_help(void **state)
     }
     assert_int_equal(ctl("help rules check"), 0);
     char *o = out();
-    assert_non_null(strstr(o, "Usage: vigilctl rules check [-r RECEIVERS] [-m MODELSET] [-q] "));
+    assert_non_null(strstr(o, "Usage: vigilctl rules check [-c CONFIG] [-s KEY=VALUE] [-r "
+                              "RECEIVERS] [-m MODELSET] [-q] "));
     free(o);
     assert_int_equal(ctl("top --help"), 0);
     o = out();
