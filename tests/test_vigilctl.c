@@ -1081,6 +1081,13 @@ static void rules_check_reports_receiver_and_model_mistakes_beside_structural_on
         if (!strstr(e, want[i]))
             fail_msg("config check: no '%s' in: %s", want[i], e);
     free(e);
+    /* replay sends no actions, so only the host model is checked beside the loader's mistake */
+    assert_int_equal(ctl("replay --rules %s %s", dir, SPIKE_CSV), 2);
+    e = err();
+    for (int i = 0; i < 2; i++)
+        if (!strstr(e, want[i]))
+            fail_msg("replay: no '%s' in: %s", want[i], e);
+    free(e);
     vg_tp_sh("rm -rf %s", dir);
 }
 

@@ -176,7 +176,8 @@ int vg_ctl_replay(int argc, char **argv)
     const char *path = argv[optind];
     /* The engine logs every transition for the daemon's journal; here the printed alerts say it. */
     vg_log_init("vigilctl", VG_LOG_WARN, 0);
-    char err[VG_ERRLEN];
+    /* Room for a rule directory's list of mistakes, one line each, not only a config's one line. */
+    char err[16384];
     struct analyzer_cfg cfg;
     struct vg_engine *e = NULL;
     struct vg_rule_set *rules = NULL;

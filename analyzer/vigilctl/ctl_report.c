@@ -624,7 +624,8 @@ int vg_ctl_report(int argc, char **argv)
         return 2;
     }
     const char *host = optind < argc ? argv[optind] : NULL;
-    char err[VG_ERRLEN * 2], source[1200];
+    /* Room for a rule directory's list of mistakes (rules.dir), one line each. */
+    char err[16384], source[1200];
     json_t *hist = NULL;
     double threshold = NAN;
     int config_bad = 0;
