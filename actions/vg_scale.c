@@ -81,8 +81,25 @@ static int window_max(struct vg_scale_state *s, int64_t now, int64_t window)
     return s->n ? s->hist[s->head].rec : INT32_MIN;
 }
 
+/* Target tracking from the replicas that report. `cur` is our own previous decision, not the
+ * real count: replicas asked for but not booted yet (pending pods, images pulling) do not report,
+ * so the average metric is the load of `reporting` replicas. Multiplying `cur` by it would ask
+ * for ratio x more on every cooldown while the same hosts carry the same load (7 -> 11 -> 17 with
+ * 10 hosts at 1.5 x target). The load measured is reporting x metric, so the replicas it needs
+ * are ceil(reporting x ratio): a function of the measurement alone, which stays put until new
+ * replicas report and share the load, and never goes above what the measured load needs. The
+ * replicas that do not report count as carrying nothing, both ways: a pending one does not, and
+ * one that stopped reporting is no longer measured either (host_silent). That is also the load
+ * divided by the target, so a metric that is not per replica (a queue's depth reported by one
+ * host) gives the replicas that load needs. */
+static double track_reporting(long reporting, double ratio)
+{
+    return ceil((double)reporting * ratio - 1e-9);
+}
+
 int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
-                      int cond, int64_t now_ms, const char *hold_in, struct vg_scale_decision *d)
+                      long reporting, int cond, int64_t now_ms, const char *hold_in,
+                      struct vg_scale_decision *d)
 {
     int cur = s->current, rec = cur;
     d->current = cur;
@@ -96,6 +113,10 @@ int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s,
             if (fabs(ratio - 1) <= p->tolerance) {
                 snprintf(d->reason, sizeof(d->reason), "metric %.6g within %.0f%% of target %.6g",
                          metric, p->tolerance * 100, p->target);
+            } else if (reporting > 0) {
+                rec = clamp(p, track_reporting(reporting, ratio));
+                snprintf(d->reason, sizeof(d->reason), "metric %.6g vs target %.6g on %ld hosts",
+                         metric, p->target, reporting);
             } else {
                 /* A count of 0 would make the formula stick at 0: measure from one replica. */
                 double base = cur > 0 ? cur : 1;
@@ -159,7 +180,7 @@ int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s,
 int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
                        int cond, int64_t now_ms, int hold_in, struct vg_scale_decision *d)
 {
-    return vg_scale_step_why(p, s, metric, cond, now_ms,
+    return vg_scale_step_why(p, s, metric, -1, cond, now_ms,
                              hold_in ? "an alert fires on the target's hosts" : NULL, d);
 }
 

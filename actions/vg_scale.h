@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 enum vg_scale_mode {
-    VG_SCALE_TARGET, /* target tracking: desired = ceil(current * metric / target) */
+    VG_SCALE_TARGET, /* target tracking: desired = ceil(replicas * metric / target) */
     VG_SCALE_STEP,   /* condition true: + step_out; false: - step_in */
 };
 
@@ -94,9 +94,15 @@ int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s
                        int cond, int64_t now_ms, int hold_in, struct vg_scale_decision *d);
 
 /* The same, with the reason scale-in is held in hold_in (NULL: not held), which the decision's
- * reason then gives. */
+ * reason then gives, and `reporting`, the selected hosts the metric was averaged over (the
+ * replicas that report; -1: unknown). Target tracking with reporting > 0 bases the
+ * recommendation on them rather than on the previous decision: ceil(reporting x metric / target),
+ * the replicas the measured load needs. So a constant
+ * load on a fixed set of hosts converges on one count instead of compounding on each decision
+ * (docs/scaling-actions.md, "The maths"). vg_scale_step_held is this with reporting -1. */
 int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
-                      int cond, int64_t now_ms, const char *hold_in, struct vg_scale_decision *d);
+                      long reporting, int cond, int64_t now_ms, const char *hold_in,
+                      struct vg_scale_decision *d);
 
 int vg_scale_step(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,
                   int cond, int64_t now_ms, struct vg_scale_decision *d);

@@ -39,6 +39,8 @@
 #define REJOIN_TIMEOUT_MS 1000
 #define REJOIN_INITIAL_MS 30000
 #define REJOIN_MAX_MS     300000
+/* "scaling count and reporting hosts differ" repeats this often while it lasts. */
+#define DIVERGED_LOG_MS 600000
 
 struct target {
     char *name;
@@ -55,6 +57,12 @@ struct target {
     int followed;                   /* `last` is another analyzer's decision */
     int fleet;                      /* `last` was made over every analyzer's partials */
     char by[VG_PARTIAL_MEMBER_MAX]; /* who made `last` */
+    /* note_divergence: whether the count and the reporting hosts differ, since when, whether
+     * that was logged and when last (event time). */
+    int diverging;
+    int64_t diverged_since_ms;
+    int diverged_logged;
+    int64_t diverged_log_ms;
 };
 
 struct vg_decisions {
@@ -463,6 +471,10 @@ void vg_decisions_commit(struct vg_decisions *d, struct vg_decisions_plan *plan)
         t[i].followed = d->t[k].followed;
         t[i].fleet = d->t[k].fleet;
         memcpy(t[i].by, d->t[k].by, sizeof(t[i].by));
+        t[i].diverging = d->t[k].diverging;
+        t[i].diverged_since_ms = d->t[k].diverged_since_ms;
+        t[i].diverged_logged = d->t[k].diverged_logged;
+        t[i].diverged_log_ms = d->t[k].diverged_log_ms;
     }
     free_targets(d->t, d->n);
     d->t = t;
@@ -847,6 +859,46 @@ static void follow_poll(struct vg_decisions *d)
     }
 }
 
+/* The count decided and the selected hosts that report differ for longer than a cooldown: new
+ * replicas that do not come up (pending pods: no capacity, an image that does not pull), an
+ * orchestrator that does not follow `desired`, or a selector that misses some replicas. Target
+ * tracking then holds at what the reporting hosts need rather than asking for more, so without
+ * this line the shortfall would go unnoticed. Logged when it has lasted a cooldown (boot time is
+ * normal), again every DIVERGED_LOG_MS of event time while it lasts, and once when it ends. */
+static void note_divergence(struct target *t, const struct vg_scale_params *p, int64_t now)
+{
+    int count = t->st->current;
+    int differ = t->hosts && (size_t)count != t->hosts;
+    if (!differ || t->changed) {
+        /* A change restarts the clock: the replicas it asks for need their boot time. */
+        if (t->diverged_logged && !differ)
+            vg_info("scaling count and reporting hosts agree again",
+                    "target=%s desired=%d hosts=%zu", t->name, count, t->hosts);
+        t->diverged_logged = 0;
+        t->diverging = differ;
+        t->diverged_since_ms = now;
+        return;
+    }
+    if (!t->diverging || now < t->diverged_since_ms) {
+        t->diverging = 1;
+        t->diverged_since_ms = now;
+        return;
+    }
+    int64_t lasted = now - t->diverged_since_ms, iv = vg_rule_policy_interval_ms(t->p);
+    if (lasted < (p->cooldown_ms > iv ? p->cooldown_ms : iv))
+        return;
+    if (t->diverged_logged && now - t->diverged_log_ms < DIVERGED_LOG_MS &&
+        now >= t->diverged_log_ms)
+        return;
+    vg_warn("scaling count and reporting hosts differ",
+            "target=%s desired=%d hosts=%zu for_s=%lld hint=\"replicas pending or not following "
+            "desired, or the selector misses some: target tracking holds at what the reporting "
+            "hosts need\"",
+            t->name, count, t->hosts, (long long)(lasted / 1000));
+    t->diverged_logged = 1;
+    t->diverged_log_ms = now;
+}
+
 void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
 {
     if (d->rk)
@@ -934,7 +986,10 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
             hold_in = held;
         }
         const struct vg_scale_params *p = vg_rule_policy_params(t->p);
-        t->changed = vg_scale_step_why(p, t->st, metric, cond, now, hold_in, &t->last);
+        /* Target tracking counts the replicas that report, not its own previous decision: see
+         * vg_scale_step_why. */
+        long reporting = a.n_values ? (long)a.n_values : -1;
+        t->changed = vg_scale_step_why(p, t->st, metric, reporting, cond, now, hold_in, &t->last);
         if (incomplete >= 0 && t->last.recommended < t->last.current &&
             !strstr(t->last.reason, held)) {
             /* Held by the window or the cooldown first: still say the measurement is partial. */
@@ -942,6 +997,7 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
             snprintf(t->last.reason + l, sizeof(t->last.reason) - l, "; %s: scale-in held", held);
         }
         t->hosts = p->mode == VG_SCALE_TARGET ? a.n_values : a.n_true + a.n_false;
+        note_divergence(t, p, now);
         t->evaluated = 1;
         t->last_eval_ms = now;
         t->followed = 0;

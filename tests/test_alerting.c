@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <jansson.h>
 
+#include "vg_decisions.h"
 #include "vg_dispatch.h"
 #include "vg_engine.h"
 #include "vg_engine_state.h"
@@ -1301,6 +1304,125 @@ static void rule_windows_move_with_their_host(void **state)
     vg_rule_set_free(sd);
 }
 
+/* ---- target tracking in the analyzer -------------------------------------------------------- */
+
+struct tracking {
+    struct vg_engine *e;
+    struct vg_decisions *d;
+    int64_t t0;
+    int step; /* intervals fed so far */
+    int highest;
+    int desired; /* after the last interval */
+};
+
+/* One 5 s interval: hosts web-0 .. web-(n-1) each report cpu.user_pct = pct, then the policies
+ * are evaluated. */
+static void tracking_interval(struct tracking *k, int n, double pct)
+{
+    int64_t ts = k->t0 + (int64_t)k->step * 5000;
+    for (int h = 0; h < n; h++) {
+        struct vg_wire_msg m;
+        vg_wire_msg_init(&m);
+        snprintf(m.host, sizeof(m.host), "web-%d", h);
+        snprintf(m.boot, sizeof(m.boot), "b");
+        m.seq = (uint64_t)k->step + 1;
+        m.ts_ms = ts;
+        m.interval_ms = 5000;
+        assert_int_equal(vg_wire_msg_add_metric(&m, "cpu.user_pct", pct, NULL, 0), 0);
+        assert_int_equal(vg_engine_process(k->e, &m, NULL, NULL), 0);
+        vg_wire_msg_free(&m);
+    }
+    vg_decisions_tick(k->d, k->e);
+    json_t *o = vg_decisions_json(k->d, "web");
+    assert_non_null(o);
+    k->desired = (int)json_integer_value(json_object_get(o, "desired"));
+    json_decref(o);
+    if (k->desired > k->highest)
+        k->highest = k->desired;
+    k->step++;
+}
+
+/* Ten web-* hosts at a constant 90 % CPU against target_value 60, for 5 minutes of 5 s intervals
+ * with a 10 s cooldown, and no new host ever reporting (the replicas asked for stay pending):
+ * the count goes to what those hosts' load needs, ceil(10 x 90 / 60) = 15, and stays there. It
+ * once multiplied its own previous decision on every cooldown (4 -> 6 -> 9 -> 14 -> 21 -> ...)
+ * while the same ten hosts reported the same load. Then the five new replicas report and take
+ * their share (10 x 90 = 15 x 60): the count stays 15, and the log says the count and the hosts
+ * differed for longer than a cooldown once, then that they agree again. */
+static void run_tracking(void *ud)
+{
+    struct tracking *k = ud;
+    for (int i = 0; i < 60; i++)
+        tracking_interval(k, 10, 90);
+    assert_int_equal(k->desired, 15);
+    assert_int_equal(k->highest, 15);
+    for (int i = 0; i < 20; i++)
+        tracking_interval(k, 15, 60);
+    assert_int_equal(k->desired, 15);
+    assert_int_equal(k->highest, 15);
+}
+
+static void constant_load_on_fixed_hosts_converges_instead_of_compounding(void **state)
+{
+    struct vg_engine_params ep = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999},
+        .no_builtin = 1,
+        .max_hosts = 32,
+        .max_series_per_host = 10,
+    };
+    struct tracking k = {.t0 = 1700000000000LL};
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&k.e, &ep, err, sizeof(err)), 0);
+    struct vg_rule_set *set = load("scaling:\n"
+                                   "  - target: web\n"
+                                   "    select: ['host=~\"web-.*\"']\n"
+                                   "    metric: value(\"cpu.user_pct\")\n"
+                                   "    target_value: 60\n"
+                                   "    min: 1\n"
+                                   "    max: 100\n"
+                                   "    initial: 4\n"
+                                   "    cooldown: 10s\n"
+                                   "    interval: 5s\n");
+    struct vg_decisions_cfg cfg = {0};
+    if (vg_decisions_new(&k.d, &cfg, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(vg_decisions_set_policies(k.d, set), 0);
+
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/vigil-test-alerting.%d", (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    run_tracking(&k);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[2048];
+    int differ = 0, agree = 0;
+    while (fgets(line, sizeof(line), f)) {
+        differ += strstr(line, "msg=\"scaling count and reporting hosts differ\" target=web "
+                               "desired=15 hosts=10") != NULL;
+        agree += strstr(line, "msg=\"scaling count and reporting hosts agree again\" target=web "
+                              "desired=15 hosts=15") != NULL;
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(differ, 1);
+    assert_int_equal(agree, 1);
+
+    vg_decisions_free(k.d);
+    vg_rule_set_free(set);
+    vg_engine_free(k.e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1311,6 +1433,7 @@ int main(void)
         cmocka_unit_test(step_policy_honours_cooldown),
         cmocka_unit_test(long_stabilisation_window_holds_scale_in_for_all_of_it),
         cmocka_unit_test(policies_load_from_rule_files),
+        cmocka_unit_test(constant_load_on_fixed_hosts_converges_instead_of_compounding),
         cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
         cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
         cmocka_unit_test(duplicate_firing_is_dropped_and_repeats_carry_a_counter),
