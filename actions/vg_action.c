@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,47 @@ const struct vg_action *vg_action_find(const char *name)
             return vg_actions[i];
     }
     return NULL;
+}
+
+struct stopping {
+    const struct vg_action_running *rx;
+    int64_t deadline_ms;
+    pthread_t thread;
+    int started;
+};
+
+/* destroy() with what is left of the shared deadline, so that a late start does not extend it. */
+static void destroy_by(const struct vg_action_running *rx, int64_t deadline_ms)
+{
+    int64_t left = deadline_ms - vg_mono_ms();
+    rx->act->destroy(rx->inst, left > 0 ? left : 0);
+}
+
+static void *stop_main(void *arg)
+{
+    struct stopping *s = arg;
+    destroy_by(s->rx, s->deadline_ms);
+    return NULL;
+}
+
+void vg_action_destroy_all(const struct vg_action_running *rx, size_t n, int64_t deadline_ms)
+{
+    struct stopping *s = n ? calloc(n, sizeof(*s)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!rx[i].act || !rx[i].inst)
+            continue;
+        if (s) {
+            s[i] = (struct stopping){.rx = &rx[i], .deadline_ms = deadline_ms};
+            s[i].started = pthread_create(&s[i].thread, NULL, stop_main, &s[i]) == 0;
+        }
+        if (!s || !s[i].started)
+            destroy_by(&rx[i], deadline_ms); /* in turn, but still within the one deadline */
+    }
+    for (size_t i = 0; s && i < n; i++) {
+        if (s[i].started)
+            pthread_join(s[i].thread, NULL);
+    }
+    free(s);
 }
 
 int vg_action_create(const struct vg_receiver_cfg *cfg, const struct vg_action **act, void **inst,

@@ -148,6 +148,19 @@ const struct vg_action *vg_action_find(const char *name);
 int vg_action_create(const struct vg_receiver_cfg *cfg, const struct vg_action **act, void **inst,
                      char *err, size_t errlen);
 
+/* One receiver to stop with vg_action_destroy_all. */
+struct vg_action_running {
+    const struct vg_action *act;
+    void *inst;
+};
+
+/* Destroys the n receivers at once, each in a thread of its own, all with what is left of one
+ * deadline (deadline_ms on vg_mono_ms' clock): drain_timeout bounds the whole drain, not each
+ * receiver's in turn, which with 4 receivers failing took 4 x drain_timeout and could outlast
+ * the unit's TimeoutStopSec. A receiver whose thread cannot be started is destroyed in the
+ * caller's thread, with what is left of the deadline then. Returns once every one is freed. */
+void vg_action_destroy_all(const struct vg_action_running *rx, size_t n, int64_t deadline_ms);
+
 /* Builds the generic webhook JSON body for n (docs/alerts.md). Returns a malloc'd NUL-terminated
  * string the caller frees, or NULL on allocation failure. */
 char *vg_notification_to_json(const struct vg_notification *n);

@@ -88,7 +88,8 @@ static void usage(FILE *f)
            "\n"
            "Config keys (file, --set, or the environment variable shown):\n");
     vg_config_print_help(&analyzer_config_table, f);
-    fprintf(f, "\nSignals: SIGTERM/SIGINT commit offsets, deliver queued alerts (drain_timeout) "
+    fprintf(f, "\nSignals: SIGTERM/SIGINT commit offsets, deliver queued alerts (drain_timeout, "
+               "for all receivers together) "
                "and exit 0; SIGHUP reloads rules.dir (a rule set with errors is refused and the "
                "running rules stay; other config changes need a restart).\n");
 }
@@ -1036,10 +1037,21 @@ int main(int argc, char **argv)
     }
     if (a.engine)
         log_stats(&a);
+    /* One deadline for the whole drain, as drain_timeout and the unit file promise: the
+     * receivers and the scaling webhook all deliver at once until it, rather than each getting
+     * drain_timeout in turn (5 x 5 s with all of them failing, past TimeoutStopSec). */
+    int64_t drain_start = vg_mono_ms(), drain_by = drain_start + a.cfg.drain_timeout_ms;
+    vg_decisions_stop(a.decisions, drain_by); /* freed with the rules, below, by then done */
     if (a.dispatch) /* before the receivers drain, so that these are delivered or kept too */
         vg_dispatch_send_held(a.dispatch, vg_now_ms());
+    struct vg_action_running rx[VG_ARRAY_LEN(a.receivers)];
     for (size_t i = 0; i < a.n_receivers; i++)
-        a.receivers[i].act->destroy(a.receivers[i].inst, a.cfg.drain_timeout_ms);
+        rx[i] = (struct vg_action_running){.act = a.receivers[i].act, .inst = a.receivers[i].inst};
+    vg_action_destroy_all(rx, a.n_receivers, drain_by);
+    if (a.n_receivers)
+        vg_info("receivers stopped", "receivers=%zu drain_timeout_ms=%lld took_ms=%lld",
+                a.n_receivers, (long long)a.cfg.drain_timeout_ms,
+                (long long)(vg_mono_ms() - drain_start));
     vg_engine_free(a.engine);
     analyzer_rules_free(&a); /* after the engine, which borrows the rules */
     vg_wire_msg_free(&a.msg);

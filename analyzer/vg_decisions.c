@@ -167,7 +167,16 @@ static int post(struct vg_decisions *d, CURL *c, const char *body, struct post_r
     curl_easy_setopt(c, CURLOPT_URL, d->url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)d->timeout_ms);
+    /* Stopping, a post may not outlast drain_timeout either: it is the whole drain's. */
+    int64_t timeout = d->timeout_ms;
+    pthread_mutex_lock(&d->q_lock);
+    if (d->stop) {
+        int64_t left = d->stop_by - vg_mono_ms();
+        if (left < timeout)
+            timeout = left > 1 ? left : 1;
+    }
+    pthread_mutex_unlock(&d->q_lock);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
@@ -213,6 +222,16 @@ static void log_not_posted(const struct vg_decisions *d, const char *target, int
             what, attempts);
 }
 
+/* Stopping, and `in_ms` from now is past the drain's deadline. vg_decisions_stop sets the two
+ * from another thread: read under the lock. */
+static int past_stop(struct vg_decisions *d, int64_t in_ms)
+{
+    pthread_mutex_lock(&d->q_lock);
+    int past = d->stop && vg_mono_ms() + in_ms > d->stop_by;
+    pthread_mutex_unlock(&d->q_lock);
+    return past;
+}
+
 static void *webhook_main(void *arg)
 {
     struct vg_decisions *d = arg;
@@ -232,7 +251,7 @@ static void *webhook_main(void *arg)
         if (!c)
             snprintf(r.curl_err, sizeof(r.curl_err), "no curl handle (out of memory)");
         for (; c && a < WEBHOOK_ATTEMPTS && rc == -EAGAIN; a++) {
-            if (a && d->stop && vg_mono_ms() + (200 << a) > d->stop_by)
+            if (a && past_stop(d, 200 << a))
                 break; /* stopping: no retry past drain_timeout */
             if (a)
                 vg_sleep_ms(200 << a, NULL);
@@ -356,16 +375,25 @@ static void free_targets(struct target *t, size_t n)
     free(t);
 }
 
+void vg_decisions_stop(struct vg_decisions *d, int64_t deadline_ms)
+{
+    if (!d || !d->thr_started)
+        return;
+    pthread_mutex_lock(&d->q_lock);
+    if (!d->stop) {
+        d->stop_by = deadline_ms;
+        d->stop = 1;
+        pthread_cond_signal(&d->q_cond);
+    }
+    pthread_mutex_unlock(&d->q_lock);
+}
+
 void vg_decisions_free(struct vg_decisions *d)
 {
     if (!d)
         return;
     if (d->thr_started) {
-        pthread_mutex_lock(&d->q_lock);
-        d->stop_by = vg_mono_ms() + d->drain_ms;
-        d->stop = 1;
-        pthread_cond_signal(&d->q_cond);
-        pthread_mutex_unlock(&d->q_lock);
+        vg_decisions_stop(d, vg_mono_ms() + d->drain_ms); /* unless stopped already */
         pthread_join(d->thr, NULL);
     }
     if (d->q_n) {

@@ -73,6 +73,12 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
                      size_t errlen);
 void vg_decisions_free(struct vg_decisions *d);
 
+/* Starts the stop of the scaling webhook without waiting: what is queued is posted until
+ * deadline_ms (vg_mono_ms' clock) and no later, so that it drains alongside the alert receivers
+ * against one drain_timeout. vg_decisions_free then only waits for it. Without this call,
+ * vg_decisions_free stops with the configured drain from its own start. d may be NULL. */
+void vg_decisions_stop(struct vg_decisions *d, int64_t deadline_ms);
+
 /* The policies of set (borrowed until replaced; NULL: none). A target that keeps its name keeps
  * its replica count, cooldown and history. 0 or -ENOMEM (the old policies then stay). */
 int vg_decisions_set_policies(struct vg_decisions *d, const struct vg_rule_set *set);

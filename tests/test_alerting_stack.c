@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -420,6 +421,92 @@ static void full_receiver_queue_refusals_are_counted_and_logged_per_alert(void *
 }
 
 /* vigilctl rules check: the shipped examples pass, a broken directory fails with positions. */
+#define DR_HOSTS   6
+#define DR_DRAIN   3 /* s */
+#define DR_DRAIN_S "3"
+
+/* Every receiver (webhook, Alertmanager, PagerDuty, Slack) and the scaling webhook answer 503
+ * and hold alerts queued at SIGTERM: they drain at once against one drain_timeout, so the stop
+ * takes about one drain_timeout. Each of them once got its own drain_timeout in turn: 4 x 3 s
+ * for the receivers, then up to 3 s more for the scaling webhook, at least 12 s where this allows
+ * 9 (3 s of drain and 6 s for the rest of the stop), a margin no loaded machine closes. */
+static void shutdown_drains_every_receiver_within_one_drain_timeout(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "drain");
+    char rules[600], rfile[700], set_rules[700], keyfile[700], set_key[800];
+    char set_am[128], set_pd[128], set_slack[128], set_dec[128];
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s", rules), 0);
+    snprintf(rfile, sizeof(rfile), "%s/a.yaml", rules);
+    write_text(rfile, "rules:\n"
+                      "  - name: QueueDeep\n"
+                      "    when: value(\"q.depth\") > 100\n"
+                      "    severity: critical\n"
+                      "scaling:\n"
+                      "  - target: web\n"
+                      "    metric: value(\"q.depth\")\n"
+                      "    target_value: 50\n"
+                      "    min: 1\n"
+                      "    max: 100\n"
+                      "    interval: 1s\n"
+                      "    cooldown: 0s\n");
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    snprintf(keyfile, sizeof(keyfile), "%s/pd.key", s.dir);
+    write_text(keyfile, "0123456789abcdef0123456789abcdef\n");
+    assert_int_equal(chmod(keyfile, 0600), 0);
+    snprintf(set_key, sizeof(set_key), "pagerduty.routing_key_file=%s", keyfile);
+    const char *fail[] = {"--fail", "1000000", "--fail-status", "503", NULL};
+    vg_stack_start_receiver(&s, fail);
+    snprintf(set_am, sizeof(set_am), "alertmanager.url=http://127.0.0.1:%d", s.recv_port);
+    snprintf(set_pd, sizeof(set_pd), "pagerduty.url=http://127.0.0.1:%d", s.recv_port);
+    snprintf(set_slack, sizeof(set_slack), "slack.url=http://127.0.0.1:%d/slack", s.recv_port);
+    snprintf(set_dec, sizeof(set_dec), "decisions.webhook_url=http://127.0.0.1:%d/scale",
+             s.recv_port);
+    const char *sets[] = {"kafka.auto.offset.reset=earliest",
+                          "webhook.backoff_initial=100ms",
+                          "webhook.backoff_max=200ms",
+                          "webhook.max_attempts=1000",
+                          "drain_timeout=" DR_DRAIN_S "s",
+                          set_rules,
+                          set_key,
+                          set_am,
+                          set_pd,
+                          set_slack,
+                          set_dec,
+                          NULL};
+    vg_stack_start_analyzer(&s, sets);
+    for (int i = 1; i <= DR_HOSTS; i++) {
+        char host[16];
+        snprintf(host, sizeof(host), "dr%d", i);
+        produce(&s, host, 0, 1, 500);
+    }
+    /* Every alert handed to the 4 receivers, and each receiver failing with some queued. */
+    int64_t end = vg_tp_mono_ms() + 30000;
+    while (metric(&s, "vigil_notifications_sent_total") < DR_HOSTS ||
+           metric(&s, "vigil_webhook_queued") < 4 || vg_tp_count(s.recv_out, "/slack") < 1 ||
+           vg_tp_count(s.recv_out, "/scale") < 1) {
+        if (vg_tp_mono_ms() > end)
+            fail_msg("alerts not queued at every receiver after 30 s: sent=%g queued=%g",
+                     metric(&s, "vigil_notifications_sent_total"),
+                     metric(&s, "vigil_webhook_queued"));
+        nap();
+    }
+    int64_t t0 = vg_tp_mono_ms();
+    int st = vg_tp_stop(s.analyzer, SIGTERM, 30000);
+    int64_t took = vg_tp_mono_ms() - t0;
+    s.analyzer = 0;
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (took >= 3 * DR_DRAIN * 1000)
+        fail_msg("stop took %lld ms with drain_timeout %d s (log %s)", (long long)took, DR_DRAIN,
+                 s.analyzer_log);
+    assert_int_equal(vg_tp_count(s.analyzer_log, "msg=\"receivers stopped\" receivers=4 "
+                                                 "drain_timeout_ms=" DR_DRAIN_S "000 "),
+                     1);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 static void vigilctl_rules_check_validates_without_starting_anything(void **state)
 {
     char *dir = vg_tp_tmpdir("rules-check");
@@ -453,6 +540,7 @@ int main(void)
         cmocka_unit_test(rules_silences_reload_and_scaling_over_the_api),
         cmocka_unit_test(kill9_between_acceptance_and_delivery_loses_nothing),
         cmocka_unit_test(full_receiver_queue_refusals_are_counted_and_logged_per_alert),
+        cmocka_unit_test(shutdown_drains_every_receiver_within_one_drain_timeout),
         cmocka_unit_test(vigilctl_rules_check_validates_without_starting_anything),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
