@@ -781,13 +781,16 @@ static uint64_t waiting(struct agent *a)
 
 /* At exit, local notifications get a bounded time to be delivered, so that the last stats line
  * counts them; what is still queued after that is dropped and counted by the receiver (its
- * `webhook stopped` line says how many). */
-static void drain_local(struct agent *a)
+ * `webhook stopped` line says how many). The time runs from stop_ms, the start of the stop: the
+ * receiver's thread delivers during the Kafka flush too, and waiting 5 s more after a flush that
+ * took flush_timeout (an outage, just when local alerts are sent) made the stop flush_timeout +
+ * 1 s + 5 s, close to the unit's TimeoutStopSec. */
+static void drain_local(struct agent *a, int64_t stop_ms)
 {
     if (!a->linst)
         return;
     int64_t drain = a->cfg.flush_timeout_ms < 5000 ? a->cfg.flush_timeout_ms : 5000;
-    int64_t deadline = vg_mono_ms() + drain;
+    int64_t deadline = stop_ms + drain;
     struct vg_action_stats as;
     for (a->lact->stats(a->linst, &as); as.queued && vg_mono_ms() < deadline;
          a->lact->stats(a->linst, &as))
@@ -954,6 +957,7 @@ static int run_loop(struct agent *a)
     vg_info("stopping, flushing", "queued=%d timeout_ms=%lld", rd_kafka_outq_len(a->rk),
             (long long)a->cfg.flush_timeout_ms);
     a->stopping = 1; /* nothing more is fed from the spool */
+    int64_t stop_ms = vg_mono_ms();
     rd_kafka_flush(a->rk, (int)a->cfg.flush_timeout_ms);
     int left = rd_kafka_outq_len(a->rk);
     if (left > 0) {
@@ -972,7 +976,7 @@ static int run_loop(struct agent *a)
     }
     if (left > 0)
         vg_error("messages still in librdkafka at exit, lost", "count=%d", left);
-    drain_local(a);
+    drain_local(a, stop_ms);
     log_stats(a);
     close_local(a);
     return 0;
