@@ -76,7 +76,7 @@ static json_t *custom_details(const struct vg_notification *n)
     bad |= json_object_set_new(d, "fingerprint", vg_fmt_str(n->fingerprint)) != 0;
     for (size_t i = 0; !bad && i < n->n_labels; i++) {
         const char *k = n->label_keys ? n->label_keys[i] : NULL;
-        const char *v = n->label_values ? n->label_values[i] : NULL;
+        const char *v = vg_fmt_label_value(n, i); /* host, series, ...: Vigil's, as above */
         if (!k || !*k)
             continue;
         json_t *jk = vg_fmt_str(k);

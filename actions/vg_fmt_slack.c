@@ -166,7 +166,7 @@ int vg_slack_format(const struct vg_notification *n, const struct vg_fmt_ctx *ct
             continue;
         int w = left ? -1
                      : snprintf(labels + lo, room - lo, "%s%s=%s", lo ? ", " : "", n->label_keys[i],
-                                n->label_values[i] ? n->label_values[i] : "");
+                                vg_fmt_label_value(n, i) ? vg_fmt_label_value(n, i) : "");
         if (w < 0 || (size_t)w >= room - lo) {
             labels[lo] = '\0';
             left++;

@@ -147,6 +147,21 @@ const char *vg_fmt_number(char *buf, size_t n, const char *fmt, double v)
     return buf;
 }
 
+const char *vg_fmt_label_value(const struct vg_notification *n, size_t i)
+{
+    const char *k = n->label_keys ? n->label_keys[i] : NULL;
+    const char *v = n->label_values ? n->label_values[i] : NULL;
+    if (!k)
+        return v;
+    const char *mine = strcmp(k, "host") == 0       ? n->host
+                       : strcmp(k, "series") == 0   ? n->series
+                       : strcmp(k, "severity") == 0 ? n->severity
+                       : strcmp(k, "alertname") == 0
+                           ? (n->alertname && *n->alertname ? n->alertname : "anomaly")
+                           : NULL;
+    return mine && *mine ? mine : v;
+}
+
 const char *vg_fmt_summary(const struct vg_notification *n, char *buf, size_t len)
 {
     if (n->summary) {

@@ -62,6 +62,12 @@ json_t *vg_fmt_time(int64_t ms);
 /* printf of v with fmt, or "n/a" when v is not finite. Returns buf. */
 const char *vg_fmt_number(char *buf, size_t n, const char *fmt, double v);
 
+/* The value label i of n shows: a host label named host, series, alertname or severity carries
+ * Vigil's value for it (when the alert has one), as in the webhook and Alertmanager payloads
+ * (docs/alerts.md), so that an agent's labels cannot contradict the alert's own fields. Any other
+ * label, its own value (NULL stays NULL). */
+const char *vg_fmt_label_value(const struct vg_notification *n, size_t i);
+
 /* n->summary, or the generated one-liner, into buf. Returns buf. */
 const char *vg_fmt_summary(const struct vg_notification *n, char *buf, size_t len);
 

@@ -541,6 +541,59 @@ static void test_slack_says_how_many_labels_did_not_fit(void **state)
     vg_http_req_free(&r);
 }
 
+/* Host lab-1 whose agent labels say host=evil, severity=critical, alertname=pwn, series=s, for
+ * an alert of severity SEV1 (-s alert.severity=SEV1): Slack's context line and PagerDuty's
+ * custom_details.labels show Vigil's values for those four, as the webhook and Alertmanager
+ * payloads do (docs/alerts.md), never values that contradict the alert's own fields. */
+static void
+test_slack_and_pagerduty_labels_carry_vigils_host_series_alertname_severity(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"host", "severity", "alertname", "series", "env"};
+    static const char *const values[] = {"evil", "critical", "pwn", "s", "lab"};
+    struct vg_notification n = sample("firing");
+    n.host = "lab-1";
+    n.severity = "SEV1";
+    n.alertname = "HostAnomaly";
+    n.label_keys = keys;
+    n.label_values = values;
+    n.n_labels = VG_ARRAY_LEN(keys);
+    char err[VG_ERRLEN];
+
+    struct vg_fmt_ctx sctx = {.url = "https://hooks.slack.com/services/T000/B000/XXXX"};
+    struct vg_http_req r = {0};
+    assert_int_equal(vg_slack_format(&n, &sctx, &r, err, sizeof(err)), 0);
+    json_t *m = parse(&r);
+    json_t *blocks = json_object_get(m, "blocks");
+    json_t *c = json_array_get(blocks, json_array_size(blocks) - 1);
+    assert_str(c, "type", "context");
+    const char *t = json_string_value(
+        json_object_get(json_array_get(json_object_get(c, "elements"), 0), "text"));
+    assert_non_null(t);
+    if (!strstr(t, "| host=lab-1, severity=SEV1, alertname=HostAnomaly, series=cpu.user_pct, "
+                   "env=lab"))
+        fail_msg("context line: %s", t);
+    assert_null(strstr(t, "evil"));
+    assert_null(strstr(t, "critical"));
+    assert_null(strstr(t, "pwn"));
+    json_decref(m);
+    vg_http_req_free(&r);
+
+    struct vg_fmt_ctx pctx = {.routing_key = "R0UT1NGKEY0123456789abcdefABCDEF", .now_ms = T_NOW};
+    assert_int_equal(vg_pd_format(&n, &pctx, &r, err, sizeof(err)), 0);
+    json_t *pd = parse(&r);
+    json_t *cd = json_object_get(json_object_get(pd, "payload"), "custom_details");
+    json_t *labels = json_object_get(cd, "labels");
+    assert_str(labels, "host", "lab-1");
+    assert_str(labels, "severity", "SEV1");
+    assert_str(labels, "alertname", "HostAnomaly");
+    assert_str(labels, "series", "cpu.user_pct");
+    assert_str(labels, "env", "lab");
+    assert_str(cd, "severity", "SEV1");
+    json_decref(pd);
+    vg_http_req_free(&r);
+}
+
 static void test_slack_message_is_readable_and_resolve_is_distinct(void **state)
 {
     struct vg_notification fire = sample("firing"), res = sample("resolved");
@@ -805,6 +858,8 @@ int main(void)
         cmocka_unit_test(test_pagerduty_severity_mapping),
         cmocka_unit_test(test_slack_message_is_readable_and_resolve_is_distinct),
         cmocka_unit_test(test_slack_says_how_many_labels_did_not_fit),
+        cmocka_unit_test(
+            test_slack_and_pagerduty_labels_carry_vigils_host_series_alertname_severity),
         cmocka_unit_test(test_secrets_never_appear_in_logs),
         cmocka_unit_test(test_secret_files_are_read_strictly),
     };
