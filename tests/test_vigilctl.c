@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -424,6 +426,72 @@ static void fire_test_reaches_the_receiver_and_reports_failures(void **state)
     assert_non_null(strstr(e, "slack.url"));
     free(e);
     assert_int_equal(ctl("fire-test -c '' sms"), 2);
+}
+
+/* --no-resolve leaves the test alert open: PagerDuty's incident until someone resolves it (they
+ * do not expire), Alertmanager's until its endsAt. What is printed lets the user find it: the
+ * dedup key the receiver got, or the labels and endsAt. The help once said both "expire". */
+static void fire_test_no_resolve_prints_how_to_find_the_open_alert(void **state)
+{
+    (void)state;
+    assert_int_equal(ctl("fire-test --help"), 0);
+    char *o = out();
+    assert_null(strstr(o, "until it expires"));
+    assert_non_null(strstr(o, "in PagerDuty until it is resolved there"));
+    free(o);
+
+    struct vg_stack s;
+    vg_stack_init(&s, "firetest-open");
+    vg_stack_start_receiver(&s, NULL);
+    char key[700];
+    snprintf(key, sizeof(key), "%s/pd.key", s.dir);
+    assert_int_equal(vg_tp_write_atomic(key, "0123456789abcdef0123456789abcdef\n"), 0);
+    assert_int_equal(chmod(key, 0600), 0);
+    assert_int_equal(ctl("fire-test -c '' --no-resolve --set pagerduty.url=http://127.0.0.1:%d "
+                         "--set pagerduty.routing_key_file=%s --host ft-1 pagerduty",
+                         s.recv_port, key),
+                     0);
+    o = out();
+    const char *k = strstr(o, "until it is resolved in PagerDuty");
+    if (!k)
+        fail_msg("stdout: %s", o);
+    k = strstr(k, "dedup_key ");
+    assert_non_null(k);
+    char dedup[64] = "", want[128];
+    assert_int_equal(sscanf(k, "dedup_key %63s", dedup), 1);
+    /* The key printed is the one PagerDuty got. */
+    snprintf(want, sizeof(want), "\"dedup_key\":\"%s\"", dedup);
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, want, 10000), 0);
+    assert_int_equal(vg_tp_count(s.recv_out, "\"event_action\":\"resolve\""), 0);
+    free(o);
+
+    assert_int_equal(ctl("fire-test -c '' --no-resolve --set alertmanager.url=http://127.0.0.1:%d "
+                         "--set alertmanager.resend_interval=30s --host ft-1 alertmanager",
+                         s.recv_port),
+                     0);
+    o = out();
+    const char *about = strstr(o, "the test alert stays active until its endsAt, about ");
+    if (!about ||
+        !strstr(o, "labels alertname=\"VigilFireTest\" host=\"ft-1\" series=\"vigil.fire_test\" "
+                   "severity=\"info\" vigil_test=\"true\""))
+        fail_msg("stdout: %s", o);
+    /* The endsAt printed is the one sent (4 x 30 s after), but for the moments the run took. */
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "\"endsAt\":\"", 10000), 0);
+    char *r = vg_tp_read(s.recv_out);
+    assert_non_null(r);
+    const char *sent = strstr(r, "\"endsAt\":\"");
+    assert_non_null(sent);
+    about += strlen("the test alert stays active until its endsAt, about ");
+    sent += strlen("\"endsAt\":\"");
+    struct tm tp = {0}, ts = {0};
+    assert_non_null(strptime(about, "%Y-%m-%dT%H:%M:%S", &tp));
+    assert_non_null(strptime(sent, "%Y-%m-%dT%H:%M:%S", &ts));
+    long long d = (long long)timegm(&tp) - (long long)timegm(&ts);
+    if (d < -5 || d > 30)
+        fail_msg("endsAt printed %.24s, sent %.24s", about, sent);
+    free(r);
+    free(o);
+    assert_int_equal(vg_stack_stop(&s), 0);
 }
 
 /* What fire-test prints shows a receiver's url as its log lines do (docs/security.md): no
@@ -1326,6 +1394,7 @@ int main(void)
         cmocka_unit_test(report_without_data_writes_nothing_and_names_the_host),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(fire_test_does_not_print_url_credentials),
+        cmocka_unit_test(fire_test_no_resolve_prints_how_to_find_the_open_alert),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),
         cmocka_unit_test(config_check_runs_the_daemons_own_check),
         cmocka_unit_test(man_pages_say_what_help_says),

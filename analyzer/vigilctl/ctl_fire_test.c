@@ -9,6 +9,7 @@
 
 #include "ctl_engine.h"
 #include "vg_action.h"
+#include "vg_format.h"
 #include "vg_config.h"
 #include "vg_log.h"
 #include "vg_util.h"
@@ -33,8 +34,13 @@ static void help(FILE *f)
                "  -s, --set KEY=VALUE   override a config key, e.g. --set webhook.url=http://...\n"
                "      --host NAME       host of the test alert (default: this host's name)\n"
                "      --attempts N      delivery attempts per notification (default 1)\n"
-               "      --no-resolve      send only the firing notification (the test alert then\n"
-               "                        stays open in Alertmanager or PagerDuty until it expires)\n"
+               "      --no-resolve      send only the firing notification. The test alert then\n"
+               "                        stays open: in PagerDuty until it is resolved there\n"
+               "                        (PagerDuty incidents do not expire, unless the service\n"
+               "                        auto-resolves), in Alertmanager until its endsAt\n"
+               "                        (4 x alertmanager.resend_interval after it was sent).\n"
+               "                        The dedup key (PagerDuty), or the labels and endsAt\n"
+               "                        (Alertmanager), are printed to find and resolve it.\n"
                "  -h, --help            this help\n"
                "\n"
                "Exit status: 0 the receiver answered 2xx to each notification, 1 it did not\n"
@@ -82,6 +88,31 @@ static void wait_settled(const struct vg_action *act, void *inst, uint64_t submi
         if (st->delivered + st->dropped >= submitted || vg_mono_ms() >= deadline)
             return;
         vg_sleep_ms(20, NULL);
+    }
+}
+
+/* After --no-resolve: what stays open where, and how to find it. A PagerDuty incident never
+ * expires by itself (only a service's auto-resolve, if set, closes it), so its dedup key is what
+ * the user needs to resolve it; an Alertmanager alert ends at its endsAt, and its labels are what
+ * Alertmanager identifies it by (a later fire-test with the same --host and no --no-resolve
+ * resolves it). */
+static void print_left_open(const char *type, const struct vg_notification *n, int64_t resend_ms)
+{
+    if (strcmp(type, "pagerduty") == 0) {
+        printf("pagerduty: no resolve sent (--no-resolve): the test incident stays open until it "
+               "is resolved in PagerDuty (incidents do not expire, unless the service "
+               "auto-resolves): dedup_key %s\n",
+               n->fingerprint);
+    } else if (strcmp(type, "alertmanager") == 0) {
+        char ends[40];
+        /* The receiver set endsAt when it sent the alert, a moment before now. */
+        vg_fmt_rfc3339(vg_now_ms() + 4 * resend_ms, ends, sizeof(ends));
+        printf("alertmanager: no resolve sent (--no-resolve): the test alert stays active until "
+               "its endsAt, about %s (4 x alertmanager.resend_interval), unless resolved "
+               "sooner (vigilctl fire-test --host %s alertmanager resolves it); labels "
+               "alertname=\"%s\" host=\"%s\" series=\"%s\" severity=\"%s\" %s=\"%s\"\n",
+               ends, n->host, n->alertname, n->host, n->series, n->severity, n->label_keys[0],
+               n->label_values[0]);
     }
 }
 
@@ -173,6 +204,7 @@ int vg_ctl_fire_test(int argc, char **argv)
         .routing_key_file = w.key_file,
         .rate_per_s = w.rate,
         .generator_url = cfg.alertmanager_generator_url,
+        .resend_interval_ms = cfg.alertmanager_resend_ms, /* endsAt, as the analyzer sends it */
         .allowed_urls = cfg.allowed_urls,
         .allow_plain_http = cfg.allow_plain_http,
         .tls_ca_file = cfg.tls_ca_file,
@@ -257,6 +289,8 @@ int vg_ctl_fire_test(int argc, char **argv)
         }
     }
     act->destroy(inst, 0);
+    if (ok && !resolve)
+        print_left_open(type, &n, cfg.alertmanager_resend_ms);
     vg_config_free(&analyzer_config_table, &cfg);
     return ok ? 0 : 1;
 }
