@@ -895,11 +895,13 @@ static void follow_poll(struct vg_decisions *d)
  * normal), again every DIVERGED_LOG_MS of event time while it lasts, and once when it ends. */
 static void note_divergence(struct target *t, const struct vg_scale_params *p, int64_t now)
 {
+    if (p->mode != VG_SCALE_TARGET)
+        return; /* step scaling counts votes, not replicas: its hosts need not be the target's */
     int count = t->st->current;
     int differ = t->hosts && (size_t)count != t->hosts;
     if (!differ || t->changed) {
         /* A change restarts the clock: the replicas it asks for need their boot time. */
-        if (t->diverged_logged && !differ)
+        if (t->diverged_logged && t->hosts == (size_t)count)
             vg_info("scaling count and reporting hosts agree again",
                     "target=%s desired=%d hosts=%zu", t->name, count, t->hosts);
         t->diverged_logged = 0;
