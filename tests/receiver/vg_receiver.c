@@ -29,6 +29,7 @@ struct opts {
     const char *out;
     long fail;
     int fail_status;
+    const char *fail_match; /* --fail-match: bodies holding this fail, every time */
     long stall_ms;
     int print;
     size_t max_body;
@@ -97,6 +98,8 @@ static void usage(FILE *f)
             "                      string), body_bytes, status (what was answered)\n"
             "  --fail N            answer the first N requests with --fail-status\n"
             "  --fail-status CODE  status for --fail (default 500)\n"
+            "  --fail-match TEXT   also answer --fail-status to every request whose body holds\n"
+            "                      TEXT (e.g. a fingerprint: one alert failing for good)\n"
             "  --retry-after S     add 'Retry-After: S' to --fail answers\n"
             "  --stall-ms MS       wait MS before answering each request\n"
             "  --print             print one human-readable line per request to stdout\n"
@@ -396,6 +399,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         status = 401;
     else if (seq <= g_opt.fail)
         status = g_opt.fail_status;
+    else if (g_opt.fail_match && r->body &&
+             memmem(r->body, r->len, g_opt.fail_match, strlen(g_opt.fail_match)))
+        status = g_opt.fail_status;
     else
         status = g_opt.ok_status;
     record(c, method, url, r, status, signature);
@@ -506,6 +512,7 @@ int main(int argc, char **argv)
         O_PORT_FILE,
         O_OUT,
         O_FAIL,
+        O_FAIL_MATCH,
         O_FAIL_STATUS,
         O_STALL,
         O_PRINT,
@@ -528,6 +535,7 @@ int main(int argc, char **argv)
         {"port-file", required_argument, NULL, O_PORT_FILE},
         {"out", required_argument, NULL, O_OUT},
         {"fail", required_argument, NULL, O_FAIL},
+        {"fail-match", required_argument, NULL, O_FAIL_MATCH},
         {"fail-status", required_argument, NULL, O_FAIL_STATUS},
         {"retry-after", required_argument, NULL, O_RETRY_AFTER},
         {"stall-ms", required_argument, NULL, O_STALL},
@@ -565,6 +573,9 @@ int main(int argc, char **argv)
             break;
         case O_FAIL:
             bad = parse_long(optarg, 0, INT32_MAX, &g_opt.fail);
+            break;
+        case O_FAIL_MATCH:
+            g_opt.fail_match = optarg;
             break;
         case O_FAIL_STATUS:
             bad = parse_long(optarg, 100, 599, &v);
