@@ -61,7 +61,7 @@ struct vg_action_stats {
     uint64_t delivered;      /* receiver answered 2xx */
     uint64_t attempt_errors; /* attempts that failed (network, timeout, non-2xx) */
     uint64_t retries;        /* attempts after the first */
-    uint64_t dropped;        /* given up on: attempts exhausted or a permanent 4xx */
+    uint64_t dropped;        /* given up on: attempts exhausted, max_age, or a permanent 4xx */
     uint64_t queue_full;     /* refused at submit: queue or outbox full (-ENOBUFS) */
     uint64_t queued;         /* waiting now */
     uint64_t rate_limited;   /* attempts that waited for the receiver's rate limit */
@@ -73,6 +73,8 @@ struct vg_action_stats {
     uint64_t resent;         /* alertmanager: firing alerts re-sent to keep them active */
     uint64_t tls_errors;     /* attempts that failed TLS: untrusted certificate, wrong host name,
                               * handshake (also in attempt_errors) */
+    uint64_t retrying; /* queued now, failed max_attempts times and still retried (keep_retrying) */
+    uint64_t expired;  /* given up on because still failing at max_age_ms (also in dropped) */
 };
 
 /* A receiver: where and how one action instance delivers. A field left at 0 or NULL takes the
@@ -81,9 +83,11 @@ struct vg_receiver_cfg {
     const char *type; /* "webhook", "alertmanager", "pagerduty", "slack"; NULL: the action's own */
     const char *name; /* names the receiver in logs and its outbox file; default: type */
     const char *url;  /* webhook, slack: the URL; alertmanager, pagerduty: the base URL */
-    int64_t timeout_ms;           /* whole request; default 5000 */
-    int64_t connect_timeout_ms;   /* default 2000 */
-    int max_attempts;             /* default 8 */
+    int64_t timeout_ms;         /* whole request; default 5000 */
+    int64_t connect_timeout_ms; /* default 2000 */
+    /* Default 8. Without keep_retrying, a notification is dropped after this many failed
+     * attempts; with it, see there. */
+    int max_attempts;
     int64_t backoff_initial_ms;   /* default 500; doubles per attempt, with +-20 % jitter */
     int64_t backoff_max_ms;       /* default 30000 */
     size_t queue_max;             /* default 10000 notifications (in memory and in the outbox) */
@@ -96,6 +100,17 @@ struct vg_receiver_cfg {
     size_t outbox_compact_bytes;  /* rewrite the outbox file beyond this size; default 4 MiB */
     const char *generator_url;    /* alertmanager generatorURL; may hold {host} and {series} */
     int64_t resend_interval_ms; /* alertmanager: re-send firing alerts this often; default 60000 */
+    /* The analyzer's receivers (not alertmanager, which re-sends firing alerts and whose resolves
+     * lapse at endsAt anyway): a notification that failed only with retryable errors (transport,
+     * 408, 429, 5xx) is not dropped for its attempt count. After max_attempts it stops holding
+     * back the notifications behind it (other alerts'; never a later one of its own alert) and
+     * is retried every backoff_max until delivered, until an attempt fails once it is max_age_ms
+     * old (counted in expired and dropped), or until a permanent answer. 0: dropped after
+     * max_attempts (vigilctl fire-test, the agent's local alerts). */
+    int keep_retrying;
+    /* Age, from vg_notification.accepted_ms (or the submit when 0), past which a failed attempt
+     * drops the notification; 0: no age limit. */
+    int64_t max_age_ms;
     /* Outgoing HTTP security (vg_httpsec.h, docs/security.md); zero: no allow-list, plain http
      * to loopback only, the system's CAs. */
     const char *allowed_urls;

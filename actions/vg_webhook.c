@@ -1,13 +1,17 @@
 /* The delivery engine of the HTTP actions: a format callback turns each notification into a
  * request, and everything else (queue, outbox, rate limit, retries) is shared.
  *
- * The queue is a FIFO of deep copies; its head stays in the queue while it is being delivered
+ * The queue is a FIFO of deep copies; an item stays in the queue while it is being delivered
  * (including its backoff waits), so queue_max bounds everything held in memory and a notification
- * interrupted by destroy() is still there to be counted (or kept in the outbox). Delivery is
- * strictly in order: a failing head blocks the ones behind it until it is delivered or given up
- * on. With an outbox, submit() appends each notification to it before queueing, and the thread
- * acknowledges it there once the receiver has answered 2xx or a permanent error (or the attempts
- * are exhausted); what the outbox still holds at start is queued ahead of anything new.
+ * interrupted by destroy() is still there to be counted (or kept in the outbox). Delivery is in
+ * order: a failing notification holds back the ones behind it until it is delivered, given up
+ * on, or (keep_retrying) has failed max_attempts times; from then on it is "overdue", retried
+ * every backoff_max where it stands while the queue behind it moves on. A notification is never
+ * attempted while an earlier one of the same alert (fingerprint) is queued, so a resolve never
+ * overtakes its firing. With an outbox, submit() appends each notification to it before
+ * queueing, and the thread acknowledges it there once the receiver has answered 2xx or a
+ * permanent error (or it was given up on); what the outbox still holds at start is queued ahead
+ * of anything new.
  */
 #include "vg_webhook.h"
 
@@ -67,6 +71,12 @@ struct wh_item {
     /* Alertmanager: not to enter the re-send table once delivered (its host was handed over, or
      * its resolve refused). Under mu: set by other threads while the thread may deliver it. */
     int untrack;
+    /* Delivery state, the thread's own (overdue is also read under mu). */
+    uint64_t fph;    /* hash of the fingerprint, for the per-alert order; never 0 */
+    int64_t born_ms; /* wall clock when the analyzer produced it: its age, for max_age */
+    int attempts;    /* failed attempts so far */
+    int64_t next_ms; /* monotonic time of its next attempt; 0: at once */
+    int overdue;     /* failed max_attempts times (keep_retrying): no longer holds others back */
     /* Its strings and arrays live in the same allocation, right after the struct. */
     struct vg_notification n;
 };
@@ -84,7 +94,8 @@ struct wh_resp {
     size_t len;
 };
 
-enum outcome { OUT_DELIVERED, OUT_DROPPED, OUT_INTERRUPTED };
+/* OUT_RETRY: the attempt failed and the item stays queued; its next_ms says when to try again. */
+enum outcome { OUT_DELIVERED, OUT_DROPPED, OUT_RETRY, OUT_INTERRUPTED };
 
 struct webhook {
     const struct rx_type *t;
@@ -97,6 +108,8 @@ struct webhook {
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
     int max_attempts;
+    int keep_retrying; /* retryable failures never drop a notification, max_age_ms may */
+    int64_t max_age_ms;
     size_t queue_max;
     char *secret; /* webhook: HMAC key; pagerduty: routing key */
     size_t secret_len;
@@ -250,6 +263,15 @@ static struct wh_item *item_copy(const struct vg_notification *n)
     it->next = NULL;
     it->seq = 0;
     it->untrack = 0;
+    it->attempts = 0;
+    it->next_ms = 0;
+    it->overdue = 0;
+    it->born_ms = n->accepted_ms > 0 ? n->accepted_ms : vg_now_ms();
+    /* FNV-1a: two alerts that collide only wait for each other, which is safe. */
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char *c = n->fingerprint ? n->fingerprint : ""; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    it->fph = h ? h : 1;
     it->n = *n;
     it->n.status = scopy(&p, n->status);
     it->n.alertname = scopy(&p, n->alertname);
@@ -500,94 +522,175 @@ static void describe(struct webhook *w, CURLcode cc, long http, char *what, size
     }
 }
 
-/* Delivers one item, retrying as configured. */
-static enum outcome deliver(struct webhook *w, const struct wh_item *it)
+/* One attempt at it, the next of its attempts. On a retryable failure it stays queued: OUT_RETRY
+ * with it->next_ms set, unless the attempts or max_age say it is given up on (OUT_DROPPED). */
+static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
 {
     const struct vg_notification *n = &it->n;
     char qfp[256], ferr[VG_ERRLEN], qerr[VG_ERRLEN + 8];
     vg_log_quote(qfp, sizeof(qfp), n->fingerprint ? n->fingerprint : "");
 
-    enum outcome out = OUT_DROPPED;
-    for (int attempt = 1;; attempt++) {
-        if (attempt > 1)
-            bump(w, &w->st.retries);
-        if (take_token(w)) {
-            out = OUT_INTERRUPTED;
-            break;
-        }
-        /* Built for each attempt, after any wait: the signature covers the time of sending
-         * (X-Vigil-Timestamp), and Alertmanager's endsAt counts from it. */
-        struct vg_http_req req = {0};
-        struct vg_fmt_ctx ctx = fmt_ctx(w);
-        if (w->t->format(n, &ctx, &req, ferr, sizeof(ferr)) < 0) {
-            bump(w, &w->st.dropped);
-            rlog(w, VG_LOG_ERROR, "notification could not be encoded, dropped",
-                 "fingerprint=%s reason=%s", qfp, vg_log_quote(qerr, sizeof(qerr), ferr));
-            break;
-        }
-        struct curl_slist *hdrs = NULL;
-        if (prepare(w, &req, &hdrs) < 0) {
-            vg_http_req_free(&req);
-            bump(w, &w->st.dropped);
-            rlog(w, VG_LOG_ERROR, "out of memory, notification dropped", "fingerprint=%s", qfp);
-            break;
-        }
-        CURLcode cc;
-        long http;
-        curl_off_t retry_after;
-        int stopped = attempt_once(w, &cc, &http, &retry_after);
-        unprepare(w, hdrs);
+    int attempt = it->attempts + 1;
+    if (attempt > 1)
+        bump(w, &w->st.retries);
+    if (take_token(w))
+        return OUT_INTERRUPTED;
+    /* Built for each attempt, after any wait: the signature covers the time of sending
+     * (X-Vigil-Timestamp), and Alertmanager's endsAt counts from it. */
+    struct vg_http_req req = {0};
+    struct vg_fmt_ctx ctx = fmt_ctx(w);
+    if (w->t->format(n, &ctx, &req, ferr, sizeof(ferr)) < 0) {
+        bump(w, &w->st.dropped);
+        rlog(w, VG_LOG_ERROR, "notification could not be encoded, dropped",
+             "fingerprint=%s reason=%s", qfp, vg_log_quote(qerr, sizeof(qerr), ferr));
+        return OUT_DROPPED;
+    }
+    struct curl_slist *hdrs = NULL;
+    if (prepare(w, &req, &hdrs) < 0) {
         vg_http_req_free(&req);
-        if (stopped) {
-            out = OUT_INTERRUPTED;
-            break;
-        }
-        if (cc == CURLE_OK && http >= 200 && http < 300) {
-            bump(w, &w->st.delivered);
-            if (attempt > 1)
-                rlog(w, VG_LOG_INFO, "delivered after retries", "attempt=%d fingerprint=%s",
-                     attempt, qfp);
-            out = OUT_DELIVERED;
-            break;
-        }
-        bump(w, &w->st.attempt_errors);
-        if (vg_http_is_tls_error(cc))
-            bump(w, &w->st.tls_errors);
+        bump(w, &w->st.dropped);
+        rlog(w, VG_LOG_ERROR, "out of memory, notification dropped", "fingerprint=%s", qfp);
+        return OUT_DROPPED;
+    }
+    CURLcode cc;
+    long http;
+    curl_off_t retry_after;
+    int stopped = attempt_once(w, &cc, &http, &retry_after);
+    unprepare(w, hdrs);
+    vg_http_req_free(&req);
+    if (stopped)
+        return OUT_INTERRUPTED;
+    if (cc == CURLE_OK && http >= 200 && http < 300) {
+        bump(w, &w->st.delivered);
+        if (attempt > 1)
+            rlog(w, VG_LOG_INFO, "delivered after retries", "attempt=%d fingerprint=%s", attempt,
+                 qfp);
+        return OUT_DELIVERED;
+    }
+    it->attempts = attempt;
+    bump(w, &w->st.attempt_errors);
+    if (vg_http_is_tls_error(cc))
+        bump(w, &w->st.tls_errors);
 
-        char what[CURL_ERROR_SIZE + 64];
-        describe(w, cc, http, what, sizeof(what));
-        /* What the receiver answered, on every line about an answer (a 500's body often says
-         * why): cut to WH_RESP_KEEP bytes, any echoed secret blanked, quoted. A network error
-         * has no answer, hence no body=. */
-        char qbody[2 * WH_RESP_KEEP + 16] = "";
-        if (cc == CURLE_OK) {
-            redact(w->resp.buf, w->secret, w->secret_len);
-            memcpy(qbody, " body=", 7);
-            vg_log_quote(qbody + 6, sizeof(qbody) - 6, w->resp.buf);
-        }
-        int retryable = cc != CURLE_OK || http == 408 || http == 429 || (http >= 500 && http < 600);
-        if (!retryable) {
-            rlog(w, VG_LOG_ERROR, "rejected notification, dropped (not retried)",
-                 "attempt=%d %s fingerprint=%s%s", attempt, what, qfp, qbody);
-            bump(w, &w->st.dropped);
-            break;
-        }
-        if (attempt >= w->max_attempts) {
-            rlog(w, VG_LOG_ERROR, "attempt failed, giving up, notification dropped",
-                 "attempt=%d %s fingerprint=%s next_delay_ms=none%s", attempt, what, qfp, qbody);
-            bump(w, &w->st.dropped);
-            break;
-        }
-        int64_t delay = next_delay_ms(w, attempt, http, retry_after);
+    char what[CURL_ERROR_SIZE + 64];
+    describe(w, cc, http, what, sizeof(what));
+    /* What the receiver answered, on every line about an answer (a 500's body often says
+     * why): cut to WH_RESP_KEEP bytes, any echoed secret blanked, quoted. A network error
+     * has no answer, hence no body=. */
+    char qbody[2 * WH_RESP_KEEP + 16] = "";
+    if (cc == CURLE_OK) {
+        redact(w->resp.buf, w->secret, w->secret_len);
+        memcpy(qbody, " body=", 7);
+        vg_log_quote(qbody + 6, sizeof(qbody) - 6, w->resp.buf);
+    }
+    int retryable = cc != CURLE_OK || http == 408 || http == 429 || (http >= 500 && http < 600);
+    if (!retryable) {
+        rlog(w, VG_LOG_ERROR, "rejected notification, dropped (not retried)",
+             "attempt=%d %s fingerprint=%s%s", attempt, what, qfp, qbody);
+        bump(w, &w->st.dropped);
+        return OUT_DROPPED;
+    }
+    if (!w->keep_retrying && attempt >= w->max_attempts) {
+        rlog(w, VG_LOG_ERROR, "attempt failed, giving up, notification dropped",
+             "attempt=%d %s fingerprint=%s next_delay_ms=none%s", attempt, what, qfp, qbody);
+        bump(w, &w->st.dropped);
+        return OUT_DROPPED;
+    }
+    int64_t age = vg_now_ms() - it->born_ms;
+    if (w->max_age_ms > 0 && age >= w->max_age_ms) {
+        rlog(w, VG_LOG_ERROR, "attempt failed, notification older than max_age, dropped",
+             "attempt=%d %s fingerprint=%s age_ms=%lld max_age_ms=%lld%s", attempt, what, qfp,
+             (long long)age, (long long)w->max_age_ms, qbody);
+        lock(w);
+        w->st.dropped++;
+        w->st.expired++;
+        unlock(w);
+        return OUT_DROPPED;
+    }
+    int64_t delay = next_delay_ms(w, attempt, http, retry_after);
+    if (w->keep_retrying && attempt >= w->max_attempts && !it->overdue) {
+        /* Once, when it stops holding back the others: an operator alerting on
+         * vigil_webhook_retrying finds the notification here. */
+        lock(w);
+        it->overdue = 1;
+        w->st.retrying++;
+        unlock(w);
+        rlog(w, VG_LOG_ERROR,
+             "attempt failed, still retrying until delivered or max_age; the notifications "
+             "behind it go ahead",
+             "attempt=%d %s fingerprint=%s next_delay_ms=%lld max_age_ms=%lld%s", attempt, what,
+             qfp, (long long)delay, (long long)w->max_age_ms, qbody);
+    } else {
         rlog(w, VG_LOG_WARN, "attempt failed, will retry",
              "attempt=%d %s fingerprint=%s next_delay_ms=%lld%s", attempt, what, qfp,
              (long long)delay, qbody);
-        if (wait_or_stop(w, delay)) {
-            out = OUT_INTERRUPTED;
-            break;
+    }
+    it->next_ms = vg_mono_ms() + delay;
+    return OUT_RETRY;
+}
+
+/* With mu held: the next item to attempt, or NULL with *due the monotonic time the next one is
+ * due. Items are tried in queue order: the first that is not overdue holds back the rest, while
+ * the overdue ones (wherever they stand) are each tried when due, the earliest first. An item
+ * with an earlier one of its alert still queued is skipped: it goes after that one. */
+static struct wh_item *pick_locked(struct webhook *w, int64_t now, int64_t *due)
+{
+    struct wh_item *best = w->head;
+    if (best && w->st.retrying) {
+        /* Open addressing on the fingerprint hashes walked past. Without memory, strict order
+         * is the safe fallback. */
+        size_t cap = 16;
+        while (cap < 2 * w->count)
+            cap *= 2;
+        uint64_t *seen = calloc(cap, sizeof(*seen));
+        if (seen) {
+            best = NULL;
+            int held = 0;
+            uint64_t overdue = 0;
+            for (struct wh_item *it = w->head; it; it = it->next) {
+                if (held && overdue >= w->st.retrying)
+                    break; /* nothing further can go */
+                size_t i = (size_t)(it->fph ^ (it->fph >> 29)) & (cap - 1);
+                while (seen[i] && seen[i] != it->fph)
+                    i = (i + 1) & (cap - 1);
+                if (seen[i])
+                    continue; /* an earlier one of its alert goes first */
+                seen[i] = it->fph;
+                overdue += it->overdue != 0;
+                if (held && !it->overdue)
+                    continue;
+                if (!best || it->next_ms < best->next_ms)
+                    best = it;
+                held |= !it->overdue;
+            }
+            free(seen);
         }
     }
-    return out;
+    if (!best)
+        return NULL;
+    if (best->next_ms > now) {
+        *due = best->next_ms;
+        return NULL;
+    }
+    return best;
+}
+
+/* With mu held: takes it out of the queue. */
+static void unlink_locked(struct webhook *w, struct wh_item *it)
+{
+    struct wh_item *prev = NULL;
+    for (struct wh_item *p = w->head; p && p != it; p = p->next)
+        prev = p;
+    if (prev)
+        prev->next = it->next;
+    else
+        w->head = it->next;
+    if (w->tail == it)
+        w->tail = prev;
+    it->next = NULL;
+    w->count--;
+    if (it->overdue)
+        w->st.retrying--;
 }
 
 /* Alertmanager: remembers what fires (told or not yet told: the outcome of the send does not
@@ -752,21 +855,30 @@ static void *run(void *arg)
                 break;
             continue;
         }
-        if (!w->head) {
-            if (w->n_firing) {
-                struct timespec until = mono_deadline(w->next_resend - vg_mono_ms());
+        int64_t now = vg_mono_ms(), due = 0;
+        struct wh_item *it = pick_locked(w, now, &due);
+        if (!it) {
+            /* Nothing due: sleep until the next retry or re-send, or until submit() or
+             * destroy() wakes us. */
+            if (w->n_firing && (!due || w->next_resend < due))
+                due = w->next_resend;
+            if (due) {
+                struct timespec until = mono_deadline(due - now);
                 pthread_cond_timedwait(&w->wake, &w->mu, &until);
             } else {
                 pthread_cond_wait(&w->wake, &w->mu);
             }
             continue;
         }
-        struct wh_item *it = w->head;
         unlock(w);
-        enum outcome out = deliver(w, it);
+        enum outcome out = attempt_item(w, it);
         if (out == OUT_INTERRUPTED) {
             lock(w);
             break;
+        }
+        if (out == OUT_RETRY) {
+            lock(w);
+            continue;
         }
         if (it->seq) {
             int rc = vg_outbox_ack(w->ob, it->seq);
@@ -780,10 +892,7 @@ static void *run(void *arg)
             }
         }
         lock(w);
-        w->head = it->next;
-        if (!w->head)
-            w->tail = NULL;
-        w->count--;
+        unlink_locked(w, it);
         if (w->count == 0)
             pthread_cond_broadcast(&w->idle);
         int untrack = it->untrack;
@@ -954,10 +1063,11 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     if (cfg->type && strcmp(cfg->type, tn) != 0)
         return vg_err(err, errlen, -EINVAL, "%s: configuration is for type %.32s", tn, cfg->type);
     if (cfg->timeout_ms < 0 || cfg->connect_timeout_ms < 0 || cfg->max_attempts < 0 ||
-        cfg->backoff_initial_ms < 0 || cfg->backoff_max_ms < 0 || cfg->resend_interval_ms < 0)
+        cfg->backoff_initial_ms < 0 || cfg->backoff_max_ms < 0 || cfg->resend_interval_ms < 0 ||
+        cfg->max_age_ms < 0)
         return vg_err(err, errlen, -EINVAL,
-                      "%s: timeouts, max_attempts, backoff and resend_interval must not be "
-                      "negative",
+                      "%s: timeouts, max_attempts, backoff, resend_interval and max_age must not "
+                      "be negative",
                       tn);
     if (cfg->burst < 0 || isnan(cfg->rate_per_s))
         return vg_err(err, errlen, -EINVAL, "%s: burst must not be negative", tn);
@@ -1037,6 +1147,10 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     w->connect_timeout_ms =
         cfg->connect_timeout_ms ? cfg->connect_timeout_ms : WH_DEFAULT_CONNECT_TIMEOUT_MS;
     w->max_attempts = cfg->max_attempts ? cfg->max_attempts : WH_DEFAULT_MAX_ATTEMPTS;
+    /* Alertmanager keeps its own promise without it: a firing given up on is re-sent with the
+     * others, and a resolve given up on lapses at the endsAt sent last. */
+    w->keep_retrying = cfg->keep_retrying && !t->resends;
+    w->max_age_ms = cfg->max_age_ms > 0 ? cfg->max_age_ms : 0;
     w->backoff_initial_ms =
         cfg->backoff_initial_ms ? cfg->backoff_initial_ms : WH_DEFAULT_BACKOFF_INITIAL_MS;
     w->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : WH_DEFAULT_BACKOFF_MAX_MS;

@@ -161,7 +161,13 @@ static const struct vg_cfg_key keys[] = {
     {"webhook.connect_timeout", VG_CFG_DURATION, "2s", OFF(webhook_connect_timeout_ms), 100, 600000,
      NULL, "connection timeout"},
     {"webhook.max_attempts", VG_CFG_INT, "8", OFF(webhook_max_attempts), 1, 1000, NULL,
-     "attempts per alert before it is dropped (and counted)"},
+     "failed attempts after which an alert stops holding back the ones behind it; one that "
+     "failed only with retryable errors (network, 408, 429, 5xx) is then retried every "
+     "webhook.backoff_max until delivered or webhook.max_age (alertmanager: dropped and counted, "
+     "its re-sends and endsAt take over)"},
+    {"webhook.max_age", VG_CFG_DURATION, "24h", OFF(webhook_max_age_ms), 0, 31536000000.0, NULL,
+     "an alert still failing this long after it was produced is dropped (logged, counted in "
+     "vigil_webhook_expired_total); 0 = never, it waits for the receiver however long"},
     {"webhook.backoff_initial", VG_CFG_DURATION, "500ms", OFF(webhook_backoff_initial_ms), 1,
      600000, NULL, "first retry delay; doubles per attempt with +-20% jitter"},
     {"webhook.backoff_max", VG_CFG_DURATION, "30s", OFF(webhook_backoff_max_ms), 1, 3600000, NULL,

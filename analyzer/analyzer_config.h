@@ -74,6 +74,7 @@ struct analyzer_cfg {
     int64_t webhook_timeout_ms;
     int64_t webhook_connect_timeout_ms;
     int64_t webhook_max_attempts;
+    int64_t webhook_max_age_ms;
     int64_t webhook_backoff_initial_ms;
     int64_t webhook_backoff_max_ms;
     int64_t webhook_queue_max;

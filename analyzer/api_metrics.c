@@ -87,11 +87,20 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Delivery attempts that failed."},
     {"vigil_webhook_tls_errors_total", VG_METRIC_COUNTER, NULL, NULL,
      "Delivery attempts that failed TLS verification or handshake, all receivers."},
-    {"vigil_webhook_dropped_total", VG_METRIC_COUNTER, NULL, NULL, "Notifications given up on."},
+    {"vigil_webhook_dropped_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Notifications given up on: refused for good (a 4xx), older than webhook.max_age (also in "
+     "vigil_webhook_expired_total), or alertmanager's after webhook.max_attempts."},
     {"vigil_webhook_queue_full_total", VG_METRIC_COUNTER, NULL, NULL,
      "Notifications refused, all receivers: queue or outbox full (or out of memory); each is "
      "logged with its alert (msg=\"alert not queued\")."},
     {"vigil_webhook_queued", VG_METRIC_GAUGE, NULL, NULL, "Notifications waiting for delivery."},
+    {"vigil_webhook_retrying", VG_METRIC_GAUGE, NULL, NULL,
+     "Of those, the ones that failed webhook.max_attempts times and are still retried every "
+     "webhook.backoff_max: a receiver failing for longer than the backoff, or refusing them with "
+     "retryable errors."},
+    {"vigil_webhook_expired_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Notifications dropped because they still failed at webhook.max_age (also in "
+     "vigil_webhook_dropped_total); each is logged at error level."},
     {"vigil_receiver_delivered_total", VG_METRIC_COUNTER, "receiver", NULL,
      "Notifications delivered, per receiver."},
     {"vigil_webhook_outbox_errors_total", VG_METRIC_COUNTER, "receiver", "outbox.dir set",

@@ -118,6 +118,8 @@ void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, ui
         sum->outbox_errors += st.outbox_errors;
         sum->tls_errors += st.tls_errors;
         sum->queued += st.queued;
+        sum->retrying += st.retrying;
+        sum->expired += st.expired;
         *refused += a->receivers[i].refused;
     }
 }
@@ -460,7 +462,7 @@ static void wanted_receivers(const struct analyzer_cfg *c, struct wanted_rx want
 }
 
 /* One receiver per type whose destination is configured; each shares the delivery settings
- * (webhook.timeout, .max_attempts, .backoff_*, .queue_max) and the outbox directory. */
+ * (webhook.timeout, .max_attempts, .max_age, .backoff_*, .queue_max) and the outbox directory. */
 static int open_receivers(struct analyzer *a, char *err, size_t errlen)
 {
     const struct analyzer_cfg *c = &a->cfg;
@@ -475,6 +477,10 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
             .timeout_ms = c->webhook_timeout_ms,
             .connect_timeout_ms = c->webhook_connect_timeout_ms,
             .max_attempts = (int)c->webhook_max_attempts,
+            /* A resolve given up on leaves an incident open for good: only the stated bounds
+             * (max_age, queue_max, outbox.max_bytes) may cost a notification. */
+            .keep_retrying = 1,
+            .max_age_ms = c->webhook_max_age_ms,
             .backoff_initial_ms = c->webhook_backoff_initial_ms,
             .backoff_max_ms = c->webhook_backoff_max_ms,
             .queue_max = (size_t)c->webhook_queue_max,

@@ -15,6 +15,7 @@
 #include "vg_decisions.h"
 #include "vg_engine.h"
 #include "vg_ewma.h"
+#include "vg_log.h"
 #include "vg_rule_load.h"
 #include "vg_util.h"
 
@@ -1165,6 +1166,155 @@ static void test_pagerduty_202_delivers_and_400_is_final_without_leaking_the_key
     receiver_stop(f);
 }
 
+/* The audit's case: PagerDuty took the trigger, then answers 503 for far longer than
+ * max_attempts' worth of tries. With keep_retrying (the analyzer's setting) the resolve is not
+ * dropped for its attempt count: it stays queued (and in the outbox), is counted in retrying,
+ * and reaches PagerDuty once it answers again, so the incident closes. */
+static void
+test_a_resolve_failing_past_max_attempts_is_delivered_when_the_receiver_recovers(void **state)
+{
+    struct fx *f = *state;
+    char kfile[160];
+    write_secret(f, "routing.key", "R0utingKeyForTests0123456789abcd\n", kfile, sizeof(kfile));
+    receiver_start(f, 0, "--ok-status", "202", "--path", "/v2/enqueue", NULL);
+    struct vg_receiver_cfg cfg = {.type = "pagerduty",
+                                  .routing_key_file = kfile,
+                                  .max_attempts = 3,
+                                  .backoff_initial_ms = 10,
+                                  .backoff_max_ms = 50,
+                                  .keep_retrying = 1,
+                                  .outbox_dir = f->dir};
+    create_rx(f, &cfg, "");
+    struct vg_notification fire = sample("firing", "fp-pd-out"),
+                           res = sample("resolved", "fp-pd-out");
+    assert_int_equal(f->act->submit(f->wh, &fire), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+
+    /* PagerDuty goes bad: 503 to everything. */
+    int port = f->port;
+    receiver_stop(f);
+    receiver_start(f, port, "--ok-status", "202", "--path", "/v2/enqueue", "--fail", "1000000",
+                   "--fail-status", "503", NULL);
+    assert_int_equal(f->act->submit(f->wh, &res), 0);
+    WAIT_STATS(f, st, st.attempt_errors >= 3 * 3 || st.dropped > 0);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.retrying, 1);
+    assert_int_equal(st.queued, 1);
+
+    /* And recovers. */
+    receiver_stop(f);
+    receiver_start(f, port, "--ok-status", "202", "--path", "/v2/enqueue", NULL);
+    WAIT_STATS(f, st, st.delivered == 2);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.retrying, 0);
+    assert_int_equal(st.queued, 0);
+
+    json_t *reqs = requests(f);
+    size_t nr = json_array_size(reqs);
+    assert_true(nr >= 2 + 9);
+    json_t *last = json_array_get(reqs, nr - 1);
+    assert_int_equal(json_integer_value(json_object_get(last, "status")), 202);
+    assert_str(json_object_get(last, "body"), "event_action", NULL, "resolve");
+    assert_str(json_object_get(last, "body"), "dedup_key", NULL, "fp-pd-out");
+    json_decref(reqs);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "pagerduty attempt failed, still retrying until delivered"));
+    assert_null(strstr(log, "giving up"));
+    free(log);
+
+    /* Delivered means done in the outbox too: nothing comes back at the next start. */
+    f->act->destroy(f->wh, WAIT_MS);
+    f->wh = NULL;
+    cfg.url = NULL; /* it pointed into create_rx()'s frame */
+    create_rx(f, &cfg, "");
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.replayed, 0);
+    receiver_stop(f);
+}
+
+/* max_age is the bound: a notification still failing at that age is dropped, logged with the
+ * reason, counted in expired (and dropped), and marked done in the outbox. */
+static void test_a_notification_still_failing_at_max_age_is_dropped_and_counted(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "1000000", "--fail-status", "503", NULL);
+    struct vg_webhook_cfg cfg = {.max_attempts = 2,
+                                 .backoff_initial_ms = 10,
+                                 .backoff_max_ms = 50,
+                                 .keep_retrying = 1,
+                                 .max_age_ms = 400,
+                                 .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    struct vg_notification n = sample("resolved", "fp-old");
+    n.accepted_ms = vg_now_ms();
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.dropped == 1);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.retrying, 0);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.delivered, 0);
+    /* Past max_attempts (2) it was retried, not dropped. */
+    assert_true(st.attempt_errors > 2);
+    char *log = log_text(f);
+    const char *line =
+        strstr(log, "webhook attempt failed, notification older than max_age, dropped");
+    assert_non_null(line);
+    assert_non_null(strstr(line, "max_age_ms=400"));
+    assert_non_null(strstr(line, "status=503"));
+    assert_non_null(strstr(line, "fingerprint=\"fp-old\""));
+    free(log);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+    cfg.url = NULL; /* it pointed into create_wh()'s frame */
+    create_wh(f, &cfg);
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.replayed, 0);
+    receiver_stop(f);
+}
+
+/* Head-of-line: an alert its receiver refuses with 503 for good holds back the others only for
+ * its first max_attempts; then they go ahead, while it keeps being retried. Its own resolve stays
+ * behind it: a receiver never gets a resolve before its firing. */
+static void test_an_alert_failing_for_good_does_not_hold_back_other_alerts(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail-match", "fp-poison", "--fail-status", "503", NULL);
+    struct vg_webhook_cfg cfg = {
+        .max_attempts = 2, .backoff_initial_ms = 10, .backoff_max_ms = 50, .keep_retrying = 1};
+    create_wh(f, &cfg);
+    const char *fps[] = {"fp-poison", "fp-other-1", "fp-poison", "fp-other-2"};
+    const char *sts[] = {"firing", "firing", "resolved", "resolved"};
+    for (int i = 0; i < 4; i++) {
+        struct vg_notification n = sample(sts[i], fps[i]);
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, (st.delivered == 2 && st.retrying == 1) || st.dropped > 0);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.queued, 2);
+    json_t *reqs = requests(f);
+    int ok = 0;
+    for (size_t i = 0; i < json_array_size(reqs); i++) {
+        json_t *r = json_array_get(reqs, i);
+        json_t *b = json_object_get(r, "body");
+        const char *fp = json_string_value(json_object_get(b, "fingerprint"));
+        const char *status = json_string_value(json_object_get(b, "status"));
+        assert_non_null(fp);
+        if (strcmp(fp, "fp-poison") == 0) {
+            assert_string_equal(status, "firing"); /* its resolve waits behind it */
+            assert_int_equal(json_integer_value(json_object_get(r, "status")), 503);
+        } else {
+            assert_int_equal(json_integer_value(json_object_get(r, "status")), 200);
+            assert_string_equal(fp, ok++ ? "fp-other-2" : "fp-other-1");
+        }
+    }
+    assert_int_equal(ok, 2);
+    json_decref(reqs);
+    receiver_stop(f);
+}
+
 /* Alertmanager: a firing alert given up on during an outage (its attempts spent) is still sent
  * again by the re-send rounds once Alertmanager answers: it fires, and Alertmanager would not
  * know of it until it resolved. */
@@ -1539,6 +1689,9 @@ static void test_scaling_webhook_unreachable_logs_the_transport_error(void **sta
 
 int main(void)
 {
+    /* The tests read the log lines of retries, and those of one test would use up another's
+     * budget under the log's rate limit (tested in test_log). */
+    vg_log_set_rate_limit(0, 10000);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_action_table_finds_the_four_receiver_types),
         cmocka_unit_test_setup_teardown(
@@ -1569,6 +1722,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_receiver_down_for_a_while_gets_every_alert_once, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_resolve_failing_past_max_attempts_is_delivered_when_the_receiver_recovers, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_notification_still_failing_at_max_age_is_dropped_and_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_alert_failing_for_good_does_not_hold_back_other_alerts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_429_with_retry_after_is_honoured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit_spaces_requests_and_drops_nothing, setup,
                                         teardown),
