@@ -420,6 +420,61 @@ static void full_receiver_queue_refusals_are_counted_and_logged_per_alert(void *
     assert_true(vg_tp_count(s.analyzer_log, " webhook_outbox_errors=0 ") >= 1); /* stats */
 }
 
+/* The audit's case, end to end: a receiver answering 503 for good. Past webhook.max_attempts
+ * the analyzer keeps the alert (vigil_webhook_retrying, nothing dropped) instead of giving up on
+ * it, and drops it only at webhook.max_age, logged and counted (vigil_webhook_expired_total). */
+static void a_notification_failing_past_max_attempts_is_kept_until_max_age(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "max-age");
+    char rules[600], rfile[700], set_rules[700], set_outbox[700];
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s %s/outbox", rules, s.dir), 0);
+    snprintf(rfile, sizeof(rfile), "%s/a.yaml", rules);
+    write_text(rfile, "rules:\n"
+                      "  - name: QueueDeep\n"
+                      "    when: value(\"q.depth\") > 100\n"
+                      "    severity: critical\n");
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    snprintf(set_outbox, sizeof(set_outbox), "outbox.dir=%s/outbox", s.dir);
+    const char *fail[] = {"--fail", "1000000", "--fail-status", "503", NULL};
+    vg_stack_start_receiver(&s, fail);
+    const char *sets[] = {"kafka.auto.offset.reset=earliest",
+                          "webhook.max_attempts=3",
+                          "webhook.backoff_initial=20ms",
+                          "webhook.backoff_max=100ms",
+                          "webhook.max_age=4s",
+                          "drain_timeout=0s",
+                          set_rules,
+                          set_outbox,
+                          NULL};
+    vg_stack_start_analyzer(&s, sets);
+    produce(&s, "ma1", 0, 1, 500);
+    int64_t end = vg_tp_mono_ms() + 30000;
+    while (metric(&s, "vigil_webhook_retrying") < 1) {
+        if (vg_tp_mono_ms() > end)
+            fail_msg("vigil_webhook_retrying never reached 1 (dropped=%g)",
+                     metric(&s, "vigil_webhook_dropped_total"));
+        nap();
+    }
+    assert_true(metric(&s, "vigil_webhook_dropped_total") == 0);
+    assert_true(metric(&s, "vigil_webhook_queued") == 1);
+    while (metric(&s, "vigil_webhook_expired_total") < 1) {
+        if (vg_tp_mono_ms() > end)
+            fail_msg("vigil_webhook_expired_total never reached 1");
+        nap();
+    }
+    assert_true(metric(&s, "vigil_webhook_dropped_total") == 1);
+    assert_true(metric(&s, "vigil_webhook_retrying") == 0);
+    assert_true(metric(&s, "vigil_webhook_queued") == 0);
+    assert_true(vg_tp_count(s.recv_out, "\"status\":503") > 3);
+    assert_int_equal(vg_tp_count(s.analyzer_log, "still retrying until delivered or max_age"), 1);
+    assert_int_equal(vg_tp_count(s.analyzer_log, "notification older than max_age, dropped"), 1);
+    assert_int_equal(vg_tp_count(s.analyzer_log, "giving up"), 0);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* vigilctl rules check: the shipped examples pass, a broken directory fails with positions. */
 #define DR_HOSTS   6
 #define DR_DRAIN   3 /* s */
@@ -541,6 +596,7 @@ int main(void)
         cmocka_unit_test(kill9_between_acceptance_and_delivery_loses_nothing),
         cmocka_unit_test(full_receiver_queue_refusals_are_counted_and_logged_per_alert),
         cmocka_unit_test(shutdown_drains_every_receiver_within_one_drain_timeout),
+        cmocka_unit_test(a_notification_failing_past_max_attempts_is_kept_until_max_age),
         cmocka_unit_test(vigilctl_rules_check_validates_without_starting_anything),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
