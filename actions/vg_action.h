@@ -75,6 +75,7 @@ struct vg_action_stats {
                               * handshake (also in attempt_errors) */
     uint64_t retrying; /* queued now, failed max_attempts times and still retried (keep_retrying) */
     uint64_t expired;  /* given up on because still failing at max_age_ms (also in dropped) */
+    uint64_t coalesced; /* firings not sent: their resolve arrived while they were queued */
 };
 
 /* A receiver: where and how one action instance delivers. A field left at 0 or NULL takes the
@@ -111,6 +112,12 @@ struct vg_receiver_cfg {
     /* Age, from vg_notification.accepted_ms (or the submit when 0), past which a failed attempt
      * drops the notification; 0: no age limit. */
     int64_t max_age_ms;
+    /* The analyzer's receivers (not alertmanager): a resolve submitted while its firing (same
+     * fingerprint and starts_at, repeats included) is still queued and not being attempted takes
+     * that firing's place in the queue, and the firing is not sent (acknowledged in the outbox,
+     * counted in coalesced). The resolve carries starts_at, so the receiver still learns when
+     * the alert began; PagerDuty then opens no incident. 0: every notification is sent. */
+    int coalesce;
     /* Outgoing HTTP security (vg_httpsec.h, docs/security.md); zero: no allow-list, plain http
      * to loopback only, the system's CAs. */
     const char *allowed_urls;

@@ -8,10 +8,11 @@
  * on, or (keep_retrying) has failed max_attempts times; from then on it is "overdue", retried
  * every backoff_max where it stands while the queue behind it moves on. A notification is never
  * attempted while an earlier one of the same alert (fingerprint) is queued, so a resolve never
- * overtakes its firing. With an outbox, submit() appends each notification to it before
- * queueing, and the thread acknowledges it there once the receiver has answered 2xx or a
- * permanent error (or it was given up on); what the outbox still holds at start is queued ahead
- * of anything new.
+ * overtakes its firing; with coalesce, a resolve submitted while its firing waits takes the
+ * firing's place instead, and the firing is not sent. With an outbox, submit() appends each
+ * notification to it before queueing, and the thread acknowledges it there once the receiver has
+ * answered 2xx or a permanent error (or it was given up on); what the outbox still holds at start
+ * is queued ahead of anything new.
  */
 #include "vg_webhook.h"
 
@@ -109,6 +110,7 @@ struct webhook {
     int64_t backoff_max_ms;
     int max_attempts;
     int keep_retrying; /* retryable failures never drop a notification, max_age_ms may */
+    int coalesce;      /* a resolve replaces its firing while that is queued, not in flight */
     int64_t max_age_ms;
     size_t queue_max;
     char *secret; /* webhook: HMAC key; pagerduty: routing key */
@@ -133,6 +135,7 @@ struct webhook {
     pthread_cond_t wake; /* to the thread: an item arrived, or stop */
     pthread_cond_t idle; /* to destroy(): the queue became empty */
     struct wh_item *head, *tail;
+    struct wh_item *inflight;  /* the item the thread is attempting: not to be coalesced */
     size_t count;              /* includes the head while it is being delivered */
     struct wh_forget *forgets; /* for the thread: what to drop from the firing table */
     struct vg_action_stats st;
@@ -870,14 +873,17 @@ static void *run(void *arg)
             }
             continue;
         }
+        w->inflight = it;
         unlock(w);
         enum outcome out = attempt_item(w, it);
         if (out == OUT_INTERRUPTED) {
             lock(w);
+            w->inflight = NULL;
             break;
         }
         if (out == OUT_RETRY) {
             lock(w);
+            w->inflight = NULL;
             continue;
         }
         if (it->seq) {
@@ -892,6 +898,7 @@ static void *run(void *arg)
             }
         }
         lock(w);
+        w->inflight = NULL;
         unlink_locked(w, it);
         if (w->count == 0)
             pthread_cond_broadcast(&w->idle);
@@ -1151,6 +1158,9 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
      * others, and a resolve given up on lapses at the endsAt sent last. */
     w->keep_retrying = cfg->keep_retrying && !t->resends;
     w->max_age_ms = cfg->max_age_ms > 0 ? cfg->max_age_ms : 0;
+    /* Alertmanager is told of firing alerts in batches and keeps them by its labels: a firing
+     * and its resolve cost it nothing worth saving. */
+    w->coalesce = cfg->coalesce && !t->resends;
     w->backoff_initial_ms =
         cfg->backoff_initial_ms ? cfg->backoff_initial_ms : WH_DEFAULT_BACKOFF_INITIAL_MS;
     w->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : WH_DEFAULT_BACKOFF_MAX_MS;
@@ -1292,6 +1302,56 @@ static int refuse_locked(struct webhook *w)
     return first;
 }
 
+static int is_resolve(const struct vg_notification *n)
+{
+    return n->status && strcmp(n->status, "resolved") == 0;
+}
+
+/* With mu held: res, a resolve about to be queued, takes the place of the first queued firing of
+ * its alert episode (same fingerprint and starts_at; not the one in flight, which is on its way),
+ * and every other such firing (repeats) leaves the queue. Returns them, for the caller to
+ * acknowledge in the outbox and free; *placed says whether res is now queued. In an alert storm
+ * a paced receiver (Slack: 1/s) thus gets one message per short alert instead of a [FIRING]
+ * minutes after it resolved, then its [RESOLVED]. */
+static struct wh_item *coalesce_locked(struct webhook *w, struct wh_item *res, int *placed)
+{
+    struct wh_item *gone = NULL, **gone_tail = &gone, *prev = NULL;
+    *placed = 0;
+    for (struct wh_item *q = w->head, *next; q; q = next) {
+        next = q->next;
+        if (q == w->inflight || is_resolve(&q->n) || !q->n.fingerprint ||
+            strcmp(q->n.fingerprint, res->n.fingerprint) != 0 ||
+            q->n.starts_at_ms != res->n.starts_at_ms) {
+            prev = q;
+            continue;
+        }
+        if (!*placed) {
+            /* In its place: the firing was due to go there, so the resolve goes no later. */
+            res->next = next;
+            if (prev)
+                prev->next = res;
+            else
+                w->head = res;
+            if (w->tail == q)
+                w->tail = res;
+            prev = res;
+            *placed = 1;
+        } else {
+            prev->next = next; /* prev is at least res */
+            if (w->tail == q)
+                w->tail = prev;
+            w->count--;
+        }
+        if (q->overdue)
+            w->st.retrying--;
+        w->st.coalesced++;
+        q->next = NULL;
+        *gone_tail = q;
+        gone_tail = &q->next;
+    }
+    return gone;
+}
+
 static int wh_submit(void *inst, const struct vg_notification *n)
 {
     struct webhook *w = inst;
@@ -1373,10 +1433,39 @@ static int wh_submit(void *inst, const struct vg_notification *n)
     }
     lock(w);
     w->full_logged = 0;
-    enqueue_locked(w, it);
+    int placed = 0;
+    struct wh_item *gone = NULL;
+    /* Not when the resolve is in memory only (an outbox write failed): acknowledging the firing
+     * would then leave a crash nothing of the alert. */
+    if (w->coalesce && is_resolve(n) && n->fingerprint && (!w->ob || it->seq))
+        gone = coalesce_locked(w, it, &placed);
+    if (!placed) /* placed: it took a firing's place in the queue and in count */
+        enqueue_locked(w, it);
     w->st.submitted++;
     pthread_cond_signal(&w->wake);
     unlock(w);
+    /* After the resolve's own record is durable, so that a crash in between replays both
+     * rather than neither. Under submit_mu, which keeps the outbox in queue order. */
+    for (struct wh_item *q = gone, *next; q; q = next) {
+        next = q->next;
+        char qfp[256], qh[256];
+        rlog(w, VG_LOG_DEBUG, "firing not sent: its resolve arrived while it was queued",
+             "fingerprint=%s host=%s repeat=%u", vg_log_quote(qfp, sizeof(qfp), q->n.fingerprint),
+             vg_log_quote(qh, sizeof(qh), q->n.host ? q->n.host : ""), (unsigned)q->n.repeat);
+        if (q->seq) {
+            int rc = vg_outbox_ack(w->ob, q->seq);
+            if (rc < 0) {
+                char qf[512], qe[128];
+                rlog(w, VG_LOG_WARN,
+                     "outbox acknowledgement failed; the notification may be sent again after a "
+                     "restart",
+                     "file=%s seq=%llu error=%s",
+                     vg_log_quote(qf, sizeof(qf), vg_outbox_path(w->ob)),
+                     (unsigned long long)q->seq, vg_log_quote(qe, sizeof(qe), strerror(-rc)));
+            }
+        }
+        free(q);
+    }
     pthread_mutex_unlock(&w->submit_mu);
     return 0;
 }

@@ -101,6 +101,9 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_webhook_expired_total", VG_METRIC_COUNTER, NULL, NULL,
      "Notifications dropped because they still failed at webhook.max_age (also in "
      "vigil_webhook_dropped_total); each is logged at error level."},
+    {"vigil_webhook_coalesced_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Firing notifications not sent because their resolve was submitted while they were still "
+     "queued: the resolve went alone, in their place (logged at debug level)."},
     {"vigil_receiver_delivered_total", VG_METRIC_COUNTER, "receiver", NULL,
      "Notifications delivered, per receiver."},
     {"vigil_webhook_outbox_errors_total", VG_METRIC_COUNTER, "receiver", "outbox.dir set",

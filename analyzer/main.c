@@ -120,6 +120,7 @@ void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, ui
         sum->queued += st.queued;
         sum->retrying += st.retrying;
         sum->expired += st.expired;
+        sum->coalesced += st.coalesced;
         *refused += a->receivers[i].refused;
     }
 }
@@ -480,6 +481,9 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
             /* A resolve given up on leaves an incident open for good: only the stated bounds
              * (max_age, queue_max, outbox.max_bytes) may cost a notification. */
             .keep_retrying = 1,
+            /* An alert storm must not leave a paced receiver posting firings of alerts that
+             * resolved minutes ago. */
+            .coalesce = 1,
             .max_age_ms = c->webhook_max_age_ms,
             .backoff_initial_ms = c->webhook_backoff_initial_ms,
             .backoff_max_ms = c->webhook_backoff_max_ms,

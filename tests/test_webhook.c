@@ -1316,6 +1316,99 @@ static void test_an_alert_failing_for_good_does_not_hold_back_other_alerts(void 
     receiver_stop(f);
 }
 
+static int count_requests(json_t *reqs, const char *fp, const char *status)
+{
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(reqs); i++) {
+        json_t *b = json_object_get(json_array_get(reqs, i), "body");
+        const char *f = json_string_value(json_object_get(b, "fingerprint"));
+        const char *s = json_string_value(json_object_get(b, "status"));
+        n += f && s && strcmp(f, fp) == 0 && strcmp(s, status) == 0;
+    }
+    return n;
+}
+
+/* An alert storm on a paced receiver (1 request a second, like Slack): a firing still queued
+ * when its resolve arrives is not sent; the resolve goes alone, in its place, with the alert's
+ * starts_at and ends_at. The firing being attempted at that moment is not touched. */
+static void test_a_resolve_queued_behind_its_firing_is_sent_alone_in_its_place(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, NULL);
+    struct vg_webhook_cfg cfg = {
+        .rate_per_s = 1, .burst = 1, .coalesce = 1, .keep_retrying = 1, .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    const char *fps[] = {"fp-a", "fp-b", "fp-c", "fp-c", "fp-d"};
+    const char *sts[] = {"firing", "firing", "firing", "resolved", "firing"};
+    for (int i = 0; i < 5; i++) {
+        struct vg_notification n = sample(sts[i], fps[i]);
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 4 && st.queued == 0);
+    assert_int_equal(st.coalesced, 1);
+    assert_int_equal(st.submitted, 5);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.queued, 0);
+    json_t *reqs = requests(f);
+    assert_int_equal(json_array_size(reqs), 4);
+    const char *want_fp[] = {"fp-a", "fp-b", "fp-c", "fp-d"};
+    const char *want_st[] = {"firing", "firing", "resolved", "firing"};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *b = json_object_get(json_array_get(reqs, i), "body");
+        assert_str(b, "fingerprint", NULL, want_fp[i]);
+        assert_str(b, "status", NULL, want_st[i]);
+    }
+    json_t *res = json_object_get(json_array_get(reqs, 2), "body");
+    assert_str(res, "starts_at", NULL, "2026-11-23T13:00:00.123Z");
+    assert_str(res, "ends_at", NULL, "2026-11-23T13:05:00.456Z");
+    json_decref(reqs);
+    /* The firing is done in the outbox too: nothing comes back at the next start. */
+    f->act->destroy(f->wh, WAIT_MS);
+    f->wh = NULL;
+    cfg.url = NULL; /* it pointed into create_wh()'s frame */
+    create_wh(f, &cfg);
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.replayed, 0);
+    receiver_stop(f);
+}
+
+/* Stopped before the resolve went out, the analyzer replays the resolve at its next start, never
+ * the firing it replaced. */
+static void test_a_coalesced_firing_is_not_replayed_from_the_outbox(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, NULL);
+    struct vg_webhook_cfg cfg = {
+        .rate_per_s = 1, .burst = 1, .coalesce = 1, .keep_retrying = 1, .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    const char *fps[] = {"fp-a", "fp-b", "fp-c", "fp-c"};
+    const char *sts[] = {"firing", "firing", "firing", "resolved"};
+    for (int i = 0; i < 4; i++) {
+        struct vg_notification n = sample(sts[i], fps[i]);
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    struct vg_action_stats st;
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.coalesced, 1);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+    cfg.url = NULL;
+    cfg.rate_per_s = -1;
+    create_wh(f, &cfg);
+    f->act->stats(f->wh, &st);
+    assert_true(st.replayed >= 2); /* fp-b (and fp-a unless it went out) and the resolve */
+    WAIT_STATS(f, st, st.queued == 0);
+    assert_int_equal(st.dropped, 0);
+    json_t *reqs = requests(f);
+    assert_int_equal(count_requests(reqs, "fp-c", "firing"), 0);
+    assert_int_equal(count_requests(reqs, "fp-c", "resolved"), 1);
+    /* once, or twice had the stop cut its request short: what was in flight is sent again */
+    assert_true(count_requests(reqs, "fp-b", "firing") >= 1);
+    json_decref(reqs);
+    receiver_stop(f);
+}
+
 /* Alertmanager: a firing alert given up on during an outage (its attempts spent) is still sent
  * again by the re-send rounds once Alertmanager answers: it fires, and Alertmanager would not
  * know of it until it resolved. */
@@ -1730,6 +1823,10 @@ int main(void)
             test_a_notification_still_failing_at_max_age_is_dropped_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_an_alert_failing_for_good_does_not_hold_back_other_alerts, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_resolve_queued_behind_its_firing_is_sent_alone_in_its_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_coalesced_firing_is_not_replayed_from_the_outbox,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_429_with_retry_after_is_honoured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit_spaces_requests_and_drops_nothing, setup,
                                         teardown),
