@@ -3,7 +3,10 @@
  * (broker, committed offsets and vigil.state live on in their own process). Afterwards no
  * sequence number was skipped, every host reached the last tick, and the alerts that reached
  * the receiver are exactly those of an uninterrupted run (compared by Idempotency-Key:
- * fingerprint, status, start), duplicates allowed.
+ * fingerprint, status, start), duplicates allowed. One difference is allowed: a firing that one
+ * run sent and the other did not, when both sent its resolve. The analyzer replays a chunk faster
+ * than the receiver is paced, and a resolve that finds its firing still queued goes in its place
+ * (docs/alerts.md, "Delivery"), so whether a firing is sent depends on timing.
  *
  * VG_DURABILITY_SEED picks other kill moments (default 7). */
 #include <jansson.h>
@@ -170,6 +173,21 @@ static void run_stream(const char *tag, int kills, unsigned seed, json_t **keys_
     vg_tp_stop(broker, SIGTERM, 10000);
 }
 
+/* Whether key is "<fp>-firing-<start>" whose "<fp>-resolved-<start>" both runs have: a firing
+ * one run may have coalesced into its resolve. */
+static int coalescible(const char *key, json_t *a, json_t *b)
+{
+    const char *p = strstr(key, "-firing-");
+    if (!p)
+        return 0;
+    const char *start = p + strlen("-firing-");
+    char res[512];
+    /* A repeat's key ends in -rN, its resolve's does not. */
+    snprintf(res, sizeof(res), "%.*s-resolved-%.*s", (int)(p - key), key, (int)strcspn(start, "-"),
+             start);
+    return json_object_get(a, res) && json_object_get(b, res);
+}
+
 static void alerts_after_kill9_restarts_equal_uninterrupted_run(void **state)
 {
     (void)state;
@@ -180,22 +198,34 @@ static void alerts_after_kill9_restarts_equal_uninterrupted_run(void **state)
     json_t *ref, *got;
     int ref_req, got_req;
     run_stream("durability-ref", 0, seed, &ref, &ref_req);
-    /* The stream raises alerts at all: otherwise equality proves nothing. */
-    assert_true(json_object_size(ref) >= 6);
+    /* The stream raises alerts at all: otherwise equality proves nothing. Counted by their
+     * resolves, which coalescing never leaves out. */
+    int resolves = 0;
+    const char *rk;
+    json_t *rv;
+    json_object_foreach(ref, rk, rv)
+    {
+        resolves += strstr(rk, "-resolved-") != NULL;
+    }
+    assert_true(resolves >= 4); /* the stream resolves 4 alerts */
     run_stream("durability-kill9", KILLS, seed, &got, &got_req);
     const char *k;
     json_t *v;
     int missing = 0, extra = 0;
     json_object_foreach(ref, k, v)
     {
-        if (!json_object_get(got, k)) {
+        if (!json_object_get(got, k) && coalescible(k, ref, got)) {
+            fprintf(stderr, "coalesced into its resolve after kill -9: %s\n", k);
+        } else if (!json_object_get(got, k)) {
             fprintf(stderr, "missing after kill -9: %s\n", k);
             missing++;
         }
     }
     json_object_foreach(got, k, v)
     {
-        if (!json_object_get(ref, k)) {
+        if (!json_object_get(ref, k) && coalescible(k, ref, got)) {
+            fprintf(stderr, "coalesced into its resolve in the uninterrupted run: %s\n", k);
+        } else if (!json_object_get(ref, k)) {
             fprintf(stderr, "not in the uninterrupted run: %s\n", k);
             extra++;
         }
