@@ -61,7 +61,7 @@ void vg_bpf_biolat_fini(void *state)
     biolat_bpf__destroy(st->skel);
     vg_bpf_snap_free(&st->prev);
     vg_bpf_snap_free(&st->cur);
-    free(st->devs);
+    vg_bpf_lazy_free(st->devs);
     free(st->scratch);
     free(st);
 }
@@ -108,7 +108,7 @@ int vg_bpf_biolat_init(void **state, const struct vg_collector_cfg *cfg, char *e
     if (rc < 0)
         goto fail;
     st->max_devs = bpf_map__max_entries(st->skel->maps.dev_hist);
-    st->devs = calloc(st->max_devs, sizeof *st->devs);
+    st->devs = vg_bpf_lazy_calloc(st->max_devs, sizeof *st->devs);
     st->scratch = calloc((size_t)vg_bpf_ncpus(), sizeof *st->scratch);
     if (!st->devs || !st->scratch ||
         vg_bpf_snap_init(&st->prev, 4, VG_HIST_BUCKETS, st->max_devs) < 0 ||

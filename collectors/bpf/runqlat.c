@@ -49,7 +49,7 @@ void vg_bpf_runqlat_fini(void *state)
     runqlat_bpf__destroy(st->skel);
     vg_bpf_snap_free(&st->cg_prev);
     vg_bpf_snap_free(&st->cg_cur);
-    free(st->cg_counts);
+    vg_bpf_lazy_free(st->cg_counts);
     free(st->scratch);
     free(st);
 }
@@ -106,7 +106,7 @@ int vg_bpf_runqlat_init(void **state, const struct vg_collector_cfg *cfg, char *
 
     size_t cg_max = bpf_map__max_entries(st->skel->maps.cg_hist);
     st->scratch = calloc((size_t)vg_bpf_ncpus() * VG_HIST_BUCKETS, sizeof *st->scratch);
-    st->cg_counts = calloc(cg_max, sizeof *st->cg_counts);
+    st->cg_counts = vg_bpf_lazy_calloc(cg_max, sizeof *st->cg_counts);
     if (!st->scratch || !st->cg_counts ||
         vg_bpf_snap_init(&st->cg_prev, 8, VG_HIST_BUCKETS, cg_max) < 0 ||
         vg_bpf_snap_init(&st->cg_cur, 8, VG_HIST_BUCKETS, cg_max) < 0) {

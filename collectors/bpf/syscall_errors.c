@@ -54,7 +54,7 @@ void vg_bpf_syscall_errors_fini(void *state)
     syscall_errors_bpf__destroy(st->skel);
     vg_bpf_snap_free(&st->cg_prev);
     vg_bpf_snap_free(&st->cg_cur);
-    free(st->cg_counts);
+    vg_bpf_lazy_free(st->cg_counts);
     free(st->scratch);
     free(st);
 }
@@ -105,7 +105,7 @@ int vg_bpf_syscall_errors_init(void **state, const struct vg_collector_cfg *cfg,
         goto fail;
     size_t cg_max = bpf_map__max_entries(st->skel->maps.cg_errors);
     st->scratch = calloc((size_t)vg_bpf_ncpus() * SYSERR_NCLASSES, sizeof *st->scratch);
-    st->cg_counts = calloc(cg_max, sizeof *st->cg_counts);
+    st->cg_counts = vg_bpf_lazy_calloc(cg_max, sizeof *st->cg_counts);
     if (!st->scratch || !st->cg_counts || vg_bpf_snap_init(&st->cg_prev, 8, 1, cg_max) < 0 ||
         vg_bpf_snap_init(&st->cg_cur, 8, 1, cg_max) < 0) {
         rc = vg_err(err, errlen, -ENOMEM, NAME ": out of memory");

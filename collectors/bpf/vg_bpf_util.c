@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -577,35 +578,66 @@ int vg_bpf_cgsweep(struct vg_bpf_cgsweep *s, struct vg_cgnames *names, int map_f
     return rc;
 }
 
+/* What vg_bpf_lazy_calloc() keeps before the memory it returns: the mapping's length. */
+#define LAZY_HEAD 16
+
+void *vg_bpf_lazy_calloc(size_t n, size_t size)
+{
+    if (size && n > (SIZE_MAX - LAZY_HEAD) / size)
+        return NULL;
+    size_t len = LAZY_HEAD + n * size;
+    unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    memcpy(p, &len, sizeof len);
+    return p + LAZY_HEAD;
+}
+
+void vg_bpf_lazy_free(void *p)
+{
+    if (!p)
+        return;
+    size_t len;
+    unsigned char *base = (unsigned char *)p - LAZY_HEAD;
+    memcpy(&len, base, sizeof len);
+    munmap(base, len);
+}
+
+/* Bytes of an array of n elements of size each, rounded up to 16 so that the next one is
+ * aligned for any of them. */
+static size_t snap_span(size_t n, size_t size)
+{
+    return (n * size + 15) / 16 * 16;
+}
+
 int vg_bpf_snap_init(struct vg_bpf_snap *s, size_t key_size, size_t width, size_t cap)
 {
     memset(s, 0, sizeof *s);
-    if ((key_size != 4 && key_size != 8) || width == 0 || cap == 0)
+    if ((key_size != 4 && key_size != 8) || width == 0 || cap == 0 ||
+        cap > SIZE_MAX / 4 / width / sizeof *s->vals)
         return -EINVAL;
+    /* All the arrays in one lazily backed block: a tick writes only the first n entries of
+     * each, so the pages past them never become resident. */
+    size_t keys = snap_span(cap, sizeof *s->keys), vals = snap_span(cap * width, sizeof *s->vals);
+    size_t rawk = snap_span(cap, key_size), order = snap_span(cap, sizeof *s->order);
+    unsigned char *p = vg_bpf_lazy_calloc(1, keys + 2 * vals + rawk + order + cap);
+    if (!p)
+        return -ENOMEM;
     s->key_size = key_size;
     s->width = width;
     s->cap = cap;
-    s->keys = calloc(cap, sizeof *s->keys);
-    s->vals = calloc(cap * width, sizeof *s->vals);
-    s->rawk = calloc(cap, key_size);
-    s->rawv = calloc(cap * width, sizeof *s->rawv);
-    s->order = calloc(cap, sizeof *s->order);
-    s->swept = calloc(cap, 1);
-    if (!s->keys || !s->vals || !s->rawk || !s->rawv || !s->order || !s->swept) {
-        vg_bpf_snap_free(s);
-        return -ENOMEM;
-    }
+    s->keys = (__u64 *)p;
+    s->vals = (__u64 *)(p + keys);
+    s->rawv = (__u64 *)(p + keys + vals);
+    s->rawk = p + keys + 2 * vals;
+    s->order = (struct vg_bpf_pair *)(p + keys + 2 * vals + rawk);
+    s->swept = p + keys + 2 * vals + rawk + order;
     return 0;
 }
 
 void vg_bpf_snap_free(struct vg_bpf_snap *s)
 {
-    free(s->keys);
-    free(s->vals);
-    free(s->rawk);
-    free(s->rawv);
-    free(s->order);
-    free(s->swept);
+    vg_bpf_lazy_free(s->keys); /* the start of the block that holds the others */
     memset(s, 0, sizeof *s);
 }
 

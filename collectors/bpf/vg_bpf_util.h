@@ -164,6 +164,16 @@ int vg_bpf_emit_loss(struct vg_bpf_loss *l, __u64 total, const char *collector, 
                      const char *metric, int64_t now_ms, struct vg_wire_msg *out, char *err,
                      size_t errlen);
 
+/* Zeroed memory for n elements of size bytes, for arrays sized for a full BPF map: a map usually
+ * holds a fraction of its max_entries (a few dozen of bpf_syscall_errors' 4,352 cgroups), and
+ * only the pages written become resident. The memory is an anonymous mapping of its own, whose
+ * pages the kernel provides only when first touched; calloc() took the smaller of these arrays
+ * from the heap and cleared them whenever it reused memory freed there (libbpf frees plenty while
+ * loading), so all of it was resident: 0.4 MiB of the agent's RSS (docs/bench.md). NULL when out
+ * of memory. Freed with vg_bpf_lazy_free() (NULL is ignored). */
+void *vg_bpf_lazy_calloc(size_t n, size_t size);
+void vg_bpf_lazy_free(void *p);
+
 /* A whole hash map read at one instant: keys ascending, each with width __u64 values. */
 struct vg_bpf_snap {
     size_t key_size; /* 4 or 8 */
