@@ -1040,6 +1040,50 @@ static void update_landing_before_the_delete_is_reported(void **state)
     rmdir(root);
 }
 
+/* A snapshot holds the map's entries in key order, each with its own values, for 4- and 8-byte
+ * keys, a map partly filled and one filled to the snapshot's capacity: the values are put in key
+ * order in place (vg_bpf_util.c, sort_rows), along cycles of every length the hash order makes. */
+static void snapshot_rows_are_in_key_order_with_their_values(void **state)
+{
+    (void)state;
+    need_root();
+    enum { W = 3, CAP = 600 };
+    char err[VG_ERRLEN];
+    for (size_t key_size = 4; key_size <= 8; key_size += 4) {
+        for (int full = 0; full <= 1; full++) {
+            size_t n = full ? CAP : 237;
+            int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "vg_test_snap", (__u32)key_size,
+                                    W * sizeof(__u64), CAP, NULL);
+            if (fd < 0)
+                fail_msg("creating a hash map: %s", strerror(errno));
+            for (size_t i = 0; i < n; i++) {
+                __u64 k = (i * 2654435761u) % 1000003 + 1, v[W];
+                for (int j = 0; j < W; j++)
+                    v[j] = k * 10 + (__u64)j;
+                __u32 k4 = (__u32)k;
+                assert_int_equal(
+                    bpf_map_update_elem(fd, key_size == 4 ? (void *)&k4 : (void *)&k, v, 0), 0);
+            }
+            struct vg_bpf_snap s;
+            assert_int_equal(vg_bpf_snap_init(&s, key_size, W, CAP), 0);
+            /* Twice: the second reading lands on the rows the first one left. */
+            for (int round = 0; round < 2; round++) {
+                assert_int_equal(vg_bpf_snap_read(&s, fd, err, sizeof err), 0);
+                assert_int_equal(s.n, n);
+                for (size_t i = 0; i < s.n; i++) {
+                    if (i > 0)
+                        assert_true(s.keys[i - 1] < s.keys[i]);
+                    for (int j = 0; j < W; j++)
+                        assert_true(s.vals[i * W + (size_t)j] == s.keys[i] * 10 + (__u64)j);
+                    assert_ptr_equal(vg_bpf_snap_find(&s, s.keys[i]), s.vals + i * W);
+                }
+            }
+            vg_bpf_snap_free(&s);
+            close(fd);
+        }
+    }
+}
+
 /* ---- the collectors on live events ---- */
 
 static void failing_openat_burst_raises_enoent_count(void **state)
@@ -2135,6 +2179,7 @@ int main(void)
         cmocka_unit_test(walk_that_cannot_open_a_directory_is_incomplete),
         cmocka_unit_test(swept_entry_that_changed_since_the_read_is_kept),
         cmocka_unit_test(update_landing_before_the_delete_is_reported),
+        cmocka_unit_test(snapshot_rows_are_in_key_order_with_their_values),
         cmocka_unit_test(failing_openat_burst_raises_enoent_count),
         cmocka_unit_test(connects_to_a_closed_port_raise_resets_and_failures),
         cmocka_unit_test(connects_to_a_listener_are_timed),

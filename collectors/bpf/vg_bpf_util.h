@@ -187,8 +187,8 @@ struct vg_bpf_snap {
     unsigned char *swept;
     /* scratch for reading */
     unsigned char *rawk;
-    __u64 *rawv;
     struct vg_bpf_pair *order;
+    __u64 *row; /* width values */
 };
 
 int vg_bpf_snap_init(struct vg_bpf_snap *s, size_t key_size, size_t width, size_t cap);
