@@ -83,7 +83,9 @@ static const struct vg_cfg_key keys[] = {
      "log line format: `logfmt` (key=value) or `json` (one object per line)", "logfmt|json"},
     {"user", VG_CFG_STRING, "vigil", OFF(user), NOBOUND, NULL,
      "started as root: the user the agent becomes once its eBPF programs are loaded; it must "
-     "exist (spool.dir is given to it); empty: stays uid 0. Either way only CAP_BPF is kept, and "
+     "exist (spool.dir and, with bpf_* collectors, bpf.btf_cache are given to it; --once, which "
+     "stays root, gives it bpf.btf_cache too); empty: stays uid 0. Either way only CAP_BPF is "
+     "kept, and "
      "only when this kernel needs it to read BPF maps, no_new_privs is set and the one log line "
      "`privileges dropped` says what was kept (docs/security.md)"},
     {"local.detector", VG_CFG_STRING, "ewma", OFF(local_detector), NOBOUND, NULL,

@@ -419,7 +419,11 @@ static int drop_privileges(struct agent *a, char *err, size_t errlen)
     int bpf = 0;
     for (size_t i = 0; i < a->n_coll; i++)
         bpf |= strncmp(a->coll[i].c->name, "bpf_", 4) == 0;
-    const char *dirs[] = {a->cfg.spool_dir ? a->cfg.spool_dir : "", NULL};
+    /* The BTF cache too: made by this root process while loading, it must stay usable by the
+     * unprivileged service that starts next (a root-owned 0700 directory makes it load with the
+     * whole kernel BTF). */
+    const char *dirs[] = {a->cfg.spool_dir ? a->cfg.spool_dir : "",
+                          bpf && a->cfg.bpf_btf_cache ? a->cfg.bpf_btf_cache : "", NULL};
     struct vg_privdrop_cfg pc = {.user = a->cfg.user, .bpf_maps = bpf, .own_dirs = dirs};
     struct vg_privdrop_result r;
     int rc = vg_privdrop(&pc, &r, err, errlen);
@@ -1161,6 +1165,13 @@ int main(int argc, char **argv)
     }
     if (once) {
         rc = run_once(&a);
+        /* --once keeps root, but what it added to the BTF cache (or the directory it created)
+         * is handed to user, as the daemon does when it drops privileges; a user that does not
+         * exist is the daemon's error to report, not this one's. */
+        const char *dirs[] = {a.cfg.bpf_btf_cache ? a.cfg.bpf_btf_cache : "", NULL};
+        err[0] = '\0';
+        if (vg_privdrop_give_dirs(a.cfg.user, dirs, err, sizeof(err)) < 0 && err[0])
+            fprintf(stderr, "vigil-agent: warning: %s\n", err);
         close_all(&a);
         return rc;
     }

@@ -186,6 +186,27 @@ static int own_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errl
     return rc;
 }
 
+int vg_privdrop_give_dirs(const char *user, const char *const *dirs, char *err, size_t errlen)
+{
+    if (geteuid() != 0 || !user || !*user)
+        return 0;
+    errno = 0;
+    struct passwd *pw = getpwnam(user);
+    if (!pw)
+        return errno ? -errno : -ENOENT;
+    if (pw->pw_uid == 0)
+        return 0;
+    for (const char *const *d = dirs; d && *d; d++) {
+        struct stat st;
+        if (!**d || lstat(*d, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        int rc = own_dir(*d, pw->pw_uid, pw->pw_gid, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int switch_user(const struct vg_privdrop_cfg *cfg, struct vg_privdrop_result *res, char *err,
                        size_t errlen)
 {

@@ -18,9 +18,10 @@ struct vg_privdrop_cfg {
      * check it for every bpf() command (before 6.5, with kernel.unprivileged_bpf_disabled set);
      * vg_privdrop probes whether this kernel does. */
     int bpf_maps;
-    /* Directories the agent writes after the drop (the spool); when switching user, each one
-     * that exists, or whose parent exists (then created 0700), is given to the user with the
-     * files directly in it. NULL-terminated; "" entries are skipped. */
+    /* Directories the agent writes after the drop, or a later unprivileged run reads (the spool,
+     * the BTF cache); when switching user, each one that exists, or whose parent exists (then
+     * created 0700), is given to the user with the files directly in it. NULL-terminated; ""
+     * entries are skipped. */
     const char *const *own_dirs;
 };
 
@@ -40,6 +41,14 @@ struct vg_privdrop_result {
  * on failure the process may hold fewer privileges than before, never more, and the agent exits. */
 int vg_privdrop(const struct vg_privdrop_cfg *cfg, struct vg_privdrop_result *res, char *err,
                 size_t errlen);
+
+/* For a run that does not drop privileges (--once): started as root with user set (not root),
+ * each of dirs that exists is given to the user with the files directly in it, as vg_privdrop()
+ * does when switching, so that what this root run created (the BTF cache) stays usable by the
+ * unprivileged service. Does nothing when not root, or user is NULL or "". Returns 0; -ENOENT
+ * when the user does not exist (nothing done); another negative errno with err set when a chown
+ * failed. */
+int vg_privdrop_give_dirs(const char *user, const char *const *dirs, char *err, size_t errlen);
 
 /* Writes a capability mask as "cap_bpf,cap_perfmon" ("none" for 0) into buf. */
 void vg_privdrop_caps_str(uint64_t mask, char *buf, size_t n);

@@ -7,6 +7,7 @@
  * What is tested instead: the properties reach librdkafka (it asks the broker for the SCRAM
  * handshake, and its debug dump lists sasl.password), and the secret is in no line of the log. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -751,6 +752,13 @@ static void run_privdrop(const char *name, const char *preload, int want_bpf)
     struct stat sst;
     assert_int_equal(stat(sdir, &sst), 0);
     assert_int_equal(sst.st_uid, 65534);
+#ifdef VIGIL_HAVE_BPF
+    /* So was the BTF cache this root process made while loading: the unprivileged service that
+     * starts next must be able to use it. */
+    snprintf(sdir, sizeof sdir, "%s/btf", dir);
+    assert_int_equal(stat(sdir, &sst), 0);
+    assert_int_equal(sst.st_uid, 65534);
+#endif
 
     /* Metrics keep arriving after the drop, the eBPF ones included (their maps are read every
      * tick by the unprivileged process). */
@@ -800,6 +808,51 @@ static void agent_keeps_cap_bpf_where_the_kernel_checks_it_on_every_bpf_call(voi
 #endif
 }
 
+/* README's `vigil-agent --once`, run as root: it keeps root, but a BTF cache directory left
+ * root-owned 0700 (by this run or an earlier one) would make the service, as its user, load with
+ * the whole kernel BTF. The directory and the files in it are handed to user. */
+static void agent_once_as_root_gives_the_btf_cache_to_its_user(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("[  SKIP    ] not root: nothing to hand over\n");
+        skip();
+    }
+    char *dir = vg_tp_tmpdir("once-btf");
+    char btf[300], file[360], out[320];
+    snprintf(btf, sizeof btf, "%s/btf", dir);
+    snprintf(file, sizeof file, "%s/runqlat-0123456789abcdef.btf", btf);
+    snprintf(out, sizeof out, "%s/out", dir);
+    assert_int_equal(mkdir(btf, 0700), 0);
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    int rc = vg_tp_sh("%s --once --set user=nobody --set collectors=cpu,load --set spool.dir= "
+                      "--set bpf.btf_cache=%s --set bootstrap_servers=127.0.0.1:1 > %s 2>&1",
+                      VG_AGENT_BIN, btf, out);
+    char *o = vg_tp_read(out);
+    if (rc != 0)
+        fail_msg("vigil-agent --once failed: %s", o);
+    assert_null(strstr(o, "vigil-agent: warning"));
+    free(o);
+    struct stat st;
+    assert_int_equal(stat(btf, &st), 0);
+    assert_int_equal(st.st_uid, 65534);
+    assert_int_equal(st.st_gid, 65534);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_uid, 65534);
+
+    /* user: "" keeps everything root's, as the daemon does. */
+    assert_int_equal(chown(btf, 0, 0), 0);
+    assert_int_equal(vg_tp_sh("%s --once --set user= --set collectors=cpu --set spool.dir= "
+                              "--set bpf.btf_cache=%s > %s 2>&1",
+                              VG_AGENT_BIN, btf, out),
+                     0);
+    assert_int_equal(stat(btf, &st), 0);
+    assert_int_equal(st.st_uid, 0);
+    free(dir);
+}
+
 static void agent_refuses_a_user_that_does_not_exist(void **state)
 {
     (void)state;
@@ -835,6 +888,7 @@ int main(void)
         cmocka_unit_test(caps_are_named),
         cmocka_unit_test(agent_started_as_root_runs_as_nobody_with_only_map_reads),
         cmocka_unit_test(agent_keeps_cap_bpf_where_the_kernel_checks_it_on_every_bpf_call),
+        cmocka_unit_test(agent_once_as_root_gives_the_btf_cache_to_its_user),
         cmocka_unit_test(agent_refuses_a_user_that_does_not_exist),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
