@@ -16,8 +16,15 @@ set_target_properties(vigil-cuda PROPERTIES
     CUDA_VISIBILITY_PRESET hidden
     POSITION_INDEPENDENT_CODE ON
     COMPILE_OPTIONS ""
-    LINK_OPTIONS ""
-    INSTALL_RPATH "${CUDAToolkit_LIBRARY_DIR}")
+    LINK_OPTIONS "")
+# The build tree's copy finds cuBLAS through its build RPATH (the toolkit that built it); the
+# installed one has no RUNPATH: a path of the build host means nothing on the host that installs
+# the package, which finds libcublas.so.N through the dynamic linker's path (ld.so.conf.d, as
+# NVIDIA's CUDA packages set up; docs/install.md, "GPU").
+# What the analyzer package suggests for it (packaging/CMakeLists.txt): NVIDIA's cuBLAS package of
+# the toolkit version that built it (its soname), and the driver's libcuda.so.1.
+set_property(GLOBAL PROPERTY VIGIL_CUDA_SUGGESTS
+    "libcublas-${CUDAToolkit_VERSION_MAJOR}-${CUDAToolkit_VERSION_MINOR}, cuda-drivers | libcuda1")
 target_include_directories(vigil-cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_options(vigil-cuda PRIVATE
     --fmad=false -Werror=all-warnings

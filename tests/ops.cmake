@@ -9,8 +9,10 @@ add_dependencies(test_replay_models vigilctl)
 # What the .deb packages hold (each component installed into a temporary tree as cpack does) and
 # what their postinst scripts do (against stub commands).
 vg_add_test(test_packaging SOURCES test_packaging.c LIBS vg_teststack TIMEOUT 120)
-target_compile_definitions(test_packaging PRIVATE VG_CMAKE="${CMAKE_COMMAND}")
-add_dependencies(test_packaging vigil-agent vigil-agent-webhook vigil-analyzer vigilctl man)
+target_compile_definitions(test_packaging PRIVATE VG_CMAKE="${CMAKE_COMMAND}"
+    VG_VERSION="${PROJECT_VERSION}")
+add_dependencies(test_packaging vigil-agent vigil-agent-webhook vigil-analyzer vigilctl man
+    debian-doc)
 if(TARGET vigil-cuda)
     add_dependencies(test_packaging vigil-cuda)
 endif()

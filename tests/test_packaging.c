@@ -154,6 +154,29 @@ static void postinst_makes_the_home_directory_before_the_user(void **state)
     }
 }
 
+/* Debian's documents in each package, and no build-host path in the installed GPU backend. */
+static void packages_have_copyright_changelog_and_no_build_rpath(void **state)
+{
+    (void)state;
+    const char *comps[] = {"agent", "analyzer"};
+    for (size_t i = 0; i < 2; i++) {
+        char root[600];
+        install_component(comps[i], root, sizeof root);
+        assert_int_equal(
+            vg_tp_sh("grep -q '^Format: https://www.debian.org/doc/packaging-manuals/"
+                     "copyright-format/1.0/' %s/usr/share/doc/vigil-%s/copyright",
+                     root, comps[i]),
+            0);
+        assert_int_equal(vg_tp_sh("zcat %s/usr/share/doc/vigil-%s/changelog.gz | head -1 | "
+                                  "grep -q '^vigil (%s) '",
+                                  root, comps[i], VG_VERSION),
+                         0);
+        if (exists(root, "usr/lib/vigil/libvigil-cuda.so") &&
+            vg_tp_sh("readelf -d %s/usr/lib/vigil/libvigil-cuda.so | grep -q 'R.*PATH'", root) == 0)
+            fail_msg("the installed libvigil-cuda.so has an RPATH/RUNPATH of the build host");
+    }
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("packaging");
@@ -163,6 +186,7 @@ int main(void)
         cmocka_unit_test(packages_have_every_document_their_files_refer_to),
         cmocka_unit_test(analyzer_package_ships_the_rule_examples),
         cmocka_unit_test(postinst_makes_the_home_directory_before_the_user),
+        cmocka_unit_test(packages_have_copyright_changelog_and_no_build_rpath),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
