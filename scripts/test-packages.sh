@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds the .deb packages, installs them with dpkg on this machine, checks the binaries, the
-# configs and the units, then removes and purges them and checks nothing is left. Needs root.
+# configs, the units and the Debian metadata, then removes and purges them (one at a time, and
+# both at once) and checks what is left is what docs/install.md says. Needs root. Leaves the host
+# as it found it: no packages, no /etc/vigil, no /var/lib/vigil, no vigil user or group (unless
+# the user was there before).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BUILD_DIR:-build}
@@ -10,6 +13,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 if dpkg-query -W vigil-agent vigil-analyzer >/dev/null 2>&1; then
     echo "package test skipped: vigil packages are already installed here; not touching them"
+    exit 0
+fi
+if [ -e /etc/vigil ] || [ -e /var/lib/vigil ]; then
+    echo "package test skipped: /etc/vigil or /var/lib/vigil exists here; not touching them"
     exit 0
 fi
 BUILD_DIR=$B scripts/build.sh
@@ -22,10 +29,45 @@ ls "$agent" "$analyzer" >/dev/null
 fail() { echo "package test FAILED: $*"; exit 1; }
 dpkg-deb -f "$agent" Depends | grep -qi cuda && fail "vigil-agent depends on CUDA"
 echo "vigil-agent depends on: $(dpkg-deb -f "$agent" Depends)"
+for d in "$agent" "$analyzer"; do
+    [ "$(dpkg-deb -f "$d" Description | wc -l)" -ge 3 ] || fail "$d: no extended description"
+    dpkg-deb -f "$d" Maintainer | grep -q '^[^<>]* <[^<>]*@[^<>]*>$' || fail "$d: Maintainer"
+done
+if dpkg-deb -c "$analyzer" | grep '/usr/lib/vigil/libvigil-cuda.so$' >/dev/null; then
+    dpkg-deb -f "$analyzer" Suggests | grep -q libcublas || fail "vigil-analyzer: no Suggests: cuBLAS"
+fi
 
-cleanup() { dpkg -P vigil-agent vigil-analyzer >/dev/null 2>&1 || true; }
+had_user=
+getent passwd vigil >/dev/null && had_user=1
+W=/etc/systemd/system/multi-user.target.wants
+# What a purge keeps (docs/install.md, "Removing") goes too, so that the next run (and CI on
+# this machine) starts from a clean host.
+cleanup() {
+    dpkg -P vigil-agent vigil-analyzer >/dev/null 2>&1 || true
+    rm -f /etc/vigil/api-token /etc/vigil/webhook-secret
+    rmdir /etc/vigil 2>/dev/null || true
+    if [ -z "$had_user" ]; then
+        if getent passwd vigil >/dev/null; then deluser --system vigil >/dev/null 2>&1 || true; fi
+        if getent group vigil >/dev/null; then delgroup --system vigil >/dev/null 2>&1 || true; fi
+    fi
+}
 trap cleanup EXIT
 dpkg -i "$agent" "$analyzer" >"$B/dpkg-install.log" 2>&1 || { cat "$B/dpkg-install.log"; fail "dpkg -i"; }
+# Installed, not enabled: the shipped configs point at a placeholder Kafka.
+for u in vigil-agent vigil-analyzer; do
+    if [ -e "$W/$u.service" ] || [ -L "$W/$u.service" ]; then fail "$u enabled at install"; fi
+done
+# Debian's documents, and no build-host path in the installed GPU backend.
+for p in vigil-agent vigil-analyzer; do
+    grep -q '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' \
+        "/usr/share/doc/$p/copyright" || fail "$p: no machine-readable copyright"
+    zcat "/usr/share/doc/$p/changelog.gz" | head -1 | grep -q "^vigil ($ver) " ||
+        fail "$p: changelog.gz has no entry for $ver"
+done
+if [ -e /usr/lib/vigil/libvigil-cuda.so ]; then
+    readelf -d /usr/lib/vigil/libvigil-cuda.so | grep -q 'R.*PATH' && fail "libvigil-cuda.so has an RPATH/RUNPATH"
+    echo "libvigil-cuda.so: $(ldd /usr/lib/vigil/libvigil-cuda.so | grep 'libcublas\.')"
+fi
 /usr/bin/vigil-agent --version
 /usr/bin/vigil-analyzer --version
 /usr/bin/vigil-agent --config /etc/vigil/agent.yaml --check-config >/dev/null || fail "agent --check-config"
@@ -48,6 +90,25 @@ done
 getent passwd vigil >/dev/null || fail "no vigil user"
 [ -d /var/lib/vigil ] || fail "no /var/lib/vigil"
 dpkg-query -W -f='${Conffiles}\n' vigil-agent | grep -q /etc/vigil/agent.yaml || fail "agent.yaml is not a conffile"
+# docs/install.md's recipe for the secret files, as written there: never readable by others.
+recipe=$(awk '/A token for the API/ {f = 1} f && /^```sh/ {b = 1; next} b && /^```/ {exit} b' docs/install.md)
+[ -n "$recipe" ] || fail "no secret-file recipe in docs/install.md"
+sh -ec "$recipe"
+for f in api-token webhook-secret; do
+    [ -s /etc/vigil/$f ] || fail "recipe: /etc/vigil/$f empty"
+    [ "$(stat -c '%U:%G %a' /etc/vigil/$f)" = "root:vigil 640" ] || fail "recipe: /etc/vigil/$f mode"
+done
+# README's --once as root: a BTF cache left root's 0700 (as before this fix) goes to vigil.
+install -d -m 0700 /var/lib/vigil/btf
+/usr/bin/vigil-agent --config /etc/vigil/agent.yaml --once >/dev/null || fail "vigil-agent --once"
+[ "$(stat -c %U /var/lib/vigil/btf)" = vigil ] || fail "--once as root left /var/lib/vigil/btf to $(stat -c %U /var/lib/vigil/btf)"
+# What the admin does once the configs are right (docs/install.md, "Start"), then an upgrade
+# (the same packages again) keeps the units enabled.
+systemctl enable vigil-agent vigil-analyzer 2>/dev/null
+dpkg -i "$agent" "$analyzer" >"$B/dpkg-upgrade.log" 2>&1 || { cat "$B/dpkg-upgrade.log"; fail "dpkg -i again"; }
+for u in vigil-agent vigil-analyzer; do
+    [ -L "$W/$u.service" ] || fail "$u: enabled by the admin, disabled by an upgrade"
+done
 for u in vigil-agent vigil-analyzer; do
     systemd-analyze verify "/lib/systemd/system/$u.service" || fail "systemd-analyze verify $u"
     exposure=$(systemd-analyze security --offline=yes "/lib/systemd/system/$u.service" 2>/dev/null | tail -1)
@@ -84,12 +145,45 @@ grep -q "<svg " "$T/report.html" || fail "vigilctl report: no plot"
 kill -TERM $gpid $apid
 wait $gpid $apid || fail "daemons did not stop cleanly on SIGTERM"
 rm -rf "$T"
-dpkg -r vigil-agent vigil-analyzer >/dev/null
-[ -e /usr/bin/vigil-agent ] && fail "binary left after remove"
-[ -f /etc/vigil/agent.yaml ] || fail "remove must keep conffiles"
-dpkg -P vigil-agent vigil-analyzer >/dev/null
-[ -e /etc/vigil ] && fail "/etc/vigil left after purge"
-[ -e /var/lib/vigil ] && fail "/var/lib/vigil left after purge"
-getent passwd vigil >/dev/null && fail "vigil user left after purge"
+# One package removed (rc), the other purged: the removed one's state stays (docs/install.md).
+echo pkgtest >/var/lib/vigil/pkgtest-outbox
+dpkg -r vigil-analyzer >/dev/null
+[ -e /usr/bin/vigil-analyzer ] && fail "binary left after remove"
+[ -L "$W/vigil-analyzer.service" ] && fail "remove left a dangling $W/vigil-analyzer.service"
+[ -L "$W/vigil-agent.service" ] || fail "removing the analyzer disabled the agent"
+[ -f /etc/vigil/analyzer.yaml ] || fail "remove must keep conffiles"
+dpkg -P vigil-agent >/dev/null 2>"$B/purge-agent.log"
+[ -e /usr/bin/vigil-agent ] && fail "binary left after purge"
+[ -L "$W/vigil-agent.service" ] && fail "purge left $W/vigil-agent.service"
+[ -e /etc/vigil/agent.yaml ] && fail "agent.yaml left after purge"
+[ -f /var/lib/vigil/pkgtest-outbox ] || fail "purging vigil-agent removed /var/lib/vigil while vigil-analyzer was only removed"
+[ -f /etc/vigil/analyzer.yaml ] || fail "purging vigil-agent removed the removed analyzer's config"
+dpkg -P vigil-analyzer >/dev/null 2>"$B/purge-analyzer.log"
+purged() {
+    [ -e /var/lib/vigil ] && fail "/var/lib/vigil left after purge"
+    # Only the admin's secret files are left in /etc/vigil, as they were, and the purge named them.
+    [ "$(ls -A /etc/vigil | tr '\n' ' ')" = "api-token webhook-secret " ] ||
+        fail "/etc/vigil after purge: $(ls -A /etc/vigil)"
+    for f in api-token webhook-secret; do
+        [ "$(stat -c '%U:%G %a' /etc/vigil/$f)" = "root:vigil 640" ] || fail "purge changed /etc/vigil/$f"
+    done
+    grep -q "kept /etc/vigil: .*api-token webhook-secret" "$1" || fail "purge did not name the files it kept"
+    # The user and group stay, so their id is not handed to the next system group.
+    getent passwd vigil >/dev/null || fail "purge removed the vigil user"
+    getent group vigil >/dev/null || fail "purge removed the vigil group"
+    ls /etc/systemd/system/*.wants/vigil-* 2>/dev/null && fail "unit links left after purge"
+    ls /var/lib/systemd/deb-systemd-helper-enabled 2>/dev/null | grep -q vigil &&
+        fail "deb-systemd-helper state left after purge"
+    return 0
+}
+purged "$B/purge-analyzer.log"
+# Again, with the user and the secrets already there: installed, enabled, both purged at once.
+dpkg -i "$agent" "$analyzer" >"$B/dpkg-install.log" 2>&1 || { cat "$B/dpkg-install.log"; fail "dpkg -i over a kept user"; }
+systemctl enable vigil-agent vigil-analyzer 2>/dev/null
+dpkg -P vigil-agent vigil-analyzer >/dev/null 2>"$B/purge-both.log"
+purged "$B/purge-both.log"
+sed 's/^/  /' "$B/purge-both.log"
+cleanup
 trap - EXIT
+getent passwd vigil >/dev/null && [ -z "$had_user" ] && fail "could not remove the test's vigil user"
 echo "package test passed: built, installed, checked, removed and purged cleanly"

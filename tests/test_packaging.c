@@ -110,28 +110,41 @@ static void analyzer_package_ships_the_rule_examples(void **state)
     free(t);
 }
 
-/* The postinst with stubs for the commands it runs: each call is a line of the log. */
-static char *run_postinst(const char *comp)
+/* Runs a maintainer script (postinst, postrm) of comp with args, every command it runs being a
+ * stub that appends "NAME ARGS" to a log, which is returned. getent finds no vigil user (a first
+ * install); deb-systemd-helper knows nothing of the unit (debian-installed and was-enabled fail);
+ * dpkg-query answers the other package's status with other_status ("" : no such package). */
+static char *run_script(const char *comp, const char *script, const char *args,
+                        const char *other_status)
 {
     char stubs[600], log[600];
-    snprintf(stubs, sizeof stubs, "%s/stubs-%s", g_dir, comp);
-    snprintf(log, sizeof log, "%s/postinst-%s.log", g_dir, comp);
-    /* getent finds no vigil user: a first install. */
+    snprintf(stubs, sizeof stubs, "%s/stubs-%s-%s", g_dir, comp, script);
+    snprintf(log, sizeof log, "%s/%s-%s.log", g_dir, script, comp);
     assert_int_equal(vg_tp_sh("mkdir -p %s && cd %s && "
                               "printf '#!/bin/sh\\necho \"${0##*/} $*\" >>%s\\n"
-                              "[ \"${0##*/}\" = getent ] && exit 2\\nexit 0\\n' >stub && "
-                              "chmod +x stub && for c in getent adduser install "
-                              "deb-systemd-helper deb-systemd-invoke systemctl; do "
+                              "case \"${0##*/} $1\" in getent*) exit 2;; "
+                              "\"deb-systemd-helper debian-installed\"|"
+                              "\"deb-systemd-helper --quiet\") exit 1;; "
+                              "dpkg-query*) [ -n \"$OTHER\" ] || exit 1; printf %%s \"$OTHER\";; "
+                              "esac\\nexit 0\\n' >stub && "
+                              "chmod +x stub && for c in getent adduser deluser install rm rmdir ls "
+                              "deb-systemd-helper deb-systemd-invoke systemctl dpkg-query; do "
                               "ln -sf stub $c; done && : >%s",
                               stubs, stubs, log, log),
                      0);
-    assert_int_equal(vg_tp_sh("PATH=%s /bin/sh %s/packaging/debian/%s/postinst configure '' "
-                              ">%s/postinst-%s.out 2>&1",
-                              stubs, VG_SOURCE_DIR, comp, g_dir, comp),
+    assert_int_equal(vg_tp_sh("OTHER='%s' PATH=%s /bin/sh %s/packaging/debian/%s/%s %s "
+                              ">%s/%s-%s.out 2>&1",
+                              other_status, stubs, VG_SOURCE_DIR, comp, script, args, g_dir,
+                              script, comp),
                      0);
     char *t = vg_tp_read(log);
     assert_non_null(t);
     return t;
+}
+
+static char *run_postinst(const char *comp)
+{
+    return run_script(comp, "postinst", "configure ''", "");
 }
 
 /* adduser --home of a directory that does not exist yet warned "The home dir /var/lib/vigil you
@@ -151,6 +164,73 @@ static void postinst_makes_the_home_directory_before_the_user(void **state)
                      comps[i], t);
         assert_non_null(strstr(user, "--home /var/lib/vigil --no-create-home"));
         free(t);
+    }
+}
+
+/* A fresh install leaves the unit disabled: the shipped configs point at a placeholder Kafka, so a
+ * reboot before they are edited must not start it. deb-systemd-helper records the links enabling
+ * would make (update-state), so that remove and purge can take away those the admin makes. */
+static void postinst_installs_the_unit_disabled(void **state)
+{
+    (void)state;
+    const char *comps[] = {"agent", "analyzer"};
+    for (size_t i = 0; i < 2; i++) {
+        char *t = run_postinst(comps[i]);
+        if (strstr(t, "deb-systemd-helper enable") || strstr(t, "systemctl enable"))
+            fail_msg("%s postinst enables its unit on a fresh install:\n%s", comps[i], t);
+        char want[100];
+        snprintf(want, sizeof want, "deb-systemd-helper update-state vigil-%s.service", comps[i]);
+        assert_non_null(strstr(t, want));
+        free(t);
+    }
+}
+
+/* remove takes the unit's links away (no dangling multi-user.target.wants link to a unit file
+ * that is gone); purge its deb-systemd-helper state too. */
+static void postrm_remove_disables_the_unit(void **state)
+{
+    (void)state;
+    char *t = run_script("agent", "postrm", "remove", "");
+    assert_non_null(strstr(t, "deb-systemd-helper disable vigil-agent.service"));
+    assert_null(strstr(t, "rm "));
+    free(t);
+    t = run_script("analyzer", "postrm", "purge", "");
+    assert_non_null(strstr(t, "deb-systemd-helper purge vigil-analyzer.service"));
+    free(t);
+}
+
+/* Purging one package leaves the shared state (/var/lib/vigil: the analyzer's outbox and
+ * silences) while the other is on the host in any state, "removed, config kept" (rc) included;
+ * dpkg-query's Status field says "deinstall ok config-files" then, which the old grep for
+ * "installed" missed. Neither purge ever deletes the vigil user (docs/install.md, "Removing"). */
+static void postrm_purge_keeps_the_shared_state_while_the_other_package_is_there(void **state)
+{
+    (void)state;
+    const char *kept[] = {"installed", "config-files", "half-installed", "half-configured",
+                          "unpacked", "triggers-awaited", "triggers-pending"};
+    const char *comps[][2] = {{"agent", "analyzer"}, {"analyzer", "agent"}};
+    for (size_t c = 0; c < 2; c++) {
+        for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+            char *t = run_script(comps[c][0], "postrm", "purge", kept[i]);
+            char want[100];
+            snprintf(want, sizeof want, "dpkg-query -W -f=${db:Status-Status} vigil-%s",
+                     comps[c][1]);
+            assert_non_null(strstr(t, want));
+            if (strstr(t, "rm -rf /var/lib/vigil"))
+                fail_msg("vigil-%s purge removed /var/lib/vigil while vigil-%s is %s", comps[c][0],
+                         comps[c][1], kept[i]);
+            assert_null(strstr(t, "deluser"));
+            free(t);
+        }
+        const char *gone[] = {"not-installed", ""};
+        for (size_t i = 0; i < 2; i++) {
+            char *t = run_script(comps[c][0], "postrm", "purge", gone[i]);
+            if (!strstr(t, "rm -rf /var/lib/vigil"))
+                fail_msg("vigil-%s purge kept /var/lib/vigil with vigil-%s '%s':\n%s",
+                         comps[c][0], comps[c][1], gone[i], t);
+            assert_null(strstr(t, "deluser"));
+            free(t);
+        }
     }
 }
 
@@ -186,6 +266,9 @@ int main(void)
         cmocka_unit_test(packages_have_every_document_their_files_refer_to),
         cmocka_unit_test(analyzer_package_ships_the_rule_examples),
         cmocka_unit_test(postinst_makes_the_home_directory_before_the_user),
+        cmocka_unit_test(postinst_installs_the_unit_disabled),
+        cmocka_unit_test(postrm_remove_disables_the_unit),
+        cmocka_unit_test(postrm_purge_keeps_the_shared_state_while_the_other_package_is_there),
         cmocka_unit_test(packages_have_copyright_changelog_and_no_build_rpath),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
