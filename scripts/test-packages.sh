@@ -172,8 +172,8 @@ purged() {
     getent passwd vigil >/dev/null || fail "purge removed the vigil user"
     getent group vigil >/dev/null || fail "purge removed the vigil group"
     ls /etc/systemd/system/*.wants/vigil-* 2>/dev/null && fail "unit links left after purge"
-    ls /var/lib/systemd/deb-systemd-helper-enabled 2>/dev/null | grep -q vigil &&
-        fail "deb-systemd-helper state left after purge"
+    [ -z "$(find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked \
+        -name '*vigil*' 2>/dev/null)" ] || fail "deb-systemd-helper state left after purge"
     return 0
 }
 purged "$B/purge-analyzer.log"
