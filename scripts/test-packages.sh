@@ -42,7 +42,11 @@ getent passwd vigil >/dev/null && had_user=1
 W=/etc/systemd/system/multi-user.target.wants
 # What a purge keeps (docs/install.md, "Removing") goes too, so that the next run (and CI on
 # this machine) starts from a clean host.
+gpid='' apid=''
 cleanup() {
+    # A daemon left running (a failed check below) as vigil would keep deluser from removing it.
+    for p in $gpid $apid; do kill "$p" 2>/dev/null || true; done
+    for p in $gpid $apid; do wait "$p" 2>/dev/null || true; done
     dpkg -P vigil-agent vigil-analyzer >/dev/null 2>&1 || true
     rm -f /etc/vigil/api-token /etc/vigil/webhook-secret
     rmdir /etc/vigil 2>/dev/null || true
@@ -135,7 +139,7 @@ for _ in $(seq 150); do
     if /usr/bin/vigilctl top --once 2>/dev/null | grep -q '^pkgtest '; then ok=1; break; fi
     sleep 0.2
 done
-[ -n "$ok" ] || { cat "$T/analyzer.log" "$T/agent.log"; kill $gpid $apid; fail "vigilctl top never showed the agent's host"; }
+[ -n "$ok" ] || { cat "$T/analyzer.log" "$T/agent.log"; fail "vigilctl top never showed the agent's host"; }
 /usr/bin/vigilctl status | tee "$T/status" | sed 's/^/  /'
 grep -q "kafka embedded" "$T/status" || fail "vigilctl status: no embedded kafka"
 grep -q "1 seen" "$T/status" || fail "vigilctl status: host not seen"
@@ -144,6 +148,7 @@ sleep 2 # two history points at 1 s resolution
 grep -q "<svg " "$T/report.html" || fail "vigilctl report: no plot"
 kill -TERM $gpid $apid
 wait $gpid $apid || fail "daemons did not stop cleanly on SIGTERM"
+gpid='' apid=''
 rm -rf "$T"
 # One package removed (rc), the other purged: the removed one's state stays (docs/install.md).
 echo pkgtest >/var/lib/vigil/pkgtest-outbox
