@@ -110,13 +110,23 @@ int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s,
             snprintf(d->reason, sizeof(d->reason), "no data: keeping %d", cur);
         } else {
             double ratio = metric / p->target;
-            if (fabs(ratio - 1) <= p->tolerance) {
-                snprintf(d->reason, sizeof(d->reason), "metric %.6g within %.0f%% of target %.6g",
-                         metric, p->tolerance * 100, p->target);
+            int within = fabs(ratio - 1) <= p->tolerance;
+            if (reporting > 0 && within) {
+                /* The band says the reporting hosts are about the right count, not that our
+                 * previous decision is: a `cur` from `initial` or from before a reload may be far
+                 * from them (4 while 10 report), and keeping it would shed the other hosts and
+                 * overload the rest. Scale-in to them still waits for the stabilisation window. */
+                rec = clamp(p, (double)reporting);
+                snprintf(d->reason, sizeof(d->reason),
+                         "metric %.6g within %.0f%% of target %.6g on %ld hosts", metric,
+                         p->tolerance * 100, p->target, reporting);
             } else if (reporting > 0) {
                 rec = clamp(p, track_reporting(reporting, ratio));
                 snprintf(d->reason, sizeof(d->reason), "metric %.6g vs target %.6g on %ld hosts",
                          metric, p->target, reporting);
+            } else if (within) {
+                snprintf(d->reason, sizeof(d->reason), "metric %.6g within %.0f%% of target %.6g",
+                         metric, p->tolerance * 100, p->target);
             } else {
                 /* A count of 0 would make the formula stick at 0: measure from one replica. */
                 double base = cur > 0 ? cur : 1;

@@ -97,7 +97,8 @@ int vg_scale_step_held(const struct vg_scale_params *p, struct vg_scale_state *s
  * reason then gives, and `reporting`, the selected hosts the metric was averaged over (the
  * replicas that report; -1: unknown). Target tracking with reporting > 0 bases the
  * recommendation on them rather than on the previous decision: ceil(reporting x metric / target),
- * the replicas the measured load needs. So a constant
+ * the replicas the measured load needs, or `reporting` itself within the tolerance band. So a
+ * constant
  * load on a fixed set of hosts converges on one count instead of compounding on each decision
  * (docs/scaling-actions.md, "The maths"). vg_scale_step_held is this with reporting -1. */
 int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s, double metric,

@@ -1423,6 +1423,95 @@ static void constant_load_on_fixed_hosts_converges_instead_of_compounding(void *
     vg_engine_free(k.e);
 }
 
+/* Within the tolerance band the reporting hosts are about the right count, so that is what is
+ * recommended, not the previous decision: a count from `initial: 4` (a failed read-back, a
+ * target added by a reload) with 10 hosts at 63 against 60 goes to 10, where keeping 4 would
+ * shed 6 replicas and run the other 4 at ~157. Scale-in to the hosts still waits for the
+ * stabilisation window, and a queue's depth reported by one host still gives ceil(depth /
+ * target). */
+static void within_the_tolerance_band_the_reporting_hosts_are_recommended(void **state)
+{
+    (void)state;
+    struct vg_scale_params p = {.mode = VG_SCALE_TARGET,
+                                .target = 60,
+                                .tolerance = 0.1,
+                                .min = 1,
+                                .max = 50,
+                                .cooldown_ms = 0,
+                                .stabilization_ms = 60000};
+    struct vg_scale_state *st = malloc(sizeof(*st));
+    struct vg_scale_decision d;
+    vg_scale_init(st, &p, 4);
+    assert_int_equal(vg_scale_step_why(&p, st, 63, 10, -1, 1000, NULL, &d), 1);
+    assert_int_equal(d.recommended, 10);
+    assert_int_equal(d.desired, 10);
+    assert_non_null(strstr(d.reason, "within 10% of target 60 on 10 hosts"));
+    assert_int_equal(vg_scale_step_why(&p, st, 57, 10, -1, 2000, NULL, &d), 0);
+    assert_int_equal(d.desired, 10);
+
+    /* 15 asked for, 10 report within the band: 10 once the window has forgotten 15. */
+    vg_scale_init(st, &p, 15);
+    assert_int_equal(vg_scale_step_why(&p, st, 90, 10, -1, 1000, NULL, &d), 0);
+    assert_int_equal(d.recommended, 15);
+    assert_int_equal(vg_scale_step_why(&p, st, 63, 10, -1, 2000, NULL, &d), 0);
+    assert_int_equal(d.recommended, 10);
+    assert_int_equal(d.desired, 15);
+    assert_non_null(strstr(d.reason, "held by the stabilisation window"));
+    assert_int_equal(vg_scale_step_why(&p, st, 63, 10, -1, 61001, NULL, &d), 1);
+    assert_int_equal(d.desired, 10);
+
+    /* One host reports a queue's depth: 630 against 60 needs 11, 63 needs 1. */
+    vg_scale_init(st, &p, 4);
+    assert_int_equal(vg_scale_step_why(&p, st, 630, 1, -1, 1000, NULL, &d), 1);
+    assert_int_equal(d.desired, 11);
+    assert_int_equal(vg_scale_step_why(&p, st, 63, 1, -1, 2000, NULL, &d), 0);
+    assert_int_equal(d.recommended, 1);
+    assert_int_equal(vg_scale_step_why(&p, st, 63, 1, -1, 62000, NULL, &d), 1);
+    assert_int_equal(d.desired, 1);
+    free(st);
+}
+
+/* The same through the analyzer: a target starting from `initial: 4` with ten web-* hosts at 63 %
+ * CPU against target_value 60 goes to 10 on its first evaluation and stays there. */
+static void a_target_from_initial_follows_the_hosts_reporting_within_the_band(void **state)
+{
+    (void)state;
+    struct vg_engine_params ep = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999},
+        .no_builtin = 1,
+        .max_hosts = 32,
+        .max_series_per_host = 10,
+    };
+    struct tracking k = {.t0 = 1700000000000LL};
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&k.e, &ep, err, sizeof(err)), 0);
+    struct vg_rule_set *set = load("scaling:\n"
+                                   "  - target: web\n"
+                                   "    select: ['host=~\"web-.*\"']\n"
+                                   "    metric: value(\"cpu.user_pct\")\n"
+                                   "    target_value: 60\n"
+                                   "    min: 1\n"
+                                   "    max: 100\n"
+                                   "    initial: 4\n"
+                                   "    cooldown: 10s\n"
+                                   "    interval: 5s\n");
+    struct vg_decisions_cfg cfg = {0};
+    if (vg_decisions_new(&k.d, &cfg, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(vg_decisions_set_policies(k.d, set), 0);
+    tracking_interval(&k, 10, 63);
+    assert_int_equal(k.desired, 10);
+    for (int i = 0; i < 20; i++)
+        tracking_interval(&k, 10, i % 2 ? 63 : 57);
+    assert_int_equal(k.desired, 10);
+    assert_int_equal(k.highest, 10);
+    vg_decisions_free(k.d);
+    vg_rule_set_free(set);
+    vg_engine_free(k.e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1434,6 +1523,8 @@ int main(void)
         cmocka_unit_test(long_stabilisation_window_holds_scale_in_for_all_of_it),
         cmocka_unit_test(policies_load_from_rule_files),
         cmocka_unit_test(constant_load_on_fixed_hosts_converges_instead_of_compounding),
+        cmocka_unit_test(within_the_tolerance_band_the_reporting_hosts_are_recommended),
+        cmocka_unit_test(a_target_from_initial_follows_the_hosts_reporting_within_the_band),
         cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
         cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
         cmocka_unit_test(duplicate_firing_is_dropped_and_repeats_carry_a_counter),
