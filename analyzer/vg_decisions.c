@@ -153,8 +153,42 @@ static size_t discard(char *p, size_t s, size_t n, void *ud)
 struct post_result {
     CURLcode cc;
     long status;
+    int cut; /* aborted by the drain's deadline (vg_decisions_stop), not by the receiver */
     char curl_err[CURL_ERROR_SIZE];
 };
+
+/* Stopping, and `in_ms` from now is past the drain's deadline. vg_decisions_stop sets the two
+ * from another thread: read under the lock. */
+static int past_stop(struct vg_decisions *d, int64_t in_ms)
+{
+    pthread_mutex_lock(&d->q_lock);
+    int past = d->stop && vg_mono_ms() + in_ms > d->stop_by;
+    pthread_mutex_unlock(&d->q_lock);
+    return past;
+}
+
+struct post_progress {
+    struct vg_decisions *d;
+    struct post_result *r;
+};
+
+/* libcurl's progress callback, called during the post (about once a second while the receiver
+ * says nothing): a post's timeout is set when it starts, so one in flight when
+ * vg_decisions_stop comes would otherwise run for the whole webhook timeout past drain_timeout,
+ * and vg_decisions_free, which joins this thread, with it. Non-zero aborts the transfer. */
+static int post_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                            curl_off_t ulnow)
+{
+    struct post_progress *pp = ud;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    if (!past_stop(pp->d, 0))
+        return 0;
+    pp->r->cut = 1;
+    return 1;
+}
 
 /* 0: posted (2xx). -EAGAIN: worth another attempt, as the alert receivers retry (docs/alerts.md):
  * a transport error, 408, 429 or 5xx. -EIO: any other answer (a 401 or 400 will not get better).
@@ -162,6 +196,7 @@ struct post_result {
 static int post(struct vg_decisions *d, CURL *c, const char *body, struct post_result *r)
 {
     *r = (struct post_result){.cc = CURLE_OK};
+    struct post_progress pp = {.d = d, .r = r};
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, d->url);
@@ -182,6 +217,9 @@ static int post(struct vg_decisions *d, CURL *c, const char *body, struct post_r
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_err);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, post_progress_cb);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &pp);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (vg_http_tls_apply(c, d->ca_file) < 0) {
         curl_slist_free_all(h);
         snprintf(r->curl_err, sizeof(r->curl_err), "TLS settings (actions.tls_ca_file) refused");
@@ -191,8 +229,10 @@ static int post(struct vg_decisions *d, CURL *c, const char *body, struct post_r
     r->cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(h);
-    /* The buffer belongs to this call: the handle must not write into it after we return. */
+    /* The buffer and pp belong to this call: the handle must not use them after we return. */
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, NULL);
     if (r->cc != CURLE_OK)
         return -EAGAIN;
     if (r->status >= 200 && r->status < 300)
@@ -208,6 +248,13 @@ static void log_not_posted(const struct vg_decisions *d, const char *target, int
                            const struct post_result *r, int attempts)
 {
     char qu[512], qe[2 * CURL_ERROR_SIZE + 3], what[2 * CURL_ERROR_SIZE + 64];
+    if (r->cut) {
+        vg_warn("scaling decision webhook post cut short at the drain deadline, decision not "
+                "posted",
+                "target=%s url=%s attempts=%d", target, vg_log_quote(qu, sizeof(qu), d->shown_url),
+                attempts);
+        return;
+    }
     if (r->cc != CURLE_OK) {
         snprintf(
             what, sizeof(what), "curl_code=%d error=%s", (int)r->cc,
@@ -220,16 +267,6 @@ static void log_not_posted(const struct vg_decisions *d, const char *target, int
                           : "scaling decision webhook TLS setup failed, decision not posted",
             "target=%s url=%s %s attempts=%d", target, vg_log_quote(qu, sizeof(qu), d->shown_url),
             what, attempts);
-}
-
-/* Stopping, and `in_ms` from now is past the drain's deadline. vg_decisions_stop sets the two
- * from another thread: read under the lock. */
-static int past_stop(struct vg_decisions *d, int64_t in_ms)
-{
-    pthread_mutex_lock(&d->q_lock);
-    int past = d->stop && vg_mono_ms() + in_ms > d->stop_by;
-    pthread_mutex_unlock(&d->q_lock);
-    return past;
 }
 
 static void *webhook_main(void *arg)

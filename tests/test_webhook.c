@@ -1658,9 +1658,15 @@ static void test_webhook_url_is_logged_without_userinfo_or_query(void **state)
     free(log);
 }
 
-/* One scaling decision that changes the replica count (web: 1 -> 10), posted to url by
- * vg_decisions' webhook thread; returns once the post succeeded or was given up. */
-static void post_one_decision(const char *url, struct vg_decisions_stats *st)
+struct decided {
+    struct vg_decisions *d;
+    struct vg_engine *e;
+    struct vg_rule_set *set; /* borrowed by d */
+};
+
+/* One scaling decision that changes the replica count (web: 1 -> 10), handed to vg_decisions'
+ * webhook thread, which posts it to cfg's webhook_url. */
+static struct decided decide_once(const struct vg_decisions_cfg *cfg)
 {
     char err[2048];
     struct vg_rule_set *set = NULL;
@@ -1696,22 +1702,80 @@ static void post_one_decision(const char *url, struct vg_decisions_stats *st)
     assert_int_equal(vg_engine_process(e, &m, NULL, NULL), 0);
     vg_wire_msg_free(&m);
 
-    struct vg_decisions_cfg cfg = {
-        .webhook_url = url, .webhook_timeout_ms = 5000, .drain_ms = WAIT_MS};
     struct vg_decisions *d = NULL;
-    if (vg_decisions_new(&d, &cfg, err, sizeof(err)))
+    if (vg_decisions_new(&d, cfg, err, sizeof(err)))
         fail_msg("%s", err);
     assert_int_equal(vg_decisions_set_policies(d, set), 0);
     vg_decisions_tick(d, e);
+    struct vg_decisions_stats st;
+    vg_decisions_get_stats(d, &st);
+    assert_int_equal(st.changes, 1);
+    return (struct decided){.d = d, .e = e, .set = set};
+}
+
+static void decided_free(struct decided *k)
+{
+    vg_decisions_free(k->d);
+    vg_engine_free(k->e);
+    vg_rule_set_free(k->set);
+}
+
+/* decide_once, returning once the post succeeded or was given up. */
+static void post_one_decision(const char *url, struct vg_decisions_stats *st)
+{
+    struct vg_decisions_cfg cfg = {
+        .webhook_url = url, .webhook_timeout_ms = 5000, .drain_ms = WAIT_MS};
+    struct decided k = decide_once(&cfg);
     int64_t end = vg_mono_ms() + WAIT_MS;
     do {
         nap();
-        vg_decisions_get_stats(d, st);
+        vg_decisions_get_stats(k.d, st);
     } while (st->webhook_sent + st->webhook_errors == 0 && vg_mono_ms() < end);
     assert_int_equal(st->changes, 1);
-    vg_decisions_free(d);
-    vg_engine_free(e);
-    vg_rule_set_free(set);
+    decided_free(&k);
+}
+
+/* A post already in flight when the stop comes is cut short at the drain's deadline rather than
+ * running for the whole webhook timeout: with a receiver that never answers, drain_timeout 300 ms
+ * and a 20 s webhook timeout, the stop is over in well under 10 s (the post ran the full 20 s when
+ * its timeout was only set as it started), and the log says the post was cut. */
+static void test_scaling_webhook_post_in_flight_is_cut_at_the_drain_deadline(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--stall-ms", "60000", NULL);
+    char url[160];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/scale", f->port);
+    struct vg_decisions_cfg cfg = {
+        .webhook_url = url, .webhook_timeout_ms = 20000, .drain_ms = 300};
+    struct decided k = decide_once(&cfg);
+    json_decref(wait_requests(f, 1)); /* in flight, held by the receiver */
+
+    int64_t t0 = vg_mono_ms();
+    vg_decisions_stop(k.d, vg_mono_ms() + 300);
+    struct vg_decisions_stats st;
+    do {
+        nap();
+        vg_decisions_get_stats(k.d, &st);
+    } while (st.webhook_errors == 0 && vg_mono_ms() < t0 + WAIT_MS);
+    int64_t took = vg_mono_ms() - t0;
+    decided_free(&k);
+    assert_int_equal(st.webhook_sent, 0);
+    assert_int_equal(st.webhook_errors, 1);
+    if (took > 10000)
+        fail_msg("the post in flight ended %lld ms after the stop, drain_timeout 300 ms",
+                 (long long)took);
+    json_t *got = requests(f);
+    assert_int_equal(json_array_size(got), 1); /* not retried past the deadline */
+    json_decref(got);
+    char *log = log_text(f);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "msg=\"scaling decision webhook post cut short at the drain deadline, decision not "
+             "posted\" target=web url=\"http://127.0.0.1:%d/scale\" attempts=1",
+             f->port);
+    if (!strstr(log, want))
+        fail_msg("no log line with %s in:\n%s", want, log);
+    free(log);
 }
 
 /* A decision the scaling webhook could not post is logged with its target, the url as every
@@ -1792,6 +1856,8 @@ int main(void)
             test_scaling_webhook_failure_logs_target_url_status_and_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaling_webhook_unreachable_logs_the_transport_error,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_scaling_webhook_post_in_flight_is_cut_at_the_drain_deadline, setup, teardown),
         cmocka_unit_test(test_non_finite_numbers_encode_as_null),
         cmocka_unit_test(test_invalid_utf8_labels_are_replaced),
         cmocka_unit_test_setup_teardown(test_create_rejects_bad_urls_and_values, setup, teardown),
