@@ -317,7 +317,7 @@ static void log_skipped(struct vg_outbox *ob, uint64_t off, uint64_t bytes, cons
 
 /* Rebuilds the pending index from the file. *dirty is set when the file holds anything besides
  * the pending records (acked records, damage), i.e. when a rewrite would shrink it. */
-static int load(struct vg_outbox *ob, int *dirty)
+static int load(struct vg_outbox *ob, int *dirty, const struct vg_outbox_cfg *cfg)
 {
     struct stat st;
     if (fstat(ob->fd, &st) < 0)
@@ -372,6 +372,13 @@ static int load(struct vg_outbox *ob, int *dirty)
             if (rc < 0)
                 break;
         } else {
+            for (size_t i = ob->head; cfg->done_fn && i < ob->n; i++) {
+                if (ob->pend[i].seq == seq) {
+                    cfg->done_fn(cfg->done_ud, seq, buf + ob->pend[i].off + OB_RECHDR,
+                                 ob->pend[i].len);
+                    break;
+                }
+            }
             pend_remove(ob, seq);
             *dirty = 1;
         }
@@ -542,7 +549,7 @@ int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char
         goto fail;
     }
     int dirty = 0;
-    rc = load(ob, &dirty);
+    rc = load(ob, &dirty, cfg);
     if (rc < 0) {
         rc = vg_err(err, errlen, rc, "outbox: cannot read %s: %s", ob->path, strerror(-rc));
         goto fail;
@@ -580,10 +587,17 @@ fail:
 
 int vg_outbox_append(struct vg_outbox *ob, const void *payload, size_t len, uint64_t *seq)
 {
+    return vg_outbox_append_ex(ob, payload, len, seq, 0);
+}
+
+int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, uint64_t *seq,
+                        int over_limit)
+{
     if (len > VG_OUTBOX_MAX_RECORD)
         return -EMSGSIZE;
     pthread_mutex_lock(&ob->mu);
-    if (pend_count(ob) >= ob->max_records || ob->pend_bytes + len > ob->max_bytes) {
+    if (!over_limit &&
+        (pend_count(ob) >= ob->max_records || ob->pend_bytes + len > ob->max_bytes)) {
         ob->st.full++;
         pthread_mutex_unlock(&ob->mu);
         return -ENOBUFS;

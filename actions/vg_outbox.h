@@ -33,6 +33,12 @@ struct vg_outbox_cfg {
     size_t max_records;   /* pending records; default 10000 */
     size_t max_bytes;     /* pending payload bytes; default 64 MiB */
     size_t compact_bytes; /* rewrite the file past this size; default 4 MiB */
+    /* Optional: called during open, before the file is rewritten, for each data record still in
+     * it that an ack record marks done, oldest first (payload valid for the call only). What was
+     * done is otherwise forgotten at open, and a receiver may need it to judge what is pending:
+     * a firing whose resolve was already delivered must not be replayed. */
+    void (*done_fn)(void *ud, uint64_t seq, const void *payload, size_t len);
+    void *done_ud;
 };
 
 struct vg_outbox_stats {
@@ -64,6 +70,12 @@ int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char
  * max_records or max_bytes would be exceeded (counted in full), -EMSGSIZE for a payload over
  * VG_OUTBOX_MAX_RECORD, or the write's -errno (nothing is then left in the file). */
 int vg_outbox_append(struct vg_outbox *ob, const void *payload, size_t len, uint64_t *seq);
+
+/* The same, but with over_limit set it is taken past max_records and max_bytes: for a record
+ * that will let the caller acknowledge another right after (a resolve replacing its firing), so
+ * that the outbox is over its limits by one record for a moment only. */
+int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, uint64_t *seq,
+                        int over_limit);
 
 /* Marks seq done (an fdatasync'd ack record, or cutting the file back to its header when nothing
  * is left pending) and compacts when due. -ENOENT for a seq that is not pending; a failed write

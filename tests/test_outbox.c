@@ -468,6 +468,62 @@ static void test_full_outbox_refuses_with_enobufs_and_counts(void **state)
     vg_outbox_close(ob);
 }
 
+/* A record appended past the limits (a resolve about to let its firing's go) is taken, and the
+ * limits apply again to the next one. */
+static void test_an_append_over_the_limit_is_taken_when_asked_for(void **state)
+{
+    struct fx *f = *state;
+    struct vg_outbox *ob = ob_open(f, 2, 100, 0);
+    uint64_t a = append_text(ob, "a");
+    append_text(ob, "b");
+    uint64_t seq = 0;
+    assert_int_equal(vg_outbox_append(ob, "c", 1, &seq), -ENOBUFS);
+    assert_int_equal(vg_outbox_append_ex(ob, "c", 1, &seq, 1), 0);
+    assert_int_equal(vg_outbox_ack(ob, a), 0);
+    assert_int_equal(vg_outbox_append(ob, "d", 1, &seq), -ENOBUFS); /* still 2 pending */
+    struct vg_outbox_stats st;
+    vg_outbox_get_stats(ob, &st);
+    assert_int_equal(st.pending, 2);
+    vg_outbox_close(ob);
+}
+
+struct done_seen {
+    int n;
+    uint64_t seq[4];
+    char text[4][8];
+};
+
+static void on_done(void *ud, uint64_t seq, const void *payload, size_t len)
+{
+    struct done_seen *d = ud;
+    assert_true(d->n < 4 && len < 8);
+    d->seq[d->n] = seq;
+    memcpy(d->text[d->n], payload, len);
+    d->text[d->n][len] = '\0';
+    d->n++;
+}
+
+/* At open, the acked records still in the file are shown to done_fn (a receiver judges a pending
+ * firing by its resolve's fate), and only those. */
+static void test_open_shows_the_acked_records_still_in_the_file(void **state)
+{
+    struct fx *f = *state;
+    struct vg_outbox *ob = ob_open(f, 0, 0, 0);
+    append_text(ob, "fire");
+    uint64_t r = append_text(ob, "resolve");
+    append_text(ob, "other");
+    assert_int_equal(vg_outbox_ack(ob, r), 0);
+    vg_outbox_close(ob);
+    struct done_seen d = {0};
+    struct vg_outbox_cfg c = {.dir = f->obox, .name = "rx", .done_fn = on_done, .done_ud = &d};
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(vg_outbox_open(&ob, &c, err, sizeof(err)), 0);
+    assert_int_equal(d.n, 1);
+    assert_true(d.seq[0] == r);
+    assert_string_equal(d.text[0], "resolve");
+    vg_outbox_close(ob);
+}
+
 static void test_one_outbox_file_has_one_owner(void **state)
 {
     struct fx *f = *state;
@@ -922,6 +978,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_keeps_exactly_the_pending_records, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_full_outbox_refuses_with_enobufs_and_counts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_an_append_over_the_limit_is_taken_when_asked_for,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_shows_the_acked_records_still_in_the_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_one_outbox_file_has_one_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(
