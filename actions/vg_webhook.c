@@ -9,10 +9,11 @@
  * every backoff_max where it stands while the queue behind it moves on. A notification is never
  * attempted while an earlier one of the same alert (fingerprint) is queued, so a resolve never
  * overtakes its firing; with coalesce, a resolve submitted while its firing waits takes the
- * firing's place instead, and the firing is not sent. With an outbox, submit() appends each
- * notification to it before queueing, and the thread acknowledges it there once the receiver has
- * answered 2xx or a permanent error (or it was given up on); what the outbox still holds at start
- * is queued ahead of anything new.
+ * firing's place instead (or, the firing being in flight, once that attempt fails), and the
+ * firing is not sent; the firing is marked done in the outbox before the resolve may go. With
+ * an outbox, submit() appends each notification to it before queueing, and the thread
+ * acknowledges it there once the receiver has answered 2xx or a permanent error (or it was given
+ * up on); what the outbox still holds at start is queued ahead of anything new.
  */
 #include "vg_webhook.h"
 
@@ -78,6 +79,16 @@ struct wh_item {
     int attempts;    /* failed attempts so far */
     int64_t next_ms; /* monotonic time of its next attempt; 0: at once */
     int overdue;     /* failed max_attempts times (keep_retrying): no longer holds others back */
+    int tries;       /* failed attempts in this process: max_age needs max_attempts of them */
+    /* Under mu. A resolve whose replaced firings are being acknowledged in the outbox: it is not
+     * attempted before they are, or a crash in between could leave it done and a firing pending,
+     * replayed alone at the next start with nothing to resolve it. */
+    int hold;
+    /* Such an acknowledgement failed: the resolve is never acknowledged itself in this run, so
+     * that the next start finds both pending and replays the resolve alone. Under mu. */
+    int keep;
+    /* During replay only: the firings it replaced, to acknowledge once the walk is over. */
+    struct wh_item *replaced;
     /* Its strings and arrays live in the same allocation, right after the struct. */
     struct vg_notification n;
 };
@@ -269,6 +280,10 @@ static struct wh_item *item_copy(const struct vg_notification *n)
     it->attempts = 0;
     it->next_ms = 0;
     it->overdue = 0;
+    it->tries = 0;
+    it->hold = 0;
+    it->keep = 0;
+    it->replaced = NULL;
     it->born_ms = n->accepted_ms > 0 ? n->accepted_ms : vg_now_ms();
     /* FNV-1a: two alerts that collide only wait for each other, which is safe. */
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -571,6 +586,7 @@ static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
         return OUT_DELIVERED;
     }
     it->attempts = attempt;
+    it->tries++;
     bump(w, &w->st.attempt_errors);
     if (vg_http_is_tls_error(cc))
         bump(w, &w->st.tls_errors);
@@ -600,7 +616,11 @@ static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
         return OUT_DROPPED;
     }
     int64_t age = vg_now_ms() - it->born_ms;
-    if (w->max_age_ms > 0 && age >= w->max_age_ms) {
+    /* Only one that failed its max_attempts in this process: after a long downtime of the
+     * analyzer every replayed notification is past max_age, and one transient failure must not
+     * drop them all (a resolve dropped leaves its incident open). */
+    if (w->max_age_ms > 0 && age >= w->max_age_ms &&
+        (!w->keep_retrying || it->tries >= w->max_attempts)) {
         rlog(w, VG_LOG_ERROR, "attempt failed, notification older than max_age, dropped",
              "attempt=%d %s fingerprint=%s age_ms=%lld max_age_ms=%lld%s", attempt, what, qfp,
              (long long)age, (long long)w->max_age_ms, qbody);
@@ -633,49 +653,62 @@ static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
 }
 
 /* With mu held: the next item to attempt, or NULL with *due the monotonic time the next one is
- * due. Items are tried in queue order: the first that is not overdue holds back the rest, while
- * the overdue ones (wherever they stand) are each tried when due, the earliest first. An item
- * with an earlier one of its alert still queued is skipped: it goes after that one. */
+ * due (0: none is, until submit() wakes the thread). Items are tried in queue order: the first
+ * that is not overdue holds back the rest, while the overdue ones (wherever they stand) are each
+ * tried when due, the earliest first, and before the one holding back the rest: that one is
+ * fresh work (next_ms 0) all through a backlog, and letting it win would leave an overdue item
+ * (and the resolve behind it) waiting until the backlog drained, not backoff_max. An item with an
+ * earlier one of its alert still queued is skipped: it goes after that one. A held resolve
+ * (hold) is not attempted, and still holds back the rest. */
 static struct wh_item *pick_locked(struct webhook *w, int64_t now, int64_t *due)
 {
-    struct wh_item *best = w->head;
-    if (best && w->st.retrying) {
+    *due = 0;
+    struct wh_item *fresh = w->head, *od = NULL;
+    uint64_t *seen = NULL;
+    size_t cap = 16;
+    if (fresh && w->st.retrying) {
         /* Open addressing on the fingerprint hashes walked past. Without memory, strict order
          * is the safe fallback. */
-        size_t cap = 16;
         while (cap < 2 * w->count)
             cap *= 2;
-        uint64_t *seen = calloc(cap, sizeof(*seen));
-        if (seen) {
-            best = NULL;
-            int held = 0;
-            uint64_t overdue = 0;
-            for (struct wh_item *it = w->head; it; it = it->next) {
-                if (held && overdue >= w->st.retrying)
-                    break; /* nothing further can go */
-                size_t i = (size_t)(it->fph ^ (it->fph >> 29)) & (cap - 1);
-                while (seen[i] && seen[i] != it->fph)
-                    i = (i + 1) & (cap - 1);
-                if (seen[i])
-                    continue; /* an earlier one of its alert goes first */
-                seen[i] = it->fph;
-                overdue += it->overdue != 0;
-                if (held && !it->overdue)
-                    continue;
-                if (!best || it->next_ms < best->next_ms)
-                    best = it;
-                held |= !it->overdue;
+        seen = calloc(cap, sizeof(*seen));
+    }
+    if (seen) {
+        fresh = NULL;
+        int held = 0;
+        uint64_t overdue = 0;
+        for (struct wh_item *it = w->head; it; it = it->next) {
+            if (held && overdue >= w->st.retrying)
+                break; /* nothing further can go */
+            size_t i = (size_t)(it->fph ^ (it->fph >> 29)) & (cap - 1);
+            while (seen[i] && seen[i] != it->fph)
+                i = (i + 1) & (cap - 1);
+            if (seen[i])
+                continue; /* an earlier one of its alert goes first */
+            seen[i] = it->fph;
+            if (it->overdue) {
+                overdue++;
+                if (!od || it->next_ms < od->next_ms)
+                    od = it;
+                continue;
             }
-            free(seen);
+            if (!held && !it->hold)
+                fresh = it;
+            held = 1;
         }
+        free(seen);
+    } else if (fresh && fresh->hold) {
+        fresh = NULL;
     }
-    if (!best)
-        return NULL;
-    if (best->next_ms > now) {
-        *due = best->next_ms;
-        return NULL;
-    }
-    return best;
+    if (od && od->next_ms <= now)
+        return od;
+    if (fresh && fresh->next_ms <= now)
+        return fresh;
+    if (od)
+        *due = od->next_ms;
+    if (fresh && (!*due || fresh->next_ms < *due))
+        *due = fresh->next_ms;
+    return NULL;
 }
 
 /* With mu held: takes it out of the queue. */
@@ -841,6 +874,57 @@ static int resend_firing(struct webhook *w)
     return 0;
 }
 
+/* Marks it done in the outbox, if it has a record there. 0, or the failed ack's -errno (logged:
+ * it may then be sent again after a restart). Not under mu. */
+static int ack_item(struct webhook *w, const struct wh_item *it)
+{
+    if (!it->seq)
+        return 0;
+    int rc = vg_outbox_ack(w->ob, it->seq);
+    if (rc < 0) {
+        char q[512], qe[128];
+        rlog(w, VG_LOG_WARN,
+             "outbox acknowledgement failed; the notification may be sent again after a restart",
+             "file=%s seq=%llu error=%s", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)),
+             (unsigned long long)it->seq, vg_log_quote(qe, sizeof(qe), strerror(-rc)));
+    }
+    return rc;
+}
+
+static void log_coalesced(struct webhook *w, const struct wh_item *q)
+{
+    char qfp[256], qh[256];
+    rlog(w, VG_LOG_DEBUG, "firing not sent: its resolve arrived while it was queued",
+         "fingerprint=%s host=%s repeat=%u", vg_log_quote(qfp, sizeof(qfp), q->n.fingerprint),
+         vg_log_quote(qh, sizeof(qh), q->n.host ? q->n.host : ""), (unsigned)q->n.repeat);
+}
+
+static int is_resolve(const struct vg_notification *n)
+{
+    return n->status && strcmp(n->status, "resolved") == 0;
+}
+
+/* Whether q is a firing of res's alert episode (same fingerprint and starts_at). */
+static int same_episode(const struct wh_item *q, const struct wh_item *res)
+{
+    return !is_resolve(&q->n) && q->n.fingerprint && res->n.fingerprint &&
+           strcmp(q->n.fingerprint, res->n.fingerprint) == 0 &&
+           q->n.starts_at_ms == res->n.starts_at_ms;
+}
+
+/* With mu held: a queued resolve that may replace the firing it (same episode, behind it), or
+ * NULL. Not one in memory only (its outbox write failed): acknowledging the firing would then
+ * leave a crash nothing of the alert. */
+static struct wh_item *resolve_behind_locked(struct webhook *w, struct wh_item *it)
+{
+    if (is_resolve(&it->n) || !it->n.fingerprint)
+        return NULL;
+    for (struct wh_item *q = it->next; q; q = q->next)
+        if (is_resolve(&q->n) && same_episode(it, q) && (!w->ob || q->seq))
+            return q;
+    return NULL;
+}
+
 static void *run(void *arg)
 {
     struct webhook *w = arg;
@@ -883,19 +967,42 @@ static void *run(void *arg)
         }
         if (out == OUT_RETRY) {
             lock(w);
+            struct wh_item *res = w->coalesce ? resolve_behind_locked(w, it) : NULL;
+            if (res) {
+                /* Its resolve was submitted while it was in flight, so it queued behind it; the
+                 * firing failed, and waiting for it would hold the resolve back until the
+                 * receiver takes the firing, or until max_age. The resolve goes alone, as it
+                 * would have had the firing still been queued. Acknowledged first, while it
+                 * still holds the resolve back, so that a crash cannot leave the resolve done
+                 * and the firing pending. */
+                unlock(w);
+                int keep = ack_item(w, it) < 0;
+                lock(w);
+                res->keep |= keep;
+                unlink_locked(w, it);
+                w->st.coalesced++;
+                w->inflight = NULL;
+                unlock(w);
+                log_coalesced(w, it);
+                free(it);
+                lock(w);
+                continue;
+            }
             w->inflight = NULL;
             continue;
         }
-        if (it->seq) {
-            int rc = vg_outbox_ack(w->ob, it->seq);
-            if (rc < 0) {
-                char q[512], qe[128];
-                rlog(w, VG_LOG_WARN,
-                     "outbox acknowledgement failed; the notification may be sent again after a "
-                     "restart",
-                     "file=%s seq=%llu error=%s", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)),
-                     (unsigned long long)it->seq, vg_log_quote(qe, sizeof(qe), strerror(-rc)));
-            }
+        lock(w);
+        int keep = it->keep;
+        unlock(w);
+        if (keep) {
+            char q[512];
+            rlog(w, VG_LOG_WARN,
+                 "resolve kept in the outbox: a firing it replaced could not be marked done "
+                 "there, and the next start must find both to replay the resolve alone",
+                 "file=%s seq=%llu", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)),
+                 (unsigned long long)it->seq);
+        } else {
+            ack_item(w, it);
         }
         lock(w);
         w->inflight = NULL;
@@ -1024,10 +1131,79 @@ static void enqueue_locked(struct webhook *w, struct wh_item *it)
     w->count++;
 }
 
+/* The resolves the outbox holds as done when it is opened: a firing of theirs still pending
+ * there (left so by a crash of an older version between the resolve's ack and the firing's) must
+ * not be replayed, or it would open an incident nothing resolves. */
+struct done_res {
+    char *fp;
+    int64_t starts_at_ms;
+};
+
 struct replay_ctx {
     struct webhook *w;
     int oom;
+    struct done_res *done;
+    size_t n_done, cap_done;
 };
+
+static void replay_done(void *ud, uint64_t seq, const void *payload, size_t len)
+{
+    struct replay_ctx *rc = ud;
+    struct vg_notification n;
+    void *arrays = NULL;
+    (void)seq;
+    if (vg_outbox_decode(payload, len, &n, &arrays) < 0)
+        return; /* damaged: it cannot be matched, and it is done anyway */
+    if (is_resolve(&n) && n.fingerprint) {
+        if (rc->n_done == rc->cap_done) {
+            size_t nc = rc->cap_done ? 2 * rc->cap_done : 16;
+            struct done_res *d = realloc(rc->done, nc * sizeof(*d));
+            if (d) {
+                rc->done = d;
+                rc->cap_done = nc;
+            }
+        }
+        char *fp = rc->n_done < rc->cap_done ? strdup(n.fingerprint) : NULL;
+        if (fp)
+            rc->done[rc->n_done++] = (struct done_res){fp, n.starts_at_ms};
+        else
+            rc->oom = 1;
+    }
+    free(arrays);
+}
+
+static int resolve_was_done(const struct replay_ctx *rc, const struct wh_item *it)
+{
+    if (is_resolve(&it->n) || !it->n.fingerprint)
+        return 0;
+    for (size_t i = 0; i < rc->n_done; i++)
+        if (rc->done[i].starts_at_ms == it->n.starts_at_ms &&
+            strcmp(rc->done[i].fp, it->n.fingerprint) == 0)
+            return 1;
+    return 0;
+}
+
+/* Attempts are not kept in the outbox, and a restart must not forget which notifications were
+ * overdue: each would hold back the queue for max_attempts again, and vigil_webhook_retrying
+ * would read 0. One accepted longer ago than its max_attempts take (their backoff delays) is
+ * taken as having spent them. */
+static void replay_overdue(struct webhook *w, struct wh_item *it)
+{
+    if (!w->keep_retrying)
+        return;
+    int64_t d = w->backoff_initial_ms, total = 0;
+    for (int i = 1; i < w->max_attempts; i++) {
+        total += d;
+        d = 2 * d < w->backoff_max_ms ? 2 * d : w->backoff_max_ms;
+    }
+    if (vg_now_ms() - it->born_ms <= total)
+        return;
+    it->attempts = w->max_attempts;
+    it->overdue = 1;
+    w->st.retrying++;
+}
+
+static struct wh_item *coalesce_locked(struct webhook *w, struct wh_item *res, int *placed);
 
 static int replay_one(void *ud, uint64_t seq, const void *payload, size_t len)
 {
@@ -1055,7 +1231,23 @@ static int replay_one(void *ud, uint64_t seq, const void *payload, size_t len)
         return 0;
     }
     it->seq = seq;
-    enqueue_locked(w, it);
+    if (resolve_was_done(rc, it)) {
+        char qfp[256];
+        rlog(w, VG_LOG_INFO, "outbox firing not replayed: its resolve was already delivered",
+             "fingerprint=%s seq=%llu", vg_log_quote(qfp, sizeof(qfp), it->n.fingerprint),
+             (unsigned long long)seq);
+        w->st.coalesced++;
+        free(it);
+        return 1;
+    }
+    replay_overdue(w, it);
+    /* Both pending (the resolve was queued while the firing was in flight, or the firing's ack
+     * had failed): the resolve goes alone, as it would have before the restart. */
+    int placed = 0;
+    if (w->coalesce && is_resolve(&it->n) && it->n.fingerprint)
+        it->replaced = coalesce_locked(w, it, &placed);
+    if (!placed)
+        enqueue_locked(w, it);
     w->st.replayed++;
     return 0;
 }
@@ -1185,18 +1377,34 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     atomic_init(&w->abort_xfer, 0);
 
     if (cfg->outbox_dir) {
+        struct replay_ctx rctx = {.w = w};
         struct vg_outbox_cfg oc = {
             .dir = cfg->outbox_dir,
             .name = w->name,
             .max_records = w->queue_max,
             .max_bytes = cfg->outbox_max_bytes,
             .compact_bytes = cfg->outbox_compact_bytes,
+            .done_fn = w->coalesce ? replay_done : NULL,
+            .done_ud = &rctx,
         };
         char oerr[VG_ERRLEN];
         rc = vg_outbox_open(&w->ob, &oc, oerr, sizeof(oerr));
-        struct replay_ctx rctx = {.w = w};
         if (rc == 0)
             rc = vg_outbox_replay(w->ob, replay_one, &rctx);
+        for (size_t i = 0; i < rctx.n_done; i++)
+            free(rctx.done[i].fp);
+        free(rctx.done);
+        /* The resolve's record is on disk before the firings it replaced are marked done; a
+         * failed mark keeps the resolve pending too (keep), so the next start coalesces again. */
+        for (struct wh_item *q = w->head; q; q = q->next) {
+            for (struct wh_item *g = q->replaced, *next; g; g = next) {
+                next = g->next;
+                log_coalesced(w, g);
+                q->keep |= ack_item(w, g) < 0;
+                free(g);
+            }
+            q->replaced = NULL;
+        }
         if (rc == 0 && rctx.oom)
             rc = -ENOMEM;
         if (rc < 0) {
@@ -1302,11 +1510,6 @@ static int refuse_locked(struct webhook *w)
     return first;
 }
 
-static int is_resolve(const struct vg_notification *n)
-{
-    return n->status && strcmp(n->status, "resolved") == 0;
-}
-
 /* With mu held: res, a resolve about to be queued, takes the place of the first queued firing of
  * its alert episode (same fingerprint and starts_at; not the one in flight, which is on its way),
  * and every other such firing (repeats) leaves the queue. Returns them, for the caller to
@@ -1319,9 +1522,7 @@ static struct wh_item *coalesce_locked(struct webhook *w, struct wh_item *res, i
     *placed = 0;
     for (struct wh_item *q = w->head, *next; q; q = next) {
         next = q->next;
-        if (q == w->inflight || is_resolve(&q->n) || !q->n.fingerprint ||
-            strcmp(q->n.fingerprint, res->n.fingerprint) != 0 ||
-            q->n.starts_at_ms != res->n.starts_at_ms) {
+        if (q == w->inflight || !same_episode(q, res)) {
             prev = q;
             continue;
         }
@@ -1368,8 +1569,17 @@ static int wh_submit(void *inst, const struct vg_notification *n)
     }
     pthread_mutex_lock(&w->submit_mu);
     lock(w);
+    /* A resolve that will take its firing's place adds nothing to the queue, and its outbox
+     * record lets the firing's go right after: refusing it when full would deliver the firing
+     * after the outage and never its resolve. (Should the firing go in flight meanwhile, the
+     * queue is over queue_max by this one notification until it drains.) */
+    int replaces = 0;
+    if (w->coalesce && is_resolve(n) && n->fingerprint) {
+        for (struct wh_item *q = w->head; q && !replaces; q = q->next)
+            replaces = q != w->inflight && same_episode(q, it);
+    }
     /* Only this (serialised) path adds to count, so the check stays true until we enqueue. */
-    if (w->count >= w->queue_max) {
+    if (w->count >= w->queue_max && !replaces) {
         int first = refuse_locked(w);
         int lost = resolve_refused_locked(w, n) < 0;
         unlock(w);
@@ -1388,7 +1598,7 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         size_t len = 0;
         int rc = vg_outbox_encode(n, &p, &len);
         if (rc == 0)
-            rc = vg_outbox_append(w->ob, p, len, &it->seq);
+            rc = vg_outbox_append_ex(w->ob, p, len, &it->seq, replaces);
         free(p);
         if (rc == -ENOBUFS) {
             lock(w);
@@ -1441,30 +1651,28 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         gone = coalesce_locked(w, it, &placed);
     if (!placed) /* placed: it took a firing's place in the queue and in count */
         enqueue_locked(w, it);
+    /* Not attempted until the firings it replaced are done in the outbox (below). */
+    it->hold = gone != NULL;
     w->st.submitted++;
     pthread_cond_signal(&w->wake);
     unlock(w);
     /* After the resolve's own record is durable, so that a crash in between replays both
-     * rather than neither. Under submit_mu, which keeps the outbox in queue order. */
+     * rather than neither, and before the resolve can be delivered and acknowledged, so that a
+     * crash never leaves the resolve done and a firing pending. Under submit_mu, which keeps the
+     * outbox in queue order. */
+    int keep = 0;
     for (struct wh_item *q = gone, *next; q; q = next) {
         next = q->next;
-        char qfp[256], qh[256];
-        rlog(w, VG_LOG_DEBUG, "firing not sent: its resolve arrived while it was queued",
-             "fingerprint=%s host=%s repeat=%u", vg_log_quote(qfp, sizeof(qfp), q->n.fingerprint),
-             vg_log_quote(qh, sizeof(qh), q->n.host ? q->n.host : ""), (unsigned)q->n.repeat);
-        if (q->seq) {
-            int rc = vg_outbox_ack(w->ob, q->seq);
-            if (rc < 0) {
-                char qf[512], qe[128];
-                rlog(w, VG_LOG_WARN,
-                     "outbox acknowledgement failed; the notification may be sent again after a "
-                     "restart",
-                     "file=%s seq=%llu error=%s",
-                     vg_log_quote(qf, sizeof(qf), vg_outbox_path(w->ob)),
-                     (unsigned long long)q->seq, vg_log_quote(qe, sizeof(qe), strerror(-rc)));
-            }
-        }
+        log_coalesced(w, q);
+        keep |= ack_item(w, q) < 0;
         free(q);
+    }
+    if (gone) {
+        lock(w);
+        it->hold = 0;
+        it->keep |= keep;
+        pthread_cond_signal(&w->wake);
+        unlock(w);
     }
     pthread_mutex_unlock(&w->submit_mu);
     return 0;

@@ -99,11 +99,14 @@ const struct vg_api_metric vg_api_metrics[] = {
      "webhook.backoff_max: a receiver failing for longer than the backoff, or refusing them with "
      "retryable errors."},
     {"vigil_webhook_expired_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Notifications dropped because they still failed at webhook.max_age (also in "
-     "vigil_webhook_dropped_total); each is logged at error level."},
+     "Notifications dropped because they still failed at webhook.max_age, after "
+     "webhook.max_attempts failures in this run (also in vigil_webhook_dropped_total); each is "
+     "logged at error level."},
     {"vigil_webhook_coalesced_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Firing notifications not sent because their resolve was submitted while they were still "
-     "queued: the resolve went alone, in their place (logged at debug level)."},
+     "Firing notifications not sent because their resolve replaced them: it was submitted while "
+     "they were still queued or while an attempt of theirs that failed was under way, or both "
+     "were pending in the outbox at start; the resolve went alone, in their place (logged at "
+     "debug level). Also firings found pending at start whose resolve was already delivered."},
     {"vigil_receiver_delivered_total", VG_METRIC_COUNTER, "receiver", NULL,
      "Notifications delivered, per receiver."},
     {"vigil_webhook_outbox_errors_total", VG_METRIC_COUNTER, "receiver", "outbox.dir set",

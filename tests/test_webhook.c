@@ -16,6 +16,7 @@
 #include "vg_engine.h"
 #include "vg_ewma.h"
 #include "vg_log.h"
+#include "vg_outbox.h"
 #include "vg_rule_load.h"
 #include "vg_util.h"
 
@@ -1409,6 +1410,241 @@ static void test_a_coalesced_firing_is_not_replayed_from_the_outbox(void **state
     receiver_stop(f);
 }
 
+/* Writes notifications into the outbox of receiver "webhook" in f->dir as an analyzer stopped
+ * by a crash would have left it; done[i] marks the i-th one acknowledged. */
+static void outbox_prepare(struct fx *f, const struct vg_notification *ns, const int *done,
+                           size_t k)
+{
+    struct vg_outbox *ob = NULL;
+    struct vg_outbox_cfg oc = {.dir = f->dir, .name = "webhook"};
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_outbox_open(&ob, &oc, err, sizeof(err)), 0);
+    uint64_t seqs[8];
+    assert_true(k <= 8);
+    for (size_t i = 0; i < k; i++) {
+        unsigned char *p = NULL;
+        size_t len = 0;
+        assert_int_equal(vg_outbox_encode(&ns[i], &p, &len), 0);
+        assert_int_equal(vg_outbox_append(ob, p, len, &seqs[i]), 0);
+        free(p);
+    }
+    for (size_t i = 0; i < k; i++)
+        if (done[i])
+            assert_int_equal(vg_outbox_ack(ob, seqs[i]), 0);
+    vg_outbox_close(ob);
+}
+
+/* A crash between a resolve's delivery and the mark of the firing it replaced (an older version
+ * acknowledged the firing after the resolve could go) left the firing pending and its resolve
+ * done: the next start must not send the firing, which would open an incident nothing resolves. */
+static void test_a_pending_firing_whose_resolve_was_delivered_is_not_replayed(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, NULL);
+    struct vg_notification ns[] = {sample("firing", "fp-c"), sample("resolved", "fp-c"),
+                                   sample("firing", "fp-d")};
+    const int done[] = {0, 1, 0};
+    outbox_prepare(f, ns, done, 3);
+    struct vg_webhook_cfg cfg = {.coalesce = 1, .keep_retrying = 1, .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1 && st.queued == 0);
+    assert_int_equal(st.coalesced, 1);
+    assert_int_equal(st.dropped, 0);
+    json_t *reqs = requests(f);
+    assert_int_equal(count_requests(reqs, "fp-c", "firing"), 0);
+    assert_int_equal(count_requests(reqs, "fp-c", "resolved"), 0);
+    assert_int_equal(count_requests(reqs, "fp-d", "firing"), 1);
+    json_decref(reqs);
+    /* and it is done in the outbox now */
+    f->act->destroy(f->wh, WAIT_MS);
+    f->wh = NULL;
+    cfg.url = NULL;
+    create_wh(f, &cfg);
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.replayed, 0);
+    receiver_stop(f);
+}
+
+/* A firing and its resolve both pending at start (the resolve was queued while the firing was in
+ * flight): the resolve is replayed alone, in the firing's place. */
+static void test_a_pending_firing_and_its_pending_resolve_replay_the_resolve_alone(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, NULL);
+    struct vg_notification ns[] = {sample("firing", "fp-c"), sample("firing", "fp-d"),
+                                   sample("resolved", "fp-c")};
+    const int done[] = {0, 0, 0};
+    outbox_prepare(f, ns, done, 3);
+    struct vg_webhook_cfg cfg = {.coalesce = 1, .keep_retrying = 1, .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.queued == 0);
+    assert_int_equal(st.coalesced, 1);
+    assert_int_equal(st.delivered, 2);
+    json_t *reqs = requests(f);
+    assert_int_equal(json_array_size(reqs), 2);
+    json_t *b = json_object_get(json_array_get(reqs, 0), "body");
+    assert_str(b, "fingerprint", NULL, "fp-c");
+    assert_str(b, "status", NULL, "resolved");
+    assert_int_equal(count_requests(reqs, "fp-d", "firing"), 1);
+    json_decref(reqs);
+    receiver_stop(f);
+}
+
+/* During an outage the queue is full; the resolve of a queued firing must still be taken (it
+ * replaces the firing, adding nothing), or the firing would be delivered after the outage and
+ * its resolve never. A new notification is still refused. */
+static void test_a_full_queue_takes_a_resolve_that_replaces_its_firing(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail-match", "fp-", "--fail-status", "503", NULL);
+    struct vg_webhook_cfg cfg = {.queue_max = 2,
+                                 .max_attempts = 1000,
+                                 .backoff_initial_ms = 60000,
+                                 .backoff_max_ms = 60000,
+                                 .coalesce = 1,
+                                 .keep_retrying = 1,
+                                 .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    struct vg_notification a = sample("firing", "fp-a"), b = sample("firing", "fp-b");
+    assert_int_equal(f->act->submit(f->wh, &a), 0);
+    assert_int_equal(f->act->submit(f->wh, &b), 0);
+    struct vg_action_stats st;
+    /* fp-a failed once and holds back fp-b for a minute */
+    WAIT_STATS(f, st, st.attempt_errors >= 1);
+    struct vg_notification c = sample("firing", "fp-c");
+    assert_int_equal(f->act->submit(f->wh, &c), -ENOBUFS);
+    struct vg_notification rb = sample("resolved", "fp-b");
+    assert_int_equal(f->act->submit(f->wh, &rb), 0);
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.coalesced, 1);
+    assert_int_equal(st.queued, 2);
+    assert_int_equal(st.queue_full, 1);
+    receiver_stop(f);
+}
+
+/* The resolve submitted while its firing is being attempted queues behind it; when that attempt
+ * fails, the resolve replaces the firing instead of waiting for it to be delivered (or to reach
+ * max_age). */
+static void test_a_resolve_behind_its_failing_firing_in_flight_replaces_it(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail-match", "host-poison", "--fail-status", "503", NULL);
+    struct vg_webhook_cfg cfg = {.rate_per_s = 1,
+                                 .burst = 1,
+                                 .backoff_initial_ms = 60000,
+                                 .backoff_max_ms = 60000,
+                                 .coalesce = 1,
+                                 .keep_retrying = 1,
+                                 .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    struct vg_notification g = sample("firing", "fp-g"), a = sample("firing", "fp-a");
+    a.host = "host-poison";
+    assert_int_equal(f->act->submit(f->wh, &g), 0);
+    assert_int_equal(f->act->submit(f->wh, &a), 0);
+    struct vg_action_stats st;
+    /* fp-g took the only token; fp-a is now in flight, waiting about a second for the next */
+    WAIT_STATS(f, st, st.delivered == 1 && st.queued == 1);
+    struct vg_notification ra = sample("resolved", "fp-a");
+    assert_int_equal(f->act->submit(f->wh, &ra), 0);
+    WAIT_STATS(f, st, st.queued == 0);
+    assert_int_equal(st.coalesced, 1);
+    assert_int_equal(st.dropped, 0);
+    json_t *reqs = requests(f);
+    assert_int_equal(count_requests(reqs, "fp-a", "resolved"), 1);
+    json_decref(reqs);
+    /* the firing is done in the outbox too */
+    f->act->destroy(f->wh, WAIT_MS);
+    f->wh = NULL;
+    cfg.url = NULL;
+    create_wh(f, &cfg);
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.replayed, 0);
+    receiver_stop(f);
+}
+
+/* An overdue notification is retried every backoff_max even while a backlog of fresh ones
+ * drains, not only once the backlog is gone. */
+static void test_an_overdue_notification_is_retried_while_a_backlog_drains(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail-match", "fp-poison", "--fail-status", "503", NULL);
+    struct vg_webhook_cfg cfg = {.rate_per_s = 20,
+                                 .burst = 1,
+                                 .max_attempts = 2,
+                                 .backoff_initial_ms = 10,
+                                 .backoff_max_ms = 100,
+                                 .keep_retrying = 1};
+    create_wh(f, &cfg);
+    struct vg_notification p = sample("firing", "fp-poison");
+    assert_int_equal(f->act->submit(f->wh, &p), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.retrying == 1);
+    char fps[40][16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(fps[i], sizeof(fps[i]), "fp-n%d", i);
+        struct vg_notification n = sample("firing", fps[i]);
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    WAIT_STATS(f, st, st.delivered == 40);
+    /* 40 requests at 20 a second take two seconds: the poison one is due every 100 ms */
+    json_t *reqs = requests(f);
+    int fresh = 0, between = 0;
+    for (size_t i = 0; i < json_array_size(reqs); i++) {
+        json_t *b = json_object_get(json_array_get(reqs, i), "body");
+        const char *fp = json_string_value(json_object_get(b, "fingerprint"));
+        if (strcmp(fp, "fp-poison") != 0)
+            fresh++;
+        else if (fresh > 0 && fresh < 40)
+            between++;
+    }
+    json_decref(reqs);
+    assert_true(between >= 2);
+    receiver_stop(f);
+}
+
+/* Notifications replayed at start that are older than their max_attempts take are overdue again,
+ * as before the restart, and counted in retrying at once. */
+static void test_a_restart_keeps_old_notifications_overdue(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail-match", "fp-", "--fail-status", "503", NULL);
+    struct vg_notification ns[] = {sample("firing", "fp-a"), sample("firing", "fp-b")};
+    const int done[] = {0, 0};
+    outbox_prepare(f, ns, done, 2); /* accepted days ago */
+    struct vg_webhook_cfg cfg = {.keep_retrying = 1, .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    struct vg_action_stats st;
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.replayed, 2);
+    assert_int_equal(st.retrying, 2);
+    receiver_stop(f);
+}
+
+/* After an analyzer downtime longer than max_age, a replayed notification is not dropped on its
+ * first transient failure: max_age drops only one that failed its max_attempts in this run. */
+static void test_max_age_does_not_count_a_downtime_against_a_replayed_notification(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "1", "--fail-status", "503", NULL);
+    struct vg_notification ns[] = {sample("resolved", "fp-a")};
+    const int done[] = {0};
+    outbox_prepare(f, ns, done, 1); /* accepted days ago */
+    struct vg_webhook_cfg cfg = {.backoff_initial_ms = 10,
+                                 .backoff_max_ms = 50,
+                                 .max_age_ms = 3600000,
+                                 .keep_retrying = 1,
+                                 .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.queued == 0);
+    assert_int_equal(st.expired, 0);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.delivered, 1);
+    receiver_stop(f);
+}
+
 /* Alertmanager: a firing alert given up on during an outage (its attempts spent) is still sent
  * again by the re-send rounds once Alertmanager answers: it fires, and Alertmanager would not
  * know of it until it resolved. */
@@ -1893,6 +2129,22 @@ int main(void)
             test_a_resolve_queued_behind_its_firing_is_sent_alone_in_its_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_coalesced_firing_is_not_replayed_from_the_outbox,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_pending_firing_whose_resolve_was_delivered_is_not_replayed, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_pending_firing_and_its_pending_resolve_replay_the_resolve_alone, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_queue_takes_a_resolve_that_replaces_its_firing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_resolve_behind_its_failing_firing_in_flight_replaces_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_overdue_notification_is_retried_while_a_backlog_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_restart_keeps_old_notifications_overdue, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_max_age_does_not_count_a_downtime_against_a_replayed_notification, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_429_with_retry_after_is_honoured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit_spaces_requests_and_drops_nothing, setup,
                                         teardown),
