@@ -102,15 +102,20 @@ a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start(voi
     assert_int_equal(vg_tp_count(log1, "lost"), 0);
     assert_int_equal(vg_tp_last_field(log1, "delivery_failed"), 0);
     assert_int_equal(vg_tp_last_field(log1, "spool_failed"), 0);
-    /* Everything boot 1 did not deliver is on disk: its spooled records and the queue. */
+    /* Everything boot 1 did not deliver is on disk: its spooled records and the queue. Counted
+     * as records on disk, not as spooled + MEMORY: when librdkafka's queue has room during the
+     * outage (a tick produced just before it filled), the spool feeds one record back into it,
+     * and that message is then both counted in `spooled` and among the MEMORY kept at the stop
+     * (seen once in CI's ASan pass: spooled 6, records 25 = 20 + 6 - 1). */
     long long delivered1 = vg_tp_last_field(log1, "delivered");
-    assert_int_equal(delivered1 + MEMORY + spooled1, ticks1);
-    assert_int_equal(vg_tp_last_field(log1, "spool_records"), spooled1 + MEMORY);
+    long long records1 = vg_tp_last_field(log1, "spool_records");
+    assert_int_equal(delivered1 + records1, ticks1);
+    assert_true(records1 >= MEMORY && records1 <= spooled1 + MEMORY);
 
     /* The brokers back, boot 2 on the same spool: it drains, then stops cleanly. */
     vg_ap_broker_control(r.dir, "up");
     agent = start_agent(&r, log2);
-    wait_field(log2, "delivered", MEMORY + spooled1 + 5);
+    wait_field(log2, "delivered", records1 + 5);
     int64_t deadline = vg_tp_mono_ms() + DEADLINE;
     while (vg_tp_last_field(log2, "spool_records") != 0 && vg_tp_mono_ms() < deadline)
         vg_tp_pause_ms(100);
