@@ -120,22 +120,23 @@ static char *run_script(const char *comp, const char *script, const char *args,
     char stubs[600], log[600];
     snprintf(stubs, sizeof stubs, "%s/stubs-%s-%s", g_dir, comp, script);
     snprintf(log, sizeof log, "%s/%s-%s.log", g_dir, script, comp);
-    assert_int_equal(vg_tp_sh("mkdir -p %s && cd %s && "
-                              "printf '#!/bin/sh\\necho \"${0##*/} $*\" >>%s\\n"
-                              "case \"${0##*/} $1\" in getent*) exit 2;; "
-                              "\"deb-systemd-helper debian-installed\"|"
-                              "\"deb-systemd-helper --quiet\") exit 1;; "
-                              "dpkg-query*) [ -n \"$OTHER\" ] || exit 1; printf %%s \"$OTHER\";; "
-                              "esac\\nexit 0\\n' >stub && "
-                              "chmod +x stub && for c in getent adduser deluser install rm rmdir ls "
-                              "deb-systemd-helper deb-systemd-invoke systemctl dpkg-query; do "
-                              "ln -sf stub $c; done && : >%s",
-                              stubs, stubs, log, log),
-                     0);
+    assert_int_equal(
+        vg_tp_sh("mkdir -p %s && cd %s && "
+                 "printf '#!/bin/sh\\necho \"${0##*/} $*\" >>%s\\n"
+                 "case \"${0##*/} $1\" in getent*) exit 2;; "
+                 "\"deb-systemd-helper debian-installed\"|"
+                 "\"deb-systemd-helper --quiet\") exit 1;; "
+                 "dpkg-query*) [ -n \"$OTHER\" ] || exit 1; printf %%s \"$OTHER\";; "
+                 "esac\\nexit 0\\n' >stub && "
+                 "chmod +x stub && for c in getent adduser deluser install rm rmdir ls "
+                 "deb-systemd-helper deb-systemd-invoke systemctl dpkg-query; do "
+                 "ln -sf stub $c; done && : >%s",
+                 stubs, stubs, log, log),
+        0);
     assert_int_equal(vg_tp_sh("OTHER='%s' PATH=%s /bin/sh %s/packaging/debian/%s/%s %s "
                               ">%s/%s-%s.out 2>&1",
-                              other_status, stubs, VG_SOURCE_DIR, comp, script, args, g_dir,
-                              script, comp),
+                              other_status, stubs, VG_SOURCE_DIR, comp, script, args, g_dir, script,
+                              comp),
                      0);
     char *t = vg_tp_read(log);
     assert_non_null(t);
@@ -206,8 +207,8 @@ static void postrm_remove_disables_the_unit(void **state)
 static void postrm_purge_keeps_the_shared_state_while_the_other_package_is_there(void **state)
 {
     (void)state;
-    const char *kept[] = {"installed", "config-files", "half-installed", "half-configured",
-                          "unpacked", "triggers-awaited", "triggers-pending"};
+    const char *kept[] = {"installed", "config-files",     "half-installed",  "half-configured",
+                          "unpacked",  "triggers-awaited", "triggers-pending"};
     const char *comps[][2] = {{"agent", "analyzer"}, {"analyzer", "agent"}};
     for (size_t c = 0; c < 2; c++) {
         for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
@@ -226,8 +227,8 @@ static void postrm_purge_keeps_the_shared_state_while_the_other_package_is_there
         for (size_t i = 0; i < 2; i++) {
             char *t = run_script(comps[c][0], "postrm", "purge", gone[i]);
             if (!strstr(t, "rm -rf /var/lib/vigil"))
-                fail_msg("vigil-%s purge kept /var/lib/vigil with vigil-%s '%s':\n%s",
-                         comps[c][0], comps[c][1], gone[i], t);
+                fail_msg("vigil-%s purge kept /var/lib/vigil with vigil-%s '%s':\n%s", comps[c][0],
+                         comps[c][1], gone[i], t);
             assert_null(strstr(t, "deluser"));
             free(t);
         }
@@ -242,11 +243,10 @@ static void packages_have_copyright_changelog_and_no_build_rpath(void **state)
     for (size_t i = 0; i < 2; i++) {
         char root[600];
         install_component(comps[i], root, sizeof root);
-        assert_int_equal(
-            vg_tp_sh("grep -q '^Format: https://www.debian.org/doc/packaging-manuals/"
-                     "copyright-format/1.0/' %s/usr/share/doc/vigil-%s/copyright",
-                     root, comps[i]),
-            0);
+        assert_int_equal(vg_tp_sh("grep -q '^Format: https://www.debian.org/doc/packaging-manuals/"
+                                  "copyright-format/1.0/' %s/usr/share/doc/vigil-%s/copyright",
+                                  root, comps[i]),
+                         0);
         assert_int_equal(vg_tp_sh("zcat %s/usr/share/doc/vigil-%s/changelog.gz | head -1 | "
                                   "grep -q '^vigil (%s) '",
                                   root, comps[i], VG_VERSION),
