@@ -1309,11 +1309,50 @@ static void rule_windows_move_with_their_host(void **state)
 struct tracking {
     struct vg_engine *e;
     struct vg_decisions *d;
+    struct vg_rule_set *set;
     int64_t t0;
     int step; /* intervals fed so far */
     int highest;
     int desired; /* after the last interval */
 };
+
+/* An engine and the decisions of one target-tracking policy: web-* hosts' cpu.user_pct against
+ * 60, from `initial: 4`, cooldown 10 s, evaluated every 5 s. */
+static void tracking_open(struct tracking *k)
+{
+    struct vg_engine_params ep = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999},
+        .no_builtin = 1,
+        .max_hosts = 32,
+        .max_series_per_host = 10,
+    };
+    *k = (struct tracking){.t0 = 1700000000000LL};
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&k->e, &ep, err, sizeof(err)), 0);
+    k->set = load("scaling:\n"
+                  "  - target: web\n"
+                  "    select: ['host=~\"web-.*\"']\n"
+                  "    metric: value(\"cpu.user_pct\")\n"
+                  "    target_value: 60\n"
+                  "    min: 1\n"
+                  "    max: 100\n"
+                  "    initial: 4\n"
+                  "    cooldown: 10s\n"
+                  "    interval: 5s\n");
+    struct vg_decisions_cfg cfg = {0};
+    if (vg_decisions_new(&k->d, &cfg, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(vg_decisions_set_policies(k->d, k->set), 0);
+}
+
+static void tracking_close(struct tracking *k)
+{
+    vg_decisions_free(k->d);
+    vg_rule_set_free(k->set);
+    vg_engine_free(k->e);
+}
 
 /* One 5 s interval: hosts web-0 .. web-(n-1) each report cpu.user_pct = pct, then the policies
  * are evaluated. */
@@ -1364,31 +1403,8 @@ static void run_tracking(void *ud)
 
 static void constant_load_on_fixed_hosts_converges_instead_of_compounding(void **state)
 {
-    struct vg_engine_params ep = {
-        .detector = &vg_detector_ewma,
-        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
-        .ap = {.threshold = 0.999},
-        .no_builtin = 1,
-        .max_hosts = 32,
-        .max_series_per_host = 10,
-    };
-    struct tracking k = {.t0 = 1700000000000LL};
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_engine_new(&k.e, &ep, err, sizeof(err)), 0);
-    struct vg_rule_set *set = load("scaling:\n"
-                                   "  - target: web\n"
-                                   "    select: ['host=~\"web-.*\"']\n"
-                                   "    metric: value(\"cpu.user_pct\")\n"
-                                   "    target_value: 60\n"
-                                   "    min: 1\n"
-                                   "    max: 100\n"
-                                   "    initial: 4\n"
-                                   "    cooldown: 10s\n"
-                                   "    interval: 5s\n");
-    struct vg_decisions_cfg cfg = {0};
-    if (vg_decisions_new(&k.d, &cfg, err, sizeof(err)))
-        fail_msg("%s", err);
-    assert_int_equal(vg_decisions_set_policies(k.d, set), 0);
+    struct tracking k;
+    tracking_open(&k);
 
     char path[64];
     snprintf(path, sizeof(path), "/tmp/vigil-test-alerting.%d", (int)getpid());
@@ -1418,9 +1434,7 @@ static void constant_load_on_fixed_hosts_converges_instead_of_compounding(void *
     assert_int_equal(differ, 1);
     assert_int_equal(agree, 1);
 
-    vg_decisions_free(k.d);
-    vg_rule_set_free(set);
-    vg_engine_free(k.e);
+    tracking_close(&k);
 }
 
 /* Within the tolerance band the reporting hosts are about the right count, so that is what is
@@ -1476,40 +1490,15 @@ static void within_the_tolerance_band_the_reporting_hosts_are_recommended(void *
 static void a_target_from_initial_follows_the_hosts_reporting_within_the_band(void **state)
 {
     (void)state;
-    struct vg_engine_params ep = {
-        .detector = &vg_detector_ewma,
-        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
-        .ap = {.threshold = 0.999},
-        .no_builtin = 1,
-        .max_hosts = 32,
-        .max_series_per_host = 10,
-    };
-    struct tracking k = {.t0 = 1700000000000LL};
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_engine_new(&k.e, &ep, err, sizeof(err)), 0);
-    struct vg_rule_set *set = load("scaling:\n"
-                                   "  - target: web\n"
-                                   "    select: ['host=~\"web-.*\"']\n"
-                                   "    metric: value(\"cpu.user_pct\")\n"
-                                   "    target_value: 60\n"
-                                   "    min: 1\n"
-                                   "    max: 100\n"
-                                   "    initial: 4\n"
-                                   "    cooldown: 10s\n"
-                                   "    interval: 5s\n");
-    struct vg_decisions_cfg cfg = {0};
-    if (vg_decisions_new(&k.d, &cfg, err, sizeof(err)))
-        fail_msg("%s", err);
-    assert_int_equal(vg_decisions_set_policies(k.d, set), 0);
+    struct tracking k;
+    tracking_open(&k);
     tracking_interval(&k, 10, 63);
     assert_int_equal(k.desired, 10);
     for (int i = 0; i < 20; i++)
         tracking_interval(&k, 10, i % 2 ? 63 : 57);
     assert_int_equal(k.desired, 10);
     assert_int_equal(k.highest, 10);
-    vg_decisions_free(k.d);
-    vg_rule_set_free(set);
-    vg_engine_free(k.e);
+    tracking_close(&k);
 }
 
 int main(void)
