@@ -118,17 +118,14 @@ static void replay_csv_skips_timestamps_out_of_range(void **state)
     (void)state;
     char path[600];
     snprintf(path, sizeof(path), "%s/times.csv", g_dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("timestamp,cpu.user_pct\n"
-          "1e70,5\n"
-          "2026-11-24T10:00:00.5e9Z,5\n"
-          "10000-01-01T00:00:00Z,5\n"
-          "-5,5\n"
-          "2026-11-24T10:00:00.250Z,5\n"
-          "1795440001,6\n",
-          f);
-    fclose(f);
+    assert_int_equal(vg_tp_write_atomic(path, "timestamp,cpu.user_pct\n"
+                                              "1e70,5\n"
+                                              "2026-11-24T10:00:00.5e9Z,5\n"
+                                              "10000-01-01T00:00:00Z,5\n"
+                                              "-5,5\n"
+                                              "2026-11-24T10:00:00.250Z,5\n"
+                                              "1795440001,6\n"),
+                     0);
     assert_int_equal(ctl("replay %s", path), 1);
     char *e = err();
     assert_non_null(strstr(e, "timestamp '1e70' is not Unix time or RFC 3339"));
@@ -145,15 +142,12 @@ static void replay_csv_skips_rows_with_too_few_or_too_many_cells(void **state)
     (void)state;
     char path[600];
     snprintf(path, sizeof(path), "%s/ragged.csv", g_dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("timestamp,a,b\n"
-          "1795440000,2\n"
-          "1795440001,1,2,3,4\n"
-          "1795440002,,5\n"
-          "1795440003\n",
-          f);
-    fclose(f);
+    assert_int_equal(vg_tp_write_atomic(path, "timestamp,a,b\n"
+                                              "1795440000,2\n"
+                                              "1795440001,1,2,3,4\n"
+                                              "1795440002,,5\n"
+                                              "1795440003\n"),
+                     0);
     assert_int_equal(ctl("replay %s", path), 1);
     char *e = err(), want[700];
     snprintf(want, sizeof(want), "%s:2: skipped: fewer cells than the header's 3 columns", path);
@@ -215,12 +209,9 @@ static void replay_csv_refuses_a_reserved_column_name(void **state)
     (void)state;
     char path[600];
     snprintf(path, sizeof(path), "%s/reserved.csv", g_dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("timestamp,cpu.user_pct,host:mv\n"
-          "1795440000,5,0.5\n",
-          f);
-    fclose(f);
+    assert_int_equal(vg_tp_write_atomic(path, "timestamp,cpu.user_pct,host:mv\n"
+                                              "1795440000,5,0.5\n"),
+                     0);
     assert_int_equal(ctl("replay %s", path), 1);
     char *e = err();
     assert_non_null(strstr(e, "reserved.csv:1: column 'host:mv' is a reserved name: names starting "
