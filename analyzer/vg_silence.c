@@ -242,7 +242,8 @@ int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, in
             return vg_err(err, errlen, -ENOSPC, "%d silences are held already", VG_SILENCE_MAX);
     }
     json_error_t je;
-    json_t *o = json_loadb(body, len, 0, &je);
+    /* A repeated key would otherwise keep its last value silently ("duration" given twice). */
+    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!o && je.line < 1) /* no place in the body (jansson's -1) */
         return vg_err(err, errlen, -EINVAL, "body is not JSON: %s", je.text);
     if (!o)

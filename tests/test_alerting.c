@@ -681,6 +681,21 @@ static void silence_requests_are_checked(void **state)
     vg_silences_free(s);
 }
 
+/* A repeated key used to keep its last value silently: "1h" then "5m" made a 5-minute silence. */
+static void a_silence_request_with_a_repeated_key_is_refused(void **state)
+{
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    const char *body =
+        "{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1h\",\"duration\":\"5m\"}";
+    char err[VG_ERRLEN] = "", id[17];
+    assert_int_equal(vg_silences_add_json(s, body, strlen(body), 1000, id, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "duplicate object key"));
+    assert_int_equal(vg_silences_active(s, 1000), 0);
+    vg_silences_free(s);
+}
+
 static void silences_survive_a_save_and_load(void **state)
 {
     struct vg_silences *s, *s2;
@@ -1523,6 +1538,7 @@ int main(void)
         cmocka_unit_test(an_alert_taken_over_while_silenced_fires_when_the_silence_ends),
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
         cmocka_unit_test(silence_requests_are_checked),
+        cmocka_unit_test(a_silence_request_with_a_repeated_key_is_refused),
         cmocka_unit_test(silences_survive_a_save_and_load),
         cmocka_unit_test(silences_file_that_could_not_be_saved_is_refused_at_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
