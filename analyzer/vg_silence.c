@@ -233,14 +233,39 @@ fail:
     return rc;
 }
 
+static void gc(struct vg_silences *s, int64_t now);
+
+static void drop_at(struct vg_silences *s, size_t i)
+{
+    silence_free(s->v[i]);
+    memmove(s->v + i, s->v + i + 1, (s->n - i - 1) * sizeof(*s->v));
+    s->n--;
+}
+
+/* Only silences that still hold (active or pending) count against VG_SILENCE_MAX: expired ones
+ * stay listed for VG_SILENCE_KEEP_MS as a courtesy, and must not refuse a new silence when none
+ * is in force. At the cap the one that ended longest ago goes first. */
+static int make_room(struct vg_silences *s, int64_t now, char *err, size_t errlen)
+{
+    if (s->n < VG_SILENCE_MAX)
+        return 0;
+    gc(s, now);
+    while (s->n >= VG_SILENCE_MAX) {
+        size_t old = s->n;
+        for (size_t i = 0; i < s->n; i++)
+            if (s->v[i]->ends_ms <= now && (old == s->n || s->v[i]->ends_ms < s->v[old]->ends_ms))
+                old = i;
+        if (old == s->n)
+            return vg_err(err, errlen, -ENOSPC, "%d silences are active or pending already",
+                          VG_SILENCE_MAX);
+        drop_at(s, old);
+    }
+    return 0;
+}
+
 int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
                          char id[VG_SILENCE_ID_LEN], char *err, size_t errlen)
 {
-    if (s->n >= VG_SILENCE_MAX) {
-        json_decref(vg_silences_json(s, NULL, now_ms)); /* forgets old expired ones */
-        if (s->n >= VG_SILENCE_MAX)
-            return vg_err(err, errlen, -ENOSPC, "%d silences are held already", VG_SILENCE_MAX);
-    }
     json_error_t je;
     /* A repeated key would otherwise keep its last value silently ("duration" given twice). */
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
@@ -254,7 +279,7 @@ int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, in
     json_decref(o);
     if (rc)
         return rc;
-    if ((rc = add_parsed(s, x))) {
+    if ((rc = make_room(s, now_ms, err, errlen)) || (rc = add_parsed(s, x))) {
         silence_free(x);
         return rc;
     }

@@ -22,7 +22,9 @@ int vg_silences_new(struct vg_silences **out);
 void vg_silences_free(struct vg_silences *s);
 
 /* Creates a silence from a POST body (JSON, docs/api.md). On success fills id and returns 0;
- * -EINVAL with the reason in err for a bad request, -ENOSPC when VG_SILENCE_MAX are held. */
+ * -EINVAL with the reason in err for a bad request (duplicate keys included), -ENOSPC when
+ * VG_SILENCE_MAX are active or pending. At the cap, expired silences still listed make room,
+ * the one that ended first going first. */
 int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
                          char id[VG_SILENCE_ID_LEN], char *err, size_t errlen);
 

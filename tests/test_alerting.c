@@ -696,6 +696,42 @@ static void a_silence_request_with_a_repeated_key_is_refused(void **state)
     vg_silences_free(s);
 }
 
+/* Expired silences stay listed for an hour, and used to count against the cap: 10000 short
+ * silences that had all ended refused the next one with 507 while none was in force. */
+static void expired_silences_make_room_at_the_cap(void **state)
+{
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    char id[17], first[17], err[VG_ERRLEN];
+    const char *brief = "{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1m\"}";
+    for (int i = 0; i < VG_SILENCE_MAX; i++) {
+        add_silence(s, brief, 1000 + i, id);
+        if (i == 0)
+            memcpy(first, id, sizeof(first));
+    }
+    /* Two minutes on, all have ended but are still listed. */
+    int64_t now = 1000 + 120000;
+    assert_int_equal(vg_silences_active(s, now), 0);
+    add_silence(s, brief, now, id);
+    json_t *all = vg_silences_json(s, NULL, now);
+    assert_int_equal(json_array_size(json_object_get(all, "silences")), VG_SILENCE_MAX);
+    json_decref(all);
+    json_t *gone = vg_silences_json(s, first, now); /* the one that ended first made room */
+    assert_null(gone);
+    json_decref(vg_silences_json(s, id, now));
+
+    /* Active and pending ones still fill it: none of those is dropped. */
+    const char *pending = "{\"matchers\":[\"env=\\\"prod\\\"\"],\"starts_at\":900000000,"
+                          "\"duration\":\"1h\"}";
+    for (int i = 1; i < VG_SILENCE_MAX; i++)
+        add_silence(s, i % 2 ? brief : pending, now, id);
+    assert_int_equal(vg_silences_add_json(s, brief, strlen(brief), now, id, err, sizeof(err)),
+                     -ENOSPC);
+    assert_non_null(strstr(err, "active or pending"));
+    assert_int_equal(vg_silences_active(s, now), VG_SILENCE_MAX / 2 + 1);
+    vg_silences_free(s);
+}
+
 static void silences_survive_a_save_and_load(void **state)
 {
     struct vg_silences *s, *s2;
@@ -1539,6 +1575,7 @@ int main(void)
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
         cmocka_unit_test(silence_requests_are_checked),
         cmocka_unit_test(a_silence_request_with_a_repeated_key_is_refused),
+        cmocka_unit_test(expired_silences_make_room_at_the_cap),
         cmocka_unit_test(silences_survive_a_save_and_load),
         cmocka_unit_test(silences_file_that_could_not_be_saved_is_refused_at_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
