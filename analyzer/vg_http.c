@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "vg_log.h"
 #include "vg_util.h"
@@ -203,8 +204,14 @@ void vg_http_dispatch(const struct vg_http_router *rt, const char *method, const
                        "mutating endpoints are disabled: set http.token_file to enable them");
             return;
         }
-        if (!authorization || strncmp(authorization, "Bearer ", 7) != 0 ||
-            !vg_http_token_equal(authorization + 7, rt->token)) {
+        /* The scheme is case-insensitive and followed by one or more spaces (RFC 7235 2.1):
+         * "bearer" is the same scheme. */
+        const char *cred = authorization;
+        if (cred && strncasecmp(cred, "Bearer ", 7) == 0)
+            cred += 7 + strspn(cred + 7, " ");
+        else
+            cred = NULL;
+        if (!cred || !vg_http_token_equal(cred, rt->token)) {
             reply_text(resp, path, 401, "missing or wrong bearer token");
             return;
         }

@@ -62,7 +62,8 @@ int vg_http_too_large(const struct vg_http_router *rt, const char *content_lengt
 
 /* Decides one request's response without any socket: 413 past the body limit, 404/405 for
  * unknown paths and methods, 403/401 for mutating routes without the right bearer token (the
- * whole Authorization header value, may be NULL), else the route's handler. body may be NULL.
+ * whole Authorization header value, may be NULL; its scheme "Bearer" in any case, RFC 7235),
+ * else the route's handler. body may be NULL.
  * resp->body is malloc'd; the caller frees it. The rate limit is the server's, not checked
  * here. */
 void vg_http_dispatch(const struct vg_http_router *rt, const char *method, const char *path,

@@ -263,6 +263,28 @@ static void a_port_in_use_gives_no_raw_line_on_stderr(void **state)
     close(s);
 }
 
+/* RFC 7235 2.1: the scheme is case-insensitive. "bearer TOKEN" used to get 401. */
+static void the_bearer_scheme_is_matched_in_any_case(void **state)
+{
+    (void)state;
+    struct vg_http_router rt = {routes, VG_ARRAY_LEN(routes), NULL, (char *)TOKEN, 1024};
+    static const struct {
+        const char *auth;
+        int want;
+    } cases[] = {
+        {"Bearer " TOKEN, 201},  {"bearer " TOKEN, 201}, {"BEARER " TOKEN, 201},
+        {"BeArEr " TOKEN, 201},  {"Basic " TOKEN, 401},  {"bearer" TOKEN, 401},
+        {"bearer  " TOKEN, 201}, {TOKEN, 401},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_http_response r = {0};
+        vg_http_dispatch(&rt, "POST", "/change", cases[i].auth, "x", 1, &r);
+        if (r.status != cases[i].want)
+            fail_msg("'%s': %d, want %d", cases[i].auth, r.status, cases[i].want);
+        free(r.body);
+    }
+}
+
 static void token_comparison_is_exact(void **state)
 {
     assert_true(vg_http_token_equal("abc", "abc"));
@@ -283,6 +305,7 @@ int main(void)
         cmocka_unit_test(short_token_file_and_bad_listen_are_config_errors),
         cmocka_unit_test(a_port_in_use_gives_no_raw_line_on_stderr),
         cmocka_unit_test(token_comparison_is_exact),
+        cmocka_unit_test(the_bearer_scheme_is_matched_in_any_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
