@@ -146,7 +146,9 @@ void vg_api_rules(void *ud, const struct vg_http_request *req, struct vg_http_re
     const struct vg_rule_set *s = a->rules;
     for (size_t i = 0; s && i < vg_rule_set_count(s); i++) {
         const struct vg_rule *r = vg_rule_set_rule(s, i);
-        json_t *acts = json_array();
+        /* A rule without actions notifies every configured receiver (docs/rules.md), as
+         * /api/v1/alerts lists its alerts: an empty list would read as "nobody". */
+        json_t *acts = vg_rule_action_count(r) ? json_array() : receiver_names(a);
         for (size_t k = 0; k < vg_rule_action_count(r); k++)
             json_array_append_new(acts, json_string(vg_rule_action(r, k)));
         json_array_append_new(

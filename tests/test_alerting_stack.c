@@ -262,6 +262,50 @@ static void rules_silences_reload_and_scaling_over_the_api(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* Starts an analyzer with the token, rules.dir (when rules is not NULL) and extra --set options. */
+static void start_with_token(struct vg_stack *s, const char *rules, const char *extra)
+{
+    char token[700], set_rules[700], set_token[800];
+    snprintf(token, sizeof(token), "%s/token", s->dir);
+    write_text(token, TOKEN "\n");
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules ? rules : "");
+    snprintf(set_token, sizeof(set_token), "http.token_file=%s", token);
+    vg_stack_start_receiver(s, NULL);
+    const char *sets[] = {set_token, rules ? set_rules : extra, rules ? extra : NULL, NULL};
+    vg_stack_start_analyzer(s, sets);
+    assert_true(s->http_port > 0);
+}
+
+/* A rule without actions notifies every configured receiver (docs/rules.md), as /api/v1/alerts
+ * lists its alerts; /api/v1/rules listed it as "actions": [], which reads as "nobody". */
+static void a_rule_without_actions_is_listed_with_every_receiver(void **state)
+{
+    struct vg_stack s;
+    vg_stack_init(&s, "noactions");
+    char rules[600], file[700];
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s", rules), 0);
+    snprintf(file, sizeof(file), "%s/a.yaml", rules);
+    write_text(file, "rules:\n  - name: A\n    when: value(\"q.depth\") > 100\n"
+                     "  - name: B\n    when: value(\"q.depth\") > 200\n    actions: [webhook]\n");
+    start_with_token(&s, rules, NULL);
+    json_t *rl = get_json(&s, "/api/v1/rules");
+    json_t *st = get_json(&s, "/api/v1/status");
+    json_t *recv = json_object_get(st, "receivers");
+    json_t *acts = json_object_get(json_array_get(json_object_get(rl, "rules"), 0), "actions");
+    assert_true(json_array_size(recv) > 0);
+    assert_int_equal(json_array_size(acts), json_array_size(recv));
+    for (size_t i = 0; i < json_array_size(recv); i++)
+        assert_string_equal(json_string_value(json_array_get(acts, i)),
+                            json_string_value(json_object_get(json_array_get(recv, i), "name")));
+    acts = json_object_get(json_array_get(json_object_get(rl, "rules"), 1), "actions");
+    assert_int_equal(json_array_size(acts), 1);
+    assert_string_equal(json_string_value(json_array_get(acts, 0)), "webhook");
+    json_decref(st);
+    json_decref(rl);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* The analyzer accepted the alert (it is in the outbox; the receiver answered 500 to it) and is
  * killed with SIGKILL. Restarted on the same outbox with a working receiver, it delivers it. */
 static void kill9_between_acceptance_and_delivery_loses_nothing(void **state)
@@ -595,6 +639,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rules_silences_reload_and_scaling_over_the_api),
+        cmocka_unit_test(a_rule_without_actions_is_listed_with_every_receiver),
         cmocka_unit_test(kill9_between_acceptance_and_delivery_loses_nothing),
         cmocka_unit_test(full_receiver_queue_refusals_are_counted_and_logged_per_alert),
         cmocka_unit_test(shutdown_drains_every_receiver_within_one_drain_timeout),
