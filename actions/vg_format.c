@@ -105,6 +105,18 @@ json_t *vg_fmt_str(const char *s)
     return j;
 }
 
+int vg_fmt_set(json_t *obj, const char *key, json_t *v)
+{
+    if (json_object_set_new(obj, key, json_incref(v)) == 0) {
+        json_decref(v);
+        return 0;
+    }
+    json_t *k = vg_fmt_str(key);
+    int rc = k && v ? json_object_set_new(obj, json_string_value(k), v) : (json_decref(v), -1);
+    json_decref(k);
+    return rc;
+}
+
 /* JSON has no NaN or Infinity; receivers choke on them, so they become null. */
 json_t *vg_fmt_num(double v)
 {

@@ -52,6 +52,10 @@ void vg_http_req_free(struct vg_http_req *r);
 json_t *vg_fmt_str(const char *s);
 json_t *vg_fmt_num(double v);
 
+/* json_object_set_new with key's invalid UTF-8 made '?' as vg_fmt_str does (jansson refuses
+ * such a key, and the member would go missing). Steals v. 0, or -1 when out of memory. */
+int vg_fmt_set(json_t *obj, const char *key, json_t *v);
+
 /* RFC 3339 UTC with milliseconds ("2026-11-23T13:00:00.123Z") into buf (>= 25 bytes): 0, or
  * -ERANGE for a year outside 0000..9999 (buf is then ""). */
 int vg_fmt_rfc3339(int64_t ms, char *buf, size_t n);

@@ -11,6 +11,7 @@
 #include "vg_k.h"
 #include "vg_log.h"
 #include "vg_models.h"
+#include "vg_format.h"
 #include "vg_util.h"
 
 int analyzer_models_open(struct analyzer *a, char *err, size_t errlen)
@@ -126,7 +127,7 @@ json_t *analyzer_models_host_json(struct analyzer *a, const char *host)
         json_object_set_new(m, "ts_ms", json_integer(s.ts_ms));
         for (uint32_t q = 0; q < s.n_top; q++) {
             json_t *t = json_object();
-            json_object_set_new(t, "name", json_string(s.top[q]));
+            json_object_set_new(t, "name", vg_fmt_str(s.top[q]));
             json_object_set_new(t, "share", json_real(s.top_share[q]));
             json_array_append_new(top, t);
         }

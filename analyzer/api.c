@@ -12,6 +12,7 @@
 #include "api_ops.h"
 #include "vg_http.h"
 #include "vg_state_topic.h"
+#include "vg_format.h"
 #include "vg_util.h"
 
 #define JSON_CT "application/json"
@@ -203,8 +204,8 @@ static void host(void *ud, const struct vg_http_request *req, struct vg_http_res
     pthread_mutex_lock(&a->lock);
     int rc = vg_engine_describe_host(a->engine, req->path_rest, &h, add_series, series);
     if (rc == 0) {
-        json_object_set_new(o, "host", json_string(h.name));
-        json_object_set_new(o, "boot", json_string(h.boot));
+        json_object_set_new(o, "host", vg_fmt_str(h.name));
+        json_object_set_new(o, "boot", vg_fmt_str(h.boot));
         json_object_set_new(o, "last_seq", json_integer((json_int_t)h.last_seq));
         json_object_set_new(o, "last_ts_ms", json_integer(h.last_ts_ms));
         json_object_set_new(o, "max_score", num_or_null(h.max_score));

@@ -32,14 +32,14 @@ static void reply_json(struct vg_http_response *resp, int status, json_t *j)
 
 static void reply_error(struct vg_http_response *resp, int status, const char *msg)
 {
-    reply_json(resp, status, json_pack("{s:s}", "error", msg));
+    reply_json(resp, status, json_pack("{s:o}", "error", vg_fmt_str(msg)));
 }
 
 static json_t *receiver_names(const struct analyzer *a)
 {
     json_t *r = json_array();
     for (size_t i = 0; i < a->n_receivers; i++)
-        json_array_append_new(r, json_string(a->receivers[i].name));
+        json_array_append_new(r, vg_fmt_str(a->receivers[i].name));
     return r;
 }
 
@@ -125,14 +125,31 @@ void vg_api_silences_delete(void *ud, const struct vg_http_request *req,
         reply_json(resp, 200, o);
 }
 
+/* Appends v (stolen) to arr; NULL (out of memory) or a failed append empties *ok. */
+static void append(json_t *arr, json_t *v, int *ok)
+{
+    if (!v || json_array_append_new(arr, v) != 0)
+        *ok = 0;
+}
+
+/* One string per line. The lines name rule files, whose names need not be UTF-8 (jansson
+ * refuses those): bad bytes become '?' rather than the line going missing. NULL when out of
+ * memory. */
 static json_t *errors_json(const char *text)
 {
     json_t *arr = json_array();
-    while (text && *text) {
+    int ok = arr != NULL;
+    while (ok && text && *text) {
         const char *nl = strchr(text, '\n');
         size_t len = nl ? (size_t)(nl - text) : strlen(text);
-        json_array_append_new(arr, json_stringn(text, len));
+        char *line = strndup(text, len);
+        append(arr, line ? vg_fmt_str(line) : NULL, &ok);
+        free(line);
         text += len + (nl ? 1 : 0);
+    }
+    if (!ok) {
+        json_decref(arr);
+        return NULL;
     }
     return arr;
 }
@@ -142,32 +159,38 @@ void vg_api_rules(void *ud, const struct vg_http_request *req, struct vg_http_re
     struct analyzer *a = ud;
     (void)req;
     json_t *o = json_object(), *rules = json_array(), *pols = json_array();
+    int ok = o && rules && pols;
     pthread_mutex_lock(&a->lock);
     const struct vg_rule_set *s = a->rules;
-    for (size_t i = 0; s && i < vg_rule_set_count(s); i++) {
+    /* Texts pass through vg_fmt_str: `where` names the rule file, whose name need not be UTF-8,
+     * and a rule that jansson refused would otherwise go missing from the list. */
+    for (size_t i = 0; ok && s && i < vg_rule_set_count(s); i++) {
         const struct vg_rule *r = vg_rule_set_rule(s, i);
         /* A rule without actions notifies every configured receiver (docs/rules.md), as
          * /api/v1/alerts lists its alerts: an empty list would read as "nobody". */
         json_t *acts = vg_rule_action_count(r) ? json_array() : receiver_names(a);
         for (size_t k = 0; k < vg_rule_action_count(r); k++)
-            json_array_append_new(acts, json_string(vg_rule_action(r, k)));
-        json_array_append_new(
-            rules, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:o}", "name", vg_rule_name(r), "where",
-                             vg_rule_where(r), "when", vg_rule_when(r), "for_ms",
-                             (json_int_t)vg_rule_for_ms(r), "keep_firing_for_ms",
-                             (json_int_t)vg_rule_keep_firing_for_ms(r), "severity",
-                             vg_rule_severity_name(vg_rule_severity(r)), "actions", acts));
+            append(acts, vg_fmt_str(vg_rule_action(r, k)), &ok);
+        append(rules,
+               json_pack("{s:o,s:o,s:o,s:I,s:I,s:s,s:o}", "name", vg_fmt_str(vg_rule_name(r)),
+                         "where", vg_fmt_str(vg_rule_where(r)), "when", vg_fmt_str(vg_rule_when(r)),
+                         "for_ms", (json_int_t)vg_rule_for_ms(r), "keep_firing_for_ms",
+                         (json_int_t)vg_rule_keep_firing_for_ms(r), "severity",
+                         vg_rule_severity_name(vg_rule_severity(r)), "actions", acts),
+               &ok);
     }
-    for (size_t i = 0; s && i < vg_rule_set_policy_count(s); i++) {
+    for (size_t i = 0; ok && s && i < vg_rule_set_policy_count(s); i++) {
         const struct vg_rule_policy *p = vg_rule_set_policy(s, i);
         const struct vg_scale_params *sp = vg_rule_policy_params(p);
-        json_array_append_new(
-            pols, json_pack("{s:s,s:s,s:s,s:s,s:i,s:i}", "target", vg_rule_policy_target(p),
-                            "where", vg_rule_policy_where(p), "mode",
-                            sp->mode == VG_SCALE_TARGET ? "target" : "step", "expr",
-                            vg_rule_policy_expr(p), "min", sp->min, "max", sp->max));
+        append(pols,
+               json_pack("{s:o,s:o,s:s,s:o,s:i,s:i}", "target",
+                         vg_fmt_str(vg_rule_policy_target(p)), "where",
+                         vg_fmt_str(vg_rule_policy_where(p)), "mode",
+                         sp->mode == VG_SCALE_TARGET ? "target" : "step", "expr",
+                         vg_fmt_str(vg_rule_policy_expr(p)), "min", sp->min, "max", sp->max),
+               &ok);
     }
-    json_object_set_new(o, "dir", a->cfg.rules_dir ? json_string(a->cfg.rules_dir) : json_null());
+    json_object_set_new(o, "dir", a->cfg.rules_dir ? vg_fmt_str(a->cfg.rules_dir) : json_null());
     json_object_set_new(o, "builtin", json_boolean(!(a->cfg.rules_dir && *a->cfg.rules_dir)));
     json_object_set_new(o, "rules", rules);
     json_object_set_new(o, "policies", pols);
@@ -177,9 +200,15 @@ void vg_api_rules(void *ud, const struct vg_http_request *req, struct vg_http_re
                         a->last_reload_ms ? vg_fmt_time(a->last_reload_ms) : json_null());
     json_object_set_new(lr, "time_ms",
                         a->last_reload_ms ? json_integer(a->last_reload_ms) : json_null());
-    json_object_set_new(lr, "errors", errors_json(a->last_reload_errors));
-    json_object_set_new(o, "last_reload", lr);
+    json_t *errs = errors_json(a->last_reload_errors);
+    ok &= errs && json_object_set_new(lr, "errors", errs) == 0;
+    ok &= json_object_set_new(o, "last_reload", lr) == 0;
     pthread_mutex_unlock(&a->lock);
+    if (!ok) {
+        /* A partial list would pass for the whole one. */
+        json_decref(o);
+        o = NULL;
+    }
     reply_json(resp, 200, o);
 }
 
@@ -198,6 +227,7 @@ void vg_api_reload(void *ud, const struct vg_http_request *req, struct vg_http_r
         reply_error(resp, 409, err);
         return;
     }
+    /* errs NULL (out of memory) fails the pack: a 500, not a 422 without its errors. */
     reply_json(resp, rc ? 422 : 200,
                json_pack("{s:b,s:I,s:I,s:o}", "ok", !rc, "rules", (json_int_t)nr, "policies",
                          (json_int_t)np, "errors", errs));

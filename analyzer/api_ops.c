@@ -10,6 +10,7 @@
 #include "analyzer.h"
 #include "analyzer_models.h"
 #include "vg_history.h"
+#include "vg_format.h"
 #include "vg_util.h"
 
 #define JSON_CT "application/json"
@@ -156,14 +157,14 @@ static void add_host(void *ud, const struct vg_engine_host *h)
     struct vg_engine_host info;
     vg_engine_describe_host(c->e, h->name, &info, tally_series, &t);
     json_t *o = json_object();
-    json_object_set_new(o, "host", json_string(h->name));
+    json_object_set_new(o, "host", vg_fmt_str(h->name));
     json_object_set_new(o, "last_ts_ms", json_integer(h->last_ts_ms));
     json_object_set_new(o, "age_s", json_real((double)(c->now - h->last_ts_ms) / 1e3));
     json_object_set_new(o, "max_score", num_or_null(h->max_score));
     json_object_set_new(o, "series", json_integer((json_int_t)h->n_series));
     json_object_set_new(o, "firing", json_integer(t.firing));
     json_object_set_new(o, "pending", json_integer(t.pending));
-    json_object_set_new(o, "top_series", t.top ? json_string(t.top) : json_null());
+    json_object_set_new(o, "top_series", t.top ? vg_fmt_str(t.top) : json_null());
     json_object_set_new(o, "top_score", t.top ? num_or_null(t.top_score) : json_null());
     json_array_append_new(c->list, o);
 }

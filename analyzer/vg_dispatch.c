@@ -401,11 +401,11 @@ json_t *vg_dispatch_alerts_json(const struct vg_dispatch *d, int64_t now_ms)
         json_t *o = json_object(), *labels = json_object(), *ann = json_object(),
                *recv = json_array(), *sil = json_array();
         for (size_t k = 0; k < n->n_labels; k++)
-            json_object_set_new(labels, n->label_keys[k] ? n->label_keys[k] : "?",
-                                vg_fmt_str(n->label_values[k]));
+            vg_fmt_set(labels, n->label_keys[k] ? n->label_keys[k] : "?",
+                       vg_fmt_str(n->label_values[k]));
         for (size_t k = 0; k < n->n_annotations; k++)
-            json_object_set_new(ann, n->annotation_keys[k] ? n->annotation_keys[k] : "?",
-                                vg_fmt_str(n->annotation_values[k]));
+            vg_fmt_set(ann, n->annotation_keys[k] ? n->annotation_keys[k] : "?",
+                       vg_fmt_str(n->annotation_values[k]));
         for (size_t k = 0; k < a->n_recv; k++)
             json_array_append_new(recv, json_string(a->recv[k]));
         const char *ids[MAX_SIL_IDS];

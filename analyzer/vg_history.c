@@ -7,6 +7,7 @@
 
 #include "vg_log.h"
 #include "vg_strmap.h"
+#include "vg_format.h"
 #include "vg_util.h"
 
 struct point {
@@ -228,7 +229,7 @@ json_t *vg_history_host_json(const struct vg_history *h, const char *host, int64
     if (!hh)
         return NULL;
     json_t *o = json_object(), *series = json_object(), *alerts = json_array();
-    json_object_set_new(o, "host", json_string(host));
+    json_object_set_new(o, "host", vg_fmt_str(host));
     json_object_set_new(o, "window_ms", json_integer(h->p.window_ms));
     json_object_set_new(o, "resolution_ms", json_integer(h->p.resolution_ms));
     for (size_t i = 0; i < hh->series.cap; i++) {
@@ -248,7 +249,7 @@ json_t *vg_history_host_json(const struct vg_history *h, const char *host, int64
         json_object_set_new(so, "t", t);
         json_object_set_new(so, "value", v);
         json_object_set_new(so, "score", sc);
-        json_object_set_new(series, hh->series.keys[i], so);
+        vg_fmt_set(series, hh->series.keys[i], so);
     }
     for (size_t k = 0; k < hh->a_n; k++) {
         const struct halert *a =
@@ -258,7 +259,7 @@ json_t *vg_history_host_json(const struct vg_history *h, const char *host, int64
             continue;
         json_t *ao = json_object();
         json_object_set_new(ao, "ts", json_integer(a->ts_ms));
-        json_object_set_new(ao, "series", json_string(a->series));
+        json_object_set_new(ao, "series", vg_fmt_str(a->series));
         json_object_set_new(ao, "status", json_string(a->fired ? "firing" : "resolved"));
         json_object_set_new(ao, "score", num_or_null(a->score));
         json_object_set_new(ao, "value", num_or_null(a->value));

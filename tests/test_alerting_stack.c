@@ -306,6 +306,45 @@ static void a_rule_without_actions_is_listed_with_every_receiver(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* A rule file's name need not be UTF-8, and jansson refuses invalid UTF-8: the rules of such a
+ * file went missing from /api/v1/rules and a reload answered 422 with "errors": []. */
+static void a_rule_file_whose_name_is_not_utf8_keeps_its_rules_and_errors_in_the_api(void **state)
+{
+    struct vg_stack s;
+    vg_stack_init(&s, "latin1");
+    char rules[600], good[700], odd[700];
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s", rules), 0);
+    snprintf(good, sizeof(good), "%s/10-a.yaml", rules);
+    write_text(good, "rules:\n  - name: A\n    when: value(\"q.depth\") > 100\n");
+    snprintf(odd, sizeof(odd), "%s/20-caf\xe9.yaml", rules);
+    write_text(odd, "rules:\n  - name: B\n    when: value(\"q.depth\") > 200\n");
+    start_with_token(&s, rules, NULL);
+
+    json_t *rl = get_json(&s, "/api/v1/rules");
+    json_t *list = json_object_get(rl, "rules");
+    assert_int_equal(json_array_size(list), 2);
+    json_t *b = json_array_get(list, 1);
+    assert_string_equal(json_string_value(json_object_get(b, "name")), "B");
+    assert_non_null(strstr(json_string_value(json_object_get(b, "where")), "20-caf?.yaml"));
+    json_decref(rl);
+
+    write_text(odd, "rules:\n  - name: B\n    when: avg(\"q.depth\") > 1\n");
+    json_t *r = NULL;
+    assert_int_equal(call(&s, "POST", "/api/v1/reload", TOKEN, NULL, &r), 422);
+    const char *e0 = json_string_value(json_array_get(json_object_get(r, "errors"), 0));
+    assert_non_null(e0);
+    assert_non_null(strstr(e0, "20-caf?.yaml:3:11: unknown function 'avg'"));
+    json_decref(r);
+    rl = get_json(&s, "/api/v1/rules");
+    e0 = json_string_value(
+        json_array_get(json_object_get(json_object_get(rl, "last_reload"), "errors"), 0));
+    assert_non_null(e0);
+    assert_non_null(strstr(e0, "20-caf?.yaml"));
+    json_decref(rl);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* The analyzer accepted the alert (it is in the outbox; the receiver answered 500 to it) and is
  * killed with SIGKILL. Restarted on the same outbox with a working receiver, it delivers it. */
 static void kill9_between_acceptance_and_delivery_loses_nothing(void **state)
@@ -640,6 +679,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rules_silences_reload_and_scaling_over_the_api),
         cmocka_unit_test(a_rule_without_actions_is_listed_with_every_receiver),
+        cmocka_unit_test(a_rule_file_whose_name_is_not_utf8_keeps_its_rules_and_errors_in_the_api),
         cmocka_unit_test(kill9_between_acceptance_and_delivery_loses_nothing),
         cmocka_unit_test(full_receiver_queue_refusals_are_counted_and_logged_per_alert),
         cmocka_unit_test(shutdown_drains_every_receiver_within_one_drain_timeout),
