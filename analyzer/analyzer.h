@@ -48,6 +48,7 @@ struct analyzer {
     struct vg_history *history;
     const char *bootstrap;
     int embedded;
+    struct vg_http_counts http_counts; /* the HTTP server counts its responses here */
     /* Rules, silences, notification dispatch and scaling (analyzer_rules.c). */
     struct vg_rule_set *rules; /* NULL: the built-in rule */
     struct vg_silences *silences;

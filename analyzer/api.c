@@ -98,6 +98,13 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_engine_get_stats(a->engine, &es);
     analyzer_receiver_stats(a, &as, &refused);
     vg_api_counter(f, "vigil_messages_consumed_total", a->consumed);
+    vg_api_metric_head(f, "vigil_http_requests_total");
+    for (int code = VG_HTTP_CODE_MIN; code <= VG_HTTP_CODE_MAX; code++) {
+        uint64_t n = vg_http_count(&a->http_counts, code);
+        if (n)
+            fprintf(f, "vigil_http_requests_total{code=\"%d\"} %llu\n", code,
+                    (unsigned long long)n);
+    }
     vg_api_counter(f, "vigil_bad_messages_total", a->bad_messages);
     vg_api_counter(f, "vigil_duplicate_messages_total", es.duplicates);
     vg_api_counter(f, "vigil_sequence_gaps_total", es.seq_gaps);

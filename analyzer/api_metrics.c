@@ -6,6 +6,10 @@
 
 const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_messages_consumed_total", VG_METRIC_COUNTER, NULL, NULL, "Kafka messages consumed."},
+    {"vigil_http_requests_total", VG_METRIC_COUNTER, "code", NULL,
+     "HTTP API responses by status code, refusals included (401 wrong or missing token, 413, "
+     "429 rate limit, 400 bad request); a code appears once it has been answered. Each 401 is "
+     "also logged (rate-limited)."},
     {"vigil_bad_messages_total", VG_METRIC_COUNTER, NULL, NULL,
      "Messages rejected by the wire decoder."},
     {"vigil_duplicate_messages_total", VG_METRIC_COUNTER, NULL, NULL,

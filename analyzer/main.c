@@ -994,6 +994,7 @@ int main(int argc, char **argv)
             .max_body = (size_t)a.cfg.http_max_body,
             .max_conns = (unsigned)a.cfg.http_max_conns,
             .rate_per_s = a.cfg.http_rate,
+            .counts = &a.http_counts,
         };
         rc = vg_http_start(&http, &hc, vg_api_routes, vg_api_n_routes, &a, err, sizeof(err));
         if (!rc)

@@ -23,6 +23,7 @@ struct vg_http {
     double tokens, rate, burst;
     int64_t last_ms;
     atomic_int starting; /* inside MHD_start_daemon: its messages are the caller's to report */
+    struct vg_http_counts *counts;
 };
 
 struct conn_ctx {
@@ -84,6 +85,33 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         text[--n] = '\0';
     vg_log(atomic_load(&h->starting) ? VG_LOG_DEBUG : VG_LOG_WARN, "http server", "detail=%s",
            vg_log_quote(q, sizeof q, text));
+}
+
+uint64_t vg_http_count(const struct vg_http_counts *counts, int code)
+{
+    if (!counts || code < VG_HTTP_CODE_MIN || code > VG_HTTP_CODE_MAX)
+        return 0;
+    return atomic_load(&counts->by_code[code - VG_HTTP_CODE_MIN]);
+}
+
+/* Counts every response, and logs a wrong or missing token: someone is trying a mutating route
+ * without the right one (a probe, or a client with a stale token). vg_log's rate limit keeps a
+ * flood of them to a few lines. */
+static void note_response(struct vg_http *h, struct MHD_Connection *c, const char *method,
+                          const char *url, int status)
+{
+    if (h->counts && status >= VG_HTTP_CODE_MIN && status <= VG_HTTP_CODE_MAX)
+        atomic_fetch_add(&h->counts->by_code[status - VG_HTTP_CODE_MIN], 1);
+    if (status != 401)
+        return;
+    char peer[INET_ADDRSTRLEN] = "?", qm[80], qu[300];
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr,
+                  peer, sizeof(peer));
+    vg_warn("http request refused: missing or wrong bearer token", "client=%s method=%s path=%s",
+            peer, vg_log_quote(qm, sizeof(qm), method), vg_log_quote(qu, sizeof(qu), url));
 }
 
 static int rate_ok(struct vg_http *h)
@@ -265,11 +293,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (ctx->too_large || !rate_ok(h)) {
         reply_text(&resp, url, ctx->too_large ? 413 : 429,
                    ctx->too_large ? "request body too large" : "too many requests");
-        return respond(c, resp.status, resp.content_type, resp.body, resp.len, NULL);
+        resp.allow[0] = '\0';
+    } else {
+        vg_http_dispatch(&h->rt, method, url,
+                         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+                         ctx->body, ctx->len, &resp);
     }
-    vg_http_dispatch(&h->rt, method, url,
-                     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), ctx->body,
-                     ctx->len, &resp);
+    note_response(h, c, method, url, resp.status);
     return respond(c, resp.status, resp.content_type, resp.body, resp.len, resp.allow);
 }
 
@@ -351,6 +381,7 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
     h->rt.n_routes = n_routes;
     h->rt.ud = ud;
     h->rt.max_body = cfg->max_body ? cfg->max_body : 65536;
+    h->counts = cfg->counts;
     h->rate = cfg->rate_per_s;
     h->burst = cfg->rate_per_s > 1 ? cfg->rate_per_s : 1;
     h->tokens = h->burst;

@@ -8,7 +8,9 @@
 #ifndef VG_HTTP_H
 #define VG_HTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct vg_http_request {
     const char *method;
@@ -36,13 +38,25 @@ struct vg_http_route {
     vg_http_handler fn;
 };
 
+/* Responses the server sent, by status code (100..599), its own refusals (413, 429) and the
+ * router's (401, 403, 404, 405) included: a refusal must leave a trace somewhere. */
+#define VG_HTTP_CODE_MIN 100
+#define VG_HTTP_CODE_MAX 599
+struct vg_http_counts {
+    atomic_uint_fast64_t by_code[VG_HTTP_CODE_MAX - VG_HTTP_CODE_MIN + 1];
+};
+
 struct vg_http_cfg {
     const char *listen;     /* "127.0.0.1:9710"; port 0 picks a free one */
     const char *token_file; /* bearer token for mutating routes; NULL disables them */
     size_t max_body;        /* bytes; larger requests get 413 */
     unsigned max_conns;
-    double rate_per_s; /* requests per second over all clients; beyond: 429 */
+    double rate_per_s;             /* requests per second over all clients; beyond: 429 */
+    struct vg_http_counts *counts; /* NULL: not counted; else must outlive the server */
 };
+
+/* How many responses with status code counts holds (0 outside 100..599). */
+uint64_t vg_http_count(const struct vg_http_counts *counts, int code);
 
 struct vg_http;
 

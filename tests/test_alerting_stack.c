@@ -262,6 +262,14 @@ static void rules_silences_reload_and_scaling_over_the_api(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+static char *metrics_text(const struct vg_stack *s)
+{
+    char *metrics = NULL, url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", s->http_port);
+    assert_int_equal(vg_th_request("GET", url, NULL, NULL, 0, &metrics), 200);
+    return metrics;
+}
+
 /* Starts an analyzer with the token, rules.dir (when rules is not NULL) and extra --set options. */
 static void start_with_token(struct vg_stack *s, const char *rules, const char *extra)
 {
@@ -342,6 +350,29 @@ static void a_rule_file_whose_name_is_not_utf8_keeps_its_rules_and_errors_in_the
     assert_non_null(e0);
     assert_non_null(strstr(e0, "20-caf?.yaml"));
     json_decref(rl);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
+/* 401, 413 and 429 left no trace: every response is counted by code in /metrics, and a wrong or
+ * missing token is logged. */
+static void refusals_are_counted_by_code_and_a_wrong_token_is_logged(void **state)
+{
+    struct vg_stack s;
+    vg_stack_init(&s, "refusals");
+    start_with_token(&s, NULL, NULL);
+    assert_int_equal(call(&s, "POST", "/api/v1/reload", NULL, NULL, NULL), 401);
+    assert_int_equal(call(&s, "POST", "/api/v1/reload", "wrong-token-wrong-token", NULL, NULL),
+                     401);
+    assert_int_equal(call(&s, "GET", "/api/v1/nope", NULL, NULL, NULL), 404);
+    char *metrics = metrics_text(&s);
+    assert_non_null(strstr(metrics, "\n# TYPE vigil_http_requests_total counter\n"));
+    assert_non_null(strstr(metrics, "\nvigil_http_requests_total{code=\"401\"} 2\n"));
+    assert_non_null(strstr(metrics, "\nvigil_http_requests_total{code=\"404\"} 1\n"));
+    free(metrics);
+    char *log = vg_tp_read(s.analyzer_log);
+    assert_non_null(strstr(log, "http request refused: missing or wrong bearer token"));
+    assert_non_null(strstr(log, "path=\"/api/v1/reload\""));
+    free(log);
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
@@ -680,6 +711,7 @@ int main(void)
         cmocka_unit_test(rules_silences_reload_and_scaling_over_the_api),
         cmocka_unit_test(a_rule_without_actions_is_listed_with_every_receiver),
         cmocka_unit_test(a_rule_file_whose_name_is_not_utf8_keeps_its_rules_and_errors_in_the_api),
+        cmocka_unit_test(refusals_are_counted_by_code_and_a_wrong_token_is_logged),
         cmocka_unit_test(kill9_between_acceptance_and_delivery_loses_nothing),
         cmocka_unit_test(full_receiver_queue_refusals_are_counted_and_logged_per_alert),
         cmocka_unit_test(shutdown_drains_every_receiver_within_one_drain_timeout),

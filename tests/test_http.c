@@ -285,6 +285,57 @@ static void the_bearer_scheme_is_matched_in_any_case(void **state)
     }
 }
 
+/* Refusals (401, 404, 413, 429) left no trace: every response is counted by its code. */
+static void every_response_is_counted_by_its_code(void **state)
+{
+    (void)state;
+    char tf[128];
+    snprintf(tf, sizeof(tf), "/tmp/vigil-token-counts-%d", (int)getpid());
+    vg_tp_write_atomic(tf, TOKEN "\n");
+    static struct vg_http_counts counts;
+    struct vg_http_cfg cfg = {.listen = "127.0.0.1:0",
+                              .token_file = tf,
+                              .max_body = 1024,
+                              .rate_per_s = 0,
+                              .counts = &counts};
+    struct vg_http *h = NULL;
+    char err[VG_ERRLEN] = "", url[128], big[2048];
+    assert_int_equal(vg_http_start(&h, &cfg, routes, VG_ARRAY_LEN(routes), NULL, err, sizeof(err)),
+                     0);
+    int port = vg_http_port(h);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/change", port);
+    assert_int_equal(vg_th_request("POST", url, NULL, "x", 1, NULL), 401);
+    assert_int_equal(vg_th_request("POST", url, "wrong-token-0123456789", "x", 1, NULL), 401);
+    assert_int_equal(vg_th_request("POST", url, TOKEN, "x", 1, NULL), 201);
+    memset(big, 'a', sizeof(big));
+    assert_int_equal(vg_th_request("POST", url, TOKEN, big, sizeof(big), NULL), 413);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port);
+    assert_int_equal(vg_th_request("GET", url, NULL, NULL, 0, NULL), 404);
+    vg_http_stop(h);
+    unlink(tf);
+    assert_int_equal(vg_http_count(&counts, 401), 2);
+    assert_int_equal(vg_http_count(&counts, 201), 1);
+    assert_int_equal(vg_http_count(&counts, 413), 1);
+    assert_int_equal(vg_http_count(&counts, 404), 1);
+    assert_int_equal(vg_http_count(&counts, 200), 0);
+    assert_int_equal(vg_http_count(&counts, 42), 0);
+
+    /* The server's own 429 too. */
+    memset(&counts, 0, sizeof(counts));
+    cfg.token_file = NULL;
+    cfg.rate_per_s = 1;
+    assert_int_equal(vg_http_start(&h, &cfg, routes, VG_ARRAY_LEN(routes), NULL, err, sizeof(err)),
+                     0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello", vg_http_port(h));
+    int limited = 0;
+    for (int i = 0; i < 5; i++)
+        limited += vg_th_request("GET", url, NULL, NULL, 0, NULL) == 429;
+    vg_http_stop(h);
+    assert_true(limited > 0);
+    assert_int_equal(vg_http_count(&counts, 429), (uint64_t)limited);
+    assert_int_equal(vg_http_count(&counts, 200) + vg_http_count(&counts, 429), 5);
+}
+
 static void token_comparison_is_exact(void **state)
 {
     assert_true(vg_http_token_equal("abc", "abc"));
@@ -306,6 +357,7 @@ int main(void)
         cmocka_unit_test(a_port_in_use_gives_no_raw_line_on_stderr),
         cmocka_unit_test(token_comparison_is_exact),
         cmocka_unit_test(the_bearer_scheme_is_matched_in_any_case),
+        cmocka_unit_test(every_response_is_counted_by_its_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
