@@ -54,7 +54,7 @@ struct analyzer {
     struct vg_silences *silences;
     struct vg_dispatch *dispatch;
     struct vg_decisions *decisions;
-    uint64_t reloads, reload_failures, silences_created;
+    uint64_t reloads, reload_failures, silences_created, silences_save_errors;
     int rules_loaded_once; /* rules.dir loaded at start: a failed reload keeps those running */
     int last_reload_ok;
     int64_t last_reload_ms;

@@ -223,15 +223,21 @@ void analyzer_tick(struct analyzer *a)
         vg_decisions_tick(a->decisions, a->engine);
 }
 
-void analyzer_silences_changed(struct analyzer *a)
+int analyzer_silences_changed(struct analyzer *a, char *err, size_t errlen)
 {
-    if (!a->cfg.silences_file || !*a->cfg.silences_file)
-        return;
-    char err[VG_ERRLEN];
-    if (vg_silences_save(a->silences, a->cfg.silences_file, vg_now_ms(), err, sizeof(err)) < 0)
-        vg_error("silences not saved: they hold until the analyzer restarts", "reason=%s", err);
+    if (a->cfg.silences_file && *a->cfg.silences_file) {
+        int rc = vg_silences_save(a->silences, a->cfg.silences_file, vg_now_ms(), err, errlen);
+        if (rc < 0) {
+            char q[2 * VG_ERRLEN + 3];
+            a->silences_save_errors++;
+            vg_error("silence change refused: the silences file could not be written", "reason=%s",
+                     vg_log_quote(q, sizeof(q), err));
+            return rc;
+        }
+    }
     /* A silence that ended may release held notifications now rather than at the next tick. */
     vg_dispatch_tick(a->dispatch, vg_now_ms());
+    return 0;
 }
 
 void analyzer_rules_free(struct analyzer *a)

@@ -30,8 +30,10 @@ void analyzer_on_adopted(void *ud, const struct vg_notification *n);
 /* Sends what became due (group waits, silences that ended, repeats) and runs due policies. */
 void analyzer_tick(struct analyzer *a);
 
-/* Saves the silences when silences.file is set (after a change through the API). */
-void analyzer_silences_changed(struct analyzer *a);
+/* Saves the silences when silences.file is set (after a change through the API), then lets
+ * the dispatcher release what a silence that ended held. A failed save is counted and logged
+ * and returns -errno with err: the caller undoes its change, since a restart would lose it. */
+int analyzer_silences_changed(struct analyzer *a, char *err, size_t errlen);
 
 void analyzer_rules_free(struct analyzer *a);
 

@@ -87,14 +87,21 @@ void vg_api_silences_post(void *ud, const struct vg_http_request *req,
     pthread_mutex_lock(&a->lock);
     int64_t now = vg_now_ms();
     int rc = vg_silences_add_json(a->silences, req->body, req->body_len, now, id, err, sizeof(err));
+    int unsaved = 0;
     json_t *o = NULL;
-    if (!rc) {
+    /* Saved before it is answered, and taken back when the save fails: a 201 is a silence that
+     * survives a restart (docs/api.md). The write and fsync happen under the lock, so that no
+     * older state can be written after this one. */
+    if (!rc && (unsaved = analyzer_silences_changed(a, err, sizeof(err)) < 0))
+        vg_silences_remove(a->silences, id);
+    if (!rc && !unsaved) {
         a->silences_created++;
         o = vg_silences_json(a->silences, id, now);
-        analyzer_silences_changed(a);
     }
     pthread_mutex_unlock(&a->lock);
-    if (rc == -ENOSPC)
+    if (unsaved)
+        reply_error(resp, 503, err);
+    else if (rc == -ENOSPC)
         reply_error(resp, 507, err);
     else if (rc == -ENOMEM)
         reply_error(resp, 500, "out of memory");
@@ -112,14 +119,22 @@ void vg_api_silences_delete(void *ud, const struct vg_http_request *req,
         reply_error(resp, 503, "silences are not available");
         return;
     }
+    char err[VG_ERRLEN];
     pthread_mutex_lock(&a->lock);
-    int64_t now = vg_now_ms();
-    int rc = vg_silences_expire(a->silences, req->path_rest, now);
-    json_t *o = rc ? NULL : vg_silences_json(a->silences, req->path_rest, now);
+    int64_t now = vg_now_ms(), starts = 0, ends = 0;
+    int rc = vg_silences_times(a->silences, req->path_rest, &starts, &ends);
+    int unsaved = 0;
     if (!rc)
-        analyzer_silences_changed(a);
+        rc = vg_silences_expire(a->silences, req->path_rest, now);
+    /* As for a POST: an expiry a restart would undo is put back and refused. */
+    if (!rc && (unsaved = analyzer_silences_changed(a, err, sizeof(err)) < 0)) {
+        vg_silences_set_times(a->silences, req->path_rest, starts, ends);
+    }
+    json_t *o = rc || unsaved ? NULL : vg_silences_json(a->silences, req->path_rest, now);
     pthread_mutex_unlock(&a->lock);
-    if (rc)
+    if (unsaved)
+        reply_error(resp, 503, err);
+    else if (rc)
         reply_error(resp, 404, "unknown silence id");
     else
         reply_json(resp, 200, o);
@@ -269,6 +284,7 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
     vg_api_counter(f, "vigil_alerts_taken_over_total", ds.adopted);
     vg_api_counter(f, "vigil_notifications_silenced_total", ds.silenced);
     vg_api_counter(f, "vigil_silences_created_total", a->silences_created);
+    vg_api_counter(f, "vigil_silences_save_errors_total", a->silences_save_errors);
     vg_api_gauge(f, "vigil_silences_active",
                  a->silences ? (double)vg_silences_active(a->silences, vg_now_ms()) : 0);
     vg_api_counter(f, "vigil_rule_reloads_total", a->reloads);

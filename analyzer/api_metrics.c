@@ -155,6 +155,9 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Firing notifications held back by a silence."},
     {"vigil_silences_created_total", VG_METRIC_COUNTER, NULL, NULL,
      "Silences created through the API."},
+    {"vigil_silences_save_errors_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Silence changes (create, expire) refused with 503 because silences.file could not be "
+     "written; the change was undone."},
     {"vigil_silences_active", VG_METRIC_GAUGE, NULL, NULL, "Silences in force now."},
     {"vigil_rule_reloads_total", VG_METRIC_COUNTER, NULL, NULL, "Successful rule reloads."},
     {"vigil_rule_reload_failures_total", VG_METRIC_COUNTER, NULL, NULL,

@@ -287,20 +287,61 @@ int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, in
     return 0;
 }
 
-int vg_silences_expire(struct vg_silences *s, const char *id, int64_t now_ms)
+static struct silence *find(const struct vg_silences *s, const char *id, size_t *at)
 {
     for (size_t i = 0; i < s->n; i++) {
-        struct silence *x = s->v[i];
-        if (strcmp(x->id, id) != 0)
-            continue;
-        if (x->ends_ms > now_ms)
-            x->ends_ms = now_ms;
-        if (x->starts_ms > x->ends_ms)
-            x->starts_ms = x->ends_ms;
-        s->gen++;
-        return 0;
+        if (strcmp(s->v[i]->id, id) == 0) {
+            if (at)
+                *at = i;
+            return s->v[i];
+        }
     }
-    return -ENOENT;
+    return NULL;
+}
+
+int vg_silences_expire(struct vg_silences *s, const char *id, int64_t now_ms)
+{
+    struct silence *x = find(s, id, NULL);
+    if (!x)
+        return -ENOENT;
+    if (x->ends_ms > now_ms)
+        x->ends_ms = now_ms;
+    if (x->starts_ms > x->ends_ms)
+        x->starts_ms = x->ends_ms;
+    s->gen++;
+    return 0;
+}
+
+int vg_silences_remove(struct vg_silences *s, const char *id)
+{
+    size_t at;
+    if (!find(s, id, &at))
+        return -ENOENT;
+    drop_at(s, at);
+    s->gen++;
+    return 0;
+}
+
+int vg_silences_times(const struct vg_silences *s, const char *id, int64_t *starts_ms,
+                      int64_t *ends_ms)
+{
+    const struct silence *x = find(s, id, NULL);
+    if (!x)
+        return -ENOENT;
+    *starts_ms = x->starts_ms;
+    *ends_ms = x->ends_ms;
+    return 0;
+}
+
+int vg_silences_set_times(struct vg_silences *s, const char *id, int64_t starts_ms, int64_t ends_ms)
+{
+    struct silence *x = find(s, id, NULL);
+    if (!x)
+        return -ENOENT;
+    x->starts_ms = starts_ms;
+    x->ends_ms = ends_ms;
+    s->gen++;
+    return 0;
 }
 
 static const char *state_of(const struct silence *x, int64_t now)

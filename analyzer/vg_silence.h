@@ -31,6 +31,15 @@ int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, in
 /* Ends a silence now. 0 or -ENOENT. */
 int vg_silences_expire(struct vg_silences *s, const char *id, int64_t now_ms);
 
+/* Undoing a change that could not be saved (docs/api.md: the API never answers success for a
+ * change a restart would lose): forget a silence just added, or read a silence's times before
+ * a change and put them back. 0 or -ENOENT. */
+int vg_silences_remove(struct vg_silences *s, const char *id);
+int vg_silences_times(const struct vg_silences *s, const char *id, int64_t *starts_ms,
+                      int64_t *ends_ms);
+int vg_silences_set_times(struct vg_silences *s, const char *id, int64_t starts_ms,
+                          int64_t ends_ms);
+
 /* A new reference to the JSON of one silence (id) or {"silences": [...]} (id NULL); NULL for an
  * unknown id or out of memory. Forgets silences expired more than VG_SILENCE_KEEP_MS ago. */
 json_t *vg_silences_json(struct vg_silences *s, const char *id, int64_t now_ms);

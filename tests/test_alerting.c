@@ -732,6 +732,29 @@ static void expired_silences_make_room_at_the_cap(void **state)
     vg_silences_free(s);
 }
 
+/* What the API uses to take back a change it could not save. */
+static void a_silence_change_can_be_taken_back(void **state)
+{
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    char a[17], b[17];
+    add_silence(s, "{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1h\"}", 1000, a);
+    add_silence(s, "{\"matchers\":[\"env=\\\"dev\\\"\"],\"duration\":\"1h\"}", 1000, b);
+    int64_t st, en;
+    assert_int_equal(vg_silences_times(s, a, &st, &en), 0);
+    assert_int_equal(vg_silences_expire(s, a, 2000), 0);
+    assert_int_equal(vg_silences_active(s, 2000), 1);
+    assert_int_equal(vg_silences_set_times(s, a, st, en), 0);
+    assert_int_equal(vg_silences_active(s, 2000), 2);
+    assert_int_equal(vg_silences_remove(s, b), 0);
+    assert_int_equal(vg_silences_remove(s, b), -ENOENT);
+    assert_int_equal(vg_silences_active(s, 2000), 1);
+    json_t *o = vg_silences_json(s, a, 2000);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "active");
+    json_decref(o);
+    vg_silences_free(s);
+}
+
 static void silences_survive_a_save_and_load(void **state)
 {
     struct vg_silences *s, *s2;
@@ -1576,6 +1599,7 @@ int main(void)
         cmocka_unit_test(silence_requests_are_checked),
         cmocka_unit_test(a_silence_request_with_a_repeated_key_is_refused),
         cmocka_unit_test(expired_silences_make_room_at_the_cap),
+        cmocka_unit_test(a_silence_change_can_be_taken_back),
         cmocka_unit_test(silences_survive_a_save_and_load),
         cmocka_unit_test(silences_file_that_could_not_be_saved_is_refused_at_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),

@@ -376,6 +376,58 @@ static void refusals_are_counted_by_code_and_a_wrong_token_is_logged(void **stat
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* A silence change the analyzer cannot write to silences.file would be lost by a restart: it is
+ * refused with 503, counted, and undone, where it used to answer 201/200 with a log line. */
+static void a_silence_change_that_cannot_be_saved_is_refused_and_undone(void **state)
+{
+    struct vg_stack s;
+    vg_stack_init(&s, "silsave");
+    char dir[600], gone[600], set_file[800];
+    snprintf(dir, sizeof(dir), "%s/sil", s.dir);
+    snprintf(gone, sizeof(gone), "%s/sil.gone", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s", dir), 0);
+    snprintf(set_file, sizeof(set_file), "silences.file=%s/silences.json", dir);
+    start_with_token(&s, NULL, set_file);
+
+    const char *body = "{\"matchers\":[\"host=\\\"h1\\\"\"],\"duration\":\"1h\"}";
+    json_t *sil = NULL;
+    assert_int_equal(call(&s, "POST", "/api/v1/silences", TOKEN, body, &sil), 201);
+    char id[32], path[128];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(sil, "id")));
+    json_decref(sil);
+    snprintf(path, sizeof(path), "/api/v1/silences/%s", id);
+
+    /* The directory goes away under the running analyzer (root passes any mode check). */
+    assert_int_equal(rename(dir, gone), 0);
+    json_t *r = NULL;
+    assert_int_equal(call(&s, "POST", "/api/v1/silences", TOKEN, body, &r), 503);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "silences.file"));
+    json_decref(r);
+    assert_int_equal(call(&s, "DELETE", path, TOKEN, NULL, NULL), 503);
+    json_t *all = get_json(&s, "/api/v1/silences");
+    json_t *list = json_object_get(all, "silences");
+    assert_int_equal(json_array_size(list), 1); /* the refused one is not held */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "state")),
+                        "active"); /* nor the refused expiry */
+    json_decref(all);
+    char *metrics = metrics_text(&s);
+    assert_non_null(strstr(metrics, "\nvigil_silences_save_errors_total 2\n"));
+    assert_non_null(strstr(metrics, "\nvigil_silences_created_total 1\n"));
+    assert_non_null(strstr(metrics, "\nvigil_silences_active 1\n"));
+    free(metrics);
+
+    /* Back in place, the same expiry goes through and is what the file holds. */
+    assert_int_equal(rename(gone, dir), 0);
+    assert_int_equal(call(&s, "DELETE", path, TOKEN, NULL, NULL), 200);
+    char file[700];
+    snprintf(file, sizeof(file), "%s/silences.json", dir);
+    char *saved = vg_tp_read(file);
+    assert_non_null(saved);
+    assert_null(strstr(saved, id));
+    free(saved);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* The analyzer accepted the alert (it is in the outbox; the receiver answered 500 to it) and is
  * killed with SIGKILL. Restarted on the same outbox with a working receiver, it delivers it. */
 static void kill9_between_acceptance_and_delivery_loses_nothing(void **state)
@@ -712,6 +764,7 @@ int main(void)
         cmocka_unit_test(a_rule_without_actions_is_listed_with_every_receiver),
         cmocka_unit_test(a_rule_file_whose_name_is_not_utf8_keeps_its_rules_and_errors_in_the_api),
         cmocka_unit_test(refusals_are_counted_by_code_and_a_wrong_token_is_logged),
+        cmocka_unit_test(a_silence_change_that_cannot_be_saved_is_refused_and_undone),
         cmocka_unit_test(kill9_between_acceptance_and_delivery_loses_nothing),
         cmocka_unit_test(full_receiver_queue_refusals_are_counted_and_logged_per_alert),
         cmocka_unit_test(shutdown_drains_every_receiver_within_one_drain_timeout),
