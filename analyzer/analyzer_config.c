@@ -309,7 +309,8 @@ static const struct vg_cfg_key keys[] = {
      "directory of the mv model's checkpoints, one file per host group (e.g. "
      "/var/lib/vigil/models): loaded at start, written every model.checkpoint_interval and at "
      "exit; a corrupt or incompatible file is refused (logged) and that group starts fresh; "
-     "unset = no checkpoints"},
+     "one directory per analyzer process (its .lock is held while it runs: a second analyzer "
+     "on it does not start); unset = no checkpoints"},
     {"model.checkpoint_interval", VG_CFG_DURATION, "5m", OFF(model_checkpoint_ms), 1000, 86400000,
      NULL, "how often the mv model's checkpoints are written (with model.dir)"},
     {"model.group_label", VG_CFG_STRING, "group", OFF(model_group_label), NOBOUND, NULL,

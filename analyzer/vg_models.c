@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vg_engine_state.h"
+#include "vg_log.h"
 #include "vg_rule.h"
 #include "vg_rule_load.h"
 #include "vg_rule_suggest.h"
@@ -32,6 +34,7 @@ struct vg_models {
     const struct vg_model_ops *ops[MAX_MODELS];
     void *inst[MAX_MODELS];
     size_t n;
+    int lockfd; /* env->dir/.lock, or -1 */
 };
 
 static void known(char *buf, size_t len)
@@ -131,6 +134,22 @@ int vg_models_new(struct vg_models **out, const char *set, const struct vg_model
         free(buf);
         return vg_err(err, errlen, -ENOMEM, "model.set: out of memory");
     }
+    ms->lockfd = -1;
+    /* Two analyzers on one model.dir would overwrite each other's checkpoints, each resuming
+     * the other's model at its next start: the second one is refused. A directory that cannot
+     * be locked (missing, not writable) cannot take checkpoints either; their writes say so. */
+    if (env && env->dir && *env->dir) {
+        char why[VG_ERRLEN];
+        rc = vg_dir_lock(env->dir, &ms->lockfd, why, sizeof(why));
+        if (rc == -EBUSY) {
+            free(ms);
+            free(buf);
+            return vg_err(err, errlen, rc, "model.dir: %s: run one model.dir per analyzer", why);
+        }
+        if (rc < 0)
+            vg_warn("model.dir not locked", "reason=\"%s\"", why);
+        rc = 0;
+    }
     char *save = NULL;
     for (char *tok = strtok_r(buf, ", ", &save); tok && !rc; tok = strtok_r(NULL, ", ", &save)) {
         const struct vg_model_ops *o = vg_model_find(tok); /* checked above */
@@ -152,6 +171,8 @@ void vg_models_free(struct vg_models *ms)
         return;
     for (size_t i = 0; i < ms->n; i++)
         ms->ops[i]->destroy(ms->inst[i]);
+    if (ms->lockfd >= 0)
+        close(ms->lockfd);
     free(ms);
 }
 

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -197,4 +199,40 @@ int vg_url_redact(const char *url, int hide_path, char *out, size_t n)
         w = snprintf(out, n, "%.*s://%.*s%.*s%s", (int)(sep - url), url, (int)hlen, host, (int)plen,
                      path, query ? "?..." : "");
     return w < 0 || (size_t)w >= n ? -ENOSPC : 0;
+}
+
+int vg_dir_lock(const char *dir, int *fd, char *err, size_t errlen)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/.lock", dir) >= sizeof(path))
+        return vg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", dir);
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (f < 0) {
+        int e = errno;
+        return vg_err(err, errlen, -e, "cannot open %s: %s", path, strerror(e));
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        if (e != EWOULDBLOCK) {
+            close(f);
+            return vg_err(err, errlen, -e, "cannot lock %s: %s", path, strerror(e));
+        }
+        char b[32] = "";
+        ssize_t n = pread(f, b, sizeof(b) - 1, 0);
+        close(f);
+        char *end;
+        long pid = n > 0 ? strtol(b, &end, 10) : 0;
+        if (pid > 0 && (*end == '\n' || *end == '\0'))
+            return vg_err(err, errlen, -EBUSY, "%s is in use by another process (pid %ld holds %s)",
+                          dir, pid, path);
+        return vg_err(err, errlen, -EBUSY, "%s is in use by another process (it holds %s)", dir,
+                      path);
+    }
+    char b[32];
+    int n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
+    /* Only names the holder in the message above: the lock works without it. */
+    int named = ftruncate(f, 0) == 0 && pwrite(f, b, (size_t)n, 0) == n;
+    (void)named;
+    *fd = f;
+    return 0;
 }

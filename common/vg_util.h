@@ -47,6 +47,14 @@ int vg_parse_rfc3339_ms(const char *s, int flags, int64_t *ms);
  * old file or the new one, not a directory that lost the new name. 0 or -errno. */
 int vg_fsync_dir_of(const char *path);
 
+/* Takes dir/.lock with flock(LOCK_EX | LOCK_NB) for as long as *fd stays open, and writes this
+ * process's pid into it, so that a second process pointed at the same directory is refused
+ * instead of overwriting the first one's files (the spool and the outbox lock their directories
+ * the same way). 0 with *fd set; -EBUSY when another open file holds it, err naming its pid
+ * when the file gives one; another -errno (dir missing, not writable) with err. Release with
+ * close(*fd). */
+int vg_dir_lock(const char *dir, int *fd, char *err, size_t errlen);
+
 /* The form a URL is shown in, in logs and --check-config (docs/alerts.md): scheme://host[:port]
  * and the path, user:password left out, a query replaced by "?..." and a fragment dropped, since
  * receiver URLs often carry tokens there; with hide_path (a URL whose path is the credential, as

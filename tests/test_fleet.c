@@ -1237,6 +1237,25 @@ static void test_model_max_groups_from_the_config_bounds_the_mv_groups(void **st
     vg_config_free(&analyzer_config_table, &c);
 }
 
+/* Two analyzers on one model.dir overwrote each other's checkpoints: the second is refused,
+ * naming the first, and the directory is free again once the first has closed. */
+static void test_a_second_holder_of_a_model_dir_is_refused(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN], pid[32];
+    struct vg_model_env env = mv_env(20, 1);
+    env.dir = dir;
+    struct vg_models *a, *b;
+    assert_int_equal(vg_models_new(&a, "mv", &env, err, sizeof(err)), 0);
+    assert_int_equal(vg_models_new(&b, "mv", &env, err, sizeof(err)), -EBUSY);
+    snprintf(pid, sizeof(pid), "pid %ld", (long)getpid());
+    assert_non_null(strstr(err, pid));
+    assert_non_null(strstr(err, "model.dir"));
+    vg_models_free(a);
+    assert_int_equal(vg_models_new(&b, "mv", &env, err, sizeof(err)), 0);
+    vg_models_free(b);
+}
+
 static void test_mv_host_blob_carries_queued_ticks_and_reads_version_2(void **state)
 {
     struct vg_model_env env = mv_env(16, 8);
@@ -1476,6 +1495,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_late_host_skips_the_ticks_its_group_stepped_without_it),
         cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
         cmocka_unit_test(test_model_max_groups_from_the_config_bounds_the_mv_groups),
+        cmocka_unit_test(test_a_second_holder_of_a_model_dir_is_refused),
         cmocka_unit_test(test_mv_host_blob_carries_queued_ticks_and_reads_version_2),
         cmocka_unit_test(test_a_lasting_level_stays_scored_for_as_long_as_the_normaliser_remembers),
         cmocka_unit_test(test_a_group_that_scores_nan_starts_fresh),
