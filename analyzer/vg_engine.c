@@ -873,6 +873,39 @@ static void refuse_reserved(struct vg_engine *e, const char *host_name, struct h
             host_name, vg_log_quote(q, sizeof(q), name), (unsigned long long)e->st.series_reserved);
 }
 
+/* Whether m was processed before: of the host's current boot or one of the boots before it, and
+ * not newer than the last message of that boot. A redelivery spanning a reboot (the end of boot
+ * A, then boot B again) would otherwise read as two boot changes and be learned twice. Boot ids,
+ * not event times, tell: the agent's clock may step back across a reboot (an RTC before NTP), so
+ * a new boot's first messages can carry older times than the last boot's. A boot older than the
+ * last VG_ENGINE_PAST_BOOTS is taken as new, as any boot never seen. */
+static int seen_before(const struct host *h, const struct vg_wire_msg *m)
+{
+    if (!h->have_seq)
+        return 0;
+    if (strcmp(h->boot, m->boot) == 0)
+        return m->seq <= h->last_seq;
+    for (uint32_t i = 0; i < h->n_past; i++)
+        if (strcmp(h->past[i].boot, m->boot) == 0)
+            return m->seq <= h->past[i].last_seq;
+    return 0;
+}
+
+/* The host's current boot becomes a past one as boot takes its place (a later message of a past
+ * boot, e.g. spooled by the agent before a reboot, takes it out of the past ones). */
+static void boot_changed(struct host *h, const char *boot)
+{
+    uint32_t n = 0;
+    struct past_boot keep[VG_ENGINE_PAST_BOOTS];
+    snprintf(keep[n].boot, sizeof(keep[n].boot), "%s", h->boot);
+    keep[n++].last_seq = h->last_seq;
+    for (uint32_t i = 0; i < h->n_past && n < VG_ENGINE_PAST_BOOTS; i++)
+        if (strcmp(h->past[i].boot, boot) != 0 && strcmp(h->past[i].boot, h->boot) != 0)
+            keep[n++] = h->past[i];
+    memcpy(h->past, keep, n * sizeof(keep[0]));
+    h->n_past = n;
+}
+
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud)
 {
@@ -888,15 +921,16 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
      * it did not call vg_engine_resolve_orphans): before anything else of the host changes. */
     if (h->n_orphans)
         resolve_orphans_of(e, m->host, h, fn, ud);
-    /* Kafka delivers at least once: a message of the same boot that is not newer than the last
-     * one seen was already learned from, and learning it twice would skew the baseline. */
-    if (h->have_seq && strcmp(h->boot, m->boot) == 0) {
-        if (m->seq <= h->last_seq) {
-            e->st.duplicates++;
-            return 1;
-        }
-        e->st.seq_gaps += m->seq - h->last_seq - 1;
+    /* Kafka delivers at least once: a message that is not newer than the last one seen of its
+     * boot was already learned from, and learning it twice would skew the baseline. */
+    if (seen_before(h, m)) {
+        e->st.duplicates++;
+        return 1;
     }
+    if (h->have_seq && strcmp(h->boot, m->boot) == 0)
+        e->st.seq_gaps += m->seq - h->last_seq - 1;
+    else if (h->have_seq)
+        boot_changed(h, m->boot);
     snprintf(h->boot, sizeof(h->boot), "%s", m->boot);
     h->last_seq = m->seq;
     h->have_seq = 1;
@@ -1105,7 +1139,7 @@ static void free_host(void *v)
 int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *m)
 {
     const struct host *h = vg_strmap_get(&e->hosts, m->host);
-    return h && h->have_seq && strcmp(h->boot, m->boot) == 0 && m->seq <= h->last_seq;
+    return h && seen_before(h, m);
 }
 
 int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t partition)

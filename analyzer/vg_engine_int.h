@@ -35,11 +35,22 @@ struct series {
     _Alignas(max_align_t) unsigned char det[];
 };
 
+/* Boots of a host before its current one, remembered so that a redelivery spanning a reboot is
+ * known as one (vg_engine_process). */
+#define VG_ENGINE_PAST_BOOTS 4
+
+struct past_boot {
+    char boot[VG_WIRE_BOOT_MAX + 1];
+    uint64_t last_seq; /* the highest seq of that boot processed */
+};
+
 struct host {
     struct vg_strmap series;
     char boot[VG_WIRE_BOOT_MAX + 1];
     uint64_t last_seq;
     int have_seq;
+    struct past_boot past[VG_ENGINE_PAST_BOOTS]; /* most recent first */
+    uint32_t n_past;
     int64_t last_ts_ms;
     int64_t interval_ms;  /* the agent's interval, from its latest message */
     int64_t swept_ms;     /* last look for stale and idle series */

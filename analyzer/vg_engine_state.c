@@ -61,6 +61,15 @@
  * damage, not history (one a second over a day is 86 400). */
 #define HIST_MAX_SAMPLES (1u << 20)
 
+/* The host's boots before its current one and the last seq processed of each, most recent
+ * first, as one more blob ("engine.boots", skipped by a reader from before it), so that a
+ * redelivery spanning a reboot is still known as one at the host's next owner
+ * (vg_engine_process): u32 n, each: str boot, u64 last_seq. Written when there is one. */
+#define BOOTS_BLOB    "engine.boots"
+#define BOOTS_VERSION 1
+/* More in a record is damage, not history (a reader keeps its VG_ENGINE_PAST_BOOTS first). */
+#define BOOTS_MAX 1024
+
 /* How each firing rule alert was stated besides its labels, as one more blob ("engine.fired",
  * skipped by a reader from before it), so that a new owner whose rule set lacks the rule can
  * resolve the alert as the receivers know it (vg_engine_resolve_orphans): Alertmanager counts the
@@ -157,6 +166,31 @@ static int host_blob_export(const struct vg_engine *e, const struct host *h, uns
     *out = b.p;
     *outlen = b.len;
     return 0;
+}
+
+/* The length of h's "engine.boots" blob (0: none, h has no past boot). */
+static size_t boots_len(const struct host *h)
+{
+    size_t len = h->n_past ? 4 : 0;
+    for (uint32_t i = 0; i < h->n_past; i++)
+        len += 2 + strlen(h->past[i].boot) + 8;
+    return len;
+}
+
+/* Writes h's "engine.boots" blob, type and all, when it has one. */
+static void boots_put(struct vg_bw *b, const struct host *h)
+{
+    size_t len = boots_len(h);
+    if (!len)
+        return;
+    vg_bw_str16(b, BOOTS_BLOB);
+    vg_bw_uint(b, BOOTS_VERSION, 4);
+    vg_bw_uint(b, len, 4);
+    vg_bw_uint(b, h->n_past, 4);
+    for (uint32_t i = 0; i < h->n_past; i++) {
+        vg_bw_str16(b, h->past[i].boot);
+        vg_bw_uint(b, h->past[i].last_seq, 8);
+    }
 }
 
 /* The "engine.fired" blob of h (host) into a new buffer (*out, malloc'd, the caller frees; NULL
@@ -286,7 +320,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     }
     size_t det_size = with_det ? e->p.detector->state_size : 0;
     size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len +
-                   80 + fired_len;
+                   80 + fired_len + 80 + boots_len(h);
     for (size_t i = 0; i < n_blobs; i++)
         guess += 80 + blobs[i].len;
     struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
@@ -321,7 +355,8 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
         vg_bw_put(&b, s->det, det_size);
     }
-    vg_bw_uint(&b, n_blobs + (rules != NULL) + 1 + (hist != NULL) + (fired != NULL), 4);
+    vg_bw_uint(
+        &b, n_blobs + (rules != NULL) + 1 + (hist != NULL) + (fired != NULL) + (h->n_past > 0), 4);
     for (size_t i = 0; i < n_blobs; i++) {
         if (blobs[i].len > UINT32_MAX) {
             free(rules);
@@ -363,6 +398,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_put(&b, fired, fired_len);
         free(fired);
     }
+    boots_put(&b, h);
     if (b.bad) {
         free(b.p);
         return -ENOMEM;
@@ -671,6 +707,32 @@ static int hist_import(struct vg_engine *e, struct host *h, uint32_t version,
     return 0;
 }
 
+/* Sets h's past boots from an "engine.boots" blob; with h NULL, only checks the blob. */
+static int boots_import(struct host *h, uint32_t version, const unsigned char *data, size_t len,
+                        char *err, size_t errlen)
+{
+    if (version != BOOTS_VERSION)
+        return 0; /* a newer writer's: only the current boot's redeliveries are known, as before */
+    struct vg_br r = {data, len, 0, 0};
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4), kept = 0;
+    if (n > BOOTS_MAX)
+        return vg_err(err, errlen, -EINVAL, "past boots: %u of them", n);
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        char boot[VG_WIRE_BOOT_MAX + 1];
+        hs_gets(&r, boot, sizeof(boot));
+        uint64_t seq = vg_br_uint(&r, 8);
+        if (r.bad || !h || kept == VG_ENGINE_PAST_BOOTS)
+            continue;
+        snprintf(h->past[kept].boot, sizeof(h->past[kept].boot), "%s", boot);
+        h->past[kept++].last_seq = seq;
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "past boots: truncated or corrupt");
+    if (h)
+        h->n_past = kept;
+    return 0;
+}
+
 /* One series of a host record, as read; det points into the record. */
 struct hs_entry {
     char name[VG_WIRE_NAME_MAX + 1];
@@ -785,6 +847,9 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
         if (!r.bad && strcmp(b.type, FIRED_BLOB) == 0 &&
             (rc = fired_import(NULL, b.version, b.data, b.len, err, errlen)) < 0)
             return rc;
+        if (!r.bad && strcmp(b.type, BOOTS_BLOB) == 0 &&
+            (rc = boots_import(NULL, b.version, b.data, b.len, err, errlen)) < 0)
+            return rc;
     }
     if (r.bad || r.off != r.len)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state%s", host,
@@ -875,6 +940,7 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     h->last_seq = last_seq;
     h->last_ts_ms = last_ts;
     h->have_seq = have_seq;
+    h->n_past = 0; /* unless the record has an "engine.boots" blob */
     h->max_score = max_score;
     /* Checked above: the reads below cannot fail. */
     for (uint32_t i = 0; i < n; i++) {
@@ -921,6 +987,8 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
                 return rc; /* out of memory, likewise */
         } else if (strcmp(b.type, FIRED_BLOB) == 0) {
             fb = b; /* once the rule alerts it completes are in */
+        } else if (strcmp(b.type, BOOTS_BLOB) == 0) {
+            boots_import(h, b.version, b.data, b.len, err, errlen); /* checked above */
         } else if (fn) {
             fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});
         }
