@@ -159,12 +159,14 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
     /* Host models before the rules read their scores (not a redelivery after a rebalance or a
      * restart, which they would learn twice: the engine skips and counts it). */
     analyzer_models_feed(a, &a->msg);
-    vg_engine_process(a->engine, &a->msg, analyzer_on_event, a); /* analyzer_rules.c */
-    vg_history_record(a->history, a->engine, &a->msg);           /* api_ops.c: vigilctl report */
+    int done = vg_engine_process(a->engine, &a->msg, analyzer_on_event, a); /* analyzer_rules.c */
+    /* A redelivery (1) changed nothing: not recorded among newer points, nor checkpointed. */
+    if (done != 1)
+        vg_history_record(a->history, a->engine, &a->msg); /* api_ops.c: vigilctl report */
     /* Which hosts leave with a partition on a rebalance (release_hosts). */
     vg_engine_host_partition(a->engine, a->msg.host, m->partition);
     /* Marked for the next checkpoint (vg_state_topic.c), with the partition it came from. */
-    if (g_state && vg_state_topic_touch(g_state, a->msg.host, m->partition) < 0)
+    if (done != 1 && g_state && vg_state_topic_touch(g_state, a->msg.host, m->partition) < 0)
         vg_error("host not marked for checkpoint: out of memory", "host=%s", a->msg.host);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     vg_histo_observe(&a->processing_s,

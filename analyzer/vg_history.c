@@ -33,7 +33,8 @@ struct hhost {
     struct vg_strmap series;
     struct halert alerts[VG_HISTORY_ALERTS_PER_HOST];
     size_t a_head, a_n;
-    int64_t bucket; /* bucket of the message being recorded */
+    int64_t bucket;  /* bucket of the message being recorded */
+    int64_t last_ts; /* event time of the newest message recorded */
 };
 
 struct vg_history {
@@ -206,6 +207,14 @@ void vg_history_record(struct vg_history *h, const struct vg_engine *e, const st
     struct hhost *hh = get_host(h, m->host);
     if (!hh)
         return;
+    /* The rings and the alert list are in event time order, which a report reads them in: an
+     * older message (a redelivery the caller did not skip, or an agent whose clock stepped back)
+     * is counted, not put among the newer points. */
+    if (m->ts_ms < hh->last_ts) {
+        h->st.messages_late++;
+        return;
+    }
+    hh->last_ts = m->ts_ms;
     for (size_t i = 0; i < m->n_metrics; i++) {
         if (vg_wire_name_reserved(m->metrics[i].name))
             continue; /* refused by the engine (vg_engine_process), which counts it */

@@ -34,6 +34,7 @@ struct vg_history_stats {
     uint64_t bytes;
     uint64_t series_refused; /* not recorded: max_bytes reached */
     uint64_t series_ended;   /* freed to make room: no point within the window */
+    uint64_t messages_late;  /* not recorded: older than the host's newest recorded message */
 };
 
 struct vg_history;
@@ -43,7 +44,9 @@ int vg_history_new(struct vg_history **out, const struct vg_history_params *p, c
                    size_t errlen);
 
 /* Records m's values, and from e (which has just processed m) the scores of m's host and its
- * alert transitions. NULL h does nothing. */
+ * alert transitions. A message older than the host's newest recorded one is not recorded
+ * (counted in messages_late): the caller skips redeliveries, which the engine tells apart. NULL h
+ * does nothing. */
 void vg_history_record(struct vg_history *h, const struct vg_engine *e,
                        const struct vg_wire_msg *m);
 

@@ -515,6 +515,44 @@ static void history_frees_ended_series_for_new_ones_when_full(void **state)
     (void)state;
 }
 
+/* A redelivered message was recorded after the newer ones (/api/v1/history, vigilctl report
+ * out of time order): the history keeps its points in event time order and counts it. */
+static void history_does_not_record_a_redelivered_message(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct vg_history *hi = NULL;
+    char err[VG_ERRLEN];
+    struct vg_history_params hp = {
+        .window_ms = 600000, .resolution_ms = 10000, .max_bytes = 1 << 20};
+    assert_int_equal(vg_history_new(&hi, &hp, err, sizeof err), 0);
+    int64_t t0 = 1700000000000LL;
+    for (uint64_t k = 0; k < 5; k++)
+        record_series(e, hi, "cpu", 2, k + 1, t0 + (int64_t)k * 10000);
+    json_t *before = vg_history_host_json(hi, "web-1", 0);
+    char *want = json_dumps(before, JSON_SORT_KEYS);
+    /* The third again, with another value: the engine skips it; the history must too. */
+    struct vg_wire_msg m;
+    msg_start(&m, "web-1", 3, t0 + 20000, 1000);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "cpu_0", 99, NULL, 0), 0);
+    struct seen s = {0};
+    assert_int_equal(vg_engine_process(e, &m, record, &s), 1);
+    vg_history_record(hi, e, &m);
+    vg_wire_msg_free(&m);
+    json_t *after = vg_history_host_json(hi, "web-1", 0);
+    char *got = json_dumps(after, JSON_SORT_KEYS);
+    assert_string_equal(got, want);
+    struct vg_history_stats st;
+    vg_history_get_stats(hi, &st);
+    assert_int_equal(st.messages_late, 1);
+    free(want);
+    free(got);
+    json_decref(before);
+    json_decref(after);
+    vg_history_free(hi);
+    vg_engine_free(e);
+}
+
 /* Alerts that fire when their host moves to another engine (state topic: a restart, a partition
  * move) come along: the new engine neither fires them again nor forgets them. It states them as
  * they fired (vg_engine_each_firing: same fingerprint, start, value and the host's labels, which
@@ -1308,6 +1346,7 @@ int main(void)
         cmocka_unit_test(a_host_silent_for_host_idle_is_forgotten_and_its_alerts_resolve),
         cmocka_unit_test(hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind),
         cmocka_unit_test(history_frees_ended_series_for_new_ones_when_full),
+        cmocka_unit_test(history_does_not_record_a_redelivered_message),
         cmocka_unit_test(firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired),
         cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
         cmocka_unit_test(redelivery_spanning_a_reboot_is_skipped),
