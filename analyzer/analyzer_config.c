@@ -308,7 +308,8 @@ static const struct vg_cfg_key keys[] = {
     {"model.dir", VG_CFG_STRING, NULL, OFF(model_dir), NOBOUND, NULL,
      "directory of the mv model's checkpoints, one file per host group (e.g. "
      "/var/lib/vigil/models): loaded at start, written every model.checkpoint_interval and at "
-     "exit; a corrupt or incompatible file is refused (logged) and that group starts fresh; "
+     "exit; a corrupt or incompatible file is refused (logged, kept as FILE.refused) and that "
+     "group starts fresh; "
      "one directory per analyzer process (its .lock is held while it runs: a second analyzer "
      "on it does not start); unset = no checkpoints"},
     {"model.checkpoint_interval", VG_CFG_DURATION, "5m", OFF(model_checkpoint_ms), 1000, 86400000,

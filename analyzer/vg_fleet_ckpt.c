@@ -361,6 +361,34 @@ out:
     return rc;
 }
 
+/* Moves a refused checkpoint out of the way, to PATH.refused (PATH.refused.N when that is taken),
+ * before its group starts fresh: the group's next checkpoint would overwrite it, and a file
+ * refused by a temporary downgrade, or by a fault of this process (out of memory), may be the
+ * newer model. Its name no longer ends in ".ckpt": it is not loaded again. The new name in out,
+ * or "" when it stays (logged by the caller). 0 or -errno. */
+static int keep_refused(const char *path, char *out, size_t outlen)
+{
+    out[0] = 0;
+    for (unsigned n = 0; n < 1000; n++) {
+        char to[4096];
+        int l = n ? snprintf(to, sizeof(to), "%s.refused.%u", path, n)
+                  : snprintf(to, sizeof(to), "%s.refused", path);
+        if (l < 0 || (size_t)l >= sizeof(to))
+            return -ENAMETOOLONG;
+        /* An earlier refused file is kept too. The directory is this process's (model.dir's
+         * lock, vg_models_new): nothing takes the name between the look and the rename. */
+        if (access(to, F_OK) == 0)
+            continue;
+        if (errno != ENOENT)
+            return -errno;
+        if (rename(path, to) < 0)
+            return -errno;
+        snprintf(out, outlen, "%s", to);
+        return 0;
+    }
+    return -EEXIST;
+}
+
 int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen)
 {
     if (!f->dir)
@@ -385,10 +413,17 @@ int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen)
         /* Out of memory too: that group starts fresh and the analyzer runs on, as for any
          * checkpoint it cannot use (docs/detectors.md). */
         if (rc < 0) {
-            char q[VG_ERRLEN + 8];
+            char q[VG_ERRLEN + 8], kept[4096 + 16], kq[4096 + 32];
             f->st.ckpt_refused++;
-            vg_warn("model checkpoint refused, that group starts fresh", "reason=%s",
-                    vg_log_quote(q, sizeof(q), why));
+            int krc = keep_refused(path, kept, sizeof(kept));
+            vg_warn("model checkpoint refused, that group starts fresh", "reason=%s kept_as=%s",
+                    vg_log_quote(q, sizeof(q), why),
+                    vg_log_quote(kq, sizeof(kq), krc < 0 ? "" : kept));
+            if (krc < 0)
+                vg_warn("refused model checkpoint not moved: the group's next checkpoint "
+                        "replaces it",
+                        "file=%s reason=\"%s\"", vg_log_quote(kq, sizeof(kq), path),
+                        strerror(-krc));
             continue;
         }
         f->st.ckpt_loaded++;

@@ -597,6 +597,93 @@ static void test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh(void *
     vg_fleet_free(f);
 }
 
+/* Removes the refused checkpoints of group "web" that the tests before left (a refused file is
+ * kept as web.ckpt.refused, then .refused.1, ...). */
+static void clear_refused(void)
+{
+    char path[320];
+    for (int n = 0; n < 10; n++) {
+        if (n)
+            snprintf(path, sizeof(path), "%s/web.ckpt.refused.%d", dir, n);
+        else
+            snprintf(path, sizeof(path), "%s/web.ckpt.refused", dir);
+        unlink(path);
+    }
+}
+
+/* Puts the checkpoint of group "web" that a load refused (kept as web.ckpt.refused) back. */
+static void restore_refused(void)
+{
+    char from[320], to[300];
+    snprintf(to, sizeof(to), "%s/web.ckpt", dir);
+    snprintf(from, sizeof(from), "%s.refused", to);
+    assert_int_equal(rename(from, to), 0);
+}
+
+/* The bytes of path (*len of them; the caller frees), or NULL when it cannot be read. */
+static unsigned char *file_bytes(const char *path, long *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    *len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)*len + 1);
+    if (b && fread(b, 1, (size_t)*len, fp) != (size_t)*len) {
+        free(b);
+        b = NULL;
+    }
+    fclose(fp);
+    return b;
+}
+
+/* A refused checkpoint was overwritten by its group's next checkpoint: a temporary downgrade (a
+ * file of a newer format version) destroyed the newer model. It is kept as NAME.refused, then
+ * NAME.refused.1, its bytes as they were. */
+static void test_a_refused_checkpoint_is_kept_beside_the_new_one(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = params();
+    char path[300], kept[320];
+    snprintf(path, sizeof(path), "%s/web.ckpt", dir);
+    clear_refused();
+    for (int round = 0; round < 2; round++) {
+        save_trained(&p, 30);
+        long len = 0, got_len = 0;
+        unsigned char *b = file_bytes(path, &len);
+        assert_non_null(b);
+        assert_true(len > 12);
+        b[8] ^= 0x7f; /* the format version */
+        FILE *fp = fopen(path, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(b, 1, (size_t)len, fp), (size_t)len);
+        fclose(fp);
+        struct vg_fleet *f = load_refusing_the_checkpoint(&p);
+        put_tick(f, 2, 30, -1);
+        char err[VG_ERRLEN];
+        assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+        vg_fleet_free(f);
+        if (round)
+            snprintf(kept, sizeof(kept), "%s.refused.%d", path, round);
+        else
+            snprintf(kept, sizeof(kept), "%s.refused", path);
+        unsigned char *got = file_bytes(kept, &got_len);
+        assert_non_null(got);
+        assert_int_equal(got_len, len);
+        assert_memory_equal(got, b, (size_t)len);
+        free(got);
+        free(b);
+        /* The new checkpoint is the fresh group's, and is taken. */
+        struct vg_fleet *g;
+        assert_int_equal(vg_fleet_new(&g, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+        assert_int_equal(vg_fleet_load(g, err, sizeof(err)), 1);
+        vg_fleet_free(g);
+    }
+    clear_refused();
+    unlink(path); /* the tests after count the groups they load */
+}
+
 /* A checkpoint that lists one host twice (edited here, its checksum made good again) would give
  * that host two rows, and dropping it would leave one behind: refused as a whole. */
 static void test_checkpoint_listing_a_host_twice_is_refused(void **state)
@@ -779,12 +866,14 @@ static void test_checkpoint_whose_columns_other_patterns_chose_is_refused(void *
     struct vg_fleet *f;
     char err[VG_ERRLEN], log[4096];
     save_trained(&p, 20);
+    clear_refused();
 
     p.metrics = "*"; /* the same choice, written differently */
     vg_fleet_free(load_logged(&p, 1, log, sizeof(log)));
 
     p.metrics = "load_*,mem_*,*";
     f = load_logged(&p, 0, log, sizeof(log));
+    restore_refused();
     printf("  %s", log);
     assert_non_null(strstr(log, "column 1 is cpu_sys, these put load_1 there"));
     struct vg_fleet_stats st;
@@ -801,6 +890,7 @@ static void test_checkpoint_whose_columns_other_patterns_chose_is_refused(void *
 
     p.metrics = "!net_*,*";
     f = load_logged(&p, 0, log, sizeof(log));
+    restore_refused();
     printf("  %s", log);
     assert_non_null(strstr(log, "these leave out 2 of its 12 columns, e.g. net_rx"));
     vg_fleet_free(f);
@@ -1486,6 +1576,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_restart_resumes_from_checkpoints),
         cmocka_unit_test(test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh),
         cmocka_unit_test(test_checkpoint_listing_a_host_twice_is_refused),
+        cmocka_unit_test(test_a_refused_checkpoint_is_kept_beside_the_new_one),
         cmocka_unit_test(test_a_group_with_a_long_utf8_name_is_checkpointed_and_resumed),
         cmocka_unit_test(test_host_calibration_survives_a_restart),
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),

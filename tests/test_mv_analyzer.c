@@ -247,6 +247,13 @@ static void corrupt_checkpoint_is_refused_then_checkpoints_resume(void **state)
     assert_non_null(text);
     assert_null(strstr(text, "this is not a checkpoint"));
     free(text);
+    /* The refused file is kept beside it, as it was. */
+    char kept[720];
+    snprintf(kept, sizeof(kept), "%s.refused", ckpt);
+    text = vg_tp_read(kept);
+    assert_non_null(text);
+    assert_string_equal(text, "this is not a checkpoint\n");
+    free(text);
     struct vg_stack s2;
     vg_stack_init(&s2, "mv-ckpt-2");
     vg_stack_start_analyzer(&s2, sets);
