@@ -63,6 +63,7 @@ struct analyzer {
      * model.set is empty or after the models failed. */
     struct vg_model_run hm;
     int64_t next_model_save;
+    int64_t next_model_prune; /* 0: no partition assigned yet (analyzer_models_tick) */
     /* Detector state checkpoints (state.topic, vg_state_topic.h); NULL when off. */
     struct vg_state_topic *state;
 };

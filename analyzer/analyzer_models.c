@@ -52,9 +52,35 @@ static void save(struct analyzer *a)
         vg_warn("model checkpoint not written", "reason=%s", vg_log_quote(q, sizeof(q), err));
 }
 
+/* model.dir's checkpoints hold every host of their groups when they were written, some of which
+ * this analyzer may not own now (its partitions moved, or another analyzer wrote the files):
+ * rows that nothing would free, saved again at every checkpoint. Once a whole limits.host_idle
+ * has passed since partitions were first assigned (its hosts have arrived or been restored by
+ * then, and one that has not would have expired), and every limits.host_idle after, the rows of
+ * hosts the engine does not hold go. limits.host_idle 0 (never expire) keeps them. */
+static void prune(struct analyzer *a, int64_t now)
+{
+    int64_t idle = a->cfg.host_idle_ms;
+    if (!idle || !a->assigned)
+        return;
+    if (!a->next_model_prune) {
+        a->next_model_prune = now + idle;
+        return;
+    }
+    if (now < a->next_model_prune)
+        return;
+    a->next_model_prune = now + idle;
+    size_t n = vg_model_run_prune(&a->hm);
+    if (n)
+        vg_info("model hosts this analyzer does not hold dropped", "hosts=%zu", n);
+}
+
 void analyzer_models_tick(struct analyzer *a, int64_t now)
 {
-    if (!a->hm.models || now < a->next_model_save)
+    if (!a->hm.models)
+        return;
+    prune(a, now);
+    if (now < a->next_model_save)
         return;
     a->next_model_save = now + a->cfg.model_checkpoint_ms;
     if (a->cfg.model_dir && *a->cfg.model_dir)

@@ -19,7 +19,9 @@ int analyzer_models_open(struct analyzer *a, char *err, size_t errlen);
  * turns the models off (logged). Lock held. */
 void analyzer_models_feed(struct analyzer *a, const struct vg_wire_msg *m);
 
-/* Writes checkpoints when model.checkpoint_interval has passed (now: vg_mono_ms()). Lock held. */
+/* Writes checkpoints when model.checkpoint_interval has passed, and drops the models' rows of
+ * hosts the engine does not hold every limits.host_idle once partitions are assigned (now:
+ * vg_mono_ms()). Lock held. */
 void analyzer_models_tick(struct analyzer *a, int64_t now);
 
 /* Writes the last checkpoints, frees the models and closes the backend. */

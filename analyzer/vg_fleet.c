@@ -703,6 +703,22 @@ static int reclaim_empty(struct vg_fleet *f)
     return 1;
 }
 
+size_t vg_fleet_hosts_prune(struct vg_fleet *f, int (*keep)(void *ud, const char *host), void *ud)
+{
+    char **names = f->hosts.n ? malloc(f->hosts.n * sizeof(*names)) : NULL;
+    size_t k = 0, n = 0;
+    for (size_t i = 0; names && i < f->hosts.cap; i++)
+        if (f->hosts.keys[i] && !keep(ud, f->hosts.keys[i]) &&
+            (names[k] = strdup(f->hosts.keys[i]))) /* the key goes with the host */
+            k++;
+    for (size_t i = 0; i < k; i++) {
+        n += vg_fleet_host_drop(f, names[i]) == 0;
+        free(names[i]);
+    }
+    free(names);
+    return n;
+}
+
 int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
 {
     struct hostref *ref = vg_strmap_get(&f->hosts, host);

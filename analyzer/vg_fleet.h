@@ -166,6 +166,9 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
                          int *fresh, char *err, size_t errlen);
 /* Forgets host (the last host of its group takes its row). 0 or -ENOENT. */
 int vg_fleet_host_drop(struct vg_fleet *f, const char *host);
+/* Forgets every host keep(ud, host) returns 0 for (vg_fleet_host_drop). Returns how many went
+ * (0 too when out of memory: a later call takes them). */
+size_t vg_fleet_hosts_prune(struct vg_fleet *f, int (*keep)(void *ud, const char *host), void *ud);
 
 void vg_fleet_get_stats(const struct vg_fleet *f, struct vg_fleet_stats *out);
 

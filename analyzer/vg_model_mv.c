@@ -320,6 +320,24 @@ static void mv_host_drop(void *inst, const char *host)
     free(vg_strmap_del(&m->hosts, host));
 }
 
+static size_t mv_hosts_prune(void *inst, int (*keep)(void *ud, const char *host), void *ud)
+{
+    struct mv_model *m = inst;
+    size_t n = vg_fleet_hosts_prune(m->fleet, keep, ud), k = 0;
+    /* Their last scores too (deleting moves keys: the names are taken first). */
+    char **names = m->hosts.n ? malloc(m->hosts.n * sizeof(*names)) : NULL;
+    for (size_t i = 0; names && i < m->hosts.cap; i++)
+        if (m->hosts.keys[i] && !keep(ud, m->hosts.keys[i]) &&
+            (names[k] = strdup(m->hosts.keys[i])))
+            k++;
+    for (size_t i = 0; i < k; i++) {
+        free(vg_strmap_del(&m->hosts, names[i]));
+        free(names[i]);
+    }
+    free(names);
+    return n;
+}
+
 void vg_model_mv_stats(void *inst, struct vg_fleet_stats *out)
 {
     const struct mv_model *m = inst;
@@ -340,4 +358,5 @@ const struct vg_model_ops vg_model_mv = {
     .host_save = mv_host_save,
     .host_load = mv_host_load,
     .host_drop = mv_host_drop,
+    .hosts_prune = mv_hosts_prune,
 };

@@ -96,6 +96,17 @@ int vg_model_run_feed(struct vg_model_run *r, const struct vg_wire_msg *m, char 
     return rc;
 }
 
+static int engine_holds(void *ud, const char *host)
+{
+    struct vg_engine_host info;
+    return vg_engine_describe_host(ud, host, &info, NULL, NULL) == 0;
+}
+
+size_t vg_model_run_prune(struct vg_model_run *r)
+{
+    return r->models ? vg_models_hosts_prune(r->models, engine_holds, r->engine) : 0;
+}
+
 void vg_model_run_close(struct vg_model_run *r)
 {
     if (r->engine && r->models)

@@ -52,6 +52,12 @@ int vg_model_run_check(const struct vg_model_run_params *p, char *err, size_t er
 int vg_model_run_feed(struct vg_model_run *r, const struct vg_wire_msg *m, char *err,
                       size_t errlen);
 
+/* Forgets the models' hosts that the engine does not hold: rows resumed from model.dir for hosts
+ * whose partitions another analyzer owns, which nothing else would free (a host leaving with its
+ * partition or expiring after limits.host_idle is dropped as it goes). Call once the hosts this
+ * analyzer owns have had time to arrive. How many rows went. */
+size_t vg_model_run_prune(struct vg_model_run *r);
+
 /* Frees the models (without writing checkpoints: see vg_models_save), takes them away from the
  * engine's rules and closes the backend; before the engine is freed. r may be zeroed or already
  * closed. */

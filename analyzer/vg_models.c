@@ -286,6 +286,16 @@ int vg_models_host_load(struct vg_models *ms, const char *host, const struct vg_
     return -ENOENT;
 }
 
+size_t vg_models_hosts_prune(struct vg_models *ms, int (*keep)(void *ud, const char *host),
+                             void *ud)
+{
+    size_t n = 0;
+    for (size_t i = 0; ms && i < ms->n; i++)
+        if (ms->ops[i]->hosts_prune)
+            n += ms->ops[i]->hosts_prune(ms->inst[i], keep, ud);
+    return n;
+}
+
 void vg_models_host_drop(struct vg_models *ms, const char *host)
 {
     for (size_t i = 0; ms && i < ms->n; i++)

@@ -63,6 +63,11 @@ int vg_models_score(const struct vg_models *ms, const char *host, const char *na
 int vg_models_save(struct vg_models *ms, char *err, size_t errlen);
 int vg_models_load(struct vg_models *ms, char *err, size_t errlen);
 
+/* Forgets, in every model, the hosts keep(ud, host) returns 0 for (vg_model_ops.hosts_prune);
+ * how many rows went. */
+size_t vg_models_hosts_prune(struct vg_models *ms, int (*keep)(void *ud, const char *host),
+                             void *ud);
+
 /* Scale-out: every model's state of one host (vg_model_ops.host_save), as blobs for the host's
  * state record (vg_engine_host_export). Fills up to max blobs (type = the model's name, data
  * malloc'd: release with vg_models_host_blobs_free) and returns how many, or -ENOMEM. */

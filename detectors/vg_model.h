@@ -95,6 +95,9 @@ struct vg_model_ops {
                      size_t len, char *err, size_t errlen);
     /* Forgets host: its partition now belongs to another analyzer. */
     void (*host_drop)(void *inst, const char *host);
+    /* Forgets every host keep(ud, host) returns 0 for (hosts of model.dir's checkpoints that
+     * this analyzer does not hold); how many went. Optional, as the three above. */
+    size_t (*hosts_prune)(void *inst, int (*keep)(void *ud, const char *host), void *ud);
 };
 
 #endif

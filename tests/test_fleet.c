@@ -25,6 +25,7 @@
 #include "vg_colsel.h"
 #include "vg_engine.h"
 #include "vg_engine_state.h"
+#include "vg_ewma.h"
 #include "vg_fleet.h"
 #include "vg_fleet_ckpt.h"
 #include "vg_model_run.h"
@@ -1346,6 +1347,75 @@ static void test_a_second_holder_of_a_model_dir_is_refused(void **state)
     vg_models_free(b);
 }
 
+/* model.dir's checkpoint held 4 hosts of which this analyzer's engine holds 2 (the others'
+ * partitions are another analyzer's): the 2 foreign rows were never freed and saved again at every
+ * checkpoint (vigil_model_hosts 4, vigil_hosts 2). The prune that limits.host_idle drives
+ * (analyzer_models.c) drops them: the model's hosts are the engine's. */
+static void test_model_rows_of_hosts_the_engine_does_not_hold_are_pruned(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN];
+    struct vg_model_env env = mv_env(20, 1);
+    env.dir = dir;
+    struct vg_models *ms;
+    assert_int_equal(vg_models_new(&ms, "mv", &env, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 12; t++)
+        for (int h = 0; h < 4; h++)
+            mv_tick(ms, h, t);
+    assert_int_equal(vg_models_save(ms, err, sizeof(err)), 0);
+    vg_models_free(ms);
+
+    struct vg_engine_params ep = {
+        .detector = &vg_detector_ewma,
+        .dp =
+            {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 10, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999, .for_ms = 2000, .resolve_for_ms = 2000},
+        .severity = "critical",
+        .max_hosts = 10,
+        .max_series_per_host = 100,
+    };
+    struct vg_engine *e;
+    assert_int_equal(vg_engine_new(&e, &ep, err, sizeof(err)), 0);
+    assert_int_equal(vg_models_new(&ms, "mv", &env, err, sizeof(err)), 0);
+    assert_int_equal(vg_models_load(ms, err, sizeof(err)), 1);
+    struct vg_model_run r = {.engine = e, .models = ms};
+    for (int h = 0; h < 2; h++) { /* the hosts this analyzer owns: web-00 and web-01 */
+        struct vg_wire_msg m;
+        vg_wire_msg_init(&m);
+        m.version = 1;
+        snprintf(m.host, sizeof(m.host), "web-%02d", h);
+        snprintf(m.boot, sizeof(m.boot), "b");
+        m.seq = 1;
+        m.ts_ms = 13000;
+        m.interval_ms = 1000;
+        assert_int_equal(vg_wire_msg_add_metric(&m, names[0], 1, NULL, 0), 0);
+        assert_int_equal(vg_engine_process(e, &m, NULL, NULL), 0);
+        vg_wire_msg_free(&m);
+    }
+    struct vg_fleet_stats st;
+    vg_model_mv_stats(vg_models_find(ms, "mv"), &st);
+    assert_int_equal(st.hosts, 4);
+    assert_int_equal(vg_model_run_prune(&r), 2);
+    vg_model_mv_stats(vg_models_find(ms, "mv"), &st);
+    struct vg_engine_stats es;
+    vg_engine_get_stats(e, &es);
+    assert_int_equal(es.hosts, 2);
+    assert_int_equal(st.hosts, es.hosts);
+    assert_int_equal(vg_model_run_prune(&r), 0);
+    /* And the next checkpoint holds the engine's hosts only. */
+    assert_int_equal(vg_models_save(ms, err, sizeof(err)), 0);
+    vg_models_free(ms);
+    assert_int_equal(vg_models_new(&ms, "mv", &env, err, sizeof(err)), 0);
+    assert_int_equal(vg_models_load(ms, err, sizeof(err)), 1);
+    vg_model_mv_stats(vg_models_find(ms, "mv"), &st);
+    assert_int_equal(st.hosts, 2);
+    vg_models_free(ms);
+    vg_engine_free(e);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/web.ckpt", dir);
+    unlink(path); /* the tests after count the groups they load */
+}
+
 static void test_mv_host_blob_carries_queued_ticks_and_reads_version_2(void **state)
 {
     struct vg_model_env env = mv_env(16, 8);
@@ -1587,6 +1657,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
         cmocka_unit_test(test_model_max_groups_from_the_config_bounds_the_mv_groups),
         cmocka_unit_test(test_a_second_holder_of_a_model_dir_is_refused),
+        cmocka_unit_test(test_model_rows_of_hosts_the_engine_does_not_hold_are_pruned),
         cmocka_unit_test(test_mv_host_blob_carries_queued_ticks_and_reads_version_2),
         cmocka_unit_test(test_a_lasting_level_stays_scored_for_as_long_as_the_normaliser_remembers),
         cmocka_unit_test(test_a_group_that_scores_nan_starts_fresh),
