@@ -101,6 +101,52 @@ static double regex_expanded_nodes(const char *re)
     return cur;
 }
 
+/* glibc's ERE takes \1..\9 as backreferences, whose matching is exponential in the value's
+ * length: "(.*)(.*)(.*)(.*)(.*)\5\4\3\2\1x" against a 50-character host took seconds a
+ * message, with the analyzer's lock held. PromQL (RE2) has no backreferences either, so they are
+ * refused. The offset in re of the first one, or -1; inside a bracket expression a backslash is
+ * an ordinary character. */
+static long regex_backref_at(const char *re)
+{
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            if (p[1] >= '0' && p[1] <= '9')
+                return (long)(p - re);
+            p++;
+        } else if (*p == '[') {
+            p++;
+            if (*p == '^')
+                p++;
+            if (*p == ']')
+                p++;
+            while (*p && *p != ']') {
+                if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                    const char *close = strchr(p + 2, p[1]);
+                    p = close && close[1] == ']' ? close + 1 : p + 1;
+                }
+                if (*p)
+                    p++;
+            }
+            if (!*p)
+                break;
+        }
+    }
+    return -1;
+}
+
+/* The offset in the select text of byte `at` of the value quoted from `start`, undoing the \"
+ * and \\ escapes the value was read with. */
+static size_t text_off(const char *text, const char *start, size_t at)
+{
+    const char *p = start;
+    for (size_t v = 0; v < at && *p; v++) {
+        if (p[0] == '\\' && (p[1] == '"' || p[1] == '\\'))
+            p++;
+        p++;
+    }
+    return (size_t)(p - text);
+}
+
 int vg_rule_select_parse(const char *text, struct vg_rule_select *m, size_t *err_off, char *err,
                          size_t errlen)
 {
@@ -183,6 +229,18 @@ int vg_rule_select_parse(const char *text, struct vg_rule_select *m, size_t *err
                       "expand to more than %.0f parse-tree nodes; write fewer or smaller nested "
                       "repetitions",
                       text, REGEX_MAX_NODES);
+    }
+    long backref = m->op == VG_RULE_SEL_RE || m->op == VG_RULE_SEL_NRE ? regex_backref_at(val) : -1;
+    if (backref >= 0) {
+        *err_off = text_off(text, open + 1, (size_t)backref);
+        int rc = vg_err(err, errlen, -EINVAL,
+                        "regex in select '%.100s': backreferences (\\%c) are not supported, as in "
+                        "PromQL: matching them can take exponential time",
+                        text, val[backref + 1]);
+        free(m->label);
+        free(m->value);
+        memset(m, 0, sizeof(*m));
+        return rc;
     }
     if (m->op == VG_RULE_SEL_RE || m->op == VG_RULE_SEL_NRE) {
         int rc = regcomp(&m->re, val, REG_EXTENDED);

@@ -580,6 +580,21 @@ static void an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firi
     vg_silences_free(sil);
 }
 
+/* Silence matchers are parsed as a rule's select: a backreference, whose matching against a
+ * long host name stalled the analyzer, is refused when the silence is added. */
+static void a_silence_matcher_with_a_backreference_is_refused(void **state)
+{
+    (void)state;
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    const char *body = "{\"matchers\":[\"host=~\\\"(.*)(.*)\\\\2\\\\1x\\\"\"],\"duration\":\"1h\"}";
+    char id[17], err[VG_ERRLEN] = "";
+    assert_int_equal(vg_silences_add_json(sil, body, strlen(body), 5000, id, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "backreferences (\\2) are not supported"));
+    vg_silences_free(sil);
+}
+
 /* The state record does not say whether an alert was ever notified, and one a silence holds at
  * the take-over may have fired under it: it is held as not notified, so the firing goes out when
  * the silence ends (with repeat_interval 0 nothing else would ever send it); one resolved while
@@ -1623,6 +1638,7 @@ int main(void)
         cmocka_unit_test(alerts_held_by_group_wait_are_sent_at_hand_over_and_at_stop),
         cmocka_unit_test(an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firing),
         cmocka_unit_test(an_alert_taken_over_while_silenced_fires_when_the_silence_ends),
+        cmocka_unit_test(a_silence_matcher_with_a_backreference_is_refused),
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
         cmocka_unit_test(silence_requests_are_checked),
         cmocka_unit_test(a_silence_request_with_a_repeated_key_is_refused),
