@@ -102,6 +102,14 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
     }
     vg_info("rules loaded", "dir=%s rules=%zu policies=%zu", dir, vg_rule_set_count(set),
             vg_rule_set_policy_count(set));
+    /* Rule files replace the built-in rule, so an empty set (misnamed files, a deploy that left
+     * the directory empty) turns off every alert; it still loads, as a start refused for it
+     * would stop the scoring, the API and the silences too. */
+    if (vg_rule_set_count(set) == 0 && vg_rule_set_policy_count(set) == 0)
+        vg_warn("rules.dir holds no rules and no scaling policies: no alert will fire",
+                "dir=%s note=\"rule files, which end in .yaml or .yml, replace the built-in "
+                "rule; unset rules.dir to run it\"",
+                dir);
     free(buf);
     return 0;
 }

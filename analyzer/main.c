@@ -35,6 +35,7 @@
 #include "vg_notify.h"
 #include "vg_outbox.h"
 #include "vg_rule_load.h"
+#include "vg_rule_policy.h"
 #include "vg_runas.h"
 #include "vg_secret.h"
 #include "vg_util.h"
@@ -935,6 +936,11 @@ int main(int argc, char **argv)
                    "root; set user to the unit's User= (vigil when packaged), or \"\" if it "
                    "runs as root\n",
                    a.cfg.user);
+        if (a.rules && vg_rule_set_count(a.rules) == 0 && vg_rule_set_policy_count(a.rules) == 0)
+            printf("# warning: rules.dir: %s holds no rules and no scaling policies, so no alert "
+                   "will fire (rule files, which end in .yaml or .yml, replace the built-in rule; "
+                   "unset rules.dir to run it)\n",
+                   a.cfg.rules_dir);
         printf("# config OK\n");
         vg_engine_free(a.engine);
         analyzer_rules_free(&a);

@@ -1084,10 +1084,33 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int list_dir(const char *dir, char ***names, size_t *n, char *err, size_t errlen)
+static void free_names(char **names, size_t n)
 {
-    *names = NULL;
-    *n = 0;
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static int add_name(char ***names, size_t *n, const char *name)
+{
+    char **nn = realloc(*names, (*n + 1) * sizeof(*nn));
+    if (!nn)
+        return -ENOMEM;
+    *names = nn;
+    if (!(nn[*n] = strdup(name)))
+        return -ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+/* The rule files of dir in *names, and in *other the names passed over that are not hidden
+ * (alerts.YAML, x.yaml.bak): a directory of only those loads no rule at all, which turns off
+ * alerting, so they are named rather than ignored in silence. */
+static int list_dir(const char *dir, char ***names, size_t *n, char ***other, size_t *n_other,
+                    char *err, size_t errlen)
+{
+    *names = *other = NULL;
+    *n = *n_other = 0;
     DIR *d = opendir(dir);
     if (!d)
         return vg_err(err, errlen, -errno, "%s: cannot open rules directory: %s", dir,
@@ -1095,21 +1118,16 @@ static int list_dir(const char *dir, char ***names, size_t *n, char *err, size_t
     struct dirent *de;
     int rc = 0;
     while (!rc && (de = readdir(d))) {
-        if (!wanted(de->d_name))
-            continue;
-        char **nn = realloc(*names, (*n + 1) * sizeof(*nn));
-        if (!nn || !(nn[*n] = strdup(de->d_name))) {
-            if (nn)
-                *names = nn;
-            rc = -ENOMEM;
-            break;
-        }
-        *names = nn;
-        (*n)++;
+        if (wanted(de->d_name))
+            rc = add_name(names, n, de->d_name);
+        else if (de->d_name[0] != '.')
+            rc = add_name(other, n_other, de->d_name);
     }
     closedir(d);
-    if (!rc)
+    if (!rc) {
         qsort(*names, *n, sizeof(**names), by_name);
+        qsort(*other, *n_other, sizeof(**other), by_name);
+    }
     return rc;
 }
 
@@ -1123,11 +1141,10 @@ const char *vg_rule_set_skipped(const struct vg_rule_set *s, size_t i)
     return i < s->n_skipped ? s->skipped[i] : NULL;
 }
 
-static int add_skipped(struct vg_rule_set *s, const char *path, int is_dir)
+static int add_skipped(struct vg_rule_set *s, const char *path, const char *why)
 {
-    char text[PATH_MAX + 64];
-    snprintf(text, sizeof(text), "%s: skipped, %s", path,
-             is_dir ? "a directory (subdirectories are not read)" : "not a regular file");
+    char text[PATH_MAX + 128];
+    snprintf(text, sizeof(text), "%s: skipped, %s", path, why);
     char **ns = realloc(s->skipped, (s->n_skipped + 1) * sizeof(*ns));
     if (!ns)
         return -ENOMEM;
@@ -1141,11 +1158,12 @@ static int add_skipped(struct vg_rule_set *s, const char *path, int is_dir)
 static int load_dir(const char *dir, int keep, struct vg_rule_set **out, char *err, size_t errlen)
 {
     *out = NULL;
-    char **names;
-    size_t n;
-    int rc = list_dir(dir, &names, &n, err, errlen);
+    char **names, **other;
+    size_t n, n_other;
+    int rc = list_dir(dir, &names, &n, &other, &n_other, err, errlen);
     if (rc) {
-        free(names);
+        free_names(names, n);
+        free_names(other, n_other);
         return rc;
     }
     struct load l;
@@ -1153,6 +1171,16 @@ static int load_dir(const char *dir, int keep, struct vg_rule_set **out, char *e
     l.keep = keep;
     size_t dl = strlen(dir);
     const char *sep = dl && dir[dl - 1] == '/' ? "" : "/";
+    /* Only files: a subdirectory without a rule file's name is no mistake to point out. */
+    for (size_t i = 0; !rc && i < n_other; i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (snprintf(path, sizeof(path), "%s%s%s", dir, sep, other[i]) < (int)sizeof(path) &&
+            stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            rc = add_skipped(l.set, path,
+                             "not a rule file's name (rule files end in .yaml or .yml)");
+    }
+    free_names(other, n_other);
     for (size_t i = 0; !rc && i < n; i++) {
         char path[4096];
         if (snprintf(path, sizeof(path), "%s%s%s", dir, sep, names[i]) >= (int)sizeof(path)) {
@@ -1167,7 +1195,9 @@ static int load_dir(const char *dir, int keep, struct vg_rule_set **out, char *e
         if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
             /* Only files are rule files: a subdirectory (or a FIFO, which would block the
              * open) is passed over, and listed for the caller to mention. */
-            if ((rc = add_skipped(l.set, path, S_ISDIR(st.st_mode))))
+            if ((rc = add_skipped(l.set, path,
+                                  S_ISDIR(st.st_mode) ? "a directory (subdirectories are not read)"
+                                                      : "not a regular file")))
                 break;
             continue;
         }
@@ -1192,9 +1222,7 @@ static int load_dir(const char *dir, int keep, struct vg_rule_set **out, char *e
         rc = load_text(&l, path, buf, len);
         free(buf);
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    free_names(names, n);
     return load_end(&l, rc, out);
 }
 

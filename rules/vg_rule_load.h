@@ -21,11 +21,12 @@
  * starts with '.'), in byte order of their names. Rule names must be unique across all of them.
  * An empty directory gives an empty set. Entries with such a name that are not regular files
  * (or links to one), e.g. a subdirectory `old.yaml`, are skipped and listed by
- * vg_rule_set_skipped(). A file that cannot be read (a link to a missing file, no permission,
- * over 4 MiB) is an error listed with the others. On success the caller owns *out and frees it
- * with vg_rule_set_free(). Returns 0, -EINVAL (mistakes in the rules), -ENOENT/-EACCES/...
- * (the directory cannot be read, or a file, when that is the first error: -EFBIG for one over
- * 4 MiB) or -ENOMEM. */
+ * vg_rule_set_skipped(), as are the regular files whose name is not a rule file's
+ * (`alerts.YAML`, `x.yaml.bak`) and does not start with '.'. A file that cannot be read (a link to
+ * a missing file, no permission, over 4 MiB) is an error listed with the others. On success the
+ * caller owns *out and frees it with vg_rule_set_free(). Returns 0, -EINVAL (mistakes in the
+ * rules), -ENOENT/-EACCES/... (the directory cannot be read, or a file, when that is the first
+ * error: -EFBIG for one over 4 MiB) or -ENOMEM. */
 int vg_rule_set_load_dir(const char *dir, struct vg_rule_set **out, char *err, size_t errlen);
 
 /* The directory entries vg_rule_set_load_dir() passed over, each as "PATH: skipped, why". */

@@ -709,6 +709,65 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     free(dir);
 }
 
+/* Rule files replace the built-in rule, so a rules.dir whose files are all misnamed
+ * (alerts.YAML, x.yaml.bak) turned off every alert while the analyzer logged "rules=0" at info
+ * and `rules check` said OK. Both checks and the start now name the files passed over and warn;
+ * the directory still loads (exit 0), as docs/rules.md says. */
+static void a_rules_dir_without_rules_is_warned_about_and_its_misnamed_files_named(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("norules");
+    char rules[300], path[400], set_rules[400];
+    snprintf(rules, sizeof rules, "%s/rules.d", dir);
+    assert_int_equal(mkdir(rules, 0700), 0);
+    const char *rule = "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") > 90\n";
+    snprintf(path, sizeof path, "%s/alerts.YAML", rules);
+    vg_tp_write_atomic(path, rule);
+    snprintf(path, sizeof path, "%s/b.yaml.bak", rules);
+    vg_tp_write_atomic(path, rule);
+    snprintf(path, sizeof path, "%s/.c.yaml.swp", rules);
+    vg_tp_write_atomic(path, rule);
+
+    assert_int_equal(run("%s rules check %s", VG_BIN_DIR "/analyzer/vigilctl/vigilctl", rules), 0);
+    char *o = output(), want[1400];
+    snprintf(want, sizeof want,
+             "%s/alerts.YAML: skipped, not a rule file's name (rule files end in .yaml or .yml)\n"
+             "%s/b.yaml.bak: skipped, not a rule file's name (rule files end in .yaml or .yml)\n"
+             "warning: %s: no rules and no scaling policies: as rules.dir, no alert would fire",
+             rules, rules, rules);
+    if (!strstr(o, want) || !strstr(o, "0 scaling policies: OK, but nothing to alert on\n") ||
+        strstr(o, ".swp"))
+        fail_msg("rules check: want\n%s\ngot:\n%s", want, o);
+    free(o);
+
+    snprintf(set_rules, sizeof set_rules, "rules.dir=%s", rules);
+    assert_int_equal(run("%s --check-config --set user= --set %s", VG_ANALYZER_BIN, set_rules), 0);
+    o = output();
+    snprintf(want, sizeof want, "# warning: rules.dir: %s holds no rules and no scaling policies",
+             rules);
+    if (!strstr(o, want) ||
+        !strstr(o,
+                "msg=\"rules.dir holds no rules and no scaling policies: no alert will fire\"") ||
+        !strstr(o, "alerts.YAML: skipped, not a rule file's name"))
+        fail_msg("--check-config: want\n%s\ngot:\n%s", want, o);
+    free(o);
+
+    /* One rule file: no warning. */
+    snprintf(path, sizeof path, "%s/alerts.yaml", rules);
+    vg_tp_write_atomic(path, rule);
+    assert_int_equal(run("%s rules check %s", VG_BIN_DIR "/analyzer/vigilctl/vigilctl", rules), 0);
+    o = output();
+    assert_null(strstr(o, "warning"));
+    assert_non_null(strstr(o, "1 rules, 0 scaling policies: OK\n"));
+    free(o);
+    assert_int_equal(run("%s --check-config --set user= --set %s", VG_ANALYZER_BIN, set_rules), 0);
+    o = output();
+    assert_null(strstr(o, "no alert will fire"));
+    free(o);
+    vg_tp_sh("rm -rf %s", dir);
+    free(dir);
+}
+
 /* SIGHUP (systemctl reload) always says what it did: without rules.dir, the packaged default,
  * that there was nothing to reload (it used to log nothing at all); with it, the rules loaded or,
  * for a broken file, its error and that the running rules stay. No broker is needed: the analyzer
@@ -1109,6 +1168,7 @@ int main(void)
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
+        cmocka_unit_test(a_rules_dir_without_rules_is_warned_about_and_its_misnamed_files_named),
         cmocka_unit_test(agent_sighup_names_every_setting_it_does_not_apply),
         cmocka_unit_test(agent_sighup_sends_no_tick_of_its_own),
         cmocka_unit_test(agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit),

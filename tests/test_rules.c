@@ -827,6 +827,46 @@ static void a_rule_file_of_more_than_4_mib_is_refused_to_the_byte(void **state)
     rmdir(dir);
 }
 
+/* A file whose name is not a rule file's (alerts.YAML, x.yaml.bak) is not read, and was passed
+ * over in silence: a directory of only those turned off alerting with no word. It is listed as
+ * skipped; hidden files and subdirectories without a rule file's name are not. */
+static void files_without_a_rule_files_name_are_listed_as_skipped(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vg-rules-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sub[600];
+    snprintf(sub, sizeof(sub), "%s/old", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    const char *rule = "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") > 90\n";
+    write_file(dir, "x.yaml.bak", rule);
+    write_file(dir, "alerts.YAML", rule);
+    write_file(dir, ".a.yaml.swp", rule);
+    struct vg_rule_set *s = NULL;
+    char err[2048] = "";
+    assert_int_equal(vg_rule_set_load_dir(dir, &s, err, sizeof(err)), 0);
+    assert_int_equal(vg_rule_set_count(s), 0);
+    assert_int_equal(vg_rule_set_skipped_count(s), 2);
+    char want[2048];
+    snprintf(want, sizeof(want),
+             "%s/alerts.YAML: skipped, not a rule file's name (rule files end in .yaml or .yml)",
+             dir);
+    assert_string_equal(vg_rule_set_skipped(s, 0), want);
+    snprintf(want, sizeof(want),
+             "%s/x.yaml.bak: skipped, not a rule file's name (rule files end in .yaml or .yml)",
+             dir);
+    assert_string_equal(vg_rule_set_skipped(s, 1), want);
+    vg_rule_set_free(s);
+    char path[700];
+    const char *names[] = {"x.yaml.bak", "alerts.YAML", ".a.yaml.swp"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(names); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(sub);
+    rmdir(dir);
+}
+
 /* A subdirectory named like a rule file is not read (docs/rules.md), only listed as skipped; a
  * file that cannot be read is one error among the others, not the only one reported. */
 static void a_subdirectory_is_skipped_and_an_unreadable_file_is_listed_with_the_rest(void **state)
@@ -1836,6 +1876,7 @@ int main(void)
         cmocka_unit_test(a_failed_reload_leaves_the_running_set_usable),
         cmocka_unit_test(a_rule_file_of_more_than_4_mib_is_refused_to_the_byte),
         cmocka_unit_test(a_subdirectory_is_skipped_and_an_unreadable_file_is_listed_with_the_rest),
+        cmocka_unit_test(files_without_a_rule_files_name_are_listed_as_skipped),
         cmocka_unit_test(arithmetic_and_logic_follow_precedence),
         cmocka_unit_test(functions_read_the_hosts_series),
         cmocka_unit_test(missing_data_never_makes_a_condition_true),

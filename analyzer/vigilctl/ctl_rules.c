@@ -205,9 +205,17 @@ int vg_ctl_rules(int argc, char **argv)
         fprintf(stderr,
                 "note: `actions:` were not checked against the analyzer's receivers; check them "
                 "with -c /etc/vigil/analyzer.yaml (or -r RECEIVERS)\n");
+    /* A warning, not a mistake: the analyzer loads such a directory (docs/rules.md), but with
+     * its rule files replacing the built-in rule nothing alerts, so it is said even with -q. */
+    int empty = !bad && set && vg_rule_set_count(set) == 0 && vg_rule_set_policy_count(set) == 0;
+    if (empty)
+        fprintf(stderr,
+                "warning: %s: no rules and no scaling policies: as rules.dir, no alert would fire "
+                "(rule files end in .yaml or .yml and replace the built-in rule)\n",
+                dir);
     if (!bad && !quiet)
-        printf("%s: %zu rules, %zu scaling policies: OK\n", dir, vg_rule_set_count(set),
-               vg_rule_set_policy_count(set));
+        printf("%s: %zu rules, %zu scaling policies: %s\n", dir, vg_rule_set_count(set),
+               vg_rule_set_policy_count(set), empty ? "OK, but nothing to alert on" : "OK");
     vg_rule_set_free(set);
     free(err);
     if (have_cfg)
