@@ -14,7 +14,17 @@
 #include "vg_silence.h"
 #include "vg_util.h"
 
-#define RULE_ERRLEN 16384
+#define RULE_ERRLEN       16384
+#define RELOAD_LOG_ERRORS 1200 /* at most, of the errors in the log line of a refused reload */
+
+/* The length of s quoted by vg_log_quote (again, in JSON logs). */
+static size_t escaped_len(const char *s)
+{
+    size_t n = 2;
+    for (; *s; s++)
+        n += *s == '"' || *s == '\\' || *s == '\n' ? 2 : 1;
+    return n;
+}
 
 /* What the analyzer checks of a loaded set that the loader cannot: the receivers `actions`
  * name, and the host models value("host:NAME") reads (against model.set). 0 or -EINVAL with
@@ -83,10 +93,19 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
         a->reload_failures++;
         set_reload_status(a, 0, buf);
         vg_rule_errors_copy(err, errlen, buf); /* whole lines, as many as err holds */
-        char q[1024];
+        /* The list cut to its first whole errors and "... and N more errors" (the API and
+         * `vigilctl rules check` give them all), short enough that the log line's 2 KiB hold it
+         * even quoted a second time in JSON: cut there, it used to end mid-error with nothing
+         * to say so. */
+        char first[RELOAD_LOG_ERRORS], q[2 * RELOAD_LOG_ERRORS + 3];
+        for (size_t cap = sizeof(first);; cap -= cap / 4) {
+            vg_rule_errors_copy(first, cap, buf);
+            vg_log_quote(q, sizeof(q), first);
+            if (strlen(dir) + escaped_len(q) < 1500 || cap < 200)
+                break;
+        }
         if (a->rules_loaded_once) /* at start the caller reports it, and nothing runs yet */
-            vg_error("rules not loaded: the running rules stay", "dir=%s errors=%s", dir,
-                     vg_log_quote(q, sizeof(q), buf));
+            vg_error("rules not loaded: the running rules stay", "dir=%s errors=%s", dir, q);
         free(buf);
         return rc;
     }

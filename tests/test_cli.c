@@ -814,6 +814,30 @@ static void analyzer_sighup_says_what_it_reloaded_or_why_not(void **state)
     assert_int_equal(
         vg_tp_wait_contains(log, "msg=\"rules not loaded: the running rules stay\"", 10000), 0);
     assert_int_equal(vg_tp_wait_contains(log, "expected a number, a function call", 10000), 0);
+    /* 300 mistakes: the log line used to end cut mid-error ("...:23:11: unknown \"") with
+     * nothing to say so; it holds the first whole errors and how many more there are. */
+    char *many = malloc(300 * 80 + 16);
+    assert_non_null(many);
+    size_t used = (size_t)sprintf(many, "rules:\n");
+    for (int i = 0; i < 300; i++)
+        used += (size_t)sprintf(many + used, "  - name: R%d\n    when: nosuch(\"x\") > 1\n", i);
+    vg_tp_write_atomic(file, many);
+    free(many);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "more errors\"\n", 10000), 0);
+    t = vg_tp_read(log);
+    char *line = NULL, *nl;
+    for (char *p = t; (p = strstr(p, "msg=\"rules not loaded")); p++)
+        line = p;
+    if (line && (nl = strchr(line, '\n')))
+        *nl = '\0'; /* that line only */
+    char want[600];
+    snprintf(want, sizeof want, "errors=\"%s:3:11: unknown function 'nosuch'", file);
+    if (!line || !strstr(line, "msg=\"rules not loaded: the running rules stay\"") ||
+        !strstr(line, want) || !strstr(line, ":5:11: unknown function 'nosuch'") ||
+        !strstr(line, "\\n... and 2") || strcmp(line + strlen(line) - 12, "more errors\"") != 0)
+        fail_msg("want the first errors whole and '... and N more errors'; got:\n%s", line);
+    free(t);
     vg_tp_write_atomic(file, "rules:\n  - name: Busy\n    when: value(\"cpu.user_pct\") > 99\n");
     assert_int_equal(kill(pid, SIGHUP), 0);
     int64_t end = vg_tp_mono_ms() + 10000;
