@@ -367,6 +367,24 @@ static void escape_size(const struct cursor *c, size_t *src, size_t *val)
     }
 }
 
+/* In a double-quoted scalar, a backslash ending a line joins it to the next: the backslash, the
+ * line break and the next line's leading blanks are nothing in the value. Skips them at c and
+ * says whether there were any. */
+static int skip_escaped_break(struct cursor *c, const struct vg_rule_yaml_node *n)
+{
+    if (n->style != VG_RULE_YAML_DOUBLE || c->off + 1 >= c->len || c->buf[c->off] != '\\' ||
+        (c->buf[c->off + 1] != '\n' && c->buf[c->off + 1] != '\r'))
+        return 0;
+    cur_advance(c);
+    if (c->buf[c->off] == '\r')
+        cur_advance(c);
+    if (c->off < c->len && c->buf[c->off] == '\n')
+        cur_advance(c);
+    while (c->off < c->len && (c->buf[c->off] == ' ' || c->buf[c->off] == '\t'))
+        cur_advance(c);
+    return 1;
+}
+
 /* Walks the file text and the value side by side: equal bytes advance both, quoting and
  * escapes are accounted for, and the whitespace that YAML folds or strips (indentation, line
  * breaks turned into spaces) is skipped on whichever side has it. */
@@ -376,6 +394,8 @@ static int align(struct cursor *c, const struct vg_rule_yaml_node *n, size_t off
     while (v < off) {
         if (c->off >= c->len)
             return -1;
+        if (skip_escaped_break(c, n))
+            continue;
         char ch = c->buf[c->off];
         if (n->style == VG_RULE_YAML_DOUBLE && ch == '\\') {
             size_t src, val;
@@ -401,10 +421,13 @@ static int align(struct cursor *c, const struct vg_rule_yaml_node *n, size_t off
             return -1;
         }
     }
-    /* The character at `off` may follow indentation or a folded line break. */
-    while (off < n->len && c->off < c->len && c->buf[c->off] != n->text[off] &&
-           is_space(c->buf[c->off]))
-        cur_advance(c);
+    /* The character at `off` may follow indentation, a folded or an escaped line break. */
+    while (off < n->len && c->off < c->len && c->buf[c->off] != n->text[off]) {
+        if (is_space(c->buf[c->off]))
+            cur_advance(c);
+        else if (!skip_escaped_break(c, n))
+            break;
+    }
     return 0;
 }
 

@@ -415,6 +415,15 @@ static void errors_inside_scalars_are_placed_at_their_line_and_column(void **sta
         /* \u escapes are one character in the value and six in the file */
         {"rules:\n  - name: A\n    when: \"value('\\u00e9') > 1 and avg('y') > 1\"\n",
          "t.yaml:3:36:"},
+        /* an escaped line break joins the lines, dropping the next one's indentation: the
+         * position used to be the backslash's, at the end of line 3 */
+        {"rules:\n  - name: A\n    when: \"value(\\\"x\\\") > 1 and \\\n      avg(\\\"y\\\") > "
+         "1\"\n",
+         "t.yaml:4:7:"},
+        /* ... and an escaped space after it (\ ) is a character of the value */
+        {"rules:\n  - name: A\n    when: \"value(\\\"x\\\") > 1 and\\\n      \\ avg(\\\"y\\\") > "
+         "1\"\n",
+         "t.yaml:4:9:"},
         /* a block scalar with an indentation indicator and a comment on its header */
         {"rules:\n  - name: A\n    when: |2 # avg here is no match\n        value(\"x\") > 1\n"
          "        or avg(\"y\") > 1\n",
