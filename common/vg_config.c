@@ -554,9 +554,10 @@ static int next_event(struct walk *w, yaml_event_t *ev)
         vg_yaml_error_at(&w->parser, w->buf, w->len, &at.line, &at.column);
         at.line--; /* walk_err counts from 0, as libyaml's marks do */
         at.column--;
-        return walk_err(w, &at, -EINVAL, "YAML syntax error: %s%s%s",
+        char ctx[256];
+        return walk_err(w, &at, -EINVAL, "YAML syntax error: %s%s",
                         w->parser.problem ? w->parser.problem : "unknown problem",
-                        w->parser.context ? " " : "", w->parser.context ? w->parser.context : "");
+                        vg_yaml_error_context(&w->parser, ctx, sizeof(ctx)));
     }
     return 0;
 }

@@ -1,5 +1,7 @@
 #include "vg_yamlmark.h"
 
+#include <stdio.h>
+
 void vg_yaml_error_at(const yaml_parser_t *p, const char *buf, size_t len, size_t *line,
                       size_t *col)
 {
@@ -20,4 +22,20 @@ void vg_yaml_error_at(const yaml_parser_t *p, const char *buf, size_t len, size_
     }
     *line = l;
     *col = c;
+}
+
+const char *vg_yaml_error_context(const yaml_parser_t *p, char *buf, size_t n)
+{
+    if (!n)
+        return buf;
+    buf[0] = '\0';
+    if (!p->context)
+        return buf;
+    if (p->error != YAML_READER_ERROR && (p->context_mark.line != p->problem_mark.line ||
+                                          p->context_mark.column != p->problem_mark.column))
+        snprintf(buf, n, " %s that started at %zu:%zu", p->context, p->context_mark.line + 1,
+                 p->context_mark.column + 1);
+    else
+        snprintf(buf, n, " %s", p->context);
+    return buf;
 }

@@ -11,4 +11,10 @@
 void vg_yaml_error_at(const yaml_parser_t *p, const char *buf, size_t len, size_t *line,
                       size_t *col);
 
+/* What libyaml was reading when it failed, with a leading space, and where that began when
+ * elsewhere: " while scanning a quoted scalar that started at 3:11". The problem's own position
+ * is the end of the file for an unclosed quote or bracket; this names the one left open. ""
+ * without a context. Returns buf. */
+const char *vg_yaml_error_context(const yaml_parser_t *p, char *buf, size_t n);
+
 #endif

@@ -48,9 +48,10 @@ static int next_event(struct builder *b, yaml_event_t *ev)
         return -ENOMEM;
     size_t line, col;
     vg_yaml_error_at(&b->parser, b->buf, b->len, &line, &col);
-    return vg_err(b->err, b->errlen, -EINVAL, "%s:%zu:%zu: YAML syntax error: %s%s%s", b->origin,
+    char ctx[256];
+    return vg_err(b->err, b->errlen, -EINVAL, "%s:%zu:%zu: YAML syntax error: %s%s", b->origin,
                   line, col, b->parser.problem ? b->parser.problem : "unknown problem",
-                  b->parser.context ? " " : "", b->parser.context ? b->parser.context : "");
+                  vg_yaml_error_context(&b->parser, ctx, sizeof(ctx)));
 }
 
 static struct vg_rule_yaml_node *new_node(struct builder *b, enum vg_rule_yaml_kind kind,

@@ -121,7 +121,7 @@ static const struct entry catalogue[] = {
      "c.yaml:2:12: model.backend: 'opencl' is not one of auto, cpu, cuda"},
     {P_CONFIG, "topic: 'unterminated\n", -EINVAL,
      "c.yaml:2:1: YAML syntax error: found unexpected end of stream while scanning a quoted "
-     "scalar"},
+     "scalar that started at 1:8"},
     {P_SET, "alert.threshold", -EINVAL, "--set 'alert.threshold': expected KEY=VALUE"},
     {P_SET, "log.format=text", -EINVAL, "--set: log.format: 'text' is not one of logfmt, json"},
     {P_SET, "alert.treshold=0.9", -EINVAL,

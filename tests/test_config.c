@@ -206,7 +206,12 @@ static void truncated_yaml_is_a_syntax_error_before_any_key_check(void **state)
          "t.yaml:3:1: YAML syntax error: did not find expected node content"},
         {"a: [\n", "t.yaml:2:1: YAML syntax error: did not find expected node content"},
         {"count: 2\nnope: 1\nname: {x: 1\n", "t.yaml:4:1: YAML syntax error: did not find "
-                                             "expected ',' or '}'"},
+                                             "expected ',' or '}' while parsing a flow mapping "
+                                             "that started at 3:7"},
+        /* the end of the file is where libyaml notices; the quote left open is named too */
+        {"count: 2\nname: \"abc\nnope: 1\n", "t.yaml:4:1: YAML syntax error: found unexpected "
+                                             "end of stream while scanning a quoted scalar that "
+                                             "started at 2:7"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cfg c;

@@ -220,7 +220,7 @@ static const struct {
     {"wrong-arity.yaml",
      "wrong-arity.yaml:3:11: avg_over() takes 2 arguments (series name, window), not 1"},
     {"yaml-syntax.yaml", "yaml-syntax.yaml:4:1: YAML syntax error: did not find expected ',' or "
-                         "']' while parsing a flow sequence"},
+                         "']' while parsing a flow sequence that started at 3:11"},
     /* scaling policies (docs/scaling-actions.md) */
     {"policy-bad-number.yaml",
      "policy-bad-number.yaml:4:19: target_value: 'sixty' is not a number from 1e-9 to 1e300"},
@@ -393,6 +393,31 @@ static void a_severity_label_that_is_no_severity_points_at_the_key_not_a_value(v
                     "    annotations: {severity: \"{{ severity }}\", alertname: x}\n";
     assert_int_equal(load_str(a, &s, err, sizeof(err)), 0);
     vg_rule_set_free(s);
+}
+
+/* A quote or bracket left open is reported by libyaml at the end of the file, lines below the
+ * mistake: the message also says where what it was reading started. */
+static void a_yaml_syntax_error_names_where_the_unclosed_quote_or_bracket_started(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"rules:\n  - name: Y1\n    when: \"top_score() > 1\n  - name: Y2\n",
+         "t.yaml:5:1: YAML syntax error: found unexpected end of stream while scanning a quoted "
+         "scalar that started at 3:11"},
+        {"rules:\n  - name: Y1\n    when: top_score() > 1\n    labels: {team: sre\n"
+         "  - name: Y2\n",
+         "t.yaml:5:9: YAML syntax error: did not find expected ',' or '}' while parsing a flow "
+         "mapping that started at 4:13"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_rule_set *s = NULL;
+        char err[512] = "";
+        assert_int_equal(load_str(cases[i].yaml, &s, err, sizeof(err)), -EINVAL);
+        if (strcmp(err, cases[i].want) != 0)
+            fail_msg("case %zu:\n got: %s\nwant: %s", i, err, cases[i].want);
+    }
 }
 
 static void errors_inside_scalars_are_placed_at_their_line_and_column(void **state)
@@ -1875,6 +1900,7 @@ int main(void)
         cmocka_unit_test(a_long_error_list_ends_at_a_whole_line_with_the_count_left_out),
         cmocka_unit_test(a_check_load_keeps_what_parsed_and_its_list_can_be_continued),
         cmocka_unit_test(errors_inside_scalars_are_placed_at_their_line_and_column),
+        cmocka_unit_test(a_yaml_syntax_error_names_where_the_unclosed_quote_or_bracket_started),
         cmocka_unit_test(a_missing_directory_is_an_error),
         cmocka_unit_test(a_directory_loads_yaml_and_yml_files_in_name_order),
         cmocka_unit_test(the_shipped_examples_load_without_errors),
