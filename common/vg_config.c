@@ -188,24 +188,50 @@ static int parse_number_suffix(const char *s, double *num, const char **suffix)
     return 0;
 }
 
+/* A duration is decimal digits, an optional fraction and a unit right after them (1.5m): strtod
+ * took 0x10s for 16 s, 1e3s and "5 m" too, none of which the docs write. Blanks around it are
+ * trimmed, as YAML trims a plain value and a quoted one may keep them; none inside. */
 int vg_parse_duration_ms(const char *s, int64_t *out)
 {
     static const struct {
         const char *unit;
         double ms;
     } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-    double v;
-    const char *suf;
-    if (parse_number_suffix(s, &v, &suf) < 0 || v < 0)
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    size_t k = 0;
+    while (k < n && s[k] >= '0' && s[k] <= '9')
+        k++;
+    if (k == 0)
         return -EINVAL;
-    if (v == 0 && !*suf) { /* "0" needs no unit: the docs write `0` for "off" */
+    if (k < n && s[k] == '.') {
+        size_t f = ++k;
+        while (k < n && s[k] >= '0' && s[k] <= '9')
+            k++;
+        if (k == f)
+            return -EINVAL; /* "1." or "1.s" */
+    }
+    char num[64];
+    if (k >= sizeof(num))
+        return -EINVAL;
+    memcpy(num, s, k);
+    num[k] = '\0';
+    double v = strtod(num, NULL);
+    const char *unit = s + k;
+    size_t unit_len = n - k;
+    if (unit_len == 0) {
+        if (v != 0) /* "0" needs no unit: the docs write `0` for "off" */
+            return -EINVAL;
         *out = 0;
         return 0;
     }
     for (size_t i = 0; i < VG_ARRAY_LEN(units); i++) {
-        if (strcmp(suf, units[i].unit) == 0) {
+        if (strlen(units[i].unit) == unit_len && memcmp(unit, units[i].unit, unit_len) == 0) {
             double ms = v * units[i].ms;
-            if (ms > 9.2e15)
+            if (!isfinite(ms) || ms > 9.2e15)
                 return -EINVAL;
             *out = (int64_t)llround(ms);
             return 0;

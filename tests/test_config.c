@@ -567,6 +567,63 @@ static void diff_names_every_changed_key_and_never_a_value(void **state)
     vg_config_free(&table, &b);
 }
 
+/* A duration is decimal digits, an optional fraction and a unit right after them, with blanks
+ * around it trimmed on both sides. strtod used to take 0x10s (16 s), 1e3s, "5 m" and " 5m", yet
+ * refused "1s ". */
+static void durations_are_a_decimal_number_and_a_unit_right_after_it(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int64_t ms; /* -1: refused */
+    } cases[] = {
+        {"250ms", 250},
+        {"30s", 30000},
+        {"5m", 300000},
+        {"1h", 3600000},
+        {"1d", 86400000},
+        {"1.5m", 90000},
+        {"0.25s", 250},
+        {"0", 0},
+        {"0.0", 0},
+        {"0s", 0},
+        {"007s", 7000},
+        {" 5m", 300000},
+        {"5m ", 300000},
+        {" 5m\t", 300000},
+        {"1s ", 1000},
+        {"0x10s", -1},
+        {"1e3s", -1},
+        {"1E3s", -1},
+        {"5 m", -1},
+        {"5\tm", -1},
+        {".5s", -1},
+        {"5.s", -1},
+        {"5.", -1},
+        {"+5s", -1},
+        {"-1s", -1},
+        {"5", -1},
+        {"5M", -1},
+        {"5ms5", -1},
+        {"5mm", -1},
+        {"", -1},
+        {" ", -1},
+        {"s", -1},
+        {"inf s", -1},
+        {"nans", -1},
+        {"1 fortnight", -1},
+        {"5m 5s", -1},
+        {"99999999999999999999d", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t v = -7;
+        int rc = vg_parse_duration_ms(cases[i].text, &v);
+        if (cases[i].ms < 0 ? rc != -EINVAL : rc != 0 || v != cases[i].ms)
+            fail_msg("'%s': rc %d, %lld ms; want %lld", cases[i].text, rc, (long long)v,
+                     (long long)cases[i].ms);
+    }
+}
+
 static void duration_and_size_parsers_accept_units(void **state)
 {
     int64_t v;
@@ -607,6 +664,7 @@ int main(void)
         cmocka_unit_test(default_outside_its_choices_is_refused_by_defaults),
         cmocka_unit_test(missing_file_error_names_the_path),
         cmocka_unit_test(duration_and_size_parsers_accept_units),
+        cmocka_unit_test(durations_are_a_decimal_number_and_a_unit_right_after_it),
         cmocka_unit_test(url_redaction_leaves_out_userinfo_query_and_a_secret_path),
         cmocka_unit_test(dump_masks_secrets_and_redacts_urls),
         cmocka_unit_test(diff_names_every_changed_key_and_never_a_value),

@@ -420,6 +420,30 @@ static void a_yaml_syntax_error_names_where_the_unclosed_quote_or_bracket_starte
     }
 }
 
+/* `for:` takes a duration as the config does: blanks around it trimmed (a quoted value keeps
+ * them), none between the number and the unit, no hexadecimal or exponent. */
+static void a_rules_for_is_a_strict_duration(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        int ok;
+    } cases[] = {
+        {"5m", 1},      {"\" 5m \"", 1}, {"1.5m", 1}, {"0", 1},
+        {"\"5 m\"", 0}, {"0x10s", 0},    {"1e3s", 0}, {"5", 0},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        char yaml[256], err[512] = "";
+        snprintf(yaml, sizeof(yaml),
+                 "rules:\n  - name: A\n    when: top_score() > 1\n    for: %s\n", cases[i].value);
+        struct vg_rule_set *s = NULL;
+        int rc = load_str(yaml, &s, err, sizeof(err));
+        if (cases[i].ok ? rc != 0 : rc != -EINVAL || !strstr(err, "t.yaml:4:10: for: '"))
+            fail_msg("for: %s: rc %d %s", cases[i].value, rc, err);
+        vg_rule_set_free(s);
+    }
+}
+
 static void errors_inside_scalars_are_placed_at_their_line_and_column(void **state)
 {
     static const struct {
@@ -1110,6 +1134,11 @@ static void expression_errors_point_at_the_offending_token(void **state)
         {"value(\"x) > 1", 6, "string is not closed (missing \")"},
         {"avg_over(\"x\", 5min) > 1", 14,
          "'5min' is not a number or a duration (durations are written 250ms, 30s, 5m, 1h, 1d)"},
+        /* strtod read these as 16 s and 1000 s */
+        {"avg_over(\"x\", 0x10s) > 1", 14,
+         "'0x10s' is not a number or a duration (durations are written 250ms, 30s, 5m, 1h, 1d)"},
+        {"avg_over(\"x\", 1e3s) > 1", 14,
+         "'1e3s' is not a number or a duration (durations are written 250ms, 30s, 5m, 1h, 1d)"},
         {"top_score(1) > 0", 0, "top_score() takes no arguments, not 1"},
         {"score(\"a\" \"b\") > 0", 10,
          "expected ',' or ')' in the arguments of score(), found '\"b\"'"},
@@ -1900,6 +1929,7 @@ int main(void)
         cmocka_unit_test(a_long_error_list_ends_at_a_whole_line_with_the_count_left_out),
         cmocka_unit_test(a_check_load_keeps_what_parsed_and_its_list_can_be_continued),
         cmocka_unit_test(errors_inside_scalars_are_placed_at_their_line_and_column),
+        cmocka_unit_test(a_rules_for_is_a_strict_duration),
         cmocka_unit_test(a_yaml_syntax_error_names_where_the_unclosed_quote_or_bracket_started),
         cmocka_unit_test(a_missing_directory_is_an_error),
         cmocka_unit_test(a_directory_loads_yaml_and_yml_files_in_name_order),
