@@ -63,7 +63,8 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_state_hosts_restored_total", VG_METRIC_COUNTER, NULL, "state.topic set",
      "Hosts restored from the state topic on partition assignment."},
     {"vigil_state_restore_errors_total", VG_METRIC_COUNTER, NULL, "state.topic set",
-     "State records refused on restore."},
+     "State records refused on restore, and restores that failed (the topic or a partition's "
+     "end unreadable, state.restore_timeout passed): their hosts start cold."},
     {"vigil_state_models_restored_total", VG_METRIC_COUNTER, NULL, "state.topic set",
      "Host model states restored with their hosts."},
     {"vigil_state_model_errors_total", VG_METRIC_COUNTER, NULL, "state.topic set",

@@ -1160,7 +1160,7 @@ int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size
     char rerr[VG_ERRLEN];
     int rc =
         vg_kafka_read_topic(d->bootstrap, d->kafka, "vigil-analyzer-decisions-restore", d->topic,
-                            timeout_ms, readback_record, &rb, NULL, rerr, sizeof(rerr));
+                            timeout_ms, readback_record, NULL, &rb, NULL, rerr, sizeof(rerr));
     size_t restored = 0;
     for (size_t i = 0; i < d->n; i++) {
         struct target *t = &d->t[i];

@@ -727,7 +727,7 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
     char rerr[VG_ERRLEN];
     int rc =
         vg_kafka_read_topic(st->bootstrap, st->kafka, "vigil-analyzer-state-restore", st->topic,
-                            timeout_ms, restore_record, &c, NULL, rerr, sizeof(rerr));
+                            timeout_ms, restore_record, NULL, &c, NULL, rerr, sizeof(rerr));
     size_t restored = c.seen.n, models = 0;
     st->st.hosts_restored += restored;
     for (size_t i = 0; i < c.seen.cap; i++)
@@ -739,8 +739,11 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
         vg_info("state restored",
                 "topic=%s partitions=%zu hosts=%zu models=%zu records=%zu deleted=%zu", st->topic,
                 n, restored, models, c.records, c.tombstones);
-    if (rc)
+    if (rc) {
+        /* Hosts not restored start cold: counted, not only logged. */
+        st->st.restore_errors++;
         return vg_err(err, errlen, rc, "state restore: %s", rerr);
+    }
     return 0;
 }
 

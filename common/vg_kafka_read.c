@@ -6,9 +6,33 @@
 #include "vg_kafka.h"
 #include "vg_util.h"
 
+/* A partition's watermarks, asked again (with a growing pause) until deadline while the broker
+ * refuses (a leader moving answers NOT_LEADER_OR_FOLLOWER for a while): a partition that cannot
+ * be sized cannot be told from an empty one, and reading it as empty would lose its records
+ * without a word. Each query waits no longer than the time left. */
+static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const char *topic, int32_t p,
+                                      int64_t deadline, int64_t *lo, int64_t *hi)
+{
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    for (int64_t pause = 50;; pause = pause < 1000 ? pause * 2 : 1000) {
+        int64_t left = deadline - vg_mono_ms();
+        if (left <= 0)
+            return e;
+        e = rd_kafka_query_watermark_offsets(rk, topic, p, lo, hi,
+                                             (int)(left < 5000 ? left : 5000));
+        if (!e)
+            return e;
+        left = deadline - vg_mono_ms();
+        if (left <= 0)
+            return e;
+        vg_sleep_ms(pause < left ? pause : left, NULL);
+    }
+}
+
 int vg_kafka_read_topic(const char *bootstrap, const struct vg_kvlist *props, const char *client_id,
-                        const char *topic, int timeout_ms, vg_kafka_read_fn on_record, void *ud,
-                        int *n_partitions, char *err, size_t errlen)
+                        const char *topic, int timeout_ms, vg_kafka_read_fn on_record,
+                        vg_kafka_read_end_fn on_end, void *ud, int *n_partitions, char *err,
+                        size_t errlen)
 {
     const struct vg_kafka_prop defaults[] = {
         {"client.id", client_id},
@@ -57,8 +81,19 @@ int vg_kafka_read_topic(const char *bootstrap, const struct vg_kvlist *props, co
     int remaining = 0;
     for (int p = 0; p < nparts; p++) {
         int64_t lo = 0;
-        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi[p], 5000) != 0 || hi[p] <= lo) {
+        rd_kafka_resp_err_t we = watermarks(rk, topic, p, deadline, &lo, &hi[p]);
+        if (we) {
+            free(hi);
+            rd_kafka_topic_partition_list_destroy(l);
+            rd_kafka_destroy(rk);
+            return vg_err(err, errlen, -EIO,
+                          "topic %s partition %d: its end not known in %d ms (%s): nothing read",
+                          topic, p, timeout_ms, rd_kafka_err2str(we));
+        }
+        if (hi[p] <= lo) {
             hi[p] = -1;
+            if (on_end)
+                on_end(ud, p);
             continue;
         }
         rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -77,12 +112,16 @@ int vg_kafka_read_topic(const char *bootstrap, const struct vg_kvlist *props, co
             if (ours) {
                 hi[p] = -1;
                 remaining--;
+                if (on_end)
+                    on_end(ud, p);
             }
         } else if (!m->err && ours) {
             on_record(ud, m);
             if (m->offset + 1 >= hi[p]) {
                 hi[p] = -1;
                 remaining--;
+                if (on_end)
+                    on_end(ud, p);
             }
         }
         rd_kafka_message_destroy(m);

@@ -15,13 +15,21 @@
  * a partition. */
 typedef void (*vg_kafka_read_fn)(void *ud, const rd_kafka_message_t *m);
 
+/* Called once a partition is read to the end it had when the read began (an empty partition
+ * included): its records, all delivered by then, are the partition's whole content. */
+typedef void (*vg_kafka_read_end_fn)(void *ud, int32_t partition);
+
 /* Reads topic from bootstrap with the user's kafka properties (client.id names the reader in the
  * broker's logs). Returns 0 once every partition is read to the end it had at the start,
- * -ETIMEDOUT when timeout_ms came first (the records read by then were delivered), -EIO when the
- * topic's metadata cannot be read (no such topic, broker unreachable), -EINVAL or -ENOMEM for
- * the set-up; err says which. *n_partitions (may be NULL) gets the topic's partition count. */
+ * -ETIMEDOUT when timeout_ms came first (the records read by then were delivered; on_end, which
+ * may be NULL, says which partitions were read whole), -EIO when the topic's metadata cannot be
+ * read (no such topic, broker unreachable) or a partition's end cannot be learnt before the
+ * deadline (a broker refusing the watermark query is asked again until then; nothing is
+ * delivered), -EINVAL or -ENOMEM for the set-up; err says which. *n_partitions (may be NULL)
+ * gets the topic's partition count. */
 int vg_kafka_read_topic(const char *bootstrap, const struct vg_kvlist *props, const char *client_id,
-                        const char *topic, int timeout_ms, vg_kafka_read_fn on_record, void *ud,
-                        int *n_partitions, char *err, size_t errlen);
+                        const char *topic, int timeout_ms, vg_kafka_read_fn on_record,
+                        vg_kafka_read_end_fn on_end, void *ud, int *n_partitions, char *err,
+                        size_t errlen);
 
 #endif

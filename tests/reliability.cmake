@@ -108,3 +108,8 @@ vg_add_test(test_scale_exchange SOURCES test_scale_exchange.c
     LIBS vg_analyzerproc vg_scalefleet PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads
     TIMEOUT 180 LABELS scaleout)
 add_dependencies(test_scale_exchange vigil-analyzer vigil-test-mockbroker)
+
+# Reading a whole topic back (the state and decisions restores) against librdkafka's mock
+# cluster in-process: watermark queries the broker refuses are asked again, a partition whose end
+# stays unknown fails the read.
+vg_add_test(test_kafka_read SOURCES test_kafka_read.c LIBS vg_common TIMEOUT 60)
