@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,14 +297,6 @@ static size_t topic_partitions(const struct analyzer *a, const rd_kafka_topic_pa
     return n;
 }
 
-static int has_partition(const int32_t *ids, size_t n, int32_t p)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] == p)
-            return 1;
-    return 0;
-}
-
 /* Drops the hosts of partitions that went to another member: their new owner continues them
  * from the state topic, and a copy left here would hold memory, show stale scores and alerts in
  * the API, and be checkpointed over the new owner's state if this member processed the host
@@ -330,10 +323,84 @@ static int metrics_partition_count(const struct analyzer *a, rd_kafka_t *rk)
 
 /* Partitions revoked cleanly (checkpointed and committed), kept in memory until the next
  * assignment says which of them stay: with the eager protocol every rebalance revokes them all,
- * and those assigned again continue from memory (no member processed them in between: the
- * rebalance is a barrier) instead of being dropped and read back from the state topic. */
-static int32_t *g_revoked;
+ * and those assigned again continue from memory instead of being dropped and read back from the
+ * state topic. Only when no other member processed them in between: a member whose membership
+ * expired after the revoke (stopped, or paused longer than session.timeout.ms) rejoins later,
+ * and meanwhile another member may have owned, advanced and committed them. Each revoked
+ * partition keeps the committed offset this member left it with; a partition whose committed
+ * offset is another on its return is restored from the state topic like a new one. */
+struct revoked {
+    int32_t partition;
+    int64_t offset; /* the group's committed offset after the revoke's commit */
+};
+static struct revoked *g_revoked;
 static size_t g_n_revoked;
+
+static const struct revoked *find_revoked(int32_t p)
+{
+    for (size_t i = 0; i < g_n_revoked; i++)
+        if (g_revoked[i].partition == p)
+            return &g_revoked[i];
+    return NULL;
+}
+
+/* The group's committed offsets of the metrics topic's partitions in parts (revoked cleanly,
+ * after this member's commit), for the next assignment. Not this member's positions: the
+ * revoke's commit may be refused while the group rebalances, and then the committed offset is
+ * this member's previous one, still its own. An offset that cannot be read matches none: that
+ * partition is restored if it comes back. -ENOMEM when nothing could be noted. */
+static int remember_revoked(struct analyzer *a, rd_kafka_t *rk,
+                            const rd_kafka_topic_partition_list_t *parts)
+{
+    g_revoked = parts->cnt ? calloc((size_t)parts->cnt, sizeof(*g_revoked)) : NULL;
+    if (parts->cnt && !g_revoked)
+        return -ENOMEM;
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(parts);
+    int known = pos && !rd_kafka_committed(rk, pos, 10000);
+    for (int i = 0; i < parts->cnt; i++)
+        if (strcmp(parts->elems[i].topic, a->cfg.topic) == 0)
+            g_revoked[g_n_revoked++] =
+                (struct revoked){parts->elems[i].partition,
+                                 known && !pos->elems[i].err ? pos->elems[i].offset : INT64_MIN};
+    if (pos)
+        rd_kafka_topic_partition_list_destroy(pos);
+    return 0;
+}
+
+/* Of the partitions in ids that this member revoked cleanly, those whose committed offset is
+ * still the one it left: 1 for each in *kept (calloc'd, n entries). A partition whose committed
+ * offset cannot be read counts as moved on: restoring it again costs a read of the state topic,
+ * continuing a stale copy costs sequence gaps and a checkpoint over the newer state. */
+static unsigned char *kept_partitions(struct analyzer *a, rd_kafka_t *rk, const int32_t *ids,
+                                      size_t n)
+{
+    unsigned char *kept = n ? calloc(n, 1) : NULL;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; kept && l && i < n; i++)
+        if (find_revoked(ids[i]))
+            rd_kafka_topic_partition_list_add(l, a->cfg.topic, ids[i]);
+    if (!kept || !l || !l->cnt) {
+        if (l)
+            rd_kafka_topic_partition_list_destroy(l);
+        return kept;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 10000);
+    size_t moved = 0;
+    for (int i = 0; i < l->cnt; i++) {
+        const struct revoked *r = find_revoked(l->elems[i].partition);
+        int same = !e && !l->elems[i].err && r && l->elems[i].offset == r->offset;
+        for (size_t j = 0; same && j < n; j++)
+            if (ids[j] == l->elems[i].partition)
+                kept[j] = 1;
+        moved += !same;
+    }
+    if (moved)
+        vg_info("partitions moved on while revoked: their hosts are restored again",
+                "partitions=%zu reason=%s", moved,
+                e ? rd_kafka_err2name(e) : "committed offset is not this member's");
+    rd_kafka_topic_partition_list_destroy(l);
+    return kept;
+}
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -343,17 +410,26 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     size_t n = topic_partitions(a, parts, &ids);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         vg_info("partitions assigned", "count=%d", parts->cnt);
-        /* Gone: the revoked partitions not assigned again. New: those not held before. */
+        /* Kept: revoked here and assigned again with nothing committed since. Gone: revoked and
+         * not kept (assigned elsewhere, or advanced by another member meanwhile). New: those
+         * not kept, restored from the state topic. */
+        unsigned char *kept = kept_partitions(a, rk, ids, n);
         size_t n_gone = 0, n_new = 0;
         int32_t *gone = g_n_revoked ? calloc(g_n_revoked, sizeof(*gone)) : NULL;
-        for (size_t i = 0; gone && i < g_n_revoked; i++)
-            if (!has_partition(ids, n, g_revoked[i]))
-                gone[n_gone++] = g_revoked[i];
+        for (size_t i = 0; gone && i < g_n_revoked; i++) {
+            int32_t p = g_revoked[i].partition;
+            int stays = 0;
+            for (size_t j = 0; kept && j < n; j++)
+                stays |= ids[j] == p && kept[j];
+            if (!stays)
+                gone[n_gone++] = p;
+        }
         release_hosts(a, gone, n_gone);
         free(gone);
         for (size_t i = 0; ids && i < n; i++)
-            if (!has_partition(g_revoked, g_n_revoked, ids[i]))
+            if (!kept || !kept[i])
                 ids[n_new++] = ids[i];
+        free(kept);
         free(g_revoked);
         g_revoked = NULL;
         g_n_revoked = 0;
@@ -386,11 +462,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     g_n_revoked = 0;
     if (lost && !g_stop)
         release_hosts(a, ids, n);
-    else if (!g_stop) { /* at shutdown the whole process goes: nothing lingers */
-        g_revoked = ids;
-        g_n_revoked = n;
-        ids = NULL;
-    }
+    else if (!g_stop && remember_revoked(a, rk, parts) < 0) /* at shutdown nothing lingers */
+        release_hosts(a, ids, n);
     free(ids);
     rd_kafka_assign(rk, NULL);
     pthread_mutex_lock(&a->lock);

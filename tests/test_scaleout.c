@@ -288,6 +288,63 @@ static void kill9_takeover_restores_last_checkpoint_and_reprocesses(void **state
     finish(&t, 0);
 }
 
+/* A member whose membership expires between a clean revoke and its next assignment (stopped,
+ * or paused past the session timeout) comes back to partitions another member owned, advanced
+ * and committed meanwhile: it restores their hosts from vigil.state instead of continuing its
+ * stale copy, which skipped the other member's messages as sequence gaps and checkpointed over
+ * its newer state. A revokes all 4 partitions when B joins and is stopped (SIGSTOP) before the
+ * group's join completes; B takes all 4 and processes; B stops with SIGTERM; A continues. */
+static void a_member_back_after_its_partitions_moved_on_restores_them(void **state)
+{
+    (void)state;
+    struct setup t;
+    start_a(&t, "scaleout-moved");
+    double restored0 = metric(&t.a, "vigil_state_hosts_restored_total");
+    double warming0 = metric(&t.a, "vigil_samples_warming_total");
+    vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, g_sets);
+    /* A's revoke is done (checkpointed, committed, nothing held) and the group's join is still
+     * open (the mock coordinator holds it for the session timeout less one second). */
+    assert_int_equal(
+        vg_tp_wait_contains(t.a.log, "msg=\"partitions revoked\" count=4 lost=0", 30000), 0);
+    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", 0, 10000);
+    kill(t.a.pid, SIGSTOP);
+    if (vg_tp_count(t.a.log, "msg=\"partitions assigned\"") != 1)
+        fail_msg("%s: A was assigned partitions again before it was stopped", t.a.log);
+
+    /* B owns everything, continues every host and commits past A's positions. */
+    uint64_t at_stop = fleet_seq(&t.fleet);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    int all[HOSTS];
+    for (int h = 0; h < HOSTS; h++)
+        all[h] = h;
+    wait_hosts_past(&t.b, all, HOSTS, (int64_t)at_stop + 20, 30000);
+    assert_continued(&t.b);
+    int st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    uint64_t at_b_stop = fleet_seq(&t.fleet);
+
+    /* A comes back to all 4 partitions: restored, not continued from memory. */
+    kill(t.a.pid, SIGCONT);
+    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 40000);
+    wait_hosts_past(&t.a, all, HOSTS, (int64_t)at_b_stop, 30000);
+    fprintf(stderr, "A back: restored %g hosts, %g sequence gaps, skipped %g redelivered\n",
+            metric(&t.a, "vigil_state_hosts_restored_total") - restored0,
+            metric(&t.a, "vigil_sequence_gaps_total"),
+            metric(&t.a, "vigil_duplicate_messages_total"));
+    assert_int_equal((int)metric(&t.a, "vigil_sequence_gaps_total"), 0);
+    assert_int_equal((int)(metric(&t.a, "vigil_state_hosts_restored_total") - restored0), HOSTS);
+    assert_int_equal(vg_tp_wait_contains(t.a.log, "msg=\"partitions moved on while revoked", 10000),
+                     0);
+    assert_int_equal((int)metric(&t.a, "vigil_hosts_cold_started_total"), HOSTS);
+    assert_int_equal((int)(metric(&t.a, "vigil_samples_warming_total") - warming0), 0);
+    assert_int_equal((int)metric(&t.a, "vigil_state_restore_errors_total"), 0);
+    fleet_stop(&t.fleet);
+    st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(vg_stack_stop(&t.s), 0);
+    vg_tp_stop(t.broker, SIGTERM, 10000);
+}
+
 /* GET /api/v1/alerts of a, malloc'd (the caller frees); NULL when it does not answer. */
 static char *alerts_of(const struct vg_ap *a)
 {
@@ -499,6 +556,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rebalance_and_sigterm_handover_continue_without_cold_start),
         cmocka_unit_test(kill9_takeover_restores_last_checkpoint_and_reprocesses),
+        cmocka_unit_test(a_member_back_after_its_partitions_moved_on_restores_them),
         cmocka_unit_test(a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner),
         cmocka_unit_test(a_rule_the_new_owner_lacks_resolves_its_alert_there),
     };
