@@ -291,7 +291,8 @@ static const struct vg_cfg_key keys[] = {
     {"state.restore_timeout", VG_CFG_DURATION, "30s", OFF(state_restore_timeout_ms), 1000, 600000,
      NULL,
      "how long reading the state topic may take when partitions are assigned; past it the "
-     "hosts not yet read start cold (logged)"},
+     "hosts of its partitions not read to their end start cold, those already read included "
+     "(logged, counted in vigil_state_restore_errors_total)"},
     {"model.set", VG_CFG_STRING, "series,mv", OFF(model_set), NOBOUND, NULL,
      "host models run per host tick (docs/detectors.md): series (the per-series detectors "
      "summarised per host), mv (multivariate, host groups sharing one model); rules read them "

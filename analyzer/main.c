@@ -217,8 +217,8 @@ static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
                                     (int)a->cfg.state_restore_timeout_ms, err, sizeof(err));
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
-        vg_warn("state not restored: hosts of these partitions warm up again", "reason=\"%s\"",
-                err);
+        vg_warn("state not restored: hosts without a restored record warm up again",
+                "reason=\"%s\"", err);
     /* Alerts of rules this analyzer's files do not have (removed while the host was elsewhere or
      * this analyzer was down) would otherwise stay open at the receivers: resolved here as a
      * reload that removes the rule resolves them, through the dispatcher and the outbox. */

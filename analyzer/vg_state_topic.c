@@ -640,16 +640,35 @@ static void on_blob(void *ud, const char *host, const struct vg_engine_blob *b)
     }
 }
 
+/* A host's latest record read so far (of one of the partitions restored), imported once its
+ * partition of the state topic is read to its end: a restore cut short by its deadline must not
+ * leave a host with an older record than its latest, whose offsets are long committed (the
+ * messages in between would be a sequence gap, the alerts they fired or resolved unknown). */
+struct pending {
+    int32_t part;    /* of the state topic; -1 once imported */
+    int64_t offset;  /* of the record, for the log */
+    size_t off, len; /* the engine's host record within data */
+    int32_t metrics_part;
+    unsigned char data[]; /* the record's value */
+};
+
 struct restore_ctx {
     struct vg_state_topic *st;
     struct vg_engine *e;
     struct vg_models *ms;
     const int32_t *parts;
     size_t n;
-    size_t records;
-    size_t tombstones;     /* hosts restored, then deleted by a later tombstone */
-    struct vg_strmap seen; /* hosts restored, whatever their number of records */
+    size_t records;           /* records of the partitions restored */
+    size_t tombstones;        /* hosts whose record a later tombstone voided */
+    size_t restored, models;  /* hosts imported, and their model states */
+    size_t parts_done;        /* partitions of the state topic read to their end */
+    struct vg_strmap pending; /* host -> struct pending */
 };
+
+static void drop_pending(struct restore_ctx *c, const char *host)
+{
+    free(vg_strmap_del(&c->pending, host));
+}
 
 static void restore_record(void *ud, const rd_kafka_message_t *m)
 {
@@ -670,27 +689,31 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
             st->st.restore_errors++;
             vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s", qh,
                     (int)m->partition, (long long)m->offset, vg_log_quote(qr, sizeof qr, ierr));
-        } else if (wanted(r.partition, c->parts, c->n)) {
-            struct blob_ctx bc = {st, c->ms, 0};
-            if (vg_engine_host_import(c->e, host, r.data, r.len, on_blob, &bc, ierr,
-                                      sizeof(ierr)) == 0) {
-                /* Later records of a host replace earlier ones until compaction. */
-                c->records++;
-                int *models = vg_strmap_get(&c->seen, host);
-                if (!models && (models = malloc(sizeof(*models))) &&
-                    vg_strmap_put(&c->seen, host, models) < 0) {
-                    free(models);
-                    models = NULL;
-                }
-                if (models)
-                    *models = bc.models; /* the host's latest record counts */
-                vg_engine_host_partition(c->e, host, r.partition);
-                /* Ours now: checkpointed from here on (rewritten once, harmless). */
-                vg_state_topic_touch(st, host, r.partition);
-            } else {
+        } else if (!wanted(r.partition, c->parts, c->n)) {
+            /* The host's latest record names another partition: an earlier one is void. */
+            drop_pending(c, host);
+        } else {
+            /* Later records of a host replace earlier ones until compaction. */
+            c->records++;
+            struct pending *p = malloc(sizeof(*p) + m->len);
+            if (!p) {
+                st->st.restore_errors++;
+                drop_pending(c, host);
+                vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s", qh,
+                        (int)m->partition, (long long)m->offset, "\"out of memory\"");
+                return;
+            }
+            *p = (struct pending){
+                m->partition, m->offset,
+                (size_t)((const unsigned char *)r.data - (const unsigned char *)m->payload), r.len,
+                r.partition};
+            memcpy(p->data, m->payload, m->len);
+            drop_pending(c, host);
+            if (vg_strmap_put(&c->pending, host, p) < 0) {
+                free(p);
                 st->st.restore_errors++;
                 vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s", qh,
-                        (int)m->partition, (long long)m->offset, vg_log_quote(qr, sizeof qr, ierr));
+                        (int)m->partition, (long long)m->offset, "\"out of memory\"");
             }
         }
     } else if (m->key && m->key_len && m->key_len < 256 && m->len == 0) {
@@ -699,12 +722,9 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
         char host[256];
         memcpy(host, m->key, m->key_len);
         host[m->key_len] = '\0';
-        int *models = vg_strmap_del(&c->seen, host);
-        if (models) {
-            free(models);
-            vg_engine_forget_host(c->e, host);
-            vg_models_host_drop(c->ms, host);
-            vg_state_topic_forget(st, host);
+        struct pending *p = vg_strmap_del(&c->pending, host);
+        if (p) {
+            free(p);
             c->tombstones++;
         }
     } else if (m->key && m->len == 0) {
@@ -719,26 +739,78 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
     }
 }
 
+static int imported(void *ud, const void *val)
+{
+    (void)ud;
+    return ((const struct pending *)val)->part < 0;
+}
+
+/* A partition of the state topic read to its end: its hosts' latest records are final. */
+static void restore_partition(void *ud, int32_t part)
+{
+    struct restore_ctx *c = ud;
+    struct vg_state_topic *st = c->st;
+    char ierr[VG_ERRLEN];
+    c->parts_done++;
+    size_t k = 0;
+    for (size_t i = 0; i < c->pending.cap; i++) {
+        struct pending *p = c->pending.vals[i];
+        const char *host = c->pending.keys[i];
+        if (!host || p->part != part)
+            continue;
+        p->part = -1;
+        k++;
+        struct blob_ctx bc = {st, c->ms, 0};
+        if (vg_engine_host_import(c->e, host, p->data + p->off, p->len, on_blob, &bc, ierr,
+                                  sizeof(ierr)) == 0) {
+            c->restored++;
+            c->models += (size_t)bc.models;
+            vg_engine_host_partition(c->e, host, p->metrics_part);
+            /* Ours now: checkpointed from here on (rewritten once, harmless). */
+            vg_state_topic_touch(st, host, p->metrics_part);
+        } else {
+            char qh[600], qr[VG_ERRLEN + 8];
+            st->st.restore_errors++;
+            vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s",
+                    vg_log_quote(qh, sizeof qh, host), (int)part, (long long)p->offset,
+                    vg_log_quote(qr, sizeof qr, ierr));
+        }
+    }
+    /* Out of memory: the imported ones stay, marked, until the end of the restore. */
+    if (k)
+        (void)vg_strmap_del_if(&c->pending, imported, NULL, free);
+}
+
 int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struct vg_models *ms,
                            const int32_t *parts, size_t n, int timeout_ms, char *err, size_t errlen)
 {
     struct restore_ctx c = {.st = st, .e = e, .ms = ms, .parts = parts, .n = n};
-    vg_strmap_init(&c.seen);
+    vg_strmap_init(&c.pending);
     char rerr[VG_ERRLEN];
-    int rc =
-        vg_kafka_read_topic(st->bootstrap, st->kafka, "vigil-analyzer-state-restore", st->topic,
-                            timeout_ms, restore_record, NULL, &c, NULL, rerr, sizeof(rerr));
-    size_t restored = c.seen.n, models = 0;
-    st->st.hosts_restored += restored;
-    for (size_t i = 0; i < c.seen.cap; i++)
-        if (c.seen.keys[i])
-            models += (size_t) * (int *)c.seen.vals[i];
-    vg_strmap_free(&c.seen, free);
-    st->st.models_restored += models;
+    int n_parts = 0;
+    int rc = vg_kafka_read_topic(st->bootstrap, st->kafka, "vigil-analyzer-state-restore",
+                                 st->topic, timeout_ms, restore_record, restore_partition, &c,
+                                 &n_parts, rerr, sizeof(rerr));
+    /* Hosts whose partition of the state topic was not read to its end: not restored at all
+     * (they start cold) rather than from a record that may not be their latest. */
+    size_t unread = 0;
+    for (size_t i = 0; i < c.pending.cap; i++)
+        if (c.pending.keys[i] && ((struct pending *)c.pending.vals[i])->part >= 0)
+            unread++;
+    vg_strmap_free(&c.pending, free);
+    st->st.hosts_restored += c.restored;
+    st->st.models_restored += c.models;
     if (rc == 0 || rc == -ETIMEDOUT)
         vg_info("state restored",
                 "topic=%s partitions=%zu hosts=%zu models=%zu records=%zu deleted=%zu", st->topic,
-                n, restored, models, c.records, c.tombstones);
+                n, c.restored, c.models, c.records, c.tombstones);
+    if (rc == -ETIMEDOUT) {
+        st->st.restore_errors++;
+        return vg_err(err, errlen, rc,
+                      "state restore: %s: %zu of its %d partitions read whole, hosts of the "
+                      "others not restored (%zu of them read so far)",
+                      rerr, c.parts_done, n_parts, unread);
+    }
     if (rc) {
         /* Hosts not restored start cold: counted, not only logged. */
         st->st.restore_errors++;

@@ -90,10 +90,13 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
                               const struct vg_models *ms, int timeout_ms, char *err, size_t errlen);
 
 /* Reads the topic from its beginning up to its high watermarks (as they are when called) and
- * imports into e (and the host models of ms, may be NULL) every host whose record came from one
- * of parts[0..n), noting its partition (vg_engine_host_partition). Records that cannot be
- * imported are counted and skipped. 0, or negative with err set when the topic cannot be read
- * within timeout_ms (the caller then continues cold for those hosts). */
+ * imports into e (and the host models of ms, may be NULL) every host whose latest record came
+ * from one of parts[0..n), noting its partition (vg_engine_host_partition). A host is imported
+ * once its partition of the topic is read to its end, so never from a record that is not its
+ * latest. Records that cannot be imported are counted and skipped. 0, or negative with err set
+ * (and counted as a restore error) when the topic cannot be read, or not to its end, within
+ * timeout_ms: the hosts of the partitions not read whole are not restored, and the caller
+ * continues them cold. */
 int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struct vg_models *ms,
                            const int32_t *parts, size_t n, int timeout_ms, char *err,
                            size_t errlen);

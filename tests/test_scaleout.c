@@ -345,6 +345,73 @@ static void a_member_back_after_its_partitions_moved_on_restores_them(void **sta
     vg_tp_stop(t.broker, SIGTERM, 10000);
 }
 
+/* A restore cut short by state.restore_timeout imports no host from a record that may not be
+ * its latest. A checkpoints every 200 ms for a while, so vigil.state holds many records of each
+ * host, and stops (SIGTERM: last checkpoint, commit). The state topic's leader then answers
+ * 300 ms late and B fetches at most 6000 bytes a partition per request: B's restore runs out of
+ * its 3 s before any partition is read to its end. Each host is then either restored from its
+ * latest record or started cold, never continued from an older one, which showed as sequence
+ * gaps (the offsets after that record are long committed). */
+static void a_restore_cut_short_restores_no_host_from_an_older_record(void **state)
+{
+    (void)state;
+    struct setup t;
+    vg_stack_init(&t.s, "scaleout-cutshort");
+    t.broker = vg_ap_start_broker_ctl(t.s.dir, 2, t.bootstrap, sizeof(t.bootstrap));
+    /* vigil.state on broker 2, everything else on broker 1: only the restore is slowed. */
+    for (int p = 0; p < PARTS; p++) {
+        char cmd[64];
+        snprintf(cmd, sizeof(cmd), "leader vigil.state %d 2", p);
+        vg_ap_broker_control(t.s.dir, cmd);
+        snprintf(cmd, sizeof(cmd), "leader vigil.metrics %d 1", p);
+        vg_ap_broker_control(t.s.dir, cmd);
+    }
+    vg_ap_broker_control(t.s.dir, "coordinator group vigil-analyzer 1");
+    fleet_start(&t.fleet, t.bootstrap);
+    vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, g_sets);
+    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
+    int all[HOSTS];
+    for (int h = 0; h < HOSTS; h++)
+        all[h] = h;
+    wait_hosts_past(&t.a, all, HOSTS, 5, 30000);
+    /* About 40 records of every host (2 per partition on average) in vigil.state. */
+    vg_ap_wait_metric(&t.a, "vigil_state_checkpoints_total", 40, 60000);
+    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    uint64_t at_stop = fleet_seq(&t.fleet);
+
+    vg_ap_broker_control(t.s.dir, "rtt 2 300");
+    const char *sets[16];
+    size_t n = 0;
+    for (; g_sets[n]; n++)
+        sets[n] = g_sets[n];
+    sets[n++] = "state.restore_timeout=3s";
+    sets[n++] = "kafka.max.partition.fetch.bytes=6000";
+    sets[n] = NULL;
+    vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, sets);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    /* The restore is over: B's checkpoints, on the same broker, need not wait 300 ms each. */
+    assert_int_equal(vg_tp_wait_contains(t.b.log, "msg=\"state restored\"", 30000), 0);
+    vg_ap_broker_control(t.s.dir, "rtt 2 0");
+    wait_hosts_past(&t.b, all, HOSTS, (int64_t)at_stop + 20, 30000);
+    double restored = metric(&t.b, "vigil_state_hosts_restored_total");
+    double cold = metric(&t.b, "vigil_hosts_cold_started_total");
+    fprintf(stderr, "restore cut short: %g hosts restored, %g started cold, %g sequence gaps\n",
+            restored, cold, metric(&t.b, "vigil_sequence_gaps_total"));
+    assert_int_equal((int)metric(&t.b, "vigil_sequence_gaps_total"), 0);
+    assert_int_equal(vg_tp_count(t.b.log, "msg=\"state not restored: hosts without a restored "
+                                          "record warm up again\""),
+                     1);
+    assert_true(metric(&t.b, "vigil_state_restore_errors_total") >= 1);
+    assert_int_equal((int)(restored + cold), HOSTS);
+    assert_true(cold > 0);
+    fleet_stop(&t.fleet);
+    st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(vg_stack_stop(&t.s), 0);
+    vg_tp_stop(t.broker, SIGTERM, 10000);
+}
+
 /* GET /api/v1/alerts of a, malloc'd (the caller frees); NULL when it does not answer. */
 static char *alerts_of(const struct vg_ap *a)
 {
@@ -557,6 +624,7 @@ int main(void)
         cmocka_unit_test(rebalance_and_sigterm_handover_continue_without_cold_start),
         cmocka_unit_test(kill9_takeover_restores_last_checkpoint_and_reprocesses),
         cmocka_unit_test(a_member_back_after_its_partitions_moved_on_restores_them),
+        cmocka_unit_test(a_restore_cut_short_restores_no_host_from_an_older_record),
         cmocka_unit_test(a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner),
         cmocka_unit_test(a_rule_the_new_owner_lacks_resolves_its_alert_there),
     };
