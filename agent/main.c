@@ -84,6 +84,13 @@ struct agent {
     void *held_buf;
     size_t held_len;
     uint64_t held_token;
+    /* After the idempotent producer's fatal error (a sequence desynchronization, say) it takes
+     * nothing more, ever: a new one is made from this copy of the first one's config, as
+     * recover_producer says. */
+    rd_kafka_conf_t *conf_tmpl;
+    uint64_t producer_recreated;
+    int64_t recreate_at_ms; /* monotonic; 0: no fatal error seen on this producer */
+    int64_t recreated_ms, recreate_backoff_ms;
     /* Local guard (vg_local.h); NULL when local.detector is off. Its receiver, when
      * local.webhook.url is set, is an actions/ webhook with its own delivery thread. */
     struct vg_local *local;
@@ -304,11 +311,15 @@ static int purged(rd_kafka_resp_err_t e)
     return e == RD_KAFKA_RESP_ERR__PURGE_QUEUE || e == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
 }
 
+static int producer_fatal(rd_kafka_t *rk)
+{
+    return rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct agent *a = opaque;
     uint64_t token = (uint64_t)(uintptr_t)m->_private; /* nonzero: the record came from the spool */
-    (void)rk;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         a->delivered++;
         if (a->local)
@@ -319,17 +330,19 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         }
         return;
     }
-    if (a->stopping && purged(m->err) && a->spool) {
-        /* Still queued when the flush at exit timed out. A spooled record is still in its file;
-         * one sent directly is older than everything spooled and goes in front of it. */
+    if (a->spool && ((a->stopping && purged(m->err)) || producer_fatal(rk))) {
+        /* Still queued when the flush at exit timed out, or failed by a producer that hit a
+         * fatal error (recover_producer). A spooled record is still in its file; one sent
+         * directly is older than everything spooled and goes in front of it. */
         char err[VG_ERRLEN], q[VG_ERRLEN + 8];
         if (token)
-            a->kept_at_exit++;
+            a->kept_at_exit += a->stopping;
         else if (vg_spool_prepend(a->spool, vg_now_ms(), m->payload, m->len, err, sizeof err) == 0)
-            a->kept_at_exit++;
+            *(a->stopping ? &a->kept_at_exit : &a->spooled) += 1;
         else {
             a->delivery_failed++;
-            vg_error("message lost at exit", "reason=%s", vg_log_quote(q, sizeof q, err));
+            vg_error(a->stopping ? "message lost at exit" : "message lost: not kept in the spool",
+                     "reason=%s", vg_log_quote(q, sizeof q, err));
         }
         return;
     }
@@ -368,13 +381,14 @@ static int producer_conf(struct agent *a, rd_kafka_conf_t **out, char *err, size
 }
 
 /* Takes conf (destroyed on failure too). */
-static int open_producer(struct agent *a, rd_kafka_conf_t *conf, char *err, size_t errlen)
+static int make_producer(struct agent *a, rd_kafka_conf_t *conf, rd_kafka_t **rkp,
+                         rd_kafka_topic_t **rktp, char *err, size_t errlen)
 {
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, a);
     char rkerr[256];
-    a->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
-    if (!a->rk) {
+    rd_kafka_t *rk = *rkp = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
+    if (!rk) {
         rd_kafka_conf_destroy(conf);
         vg_secret_scrub(rkerr);
         return vg_err(err, errlen, -EINVAL, "kafka producer: %s", rkerr);
@@ -388,7 +402,7 @@ static int open_producer(struct agent *a, rd_kafka_conf_t *conf, char *err, size
         !vg_kvlist_get(&a->cfg.kafka, "message.timeout.ms") &&
         !vg_kvlist_get(&a->cfg.kafka, "delivery.timeout.ms")) {
         char terr[256] = "out of memory";
-        tconf = rd_kafka_default_topic_conf_dup(a->rk);
+        tconf = rd_kafka_default_topic_conf_dup(rk);
         if (!tconf || rd_kafka_topic_conf_set(tconf, "message.timeout.ms", "300000", terr,
                                               sizeof terr) != RD_KAFKA_CONF_OK) {
             if (tconf)
@@ -397,18 +411,91 @@ static int open_producer(struct agent *a, rd_kafka_conf_t *conf, char *err, size
                           a->cfg.topic, terr);
         }
     }
-    a->rkt = rd_kafka_topic_new(a->rk, a->cfg.topic, tconf); /* takes tconf */
-    if (!a->rkt)
+    *rktp = rd_kafka_topic_new(rk, a->cfg.topic, tconf); /* takes tconf */
+    if (!*rktp)
         return vg_err(err, errlen, -EINVAL, "kafka topic '%s': %s", a->cfg.topic,
                       rd_kafka_err2str(rd_kafka_last_error()));
+    if (a->wake_fd[1] >= 0) {
+        rd_kafka_queue_t *q = rd_kafka_queue_get_main(rk);
+        rd_kafka_queue_io_event_enable(q, a->wake_fd[1], "1", 1);
+        rd_kafka_queue_destroy(q);
+    }
+    return 0;
+}
+
+/* Takes conf (destroyed on failure too). */
+static int open_producer(struct agent *a, rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
     /* Delivery reports wake the loop through a pipe, so between ticks it sleeps in one poll()
      * instead of waking every few milliseconds to ask librdkafka. */
-    if (pipe2(a->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0)
+    if (pipe2(a->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
+        rd_kafka_conf_destroy(conf);
         return vg_err(err, errlen, -errno, "pipe: %s", strerror(errno));
-    rd_kafka_queue_t *q = rd_kafka_queue_get_main(a->rk);
-    rd_kafka_queue_io_event_enable(q, a->wake_fd[1], "1", 1);
-    rd_kafka_queue_destroy(q);
-    return 0;
+    }
+    a->conf_tmpl = rd_kafka_conf_dup(conf);
+    return make_producer(a, conf, &a->rk, &a->rkt, err, errlen);
+}
+
+/* A fatal error of the idempotent producer (librdkafka's sequence desynchronization, say) ends
+ * it: every produce fails from then on. Until it is replaced what comes is spooled (must_spool)
+ * and nothing is fed from the spool; then whatever the old producer holds comes back through
+ * dr_cb into the spool, and the spool hands its undelivered records again to a new producer.
+ * The first replacement is at once; fatal errors again within a minute of the last replacement
+ * wait 1 s, doubling to a minute, so a broker that keeps failing producers is not hammered. */
+static void recover_producer(struct agent *a)
+{
+    char reason[512], q[600];
+    rd_kafka_resp_err_t fe = rd_kafka_fatal_error(a->rk, reason, sizeof reason);
+    if (!fe || a->stopping)
+        return;
+    int64_t now = vg_mono_ms();
+    if (!a->recreate_at_ms) {
+        if (now - a->recreated_ms > 60000)
+            a->recreate_backoff_ms = 0;
+        a->recreate_at_ms = now + a->recreate_backoff_ms;
+        vg_error("Kafka producer failed for good: replacing it, messages kept in the spool",
+                 "error=%s reason=%s replace_in_ms=%lld producer_recreated=%llu spool=%s",
+                 rd_kafka_err2name(fe), vg_log_quote(q, sizeof q, reason),
+                 (long long)a->recreate_backoff_ms, (unsigned long long)a->producer_recreated,
+                 a->spool ? "on" : "off");
+        a->recreate_backoff_ms = a->recreate_backoff_ms ? a->recreate_backoff_ms * 2 : 1000;
+        if (a->recreate_backoff_ms > 60000)
+            a->recreate_backoff_ms = 60000;
+    }
+    if (now < a->recreate_at_ms)
+        return;
+    char err[VG_ERRLEN];
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_t *rkt = NULL;
+    rd_kafka_conf_t *conf = a->conf_tmpl ? rd_kafka_conf_dup(a->conf_tmpl) : NULL;
+    if (!conf || make_producer(a, conf, &rk, &rkt, err, sizeof err) < 0) {
+        if (rk)
+            rd_kafka_destroy(rk);
+        a->recreate_at_ms = now + a->recreate_backoff_ms;
+        vg_error("Kafka producer not replaced, retrying", "reason=%s retry_in_ms=%lld",
+                 vg_log_quote(q, sizeof q, conf ? err : "out of memory"),
+                 (long long)a->recreate_backoff_ms);
+        return;
+    }
+    /* Its messages come back through dr_cb, failed by the fatal error or purged: into the
+     * spool. Without one they are counted there as delivery_failed. */
+    rd_kafka_purge(a->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    int64_t deadline = now + 2000;
+    while (rd_kafka_outq_len(a->rk) > 0 && vg_mono_ms() < deadline)
+        rd_kafka_poll(a->rk, 50);
+    int unreported = rd_kafka_outq_len(a->rk);
+    free(a->held_buf); /* still in the spool, handed again after the rewind */
+    a->held_buf = NULL;
+    rd_kafka_topic_destroy(a->rkt);
+    rd_kafka_destroy(a->rk);
+    a->rk = rk;
+    a->rkt = rkt;
+    int rc = a->spool ? vg_spool_rewind(a->spool) : 0;
+    a->producer_recreated++;
+    a->recreated_ms = now;
+    a->recreate_at_ms = 0;
+    vg_warn("Kafka producer replaced", "producer_recreated=%llu unreported=%d spool_rewind=%s",
+            (unsigned long long)a->producer_recreated, unreported, rc < 0 ? strerror(-rc) : "ok");
 }
 
 /* Once the eBPF programs are loaded (and the min-BTF files made), the agent keeps only what
@@ -455,6 +542,7 @@ static void wait_until(struct agent *a, int64_t deadline, const sigset_t *wait_m
 {
     for (;;) {
         rd_kafka_poll(a->rk, 0);
+        recover_producer(a);
         feed_from_spool(a);
         note_spool_drained(a);
         int64_t now = vg_mono_ms();
@@ -477,7 +565,7 @@ static void wait_until(struct agent *a, int64_t deadline, const sigset_t *wait_m
 
 static int must_spool(struct agent *a)
 {
-    return a->spool && (vg_spool_busy(a->spool) ||
+    return a->spool && (vg_spool_busy(a->spool) || producer_fatal(a->rk) ||
                         rd_kafka_outq_len(a->rk) >= (int)a->cfg.spool_memory_messages);
 }
 
@@ -549,7 +637,7 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
     if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, buf, len, a->host,
                          strlen(a->host), NULL) < 0) {
         rd_kafka_resp_err_t e = rd_kafka_last_error();
-        if (a->spool && e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (a->spool && (e == RD_KAFKA_RESP_ERR__QUEUE_FULL || e == RD_KAFKA_RESP_ERR__FATAL)) {
             spool_message(a, buf, len);
             return;
         }
@@ -573,7 +661,7 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
  * record refused as QUEUE_FULL is held, still in the spool, and offered again next time. */
 static void feed_from_spool(struct agent *a)
 {
-    while (a->spool && !a->stopping &&
+    while (a->spool && !a->stopping && !producer_fatal(a->rk) &&
            rd_kafka_outq_len(a->rk) < (int)a->cfg.spool_memory_messages) {
         if (!a->held_buf) {
             int rc =
@@ -591,6 +679,8 @@ static void feed_from_spool(struct agent *a)
             rd_kafka_resp_err_t e = rd_kafka_last_error();
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 return; /* held for the next feed, after deliveries have made room */
+            if (e == RD_KAFKA_RESP_ERR__FATAL)
+                return; /* held: still in the spool, for the producer that replaces this one */
             free(a->held_buf);
             a->held_buf = NULL;
             vg_spool_delivered(a->spool, a->held_token);
@@ -651,16 +741,17 @@ static void log_stats(struct agent *a)
     char lt[512];
     vg_info("stats",
             "ticks=%llu produced=%llu delivered=%llu delivery_failed=%llu produce_failed=%llu "
-            "too_large=%llu queued=%d spooled=%llu spool_records=%llu spool_bytes=%llu "
+            "too_large=%llu producer_recreated=%llu queued=%d spooled=%llu spool_records=%llu "
+            "spool_bytes=%llu "
             "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu%s",
             (unsigned long long)a->ticks, (unsigned long long)a->produced,
             (unsigned long long)a->delivered, (unsigned long long)a->delivery_failed,
             (unsigned long long)a->produce_failed, (unsigned long long)a->too_large,
-            a->rk ? rd_kafka_outq_len(a->rk) : 0, (unsigned long long)a->spooled,
-            (unsigned long long)ss.records, (unsigned long long)ss.bytes,
-            (unsigned long long)ss.dropped_full, (unsigned long long)ss.dropped_age,
-            (unsigned long long)ss.corrupt, (unsigned long long)a->spool_failed,
-            local_stats(a, lt, sizeof lt));
+            (unsigned long long)a->producer_recreated, a->rk ? rd_kafka_outq_len(a->rk) : 0,
+            (unsigned long long)a->spooled, (unsigned long long)ss.records,
+            (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
+            (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
+            (unsigned long long)a->spool_failed, local_stats(a, lt, sizeof lt));
     flush_log(a);
 }
 
@@ -995,6 +1086,8 @@ static void close_all(struct agent *a)
         rd_kafka_topic_destroy(a->rkt);
     if (a->rk)
         rd_kafka_destroy(a->rk);
+    if (a->conf_tmpl)
+        rd_kafka_conf_destroy(a->conf_tmpl);
     free(a->held_buf); /* its record is still in the spool's file, sent at the next start */
     vg_spool_close(a->spool);
     for (int i = 0; i < 2; i++)

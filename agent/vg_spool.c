@@ -451,6 +451,16 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
                 return -errno;
             s->rfd_id = g->id;
         }
+        if (s->roff == 0 && g->read > 0) { /* after vg_spool_rewind: past the delivered ones */
+            for (uint64_t k = 0; k < g->read && s->roff < g->bytes; k++) {
+                unsigned char h[HDR];
+                if (g->bytes - s->roff < HDR || read_full(s->rfd, h, HDR, s->roff) < 0 ||
+                    get32(h) != MAGIC)
+                    return -EBADMSG;
+                s->roff += HDR + get32(h + 4);
+            }
+            continue;
+        }
         int64_t ts;
         int rc = read_record(s->rfd, s->roff, g->bytes, buf, len, &ts);
         if (rc <= 0) {
@@ -506,6 +516,26 @@ void vg_spool_delivered(struct vg_spool *s, uint64_t token)
     if (g->id == s->wid && s->wfd >= 0 && !(s->rid == g->id && s->roff >= g->bytes))
         return;
     maybe_remove(s, g);
+}
+
+int vg_spool_rewind(struct vg_spool *s)
+{
+    if (s->ffd >= 0) { /* a later prepend starts a segment of its own, in front again */
+        close(s->ffd);
+        s->ffd = -1;
+    }
+    size_t i = 0;
+    while (i < s->n && s->segs[i].delivered >= s->segs[i].records)
+        i++;
+    if (i == s->n)
+        return 0; /* nothing handed out is pending: the reader is where it should be */
+    /* Deliveries come in the order records were handed out within a segment: the first
+     * `delivered` of each are done with, and vg_spool_next skips them (read, at offset 0). */
+    for (size_t j = i; j < s->n; j++)
+        s->segs[j].read = s->segs[j].delivered;
+    s->rid = s->segs[i].id;
+    s->roff = 0;
+    return 0;
 }
 
 void vg_spool_get_stats(const struct vg_spool *s, struct vg_spool_stats *st)

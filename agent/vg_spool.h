@@ -68,6 +68,11 @@ void vg_spool_delivered(struct vg_spool *s, uint64_t token);
 int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t len, char *err,
                      size_t errlen);
 
+/* Every record handed out by vg_spool_next and not delivered yet is handed out again, oldest
+ * first: for a producer replaced while it held them, whose delivery reports will never come.
+ * Also ends this run's prepend segment. 0 or -errno. */
+int vg_spool_rewind(struct vg_spool *s);
+
 void vg_spool_get_stats(const struct vg_spool *s, struct vg_spool_stats *st);
 
 void vg_spool_close(struct vg_spool *s);

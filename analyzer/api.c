@@ -129,6 +129,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
         vg_state_topic_get_stats(a->state, &ss);
         vg_api_counter(f, "vigil_state_checkpoints_total", ss.checkpoints);
         vg_api_counter(f, "vigil_state_checkpoint_errors_total", ss.checkpoint_errors);
+        vg_api_counter(f, "vigil_state_producer_recreated_total", ss.producer_recreated);
         vg_api_counter(f, "vigil_state_bytes_written_total", ss.bytes_written);
         vg_api_metric_head(f, "vigil_state_checkpoint_seconds_total");
         fprintf(f, "vigil_state_checkpoint_seconds_total %.3f\n", ss.checkpoint_s);

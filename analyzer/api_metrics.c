@@ -54,6 +54,9 @@ const struct vg_api_metric vg_api_metrics[] = {
      "State checkpoints the broker acknowledged (state.topic)."},
     {"vigil_state_checkpoint_errors_total", VG_METRIC_COUNTER, NULL, "state.topic set",
      "State checkpoints not acknowledged: offsets not committed."},
+    {"vigil_state_producer_recreated_total", VG_METRIC_COUNTER, NULL, "state.topic set",
+     "State producers replaced after a fatal error (the idempotent producer's, e.g. a sequence "
+     "desynchronization), which would have failed every later checkpoint."},
     {"vigil_state_bytes_written_total", VG_METRIC_COUNTER, NULL, "state.topic set",
      "Bytes of host state records in acknowledged checkpoints."},
     {"vigil_state_checkpoint_seconds_total", VG_METRIC_COUNTER, NULL, "state.topic set",

@@ -12,6 +12,7 @@
 #include "vg_kafka_read.h"
 #include "vg_log.h"
 #include "vg_models.h"
+#include "vg_secret.h"
 #include "vg_strmap.h"
 #include "vg_util.h"
 
@@ -73,6 +74,10 @@ struct ent {
 
 struct vg_state_topic {
     rd_kafka_t *producer;
+    /* A copy of its config, for the producer that replaces one ended by a fatal error. */
+    rd_kafka_conf_t *conf_tmpl;
+    int64_t replace_at_ms; /* monotonic; 0: no fatal error seen on this producer */
+    int64_t replaced_ms, replace_backoff_ms;
     char *topic;
     char *bootstrap;
     const struct vg_kvlist *kafka; /* borrowed from the config, which outlives us */
@@ -230,6 +235,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, st);
+    st->conf_tmpl = rd_kafka_conf_dup(conf);
     char rkerr[256];
     st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
     if (!st->producer) {
@@ -489,11 +495,69 @@ static int produce(struct vg_state_topic *st, const struct ent *x, unsigned char
     }
 }
 
+/* A fatal error of the idempotent producer (librdkafka's sequence desynchronization, say) ends
+ * it: every checkpoint after would fail, and with them every offset commit, for ever. The next
+ * checkpoint replaces it with a new producer; its hosts are still dirty, so that checkpoint
+ * writes them all. At once the first time; again within a minute of the last replacement after
+ * 1 s, doubling to a minute (failing the checkpoints meanwhile). */
+static int replace_if_fatal(struct vg_state_topic *st, char *err, size_t errlen)
+{
+    char reason[512], q[600];
+    rd_kafka_resp_err_t fe = rd_kafka_fatal_error(st->producer, reason, sizeof(reason));
+    if (!fe)
+        return 0;
+    int64_t now = vg_mono_ms();
+    if (!st->replace_at_ms) {
+        if (now - st->replaced_ms > 60000)
+            st->replace_backoff_ms = 0;
+        st->replace_at_ms = now + st->replace_backoff_ms;
+        vg_error("state topic producer failed for good: replacing it",
+                 "topic=%s error=%s reason=%s replace_in_ms=%lld", st->topic, rd_kafka_err2name(fe),
+                 vg_log_quote(q, sizeof(q), reason), (long long)st->replace_backoff_ms);
+        st->replace_backoff_ms = st->replace_backoff_ms ? st->replace_backoff_ms * 2 : 1000;
+        if (st->replace_backoff_ms > 60000)
+            st->replace_backoff_ms = 60000;
+    }
+    char rkerr[256] = "out of memory";
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_t *p = NULL;
+    if (now >= st->replace_at_ms && st->conf_tmpl && (conf = rd_kafka_conf_dup(st->conf_tmpl)) &&
+        !(p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr)))) {
+        rd_kafka_conf_destroy(conf);
+        vg_secret_scrub(rkerr);
+        st->replace_at_ms = now + st->replace_backoff_ms;
+        vg_error("state topic producer not replaced, retrying", "reason=%s retry_in_ms=%lld",
+                 vg_log_quote(q, sizeof(q), rkerr), (long long)st->replace_backoff_ms);
+    }
+    if (!p) {
+        st->st.checkpoint_errors++;
+        return vg_err(err, errlen, -EAGAIN,
+                      "state checkpoint: the state producer failed for good (%s), replaced in "
+                      "%lld ms",
+                      reason, (long long)(st->replace_at_ms - now));
+    }
+    /* What it still holds is written again by this checkpoint: its hosts are dirty still. Its
+     * delivery reports are served so that a trial in flight is not left pending. */
+    rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(st->producer, 0);
+    rd_kafka_destroy(st->producer);
+    st->producer = p;
+    st->replace_at_ms = 0;
+    st->replaced_ms = now;
+    st->st.producer_recreated++;
+    vg_warn("state topic producer replaced", "topic=%s producer_recreated=%llu", st->topic,
+            (unsigned long long)st->st.producer_recreated);
+    return 0;
+}
+
 int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
                               const struct vg_models *ms, int timeout_ms, char *err, size_t errlen)
 {
     if (!st->n_dirty)
         return 0;
+    int frc = replace_if_fatal(st, err, errlen);
+    if (frc < 0)
+        return frc;
     if (!st->topic_checked) {
         /* No broker answered at start: checked (and created) now, before anything is written;
          * until then nothing is, and so no offset is committed. */
@@ -838,6 +902,8 @@ void vg_state_topic_close(struct vg_state_topic *st)
         rd_kafka_flush(st->producer, 5000);
         rd_kafka_destroy(st->producer);
     }
+    if (st->conf_tmpl)
+        rd_kafka_conf_destroy(st->conf_tmpl);
     vg_strmap_free(&st->hosts, free_ent);
     free(st->dirty);
     free(st->topic);

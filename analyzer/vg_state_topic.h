@@ -61,6 +61,8 @@ struct vg_state_topic_stats {
     uint64_t trials;          /* records tried a step larger after the broker refused one */
     uint64_t trials_refused;  /* of those, refused again */
     uint64_t hosts_pending;   /* now: hosts changed since the last acknowledged checkpoint */
+    /* Producers replaced after a fatal error (vg_state_topic_checkpoint). */
+    uint64_t producer_recreated;
 };
 
 /* Opens a producer for the topic with the user's kafka.* properties (TLS, SASL, ...), and asks

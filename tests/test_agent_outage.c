@@ -243,6 +243,31 @@ static void leader_moves_and_produce_errors_lose_nothing(void **state)
     rig_down(&r);
 }
 
+/* One OUT_OF_ORDER_SEQUENCE_NUMBER as the spool starts draining: librdkafka's idempotent
+ * producer takes it as a sequence desynchronization, a fatal error after which it takes nothing
+ * more. The agent used to count every spooled record it offered then as lost and drop it from
+ * the spool, and every tick after as a failed produce, for ever. Now the producer is replaced
+ * and the records still undelivered, spooled or queued, reach Kafka once each. */
+static void a_fatal_producer_error_during_a_drain_loses_nothing(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, "outage-fatal", "kafka.queue.buffering.max.messages=5");
+    control(&r, "down");
+    int64_t deadline = vg_mono_ms() + 30000;
+    while (vg_tp_last_field(r.agent_log, "spooled") < 10 && vg_mono_ms() < deadline)
+        vg_sleep_ms(200, NULL);
+    assert_true(vg_tp_last_field(r.agent_log, "spooled") >= 10);
+    control(&r, "errors 0 1 45"); /* the next Produce request: OUT_OF_ORDER_SEQUENCE_NUMBER */
+    control(&r, "up");
+    /* Not asserted here: what the old agent lost is what the checks below are about. */
+    vg_tp_wait_contains(r.agent_log, "Kafka producer replaced", 15000);
+    expect_every_message_once(&r, 1);
+    assert_true(vg_tp_last_field(r.agent_log, "producer_recreated") >= 1);
+    assert_int_equal(vg_tp_last_field(r.agent_log, "produce_failed"), 0);
+    rig_down(&r);
+}
+
 /* The broker refusing a batch as too large (its message.max.bytes, or the topic's
  * max.message.bytes, below the producer's): those messages are counted in too_large and logged,
  * not lost among the delivery failures; the ones after are delivered. */
@@ -285,6 +310,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_batch_the_broker_refuses_as_too_large_is_counted_as_such),
         cmocka_unit_test(leader_moves_and_produce_errors_lose_nothing),
+        cmocka_unit_test(a_fatal_producer_error_during_a_drain_loses_nothing),
         cmocka_unit_test(all_brokers_down_for_60s_loses_nothing),
         cmocka_unit_test(spool_drains_through_a_smaller_librdkafka_queue_losing_nothing),
     };

@@ -241,6 +241,36 @@ static void prepended_records_come_before_the_spooled_ones(void **state)
     vg_spool_close(s);
 }
 
+/* The agent replaces a producer that hit a fatal error: what it had been handed and not
+ * delivered is handed again, from the first undelivered record, with what was prepended (the
+ * replaced producer's own queue) first, and nothing delivered comes twice. */
+static void rewind_hands_the_undelivered_records_again_in_order(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 200); /* 7 records per segment */
+    append_n(s, 10, 30, 1000);
+    uint64_t tokens[20];
+    for (int i = 0; i < 15; i++)
+        tokens[i] = expect_next(s, 1000, 10 + i);
+    for (int i = 0; i < 9; i++) /* into the second segment */
+        vg_spool_delivered(s, tokens[i]);
+    for (int i = 8; i < 10; i++) {
+        char msg[64];
+        int n = snprintf(msg, sizeof msg, "message %04d", i);
+        assert_int_equal(vg_spool_prepend(s, 1000, msg, (size_t)n, err, sizeof err), 0);
+    }
+    assert_int_equal(vg_spool_rewind(s), 0);
+    expect_next(s, 1000, 8);
+    expect_next(s, 1000, 9);
+    for (int i = 19; i < 30; i++)
+        expect_next(s, 1000, i);
+    expect_empty(s);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.records, 13);
+    vg_spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +285,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(damaged_record_loses_only_the_rest_of_its_segment, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(prepended_records_come_before_the_spooled_ones, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(rewind_hands_the_undelivered_records_again_in_order, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

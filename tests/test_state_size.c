@@ -341,6 +341,38 @@ state_topic_is_checked_before_the_first_checkpoint_when_no_broker_answered_at_st
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 }
 
+/* One OUT_OF_ORDER_SEQUENCE_NUMBER on the state topic's leader: librdkafka's idempotent state
+ * producer takes it as a sequence desynchronization, a fatal error after which it takes nothing
+ * more. Every checkpoint after used to fail ("Local: Fatal error"), and with them every offset
+ * commit, for ever; now the producer is replaced and the checkpoints go on. */
+static void a_fatal_state_producer_error_is_replaced_and_checkpoints_go_on(void **state)
+{
+    struct setup *s = *state;
+    const char *sets[] = {"state.checkpoint_interval=200ms", NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, s->dir, "fatal", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "fatal-1", SMALL_SERIES, 0, 5);
+    vg_ap_wait_seq(&a, "fatal-1", 5);
+    wait_checkpointed(&a);
+    double done = vg_ap_metric(&a, "vigil_state_checkpoints_total");
+    /* OUT_OF_ORDER_SEQUENCE_NUMBER (45) on the next Produce request broker 2 (vigil.state)
+     * gets. */
+    vg_ap_broker_control(s->dir, "broker-errors 2 0 1 45");
+    send_ticks(s->dir, s->bootstrap, "fatal-1", SMALL_SERIES, 5, 10);
+    vg_ap_wait_seq(&a, "fatal-1", 10);
+    wait_at_least(&a, "vigil_state_checkpoint_errors_total", 1);
+    /* Checkpoints go on after it: what changed meanwhile and later is acknowledged. */
+    wait_checkpointed(&a);
+    vg_ap_expect_log(&a, "msg=\"state topic producer failed for good: replacing it\"");
+    send_ticks(s->dir, s->bootstrap, "fatal-1", SMALL_SERIES, 10, 15);
+    vg_ap_wait_seq(&a, "fatal-1", 15);
+    wait_checkpointed(&a);
+    assert_true(vg_ap_metric(&a, "vigil_state_checkpoints_total") >= done + 2);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_producer_recreated_total"), 1);
+    vg_ap_expect_log(&a, "msg=\"state topic producer replaced\"");
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +388,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             state_topic_is_checked_before_the_first_checkpoint_when_no_broker_answered_at_start,
             setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_fatal_state_producer_error_is_replaced_and_checkpoints_go_on, setup, teardown),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
