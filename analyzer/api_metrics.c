@@ -11,7 +11,8 @@ const struct vg_api_metric vg_api_metrics[] = {
      "429 rate limit, 400 bad request); a code appears once it has been answered. Each 401 is "
      "also logged (rate-limited)."},
     {"vigil_bad_messages_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Messages rejected by the wire decoder."},
+     "Messages skipped as bad: rejected by the wire decoder, or librdkafka could not check or "
+     "decompress them; each logged as `bad message skipped` with topic, partition and offset."},
     {"vigil_duplicate_messages_total", VG_METRIC_COUNTER, NULL, NULL,
      "Redelivered messages skipped."},
     {"vigil_sequence_gaps_total", VG_METRIC_COUNTER, NULL, NULL,

@@ -135,27 +135,34 @@ static const double lag_bounds[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.
                                     0.75, 1,     1.5,  2,     3,   5,    10,  30,   60,  300, 3600};
 
 /* Called with a->lock held. */
+static void note_bad_message(struct analyzer *a, const rd_kafka_message_t *m, const char *reason)
+{
+    char q[VG_ERRLEN + 8];
+    a->bad_messages++;
+    if (a->bad_logged < BAD_LOG_BUDGET) {
+        a->bad_logged++;
+        /* Past vg_log's generic limit too: bad_suppressed counts exactly the ones not logged
+         * here. */
+        vg_log_unlimited(VG_LOG_WARN, "bad message skipped",
+                         "topic=%s partition=%d offset=%lld bytes=%zu reason=%s",
+                         rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+                         m->len, vg_log_quote(q, sizeof(q), reason));
+    } else {
+        a->bad_suppressed++;
+    }
+}
+
+/* Called with a->lock held. */
 static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
 {
-    char err[VG_ERRLEN], q[VG_ERRLEN + 8];
+    char err[VG_ERRLEN];
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     a->consumed++;
     int rc = vg_wire_decode(m->payload, m->len, (size_t)a->cfg.max_message_bytes, &a->msg, err,
                             sizeof(err));
     if (rc < 0) {
-        a->bad_messages++;
-        if (a->bad_logged < BAD_LOG_BUDGET) {
-            a->bad_logged++;
-            /* Past vg_log's generic limit too: bad_suppressed counts exactly the ones not
-             * logged here. */
-            vg_log_unlimited(VG_LOG_WARN, "bad message skipped",
-                             "topic=%s partition=%d offset=%lld bytes=%zu reason=%s",
-                             rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
-                             m->len, vg_log_quote(q, sizeof(q), err));
-        } else {
-            a->bad_suppressed++;
-        }
+        note_bad_message(a, m, err);
         return;
     }
     /* Host models before the rules read their scores (not a redelivery after a rebalance or a
@@ -802,7 +809,15 @@ static void run_loop(struct analyzer *a)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(a->rk, 100);
         if (m) {
             pthread_mutex_lock(&a->lock);
-            if (m->err) {
+            if (vg_kafka_message_is_bad(m)) {
+                /* One that librdkafka could not check or decompress: a bad message at its
+                 * offset, not a consumer error to be seen once per 100 without where it was. */
+                char why[VG_ERRLEN];
+                snprintf(why, sizeof(why), "librdkafka: %s (%s)", rd_kafka_message_errstr(m),
+                         rd_kafka_err2name(m->err));
+                a->consumed++;
+                note_bad_message(a, m, why);
+            } else if (m->err) {
                 if (a->consume_errors++ % 100 == 0)
                     vg_warn("consume error", "errors=%llu reason=%s",
                             (unsigned long long)a->consume_errors, rd_kafka_message_errstr(m));

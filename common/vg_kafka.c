@@ -180,3 +180,11 @@ int vg_kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int all_topics,
         *why = e;
     return n;
 }
+
+int vg_kafka_message_is_bad(const rd_kafka_message_t *m)
+{
+    if (!m->rkt || m->partition < 0)
+        return 0;
+    return m->err == RD_KAFKA_RESP_ERR__BAD_MSG || m->err == RD_KAFKA_RESP_ERR__BAD_COMPRESSION ||
+           m->err == RD_KAFKA_RESP_ERR_INVALID_MSG;
+}

@@ -51,6 +51,12 @@ int vg_kafka_prop_is_secret(const char *key);
 int vg_kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int all_topics, int timeout_ms,
                               rd_kafka_resp_err_t *why);
 
+/* 1 when a consumed message's error is about that message's own bytes at its topic, partition and
+ * offset (librdkafka could not check or decompress it: _BAD_MSG, _BAD_COMPRESSION, or a broker's
+ * CORRUPT_MESSAGE), which the consumer skips past like any message that does not decode; 0 for
+ * an error of the consumer or the cluster (a broker down, a topic missing), or no error. */
+int vg_kafka_message_is_bad(const rd_kafka_message_t *m);
+
 rd_kafka_resp_err_t vg_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions,
                                           const struct vg_kafka_prop *configs, int timeout_ms);
 

@@ -5,6 +5,7 @@ vg_add_test(test_config_tables SOURCES test_config_tables.c ${CMAKE_SOURCE_DIR}/
     LIBS vg_analyzer vg_collectors vg_detectors vg_common)
 target_include_directories(test_config_tables PRIVATE ${CMAKE_SOURCE_DIR}/agent
     ${CMAKE_SOURCE_DIR}/analyzer)
+vg_add_test(test_kafka SOURCES test_kafka.c LIBS vg_common)
 vg_add_test(test_notify SOURCES test_notify.c LIBS vg_common)
 vg_add_test(test_log SOURCES test_log.c LIBS vg_common vg_teststack)
 vg_add_test(test_detector SOURCES test_detector.c LIBS vg_analyzer)
