@@ -708,6 +708,26 @@ static int check_files_as_user(const struct analyzer_cfg *c, int check, char *er
                   c->user);
 }
 
+/* The consumer's rebalance callback assigns with rd_kafka_assign(), the eager protocol's call:
+ * under cooperative-sticky librdkafka wants rd_kafka_incremental_assign() instead, and the
+ * analyzer joined its group and consumed nothing while /readyz said ready. */
+static int check_assignment_strategy(const struct analyzer_cfg *c, char *err, size_t errlen)
+{
+    const char *v = vg_kvlist_get(&c->kafka, "partition.assignment.strategy");
+    for (const char *p = v; p && *p;) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, " ,");
+        if (n && !((n == 5 && strncmp(p, "range", 5) == 0) ||
+                   (n == 10 && strncmp(p, "roundrobin", 10) == 0)))
+            return vg_err(err, errlen, -EINVAL,
+                          "kafka.partition.assignment.strategy: '%.*s' is not supported: the "
+                          "analyzer assigns partitions eagerly; use range, roundrobin or both",
+                          (int)n, p);
+        p += n;
+    }
+    return 0;
+}
+
 /* What the start would refuse later than the config load, when it opens the consumer, the
  * receivers, the models and the HTTP API (or not at all: topics that must differ), checked
  * before anything is opened, by --check-config (check) and the start alike. */
@@ -735,7 +755,9 @@ static int check_start(const struct analyzer_cfg *c, int check, char *err, size_
             "decisions.partials_topic '%s' is the metrics or the decisions topic: partial "
             "measurements need a topic of their own",
             c->decisions_partials_topic);
-    int rc = vg_models_check_set(c->model_set, err, errlen);
+    int rc = check_assignment_strategy(c, err, errlen);
+    if (!rc)
+        rc = vg_models_check_set(c->model_set, err, errlen);
     if (!rc)
         rc = check_files_as_user(c, check, err, errlen);
     return rc;

@@ -223,6 +223,12 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
          "kafka property 'no.such.property'"},
         {VG_ANALYZER_BIN, "--set kafka.no.such.property=1 --check-config",
          "kafka property 'no.such.property'"},
+        /* librdkafka takes it, but the analyzer's eager assign would consume nothing. */
+        {VG_ANALYZER_BIN,
+         "--set kafka.partition.assignment.strategy=cooperative-sticky "
+         "--check-config",
+         "kafka.partition.assignment.strategy: 'cooperative-sticky' is not supported: the "
+         "analyzer assigns partitions eagerly; use range, roundrobin or both"},
         /* A map is set one entry at a time; the message says so rather than suggest its own
          * name. */
         {VG_AGENT_BIN, "--set labels=x --check-config",
