@@ -1,7 +1,8 @@
 /* The agent's spool on a disk that fills (docs/reliability.md, "The agent's spool"): with every
  * broker down the agent spools until its 256 KiB tmpfs is full; each message it then cannot
  * write is lost, counted in spool_failed (logged on the 1st and every 100th failure) and missing
- * from the topic as one hole of exactly that many sequence numbers.
+ * from the topic: exactly that many sequence numbers, in one hole or a few (a failed write is cut
+ * back off, so a smaller message can still fit in the space left while the disk is full).
  *
  * Real processes: vigil-test-mockbroker with its control FIFO, vigil-agent with its spool on a
  * tmpfs mounted for the test (root, as in CI; skipped with the reason otherwise); the topic is
@@ -38,7 +39,7 @@ static void wait_field(const char *log, const char *key, long long want)
         fail_msg("%s: %s stayed at %lld, want >= %lld", log, key, v, want);
 }
 
-static void spool_write_failures_are_counted_and_are_the_one_hole_in_the_topic(void **state)
+static void spool_write_failures_are_counted_and_are_exactly_what_the_topic_misses(void **state)
 {
     (void)state;
     char bootstrap[256], log[320], bs[300], spool[320], holes[320];
@@ -99,7 +100,7 @@ static void spool_write_failures_are_counted_and_are_the_one_hole_in_the_topic(v
                   ticks, spooled, failed, lines, distinct, nholes, hole, last);
     assert_true(failed >= 101);
     assert_int_equal(lines, (failed + 99) / 100);
-    assert_int_equal(nholes, 1);
+    assert_true(nholes >= 1);
     assert_int_equal(hole, failed);
     assert_int_equal(distinct + failed, ticks);
     assert_int_equal(last, ticks - 1);
@@ -127,7 +128,7 @@ int main(void)
         return 77;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(spool_write_failures_are_counted_and_are_the_one_hole_in_the_topic),
+        cmocka_unit_test(spool_write_failures_are_counted_and_are_exactly_what_the_topic_misses),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (umount(g_spool) != 0)
