@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
 
 #include "vg_analyzerproc.h"
 #include "vg_testproc.h"
@@ -70,6 +71,43 @@ static void wait_checkpointed(const struct vg_ap *a)
         vg_tp_pause_ms(50);
     if (v != 0)
         fail_msg("%s: vigil_state_hosts_pending is %g, expected 0", a->log, v);
+}
+
+/* The sum of the offsets the analyzers' group has committed on vigil.metrics (each partition's
+ * next offset to read, so the number of messages consumed when the topic started empty), or -1
+ * when the broker did not answer. */
+static int64_t committed_total(const char *bootstrap)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "vigil-analyzer", NULL, 0);
+    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, NULL, 0);
+    if (!rk)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    for (int p = 0; p < 4; p++)
+        rd_kafka_topic_partition_list_add(l, "vigil.metrics", p);
+    int64_t total = -1;
+    if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        total = 0;
+        for (int i = 0; i < l->cnt; i++)
+            if (l->elems[i].offset > 0)
+                total += l->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    return total;
+}
+
+/* Waits until the group's committed offsets add up to want. */
+static void wait_committed(const char *bootstrap, int64_t want)
+{
+    int64_t end = vg_tp_mono_ms() + 30000, v;
+    while ((v = committed_total(bootstrap)) != want && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(100);
+    if (v != want)
+        fail_msg("committed offsets add up to %lld, expected %lld", (long long)v, (long long)want);
 }
 
 struct setup {
@@ -288,6 +326,45 @@ static void a_record_the_broker_refuses_is_written_smaller_then_whole_again_once
     expect_handover_scored_at_once(s, sets, "refused-b", "big-2", BIG_SERIES, t);
 }
 
+/* ARCHITECTURE step 8: offsets are committed only after the checkpoint holding what was
+ * processed up to them is acknowledged. A refused checkpoint commits nothing: the offsets stay
+ * where the last good checkpoint left them until the next checkpoint (state.checkpoint_interval
+ * later) is taken; otherwise a crash in between would skip messages whose state was lost. */
+static void a_refused_checkpoint_commits_no_offsets(void **state)
+{
+    struct setup *s = *state;
+    const char *sets[] = {"state.checkpoint_interval=3s", NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, s->dir, "nocommit", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "commit-1", SMALL_SERIES, 0, 20);
+    vg_ap_wait_seq(&a, "commit-1", 20);
+    wait_checkpointed(&a);
+    wait_committed(s->bootstrap, 20);
+
+    /* MSG_SIZE_TOO_LARGE on the next checkpoint's record: that checkpoint fails. */
+    vg_ap_broker_control(s->dir, "broker-errors 2 0 1 10");
+    send_ticks(s->dir, s->bootstrap, "commit-1", SMALL_SERIES, 20, 30);
+    vg_ap_wait_seq(&a, "commit-1", 30);
+    wait_at_least(&a, "vigil_state_checkpoint_errors_total", 1);
+    vg_ap_expect_log(&a, "msg=\"checkpoint failed: offsets not committed\"");
+    /* Well within the 3 s until the next checkpoint; a commit sent after the refusal would
+     * have reached the broker by then. */
+    int64_t end = vg_tp_mono_ms() + 1500;
+    while (vg_tp_mono_ms() < end) {
+        int64_t c = committed_total(s->bootstrap);
+        if (c != 20)
+            fail_msg("offsets committed after a refused checkpoint: %lld, expected 20",
+                     (long long)c);
+        vg_tp_pause_ms(100);
+    }
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_checkpoint_errors_total"), 1);
+
+    /* The next checkpoint is taken, and the offsets follow it. */
+    wait_checkpointed(&a);
+    wait_committed(s->bootstrap, 30);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+}
+
 /* What the analyzer advises about the state topic depends on whether the cluster answered. A
  * mistyped bootstrap_servers, no broker answering, is said as such: it used to be "create it
  * with cleanup.policy=compact ... reason=\"no answer\"", advice about a topic on a cluster never
@@ -383,6 +460,7 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(a_host_whose_series_expire_is_written_whole_again, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_refused_checkpoint_commits_no_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(state_topic_advice_says_whether_a_broker_answered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
