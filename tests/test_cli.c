@@ -274,8 +274,8 @@ static void check_config_reads_the_webhook_secret_as_the_service_user(void **sta
 {
     (void)state;
     if (geteuid() != 0 || !getpwnam("nobody")) {
-        printf("# skipped: needs root and the user 'nobody' to drop to\n");
-        return;
+        print_message("[  SKIP    ] needs root and the user 'nobody' to drop to\n");
+        skip();
     }
     char *dir = vg_tp_tmpdir("secretuser");
     char path[300];
@@ -496,8 +496,8 @@ static void check_config_judges_the_written_directories_as_the_service_user(void
 {
     (void)state;
     if (geteuid() != 0 || !getpwnam("nobody")) {
-        printf("# skipped: needs root and the user 'nobody' to check as\n");
-        return;
+        print_message("[  SKIP    ] needs root and the user 'nobody' to check as\n");
+        skip();
     }
     char *dir = vg_tp_tmpdir("writeuser");
     assert_int_equal(chmod(dir, 0755), 0); /* root's alone to write */
@@ -539,8 +539,8 @@ static void check_config_reads_rules_and_silences_as_the_service_user(void **sta
 {
     (void)state;
     if (geteuid() != 0 || !getpwnam("nobody")) {
-        printf("# skipped: needs root and the user 'nobody' to check as\n");
-        return;
+        print_message("[  SKIP    ] needs root and the user 'nobody' to check as\n");
+        skip();
     }
     char *dir = vg_tp_tmpdir("readuser");
     assert_int_equal(chmod(dir, 0755), 0);
@@ -580,8 +580,9 @@ static void check_config_says_when_the_service_user_is_not_on_this_host(void **s
 {
     (void)state;
     if (geteuid() != 0) {
-        printf("# skipped: the files are judged as `user` only when the check runs as root\n");
-        return;
+        print_message(
+            "[  SKIP    ] the files are judged as `user` only when the check runs as root\n");
+        skip();
     }
     assert_null(getpwnam("vg-no-such-user"));
     assert_int_equal(run("%s %s", VG_ANALYZER_BIN, "--set user=vg-no-such-user --check-config"), 0);
@@ -606,8 +607,8 @@ static void check_config_reads_the_analyzers_secret_files_as_the_service_user(vo
     (void)state;
     struct passwd *pw = getpwnam("nobody");
     if (geteuid() != 0 || !pw) {
-        printf("# skipped: needs root and the user 'nobody' to check as\n");
-        return;
+        print_message("[  SKIP    ] needs root and the user 'nobody' to check as\n");
+        skip();
     }
     gid_t gid = pw->pw_gid;
     char *dir = vg_tp_tmpdir("secretsuser");

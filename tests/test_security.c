@@ -150,9 +150,10 @@ static void secret_file_warns_only_when_others_may_read_it_or_others_may_write_i
     if (!other)
         other = getgrnam("nobody");
     if (geteuid() != 0 || !other) {
-        printf("# skipped the group cases: needs root and a group 'nogroup' or 'nobody'\n");
+        print_message(
+            "[  SKIP    ] the group cases: needs root and a group 'nogroup' or 'nobody'\n");
         free(dir);
-        return;
+        skip();
     }
     char want[128];
     snprintf(want, sizeof want, "group=%s daemon_group=", other->gr_name);
