@@ -142,10 +142,12 @@ static void agent_start_stop_has_no_definite_leak(void **state)
     assert_int_equal(vg_tp_wait_contains(bsfile, "\n", 15000), 0);
     char *b = vg_tp_read(bsfile);
     b[strcspn(b, "\n")] = '\0';
-    char bs[300];
+    char bs[300], spool[700];
     snprintf(bs, sizeof(bs), "bootstrap_servers=%s", b);
     snprintf(s.bootstrap, sizeof(s.bootstrap), "%s", b);
     free(b);
+    /* Not the default /var/lib/vigil/spool, which an installed agent may be using. */
+    snprintf(spool, sizeof(spool), "spool.dir=%s/spool", s.dir);
     const char *argv[] = {"/usr/bin/valgrind",
                           "--leak-check=full",
                           "--errors-for-leak-kinds=definite",
@@ -163,6 +165,8 @@ static void agent_start_stop_has_no_definite_leak(void **state)
                           "interval=200ms",
                           "--set",
                           "host=vg-agent",
+                          "--set",
+                          spool,
                           NULL};
     pid_t pid = vg_tp_spawn((char *const *)argv, s.agent_log);
     char out[600];

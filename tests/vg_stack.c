@@ -99,9 +99,15 @@ void vg_stack_start_agent(struct vg_stack *s, const char *const *sets)
 {
     char bs[300];
     snprintf(bs, sizeof(bs), "bootstrap_servers=%s", s->bootstrap);
+    /* The spool and BTF cache default to /var/lib/vigil: a test there would share (and drain)
+     * the spool of an agent installed on this host. Later --set entries override these. */
+    char spool[300], btf[300];
+    snprintf(spool, sizeof(spool), "spool.dir=%s/spool", s->dir);
+    snprintf(btf, sizeof(btf), "bpf.btf_cache=%s/btf", s->dir);
     /* user= : tests run as root and keep their files in root's temporary directories. */
-    const char *argv[MAX_ARGS] = {VG_AGENT_BIN, "--set", bs, "--set", "user="};
-    size_t n = 5;
+    const char *argv[MAX_ARGS] = {
+        VG_AGENT_BIN, "--set", bs, "--set", "user=", "--set", spool, "--set", btf};
+    size_t n = 9;
     for (; sets && *sets && n < MAX_ARGS - 2; sets++) {
         argv[n++] = "--set";
         argv[n++] = *sets;
