@@ -401,6 +401,66 @@ static void an_alert_label_whose_key_is_not_utf8_is_listed_with_a_question_mark(
     vg_silences_free(sil);
 }
 
+/* A silence holds the reminders too: nothing is repeated while it lasts, and once it is expired
+ * the next tick sends the reminder that was due. */
+static void a_silence_stops_repeat_reminders_until_it_ends(void **state)
+{
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {.repeat_interval_ms = 60000};
+    assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
+    struct vg_notification f = alert("firing", "fp-1", "web-1");
+    vg_dispatch_event(d, &f, 0);
+    assert_int_equal(out.n, 1);
+    char id[17];
+    add_silence(sil, "{\"matchers\":[\"host=\\\"web-1\\\"\"],\"duration\":\"1h\"}", 1000, id);
+    for (int64_t t = 60000; t <= 240000; t += 60000)
+        vg_dispatch_tick(d, t);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(vg_silences_expire(sil, id, 250000), 0);
+    vg_dispatch_tick(d, 250000);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.status[1], "firing");
+    assert_int_equal(out.repeat[1], 1);
+    vg_dispatch_tick(d, 310000);
+    assert_int_equal(out.n, 3);
+    assert_int_equal(out.repeat[2], 2);
+    vg_dispatch_free(d);
+    vg_silences_free(sil);
+}
+
+/* A silence set up ahead (starts_at in the future) holds nothing before it starts: an alert
+ * firing then goes out at once; one firing after it started is held until it ends. */
+static void a_silence_starting_later_holds_nothing_until_it_starts(void **state)
+{
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {0};
+    assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
+    char id[17];
+    /* From 100 s to 200 s after the epoch (the tests' clock), created at 1 s. */
+    add_silence(sil,
+                "{\"matchers\":[\"env=\\\"prod\\\"\"],\"starts_at\":\"1970-01-01T00:01:40Z\","
+                "\"ends_at\":\"1970-01-01T00:03:20Z\"}",
+                1000, id);
+    struct vg_notification early = alert("firing", "fp-early", "web-1");
+    vg_dispatch_event(d, &early, 2000);
+    assert_int_equal(out.n, 1);
+    assert_string_equal(out.fp[0], "fp-early");
+    struct vg_notification late = alert("firing", "fp-late", "web-2");
+    vg_dispatch_event(d, &late, 150000);
+    assert_int_equal(out.n, 1); /* the silence has started: held */
+    vg_dispatch_tick(d, 200000);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.fp[1], "fp-late");
+    vg_dispatch_free(d);
+    vg_silences_free(sil);
+}
+
 static void a_resolve_of_an_alert_never_notified_is_not_sent(void **state)
 {
     struct vg_silences *sil;
@@ -1631,6 +1691,8 @@ int main(void)
         cmocka_unit_test(within_the_tolerance_band_the_reporting_hosts_are_recommended),
         cmocka_unit_test(a_target_from_initial_follows_the_hosts_reporting_within_the_band),
         cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
+        cmocka_unit_test(a_silence_stops_repeat_reminders_until_it_ends),
+        cmocka_unit_test(a_silence_starting_later_holds_nothing_until_it_starts),
         cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
         cmocka_unit_test(an_alert_label_whose_key_is_not_utf8_is_listed_with_a_question_mark),
         cmocka_unit_test(duplicate_firing_is_dropped_and_repeats_carry_a_counter),
