@@ -247,6 +247,32 @@ static void resolve_waits_for_hysteresis_and_flapping_does_not_resolve(void **st
     assert_int_equal(a.state, VG_ALERT_INACTIVE);
 }
 
+/* "At or above": a score equal to alert.threshold is anomalous (docs/configuration.md). Scores
+ * saturate at 1.0, so alert.threshold: 1 fires only through the equality. */
+static void a_score_equal_to_the_threshold_is_anomalous(void **state)
+{
+    struct vg_alert a = {0};
+    struct vg_alert_params p = AP;
+    p.for_ms = 0;
+    assert_int_equal(vg_alert_step(&a, &p, nextafter(AP.threshold, 0), 1000), VG_ALERT_EV_NONE);
+    assert_int_equal(a.state, VG_ALERT_INACTIVE);
+    assert_int_equal(vg_alert_step(&a, &p, AP.threshold, 2000), VG_ALERT_EV_FIRED);
+    /* Equal while firing is not below: no resolve however long it lasts. */
+    assert_int_equal(vg_alert_step(&a, &p, AP.threshold, 10000), VG_ALERT_EV_NONE);
+    assert_int_equal(a.below_since, 0);
+
+    /* A value far out scores the saturated 1.0, which alert.threshold: 1 takes. */
+    struct vg_ewma_state s = {0};
+    double score = 0;
+    for (int i = 0; i < 200; i++) /* -EAGAIN while warming up */
+        vg_detector_ewma.update(&s, &P, 10.0 + (i % 3), &score);
+    assert_int_equal(vg_detector_ewma.update(&s, &P, 1e9, &score), 0);
+    assert_true(score == 1.0);
+    struct vg_alert b = {0};
+    p.threshold = 1.0;
+    assert_int_equal(vg_alert_step(&b, &p, score, 1000), VG_ALERT_EV_FIRED);
+}
+
 /* A clock that steps back restarts the `for` wait from the new time (docs/rules.md): the step
  * itself fires nothing, and the alert fires `for` after it, not `for` after the old time. */
 static void clock_stepping_back_restarts_the_for_wait(void **state)
@@ -454,6 +480,7 @@ int main(void)
         cmocka_unit_test(sustained_shift_keeps_scoring_high_then_recovers),
         cmocka_unit_test(nonfinite_values_are_refused_and_not_learned),
         cmocka_unit_test(alert_fires_only_after_for_duration),
+        cmocka_unit_test(a_score_equal_to_the_threshold_is_anomalous),
         cmocka_unit_test(pending_alert_drops_back_when_score_falls),
         cmocka_unit_test(resolve_waits_for_hysteresis_and_flapping_does_not_resolve),
         cmocka_unit_test(clock_stepping_back_restarts_the_for_wait),
