@@ -193,17 +193,20 @@ static void expired_records_are_skipped_and_counted(void **state)
 static void damaged_record_loses_only_the_rest_of_its_segment(void **state)
 {
     (void)state;
-    struct vg_spool *s = open_spool(0, 0, 1 << 20);
-    append_n(s, 0, 5, 1000);
+    struct vg_spool *s = open_spool(0, 0, 200); /* 7 records of 32 bytes per segment */
+    append_n(s, 0, 21, 1000);
     vg_spool_close(s);
-    /* Flip a payload byte of the fourth record (32 bytes each). */
+    assert_int_equal(segment_files(), 3);
+    /* Flip a payload byte of the fourth record of the first (oldest: lowest id) segment. */
     DIR *d = opendir(dir);
     struct dirent *e;
-    char path[600] = "";
+    char first[300] = "";
     while ((e = readdir(d)) != NULL)
-        if (strstr(e->d_name, ".spool"))
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (strstr(e->d_name, ".spool") && (!first[0] || strcmp(e->d_name, first) < 0))
+            snprintf(first, sizeof first, "%s", e->d_name);
     closedir(d);
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, first);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
     char c;
@@ -212,12 +215,15 @@ static void damaged_record_loses_only_the_rest_of_its_segment(void **state)
     assert_int_equal(pwrite(fd, &c, 1, 3 * 32 + 25), 1);
     close(fd);
 
-    s = open_spool(0, 0, 1 << 20);
+    /* Records 3-6 go with the damage; the second and third segments come back whole. */
+    s = open_spool(0, 0, 200);
     struct vg_spool_stats st;
     vg_spool_get_stats(s, &st);
     assert_int_equal(st.corrupt, 1);
-    assert_int_equal(st.records, 3);
+    assert_int_equal(st.records, 3 + 14);
     for (int i = 0; i < 3; i++)
+        expect_next(s, 1000, i);
+    for (int i = 7; i < 21; i++)
         expect_next(s, 1000, i);
     expect_empty(s);
     vg_spool_close(s);
