@@ -3,7 +3,9 @@
 # never disagree. Usage:
 #   gen-man.sh BINARY NAME SECTION OUT "one-line summary" [--subcommands]
 # With --subcommands (vigilctl), every command its --help lists under "Commands:" gets its own
-# --help as a subsection, so a new subcommand is documented without touching this script.
+# --help as a subsection, so a new subcommand is documented without touching this script; a
+# command whose --help lists "Kinds:" (vigilctl eval nab|smd) gets each kind's --help too, where
+# its options are.
 set -eu
 bin=$1 name=$2 section=$3 out=$4 summary=$5
 shift 5
@@ -20,6 +22,9 @@ tmp=$out.tmp
         printf '.SH "COMMANDS IN DETAIL"\n'
         for c in $("$bin" --help | awk '/^Commands:/ { f = 1; next } f && /^$/ { f = 0 } f { print $1 }'); do
             "$bin" "$c" --help | awk -v subcmd=1 -f "$here/help2roff.awk"
+            for k in $("$bin" "$c" --help | awk '/^Kinds:/ { f = 1; next } f && /^$/ { f = 0 } f && /^  [a-z]/ { print $1 }'); do
+                "$bin" "$c" "$k" --help | awk -v subcmd=1 -f "$here/help2roff.awk"
+            done
         done
     fi
     printf '.SH SEE ALSO\n'
