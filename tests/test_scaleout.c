@@ -260,7 +260,7 @@ static void rebalance_and_sigterm_handover_continue_without_cold_start(void **st
     finish(&t, 0);
 }
 
-static void kill9_takeover_restores_last_checkpoint_and_reprocesses(void **state)
+static void kill9_takeover_continues_every_host_from_the_last_checkpoint_without_gap(void **state)
 {
     (void)state;
     struct setup t;
@@ -282,6 +282,11 @@ static void kill9_takeover_restores_last_checkpoint_and_reprocesses(void **state
         all[h] = h;
     wait_hosts_past(&t.b, all, HOSTS, (int64_t)at_kill, 30000);
     assert_int_equal((int)metric(&t.b, "vigil_state_hosts_restored_total"), HOSTS);
+    /* B restored A's last checkpoint and reads from the offsets committed with it: no gap (a
+     * stale checkpoint would show one), no warm-up. What A processed after that checkpoint B
+     * processes again from the restored state, so it is no duplicate by sequence number; a
+     * duplicate is counted only when A's asynchronous commit after its last checkpoint had not
+     * reached the broker, which depends on when the kill lands: printed, not checked. */
     assert_continued(&t.b);
     fprintf(stderr, "kill -9: B skipped %g redelivered messages (at-least-once)\n",
             metric(&t.b, "vigil_duplicate_messages_total"));
@@ -622,7 +627,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rebalance_and_sigterm_handover_continue_without_cold_start),
-        cmocka_unit_test(kill9_takeover_restores_last_checkpoint_and_reprocesses),
+        cmocka_unit_test(kill9_takeover_continues_every_host_from_the_last_checkpoint_without_gap),
         cmocka_unit_test(a_member_back_after_its_partitions_moved_on_restores_them),
         cmocka_unit_test(a_restore_cut_short_restores_no_host_from_an_older_record),
         cmocka_unit_test(a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner),
