@@ -12,3 +12,5 @@ vg_add_test(test_formats SOURCES test_formats.c LIBS vg_actions PkgConfig::CRYPT
     LABELS actions)
 vg_add_test(test_outbox SOURCES test_outbox.c LIBS vg_actions vg_teststack TIMEOUT 120 LABELS actions)
 add_dependencies(test_outbox vigil-test-receiver)
+# test_outbox counts the outbox's real fdatasync and fsync calls (power-loss durability).
+target_link_options(test_outbox PRIVATE -Wl,--wrap=fdatasync -Wl,--wrap=fsync)
