@@ -23,6 +23,12 @@ if [ "$(id -u)" -eq 0 ] && [ -e /sys/kernel/btf/vmlinux ]; then
     bpf=(-DVIGIL_BPF=ON)
 fi
 
+# A runner with a GPU must test it: a driver or library problem then fails the *_gpu tests
+# instead of skipping them as a missing GPU (tests/vg_testgpu.h).
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+    export VIGIL_REQUIRE_GPU=1
+fi
+
 echo "== build (build/)"
 BUILD_DIR=build scripts/build.sh ${bpf[@]+"${bpf[@]}"}
 echo "== tests"

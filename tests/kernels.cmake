@@ -15,3 +15,13 @@ if(TARGET vigil-cuda)
     add_dependencies(test_mv vigil-cuda)
     add_dependencies(test_fleet vigil-cuda)
 endif()
+# A CUDA backend that is there but broken fails the GPU tests rather than skipping them as a
+# missing GPU (tests/vg_testgpu.h): here a library without the entry point. Deterministic with or
+# without a GPU, VIGIL_CUDA_LIB being looked at first.
+list(GET JANSSON_LINK_LIBRARIES 0 VG_SOME_SHARED_LIB)
+add_test(NAME test_kernels_gpu_fails_on_a_library_without_the_entry_point
+    COMMAND test_kernels --gpu)
+set_tests_properties(test_kernels_gpu_fails_on_a_library_without_the_entry_point PROPERTIES
+    ENVIRONMENT "VIGIL_CUDA_LIB=${VG_SOME_SHARED_LIB}"
+    PASS_REGULAR_EXPRESSION "FAIL: [^\n]*the CUDA backend is broken: [^\n]*no entry point"
+    TIMEOUT 60)
