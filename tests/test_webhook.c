@@ -51,6 +51,7 @@ struct fx {
     char log[128];
     pid_t rx_pid;
     int port;
+    int reserved_fd; /* reserve_port's socket, bound and not listening; -1: none */
     int saved_stderr;
     const struct vg_action *act;
     void *wh;
@@ -82,6 +83,7 @@ static int setup(void **state)
     snprintf(f->port_file, sizeof(f->port_file), "%s/port", f->dir);
     snprintf(f->log, sizeof(f->log), "%s/log", f->dir);
     f->rx_pid = -1;
+    f->reserved_fd = -1;
     fflush(stderr);
     f->saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
     assert_true(f->saved_stderr >= 0);
@@ -120,6 +122,8 @@ static void receiver_stop(struct fx *f)
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    if (f->reserved_fd >= 0)
+        close(f->reserved_fd);
     if (f->wh)
         f->act->destroy(f->wh, 0);
     if (f->rx_pid > 0) {
@@ -144,9 +148,17 @@ static void receiver_start(struct fx *f, int port, ...)
     size_t n = 0;
     char portbuf[16];
     snprintf(portbuf, sizeof(portbuf), "%d", port);
+    char fdbuf[16];
     argv[n++] = RECEIVER_BIN;
-    argv[n++] = "--port";
-    argv[n++] = portbuf;
+    if (f->reserved_fd >= 0 && port == f->port) {
+        /* The port reserve_port holds: the receiver listens on that very socket. */
+        snprintf(fdbuf, sizeof(fdbuf), "%d", f->reserved_fd);
+        argv[n++] = "--listen-fd";
+        argv[n++] = fdbuf;
+    } else {
+        argv[n++] = "--port";
+        argv[n++] = portbuf;
+    }
     argv[n++] = "--port-file";
     argv[n++] = f->port_file;
     argv[n++] = "--out";
@@ -168,6 +180,10 @@ static void receiver_start(struct fx *f, int port, ...)
         _exit(127);
     }
     f->rx_pid = pid;
+    if (f->reserved_fd >= 0 && port == f->port) {
+        close(f->reserved_fd); /* the receiver has it now */
+        f->reserved_fd = -1;
+    }
     int64_t end = vg_mono_ms() + WAIT_MS;
     for (;;) {
         FILE *pf = fopen(f->port_file, "r");
@@ -596,7 +612,10 @@ static void test_retryable_500_is_logged_with_the_receivers_answer(void **state)
     receiver_stop(f);
 }
 
-static int reserve_port(void)
+/* A port for a receiver started later, refusing connections until then: the socket stays bound
+ * (not listening, so connects are refused) and is handed to the receiver (--listen-fd), so no
+ * other process can take the port in between. */
+static int reserve_port(struct fx *f)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(s >= 0);
@@ -604,7 +623,9 @@ static int reserve_port(void)
     assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
     socklen_t len = sizeof(a);
     assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s);
+    if (f->reserved_fd >= 0)
+        close(f->reserved_fd);
+    f->reserved_fd = s;
     return ntohs(a.sin_port);
 }
 
@@ -612,7 +633,7 @@ static int reserve_port(void)
 static void test_receiver_started_late_still_gets_alert(void **state)
 {
     struct fx *f = *state;
-    f->port = reserve_port();
+    f->port = reserve_port(f);
     struct vg_webhook_cfg cfg = {.max_attempts = 1000,
                                  .backoff_initial_ms = 10,
                                  .backoff_max_ms = 50,
@@ -795,7 +816,7 @@ static void test_destroy_drains_queue_in_order(void **state)
 static void test_destroy_interrupts_backoff_and_drops_rest(void **state)
 {
     struct fx *f = *state;
-    f->port = reserve_port();
+    f->port = reserve_port(f);
     struct vg_webhook_cfg cfg = {.backoff_initial_ms = 60000, .backoff_max_ms = 60000};
     create_wh(f, &cfg);
     for (int i = 0; i < 3; i++) {
@@ -899,7 +920,7 @@ static void write_secret(struct fx *f, const char *name, const char *text, char 
 static void test_receiver_down_for_a_while_gets_every_alert_once(void **state)
 {
     struct fx *f = *state;
-    f->port = reserve_port();
+    f->port = reserve_port(f);
     struct vg_webhook_cfg cfg = {.max_attempts = 1000,
                                  .backoff_initial_ms = 10,
                                  .backoff_max_ms = 50,

@@ -24,6 +24,7 @@
 
 struct opts {
     int port;
+    int listen_fd; /* --listen-fd: a socket bound already (-1: bind one) */
     const char *bind;
     const char *port_file;
     const char *out;
@@ -55,6 +56,7 @@ struct req {
 };
 
 static struct opts g_opt = {
+    .listen_fd = -1,
     .bind = "127.0.0.1",
     .fail_status = 500,
     .max_body = 1 << 20,
@@ -91,6 +93,8 @@ static void usage(FILE *f)
             "A test HTTP receiver for Vigil webhooks: records every request, can fail or stall.\n"
             "\n"
             "  --port N            port to listen on (default 0: an ephemeral port)\n"
+            "  --listen-fd FD      listen on this inherited socket, bound already (a test keeps\n"
+            "                      its port refusing connections until the receiver starts)\n"
             "  --bind ADDR         IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
             "  --port-file PATH    write the port there once listening (atomically, via rename)\n"
             "  --out PATH          append one JSON line per request: recv_ms, method, path,\n"
@@ -508,6 +512,7 @@ int main(int argc, char **argv)
 {
     enum {
         O_PORT = 1,
+        O_LISTEN_FD,
         O_BIND,
         O_PORT_FILE,
         O_OUT,
@@ -531,6 +536,7 @@ int main(int argc, char **argv)
     };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},
+        {"listen-fd", required_argument, NULL, O_LISTEN_FD},
         {"bind", required_argument, NULL, O_BIND},
         {"port-file", required_argument, NULL, O_PORT_FILE},
         {"out", required_argument, NULL, O_OUT},
@@ -561,6 +567,10 @@ int main(int argc, char **argv)
         case O_PORT:
             bad = parse_long(optarg, 0, 65535, &v);
             g_opt.port = (int)v;
+            break;
+        case O_LISTEN_FD:
+            bad = parse_long(optarg, 0, 65535, &v);
+            g_opt.listen_fd = (int)v;
             break;
         case O_BIND:
             g_opt.bind = optarg;
@@ -712,16 +722,34 @@ int main(int argc, char **argv)
         {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
         {MHD_OPTION_END, 0, NULL},
     };
+    if (g_opt.listen_fd >= 0) {
+        /* Bound by the test (its port refused connections until now): listen on it. */
+        struct sockaddr_storage bound;
+        socklen_t blen = sizeof(bound);
+        if (listen(g_opt.listen_fd, 64) != 0 ||
+            getsockname(g_opt.listen_fd, (struct sockaddr *)&bound, &blen) != 0) {
+            fprintf(stderr, "vigil-test-receiver: --listen-fd %d: %s\n", g_opt.listen_fd,
+                    strerror(errno));
+            return 1;
+        }
+        g_opt.port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                       : ((struct sockaddr_in *)&bound)->sin_port);
+    }
     struct MHD_Daemon *d =
-        MHD_start_daemon(flags, (uint16_t)g_opt.port, NULL, NULL, on_request, NULL,
-                         MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        g_opt.listen_fd >= 0
+            ? MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
+                               (MHD_socket)g_opt.listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                               on_completed, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END)
+            : MHD_start_daemon(flags, (uint16_t)g_opt.port, NULL, NULL, on_request, NULL,
+                               MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                               NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "vigil-test-receiver: cannot listen on %s port %d\n", g_opt.bind,
                 g_opt.port);
         return 1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        g_opt.listen_fd >= 0 ? NULL : MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = info ? info->port : (unsigned)g_opt.port;
     fprintf(stderr, "vigil-test-receiver: listening on %s port %u\n", g_opt.bind, port);
     if (g_opt.port_file) {
