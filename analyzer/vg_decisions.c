@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vg_decision_record.h"
 #include "vg_format.h"
 #include "vg_httpsec.h"
 #include "vg_kafka.h"
@@ -810,57 +811,43 @@ static void on_partial(struct vg_decisions *d, const rd_kafka_message_t *m)
 
 /* A decision record of another analyzer: served from now on, and continued from should this
  * analyzer become the target's decider. */
-static int parse_saved(const rd_kafka_message_t *m, char *target, size_t tlen, struct saved *sv,
-                       char *err, size_t errlen);
-
 static void on_decision(struct vg_decisions *d, const rd_kafka_message_t *m)
 {
-    char target[256], why[VG_ERRLEN];
-    struct saved sv;
-    if (parse_saved(m, target, sizeof(target), &sv, why, sizeof(why)) < 0) {
+    char why[VG_ERRLEN];
+    struct vg_decision_record r;
+    if (vg_decision_record_parse(m->key, m->key_len, m->payload, m->len, &r, why, sizeof(why)) <
+        0) {
         refused(&d->st.follow_refused, "scaling decision record refused", m, why);
         return;
     }
-    json_t *o = json_loadb(m->payload, m->len, 0, NULL);
-    const char *by = json_string_value(json_object_get(o, "decided_by"));
-    size_t k = find_target(d, target);
-    if (!json_is_true(json_object_get(o, "fleet")) || !by || !*by ||
-        strlen(by) >= VG_PARTIAL_MEMBER_MAX || strcmp(by, d->member) == 0 || k == d->n ||
-        sv.time_ms == INT64_MIN) {
+    const char *by = r.decided_by;
+    size_t k = find_target(d, r.target);
+    if (!r.fleet || !*by || strcmp(by, d->member) == 0 || k == d->n || r.time_ms == INT64_MIN) {
         /* An analyzer deciding from its own hosts only (local-only, or a version without the
          * exchange): its decision is not the fleet's. Our own, read back. Not evaluated. */
-        json_decref(o);
         return;
     }
-    cap_time(d, &sv.time_ms, "decision");
-    cap_time(d, &sv.changed_ms, "decision change");
+    cap_time(d, &r.time_ms, "decision");
+    cap_time(d, &r.changed_ms, "decision change");
     struct target *t = &d->t[k];
-    if (t->evaluated && sv.time_ms < t->last.time_ms) {
-        json_decref(o); /* older than the one served: a decider that lost the target late */
-        return;
-    }
+    if (t->evaluated && r.time_ms < t->last.time_ms)
+        return; /* older than the one served: a decider that lost the target late */
     const struct vg_scale_params *p = vg_rule_policy_params(t->p);
-    json_t *rec = json_object_get(o, "recommended"), *cur = json_object_get(o, "current");
-    json_t *metric = json_object_get(o, "metric"), *hosts = json_object_get(o, "hosts");
-    const char *reason = json_string_value(json_object_get(o, "reason"));
-    int recommended = json_is_integer(rec) ? (int)json_integer_value(rec) : sv.desired;
-    vg_scale_follow(t->st, p, sv.desired, recommended, sv.changed_ms, sv.time_ms);
-    t->last.current = json_is_integer(cur) ? (int)json_integer_value(cur) : t->st->current;
+    int recommended = r.recommended >= 0 ? r.recommended : r.desired;
+    vg_scale_follow(t->st, p, r.desired, recommended, r.changed_ms, r.time_ms);
+    t->last.current = r.current >= 0 ? r.current : t->st->current;
     t->last.desired = t->st->current;
     t->last.recommended = recommended;
-    t->last.metric = json_is_number(metric) ? json_number_value(metric) : NAN;
-    t->last.time_ms = sv.time_ms;
-    snprintf(t->last.reason, sizeof(t->last.reason), "%s", reason ? reason : "");
-    t->hosts = json_is_integer(hosts) && json_integer_value(hosts) >= 0
-                   ? (size_t)json_integer_value(hosts)
-                   : 0;
-    t->changed = json_is_true(json_object_get(o, "changed"));
+    t->last.metric = r.metric;
+    t->last.time_ms = r.time_ms;
+    snprintf(t->last.reason, sizeof(t->last.reason), "%s", r.reason);
+    t->hosts = r.hosts >= 0 ? (size_t)r.hosts : 0;
+    t->changed = r.changed;
     t->evaluated = 1;
     t->followed = 1;
     t->fleet = 1;
     snprintf(t->by, sizeof(t->by), "%s", by);
     d->st.followed++;
-    json_decref(o);
 }
 
 /* Retries a failed join of the exchange when due (below, with the join). */
@@ -1086,39 +1073,22 @@ struct readback {
     int oom;
 };
 
-/* A decision record, as decision_json() writes it; 0 or -EINVAL with the reason in err. */
+/* A decision record, as decision_json() writes it (vg_decision_record_parse); 0 or -EINVAL with
+ * the reason in err. */
 static int parse_saved(const rd_kafka_message_t *m, char *target, size_t tlen, struct saved *sv,
                        char *err, size_t errlen)
 {
-    json_error_t je;
-    json_t *o = json_loadb(m->payload, m->len, JSON_REJECT_DUPLICATES, &je);
-    if (!o)
-        return vg_err(err, errlen, -EINVAL, "not JSON: %s", je.text);
-    const char *name = json_string_value(json_object_get(o, "target"));
-    json_t *des = json_object_get(o, "desired"), *tm = json_object_get(o, "time_ms");
-    json_t *ch = json_object_get(o, "changed_at_ms");
-    int rc = 0;
-    if (!name || !*name || strlen(name) >= tlen)
-        rc = vg_err(err, errlen, -EINVAL, "no \"target\" string");
-    else if (!m->key || m->key_len != strlen(name) || memcmp(m->key, name, m->key_len) != 0)
-        rc = vg_err(err, errlen, -EINVAL, "key is not the record's target");
-    else if (!json_is_integer(des) || json_integer_value(des) < 0 ||
-             json_integer_value(des) > INT32_MAX)
-        rc = vg_err(err, errlen, -EINVAL, "\"desired\" is not a replica count");
-    else if (!json_is_integer(tm) && !json_is_null(tm))
-        rc = vg_err(err, errlen, -EINVAL, "\"time_ms\" is not an integer");
-    else if (ch && !json_is_integer(ch) && !json_is_null(ch))
-        rc = vg_err(err, errlen, -EINVAL, "\"changed_at_ms\" is not an integer");
-    if (!rc) {
-        snprintf(target, tlen, "%s", name);
-        sv->desired = (int)json_integer_value(des);
-        /* A target not yet evaluated publishes no time: it decided nothing to keep a window
-         * for. */
-        sv->time_ms = json_is_integer(tm) ? json_integer_value(tm) : INT64_MIN;
-        sv->changed_ms = json_is_integer(ch) ? json_integer_value(ch) : INT64_MIN;
-    }
-    json_decref(o);
-    return rc;
+    struct vg_decision_record r;
+    int rc = vg_decision_record_parse(m->key, m->key_len, m->payload, m->len, &r, err, errlen);
+    if (rc)
+        return rc;
+    if (strlen(r.target) >= tlen)
+        return vg_err(err, errlen, -EINVAL, "no \"target\" string");
+    snprintf(target, tlen, "%s", r.target);
+    sv->desired = r.desired;
+    sv->time_ms = r.time_ms;
+    sv->changed_ms = r.changed_ms;
+    return 0;
 }
 
 static void readback_record(void *ud, const rd_kafka_message_t *m)

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 
+#include "vg_decision_record.h"
 #include "vg_decisions.h"
 #include "vg_dispatch.h"
 #include "vg_engine.h"
@@ -261,6 +262,68 @@ static void long_stabilisation_window_holds_scale_in_for_all_of_it(void **state)
     assert_int_equal(vg_scale_step(&p, st, NAN, 0, 7200 * 1000, &d), 1);
     assert_int_equal(st->current, 1);
     free(st);
+}
+
+/* Records of the decisions topic are anyone's bytes: the counts a follower takes from them
+ * (recommended, current, hosts) must be counts, not cast to int whatever they are. */
+static void decision_records_with_counts_out_of_range_are_refused(void **state)
+{
+    (void)state;
+    struct vg_decision_record r;
+    char err[VG_ERRLEN];
+    const char *good = "{\"target\":\"web\",\"desired\":4,\"current\":3,\"recommended\":5,"
+                       "\"hosts\":12,\"metric\":0.75,\"reason\":\"cpu\",\"time_ms\":1000,"
+                       "\"changed_at_ms\":900,\"decided_by\":\"a-1\",\"fleet\":true,"
+                       "\"changed\":true}";
+    assert_int_equal(vg_decision_record_parse("web", 3, good, strlen(good), &r, err, sizeof(err)),
+                     0);
+    assert_string_equal(r.target, "web");
+    assert_int_equal(r.desired, 4);
+    assert_int_equal(r.current, 3);
+    assert_int_equal(r.recommended, 5);
+    assert_int_equal(r.hosts, 12);
+    assert_true(r.metric == 0.75);
+    assert_int_equal(r.time_ms, 1000);
+    assert_int_equal(r.changed_ms, 900);
+    assert_string_equal(r.decided_by, "a-1");
+    assert_true(r.fleet && r.changed);
+    /* Not evaluated yet: no time, no recommendation. */
+    const char *fresh = "{\"target\":\"web\",\"desired\":2,\"time_ms\":null,\"recommended\":null}";
+    assert_int_equal(vg_decision_record_parse("web", 3, fresh, strlen(fresh), &r, err, sizeof(err)),
+                     0);
+    assert_int_equal(r.recommended, -1);
+    assert_int_equal(r.current, -1);
+    assert_int_equal(r.hosts, -1);
+    assert_true(r.time_ms == INT64_MIN);
+
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{\"target\":\"web\",\"time_ms\":7,\"desired\":1,\"recommended\":4294967297}",
+         "\"recommended\" is not a count from 0 to 2147483647"},
+        {"{\"target\":\"web\",\"time_ms\":7,\"desired\":1,\"recommended\":-3}",
+         "\"recommended\" is not a count"},
+        {"{\"target\":\"web\",\"time_ms\":7,\"desired\":1,\"current\":2147483648}",
+         "\"current\" is not a count"},
+        {"{\"target\":\"web\",\"time_ms\":7,\"desired\":1,\"current\":1.5}",
+         "\"current\" is not a count"},
+        {"{\"target\":\"web\",\"time_ms\":7,\"desired\":1,\"hosts\":-1}",
+         "\"hosts\" is not a count"},
+        {"{\"target\":\"web\",\"time_ms\":7,\"desired\":1,\"hosts\":\"12\"}",
+         "\"hosts\" is not a count"},
+        {"{\"target\":\"web\",\"time_ms\":7,\"desired\":2147483648}",
+         "\"desired\" is not a replica count"},
+        {"[1]", "not a JSON object"},
+        {"{\"target\":\"api\",\"time_ms\":7,\"desired\":1}", "key is not the record's target"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        if (vg_decision_record_parse("web", 3, bad[i].body, strlen(bad[i].body), &r, err,
+                                     sizeof(err)) != -EINVAL)
+            fail_msg("accepted: %s", bad[i].body);
+        if (!strstr(err, bad[i].why))
+            fail_msg("%s: said \"%s\", expected \"%s\"", bad[i].body, err, bad[i].why);
+    }
 }
 
 static void policies_load_from_rule_files(void **state)
@@ -1686,6 +1749,7 @@ int main(void)
         cmocka_unit_test(a_follower_continues_with_the_deciders_cooldown_and_window),
         cmocka_unit_test(step_policy_honours_cooldown),
         cmocka_unit_test(long_stabilisation_window_holds_scale_in_for_all_of_it),
+        cmocka_unit_test(decision_records_with_counts_out_of_range_are_refused),
         cmocka_unit_test(policies_load_from_rule_files),
         cmocka_unit_test(constant_load_on_fixed_hosts_converges_instead_of_compounding),
         cmocka_unit_test(within_the_tolerance_band_the_reporting_hosts_are_recommended),
