@@ -119,8 +119,8 @@ static void read_topic_reads_every_partition_to_its_end(void **state)
     cluster_stop(&c);
 }
 
-/* NOT_LEADER_FOR_PARTITION (6) for 8 watermark queries (a leader moving): the read used to take those
- * partitions for empty and return 0 without their records; they are asked again. */
+/* NOT_LEADER_FOR_PARTITION (6) for 8 watermark queries (a leader moving): the read used to take
+ * those partitions for empty and return 0 without their records; they are asked again. */
 static void read_topic_asks_again_for_watermarks_the_broker_refused(void **state)
 {
     (void)state;
