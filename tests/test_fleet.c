@@ -516,6 +516,42 @@ static void test_anomaly_is_attributed_to_metric_names(void **state)
     vg_fleet_free(f);
 }
 
+/* A value beyond a float's range (a counter glitch, a unit error: 1e39 to 1e308) is the far
+ * outlier it is, not a missing value: the model reads floats, and such a double made +inf there,
+ * which the normaliser takes for "did not report", so the metric was neither scored nor named. */
+static void test_a_value_beyond_a_float_is_scored_as_an_outlier_not_missing(void **state)
+{
+    struct vg_fleet_params p = params();
+    p.dir = NULL;
+    struct seen sn = {.host = "web-00"};
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, on_score, &sn, err, sizeof(err)), 0);
+    float max_normal = 0;
+    for (uint64_t t = 0; t < 400; t++) {
+        put_tick(f, 1, t, -1);
+        if (t > 300)
+            max_normal = fmaxf(max_normal, sn.score);
+    }
+    const double huge[] = {1e39, 1e300, -1e300};
+    for (size_t k = 0; k < VG_ARRAY_LEN(huge); k++) {
+        struct vg_metric m[NM];
+        for (int j = 0; j < NM; j++) {
+            m[j].name = names[j];
+            m[j].value = value(0, 400 + k, j);
+        }
+        m[2].value = huge[k];
+        assert_int_equal(vg_fleet_put(f, "web", "web-00", m, NM, err, sizeof(err)), 0);
+        assert_int_equal(vg_fleet_step(f, err, sizeof(err)), 0);
+        printf("  load_1=%g: score %.2f (normal max %.2f), top %s\n", huge[k], sn.score, max_normal,
+               sn.top[0] ? sn.top[0] : "-");
+        assert_true(sn.score > 2 * max_normal);
+        assert_non_null(sn.top[0]);
+        assert_string_equal(sn.top[0], "load_1");
+    }
+    vg_fleet_free(f);
+}
+
 static void test_restart_resumes_from_checkpoints(void **state)
 {
     struct vg_fleet_params p = params();
@@ -1643,6 +1679,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_default_columns_put_host_level_metrics_before_cgroups),
         cmocka_unit_test(test_bad_metric_patterns_are_refused_naming_the_fault),
         cmocka_unit_test(test_anomaly_is_attributed_to_metric_names),
+        cmocka_unit_test(test_a_value_beyond_a_float_is_scored_as_an_outlier_not_missing),
         cmocka_unit_test(test_restart_resumes_from_checkpoints),
         cmocka_unit_test(test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh),
         cmocka_unit_test(test_checkpoint_listing_a_host_twice_is_refused),
