@@ -51,6 +51,7 @@ int vg_fleet_new(struct vg_fleet **out, const struct vg_fleet_params *p, struct 
     f->p.dir = f->dir;
     vg_strmap_init(&f->groups);
     vg_strmap_init(&f->hosts);
+    vg_strmap_init(&f->first_seen);
     *out = f;
     return 0;
 }
@@ -97,6 +98,7 @@ void vg_fleet_free(struct vg_fleet *f)
         return;
     vg_strmap_free(&f->groups, vg_fleet_free_group);
     vg_strmap_free(&f->hosts, free);
+    vg_strmap_free(&f->first_seen, NULL);
     vg_colsel_free(f->sel);
     free(f->dir);
     free(f);
@@ -520,6 +522,18 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
                         f->p.max_groups);
                 return 1;
             }
+            if (f->p.found_on_second_tick && !vg_strmap_get(&f->first_seen, host)) {
+                /* Hosts that never report again (or never found their group) would pile up: the
+                 * set is bounded, and a host forgotten so founds its group one tick later. */
+                size_t cap = f->p.max_hosts ? f->p.max_hosts : VG_FLEET_FIRST_SEEN_MAX;
+                if (f->first_seen.n >= cap) {
+                    vg_strmap_free(&f->first_seen, NULL);
+                    vg_strmap_init(&f->first_seen);
+                }
+                /* Out of memory only delays the founding further. */
+                (void)vg_strmap_put(&f->first_seen, host, (void *)1);
+                return 0;
+            }
             rc = new_group(f, group, metrics, n, 1, &g, why, sizeof(why));
             if (rc > 0) {
                 /* Too few metrics to model: a property of this host, not a failure; counted,
@@ -544,6 +558,7 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
         }
         if ((rc = vg_fleet_add_row(f, g, host, err, errlen)) < 0)
             return rc;
+        vg_strmap_del(&f->first_seen, host);
         ref = vg_strmap_get(&f->hosts, host);
     }
     struct group *g = ref->g;

@@ -45,6 +45,9 @@
 #include "vg_mv.h"
 #include "vg_wire.h"
 
+/* Hosts found_on_second_tick remembers at most, without max_hosts. */
+#define VG_FLEET_FIRST_SEEN_MAX 65536
+
 struct vg_fleet_params {
     struct vg_mv_params mv; /* n_metrics is ignored: each group takes its own */
     const char *dir;        /* checkpoint directory; NULL or "" = no checkpoints */
@@ -65,6 +68,11 @@ struct vg_fleet_params {
     /* Score every warm host through its own vg_hscore with these parameters (hs). */
     int host_score;
     struct vg_hscore_params hs;
+    /* A new group is founded by its first host's second tick, not its first (that first tick is
+     * dropped). An agent's first message after it starts has none of its rates (a counter needs
+     * two readings, collectors/vg_rate.h), and a group's columns are its founder's for good: a
+     * group founded on it modelled no cpu, disk or network (the analyzer). */
+    int found_on_second_tick;
 };
 
 /* One host's result of a step. Strings belong to the fleet and live until it is freed. */

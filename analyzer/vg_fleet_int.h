@@ -70,6 +70,9 @@ struct vg_fleet {
     void *ud;
     struct vg_strmap groups; /* name -> struct group * */
     struct vg_strmap hosts;  /* name -> struct hostref * */
+    /* found_on_second_tick: hosts seen once for a group that did not exist (name -> (void *)1);
+     * an entry goes when its host gets a row. */
+    struct vg_strmap first_seen;
     struct vg_fleet_stats st;
 };
 

@@ -99,6 +99,7 @@ static int mv_create(void **inst, const struct vg_model_env *env, char *err, siz
         .step_when_complete = 1,
         .queue_ticks = env->queue_ticks,
         .host_score = 1,
+        .found_on_second_tick = 1,
     };
     /* The host score of `vigilctl eval smd` (docs/evaluation.md): error scales fitted on a
      * host's first calib_init warm ticks, then calib_init more for the calibration's sample. */

@@ -1323,6 +1323,44 @@ static struct vg_model_env mv_env(uint32_t calib_init, uint32_t queue_ticks)
                                  .seed = 1};
 }
 
+/* An agent's first message after it starts has no rates (a counter needs two readings:
+ * collectors/vg_rate.h): no cpu, disk or network. A new group's columns are those of its first
+ * host, so a group founded by a host whose agent had just started (a new service deployed) modelled
+ * only its gauges, for good (and in its checkpoint). The analyzer's mv model founds a group from
+ * its first host's second message. */
+static void test_a_group_is_not_founded_on_an_agents_first_message_without_rates(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN];
+    struct vg_model_env env = mv_env(20, 1);
+    struct vg_models *ms;
+    assert_int_equal(vg_models_new(&ms, "mv", &env, err, sizeof(err)), 0);
+    /* The gauges only: load_1, mem_used, procs, tcp_estab. */
+    struct vg_metric first[] = {{names[2], value(0, 0, 2)},
+                                {names[3], value(0, 0, 3)},
+                                {names[10], value(0, 0, 10)},
+                                {names[11], value(0, 0, 11)}};
+    struct vg_model_tick tk = {"web-00", "web", 0, first, VG_ARRAY_LEN(first)};
+    assert_int_equal(vg_models_update(ms, &tk, err, sizeof(err)), 0);
+    for (uint64_t t = 1; t < 200; t++)
+        mv_tick(ms, 0, t);
+    struct vg_fleet_stats st;
+    vg_model_mv_stats(vg_models_find(ms, "mv"), &st);
+    assert_int_equal(st.groups, 1);
+    assert_int_equal(st.hosts, 1);
+    /* Every metric of the full messages has its column. */
+    assert_int_equal(st.metrics_ignored, 0);
+    /* And an incident on a rate is seen and named. */
+    mv_tick_at(ms, 0, 200, 8);
+    struct vg_model_score sc;
+    assert_int_equal(vg_models_score(ms, "web-00", "mv", &sc), 0);
+    int named = 0;
+    for (uint32_t q = 0; q < sc.n_top; q++)
+        named |= strcmp(sc.top[q], "disk_wa") == 0;
+    assert_true(named);
+    vg_models_free(ms);
+}
+
 /* model.max_groups reaches the analyzer's mv model: it was a constant 1024 there, so a fleet of
  * many small groups could not be bounded (or allowed more) from the config. */
 static void test_model_max_groups_from_the_config_bounds_the_mv_groups(void **state)
@@ -1343,10 +1381,12 @@ static void test_model_max_groups_from_the_config_bounds_the_mv_groups(void **st
     assert_int_equal(vg_models_new(&ms, "mv", &env, err, sizeof(err)), 0);
     struct vg_metric m[] = {{"cpu", 1}, {"mem", 2}, {"disk", 3}, {"net", 4}};
     const char *groups[] = {"a", "b", "c"}, *hosts[] = {"a-1", "b-1", "c-1"};
-    for (int i = 0; i < 3; i++) {
-        struct vg_model_tick t = {hosts[i], groups[i], 1000, m, 4};
-        assert_int_equal(vg_models_update(ms, &t, err, sizeof(err)), 0);
-    }
+    /* A group is founded by its first host's second tick; c-1 is refused on its first. */
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < (i < 2 ? 2 : 1); k++) {
+            struct vg_model_tick t = {hosts[i], groups[i], 1000 + k * 1000, m, 4};
+            assert_int_equal(vg_models_update(ms, &t, err, sizeof(err)), 0);
+        }
     struct vg_fleet_stats st;
     vg_model_mv_stats(vg_models_find(ms, "mv"), &st);
     assert_int_equal(st.groups, 2);
@@ -1354,8 +1394,10 @@ static void test_model_max_groups_from_the_config_bounds_the_mv_groups(void **st
     assert_int_equal(st.hosts_refused, 1); /* c-1: a third group */
     /* Once b's only host has left, c takes its place. */
     vg_models_host_drop(ms, "b-1");
-    struct vg_model_tick t = {"c-1", "c", 2000, m, 4};
-    assert_int_equal(vg_models_update(ms, &t, err, sizeof(err)), 0);
+    for (int k = 0; k < 2; k++) {
+        struct vg_model_tick t = {"c-1", "c", 3000 + k * 1000, m, 4};
+        assert_int_equal(vg_models_update(ms, &t, err, sizeof(err)), 0);
+    }
     vg_model_mv_stats(vg_models_find(ms, "mv"), &st);
     assert_int_equal(st.groups, 2);
     assert_int_equal(st.hosts, 2);
@@ -1680,6 +1722,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_metric_patterns_are_refused_naming_the_fault),
         cmocka_unit_test(test_anomaly_is_attributed_to_metric_names),
         cmocka_unit_test(test_a_value_beyond_a_float_is_scored_as_an_outlier_not_missing),
+        cmocka_unit_test(test_a_group_is_not_founded_on_an_agents_first_message_without_rates),
         cmocka_unit_test(test_restart_resumes_from_checkpoints),
         cmocka_unit_test(test_corrupt_checkpoint_is_refused_and_the_group_starts_fresh),
         cmocka_unit_test(test_checkpoint_listing_a_host_twice_is_refused),
