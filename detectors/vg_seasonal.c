@@ -69,10 +69,11 @@ static int profile_forecast(const struct vg_seasonal_profile *pr,
 
 /* Learns x into a profile's bin b (r and sc from profile_forecast, sc_p the plain model's
  * scale for a profile that has no error of its own yet); bin_err, where not NULL, is the
- * profile's per-bin typical error, learned too. */
+ * profile's per-bin typical error, learned too. absurd: x is a glitch to the plain model
+ * (VG_DETECTOR_WARM_ABSURD of its scales off, the value before it not). */
 static void profile_learn(struct vg_seasonal_profile *pr, const struct vg_detector_params *p,
                           size_t b, double x, double r, double sc, double sc_p, double clip_k,
-                          double err_plain, double *bin_err)
+                          double err_plain, double *bin_err, int absurd)
 {
     /* The profile is a per-bin EWMA of the value less the current offset, learned apart from the
      * offset (the two would otherwise trade the periodic shape between them); the offset follows
@@ -91,8 +92,11 @@ static void profile_learn(struct vg_seasonal_profile *pr, const struct vg_detect
         bin_err[b] += g * (ae - bin_err[b]);
     }
     /* A bin's first periods teach it the shape unclipped: a daily spike is an outlier to the
-     * plain model but the very thing the profile must learn. */
-    if (pr->periods[b] > 2 && clip(&e_prof, lim, p) != p->alpha && p->alpha > 0)
+     * plain model but the very thing the profile must learn. Not a glitch, though (a wrapped
+     * counter, a sentinel: orders of magnitude off, as in the warm-up): one reading of 1e9
+     * among values near 100 in the first two days set its bin, then through the residuals the
+     * offset of every bin, so far off that the daily profile fired every day for over a week. */
+    if ((pr->periods[b] > 2 || absurd) && clip(&e_prof, lim, p) != p->alpha && p->alpha > 0)
         g *= p->alpha_outlier / p->alpha;
     if (pr->periods[b] >= 2) {
         double dev = r;
@@ -187,14 +191,19 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     *raw = sum / have;
 
     /* Learn: every model, from winsorised residuals. */
+    /* A glitch is one reading: the first of a run of such values may be one, the rest are a
+     * shape (a daily burst) that the profile must learn. */
+    double z_prev = s->ring_pos >= 2 ? s->ring[(s->ring_pos - 2) % VG_SEASONAL_SMOOTH] : 0;
+    int absurd = fabs(r_p) > VG_DETECTOR_WARM_ABSURD * sc_p && !(z_prev > VG_DETECTOR_WARM_ABSURD);
     double dev = r_p, lim = clip_k * sc_p;
     double a = clip(&dev, lim, p);
     s->plain += a * dev;
     s->err_plain += a * (fabs(dev) - s->err_plain);
     if (have_t)
-        profile_learn(&s->day, p, b, x, r_s, sc_s, sc_p, clip_k, s->err_plain, s->day_bin_err);
+        profile_learn(&s->day, p, b, x, r_s, sc_s, sc_p, clip_k, s->err_plain, s->day_bin_err,
+                      absurd);
     if (weekly)
-        profile_learn(&s->week, p, bw, x, r_w, sc_w, sc_p, clip_k, s->err_plain, NULL);
+        profile_learn(&s->week, p, bw, x, r_w, sc_w, sc_p, clip_k, s->err_plain, NULL, absurd);
     if (s->n < UINT64_MAX)
         s->n++;
     return 0;

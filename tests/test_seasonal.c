@@ -125,6 +125,52 @@ static void a_glitch_in_the_warmup_does_not_make_normal_values_alert(void **stat
     }
 }
 
+/* Scores >= 0.999 from day 3 to day 10 of a smooth daily series of one value a minute, with one
+ * reading of glitch (0: none) at the minute given. */
+static int high_after_a_glitch_in_the_first_days(int64_t at, double glitch)
+{
+    struct vg_detector_params p = {.alpha = 0.05,
+                                   .alpha_outlier = 0.005,
+                                   .warmup = 20,
+                                   .clip_k = 3,
+                                   .min_std_abs = 0.01,
+                                   .min_std_rel = 0.02,
+                                   .prof = 1};
+    struct vg_seasonal_state s;
+    vg_detector_seasonal.init(&s);
+    uint32_t seed = 5;
+    int high = 0;
+    for (int64_t i = 0; i < 10 * 1440; i++) {
+        double x = 100 + 50 * sin(2 * M_PI * (double)i / 1440) + 1.5 * noise(&seed), sc = 0;
+        if (glitch != 0 && i == at)
+            x = glitch;
+        int rc = vg_detector_seasonal.update_at(&s, &p, i * 60000, x, &sc);
+        high += rc == 0 && i >= 3 * 1440 && sc >= 0.999;
+    }
+    return high;
+}
+
+/* A bin's first two periods learn its shape unclipped (a daily burst is the profile's to learn),
+ * and so one counter glitch of 1e9 among values near 100 in the first two days set its bin, then
+ * through the residuals the offset of every bin: the daily profile was off by some 1e5 and fired
+ * every day for over a week. A lone reading orders of magnitude off is learned clipped, as after
+ * those periods. */
+static void a_glitch_in_the_first_days_does_not_spoil_the_daily_profile(void **state)
+{
+    (void)state;
+    assert_int_equal(high_after_a_glitch_in_the_first_days(0, 0), 0);
+    const double glitches[] = {1e9, 1e30, -1e9};
+    const int64_t when[] = {100, 1500, 2000};
+    for (size_t k = 0; k < sizeof(glitches) / sizeof(glitches[0]); k++)
+        for (size_t w = 0; w < sizeof(when) / sizeof(when[0]); w++) {
+            int high = high_after_a_glitch_in_the_first_days(when[w], glitches[k]);
+            if (high)
+                print_message("glitch %g at minute %lld: %d high scores on days 3-10\n",
+                              glitches[k], (long long)when[w], high);
+            assert_int_equal(high, 0);
+        }
+}
+
 /* A series that is 0 most of the time with real bursts of 5-7 (30 % of the warm-up) must not be
  * learned as constant: with a median and MAD its error would be 0 and a burst some 600 floors. */
 static void an_on_off_warmup_is_not_learned_as_constant(void **state)
@@ -436,6 +482,7 @@ int main(void)
         cmocka_unit_test(daily_shape_is_learned_and_its_break_scored),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_blind_the_plain_model_to_a_step),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_make_normal_values_alert),
+        cmocka_unit_test(a_glitch_in_the_first_days_does_not_spoil_the_daily_profile),
         cmocka_unit_test(an_on_off_warmup_is_not_learned_as_constant),
         cmocka_unit_test(a_warmup_state_without_its_values_starts_over),
         cmocka_unit_test(a_warmup_longer_than_the_ring_learns_the_rest_without_scoring),
