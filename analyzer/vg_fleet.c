@@ -356,7 +356,6 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
         if (!g->reported[i]) {
             for (size_t j = 0; j < m; j++)
                 x[j] = NAN;
-            g->filled[i]++;
             if (!g->absent[i]) {
                 g->absent[i] = 1;
                 g->n_waiting--;
@@ -378,6 +377,17 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
     if (rc < 0)
         return rc;
     f->st.steps++;
+    /* The event time this step covered, owed by the rows it gave missing values (q_push). */
+    int64_t step_ts = 0;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->reported[i] && g->last_ts[i] > step_ts)
+            step_ts = g->last_ts[i];
+    double covered = step_ts > g->step_ts && g->step_ts > 0 ? (double)(step_ts - g->step_ts) : 0;
+    if (step_ts > g->step_ts)
+        g->step_ts = step_ts;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (!g->reported[i])
+            g->filled[i] += covered;
     uint32_t W = vg_mv_params(g->mv)->window;
     /* A host whose window is its own and which reported a finite value has a finite target: a
      * NaN score there means its window or the weights are not finite, and through the next
@@ -458,11 +468,15 @@ static int q_push(struct vg_fleet *f, struct group *g, uint32_t i, int64_t ts, f
             g->tick_ms[i] = dt;
         else if (dt < 1.5 * iv)
             g->tick_ms[i] = 0.8 * iv + 0.2 * dt;
-        if (g->filled[i] && g->qlen[i] == 0 && iv > 0) {
-            double passed = floor(dt / iv + 0.5);
+        /* Owed: the group stepped through this tick's time without it. The debt is event time,
+         * not steps: a host with a longer interval than its group's (a 60 s agent among 10 s
+         * ones) is given missing values for several steps between any two of its ticks, and
+         * paying one step per tick its ticks were skipped for good. Half an interval of
+         * tolerance, as rounding to whole ticks did. */
+        if (g->filled[i] > 0 && g->qlen[i] == 0 && iv > 0) {
             g->push_ts[i] = ts;
-            if (passed <= (double)g->filled[i]) {
-                g->filled[i] -= (uint32_t)passed;
+            if (dt <= g->filled[i] + 0.5 * iv) {
+                g->filled[i] = g->filled[i] > dt ? g->filled[i] - dt : 0;
                 f->st.ticks_skipped++;
                 return 1;
             }

@@ -41,10 +41,12 @@ struct group {
     /* Catching up after missing values were stepped in for a row (see q_push): the event time
      * of its newest tick taken (queued or skipped), its interval between ticks (EWMA of its own
      * event times, so neither clock skew nor phase between hosts matters; 0 = not known yet),
-     * and the steps that gave it missing values since that tick. */
+     * and the event time the steps that gave it missing values covered since that tick
+     * (differences of the group's step times, so skew does not matter either). */
     int64_t *push_ts;
     double *tick_ms;
-    uint32_t *filled;
+    double *filled;
+    int64_t step_ts; /* event time of the last step: its newest reported tick's; 0 = none */
     struct vg_mv_result *res, *last; /* this step's results; each host's last reported one */
     /* Host scores (host_score): one vg_hscore per row, its last result, the step's residuals
      * and normalised values (cap x m each, the latter for the state term) and a row of blame

@@ -1230,6 +1230,37 @@ static void test_a_late_host_skips_the_ticks_its_group_stepped_without_it(void *
     free(tr);
 }
 
+/* A host whose agent ticks every 60 s in a group of hosts ticking every 10 s (a mixed fleet, or
+ * an interval changed in a rollout): the group steps without it between its ticks, so each of its
+ * ticks looked owed to steps already taken, and being skipped counted one step off a debt that
+ * grew by six a minute. Its ticks were skipped for good and it was never scored; its debt is now
+ * event time, which its own ticks pay off as fast as it grows. */
+static void test_a_host_with_a_longer_interval_than_its_group_is_still_scored(void **state)
+{
+    (void)state;
+    struct trace *tr = calloc(1, sizeof(*tr));
+    assert_non_null(tr);
+    struct vg_fleet_params p = queue_params(8);
+    p.host_score = 0;
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, on_trace, tr, err, sizeof(err)), 0);
+    /* Hosts 0 and 1 every 10 s, host 2 every 60 s (after them), for an hour. */
+    for (uint64_t t = 0; t < 360; t++) {
+        put_one(f, 0, t * 10);
+        put_one(f, 1, t * 10);
+        if (t % 6 == 0)
+            put_one(f, 2, t * 10);
+    }
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    print_message("  60 s host scored %d of its 60 ticks, %llu skipped\n", tr->n[2],
+                  (unsigned long long)st.ticks_skipped);
+    assert_true(tr->n[2] >= 25);
+    vg_fleet_free(f);
+    free(tr);
+}
+
 static void test_queued_ticks_move_with_an_exported_host(void **state)
 {
     struct vg_fleet_params p = queue_params(8);
@@ -1734,6 +1765,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_any_interleaving_of_a_groups_ticks_scores_as_in_order),
         cmocka_unit_test(test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back),
         cmocka_unit_test(test_a_late_host_skips_the_ticks_its_group_stepped_without_it),
+        cmocka_unit_test(test_a_host_with_a_longer_interval_than_its_group_is_still_scored),
         cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
         cmocka_unit_test(test_model_max_groups_from_the_config_bounds_the_mv_groups),
         cmocka_unit_test(test_a_second_holder_of_a_model_dir_is_refused),
