@@ -153,6 +153,10 @@ static const struct vg_cfg_key keys[] = {
     {"decisions.webhook_url", VG_CFG_STRING, NULL, OFF(decisions_webhook_url), NOBOUND, NULL,
      "URL a scaling decision that changes the replica count is POSTed to; unset = none", NULL,
      VG_CFG_F_URL_CREDS},
+    {"decisions.webhook_secret_file", VG_CFG_STRING, NULL, OFF(decisions_webhook_secret_file),
+     NOBOUND, NULL,
+     "file holding the HMAC-SHA256 key that signs each decisions.webhook_url post "
+     "(X-Vigil-Timestamp, X-Vigil-Signature, as webhook.secret_file); unset: not signed"},
     {"webhook.url", VG_CFG_STRING, NULL, OFF(webhook_url), NOBOUND, "VIGIL_WEBHOOK_URL",
      "where alerts are POSTed (generic JSON, docs/alerts.md); unset = log only", NULL,
      VG_CFG_F_URL_CREDS},
@@ -225,7 +229,8 @@ static const struct vg_cfg_key keys[] = {
      "pending bytes per receiver's outbox; beyond, alerts are refused and counted"},
     {"user", VG_CFG_STRING, "vigil", OFF(user), NOBOUND, NULL,
      "the user the analyzer runs as (the packaged unit's User=): --check-config started as root "
-     "reads the secret files (webhook.secret_file, pagerduty.routing_key_file, http.token_file, "
+     "reads the secret files (webhook.secret_file, decisions.webhook_secret_file, "
+     "pagerduty.routing_key_file, http.token_file, "
      "kafka.*_file), actions.tls_ca_file, the rule files of rules.dir and silences.file, and "
      "checks that outbox.dir and silences.file are writable, as this user and its groups, as the "
      "unit will read and write them; empty: as "

@@ -51,6 +51,7 @@ struct analyzer_cfg {
     char *decisions_topic;
     char *decisions_partials_topic;
     char *decisions_webhook_url;
+    char *decisions_webhook_secret_file;
     int64_t decisions_restore_ms;
     int64_t decisions_rejoin_initial_ms, decisions_rejoin_max_ms;
     char *webhook_url;

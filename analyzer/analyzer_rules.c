@@ -216,6 +216,7 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
         .webhook_url = a->cfg.decisions_webhook_url,
         .webhook_timeout_ms = a->cfg.webhook_timeout_ms,
         .tls_ca_file = a->cfg.tls_ca_file,
+        .webhook_secret_file = a->cfg.decisions_webhook_secret_file,
         .drain_ms = a->cfg.drain_timeout_ms,
         .rejoin_initial_ms = a->cfg.decisions_rejoin_initial_ms,
         .rejoin_max_ms = a->cfg.decisions_rejoin_max_ms,

@@ -660,6 +660,9 @@ static int check_files(const struct files_check *fc, char *err, size_t errlen)
         const char *path, *what;
     } secrets[] = {
         {c->webhook_url && *c->webhook_url ? c->webhook_secret_file : NULL, "webhook.secret_file"},
+        {c->decisions_webhook_url && *c->decisions_webhook_url ? c->decisions_webhook_secret_file
+                                                               : NULL,
+         "decisions.webhook_secret_file"},
         {c->pagerduty_routing_key_file, "pagerduty.routing_key_file"}};
     for (size_t i = 0; !rc && i < VG_ARRAY_LEN(secrets); i++) {
         char *v = NULL;

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "vg_decision_record.h"
+#include "vg_action.h"
 #include "vg_format.h"
+#include "vg_hmac.h"
 #include "vg_httpsec.h"
 #include "vg_kafka.h"
 #include "vg_kafka_read.h"
@@ -104,6 +106,8 @@ struct vg_decisions {
     char *url;
     char *shown_url; /* url as logs show it (vg_url_redact): its query often holds a token */
     char *ca_file;   /* actions.tls_ca_file */
+    char *key;       /* decisions.webhook_secret_file's HMAC key; NULL: not signed */
+    size_t key_len;
     int64_t timeout_ms;
     pthread_t thr;
     int thr_started;
@@ -191,6 +195,28 @@ static int post_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl
     return 1;
 }
 
+/* The headers the alert webhook signs with (vg_format.c): the receiver that applies decisions to
+ * the cluster can then refuse one it did not get from Vigil, or one captured and replayed later.
+ * Each attempt is signed when it is made, so a retry carries its own time. */
+static int sign(const struct vg_decisions *d, const char *body, struct curl_slist **h)
+{
+    char sig[VG_HMAC_SIG_LEN + 1], ts[24], line[VG_HMAC_SIG_LEN + 32];
+    snprintf(ts, sizeof(ts), "%lld", (long long)(vg_now_ms() / 1000));
+    int rc = vg_hmac_sign(d->key, d->key_len, ts, body, strlen(body), sig);
+    if (rc < 0)
+        return rc;
+    struct curl_slist *n;
+    snprintf(line, sizeof(line), "X-Vigil-Timestamp: %s", ts);
+    if (!(n = curl_slist_append(*h, line)))
+        return -ENOMEM;
+    *h = n;
+    snprintf(line, sizeof(line), "X-Vigil-Signature: %s", sig);
+    if (!(n = curl_slist_append(*h, line)))
+        return -ENOMEM;
+    *h = n;
+    return 0;
+}
+
 /* 0: posted (2xx). -EAGAIN: worth another attempt, as the alert receivers retry (docs/alerts.md):
  * a transport error, 408, 429 or 5xx. -EIO: any other answer (a 401 or 400 will not get better).
  * -EINVAL: the TLS settings could not be applied. */
@@ -199,6 +225,12 @@ static int post(struct vg_decisions *d, CURL *c, const char *body, struct post_r
     *r = (struct post_result){.cc = CURLE_OK};
     struct post_progress pp = {.d = d, .r = r};
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (h && d->key && sign(d, body, &h) < 0) {
+        curl_slist_free_all(h);
+        snprintf(r->curl_err, sizeof(r->curl_err), "HMAC-SHA256 signing failed");
+        r->cc = CURLE_OUT_OF_MEMORY;
+        return -EAGAIN;
+    }
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, d->url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -394,6 +426,15 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
             vg_decisions_free(d);
             return vg_err(err, errlen, -EINVAL, "decisions.webhook_url: no host after the scheme");
         }
+        if (cfg->webhook_secret_file && *cfg->webhook_secret_file) {
+            int rc =
+                vg_action_read_secret(cfg->webhook_secret_file, "decisions.webhook_secret_file",
+                                      &d->key, &d->key_len, err, errlen);
+            if (rc < 0) {
+                vg_decisions_free(d);
+                return rc;
+            }
+        }
         if (pthread_create(&d->thr, NULL, webhook_main, d) != 0) {
             vg_decisions_free(d);
             return -ENOMEM;
@@ -461,6 +502,7 @@ void vg_decisions_free(struct vg_decisions *d)
     free(d->url);
     free(d->shown_url);
     free(d->ca_file);
+    vg_action_secret_free(d->key, d->key_len);
     pthread_mutex_destroy(&d->stat_lock);
     pthread_mutex_destroy(&d->q_lock);
     pthread_cond_destroy(&d->q_cond);

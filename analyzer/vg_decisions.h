@@ -36,7 +36,10 @@ struct vg_decisions_cfg {
     const char *webhook_url;       /* NULL or "": no webhook */
     int64_t webhook_timeout_ms;
     const char *tls_ca_file; /* actions.tls_ca_file; NULL: the system's CAs only */
-    int64_t drain_ms;        /* at vg_decisions_free, how long queued webhooks may still go */
+    /* HMAC-SHA256 key file: each post carries X-Vigil-Timestamp and X-Vigil-Signature, as the
+     * alert webhook's do. NULL or "": not signed. */
+    const char *webhook_secret_file;
+    int64_t drain_ms; /* at vg_decisions_free, how long queued webhooks may still go */
     /* A failed join is retried this long after, doubling up to rejoin_max_ms; 0: 30 s, 5 min. */
     int64_t rejoin_initial_ms, rejoin_max_ms;
 };

@@ -2078,6 +2078,63 @@ static void test_scaling_webhook_failure_logs_target_url_status_and_attempts(voi
     }
 }
 
+/* The decision webhook is the one that changes a cluster: with decisions.webhook_secret_file its
+ * posts carry X-Vigil-Timestamp and X-Vigil-Signature over "<timestamp>.<body>", which a receiver
+ * checking them (vigil-test-receiver --hmac-secret-file, constant-time, 30 s replay window) takes;
+ * the same receiver refuses an unsigned post with 401. */
+static void test_scaling_webhook_is_signed_with_its_secret_file(void **state)
+{
+    struct fx *f = *state;
+    const char *key = "decision-signing-key-0123456789";
+    char kfile[160];
+    write_secret(f, "dec.key", "decision-signing-key-0123456789\n", kfile, sizeof(kfile));
+    receiver_start(f, 0, "--hmac-secret-file", kfile, "--max-age", "30", "--raw-body", NULL);
+    char url[160];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/scale", f->port);
+    struct vg_decisions_cfg cfg = {.webhook_url = url,
+                                   .webhook_timeout_ms = 5000,
+                                   .drain_ms = WAIT_MS,
+                                   .webhook_secret_file = kfile};
+    int64_t before = vg_now_ms() / 1000;
+    struct decided k = decide_once(&cfg);
+    struct vg_decisions_stats st;
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    do {
+        nap();
+        vg_decisions_get_stats(k.d, &st);
+    } while (st.webhook_sent + st.webhook_errors == 0 && vg_mono_ms() < end);
+    decided_free(&k);
+    int64_t after = vg_now_ms() / 1000;
+    assert_int_equal(st.webhook_errors, 0);
+    assert_int_equal(st.webhook_sent, 1);
+    json_t *reqs = wait_requests(f, 1);
+    json_t *r = json_array_get(reqs, 0);
+    assert_str(r, "signature", NULL, "valid");
+    const char *ts = jget_str(r, "headers", "x-vigil-timestamp");
+    assert_non_null(ts);
+    assert_true(atoll(ts) >= before && atoll(ts) <= after);
+    char want[80];
+    signature_of(key, ts, jget_str(r, "body_raw", NULL), want);
+    assert_str(r, "headers", "x-vigil-signature", want);
+    json_decref(reqs);
+    char *log = log_text(f);
+    assert_null(strstr(log, key));
+    free(log);
+
+    /* Without the key file the post is unsigned, and the checking receiver refuses it. */
+    receiver_stop(f);
+    unlink(f->out);
+    receiver_start(f, 0, "--hmac-secret-file", kfile, NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/scale", f->port);
+    post_one_decision(url, &st);
+    assert_int_equal(st.webhook_sent, 0);
+    assert_int_equal(st.webhook_errors, 1);
+    reqs = wait_requests(f, 1);
+    assert_str(json_array_get(reqs, 0), "signature", NULL, "missing");
+    json_decref(reqs);
+    receiver_stop(f);
+}
+
 /* Nobody listening: the curl error is what the line states. */
 static void test_scaling_webhook_unreachable_logs_the_transport_error(void **state)
 {
@@ -2111,6 +2168,8 @@ int main(void)
         cmocka_unit_test(test_action_table_finds_the_four_receiver_types),
         cmocka_unit_test_setup_teardown(
             test_scaling_webhook_failure_logs_target_url_status_and_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scaling_webhook_is_signed_with_its_secret_file, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_scaling_webhook_unreachable_logs_the_transport_error,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
