@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "vg_log.h"
+#include "vg_secret.h"
 #include "vg_util.h"
 
 struct vg_http {
@@ -317,21 +318,25 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
+/* Read as the other secret files are (vg_secret_read): a mode that lets other local users read
+ * the token, which is all that stands between them and the mutating routes, is warned about;
+ * surrounding whitespace is no part of it, as vigilctl reads the same file; and the token is
+ * registered so that no log line shows it. */
 static int read_token(const char *path, char **out, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return vg_err(err, errlen, -errno, "http.token_file %s: %s", path, strerror(errno));
-    char buf[512];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if (strlen(buf) < 16)
+    size_t len = 0;
+    int rc = vg_secret_read(path, "http.token_file", VG_SECRET_TRIM_SPACE, out, &len, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (len < 16) {
+        vg_secret_free(*out, len);
+        *out = NULL;
         return vg_err(err, errlen, -EINVAL,
                       "http.token_file %s: the token must be at least 16 characters", path);
-    *out = strdup(buf);
-    return *out ? 0 : -ENOMEM;
+    }
+    if (vg_secret_register(*out) < 0)
+        vg_warn("too many secrets to scrub them all from log lines", "what=http.token_file");
+    return 0;
 }
 
 static int parse_listen(const char *listen, struct sockaddr_in *sa, char *err, size_t errlen)
@@ -361,7 +366,7 @@ int vg_http_check_cfg(const struct vg_http_cfg *cfg, char *err, size_t errlen)
     int rc = parse_listen(cfg->listen, &sa, err, errlen);
     char *token = NULL;
     if (!rc && cfg->token_file && (rc = read_token(cfg->token_file, &token, err, errlen)) == 0)
-        free(token);
+        vg_secret_free(token, strlen(token));
     return rc;
 }
 
@@ -424,7 +429,8 @@ void vg_http_stop(struct vg_http *h)
         return;
     if (h->d)
         MHD_stop_daemon(h->d);
-    free(h->rt.token);
+    if (h->rt.token)
+        vg_secret_free(h->rt.token, strlen(h->rt.token));
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "vg_http.h"
 #include "vg_log.h"
+#include "vg_secret.h"
 #include "vg_testhttp.h"
 #include "vg_testproc.h"
 #include "vg_util.h"
@@ -194,6 +196,50 @@ static void short_token_file_and_bad_listen_are_config_errors(void **state)
     assert_string_equal(err, "http.listen 'localhost': expected ADDRESS:PORT");
 }
 
+/* http.token_file is a secret file like the others: one that other local users may read (the
+ * token is all that keeps them from the mutating routes) is warned about at start, surrounding
+ * whitespace is no part of the token (vigilctl sends the file's content trimmed, so "TOKEN \n"
+ * used to be refused with 401 whatever the client did), and the token is scrubbed from log lines.
+ */
+static void token_file_is_read_as_a_secret_file(void **state)
+{
+    (void)state;
+    char tf[128], log[128];
+    snprintf(tf, sizeof(tf), "/tmp/vigil-token-mode-%d", (int)getpid());
+    snprintf(log, sizeof(log), "/tmp/vigil-token-mode-log-%d", (int)getpid());
+    int fd = open(tf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(fchmod(fd, 0644), 0);
+    assert_int_equal(write(fd, "  " TOKEN " \n", strlen(TOKEN) + 4), (ssize_t)strlen(TOKEN) + 4);
+    close(fd);
+    fflush(stderr);
+    int saved = dup(2), lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && lfd >= 0);
+    dup2(lfd, 2);
+    close(lfd);
+    struct vg_http *h = start(tf, 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char *t = vg_tp_read(log);
+    unlink(log);
+    assert_non_null(t);
+    if (!strstr(t, "what=http.token_file") || !strstr(t, "mode=0644"))
+        fail_msg("no warning about the token file's mode: %s", *t ? t : "(nothing logged)");
+    free(t);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/change", vg_http_port(h));
+    g_mutations = 0;
+    assert_int_equal(vg_th_request("POST", url, TOKEN, "abc", 3, NULL), 201);
+    assert_int_equal(g_mutations, 1);
+    vg_http_stop(h);
+    unlink(tf);
+    char line[128];
+    snprintf(line, sizeof(line), "client sent %s", TOKEN);
+    assert_int_equal(vg_secret_scrub(line), 1);
+    assert_string_equal(line, "client sent ***");
+}
+
 /* Starts the server on listen_addr with the log at level and stderr going to a file; returns
  * vg_http_start's result and what reached stderr meanwhile (malloc'd). */
 static int start_capturing_stderr(const char *listen_addr, enum vg_log_level level, char *err,
@@ -354,6 +400,7 @@ int main(void)
         cmocka_unit_test(oversized_bodies_are_refused),
         cmocka_unit_test(requests_beyond_the_rate_get_429),
         cmocka_unit_test(short_token_file_and_bad_listen_are_config_errors),
+        cmocka_unit_test(token_file_is_read_as_a_secret_file),
         cmocka_unit_test(a_port_in_use_gives_no_raw_line_on_stderr),
         cmocka_unit_test(token_comparison_is_exact),
         cmocka_unit_test(the_bearer_scheme_is_matched_in_any_case),
