@@ -109,6 +109,7 @@ struct vctx {
     size_t errlen;
     const struct parsed *url; /* NULL: only validate */
     int matched;
+    size_t index; /* of the entry visited, from 1 */
 };
 
 static int visit(const char *entry, void *ud)
@@ -118,9 +119,16 @@ static int visit(const char *entry, void *ud)
     const char *why = parse(entry, &e);
     if (!why && (e.has_user || e.has_query))
         why = "an entry has no user, query or fragment";
+    c->index++;
     if (why) {
         parsed_free(&e);
-        return vg_err(c->err, c->errlen, -EINVAL, "%s: entry '%s': %s", c->key, entry, why);
+        /* Shown as receiver URLs are (vg_url_redact): an entry pasted with user:password or a
+         * token in its query is refused for that, and the refusal must not print them. Text
+         * that is not scheme://host... is named by its place in the list instead. */
+        char shown[600];
+        if (vg_url_redact(entry, 0, shown, sizeof shown) < 0)
+            return vg_err(c->err, c->errlen, -EINVAL, "%s: entry %zu: %s", c->key, c->index, why);
+        return vg_err(c->err, c->errlen, -EINVAL, "%s: entry '%s': %s", c->key, shown, why);
     }
     if (c->url && matches(&e, c->url))
         c->matched = 1;

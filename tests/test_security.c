@@ -434,6 +434,32 @@ static void url_allow_list_matches_scheme_host_port_exactly_and_path_by_prefix(v
     assert_non_null(strstr(err, "slack.url: https://hooks.slack.com:443/..."));
 }
 
+/* An allow-list entry with user:password or a query is refused, and the refusal (a config error
+ * at start, in the journal, in --check-config) shows the entry without them, as receiver URLs are
+ * shown; text that is not a URL at all is named by its place in the list. */
+static void allow_list_errors_do_not_show_an_entrys_credentials(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN];
+    static const char *const lists[] = {
+        "https://ok.example, https://svc:Pa55w0rdX@hooks.example/b",
+        "https://hooks.example/b?token=T0kenQueryX",
+        "https://ok.example,svc:Pa55w0rdX@hooks.example",
+    };
+    static const char *const want[] = {
+        "actions.allowed_urls: entry 'https://hooks.example/b': an entry has no user",
+        "actions.allowed_urls: entry 'https://hooks.example/b?...': an entry has no user",
+        "actions.allowed_urls: entry 2: not an http:// or https:// URL",
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(lists); i++) {
+        struct vg_url_policy p = {lists[i], 0, NULL};
+        assert_int_equal(vg_url_policy_validate(&p, "actions.allowed_urls", err, sizeof err),
+                         -EINVAL);
+        if (strstr(err, "Pa55w0rdX") || strstr(err, "T0kenQueryX") || !strstr(err, want[i]))
+            fail_msg("list %zu: %s", i, err);
+    }
+}
+
 static void plain_http_only_to_loopback_unless_allowed(void **state)
 {
     (void)state;
@@ -883,6 +909,7 @@ int main(void)
         cmocka_unit_test(kafka_file_key_sets_the_property_and_errors_hide_the_secret),
         cmocka_unit_test(agent_with_sasl_never_logs_the_password),
         cmocka_unit_test(url_allow_list_matches_scheme_host_port_exactly_and_path_by_prefix),
+        cmocka_unit_test(allow_list_errors_do_not_show_an_entrys_credentials),
         cmocka_unit_test(plain_http_only_to_loopback_unless_allowed),
         cmocka_unit_test(analyzer_refuses_receiver_urls_outside_the_policy),
         cmocka_unit_test(https_receiver_is_verified_and_a_private_ca_can_be_trusted),
