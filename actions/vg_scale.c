@@ -179,6 +179,18 @@ int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s,
         snprintf(d->reason + l, sizeof(d->reason) - l, "; %d held by the cooldown", want);
         want = cur;
     }
+    /* min and max bind whatever held the count: a reload that lowers max below the count (or
+     * raises min above it) must not leave a decision outside the policy's limits for a window,
+     * a cooldown or as long as an alert fires. */
+    int bounded = clamp(p, want);
+    if (bounded != want) {
+        size_t l = 0;
+        while (d->reason[l])
+            l++;
+        snprintf(d->reason + l, sizeof(d->reason) - l, "; %d outside min %d, max %d: %d", want,
+                 p->min, p->max, bounded);
+        want = bounded;
+    }
     d->desired = want;
     if (want == cur)
         return 0;

@@ -235,6 +235,53 @@ static void step_policy_honours_cooldown(void **state)
     free(st);
 }
 
+/* A reload that moves min or max past the count applies at the next step: the stabilisation
+ * window, the cooldown and an open alert hold the count, but never outside the new limits (a
+ * lowered max used to leave desired at the old count, above max, for the whole window, and as
+ * long as an alert fired). */
+static void new_limits_bind_at_the_next_step_whatever_holds_the_count(void **state)
+{
+    (void)state;
+    struct vg_scale_params p = {.mode = VG_SCALE_TARGET,
+                                .target = 10,
+                                .tolerance = 0.1,
+                                .min = 1,
+                                .max = 20,
+                                .cooldown_ms = 60000,
+                                .stabilization_ms = 300000};
+    struct vg_scale_state *st = malloc(sizeof(*st));
+    assert_non_null(st);
+    vg_scale_init(st, &p, 1);
+    struct vg_scale_decision d;
+    /* 2 hosts at 10 times the target: 20, the window and the cooldown start. */
+    assert_int_equal(vg_scale_step_why(&p, st, 100, 2, -1, 0, NULL, &d), 1);
+    assert_int_equal(d.desired, 20);
+    p.max = 10;
+    assert_int_equal(vg_scale_step_why(&p, st, 100, 2, -1, 1000, "an alert fires", &d), 1);
+    assert_int_equal(d.desired, 10);
+    assert_int_equal(st->current, 10);
+    assert_non_null(strstr(d.reason, "outside min 1, max 10"));
+    /* Within the limits again, the window holds as before. */
+    assert_int_equal(vg_scale_step_why(&p, st, 10, 2, -1, 200000, NULL, &d), 0);
+    assert_int_equal(d.desired, 10);
+    /* A raised min is reached within the cooldown too. */
+    p = (struct vg_scale_params){.mode = VG_SCALE_TARGET,
+                                 .target = 10,
+                                 .tolerance = 0.1,
+                                 .min = 1,
+                                 .max = 30,
+                                 .cooldown_ms = 60000,
+                                 .stabilization_ms = 300000};
+    vg_scale_init(st, &p, 1);
+    assert_int_equal(vg_scale_step_why(&p, st, 100, 2, -1, 0, NULL, &d), 1);
+    assert_int_equal(d.desired, 20);
+    p.min = 25;
+    assert_int_equal(vg_scale_step_why(&p, st, 100, 2, -1, 1000, NULL, &d), 1);
+    assert_int_equal(d.desired, 25);
+    assert_non_null(strstr(d.reason, "held by the cooldown"));
+    free(st);
+}
+
 /* A window of two hours at one evaluation a second is 7,200 recommendations: the one busy
  * evaluation at its start must hold scale-in for all of it, not for the last 4,096 (a ring of
  * recent recommendations cut it to 68 minutes). */
@@ -1748,6 +1795,7 @@ int main(void)
         cmocka_unit_test(scale_in_waits_while_an_alert_fires_on_the_target),
         cmocka_unit_test(a_follower_continues_with_the_deciders_cooldown_and_window),
         cmocka_unit_test(step_policy_honours_cooldown),
+        cmocka_unit_test(new_limits_bind_at_the_next_step_whatever_holds_the_count),
         cmocka_unit_test(long_stabilisation_window_holds_scale_in_for_all_of_it),
         cmocka_unit_test(decision_records_with_counts_out_of_range_are_refused),
         cmocka_unit_test(policies_load_from_rule_files),
