@@ -25,6 +25,26 @@ static int fail(size_t *err_off, size_t off, char *err, size_t errlen, const cha
     return vg_err(err, errlen, -EINVAL, "select '%.100s': %s", text, msg);
 }
 
+/* The ']' that closes the bracket expression opening at p (a '['), or the string's end: a ']'
+ * right after '[' or '[^' is a member, and so is one inside [:class:], [.coll.] or [=equiv=]. */
+static const char *bracket_end(const char *p)
+{
+    p++;
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++;
+    while (*p && *p != ']') {
+        if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+            const char *close = strchr(p + 2, p[1]);
+            p = close && close[1] == ']' ? close + 1 : p + 1;
+        }
+        if (*p)
+            p++;
+    }
+    return p;
+}
+
 /* glibc's regcomp builds `x+` as `xx*` and `x{m,n}` as m..n copies of x, so stacked or nested
  * repetitions multiply: "a++++..." with 60 pluses, "()+++..." with 23 or "((a{99}){99}){99}"
  * exhaust memory at load time (all found by fuzz_rules). This walks the pattern and bounds the
@@ -44,20 +64,8 @@ static double regex_expanded_nodes(const char *re)
             p++;
             cur += (last = 2);
         } else if (*p == '[') {
-            /* A bracket expression is one atom; ']' right after '[' or '[^' is a member. */
-            p++;
-            if (*p == '^')
-                p++;
-            if (*p == ']')
-                p++;
-            while (*p && *p != ']') {
-                if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-                    const char *close = strchr(p + 2, p[1]);
-                    p = close && close[1] == ']' ? close + 1 : p + 1;
-                }
-                if (*p)
-                    p++;
-            }
+            /* A bracket expression is one atom. */
+            p = bracket_end(p);
             if (!*p)
                 break;
             cur += (last = 2);
@@ -114,19 +122,7 @@ static long regex_backref_at(const char *re)
                 return (long)(p - re);
             p++;
         } else if (*p == '[') {
-            p++;
-            if (*p == '^')
-                p++;
-            if (*p == ']')
-                p++;
-            while (*p && *p != ']') {
-                if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-                    const char *close = strchr(p + 2, p[1]);
-                    p = close && close[1] == ']' ? close + 1 : p + 1;
-                }
-                if (*p)
-                    p++;
-            }
+            p = bracket_end(p);
             if (!*p)
                 break;
         }
