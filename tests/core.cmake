@@ -21,7 +21,7 @@ set(VG_DAEMONS vigil-agent vigil-analyzer vigil-test-receiver)
 vg_add_test(test_pipeline SOURCES test_pipeline.c LIBS vg_teststack PkgConfig::JANSSON TIMEOUT 180)
 add_dependencies(test_pipeline ${VG_DAEMONS})
 
-vg_add_test(test_kcat SOURCES test_kcat.c LIBS vg_teststack vg_common TIMEOUT 180)
+vg_add_test(test_kcat SOURCES test_kcat.c LIBS vg_analyzerproc vg_common TIMEOUT 180)
 add_dependencies(test_kcat ${VG_DAEMONS})
 
 vg_add_test(test_docs SOURCES test_docs.c LIBS vg_teststack PkgConfig::YAML)

@@ -30,7 +30,7 @@ endif()
 
 # Analyzers in their own processes around vigil-test-mockbroker: kill -9 and rebalances.
 add_library(vg_analyzerproc STATIC vg_analyzerproc.c)
-target_link_libraries(vg_analyzerproc PUBLIC vg_teststack)
+target_link_libraries(vg_analyzerproc PUBLIC vg_teststack vg_common)
 vg_add_test(test_durability SOURCES test_durability.c LIBS vg_analyzerproc PkgConfig::JANSSON
     TIMEOUT 240)
 add_dependencies(test_durability vigil-analyzer vigil-test-mockbroker vigil-test-receiver)

@@ -2,7 +2,6 @@
  * produced, and the analyzer scores what kcat produced, skipping a malformed message with a log
  * line naming topic, partition, offset and reason, and committing past it. */
 #include <errno.h>
-#include <librdkafka/rdkafka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "vg_analyzerproc.h"
 #include "vg_stack.h"
 #include "vg_testproc.h"
 #include "vg_wire.h"
@@ -71,31 +71,6 @@ static void kcat_consumes_agent_message_keyed_by_host(void **state)
     free(text);
 }
 
-/* Sum of the group's committed offsets over the topic's partitions, -1 if unknown. */
-static int64_t committed_total(const char *bootstrap, int partitions)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
-    rd_kafka_conf_set(conf, "group.id", "vigil-analyzer", NULL, 0);
-    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, NULL, 0);
-    if (!rk)
-        return -1;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
-    for (int p = 0; p < partitions; p++)
-        rd_kafka_topic_partition_list_add(l, "vigil.metrics", p);
-    int64_t total = -1;
-    if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        total = 0;
-        for (int i = 0; i < l->cnt; i++)
-            if (l->elems[i].offset > 0)
-                total += l->elems[i].offset;
-    }
-    rd_kafka_topic_partition_list_destroy(l);
-    rd_kafka_destroy(rk);
-    return total;
-}
-
 static void analyzer_scores_kcat_messages_and_skips_malformed_one(void **state)
 {
     if (!have_kcat())
@@ -139,7 +114,7 @@ static void analyzer_scores_kcat_messages_and_skips_malformed_one(void **state)
 
     /* Every message, the malformed one included, is committed. */
     int64_t end = vg_tp_mono_ms() + 20000, total = -1;
-    while (vg_tp_mono_ms() < end && (total = committed_total(s.bootstrap, 4)) != lines)
+    while (vg_tp_mono_ms() < end && (total = vg_ap_committed_total(s.bootstrap, 4)) != lines)
         ;
     assert_int_equal(total, lines);
     assert_int_equal(vg_stack_stop(&s), 0);

@@ -20,7 +20,6 @@
 #include <time.h>
 
 #include <cmocka.h>
-#include <librdkafka/rdkafka.h>
 
 #include "vg_analyzerproc.h"
 #include "vg_testproc.h"
@@ -73,38 +72,11 @@ static void wait_checkpointed(const struct vg_ap *a)
         fail_msg("%s: vigil_state_hosts_pending is %g, expected 0", a->log, v);
 }
 
-/* The sum of the offsets the analyzers' group has committed on vigil.metrics (each partition's
- * next offset to read, so the number of messages consumed when the topic started empty), or -1
- * when the broker did not answer. */
-static int64_t committed_total(const char *bootstrap)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
-    rd_kafka_conf_set(conf, "group.id", "vigil-analyzer", NULL, 0);
-    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, NULL, 0);
-    if (!rk)
-        return -1;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
-    for (int p = 0; p < 4; p++)
-        rd_kafka_topic_partition_list_add(l, "vigil.metrics", p);
-    int64_t total = -1;
-    if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        total = 0;
-        for (int i = 0; i < l->cnt; i++)
-            if (l->elems[i].offset > 0)
-                total += l->elems[i].offset;
-    }
-    rd_kafka_topic_partition_list_destroy(l);
-    rd_kafka_destroy(rk);
-    return total;
-}
-
 /* Waits until the group's committed offsets add up to want. */
 static void wait_committed(const char *bootstrap, int64_t want)
 {
     int64_t end = vg_tp_mono_ms() + 30000, v;
-    while ((v = committed_total(bootstrap)) != want && vg_tp_mono_ms() < end)
+    while ((v = vg_ap_committed_total(bootstrap, 4)) != want && vg_tp_mono_ms() < end)
         vg_tp_pause_ms(100);
     if (v != want)
         fail_msg("committed offsets add up to %lld, expected %lld", (long long)v, (long long)want);
@@ -351,7 +323,7 @@ static void a_refused_checkpoint_commits_no_offsets(void **state)
      * have reached the broker by then. */
     int64_t end = vg_tp_mono_ms() + 1500;
     while (vg_tp_mono_ms() < end) {
-        int64_t c = committed_total(s->bootstrap);
+        int64_t c = vg_ap_committed_total(s->bootstrap, 4);
         if (c != 20)
             fail_msg("offsets committed after a refused checkpoint: %lld, expected 20",
                      (long long)c);

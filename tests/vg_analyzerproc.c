@@ -1,6 +1,7 @@
 #include "vg_analyzerproc.h"
 
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,4 +183,28 @@ void vg_ap_wait_metric(const struct vg_ap *a, const char *name, double want, int
         vg_tp_pause_ms(50);
     if (v != want)
         fail_msg("%s: %s is %g, expected %g", a->log, name, v, want);
+}
+
+int64_t vg_ap_committed_total(const char *bootstrap, int partitions)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "vigil-analyzer", NULL, 0);
+    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, NULL, 0);
+    if (!rk)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; p++)
+        rd_kafka_topic_partition_list_add(l, "vigil.metrics", p);
+    int64_t total = -1;
+    if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        total = 0;
+        for (int i = 0; i < l->cnt; i++)
+            if (l->elems[i].offset > 0)
+                total += l->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    return total;
 }

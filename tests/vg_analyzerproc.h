@@ -49,6 +49,11 @@ void vg_ap_wait_metric(const struct vg_ap *a, const char *name, double want, int
 /* last_seq of host from /api/v1/hosts/HOST, -1 when unknown. */
 int64_t vg_ap_last_seq(const struct vg_ap *a, const char *host);
 
+/* The sum of the offsets the analyzers' group ("vigil-analyzer") has committed on the first
+ * partitions of vigil.metrics: each partition's next offset to read, so the number of messages
+ * consumed when the topic started empty. -1 when the broker did not answer. */
+int64_t vg_ap_committed_total(const char *bootstrap, int partitions);
+
 /* Produces the lines of file ("key|json" per line) with kcat. 0 or kcat's status. */
 int vg_ap_produce(const char *bootstrap, const char *file);
 
