@@ -21,13 +21,24 @@
 #define MAX_SEGS   8192 /* 16 GiB / 4 MiB, and room for the segments of a larger old run */
 /* Ids start high so that segments can be placed before the first one (vg_spool_prepend). */
 #define FIRST_ID (1ull << 40)
+/* A token is the segment id above a record's index in its segment: ids stay below 2^41 (they
+ * start at 2^40 and grow by one per segment), leaving 23 bits for the index. */
+#define IDX_BITS     23
+#define MAX_SEG_RECS ((1ull << IDX_BITS) - 1)
+#define NO_END       UINT64_MAX
 
 struct seg {
     uint64_t id;
-    uint64_t bytes;     /* valid bytes: records end here */
-    uint64_t records;   /* valid records */
-    uint64_t read;      /* handed out or skipped by the reader */
-    uint64_t delivered; /* delivered or given up on */
+    uint64_t bytes;    /* valid bytes: records end here */
+    uint64_t records;  /* valid records */
+    uint64_t finished; /* delivered, given up on, expired or lost to damage */
+    uint64_t inflight; /* handed out since the last rewind and not finished */
+    uint64_t end;      /* the reader stops at this record (a damaged one), else NO_END */
+    /* One bit per record, set once it is finished. Records are finished out of order (an
+     * expired or refused one while older ones are in flight), so a rewind goes back to the
+     * first record and skips the finished ones rather than trusting a count. */
+    unsigned char *done;
+    uint64_t done_cap; /* bytes */
 };
 
 struct vg_spool {
@@ -40,7 +51,7 @@ struct vg_spool {
     uint64_t wid; /* its id */
     int ffd;      /* the prepend segment of this run, else -1 */
     uint64_t fid;
-    uint64_t rid, roff; /* reader: next record to hand out; rid 0 = at the first segment */
+    uint64_t rid, roff, ridx; /* reader: next record (offset, index); rid 0 = first segment */
     int rfd;
     uint64_t rfd_id;
     struct vg_spool_stats st;
@@ -70,7 +81,7 @@ static int insert(struct vg_spool *s, size_t at, uint64_t id)
         s->cap = cap;
     }
     memmove(&s->segs[at + 1], &s->segs[at], (s->n - at) * sizeof *s->segs);
-    s->segs[at] = (struct seg){.id = id};
+    s->segs[at] = (struct seg){.id = id, .end = NO_END};
     s->n++;
     return 0;
 }
@@ -82,7 +93,7 @@ static void remove_at(struct vg_spool *s, size_t i)
     seg_path(s, g->id, path, sizeof path);
     unlink(path);
     s->st.bytes -= g->bytes;
-    s->st.records -= g->records - g->delivered;
+    s->st.records -= g->records - g->finished;
     if (s->wfd >= 0 && s->wid == g->id) {
         close(s->wfd);
         s->wfd = -1;
@@ -97,8 +108,9 @@ static void remove_at(struct vg_spool *s, size_t i)
     }
     if (s->rid == g->id) {
         s->rid = i + 1 < s->n ? s->segs[i + 1].id : 0;
-        s->roff = 0;
+        s->roff = s->ridx = 0;
     }
+    free(g->done);
     memmove(&s->segs[i], &s->segs[i + 1], (s->n - i - 1) * sizeof *s->segs);
     s->n--;
 }
@@ -106,11 +118,45 @@ static void remove_at(struct vg_spool *s, size_t i)
 /* A segment is finished with when all its records are delivered and nobody appends to it. */
 static void maybe_remove(struct vg_spool *s, struct seg *g)
 {
-    if (g->delivered < g->records)
+    if (g->finished < g->records)
         return;
     if (s->ffd >= 0 && s->fid == g->id)
         return;
     remove_at(s, (size_t)(g - s->segs));
+}
+
+static int is_done(const struct seg *g, uint64_t k)
+{
+    return g->done && k / 8 < g->done_cap && (g->done[k / 8] >> (k % 8) & 1);
+}
+
+/* Room in g->done for n records; new bits are clear. */
+static int done_room(struct seg *g, uint64_t n)
+{
+    uint64_t need = (n + 7) / 8;
+    if (need <= g->done_cap)
+        return 0;
+    uint64_t cap = g->done_cap ? g->done_cap : 64;
+    while (cap < need)
+        cap *= 2;
+    unsigned char *d = realloc(g->done, cap);
+    if (!d)
+        return -ENOMEM;
+    memset(d + g->done_cap, 0, cap - g->done_cap);
+    g->done = d;
+    g->done_cap = cap;
+    return 0;
+}
+
+/* Marks record k finished; 0 when it already was. */
+static int finish(struct vg_spool *s, struct seg *g, uint64_t k)
+{
+    if (k >= g->records || is_done(g, k))
+        return 0;
+    g->done[k / 8] |= (unsigned char)(1u << (k % 8));
+    g->finished++;
+    s->st.records--;
+    return 1;
 }
 
 static int read_full(int fd, void *buf, size_t n, uint64_t off)
@@ -203,12 +249,17 @@ static int scan(struct vg_spool *s, struct seg *g)
             break;
         }
         free(p);
+        if (g->records == MAX_SEG_RECS) { /* not written by this code: tokens cannot name more */
+            vg_warn("spool: segment holds too many records, rest of it skipped",
+                    "file=%s records=%" PRIu64, path, g->records);
+            break;
+        }
         g->records++;
         off += HDR + len;
     }
     close(fd);
     g->bytes = off;
-    return 0;
+    return done_room(g, g->records);
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -353,7 +404,10 @@ static int new_segment(struct vg_spool *s, uint64_t id, size_t at, int *fd, char
 static int append_to(struct vg_spool *s, int fd, struct seg *g, int64_t ts, const void *buf,
                      size_t len, char *err, size_t errlen)
 {
-    int rc = write_record(fd, ts, buf, len);
+    int rc = done_room(g, g->records + 1);
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "spool: out of memory");
+    rc = write_record(fd, ts, buf, len);
     if (rc < 0) {
         if (ftruncate(fd, (off_t)g->bytes) != 0)
             vg_warn("spool: cannot cut a failed write", "reason=\"%s\"", strerror(errno));
@@ -375,9 +429,9 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
     /* The oldest go first; the segment being written stays. */
     while (s->st.bytes + HDR + len > s->cfg.max_bytes && s->n > 0 && !(s->n == 1 && s->wfd >= 0)) {
         struct seg *g = &s->segs[0];
-        /* Records already handed to Kafka are not lost here: their delivery report counts them
-         * (delivered or delivery_failed). */
-        uint64_t lost = g->records - g->read;
+        /* Records in flight are not lost here: their delivery report counts them (delivered or
+         * delivery_failed). */
+        uint64_t lost = g->records - g->finished - g->inflight;
         s->st.dropped_full += lost;
         vg_warn("spool full: oldest segment dropped",
                 "records=%" PRIu64 " max_bytes=%" PRIu64 " dropped_full=%" PRIu64, lost,
@@ -385,7 +439,7 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
         remove_at(s, 0);
     }
     struct seg *g = s->wfd >= 0 ? find(s, s->wid) : NULL;
-    if (g && g->bytes >= s->cfg.segment_bytes) {
+    if (g && (g->bytes >= s->cfg.segment_bytes || g->records >= MAX_SEG_RECS)) {
         close(s->wfd);
         s->wfd = -1;
         g = NULL;
@@ -398,7 +452,7 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
         s->wid = id;
         g = &s->segs[s->n - 1];
         if (!s->rid)
-            s->rid = id, s->roff = 0;
+            s->rid = id, s->roff = s->ridx = 0;
     }
     return append_to(s, s->wfd, g, ts_ms, buf, len, err, errlen);
 }
@@ -408,6 +462,8 @@ int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t 
 {
     if (len > MAX_RECORD)
         return vg_err(err, errlen, -EMSGSIZE, "spool: message of %zu bytes over the limit", len);
+    if (s->ffd >= 0 && find(s, s->fid)->records >= MAX_SEG_RECS)
+        return vg_err(err, errlen, -EFBIG, "spool: prepend segment full");
     if (s->ffd < 0) {
         uint64_t id = s->n ? s->segs[0].id - 1 : FIRST_ID;
         int rc = new_segment(s, id, 0, &s->ffd, err, errlen);
@@ -423,20 +479,48 @@ int vg_spool_busy(const struct vg_spool *s)
     return s->st.records > 0;
 }
 
+/* The rest of g from the reader on cannot be read: its records not finished are lost. */
+static void lose_rest(struct vg_spool *s, struct seg *g, int rc)
+{
+    uint64_t lost = 0;
+    for (uint64_t k = s->ridx; k < g->records; k++)
+        lost += (uint64_t)finish(s, g, k);
+    char path[600];
+    seg_path(s, g->id, path, sizeof path);
+    vg_warn("spool: segment changed while read, rest of it skipped",
+            "file=%s offset=%" PRIu64 " records_lost=%" PRIu64 " reason=\"%s\"", path, s->roff,
+            lost, rc == 0 ? "truncated" : strerror(-rc));
+    s->st.corrupt++;
+    /* Records before the damage may still be in flight and handed again by a rewind, which
+     * stops here. Nothing more may be appended behind the damage: the reader could not reach
+     * it. */
+    g->end = s->ridx;
+    if (s->wfd >= 0 && s->wid == g->id) {
+        close(s->wfd);
+        s->wfd = -1;
+    }
+    if (s->ffd >= 0 && s->fid == g->id) {
+        close(s->ffd);
+        s->ffd = -1;
+    }
+    s->roff = g->bytes;
+    maybe_remove(s, g);
+}
+
 int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token)
 {
     while (s->rid) {
         struct seg *g = find(s, s->rid);
         if (!g) { /* dropped while being read */
             s->rid = s->n ? s->segs[0].id : 0;
-            s->roff = 0;
+            s->roff = s->ridx = 0;
             continue;
         }
-        if (s->roff >= g->bytes) {
+        if (s->roff >= g->bytes || s->ridx >= g->records || s->ridx >= g->end) {
             size_t i = (size_t)(g - s->segs);
             if (i + 1 < s->n) {
                 s->rid = s->segs[i + 1].id;
-                s->roff = 0;
+                s->roff = s->ridx = 0;
                 continue;
             }
             return 0; /* caught up with the writer */
@@ -451,14 +535,15 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
                 return -errno;
             s->rfd_id = g->id;
         }
-        if (s->roff == 0 && g->read > 0) { /* after vg_spool_rewind: past the delivered ones */
-            for (uint64_t k = 0; k < g->read && s->roff < g->bytes; k++) {
-                unsigned char h[HDR];
-                if (g->bytes - s->roff < HDR || read_full(s->rfd, h, HDR, s->roff) < 0 ||
-                    get32(h) != MAGIC)
-                    return -EBADMSG;
-                s->roff += HDR + get32(h + 4);
+        if (is_done(g, s->ridx)) { /* after vg_spool_rewind: finished already */
+            unsigned char h[HDR];
+            if (g->bytes - s->roff < HDR || read_full(s->rfd, h, HDR, s->roff) < 0 ||
+                get32(h) != MAGIC || g->bytes - s->roff - HDR < get32(h + 4)) {
+                lose_rest(s, g, -EBADMSG);
+                continue;
             }
+            s->roff += HDR + get32(h + 4);
+            s->ridx++;
             continue;
         }
         int64_t ts;
@@ -468,22 +553,11 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
              * rest of the segment is given up on. */
             if (rc == -ENOMEM)
                 return rc;
-            uint64_t rest = g->records - g->read;
-            char path[600];
-            seg_path(s, g->id, path, sizeof path);
-            vg_warn("spool: segment changed while read, rest of it skipped",
-                    "file=%s offset=%" PRIu64 " records_lost=%" PRIu64 " reason=\"%s\"", path,
-                    s->roff, rest, rc == 0 ? "truncated" : strerror(-rc));
-            s->st.corrupt++;
-            g->read = g->records;
-            g->delivered += rest;
-            s->st.records -= rest;
-            s->roff = g->bytes;
-            maybe_remove(s, g);
+            lose_rest(s, g, rc);
             continue;
         }
+        uint64_t k = s->ridx++;
         s->roff += HDR + *len;
-        g->read++;
         if (s->cfg.max_age_ms > 0 && now_ms - ts > s->cfg.max_age_ms) {
             free(*buf);
             *buf = NULL;
@@ -493,12 +567,12 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
                 vg_warn("spool: records older than spool.max_age dropped",
                         "max_age_ms=%lld dropped_age=%" PRIu64, (long long)s->cfg.max_age_ms,
                         s->st.dropped_age);
-            g->delivered++;
-            s->st.records--;
+            finish(s, g, k);
             maybe_remove(s, g);
             continue;
         }
-        *token = g->id;
+        g->inflight++;
+        *token = g->id << IDX_BITS | k;
         return 1;
     }
     return 0;
@@ -506,12 +580,14 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
 
 void vg_spool_delivered(struct vg_spool *s, uint64_t token)
 {
-    struct seg *g = find(s, token);
-    if (!g || g->delivered >= g->records)
-        return; /* its segment was dropped while the record was in flight */
-    g->delivered++;
+    struct seg *g = find(s, token >> IDX_BITS);
+    /* Its segment was dropped while the record was in flight, or the record was finished
+     * already (a report from a replaced producer after all). */
+    if (!g || !finish(s, g, token & MAX_SEG_RECS))
+        return;
+    if (g->inflight)
+        g->inflight--;
     s->st.delivered++;
-    s->st.records--;
     /* The segment being written is kept until the reader has passed its end. */
     if (g->id == s->wid && s->wfd >= 0 && !(s->rid == g->id && s->roff >= g->bytes))
         return;
@@ -524,17 +600,18 @@ int vg_spool_rewind(struct vg_spool *s)
         close(s->ffd);
         s->ffd = -1;
     }
+    for (size_t j = 0; j < s->n; j++)
+        s->segs[j].inflight = 0;
     size_t i = 0;
-    while (i < s->n && s->segs[i].delivered >= s->segs[i].records)
+    while (i < s->n && s->segs[i].finished >= s->segs[i].records)
         i++;
     if (i == s->n)
         return 0; /* nothing handed out is pending: the reader is where it should be */
-    /* Deliveries come in the order records were handed out within a segment: the first
-     * `delivered` of each are done with, and vg_spool_next skips them (read, at offset 0). */
-    for (size_t j = i; j < s->n; j++)
-        s->segs[j].read = s->segs[j].delivered;
+    /* From the first record not finished: vg_spool_next skips the finished ones by their done
+     * bits, so records finished out of order (expired, given up on) are neither handed again
+     * nor counted twice. */
     s->rid = s->segs[i].id;
-    s->roff = 0;
+    s->roff = s->ridx = 0;
     return 0;
 }
 
@@ -555,6 +632,8 @@ void vg_spool_close(struct vg_spool *s)
         close(s->rfd);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    for (size_t i = 0; i < s->n; i++)
+        free(s->segs[i].done);
     free(s->segs);
     free(s->dir);
     free(s);

@@ -59,7 +59,8 @@ int vg_spool_busy(const struct vg_spool *s);
 int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token);
 
 /* A record handed out by vg_spool_next is delivered (or given up on): once every record of a
- * segment is, the segment file is removed. Tokens are delivered in the order they were handed. */
+ * segment is, the segment file is removed. Tokens may come in any order; one that comes again
+ * (or for a record since dropped) is ignored. */
 void vg_spool_delivered(struct vg_spool *s, uint64_t token);
 
 /* For shutdown: keeps a message that librdkafka still held when the flush timed out. Such
@@ -70,7 +71,8 @@ int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t 
 
 /* Every record handed out by vg_spool_next and not delivered yet is handed out again, oldest
  * first: for a producer replaced while it held them, whose delivery reports will never come.
- * Also ends this run's prepend segment. 0 or -errno. */
+ * Records delivered, given up on, expired or lost to damage are not, whatever their order (and
+ * are not counted again). Also ends this run's prepend segment. 0 or -errno. */
 int vg_spool_rewind(struct vg_spool *s);
 
 void vg_spool_get_stats(const struct vg_spool *s, struct vg_spool_stats *st);

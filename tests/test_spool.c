@@ -277,6 +277,88 @@ static void rewind_hands_the_undelivered_records_again_in_order(void **state)
     vg_spool_close(s);
 }
 
+/* Records finished out of order while older ones were in flight (expired, given up on, lost to
+ * damage) are not handed again by a rewind, and the older ones are. */
+static void rewind_hands_again_the_record_in_flight_before_an_expired_one(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 1000, 0);
+    append_n(s, 0, 1, 1000);
+    append_n(s, 1, 2, 900); /* the wall clock stepped back */
+    append_n(s, 2, 3, 2000);
+    expect_next(s, 2000, 0); /* at its age limit, still sent */
+    expect_next(s, 2000, 2); /* 1 expired */
+    assert_int_equal(vg_spool_rewind(s), 0);
+    expect_next(s, 2000, 0);
+    expect_next(s, 2000, 2);
+    expect_empty(s);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_age, 1);
+    assert_int_equal(st.records, 2);
+    vg_spool_close(s);
+}
+
+static void rewind_hands_again_the_record_in_flight_before_one_given_up_on(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 0);
+    append_n(s, 0, 3, 1000);
+    expect_next(s, 1000, 0);
+    vg_spool_delivered(s, expect_next(s, 1000, 1)); /* refused by rd_kafka_produce */
+    expect_next(s, 1000, 2);
+    assert_int_equal(vg_spool_rewind(s), 0);
+    uint64_t t0 = expect_next(s, 1000, 0);
+    uint64_t t2 = expect_next(s, 1000, 2);
+    expect_empty(s);
+    vg_spool_delivered(s, t2);
+    vg_spool_delivered(s, t0);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.records, 0);
+    assert_int_equal(st.delivered, 3);
+    vg_spool_close(s);
+}
+
+static void rewind_hands_again_the_records_in_flight_before_a_damaged_one(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 0);
+    append_n(s, 0, 10, 1000); /* 32 bytes each, one segment */
+    uint64_t tokens[5];
+    for (int i = 0; i < 5; i++)
+        tokens[i] = expect_next(s, 1000, i);
+    for (int i = 0; i < 3; i++)
+        vg_spool_delivered(s, tokens[i]);
+    /* Damage the magic of record 5 behind the spool's back. */
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[600] = "";
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".spool"))
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    closedir(d);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "XXXX", 4, 5 * 32), 4);
+    close(fd);
+    expect_empty(s); /* records 5-9 lost */
+    assert_int_equal(vg_spool_rewind(s), 0);
+    uint64_t t3 = expect_next(s, 1000, 3);
+    uint64_t t4 = expect_next(s, 1000, 4);
+    expect_empty(s);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.corrupt, 1);
+    vg_spool_delivered(s, t3);
+    vg_spool_delivered(s, t4);
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.records, 0);
+    assert_int_equal(segment_files(), 0);
+    vg_spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +376,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(rewind_hands_the_undelivered_records_again_in_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            rewind_hands_again_the_record_in_flight_before_an_expired_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            rewind_hands_again_the_record_in_flight_before_one_given_up_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            rewind_hands_again_the_records_in_flight_before_a_damaged_one, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
