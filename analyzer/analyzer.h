@@ -55,6 +55,7 @@ struct analyzer {
     struct vg_dispatch *dispatch;
     struct vg_decisions *decisions;
     uint64_t reloads, reload_failures, silences_created, silences_save_errors;
+    uint64_t silences_load_skipped; /* refused in silences.file at start */
     int rules_loaded_once; /* rules.dir loaded at start: a failed reload keeps those running */
     int last_reload_ok;
     int64_t last_reload_ms;

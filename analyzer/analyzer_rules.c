@@ -185,7 +185,8 @@ int analyzer_rules_load(struct analyzer *a, char *err, size_t errlen)
     if (rc)
         return rc;
     if (a->cfg.silences_file && *a->cfg.silences_file &&
-        (rc = vg_silences_load(a->silences, a->cfg.silences_file, vg_now_ms(), err, errlen)))
+        (rc = vg_silences_load(a->silences, a->cfg.silences_file, vg_now_ms(),
+                               &a->silences_load_skipped, err, errlen)))
         return rc;
     struct vg_dispatch_params dp = {
         .group_wait_ms = a->cfg.alert_group_wait_ms,

@@ -285,6 +285,7 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
     vg_api_counter(f, "vigil_notifications_silenced_total", ds.silenced);
     vg_api_counter(f, "vigil_silences_created_total", a->silences_created);
     vg_api_counter(f, "vigil_silences_save_errors_total", a->silences_save_errors);
+    vg_api_counter(f, "vigil_silences_load_skipped_total", a->silences_load_skipped);
     vg_api_gauge(f, "vigil_silences_active",
                  a->silences ? (double)vg_silences_active(a->silences, vg_now_ms()) : 0);
     vg_api_counter(f, "vigil_rule_reloads_total", a->reloads);

@@ -163,6 +163,9 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_silences_save_errors_total", VG_METRIC_COUNTER, NULL, NULL,
      "Silence changes (create, expire) refused with 503 because silences.file could not be "
      "written; the change was undone."},
+    {"vigil_silences_load_skipped_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Silences in silences.file refused at start (saved by an older version that accepted them, "
+     "e.g. a matcher with a backreference): logged and left out."},
     {"vigil_silences_active", VG_METRIC_GAUGE, NULL, NULL, "Silences in force now."},
     {"vigil_rule_reloads_total", VG_METRIC_COUNTER, NULL, NULL, "Successful rule reloads."},
     {"vigil_rule_reload_failures_total", VG_METRIC_COUNTER, NULL, NULL,

@@ -12,6 +12,7 @@
 
 #include "vg_config.h"
 #include "vg_format.h"
+#include "vg_log.h"
 #include "vg_util.h"
 
 #define MAX_MATCHERS 32
@@ -498,8 +499,8 @@ int vg_silences_file_check(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, char *err,
-                     size_t errlen)
+int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, uint64_t *skipped,
+                     char *err, size_t errlen)
 {
     /* Refused at start rather than at the first silence: the API would answer 201 to silences
      * that a restart then loses, with only a log line to say so. */
@@ -540,9 +541,24 @@ int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, ch
         char msg[VG_ERRLEN];
         rc = from_json(copy, now_ms, 1, &x, msg, sizeof(msg));
         json_decref(copy);
-        if (rc) {
-            rc = vg_err(err, errlen, rc, "silences.file %s: silence %zu: %s", path, i, msg);
+        if (rc == -ENOMEM) {
+            rc = vg_err(err, errlen, rc, "silences.file %s: out of memory", path);
             break;
+        }
+        if (rc) {
+            /* Saved by an older analyzer that took what this one refuses (a backreference in a
+             * matcher, say): the other silences still hold, and refusing the start over it would
+             * keep the analyzer down. It is gone from the file at the next save. */
+            json_t *id = json_object_get(o, "id");
+            char q[VG_ERRLEN + 8], qid[80];
+            vg_warn("silences.file: silence refused, skipped", "file=%s index=%zu id=%s reason=%s",
+                    path, i,
+                    vg_log_quote(qid, sizeof qid, json_is_string(id) ? json_string_value(id) : "-"),
+                    vg_log_quote(q, sizeof q, msg));
+            if (skipped)
+                (*skipped)++;
+            rc = 0;
+            continue;
         }
         if (x->ends_ms <= now_ms) {
             silence_free(x);

@@ -57,12 +57,13 @@ uint64_t vg_silences_generation(const struct vg_silences *s);
 
 /* Saves every silence that has not expired to path (temp file + rename) / loads them back,
  * dropping expired ones. A missing file loads as none; the load refuses a path the save could not
- * write (its directory missing or not writable by this user, or path a directory). 0 or -errno
- * with err. */
+ * write (its directory missing or not writable by this user, or path a directory). A silence the
+ * load refuses (saved by an older version that took what this one does not) is logged, counted in
+ * *skipped (when not NULL) and left out; the others load. 0 or -errno with err. */
 int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_ms, char *err,
                      size_t errlen);
-int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, char *err,
-                     size_t errlen);
+int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, uint64_t *skipped,
+                     char *err, size_t errlen);
 
 /* Whether vg_silences_save() could write path, as this process's real user (access(2)): the
  * load's own check, for --check-config to run as the service user. 0 or -errno with err. */

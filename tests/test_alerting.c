@@ -979,7 +979,7 @@ static void silences_survive_a_save_and_load(void **state)
     char err[VG_ERRLEN];
     assert_int_equal(vg_silences_save(s, path, 2000, err, sizeof(err)), 0);
     assert_int_equal(vg_silences_new(&s2), 0);
-    assert_int_equal(vg_silences_load(s2, path, 3000, err, sizeof(err)), 0);
+    assert_int_equal(vg_silences_load(s2, path, 3000, NULL, err, sizeof(err)), 0);
     json_t *o = vg_silences_json(s2, id, 3000);
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "comment")), "c");
@@ -988,6 +988,40 @@ static void silences_survive_a_save_and_load(void **state)
     unlink(path);
     vg_silences_free(s);
     vg_silences_free(s2);
+}
+
+/* An older analyzer saved silences this one refuses (a backreference in a matcher, a duration the
+ * stricter parser does not take): they are skipped and counted, and the others still load rather
+ * than the start failing. */
+static void silences_file_entries_refused_now_are_skipped_at_load(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/vg-silences-XXXXXX", err[VG_ERRLEN];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static const char body[] =
+        "[{\"id\":\"00000000000000a1\",\"matchers\":[\"host=\\\"a\\\"\"],\"duration\":\"1h\"},"
+        "{\"id\":\"00000000000000a2\",\"matchers\":[\"host=~\\\"(a)\\\\1\\\"\"],"
+        "\"duration\":\"1h\"},"
+        "{\"id\":\"00000000000000a3\",\"matchers\":[\"host=\\\"b\\\"\"],\"duration\":\"1 "
+        "fortnight\"},"
+        "{\"id\":\"00000000000000a4\",\"matchers\":[\"host=\\\"c\\\"\"],\"duration\":\"2h\"}]";
+    assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    close(fd);
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    uint64_t skipped = 0;
+    assert_int_equal(vg_silences_load(s, path, 1000, &skipped, err, sizeof(err)), 0);
+    assert_int_equal(skipped, 2);
+    assert_int_equal(vg_silences_active(s, 1000), 2);
+    json_t *o = vg_silences_json(s, "00000000000000a1", 1000);
+    assert_non_null(o);
+    json_decref(o);
+    assert_null(vg_silences_json(s, "00000000000000a2", 1000));
+    assert_non_null(o = vg_silences_json(s, "00000000000000a4", 1000));
+    json_decref(o);
+    unlink(path);
+    vg_silences_free(s);
 }
 
 /* A file not there yet loads as none; one that no save could ever write (its directory missing,
@@ -1001,17 +1035,17 @@ static void silences_file_that_could_not_be_saved_is_refused_at_load(void **stat
     char dir[] = "/tmp/vg-silences-dir-XXXXXX", path[64], err[VG_ERRLEN];
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/s.json", dir);
-    assert_int_equal(vg_silences_load(s, path, 1000, err, sizeof(err)), 0);
+    assert_int_equal(vg_silences_load(s, path, 1000, NULL, err, sizeof(err)), 0);
     assert_int_equal(vg_silences_active(s, 1000), 0);
     snprintf(path, sizeof path, "%s/gone/s.json", dir);
-    assert_int_equal(vg_silences_load(s, path, 1000, err, sizeof(err)), -ENOENT);
+    assert_int_equal(vg_silences_load(s, path, 1000, NULL, err, sizeof(err)), -ENOENT);
     char want[200];
     snprintf(want, sizeof want,
              "silences.file %s: directory %s/gone: No such file or directory (silences could not "
              "be saved)",
              path, dir);
     assert_string_equal(err, want);
-    assert_int_equal(vg_silences_load(s, dir, 1000, err, sizeof(err)), -EISDIR);
+    assert_int_equal(vg_silences_load(s, dir, 1000, NULL, err, sizeof(err)), -EISDIR);
     snprintf(want, sizeof want, "silences.file %s: is a directory", dir);
     assert_string_equal(err, want);
     assert_int_equal(rmdir(dir), 0);
@@ -1819,6 +1853,7 @@ int main(void)
         cmocka_unit_test(expired_silences_make_room_at_the_cap),
         cmocka_unit_test(a_silence_change_can_be_taken_back),
         cmocka_unit_test(silences_survive_a_save_and_load),
+        cmocka_unit_test(silences_file_entries_refused_now_are_skipped_at_load),
         cmocka_unit_test(silences_file_that_could_not_be_saved_is_refused_at_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
