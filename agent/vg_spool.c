@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -297,15 +296,9 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
         rc = vg_err(err, errlen, -errno, "spool: creating %s: %s", s->dir, strerror(errno));
         goto fail;
     }
-    char path[600];
-    snprintf(path, sizeof path, "%s/.lock", s->dir);
-    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (s->lock_fd < 0) {
-        rc = vg_err(err, errlen, -errno, "spool: %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = vg_err(err, errlen, -EBUSY, "spool: %s is in use by another process", s->dir);
+    char why[VG_ERRLEN];
+    if ((rc = vg_dir_lock(s->dir, &s->lock_fd, why, sizeof why)) < 0) {
+        rc = vg_err(err, errlen, rc, "spool: %s", why);
         goto fail;
     }
     DIR *d = opendir(s->dir);

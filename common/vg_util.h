@@ -49,10 +49,10 @@ int vg_fsync_dir_of(const char *path);
 
 /* Takes dir/.lock with flock(LOCK_EX | LOCK_NB) for as long as *fd stays open, and writes this
  * process's pid into it, so that a second process pointed at the same directory is refused
- * instead of overwriting the first one's files (the spool and the outbox lock their directories
- * the same way). 0 with *fd set; -EBUSY when another open file holds it, err naming its pid
- * when the file gives one; another -errno (dir missing, not writable) with err. Release with
- * close(*fd). */
+ * instead of overwriting the first one's files (the model store and the agent's spool use it;
+ * an outbox locks <receiver>.lock instead, since receivers share one directory). 0 with *fd set;
+ * -EBUSY when another open file holds it, err naming its pid when the file gives one; another
+ * -errno (dir missing, not writable) with err. Release with close(*fd). */
 int vg_dir_lock(const char *dir, int *fd, char *err, size_t errlen);
 
 /* The form a URL is shown in, in logs and --check-config (docs/alerts.md): scheme://host[:port]

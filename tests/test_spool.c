@@ -156,6 +156,20 @@ static void second_open_of_one_directory_is_refused(void **state)
     vg_spool_close(s);
 }
 
+/* The spool locks its directory with vg_dir_lock: the refusal names the holder's pid. */
+static void second_open_names_the_pid_holding_the_spool(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 0), *t = NULL;
+    struct vg_spool_cfg cfg = {.dir = dir};
+    assert_int_equal(vg_spool_open(&t, &cfg, err, sizeof err), -EBUSY);
+    char want[64];
+    snprintf(want, sizeof want, "(pid %ld holds ", (long)getpid());
+    assert_non_null(strstr(err, want));
+    assert_int_equal(strncmp(err, "spool: ", 7), 0);
+    vg_spool_close(s);
+}
+
 static void full_spool_drops_its_oldest_records_and_counts_them(void **state)
 {
     (void)state;
@@ -367,6 +381,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(undelivered_records_survive_a_restart_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(second_open_of_one_directory_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_open_names_the_pid_holding_the_spool, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(full_spool_drops_its_oldest_records_and_counts_them, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(expired_records_are_skipped_and_counted, setup, teardown),
