@@ -1124,10 +1124,11 @@ static int list_dir(const char *dir, char ***names, size_t *n, char ***other, si
             rc = add_name(other, n_other, de->d_name);
     }
     closedir(d);
-    if (!rc) {
+    /* qsort's array may not be NULL, even for no element (UBSan holds it to that). */
+    if (!rc && *n)
         qsort(*names, *n, sizeof(**names), by_name);
+    if (!rc && *n_other)
         qsort(*other, *n_other, sizeof(**other), by_name);
-    }
     return rc;
 }
 
