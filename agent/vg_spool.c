@@ -85,6 +85,19 @@ static int insert(struct vg_spool *s, size_t at, uint64_t id)
     return 0;
 }
 
+/* Closes the append descriptors (tail and front) open on segment id, if any. */
+static void close_writers(struct vg_spool *s, uint64_t id)
+{
+    if (s->wfd >= 0 && s->wid == id) {
+        close(s->wfd);
+        s->wfd = -1;
+    }
+    if (s->ffd >= 0 && s->fid == id) {
+        close(s->ffd);
+        s->ffd = -1;
+    }
+}
+
 static void remove_at(struct vg_spool *s, size_t i)
 {
     char path[600];
@@ -93,14 +106,7 @@ static void remove_at(struct vg_spool *s, size_t i)
     unlink(path);
     s->st.bytes -= g->bytes;
     s->st.records -= g->records - g->finished;
-    if (s->wfd >= 0 && s->wid == g->id) {
-        close(s->wfd);
-        s->wfd = -1;
-    }
-    if (s->ffd >= 0 && s->fid == g->id) {
-        close(s->ffd);
-        s->ffd = -1;
-    }
+    close_writers(s, g->id);
     if (s->rfd >= 0 && s->rfd_id == g->id) {
         close(s->rfd);
         s->rfd = -1;
@@ -488,14 +494,7 @@ static void lose_rest(struct vg_spool *s, struct seg *g, int rc)
      * stops here. Nothing more may be appended behind the damage: the reader could not reach
      * it. */
     g->end = s->ridx;
-    if (s->wfd >= 0 && s->wid == g->id) {
-        close(s->wfd);
-        s->wfd = -1;
-    }
-    if (s->ffd >= 0 && s->fid == g->id) {
-        close(s->ffd);
-        s->ffd = -1;
-    }
+    close_writers(s, g->id);
     s->roff = g->bytes;
     maybe_remove(s, g);
 }
