@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "analyzer.h"
 #include "analyzer_rules.h"
@@ -118,7 +119,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vg_http_dispatch(&rt, method, path, auth[0] ? auth : NULL, body, n, &resp);
     if (resp.status < 200 || resp.status > 599 || (resp.len && !resp.body))
         abort();
-    int authorized = strcmp(auth, "Bearer " TOKEN) == 0;
+    /* RFC 7235: the scheme in any case, then one or more spaces, then the token exactly. */
+    int authorized = strncasecmp(auth, "Bearer ", 7) == 0 &&
+                     strcmp(auth + 7 + strspn(auth + 7, " "), TOKEN) == 0;
     for (size_t i = 0; i < vg_api_n_routes; i++)
         /* A path can be open to GET and mutating for POST (/api/v1/silences). */
         if (vg_api_routes[i].mutating && strcmp(path, vg_api_routes[i].path) == 0 &&
