@@ -124,13 +124,23 @@ drop=/usr/share/doc/vigil-analyzer/examples/embedded-kafka
 cmd() { sed -n 's/^ExecStart=\(.\+\)$/\1/p' "$drop/$1.conf" | tail -1; }
 T=$(mktemp -d)
 cp /etc/vigil/analyzer.yaml "$T/analyzer.yaml"
-printf 'history:\n  resolution: 1s\n' >>"$T/analyzer.yaml"
+# Port 0 rather than the default 9710, which another analyzer on this host may hold; vigilctl
+# is pointed at the port the analyzer logs.
+printf 'history:\n  resolution: 1s\nhttp:\n  listen: 127.0.0.1:0\n' >>"$T/analyzer.yaml"
 an=$(cmd vigil-analyzer | sed "s|/etc/vigil/analyzer.yaml|$T/analyzer.yaml|")
 rm -f /var/lib/vigil/bootstrap
 sh -c "exec $an" >"$T/analyzer.log" 2>&1 &
 apid=$!
 for _ in $(seq 100); do [ -s /var/lib/vigil/bootstrap ] && break; sleep 0.1; done
 [ -s /var/lib/vigil/bootstrap ] || { cat "$T/analyzer.log"; fail "embedded broker address not written"; }
+port=
+for _ in $(seq 100); do
+    port=$(sed -n 's/.*http api listening.* port=\([0-9][0-9]*\).*/\1/p' "$T/analyzer.log" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { cat "$T/analyzer.log"; fail "the analyzer logged no API port"; }
+export VIGIL_API=http://127.0.0.1:$port
 ag=$(cmd vigil-agent | sed "s|--config /etc/vigil/agent.yaml|--config /etc/vigil/agent.yaml --set collectors=cpu,mem,load --set host=pkgtest --set interval=200ms|")
 sh -c "exec $ag" >"$T/agent.log" 2>&1 &
 gpid=$!
