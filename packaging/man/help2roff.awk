@@ -39,7 +39,10 @@ NR == 1 {
     }
     next
 }
-/^$/ { flushpara(); initem = 0; next }
+/^$/ { flushpara(); initem = 0; blank = 1; next }
+# A paragraph's first line only may be a heading: "SIGHUP reads the config again: ..." goes on
+# the "Signals: ..." paragraph above it.
+{ first = blank; blank = 0 }
 # "Heading:" or "Heading (remark):"
 /^[A-Z][^:]*:$/ {
     h = $0; sub(/:$/, "", h); remark = ""
@@ -49,7 +52,7 @@ NR == 1 {
     next
 }
 # "Label: text" at column 0, e.g. "Signals: SIGTERM ..."
-/^[A-Z][A-Za-z ]*: / && !subcmd {
+/^[A-Z][A-Za-z ]*: / && !subcmd && first {
     h = $0; sub(/: .*/, "", h); t = $0; sub(/^[^:]*: /, "", t)
     heading(h); flushpara(); initem = 0; text(t); next
 }
