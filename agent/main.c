@@ -743,7 +743,8 @@ static void log_stats(struct agent *a)
             "ticks=%llu produced=%llu delivered=%llu delivery_failed=%llu produce_failed=%llu "
             "too_large=%llu producer_recreated=%llu queued=%d spooled=%llu spool_records=%llu "
             "spool_bytes=%llu "
-            "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu%s",
+            "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu "
+            "spool_late_reports=%llu%s",
             (unsigned long long)a->ticks, (unsigned long long)a->produced,
             (unsigned long long)a->delivered, (unsigned long long)a->delivery_failed,
             (unsigned long long)a->produce_failed, (unsigned long long)a->too_large,
@@ -751,7 +752,8 @@ static void log_stats(struct agent *a)
             (unsigned long long)a->spooled, (unsigned long long)ss.records,
             (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
             (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
-            (unsigned long long)a->spool_failed, local_stats(a, lt, sizeof lt));
+            (unsigned long long)a->spool_failed, (unsigned long long)ss.late_reports,
+            local_stats(a, lt, sizeof lt));
     flush_log(a);
 }
 

@@ -24,6 +24,7 @@
  * start at 2^40 and grow by one per segment), leaving 23 bits for the index. */
 #define IDX_BITS     23
 #define MAX_SEG_RECS ((1ull << IDX_BITS) - 1)
+#define MAX_ID       ((1ull << (64 - IDX_BITS)) - 1)
 #define NO_END       UINT64_MAX
 
 struct seg {
@@ -50,6 +51,12 @@ struct vg_spool {
     uint64_t wid; /* its id */
     int ffd;      /* the prepend segment of this run, else -1 */
     uint64_t fid;
+    /* The lowest and highest segment ids this run has had, on disk or made: a new segment takes
+     * one outside them. An id is never reused within a run, so a delivery report that comes late
+     * for a dropped segment finds nothing rather than a newer record under the same token.
+     * Tokens do not outlive the process (librdkafka's queue does not), so nothing is persisted:
+     * the ids on disk at open are enough. */
+    uint64_t lo_id, hi_id;
     uint64_t rid, roff, ridx; /* reader: next record (offset, index); rid 0 = first segment */
     int rfd;
     uint64_t rfd_id;
@@ -327,6 +334,8 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
     closedir(d);
     if (s->n)
         qsort(s->segs, s->n, sizeof *s->segs, cmp_id);
+    s->lo_id = s->n ? s->segs[0].id : FIRST_ID;
+    s->hi_id = s->n ? s->segs[s->n - 1].id : FIRST_ID - 1;
     for (size_t i = 0; i < s->n;) {
         if ((rc = scan(s, &s->segs[i])) < 0) {
             rc = vg_err(err, errlen, rc, "spool: reading segment %020" PRIu64 ": %s", s->segs[i].id,
@@ -444,10 +453,15 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
         g = NULL;
     }
     if (!g) {
-        uint64_t id = s->n ? s->segs[s->n - 1].id + 1 : FIRST_ID;
+        /* Not the last segment's id plus one: the last may be gone (dropped while full after a
+         * restart, or finished), and its records' reports may still come. */
+        if (s->hi_id >= MAX_ID)
+            return vg_err(err, errlen, -EOVERFLOW, "spool: segment ids used up in %s", s->dir);
+        uint64_t id = s->hi_id + 1;
         int rc = new_segment(s, id, s->n, &s->wfd, err, errlen);
         if (rc < 0)
             return rc;
+        s->hi_id = id;
         s->wid = id;
         g = &s->segs[s->n - 1];
         if (!s->rid)
@@ -464,10 +478,15 @@ int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t 
     if (s->ffd >= 0 && find(s, s->fid)->records >= MAX_SEG_RECS)
         return vg_err(err, errlen, -EFBIG, "spool: prepend segment full");
     if (s->ffd < 0) {
-        uint64_t id = s->n ? s->segs[0].id - 1 : FIRST_ID;
+        /* Below every id this run has had, for the same reason as in vg_spool_append: the
+         * first segment's id minus one may be a dropped segment's. */
+        if (s->lo_id <= 1)
+            return vg_err(err, errlen, -EOVERFLOW, "spool: segment ids used up in %s", s->dir);
+        uint64_t id = s->lo_id - 1;
         int rc = new_segment(s, id, 0, &s->ffd, err, errlen);
         if (rc < 0)
             return rc;
+        s->lo_id = id;
         s->fid = id;
     }
     return append_to(s, s->ffd, find(s, s->fid), ts_ms, buf, len, err, errlen);
@@ -573,9 +592,14 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
 void vg_spool_delivered(struct vg_spool *s, uint64_t token)
 {
     struct seg *g = find(s, token >> IDX_BITS);
-    /* Its segment was dropped while the record was in flight, or the record was finished
-     * already (a report from a replaced producer after all). */
-    if (!g || !finish(s, g, token & MAX_SEG_RECS))
+    /* Its segment was dropped while the record was in flight (or finished, and this report
+     * comes again): ids are not reused, so no other record has this token. */
+    if (!g) {
+        s->st.late_reports++;
+        return;
+    }
+    /* Finished already: a report from a replaced producer after all. */
+    if (!finish(s, g, token & MAX_SEG_RECS))
         return;
     if (g->inflight)
         g->inflight--;

@@ -38,6 +38,9 @@ struct vg_spool_stats {
     uint64_t dropped_full, dropped_age, corrupt;
     uint64_t records; /* in the spool now, handed to Kafka or not */
     uint64_t bytes;   /* on disk now */
+    /* Delivery reports naming a segment that is gone (dropped, expired, or finished before a
+     * repeated report): ignored, as segment ids are never reused within a run. */
+    uint64_t late_reports;
 };
 
 /* Opens the spool in cfg->dir, taking over the records a previous run left (they are fed first).
@@ -59,8 +62,11 @@ int vg_spool_busy(const struct vg_spool *s);
 int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token);
 
 /* A record handed out by vg_spool_next is delivered (or given up on): once every record of a
- * segment is, the segment file is removed. Tokens may come in any order; one that comes again
- * (or for a record since dropped) is ignored. */
+ * segment is, the segment file is removed. Tokens may come in any order; one that comes again is
+ * ignored, and one whose segment is gone (dropped while the record was in flight) is ignored and
+ * counted in late_reports. Segment ids are never reused within a run (a new segment takes an id
+ * above, or for vg_spool_prepend below, every id the run has had), so such a token cannot name a
+ * newer record. */
 void vg_spool_delivered(struct vg_spool *s, uint64_t token);
 
 /* For shutdown: keeps a message that librdkafka still held when the flush timed out. Such

@@ -373,6 +373,70 @@ static void rewind_hands_again_the_records_in_flight_before_a_damaged_one(void *
     vg_spool_close(s);
 }
 
+/* An agent restarted with a backlog hands out its oldest record, then a message as large as the
+ * spool pushes out every segment of the earlier run, the last one included. The new segment must
+ * not take a dropped one's id: the late delivery report of the record in flight would then mark
+ * the new message delivered and it would never be sent. */
+static void late_report_after_the_last_segment_is_dropped_leaves_the_new_record_alone(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(6 * 32, 0, 64); /* 2 records per segment, 3 segments */
+    append_n(s, 0, 6, 1000);
+    vg_spool_close(s);
+    s = open_spool(6 * 32, 0, 64);
+    uint64_t late = expect_next(s, 1000, 0);
+    char big[150];
+    memset(big, 'b', sizeof big);
+    assert_int_equal(vg_spool_append(s, 1000, big, sizeof big, err, sizeof err), 0);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_full, 5); /* record 0 is in flight: its report counts it */
+    assert_int_equal(st.records, 1);
+    vg_spool_delivered(s, late);
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.delivered, 0);
+    assert_int_equal(st.late_reports, 1);
+    assert_int_equal(st.records, 1);
+    void *buf;
+    size_t len;
+    uint64_t token;
+    assert_int_equal(vg_spool_next(s, 1000, &buf, &len, &token), 1);
+    assert_int_equal(len, sizeof big);
+    assert_memory_equal(buf, big, len);
+    free(buf);
+    assert_int_not_equal(token, late);
+    vg_spool_close(s);
+}
+
+/* A producer hitting a fatal error sends its direct messages back to be prepended, while reports
+ * of spooled records it delivered before still come. The prepend segment must not take the id of
+ * the oldest segment, dropped for room while one of its records was in flight. */
+static void late_report_after_a_drop_leaves_a_prepended_record_alone(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(4 * 32, 0, 64); /* 2 records per segment, 2 segments */
+    append_n(s, 0, 4, 1000);
+    uint64_t late = expect_next(s, 1000, 0);
+    append_n(s, 4, 5, 1000); /* the oldest segment goes, record 0 in flight */
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_full, 1);
+    char msg[64];
+    int n = snprintf(msg, sizeof msg, "message %04d", 99);
+    assert_int_equal(vg_spool_prepend(s, 1000, msg, (size_t)n, err, sizeof err), 0);
+    vg_spool_delivered(s, late);
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.delivered, 0);
+    assert_int_equal(st.late_reports, 1);
+    assert_int_equal(st.records, 4);
+    assert_int_equal(vg_spool_rewind(s), 0); /* the replacement producer starts over */
+    expect_next(s, 1000, 99);
+    for (int i = 2; i < 5; i++)
+        expect_next(s, 1000, i);
+    expect_empty(s);
+    vg_spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +462,11 @@ int main(void)
             rewind_hands_again_the_record_in_flight_before_one_given_up_on, setup, teardown),
         cmocka_unit_test_setup_teardown(
             rewind_hands_again_the_records_in_flight_before_a_damaged_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            late_report_after_the_last_segment_is_dropped_leaves_the_new_record_alone, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(late_report_after_a_drop_leaves_a_prepended_record_alone,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
