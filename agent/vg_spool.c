@@ -325,6 +325,11 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
         uint64_t id = strtoull(e->d_name, &end, 10);
         if (strlen(e->d_name) != 26 || strcmp(end, ".spool") != 0 || id == 0)
             continue;
+        if (id > MAX_ID) { /* not written by this code: a token could not name its records */
+            vg_warn("spool: file with an id out of range left alone", "file=%s/%s", s->dir,
+                    e->d_name);
+            continue;
+        }
         if (s->n >= MAX_SEGS || insert(s, s->n, id) < 0) {
             closedir(d);
             rc = vg_err(err, errlen, -ENOMEM, "spool: too many segments in %s", s->dir);

@@ -437,6 +437,34 @@ static void late_report_after_a_drop_leaves_a_prepended_record_alone(void **stat
     vg_spool_close(s);
 }
 
+/* A token holds a segment id below 2^41: a file named above that (not written by the spool)
+ * would hand out tokens that name another segment's records, and push new segment ids past what
+ * tokens hold. It is left alone. */
+static void segment_file_with_an_id_tokens_cannot_hold_is_left_alone(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 0);
+    append_n(s, 0, 1, 1000);
+    vg_spool_close(s);
+    char from[600], to[600];
+    snprintf(from, sizeof from, "%s/%020llu.spool", dir, 1ull << 40);
+    snprintf(to, sizeof to, "%s/%020llu.spool", dir, (1ull << 41) + (1ull << 40));
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    assert_int_equal(system(cmd), 0);
+    s = open_spool(0, 0, 0);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.records, 1);
+    vg_spool_delivered(s, expect_next(s, 1000, 0));
+    expect_empty(s);
+    assert_false(vg_spool_busy(s));
+    append_n(s, 1, 2, 1000);
+    expect_next(s, 1000, 1);
+    vg_spool_close(s);
+    assert_int_equal(access(to, F_OK), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +494,8 @@ int main(void)
             late_report_after_the_last_segment_is_dropped_leaves_the_new_record_alone, setup,
             teardown),
         cmocka_unit_test_setup_teardown(late_report_after_a_drop_leaves_a_prepended_record_alone,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(segment_file_with_an_id_tokens_cannot_hold_is_left_alone,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
