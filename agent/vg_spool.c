@@ -57,6 +57,11 @@ struct vg_spool {
      * Tokens do not outlive the process (librdkafka's queue does not), so nothing is persisted:
      * the ids on disk at open are enough. */
     uint64_t lo_id, hi_id;
+    /* Records in flight when their segment was dropped, their reports still due: not counted
+     * in dropped_full, as a report counts them. A rewind means they never come. (A report that
+     * comes again for a finished segment is taken for one of them; only a replaced producer
+     * sends those, and its reports end before the rewind.) */
+    uint64_t gone_inflight;
     uint64_t rid, roff, ridx; /* reader: next record (offset, index); rid 0 = first segment */
     int rfd;
     uint64_t rfd_id;
@@ -446,6 +451,7 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
          * delivery_failed). */
         uint64_t lost = g->records - g->finished - g->inflight;
         s->st.dropped_full += lost;
+        s->gone_inflight += g->inflight;
         vg_warn("spool full: oldest segment dropped",
                 "records=%" PRIu64 " max_bytes=%" PRIu64 " dropped_full=%" PRIu64, lost,
                 s->cfg.max_bytes, s->st.dropped_full);
@@ -601,6 +607,8 @@ void vg_spool_delivered(struct vg_spool *s, uint64_t token)
      * comes again): ids are not reused, so no other record has this token. */
     if (!g) {
         s->st.late_reports++;
+        if (s->gone_inflight)
+            s->gone_inflight--;
         return;
     }
     /* Finished already: a report from a replaced producer after all. */
@@ -620,6 +628,12 @@ int vg_spool_rewind(struct vg_spool *s)
     if (s->ffd >= 0) { /* a later prepend starts a segment of its own, in front again */
         close(s->ffd);
         s->ffd = -1;
+    }
+    if (s->gone_inflight) { /* their segment is gone: not handed again, so lost here */
+        s->st.dropped_full += s->gone_inflight;
+        vg_warn("spool: records in flight when the spool dropped them will not be reported",
+                "records=%" PRIu64 " dropped_full=%" PRIu64, s->gone_inflight, s->st.dropped_full);
+        s->gone_inflight = 0;
     }
     for (size_t j = 0; j < s->n; j++)
         s->segs[j].inflight = 0;

@@ -78,7 +78,9 @@ int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t 
 /* Every record handed out by vg_spool_next and not delivered yet is handed out again, oldest
  * first: for a producer replaced while it held them, whose delivery reports will never come.
  * Records delivered, given up on, expired or lost to damage are not, whatever their order (and
- * are not counted again). Also ends this run's prepend segment. 0 or -errno. */
+ * are not counted again). Records in flight when their segment was dropped for room, and not
+ * reported since, are counted in dropped_full here. Also ends this run's prepend segment. 0 or
+ * -errno. */
 int vg_spool_rewind(struct vg_spool *s);
 
 void vg_spool_get_stats(const struct vg_spool *s, struct vg_spool_stats *st);

@@ -465,6 +465,35 @@ static void segment_file_with_an_id_tokens_cannot_hold_is_left_alone(void **stat
     assert_int_equal(access(to, F_OK), 0);
 }
 
+/* Records in flight when their segment is dropped for room are counted by their delivery report,
+ * which never comes once the producer holding them is replaced: the rewind counts them as
+ * dropped, and those reported before it are not counted twice. */
+static void rewind_counts_the_records_in_flight_when_their_segment_was_dropped(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(4 * 32, 0, 64); /* 2 records per segment, 2 segments */
+    append_n(s, 0, 4, 1000);
+    uint64_t t0 = expect_next(s, 1000, 0);
+    expect_next(s, 1000, 1);
+    append_n(s, 4, 5, 1000); /* the oldest segment goes, both its records in flight */
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_full, 0);
+    vg_spool_delivered(s, t0); /* reported; record 1 never is */
+    assert_int_equal(vg_spool_rewind(s), 0);
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.late_reports, 1);
+    assert_int_equal(st.dropped_full, 1);
+    assert_int_equal(st.records, 3);
+    for (int i = 2; i < 5; i++)
+        expect_next(s, 1000, i);
+    expect_empty(s);
+    assert_int_equal(vg_spool_rewind(s), 0); /* nothing more to count */
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_full, 1);
+    vg_spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +526,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(segment_file_with_an_id_tokens_cannot_hold_is_left_alone,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            rewind_counts_the_records_in_flight_when_their_segment_was_dropped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
