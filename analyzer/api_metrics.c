@@ -246,8 +246,8 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_model_hosts_absent", VG_METRIC_GAUGE, NULL, "model.set has mv",
      "Hosts whose group steps without waiting for them (no tick in its last step, none since)."},
     {"vigil_model_ticks_skipped_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
-     "Host ticks the mv model skipped because their step had already been taken without them (the "
-     "host was behind its group)."},
+     "Host ticks the mv model skipped because their event time was not after the newest one taken "
+     "for their host (the same message delivered again); every other tick is scored once."},
     {"vigil_model_resets_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
      "Host groups of the mv model started fresh because a host that reported finite values scored "
      "NaN (a model fault; never expected)."},

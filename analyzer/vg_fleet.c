@@ -78,7 +78,8 @@ void vg_fleet_free_group(void *v)
     free(g->last_ts);
     free(g->push_ts);
     free(g->tick_ms);
-    free(g->filled);
+    free(g->since);
+    free(g->resting);
     free(g->res);
     free(g->last);
     for (uint32_t i = 0; g->hs && i < g->n; i++)
@@ -137,9 +138,10 @@ int vg_fleet_add_row(struct vg_fleet *f, struct group *g, const char *host, char
         /* One at a time (t is shared); those grown before a failure stay grown. */
         int bad = GROW(g->qx, cap * D * m, t) || GROW(g->qts, cap * D, t) ||
                   GROW(g->qhead, cap, t) || GROW(g->qlen, cap, t) || GROW(g->absent, cap, t) ||
-                  GROW(g->reported, cap, t) || GROW(g->last_ts, cap, t) ||
-                  GROW(g->push_ts, cap, t) || GROW(g->tick_ms, cap, t) || GROW(g->filled, cap, t) ||
-                  GROW(g->hosts, cap, t) || GROW(g->res, cap, t) || GROW(g->last, cap, t);
+                  GROW(g->resting, cap, t) || GROW(g->reported, cap, t) ||
+                  GROW(g->last_ts, cap, t) || GROW(g->push_ts, cap, t) ||
+                  GROW(g->tick_ms, cap, t) || GROW(g->since, cap, t) || GROW(g->hosts, cap, t) ||
+                  GROW(g->res, cap, t) || GROW(g->last, cap, t);
         if (!bad && f->p.host_score) {
             bad = GROW(g->hs, cap, t) || GROW(g->hl, cap, t) || GROW(g->resid, cap * m, t) ||
                   GROW(g->z, cap * m, t);
@@ -171,12 +173,13 @@ int vg_fleet_add_row(struct vg_fleet *f, struct group *g, const char *host, char
     g->hosts[row] = name;
     g->qhead[row] = g->qlen[row] = 0;
     g->absent[row] = 0;
+    g->resting[row] = 0;
     g->n_waiting++;
     g->reported[row] = 0;
     g->last_ts[row] = 0;
     g->push_ts[row] = 0;
     g->tick_ms[row] = 0;
-    g->filled[row] = 0;
+    g->since[row] = 0;
     memset(&g->last[row], 0, sizeof(g->last[row]));
     g->last[row].score = NAN;
     g->n++;
@@ -341,8 +344,36 @@ static int reset_group(struct vg_fleet *f, struct group *g, char *err, size_t er
     return 0;
 }
 
-/* One step on every row's oldest queued tick; rows with none give missing values and become
- * absent. */
+/* Whether its group waits for row i (nothing queued, not absent) in its next step: not while the
+ * row's own interval says its next tick comes more than half a step after that step. A host whose
+ * agent sends every 20 s in a group of 10 s hosts so rests through the step between two of its
+ * ticks: the group neither waits for it there nor takes it for absent, and waits for it on the
+ * next. When is "after": by the group's steps since its last tick was stepped (their own clocks,
+ * so skew does not matter), or by event time, its newest tick against the oldest one the group
+ * stepped last (a group that fell behind its hosts steps through its queues, not waiting for a
+ * host whose tick is still ahead of them). Either way every tick a host sends is stepped once
+ * (q_push): a wrong guess (a clock far off) only delays it or its group by a step. A host whose
+ * interval is the group's, or not known (no event times, too few ticks yet), is waited for, as
+ * every host was. */
+static void rest_or_wait(struct group *g, uint32_t i)
+{
+    double iv = g->tick_ms[i], st = g->step_ms;
+    unsigned char rest = 0;
+    if (iv > 0 && st > 0 && iv > 1.5 * st)
+        rest =
+            g->since[i] + 1.5 * st < iv || (g->front_ts > 0 && g->last_ts[i] > 0 &&
+                                            (double)(g->front_ts - g->last_ts[i]) + 1.5 * st < iv);
+    if (rest != g->resting[i]) {
+        g->resting[i] = rest;
+        if (rest)
+            g->n_waiting--;
+        else
+            g->n_waiting++;
+    }
+}
+
+/* One step on every row's oldest queued tick; rows with none give missing values, and those that
+ * were waited for (not resting) become absent. */
 static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err, size_t errlen)
 {
     if (!g->n_queued)
@@ -350,13 +381,18 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
     size_t m = g->m;
     /* Each row's front tick goes straight into the model's input buffer (page-locked on a GPU). */
     float *xb = vg_mv_tick_buffer(g->mv);
+    /* The event time this step covers: the least that a row stepped now moved on its own clock
+     * since its last step (so neither skew between hosts nor a row stepped late counts; the
+     * fastest hosts' interval when they are in step). 0 = not known. */
+    double covered = 0;
+    int64_t front = 0;
     for (uint32_t i = 0; i < g->n; i++) {
         float *x = xb + (size_t)i * m;
         g->reported[i] = g->qlen[i] > 0;
         if (!g->reported[i]) {
             for (size_t j = 0; j < m; j++)
                 x[j] = NAN;
-            if (!g->absent[i]) {
+            if (!g->absent[i] && !g->resting[i]) {
                 g->absent[i] = 1;
                 g->n_waiting--;
                 f->st.hosts_absent++;
@@ -364,7 +400,12 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
             continue;
         }
         memcpy(x, q_tick(g, i, 0), m * sizeof(float));
-        g->last_ts[i] = *q_ts(g, i, 0);
+        int64_t ts = *q_ts(g, i, 0), prev = g->last_ts[i];
+        if (prev > 0 && ts > prev && (covered == 0 || (double)(ts - prev) < covered))
+            covered = (double)(ts - prev);
+        g->last_ts[i] = ts;
+        if (ts > 0 && (front == 0 || ts < front))
+            front = ts;
         g->qhead[i] = (g->qhead[i] + 1) % g->D;
         f->st.ticks_queued--;
         if (--g->qlen[i] == 0) {
@@ -377,17 +418,20 @@ static int step_group(struct vg_fleet *f, struct group *g, int forced, char *err
     if (rc < 0)
         return rc;
     f->st.steps++;
-    /* The event time this step covered, owed by the rows it gave missing values (q_push). */
-    int64_t step_ts = 0;
-    for (uint32_t i = 0; i < g->n; i++)
-        if (g->reported[i] && g->last_ts[i] > step_ts)
-            step_ts = g->last_ts[i];
-    double covered = step_ts > g->step_ts && g->step_ts > 0 ? (double)(step_ts - g->step_ts) : 0;
-    if (step_ts > g->step_ts)
-        g->step_ts = step_ts;
-    for (uint32_t i = 0; i < g->n; i++)
-        if (!g->reported[i])
-            g->filled[i] += covered;
+    /* The group's step (rest_or_wait). A gap (the group stopped a while) counts at most twice
+     * the step known: a real change of the agents' interval is followed within a few steps, one
+     * outage is not taken for it. */
+    g->front_ts = front;
+    if (covered > 0)
+        g->step_ms =
+            g->step_ms <= 0
+                ? covered
+                : 0.8 * g->step_ms + 0.2 * (covered < 2 * g->step_ms ? covered : 2 * g->step_ms);
+    for (uint32_t i = 0; i < g->n; i++) {
+        g->since[i] = g->reported[i] ? 0 : g->since[i] + covered;
+        if (!g->absent[i] && g->qlen[i] == 0)
+            rest_or_wait(g, i);
+    }
     uint32_t W = vg_mv_params(g->mv)->window;
     /* A host whose window is its own and which reported a finite value has a finite target: a
      * NaN score there means its window or the weights are not finite, and through the next
@@ -444,47 +488,40 @@ static int step_complete(struct vg_fleet *f, struct group *g, char *err, size_t 
 /* Queues a tick of row i at ts, its values missing until the caller fills *out; a full queue
  * steps the group first. Returns 0, or 1 when the tick is skipped (*out untouched).
  *
- * Skipped: a tick whose step was already taken with missing values for this row. A forced step
- * (or steps without an absent row) give a row with nothing queued missing values; when that
- * row's ticks then arrive, queueing them would leave it that many steps behind its group for
- * good, its scores as late. So the row's own event times say how many of its ticks have
- * passed since its newest one (round(dt / its interval)); those that fall on steps it was given
- * missing values for are skipped and counted, and it is in step with its group again. Without
- * event times (ts 0) nothing is skipped. */
+ * Every tick with an event time after the newest one taken for its row is queued, and so stepped
+ * and scored exactly once, however far behind its group the row is: a host with a longer interval
+ * than its group's, or one whose ticks arrive after its group stepped their time without it (a
+ * partition read late), is scored on each tick it sent. (They used to be taken as owed to the
+ * steps that went without them and skipped: some ticks of a host sending every 20 s in a group
+ * of 10 s hosts were never scored.) Skipped, and counted: a tick not after the newest one
+ * taken for the row (a message delivered again). Without event times (ts 0) nothing is skipped. */
 static int q_push(struct vg_fleet *f, struct group *g, uint32_t i, int64_t ts, float **out,
                   char *err, size_t errlen)
 {
-    /* Reporting again, skipped tick or not: its group waits for it from now on. */
+    int64_t prev = g->push_ts[i];
+    if (ts > 0 && prev > 0 && ts <= prev) {
+        f->st.ticks_skipped++;
+        return 1;
+    }
+    /* Reporting again: its group waits for it from now on. */
     if (g->absent[i]) {
         g->absent[i] = 0;
         g->n_waiting++;
         f->st.hosts_absent--;
+    } else if (g->resting[i]) {
+        g->resting[i] = 0;
+        g->n_waiting++;
     }
-    int64_t prev = g->push_ts[i];
-    if (ts > 0 && prev > 0 && ts > prev) {
+    if (ts > 0 && prev > 0) {
         double dt = (double)(ts - prev), iv = g->tick_ms[i];
         /* The interval learns from consecutive ticks only, not from gaps. */
         if (iv <= 0)
             g->tick_ms[i] = dt;
         else if (dt < 1.5 * iv)
             g->tick_ms[i] = 0.8 * iv + 0.2 * dt;
-        /* Owed: the group stepped through this tick's time without it. The debt is event time,
-         * not steps: a host with a longer interval than its group's (a 60 s agent among 10 s
-         * ones) is given missing values for several steps between any two of its ticks, and
-         * paying one step per tick its ticks were skipped for good. Half an interval of
-         * tolerance, as rounding to whole ticks did. */
-        if (g->filled[i] > 0 && g->qlen[i] == 0 && iv > 0) {
-            g->push_ts[i] = ts;
-            if (dt <= g->filled[i] + 0.5 * iv) {
-                g->filled[i] = g->filled[i] > dt ? g->filled[i] - dt : 0;
-                f->st.ticks_skipped++;
-                return 1;
-            }
-        }
     }
     if (ts > 0)
         g->push_ts[i] = ts;
-    g->filled[i] = 0;
     if (g->qlen[i] == g->D) {
         int rc = step_group(f, g, 1, err, errlen);
         if (rc < 0)
@@ -769,7 +806,7 @@ int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
     f->st.ticks_queued -= g->qlen[row];
     if (g->qlen[row])
         g->n_queued--;
-    else if (!g->absent[row])
+    else if (!g->absent[row] && !g->resting[row])
         g->n_waiting--;
     if (g->absent[row])
         f->st.hosts_absent--;
@@ -785,10 +822,11 @@ int vg_fleet_host_drop(struct vg_fleet *f, const char *host)
         g->qhead[row] = g->qhead[last];
         g->qlen[row] = g->qlen[last];
         g->absent[row] = g->absent[last];
+        g->resting[row] = g->resting[last];
         g->last_ts[row] = g->last_ts[last];
         g->push_ts[row] = g->push_ts[last];
         g->tick_ms[row] = g->tick_ms[last];
-        g->filled[row] = g->filled[last];
+        g->since[row] = g->since[last];
         g->last[row] = g->last[last];
         if (f->p.host_score) {
             g->hs[row] = g->hs[last];
@@ -856,7 +894,7 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
         return rc;
     }
     g->last[id].age = in->age;
-    g->filled[id] = 0; /* nothing owed here: it steps in this fleet from now on */
+    g->since[id] = 0;
     g->push_ts[id] = 0;
     /* Its queued ticks, as if it reported them now (more than this fleet queues step the
      * oldest, as reports would); a value that is not finite is missing, as the model reads it. */

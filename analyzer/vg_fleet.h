@@ -9,12 +9,16 @@
  * Ticks and steps: a host's report goes into its own queue of at most queue_ticks ticks, and a
  * group steps (one batched call over all its hosts) on the front tick of every host's queue;
  * hosts with nothing queued give a row of missing values. With step_when_complete, a group steps
- * as soon as every host of it that is not absent has a tick queued, again while that holds, so
+ * as soon as every host of it that is neither absent nor resting has a tick queued, again while
+ * that holds, so
  * hosts whose ticks arrive in any interleaving (a backlog read one partition at a time) are
  * stepped in lockstep, exactly as if they had arrived tick by tick. A host that reports while its
  * queue is full forces a step first (counted); a host that had no tick in a step is absent: the
  * group no longer waits for it until it reports again, so a host that stopped delays its group
- * once, by about queue_ticks ticks. vg_fleet_step() steps once every group with a tick queued.
+ * once, by about queue_ticks ticks. A host with a longer interval than its group's (by its own
+ * event times) rests between its ticks: not waited for, nor absent (vg_fleet.c rest_or_wait).
+ * Every tick with an event time after its host's newest is stepped, so scored, exactly once.
+ * vg_fleet_step() steps once every group with a tick queued.
  * Lockstep is by position in the queues, not by time: a host joins its group on the others' next
  * tick. Hosts that are known and at most queue_ticks apart are stepped together; hosts first seen
  * a partition at a time on a backlog (an analyzer starting without restored hosts) are not, the
@@ -111,8 +115,8 @@ struct vg_fleet_stats {
     uint64_t ticks_queued;     /* host ticks queued, not yet stepped, now */
     uint64_t ticks_queued_max; /* the most ever queued at once */
     uint64_t hosts_absent;     /* hosts their group does not wait for, now */
-    /* Ticks not queued because their step was already taken with missing values for their host
-     * (it was behind its group; vg_fleet.c q_push): the host is in step again. */
+    /* Ticks not queued because their event time is not after the newest one taken for their
+     * host (the same message delivered again; vg_fleet.c q_push). Every other tick is scored. */
     uint64_t ticks_skipped;
     /* Groups started fresh because a host that reported finite values scored NaN (vg_fleet.c,
      * step_group): a model fault, never expected. */

@@ -33,20 +33,23 @@ struct group {
     float *qx;
     int64_t *qts;
     uint32_t *qhead, *qlen;
-    unsigned char *absent;   /* no tick in the last step and none since: not waited for */
-    uint32_t n_waiting;      /* rows neither absent nor with a tick queued: not complete */
+    unsigned char *absent; /* no tick in the last step and none since: not waited for */
+    /* Between two of its ticks by its own interval: not waited for, and not absent when a step
+     * goes without it (a host with a longer interval than its group's; see rest_or_wait). */
+    unsigned char *resting;
+    uint32_t n_waiting;      /* rows neither absent, resting nor with a tick queued */
     uint32_t n_queued;       /* rows with a tick queued: something to step */
     unsigned char *reported; /* the row had a tick in this step */
     int64_t *last_ts;        /* event time of each row's last stepped tick */
-    /* Catching up after missing values were stepped in for a row (see q_push): the event time
-     * of its newest tick taken (queued or skipped), its interval between ticks (EWMA of its own
-     * event times, so neither clock skew nor phase between hosts matters; 0 = not known yet),
-     * and the event time the steps that gave it missing values covered since that tick
-     * (differences of the group's step times, so skew does not matter either). */
+    /* When a row is next due (rest_or_wait): the event time of its newest tick taken, its
+     * interval between ticks (EWMA of its own event times, so neither clock skew nor phase
+     * between hosts matters; 0 = not known yet), and the event time the group's steps covered
+     * since its last tick was stepped (each step's by the stepped hosts' own clocks). */
     int64_t *push_ts;
     double *tick_ms;
-    double *filled;
-    int64_t step_ts; /* event time of the last step: its newest reported tick's; 0 = none */
+    double *since;
+    double step_ms;   /* the event time a step covers (EWMA, step_group); 0 = not known yet */
+    int64_t front_ts; /* the oldest event time in the last step; 0 = none */
     struct vg_mv_result *res, *last; /* this step's results; each host's last reported one */
     /* Host scores (host_score): one vg_hscore per row, its last result, the step's residuals
      * and normalised values (cap x m each, the latter for the state term) and a row of blame

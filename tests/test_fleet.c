@@ -1196,9 +1196,10 @@ static void test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back(v
 }
 
 /* A host whose ticks arrive late (a partition read after the others'), after its group already
- * stepped without it: the ticks of those steps are skipped, and it is in step with its group at
- * once rather than that many ticks behind for good. */
-static void test_a_late_host_skips_the_ticks_its_group_stepped_without_it(void **state)
+ * stepped without it: each of them is still scored, once (they used to be skipped as owed to
+ * those steps, and an anomaly in them was never seen); its full queue steps the group without the
+ * others, which are then absent, and it is in step with its group again on the next tick. */
+static void test_a_late_host_has_every_tick_scored_and_is_back_in_step(void **state)
 {
     (void)state;
     struct trace *tr;
@@ -1211,11 +1212,15 @@ static void test_a_late_host_skips_the_ticks_its_group_stepped_without_it(void *
     vg_fleet_get_stats(f, &st);
     assert_int_equal(st.steps_forced, 1);
     assert_int_equal(st.ticks_queued, 0);
+    int n2 = tr->n[2];
     for (uint64_t t = 10; t < 15; t++)
         put_one(f, 2, t);
     vg_fleet_get_stats(f, &st);
-    assert_int_equal(st.ticks_skipped, 5);
+    assert_int_equal(st.ticks_skipped, 0);
     assert_int_equal(st.ticks_queued, 0);
+    assert_int_equal(tr->n[2], n2 + 5);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(tr->ts[2][n2 + k], 10000 + 1000 * k);
     /* Tick 15: all three step together, web-02 included, nothing left queued. */
     uint64_t s0 = st.steps;
     for (int h = 0; h < 3; h++)
@@ -1230,11 +1235,67 @@ static void test_a_late_host_skips_the_ticks_its_group_stepped_without_it(void *
     free(tr);
 }
 
+/* The same message delivered again (a consumer's redelivery): its event time is not after the
+ * newest one taken for its host, so it is skipped and counted, not scored a second time. */
+static void test_a_tick_delivered_again_is_not_scored_twice(void **state)
+{
+    (void)state;
+    struct trace *tr;
+    struct vg_fleet *f = three_hosts_in_step(&tr);
+    int n0 = tr->n[0];
+    put_one(f, 0, 9);
+    put_one(f, 0, 8);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.ticks_skipped, 2);
+    assert_int_equal(st.ticks_queued, 0);
+    for (int h = 0; h < 3; h++)
+        put_one(f, h, 10);
+    assert_int_equal(tr->n[0], n0 + 1);
+    assert_int_equal(tr->ts[0][n0], 10000);
+    vg_fleet_free(f);
+    free(tr);
+}
+
+/* Hosts 0 and 1 report every 10 s, host 2 every `every` x 10 s, for `ticks` of the fast hosts'
+ * ticks (event time t x 10 s), host 2 before or after the others of its time; then whatever is
+ * still queued is stepped. */
+static void run_mixed_intervals(struct trace *tr, struct vg_fleet_stats *st, uint64_t every,
+                                uint64_t ticks, int slow_first)
+{
+    struct vg_fleet_params p = queue_params(8);
+    p.host_score = 0;
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, on_trace, tr, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < ticks; t++) {
+        int slow = t % every == 0;
+        if (slow && slow_first)
+            put_one(f, 2, t * 10);
+        put_one(f, 0, t * 10);
+        put_one(f, 1, t * 10);
+        if (slow && !slow_first)
+            put_one(f, 2, t * 10);
+    }
+    for (int k = 0; k < 16; k++)
+        assert_int_equal(vg_fleet_step(f, err, sizeof(err)), 0);
+    vg_fleet_get_stats(f, st);
+    vg_fleet_free(f);
+}
+
+/* Every message of host h (one every `every` x 10 s from event time 0, `n` of them) scored once,
+ * in order. */
+static void assert_each_scored_once(const struct trace *tr, int h, int n, uint64_t every)
+{
+    assert_int_equal(tr->n[h], n);
+    for (int k = 0; k < n; k++)
+        assert_int_equal(tr->ts[h][k], (int64_t)((uint64_t)k * every * 10 * 1000));
+}
+
 /* A host whose agent ticks every 60 s in a group of hosts ticking every 10 s (a mixed fleet, or
- * an interval changed in a rollout): the group steps without it between its ticks, so each of its
- * ticks looked owed to steps already taken, and being skipped counted one step off a debt that
- * grew by six a minute. Its ticks were skipped for good and it was never scored; its debt is now
- * event time, which its own ticks pay off as fast as it grows. */
+ * an interval changed in a rollout): the group steps without it between its ticks, and its ticks
+ * were taken as owed to those steps and skipped (4 of 60 scored in an hour, then 32). Each is
+ * scored once. */
 static void test_a_host_with_a_longer_interval_than_its_group_is_still_scored(void **state)
 {
     (void)state;
@@ -1256,9 +1317,90 @@ static void test_a_host_with_a_longer_interval_than_its_group_is_still_scored(vo
     vg_fleet_get_stats(f, &st);
     print_message("  60 s host scored %d of its 60 ticks, %llu skipped\n", tr->n[2],
                   (unsigned long long)st.ticks_skipped);
-    assert_true(tr->n[2] >= 25);
+    assert_int_equal(st.ticks_skipped, 0);
+    assert_each_scored_once(tr, 2, 60, 6);
     vg_fleet_free(f);
     free(tr);
+}
+
+/* A host whose agent sends every 20 s in a group whose other hosts send every 10 s: between two
+ * of its messages the group steps once without it. Those steps were taken as steps it had missed,
+ * and its next message as owed to them: skipped, so the mv model scored about every other one of
+ * its messages, and an anomaly in the others went unseen. Every message of every host is scored
+ * exactly once now, whichever comes first, and the group still steps once per tick of its
+ * fastest hosts (one batched call each). */
+static void test_every_message_of_a_host_with_a_longer_interval_is_scored_once(void **state)
+{
+    (void)state;
+    for (int slow_first = 0; slow_first < 2; slow_first++) {
+        struct trace *tr = calloc(1, sizeof(*tr));
+        assert_non_null(tr);
+        struct vg_fleet_stats st;
+        run_mixed_intervals(tr, &st, 2, 150, slow_first);
+        print_message("  20 s host %s: scored %d of its 75 messages, %llu skipped, %llu steps "
+                      "(%llu forced) for 150 ticks\n",
+                      slow_first ? "first" : "last", tr->n[2], (unsigned long long)st.ticks_skipped,
+                      (unsigned long long)st.steps, (unsigned long long)st.steps_forced);
+        assert_int_equal(tr->overflow, 0);
+        assert_each_scored_once(tr, 2, 75, 2);
+        assert_each_scored_once(tr, 0, 150, 1);
+        assert_each_scored_once(tr, 1, 150, 1);
+        assert_int_equal(st.ticks_skipped, 0);
+        assert_int_equal(st.ticks_queued, 0);
+        /* One step per tick, and one more: the founding host's first, alone. */
+        assert_int_equal(st.steps_forced, 0);
+        assert_true(st.steps <= 151);
+        free(tr);
+    }
+}
+
+static void count_results(void *ud, const struct vg_fleet_score *s)
+{
+    (void)s;
+    ++*(uint64_t *)ud;
+}
+
+/* A cold drain: an analyzer starting on a backlog that librdkafka hands it 20 ticks of one
+ * partition at a time (4 partitions of 16 hosts, one group). The hosts of the later partitions
+ * are behind the first ones' steps; their ticks used to be skipped as owed to those steps (2,560
+ * of 6,400 scored, in 160 steps). Each is scored once now, in more steps (400: a full queue steps
+ * its group without the hosts that are ahead). */
+static void test_a_cold_drain_a_partition_at_a_time_scores_every_tick_once(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = queue_params(8);
+    p.host_score = 0;
+    struct vg_fleet *f;
+    char err[VG_ERRLEN];
+    uint64_t scored = 0, sent = 0;
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, count_results, &scored, err, sizeof(err)), 0);
+    for (uint64_t t0 = 0; t0 < 100; t0 += 20)
+        for (int part = 0; part < 4; part++)
+            for (uint64_t t = t0; t < t0 + 20; t++)
+                for (int h = 0; h < 16; h++) {
+                    char host[32];
+                    struct vg_metric m[NM];
+                    for (int j = 0; j < NM; j++) {
+                        m[j].name = names[j];
+                        m[j].value = value(h, t, j);
+                    }
+                    snprintf(host, sizeof(host), "web-%02d", part * 16 + h);
+                    assert_int_equal(vg_fleet_put_at(f, "web", host, (int64_t)(t + 1) * 10000, m,
+                                                     NM, err, sizeof(err)),
+                                     0);
+                    sent++;
+                }
+    for (int k = 0; k < 8; k++)
+        assert_int_equal(vg_fleet_step(f, err, sizeof(err)), 0);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    print_message("  cold drain: %llu of %llu host ticks scored in %llu steps (%llu forced)\n",
+                  (unsigned long long)scored, (unsigned long long)sent,
+                  (unsigned long long)st.steps, (unsigned long long)st.steps_forced);
+    assert_int_equal(st.ticks_skipped, 0);
+    assert_int_equal(st.ticks_queued, 0);
+    assert_int_equal(scored, sent);
+    vg_fleet_free(f);
 }
 
 static void test_queued_ticks_move_with_an_exported_host(void **state)
@@ -1764,8 +1906,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
         cmocka_unit_test(test_any_interleaving_of_a_groups_ticks_scores_as_in_order),
         cmocka_unit_test(test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back),
-        cmocka_unit_test(test_a_late_host_skips_the_ticks_its_group_stepped_without_it),
+        cmocka_unit_test(test_a_late_host_has_every_tick_scored_and_is_back_in_step),
+        cmocka_unit_test(test_a_tick_delivered_again_is_not_scored_twice),
         cmocka_unit_test(test_a_host_with_a_longer_interval_than_its_group_is_still_scored),
+        cmocka_unit_test(test_every_message_of_a_host_with_a_longer_interval_is_scored_once),
+        cmocka_unit_test(test_a_cold_drain_a_partition_at_a_time_scores_every_tick_once),
         cmocka_unit_test(test_queued_ticks_move_with_an_exported_host),
         cmocka_unit_test(test_model_max_groups_from_the_config_bounds_the_mv_groups),
         cmocka_unit_test(test_a_second_holder_of_a_model_dir_is_refused),
