@@ -316,7 +316,8 @@ const struct vg_collector vg_collector_disk = {
     .name = "disk",
     .help = "Per-device I/O, from /proc/diskstats. Whole devices only: partitions (told apart "
             "through /sys/class/block), loop and RAM disks, and devices that never did any I/O "
-            "are left out.",
+            "are left out. A device missing from one read starts over when its name comes back (it "
+            "may be another device), and sends no rates that tick.",
     .metrics = disk_metrics,
     .n_metrics = VG_ARRAY_LEN(disk_metrics),
     .init = disk_init,

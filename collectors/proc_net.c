@@ -226,7 +226,9 @@ const struct vg_collector vg_collector_net = {
     .name = "net",
     .help = "Per-interface traffic, from /proc/net/dev (the agent's network namespace). Every "
             "interface but lo. Counters are read as 64-bit: on a 32-bit kernel whose driver "
-            "wraps them at 2^32, a wrap skips one sample instead of reporting a spike.",
+            "wraps them at 2^32, a wrap skips one sample instead of reporting a spike. An "
+            "interface missing from one read starts over when its name comes back (it may be "
+            "another interface), and sends no rates that tick.",
     .metrics = net_metrics,
     .n_metrics = VG_ARRAY_LEN(net_metrics),
     .init = net_init,

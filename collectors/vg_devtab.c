@@ -64,7 +64,7 @@ void vg_devtab_end(struct vg_devtab *t)
 {
     size_t w = 0;
     for (size_t i = 0; i < t->n; i++) {
-        if (t->tick - t->dev[i].last_seen >= VG_DEVTAB_KEEP_TICKS)
+        if (t->dev[i].last_seen != t->tick)
             continue;
         if (w != i)
             t->dev[w] = t->dev[i];

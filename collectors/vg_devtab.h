@@ -2,10 +2,12 @@
  * keyed by the device's name as it appears in metric names.
  *
  * A tick brackets one pass over the source file: vg_devtab_begin(), one vg_devtab_get() per
- * device line, vg_devtab_end(). Entries not seen for VG_DEVTAB_KEEP_TICKS ticks are dropped, so a
- * host that churns through containers' veth interfaces does not grow the table forever, while a
- * device missing from one read keeps its baseline. Entries stay in file order so that lookups,
- * which start where the previous one matched, are O(1) in the steady state.
+ * device line, vg_devtab_end(). An entry not seen in a tick is dropped at its end: a name that
+ * comes back may be another device (a container's veth, a re-created dm device), and comparing it
+ * with the old one's counters would report a bogus rate, so it starts over as a new device and
+ * skips one sample. That also keeps a host that churns through veth interfaces from growing the
+ * table. Entries stay in file order so that lookups, which start where the previous one matched,
+ * are O(1) in the steady state.
  */
 #ifndef VG_DEVTAB_H
 #define VG_DEVTAB_H
@@ -16,9 +18,8 @@
 #include "proc_parse.h"
 #include "vg_rate.h"
 
-#define VG_DEVTAB_RATES      8
-#define VG_DEVTAB_KEEP_TICKS 5
-#define VG_DEVTAB_MAX        4096 /* devices tracked at most; more are not reported */
+#define VG_DEVTAB_RATES 8
+#define VG_DEVTAB_MAX   4096 /* devices tracked at most; more are not reported */
 
 struct vg_dev {
     char name[VG_DEV_NAME_MAX + 1]; /* sanitised, see vg_metric_sanitise() */
