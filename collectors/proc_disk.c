@@ -65,7 +65,9 @@ struct disk_pass {
     struct vg_wire_msg *out;
     char *err;
     size_t errlen;
-    int full; /* the table hit VG_DEVTAB_MAX this tick */
+    int full;    /* the table hit VG_DEVTAB_MAX this tick */
+    size_t dups; /* devices left out: their metric name is an earlier one's */
+    char dup_raw[VG_DEV_NAME_MAX + 1], dup_key[VG_DEV_NAME_MAX + 1]; /* the first of them */
 };
 
 /* What is wrong with a line, worded to follow "line". */
@@ -194,8 +196,15 @@ static int on_line(void *ctx, const struct vg_disk_line *d)
         p->full = 1;
         return 0;
     }
-    if (rc == -EEXIST)
+    if (rc == -EEXIST) {
+        /* Two raw names that clean up alike cannot both be sent: the second is left out, but
+         * said, or a device would vanish without a word. */
+        if (p->dups++ == 0) {
+            snprintf(p->dup_raw, sizeof p->dup_raw, "%.*s", (int)d->name_len, d->name);
+            snprintf(p->dup_key, sizeof p->dup_key, "%s", key);
+        }
         return 0;
+    }
     if (rc < 0)
         return vg_err(p->err, p->errlen, rc, "disk: out of memory");
     /* Checked once per device rather than every tick: a name does not change kind while it
@@ -299,16 +308,23 @@ static int disk_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, ch
                         size_t errlen)
 {
     struct disk_state *st = state;
-    struct disk_pass p = {st, now_ms, out, err, errlen, 0};
+    struct disk_pass p = {.st = st, .now_ms = now_ms, .out = out, .err = err, .errlen = errlen};
     int rc = vg_procbuf_read(&st->buf, st->path, err, errlen);
     if (rc < 0)
         return rc;
     vg_devtab_begin(&st->tab);
     rc = vg_parse_diskstats(st->buf.data, st->buf.len, st->path, on_line, &p, err, errlen);
     vg_devtab_end(&st->tab);
-    if (rc == 0 && p.full)
-        rc = vg_err(err, errlen, -ENOSPC, "%s: more than %d devices; the rest are not reported",
-                    st->path, VG_DEVTAB_MAX);
+    if (p.full)
+        rc = vg_devtab_problem(rc, err, errlen, -ENOSPC,
+                               "%s: more than %d devices; the rest are not reported", st->path,
+                               VG_DEVTAB_MAX);
+    if (p.dups)
+        rc = vg_devtab_problem(rc, err, errlen, -EEXIST,
+                               "%s: %zu device%s left out, their names the same as an earlier "
+                               "one's once cleaned up for metric names (the first: '%s', as "
+                               "disk.%s)",
+                               st->path, p.dups, p.dups == 1 ? "" : "s", p.dup_raw, p.dup_key);
     return rc;
 }
 

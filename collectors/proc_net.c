@@ -57,7 +57,9 @@ struct net_pass {
     struct vg_wire_msg *out;
     char *err;
     size_t errlen;
-    int full; /* the table hit VG_DEVTAB_MAX this tick */
+    int full;    /* the table hit VG_DEVTAB_MAX this tick */
+    size_t dups; /* interfaces left out: their metric name is an earlier one's */
+    char dup_raw[VG_DEV_NAME_MAX + 1], dup_key[VG_DEV_NAME_MAX + 1]; /* the first of them */
 };
 
 static int is_blank(char c)
@@ -153,8 +155,15 @@ static int on_line(void *ctx, const struct vg_net_line *n)
         p->full = 1;
         return 0;
     }
-    if (rc == -EEXIST)
+    if (rc == -EEXIST) {
+        /* Two raw names that clean up alike (vlan#10, vlan%10) cannot both be sent: the second
+         * is left out, but said, or an interface would vanish without a word. */
+        if (p->dups++ == 0) {
+            snprintf(p->dup_raw, sizeof p->dup_raw, "%.*s", (int)n->name_len, n->name);
+            snprintf(p->dup_key, sizeof p->dup_key, "%s", key);
+        }
         return 0;
+    }
     if (rc < 0)
         return vg_err(p->err, p->errlen, rc, "net: out of memory");
 
@@ -209,16 +218,23 @@ static int net_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, cha
                        size_t errlen)
 {
     struct net_state *st = state;
-    struct net_pass p = {st, now_ms, out, err, errlen, 0};
+    struct net_pass p = {.st = st, .now_ms = now_ms, .out = out, .err = err, .errlen = errlen};
     int rc = vg_procbuf_read(&st->buf, st->path, err, errlen);
     if (rc < 0)
         return rc;
     vg_devtab_begin(&st->tab);
     rc = vg_parse_netdev(st->buf.data, st->buf.len, st->path, on_line, &p, err, errlen);
     vg_devtab_end(&st->tab);
-    if (rc == 0 && p.full)
-        rc = vg_err(err, errlen, -ENOSPC, "%s: more than %d interfaces; the rest are not reported",
-                    st->path, VG_DEVTAB_MAX);
+    if (p.full)
+        rc = vg_devtab_problem(rc, err, errlen, -ENOSPC,
+                               "%s: more than %d interfaces; the rest are not reported", st->path,
+                               VG_DEVTAB_MAX);
+    if (p.dups)
+        rc = vg_devtab_problem(rc, err, errlen, -EEXIST,
+                               "%s: %zu interface%s left out, their names the same as an earlier "
+                               "one's once cleaned up for metric names (the first: '%s', as "
+                               "net.%s)",
+                               st->path, p.dups, p.dups == 1 ? "" : "s", p.dup_raw, p.dup_key);
     return rc;
 }
 

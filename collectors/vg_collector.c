@@ -78,7 +78,8 @@ int vg_collectors_write_markdown(FILE *f)
         "- A **gauge** is a level. Gauges computed from counters (CPU shares, disk utilisation\n"
         "  and await) are likewise absent on the first tick.\n"
         "- `<dev>` and `<if>` stand for a device or interface name, with every character\n"
-        "  outside `[A-Za-z0-9_.:-]` replaced by `_`; `<n>` for a CPU number; `<cgroup>`\n"
+        "  outside `[A-Za-z0-9_.:-]` replaced by `_` (of two names that come out alike, only\n"
+        "  the first listed is sent, and the log says so); `<n>` for a CPU number; `<cgroup>`\n"
         "  for a cgroup's path, written as the cgroup collector describes.\n",
         f);
     for (size_t i = 0; vg_collectors[i]; i++) {

@@ -1,6 +1,8 @@
 #include "vg_devtab.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +80,24 @@ void vg_devtab_free(struct vg_devtab *t)
 {
     free(t->dev);
     memset(t, 0, sizeof *t);
+}
+
+int vg_devtab_problem(int rc, char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return rc ? rc : code;
+    size_t used = rc ? strnlen(err, errlen) : 0;
+    if (rc && used + 2 < errlen) {
+        memcpy(err + used, "; ", 3);
+        used += 2;
+    }
+    if (used + 1 < errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err + used, errlen - used, fmt, ap);
+        va_end(ap);
+    }
+    return rc ? rc : code;
 }
 
 size_t vg_metric_sanitise(char *dst, size_t dstsize, const char *src, size_t len)

@@ -51,6 +51,12 @@ void vg_devtab_end(struct vg_devtab *t);
 
 void vg_devtab_free(struct vg_devtab *t);
 
+/* For a collector that meets several problems in one tick and returns one error for them all:
+ * when rc is 0, writes the message to err and returns code; otherwise appends "; " and the
+ * message to what err holds and returns rc, so the first problem's code is kept. */
+int vg_devtab_problem(int rc, char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Copies src[0..len) into dst (dstsize bytes, at least 1) with every byte outside the metric name
  * charset [A-Za-z0-9_.:-] replaced by '_', truncating to fit. Returns the length written. */
 size_t vg_metric_sanitise(char *dst, size_t dstsize, const char *src, size_t len);

@@ -637,17 +637,42 @@ static void net_name_reused_after_a_gap_skips_a_sample(void **unused)
     run_teardown(&r);
 }
 
-static void net_names_that_sanitise_alike_are_sent_once(void **unused)
+static void net_names_that_sanitise_alike_are_sent_once_and_said(void **unused)
 {
     struct run r;
     run_setup(&r, "net", SYSFS);
     put(&r, "net/dev", NETHDR NETLINE("a%b", 1000) NETLINE("a#b", 5000));
     assert_int_equal(run_init(&r), 0);
-    assert_int_equal(run_tick(&r, T0), 0);
-    put(&r, "net/dev", NETHDR NETLINE("a%b", 3000) NETLINE("a#b", 9000));
-    assert_int_equal(run_tick(&r, T0 + TICK), 0);
+    assert_int_equal(run_tick(&r, T0), -EEXIST);
+    put(&r, "net/dev", NETHDR NETLINE("a%b", 3000) NETLINE("a#b", 9000) NETLINE("a&b", 1));
+    assert_int_equal(run_tick(&r, T0 + TICK), -EEXIST);
     assert_int_equal(count_prefix(&r.msg, "net.a_b.rx_bytes_ps"), 1);
     assert_metric(&r.msg, "net.a_b.rx_bytes_ps", 1000);
+    /* The ones left out are said, not dropped without a word. */
+    if (!strstr(r.err, "2 interfaces left out") || !strstr(r.err, "'a#b', as net.a_b"))
+        fail_msg("err: %s", r.err);
+    run_teardown(&r);
+}
+
+static void disk_names_that_sanitise_alike_are_sent_once_and_said(void **unused)
+{
+    struct run r;
+    run_setup(&r, "disk", SYSFS);
+    put(&r, "diskstats",
+        "8 0 sda 1 0 8 1 0 0 0 0 0 100 100\n"
+        "104 0 cciss/c0d0 1 0 8 1 0 0 0 0 0 100 100\n"
+        "104 1 cciss_c0d0 1 0 8 1 0 0 0 0 0 100 100\n");
+    assert_int_equal(run_init(&r), 0);
+    assert_int_equal(run_tick(&r, T0), -EEXIST);
+    put(&r, "diskstats",
+        "8 0 sda 2 0 16 2 0 0 0 0 0 200 200\n"
+        "104 0 cciss/c0d0 3 0 8 1 0 0 0 0 0 100 100\n"
+        "104 1 cciss_c0d0 9 0 8 1 0 0 0 0 0 100 100\n");
+    assert_int_equal(run_tick(&r, T0 + TICK), -EEXIST);
+    assert_metric(&r.msg, "disk.cciss_c0d0.reads_ps", 1);
+    assert_metric(&r.msg, "disk.sda.reads_ps", 0.5);
+    if (!strstr(r.err, "1 device left out") || !strstr(r.err, "'cciss_c0d0', as disk.cciss_c0d0"))
+        fail_msg("err: %s", r.err);
     run_teardown(&r);
 }
 
@@ -2875,7 +2900,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(net_old_kernel_counter_against_colon),
         cmocka_unit_test(net_interfaces_come_and_go),
         cmocka_unit_test(net_name_reused_after_a_gap_skips_a_sample),
-        cmocka_unit_test(net_names_that_sanitise_alike_are_sent_once),
+        cmocka_unit_test(net_names_that_sanitise_alike_are_sent_once_and_said),
+        cmocka_unit_test(disk_names_that_sanitise_alike_are_sent_once_and_said),
         cmocka_unit_test(cpu_per_cpu_off_by_default),
         cmocka_unit_test(cpu_per_cpu_shares_over_two_ticks),
         cmocka_unit_test(cpu_per_cpu_offline_cpu_skips_one_tick),
