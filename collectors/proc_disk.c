@@ -56,6 +56,7 @@ struct disk_state {
     int sys_ok; /* sys_block is readable, so partitions can be told apart */
     struct vg_procbuf buf;
     struct vg_devtab tab;
+    struct vg_devbudget budget;
 };
 
 /* One collect pass, handed to the per-line callback. */
@@ -214,6 +215,20 @@ static int on_line(void *ctx, const struct vg_disk_line *d)
     if (dev->flags & DEV_PARTITION)
         return 0;
 
+    int idle_forever = 1;
+    for (int i = 0; i < VG_DISK_NCOUNTERS; i++)
+        idle_forever &= d->c[i] == 0;
+    /* Counted whether or not it has rates this tick, so that the same devices fit each tick.
+     * One left out still keeps its rates current, ready for when it fits again. */
+    int send = 0;
+    if (!idle_forever) {
+        size_t bytes = 0;
+        for (size_t i = 0; i < VG_ARRAY_LEN(disk_metrics); i++)
+            bytes += VG_WIRE_METRIC_SIZE_MAX(strlen(disk_metrics[i].name) - strlen("<dev>") +
+                                             strlen(key));
+        send = vg_devbudget_take(&p->st->budget, bytes);
+    }
+
     double r[N_RATES];
     int ok[N_RATES], reset = 0;
     for (int i = 0; i < N_RATES; i++) {
@@ -227,13 +242,7 @@ static int on_line(void *ctx, const struct vg_disk_line *d)
      * since a drop from 2^31 or more reads as a wrap, and unfolding it gives util_pct 100 and an
      * absurd queue time. Every slot has just taken this line as its new baseline, so leaving the
      * whole line out costs the device one sample and nothing more. */
-    if (reset)
-        return 0;
-
-    int idle_forever = 1;
-    for (int i = 0; i < VG_DISK_NCOUNTERS; i++)
-        idle_forever &= d->c[i] == 0;
-    if (idle_forever)
+    if (reset || !send)
         return 0;
 
     if (ok[R_READS] && (rc = emit(p, key, "reads_ps", r[R_READS])) < 0)
@@ -284,6 +293,7 @@ static int disk_init(void **state, const struct vg_collector_cfg *cfg, char *err
     if (!st)
         return vg_err(err, errlen, -ENOMEM, "disk: out of memory");
     vg_devtab_init(&st->tab);
+    vg_devbudget_init(&st->budget, cfg->max_message_bytes);
     int rc =
         vg_proc_path(st->path, sizeof st->path, cfg->proc_root, "/proc", "diskstats", err, errlen);
     if (rc == 0)
@@ -313,12 +323,19 @@ static int disk_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, ch
     if (rc < 0)
         return rc;
     vg_devtab_begin(&st->tab);
+    vg_devbudget_begin(&st->budget, out);
     rc = vg_parse_diskstats(st->buf.data, st->buf.len, st->path, on_line, &p, err, errlen);
     vg_devtab_end(&st->tab);
     if (p.full)
         rc = vg_devtab_problem(rc, err, errlen, -ENOSPC,
                                "%s: more than %d devices; the rest are not reported", st->path,
                                VG_DEVTAB_MAX);
+    if (st->budget.left_out)
+        rc = vg_devtab_problem(rc, err, errlen, -EMSGSIZE,
+                               "%s: %zu devices; the first %zu are reported, %zu left out to keep "
+                               "the message within %zu bytes (docs/wire-format.md)",
+                               st->path, st->budget.sent + st->budget.left_out, st->budget.sent,
+                               st->budget.left_out, st->budget.max_bytes);
     if (p.dups)
         rc = vg_devtab_problem(rc, err, errlen, -EEXIST,
                                "%s: %zu device%s left out, their names the same as an earlier "
@@ -332,11 +349,16 @@ const struct vg_collector vg_collector_disk = {
     .name = "disk",
     .help = "Per-device I/O, from /proc/diskstats. Whole devices only: partitions (told apart "
             "through /sys/class/block), loop and RAM disks, and devices that never did any I/O "
-            "are left out. A device missing from one read starts over when its name comes back (it "
-            "may be another device), and sends no rates that tick.",
+            "are left out. A device missing from one read starts over when its name comes back "
+            "(it may be another device), and sends no rates that tick. Devices that would take "
+            "the tick's message past the size Kafka takes (each counted at its longest, beside "
+            "the most the collectors before it sent over the last 60 to 120 ticks, so that the "
+            "same ones are sent every tick; docs/wire-format.md) are left out, the last in "
+            "/proc/diskstats first, and the log says how many.",
     .metrics = disk_metrics,
     .n_metrics = VG_ARRAY_LEN(disk_metrics),
     .init = disk_init,
     .collect = disk_collect,
     .fini = disk_fini,
+    .keeps_within = 1,
 };

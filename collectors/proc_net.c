@@ -49,6 +49,7 @@ struct net_state {
     char path[PATH_MAX];
     struct vg_procbuf buf;
     struct vg_devtab tab;
+    struct vg_devbudget budget;
 };
 
 struct net_pass {
@@ -167,10 +168,17 @@ static int on_line(void *ctx, const struct vg_net_line *n)
     if (rc < 0)
         return vg_err(p->err, p->errlen, rc, "net: out of memory");
 
+    /* Counted whether or not it has rates this tick, so that the same interfaces fit each tick.
+     * One left out still keeps its rates current, ready for when it fits again. */
+    size_t bytes = 0;
+    for (size_t i = 0; i < VG_ARRAY_LEN(net_out); i++)
+        bytes += VG_WIRE_METRIC_SIZE_MAX(strlen("net..") + strlen(key) + strlen(net_out[i].suffix));
+    int send = vg_devbudget_take(&p->st->budget, bytes);
     for (size_t i = 0; i < VG_ARRAY_LEN(net_out); i++) {
         double ps;
         if (vg_rate_update(&dev->rate[i], n->c[net_out[i].counter], p->now_ms, NET_COUNTER_BITS,
-                           &ps) < 0)
+                           &ps) < 0 ||
+            !send)
             continue;
         snprintf(name, sizeof name, "net.%s.%s", key, net_out[i].suffix);
         if ((rc = vg_wire_msg_add_metric(p->out, name, ps, p->err, p->errlen)) < 0)
@@ -200,6 +208,7 @@ static int net_init(void **state, const struct vg_collector_cfg *cfg, char *err,
     if (!st)
         return vg_err(err, errlen, -ENOMEM, "net: out of memory");
     vg_devtab_init(&st->tab);
+    vg_devbudget_init(&st->budget, cfg->max_message_bytes);
     int rc =
         vg_proc_path(st->path, sizeof st->path, cfg->proc_root, "/proc", "net/dev", err, errlen);
     if (rc == 0)
@@ -223,12 +232,19 @@ static int net_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, cha
     if (rc < 0)
         return rc;
     vg_devtab_begin(&st->tab);
+    vg_devbudget_begin(&st->budget, out);
     rc = vg_parse_netdev(st->buf.data, st->buf.len, st->path, on_line, &p, err, errlen);
     vg_devtab_end(&st->tab);
     if (p.full)
         rc = vg_devtab_problem(rc, err, errlen, -ENOSPC,
                                "%s: more than %d interfaces; the rest are not reported", st->path,
                                VG_DEVTAB_MAX);
+    if (st->budget.left_out)
+        rc = vg_devtab_problem(rc, err, errlen, -EMSGSIZE,
+                               "%s: %zu interfaces; the first %zu are reported, %zu left out to "
+                               "keep the message within %zu bytes (docs/wire-format.md)",
+                               st->path, st->budget.sent + st->budget.left_out, st->budget.sent,
+                               st->budget.left_out, st->budget.max_bytes);
     if (p.dups)
         rc = vg_devtab_problem(rc, err, errlen, -EEXIST,
                                "%s: %zu interface%s left out, their names the same as an earlier "
@@ -241,13 +257,18 @@ static int net_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, cha
 const struct vg_collector vg_collector_net = {
     .name = "net",
     .help = "Per-interface traffic, from /proc/net/dev (the agent's network namespace). Every "
-            "interface but lo. Counters are read as 64-bit: on a 32-bit kernel whose driver "
-            "wraps them at 2^32, a wrap skips one sample instead of reporting a spike. An "
-            "interface missing from one read starts over when its name comes back (it may be "
-            "another interface), and sends no rates that tick.",
+            "interface but lo. Counters are read as 64-bit: on a 32-bit kernel whose driver wraps "
+            "them at 2^32, a wrap skips one sample instead of reporting a spike. An interface "
+            "missing from one read starts over when its name comes back (it may be another "
+            "interface), and sends no rates that tick. Interfaces that would take the tick's "
+            "message past the size Kafka takes (each counted at its longest, beside the most the "
+            "collectors before it sent over the last 60 to 120 ticks, so that the same ones are "
+            "sent every tick; docs/wire-format.md) are left out, the last in /proc/net/dev first, "
+            "and the log says how many.",
     .metrics = net_metrics,
     .n_metrics = VG_ARRAY_LEN(net_metrics),
     .init = net_init,
     .collect = net_collect,
     .fini = net_fini,
+    .keeps_within = 1,
 };

@@ -82,6 +82,41 @@ void vg_devtab_free(struct vg_devtab *t)
     memset(t, 0, sizeof *t);
 }
 
+void vg_devbudget_init(struct vg_devbudget *b, size_t max_bytes)
+{
+    memset(b, 0, sizeof *b);
+    b->max_bytes = max_bytes;
+}
+
+void vg_devbudget_begin(struct vg_devbudget *b, const struct vg_wire_msg *out)
+{
+    b->tick++;
+    b->sent = b->left_out = 0;
+    b->used = 0;
+    if (!b->max_bytes)
+        return;
+    /* Two windows' maxima stand in for a sliding maximum, which would keep every tick's. */
+    if (b->tick % VG_DEVBUDGET_TICKS == 0) {
+        b->others_max[1] = b->others_max[0];
+        b->others_max[0] = 0;
+    }
+    size_t now = vg_wire_msg_size_max(out);
+    if (now > b->others_max[0])
+        b->others_max[0] = now;
+    b->used = b->others_max[0] > b->others_max[1] ? b->others_max[0] : b->others_max[1];
+}
+
+int vg_devbudget_take(struct vg_devbudget *b, size_t bytes)
+{
+    if (b->max_bytes && (b->left_out || b->used + bytes > b->max_bytes)) {
+        b->left_out++;
+        return 0;
+    }
+    b->used += bytes;
+    b->sent++;
+    return 1;
+}
+
 int vg_devtab_problem(int rc, char *err, size_t errlen, int code, const char *fmt, ...)
 {
     if (!err || !errlen)

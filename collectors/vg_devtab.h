@@ -17,6 +17,7 @@
 
 #include "proc_parse.h"
 #include "vg_rate.h"
+#include "vg_wire.h"
 
 #define VG_DEVTAB_RATES 8
 #define VG_DEVTAB_MAX   4096 /* devices tracked at most; more are not reported */
@@ -50,6 +51,36 @@ int vg_devtab_get(struct vg_devtab *t, const char *name, struct vg_dev **dev);
 void vg_devtab_end(struct vg_devtab *t);
 
 void vg_devtab_free(struct vg_devtab *t);
+
+/* Keeps a device collector's metrics within the tick message's size limit
+ * (vg_collector_cfg.max_message_bytes; the collector sets keeps_within), as the cgroup collector
+ * does. Past that limit Kafka refuses the whole message, so a host with thousands of interfaces or
+ * multipath LUNs would lose every metric, every tick. Each device is counted at its longest (every
+ * metric, every value at VG_WIRE_METRIC_SIZE_MAX), from its name alone, and in file order: the
+ * first that does not fit is left out with every one after it, so the same devices are sent from
+ * tick to tick. What the collectors before this one sent varies from tick to tick; the largest of
+ * it over the last VG_DEVBUDGET_TICKS to twice as many ticks is counted instead of this tick's,
+ * never less than this tick's, so the limit holds and a peak does not make the last devices come
+ * and go. */
+#define VG_DEVBUDGET_TICKS 60
+
+struct vg_devbudget {
+    size_t max_bytes;     /* 0: no limit */
+    size_t others_max[2]; /* the most the message held before us, this window and the last */
+    uint64_t tick;
+    size_t used;           /* this tick: the others' bound plus the devices taken */
+    size_t sent, left_out; /* devices this tick */
+};
+
+/* Zeroes b; max_bytes 0 takes every device. */
+void vg_devbudget_init(struct vg_devbudget *b, size_t max_bytes);
+
+/* Starts a tick whose message out holds what the collectors before this one sent. */
+void vg_devbudget_begin(struct vg_devbudget *b, const struct vg_wire_msg *out);
+
+/* Returns 1 when a device whose metrics add at most bytes to the message fits (it is counted),
+ * else 0 (it is left out, and so is every later one this tick). */
+int vg_devbudget_take(struct vg_devbudget *b, size_t bytes);
 
 /* For a collector that meets several problems in one tick and returns one error for them all:
  * when rc is 0, writes the message to err and returns code; otherwise appends "; " and the

@@ -1516,6 +1516,50 @@ static void devtab_refuses_more_than_max(void **unused)
     vg_devtab_free(&t);
 }
 
+/* Devices taken in a tick, each 100 bytes, beside others metrics of 32 bytes. */
+static size_t budget_tick(struct vg_devbudget *b, struct vg_wire_msg *m, int others)
+{
+    vg_wire_msg_reset(m);
+    for (int i = 0; i < others; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "o%03d", i);
+        assert_int_equal(vg_wire_msg_add_metric(m, name, 1, NULL, 0), 0);
+    }
+    vg_devbudget_begin(b, m);
+    int fits = 1;
+    for (int i = 0; i < 20; i++) {
+        int t = vg_devbudget_take(b, 100);
+        assert_true(t <= fits); /* once one is left out, so is every later one */
+        fits = t;
+    }
+    assert_int_equal(b->sent + b->left_out, 20);
+    return b->sent;
+}
+
+/* The others are counted at the most they sent over the last 60 to 120 ticks: a tick where they
+ * send less lets no more devices in, so the same ones are sent; after that long, more fit. */
+static void devbudget_counts_the_most_the_others_sent_lately(void **unused)
+{
+    struct vg_devbudget b;
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    size_t base = vg_wire_msg_size_max(&m);
+    assert_int_equal(VG_WIRE_METRIC_SIZE_MAX(4), 32);
+    vg_devbudget_init(&b, base + 1000);
+    assert_int_equal(budget_tick(&b, &m, 10), 6);
+    int more = 0;
+    for (int k = 1; k <= 121 && !more; k++)
+        if (budget_tick(&b, &m, 0) > 6)
+            more = k;
+    assert_true(more >= 60 && more <= 120);
+    assert_int_equal(budget_tick(&b, &m, 0), 10);
+    /* A peak leaves devices out at once. */
+    assert_int_equal(budget_tick(&b, &m, 20), 3);
+    vg_devbudget_init(&b, 0);
+    assert_int_equal(budget_tick(&b, &m, 20), 20);
+    vg_wire_msg_free(&m);
+}
+
 static void sanitise_maps_outside_charset_to_underscore(void **unused)
 {
     char out[8];
@@ -2091,6 +2135,143 @@ static void cgroup_leaves_out_what_would_pass_the_message_limit(void **unused)
     assert_int_equal(run_init(&r), 0);
     assert_int_equal(cg_tick_after_others(&r, T0, 100), 0);
     assert_int_equal(pods_sent(&r.msg, &first, &last), 200);
+    run_teardown(&r);
+}
+
+/* Devices sent: how many metrics named <prefix><number>.<suffix>, and the first and last number. */
+static size_t devs_sent(const struct vg_wire_msg *m, const char *prefix, const char *suffix,
+                        int *first, int *last)
+{
+    size_t n = 0;
+    *first = *last = -1;
+    for (size_t i = 0; i < m->n_metrics; i++) {
+        const char *name = m->metrics[i].name;
+        char *end;
+        if (strncmp(name, prefix, strlen(prefix)) != 0)
+            continue;
+        long k = strtol(name + strlen(prefix), &end, 10);
+        if (*end != '.' || strcmp(end + 1, suffix) != 0)
+            continue;
+        if (*first < 0)
+            *first = (int)k;
+        *last = (int)k;
+        n++;
+    }
+    return n;
+}
+
+/* A tick of a device collector beside others; checks what the message limit lets through: the
+ * first n devices in file order, the message within limit (encoded and bounded), and the log
+ * line. Returns n. */
+static size_t devs_within(struct run *r, int64_t now, int others, const char *prefix,
+                          const char *suffix, const char *what, int total, size_t limit)
+{
+    int first, last;
+    assert_int_equal(cg_tick_after_others(r, now, others), -EMSGSIZE);
+    size_t n = devs_sent(&r->msg, prefix, suffix, &first, &last);
+    if (n) {
+        assert_int_equal(first, 0);
+        assert_int_equal(last, (int)n - 1);
+    }
+    char *buf, err[VG_ERRLEN];
+    size_t len;
+    assert_int_equal(vg_wire_encode(&r->msg, &buf, &len, err, sizeof err), 0);
+    free(buf);
+    size_t bound = vg_wire_msg_size_max(&r->msg);
+    assert_true(len <= bound && bound <= limit);
+    /* The first tick sends no rates, yet counts the same devices. */
+    char want[200];
+    size_t said = 0;
+    const char *at = strstr(r->err, what);
+    if (!at || sscanf(at + strlen(what), "; the first %zu are reported", &said) != 1)
+        fail_msg("no '%s; the first N are reported' in '%s'", what, r->err);
+    snprintf(want, sizeof want, "%zu left out to keep the message within %zu bytes",
+             (size_t)total - said, limit);
+    if (!strstr(r->err, want))
+        fail_msg("no '%s' in '%s'", want, r->err);
+    if (n)
+        assert_int_equal(n, said);
+    return said;
+}
+
+/* 3,000 interfaces (or 3,400 multipath LUNs) took the message past message.max.bytes, and Kafka
+ * refused every tick whole: every metric of the host was lost. The net collector leaves out the
+ * interfaces that would pass max_message_bytes, the last in the file first, each counted at its
+ * longest beside the most the collectors before it sent lately, so the same ones fit every tick. */
+static void net_leaves_out_what_would_pass_the_message_limit(void **unused)
+{
+    struct run r;
+    const size_t limit = 60000;
+    const int total = 300;
+    static char text[300 * 96 + 512];
+    run_setup(&r, "net", SYSFS);
+    for (int t = 0; t < 3; t++) {
+        size_t off = (size_t)snprintf(text, sizeof text, "%s", NETHDR);
+        for (int i = 0; i < total; i++)
+            off += (size_t)snprintf(text + off, sizeof text - off,
+                                    "veth%04d: %d 1 0 0 0 0 0 0 %d 1 0 0 0 0 0 0\n", i,
+                                    1000 * t + i, 500 * t);
+        put(&r, "net/dev", text);
+        if (t == 0) {
+            r.cfg.max_message_bytes = limit;
+            assert_int_equal(run_init(&r), 0);
+        }
+        size_t n = devs_within(&r, T0 + t * TICK, 100, "net.veth", "rx_bytes_ps", "300 interfaces",
+                               total, limit);
+        assert_true(n > 50 && n < 250);
+        if (t > 0) {
+            int first, last;
+            assert_int_equal(devs_sent(&r.msg, "net.veth", "tx_drop_ps", &first, &last), n);
+            /* No room for one more. */
+            assert_true(limit - vg_wire_msg_size_max(&r.msg) <
+                        8 * VG_WIRE_METRIC_SIZE_MAX(strlen("net.veth0000.rx_packets_ps")));
+        }
+    }
+    /* The others sending less, then more: the same interfaces, within the limit. */
+    size_t n = devs_within(&r, T0 + 3 * TICK, 100, "net.veth", "rx_bytes_ps", "300 interfaces",
+                           total, limit);
+    static const int others[] = {40, 0, 100, 10};
+    for (size_t k = 0; k < VG_ARRAY_LEN(others); k++)
+        assert_int_equal(devs_within(&r, T0 + (4 + (int64_t)k) * TICK, others[k], "net.veth",
+                                     "rx_bytes_ps", "300 interfaces", total, limit),
+                         n);
+    run_teardown(&r);
+
+    /* No limit: every interface. */
+    run_setup(&r, "net", SYSFS);
+    put(&r, "net/dev", text);
+    assert_int_equal(run_init(&r), 0);
+    assert_int_equal(cg_tick_after_others(&r, T0, 100), 0);
+    assert_int_equal(cg_tick_after_others(&r, T0 + TICK, 100), 0);
+    assert_int_equal(count_prefix(&r.msg, "net.veth"), 8 * total);
+    run_teardown(&r);
+}
+
+/* As for interfaces: disks past the limit are left out, the last in /proc/diskstats first; a
+ * partition and a disk that never did any I/O, which send nothing, take no room. */
+static void disk_leaves_out_what_would_pass_the_message_limit(void **unused)
+{
+    struct run r;
+    const size_t limit = 30000;
+    const int total = 200;
+    static char text[200 * 96 + 512];
+    run_setup(&r, "disk", SYSFS);
+    for (int t = 0; t < 2; t++) {
+        size_t off = (size_t)snprintf(text, sizeof text, "8 0 sdzz 0 0 0 0 0 0 0 0 0 0 0\n");
+        for (int i = 0; i < total; i++)
+            off += (size_t)snprintf(text + off, sizeof text - off,
+                                    "253 %d dm-%d %d 0 %d 5 0 0 0 0 0 %d %d\n", i, i, 10 + 100 * t,
+                                    80 + 800 * t, 10 + t * 500, 10 + t * 500);
+        put(&r, "diskstats", text);
+        if (t == 0) {
+            r.cfg.max_message_bytes = limit;
+            assert_int_equal(run_init(&r), 0);
+        }
+        size_t n =
+            devs_within(&r, T0 + t * TICK, 50, "disk.dm-", "reads_ps", "200 devices", total, limit);
+        assert_true(n > 30 && n < 150);
+        assert_int_equal(count_prefix(&r.msg, "disk.sdzz."), 0);
+    }
     run_teardown(&r);
 }
 
@@ -2941,6 +3122,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(devtab_forgets_a_device_missing_from_one_tick),
         cmocka_unit_test(devtab_keeps_file_order),
         cmocka_unit_test(devtab_refuses_more_than_max),
+        cmocka_unit_test(devbudget_counts_the_most_the_others_sent_lately),
         cmocka_unit_test(sanitise_maps_outside_charset_to_underscore),
         cmocka_unit_test(collector_find_by_name),
         cmocka_unit_test(every_metric_sent_is_documented),
@@ -2956,6 +3138,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(cgroup_rescan_adds_new_and_drops_gone),
         cmocka_unit_test(cgroup_max_reports_first_by_name_and_says_so),
         cmocka_unit_test(cgroup_leaves_out_what_would_pass_the_message_limit),
+        cmocka_unit_test(net_leaves_out_what_would_pass_the_message_limit),
+        cmocka_unit_test(disk_leaves_out_what_would_pass_the_message_limit),
         cmocka_unit_test(cgroup_names_sanitised_and_kept_unique),
         cmocka_unit_test(cgroup_root_auto_detection),
         cmocka_unit_test(cgroup_garbage_fails_collect_naming_file),
