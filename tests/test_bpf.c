@@ -2117,6 +2117,47 @@ static void minimal_btf_is_cached_small_and_reused(void **state)
     rmdir(dir);
 }
 
+/* A cache file cut short (a crash before it reached the disk, a full disk) or emptied was trusted
+ * as it was: the collector failed to load ("failed to load BPF skeleton 'runqlat_bpf': -22", or
+ * EIO for an empty one) on every start, and the message never named the file. It is now checked,
+ * and a damaged one is removed and made again from the kernel's BTF. */
+static void damaged_cached_btf_is_made_again(void **state)
+{
+    (void)state;
+    need_root();
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+        skip_because("no kernel BTF at /sys/kernel/btf/vmlinux to make minimal BTF from");
+    char dir[] = "/tmp/vigil-test-btf3.XXXXXX", path[512], again[512];
+    assert_non_null(mkdtemp(dir));
+    struct vg_collector_cfg cfg = {.bpf_btf_cache = dir};
+    void *st = NULL;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(vg_collector_bpf_runqlat.init(&st, &cfg, err, sizeof err), 0);
+    vg_collector_bpf_runqlat.fini(st);
+    assert_int_equal(cached_btf(dir, "bpf_runqlat-", path, sizeof path), 1);
+    long good = file_size(path);
+    static const long cut[] = {100, 0, 30};
+    for (size_t i = 0; i < VG_ARRAY_LEN(cut); i++) {
+        assert_int_equal(truncate(path, cut[i]), 0);
+        err[0] = '\0';
+        int rc = vg_collector_bpf_runqlat.init(&st, &cfg, err, sizeof err);
+        if (rc != 0)
+            fail_msg("cache cut to %ld bytes: %s", cut[i], err);
+        vg_collector_bpf_runqlat.fini(st);
+        assert_int_equal(cached_btf(dir, "bpf_runqlat-", again, sizeof again), 1);
+        assert_string_equal(path, again);
+        assert_int_equal(file_size(again), good);
+    }
+    /* Damaged, and no bpftool to make it again: removed, and the whole kernel BTF used. */
+    assert_int_equal(truncate(path, 100), 0);
+    cfg.bpf_bpftool = "/nonexistent/bpftool";
+    if (vg_collector_bpf_runqlat.init(&st, &cfg, err, sizeof err) != 0)
+        fail_msg("cache cut to 100 bytes, no bpftool: %s", err);
+    vg_collector_bpf_runqlat.fini(st);
+    assert_int_equal(cached_btf(dir, "bpf_runqlat-", again, sizeof again), 0);
+    rmdir(dir);
+}
+
 static void without_bpftool_collectors_load_with_the_whole_btf(void **state)
 {
     (void)state;
@@ -2197,6 +2238,7 @@ int main(void)
         cmocka_unit_test(all_five_encode_as_one_wire_message),
         cmocka_unit_test(collect_of_all_five_costs_well_under_the_tick_budget),
         cmocka_unit_test(minimal_btf_is_cached_small_and_reused),
+        cmocka_unit_test(damaged_cached_btf_is_made_again),
         cmocka_unit_test(without_bpftool_collectors_load_with_the_whole_btf),
 #else
         cmocka_unit_test(without_ebpf_support_init_says_so),

@@ -11,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
 #include "vg_collector.h"
 #include "vg_log.h"
 #include "vg_util.h"
@@ -146,6 +149,41 @@ static int run_bpftool(const char *bpftool, const char *obj, const char *out, co
                   WTERMSIG(status));
 }
 
+/* 0 when file holds BTF that libbpf parses; else -errno. A cache file cut short (a crash or a
+ * full disk while it was written, before files were synced) or emptied must not be trusted:
+ * loading with it fails, and would on every start. */
+static int check_btf(const char *file, char *why, size_t whylen)
+{
+    struct stat sb;
+    if (stat(file, &sb) != 0)
+        return vg_err(why, whylen, -errno, "%s", strerror(errno));
+    if (sb.st_size == 0)
+        return vg_err(why, whylen, -ENODATA, "empty file");
+    struct btf *btf = btf__parse(file, NULL);
+    long rc = libbpf_get_error(btf);
+    if (!btf && !rc)
+        rc = -EINVAL;
+    if (rc)
+        return vg_err(why, whylen, (int)rc, "not BTF libbpf can parse (%s, %lld bytes)",
+                      strerror((int)-rc), (long long)sb.st_size);
+    /* No type count is required: an object with no CO-RE relocations (syscall_errors) gets
+     * minimal BTF holding none. */
+    btf__free(btf);
+    return 0;
+}
+
+/* Makes a written file durable before it is renamed into place: otherwise a crash can leave the
+ * name pointing at an empty or partial file. */
+static int sync_file(const char *file)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
 static int make_dir(const char *dir)
 {
     if (mkdir(dir, 0700) == 0 || errno == EEXIST)
@@ -183,8 +221,16 @@ static int generate(const char *collector, const struct vg_collector_cfg *cfg, c
         return vg_err(why, whylen, -ENOENT, "cannot read %s", KERNEL_BTF);
     unsigned long long h = fnv(elf, elf_size, kh);
     snprintf(path, n, "%s/%s-%016llx.btf", dir, collector, h);
-    if (access(path, R_OK) == 0)
-        return 0;
+    if (access(path, R_OK) == 0) {
+        char bad[VG_ERRLEN], q[VG_ERRLEN + 16];
+        if (check_btf(path, bad, sizeof bad) == 0)
+            return 0;
+        /* Made again below; if that fails too, the whole kernel BTF is used. */
+        vg_warn("eBPF: damaged minimal BTF removed", "collector=%s path=%s reason=%s", collector,
+                path, vg_log_quote(q, sizeof q, bad));
+        if (unlink(path) != 0 && errno != ENOENT)
+            return vg_err(why, whylen, -errno, "removing damaged %s: %s", path, strerror(errno));
+    }
 
     char bpftool[512];
     int rc = find_bpftool(cfg->bpf_bpftool && *cfg->bpf_bpftool ? cfg->bpf_bpftool : "bpftool",
@@ -205,8 +251,15 @@ static int generate(const char *collector, const struct vg_collector_cfg *cfg, c
     rc = run_bpftool(bpftool, obj, tmp, errfile, why, whylen);
     unlink(obj);
     unlink(errfile);
+    char bad[VG_ERRLEN];
+    if (rc == 0 && check_btf(tmp, bad, sizeof bad) < 0)
+        rc = vg_err(why, whylen, -EIO, "bpftool wrote %s: %s", tmp, bad);
+    if (rc == 0 && (rc = sync_file(tmp)) < 0)
+        rc = vg_err(why, whylen, rc, "syncing %s: %s", tmp, strerror(-rc));
     if (rc == 0 && rename(tmp, path) != 0)
         rc = vg_err(why, whylen, -errno, "renaming %s: %s", tmp, strerror(errno));
+    if (rc == 0)
+        sync_file(dir); /* the rename itself; without it the old name may come back */
     if (rc < 0) {
         unlink(tmp);
         return rc;
