@@ -2120,7 +2120,8 @@ static void minimal_btf_is_cached_small_and_reused(void **state)
 /* A cache file cut short (a crash before it reached the disk, a full disk) or emptied was trusted
  * as it was: the collector failed to load ("failed to load BPF skeleton 'runqlat_bpf': -22", or
  * EIO for an empty one) on every start, and the message never named the file. It is now checked,
- * and a damaged one is removed and made again from the kernel's BTF. */
+ * and a damaged one is removed and made again from the kernel's BTF; one that parses but fails
+ * the load is retried with the whole kernel BTF, and removed. */
 static void damaged_cached_btf_is_made_again(void **state)
 {
     (void)state;
@@ -2148,6 +2149,22 @@ static void damaged_cached_btf_is_made_again(void **state)
         assert_string_equal(path, again);
         assert_int_equal(file_size(again), good);
     }
+    /* BTF that parses but is wrong for the object (here syscall_errors', which holds no types):
+     * loaded again with the whole kernel BTF, and the file removed, to be made again. */
+    char other[512];
+    assert_int_equal(vg_collector_bpf_syscall_errors.init(&st, &cfg, err, sizeof err), 0);
+    vg_collector_bpf_syscall_errors.fini(st);
+    assert_int_equal(cached_btf(dir, "bpf_syscall_errors-", other, sizeof other), 1);
+    assert_int_equal(rename(other, path), 0);
+    if (vg_collector_bpf_runqlat.init(&st, &cfg, err, sizeof err) != 0)
+        fail_msg("syscall_errors' BTF in runqlat's place: %s", err);
+    vg_collector_bpf_runqlat.fini(st);
+    assert_int_equal(cached_btf(dir, "bpf_runqlat-", again, sizeof again), 0);
+    assert_int_equal(vg_collector_bpf_runqlat.init(&st, &cfg, err, sizeof err), 0);
+    vg_collector_bpf_runqlat.fini(st);
+    assert_int_equal(cached_btf(dir, "bpf_runqlat-", again, sizeof again), 1);
+    assert_int_equal(file_size(again), good);
+
     /* Damaged, and no bpftool to make it again: removed, and the whole kernel BTF used. */
     assert_int_equal(truncate(path, 100), 0);
     cfg.bpf_bpftool = "/nonexistent/bpftool";

@@ -57,8 +57,10 @@ int vg_bpf_proc_events_init(void **state, const struct vg_collector_cfg *cfg, ch
     char btf[600];
     size_t elf_size;
     const void *elf = proc_events_bpf__elf_bytes(&elf_size);
+    int minimal_rc = 0; /* what loading with the minimal BTF gave, when that failed */
     if (vg_bpf_core_btf(NAME, cfg, elf, elf_size, btf, sizeof btf) == 0)
         opts.btf_custom_path = btf;
+open_object:
     st->skel = proc_events_bpf__open_opts(&opts);
     if (!st->skel) {
         rc = vg_bpf_load_failed(NAME, "opening the BPF object", -errno, err, errlen);
@@ -76,10 +78,18 @@ int vg_bpf_proc_events_init(void **state, const struct vg_collector_cfg *cfg, ch
         goto fail;
     }
     rc = proc_events_bpf__load(st->skel);
+    if (rc < 0 && vg_bpf_core_btf_retry(&opts.btf_custom_path)) {
+        minimal_rc = rc;
+        proc_events_bpf__destroy(st->skel);
+        st->skel = NULL;
+        goto open_object;
+    }
     if (rc < 0) {
         rc = vg_bpf_load_failed(NAME, "loading the BPF programs", rc, err, errlen);
         goto fail;
     }
+    if (minimal_rc)
+        vg_bpf_core_btf_bad(NAME, btf, minimal_rc);
     rc = vg_bpf_attach(st->skel->obj, NAME, procev_tps, VG_ARRAY_LEN(procev_tps), present,
                        &st->links, err, errlen);
     if (rc < 0)

@@ -286,3 +286,19 @@ int vg_bpf_core_btf(const char *collector, const struct vg_collector_cfg *cfg, c
     }
     return rc;
 }
+
+int vg_bpf_core_btf_retry(const char **custom_path)
+{
+    if (!*custom_path)
+        return 0;
+    *custom_path = NULL;
+    return 1;
+}
+
+void vg_bpf_core_btf_bad(const char *collector, const char *path, int load_rc)
+{
+    int rc = unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+    vg_warn("eBPF: minimal BTF failed, loaded with the whole kernel BTF",
+            "collector=%s path=%s load_error=\"%s\" removed=%s", collector, path,
+            strerror(-load_rc), rc == 0 ? "yes" : strerror(-rc));
+}

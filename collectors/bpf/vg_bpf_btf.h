@@ -20,6 +20,18 @@ struct vg_collector_cfg;
 int vg_bpf_core_btf(const char *collector, const struct vg_collector_cfg *cfg, const void *elf,
                     size_t elf_size, char *path, size_t n);
 
+/* Loading with the minimal BTF that vg_bpf_core_btf() gave (*custom_path, libbpf's
+ * btf_custom_path) failed: returns 1 and sets *custom_path to NULL, so that the caller opens and
+ * loads the object again with the whole kernel BTF; 0 when it was already NULL. A file that
+ * libbpf parses can still be wrong for the object (damaged inside, or not what bpftool made), and
+ * would otherwise turn the collector off at every start. */
+int vg_bpf_core_btf_retry(const char **custom_path);
+
+/* The load again with the whole kernel BTF worked where the minimal BTF at path gave load_rc:
+ * the file is at fault, so it is removed, with one log line naming it, and made again at the
+ * next start. */
+void vg_bpf_core_btf_bad(const char *collector, const char *path, int load_rc);
+
 /* A 64-bit FNV-1a hash of the file's bytes, continuing from h (start with 0); 0 on read error. */
 unsigned long long vg_bpf_hash_file(const char *file, unsigned long long h);
 
