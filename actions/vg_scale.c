@@ -89,7 +89,7 @@ static int window_max(struct vg_scale_state *s, int64_t now, int64_t window)
  * are ceil(reporting x ratio): a function of the measurement alone, which stays put until new
  * replicas report and share the load, and never goes above what the measured load needs. The
  * replicas that do not report count as carrying nothing, both ways: a pending one does not, and
- * one that stopped reporting is no longer measured either (host_silent). That is also the load
+ * one that stopped reporting is soon no longer measured either. That is also the load
  * divided by the target, so a metric that is not per replica (a queue's depth reported by one
  * host) gives the replicas that load needs. */
 static double track_reporting(long reporting, double ratio)

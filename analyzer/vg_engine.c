@@ -719,16 +719,33 @@ static int host_alerting(const struct vg_engine *e, const struct host *h)
     return 0;
 }
 
+/* 1 when h's latest message is too old for its values to be a replica's present load. A replica
+ * removed by a scale-in stops reporting with the values it had while the load was spread over
+ * more replicas: counted until host_silent (minutes), they add load that the remaining replicas
+ * now carry themselves, and the first evaluation after the cooldown scales out again. Both
+ * clocks must say so: by arrival alone a stalled consumer would drop every host, and by event
+ * time alone a host whose clock runs slow, or a partition read behind the others, would. A host
+ * restored from a checkpoint (arrived_ms 0) reports until vg_engine_check_silent starts its
+ * clock. */
+static int host_not_reporting(const struct vg_engine *e, const struct host *h, int64_t now)
+{
+    int64_t lim = h->interval_ms * VG_ENGINE_REPORTING_INTERVALS;
+    if (lim < VG_ENGINE_REPORTING_MIN_MS)
+        lim = VG_ENGINE_REPORTING_MIN_MS;
+    return h->arrived_ms && now - h->arrived_ms > lim && e->latest_ts - h->last_ts_ms > lim;
+}
+
 void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
 {
+    int64_t now = e->p.clock();
     for (size_t i = 0; i < e->hosts.cap; i++) {
         if (!e->hosts.keys[i])
             continue;
         struct host *h = e->hosts.vals[i];
-        /* A host gone silent (its host_silent alert fires) is no replica: its last values
-         * would otherwise count for ever, and a replica removed by a scale-in would hold the
-         * average where it was. */
-        if (h->silent_since)
+        /* A host gone silent (its host_silent alert fires), or just no longer reporting, is no
+         * replica: its last values would otherwise count for ever, and a replica removed by a
+         * scale-in would hold the average where it was. */
+        if (h->silent_since || host_not_reporting(e, h, now))
             continue;
         struct vg_label labels[MAX_LABELS];
         size_t nl = host_labels(h, labels);

@@ -177,10 +177,19 @@ struct vg_engine_host_models {
 /* hm is copied; NULL turns host models off. */
 void vg_engine_set_host_models(struct vg_engine *e, const struct vg_engine_host_models *hm);
 
+/* A host counts towards scaling measurements only while it reports: its latest message is at
+ * most this many of its intervals old, and at least VG_ENGINE_REPORTING_MIN_MS (see
+ * vg_engine_each_host_env). */
+#define VG_ENGINE_REPORTING_INTERVALS 3
+#define VG_ENGINE_REPORTING_MIN_MS    10000
+
 /* Calls fn for every host with the data rules read (for scaling policies): its labels, an
  * expression environment at its latest event time, whether any of its alerts fires (a
- * per-series or a rule's), and its input partition (vg_engine_host_partition; -1 unknown); not
- * for a host whose host_silent alert fires. Same locking as vg_engine_each_host(). */
+ * per-series or a rule's), and its input partition (vg_engine_host_partition; -1 unknown). Not
+ * for a host that no longer reports: its host_silent alert fires, or its latest message is more
+ * than VG_ENGINE_REPORTING_INTERVALS of its intervals (at least VG_ENGINE_REPORTING_MIN_MS) old
+ * both by the wall clock (arrival) and by event time (the newest message of any host). Same
+ * locking as vg_engine_each_host(). */
 typedef void (*vg_engine_env_fn)(void *ud, const char *host, const struct vg_label *labels,
                                  size_t n_labels, const struct vg_expr_env *env, int alerting,
                                  int32_t partition);

@@ -1821,6 +1821,98 @@ static void a_target_from_initial_follows_the_hosts_reporting_within_the_band(vo
     tracking_close(&k);
 }
 
+/* The engine's wall clock in scale_in_with_removed_hosts...: event time plus half a second of
+ * transport. */
+static int64_t removed_now;
+
+static int64_t removed_clock(void)
+{
+    return removed_now;
+}
+
+/* Target tracking through the analyzer with the defaults (cooldown 1 m, stabilisation 5 m,
+ * host_silent after 5 m), 16 web-* hosts every 5 s carrying a constant load of 480 against 60
+ * per replica: 16 at 60 % for two minutes, then the load spreads thinner (16 at 30 %) and after
+ * the window the count goes 16 -> 8. The orchestrator removes 8 replicas, which stop reporting,
+ * and the other 8 take their share (8 at 60 %): the same 480, so 8 is right and stays. The
+ * removed replicas once counted with their last 30 % until host_silent fired, five minutes
+ * later: the first evaluation after the cooldown measured 45 % on 16 hosts and scaled out to
+ * 12, then in again, out again... (16 -> 8 -> 12 -> 8 -> 11 ...). */
+static void scale_in_with_removed_hosts_going_silent_is_not_followed_by_a_scale_out(void **state)
+{
+    (void)state;
+    struct vg_engine_params ep = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999},
+        .no_builtin = 1,
+        .max_hosts = 32,
+        .max_series_per_host = 10,
+        .silent_ms = 300000,
+        .clock = removed_clock,
+    };
+    struct vg_engine *e;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&e, &ep, err, sizeof(err)), 0);
+    struct vg_rule_set *set = load("scaling:\n"
+                                   "  - target: web\n"
+                                   "    select: ['host=~\"web-.*\"']\n"
+                                   "    metric: value(\"cpu.user_pct\")\n"
+                                   "    target_value: 60\n"
+                                   "    min: 1\n"
+                                   "    max: 50\n"
+                                   "    initial: 16\n");
+    struct vg_decisions *d;
+    struct vg_decisions_cfg cfg = {0};
+    if (vg_decisions_new(&d, &cfg, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(vg_decisions_set_policies(d, set), 0);
+
+    const int64_t t0 = 1700000000000LL;
+    int running = 16, desired = 16, scaled_in_at = -1, highest_after = 0;
+    json_t *o = NULL;
+    for (int step = 0; step < 360; step++) { /* 30 minutes of 5 s intervals */
+        int64_t ts = t0 + (int64_t)step * 5000;
+        removed_now = ts + 500;
+        double pct = step < 24 ? 60 : 480.0 / running;
+        for (int h = 0; h < running; h++) {
+            struct vg_wire_msg m;
+            vg_wire_msg_init(&m);
+            snprintf(m.host, sizeof(m.host), "web-%d", h);
+            snprintf(m.boot, sizeof(m.boot), "b");
+            m.seq = (uint64_t)step + 1;
+            m.ts_ms = ts;
+            m.interval_ms = 5000;
+            assert_int_equal(vg_wire_msg_add_metric(&m, "cpu.user_pct", pct, NULL, 0), 0);
+            assert_int_equal(vg_engine_process(e, &m, NULL, NULL), 0);
+            vg_wire_msg_free(&m);
+        }
+        vg_engine_check_silent(e, NULL, NULL);
+        vg_decisions_tick(d, e);
+        json_decref(o);
+        o = vg_decisions_json(d, "web");
+        assert_non_null(o);
+        desired = (int)json_integer_value(json_object_get(o, "desired"));
+        if (scaled_in_at < 0 && desired < 16) {
+            assert_int_equal(desired, 8);
+            scaled_in_at = step;
+            running = desired; /* web-8 .. web-15 removed: they report no more */
+        } else if (scaled_in_at >= 0 && desired > highest_after) {
+            highest_after = desired;
+            print_message("after the scale-in at %d s: %d (%s)\n", scaled_in_at * 5, desired,
+                          json_string_value(json_object_get(o, "reason")));
+        }
+    }
+    assert_true(scaled_in_at >= 0);
+    assert_int_equal(highest_after, 8);
+    assert_int_equal(desired, 8);
+    assert_int_equal(json_integer_value(json_object_get(o, "hosts")), 8);
+    json_decref(o);
+    vg_decisions_free(d);
+    vg_rule_set_free(set);
+    vg_engine_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1836,6 +1928,7 @@ int main(void)
         cmocka_unit_test(constant_load_on_fixed_hosts_converges_instead_of_compounding),
         cmocka_unit_test(within_the_tolerance_band_the_reporting_hosts_are_recommended),
         cmocka_unit_test(a_target_from_initial_follows_the_hosts_reporting_within_the_band),
+        cmocka_unit_test(scale_in_with_removed_hosts_going_silent_is_not_followed_by_a_scale_out),
         cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
         cmocka_unit_test(a_silence_stops_repeat_reminders_until_it_ends),
         cmocka_unit_test(a_silence_starting_later_holds_nothing_until_it_starts),

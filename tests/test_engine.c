@@ -323,6 +323,49 @@ static void a_host_that_stops_sending_fires_host_silent_until_it_reports_again(v
     vg_engine_free(e);
 }
 
+/* Scaling measures a host only while it reports (a replica removed by a scale-in must not count
+ * with its last values until host_silent): not once its latest message is more than 3 of its
+ * intervals (at least 10 s) old by the wall clock and by event time. One clock alone does not
+ * drop a host: when nothing arrives from anyone (a stalled consumer) event time stands still,
+ * and a host whose clock runs an hour slow still arrives. host_silent is off here. */
+static void a_host_counts_for_scaling_until_it_is_quiet_by_both_clocks(void **state)
+{
+    (void)state;
+    struct vg_engine_params p = ewma_params();
+    p.clock = fake_clock;
+    struct vg_engine *e = new_engine(&p);
+    struct seen s = {0};
+    struct env_hosts eh = {0};
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    for (; seq < 5; seq++, fake_now += 1000) {
+        feed(e, "web-1", seq, 5, 0.5, &s, 0);
+        feed(e, "web-2", seq, 5, 0.5, &s, 0);
+    }
+    fake_now += 60000; /* a minute without any message */
+    vg_engine_each_host_env(e, count_env_host, &eh);
+    assert_int_equal(eh.n, 2);
+    /* web-2 and web-3 (its clock an hour slow) go on, web-1 stopped at seq 4. */
+    for (; seq < 30; seq++, fake_now += 1000) {
+        feed(e, "web-2", seq, 5, 0.5, &s, 0);
+        struct vg_wire_msg m;
+        msg_start(&m, "web-3", seq, 1700000000000LL - 3600000 + (int64_t)seq * 1000, 1000);
+        assert_int_equal(vg_wire_msg_add_metric(&m, "cpu.user_pct", 5, NULL, 0), 0);
+        assert_int_equal(vg_engine_process(e, &m, record, &s), 0);
+        vg_wire_msg_free(&m);
+        eh = (struct env_hosts){0};
+        vg_engine_each_host_env(e, count_env_host, &eh);
+        /* web-1 is 10 s behind in event time at seq 14: still counted; dropped after. */
+        assert_int_equal(eh.n, seq <= 14 ? 3 : 2);
+    }
+    /* web-1 reports again: counted at once. */
+    feed(e, "web-1", seq, 5, 0.5, &s, 0);
+    eh = (struct env_hosts){0};
+    vg_engine_each_host_env(e, count_env_host, &eh);
+    assert_int_equal(eh.n, 3);
+    vg_engine_free(e);
+}
+
 struct gone {
     int n;
     char host[32];
@@ -1343,6 +1386,7 @@ int main(void)
         cmocka_unit_test(alert_of_a_series_no_longer_reported_resolves_and_the_series_is_forgotten),
         cmocka_unit_test(rules_read_a_stale_series_as_missing),
         cmocka_unit_test(a_host_that_stops_sending_fires_host_silent_until_it_reports_again),
+        cmocka_unit_test(a_host_counts_for_scaling_until_it_is_quiet_by_both_clocks),
         cmocka_unit_test(a_host_silent_for_host_idle_is_forgotten_and_its_alerts_resolve),
         cmocka_unit_test(hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind),
         cmocka_unit_test(history_frees_ended_series_for_new_ones_when_full),
