@@ -754,10 +754,14 @@ static void publish(struct vg_decisions *d, const struct target *t)
     free(body);
 }
 
-/* The latest decision read back for one target. */
+/* A target's latest decision read back from one partition of the decisions topic (records of
+ * other partitions are chained on `next`). */
 struct saved {
     int desired;
     int64_t time_ms, changed_ms;
+    int32_t partition;
+    int64_t offset;
+    struct saved *next;
 };
 
 static void publish_partial(struct vg_decisions *d, const struct target *t,
@@ -1130,7 +1134,18 @@ static int parse_saved(const rd_kafka_message_t *m, char *target, size_t tlen, s
     sv->desired = r.desired;
     sv->time_ms = r.time_ms;
     sv->changed_ms = r.changed_ms;
+    sv->partition = m->partition;
+    sv->offset = m->offset;
+    sv->next = NULL;
     return 0;
+}
+
+static void saved_free(void *v)
+{
+    for (struct saved *sv = v, *next; sv; sv = next) {
+        next = sv->next;
+        free(sv);
+    }
 }
 
 static void readback_record(void *ud, const rd_kafka_message_t *m)
@@ -1146,21 +1161,53 @@ static void readback_record(void *ud, const rd_kafka_message_t *m)
         return;
     }
     rb->records++;
-    struct saved *have = vg_strmap_get(&rb->latest, target);
-    if (have) {
-        /* One target's records are on one partition, in order; by time in case the topic's
-         * partitions were changed. */
-        if (sv.time_ms >= have->time_ms)
-            *have = sv;
-        return;
-    }
+    /* One target's records are on one partition, where the latest is the last written, whatever
+     * times it carries: a record stamped an hour ahead by a fast clock must not outlive the
+     * decisions after it. Only across partitions (the topic's partition count was changed) do
+     * times decide, in vg_decisions_restore. */
+    struct saved *first = vg_strmap_get(&rb->latest, target);
+    for (struct saved *have = first; have; have = have->next)
+        if (have->partition == sv.partition) {
+            if (sv.offset >= have->offset) {
+                sv.next = have->next;
+                *have = sv;
+            }
+            return;
+        }
     struct saved *n = malloc(sizeof(*n));
-    if (!n || vg_strmap_put(&rb->latest, target, n) < 0) {
-        free(n);
+    if (!n) {
         rb->oom = 1;
         return;
     }
     *n = sv;
+    if (first) {
+        n->next = first->next;
+        first->next = n;
+    } else if (vg_strmap_put(&rb->latest, target, n) < 0) {
+        free(n);
+        rb->oom = 1;
+    }
+}
+
+/* The decision a target continues from: the latest of each partition, then the newest in event
+ * time, times capped at the wall clock as for decisions followed live (cap_time). */
+static struct saved pick_saved(struct vg_decisions *d, const struct saved *first, int64_t wall)
+{
+    const struct saved *best = first;
+    int64_t best_t = first->time_ms;
+    vg_time_cap(&best_t, wall);
+    for (const struct saved *sv = first->next; sv; sv = sv->next) {
+        int64_t t = sv->time_ms;
+        vg_time_cap(&t, wall);
+        if (t > best_t) {
+            best = sv;
+            best_t = t;
+        }
+    }
+    struct saved out = *best;
+    cap_time(d, &out.time_ms, "restored decision");
+    cap_time(d, &out.changed_ms, "restored decision change");
+    return out;
 }
 
 int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen)
@@ -1176,19 +1223,20 @@ int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size
     size_t restored = 0;
     for (size_t i = 0; i < d->n; i++) {
         struct target *t = &d->t[i];
-        const struct saved *sv = vg_strmap_get(&rb.latest, t->name);
-        if (!sv || t->evaluated)
+        const struct saved *first = vg_strmap_get(&rb.latest, t->name);
+        if (!first || t->evaluated)
             continue;
+        struct saved sv = pick_saved(d, first, vg_now_ms());
         const struct vg_scale_params *p = vg_rule_policy_params(t->p);
-        vg_scale_restore(t->st, p, sv->desired, sv->changed_ms, sv->time_ms);
+        vg_scale_restore(t->st, p, sv.desired, sv.changed_ms, sv.time_ms);
         t->restored = 1;
         restored++;
         vg_info("scaling decision restored", "target=%s current=%d saved_desired=%d", t->name,
-                t->st->current, sv->desired);
+                t->st->current, sv.desired);
     }
     d->st.restored += restored;
     d->st.restore_refused += rb.refused;
-    vg_strmap_free(&rb.latest, free);
+    vg_strmap_free(&rb.latest, saved_free);
     if (rc == 0 || rc == -ETIMEDOUT)
         vg_info("scaling decisions read back", "topic=%s records=%zu refused=%zu targets=%zu",
                 d->topic, rb.records, rb.refused, restored);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -188,10 +189,77 @@ static void restarted_analyzer_continues_from_its_last_decision_and_its_cooldown
     waitpid(broker, NULL, 0);
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The read-back keeps each target's last record of its partition, not the one with the largest
+ * time, and caps restored times at the wall clock + 5 s as it does the decisions it follows
+ * live. web: a decision stamped an hour ahead (an analyzer whose clock ran fast), then a later
+ * one at the right time: the later one is restored. It once kept 10, served it until the first
+ * evaluation, and carried a change an hour in the future that turned the cooldown off. api:
+ * only a record an hour ahead: its count is restored, its times capped, counted and logged. */
+static void restore_takes_the_latest_record_and_caps_its_times(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-restore-order");
+    char bootstrap[256], rules[600], rfile[700], set_rules[700];
+    pid_t broker = vg_ap_start_broker(s.dir, bootstrap, sizeof(bootstrap));
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s", rules), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    const char *sets[] = {set_rules, "detector.warmup=5", NULL};
+
+    int64_t now = wall_ms(), ahead = now + 3600 * 1000;
+    char recs[1024], path[700];
+    snprintf(recs, sizeof(recs),
+             "web|{\"target\":\"web\",\"desired\":10,\"time_ms\":%lld,"
+             "\"changed_at_ms\":%lld}\n"
+             "web|{\"target\":\"web\",\"desired\":3,\"time_ms\":%lld,"
+             "\"changed_at_ms\":%lld}\n"
+             "api|{\"target\":\"api\",\"desired\":7,\"time_ms\":%lld,"
+             "\"changed_at_ms\":%lld}\n",
+             (long long)ahead, (long long)ahead, (long long)now, (long long)now, (long long)ahead,
+             (long long)ahead);
+    snprintf(path, sizeof(path), "%s/decisions.txt", s.dir);
+    assert_int_equal(vg_tp_write_atomic(path, recs), 0);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.decisions -K '|' -l %s", bootstrap, path), 0);
+
+    struct vg_ap a;
+    vg_ap_start(&a, s.dir, "a", bootstrap, sets);
+    json_t *d = decision(&a);
+    assert_int_equal(jint(d, "desired"), 3);
+    assert_int_equal(jint(d, "changed_at_ms"), now);
+    json_decref(d);
+    d = decision_of(&a, "api");
+    assert_int_equal(jint(d, "desired"), 7);
+    int64_t changed = jint(d, "changed_at_ms");
+    if (changed > wall_ms() + 5000)
+        fail_msg("api: changed_at_ms %lld is more than 5 s ahead of the wall clock",
+                 (long long)changed);
+    json_decref(d);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_restored_total"), 2);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_times_capped_total"), 2);
+    char *log = vg_tp_read(a.log);
+    assert_non_null(strstr(log, "msg=\"scaling decision restored\" target=web current=3"));
+    assert_non_null(strstr(log, "what=restored decision change"));
+    free(log);
+    stop(&a);
+    kill(broker, SIGTERM);
+    waitpid(broker, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(restarted_analyzer_continues_from_its_last_decision_and_its_cooldown),
+        cmocka_unit_test(restore_takes_the_latest_record_and_caps_its_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
