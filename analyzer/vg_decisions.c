@@ -819,7 +819,7 @@ static void cap_time(struct vg_decisions *d, int64_t *t, const char *what)
     if (n <= 10 || n % 1000 == 0)
         vg_warn("scaling: another analyzer's time is ahead of the wall clock: capped (its clock "
                 "is fast)",
-                "what=%s ahead_ms=%lld capped=%llu", what,
+                "what=\"%s\" ahead_ms=%lld capped=%llu", what,
                 (long long)(was - *t + VG_CLOCK_TOLERANCE_MS), (unsigned long long)n);
 }
 

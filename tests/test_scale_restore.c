@@ -248,7 +248,7 @@ static void restore_takes_the_latest_record_and_caps_its_times(void **state)
     assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_times_capped_total"), 2);
     char *log = vg_tp_read(a.log);
     assert_non_null(strstr(log, "msg=\"scaling decision restored\" target=web current=3"));
-    assert_non_null(strstr(log, "what=restored decision change"));
+    assert_non_null(strstr(log, "what=\"restored decision change\""));
     free(log);
     stop(&a);
     kill(broker, SIGTERM);
