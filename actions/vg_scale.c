@@ -171,12 +171,24 @@ int vg_scale_step_why(const struct vg_scale_params *p, struct vg_scale_state *s,
         snprintf(d->reason + l, sizeof(d->reason) - l, "; scale-in held: %s", hold_in);
         want = cur;
     }
+    /* Event time behind the last change (a replay from committed offsets after a restart, or
+     * agents' clocks behind those of the analyzer that made the change) is within the cooldown:
+     * that change has just happened as far as this clock can tell, and skipping the cooldown
+     * issued a new change at once. The caller counts and logs it (behind_ms). */
+    d->behind_ms = s->last_change_ms != INT64_MIN && now_ms < s->last_change_ms
+                       ? s->last_change_ms - now_ms
+                       : 0;
     if (want != cur && s->last_change_ms != INT64_MIN &&
-        now_ms - s->last_change_ms < p->cooldown_ms && now_ms >= s->last_change_ms) {
+        (d->behind_ms || now_ms - s->last_change_ms < p->cooldown_ms)) {
         size_t l = 0;
         while (d->reason[l])
             l++;
-        snprintf(d->reason + l, sizeof(d->reason) - l, "; %d held by the cooldown", want);
+        if (d->behind_ms)
+            snprintf(d->reason + l, sizeof(d->reason) - l,
+                     "; %d held by the cooldown (event time %lld ms behind the last change)", want,
+                     (long long)d->behind_ms);
+        else
+            snprintf(d->reason + l, sizeof(d->reason) - l, "; %d held by the cooldown", want);
         want = cur;
     }
     /* min and max bind whatever held the count: a reload that lowers max below the count (or

@@ -63,6 +63,9 @@ struct vg_scale_decision {
     int recommended; /* the raw recommendation, before stabilisation and cooldown */
     double metric;   /* the measurement (NAN: none) */
     int64_t time_ms;
+    /* How far time_ms was behind the state's last change (0: not behind); the cooldown then
+     * held whatever was recommended. */
+    int64_t behind_ms;
     char reason[192];
 };
 

@@ -316,6 +316,7 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
         vg_api_counter(f, "vigil_scale_decisions_followed_total", st.followed);
         vg_api_counter(f, "vigil_scale_follow_refused_total", st.follow_refused);
         vg_api_counter(f, "vigil_scale_times_capped_total", st.times_capped);
+        vg_api_counter(f, "vigil_scale_clock_behind_total", st.clock_behind);
         json_t *all = vg_decisions_json(a->decisions, NULL);
         size_t i;
         json_t *d;

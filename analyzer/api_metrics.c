@@ -223,6 +223,9 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_scale_times_capped_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
      "Times of other analyzers' partials and decisions, and of decisions read back at start, "
      "more than 5 s ahead of this analyzer's wall clock, capped there (a fast clock; logged)."},
+    {"vigil_scale_clock_behind_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
+     "Evaluations whose event time was behind the target's last change (a replay after a "
+     "restart, or agents' clocks behind the previous decider's): held by the cooldown (logged)."},
     {"vigil_scale_desired_replicas", VG_METRIC_GAUGE, "target", "rules.dir has scaling policies",
      "Latest desired replicas per target."},
     {"vigil_model_steps_total", VG_METRIC_COUNTER, NULL, "model.set has mv",

@@ -823,6 +823,19 @@ static void cap_time(struct vg_decisions *d, int64_t *t, const char *what)
                 (long long)(was - *t + VG_CLOCK_TOLERANCE_MS), (unsigned long long)n);
 }
 
+/* Event time behind the target's last change: the cooldown held (vg_scale_step_why). Counted,
+ * and logged the first ten times, then one in a thousand: a replay after a restart gives one per
+ * evaluation until it catches up, agents' clocks behind the previous decider's as many. */
+static void note_behind(struct vg_decisions *d, const struct target *t)
+{
+    uint64_t n = ++d->st.clock_behind;
+    if (n <= 10 || n % 1000 == 0)
+        vg_warn("scaling: event time behind the target's last change: held by the cooldown "
+                "(a replay, or clocks behind the previous decider's)",
+                "target=%s behind_ms=%lld clock_behind=%llu", t->name, (long long)t->last.behind_ms,
+                (unsigned long long)n);
+}
+
 static void on_partial(struct vg_decisions *d, const rd_kafka_message_t *m)
 {
     char target[256], why[VG_ERRLEN];
@@ -1096,6 +1109,8 @@ void vg_decisions_tick(struct vg_decisions *d, struct vg_engine *e)
             size_t l = strlen(t->last.reason);
             snprintf(t->last.reason + l, sizeof(t->last.reason) - l, "; %s: scale-in held", held);
         }
+        if (t->last.behind_ms)
+            note_behind(d, t);
         t->hosts = p->mode == VG_SCALE_TARGET ? a.n_values : a.n_true + a.n_false;
         note_divergence(t, p, now);
         t->evaluated = 1;

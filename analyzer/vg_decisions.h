@@ -63,6 +63,7 @@ struct vg_decisions_stats {
     uint64_t followed;            /* decisions of other analyzers taken over */
     uint64_t follow_refused;      /* records of the decisions topic, read live, not a decision */
     uint64_t times_capped; /* partial and decision times of others capped at the wall clock */
+    uint64_t clock_behind; /* evaluations whose event time was behind the target's last change */
     int local_only; /* 1: decides from its own hosts only (the exchange off or failed); 0 also
                        before there is any policy */
     int metrics_partitions; /* the metrics topic's partition count as known; 0: unknown (a

@@ -211,6 +211,48 @@ static void a_follower_continues_with_the_deciders_cooldown_and_window(void **st
     free(fol);
 }
 
+/* A restarted analyzer restores a decision changed at 100 s, then reads messages of event time
+ * before it (a replay from the committed offsets, or agents' clocks behind the previous
+ * decider's). now - last_change went negative and the cooldown was skipped: a tenfold load
+ * change scaled at once. It holds until the cooldown has run from the change, and says why. */
+static void the_cooldown_holds_while_event_time_is_behind_a_restored_change(void **state)
+{
+    (void)state;
+    struct vg_scale_params p = {.mode = VG_SCALE_TARGET,
+                                .target = 50,
+                                .tolerance = 0.1,
+                                .min = 1,
+                                .max = 40,
+                                .cooldown_ms = 60000,
+                                .stabilization_ms = 0};
+    struct vg_scale_state *st = malloc(sizeof(*st));
+    vg_scale_restore(st, &p, 4, 100000, 100000);
+    struct vg_scale_decision d;
+    assert_int_equal(vg_scale_step_why(&p, st, 500, 4, -1, 40000, NULL, &d), 0);
+    assert_int_equal(d.desired, 4);
+    assert_int_equal(d.recommended, 40);
+    assert_int_equal(d.behind_ms, 60000);
+    assert_non_null(strstr(d.reason, "40 held by the cooldown (event time 60000 ms behind"));
+    /* Step mode, a day behind: held as well. */
+    struct vg_scale_params s = {.mode = VG_SCALE_STEP,
+                                .step_out = 2,
+                                .step_in = 1,
+                                .min = 1,
+                                .max = 8,
+                                .cooldown_ms = 30000};
+    vg_scale_restore(st, &s, 3, 86400000, 86400000);
+    assert_int_equal(vg_scale_step(&s, st, NAN, 1, 1000, &d), 0);
+    assert_int_equal(st->current, 3);
+    assert_int_equal(d.behind_ms, 86399000);
+    /* Caught up: within the cooldown until it has run from the change, then free to move. */
+    assert_int_equal(vg_scale_step(&s, st, NAN, 1, 86400000 + 29999, &d), 0);
+    assert_int_equal(d.behind_ms, 0);
+    assert_int_equal(vg_scale_step(&s, st, NAN, 1, 86400000 + 30000, &d), 1);
+    assert_int_equal(st->current, 5);
+    assert_int_equal(d.behind_ms, 0);
+    free(st);
+}
+
 static void step_policy_honours_cooldown(void **state)
 {
     struct vg_scale_params p = {.mode = VG_SCALE_STEP,
@@ -1920,6 +1962,7 @@ int main(void)
         cmocka_unit_test(scale_out_is_immediate_and_scale_in_waits_for_the_window),
         cmocka_unit_test(scale_in_waits_while_an_alert_fires_on_the_target),
         cmocka_unit_test(a_follower_continues_with_the_deciders_cooldown_and_window),
+        cmocka_unit_test(the_cooldown_holds_while_event_time_is_behind_a_restored_change),
         cmocka_unit_test(step_policy_honours_cooldown),
         cmocka_unit_test(new_limits_bind_at_the_next_step_whatever_holds_the_count),
         cmocka_unit_test(long_stabilisation_window_holds_scale_in_for_all_of_it),

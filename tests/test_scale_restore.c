@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -51,18 +51,24 @@ static const char *rules_yaml = "scaling:\n"
 /* One message of host h1 at seq, stamped T0 + seq seconds, with q.depth v. One host and one
  * message per step: the analyzer evaluates policies on its own tick, so a batch of several
  * messages could be measured half-way (part old values, part new) and decide from that. */
-static void produce(const char *dir, const char *bootstrap, int seq, double v)
+static void produce_host(const char *dir, const char *bootstrap, const char *host, int seq,
+                         double v)
 {
     char path[700];
-    snprintf(path, sizeof(path), "%s/in-%d.txt", dir, seq);
+    snprintf(path, sizeof(path), "%s/in-%s-%d.txt", dir, host, seq);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fprintf(f,
-            "h1|{\"v\":1,\"host\":\"h1\",\"boot\":\"b\",\"seq\":%d,\"ts\":%lld,"
+            "%s|{\"v\":1,\"host\":\"%s\",\"boot\":\"b\",\"seq\":%d,\"ts\":%lld,"
             "\"interval_ms\":1000,\"metrics\":{\"q.depth\":%g}}\n",
-            seq, T0 + seq * 1000LL, v);
+            host, host, seq, T0 + seq * 1000LL, v);
     fclose(f);
     assert_int_equal(vg_ap_produce(bootstrap, path), 0);
+}
+
+static void produce(const char *dir, const char *bootstrap, int seq, double v)
+{
+    produce_host(dir, bootstrap, "h1", seq, v);
 }
 
 static json_t *decision_of(const struct vg_ap *a, const char *target)
@@ -255,11 +261,62 @@ static void restore_takes_the_latest_record_and_caps_its_times(void **state)
     waitpid(broker, NULL, 0);
 }
 
+/* The restarted analyzer's first messages are older than the restored change (another host's
+ * clock a minute behind h1's here; a replay from the committed offsets gives the same): event
+ * time minus the last change was negative and the cooldown was skipped, so B scaled 10 -> 20 at
+ * once on a load ten times higher. (Scale-in was held anyway: the restored count sits in the
+ * stabilisation window at a time still ahead.) The cooldown holds, and B counts and logs the
+ * clock behind. */
+static void restored_cooldown_holds_while_event_time_is_behind_the_last_change(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-behind");
+    char bootstrap[256], rules[600], rfile[700], set_rules[700];
+    pid_t broker = vg_ap_start_broker(s.dir, bootstrap, sizeof(bootstrap));
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s", rules), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    /* No state topic: B knows nothing of h1, only the decision. */
+    const char *sets[] = {set_rules, "detector.warmup=5", "state.topic=", NULL};
+
+    struct vg_ap a;
+    vg_ap_start(&a, s.dir, "a", bootstrap, sets);
+    produce(s.dir, bootstrap, 60, 500); /* event time T0 + 60 s: 1 -> 10 */
+    int64_t end = vg_tp_mono_ms() + 20000;
+    json_t *d;
+    for (d = decision(&a); jint(d, "desired") != 10 && vg_tp_mono_ms() < end; d = decision(&a)) {
+        json_decref(d);
+        vg_tp_pause_ms(50);
+    }
+    assert_int_equal(jint(d, "desired"), 10);
+    assert_int_equal(jint(d, "changed_at_ms"), T0 + 60000);
+    json_decref(d);
+    wait_metric(&a, "vigil_scale_published_total", 2);
+    stop(&a);
+
+    struct vg_ap b;
+    vg_ap_start(&b, s.dir, "b", bootstrap, sets);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_scale_restored_total"), 2);
+    produce_host(s.dir, bootstrap, "h2", 1, 5000); /* event time T0 + 1 s: 59 s behind */
+    wait_held(&b, "web", 10,
+              "20 held by the cooldown (event time 59000 ms behind the last change)");
+    wait_metric(&b, "vigil_scale_clock_behind_total", 1);
+    vg_ap_expect_log(&b, "msg=\"scaling: event time behind the target's last change: held by "
+                         "the cooldown");
+    stop(&b);
+    kill(broker, SIGTERM);
+    waitpid(broker, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(restarted_analyzer_continues_from_its_last_decision_and_its_cooldown),
         cmocka_unit_test(restore_takes_the_latest_record_and_caps_its_times),
+        cmocka_unit_test(restored_cooldown_holds_while_event_time_is_behind_the_last_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
