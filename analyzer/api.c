@@ -25,19 +25,21 @@ static void healthz(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_http_reply(resp, 200, "text/plain; charset=utf-8", "ok\n");
 }
 
-/* Ready once the consumer group has given this analyzer partitions to work on. */
+/* Ready once the consumer group has given this analyzer partitions to work on, and while it can
+ * checkpoint them (vg_api_ready). */
 static void readyz(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
 {
     struct analyzer *a = ud;
     (void)req;
+    char why[768];
     pthread_mutex_lock(&a->lock);
     int assigned = a->assigned;
+    int ready = vg_api_ready(a, why, sizeof(why));
     pthread_mutex_unlock(&a->lock);
-    if (assigned > 0)
+    if (ready)
         vg_http_replyf(resp, 200, "text/plain; charset=utf-8", "ready: %d partitions\n", assigned);
     else
-        vg_http_reply(resp, 503, "text/plain; charset=utf-8",
-                      "not ready: no partitions assigned yet\n");
+        vg_http_replyf(resp, 503, "text/plain; charset=utf-8", "not ready: %s\n", why);
 }
 
 static void receiver_line(FILE *f, const char *name, const char *receiver, uint64_t v)

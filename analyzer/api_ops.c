@@ -10,6 +10,7 @@
 #include "analyzer.h"
 #include "analyzer_models.h"
 #include "vg_history.h"
+#include "vg_state_topic.h"
 #include "vg_format.h"
 #include "vg_util.h"
 
@@ -60,6 +61,19 @@ static void tally_host(void *ud, const struct vg_engine_host *h)
         t->silent++;
 }
 
+int vg_api_ready(struct analyzer *a, char *why, size_t whylen)
+{
+    if (a->assigned <= 0) {
+        snprintf(why, whylen, "no partitions assigned yet");
+        return 0;
+    }
+    /* Without a working state producer no checkpoint is written and so no offset committed:
+     * the analyzer's work would be redone by whoever owns its partitions next. */
+    if (a->state && vg_state_topic_producer_failed(a->state, why, whylen))
+        return 0;
+    return 1;
+}
+
 void vg_api_ops_status(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
 {
     struct analyzer *a = ud;
@@ -73,7 +87,9 @@ void vg_api_ops_status(void *ud, const struct vg_http_request *req, struct vg_ht
     vg_engine_each_host(a->engine, tally_host, &t);
     json_object_set_new(o, "version", json_string(VIGIL_VERSION));
     json_object_set_new(o, "uptime_s", json_real((double)(vg_mono_ms() - a->started_ms) / 1e3));
-    json_object_set_new(o, "ready", json_boolean(a->assigned > 0));
+    char not_ready[768];
+    int ready = vg_api_ready(a, not_ready, sizeof(not_ready));
+    json_object_set_new(o, "ready", json_boolean(ready));
     json_object_set_new(o, "partitions_assigned", json_integer(a->assigned));
     json_object_set_new(backend, "kafka", json_string(a->embedded ? "embedded" : "external"));
     json_object_set_new(backend, "bootstrap_servers",

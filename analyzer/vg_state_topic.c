@@ -550,6 +550,20 @@ static int replace_if_fatal(struct vg_state_topic *st, char *err, size_t errlen)
     return 0;
 }
 
+int vg_state_topic_producer_failed(const struct vg_state_topic *st, char *why, size_t whylen)
+{
+    char reason[512];
+    rd_kafka_resp_err_t fe = rd_kafka_fatal_error(st->producer, reason, sizeof(reason));
+    if (!fe)
+        return 0;
+    int64_t left = st->replace_at_ms ? st->replace_at_ms - vg_mono_ms() : 0;
+    snprintf(why, whylen,
+             "the state producer failed for good (%s: %s): checkpoints and offset commits fail "
+             "until it is replaced, at the next checkpoint in %lld ms at the earliest",
+             rd_kafka_err2name(fe), reason, (long long)(left > 0 ? left : 0));
+    return 1;
+}
+
 int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
                               const struct vg_models *ms, int timeout_ms, char *err, size_t errlen)
 {

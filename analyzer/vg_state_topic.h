@@ -105,6 +105,11 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
 
 void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out);
 
+/* 1 when the producer has failed for good and is not replaced yet (the next checkpoint replaces
+ * it, after the replacement backoff), with the reason in why; 0 when it works. No checkpoint,
+ * and so no offset commit, can succeed meanwhile. Under the same lock as the checkpoints. */
+int vg_state_topic_producer_failed(const struct vg_state_topic *st, char *why, size_t whylen);
+
 void vg_state_topic_close(struct vg_state_topic *st);
 
 #endif

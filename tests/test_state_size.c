@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "vg_analyzerproc.h"
+#include "vg_testhttp.h"
 #include "vg_testproc.h"
 
 #define BIG_SERIES   60
@@ -422,6 +423,51 @@ static void a_fatal_state_producer_error_is_replaced_and_checkpoints_go_on(void 
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 }
 
+/* /readyz of a: the HTTP status, and its body in body (bodylen). */
+static int readyz(const struct vg_ap *a, char *body, size_t bodylen)
+{
+    char url[96], *b = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", a->port);
+    int st = vg_th_request("GET", url, NULL, NULL, 0, &b);
+    snprintf(body, bodylen, "%s", b ? b : "");
+    free(b);
+    return st;
+}
+
+/* Between a fatal error of the state producer and its replacement (the next checkpoint, 2 s
+ * later here) no checkpoint and no offset commit can succeed: /readyz said ready all along. It
+ * says why it is not, and is ready again once the producer is replaced. */
+static void readyz_is_not_ready_until_a_failed_state_producer_is_replaced(void **state)
+{
+    struct setup *s = *state;
+    const char *sets[] = {"state.checkpoint_interval=2s", NULL};
+    struct vg_ap a;
+    char body[1024];
+    vg_ap_start(&a, s->dir, "fatal-ready", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "fatal-r", SMALL_SERIES, 0, 5);
+    vg_ap_wait_seq(&a, "fatal-r", 5);
+    wait_checkpointed(&a);
+    assert_int_equal(readyz(&a, body, sizeof(body)), 200);
+    vg_ap_broker_control(s->dir, "broker-errors 2 0 1 45");
+    send_ticks(s->dir, s->bootstrap, "fatal-r", SMALL_SERIES, 5, 10);
+    vg_ap_wait_seq(&a, "fatal-r", 10);
+    int64_t end = vg_tp_mono_ms() + 30000;
+    int st;
+    while ((st = readyz(&a, body, sizeof(body))) == 200 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(20);
+    if (st != 503)
+        fail_msg("%s: /readyz answered %d (%s) while the state producer had failed", a.log, st,
+                 body);
+    assert_non_null(strstr(body, "not ready: the state producer failed for good ("));
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_producer_recreated_total"), 0);
+    /* Replaced at the next checkpoint: ready again, and the checkpoints go on. */
+    vg_ap_wait_metric(&a, "vigil_state_producer_recreated_total", 1, 30000);
+    assert_int_equal(readyz(&a, body, sizeof(body)), 200);
+    assert_non_null(strstr(body, "ready: 4 partitions"));
+    wait_checkpointed(&a);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +486,8 @@ int main(void)
             setup, teardown),
         cmocka_unit_test_setup_teardown(
             a_fatal_state_producer_error_is_replaced_and_checkpoints_go_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            readyz_is_not_ready_until_a_failed_state_producer_is_replaced, setup, teardown),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
