@@ -70,8 +70,9 @@ static const struct rx_type T_SLACK = {"slack", vg_slack_format, NULL, 1, 5, 1, 
 struct wh_item {
     struct wh_item *next;
     uint64_t seq; /* its record in the outbox; 0 when it has none */
-    /* Alertmanager: not to enter the re-send table once delivered (its host was handed over, or
-     * its resolve refused). Under mu: set by other threads while the thread may deliver it. */
+    /* Alertmanager: not to enter the re-send table once delivered (its host was handed over, its
+     * resolve refused, or it was replayed from the outbox). Under mu: set by other threads while
+     * the thread may deliver it. */
     int untrack;
     /* Delivery state, the thread's own (overdue is also read under mu). */
     uint64_t fph;    /* hash of the fingerprint, for the per-alert order; never 0 */
@@ -1241,6 +1242,13 @@ static int replay_one(void *ud, uint64_t seq, const void *payload, size_t len)
         return 1;
     }
     replay_overdue(w, it);
+    /* Alertmanager: delivered once, never re-sent from here. The re-send table is not persisted,
+     * and whether the alert still fires is the analyzer's to say (it hands one over again through
+     * adopt, which tracks it); tracked, a firing whose resolve went out before the restart (its
+     * acknowledgement failed), or whose host no analyzer holds now, would be kept firing for
+     * good. */
+    if (w->t->resends && !is_resolve(&it->n))
+        it->untrack = 1;
     /* Both pending (the resolve was queued while the firing was in flight, or the firing's ack
      * had failed): the resolve goes alone, as it would have before the restart. */
     int placed = 0;

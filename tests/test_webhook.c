@@ -1431,13 +1431,13 @@ static void test_a_coalesced_firing_is_not_replayed_from_the_outbox(void **state
     receiver_stop(f);
 }
 
-/* Writes notifications into the outbox of receiver "webhook" in f->dir as an analyzer stopped
- * by a crash would have left it; done[i] marks the i-th one acknowledged. */
-static void outbox_prepare(struct fx *f, const struct vg_notification *ns, const int *done,
-                           size_t k)
+/* Writes notifications into the outbox of the receiver called name in f->dir as an analyzer
+ * stopped by a crash would have left it; done[i] marks the i-th one acknowledged. */
+static void outbox_prepare_as(struct fx *f, const char *name, const struct vg_notification *ns,
+                              const int *done, size_t k)
 {
     struct vg_outbox *ob = NULL;
-    struct vg_outbox_cfg oc = {.dir = f->dir, .name = "webhook"};
+    struct vg_outbox_cfg oc = {.dir = f->dir, .name = name};
     char err[VG_ERRLEN];
     assert_int_equal(vg_outbox_open(&ob, &oc, err, sizeof(err)), 0);
     uint64_t seqs[8];
@@ -1453,6 +1453,12 @@ static void outbox_prepare(struct fx *f, const struct vg_notification *ns, const
         if (done[i])
             assert_int_equal(vg_outbox_ack(ob, seqs[i]), 0);
     vg_outbox_close(ob);
+}
+
+static void outbox_prepare(struct fx *f, const struct vg_notification *ns, const int *done,
+                           size_t k)
+{
+    outbox_prepare_as(f, "webhook", ns, done, k);
 }
 
 /* A crash between a resolve's delivery and the mark of the firing it replaced (an older version
@@ -1862,6 +1868,50 @@ static void test_alertmanager_refused_resolve_stops_resends(void **state)
     receiver_stop(f);
 }
 
+/* Alertmanager: a firing replayed from the outbox at start is delivered once but not re-sent: the
+ * re-send list is not persisted, and only the analyzer knows whether the alert still fires (it
+ * hands one that does over again, adopt). Re-sending it would keep firing for good an alert that
+ * resolved before the restart (its resolve delivered, the firing's acknowledgement failed) or
+ * that no analyzer holds any more. */
+static void test_alertmanager_does_not_resend_a_firing_replayed_from_the_outbox(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--path", "/api/v2/alerts", NULL);
+    struct vg_notification old = sample("firing", "fp-am-old");
+    const int done[] = {0};
+    outbox_prepare_as(f, "alertmanager", &old, done, 1);
+    struct vg_receiver_cfg cfg = {
+        .type = "alertmanager", .resend_interval_ms = 50, .outbox_dir = f->dir};
+    create_rx(f, &cfg, "/");
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.replayed == 1 && st.delivered == 1);
+    struct vg_notification b = sample("firing", "fp-am-new");
+    b.series = "mem.used_pct";
+    assert_int_equal(f->act->submit(f->wh, &b), 0);
+    WAIT_STATS(f, st, st.delivered == 2 && st.resent >= 3);
+    json_t *reqs = requests(f);
+    size_t n = json_array_size(reqs), of_old = 0;
+    for (size_t i = 0; i < n; i++)
+        of_old += (size_t)request_has(json_array_get(reqs, i), "fp-am-old");
+    json_decref(reqs);
+    if (of_old != 1)
+        fail_msg("the replayed firing was sent %zu times, want once", of_old);
+
+    /* Handed over again by the analyzer, as it does for an alert that still fires: re-sent. */
+    assert_int_equal(f->act->adopt(f->wh, &old), 0);
+    uint64_t resent = st.resent;
+    WAIT_STATS(f, st, st.delivered == 3 && st.resent >= resent + 4);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+    reqs = requests(f);
+    of_old = 0;
+    for (size_t i = 0; i < json_array_size(reqs); i++)
+        of_old += (size_t)request_has(json_array_get(reqs, i), "fp-am-old");
+    json_decref(reqs);
+    assert_true(of_old >= 3); /* the replay, the adopt and at least one re-send */
+    receiver_stop(f);
+}
+
 /* Slack: text and blocks reach the webhook; its URL is the credential and never logged whole. */
 static void test_slack_message_arrives_and_its_url_is_not_logged(void **state)
 {
@@ -2239,6 +2289,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_stops_resending_a_host_handed_over, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_alertmanager_does_not_resend_a_firing_replayed_from_the_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_refused_resolve_stops_resends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slack_message_arrives_and_its_url_is_not_logged, setup,
