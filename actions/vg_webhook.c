@@ -131,6 +131,9 @@ struct webhook {
     int64_t resend_ms;
     struct vg_outbox *ob;
 
+    /* The thread's last attempt was at an overdue item: a fresh one that is due goes next. */
+    int last_overdue;
+
     /* Token bucket; used by the delivery thread only. */
     double rate, burst, tokens;
     int64_t tokens_ms;
@@ -656,11 +659,14 @@ static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
 /* With mu held: the next item to attempt, or NULL with *due the monotonic time the next one is
  * due (0: none is, until submit() wakes the thread). Items are tried in queue order: the first
  * that is not overdue holds back the rest, while the overdue ones (wherever they stand) are each
- * tried when due, the earliest first, and before the one holding back the rest: that one is
- * fresh work (next_ms 0) all through a backlog, and letting it win would leave an overdue item
- * (and the resolve behind it) waiting until the backlog drained, not backoff_max. An item with an
- * earlier one of its alert still queued is skipped: it goes after that one. A held resolve
- * (hold) is not attempted, and still holds back the rest. */
+ * tried when due, the earliest first, and they take turns with the one holding back the rest.
+ * That one is fresh work (next_ms 0) all through a backlog, and always letting it win would leave
+ * an overdue item (and the resolve behind it) waiting until the backlog drained, not backoff_max;
+ * always letting the overdue ones win would, with enough of them failing slowly or at a low rate
+ * limit, keep them due all the time and never let the fresh work go. So after an overdue attempt
+ * a due fresh one goes first. An item with an earlier one of its alert still queued is skipped:
+ * it goes after that one. A held resolve (hold) is not attempted, and still holds back the
+ * rest. */
 static struct wh_item *pick_locked(struct webhook *w, int64_t now, int64_t *due)
 {
     *due = 0;
@@ -701,9 +707,10 @@ static struct wh_item *pick_locked(struct webhook *w, int64_t now, int64_t *due)
     } else if (fresh && fresh->hold) {
         fresh = NULL;
     }
-    if (od && od->next_ms <= now)
+    int fresh_due = fresh && fresh->next_ms <= now;
+    if (od && od->next_ms <= now && !(fresh_due && w->last_overdue))
         return od;
-    if (fresh && fresh->next_ms <= now)
+    if (fresh_due)
         return fresh;
     if (od)
         *due = od->next_ms;
@@ -959,6 +966,7 @@ static void *run(void *arg)
             continue;
         }
         w->inflight = it;
+        w->last_overdue = it->overdue;
         unlock(w);
         enum outcome out = attempt_item(w, it);
         if (out == OUT_INTERRUPTED) {

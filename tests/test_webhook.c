@@ -1631,6 +1631,54 @@ static void test_an_overdue_notification_is_retried_while_a_backlog_drains(void 
     receiver_stop(f);
 }
 
+/* Overdue notifications take turns with the fresh ones: however many of them are due, the fresh
+ * head goes after one overdue attempt, so that a few notifications the receiver keeps refusing
+ * (or keeps hanging on until the timeout) cannot hold back the others of their receiver for good.
+ * Four overdue ones at 10 requests a second with a backoff_max of 100 ms are always due. */
+static void test_overdue_retries_take_turns_with_fresh_notifications(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail-match", "fp-poison", "--fail-status", "503", NULL);
+    struct vg_notification ns[] = {sample("firing", "fp-poison-1"), sample("firing", "fp-poison-2"),
+                                   sample("firing", "fp-poison-3"),
+                                   sample("firing", "fp-poison-4")};
+    const int done[] = {0, 0, 0, 0};
+    outbox_prepare(f, ns, done, 4); /* accepted days ago: overdue at once */
+    struct vg_webhook_cfg cfg = {.rate_per_s = 10,
+                                 .burst = 1,
+                                 .max_attempts = 2,
+                                 .backoff_initial_ms = 10,
+                                 .backoff_max_ms = 100,
+                                 .keep_retrying = 1,
+                                 .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    struct vg_action_stats st;
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.retrying, 4);
+    json_decref(wait_requests(f, 4)); /* the overdue ones are being retried */
+    json_t *reqs = requests(f);
+    size_t before = json_array_size(reqs);
+    json_decref(reqs);
+    struct vg_notification n = sample("firing", "fp-fresh");
+    assert_int_equal(f->act->submit(f->wh, &n), 0);
+    WAIT_STATS(f, st, st.delivered == 1);
+    reqs = requests(f);
+    size_t poison = 0, i = before;
+    for (; i < json_array_size(reqs); i++) {
+        json_t *b = json_object_get(json_array_get(reqs, i), "body");
+        if (strcmp(json_string_value(json_object_get(b, "fingerprint")), "fp-fresh") == 0)
+            break;
+        poison++;
+    }
+    json_decref(reqs);
+    /* The one on its way when it came, and one that may have gone between the count and the
+     * submit. */
+    if (poison > 2)
+        fail_msg("%zu overdue attempts went before the fresh notification", poison);
+    assert_int_equal(st.retrying, 4);
+    receiver_stop(f);
+}
+
 /* Notifications replayed at start that are older than their max_attempts take are overdue again,
  * as before the restart, and counted in retrying at once. */
 static void test_a_restart_keeps_old_notifications_overdue(void **state)
@@ -2270,6 +2318,8 @@ int main(void)
             test_a_resolve_behind_its_failing_firing_in_flight_replaces_it, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_an_overdue_notification_is_retried_while_a_backlog_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overdue_retries_take_turns_with_fresh_notifications,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_restart_keeps_old_notifications_overdue, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
