@@ -28,6 +28,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -634,8 +635,12 @@ static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
         unlock(w);
         return OUT_DROPPED;
     }
-    int64_t delay = next_delay_ms(w, attempt, http, retry_after);
-    if (w->keep_retrying && attempt >= w->max_attempts && !it->overdue) {
+    /* Overdue, it is retried every backoff_max, as documented: with a small max_attempts its
+     * attempt number's own delay would be far shorter, and it would take more than its share of
+     * the receiver's attempts and tokens. */
+    int od = w->keep_retrying && attempt >= w->max_attempts;
+    int64_t delay = next_delay_ms(w, od ? INT_MAX : attempt, http, retry_after);
+    if (od && !it->overdue) {
         /* Once, when it stops holding back the others: an operator alerting on
          * vigil_webhook_retrying finds the notification here. */
         lock(w);

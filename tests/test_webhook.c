@@ -1679,6 +1679,40 @@ static void test_overdue_retries_take_turns_with_fresh_notifications(void **stat
     receiver_stop(f);
 }
 
+/* Once overdue, a notification is retried every backoff_max (jittered down to 0.8 of it), not
+ * after the delay of its next attempt number, which with a small max_attempts is far shorter. */
+static void test_an_overdue_notification_is_retried_every_backoff_max(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail-match", "fp-poison", "--fail-status", "503", NULL);
+    struct vg_webhook_cfg cfg = {
+        .max_attempts = 2, .backoff_initial_ms = 10, .backoff_max_ms = 500, .keep_retrying = 1};
+    create_wh(f, &cfg);
+    struct vg_notification p = sample("firing", "fp-poison");
+    assert_int_equal(f->act->submit(f->wh, &p), 0);
+    /* The attempt that made it overdue, then the next one's "will retry". */
+    char *log = NULL;
+    for (int64_t end = vg_mono_ms() + WAIT_MS; !strstr(log = log_text(f), "attempt=3 status=503");
+         free(log)) {
+        if (vg_mono_ms() > end)
+            fail_msg("no third attempt logged in:\n%s", log);
+        nap();
+    }
+    const char *keys[] = {"still retrying until delivered", "attempt=3 status=503"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(keys); i++) {
+        const char *line = strstr(log, keys[i]);
+        if (!line)
+            fail_msg("no log line with %s in:\n%s", keys[i], log);
+        const char *d = strstr(line, "next_delay_ms=");
+        assert_non_null(d);
+        long long ms = atoll(d + strlen("next_delay_ms="));
+        if (ms < 400 || ms > 500)
+            fail_msg("overdue retry after %lld ms, want 400..500 (backoff_max 500)", ms);
+    }
+    free(log);
+    receiver_stop(f);
+}
+
 /* Notifications replayed at start that are older than their max_attempts take are overdue again,
  * as before the restart, and counted in retrying at once. */
 static void test_a_restart_keeps_old_notifications_overdue(void **state)
@@ -2319,6 +2353,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_an_overdue_notification_is_retried_while_a_backlog_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overdue_retries_take_turns_with_fresh_notifications,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_overdue_notification_is_retried_every_backoff_max,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_restart_keeps_old_notifications_overdue, setup,
                                         teardown),
