@@ -841,7 +841,11 @@ static void apply_forgets_locked(struct webhook *w)
 }
 
 /* Re-sends every tracked firing alert, WH_RESEND_BATCH per request, one attempt each: the next
- * round is the retry, and endsAt leaves room for several. Returns 1 when destroy() interrupted. */
+ * round is the retry, and endsAt leaves room for several. A batch refused for what is in it (a
+ * 4xx other than 408 and 429) does not end the round, or one alert Alertmanager will not take
+ * would let every alert in the batches after it lapse; a failure of the receiver itself (transport
+ * error, 408, 429, 5xx) does, as the rest would fail alike, each after its timeout. Returns 1 when
+ * destroy() interrupted. */
 static int resend_firing(struct webhook *w)
 {
     for (size_t i = 0; i < w->n_firing; i += WH_RESEND_BATCH) {
@@ -881,8 +885,9 @@ static int resend_firing(struct webhook *w)
         char what[CURL_ERROR_SIZE + 64];
         describe(w, cc, http, what, sizeof(what));
         rlog(w, VG_LOG_WARN, "re-send of firing alerts failed, the next round retries",
-             "alerts=%zu %s next_round_ms=%lld", w->n_firing, what, (long long)w->resend_ms);
-        break;
+             "alerts=%zu %s next_round_ms=%lld", k, what, (long long)w->resend_ms);
+        if (cc != CURLE_OK || http == 408 || http == 429 || http >= 500)
+            break;
     }
     return 0;
 }

@@ -1994,6 +1994,39 @@ static void test_alertmanager_does_not_resend_a_firing_replayed_from_the_outbox(
     receiver_stop(f);
 }
 
+/* Alertmanager: a re-send batch it refuses for good (a 400: something in that batch it will not
+ * take) does not end the round: the batches after it are still re-sent, or one bad alert would let
+ * every alert behind it lapse at its endsAt. */
+static void test_alertmanager_refused_resend_batch_does_not_stop_the_others(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--path", "/api/v2/alerts", "--fail-match", "fp-am-bad", "--fail-status",
+                   "400", NULL);
+    struct vg_receiver_cfg cfg = {
+        .type = "alertmanager", .resend_interval_ms = 50, .rate_per_s = -1};
+    create_rx(f, &cfg, "/");
+    struct vg_notification bad = sample("firing", "fp-am-bad");
+    assert_int_equal(f->act->submit(f->wh, &bad), 0);
+    char fps[64][16];
+    for (int i = 0; i < 64; i++) {
+        snprintf(fps[i], sizeof(fps[i]), "fp-am-%d", i);
+        struct vg_notification n = sample("firing", fps[i]);
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    struct vg_action_stats st;
+    /* 65 tracked: the first batch of 64 holds the bad one and is refused; the second, the last
+     * alert alone, is taken. */
+    WAIT_STATS(f, st, st.dropped == 1 && st.delivered == 64 && st.resent >= 2);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "re-send of firing alerts failed, the next round retries\" "
+                                "receiver=\"alertmanager\""));
+    assert_non_null(strstr(log, "alerts=64 status=400"));
+    free(log);
+    receiver_stop(f);
+}
+
 /* Slack: text and blocks reach the webhook; its URL is the credential and never logged whole. */
 static void test_slack_message_arrives_and_its_url_is_not_logged(void **state)
 {
@@ -2377,6 +2410,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_alertmanager_does_not_resend_a_firing_replayed_from_the_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_alertmanager_refused_resend_batch_does_not_stop_the_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_refused_resolve_stops_resends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slack_message_arrives_and_its_url_is_not_logged, setup,
