@@ -25,6 +25,9 @@
 
 #define WEBHOOK_QUEUE_MAX 1000
 #define WEBHOOK_ATTEMPTS  3
+/* The longest Retry-After the webhook waits for, as webhook.backoff_max's default caps it for the
+ * alert receivers: one receiver must not hold every later decision for hours. */
+#define WEBHOOK_RETRY_AFTER_MAX_MS 30000
 /* A partial older than this many of its target's intervals is left out of the merge: its member
  * stopped or lost its partitions and publishes nothing newer. */
 #define PARTIAL_MAX_AGE_INTERVALS 3
@@ -158,6 +161,7 @@ static size_t discard(char *p, size_t s, size_t n, void *ud)
 struct post_result {
     CURLcode cc;
     long status;
+    curl_off_t retry_after; /* seconds, from a Retry-After of the answer; 0: none */
     int cut; /* aborted by the drain's deadline (vg_decisions_stop), not by the receiver */
     char curl_err[CURL_ERROR_SIZE];
 };
@@ -261,6 +265,7 @@ static int post(struct vg_decisions *d, CURL *c, const char *body, struct post_r
     }
     r->cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &r->retry_after);
     curl_slist_free_all(h);
     /* The buffer and pp belong to this call: the handle must not use them after we return. */
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
@@ -321,10 +326,24 @@ static void *webhook_main(void *arg)
         if (!c)
             snprintf(r.curl_err, sizeof(r.curl_err), "no curl handle (out of memory)");
         for (; c && a < WEBHOOK_ATTEMPTS && rc == -EAGAIN; a++) {
-            if (a && past_stop(d, 200 << a))
-                break; /* stopping: no retry past drain_timeout */
-            if (a)
-                vg_sleep_ms(200 << a, NULL);
+            if (a) {
+                /* A 429 or 503 may say when to come back, as at the alert receivers. */
+                int64_t wait = 200 << a;
+                if ((r.status == 429 || r.status == 503) && r.retry_after > 0)
+                    wait = r.retry_after < WEBHOOK_RETRY_AFTER_MAX_MS / 1000
+                               ? (int64_t)r.retry_after * 1000
+                               : WEBHOOK_RETRY_AFTER_MAX_MS;
+                /* In slices, so that a stop coming during a long wait does not sit it out. */
+                int64_t until = vg_mono_ms() + wait, left;
+                int stopping = 0;
+                while (!stopping && (left = until - vg_mono_ms()) > 0) {
+                    stopping = past_stop(d, left);
+                    if (!stopping)
+                        vg_sleep_ms(left < 100 ? left : 100, NULL);
+                }
+                if (stopping)
+                    break; /* stopping: no retry past drain_timeout */
+            }
             rc = post(d, c, q.body, &r);
         }
         pthread_mutex_lock(&d->stat_lock);

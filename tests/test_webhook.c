@@ -2324,6 +2324,29 @@ static void test_scaling_webhook_unreachable_logs_the_transport_error(void **sta
     free(log);
 }
 
+/* A 429 or 503 with Retry-After: the scaling webhook waits as told before its next attempt, as the
+ * alert receivers do, rather than after its own 400 ms. */
+static void test_scaling_webhook_honours_retry_after(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail", "1", "--fail-status", "429", "--retry-after", "2", NULL);
+    char url[160];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/scale", f->port);
+    struct vg_decisions_stats st;
+    post_one_decision(url, &st);
+    assert_int_equal(st.webhook_sent, 1);
+    assert_int_equal(st.webhook_errors, 0);
+    json_t *reqs = wait_requests(f, 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(reqs, 0), "status")), 429);
+    int64_t gap = json_integer_value(json_object_get(json_array_get(reqs, 1), "recv_ms")) -
+                  json_integer_value(json_object_get(json_array_get(reqs, 0), "recv_ms"));
+    json_decref(reqs);
+    /* Without Retry-After the wait is 400 ms; only a lower bound, which slowness cannot break. */
+    if (gap < 1990)
+        fail_msg("second attempt came %lld ms after the 429, want >= 2000", (long long)gap);
+    receiver_stop(f);
+}
+
 int main(void)
 {
     /* The tests read the log lines of retries, and those of one test would use up another's
@@ -2335,6 +2358,7 @@ int main(void)
             test_scaling_webhook_failure_logs_target_url_status_and_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaling_webhook_is_signed_with_its_secret_file, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_scaling_webhook_honours_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaling_webhook_unreachable_logs_the_transport_error,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
