@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "vg_decision_record.h"
@@ -424,7 +425,9 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
     }
     if (cfg->webhook_url && *cfg->webhook_url) {
         const char *u = cfg->webhook_url;
-        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
+        /* In any case, as --check-config (vg_url_policy_check) and the alert receivers take it:
+         * a url the check passed must not fail the start. */
+        if (strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0) {
             vg_decisions_free(d);
             /* Only the scheme is echoed: the rest of a webhook url is often a secret. */
             const char *colon = strstr(u, "://");

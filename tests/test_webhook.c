@@ -2347,6 +2347,21 @@ static void test_scaling_webhook_honours_retry_after(void **state)
     receiver_stop(f);
 }
 
+/* The scheme of decisions.webhook_url is taken in any case, as --check-config and the alert
+ * receivers take it: a url that passes the check must not fail the start. */
+static void test_scaling_webhook_url_scheme_in_capitals_is_taken(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, NULL);
+    char url[160];
+    snprintf(url, sizeof(url), "HTTP://127.0.0.1:%d/scale", f->port);
+    struct vg_decisions_stats st;
+    post_one_decision(url, &st);
+    assert_int_equal(st.webhook_sent, 1);
+    json_decref(wait_requests(f, 1));
+    receiver_stop(f);
+}
+
 int main(void)
 {
     /* The tests read the log lines of retries, and those of one test would use up another's
@@ -2359,6 +2374,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scaling_webhook_is_signed_with_its_secret_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_scaling_webhook_honours_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scaling_webhook_url_scheme_in_capitals_is_taken, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_scaling_webhook_unreachable_logs_the_transport_error,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
