@@ -179,16 +179,7 @@ int main(int argc, char **argv)
             rc = 1;
         }
     }
-    if (!rc) {
-        char tmp[4096];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", bsfile);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%s\n", rd_kafka_mock_cluster_bootstraps(mc)) < 0 || fclose(f) ||
-            rename(tmp, bsfile)) {
-            perror(bsfile);
-            rc = 1;
-        }
-    }
+    /* The FIFO before the bootstrap file: a test that saw the file may write a command at once. */
     static struct control ctl;
     pthread_t ctl_thread;
     if (!rc && control) {
@@ -199,6 +190,16 @@ int main(int argc, char **argv)
             rc = 1;
         } else {
             pthread_detach(ctl_thread);
+        }
+    }
+    if (!rc) {
+        char tmp[4096];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", bsfile);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%s\n", rd_kafka_mock_cluster_bootstraps(mc)) < 0 || fclose(f) ||
+            rename(tmp, bsfile)) {
+            perror(bsfile);
+            rc = 1;
         }
     }
     int sig;
