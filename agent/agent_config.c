@@ -120,12 +120,13 @@ static const struct vg_cfg_key keys[] = {
     {"local.when", VG_CFG_STRING, "outage", OFF(local_when), NOBOUND, NULL,
      "local guard: when a firing local alert is sent to local.webhook.url. `outage`: only while "
      "Kafka is not taking this agent's messages, that is messages are waiting (in memory or the "
-     "spool) and no delivery has succeeded for local.outage_after; an alert firing when that "
-     "begins is sent then. `always`: every local alert. A sent alert's resolve is always sent",
+     "spool) or were lost (refused for good by Kafka, or too large) and no delivery has "
+     "succeeded for local.outage_after; an alert firing when that begins is sent then. `always`: "
+     "every local alert. A sent alert's resolve is always sent",
      "outage|always"},
     {"local.outage_after", VG_CFG_DURATION, "30s", OFF(local_outage_after_ms), 1000, 86400000, NULL,
-     "local guard: how long messages must wait without a successful delivery before Kafka "
-     "counts as down (local.when=outage)"},
+     "local guard: how long messages must wait, or go on being lost, without a successful "
+     "delivery before Kafka counts as down (local.when=outage)"},
     {"local.webhook.url", VG_CFG_STRING, NULL, OFF(local_webhook_url), NOBOUND,
      "VIGIL_LOCAL_WEBHOOK_URL",
      "local guard: generic webhook (docs/alerts.md) local alerts are POSTed to, labelled "

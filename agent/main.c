@@ -292,6 +292,14 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
     }
 }
 
+/* A message the analyzer will never get, dropped rather than waiting anywhere: for the local
+ * guard as much an outage as messages piling up in a queue. */
+static void note_lost(struct agent *a)
+{
+    if (a->local)
+        vg_local_kafka_lost(a->local, vg_mono_ms());
+}
+
 /* A message over max_bytes: librdkafka would refuse it (or the analyzer, past the wire format's
  * limit), so it is dropped, counted and logged with its size; so is one the broker refused as too
  * large (its own limit lower). Every tick may bring one: the
@@ -299,6 +307,7 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
 static void count_too_large(struct agent *a, const char *what, size_t len)
 {
     int64_t now = vg_mono_ms();
+    note_lost(a);
     if (a->too_large++ == 0 || now - a->too_large_logged_ms >= 60000) {
         a->too_large_logged_ms = now;
         vg_error("message too large, dropped", "%s bytes=%zu limit=%zu too_large=%llu", what, len,
@@ -341,6 +350,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             *(a->stopping ? &a->kept_at_exit : &a->spooled) += 1;
         else {
             a->delivery_failed++;
+            note_lost(a);
             vg_error(a->stopping ? "message lost at exit" : "message lost: not kept in the spool",
                      "reason=%s", vg_log_quote(q, sizeof q, err));
         }
@@ -354,6 +364,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         count_too_large(a, "refused_by=broker", m->len);
         return;
     }
+    note_lost(a);
     if (a->delivery_failed++ % 100 == 0)
         vg_error("delivery failed", "topic=%s failed=%llu reason=%s", rd_kafka_topic_name(m->rkt),
                  (unsigned long long)a->delivery_failed, rd_kafka_err2name(m->err));
@@ -576,6 +587,7 @@ static int spool_message(struct agent *a, char *buf, size_t len)
     int rc = vg_spool_append(a->spool, vg_now_ms(), buf, len, err, sizeof err);
     free(buf);
     if (rc < 0) {
+        note_lost(a);
         if (a->spool_failed++ % 100 == 0)
             vg_error("spool write failed, message lost", "failed=%llu reason=%s",
                      (unsigned long long)a->spool_failed, vg_log_quote(q, sizeof q, err));
@@ -648,6 +660,7 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
             count_too_large(a, what, len);
             return;
         }
+        note_lost(a);
         if (a->produce_failed++ % 100 == 0)
             vg_error("produce failed", "failed=%llu reason=%s",
                      (unsigned long long)a->produce_failed, rd_kafka_err2name(e));
@@ -689,6 +702,7 @@ static void feed_from_spool(struct agent *a)
                 count_too_large(a, "spooled=1", a->held_len);
                 continue;
             }
+            note_lost(a);
             if (a->produce_failed++ % 100 == 0)
                 vg_error("produce from spool failed, message lost", "failed=%llu reason=%s",
                          (unsigned long long)a->produce_failed, rd_kafka_err2name(e));

@@ -39,6 +39,7 @@ struct vg_local {
     void *ud;
     int64_t last_ok_ms;       /* monotonic: the last successful delivery report (or creation) */
     int64_t waiting_since_ms; /* monotonic: since when messages have been waiting; 0: none */
+    int64_t lost_since_ms;    /* monotonic: the first message lost since the last success */
     int down;
     int64_t swept_ms; /* event time of the last look for stale series */
     struct vg_local_stats st;
@@ -154,6 +155,13 @@ static struct series *get_series(struct vg_local *l, const char *name)
 void vg_local_kafka_ok(struct vg_local *l, int64_t now_ms)
 {
     l->last_ok_ms = now_ms;
+    l->lost_since_ms = 0;
+}
+
+void vg_local_kafka_lost(struct vg_local *l, int64_t now_ms)
+{
+    if (!l->lost_since_ms)
+        l->lost_since_ms = now_ms > 0 ? now_ms : 1;
 }
 
 int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting)
@@ -165,12 +173,19 @@ int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting)
         l->waiting_since_ms = 0;
     else if (!l->waiting_since_ms)
         l->waiting_since_ms = now_ms;
-    int64_t from = l->last_ok_ms > l->waiting_since_ms ? l->last_ok_ms : l->waiting_since_ms;
-    int down = waiting > 0 && now_ms - from >= l->cfg.outage_after_ms;
+    /* Messages Kafka refused for good (or the agent dropped as too large) wait nowhere, yet the
+     * analyzer gets none of them either: lost ones count as trouble as waiting ones do, from
+     * the first one lost. */
+    int64_t trouble = l->waiting_since_ms;
+    if (l->lost_since_ms && (!trouble || l->lost_since_ms < trouble))
+        trouble = l->lost_since_ms;
+    int64_t from = l->last_ok_ms > trouble ? l->last_ok_ms : trouble;
+    int down = trouble && now_ms - from >= l->cfg.outage_after_ms;
     if (down && !l->down) {
         l->st.outages++;
         vg_warn("kafka not taking messages: local alerts are sent",
-                "waiting=%llu since_last_delivery_ms=%lld firing=%llu", (unsigned long long)waiting,
+                "waiting=%llu lost=%d since_last_delivery_ms=%lld firing=%llu",
+                (unsigned long long)waiting, l->lost_since_ms != 0,
                 (long long)(now_ms - l->last_ok_ms), (unsigned long long)l->st.firing);
     } else if (!down && l->down) {
         vg_info("kafka takes messages again: new local alerts are left to the analyzer",

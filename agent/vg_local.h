@@ -7,9 +7,10 @@
  * gated:
  *
  *   - when = outage (default): a firing local alert is sent only while Kafka is down for this
- *     agent, i.e. messages are waiting (in librdkafka's queue or the spool) and no delivery
- *     report has succeeded for outage_after. An alert already firing when the outage begins is
- *     sent then. While Kafka takes messages, the analyzer does the alerting.
+ *     agent, i.e. messages are waiting (in librdkafka's queue or the spool) or were lost (Kafka
+ *     refused them for good, or they were too large) and no delivery report has succeeded for
+ *     outage_after. An alert already firing when the outage begins is sent then. While Kafka
+ *     takes messages, the analyzer does the alerting.
  *   - when = always: every firing local alert is sent.
  *
  * A resolve is sent for every firing alert that was sent, whatever the gate says then, so a
@@ -83,8 +84,14 @@ void vg_local_free(struct vg_local *l);
 /* A delivery report succeeded at monotonic time now_ms: Kafka takes this agent's messages. */
 void vg_local_kafka_ok(struct vg_local *l, int64_t now_ms);
 
+/* A message was lost at monotonic time now_ms: refused for good by Kafka (a permanent delivery
+ * error, a refused produce) or dropped as too large. The analyzer gets none of it, as it gets
+ * nothing of a waiting one: until the next successful delivery this counts towards an outage. */
+void vg_local_kafka_lost(struct vg_local *l, int64_t now_ms);
+
 /* Whether Kafka counts as down at monotonic now_ms, with `waiting` messages not yet delivered
- * (librdkafka's queue plus the spool). Logs the start and the end of an outage once each. */
+ * (librdkafka's queue plus the spool), or messages lost since the last success. Logs the start and
+ * the end of an outage once each. */
 int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting);
 
 /* Scores every selected metric of one tick (event time m->ts_ms) and sends what the gate lets

@@ -342,6 +342,33 @@ static void idle_agent_with_old_delivery_is_not_an_outage(void **state)
     vg_local_free(l);
 }
 
+/* Kafka refusing messages for good (an ACL, a message too large) leaves nothing waiting, yet the
+ * analyzer gets nothing: an outage once no delivery has succeeded for outage_after since the
+ * first loss; a delivery ends it. */
+static void lost_messages_with_nothing_waiting_are_an_outage(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_OUTAGE);
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    vg_local_kafka_ok(l, 0);
+    vg_local_kafka_lost(l, 1000);
+    vg_local_kafka_lost(l, 2000); /* the first loss counts */
+    assert_false(vg_local_outage(l, 30999, 0));
+    assert_true(vg_local_outage(l, 31000, 0));
+    vg_local_kafka_ok(l, 31001);
+    assert_false(vg_local_outage(l, 31002, 0));
+    /* A loss long after the last delivery is not an outage at once. */
+    vg_local_kafka_lost(l, 100000);
+    assert_false(vg_local_outage(l, 100001, 0));
+    assert_true(vg_local_outage(l, 130000, 0));
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.outages, 2);
+    vg_local_free(l);
+}
+
 static void refused_notification_is_counted_not_retried(void **state)
 {
     (void)state;
@@ -419,6 +446,7 @@ int main(void)
         cmocka_unit_test(outage_gate_sends_only_while_kafka_is_down),
         cmocka_unit_test(idle_agent_with_old_delivery_is_not_an_outage),
         cmocka_unit_test(alert_of_a_series_no_longer_sent_resolves_then_the_series_is_forgotten),
+        cmocka_unit_test(lost_messages_with_nothing_waiting_are_an_outage),
         cmocka_unit_test(refused_notification_is_counted_not_retried),
         cmocka_unit_test(series_beyond_max_are_refused_and_counted),
         cmocka_unit_test(seasonal_model_scores_with_event_time),

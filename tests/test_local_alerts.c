@@ -225,6 +225,43 @@ static void spike_is_sent_only_while_kafka_is_down(void **state)
     vg_tp_stop(r.s.receiver, SIGTERM, 10000);
 }
 
+/* Kafka up but refusing every message for good (TOPIC_AUTHORIZATION_FAILED to every Produce, as
+ * after an ACL mistake): nothing waits in librdkafka's queue or the spool, yet the analyzer gets
+ * nothing, so once no delivery has succeeded for local.outage_after the outage is declared and
+ * the spike is sent. */
+static void spike_is_sent_while_kafka_refuses_every_message(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    vg_stack_init(&r.s, "local-refused");
+    char proc[700];
+    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
+    write_load(&r, "0.50");
+    vg_stack_start_receiver(&r.s, NULL);
+    start_broker(&r);
+    start_agent(&r);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_field(&r, "delivered", 10);
+    wait_field(&r, "local_scored", 5);
+
+    /* 29: TOPIC_AUTHORIZATION_FAILED, a permanent error: each message fails at once. */
+    control(&r, "errors 0 1000 29");
+    wait_field(&r, "delivery_failed", 3);
+    wait_log(&r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+    assert_int_equal(vg_tp_count(r.s.agent_log, " lost=1 "), 1);
+    write_load(&r, "500.00");
+    json_t *fired = wait_received(&r, "firing");
+    assert_local_alert(fired, "firing");
+    json_decref(fired);
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+    assert_true(vg_tp_last_field(r.s.agent_log, "local_outages") >= 1);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
 /* The local webhook failing for good (local.when=always, the receiver answering 503 to every
  * request): the firing gets the documented 8 attempts, is given up on and counted in
  * local_failed; its resolve is still sent, as the analyzer's receivers do (the dispatcher sends
@@ -300,6 +337,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spike_is_sent_only_while_kafka_is_down),
+        cmocka_unit_test(spike_is_sent_while_kafka_refuses_every_message),
         cmocka_unit_test(a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
