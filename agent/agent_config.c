@@ -109,8 +109,8 @@ static const struct vg_cfg_key keys[] = {
     {"local.warmup", VG_CFG_INT, "20", OFF(local_warmup), 2, 1000000, NULL,
      "local guard: values each series learns from before it is scored"},
     {"local.max_series", VG_CFG_INT, "1000", OFF(local_max_series), 1, 1000000, NULL,
-     "local guard: series scored at most (the first seen); further ones are counted in "
-     "local_refused and logged once"},
+     "local guard: series scored at most (the first seen); further ones are logged once and "
+     "counted in local_refused (those of the last tick)"},
     {"local.stale_after", VG_CFG_DURATION, "5m", OFF(local_stale_after_ms), 0, 86400000, NULL,
      "local guard: a series the agent stopped sending (a cgroup gone) is stale after this long "
      "(at least 3 intervals): its firing local alert resolves; 0 = never"},

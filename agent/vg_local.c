@@ -42,6 +42,11 @@ struct vg_local {
     int64_t lost_since_ms;    /* monotonic: the first message lost since the last success */
     int down;
     int64_t swept_ms; /* event time of the last look for stale series */
+    /* Series of the tick being scored that were not tracked: st.refused once it ends. Counted
+     * per tick, as a tick has each name once; a set of refused names would grow with every
+     * name that comes and goes. */
+    uint64_t refused_now;
+    int refused_logged;
     struct vg_local_stats st;
 };
 
@@ -135,15 +140,18 @@ static struct series *get_series(struct vg_local *l, const char *name)
     if (s)
         return s;
     if (l->series.n >= l->cfg.max_series) {
-        if (l->st.refused++ == 0)
+        l->refused_now++;
+        if (!l->refused_logged) {
+            l->refused_logged = 1;
             vg_warn("local guard: series limit reached, further series are not scored",
                     "max_series=%zu first_refused=%s", l->cfg.max_series, name);
+        }
         return NULL;
     }
     s = calloc(1, sizeof(*s) + l->det->state_size);
     if (!s || vg_strmap_put(&l->series, name, s) < 0) {
         free(s);
-        l->st.refused++;
+        l->refused_now++;
         return NULL;
     }
     l->det->init(s->det);
@@ -313,6 +321,7 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
 {
     int gate = vg_local_outage(l, now_ms, waiting) || l->cfg.when == VG_LOCAL_WHEN_ALWAYS;
     char q[256];
+    l->refused_now = 0;
     for (size_t i = 0; i < m->n_metrics; i++) {
         const char *name = m->metrics[i].name;
         double value = m->metrics[i].value;
@@ -350,6 +359,7 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
         if (s->alert.state == VG_ALERT_FIRING && s->sent == UNSENT && gate && l->send)
             s->sent = send_one(l, m, name, s, 1, score, value) ? SENT : REFUSED;
     }
+    l->st.refused = l->refused_now;
     sweep(l, m);
 }
 

@@ -53,7 +53,8 @@ struct vg_local_cfg {
 
 struct vg_local_stats {
     uint64_t series;         /* tracked now */
-    uint64_t refused;        /* series not tracked: max_series reached or out of memory */
+    uint64_t refused;        /* series of the last tick not tracked: max_series reached or out of
+                              * memory */
     uint64_t scored;         /* values scored (past warm-up) */
     uint64_t invalid;        /* values the detector refused (non-finite) */
     uint64_t fired;          /* firing transitions of the state machine */

@@ -409,8 +409,16 @@ static void series_beyond_max_are_refused_and_counted(void **state)
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(vg_wire_msg_add_metric(&m, names[i], 1.0, NULL, 0), 0);
     vg_local_tick(l, &m, 0, 0);
-    vg_wire_msg_free(&m);
     struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.series, 2);
+    assert_int_equal(st.refused, 2);
+    /* Series, not values: the same two names refused again on later ticks are still two. */
+    for (int i = 1; i <= 3; i++) {
+        m.ts_ms = T0 + i * 1000LL;
+        vg_local_tick(l, &m, i * 1000LL, 0);
+    }
+    vg_wire_msg_free(&m);
     vg_local_get_stats(l, &st);
     assert_int_equal(st.series, 2);
     assert_int_equal(st.refused, 2);
