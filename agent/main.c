@@ -48,6 +48,7 @@ struct running {
     const struct vg_collector *c;
     void *state;
     uint64_t errors;
+    char last_err[VG_ERRLEN]; /* the reason last logged: a new one is logged at once */
 };
 
 struct agent {
@@ -283,11 +284,16 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
                               0);
     for (size_t i = 0; i < a->n_coll; i++) {
         char cerr[VG_ERRLEN] = "", q[VG_ERRLEN + 8];
-        if (a->coll[i].c->collect(a->coll[i].state, vg_mono_ms(), msg, cerr, sizeof(cerr)) < 0) {
-            /* Log the first failure and then every 60th, so a broken source cannot flood. */
-            if (a->coll[i].errors++ % 60 == 0)
-                vg_warn("collect failed", "collector=%s errors=%llu reason=%s", a->coll[i].c->name,
-                        (unsigned long long)a->coll[i].errors, vg_log_quote(q, sizeof(q), cerr));
+        struct running *r = &a->coll[i];
+        if (r->c->collect(r->state, vg_mono_ms(), msg, cerr, sizeof(cerr)) < 0) {
+            /* Log the first failure and then every 60th, so a broken source cannot flood; a
+             * reason not logged before at once, so a second fault is not hidden behind the
+             * first. Every failure counts in the stats line's collect_errors. */
+            if (r->errors++ % 60 == 0 || strcmp(cerr, r->last_err) != 0) {
+                snprintf(r->last_err, sizeof r->last_err, "%s", cerr);
+                vg_warn("collect failed", "collector=%s errors=%llu reason=%s", r->c->name,
+                        (unsigned long long)r->errors, vg_log_quote(q, sizeof(q), cerr));
+            }
         }
     }
 }
@@ -753,20 +759,25 @@ static void log_stats(struct agent *a)
     if (a->spool)
         vg_spool_get_stats(a->spool, &ss);
     char lt[512];
+    uint64_t collect_errors = 0;
+    for (size_t i = 0; i < a->n_coll; i++)
+        collect_errors += a->coll[i].errors;
     vg_info("stats",
-            "ticks=%llu produced=%llu delivered=%llu delivery_failed=%llu produce_failed=%llu "
+            "ticks=%llu collect_errors=%llu produced=%llu delivered=%llu delivery_failed=%llu "
+            "produce_failed=%llu "
             "too_large=%llu producer_recreated=%llu queued=%d spooled=%llu spool_records=%llu "
             "spool_bytes=%llu "
             "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu "
             "spool_late_reports=%llu%s",
-            (unsigned long long)a->ticks, (unsigned long long)a->produced,
-            (unsigned long long)a->delivered, (unsigned long long)a->delivery_failed,
-            (unsigned long long)a->produce_failed, (unsigned long long)a->too_large,
-            (unsigned long long)a->producer_recreated, a->rk ? rd_kafka_outq_len(a->rk) : 0,
-            (unsigned long long)a->spooled, (unsigned long long)ss.records,
-            (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
-            (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
-            (unsigned long long)a->spool_failed, (unsigned long long)ss.late_reports,
+            (unsigned long long)a->ticks, (unsigned long long)collect_errors,
+            (unsigned long long)a->produced, (unsigned long long)a->delivered,
+            (unsigned long long)a->delivery_failed, (unsigned long long)a->produce_failed,
+            (unsigned long long)a->too_large, (unsigned long long)a->producer_recreated,
+            a->rk ? rd_kafka_outq_len(a->rk) : 0, (unsigned long long)a->spooled,
+            (unsigned long long)ss.records, (unsigned long long)ss.bytes,
+            (unsigned long long)ss.dropped_full, (unsigned long long)ss.dropped_age,
+            (unsigned long long)ss.corrupt, (unsigned long long)a->spool_failed,
+            (unsigned long long)ss.late_reports,
             local_stats(a, lt, sizeof lt));
     flush_log(a);
 }

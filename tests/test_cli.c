@@ -716,6 +716,45 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     free(dir);
 }
 
+/* A collector failing tick after tick: every failure counts in the stats line's collect_errors,
+ * and a new reason is logged at once. Only the first failure and every 60th were logged, and the
+ * count was nowhere an operator could see it, so a second fault within 60 ticks stayed hidden. */
+static void agent_counts_collect_errors_and_logs_a_new_reason_at_once(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("collect-errors");
+    char proc[300], loadavg[320], log[300], cmd[1400];
+    snprintf(proc, sizeof proc, "%s/proc", dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(loadavg, sizeof loadavg, "%s/loadavg", proc);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    assert_int_equal(vg_tp_write_atomic(loadavg, "0.50 0.40 0.30 1/100 1234\n"), 0);
+    snprintf(cmd, sizeof cmd,
+             "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
+             "--set local.detector=off --set flush_timeout=0s --set collectors=load "
+             "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
+             VG_AGENT_BIN, proc, log);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+    assert_true(vg_tp_wait_field(log, "ticks", 3, 10000) >= 3);
+    assert_int_equal(vg_tp_last_field(log, "collect_errors"), 0);
+
+    assert_int_equal(unlink(loadavg), 0);
+    assert_true(vg_tp_wait_field(log, "collect_errors", 5, 10000) >= 5);
+    assert_int_equal(vg_tp_count(log, "msg=\"collect failed\""), 1);
+    /* A different fault, well within 60 ticks of the first: logged at its first tick. */
+    assert_int_equal(vg_tp_write_atomic(loadavg, "high 0.40 0.30 1/100 1234\n"), 0);
+    long long before = vg_tp_last_field(log, "collect_errors");
+    assert_true(vg_tp_wait_field(log, "collect_errors", before + 3, 10000) >= before + 3);
+    /* Some 20 failures so far, far from the 60th. */
+    assert_true(vg_tp_last_field(log, "collect_errors") < 40);
+    assert_int_equal(vg_tp_count(log, "msg=\"collect failed\""), 2);
+    assert_int_equal(vg_tp_count(log, "is not a load average"), 1);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* Rule files replace the built-in rule, so a rules.dir whose files are all misnamed
  * (alerts.YAML, x.yaml.bak) turned off every alert while the analyzer logged "rules=0" at info
  * and `rules check` said OK. Both checks and the start now name the files passed over and warn;
@@ -1204,6 +1243,7 @@ int main(void)
         cmocka_unit_test(agent_sighup_sends_no_tick_of_its_own),
         cmocka_unit_test(agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit),
         cmocka_unit_test(agent_counts_a_message_too_large_for_the_producer),
+        cmocka_unit_test(agent_counts_collect_errors_and_logs_a_new_reason_at_once),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(g_out);
