@@ -96,7 +96,8 @@ static const struct vg_cfg_key keys[] = {
      "ewma|seasonal|off"}, /* vg_detectors[] and off; test_config_tables holds them together */
     {"local.series", VG_CFG_STRING, "", OFF(local_series), NOBOUND, NULL,
      "local guard: comma-separated shell globs of the metric names it scores, e.g. "
-     "`cpu.*,mem.available_bytes,load.1m`; empty: every metric of the tick"},
+     "`cpu.*,mem.available_bytes,load.1m` (at most 32); empty: every metric of the tick. A "
+     "pattern that matches no metric of the agent's second tick is logged"},
     {"local.threshold", VG_CFG_DOUBLE, "0.9999", OFF(local_threshold), 0, 1, NULL,
      "local guard: score at or above which a series counts as anomalous; stricter than the "
      "analyzer's alert.threshold (0.999), as the agent sees one host only"},
@@ -173,6 +174,10 @@ static int check_collectors(const char *names, char *err, size_t errlen)
             seen[n_seen++] = c;
     }
     free(list);
+    /* Nothing to collect: the start used to say "no collector could start on this host". */
+    if (!rc && n_seen == 0)
+        rc = vg_err(err, errlen, -EINVAL,
+                    "collectors: empty; name at least one (vigil-agent --list-collectors)");
     return rc;
 }
 

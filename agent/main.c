@@ -170,7 +170,9 @@ static void resolve_host(struct agent *a)
     snprintf(a->host, sizeof(a->host), "%s", hn);
 }
 
-static int open_collectors(struct agent *a, char *err, size_t errlen)
+/* check (--check-config): the eBPF collectors are left out, as loading their programs is no
+ * check; the others are opened as the start opens them, so that one that would be off is said. */
+static int open_collectors(struct agent *a, int check, char *err, size_t errlen)
 {
     char *list = strdup(a->cfg.collectors), *save = NULL;
     if (!list)
@@ -187,6 +189,7 @@ static int open_collectors(struct agent *a, char *err, size_t errlen)
         .max_message_bytes = a->max_bytes,
     };
     int rc = 0;
+    size_t skipped = 0;
     for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
         const struct vg_collector *c = vg_collector_find(name);
         if (!c) {
@@ -197,6 +200,10 @@ static int open_collectors(struct agent *a, char *err, size_t errlen)
         if (a->n_coll == MAX_COLLECTORS) {
             rc = vg_err(err, errlen, -EINVAL, "collectors: more than %d", MAX_COLLECTORS);
             break;
+        }
+        if (check && strncmp(c->name, "bpf_", 4) == 0) {
+            skipped++;
+            continue;
         }
         char cerr[VG_ERRLEN] = "", q[VG_ERRLEN + 8];
         void *state = NULL;
@@ -210,7 +217,7 @@ static int open_collectors(struct agent *a, char *err, size_t errlen)
         a->coll[a->n_coll++] = (struct running){.c = c, .state = state};
     }
     free(list);
-    if (!rc && a->n_coll == 0)
+    if (!rc && a->n_coll == 0 && !skipped)
         rc = vg_err(err, errlen, -ENOENT, "no collector could start on this host");
     /* Those that keep the message within max_bytes run last, so that what the others sent
      * counts against it too; the others keep their order. */
@@ -824,13 +831,40 @@ static int check_local_webhook_cb(void *ud, char *err, size_t errlen)
     return check_local_webhook(ud, err, errlen);
 }
 
-/* For --check-config: what the start refuses after the config load, checked without starting
- * anything: the service user (when started as root) and the local webhook's URL, CA bundle and
- * secret file, through the delivery module as the start loads it. The start reads those files
- * after dropping to the service user, so as root the check reads them as that user too, in a
- * child process that drops its privileges as the agent does. */
-static int check_start(const struct agent_cfg *c, char *err, size_t errlen)
+/* The local guard's settings from the agent's local.* keys. */
+static struct vg_local_cfg local_cfg(const struct agent_cfg *c)
 {
+    return (struct vg_local_cfg){
+        .detector = c->local_detector,
+        .series = c->local_series,
+        /* The analyzer's detector defaults (docs/detectors.md). */
+        .dp = {.alpha = 0.05,
+               .alpha_outlier = 0.005,
+               .warmup = (uint32_t)c->local_warmup,
+               .clip_k = 3,
+               .min_std_abs = 0.01,
+               .min_std_rel = 0.02},
+        .ap = {.threshold = c->local_threshold,
+               .for_ms = c->local_for_ms,
+               .resolve_for_ms = c->local_resolve_for_ms},
+        .when = strcmp(c->local_when, "always") == 0 ? VG_LOCAL_WHEN_ALWAYS : VG_LOCAL_WHEN_OUTAGE,
+        .outage_after_ms = c->local_outage_after_ms,
+        .max_series = (size_t)c->local_max_series,
+        .stale_ms = c->local_stale_after_ms,
+        .idle_ms = c->local_series_idle_ms,
+    };
+}
+
+/* For --check-config: what the start refuses after the config load, checked without starting
+ * anything: the service user (when started as root), the local guard as it is made at a start
+ * (local.series), the collectors as they are opened at a start (the eBPF ones left out), a
+ * collector that would be off logged as the start logs it, and the local webhook's URL, CA
+ * bundle and secret file, through the delivery module as the start loads it. The start reads
+ * those files after dropping to the service user, so as root the check reads them as that user
+ * too, in a child process that drops its privileges as the agent does. */
+static int check_start(struct agent *a, char *err, size_t errlen)
+{
+    const struct agent_cfg *c = &a->cfg;
     struct passwd *pw = NULL;
     if (geteuid() == 0 && c->user && *c->user && !(pw = getpwnam(c->user)))
         return vg_err(err, errlen, -ENOENT,
@@ -838,6 +872,22 @@ static int check_start(const struct agent_cfg *c, char *err, size_t errlen)
                       "--no-create-home %s, or set user: \"\" to stay root with the capabilities "
                       "dropped)",
                       c->user, c->user);
+    if (strcmp(c->local_detector, "off") != 0) {
+        struct vg_local_cfg lc = local_cfg(c);
+        struct vg_local *l = NULL;
+        int rc = vg_local_new(&l, &lc, a->host, NULL, NULL, err, errlen);
+        vg_local_free(l);
+        if (rc < 0)
+            return rc;
+    }
+    int rc = once_budget(a, err, errlen);
+    if (rc == 0)
+        rc = open_collectors(a, 1, err, errlen);
+    for (size_t i = 0; i < a->n_coll; i++)
+        a->coll[i].c->fini(a->coll[i].state);
+    a->n_coll = 0;
+    if (rc < 0)
+        return rc;
     if (strcmp(c->local_detector, "off") == 0 || !c->local_webhook_url || !*c->local_webhook_url)
         return 0;
     if (!pw)
@@ -865,25 +915,7 @@ static int open_local(struct agent *a, char *err, size_t errlen)
         if (a->lhttp->create(&rc, &a->lact, &a->linst, aerr, sizeof aerr) < 0)
             return vg_err(err, errlen, -EINVAL, "local.webhook: %s", aerr);
     }
-    struct vg_local_cfg lc = {
-        .detector = c->local_detector,
-        .series = c->local_series,
-        /* The analyzer's detector defaults (docs/detectors.md). */
-        .dp = {.alpha = 0.05,
-               .alpha_outlier = 0.005,
-               .warmup = (uint32_t)c->local_warmup,
-               .clip_k = 3,
-               .min_std_abs = 0.01,
-               .min_std_rel = 0.02},
-        .ap = {.threshold = c->local_threshold,
-               .for_ms = c->local_for_ms,
-               .resolve_for_ms = c->local_resolve_for_ms},
-        .when = strcmp(c->local_when, "always") == 0 ? VG_LOCAL_WHEN_ALWAYS : VG_LOCAL_WHEN_OUTAGE,
-        .outage_after_ms = c->local_outage_after_ms,
-        .max_series = (size_t)c->local_max_series,
-        .stale_ms = c->local_stale_after_ms,
-        .idle_ms = c->local_series_idle_ms,
-    };
+    struct vg_local_cfg lc = local_cfg(c);
     int rc = vg_local_new(&a->local, &lc, a->host, has_url ? local_send : NULL, a, err, errlen);
     if (rc < 0)
         return rc;
@@ -1238,7 +1270,7 @@ int main(int argc, char **argv)
     if (!rc && check) /* at a start, producer_conf says it, before the privilege drop */
         rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
     if (!rc && check)
-        rc = check_start(&a.cfg, err, sizeof(err));
+        rc = check_start(&a, err, sizeof(err));
     if (rc) {
         vg_config_locate(err, sizeof(err)); /* a value checked after loading: where it was set */
         fprintf(stderr, "vigil-agent: config error: %s\n", err);
@@ -1275,7 +1307,7 @@ int main(int argc, char **argv)
     else if ((rc = producer_conf(&a, &conf, err, sizeof(err))) == 0)
         rc = message_budget(&a, conf, err, sizeof(err));
     if (rc == 0)
-        rc = open_collectors(&a, err, sizeof(err));
+        rc = open_collectors(&a, 0, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "vigil-agent: %s\n", err);
         if (conf)

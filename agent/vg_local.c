@@ -47,6 +47,7 @@ struct vg_local {
      * name that comes and goes. */
     uint64_t refused_now;
     int refused_logged;
+    uint64_t ticks;
     struct vg_local_stats st;
 };
 
@@ -316,9 +317,26 @@ static void sweep(struct vg_local *l, const struct vg_wire_msg *m)
     l->st.series = l->series.n;
 }
 
+/* A pattern that matches nothing is most likely mistyped ("[mem", "cpu_*" for cpu.*): it
+ * would score nothing, in silence. Looked at on the second tick, the first with rates. */
+static void warn_unmatched(const struct vg_local *l, const struct vg_wire_msg *m)
+{
+    char q[256];
+    for (size_t g = 0; g < l->n_globs; g++) {
+        size_t i = 0;
+        while (i < m->n_metrics && fnmatch(l->globs[g], m->metrics[i].name, 0) != 0)
+            i++;
+        if (i == m->n_metrics)
+            vg_warn("local.series: a pattern matches no metric the agent sends",
+                    "pattern=%s metrics=%zu", vg_log_quote(q, sizeof q, l->globs[g]), m->n_metrics);
+    }
+}
+
 void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_ms,
                    uint64_t waiting)
 {
+    if (++l->ticks == 2)
+        warn_unmatched(l, m);
     int gate = vg_local_outage(l, now_ms, waiting) || l->cfg.when == VG_LOCAL_WHEN_ALWAYS;
     char q[256];
     l->refused_now = 0;

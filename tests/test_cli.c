@@ -716,6 +716,76 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     free(dir);
 }
 
+/* --check-config used to say OK to configs the start refuses or runs weakened: an empty
+ * collectors list, more local.series patterns than the guard takes, a cgroup.select the cgroup
+ * collector refuses (off at a start, and with nothing else to collect the start fails). It now
+ * makes the local guard and opens the collectors (but the eBPF ones) as the start does. */
+static void check_config_refuses_or_warns_as_the_start_would(void **state)
+{
+    (void)state;
+    char many[400] = "";
+    for (int i = 0; i < 33; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sp%d", i ? "," : "", i);
+    assert_int_equal(
+        run("%s --set user= --set spool.dir= --set collectors= --check-config%s", VG_AGENT_BIN, ""),
+        1);
+    char *o = output();
+    assert_non_null(strstr(o, "collectors: empty"));
+    free(o);
+    assert_int_equal(run("%s --set user= --set spool.dir= --set local.series=%s --check-config",
+                         VG_AGENT_BIN, many),
+                     1);
+    o = output();
+    assert_non_null(strstr(o, "local.series: more than 32 patterns"));
+    assert_null(strstr(o, "config OK"));
+    free(o);
+    assert_int_equal(run("%s --set user= --set spool.dir= --set collectors=cgroup --set "
+                         "cgroup.select=/abs --check-config%s",
+                         VG_AGENT_BIN, ""),
+                     1);
+    o = output();
+    assert_non_null(strstr(o, "no collector could start on this host"));
+    assert_non_null(strstr(o, "msg=\"collector off\" collector=cgroup"));
+    free(o);
+    /* With another collector the start runs without the cgroups: OK, and said. */
+    assert_int_equal(run("%s --set user= --set spool.dir= --set collectors=load,cgroup --set "
+                         "cgroup.select=/abs --check-config%s",
+                         VG_AGENT_BIN, ""),
+                     0);
+    o = output();
+    assert_non_null(strstr(o, "msg=\"collector off\" collector=cgroup"));
+    assert_non_null(strstr(o, "config OK"));
+    free(o);
+}
+
+/* A local.series pattern that matches no metric (mistyped: "[load", "load_*") scored nothing, in
+ * silence; the agent now says so once, on its second tick (the first with rates). */
+static void agent_warns_of_a_local_series_pattern_that_matches_nothing(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("series-nomatch");
+    char proc[300], loadavg[320], log[300], cmd[1400];
+    snprintf(proc, sizeof proc, "%s/proc", dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(loadavg, sizeof loadavg, "%s/loadavg", proc);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    assert_int_equal(vg_tp_write_atomic(loadavg, "0.50 0.40 0.30 1/100 1234\n"), 0);
+    snprintf(cmd, sizeof cmd,
+             "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
+             "--set flush_timeout=0s --set collectors=load --set proc_root=%s "
+             "--set local.series=load.1m,[load,load_* --set interval=200ms "
+             "--set stats_interval=1s >> %s 2>&1",
+             VG_AGENT_BIN, proc, log);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    assert_true(vg_tp_wait_field(log, "ticks", 4, 10000) >= 4);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    assert_int_equal(vg_tp_count(log, "msg=\"local.series: a pattern matches no metric"), 2);
+    assert_int_equal(vg_tp_count(log, " pattern=\"[load\" "), 1);
+    assert_int_equal(vg_tp_count(log, " pattern=\"load_*\" "), 1);
+    free(dir);
+}
+
 /* A collector failing tick after tick: every failure counts in the stats line's collect_errors,
  * and a new reason is logged at once. Only the first failure and every 60th were logged, and the
  * count was nowhere an operator could see it, so a second fault within 60 ticks stayed hidden. */
@@ -1244,6 +1314,8 @@ int main(void)
         cmocka_unit_test(agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit),
         cmocka_unit_test(agent_counts_a_message_too_large_for_the_producer),
         cmocka_unit_test(agent_counts_collect_errors_and_logs_a_new_reason_at_once),
+        cmocka_unit_test(check_config_refuses_or_warns_as_the_start_would),
+        cmocka_unit_test(agent_warns_of_a_local_series_pattern_that_matches_nothing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(g_out);
