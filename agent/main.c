@@ -92,6 +92,13 @@ struct agent {
     uint64_t producer_recreated;
     int64_t recreate_at_ms; /* monotonic; 0: no fatal error seen on this producer */
     int64_t recreated_ms, recreate_backoff_ms;
+    /* Kafka refusing this agent's messages as not authorised (refused_for_now): with a spool
+     * they are kept there and offered again after refused_backoff_ms (1 s doubling to a
+     * minute); rewind_due: spooled records came back refused, to be handed out again. */
+    int refused;
+    int rewind_due;
+    int64_t refused_until_ms, refused_backoff_ms; /* monotonic */
+    uint64_t refused_kept;
     /* Local guard (vg_local.h); NULL when local.detector is off. Its receiver, when
      * local.webhook.url is set, is an actions/ webhook with its own delivery thread. */
     struct vg_local *local;
@@ -338,12 +345,70 @@ static int producer_fatal(rd_kafka_t *rk)
     return rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+/* Errors librdkafka reports as permanent that an operator fixes without touching the agent: an
+ * ACL not granted yet, or taken away by mistake. The messages are as good as ever, so with a
+ * spool they wait there rather than being lost; docs/reliability.md says why only these. */
+static int refused_for_now(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+}
+
+/* A refusal (refused_for_now): nothing is offered to Kafka for a while, once per retry however
+ * many messages come back refused from it. */
+static void note_refused(struct agent *a, rd_kafka_resp_err_t e)
+{
+    int64_t now = vg_mono_ms();
+    a->refused_kept++;
+    if (a->refused && now < a->refused_until_ms)
+        return;
+    a->refused_backoff_ms = a->refused_backoff_ms ? a->refused_backoff_ms * 2 : 1000;
+    if (a->refused_backoff_ms > 60000)
+        a->refused_backoff_ms = 60000;
+    a->refused_until_ms = now + a->refused_backoff_ms;
+    if (!a->refused)
+        vg_error("Kafka refuses this agent's messages: kept in the spool, offered again until it "
+                 "takes them",
+                 "topic=%s error=%s retry_in_ms=%lld", a->cfg.topic, rd_kafka_err2name(e),
+                 (long long)a->refused_backoff_ms);
+    a->refused = 1;
+}
+
+/* Whether nothing may be offered to Kafka now, after a refusal. Once the wait is over, the
+ * spooled records that came back refused are handed out again, when every message offered
+ * before has been reported on (a rewind hands out again whatever is not delivered, and one still
+ * in flight would go twice). */
+static int refused_wait(struct agent *a)
+{
+    if (a->refused && vg_mono_ms() < a->refused_until_ms)
+        return 1;
+    /* Also once a delivery has ended the refusal: the records refused before it still are. */
+    if (a->rewind_due) {
+        if (rd_kafka_outq_len(a->rk) > 0)
+            return 1;
+        free(a->held_buf); /* still in the spool, handed again after the rewind */
+        a->held_buf = NULL;
+        int rc = vg_spool_rewind(a->spool);
+        if (rc < 0)
+            vg_error("spool rewind failed", "reason=\"%s\"", strerror(-rc));
+        a->rewind_due = 0;
+    }
+    return 0;
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct agent *a = opaque;
     uint64_t token = (uint64_t)(uintptr_t)m->_private; /* nonzero: the record came from the spool */
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         a->delivered++;
+        if (a->refused) {
+            vg_info("Kafka takes this agent's messages again", "refused_kept=%llu",
+                    (unsigned long long)a->refused_kept);
+            a->refused = 0;
+            a->refused_backoff_ms = 0;
+            a->refused_kept = 0;
+        }
         if (a->local)
             vg_local_kafka_ok(a->local, vg_mono_ms());
         if (token) {
@@ -352,11 +417,17 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         }
         return;
     }
-    if (a->spool && ((a->stopping && purged(m->err)) || producer_fatal(rk))) {
-        /* Still queued when the flush at exit timed out, or failed by a producer that hit a
-         * fatal error (recover_producer). A spooled record is still in its file; one sent
-         * directly is older than everything spooled and goes in front of it. */
+    if (a->spool &&
+        ((a->stopping && purged(m->err)) || producer_fatal(rk) || refused_for_now(m->err))) {
+        /* Still queued when the flush at exit timed out, failed by a producer that hit a fatal
+         * error (recover_producer), or refused as not authorised (refused_wait). A spooled
+         * record is still in its file; one sent directly is older than everything spooled and
+         * goes in front of it. */
         char err[VG_ERRLEN], q[VG_ERRLEN + 8];
+        if (refused_for_now(m->err) && !a->stopping) {
+            note_refused(a, m->err);
+            a->rewind_due |= token != 0;
+        }
         if (token)
             a->kept_at_exit += a->stopping;
         else if (vg_spool_prepend(a->spool, vg_now_ms(), m->payload, m->len, err, sizeof err) == 0)
@@ -589,7 +660,7 @@ static void wait_until(struct agent *a, int64_t deadline, const sigset_t *wait_m
 
 static int must_spool(struct agent *a)
 {
-    return a->spool && (vg_spool_busy(a->spool) || producer_fatal(a->rk) ||
+    return a->spool && (vg_spool_busy(a->spool) || producer_fatal(a->rk) || a->refused ||
                         rd_kafka_outq_len(a->rk) >= (int)a->cfg.spool_memory_messages);
 }
 
@@ -662,7 +733,10 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
     if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, buf, len, a->host,
                          strlen(a->host), NULL) < 0) {
         rd_kafka_resp_err_t e = rd_kafka_last_error();
-        if (a->spool && (e == RD_KAFKA_RESP_ERR__QUEUE_FULL || e == RD_KAFKA_RESP_ERR__FATAL)) {
+        if (a->spool && refused_for_now(e))
+            note_refused(a, e);
+        if (a->spool && (e == RD_KAFKA_RESP_ERR__QUEUE_FULL || e == RD_KAFKA_RESP_ERR__FATAL ||
+                         refused_for_now(e))) {
             spool_message(a, buf, len);
             return;
         }
@@ -687,7 +761,7 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
  * record refused as QUEUE_FULL is held, still in the spool, and offered again next time. */
 static void feed_from_spool(struct agent *a)
 {
-    while (a->spool && !a->stopping && !producer_fatal(a->rk) &&
+    while (a->spool && !a->stopping && !producer_fatal(a->rk) && !refused_wait(a) &&
            rd_kafka_outq_len(a->rk) < (int)a->cfg.spool_memory_messages) {
         if (!a->held_buf) {
             int rc =
@@ -707,6 +781,10 @@ static void feed_from_spool(struct agent *a)
                 return; /* held for the next feed, after deliveries have made room */
             if (e == RD_KAFKA_RESP_ERR__FATAL)
                 return; /* held: still in the spool, for the producer that replaces this one */
+            if (refused_for_now(e)) {
+                note_refused(a, e);
+                return; /* held, offered again after the wait */
+            }
             free(a->held_buf);
             a->held_buf = NULL;
             vg_spool_delivered(a->spool, a->held_token);

@@ -273,6 +273,27 @@ static void a_fatal_producer_error_during_a_drain_loses_nothing(void **state)
     rig_down(&r);
 }
 
+/* Kafka refusing the agent's messages as not authorised (an ACL granted late, or taken away by
+ * mistake, then fixed): librdkafka fails them for good, and the agent used to count them lost.
+ * With a spool they are kept there and offered again, 1 s then 2 s later, until Kafka takes
+ * them: every message reaches it once. */
+static void an_acl_refusing_the_topic_for_a_while_loses_nothing(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, "outage-acl", NULL);
+    /* The errors go to the next Produce requests of any client: the analyzer (its state topic)
+     * is stopped until the agent has had them. */
+    assert_int_equal(kill(r.an.pid, SIGSTOP), 0);
+    control(&r, "errors 0 3 29"); /* TOPIC_AUTHORIZATION_FAILED, three Produce requests */
+    vg_tp_wait_contains(r.agent_log, "Kafka takes this agent's messages again", 20000);
+    assert_int_equal(kill(r.an.pid, SIGCONT), 0);
+    expect_every_message_once(&r, 1);
+    assert_int_equal(vg_tp_count(r.agent_log, "msg=\"Kafka refuses this agent's messages"), 1);
+    assert_int_equal(vg_tp_last_field(r.agent_log, "produce_failed"), 0);
+    rig_down(&r);
+}
+
 /* The broker refusing a batch as too large (its message.max.bytes, or the topic's
  * max.message.bytes, below the producer's): those messages are counted in too_large and logged,
  * not lost among the delivery failures; the ones after are delivered. */
@@ -315,6 +336,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_batch_the_broker_refuses_as_too_large_is_counted_as_such),
         cmocka_unit_test(leader_moves_and_produce_errors_lose_nothing),
+        cmocka_unit_test(an_acl_refusing_the_topic_for_a_while_loses_nothing),
         cmocka_unit_test(a_fatal_producer_error_during_a_drain_loses_nothing),
         cmocka_unit_test(all_brokers_down_for_60s_loses_nothing),
         cmocka_unit_test(spool_drains_through_a_smaller_librdkafka_queue_losing_nothing),

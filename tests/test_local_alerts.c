@@ -226,9 +226,9 @@ static void spike_is_sent_only_while_kafka_is_down(void **state)
 }
 
 /* Kafka up but refusing every message for good (TOPIC_AUTHORIZATION_FAILED to every Produce, as
- * after an ACL mistake): nothing waits in librdkafka's queue or the spool, yet the analyzer gets
- * nothing, so once no delivery has succeeded for local.outage_after the outage is declared and
- * the spike is sent. */
+ * after an ACL mistake) and no spool to keep them in: nothing waits in librdkafka's queue, yet
+ * the analyzer gets nothing, so once no delivery has succeeded for local.outage_after the outage
+ * is declared and the spike is sent. */
 static void spike_is_sent_while_kafka_refuses_every_message(void **state)
 {
     (void)state;
@@ -241,7 +241,8 @@ static void spike_is_sent_while_kafka_refuses_every_message(void **state)
     write_load(&r, "0.50");
     vg_stack_start_receiver(&r.s, NULL);
     start_broker(&r);
-    start_agent(&r);
+    const char *const extra[] = {"spool.dir=", NULL};
+    start_agent_with(&r, extra);
     assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
     wait_field(&r, "delivered", 10);
     wait_field(&r, "local_scored", 5);
