@@ -862,8 +862,7 @@ static void log_stats(struct agent *a)
             (unsigned long long)ss.records, (unsigned long long)ss.bytes,
             (unsigned long long)ss.dropped_full, (unsigned long long)ss.dropped_age,
             (unsigned long long)ss.corrupt, (unsigned long long)a->spool_failed,
-            (unsigned long long)ss.late_reports,
-            local_stats(a, lt, sizeof lt));
+            (unsigned long long)ss.late_reports, local_stats(a, lt, sizeof lt));
     flush_log(a);
 }
 
