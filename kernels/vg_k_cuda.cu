@@ -314,7 +314,7 @@ int cu_open(void **out, char *desc, size_t desclen, char *err, size_t errlen)
             (rc = cudaEventCreateWithFlags(&c->done[q], cudaEventDisableTiming)) != cudaSuccess) {
             snprintf(err, errlen, "stream: %s", cudaGetErrorString(rc));
             cu_close(c);
-            return -ENODEV;
+            return -EIO;
         }
         cublasStatus_t bs = cublasCreate(&c->blases[q]);
         if (bs == CUBLAS_STATUS_SUCCESS)
@@ -326,14 +326,17 @@ int cu_open(void **out, char *desc, size_t desclen, char *err, size_t errlen)
         if (bs != CUBLAS_STATUS_SUCCESS) {
             snprintf(err, errlen, "cuBLAS: %s", cublasGetStatusString(bs));
             cu_close(c);
-            return -ENODEV;
+            return -EIO;
         }
     }
     c->stream = c->streams[0];
     c->blas = c->blases[0];
-    if (self_test(c, err, errlen) < 0) {
+    /* From here on the device is there: a failure is a broken GPU (-EIO, or -ENOMEM), which the
+     * GPU tests must fail on, not a missing one (-ENODEV, which they skip). */
+    int trc = self_test(c, err, errlen);
+    if (trc < 0) {
         cu_close(c);
-        return -ENODEV;
+        return trc;
     }
     snprintf(desc, desclen, "cuda (%s, sm_%d%d, %.0f GiB, device %d)", prop.name, prop.major,
              prop.minor, (double)prop.totalGlobalMem / (1024.0 * 1024 * 1024), dev);
@@ -534,7 +537,7 @@ int self_test(cuda_ctx *c, char *err, size_t errlen)
     float *d = (float *)cu_alloc(c, 8 * sizeof(float));
     if (!d) {
         snprintf(err, errlen, "self-test: %s", c->failed ? c->msg : "cudaMalloc: out of memory");
-        return -ENODEV;
+        return c->failed ? -EIO : -ENOMEM;
     }
     char why[256];
     cu_upload(c, d, a, sizeof(a));
@@ -544,12 +547,12 @@ int self_test(cuda_ctx *c, char *err, size_t errlen)
     cu_free(c, d);
     if (cu_sync(c, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "self-test: %s", why);
-        return -ENODEV;
+        return -EIO;
     }
     if (memcmp(got, want, sizeof(got)) != 0) {
         snprintf(err, errlen, "self-test: a 2x2 product came back as %g %g %g %g, not 8 12 16 24",
                  got[0], got[1], got[2], got[3]);
-        return -ENODEV;
+        return -EIO;
     }
     return 0;
 }

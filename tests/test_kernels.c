@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -363,6 +364,53 @@ static void test_openblas_old_kernels_get_a_coretype_the_cpu_can_run(void **stat
     assert_int_equal(vg_k_cpu_coretype_hint(NULL, 1, 1, ct, sizeof(ct)), 0);
 }
 
+/* A GPU that is listed but broken (its self-test fails: -EIO) must not stop an analyzer set to
+ * auto, which logs why and runs on the CPU, while one set to cuda refuses to start. The stub
+ * stands in for libvigil-cuda.so, so no GPU is needed. */
+static void test_auto_falls_back_to_the_cpu_on_a_failed_gpu_self_test(void **state)
+{
+    char *keep = getenv("VIGIL_CUDA_LIB") ? strdup(getenv("VIGIL_CUDA_LIB")) : NULL;
+    assert_int_equal(setenv("VIGIL_CUDA_LIB", VG_CUDA_STUB_EIO, 1), 0);
+    char logpath[] = "/tmp/vg-test-kernels-log-XXXXXX";
+    int fd = mkstemp(logpath);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, 2) >= 0);
+    struct vg_k k;
+    char err[VG_ERRLEN] = "";
+    int auto_rc = vg_k_open(&k, "auto", err, sizeof(err));
+    const struct vg_k_ops *auto_ops = k.ops;
+    if (auto_rc == 0)
+        vg_k_close(&k);
+    int cuda_rc = vg_k_open(&k, "cuda", err, sizeof(err));
+    char cerr[VG_ERRLEN] = "";
+    int check_rc = vg_k_check("cuda", cerr, sizeof(cerr));
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char log[4096] = "";
+    ssize_t got = pread(fd, log, sizeof(log) - 1, 0);
+    close(fd);
+    unlink(logpath);
+    if (keep) {
+        setenv("VIGIL_CUDA_LIB", keep, 1);
+        free(keep);
+    } else {
+        unsetenv("VIGIL_CUDA_LIB");
+    }
+    printf("  log: %s", got > 0 ? log : "(none)\n");
+    assert_int_equal(auto_rc, 0);
+    assert_ptr_equal(auto_ops, &vg_k_cpu_ops);
+    assert_non_null(strstr(log, "CUDA backend unusable, using the CPU"));
+    assert_non_null(strstr(log, "self-test"));
+    assert_non_null(strstr(log, "backend=cpu"));
+    assert_int_equal(cuda_rc, -EIO);
+    assert_non_null(strstr(err, "CUDA backend unusable: self-test"));
+    assert_int_equal(check_rc, -EIO);
+}
+
 static void test_gpu_ops_match_cpu(void **state)
 {
     struct vg_k g;
@@ -525,6 +573,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_score_top_k_and_mean_match_a_sort),
         cmocka_unit_test(test_ingest_normalises_and_masks_missing),
         cmocka_unit_test(test_openblas_old_kernels_get_a_coretype_the_cpu_can_run),
+        cmocka_unit_test(test_auto_falls_back_to_the_cpu_on_a_failed_gpu_self_test),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

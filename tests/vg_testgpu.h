@@ -33,11 +33,15 @@ static inline int vg_test_gpu_mode(int argc, char **argv)
  * to test, 0 when the backend is broken. */
 static inline int vg_test_gpu_missing(int rc, const char *why)
 {
+    /* The library asked for must load and open: it is named to be tested, so even its "no
+     * device" is a failure (a stub standing in for a broken GPU must not pass as a missing one). */
     const char *lib = getenv("VIGIL_CUDA_LIB");
     if (lib && *lib)
-        return rc == -ENODEV; /* the library asked for must load and open */
+        return 0;
+    /* No device, no driver answering, or too old a device: the backend's -ENODEV means only that
+     * (a failed self-test, stream or cuBLAS handle is -EIO, kernels/vg_k.h). */
     if (rc == -ENODEV)
-        return 1; /* no device, no driver answering, or too old a device */
+        return 1;
     /* -ENOENT: not built or installed, or its CUDA libraries (the driver's) not on this host;
      * a file that is there but is no loadable library is broken. */
     return rc == -ENOENT &&
