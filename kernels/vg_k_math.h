@@ -10,6 +10,15 @@
 
 #include "vg_k.h"
 
+/* No fused multiply-adds: the CUDA library is built with --fmad=false, and the CPU must round as
+ * it does (bit-identical element-wise results, tests/test_kernels.c). The build passes
+ * -ffp-contract=off to every C file (CMakeLists.txt); this keeps it so for a file built without
+ * it by clang, which contracts by default. GCC does not contract in strict C17 and warns on the
+ * pragma (-Wunknown-pragmas), so it is clang's only. */
+#if defined(__clang__) && !defined(__CUDACC__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #ifdef __CUDACC__
 #define VG_K_FN static __host__ __device__ __forceinline__
 #else

@@ -45,3 +45,23 @@ test $rc -ne 0 && test $rc -ne 77" $<TARGET_FILE:test_kernels>
 endforeach()
 target_compile_definitions(test_kernels PRIVATE
     VG_CUDA_STUB_EIO="$<TARGET_FILE:vg_cuda_stub_eio>")
+# kernels/vg_k_math.h alone keeps clang, which contracts by default, from fusing the
+# multiply-adds of the element-wise formulas that the GPU rounds unfused (--fmad=false): compiled
+# to assembly by clang, without the build's -ffp-contract=off, with FMA instructions available,
+# the formulas must have none. GCC does not contract in strict C17, so only clang can show it.
+find_program(VG_TEST_CLANG clang)
+if(VG_TEST_CLANG AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|aarch64|arm64")
+    if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+        set(VG_FMA_ARCH -march=x86-64-v3)
+    else()
+        set(VG_FMA_ARCH "")
+    endif()
+    add_test(NAME test_kernels_math_has_no_fused_multiply_add_under_clang
+        COMMAND sh -c "\"$0\" -std=c17 -O2 $2 -I\"$1/kernels\" -I\"$1/common\" -S -o - \
+\"$1/tests/vg_k_contract_probe.c\" >\"$3\" || exit 1; n=$(grep -cE 'fn?m(add|sub)' \"$3\"); \
+echo \"$n fused multiply-add instruction(s)\"; test \"$n\" -eq 0"
+            ${VG_TEST_CLANG} ${CMAKE_SOURCE_DIR} "${VG_FMA_ARCH}"
+            ${CMAKE_CURRENT_BINARY_DIR}/vg_k_contract_probe.s)
+    set_tests_properties(test_kernels_math_has_no_fused_multiply_add_under_clang PROPERTIES
+        TIMEOUT 60)
+endif()
