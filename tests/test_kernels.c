@@ -364,6 +364,143 @@ static void test_openblas_old_kernels_get_a_coretype_the_cpu_can_run(void **stat
     assert_int_equal(vg_k_cpu_coretype_hint(NULL, 1, 1, ct, sizeof(ct)), 0);
 }
 
+/* The score on backend g against the CPU's, on cases the random block above does not reach: 600
+ * metrics with top_k 8, so that each of the GPU's 32 lanes sees about 19 candidates and drops some
+ * from its own top 8 (it does only past 32 * k metrics); ties, all metrics alike or a few error
+ * levels spread over many lanes, which both paths must break by the lower metric index; and hosts
+ * with 0, 1 or 2 finite targets, fewer than k. 203 hosts: the last block of 8 warps is not full.
+ * Also checks the CPU's own answers on the cases whose answer is known, so that the fixture is
+ * checked where no GPU is (test_score_evictions_ties_and_few_targets_on_the_cpu). */
+static void score_cases(struct vg_k *g)
+{
+    const struct vg_k_ops *o = g->ops;
+    enum { N = 203, MM = 600, K = 8, LDP = MM + 3 };
+    struct vg_k_score sp = {
+        .alpha = 0.02f, .prior_weight = 4, .floor = 0.05f, .clip = 4, .top_k = K};
+    size_t nm = (size_t)N * MM, np = (size_t)N * LDP;
+    float *pred = randv(np, 3), *tgt = randv(nm, 3), *r = randv(nm, 1), *cnt = malloc(nm * 4),
+          *pr = randv(MM, 1);
+    assert_non_null(cnt);
+    for (int j = 0; j < MM; j++)
+        pr[j] = fabsf(pr[j]) + 0.1f;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < MM; j++) {
+            size_t e = (size_t)i * MM + j;
+            float *pd = &pred[(size_t)i * LDP + j];
+            r[e] = fabsf(r[e]) + 0.01f;
+            cnt[e] = (float)((i + j) % 4); /* 0 and 1 take the prior scale */
+            switch (i % 5) {
+            case 0: /* every metric the same error */
+                tgt[e] = 2.0f;
+                *pd = 0.0f;
+                r[e] = 1.0f;
+                cnt[e] = 5.0f;
+                break;
+            case 1: /* five levels; the top one at j = 2, 7, 12, ...: 120 ties over 32 lanes */
+                tgt[e] = (float)((j * 7) % 5);
+                *pd = 0.0f;
+                r[e] = 1.0f;
+                cnt[e] = 5.0f;
+                break;
+            case 2: { /* (i / 5) % 3 finite targets: none, j = 599 (lane 23), also j = 37 (lane 5)
+                       */
+                int f = (i / 5) % 3;
+                if (!((f >= 1 && j == MM - 1) || (f >= 2 && j == 37)))
+                    tgt[e] = NAN;
+                break;
+            }
+            default:
+                if (e % 17 == 0)
+                    tgt[e] = NAN;
+            }
+        }
+    float *r2 = malloc(nm * 4), *sc = malloc(N * 4), *sc2 = malloc(N * 4), *te = malloc(N * K * 4),
+          *te2 = malloc(N * K * 4);
+    int32_t *ti = malloc(N * K * 4), *ti2 = malloc(N * K * 4);
+    assert_true(r2 && sc && sc2 && te && te2 && ti && ti2);
+    float *dpred = dev_from(g, pred, np), *dtgt = dev_from(g, tgt, nm), *dr = dev_from(g, r, nm),
+          *dcnt = dev_from(g, cnt, nm), *dpr = dev_from(g, pr, MM), *dsc = o->alloc(g->ctx, N * 4),
+          *dte = o->alloc(g->ctx, N * K * 4);
+    int32_t *dti = o->alloc(g->ctx, N * K * 4);
+    assert_true(dsc && dte && dti);
+    cpu.ops->score(NULL, &sp, N, MM, pred, LDP, tgt, r, cnt, pr, sc, ti, te);
+    o->score(g->ctx, &sp, N, MM, dpred, LDP, dtgt, dr, dcnt, dpr, dsc, dti, dte);
+    back(g, sc2, dsc, N);
+    back(g, te2, dte, (size_t)N * K);
+    back(g, (float *)ti2, (float *)dti, (size_t)N * K);
+    back(g, r2, dr, nm);
+    CHECK_SAME("score 600x8", sc2, sc, (size_t)N);
+    CHECK_SAME("top err 600x8", te2, te, (size_t)N * K);
+    for (int i = 0; i < N * K; i++)
+        if (ti[i] != ti2[i]) {
+            printf("  gpu vs cpu top index %d of host %d: %d, cpu %d\n", i % K, i / K, ti2[i],
+                   ti[i]);
+            fail();
+        }
+    CHECK_SAME("resid 600x8", r2, r, nm);
+    /* The answers known in advance. */
+    for (int i = 0; i < N; i++) {
+        const int32_t *idx = ti + (size_t)i * K;
+        const float *err = te + (size_t)i * K;
+        int f = (i / 5) % 3;
+        switch (i % 5) {
+        case 0:
+        case 1:
+            for (int q = 0; q < K; q++) {
+                assert_int_equal(idx[q], i % 5 == 0 ? q : 2 + 5 * q);
+                assert_true(err[q] == err[0]);
+            }
+            /* A mean of 8 equal values, summed in float: equal to rounding. */
+            assert_true(fabsf(sc[i] - err[0]) <= 1e-6f * err[0]);
+            break;
+        case 2:
+            if (f == 0)
+                assert_true(isnan(sc[i]));
+            else
+                assert_false(isnan(sc[i]));
+            for (int q = 0; q < K; q++)
+                if (q >= f) {
+                    assert_int_equal(idx[q], -1);
+                    assert_true(err[q] == 0.0f);
+                }
+            if (f == 1)
+                assert_int_equal(idx[0], MM - 1);
+            if (f == 2) {
+                assert_true(err[0] > err[1] || (err[0] == err[1] && idx[0] == 37));
+                assert_true((idx[0] == 37 && idx[1] == MM - 1) ||
+                            (idx[0] == MM - 1 && idx[1] == 37));
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    float *db[] = {dpred, dtgt, dr, dcnt, dpr, dsc, dte};
+    for (size_t i = 0; i < VG_ARRAY_LEN(db); i++)
+        o->free(g->ctx, db[i]);
+    o->free(g->ctx, dti);
+    float *hb[] = {pred, tgt, r, cnt, pr, r2, sc, sc2, te, te2};
+    for (size_t i = 0; i < VG_ARRAY_LEN(hb); i++)
+        free(hb[i]);
+    free(ti);
+    free(ti2);
+}
+
+/* The fixture of score_cases and the CPU's answers on it, with the CPU in the GPU's place. */
+static void test_score_evictions_ties_and_few_targets_on_the_cpu(void **state)
+{
+    score_cases(&cpu);
+}
+
+static void test_gpu_score_matches_cpu_with_evictions_ties_and_few_targets(void **state)
+{
+    struct vg_k g;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_k_open(&g, "cuda", err, sizeof(err)), 0);
+    score_cases(&g);
+    vg_k_close(&g);
+}
+
 /* A GPU that is listed but broken (its self-test fails: -EIO) must not stop an analyzer set to
  * auto, which logs why and runs on the CPU, while one set to cuda refuses to start. The stub
  * stands in for libvigil-cuda.so, so no GPU is needed. */
@@ -564,6 +701,7 @@ int main(int argc, char **argv)
             return rc;
         const struct CMUnitTest gpu[] = {
             cmocka_unit_test(test_gpu_ops_match_cpu),
+            cmocka_unit_test(test_gpu_score_matches_cpu_with_evictions_ties_and_few_targets),
         };
         return cmocka_run_group_tests_name("gpu", gpu, setup, teardown);
     }
@@ -574,6 +712,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ingest_normalises_and_masks_missing),
         cmocka_unit_test(test_openblas_old_kernels_get_a_coretype_the_cpu_can_run),
         cmocka_unit_test(test_auto_falls_back_to_the_cpu_on_a_failed_gpu_self_test),
+        cmocka_unit_test(test_score_evictions_ties_and_few_targets_on_the_cpu),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
