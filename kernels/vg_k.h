@@ -66,8 +66,9 @@ struct vg_k_ops {
     /* Opens the backend; fills desc (device name etc.) and returns 0, or a negative code and a
      * message saying why it cannot run here. -ENODEV means only that there is no device to run
      * on (no driver answering, none listed, or none this build can run on); a device that is
-     * there but does not work (a failed self-test, no stream or cuBLAS handle) is -EIO, so that
-     * the GPU tests fail on it rather than skip it as a missing GPU (tests/vg_testgpu.h). */
+     * there but does not work (a failed self-test, no stream or cuBLAS handle) is -EIO, or
+     * -ENOMEM for a self-test that found the device's memory full, so that the GPU tests fail on
+     * it rather than skip it as a missing GPU (tests/vg_testgpu.h). */
     int (*open)(void **ctx, char *desc, size_t desclen, char *err, size_t errlen);
     void (*close)(void *ctx);
 
