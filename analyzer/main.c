@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,10 @@
 #define MAX_SETS 64
 /* Bad messages logged per stats interval before the rest are only counted. */
 #define BAD_LOG_BUDGET 100
+
+/* The longest the consumer loop waits on the broker in one call outside the restore (a
+ * checkpoint, the committed offsets): below half of the packaged WatchdogSec=30s. */
+#define BROKER_WAIT_MS 10000
 
 /* Detector state checkpoints (state.topic); NULL when off. */
 static struct vg_state_topic *g_state;
@@ -210,11 +215,66 @@ static int checkpoint(struct analyzer *a)
         return 1;
     char err[VG_ERRLEN];
     pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_checkpoint(g_state, a->engine, a->hm.models, 10000, err, sizeof(err));
+    int rc = vg_state_topic_checkpoint(g_state, a->engine, a->hm.models, BROKER_WAIT_MS, err,
+                                       sizeof(err));
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
         vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
     return rc == 0;
+}
+
+/* A restore in a thread of its own, so that the loop's thread, which waits for it, keeps the
+ * watchdog and sees SIGTERM: state.restore_timeout may be 10 minutes, WatchdogSec is 30 s, and a
+ * restore from a slow broker used to starve the watchdog (systemd killed the analyzer, which
+ * restarted into the same restore) and hold off a stop. */
+struct restore_job {
+    struct analyzer *a;
+    const int32_t *ids;
+    size_t n;
+    int rc;
+    char err[VG_ERRLEN];
+    atomic_int done;
+};
+
+/* Set on SIGTERM while a restore runs: the restore ends (vg_state_topic_set_stop). */
+static atomic_int g_restore_stop;
+
+static void *restore_main(void *arg)
+{
+    struct restore_job *j = arg;
+    j->rc = vg_state_topic_restore(g_state, j->a->engine, j->a->hm.models, j->ids, j->n,
+                                   (int)j->a->cfg.state_restore_timeout_ms, j->err, sizeof(j->err));
+    atomic_store(&j->done, 1);
+    return NULL;
+}
+
+/* How long past state.restore_timeout the watchdog is still kept while the restore runs: the
+ * read ends at its deadline, give or take the request in flight (5 s at most) and closing its
+ * consumer. A restore that overruns this is stuck, and the watchdog is left to say so. */
+#define RESTORE_GRACE_MS 15000
+
+/* Runs the restore (a->lock held) and waits for it, petting the watchdog and passing a stop on. */
+static int run_restore(struct analyzer *a, const int32_t *ids, size_t n, char *err, size_t errlen)
+{
+    struct restore_job j = {.a = a, .ids = ids, .n = n};
+    int64_t keep_until = vg_mono_ms() + a->cfg.state_restore_timeout_ms + RESTORE_GRACE_MS;
+    atomic_store(&g_restore_stop, g_stop);
+    pthread_t t;
+    if (pthread_create(&t, NULL, restore_main, &j) != 0) {
+        restore_main(&j); /* no thread: as before, without the watchdog meanwhile */
+    } else {
+        while (!atomic_load(&j.done)) {
+            int64_t now = vg_mono_ms();
+            if (now < keep_until)
+                vg_notify_watchdog(now);
+            if (g_stop)
+                atomic_store(&g_restore_stop, 1);
+            vg_sleep_ms(50, NULL);
+        }
+        pthread_join(t, NULL);
+    }
+    snprintf(err, errlen, "%s", j.err);
+    return j.rc;
 }
 
 /* Before consuming newly assigned partitions, continue their hosts from the state topic. */
@@ -224,10 +284,12 @@ static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
         return;
     char err[VG_ERRLEN];
     pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_restore(g_state, a->engine, a->hm.models, ids, n,
-                                    (int)a->cfg.state_restore_timeout_ms, err, sizeof(err));
+    int rc = run_restore(a, ids, n, err, sizeof(err));
     pthread_mutex_unlock(&a->lock);
-    if (rc < 0)
+    vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
+    if (rc == -ECANCELED)
+        vg_info("state restore stopped: the analyzer stops", NULL);
+    else if (rc < 0)
         vg_warn("state not restored: hosts without a restored record warm up again",
                 "reason=\"%s\"", err);
     /* Alerts of rules this analyzer's files do not have (removed while the host was elsewhere or
@@ -367,7 +429,7 @@ static int remember_revoked(struct analyzer *a, rd_kafka_t *rk,
     if (parts->cnt && !g_revoked)
         return -ENOMEM;
     rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(parts);
-    int known = pos && !rd_kafka_committed(rk, pos, 10000);
+    int known = pos && !rd_kafka_committed(rk, pos, BROKER_WAIT_MS);
     for (int i = 0; i < parts->cnt; i++)
         if (strcmp(parts->elems[i].topic, a->cfg.topic) == 0)
             g_revoked[g_n_revoked++] =
@@ -395,7 +457,7 @@ static unsigned char *kept_partitions(struct analyzer *a, rd_kafka_t *rk, const 
             rd_kafka_topic_partition_list_destroy(l);
         return kept;
     }
-    rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 10000);
+    rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, BROKER_WAIT_MS);
     size_t moved = 0;
     for (int i = 0; i < l->cnt; i++) {
         const struct revoked *r = find_revoked(l->elems[i].partition);
@@ -417,6 +479,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct analyzer *a = opaque;
+    /* The loop that pets the watchdog waits for this callback, whose steps each wait for the
+     * broker up to BROKER_WAIT_MS: petted before each that it would fall due in. */
+    vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
     int32_t *ids;
     size_t n = topic_partitions(a, parts, &ids);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -447,6 +512,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         restore_state(a, ids, n_new);
         free(ids);
         rd_kafka_assign(rk, parts);
+        vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
         int32_t *owned;
         size_t n_owned = topic_partitions(a, parts, &owned);
         int count = metrics_partition_count(a, rk);
@@ -468,6 +534,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     vg_info("partitions revoked", "count=%d lost=%d", parts->cnt, lost);
     if (!lost && checkpoint(a))
         commit_positions(rk, 0);
+    vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
     free(g_revoked);
     g_revoked = NULL;
     g_n_revoked = 0;
@@ -866,6 +933,7 @@ static void run_loop(struct analyzer *a)
             /* With a state topic, the checkpoint sets the pace of commits; a failed one is
              * tried again at the next interval, whether or not messages come meanwhile. */
             dirty = 0;
+            vg_notify_watchdog_ahead(now, BROKER_WAIT_MS);
             if (checkpoint(a))
                 commit_positions(a->rk, 1);
             else
@@ -1126,9 +1194,10 @@ int main(int argc, char **argv)
             vg_info("http api listening", "address=%s port=%d", a.cfg.http_listen,
                     vg_http_port(http));
     }
-    if (!rc && a.cfg.state_topic && *a.cfg.state_topic)
-        rc = vg_state_topic_open(&g_state, bootstrap, a.cfg.state_topic, &a.cfg.kafka, err,
-                                 sizeof(err));
+    if (!rc && a.cfg.state_topic && *a.cfg.state_topic &&
+        (rc = vg_state_topic_open(&g_state, bootstrap, a.cfg.state_topic, &a.cfg.kafka, err,
+                                  sizeof(err))) == 0)
+        vg_state_topic_set_stop(g_state, &g_restore_stop);
     pthread_mutex_lock(&a.lock);
     a.state = g_state; /* for /metrics */
     pthread_mutex_unlock(&a.lock);

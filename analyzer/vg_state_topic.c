@@ -81,6 +81,7 @@ struct vg_state_topic {
     char *topic;
     char *bootstrap;
     const struct vg_kvlist *kafka; /* borrowed from the config, which outlives us */
+    const atomic_int *stop;        /* borrowed: set, a restore ends (vg_state_topic_set_stop) */
     struct vg_strmap hosts;        /* host -> struct ent */
     struct ent **dirty;
     size_t n_dirty, cap_dirty;
@@ -866,9 +867,9 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
     vg_strmap_init(&c.pending);
     char rerr[VG_ERRLEN];
     int n_parts = 0;
-    int rc = vg_kafka_read_topic(st->bootstrap, st->kafka, "vigil-analyzer-state-restore",
-                                 st->topic, timeout_ms, restore_record, restore_partition, &c,
-                                 &n_parts, rerr, sizeof(rerr));
+    int rc = vg_kafka_read_topic_stoppable(st->bootstrap, st->kafka, "vigil-analyzer-state-restore",
+                                           st->topic, timeout_ms, st->stop, restore_record,
+                                           restore_partition, &c, &n_parts, rerr, sizeof(rerr));
     /* Hosts whose partition of the state topic was not read to its end: not restored at all
      * (they start cold) rather than from a record that may not be their latest. */
     size_t unread = 0;
@@ -882,6 +883,8 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
         vg_info("state restored",
                 "topic=%s partitions=%zu hosts=%zu models=%zu records=%zu deleted=%zu", st->topic,
                 n, c.restored, c.models, c.records, c.tombstones);
+    if (rc == -ECANCELED) /* the analyzer stops: its hosts go nowhere, no error */
+        return vg_err(err, errlen, rc, "state restore stopped: %s", rerr);
     if (rc == -ETIMEDOUT) {
         st->st.restore_errors++;
         return vg_err(err, errlen, rc,
@@ -895,6 +898,11 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
         return vg_err(err, errlen, rc, "state restore: %s", rerr);
     }
     return 0;
+}
+
+void vg_state_topic_set_stop(struct vg_state_topic *st, const atomic_int *stop)
+{
+    st->stop = stop;
 }
 
 void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out)

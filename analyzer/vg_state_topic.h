@@ -21,6 +21,7 @@
 #ifndef VG_STATE_TOPIC_H
 #define VG_STATE_TOPIC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -102,6 +103,10 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
 int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struct vg_models *ms,
                            const int32_t *parts, size_t n, int timeout_ms, char *err,
                            size_t errlen);
+
+/* A restore ends, -ECANCELED (not counted as a restore error), soon after *stop (may be NULL)
+ * is set: within 5 s, the longest one request to the broker may take (vg_kafka_read.h). */
+void vg_state_topic_set_stop(struct vg_state_topic *st, const atomic_int *stop);
 
 void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out);
 

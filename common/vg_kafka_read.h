@@ -7,6 +7,7 @@
 #define VG_KAFKA_READ_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "vg_config.h"
@@ -26,10 +27,21 @@ typedef void (*vg_kafka_read_end_fn)(void *ud, int32_t partition);
  * read (no such topic, broker unreachable) or a partition's end cannot be learnt before the
  * deadline (a broker refusing the watermark query is asked again until then; nothing is
  * delivered), -EINVAL or -ENOMEM for the set-up; err says which. *n_partitions (may be NULL)
- * gets the topic's partition count. */
+ * gets the topic's partition count. No request to the broker blocks the read past timeout_ms,
+ * nor longer than 5 s, so the read ends at its deadline even with a broker that answers late. */
 int vg_kafka_read_topic(const char *bootstrap, const struct vg_kvlist *props, const char *client_id,
                         const char *topic, int timeout_ms, vg_kafka_read_fn on_record,
                         vg_kafka_read_end_fn on_end, void *ud, int *n_partitions, char *err,
                         size_t errlen);
+
+/* vg_kafka_read_topic that also ends, with -ECANCELED, once *stop (may be NULL) is set, at the
+ * latest when the request to the broker in flight returns (5 s at most): a daemon asked to stop
+ * must not wait for a whole restore. Records delivered by then were delivered, as after a
+ * timeout. */
+int vg_kafka_read_topic_stoppable(const char *bootstrap, const struct vg_kvlist *props,
+                                  const char *client_id, const char *topic, int timeout_ms,
+                                  const atomic_int *stop, vg_kafka_read_fn on_record,
+                                  vg_kafka_read_end_fn on_end, void *ud, int *n_partitions,
+                                  char *err, size_t errlen);
 
 #endif

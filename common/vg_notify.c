@@ -79,6 +79,14 @@ void vg_notify_watchdog(int64_t now_mono_ms)
     g_next_ms = now_mono_ms + g_interval_ms;
 }
 
+void vg_notify_watchdog_ahead(int64_t now_mono_ms, int64_t wait_ms)
+{
+    if (!g_interval_ms || now_mono_ms + wait_ms < g_next_ms)
+        return;
+    vg_notify_send("WATCHDOG=1");
+    g_next_ms = now_mono_ms + g_interval_ms;
+}
+
 int64_t vg_notify_watchdog_due(void)
 {
     return g_interval_ms ? g_next_ms : INT64_MAX;

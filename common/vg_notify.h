@@ -19,6 +19,10 @@ void vg_notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2))
 /* Call from the main loop: pets the watchdog at half its interval. Cheap when not due. */
 void vg_notify_watchdog(int64_t now_mono_ms);
 
+/* Before the loop waits up to wait_ms on something else (the broker): pets the watchdog now if
+ * it would fall due meanwhile, so that the wait does not add to the interval. */
+void vg_notify_watchdog_ahead(int64_t now_mono_ms, int64_t wait_ms);
+
 /* When the watchdog must next be petted (monotonic ms), so a loop can sleep until then and no
  * longer; INT64_MAX without a watchdog. */
 int64_t vg_notify_watchdog_due(void);

@@ -10,6 +10,9 @@
  *
  * VG_DURABILITY_SEED picks other kill moments (default 7). */
 #include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,7 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -238,10 +245,168 @@ static void alerts_after_kill9_restarts_equal_uninterrupted_run(void **state)
     json_decref(got);
 }
 
+/* A broker of two where broker 2 leads every partition of vigil.state and answers each request
+ * rtt_ms late (rd_kafka_mock_broker_set_rtt); the group and the metrics topic stay on broker 1,
+ * so only the state restore is slow. */
+static pid_t slow_state_broker(const char *dir, int rtt_ms, char *bootstrap, size_t len)
+{
+    pid_t pid = vg_ap_start_broker_ctl(dir, 2, bootstrap, len);
+    char cmd[128];
+    vg_ap_broker_control(dir, "coordinator group vigil-analyzer 1");
+    for (int p = 0; p < 4; p++) {
+        snprintf(cmd, sizeof cmd, "leader vigil.metrics %d 1", p);
+        vg_ap_broker_control(dir, cmd);
+        snprintf(cmd, sizeof cmd, "leader vigil.state %d 2", p);
+        vg_ap_broker_control(dir, cmd);
+    }
+    snprintf(cmd, sizeof cmd, "rtt 2 %d", rtt_ms);
+    vg_ap_broker_control(dir, cmd);
+    return pid;
+}
+
+/* The service manager's end of $NOTIFY_SOCKET: an abstract datagram socket whose datagrams the
+ * kernel stamps on arrival (SO_TIMESTAMPNS), so the gaps are measured where systemd would see
+ * them, however late this test reads them. */
+static int watchdog_socket(const char *name)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    int on = 1;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on), 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(name);
+    memcpy(sa.sun_path, name, n);
+    sa.sun_path[0] = '\0';
+    assert_int_equal(
+        bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)),
+        0);
+    return fd;
+}
+
+/* Reads the datagrams as they come, as the service manager does: a datagram socket's queue is
+ * short (net.unix.max_dgram_qlen, 10 by default), and a full one blocks the sender. Keeps the
+ * largest gap between consecutive WATCHDOG=1 arrivals (the kernel's stamps) and their count. */
+struct watchdog_rx {
+    int fd;
+    atomic_int stop;
+    int pings;
+    double last_ms, max_gap_ms;
+};
+
+static void *watchdog_rx_main(void *arg)
+{
+    struct watchdog_rx *w = arg;
+    w->last_ms = -1;
+    while (!atomic_load(&w->stop)) {
+        char buf[512], ctl[CMSG_SPACE(sizeof(struct timespec))];
+        struct iovec iov = {buf, sizeof buf - 1};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+        struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        ssize_t r = recvmsg(w->fd, &mh, MSG_DONTWAIT);
+        if (r < 0)
+            continue;
+        buf[r] = '\0';
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        if (!strstr(buf, "WATCHDOG=1") || !c || c->cmsg_type != SCM_TIMESTAMPNS)
+            continue;
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        double t = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+        if (w->last_ms >= 0 && t - w->last_ms > w->max_gap_ms)
+            w->max_gap_ms = t - w->last_ms;
+        w->last_ms = t;
+        w->pings++;
+    }
+    return NULL;
+}
+
+/* WatchdogSec=6s while vigil.state's leader answers 1.5 s late: the restore at the first
+ * assignment takes several round trips (some 8 s). It ran in the loop that pets the watchdog,
+ * and nothing else did: no ping for the whole restore (38 s against WatchdogSec=30s in the
+ * audit), so systemd killed the analyzer, which restarted into the same restore. The pings go on
+ * through it now; their largest gap stays within 3/4 of WatchdogSec (the analyzer pings at half
+ * of it, plus its loop's granularity), short of the whole of it, which gets a unit killed. The
+ * broker's delay stays below a quarter of WatchdogSec, as the analyzer's other waits on the
+ * broker (10 s at most) stay below a third of the packaged 30 s. */
+static void watchdog_is_petted_while_a_slow_broker_holds_the_state_restore(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("restore-watchdog"), bootstrap[256], name[64];
+    pid_t broker = slow_state_broker(dir, 1500, bootstrap, sizeof bootstrap);
+    snprintf(name, sizeof name, "@vigil-test-restore-wd.%d", (int)getpid());
+    struct watchdog_rx w = {.fd = watchdog_socket(name)};
+    pthread_t rx;
+    assert_int_equal(pthread_create(&rx, NULL, watchdog_rx_main, &w), 0);
+    const int watchdog_ms = 6000;
+    char usec[32];
+    snprintf(usec, sizeof usec, "%d", watchdog_ms * 1000);
+    setenv("NOTIFY_SOCKET", name, 1);
+    setenv("WATCHDOG_USEC", usec, 1);
+    struct vg_ap a;
+    const char *sets[] = {"state.restore_timeout=40s", NULL};
+    vg_ap_start(&a, dir, "wd", bootstrap, sets);
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    if (vg_tp_wait_contains(a.log, "msg=\"state restored\"", 90000) != 0) {
+        char *t = vg_tp_read(a.log);
+        fail_msg("no state restore:\n%s", t ? t : "");
+    }
+    /* A while longer, so that pings after the restore close its gap (not a timing assert). */
+    vg_tp_pause_ms(watchdog_ms);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+    atomic_store(&w.stop, 1);
+    pthread_join(rx, NULL);
+    fprintf(stderr, "watchdog: %d pings, largest gap %.0f ms (WatchdogSec %d ms)\n", w.pings,
+            w.max_gap_ms, watchdog_ms);
+    assert_true(w.pings >= 3);
+    if (w.max_gap_ms >= watchdog_ms * 0.75)
+        fail_msg("watchdog gap %.0f ms with WatchdogSec %d ms: systemd kills at %d ms",
+                 w.max_gap_ms, watchdog_ms, watchdog_ms);
+    close(w.fd);
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
+/* SIGTERM while vigil.state's leader answers 25 s late and the first assignment's restore waits
+ * for it: the restore sat in a watermark query for minutes (SIGTERM unheeded, kill -9 needed).
+ * It stops now, and the analyzer exits 0 through its normal stop. The 20 s guard is only there to
+ * fail rather than hang; the stop takes a few seconds at most (the request in flight, 5 s). */
+static void sigterm_during_a_slow_state_restore_stops_the_analyzer(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("restore-sigterm"), bootstrap[256];
+    pid_t broker = slow_state_broker(dir, 25000, bootstrap, sizeof bootstrap);
+    struct vg_ap a;
+    const char *sets[] = {"state.restore_timeout=10m", NULL};
+    vg_ap_start(&a, dir, "term", bootstrap, sets);
+    if (vg_tp_wait_contains(a.log, "msg=\"partitions assigned\"", 90000) != 0) {
+        char *t = vg_tp_read(a.log);
+        fail_msg("no assignment:\n%s", t ? t : "");
+    }
+    int64_t t0 = vg_tp_mono_ms();
+    int st = vg_tp_stop(a.pid, SIGTERM, 20000);
+    int64_t took = vg_tp_mono_ms() - t0;
+    fprintf(stderr, "stopped in %lld ms\n", (long long)took);
+    if (st == -1) {
+        char *t = vg_tp_read(a.log);
+        fail_msg("SIGTERM during the restore: still running after 20 s (killed):\n%s", t ? t : "");
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    vg_ap_expect_log(&a, "msg=\"state restore stopped: the analyzer stops\"");
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alerts_after_kill9_restarts_equal_uninterrupted_run),
+        cmocka_unit_test(watchdog_is_petted_while_a_slow_broker_holds_the_state_restore),
+        cmocka_unit_test(sigterm_during_a_slow_state_restore_stops_the_analyzer),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

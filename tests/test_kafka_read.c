@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -159,12 +160,73 @@ static void read_topic_fails_when_a_partitions_end_stays_unknown(void **state)
     cluster_stop(&c);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The broker answers every watermark query (ListOffsets) 25 s late. The read used
+ * rd_kafka_query_watermark_offsets, which waits for the answer without a limit (its timeout is
+ * each request's, and librdkafka retries a request that timed out): a 2 s read sat there for
+ * minutes, a state restore past its state.restore_timeout with SIGTERM unheeded. It ends at its
+ * deadline now, with the reason; the guard below only catches the old unbounded wait. */
+static void read_topic_ends_at_its_deadline_when_the_broker_answers_late(void **state)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                             c.mc, 1, LIST_OFFSETS, 1, RD_KAFKA_RESP_ERR_NO_ERROR, 25000),
+                         0);
+    struct got g;
+    char err[256] = "";
+    int64_t t0 = mono_ms();
+    int rc = read_all(&c, 2000, &g, err, sizeof(err));
+    int64_t took = mono_ms() - t0;
+    if (took > 2000 + 8000)
+        fail_msg("a 2 s read took %lld ms (rc %d: %s)", (long long)took, rc, err);
+    assert_int_equal(rc, -EIO);
+    assert_non_null(strstr(err, "not known"));
+    for (int p = 0; p < PARTS; p++)
+        assert_int_equal(g.records[p], 0);
+    cluster_stop(&c);
+}
+
+/* A stop asked before the read (a daemon told to stop while partitions were assigned): nothing
+ * is read, -ECANCELED, no partition reported whole. */
+static void read_topic_stopped_reads_nothing_and_says_so(void **state)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c);
+    struct vg_kvlist props = {0};
+    struct got g;
+    memset(&g, 0, sizeof(g));
+    char err[256] = "";
+    atomic_int stop = 1;
+    int n = 0;
+    int rc = vg_kafka_read_topic_stoppable(c.bootstrap, &props, "test-kafka-read", "t", 15000,
+                                           &stop, on_record, on_end, &g, &n, err, sizeof(err));
+    assert_int_equal(rc, -ECANCELED);
+    assert_non_null(strstr(err, "stopped"));
+    for (int p = 0; p < PARTS; p++) {
+        assert_int_equal(g.records[p], 0);
+        assert_int_equal(g.ended[p], 0);
+    }
+    cluster_stop(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(read_topic_reads_every_partition_to_its_end),
         cmocka_unit_test(read_topic_asks_again_for_watermarks_the_broker_refused),
         cmocka_unit_test(read_topic_fails_when_a_partitions_end_stays_unknown),
+        cmocka_unit_test(read_topic_ends_at_its_deadline_when_the_broker_answers_late),
+        cmocka_unit_test(read_topic_stopped_reads_nothing_and_says_so),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,6 +110,29 @@ static void watchdog_is_petted_at_half_its_interval_only_for_its_pid(void **stat
     unsetenv("NOTIFY_SOCKET");
 }
 
+/* Before a wait on the broker the loop pets the watchdog if it would fall due meanwhile: the
+ * wait then does not stretch the gap past the interval. */
+static void watchdog_is_petted_ahead_of_a_wait_it_would_fall_due_in(void **state)
+{
+    (void)state;
+    char path[64], buf[512], pid[32];
+    snprintf(path, sizeof path, "@vigil-test-notify-ahead.%d", (int)getpid());
+    int fd = manager_socket(path);
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    setenv("WATCHDOG_PID", pid, 1);
+    setenv("WATCHDOG_USEC", "10000000", 1);
+    vg_notify_init();
+    vg_notify_watchdog(100000);
+    assert_string_equal(next_datagram(fd, buf, sizeof buf), "WATCHDOG=1");
+    vg_notify_watchdog_ahead(101000, 3000); /* due at 105000, after the wait: not yet */
+    assert_string_equal(next_datagram(fd, buf, sizeof buf), "");
+    vg_notify_watchdog_ahead(103000, 3000); /* due during the wait: now */
+    assert_string_equal(next_datagram(fd, buf, sizeof buf), "WATCHDOG=1");
+    assert_true(vg_notify_watchdog_due() == 103000 + 5000);
+    close(fd);
+    unsetenv("NOTIFY_SOCKET");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -117,6 +140,7 @@ int main(void)
         cmocka_unit_test(abstract_socket_names_start_with_at),
         cmocka_unit_test(without_notify_socket_nothing_is_sent_and_nothing_fails),
         cmocka_unit_test(watchdog_is_petted_at_half_its_interval_only_for_its_pid),
+        cmocka_unit_test(watchdog_is_petted_ahead_of_a_wait_it_would_fall_due_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
