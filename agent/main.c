@@ -1344,8 +1344,11 @@ int main(int argc, char **argv)
     struct passwd *pw;
     if (!rc && geteuid() == 0 && a.cfg.user && *a.cfg.user && (pw = getpwnam(a.cfg.user)))
         vg_secret_set_group(pw->pw_gid);
-    if (!rc && check) /* at a start, producer_conf says it, before the privilege drop */
-        rc = vg_kafka_conf_check(&a.cfg.kafka, err, sizeof(err));
+    rd_kafka_conf_t *check_conf = NULL;
+    if (!rc && check && /* at a start, producer_conf says it, before the privilege drop */
+        (rc = producer_conf(&a, &check_conf, err, sizeof(err))) == 0)
+        rc = vg_kafka_client_check(RD_KAFKA_PRODUCER, check_conf, "kafka producer", err,
+                                   sizeof(err)); /* and make_producer */
     if (!rc && check)
         rc = check_start(&a, err, sizeof(err));
     if (rc) {

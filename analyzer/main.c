@@ -562,12 +562,14 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 (unsigned long long)a->commit_errors, rd_kafka_err2name(err));
 }
 
-static int open_consumer(struct analyzer *a, const char *bootstrap, char *err, size_t errlen)
+/* The group consumer's config; for open_consumer and --check-config. */
+static int consumer_conf(const struct analyzer_cfg *c, const char *bootstrap, rd_kafka_conf_t **out,
+                         char *err, size_t errlen)
 {
     const struct vg_kafka_prop defaults[] = {
         {"client.id", "vigil-analyzer"},
         {"bootstrap.servers", bootstrap},
-        {"group.id", a->cfg.group_id},
+        {"group.id", c->group_id},
         /* Commits are explicit, after processing: at-least-once, and the engine drops
          * redelivered sequence numbers. */
         {"enable.auto.commit", "false"},
@@ -575,8 +577,31 @@ static int open_consumer(struct analyzer *a, const char *bootstrap, char *err, s
         {"enable.partition.eof", "false"},
         {NULL, NULL},
     };
+    return vg_kafka_conf_new(out, defaults, &c->kafka, err, errlen);
+}
+
+/* --check-config: the Kafka clients the start creates, each created and destroyed once without a
+ * broker (vg_kafka_client_check), as their names appear in the start's errors. The restore
+ * readers are consumers with nothing more to judge than the group consumer's properties; the
+ * decisions producer adds only client.id and linger.ms to the user's. */
+static int check_kafka_clients(const struct analyzer_cfg *c, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = NULL;
+    int rc = consumer_conf(c, c->bootstrap_servers, &conf, err, errlen);
+    if (!rc)
+        rc = vg_kafka_client_check(RD_KAFKA_CONSUMER, conf, "kafka consumer", err, errlen);
+    if (!rc && c->state_topic && *c->state_topic)
+        rc = vg_state_topic_check_kafka(&c->kafka, err, errlen);
+    if (!rc && c->decisions_topic && *c->decisions_topic &&
+        (rc = vg_kafka_conf_new(&conf, NULL, &c->kafka, err, errlen)) == 0)
+        rc = vg_kafka_client_check(RD_KAFKA_PRODUCER, conf, "decisions producer", err, errlen);
+    return rc;
+}
+
+static int open_consumer(struct analyzer *a, const char *bootstrap, char *err, size_t errlen)
+{
     rd_kafka_conf_t *conf;
-    int rc = vg_kafka_conf_new(&conf, defaults, &a->cfg.kafka, err, errlen);
+    int rc = consumer_conf(&a->cfg, bootstrap, &conf, err, errlen);
     if (rc)
         return rc;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -726,7 +751,7 @@ struct files_check {
 static int check_files(const struct files_check *fc, char *err, size_t errlen)
 {
     const struct analyzer_cfg *c = fc->c;
-    int rc = fc->check ? vg_kafka_conf_check(&c->kafka, err, errlen) : 0;
+    int rc = fc->check ? check_kafka_clients(c, err, errlen) : 0;
     const struct {
         const char *path, *what;
     } secrets[] = {

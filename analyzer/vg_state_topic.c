@@ -207,16 +207,9 @@ static void create_topic(struct vg_state_topic *st, int timeout_ms)
                 "topic=%s reason=\"%s\"", st->topic, reason);
 }
 
-int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, const char *topic,
-                        const struct vg_kvlist *kafka, char *err, size_t errlen)
+static int producer_conf(const char *bootstrap, const struct vg_kvlist *kafka,
+                         rd_kafka_conf_t **out, char *err, size_t errlen)
 {
-    struct vg_state_topic *st = calloc(1, sizeof(*st));
-    if (!st || !(st->topic = strdup(topic)) || !(st->bootstrap = strdup(bootstrap))) {
-        vg_state_topic_close(st);
-        return -ENOMEM;
-    }
-    st->kafka = kafka;
-    vg_strmap_init(&st->hosts);
     const struct vg_kafka_prop defaults[] = {
         {"client.id", "vigil-analyzer-state"},
         {"bootstrap.servers", bootstrap},
@@ -228,8 +221,29 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
         {"message.max.bytes", STATE_MAX_BYTES},
         {NULL, NULL},
     };
+    return vg_kafka_conf_new(out, defaults, kafka, err, errlen);
+}
+
+int vg_state_topic_check_kafka(const struct vg_kvlist *kafka, char *err, size_t errlen)
+{
     rd_kafka_conf_t *conf;
-    int rc = vg_kafka_conf_new(&conf, defaults, kafka, err, errlen);
+    int rc = producer_conf("", kafka, &conf, err, errlen);
+    return rc ? rc
+              : vg_kafka_client_check(RD_KAFKA_PRODUCER, conf, "state topic producer", err, errlen);
+}
+
+int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, const char *topic,
+                        const struct vg_kvlist *kafka, char *err, size_t errlen)
+{
+    struct vg_state_topic *st = calloc(1, sizeof(*st));
+    if (!st || !(st->topic = strdup(topic)) || !(st->bootstrap = strdup(bootstrap))) {
+        vg_state_topic_close(st);
+        return -ENOMEM;
+    }
+    st->kafka = kafka;
+    vg_strmap_init(&st->hosts);
+    rd_kafka_conf_t *conf;
+    int rc = producer_conf(bootstrap, kafka, &conf, err, errlen);
     if (rc) {
         vg_state_topic_close(st);
         return rc;

@@ -104,6 +104,10 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
                            const int32_t *parts, size_t n, int timeout_ms, char *err,
                            size_t errlen);
 
+/* --check-config: the producer vg_state_topic_open creates, with the user's kafka properties,
+ * created and destroyed without a broker (vg_kafka_client_check). */
+int vg_state_topic_check_kafka(const struct vg_kvlist *kafka, char *err, size_t errlen);
+
 /* A restore ends, -ECANCELED (not counted as a restore error), soon after *stop (may be NULL)
  * is set: within 5 s, the longest one request to the broker may take (vg_kafka_read.h). */
 void vg_state_topic_set_stop(struct vg_state_topic *st, const atomic_int *stop);

@@ -28,10 +28,15 @@ struct vg_kafka_prop {
 int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
                       const struct vg_kvlist *user, char *err, size_t errlen);
 
-/* Checks the user's kafka.* properties (names, values, secret files) as vg_kafka_conf_new
- * would apply them, and releases the result: for --check-config, which must refuse what the
- * start refuses. 0 or the error vg_kafka_conf_new gives. */
-int vg_kafka_conf_check(const struct vg_kvlist *user, char *err, size_t errlen);
+/* Creates the client of type (producer or consumer) from conf (taken: built by
+ * vg_kafka_conf_new as the start builds it) with rd_kafka_new and destroys it at once, without a
+ * broker to connect to: for --check-config, which must refuse what the start refuses.
+ * rd_kafka_new refuses what setting each property alone lets through: a SASL mechanism without
+ * its settings (GSSAPI, the default, without a keytab; SCRAM without sasl.username), an
+ * unreadable ssl.ca.location, acks other than all with idempotence. 0, or -EINVAL with the
+ * error worded "WHAT: librdkafka's reason", as the start words it. */
+int vg_kafka_client_check(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err,
+                          size_t errlen);
 
 /* 1 when a librdkafka property holds a secret: its name contains "password", "secret",
  * "ssl.key.pem" or "oauthbearer.config". */

@@ -268,6 +268,61 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
     }
 }
 
+/* Kafka properties that librdkafka takes one by one but refuses when the client is created:
+ * --check-config said "config OK" and the start then failed, under Restart=on-failure a restart
+ * loop (README's own example was one: SASL_SSL without sasl.mechanism, so GSSAPI without a
+ * keytab). The check creates each client the start creates, without a broker, and refuses them
+ * in the start's words. acks=1 is fine for the consumer, not for the analyzer's idempotent state
+ * producer. */
+static void check_config_refuses_kafka_clients_the_start_refuses(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bin, *args, *client, *reason;
+    } cases[] = {
+        {VG_AGENT_BIN, "--set user= --set kafka.security.protocol=SASL_SSL", "kafka producer",
+         "Invalid sasl.kerberos.kinit.cmd value"},
+        {VG_ANALYZER_BIN, "--set kafka.security.protocol=SASL_SSL", "kafka consumer",
+         "Invalid sasl.kerberos.kinit.cmd value"},
+        {VG_AGENT_BIN,
+         "--set user= --set kafka.security.protocol=SSL --set "
+         "kafka.ssl.ca.location=/nonexistent/ca.pem",
+         "kafka producer", "ssl.ca.location failed"},
+        {VG_ANALYZER_BIN,
+         "--set kafka.security.protocol=SASL_SSL --set kafka.sasl.mechanism=SCRAM-SHA-512",
+         "kafka consumer", "sasl.username and sasl.password must be set"},
+        {VG_ANALYZER_BIN, "--set kafka.acks=1", "state topic producer",
+         "`acks` must be set to `all` when `enable.idempotence` is true"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char want[300];
+        snprintf(want, sizeof want, "%s: %s", cases[i].client, cases[i].reason);
+        int rc = run("%s %s --check-config", cases[i].bin, cases[i].args);
+        char *o = output();
+        if (rc == 0 || !strstr(o, want) || strstr(o, "config OK"))
+            fail_msg("%s %s --check-config: exit %d, not '%s':\n%s", cases[i].bin, cases[i].args,
+                     rc, want, o);
+        free(o);
+        /* The start refuses it too, for the same reason (the analyzer opens its decisions
+         * producer first), before it reaches any broker; the timeout only guards a hang. */
+        rc = run("timeout 30 %s %s", cases[i].bin, cases[i].args);
+        o = output();
+        if (rc == 0 || rc == 124 || !strstr(o, cases[i].reason))
+            fail_msg("%s %s: exit %d, not '%s':\n%s", cases[i].bin, cases[i].args, rc,
+                     cases[i].reason, o);
+        free(o);
+    }
+    /* The properties that make a client, as docs/security.md shows them: accepted. */
+    int rc = run("%s %s", VG_AGENT_BIN,
+                 "--set user= --set kafka.security.protocol=SASL_SSL --set "
+                 "kafka.sasl.mechanism=SCRAM-SHA-512 --set kafka.sasl.username=vigil --set "
+                 "kafka.sasl.password=x --check-config");
+    char *o = output();
+    if (rc != 0 || !strstr(o, "config OK"))
+        fail_msg("exit %d:\n%s", rc, o);
+    free(o);
+}
+
 /* The agent reads the local webhook's secret file after dropping to its service user: run as
  * root, the check reads it as that user too, so a file only root can read is refused. */
 static void check_config_reads_the_webhook_secret_as_the_service_user(void **state)
@@ -1295,6 +1350,7 @@ int main(void)
             a_rules_directory_that_does_not_load_stops_the_analyzer_listing_every_mistake),
         cmocka_unit_test(a_rule_reading_a_host_model_the_analyzer_does_not_run_stops_it),
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
+        cmocka_unit_test(check_config_refuses_kafka_clients_the_start_refuses),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_masks_the_credentials_in_urls),
         cmocka_unit_test(check_config_refuses_an_outbox_dir_the_start_could_not_create),
