@@ -313,7 +313,9 @@ static const struct vg_cfg_key keys[] = {
      "small products); 0 = OpenBLAS's own choice (OPENBLAS_NUM_THREADS, else all cores)"},
     {"model.dir", VG_CFG_STRING, NULL, OFF(model_dir), NOBOUND, NULL,
      "directory of the mv model's checkpoints, one file per host group (e.g. "
-     "/var/lib/vigil/models): loaded at start, written every model.checkpoint_interval and at "
+     "/var/lib/vigil/models; created at start when missing, mode 0750, its parent must exist "
+     "and be writable, or the start and --check-config refuse it): loaded at start, written "
+     "every model.checkpoint_interval and at "
      "exit; a corrupt or incompatible file is refused (logged, kept as FILE.refused) and that "
      "group starts fresh; "
      "one directory per analyzer process (its .lock is held while it runs: a second analyzer "

@@ -45,11 +45,14 @@ void analyzer_models_feed(struct analyzer *a, const struct vg_wire_msg *m)
                  vg_log_quote(q, sizeof(q), err));
 }
 
-static void save(struct analyzer *a)
+/* 0 when written; a failure is logged. */
+static int save(struct analyzer *a)
 {
     char err[VG_ERRLEN], q[VG_ERRLEN + 8];
-    if (vg_models_save(a->hm.models, err, sizeof(err)) < 0)
+    int rc = vg_models_save(a->hm.models, err, sizeof(err));
+    if (rc < 0)
         vg_warn("model checkpoint not written", "reason=%s", vg_log_quote(q, sizeof(q), err));
+    return rc;
 }
 
 /* model.dir's checkpoints hold every host of their groups when they were written, some of which
@@ -89,10 +92,9 @@ void analyzer_models_tick(struct analyzer *a, int64_t now)
 
 void analyzer_models_close(struct analyzer *a)
 {
-    if (a->hm.models && a->cfg.model_dir && *a->cfg.model_dir) {
-        save(a);
+    /* Said only when true: it used to follow "model checkpoint not written" at every stop. */
+    if (a->hm.models && a->cfg.model_dir && *a->cfg.model_dir && save(a) == 0)
         vg_info("model checkpoints written", "dir=%s", a->cfg.model_dir);
-    }
     vg_model_run_close(&a->hm);
 }
 

@@ -695,7 +695,8 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
 }
 
 /* The directories the analyzer writes: each receiver opens its outbox in outbox.dir (creating
- * only the directory itself), and silences.file is rewritten beside itself. As this process's
+ * only the directory itself), the host models write model.dir (likewise), and silences.file is
+ * rewritten beside itself. As this process's
  * real user (access(2)). */
 static int check_writable(const struct analyzer_cfg *c, char *err, size_t errlen)
 {
@@ -709,6 +710,14 @@ static int check_writable(const struct analyzer_cfg *c, char *err, size_t errlen
         char why[VG_ERRLEN];
         if ((rc = vg_outbox_dir_check(c->outbox_dir, why, sizeof why)) < 0)
             vg_err(err, errlen, rc, "outbox.dir: %s", why);
+    }
+    /* The host models' checkpoints: model.dir is created at start like outbox.dir, its last
+     * component only. A start used to warn and go on, losing every checkpoint, while the check
+     * said "config OK". */
+    if (!rc && c->model_set && *c->model_set && c->model_dir && *c->model_dir) {
+        char why[VG_ERRLEN];
+        if ((rc = vg_outbox_dir_check(c->model_dir, why, sizeof why)) < 0)
+            vg_err(err, errlen, rc, "model.dir: %s", why);
     }
     if (!rc && c->silences_file && *c->silences_file)
         rc = vg_silences_file_check(c->silences_file, err, errlen);

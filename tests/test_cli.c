@@ -470,6 +470,31 @@ static void check_config_refuses_an_outbox_dir_the_start_could_not_create(void *
     free(dir);
 }
 
+/* model.dir is created at start, its last component only, as outbox.dir: a missing parent got
+ * "config OK", then a start that warned "model.dir not created", lost every checkpoint, and said
+ * "model checkpoints written" at exit all the same. The check and the start refuse it now. */
+static void check_config_refuses_a_model_dir_the_start_could_not_create(void **state)
+{
+    (void)state;
+    for (int start = 0; start < 2; start++) {
+        const char *args = start ? "--set model.dir=/nonexistent/models --set "
+                                   "bootstrap_servers=127.0.0.1:1"
+                                 : "--set model.dir=/nonexistent/models --check-config";
+        int rc = run("timeout 60 %s %s", VG_ANALYZER_BIN, args);
+        char *o = output();
+        if (rc == 0 || rc == 124 ||
+            !strstr(o, "config error: --set: model.dir: cannot create directory "
+                       "/nonexistent/models: No such file or directory (its parent must exist)") ||
+            strstr(o, "config OK"))
+            fail_msg("%s: exit %d:\n%s", args, rc, o);
+        free(o);
+    }
+    /* Without host models nothing writes it. */
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN,
+                         "--set model.set= --set model.dir=/nonexistent/models --check-config"),
+                     0);
+}
+
 /* model.backend=cuda: the start opens the CUDA backend for the mv model and exits when no GPU is
  * usable; the check used to say "config OK" regardless. It now probes the backend as the start
  * does (vg_k_check, the open's own probe) and refuses with the start's reason. auto (the
@@ -1351,6 +1376,7 @@ int main(void)
         cmocka_unit_test(a_rule_reading_a_host_model_the_analyzer_does_not_run_stops_it),
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
         cmocka_unit_test(check_config_refuses_kafka_clients_the_start_refuses),
+        cmocka_unit_test(check_config_refuses_a_model_dir_the_start_could_not_create),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_masks_the_credentials_in_urls),
         cmocka_unit_test(check_config_refuses_an_outbox_dir_the_start_could_not_create),
