@@ -29,6 +29,14 @@ static const char *parse(const char *s, struct parsed *out)
     memset(out, 0, sizeof *out);
     if (strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0)
         return "not an http:// or https:// URL";
+    /* libcurl skips the slashes of an empty authority: https:///x is host x to it, which the
+     * check passed and a fire-test then posted to. No host written is refused here. */
+    const char *auth = s + (s[4] == ':' ? 7 : 8);
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', alen);
+    const char *host = at ? at + 1 : auth;
+    if (host == auth + alen || *host == ':')
+        return "no host (nothing between \"//\" and the path)";
     CURLU *u = curl_url();
     if (!u)
         return "out of memory";

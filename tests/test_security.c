@@ -361,6 +361,24 @@ static int check(const char *allowed, int plain, const char *url, char *err)
     return vg_url_policy_check(&p, "webhook.url", url, 0, err, VG_ERRLEN);
 }
 
+/* https:///x: libcurl skips the empty authority's slashes and takes "x" for the host, so the
+ * check passed it and a fire-test posted to host x. No host written, no URL. */
+static void url_with_an_empty_host_is_refused(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN];
+    const char *bad[] = {"https:///x", "http:///",        "https://",
+                         "https://?q", "https://user@/x", "https://:443/x"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+        if (check(NULL, 1, bad[i], err) != -EINVAL)
+            fail_msg("%s passed", bad[i]);
+        if (!strstr(err, "webhook.url: no host"))
+            fail_msg("%s: %s", bad[i], err);
+    }
+    assert_int_equal(check(NULL, 1, "https://h.example/x", err), 0);
+    assert_int_equal(check(NULL, 1, "http://127.0.0.1:9/", err), 0);
+}
+
 static void url_allow_list_matches_scheme_host_port_exactly_and_path_by_prefix(void **state)
 {
     (void)state;
@@ -909,6 +927,7 @@ int main(void)
         cmocka_unit_test(kafka_file_key_sets_the_property_and_errors_hide_the_secret),
         cmocka_unit_test(agent_with_sasl_never_logs_the_password),
         cmocka_unit_test(url_allow_list_matches_scheme_host_port_exactly_and_path_by_prefix),
+        cmocka_unit_test(url_with_an_empty_host_is_refused),
         cmocka_unit_test(allow_list_errors_do_not_show_an_entrys_credentials),
         cmocka_unit_test(plain_http_only_to_loopback_unless_allowed),
         cmocka_unit_test(analyzer_refuses_receiver_urls_outside_the_policy),
