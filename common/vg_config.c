@@ -588,11 +588,16 @@ static int next_event(struct walk *w, yaml_event_t *ev)
     return 0;
 }
 
-static int mark_seen(struct walk *w, const char *name, const yaml_mark_t *m)
+/* section: name is a section or a map (alert:, kafka:), whose second block libyaml hands over
+ * like the first: its keys used to be merged into the first's without a word. */
+static int mark_seen(struct walk *w, const char *name, const yaml_mark_t *m, int section)
 {
     for (size_t i = 0; i < w->n_seen; i++)
         if (strcmp(w->seen[i], name) == 0)
-            return walk_err(w, m, -EINVAL, "key '%s' is set twice", name);
+            return section ? walk_err(w, m, -EINVAL,
+                                      "'%s:' is written twice; put all its keys under one '%s:'",
+                                      name, name)
+                           : walk_err(w, m, -EINVAL, "key '%s' is set twice", name);
     char **s = realloc(w->seen, (w->n_seen + 1) * sizeof(*s));
     if (!s)
         return -ENOMEM;
@@ -700,9 +705,10 @@ static int walk_mapping(struct walk *w, const char *prefix)
 
         if (k && k->type == VG_CFG_MAP) {
             where_set(name, "%s:%zu:%zu", w->origin, kmark.line + 1, kmark.column + 1);
-            if (vev.type == YAML_MAPPING_START_EVENT)
-                rc = walk_kv(w, (struct vg_kvlist *)FIELD(w->cfg, k), "", k->name);
-            else if (vev.type == YAML_SCALAR_EVENT && is_null_scalar(&vev))
+            if (vev.type == YAML_MAPPING_START_EVENT) {
+                if (!(rc = mark_seen(w, name, &kmark, 1)))
+                    rc = walk_kv(w, (struct vg_kvlist *)FIELD(w->cfg, k), "", k->name);
+            } else if (vev.type == YAML_SCALAR_EVENT && is_null_scalar(&vev))
                 rc = 0;
             else
                 rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be a map of NAME: value", name);
@@ -711,7 +717,7 @@ static int walk_mapping(struct walk *w, const char *prefix)
                 rc = walk_err(w, &vev.start_mark, -EINVAL, "%s must be %s %s, not a %s", name,
                               k->type == VG_CFG_INT ? "an" : "a", type_name(k->type),
                               vev.type == YAML_MAPPING_START_EVENT ? "map" : "list");
-            } else if (!(rc = mark_seen(w, name, &kmark))) {
+            } else if (!(rc = mark_seen(w, name, &kmark, 0))) {
                 char msg[VG_ERRLEN];
                 rc = set_value(k, w->cfg,
                                is_null_scalar(&vev) ? NULL : (const char *)vev.data.scalar.value,
@@ -730,7 +736,8 @@ static int walk_mapping(struct walk *w, const char *prefix)
             rc = vg_kvlist_set((struct vg_kvlist *)FIELD(w->cfg, owner), rest,
                                (const char *)vev.data.scalar.value);
         } else if (vev.type == YAML_MAPPING_START_EVENT && is_section(w->t, name)) {
-            rc = walk_mapping(w, name);
+            if (!(rc = mark_seen(w, name, &kmark, 1)))
+                rc = walk_mapping(w, name);
         } else if (is_section(w->t, name)) {
             /* `webhook: https://...`: the section's name where one of its keys was meant. */
             const char *eg = NULL;

@@ -160,7 +160,7 @@ static void key_without_value_is_refused_unless_unset_by_default(void **state)
     assert_string_equal(err, "t.yaml:1:8: count needs an integer value");
     vg_config_free(&table, &c);
     assert_int_equal(load(&c, "webhook:\n  url: https://a.example\nwebhook:\n  url:\n", err),
-                     -EINVAL); /* set twice: still refused as such */
+                     -EINVAL); /* written twice: refused as such */
     vg_config_free(&table, &c);
     assert_int_equal(load(&c, "webhook:\n  url:\nname: \"\"\n", err), 0);
     assert_null(c.hook_url);
@@ -175,6 +175,19 @@ static void duplicate_key_and_yaml_syntax_errors_are_reported(void **state)
     char err[VG_ERRLEN] = "";
     assert_int_equal(load(&c, "count: 2\ncount: 3\n", err), -EINVAL);
     assert_string_equal(err, "t.yaml:2:1: key 'count' is set twice");
+    vg_config_free(&table, &c);
+    /* A section (or a map) written twice: its second block's keys were merged into the first's
+     * without a word, while a key written twice was refused. */
+    assert_int_equal(load(&c, "kafka:\n  acks: all\nkafka:\n  linger.ms: 5\n", err), -EINVAL);
+    assert_string_equal(err, "t.yaml:3:1: 'kafka:' is written twice; put all its keys under one "
+                             "'kafka:'");
+    vg_config_free(&table, &c);
+    assert_int_equal(
+        load(&c, "log:\n  level: info\nwebhook:\n  url: https://a.example\nlog:\n  level: warn\n",
+             err),
+        -EINVAL);
+    assert_string_equal(err, "t.yaml:5:1: 'log:' is written twice; put all its keys under one "
+                             "'log:'");
     vg_config_free(&table, &c);
     assert_int_equal(load(&c, "name: a\n\tcount: 2\n", err), -EINVAL);
     assert_non_null(strstr(err, "t.yaml:2:1: YAML syntax error: found a tab character"));
