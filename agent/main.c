@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <sysexits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,10 @@ static void usage(FILE *f)
                "SIGHUP reads the config again: interval, stats_interval, labels and log.level\n"
                "change at once, other changes are logged as needing a restart; a config that\n"
                "does not load leaves the running one in place.\n");
+    fprintf(f, "\nExit status: 0 stopped, or --check-config found the config valid; 1 the start\n"
+               "failed otherwise, or --check-config refused the config; 2 usage error; 78\n"
+               "(EX_CONFIG) the start refused the config (\"config error: ...\"), which the\n"
+               "packaged unit does not restart (RestartPreventExitStatus=78).\n");
 }
 
 /* A mistyped option: the error (getopt_long's, or the caller's) stays the last thing on the
@@ -1344,18 +1349,19 @@ int main(int argc, char **argv)
     struct passwd *pw;
     if (!rc && geteuid() == 0 && a.cfg.user && *a.cfg.user && (pw = getpwnam(a.cfg.user)))
         vg_secret_set_group(pw->pw_gid);
+    /* At a start too: a producer the start could not make is a config error (exit 78), not a
+     * failure worth a restart. Not for --once, which makes no producer (once_budget). */
     rd_kafka_conf_t *check_conf = NULL;
-    if (!rc && check && /* at a start, producer_conf says it, before the privilege drop */
-        (rc = producer_conf(&a, &check_conf, err, sizeof(err))) == 0)
+    if (!rc && !once && (rc = producer_conf(&a, &check_conf, err, sizeof(err))) == 0)
         rc = vg_kafka_client_check(RD_KAFKA_PRODUCER, check_conf, "kafka producer", err,
-                                   sizeof(err)); /* and make_producer */
+                                   sizeof(err)); /* as make_producer */
     if (!rc && check)
         rc = check_start(&a, err, sizeof(err));
     if (rc) {
         vg_config_locate(err, sizeof(err)); /* a value checked after loading: where it was set */
         fprintf(stderr, "vigil-agent: config error: %s\n", err);
         vg_config_free(&agent_config_table, &a.cfg);
-        return 1;
+        return check ? 1 : EX_CONFIG; /* not restarted by its unit (RestartPreventExitStatus) */
     }
     if (check) {
         agent_config_warn(&a.cfg);

@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <sysexits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,6 +104,10 @@ static void usage(FILE *f)
                "for all receivers together) "
                "and exit 0; SIGHUP reloads rules.dir (a rule set with errors is refused and the "
                "running rules stay; other config changes need a restart).\n");
+    fprintf(f, "\nExit status: 0 stopped, or --check-config found the config valid; 1 the start "
+               "failed otherwise, or --check-config refused the config; 2 usage error; 78 "
+               "(EX_CONFIG) the start refused the config (\"config error: ...\"), which the "
+               "packaged unit does not restart (RestartPreventExitStatus=78).\n");
 }
 
 /* A mistyped option: the error (getopt_long's, or the caller's) stays the last thing on the
@@ -760,7 +765,8 @@ struct files_check {
 static int check_files(const struct files_check *fc, char *err, size_t errlen)
 {
     const struct analyzer_cfg *c = fc->c;
-    int rc = fc->check ? check_kafka_clients(c, err, errlen) : 0;
+    /* At a start too: a Kafka client the start could not make is a config error (exit 78). */
+    int rc = check_kafka_clients(c, err, errlen);
     const struct {
         const char *path, *what;
     } secrets[] = {
@@ -1144,7 +1150,7 @@ int main(int argc, char **argv)
         analyzer_rules_free(&a);
         vg_history_free(a.history);
         vg_config_free(&analyzer_config_table, &a.cfg);
-        return 1;
+        return check ? 1 : EX_CONFIG; /* not restarted by its unit (RestartPreventExitStatus) */
     }
     if (check) {
         vg_config_dump(&analyzer_config_table, &a.cfg, stdout);

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sysexits.h>
 #include <stdlib.h>
 #include <pwd.h>
 #include <signal.h>
@@ -32,6 +33,13 @@ static int run(const char *fmt, const char *a, const char *b)
 static char *output(void)
 {
     return vg_tp_read(g_out);
+}
+
+/* The exit status of a refused config: --check-config says 1 (refused), a start 78 (EX_CONFIG),
+ * which the packaged units do not restart. */
+static int refused(const char *args)
+{
+    return strstr(args, "--check-config") ? 1 : EX_CONFIG;
 }
 
 /* Only --help prints the help. A mistyped option gets the error and one line saying where the
@@ -88,7 +96,7 @@ static void bad_config_file_stops_daemon_with_file_line_and_key(void **state)
     char path[256];
     snprintf(path, sizeof(path), "/tmp/vigil-cli-%d.yaml", (int)getpid());
     vg_tp_write_atomic(path, "topic: vigil.metrics\nwebhook:\n  ulr: http://x\n");
-    assert_int_equal(run("%s --config %s", VG_ANALYZER_BIN, path), 1);
+    assert_int_equal(run("%s --config %s", VG_ANALYZER_BIN, path), EX_CONFIG);
     char *o = output(), want[512];
     snprintf(want, sizeof(want),
              "vigil-analyzer: config error: %s:3:3: unknown key 'webhook.ulr' (did you mean "
@@ -260,7 +268,7 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
         {VG_AGENT_BIN, "--set user= --set topic= --check-config", "topic: empty"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(run("%s %s", cases[i].bin, cases[i].args), 1);
+        assert_int_equal(run("%s %s", cases[i].bin, cases[i].args), refused(cases[i].args));
         char *o = output();
         assert_non_null(strstr(o, cases[i].reason));
         assert_null(strstr(o, "config OK"));
@@ -323,6 +331,48 @@ static void check_config_refuses_kafka_clients_the_start_refuses(void **state)
     free(o);
 }
 
+/* A config error stopped the start with exit 1, which Restart=on-failure restarts every 5 s for
+ * ever (the start limit never trips at that pace). The start now exits 78 (EX_CONFIG), which
+ * the units do not restart; --check-config keeps 1 for "refused" (vigilctl config check's
+ * contract). */
+static void a_config_error_at_start_exits_78_which_the_units_do_not_restart(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bin, *args;
+    } cases[] = {
+        {VG_ANALYZER_BIN, "--set alert.threshold=2"},
+        {VG_AGENT_BIN, "--set user= --set collectors=cpu,gpu"},
+        {VG_AGENT_BIN, "--set user= --set kafka.security.protocol=SASL_SSL"},
+        {VG_ANALYZER_BIN, "--set kafka.security.protocol=SASL_SSL"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = run("timeout 30 %s %s", cases[i].bin, cases[i].args);
+        char *o = output();
+        if (rc != 78 || !strstr(o, "config error: "))
+            fail_msg("%s %s: exit %d:\n%s", cases[i].bin, cases[i].args, rc, o);
+        free(o);
+        assert_int_equal(run("%s %s --check-config", cases[i].bin, cases[i].args), 1);
+    }
+    const char *units[] = {VG_SOURCE_DIR "/packaging/systemd/vigil-agent.service",
+                           VG_SOURCE_DIR "/packaging/systemd/vigil-analyzer.service"};
+    for (size_t i = 0; i < 2; i++) {
+        char *u = vg_tp_read(units[i]);
+        assert_non_null(u);
+        if (!strstr(u, "\nRestartPreventExitStatus=78\n"))
+            fail_msg("%s: no RestartPreventExitStatus=78", units[i]);
+        free(u);
+    }
+    /* --help says it, and so the man pages (generated from it) have an EXIT STATUS section. */
+    for (int d = 0; d < 2; d++) {
+        assert_int_equal(run("%s %s", d ? VG_AGENT_BIN : VG_ANALYZER_BIN, "--help"), 0);
+        char *o = output();
+        assert_non_null(strstr(o, "\nExit status: 0 stopped"));
+        assert_non_null(strstr(o, "78"));
+        free(o);
+    }
+}
+
 /* The agent reads the local webhook's secret file after dropping to its service user: run as
  * root, the check reads it as that user too, so a file only root can read is refused. */
 static void check_config_reads_the_webhook_secret_as_the_service_user(void **state)
@@ -346,7 +396,7 @@ static void check_config_reads_the_webhook_secret_as_the_service_user(void **sta
              "--set user=nobody --set local.webhook.url=https://example.com/x --set "
              "local.webhook.secret_file=%s --check-config",
              path);
-    assert_int_equal(run("%s %s", VG_AGENT_BIN, args), 1);
+    assert_int_equal(run("%s %s", VG_AGENT_BIN, args), refused(args));
     char *o = output();
     assert_non_null(strstr(o, "local.webhook.secret_file: cannot open"));
     assert_non_null(strstr(o, "Permission denied"));
@@ -450,7 +500,7 @@ static void check_config_refuses_an_outbox_dir_the_start_could_not_create(void *
         for (int start = 0; start < 2; start++) {
             snprintf(args, sizeof args, "%s --set outbox.dir=%s%s", rx, ob,
                      start ? " --set bootstrap_servers=127.0.0.1:1" : " --check-config");
-            assert_int_equal(run("timeout 60 %s %s", VG_ANALYZER_BIN, args), 1);
+            assert_int_equal(run("timeout 60 %s %s", VG_ANALYZER_BIN, args), refused(args));
             char *o = output(), want[600];
             snprintf(want, sizeof want, "config error: --set: outbox.dir: %s%s", bad[i].what, ob);
             if (!strstr(o, want) || !strstr(o, bad[i].why))
@@ -555,7 +605,7 @@ static void a_silences_file_that_could_never_be_saved_stops_the_analyzer(void **
         for (int start = 0; start < 2; start++) {
             snprintf(args, sizeof args, "--set silences.file=%s%s", file,
                      start ? " --set bootstrap_servers=127.0.0.1:1" : " --check-config");
-            assert_int_equal(run("timeout 60 %s %s", VG_ANALYZER_BIN, args), 1);
+            assert_int_equal(run("timeout 60 %s %s", VG_ANALYZER_BIN, args), refused(args));
             char *o = output(), want[600];
             snprintf(want, sizeof want, "config error: --set: silences.file %s", file);
             if (!strstr(o, want) || !strstr(o, bad[i].why))
@@ -593,7 +643,7 @@ static void check_config_judges_the_written_directories_as_the_service_user(void
         char set[600];
         snprintf(set, sizeof set, cases[i].fmt, dir);
         snprintf(args, sizeof args, "%s --set user=nobody --check-config", set);
-        assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 1);
+        assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), refused(args));
         char *o = output();
         if (!strstr(o, cases[i].want) || !strstr(o, "Permission denied") ||
             !strstr(o, "(checked as user 'nobody', the analyzer's `user`)"))
@@ -632,7 +682,7 @@ static void check_config_reads_rules_and_silences_as_the_service_user(void **sta
                      0);
     assert_int_equal(chmod(rule, 0600), 0); /* root's alone */
     snprintf(args, sizeof args, "--set rules.dir=%s --set user=nobody --check-config", rules);
-    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 1);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), refused(args));
     char *o = output();
     if (!strstr(o, "config error: --set: rules.dir: ") || !strstr(o, "Permission denied") ||
         !strstr(o, "(checked as user 'nobody', the analyzer's `user`)"))
@@ -646,7 +696,7 @@ static void check_config_reads_rules_and_silences_as_the_service_user(void **sta
     assert_int_equal(chmod(sil, 0600), 0);
     assert_int_equal(chmod(dir, 0777), 0); /* its directory writable: only the read is refused */
     snprintf(args, sizeof args, "--set silences.file=%s --set user=nobody --check-config", sil);
-    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 1);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), refused(args));
     o = output();
     if (!strstr(o, "silences.file: cannot read ") || !strstr(o, "Permission denied"))
         fail_msg("%s: no refusal of the silences file as nobody in:\n%s", args, o);
@@ -715,7 +765,7 @@ static void check_config_reads_the_analyzers_secret_files_as_the_service_user(vo
         assert_int_equal(chmod(path, 0600), 0); /* root's alone */
         snprintf(args, sizeof args, "%s --set %s=%s --set user=nobody --check-config", cases[i].set,
                  cases[i].key, path);
-        assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 1);
+        assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), refused(args));
         char *o = output();
         if (!strstr(o, cases[i].want) || !strstr(o, "Permission denied") ||
             !strstr(o, "(checked as user 'nobody', the analyzer's `user`)"))
@@ -1329,7 +1379,7 @@ a_rules_directory_that_does_not_load_stops_the_analyzer_listing_every_mistake(vo
     for (int i = 0; i < 60; i++)
         fprintf(f, "  - name: R%d\n    sevrity: info\n    when: 1 > 0\n", i);
     assert_int_equal(fclose(f), 0);
-    assert_int_equal(run("%s --set rules.dir=%s", VG_ANALYZER_BIN, dir), 1);
+    assert_int_equal(run("%s --set rules.dir=%s", VG_ANALYZER_BIN, dir), EX_CONFIG);
     char *o = output();
     int n = 0;
     for (const char *p = strstr(o, "unknown key 'sevrity' (did you mean 'severity'?)\n"); p;
@@ -1352,7 +1402,7 @@ static void a_rule_reading_a_host_model_the_analyzer_does_not_run_stops_it(void 
     snprintf(path, sizeof(path), "%s/a.yaml", dir);
     vg_tp_write_atomic(path, "rules:\n  - name: M\n    when: value(\"host:mv\") > 0.999\n");
     snprintf(sets, sizeof(sets), "--set rules.dir=%s --set model.set=series", dir);
-    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, sets), 1);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, sets), refused(sets));
     char *o = output();
     snprintf(want, sizeof(want),
              "vigil-analyzer: config error: %s:3:17: value(\"host:mv\"): model 'mv' is not in "
@@ -1376,6 +1426,7 @@ int main(void)
         cmocka_unit_test(a_rule_reading_a_host_model_the_analyzer_does_not_run_stops_it),
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
         cmocka_unit_test(check_config_refuses_kafka_clients_the_start_refuses),
+        cmocka_unit_test(a_config_error_at_start_exits_78_which_the_units_do_not_restart),
         cmocka_unit_test(check_config_refuses_a_model_dir_the_start_could_not_create),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_masks_the_credentials_in_urls),
