@@ -108,6 +108,18 @@ static void usage(FILE *f)
                "failed otherwise, or --check-config refused the config; 2 usage error; 78 "
                "(EX_CONFIG) the start refused the config (\"config error: ...\"), which the "
                "packaged unit does not restart (RestartPreventExitStatus=78).\n");
+    fprintf(f, "\nEnvironment: the VIGIL_* variables named above set their config keys (order, "
+               "later wins: defaults, file, environment, --set). NOTIFY_SOCKET and WATCHDOG_USEC, "
+               "set by systemd (Type=notify, WatchdogSec=), are answered with READY=1 and "
+               "watchdog pings. VIGIL_CUDA_LIB names the GPU backend library to load instead of "
+               "the installed libvigil-cuda.so; OPENBLAS_NUM_THREADS and OPENBLAS_CORETYPE are "
+               "OpenBLAS's own, for the CPU backend.\n");
+    fprintf(f, "\nFiles: /etc/vigil/analyzer.yaml, the packaged unit's --config; under "
+               "/var/lib/vigil, as the packaged config sets them: outbox/ (outbox.dir, alerts "
+               "waiting for their receivers), models/ (model.dir, the mv model's checkpoints), "
+               "silences.json (silences.file, where set), bootstrap (the embedded-broker "
+               "drop-in's --bootstrap-file). The documents under docs/ that this help names are "
+               "in /usr/share/doc/vigil-analyzer/ once installed.\n");
 }
 
 /* A mistyped option: the error (getopt_long's, or the caller's) stays the last thing on the
