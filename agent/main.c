@@ -144,11 +144,11 @@ static void usage(FILE *f)
                "later wins: defaults, file, environment, --set). NOTIFY_SOCKET and WATCHDOG_USEC,\n"
                "set by systemd (Type=notify, WatchdogSec=), are answered with READY=1 and\n"
                "watchdog pings.\n");
-    fprintf(
-        f, "\nFiles: /etc/vigil/agent.yaml, the packaged unit's --config; under\n"
-           "/var/lib/vigil: spool/ (spool.dir, messages waiting for Kafka) and btf/\n"
-           "(bpf.btf_cache, minimal kernel BTF for the eBPF collectors). The documents\n"
-           "under docs/ that this help names are in /usr/share/doc/vigil-agent/ once installed.\n");
+    fprintf(f, "\nFiles: /etc/vigil/agent.yaml, the packaged unit's --config; under\n"
+               "/var/lib/vigil: spool/ (spool.dir, messages waiting for Kafka) and btf/\n"
+               "(bpf.btf_cache, minimal kernel BTF for the eBPF collectors). The documents\n"
+               "under docs/ that this help names are in /usr/share/doc/vigil-agent/ once\n"
+               "installed.\n");
 }
 
 /* A mistyped option: the error (getopt_long's, or the caller's) stays the last thing on the
