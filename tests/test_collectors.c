@@ -1521,7 +1521,7 @@ static size_t budget_tick(struct vg_devbudget *b, struct vg_wire_msg *m, int oth
 {
     vg_wire_msg_reset(m);
     for (int i = 0; i < others; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "o%03d", i);
         assert_int_equal(vg_wire_msg_add_metric(m, name, 1, NULL, 0), 0);
     }
