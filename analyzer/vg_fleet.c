@@ -555,6 +555,17 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
     if (!group || !*group)
         group = "default";
     struct hostref *ref = vg_strmap_get(&f->hosts, host);
+    if (ref && strcmp(ref->g->name, group) != 0) {
+        /* Its group label changed: its window, host score and columns are the old group's, and
+         * its values would go on being read by that group's columns (those of the new group
+         * dropped). It starts over in the group it names now, as a new host there. */
+        char qf[160], qt[160], qh[160];
+        vg_info("host moved group", "host=%s from=%s to=%s", vg_log_quote(qh, sizeof(qh), host),
+                vg_log_quote(qf, sizeof(qf), ref->g->name), vg_log_quote(qt, sizeof(qt), group));
+        vg_fleet_host_drop(f, host);
+        f->st.hosts_regrouped++;
+        ref = NULL;
+    }
     if (!ref) {
         if (f->p.max_hosts && f->hosts.n >= f->p.max_hosts) {
             f->st.hosts_refused++;

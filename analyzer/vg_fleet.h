@@ -111,6 +111,8 @@ struct vg_fleet_stats {
     uint64_t ckpt_loaded;     /* groups resumed from a checkpoint */
     uint64_t ckpt_refused;    /* checkpoint files refused (corrupt, version, shape) */
     uint64_t ckpt_saved;
+    /* Hosts that changed group label: dropped from the old group, new in the one named now. */
+    uint64_t hosts_regrouped;
     uint64_t steps_forced;     /* steps because a host's queue was full */
     uint64_t ticks_queued;     /* host ticks queued, not yet stepped, now */
     uint64_t ticks_queued_max; /* the most ever queued at once */
@@ -132,9 +134,10 @@ int vg_fleet_new(struct vg_fleet **out, const struct vg_fleet_params *p, struct 
 void vg_fleet_free(struct vg_fleet *f);
 
 /* Queues one tick of host (in group, NULL = "default"), of event time ts_ms (given back with its
- * score), and steps its group as the header comment says. A host stays in the group it first
- * reported in. Returns 0, 1 when refused (limits, too few metrics, no memory for its rows or its
- * new group's model; counted), or a negative code with a message (backend failure). */
+ * score), and steps its group as the header comment says. A host whose group differs from the
+ * one it is in leaves that one (logged, counted in hosts_regrouped) and joins this. Returns 0, 1
+ * when refused (limits, too few metrics, no memory for its rows or its new group's model; counted),
+ * or a negative code with a message (backend failure). */
 int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int64_t ts_ms,
                     const struct vg_metric *metrics, size_t n, char *err, size_t errlen);
 /* vg_fleet_put_at() with event time 0. */

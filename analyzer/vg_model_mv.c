@@ -131,6 +131,12 @@ static int mv_update(void *inst, const struct vg_model_tick *t, char *err, size_
     struct mv_host *h = mv_host_get(m, t->host);
     if (!h)
         return vg_err(err, errlen, -ENOMEM, "model mv: out of memory");
+    /* A host that changes group starts over there (vg_fleet_put_at): its last score names the
+     * old group's columns, which go when that group is freed. */
+    struct vg_fleet_score was;
+    const char *group = t->group && *t->group ? t->group : "default";
+    if (vg_fleet_host(m->fleet, t->host, &was) == 0 && strcmp(was.group, group) != 0)
+        h->last = (struct vg_model_score){.raw = NAN};
     int rc = vg_fleet_put_at(m->fleet, t->group, t->host, t->ts_ms, t->metrics, t->n_metrics, err,
                              errlen);
     return rc < 0 ? rc : 0; /* 1: not modelled (limits, too few metrics), counted by the fleet */

@@ -235,6 +235,80 @@ static void test_group_metric_set_is_fixed_by_its_first_host(void **state)
     vg_fleet_free(f);
 }
 
+/* Stderr into a file from here until log_end(), which reads it into log (NUL-terminated). */
+static int log_begin(void)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/stderr.log", dir);
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    return saved;
+}
+
+static void log_end(int saved, char *log, size_t loglen)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/stderr.log", dir);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = pread(fd, log, loglen - 1, 0);
+    close(fd);
+    log[n > 0 ? n : 0] = 0;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* A host relabelled from group web to db (its role changed, and its metrics with it) is modelled
+ * in db from its next tick, on db's columns, and the move is logged. It used to stay in web for
+ * good: its db metrics ignored, its attribution naming web's columns, its checkpoint web's. */
+static void test_a_host_whose_group_label_changes_moves_to_that_group(void **state)
+{
+    struct vg_fleet_params p = params();
+    p.dir = NULL;
+    struct vg_fleet *f;
+    char err[VG_ERRLEN], log[8192];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    struct vg_metric web[] = {{"cpu.a", 1}, {"cpu.b", 2}, {"cpu.c", 3}};
+    struct vg_metric db[] = {{"db.q", 4}, {"db.r", 5}, {"db.s", 6}};
+    for (int t = 0; t < 5; t++) {
+        assert_int_equal(vg_fleet_put(f, "web", "g-1", web, 3, err, sizeof(err)), 0);
+        assert_int_equal(vg_fleet_put(f, "db", "g-2", db, 3, err, sizeof(err)), 0);
+    }
+    int saved = log_begin();
+    for (int t = 0; t < 5; t++) {
+        assert_int_equal(vg_fleet_put(f, "db", "g-1", db, 3, err, sizeof(err)), 0);
+        assert_int_equal(vg_fleet_put(f, "db", "g-2", db, 3, err, sizeof(err)), 0);
+    }
+    log_end(saved, log, sizeof(log));
+    struct vg_fleet_score s;
+    assert_int_equal(vg_fleet_host(f, "g-1", &s), 0);
+    assert_string_equal(s.group, "db");
+    assert_true(s.n_top > 0);
+    assert_memory_equal(s.top[0], "db.", 3); /* db's columns, not web's */
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.hosts, 2);
+    assert_int_equal(st.metrics_ignored, 0); /* its db values are modelled */
+    assert_int_equal(st.hosts_regrouped, 1);
+    assert_int_equal(count_of(log, "host moved group"), 1);
+    assert_non_null(strstr(log, "host=\"g-1\" from=\"web\" to=\"db\""));
+    /* Its old group is empty and remains (for hosts that come back), the host is in db only. */
+    assert_int_equal(st.groups, 2);
+    vg_fleet_free(f);
+}
+
 /* A group whose model cannot be made, or a host whose rows cannot (its backend out of memory), is
  * not a host with too few metrics, and not a failure of the other groups: the host is refused and
  * counted (and a warning logged), and its next tick is taken once memory is back. */
@@ -1889,6 +1963,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_metric_set_is_fixed_by_its_first_host),
+        cmocka_unit_test(test_a_host_whose_group_label_changes_moves_to_that_group),
         cmocka_unit_test(test_a_host_without_memory_to_model_is_taken_on_its_next_tick),
         cmocka_unit_test(test_an_empty_group_makes_room_for_a_new_one_at_max_groups),
         cmocka_unit_test(test_default_columns_put_host_level_metrics_before_cgroups),
