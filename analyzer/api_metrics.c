@@ -235,6 +235,9 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Host groups of the mv model."},
     {"vigil_model_hosts_refused_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
      "Host ticks the mv model did not take (limits, too few metrics, no memory for it)."},
+    {"vigil_model_metrics_ignored_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Values of metrics their host's mv group does not model (not among the columns its first "
+     "host gave it: a collector or a disk added later); their names are logged once per group."},
     {"vigil_model_checkpoints_refused_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
      "Model checkpoint files refused at start."},
     {"vigil_model_checkpoints_loaded_total", VG_METRIC_COUNTER, NULL, "model.set has mv",

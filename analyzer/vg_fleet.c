@@ -66,6 +66,7 @@ void vg_fleet_free_group(void *v)
         free(g->cols[j]);
     free(g->cols);
     vg_strmap_free(&g->colmap, NULL);
+    vg_strmap_free(&g->ignored, NULL);
     for (uint32_t i = 0; g->hosts && i < g->n; i++)
         free(g->hosts[i]);
     free(g->hosts);
@@ -112,6 +113,7 @@ struct group *vg_fleet_group_alloc(const char *name, char **cols, uint32_t m, ui
     if (!g)
         return NULL;
     vg_strmap_init(&g->colmap);
+    vg_strmap_init(&g->ignored);
     g->cols = cols;
     g->m = m;
     g->D = D;
@@ -549,6 +551,20 @@ int vg_fleet_put(struct vg_fleet *f, const char *group, const char *host,
 
 static int reclaim_empty(struct vg_fleet *f);
 
+/* A metric its group does not model (sent by a host that has more, or whose agent got a new
+ * collector): its name goes into fresh (comma-separated, as much as fits) the first time the
+ * group sees it, so that it is logged once, not every tick. */
+static void note_ignored(struct group *g, const char *name, char *fresh, size_t len, size_t *n)
+{
+    if (!name || g->ignored.n >= VG_FLEET_IGNORED_MAX || vg_strmap_get(&g->ignored, name) ||
+        vg_strmap_put(&g->ignored, name, (void *)1) < 0)
+        return;
+    size_t at = *n ? strlen(fresh) : 0;
+    if (at + 1 < len)
+        snprintf(fresh + at, len - at, "%s%s", *n ? "," : "", name);
+    ++*n;
+}
+
 int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int64_t ts_ms,
                     const struct vg_metric *metrics, size_t n, char *err, size_t errlen)
 {
@@ -630,10 +646,13 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
         return rc;
     if (rc == 1)
         return 0; /* counted in ticks_skipped */
+    char fresh[512];
+    size_t nfresh = 0;
     for (size_t i = 0; i < n; i++) {
         void *c = vg_strmap_get(&g->colmap, metrics[i].name);
         if (!c) {
             f->st.metrics_ignored++;
+            note_ignored(g, metrics[i].name, fresh, sizeof(fresh), &nfresh);
             continue;
         }
         /* The model reads floats: a finite double beyond one's range (1e39 .. 1e308) would
@@ -644,6 +663,12 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
         if (isfinite(v))
             v = v > VG_K_X_MAX ? VG_K_X_MAX : v < -VG_K_X_MAX ? -VG_K_X_MAX : v;
         row[(uintptr_t)c - 1] = isfinite(v) ? (float)v : NAN;
+    }
+    if (nfresh) {
+        char qg[160], qh[160], qm[sizeof(fresh) + 8];
+        vg_info("metrics not in the model group: ignored (vigil_model_metrics_ignored_total)",
+                "group=%s host=%s metrics=%s", vg_log_quote(qg, sizeof(qg), g->name),
+                vg_log_quote(qh, sizeof(qh), host), vg_log_quote(qm, sizeof(qm), fresh));
     }
     f->st.ticks_put++;
     return step_complete(f, g, err, errlen);

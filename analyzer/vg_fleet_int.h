@@ -58,7 +58,12 @@ struct group {
     struct hs_last *hl;
     float *resid, *z;
     double *bl;
+    /* Names of metrics its hosts sent that it does not model, logged once each (a collector or
+     * a disk added after the group was made); at most VG_FLEET_IGNORED_MAX of them. */
+    struct vg_strmap ignored;
 };
+
+#define VG_FLEET_IGNORED_MAX 256
 
 struct hostref {
     struct group *g;

@@ -309,6 +309,36 @@ static void test_a_host_whose_group_label_changes_moves_to_that_group(void **sta
     vg_fleet_free(f);
 }
 
+/* Metrics a group does not model (a collector enabled after the group was made) are counted
+ * (vigil_model_metrics_ignored_total) and their names logged once for the group, not once a
+ * tick; a name new later is logged then. */
+static void test_metrics_a_group_does_not_model_are_logged_once_by_name(void **state)
+{
+    struct vg_fleet_params p = params();
+    p.dir = NULL;
+    struct vg_fleet *f;
+    char err[VG_ERRLEN], log[8192];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    struct vg_metric a[] = {{"cpu", 1}, {"mem", 2}, {"load", 3}};
+    struct vg_metric more[] = {{"cpu", 1}, {"mem", 2}, {"load", 3}, {"disk.sdb", 4}, {"gpu", 5}};
+    struct vg_metric most[] = {{"cpu", 1}, {"net", 2}, {"load", 3}, {"disk.sdb", 4}};
+    assert_int_equal(vg_fleet_put(f, "web", "a", a, 3, err, sizeof(err)), 0);
+    int saved = log_begin();
+    for (int t = 0; t < 10; t++) {
+        assert_int_equal(vg_fleet_put(f, "web", "a", more, 5, err, sizeof(err)), 0);
+        assert_int_equal(vg_fleet_put(f, "web", "b", more, 5, err, sizeof(err)), 0);
+    }
+    assert_int_equal(vg_fleet_put(f, "web", "b", most, 4, err, sizeof(err)), 0);
+    log_end(saved, log, sizeof(log));
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.metrics_ignored, 42);
+    assert_int_equal(count_of(log, "metrics not in the model group"), 2);
+    assert_non_null(strstr(log, "group=\"web\" host=\"a\" metrics=\"disk.sdb,gpu\""));
+    assert_non_null(strstr(log, "group=\"web\" host=\"b\" metrics=\"net\""));
+    vg_fleet_free(f);
+}
+
 /* A group whose model cannot be made, or a host whose rows cannot (its backend out of memory), is
  * not a host with too few metrics, and not a failure of the other groups: the host is refused and
  * counted (and a warning logged), and its next tick is taken once memory is back. */
@@ -1964,6 +1994,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_metric_set_is_fixed_by_its_first_host),
         cmocka_unit_test(test_a_host_whose_group_label_changes_moves_to_that_group),
+        cmocka_unit_test(test_metrics_a_group_does_not_model_are_logged_once_by_name),
         cmocka_unit_test(test_a_host_without_memory_to_model_is_taken_on_its_next_tick),
         cmocka_unit_test(test_an_empty_group_makes_room_for_a_new_one_at_max_groups),
         cmocka_unit_test(test_default_columns_put_host_level_metrics_before_cgroups),
