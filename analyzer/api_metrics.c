@@ -12,7 +12,8 @@ const struct vg_api_metric vg_api_metrics[] = {
      "also logged (rate-limited)."},
     {"vigil_bad_messages_total", VG_METRIC_COUNTER, NULL, NULL,
      "Messages skipped as bad: rejected by the wire decoder, or librdkafka could not check or "
-     "decompress them; each logged as `bad message skipped` with topic, partition and offset."},
+     "decompress them; each logged as `bad message skipped` with topic, partition, offset and "
+     "key."},
     {"vigil_duplicate_messages_total", VG_METRIC_COUNTER, NULL, NULL,
      "Redelivered messages skipped."},
     {"vigil_sequence_gaps_total", VG_METRIC_COUNTER, NULL, NULL,

@@ -160,19 +160,34 @@ static const double processing_bounds[] = {1e-5,   5e-5, 1e-4, 2.5e-4, 5e-4, 1e-
 static const double lag_bounds[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5,
                                     0.75, 1,     1.5,  2,     3,   5,    10,  30,   60,  300, 3600};
 
+/* A bad message's key, the host its agent named (the payload may not say): its first
+ * BAD_KEY_MAX bytes, "..." after when there are more, a NUL byte as '?'; quoted by the caller. */
+#define BAD_KEY_MAX 64
+static const char *bad_key(char *buf, const rd_kafka_message_t *m)
+{
+    size_t n = m->key ? (m->key_len < BAD_KEY_MAX ? m->key_len : BAD_KEY_MAX) : 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = ((const char *)m->key)[i];
+        buf[i] = c ? c : '?';
+    }
+    strcpy(buf + n, m->key && m->key_len > BAD_KEY_MAX ? "..." : "");
+    return buf;
+}
+
 /* Called with a->lock held. */
 static void note_bad_message(struct analyzer *a, const rd_kafka_message_t *m, const char *reason)
 {
-    char q[VG_ERRLEN + 8];
+    char q[VG_ERRLEN + 8], key[BAD_KEY_MAX + 4], qk[2 * sizeof(key) + 3];
     a->bad_messages++;
     if (a->bad_logged < BAD_LOG_BUDGET) {
         a->bad_logged++;
         /* Past vg_log's generic limit too: bad_suppressed counts exactly the ones not logged
          * here. */
         vg_log_unlimited(VG_LOG_WARN, "bad message skipped",
-                         "topic=%s partition=%d offset=%lld bytes=%zu reason=%s",
+                         "topic=%s partition=%d offset=%lld key=%s bytes=%zu reason=%s",
                          rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
-                         m->len, vg_log_quote(q, sizeof(q), reason));
+                         vg_log_quote(qk, sizeof(qk), bad_key(key, m)), m->len,
+                         vg_log_quote(q, sizeof(q), reason));
     } else {
         a->bad_suppressed++;
     }

@@ -127,6 +127,7 @@ static void analyzer_scores_kcat_messages_and_skips_malformed_one(void **state)
     assert_non_null(strstr(bad, "topic=vigil.metrics"));
     assert_non_null(strstr(bad, "partition="));
     assert_non_null(strstr(bad, "offset=15"));
+    assert_non_null(strstr(bad, "key=\"kc-1\"")); /* the host, which the payload may not name */
     assert_non_null(strstr(bad, "reason="));
     /* Logged once, counted once. */
     *eol = '\n';
@@ -138,6 +139,9 @@ static void analyzer_scores_kcat_messages_and_skips_malformed_one(void **state)
 /* A flood of bad messages: the analyzer logs up to its own budget per stats_interval and counts
  * the rest in bad_suppressed, so the lines logged and bad_suppressed add up to bad_messages (no
  * second, generic limit may hold lines back uncounted). */
+#define VG_X30    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define VG_LONG_X VG_X30 VG_X30 VG_X30
+
 static void bad_message_lines_and_bad_suppressed_add_up_to_bad_messages(void **state)
 {
     if (!have_kcat())
@@ -161,15 +165,28 @@ static void bad_message_lines_and_bad_suppressed_add_up_to_bad_messages(void **s
     int64_t end = vg_tp_mono_ms() + 30000;
     while (vg_tp_mono_ms() < end && vg_tp_last_field(s.analyzer_log, "bad_messages") < BAD)
         vg_tp_pause_ms(100);
+    /* Past the flood's stats_interval, whose budget it spent: one more, whose key is long and
+     * has a quote, is logged with its key quoted, its first 64 bytes. */
+    vg_tp_pause_ms(1500);
+    f = fopen(input, "w");
+    assert_non_null(f);
+    fprintf(f, "%.30s\"%.69s|{\"v\":1,\"host\":0\n", VG_LONG_X, VG_LONG_X);
+    fclose(f);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.metrics -K '|' -l %s", s.bootstrap, input),
+                     0);
+    while (vg_tp_mono_ms() < end && vg_tp_last_field(s.analyzer_log, "bad_messages") < BAD + 1)
+        vg_tp_pause_ms(100);
     assert_int_equal(vg_stack_stop(&s), 0);
     long long bad = vg_tp_last_field(s.analyzer_log, "bad_messages");
     long long unlogged = vg_tp_last_field(s.analyzer_log, "bad_suppressed");
     int logged = vg_tp_count(s.analyzer_log, "msg=\"bad message skipped\"");
     print_message("bad_messages=%lld logged=%d bad_suppressed=%lld\n", bad, logged, unlogged);
-    assert_int_equal(bad, BAD);
-    assert_true(logged >= 100); /* at least the budget of one stats_interval */
+    assert_int_equal(bad, BAD + 1);
+    assert_true(logged >= 101); /* at least the budget of one stats_interval */
     assert_int_equal(logged + unlogged, bad);
     assert_int_equal(vg_tp_count(s.analyzer_log, "text=\"bad message skipped\""), 0);
+    assert_int_equal(vg_tp_count(s.analyzer_log, "key=\"" VG_X30 "\\\"" VG_X30 "xxx...\" bytes="),
+                     1);
 }
 
 static void alert_reaches_webhook_alertmanager_and_slack_through_outbox(void **state)
