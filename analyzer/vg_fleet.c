@@ -903,11 +903,17 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
     struct vg_mv_stats ms_st;
     vg_mv_get_stats(g->mv, &ms_st);
     *fresh = ms_st.ticks == 0;
-    int same = g->m == in->m;
-    for (uint32_t j = 0; same && j < g->m; j++)
-        same = strcmp(g->cols[j], in->cols[j]) == 0;
-    if (!same)
-        return vg_err(err, errlen, -EINVAL, "group %s models other metrics here", in->group);
+    /* The first column where they differ: what an operator needs to tell which analyzer's
+     * model.metrics or model.max_metrics made the group differently. */
+    uint32_t at = 0;
+    while (at < g->m && at < in->m && strcmp(g->cols[at], in->cols[at]) == 0)
+        at++;
+    if (at < g->m || at < in->m)
+        return vg_err(err, errlen, -EINVAL,
+                      "group %s models other metrics here: column %u is %s here, %s in the record "
+                      "(%u columns here, %u in the record)",
+                      in->group, at + 1, at < g->m ? g->cols[at] : "(none)",
+                      at < in->m ? in->cols[at] : "(none)", g->m, in->m);
     if (in->n_floats != vg_mv_host_floats(g->mv))
         return vg_err(err, errlen, -EINVAL,
                       "group %s: %zu floats of host state, this model's shape takes %zu", in->group,

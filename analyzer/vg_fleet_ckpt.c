@@ -269,8 +269,17 @@ static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errl
     if ((rc = vg_ckpt_r_get(r, TAG_COLS, &d, &len, err, errlen)) < 0)
         goto out;
     m = split(d, len, &cols, vg_wire_name_valid);
-    if (m < 1 || m > (long)f->p.max_metrics) {
+    if (m < 1) {
         rc = vg_err(err, errlen, -EINVAL, "%s: bad metric list", path);
+        goto out;
+    }
+    if (m > (long)f->p.max_metrics) {
+        /* Not a corrupt file: written under a larger model.max_metrics (lowered since, or by
+         * another analyzer), which is what the operator has to know. */
+        rc = vg_err(err, errlen, -EINVAL,
+                    "%s: checkpoint has %ld columns, model.max_metrics is %u (raise it to %ld "
+                    "to keep this group's weights)",
+                    path, m, f->p.max_metrics, m);
         goto out;
     }
     if ((rc = cols_match_patterns(f, path, cols, m, err, errlen)) < 0)

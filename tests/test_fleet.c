@@ -1037,6 +1037,27 @@ static void test_checkpoint_whose_columns_other_patterns_chose_is_refused(void *
     vg_fleet_free(f);
 }
 
+/* A checkpoint of more columns than model.max_metrics (written before the key was lowered) is
+ * refused as a configuration matter, naming both numbers, not as a corrupt file ("bad metric
+ * list"); raised back, the same file loads. */
+static void test_checkpoint_wider_than_max_metrics_is_refused_naming_both(void **state)
+{
+    struct vg_fleet_params p = params(); /* max_metrics 64: all 12 columns */
+    struct vg_fleet *f;
+    char log[4096];
+    save_trained(&p, 20);
+    clear_refused();
+    p.max_metrics = 4;
+    f = load_logged(&p, 0, log, sizeof(log));
+    restore_refused();
+    printf("  %s", log);
+    assert_non_null(strstr(log, "checkpoint has 12 columns, model.max_metrics is 4"));
+    assert_null(strstr(log, "bad metric list"));
+    vg_fleet_free(f);
+    p.max_metrics = 12;
+    vg_fleet_free(load_logged(&p, 1, log, sizeof(log)));
+}
+
 /* ---- tick queues ---- */
 
 #define QH 4   /* hosts */
@@ -1561,6 +1582,33 @@ static void test_queued_ticks_move_with_an_exported_host(void **state)
     free(tb);
 }
 
+/* A host's state from an analyzer whose group of the same name has other columns (other
+ * model.metrics or model.max_metrics) is refused naming the first column that differs and both
+ * counts, not only "models other metrics". */
+static void test_an_imported_host_of_other_columns_is_refused_naming_them(void **state)
+{
+    struct vg_fleet_params p = params();
+    p.dir = NULL;
+    struct vg_fleet *f, *g;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_new(&g, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    struct vg_metric a[] = {{"cpu", 1}, {"disk", 2}, {"mem", 3}, {"net", 4}};
+    struct vg_metric b[] = {{"cpu", 1}, {"load", 2}, {"mem", 3}};
+    assert_int_equal(vg_fleet_put(f, "ck", "h1", a, 4, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_put(g, "ck", "h2", b, 3, err, sizeof(err)), 0);
+    struct vg_fleet_host_state hs;
+    assert_int_equal(vg_fleet_host_export(f, "h1", &hs, err, sizeof(err)), 0);
+    int fresh;
+    assert_int_equal(vg_fleet_host_import(g, "h1", &hs, &fresh, err, sizeof(err)), -EINVAL);
+    printf("  %s\n", err);
+    assert_non_null(strstr(err, "group ck models other metrics here: column 2 is load here, disk "
+                                "in the record (3 columns here, 4 in the record)"));
+    free_host_state(&hs);
+    vg_fleet_free(f);
+    vg_fleet_free(g);
+}
+
 /* ---- the mv model's host blob (state topic) ---- */
 
 /* One tick of host web-<h>; `shift` (in the metric's own amplitudes) added to load_1 and
@@ -2010,6 +2058,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_host_calibration_survives_a_restart),
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
         cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
+        cmocka_unit_test(test_checkpoint_wider_than_max_metrics_is_refused_naming_both),
+        cmocka_unit_test(test_an_imported_host_of_other_columns_is_refused_naming_them),
         cmocka_unit_test(test_any_interleaving_of_a_groups_ticks_scores_as_in_order),
         cmocka_unit_test(test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back),
         cmocka_unit_test(test_a_late_host_has_every_tick_scored_and_is_back_in_step),
