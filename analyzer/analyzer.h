@@ -36,6 +36,9 @@ struct analyzer {
     size_t n_receivers;
     rd_kafka_t *rk;
     struct vg_wire_msg msg;
+    /* The metrics topic's partition count, and the one before it changed (0: not known): which
+     * partition a host's key maps to (main.c, host_moved). */
+    int32_t metrics_parts, metrics_parts_before;
     int assigned;      /* partitions currently assigned (readiness) */
     int state_touched; /* a host changed without a message (host_silent): checkpoint it */
     int64_t started_ms;

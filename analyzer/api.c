@@ -122,6 +122,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_api_counter(f, "vigil_series_expired_total", es.series_expired);
     vg_api_counter(f, "vigil_hosts_cold_started_total", es.hosts_cold_started);
     vg_api_counter(f, "vigil_hosts_released_total", es.hosts_released);
+    vg_api_counter(f, "vigil_hosts_moved_total", es.hosts_moved);
     vg_api_counter(f, "vigil_hosts_expired_total", es.hosts_expired);
     vg_api_counter(f, "vigil_rule_states_restored_total", es.rule_states_restored);
     vg_api_counter(f, "vigil_rule_states_skipped_total", es.rule_states_skipped);

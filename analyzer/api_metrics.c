@@ -42,6 +42,10 @@ const struct vg_api_metric vg_api_metrics[] = {
      "model's (or an unknown layout's) detector states: their series warm up."},
     {"vigil_hosts_released_total", VG_METRIC_COUNTER, NULL, NULL,
      "Hosts dropped because their partition moved to another analyzer."},
+    {"vigil_hosts_moved_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Hosts released quietly (no host_silent, no tombstone) when they stopped arriving because "
+     "partitions were added to the metrics topic and their key maps to another analyzer's "
+     "partition now."},
     {"vigil_hosts_expired_total", VG_METRIC_COUNTER, NULL, NULL,
      "Hosts forgotten after limits.host_idle without a message; their alerts were resolved."},
     {"vigil_rule_states_restored_total", VG_METRIC_COUNTER, NULL, NULL,

@@ -193,6 +193,23 @@ static void note_bad_message(struct analyzer *a, const rd_kafka_message_t *m, co
     }
 }
 
+/* The partition count under which m's key, its host's name, maps to m's partition by
+ * librdkafka's default partitioner (the agent's): the current count or the one before it
+ * changed (an agent sends by the old count until its producer's metadata refreshes); 0 when
+ * neither (another partitioner, a key that is not the host, a count not known). Called with
+ * a->lock held, a->msg decoded. */
+static int32_t key_parts(const struct analyzer *a, const rd_kafka_message_t *m)
+{
+    size_t len = strlen(a->msg.host);
+    if (!len || !m->key || m->key_len != len || memcmp(m->key, a->msg.host, len) != 0)
+        return 0;
+    const int32_t counts[] = {a->metrics_parts, a->metrics_parts_before};
+    for (size_t i = 0; i < 2; i++)
+        if (counts[i] > 0 && vg_kafka_key_partition(m->key, len, counts[i]) == m->partition)
+            return counts[i];
+    return 0;
+}
+
 /* Called with a->lock held. */
 static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
 {
@@ -213,8 +230,9 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
     /* A redelivery (1) changed nothing: not recorded among newer points, nor checkpointed. */
     if (done != 1)
         vg_history_record(a->history, a->engine, &a->msg); /* api_ops.c: vigilctl report */
-    /* Which hosts leave with a partition on a rebalance (release_hosts). */
-    vg_engine_host_partition(a->engine, a->msg.host, m->partition);
+    /* Which hosts leave with a partition on a rebalance (release_hosts), and whether its key put
+     * it there (host_moved). */
+    vg_engine_host_partition_keyed(a->engine, a->msg.host, m->partition, key_parts(a, m));
     /* Marked for the next checkpoint (vg_state_topic.c), with the partition it came from. */
     if (done != 1 && g_state && vg_state_topic_touch(g_state, a->msg.host, m->partition) < 0)
         vg_error("host not marked for checkpoint: out of memory", "host=%s", a->msg.host);
@@ -417,13 +435,26 @@ static void release_hosts(struct analyzer *a, const int32_t *ids, size_t n)
 }
 
 /* The metrics topic's partition count (0 when the broker does not say): which analyzer decides
- * each scaling target follows from it (vg_decisions_decider_partition). */
+ * each scaling target follows from it (vg_decisions_decider_partition), and which partition a
+ * host's key maps to (host_moved). */
 static int metrics_partition_count(const struct analyzer *a, rd_kafka_t *rk)
 {
-    if (!a->decisions)
-        return 0;
     int n = vg_kafka_topic_partitions(rk, a->cfg.topic, 0, 5000, NULL);
     return n > 0 ? n : 0;
+}
+
+/* The metrics topic's partition count as the cluster says now (n > 0). Called with a->lock
+ * held. */
+static void note_partition_count(struct analyzer *a, int32_t n)
+{
+    if (n <= 0 || n == a->metrics_parts)
+        return;
+    if (a->metrics_parts > 0)
+        vg_info("metrics topic partition count changed: hosts whose key maps to another "
+                "analyzer's partition now are released when they stop arriving here",
+                "topic=%s from=%d to=%d", a->cfg.topic, (int)a->metrics_parts, (int)n);
+    a->metrics_parts_before = a->metrics_parts;
+    a->metrics_parts = n;
 }
 
 /* Partitions revoked cleanly (checkpointed and committed), kept in memory until the next
@@ -550,6 +581,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         int count = metrics_partition_count(a, rk);
         pthread_mutex_lock(&a->lock);
         a->assigned = parts->cnt;
+        note_partition_count(a, count);
         if (a->decisions && vg_decisions_set_partitions(a->decisions, owned, n_owned, count) < 0)
             vg_error("scaling: partitions not noted (out of memory): this analyzer decides "
                      "nothing until the next assignment",
@@ -904,12 +936,44 @@ static int check_start(const struct analyzer_cfg *c, int check, char *err, size_
     return rc;
 }
 
+/* Whether rk is assigned partition p of the metrics topic. */
+static int owns_partition(const struct analyzer *a, int32_t p)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    int owned = 0;
+    if (a->rk && !rd_kafka_assignment(a->rk, &l) && l)
+        for (int i = 0; i < l->cnt && !owned; i++)
+            owned = l->elems[i].partition == p && strcmp(l->elems[i].topic, a->cfg.topic) == 0;
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    return owned;
+}
+
+/* A host that stopped arriving here (vg_engine_set_moved): moved, when its key mapped to its
+ * partition by the agent's partitioner under an earlier partition count (key_parts) and maps to
+ * a partition of another member under the current one (partitions were added to the metrics
+ * topic: docs/reliability.md). The partition it moved to, or -1: it is silent. A host whose
+ * producer partitions otherwise was never found keyed (key_parts 0) and is not asked about. */
+static int32_t host_moved(void *ud, const char *host, int32_t partition, int32_t key_parts)
+{
+    struct analyzer *a = ud;
+    int32_t n = a->metrics_parts;
+    if (n <= 0 || n == key_parts || !*host)
+        return -1;
+    int32_t p = vg_kafka_key_partition(host, strlen(host), n);
+    return p == partition || owns_partition(a, p) ? -1 : p;
+}
+
 static int open_engine(struct analyzer *a, char *err, size_t errlen)
 {
     struct vg_engine_params p;
     int rc = analyzer_engine_params(&a->cfg, a->cfg.rules_dir && *a->cfg.rules_dir, &p, err,
                                     errlen); /* rule files replace the built-in rule */
-    return rc ? rc : vg_engine_new(&a->engine, &p, err, errlen);
+    if (!rc)
+        rc = vg_engine_new(&a->engine, &p, err, errlen);
+    if (!rc) /* released as on a revoke: no tombstone of the new owner's record */
+        vg_engine_set_moved(a->engine, host_moved, forget_host, a);
+    return rc;
 }
 
 static void log_stats(struct analyzer *a)
@@ -957,12 +1021,16 @@ static void reload_rules(struct analyzer *a)
     pthread_mutex_unlock(&a->lock);
 }
 
+/* How often the metrics topic's partition count is asked (run_loop). */
+#define PARTS_CHECK_MS 30000
+
 static void run_loop(struct analyzer *a)
 {
     int64_t now = vg_mono_ms();
     int64_t next_commit = now + a->cfg.commit_interval_ms;
     int64_t next_stats = now + a->cfg.stats_interval_ms;
     int64_t next_tick = now;
+    int64_t next_parts = now + PARTS_CHECK_MS;
     int dirty = 0;
     while (!g_stop) {
         if (g_reload) {
@@ -1016,6 +1084,20 @@ static void run_loop(struct analyzer *a)
             analyzer_models_tick(a, now); /* model checkpoints */
             pthread_mutex_unlock(&a->lock);
             next_tick = now + 100;
+        }
+        if (now >= next_parts) {
+            /* Partitions added to the metrics topic: the consumer group rebalances when its
+             * metadata shows them, an agent sends by them when its producer's does (each every
+             * topic.metadata.refresh.interval.ms, 5 min): the count is asked here too, so that a
+             * host that moved is known before it would go silent. Outside the lock: a metadata
+             * request waits for the cluster. */
+            int n = a->assigned ? vg_kafka_topic_partitions(a->rk, a->cfg.topic, 0, 2000, NULL) : 0;
+            if (n > 0) {
+                pthread_mutex_lock(&a->lock);
+                note_partition_count(a, n);
+                pthread_mutex_unlock(&a->lock);
+            }
+            next_parts = now + PARTS_CHECK_MS;
         }
         if (now >= next_stats) {
             pthread_mutex_lock(&a->lock);

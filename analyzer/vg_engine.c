@@ -1019,6 +1019,66 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     return 0;
 }
 
+int vg_engine_host_partition_keyed(struct vg_engine *e, const char *host, int32_t partition,
+                                   int32_t key_parts)
+{
+    struct host *h = vg_strmap_get(&e->hosts, host);
+    if (!h)
+        return -ENOENT;
+    h->partition = partition;
+    h->key_parts = key_parts;
+    return 0;
+}
+
+void vg_engine_set_moved(struct vg_engine *e, vg_engine_moved_fn moved,
+                         void (*gone)(void *ud, const char *host), void *ud)
+{
+    e->moved = moved;
+    e->moved_gone = gone;
+    e->moved_ud = ud;
+}
+
+/* The partition h moved to (vg_engine_set_moved), or -1. */
+static int32_t moved_to(const struct vg_engine *e, const char *name, const struct host *h)
+{
+    if (!e->moved || h->partition < 0 || h->key_parts <= 0)
+        return -1;
+    return e->moved(e->moved_ud, name, h->partition, h->key_parts);
+}
+
+static void remove_host(struct vg_engine *e, const char *name);
+static size_t resolve_all(struct vg_engine *e, const char *name, struct host *h, int64_t now,
+                          const char *why, vg_engine_notify_fn fn, void *ud);
+
+/* Releases the hosts in names[0..k) (copies taken here) that moved to another member's partition.
+ * Their alerts are resolved: the new owner did not restore them (the host's record named this
+ * partition when it took the host over), so nothing else would (a host_silent that fired before
+ * the move was known among them). The rest goes as on a revoke, without a tombstone. */
+static void release_moved(struct vg_engine *e, char **names, const int32_t *to, size_t k,
+                          int64_t now, vg_engine_notify_fn fn, void *ud)
+{
+    for (size_t i = 0; i < k; i++) {
+        char *name = strdup(names[i]); /* the key goes with the host */
+        struct host *h = name ? vg_strmap_get(&e->hosts, name) : NULL;
+        if (!h) {
+            free(name);
+            continue;
+        }
+        char why[160];
+        snprintf(why, sizeof(why), "%s: moved to partition %d of another analyzer", name,
+                 (int)to[i]);
+        size_t resolved = resolve_all(e, name, h, now, why, fn, ud);
+        vg_info("host moved to another analyzer's partition: released",
+                "host=%s from=%d to=%d alerts_resolved=%zu", name, (int)h->partition, (int)to[i],
+                resolved);
+        if (e->moved_gone)
+            e->moved_gone(e->moved_ud, name);
+        remove_host(e, name);
+        e->st.hosts_moved++;
+        free(name);
+    }
+}
+
 void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *ud)
 {
     int64_t now = e->p.clock();
@@ -1028,6 +1088,11 @@ void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *u
     e->silent_checked_ms = now;
     /* Nothing arrives from anyone: the consumer or the broker is stalled, not every host. */
     int flowing = e->last_arrival_ms && now - e->last_arrival_ms <= e->p.silent_ms / 2;
+    /* Hosts that moved to another member's partition: released after the scan (deleting moves
+     * entries between slots). */
+    char **moved = NULL;
+    int32_t *to = NULL;
+    size_t n_moved = 0;
     for (size_t i = 0; i < e->hosts.cap; i++) {
         if (!e->hosts.keys[i])
             continue;
@@ -1038,12 +1103,27 @@ void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *u
         }
         int64_t lim = vg_alert_unreported_limit(e->p.silent_ms, h->interval_ms, 3);
         if (!h->silent_since && flowing && now - h->arrived_ms > lim) {
+            int32_t p = moved_to(e, e->hosts.keys[i], h);
+            if (p >= 0) {
+                if (!moved) {
+                    moved = malloc(e->hosts.n * sizeof(*moved));
+                    to = malloc(e->hosts.n * sizeof(*to));
+                }
+                if (moved && to) {
+                    moved[n_moved] = e->hosts.keys[i];
+                    to[n_moved++] = p;
+                    continue;
+                }
+            }
             h->silent_since = now;
             /* ':' cannot start a metric name, so no series alert can share this fingerprint. */
             vg_engine_fingerprint(h->silent_fp, e->hosts.keys[i], ":" VG_ENGINE_SILENT_ALERT);
             notify_silent(e, e->hosts.keys[i], h, NOTE_FIRED, now, NULL, fn, ud);
         }
     }
+    release_moved(e, moved, to, n_moved, now, fn, ud);
+    free(moved);
+    free(to);
 }
 
 size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *ud)
@@ -1281,7 +1361,9 @@ size_t vg_engine_expire_hosts(struct vg_engine *e, vg_engine_notify_fn fn,
     int64_t flow_ms = e->p.silent_ms ? e->p.silent_ms / 2 : VG_ENGINE_FLOW_MS;
     int flowing = e->last_arrival_ms && now - e->last_arrival_ms <= flow_ms;
     char **names = e->hosts.n ? malloc(e->hosts.n * sizeof(*names)) : NULL;
-    size_t k = 0;
+    char **moved = names && e->moved ? malloc(e->hosts.n * sizeof(*moved)) : NULL;
+    int32_t *to = moved ? malloc(e->hosts.n * sizeof(*to)) : NULL;
+    size_t k = 0, n_moved = 0;
     for (size_t i = 0; names && i < e->hosts.cap; i++) {
         struct host *h = e->hosts.keys[i] ? e->hosts.vals[i] : NULL;
         if (!h)
@@ -1293,9 +1375,21 @@ size_t vg_engine_expire_hosts(struct vg_engine *e, vg_engine_notify_fn fn,
         int64_t lim = vg_alert_unreported_limit(e->p.host_idle_ms, h->interval_ms, 10);
         /* Idle by the wall clock and by event time: while a consumer works through a backlog,
          * the other hosts' messages of the same hours show that this one sent none. */
-        if (flowing && now - h->arrived_ms > lim && e->latest_ts - h->last_ts_ms > lim)
-            names[k++] = e->hosts.keys[i];
+        if (flowing && now - h->arrived_ms > lim && e->latest_ts - h->last_ts_ms > lim) {
+            int32_t p = moved_to(e, e->hosts.keys[i], h);
+            if (p >= 0 && to) {
+                moved[n_moved] = e->hosts.keys[i];
+                to[n_moved++] = p;
+            } else {
+                names[k++] = e->hosts.keys[i];
+            }
+        }
     }
+    /* Not forgotten: their state record is the new owner's now, which a tombstone would
+     * delete. */
+    release_moved(e, moved, to, n_moved, now, fn, ud);
+    free(moved);
+    free(to);
     for (size_t i = 0; i < k; i++) {
         char *name = strdup(names[i]); /* the key goes with the host */
         struct host *h = name ? vg_strmap_get(&e->hosts, name) : NULL;

@@ -62,6 +62,9 @@ struct vg_engine_stats {
     uint64_t hosts_cold_started; /* hosts first seen here with no restored state, or restored
                                   * without their detector states: warm up */
     uint64_t hosts_released;     /* hosts dropped because their partition moved elsewhere */
+    /* Hosts released because their key maps to another member's partition now (partitions
+     * added to the metrics topic), once they stopped arriving here: no host_silent. */
+    uint64_t hosts_moved;
     /* Pending and firing rule alerts restored with their host (state topic); pending ones
      * skipped because this engine's rule set has no rule of that name; firing ones of such a
      * rule, resolved (vg_engine_resolve_orphans). */
@@ -207,6 +210,24 @@ int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *
  * default), so that vg_engine_release() knows which hosts leave with a revoked partition.
  * 0 or -ENOENT. */
 int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t partition);
+
+/* vg_engine_host_partition(), and key_parts: the metrics topic's partition count under which
+ * the host's key maps to partition by its producer's partitioner (checked by the caller on the
+ * message), 0 when it does not or is not known. */
+int vg_engine_host_partition_keyed(struct vg_engine *e, const char *host, int32_t partition,
+                                   int32_t key_parts);
+
+/* Whether a host that stopped arriving moved to another member's partition (scale-out: the
+ * metrics topic got more partitions, and its key maps elsewhere now): the partition it moved to,
+ * or -1 (not moved: it is silent). partition and key_parts: as the host's last message noted. */
+typedef int32_t (*vg_engine_moved_fn)(void *ud, const char *host, int32_t partition,
+                                      int32_t key_parts);
+/* With moved set, a host about to go silent (vg_engine_check_silent) or be forgotten
+ * (vg_engine_expire_hosts) for which moved says so is released quietly instead: no host_silent
+ * (one that fired is resolved), no expiry; gone(ud, host) is called just before it goes (the
+ * caller forgets it as on a revoke: no tombstone of a record that is the new owner's now). */
+void vg_engine_set_moved(struct vg_engine *e, vg_engine_moved_fn moved,
+                         void (*gone)(void *ud, const char *host), void *ud);
 
 /* Drops every host whose partition is one of parts[0..n), with its series, detector and alert
  * state, without notifications: its alerts go on at the partition's new owner, which restored

@@ -61,6 +61,7 @@ struct host {
     int scoring;             /* logged "scoring" once */
     int reserved_logged;     /* logged a refused series of a reserved name once */
     int32_t partition;       /* input partition its messages arrive on; -1 unknown */
+    int32_t key_parts;       /* partition count its key mapped to partition under; 0 unknown */
     struct vg_kvlist labels; /* as in the latest message, for policies */
     /* One alert state per rule of the engine's set, in the set's order. */
     struct rstate *rs;
@@ -112,6 +113,9 @@ struct vg_engine {
     int64_t silent_checked_ms;
     int64_t expire_checked_ms;
     struct vg_engine_host_models hm; /* host models rules may read; score NULL = none */
+    vg_engine_moved_fn moved;        /* vg_engine_set_moved; NULL: hosts never move */
+    void (*moved_gone)(void *ud, const char *host);
+    void *moved_ud;
 };
 
 /* The host's entry, made (counted in hosts) when new; NULL at max_hosts (counted in

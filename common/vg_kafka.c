@@ -202,6 +202,13 @@ int vg_kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int all_topics,
     return n;
 }
 
+int32_t vg_kafka_key_partition(const void *key, size_t len, int32_t n)
+{
+    /* librdkafka's own: consistent_random is this for a non-empty key; no topic handle is
+     * read. */
+    return rd_kafka_msg_partitioner_consistent(NULL, key, len, n, NULL, NULL);
+}
+
 int vg_kafka_message_is_bad(const rd_kafka_message_t *m)
 {
     if (!m->rkt || m->partition < 0)

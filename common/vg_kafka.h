@@ -56,6 +56,11 @@ int vg_kafka_prop_is_secret(const char *key);
 int vg_kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int all_topics, int timeout_ms,
                               rd_kafka_resp_err_t *why);
 
+/* The partition of n (> 0) that librdkafka's default partitioner (consistent_random, which the
+ * agent's producer uses unless kafka.partitioner says otherwise) gives a message keyed key
+ * (len > 0 bytes): CRC-32 of the key modulo n. */
+int32_t vg_kafka_key_partition(const void *key, size_t len, int32_t n);
+
 /* 1 when a consumed message's error is about that message's own bytes at its topic, partition and
  * offset (librdkafka could not check or decompress it: _BAD_MSG, _BAD_COMPRESSION, or a broker's
  * CORRUPT_MESSAGE), which the consumer skips past like any message that does not decode; 0 for

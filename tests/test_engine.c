@@ -378,6 +378,64 @@ static void on_gone(void *ud, const char *host)
     snprintf(g->host, sizeof g->host, "%s", host);
 }
 
+/* web-1's key maps to partition 3 now, another analyzer's (partitions were added to the metrics
+ * topic); web-2's does not move. */
+static int32_t moved_web1(void *ud, const char *host, int32_t partition, int32_t key_parts)
+{
+    (void)ud;
+    return strcmp(host, "web-1") == 0 && partition == 0 && key_parts == 4 ? 3 : -1;
+}
+
+/* A host that moved to another analyzer's partition (its key maps there once partitions are
+ * added) stops arriving here: it is released quietly once it would have gone silent, with no
+ * host_silent page for a host that reports elsewhere and no expiry (so no tombstone over the new
+ * owner's record); the caller hears of it as of a revoke. Hosts whose key is not known to map to
+ * their partition (key_parts 0), or for which moved says no, go silent as before. */
+static void
+a_host_whose_key_moved_to_another_partition_is_released_without_host_silent(void **state)
+{
+    struct vg_engine_params p = ewma_params();
+    p.silent_ms = 60000;
+    p.host_idle_ms = 600000;
+    p.clock = fake_clock;
+    struct vg_engine *e = new_engine(&p);
+    struct seen s = {0};
+    struct gone g = {0};
+    struct seen_gone sg = {&s, &g};
+    vg_engine_set_moved(e, moved_web1, on_gone, &sg);
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    const char *hosts[] = {"web-1", "web-2", "web-3", "web-4"};
+    for (int i = 0; i < 10; i++, seq++, fake_now += 1000)
+        for (int h = 0; h < 4; h++) {
+            feed(e, hosts[h], seq, 5, 0.5, &s, 0);
+            assert_int_equal(vg_engine_host_partition_keyed(e, hosts[h], 0, h == 2 ? 0 : 4), 0);
+        }
+    /* Only web-4 goes on here. */
+    for (int i = 0; i < 700; i++, fake_now += 1000) {
+        feed(e, "web-4", seq++, 5, 0.5, &s, 0);
+        vg_engine_check_silent(e, record_sg, &sg);
+        vg_engine_expire_hosts(e, record_sg, NULL, &sg);
+    }
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.host, "web-1");
+    /* host_silent fired for web-2 and web-3 only (then both expired, resolving it). */
+    int fired = 0;
+    for (int i = 0; i < s.n; i++) {
+        assert_string_not_equal(s.host[i], "web-1");
+        fired += strcmp(s.status[i], "firing") == 0;
+    }
+    assert_int_equal(fired, 2);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.hosts_moved, 1);
+    assert_int_equal(st.hosts_expired, 2);
+    assert_int_equal(st.hosts, 1);
+    struct vg_engine_host info;
+    assert_int_equal(vg_engine_describe_host(e, "web-1", &info, NULL, NULL), -ENOENT);
+    vg_engine_free(e);
+}
+
 /* A host that stops for good (an autoscaled VM terminated) is forgotten after host_idle: the
  * alerts it still fires are resolved (nothing would resolve them later), the caller hears of it
  * to drop what it keeps, and the host table shrinks. If the name comes back, it starts cold. */
@@ -1386,6 +1444,8 @@ int main(void)
         cmocka_unit_test(alert_of_a_series_no_longer_reported_resolves_and_the_series_is_forgotten),
         cmocka_unit_test(rules_read_a_stale_series_as_missing),
         cmocka_unit_test(a_host_that_stops_sending_fires_host_silent_until_it_reports_again),
+        cmocka_unit_test(
+            a_host_whose_key_moved_to_another_partition_is_released_without_host_silent),
         cmocka_unit_test(a_host_counts_for_scaling_until_it_is_quiet_by_both_clocks),
         cmocka_unit_test(a_host_silent_for_host_idle_is_forgotten_and_its_alerts_resolve),
         cmocka_unit_test(hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind),

@@ -1,12 +1,16 @@
-/* common/vg_kafka.c's pure helpers: which consumed messages are bad messages. */
+/* common/vg_kafka.c's pure helpers: which consumed messages are bad messages, which partition a
+ * key goes to. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
 #include "vg_kafka.h"
+
+#include <librdkafka/rdkafka_mock.h> /* after rdkafka.h (vg_kafka.h) */
 
 /* A message librdkafka marks as failed with a topic and a partition (a batch it could not
  * decompress, a CRC that does not match) is a bad message at its offset, counted and logged with
@@ -49,10 +53,57 @@ static void a_message_librdkafka_could_not_read_is_a_bad_message(void **state)
     rd_kafka_destroy(rk);
 }
 
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    *(int32_t *)m->_private = m->err ? -1 : m->partition;
+}
+
+/* The partition an analyzer computes for a host's key (to tell that the host moved to another
+ * analyzer's partition when partitions are added, analyzer/main.c) is the one a producer with
+ * librdkafka's default partitioner, as the agent's, sends it to: checked against a mock cluster's
+ * deliveries for topics of 4 and of 6 partitions. */
+static void the_key_partition_is_the_default_partitioners(void **state)
+{
+    (void)state;
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof err), 0);
+    assert_int_equal(rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err), 0);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(rk);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(rk);
+    assert_non_null(mc);
+    const char *topics[] = {"four", "six"};
+    const int32_t parts[] = {4, 6};
+    int moved = 0;
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(rd_kafka_mock_topic_create(mc, topics[t], parts[t], 1), 0);
+        for (int h = 0; h < 40; h++) {
+            char key[32];
+            int n = snprintf(key, sizeof key, "web-%d", h);
+            int32_t got = -2;
+            assert_int_equal(rd_kafka_producev(
+                                 rk, RD_KAFKA_V_TOPIC(topics[t]), RD_KAFKA_V_KEY(key, (size_t)n),
+                                 RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_OPAQUE(&got), RD_KAFKA_V_END),
+                             0);
+            assert_int_equal(rd_kafka_flush(rk, 10000), 0);
+            assert_int_equal(got, vg_kafka_key_partition(key, (size_t)n, parts[t]));
+            moved += vg_kafka_key_partition(key, (size_t)n, 4) !=
+                     vg_kafka_key_partition(key, (size_t)n, 6);
+        }
+    }
+    assert_true(moved > 0); /* more partitions move keys: what the analyzer has to follow */
+    rd_kafka_destroy(rk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_message_librdkafka_could_not_read_is_a_bad_message),
+        cmocka_unit_test(the_key_partition_is_the_default_partitioners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
