@@ -137,7 +137,6 @@ void analyzer_models_metrics(struct analyzer *a, FILE *f)
     vg_api_gauge(f, "vigil_model_ticks_queued", (double)st.ticks_queued);
     vg_api_gauge(f, "vigil_model_ticks_queued_max", (double)st.ticks_queued_max);
     vg_api_gauge(f, "vigil_model_hosts_absent", (double)st.hosts_absent);
-    vg_api_counter(f, "vigil_model_ticks_skipped_total", st.ticks_skipped);
     vg_api_counter(f, "vigil_model_resets_total", st.model_resets);
 }
 

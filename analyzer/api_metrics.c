@@ -18,6 +18,10 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Redelivered messages skipped."},
     {"vigil_sequence_gaps_total", VG_METRIC_COUNTER, NULL, NULL,
      "Messages missing between two of an agent boot."},
+    {"vigil_host_clock_steps_back_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Messages (not redeliveries: those are told by boot and sequence number) stamped before their "
+     "host's previous message: its clock stepped back. They are scored, recorded and fed to the "
+     "host models as any other; each is logged as `host clock stepped back`."},
     {"vigil_samples_scored_total", VG_METRIC_COUNTER, NULL, NULL, "Series values scored."},
     {"vigil_samples_warming_total", VG_METRIC_COUNTER, NULL, NULL,
      "Series values learned during warm-up."},
@@ -256,9 +260,6 @@ const struct vg_api_metric vg_api_metrics[] = {
      "The most host ticks the mv model held at once."},
     {"vigil_model_hosts_absent", VG_METRIC_GAUGE, NULL, "model.set has mv",
      "Hosts whose group steps without waiting for them (no tick in its last step, none since)."},
-    {"vigil_model_ticks_skipped_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
-     "Host ticks the mv model skipped because their event time was not after the newest one taken "
-     "for their host (the same message delivered again); every other tick is scored once."},
     {"vigil_model_resets_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
      "Host groups of the mv model started fresh because a host that reported finite values scored "
      "NaN (a model fault; never expected)."},

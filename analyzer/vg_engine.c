@@ -923,6 +923,20 @@ static void boot_changed(struct host *h, const char *boot)
     h->n_past = n;
 }
 
+/* A new message (not a redelivery: seen_before tells those by boot and sequence) stamped before
+ * its host's previous one. It is processed as any other: skipping it, as an event-time rule did,
+ * froze the host's model and history until its clock passed the bad time again (a tick stamped a
+ * day ahead froze them for a day). Said, since the times the host's alerts carry jumped. */
+static void clock_stepped_back(struct vg_engine *e, const struct host *h,
+                               const struct vg_wire_msg *m)
+{
+    e->st.clock_steps_back++;
+    char q[2 * VG_WIRE_BOOT_MAX + 8];
+    vg_warn("host clock stepped back", "host=%s boot=%s seq=%llu from_ms=%lld to_ms=%lld", m->host,
+            vg_log_quote(q, sizeof(q), m->boot), (unsigned long long)m->seq,
+            (long long)h->last_ts_ms, (long long)m->ts_ms);
+}
+
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud)
 {
@@ -944,6 +958,8 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         e->st.duplicates++;
         return 1;
     }
+    if (h->have_seq && m->ts_ms < h->last_ts_ms)
+        clock_stepped_back(e, h, m);
     if (h->have_seq && strcmp(h->boot, m->boot) == 0)
         e->st.seq_gaps += m->seq - h->last_seq - 1;
     else if (h->have_seq)

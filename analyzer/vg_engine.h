@@ -73,6 +73,10 @@ struct vg_engine_stats {
     uint64_t series_expired;        /* series forgotten after stale_ms/idle_ms unreported */
     uint64_t hosts_silent;          /* hosts whose host_silent alert fires now */
     uint64_t hosts_expired;         /* hosts forgotten after host_idle_ms without a message */
+    /* Messages (not redeliveries) with an event time before their host's previous one: its
+     * clock stepped back (NTP, a VM restored, an RTC before NTP at boot). Processed as any
+     * other; each logged (rate-limited). */
+    uint64_t clock_steps_back;
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);

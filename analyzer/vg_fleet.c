@@ -488,23 +488,21 @@ static int step_complete(struct vg_fleet *f, struct group *g, char *err, size_t 
 }
 
 /* Queues a tick of row i at ts, its values missing until the caller fills *out; a full queue
- * steps the group first. Returns 0, or 1 when the tick is skipped (*out untouched).
+ * steps the group first. Returns 0.
  *
- * Every tick with an event time after the newest one taken for its row is queued, and so stepped
- * and scored exactly once, however far behind its group the row is: a host with a longer interval
- * than its group's, or one whose ticks arrive after its group stepped their time without it (a
- * partition read late), is scored on each tick it sent. (They used to be taken as owed to the
- * steps that went without them and skipped: some ticks of a host sending every 20 s in a group
- * of 10 s hosts were never scored.) Skipped, and counted: a tick not after the newest one
- * taken for the row (a message delivered again). Without event times (ts 0) nothing is skipped. */
+ * Every tick is queued, and so stepped and scored exactly once, however far behind its group the
+ * row is: a host with a longer interval than its group's, or one whose ticks arrive after its
+ * group stepped their time without it (a partition read late), is scored on each tick it sent.
+ * (They used to be taken as owed to the steps that went without them and skipped: some ticks of a
+ * host sending every 20 s in a group of 10 s hosts were never scored.) Redeliveries never get here:
+ * the caller skips them by boot and sequence number (vg_model_run_feed, vg_engine_is_duplicate).
+ * Event time cannot tell them: a tick not after the row's newest is the host's clock stepped
+ * back, and skipping such ticks froze the host (a tick stamped a day ahead: every later one
+ * skipped for a day). It is queued as any other; the interval learns nothing from it. */
 static int q_push(struct vg_fleet *f, struct group *g, uint32_t i, int64_t ts, float **out,
                   char *err, size_t errlen)
 {
     int64_t prev = g->push_ts[i];
-    if (ts > 0 && prev > 0 && ts <= prev) {
-        f->st.ticks_skipped++;
-        return 1;
-    }
     /* Reporting again: its group waits for it from now on. */
     if (g->absent[i]) {
         g->absent[i] = 0;
@@ -514,7 +512,7 @@ static int q_push(struct vg_fleet *f, struct group *g, uint32_t i, int64_t ts, f
         g->resting[i] = 0;
         g->n_waiting++;
     }
-    if (ts > 0 && prev > 0) {
+    if (ts > 0 && prev > 0 && ts > prev) {
         double dt = (double)(ts - prev), iv = g->tick_ms[i];
         /* The interval learns from consecutive ticks only, not from gaps. */
         if (iv <= 0)
@@ -644,8 +642,6 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
     int rc = q_push(f, g, ref->row, ts_ms, &row, err, errlen);
     if (rc < 0)
         return rc;
-    if (rc == 1)
-        return 0; /* counted in ticks_skipped */
     char fresh[512];
     size_t nfresh = 0;
     for (size_t i = 0; i < n; i++) {
@@ -944,8 +940,6 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
         float *x;
         if ((rc = q_push(f, g, id, in->queued_ts[k], &x, err, errlen)) < 0)
             return rc; /* a backend failure: the model is unusable */
-        if (rc == 1)
-            continue;
         for (uint32_t j = 0; j < g->m; j++) {
             float v = in->queued[(size_t)k * g->m + j];
             x[j] = isfinite(v) ? v : NAN;

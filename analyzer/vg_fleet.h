@@ -17,7 +17,8 @@
  * group no longer waits for it until it reports again, so a host that stopped delays its group
  * once, by about queue_ticks ticks. A host with a longer interval than its group's (by its own
  * event times) rests between its ticks: not waited for, nor absent (vg_fleet.c rest_or_wait).
- * Every tick with an event time after its host's newest is stepped, so scored, exactly once.
+ * Every tick put is stepped, so scored, exactly once, whatever its event time (a host's clock may
+ * step back); the caller skips redeliveries (by boot and sequence: vg_model_run_feed).
  * vg_fleet_step() steps once every group with a tick queued.
  * Lockstep is by position in the queues, not by time: a host joins its group on the others' next
  * tick. Hosts that are known and at most queue_ticks apart are stepped together; hosts first seen
@@ -117,9 +118,6 @@ struct vg_fleet_stats {
     uint64_t ticks_queued;     /* host ticks queued, not yet stepped, now */
     uint64_t ticks_queued_max; /* the most ever queued at once */
     uint64_t hosts_absent;     /* hosts their group does not wait for, now */
-    /* Ticks not queued because their event time is not after the newest one taken for their
-     * host (the same message delivered again; vg_fleet.c q_push). Every other tick is scored. */
-    uint64_t ticks_skipped;
     /* Groups started fresh because a host that reported finite values scored NaN (vg_fleet.c,
      * step_group): a model fault, never expected. */
     uint64_t model_resets;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,11 @@ struct hhost {
     size_t a_head, a_n;
     int64_t bucket;  /* bucket of the message being recorded */
     int64_t last_ts; /* event time of the newest message recorded */
+    /* Boot and sequence number of the latest message recorded: they, not event times, tell a
+     * redelivery (vg_history_record). */
+    char boot[VG_WIRE_BOOT_MAX + 1];
+    uint64_t last_seq;
+    int have_seq;
 };
 
 struct vg_history {
@@ -175,6 +181,18 @@ static void add_alert(struct hhost *hh, int64_t ts, const char *series, int fire
         hh->a_n++;
 }
 
+/* Forgets hh's points after ts. */
+static void drop_after(const struct vg_history *h, struct hhost *hh, int64_t ts)
+{
+    for (size_t i = 0; i < hh->series.cap; i++) {
+        struct hseries *s = hh->series.keys[i] ? hh->series.vals[i] : NULL;
+        for (struct point *lp; s && (lp = last_point(h, s)) && lp->ts_ms > ts;) {
+            s->head = (s->head + h->cap - 1) % h->cap;
+            s->n--;
+        }
+    }
+}
+
 struct score_ctx {
     struct vg_history *h;
     struct hhost *hh;
@@ -207,13 +225,21 @@ void vg_history_record(struct vg_history *h, const struct vg_engine *e, const st
     struct hhost *hh = get_host(h, m->host);
     if (!hh)
         return;
-    /* The rings and the alert list are in event time order, which a report reads them in: an
-     * older message (a redelivery the caller did not skip, or an agent whose clock stepped back)
-     * is counted, not put among the newer points. */
-    if (m->ts_ms < hh->last_ts) {
+    /* A redelivery the caller did not skip (same boot, sequence not newer): counted, not
+     * recorded twice. */
+    if (hh->have_seq && strcmp(hh->boot, m->boot) == 0 && m->seq <= hh->last_seq) {
         h->st.messages_late++;
         return;
     }
+    snprintf(hh->boot, sizeof(hh->boot), "%s", m->boot);
+    hh->last_seq = m->seq;
+    hh->have_seq = 1;
+    /* The rings are in event time order, which a report reads them in: after the host's clock
+     * stepped back, the points now in its future go (as the engine's rule windows do), and the
+     * message is recorded. Refusing it instead, as once, froze the host's history until its
+     * clock passed the bad time (a tick stamped a day ahead: a day). */
+    if (m->ts_ms < hh->last_ts)
+        drop_after(h, hh, m->ts_ms);
     hh->last_ts = m->ts_ms;
     for (size_t i = 0; i < m->n_metrics; i++) {
         if (vg_wire_name_reserved(m->metrics[i].name))

@@ -34,7 +34,7 @@ struct vg_history_stats {
     uint64_t bytes;
     uint64_t series_refused; /* not recorded: max_bytes reached */
     uint64_t series_ended;   /* freed to make room: no point within the window */
-    uint64_t messages_late;  /* not recorded: older than the host's newest recorded message */
+    uint64_t messages_late;  /* not recorded: a redelivery (boot and sequence not newer) */
 };
 
 struct vg_history;
@@ -44,9 +44,11 @@ int vg_history_new(struct vg_history **out, const struct vg_history_params *p, c
                    size_t errlen);
 
 /* Records m's values, and from e (which has just processed m) the scores of m's host and its
- * alert transitions. A message older than the host's newest recorded one is not recorded
- * (counted in messages_late): the caller skips redeliveries, which the engine tells apart. NULL h
- * does nothing. */
+ * alert transitions. A redelivery (of the boot of the host's latest recorded message, sequence
+ * not newer) is not recorded (counted in messages_late); the caller skips those anyway, and the
+ * engine tells them apart across reboots too. A message older than the host's newest recorded one
+ * (its clock stepped back) is recorded, and the points after it are dropped. NULL h does
+ * nothing. */
 void vg_history_record(struct vg_history *h, const struct vg_engine *e,
                        const struct vg_wire_msg *m);
 

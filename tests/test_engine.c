@@ -654,6 +654,67 @@ static void history_does_not_record_a_redelivered_message(void **state)
     vg_engine_free(e);
 }
 
+/* One message stamped a day ahead froze a host's history: every later message, older than it,
+ * was taken for a redelivery and not recorded, until the host's clock passed the bad time. Boot
+ * and sequence tell a redelivery; a newer message stamped earlier is the clock stepping back:
+ * recorded, and the points now in its future dropped so the rings stay in time order. */
+static void history_follows_a_host_whose_clock_steps_back(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct vg_history *hi = NULL;
+    char err[VG_ERRLEN];
+    struct vg_history_params hp = {
+        .window_ms = 600000, .resolution_ms = 10000, .max_bytes = 1 << 20};
+    assert_int_equal(vg_history_new(&hi, &hp, err, sizeof err), 0);
+    int64_t t0 = 1700000000000LL;
+    for (uint64_t k = 0; k < 5; k++)
+        record_series(e, hi, "cpu", 1, k + 1, t0 + (int64_t)k * 10000);
+    record_series(e, hi, "cpu", 1, 6, t0 + 86400000);
+    for (uint64_t k = 5; k < 8; k++)
+        record_series(e, hi, "cpu", 1, k + 2, t0 + (int64_t)k * 10000);
+    json_t *o = vg_history_host_json(hi, "web-1", 0);
+    assert_non_null(o);
+    json_t *t = json_object_get(json_object_get(json_object_get(o, "series"), "cpu_0"), "t");
+    assert_int_equal(json_array_size(t), 8);
+    for (size_t k = 0; k < 8; k++)
+        assert_int_equal(json_integer_value(json_array_get(t, k)), t0 + (int64_t)k * 10000);
+    struct vg_history_stats st;
+    vg_history_get_stats(hi, &st);
+    assert_int_equal(st.messages_late, 0);
+    json_decref(o);
+    vg_history_free(hi);
+    vg_engine_free(e);
+}
+
+/* The engine processes a message stamped before its host's previous one (not a redelivery): it
+ * counts it as a clock step back, and a later redelivery of it is still a duplicate. */
+static void engine_counts_a_host_clock_step_back(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct seen s = {0};
+    int64_t t0 = 1700000000000LL;
+    struct vg_wire_msg m;
+    int64_t ts[] = {t0, t0 + 86400000, t0 + 10000, t0 + 20000};
+    for (uint64_t k = 0; k < 4; k++) {
+        msg_start(&m, "web-1", k + 1, ts[k], 1000);
+        assert_int_equal(vg_wire_msg_add_metric(&m, "cpu", 1, NULL, 0), 0);
+        assert_int_equal(vg_engine_process(e, &m, record, &s), 0);
+        vg_wire_msg_free(&m);
+    }
+    msg_start(&m, "web-1", 3, t0 + 10000, 1000);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "cpu", 1, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, record, &s), 1);
+    vg_wire_msg_free(&m);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.clock_steps_back, 1);
+    assert_int_equal(st.duplicates, 1);
+    assert_int_equal(st.messages, 4);
+    vg_engine_free(e);
+}
+
 /* Alerts that fire when their host moves to another engine (state topic: a restart, a partition
  * move) come along: the new engine neither fires them again nor forgets them. It states them as
  * they fired (vg_engine_each_firing: same fingerprint, start, value and the host's labels, which
@@ -1451,6 +1512,8 @@ int main(void)
         cmocka_unit_test(hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind),
         cmocka_unit_test(history_frees_ended_series_for_new_ones_when_full),
         cmocka_unit_test(history_does_not_record_a_redelivered_message),
+        cmocka_unit_test(history_follows_a_host_whose_clock_steps_back),
+        cmocka_unit_test(engine_counts_a_host_clock_step_back),
         cmocka_unit_test(firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired),
         cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
         cmocka_unit_test(redelivery_spanning_a_reboot_is_skipped),
