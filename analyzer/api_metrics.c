@@ -18,6 +18,11 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Redelivered messages skipped."},
     {"vigil_sequence_gaps_total", VG_METRIC_COUNTER, NULL, NULL,
      "Messages missing between two of an agent boot."},
+    {"vigil_host_boot_conflicts_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Messages refused because two agents claim one host name (a cloned machine: their boot ids "
+     "take turns): those of the agent that did not take the host over last, kept from its "
+     "detectors, models and history; the first of each host is logged as `two agents claim one "
+     "host`."},
     {"vigil_host_clock_steps_back_total", VG_METRIC_COUNTER, NULL, NULL,
      "Messages (not redeliveries: those are told by boot and sequence number) stamped before their "
      "host's previous message: its clock stepped back. They are scored, recorded and fed to the "

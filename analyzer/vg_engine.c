@@ -908,6 +908,40 @@ static int seen_before(const struct host *h, const struct vg_wire_msg *m)
     return 0;
 }
 
+static int is_past_boot(const struct host *h, const char *boot)
+{
+    for (uint32_t i = 0; i < h->n_past; i++)
+        if (strcmp(h->past[i].boot, boot) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether m, not a redelivery, is a second agent's under its host's name: a message of a past
+ * boot after the host switched back and forth VG_ENGINE_BOOT_RETURNS times, or once that was
+ * found. Feeding both agents' values to one host's detectors and models mixes two machines: each
+ * message flips the levels, nothing scores right, no alert fires. The boot that took over last
+ * keeps the host, as after a reboot (the other's are refused): a boot never seen before ends it. */
+static int boot_refused(const struct host *h, const struct vg_wire_msg *m)
+{
+    if (!h->have_seq || strcmp(h->boot, m->boot) == 0 || !is_past_boot(h, m->boot))
+        return 0;
+    return h->boot_conflict || h->boot_returns + 1 >= VG_ENGINE_BOOT_RETURNS;
+}
+
+static void boot_conflict(struct vg_engine *e, struct host *h, const struct vg_wire_msg *m)
+{
+    e->st.boot_conflicts++;
+    h->boot_conflict = 1;
+    if (h->conflict_logged)
+        return; /* the rest are counted: the other agent sends every tick */
+    h->conflict_logged = 1;
+    char qk[2 * VG_WIRE_BOOT_MAX + 8], qr[2 * VG_WIRE_BOOT_MAX + 8];
+    vg_warn("two agents claim one host: messages of one refused",
+            "host=%s boot_kept=%s boot_refused=%s reason=\"their boot ids take turns (a cloned "
+            "machine?): give each agent its own host name (host, VIGIL_HOST)\"",
+            m->host, vg_log_quote(qk, sizeof(qk), h->boot), vg_log_quote(qr, sizeof(qr), m->boot));
+}
+
 /* The host's current boot becomes a past one as boot takes its place (a later message of a past
  * boot, e.g. spooled by the agent before a reboot, takes it out of the past ones). */
 static void boot_changed(struct host *h, const char *boot)
@@ -958,12 +992,23 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         e->st.duplicates++;
         return 1;
     }
+    if (boot_refused(h, m)) {
+        boot_conflict(e, h, m);
+        return 1;
+    }
     if (h->have_seq && m->ts_ms < h->last_ts_ms)
         clock_stepped_back(e, h, m);
     if (h->have_seq && strcmp(h->boot, m->boot) == 0)
         e->st.seq_gaps += m->seq - h->last_seq - 1;
-    else if (h->have_seq)
+    else if (h->have_seq) {
+        if (is_past_boot(h, m->boot)) {
+            h->boot_returns++;
+        } else {
+            h->boot_returns = 0;
+            h->boot_conflict = 0;
+        }
         boot_changed(h, m->boot);
+    }
     snprintf(h->boot, sizeof(h->boot), "%s", m->boot);
     h->last_seq = m->seq;
     h->have_seq = 1;
@@ -1252,7 +1297,7 @@ static void free_host(void *v)
 int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *m)
 {
     const struct host *h = vg_strmap_get(&e->hosts, m->host);
-    return h && seen_before(h, m);
+    return h && (seen_before(h, m) || boot_refused(h, m));
 }
 
 int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t partition)

@@ -77,6 +77,10 @@ struct vg_engine_stats {
      * clock stepped back (NTP, a VM restored, an RTC before NTP at boot). Processed as any
      * other; each logged (rate-limited). */
     uint64_t clock_steps_back;
+    /* Messages refused because two agents claim one host name (a cloned VM: two boot ids taking
+     * turns, VG_ENGINE_BOOT_RETURNS): those of the boot that did not take over last; the first
+     * of each host is logged. */
+    uint64_t boot_conflicts;
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);
@@ -89,7 +93,8 @@ int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char
 
 /* Scores every metric of m and calls fn for each alert transition. A metric whose name is
  * reserved (vg_wire_name_reserved) is refused: counted in series_reserved and logged once per
- * host. Returns 0, 1 when m was a duplicate and skipped, or -ENOMEM. */
+ * host. Returns 0, 1 when m was skipped (a duplicate, or another agent's under the same host name:
+ * vg_engine_is_duplicate), or -ENOMEM. */
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud);
 
@@ -205,9 +210,10 @@ void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
 /* The latest event time over all hosts (0 before any message). */
 int64_t vg_engine_latest_ts(const struct vg_engine *e);
 
-/* 1 when vg_engine_process() would skip m as a redelivery (its boot is the host's current one or
- * one of the few before it, and its sequence is not newer than that boot's last), so that the host
- * models do not learn it twice either. */
+/* 1 when vg_engine_process() would skip m: a redelivery (its boot is the host's current one or
+ * one of the few before it, and its sequence is not newer than that boot's last), or a message of
+ * a second agent claiming the host's name (boot_conflicts), so that the host models do not learn
+ * it either. */
 int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *m);
 
 /* Scale-out (analyzer/main.c): the input partition host's messages arrive on (-1 unknown, the

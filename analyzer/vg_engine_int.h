@@ -39,6 +39,13 @@ struct series {
  * known as one (vg_engine_process). */
 #define VG_ENGINE_PAST_BOOTS 4
 
+/* Two agents under one host name (a cloned VM) take turns: each message switches the host back to
+ * the other's boot. A reboot switches back at most once or twice (the old boot's spooled tail,
+ * its messages still in flight); this many switches back to a past boot with no new boot between
+ * them make a conflict: the host then follows the boot that took over last, and the other's
+ * messages are refused (vg_engine_process) until a boot never seen before starts. */
+#define VG_ENGINE_BOOT_RETURNS 3
+
 struct past_boot {
     char boot[VG_WIRE_BOOT_MAX + 1];
     uint64_t last_seq; /* the highest seq of that boot processed */
@@ -51,6 +58,10 @@ struct host {
     int have_seq;
     struct past_boot past[VG_ENGINE_PAST_BOOTS]; /* most recent first */
     uint32_t n_past;
+    /* Switches back to a past boot since the last boot never seen before, and whether two agents
+     * claim the host (VG_ENGINE_BOOT_RETURNS), logged once. */
+    uint32_t boot_returns;
+    int boot_conflict, conflict_logged;
     int64_t last_ts_ms;
     int64_t interval_ms;  /* the agent's interval, from its latest message */
     int64_t swept_ms;     /* last look for stale and idle series */

@@ -715,6 +715,73 @@ static void engine_counts_a_host_clock_step_back(void **state)
     vg_engine_free(e);
 }
 
+static int feed_clone(struct vg_engine *e, const char *boot, uint64_t seq, int64_t ts, double cpu)
+{
+    struct vg_wire_msg m;
+    msg_start(&m, "web-1", seq, ts, 1000);
+    snprintf(m.boot, sizeof(m.boot), "%s", boot);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "cpu", cpu, NULL, 0), 0);
+    struct seen s = {0};
+    int dup = vg_engine_is_duplicate(e, &m);
+    int rc = vg_engine_process(e, &m, record, &s);
+    assert_int_equal(dup, rc == 1);
+    vg_wire_msg_free(&m);
+    return rc;
+}
+
+/* A cloned VM: two agents send under one host name, each with its own boot id. Every message
+ * switched the host's boot, both machines' values went into one set of detectors (the levels
+ * flipping each tick), and nothing said so. The boots taking turns is a conflict: counted, and
+ * the boot that took over last keeps the host, the other's messages refused (not fed to the
+ * models either: vg_engine_is_duplicate). */
+static void two_agents_claiming_one_host_are_not_mixed(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 10);
+    int64_t t0 = 1700000000000LL;
+    uint64_t k = 0;
+    for (; k < 20; k++)
+        assert_int_equal(feed_clone(e, "boot-A", k + 1, t0 + (int64_t)k * 1000, 10), 0);
+    int refused = 0;
+    for (uint64_t j = 0; j < 20; j++, k++) {
+        int64_t ts = t0 + (int64_t)k * 1000;
+        refused += feed_clone(e, "boot-B", 1000 + j, ts, 90) == 1;
+        refused += feed_clone(e, "boot-A", k + 1, ts + 500, 10) == 1;
+    }
+    /* B took over last: A's messages after the second switch back are refused, B's never. */
+    assert_int_equal(refused, 19);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.boot_conflicts, 19);
+    assert_int_equal(st.duplicates, 0);
+    assert_int_equal(st.messages, 20 + 40 - 19);
+    /* A boot never seen (an agent restarted) ends it: its messages are taken. */
+    assert_int_equal(feed_clone(e, "boot-C", 1, t0 + (int64_t)k * 1000, 90), 0);
+    vg_engine_free(e);
+}
+
+/* An agent restart whose old boot's spooled tail arrives after the new boot's first messages (and
+ * the new boot's next ones after it) is not a conflict: nothing refused. */
+static void a_reboot_with_a_late_tail_is_not_a_boot_conflict(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 10);
+    int64_t t0 = 1700000000000LL;
+    for (uint64_t k = 0; k < 10; k++)
+        assert_int_equal(feed_clone(e, "boot-A", k + 1, t0 + (int64_t)k * 1000, 10), 0);
+    for (uint64_t k = 0; k < 3; k++)
+        assert_int_equal(feed_clone(e, "boot-B", k + 1, t0 + 20000 + (int64_t)k * 1000, 10), 0);
+    for (uint64_t k = 10; k < 15; k++)
+        assert_int_equal(feed_clone(e, "boot-A", k + 1, t0 + (int64_t)k * 1000, 10), 0);
+    for (uint64_t k = 3; k < 10; k++)
+        assert_int_equal(feed_clone(e, "boot-B", k + 1, t0 + 20000 + (int64_t)k * 1000, 10), 0);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.boot_conflicts, 0);
+    assert_int_equal(st.messages, 25);
+    vg_engine_free(e);
+}
+
 /* Alerts that fire when their host moves to another engine (state topic: a restart, a partition
  * move) come along: the new engine neither fires them again nor forgets them. It states them as
  * they fired (vg_engine_each_firing: same fingerprint, start, value and the host's labels, which
@@ -1514,6 +1581,8 @@ int main(void)
         cmocka_unit_test(history_does_not_record_a_redelivered_message),
         cmocka_unit_test(history_follows_a_host_whose_clock_steps_back),
         cmocka_unit_test(engine_counts_a_host_clock_step_back),
+        cmocka_unit_test(two_agents_claiming_one_host_are_not_mixed),
+        cmocka_unit_test(a_reboot_with_a_late_tail_is_not_a_boot_conflict),
         cmocka_unit_test(firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired),
         cmocka_unit_test(redelivered_messages_are_skipped_and_gaps_counted),
         cmocka_unit_test(redelivery_spanning_a_reboot_is_skipped),
