@@ -170,8 +170,31 @@ static json_t *am_alert(const struct vg_notification *n, const struct vg_fmt_ctx
     int64_t starts = n->starts_at_ms ? n->starts_at_ms : n->event_ts_ms;
     int64_t ends = resolved ? (n->ends_at_ms ? n->ends_at_ms : n->event_ts_ms)
                             : ctx->now_ms + ctx->am_active_ms;
+    /* Event times are the agent's clock; Alertmanager reads them against its own: a resolve
+     * whose endsAt lies ahead keeps the alert active until then (an agent a day ahead: a page
+     * open for a day). A time beyond the analyzer's wall clock by more than the tolerance is
+     * taken as when the analyzer made the notification; the agent's time stays informative in
+     * an annotation. */
+    int ahead = 0;
+    if (ctx->now_ms > 0) {
+        int64_t made =
+            n->accepted_ms > 0 && n->accepted_ms < ctx->now_ms ? n->accepted_ms : ctx->now_ms;
+        int64_t lim = ctx->now_ms + VG_FMT_CLOCK_TOLERANCE_MS;
+        if (starts > lim) {
+            ahead = 1;
+            starts = made;
+        }
+        if (resolved && ends > lim) {
+            ahead = 1;
+            ends = made;
+        }
+    }
     if (ends < starts)
         ends = starts;
+    if (ahead && !bad) {
+        json_t *an = json_object_get(a, "annotations");
+        bad |= !an || json_object_set_new(an, "vigil_event_time", vg_fmt_time(n->event_ts_ms)) != 0;
+    }
     bad |= json_object_set_new(a, "startsAt", vg_fmt_time(starts)) != 0;
     bad |= json_object_set_new(a, "endsAt", vg_fmt_time(ends)) != 0;
     if (ctx->generator_url && *ctx->generator_url) {

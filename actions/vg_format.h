@@ -35,6 +35,11 @@ struct vg_fmt_ctx {
     int64_t am_active_ms;      /* alertmanager: a firing alert's endsAt is now_ms + this */
 };
 
+/* How far ahead of the analyzer's wall clock an event time (the agent's clock) may lie in a
+ * payload whose receiver reads times against its own clock (Alertmanager's startsAt and endsAt):
+ * later ones are replaced by the analyzer's time. */
+#define VG_FMT_CLOCK_TOLERANCE_MS 5000
+
 /* Fills *out (zeroed by the caller) for n. 0, or -ENOMEM / -EINVAL with err saying why; on error
  * *out holds nothing to free. */
 typedef int (*vg_format_fn)(const struct vg_notification *n, const struct vg_fmt_ctx *ctx,

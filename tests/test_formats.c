@@ -324,7 +324,9 @@ static void test_alertmanager_body_matches_documented_format(void **state)
     json_decref(arr);
     vg_http_req_free(&r);
 
-    /* Resolve: the real end time, same labels (that is how Alertmanager matches it). */
+    /* Resolve: the real end time, same labels (that is how Alertmanager matches it); built after
+     * it happened. */
+    ctx.now_ms = T_END + 1000;
     ctx.generator_url = NULL;
     ctx.url = "http://am.example.com/prefix";
     assert_int_equal(vg_am_format(&res, &ctx, &r, err, sizeof(err)), 0);
@@ -354,6 +356,55 @@ static void test_alertmanager_body_matches_documented_format(void **state)
     assert_string_equal(vg_am_label_name("a.b-c/d", nb, sizeof(nb)), "a_b_c_d");
     assert_string_equal(vg_am_label_name("9x", nb, sizeof(nb)), "_9x");
     assert_string_equal(vg_am_label_name("", nb, sizeof(nb)), "_");
+}
+
+/* An agent whose clock is a day ahead: its alert's resolve was sent with endsAt a day ahead, and
+ * Alertmanager, reading it against its own clock, kept the alert active (the page open) for the
+ * skew. Times ahead of the analyzer's wall clock by more than VG_FMT_CLOCK_TOLERANCE_MS are taken
+ * as when the analyzer made the notification; the event time stays as an annotation. */
+static void test_alertmanager_times_of_an_agent_clock_ahead_are_the_analyzers(void **state)
+{
+    (void)state;
+    const int64_t day = 86400000;
+    struct vg_notification fire = sample("firing"), res = sample("resolved");
+    fire.starts_at_ms = fire.event_ts_ms = T_NOW + day;
+    fire.accepted_ms = T_NOW - 10;
+    res.starts_at_ms = T_NOW + day;
+    res.ends_at_ms = res.event_ts_ms = T_NOW + day + 12000;
+    res.accepted_ms = T_NOW - 5;
+    struct vg_fmt_ctx ctx = {
+        .url = "http://am.example.com", .now_ms = T_NOW, .am_active_ms = 240000};
+    struct vg_http_req r = {0};
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_am_format(&fire, &ctx, &r, err, sizeof(err)), 0);
+    json_t *arr = parse(&r);
+    json_t *a = json_array_get(arr, 0);
+    assert_time(a, "startsAt", T_NOW - 10);
+    assert_time(a, "endsAt", T_NOW + 240000);
+    assert_time(json_object_get(a, "annotations"), "vigil_event_time", T_NOW + day);
+    json_decref(arr);
+    vg_http_req_free(&r);
+
+    assert_int_equal(vg_am_format(&res, &ctx, &r, err, sizeof(err)), 0);
+    arr = parse(&r);
+    a = json_array_get(arr, 0);
+    assert_time(a, "startsAt", T_NOW - 5);
+    assert_time(a, "endsAt", T_NOW - 5); /* resolved now, not in a day */
+    assert_time(json_object_get(a, "annotations"), "vigil_event_time", T_NOW + day + 12000);
+    json_decref(arr);
+    vg_http_req_free(&r);
+
+    /* Within the tolerance, the event times are kept, and no annotation added. */
+    res.starts_at_ms = T_NOW - 60000;
+    res.ends_at_ms = res.event_ts_ms = T_NOW + VG_FMT_CLOCK_TOLERANCE_MS;
+    assert_int_equal(vg_am_format(&res, &ctx, &r, err, sizeof(err)), 0);
+    arr = parse(&r);
+    a = json_array_get(arr, 0);
+    assert_time(a, "startsAt", T_NOW - 60000);
+    assert_time(a, "endsAt", T_NOW + VG_FMT_CLOCK_TOLERANCE_MS);
+    assert_null(json_object_get(json_object_get(a, "annotations"), "vigil_event_time"));
+    json_decref(arr);
+    vg_http_req_free(&r);
 }
 
 /* Host labels whose names are only distinct before they are made valid for Alertmanager keep
@@ -854,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_webhook_body_is_signed_and_the_signature_verifies),
         cmocka_unit_test(test_alertmanager_body_matches_documented_format),
         cmocka_unit_test(test_alertmanager_keeps_labels_whose_valid_names_collide),
+        cmocka_unit_test(test_alertmanager_times_of_an_agent_clock_ahead_are_the_analyzers),
         cmocka_unit_test(test_pagerduty_dedup_key_is_the_same_on_trigger_and_resolve),
         cmocka_unit_test(test_pagerduty_severity_mapping),
         cmocka_unit_test(test_slack_message_is_readable_and_resolve_is_distinct),
