@@ -23,6 +23,10 @@ const struct vg_api_metric vg_api_metrics[] = {
      "take turns): those of the agent that did not take the host over last, kept from its "
      "detectors, models and history; the first of each host is logged as `two agents claim one "
      "host`."},
+    {"vigil_host_clock_ahead_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Messages stamped more than 5 s ahead of the analyzer's wall clock: their agent's clock is "
+     "fast (Alertmanager is sent the analyzer's times for them). Logged as `host clock ahead of "
+     "the analyzer's` each time a host's messages start being ahead."},
     {"vigil_host_clock_steps_back_total", VG_METRIC_COUNTER, NULL, NULL,
      "Messages (not redeliveries: those are told by boot and sequence number) stamped before their "
      "host's previous message: its clock stepped back. They are scored, recorded and fed to the "

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vg_engine_int.h"
+#include "vg_format.h"
 #include "vg_log.h"
 #include "vg_rule_state.h"
 #include "vg_strmap.h"
@@ -971,6 +972,23 @@ static void clock_stepped_back(struct vg_engine *e, const struct host *h,
             (long long)h->last_ts_ms, (long long)m->ts_ms);
 }
 
+/* Event times are the agent's clock: one running ahead of the analyzer's dates alerts in the
+ * future (Alertmanager's are sent at the analyzer's time instead: vg_fmt_alertmanager.c) and
+ * delays the windows of rules on event time. Counted per message; said when a host's messages
+ * start being ahead, and again after it came back within the tolerance. */
+static void check_clock_ahead(struct vg_engine *e, struct host *h, const struct vg_wire_msg *m,
+                              int64_t now)
+{
+    int ahead = m->ts_ms > now + VG_FMT_CLOCK_TOLERANCE_MS;
+    if (ahead) {
+        e->st.clock_ahead++;
+        if (!h->clock_ahead)
+            vg_warn("host clock ahead of the analyzer's", "host=%s ahead_ms=%lld ts_ms=%lld",
+                    m->host, (long long)(m->ts_ms - now), (long long)m->ts_ms);
+    }
+    h->clock_ahead = ahead;
+}
+
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud)
 {
@@ -1015,6 +1033,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     h->last_ts_ms = m->ts_ms;
     h->interval_ms = m->interval_ms;
     int64_t now = e->p.clock();
+    check_clock_ahead(e, h, m, now);
     if (h->silent_since) { /* measured from the message before this one */
         notify_silent(e, m->host, h, NOTE_RESOLVED, now, NULL, fn, ud);
         h->silent_since = 0;

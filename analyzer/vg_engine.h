@@ -81,6 +81,9 @@ struct vg_engine_stats {
      * turns, VG_ENGINE_BOOT_RETURNS): those of the boot that did not take over last; the first
      * of each host is logged. */
     uint64_t boot_conflicts;
+    /* Messages stamped more than VG_FMT_CLOCK_TOLERANCE_MS ahead of the analyzer's clock: their
+     * host's clock is fast (each time a host becomes so, logged). */
+    uint64_t clock_ahead;
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);

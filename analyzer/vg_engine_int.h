@@ -62,6 +62,7 @@ struct host {
      * claim the host (VG_ENGINE_BOOT_RETURNS), logged once. */
     uint32_t boot_returns;
     int boot_conflict, conflict_logged;
+    int clock_ahead; /* its latest message was stamped ahead of the analyzer's clock (logged) */
     int64_t last_ts_ms;
     int64_t interval_ms;  /* the agent's interval, from its latest message */
     int64_t swept_ms;     /* last look for stale and idle series */

@@ -715,6 +715,31 @@ static void engine_counts_a_host_clock_step_back(void **state)
     vg_engine_free(e);
 }
 
+/* An agent whose clock runs ahead of the analyzer's: counted, and said when it starts being so
+ * (its alerts' times are in the future). */
+static void engine_counts_messages_of_a_clock_ahead(void **state)
+{
+    (void)state;
+    struct vg_engine_params p = ewma_params();
+    p.clock = fake_clock;
+    struct vg_engine *e = new_engine(&p);
+    fake_now = 1700000000000LL;
+    struct seen s = {0};
+    int64_t ahead[] = {0, 3000, 60000, 86400000, 0};
+    for (uint64_t k = 0; k < 5; k++, fake_now += 1000) {
+        struct vg_wire_msg m;
+        msg_start(&m, "web-1", k + 1, fake_now + ahead[k], 1000);
+        assert_int_equal(vg_wire_msg_add_metric(&m, "cpu", 1, NULL, 0), 0);
+        assert_int_equal(vg_engine_process(e, &m, record, &s), 0);
+        vg_wire_msg_free(&m);
+    }
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.clock_ahead, 2);
+    assert_int_equal(st.clock_steps_back, 1);
+    vg_engine_free(e);
+}
+
 static int feed_clone(struct vg_engine *e, const char *boot, uint64_t seq, int64_t ts, double cpu)
 {
     struct vg_wire_msg m;
@@ -1581,6 +1606,7 @@ int main(void)
         cmocka_unit_test(history_does_not_record_a_redelivered_message),
         cmocka_unit_test(history_follows_a_host_whose_clock_steps_back),
         cmocka_unit_test(engine_counts_a_host_clock_step_back),
+        cmocka_unit_test(engine_counts_messages_of_a_clock_ahead),
         cmocka_unit_test(two_agents_claiming_one_host_are_not_mixed),
         cmocka_unit_test(a_reboot_with_a_late_tail_is_not_a_boot_conflict),
         cmocka_unit_test(firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired),
