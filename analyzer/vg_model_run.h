@@ -46,7 +46,8 @@ int vg_model_run_check(const struct vg_model_run_params *p, char *err, size_t er
 
 /* Feeds one decoded message (a host's tick) to the models; call it before vg_engine_process(),
  * so that the rules see this tick's scores. A message the engine will skip as a redelivery
- * (vg_engine_is_duplicate) is not fed: the models would learn it twice. Returns 0, or a negative
+ * (vg_engine_is_duplicate) is not fed: the models would learn it twice (nor a second agent's
+ * message under the same host name, which the engine refuses too). Returns 0, or a negative
  * code with err when the models failed (backend failure): they are then freed and turned off,
  * and the engine's per-series scoring goes on without them. */
 int vg_model_run_feed(struct vg_model_run *r, const struct vg_wire_msg *m, char *err,
