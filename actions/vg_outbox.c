@@ -27,6 +27,7 @@
 #define OB_DEFAULT_MAX_RECORDS   10000
 #define OB_DEFAULT_MAX_BYTES     (64u << 20)
 #define OB_DEFAULT_COMPACT_BYTES (4u << 20)
+#define OB_COMPACT_FLUSH         (1u << 20) /* see compact_concurrent */
 
 #define CODEC_VERSION 2 /* 2 added annotations and repeat; 1 is still read */
 #define CODEC_NULL    0xffffffffu
@@ -49,6 +50,7 @@ struct vg_outbox {
     uint64_t size;
     uint64_t next_seq;
     size_t max_records, max_bytes, compact_bytes;
+    int compacting; /* a compaction is copying the file without mu held */
     struct vg_outbox_stats st;
 };
 
@@ -267,6 +269,141 @@ static int compact_locked(struct vg_outbox *ob)
         ob->pend[i].off = newoff[i - ob->head];
     free(newoff);
     ob->size = off;
+    ob->st.compactions++;
+    return 0;
+}
+
+/* The same while the outbox is in use: the pending records are copied to the temp file without
+ * mu held, so that appends (the analyzer's submits) wait for at most one fdatasync instead of the
+ * whole rewrite. What was appended or acknowledged meanwhile is the file's tail past the copied
+ * size; under mu that tail is copied after the records, synced, and the temp file renamed. Until
+ * the rename the old file, still appended to and synced, is the outbox; after it the new file
+ * holds every record the old one had that was not acknowledged before the copy began, and every
+ * ack of one that was after it, so a crash at any instant replays the same records. Called with
+ * mu held and ob->compacting set; returns with mu held and *old_fd, when set (else -1), for the
+ * caller to close after releasing mu. */
+static int compact_concurrent(struct vg_outbox *ob, int *old_fd)
+{
+    *old_fd = -1;
+    size_t np = pend_count(ob);
+    struct pend *snap = np ? malloc(np * sizeof(*snap)) : NULL;
+    uint64_t *newoff = np ? malloc(np * sizeof(*newoff)) : NULL;
+    if (np && (!snap || !newoff)) {
+        free(snap);
+        free(newoff);
+        return -ENOMEM;
+    }
+    if (np)
+        memcpy(snap, ob->pend + ob->head, np * sizeof(*snap));
+    uint64_t snap_size = ob->size;
+    unsigned char hdr[OB_HDR];
+    make_file_header(hdr, ob->next_seq);
+    /* Only a compaction replaces ob->fd, and the file is not cut back while one runs (ack),
+     * so the copied records stay where snap says. */
+    int fd = ob->fd;
+    pthread_mutex_unlock(&ob->mu);
+
+    uint64_t syncs = 0, sync_us = 0;
+    int rc = 0;
+    int tfd = openat(ob->dirfd, ob->tmpfile, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (tfd < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = pwrite_all(tfd, hdr, OB_HDR, 0);
+    uint64_t off = OB_HDR, flushed = 0;
+    size_t bufcap = 0;
+    unsigned char *buf = NULL;
+    for (size_t i = 0; rc == 0 && i < np; i++) {
+        size_t rl = OB_RECHDR + snap[i].len;
+        if (rl > bufcap) {
+            unsigned char *b = realloc(buf, rl);
+            if (!b) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = b;
+            bufcap = rl;
+        }
+        rc = pread_all(fd, buf, rl, snap[i].off);
+        if (rc == 0)
+            rc = pwrite_all(tfd, buf, rl, off);
+        newoff[i] = off;
+        off += rl;
+        /* On ext4 (data=ordered) an append's fdatasync commits the journal, which first writes
+         * out the temp file's dirty blocks: flushing them as we go keeps what a submit can wait
+         * for to about a MiB. */
+        if (rc == 0 && off - flushed >= OB_COMPACT_FLUSH) {
+            int64_t t0 = now_us();
+            rc = fdatasync(tfd) < 0 ? -errno : 0;
+            syncs++;
+            sync_us += (uint64_t)(now_us() - t0);
+            flushed = off;
+        }
+    }
+    if (rc == 0) {
+        /* The bulk of the data is flushed here, so that the sync under mu has only the tail. */
+        int64_t t0 = now_us();
+        rc = fdatasync(tfd) < 0 ? -errno : 0;
+        syncs++;
+        sync_us += (uint64_t)(now_us() - t0);
+    }
+
+    pthread_mutex_lock(&ob->mu);
+    ob->st.syncs += syncs;
+    ob->st.sync_us += sync_us;
+    uint64_t tail = rc == 0 ? ob->size - snap_size : 0;
+    for (uint64_t done = 0; rc == 0 && done < tail;) {
+        size_t chunk = tail - done > (64u << 10) ? (64u << 10) : (size_t)(tail - done);
+        if (chunk > bufcap) {
+            unsigned char *b = realloc(buf, chunk);
+            if (!b) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = b;
+            bufcap = chunk;
+        }
+        rc = pread_all(ob->fd, buf, chunk, snap_size + done);
+        if (rc == 0)
+            rc = pwrite_all(tfd, buf, chunk, off + done);
+        done += chunk;
+    }
+    free(buf);
+    if (rc == 0)
+        rc = timed_sync(ob, tfd, 0);
+    if (rc == 0 && renameat(ob->dirfd, ob->tmpfile, ob->dirfd, ob->file) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        if (tfd >= 0) {
+            close(tfd);
+            unlinkat(ob->dirfd, ob->tmpfile, 0);
+        }
+        free(snap);
+        free(newoff);
+        return rc;
+    }
+    /* As in compact_locked: at worst a crash brings back the old file, which is whole. */
+    timed_sync(ob, ob->dirfd, 1);
+    /* The old file's last reference: closing it frees its blocks, which takes time in
+     * proportion to its size, so the caller does it once mu is released. */
+    *old_fd = ob->fd;
+    ob->fd = tfd;
+    /* Records still pending from the copy moved to newoff; those appended since moved with the
+     * tail. Both keep their order, and pend only ever loses copied records. */
+    size_t j = 0;
+    for (size_t i = ob->head; i < ob->n; i++) {
+        if (ob->pend[i].off >= snap_size) {
+            ob->pend[i].off = ob->pend[i].off - snap_size + off;
+            continue;
+        }
+        while (j < np && snap[j].seq != ob->pend[i].seq)
+            j++;
+        if (j < np)
+            ob->pend[i].off = newoff[j];
+    }
+    free(snap);
+    free(newoff);
+    ob->size = off + tail;
     ob->st.compactions++;
     return 0;
 }
@@ -637,6 +774,7 @@ int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, u
 
 int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq)
 {
+    int old_fd = -1;
     pthread_mutex_lock(&ob->mu);
     if (pend_remove(ob, seq) < 0) {
         pthread_mutex_unlock(&ob->mu);
@@ -644,8 +782,9 @@ int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq)
     }
     ob->st.acked++;
     int rc;
-    if (pend_count(ob) == 0) {
-        /* Everything is acknowledged: cutting the file back to its header is the ack. */
+    if (pend_count(ob) == 0 && !ob->compacting) {
+        /* Everything is acknowledged: cutting the file back to its header is the ack. (Not
+         * while a compaction is copying records out of the file: then an ack record it is.) */
         rc = ftruncate(ob->fd, OB_HDR) < 0 ? -errno : 0;
         if (rc == 0)
             rc = timed_sync(ob, ob->fd, 0);
@@ -663,8 +802,11 @@ int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq)
             rc = -errno;
         /* Twice the live size: with many records pending, rewriting at every ack would copy the
          * whole outbox per delivery. */
-        if (rc == 0 && ob->size > ob->compact_bytes && ob->size > 2 * live_bytes(ob)) {
-            int crc = compact_locked(ob);
+        if (rc == 0 && !ob->compacting && ob->size > ob->compact_bytes &&
+            ob->size > 2 * live_bytes(ob)) {
+            ob->compacting = 1;
+            int crc = compact_concurrent(ob, &old_fd);
+            ob->compacting = 0;
             if (crc < 0) {
                 char q[512], qe[128];
                 vg_warn("outbox: compaction failed, will retry at a later ack", "file=%s error=%s",
@@ -674,6 +816,8 @@ int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq)
         }
     }
     pthread_mutex_unlock(&ob->mu);
+    if (old_fd >= 0)
+        close(old_fd);
     return rc;
 }
 

@@ -78,9 +78,10 @@ int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, u
                         int over_limit);
 
 /* Marks seq done (an fdatasync'd ack record, or cutting the file back to its header when nothing
- * is left pending) and compacts when due. -ENOENT for a seq that is not pending; a failed write
- * returns -errno, and seq is then forgotten in memory but may be delivered again after a
- * restart. */
+ * is left pending) and compacts when due: the caller waits for the rewrite, appends and other
+ * acks made meanwhile do not (they wait for its last step only). -ENOENT for a seq that is not
+ * pending; a failed write returns -errno, and seq is then forgotten in memory but may be delivered
+ * again after a restart. */
 int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq);
 
 /* Calls fn for each pending record, oldest first, with the outbox locked: fn must not call other
