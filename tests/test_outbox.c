@@ -1065,7 +1065,9 @@ static void test_submits_racing_a_compaction_complete_and_nothing_is_lost(void *
     snprintf(g_race.copy[1], sizeof(g_race.copy[1]), "%s/renamed", f->dir);
     atomic_store(&g_race.armed, 1);
     assert_int_equal(vg_outbox_ack(ob, s[17]), 0);
+    pthread_mutex_lock(&g_race.mu);
     int done_in_time = g_race.done;
+    pthread_mutex_unlock(&g_race.mu);
     pthread_join(g_race_thread, NULL);
     atomic_store(&g_race.dir_armed, 0);
     if (!done_in_time)
