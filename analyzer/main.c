@@ -983,12 +983,14 @@ static void log_stats(struct analyzer *a)
     uint64_t refused;
     vg_engine_get_stats(a->engine, &es);
     analyzer_receiver_stats(a, &as, &refused);
+    char hostf[256];
+    vg_engine_stats_fields(&es, hostf, sizeof(hostf));
     vg_info("stats",
             "consumed=%llu bad_messages=%llu bad_suppressed=%llu duplicates=%llu seq_gaps=%llu "
             "hosts=%llu series=%llu scored=%llu warming=%llu alerts_fired=%llu "
             "alerts_resolved=%llu firing=%llu webhook_delivered=%llu webhook_attempt_errors=%llu "
             "webhook_dropped=%llu webhook_queued=%llu webhook_queue_full=%llu "
-            "webhook_outbox_errors=%llu consume_errors=%llu commit_errors=%llu",
+            "webhook_outbox_errors=%llu consume_errors=%llu commit_errors=%llu %s",
             (unsigned long long)a->consumed, (unsigned long long)a->bad_messages,
             (unsigned long long)a->bad_suppressed, (unsigned long long)es.duplicates,
             (unsigned long long)es.seq_gaps, (unsigned long long)es.hosts,
@@ -998,7 +1000,7 @@ static void log_stats(struct analyzer *a)
             (unsigned long long)as.delivered, (unsigned long long)as.attempt_errors,
             (unsigned long long)as.dropped, (unsigned long long)as.queued,
             (unsigned long long)as.queue_full, (unsigned long long)as.outbox_errors,
-            (unsigned long long)a->consume_errors, (unsigned long long)a->commit_errors);
+            (unsigned long long)a->consume_errors, (unsigned long long)a->commit_errors, hostf);
     a->bad_logged = 0;
     vg_log_flush_suppressed();
 }

@@ -1247,6 +1247,16 @@ void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out)
     *out = e->st;
 }
 
+int vg_engine_stats_fields(const struct vg_engine_stats *st, char *buf, size_t len)
+{
+    return snprintf(buf, len,
+                    "boot_conflicts=%llu clock_ahead=%llu clock_steps_back=%llu hosts_moved=%llu "
+                    "hosts_released=%llu",
+                    (unsigned long long)st->boot_conflicts, (unsigned long long)st->clock_ahead,
+                    (unsigned long long)st->clock_steps_back, (unsigned long long)st->hosts_moved,
+                    (unsigned long long)st->hosts_released);
+}
+
 static void fill_host(struct vg_engine_host *out, const char *name, const struct host *h)
 {
     *out = (struct vg_engine_host){

@@ -103,6 +103,12 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
 
 void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out);
 
+/* Writes the key=value fields of st an operator reads in the analyzer's periodic stats line about
+ * what its hosts' agents do wrong (two agents under one name, clocks ahead or stepping back) and
+ * hosts released to another analyzer's partition, so that these show without /metrics. Returns
+ * what snprintf returns. */
+int vg_engine_stats_fields(const struct vg_engine_stats *st, char *buf, size_t len);
+
 /* The alert of a host that stopped sending (VG_ENGINE_SILENT_ALERT): fires for a host whose last
  * message arrived more than silent_ms ago (wall clock; at least 3 of its intervals), and only
  * while other hosts' messages still arrive (within silent_ms / 2), so that a stalled consumer or

@@ -785,6 +785,27 @@ static void two_agents_claiming_one_host_are_not_mixed(void **state)
     vg_engine_free(e);
 }
 
+/* The analyzer's periodic stats line named none of the counters of agents doing wrong (two under
+ * one host name, clocks ahead or stepping back) nor of hosts moved away: an operator reading the
+ * log saw nothing of them. */
+static void the_stats_fields_name_boot_conflicts_clocks_and_moved_hosts(void **state)
+{
+    (void)state;
+    struct vg_engine_stats st = {.boot_conflicts = 19,
+                                 .clock_ahead = 2,
+                                 .clock_steps_back = 3,
+                                 .hosts_moved = 4,
+                                 .hosts_released = 5};
+    char buf[256];
+    int n = vg_engine_stats_fields(&st, buf, sizeof(buf));
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    assert_non_null(strstr(buf, "boot_conflicts=19"));
+    assert_non_null(strstr(buf, "clock_ahead=2"));
+    assert_non_null(strstr(buf, "clock_steps_back=3"));
+    assert_non_null(strstr(buf, "hosts_moved=4"));
+    assert_non_null(strstr(buf, "hosts_released=5"));
+}
+
 /* An agent restart whose old boot's spooled tail arrives after the new boot's first messages (and
  * the new boot's next ones after it) is not a conflict: nothing refused. */
 static void a_reboot_with_a_late_tail_is_not_a_boot_conflict(void **state)
@@ -1607,6 +1628,7 @@ int main(void)
         cmocka_unit_test(history_follows_a_host_whose_clock_steps_back),
         cmocka_unit_test(engine_counts_a_host_clock_step_back),
         cmocka_unit_test(engine_counts_messages_of_a_clock_ahead),
+        cmocka_unit_test(the_stats_fields_name_boot_conflicts_clocks_and_moved_hosts),
         cmocka_unit_test(two_agents_claiming_one_host_are_not_mixed),
         cmocka_unit_test(a_reboot_with_a_late_tail_is_not_a_boot_conflict),
         cmocka_unit_test(firing_alerts_move_with_their_host_and_are_stated_again_as_they_fired),
