@@ -958,7 +958,19 @@ static int32_t host_moved(void *ud, const char *host, int32_t partition, int32_t
 {
     struct analyzer *a = ud;
     int32_t n = a->metrics_parts;
-    if (n <= 0 || n == key_parts || !*host)
+    if (n <= 0 || !*host)
+        return -1;
+    /* Restored with the partition its record names and silent since (the engine asks with 0): as
+     * key_parts() would have found on its messages. Its agent may have moved before this member
+     * took the partition over (every rebalance after partitions are added hands some over). */
+    if (key_parts == 0) {
+        const int32_t counts[] = {n, a->metrics_parts_before};
+        size_t len = strlen(host);
+        for (size_t i = 0; i < 2 && !key_parts; i++)
+            if (counts[i] > 0 && vg_kafka_key_partition(host, len, counts[i]) == partition)
+                key_parts = counts[i];
+    }
+    if (key_parts <= 0 || n == key_parts)
         return -1;
     int32_t p = vg_kafka_key_partition(host, strlen(host), n);
     return p == partition || owns_partition(a, p) ? -1 : p;

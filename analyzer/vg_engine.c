@@ -1121,9 +1121,9 @@ void vg_engine_set_moved(struct vg_engine *e, vg_engine_moved_fn moved,
 /* The partition h moved to (vg_engine_set_moved), or -1. */
 static int32_t moved_to(const struct vg_engine *e, const char *name, const struct host *h)
 {
-    if (!e->moved || h->partition < 0 || h->key_parts <= 0)
+    if (!e->moved || h->partition < 0 || h->key_parts == 0)
         return -1;
-    return e->moved(e->moved_ud, name, h->partition, h->key_parts);
+    return e->moved(e->moved_ud, name, h->partition, h->key_parts > 0 ? h->key_parts : 0);
 }
 
 static void remove_host(struct vg_engine *e, const char *name);
@@ -1335,6 +1335,10 @@ int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t part
     if (!h)
         return -ENOENT;
     h->partition = partition;
+    /* A restored record's partition: whether the key put the host there is not known until a
+     * message says so. A host whose agent moved to another partition before this engine took the
+     * record over never sends one here, and asking no one paged host_silent for it. */
+    h->key_parts = -1;
     return 0;
 }
 

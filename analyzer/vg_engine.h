@@ -226,7 +226,9 @@ int64_t vg_engine_latest_ts(const struct vg_engine *e);
 int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *m);
 
 /* Scale-out (analyzer/main.c): the input partition host's messages arrive on (-1 unknown, the
- * default), so that vg_engine_release() knows which hosts leave with a revoked partition.
+ * default), so that vg_engine_release() knows which hosts leave with a revoked partition, as a
+ * restored record names it: until the host's next message (vg_engine_host_partition_keyed),
+ * whether its key maps there is not known, and the moved callback is asked with key_parts 0.
  * 0 or -ENOENT. */
 int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t partition);
 
@@ -238,7 +240,9 @@ int vg_engine_host_partition_keyed(struct vg_engine *e, const char *host, int32_
 
 /* Whether a host that stopped arriving moved to another member's partition (scale-out: the
  * metrics topic got more partitions, and its key maps elsewhere now): the partition it moved to,
- * or -1 (not moved: it is silent). partition and key_parts: as the host's last message noted. */
+ * or -1 (not moved: it is silent). partition and key_parts: as the host's last message noted;
+ * key_parts 0 for a host restored with its partition (vg_engine_host_partition) and silent since,
+ * whose key the callback checks itself. Hosts whose messages' keys did not map are not asked. */
 typedef int32_t (*vg_engine_moved_fn)(void *ud, const char *host, int32_t partition,
                                       int32_t key_parts);
 /* With moved set, a host about to go silent (vg_engine_check_silent) or be forgotten

@@ -70,10 +70,13 @@ struct host {
     int64_t silent_since; /* wall clock its host_silent alert fired; 0 = not firing */
     char silent_fp[17];
     double max_score;
-    int scoring;             /* logged "scoring" once */
-    int reserved_logged;     /* logged a refused series of a reserved name once */
-    int32_t partition;       /* input partition its messages arrive on; -1 unknown */
-    int32_t key_parts;       /* partition count its key mapped to partition under; 0 unknown */
+    int scoring;         /* logged "scoring" once */
+    int reserved_logged; /* logged a refused series of a reserved name once */
+    int32_t partition;   /* input partition its messages arrive on; -1 unknown */
+    /* Partition count its key mapped to partition under; 0 when its messages' keys did not map
+     * so (another partitioner); -1 when its partition came from a restored record and no message
+     * arrived here since: not checked yet, the moved callback judges the key (key_parts 0). */
+    int32_t key_parts;
     struct vg_kvlist labels; /* as in the latest message, for policies */
     /* One alert state per rule of the engine's set, in the set's order. */
     struct rstate *rs;

@@ -436,6 +436,56 @@ a_host_whose_key_moved_to_another_partition_is_released_without_host_silent(void
     vg_engine_free(e);
 }
 
+static int32_t moved_restored(void *ud, const char *host, int32_t partition, int32_t key_parts)
+{
+    (void)ud;
+    return strcmp(host, "web-1") == 0 && partition == 2 && key_parts == 0 ? 5 : -1;
+}
+
+/* Partitions added: at the rebalance this engine takes partition 2 over and restores web-1 from
+ * its record, but web-1's agent already sends to partition 5 of another member, so no message of
+ * it comes here. Its key was never checked (key_parts unknown), the engine asked no one, and
+ * host_silent paged for a live host; it is asked now (key_parts 0) and released quietly. */
+static void a_restored_host_that_moved_before_any_message_is_released_not_paged(void **state)
+{
+    (void)state;
+    struct vg_engine_params p = ewma_params();
+    p.silent_ms = 60000;
+    p.host_idle_ms = 600000;
+    p.clock = fake_clock;
+    struct vg_engine *a = new_engine(&p), *b = new_engine(&p);
+    struct seen s = {0};
+    struct gone g = {0};
+    struct seen_gone sg = {&s, &g};
+    vg_engine_set_moved(b, moved_restored, on_gone, &sg);
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    for (int i = 0; i < 10; i++, seq++, fake_now += 1000)
+        feed(a, "web-1", seq, 5, 0.5, &s, 0);
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    free(rec);
+    assert_int_equal(vg_engine_host_partition(b, "web-1", 2), 0);
+    for (int i = 0; i < 200; i++, fake_now += 1000) {
+        feed(b, "web-2", seq++, 5, 0.5, &s, 0);
+        assert_int_equal(vg_engine_host_partition_keyed(b, "web-2", 2, 8), 0);
+        vg_engine_check_silent(b, record_sg, &sg);
+    }
+    for (int i = 0; i < s.n; i++)
+        assert_string_not_equal(s.host[i], "web-1");
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.host, "web-1");
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.hosts_moved, 1);
+    assert_int_equal(st.hosts_silent, 0);
+    vg_engine_free(a);
+    vg_engine_free(b);
+}
+
 /* A host that stops for good (an autoscaled VM terminated) is forgotten after host_idle: the
  * alerts it still fires are resolved (nothing would resolve them later), the caller hears of it
  * to drop what it keeps, and the host table shrinks. If the name comes back, it starts cold. */
@@ -1620,6 +1670,7 @@ int main(void)
         cmocka_unit_test(a_host_that_stops_sending_fires_host_silent_until_it_reports_again),
         cmocka_unit_test(
             a_host_whose_key_moved_to_another_partition_is_released_without_host_silent),
+        cmocka_unit_test(a_restored_host_that_moved_before_any_message_is_released_not_paged),
         cmocka_unit_test(a_host_counts_for_scaling_until_it_is_quiet_by_both_clocks),
         cmocka_unit_test(a_host_silent_for_host_idle_is_forgotten_and_its_alerts_resolve),
         cmocka_unit_test(hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind),
