@@ -728,12 +728,19 @@ static int host_alerting(const struct vg_engine *e, const struct host *h)
  * time alone a host whose clock runs slow, or a partition read behind the others, would. A host
  * restored from a checkpoint (arrived_ms 0) reports until vg_engine_check_silent starts its
  * clock. */
+/* The event time hosts' quiet is measured against: the newest of the messages not stamped ahead
+ * of the analyzer's clock, or, while none came (every agent's clock ahead of it), of any. */
+static int64_t quiet_ref_ts(const struct vg_engine *e)
+{
+    return e->latest_ts_timely ? e->latest_ts_timely : e->latest_ts;
+}
+
 static int host_not_reporting(const struct vg_engine *e, const struct host *h, int64_t now)
 {
     int64_t lim = h->interval_ms * VG_ENGINE_REPORTING_INTERVALS;
     if (lim < VG_ENGINE_REPORTING_MIN_MS)
         lim = VG_ENGINE_REPORTING_MIN_MS;
-    return h->arrived_ms && now - h->arrived_ms > lim && e->latest_ts - h->last_ts_ms > lim;
+    return h->arrived_ms && now - h->arrived_ms > lim && quiet_ref_ts(e) - h->last_ts_ms > lim;
 }
 
 void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
@@ -976,8 +983,8 @@ static void clock_stepped_back(struct vg_engine *e, const struct host *h,
  * future (Alertmanager's are sent at the analyzer's time instead: vg_fmt_alertmanager.c) and
  * delays the windows of rules on event time. Counted per message; said when a host's messages
  * start being ahead, and again after it came back within the tolerance. */
-static void check_clock_ahead(struct vg_engine *e, struct host *h, const struct vg_wire_msg *m,
-                              int64_t now)
+static int check_clock_ahead(struct vg_engine *e, struct host *h, const struct vg_wire_msg *m,
+                             int64_t now)
 {
     int ahead = m->ts_ms > now + VG_FMT_CLOCK_TOLERANCE_MS;
     if (ahead) {
@@ -987,6 +994,7 @@ static void check_clock_ahead(struct vg_engine *e, struct host *h, const struct 
                     m->host, (long long)(m->ts_ms - now), (long long)m->ts_ms);
     }
     h->clock_ahead = ahead;
+    return ahead;
 }
 
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
@@ -1033,7 +1041,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     h->last_ts_ms = m->ts_ms;
     h->interval_ms = m->interval_ms;
     int64_t now = e->p.clock();
-    check_clock_ahead(e, h, m, now);
+    int ahead = check_clock_ahead(e, h, m, now);
     if (h->silent_since) { /* measured from the message before this one */
         notify_silent(e, m->host, h, NOTE_RESOLVED, now, NULL, fn, ud);
         h->silent_since = 0;
@@ -1044,6 +1052,8 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
 
     if (m->ts_ms > e->latest_ts)
         e->latest_ts = m->ts_ms;
+    if (!ahead && m->ts_ms > e->latest_ts_timely)
+        e->latest_ts_timely = m->ts_ms;
     if (labels_changed(h, m)) {
         vg_kvlist_free(&h->labels);
         for (size_t i = 0; i < m->n_labels; i++)
@@ -1469,7 +1479,7 @@ size_t vg_engine_expire_hosts(struct vg_engine *e, vg_engine_notify_fn fn,
         int64_t lim = vg_alert_unreported_limit(e->p.host_idle_ms, h->interval_ms, 10);
         /* Idle by the wall clock and by event time: while a consumer works through a backlog,
          * the other hosts' messages of the same hours show that this one sent none. */
-        if (flowing && now - h->arrived_ms > lim && e->latest_ts - h->last_ts_ms > lim) {
+        if (flowing && now - h->arrived_ms > lim && quiet_ref_ts(e) - h->last_ts_ms > lim) {
             int32_t p = moved_to(e, e->hosts.keys[i], h);
             if (p >= 0 && to) {
                 moved[n_moved] = e->hosts.keys[i];

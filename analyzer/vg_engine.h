@@ -209,7 +209,8 @@ void vg_engine_set_host_models(struct vg_engine *e, const struct vg_engine_host_
  * per-series or a rule's), and its input partition (vg_engine_host_partition; -1 unknown). Not
  * for a host that no longer reports: its host_silent alert fires, or its latest message is more
  * than VG_ENGINE_REPORTING_INTERVALS of its intervals (at least VG_ENGINE_REPORTING_MIN_MS) old
- * both by the wall clock (arrival) and by event time (the newest message of any host). Same
+ * both by the wall clock (arrival) and by event time (the newest message of any host not stamped
+ * more than VG_FMT_CLOCK_TOLERANCE_MS ahead of the engine's clock, while one came). Same
  * locking as vg_engine_each_host(). */
 typedef void (*vg_engine_env_fn)(void *ud, const char *host, const struct vg_label *labels,
                                  size_t n_labels, const struct vg_expr_env *env, int alerting,

@@ -124,6 +124,11 @@ struct vg_engine {
     int64_t window_ms;  /* history kept per series a rule's window reads */
     uint32_t rules_gen; /* bumped by each vg_engine_set_rules, for series.windowed */
     int64_t latest_ts;
+    /* The newest event time of a message not stamped ahead of the analyzer's clock (0: none yet):
+     * what a host's quiet is measured against (host_not_reporting, vg_engine_expire_hosts). One
+     * message stamped a day ahead put latest_ts there for good, and every host was quiet by event
+     * time from then on, a stalled consumer's included. */
+    int64_t latest_ts_timely;
     int64_t last_arrival_ms; /* wall clock of the latest message of any host */
     int64_t silent_checked_ms;
     int64_t expire_checked_ms;

@@ -366,6 +366,39 @@ static void a_host_counts_for_scaling_until_it_is_quiet_by_both_clocks(void **st
     vg_engine_free(e);
 }
 
+/* One message stamped a day ahead (an agent clock stepped forward, then back) made the engine's
+ * event time a day ahead for good: every host was "quiet by event time" from then on, so a
+ * stalled consumer (nothing arriving for a minute) dropped every other host from the scaling
+ * measurements, the case the event-time half of the rule is there to prevent. */
+static void a_clock_ahead_does_not_make_every_host_quiet_for_scaling(void **state)
+{
+    (void)state;
+    struct vg_engine_params p = ewma_params();
+    p.clock = fake_clock;
+    struct vg_engine *e = new_engine(&p);
+    struct seen s = {0};
+    const int64_t t0 = 1700000000000LL;
+    fake_now = t0;
+    uint64_t seq = 0;
+    for (; seq < 5; seq++, fake_now += 1000) {
+        feed(e, "web-1", seq, 5, 0.5, &s, 0);
+        feed(e, "web-2", seq, 5, 0.5, &s, 0);
+    }
+    struct vg_wire_msg m;
+    msg_start(&m, "web-3", 1, fake_now + 86400000, 1000);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "cpu.user_pct", 5, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, record, &s), 0);
+    vg_wire_msg_free(&m);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.clock_ahead, 1);
+    fake_now += 60000; /* a minute without any message: a stalled consumer */
+    struct env_hosts eh = {0};
+    vg_engine_each_host_env(e, count_env_host, &eh);
+    assert_int_equal(eh.n, 3);
+    vg_engine_free(e);
+}
+
 struct gone {
     int n;
     char host[32];
@@ -1672,6 +1705,7 @@ int main(void)
             a_host_whose_key_moved_to_another_partition_is_released_without_host_silent),
         cmocka_unit_test(a_restored_host_that_moved_before_any_message_is_released_not_paged),
         cmocka_unit_test(a_host_counts_for_scaling_until_it_is_quiet_by_both_clocks),
+        cmocka_unit_test(a_clock_ahead_does_not_make_every_host_quiet_for_scaling),
         cmocka_unit_test(a_host_silent_for_host_idle_is_forgotten_and_its_alerts_resolve),
         cmocka_unit_test(hosts_are_not_forgotten_while_nothing_arrives_or_a_backlog_is_behind),
         cmocka_unit_test(history_frees_ended_series_for_new_ones_when_full),
