@@ -953,7 +953,8 @@ static int owns_partition(const struct analyzer *a, int32_t p)
  * partition by the agent's partitioner under an earlier partition count (key_parts) and maps to
  * a partition of another member under the current one (partitions were added to the metrics
  * topic: docs/reliability.md). The partition it moved to, or -1: it is silent. A host whose
- * producer partitions otherwise was never found keyed (key_parts 0) and is not asked about. */
+ * producer partitions otherwise was never found keyed and is not asked about; key_parts 0 is a
+ * restored host no message of which came since. */
 static int32_t host_moved(void *ud, const char *host, int32_t partition, int32_t key_parts)
 {
     struct analyzer *a = ud;
