@@ -95,7 +95,8 @@ struct agent {
     int64_t recreated_ms, recreate_backoff_ms;
     /* Kafka refusing this agent's messages as not authorised (refused_for_now): with a spool
      * they are kept there and offered again after refused_backoff_ms (1 s doubling to a
-     * minute); rewind_due: spooled records came back refused, to be handed out again. */
+     * minute); rewind_due: messages came back refused (spooled records, or direct ones put in
+     * front of the spool), to be handed out again. */
     int refused;
     int rewind_due;
     int64_t refused_until_ms, refused_backoff_ms; /* monotonic */
@@ -440,7 +441,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         char err[VG_ERRLEN], q[VG_ERRLEN + 8];
         if (refused_for_now(m->err) && !a->stopping) {
             note_refused(a, m->err);
-            a->rewind_due |= token != 0;
+            /* A spooled record is behind the reader now; one sent directly goes into the
+             * prepend segment, in front of it: either way only a rewind hands it out again. */
+            a->rewind_due = 1;
         }
         if (token)
             a->kept_at_exit += a->stopping;

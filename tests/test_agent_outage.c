@@ -294,6 +294,23 @@ static void an_acl_refusing_the_topic_for_a_while_loses_nothing(void **state)
     rig_down(&r);
 }
 
+/* A single Produce request refused as not authorised: the messages sent directly come back
+ * refused and go in front of the spool, and nothing spooled is refused after them. They must
+ * still be offered again, not left in front of the reader until the next restart. */
+static void an_acl_refusing_one_request_loses_nothing(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, "outage-acl1", NULL);
+    assert_int_equal(kill(r.an.pid, SIGSTOP), 0);
+    control(&r, "errors 0 1 29"); /* TOPIC_AUTHORIZATION_FAILED, the next Produce request */
+    vg_tp_wait_contains(r.agent_log, "Kafka takes this agent's messages again", 20000);
+    assert_int_equal(kill(r.an.pid, SIGCONT), 0);
+    expect_every_message_once(&r, 1);
+    assert_int_equal(vg_tp_last_field(r.agent_log, "produce_failed"), 0);
+    rig_down(&r);
+}
+
 /* The broker refusing a batch as too large (its message.max.bytes, or the topic's
  * max.message.bytes, below the producer's): those messages are counted in too_large and logged,
  * not lost among the delivery failures; the ones after are delivered. */
@@ -337,6 +354,7 @@ int main(void)
         cmocka_unit_test(a_batch_the_broker_refuses_as_too_large_is_counted_as_such),
         cmocka_unit_test(leader_moves_and_produce_errors_lose_nothing),
         cmocka_unit_test(an_acl_refusing_the_topic_for_a_while_loses_nothing),
+        cmocka_unit_test(an_acl_refusing_one_request_loses_nothing),
         cmocka_unit_test(a_fatal_producer_error_during_a_drain_loses_nothing),
         cmocka_unit_test(all_brokers_down_for_60s_loses_nothing),
         cmocka_unit_test(spool_drains_through_a_smaller_librdkafka_queue_losing_nothing),
