@@ -1,5 +1,6 @@
 /* vigil-agent: collects this host's metrics every interval and produces one wire message per
  * tick to Kafka, keyed by host. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -49,8 +50,27 @@ struct running {
     const struct vg_collector *c;
     void *state;
     uint64_t errors;
-    char last_err[VG_ERRLEN]; /* the reason last logged: a new one is logged at once */
+    char last_err[VG_ERRLEN]; /* the reason last logged, as fault_shape has it */
 };
+
+/* A collector's reason with what moves from tick to tick taken out: digit runs become '#' and a
+ * word's final 's' goes ("1 interface left out", "3 interfaces left out"). Reasons of one shape
+ * are one fault, logged at its first failure and every 60th; only a new shape is news. */
+static void fault_shape(char *out, size_t n, const char *reason)
+{
+    size_t o = 0;
+    for (const char *p = reason; *p && o + 1 < n; p++) {
+        if (isdigit((unsigned char)*p)) {
+            while (isdigit((unsigned char)p[1]))
+                p++;
+            out[o++] = '#';
+        } else if (!(*p == 's' && p > reason && isalpha((unsigned char)p[-1]) &&
+                     !isalpha((unsigned char)p[1]))) {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+}
 
 struct agent {
     struct agent_cfg cfg;
@@ -316,10 +336,13 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
         struct running *r = &a->coll[i];
         if (r->c->collect(r->state, vg_mono_ms(), msg, cerr, sizeof(cerr)) < 0) {
             /* Log the first failure and then every 60th, so a broken source cannot flood; a
-             * reason not logged before at once, so a second fault is not hidden behind the
-             * first. Every failure counts in the stats line's collect_errors. */
-            if (r->errors++ % 60 == 0 || strcmp(cerr, r->last_err) != 0) {
-                snprintf(r->last_err, sizeof r->last_err, "%s", cerr);
+             * reason of another shape (fault_shape: not just its counts changed) at once, so a
+             * second fault is not hidden behind the first. Every failure counts in the stats
+             * line's collect_errors. */
+            char shape[VG_ERRLEN];
+            fault_shape(shape, sizeof shape, cerr);
+            if (r->errors++ % 60 == 0 || strcmp(shape, r->last_err) != 0) {
+                snprintf(r->last_err, sizeof r->last_err, "%s", shape);
                 vg_warn("collect failed", "collector=%s errors=%llu reason=%s", r->c->name,
                         (unsigned long long)r->errors, vg_log_quote(q, sizeof(q), cerr));
             }

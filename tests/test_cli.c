@@ -955,6 +955,61 @@ static void agent_counts_collect_errors_and_logs_a_new_reason_at_once(void **sta
     free(dir);
 }
 
+/* One fault whose reason carries a count that moves from tick to tick (the net and disk
+ * collectors say how many interfaces they left out, or how many names clean up alike): the same
+ * fault, logged at its first tick and every 60th, not as a new reason on every tick, which would
+ * write a line a tick for as long as the fault lasts. */
+static void agent_logs_a_fault_whose_count_moves_as_one_reason(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("collect-count");
+    char proc[300], net[320], dev[340], log[300], cmd[1400];
+    snprintf(proc, sizeof proc, "%s/proc", dir);
+    snprintf(net, sizeof net, "%s/net", proc);
+    snprintf(dev, sizeof dev, "%s/dev", net);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    assert_int_equal(mkdir(net, 0700), 0);
+    static const char head[] =
+        "Inter-|   Receive                                                |  Transmit\n"
+        " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs "
+        "drop fifo colls carrier compressed\n";
+    static const char *const names[] = {"vlan#10", "vlan%10", "vlan&10", "vlan+10", "vlan=10"};
+    char text[2048];
+    /* k + 1 interfaces whose names clean up alike: k left out. */
+    size_t o = (size_t)snprintf(text, sizeof text, "%s", head);
+    for (int i = 0; i <= 1; i++)
+        o += (size_t)snprintf(text + o, sizeof text - o,
+                              "%8s: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n", names[i]);
+    assert_int_equal(vg_tp_write_atomic(dev, text), 0);
+    snprintf(cmd, sizeof cmd,
+             "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
+             "--set local.detector=off --set flush_timeout=0s --set collectors=net "
+             "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
+             VG_AGENT_BIN, proc, log);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+    /* The count moves between 1 and 4 every 100 ms, for some 15 ticks. */
+    for (int n = 0; n < 30; n++) {
+        int k = 1 + n % 4;
+        o = (size_t)snprintf(text, sizeof text, "%s", head);
+        for (int i = 0; i <= k; i++)
+            o += (size_t)snprintf(text + o, sizeof text - o,
+                                  "%8s: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n", names[i]);
+        assert_int_equal(vg_tp_write_atomic(dev, text), 0);
+        vg_sleep_ms(100, NULL);
+    }
+    assert_true(vg_tp_wait_field(log, "collect_errors", 10, 10000) >= 10);
+    long long errors = vg_tp_last_field(log, "collect_errors");
+    int logged = vg_tp_count(log, "msg=\"collect failed\"");
+    print_message("collect_errors=%lld collect_failed_lines=%d\n", errors, logged);
+    assert_true(errors < 60);
+    assert_int_equal(logged, 1);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* Rule files replace the built-in rule, so a rules.dir whose files are all misnamed
  * (alerts.YAML, x.yaml.bak) turned off every alert while the analyzer logged "rules=0" at info
  * and `rules check` said OK. Both checks and the start now name the files passed over and warn;
@@ -1447,6 +1502,7 @@ int main(void)
         cmocka_unit_test(agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit),
         cmocka_unit_test(agent_counts_a_message_too_large_for_the_producer),
         cmocka_unit_test(agent_counts_collect_errors_and_logs_a_new_reason_at_once),
+        cmocka_unit_test(agent_logs_a_fault_whose_count_moves_as_one_reason),
         cmocka_unit_test(check_config_refuses_or_warns_as_the_start_would),
         cmocka_unit_test(agent_warns_of_a_local_series_pattern_that_matches_nothing),
     };
