@@ -468,9 +468,12 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
              * prepend segment, in front of it: either way only a rewind hands it out again. */
             a->rewind_due = 1;
         }
-        if (token)
-            a->kept_at_exit += a->stopping;
-        else if (vg_spool_prepend(a->spool, vg_now_ms(), m->payload, m->len, err, sizeof err) == 0)
+        if (token) {
+            /* Unless the spool dropped its segment for room while it was in flight. */
+            if (vg_spool_kept(a->spool, token))
+                a->kept_at_exit += a->stopping;
+        } else if (vg_spool_prepend(a->spool, vg_now_ms(), m->payload, m->len, err, sizeof err) ==
+                   0)
             *(a->stopping ? &a->kept_at_exit : &a->spooled) += 1;
         else {
             a->delivery_failed++;

@@ -623,6 +623,20 @@ void vg_spool_delivered(struct vg_spool *s, uint64_t token)
     maybe_remove(s, g);
 }
 
+int vg_spool_kept(struct vg_spool *s, uint64_t token)
+{
+    if (find(s, token >> IDX_BITS))
+        return 1;
+    /* One of gone_inflight: its report has come, and says it was not sent. At exit no rewind
+     * follows to count it, and the agent must not call it kept. */
+    if (s->gone_inflight)
+        s->gone_inflight--;
+    s->st.dropped_full++;
+    vg_warn("spool: a record given back unsent was dropped for room while in flight",
+            "dropped_full=%" PRIu64, s->st.dropped_full);
+    return 0;
+}
+
 int vg_spool_rewind(struct vg_spool *s)
 {
     if (s->ffd >= 0) { /* a later prepend starts a segment of its own, in front again */

@@ -69,6 +69,12 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
  * newer record. */
 void vg_spool_delivered(struct vg_spool *s, uint64_t token);
 
+/* A record handed out by vg_spool_next came back unsent (purged at exit, failed by a producer
+ * being replaced, refused for now): 1 when the spool still holds it, to be handed out again
+ * after vg_spool_rewind or at the next start; 0 when its segment was dropped for room while it
+ * was in flight, so it is lost: counted in dropped_full here, and not again by a rewind. */
+int vg_spool_kept(struct vg_spool *s, uint64_t token);
+
 /* For shutdown: keeps a message that librdkafka still held when the flush timed out. Such
  * messages went to librdkafka directly while the spool was empty, so they are older than every
  * record here: they go into a segment placed before the others, in the order of the calls. */

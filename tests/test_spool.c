@@ -494,6 +494,33 @@ static void rewind_counts_the_records_in_flight_when_their_segment_was_dropped(v
     vg_spool_close(s);
 }
 
+/* A record given back unsent (purged at exit, or by a producer being replaced) whose segment
+ * the spool dropped while it was in flight is lost: counted in dropped_full then, once, and not
+ * called kept. At exit no rewind follows, so it was counted nowhere and the agent's "kept in the
+ * spool" line counted it. */
+static void a_record_given_back_after_its_segment_was_dropped_is_counted_once(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(4 * 32, 0, 64); /* 2 records per segment, 2 segments */
+    append_n(s, 0, 4, 1000);
+    uint64_t t0 = expect_next(s, 1000, 0);
+    expect_next(s, 1000, 1);
+    append_n(s, 4, 5, 1000); /* the oldest segment goes, both its records in flight */
+    uint64_t t2 = expect_next(s, 1000, 2);
+    assert_int_equal(vg_spool_kept(s, t0), 0);
+    assert_int_equal(vg_spool_kept(s, t2), 1);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_full, 1);
+    assert_int_equal(vg_spool_rewind(s), 0); /* record 1 never came back: counted here */
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_full, 2);
+    for (int i = 2; i < 5; i++)
+        expect_next(s, 1000, i);
+    expect_empty(s);
+    vg_spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +555,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             rewind_counts_the_records_in_flight_when_their_segment_was_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_record_given_back_after_its_segment_was_dropped_is_counted_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
