@@ -326,23 +326,8 @@ static int disk_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, ch
     vg_devbudget_begin(&st->budget, out);
     rc = vg_parse_diskstats(st->buf.data, st->buf.len, st->path, on_line, &p, err, errlen);
     vg_devtab_end(&st->tab);
-    if (p.full)
-        rc = vg_devtab_problem(rc, err, errlen, -ENOSPC,
-                               "%s: more than %d devices; the rest are not reported", st->path,
-                               VG_DEVTAB_MAX);
-    if (st->budget.left_out)
-        rc = vg_devtab_problem(rc, err, errlen, -EMSGSIZE,
-                               "%s: %zu devices; the first %zu are reported, %zu left out to keep "
-                               "the message within %zu bytes (docs/wire-format.md)",
-                               st->path, st->budget.sent + st->budget.left_out, st->budget.sent,
-                               st->budget.left_out, st->budget.max_bytes);
-    if (p.dups)
-        rc = vg_devtab_problem(rc, err, errlen, -EEXIST,
-                               "%s: %zu device%s left out, their names the same as an earlier "
-                               "one's once cleaned up for metric names (the first: '%s', as "
-                               "disk.%s)",
-                               st->path, p.dups, p.dups == 1 ? "" : "s", p.dup_raw, p.dup_key);
-    return rc;
+    return vg_devtab_report(rc, st->path, "device", "disk", p.full, &st->budget, p.dups, p.dup_raw,
+                            p.dup_key, err, errlen);
 }
 
 const struct vg_collector vg_collector_disk = {

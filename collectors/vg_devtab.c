@@ -135,6 +135,29 @@ int vg_devtab_problem(int rc, char *err, size_t errlen, int code, const char *fm
     return rc ? rc : code;
 }
 
+int vg_devtab_report(int rc, const char *path, const char *noun, const char *prefix, int full,
+                     const struct vg_devbudget *b, size_t dups, const char *dup_raw,
+                     const char *dup_key, char *err, size_t errlen)
+{
+    if (full)
+        rc = vg_devtab_problem(rc, err, errlen, -ENOSPC,
+                               "%s: more than %d %ss; the rest are not "
+                               "reported",
+                               path, VG_DEVTAB_MAX, noun);
+    if (b->left_out)
+        rc = vg_devtab_problem(rc, err, errlen, -EMSGSIZE,
+                               "%s: %zu %ss; the first %zu are reported, %zu left out to keep the "
+                               "message within %zu bytes (docs/wire-format.md)",
+                               path, b->sent + b->left_out, noun, b->sent, b->left_out,
+                               b->max_bytes);
+    if (dups)
+        rc = vg_devtab_problem(rc, err, errlen, -EEXIST,
+                               "%s: %zu %s%s left out, their names the same as an earlier one's "
+                               "once cleaned up for metric names (the first: '%s', as %s.%s)",
+                               path, dups, noun, dups == 1 ? "" : "s", dup_raw, prefix, dup_key);
+    return rc;
+}
+
 size_t vg_metric_sanitise(char *dst, size_t dstsize, const char *src, size_t len)
 {
     if (len > dstsize - 1)

@@ -88,6 +88,14 @@ int vg_devbudget_take(struct vg_devbudget *b, size_t bytes);
 int vg_devtab_problem(int rc, char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* The end of a device collector's tick (net: noun "interface", prefix "net"; disk: "device",
+ * "disk"): adds to rc, as vg_devtab_problem does, one problem for each thing the tick left out:
+ * devices past VG_DEVTAB_MAX (full), devices past b's size budget, and dups devices whose metric
+ * name was an earlier one's (dup_raw as read, dup_key as cleaned up, for the first of them). */
+int vg_devtab_report(int rc, const char *path, const char *noun, const char *prefix, int full,
+                     const struct vg_devbudget *b, size_t dups, const char *dup_raw,
+                     const char *dup_key, char *err, size_t errlen);
+
 /* Copies src[0..len) into dst (dstsize bytes, at least 1) with every byte outside the metric name
  * charset [A-Za-z0-9_.:-] replaced by '_', truncating to fit. Returns the length written. */
 size_t vg_metric_sanitise(char *dst, size_t dstsize, const char *src, size_t len);
