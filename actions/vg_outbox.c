@@ -216,6 +216,19 @@ static uint64_t live_bytes(const struct vg_outbox *ob)
 
 /* ---- compaction ---- */
 
+/* The record buffer of a copy loop, grown to hold need bytes: 0, or -ENOMEM (buf kept). */
+static int grow_buf(unsigned char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    unsigned char *b = realloc(*buf, need);
+    if (!b)
+        return -ENOMEM;
+    *buf = b;
+    *cap = need;
+    return 0;
+}
+
 /* Writes the pending records to a temp file and renames it over the outbox, so that a crash at
  * any point leaves either the old file or the new one, never a mix. Called with mu held. */
 static int compact_locked(struct vg_outbox *ob)
@@ -234,15 +247,8 @@ static int compact_locked(struct vg_outbox *ob)
         rc = -ENOMEM;
     for (size_t i = ob->head; rc == 0 && i < ob->n; i++) {
         size_t rl = OB_RECHDR + ob->pend[i].len;
-        if (rl > bufcap) {
-            unsigned char *b = realloc(buf, rl);
-            if (!b) {
-                rc = -ENOMEM;
-                break;
-            }
-            buf = b;
-            bufcap = rl;
-        }
+        if ((rc = grow_buf(&buf, &bufcap, rl)) < 0)
+            break;
         rc = pread_all(ob->fd, buf, rl, ob->pend[i].off);
         if (rc == 0)
             rc = pwrite_all(tfd, buf, rl, off);
@@ -315,15 +321,8 @@ static int compact_concurrent(struct vg_outbox *ob, int *old_fd)
     unsigned char *buf = NULL;
     for (size_t i = 0; rc == 0 && i < np; i++) {
         size_t rl = OB_RECHDR + snap[i].len;
-        if (rl > bufcap) {
-            unsigned char *b = realloc(buf, rl);
-            if (!b) {
-                rc = -ENOMEM;
-                break;
-            }
-            buf = b;
-            bufcap = rl;
-        }
+        if ((rc = grow_buf(&buf, &bufcap, rl)) < 0)
+            break;
         rc = pread_all(fd, buf, rl, snap[i].off);
         if (rc == 0)
             rc = pwrite_all(tfd, buf, rl, off);
