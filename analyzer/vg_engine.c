@@ -1140,6 +1140,19 @@ static void remove_host(struct vg_engine *e, const char *name);
 static size_t resolve_all(struct vg_engine *e, const char *name, struct host *h, int64_t now,
                           const char *why, vg_engine_notify_fn fn, void *ud);
 
+/* The host of a name listed for removal, with a copy of its name that outlives the host's key
+ * (*name, the caller frees it); NULL (and nothing to free) when it went meanwhile or on ENOMEM. */
+static struct host *host_to_remove(struct vg_engine *e, const char *listed, char **name)
+{
+    *name = strdup(listed);
+    struct host *h = *name ? vg_strmap_get(&e->hosts, *name) : NULL;
+    if (!h) {
+        free(*name);
+        *name = NULL;
+    }
+    return h;
+}
+
 /* Releases the hosts in names[0..k) (copies taken here) that moved to another member's partition.
  * Their alerts are resolved: the new owner did not restore them (the host's record named this
  * partition when it took the host over), so nothing else would (a host_silent that fired before
@@ -1148,12 +1161,10 @@ static void release_moved(struct vg_engine *e, char **names, const int32_t *to, 
                           int64_t now, vg_engine_notify_fn fn, void *ud)
 {
     for (size_t i = 0; i < k; i++) {
-        char *name = strdup(names[i]); /* the key goes with the host */
-        struct host *h = name ? vg_strmap_get(&e->hosts, name) : NULL;
-        if (!h) {
-            free(name);
+        char *name;
+        struct host *h = host_to_remove(e, names[i], &name);
+        if (!h)
             continue;
-        }
         char why[160];
         snprintf(why, sizeof(why), "%s: moved to partition %d of another analyzer", name,
                  (int)to[i]);
@@ -1495,12 +1506,10 @@ size_t vg_engine_expire_hosts(struct vg_engine *e, vg_engine_notify_fn fn,
     free(moved);
     free(to);
     for (size_t i = 0; i < k; i++) {
-        char *name = strdup(names[i]); /* the key goes with the host */
-        struct host *h = name ? vg_strmap_get(&e->hosts, name) : NULL;
-        if (!h) {
-            free(name);
+        char *name;
+        struct host *h = host_to_remove(e, names[i], &name);
+        if (!h)
             continue;
-        }
         char why[160];
         double idle_s = (double)(now - h->arrived_ms) / 1000.0;
         snprintf(why, sizeof(why), "%s: forgotten after %.0f s without metrics (limits.host_idle)",
