@@ -954,7 +954,8 @@ static int owns_partition(const struct analyzer *a, int32_t p)
  * a partition of another member under the current one (partitions were added to the metrics
  * topic: docs/reliability.md). The partition it moved to, or -1: it is silent. A host whose
  * producer partitions otherwise was never found keyed and is not asked about; key_parts 0 is a
- * restored host no message of which came since. */
+ * restored host no message of which came since, whose record names no count (the engine passes
+ * the count a record names, which may be one from before this analyzer started). */
 static int32_t host_moved(void *ud, const char *host, int32_t partition, int32_t key_parts)
 {
     struct analyzer *a = ud;

@@ -1115,8 +1115,14 @@ int vg_engine_host_partition_keyed(struct vg_engine *e, const char *host, int32_
     struct host *h = vg_strmap_get(&e->hosts, host);
     if (!h)
         return -ENOENT;
+    /* Its key mapped to this partition under keyed_parts (checked on an earlier message, here or
+     * at its previous owner): it still does. Found under none of the caller's counts, it is a
+     * count the caller does not know, one from before this analyzer started. */
+    if (key_parts == 0 && partition == h->partition && h->keyed_parts > 0)
+        key_parts = h->keyed_parts;
     h->partition = partition;
     h->key_parts = key_parts;
+    h->keyed_parts = key_parts > 0 ? key_parts : 0;
     return 0;
 }
 
@@ -1133,7 +1139,9 @@ static int32_t moved_to(const struct vg_engine *e, const char *name, const struc
 {
     if (!e->moved || h->partition < 0 || h->key_parts == 0)
         return -1;
-    return e->moved(e->moved_ud, name, h->partition, h->key_parts > 0 ? h->key_parts : 0);
+    /* Restored and silent since: as its record's count says, or judged by the callback (0). */
+    return e->moved(e->moved_ud, name, h->partition,
+                    h->key_parts > 0 ? h->key_parts : h->keyed_parts);
 }
 
 static void remove_host(struct vg_engine *e, const char *name);

@@ -228,22 +228,26 @@ int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *
 
 /* Scale-out (analyzer/main.c): the input partition host's messages arrive on (-1 unknown, the
  * default), so that vg_engine_release() knows which hosts leave with a revoked partition, as a
- * restored record names it: until the host's next message (vg_engine_host_partition_keyed),
- * whether its key maps there is not known, and the moved callback is asked with key_parts 0.
- * 0 or -ENOENT. */
+ * restored record names it: until the host's next message (vg_engine_host_partition_keyed), the
+ * moved callback is asked with the count the record says the key mapped there under, or with
+ * key_parts 0 when it says none (written by an analyzer from before it kept that). 0 or
+ * -ENOENT. */
 int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t partition);
 
 /* vg_engine_host_partition(), and key_parts: the metrics topic's partition count under which
  * the host's key maps to partition by its producer's partitioner (checked by the caller on the
- * message), 0 when it does not or is not known. */
+ * message), 0 when it does not under any count the caller knows; then the count it was last
+ * found under for this partition (here, or by its record at its previous owner) still holds, and
+ * is kept: a caller started after the count changed does not know the one before. */
 int vg_engine_host_partition_keyed(struct vg_engine *e, const char *host, int32_t partition,
                                    int32_t key_parts);
 
 /* Whether a host that stopped arriving moved to another member's partition (scale-out: the
  * metrics topic got more partitions, and its key maps elsewhere now): the partition it moved to,
- * or -1 (not moved: it is silent). partition and key_parts: as the host's last message noted;
- * key_parts 0 for a host restored with its partition (vg_engine_host_partition) and silent since,
- * whose key the callback checks itself. Hosts whose messages' keys did not map are not asked. */
+ * or -1 (not moved: it is silent). partition and key_parts: as the host's last message noted,
+ * or its record (vg_engine_host_partition); key_parts 0 for a host restored with a record that
+ * names no count and silent since, whose key the callback checks itself. Hosts whose messages'
+ * keys did not map are not asked. */
 typedef int32_t (*vg_engine_moved_fn)(void *ud, const char *host, int32_t partition,
                                       int32_t key_parts);
 /* With moved set, a host about to go silent (vg_engine_check_silent) or be forgotten

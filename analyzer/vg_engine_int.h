@@ -77,6 +77,12 @@ struct host {
      * so (another partitioner); -1 when its partition came from a restored record and no message
      * arrived here since: not checked yet, the moved callback judges the key (key_parts 0). */
     int32_t key_parts;
+    /* The last count over 0 its key was found to map to partition under, here or (from its
+     * record, "engine.key") at its previous owner; 0: none. It holds while the host's messages
+     * arrive on the same partition, whatever counts the analyzer knows: an analyzer started after
+     * partitions were added does not know the count before, under which the host's agent may
+     * still send (vg_engine_host_partition_keyed). */
+    int32_t keyed_parts;
     struct vg_kvlist labels; /* as in the latest message, for policies */
     /* One alert state per rule of the engine's set, in the set's order. */
     struct rstate *rs;

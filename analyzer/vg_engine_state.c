@@ -70,6 +70,15 @@
 /* More in a record is damage, not history (a reader keeps its VG_ENGINE_PAST_BOOTS first). */
 #define BOOTS_MAX 1024
 
+/* The metrics topic's partition count under which the host's key was last found to map to the
+ * partition its record names, as one more blob ("engine.key", skipped by a reader from before
+ * it): u32 count (over 0; written when known). An analyzer that restores the host after
+ * partitions were added, started since, knows only the new count; with this one it still tells a
+ * host whose agent moved to another member's partition from a silent one (vg_engine.c's
+ * moved_to). */
+#define KEY_BLOB    "engine.key"
+#define KEY_VERSION 1
+
 /* How each firing rule alert was stated besides its labels, as one more blob ("engine.fired",
  * skipped by a reader from before it), so that a new owner whose rule set lacks the rule can
  * resolve the alert as the receivers know it (vg_engine_resolve_orphans): Alertmanager counts the
@@ -320,7 +329,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     }
     size_t det_size = with_det ? e->p.detector->state_size : 0;
     size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len +
-                   80 + fired_len + 80 + boots_len(h);
+                   80 + fired_len + 80 + boots_len(h) + 80;
     for (size_t i = 0; i < n_blobs; i++)
         guess += 80 + blobs[i].len;
     struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
@@ -355,8 +364,10 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_uint(&b, (uint64_t)s->alert.below_since, 8);
         vg_bw_put(&b, s->det, det_size);
     }
-    vg_bw_uint(
-        &b, n_blobs + (rules != NULL) + 1 + (hist != NULL) + (fired != NULL) + (h->n_past > 0), 4);
+    vg_bw_uint(&b,
+               n_blobs + (rules != NULL) + 1 + (hist != NULL) + (fired != NULL) + (h->n_past > 0) +
+                   (h->keyed_parts > 0),
+               4);
     for (size_t i = 0; i < n_blobs; i++) {
         if (blobs[i].len > UINT32_MAX) {
             free(rules);
@@ -399,6 +410,12 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         free(fired);
     }
     boots_put(&b, h);
+    if (h->keyed_parts > 0) {
+        vg_bw_str16(&b, KEY_BLOB);
+        vg_bw_uint(&b, KEY_VERSION, 4);
+        vg_bw_uint(&b, 4, 4);
+        vg_bw_uint(&b, (uint64_t)h->keyed_parts, 4);
+    }
     if (b.bad) {
         free(b.p);
         return -ENOMEM;
@@ -733,6 +750,21 @@ static int boots_import(struct host *h, uint32_t version, const unsigned char *d
     return 0;
 }
 
+/* Sets h's keyed_parts from an "engine.key" blob; with h NULL, only checks the blob. */
+static int key_import(struct host *h, uint32_t version, const unsigned char *data, size_t len,
+                      char *err, size_t errlen)
+{
+    if (version != KEY_VERSION)
+        return 0; /* a newer writer's: judged by the counts this analyzer knows, as before */
+    struct vg_br r = {data, len, 0, 0};
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    if (r.bad || r.off != r.len || n == 0 || n > INT32_MAX)
+        return vg_err(err, errlen, -EINVAL, "key partition count: truncated or corrupt");
+    if (h)
+        h->keyed_parts = (int32_t)n;
+    return 0;
+}
+
 /* One series of a host record, as read; det points into the record. */
 struct hs_entry {
     char name[VG_WIRE_NAME_MAX + 1];
@@ -850,6 +882,9 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
         if (!r.bad && strcmp(b.type, BOOTS_BLOB) == 0 &&
             (rc = boots_import(NULL, b.version, b.data, b.len, err, errlen)) < 0)
             return rc;
+        if (!r.bad && strcmp(b.type, KEY_BLOB) == 0 &&
+            (rc = key_import(NULL, b.version, b.data, b.len, err, errlen)) < 0)
+            return rc;
     }
     if (r.bad || r.off != r.len)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state%s", host,
@@ -940,7 +975,8 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     h->last_seq = last_seq;
     h->last_ts_ms = last_ts;
     h->have_seq = have_seq;
-    h->n_past = 0; /* unless the record has an "engine.boots" blob */
+    h->n_past = 0;      /* unless the record has an "engine.boots" blob */
+    h->keyed_parts = 0; /* unless it has an "engine.key" blob */
     h->max_score = max_score;
     /* Checked above: the reads below cannot fail. */
     for (uint32_t i = 0; i < n; i++) {
@@ -989,6 +1025,8 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
             fb = b; /* once the rule alerts it completes are in */
         } else if (strcmp(b.type, BOOTS_BLOB) == 0) {
             boots_import(h, b.version, b.data, b.len, err, errlen); /* checked above */
+        } else if (strcmp(b.type, KEY_BLOB) == 0) {
+            key_import(h, b.version, b.data, b.len, err, errlen); /* checked above */
         } else if (fn) {
             fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});
         }

@@ -519,6 +519,159 @@ static void a_restored_host_that_moved_before_any_message_is_released_not_paged(
     vg_engine_free(b);
 }
 
+/* Partitions added (4 to 8), every host keyed under the old count maps to partition 3 now, another
+ * analyzer's; one whose key is judged by the callback (key_parts 0) is not known to have moved. */
+static int32_t moved_from_4(void *ud, const char *host, int32_t partition, int32_t key_parts)
+{
+    (void)ud;
+    (void)host;
+    (void)partition;
+    return key_parts == 4 ? 3 : -1;
+}
+
+/* web-1 as written at its owner: 10 messages on partition 0, its key found to map there under
+ * 4 partitions (the count before partitions were added). Exported into *rec. */
+static void keyed_web1_record(const struct vg_engine_params *p, uint64_t *seq, unsigned char **rec,
+                              size_t *len)
+{
+    struct vg_engine *a = new_engine(p);
+    struct seen s = {0};
+    for (int i = 0; i < 10; i++, (*seq)++, fake_now += 1000) {
+        feed(a, "web-1", *seq, 5, 0.5, &s, 0);
+        assert_int_equal(vg_engine_host_partition_keyed(a, "web-1", 0, 4), 0);
+    }
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, rec, len), 0);
+    vg_engine_free(a);
+}
+
+/* Partitions added (4 to 8): web-1's key maps to partition 3 of another analyzer now. Its owner
+ * restarts before web-1's agent moves: the restarted analyzer knows only the new count, so no
+ * count it knows maps web-1's key to partition 0 (main.c's key_parts() finds 0, host_moved asked
+ * with 0 says -1). It restores web-1 from its record, which says the key mapped there under 4:
+ * once web-1 stops arriving, it is released, not paged host_silent. */
+static void a_restored_host_that_moved_after_its_owner_restarted_is_released_not_paged(void **state)
+{
+    (void)state;
+    struct vg_engine_params p = ewma_params();
+    p.silent_ms = 60000;
+    p.host_idle_ms = 600000;
+    p.clock = fake_clock;
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    keyed_web1_record(&p, &seq, &rec, &len);
+    struct vg_engine *b = new_engine(&p);
+    struct seen s = {0};
+    struct gone g = {0};
+    struct seen_gone sg = {&s, &g};
+    vg_engine_set_moved(b, moved_web1, on_gone, &sg);
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    free(rec);
+    assert_int_equal(vg_engine_host_partition(b, "web-1", 0), 0);
+    for (int i = 0; i < 200; i++, fake_now += 1000) {
+        feed(b, "web-2", seq++, 5, 0.5, &s, 0);
+        assert_int_equal(vg_engine_host_partition_keyed(b, "web-2", 0, 8), 0);
+        vg_engine_check_silent(b, record_sg, &sg);
+    }
+    for (int i = 0; i < s.n; i++)
+        assert_string_not_equal(s.host[i], "web-1");
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.host, "web-1");
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.hosts_moved, 1);
+    assert_int_equal(st.hosts_silent, 0);
+    vg_engine_free(b);
+}
+
+/* As above, but web-1's agent goes on sending to partition 0 under the old count for a while
+ * after the restart (its producer's metadata refreshes every 5 min): the restarted analyzer finds
+ * its key under no count it knows (key_parts 0), which used to make web-1 a host of another
+ * partitioner, paged host_silent when its agent moved. The count its record named still holds
+ * on the same partition. A host whose messages come on another partition than its record's, or
+ * whose record names no count, is judged by the caller's counts alone, as before. */
+static void a_host_sending_by_the_old_count_after_a_restart_is_released_when_it_moves(void **state)
+{
+    (void)state;
+    struct vg_engine_params p = ewma_params();
+    p.silent_ms = 60000;
+    p.host_idle_ms = 600000;
+    p.clock = fake_clock;
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    keyed_web1_record(&p, &seq, &rec, &len);
+    struct vg_engine *b = new_engine(&p);
+    struct seen s = {0};
+    struct gone g = {0};
+    struct seen_gone sg = {&s, &g};
+    vg_engine_set_moved(b, moved_from_4, on_gone, &sg);
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_engine_host_partition(b, "web-1", 0), 0);
+    /* web-5 comes on partition 1, another than its record names: no count of it holds there. */
+    assert_int_equal(vg_engine_host_import(b, "web-5", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    free(rec);
+    assert_int_equal(vg_engine_host_partition(b, "web-5", 0), 0);
+    for (int i = 0; i < 10; i++, seq++, fake_now += 1000) {
+        feed(b, "web-1", seq, 5, 0.5, &s, 0);
+        assert_int_equal(vg_engine_host_partition_keyed(b, "web-1", 0, 0), 0);
+        feed(b, "web-5", seq, 5, 0.5, &s, 0);
+        assert_int_equal(vg_engine_host_partition_keyed(b, "web-5", 1, 0), 0);
+    }
+    for (int i = 0; i < 200; i++, fake_now += 1000) {
+        feed(b, "web-2", seq++, 5, 0.5, &s, 0);
+        assert_int_equal(vg_engine_host_partition_keyed(b, "web-2", 0, 8), 0);
+        vg_engine_check_silent(b, record_sg, &sg);
+    }
+    int fired_web5 = 0;
+    for (int i = 0; i < s.n; i++) {
+        assert_string_not_equal(s.host[i], "web-1");
+        fired_web5 += strcmp(s.host[i], "web-5") == 0 && strcmp(s.status[i], "firing") == 0;
+    }
+    assert_int_equal(fired_web5, 1);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.host, "web-1");
+    struct vg_engine_stats st;
+    vg_engine_get_stats(b, &st);
+    assert_int_equal(st.hosts_moved, 1);
+    assert_int_equal(st.hosts_silent, 1);
+    vg_engine_free(b);
+}
+
+/* A record's key partition count is checked like the rest of it: a count of 0 (no count is, and
+ * the writer leaves the blob out then) is damage, and the record is refused whole. */
+static void a_record_with_a_damaged_key_partition_count_is_refused(void **state)
+{
+    (void)state;
+    struct vg_engine_params p = ewma_params();
+    p.clock = fake_clock;
+    fake_now = 1000000;
+    uint64_t seq = 0;
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    keyed_web1_record(&p, &seq, &rec, &len);
+    size_t at = 0;
+    for (size_t i = 0; i + 10 <= len && !at; i++)
+        if (memcmp(rec + i, "engine.key", 10) == 0)
+            at = i + 10 + 8; /* past the type: u32 version, u32 length, then the count */
+    assert_true(at && at + 4 <= len);
+    assert_int_equal(rec[at], 4);
+    struct vg_engine *b = new_engine(&p);
+    char err[VG_ERRLEN];
+    memset(rec + at, 0, 4);
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "key partition count"));
+    struct vg_engine_host info;
+    assert_int_equal(vg_engine_describe_host(b, "web-1", &info, NULL, NULL), -ENOENT);
+    free(rec);
+    vg_engine_free(b);
+}
+
 /* A host that stops for good (an autoscaled VM terminated) is forgotten after host_idle: the
  * alerts it still fires are resolved (nothing would resolve them later), the caller hears of it
  * to drop what it keeps, and the host table shrinks. If the name comes back, it starts cold. */
@@ -1704,6 +1857,10 @@ int main(void)
         cmocka_unit_test(
             a_host_whose_key_moved_to_another_partition_is_released_without_host_silent),
         cmocka_unit_test(a_restored_host_that_moved_before_any_message_is_released_not_paged),
+        cmocka_unit_test(
+            a_restored_host_that_moved_after_its_owner_restarted_is_released_not_paged),
+        cmocka_unit_test(a_host_sending_by_the_old_count_after_a_restart_is_released_when_it_moves),
+        cmocka_unit_test(a_record_with_a_damaged_key_partition_count_is_refused),
         cmocka_unit_test(a_host_counts_for_scaling_until_it_is_quiet_by_both_clocks),
         cmocka_unit_test(a_clock_ahead_does_not_make_every_host_quiet_for_scaling),
         cmocka_unit_test(a_host_silent_for_host_idle_is_forgotten_and_its_alerts_resolve),
