@@ -37,7 +37,8 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_alerts_fired_total", VG_METRIC_COUNTER, NULL, NULL, "Alerts that started firing."},
     {"vigil_alerts_resolved_total", VG_METRIC_COUNTER, NULL, NULL, "Alerts that resolved."},
     {"vigil_hosts_refused_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Messages of hosts beyond limits.max_hosts."},
+     "Messages of hosts beyond limits.max_hosts: not scored, not fed to the host models, not "
+     "recorded in the history or the state topic."},
     {"vigil_series_refused_total", VG_METRIC_COUNTER, NULL, NULL,
      "Values of series beyond limits.max_series_per_host."},
     {"vigil_series_reserved_total", VG_METRIC_COUNTER, NULL, NULL,

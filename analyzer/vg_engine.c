@@ -86,12 +86,18 @@ void vg_engine_fingerprint(char out[17], const char *host, const char *series)
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
+/* Whether a host not yet held would be refused: limits.max_hosts are held. */
+static int host_refused(const struct vg_engine *e)
+{
+    return e->p.max_hosts && e->hosts.n >= e->p.max_hosts;
+}
+
 struct host *vg_engine_get_host(struct vg_engine *e, const char *name)
 {
     struct host *h = vg_strmap_get(&e->hosts, name);
     if (h)
         return h;
-    if (e->p.max_hosts && e->hosts.n >= e->p.max_hosts) {
+    if (host_refused(e)) {
         e->st.hosts_refused++;
         return NULL;
     }
@@ -1004,7 +1010,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     if (!h) {
         /* Neither seen nor restored from a checkpoint: every series warms up from nothing. */
         if (!(h = vg_engine_get_host(e, m->host)))
-            return e->p.max_hosts && e->hosts.n >= e->p.max_hosts ? 0 : -ENOMEM;
+            return host_refused(e) ? 1 : -ENOMEM; /* refused: counted in hosts_refused */
         e->st.hosts_cold_started++;
         vg_debug("host starts cold", "host=%s", m->host);
     }
@@ -1355,7 +1361,9 @@ static void free_host(void *v)
 int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *m)
 {
     const struct host *h = vg_strmap_get(&e->hosts, m->host);
-    return h && (seen_before(h, m) || boot_refused(h, m));
+    if (!h) /* a host beyond limits.max_hosts would take model rows the engine never frees */
+        return host_refused(e);
+    return seen_before(h, m) || boot_refused(h, m);
 }
 
 int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t partition)

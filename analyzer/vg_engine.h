@@ -96,8 +96,8 @@ int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char
 
 /* Scores every metric of m and calls fn for each alert transition. A metric whose name is
  * reserved (vg_wire_name_reserved) is refused: counted in series_reserved and logged once per
- * host. Returns 0, 1 when m was skipped (a duplicate, or another agent's under the same host name:
- * vg_engine_is_duplicate), or -ENOMEM. */
+ * host. Returns 0, 1 when m was skipped (a duplicate, another agent's under the same host name, or
+ * a new host beyond max_hosts, counted in hosts_refused: vg_engine_is_duplicate), or -ENOMEM. */
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud);
 
@@ -221,9 +221,9 @@ void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
 int64_t vg_engine_latest_ts(const struct vg_engine *e);
 
 /* 1 when vg_engine_process() would skip m: a redelivery (its boot is the host's current one or
- * one of the few before it, and its sequence is not newer than that boot's last), or a message of
- * a second agent claiming the host's name (boot_conflicts), so that the host models do not learn
- * it either. */
+ * one of the few before it, and its sequence is not newer than that boot's last), a message of
+ * a second agent claiming the host's name (boot_conflicts), or one of a host not held while
+ * max_hosts are (hosts_refused), so that the host models do not learn it either. */
 int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *m);
 
 /* Scale-out (analyzer/main.c): the input partition host's messages arrive on (-1 unknown, the

@@ -222,6 +222,12 @@ void vg_history_record(struct vg_history *h, const struct vg_engine *e, const st
 {
     if (!h || !h->p.max_bytes)
         return;
+    /* A host the engine refused (limits.max_hosts) gets no history either: its bytes would go
+     * from the hosts that are held, and nothing would free them (vg_history_forget_host follows
+     * the engine's hosts). */
+    struct vg_engine_host info;
+    if (vg_engine_describe_host(e, m->host, &info, NULL, NULL) < 0)
+        return;
     struct hhost *hh = get_host(h, m->host);
     if (!hh)
         return;
@@ -249,7 +255,6 @@ void vg_history_record(struct vg_history *h, const struct vg_engine *e, const st
             push_value(h, s, m->ts_ms, m->metrics[i].value);
     }
     struct score_ctx c = {h, hh, m->ts_ms};
-    struct vg_engine_host info;
     vg_engine_describe_host(e, m->host, &info, take_score, &c);
 }
 

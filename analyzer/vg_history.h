@@ -44,11 +44,11 @@ int vg_history_new(struct vg_history **out, const struct vg_history_params *p, c
                    size_t errlen);
 
 /* Records m's values, and from e (which has just processed m) the scores of m's host and its
- * alert transitions. A redelivery (of the boot of the host's latest recorded message, sequence
- * not newer) is not recorded (counted in messages_late); the caller skips those anyway, and the
- * engine tells them apart across reboots too. A message older than the host's newest recorded one
- * (its clock stepped back) is recorded, and the points after it are dropped. NULL h does
- * nothing. */
+ * alert transitions. A host e does not hold (refused at its max_hosts) is not recorded. A
+ * redelivery (of the boot of the host's latest recorded message, sequence not newer) is not
+ * recorded (counted in messages_late); the caller skips those anyway, and the engine tells them
+ * apart across reboots too. A message older than the host's newest recorded one (its clock stepped
+ * back) is recorded, and the points after it are dropped. NULL h does nothing. */
 void vg_history_record(struct vg_history *h, const struct vg_engine *e,
                        const struct vg_wire_msg *m);
 

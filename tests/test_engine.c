@@ -1406,11 +1406,49 @@ static void hosts_beyond_the_limit_are_counted_not_tracked(void **state)
     struct seen s = {0};
     feed(e, "a", 0, 1, 1, &s, 0);
     feed(e, "b", 0, 1, 1, &s, 0);
-    feed(e, "c", 0, 1, 1, &s, 0);
+    feed(e, "c", 0, 1, 1, &s, 1); /* skipped */
     struct vg_engine_stats st;
     vg_engine_get_stats(e, &st);
     assert_int_equal(st.hosts, 2);
     assert_int_equal(st.hosts_refused, 1);
+    vg_engine_free(e);
+}
+
+/* A host refused at limits.max_hosts was still fed to the host models (vg_model_run_feed asks
+ * vg_engine_is_duplicate) and recorded in the history, whose bytes it took from the hosts held:
+ * it is skipped by all three, and counted once per message. */
+static void a_host_beyond_the_limit_feeds_neither_models_nor_history(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 1);
+    struct vg_history *hi = NULL;
+    char err[VG_ERRLEN];
+    struct vg_history_params hp = {
+        .window_ms = 600000, .resolution_ms = 10000, .max_bytes = 1 << 20};
+    assert_int_equal(vg_history_new(&hi, &hp, err, sizeof err), 0);
+    struct seen s = {0};
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        const char *hosts[] = {"a", "b"};
+        for (size_t k = 0; k < 2; k++) {
+            struct vg_wire_msg m;
+            msg_start(&m, hosts[k], seq, 1700000000000LL + (int64_t)seq * 1000, 1000);
+            assert_int_equal(vg_wire_msg_add_metric(&m, "cpu", 1, NULL, 0), 0);
+            assert_int_equal(vg_engine_is_duplicate(e, &m), (int)k);
+            assert_int_equal(vg_engine_process(e, &m, record, &s), (int)k);
+            vg_history_record(hi, e, &m);
+            vg_wire_msg_free(&m);
+        }
+    }
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.hosts, 1);
+    assert_int_equal(st.hosts_refused, 3);
+    struct vg_history_stats hs;
+    vg_history_get_stats(hi, &hs);
+    assert_int_equal(hs.hosts, 1);
+    assert_int_equal(hs.series, 1);
+    assert_null(vg_history_host_json(hi, "b", 0));
+    vg_history_free(hi);
     vg_engine_free(e);
 }
 
@@ -1879,6 +1917,7 @@ int main(void)
         cmocka_unit_test(series_outside_the_globs_are_not_scored),
         cmocka_unit_test(a_series_named_like_a_host_model_is_refused_counted_and_logged),
         cmocka_unit_test(hosts_beyond_the_limit_are_counted_not_tracked),
+        cmocka_unit_test(a_host_beyond_the_limit_feeds_neither_models_nor_history),
         cmocka_unit_test(seasonal_model_learns_the_day_from_event_times),
         cmocka_unit_test(host_records_are_checked_whole_before_they_replace_a_host),
         cmocka_unit_test(a_record_without_detector_state_keeps_the_host_and_warms_its_series_up),
