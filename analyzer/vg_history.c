@@ -181,7 +181,9 @@ static void add_alert(struct hhost *hh, int64_t ts, const char *series, int fire
         hh->a_n++;
 }
 
-/* Forgets hh's points after ts. */
+/* Forgets hh's points and alert transitions after ts: the transitions go with the points they
+ * describe, so that the list stays in event time order (vigilctl report pairs a firing with the
+ * next resolution of its series). */
 static void drop_after(const struct vg_history *h, struct hhost *hh, int64_t ts)
 {
     for (size_t i = 0; i < hh->series.cap; i++) {
@@ -190,6 +192,16 @@ static void drop_after(const struct vg_history *h, struct hhost *hh, int64_t ts)
             s->head = (s->head + h->cap - 1) % h->cap;
             s->n--;
         }
+    }
+    while (hh->a_n) {
+        size_t last = (hh->a_head + VG_HISTORY_ALERTS_PER_HOST - 1) % VG_HISTORY_ALERTS_PER_HOST;
+        struct halert *a = &hh->alerts[last];
+        if (a->ts_ms <= ts)
+            break;
+        free(a->series);
+        a->series = NULL;
+        hh->a_head = last;
+        hh->a_n--;
     }
 }
 
@@ -241,9 +253,9 @@ void vg_history_record(struct vg_history *h, const struct vg_engine *e, const st
     hh->last_seq = m->seq;
     hh->have_seq = 1;
     /* The rings are in event time order, which a report reads them in: after the host's clock
-     * stepped back, the points now in its future go (as the engine's rule windows do), and the
-     * message is recorded. Refusing it instead, as once, froze the host's history until its
-     * clock passed the bad time (a tick stamped a day ahead: a day). */
+     * stepped back, the points and alert transitions now in its future go (as the engine's rule
+     * windows do), and the message is recorded. Refusing it instead, as once, froze the host's
+     * history until its clock passed the bad time (a tick stamped a day ahead: a day). */
     if (m->ts_ms < hh->last_ts)
         drop_after(h, hh, m->ts_ms);
     hh->last_ts = m->ts_ms;

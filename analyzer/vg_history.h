@@ -48,7 +48,8 @@ int vg_history_new(struct vg_history **out, const struct vg_history_params *p, c
  * redelivery (of the boot of the host's latest recorded message, sequence not newer) is not
  * recorded (counted in messages_late); the caller skips those anyway, and the engine tells them
  * apart across reboots too. A message older than the host's newest recorded one (its clock stepped
- * back) is recorded, and the points after it are dropped. NULL h does nothing. */
+ * back) is recorded, and the points and alert transitions after it are dropped, so that both stay
+ * in event time order. NULL h does nothing. */
 void vg_history_record(struct vg_history *h, const struct vg_engine *e,
                        const struct vg_wire_msg *m);
 

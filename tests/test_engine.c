@@ -923,6 +923,68 @@ static void history_follows_a_host_whose_clock_steps_back(void **state)
     vg_engine_free(e);
 }
 
+/* One message of web-1 of boot with series cpu at value x, processed and recorded in hi. */
+static void record_one(struct vg_engine *e, struct vg_history *hi, const char *boot, uint64_t seq,
+                       int64_t ts, double x)
+{
+    struct vg_wire_msg m;
+    msg_start(&m, "web-1", seq, ts, 1000);
+    snprintf(m.boot, sizeof(m.boot), "%s", boot);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "cpu", x, NULL, 0), 0);
+    struct seen s = {0};
+    assert_int_equal(vg_engine_process(e, &m, record, &s), 0);
+    vg_history_record(hi, e, &m);
+    vg_wire_msg_free(&m);
+}
+
+/* The history's alert transitions of web-1 as "S@T" (S f or r, T seconds after t0), in order. */
+static void history_alerts(struct vg_history *hi, int64_t t0, char *out, size_t len)
+{
+    json_t *o = vg_history_host_json(hi, "web-1", 0);
+    assert_non_null(o);
+    json_t *alerts = json_object_get(o, "alerts");
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(alerts); i++) {
+        json_t *a = json_array_get(alerts, i);
+        const char *st = json_string_value(json_object_get(a, "status"));
+        long long at = (json_integer_value(json_object_get(a, "ts")) - t0) / 1000;
+        used += (size_t)snprintf(out + used, len - used, "%s%c@%lld", i ? " " : "", st[0], at);
+    }
+    json_decref(o);
+}
+
+/* After a host's clock stepped back, the history listed the transitions of its new times after
+ * those of the times it left (a firing at 22 s, then a resolution at 17 s): out of event time
+ * order, which vigilctl report reads as an alert firing to the end of its range. The transitions
+ * after the new time go with the points they describe, so the list stays in event time order. */
+static void history_alerts_stay_in_event_time_order_after_a_clock_step_back(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct vg_history *hi = NULL;
+    char err[VG_ERRLEN], got[256];
+    struct vg_history_params hp = {
+        .window_ms = 600000, .resolution_ms = 1000, .max_bytes = 1 << 20};
+    assert_int_equal(vg_history_new(&hi, &hp, err, sizeof err), 0);
+    int64_t t0 = 1700000000000LL;
+    uint64_t seq = 1;
+    for (int k = 0; k < 20; k++, seq++)
+        record_one(e, hi, "boot-1", seq, t0 + k * 1000, 1 + 0.1 * (k % 2));
+    for (int k = 20; k < 26; k++, seq++)
+        record_one(e, hi, "boot-1", seq, t0 + k * 1000, 100);
+    history_alerts(hi, t0, got, sizeof got);
+    assert_string_equal(got, "f@22");
+    /* The clock steps back to 15 s; the values are back to normal, and the alert resolves. */
+    for (int k = 15; k < 20; k++, seq++)
+        record_one(e, hi, "boot-1", seq, t0 + k * 1000, 1 + 0.1 * (k % 2));
+    history_alerts(hi, t0, got, sizeof got);
+    print_message("alerts after the step back: %s\n", got);
+    assert_string_equal(got, "r@17");
+    vg_history_free(hi);
+    vg_engine_free(e);
+}
+
 /* The engine processes a message stamped before its host's previous one (not a redelivery): it
  * counts it as a clock step back, and a later redelivery of it is still a duplicate. */
 static void engine_counts_a_host_clock_step_back(void **state)
@@ -1906,6 +1968,7 @@ int main(void)
         cmocka_unit_test(history_frees_ended_series_for_new_ones_when_full),
         cmocka_unit_test(history_does_not_record_a_redelivered_message),
         cmocka_unit_test(history_follows_a_host_whose_clock_steps_back),
+        cmocka_unit_test(history_alerts_stay_in_event_time_order_after_a_clock_step_back),
         cmocka_unit_test(engine_counts_a_host_clock_step_back),
         cmocka_unit_test(engine_counts_messages_of_a_clock_ahead),
         cmocka_unit_test(the_stats_fields_name_boot_conflicts_clocks_and_moved_hosts),
