@@ -138,6 +138,8 @@ void vg_api_ops_status(void *ud, const struct vg_http_request *req, struct vg_ht
     json_object_set_new(hist, "series_refused", json_integer((json_int_t)hs.series_refused));
     json_object_set_new(hist, "series_ended", json_integer((json_int_t)hs.series_ended));
     json_object_set_new(hist, "messages_late", json_integer((json_int_t)hs.messages_late));
+    json_object_set_new(hist, "messages_previous_boot",
+                        json_integer((json_int_t)hs.messages_previous_boot));
     json_object_set_new(o, "history", hist);
     json_object_set_new(o, "models", analyzer_models_status_json(a));
     pthread_mutex_unlock(&a->lock);

@@ -41,6 +41,13 @@ struct hhost {
     char boot[VG_WIRE_BOOT_MAX + 1];
     uint64_t last_seq;
     int have_seq;
+    /* The boots before it, most recent first, with their last recorded sequence numbers: their
+     * late messages (a spool replayed after a reboot) go among the newer points. */
+    struct {
+        char boot[VG_WIRE_BOOT_MAX + 1];
+        uint64_t last_seq;
+    } past[VG_HISTORY_PAST_BOOTS];
+    size_t n_past;
 };
 
 struct vg_history {
@@ -156,29 +163,83 @@ static struct point *last_point(const struct vg_history *h, struct hseries *s)
     return s->n ? &s->pts[(s->head + h->cap - 1) % h->cap] : NULL;
 }
 
-static void push_value(const struct vg_history *h, struct hseries *s, int64_t ts, double v)
+/* s's k-th oldest point. */
+static struct point *point_k(const struct vg_history *h, struct hseries *s, size_t k)
 {
-    struct point *lp = last_point(h, s);
-    if (lp && lp->ts_ms / h->p.resolution_ms == ts / h->p.resolution_ms && ts >= lp->ts_ms) {
-        lp->ts_ms = ts;
-        lp->value = (float)v;
-        return;
-    }
-    s->pts[s->head] = (struct point){.ts_ms = ts, .value = (float)v, .score = NAN};
-    s->head = (s->head + 1) % h->cap;
-    if (s->n < h->cap)
-        s->n++;
+    return &s->pts[(s->head + h->cap - s->n + k) % h->cap];
 }
 
+/* Puts v at ts in its place in event time order: a message is usually the newest (appended, or
+ * the last value of the newest point's bucket), but a previous boot's late one goes among the
+ * points after it. A bucket holds the value of its latest message; a ring that is full loses its
+ * oldest point, or, when v is older still, v. */
+static void put_value(const struct vg_history *h, struct hseries *s, int64_t ts, double v)
+{
+    int64_t res = h->p.resolution_ms;
+    size_t k = s->n; /* where v goes: after every point not later than ts */
+    while (k && point_k(h, s, k - 1)->ts_ms > ts)
+        k--;
+    if (k < s->n && point_k(h, s, k)->ts_ms / res == ts / res)
+        return; /* its bucket holds a later message's value */
+    struct point *prev = k ? point_k(h, s, k - 1) : NULL;
+    if (prev && prev->ts_ms / res == ts / res) {
+        prev->ts_ms = ts;
+        prev->value = (float)v;
+        return;
+    }
+    if (s->n == h->cap) {
+        if (!k)
+            return;
+        s->n--; /* the oldest point goes */
+        k--;
+    }
+    s->head = (s->head + 1) % h->cap;
+    s->n++;
+    for (size_t j = s->n - 1; j > k; j--)
+        *point_k(h, s, j) = *point_k(h, s, j - 1);
+    *point_k(h, s, k) = (struct point){.ts_ms = ts, .value = (float)v, .score = NAN};
+}
+
+/* The point of s stamped ts (the message being recorded wrote it), or NULL. */
+static struct point *point_at(const struct vg_history *h, struct hseries *s, int64_t ts)
+{
+    for (size_t k = s->n; k--;) {
+        struct point *p = point_k(h, s, k);
+        if (p->ts_ms <= ts)
+            return p->ts_ms == ts ? p : NULL;
+    }
+    return NULL;
+}
+
+/* hh's k-th oldest alert transition. */
+static struct halert *alert_k(struct hhost *hh, size_t k)
+{
+    return &hh->alerts[(hh->a_head + VG_HISTORY_ALERTS_PER_HOST - hh->a_n + k) %
+                       VG_HISTORY_ALERTS_PER_HOST];
+}
+
+/* Adds a transition in its place in event time order, as put_value a point (slots outside the
+ * ring hold no series). */
 static void add_alert(struct hhost *hh, int64_t ts, const char *series, int fired, double score,
                       double value)
 {
-    struct halert *a = &hh->alerts[hh->a_head];
-    free(a->series);
-    *a = (struct halert){ts, strdup(series), fired, score, value};
+    size_t k = hh->a_n;
+    while (k && alert_k(hh, k - 1)->ts_ms > ts)
+        k--;
+    if (hh->a_n == VG_HISTORY_ALERTS_PER_HOST) {
+        if (!k)
+            return;
+        struct halert *oldest = alert_k(hh, 0);
+        free(oldest->series);
+        oldest->series = NULL;
+        hh->a_n--;
+        k--;
+    }
     hh->a_head = (hh->a_head + 1) % VG_HISTORY_ALERTS_PER_HOST;
-    if (hh->a_n < VG_HISTORY_ALERTS_PER_HOST)
-        hh->a_n++;
+    hh->a_n++;
+    for (size_t j = hh->a_n - 1; j > k; j--)
+        *alert_k(hh, j) = *alert_k(hh, j - 1);
+    *alert_k(hh, k) = (struct halert){ts, strdup(series), fired, score, value};
 }
 
 /* Forgets hh's points and alert transitions after ts: the transitions go with the points they
@@ -219,15 +280,38 @@ static void take_score(void *ud, const struct vg_engine_series *es)
     struct hseries *s = vg_strmap_get(&c->hh->series, es->name);
     if (!s)
         return;
-    struct point *lp = last_point(c->h, s);
-    if (lp && lp->ts_ms == c->ts && es->warm && isfinite(es->score) &&
-        (isnan(lp->score) || es->score > lp->score))
+    struct point *lp = point_at(c->h, s, c->ts);
+    if (lp && es->warm && isfinite(es->score) && (isnan(lp->score) || es->score > lp->score))
         lp->score = (float)es->score;
     int firing = es->state == VG_ALERT_FIRING;
     int was = s->last_state == VG_ALERT_FIRING;
     if (firing != was)
         add_alert(c->hh, c->ts, es->name, firing, es->score, es->value);
     s->last_state = (int)es->state;
+}
+
+/* The last sequence number recorded of boot: the current one's, a previous one's, or NULL for a
+ * boot not seen (or older than the VG_HISTORY_PAST_BOOTS before the current one). */
+static uint64_t *seq_of(struct hhost *hh, const char *boot)
+{
+    if (!hh->have_seq)
+        return NULL;
+    if (strcmp(hh->boot, boot) == 0)
+        return &hh->last_seq;
+    for (size_t i = 0; i < hh->n_past; i++)
+        if (strcmp(hh->past[i].boot, boot) == 0)
+            return &hh->past[i].last_seq;
+    return NULL;
+}
+
+/* The current boot becomes the most recent previous one, as a new boot takes its place. */
+static void boot_changed(struct hhost *hh)
+{
+    size_t n = hh->n_past < VG_HISTORY_PAST_BOOTS ? hh->n_past : VG_HISTORY_PAST_BOOTS - 1;
+    memmove(&hh->past[1], &hh->past[0], n * sizeof(hh->past[0]));
+    snprintf(hh->past[0].boot, sizeof(hh->past[0].boot), "%s", hh->boot);
+    hh->past[0].last_seq = hh->last_seq;
+    hh->n_past = n + 1;
 }
 
 void vg_history_record(struct vg_history *h, const struct vg_engine *e, const struct vg_wire_msg *m)
@@ -243,28 +327,39 @@ void vg_history_record(struct vg_history *h, const struct vg_engine *e, const st
     struct hhost *hh = get_host(h, m->host);
     if (!hh)
         return;
-    /* A redelivery the caller did not skip (same boot, sequence not newer): counted, not
+    uint64_t *last_seq = seq_of(hh, m->boot);
+    /* A redelivery the caller did not skip (boot known, sequence not newer): counted, not
      * recorded twice. */
-    if (hh->have_seq && strcmp(hh->boot, m->boot) == 0 && m->seq <= hh->last_seq) {
+    if (last_seq && m->seq <= *last_seq) {
         h->st.messages_late++;
         return;
     }
-    snprintf(hh->boot, sizeof(hh->boot), "%s", m->boot);
-    hh->last_seq = m->seq;
-    hh->have_seq = 1;
-    /* The rings are in event time order, which a report reads them in: after the host's clock
-     * stepped back, the points and alert transitions now in its future go (as the engine's rule
-     * windows do), and the message is recorded. Refusing it instead, as once, froze the host's
-     * history until its clock passed the bad time (a tick stamped a day ahead: a day). */
-    if (m->ts_ms < hh->last_ts)
-        drop_after(h, hh, m->ts_ms);
-    hh->last_ts = m->ts_ms;
+    if (last_seq && last_seq != &hh->last_seq) {
+        /* A previous boot's late message: recorded among the newer points (put_value), which
+         * stay; the current boot goes on as it was. */
+        *last_seq = m->seq;
+        h->st.messages_previous_boot++;
+    } else {
+        if (hh->have_seq && strcmp(hh->boot, m->boot) != 0)
+            boot_changed(hh);
+        snprintf(hh->boot, sizeof(hh->boot), "%s", m->boot);
+        hh->last_seq = m->seq;
+        hh->have_seq = 1;
+        /* The rings are in event time order, which a report reads them in: after the host's
+         * clock stepped back (a new boot's too: a hardware clock before NTP), the points and
+         * alert transitions now in its future go (as the engine's rule windows do), and the
+         * message is recorded. Refusing it instead, as once, froze the host's history until its
+         * clock passed the bad time (a tick stamped a day ahead: a day). */
+        if (m->ts_ms < hh->last_ts)
+            drop_after(h, hh, m->ts_ms);
+        hh->last_ts = m->ts_ms;
+    }
     for (size_t i = 0; i < m->n_metrics; i++) {
         if (vg_wire_name_reserved(m->metrics[i].name))
             continue; /* refused by the engine (vg_engine_process), which counts it */
         struct hseries *s = get_series(h, hh, m->metrics[i].name, m->ts_ms);
         if (s)
-            push_value(h, s, m->ts_ms, m->metrics[i].value);
+            put_value(h, s, m->ts_ms, m->metrics[i].value);
     }
     struct score_ctx c = {h, hh, m->ts_ms};
     vg_engine_describe_host(e, m->host, &info, take_score, &c);

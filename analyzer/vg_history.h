@@ -20,6 +20,9 @@
 #include "vg_wire.h"
 
 #define VG_HISTORY_ALERTS_PER_HOST 64
+/* Boots before a host's current one whose late messages are told from a clock step back (as the
+ * engine's VG_ENGINE_PAST_BOOTS). */
+#define VG_HISTORY_PAST_BOOTS 4
 
 struct vg_history_params {
     int64_t window_ms;     /* how far back a series' ring reaches */
@@ -35,6 +38,9 @@ struct vg_history_stats {
     uint64_t series_refused; /* not recorded: max_bytes reached */
     uint64_t series_ended;   /* freed to make room: no point within the window */
     uint64_t messages_late;  /* not recorded: a redelivery (boot and sequence not newer) */
+    /* recorded among newer points: a previous boot's message that came after a newer boot's (an
+     * agent's spool replayed after a reboot) */
+    uint64_t messages_previous_boot;
 };
 
 struct vg_history;
@@ -44,12 +50,14 @@ int vg_history_new(struct vg_history **out, const struct vg_history_params *p, c
                    size_t errlen);
 
 /* Records m's values, and from e (which has just processed m) the scores of m's host and its
- * alert transitions. A host e does not hold (refused at its max_hosts) is not recorded. A
- * redelivery (of the boot of the host's latest recorded message, sequence not newer) is not
- * recorded (counted in messages_late); the caller skips those anyway, and the engine tells them
- * apart across reboots too. A message older than the host's newest recorded one (its clock stepped
- * back) is recorded, and the points and alert transitions after it are dropped, so that both stay
- * in event time order. NULL h does nothing. */
+ * alert transitions, each in its place in event time order. A host e does not hold (refused at
+ * its max_hosts) is not recorded. A redelivery (of the host's current boot or one of the
+ * VG_HISTORY_PAST_BOOTS before it, sequence not newer) is not recorded (counted in
+ * messages_late); the caller skips those anyway. A late message of a previous boot (a spool
+ * replayed after a reboot) is recorded among the newer points, which stay (counted in
+ * messages_previous_boot). Any other message older than the host's newest recorded one (its clock
+ * stepped back) is recorded, and the points and alert transitions after it are dropped, so that
+ * both stay in event time order. NULL h does nothing. */
 void vg_history_record(struct vg_history *h, const struct vg_engine *e,
                        const struct vg_wire_msg *m);
 

@@ -985,6 +985,59 @@ static void history_alerts_stay_in_event_time_order_after_a_clock_step_back(void
     vg_engine_free(e);
 }
 
+/* The t of web-1's series cpu, as seconds after t0, "s s s". */
+static void history_times(struct vg_history *hi, int64_t t0, char *out, size_t len)
+{
+    json_t *o = vg_history_host_json(hi, "web-1", 0);
+    assert_non_null(o);
+    json_t *t = json_object_get(json_object_get(json_object_get(o, "series"), "cpu"), "t");
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(t); i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%lld", i ? " " : "",
+                                 (json_integer_value(json_array_get(t, i)) - t0) / 1000);
+    json_decref(o);
+}
+
+/* An agent replays its spool after a reboot: the last messages of its previous boot arrive after
+ * the new boot's first ones. The history took them for the clock stepping back and dropped the new
+ * boot's points. They are recorded in event time order among the newer points instead, and
+ * counted; the new boot's points stay, and its next message goes on after them. */
+static void history_keeps_the_new_boot_when_the_previous_boots_spool_arrives_late(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct vg_history *hi = NULL;
+    char err[VG_ERRLEN], got[256];
+    struct vg_history_params hp = {
+        .window_ms = 600000, .resolution_ms = 10000, .max_bytes = 1 << 20};
+    assert_int_equal(vg_history_new(&hi, &hp, err, sizeof err), 0);
+    int64_t t0 = 1700000000000LL;
+    for (int k = 0; k < 5; k++)
+        record_one(e, hi, "boot-a", (uint64_t)k + 1, t0 + k * 10000, 1);
+    for (int k = 0; k < 3; k++)
+        record_one(e, hi, "boot-b", (uint64_t)k + 1, t0 + 60000 + k * 10000, 2);
+    /* Boot a's spooled tail: one in the bucket of its last point (later: it takes its place), one
+     * in a bucket of its own, and one again (a redelivery: not recorded). */
+    record_one(e, hi, "boot-a", 6, t0 + 42000, 3);
+    record_one(e, hi, "boot-a", 7, t0 + 50000, 3);
+    struct vg_wire_msg m;
+    msg_start(&m, "web-1", 7, t0 + 50000, 1000);
+    snprintf(m.boot, sizeof(m.boot), "boot-a");
+    assert_int_equal(vg_wire_msg_add_metric(&m, "cpu", 9, NULL, 0), 0);
+    vg_history_record(hi, e, &m);
+    vg_wire_msg_free(&m);
+    record_one(e, hi, "boot-b", 4, t0 + 90000, 2);
+    history_times(hi, t0, got, sizeof got);
+    assert_string_equal(got, "0 10 20 30 42 50 60 70 80 90");
+    struct vg_history_stats st;
+    vg_history_get_stats(hi, &st);
+    assert_int_equal(st.messages_previous_boot, 2);
+    assert_int_equal(st.messages_late, 1);
+    vg_history_free(hi);
+    vg_engine_free(e);
+}
+
 /* The engine processes a message stamped before its host's previous one (not a redelivery): it
  * counts it as a clock step back, and a later redelivery of it is still a duplicate. */
 static void engine_counts_a_host_clock_step_back(void **state)
@@ -1969,6 +2022,7 @@ int main(void)
         cmocka_unit_test(history_does_not_record_a_redelivered_message),
         cmocka_unit_test(history_follows_a_host_whose_clock_steps_back),
         cmocka_unit_test(history_alerts_stay_in_event_time_order_after_a_clock_step_back),
+        cmocka_unit_test(history_keeps_the_new_boot_when_the_previous_boots_spool_arrives_late),
         cmocka_unit_test(engine_counts_a_host_clock_step_back),
         cmocka_unit_test(engine_counts_messages_of_a_clock_ahead),
         cmocka_unit_test(the_stats_fields_name_boot_conflicts_clocks_and_moved_hosts),
