@@ -130,6 +130,7 @@ void analyzer_models_metrics(struct analyzer *a, FILE *f)
     vg_api_gauge(f, "vigil_model_hosts", (double)st.hosts);
     vg_api_gauge(f, "vigil_model_groups", (double)st.groups);
     vg_api_counter(f, "vigil_model_hosts_refused_total", st.hosts_refused);
+    vg_api_counter(f, "vigil_model_hosts_regrouped_total", st.hosts_regrouped);
     vg_api_counter(f, "vigil_model_metrics_ignored_total", st.metrics_ignored);
     vg_api_counter(f, "vigil_model_checkpoints_refused_total", st.ckpt_refused);
     vg_api_counter(f, "vigil_model_checkpoints_loaded_total", st.ckpt_loaded);

@@ -254,6 +254,9 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Host groups of the mv model."},
     {"vigil_model_hosts_refused_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
      "Host ticks the mv model did not take (limits, too few metrics, no memory for it)."},
+    {"vigil_model_hosts_regrouped_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Hosts of the mv model whose group label (model.group_label) changed: each left its group and "
+     "started over in the one it names, logged as `host moved group`."},
     {"vigil_model_metrics_ignored_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
      "Values of metrics their host's mv group does not model (not among the columns its first "
      "host gave it: a collector or a disk added later); their names are logged once per group."},

@@ -294,6 +294,51 @@ static void model_checkpoints_written_is_logged_only_when_they_were(void **state
     assert_int_equal(vg_tp_count(s.analyzer_log, "msg=\"model checkpoints written\""), 0);
 }
 
+/* The metrics page of s's analyzer, or NULL. */
+static char *scrape(const struct vg_stack *s)
+{
+    char url[256], *body = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", s->http_port);
+    if (vg_th_request("GET", url, NULL, NULL, 0, &body) != 200) {
+        free(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* A host whose group label changed was counted in the mv model's hosts_regrouped and logged as
+ * "host moved group", but the count was not on /metrics, where an operator would see a fleet's
+ * labels flapping: vigil_model_hosts_regrouped_total. */
+static void a_host_that_moves_group_is_counted_on_metrics(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "mv-regroup");
+    const char *sets[] = {"kafka.auto.offset.reset=earliest", NULL};
+    vg_stack_start_analyzer(&s, sets);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/in.txt", s.dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int t = 0; t < 20; t++)
+        fprintf(f,
+                HOST "|{\"v\":1,\"host\":\"" HOST "\",\"boot\":\"b4\",\"seq\":%d,\"ts\":%lld,"
+                     "\"interval_ms\":1000,\"labels\":{\"group\":\"%s\"},\"metrics\":{\"a\":%d,"
+                     "\"b\":%d,\"c\":%d,\"d\":1}}\n",
+                t + 1, 1700000000000LL + t * 1000LL, t < 10 ? "web" : "db", t % 5, t % 7, t % 3);
+    fclose(f);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.metrics -K '|' -l %s", s.bootstrap, path), 0);
+    json_t *o = host_at(&s, 20, 30000);
+    assert_non_null(o);
+    json_decref(o);
+    char *body = scrape(&s);
+    assert_non_null(body);
+    assert_non_null(strstr(body, "\nvigil_model_hosts_regrouped_total 1\n"));
+    free(body);
+    assert_int_equal(vg_stack_stop(&s), 0);
+    assert_int_equal(vg_tp_count(s.analyzer_log, "msg=\"host moved group\""), 1);
+}
+
 int main(void)
 {
     if (vg_tp_sh("command -v kcat >/dev/null 2>&1") != 0) {
@@ -304,6 +349,7 @@ int main(void)
         cmocka_unit_test(diverging_metrics_raise_the_mv_score_and_are_named),
         cmocka_unit_test(corrupt_checkpoint_is_refused_then_checkpoints_resume),
         cmocka_unit_test(model_checkpoints_written_is_logged_only_when_they_were),
+        cmocka_unit_test(a_host_that_moves_group_is_counted_on_metrics),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
