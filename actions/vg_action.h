@@ -76,6 +76,7 @@ struct vg_action_stats {
     uint64_t retrying; /* queued now, failed max_attempts times and still retried (keep_retrying) */
     uint64_t expired;  /* given up on because still failing at max_age_ms (also in dropped) */
     uint64_t coalesced; /* firings not sent: their resolve arrived while they were queued */
+    uint64_t redirects; /* answers 3xx, re-sends included: not followed (also in attempt_errors) */
 };
 
 /* A receiver: where and how one action instance delivers. A field left at 0 or NULL takes the

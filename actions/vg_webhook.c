@@ -540,6 +540,18 @@ static void describe(struct webhook *w, CURLcode cc, long http, char *what, size
         vg_log_quote(qe, sizeof(qe), w->curl_err[0] ? w->curl_err : curl_easy_strerror(cc));
         snprintf(what, n, "curl_code=%d error=%s%s", (int)cc, qe,
                  vg_http_is_tls_error(cc) ? " tls_error=1" : "");
+    } else if (http >= 300 && http < 400) {
+        /* Redirects are not followed (a receiver URL that moved is to be fixed in the config, not
+         * chased to wherever an answer points), so say where it points. Shown as the url= is:
+         * its query may hold a token. */
+        char *loc = NULL, shown[512], q[600];
+        curl_easy_getinfo(w->easy, CURLINFO_REDIRECT_URL, &loc);
+        if (!loc)
+            snprintf(shown, sizeof(shown), "(none)");
+        else if (vg_url_redact(loc, w->t->url_is_secret, shown, sizeof(shown)) < 0)
+            snprintf(shown, sizeof(shown), "(not shown)");
+        snprintf(what, n, "status=%ld location=%s redirect_not_followed=1", http,
+                 vg_log_quote(q, sizeof(q), shown));
     } else {
         snprintf(what, n, "status=%ld", http);
     }
@@ -595,8 +607,10 @@ static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
     bump(w, &w->st.attempt_errors);
     if (vg_http_is_tls_error(cc))
         bump(w, &w->st.tls_errors);
+    if (cc == CURLE_OK && http >= 300 && http < 400)
+        bump(w, &w->st.redirects);
 
-    char what[CURL_ERROR_SIZE + 64];
+    char what[CURL_ERROR_SIZE + 640]; /* a 3xx's location too */
     describe(w, cc, http, what, sizeof(what));
     /* What the receiver answered, on every line about an answer (a 500's body often says
      * why): cut to WH_RESP_KEEP bytes, any echoed secret blanked, quoted. A network error
@@ -609,7 +623,13 @@ static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
     }
     int retryable = cc != CURLE_OK || http == 408 || http == 429 || (http >= 500 && http < 600);
     if (!retryable) {
-        rlog(w, VG_LOG_ERROR, "rejected notification, dropped (not retried)",
+        /* A redirect is permanent too (docs/alerts.md): the next attempt would go to the same
+         * url. Alertmanager's firing is still re-sent with the others (firing_track). */
+        rlog(w, VG_LOG_ERROR,
+             http >= 300 && http < 400
+                 ? "redirected: redirects are not followed, fix the receiver's url; notification "
+                   "dropped (not retried)"
+                 : "rejected notification, dropped (not retried)",
              "attempt=%d %s fingerprint=%s%s", attempt, what, qfp, qbody);
         bump(w, &w->st.dropped);
         return OUT_DROPPED;
@@ -844,8 +864,8 @@ static void apply_forgets_locked(struct webhook *w)
  * round is the retry, and endsAt leaves room for several. A batch refused for what is in it (a
  * 4xx other than 408 and 429) does not end the round, or one alert Alertmanager will not take
  * would let every alert in the batches after it lapse; a failure of the receiver itself (transport
- * error, 408, 429, 5xx) does, as the rest would fail alike, each after its timeout. Returns 1 when
- * destroy() interrupted. */
+ * error, 408, 429, 5xx) or a redirect (its url) does, as the rest would fail alike, each after its
+ * timeout. Returns 1 when destroy() interrupted. */
 static int resend_firing(struct webhook *w)
 {
     for (size_t i = 0; i < w->n_firing; i += WH_RESEND_BATCH) {
@@ -882,11 +902,24 @@ static int resend_firing(struct webhook *w)
         bump(w, &w->st.attempt_errors);
         if (vg_http_is_tls_error(cc))
             bump(w, &w->st.tls_errors);
-        char what[CURL_ERROR_SIZE + 64];
+        char what[CURL_ERROR_SIZE + 640]; /* a 3xx's location too */
         describe(w, cc, http, what, sizeof(what));
-        rlog(w, VG_LOG_WARN, "re-send of firing alerts failed, the next round retries",
-             "alerts=%zu %s next_round_ms=%lld", k, what, (long long)w->resend_ms);
-        if (cc != CURLE_OK || http == 408 || http == 429 || http >= 500)
+        /* A redirect says alertmanager.url points elsewhere, not that Alertmanager refused
+         * these alerts: every batch would be redirected alike, so the round ends as for a
+         * receiver down, and the alerts stay tracked for the next round until the url is fixed
+         * or the redirect goes. */
+        int moved = cc == CURLE_OK && http >= 300 && http < 400;
+        if (moved) {
+            bump(w, &w->st.redirects);
+            rlog(w, VG_LOG_ERROR,
+                 "re-send of firing alerts redirected: redirects are not followed, fix the "
+                 "receiver's url; the next round retries",
+                 "alerts=%zu %s next_round_ms=%lld", k, what, (long long)w->resend_ms);
+        } else {
+            rlog(w, VG_LOG_WARN, "re-send of firing alerts failed, the next round retries",
+                 "alerts=%zu %s next_round_ms=%lld", k, what, (long long)w->resend_ms);
+        }
+        if (moved || cc != CURLE_OK || http == 408 || http == 429 || http >= 500)
             break;
     }
     return 0;
@@ -1787,13 +1820,13 @@ static void wh_destroy(void *inst, int64_t drain_ms)
     rlog(w, VG_LOG_INFO, "stopped",
          "submitted=%llu delivered=%llu dropped=%llu attempt_errors=%llu retries=%llu "
          "queue_full=%llu kept=%llu replayed=%llu rate_limited=%llu tls_errors=%llu "
-         "outbox_errors=%llu",
+         "outbox_errors=%llu redirects=%llu",
          (unsigned long long)w->st.submitted, (unsigned long long)w->st.delivered,
          (unsigned long long)w->st.dropped, (unsigned long long)w->st.attempt_errors,
          (unsigned long long)w->st.retries, (unsigned long long)w->st.queue_full,
          (unsigned long long)w->st.kept, (unsigned long long)w->st.replayed,
          (unsigned long long)w->st.rate_limited, (unsigned long long)w->st.tls_errors,
-         (unsigned long long)w->st.outbox_errors);
+         (unsigned long long)w->st.outbox_errors, (unsigned long long)w->st.redirects);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->mu);

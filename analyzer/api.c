@@ -155,6 +155,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_api_counter(f, "vigil_webhook_delivered_total", as.delivered);
     vg_api_counter(f, "vigil_webhook_attempt_errors_total", as.attempt_errors);
     vg_api_counter(f, "vigil_webhook_tls_errors_total", as.tls_errors);
+    vg_api_counter(f, "vigil_webhook_redirects_total", as.redirects);
     vg_api_counter(f, "vigil_webhook_dropped_total", as.dropped);
     vg_api_counter(f, "vigil_webhook_queue_full_total", refused);
     vg_api_gauge(f, "vigil_webhook_queued", (double)as.queued);

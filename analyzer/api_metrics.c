@@ -115,6 +115,10 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Delivery attempts that failed."},
     {"vigil_webhook_tls_errors_total", VG_METRIC_COUNTER, NULL, NULL,
      "Delivery attempts that failed TLS verification or handshake, all receivers."},
+    {"vigil_webhook_redirects_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Delivery attempts and Alertmanager re-sends answered with a redirect (3xx), all receivers: "
+     "redirects are not followed, the receiver's url is to be fixed (logged with the location; "
+     "also in vigil_webhook_attempt_errors_total)."},
     {"vigil_webhook_dropped_total", VG_METRIC_COUNTER, NULL, NULL,
      "Notifications given up on: refused for good (a 4xx), older than webhook.max_age (also in "
      "vigil_webhook_expired_total), or alertmanager's after webhook.max_attempts."},

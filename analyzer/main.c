@@ -145,6 +145,7 @@ void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, ui
         sum->queue_full += st.queue_full;
         sum->outbox_errors += st.outbox_errors;
         sum->tls_errors += st.tls_errors;
+        sum->redirects += st.redirects;
         sum->queued += st.queued;
         sum->retrying += st.retrying;
         sum->expired += st.expired;

@@ -2027,6 +2027,55 @@ static void test_alertmanager_refused_resend_batch_does_not_stop_the_others(void
     receiver_stop(f);
 }
 
+/* Alertmanager: a re-send answered with a redirect (alertmanager.url pointing at an old address)
+ * is not a refusal of the alerts in that batch. Redirects are not followed; every batch would be
+ * redirected alike, so the round ends there, as for a receiver down, and the alerts stay tracked:
+ * once the redirect goes, the next round re-sends them all. It is logged with the location (its
+ * query hidden, as the url's is) and counted. It used to be taken for a 4xx: the round went on
+ * with the next batch, one more request to the same redirect each. */
+static void test_alertmanager_redirected_resend_ends_the_round_and_keeps_the_alerts(void **state)
+{
+    struct fx *f = *state;
+    /* 65 first sends and the first re-send batch redirected; then Alertmanager answers. */
+    receiver_start(f, 0, "--path", "/api/v2/alerts", "--fail", "66", "--fail-status", "308",
+                   "--location", "http://am-new.example:9093/api/v2/alerts?token=s3cret", NULL);
+    struct vg_receiver_cfg cfg = {
+        .type = "alertmanager", .resend_interval_ms = 1000, .rate_per_s = -1};
+    create_rx(f, &cfg, "/");
+    for (int i = 0; i < 65; i++) {
+        char fp[16];
+        snprintf(fp, sizeof(fp), "fp-am-%d", i);
+        struct vg_notification n = sample("firing", fp);
+        assert_int_equal(f->act->submit(f->wh, &n), 0);
+    }
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.resent >= 65);
+    assert_int_equal(st.redirects, 66);
+    assert_int_equal(st.delivered, 0);
+    json_t *reqs = wait_requests(f, 67);
+    json_t *moved = json_array_get(reqs, 65), *next = json_array_get(reqs, 66);
+    assert_int_equal(json_integer_value(json_object_get(moved, "status")), 308);
+    assert_int_equal(json_array_size(json_object_get(moved, "body")), 64);
+    /* The next request starts a new round (the first 64 again), not the batch after the
+     * redirected one. */
+    assert_int_equal(json_integer_value(json_object_get(next, "status")), 200);
+    assert_int_equal(json_array_size(json_object_get(next, "body")), 64);
+    json_decref(reqs);
+    f->act->destroy(f->wh, 0);
+    f->wh = NULL;
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "re-send of firing alerts redirected: redirects are not followed, "
+                                "fix the receiver's url; the next round retries\" "
+                                "receiver=\"alertmanager\""));
+    assert_non_null(strstr(log, "alerts=64 status=308 "
+                                "location=\"http://am-new.example:9093/api/v2/alerts?...\""));
+    assert_non_null(strstr(log, "msg=\"alertmanager redirected: redirects are not followed, fix "
+                                "the receiver's url; notification dropped (not retried)\""));
+    assert_null(strstr(log, "s3cret"));
+    free(log);
+    receiver_stop(f);
+}
+
 /* Slack: text and blocks reach the webhook; its URL is the credential and never logged whole. */
 static void test_slack_message_arrives_and_its_url_is_not_logged(void **state)
 {
@@ -2453,6 +2502,9 @@ int main(void)
             test_alertmanager_does_not_resend_a_firing_replayed_from_the_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_alertmanager_refused_resend_batch_does_not_stop_the_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_alertmanager_redirected_resend_ends_the_round_and_keeps_the_alerts, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_alertmanager_refused_resolve_stops_resends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slack_message_arrives_and_its_url_is_not_logged, setup,

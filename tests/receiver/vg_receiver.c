@@ -45,6 +45,7 @@ struct opts {
     int echo_body;
     const char *tls_cert, *tls_key; /* PEM files: serve HTTPS */
     char *answer;                   /* --answer-file: the body of successful answers */
+    const char *location;           /* --location: a Location header on failure answers */
 };
 
 /* Per-request state: the body as it arrives in chunks. */
@@ -121,6 +122,8 @@ static void usage(FILE *f)
             "  --tls-key FILE      the certificate's PEM private key\n"
             "  --answer-file FILE  successful answers send this file's content (another\n"
             "                      service's JSON, to stand in for it) instead of {\"ok\":true}\n"
+            "  --location URL      add 'Location: URL' to --fail answers (with a 3xx\n"
+            "                      --fail-status: a receiver that moved)\n"
             "  --help              show this help\n"
             "\n"
             "Stops cleanly on SIGTERM or SIGINT.\n");
@@ -449,6 +452,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(ra, sizeof(ra), "%ld", g_opt.retry_after);
         MHD_add_response_header(resp, "Retry-After", ra);
     }
+    if (g_opt.location && !ok && status == g_opt.fail_status)
+        MHD_add_response_header(resp, "Location", g_opt.location);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -532,6 +537,7 @@ int main(int argc, char **argv)
         O_TLS_CERT,
         O_TLS_KEY,
         O_ANSWER_FILE,
+        O_LOCATION,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -556,6 +562,7 @@ int main(int argc, char **argv)
         {"tls-cert", required_argument, NULL, O_TLS_CERT},
         {"tls-key", required_argument, NULL, O_TLS_KEY},
         {"answer-file", required_argument, NULL, O_ANSWER_FILE},
+        {"location", required_argument, NULL, O_LOCATION},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -628,6 +635,9 @@ int main(int argc, char **argv)
             break;
         case O_TLS_KEY:
             g_opt.tls_key = optarg;
+            break;
+        case O_LOCATION:
+            g_opt.location = optarg;
             break;
         case O_ANSWER_FILE:
             free(g_opt.answer);
