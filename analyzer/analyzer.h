@@ -58,6 +58,12 @@ struct analyzer {
     struct vg_dispatch *dispatch;
     struct vg_decisions *decisions;
     uint64_t reloads, reload_failures, silences_created, silences_save_errors;
+    /* Silence changes take turns from the change to its save, and to its undo when the save
+     * fails (analyzer_silences_changed), so that no other change's snapshot holds one that is
+     * then undone; the write itself is outside `lock`. silences_written: the seq of the last
+     * snapshot written (vg_silences_write). */
+    pthread_mutex_t silences_save_lock;
+    uint64_t silences_written;
     uint64_t silences_load_skipped; /* refused in silences.file at start */
     int rules_loaded_once; /* rules.dir loaded at start: a failed reload keeps those running */
     int last_reload_ok;

@@ -255,7 +255,16 @@ void analyzer_tick(struct analyzer *a)
 int analyzer_silences_changed(struct analyzer *a, char *err, size_t errlen)
 {
     if (a->cfg.silences_file && *a->cfg.silences_file) {
-        int rc = vg_silences_save(a->silences, a->cfg.silences_file, vg_now_ms(), err, errlen);
+        struct vg_silences_snap snap;
+        int rc = vg_silences_snapshot(a->silences, vg_now_ms(), &snap);
+        if (rc < 0) {
+            vg_err(err, errlen, rc, "silences.file %s: out of memory", a->cfg.silences_file);
+        } else {
+            pthread_mutex_unlock(&a->lock);
+            rc = vg_silences_write(&snap, a->cfg.silences_file, &a->silences_written, err, errlen);
+            pthread_mutex_lock(&a->lock);
+            vg_silences_snap_free(&snap);
+        }
         if (rc < 0) {
             char q[2 * VG_ERRLEN + 3];
             a->silences_save_errors++;

@@ -32,7 +32,10 @@ void analyzer_tick(struct analyzer *a);
 
 /* Saves the silences when silences.file is set (after a change through the API), then lets
  * the dispatcher release what a silence that ended held. A failed save is counted and logged
- * and returns -errno with err: the caller undoes its change, since a restart would lose it. */
+ * and returns -errno with err: the caller undoes its change, since a restart would lose it.
+ * Called with a->silences_save_lock and a->lock held; a->lock is released for the write and its
+ * fsync, so that messages are scored meanwhile, and held again on return. The change applies
+ * meanwhile: an undo after a failed save releases what it held, as any expiry does. */
 int analyzer_silences_changed(struct analyzer *a, char *err, size_t errlen);
 
 void analyzer_rules_free(struct analyzer *a);

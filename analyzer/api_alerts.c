@@ -84,14 +84,16 @@ void vg_api_silences_post(void *ud, const struct vg_http_request *req,
         return;
     }
     char err[VG_ERRLEN], id[VG_SILENCE_ID_LEN];
+    pthread_mutex_lock(&a->silences_save_lock);
     pthread_mutex_lock(&a->lock);
     int64_t now = vg_now_ms();
     int rc = vg_silences_add_json(a->silences, req->body, req->body_len, now, id, err, sizeof(err));
     int unsaved = 0;
     json_t *o = NULL;
     /* Saved before it is answered, and taken back when the save fails: a 201 is a silence that
-     * survives a restart (docs/api.md). The write and fsync happen under the lock, so that no
-     * older state can be written after this one. */
+     * survives a restart (docs/api.md). The write and fsync happen outside the analyzer's lock,
+     * but under silences_save_lock, with the snapshot numbered: no older state can be written
+     * after this one. */
     if (!rc && (unsaved = analyzer_silences_changed(a, err, sizeof(err)) < 0))
         vg_silences_remove(a->silences, id);
     if (!rc && !unsaved) {
@@ -99,6 +101,7 @@ void vg_api_silences_post(void *ud, const struct vg_http_request *req,
         o = vg_silences_json(a->silences, id, now);
     }
     pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(&a->silences_save_lock);
     if (unsaved)
         reply_error(resp, 503, err);
     else if (rc == -ENOSPC)
@@ -120,6 +123,7 @@ void vg_api_silences_delete(void *ud, const struct vg_http_request *req,
         return;
     }
     char err[VG_ERRLEN];
+    pthread_mutex_lock(&a->silences_save_lock);
     pthread_mutex_lock(&a->lock);
     int64_t now = vg_now_ms(), starts = 0, ends = 0;
     int rc = vg_silences_times(a->silences, req->path_rest, &starts, &ends);
@@ -132,6 +136,7 @@ void vg_api_silences_delete(void *ud, const struct vg_http_request *req,
     }
     json_t *o = rc || unsaved ? NULL : vg_silences_json(a->silences, req->path_rest, now);
     pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(&a->silences_save_lock);
     if (unsaved)
         reply_error(resp, 503, err);
     else if (rc)

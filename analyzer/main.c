@@ -1218,6 +1218,7 @@ int main(int argc, char **argv)
 
     struct analyzer a = {0};
     pthread_mutex_init(&a.lock, NULL);
+    pthread_mutex_init(&a.silences_save_lock, NULL);
     a.started_ms = vg_mono_ms();
     vg_histo_init(&a.processing_s, processing_bounds, VG_ARRAY_LEN(processing_bounds));
     vg_histo_init(&a.lag_s, lag_bounds, VG_ARRAY_LEN(lag_bounds));
@@ -1431,6 +1432,7 @@ int main(int argc, char **argv)
     vg_embedded_kafka_stop(ek);
     vg_config_free(&analyzer_config_table, &a.cfg);
     pthread_mutex_destroy(&a.lock);
+    pthread_mutex_destroy(&a.silences_save_lock);
     vg_log_flush_suppressed(); /* what the shutdown itself held back */
     return rc ? 1 : 0;
 }

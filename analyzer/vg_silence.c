@@ -30,6 +30,7 @@ struct vg_silences {
     struct silence **v;
     size_t n;
     uint64_t gen;
+    uint64_t snaps; /* snapshots taken: the seq of the last one */
 };
 
 int vg_silences_new(struct vg_silences **out)
@@ -430,19 +431,38 @@ uint64_t vg_silences_generation(const struct vg_silences *s)
     return s->gen;
 }
 
-int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_ms, char *err,
-                     size_t errlen)
+int vg_silences_snapshot(struct vg_silences *s, int64_t now_ms, struct vg_silences_snap *snap)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < s->n; i++)
         if (s->v[i]->ends_ms > now_ms)
             json_array_append_new(a, to_json(s->v[i], now_ms));
+    /* A tree of its own (jansson copies the strings): its text is made by the write. */
+    snap->doc = a;
+    if (!a)
+        return -ENOMEM;
+    snap->seq = ++s->snaps;
+    return 0;
+}
+
+void vg_silences_snap_free(struct vg_silences_snap *snap)
+{
+    json_decref(snap->doc);
+    snap->doc = NULL;
+}
+
+int vg_silences_write(const struct vg_silences_snap *snap, const char *path, uint64_t *written,
+                      char *err, size_t errlen)
+{
+    /* A later snapshot holds every change this one does: writing this one over it would lose
+     * the changes in between, already answered as saved. */
+    if (snap->seq <= *written)
+        return 1;
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     /* Written, synced, renamed, and the directory synced: a crash leaves the old file or the
      * new one, never a torn one that would stop the next start. */
-    char *text = json_dumps(a, JSON_INDENT(1));
-    json_decref(a);
+    char *text = json_dumps(snap->doc, JSON_INDENT(1));
     int rc = text ? 0 : -ENOMEM;
     int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (!rc && fd < 0)
@@ -467,8 +487,22 @@ int vg_silences_save(const struct vg_silences *s, const char *path, int64_t now_
         unlink(tmp);
         return vg_err(err, errlen, rc, "silences.file %s: %s", path, strerror(-rc));
     }
+    *written = snap->seq;
     vg_fsync_dir_of(path); /* best effort: the rename itself is done */
     return 0;
+}
+
+int vg_silences_save(struct vg_silences *s, const char *path, int64_t now_ms, char *err,
+                     size_t errlen)
+{
+    struct vg_silences_snap snap;
+    uint64_t written = 0;
+    int rc = vg_silences_snapshot(s, now_ms, &snap);
+    if (rc)
+        return vg_err(err, errlen, rc, "silences.file %s: out of memory", path);
+    rc = vg_silences_write(&snap, path, &written, err, errlen);
+    vg_silences_snap_free(&snap);
+    return rc;
 }
 
 /* vg_silences_save() makes path.tmp beside path and renames it over path, so its directory must

@@ -1032,6 +1032,53 @@ static void silences_survive_a_save_and_load(void **state)
     vg_silences_free(s2);
 }
 
+/* Saves are written outside the analyzer's lock, so two can be in flight: a snapshot taken
+ * before another that is already written must not replace it (the change between them, answered
+ * 201, would be lost at the next restart). Snapshots are numbered; an older one is skipped. */
+static void an_older_silences_snapshot_never_replaces_a_newer_one(void **state)
+{
+    (void)state;
+    struct vg_silences *s, *back;
+    assert_int_equal(vg_silences_new(&s), 0);
+    char a[17], b[17], path[] = "/tmp/vg-silences-XXXXXX", err[VG_ERRLEN];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    add_silence(s, "{\"matchers\":[\"host=\\\"a\\\"\"],\"duration\":\"1h\"}", 1000, a);
+    struct vg_silences_snap older, newer;
+    assert_int_equal(vg_silences_snapshot(s, 1000, &older), 0);
+    add_silence(s, "{\"matchers\":[\"host=\\\"b\\\"\"],\"duration\":\"1h\"}", 1000, b);
+    assert_int_equal(vg_silences_snapshot(s, 1000, &newer), 0);
+    assert_true(newer.seq > older.seq);
+    uint64_t written = 0;
+    assert_int_equal(vg_silences_write(&newer, path, &written, err, sizeof(err)), 0);
+    assert_int_equal(written, newer.seq);
+    /* The older one's writer comes second: skipped, the file keeps both silences. */
+    assert_int_equal(vg_silences_write(&older, path, &written, err, sizeof(err)), 1);
+    assert_int_equal(written, newer.seq);
+    assert_int_equal(vg_silences_new(&back), 0);
+    assert_int_equal(vg_silences_load(back, path, 2000, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_silences_active(back, 2000), 2);
+    json_t *o = vg_silences_json(back, b, 2000);
+    assert_non_null(o);
+    json_decref(o);
+    vg_silences_free(back);
+    /* In order, each is written. */
+    struct vg_silences_snap third;
+    assert_int_equal(vg_silences_expire(s, b, 1500), 0);
+    assert_int_equal(vg_silences_snapshot(s, 1500, &third), 0);
+    assert_int_equal(vg_silences_write(&third, path, &written, err, sizeof(err)), 0);
+    assert_int_equal(vg_silences_new(&back), 0);
+    assert_int_equal(vg_silences_load(back, path, 2000, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_silences_active(back, 2000), 1);
+    vg_silences_free(back);
+    vg_silences_snap_free(&older);
+    vg_silences_snap_free(&newer);
+    vg_silences_snap_free(&third);
+    unlink(path);
+    vg_silences_free(s);
+}
+
 /* An older analyzer saved silences this one refuses (a backreference in a matcher, a duration the
  * stricter parser does not take): they are skipped and counted, and the others still load rather
  * than the start failing. */
@@ -1989,6 +2036,7 @@ int main(void)
         cmocka_unit_test(expired_silences_make_room_at_the_cap),
         cmocka_unit_test(a_silence_change_can_be_taken_back),
         cmocka_unit_test(silences_survive_a_save_and_load),
+        cmocka_unit_test(an_older_silences_snapshot_never_replaces_a_newer_one),
         cmocka_unit_test(silences_file_entries_refused_now_are_skipped_at_load),
         cmocka_unit_test(silences_file_that_could_not_be_saved_is_refused_at_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
