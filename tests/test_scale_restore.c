@@ -311,12 +311,67 @@ static void restored_cooldown_holds_while_event_time_is_behind_the_last_change(v
     waitpid(broker, NULL, 0);
 }
 
+/* A restored change up to 5 s ahead of this analyzer's clock (the previous decider's clock a
+ * little fast: within the tolerance, so not capped) lies ahead of the event clock, which is
+ * capped at the wall clock. The cooldown once held only from the change on (now >= changed), and
+ * the cap stopped only times more than 5 s ahead: in the gap between the event clock and a
+ * restored change up to 5 s ahead, the first evaluation after a restart scaled at once. The
+ * change is restored as is, and the cooldown holds through that gap. */
+static void restored_change_up_to_5_s_ahead_is_kept_and_holds_the_cooldown(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-ahead");
+    char bootstrap[256], rules[600], rfile[700], set_rules[700];
+    pid_t broker = vg_ap_start_broker(s.dir, bootstrap, sizeof(bootstrap));
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s", rules), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+    const char *sets[] = {set_rules, "detector.warmup=5", "state.topic=", NULL};
+
+    int64_t changed = wall_ms() + 4000;
+    char recs[512], path[700];
+    snprintf(recs, sizeof(recs),
+             "web|{\"target\":\"web\",\"desired\":10,\"time_ms\":%lld,"
+             "\"changed_at_ms\":%lld}\n",
+             (long long)changed, (long long)changed);
+    snprintf(path, sizeof(path), "%s/decisions.txt", s.dir);
+    assert_int_equal(vg_tp_write_atomic(path, recs), 0);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.decisions -K '|' -l %s", bootstrap, path), 0);
+
+    struct vg_ap b;
+    vg_ap_start(&b, s.dir, "b", bootstrap, sets);
+    json_t *d = decision(&b);
+    assert_int_equal(jint(d, "desired"), 10);
+    assert_int_equal(jint(d, "changed_at_ms"), changed); /* within the tolerance: kept */
+    json_decref(d);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_scale_times_capped_total"), 0);
+    /* A message stamped a second before the change: ten times the load. The event clock is at
+     * most the wall clock, still behind the change. */
+    char msg[512];
+    snprintf(path, sizeof(path), "%s/in-ahead.txt", s.dir);
+    snprintf(msg, sizeof(msg),
+             "h1|{\"v\":1,\"host\":\"h1\",\"boot\":\"b\",\"seq\":1,\"ts\":%lld,"
+             "\"interval_ms\":1000,\"metrics\":{\"q.depth\":5000}}\n",
+             (long long)(changed - 1000));
+    assert_int_equal(vg_tp_write_atomic(path, msg), 0);
+    assert_int_equal(vg_ap_produce(bootstrap, path), 0);
+    wait_held(&b, "web", 10, "20 held by the cooldown");
+    wait_metric(&b, "vigil_scale_clock_behind_total", 1);
+    stop(&b);
+    kill(broker, SIGTERM);
+    waitpid(broker, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(restarted_analyzer_continues_from_its_last_decision_and_its_cooldown),
         cmocka_unit_test(restore_takes_the_latest_record_and_caps_its_times),
         cmocka_unit_test(restored_cooldown_holds_while_event_time_is_behind_the_last_change),
+        cmocka_unit_test(restored_change_up_to_5_s_ahead_is_kept_and_holds_the_cooldown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
