@@ -42,10 +42,63 @@ static long first_index(const int64_t *ts, size_t n, int64_t t)
     return -1;
 }
 
+/* Sorts the windows by start into *out (malloc'd) and refuses two that share a row: the sweep
+ * below enters windows in list order, so an unsorted list would drop every window after the first
+ * one it passes, and overlapping ones would be scored as neither. Window numbers in messages are
+ * positions in the list as given, 1-based. */
+static int sorted_windows(const struct vg_eval_window *w, size_t nw, struct vg_eval_window **out,
+                          char *err, size_t errlen)
+{
+    struct vg_eval_window *s = malloc((nw ? nw : 1) * sizeof(*s));
+    size_t *pos = malloc((nw ? nw : 1) * sizeof(*pos));
+    if (!s || !pos) {
+        free(s);
+        free(pos);
+        return vg_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    /* Insertion sort, stable: label lists hold a handful of windows. */
+    for (size_t k = 0; k < nw; k++) {
+        size_t j = k;
+        while (j > 0 && s[j - 1].start_us > w[k].start_us) {
+            s[j] = s[j - 1];
+            pos[j] = pos[j - 1];
+            j--;
+        }
+        s[j] = w[k];
+        pos[j] = k;
+    }
+    for (size_t k = 1; k < nw; k++) {
+        if (s[k].start_us <= s[k - 1].end_us) {
+            size_t a = pos[k - 1] < pos[k] ? pos[k - 1] : pos[k];
+            size_t b = pos[k - 1] < pos[k] ? pos[k] : pos[k - 1];
+            free(s);
+            free(pos);
+            return vg_err(err, errlen, -EINVAL,
+                          "window %zu overlaps window %zu (windows must not share a row)", b + 1,
+                          a + 1);
+        }
+    }
+    free(pos);
+    *out = s;
+    return 0;
+}
+
 int vg_nab_file_init(struct vg_nab_file *f, const int64_t *ts, size_t n,
-                     const struct vg_eval_window *w, size_t nw, char *err, size_t errlen)
+                     const struct vg_eval_window *w_in, size_t nw, char *err, size_t errlen)
 {
     memset(f, 0, sizeof(*f));
+    for (size_t k = 0; k < nw; k++) {
+        if (first_index(ts, n, w_in[k].start_us) < 0 || first_index(ts, n, w_in[k].end_us) < 0 ||
+            first_index(ts, n, w_in[k].end_us) < first_index(ts, n, w_in[k].start_us))
+            return vg_err(err, errlen, -EINVAL,
+                          "window %zu: its start or end time is not a row of the file, or it "
+                          "ends before it starts",
+                          k + 1);
+    }
+    struct vg_eval_window *w = NULL;
+    int rc = sorted_windows(w_in, nw, &w, err, errlen);
+    if (rc)
+        return rc;
     f->n = n;
     f->probation = vg_nab_probation(n);
     f->n_windows_all = nw;
@@ -55,19 +108,9 @@ int vg_nab_file_init(struct vg_nab_file *f, const int64_t *ts, size_t n,
     uint8_t *seen = calloc(nw ? nw : 1, 1);
     if (!f->window || !f->weight || !f->label || !seen) {
         free(seen);
+        free(w);
         vg_nab_file_free(f);
         return vg_err(err, errlen, -ENOMEM, "out of memory");
-    }
-    for (size_t k = 0; k < nw; k++) {
-        if (first_index(ts, n, w[k].start_us) < 0 || first_index(ts, n, w[k].end_us) < 0 ||
-            first_index(ts, n, w[k].end_us) < first_index(ts, n, w[k].start_us)) {
-            free(seen);
-            vg_nab_file_free(f);
-            return vg_err(err, errlen, -EINVAL,
-                          "window %zu: its start or end time is not a row of the file, or it "
-                          "ends before it starts",
-                          k + 1);
-        }
     }
     const double max_tp = scaled_sigmoid(-1.0);
     size_t pending = 0;
@@ -106,6 +149,7 @@ int vg_nab_file_init(struct vg_nab_file *f, const int64_t *ts, size_t n,
     for (size_t k = 0; k < nw; k++)
         f->n_windows += seen[k];
     free(seen);
+    free(w);
     return 0;
 }
 

@@ -47,7 +47,8 @@ struct vg_nab_file {
 size_t vg_nab_probation(size_t n);
 
 /* Builds the geometry of a file from its timestamps and windows. A window whose start or end time
- * is not among the timestamps is -EINVAL (NAB would silently misplace it). Free with
+ * is not among the timestamps is -EINVAL (NAB would silently misplace it). Windows may be listed in
+ * any order (they are taken by start time); two that share a row are -EINVAL. Free with
  * vg_nab_file_free(). */
 int vg_nab_file_init(struct vg_nab_file *f, const int64_t *ts_us, size_t n,
                      const struct vg_eval_window *w, size_t nw, char *err, size_t errlen);

@@ -153,6 +153,51 @@ static void window_inside_probation_is_not_scored(void **state)
     assert_int_equal(vg_nab_file_init(&f, ts, 100, &bad, 1, err, sizeof(err)), -EINVAL);
 }
 
+static void windows_out_of_order_score_as_sorted(void **state)
+{
+    int64_t ts[100];
+    for (int i = 0; i < 100; i++)
+        ts[i] = (int64_t)i * 1000000;
+    struct vg_eval_window in_order[2] = {{ts[30], ts[40]}, {ts[60], ts[70]}};
+    struct vg_eval_window reversed[2] = {in_order[1], in_order[0]};
+    double score[100] = {0};
+    score[35] = 0.9;
+    score[65] = 0.8;
+    score[50] = 0.7;
+    const double *sc = score;
+    char err[256];
+    struct vg_nab_file a, b;
+    struct vg_nab_result ra, rb;
+    assert_int_equal(vg_nab_file_init(&a, ts, 100, in_order, 2, err, sizeof(err)), 0);
+    assert_int_equal(vg_nab_file_init(&b, ts, 100, reversed, 2, err, sizeof(err)), 0);
+    assert_int_equal(b.n_windows, 2);
+    assert_int_equal(b.window[65], 1);
+    assert_memory_equal(a.window, b.window, sizeof(*a.window) * 100);
+    assert_memory_equal(a.weight, b.weight, sizeof(*a.weight) * 100);
+    assert_int_equal(vg_nab_score(&a, &sc, 1, &vg_nab_profiles[0], 0.6, &ra), 0);
+    assert_int_equal(vg_nab_score(&b, &sc, 1, &vg_nab_profiles[0], 0.6, &rb), 0);
+    assert_true(ra.raw == rb.raw);
+    assert_int_equal(rb.tp, 2);
+    vg_nab_file_free(&a);
+    vg_nab_file_free(&b);
+}
+
+static void overlapping_windows_are_refused(void **state)
+{
+    int64_t ts[100];
+    for (int i = 0; i < 100; i++)
+        ts[i] = (int64_t)i * 1000000;
+    struct vg_nab_file f;
+    char err[256];
+    struct vg_eval_window over[3] = {{ts[60], ts[70]}, {ts[20], ts[30]}, {ts[25], ts[40]}};
+    assert_int_equal(vg_nab_file_init(&f, ts, 100, over, 3, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "window 3 overlaps window 2"));
+    /* Sharing one row (one's end is the other's start) is an overlap too. */
+    struct vg_eval_window touch[2] = {{ts[20], ts[30]}, {ts[30], ts[40]}};
+    assert_int_equal(vg_nab_file_init(&f, ts, 100, touch, 2, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "window 2 overlaps window 1"));
+}
+
 static void csv_reader_copes_with_the_corpus_traps(void **state)
 {
     const char csv[] = "timestamp,value\r\n"
@@ -195,6 +240,8 @@ int main(void)
         cmocka_unit_test(optimiser_picks_the_best_corpus_threshold),
         cmocka_unit_test(threshold_is_shared_across_files),
         cmocka_unit_test(window_inside_probation_is_not_scored),
+        cmocka_unit_test(windows_out_of_order_score_as_sorted),
+        cmocka_unit_test(overlapping_windows_are_refused),
         cmocka_unit_test(csv_reader_copes_with_the_corpus_traps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
