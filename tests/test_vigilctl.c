@@ -328,6 +328,31 @@ static void report_from_csv_has_a_plot_per_metric_and_the_alerts(void **state)
     free(e);
 }
 
+/* A file scored with a rules dir: the rule's alerts are the page's, as replay prints them (the
+ * history records the built-in rule only, which the rule set replaces). */
+static void report_from_csv_lists_rule_alerts(void **state)
+{
+    (void)state;
+    char html[600], rd[600];
+    snprintf(html, sizeof(html), "%s/rules-report.html", g_dir);
+    snprintf(rd, sizeof(rd), "%s/report-rules", g_dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s && printf 'rules:\\n  - name: LoadHigh\\n    when: "
+                              "value(\"load.1m\") > 5\\n' >%s/r.yaml",
+                              rd, rd),
+                     0);
+    assert_int_equal(ctl("report --input %s -s rules.dir=%s -o %s", SPIKE_CSV, rd, html), 0);
+    char *h = vg_tp_read(html), *e = err();
+    assert_non_null(h);
+    assert_non_null(strstr(h, "<td>2026-11-23 13:20:30</td><td class=\"firing\">firing</td>"
+                              "<td>LoadHigh top: <a href=\"#s-load.1m\">load.1m</a>"));
+    assert_non_null(
+        strstr(h, "<td>2026-11-23 13:20:40</td><td class=\"resolved\">resolved</td><td>LoadHigh"));
+    assert_null(strstr(h, "No alert fired or resolved in this range."));
+    assert_non_null(strstr(e, "2 alert transitions"));
+    free(h);
+    free(e);
+}
+
 /* A filter or range with nothing in it is an error before the page is opened: no file is left
  * behind. A CSV without rows names the host its rows would have had; --since with --from is a
  * usage error. */
@@ -1469,6 +1494,7 @@ int main(void)
         cmocka_unit_test(replay_csv_skips_rows_with_too_few_or_too_many_cells),
         cmocka_unit_test(replay_csv_reads_rfc3339_offsets_as_utc),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
+        cmocka_unit_test(report_from_csv_lists_rule_alerts),
         cmocka_unit_test(report_without_data_writes_nothing_and_names_the_host),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(fire_test_does_not_print_url_credentials),

@@ -144,6 +144,33 @@ static int selected(const char *globs, const char *name)
     return 0;
 }
 
+/* An alert row under -m: the built-in rule's by its series, a rule's by its series or, for one
+ * about the host, by any metric it blames. */
+static int alert_selected(const char *globs, json_t *al)
+{
+    const char *sn = json_string_value(json_object_get(al, "series"));
+    if (!json_object_get(al, "rule") || sn)
+        return selected(globs, sn ? sn : "");
+    if (!globs || !*globs)
+        return 1;
+    json_t *top = json_object_get(al, "top");
+    for (size_t k = 0; k < json_array_size(top); k++) {
+        const char *t = json_string_value(json_array_get(top, k));
+        if (t && selected(globs, t))
+            return 1;
+    }
+    return 0;
+}
+
+static void series_link(FILE *f, const char *name)
+{
+    fprintf(f, "<a href=\"#s-");
+    esc(f, name);
+    fprintf(f, "\">");
+    esc(f, name);
+    fprintf(f, "</a>");
+}
+
 static double xpos(int64_t t, int64_t t0, int64_t t1)
 {
     if (t1 <= t0)
@@ -166,7 +193,9 @@ static void alert_spans(FILE *f, json_t *alerts, const char *series, int64_t t0,
     for (size_t i = 0; i < json_array_size(alerts); i++) {
         json_t *a = json_array_get(alerts, i);
         const char *s = json_string_value(json_object_get(a, "series"));
-        if (!s || strcmp(s, series) != 0)
+        /* A rule's alert is listed, not drawn: it may fire again while a built-in one on the
+         * same series is open. */
+        if (!s || strcmp(s, series) != 0 || json_object_get(a, "rule"))
             continue;
         int64_t ts = json_integer_value(json_object_get(a, "ts"));
         int firing = strcmp(json_string_value(json_object_get(a, "status")), "firing") == 0;
@@ -415,21 +444,35 @@ static void write_html(FILE *f, json_t *hist, const struct plots *p, const struc
         json_t *al = json_array_get(alerts, i);
         int64_t ts = json_integer_value(json_object_get(al, "ts"));
         const char *sn = json_string_value(json_object_get(al, "series"));
-        if (ts < r->from || ts > r->to || !selected(globs, sn ? sn : ""))
+        const char *rule = json_string_value(json_object_get(al, "rule"));
+        if (ts < r->from || ts > r->to || !alert_selected(globs, al))
             continue;
         if (!shown++)
-            fprintf(f, "<table><tr><th>time (UTC)</th><th>status</th><th>series</th>"
+            fprintf(f, "<table><tr><th>time (UTC)</th><th>status</th><th>alert</th>"
                        "<th>score</th><th>value</th></tr>\n");
         const char *st = json_string_value(json_object_get(al, "status"));
         fmt_num(a, sizeof(a), num(json_object_get(al, "score")));
         fmt_num(b, sizeof(b), num(json_object_get(al, "value")));
-        fprintf(f, "<tr><td>%s</td><td class=\"%s\">%s</td><td><a href=\"#s-",
-                utc(g, sizeof(g), ts), st && strcmp(st, "firing") == 0 ? "firing" : "resolved",
-                st ? st : "?");
-        esc(f, sn);
-        fprintf(f, "\">");
-        esc(f, sn);
-        fprintf(f, "</a></td><td>%s</td><td>%s</td></tr>\n", a, b);
+        int firing = st && strcmp(st, "firing") == 0;
+        fprintf(f, "<tr><td>%s</td><td class=\"%s\">%s</td><td>", utc(g, sizeof(g), ts),
+                firing ? "firing" : "resolved", st ? st : "?");
+        if (!rule) {
+            series_link(f, sn);
+        } else if (sn) {
+            esc(f, rule);
+            fprintf(f, " ");
+            series_link(f, sn);
+        } else {
+            /* What a firing blames, as replay prints it (a resolve's is of the tick that ended
+             * it; kept for -m only). */
+            esc(f, rule);
+            json_t *top = firing ? json_object_get(al, "top") : NULL;
+            for (size_t k = 0; k < json_array_size(top); k++) {
+                fprintf(f, "%s", k ? ", " : " top: ");
+                series_link(f, json_string_value(json_array_get(top, k)));
+            }
+        }
+        fprintf(f, "</td><td>%s</td><td>%s</td></tr>\n", a, b);
     }
     fprintf(f, shown ? "</table>\n" : "<p>No alert fired or resolved in this range.</p>\n");
 
@@ -447,6 +490,57 @@ static void write_html(FILE *f, json_t *hist, const struct plots *p, const struc
     fprintf(f, "</body></html>\n");
 }
 
+/* A rule's alerts (rules.dir) as rows of the alerts list: the history records the built-in
+ * per-series rule's transitions only, and a rule set replaces that rule, which left the page of
+ * a file scored with rules without any alert. A row carries "rule" (its name), the series when
+ * the alert is about one, and the metrics it blames ("top"), as replay prints them. */
+static void take_rule_alert(void *ud, const struct vg_notification *n)
+{
+    json_t *rows = ud;
+    if (!n->alertname || strcmp(n->alertname, "anomaly") == 0 || n->repeat)
+        return;
+    json_t *a = json_object();
+    json_t *top = json_array();
+    if (!a || !top) {
+        json_decref(a);
+        json_decref(top);
+        return;
+    }
+    json_object_set_new(a, "ts", json_integer(n->event_ts_ms));
+    json_object_set_new(a, "rule", json_string(n->alertname));
+    if (n->series)
+        json_object_set_new(a, "series", json_string(n->series));
+    json_object_set_new(a, "status", json_string(n->status));
+    json_object_set_new(a, "score", isfinite(n->score) ? json_real(n->score) : json_null());
+    json_object_set_new(a, "value", isfinite(n->value) ? json_real(n->value) : json_null());
+    for (size_t i = 0; i < n->n_top_metrics; i++)
+        json_array_append_new(top, json_string(n->top_metrics[i].name));
+    json_object_set_new(a, "top", top);
+    json_array_append_new(rows, a);
+}
+
+/* Merges the rule rows into the history's alerts, in time order (each list already is). */
+static int merge_rule_alerts(json_t *hist, json_t *rules)
+{
+    json_t *old = json_object_get(hist, "alerts");
+    json_t *all = json_array();
+    if (!all)
+        return -ENOMEM;
+    size_t i = 0, j = 0, ni = json_array_size(old), nj = json_array_size(rules);
+    while (i < ni || j < nj) {
+        json_t *a = i < ni ? json_array_get(old, i) : NULL;
+        json_t *b = j < nj ? json_array_get(rules, j) : NULL;
+        int take_b = !a || (b && json_integer_value(json_object_get(b, "ts")) <
+                                     json_integer_value(json_object_get(a, "ts")));
+        json_array_append(all, take_b ? b : a);
+        if (take_b)
+            j++;
+        else
+            i++;
+    }
+    return json_object_set_new(hist, "alerts", all) ? -ENOMEM : 0;
+}
+
 /* Scores FILE here and returns the chosen host's history as the API would give it. *config_bad
  * is set when the config or its rules were refused (exit 2, as replay), rather than the input. */
 static json_t *history_from_file(const char *path, const char *config, char *const *sets,
@@ -461,7 +555,7 @@ static json_t *history_from_file(const char *path, const char *config, char *con
     struct vg_engine *e = NULL;
     struct vg_rule_set *rules = NULL;
     struct vg_history *h = NULL;
-    json_t *out = NULL;
+    json_t *out = NULL, *rule_rows = json_array();
     struct vg_ctl_input in = {0};
     struct vg_wire_msg m;
     vg_wire_msg_init(&m);
@@ -529,20 +623,25 @@ static json_t *history_from_file(const char *path, const char *config, char *con
     while (vg_ctl_input_next(&in, &m) == 1) {
         if (strcmp(m.host, *host) != 0)
             continue;
-        vg_engine_process(e, &m, NULL, NULL);
+        vg_engine_process(e, &m, rule_rows ? take_rule_alert : NULL, rule_rows);
         vg_history_record(h, e, &m);
     }
     out = vg_history_host_json(h, *host, INT64_MIN);
-    if (!out)
+    if (!out || !rule_rows || merge_rule_alerts(out, rule_rows) < 0)
         rc = vg_err(err, errlen, -ENOMEM, "out of memory");
 done:
+    json_decref(rule_rows);
     vg_ctl_input_close(&in);
     vg_wire_msg_free(&m);
     vg_history_free(h);
     vg_engine_free(e);
     vg_rule_set_free(rules);
     vg_config_free(&analyzer_config_table, &cfg);
-    return rc ? NULL : out;
+    if (rc) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
 }
 
 int vg_ctl_report(int argc, char **argv)
