@@ -136,6 +136,33 @@ static void replay_csv_skips_timestamps_out_of_range(void **state)
     free(e);
 }
 
+/* A header naming a column twice (two columns would feed one series, interleaved), or with an
+ * empty name (a trailing comma: every row would be a cell longer than the header), is refused at
+ * line 1 naming the column. */
+static void replay_csv_refuses_a_repeated_or_empty_column_name(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *csv, *msg;
+    } cases[] = {
+        {"timestamp,a,a\n1795440000,1,2\n", ":1: column 3 'a' repeats column 2"},
+        {"timestamp,,a\n1795440000,,2\n", ":1: column 2 has no name"},
+        {"timestamp,a,\n1795440000,1,\n", ":1: column 3 has no name"},
+    };
+    char path[600];
+    snprintf(path, sizeof(path), "%s/header.csv", g_dir);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(vg_tp_write_atomic(path, cases[i].csv), 0);
+        assert_int_equal(ctl("replay %s", path), 1);
+        char *e = err(), want[700];
+        snprintf(want, sizeof(want), "%s%s", path, cases[i].msg);
+        if (!strstr(e, want))
+            fail_msg("case %zu: '%s' not in '%s'", i, want, e);
+        assert_null(strstr(e, "replayed"));
+        free(e);
+    }
+}
+
 /* A row with fewer cells than the header is skipped and reported as a longer one is, not
  * scored with the columns it lacks missing; an empty cell is a missing value and keeps the row. */
 static void replay_csv_skips_rows_with_too_few_or_too_many_cells(void **state)
@@ -1492,6 +1519,7 @@ int main(void)
         cmocka_unit_test(replay_csv_skips_timestamps_out_of_range),
         cmocka_unit_test(replay_csv_refuses_a_reserved_column_name),
         cmocka_unit_test(replay_csv_skips_rows_with_too_few_or_too_many_cells),
+        cmocka_unit_test(replay_csv_refuses_a_repeated_or_empty_column_name),
         cmocka_unit_test(replay_csv_reads_rfc3339_offsets_as_utc),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
         cmocka_unit_test(report_from_csv_lists_rule_alerts),

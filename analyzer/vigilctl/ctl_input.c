@@ -92,8 +92,13 @@ static int read_header(struct vg_ctl_input *in, char *err, size_t errlen)
     in->cols = calloc(cap, sizeof(char *));
     if (!in->cols)
         return -ENOMEM;
-    char *save = NULL;
-    for (char *tok = strtok_r(in->line, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    /* Split as the rows are (next_csv): strtok_r would collapse an empty cell or a trailing
+     * comma, and every row would then be one cell longer than the header. */
+    for (char *tok = in->line, *next; tok; tok = next) {
+        char *comma = strchr(tok, ',');
+        next = comma ? comma + 1 : NULL;
+        if (comma)
+            *comma = '\0';
         if (in->n_cols == cap) {
             char **nc = realloc(in->cols, cap * 2 * sizeof(char *));
             if (!nc)
@@ -102,6 +107,11 @@ static int read_header(struct vg_ctl_input *in, char *err, size_t errlen)
             cap *= 2;
         }
         trim(tok);
+        if (!*tok)
+            return vg_err(err, errlen, -EINVAL,
+                          "%s:%llu: column %zu has no name: every column of the header needs "
+                          "one (a trailing comma adds an empty column)",
+                          in->path, (unsigned long long)in->line_no, in->n_cols + 1);
         if (in->n_cols && vg_wire_name_valid(tok) != 0)
             return vg_err(err, errlen, -EINVAL,
                           "%s:%llu: column '%s' is not a metric name ([A-Za-z_] then "
@@ -115,6 +125,13 @@ static int read_header(struct vg_ctl_input *in, char *err, size_t errlen)
                           "'" VG_WIRE_RESERVED_PREFIX "' are host models' scores to rules "
                           "(value(\"" VG_WIRE_RESERVED_PREFIX "NAME\")); rename the column",
                           in->path, (unsigned long long)in->line_no, tok);
+        /* Two columns of one name would be one series fed both, interleaved (a wire message
+         * with a repeated key is refused too). */
+        for (size_t k = 1; in->n_cols && k < in->n_cols; k++)
+            if (strcmp(in->cols[k], tok) == 0)
+                return vg_err(err, errlen, -EINVAL, "%s:%llu: column %zu '%s' repeats column %zu",
+                              in->path, (unsigned long long)in->line_no, in->n_cols + 1, tok,
+                              k + 1);
         if (!(in->cols[in->n_cols++] = strdup(tok)))
             return -ENOMEM;
     }
