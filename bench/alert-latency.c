@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <stdint.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,16 +100,51 @@ struct crossing {
     int64_t ts;
 };
 
+/* The first crossing is at tick WARM_TICKS (host 0), so a run needs one tick more. */
+#define WARM_TICKS 10
+#define MAX_SECS   2400
+
+static int usage(const char *why)
+{
+    if (why)
+        fprintf(stderr, "alert-latency: %s\n", why);
+    fprintf(stderr,
+            "usage: alert-latency BUILD_DIR [HOSTS] [SECONDS]\n"
+            "  HOSTS 1..%d (default 20), SECONDS %d..%d (default 60; the first %d are warm-up)\n",
+            MAX_HOSTS, WARM_TICKS + 1, MAX_SECS, WARM_TICKS);
+    return 2;
+}
+
+/* A whole number in [lo, hi], nothing after it. */
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int cmp_cross(const void *a, const void *b)
+{
+    const struct crossing *x = a, *y = b;
+    if (x->host != y->host)
+        return x->host < y->host ? -1 : 1;
+    return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: alert-latency BUILD_DIR [HOSTS] [SECONDS]\n");
-        return 2;
-    }
+    if (argc < 2 || argc > 4)
+        return usage(NULL);
     const char *build = argv[1];
-    int hosts = argc > 2 ? atoi(argv[2]) : 20, secs = argc > 3 ? atoi(argv[3]) : 60;
-    if (hosts < 1 || hosts > MAX_HOSTS || secs < 10)
-        return 2;
+    int hosts = 20, secs = 60;
+    if (argc > 2 && parse_int(argv[2], 1, MAX_HOSTS, &hosts) < 0)
+        return usage("HOSTS: a whole number from 1 to 200");
+    if (argc > 3 && parse_int(argv[3], WARM_TICKS + 1, MAX_SECS, &secs) < 0)
+        return usage("SECONDS: a whole number from 11 to 2400 (no crossing comes before tick 10)");
     char dir[] = "/tmp/vigil-alert-latency-XXXXXX";
     if (!mkdtemp(dir))
         return 1;
@@ -190,7 +226,7 @@ int main(int argc, char **argv)
             /* Hosts spread over the second, as independent agents are. */
             sleep_until(t0 + (int64_t)t * 1000 + (int64_t)h * 1000 / hosts);
             /* Warm-up: 10 ticks of normal values; then every 5th tick crosses. */
-            int crossing = t >= 10 && (t + h) % 5 == 0;
+            int crossing = t >= WARM_TICKS && (t + h) % 5 == 0;
             int64_t ts = now_ms();
             char host[32], msg[512];
             snprintf(host, sizeof(host), "bench-%03d", h);
@@ -210,15 +246,18 @@ int main(int argc, char **argv)
     }
     rd_kafka_flush(rk, 10000);
     rd_kafka_destroy(rk);
-    /* Every crossing fires one alert (and its resolve follows). */
-    char want[64];
-    snprintf(want, sizeof(want), "\"ts\":%lld", (long long)cross[n_cross - 1].ts);
+    /* Every crossing fires one alert (and its resolve follows). Each firing request is matched
+     * to its crossing by host and event time, so that a duplicate cannot stand in for a missed
+     * one. */
+    qsort(cross, n_cross, sizeof(*cross), cmp_cross);
     int64_t end = now_ms() + 15000;
-    size_t firing = 0;
-    int64_t *lat = calloc(n_cross, sizeof(*lat));
+    size_t matched = 0, dup = 0, stray = 0;
+    int64_t *lat = calloc(n_cross ? n_cross : 1, sizeof(*lat));
+    uint8_t *seen = calloc(n_cross ? n_cross : 1, 1);
     while (now_ms() < end) {
         char *all = slurp(out);
-        firing = 0;
+        matched = dup = stray = 0;
+        memset(seen, 0, n_cross);
         for (char *line = all; line && *line;) {
             char *nl = strchr(line, '\n');
             if (nl)
@@ -226,26 +265,36 @@ int main(int argc, char **argv)
             json_t *o = json_loads(line, 0, NULL);
             json_t *b = json_object_get(o, "body");
             const char *st = json_string_value(json_object_get(b, "status"));
-            if (st && strcmp(st, "firing") == 0 && firing < n_cross) {
+            if (st && strcmp(st, "firing") == 0) {
                 const char *host = json_string_value(json_object_get(b, "host"));
                 const char *ev = json_string_value(json_object_get(b, "event_ts"));
                 int64_t recv = json_integer_value(json_object_get(o, "recv_ms"));
                 /* event_ts is the crossing sample's timestamp, to the millisecond. */
                 struct tm tm = {0};
-                int ms = 0;
-                sscanf(ev, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                       &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms);
+                int ms = 0, h = -1;
+                if (ev)
+                    sscanf(ev, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                           &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms);
+                if (host)
+                    sscanf(host, "bench-%d", &h);
                 tm.tm_year -= 1900;
                 tm.tm_mon -= 1;
-                int64_t ts = (int64_t)timegm(&tm) * 1000 + ms;
-                (void)host;
-                lat[firing++] = recv - ts;
+                struct crossing key = {h, (int64_t)timegm(&tm) * 1000 + ms};
+                struct crossing *c = bsearch(&key, cross, n_cross, sizeof(*cross), cmp_cross);
+                if (!c) {
+                    stray++;
+                } else if (seen[c - cross]) {
+                    dup++;
+                } else {
+                    seen[c - cross] = 1;
+                    lat[matched++] = recv - key.ts;
+                }
             }
             json_decref(o);
             line = nl ? nl + 1 : line + strlen(line);
         }
         free(all);
-        if (firing >= n_cross)
+        if (matched >= n_cross)
             break;
         usleep(200000);
     }
@@ -253,17 +302,23 @@ int main(int argc, char **argv)
     waitpid(ap, NULL, 0);
     kill(rp, SIGTERM);
     waitpid(rp, NULL, 0);
-    if (firing == 0) {
-        fprintf(stderr, "no alert arrived (logs in %s)\n", dir);
+    if (matched == 0) {
+        fprintf(stderr, "no alert of a crossing arrived (%zu crossings; logs in %s)\n", n_cross,
+                dir);
         return 1;
     }
-    qsort(lat, firing, sizeof(*lat), cmp_i64);
-    printf("alert latency, crossing sample -> webhook request: %zu crossings, %zu alerts, %d hosts "
-           "at 1 s, %d s\n",
-           n_cross, firing, hosts, secs);
+    qsort(lat, matched, sizeof(*lat), cmp_i64);
+    printf(
+        "alert latency, crossing sample -> webhook request: %zu crossings, %zu alerted, %d hosts "
+        "at 1 s, %d s\n",
+        n_cross, matched, hosts, secs);
+    if (matched < n_cross || dup || stray)
+        printf("  NOT ONE ALERT PER CROSSING: %zu crossings without an alert, %zu duplicate "
+               "alerts, %zu alerts matching no crossing\n",
+               n_cross - matched, dup, stray);
     printf("  p50 %lld ms  p90 %lld ms  p99 %lld ms  max %lld ms  min %lld ms\n",
-           (long long)lat[firing / 2], (long long)lat[firing * 9 / 10],
-           (long long)lat[firing * 99 / 100], (long long)lat[firing - 1], (long long)lat[0]);
+           (long long)lat[matched / 2], (long long)lat[matched * 9 / 10],
+           (long long)lat[matched * 99 / 100], (long long)lat[matched - 1], (long long)lat[0]);
     printf("  logs and requests: %s\n", dir);
-    return firing == n_cross ? 0 : 1;
+    return matched == n_cross && !dup && !stray ? 0 : 1;
 }
