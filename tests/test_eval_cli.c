@@ -250,6 +250,30 @@ static void smd_backend_is_checked_and_cpu_is_the_default(void **state)
     free(a);
 }
 
+/* A --param out of its range (non-finite, huge, a fraction where a count goes) is a usage error
+ * naming the parameter: it was cast to an integer (undefined), or trained for ever. */
+static void smd_param_out_of_range_is_refused(void **state)
+{
+    static const struct {
+        const char *arg, *msg;
+    } cases[] = {
+        {"epochs=inf", "--param 'epochs=inf': epochs must be a whole number from 1 to 1000"},
+        {"topk=nan", "--param 'topk=nan': topk must be a whole number from 1 to 64"},
+        {"epochs=1e10", "--param 'epochs=1e10': epochs must be"},
+        {"host=1.5", "--param 'host=1.5': host must be 0, 1, 2 or 3"},
+        {"lr=0", "--param 'lr=0': lr must be a number above 0 and below 1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cmd[512], *a;
+        snprintf(cmd, sizeof(cmd),
+                 "timeout 20 " VIGILCTL " eval smd -p %s " VG_TEST_DATA "/smd-slice 2>&1",
+                 cases[i].arg);
+        if (run(cmd, &a) != 2 || !strstr(a, cases[i].msg))
+            fail_msg("-p %s: not refused with '%s': %s", cases[i].arg, cases[i].msg, a);
+        free(a);
+    }
+}
+
 static void bad_input_is_refused_with_a_message(void **state)
 {
     char *a;
@@ -323,6 +347,7 @@ int main(void)
         cmocka_unit_test(smd_replayed_residuals_score_as_the_model_run),
         cmocka_unit_test(smd_residuals_that_do_not_fit_are_refused),
         cmocka_unit_test(smd_backend_is_checked_and_cpu_is_the_default),
+        cmocka_unit_test(smd_param_out_of_range_is_refused),
         cmocka_unit_test(bad_input_is_refused_with_a_message),
         cmocka_unit_test(nab_dir_errors_name_the_cause_and_the_layout),
     };

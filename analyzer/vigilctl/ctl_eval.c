@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,51 +40,64 @@ void ctl_eval_common_help(FILE *f)
             "  -h, --help            this help\n");
 }
 
-/* The SMD host scorer's settings (doubles of struct ctl_eval_smd_opts). */
+/* The SMD host scorer's settings (doubles of struct ctl_eval_smd_opts), each with its range:
+ * they are cast to integers (out of range: undefined), and a huge epochs ran for ever. */
 struct extra {
     const char *name;
     size_t off;
+    double lo, hi;
+    int whole; /* a whole number */
+    int above; /* lo itself is excluded */
+    const char *what;
 };
 
+#define X(n) #n, offsetof(struct ctl_eval_smd_opts, n)
 static const struct extra extras[] = {
-    {"host", offsetof(struct ctl_eval_smd_opts, host)},
-    {"epochs", offsetof(struct ctl_eval_smd_opts, epochs)},
-    {"topk", offsetof(struct ctl_eval_smd_opts, topk)},
-    {"hsmooth", offsetof(struct ctl_eval_smd_opts, hsmooth)},
-    {"hfloor", offsetof(struct ctl_eval_smd_opts, hfloor)},
-    {"halpha", offsetof(struct ctl_eval_smd_opts, halpha)},
-    {"norm_alpha", offsetof(struct ctl_eval_smd_opts, norm_alpha)},
-    {"lr", offsetof(struct ctl_eval_smd_opts, lr)},
-    {"window", offsetof(struct ctl_eval_smd_opts, window)},
-    {"online", offsetof(struct ctl_eval_smd_opts, online)},
-    {"hq", offsetof(struct ctl_eval_smd_opts, hq)},
-    {"hblame", offsetof(struct ctl_eval_smd_opts, hblame)},
-    {"hbfast", offsetof(struct ctl_eval_smd_opts, hbfast)},
-    {"ublame", offsetof(struct ctl_eval_smd_opts, ublame)},
-    {"arch", offsetof(struct ctl_eval_smd_opts, arch)},
-    {"bottleneck", offsetof(struct ctl_eval_smd_opts, bottleneck)},
-    {"hstate", offsetof(struct ctl_eval_smd_opts, hstate)},
-    {"hstate_k", offsetof(struct ctl_eval_smd_opts, hstate_k)},
-    {"hlearn", offsetof(struct ctl_eval_smd_opts, hlearn)},
-    {"hburst", offsetof(struct ctl_eval_smd_opts, hburst)},
-    {"seed", offsetof(struct ctl_eval_smd_opts, seed)},
-    {"group", offsetof(struct ctl_eval_smd_opts, group)},
+    {X(host), 0, 3, 1, 0, "0, 1, 2 or 3"},
+    {X(epochs), 1, 1000, 1, 0, "a whole number from 1 to 1000"},
+    {X(topk), 1, 64, 1, 0, "a whole number from 1 to 64"},
+    {X(hsmooth), 1, VG_HSCORE_SMOOTH, 1, 0, "a whole number from 1 to 32"},
+    {X(hfloor), 0, 1e6, 0, 1, "a number above 0, at most 1e6"},
+    {X(halpha), 0, 1, 0, 0, "a number from 0 to 1"},
+    {X(norm_alpha), 0, 1, 0, 1, "a number above 0, at most 1"},
+    {X(lr), 0, 0.999999, 0, 1, "a number above 0 and below 1"},
+    {X(window), 1, 1024, 1, 0, "a whole number from 1 to 1024"},
+    {X(online), 0, 1, 1, 0, "0 or 1"},
+    {X(hq), 0, 0.999999, 0, 1, "a number above 0 and below 1"},
+    {X(hblame), 0, 1e6, 1, 0, "a whole number from 0 to 1e6"},
+    {X(hbfast), 0, 1e6, 1, 0, "a whole number from 0 to 1e6"},
+    {X(ublame), 0, 1e6, 0, 0, "a number from 0 to 1e6"},
+    {X(arch), 0, 1, 1, 0, "0 or 1"},
+    {X(bottleneck), 1, 16384, 1, 0, "a whole number from 1 to 16384"},
+    {X(hstate), 0, 1e6, 0, 0, "a number from 0 to 1e6"},
+    {X(hstate_k), 0, 1e6, 0, 0, "a number from 0 to 1e6"},
+    {X(hlearn), 0, 1, 0, 0, "a number from 0 to 1"},
+    {X(hburst), 0, 1, 0, 0, "a number from 0 to 1"},
+    {X(seed), 0, 9007199254740992.0, 1, 0, "a whole number from 0 to 2^53"},
+    {X(group), 0, 1, 1, 0, "0 or 1"},
 };
+#undef X
 
-static int set_extra(struct ctl_eval_smd_opts *so, const char *arg)
+/* Returns 0, -ENOENT for an unknown name, or -EINVAL with *what set to the range expected
+ * (NULL: not NAME=VALUE at all). */
+static int set_extra(struct ctl_eval_smd_opts *so, const char *arg, const char **what)
 {
+    *what = NULL;
     const char *eq = strchr(arg, '=');
     if (!eq)
         return -EINVAL;
     for (size_t i = 0; i < VG_ARRAY_LEN(extras); i++) {
-        if (strlen(extras[i].name) != (size_t)(eq - arg) ||
-            strncmp(extras[i].name, arg, (size_t)(eq - arg)) != 0)
+        const struct extra *x = &extras[i];
+        if (strlen(x->name) != (size_t)(eq - arg) || strncmp(x->name, arg, (size_t)(eq - arg)) != 0)
             continue;
+        *what = x->what;
         char *end;
         double v = strtod(eq + 1, &end);
-        if (*end || eq[1] == 0 || v < 0)
+        /* isfinite first: every comparison with a NaN is false. */
+        if (*end || eq[1] == 0 || !isfinite(v) || v < x->lo || v > x->hi ||
+            (x->above && v <= x->lo) || (x->whole && v != floor(v)))
             return -EINVAL;
-        *(double *)((char *)so + extras[i].off) = v;
+        *(double *)((char *)so + x->off) = v;
         return 0;
     }
     return -ENOENT;
@@ -213,11 +227,19 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
     o->ap = ep.ap;
     vg_config_free(&analyzer_config_table, &cfg);
     for (size_t i = 0; i < n_params; i++) {
-        int e = set_extra(&o->smd, params[i]);
+        const char *what;
+        int e = set_extra(&o->smd, params[i], &what);
+        if (e == -ENOENT) {
+            fprintf(stderr, "vigilctl eval: --param '%s': unknown name (see --help)\n", params[i]);
+            goto out;
+        }
+        if (e && !what) {
+            fprintf(stderr, "vigilctl eval: --param '%s': expected NAME=VALUE\n", params[i]);
+            goto out;
+        }
         if (e) {
-            fprintf(stderr, "vigilctl eval: --param '%s': %s\n", params[i],
-                    e == -ENOENT ? "unknown name (see --help)"
-                                 : "expected NAME=non-negative number");
+            fprintf(stderr, "vigilctl eval: --param '%s': %.*s must be %s\n", params[i],
+                    (int)(strchr(params[i], '=') - params[i]), params[i], what);
             goto out;
         }
     }
