@@ -53,6 +53,32 @@ static void alert_latency_refuses_runs_without_a_crossing(void **state)
     assert_err_has("SECONDS: a whole number from 11");
 }
 
+/* --file: metric names holding ':' and a space after a separator are valid wire messages; the
+ * value tokens were found by a text search that broke on both (false errors, or "0 metric
+ * values" and an inf ratio with exit 0). */
+static void wire_decode_file_reads_every_value_as_written(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/msgs.jsonl", g_dir);
+    assert_int_equal(vg_tp_write_atomic(
+                         path, "{\"v\":1,\"host\":\"h\",\"boot\":\"b\",\"seq\":1,\"ts\":"
+                               "1795689231737,\"interval_ms\":1000,\"metrics\":{\"app:req_ps\":"
+                               "12.5,\"b\":3.0}}\n"
+                               "{\"v\":1,\"host\":\"h\",\"boot\":\"b\",\"seq\":2,\"ts\":"
+                               "1795689232737,\"interval_ms\":1000,\"labels\": {\"k\": \"x:1,y\"},"
+                               "\"metrics\": {\"a\": 12.5, \"b\" : -3e-2 }}\n"),
+                     0);
+    assert_int_equal(run("wire-decode", "--reps 1 --file %s", path), 0);
+    char *o = vg_tp_read(g_out);
+    assert_non_null(o);
+    if (!strstr(o, "numbers: 4 metric values as written in the file"))
+        fail_msg("not 4 values: %s", o);
+    assert_null(strstr(o, "ERRORS"));
+    assert_null(strstr(o, "inf"));
+    free(o);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("bench-cli");
@@ -63,6 +89,7 @@ int main(void)
     free(d);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alert_latency_refuses_runs_without_a_crossing),
+        cmocka_unit_test(wire_decode_file_reads_every_value_as_written),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
