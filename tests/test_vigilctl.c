@@ -355,6 +355,30 @@ static void report_from_csv_has_a_plot_per_metric_and_the_alerts(void **state)
     free(e);
 }
 
+/* The summary line counts the alert rows the page holds, after --since/--from/--to and -m, not
+ * every transition of the host. */
+static void report_summary_counts_the_alerts_it_shows(void **state)
+{
+    (void)state;
+    char html[600];
+    snprintf(html, sizeof(html), "%s/count-report.html", g_dir);
+    static const char *const filters[] = {"--since 10s", "-m 'cpu.*'"};
+    for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
+        assert_int_equal(ctl("report --input %s %s -o %s", SPIKE_CSV, filters[i], html), 0);
+        char *e = err(), *h = vg_tp_read(html);
+        assert_non_null(h);
+        assert_non_null(strstr(h, "No alert fired or resolved in this range."));
+        if (!strstr(e, " 0 alert transitions"))
+            fail_msg("%s: %s", filters[i], e);
+        free(e);
+        free(h);
+    }
+    assert_int_equal(ctl("report --input %s -o %s", SPIKE_CSV, html), 0);
+    char *e = err();
+    assert_non_null(strstr(e, "2 metric plots, 2 alert transitions"));
+    free(e);
+}
+
 /* A file scored with a rules dir: the rule's alerts are the page's, as replay prints them (the
  * history records the built-in rule only, which the rule set replaces). */
 static void report_from_csv_lists_rule_alerts(void **state)
@@ -1523,6 +1547,7 @@ int main(void)
         cmocka_unit_test(replay_csv_reads_rfc3339_offsets_as_utc),
         cmocka_unit_test(report_from_csv_has_a_plot_per_metric_and_the_alerts),
         cmocka_unit_test(report_from_csv_lists_rule_alerts),
+        cmocka_unit_test(report_summary_counts_the_alerts_it_shows),
         cmocka_unit_test(report_without_data_writes_nothing_and_names_the_host),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(fire_test_does_not_print_url_credentials),

@@ -409,9 +409,10 @@ static int collect(json_t *hist, const struct range *r, const char *globs, struc
     return 0;
 }
 
-/* Writes the page of the series in p. */
-static void write_html(FILE *f, json_t *hist, const struct plots *p, const struct range *r,
-                       const char *globs, const char *source, double threshold)
+/* Writes the page of the series in p. Returns the number of alert rows it wrote (those in the
+ * range and the metric filter). */
+static size_t write_html(FILE *f, json_t *hist, const struct plots *p, const struct range *r,
+                         const char *globs, const char *source, double threshold)
 {
     const char *host = json_string_value(json_object_get(hist, "host"));
     json_t *alerts = json_object_get(hist, "alerts");
@@ -488,6 +489,7 @@ static void write_html(FILE *f, json_t *hist, const struct plots *p, const struc
     for (size_t i = 0; i < n; i++)
         plot(f, &ss[i], alerts, t0, t1, threshold);
     fprintf(f, "</body></html>\n");
+    return shown;
 }
 
 /* A rule's alerts (rules.dir) as rows of the alerts list: the history records the built-in
@@ -801,13 +803,13 @@ int vg_ctl_report(int argc, char **argv)
         fprintf(stderr, "vigilctl report: %s: %s\n", output, strerror(errno));
         rc = 1;
     } else {
-        write_html(f, hist, &p, &r, globs, source, threshold);
+        size_t shown = write_html(f, hist, &p, &r, globs, source, threshold);
         if (f != stdout && fclose(f) != 0) {
             fprintf(stderr, "vigilctl report: %s: %s\n", output, strerror(errno));
             rc = 1;
         } else if (f != stdout) {
             fprintf(stderr, "wrote %s: %zu metric plots, %zu alert transitions\n", output, p.n,
-                    json_array_size(json_object_get(hist, "alerts")));
+                    shown);
         }
     }
 out:
