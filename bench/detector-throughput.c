@@ -46,14 +46,42 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int parse_list(const char *s, unsigned *out, int max)
+/* A whole number in [lo, hi] and nothing else ("abc", "5x", "-1" and overflows are refused). */
+static int parse_num(const char *s, unsigned long long lo, unsigned long long hi,
+                     unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A comma-separated list of whole numbers in [lo, hi], at most max of them; the count, or -1. */
+static int parse_list(const char *s, unsigned *out, int max, unsigned lo, unsigned hi)
 {
     int n = 0;
-    char *dup = strdup(s), *save = NULL;
-    for (char *t = strtok_r(dup, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
-        out[n++] = (unsigned)strtoul(t, NULL, 10);
-    free(dup);
-    return n;
+    const char *p = s;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char tok[32];
+        unsigned long long v;
+        if (n == max || len == 0 || len >= sizeof(tok))
+            return -1;
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        if (parse_num(tok, lo, hi, &v) < 0)
+            return -1;
+        out[n++] = (unsigned)v;
+        if (!comma)
+            return n;
+        p = comma + 1;
+    }
 }
 
 struct peaks {
@@ -402,7 +430,9 @@ int main(int argc, char **argv)
     unsigned window = 8, procs = 1;
     double seconds = 1.0;
     const char *backend = "both";
-    /* Options come in pairs: the name, then its value. */
+    /* Options come in pairs: the name, then its value. A malformed value is a usage error: read
+     * leniently, "--hosts abc" was 0 hosts and a row of made-up figures, a misspelt backend ran
+     * both. */
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -413,27 +443,45 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        if (!strcmp(a, "--hosts"))
-            nh = parse_list(v, hosts, 32);
-        else if (!strcmp(a, "--metrics"))
-            nm = parse_list(v, metrics, 8);
-        else if (!strcmp(a, "--backend"))
+        unsigned long long n = 0;
+        char *end;
+        const char *bad = NULL;
+        if (!strcmp(a, "--hosts")) {
+            if ((nh = parse_list(v, hosts, 32, 1, 1u << 20)) < 0)
+                bad = "a list of at most 32 host counts, each 1 to 1048576";
+        } else if (!strcmp(a, "--metrics")) {
+            if ((nm = parse_list(v, metrics, 8, 1, 65536)) < 0)
+                bad = "a list of at most 8 metric counts, each 1 to 65536";
+        } else if (!strcmp(a, "--backend")) {
             backend = v;
-        else if (!strcmp(a, "--seconds"))
-            seconds = atof(v);
-        else if (!strcmp(a, "--window"))
-            window = (unsigned)atoi(v);
-        else if (!strcmp(a, "--block"))
-            block = atoll(v);
-        else if (!strcmp(a, "--record"))
-            record = atoi(v) != 0;
-        else if (!strcmp(a, "--procs")) {
-            procs = (unsigned)atoi(v);
-            if (procs < 1 || procs > 256) {
-                fprintf(stderr, "detector-throughput: --procs takes 1 to 256\n");
-                return 2;
-            }
+            if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "both"))
+                bad = "cpu, cuda or both";
+        } else if (!strcmp(a, "--seconds")) {
+            seconds = strtod(v, &end);
+            if (end == v || *end || !isfinite(seconds) || seconds <= 0 || seconds > 3600)
+                bad = "a number of seconds above 0, at most 3600";
+        } else if (!strcmp(a, "--window")) {
+            if (parse_num(v, 1, 1024, &n) < 0)
+                bad = "1 to 1024";
+            window = (unsigned)n;
+        } else if (!strcmp(a, "--block")) {
+            if (parse_num(v, 0, 1ull << 40, &n) < 0)
+                bad = "a whole number, 0 for no pipelining";
+            block = (long long)n;
+        } else if (!strcmp(a, "--record")) {
+            if (parse_num(v, 0, 1, &n) < 0)
+                bad = "0 or 1";
+            record = (int)n;
+        } else if (!strcmp(a, "--procs")) {
+            if (parse_num(v, 1, 256, &n) < 0)
+                bad = "1 to 256";
+            procs = (unsigned)n;
         } else {
+            usage(stderr);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "detector-throughput: %s '%s': %s\n", a, v, bad);
             usage(stderr);
             return 2;
         }

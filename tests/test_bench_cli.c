@@ -79,6 +79,38 @@ static void wire_decode_file_reads_every_value_as_written(void **state)
     free(o);
 }
 
+/* detector-throughput ran "--hosts abc" as 0 hosts (a row of made-up figures) and a misspelt
+ * backend as both; outbox-compaction ran "x" as a 0 MiB size. Each is now exit 2 before any
+ * measurement, with the usage. */
+static void malformed_numbers_and_names_are_usage_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *prog, *args, *msg;
+    } cases[] = {
+        {"detector-throughput", "--hosts abc --backend cpu --seconds 0.1", "--hosts 'abc'"},
+        {"detector-throughput", "--backend bogus --hosts 1 --metrics 64 --seconds 0.1",
+         "--backend 'bogus': cpu, cuda or both"},
+        {"detector-throughput", "--hosts 1,,2 --backend cpu", "--hosts '1,,2'"},
+        {"detector-throughput", "--metrics 1,2,3,4,5,6,7,8,9 --backend cpu", "at most 8"},
+        {"detector-throughput", "--seconds nan --backend cpu", "--seconds 'nan'"},
+        {"detector-throughput", "--procs 4x --backend cpu", "--procs '4x'"},
+        {"outbox-compaction", "%s x", "'x': a live size in MiB"},
+        {"outbox-compaction", "%s 0", "'0': a live size in MiB"},
+        {"outbox-compaction", "%s 1 5abc", "'5abc': a live size in MiB"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char args[512];
+        /* outbox-compaction's DIR: this test's own, where nothing is written on a usage error. */
+        snprintf(args, sizeof(args), cases[i].args, g_dir);
+        int rc = run(cases[i].prog, "%s", args);
+        if (rc != 2)
+            fail_msg("%s %s: exit %d, not 2", cases[i].prog, args, rc);
+        assert_err_has(cases[i].msg);
+        assert_err_has("usage: ");
+    }
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("bench-cli");
@@ -90,6 +122,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alert_latency_refuses_runs_without_a_crossing),
         cmocka_unit_test(wire_decode_file_reads_every_value_as_written),
+        cmocka_unit_test(malformed_numbers_and_names_are_usage_errors),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
