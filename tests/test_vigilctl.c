@@ -1127,6 +1127,9 @@ static void usage_errors_and_help(void **state)
         {"top --once --api http://", "vigilctl top: --api 'http://': no host after the scheme"},
         {"silence list --api 'http://a b'", "vigilctl silence: --api 'http://a b': spaces"},
         {"report --api localhost:9710 web-1", "vigilctl report: --api 'localhost:9710': not an"},
+        /* Trailing junk after a number was read as the number (-n 5abc was -n 5). */
+        {"top --once -n 5abc", "vigilctl top: --hosts '5abc': a positive number"},
+        {"fire-test --attempts 3x webhook", "vigilctl fire-test: --attempts '3x': 1 to 100"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(ctl("%s", bad[i].args), 2);

@@ -143,13 +143,16 @@ int vg_ctl_fire_test(int argc, char **argv)
         case 'H':
             host = optarg;
             break;
-        case 'n':
-            attempts = atoi(optarg);
-            if (attempts < 1 || attempts > 100) {
+        case 'n': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            attempts = (end == optarg || *end || n < 1 || n > 100) ? 0 : (int)n;
+            if (attempts == 0) {
                 fprintf(stderr, "vigilctl fire-test: --attempts '%s': 1 to 100\n", optarg);
                 return 2;
             }
             break;
+        }
         case 'R':
             resolve = 0;
             break;

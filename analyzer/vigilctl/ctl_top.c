@@ -1,6 +1,7 @@
 /* vigilctl top: hosts by anomaly score, from GET /api/v1/hosts. On a terminal the table is
  * redrawn every --interval with ANSI escapes (no curses); otherwise, or with --once, it is
  * printed once. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -113,13 +114,16 @@ int vg_ctl_top(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'n':
-            max_rows = strtol(optarg, NULL, 10);
-            if (max_rows <= 0) {
+        case 'n': {
+            char *end;
+            errno = 0;
+            max_rows = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || max_rows <= 0) {
                 fprintf(stderr, "vigilctl top: --hosts '%s': a positive number\n", optarg);
                 return 2;
             }
             break;
+        }
         case '1':
             once = 1;
             break;
