@@ -503,8 +503,11 @@ static int producer_conf(struct agent *a, rd_kafka_conf_t **out, char *err, size
 {
     /* librdkafka's defaults lose data quietly (no idempotence, 5 ms linger); these make a tick
      * count as sent only once every in-sync replica has it, in order, without duplicates. */
+    /* The host in client.id, so that a broker's logs and quotas tell the agents apart. */
+    char client_id[sizeof "vigil-agent-" + VG_WIRE_HOST_MAX];
+    snprintf(client_id, sizeof client_id, "vigil-agent-%s", a->host);
     const struct vg_kafka_prop defaults[] = {
-        {"client.id", "vigil-agent"},
+        {"client.id", client_id},
         {"bootstrap.servers", a->cfg.bootstrap_servers},
         {"enable.idempotence", "true"},
         {"acks", "all"},
@@ -1387,10 +1390,12 @@ int main(int argc, char **argv)
     struct passwd *pw;
     if (!rc && geteuid() == 0 && a.cfg.user && *a.cfg.user && (pw = getpwnam(a.cfg.user)))
         vg_secret_set_group(pw->pw_gid);
-    /* At a start too: a producer the start could not make is a config error (exit 78), not a
-     * failure worth a restart. Not for --once, which makes no producer (once_budget). */
+    /* --check-config makes the producer the start makes, and destroys it. A start does not:
+     * librdkafka numbers a process's clients, and a throwaway one first made the real producer
+     * `producer-2` in its log lines and statistics; the real one's refusal is the config error
+     * there (open_producer). Not for --once, which makes no producer (once_budget). */
     rd_kafka_conf_t *check_conf = NULL;
-    if (!rc && !once && (rc = producer_conf(&a, &check_conf, err, sizeof(err))) == 0)
+    if (!rc && check && !once && (rc = producer_conf(&a, &check_conf, err, sizeof(err))) == 0)
         rc = vg_kafka_client_check(RD_KAFKA_PRODUCER, check_conf, "kafka producer", err,
                                    sizeof(err)); /* as make_producer */
     if (!rc && check)
@@ -1430,14 +1435,15 @@ int main(int argc, char **argv)
         rc = once_budget(&a, err, sizeof(err));
     else if ((rc = producer_conf(&a, &conf, err, sizeof(err))) == 0)
         rc = message_budget(&a, conf, err, sizeof(err));
+    int config_error = rc < 0 && !once; /* the Kafka properties, as --check-config refuses them */
     if (rc == 0)
         rc = open_collectors(&a, 0, err, sizeof(err));
     if (rc < 0) {
-        fprintf(stderr, "vigil-agent: %s\n", err);
+        fprintf(stderr, "vigil-agent: %s%s\n", config_error ? "config error: " : "", err);
         if (conf)
             rd_kafka_conf_destroy(conf);
         close_all(&a);
-        return 1;
+        return config_error ? EX_CONFIG : 1;
     }
     if (once) {
         rc = run_once(&a);
@@ -1469,9 +1475,10 @@ int main(int argc, char **argv)
                     "reason=%s", vg_log_quote(q, sizeof(q), err));
     }
     if ((rc = open_producer(&a, conf, err, sizeof(err))) < 0) {
-        fprintf(stderr, "vigil-agent: %s\n", err);
+        /* -EINVAL: librdkafka refused the config, which a restart would only repeat. */
+        fprintf(stderr, "vigil-agent: %s%s\n", rc == -EINVAL ? "config error: " : "", err);
         close_all(&a);
-        return 1;
+        return rc == -EINVAL ? EX_CONFIG : 1;
     }
     if ((rc = open_local(&a, err, sizeof(err))) < 0) {
         fprintf(stderr, "vigil-agent: %s\n", err);

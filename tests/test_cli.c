@@ -794,6 +794,49 @@ static void once_prints_one_valid_message(void **state)
     free(o);
 }
 
+/* The agent made a throwaway producer at every start to check its config, so the real one was
+ * the process's second client, `vigil-agent#producer-2` in librdkafka's lines and statistics,
+ * and every agent had the same client.id in the brokers' logs. The real producer is now the first
+ * client and its client.id names the host (kafka.client.id still wins). */
+static void agent_producer_is_the_first_client_named_after_the_host(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("clientid");
+    char log[300], log2[300];
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    snprintf(log2, sizeof log2, "%s/agent-2.log", dir);
+    /* No broker at 127.0.0.1:1: librdkafka logs its failed connections, naming its client. */
+    const char *argv[] = {VG_AGENT_BIN,
+                          "--set",
+                          "user=",
+                          "--set",
+                          "host=cid-host",
+                          "--set",
+                          "spool.dir=",
+                          "--set",
+                          "collectors=cpu",
+                          "--set",
+                          "flush_timeout=0s",
+                          "--set",
+                          "bootstrap_servers=127.0.0.1:1",
+                          NULL,
+                          NULL,
+                          NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    if (vg_tp_wait_contains(log, "client=vigil-agent-cid-host#producer-1 ", 15000) < 0) {
+        char *t = vg_tp_read(log);
+        fail_msg("no line from client vigil-agent-cid-host#producer-1:\n%s", t ? t : "");
+    }
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    assert_int_equal(vg_tp_count(log, "#producer-2"), 0);
+    argv[13] = "--set";
+    argv[14] = "kafka.client.id=chosen-id";
+    pid = vg_tp_spawn((char *const *)argv, log2);
+    assert_int_equal(vg_tp_wait_contains(log2, "client=chosen-id#producer-1 ", 15000), 0);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* SIGHUP: per-tick settings change in place; a broken file leaves the running config. The agent
  * needs no broker for this (it keeps trying to connect in the background). */
 static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **state)
@@ -1494,6 +1537,7 @@ int main(void)
         cmocka_unit_test(check_config_says_when_the_service_user_is_not_on_this_host),
         cmocka_unit_test(check_config_reads_rules_and_silences_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
+        cmocka_unit_test(agent_producer_is_the_first_client_named_after_the_host),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
         cmocka_unit_test(a_rules_dir_without_rules_is_warned_about_and_its_misnamed_files_named),
