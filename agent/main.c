@@ -102,6 +102,9 @@ struct agent {
     int spooling;
     int64_t spooling_since_ms; /* monotonic */
     uint64_t outage_spooled, replayed;
+    /* The last delivery, or when librdkafka's queue last went from empty to not (monotonic):
+     * with messages queued and none delivered for KAFKA_STALL_MS, Kafka is not taking them. */
+    int64_t progress_ms;
     /* A spooled record librdkafka refused as QUEUE_FULL: handed again, first, at the next feed. */
     void *held_buf;
     size_t held_len;
@@ -440,6 +443,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     uint64_t token = (uint64_t)(uintptr_t)m->_private; /* nonzero: the record came from the spool */
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         a->delivered++;
+        a->progress_ms = vg_mono_ms();
         if (a->refused) {
             vg_info("Kafka takes this agent's messages again", "refused_kept=%llu",
                     (unsigned long long)a->refused_kept);
@@ -704,6 +708,22 @@ static void wait_until(struct agent *a, int64_t deadline, const sigset_t *wait_m
     }
 }
 
+/* Long enough for a broker's slow answer, short against an outage. */
+#define KAFKA_STALL_MS 10000
+
+static int kafka_stalled(struct agent *a)
+{
+    return rd_kafka_outq_len(a->rk) > 0 && vg_mono_ms() - a->progress_ms >= KAFKA_STALL_MS;
+}
+
+/* Before a message is handed to librdkafka: a queue that was empty starts the wait for its
+ * delivery now, not at the last delivery, which may be long ago. */
+static void note_handing(struct agent *a)
+{
+    if (rd_kafka_outq_len(a->rk) == 0)
+        a->progress_ms = vg_mono_ms();
+}
+
 static int must_spool(struct agent *a)
 {
     return a->spool && (vg_spool_busy(a->spool) || producer_fatal(a->rk) || a->refused ||
@@ -714,6 +734,7 @@ static int must_spool(struct agent *a)
 static int spool_message(struct agent *a, char *buf, size_t len)
 {
     char err[VG_ERRLEN], q[VG_ERRLEN + 8];
+    int backlog = vg_spool_busy(a->spool);
     int rc = vg_spool_append(a->spool, vg_now_ms(), buf, len, err, sizeof err);
     free(buf);
     if (rc < 0) {
@@ -725,7 +746,9 @@ static int spool_message(struct agent *a, char *buf, size_t len)
     }
     a->spooled++;
     a->outage_spooled++;
-    if (!a->spooling) {
+    /* Behind records still to replay (a previous run's, say) a tick waits its turn in the spool
+     * while Kafka takes them: no outage unless their deliveries stall. */
+    if (!a->spooling && (!backlog || kafka_stalled(a))) {
         a->spooling = 1;
         a->spooling_since_ms = vg_mono_ms();
         vg_warn("Kafka is not taking messages: spooling to disk", "queued=%d dir=%s",
@@ -776,6 +799,7 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
         spool_message(a, buf, len);
         return;
     }
+    note_handing(a);
     if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, buf, len, a->host,
                          strlen(a->host), NULL) < 0) {
         rd_kafka_resp_err_t e = rd_kafka_last_error();
@@ -819,6 +843,7 @@ static void feed_from_spool(struct agent *a)
                 return;
             }
         }
+        note_handing(a);
         if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, a->held_buf,
                              a->held_len, a->host, strlen(a->host),
                              (void *)(uintptr_t)a->held_token) < 0) {

@@ -182,11 +182,53 @@ a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start(voi
     vg_tp_stop(r.broker, SIGTERM, 10000);
 }
 
+/* Boot 1 of a run on a new spool, with every broker down from its start: it spools, and its
+ * stop keeps in the spool what librdkafka held. The brokers are up again at the return, and
+ * log2 names boot 2's log. Returns the records boot 1 left in the spool. */
+static long long leave_a_backlog(struct rig *r, const char *tag, char *log2, size_t n)
+{
+    memset(r, 0, sizeof *r);
+    char *d = vg_tp_tmpdir(tag);
+    snprintf(r->dir, sizeof r->dir, "%s", d);
+    free(d);
+    snprintf(r->spool, sizeof r->spool, "%s/spool", r->dir);
+    char log1[320];
+    snprintf(log1, sizeof log1, "%s/agent-1.log", r->dir);
+    snprintf(log2, n, "%s/agent-2.log", r->dir);
+    r->broker = vg_ap_start_broker_ctl(r->dir, 3, r->bootstrap, sizeof r->bootstrap);
+    vg_ap_broker_control(r->dir, "down");
+    pid_t agent = start_agent(r, log1);
+    wait_field(log1, "spooled", 3);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    long long records = vg_tp_last_field(log1, "spool_records");
+    assert_true(records >= MEMORY);
+    vg_ap_broker_control(r->dir, "up");
+    return records;
+}
+
+/* A start with a previous run's records in the spool spools its ticks behind them, in order,
+ * while they are replayed. It logged "Kafka is not taking messages: spooling to disk" at its
+ * first tick, an outage warning with Kafka taking every message. */
+static void a_start_replaying_a_backlog_to_a_working_kafka_warns_of_no_outage(void **state)
+{
+    (void)state;
+    struct rig r;
+    char log2[320];
+    leave_a_backlog(&r, "backlog-warn", log2, sizeof log2);
+    pid_t agent = start_agent(&r, log2);
+    assert_int_equal(vg_tp_wait_contains(log2, "msg=\"spool drained\"", DEADLINE), 0);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    assert_int_equal(vg_tp_count(log2, "Kafka is not taking messages"), 0);
+    assert_true(vg_tp_last_field(log2, "spooled") > 0); /* its first ticks went behind them */
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(
             a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start),
+        cmocka_unit_test(a_start_replaying_a_backlog_to_a_working_kafka_warns_of_no_outage),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
