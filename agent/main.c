@@ -96,7 +96,10 @@ struct agent {
     size_t max_bytes;
     uint64_t too_large;
     int64_t too_large_logged_ms; /* monotonic */
-    uint64_t spooled, spool_failed, kept_at_exit;
+    /* produced: ticks handed to librdkafka directly; spool_replayed: spooled records handed to
+     * it, each time (a tick spooled then replayed is in spooled and spool_replayed, not in
+     * produced). */
+    uint64_t spooled, spool_failed, kept_at_exit, spool_replayed;
     /* The outage being spooled through, logged as it starts and once the spool is empty again;
      * replayed counts the spooled records Kafka acknowledged since the spool was last empty. */
     int spooling;
@@ -871,7 +874,7 @@ static void feed_from_spool(struct agent *a)
             continue;
         }
         a->held_buf = NULL; /* librdkafka's now */
-        a->produced++;
+        a->spool_replayed++;
     }
 }
 
@@ -921,7 +924,8 @@ static void log_stats(struct agent *a)
     vg_info("stats",
             "ticks=%llu collect_errors=%llu produced=%llu delivered=%llu delivery_failed=%llu "
             "produce_failed=%llu "
-            "too_large=%llu producer_recreated=%llu queued=%d spooled=%llu spool_records=%llu "
+            "too_large=%llu producer_recreated=%llu queued=%d spooled=%llu spool_replayed=%llu "
+            "spool_records=%llu "
             "spool_bytes=%llu "
             "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu "
             "spool_late_reports=%llu%s",
@@ -930,10 +934,11 @@ static void log_stats(struct agent *a)
             (unsigned long long)a->delivery_failed, (unsigned long long)a->produce_failed,
             (unsigned long long)a->too_large, (unsigned long long)a->producer_recreated,
             a->rk ? rd_kafka_outq_len(a->rk) : 0, (unsigned long long)a->spooled,
-            (unsigned long long)ss.records, (unsigned long long)ss.bytes,
-            (unsigned long long)ss.dropped_full, (unsigned long long)ss.dropped_age,
-            (unsigned long long)ss.corrupt, (unsigned long long)a->spool_failed,
-            (unsigned long long)ss.late_reports, local_stats(a, lt, sizeof lt));
+            (unsigned long long)a->spool_replayed, (unsigned long long)ss.records,
+            (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
+            (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
+            (unsigned long long)a->spool_failed, (unsigned long long)ss.late_reports,
+            local_stats(a, lt, sizeof lt));
     flush_log(a);
 }
 
