@@ -166,7 +166,10 @@ static void usage(FILE *f)
     fprintf(f, "\nExit status: 0 stopped, or --check-config found the config valid; 1 the start\n"
                "failed otherwise, or --check-config refused the config; 2 usage error; 78\n"
                "(EX_CONFIG) the start refused the config (\"config error: ...\"), which the\n"
-               "packaged unit does not restart (RestartPreventExitStatus=78).\n");
+               "packaged unit does not restart (RestartPreventExitStatus=78). A file a kafka.*\n"
+               "property names (ssl.ca.location, a *_file secret, ...) that does not exist at\n"
+               "the start is waited for first, up to 60 s, each check logged; only then is it a\n"
+               "config error.\n");
     fprintf(f, "\nEnvironment: the VIGIL_* variables named above set their config keys (order,\n"
                "later wins: defaults, file, environment, --set). NOTIFY_SOCKET and WATCHDOG_USEC,\n"
                "set by systemd (Type=notify, WatchdogSec=), are answered with READY=1 and\n"
@@ -1308,6 +1311,42 @@ static void close_all(struct agent *a)
     vg_config_free(&agent_config_table, &a->cfg);
 }
 
+/* How long a start waits for a file its kafka: properties name: config management may write a
+ * CA bundle or a secret a moment after the agent starts. Below systemd's start timeout (90 s). */
+#define KAFKA_FILE_WAIT_MS 60000
+
+/* At a start, before the producer is made: a file the Kafka properties name that does not exist
+ * yet is waited for, checked again after 1 s, doubling to 10 s, for KAFKA_FILE_WAIT_MS, each
+ * attempt logged. Still missing, it is a config error (a wrong path, most likely). 0, or -ENOENT
+ * with err; 0 too when a signal stops the wait (g_stop). */
+static int wait_for_kafka_files(struct agent *a, char *err, size_t errlen)
+{
+    int64_t start = vg_mono_ms(), backoff = 1000;
+    char q[VG_ERRLEN + 8];
+    int rc, attempt = 1;
+    for (; (rc = vg_kafka_missing_file(&a->cfg.kafka, err, errlen)) == -ENOENT && !g_stop;
+         attempt++) {
+        int64_t waited = vg_mono_ms() - start;
+        if (waited >= KAFKA_FILE_WAIT_MS) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen - n, " (waited %lld s for it)", (long long)waited / 1000);
+            return rc;
+        }
+        if (backoff > KAFKA_FILE_WAIT_MS - waited)
+            backoff = KAFKA_FILE_WAIT_MS - waited;
+        vg_warn("a file the Kafka config names is missing: waiting for it",
+                "attempt=%d waited_ms=%lld retry_in_ms=%lld give_up_after_ms=%d reason=%s", attempt,
+                (long long)waited, (long long)backoff, KAFKA_FILE_WAIT_MS,
+                vg_log_quote(q, sizeof q, err));
+        vg_sleep_ms(backoff, &g_stop);
+        backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
+    }
+    if (attempt > 1 && !g_stop)
+        vg_info("the files the Kafka config names are there: starting",
+                "attempts=%d waited_ms=%lld", attempt, (long long)(vg_mono_ms() - start));
+    return g_stop ? 0 : rc;
+}
+
 /* Memory settings that keep a small daemon small; both measured in bench/agent-overhead. */
 static void trim_footprint(const struct agent_cfg *cfg)
 {
@@ -1457,6 +1496,15 @@ int main(int argc, char **argv)
     a.sets = sets;
     a.n_sets = n_sets;
     signal(SIGPIPE, SIG_IGN);
+    if (!once && (rc = wait_for_kafka_files(&a, err, sizeof(err))) < 0) {
+        fprintf(stderr, "vigil-agent: config error: %s\n", err);
+        vg_config_free(&agent_config_table, &a.cfg);
+        return EX_CONFIG;
+    }
+    if (g_stop) { /* stopped while waiting */
+        vg_config_free(&agent_config_table, &a.cfg);
+        return 0;
+    }
 
     /* The producer's config before the collectors: its message.max.bytes bounds the messages
      * they fill. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vg_log.h"
 #include "vg_secret.h"
@@ -112,6 +113,29 @@ int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *default
         return rc;
     }
     *out = conf;
+    return 0;
+}
+
+int vg_kafka_missing_file(const struct vg_kvlist *user, char *err, size_t errlen)
+{
+    static const char *const paths[] = {"ssl.ca.location",
+                                        "ssl.certificate.location",
+                                        "ssl.key.location",
+                                        "ssl.crl.location",
+                                        "ssl.keystore.location",
+                                        "sasl.kerberos.keytab",
+                                        NULL};
+    for (size_t i = 0; user && i < user->n; i++) {
+        const char *k = user->items[i].key, *v = user->items[i].value;
+        int named = is_file_key(k);
+        for (size_t j = 0; !named && paths[j]; j++)
+            named = strcmp(k, paths[j]) == 0;
+        if (!named || !v || !*v || (strcmp(k, "ssl.ca.location") == 0 && strcmp(v, "probe") == 0))
+            continue;
+        struct stat st;
+        if (stat(v, &st) != 0 && errno == ENOENT)
+            return vg_err(err, errlen, -ENOENT, "kafka.%s: %s: %s", k, v, strerror(ENOENT));
+    }
     return 0;
 }
 

@@ -28,6 +28,13 @@ struct vg_kafka_prop {
 int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
                       const struct vg_kvlist *user, char *err, size_t errlen);
 
+/* Whether a file the user's properties name is missing: the ones librdkafka reads when the
+ * client is made (ssl.ca.location unless "probe", ssl.certificate.location, ssl.key.location,
+ * ssl.crl.location, ssl.keystore.location, sasl.kerberos.keytab) and the secret files of the
+ * keys ending in "_file". -ENOENT, err worded "kafka.KEY: PATH: No such file or directory", for
+ * the first; else 0. A file that exists but cannot be read is the client's own refusal. */
+int vg_kafka_missing_file(const struct vg_kvlist *user, char *err, size_t errlen);
+
 /* Creates the client of type (producer or consumer) from conf (taken: built by
  * vg_kafka_conf_new as the start builds it) with rd_kafka_new and destroys it at once, without a
  * broker to connect to: for --check-config, which must refuse what the start refuses.

@@ -292,9 +292,11 @@ static void check_config_refuses_kafka_clients_the_start_refuses(void **state)
          "Invalid sasl.kerberos.kinit.cmd value"},
         {VG_ANALYZER_BIN, "--set kafka.security.protocol=SASL_SSL", "kafka consumer",
          "Invalid sasl.kerberos.kinit.cmd value"},
+        /* A file that is there but holds no certificate: a missing one, the start waits for
+         * (agent_waits_for_a_kafka_file_written_after_its_start). */
         {VG_AGENT_BIN,
          "--set user= --set kafka.security.protocol=SSL --set "
-         "kafka.ssl.ca.location=/nonexistent/ca.pem",
+         "kafka.ssl.ca.location=" VG_SOURCE_DIR "/README.md",
          "kafka producer", "ssl.ca.location failed"},
         {VG_ANALYZER_BIN,
          "--set kafka.security.protocol=SASL_SSL --set kafka.sasl.mechanism=SCRAM-SHA-512",
@@ -833,6 +835,61 @@ static void agent_producer_is_the_first_client_named_after_the_host(void **state
     argv[14] = "kafka.client.id=chosen-id";
     pid = vg_tp_spawn((char *const *)argv, log2);
     assert_int_equal(vg_tp_wait_contains(log2, "client=chosen-id#producer-1 ", 15000), 0);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
+/* A CA bundle that config management writes a moment after the agent starts: the start failed
+ * with exit 78, config error, which the unit does not restart, so the agent stayed down for good.
+ * It now waits for a file the kafka: properties name (checks logged), and starts once it is
+ * there; --check-config refuses it at once. */
+static void agent_waits_for_a_kafka_file_written_after_its_start(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("kafkafile");
+    char log[300], ca[300], ca_set[340];
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    snprintf(ca_set, sizeof ca_set, "kafka.ssl.ca.location=%s", ca);
+    const char *argv[] = {VG_AGENT_BIN,
+                          "--set",
+                          "user=",
+                          "--set",
+                          "spool.dir=",
+                          "--set",
+                          "collectors=cpu",
+                          "--set",
+                          "flush_timeout=0s",
+                          "--set",
+                          "bootstrap_servers=127.0.0.1:1",
+                          "--set",
+                          "kafka.security.protocol=SSL",
+                          "--set",
+                          ca_set,
+                          NULL,
+                          NULL};
+    char args[600];
+    snprintf(args, sizeof args, "--set user= --set kafka.security.protocol=SSL --set %s", ca_set);
+    assert_int_equal(run("%s %s --check-config", VG_AGENT_BIN, args), 1);
+    char *o = output();
+    assert_non_null(strstr(o, "ssl.ca.location failed"));
+    free(o);
+
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    /* Two checks logged, then the file appears (written whole, as config management does). */
+    assert_int_equal(vg_tp_wait_contains(log, "attempt=2 ", 15000), 0);
+    char *t = vg_tp_read(log);
+    assert_non_null(strstr(t, "msg=\"a file the Kafka config names is missing: waiting for it\""));
+    assert_non_null(strstr(t, "kafka.ssl.ca.location: "));
+    assert_null(strstr(t, "msg=\"started\""));
+    free(t);
+    assert_int_equal(vg_tp_sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
+                              "-subj /CN=vigil-test-ca -keyout ca.key -out ca.tmp 2>/dev/null && "
+                              "mv ca.tmp ca.pem",
+                              dir),
+                     0);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 30000), 0);
+    assert_int_equal(vg_tp_count(log, "are there: starting"), 1);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     free(dir);
 }
@@ -1538,6 +1595,7 @@ int main(void)
         cmocka_unit_test(check_config_reads_rules_and_silences_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(agent_producer_is_the_first_client_named_after_the_host),
+        cmocka_unit_test(agent_waits_for_a_kafka_file_written_after_its_start),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
         cmocka_unit_test(a_rules_dir_without_rules_is_warned_about_and_its_misnamed_files_named),

@@ -1,10 +1,12 @@
 /* common/vg_kafka.c's pure helpers: which consumed messages are bad messages, which partition a
- * key goes to. */
+ * key goes to, which file a config names is missing. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -99,11 +101,39 @@ static void the_key_partition_is_the_default_partitioners(void **state)
     rd_kafka_destroy(rk);
 }
 
+/* The agent's start waits for a file the kafka: properties name that does not exist yet (a CA
+ * bundle config management writes a moment later) rather than exit as for a bad config: this
+ * names the first such file, the librdkafka path properties and the "_file" secrets alike. */
+static void a_missing_file_a_kafka_property_names_is_found(void **state)
+{
+    (void)state;
+    char err[256];
+    struct vg_kv kv[] = {
+        {"ssl.ca.location", "probe"}, /* librdkafka's word for the system's CA store */
+        {"linger.ms", "/nonexistent/not-a-path-property"},
+        {"ssl.certificate.location", "/"},
+        {"sasl.kerberos.keytab", "/nonexistent/keytab"},
+        {"sasl.password_file", "/nonexistent/password"},
+    };
+    struct vg_kvlist user = {kv, 3};
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), 0);
+    assert_int_equal(vg_kafka_missing_file(NULL, err, sizeof err), 0);
+    user.n = 5;
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -ENOENT);
+    assert_string_equal(
+        err, "kafka.sasl.kerberos.keytab: /nonexistent/keytab: No such file or directory");
+    kv[3].value = "/";
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -ENOENT);
+    assert_string_equal(
+        err, "kafka.sasl.password_file: /nonexistent/password: No such file or directory");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_message_librdkafka_could_not_read_is_a_bad_message),
         cmocka_unit_test(the_key_partition_is_the_default_partitioners),
+        cmocka_unit_test(a_missing_file_a_kafka_property_names_is_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
