@@ -1151,8 +1151,6 @@ static int32_t moved_to(const struct vg_engine *e, const char *name, const struc
 }
 
 static void remove_host(struct vg_engine *e, const char *name);
-static size_t resolve_all(struct vg_engine *e, const char *name, struct host *h, int64_t now,
-                          const char *why, vg_engine_notify_fn fn, void *ud);
 
 /* The host of a name listed for removal, with a copy of its name that outlives the host's key
  * (*name, the caller frees it); NULL (and nothing to free) when it went meanwhile or on ENOMEM. */
@@ -1167,10 +1165,38 @@ static struct host *host_to_remove(struct vg_engine *e, const char *listed, char
     return h;
 }
 
-/* Releases the hosts in names[0..k) (copies taken here) that moved to another member's partition.
- * Their alerts are resolved: the new owner did not restore them (the host's record named this
- * partition when it took the host over), so nothing else would (a host_silent that fired before
- * the move was known among them). The rest goes as on a revoke, without a tombstone. */
+/* A moved host's alerts at its release. Those of its series and rules are handed over, as on a
+ * revoke (vg_engine_release): the new owner starts the host cold and fires again, under the same
+ * fingerprint, each one whose condition still holds there, so a resolve sent from here would
+ * close an incident the new owner holds open (receivers dedupe the second firing). Left firing
+ * here for remove_host() and the caller's gone(), which drops them from the dispatcher without a
+ * resolve. Resolved: what the new owner never holds, a host_silent fired before the move was
+ * known (the host reports there) and restored alerts of rules this engine lacks. Returns how
+ * many were resolved; *handed: how many are handed over. */
+static size_t hand_over_alerts(struct vg_engine *e, const char *name, struct host *h, int64_t now,
+                               const char *why, size_t *handed, vg_engine_notify_fn fn, void *ud)
+{
+    size_t n = 0;
+    *handed = 0;
+    for (size_t k = 0; k < h->series.cap; k++) {
+        const struct series *s = h->series.keys[k] ? h->series.vals[k] : NULL;
+        *handed += s && s->alert.state == VG_ALERT_FIRING;
+    }
+    for (size_t k = 0; k < h->n_rs; k++)
+        *handed += h->rs[k].st.state == VG_RULE_STATE_FIRING;
+    if (h->silent_since) {
+        notify_silent(e, name, h, NOTE_RESOLVED, now, why, fn, ud);
+        h->silent_since = 0;
+        n++;
+    }
+    if (h->n_orphans)
+        n += resolve_orphans_of(e, name, h, fn, ud);
+    return n;
+}
+
+/* Releases the hosts in names[0..k) (copies taken here) that moved to another member's partition,
+ * handing their alerts over (hand_over_alerts). The rest goes as on a revoke, without a
+ * tombstone. */
 static void release_moved(struct vg_engine *e, char **names, const int32_t *to, size_t k,
                           int64_t now, vg_engine_notify_fn fn, void *ud)
 {
@@ -1182,10 +1208,11 @@ static void release_moved(struct vg_engine *e, char **names, const int32_t *to, 
         char why[160];
         snprintf(why, sizeof(why), "%s: moved to partition %d of another analyzer", name,
                  (int)to[i]);
-        size_t resolved = resolve_all(e, name, h, now, why, fn, ud);
+        size_t handed;
+        size_t resolved = hand_over_alerts(e, name, h, now, why, &handed, fn, ud);
         vg_info("host moved to another analyzer's partition: released",
-                "host=%s from=%d to=%d alerts_resolved=%zu", name, (int)h->partition, (int)to[i],
-                resolved);
+                "host=%s from=%d to=%d alerts_handed_over=%zu alerts_resolved=%zu", name,
+                (int)h->partition, (int)to[i], handed, resolved);
         if (e->moved_gone)
             e->moved_gone(e->moved_ud, name);
         remove_host(e, name);

@@ -252,8 +252,11 @@ typedef int32_t (*vg_engine_moved_fn)(void *ud, const char *host, int32_t partit
                                       int32_t key_parts);
 /* With moved set, a host about to go silent (vg_engine_check_silent) or be forgotten
  * (vg_engine_expire_hosts) for which moved says so is released quietly instead: no host_silent
- * (one that fired is resolved), no expiry; gone(ud, host) is called just before it goes (the
- * caller forgets it as on a revoke: no tombstone of a record that is the new owner's now). */
+ * (one that fired is resolved, as are restored alerts of rules this engine lacks), no expiry;
+ * its other firing alerts are handed over without a resolve, since the new owner fires them
+ * again under the same fingerprint while their condition holds. gone(ud, host) is called just
+ * before it goes (the caller forgets it as on a revoke, dropping those alerts from its
+ * dispatcher: no tombstone of a record that is the new owner's now). */
 void vg_engine_set_moved(struct vg_engine *e, vg_engine_moved_fn moved,
                          void (*gone)(void *ud, const char *host), void *ud);
 

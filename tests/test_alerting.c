@@ -1910,6 +1910,110 @@ static void a_target_from_initial_follows_the_hosts_reporting_within_the_band(vo
     tracking_close(&k);
 }
 
+/* The old owner's side of a host moved by added partitions, wired as the analyzer wires it
+ * (main.c): the engine's transitions go to the dispatcher, and the moved host's release forgets
+ * the host there. */
+static int64_t moved_now;
+
+static int64_t moved_clock(void)
+{
+    return moved_now;
+}
+
+static void to_dispatch(void *ud, const struct vg_notification *n)
+{
+    vg_dispatch_event(ud, n, moved_now);
+}
+
+static void forget_in_dispatch(void *ud, const char *host)
+{
+    vg_dispatch_forget_host(ud, host, moved_now);
+}
+
+/* Partitions added (4 to 8): web-1's key maps to partition 3 of another analyzer now. */
+static int32_t web1_moved_to_3(void *ud, const char *host, int32_t partition, int32_t key_parts)
+{
+    (void)ud;
+    return strcmp(host, "web-1") == 0 && partition == 0 && key_parts == 4 ? 3 : -1;
+}
+
+static void feed_to_dispatch(struct vg_engine *e, const char *host, uint64_t seq, double q,
+                             struct vg_dispatch *d)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof(m.host), "%s", host);
+    snprintf(m.boot, sizeof(m.boot), "b");
+    m.seq = seq;
+    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    m.interval_ms = 1000;
+    assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", q, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, to_dispatch, d), 0);
+    vg_wire_msg_free(&m);
+    assert_int_equal(vg_engine_host_partition_keyed(e, host, 0, 4), 0);
+}
+
+/* web-1's rule alert fires here, then its agent sends to another analyzer's partition, which
+ * fires it again under the same fingerprint. This analyzer's release of web-1 sent the resolve,
+ * closing at the receivers the incident the new owner held open; it hands the alert over as a
+ * revoke does: dropped without a resolve, counted in handed_over (vigil_alerts_handed_over_total),
+ * no longer repeated here. */
+static void a_host_moved_by_added_partitions_hands_its_alerts_over_without_a_resolve(void **state)
+{
+    (void)state;
+    struct vg_engine_params ep = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999},
+        .no_builtin = 1,
+        .max_hosts = 10,
+        .max_series_per_host = 10,
+        .silent_ms = 60000,
+        .host_idle_ms = 600000,
+        .clock = moved_clock,
+    };
+    struct vg_engine *e;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&e, &ep, err, sizeof(err)), 0);
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {.repeat_interval_ms = 3600000};
+    assert_int_equal(vg_dispatch_new(&d, &p, NULL, on_send, &out), 0);
+    struct vg_rule_set *set = load("rules:\n"
+                                   "  - name: Deep\n"
+                                   "    when: value(\"q.depth\") > 100\n");
+    struct events ev = {0};
+    assert_int_equal(vg_engine_set_rules(e, set, record, &ev), 0);
+    vg_engine_set_moved(e, web1_moved_to_3, forget_in_dispatch, d);
+    moved_now = 1000000;
+    uint64_t seq = 0;
+    for (int i = 0; i < 10; i++, seq++, moved_now += 1000) {
+        feed_to_dispatch(e, "web-1", seq, 1000, d);
+        feed_to_dispatch(e, "web-2", seq, 10, d);
+        vg_dispatch_tick(d, moved_now);
+    }
+    assert_int_equal(out.n, 1);
+    assert_string_equal(out.status[0], "firing");
+    for (int i = 0; i < 700; i++, seq++, moved_now += 1000) {
+        feed_to_dispatch(e, "web-2", seq, 10, d);
+        vg_engine_check_silent(e, to_dispatch, d);
+        vg_engine_expire_hosts(e, to_dispatch, NULL, d);
+        vg_dispatch_tick(d, moved_now);
+    }
+    assert_int_equal(out.n, 1); /* no resolve, no host_silent */
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.handed_over, 1);
+    assert_int_equal(st.firing, 0);
+    struct vg_engine_stats es;
+    vg_engine_get_stats(e, &es);
+    assert_int_equal(es.hosts_moved, 1);
+    assert_int_equal(es.firing, 0);
+    vg_dispatch_free(d);
+    vg_engine_free(e);
+    vg_rule_set_free(set);
+}
+
 /* The engine's wall clock in scale_in_with_removed_hosts...: event time plus half a second of
  * transport. */
 static int64_t removed_now;
@@ -2042,6 +2146,7 @@ int main(void)
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
         cmocka_unit_test(a_removed_rules_firing_alert_resolves_when_its_host_moves),
+        cmocka_unit_test(a_host_moved_by_added_partitions_hands_its_alerts_over_without_a_resolve),
         cmocka_unit_test(rule_windows_move_with_their_host),
         cmocka_unit_test(a_clock_step_back_keeps_the_window_in_order_and_the_state_importable),
         cmocka_unit_test(a_label_the_wire_format_takes_survives_the_state_record),
