@@ -232,8 +232,8 @@ static const struct vg_cfg_key keys[] = {
      "reads the secret files (webhook.secret_file, decisions.webhook_secret_file, "
      "pagerduty.routing_key_file, http.token_file, "
      "kafka.*_file), actions.tls_ca_file, the rule files of rules.dir and silences.file, and "
-     "checks that outbox.dir and silences.file are writable, as this user and its groups, as the "
-     "unit will read and write them; empty: as "
+     "checks that outbox.dir, model.dir (with a model.set) and silences.file are writable, as "
+     "this user and its groups, as the unit will read and write them; empty: as "
      "root; not on this host: as root, with a warning. The analyzer does not change user itself"},
     {"limits.max_hosts", VG_CFG_INT, "100000", OFF(max_hosts), 1, 100000000, NULL,
      "hosts tracked; messages of further hosts are counted and skipped"},
