@@ -30,15 +30,27 @@ double vg_ewma_score(const struct vg_ewma_state *s, const struct vg_detector_par
     return erf(z / M_SQRT2);
 }
 
-/* Learns a winsorised x: an anomaly may only nudge the baseline. */
+/* Learns a winsorised x: an anomaly may only nudge the baseline. A level change may not blind
+ * it for long, though: once 1/alpha_outlier values in a row were clipped on the same side, they
+ * are learned whole at alpha. Clipped, a scale grows about alpha_outlier * (clip_k^2 - 1) / 2 a
+ * value, so how long a change alerts grew with the log of change / scale, without bound as the
+ * variance of a constant series decays towards 0; whole, it takes a few values. */
 static void learn(struct vg_ewma_state *s, const struct vg_detector_params *p, double x,
                   double scale)
 {
     double dev = x - s->mean;
     double lim = p->clip_k * scale, alpha = p->alpha;
     if (dev > lim || dev < -lim) {
-        dev = dev > 0 ? lim : -lim;
-        alpha = p->alpha_outlier;
+        double side = dev > 0 ? 1 : -1;
+        if (s->warm_done)
+            s->run = s->run * side > 0 ? s->run + side : side;
+        /* alpha_outlier 0 still never learns an outlier. */
+        if (!s->warm_done || fabs(s->run) * p->alpha_outlier < 1) {
+            dev = side * lim;
+            alpha = p->alpha_outlier;
+        }
+    } else if (s->warm_done) {
+        s->run = 0;
     }
     s->mean += alpha * dev;
     s->var = (1 - alpha) * (s->var + alpha * dev * dev);

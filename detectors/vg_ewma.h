@@ -9,6 +9,11 @@
  * variance less any absurd ones (vg_detector_warmup_baseline): one glitch no longer blinds it;
  * values of a longer warm-up are learned as after it, though not scored. Cheap enough for the
  * agent: 152 bytes per series on x86-64, most of it the warm-up values.
+ * Level change: after 1/alpha_outlier values in a row clipped on one side (200 by default), the
+ * values are learned unclipped at alpha, so the alert ends a few values later, however small the
+ * scale had become: a series constant for hours has a variance near 0, and clipped learning
+ * widens it by only about 2% a value (ln(shift/scale)/0.02 values: a shift of 5e6 from a constant
+ * 0 alerted for 950 values, 16 minutes at 1 s, hours at longer intervals).
  */
 #ifndef VG_EWMA_H
 #define VG_EWMA_H
@@ -27,7 +32,13 @@ struct vg_ewma_state {
      * set later learns as after one rather than from them. Where the padding was before the
      * warm-up values were kept, so that the layout before it (24 bytes) is this one's start. */
     uint32_t warm_done;
-    double warm[VG_EWMA_WARM]; /* the first min(n, VG_EWMA_WARM) values, while warming up */
+    union {
+        double warm[VG_EWMA_WARM]; /* the first min(n, VG_EWMA_WARM) values, while warming up */
+        /* Once warm (the warm-up values zeroed): how many values in a row were clipped on one
+         * side, + above the mean, - below. In the warm-up values' place, so a state keeps its
+         * size and an older analyzer reads it back (it ignores them once warm). */
+        double run;
+    };
 };
 
 extern const struct vg_detector vg_detector_ewma;

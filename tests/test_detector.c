@@ -176,6 +176,36 @@ static void outlier_moves_baseline_by_at_most_clip_scales(void **state)
     assert_true(s.var < 1.05);
 }
 
+/* A series constant for hours (its variance decayed to about 0) that then moves to a new level
+ * with noise stops alerting within 1/alpha_outlier values and a few more (vg_ewma.h), with the
+ * analyzer's defaults: it alerted for about 950 values (16 minutes at 1 s), the clipped learning
+ * widening the collapsed scale by only 2% a value. */
+static void a_constant_series_that_moves_relearns_within_its_bound(void **state)
+{
+    struct vg_detector_params p = {.alpha = 0.05,
+                                   .alpha_outlier = 0.005,
+                                   .warmup = 20,
+                                   .clip_k = 3,
+                                   .min_std_abs = 0.01,
+                                   .min_std_rel = 0.02};
+    struct vg_ewma_state s;
+    vg_detector_ewma.init(&s);
+    uint32_t seed = 7;
+    double score;
+    for (int i = 0; i < 4 * 3600; i++) /* four hours at 1 s */
+        vg_detector_ewma.update(&s, &p, 0, &score);
+    int end = -1, bound = (int)(1 / p.alpha_outlier) + 10, after = 0;
+    for (int i = 0; i < 3600; i++) {
+        assert_int_equal(vg_detector_ewma.update(&s, &p, gauss(&seed, 5e6, 5e4), &score), 0);
+        if (score < 0.999 && end < 0)
+            end = i;
+        after += score >= 0.999 && i > bound;
+    }
+    assert_true(end > 100); /* the move itself is an anomaly, for a while */
+    assert_true(end <= bound);
+    assert_true(after <= 10); /* past the bound, no more than chance (0.1% of normal values) */
+}
+
 static void sustained_shift_keeps_scoring_high_then_recovers(void **state)
 {
     struct vg_ewma_state s;
@@ -469,6 +499,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(warmup_learns_mean_and_variance_without_scoring),
+        cmocka_unit_test(a_constant_series_that_moves_relearns_within_its_bound),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_blind_ewma_to_a_step),
         cmocka_unit_test(a_state_warmed_under_a_shorter_warmup_keeps_its_level_under_a_longer_one),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_make_normal_values_alert),
