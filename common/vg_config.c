@@ -83,8 +83,10 @@ void vg_config_locate(char *err, size_t errlen)
         return;
     memcpy(key, err, n);
     key[n] = '\0';
-    /* "kafka property 'acks': ..." is about the map entry kafka.acks. */
-    static const char prop[] = " property '";
+    /* "kafka property 'acks': ..." is about the map entry kafka.acks: its value, unless
+     * librdkafka does not know the name, where the user looks for the mistyped key. */
+    static const char prop[] = " property '", unknown[] = "': No such configuration property";
+    int at_key = 0;
     if (strncmp(err + n, prop, sizeof prop - 1) == 0) {
         const char *e = err + n + sizeof prop - 1;
         size_t el = strcspn(e, "'");
@@ -92,9 +94,10 @@ void vg_config_locate(char *err, size_t errlen)
             key[n] = '.';
             memcpy(key + n + 1, e, el);
             key[n + 1 + el] = '\0';
+            at_key = strncmp(e + el, unknown, sizeof unknown - 1) == 0;
         }
     }
-    const char *w = vg_config_where(key);
+    const char *w = at_key ? vg_config_where_key(key) : vg_config_where(key);
     if (!w)
         return;
     char msg[VG_ERRLEN];

@@ -88,7 +88,9 @@ const char *vg_config_where_key(const char *key);
 
 /* For a message about a value checked after loading, which starts with the key's name
  * ("log.level: ...", or "kafka property 'acks': ..." for a map entry): prefixes it with
- * vg_config_where(key), as load errors are; unchanged when the key is unknown or was not set. */
+ * vg_config_where(key), as load errors are, or with vg_config_where_key(key) for a property
+ * librdkafka does not know ("kafka property 'acks': No such configuration property ...": the
+ * key is what is wrong); unchanged when the key is unknown or was not set. */
 void vg_config_locate(char *err, size_t errlen);
 
 /* What an unknown key's error (with no close key to suggest) says after it, in parentheses: by

@@ -280,6 +280,12 @@ static void values_checked_after_loading_are_placed_where_they_were_set(void **s
     vg_config_locate(err, sizeof err);
     snprintf(want, sizeof want, "%s:5:9: kafka property 'acks': Invalid value", path);
     assert_string_equal(err, want);
+    /* A property librdkafka does not know: the mistyped key is what the user must find. */
+    snprintf(err, sizeof err, "kafka property 'acks': No such configuration property: \"acks\"");
+    vg_config_locate(err, sizeof err);
+    snprintf(want, sizeof want,
+             "%s:5:3: kafka property 'acks': No such configuration property: \"acks\"", path);
+    assert_string_equal(err, want);
     snprintf(err, sizeof err, "t.yaml:1:1: already placed");
     vg_config_locate(err, sizeof err);
     assert_string_equal(err, "t.yaml:1:1: already placed");
