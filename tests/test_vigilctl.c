@@ -1046,6 +1046,43 @@ static void man_pages_say_what_help_says(void **state)
     free(p);
 }
 
+/* -c and -s mean --config and --set in most commands but --comment and --start in silence add,
+ * and replay and report --input score with the built-in config while fire-test reads the
+ * installed one. Both are kept, so that command lines keep working; the help says so, and the
+ * offline commands say on stderr which config they score with. */
+static void option_letters_and_config_defaults_are_explained(void **state)
+{
+    (void)state;
+    assert_int_equal(ctl("--help"), 0);
+    char *o = out();
+    assert_non_null(strstr(o, "--comment TEXT in silence add"));
+    assert_non_null(strstr(o, "--start TIME in silence add"));
+    assert_non_null(strstr(o, "fire-test           /etc/vigil/analyzer.yaml unless -c PATH"));
+    free(o);
+    assert_int_equal(ctl("silence --help"), 0);
+    o = out();
+    assert_non_null(strstr(o, "Here -s and -c are --start and --comment"));
+    free(o);
+    assert_int_equal(ctl("replay " SPIKE_SETS " %s", SPIKE_CSV), 0);
+    char *e = err();
+    assert_non_null(strstr(e, "vigilctl replay: config: built-in defaults and --set (no -c)"));
+    free(e);
+    const char *cfg = VG_SOURCE_DIR "/packaging/config/analyzer.yaml";
+    assert_int_equal(ctl("replay -c %s " SPIKE_SETS " %s", cfg, SPIKE_CSV), 0);
+    e = err();
+    char want[600];
+    snprintf(want, sizeof want, "vigilctl replay: config %s and --set\n", cfg);
+    if (!strstr(e, want))
+        fail_msg("no '%s' in: %s", want, e);
+    free(e);
+    char html[600];
+    snprintf(html, sizeof html, "%s/letters.html", g_dir);
+    assert_int_equal(ctl("report --input %s -o %s", SPIKE_CSV, html), 0);
+    e = err();
+    assert_non_null(strstr(e, "vigilctl report: config: built-in defaults (no -c)"));
+    free(e);
+}
+
 static void usage_errors_and_help(void **state)
 {
     (void)state;
@@ -1540,6 +1577,7 @@ int main(void)
     snprintf(g_err, sizeof(g_err), "%s/stderr", g_dir);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_csv_prints_the_spike_alert_once),
+        cmocka_unit_test(option_letters_and_config_defaults_are_explained),
         cmocka_unit_test(replay_with_rule_files_fires_the_rule),
         cmocka_unit_test(rules_see_only_the_series_alert_series_keeps),
         cmocka_unit_test(replay_stream_and_bad_lines_are_reported),

@@ -15,7 +15,7 @@
 #include "vg_util.h"
 #include "vigilctl.h"
 
-#define DEFAULT_CONFIG "/etc/vigil/analyzer.yaml"
+#define DEFAULT_CONFIG VG_CTL_ANALYZER_CONFIG
 
 static void help(FILE *f)
 {
@@ -30,7 +30,8 @@ static void help(FILE *f)
                "\n"
                "Options:\n"
                "  -c, --config PATH     the analyzer's config (default " DEFAULT_CONFIG ";\n"
-               "                        '' for built-in defaults and --set only)\n"
+               "                        '' for built-in defaults and --set only; replay and\n"
+               "                        report --input default to the built-in ones)\n"
                "  -s, --set KEY=VALUE   override a config key, e.g. --set webhook.url=http://...\n"
                "      --host NAME       host of the test alert (default: this host's name)\n"
                "      --attempts N      delivery attempts per notification (default 1)\n"

@@ -43,8 +43,9 @@ static void help(FILE *f)
             "A summary goes to stderr, with a progress bar when stderr is a terminal.\n"
             "\n"
             "Options:\n"
-            "  -c, --config PATH     the analyzer's YAML config (default: built-in defaults;\n"
-            "                        e.g. /etc/vigil/analyzer.yaml)\n"
+            "  -c, --config PATH     the analyzer's YAML config (default: built-in defaults,\n"
+            "                        not " VG_CTL_ANALYZER_CONFIG " as for fire-test; which\n"
+            "                        one is used is said on stderr at the start)\n"
             "  -s, --set KEY=VALUE   override a config key, e.g. --set alert.threshold=0.99\n"
             "  -r, --rules DIR       evaluate the rule files of DIR instead of the built-in\n"
             "                        per-series rule (default: the config's rules.dir)\n"
@@ -182,6 +183,7 @@ int vg_ctl_replay(int argc, char **argv)
     struct vg_engine *e = NULL;
     struct vg_rule_set *rules = NULL;
     struct vg_model_run hm = {0};
+    vg_ctl_say_config("replay", config, n_sets);
     int rc = vg_ctl_load_config(&cfg, config, sets, n_sets, err, sizeof(err));
     if (!rc)
         rc = vg_ctl_engine_new(&cfg, rules_dir, &e, &rules, err, sizeof(err));

@@ -56,7 +56,8 @@ static void help(FILE *f)
         "  -a, --api URL         the analyzer's API (default $VIGIL_API, else %s)\n"
         "  -i, --input FILE      read FILE instead of asking the analyzer; HOST may be left\n"
         "                        out when FILE holds one host (a CSV's is --host, default csv)\n"
-        "  -c, --config PATH     with --input: the analyzer's config (default: built-in)\n"
+        "  -c, --config PATH     with --input: the analyzer's config (default: built-in\n"
+        "                        defaults, not " VG_CTL_ANALYZER_CONFIG "; said on stderr)\n"
         "  -s, --set KEY=VALUE   with --input: override a config key\n"
         "      --host NAME       with --input: host name of a CSV's rows\n"
         "  -o, --output PATH     where to write (default vigil-report-HOST-TIME.html; '-' is\n"
@@ -732,6 +733,7 @@ int vg_ctl_report(int argc, char **argv)
     int config_bad = 0;
     vg_log_init("vigilctl", VG_LOG_WARN, 0);
     if (input) {
+        vg_ctl_say_config("report", config, n_sets);
         hist = history_from_file(input, config, sets, n_sets, csv_host, &host, &threshold,
                                  &config_bad, err, sizeof(err));
         snprintf(source, sizeof(source), "%s, scored by vigilctl", input);

@@ -26,6 +26,8 @@ static void help(FILE *f)
             "      -u, --until TIME     end instead: RFC 3339 (2026-11-23T15:00:00Z) or Unix ms\n"
             "      -s, --start TIME     start (default now)\n"
             "      -c, --comment TEXT   why (recommended)\n"
+            "      Here -s and -c are --start and --comment; in replay, report, fire-test and\n"
+            "      rules check they are --set and --config.\n"
             "      -A, --author NAME    who (default $USER, else this user id's name)\n"
             "  vigilctl silence list [--json]\n"
             "      Active and pending silences, and those expired in the last hour.\n"

@@ -1,6 +1,7 @@
 /* vigilctl: dispatches to the subcommand named in argv[1]. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vg_config.h"
 #include "vg_util.h"
@@ -43,6 +44,24 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
     fprintf(f, "\nRun 'vigilctl COMMAND --help' (or 'vigilctl help COMMAND') for a command's "
                "options.\n");
+    /* Both kept as they were: changing a letter or a default would break command lines and
+     * scripts that work today; the long forms are the same everywhere. */
+    fprintf(f, "\n"
+               "Option letters (long forms are the same everywhere; use them in scripts):\n"
+               "  -c                  --config PATH in replay, report, fire-test and rules check;\n"
+               "                      --comment TEXT in silence add\n"
+               "  -s                  --set KEY=VALUE in replay, report, fire-test, rules check\n"
+               "                      and config check; --start TIME in silence add\n"
+               "\n"
+               "Config (the analyzer's, for the commands that take -c):\n"
+               "  replay              built-in defaults unless -c PATH; says on stderr which\n"
+               "                      config it uses\n"
+               "  report --input      the same\n"
+               "  rules check         built-in defaults unless -c PATH; without -c or -s,\n"
+               "                      receivers and models are not checked\n"
+               "  fire-test           " VG_CTL_ANALYZER_CONFIG " unless -c PATH ('-c \"\"'\n"
+               "                      for the built-in defaults): the receivers to test are the\n"
+               "                      installed analyzer's\n");
 }
 
 void vg_ctl_usage(FILE *f, const char *name)
@@ -61,6 +80,19 @@ int vg_ctl_add_set(const char *cmd, char **sets, size_t *n, char *arg)
     }
     sets[(*n)++] = arg;
     return 0;
+}
+
+void vg_ctl_say_config(const char *cmd, const char *path, size_t n_sets)
+{
+    const char *sets = n_sets ? " and --set" : "";
+    if (path) {
+        fprintf(stderr, "vigilctl %s: config %s%s\n", cmd, path, sets);
+        return;
+    }
+    int installed = access(VG_CTL_ANALYZER_CONFIG, F_OK) == 0;
+    fprintf(stderr, "vigilctl %s: config: built-in defaults%s (no -c)%s%s\n", cmd, sets,
+            installed ? "; the installed analyzer's is -c " : "",
+            installed ? VG_CTL_ANALYZER_CONFIG : "");
 }
 
 int vg_ctl_version(int argc, char **argv)

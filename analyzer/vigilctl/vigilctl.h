@@ -14,6 +14,10 @@ struct vg_ctl_cmd {
     int (*run)(int argc, char **argv);
 };
 
+/* The installed analyzer's config: fire-test reads it unless -c says otherwise; replay, report
+ * --input and rules check do not (built-in defaults unless -c), as they always did. */
+#define VG_CTL_ANALYZER_CONFIG "/etc/vigil/analyzer.yaml"
+
 /* The most -s KEY=VALUE options a command takes. */
 #define VG_CTL_MAX_SETS 64
 
@@ -26,6 +30,12 @@ void vg_ctl_usage(FILE *f, const char *name);
 /* Appends a -s KEY=VALUE argument to sets[0..*n) (at most VG_CTL_MAX_SETS); beyond that says
  * "vigilctl CMD: too many --set options" on stderr and returns -1, for a usage error. */
 int vg_ctl_add_set(const char *cmd, char **sets, size_t *n, char *arg);
+
+/* Says on stderr which config an offline command scores with ("vigilctl replay: config PATH",
+ * or the built-in defaults, naming VG_CTL_ANALYZER_CONFIG where it exists): without -c they
+ * do not read the analyzer's, unlike fire-test, and a replay that alerts unlike the analyzer
+ * should say why. */
+void vg_ctl_say_config(const char *cmd, const char *path, size_t n_sets);
 
 /* Subcommands (one file each). */
 int vg_ctl_version(int argc, char **argv);
