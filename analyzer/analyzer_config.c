@@ -44,8 +44,8 @@ static const struct vg_cfg_key keys[] = {
      "weight of a new value in the baseline once warm (0.05: half-life of about 14 ticks)"},
     {"detector.alpha_outlier", VG_CFG_DOUBLE, "0.005", OFF(detector_alpha_outlier), 0, 1, NULL,
      "weight of a clipped (anomalous) value: a level shift is learned as normal over minutes, "
-     "not seconds; ewma: 1/this values in a row clipped on one side are a level change, learned "
-     "whole (200 values by default)"},
+     "not seconds; 1/this values in a row (at least 200) clipped on one side are a level change, "
+     "learned whole"},
     {"detector.warmup", VG_CFG_INT, "20", OFF(detector_warmup), 2, 1000000, NULL,
      "values a series learns from before it is scored"},
     {"detector.clip", VG_CFG_DOUBLE, "3", OFF(detector_clip), 0.5, 100, NULL,

@@ -83,6 +83,20 @@ static inline double vg_detector_bound(double x)
                                     : x;
 }
 
+/* A level change: run values in a row (signed: + above the level, - below) clipped on one side.
+ * After 1/alpha_outlier of them, and at least VG_DETECTOR_CHANGE_MIN, the per-series models learn
+ * such values whole, at alpha, so that a move ends its alert a few values later however small
+ * their scale had become: a series constant for hours has a scale near 0, which clipped learning
+ * widens by only 1-2% a value. The minimum keeps a tuned alpha_outlier (0.05 on NAB) from
+ * learning every step within 20 values; alpha_outlier 0 never learns an outlier. */
+#define VG_DETECTOR_CHANGE_MIN 200
+
+static inline int vg_detector_level_change(const struct vg_detector_params *p, double run)
+{
+    double r = run < 0 ? -run : run;
+    return r >= VG_DETECTOR_CHANGE_MIN && r * p->alpha_outlier >= 1;
+}
+
 /* Most values vg_detector_warmup_baseline() takes. */
 #define VG_DETECTOR_WARM_MAX 32
 

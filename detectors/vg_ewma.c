@@ -31,10 +31,9 @@ double vg_ewma_score(const struct vg_ewma_state *s, const struct vg_detector_par
 }
 
 /* Learns a winsorised x: an anomaly may only nudge the baseline. A level change may not blind
- * it for long, though: once 1/alpha_outlier values in a row were clipped on the same side, they
- * are learned whole at alpha. Clipped, a scale grows about alpha_outlier * (clip_k^2 - 1) / 2 a
- * value, so how long a change alerts grew with the log of change / scale, without bound as the
- * variance of a constant series decays towards 0; whole, it takes a few values. */
+ * it for long, though (vg_detector_level_change): clipped, a scale grows about
+ * alpha_outlier * (clip_k^2 - 1) / 2 a value, so how long a change alerted grew with the log of
+ * change / scale, without bound as the variance of a constant series decays towards 0. */
 static void learn(struct vg_ewma_state *s, const struct vg_detector_params *p, double x,
                   double scale)
 {
@@ -44,8 +43,7 @@ static void learn(struct vg_ewma_state *s, const struct vg_detector_params *p, d
         double side = dev > 0 ? 1 : -1;
         if (s->warm_done)
             s->run = s->run * side > 0 ? s->run + side : side;
-        /* alpha_outlier 0 still never learns an outlier. */
-        if (!s->warm_done || fabs(s->run) * p->alpha_outlier < 1) {
+        if (!s->warm_done || !vg_detector_level_change(p, s->run)) {
             dev = side * lim;
             alpha = p->alpha_outlier;
         }

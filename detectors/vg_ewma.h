@@ -9,11 +9,12 @@
  * variance less any absurd ones (vg_detector_warmup_baseline): one glitch no longer blinds it;
  * values of a longer warm-up are learned as after it, though not scored. Cheap enough for the
  * agent: 152 bytes per series on x86-64, most of it the warm-up values.
- * Level change: after 1/alpha_outlier values in a row clipped on one side (200 by default), the
- * values are learned unclipped at alpha, so the alert ends a few values later, however small the
- * scale had become: a series constant for hours has a variance near 0, and clipped learning
- * widens it by only about 2% a value (ln(shift/scale)/0.02 values: a shift of 5e6 from a constant
- * 0 alerted for 950 values, 16 minutes at 1 s, hours at longer intervals).
+ * Level change: after 1/alpha_outlier values in a row clipped on one side (at least 200, the
+ * default: vg_detector_level_change), the values are learned unclipped at alpha, so the alert ends
+ * a few values later, however small the scale had become: a series constant for hours has a
+ * variance near 0, and clipped learning widens it by only about 2% a value (ln(shift/scale)/0.02
+ * values: a shift of 5e6 from a constant 0 alerted for 950 values, 16 minutes at 1 s, hours at
+ * longer intervals).
  */
 #ifndef VG_EWMA_H
 #define VG_EWMA_H

@@ -197,13 +197,31 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     int absurd = fabs(r_p) > VG_DETECTOR_WARM_ABSURD * sc_p && !(z_prev > VG_DETECTOR_WARM_ABSURD);
     double dev = r_p, lim = clip_k * sc_p;
     double a = clip(&dev, lim, p);
+    int clipped = r_p > lim || r_p < -lim;
+    int32_t side = r_p > 0 ? 1 : -1;
+    /* Any int32 may come back in a state record: no product, no step past +-INT32_MAX. */
+    if (!clipped)
+        s->run = 0;
+    else if (s->run == 0 || (s->run > 0) != (side > 0))
+        s->run = side;
+    else if (side > 0 ? s->run < INT32_MAX : s->run > -INT32_MAX)
+        s->run += side;
+    /* A level change (vg_detector_level_change) is learned whole, by the profiles too: a series
+     * constant for hours has an error near 0, which clipped learning widens by only 1% a value,
+     * so a move alerted for about ln(move / error) / 0.01 values. */
+    int change = clipped && vg_detector_level_change(p, s->run);
+    if (change) {
+        dev = r_p;
+        a = p->alpha;
+    }
     s->plain += a * dev;
     s->err_plain += a * (fabs(dev) - s->err_plain);
+    double clip_at = change ? INFINITY : clip_k;
     if (have_t)
-        profile_learn(&s->day, p, b, x, r_s, sc_s, sc_p, clip_k, s->err_plain, s->day_bin_err,
+        profile_learn(&s->day, p, b, x, r_s, sc_s, sc_p, clip_at, s->err_plain, s->day_bin_err,
                       absurd);
     if (weekly)
-        profile_learn(&s->week, p, bw, x, r_w, sc_w, sc_p, clip_k, s->err_plain, NULL, absurd);
+        profile_learn(&s->week, p, bw, x, r_w, sc_w, sc_p, clip_at, s->err_plain, NULL, absurd);
     if (s->n < UINT64_MAX)
         s->n++;
     return 0;

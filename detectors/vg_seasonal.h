@@ -61,6 +61,10 @@ struct vg_seasonal_state {
     double var_plain; /* the plain model's variance over the warm-up values kept */
     uint64_t n;
     uint32_t ring_pos;
+    /* Values in a row the plain level clipped on one side, + above, - below: a level change
+     * once vg_detector_level_change says so, learned whole by every model. In what was padding,
+     * so the state keeps its size and layout. */
+    int32_t run;
     double peak_rare;                    /* -log10 tail probability of the last reported extreme */
     uint32_t since;                      /* values since it */
     double lik_ring[VG_SEASONAL_SMOOTH]; /* surprises of the last values (likelihood) */

@@ -150,6 +150,12 @@ int vg_spot_update(struct vg_spot *s, const struct vg_spot_params *p, double raw
     *score = vg_spot_score(s, raw);
     if (*score >= p->learn_max)
         return 0;
+    /* A value tied with a threshold that every value at or below it in the initial sample ties
+     * with too (a series that was constant) says nothing about the tail: counted, hours of them
+     * made the fraction above t so small that no value above it scored below learn_max once the
+     * series moved, so none was learned and the series alerted for ever. */
+    if (raw == s->t && s->init[0] == s->t)
+        return 0;
     s->n++;
     if (raw > s->t) {
         s->nt++;

@@ -125,6 +125,49 @@ static void a_glitch_in_the_warmup_does_not_make_normal_values_alert(void **stat
     }
 }
 
+/* A series constant for three hours (one value a second) that then moves to a new level with
+ * noise stops alerting within 1000 values (about 600 measured), with the analyzer's defaults. It
+ * alerted for ever: the hours of values tied at the calibration's threshold made its tail
+ * fraction so small that no later value scored below learn_max, so none was learned; and the
+ * plain level's error, near 0, widened by only 1% a value (vg_detector_level_change). */
+static void a_constant_series_that_moves_stops_alerting_within_its_bound(void **state)
+{
+    struct vg_detector_params p = {.alpha = 0.05,
+                                   .alpha_outlier = 0.005,
+                                   .warmup = 20,
+                                   .clip_k = 3,
+                                   .min_std_abs = 0.01,
+                                   .min_std_rel = 0.02,
+                                   .calib_q = 0.98,
+                                   .calib_init = 256,
+                                   .lik_short = 32,
+                                   .lik_long = 20,
+                                   .lik_mode = 1,
+                                   .prof = 1,
+                                   .weekly = 1,
+                                   .cusum = 2,
+                                   .escalation = 0.1};
+    struct vg_seasonal_state s;
+    vg_detector_seasonal.init(&s);
+    uint32_t seed = 9;
+    double sc;
+    int64_t t = 1700000000000LL;
+    for (int i = 0; i < 3 * 3600; i++, t += 1000)
+        vg_detector_seasonal.update_at(&s, &p, t, 0, &sc);
+    int end = -1, after = 0;
+    for (int i = 0; i < 3 * 3600; i++, t += 1000) {
+        assert_int_equal(vg_detector_seasonal.update_at(&s, &p, t, 1000 + 17 * noise(&seed), &sc),
+                         0);
+        if (sc < 0.999 && end < 0)
+            end = i;
+        after += sc >= 0.999 && i >= 1000;
+    }
+    (void)state;
+    assert_true(end != 0); /* the move itself is an anomaly */
+    assert_true(end > 0 && end <= 1000);
+    assert_true(after <= 98); /* past the bound, about chance (1% of 9,800 values) at most */
+}
+
 /* Scores >= 0.999 from day 3 to day 10 of a smooth daily series of one value a minute, with one
  * reading of glitch (0: none) at the minute given. */
 static int high_after_a_glitch_in_the_first_days(int64_t at, double glitch)
@@ -480,6 +523,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(daily_shape_is_learned_and_its_break_scored),
+        cmocka_unit_test(a_constant_series_that_moves_stops_alerting_within_its_bound),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_blind_the_plain_model_to_a_step),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_make_normal_values_alert),
         cmocka_unit_test(a_glitch_in_the_first_days_does_not_spoil_the_daily_profile),

@@ -53,9 +53,34 @@ static void constant_series_is_not_saturated(void **state)
         vg_spot_update(&s, &p, 0.0, &sc);
     assert_int_equal(vg_spot_update(&s, &p, 0.0, &sc), 0);
     assert_true(fabs(sc - 0.5) < 1e-12); /* a tie counts half, never 1 */
-    /* A first wobble is rare, not impossible: (0 + 1) / (33 + 1) e^-0.5. */
+    /* A first wobble is rare, not impossible: (0 + 1) / (32 + 1) e^-0.5 (the tie after the
+     * initial sample says nothing about the tail, and is not counted). */
     double w = vg_spot_score(&s, 0.5);
-    assert_true(w < 1 && fabs((1 - w) - exp(-0.5) / 34) < 1e-9);
+    assert_true(w < 1 && fabs((1 - w) - exp(-0.5) / 33) < 1e-9);
+}
+
+/* Hours of a constant series: the values tied at its threshold are not counted, so a value above
+ * it can still be learned once the series moves. Counted, 20,000 of them made (0 + 1) / 20,257
+ * e^-0.5 the tail of 0.5, below 1 - learn_max: no value was learned, and every one scored as an
+ * anomaly for ever. */
+static void hours_of_a_constant_series_do_not_stop_the_tail_learning(void **state)
+{
+    struct vg_spot s;
+    struct vg_spot_params p;
+    vg_spot_defaults(&p);
+    p.min_sigma = 1;
+    vg_spot_init(&s);
+    double sc;
+    for (int i = 0; i < 256 + 20000; i++)
+        vg_spot_update(&s, &p, 0.0, &sc);
+    int high = 0;
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(vg_spot_update(&s, &p, 0.5 + (i % 10) * 0.1, &sc), 0);
+        high += i >= 500 && sc >= 0.999;
+    }
+    assert_true(s.nt >= 900); /* learned */
+    assert_int_equal(high, 0);
+    (void)state;
 }
 
 static void anomalies_do_not_teach_the_tail(void **state)
@@ -175,6 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(score_matches_the_tail_of_an_exponential),
         cmocka_unit_test(constant_series_is_not_saturated),
+        cmocka_unit_test(hours_of_a_constant_series_do_not_stop_the_tail_learning),
         cmocka_unit_test(anomalies_do_not_teach_the_tail),
         cmocka_unit_test(surprise_orders_the_values_that_score_1),
         cmocka_unit_test(check_refuses_states_update_would_write_past),
