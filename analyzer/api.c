@@ -111,6 +111,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_api_counter(f, "vigil_duplicate_messages_total", es.duplicates);
     vg_api_counter(f, "vigil_sequence_gaps_total", es.seq_gaps);
     vg_api_counter(f, "vigil_host_clock_steps_back_total", es.clock_steps_back);
+    vg_api_counter(f, "vigil_host_previous_boot_late_total", es.previous_boot_late);
     vg_api_counter(f, "vigil_host_clock_ahead_total", es.clock_ahead);
     vg_api_counter(f, "vigil_host_boot_conflicts_total", es.boot_conflicts);
     vg_api_counter(f, "vigil_samples_scored_total", es.samples_scored);

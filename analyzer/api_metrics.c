@@ -30,7 +30,14 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_host_clock_steps_back_total", VG_METRIC_COUNTER, NULL, NULL,
      "Messages (not redeliveries: those are told by boot and sequence number) stamped before their "
      "host's previous message: its clock stepped back. They are scored, recorded and fed to the "
-     "host models as any other; each is logged as `host clock stepped back`."},
+     "host models as any other; each is logged as `host clock stepped back`. A late message of "
+     "a previous boot is not one of them: vigil_host_previous_boot_late_total."},
+    {"vigil_host_previous_boot_late_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Messages (not redeliveries) of one of their host's 4 previous boots that came after a newer "
+     "boot's: its agent's spool replayed after a reboot. No clock step: the host stays on the "
+     "newer boot, whose detectors and rule windows do not take them; they are recorded in the "
+     "history in their place and fed to the host models. The first of a run is logged as `late "
+     "message of a previous boot: not scored`."},
     {"vigil_samples_scored_total", VG_METRIC_COUNTER, NULL, NULL, "Series values scored."},
     {"vigil_samples_warming_total", VG_METRIC_COUNTER, NULL, NULL,
      "Series values learned during warm-up."},

@@ -956,8 +956,8 @@ static void boot_conflict(struct vg_engine *e, struct host *h, const struct vg_w
             m->host, vg_log_quote(qk, sizeof(qk), h->boot), vg_log_quote(qr, sizeof(qr), m->boot));
 }
 
-/* The host's current boot becomes a past one as boot takes its place (a later message of a past
- * boot, e.g. spooled by the agent before a reboot, takes it out of the past ones). */
+/* The host's current boot becomes a past one as boot, one never seen (or older than the past
+ * ones), takes its place: a past boot's later messages do not take it back (previous_boot_late). */
 static void boot_changed(struct host *h, const char *boot)
 {
     uint32_t n = 0;
@@ -983,6 +983,54 @@ static void clock_stepped_back(struct vg_engine *e, const struct host *h,
     vg_warn("host clock stepped back", "host=%s boot=%s seq=%llu from_ms=%lld to_ms=%lld", m->host,
             vg_log_quote(q, sizeof(q), m->boot), (unsigned long long)m->seq,
             (long long)h->last_ts_ms, (long long)m->ts_ms);
+}
+
+/* Whether m, not a redelivery, is of one of its host's previous boots: it came after a newer
+ * boot's messages. */
+static int is_previous_boot(const struct host *h, const struct vg_wire_msg *m)
+{
+    return h->have_seq && strcmp(h->boot, m->boot) != 0 && is_past_boot(h, m->boot);
+}
+
+/* A previous boot's message that came after a newer boot's (not a redelivery, nor a second
+ * agent's): the agent replays its spool after a reboot, so the old boot's tail can arrive after
+ * the new boot's first messages. It is no clock step back. Taken for one, as it was, it took the
+ * host back to the old boot, fed the detectors a value of before the reboot, and the rule windows
+ * dropped the new boot's samples after its time (a rule over a window read only what came after
+ * it). The host stays on its newer boot, whose detectors and rule windows went on without this
+ * message and do not take it (a window's samples across a reboot, a counter's reset among them,
+ * are no series); the history records it in its place among the newer points. Its boot's
+ * sequence moves on, so that a redelivery of it is still skipped. A turn to it from the current
+ * boot counts towards a conflict, as two agents under one name take such turns. Its arrival
+ * says the agent is alive: a host_silent alert resolves. */
+static void previous_boot_late(struct vg_engine *e, struct host *h, const struct vg_wire_msg *m,
+                               vg_engine_notify_fn fn, void *ud)
+{
+    for (uint32_t i = 0; i < h->n_past; i++)
+        if (strcmp(h->past[i].boot, m->boot) == 0 && m->seq > h->past[i].last_seq)
+            h->past[i].last_seq = m->seq;
+    e->st.previous_boot_late++;
+    e->st.messages++;
+    char q[2 * VG_WIRE_BOOT_MAX + 8], qc[2 * VG_WIRE_BOOT_MAX + 8];
+    const char *what = "late message of a previous boot: not scored";
+    if (!h->late_run) { /* a spool's tail is many: the rest at debug level */
+        h->late_run = 1;
+        h->boot_returns++;
+        vg_info(what, "host=%s boot=%s seq=%llu ts_ms=%lld boot_now=%s last_ts_ms=%lld", m->host,
+                vg_log_quote(q, sizeof(q), m->boot), (unsigned long long)m->seq,
+                (long long)m->ts_ms, vg_log_quote(qc, sizeof(qc), h->boot),
+                (long long)h->last_ts_ms);
+    } else {
+        vg_debug(what, "host=%s boot=%s seq=%llu ts_ms=%lld", m->host,
+                 vg_log_quote(q, sizeof(q), m->boot), (unsigned long long)m->seq,
+                 (long long)m->ts_ms);
+    }
+    int64_t now = e->p.clock();
+    if (h->silent_since) {
+        notify_silent(e, m->host, h, NOTE_RESOLVED, now, NULL, fn, ud);
+        h->silent_since = 0;
+    }
+    h->arrived_ms = e->last_arrival_ms = now;
 }
 
 /* Event times are the agent's clock: one running ahead of the analyzer's dates alerts in the
@@ -1028,19 +1076,22 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         boot_conflict(e, h, m);
         return 1;
     }
+    if (is_previous_boot(h, m)) {
+        previous_boot_late(e, h, m, fn, ud);
+        return 0;
+    }
     if (h->have_seq && m->ts_ms < h->last_ts_ms)
         clock_stepped_back(e, h, m);
-    if (h->have_seq && strcmp(h->boot, m->boot) == 0)
+    if (h->have_seq && strcmp(h->boot, m->boot) == 0) {
         e->st.seq_gaps += m->seq - h->last_seq - 1;
-    else if (h->have_seq) {
-        if (is_past_boot(h, m->boot)) {
+        if (h->late_run) /* back from a previous boot's late messages */
             h->boot_returns++;
-        } else {
-            h->boot_returns = 0;
-            h->boot_conflict = 0;
-        }
+    } else if (h->have_seq) { /* a boot never seen: a reboot ends a conflict */
+        h->boot_returns = 0;
+        h->boot_conflict = 0;
         boot_changed(h, m->boot);
     }
+    h->late_run = 0;
     snprintf(h->boot, sizeof(h->boot), "%s", m->boot);
     h->last_seq = m->seq;
     h->have_seq = 1;

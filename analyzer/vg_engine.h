@@ -77,6 +77,11 @@ struct vg_engine_stats {
      * clock stepped back (NTP, a VM restored, an RTC before NTP at boot). Processed as any
      * other; each logged (rate-limited). */
     uint64_t clock_steps_back;
+    /* Messages of one of their host's previous boots (VG_ENGINE_PAST_BOOTS) that came after a
+     * newer boot's, not redeliveries: the agent's spool replayed after a reboot. No clock step:
+     * the host stays on its newer boot, whose detectors and rule windows they are kept from (the
+     * history records them in their place, vg_history_record); the first of a run is logged. */
+    uint64_t previous_boot_late;
     /* Messages refused because two agents claim one host name (a cloned VM: two boot ids taking
      * turns, VG_ENGINE_BOOT_RETURNS): those of the boot that did not take over last; the first
      * of each host is logged. */
@@ -96,8 +101,10 @@ int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char
 
 /* Scores every metric of m and calls fn for each alert transition. A metric whose name is
  * reserved (vg_wire_name_reserved) is refused: counted in series_reserved and logged once per
- * host. Returns 0, 1 when m was skipped (a duplicate, another agent's under the same host name, or
- * a new host beyond max_hosts, counted in hosts_refused: vg_engine_is_duplicate), or -ENOMEM. */
+ * host. A late message of one of the host's previous boots (previous_boot_late) is taken note of
+ * (its boot's sequence) and not scored: the host stays on its newer boot. Returns 0, 1 when m was
+ * skipped (a duplicate, another agent's under the same host name, or a new host beyond max_hosts,
+ * counted in hosts_refused: vg_engine_is_duplicate), or -ENOMEM. */
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud);
 

@@ -39,11 +39,12 @@ struct series {
  * known as one (vg_engine_process). */
 #define VG_ENGINE_PAST_BOOTS 4
 
-/* Two agents under one host name (a cloned VM) take turns: each message switches the host back to
- * the other's boot. A reboot switches back at most once or twice (the old boot's spooled tail,
- * its messages still in flight); this many switches back to a past boot with no new boot between
- * them make a conflict: the host then follows the boot that took over last, and the other's
- * messages are refused (vg_engine_process) until a boot never seen before starts. */
+/* Two agents under one host name (a cloned VM) take turns: each message turns from one agent's
+ * boot to the other's. A reboot turns back at most once or twice (to the old boot's spooled
+ * tail, its messages still in flight, and from it to the new boot); this many turns between the
+ * current boot and a past one with no new boot between them make a conflict: the host then
+ * follows the boot that took over last, and the other's messages are refused (vg_engine_process)
+ * until a boot never seen before starts. */
 #define VG_ENGINE_BOOT_RETURNS 3
 
 struct past_boot {
@@ -62,6 +63,9 @@ struct host {
      * claim the host (VG_ENGINE_BOOT_RETURNS), logged once. */
     uint32_t boot_returns;
     int boot_conflict, conflict_logged;
+    /* Its latest message was a previous boot's late one (vg_engine_process): the next of its
+     * current boot is a turn back to it, and the first of a run of late ones is logged. */
+    int late_run;
     int clock_ahead; /* its latest message was stamped ahead of the analyzer's clock (logged) */
     int64_t last_ts_ms;
     int64_t interval_ms;  /* the agent's interval, from its latest message */
