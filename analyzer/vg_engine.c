@@ -1441,7 +1441,8 @@ int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *
     const struct host *h = vg_strmap_get(&e->hosts, m->host);
     if (!h) /* a host beyond limits.max_hosts would take model rows the engine never frees */
         return host_refused(e);
-    return seen_before(h, m) || boot_refused(h, m);
+    /* A previous boot's late tick would go into the newer boot's window in the models. */
+    return seen_before(h, m) || boot_refused(h, m) || is_previous_boot(h, m);
 }
 
 int vg_engine_host_partition(struct vg_engine *e, const char *host, int32_t partition)

@@ -227,10 +227,11 @@ void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
 /* The latest event time over all hosts (0 before any message). */
 int64_t vg_engine_latest_ts(const struct vg_engine *e);
 
-/* 1 when vg_engine_process() would skip m: a redelivery (its boot is the host's current one or
- * one of the few before it, and its sequence is not newer than that boot's last), a message of
- * a second agent claiming the host's name (boot_conflicts), or one of a host not held while
- * max_hosts are (hosts_refused), so that the host models do not learn it either. */
+/* 1 when vg_engine_process() would skip m or not score it: a redelivery (its boot is the host's
+ * current one or one of the few before it, and its sequence is not newer than that boot's last),
+ * a message of a second agent claiming the host's name (boot_conflicts), a late message of a
+ * previous boot (previous_boot_late), or one of a host not held while max_hosts are
+ * (hosts_refused), so that the host models do not learn it either. */
 int vg_engine_is_duplicate(const struct vg_engine *e, const struct vg_wire_msg *m);
 
 /* Scale-out (analyzer/main.c): the input partition host's messages arrive on (-1 unknown, the

@@ -1249,9 +1249,14 @@ static int feed_clone(struct vg_engine *e, const char *boot, uint64_t seq, int64
     snprintf(m.boot, sizeof(m.boot), "%s", boot);
     assert_int_equal(vg_wire_msg_add_metric(&m, "cpu", cpu, NULL, 0), 0);
     struct seen s = {0};
+    struct vg_engine_stats before, after;
+    vg_engine_get_stats(e, &before);
     int dup = vg_engine_is_duplicate(e, &m);
     int rc = vg_engine_process(e, &m, record, &s);
-    assert_int_equal(dup, rc == 1);
+    vg_engine_get_stats(e, &after);
+    /* The models skip what the engine skips, and a previous boot's late message it takes note of
+     * without scoring it. */
+    assert_int_equal(dup, rc == 1 || after.previous_boot_late > before.previous_boot_late);
     vg_wire_msg_free(&m);
     return rc;
 }
@@ -1372,7 +1377,13 @@ static void a_previous_boots_late_message_keeps_the_new_boots_rule_windows(void 
         assert_int_equal(feed_cpu(e, "boot-b", k + 1, t0 + 60000 + (int64_t)k * 10000, 100, &s), 0);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.status[0], "firing");
-    /* Boot a's spooled tail, stamped 42 s. */
+    /* Boot a's spooled tail, stamped 42 s: the host models skip it as the detectors do (they
+     * were fed it, a tick of before the reboot in the new boot's window). */
+    struct vg_wire_msg late;
+    msg_start(&late, "web-1", 6, t0 + 42000, 10000);
+    snprintf(late.boot, sizeof(late.boot), "%s", "boot-a");
+    assert_int_equal(vg_engine_is_duplicate(e, &late), 1);
+    vg_wire_msg_free(&late);
     assert_int_equal(feed_cpu(e, "boot-a", 6, t0 + 42000, 1, &s), 0);
     /* At 90 s the window holds 60, 70, 80 and 90: (3 * 100 + 10) / 4 = 77.5, still firing. */
     assert_int_equal(feed_cpu(e, "boot-b", 4, t0 + 90000, 10, &s), 0);
