@@ -276,9 +276,12 @@ static const struct vg_cfg_key keys[] = {
     {"http.max_body", VG_CFG_SIZE, "64KiB", OFF(http_max_body), 1024, 16777216, NULL,
      "larger request bodies are refused with 413"},
     {"http.max_connections", VG_CFG_INT, "64", OFF(http_max_conns), 1, 10000, NULL,
-     "concurrent connections"},
+     "concurrent connections; one client address may hold a quarter of them (at least 1), and "
+     "a connection whose request (headers and body) has not arrived 10 s after it opened, or "
+     "after the previous response, is closed"},
     {"http.rate", VG_CFG_DOUBLE, "200", OFF(http_rate), 0, 1e6, NULL,
-     "requests per second over all clients before 429; 0 = no limit"},
+     "requests per second over all clients before 429; 0 = no limit. /healthz and /readyz are "
+     "exempt, so that a client spending it cannot fail the probes"},
     {"log.level", VG_CFG_STRING, "info", OFF(log_level), NOBOUND, "VIGIL_LOG_LEVEL",
      "least severe level logged", VG_LOG_LEVEL_CHOICES},
     {"log.format", VG_CFG_STRING, "logfmt", OFF(log_format), NOBOUND, NULL,

@@ -244,8 +244,8 @@ static void host(void *ud, const struct vg_http_request *req, struct vg_http_res
 }
 
 const struct vg_http_route vg_api_routes[] = {
-    {"GET", "/healthz", 0, healthz},
-    {"GET", "/readyz", 0, readyz},
+    {"GET", "/healthz", VG_HTTP_PROBE, healthz},
+    {"GET", "/readyz", VG_HTTP_PROBE, readyz},
     {"GET", "/metrics", 0, metrics},
     {"GET", "/api/v1/hosts/", 0, host},
     VG_API_OPS_ROUTES,   /* operations endpoints: api_ops.c */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "vg_log.h"
 #include "vg_secret.h"
@@ -25,6 +27,22 @@ struct vg_http {
     int64_t last_ms;
     atomic_int starting; /* inside MHD_start_daemon: its messages are the caller's to report */
     struct vg_http_counts *counts;
+    /* Open connections and the deadline of the request each is receiving. MHD's own timeout
+     * counts idle time only, so a client sending a header line every few seconds would hold a
+     * connection for ever; the reaper thread shuts down those past their deadline. */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t reaper_wake;
+    pthread_t reaper;
+    int reaper_started, stopping;
+    int64_t request_timeout_ms;
+    struct tracked_conn *conns;
+};
+
+struct tracked_conn {
+    struct tracked_conn *prev, *next;
+    int fd;
+    int answering; /* its request arrived: the handler or the response is under way */
+    int64_t deadline_ms;
 };
 
 struct conn_ctx {
@@ -227,7 +245,7 @@ void vg_http_dispatch(const struct vg_http_router *rt, const char *method, const
         return;
     }
     resp->allow[0] = '\0';
-    if (r->mutating) {
+    if (r->kind == VG_HTTP_MUTATING) {
         if (!rt->token) {
             reply_text(resp, path, 403,
                        "mutating endpoints are disabled: set http.token_file to enable them");
@@ -254,6 +272,31 @@ void vg_http_dispatch(const struct vg_http_router *rt, const char *method, const
     };
     resp->status = 500;
     r->fn(rt->ud, &req, resp);
+}
+
+static int is_probe(const struct vg_http_router *rt, const char *method, const char *url)
+{
+    const char *rest;
+    int known;
+    char allow[64];
+    const struct vg_http_route *r = route_for(rt, url, method, &rest, &known, allow, sizeof allow);
+    return r && r->kind == VG_HTTP_PROBE;
+}
+
+/* The next request on a connection (keep-alive) gets a deadline of its own, counted from the end
+ * of the previous response; while a request is being answered there is none (a handler may wait
+ * for the analyzer's lock). */
+static void mark_answering(struct vg_http *h, struct MHD_Connection *c, int answering)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct tracked_conn *t = ci ? ci->socket_context : NULL;
+    if (!t)
+        return;
+    pthread_mutex_lock(&h->conns_lock);
+    t->answering = answering;
+    t->deadline_ms = vg_mono_ms() + h->request_timeout_ms;
+    pthread_mutex_unlock(&h->conns_lock);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -288,10 +331,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    mark_answering(h, c, 1);
     struct vg_http_response resp = {.status = 500};
     /* The server's own refusals take the router's shape: JSON under /api/v1 (docs/api.md). A
-     * body too large is refused before it costs a rate token. */
-    if (ctx->too_large || !rate_ok(h)) {
+     * body too large is refused before it costs a rate token, and a probe costs none. */
+    if (ctx->too_large || (!is_probe(&h->rt, method, url) && !rate_ok(h))) {
         reply_text(&resp, url, ctx->too_large ? 413 : 429,
                    ctx->too_large ? "request body too large" : "too many requests");
         resp.allow[0] = '\0';
@@ -307,15 +351,87 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)c;
     (void)toe;
+    mark_answering(cls, c, 0);
     struct conn_ctx *ctx = *con_cls;
     if (ctx) {
         free(ctx->body);
         free(ctx);
         *con_cls = NULL;
     }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct vg_http *h = cls;
+    struct tracked_conn *t = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(t = calloc(1, sizeof(*t))))
+            return; /* untracked: MHD's idle timeout still applies */
+        t->fd = ci->connect_fd;
+        t->deadline_ms = vg_mono_ms() + h->request_timeout_ms;
+        pthread_mutex_lock(&h->conns_lock);
+        t->next = h->conns;
+        if (h->conns)
+            h->conns->prev = t;
+        h->conns = t;
+        pthread_mutex_unlock(&h->conns_lock);
+        *socket_context = t;
+        return;
+    }
+    if (!t)
+        return;
+    /* MHD closes the socket after this notification: once t is unlinked under the lock, the
+     * reaper cannot shut down a descriptor that a new connection has reused. */
+    pthread_mutex_lock(&h->conns_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        h->conns = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&h->conns_lock);
+    free(t);
+    *socket_context = NULL;
+}
+
+/* Shuts down the connections whose request is still arriving past its deadline. MHD then sees the
+ * socket end and closes the connection as if the client had gone; no response is sent (the
+ * request is incomplete), as with MHD's own idle timeout. */
+static void *reaper_main(void *arg)
+{
+    struct vg_http *h = arg;
+    int64_t period = h->request_timeout_ms / 4;
+    if (period < 10)
+        period = 10;
+    if (period > 1000)
+        period = 1000;
+    pthread_mutex_lock(&h->conns_lock);
+    while (!h->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(period / 1000);
+        ts.tv_nsec += (long)(period % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->reaper_wake, &h->conns_lock, &ts);
+        int64_t now = vg_mono_ms();
+        for (struct tracked_conn *t = h->conns; t; t = t->next) {
+            if (t->answering || now < t->deadline_ms)
+                continue;
+            shutdown(t->fd, SHUT_RDWR);
+            t->deadline_ms = INT64_MAX; /* once is enough */
+            vg_warn("http connection closed: its request did not arrive in time", "timeout_ms=%lld",
+                    (long long)h->request_timeout_ms);
+        }
+    }
+    pthread_mutex_unlock(&h->conns_lock);
+    return NULL;
 }
 
 /* Read as the other secret files are (vg_secret_read): a mode that lets other local users read
@@ -391,20 +507,28 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
     h->burst = cfg->rate_per_s > 1 ? cfg->rate_per_s : 1;
     h->tokens = h->burst;
     h->last_ms = vg_mono_ms();
+    h->request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 10000;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->conns_lock, NULL);
+    pthread_cond_init(&h->reaper_wake, NULL);
     int rc;
     if (cfg->token_file && (rc = read_token(cfg->token_file, &h->rt.token, err, errlen)) < 0) {
         vg_http_stop(h);
         return rc;
     }
+    /* One client address may hold a quarter of the connections: a client that opens many and
+     * dribbles cannot keep the others (probes, scrapes) out; the reaper bounds how long each
+     * of its connections may take to send a request. */
+    unsigned max_conns = cfg->max_conns ? cfg->max_conns : 64;
+    unsigned per_ip = max_conns / 4 ? max_conns / 4 : 1;
     /* The logger goes first: MHD uses its own for whatever options come before it. */
     atomic_store(&h->starting, 1);
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_conns ? cfg->max_conns : 64),
+        MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     atomic_store(&h->starting, 0);
     if (!h->d) {
         int e = errno;
@@ -412,6 +536,11 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
         return vg_err(err, errlen, e ? -e : -EADDRINUSE, "http.listen %s: cannot listen: %s",
                       cfg->listen, strerror(e ? e : EADDRINUSE));
     }
+    if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
+        vg_http_stop(h);
+        return vg_err(err, errlen, -EAGAIN, "http.listen %s: cannot start a thread", cfg->listen);
+    }
+    h->reaper_started = 1;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : (int)ntohs(sa.sin_port);
     *out = h;
@@ -427,10 +556,19 @@ void vg_http_stop(struct vg_http *h)
 {
     if (!h)
         return;
+    if (h->reaper_started) {
+        pthread_mutex_lock(&h->conns_lock);
+        h->stopping = 1;
+        pthread_cond_signal(&h->reaper_wake);
+        pthread_mutex_unlock(&h->conns_lock);
+        pthread_join(h->reaper, NULL);
+    }
     if (h->d)
         MHD_stop_daemon(h->d);
     if (h->rt.token)
         vg_secret_free(h->rt.token, strlen(h->rt.token));
+    pthread_cond_destroy(&h->reaper_wake);
+    pthread_mutex_destroy(&h->conns_lock);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

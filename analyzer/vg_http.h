@@ -2,8 +2,10 @@
  *
  * Routes are a table (method, path or path prefix, whether it mutates state, handler). The
  * server enforces what every route needs: loopback by default, a bearer token (constant-time
- * compare) on mutating routes, a request body limit, a connection limit and a global request
- * rate limit. Handlers run on the server thread: they must lock whatever they read.
+ * compare) on mutating routes, a request body limit, a connection limit (overall and per client
+ * address), a deadline for a request to arrive and a global request rate limit that probes
+ * (/healthz, /readyz) are exempt from. Handlers run on the server thread: they must lock whatever
+ * they read.
  */
 #ifndef VG_HTTP_H
 #define VG_HTTP_H
@@ -31,10 +33,18 @@ struct vg_http_response {
 typedef void (*vg_http_handler)(void *ud, const struct vg_http_request *req,
                                 struct vg_http_response *resp);
 
+enum vg_http_route_kind {
+    VG_HTTP_READ = 0,
+    VG_HTTP_MUTATING = 1, /* needs the bearer token */
+    /* A liveness or readiness probe: cheap, and exempt from the global rate limit, so that one
+     * client spending the budget cannot get the process restarted by its failing probes. */
+    VG_HTTP_PROBE = 2,
+};
+
 struct vg_http_route {
     const char *method;
     const char *path; /* exact path, or a prefix when it ends with '/' */
-    int mutating;     /* needs the bearer token */
+    int kind;         /* enum vg_http_route_kind (tables write 0 or 1) */
     vg_http_handler fn;
 };
 
@@ -47,10 +57,11 @@ struct vg_http_counts {
 };
 
 struct vg_http_cfg {
-    const char *listen;     /* "127.0.0.1:9710"; port 0 picks a free one */
-    const char *token_file; /* bearer token for mutating routes; NULL disables them */
-    size_t max_body;        /* bytes; larger requests get 413 */
-    unsigned max_conns;
+    const char *listen;            /* "127.0.0.1:9710"; port 0 picks a free one */
+    const char *token_file;        /* bearer token for mutating routes; NULL disables them */
+    size_t max_body;               /* bytes; larger requests get 413 */
+    unsigned max_conns;            /* 0: 64; one client address may hold a quarter of them */
+    unsigned request_timeout_ms;   /* a request's headers and body must arrive within; 0: 10 s */
     double rate_per_s;             /* requests per second over all clients; beyond: 429 */
     struct vg_http_counts *counts; /* NULL: not counted; else must outlive the server */
 };

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +45,7 @@ static const struct vg_http_route routes[] = {
     {"GET", "/hello/", 0, get_hello},
     {"POST", "/change", 1, post_change},
     {"GET", "/api/v1/hello", 0, get_hello},
+    {"GET", "/healthz", VG_HTTP_PROBE, get_hello},
 };
 
 static struct vg_http *start(const char *token_file, double rate)
@@ -391,6 +393,153 @@ static void token_comparison_is_exact(void **state)
     assert_false(vg_http_token_equal("", "abc"));
 }
 
+/* A socket from source address src (any 127.x.y.z: Linux's loopback takes them all) connected to
+ * the server, or -1. */
+static int connect_from(const char *src, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &sa.sin_addr);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    sa.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends one more header line on each slow connection still open; a closed one becomes -1. */
+static void dribble(int *slow, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (slow[i] >= 0 && send(slow[i], "X-a: b\r\n", 8, MSG_NOSIGNAL) < 0) {
+            close(slow[i]);
+            slow[i] = -1;
+        }
+}
+
+/* GET path from source address src: the status code, or -1 when no answer came within
+ * timeout_ms. The slow connections keep dribbling (every 50 ms) meanwhile. */
+static int probe_from(const char *src, int port, const char *path, int timeout_ms, int *slow,
+                      int n_slow)
+{
+    int64_t end = vg_mono_ms() + timeout_ms;
+    int status = -1;
+    while (status < 0 && vg_mono_ms() < end) {
+        int fd = connect_from(src, port);
+        if (fd < 0)
+            break;
+        char req[256], buf[512];
+        int len = snprintf(req, sizeof(req),
+                           "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+        size_t got = 0;
+        if (send(fd, req, (size_t)len, MSG_NOSIGNAL) == len) {
+            while (vg_mono_ms() < end && got < sizeof(buf) - 1) {
+                dribble(slow, n_slow);
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, 50) <= 0)
+                    continue;
+                ssize_t r = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+                if (r <= 0)
+                    break;
+                got += (size_t)r;
+            }
+        }
+        close(fd);
+        buf[got] = '\0';
+
+        if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
+            status = atoi(buf + 9);
+        else if (poll(NULL, 0, 50) == 0) /* refused by a connection limit: try again */
+            dribble(slow, n_slow);
+    }
+    return status;
+}
+
+static struct vg_http *start_limited(unsigned max_conns, unsigned timeout_ms, double rate)
+{
+    struct vg_http_cfg cfg = {.listen = "127.0.0.1:0",
+                              .max_body = 1024,
+                              .max_conns = max_conns,
+                              .request_timeout_ms = timeout_ms,
+                              .rate_per_s = rate};
+    struct vg_http *h = NULL;
+    char err[VG_ERRLEN] = "";
+    if (vg_http_start(&h, &cfg, routes, VG_ARRAY_LEN(routes), NULL, err, sizeof(err)))
+        fail_msg("%s", err);
+    return h;
+}
+
+static void one_client_cannot_take_every_connection(void **state)
+{
+    (void)state;
+    /* 4 connections in all, 1 per client address; a 10 s deadline, far beyond this test. */
+    struct vg_http *h = start_limited(4, 0, 0);
+    int port = vg_http_port(h), slow[4];
+    for (int i = 0; i < 4; i++) {
+        slow[i] = connect_from("127.0.0.1", port);
+        assert_true(slow[i] >= 0); /* the kernel accepts; the server may close it at once */
+        send(slow[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n", 32, MSG_NOSIGNAL);
+    }
+    /* A probe from another address is answered while they dribble. */
+    assert_int_equal(probe_from("127.0.0.2", port, "/healthz", 2000, slow, 4), 200);
+    for (int i = 0; i < 4; i++)
+        if (slow[i] >= 0)
+            close(slow[i]);
+    vg_http_stop(h);
+}
+
+static void a_request_still_arriving_after_the_deadline_is_cut(void **state)
+{
+    (void)state;
+    /* One connection per address (4 / 4): the slow one holds this client's only slot. */
+    struct vg_http *h = start_limited(4, 300, 0);
+    int port = vg_http_port(h);
+    int slow = connect_from("127.0.0.1", port);
+    assert_true(slow >= 0);
+    send(slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n", 32, MSG_NOSIGNAL);
+    /* It sends a header line every 50 ms, never idle, so only a deadline for the whole request
+     * ends it: wait (at most 5 s) for the server to close it. */
+    int64_t end = vg_mono_ms() + 5000;
+    int closed = 0;
+    while (!closed && vg_mono_ms() < end) {
+        struct pollfd p = {.fd = slow, .events = POLLIN};
+        if (poll(&p, 1, 50) > 0) {
+            char c;
+            closed = recv(slow, &c, 1, 0) <= 0;
+        }
+        if (!closed && send(slow, "X-a: b\r\n", 8, MSG_NOSIGNAL) < 0)
+            closed = 1;
+    }
+    close(slow);
+    assert_true(closed);
+    /* The same client's next request is served. */
+    assert_int_equal(probe_from("127.0.0.1", port, "/healthz", 2000, NULL, 0), 200);
+    vg_http_stop(h);
+}
+
+static void probes_are_not_rate_limited(void **state)
+{
+    (void)state;
+    struct vg_http *h = start_limited(0, 0, 1); /* a burst of 1, refilling at 1/s */
+    char url[128], probe[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello", vg_http_port(h));
+    snprintf(probe, sizeof(probe), "http://127.0.0.1:%d/healthz", vg_http_port(h));
+    int limited = 0;
+    for (int i = 0; i < 5 && !limited; i++)
+        limited = vg_th_request("GET", url, NULL, NULL, 0, NULL) == 429;
+    assert_true(limited);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(vg_th_request("GET", probe, NULL, NULL, 0, NULL), 200);
+    vg_http_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +554,9 @@ int main(void)
         cmocka_unit_test(token_comparison_is_exact),
         cmocka_unit_test(the_bearer_scheme_is_matched_in_any_case),
         cmocka_unit_test(every_response_is_counted_by_its_code),
+        cmocka_unit_test(one_client_cannot_take_every_connection),
+        cmocka_unit_test(a_request_still_arriving_after_the_deadline_is_cut),
+        cmocka_unit_test(probes_are_not_rate_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      strcmp(auth + 7 + strspn(auth + 7, " "), TOKEN) == 0;
     for (size_t i = 0; i < vg_api_n_routes; i++)
         /* A path can be open to GET and mutating for POST (/api/v1/silences). */
-        if (vg_api_routes[i].mutating && strcmp(path, vg_api_routes[i].path) == 0 &&
+        if (vg_api_routes[i].kind == VG_HTTP_MUTATING && strcmp(path, vg_api_routes[i].path) == 0 &&
             strcmp(method, vg_api_routes[i].method) == 0 && !authorized && resp.status < 300)
             abort();
 
