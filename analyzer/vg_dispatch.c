@@ -27,6 +27,7 @@ struct alert {
     int64_t ready_ms;
     int64_t last_sent_ms;
     uint32_t repeats;
+    struct vg_silence_memo sil_memo;
 };
 
 struct vg_dispatch {
@@ -77,6 +78,7 @@ static void alert_free(struct alert *a)
         free(a->recv[i]);
     free(a->recv);
     free(a->group);
+    vg_silence_memo_free(&a->sil_memo);
     free(a);
 }
 
@@ -110,10 +112,11 @@ static const char *label_of(const void *ud, const char *name)
     return NULL;
 }
 
-static size_t silenced_by(const struct vg_dispatch *d, const struct vg_notification *n, int64_t now,
+static size_t silenced_by(const struct vg_dispatch *d, struct alert *a, int64_t now,
                           const char **ids, size_t max)
 {
-    return d->sil ? vg_silences_match(d->sil, label_of, n, now, ids, max) : 0;
+    return d->sil ? vg_silences_match_memo(d->sil, &a->sil_memo, label_of, &a->n, now, ids, max)
+                  : 0;
 }
 
 static struct alert *find(const struct vg_dispatch *d, const char *fp, size_t *at)
@@ -169,7 +172,7 @@ static void try_fire(struct vg_dispatch *d, struct alert *a, int64_t now)
     if (a->notified || now < a->ready_ms)
         return;
     const char *ids[1];
-    if (silenced_by(d, &a->n, now, ids, 1)) {
+    if (silenced_by(d, a, now, ids, 1)) {
         if (!a->held_counted) {
             a->held_counted = 1;
             d->st.silenced++;
@@ -263,7 +266,7 @@ static void on_resolved(struct vg_dispatch *d, const struct vg_notification *n, 
 static int send_if_held(struct vg_dispatch *d, struct alert *a, int64_t now, const char *why)
 {
     const char *ids[1];
-    if (a->notified || silenced_by(d, &a->n, now, ids, 1))
+    if (a->notified || silenced_by(d, a, now, ids, 1))
         return 0;
     a->notified = 1;
     a->last_sent_ms = now;
@@ -312,7 +315,7 @@ void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, i
         return;
     }
     const char *ids[1];
-    int silenced = silenced_by(d, n, now_ms, ids, 1) > 0;
+    int silenced = silenced_by(d, a, now_ms, ids, 1) > 0;
     /* The state record does not say whether the old owner notified it, and one a silence holds
      * now may have been held since it fired: taken as notified, it would never go out when the
      * silence ends. So it is held as the silence holds a new one, and try_fire sends it then;
@@ -361,7 +364,7 @@ void vg_dispatch_tick(struct vg_dispatch *d, int64_t now_ms)
         if (d->p.repeat_interval_ms <= 0 || now_ms - a->last_sent_ms < d->p.repeat_interval_ms)
             continue;
         const char *ids[1];
-        if (silenced_by(d, &a->n, now_ms, ids, 1))
+        if (silenced_by(d, a, now_ms, ids, 1))
             continue;
         a->last_sent_ms = now_ms;
         struct vg_notification r = a->n;
@@ -396,7 +399,7 @@ json_t *vg_dispatch_alerts_json(const struct vg_dispatch *d, int64_t now_ms)
     qsort(sorted, d->n, sizeof(*sorted), newest_first);
     json_t *arr = json_array();
     for (size_t i = 0; i < d->n; i++) {
-        const struct alert *a = sorted[i];
+        struct alert *a = sorted[i];
         const struct vg_notification *n = &a->n;
         json_t *o = json_object(), *labels = json_object(), *ann = json_object(),
                *recv = json_array(), *sil = json_array();
@@ -409,7 +412,7 @@ json_t *vg_dispatch_alerts_json(const struct vg_dispatch *d, int64_t now_ms)
         for (size_t k = 0; k < a->n_recv; k++)
             json_array_append_new(recv, json_string(a->recv[k]));
         const char *ids[MAX_SIL_IDS];
-        size_t ns = silenced_by(d, n, now_ms, ids, MAX_SIL_IDS);
+        size_t ns = silenced_by(d, a, now_ms, ids, MAX_SIL_IDS);
         for (size_t k = 0; k < ns && k < MAX_SIL_IDS; k++)
             json_array_append_new(sil, json_string(ids[k]));
         json_object_set_new(o, "fingerprint", vg_fmt_str(n->fingerprint));

@@ -31,6 +31,10 @@ struct vg_silences {
     size_t n;
     uint64_t gen;
     uint64_t snaps; /* snapshots taken: the seq of the last one */
+    /* Bumped whenever v's members, their order or their matchers' meaning could change (an add,
+     * a removal, times put back): memos (vg_silence_memo) of indices into v are stale then. */
+    uint64_t layout;
+    uint64_t match_evals;
 };
 
 int vg_silences_new(struct vg_silences **out)
@@ -120,6 +124,7 @@ static int add_parsed(struct vg_silences *s, struct silence *x)
     s->v = nv;
     s->v[s->n++] = x;
     s->gen++;
+    s->layout++;
     return 0;
 }
 
@@ -242,6 +247,7 @@ static void drop_at(struct vg_silences *s, size_t i)
     silence_free(s->v[i]);
     memmove(s->v + i, s->v + i + 1, (s->n - i - 1) * sizeof(*s->v));
     s->n--;
+    s->layout++;
 }
 
 /* Only silences that still hold (active or pending) count against VG_SILENCE_MAX: expired ones
@@ -343,6 +349,7 @@ int vg_silences_set_times(struct vg_silences *s, const char *id, int64_t starts_
     x->starts_ms = starts_ms;
     x->ends_ms = ends_ms;
     s->gen++;
+    s->layout++; /* an expiry taken back: the memos left it out */
     return 0;
 }
 
@@ -377,6 +384,8 @@ static void gc(struct vg_silences *s, int64_t now)
         else
             s->v[o++] = s->v[i];
     }
+    if (o != s->n)
+        s->layout++;
     s->n = o;
 }
 
@@ -397,25 +406,80 @@ json_t *vg_silences_json(struct vg_silences *s, const char *id, int64_t now_ms)
     return o;
 }
 
-size_t vg_silences_match(const struct vg_silences *s, vg_rule_label_fn lookup, const void *ud,
+static int matchers_hold(struct vg_silences *s, const struct silence *x, vg_rule_label_fn lookup,
+                         const void *ud)
+{
+    s->match_evals++;
+    for (size_t k = 0; k < x->n; k++)
+        if (!vg_rule_select_match(&x->m[k], lookup, ud))
+            return 0;
+    return 1;
+}
+
+static size_t note_match(const struct silence *x, int64_t now_ms, const char **ids, size_t max,
+                         size_t found)
+{
+    if (now_ms < x->starts_ms || now_ms >= x->ends_ms)
+        return found;
+    if (found < max)
+        ids[found] = x->id;
+    return found + 1;
+}
+
+size_t vg_silences_match(struct vg_silences *s, vg_rule_label_fn lookup, const void *ud,
                          int64_t now_ms, const char **ids, size_t max)
 {
     size_t found = 0;
     for (size_t i = 0; i < s->n; i++) {
         const struct silence *x = s->v[i];
-        if (now_ms < x->starts_ms || now_ms >= x->ends_ms)
-            continue;
-        size_t k;
-        for (k = 0; k < x->n; k++)
-            if (!vg_rule_select_match(&x->m[k], lookup, ud))
-                break;
-        if (k < x->n)
-            continue;
-        if (found < max)
-            ids[found] = x->id;
-        found++;
+        if (now_ms >= x->starts_ms && now_ms < x->ends_ms && matchers_hold(s, x, lookup, ud))
+            found = note_match(x, now_ms, ids, max, found);
     }
     return found;
+}
+
+size_t vg_silences_match_memo(struct vg_silences *s, struct vg_silence_memo *memo,
+                              vg_rule_label_fn lookup, const void *ud, int64_t now_ms,
+                              const char **ids, size_t max)
+{
+    if (!memo->valid || memo->layout != s->layout) {
+        /* Silences that ended never hold again (unless set_times puts an expiry back, which
+         * bumps the layout): pending and active ones are all that need their matchers run. */
+        size_t n = 0;
+        size_t *idx = NULL;
+        for (size_t i = 0; i < s->n; i++) {
+            if (s->v[i]->ends_ms <= now_ms || !matchers_hold(s, s->v[i], lookup, ud))
+                continue;
+            size_t *ni = realloc(idx, (n + 1) * sizeof(*ni));
+            if (!ni) { /* out of memory: answer without a memo */
+                free(idx);
+                vg_silence_memo_free(memo);
+                return vg_silences_match(s, lookup, ud, now_ms, ids, max);
+            }
+            idx = ni;
+            idx[n++] = i;
+        }
+        free(memo->idx);
+        memo->idx = idx;
+        memo->n = n;
+        memo->layout = s->layout;
+        memo->valid = 1;
+    }
+    size_t found = 0;
+    for (size_t k = 0; k < memo->n; k++)
+        found = note_match(s->v[memo->idx[k]], now_ms, ids, max, found);
+    return found;
+}
+
+void vg_silence_memo_free(struct vg_silence_memo *memo)
+{
+    free(memo->idx);
+    memset(memo, 0, sizeof(*memo));
+}
+
+uint64_t vg_silences_match_evals(const struct vg_silences *s)
+{
+    return s->match_evals;
 }
 
 size_t vg_silences_active(const struct vg_silences *s, int64_t now_ms)

@@ -47,8 +47,29 @@ json_t *vg_silences_json(struct vg_silences *s, const char *id, int64_t now_ms);
 
 /* Writes the ids of the active silences whose matchers all hold for the labels lookup gives
  * into ids[0..max) and returns how many match (possibly more than max). */
-size_t vg_silences_match(const struct vg_silences *s, vg_rule_label_fn lookup, const void *ud,
+size_t vg_silences_match(struct vg_silences *s, vg_rule_label_fn lookup, const void *ud,
                          int64_t now_ms, const char **ids, size_t max);
+
+/* Which silences' matchers hold for one label set, remembered: a regex matcher may cost
+ * milliseconds per value (docs/api.md), and an alert's labels and a silence's matchers never
+ * change, so they are run once per alert and silence, not on every tick and every
+ * GET /api/v1/alerts; only the time window is checked each call. Zero-initialise; the memo
+ * notices when silences are added or removed. */
+struct vg_silence_memo {
+    uint64_t layout;
+    int valid;
+    size_t *idx; /* indices of the silences whose matchers hold */
+    size_t n;
+};
+
+/* vg_silences_match for the label set memo belongs to (always the same lookup and ud). */
+size_t vg_silences_match_memo(struct vg_silences *s, struct vg_silence_memo *memo,
+                              vg_rule_label_fn lookup, const void *ud, int64_t now_ms,
+                              const char **ids, size_t max);
+void vg_silence_memo_free(struct vg_silence_memo *memo);
+
+/* How many times a silence's matchers were run against a label set (for tests). */
+uint64_t vg_silences_match_evals(const struct vg_silences *s);
 
 /* Active silences now. */
 size_t vg_silences_active(const struct vg_silences *s, int64_t now_ms);

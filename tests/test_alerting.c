@@ -526,6 +526,60 @@ static void a_silence_holds_firing_until_it_expires_and_then_releases_it(void **
     vg_silences_free(sil);
 }
 
+/* A regex matcher may cost milliseconds per value, and GET /api/v1/alerts needs no token: the
+ * silences' matchers run once per alert, not on every listing and every tick. */
+static void silence_matchers_run_once_per_alert_not_per_listing(void **state)
+{
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {.repeat_interval_ms = 1000};
+    assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
+    char id[17], id2[17];
+    add_silence(sil, "{\"matchers\":[\"host=~\\\"web-.*\\\"\"],\"duration\":\"1h\"}", 1000, id);
+    static const char *hosts[] = {"web-1", "web-2", "db-1", "db-2", "db-3"};
+    static const char *fps[] = {"fp-1", "fp-2", "fp-3", "fp-4", "fp-5"};
+    for (int i = 0; i < 5; i++) {
+        struct vg_notification n = alert("firing", fps[i], hosts[i]);
+        vg_dispatch_event(d, &n, 2000);
+    }
+    assert_int_equal(out.n, 3); /* the db ones */
+    uint64_t evals = vg_silences_match_evals(sil);
+    assert_true(evals >= 1 && evals <= 5);
+    for (int k = 0; k < 3; k++) {
+        json_t *al = vg_dispatch_alerts_json(d, 3000 + k);
+        json_t *a = json_object_get(al, "alerts");
+        size_t held = 0;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            held += json_array_size(json_object_get(json_array_get(a, i), "silenced_by"));
+        assert_int_equal(held, 2);
+        json_decref(al);
+        vg_dispatch_tick(d, 3500 + 1000 * k);
+    }
+    assert_int_equal(vg_silences_match_evals(sil), evals);
+    /* A new silence is matched against every alert once; the listing still sees both. */
+    add_silence(sil, "{\"matchers\":[\"host=\\\"db-1\\\"\"],\"duration\":\"1h\"}", 6000, id2);
+    json_decref(vg_dispatch_alerts_json(d, 6000));
+    uint64_t after = vg_silences_match_evals(sil);
+    assert_true(after > evals && after <= evals + 10);
+    json_decref(vg_dispatch_alerts_json(d, 6001));
+    vg_dispatch_tick(d, 6002);
+    assert_int_equal(vg_silences_match_evals(sil), after);
+    /* Expiring the first silence is seen at once, without running a matcher. */
+    assert_int_equal(vg_silences_expire(sil, id, 7000), 0);
+    json_t *al = vg_dispatch_alerts_json(d, 7000);
+    json_t *a = json_object_get(al, "alerts");
+    size_t held = 0;
+    for (size_t i = 0; i < json_array_size(a); i++)
+        held += json_array_size(json_object_get(json_array_get(a, i), "silenced_by"));
+    assert_int_equal(held, 1);
+    json_decref(al);
+    assert_int_equal(vg_silences_match_evals(sil), after);
+    vg_dispatch_free(d);
+    vg_silences_free(sil);
+}
+
 /* Host names and labels come off the wire unchecked, and jansson refuses invalid UTF-8 as an
  * object key: such a label vanished from /api/v1/alerts, value and all. */
 static void an_alert_label_whose_key_is_not_utf8_is_listed_with_a_question_mark(void **state)
@@ -2124,6 +2178,7 @@ int main(void)
         cmocka_unit_test(a_target_from_initial_follows_the_hosts_reporting_within_the_band),
         cmocka_unit_test(scale_in_with_removed_hosts_going_silent_is_not_followed_by_a_scale_out),
         cmocka_unit_test(a_silence_holds_firing_until_it_expires_and_then_releases_it),
+        cmocka_unit_test(silence_matchers_run_once_per_alert_not_per_listing),
         cmocka_unit_test(a_silence_stops_repeat_reminders_until_it_ends),
         cmocka_unit_test(a_silence_starting_later_holds_nothing_until_it_starts),
         cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
