@@ -432,6 +432,33 @@ static int align(struct cursor *c, const struct vg_rule_yaml_node *n, size_t off
     return 0;
 }
 
+/* libyaml's start mark of a node is at its properties, an anchor (&a) or a tag (!!str, !t,
+ * !<...>), when it has any: they come before the value, in either order, separated from it by
+ * blanks, line breaks or a comment. No value starts with '&' or '!' (both are indicators), so
+ * skipping them puts the cursor on the value's first character. */
+static void skip_properties(struct cursor *c)
+{
+    while (c->off < c->len && (c->buf[c->off] == '&' || c->buf[c->off] == '!')) {
+        int verbatim = c->buf[c->off] == '!' && c->off + 1 < c->len && c->buf[c->off + 1] == '<';
+        while (c->off < c->len && !is_space(c->buf[c->off])) {
+            char ch = c->buf[c->off];
+            cur_advance(c);
+            if (verbatim && ch == '>')
+                break;
+        }
+        for (;;) {
+            if (c->off < c->len && is_space(c->buf[c->off])) {
+                cur_advance(c);
+            } else if (c->off < c->len && c->buf[c->off] == '#') {
+                while (c->off < c->len && c->buf[c->off] != '\n')
+                    cur_advance(c);
+            } else {
+                break;
+            }
+        }
+    }
+}
+
 void vg_rule_yaml_locate(const struct vg_rule_yaml_doc *d, const struct vg_rule_yaml_node *n,
                          size_t off, size_t *line, size_t *col)
 {
@@ -444,6 +471,7 @@ void vg_rule_yaml_locate(const struct vg_rule_yaml_doc *d, const struct vg_rule_
     struct cursor c = {.buf = d->buf, .len = d->len};
     if (cur_seek(&c, n->line - 1, n->col - 1) < 0)
         return;
+    skip_properties(&c);
     if (n->style == VG_RULE_YAML_SINGLE || n->style == VG_RULE_YAML_DOUBLE) {
         if (c.off < c.len)
             cur_advance(&c); /* the opening quote */

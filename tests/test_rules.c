@@ -488,6 +488,43 @@ static void errors_inside_scalars_are_placed_at_their_line_and_column(void **sta
     }
 }
 
+/* libyaml places a node with an anchor or a tag at its '&' or '!': the error's column is the
+ * offending character's all the same, as without them. */
+static void error_column_is_exact_after_anchor_and_tag(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml, *want, *what;
+    } cases[] = {
+        {"rules:\n  - name: N\n    when: value(\"x\") > 1 and valu(\"y\") > 2\n",
+         "t.yaml:3:30:", "unknown function 'valu'"},
+        {"rules:\n  - name: N\n    when: &anchor value(\"x\") > 1 and valu(\"y\") > 2\n",
+         "t.yaml:3:38:", "unknown function 'valu'"},
+        {"rules:\n  - name: N\n    when: !!str value(\"x\") > 1 and valu(\"y\") > 2\n",
+         "t.yaml:3:36:", "unknown function 'valu'"},
+        {"rules:\n  - name: N\n    when: &a !!str value(\"x\") > 1 and valu(\"y\") > 2\n",
+         "t.yaml:3:39:", "unknown function 'valu'"},
+        {"rules:\n  - name: N\n    when: &a \"value(\\\"x\\\") > 1 and valu(\\\"y\\\") > 2\"\n",
+         "t.yaml:3:36:", "unknown function 'valu'"},
+        /* the property on its own line, the value below it */
+        {"rules:\n  - name: N\n    when: &a # why\n      value(\"x\") > 1 and valu(\"y\") > 2\n",
+         "t.yaml:4:26:", "unknown function 'valu'"},
+        {"rules:\n  - name: N\n    when: value(\"x\") > 1\n    select: [&s "
+         "\"host=~\\\"web-(\\\"\"]\n",
+         "t.yaml:4:26:", "bad regex"},
+        {"rules:\n  - name: N\n    when: value(\"x\") > 1\n"
+         "    annotations: {summary: &t \"{{ host }} {{ nope }}\"}\n",
+         "t.yaml:4:46:", "nope"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_rule_set *s = NULL;
+        char err[512] = "";
+        assert_int_equal(load_str(cases[i].yaml, &s, err, sizeof(err)), -EINVAL);
+        if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0 || !strstr(err, cases[i].what))
+            fail_msg("case %zu: got %s, want %s ... %s", i, err, cases[i].want, cases[i].what);
+    }
+}
+
 static void a_missing_directory_is_an_error(void **state)
 {
     struct vg_rule_set *s;
@@ -1929,6 +1966,7 @@ int main(void)
         cmocka_unit_test(a_long_error_list_ends_at_a_whole_line_with_the_count_left_out),
         cmocka_unit_test(a_check_load_keeps_what_parsed_and_its_list_can_be_continued),
         cmocka_unit_test(errors_inside_scalars_are_placed_at_their_line_and_column),
+        cmocka_unit_test(error_column_is_exact_after_anchor_and_tag),
         cmocka_unit_test(a_rules_for_is_a_strict_duration),
         cmocka_unit_test(a_yaml_syntax_error_names_where_the_unclosed_quote_or_bracket_started),
         cmocka_unit_test(a_missing_directory_is_an_error),
