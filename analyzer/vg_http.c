@@ -51,15 +51,21 @@ struct conn_ctx {
     int too_large;
 };
 
-int vg_http_token_equal(const char *a, const char *b)
+/* vg_http_token_equal for the first la bytes of a. */
+static int token_equal_n(const char *a, size_t la, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b);
+    size_t lb = strlen(b);
     unsigned char diff = la != lb;
     /* Touch every byte of the expected token whatever the input, so timing does not tell how
      * many leading bytes matched. */
     for (size_t i = 0; i < lb; i++)
         diff |= (unsigned char)(b[i] ^ (i < la ? a[i] : 0));
     return diff == 0;
+}
+
+int vg_http_token_equal(const char *a, const char *b)
+{
+    return token_equal_n(a, strlen(a), b);
 }
 
 void vg_http_reply(struct vg_http_response *r, int status, const char *content_type,
@@ -258,7 +264,12 @@ void vg_http_dispatch(const struct vg_http_router *rt, const char *method, const
             cred += 7 + strspn(cred + 7, " ");
         else
             cred = NULL;
-        if (!cred || !vg_http_token_equal(cred, rt->token)) {
+        /* Whitespace around a field value is no part of it (RFC 9110 5.5), and MHD leaves the
+         * trailing side in: "Bearer TOKEN " is TOKEN. */
+        size_t cred_len = cred ? strlen(cred) : 0;
+        while (cred_len && (cred[cred_len - 1] == ' ' || cred[cred_len - 1] == '\t'))
+            cred_len--;
+        if (!cred || !token_equal_n(cred, cred_len, rt->token)) {
             reply_text(resp, path, 401, "missing or wrong bearer token");
             return;
         }

@@ -119,9 +119,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vg_http_dispatch(&rt, method, path, auth[0] ? auth : NULL, body, n, &resp);
     if (resp.status < 200 || resp.status > 599 || (resp.len && !resp.body))
         abort();
-    /* RFC 7235: the scheme in any case, then one or more spaces, then the token exactly. */
-    int authorized = strncasecmp(auth, "Bearer ", 7) == 0 &&
-                     strcmp(auth + 7 + strspn(auth + 7, " "), TOKEN) == 0;
+    /* RFC 7235: the scheme in any case, then one or more spaces, then the token exactly, then
+     * only spaces and tabs (no part of the field value, RFC 9110 5.5). */
+    int authorized = 0;
+    if (strncasecmp(auth, "Bearer ", 7) == 0) {
+        const char *cred = auth + 7 + strspn(auth + 7, " ");
+        size_t tl = strlen(TOKEN);
+        authorized = strncmp(cred, TOKEN, tl) == 0 && cred[tl + strspn(cred + tl, " \t")] == '\0';
+    }
     for (size_t i = 0; i < vg_api_n_routes; i++)
         /* A path can be open to GET and mutating for POST (/api/v1/silences). */
         if (vg_api_routes[i].kind == VG_HTTP_MUTATING && strcmp(path, vg_api_routes[i].path) == 0 &&
