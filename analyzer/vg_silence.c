@@ -215,7 +215,9 @@ static int from_json(json_t *o, int64_t now_ms, int loading, struct silence **ou
         rc = vg_err(err, errlen, -EINVAL, "ends_at or duration is required");
         goto fail;
     }
-    if (x->ends_ms <= x->starts_ms) {
+    /* A pending silence expired through DELETE ends where it starts; it is saved and loaded
+     * back while it is listed. */
+    if (loading ? x->ends_ms < x->starts_ms : x->ends_ms <= x->starts_ms) {
         rc = vg_err(err, errlen, -EINVAL, "ends_at is before starts_at");
         goto fail;
     }
@@ -498,8 +500,10 @@ uint64_t vg_silences_generation(const struct vg_silences *s)
 int vg_silences_snapshot(struct vg_silences *s, int64_t now_ms, struct vg_silences_snap *snap)
 {
     json_t *a = json_array();
+    /* Expired ones too, while they are listed (gc's rule): a restart must not forget who
+     * silenced what an hour ago. */
     for (size_t i = 0; i < s->n; i++)
-        if (s->v[i]->ends_ms > now_ms)
+        if (!(s->v[i]->ends_ms + VG_SILENCE_KEEP_MS < now_ms))
             json_array_append_new(a, to_json(s->v[i], now_ms));
     /* A tree of its own (jansson copies the strings): its text is made by the write. */
     snap->doc = a;
@@ -658,7 +662,7 @@ int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, ui
             rc = 0;
             continue;
         }
-        if (x->ends_ms <= now_ms) {
+        if (x->ends_ms + VG_SILENCE_KEEP_MS < now_ms) {
             silence_free(x);
             continue;
         }

@@ -85,7 +85,7 @@ struct vg_silences_snap {
     uint64_t seq;
 };
 
-/* Every silence that has not expired at now_ms, as the file holds them. 0 or -ENOMEM. */
+/* Every silence still listed at now_ms (vg_silences_save), as the file holds them. 0 or -ENOMEM. */
 int vg_silences_snapshot(struct vg_silences *s, int64_t now_ms, struct vg_silences_snap *snap);
 void vg_silences_snap_free(struct vg_silences_snap *snap);
 
@@ -96,11 +96,12 @@ void vg_silences_snap_free(struct vg_silences_snap *snap);
 int vg_silences_write(const struct vg_silences_snap *snap, const char *path, uint64_t *written,
                       char *err, size_t errlen);
 
-/* Saves every silence that has not expired to path (snapshot and write) / loads them back,
- * dropping expired ones. A missing file loads as none; the load refuses a path the save could not
- * write (its directory missing or not writable by this user, or path a directory). A silence the
- * load refuses (saved by an older version that took what this one does not) is logged, counted in
- * *skipped (when not NULL) and left out; the others load. 0 or -errno with err. */
+/* Saves every silence still listed (not expired, or expired less than VG_SILENCE_KEEP_MS ago) to
+ * path (snapshot and write) / loads them back, dropping those expired longer ago. A missing file
+ * loads as none; the load refuses a path the save could not write (its directory missing or not
+ * writable by this user, or path a directory). A silence the load refuses (saved by an older
+ * version that took what this one does not) is logged, counted in *skipped (when not NULL) and left
+ * out; the others load. 0 or -errno with err. */
 int vg_silences_save(struct vg_silences *s, const char *path, int64_t now_ms, char *err,
                      size_t errlen);
 int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, uint64_t *skipped,

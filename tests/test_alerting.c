@@ -1133,6 +1133,55 @@ static void an_older_silences_snapshot_never_replaces_a_newer_one(void **state)
     vg_silences_free(s);
 }
 
+/* docs/api.md: expired silences are listed for an hour. A restart used to forget them at once,
+ * and with them who silenced what. */
+static void expired_silence_is_still_listed_after_reload_within_the_hour(void **state)
+{
+    (void)state;
+    struct vg_silences *s, *s2, *s3;
+    assert_int_equal(vg_silences_new(&s), 0);
+    char id[17], pend[17], path[] = "/tmp/vg-silences-XXXXXX", err[VG_ERRLEN];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    add_silence(s, "{\"matchers\":[\"host=\\\"h9\\\"\"],\"duration\":\"2h\",\"created_by\":\"a\"}",
+                1000, id);
+    /* One still pending when expired: it ends where it starts. */
+    add_silence(s,
+                "{\"matchers\":[\"host=\\\"h8\\\"\"],\"starts_at\":\"2030-01-01T00:00:00Z\","
+                "\"duration\":\"1h\"}",
+                1000, pend);
+    assert_int_equal(vg_silences_expire(s, id, 5000), 0);
+    assert_int_equal(vg_silences_expire(s, pend, 5000), 0);
+    assert_int_equal(vg_silences_save(s, path, 5000, err, sizeof(err)), 0);
+
+    uint64_t skipped = 0;
+    assert_int_equal(vg_silences_new(&s2), 0);
+    assert_int_equal(vg_silences_load(s2, path, 5000 + 60000, &skipped, err, sizeof(err)), 0);
+    assert_int_equal(skipped, 0);
+    json_t *o = vg_silences_json(s2, id, 5000 + 60000);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "expired");
+    assert_string_equal(json_string_value(json_object_get(o, "created_by")), "a");
+    assert_int_equal(json_integer_value(json_object_get(o, "ends_at_ms")), 5000);
+    json_decref(o);
+    o = vg_silences_json(s2, pend, 5000 + 60000);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "expired");
+    json_decref(o);
+    /* Expired, it silences nothing. */
+    assert_int_equal(vg_silences_active(s2, 5000 + 60000), 0);
+
+    /* An hour and a minute after it ended it is gone. */
+    assert_int_equal(vg_silences_new(&s3), 0);
+    assert_int_equal(vg_silences_load(s3, path, 5000 + 61 * 60000, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_silences_generation(s3), 0); /* nothing was added */
+    unlink(path);
+    vg_silences_free(s);
+    vg_silences_free(s2);
+    vg_silences_free(s3);
+}
+
 /* An older analyzer saved silences this one refuses (a backreference in a matcher, a duration the
  * stricter parser does not take): they are skipped and counted, and the others still load rather
  * than the start failing. */
@@ -2196,6 +2245,7 @@ int main(void)
         cmocka_unit_test(a_silence_change_can_be_taken_back),
         cmocka_unit_test(silences_survive_a_save_and_load),
         cmocka_unit_test(an_older_silences_snapshot_never_replaces_a_newer_one),
+        cmocka_unit_test(expired_silence_is_still_listed_after_reload_within_the_hour),
         cmocka_unit_test(silences_file_entries_refused_now_are_skipped_at_load),
         cmocka_unit_test(silences_file_that_could_not_be_saved_is_refused_at_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
