@@ -192,6 +192,12 @@ static int from_json(json_t *o, int64_t now_ms, int loading, struct silence **ou
         (rc = json_time(v, "starts_at", &x->starts_ms, err, errlen)))
         goto fail;
     json_t *ends = json_object_get(o, "ends_at"), *dur = json_object_get(o, "duration");
+    /* null is absent, as for the other optional fields: clients that write every field send
+     * "ends_at": null with a duration. */
+    if (json_is_null(ends))
+        ends = NULL;
+    if (json_is_null(dur))
+        dur = NULL;
     if (ends && dur) {
         rc = vg_err(err, errlen, -EINVAL, "give either ends_at or duration, not both");
         goto fail;

@@ -990,6 +990,37 @@ static void silence_requests_are_checked(void **state)
 }
 
 /* A repeated key used to keep its last value silently: "1h" then "5m" made a 5-minute silence. */
+/* A null ends_at or duration is absent, as a null starts_at, comment or created_by is: it was
+ * taken as given, and the request refused as giving both. */
+static void silence_null_ends_at_with_duration_is_accepted(void **state)
+{
+    (void)state;
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    char id[17], err[VG_ERRLEN] = "";
+    add_silence(s,
+                "{\"matchers\":[\"alertname=\\\"HostAnomaly\\\"\"],\"ends_at\":null,"
+                "\"duration\":\"1h\",\"starts_at\":null}",
+                1000, id);
+    json_t *o = vg_silences_json(s, id, 1000);
+    assert_int_equal(json_integer_value(json_object_get(o, "ends_at_ms")), 1000 + 3600000);
+    json_decref(o);
+    add_silence(s,
+                "{\"matchers\":[\"alertname=\\\"HostAnomaly\\\"\"],"
+                "\"ends_at\":\"2030-01-01T00:00:00Z\",\"duration\":null}",
+                1000, id);
+    o = vg_silences_json(s, id, 1000);
+    assert_string_equal(json_string_value(json_object_get(o, "ends_at")),
+                        "2030-01-01T00:00:00.000Z");
+    json_decref(o);
+    /* Both null: neither is given. */
+    const char *none = "{\"matchers\":[\"a=\\\"b\\\"\"],\"ends_at\":null,\"duration\":null}";
+    assert_int_equal(vg_silences_add_json(s, none, strlen(none), 1000, id, err, sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "ends_at or duration is required");
+    vg_silences_free(s);
+}
+
 static void a_silence_request_with_a_repeated_key_is_refused(void **state)
 {
     struct vg_silences *s;
@@ -2241,6 +2272,7 @@ int main(void)
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
         cmocka_unit_test(silence_requests_are_checked),
         cmocka_unit_test(a_silence_request_with_a_repeated_key_is_refused),
+        cmocka_unit_test(silence_null_ends_at_with_duration_is_accepted),
         cmocka_unit_test(expired_silences_make_room_at_the_cap),
         cmocka_unit_test(a_silence_change_can_be_taken_back),
         cmocka_unit_test(silences_survive_a_save_and_load),
