@@ -49,6 +49,9 @@ struct conn_ctx {
     char *body;
     size_t len;
     int too_large;
+    int headers_seen; /* on_request had its first call */
+    int answered;     /* on_request queued the response (and counted it) */
+    char url[128];    /* for the count of a response MHD gave itself */
 };
 
 /* vg_http_token_equal for the first la bytes of a. */
@@ -317,12 +320,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct vg_http *h = cls;
     (void)version;
     struct conn_ctx *ctx = *con_cls;
-    if (!ctx) {
-        /* First call: headers only. */
-        ctx = calloc(1, sizeof(*ctx));
-        if (!ctx)
+    if (!ctx || !ctx->headers_seen) {
+        /* First call: headers only. The context is usually on_uri's. */
+        if (!ctx && !(ctx = calloc(1, sizeof(*ctx))))
             return MHD_NO;
         *con_cls = ctx;
+        ctx->headers_seen = 1;
         ctx->too_large = vg_http_too_large(
             &h->rt, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length"));
         return MHD_YES;
@@ -356,15 +359,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                          ctx->body, ctx->len, &resp);
     }
     note_response(h, c, method, url, resp.status);
+    ctx->answered = 1;
     return respond(c, resp.status, resp.content_type, resp.body, resp.len, resp.allow);
+}
+
+/* Called when a request's first line has arrived: the context made here reaches on_completed
+ * even when libmicrohttpd refuses the request before on_request sees it. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct conn_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (ctx)
+        snprintf(ctx->url, sizeof ctx->url, "%s", uri ? uri : "");
+    return ctx;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)toe;
-    mark_answering(cls, c, 0);
+    struct vg_http *h = cls;
+    mark_answering(h, c, 0);
     struct conn_ctx *ctx = *con_cls;
+    if (ctx && !ctx->answered) {
+        /* libmicrohttpd answered this request itself, before on_request (a Content-Length it
+         * cannot parse: 413; malformed headers: 400; ...): still counted, as every response
+         * is. */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        if (ci && ci->http_status)
+            note_response(h, c, "-", ctx->url, (int)ci->http_status);
+    }
     if (ctx) {
         free(ctx->body);
         free(ctx);
@@ -539,7 +565,8 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        MHD_OPTION_END);
     atomic_store(&h->starting, 0);
     if (!h->d) {
         int e = errno;

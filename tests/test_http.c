@@ -498,6 +498,42 @@ static struct vg_http *start_limited(unsigned max_conns, unsigned timeout_ms, do
     return h;
 }
 
+/* A Content-Length too large to parse is answered by libmicrohttpd itself (413), before the
+ * router sees the request: that response was not counted. */
+static void a_content_length_too_big_to_parse_is_counted(void **state)
+{
+    (void)state;
+    static struct vg_http_counts counts;
+    memset(&counts, 0, sizeof(counts));
+    struct vg_http_cfg cfg = {.listen = "127.0.0.1:0", .max_body = 1024, .counts = &counts};
+    struct vg_http *h = NULL;
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(vg_http_start(&h, &cfg, routes, VG_ARRAY_LEN(routes), NULL, err, sizeof(err)),
+                     0);
+    int fd = connect_from("127.0.0.1", vg_http_port(h));
+    assert_true(fd >= 0);
+    static const char req[] = "POST /api/v1/hello HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Length: 99999999999999999999999\r\n\r\n{}";
+    assert_int_equal(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+    char buf[256] = "";
+    size_t got = 0;
+    int64_t end = vg_mono_ms() + 5000;
+    while (got < 12 && vg_mono_ms() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    assert_true(strncmp(buf, "HTTP/1.1 413", 12) == 0);
+    vg_http_stop(h); /* every connection's completion has run */
+    assert_int_equal(vg_http_count(&counts, 413), 1);
+    assert_int_equal(vg_http_count(&counts, 200), 0);
+}
+
 static void one_client_cannot_take_every_connection(void **state)
 {
     (void)state;
@@ -577,6 +613,7 @@ int main(void)
         cmocka_unit_test(the_bearer_scheme_is_matched_in_any_case),
         cmocka_unit_test(bearer_token_with_trailing_whitespace_is_accepted),
         cmocka_unit_test(every_response_is_counted_by_its_code),
+        cmocka_unit_test(a_content_length_too_big_to_parse_is_counted),
         cmocka_unit_test(one_client_cannot_take_every_connection),
         cmocka_unit_test(a_request_still_arriving_after_the_deadline_is_cut),
         cmocka_unit_test(probes_are_not_rate_limited),
