@@ -439,6 +439,11 @@ static int check_templates(struct file *f, const char *key, const struct vg_rule
                  key, name);
             continue;
         }
+        /* docs/rules.md: these names follow the rule name's rule, length included. */
+        if (strlen(name) > MAX_NAME_LEN) {
+            ferr(f, k, "%s: name '%.40s...' is longer than %d characters", key, name, MAX_NAME_LEN);
+            continue;
+        }
         if ((flags & VG_TMPL_STABLE) && strcmp(name, "host") == 0) {
             ferr(f, k, "labels: 'host' comes from the agent and cannot be set by a rule");
             continue;

@@ -525,6 +525,39 @@ static void error_column_is_exact_after_anchor_and_tag(void **state)
     }
 }
 
+/* docs/rules.md: names in labels and annotations follow the rule names' rule, whose limit is 200
+ * characters. A 1000-character label name loaded and went out with every notification. */
+static void label_name_longer_than_200_is_refused(void **state)
+{
+    (void)state;
+    char name[202], yaml[512], err[512];
+    for (int len = 200; len <= 201; len++) {
+        for (const char *key = "labels"; key;
+             key = strcmp(key, "labels") == 0 ? "annotations" : NULL) {
+            memset(name, 'k', (size_t)len);
+            name[len] = '\0';
+            snprintf(yaml, sizeof(yaml),
+                     "rules:\n  - name: A\n    when: value(\"x\") > 1\n    %s: {%s: v}\n", key,
+                     name);
+            struct vg_rule_set *s = NULL;
+            err[0] = '\0';
+            int rc = load_str(yaml, &s, err, sizeof(err));
+            if (len == 200) {
+                if (rc != 0)
+                    fail_msg("%s, 200 characters: %s", key, err);
+                vg_rule_set_free(s);
+                continue;
+            }
+            char want[128];
+            /* at the key: column 6 + strlen(key) + 3 */
+            snprintf(want, sizeof(want), "t.yaml:4:%zu: %s: name 'kkkk", strlen(key) + 8, key);
+            if (rc != -EINVAL || strncmp(err, want, strlen(want)) != 0 ||
+                !strstr(err, "is longer than 200 characters"))
+                fail_msg("%s, 201 characters: rc %d %s", key, rc, err);
+        }
+    }
+}
+
 static void a_missing_directory_is_an_error(void **state)
 {
     struct vg_rule_set *s;
@@ -1967,6 +2000,7 @@ int main(void)
         cmocka_unit_test(a_check_load_keeps_what_parsed_and_its_list_can_be_continued),
         cmocka_unit_test(errors_inside_scalars_are_placed_at_their_line_and_column),
         cmocka_unit_test(error_column_is_exact_after_anchor_and_tag),
+        cmocka_unit_test(label_name_longer_than_200_is_refused),
         cmocka_unit_test(a_rules_for_is_a_strict_duration),
         cmocka_unit_test(a_yaml_syntax_error_names_where_the_unclosed_quote_or_bracket_started),
         cmocka_unit_test(a_missing_directory_is_an_error),
