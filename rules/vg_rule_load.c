@@ -361,6 +361,14 @@ static int check_select(struct file *f, struct vg_rule *r, const struct vg_rule_
              "(a map would not say whether a value is a name or a regex)");
         return 0;
     }
+    /* No select means every host, so an empty list written to mean "no host" would read
+     * every host instead: refused, as actions: [] is. */
+    if (v->kind == VG_RULE_YAML_SEQ && v->n == 0) {
+        ferr(f, v,
+             "select: an empty list would select every host, as no 'select' does: omit the key "
+             "for every host, or write the matchers (e.g. select: ['env=\"prod\"'])");
+        return 0;
+    }
     if (!check_list(f, "select", v, "['env=\"prod\"']"))
         return 0;
     if (!(r->select = calloc(v->n ? v->n : 1, sizeof(*r->select))))
@@ -553,6 +561,14 @@ static int check_field(struct file *f, struct vg_rule *r, enum key k,
         return check_strings(f, "actions", v, "[webhook]", &r->actions, &r->action_where,
                              &r->n_actions);
     case K_SERIES:
+        /* As for actions and select: no series means every series. */
+        if (v->kind == VG_RULE_YAML_SEQ && v->n == 0) {
+            ferr(f, v,
+                 "series: an empty list would consider every series, as no 'series' does: omit "
+                 "the key for every series, or name the ones to consider (e.g. series: "
+                 "['cpu.*'])");
+            return 0;
+        }
         return check_strings(f, "series", v, "['cpu.*', 'mem.*']", &r->series, NULL, &r->n_series);
     case K_COUNT:
         break;

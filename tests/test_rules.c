@@ -558,6 +558,38 @@ static void label_name_longer_than_200_is_refused(void **state)
     }
 }
 
+/* actions: [] is refused since it reads as "nobody" but means everyone; series: [] and
+ * select: [] loaded as every series and every host. */
+static void empty_series_list_is_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"rules:\n  - name: E\n    when: value(\"x\") > 1\n    series: []\n",
+         "t.yaml:4:13: series: an empty list would consider every series, as no 'series' does"},
+        {"rules:\n  - name: E\n    when: value(\"x\") > 1\n    select: []\n",
+         "t.yaml:4:13: select: an empty list would select every host, as no 'select' does"},
+        {"rules: [{name: E, when: 'value(\"x\") > 1', series: [ ]}]\n",
+         "t.yaml:1:51: series: an empty list"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_rule_set *s = NULL;
+        char err[512] = "";
+        assert_int_equal(load_str(cases[i].yaml, &s, err, sizeof(err)), -EINVAL);
+        if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("case %zu:\n got: %s\nwant: %s ...", i, err, cases[i].want);
+    }
+    /* Absent or null still means every one. */
+    struct vg_rule_set *s = NULL;
+    char err[512] = "";
+    assert_int_equal(load_str("rules:\n  - name: E\n    when: value(\"x\") > 1\n    series:\n"
+                              "    select: ~\n",
+                              &s, err, sizeof(err)),
+                     0);
+    vg_rule_set_free(s);
+}
+
 static void a_missing_directory_is_an_error(void **state)
 {
     struct vg_rule_set *s;
@@ -2001,6 +2033,7 @@ int main(void)
         cmocka_unit_test(errors_inside_scalars_are_placed_at_their_line_and_column),
         cmocka_unit_test(error_column_is_exact_after_anchor_and_tag),
         cmocka_unit_test(label_name_longer_than_200_is_refused),
+        cmocka_unit_test(empty_series_list_is_refused),
         cmocka_unit_test(a_rules_for_is_a_strict_duration),
         cmocka_unit_test(a_yaml_syntax_error_names_where_the_unclosed_quote_or_bracket_started),
         cmocka_unit_test(a_missing_directory_is_an_error),
