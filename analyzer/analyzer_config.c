@@ -277,8 +277,8 @@ static const struct vg_cfg_key keys[] = {
      "larger request bodies are refused with 413"},
     {"http.max_connections", VG_CFG_INT, "64", OFF(http_max_conns), 1, 10000, NULL,
      "concurrent connections; one client address may hold a quarter of them (at least 1), and "
-     "a connection whose request (headers and body) has not arrived 10 s after it opened, or "
-     "after the previous response, is closed"},
+     "a connection whose request (headers and body) has not arrived 10 s after it opened (20 s "
+     "after the previous response on a kept-alive one) is closed"},
     {"http.rate", VG_CFG_DOUBLE, "200", OFF(http_rate), 0, 1e6, NULL,
      "requests per second over all clients before 429; 0 = no limit. /healthz and /readyz are "
      "exempt, so that a client spending it cannot fail the probes"},

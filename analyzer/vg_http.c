@@ -38,6 +38,8 @@ struct vg_http {
     struct tracked_conn *conns;
 };
 
+#define IDLE_TIMEOUT_S 10 /* MHD closes a connection idle this long */
+
 struct tracked_conn {
     struct tracked_conn *prev, *next;
     int fd;
@@ -297,9 +299,10 @@ static int is_probe(const struct vg_http_router *rt, const char *method, const c
     return r && r->kind == VG_HTTP_PROBE;
 }
 
-/* The next request on a connection (keep-alive) gets a deadline of its own, counted from the end
- * of the previous response; while a request is being answered there is none (a handler may wait
- * for the analyzer's lock). */
+/* The next request on a connection (keep-alive) gets a deadline of its own once the previous
+ * response is done: the idle wait MHD already bounds (IDLE_TIMEOUT_S, after which it closes the
+ * connection itself, quietly) plus the time a request may take to arrive. While a request is
+ * being answered there is none (a handler may wait for the analyzer's lock). */
 static void mark_answering(struct vg_http *h, struct MHD_Connection *c, int answering)
 {
     const union MHD_ConnectionInfo *ci =
@@ -309,7 +312,7 @@ static void mark_answering(struct vg_http *h, struct MHD_Connection *c, int answ
         return;
     pthread_mutex_lock(&h->conns_lock);
     t->answering = answering;
-    t->deadline_ms = vg_mono_ms() + h->request_timeout_ms;
+    t->deadline_ms = vg_mono_ms() + IDLE_TIMEOUT_S * 1000 + h->request_timeout_ms;
     pthread_mutex_unlock(&h->conns_lock);
 }
 
@@ -449,7 +452,7 @@ static void *reaper_main(void *arg)
     pthread_mutex_lock(&h->conns_lock);
     while (!h->stopping) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* the condition's clock: see vg_http_start */
         ts.tv_sec += (time_t)(period / 1000);
         ts.tv_nsec += (long)(period % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -547,7 +550,12 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
     h->request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 10000;
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->conns_lock, NULL);
-    pthread_cond_init(&h->reaper_wake, NULL);
+    /* On the monotonic clock, so that a wall-clock step cannot stall the reaper. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->reaper_wake, &ca);
+    pthread_condattr_destroy(&ca);
     int rc;
     if (cfg->token_file && (rc = read_token(cfg->token_file, &h->rt.token, err, errlen)) < 0) {
         vg_http_stop(h);
@@ -564,9 +572,9 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
     atomic_store(&h->starting, 0);
     if (!h->d) {
         int e = errno;
