@@ -553,31 +553,46 @@ static void one_client_cannot_take_every_connection(void **state)
     vg_http_stop(h);
 }
 
+/* Sends `start`, then `more` every 50 ms, until the server closes the connection (1) or 5 s
+ * pass (0). */
+static int dribble_until_closed(int fd, const char *start, const char *more)
+{
+    send(fd, start, strlen(start), MSG_NOSIGNAL);
+    int64_t end = vg_mono_ms() + 5000;
+    while (vg_mono_ms() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) > 0) {
+            char c;
+            if (recv(fd, &c, 1, 0) <= 0)
+                return 1;
+        }
+        if (send(fd, more, strlen(more), MSG_NOSIGNAL) < 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void a_request_still_arriving_after_the_deadline_is_cut(void **state)
 {
     (void)state;
     /* One connection per address (4 / 4): the slow one holds this client's only slot. */
     struct vg_http *h = start_limited(4, 300, 0);
     int port = vg_http_port(h);
+    /* Headers: a line every 50 ms, never idle, so only a deadline for the whole request ends
+     * it. */
     int slow = connect_from("127.0.0.1", port);
     assert_true(slow >= 0);
-    send(slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n", 32, MSG_NOSIGNAL);
-    /* It sends a header line every 50 ms, never idle, so only a deadline for the whole request
-     * ends it: wait (at most 5 s) for the server to close it. */
-    int64_t end = vg_mono_ms() + 5000;
-    int closed = 0;
-    while (!closed && vg_mono_ms() < end) {
-        struct pollfd p = {.fd = slow, .events = POLLIN};
-        if (poll(&p, 1, 50) > 0) {
-            char c;
-            closed = recv(slow, &c, 1, 0) <= 0;
-        }
-        if (!closed && send(slow, "X-a: b\r\n", 8, MSG_NOSIGNAL) < 0)
-            closed = 1;
-    }
+    assert_true(dribble_until_closed(slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n", "X-a: b\r\n"));
     close(slow);
-    assert_true(closed);
     /* The same client's next request is served. */
+    assert_int_equal(probe_from("127.0.0.1", port, "/healthz", 2000, NULL, 0), 200);
+    /* A chunked body that never ends. */
+    slow = connect_from("127.0.0.1", port);
+    assert_true(slow >= 0);
+    assert_true(dribble_until_closed(
+        slow, "POST /change HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "40\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"));
+    close(slow);
     assert_int_equal(probe_from("127.0.0.1", port, "/healthz", 2000, NULL, 0), 200);
     vg_http_stop(h);
 }
