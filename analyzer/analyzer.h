@@ -58,9 +58,9 @@ struct analyzer {
     struct vg_dispatch *dispatch;
     struct vg_decisions *decisions;
     uint64_t reloads, reload_failures, silences_created, silences_save_errors;
-    /* Silence changes take turns from the change to its save, and to its undo when the save
-     * fails (analyzer_silences_changed), so that no other change's snapshot holds one that is
-     * then undone; the write itself is outside `lock`. silences_written: the seq of the last
+    /* Silence changes take turns from their preparation to their save and, when it succeeds,
+     * their making (analyzer_silences_change), so that no other change's snapshot holds one that
+     * is then refused; the write itself is outside `lock`. silences_written: the seq of the last
      * snapshot written (vg_silences_write). */
     pthread_mutex_t silences_save_lock;
     uint64_t silences_written;

@@ -252,11 +252,12 @@ void analyzer_tick(struct analyzer *a)
         vg_decisions_tick(a->decisions, a->engine);
 }
 
-int analyzer_silences_changed(struct analyzer *a, char *err, size_t errlen)
+int analyzer_silences_change(struct analyzer *a, struct vg_silences_change *ch, char *err,
+                             size_t errlen)
 {
     if (a->cfg.silences_file && *a->cfg.silences_file) {
         struct vg_silences_snap snap;
-        int rc = vg_silences_snapshot(a->silences, vg_now_ms(), &snap);
+        int rc = vg_silences_snapshot_change(a->silences, ch, &snap);
         if (rc < 0) {
             vg_err(err, errlen, rc, "silences.file %s: out of memory", a->cfg.silences_file);
         } else {
@@ -273,6 +274,12 @@ int analyzer_silences_changed(struct analyzer *a, char *err, size_t errlen)
             return rc;
         }
     }
+    /* Only now that the file holds it: a refused change must not have held or released
+     * anything. An expiry finds its silence gone only when it ended over an hour ago, as the
+     * file's next load would drop it too. */
+    int rc = vg_silences_apply(a->silences, ch);
+    if (rc == -ENOMEM)
+        return vg_err(err, errlen, rc, "out of memory");
     /* A silence that ended may release held notifications now rather than at the next tick. */
     vg_dispatch_tick(a->dispatch, vg_now_ms());
     return 0;

@@ -8,6 +8,8 @@
 
 #include "analyzer.h"
 
+struct vg_silences_change;
+
 /* At start, after the engine exists: loads rules.dir (when set) and silences.file, creates the
  * silence store and the dispatcher. An error is a config error (err holds every rule mistake,
  * one per line). */
@@ -30,13 +32,14 @@ void analyzer_on_adopted(void *ud, const struct vg_notification *n);
 /* Sends what became due (group waits, silences that ended, repeats) and runs due policies. */
 void analyzer_tick(struct analyzer *a);
 
-/* Saves the silences when silences.file is set (after a change through the API), then lets
- * the dispatcher release what a silence that ended held. A failed save is counted and logged
- * and returns -errno with err: the caller undoes its change, since a restart would lose it.
- * Called with a->silences_save_lock and a->lock held; a->lock is released for the write and its
- * fsync, so that messages are scored meanwhile, and held again on return. The change applies
- * meanwhile: an undo after a failed save releases what it held, as any expiry does. */
-int analyzer_silences_changed(struct analyzer *a, char *err, size_t errlen);
+/* Makes a change through the API (vg_silences_prepare_*), saved first when silences.file is set,
+ * then lets the dispatcher release what a silence that ended held. A failed save is counted and
+ * logged and returns -errno with err, the change not made: a restart would lose it. Called with
+ * a->silences_save_lock and a->lock held; a->lock is released for the write and its fsync, so
+ * that messages are scored meanwhile, and held again on return. The change is made only after
+ * the write: until then ticks, GETs and matching see the silences as they were. */
+int analyzer_silences_change(struct analyzer *a, struct vg_silences_change *ch, char *err,
+                             size_t errlen);
 
 void analyzer_rules_free(struct analyzer *a);
 

@@ -83,28 +83,30 @@ void vg_api_silences_post(void *ud, const struct vg_http_request *req,
         reply_error(resp, 503, "silences are not available");
         return;
     }
-    char err[VG_ERRLEN], id[VG_SILENCE_ID_LEN];
+    char err[VG_ERRLEN];
+    struct vg_silences_change ch;
     pthread_mutex_lock(&a->silences_save_lock);
     pthread_mutex_lock(&a->lock);
-    int64_t now = vg_now_ms();
-    int rc = vg_silences_add_json(a->silences, req->body, req->body_len, now, id, err, sizeof(err));
+    int rc = vg_silences_prepare_add(a->silences, req->body, req->body_len, vg_now_ms(), &ch, err,
+                                     sizeof(err));
     int unsaved = 0;
     json_t *o = NULL;
-    /* Saved before it is answered, and taken back when the save fails: a 201 is a silence that
-     * survives a restart (docs/api.md). The write and fsync happen outside the analyzer's lock,
-     * but under silences_save_lock, with the snapshot numbered: no older state can be written
-     * after this one. */
-    if (!rc && (unsaved = analyzer_silences_changed(a, err, sizeof(err)) < 0))
-        vg_silences_remove(a->silences, id);
-    if (!rc && !unsaved) {
-        a->silences_created++;
-        o = vg_silences_json(a->silences, id, now);
+    /* Saved before it is made and answered, and not made when the save fails: a 201 is a silence
+     * that survives a restart, and a 503 one that never held anything (docs/api.md). The write
+     * and fsync happen outside the analyzer's lock, but under silences_save_lock, with the
+     * snapshot numbered: no older state can be written after this one. */
+    if (!rc) {
+        o = vg_silences_change_json(a->silences, &ch);
+        unsaved = analyzer_silences_change(a, &ch, err, sizeof(err)) < 0;
+        a->silences_created += !unsaved;
     }
     pthread_mutex_unlock(&a->lock);
     pthread_mutex_unlock(&a->silences_save_lock);
-    if (unsaved)
+    vg_silences_change_free(&ch);
+    if (unsaved) {
+        json_decref(o);
         reply_error(resp, 503, err);
-    else if (rc == -ENOSPC)
+    } else if (rc == -ENOSPC)
         reply_error(resp, 507, err);
     else if (rc == -ENOMEM)
         reply_error(resp, 500, "out of memory");
@@ -123,23 +125,25 @@ void vg_api_silences_delete(void *ud, const struct vg_http_request *req,
         return;
     }
     char err[VG_ERRLEN];
+    struct vg_silences_change ch;
     pthread_mutex_lock(&a->silences_save_lock);
     pthread_mutex_lock(&a->lock);
-    int64_t now = vg_now_ms(), starts = 0, ends = 0;
-    int rc = vg_silences_times(a->silences, req->path_rest, &starts, &ends);
+    int rc = vg_silences_prepare_expire(a->silences, req->path_rest, vg_now_ms(), &ch);
     int unsaved = 0;
-    if (!rc)
-        rc = vg_silences_expire(a->silences, req->path_rest, now);
-    /* As for a POST: an expiry a restart would undo is put back and refused. */
-    if (!rc && (unsaved = analyzer_silences_changed(a, err, sizeof(err)) < 0)) {
-        vg_silences_set_times(a->silences, req->path_rest, starts, ends);
+    json_t *o = NULL;
+    /* As for a POST: an expiry a restart would undo is refused, and released nothing meanwhile.
+     * The answer is taken before the change: the silence may be forgotten before it is made
+     * (when it ended over an hour ago), and the change makes it exactly so. */
+    if (!rc) {
+        o = vg_silences_change_json(a->silences, &ch);
+        unsaved = analyzer_silences_change(a, &ch, err, sizeof(err)) < 0;
     }
-    json_t *o = rc || unsaved ? NULL : vg_silences_json(a->silences, req->path_rest, now);
     pthread_mutex_unlock(&a->lock);
     pthread_mutex_unlock(&a->silences_save_lock);
-    if (unsaved)
+    if (unsaved) {
+        json_decref(o);
         reply_error(resp, 503, err);
-    else if (rc)
+    } else if (rc)
         reply_error(resp, 404, "unknown silence id");
     else
         reply_json(resp, 200, o);

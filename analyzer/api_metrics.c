@@ -192,7 +192,7 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Silences created through the API."},
     {"vigil_silences_save_errors_total", VG_METRIC_COUNTER, NULL, NULL,
      "Silence changes (create, expire) refused with 503 because silences.file could not be "
-     "written; the change was undone."},
+     "written; the change was not made."},
     {"vigil_silences_load_skipped_total", VG_METRIC_COUNTER, NULL, NULL,
      "Silences in silences.file refused at start (saved by an older version that accepted them, "
      "e.g. a matcher with a backreference): logged and left out."},

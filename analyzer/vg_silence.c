@@ -17,7 +17,7 @@
 
 #define MAX_MATCHERS 32
 
-struct silence {
+struct vg_silence {
     char id[VG_SILENCE_ID_LEN];
     char **text; /* matchers as written */
     struct vg_rule_select *m;
@@ -27,12 +27,13 @@ struct silence {
 };
 
 struct vg_silences {
-    struct silence **v;
-    size_t n;
+    struct vg_silence **v;
+    size_t n, cap; /* cap: v's room, which a prepared add sets aside */
     uint64_t gen;
     uint64_t snaps; /* snapshots taken: the seq of the last one */
     /* Bumped whenever v's members, their order or their matchers' meaning could change (an add,
-     * a removal, times put back): memos (vg_silence_memo) of indices into v are stale then. */
+     * a removal): memos (vg_silence_memo) of indices into v are stale then. An expiry only
+     * shortens a time window, which the memos check on every call. */
     uint64_t layout;
     uint64_t match_evals;
 };
@@ -43,7 +44,7 @@ int vg_silences_new(struct vg_silences **out)
     return *out ? 0 : -ENOMEM;
 }
 
-static void silence_free(struct silence *x)
+static void silence_free(struct vg_silence *x)
 {
     if (!x)
         return;
@@ -116,12 +117,23 @@ static void new_id(char id[VG_SILENCE_ID_LEN])
     snprintf(id, VG_SILENCE_ID_LEN, "%016llx", (unsigned long long)r);
 }
 
-static int add_parsed(struct vg_silences *s, struct silence *x)
+static int reserve(struct vg_silences *s, size_t n)
 {
-    struct silence **nv = realloc(s->v, (s->n + 1) * sizeof(*nv));
+    if (n <= s->cap)
+        return 0;
+    struct vg_silence **nv = realloc(s->v, n * sizeof(*nv));
     if (!nv)
         return -ENOMEM;
     s->v = nv;
+    s->cap = n;
+    return 0;
+}
+
+static int add_parsed(struct vg_silences *s, struct vg_silence *x)
+{
+    int rc = reserve(s, s->n + 1);
+    if (rc)
+        return rc;
     s->v[s->n++] = x;
     s->gen++;
     s->layout++;
@@ -130,7 +142,7 @@ static int add_parsed(struct vg_silences *s, struct silence *x)
 
 /* Builds a silence from its JSON object; the id is taken from the object when it has one (a
  * load), else made up. */
-static int from_json(json_t *o, int64_t now_ms, int loading, struct silence **out, char *err,
+static int from_json(json_t *o, int64_t now_ms, int loading, struct vg_silence **out, char *err,
                      size_t errlen)
 {
     static const char *const known[] = {"matchers",   "starts_at", "ends_at", "duration",
@@ -157,7 +169,7 @@ static int from_json(json_t *o, int64_t now_ms, int loading, struct silence **ou
                       "matchers: a non-empty list of matchers such as [\"host=~\\\"web-.*\\\"\"]");
     if (json_array_size(ms) > MAX_MATCHERS)
         return vg_err(err, errlen, -EINVAL, "matchers: more than %d", MAX_MATCHERS);
-    struct silence *x = calloc(1, sizeof(*x));
+    struct vg_silence *x = calloc(1, sizeof(*x));
     if (!x)
         return -ENOMEM;
     int rc = 0;
@@ -279,9 +291,10 @@ static int make_room(struct vg_silences *s, int64_t now, char *err, size_t errle
     return 0;
 }
 
-int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
-                         char id[VG_SILENCE_ID_LEN], char *err, size_t errlen)
+int vg_silences_prepare_add(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
+                            struct vg_silences_change *ch, char *err, size_t errlen)
 {
+    memset(ch, 0, sizeof(*ch));
     json_error_t je;
     /* A repeated key would otherwise keep its last value silently ("duration" given twice). */
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
@@ -290,83 +303,100 @@ int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, in
     if (!o)
         return vg_err(err, errlen, -EINVAL, "body is not JSON: %s (line %d, column %d)", je.text,
                       je.line, je.column);
-    struct silence *x;
+    struct vg_silence *x;
     int rc = from_json(o, now_ms, 0, &x, err, errlen);
     json_decref(o);
     if (rc)
         return rc;
-    if ((rc = make_room(s, now_ms, err, errlen)) || (rc = add_parsed(s, x))) {
+    /* Room made now (only expired silences go) and memory set aside: the add itself cannot fail
+     * once the file holds it. */
+    if ((rc = make_room(s, now_ms, err, errlen)) || (rc = reserve(s, s->n + 1))) {
         silence_free(x);
         return rc;
     }
-    memcpy(id, x->id, VG_SILENCE_ID_LEN);
+    memcpy(ch->id, x->id, VG_SILENCE_ID_LEN);
+    ch->now_ms = now_ms;
+    ch->add = x;
     return 0;
 }
 
-static struct silence *find(const struct vg_silences *s, const char *id, size_t *at)
+static struct vg_silence *find(const struct vg_silences *s, const char *id)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->v[i]->id, id) == 0) {
-            if (at)
-                *at = i;
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i]->id, id) == 0)
             return s->v[i];
-        }
-    }
     return NULL;
+}
+
+int vg_silences_prepare_expire(struct vg_silences *s, const char *id, int64_t now_ms,
+                               struct vg_silences_change *ch)
+{
+    memset(ch, 0, sizeof(*ch));
+    if (strlen(id) != VG_SILENCE_ID_LEN - 1 || !find(s, id))
+        return -ENOENT;
+    memcpy(ch->id, id, VG_SILENCE_ID_LEN);
+    ch->now_ms = now_ms;
+    return 0;
+}
+
+/* x as an expiry at now leaves it: a copy that shares x's strings. */
+static struct vg_silence expired(const struct vg_silence *x, int64_t now)
+{
+    struct vg_silence e = *x;
+    if (e.ends_ms > now)
+        e.ends_ms = now;
+    if (e.starts_ms > e.ends_ms)
+        e.starts_ms = e.ends_ms;
+    return e;
+}
+
+int vg_silences_apply(struct vg_silences *s, struct vg_silences_change *ch)
+{
+    if (ch->add) {
+        int rc = add_parsed(s, ch->add);
+        if (!rc)
+            ch->add = NULL;
+        return rc;
+    }
+    struct vg_silence *x = find(s, ch->id);
+    if (!x)
+        return -ENOENT;
+    *x = expired(x, ch->now_ms);
+    /* No layout change: the memos keep the silence, and its time window now rules it out. */
+    s->gen++;
+    return 0;
+}
+
+void vg_silences_change_free(struct vg_silences_change *ch)
+{
+    silence_free(ch->add);
+    ch->add = NULL;
+}
+
+int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
+                         char id[VG_SILENCE_ID_LEN], char *err, size_t errlen)
+{
+    struct vg_silences_change ch;
+    int rc = vg_silences_prepare_add(s, body, len, now_ms, &ch, err, errlen);
+    if (!rc && !(rc = vg_silences_apply(s, &ch)))
+        memcpy(id, ch.id, VG_SILENCE_ID_LEN);
+    vg_silences_change_free(&ch);
+    return rc;
 }
 
 int vg_silences_expire(struct vg_silences *s, const char *id, int64_t now_ms)
 {
-    struct silence *x = find(s, id, NULL);
-    if (!x)
-        return -ENOENT;
-    if (x->ends_ms > now_ms)
-        x->ends_ms = now_ms;
-    if (x->starts_ms > x->ends_ms)
-        x->starts_ms = x->ends_ms;
-    s->gen++;
-    return 0;
+    struct vg_silences_change ch;
+    int rc = vg_silences_prepare_expire(s, id, now_ms, &ch);
+    return rc ? rc : vg_silences_apply(s, &ch);
 }
 
-int vg_silences_remove(struct vg_silences *s, const char *id)
-{
-    size_t at;
-    if (!find(s, id, &at))
-        return -ENOENT;
-    drop_at(s, at);
-    s->gen++;
-    return 0;
-}
-
-int vg_silences_times(const struct vg_silences *s, const char *id, int64_t *starts_ms,
-                      int64_t *ends_ms)
-{
-    const struct silence *x = find(s, id, NULL);
-    if (!x)
-        return -ENOENT;
-    *starts_ms = x->starts_ms;
-    *ends_ms = x->ends_ms;
-    return 0;
-}
-
-int vg_silences_set_times(struct vg_silences *s, const char *id, int64_t starts_ms, int64_t ends_ms)
-{
-    struct silence *x = find(s, id, NULL);
-    if (!x)
-        return -ENOENT;
-    x->starts_ms = starts_ms;
-    x->ends_ms = ends_ms;
-    s->gen++;
-    s->layout++; /* an expiry taken back: the memos left it out */
-    return 0;
-}
-
-static const char *state_of(const struct silence *x, int64_t now)
+static const char *state_of(const struct vg_silence *x, int64_t now)
 {
     return now < x->starts_ms ? "pending" : now < x->ends_ms ? "active" : "expired";
 }
 
-static json_t *to_json(const struct silence *x, int64_t now)
+static json_t *to_json(const struct vg_silence *x, int64_t now)
 {
     json_t *o = json_object(), *m = json_array();
     for (size_t i = 0; i < x->n; i++)
@@ -414,7 +444,18 @@ json_t *vg_silences_json(struct vg_silences *s, const char *id, int64_t now_ms)
     return o;
 }
 
-static int matchers_hold(struct vg_silences *s, const struct silence *x, vg_rule_label_fn lookup,
+json_t *vg_silences_change_json(const struct vg_silences *s, const struct vg_silences_change *ch)
+{
+    if (ch->add)
+        return to_json(ch->add, ch->now_ms);
+    const struct vg_silence *x = find(s, ch->id);
+    if (!x)
+        return NULL;
+    struct vg_silence e = expired(x, ch->now_ms);
+    return to_json(&e, ch->now_ms);
+}
+
+static int matchers_hold(struct vg_silences *s, const struct vg_silence *x, vg_rule_label_fn lookup,
                          const void *ud)
 {
     s->match_evals++;
@@ -424,7 +465,7 @@ static int matchers_hold(struct vg_silences *s, const struct silence *x, vg_rule
     return 1;
 }
 
-static size_t note_match(const struct silence *x, int64_t now_ms, const char **ids, size_t max,
+static size_t note_match(const struct vg_silence *x, int64_t now_ms, const char **ids, size_t max,
                          size_t found)
 {
     if (now_ms < x->starts_ms || now_ms >= x->ends_ms)
@@ -439,7 +480,7 @@ size_t vg_silences_match(struct vg_silences *s, vg_rule_label_fn lookup, const v
 {
     size_t found = 0;
     for (size_t i = 0; i < s->n; i++) {
-        const struct silence *x = s->v[i];
+        const struct vg_silence *x = s->v[i];
         if (now_ms >= x->starts_ms && now_ms < x->ends_ms && matchers_hold(s, x, lookup, ud))
             found = note_match(x, now_ms, ids, max, found);
     }
@@ -451,8 +492,9 @@ size_t vg_silences_match_memo(struct vg_silences *s, struct vg_silence_memo *mem
                               const char **ids, size_t max)
 {
     if (!memo->valid || memo->layout != s->layout) {
-        /* Silences that ended never hold again (unless set_times puts an expiry back, which
-         * bumps the layout): pending and active ones are all that need their matchers run. */
+        /* Silences that ended never hold again (an API change is made only once saved, so an
+         * expiry is never taken back): pending and active ones are all that need their matchers
+         * run. */
         size_t n = 0;
         size_t *idx = NULL;
         for (size_t i = 0; i < s->n; i++) {
@@ -503,20 +545,38 @@ uint64_t vg_silences_generation(const struct vg_silences *s)
     return s->gen;
 }
 
-int vg_silences_snapshot(struct vg_silences *s, int64_t now_ms, struct vg_silences_snap *snap)
+static int snapshot(struct vg_silences *s, int64_t now_ms, const struct vg_silences_change *ch,
+                    struct vg_silences_snap *snap)
 {
     json_t *a = json_array();
     /* Expired ones too, while they are listed (gc's rule): a restart must not forget who
      * silenced what an hour ago. */
-    for (size_t i = 0; i < s->n; i++)
-        if (!(s->v[i]->ends_ms + VG_SILENCE_KEEP_MS < now_ms))
-            json_array_append_new(a, to_json(s->v[i], now_ms));
+    for (size_t i = 0; a && i < s->n; i++) {
+        struct vg_silence e = *s->v[i];
+        if (ch && !ch->add && strcmp(e.id, ch->id) == 0)
+            e = expired(&e, ch->now_ms);
+        if (!(e.ends_ms + VG_SILENCE_KEEP_MS < now_ms))
+            json_array_append_new(a, to_json(&e, now_ms));
+    }
+    if (a && ch && ch->add) /* where vg_silences_apply() puts it */
+        json_array_append_new(a, to_json(ch->add, now_ms));
     /* A tree of its own (jansson copies the strings): its text is made by the write. */
     snap->doc = a;
     if (!a)
         return -ENOMEM;
     snap->seq = ++s->snaps;
     return 0;
+}
+
+int vg_silences_snapshot(struct vg_silences *s, int64_t now_ms, struct vg_silences_snap *snap)
+{
+    return snapshot(s, now_ms, NULL, snap);
+}
+
+int vg_silences_snapshot_change(struct vg_silences *s, const struct vg_silences_change *ch,
+                                struct vg_silences_snap *snap)
+{
+    return snapshot(s, ch->now_ms, ch, snap);
 }
 
 void vg_silences_snap_free(struct vg_silences_snap *snap)
@@ -645,7 +705,7 @@ int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, ui
         json_object_del(copy, "starts_at_ms");
         json_object_del(copy, "ends_at_ms");
         json_object_del(copy, "state");
-        struct silence *x;
+        struct vg_silence *x;
         char msg[VG_ERRLEN];
         rc = from_json(copy, now_ms, 1, &x, msg, sizeof(msg));
         json_decref(copy);

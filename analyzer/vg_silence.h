@@ -32,14 +32,33 @@ int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, in
 /* Ends a silence now. 0 or -ENOENT. */
 int vg_silences_expire(struct vg_silences *s, const char *id, int64_t now_ms);
 
-/* Undoing a change that could not be saved (docs/api.md: the API never answers success for a
- * change a restart would lose): forget a silence just added, or read a silence's times before
- * a change and put them back. 0 or -ENOENT. */
-int vg_silences_remove(struct vg_silences *s, const char *id);
-int vg_silences_times(const struct vg_silences *s, const char *id, int64_t *starts_ms,
-                      int64_t *ends_ms);
-int vg_silences_set_times(struct vg_silences *s, const char *id, int64_t starts_ms,
-                          int64_t ends_ms);
+/* A change through the API, in two steps: the analyzer writes silences.file from a snapshot as if
+ * the change were made (vg_silences_snapshot_change) without its lock, and makes the change
+ * (vg_silences_apply) only once the file holds it. A change refused because it could not be
+ * saved was then never seen: no tick meanwhile sent what a DELETE would release, nor held back
+ * what a POST would. Between the two steps no other change may be prepared or applied (the
+ * analyzer's silences_save_lock); silences may still end and be forgotten with time. */
+struct vg_silence;
+struct vg_silences_change {
+    char id[VG_SILENCE_ID_LEN]; /* the silence added or expired */
+    int64_t now_ms;             /* when the change is made: its times, and the answer's */
+    struct vg_silence *add;     /* the silence to add, not in the store yet; NULL: an expiry */
+};
+
+/* vg_silences_add_json's checks (and answers), room made at the cap and memory set aside, so that
+ * vg_silences_apply() cannot fail for it. */
+int vg_silences_prepare_add(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
+                            struct vg_silences_change *ch, char *err, size_t errlen);
+/* An expiry of id at now_ms. 0 or -ENOENT. */
+int vg_silences_prepare_expire(struct vg_silences *s, const char *id, int64_t now_ms,
+                               struct vg_silences_change *ch);
+/* The silence as ch leaves it (the API's answer); a new reference, NULL when out of memory. */
+json_t *vg_silences_change_json(const struct vg_silences *s, const struct vg_silences_change *ch);
+/* Makes ch. 0; -ENOENT for an expiry of a silence forgotten meanwhile (it ended more than
+ * VG_SILENCE_KEEP_MS ago); -ENOMEM only for an add that was not prepared. */
+int vg_silences_apply(struct vg_silences *s, struct vg_silences_change *ch);
+/* Frees what ch holds (an add not applied). */
+void vg_silences_change_free(struct vg_silences_change *ch);
 
 /* A new reference to the JSON of one silence (id) or {"silences": [...]} (id NULL); NULL for an
  * unknown id or out of memory. Forgets silences expired more than VG_SILENCE_KEEP_MS ago. */
@@ -87,6 +106,9 @@ struct vg_silences_snap {
 
 /* Every silence still listed at now_ms (vg_silences_save), as the file holds them. 0 or -ENOMEM. */
 int vg_silences_snapshot(struct vg_silences *s, int64_t now_ms, struct vg_silences_snap *snap);
+/* The snapshot at ch->now_ms as it will be once ch is applied (the store is left as it is). */
+int vg_silences_snapshot_change(struct vg_silences *s, const struct vg_silences_change *ch,
+                                struct vg_silences_snap *snap);
 void vg_silences_snap_free(struct vg_silences_snap *snap);
 
 /* Writes snap to path (temp file, fsync, rename), unless *written (the seq of the last snapshot

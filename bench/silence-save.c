@@ -1,8 +1,9 @@
 /* bench/silence-save: how long a silence change holds the analyzer's lock, which message scoring
  * waits for (docs/bench.md). For each count of silences, the store is filled, then each round
  * times a whole vg_silences_save() (what a change held the lock for before: snapshot, write,
- * fsync, rename) and vg_silences_snapshot() alone (what it holds it for now; the write and fsync
- * run without it). Prints the median and the max of each.
+ * fsync, rename) and what an expiry through the API holds it for now: its preparation, answer
+ * and snapshot before the write, and its making after it (the write and fsync run without it).
+ * Prints the median and the max of each.
  *
  *   silence-save [DIR] [COUNT...]     DIR defaults to /var/tmp; counts to 300 3000 10000
  */
@@ -43,12 +44,17 @@ int main(int argc, char **argv)
             counts[n] = def[n];
     char path[4096];
     snprintf(path, sizeof(path), "%s/vigil-bench-silences.%d.json", dir, (int)getpid());
-    printf("%-8s %-12s %22s %22s\n", "count", "file", "save (lock before) ms", "snapshot (now) ms");
+    printf("%-8s %-12s %22s %22s\n", "count", "file", "save (lock before) ms", "change (now) ms");
     for (int c = 0; c < n; c++) {
+        if (counts[c] < 1) {
+            fprintf(stderr, "silence-save: a count is at least 1\n");
+            return 1;
+        }
         struct vg_silences *s;
         if (vg_silences_new(&s))
             return 1;
         int64_t now = 1700000000000LL;
+        char ids[ROUNDS][VG_SILENCE_ID_LEN];
         for (long i = 0; i < counts[c]; i++) {
             char body[256], id[VG_SILENCE_ID_LEN], err[VG_ERRLEN];
             snprintf(body, sizeof(body),
@@ -60,6 +66,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "silence-save: %s\n", err);
                 return 1;
             }
+            if (i < ROUNDS)
+                memcpy(ids[i], id, sizeof(id));
         }
         int64_t save[ROUNDS], snap[ROUNDS];
         size_t bytes = 0;
@@ -71,11 +79,21 @@ int main(int argc, char **argv)
                 return 1;
             }
             save[r] = now_us() - t0;
+            /* Round r expires silence r (each round one, while there are enough). */
             struct vg_silences_snap sn;
+            struct vg_silences_change ch;
             t0 = now_us();
-            if (vg_silences_snapshot(s, now, &sn))
+            if (vg_silences_prepare_expire(s, ids[r % counts[c]], now, &ch))
                 return 1;
-            snap[r] = now_us() - t0;
+            json_t *answer = vg_silences_change_json(s, &ch);
+            if (!answer || vg_silences_snapshot_change(s, &ch, &sn))
+                return 1;
+            int64_t held = now_us() - t0;
+            t0 = now_us();
+            if (vg_silences_apply(s, &ch))
+                return 1;
+            snap[r] = held + now_us() - t0;
+            json_decref(answer);
             char *text = json_dumps(sn.doc, JSON_INDENT(1));
             bytes = text ? strlen(text) : 0;
             free(text);

@@ -377,7 +377,7 @@ static void refusals_are_counted_by_code_and_a_wrong_token_is_logged(void **stat
 }
 
 /* A silence change the analyzer cannot write to silences.file would be lost by a restart: it is
- * refused with 503, counted, and undone, where it used to answer 201/200 with a log line. */
+ * refused with 503, counted, and not made, where it used to answer 201/200 with a log line. */
 static void a_silence_change_that_cannot_be_saved_is_refused_and_undone(void **state)
 {
     struct vg_stack s;
