@@ -54,6 +54,10 @@ struct vg_notification {
     /* For the analyzer only: an alert taken over while it fires (vg_dispatch_adopt), for the
      * receivers' adopt() rather than submit(). */
     int adopted;
+    /* For the analyzer only (not sent, not kept in the outbox): a firing of a host its analyzer
+     * started cold, whose firing notification goes out once more at this wall-clock time if it
+     * still fires then (vg_dispatch_event); 0: none. */
+    int64_t repeat_once_at_ms;
 };
 
 struct vg_action_stats {

@@ -287,6 +287,8 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
         vg_dispatch_get_stats(a->dispatch, &ds);
     vg_api_counter(f, "vigil_notifications_sent_total", ds.sent);
     vg_api_counter(f, "vigil_notifications_repeated_total", ds.repeats);
+    vg_api_counter(f, "vigil_notifications_repeated_after_cold_start_total",
+                   ds.repeated_after_cold_start);
     vg_api_counter(f, "vigil_notifications_deduplicated_total", ds.deduplicated);
     vg_api_counter(f, "vigil_alerts_handed_over_total", ds.handed_over);
     vg_api_counter(f, "vigil_notifications_sent_early_total", ds.sent_early);

@@ -176,6 +176,11 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Alert notifications handed to receivers, repeats included."},
     {"vigil_notifications_repeated_total", VG_METRIC_COUNTER, NULL, NULL,
      "Repeats of firing notifications."},
+    {"vigil_notifications_repeated_after_cold_start_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Firing notifications sent once more (also in vigil_notifications_repeated_total) because "
+     "their host started cold here at most alert.host_silent_after + 90 s before: it may have "
+     "moved from another analyzer, whose release of the host resolves its alerts "
+     "(docs/alerts.md)."},
     {"vigil_notifications_deduplicated_total", VG_METRIC_COUNTER, NULL, NULL,
      "Firing transitions of alerts already firing (same fingerprint), dropped."},
     {"vigil_alerts_handed_over_total", VG_METRIC_COUNTER, NULL, NULL,

@@ -26,6 +26,7 @@ struct alert {
     int resolve_owed; /* taken over while silenced: its resolve goes out even if never notified */
     int64_t ready_ms;
     int64_t last_sent_ms;
+    int64_t repeat_once_ms; /* vg_notification.repeat_once_at_ms, until sent; 0: none */
     uint32_t repeats;
     struct vg_silence_memo sil_memo;
 };
@@ -183,6 +184,9 @@ static void try_fire(struct vg_dispatch *d, struct alert *a, int64_t now)
     }
     a->notified = 1;
     a->last_sent_ms = now;
+    /* First sent after the resolve it was to follow: that is enough. */
+    if (a->repeat_once_ms && now >= a->repeat_once_ms)
+        a->repeat_once_ms = 0;
     send_one(d, a, &a->n);
 }
 
@@ -223,6 +227,7 @@ static void on_firing(struct vg_dispatch *d, const struct vg_notification *n, in
         return;
     }
     d->v = nv;
+    a->repeat_once_ms = n->repeat_once_at_ms; /* the copy does not keep it */
     /* The group's first alert starts the wait; later ones join it, and once the group has been
      * notified, newcomers go at once. */
     a->ready_ms = now + d->p.group_wait_ms;
@@ -361,15 +366,26 @@ void vg_dispatch_tick(struct vg_dispatch *d, int64_t now_ms)
             try_fire(d, a, now_ms);
             continue;
         }
-        if (d->p.repeat_interval_ms <= 0 || now_ms - a->last_sent_ms < d->p.repeat_interval_ms)
+        int after_cold = a->repeat_once_ms && now_ms >= a->repeat_once_ms;
+        if (!after_cold &&
+            (d->p.repeat_interval_ms <= 0 || now_ms - a->last_sent_ms < d->p.repeat_interval_ms))
             continue;
         const char *ids[1];
         if (silenced_by(d, a, now_ms, ids, 1))
             continue;
         a->last_sent_ms = now_ms;
+        a->repeat_once_ms = 0;
         struct vg_notification r = a->n;
         r.repeat = ++a->repeats;
         r.accepted_ms = vg_now_ms();
+        if (after_cold) {
+            /* The analyzer its host may have moved from has resolved it by now (vg_engine.h,
+             * VG_ENGINE_COLD_REPEAT_MARGIN_MS): this opens it again at the receivers. */
+            d->st.repeated_after_cold_start++;
+            vg_info("firing notification repeated after its host's cold start",
+                    "alertname=%s host=%s fingerprint=%s repeat=%u", a->n.alertname, a->n.host,
+                    a->n.fingerprint, (unsigned)r.repeat);
+        }
         send_one(d, a, &r);
     }
 }

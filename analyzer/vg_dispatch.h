@@ -33,6 +33,8 @@ struct vg_dispatch_stats {
     uint64_t handed_over;    /* alerts dropped because their host moved to another analyzer */
     uint64_t adopted;        /* firing alerts taken over with their host (vg_dispatch_adopt) */
     uint64_t sent_early;     /* held by group_wait, sent at a hand-over or a stop */
+    /* firing notifications sent once more at their repeat_once_at_ms (a host started cold) */
+    uint64_t repeated_after_cold_start;
 };
 
 /* Hands n to receivers: n->receivers names them (NULL: every receiver). */
@@ -45,7 +47,12 @@ int vg_dispatch_new(struct vg_dispatch **out, const struct vg_dispatch_params *p
                     struct vg_silences *sil, vg_dispatch_send_fn send, void *ud);
 void vg_dispatch_free(struct vg_dispatch *d);
 
-/* One transition from the engine. */
+/* One transition from the engine. A firing with n->repeat_once_at_ms set (its host started cold
+ * and may have moved from another analyzer, whose release resolves it: vg_engine.h,
+ * VG_ENGINE_COLD_REPEAT_MARGIN_MS) is sent once more at that time if it still fires then, as a
+ * repeat (counted in repeats and repeated_after_cold_start), once any silence holding it ends;
+ * its repeat_interval reminders follow from then. Not when its first notification goes out at or
+ * after that time. */
 void vg_dispatch_event(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms);
 
 /* Drops the alerts of a host whose partition went to another analyzer: the new owner restores
@@ -71,7 +78,8 @@ size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms);
  * left as it is. */
 void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms);
 
-/* Sends what became due: group waits that ended, silences that ended, repeats. */
+/* Sends what became due: group waits that ended, silences that ended, repeats (those after a
+ * cold start included). */
 void vg_dispatch_tick(struct vg_dispatch *d, int64_t now_ms);
 
 void vg_dispatch_get_stats(const struct vg_dispatch *d, struct vg_dispatch_stats *out);

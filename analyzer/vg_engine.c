@@ -173,6 +173,23 @@ static void count_note(struct vg_engine *e, enum note kind)
     }
 }
 
+/* For a firing of h: when its firing notification goes out once more, or 0. A host that started
+ * cold here may have moved from another analyzer, whose release of the host resolves its alerts,
+ * at the latest this long after its first message here (VG_ENGINE_COLD_REPEAT_MARGIN_MS): a firing
+ * before then may be one that resolve closes at the receivers, and is sent again after it. */
+static int64_t cold_repeat_at(const struct vg_engine *e, const struct host *h)
+{
+    if (!h->cold_ms)
+        return 0;
+    /* When the old owner releases the host: as vg_engine_check_silent, else as expire_hosts. */
+    int64_t lim = e->p.silent_ms ? vg_alert_unreported_limit(e->p.silent_ms, h->interval_ms, 3)
+                                 : vg_alert_unreported_limit(e->p.host_idle_ms, h->interval_ms, 10);
+    if (!lim)
+        return 0; /* no release, no resolve from it */
+    int64_t at = h->cold_ms + lim + VG_ENGINE_COLD_REPEAT_MARGIN_MS;
+    return e->p.clock() < at ? at : 0;
+}
+
 /* A built-in alert's notification: the series' latest score and value, the host's labels (as in
  * its latest message), at event time ts. */
 static void notify(struct vg_engine *e, const char *host_name, const struct host *h, int64_t ts,
@@ -198,6 +215,7 @@ static void notify(struct vg_engine *e, const char *host_name, const struct host
         .label_keys = keys,
         .label_values = vals,
         .n_labels = nl,
+        .repeat_once_at_ms = kind == NOTE_FIRED ? cold_repeat_at(e, h) : 0,
     };
     count_note(e, kind);
     char q[256];
@@ -456,6 +474,7 @@ static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char
         .n_annotations = na,
         .receivers = nr ? recv : NULL,
         .n_receivers = nr,
+        .repeat_once_at_ms = kind == NOTE_FIRED ? cold_repeat_at(e, h) : 0,
     };
     count_note(e, kind);
     if (kind != NOTE_RESTATED)
@@ -829,6 +848,7 @@ static void notify_silent(struct vg_engine *e, const char *host, const struct ho
         .label_values = vals,
         .n_labels = nl,
         .summary = summary,
+        .repeat_once_at_ms = kind == NOTE_FIRED ? cold_repeat_at(e, h) : 0,
     };
     count_note(e, kind);
     if (kind == NOTE_FIRED)
@@ -1060,6 +1080,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         if (!(h = vg_engine_get_host(e, m->host)))
             return host_refused(e) ? 1 : -ENOMEM; /* refused: counted in hosts_refused */
         e->st.hosts_cold_started++;
+        h->cold_ms = e->p.clock();
         vg_debug("host starts cold", "host=%s", m->host);
     }
     /* Restored with alerts of rules this engine lacks, and not resolved since (whoever restored
@@ -1202,6 +1223,8 @@ static int32_t moved_to(const struct vg_engine *e, const char *name, const struc
 }
 
 static void remove_host(struct vg_engine *e, const char *name);
+static size_t resolve_all(struct vg_engine *e, const char *name, struct host *h, int64_t now,
+                          const char *why, vg_engine_notify_fn fn, void *ud);
 
 /* The host of a name listed for removal, with a copy of its name that outlives the host's key
  * (*name, the caller frees it); NULL (and nothing to free) when it went meanwhile or on ENOMEM. */
@@ -1216,38 +1239,12 @@ static struct host *host_to_remove(struct vg_engine *e, const char *listed, char
     return h;
 }
 
-/* A moved host's alerts at its release. Those of its series and rules are handed over, as on a
- * revoke (vg_engine_release): the new owner starts the host cold and fires again, under the same
- * fingerprint, each one whose condition still holds there, so a resolve sent from here would
- * close an incident the new owner holds open (receivers dedupe the second firing). Left firing
- * here for remove_host() and the caller's gone(), which drops them from the dispatcher without a
- * resolve. Resolved: what the new owner never holds, a host_silent fired before the move was
- * known (the host reports there) and restored alerts of rules this engine lacks. Returns how
- * many were resolved; *handed: how many are handed over. */
-static size_t hand_over_alerts(struct vg_engine *e, const char *name, struct host *h, int64_t now,
-                               const char *why, size_t *handed, vg_engine_notify_fn fn, void *ud)
-{
-    size_t n = 0;
-    *handed = 0;
-    for (size_t k = 0; k < h->series.cap; k++) {
-        const struct series *s = h->series.keys[k] ? h->series.vals[k] : NULL;
-        *handed += s && s->alert.state == VG_ALERT_FIRING;
-    }
-    for (size_t k = 0; k < h->n_rs; k++)
-        *handed += h->rs[k].st.state == VG_RULE_STATE_FIRING;
-    if (h->silent_since) {
-        notify_silent(e, name, h, NOTE_RESOLVED, now, why, fn, ud);
-        h->silent_since = 0;
-        n++;
-    }
-    if (h->n_orphans)
-        n += resolve_orphans_of(e, name, h, fn, ud);
-    return n;
-}
-
-/* Releases the hosts in names[0..k) (copies taken here) that moved to another member's partition,
- * handing their alerts over (hand_over_alerts). The rest goes as on a revoke, without a
- * tombstone. */
+/* Releases the hosts in names[0..k) (copies taken here) that moved to another member's partition.
+ * Their alerts are resolved: the new owner did not restore them (it started the host cold), so
+ * nothing else would; one it fires again since, under the same fingerprint, it sends once more
+ * after this resolve (VG_ENGINE_COLD_REPEAT_MARGIN_MS), which opens the incident again at the
+ * receivers. A host_silent that fired before the move was known is resolved with them. The rest
+ * goes as on a revoke, without a tombstone. */
 static void release_moved(struct vg_engine *e, char **names, const int32_t *to, size_t k,
                           int64_t now, vg_engine_notify_fn fn, void *ud)
 {
@@ -1259,11 +1256,10 @@ static void release_moved(struct vg_engine *e, char **names, const int32_t *to, 
         char why[160];
         snprintf(why, sizeof(why), "%s: moved to partition %d of another analyzer", name,
                  (int)to[i]);
-        size_t handed;
-        size_t resolved = hand_over_alerts(e, name, h, now, why, &handed, fn, ud);
+        size_t resolved = resolve_all(e, name, h, now, why, fn, ud);
         vg_info("host moved to another analyzer's partition: released",
-                "host=%s from=%d to=%d alerts_handed_over=%zu alerts_resolved=%zu", name,
-                (int)h->partition, (int)to[i], handed, resolved);
+                "host=%s from=%d to=%d alerts_resolved=%zu", name, (int)h->partition, (int)to[i],
+                resolved);
         if (e->moved_gone)
             e->moved_gone(e->moved_ud, name);
         remove_host(e, name);

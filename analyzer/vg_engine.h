@@ -128,6 +128,19 @@ void vg_engine_check_silent(struct vg_engine *e, vg_engine_notify_fn fn, void *u
  * silence to count (vg_engine_expire_hosts). */
 #define VG_ENGINE_FLOW_MS 300000
 
+/* A host first seen here with no state (vg_engine_process) may have moved from another analyzer
+ * (partitions added to the metrics topic), which resolves the host's alerts when it releases it
+ * (vg_engine_set_moved): one silent_ms (at least 3 of the host's intervals; host_idle_ms when
+ * host_silent is off) after the host's last message there, at the check that runs about once a
+ * second, and its receivers deliver that resolve later still when they retry or queue. An alert
+ * the host fires here before the resolve may be one of those, which the resolve would close at
+ * the receivers while it fires here. So each firing of such a host within that time plus this
+ * margin of its first message here carries vg_notification.repeat_once_at_ms, that time plus
+ * the margin: its firing notification goes out once more then if it still fires (vg_dispatch).
+ * The margin covers the old owner reading the host's last messages later than this one reads
+ * its first (consumer lag) and its receivers' first retries. */
+#define VG_ENGINE_COLD_REPEAT_MARGIN_MS 90000
+
 /* Forgets the hosts that have sent nothing for host_idle_ms (at least 10 of their intervals) by
  * the wall clock, and by event time too (the latest message of any host is that much newer than
  * theirs), while other hosts' messages still arrive: a fleet whose names come and go (autoscaled
@@ -259,12 +272,13 @@ int vg_engine_host_partition_keyed(struct vg_engine *e, const char *host, int32_
 typedef int32_t (*vg_engine_moved_fn)(void *ud, const char *host, int32_t partition,
                                       int32_t key_parts);
 /* With moved set, a host about to go silent (vg_engine_check_silent) or be forgotten
- * (vg_engine_expire_hosts) for which moved says so is released quietly instead: no host_silent
- * (one that fired is resolved, as are restored alerts of rules this engine lacks), no expiry;
- * its other firing alerts are handed over without a resolve, since the new owner fires them
- * again under the same fingerprint while their condition holds. gone(ud, host) is called just
- * before it goes (the caller forgets it as on a revoke, dropping those alerts from its
- * dispatcher: no tombstone of a record that is the new owner's now). */
+ * (vg_engine_expire_hosts) for which moved says so is released quietly instead: no host_silent,
+ * no expiry; each alert it still fires (built-in, rule, a host_silent that fired before the move
+ * was known, restored alerts of rules this engine lacks) is resolved through fn, since the new
+ * owner started the host cold and holds none of them. One whose condition still holds there fires
+ * again there under the same fingerprint and is sent once more after this resolve
+ * (VG_ENGINE_COLD_REPEAT_MARGIN_MS). gone(ud, host) is called just before it goes (the caller
+ * forgets it as on a revoke: no tombstone of a record that is the new owner's now). */
 void vg_engine_set_moved(struct vg_engine *e, vg_engine_moved_fn moved,
                          void (*gone)(void *ud, const char *host), void *ud);
 

@@ -72,6 +72,9 @@ struct host {
     int64_t swept_ms;     /* last look for stale and idle series */
     int64_t arrived_ms;   /* wall clock when its latest message was processed; 0 = restored */
     int64_t silent_since; /* wall clock its host_silent alert fired; 0 = not firing */
+    /* Wall clock of its first message here when it started cold (no restored state); 0 when
+     * restored (VG_ENGINE_COLD_REPEAT_MARGIN_MS). */
+    int64_t cold_ms;
     char silent_fp[17];
     double max_score;
     int scoring;         /* logged "scoring" once */

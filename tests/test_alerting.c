@@ -697,6 +697,72 @@ static void a_resolve_of_an_alert_never_notified_is_not_sent(void **state)
     vg_silences_free(sil);
 }
 
+/* A firing of a host its analyzer started cold carries repeat_once_at_ms (vg_engine.h,
+ * VG_ENGINE_COLD_REPEAT_MARGIN_MS): the analyzer the host may have moved from resolves the alert
+ * at about that time, so its firing goes out once more then, rather than at the next reminder (4
+ * h): once, and reminders follow every repeat_interval from it. One resolved before, or first
+ * sent after that time (group_wait), gets none; a silence holds it until it ends. */
+static void a_firing_after_a_cold_start_is_sent_once_more_at_its_time(void **state)
+{
+    (void)state;
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {.repeat_interval_ms = 3600000};
+    assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
+    struct vg_notification f = alert("firing", "fp-1", "web-1");
+    f.repeat_once_at_ms = 150000;
+    vg_dispatch_event(d, &f, 10000);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.repeat[0], 0);
+    for (int64_t t = 11000; t < 150000; t += 1000)
+        vg_dispatch_tick(d, t);
+    assert_int_equal(out.n, 1);
+    vg_dispatch_tick(d, 150000);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.status[1], "firing");
+    assert_string_equal(out.fp[1], "fp-1");
+    assert_int_equal(out.repeat[1], 1);
+    for (int64_t t = 151000; t < 150000 + 3600000; t += 10000)
+        vg_dispatch_tick(d, t);
+    assert_int_equal(out.n, 2); /* once */
+    vg_dispatch_tick(d, 150000 + 3600000);
+    assert_int_equal(out.n, 3);
+    assert_int_equal(out.repeat[2], 2);
+    /* Resolved before its time: nothing more. */
+    struct vg_notification g = alert("firing", "fp-2", "web-2");
+    g.repeat_once_at_ms = 4000000;
+    vg_dispatch_event(d, &g, 3900000);
+    struct vg_notification gr = alert("resolved", "fp-2", "web-2");
+    vg_dispatch_event(d, &gr, 3950000);
+    assert_int_equal(out.n, 5);
+    vg_dispatch_tick(d, 4000000);
+    assert_int_equal(out.n, 5);
+    /* Held by a silence past its time: sent once when the silence ends. */
+    struct vg_notification h = alert("firing", "fp-3", "web-3");
+    h.repeat_once_at_ms = 4200000;
+    vg_dispatch_event(d, &h, 4100000);
+    assert_int_equal(out.n, 6);
+    char id[17];
+    add_silence(sil, "{\"matchers\":[\"host=\\\"web-3\\\"\"],\"duration\":\"1h\"}", 4150000, id);
+    vg_dispatch_tick(d, 4200000);
+    vg_dispatch_tick(d, 4300000);
+    assert_int_equal(out.n, 6);
+    assert_int_equal(vg_silences_expire(sil, id, 4400000), 0);
+    vg_dispatch_tick(d, 4400000);
+    vg_dispatch_tick(d, 4500000);
+    assert_int_equal(out.n, 7);
+    assert_string_equal(out.fp[6], "fp-3");
+    assert_int_equal(out.repeat[6], 1);
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.repeated_after_cold_start, 2);
+    assert_int_equal(st.repeats, 3);
+    vg_dispatch_free(d);
+    vg_silences_free(sil);
+}
+
 static void duplicate_firing_is_dropped_and_repeats_carry_a_counter(void **state)
 {
     struct sent out = {0};
@@ -2352,12 +2418,11 @@ static void feed_to_dispatch(struct vg_engine *e, const char *host, uint64_t seq
     assert_int_equal(vg_engine_host_partition_keyed(e, host, 0, 4), 0);
 }
 
-/* web-1's rule alert fires here, then its agent sends to another analyzer's partition, which
- * fires it again under the same fingerprint. This analyzer's release of web-1 sent the resolve,
- * closing at the receivers the incident the new owner held open; it hands the alert over as a
- * revoke does: dropped without a resolve, counted in handed_over (vigil_alerts_handed_over_total),
- * no longer repeated here. */
-static void a_host_moved_by_added_partitions_hands_its_alerts_over_without_a_resolve(void **state)
+/* web-1's rule alert fires here, then its agent sends to another analyzer's partition. This
+ * analyzer's release of web-1 resolves the alert: the new owner started web-1 cold and holds none
+ * of its alerts, so nobody else would (a webhook or PagerDuty incident stayed open for good when
+ * the release sent no resolve). It is no longer held nor repeated here. */
+static void a_host_moved_by_added_partitions_has_its_alerts_resolved_at_the_release(void **state)
 {
     (void)state;
     struct vg_engine_params ep = {
@@ -2399,10 +2464,12 @@ static void a_host_moved_by_added_partitions_hands_its_alerts_over_without_a_res
         vg_engine_expire_hosts(e, to_dispatch, NULL, d);
         vg_dispatch_tick(d, moved_now);
     }
-    assert_int_equal(out.n, 1); /* no resolve, no host_silent */
+    assert_int_equal(out.n, 2); /* the resolve, no host_silent */
+    assert_string_equal(out.status[1], "resolved");
+    assert_string_equal(out.fp[1], out.fp[0]);
     struct vg_dispatch_stats st;
     vg_dispatch_get_stats(d, &st);
-    assert_int_equal(st.handed_over, 1);
+    assert_int_equal(st.handed_over, 0);
     assert_int_equal(st.firing, 0);
     struct vg_engine_stats es;
     vg_engine_get_stats(e, &es);
@@ -2410,6 +2477,136 @@ static void a_host_moved_by_added_partitions_hands_its_alerts_over_without_a_res
     assert_int_equal(es.firing, 0);
     vg_dispatch_free(d);
     vg_engine_free(e);
+    vg_rule_set_free(set);
+}
+
+/* Both owners of a moved host, each wired to its own dispatcher as main.c does. */
+struct owner {
+    struct vg_engine *e;
+    struct vg_dispatch *d;
+    struct sent out;
+    int64_t at[16]; /* moved_now of each notification sent */
+};
+
+static void owner_send(void *ud, const struct vg_notification *n)
+{
+    struct owner *o = ud;
+    o->at[o->out.n] = moved_now;
+    on_send(&o->out, n);
+}
+
+static void owner_event(void *ud, const struct vg_notification *n)
+{
+    vg_dispatch_event(((struct owner *)ud)->d, n, moved_now);
+}
+
+static void owner_forget(void *ud, const char *host)
+{
+    vg_dispatch_forget_host(((struct owner *)ud)->d, host, moved_now);
+}
+
+static void owner_feed(struct owner *o, const char *host, uint64_t seq, double q, int32_t partition,
+                       int32_t parts)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof(m.host), "%s", host);
+    snprintf(m.boot, sizeof(m.boot), "b");
+    m.seq = seq;
+    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    m.interval_ms = 1000;
+    assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", q, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(o->e, &m, owner_event, o), 0);
+    vg_wire_msg_free(&m);
+    assert_int_equal(vg_engine_host_partition_keyed(o->e, host, partition, parts), 0);
+}
+
+static void owner_tick(struct owner *o)
+{
+    vg_engine_check_silent(o->e, owner_event, o);
+    vg_engine_expire_hosts(o->e, owner_event, NULL, o);
+    vg_dispatch_tick(o->d, moved_now);
+}
+
+/* web-1's rule alert fires at analyzer a; its agent then sends to partition 3 of analyzer b,
+ * which starts web-1 cold and fires the alert again under the same fingerprint (receivers
+ * dedupe it). a's release of web-1 resolves the alert about host_silent_after later, closing at
+ * the receivers the incident b holds open; b sends its firing once more after that
+ * (host_silent_after + VG_ENGINE_COLD_REPEAT_MARGIN_MS after web-1's first message there), so the
+ * receivers have it open again, and not again until repeat_interval. Without that repeat b's next
+ * firing notification was due 4 h later. */
+static void
+a_moved_hosts_new_owner_sends_its_firing_once_more_after_the_old_owners_resolve(void **state)
+{
+    (void)state;
+    struct vg_engine_params ep = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999},
+        .no_builtin = 1,
+        .max_hosts = 10,
+        .max_series_per_host = 10,
+        .silent_ms = 60000,
+        .host_idle_ms = 600000,
+        .clock = moved_clock,
+    };
+    struct owner a = {0}, b = {0};
+    char err[VG_ERRLEN];
+    struct vg_dispatch_params p = {.repeat_interval_ms = 3600000};
+    struct vg_rule_set *set = load("rules:\n"
+                                   "  - name: Deep\n"
+                                   "    when: value(\"q.depth\") > 100\n");
+    struct events ev = {0};
+    struct owner *both[] = {&a, &b};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(vg_engine_new(&both[k]->e, &ep, err, sizeof(err)), 0);
+        assert_int_equal(vg_dispatch_new(&both[k]->d, &p, NULL, owner_send, both[k]), 0);
+        assert_int_equal(vg_engine_set_rules(both[k]->e, set, record, &ev), 0);
+    }
+    vg_engine_set_moved(a.e, web1_moved_to_3, owner_forget, &a);
+    moved_now = 1000000;
+    uint64_t seq = 0;
+    for (int i = 0; i < 10; i++, seq++, moved_now += 1000) {
+        owner_feed(&a, "web-1", seq, 1000, 0, 4);
+        owner_feed(&a, "web-2", seq, 10, 0, 4);
+        owner_tick(&a);
+    }
+    assert_int_equal(a.out.n, 1);
+    int64_t cold = moved_now; /* web-1's first message at b */
+    for (int i = 0; i < 3800; i++, seq++, moved_now += 1000) {
+        owner_feed(&b, "web-1", seq, 1000, 3, 8);
+        owner_feed(&a, "web-2", seq, 10, 0, 4);
+        owner_tick(&a);
+        owner_tick(&b);
+    }
+    /* a: fired, then resolved at the release (silent_ms after web-1's last message there). */
+    assert_int_equal(a.out.n, 2);
+    assert_string_equal(a.out.status[1], "resolved");
+    assert_true(a.at[1] >= cold + 59000 && a.at[1] <= cold + 61000);
+    /* b: fired at once, once more after a's resolve, then the first reminder. */
+    assert_int_equal(b.out.n, 3);
+    assert_string_equal(b.out.fp[0], a.out.fp[0]);
+    assert_string_equal(b.out.status[0], "firing");
+    assert_int_equal(b.out.repeat[0], 0);
+    assert_true(b.at[0] == cold);
+    assert_string_equal(b.out.fp[1], a.out.fp[0]);
+    assert_string_equal(b.out.status[1], "firing");
+    assert_int_equal(b.out.repeat[1], 1);
+    assert_true(b.at[1] > a.at[1]);
+    assert_int_equal(b.at[1], cold + 60000 + VG_ENGINE_COLD_REPEAT_MARGIN_MS);
+    assert_int_equal(b.out.repeat[2], 2);
+    assert_int_equal(b.at[2], b.at[1] + 3600000);
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(b.d, &st);
+    assert_int_equal(st.repeated_after_cold_start, 1);
+    assert_int_equal(st.repeats, 2);
+    assert_int_equal(st.firing, 1);
+    vg_dispatch_get_stats(a.d, &st);
+    assert_int_equal(st.repeated_after_cold_start, 0); /* web-1's resolved before its time */
+    for (int k = 0; k < 2; k++) {
+        vg_dispatch_free(both[k]->d);
+        vg_engine_free(both[k]->e);
+    }
     vg_rule_set_free(set);
 }
 
@@ -2529,6 +2726,7 @@ int main(void)
         cmocka_unit_test(a_resolve_of_an_alert_never_notified_is_not_sent),
         cmocka_unit_test(an_alert_label_whose_key_is_not_utf8_is_listed_with_a_question_mark),
         cmocka_unit_test(duplicate_firing_is_dropped_and_repeats_carry_a_counter),
+        cmocka_unit_test(a_firing_after_a_cold_start_is_sent_once_more_at_its_time),
         cmocka_unit_test(a_host_handed_over_takes_its_alerts_along_silently),
         cmocka_unit_test(alerts_held_by_group_wait_are_sent_at_hand_over_and_at_stop),
         cmocka_unit_test(an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firing),
@@ -2551,7 +2749,9 @@ int main(void)
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
         cmocka_unit_test(a_removed_rules_firing_alert_resolves_when_its_host_moves),
-        cmocka_unit_test(a_host_moved_by_added_partitions_hands_its_alerts_over_without_a_resolve),
+        cmocka_unit_test(a_host_moved_by_added_partitions_has_its_alerts_resolved_at_the_release),
+        cmocka_unit_test(
+            a_moved_hosts_new_owner_sends_its_firing_once_more_after_the_old_owners_resolve),
         cmocka_unit_test(rule_windows_move_with_their_host),
         cmocka_unit_test(a_clock_step_back_keeps_the_window_in_order_and_the_state_importable),
         cmocka_unit_test(a_label_the_wire_format_takes_survives_the_state_record),

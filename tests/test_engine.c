@@ -31,6 +31,7 @@ struct seen {
     char label_env[8][16];
     char alertname[8][32], host[8][32];
     char summary[8][160];
+    int64_t repeat_once[8];
 };
 
 static void record(void *ud, const struct vg_notification *n)
@@ -48,6 +49,7 @@ static void record(void *ud, const struct vg_notification *n)
     s->value[s->n] = n->value;
     s->starts[s->n] = n->starts_at_ms;
     s->ends[s->n] = n->ends_at_ms;
+    s->repeat_once[s->n] = n->repeat_once_at_ms;
     for (size_t i = 0; i < n->n_labels; i++)
         if (strcmp(n->label_keys[i], "env") == 0)
             snprintf(s->label_env[s->n], 16, "%s", n->label_values[i]);
@@ -697,10 +699,13 @@ static int32_t moved_web1_once_known(void *ud, const char *host, int32_t partiti
 
 /* Partitions added (4 to 8): web-1, whose Hot alert fires at analyzer a (partition 0), moves to
  * partition 3 of analyzer b, which starts it cold and fires Hot again under the same fingerprint
- * (receivers dedupe it). a's release of web-1, one host_silent_after later, resolved Hot: a
- * receiver that keeps incidents (PagerDuty's dedup_key) closed one b holds open. It is handed
- * over instead, as on a revoke: dropped at a without a resolve. */
-static void a_moved_hosts_alert_is_handed_over_not_resolved_under_its_new_owner(void **state)
+ * (receivers dedupe it). a's release of web-1, one host_silent_after later, resolves Hot (b
+ * restored nothing, so nobody else would), which closes at the receivers the incident b holds
+ * open: b's firing says to send it once more after that release (repeat_once_at_ms: web-1's cold
+ * start at b + host_silent_after + VG_ENGINE_COLD_REPEAT_MARGIN_MS; test_alerting sends it). A
+ * firing after that time, or of a host not started cold, says nothing of the kind. */
+static void
+a_moved_hosts_alert_is_resolved_at_the_release_before_its_new_owner_repeats_it(void **state)
 {
     (void)state;
     struct vg_engine_params p = ewma_params();
@@ -728,38 +733,111 @@ static void a_moved_hosts_alert_is_handed_over_not_resolved_under_its_new_owner(
     assert_string_equal(sa.host[0], "web-1");
     assert_string_equal(sa.status[0], "firing");
     /* web-1 sends to b now; web-2 stays at a. */
+    int64_t cold = fake_now, resolved_at = 0;
     for (int i = 0; i < 700; i++, seq++, fake_now += 1000) {
         feed(b, "web-1", seq, 90, 0.5, &sb, 0);
         assert_int_equal(vg_engine_host_partition_keyed(b, "web-1", 3, 8), 0);
         feed(a, "web-2", seq, 5, 0.5, &sa, 0);
+        int before = sa.n;
         vg_engine_check_silent(a, record_sg, &sg);
         vg_engine_expire_hosts(a, record_sg, NULL, &sg);
+        if (sa.n > before && !resolved_at)
+            resolved_at = fake_now;
     }
     assert_int_equal(sb.n, 1);
     assert_string_equal(sb.status[0], "firing");
     assert_string_equal(sb.fingerprint[0], sa.fingerprint[0]);
+    assert_int_equal(sb.repeat_once[0], cold + 60000 + VG_ENGINE_COLD_REPEAT_MARGIN_MS);
     assert_int_equal(g.n, 1);
     assert_string_equal(g.host, "web-1");
-    for (int i = 1; i < sa.n; i++)
-        assert_string_not_equal(sa.fingerprint[i], sa.fingerprint[0]);
-    assert_int_equal(sa.n, 1); /* no host_silent either */
+    assert_int_equal(sa.n, 2); /* the resolve; no host_silent */
+    assert_string_equal(sa.status[1], "resolved");
+    assert_string_equal(sa.alertname[1], "Hot");
+    assert_string_equal(sa.fingerprint[1], sa.fingerprint[0]);
+    assert_int_equal(sa.repeat_once[1], 0);
+    assert_true(resolved_at > cold && resolved_at < sb.repeat_once[0]);
     struct vg_engine_stats st;
     vg_engine_get_stats(a, &st);
     assert_int_equal(st.hosts_moved, 1);
-    assert_int_equal(st.alerts_resolved, 0);
+    assert_int_equal(st.alerts_resolved, 1);
     assert_int_equal(st.firing, 0);
     assert_int_equal(st.hosts, 1);
     vg_engine_get_stats(b, &st);
     assert_int_equal(st.firing, 1);
+    /* Past that time, a firing at b says nothing more: Hot goes and comes back. */
+    feed(b, "web-1", seq++, 5, 0.5, &sb, 0);
+    feed(b, "web-1", seq++, 90, 0.5, &sb, 0);
+    assert_int_equal(sb.n, 3);
+    assert_string_equal(sb.status[2], "firing");
+    assert_int_equal(sb.repeat_once[2], 0);
     vg_engine_free(a);
     vg_engine_free(b);
     vg_rule_set_free(ra);
     vg_rule_set_free(rb);
 }
 
+/* The review's case (s50, finding 1): web-1's built-in anomaly alert fires at a (cpu 5 -> 90),
+ * then web-1 moves to b, which starts it cold, learns 90 as its level while it warms up and never
+ * fires the alert. The release resolved nothing (the alerts were "handed over"), so nobody ever
+ * resolved it: a webhook or PagerDuty incident stayed open for good. a resolves it at the
+ * release. */
+static void
+a_moved_hosts_anomaly_alert_its_new_owner_never_fires_is_resolved_at_the_release(void **state)
+{
+    (void)state;
+    struct vg_engine_params p = ewma_params();
+    p.silent_ms = 60000;
+    p.host_idle_ms = 600000;
+    p.clock = fake_clock;
+    fake_now = 1000000;
+    struct vg_engine *a = new_engine(&p), *b = new_engine(&p);
+    struct seen sa = {0}, sb = {0};
+    struct gone g = {0};
+    struct seen_gone sg = {&sa, &g};
+    vg_engine_set_moved(a, moved_web1, on_gone, &sg);
+    uint64_t seq = 0;
+    for (int i = 0; i < 40; i++, seq++, fake_now += 1000) {
+        feed(a, "web-1", seq, 5 + (i % 3) * 0.1, 0.5, &sa, 0);
+        assert_int_equal(vg_engine_host_partition_keyed(a, "web-1", 0, 4), 0);
+        feed(a, "web-2", seq, 5, 0.5, &sa, 0);
+    }
+    for (int i = 0; i < 10; i++, seq++, fake_now += 1000) {
+        feed(a, "web-1", seq, 90, 0.5, &sa, 0);
+        assert_int_equal(vg_engine_host_partition_keyed(a, "web-1", 0, 4), 0);
+        feed(a, "web-2", seq, 5, 0.5, &sa, 0);
+    }
+    int fired = -1;
+    for (int i = 0; i < sa.n; i++)
+        if (strcmp(sa.host[i], "web-1") == 0 && strcmp(sa.status[i], "firing") == 0) {
+            assert_int_equal(fired, -1);
+            fired = i;
+        }
+    assert_true(fired >= 0);
+    assert_string_equal(sa.alertname[fired], "anomaly");
+    int before = sa.n;
+    for (int i = 0; i < 700; i++, seq++, fake_now += 1000) {
+        feed(b, "web-1", seq, 90 + (i % 3) * 0.1, 0.5, &sb, 0);
+        feed(a, "web-2", seq, 5, 0.5, &sa, 0);
+        vg_engine_check_silent(a, record_sg, &sg);
+        vg_engine_expire_hosts(a, record_sg, NULL, &sg);
+    }
+    assert_int_equal(g.n, 1);  /* released as moved */
+    assert_int_equal(sb.n, 0); /* b never fired it */
+    assert_int_equal(sa.n, before + 1);
+    assert_string_equal(sa.status[before], "resolved");
+    assert_string_equal(sa.host[before], "web-1");
+    assert_string_equal(sa.fingerprint[before], sa.fingerprint[fired]);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(a, &st);
+    assert_int_equal(st.hosts_moved, 1);
+    assert_int_equal(st.firing, 0);
+    vg_engine_free(a);
+    vg_engine_free(b);
+}
+
 /* As above, but web-1 went silent at a before a knew of the move (host_silent paged): at its
- * release a resolves that page, which no other analyzer holds, and still hands Hot over. A host
- * that really stops pages host_silent and has its alerts resolved when it expires, as before. */
+ * release a resolves that page with Hot. A host that really stops pages host_silent and has its
+ * alerts resolved when it expires. */
 static void a_host_silent_paged_before_the_move_was_known_is_resolved_at_the_release(void **state)
 {
     (void)state;
@@ -807,7 +885,7 @@ static void a_host_silent_paged_before_the_move_was_known_is_resolved_at_the_rel
     }
     assert_int_equal(silent_fired[0], 1);
     assert_int_equal(silent_resolved[0], 1);
-    assert_int_equal(hot_resolved[0], 0); /* handed over with web-1 */
+    assert_int_equal(hot_resolved[0], 1); /* resolved with web-1 */
     assert_int_equal(silent_fired[1], 1); /* web-3 really stopped */
     assert_int_equal(silent_resolved[1], 1);
     assert_int_equal(hot_resolved[1], 1);
@@ -2241,7 +2319,10 @@ int main(void)
             a_restored_host_that_moved_after_its_owner_restarted_is_released_not_paged),
         cmocka_unit_test(a_host_sending_by_the_old_count_after_a_restart_is_released_when_it_moves),
         cmocka_unit_test(a_record_with_a_damaged_key_partition_count_is_refused),
-        cmocka_unit_test(a_moved_hosts_alert_is_handed_over_not_resolved_under_its_new_owner),
+        cmocka_unit_test(
+            a_moved_hosts_alert_is_resolved_at_the_release_before_its_new_owner_repeats_it),
+        cmocka_unit_test(
+            a_moved_hosts_anomaly_alert_its_new_owner_never_fires_is_resolved_at_the_release),
         cmocka_unit_test(a_host_silent_paged_before_the_move_was_known_is_resolved_at_the_release),
         cmocka_unit_test(a_host_counts_for_scaling_until_it_is_quiet_by_both_clocks),
         cmocka_unit_test(a_clock_ahead_does_not_make_every_host_quiet_for_scaling),
