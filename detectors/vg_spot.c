@@ -124,6 +124,29 @@ static void add_peak(struct vg_spot *s, double excess)
         s->npeaks++;
 }
 
+/* Whether every value of the initial sample at or below t ties with it (a series constant
+ * through its first n_init values, but for at most 1 - q of them above). */
+static int all_ties(const struct vg_spot *s)
+{
+    return s->ninit > 0 && s->init[0] == s->t;
+}
+
+/* The count of values learned that such a calibration can have: its initial sample and the
+ * values above t learned since (nt less those of the sample above t). */
+static uint64_t all_ties_count(const struct vg_spot *s)
+{
+    size_t lo = 0, hi = s->ninit; /* the first value of the sorted sample above t */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->init[mid] <= s->t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t above_init = s->ninit - lo;
+    return s->ninit + (s->nt > above_init ? s->nt - above_init : 0);
+}
+
 int vg_spot_update(struct vg_spot *s, const struct vg_spot_params *p, double raw, double *score)
 {
     *score = 0;
@@ -147,14 +170,26 @@ int vg_spot_update(struct vg_spot *s, const struct vg_spot_params *p, double raw
         s->ready = 1;
         return -EAGAIN;
     }
+    int ties = all_ties(s);
+    /* An analyzer from before ties were left out counted them: restored from its checkpoint or
+     * state record, a calibration of a series that was constant for hours carries them in n,
+     * and would score every value above t at learn_max or more, learn none, and alert for ever.
+     * Such a calibration can count only its sample and the values above t it learned; a larger
+     * n is taken back to that, and learning resumes. */
+    if (ties) {
+        uint64_t can = all_ties_count(s);
+        if (s->n > can)
+            s->n = can;
+    }
     *score = vg_spot_score(s, raw);
     if (*score >= p->learn_max)
         return 0;
-    /* A value tied with a threshold that every value at or below it in the initial sample ties
-     * with too (a series that was constant) says nothing about the tail: counted, hours of them
+    /* A value at or below a threshold that every value at or below it in the initial sample ties
+     * with too (a series that was constant) says nothing about the tail: counted, hours of ties
      * made the fraction above t so small that no value above it scored below learn_max once the
-     * series moved, so none was learned and the series alerted for ever. */
-    if (raw == s->t && s->init[0] == s->t)
+     * series moved, so none was learned and the series alerted for ever (and hours below such a
+     * sample would do the same). */
+    if (ties && raw <= s->t)
         return 0;
     s->n++;
     if (raw > s->t) {

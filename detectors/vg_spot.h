@@ -12,8 +12,10 @@
  * with N_t / N the running fraction of learned values above t ((N_t + 1) / (N + 1), so that a tail
  * never seen is rare, not impossible). Values whose score reaches learn_max
  * (anomalies) are not learned, so an incident does not teach the tail that it is normal. Nor is
- * a value tied with t when the initial sample is all ties at and below t (a constant series):
- * counted, hours of them left no value above t learnable once the series moved.
+ * a value at or below t when the initial sample is all ties at and below t (a constant series):
+ * counted, hours of them left no value above t learnable once the series moved. Such a
+ * calibration counts only its sample and the values above t it learned; a larger count (one an
+ * analyzer from before wrote, ties counted) is taken back to that at the next update.
  * The state is fixed size (about 3 KiB): one per host, or per series where that is affordable.
  */
 #ifndef VG_SPOT_H

@@ -125,12 +125,12 @@ static void a_glitch_in_the_warmup_does_not_make_normal_values_alert(void **stat
     }
 }
 
-/* A series constant for three hours (one value a second) that then moves to a new level with
- * noise stops alerting within 1000 values (about 600 measured), with the analyzer's defaults. It
- * alerted for ever: the hours of values tied at the calibration's threshold made its tail
- * fraction so small that no later value scored below learn_max, so none was learned; and the
- * plain level's error, near 0, widened by only 1% a value (vg_detector_level_change). */
-static void a_constant_series_that_moves_stops_alerting_within_its_bound(void **state)
+/* A series constant for three hours (one value a second) that then moves to 1000 +- 17, with the
+ * analyzer's defaults: in *end the first value of the move that scores below 0.999, in *after
+ * how many score 0.999 or more past its 1000th. With old_counts, the calibrations carry the ties
+ * an analyzer from before they were left out counted (n grew by one a value), as its checkpoint
+ * or state record restores them. */
+static void constant_then_move(int old_counts, int *end, int *after)
 {
     struct vg_detector_params p = {.alpha = 0.05,
                                    .alpha_outlier = 0.005,
@@ -154,18 +154,54 @@ static void a_constant_series_that_moves_stops_alerting_within_its_bound(void **
     int64_t t = 1700000000000LL;
     for (int i = 0; i < 3 * 3600; i++, t += 1000)
         vg_detector_seasonal.update_at(&s, &p, t, 0, &sc);
-    int end = -1, after = 0;
+    struct vg_spot *sp[] = {&s.lik_spot, &s.spot, &s.prof_spot, &s.cus_spot};
+    int saturated = 0;
+    for (size_t k = 0; old_counts && k < sizeof(sp) / sizeof(sp[0]); k++)
+        if (sp[k]->ready && sp[k]->init[0] == sp[k]->t) {
+            sp[k]->n += 3 * 3600 - 300; /* the ties the old code counted */
+            saturated++;
+        }
+    char err[256];
+    assert_int_equal(vg_detector_seasonal.check(&s, err, sizeof(err)), 0); /* restored as is */
+    assert_true(!old_counts || saturated > 0);
+    *end = -1;
+    *after = 0;
     for (int i = 0; i < 3 * 3600; i++, t += 1000) {
         assert_int_equal(vg_detector_seasonal.update_at(&s, &p, t, 1000 + 17 * noise(&seed), &sc),
                          0);
-        if (sc < 0.999 && end < 0)
-            end = i;
-        after += sc >= 0.999 && i >= 1000;
+        if (sc < 0.999 && *end < 0)
+            *end = i;
+        *after += sc >= 0.999 && i >= 1000;
     }
+}
+
+/* A series constant for three hours that then moves stops alerting within 1000 values (about
+ * 600 measured). It alerted for ever: the hours of values tied at the calibration's threshold
+ * made its tail fraction so small that no later value scored below learn_max, so none was
+ * learned; and the plain level's error, near 0, widened by only 1% a value
+ * (vg_detector_level_change). */
+static void a_constant_series_that_moves_stops_alerting_within_its_bound(void **state)
+{
+    int end, after;
+    constant_then_move(0, &end, &after);
     (void)state;
     assert_true(end != 0); /* the move itself is an anomaly */
     assert_true(end > 0 && end <= 1000);
     assert_true(after <= 98); /* past the bound, about chance (1% of 9,800 values) at most */
+}
+
+/* The same series whose state an analyzer from before the fix wrote, its calibrations already
+ * carrying the hours of ties it counted, restored after the upgrade: it stops alerting within the
+ * same bound. It alerted for ever (every one of the 9,800 values past the 1000th scored 0.999 or
+ * more): leaving ties out from then on did not take back those already counted. */
+static void
+a_constant_series_saved_by_an_older_analyzer_stops_alerting_within_its_bound(void **state)
+{
+    int end, after;
+    constant_then_move(1, &end, &after);
+    (void)state;
+    assert_true(end > 0 && end <= 1000);
+    assert_true(after <= 98);
 }
 
 /* Scores >= 0.999 from day 3 to day 10 of a smooth daily series of one value a minute, with one
@@ -524,6 +560,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(daily_shape_is_learned_and_its_break_scored),
         cmocka_unit_test(a_constant_series_that_moves_stops_alerting_within_its_bound),
+        cmocka_unit_test(
+            a_constant_series_saved_by_an_older_analyzer_stops_alerting_within_its_bound),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_blind_the_plain_model_to_a_step),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_make_normal_values_alert),
         cmocka_unit_test(a_glitch_in_the_first_days_does_not_spoil_the_daily_profile),

@@ -83,6 +83,68 @@ static void hours_of_a_constant_series_do_not_stop_the_tail_learning(void **stat
     (void)state;
 }
 
+/* A constant series' calibration saved by an analyzer from before ties were left out, which
+ * counted 20,000 of them, then restored: the count it cannot have is taken back, and the values of
+ * the moved series are learned. They scored 0.99999 and were never learned: n stayed at 20,256. */
+static void a_calibration_saturated_by_an_older_analyzer_learns_again(void **state)
+{
+    struct vg_spot s;
+    struct vg_spot_params p;
+    vg_spot_defaults(&p);
+    p.min_sigma = 1;
+    vg_spot_init(&s);
+    double sc;
+    for (int i = 0; i < 256; i++)
+        vg_spot_update(&s, &p, 0.0, &sc);
+    s.n += 20000; /* what the old code counted for 20,000 ties */
+    char err[128];
+    assert_int_equal(vg_spot_check(&s, err, sizeof(err)), 0); /* a state it can restore */
+    int high = 0;
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(vg_spot_update(&s, &p, 0.5 + (i % 10) * 0.1, &sc), 0);
+        high += i >= 500 && sc >= 0.999;
+    }
+    assert_true(s.nt >= 900); /* learned */
+    assert_true(s.n == 256 + s.nt);
+    assert_int_equal(high, 0);
+    /* A sample with a few values above its threshold: they stay counted, above and in all. */
+    vg_spot_init(&s);
+    for (int i = 0; i < 256; i++)
+        vg_spot_update(&s, &p, i < 3 ? 2.0 : 0.0, &sc);
+    assert_true(s.t == 0 && s.nt == 3);
+    s.n += 20000;
+    assert_int_equal(vg_spot_update(&s, &p, 0.7, &sc), 0);
+    assert_true(s.nt == 4 && s.n == 257);
+    (void)state;
+}
+
+/* Hours below a constant initial sample (a series constant through its first values, lower
+ * since) are not counted either: counted, they made the tail fraction as small as hours of ties,
+ * and a later move above the sample's level alerted for ever. */
+static void hours_below_a_constant_sample_do_not_stop_the_tail_learning(void **state)
+{
+    struct vg_spot s;
+    struct vg_spot_params p;
+    vg_spot_defaults(&p);
+    p.min_sigma = 1;
+    vg_spot_init(&s);
+    double sc;
+    for (int i = 0; i < 256; i++)
+        vg_spot_update(&s, &p, 0.0, &sc);
+    for (int i = 0; i < 20000; i++) {
+        assert_int_equal(vg_spot_update(&s, &p, -1.0 - (i % 7) * 0.1, &sc), 0);
+        assert_true(sc == 0);
+    }
+    int high = 0;
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(vg_spot_update(&s, &p, 0.5 + (i % 10) * 0.1, &sc), 0);
+        high += i >= 500 && sc >= 0.999;
+    }
+    assert_true(s.nt >= 900);
+    assert_int_equal(high, 0);
+    (void)state;
+}
+
 static void anomalies_do_not_teach_the_tail(void **state)
 {
     struct vg_spot s;
@@ -201,6 +263,8 @@ int main(void)
         cmocka_unit_test(score_matches_the_tail_of_an_exponential),
         cmocka_unit_test(constant_series_is_not_saturated),
         cmocka_unit_test(hours_of_a_constant_series_do_not_stop_the_tail_learning),
+        cmocka_unit_test(a_calibration_saturated_by_an_older_analyzer_learns_again),
+        cmocka_unit_test(hours_below_a_constant_sample_do_not_stop_the_tail_learning),
         cmocka_unit_test(anomalies_do_not_teach_the_tail),
         cmocka_unit_test(surprise_orders_the_values_that_score_1),
         cmocka_unit_test(check_refuses_states_update_would_write_past),
