@@ -39,6 +39,12 @@ static void learn(struct vg_ewma_state *s, const struct vg_detector_params *p, d
 {
     double dev = x - s->mean;
     double lim = p->clip_k * scale, alpha = p->alpha;
+    if (s->warm_done) {
+        /* An older analyzer carried the run without counting its values (vg_ewma.h). */
+        if (s->run_n != (double)s->n)
+            s->run = 0;
+        s->run_n = s->n < UINT32_MAX ? s->n + 1.0 : (double)s->n; /* n after this value */
+    }
     if (dev > lim || dev < -lim) {
         double side = dev > 0 ? 1 : -1;
         if (s->warm_done)

@@ -36,9 +36,15 @@ struct vg_ewma_state {
     union {
         double warm[VG_EWMA_WARM]; /* the first min(n, VG_EWMA_WARM) values, while warming up */
         /* Once warm (the warm-up values zeroed): how many values in a row were clipped on one
-         * side, + above the mean, - below. In the warm-up values' place, so a state keeps its
-         * size and an older analyzer reads it back (it ignores them once warm). */
-        double run;
+         * side, + above the mean, - below, and n after the value that last set it. In the
+         * warm-up values' place, so a state keeps its size and an older analyzer reads it back
+         * (it ignores them once warm). That analyzer writes them back unchanged, though, with n
+         * moved on: a run whose run_n is not n is stale (a host handed back during a rolling
+         * upgrade) and starts over, rather than declaring a level change early. */
+        struct {
+            double run;
+            double run_n;
+        };
     };
 };
 

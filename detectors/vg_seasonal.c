@@ -199,6 +199,9 @@ int vg_seasonal_raw(struct vg_seasonal_state *s, const struct vg_detector_params
     double a = clip(&dev, lim, p);
     int clipped = r_p > lim || r_p < -lim;
     int32_t side = r_p > 0 ? 1 : -1;
+    if (s->run_n != (uint32_t)s->n) /* carried by an older analyzer without its values */
+        s->run = 0;
+    s->run_n = (uint32_t)(s->n < UINT64_MAX ? s->n + 1 : s->n); /* n after this value */
     /* Any int32 may come back in a state record: no product, no step past +-INT32_MAX. */
     if (!clipped)
         s->run = 0;

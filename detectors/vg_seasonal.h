@@ -65,8 +65,12 @@ struct vg_seasonal_state {
      * once vg_detector_level_change says so, learned whole by every model. In what was padding,
      * so the state keeps its size and layout. */
     int32_t run;
-    double peak_rare;                    /* -log10 tail probability of the last reported extreme */
-    uint32_t since;                      /* values since it */
+    double peak_rare; /* -log10 tail probability of the last reported extreme */
+    uint32_t since;   /* values since it */
+    /* n after the value that last set run (its low 32 bits), in what was padding too. An older
+     * analyzer writes run back unchanged with n moved on; such a run is stale (a host handed back
+     * during a rolling upgrade) and starts over, rather than declaring a level change early. */
+    uint32_t run_n;
     double lik_ring[VG_SEASONAL_SMOOTH]; /* surprises of the last values (likelihood) */
     uint32_t lik_pos;
     struct vg_spot lik_spot; /* long-run distribution of the short mean */

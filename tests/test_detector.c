@@ -206,6 +206,45 @@ static void a_constant_series_that_moves_relearns_within_its_bound(void **state)
     assert_true(after <= 10); /* past the bound, no more than chance (0.1% of normal values) */
 }
 
+/* A rolling upgrade hands a host new -> old -> new analyzer: the older one learns the host's values
+ * but writes the clipped-run count back as it read it (to it, unused bytes), n moved on. The new
+ * one starts the run over rather than adding to the stale count: 60 clipped values after 150
+ * carried over are not a level change (the bound is 200), and the state goes on as one whose
+ * run was never carried. Before, the run went on from 150 and the 50th value was learned whole. */
+static void a_run_carried_by_an_older_analyzer_starts_over(void **state)
+{
+    struct vg_detector_params p = {.alpha = 0.05,
+                                   .alpha_outlier = 0.005,
+                                   .warmup = 20,
+                                   .clip_k = 3,
+                                   .min_std_abs = 0.01,
+                                   .min_std_rel = 0.02};
+    struct vg_ewma_state s, fresh;
+    vg_detector_ewma.init(&s);
+    uint32_t seed = 11;
+    double score;
+    for (int i = 0; i < 500; i++)
+        vg_detector_ewma.update(&s, &p, gauss(&seed, 50, 1), &score);
+    for (int i = 0; i < 150; i++)
+        vg_detector_ewma.update(&s, &p, 1000, &score);
+    assert_true(s.run == 150);
+    double carried[2] = {s.run, s.run_n}; /* the older analyzer's turn: it keeps these bytes */
+    for (int i = 0; i < 30; i++)
+        vg_detector_ewma.update(&s, &p, gauss(&seed, 50, 1), &score);
+    s.run = carried[0];
+    s.run_n = carried[1];
+    fresh = s;
+    fresh.run = 0;
+    fresh.run_n = s.n;
+    for (int i = 0; i < 60; i++) {
+        vg_detector_ewma.update(&s, &p, 1000, &score);
+        vg_detector_ewma.update(&fresh, &p, 1000, &score);
+    }
+    assert_true(s.run == 60);
+    assert_memory_equal(&s, &fresh, sizeof(s));
+    (void)state;
+}
+
 static void sustained_shift_keeps_scoring_high_then_recovers(void **state)
 {
     struct vg_ewma_state s;
@@ -500,6 +539,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(warmup_learns_mean_and_variance_without_scoring),
         cmocka_unit_test(a_constant_series_that_moves_relearns_within_its_bound),
+        cmocka_unit_test(a_run_carried_by_an_older_analyzer_starts_over),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_blind_ewma_to_a_step),
         cmocka_unit_test(a_state_warmed_under_a_shorter_warmup_keeps_its_level_under_a_longer_one),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_make_normal_values_alert),

@@ -204,6 +204,54 @@ a_constant_series_saved_by_an_older_analyzer_stops_alerting_within_its_bound(voi
     assert_true(after <= 98);
 }
 
+/* As test_detector's a_run_carried_by_an_older_analyzer_starts_over, for seasonal's plain level:
+ * an older analyzer writes the clipped-run count back unchanged (to it, padding) with n moved on,
+ * and the new one starts the run over. Before, 60 clipped values after 150 carried over were a
+ * level change, learned whole by the level and the profiles. */
+static void a_run_carried_by_an_older_analyzer_starts_over(void **state)
+{
+    struct vg_detector_params p = {.alpha = 0.05,
+                                   .alpha_outlier = 0.005,
+                                   .warmup = 20,
+                                   .clip_k = 3,
+                                   .min_std_abs = 0.01,
+                                   .min_std_rel = 0.02,
+                                   .calib_q = 0.98,
+                                   .calib_init = 256,
+                                   .lik_short = 32,
+                                   .lik_long = 20,
+                                   .lik_mode = 1,
+                                   .prof = 1,
+                                   .cusum = 2,
+                                   .escalation = 0.1};
+    static struct vg_seasonal_state s, fresh;
+    vg_detector_seasonal.init(&s);
+    uint32_t seed = 5;
+    double sc;
+    int64_t t = 1700000000000LL;
+    for (int i = 0; i < 2000; i++, t += 1000)
+        vg_detector_seasonal.update_at(&s, &p, t, gauss(&seed, 50, 1), &sc);
+    for (int i = 0; i < 150; i++, t += 1000)
+        vg_detector_seasonal.update_at(&s, &p, t, 80, &sc);
+    assert_int_equal(s.run, 150);
+    int32_t run = s.run; /* the older analyzer's turn: it keeps these bytes */
+    uint32_t run_n = s.run_n;
+    for (int i = 0; i < 30; i++, t += 1000)
+        vg_detector_seasonal.update_at(&s, &p, t, gauss(&seed, 50, 1), &sc);
+    s.run = run;
+    s.run_n = run_n;
+    fresh = s;
+    fresh.run = 0;
+    fresh.run_n = (uint32_t)s.n;
+    for (int i = 0; i < 60; i++, t += 1000) {
+        vg_detector_seasonal.update_at(&s, &p, t, 80, &sc);
+        vg_detector_seasonal.update_at(&fresh, &p, t, 80, &sc);
+    }
+    assert_int_equal(s.run, 60);
+    assert_memory_equal(&s, &fresh, sizeof(s));
+    (void)state;
+}
+
 /* Scores >= 0.999 from day 3 to day 10 of a smooth daily series of one value a minute, with one
  * reading of glitch (0: none) at the minute given. */
 static int high_after_a_glitch_in_the_first_days(int64_t at, double glitch)
@@ -562,6 +610,7 @@ int main(void)
         cmocka_unit_test(a_constant_series_that_moves_stops_alerting_within_its_bound),
         cmocka_unit_test(
             a_constant_series_saved_by_an_older_analyzer_stops_alerting_within_its_bound),
+        cmocka_unit_test(a_run_carried_by_an_older_analyzer_starts_over),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_blind_the_plain_model_to_a_step),
         cmocka_unit_test(a_glitch_in_the_warmup_does_not_make_normal_values_alert),
         cmocka_unit_test(a_glitch_in_the_first_days_does_not_spoil_the_daily_profile),
