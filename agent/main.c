@@ -167,9 +167,11 @@ static void usage(FILE *f)
                "failed otherwise, or --check-config refused the config; 2 usage error; 78\n"
                "(EX_CONFIG) the start refused the config (\"config error: ...\"), which the\n"
                "packaged unit does not restart (RestartPreventExitStatus=78). A file a kafka.*\n"
-               "property names (ssl.ca.location, a *_file secret, ...) that does not exist at\n"
-               "the start is waited for first, up to 60 s, each check logged; only then is it a\n"
-               "config error.\n");
+               "property names that does not exist at the start (a *_file secret; an ssl.* path\n"
+               "with security.protocol SSL or SASL_SSL; the keytab with GSSAPI) is waited for\n"
+               "first, up to 60 s, each check logged; only then is it a config error, which\n"
+               "--check-config reports at once. A path the protocol leaves unread is only\n"
+               "warned about.\n");
     fprintf(f, "\nEnvironment: the VIGIL_* variables named above set their config keys (order,\n"
                "later wins: defaults, file, environment, --set). NOTIFY_SOCKET and WATCHDOG_USEC,\n"
                "set by systemd (Type=notify, WatchdogSec=), are answered with READY=1 and\n"
@@ -1347,6 +1349,17 @@ static int wait_for_kafka_files(struct agent *a, char *err, size_t errlen)
     return g_stop ? 0 : rc;
 }
 
+/* A path the kafka: properties name that librdkafka does not read with them (a templated config's
+ * CA path on a plaintext cluster) is not waited for; missing, it is worth a line, as it would be
+ * once the protocol is switched. */
+static void warn_unused_kafka_file(const struct agent_cfg *c)
+{
+    char why[VG_ERRLEN], q[VG_ERRLEN + 8];
+    if (vg_kafka_unused_missing_file(&c->kafka, why, sizeof why) == -ENOENT)
+        vg_warn("a file the Kafka config names is missing, but not used: not waiting for it",
+                "reason=%s", vg_log_quote(q, sizeof q, why));
+}
+
 /* Memory settings that keep a small daemon small; both measured in bench/agent-overhead. */
 static void trim_footprint(const struct agent_cfg *cfg)
 {
@@ -1464,6 +1477,9 @@ int main(int argc, char **argv)
      * `producer-2` in its log lines and statistics; the real one's refusal is the config error
      * there (open_producer). Not for --once, which makes no producer (once_budget). */
     rd_kafka_conf_t *check_conf = NULL;
+    /* The file a start would wait for, refused at once, in the words the start gives up with. */
+    if (!rc && check && !once)
+        rc = vg_kafka_missing_file(&a.cfg.kafka, err, sizeof(err));
     if (!rc && check && !once && (rc = producer_conf(&a, &check_conf, err, sizeof(err))) == 0)
         rc = vg_kafka_client_check(RD_KAFKA_PRODUCER, check_conf, "kafka producer", err,
                                    sizeof(err)); /* as make_producer */
@@ -1477,6 +1493,8 @@ int main(int argc, char **argv)
     }
     if (check) {
         agent_config_warn(&a.cfg);
+        if (!once)
+            warn_unused_kafka_file(&a.cfg);
         vg_config_dump(&agent_config_table, &a.cfg, stdout);
         printf("# config OK (host resolves to '%s')\n", a.host);
         vg_config_free(&agent_config_table, &a.cfg);
@@ -1496,6 +1514,8 @@ int main(int argc, char **argv)
     a.sets = sets;
     a.n_sets = n_sets;
     signal(SIGPIPE, SIG_IGN);
+    if (!once)
+        warn_unused_kafka_file(&a.cfg);
     if (!once && (rc = wait_for_kafka_files(&a, err, sizeof(err))) < 0) {
         fprintf(stderr, "vigil-agent: config error: %s\n", err);
         vg_config_free(&agent_config_table, &a.cfg);

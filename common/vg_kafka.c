@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "vg_log.h"
@@ -116,7 +117,38 @@ int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *default
     return 0;
 }
 
-int vg_kafka_missing_file(const struct vg_kvlist *user, char *err, size_t errlen)
+/* The security.protocol (plaintext when unset) and SASL mechanism (GSSAPI when unset: librdkafka's
+ * defaults) the client is made with; sasl.mechanism is an alias, the last one set wins. */
+static void security_of(const struct vg_kvlist *user, const char **proto, const char **mech)
+{
+    *proto = vg_kvlist_get(user, "security.protocol");
+    if (!*proto)
+        *proto = "plaintext";
+    *mech = "GSSAPI";
+    for (size_t i = 0; i < user->n; i++)
+        if (strcmp(user->items[i].key, "sasl.mechanism") == 0 ||
+            strcmp(user->items[i].key, "sasl.mechanisms") == 0)
+            *mech = user->items[i].value;
+}
+
+/* Whether librdkafka reads the file path property k (an ssl.* location or the keytab): the SSL
+ * files only for security.protocol ssl or sasl_ssl (case-insensitive, as librdkafka takes it),
+ * the keytab only for a SASL protocol with the GSSAPI mechanism (compared as written, as
+ * librdkafka does). A path it does not read (a template's CA path on a plaintext cluster, a
+ * keytab left over on a SCRAM agent) must not hold up the start. */
+static int path_used(const struct vg_kvlist *user, const char *k)
+{
+    const char *proto, *mech;
+    security_of(user, &proto, &mech);
+    if (strncmp(k, "ssl.", 4) == 0)
+        return strcasecmp(proto, "ssl") == 0 || strcasecmp(proto, "sasl_ssl") == 0;
+    return (strcasecmp(proto, "sasl_plaintext") == 0 || strcasecmp(proto, "sasl_ssl") == 0) &&
+           mech && strcmp(mech, "GSSAPI") == 0;
+}
+
+/* The first file the properties name that does not exist, among the ones librdkafka reads
+ * (used) or among the ones it does not (!used). */
+static int missing_file(const struct vg_kvlist *user, int used, char *err, size_t errlen)
 {
     static const char *const paths[] = {"ssl.ca.location",
                                         "ssl.certificate.location",
@@ -127,16 +159,41 @@ int vg_kafka_missing_file(const struct vg_kvlist *user, char *err, size_t errlen
                                         NULL};
     for (size_t i = 0; user && i < user->n; i++) {
         const char *k = user->items[i].key, *v = user->items[i].value;
-        int named = is_file_key(k);
+        int secret = is_file_key(k), named = secret;
         for (size_t j = 0; !named && paths[j]; j++)
             named = strcmp(k, paths[j]) == 0;
         if (!named || !v || !*v || (strcmp(k, "ssl.ca.location") == 0 && strcmp(v, "probe") == 0))
             continue;
+        /* A secret file is read by vg_kafka_conf_new whatever the protocol. */
+        if ((secret || path_used(user, k)) != used)
+            continue;
         struct stat st;
-        if (stat(v, &st) != 0 && errno == ENOENT)
-            return vg_err(err, errlen, -ENOENT, "kafka.%s: %s: %s", k, v, strerror(ENOENT));
+        if (stat(v, &st) != 0 && errno == ENOENT) {
+            if (used)
+                return vg_err(err, errlen, -ENOENT, "kafka.%s: %s: %s", k, v, strerror(ENOENT));
+            const char *proto, *mech;
+            security_of(user, &proto, &mech);
+            if (strncmp(k, "ssl.", 4) == 0)
+                return vg_err(err, errlen, -ENOENT,
+                              "kafka.%s: %s: %s (not read with security.protocol %s)", k, v,
+                              strerror(ENOENT), proto);
+            return vg_err(err, errlen, -ENOENT,
+                          "kafka.%s: %s: %s (not read with security.protocol %s, sasl.mechanism "
+                          "%s)",
+                          k, v, strerror(ENOENT), proto, mech ? mech : "");
+        }
     }
     return 0;
+}
+
+int vg_kafka_missing_file(const struct vg_kvlist *user, char *err, size_t errlen)
+{
+    return missing_file(user, 1, err, errlen);
+}
+
+int vg_kafka_unused_missing_file(const struct vg_kvlist *user, char *err, size_t errlen)
+{
+    return missing_file(user, 0, err, errlen);
 }
 
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)

@@ -29,11 +29,18 @@ int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *default
                       const struct vg_kvlist *user, char *err, size_t errlen);
 
 /* Whether a file the user's properties name is missing: the ones librdkafka reads when the
- * client is made (ssl.ca.location unless "probe", ssl.certificate.location, ssl.key.location,
- * ssl.crl.location, ssl.keystore.location, sasl.kerberos.keytab) and the secret files of the
- * keys ending in "_file". -ENOENT, err worded "kafka.KEY: PATH: No such file or directory", for
- * the first; else 0. A file that exists but cannot be read is the client's own refusal. */
+ * client is made with these properties (ssl.ca.location unless "probe", ssl.certificate.location,
+ * ssl.key.location, ssl.crl.location, ssl.keystore.location, only when security.protocol is ssl
+ * or sasl_ssl, any case; sasl.kerberos.keytab only when it is sasl_plaintext or sasl_ssl with the
+ * GSSAPI mechanism, the default) and the secret files of the keys ending in "_file", always read.
+ * -ENOENT, err worded "kafka.KEY: PATH: No such file or directory", for the first; else 0. A file
+ * that exists but cannot be read is the client's own refusal. */
 int vg_kafka_missing_file(const struct vg_kvlist *user, char *err, size_t errlen);
+
+/* The same for the path properties these properties leave unread (an ssl.* path on a plaintext
+ * cluster): -ENOENT, err worded as above with the reason it is not read appended, for the first
+ * missing one, which is worth a warning, not a refusal; else 0. */
+int vg_kafka_unused_missing_file(const struct vg_kvlist *user, char *err, size_t errlen);
 
 /* Creates the client of type (producer or consumer) from conf (taken: built by
  * vg_kafka_conf_new as the start builds it) with rd_kafka_new and destroys it at once, without a

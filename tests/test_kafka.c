@@ -109,20 +109,73 @@ static void a_missing_file_a_kafka_property_names_is_found(void **state)
     (void)state;
     char err[256];
     struct vg_kv kv[] = {
-        {"ssl.ca.location", "probe"}, /* librdkafka's word for the system's CA store */
+        {"security.protocol", "SASL_SSL"}, /* GSSAPI, the default mechanism: all are read */
+        {"ssl.ca.location", "probe"},      /* librdkafka's word for the system's CA store */
         {"linger.ms", "/nonexistent/not-a-path-property"},
         {"ssl.certificate.location", "/"},
         {"sasl.kerberos.keytab", "/nonexistent/keytab"},
         {"sasl.password_file", "/nonexistent/password"},
     };
-    struct vg_kvlist user = {kv, 3};
+    struct vg_kvlist user = {kv, 4};
     assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), 0);
     assert_int_equal(vg_kafka_missing_file(NULL, err, sizeof err), 0);
-    user.n = 5;
+    user.n = 6;
     assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -ENOENT);
     assert_string_equal(
         err, "kafka.sasl.kerberos.keytab: /nonexistent/keytab: No such file or directory");
-    kv[3].value = "/";
+    kv[4].value = "/";
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -ENOENT);
+    assert_string_equal(
+        err, "kafka.sasl.password_file: /nonexistent/password: No such file or directory");
+}
+
+/* A plaintext agent whose templated config still named a CA path that is not on the host, or a
+ * SCRAM one with a keytab left over, used to start; once the start waited for every file the
+ * properties name, it waited 60 s for a file librdkafka never reads and then exited 78 for good.
+ * Only the files read with the configured security.protocol (any case; plaintext when unset) and
+ * SASL mechanism (GSSAPI when unset) are missing; the others are found apart, for a warning. The
+ * "_file" secrets are read whatever the protocol. */
+static void a_missing_file_librdkafka_does_not_read_does_not_count(void **state)
+{
+    (void)state;
+    char err[256];
+    struct vg_kv kv[] = {
+        {"ssl.ca.location", "/nonexistent/ca.pem"},
+        {"sasl.kerberos.keytab", "/nonexistent/keytab"},
+        {"security.protocol", "PLAINTEXT"},
+        {"sasl.mechanism", "SCRAM-SHA-512"},
+    };
+    struct vg_kvlist user = {kv, 2}; /* no protocol: plaintext */
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), 0);
+    assert_int_equal(vg_kafka_unused_missing_file(&user, err, sizeof err), -ENOENT);
+    assert_string_equal(err, "kafka.ssl.ca.location: /nonexistent/ca.pem: No such file or "
+                             "directory (not read with security.protocol plaintext)");
+    user.n = 3;
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), 0);
+    kv[2].value = "sasl_plaintext"; /* SASL, the default GSSAPI: the keytab, not the CA */
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -ENOENT);
+    assert_string_equal(
+        err, "kafka.sasl.kerberos.keytab: /nonexistent/keytab: No such file or directory");
+    user.n = 4; /* SCRAM: neither */
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), 0);
+    kv[2].value = "ssl";
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -ENOENT);
+    assert_string_equal(err,
+                        "kafka.ssl.ca.location: /nonexistent/ca.pem: No such file or directory");
+    kv[2].value = "SASL_SSL"; /* SCRAM over SSL: the CA, not the keytab */
+    kv[0].value = "/";
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), 0);
+    assert_int_equal(vg_kafka_unused_missing_file(&user, err, sizeof err), -ENOENT);
+    assert_string_equal(err, "kafka.sasl.kerberos.keytab: /nonexistent/keytab: No such file or "
+                             "directory (not read with security.protocol SASL_SSL, "
+                             "sasl.mechanism SCRAM-SHA-512)");
+    kv[3].key = "sasl.mechanisms"; /* the alias, GSSAPI: the keytab is read */
+    kv[3].value = "GSSAPI";
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -ENOENT);
+    assert_int_equal(vg_kafka_unused_missing_file(&user, err, sizeof err), 0);
+    kv[2].value = "plaintext";
+    kv[0].key = "sasl.password_file"; /* a secret file: read by Vigil whatever the protocol */
+    kv[0].value = "/nonexistent/password";
     assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -ENOENT);
     assert_string_equal(
         err, "kafka.sasl.password_file: /nonexistent/password: No such file or directory");
@@ -134,6 +187,7 @@ int main(void)
         cmocka_unit_test(a_message_librdkafka_could_not_read_is_a_bad_message),
         cmocka_unit_test(the_key_partition_is_the_default_partitioners),
         cmocka_unit_test(a_missing_file_a_kafka_property_names_is_found),
+        cmocka_unit_test(a_missing_file_librdkafka_does_not_read_does_not_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
