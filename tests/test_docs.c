@@ -2,7 +2,8 @@
  * --config-doc output, so a key added to a table without regenerating the doc fails here. The
  * Prometheus rules shipped for Vigil's own health (packaging/prometheus/vigil-alerts.yml) must
  * parse and name only metrics the analyzer exports, so a renamed counter fails here too, and be
- * as many as README says. */
+ * as many as README says. docs/install.md's Upgrading section names what an upgrade changes on
+ * the brokers' side. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -219,12 +220,49 @@ static void prometheus_rules_parse_and_name_exported_metrics(void **state)
     free(bin);
 }
 
+/* The agent's client.id became vigil-agent-HOST, no longer vigil-agent for every agent: broker
+ * client quotas (exact client ids) and monitoring keyed on the old id stopped matching host by
+ * host during a rolling upgrade, and no doc said so. The install guide's Upgrading section does,
+ * with the setting that keeps the old id, which the agent takes as written. */
+static void the_upgrade_notes_say_how_to_keep_the_agents_old_client_id(void **state)
+{
+    (void)state;
+    static const char snippet[] = "kafka: {client.id: vigil-agent}";
+    char *t = vg_tp_read(VG_SOURCE_DIR "/docs/install.md");
+    assert_non_null(t);
+    char *up = strstr(t, "\n## Upgrading\n");
+    if (!up)
+        fail_msg("docs/install.md has no Upgrading section");
+    char *end = strstr(up + 1, "\n## ");
+    if (end)
+        *end = '\0';
+    assert_non_null(strstr(up, "vigil-agent-HOST"));
+    assert_non_null(strstr(up, snippet));
+    free(t);
+    char conf[256], out[256];
+    snprintf(conf, sizeof conf, "/tmp/vigil-upgrade-%d.yaml", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/vigil-upgrade-%d.out", (int)getpid());
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "user: \"\"\n%s\n", snippet);
+    fclose(f);
+    int rc = vg_tp_sh("%s --config %s --check-config >%s 2>&1", VG_AGENT_BIN, conf, out);
+    char *o = vg_tp_read(out);
+    unlink(conf);
+    unlink(out);
+    assert_non_null(o);
+    if (rc != 0 || !strstr(o, "  client.id: vigil-agent\n"))
+        fail_msg("%s is not taken as written (exit %d):\n%s", snippet, rc, o);
+    free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(configuration_md_matches_the_config_tables),
         cmocka_unit_test(analyzer_metrics_md_matches_the_table_and_the_writers),
         cmocka_unit_test(prometheus_rules_parse_and_name_exported_metrics),
+        cmocka_unit_test(the_upgrade_notes_say_how_to_keep_the_agents_old_client_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
