@@ -98,13 +98,14 @@ struct agent {
     int64_t too_large_logged_ms; /* monotonic */
     /* produced: ticks handed to librdkafka directly; spool_replayed: spooled records handed to
      * it, each time (a tick spooled then replayed is in spooled and spool_replayed, not in
-     * produced). */
+     * produced). Each delivery is of one hand-out, so delivered <= produced + spool_replayed. */
     uint64_t spooled, spool_failed, kept_at_exit, spool_replayed;
     /* The outage being spooled through, logged as it starts and once the spool is empty again;
-     * replayed counts the spooled records Kafka acknowledged since the spool was last empty. */
+     * spool_delivered counts the spooled records Kafka acknowledged since the spool was last
+     * empty: not spool_replayed, which counts hand-outs (a rewind hands a record out again). */
     int spooling;
     int64_t spooling_since_ms; /* monotonic */
-    uint64_t outage_spooled, replayed;
+    uint64_t outage_spooled, spool_delivered;
     /* The last delivery, or when librdkafka's queue last went from empty to not (monotonic):
      * with messages queued and none delivered for KAFKA_STALL_MS, Kafka is not taking them. */
     int64_t progress_ms;
@@ -463,7 +464,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             vg_local_kafka_ok(a->local, vg_mono_ms());
         if (token) {
             vg_spool_delivered(a->spool, token);
-            a->replayed++;
+            a->spool_delivered++;
         }
         return;
     }
@@ -770,13 +771,13 @@ static void note_spool_drained(struct agent *a)
 {
     if (!a->spool || vg_spool_busy(a->spool))
         return;
-    if (a->spooling || a->replayed) /* replayed alone: records a previous run left */
-        vg_info("spool drained", "replayed=%llu outage_spooled=%llu outage_ms=%lld",
-                (unsigned long long)a->replayed, (unsigned long long)a->outage_spooled,
+    if (a->spooling || a->spool_delivered) /* that alone: records a previous run left */
+        vg_info("spool drained", "spool_delivered=%llu outage_spooled=%llu outage_ms=%lld",
+                (unsigned long long)a->spool_delivered, (unsigned long long)a->outage_spooled,
                 (long long)(a->spooling ? vg_mono_ms() - a->spooling_since_ms : 0));
     a->spooling = 0;
     a->outage_spooled = 0;
-    a->replayed = 0;
+    a->spool_delivered = 0;
 }
 
 static void produce(struct agent *a, struct vg_wire_msg *msg)
