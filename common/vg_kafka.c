@@ -13,16 +13,24 @@
 #define FILE_SUFFIX     "_file"
 #define FILE_SUFFIX_LEN 5
 
-/* librdkafka logs with syslog levels (0 emerg .. 7 debug). */
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+/* librdkafka logs with syslog levels (0 emerg .. 7 debug). Each facility has its own rate-limit
+ * budget: a storm of one (FAIL, ERROR: reconnects from every client) must not hold back the rare
+ * lines of another (OFFSET: a partition's offset reset). */
+void vg_kafka_log(const char *client, int level, const char *fac, const char *buf)
 {
     enum vg_log_level l = level <= 3   ? VG_LOG_ERROR
                           : level == 4 ? VG_LOG_WARN
                           : level <= 6 ? VG_LOG_INFO
                                        : VG_LOG_DEBUG;
-    char q[512];
-    vg_log(l, "librdkafka", "client=%s facility=%s detail=%s", rd_kafka_name(rk), fac,
-           vg_log_quote(q, sizeof(q), buf));
+    char q[512], key[48];
+    snprintf(key, sizeof(key), "librdkafka %s", fac ? fac : "");
+    vg_log_keyed(l, key, "librdkafka", "client=%s facility=%s detail=%s", client ? client : "",
+                 fac ? fac : "", vg_log_quote(q, sizeof(q), buf));
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    vg_kafka_log(rd_kafka_name(rk), level, fac, buf);
 }
 
 int vg_kafka_prop_is_secret(const char *key)

@@ -81,6 +81,11 @@ int32_t vg_kafka_key_partition(const void *key, size_t len, int32_t n);
  * an error of the consumer or the cluster (a broker down, a topic missing), or no error. */
 int vg_kafka_message_is_bad(const rd_kafka_message_t *m);
 
+/* Logs one librdkafka log line (level: syslog 0-7, fac: librdkafka's facility) as
+ * msg="librdkafka" client= facility= detail=, rate-limited per facility (vg_log_keyed): the
+ * clients' log callback. */
+void vg_kafka_log(const char *client, int level, const char *fac, const char *buf);
+
 rd_kafka_resp_err_t vg_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions,
                                           const struct vg_kafka_prop *configs, int timeout_ms);
 

@@ -24,15 +24,18 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
  * takes the slot, by a report written before that message's line. */
 #define RL_SLOTS 64
 #define RL_TEXT  96
+#define RL_PROBE 4
 struct rl_slot {
     uint64_t hash;
     int64_t window_start;
+    uint64_t last_used; /* g_rl_uses at its last line: the least recent one is taken */
     int count;
     uint64_t suppressed;
     enum vg_log_level level; /* the highest of the lines held back */
     char text[RL_TEXT];      /* for the report: the caller's msg may be gone by then */
 };
 static struct rl_slot g_rl[RL_SLOTS];
+static uint64_t g_rl_uses;
 static int g_rl_burst = 20;
 static int64_t g_rl_window_ms = 10000;
 static pthread_mutex_t g_rl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -79,7 +82,7 @@ static void take_report(struct rl_slot *slot, struct rl_report *r)
 
 /* 1 when the line may be written; *held is then the count of this message held back since the
  * last one. *evicted gets the unreported count of another message whose slot this one takes. */
-static int rate_ok(enum vg_log_level level, const char *msg, uint64_t *held,
+static int rate_ok(enum vg_log_level level, const char *msg, int burst, uint64_t *held,
                    struct rl_report *evicted)
 {
     uint64_t h = 1469598103934665603ull;
@@ -90,9 +93,20 @@ static int rate_ok(enum vg_log_level level, const char *msg, uint64_t *held,
     evicted->count = 0;
     pthread_mutex_lock(&g_rl_lock);
     int64_t now = g_rl_clock();
-    if (g_rl_burst > 0) {
-        struct rl_slot *sl = &g_rl[h % RL_SLOTS];
-        if (sl->hash != h) {
+    if (burst > 0) {
+        /* A text looks in RL_PROBE slots from its hash's and, if it has none, takes the least
+         * recently used: two texts on one slot would take it from each other at every line, and
+         * neither would ever be held back. */
+        struct rl_slot *sl = NULL, *victim = NULL;
+        for (size_t i = 0; i < RL_PROBE && !sl; i++) {
+            struct rl_slot *c = &g_rl[(h + i) % RL_SLOTS];
+            if (c->hash == h)
+                sl = c;
+            else if (!victim || (victim->hash && (!c->hash || c->last_used < victim->last_used)))
+                victim = c;
+        }
+        if (!sl) {
+            sl = victim;
             take_report(sl, evicted);
             sl->hash = h;
             sl->window_start = now;
@@ -104,7 +118,8 @@ static int rate_ok(enum vg_log_level level, const char *msg, uint64_t *held,
             sl->window_start = now;
             sl->count = 0;
         }
-        if (++sl->count > g_rl_burst) {
+        sl->last_used = ++g_rl_uses;
+        if (++sl->count > burst) {
             if (sl->suppressed++ == 0 || level > sl->level)
                 sl->level = level;
             ok = 0;
@@ -201,16 +216,39 @@ static void write_report(const struct rl_report *r)
     write_line(r->level, "log lines suppressed", kv);
 }
 
-static void log_v(int limited, enum vg_log_level level, const char *msg, const char *kv_fmt,
+/* key NULL: no rate limit. key == msg: the plain limit. Otherwise the line is counted under key,
+ * and the lines it lets through are counted again under msg with a budget of
+ * RL_KEYED_TOTAL_FACTOR bursts, so that many keys of one message still make a bounded flood. */
+#define RL_KEYED_TOTAL_FACTOR 5
+
+static void log_v(const char *key, enum vg_log_level level, const char *msg, const char *kv_fmt,
                   va_list ap)
 {
     if (level < g_min)
         return;
     uint64_t held = 0;
     struct rl_report evicted = {.count = 0};
-    int ok = !limited || rate_ok(level, msg, &held, &evicted);
-    if (evicted.count)
-        write_report(&evicted);
+    int ok = 1;
+    if (key) {
+        pthread_mutex_lock(&g_rl_lock);
+        int burst = g_rl_burst;
+        pthread_mutex_unlock(&g_rl_lock);
+        ok = rate_ok(level, key, burst, &held, &evicted);
+        if (evicted.count)
+            write_report(&evicted);
+        if (ok && key != msg) {
+            /* The total's held-back lines are the message's, not this key's: they get a report
+             * line of their own rather than this line's repeats_suppressed. */
+            struct rl_report total = {.level = level};
+            ok = rate_ok(level, msg, burst * RL_KEYED_TOTAL_FACTOR, &total.count, &evicted);
+            if (evicted.count)
+                write_report(&evicted);
+            if (total.count) {
+                snprintf(total.text, sizeof(total.text), "%s", msg);
+                write_report(&total);
+            }
+        }
+    }
     if (!ok)
         return;
     char kv[1600] = "";
@@ -232,7 +270,7 @@ void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
 {
     va_list ap;
     va_start(ap, kv_fmt);
-    log_v(1, level, msg, kv_fmt, ap);
+    log_v(msg, level, msg, kv_fmt, ap);
     va_end(ap);
 }
 
@@ -240,7 +278,16 @@ void vg_log_unlimited(enum vg_log_level level, const char *msg, const char *kv_f
 {
     va_list ap;
     va_start(ap, kv_fmt);
-    log_v(0, level, msg, kv_fmt, ap);
+    log_v(NULL, level, msg, kv_fmt, ap);
+    va_end(ap);
+}
+
+void vg_log_keyed(enum vg_log_level level, const char *key, const char *msg, const char *kv_fmt,
+                  ...)
+{
+    va_list ap;
+    va_start(ap, kv_fmt);
+    log_v(key, level, msg, kv_fmt, ap);
     va_end(ap);
 }
 

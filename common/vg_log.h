@@ -48,6 +48,13 @@ void vg_log(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
 void vg_log_unlimited(enum vg_log_level level, const char *msg, const char *kv_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Like vg_log, but the rate limit counts the line under key (e.g. "librdkafka OFFSET") instead
+ * of msg, so that a rare kind of line is not held back by a flood of another kind with the same
+ * msg. The lines of all keys of one msg are bounded too, at 5 bursts per window. The held-back
+ * count is reported under the key (text="<key>"), or under msg for the total. */
+void vg_log_keyed(enum vg_log_level level, const char *key, const char *msg, const char *kv_fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
+
 /* Writes s into buf as a quoted logfmt value ("a \"b\"") and returns buf; truncates to fit. */
 const char *vg_log_quote(char *buf, size_t n, const char *s);
 

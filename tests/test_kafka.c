@@ -1,16 +1,20 @@
 /* common/vg_kafka.c's pure helpers: which consumed messages are bad messages, which partition a
- * key goes to, which file a config names is missing. */
+ * key goes to, which file a config names is missing, how librdkafka's own lines are logged. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "vg_kafka.h"
+#include "vg_log.h"
 
 #include <librdkafka/rdkafka_mock.h> /* after rdkafka.h (vg_kafka.h) */
 
@@ -181,10 +185,90 @@ static void a_missing_file_librdkafka_does_not_read_does_not_count(void **state)
         err, "kafka.sasl.password_file: /nonexistent/password: No such file or directory");
 }
 
+/* Sends stderr to a fresh file for the duration of a test. */
+static char cap_path[64];
+static int cap_saved = -1;
+
+static void capture_start(void)
+{
+    snprintf(cap_path, sizeof cap_path, "/tmp/vigil-test-kafka.%d", (int)getpid());
+    int fd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    cap_saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+}
+
+static char *capture_end(void)
+{
+    dup2(cap_saved, STDERR_FILENO);
+    close(cap_saved);
+    FILE *f = fopen(cap_path, "r");
+    assert_non_null(f);
+    char *t = calloc(1, 1 << 20);
+    assert_non_null(t);
+    size_t n = fread(t, 1, (1 << 20) - 1, f);
+    t[n] = '\0';
+    fclose(f);
+    unlink(cap_path);
+    return t;
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static int64_t fake_now_ms;
+static int64_t fake_clock(void)
+{
+    return fake_now_ms;
+}
+
+/* Every librdkafka line was rate-limited as one message (msg="librdkafka"): in a broker outage
+ * the connection errors (facility FAIL) used up the budget, and the lines that say a partition's
+ * offset was reset (facility OFFSET) were dropped to a bare count. Each facility has a budget of
+ * its own now, and all of them together are still bounded. */
+static void a_storm_of_one_librdkafka_facility_does_not_hide_another(void **state)
+{
+    (void)state;
+    vg_log_init("test", VG_LOG_INFO, 0);
+    vg_log_set_rate_limit(20, 10000);
+    fake_now_ms = 1000;
+    vg_log_set_clock(fake_clock);
+    capture_start();
+    for (int i = 0; i < 200; i++)
+        vg_kafka_log("vigil-analyzer#consumer-1", 3, "FAIL",
+                     "localhost:9092/1: Connect to ipv4#127.0.0.1:9092 failed");
+    for (int i = 0; i < 4; i++)
+        vg_kafka_log("vigil-analyzer#consumer-1", 4, "OFFSET",
+                     "vigil.metrics [0]: offset reset (at offset 6, broker 1) to END");
+    /* Many facilities at once: bounded all together, at 5 bursts. */
+    for (int f = 0; f < 20; f++) {
+        char fac[16];
+        snprintf(fac, sizeof fac, "F%d", f);
+        for (int i = 0; i < 20; i++)
+            vg_kafka_log("c", 6, fac, "noise");
+    }
+    vg_log_flush_suppressed();
+    vg_log_set_clock(NULL);
+    char *t = capture_end();
+    assert_int_equal(count(t, "facility=FAIL"), 20);
+    assert_int_equal(count(t, "facility=OFFSET"), 4);
+    assert_non_null(strstr(t, "msg=\"log lines suppressed\" text=\"librdkafka FAIL\" count=180\n"));
+    assert_int_equal(count(t, "msg=\"librdkafka\""), 100);
+    assert_non_null(strstr(t, "msg=\"log lines suppressed\" text=\"librdkafka\" count=324\n"));
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_message_librdkafka_could_not_read_is_a_bad_message),
+        cmocka_unit_test(a_storm_of_one_librdkafka_facility_does_not_hide_another),
         cmocka_unit_test(the_key_partition_is_the_default_partitioners),
         cmocka_unit_test(a_missing_file_a_kafka_property_names_is_found),
         cmocka_unit_test(a_missing_file_librdkafka_does_not_read_does_not_count),

@@ -141,6 +141,38 @@ static void unlimited_lines_pass_the_rate_limit(void **state)
     vg_log_set_rate_limit(20, 10000);
 }
 
+/* One message text logged under several keys (librdkafka's lines, by facility): each key has a
+ * burst of its own, so a flood under one key does not hold back another's lines, and the keys
+ * together are held to 5 bursts; both counts are reported. */
+static void keyed_lines_have_a_budget_per_key_and_a_bounded_total(void **state)
+{
+    (void)state;
+    vg_log_init("test", VG_LOG_INFO, 0);
+    vg_log_set_rate_limit(5, 10000);
+    fake_now_ms = 5000;
+    vg_log_set_clock(fake_clock);
+    capture_start();
+    for (int i = 0; i < 50; i++)
+        vg_log_keyed(VG_LOG_ERROR, "lib FAIL", "lib", "fac=FAIL i=%d", i);
+    vg_log_keyed(VG_LOG_WARN, "lib OFFSET", "lib", "fac=OFFSET");
+    for (int k = 0; k < 10; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "lib K%d", k);
+        for (int i = 0; i < 5; i++)
+            vg_log_keyed(VG_LOG_INFO, key, "lib", "fac=K%d", k);
+    }
+    vg_log_flush_suppressed();
+    vg_log_set_clock(NULL);
+    char *t = capture_end();
+    assert_int_equal(count(t, "fac=FAIL"), 5);
+    assert_int_equal(count(t, "fac=OFFSET"), 1);
+    assert_int_equal(count(t, "msg=\"lib\""), 25);
+    assert_non_null(strstr(t, "msg=\"log lines suppressed\" text=\"lib FAIL\" count=45\n"));
+    assert_non_null(strstr(t, "msg=\"log lines suppressed\" text=\"lib\" count=31\n"));
+    free(t);
+    vg_log_set_rate_limit(20, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +180,7 @@ int main(void)
         cmocka_unit_test(zero_burst_turns_the_limit_off),
         cmocka_unit_test(held_lines_are_reported_by_the_flush_without_a_later_line),
         cmocka_unit_test(unlimited_lines_pass_the_rate_limit),
+        cmocka_unit_test(keyed_lines_have_a_budget_per_key_and_a_bounded_total),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
