@@ -1066,9 +1066,12 @@ static void run_loop(struct analyzer *a)
                 a->consumed++;
                 note_bad_message(a, m, why);
             } else if (m->err) {
-                if (a->consume_errors++ % 100 == 0)
-                    vg_warn("consume error", "errors=%llu reason=%s",
-                            (unsigned long long)a->consume_errors, rd_kafka_message_errstr(m));
+                /* The generic rate limit, not one line per 100: it says how many it held back
+                 * (repeats_suppressed, "log lines suppressed"). */
+                char kv[1024];
+                a->consume_errors++;
+                vg_warn("consume error", "errors=%llu %s", (unsigned long long)a->consume_errors,
+                        vg_kafka_consume_error_kv(m, kv, sizeof(kv)));
             } else {
                 handle_message(a, m);
                 dirty = 1;

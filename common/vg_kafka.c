@@ -298,6 +298,24 @@ int32_t vg_kafka_key_partition(const void *key, size_t len, int32_t n)
     return rd_kafka_msg_partitioner_consistent(NULL, key, len, n, NULL, NULL);
 }
 
+const char *vg_kafka_consume_error_kv(const rd_kafka_message_t *m, char *buf, size_t n)
+{
+    char q[512];
+    int o = snprintf(buf, n, "code=%s reason=%s", rd_kafka_err2name(m->err),
+                     vg_log_quote(q, sizeof(q), rd_kafka_message_errstr(m)));
+    /* A partition's error (a fetch error, an offset reset) says where; a consumer's or the
+     * group's error has no topic handle, or the partition unassigned (-1). */
+    if (m->rkt && o >= 0 && (size_t)o < n) {
+        o += snprintf(buf + o, n - (size_t)o, " topic=%s",
+                      vg_log_quote(q, sizeof(q), rd_kafka_topic_name(m->rkt)));
+        if (m->partition >= 0 && o >= 0 && (size_t)o < n)
+            o += snprintf(buf + o, n - (size_t)o, " partition=%d", (int)m->partition);
+        if (m->offset >= 0 && o >= 0 && (size_t)o < n)
+            snprintf(buf + o, n - (size_t)o, " offset=%lld", (long long)m->offset);
+    }
+    return buf;
+}
+
 int vg_kafka_message_is_bad(const rd_kafka_message_t *m)
 {
     if (!m->rkt || m->partition < 0)

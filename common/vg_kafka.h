@@ -81,6 +81,11 @@ int32_t vg_kafka_key_partition(const void *key, size_t len, int32_t n);
  * an error of the consumer or the cluster (a broker down, a topic missing), or no error. */
 int vg_kafka_message_is_bad(const rd_kafka_message_t *m);
 
+/* The key=value tail of a consumer error's log line, written into buf (n bytes) and returned:
+ * code=<err name> reason="<text>", then topic=, partition= and offset= where the error carries
+ * them. */
+const char *vg_kafka_consume_error_kv(const rd_kafka_message_t *m, char *buf, size_t n);
+
 /* Logs one librdkafka log line (level: syslog 0-7, fac: librdkafka's facility) as
  * msg="librdkafka" client= facility= detail=, rate-limited per facility (vg_log_keyed): the
  * clients' log callback. */

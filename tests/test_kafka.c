@@ -1,5 +1,6 @@
 /* common/vg_kafka.c's pure helpers: which consumed messages are bad messages, which partition a
- * key goes to, which file a config names is missing, how librdkafka's own lines are logged. */
+ * key goes to, which file a config names is missing, how consumer errors and librdkafka's own
+ * lines are logged. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -228,6 +229,48 @@ static int64_t fake_clock(void)
     return fake_now_ms;
 }
 
+/* The consume error line was `reason=Subscribed topic not available: ...`, unquoted (a logfmt
+ * parser reads "topic", "not", ... as keys), and named no partition or offset even when the
+ * error was a partition's. */
+static void a_consume_error_is_quoted_and_says_where(void **state)
+{
+    (void)state;
+    char buf[1024], err[256];
+    char text[] = "Subscribed topic not available: vigil.metrics: Broker: Unknown topic or "
+                  "partition";
+    rd_kafka_message_t m = {.err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+                            .payload = text,
+                            .len = sizeof text - 1,
+                            .partition = RD_KAFKA_PARTITION_UA,
+                            .offset = RD_KAFKA_OFFSET_INVALID};
+    assert_string_equal(vg_kafka_consume_error_kv(&m, buf, sizeof buf),
+                        "code=UNKNOWN_TOPIC_OR_PART reason=\"Subscribed topic not available: "
+                        "vigil.metrics: Broker: Unknown topic or partition\"");
+
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, rd_kafka_conf_new(), err, sizeof err);
+    assert_non_null(rk);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "vigil.metrics", NULL);
+    assert_non_null(rkt);
+    char fetch[] = "Fetch from \"broker\" 1 failed";
+    rd_kafka_message_t p = {.err = RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET,
+                            .rkt = rkt,
+                            .payload = fetch,
+                            .len = sizeof fetch - 1,
+                            .partition = 2,
+                            .offset = 1000};
+    assert_string_equal(vg_kafka_consume_error_kv(&p, buf, sizeof buf),
+                        "code=_AUTO_OFFSET_RESET reason=\"Fetch from \\\"broker\\\" 1 failed\" "
+                        "topic=\"vigil.metrics\" partition=2 offset=1000");
+    p.offset = RD_KAFKA_OFFSET_INVALID; /* no offset: none named */
+    assert_null(strstr(vg_kafka_consume_error_kv(&p, buf, sizeof buf), "offset="));
+    assert_non_null(strstr(buf, " partition=2"));
+    char small[40]; /* cut, still a string */
+    vg_kafka_consume_error_kv(&p, small, sizeof small);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+}
+
 /* Every librdkafka line was rate-limited as one message (msg="librdkafka"): in a broker outage
  * the connection errors (facility FAIL) used up the budget, and the lines that say a partition's
  * offset was reset (facility OFFSET) were dropped to a bare count. Each facility has a budget of
@@ -268,6 +311,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_message_librdkafka_could_not_read_is_a_bad_message),
+        cmocka_unit_test(a_consume_error_is_quoted_and_says_where),
         cmocka_unit_test(a_storm_of_one_librdkafka_facility_does_not_hide_another),
         cmocka_unit_test(the_key_partition_is_the_default_partitioners),
         cmocka_unit_test(a_missing_file_a_kafka_property_names_is_found),
