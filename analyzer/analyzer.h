@@ -43,6 +43,9 @@ struct analyzer {
     int state_touched; /* a host changed without a message (host_silent): checkpoint it */
     int64_t started_ms;
     uint64_t consumed, bad_messages, bad_logged, bad_suppressed, consume_errors, commit_errors;
+    /* Partition positions librdkafka reset by auto.offset.reset after an error, and the offsets
+     * those resets skipped forward over (main.c, note_offset_resets). */
+    uint64_t offset_resets, offset_reset_skipped;
     uint64_t notify_refused;
     struct vg_histo processing_s; /* decode + score + alert, per message */
     struct vg_histo lag_s;        /* wall clock at processing minus the message's timestamp */

@@ -152,6 +152,8 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
         vg_api_gauge(f, "vigil_state_hosts_pending", (double)ss.hosts_pending);
     }
     vg_api_counter(f, "vigil_consume_errors_total", a->consume_errors);
+    vg_api_counter(f, "vigil_offset_resets_total", a->offset_resets);
+    vg_api_counter(f, "vigil_offset_reset_skipped_total", a->offset_reset_skipped);
     vg_api_counter(f, "vigil_commit_errors_total", a->commit_errors);
     vg_api_counter(f, "vigil_webhook_delivered_total", as.delivered);
     vg_api_counter(f, "vigil_webhook_attempt_errors_total", as.attempt_errors);

@@ -115,6 +115,13 @@ const struct vg_api_metric vg_api_metrics[] = {
      "fail)."},
     {"vigil_consume_errors_total", VG_METRIC_COUNTER, NULL, NULL,
      "Errors reported by the Kafka consumer."},
+    {"vigil_offset_resets_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Partition positions librdkafka reset by kafka.auto.offset.reset after an error "
+     "(OFFSET_OUT_OF_RANGE: retention deleted the position, the topic was recreated or "
+     "truncated); each is logged as `partition offset reset`."},
+    {"vigil_offset_reset_skipped_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Records those resets skipped forward over, never consumed: counted (and logged as `records "
+     "skipped by an offset reset`) when the partition's next record arrives."},
     {"vigil_commit_errors_total", VG_METRIC_COUNTER, NULL, NULL, "Failed offset commits."},
     {"vigil_webhook_delivered_total", VG_METRIC_COUNTER, NULL, NULL,
      "Alert notifications delivered (2xx), all receivers."},

@@ -627,6 +627,111 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 (unsigned long long)a->commit_errors, rd_kafka_err2name(err));
 }
 
+/* Offset resets librdkafka logged (consumer_log_cb, on its threads) and the run loop has not
+ * reported yet (note_offset_resets). A reset is rare: more than RESETS_MAX between two polls
+ * are only counted. */
+#define RESETS_MAX 64
+struct offset_reset {
+    char topic[256];
+    int32_t partition;
+    int64_t at, to;
+};
+static pthread_mutex_t g_resets_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct offset_reset g_resets[RESETS_MAX];
+static size_t g_n_resets;
+static uint64_t g_resets_lost;
+
+/* librdkafka resets a partition's position by auto.offset.reset after OFFSET_OUT_OF_RANGE
+ * (retention deleted it, the topic was recreated or truncated) and tells the application only
+ * in its log; auto.offset.reset=error would tell it but also stop the partition, which librdkafka
+ * 2.0 does not let a seek restart. So the consumer's OFFSET lines are read here, and the run
+ * loop logs and counts the records skipped. */
+static void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    vg_kafka_log(rd_kafka_name(rk), level, fac, buf);
+    struct offset_reset r;
+    if (level > 4 || strcmp(fac, "OFFSET") != 0 ||
+        vg_kafka_parse_offset_reset(buf, r.topic, sizeof(r.topic), &r.partition, &r.at, &r.to))
+        return;
+    pthread_mutex_lock(&g_resets_lock);
+    if (g_n_resets < RESETS_MAX)
+        g_resets[g_n_resets++] = r;
+    else
+        g_resets_lost++;
+    pthread_mutex_unlock(&g_resets_lock);
+}
+
+/* Partitions reset and not read from since (main thread only): where the first reset of the
+ * episode was. The offset the reset went to is known only when the next record of the partition
+ * arrives (librdkafka resolves END and BEGINNING with the broker; resets in a row each start
+ * where the one before went), so the records skipped are counted then. */
+static struct offset_reset g_unread[RESETS_MAX];
+static size_t g_n_unread;
+
+/* Logs and counts the resets consumer_log_cb saw. Called without a->lock. */
+static void note_offset_resets(struct analyzer *a)
+{
+    struct offset_reset r[RESETS_MAX];
+    size_t n;
+    uint64_t lost;
+    pthread_mutex_lock(&g_resets_lock);
+    n = g_n_resets;
+    memcpy(r, g_resets, n * sizeof(r[0]));
+    g_n_resets = 0;
+    lost = g_resets_lost;
+    g_resets_lost = 0;
+    pthread_mutex_unlock(&g_resets_lock);
+    if (!n && !lost)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->offset_resets += n + lost;
+    pthread_mutex_unlock(&a->lock);
+    for (size_t i = 0; i < n; i++) {
+        char q[520], tos[32];
+        if (r[i].to >= 0)
+            snprintf(tos, sizeof(tos), "%lld", (long long)r[i].to);
+        else
+            snprintf(tos, sizeof(tos), "%s",
+                     r[i].to == RD_KAFKA_OFFSET_BEGINNING ? "beginning" : "end");
+        vg_warn("partition offset reset", "topic=%s partition=%d offset=%lld reset_to=%s",
+                vg_log_quote(q, sizeof(q), r[i].topic), (int)r[i].partition, (long long)r[i].at,
+                tos);
+        size_t k = 0;
+        while (k < g_n_unread && (g_unread[k].partition != r[i].partition ||
+                                  strcmp(g_unread[k].topic, r[i].topic) != 0))
+            k++;
+        if (k == g_n_unread && k < RESETS_MAX && r[i].at >= 0)
+            g_unread[g_n_unread++] = r[i];
+    }
+    if (lost)
+        vg_warn("partition offset resets not logged", "count=%llu", (unsigned long long)lost);
+}
+
+/* m, a record of a partition reset since its last one: the offsets between where the reset was
+ * and m were skipped (none when the reset went back, to records read again). Called with
+ * a->lock held. */
+static void note_read_after_reset(struct analyzer *a, const rd_kafka_message_t *m)
+{
+    if (!g_n_unread || !m->rkt || m->partition < 0 || m->offset < 0)
+        return;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    for (size_t k = 0; k < g_n_unread; k++) {
+        if (g_unread[k].partition != m->partition || strcmp(g_unread[k].topic, topic) != 0)
+            continue;
+        if (m->offset > g_unread[k].at) {
+            uint64_t n = (uint64_t)(m->offset - g_unread[k].at);
+            char q[520];
+            a->offset_reset_skipped += n;
+            vg_warn("records skipped by an offset reset",
+                    "topic=%s partition=%d offset=%lld reset_to=%lld skipped=%llu",
+                    vg_log_quote(q, sizeof(q), topic), (int)m->partition, (long long)g_unread[k].at,
+                    (long long)m->offset, (unsigned long long)n);
+        }
+        g_unread[k] = g_unread[--g_n_unread];
+        return;
+    }
+}
+
 /* The group consumer's config; for open_consumer and --check-config. */
 static int consumer_conf(const struct analyzer_cfg *c, const char *bootstrap, rd_kafka_conf_t **out,
                          char *err, size_t errlen)
@@ -671,6 +776,7 @@ static int open_consumer(struct analyzer *a, const char *bootstrap, char *err, s
         return rc;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    rd_kafka_conf_set_log_cb(conf, consumer_log_cb);
     rd_kafka_conf_set_opaque(conf, a);
     char rkerr[256];
     a->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rkerr, sizeof(rkerr));
@@ -1055,8 +1161,11 @@ static void run_loop(struct analyzer *a)
             reload_rules(a);
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(a->rk, 100);
+        note_offset_resets(a);
         if (m) {
             pthread_mutex_lock(&a->lock);
+            if (!m->err || vg_kafka_message_is_bad(m))
+                note_read_after_reset(a, m);
             if (vg_kafka_message_is_bad(m)) {
                 /* One that librdkafka could not check or decompress: a bad message at its
                  * offset, not a consumer error to be seen once per 100 without where it was. */

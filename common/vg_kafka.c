@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -296,6 +298,71 @@ int32_t vg_kafka_key_partition(const void *key, size_t len, int32_t n)
     /* librdkafka's own: consistent_random is this for a non-empty key; no topic handle is
      * read. */
     return rd_kafka_msg_partitioner_consistent(NULL, key, len, n, NULL, NULL);
+}
+
+/* An offset in librdkafka's text: a number, or a logical one by name (rd_kafka_offset2str). */
+static const char *parse_offset(const char *p, int64_t *out)
+{
+    static const struct {
+        const char *name;
+        int64_t v;
+    } logical[] = {{"BEGINNING", RD_KAFKA_OFFSET_BEGINNING},
+                   {"END", RD_KAFKA_OFFSET_END},
+                   {"STORED", RD_KAFKA_OFFSET_STORED},
+                   {"INVALID", RD_KAFKA_OFFSET_INVALID}};
+    if (*p >= '0' && *p <= '9') {
+        char *end;
+        *out = strtoll(p, &end, 10);
+        return end;
+    }
+    for (size_t i = 0; i < sizeof(logical) / sizeof(logical[0]); i++) {
+        size_t n = strlen(logical[i].name);
+        if (strncmp(p, logical[i].name, n) == 0) {
+            *out = logical[i].v;
+            return p + n;
+        }
+    }
+    return NULL;
+}
+
+static const char *skip(const char *p, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(p, prefix, n) == 0 ? p + n : p;
+}
+
+int vg_kafka_parse_offset_reset(const char *line, char *topic, size_t topic_len, int32_t *partition,
+                                int64_t *at, int64_t *to)
+{
+    /* librdkafka 2.0: "T [P]: offset reset (at offset 6, broker 1) to END: <reason>"; 2.1 on:
+     * "(at offset 6 (leader epoch 2), broker 1) to offset BEGINNING (leader epoch -1): ...";
+     * from the cached log start: "to cached BEGINNING offset 40: ...". The thread prefix
+     * "[thrd:main]: " comes first. */
+    const char *p = skip(line, "[thrd:");
+    if (p != line) {
+        if (!(p = strstr(p, "]: ")))
+            return -EINVAL;
+        p += 3;
+    }
+    const char *open = strstr(p, " [");
+    if (!open || (size_t)(open - p) >= topic_len || open == p)
+        return -EINVAL;
+    char *end;
+    long part = strtol(open + 2, &end, 10);
+    if (end == open + 2 || part < 0 || part > INT32_MAX)
+        return -EINVAL;
+    const char *q = skip(end, "]: offset reset (at ");
+    if (q == end || !(q = parse_offset(skip(q, "offset "), at)))
+        return -EINVAL;
+    if (!(q = strstr(q, ") to ")))
+        return -EINVAL;
+    q = skip(skip(skip(q + 5, "cached BEGINNING offset "), "cached END offset "), "offset ");
+    if (!parse_offset(q, to))
+        return -EINVAL;
+    memcpy(topic, p, (size_t)(open - p));
+    topic[open - p] = '\0';
+    *partition = (int32_t)part;
+    return 0;
 }
 
 const char *vg_kafka_consume_error_kv(const rd_kafka_message_t *m, char *buf, size_t n)

@@ -86,6 +86,16 @@ int vg_kafka_message_is_bad(const rd_kafka_message_t *m);
  * them. */
 const char *vg_kafka_consume_error_kv(const rd_kafka_message_t *m, char *buf, size_t n);
 
+/* Reads librdkafka's warning (facility OFFSET) that a partition's fetch position was reset by
+ * auto.offset.reset after an error (OFFSET_OUT_OF_RANGE: retention deleted it, the topic was
+ * recreated or truncated): topic (topic_len bytes), partition, the offset that could not be
+ * fetched (at) and the one reset to (to: an offset, or RD_KAFKA_OFFSET_END / _BEGINNING when
+ * librdkafka still has to ask the broker). librdkafka reports such a reset to the application
+ * only with auto.offset.reset=error, which also stops the partition; this line is all that it
+ * says otherwise. Returns 0, or -EINVAL for any other line. */
+int vg_kafka_parse_offset_reset(const char *line, char *topic, size_t topic_len, int32_t *partition,
+                                int64_t *at, int64_t *to);
+
 /* Logs one librdkafka log line (level: syslog 0-7, fac: librdkafka's facility) as
  * msg="librdkafka" client= facility= detail=, rate-limited per facility (vg_log_keyed): the
  * clients' log callback. */

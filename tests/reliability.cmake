@@ -35,6 +35,11 @@ vg_add_test(test_durability SOURCES test_durability.c LIBS vg_analyzerproc PkgCo
     TIMEOUT 240)
 add_dependencies(test_durability vigil-analyzer vigil-test-mockbroker vigil-test-receiver)
 
+# The analyzer's consumer under partition faults (offset resets) against the mock broker.
+vg_add_test(test_consumer_faults SOURCES test_consumer_faults.c LIBS vg_analyzerproc vg_common
+    TIMEOUT 180)
+add_dependencies(test_consumer_faults vigil-analyzer vigil-test-mockbroker)
+
 # The agent through broker outages, leader moves and produce errors (its on-disk spool).
 vg_add_test(test_agent_outage SOURCES test_agent_outage.c LIBS vg_analyzerproc vg_common
     TIMEOUT 300)

@@ -307,12 +307,66 @@ static void a_storm_of_one_librdkafka_facility_does_not_hide_another(void **stat
     free(t);
 }
 
+/* librdkafka says that it reset a partition's position after an error only in its log (facility
+ * OFFSET); the analyzer reads those lines to log and count the records skipped. The formats of
+ * librdkafka 2.0 (Debian 12) and of 2.1 on (with leader epochs) both parse. */
+static void an_offset_reset_line_is_parsed(void **state)
+{
+    (void)state;
+    char topic[64];
+    int32_t p;
+    int64_t at, to;
+    assert_int_equal(vg_kafka_parse_offset_reset(
+                         "[thrd:main]: vigil.metrics [0]: offset reset (at offset 6, broker 1) to "
+                         "END: fetch failed due to requested offset not available on the broker: "
+                         "Broker: Offset out of range",
+                         topic, sizeof topic, &p, &at, &to),
+                     0);
+    assert_string_equal(topic, "vigil.metrics");
+    assert_int_equal(p, 0);
+    assert_int_equal(at, 6);
+    assert_int_equal(to, RD_KAFKA_OFFSET_END);
+    assert_int_equal(vg_kafka_parse_offset_reset(
+                         "[thrd:main]: m.x-1 [12]: offset reset (at offset 1000 (leader epoch 3), "
+                         "broker 2) to offset BEGINNING (leader epoch -1): fetch failed: Broker: "
+                         "Offset out of range",
+                         topic, sizeof topic, &p, &at, &to),
+                     0);
+    assert_string_equal(topic, "m.x-1");
+    assert_int_equal(p, 12);
+    assert_int_equal(at, 1000);
+    assert_int_equal(to, RD_KAFKA_OFFSET_BEGINNING);
+    assert_int_equal(vg_kafka_parse_offset_reset("t [3]: offset reset (at offset 5, broker 1) to "
+                                                 "cached BEGINNING offset 40: fetch failed",
+                                                 topic, sizeof topic, &p, &at, &to),
+                     0);
+    assert_int_equal(at, 5);
+    assert_int_equal(to, 40);
+    const char *other[] = {
+        "[thrd:main]: vigil.metrics [0]: Fetch from broker 1 failed",
+        "[thrd:main]: vigil.metrics [x]: offset reset (at offset 6, broker 1) to END: x",
+        "[thrd:main]: vigil.metrics [0]: offset reset (at offset 6, broker 1)",
+        "[thrd:main]: vigil.metrics [0]: offset reset (at offset 6, broker 1) to SOMEWHERE",
+        " [0]: offset reset (at offset 6, broker 1) to END: x",
+        "",
+    };
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+        assert_int_equal(vg_kafka_parse_offset_reset(other[i], topic, sizeof topic, &p, &at, &to),
+                         -EINVAL);
+    char tiny[4]; /* a topic longer than the buffer is refused, not cut */
+    assert_int_equal(vg_kafka_parse_offset_reset(
+                         "vigil.metrics [0]: offset reset (at offset 6, broker 1) to END: x", tiny,
+                         sizeof tiny, &p, &at, &to),
+                     -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_message_librdkafka_could_not_read_is_a_bad_message),
         cmocka_unit_test(a_consume_error_is_quoted_and_says_where),
         cmocka_unit_test(a_storm_of_one_librdkafka_facility_does_not_hide_another),
+        cmocka_unit_test(an_offset_reset_line_is_parsed),
         cmocka_unit_test(the_key_partition_is_the_default_partitioners),
         cmocka_unit_test(a_missing_file_a_kafka_property_names_is_found),
         cmocka_unit_test(a_missing_file_librdkafka_does_not_read_does_not_count),
