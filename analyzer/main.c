@@ -539,6 +539,8 @@ static unsigned char *kept_partitions(struct analyzer *a, rd_kafka_t *rk, const 
     return kept;
 }
 
+static void forget_offset_resets(void);
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -575,6 +577,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         g_n_revoked = 0;
         restore_state(a, ids, n_new);
         free(ids);
+        forget_offset_resets(); /* read from the committed offsets again */
         rd_kafka_assign(rk, parts);
         vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
         int32_t *owned;
@@ -667,6 +670,13 @@ static void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, co
  * where the one before went), so the records skipped are counted then. */
 static struct offset_reset g_unread[RESETS_MAX];
 static size_t g_n_unread;
+
+/* A new assignment reads each partition from its committed offset: a reset before it skipped
+ * nothing that will not be read (or was read by another member meanwhile). */
+static void forget_offset_resets(void)
+{
+    g_n_unread = 0;
+}
 
 /* Logs and counts the resets consumer_log_cb saw. Called without a->lock. */
 static void note_offset_resets(struct analyzer *a)
