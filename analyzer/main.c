@@ -259,15 +259,24 @@ static void commit_positions(rd_kafka_t *rk, int async)
 }
 
 /* Writes the changed hosts' state and waits for the broker: 1 when the offsets may be committed
- * (or there is no state topic), 0 when not, so a commit never runs ahead of the state. */
+ * (or there is no state topic), 0 when not, so a commit never runs ahead of the state. The wait
+ * (up to BROKER_WAIT_MS, at every checkpoint of a broker outage) holds no lock: the API, probes
+ * included, answered only after it. Meanwhile nothing changes what was written: only this
+ * thread touches the state topic's hosts, and it is waiting here. */
 static int checkpoint(struct analyzer *a)
 {
     if (!g_state)
         return 1;
     char err[VG_ERRLEN];
     pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_checkpoint(g_state, a->engine, a->hm.models, BROKER_WAIT_MS, err,
-                                       sizeof(err));
+    int rc = vg_state_topic_ckpt_produce(g_state, a->engine, a->hm.models, BROKER_WAIT_MS, err,
+                                         sizeof(err));
+    while (rc == 1) {
+        pthread_mutex_unlock(&a->lock);
+        vg_state_topic_ckpt_wait(g_state);
+        pthread_mutex_lock(&a->lock);
+        rc = vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, sizeof(err));
+    }
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
         vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);

@@ -23,6 +23,10 @@ struct vg_http {
     struct vg_http_router rt; /* routes, token and body limit: what a request is judged by */
     int port;
     pthread_mutex_t lock; /* the rate limiter */
+    /* Held by a handler other than a probe's: those run one at a time, as they did when one
+     * thread served every connection (the analyzer's may drop its lock halfway, to write the
+     * silences file). */
+    pthread_mutex_t serial;
     double tokens, rate, burst;
     int64_t last_ms;
     atomic_int starting; /* inside MHD_start_daemon: its messages are the caller's to report */
@@ -357,9 +361,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                    ctx->too_large ? "request body too large" : "too many requests");
         resp.allow[0] = '\0';
     } else {
+        /* A probe does not queue behind the others: on a thread of its own (one per
+         * connection), it answers while a scrape waits for the analyzer's lock. */
+        int serial = !is_probe(&h->rt, method, url);
+        if (serial)
+            pthread_mutex_lock(&h->serial);
         vg_http_dispatch(&h->rt, method, url,
                          MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
                          ctx->body, ctx->len, &resp);
+        if (serial)
+            pthread_mutex_unlock(&h->serial);
     }
     note_response(h, c, method, url, resp.status);
     ctx->answered = 1;
@@ -549,6 +560,7 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
     h->last_ms = vg_mono_ms();
     h->request_timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 10000;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->serial, NULL);
     pthread_mutex_init(&h->conns_lock, NULL);
     /* On the monotonic clock, so that a wall-clock step cannot stall the reaper. */
     pthread_condattr_t ca;
@@ -566,15 +578,18 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
      * of its connections may take to send a request. */
     unsigned max_conns = cfg->max_conns ? cfg->max_conns : 64;
     unsigned per_ip = max_conns / 4 ? max_conns / 4 : 1;
-    /* The logger goes first: MHD uses its own for whatever options come before it. */
+    /* The logger goes first: MHD uses its own for whatever options come before it. A thread per
+     * connection (at most max_conns of them): with one thread for all, /healthz waited behind
+     * any handler waiting for the analyzer's lock, and a liveness probe failed. */
     atomic_store(&h->starting, 1);
     h->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, max_conns,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        MHD_OPTION_END);
     atomic_store(&h->starting, 0);
     if (!h->d) {
         int e = errno;
@@ -615,6 +630,7 @@ void vg_http_stop(struct vg_http *h)
         vg_secret_free(h->rt.token, strlen(h->rt.token));
     pthread_cond_destroy(&h->reaper_wake);
     pthread_mutex_destroy(&h->conns_lock);
+    pthread_mutex_destroy(&h->serial);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

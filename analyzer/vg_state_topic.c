@@ -54,7 +54,7 @@ enum shrink { SHRINK_NONE, SHRINK_NO_DETECTOR, SHRINK_NO_MODELS, SHRINK_SKIP };
 #define TRIALS_MAX 8
 
 /* Longest wait, at a checkpoint, for a broker to say whether the state topic exists, and again
- * for its creation: under the analyzer's lock, and only until a broker has answered once. */
+ * for its creation (vg_state_topic_ckpt_wait), only until a broker has answered once. */
 #define CHECK_TIMEOUT_MS 5000
 
 struct ent {
@@ -91,9 +91,25 @@ struct vg_state_topic {
     unsigned check_warned;    /* "no broker answered" logged (once) */
     char last_error[VG_ERRLEN];
     struct vg_state_topic_stats st;
+    /* The checkpoint under way (vg_state_topic_ckpt_produce): what the wait, outside the caller's
+     * lock, leaves to vg_state_topic_ckpt_settle. */
+    enum { CKPT_IDLE, CKPT_CHECK, CKPT_RECORDS, CKPT_TRIAL } phase;
+    int timeout_ms;
+    int64_t deadline; /* monotonic, of the step under way */
+    uint64_t bytes;
+    struct timespec t0, t1, t2; /* started, records queued, wait over */
+    rd_kafka_resp_err_t flush_err;
+    struct ent *trials[TRIALS_MAX];
+    size_t n_trials, next_trial;
+    /* touch, drop and forget: a checkpoint that sees this move while it waited settles nothing
+     * (the dirty list it wrote is no longer the one it would clear). */
+    uint64_t changes, changes_at;
+    /* Refused trials, counted by the delivery callback, which runs in the wait outside the
+     * caller's lock: added to st.trials_refused (read under that lock) by the settle step. */
+    uint64_t trials_refused;
 };
 
-/* The per-message opaque of a trial record (run_trial): its delivery does not count against
+/* The per-message opaque of a trial record (start_trial): its delivery does not count against
  * the checkpoint. */
 static const char trial_tag;
 
@@ -134,7 +150,7 @@ static void on_trial(struct vg_state_topic *st, const rd_kafka_message_t *m)
         }
         return;
     }
-    st->st.trials_refused++;
+    st->trials_refused++;
     x->trial_every = x->trial_every * 2 > TRIAL_EVERY_MAX ? TRIAL_EVERY_MAX : x->trial_every * 2;
     /* Info, not debug: an operator who raised the topic's limit too little sees here why the
      * host stays trimmed. The backoff bounds it to one line per host per 8..256 checkpoints. */
@@ -273,6 +289,7 @@ static int mark_dirty(struct vg_state_topic *st, struct ent *x);
 
 int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t partition)
 {
+    st->changes++;
     struct ent *x = vg_strmap_get(&st->hosts, host);
     if (!x && partition < 0)
         return -ENOENT;
@@ -296,6 +313,7 @@ int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t pa
 
 void vg_state_topic_drop(struct vg_state_topic *st, const char *host)
 {
+    st->changes++;
     struct ent *x = vg_strmap_get(&st->hosts, host);
     if (!x)
         return;
@@ -458,11 +476,12 @@ static int trial_due(struct ent *x)
     return ++x->since_trial >= x->trial_every;
 }
 
-/* Produces x's record one step larger than the broker took last, alone, and waits for its answer
- * until deadline; on_trial takes the outcome. Nothing when that record is over the producer's
- * own limit (make_fitting already writes the host as large as that allows). */
-static void run_trial(struct vg_state_topic *st, const struct vg_engine *e,
-                      const struct vg_models *ms, struct ent *x, int64_t deadline)
+/* Produces x's record one step larger than the broker took last, alone: the caller waits for
+ * its answer (vg_state_topic_ckpt_wait) and on_trial takes the outcome. 0, nothing produced,
+ * when that record is over the producer's own limit (make_fitting already writes the host as
+ * large as that allows). */
+static int start_trial(struct vg_state_topic *st, const struct vg_engine *e,
+                       const struct vg_models *ms, struct ent *x)
 {
     size_t limit = value_limit(st, x);
     enum shrink step = (enum shrink)(x->refused - 1);
@@ -470,10 +489,10 @@ static void run_trial(struct vg_state_topic *st, const struct vg_engine *e,
     size_t len = 0;
     x->since_trial = 0;
     if (make_record(e, ms, x, step, &val, &len) < 0)
-        return;
+        return 0;
     if (len > limit) {
         free(val);
-        return;
+        return 0;
     }
     rd_kafka_resp_err_t pe = rd_kafka_producev(
         st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_KEY(x->name, strlen(x->name)),
@@ -481,12 +500,11 @@ static void run_trial(struct vg_state_topic *st, const struct vg_engine *e,
         RD_KAFKA_V_OPAQUE((void *)&trial_tag), RD_KAFKA_V_END);
     if (pe) {
         free(val);
-        return;
+        return 0;
     }
     x->trying = 1 + (int)step;
     st->st.trials++;
-    int64_t left = deadline - vg_mono_ms();
-    rd_kafka_flush(st->producer, left > 0 ? (int)left : 0);
+    return 1;
 }
 
 /* Queues x's record (val, len; NULL: a tombstone), taking val over, and waits for room in the
@@ -579,33 +597,17 @@ int vg_state_topic_producer_failed(const struct vg_state_topic *st, char *why, s
     return 1;
 }
 
-int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
-                              const struct vg_models *ms, int timeout_ms, char *err, size_t errlen)
+/* Queues the record of every dirty host; the checkpoint's deadline starts here. 1 (wait, then
+ * settle), or negative with err set. */
+static int produce_records(struct vg_state_topic *st, const struct vg_engine *e,
+                           const struct vg_models *ms, char *err, size_t errlen)
 {
-    if (!st->n_dirty)
-        return 0;
-    int frc = replace_if_fatal(st, err, errlen);
-    if (frc < 0)
-        return frc;
-    if (!st->topic_checked) {
-        /* No broker answered at start: checked (and created) now, before anything is written;
-         * until then nothing is, and so no offset is committed. */
-        create_topic(st, timeout_ms < CHECK_TIMEOUT_MS ? timeout_ms : CHECK_TIMEOUT_MS);
-        if (!st->topic_checked) {
-            st->st.checkpoint_errors++;
-            return vg_err(err, errlen, -EAGAIN,
-                          "state topic %s not checked yet: no broker answered whether it exists",
-                          st->topic);
-        }
-        vg_info("state topic checked", "topic=%s", st->topic);
-    }
+    st->phase = CKPT_IDLE;
     st->delivery_errors = 0;
-    struct timespec t0, t1, t2;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int64_t deadline = vg_mono_ms() + timeout_ms;
-    uint64_t bytes = 0;
-    struct ent *trials[TRIALS_MAX];
-    size_t n_trials = 0;
+    clock_gettime(CLOCK_MONOTONIC, &st->t0);
+    int64_t deadline = vg_mono_ms() + st->timeout_ms;
+    st->bytes = 0;
+    st->n_trials = st->next_trial = 0;
     for (size_t i = 0; i < st->n_dirty; i++) {
         struct ent *x = st->dirty[i];
         unsigned char *val = NULL;
@@ -620,8 +622,8 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
             continue;
         }
         int rc = make_fitting(st, e, ms, x, &val, &len);
-        if (rc != -ENOENT && n_trials < TRIALS_MAX && trial_due(x))
-            trials[n_trials++] = x;
+        if (rc != -ENOENT && st->n_trials < TRIALS_MAX && trial_due(x))
+            st->trials[st->n_trials++] = x;
         if (rc == -ENOENT || rc == -E2BIG)
             continue; /* refused host (limits), or too large: nothing to keep (logged) */
         if (rc < 0) {
@@ -632,21 +634,101 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
         if (produce(st, x, val, len, deadline) < 0)
             return vg_err(err, errlen, -EIO, "state checkpoint: produce to %s: %s", st->topic,
                           st->last_error);
-        bytes += len;
+        st->bytes += len;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    int64_t left = deadline - vg_mono_ms();
-    rd_kafka_resp_err_t fe = rd_kafka_flush(st->producer, left > 0 ? (int)left : 0);
-    clock_gettime(CLOCK_MONOTONIC, &t2);
-    double build_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    double wait_s = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9;
+    clock_gettime(CLOCK_MONOTONIC, &st->t1);
+    st->deadline = deadline;
+    st->changes_at = st->changes;
+    st->phase = CKPT_RECORDS;
+    return 1;
+}
+
+int vg_state_topic_ckpt_produce(struct vg_state_topic *st, const struct vg_engine *e,
+                                const struct vg_models *ms, int timeout_ms, char *err,
+                                size_t errlen)
+{
+    st->phase = CKPT_IDLE;
+    if (!st->n_dirty)
+        return 0;
+    int frc = replace_if_fatal(st, err, errlen);
+    if (frc < 0)
+        return frc;
+    st->timeout_ms = timeout_ms;
+    if (!st->topic_checked) {
+        /* No broker answered at start: checked (and created) now, before anything is written;
+         * until then nothing is, and so no offset is committed. */
+        st->deadline =
+            vg_mono_ms() + (timeout_ms < CHECK_TIMEOUT_MS ? timeout_ms : CHECK_TIMEOUT_MS);
+        st->phase = CKPT_CHECK;
+        return 1;
+    }
+    return produce_records(st, e, ms, err, errlen);
+}
+
+void vg_state_topic_ckpt_wait(struct vg_state_topic *st)
+{
+    int64_t left = st->deadline - vg_mono_ms();
+    int ms = left > 0 ? (int)left : 0;
+    if (st->phase == CKPT_CHECK)
+        create_topic(st, ms);
+    else if (st->phase != CKPT_IDLE)
+        st->flush_err = rd_kafka_flush(st->producer, ms);
+    clock_gettime(CLOCK_MONOTONIC, &st->t2);
+}
+
+/* The next trial due (after the checkpoint's own records: a trial taken lands later in the log
+ * and so wins), each alone. 1: one is in flight; 0: none left, or the deadline has passed. */
+static int next_trial(struct vg_state_topic *st, const struct vg_engine *e,
+                      const struct vg_models *ms)
+{
+    st->phase = CKPT_IDLE;
+    while (st->next_trial < st->n_trials && vg_mono_ms() < st->deadline)
+        if (start_trial(st, e, ms, st->trials[st->next_trial++])) {
+            st->phase = CKPT_TRIAL;
+            return 1;
+        }
+    return 0;
+}
+
+int vg_state_topic_ckpt_settle(struct vg_state_topic *st, const struct vg_engine *e,
+                               const struct vg_models *ms, char *err, size_t errlen)
+{
+    st->st.trials_refused += st->trials_refused;
+    st->trials_refused = 0;
+    int phase = st->phase;
+    st->phase = CKPT_IDLE;
+    if (phase == CKPT_CHECK) {
+        if (!st->topic_checked) {
+            st->st.checkpoint_errors++;
+            return vg_err(err, errlen, -EAGAIN,
+                          "state topic %s not checked yet: no broker answered whether it exists",
+                          st->topic);
+        }
+        vg_info("state topic checked", "topic=%s", st->topic);
+        return produce_records(st, e, ms, err, errlen);
+    }
+    if (phase == CKPT_TRIAL)
+        return st->changes == st->changes_at ? next_trial(st, e, ms) : 0;
+    if (phase != CKPT_RECORDS)
+        return 0;
+    double build_s =
+        (double)(st->t1.tv_sec - st->t0.tv_sec) + (double)(st->t1.tv_nsec - st->t0.tv_nsec) / 1e9;
+    double wait_s =
+        (double)(st->t2.tv_sec - st->t1.tv_sec) + (double)(st->t2.tv_nsec - st->t1.tv_nsec) / 1e9;
     st->st.checkpoint_s += build_s + wait_s;
     vg_debug("state checkpoint", "hosts=%zu bytes=%llu build_s=%.3f wait_s=%.3f", st->n_dirty,
-             (unsigned long long)bytes, build_s, wait_s);
-    if (fe || st->delivery_errors) {
+             (unsigned long long)st->bytes, build_s, wait_s);
+    if (st->flush_err || st->delivery_errors) {
         st->st.checkpoint_errors++;
         return vg_err(err, errlen, -EIO, "state checkpoint: %s",
-                      fe ? "not acknowledged in time" : st->last_error);
+                      st->flush_err ? "not acknowledged in time" : st->last_error);
+    }
+    if (st->changes != st->changes_at) {
+        /* Hosts touched or forgotten while it waited: the dirty list is not the one written, so
+         * nothing is cleared, and the offsets wait for the next checkpoint. */
+        st->st.checkpoint_errors++;
+        return vg_err(err, errlen, -EAGAIN,
+                      "state checkpoint: hosts changed while it waited; taken again next time");
     }
     size_t dropped = 0;
     for (size_t i = 0; i < st->n_dirty; i++) {
@@ -659,17 +741,27 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
     }
     st->st.hosts_written += st->n_dirty - dropped;
     st->st.hosts_deleted += dropped;
-    st->st.bytes_written += bytes;
+    st->st.bytes_written += st->bytes;
     st->n_dirty = 0;
     st->st.checkpoints++;
-    /* After the checkpoint's own records: a trial taken lands later in the log and so wins. */
-    for (size_t i = 0; i < n_trials && vg_mono_ms() < deadline; i++)
-        run_trial(st, e, ms, trials[i], deadline);
-    return 0;
+    st->changes_at = st->changes;
+    return next_trial(st, e, ms);
+}
+
+int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
+                              const struct vg_models *ms, int timeout_ms, char *err, size_t errlen)
+{
+    int rc = vg_state_topic_ckpt_produce(st, e, ms, timeout_ms, err, errlen);
+    while (rc == 1) {
+        vg_state_topic_ckpt_wait(st);
+        rc = vg_state_topic_ckpt_settle(st, e, ms, err, errlen);
+    }
+    return rc;
 }
 
 void vg_state_topic_forget(struct vg_state_topic *st, const char *host)
 {
+    st->changes++;
     struct ent *x = vg_strmap_del(&st->hosts, host);
     if (!x)
         return;

@@ -16,7 +16,8 @@
  * checksum or version does not match is refused, counted and logged; the host then warms up.
  * Version 1 records (u32 partition, engine record; no header) are still read.
  *
- * Not thread-safe: the consumer thread uses it, holding the analyzer's lock around the engine.
+ * Not thread-safe: the consumer thread uses it, holding the analyzer's lock around the engine,
+ * except for vg_state_topic_ckpt_wait, which it calls without that lock.
  */
 #ifndef VG_STATE_TOPIC_H
 #define VG_STATE_TOPIC_H
@@ -88,9 +89,29 @@ void vg_state_topic_forget(struct vg_state_topic *st, const char *host);
 /* Writes the state of every host touched since the last checkpoint (engine, and the host models
  * of ms, which may be NULL) and waits up to timeout_ms until the broker acknowledged them all.
  * 0: durable, the caller may commit. Negative (err set): not durable; the hosts stay marked for
- * the next checkpoint. */
+ * the next checkpoint. The three steps below, one after the other. */
 int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
                               const struct vg_models *ms, int timeout_ms, char *err, size_t errlen);
+
+/* vg_state_topic_checkpoint in steps, so that the wait for the broker (up to timeout_ms, at every
+ * checkpoint of a broker outage) holds no lock the caller's other threads need:
+ *
+ *   rc = vg_state_topic_ckpt_produce(...);      under the lock: reads e and ms, queues records
+ *   while (rc == 1) {
+ *       vg_state_topic_ckpt_wait(st);           without it: waits for the broker
+ *       rc = vg_state_topic_ckpt_settle(...);   under it: takes the result, maybe queues more
+ *   }
+ *
+ * rc as vg_state_topic_checkpoint's once it is not 1. Meanwhile only the wait's own delivery
+ * callbacks change st, and the caller must not use st otherwise (touch, drop, forget: a
+ * checkpoint that sees one of them happened while it waited fails, the hosts staying marked).
+ * e and ms may change while it waits: what was queued is their state when it was queued. */
+int vg_state_topic_ckpt_produce(struct vg_state_topic *st, const struct vg_engine *e,
+                                const struct vg_models *ms, int timeout_ms, char *err,
+                                size_t errlen);
+void vg_state_topic_ckpt_wait(struct vg_state_topic *st);
+int vg_state_topic_ckpt_settle(struct vg_state_topic *st, const struct vg_engine *e,
+                               const struct vg_models *ms, char *err, size_t errlen);
 
 /* Reads the topic from its beginning up to its high watermarks (as they are when called) and
  * imports into e (and the host models of ms, may be NULL) every host whose latest record came

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,12 +42,23 @@ static void post_change(void *ud, const struct vg_http_request *req, struct vg_h
     vg_http_replyf(resp, 201, NULL, "got %zu bytes\n", req->body_len);
 }
 
+/* /slow: answers once released (g_slow_release) or after 5 s, as a handler waiting for the
+ * analyzer's lock would. */
+static atomic_int g_slow_in, g_slow_release;
+
+static void get_slow(void *ud, const struct vg_http_request *req, struct vg_http_response *resp)
+{
+    atomic_store(&g_slow_in, 1);
+    for (int i = 0; i < 500 && !atomic_load(&g_slow_release); i++)
+        poll(NULL, 0, 10);
+    atomic_store(&g_slow_in, 0);
+    vg_http_reply(resp, 200, NULL, "slow\n");
+}
+
 static const struct vg_http_route routes[] = {
-    {"GET", "/hello", 0, get_hello},
-    {"GET", "/hello/", 0, get_hello},
-    {"POST", "/change", 1, post_change},
-    {"GET", "/api/v1/hello", 0, get_hello},
-    {"GET", "/healthz", VG_HTTP_PROBE, get_hello},
+    {"GET", "/slow", 0, get_slow},          {"GET", "/hello", 0, get_hello},
+    {"GET", "/hello/", 0, get_hello},       {"POST", "/change", 1, post_change},
+    {"GET", "/api/v1/hello", 0, get_hello}, {"GET", "/healthz", VG_HTTP_PROBE, get_hello},
 };
 
 static struct vg_http *start(const char *token_file, double rate)
@@ -613,6 +626,43 @@ static void probes_are_not_rate_limited(void **state)
     vg_http_stop(h);
 }
 
+static void *get_slow_main(void *arg)
+{
+    int *status = arg;
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", status[1]);
+    status[0] = vg_th_request("GET", url, NULL, NULL, 0, NULL);
+    return NULL;
+}
+
+/* One thread used to serve every connection: /healthz waited behind any handler that waited (for
+ * the analyzer's lock, held through a checkpoint's 10 s wait for an unreachable broker), and a
+ * liveness probe failed. */
+static void a_probe_is_answered_while_another_handler_waits(void **state)
+{
+    (void)state;
+    struct vg_http *h = start(NULL, 0);
+    atomic_store(&g_slow_in, 0);
+    atomic_store(&g_slow_release, 0);
+    int status[2] = {0, vg_http_port(h)};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, get_slow_main, status), 0);
+    int64_t end = vg_mono_ms() + 5000;
+    while (!atomic_load(&g_slow_in) && vg_mono_ms() < end)
+        poll(NULL, 0, 5);
+    assert_true(atomic_load(&g_slow_in));
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", vg_http_port(h));
+    int probe = vg_th_request("GET", url, NULL, NULL, 0, NULL);
+    int waiting = atomic_load(&g_slow_in); /* the slow handler had not answered yet */
+    atomic_store(&g_slow_release, 1);
+    pthread_join(t, NULL);
+    assert_int_equal(probe, 200);
+    assert_true(waiting);
+    assert_int_equal(status[0], 200);
+    vg_http_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -632,6 +682,7 @@ int main(void)
         cmocka_unit_test(one_client_cannot_take_every_connection),
         cmocka_unit_test(a_request_still_arriving_after_the_deadline_is_cut),
         cmocka_unit_test(probes_are_not_rate_limited),
+        cmocka_unit_test(a_probe_is_answered_while_another_handler_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,8 +7,10 @@
  * Real parts: vigil-test-mockbroker with two brokers (vigil.metrics led by broker 1,
  * vigil.state by broker 2, so that an error injected on broker 2's Produce requests reaches the
  * analyzer's state producer only), analyzers in processes of their own, kcat for the metrics.
- * Every wait has a deadline; nothing is timed. Also: what the analyzer says when it cannot
- * create the state topic. */
+ * Every wait has a deadline; nothing is timed but that the API answers well within a
+ * checkpoint's wait for the broker. Also: what the analyzer says when it cannot
+ * create the state topic, and its API while the state topic's broker is down. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -468,6 +470,86 @@ static void readyz_is_not_ready_until_a_failed_state_producer_is_replaced(void *
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 }
 
+/* How long the analyzer waits at a checkpoint for the broker to acknowledge its records
+ * (BROKER_WAIT_MS in analyzer/main.c). */
+#define CHECKPOINT_WAIT_MS 10000
+
+/* The state topic's broker (2) goes down while the metrics still come through broker 1 (which
+ * coordinates the group, see start_outage): every checkpoint waits CHECKPOINT_WAIT_MS in vain.
+ * Returns once the first has failed; the next is under way moments later (the hosts are still
+ * to be written, and the interval is short). */
+static void state_broker_down(struct setup *s, struct vg_ap *a, const char *host)
+{
+    vg_ap_broker_control(s->dir, "down 2");
+    send_ticks(s->dir, s->bootstrap, host, SMALL_SERIES, 5, 10);
+    if (vg_tp_wait_contains(a->log, "msg=\"checkpoint failed: offsets not committed\"",
+                            3 * CHECKPOINT_WAIT_MS) != 0)
+        fail_msg("%s: no checkpoint failed with the state topic's broker down", a->log);
+}
+
+/* An analyzer whose first checkpoint of host was acknowledged, ready. */
+static void start_outage(struct setup *s, struct vg_ap *a, const char *tag, const char *host)
+{
+    vg_ap_broker_control(s->dir, "coordinator group vigil-analyzer 1");
+    const char *sets[] = {"state.checkpoint_interval=200ms", NULL};
+    char body[1024];
+    vg_ap_start(a, s->dir, tag, s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, host, SMALL_SERIES, 0, 5);
+    vg_ap_wait_seq(a, host, 5);
+    wait_checkpointed(a);
+    assert_int_equal(readyz(a, body, sizeof(body)), 200);
+}
+
+struct timed_get {
+    char url[128];
+    int status;
+    int64_t ms;
+};
+
+static void *timed_get_main(void *arg)
+{
+    struct timed_get *g = arg;
+    int64_t t0 = vg_tp_mono_ms();
+    g->status = vg_th_request("GET", g->url, NULL, NULL, 0, NULL);
+    g->ms = vg_tp_mono_ms() - t0;
+    return NULL;
+}
+
+/* A checkpoint used to hold the analyzer's lock while it waited for the broker, up to 10 s, and
+ * one thread served every connection: during a broker outage /readyz and /metrics waited for
+ * the lock at every checkpoint, and /healthz behind them, so a liveness probe would restart a
+ * healthy analyzer. Each answers while a checkpoint is still waiting. */
+static void healthz_answers_while_a_checkpoint_waits_for_an_unreachable_broker(void **state)
+{
+    struct setup *s = *state;
+    struct vg_ap a;
+    start_outage(s, &a, "ckpt-wait", "wait-1");
+    state_broker_down(s, &a, "wait-1");
+    vg_tp_pause_ms(500); /* the next checkpoint is waiting, for CHECKPOINT_WAIT_MS */
+    struct timed_get gets[2] = {{.status = 0}, {.status = 0}};
+    pthread_t t[2];
+    snprintf(gets[0].url, sizeof(gets[0].url), "http://127.0.0.1:%d/readyz", a.port);
+    snprintf(gets[1].url, sizeof(gets[1].url), "http://127.0.0.1:%d/metrics", a.port);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, timed_get_main, &gets[i]), 0);
+    vg_tp_pause_ms(200); /* both at the server */
+    struct timed_get h = {.status = 0};
+    snprintf(h.url, sizeof(h.url), "http://127.0.0.1:%d/healthz", a.port);
+    timed_get_main(&h);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    /* Before the checkpoint under way could have ended: well within its wait. */
+    if (h.status != 200 || h.ms >= CHECKPOINT_WAIT_MS / 2)
+        fail_msg("%s: /healthz answered %d after %lld ms while a checkpoint waited", a.log,
+                 h.status, (long long)h.ms);
+    for (int i = 0; i < 2; i++)
+        if (gets[i].status <= 0 || gets[i].ms >= CHECKPOINT_WAIT_MS / 2)
+            fail_msg("%s: %s answered %d after %lld ms while a checkpoint waited", a.log,
+                     gets[i].url, gets[i].status, (long long)gets[i].ms);
+    vg_ap_broker_control(s->dir, "up 2");
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 30000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +570,8 @@ int main(void)
             a_fatal_state_producer_error_is_replaced_and_checkpoints_go_on, setup, teardown),
         cmocka_unit_test_setup_teardown(
             readyz_is_not_ready_until_a_failed_state_producer_is_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            healthz_answers_while_a_checkpoint_waits_for_an_unreachable_broker, setup, teardown),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -9,6 +9,8 @@
  * that line:
  *   down                     every broker stops answering (connections closed, none accepted)
  *   up                       every broker answers again
+ *   down BROKER, up BROKER   that broker only (with `leader`, an outage of one topic: the state
+ *                            topic's, say, while the metrics still come)
  *   leader TOPIC PART BROKER moves the partition's leader
  *   errors APIKEY COUNT CODE the next COUNT requests of that API (0 = Produce) fail with CODE
  *   topic-error TOPIC CODE   Metadata answers CODE for TOPIC (0: no error again); a topic
@@ -58,6 +60,10 @@ static void apply(struct control *c, char *line)
         for (int i = 1; i <= c->brokers && !e; i++)
             e = line[0] == 'd' ? rd_kafka_mock_broker_set_down(c->mc, i)
                                : rd_kafka_mock_broker_set_up(c->mc, i);
+    } else if (sscanf(line, "down %d", &br) == 1) {
+        e = rd_kafka_mock_broker_set_down(c->mc, br);
+    } else if (sscanf(line, "up %d", &br) == 1) {
+        e = rd_kafka_mock_broker_set_up(c->mc, br);
     } else if (sscanf(line, "leader %255s %d %d", topic, &a, &b) == 3) {
         e = rd_kafka_mock_partition_set_leader(c->mc, topic, a, b);
     } else if (sscanf(line, "rtt %d %d", &br, &a) == 2 && a >= 0) {
