@@ -41,6 +41,11 @@ struct analyzer {
     int32_t metrics_parts, metrics_parts_before;
     int assigned;      /* partitions currently assigned (readiness) */
     int state_touched; /* a host changed without a message (host_silent): checkpoint it */
+    /* State checkpoints failed in a row since the last one acknowledged, since when (wall
+     * clock, ms) and the last one's reason: /readyz (vg_api_ready). */
+    uint64_t ckpt_failing;
+    int64_t ckpt_failing_since_ms;
+    char ckpt_error[256];
     int64_t started_ms;
     uint64_t consumed, bad_messages, bad_logged, bad_suppressed, consume_errors, commit_errors;
     /* Partition positions librdkafka reset by auto.offset.reset after an error, and the offsets

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "analyzer.h"
 #include "analyzer_models.h"
@@ -71,6 +72,18 @@ int vg_api_ready(struct analyzer *a, char *why, size_t whylen)
      * the analyzer's work would be redone by whoever owns its partitions next. */
     if (a->state && vg_state_topic_producer_failed(a->state, why, whylen))
         return 0;
+    /* Nor while checkpoints fail (a broker outage, say): nothing is committed, and the consumer
+     * group may take a while to notice (session.timeout.ms) that nothing is consumed either. */
+    if (a->ckpt_failing) {
+        char since[32];
+        time_t t = (time_t)(a->ckpt_failing_since_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(why, whylen, "checkpoints failing since %s (%llu in a row): %s", since,
+                 (unsigned long long)a->ckpt_failing, a->ckpt_error);
+        return 0;
+    }
     return 1;
 }
 

@@ -22,8 +22,8 @@ void vg_api_ops_history(void *ud, const struct vg_http_request *req, struct vg_h
     }
 
 /* Whether the analyzer is ready (/readyz, and "ready" in /api/v1/status): partitions assigned
- * and, with a state topic, a state producer that works. 1, or 0 with the reason in why. Called
- * with a->lock held. */
+ * and, with a state topic, a state producer that works and a last checkpoint that was
+ * acknowledged. 1, or 0 with the reason in why. Called with a->lock held. */
 int vg_api_ready(struct analyzer *a, char *why, size_t whylen);
 
 /* Creates a->history from the config (history.*). Returns 0 or a negative code with err set. */

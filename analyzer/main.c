@@ -277,6 +277,14 @@ static int checkpoint(struct analyzer *a)
         pthread_mutex_lock(&a->lock);
         rc = vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, sizeof(err));
     }
+    /* /readyz: not ready from the first failure until a checkpoint is acknowledged. */
+    if (rc < 0) {
+        if (!a->ckpt_failing++)
+            a->ckpt_failing_since_ms = vg_now_ms();
+        snprintf(a->ckpt_error, sizeof(a->ckpt_error), "%s", err);
+    } else {
+        a->ckpt_failing = 0;
+    }
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
         vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
