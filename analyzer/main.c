@@ -136,7 +136,12 @@ static void usage(FILE *f)
                "ran out of its budget in the Kafka teardown (alerts drained or kept, offsets "
                "as logged); 78 "
                "(EX_CONFIG) the start refused the config (\"config error: ...\"), which the "
-               "packaged unit does not restart (RestartPreventExitStatus=78).\n");
+               "packaged unit does not restart (RestartPreventExitStatus=78). A file a kafka.* "
+               "property names that does not exist at the start (a *_file secret; an ssl.* path "
+               "with security.protocol SSL or SASL_SSL; the keytab with GSSAPI) is waited for "
+               "first, up to 60 s, each check logged; only then is it a config error, which "
+               "--check-config reports at once. A path the protocol leaves unread is only "
+               "warned about.\n");
     fprintf(f, "\nEnvironment: the VIGIL_* variables named above set their config keys (order, "
                "later wins: defaults, file, environment, --set). NOTIFY_SOCKET and WATCHDOG_USEC, "
                "set by systemd (Type=notify, WatchdogSec=), are answered with READY=1 and "
@@ -889,7 +894,11 @@ static int consumer_conf(const struct analyzer_cfg *c, const char *bootstrap, rd
 static int check_kafka_clients(const struct analyzer_cfg *c, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = NULL;
-    int rc = consumer_conf(c, c->bootstrap_servers, &conf, err, errlen);
+    /* The file a start would wait for (wait_for_kafka_files), refused at once, in the words the
+     * start gives up with, before librdkafka's own "ssl.ca.location failed". */
+    int rc = vg_kafka_missing_file(&c->kafka, err, errlen);
+    if (!rc)
+        rc = consumer_conf(c, c->bootstrap_servers, &conf, err, errlen);
     if (!rc)
         rc = vg_kafka_client_check(RD_KAFKA_CONSUMER, conf, "kafka consumer", err, errlen);
     if (!rc && c->state_topic && *c->state_topic)
@@ -1140,6 +1149,60 @@ static int check_assignment_strategy(const struct analyzer_cfg *c, char *err, si
     return 0;
 }
 
+/* How long a start waits for a file its kafka: properties name: config management may write a
+ * CA bundle or a secret a moment after the start. Below systemd's start timeout (90 s). */
+#define KAFKA_FILE_WAIT_MS 60000
+
+/* At a start, before any Kafka client is made (check_start makes each once; the consumer, the
+ * state topic's producer and readers, the decisions and partials clients are all built from the
+ * one kafka: map, so one wait covers them): a file the properties name that does not exist yet is
+ * waited for, checked again after 1 s, doubling to 10 s, for KAFKA_FILE_WAIT_MS, each attempt
+ * logged, as the agent does. Still missing, it is a config error (a wrong path, most likely). 0,
+ * or -ENOENT with err; 0 too when a signal stops the wait (g_stop). */
+static int wait_for_kafka_files(const struct analyzer_cfg *c, char *err, size_t errlen)
+{
+    int64_t start = vg_mono_ms(), backoff = 1000;
+    char q[VG_ERRLEN + 8];
+    int rc, attempt = 1;
+    for (; (rc = vg_kafka_missing_file(&c->kafka, err, errlen)) == -ENOENT && !g_stop; attempt++) {
+        int64_t waited = vg_mono_ms() - start;
+        if (waited >= KAFKA_FILE_WAIT_MS) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen - n, " (waited %lld s for it)", (long long)waited / 1000);
+            return rc;
+        }
+        if (backoff > KAFKA_FILE_WAIT_MS - waited)
+            backoff = KAFKA_FILE_WAIT_MS - waited;
+        vg_warn("a file the Kafka config names is missing: waiting for it",
+                "attempt=%d waited_ms=%lld retry_in_ms=%lld give_up_after_ms=%d reason=%s", attempt,
+                (long long)waited, (long long)backoff, KAFKA_FILE_WAIT_MS,
+                vg_log_quote(q, sizeof q, err));
+        vg_sleep_ms(backoff, &g_stop);
+        backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
+    }
+    if (attempt > 1 && !g_stop)
+        vg_info("the files the Kafka config names are there: starting",
+                "attempts=%d waited_ms=%lld", attempt, (long long)(vg_mono_ms() - start));
+    return g_stop ? 0 : rc;
+}
+
+/* A path the kafka: properties name that librdkafka does not read with them (a templated config's
+ * CA path on a plaintext cluster) is not waited for; missing, it is worth a line, as it would be
+ * once the protocol is switched: a log line at a start, a "# warning:" of --check-config. */
+static void warn_unused_kafka_file(const struct analyzer_cfg *c, int check)
+{
+    char why[VG_ERRLEN], q[VG_ERRLEN + 8];
+    if (vg_kafka_unused_missing_file(&c->kafka, why, sizeof why) != -ENOENT)
+        return;
+    if (check)
+        printf("# warning: a file the Kafka config names is missing, but not used: not waiting "
+               "for it: %s\n",
+               why);
+    else
+        vg_warn("a file the Kafka config names is missing, but not used: not waiting for it",
+                "reason=%s", vg_log_quote(q, sizeof q, why));
+}
+
 /* What the start would refuse later than the config load, when it opens the consumer, the
  * receivers, the models and the HTTP API (or not at all: topics that must differ), checked
  * before anything is opened, by --check-config (check) and the start alike. */
@@ -1170,6 +1233,15 @@ static int check_start(const struct analyzer_cfg *c, int check, char *err, size_
     int rc = check_assignment_strategy(c, err, errlen);
     if (!rc)
         rc = vg_models_check_set(c->model_set, err, errlen);
+    /* A start waits for a missing file its Kafka clients read after the cheap checks (a config
+     * they refuse is refused at once) and before check_files makes the clients, which would refuse
+     * it: exit 78, never restarted. */
+    if (!rc && !check) {
+        warn_unused_kafka_file(c, 0);
+        rc = wait_for_kafka_files(c, err, errlen);
+        if (!rc && g_stop) /* stopped while waiting: the caller exits 0 */
+            return 0;
+    }
     if (!rc)
         rc = check_files_as_user(c, check, err, errlen);
     return rc;
@@ -1591,8 +1663,21 @@ int main(int argc, char **argv)
         vg_secret_set_group(pw->pw_gid);
     if (!rc)
         rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
+    /* At a start, check_start may wait for a file the Kafka properties name: the log is set up
+     * for the wait's lines, and SIGTERM ends the wait with exit 0, as it ends a run. */
+    if (!rc && !check) {
+        vg_log_init("analyzer", lvl, strcmp(a.cfg.log_format, "json") == 0);
+        struct sigaction stop = {.sa_handler = on_signal};
+        sigemptyset(&stop.sa_mask);
+        sigaction(SIGTERM, &stop, NULL);
+        sigaction(SIGINT, &stop, NULL);
+    }
     if (!rc) /* at a start too: it refuses these later otherwise, or not at all */
         rc = check_start(&a.cfg, check, err, sizeof(err));
+    if (!rc && !check && g_stop) { /* stopped while waiting for a Kafka file */
+        vg_config_free(&analyzer_config_table, &a.cfg);
+        return 0;
+    }
     /* At a start, opening the models says it, in the same words. After the cheap checks: with
      * model.backend=cuda it opens a CUDA context. */
     if (!rc && check) {
@@ -1623,6 +1708,7 @@ int main(int argc, char **argv)
     }
     if (check) {
         vg_config_dump(&analyzer_config_table, &a.cfg, stdout);
+        warn_unused_kafka_file(&a.cfg, 1);
         /* The analyzer never switches user, so an unknown `user` stops nothing at a start; but a
          * check that silently judged the files as root would pass what the unit then refuses. */
         if (geteuid() == 0 && a.cfg.user && *a.cfg.user && !getpwnam(a.cfg.user))

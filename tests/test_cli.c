@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -896,6 +897,73 @@ static void agent_waits_for_a_kafka_file_written_after_its_start(void **state)
     free(dir);
 }
 
+/* The analyzer had the agent's trouble: a CA file written by config management a moment after its
+ * start made rd_kafka_new fail, exit 78, which its unit does not restart. Its start now waits for
+ * the file as the agent's does, once for all its clients; SIGTERM during the wait exits 0;
+ * --check-config refuses the missing file at once, naming it. */
+static void analyzer_waits_for_a_kafka_file_written_after_its_start(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("anzkafkafile");
+    char log[300], log2[300], ca[300], ca_set[340];
+    snprintf(log, sizeof log, "%s/analyzer.log", dir);
+    snprintf(log2, sizeof log2, "%s/analyzer-stopped.log", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    snprintf(ca_set, sizeof ca_set, "kafka.ssl.ca.location=%s", ca);
+    const char *argv[] = {VG_ANALYZER_BIN, "--set", "bootstrap_servers=127.0.0.1:1", "--set",
+                          "http.listen=",  "--set", "kafka.security.protocol=SSL",   "--set",
+                          ca_set,          NULL};
+    char args[600];
+    snprintf(args, sizeof args, "--set kafka.security.protocol=SSL --set %s", ca_set);
+    assert_int_equal(run("%s %s --check-config", VG_ANALYZER_BIN, args), 1);
+    char *o = output();
+    if (!strstr(o, "kafka.ssl.ca.location: ") || !strstr(o, "/ca.pem: No such file or directory") ||
+        strstr(o, "config OK"))
+        fail_msg("--check-config:\n%s", o);
+    free(o);
+
+    /* A config the start refuses for another reason is refused at once, not after the wait. */
+    int rc = run("timeout 20 %s --set topic= %s", VG_ANALYZER_BIN, args);
+    o = output();
+    if (rc != EX_CONFIG || !strstr(o, "topic: empty") || strstr(o, "waiting for it"))
+        fail_msg("empty topic: exit %d:\n%s", rc, o);
+    free(o);
+
+    /* SIGTERM during the wait: a stop, exit 0, not a config error. */
+    pid_t pid = vg_tp_spawn((char *const *)argv, log2);
+    assert_int_equal(vg_tp_wait_contains(log2, "attempt=1 ", 15000), 0);
+    int st = vg_tp_stop(pid, SIGTERM, 15000);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char *t = vg_tp_read(log2);
+        fail_msg("stopped while waiting: status %d:\n%s", st, t ? t : "");
+    }
+
+    pid = vg_tp_spawn((char *const *)argv, log);
+    /* Two checks logged, then the file appears (written whole, as config management does). */
+    if (vg_tp_wait_contains(log, "attempt=2 ", 15000) != 0) {
+        char *t = vg_tp_read(log);
+        fail_msg("no second check:\n%s", t ? t : "");
+    }
+    char *t = vg_tp_read(log);
+    assert_non_null(strstr(t, "msg=\"a file the Kafka config names is missing: waiting for it\""));
+    assert_non_null(strstr(t, "kafka.ssl.ca.location: "));
+    assert_null(strstr(t, "msg=\"started\""));
+    free(t);
+    assert_int_equal(vg_tp_sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
+                              "-subj /CN=vigil-test-ca -keyout ca.key -out ca.tmp 2>/dev/null && "
+                              "mv ca.tmp ca.pem",
+                              dir),
+                     0);
+    if (vg_tp_wait_contains(log, "msg=\"started\"", 30000) != 0) {
+        t = vg_tp_read(log);
+        fail_msg("not started:\n%s", t ? t : "");
+    }
+    assert_int_equal(vg_tp_count(log, "are there: starting"), 1);
+    assert_true(vg_tp_count(log, "missing: waiting for it") >= 2);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* A plaintext agent whose templated config still names a CA path that is not on the host: it
  * used to start, then the start waited 60 s for that file, which librdkafka never reads without
  * SSL, and exited 78, left down by its unit, while --check-config said OK. It starts at once, with
@@ -1645,6 +1713,7 @@ int main(void)
         cmocka_unit_test(agent_producer_is_the_first_client_named_after_the_host),
         cmocka_unit_test(agent_waits_for_a_kafka_file_written_after_its_start),
         cmocka_unit_test(agent_starts_at_once_when_a_missing_kafka_file_is_not_used),
+        cmocka_unit_test(analyzer_waits_for_a_kafka_file_written_after_its_start),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
         cmocka_unit_test(a_rules_dir_without_rules_is_warned_about_and_its_misnamed_files_named),
