@@ -751,10 +751,14 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     struct analyzer *a = opaque;
     (void)rk;
-    (void)offsets;
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && a->commit_errors++ % 100 == 0)
-        vg_warn("offset commit failed", "errors=%llu reason=%s",
-                (unsigned long long)a->commit_errors, rd_kafka_err2name(err));
+    if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return;
+    /* The generic rate limit, not one line per 100: it says how many it held back
+     * (repeats_suppressed, "log lines suppressed"). */
+    char kv[1024];
+    a->commit_errors++;
+    vg_warn("offset commit failed", "errors=%llu %s", (unsigned long long)a->commit_errors,
+            vg_kafka_commit_error_kv(err, offsets, kv, sizeof(kv)));
 }
 
 /* Offset resets librdkafka logged (consumer_log_cb, on its threads) and the run loop has not

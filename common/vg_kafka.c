@@ -383,6 +383,67 @@ const char *vg_kafka_consume_error_kv(const rd_kafka_message_t *m, char *buf, si
     return buf;
 }
 
+/* A partition the commit result says failed: its own error, or, when none has one, every
+ * partition of a commit whose request failed as a whole. */
+static int commit_failed(const rd_kafka_topic_partition_t *p, int any_own)
+{
+    return any_own ? p->err && p->err != RD_KAFKA_RESP_ERR__NO_OFFSET : 1;
+}
+
+const char *vg_kafka_commit_error_kv(rd_kafka_resp_err_t err,
+                                     const rd_kafka_topic_partition_list_t *offsets, char *buf,
+                                     size_t n)
+{
+    char q[512];
+    size_t o = 0;
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        int w_ = o < n ? snprintf(buf + o, n - o, __VA_ARGS__) : 0;                                \
+        o = w_ < 0 ? n : o + (size_t)w_;                                                           \
+    } while (0)
+    if (n)
+        buf[0] = '\0';
+    APPEND("code=%s reason=%s", rd_kafka_err2name(err),
+           vg_log_quote(q, sizeof(q), rd_kafka_err2str(err)));
+    int any_own = 0, failed = 0;
+    const rd_kafka_topic_partition_t *first = NULL;
+    for (int i = 0; offsets && i < offsets->cnt; i++)
+        any_own |= offsets->elems[i].err && offsets->elems[i].err != RD_KAFKA_RESP_ERR__NO_OFFSET;
+    for (int i = 0; offsets && i < offsets->cnt; i++)
+        if (commit_failed(&offsets->elems[i], any_own) && !failed++)
+            first = &offsets->elems[i];
+    if (!first) /* no list (a commit of nothing), or an empty one */
+        return buf;
+    APPEND(" topic=%s", vg_log_quote(q, sizeof(q), first->topic));
+    if (failed == 1) {
+        APPEND(" partition=%d", (int)first->partition);
+        if (first->offset >= 0)
+            APPEND(" offset=%lld", (long long)first->offset);
+        if (first->err && first->err != err)
+            APPEND(" partition_code=%s", rd_kafka_err2name(first->err));
+        return buf;
+    }
+    /* Several: the first one's topic (the analyzer consumes one) and its failed partitions, as a
+     * comma list (one logfmt value); partitions of other topics are only counted. */
+    int others = 0;
+    const char *sep = " partitions=";
+    for (int i = 0; i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &offsets->elems[i];
+        if (!commit_failed(p, any_own))
+            continue;
+        if (strcmp(p->topic, first->topic) != 0) {
+            others++;
+            continue;
+        }
+        APPEND("%s%d", sep, (int)p->partition);
+        sep = ",";
+    }
+    if (others)
+        APPEND(" other_topics_partitions=%d", others);
+#undef APPEND
+    return buf;
+}
+
 int vg_kafka_message_is_bad(const rd_kafka_message_t *m)
 {
     if (!m->rkt || m->partition < 0)

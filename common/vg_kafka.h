@@ -96,6 +96,16 @@ const char *vg_kafka_consume_error_kv(const rd_kafka_message_t *m, char *buf, si
 int vg_kafka_parse_offset_reset(const char *line, char *topic, size_t topic_len, int32_t *partition,
                                 int64_t *at, int64_t *to);
 
+/* The key=value tail of a failed offset commit's log line (the offset commit callback's err and
+ * offsets, which may be NULL), written into buf (n bytes, cut to fit) and returned:
+ * code=<err name> reason="<text>", then, where the result names them, the failed partitions
+ * (those with an error of their own, else all of a commit that failed as a whole): topic= and
+ * partition= (offset= where committed one, partition_code= where its error is another) for one,
+ * topic= and partitions=0,3,5 for several. */
+const char *vg_kafka_commit_error_kv(rd_kafka_resp_err_t err,
+                                     const rd_kafka_topic_partition_list_t *offsets, char *buf,
+                                     size_t n);
+
 /* Logs one librdkafka log line (level: syslog 0-7, fac: librdkafka's facility) as
  * msg="librdkafka" client= facility= detail=, rate-limited per facility (vg_log_keyed): the
  * clients' log callback. */

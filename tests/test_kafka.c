@@ -1,6 +1,6 @@
 /* common/vg_kafka.c's pure helpers: which consumed messages are bad messages, which partition a
- * key goes to, which file a config names is missing, how consumer errors and librdkafka's own
- * lines are logged. */
+ * key goes to, which file a config names is missing, how consumer and offset commit errors and
+ * librdkafka's own lines are logged. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -271,6 +271,43 @@ static void a_consume_error_is_quoted_and_says_where(void **state)
     rd_kafka_destroy(rk);
 }
 
+/* The analyzer's offset commit line was `reason=REQUEST_TIMED_OUT`, only for commit errors 1, 101,
+ * 201 ... with no count of the others, and named no partition though the commit result lists them.
+ * It is now code= and a quoted reason=, with the failed partitions, under the log's rate limit. */
+static void a_failed_offset_commit_is_quoted_and_says_where(void **state)
+{
+    (void)state;
+    char buf[1024];
+    assert_string_equal(
+        vg_kafka_commit_error_kv(RD_KAFKA_RESP_ERR__TRANSPORT, NULL, buf, sizeof buf),
+        "code=_TRANSPORT reason=\"Local: Broker transport failure\"");
+
+    /* The request failed as a whole: every partition in it, none with an error of its own. */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_list_add(l, "vigil.metrics", 0)->offset = 10;
+    rd_kafka_topic_partition_list_add(l, "vigil.metrics", 3)->offset = 20;
+    assert_string_equal(
+        vg_kafka_commit_error_kv(RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, l, buf, sizeof buf),
+        "code=REQUEST_TIMED_OUT reason=\"Broker: Request timed out\" topic=\"vigil.metrics\" "
+        "partitions=0,3");
+
+    /* One partition refused: that one, with the offset it tried to commit. */
+    rd_kafka_topic_partition_list_add(l, "vigil.metrics", 5)->offset = 1000;
+    l->elems[2].err = RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE;
+    assert_string_equal(
+        vg_kafka_commit_error_kv(RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE, l, buf, sizeof buf),
+        "code=OFFSET_METADATA_TOO_LARGE reason=\"Broker: Offset metadata string too large\" "
+        "topic=\"vigil.metrics\" partition=5 offset=1000");
+    l->elems[0].err = RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID;
+    assert_non_null(
+        strstr(vg_kafka_commit_error_kv(RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID, l, buf, sizeof buf),
+               " topic=\"vigil.metrics\" partitions=0,5"));
+    char small[40]; /* cut, still a string */
+    vg_kafka_commit_error_kv(RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID, l, small, sizeof small);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Every librdkafka line was rate-limited as one message (msg="librdkafka"): in a broker outage
  * the connection errors (facility FAIL) used up the budget, and the lines that say a partition's
  * offset was reset (facility OFFSET) were dropped to a bare count. Each facility has a budget of
@@ -365,6 +402,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_message_librdkafka_could_not_read_is_a_bad_message),
         cmocka_unit_test(a_consume_error_is_quoted_and_says_where),
+        cmocka_unit_test(a_failed_offset_commit_is_quoted_and_says_where),
         cmocka_unit_test(a_storm_of_one_librdkafka_facility_does_not_hide_another),
         cmocka_unit_test(an_offset_reset_line_is_parsed),
         cmocka_unit_test(the_key_partition_is_the_default_partitioners),
