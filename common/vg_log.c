@@ -81,8 +81,9 @@ static void take_report(struct rl_slot *slot, struct rl_report *r)
 }
 
 /* 1 when the line may be written; *held is then the count of this message held back since the
- * last one. *evicted gets the unreported count of another message whose slot this one takes. */
-static int rate_ok(enum vg_log_level level, const char *msg, int burst, uint64_t *held,
+ * last one, and *nth (when not NULL) its number in the window, from 1. *evicted gets the
+ * unreported count of another message whose slot this one takes. */
+static int rate_ok(enum vg_log_level level, const char *msg, int burst, uint64_t *held, int *nth,
                    struct rl_report *evicted)
 {
     uint64_t h = 1469598103934665603ull;
@@ -90,6 +91,8 @@ static int rate_ok(enum vg_log_level level, const char *msg, int burst, uint64_t
         h = (h ^ *p) * 1099511628211ull;
     int ok = 1;
     *held = 0;
+    if (nth)
+        *nth = 1;
     evicted->count = 0;
     pthread_mutex_lock(&g_rl_lock);
     int64_t now = g_rl_clock();
@@ -119,6 +122,8 @@ static int rate_ok(enum vg_log_level level, const char *msg, int burst, uint64_t
             sl->count = 0;
         }
         sl->last_used = ++g_rl_uses;
+        if (nth)
+            *nth = sl->count + 1;
         if (++sl->count > burst) {
             if (sl->suppressed++ == 0 || level > sl->level)
                 sl->level = level;
@@ -218,8 +223,13 @@ static void write_report(const struct rl_report *r)
 
 /* key NULL: no rate limit. key == msg: the plain limit. Otherwise the line is counted under key,
  * and the lines it lets through are counted again under msg with a budget of
- * RL_KEYED_TOTAL_FACTOR bursts, so that many keys of one message still make a bounded flood. */
+ * RL_KEYED_TOTAL_FACTOR bursts, so that many keys of one message still make a bounded flood.
+ * The first RL_KEYED_FIRST lines of a key in its window skip the total: a storm of several keys
+ * would use the total up and hold back the rare line of another (librdkafka's OFFSET while FAIL,
+ * ERROR, REQTMOUT... storm), which is the line the key was for. The flood stays bounded, by the
+ * total plus RL_KEYED_FIRST lines of each key. */
 #define RL_KEYED_TOTAL_FACTOR 5
+#define RL_KEYED_FIRST        2
 
 static void log_v(const char *key, enum vg_log_level level, const char *msg, const char *kv_fmt,
                   va_list ap)
@@ -233,14 +243,15 @@ static void log_v(const char *key, enum vg_log_level level, const char *msg, con
         pthread_mutex_lock(&g_rl_lock);
         int burst = g_rl_burst;
         pthread_mutex_unlock(&g_rl_lock);
-        ok = rate_ok(level, key, burst, &held, &evicted);
+        int nth;
+        ok = rate_ok(level, key, burst, &held, &nth, &evicted);
         if (evicted.count)
             write_report(&evicted);
-        if (ok && key != msg) {
+        if (ok && key != msg && nth > RL_KEYED_FIRST) {
             /* The total's held-back lines are the message's, not this key's: they get a report
              * line of their own rather than this line's repeats_suppressed. */
             struct rl_report total = {.level = level};
-            ok = rate_ok(level, msg, burst * RL_KEYED_TOTAL_FACTOR, &total.count, &evicted);
+            ok = rate_ok(level, msg, burst * RL_KEYED_TOTAL_FACTOR, &total.count, NULL, &evicted);
             if (evicted.count)
                 write_report(&evicted);
             if (total.count) {

@@ -50,8 +50,10 @@ void vg_log_unlimited(enum vg_log_level level, const char *msg, const char *kv_f
 
 /* Like vg_log, but the rate limit counts the line under key (e.g. "librdkafka OFFSET") instead
  * of msg, so that a rare kind of line is not held back by a flood of another kind with the same
- * msg. The lines of all keys of one msg are bounded too, at 5 bursts per window. The held-back
- * count is reported under the key (text="<key>"), or under msg for the total. */
+ * msg. The lines of all keys of one msg are bounded too, at 5 bursts per window, not counting
+ * the first 2 lines of each key in its window (always written, so that a storm of several keys
+ * does not hold back a rare one's). The held-back count is reported under the key
+ * (text="<key>"), or under msg for the total. */
 void vg_log_keyed(enum vg_log_level level, const char *key, const char *msg, const char *kv_fmt,
                   ...) __attribute__((format(printf, 4, 5)));
 
