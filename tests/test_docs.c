@@ -220,10 +220,34 @@ static void prometheus_rules_parse_and_name_exported_metrics(void **state)
     free(bin);
 }
 
+/* 0 when the agent takes the config text as written, with client.id vigil-agent. */
+static int agent_takes_client_id(const char *text, char *o_err, size_t o_len)
+{
+    char conf[256], out[256];
+    snprintf(conf, sizeof conf, "/tmp/vigil-upgrade-%d.yaml", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/vigil-upgrade-%d.out", (int)getpid());
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "user: \"\"\n%s", text);
+    fclose(f);
+    int rc = vg_tp_sh("%s --config %s --check-config >%s 2>&1", VG_AGENT_BIN, conf, out);
+    char *o = vg_tp_read(out);
+    unlink(conf);
+    unlink(out);
+    assert_non_null(o);
+    int ok = rc == 0 && strstr(o, "  client.id: vigil-agent\n");
+    snprintf(o_err, o_len, "exit %d:\n%s", rc, o);
+    free(o);
+    return ok ? 0 : -1;
+}
+
 /* The agent's client.id became vigil-agent-HOST, no longer vigil-agent for every agent: broker
  * client quotas (exact client ids) and monitoring keyed on the old id stopped matching host by
  * host during a rolling upgrade, and no doc said so. The install guide's Upgrading section does,
- * with the setting that keeps the old id, which the agent takes as written. */
+ * with the setting that keeps the old id, which the agent takes as written:
+ * followed in a config that already has a kafka: section (any SSL or SASL install), its example
+ * puts the key under that section, since a second kafka: is refused and the agent exits 78. The
+ * one-line form is for a config without one. */
 static void the_upgrade_notes_say_how_to_keep_the_agents_old_client_id(void **state)
 {
     (void)state;
@@ -238,22 +262,40 @@ static void the_upgrade_notes_say_how_to_keep_the_agents_old_client_id(void **st
         *end = '\0';
     assert_non_null(strstr(up, "vigil-agent-HOST"));
     assert_non_null(strstr(up, snippet));
+    /* The block example, out of its list item's two-space indent. */
+    char *b = strstr(up, "\n  ```yaml\n");
+    if (!b)
+        fail_msg("the Upgrading note has no yaml example");
+    b += strlen("\n  ```yaml\n");
+    char *e = strstr(b, "\n  ```");
+    assert_non_null(e);
+    char block[1024] = "";
+    size_t n = 0;
+    for (char *l = b; l < e && n + 2 < sizeof block;) {
+        char *nl = strchr(l, '\n');
+        if (!nl || nl > e)
+            nl = e;
+        const char *s = strncmp(l, "  ", 2) == 0 ? l + 2 : l;
+        n += (size_t)snprintf(block + n, sizeof block - n, "%.*s\n", (int)(nl - s), s);
+        l = nl + 1;
+    }
     free(t);
-    char conf[256], out[256];
-    snprintf(conf, sizeof conf, "/tmp/vigil-upgrade-%d.yaml", (int)getpid());
-    snprintf(out, sizeof out, "/tmp/vigil-upgrade-%d.out", (int)getpid());
-    FILE *f = fopen(conf, "w");
-    assert_non_null(f);
-    fprintf(f, "user: \"\"\n%s\n", snippet);
-    fclose(f);
-    int rc = vg_tp_sh("%s --config %s --check-config >%s 2>&1", VG_AGENT_BIN, conf, out);
-    char *o = vg_tp_read(out);
-    unlink(conf);
-    unlink(out);
-    assert_non_null(o);
-    if (rc != 0 || !strstr(o, "  client.id: vigil-agent\n"))
-        fail_msg("%s is not taken as written (exit %d):\n%s", snippet, rc, o);
-    free(o);
+    /* One kafka: section holding a key the user already had and client.id under it. */
+    int keys = 0;
+    for (const char *l = block; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+        keys += strncmp(l, "  ", 2) == 0 && l[2] != ' ' && l[2] != '#';
+    if (strncmp(block, "kafka:\n", 7) != 0 || strstr(block + 1, "kafka:") ||
+        !strstr(block, "\n  client.id: vigil-agent") || keys < 2)
+        fail_msg("the example is not one kafka: section with another key and client.id under "
+                 "it:\n%s",
+                 block);
+    char why[4096];
+    if (agent_takes_client_id(block, why, sizeof why) < 0)
+        fail_msg("the example is not taken as written (%s)", why);
+    char one[128];
+    snprintf(one, sizeof one, "%s\n", snippet);
+    if (agent_takes_client_id(one, why, sizeof why) < 0)
+        fail_msg("%s is not taken as written (%s)", snippet, why);
 }
 
 int main(void)
