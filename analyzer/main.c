@@ -741,6 +741,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         release_hosts(a, ids, n);
     free(ids);
     rd_kafka_assign(rk, NULL);
+    forget_offset_resets(); /* nothing is read until the next assignment */
     pthread_mutex_lock(&a->lock);
     a->assigned = 0;
     if (a->decisions) /* its hosts are no longer this analyzer's to measure */
@@ -764,18 +765,8 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 /* Offset resets librdkafka logged (consumer_log_cb, on its threads) and the run loop has not
- * reported yet (note_offset_resets). A reset is rare: more than RESETS_MAX between two polls
- * are only counted. */
-#define RESETS_MAX 64
-struct offset_reset {
-    char topic[256];
-    int32_t partition;
-    int64_t at, to;
-};
-static pthread_mutex_t g_resets_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct offset_reset g_resets[RESETS_MAX];
-static size_t g_n_resets;
-static uint64_t g_resets_lost;
+ * reported yet (note_offset_resets), and the partitions reset and not read from since. */
+static struct vg_kafka_resets g_resets = VG_KAFKA_RESETS_INIT;
 
 /* librdkafka resets a partition's position by auto.offset.reset after OFFSET_OUT_OF_RANGE
  * (retention deleted it, the topic was recreated or truncated) and tells the application only
@@ -785,45 +776,27 @@ static uint64_t g_resets_lost;
 static void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     vg_kafka_log(rd_kafka_name(rk), level, fac, buf);
-    struct offset_reset r;
-    if (level > 4 || strcmp(fac, "OFFSET") != 0 ||
-        vg_kafka_parse_offset_reset(buf, r.topic, sizeof(r.topic), &r.partition, &r.at, &r.to))
-        return;
-    pthread_mutex_lock(&g_resets_lock);
-    if (g_n_resets < RESETS_MAX)
-        g_resets[g_n_resets++] = r;
-    else
-        g_resets_lost++;
-    pthread_mutex_unlock(&g_resets_lock);
+    vg_kafka_resets_line(&g_resets, level, fac, buf);
 }
 
-/* Partitions reset and not read from since (main thread only): where the first reset of the
- * episode was. The offset the reset went to is known only when the next record of the partition
- * arrives (librdkafka resolves END and BEGINNING with the broker; resets in a row each start
- * where the one before went), so the records skipped are counted then. */
-static struct offset_reset g_unread[RESETS_MAX];
-static size_t g_n_unread;
-
-/* A new assignment reads each partition from its committed offset: a reset before it skipped
- * nothing that will not be read (or was read by another member meanwhile). */
+/* A new assignment reads each partition from its committed offset, and a revocation reads none:
+ * a reset before it skipped nothing that will not be read (or was read by another member
+ * meanwhile), including one logged before it and reported after it (the poll that ran the
+ * rebalance). */
 static void forget_offset_resets(void)
 {
-    g_n_unread = 0;
+    vg_kafka_resets_forget(&g_resets);
 }
 
-/* Logs and counts the resets consumer_log_cb saw. Called without a->lock. */
+/* Logs and counts the resets consumer_log_cb saw. Called without a->lock. The offset a reset
+ * went to is known only when the next record of the partition arrives (librdkafka resolves END
+ * and BEGINNING with the broker; resets in a row each start where the one before went), so the
+ * records skipped are counted then (note_read_after_reset). */
 static void note_offset_resets(struct analyzer *a)
 {
-    struct offset_reset r[RESETS_MAX];
-    size_t n;
+    struct vg_kafka_reset r[VG_KAFKA_RESETS_MAX];
     uint64_t lost;
-    pthread_mutex_lock(&g_resets_lock);
-    n = g_n_resets;
-    memcpy(r, g_resets, n * sizeof(r[0]));
-    g_n_resets = 0;
-    lost = g_resets_lost;
-    g_resets_lost = 0;
-    pthread_mutex_unlock(&g_resets_lock);
+    size_t n = vg_kafka_resets_take(&g_resets, r, &lost);
     if (!n && !lost)
         return;
     pthread_mutex_lock(&a->lock);
@@ -839,12 +812,6 @@ static void note_offset_resets(struct analyzer *a)
         vg_warn("partition offset reset", "topic=%s partition=%d offset=%lld reset_to=%s",
                 vg_log_quote(q, sizeof(q), r[i].topic), (int)r[i].partition, (long long)r[i].at,
                 tos);
-        size_t k = 0;
-        while (k < g_n_unread && (g_unread[k].partition != r[i].partition ||
-                                  strcmp(g_unread[k].topic, r[i].topic) != 0))
-            k++;
-        if (k == g_n_unread && k < RESETS_MAX && r[i].at >= 0)
-            g_unread[g_n_unread++] = r[i];
     }
     if (lost)
         vg_warn("partition offset resets not logged", "count=%llu", (unsigned long long)lost);
@@ -855,23 +822,18 @@ static void note_offset_resets(struct analyzer *a)
  * a->lock held. */
 static void note_read_after_reset(struct analyzer *a, const rd_kafka_message_t *m)
 {
-    if (!g_n_unread || !m->rkt || m->partition < 0 || m->offset < 0)
+    int64_t at;
+    if (!m->rkt ||
+        !vg_kafka_resets_read(&g_resets, rd_kafka_topic_name(m->rkt), m->partition, m->offset, &at))
         return;
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    for (size_t k = 0; k < g_n_unread; k++) {
-        if (g_unread[k].partition != m->partition || strcmp(g_unread[k].topic, topic) != 0)
-            continue;
-        if (m->offset > g_unread[k].at) {
-            uint64_t n = (uint64_t)(m->offset - g_unread[k].at);
-            char q[520];
-            a->offset_reset_skipped += n;
-            vg_warn("records skipped by an offset reset",
-                    "topic=%s partition=%d offset=%lld reset_to=%lld skipped=%llu",
-                    vg_log_quote(q, sizeof(q), topic), (int)m->partition, (long long)g_unread[k].at,
-                    (long long)m->offset, (unsigned long long)n);
-        }
-        g_unread[k] = g_unread[--g_n_unread];
-        return;
+    if (m->offset > at) {
+        uint64_t n = (uint64_t)(m->offset - at);
+        char q[520];
+        a->offset_reset_skipped += n;
+        vg_warn("records skipped by an offset reset",
+                "topic=%s partition=%d offset=%lld reset_to=%lld skipped=%llu",
+                vg_log_quote(q, sizeof(q), rd_kafka_topic_name(m->rkt)), (int)m->partition,
+                (long long)at, (long long)m->offset, (unsigned long long)n);
     }
 }
 

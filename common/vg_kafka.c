@@ -451,3 +451,65 @@ int vg_kafka_message_is_bad(const rd_kafka_message_t *m)
     return m->err == RD_KAFKA_RESP_ERR__BAD_MSG || m->err == RD_KAFKA_RESP_ERR__BAD_COMPRESSION ||
            m->err == RD_KAFKA_RESP_ERR_INVALID_MSG;
 }
+
+void vg_kafka_resets_line(struct vg_kafka_resets *q, int level, const char *fac, const char *buf)
+{
+    struct vg_kafka_reset r;
+    if (level > 4 || !fac || strcmp(fac, "OFFSET") != 0 ||
+        vg_kafka_parse_offset_reset(buf, r.topic, sizeof(r.topic), &r.partition, &r.at, &r.to))
+        return;
+    pthread_mutex_lock(&q->lock);
+    r.gen = q->gen;
+    if (q->n_queued < VG_KAFKA_RESETS_MAX)
+        q->queued[q->n_queued++] = r;
+    else
+        q->lost++;
+    pthread_mutex_unlock(&q->lock);
+}
+
+void vg_kafka_resets_forget(struct vg_kafka_resets *q)
+{
+    q->n_unread = 0;
+    pthread_mutex_lock(&q->lock);
+    q->gen++;
+    pthread_mutex_unlock(&q->lock);
+}
+
+size_t vg_kafka_resets_take(struct vg_kafka_resets *q, struct vg_kafka_reset *out, uint64_t *lost)
+{
+    pthread_mutex_lock(&q->lock);
+    uint64_t gen = q->gen;
+    size_t n = q->n_queued;
+    memcpy(out, q->queued, n * sizeof(out[0]));
+    q->n_queued = 0;
+    *lost = q->lost;
+    q->lost = 0;
+    pthread_mutex_unlock(&q->lock);
+    for (size_t i = 0; i < n; i++) {
+        /* Resets in a row are one episode, from where the first one was. */
+        if (out[i].gen != gen || out[i].at < 0)
+            continue;
+        size_t k = 0;
+        while (k < q->n_unread && (q->unread[k].partition != out[i].partition ||
+                                   strcmp(q->unread[k].topic, out[i].topic) != 0))
+            k++;
+        if (k == q->n_unread && k < VG_KAFKA_RESETS_MAX)
+            q->unread[q->n_unread++] = out[i];
+    }
+    return n;
+}
+
+int vg_kafka_resets_read(struct vg_kafka_resets *q, const char *topic, int32_t partition,
+                         int64_t offset, int64_t *at)
+{
+    if (!q->n_unread || !topic || partition < 0 || offset < 0)
+        return 0;
+    for (size_t k = 0; k < q->n_unread; k++) {
+        if (q->unread[k].partition != partition || strcmp(q->unread[k].topic, topic) != 0)
+            continue;
+        *at = q->unread[k].at;
+        q->unread[k] = q->unread[--q->n_unread];
+        return 1;
+    }
+    return 0;
+}

@@ -4,6 +4,7 @@
 #define VG_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stddef.h>
 
 #include "vg_config.h"
@@ -105,6 +106,49 @@ int vg_kafka_parse_offset_reset(const char *line, char *topic, size_t topic_len,
 const char *vg_kafka_commit_error_kv(rd_kafka_resp_err_t err,
                                      const rd_kafka_topic_partition_list_t *offsets, char *buf,
                                      size_t n);
+
+/* Offset resets read from a group consumer's log (vg_kafka_resets_line, on librdkafka's threads)
+ * until its thread reports them (vg_kafka_resets_take), and the partitions reset and not read
+ * from since (vg_kafka_resets_read, its thread only): the records a reset skipped are known when
+ * the partition's next record arrives. Each reset is tagged with the assignment it was logged in
+ * (gen, bumped by vg_kafka_resets_forget at each assignment and revocation): a reset logged just
+ * before a rebalance but taken after it is still reported, but skipped nothing, since the new
+ * assignment reads the partition from its committed offset. More than VG_KAFKA_RESETS_MAX
+ * between two takes are only counted (lost). */
+#define VG_KAFKA_RESETS_MAX 64
+struct vg_kafka_reset {
+    char topic[256];
+    int32_t partition;
+    int64_t at, to; /* as vg_kafka_parse_offset_reset gives them */
+    uint64_t gen;   /* the assignment it was logged in */
+};
+struct vg_kafka_resets {
+    pthread_mutex_t lock; /* for queued, n_queued, lost and gen */
+    struct vg_kafka_reset queued[VG_KAFKA_RESETS_MAX];
+    size_t n_queued;
+    uint64_t lost;
+    uint64_t gen;
+    struct vg_kafka_reset unread[VG_KAFKA_RESETS_MAX]; /* the consumer's thread only */
+    size_t n_unread;
+};
+#define VG_KAFKA_RESETS_INIT                                                                       \
+    {                                                                                              \
+        .lock = PTHREAD_MUTEX_INITIALIZER                                                          \
+    }
+/* Queues the reset a log line says (level: syslog, fac: librdkafka's facility), if it says one. */
+void vg_kafka_resets_line(struct vg_kafka_resets *q, int level, const char *fac, const char *buf);
+/* A new assignment or a revocation: the partitions are read from their committed offsets next,
+ * so the resets so far skipped nothing that will not be read. */
+void vg_kafka_resets_forget(struct vg_kafka_resets *q);
+/* Moves the queued resets to out (VG_KAFKA_RESETS_MAX entries), all to be reported, and returns
+ * how many; *lost gets those that did not fit in the queue. Those of the current assignment are
+ * noted as unread, for vg_kafka_resets_read. */
+size_t vg_kafka_resets_take(struct vg_kafka_resets *q, struct vg_kafka_reset *out, uint64_t *lost);
+/* A record of topic/partition at offset was read: 1 when the partition was reset since its last
+ * record, with *at where the reset was (the records from *at to offset were skipped when offset
+ * is past it); 0 otherwise. */
+int vg_kafka_resets_read(struct vg_kafka_resets *q, const char *topic, int32_t partition,
+                         int64_t offset, int64_t *at);
 
 /* Logs one librdkafka log line (level: syslog 0-7, fac: librdkafka's facility) as
  * msg="librdkafka" client= facility= detail=, rate-limited per facility (vg_log_keyed): the

@@ -425,6 +425,52 @@ static void an_offset_reset_line_is_parsed(void **state)
                      -EINVAL);
 }
 
+/* The analyzer counts the records an offset reset skipped when the partition's next record
+ * arrives. A reset logged just before a rebalance but taken by the run loop after it (the same
+ * poll ran the revoke and the assign) used to be compared with the next record, read from the
+ * committed offset, and counted as records skipped: it is still reported, but skips nothing. */
+static void a_reset_logged_before_a_rebalance_skips_nothing_after_it(void **state)
+{
+    (void)state;
+    static struct vg_kafka_resets q = VG_KAFKA_RESETS_INIT;
+    static const char line[] = "[thrd:main]: vigil.metrics [2]: offset reset (at offset 66, "
+                               "broker 1) to END: fetch failed: Broker: Offset out of range";
+    struct vg_kafka_reset r[VG_KAFKA_RESETS_MAX];
+    uint64_t lost;
+    int64_t at = -1;
+
+    /* Within one assignment: the next record says what was skipped, once. */
+    vg_kafka_resets_line(&q, 4, "OFFSET", line);
+    vg_kafka_resets_line(&q, 6, "OFFSET", line); /* not a warning: not a reset */
+    vg_kafka_resets_line(&q, 4, "FETCH", line);
+    assert_int_equal(vg_kafka_resets_take(&q, r, &lost), 1);
+    assert_int_equal(lost, 0);
+    assert_int_equal(r[0].at, 66);
+    assert_int_equal(vg_kafka_resets_read(&q, "vigil.metrics", 1, 89, &at), 0);
+    assert_int_equal(vg_kafka_resets_read(&q, "vigil.metrics", 2, 89, &at), 1);
+    assert_int_equal(at, 66);
+    assert_int_equal(vg_kafka_resets_read(&q, "vigil.metrics", 2, 90, &at), 0);
+
+    /* Logged, then a rebalance (revoke, assign) before the run loop takes it. */
+    vg_kafka_resets_line(&q, 4, "OFFSET", line);
+    vg_kafka_resets_forget(&q);                              /* revoke */
+    vg_kafka_resets_forget(&q);                              /* assign */
+    assert_int_equal(vg_kafka_resets_take(&q, r, &lost), 1); /* still reported */
+    assert_int_equal(vg_kafka_resets_read(&q, "vigil.metrics", 2, 40, &at), 0);
+
+    /* Taken, then a rebalance before the partition's next record. */
+    vg_kafka_resets_line(&q, 4, "OFFSET", line);
+    assert_int_equal(vg_kafka_resets_take(&q, r, &lost), 1);
+    vg_kafka_resets_forget(&q);
+    assert_int_equal(vg_kafka_resets_read(&q, "vigil.metrics", 2, 40, &at), 0);
+
+    /* After the rebalance, a new reset counts again. */
+    vg_kafka_resets_line(&q, 4, "OFFSET", line);
+    assert_int_equal(vg_kafka_resets_take(&q, r, &lost), 1);
+    assert_int_equal(vg_kafka_resets_read(&q, "vigil.metrics", 2, 70, &at), 1);
+    assert_int_equal(at, 66);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +480,7 @@ int main(void)
         cmocka_unit_test(a_storm_of_one_librdkafka_facility_does_not_hide_another),
         cmocka_unit_test(a_storm_of_five_librdkafka_facilities_does_not_hide_an_offset_line),
         cmocka_unit_test(an_offset_reset_line_is_parsed),
+        cmocka_unit_test(a_reset_logged_before_a_rebalance_skips_nothing_after_it),
         cmocka_unit_test(the_key_partition_is_the_default_partitioners),
         cmocka_unit_test(a_missing_file_a_kafka_property_names_is_found),
         cmocka_unit_test(a_missing_file_librdkafka_does_not_read_does_not_count),
