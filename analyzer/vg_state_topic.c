@@ -141,6 +141,10 @@ static void on_trial(struct vg_state_topic *st, const rd_kafka_message_t *m)
         return;
     enum shrink step = (enum shrink)(x->trying - 1);
     x->trying = 0;
+    /* Purged unsent (the next checkpoint, purge_unsent): no answer about its size. It is tried
+     * again after its interval, which is not doubled. */
+    if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE)
+        return;
     if (!m->err) {
         if (step < x->refused) {
             x->refused = step;
@@ -166,7 +170,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         on_trial(st, m);
         return;
     }
-    if (!m->err)
+    /* A record of a failed checkpoint, purged unsent by the next one (purge_unsent): that
+     * checkpoint was counted when it failed, and this one writes the host again. */
+    if (!m->err || m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE)
         return;
     st->delivery_errors++;
     snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_err2str(m->err));
@@ -507,25 +513,38 @@ static int start_trial(struct vg_state_topic *st, const struct vg_engine *e,
     return 1;
 }
 
-/* Queues x's record (val, len; NULL: a tombstone), taking val over, and waits for room in the
- * producer's queue until deadline. 0, or -EIO with the reason in st->last_error (counted). */
-static int produce(struct vg_state_topic *st, const struct ent *x, unsigned char *val, size_t len,
-                   int64_t deadline)
+/* Queues x's record (val, len; NULL: a tombstone), taking val over. 0, or -EIO with the reason
+ * in st->last_error (counted). A full queue fails the checkpoint at once: this runs under the
+ * analyzer's lock, and waiting here for room (up to the checkpoint's 10 s in a broker outage)
+ * held up /readyz, /metrics and the API at every checkpoint. */
+static int produce(struct vg_state_topic *st, const struct ent *x, unsigned char *val, size_t len)
 {
-    for (;;) {
-        rd_kafka_resp_err_t pe = rd_kafka_producev(
-            st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_KEY(x->name, strlen(x->name)),
-            RD_KAFKA_V_VALUE(val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
-        if (!pe)
-            return 0;
-        if (pe != RD_KAFKA_RESP_ERR__QUEUE_FULL || vg_mono_ms() > deadline) {
-            free(val);
-            st->st.checkpoint_errors++;
-            snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_err2str(pe));
-            return -EIO;
-        }
-        rd_kafka_poll(st->producer, 10);
-    }
+    rd_kafka_resp_err_t pe = rd_kafka_producev(
+        st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_KEY(x->name, strlen(x->name)),
+        RD_KAFKA_V_VALUE(val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+    if (!pe)
+        return 0;
+    free(val);
+    st->st.checkpoint_errors++;
+    if (pe == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        snprintf(st->last_error, sizeof(st->last_error),
+                 "the state producer's queue is full (one checkpoint's records must fit in "
+                 "kafka.queue.buffering.max.messages and .max.kbytes)");
+    else
+        snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_err2str(pe));
+    return -EIO;
+}
+
+/* Drops what a failed checkpoint left unsent in the producer's queue: its hosts are still dirty,
+ * so this checkpoint writes their newest state anyway, and kept there (message.timeout.ms, 5
+ * minutes) every retry of a broker outage added all of them again until the queue was full.
+ * Their delivery reports are served now, before this checkpoint counts its own. */
+static void purge_unsent(struct vg_state_topic *st)
+{
+    if (!rd_kafka_outq_len(st->producer))
+        return;
+    rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE);
+    rd_kafka_poll(st->producer, 0);
 }
 
 /* A fatal error of the idempotent producer (librdkafka's sequence desynchronization, say) ends
@@ -603,6 +622,7 @@ static int produce_records(struct vg_state_topic *st, const struct vg_engine *e,
                            const struct vg_models *ms, char *err, size_t errlen)
 {
     st->phase = CKPT_IDLE;
+    purge_unsent(st);
     st->delivery_errors = 0;
     clock_gettime(CLOCK_MONOTONIC, &st->t0);
     int64_t deadline = vg_mono_ms() + st->timeout_ms;
@@ -615,7 +635,7 @@ static int produce_records(struct vg_state_topic *st, const struct vg_engine *e,
         if (x->tombstone) {
             /* Compaction then deletes every record of the host: the next owner does not bring
              * it back from the dead. */
-            int prc = produce(st, x, NULL, 0, deadline);
+            int prc = produce(st, x, NULL, 0);
             if (prc < 0)
                 return vg_err(err, errlen, prc, "state checkpoint: produce to %s: %s", st->topic,
                               st->last_error);
@@ -631,7 +651,7 @@ static int produce_records(struct vg_state_topic *st, const struct vg_engine *e,
             return vg_err(err, errlen, rc, "state checkpoint of %s: %s", x->name,
                           rc == -ENOMEM ? "out of memory" : "model state too large");
         }
-        if (produce(st, x, val, len, deadline) < 0)
+        if (produce(st, x, val, len) < 0)
             return vg_err(err, errlen, -EIO, "state checkpoint: produce to %s: %s", st->topic,
                           st->last_error);
         st->bytes += len;

@@ -554,6 +554,55 @@ static void healthz_answers_while_a_checkpoint_waits_for_an_unreachable_broker(v
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 30000), 0);
 }
 
+/* Waits until a's log holds needle at least n times; fails the test otherwise. */
+static void wait_count(const struct vg_ap *a, const char *needle, int n, int64_t ms)
+{
+    int64_t end = vg_tp_mono_ms() + ms;
+    int c;
+    while ((c = vg_tp_count(a->log, needle)) < n && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(100);
+    if (c < n)
+        fail_msg("%s: \"%s\" logged %d times, expected at least %d", a->log, needle, c, n);
+}
+
+/* A failed checkpoint left its records in the state producer's queue (message.timeout.ms, 5
+ * minutes) and every retry queued every changed host again: in an outage of the state topic's
+ * broker the queue filled up (here 6 messages, 4 hosts a checkpoint; by default 100,000
+ * messages, about 5,000 hosts) and each checkpoint then waited, under the analyzer's lock, for
+ * room that never came, holding up /readyz, /metrics and the API, and failed "Queue full".
+ * What a failed checkpoint left unsent is dropped by the next, which writes those hosts again:
+ * every retry fails only for want of an acknowledgement. */
+static void failed_checkpoints_do_not_fill_the_state_producers_queue(void **state)
+{
+    struct setup *s = *state;
+    vg_ap_broker_control(s->dir, "coordinator group vigil-analyzer 1");
+    const char *sets[] = {"state.checkpoint_interval=200ms", "kafka.queue.buffering.max.messages=6",
+                          NULL};
+    const char *hosts[] = {"queue-1", "queue-2", "queue-3", "queue-4"};
+    struct vg_ap a;
+    vg_ap_start(&a, s->dir, "ckpt-queue", s->bootstrap, sets);
+    for (int i = 0; i < 4; i++)
+        send_ticks(s->dir, s->bootstrap, hosts[i], SMALL_SERIES, 0, 5);
+    for (int i = 0; i < 4; i++)
+        vg_ap_wait_seq(&a, hosts[i], 5);
+    wait_checkpointed(&a);
+    vg_ap_broker_control(s->dir, "down 2");
+    for (int i = 0; i < 4; i++)
+        send_ticks(s->dir, s->bootstrap, hosts[i], SMALL_SERIES, 5, 6);
+    /* Every host is to be written (the consumer thread waits in each checkpoint, so this may
+     * take a checkpoint's wait), then three checkpoints fail. */
+    vg_ap_wait_metric(&a, "vigil_state_hosts_pending", 4, 3 * CHECKPOINT_WAIT_MS);
+    const char *failed = "msg=\"checkpoint failed: offsets not committed\"";
+    wait_count(&a, failed, vg_tp_count(a.log, failed) + 3, 5 * CHECKPOINT_WAIT_MS);
+    assert_int_equal(vg_tp_count(a.log, "Queue full"), 0);
+    assert_int_equal(vg_tp_count(a.log, "queue is full"), 0);
+    assert_true(vg_tp_count(a.log, "reason=\"state checkpoint: not acknowledged in time\"") >= 2);
+    /* The hosts stayed to be written: the next checkpoint after the outage takes them all. */
+    vg_ap_broker_control(s->dir, "up 2");
+    wait_checkpointed(&a);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 30000), 0);
+}
+
 /* install.md: /readyz says 200 "once it has partitions and can checkpoint them". With the state
  * topic's broker down it said ready while every checkpoint failed, until the group took the
  * partitions away (session.timeout.ms, 45 s). Not ready from the first failed checkpoint, saying
@@ -606,6 +655,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             readyz_is_not_ready_while_checkpoints_fail_and_ready_after_one_succeeds, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(failed_checkpoints_do_not_fill_the_state_producers_queue,
+                                        setup, teardown),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
