@@ -23,6 +23,9 @@ struct vg_dispatch;
 struct vg_decisions;
 struct vg_state_topic;
 
+/* Failed state checkpoints in a row that make /readyz answer 503 (vg_api_ready). */
+#define VG_CKPT_FAILS_NOT_READY 2
+
 struct analyzer {
     struct analyzer_cfg cfg;
     pthread_mutex_t lock;

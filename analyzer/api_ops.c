@@ -73,8 +73,10 @@ int vg_api_ready(struct analyzer *a, char *why, size_t whylen)
     if (a->state && vg_state_topic_producer_failed(a->state, why, whylen))
         return 0;
     /* Nor while checkpoints fail (a broker outage, say): nothing is committed, and the consumer
-     * group may take a while to notice (session.timeout.ms) that nothing is consumed either. */
-    if (a->ckpt_failing) {
+     * group may take a while to notice (session.timeout.ms) that nothing is consumed either. From
+     * the second failure in a row: a single one (a leader election's blip) flipped every
+     * replica to not ready at once. */
+    if (a->ckpt_failing >= VG_CKPT_FAILS_NOT_READY) {
         char since[32];
         time_t t = (time_t)(a->ckpt_failing_since_ms / 1000);
         struct tm tm;

@@ -382,11 +382,15 @@ static int checkpoint_within(struct analyzer *a, int wait_ms)
         pthread_mutex_lock(&a->lock);
         rc = vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, sizeof(err));
     }
-    /* /readyz: not ready from the first failure until a checkpoint is acknowledged. */
+    /* /readyz: not ready from the second failure in a row until a checkpoint is acknowledged
+     * (vg_api_ready). A failure is tried again at the next interval even when no message comes:
+     * one in a revoke (rebalance_cb) left nothing to make the loop try again, and an idle
+     * analyzer stayed not ready for good. */
     if (rc < 0) {
         if (!a->ckpt_failing++)
             a->ckpt_failing_since_ms = vg_now_ms();
         snprintf(a->ckpt_error, sizeof(a->ckpt_error), "%s", err);
+        a->state_touched = 1;
     } else {
         a->ckpt_failing = 0;
     }
