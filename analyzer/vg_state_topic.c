@@ -689,6 +689,9 @@ void vg_state_topic_ckpt_wait(struct vg_state_topic *st)
 {
     int64_t left = st->deadline - vg_mono_ms();
     int ms = left > 0 ? (int)left : 0;
+    /* What a test waits for before it probes the API during the wait (test_state_size). */
+    if (st->phase != CKPT_IDLE)
+        vg_debug("state checkpoint waiting for the broker", "wait_ms=%d", ms);
     if (st->phase == CKPT_CHECK)
         create_topic(st, ms);
     else if (st->phase != CKPT_IDLE)
