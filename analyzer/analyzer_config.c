@@ -258,8 +258,7 @@ static const struct vg_cfg_key keys[] = {
      "brokers in the embedded cluster"},
     {"drain_timeout", VG_CFG_DURATION, "5s", OFF(drain_timeout_ms), 0, 600000, NULL,
      "on SIGTERM, how long queued alerts may take to be delivered: one deadline for every "
-     "receiver and the scaling webhook, which drain at the same time; the whole stop ends "
-     "within drain_timeout + 15 s"},
+     "receiver and the scaling webhook, which drain at the same time"},
     {"history.window", VG_CFG_DURATION, "1h", OFF(history_window_ms), 1000, 604800000, NULL,
      "how far back the per-host history of values, scores and alerts reaches (vigilctl report)"},
     {"history.resolution", VG_CFG_DURATION, "10s", OFF(history_resolution_ms), 100, 3600000, NULL,

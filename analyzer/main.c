@@ -77,10 +77,6 @@ static volatile sig_atomic_t g_stop, g_reload;
  * was waiting for when it came. */
 static _Atomic int64_t g_stop_at;
 
-/* Set once the run loop has ended and the stop's own checkpoint and commit are done: the
- * revoke that rd_kafka_consumer_close runs has nothing new to checkpoint or commit then. */
-static atomic_int g_stopping;
-
 static void on_signal(int sig)
 {
     (void)sig;
@@ -292,87 +288,18 @@ static void commit_positions(rd_kafka_t *rk, int async)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-struct commit_wait {
-    int done;
-    rd_kafka_resp_err_t err;
-};
-
-static void commit_wait_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                           rd_kafka_topic_partition_list_t *offsets, void *opaque)
-{
-    (void)rk;
-    (void)offsets;
-    struct commit_wait *w = opaque;
-    w->done = 1;
-    w->err = err;
-}
-
-/* As commit_positions, synchronously but waiting until by (vg_mono_ms()) at most: a synchronous
- * rd_kafka_commit waits for the group coordinator until the session timeout (45 s by default)
- * when the broker is down. 0 committed (or nothing to commit), -ETIMEDOUT not answered in time
- * (the commit may still happen later), -EIO refused (counted and logged as commit_cb does). */
-static int commit_positions_by(struct analyzer *a, rd_kafka_t *rk, int64_t by)
-{
-    rd_kafka_topic_partition_list_t *l = NULL;
-    if (rd_kafka_assignment(rk, &l) || !l) {
-        l = NULL; /* the current offsets, as commit_positions does */
-    } else if (!l->cnt || rd_kafka_position(rk, l)) {
-        rd_kafka_topic_partition_list_destroy(l);
-        return 0;
-    }
-    int64_t start = vg_mono_ms();
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    /* On the heap, and left there when no answer came: the queue goes, so its callback should
-     * never run later, but if it did it must not write into a stack frame gone by then. */
-    struct commit_wait *wp = calloc(1, sizeof(*wp)), w = {.done = 1};
-    rd_kafka_resp_err_t e =
-        wp ? rd_kafka_commit_queue(rk, l, q, commit_wait_cb, wp) : RD_KAFKA_RESP_ERR__FAIL;
-    if (!e) {
-        e = RD_KAFKA_RESP_ERR__TIMED_OUT;
-        for (int64_t left; !wp->done && (left = by - vg_mono_ms()) > 0;) {
-            /* The event API returns the result as an event, a callback poll calls cb: either */
-            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left > 100 ? 100 : (int)left);
-            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
-                wp->done = 1;
-                wp->err = rd_kafka_event_error(ev);
-            }
-            if (ev)
-                rd_kafka_event_destroy(ev);
-        }
-        w = *wp;
-        if (w.done)
-            e = w.err;
-    }
-    rd_kafka_queue_destroy(q); /* a late result finds it refcounted, not freed */
-    if (!wp || w.done)
-        free(wp);
-    if (l)
-        rd_kafka_topic_partition_list_destroy(l);
-    if (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET)
-        return 0;
-    if (e == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-        vg_warn("offset commit not answered in time", "waited_ms=%lld",
-                (long long)(vg_mono_ms() - start));
-        return -ETIMEDOUT;
-    }
-    if (a->commit_errors++ % 100 == 0)
-        vg_warn("offset commit failed", "errors=%llu reason=%s",
-                (unsigned long long)a->commit_errors, rd_kafka_err2name(e));
-    return -EIO;
-}
-
 /* Writes the changed hosts' state and waits for the broker: 1 when the offsets may be committed
  * (or there is no state topic), 0 when not, so a commit never runs ahead of the state. The wait
- * (up to wait_ms, at every checkpoint of a broker outage) holds no lock: the API, probes
+ * (up to BROKER_WAIT_MS, at every checkpoint of a broker outage) holds no lock: the API, probes
  * included, answered only after it. Meanwhile nothing changes what was written: only this
  * thread touches the state topic's hosts, and it is waiting here. */
-static int checkpoint_within(struct analyzer *a, int wait_ms)
+static int checkpoint(struct analyzer *a)
 {
     if (!g_state)
         return 1;
     char err[VG_ERRLEN];
     pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_ckpt_produce(g_state, a->engine, a->hm.models, wait_ms, err,
+    int rc = vg_state_topic_ckpt_produce(g_state, a->engine, a->hm.models, BROKER_WAIT_MS, err,
                                          sizeof(err));
     while (rc == 1) {
         pthread_mutex_unlock(&a->lock);
@@ -396,11 +323,6 @@ static int checkpoint_within(struct analyzer *a, int wait_ms)
     if (rc < 0)
         vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
     return rc == 0;
-}
-
-static int checkpoint(struct analyzer *a)
-{
-    return checkpoint_within(a, BROKER_WAIT_MS);
 }
 
 /* A restore in a thread of its own, so that the loop's thread, which waits for it, keeps the
@@ -729,10 +651,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * already, and this state, older than its own, must not overwrite it; its hosts go now. */
     int lost = rd_kafka_assignment_lost(rk);
     vg_info("partitions revoked", "count=%d lost=%d", parts->cnt, lost);
-    /* Stopping, the stop's own checkpoint and commit came right before and nothing has been
-     * processed since: a second try would only wait for a broker that just did not answer. */
-    if (!lost && !atomic_load(&g_stopping) && checkpoint(a))
-        commit_positions_by(a, rk, vg_mono_ms() + BROKER_WAIT_MS);
+    if (!lost && checkpoint(a))
+        commit_positions(rk, 0);
     vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
     free(g_revoked);
     g_revoked = NULL;
@@ -1318,27 +1238,6 @@ static void reload_rules(struct analyzer *a)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* The stop's checkpoint and offset commit, one bounded wait each, both over by STOP_OFFSETS_MS
- * after the signal (stop_at): 1 when the offsets were committed. Then the revoke in
- * rd_kafka_consumer_close does neither again (g_stopping). */
-static int stop_offsets(struct analyzer *a, int64_t stop_at)
-{
-    int64_t by = stop_at + STOP_OFFSETS_MS, left = by - vg_mono_ms();
-    vg_info("stopping: committing offsets", "wait_ms=%lld", (long long)(left > 0 ? left : 0));
-    int ok = 0;
-    if (left > 0 && checkpoint_within(a, (int)left)) {
-        /* A checkpoint acknowledged just in time: the broker answers, a second is enough. */
-        int64_t commit_by = vg_mono_ms() + 1000;
-        ok = commit_positions_by(a, a->rk, by > commit_by ? by : commit_by) == 0;
-    }
-    atomic_store(&g_stopping, 1);
-    if (!ok)
-        vg_warn("stopping: offsets not committed: the messages since the last commit are consumed "
-                "again at the next start (the engine drops the repeats by boot and sequence)",
-                "waited_ms=%lld", (long long)(vg_mono_ms() - stop_at));
-    return ok;
-}
-
 /* The stop watchdog: armed for the Kafka teardown (consumer close, producers' destroy, which
  * librdkafka 2.0 may never return from when the broker went away during a group re-join), it
  * ends the process at the stop deadline. By then the alerts are drained or kept in the outbox
@@ -1348,7 +1247,6 @@ static struct {
     pthread_cond_t cond;
     int disarmed;
     int64_t deadline;
-    int offsets_committed;
     const char *step; /* the teardown step under way, for the log */
     pthread_t thr;
     int started;
@@ -1381,24 +1279,19 @@ static void *stopwd_main(void *arg)
         return NULL;
     }
     vg_error("stop budget spent: exiting without finishing the Kafka teardown",
-             "step=\"%s\" offsets_committed=%d status=%d detail=\"%s\"", g_stopwd.step,
-             g_stopwd.offsets_committed, EXIT_STOP_ABANDONED,
-             g_stopwd.offsets_committed
-                 ? "alerts drained or kept in the outbox; the consumer did not leave its group "
-                   "cleanly, so its partitions move after the session timeout"
-                 : "alerts drained or kept in the outbox; offsets not committed: the messages "
-                   "since the last commit are consumed again at the next start (the engine drops "
-                   "the repeats by boot and sequence), and hosts whose state was not checkpointed "
-                   "continue from their last checkpoint");
+             "step=\"%s\" status=%d detail=\"%s\"", g_stopwd.step, EXIT_STOP_ABANDONED,
+             "alerts drained or kept in the outbox; offsets committed as logged above, otherwise "
+             "the messages since the last commit are consumed again at the next start (the "
+             "engine drops the repeats by boot and sequence); the consumer did not leave its "
+             "group cleanly, so its partitions move after the session timeout");
     vg_log_flush_suppressed();
     _exit(EXIT_STOP_ABANDONED);
 }
 
 /* Arms the watchdog for deadline (vg_mono_ms()); without a thread the teardown runs unguarded. */
-static void stopwd_arm(int64_t deadline, int offsets_committed)
+static void stopwd_arm(int64_t deadline)
 {
     g_stopwd.deadline = deadline;
-    g_stopwd.offsets_committed = offsets_committed;
     g_stopwd.step = "start";
     g_stopwd.started = pthread_create(&g_stopwd.thr, NULL, stopwd_main, NULL) == 0;
     if (!g_stopwd.started)
@@ -1739,7 +1632,6 @@ int main(int argc, char **argv)
     a.embedded = embedded;
     vg_wire_msg_init(&a.msg);
     struct vg_http *http = NULL;
-    int offsets_committed = 0;
     if (!rc)
         rc = open_receivers(&a, err, sizeof(err));
     if (!rc)
@@ -1778,8 +1670,9 @@ int main(int argc, char **argv)
         vg_notify_ready("consuming");
         run_loop(&a);
         vg_notify_stopping();
-        int64_t at = atomic_load(&g_stop_at);
-        offsets_committed = stop_offsets(&a, at ? at : vg_mono_ms());
+        vg_info("stopping: committing offsets", NULL);
+        if (checkpoint(&a))
+            commit_positions(a.rk, 0);
     }
     /* The stop, in this order, all by stop_at + drain_timeout + STOP_KAFKA_MS: the offsets (above),
      * the alerts' drain, the last model checkpoints, then the Kafka teardown under the stop
@@ -1810,7 +1703,7 @@ int main(int argc, char **argv)
     int64_t stop_by = stop_at + a.cfg.drain_timeout_ms + STOP_KAFKA_MS;
     if (stop_by < vg_mono_ms() + STOP_TEARDOWN_MIN_MS)
         stop_by = vg_mono_ms() + STOP_TEARDOWN_MIN_MS;
-    stopwd_arm(stop_by, offsets_committed);
+    stopwd_arm(stop_by);
     if (a.rk) {
         stop_step("kafka consumer close");
         rd_kafka_consumer_close(a.rk);
@@ -1833,10 +1726,7 @@ int main(int argc, char **argv)
                 (unsigned long long)ss.trials_refused);
         a.state = NULL;
         stop_step("state topic producer close");
-        /* What is still queued belongs to checkpoints that failed, whose offsets were not
-         * committed: flushed while the budget lasts, a second short of the watchdog. */
-        int64_t left = stop_by - vg_mono_ms() - 1000;
-        vg_state_topic_close(g_state, left > 0 ? (int)left : 0);
+        vg_state_topic_close(g_state);
         g_state = NULL;
     }
     if (a.engine)

@@ -259,7 +259,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
 {
     struct vg_state_topic *st = calloc(1, sizeof(*st));
     if (!st || !(st->topic = strdup(topic)) || !(st->bootstrap = strdup(bootstrap))) {
-        vg_state_topic_close(st, 0);
+        vg_state_topic_close(st);
         return -ENOMEM;
     }
     st->kafka = kafka;
@@ -267,7 +267,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
     rd_kafka_conf_t *conf;
     int rc = producer_conf(bootstrap, kafka, &conf, err, errlen);
     if (rc) {
-        vg_state_topic_close(st, 0);
+        vg_state_topic_close(st);
         return rc;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -277,7 +277,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
     st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
     if (!st->producer) {
         rd_kafka_conf_destroy(conf);
-        vg_state_topic_close(st, 0);
+        vg_state_topic_close(st);
         return vg_err(err, errlen, -EINVAL, "state topic producer: %s", rkerr);
     }
     char mb[32];
@@ -1045,12 +1045,12 @@ static void free_ent(void *v)
     free(v);
 }
 
-void vg_state_topic_close(struct vg_state_topic *st, int flush_ms)
+void vg_state_topic_close(struct vg_state_topic *st)
 {
     if (!st)
         return;
     if (st->producer) {
-        rd_kafka_flush(st->producer, flush_ms < 5000 ? flush_ms : 5000);
+        rd_kafka_flush(st->producer, 5000);
         rd_kafka_destroy(st->producer);
     }
     if (st->conf_tmpl)

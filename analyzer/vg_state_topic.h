@@ -140,8 +140,6 @@ void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_t
  * and so no offset commit, can succeed meanwhile. Under the same lock as the checkpoints. */
 int vg_state_topic_producer_failed(const struct vg_state_topic *st, char *why, size_t whylen);
 
-/* Flushes what is still queued for flush_ms at most (5 s at most; the stop passes what is left of
- * its budget), then frees st. */
-void vg_state_topic_close(struct vg_state_topic *st, int flush_ms);
+void vg_state_topic_close(struct vg_state_topic *st);
 
 #endif
