@@ -90,22 +90,11 @@ void analyzer_models_tick(struct analyzer *a, int64_t now)
         save(a);
 }
 
-/* Set once the last checkpoints are written: nothing is scored after the stop's save. */
-static int g_saved_last;
-
-void analyzer_models_save_last(struct analyzer *a)
+void analyzer_models_close(struct analyzer *a)
 {
-    if (g_saved_last)
-        return;
-    g_saved_last = 1;
     /* Said only when true: it used to follow "model checkpoint not written" at every stop. */
     if (a->hm.models && a->cfg.model_dir && *a->cfg.model_dir && save(a) == 0)
         vg_info("model checkpoints written", "dir=%s", a->cfg.model_dir);
-}
-
-void analyzer_models_close(struct analyzer *a)
-{
-    analyzer_models_save_last(a);
     vg_model_run_close(&a->hm);
 }
 

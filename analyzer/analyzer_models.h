@@ -24,12 +24,7 @@ void analyzer_models_feed(struct analyzer *a, const struct vg_wire_msg *m);
  * vg_mono_ms()). Lock held. */
 void analyzer_models_tick(struct analyzer *a, int64_t now);
 
-/* Writes the last checkpoints (model.dir), once: the stop calls it before the Kafka teardown,
- * which may be abandoned (see main.c, the stop budget), so that they are on disk by then. */
-void analyzer_models_save_last(struct analyzer *a);
-
-/* Writes the last checkpoints unless analyzer_models_save_last did, frees the models and closes
- * the backend. */
+/* Writes the last checkpoints, frees the models and closes the backend. */
 void analyzer_models_close(struct analyzer *a);
 
 /* /metrics: vigil_host_score{host,model} lines (right after the family's header) and the models'

@@ -52,36 +52,14 @@
  * checkpoint, the committed offsets): below half of the packaged WatchdogSec=30s. */
 #define BROKER_WAIT_MS 10000
 
-/* The stop's budget, counted from SIGTERM, so that it ends inside the packaged unit's
- * TimeoutStopSec=30s (systemd SIGKILLs past it) with a margin: drain_timeout for the receivers
- * plus STOP_KAFKA_MS for everything else (20 s with the default drain_timeout of 5 s). Of that,
- * the final checkpoint and offset commit get until STOP_OFFSETS_MS after the signal, in one
- * bounded wait each; the Kafka teardown (consumer close, producers' destroy) what is left, at
- * least STOP_TEARDOWN_MIN_MS. A broker outage used to make the stop wait 10 s per checkpoint
- * three times over, or for the group coordinator until the session timeout, and a close during a
- * group re-join with the broker gone never returned (librdkafka 2.0's destroy hang). */
-#define STOP_KAFKA_MS        15000
-#define STOP_OFFSETS_MS      8000
-#define STOP_TEARDOWN_MIN_MS 2000
-
-/* The exit status when the stop budget ran out in the Kafka teardown and the stop watchdog
- * ended the process: the alerts were drained (or kept in the outbox) by then. */
-#define EXIT_STOP_ABANDONED 3
-
 /* Detector state checkpoints (state.topic); NULL when off. */
 static struct vg_state_topic *g_state;
 
 static volatile sig_atomic_t g_stop, g_reload;
 
-/* vg_mono_ms() of the first SIGTERM/SIGINT: the stop budget counts from there, whatever the loop
- * was waiting for when it came. */
-static _Atomic int64_t g_stop_at;
-
 static void on_signal(int sig)
 {
     (void)sig;
-    int64_t zero = 0;
-    atomic_compare_exchange_strong(&g_stop_at, &zero, vg_mono_ms()); /* clock_gettime: safe */
     g_stop = 1;
 }
 
@@ -124,13 +102,10 @@ static void usage(FILE *f)
     vg_config_print_help(&analyzer_config_table, f);
     fprintf(f, "\nSignals: SIGTERM/SIGINT commit offsets, deliver queued alerts (drain_timeout, "
                "for all receivers together) "
-               "and exit 0, all within drain_timeout + 15 s; SIGHUP reloads rules.dir (a rule set "
-               "with errors is refused and the "
+               "and exit 0; SIGHUP reloads rules.dir (a rule set with errors is refused and the "
                "running rules stay; other config changes need a restart).\n");
     fprintf(f, "\nExit status: 0 stopped, or --check-config found the config valid; 1 the start "
-               "failed otherwise, or --check-config refused the config; 2 usage error; 3 the stop "
-               "ran out of its budget in the Kafka teardown (alerts drained or kept, offsets "
-               "as logged); 78 "
+               "failed otherwise, or --check-config refused the config; 2 usage error; 78 "
                "(EX_CONFIG) the start refused the config (\"config error: ...\"), which the "
                "packaged unit does not restart (RestartPreventExitStatus=78). A file a kafka.* "
                "property names that does not exist at the start (a *_file secret; an ssl.* path "
@@ -1238,77 +1213,6 @@ static void reload_rules(struct analyzer *a)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* The stop watchdog: armed for the Kafka teardown (consumer close, producers' destroy, which
- * librdkafka 2.0 may never return from when the broker went away during a group re-join), it
- * ends the process at the stop deadline. By then the alerts are drained or kept in the outbox
- * (fdatasync'd when queued) and the last model checkpoints written. */
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int disarmed;
-    int64_t deadline;
-    const char *step; /* the teardown step under way, for the log */
-    pthread_t thr;
-    int started;
-} g_stopwd = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-
-static void stop_step(const char *step)
-{
-    pthread_mutex_lock(&g_stopwd.lock);
-    g_stopwd.step = step;
-    pthread_mutex_unlock(&g_stopwd.lock);
-}
-
-static void *stopwd_main(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&g_stopwd.lock);
-    for (int64_t left; !g_stopwd.disarmed && (left = g_stopwd.deadline - vg_mono_ms()) > 0;) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)(left / 1000);
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&g_stopwd.cond, &g_stopwd.lock, &ts);
-    }
-    if (g_stopwd.disarmed) {
-        pthread_mutex_unlock(&g_stopwd.lock);
-        return NULL;
-    }
-    vg_error("stop budget spent: exiting without finishing the Kafka teardown",
-             "step=\"%s\" status=%d detail=\"%s\"", g_stopwd.step, EXIT_STOP_ABANDONED,
-             "alerts drained or kept in the outbox; offsets committed as logged above, otherwise "
-             "the messages since the last commit are consumed again at the next start (the "
-             "engine drops the repeats by boot and sequence); the consumer did not leave its "
-             "group cleanly, so its partitions move after the session timeout");
-    vg_log_flush_suppressed();
-    _exit(EXIT_STOP_ABANDONED);
-}
-
-/* Arms the watchdog for deadline (vg_mono_ms()); without a thread the teardown runs unguarded. */
-static void stopwd_arm(int64_t deadline)
-{
-    g_stopwd.deadline = deadline;
-    g_stopwd.step = "start";
-    g_stopwd.started = pthread_create(&g_stopwd.thr, NULL, stopwd_main, NULL) == 0;
-    if (!g_stopwd.started)
-        vg_warn("stop watchdog not started: the Kafka teardown is not bounded", NULL);
-}
-
-static void stopwd_disarm(void)
-{
-    if (!g_stopwd.started)
-        return;
-    pthread_mutex_lock(&g_stopwd.lock);
-    g_stopwd.disarmed = 1;
-    pthread_cond_signal(&g_stopwd.cond);
-    pthread_mutex_unlock(&g_stopwd.lock);
-    pthread_join(g_stopwd.thr, NULL);
-}
-
 /* How often the metrics topic's partition count is asked (run_loop). */
 #define PARTS_CHECK_MS 30000
 
@@ -1674,43 +1578,13 @@ int main(int argc, char **argv)
         if (checkpoint(&a))
             commit_positions(a.rk, 0);
     }
-    /* The stop, in this order, all by stop_at + drain_timeout + STOP_KAFKA_MS: the offsets (above),
-     * the alerts' drain, the last model checkpoints, then the Kafka teardown under the stop
-     * watchdog, as librdkafka may not return from it. */
-    int64_t stop_at = atomic_load(&g_stop_at);
-    if (!stop_at)
-        stop_at = vg_mono_ms();
     /* The API reads the engine: stop it before anything it reads goes away. */
     vg_http_stop(http);
-    /* One deadline for the whole drain, as drain_timeout and the unit file promise: the
-     * receivers and the scaling webhook all deliver at once until it, rather than each getting
-     * drain_timeout in turn (5 x 5 s with all of them failing, past TimeoutStopSec). Before the
-     * Kafka teardown: alerts held for a group wait live in memory only until delivered or in
-     * the outbox. */
-    int64_t drain_start = vg_mono_ms(), drain_by = drain_start + a.cfg.drain_timeout_ms;
-    vg_decisions_stop(a.decisions, drain_by); /* freed with the rules, below, by then done */
-    if (a.dispatch) /* before the receivers drain, so that these are delivered or kept too */
-        vg_dispatch_send_held(a.dispatch, vg_now_ms());
-    struct vg_action_running rx[VG_ARRAY_LEN(a.receivers)];
-    for (size_t i = 0; i < a.n_receivers; i++)
-        rx[i] = (struct vg_action_running){.act = a.receivers[i].act, .inst = a.receivers[i].inst};
-    vg_action_destroy_all(rx, a.n_receivers, drain_by);
-    if (a.n_receivers)
-        vg_info("receivers stopped", "receivers=%zu drain_timeout_ms=%lld took_ms=%lld",
-                a.n_receivers, (long long)a.cfg.drain_timeout_ms,
-                (long long)(vg_mono_ms() - drain_start));
-    analyzer_models_save_last(&a); /* on disk before anything that may not return */
-    int64_t stop_by = stop_at + a.cfg.drain_timeout_ms + STOP_KAFKA_MS;
-    if (stop_by < vg_mono_ms() + STOP_TEARDOWN_MIN_MS)
-        stop_by = vg_mono_ms() + STOP_TEARDOWN_MIN_MS;
-    stopwd_arm(stop_by);
     if (a.rk) {
-        stop_step("kafka consumer close");
         rd_kafka_consumer_close(a.rk);
-        stop_step("kafka consumer destroy");
         rd_kafka_destroy(a.rk);
     }
-    analyzer_models_close(&a);
+    analyzer_models_close(&a); /* last model checkpoints */
     if (g_state) {
         struct vg_state_topic_stats ss;
         vg_state_topic_get_stats(g_state, &ss);
@@ -1725,21 +1599,32 @@ int main(int argc, char **argv)
                 (unsigned long long)ss.records_dropped, (unsigned long long)ss.trials,
                 (unsigned long long)ss.trials_refused);
         a.state = NULL;
-        stop_step("state topic producer close");
         vg_state_topic_close(g_state);
         g_state = NULL;
     }
     if (a.engine)
         log_stats(&a);
+    /* One deadline for the whole drain, as drain_timeout and the unit file promise: the
+     * receivers and the scaling webhook all deliver at once until it, rather than each getting
+     * drain_timeout in turn (5 x 5 s with all of them failing, past TimeoutStopSec). */
+    int64_t drain_start = vg_mono_ms(), drain_by = drain_start + a.cfg.drain_timeout_ms;
+    vg_decisions_stop(a.decisions, drain_by); /* freed with the rules, below, by then done */
+    if (a.dispatch) /* before the receivers drain, so that these are delivered or kept too */
+        vg_dispatch_send_held(a.dispatch, vg_now_ms());
+    struct vg_action_running rx[VG_ARRAY_LEN(a.receivers)];
+    for (size_t i = 0; i < a.n_receivers; i++)
+        rx[i] = (struct vg_action_running){.act = a.receivers[i].act, .inst = a.receivers[i].inst};
+    vg_action_destroy_all(rx, a.n_receivers, drain_by);
+    if (a.n_receivers)
+        vg_info("receivers stopped", "receivers=%zu drain_timeout_ms=%lld took_ms=%lld",
+                a.n_receivers, (long long)a.cfg.drain_timeout_ms,
+                (long long)(vg_mono_ms() - drain_start));
     vg_engine_free(a.engine);
-    stop_step("scaling decisions close");
     analyzer_rules_free(&a); /* after the engine, which borrows the rules */
     vg_wire_msg_free(&a.msg);
     vg_history_free(a.history);
     free(g_revoked);
-    stop_step("embedded kafka stop");
     vg_embedded_kafka_stop(ek);
-    stopwd_disarm();
     vg_config_free(&analyzer_config_table, &a.cfg);
     pthread_mutex_destroy(&a.lock);
     pthread_mutex_destroy(&a.silences_save_lock);

@@ -40,12 +40,6 @@ vg_add_test(test_consumer_faults SOURCES test_consumer_faults.c LIBS vg_analyzer
     TIMEOUT 180)
 add_dependencies(test_consumer_faults vigil-analyzer vigil-test-mockbroker)
 
-# The analyzer stopped during a broker outage, and during a group re-join with the broker gone:
-# the stop ends within its budget (drain_timeout + 15 s), inside the unit's TimeoutStopSec.
-vg_add_test(test_analyzer_outage_stop SOURCES test_analyzer_outage_stop.c LIBS vg_analyzerproc
-    TIMEOUT 240)
-add_dependencies(test_analyzer_outage_stop vigil-analyzer vigil-test-mockbroker)
-
 # The agent through broker outages, leader moves and produce errors (its on-disk spool).
 vg_add_test(test_agent_outage SOURCES test_agent_outage.c LIBS vg_analyzerproc vg_common
     TIMEOUT 300)
