@@ -1318,38 +1318,6 @@ static void close_all(struct agent *a)
  * CA bundle or a secret a moment after the agent starts. Below systemd's start timeout (90 s). */
 #define KAFKA_FILE_WAIT_MS 60000
 
-/* At a start, before the producer is made: a file the Kafka properties name that does not exist
- * yet is waited for, checked again after 1 s, doubling to 10 s, for KAFKA_FILE_WAIT_MS, each
- * attempt logged. Still missing, it is a config error (a wrong path, most likely). 0, or -ENOENT
- * with err; 0 too when a signal stops the wait (g_stop). */
-static int wait_for_kafka_files(struct agent *a, char *err, size_t errlen)
-{
-    int64_t start = vg_mono_ms(), backoff = 1000;
-    char q[VG_ERRLEN + 8];
-    int rc, attempt = 1;
-    for (; (rc = vg_kafka_missing_file(&a->cfg.kafka, err, errlen)) == -ENOENT && !g_stop;
-         attempt++) {
-        int64_t waited = vg_mono_ms() - start;
-        if (waited >= KAFKA_FILE_WAIT_MS) {
-            size_t n = strlen(err);
-            snprintf(err + n, errlen - n, " (waited %lld s for it)", (long long)waited / 1000);
-            return rc;
-        }
-        if (backoff > KAFKA_FILE_WAIT_MS - waited)
-            backoff = KAFKA_FILE_WAIT_MS - waited;
-        vg_warn("a file the Kafka config names is missing: waiting for it",
-                "attempt=%d waited_ms=%lld retry_in_ms=%lld give_up_after_ms=%d reason=%s", attempt,
-                (long long)waited, (long long)backoff, KAFKA_FILE_WAIT_MS,
-                vg_log_quote(q, sizeof q, err));
-        vg_sleep_ms(backoff, &g_stop);
-        backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
-    }
-    if (attempt > 1 && !g_stop)
-        vg_info("the files the Kafka config names are there: starting",
-                "attempts=%d waited_ms=%lld", attempt, (long long)(vg_mono_ms() - start));
-    return g_stop ? 0 : rc;
-}
-
 /* A path the kafka: properties name that librdkafka does not read with them (a templated config's
  * CA path on a plaintext cluster) is not waited for; missing, it is worth a line, as it would be
  * once the protocol is switched. */
@@ -1517,7 +1485,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (!once)
         warn_unused_kafka_file(&a.cfg);
-    if (!once && (rc = wait_for_kafka_files(&a, err, sizeof(err))) < 0) {
+    if (!once && (rc = vg_kafka_wait_files(&a.cfg.kafka, KAFKA_FILE_WAIT_MS, &g_stop, err,
+                                           sizeof(err))) < 0) {
         fprintf(stderr, "vigil-agent: config error: %s\n", err);
         vg_config_free(&agent_config_table, &a.cfg);
         return EX_CONFIG;

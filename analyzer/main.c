@@ -759,7 +759,7 @@ static int consumer_conf(const struct analyzer_cfg *c, const char *bootstrap, rd
 static int check_kafka_clients(const struct analyzer_cfg *c, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = NULL;
-    /* The file a start would wait for (wait_for_kafka_files), refused at once, in the words the
+    /* The file a start would wait for (vg_kafka_wait_files), refused at once, in the words the
      * start gives up with, before librdkafka's own "ssl.ca.location failed". */
     int rc = vg_kafka_missing_file(&c->kafka, err, errlen);
     if (!rc)
@@ -1018,39 +1018,6 @@ static int check_assignment_strategy(const struct analyzer_cfg *c, char *err, si
  * CA bundle or a secret a moment after the start. Below systemd's start timeout (90 s). */
 #define KAFKA_FILE_WAIT_MS 60000
 
-/* At a start, before any Kafka client is made (check_start makes each once; the consumer, the
- * state topic's producer and readers, the decisions and partials clients are all built from the
- * one kafka: map, so one wait covers them): a file the properties name that does not exist yet is
- * waited for, checked again after 1 s, doubling to 10 s, for KAFKA_FILE_WAIT_MS, each attempt
- * logged, as the agent does. Still missing, it is a config error (a wrong path, most likely). 0,
- * or -ENOENT with err; 0 too when a signal stops the wait (g_stop). */
-static int wait_for_kafka_files(const struct analyzer_cfg *c, char *err, size_t errlen)
-{
-    int64_t start = vg_mono_ms(), backoff = 1000;
-    char q[VG_ERRLEN + 8];
-    int rc, attempt = 1;
-    for (; (rc = vg_kafka_missing_file(&c->kafka, err, errlen)) == -ENOENT && !g_stop; attempt++) {
-        int64_t waited = vg_mono_ms() - start;
-        if (waited >= KAFKA_FILE_WAIT_MS) {
-            size_t n = strlen(err);
-            snprintf(err + n, errlen - n, " (waited %lld s for it)", (long long)waited / 1000);
-            return rc;
-        }
-        if (backoff > KAFKA_FILE_WAIT_MS - waited)
-            backoff = KAFKA_FILE_WAIT_MS - waited;
-        vg_warn("a file the Kafka config names is missing: waiting for it",
-                "attempt=%d waited_ms=%lld retry_in_ms=%lld give_up_after_ms=%d reason=%s", attempt,
-                (long long)waited, (long long)backoff, KAFKA_FILE_WAIT_MS,
-                vg_log_quote(q, sizeof q, err));
-        vg_sleep_ms(backoff, &g_stop);
-        backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
-    }
-    if (attempt > 1 && !g_stop)
-        vg_info("the files the Kafka config names are there: starting",
-                "attempts=%d waited_ms=%lld", attempt, (long long)(vg_mono_ms() - start));
-    return g_stop ? 0 : rc;
-}
-
 /* A path the kafka: properties name that librdkafka does not read with them (a templated config's
  * CA path on a plaintext cluster) is not waited for; missing, it is worth a line, as it would be
  * once the protocol is switched: a log line at a start, a "# warning:" of --check-config. */
@@ -1103,7 +1070,9 @@ static int check_start(const struct analyzer_cfg *c, int check, char *err, size_
      * it: exit 78, never restarted. */
     if (!rc && !check) {
         warn_unused_kafka_file(c, 0);
-        rc = wait_for_kafka_files(c, err, errlen);
+        /* The consumer, the state topic's producer and readers, the decisions and partials
+         * clients are all built from the one kafka: map, so one wait covers them. */
+        rc = vg_kafka_wait_files(&c->kafka, KAFKA_FILE_WAIT_MS, &g_stop, err, errlen);
         if (!rc && g_stop) /* stopped while waiting: the caller exits 0 */
             return 0;
     }

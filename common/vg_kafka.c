@@ -206,6 +206,36 @@ int vg_kafka_unused_missing_file(const struct vg_kvlist *user, char *err, size_t
     return missing_file(user, 0, err, errlen);
 }
 
+int vg_kafka_wait_files(const struct vg_kvlist *user, int wait_ms, volatile sig_atomic_t *stop,
+                        char *err, size_t errlen)
+{
+    int64_t start = vg_mono_ms(), backoff = 1000;
+    char q[VG_ERRLEN + 8];
+    int rc, attempt = 1;
+    for (; (rc = vg_kafka_missing_file(user, err, errlen)) == -ENOENT && !(stop && *stop);
+         attempt++) {
+        int64_t waited = vg_mono_ms() - start;
+        if (waited >= wait_ms) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen - n, " (waited %lld s for it)", (long long)waited / 1000);
+            return rc;
+        }
+        if (backoff > wait_ms - waited)
+            backoff = wait_ms - waited;
+        vg_warn("a file the Kafka config names is missing: waiting for it",
+                "attempt=%d waited_ms=%lld retry_in_ms=%lld give_up_after_ms=%d reason=%s", attempt,
+                (long long)waited, (long long)backoff, wait_ms, vg_log_quote(q, sizeof q, err));
+        vg_sleep_ms(backoff, stop);
+        backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
+    }
+    if (stop && *stop)
+        return 0;
+    if (attempt > 1)
+        vg_info("the files the Kafka config names are there: starting",
+                "attempts=%d waited_ms=%lld", attempt, (long long)(vg_mono_ms() - start));
+    return rc;
+}
+
 static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;

@@ -5,6 +5,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 
 #include "vg_config.h"
@@ -42,6 +43,16 @@ int vg_kafka_missing_file(const struct vg_kvlist *user, char *err, size_t errlen
  * cluster): -ENOENT, err worded as above with the reason it is not read appended, for the first
  * missing one, which is worth a warning, not a refusal; else 0. */
 int vg_kafka_unused_missing_file(const struct vg_kvlist *user, char *err, size_t errlen);
+
+/* A start's wait for the files vg_kafka_missing_file names, before any client is made: config
+ * management may write a CA bundle or a secret a moment after the daemon starts. A missing file is
+ * checked again after 1 s, doubling to 10 s, for at most wait_ms, each attempt logged as a warning
+ * (and the success after a wait as an info line). Still missing, it is a config error (a wrong
+ * path, most likely): -ENOENT, err worded as vg_kafka_missing_file words it with
+ * " (waited N s for it)" appended. 0 when nothing is missing, and 0 too when *stop (a signal
+ * handler's flag, may be NULL) is set before or during the wait: the caller checks it. */
+int vg_kafka_wait_files(const struct vg_kvlist *user, int wait_ms, volatile sig_atomic_t *stop,
+                        char *err, size_t errlen);
 
 /* Creates the client of type (producer or consumer) from conf (taken: built by
  * vg_kafka_conf_new as the start builds it) with rd_kafka_new and destroys it at once, without a
