@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 
 #include "vg_kafka.h"
 #include "vg_log.h"
+#include "vg_util.h"
 
 #include <librdkafka/rdkafka_mock.h> /* after rdkafka.h (vg_kafka.h) */
 
@@ -184,6 +186,65 @@ static void a_missing_file_librdkafka_does_not_read_does_not_count(void **state)
     assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -ENOENT);
     assert_string_equal(
         err, "kafka.sasl.password_file: /nonexistent/password: No such file or directory");
+}
+
+/* A start whose CA bundle never comes gives up after the wait (60 s in the daemons; 1.5 s here)
+ * with the config error naming the file and how long it waited, rather than waiting forever or
+ * starting a client librdkafka refuses. */
+static void a_file_that_never_comes_is_given_up_on_after_the_wait(void **state)
+{
+    (void)state;
+    char err[256], path[64];
+    snprintf(path, sizeof path, "/tmp/vigil-test-kafka-ca.%d", (int)getpid());
+    unlink(path);
+    struct vg_kv kv[] = {{"security.protocol", "SSL"}, {"ssl.ca.location", path}};
+    struct vg_kvlist user = {kv, 2};
+    volatile sig_atomic_t stop = 0;
+    int64_t t0 = vg_mono_ms();
+    assert_int_equal(vg_kafka_wait_files(&user, 1500, &stop, err, sizeof err), -ENOENT);
+    assert_true(vg_mono_ms() - t0 >= 1500); /* it waited, and said so */
+    char want[200];
+    int n = snprintf(want, sizeof want,
+                     "kafka.ssl.ca.location: %s: No such file or directory (waited ", path);
+    assert_memory_equal(err, want, (size_t)n); /* then 1 s, or more on a loaded machine */
+    assert_non_null(strstr(err + n, " s for it)"));
+    assert_int_equal(vg_kafka_wait_files(&user, 0, NULL, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "(waited 0 s for it)"));
+}
+
+/* The file config management writes is found, whatever attempt finds it: nothing missing is
+ * no wait and no error. */
+static void a_file_that_is_there_is_not_waited_for(void **state)
+{
+    (void)state;
+    char err[256], path[64];
+    snprintf(path, sizeof path, "/tmp/vigil-test-kafka-ca.%d", (int)getpid());
+    unlink(path);
+    struct vg_kv kv[] = {
+        {"security.protocol", "SASL_SSL"}, {"sasl.mechanism", "PLAIN"}, {"ssl.ca.location", path}};
+    struct vg_kvlist user = {kv, 3};
+    volatile sig_atomic_t stop = 0;
+    assert_int_equal(vg_kafka_wait_files(&user, 0, &stop, err, sizeof err), -ENOENT);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* config management's write */
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(vg_kafka_wait_files(&user, 0, &stop, err, sizeof err), 0);
+    assert_int_equal(vg_kafka_wait_files(NULL, 0, &stop, err, sizeof err), 0);
+    unlink(path);
+}
+
+/* A stop (SIGTERM) during the wait ends it at once with 0, not a config error: the daemon exits 0
+ * rather than 78, which systemd would not restart. */
+static void a_stop_ends_the_wait_for_a_file_at_once(void **state)
+{
+    (void)state;
+    char err[256];
+    struct vg_kv kv[] = {{"security.protocol", "ssl"}, {"ssl.ca.location", "/nonexistent/ca.pem"}};
+    struct vg_kvlist user = {kv, 2};
+    volatile sig_atomic_t stop = 1;
+    int64_t t0 = vg_mono_ms();
+    assert_int_equal(vg_kafka_wait_files(&user, 60000, &stop, err, sizeof err), 0);
+    assert_true(vg_mono_ms() - t0 < 30000); /* not the 60 s wait; a bound, not a timing */
 }
 
 /* Sends stderr to a fresh file for the duration of a test. */
@@ -484,6 +545,9 @@ int main(void)
         cmocka_unit_test(the_key_partition_is_the_default_partitioners),
         cmocka_unit_test(a_missing_file_a_kafka_property_names_is_found),
         cmocka_unit_test(a_missing_file_librdkafka_does_not_read_does_not_count),
+        cmocka_unit_test(a_file_that_never_comes_is_given_up_on_after_the_wait),
+        cmocka_unit_test(a_file_that_is_there_is_not_waited_for),
+        cmocka_unit_test(a_stop_ends_the_wait_for_a_file_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
