@@ -270,23 +270,42 @@ static void drop_at(struct vg_silences *s, size_t i)
     s->layout++;
 }
 
+static int dropped(const struct vg_silences_change *ch, const char *id)
+{
+    for (size_t k = 0; k < ch->n_drop; k++)
+        if (strcmp(ch->drop[k], id) == 0)
+            return 1;
+    return 0;
+}
+
 /* Only silences that still hold (active or pending) count against VG_SILENCE_MAX: expired ones
  * stay listed for VG_SILENCE_KEEP_MS as a courtesy, and must not refuse a new silence when none
- * is in force. At the cap the one that ended longest ago goes first. */
-static int make_room(struct vg_silences *s, int64_t now, char *err, size_t errlen)
+ * is in force. At the cap the ones that ended longest ago make room, named in ch->drop and
+ * dropped only by vg_silences_apply(): dropped here, an add the API then refused (503, the file
+ * not written) took them off the list until a restart loaded them back from the file. */
+static int find_room(struct vg_silences *s, int64_t now, struct vg_silences_change *ch, char *err,
+                     size_t errlen)
 {
     if (s->n < VG_SILENCE_MAX)
         return 0;
-    gc(s, now);
-    while (s->n >= VG_SILENCE_MAX) {
+    gc(s, now); /* past VG_SILENCE_KEEP_MS: gone from any listing and from the next load */
+    size_t need = s->n >= VG_SILENCE_MAX ? s->n - VG_SILENCE_MAX + 1 : 0, ended = 0;
+    if (!need)
+        return 0;
+    for (size_t i = 0; i < s->n; i++)
+        ended += s->v[i]->ends_ms <= now;
+    if (ended < need)
+        return vg_err(err, errlen, -ENOSPC, "%d silences are active or pending already",
+                      VG_SILENCE_MAX);
+    if (!(ch->drop = calloc(need, sizeof(*ch->drop))))
+        return -ENOMEM;
+    while (ch->n_drop < need) {
         size_t old = s->n;
         for (size_t i = 0; i < s->n; i++)
-            if (s->v[i]->ends_ms <= now && (old == s->n || s->v[i]->ends_ms < s->v[old]->ends_ms))
+            if (s->v[i]->ends_ms <= now && !dropped(ch, s->v[i]->id) &&
+                (old == s->n || s->v[i]->ends_ms < s->v[old]->ends_ms))
                 old = i;
-        if (old == s->n)
-            return vg_err(err, errlen, -ENOSPC, "%d silences are active or pending already",
-                          VG_SILENCE_MAX);
-        drop_at(s, old);
+        memcpy(ch->drop[ch->n_drop++], s->v[old]->id, VG_SILENCE_ID_LEN);
     }
     return 0;
 }
@@ -308,10 +327,11 @@ int vg_silences_prepare_add(struct vg_silences *s, const char *body, size_t len,
     json_decref(o);
     if (rc)
         return rc;
-    /* Room made now (only expired silences go) and memory set aside: the add itself cannot fail
+    /* Room found now (only expired silences go) and memory set aside: the add itself cannot fail
      * once the file holds it. */
-    if ((rc = make_room(s, now_ms, err, errlen)) || (rc = reserve(s, s->n + 1))) {
+    if ((rc = find_room(s, now_ms, ch, err, errlen)) || (rc = reserve(s, s->n + 1))) {
         silence_free(x);
+        vg_silences_change_free(ch);
         return rc;
     }
     memcpy(ch->id, x->id, VG_SILENCE_ID_LEN);
@@ -353,6 +373,10 @@ static struct vg_silence expired(const struct vg_silence *x, int64_t now)
 int vg_silences_apply(struct vg_silences *s, struct vg_silences_change *ch)
 {
     if (ch->add) {
+        /* Gone already when they ended over VG_SILENCE_KEEP_MS ago meanwhile (gc). */
+        for (size_t i = s->n; i-- > 0;)
+            if (dropped(ch, s->v[i]->id))
+                drop_at(s, i);
         int rc = add_parsed(s, ch->add);
         if (!rc)
             ch->add = NULL;
@@ -371,6 +395,9 @@ void vg_silences_change_free(struct vg_silences_change *ch)
 {
     silence_free(ch->add);
     ch->add = NULL;
+    free(ch->drop);
+    ch->drop = NULL;
+    ch->n_drop = 0;
 }
 
 int vg_silences_add_json(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
@@ -555,6 +582,8 @@ static int snapshot(struct vg_silences *s, int64_t now_ms, const struct vg_silen
         struct vg_silence e = *s->v[i];
         if (ch && !ch->add && strcmp(e.id, ch->id) == 0)
             e = expired(&e, ch->now_ms);
+        if (ch && ch->add && dropped(ch, e.id)) /* the room it takes */
+            continue;
         if (!(e.ends_ms + VG_SILENCE_KEEP_MS < now_ms))
             json_array_append_new(a, to_json(&e, now_ms));
     }

@@ -43,10 +43,14 @@ struct vg_silences_change {
     char id[VG_SILENCE_ID_LEN]; /* the silence added or expired */
     int64_t now_ms;             /* when the change is made: its times, and the answer's */
     struct vg_silence *add;     /* the silence to add, not in the store yet; NULL: an expiry */
+    /* The expired silences the add makes room for at the cap: dropped when it is applied, not
+     * when it is prepared, so that an add never applied leaves them listed. */
+    char (*drop)[VG_SILENCE_ID_LEN];
+    size_t n_drop;
 };
 
-/* vg_silences_add_json's checks (and answers), room made at the cap and memory set aside, so that
- * vg_silences_apply() cannot fail for it. */
+/* vg_silences_add_json's checks (and answers), room found at the cap (ch->drop) and memory set
+ * aside, so that vg_silences_apply() cannot fail for it. */
 int vg_silences_prepare_add(struct vg_silences *s, const char *body, size_t len, int64_t now_ms,
                             struct vg_silences_change *ch, char *err, size_t errlen);
 /* An expiry of id at now_ms. 0 or -ENOENT. */

@@ -1142,6 +1142,62 @@ static void expired_silences_make_room_at_the_cap(void **state)
     vg_silences_free(s);
 }
 
+/* At the cap an add makes room by dropping the silence that ended first, and used to drop it
+ * when the add was prepared: an add the API then refused with 503 (silences.file not written)
+ * took that silence off the list, while the file still held it, until a restart loaded it
+ * back. It goes only when the add is made; the file written for the add already leaves it out. */
+static void an_add_not_made_at_the_cap_drops_no_expired_silence(void **state)
+{
+    (void)state;
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    char id[17], first[17], err[VG_ERRLEN];
+    const char *brief = "{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1m\"}";
+    for (int i = 0; i < VG_SILENCE_MAX; i++) {
+        add_silence(s, brief, 1000 + i, id);
+        if (i == 0)
+            memcpy(first, id, sizeof(first));
+    }
+    int64_t now = 1000 + 120000; /* all ended, all still listed */
+    struct vg_silences_change ch;
+    assert_int_equal(vg_silences_prepare_add(s, brief, strlen(brief), now, &ch, err, sizeof(err)),
+                     0);
+    struct vg_silences_snap snap;
+    assert_int_equal(vg_silences_snapshot_change(s, &ch, &snap), 0);
+    assert_int_equal(json_array_size(snap.doc), VG_SILENCE_MAX);
+    size_t i;
+    json_t *o;
+    json_array_foreach(snap.doc, i, o)
+    {
+        assert_string_not_equal(json_string_value(json_object_get(o, "id")), first);
+    }
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(snap.doc, VG_SILENCE_MAX - 1), "id")),
+        ch.id);
+    vg_silences_snap_free(&snap);
+    /* The write failed: the add is not made, and the first to end is still listed. */
+    vg_silences_change_free(&ch);
+    o = vg_silences_json(s, first, now);
+    assert_non_null(o);
+    json_decref(o);
+    o = vg_silences_json(s, NULL, now);
+    assert_int_equal(json_array_size(json_object_get(o, "silences")), VG_SILENCE_MAX);
+    json_decref(o);
+    /* Made, it takes that one's place. */
+    assert_int_equal(vg_silences_prepare_add(s, brief, strlen(brief), now, &ch, err, sizeof(err)),
+                     0);
+    assert_int_equal(vg_silences_apply(s, &ch), 0);
+    assert_null(vg_silences_json(s, first, now));
+    o = vg_silences_json(s, ch.id, now);
+    assert_non_null(o);
+    json_decref(o);
+    vg_silences_change_free(&ch);
+    o = vg_silences_json(s, NULL, now);
+    assert_int_equal(json_array_size(json_object_get(o, "silences")), VG_SILENCE_MAX);
+    json_decref(o);
+    vg_silences_free(s);
+}
+
 /* What the API uses to take back a change it could not save. */
 /* The API's changes are written to silences.file before they are made: until then the store, its
  * matching and its generation are as before, while the snapshot already holds the change. */
@@ -2737,6 +2793,7 @@ int main(void)
         cmocka_unit_test(a_silence_request_with_a_repeated_key_is_refused),
         cmocka_unit_test(silence_null_ends_at_with_duration_is_accepted),
         cmocka_unit_test(expired_silences_make_room_at_the_cap),
+        cmocka_unit_test(an_add_not_made_at_the_cap_drops_no_expired_silence),
         cmocka_unit_test(a_prepared_silence_change_is_seen_only_once_applied),
         cmocka_unit_test(silences_survive_a_save_and_load),
         cmocka_unit_test(an_older_silences_snapshot_never_replaces_a_newer_one),
