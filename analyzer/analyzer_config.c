@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "vg_colsel.h"
 #include "vg_engine.h"
@@ -12,10 +15,12 @@
 #include "vg_model_run.h"
 #include "vg_rule.h"
 #include "vg_rule_load.h"
+#include "vg_secret.h"
 #include "vg_util.h"
 
 #define OFF(f)  offsetof(struct analyzer_cfg, f)
 #define NOBOUND 1, 0
+#define SET(s)  ((s) && *(s))
 
 VG_CFG_KEYS_BEGIN
 static const struct vg_cfg_key keys[] = {
@@ -154,6 +159,10 @@ static const struct vg_cfg_key keys[] = {
     {"decisions.webhook_url", VG_CFG_STRING, NULL, OFF(decisions_webhook_url), NOBOUND, NULL,
      "URL a scaling decision that changes the replica count is POSTed to; unset = none", NULL,
      VG_CFG_F_URL_CREDS},
+    {"decisions.webhook_url_file", VG_CFG_STRING, NULL, OFF(decisions_webhook_url_file), NOBOUND,
+     NULL,
+     "file holding decisions.webhook_url (one line, trimmed), for a URL that carries a credential "
+     "(user:password, ?token=): the config is readable by all; set one of the two"},
     {"decisions.webhook_secret_file", VG_CFG_STRING, NULL, OFF(decisions_webhook_secret_file),
      NOBOUND, NULL,
      "file holding the HMAC-SHA256 key that signs each decisions.webhook_url post "
@@ -161,6 +170,11 @@ static const struct vg_cfg_key keys[] = {
     {"webhook.url", VG_CFG_STRING, NULL, OFF(webhook_url), NOBOUND, "VIGIL_WEBHOOK_URL",
      "where alerts are POSTed (generic JSON, docs/alerts.md); unset = log only", NULL,
      VG_CFG_F_URL_CREDS},
+    {"webhook.url_file", VG_CFG_STRING, NULL, OFF(webhook_url_file), NOBOUND,
+     "VIGIL_WEBHOOK_URL_FILE",
+     "file holding webhook.url (one line, trimmed, read like a secret file), for a URL that "
+     "carries a credential (user:password, ?token=): the config is readable by all; set one of "
+     "the two"},
     {"webhook.timeout", VG_CFG_DURATION, "5s", OFF(webhook_timeout_ms), 100, 600000, NULL,
      "whole-request timeout"},
     {"webhook.connect_timeout", VG_CFG_DURATION, "2s", OFF(webhook_connect_timeout_ms), 100, 600000,
@@ -189,6 +203,10 @@ static const struct vg_cfg_key keys[] = {
      "VIGIL_ALERTMANAGER_URL",
      "Prometheus Alertmanager base URL (alerts go to /api/v2/alerts); unset = off", NULL,
      VG_CFG_F_URL_CREDS},
+    {"alertmanager.url_file", VG_CFG_STRING, NULL, OFF(alertmanager_url_file), NOBOUND,
+     "VIGIL_ALERTMANAGER_URL_FILE",
+     "file holding alertmanager.url (one line, trimmed), for a URL that carries a credential; set "
+     "one of the two"},
     {"alertmanager.generator_url", VG_CFG_STRING, NULL, OFF(alertmanager_generator_url), NOBOUND,
      NULL, "generatorURL sent with alerts; may hold {host} and {series}"},
     {"alertmanager.resend_interval", VG_CFG_DURATION, "60s", OFF(alertmanager_resend_ms), 1000,
@@ -208,6 +226,9 @@ static const struct vg_cfg_key keys[] = {
      "Slack incoming-webhook URL, a credential: --check-config and the logs show "
      "scheme://host/... only; unset = off",
      NULL, VG_CFG_F_SECRET_PATH},
+    {"slack.url_file", VG_CFG_STRING, NULL, OFF(slack_url_file), NOBOUND, "VIGIL_SLACK_URL_FILE",
+     "file holding slack.url (one line, trimmed, read like a secret file: e.g. root:vigil 0640), "
+     "the way to keep the credential out of the world-readable config; set one of the two"},
     {"slack.rate", VG_CFG_DOUBLE, "0", OFF(slack_rate), -1, 1e6, NULL,
      "requests per second; 0 = default (1/s), -1 = unlimited"},
     {"actions.allowed_urls", VG_CFG_STRING, "", OFF(allowed_urls), NOBOUND, NULL,
@@ -423,6 +444,111 @@ int analyzer_check_urls(const struct analyzer_cfg *c, char *err, size_t errlen)
     return rc;
 }
 
+/* The receiver URLs that may carry a credential, with their *_file keys. */
+struct url_key {
+    const char *key, *file_key;
+    size_t url_off, file_off;
+    int secret_path; /* the path is the credential (Slack) */
+};
+static const struct url_key url_keys[] = {
+    {"webhook.url", "webhook.url_file", OFF(webhook_url), OFF(webhook_url_file), 0},
+    {"alertmanager.url", "alertmanager.url_file", OFF(alertmanager_url), OFF(alertmanager_url_file),
+     0},
+    {"slack.url", "slack.url_file", OFF(slack_url), OFF(slack_url_file), 1},
+    {"decisions.webhook_url", "decisions.webhook_url_file", OFF(decisions_webhook_url),
+     OFF(decisions_webhook_url_file), 0},
+};
+
+int analyzer_read_url_files(struct analyzer_cfg *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof(url_keys) / sizeof(url_keys[0]); i++) {
+        const struct url_key *k = &url_keys[i];
+        char **url = (char **)((char *)c + k->url_off);
+        const char *path = *(char **)((char *)c + k->file_off);
+        if (!path || !*path)
+            continue;
+        if (*url && **url)
+            return vg_err(err, errlen, -EINVAL,
+                          "both %s and %s are set; keep one (the file is the "
+                          "safer)",
+                          k->key, k->file_key);
+        char *v;
+        size_t len;
+        int rc = vg_secret_read(path, k->file_key, VG_SECRET_TRIM_SPACE, &v, &len, err, errlen);
+        if (rc < 0)
+            return rc;
+        char *copy = strdup(v);
+        rc = copy ? vg_secret_register(v) : -ENOMEM;
+        vg_secret_free(v, len);
+        if (rc < 0) {
+            free(copy);
+            return vg_err(err, errlen, rc, "%s %s: cannot keep the URL", k->file_key, path);
+        }
+        free(*url);
+        *url = copy;
+    }
+    return 0;
+}
+
+/* Whether url names a credential outside its path: user:password@ in the authority, or a query
+ * parameter named like a token. */
+static int url_has_credential(const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t auth = strcspn(p, "/?#");
+    if (memchr(p, '@', auth))
+        return 1;
+    const char *q = strchr(p, '?');
+    if (!q)
+        return 0;
+    static const char *const names[] = {"token", "key", "secret", "pass", "sig", "auth"};
+    for (q++; *q && *q != '#';) {
+        size_t n = strcspn(q, "=&#");
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            for (size_t j = 0; j + strlen(names[i]) <= n; j++)
+                if (strncasecmp(q + j, names[i], strlen(names[i])) == 0)
+                    return 1;
+        q += strcspn(q, "&#");
+        if (*q == '&')
+            q++;
+    }
+    return 0;
+}
+
+int analyzer_warn_inline_urls(const struct analyzer_cfg *c)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof(url_keys) / sizeof(url_keys[0]); i++) {
+        const struct url_key *k = &url_keys[i];
+        const char *url = *(char **)((const char *)c + k->url_off);
+        const char *file = *(char **)((const char *)c + k->file_off);
+        /* From the environment or --set, or read from its *_file: not in a config file. */
+        const char *where = vg_config_where(k->key);
+        if (!url || !*url || (file && *file) || !where || strcmp(where, "--set") == 0 ||
+            strncmp(where, "environment ", 12) == 0)
+            continue;
+        if (!k->secret_path && !url_has_credential(url))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s", where);
+        for (int cut = 0; cut < 2; cut++) { /* "PATH:LINE:COLUMN" */
+            char *colon = strrchr(path, ':');
+            if (colon)
+                *colon = '\0';
+        }
+        struct stat st;
+        if (stat(path, &st) != 0 || !(st.st_mode & S_IROTH))
+            continue;
+        vg_warn("a receiver URL that carries a credential is written in a config file others can "
+                "read; put it in a file only the daemon's group can read and set file_key instead "
+                "(docs/security.md)",
+                "key=%s file_key=%s config=%s", k->key, k->file_key, path);
+        n++;
+    }
+    return n;
+}
+
 int analyzer_engine_params(const struct analyzer_cfg *c, int no_builtin, struct vg_engine_params *p,
                            char *err, size_t errlen)
 {
@@ -490,14 +616,15 @@ void analyzer_model_params(const struct analyzer_cfg *c, struct vg_model_run_par
 size_t analyzer_receivers(const struct analyzer_cfg *c, const char *names[4])
 {
     size_t n = 0;
-    if (c->webhook_url && *c->webhook_url)
+    /* A *.url_file counts before it is read (vigilctl rules check -c reads no secret). */
+    if (SET(c->webhook_url) || SET(c->webhook_url_file))
         names[n++] = "webhook";
-    if (c->alertmanager_url && *c->alertmanager_url)
+    if (SET(c->alertmanager_url) || SET(c->alertmanager_url_file))
         names[n++] = "alertmanager";
     if (c->pagerduty_routing_key_file && *c->pagerduty_routing_key_file && c->pagerduty_url &&
         *c->pagerduty_url)
         names[n++] = "pagerduty";
-    if (c->slack_url && *c->slack_url)
+    if (SET(c->slack_url) || SET(c->slack_url_file))
         names[n++] = "slack";
     return n;
 }

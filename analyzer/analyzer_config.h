@@ -51,13 +51,16 @@ struct analyzer_cfg {
     char *decisions_topic;
     char *decisions_partials_topic;
     char *decisions_webhook_url;
+    char *decisions_webhook_url_file;
     char *decisions_webhook_secret_file;
     int64_t decisions_restore_ms;
     int64_t decisions_rejoin_initial_ms, decisions_rejoin_max_ms;
     char *webhook_url;
+    char *webhook_url_file;
     char *webhook_secret_file;
     double webhook_rate;
     char *alertmanager_url;
+    char *alertmanager_url_file;
     char *alertmanager_generator_url;
     int64_t alertmanager_resend_ms;
     double alertmanager_rate;
@@ -65,6 +68,7 @@ struct analyzer_cfg {
     char *pagerduty_routing_key_file;
     double pagerduty_rate;
     char *slack_url;
+    char *slack_url_file;
     double slack_rate;
     char *allowed_urls;
     int allow_plain_http;
@@ -141,6 +145,19 @@ void analyzer_model_params(const struct analyzer_cfg *c, struct vg_model_run_par
  * actions.allow_plain_http, and that actions.tls_ca_file is readable PEM (docs/security.md).
  * 0, or -EINVAL/-EACCES with err naming the key and the URL. */
 int analyzer_check_urls(const struct analyzer_cfg *c, char *err, size_t errlen);
+
+/* Sets each receiver URL whose *.url_file is set (webhook.url_file, ...) to the file's one line,
+ * trimmed, read as a secret (vg_secret_read: mode checked, never logged) and registered for log
+ * scrubbing: a URL that carries its credential (Slack's path, user:password, ?token=) need not
+ * sit in the world-readable config. 0, or negative errno with err naming the key and the path;
+ * both the URL and its file set is -EINVAL. Call it before analyzer_check_urls. */
+int analyzer_read_url_files(struct analyzer_cfg *c, char *err, size_t errlen);
+
+/* Warns (vg_warn) about each receiver URL written in a config file others may read
+ * whose URL looks like a credential: slack.url always (its path is the credential), any other
+ * with user:password@ or a query parameter named like a token (token, key, secret, password,
+ * sig, auth). Returns how many it warned about. */
+int analyzer_warn_inline_urls(const struct analyzer_cfg *c);
 
 /* The receivers c enables, by the names a rule's `actions` use ("webhook", "alertmanager",
  * "pagerduty", "slack"): main.c's open_receivers() starts exactly these. Returns how many. */

@@ -1398,7 +1398,11 @@ int main(int argc, char **argv)
         (pw = getpwnam(a.cfg.user)) && pw->pw_uid != 0)
         vg_secret_set_group(pw->pw_gid);
     if (!rc)
+        rc = analyzer_read_url_files(&a.cfg, err, sizeof(err)); /* *.url_file */
+    if (!rc)
         rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
+    if (!rc)
+        analyzer_warn_inline_urls(&a.cfg);
     /* At a start, check_start may wait for a file the Kafka properties name: the log is set up
      * for the wait's lines, and SIGTERM ends the wait with exit 0, as it ends a run. */
     if (!rc && !check) {

@@ -539,6 +539,95 @@ static void analyzer_refuses_receiver_urls_outside_the_policy(void **state)
     free(dir);
 }
 
+/* A receiver URL that carries its credential can come from a file (*.url_file), read as a secret
+ * file: trimmed, never shown, a missing file a config error naming the key and the path. */
+static void analyzer_reads_receiver_urls_from_url_files(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("urlfile");
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *wh = tmp_file(dir, "webhook-url",
+                              "  https://hooks.example.com/vigil/a?token=" SECRET " \n", 0600);
+    const char *sl =
+        tmp_file(dir, "slack-url", "https://hooks.slack.com/services/T0/B0/" SECRET "\n", 0600);
+    assert_int_equal(vg_tp_sh("%s --set user= --set actions.allowed_urls=https://hooks.example.com/"
+                              "vigil/,https://hooks.slack.com/ --set webhook.url_file=%s --set "
+                              "slack.url_file=%s --check-config > %s 2>&1",
+                              VG_ANALYZER_BIN, wh, sl, out),
+                     0);
+    char *o = vg_tp_read(out);
+    assert_non_null(strstr(o, "webhook.url: https://hooks.example.com/vigil/a?..."));
+    assert_non_null(strstr(o, "slack.url: https://hooks.slack.com/..."));
+    assert_non_null(strstr(o, "slack.url_file: "));
+    assert_null(strstr(o, SECRET));
+    assert_null(strstr(o, "level=warn")); /* 0600 files, no inline URL */
+    free(o);
+
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/no-such-url", dir);
+    assert_int_not_equal(vg_tp_sh("%s --set user= --set slack.url_file=%s --check-config > %s 2>&1",
+                                  VG_ANALYZER_BIN, missing, out),
+                         0);
+    o = vg_tp_read(out);
+    char want[400];
+    snprintf(want, sizeof want, "slack.url_file: cannot open %s", missing);
+    if (!strstr(o, want))
+        fail_msg("no '%s' in: %s", want, o);
+    free(o);
+
+    assert_int_not_equal(vg_tp_sh("%s --set user= --set webhook.url=https://hooks.example.com/x "
+                                  "--set webhook.url_file=%s --check-config > %s 2>&1",
+                                  VG_ANALYZER_BIN, wh, out),
+                         0);
+    o = vg_tp_read(out);
+    assert_non_null(strstr(o, "both webhook.url and webhook.url_file are set"));
+    free(o);
+    free(dir);
+}
+
+/* --check-config (and a start) warns about a credential-carrying receiver URL written in a
+ * config file others may read, as it does about an inline Kafka password; not about one in a
+ * file only its group reads, nor about a URL without a credential. */
+static void analyzer_warns_about_a_credential_url_in_a_config_others_can_read(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("urlwarn");
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    const struct {
+        const char *yaml;
+        mode_t mode;
+        int warns;
+    } cases[] = {
+        {"slack: {url: https://hooks.slack.com/services/T0/B0/" SECRET "}\n", 0644, 1},
+        {"slack: {url: https://hooks.slack.com/services/T0/B0/" SECRET "}\n", 0640, 0},
+        {"webhook: {url: https://hooks.example.com/a?token=" SECRET "}\n", 0644, 1},
+        {"alertmanager: {url: 'https://vigil:" SECRET "@am.example.com'}\n", 0644, 1},
+        {"decisions: {webhook_url: 'https://scaler.example.com/x?api_key=" SECRET "'}\n", 0644, 1},
+        {"webhook: {url: https://hooks.example.com/a?team=ops}\n", 0644, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "analyzer-%zu.yaml", i);
+        const char *cfg = tmp_file(dir, name, cases[i].yaml, cases[i].mode);
+        assert_int_equal(
+            vg_tp_sh("%s --set user= -c %s --check-config > %s 2>&1", VG_ANALYZER_BIN, cfg, out),
+            0);
+        char *o = vg_tp_read(out);
+        int warned = strstr(o, "a receiver URL that carries a credential is written in a config "
+                               "file others can read") != NULL;
+        if (warned != cases[i].warns)
+            fail_msg("case %zu (%s, mode %o): warned %d, want %d: %s", i, cases[i].yaml,
+                     (unsigned)cases[i].mode, warned, cases[i].warns, o);
+        if (warned && !strstr(o, "_url_file") && !strstr(o, ".url_file"))
+            fail_msg("case %zu: the warning names no *_file key: %s", i, o);
+        assert_null(strstr(o, SECRET));
+        free(o);
+    }
+    free(dir);
+}
+
 /* --- HTTPS to a real TLS receiver ----------------------------------------------------------- */
 
 struct tls_rig {
@@ -931,6 +1020,8 @@ int main(void)
         cmocka_unit_test(allow_list_errors_do_not_show_an_entrys_credentials),
         cmocka_unit_test(plain_http_only_to_loopback_unless_allowed),
         cmocka_unit_test(analyzer_refuses_receiver_urls_outside_the_policy),
+        cmocka_unit_test(analyzer_reads_receiver_urls_from_url_files),
+        cmocka_unit_test(analyzer_warns_about_a_credential_url_in_a_config_others_can_read),
         cmocka_unit_test(https_receiver_is_verified_and_a_private_ca_can_be_trusted),
         cmocka_unit_test(caps_are_named),
         cmocka_unit_test(agent_started_as_root_runs_as_nobody_with_only_map_reads),

@@ -176,7 +176,8 @@ int vg_ctl_fire_test(int argc, char **argv)
     vg_log_init("vigilctl", VG_LOG_INFO, 0);
     char err[VG_ERRLEN];
     struct analyzer_cfg cfg;
-    if (vg_ctl_load_config(&cfg, config, sets, n_sets, err, sizeof(err)) < 0) {
+    if (vg_ctl_load_config(&cfg, config, sets, n_sets, err, sizeof(err)) < 0 ||
+        analyzer_read_url_files(&cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "vigilctl fire-test: config error: %s\n", err);
         vg_config_free(&analyzer_config_table, &cfg);
         return 2;
