@@ -18,6 +18,8 @@ PKGS=(
     openssl             # the command line: test_security makes its TLS certificates with it
     valgrind            # leak check of the daemons' start-stop cycle (test_valgrind)
     kcat                # interop tests and `kcat -b ADDR -t vigil.metrics -C` in the demo
+    file dpkg-dev       # cpack -G DEB: its shlibdeps (CPACK_DEBIAN_PACKAGE_SHLIBDEPS) runs
+                        # file and dpkg-shlibdeps; file is not in minimal or container images
     adduser systemd     # the package test: the .debs depend on adduser; systemctl, systemd-analyze
                         # (both in a standard install, not in a minimal or container image)
 )

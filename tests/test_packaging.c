@@ -272,6 +272,18 @@ static void packages_have_copyright_changelog_and_no_build_rpath(void **state)
     }
 }
 
+/* cpack -G DEB (docs/install.md, step 1) stops without the file utility, which shlibdeps runs;
+ * minimal and container images do not have it, so setup.sh installs it. */
+static void setup_installs_what_the_deb_generator_needs(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        vg_tp_sh("sed -n '/^PKGS=(/,/^)/p' %s/scripts/setup.sh | sed 's/#.*//' | tr ' ' '\\n' | "
+                 "grep -qx file",
+                 VG_SOURCE_DIR),
+        0);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("packaging");
@@ -285,6 +297,7 @@ int main(void)
         cmocka_unit_test(postrm_remove_disables_the_unit),
         cmocka_unit_test(postrm_purge_keeps_the_shared_state_while_the_other_package_is_there),
         cmocka_unit_test(packages_have_copyright_changelog_and_no_build_rpath),
+        cmocka_unit_test(setup_installs_what_the_deb_generator_needs),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
