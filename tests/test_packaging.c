@@ -272,6 +272,22 @@ static void packages_have_copyright_changelog_and_no_build_rpath(void **state)
     }
 }
 
+/* The units' StateDirectory= without StateDirectoryMode= made systemd chmod /var/lib/vigil to its
+ * default 0755 at every start, while the docs and the separate-user recipe rely on 0750. */
+static void units_keep_the_state_directory_closed_to_other_users(void **state)
+{
+    (void)state;
+    const char *units[] = {VG_SOURCE_DIR "/packaging/systemd/vigil-agent.service",
+                           VG_SOURCE_DIR "/packaging/systemd/vigil-analyzer.service"};
+    for (size_t i = 0; i < 2; i++) {
+        char *u = vg_tp_read(units[i]);
+        assert_non_null(u);
+        if (!strstr(u, "\nStateDirectory=vigil\n") || !strstr(u, "\nStateDirectoryMode=0750\n"))
+            fail_msg("%s: want StateDirectory=vigil with StateDirectoryMode=0750", units[i]);
+        free(u);
+    }
+}
+
 /* cpack -G DEB (docs/install.md, step 1) stops without the file utility, which shlibdeps runs;
  * minimal and container images do not have it, so setup.sh installs it. */
 static void setup_installs_what_the_deb_generator_needs(void **state)
@@ -297,6 +313,7 @@ int main(void)
         cmocka_unit_test(postrm_remove_disables_the_unit),
         cmocka_unit_test(postrm_purge_keeps_the_shared_state_while_the_other_package_is_there),
         cmocka_unit_test(packages_have_copyright_changelog_and_no_build_rpath),
+        cmocka_unit_test(units_keep_the_state_directory_closed_to_other_users),
         cmocka_unit_test(setup_installs_what_the_deb_generator_needs),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
