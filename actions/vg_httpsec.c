@@ -207,6 +207,18 @@ int vg_http_tls_apply(CURL *e, const char *ca_file)
     return 0;
 }
 
+int vg_http_protocols_apply(CURL *e, char *err, size_t errlen)
+{
+    CURLcode cc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (cc == CURLE_OK)
+        return 0;
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    return vg_err(err, errlen, -ENOTSUP,
+                  "libcurl %s refused CURLOPT_PROTOCOLS_STR (%s): it needs libcurl 7.85.0 or "
+                  "later to restrict receivers to http and https",
+                  v && v->version ? v->version : "(unknown version)", curl_easy_strerror(cc));
+}
+
 int vg_http_is_tls_error(CURLcode cc)
 {
     switch (cc) {

@@ -41,6 +41,12 @@ int vg_http_ca_file_check(const char *ca_file, const char *key, char *err, size_
  * addition to the system's CA path. 0 or -EINVAL. */
 int vg_http_tls_apply(CURL *e, const char *ca_file);
 
+/* Restricts e's transfers to http and https (CURLOPT_PROTOCOLS_STR), so that no receiver URL can
+ * make libcurl read a file:// or speak another protocol. 0, or -ENOTSUP with err naming the
+ * running libcurl: the option needs libcurl 7.85.0 or later, and a refusal ignored would leave
+ * every protocol on without a word. */
+int vg_http_protocols_apply(CURL *e, char *err, size_t errlen);
+
 /* 1 when a transfer failed because the peer's certificate or host name did not verify, or the
  * TLS handshake failed: counted as tls_errors. */
 int vg_http_is_tls_error(CURLcode cc);

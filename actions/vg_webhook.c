@@ -1486,7 +1486,11 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
         goto fail;
     }
     CURL *e = w->easy;
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    char perr[256];
+    if ((rc = vg_http_protocols_apply(e, perr, sizeof(perr))) < 0) {
+        vg_err(err, errlen, rc, "%s: %s", tn, perr);
+        goto fail;
+    }
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)w->connect_timeout_ms);

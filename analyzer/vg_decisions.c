@@ -253,11 +253,15 @@ static int post(struct vg_decisions *d, CURL *c, const char *body, struct post_r
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_err);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, post_progress_cb);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &pp);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    if (vg_http_protocols_apply(c, r->curl_err, sizeof(r->curl_err)) < 0) {
+        curl_slist_free_all(h);
+        r->cc = CURLE_UNSUPPORTED_PROTOCOL;
+        return -ENOTSUP;
+    }
     if (vg_http_tls_apply(c, d->ca_file) < 0) {
         curl_slist_free_all(h);
         snprintf(r->curl_err, sizeof(r->curl_err), "TLS settings (actions.tls_ca_file) refused");
@@ -456,6 +460,17 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
                 vg_decisions_free(d);
                 return rc;
             }
+        }
+        /* At the start, not at the first post: a libcurl that cannot restrict the protocols is
+         * refused before any decision is made. */
+        CURL *probe = curl_easy_init();
+        int prc = probe ? vg_http_protocols_apply(probe, err, errlen) : -ENOMEM;
+        curl_easy_cleanup(probe);
+        if (prc < 0) {
+            if (prc == -ENOMEM)
+                vg_err(err, errlen, prc, "decisions.webhook_url: cannot initialise libcurl");
+            vg_decisions_free(d);
+            return prc;
         }
         if (pthread_create(&d->thr, NULL, webhook_main, d) != 0) {
             vg_decisions_free(d);

@@ -300,6 +300,19 @@ static void setup_installs_what_the_deb_generator_needs(void **state)
         0);
 }
 
+/* shlibdeps derived libcurl4 (>= 7.80.0), below the 7.85 whose CURLOPT_PROTOCOLS_STR the
+ * receivers use to refuse anything but http and https. */
+static void packages_depend_on_the_libcurl_the_code_needs(void **state)
+{
+    (void)state;
+    const char *vars[] = {"CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS",
+                          "CPACK_DEBIAN_ANALYZER_PACKAGE_DEPENDS"};
+    for (size_t i = 0; i < 2; i++)
+        if (vg_tp_sh("grep -q '%s \".*libcurl4 (>= 7.85.0)' %s/CPackConfig.cmake", vars[i],
+                     VG_BIN_DIR) != 0)
+            fail_msg("%s has no libcurl4 (>= 7.85.0) in %s/CPackConfig.cmake", vars[i], VG_BIN_DIR);
+}
+
 int main(void)
 {
     char *d = vg_tp_tmpdir("packaging");
@@ -315,6 +328,7 @@ int main(void)
         cmocka_unit_test(packages_have_copyright_changelog_and_no_build_rpath),
         cmocka_unit_test(units_keep_the_state_directory_closed_to_other_users),
         cmocka_unit_test(setup_installs_what_the_deb_generator_needs),
+        cmocka_unit_test(packages_depend_on_the_libcurl_the_code_needs),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

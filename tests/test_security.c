@@ -628,6 +628,21 @@ static void analyzer_warns_about_a_credential_url_in_a_config_others_can_read(vo
     free(dir);
 }
 
+/* Receivers speak http and https only: a file:// URL is refused by libcurl itself once the
+ * restriction is applied, and applying it reports 0 (its refusal, on a libcurl before 7.85, is a
+ * start error rather than every protocol left on). */
+static void receivers_are_restricted_to_http_and_https(void **state)
+{
+    (void)state;
+    CURL *e = curl_easy_init();
+    assert_non_null(e);
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(vg_http_protocols_apply(e, err, sizeof err), 0);
+    curl_easy_setopt(e, CURLOPT_URL, "file:///etc/hostname");
+    assert_int_equal(curl_easy_perform(e), CURLE_UNSUPPORTED_PROTOCOL);
+    curl_easy_cleanup(e);
+}
+
 /* --- HTTPS to a real TLS receiver ----------------------------------------------------------- */
 
 struct tls_rig {
@@ -1021,6 +1036,7 @@ int main(void)
         cmocka_unit_test(plain_http_only_to_loopback_unless_allowed),
         cmocka_unit_test(analyzer_refuses_receiver_urls_outside_the_policy),
         cmocka_unit_test(analyzer_reads_receiver_urls_from_url_files),
+        cmocka_unit_test(receivers_are_restricted_to_http_and_https),
         cmocka_unit_test(analyzer_warns_about_a_credential_url_in_a_config_others_can_read),
         cmocka_unit_test(https_receiver_is_verified_and_a_private_ca_can_be_trusted),
         cmocka_unit_test(caps_are_named),
