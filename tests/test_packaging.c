@@ -288,6 +288,48 @@ static void units_keep_the_state_directory_closed_to_other_users(void **state)
     }
 }
 
+/* The analyzer (network-facing, the same user) must not be able to write the BTF cache the agent
+ * loads while it holds CAP_BPF/CAP_PERFMON: its unit mounts the packaged cache path read-only, and
+ * both postinsts make that directory, so that it exists when the analyzer starts (ReadOnlyPaths=-
+ * skips a missing one). systemd-analyze verify accepts the units, where it is installed. */
+static void analyzer_unit_cannot_write_the_agents_btf_cache(void **state)
+{
+    (void)state;
+    const char *unit = VG_SOURCE_DIR "/packaging/systemd/vigil-analyzer.service";
+    char *u = vg_tp_read(unit);
+    assert_non_null(u);
+    if (!strstr(u, "\nReadOnlyPaths=-/var/lib/vigil/btf\n"))
+        fail_msg("%s: no ReadOnlyPaths=-/var/lib/vigil/btf", unit);
+    free(u);
+    /* The path is the agent's default cache. */
+    assert_int_equal(vg_tp_sh("%s/agent/vigil-agent --set user= --check-config 2>/dev/null | "
+                              "grep -qx 'bpf.btf_cache: /var/lib/vigil/btf'",
+                              VG_BIN_DIR),
+                     0);
+    const char *comps[] = {"agent", "analyzer"};
+    for (size_t i = 0; i < 2; i++) {
+        char *t = run_postinst(comps[i]);
+        if (!strstr(t, "install -d -o vigil -g vigil -m 0700 /var/lib/vigil/btf\n"))
+            fail_msg("%s postinst does not make /var/lib/vigil/btf:\n%s", comps[i], t);
+        free(t);
+    }
+    if (vg_tp_sh("command -v systemd-analyze >/dev/null") != 0) {
+        print_message("# systemd-analyze not installed: units not verified\n");
+        return;
+    }
+    /* The binaries need not be installed here: ExecStart= names /bin/true instead. */
+    char log[600];
+    snprintf(log, sizeof log, "%s/verify.log", g_dir);
+    if (vg_tp_sh("mkdir -p %s/units && for u in agent analyzer; do sed "
+                 "'s#/usr/bin/vigil-[a-z]*#/bin/true#' %s/packaging/systemd/vigil-$u.service "
+                 ">%s/units/vigil-$u.service; done && cd %s/units && systemd-analyze verify "
+                 "--man=no ./vigil-agent.service ./vigil-analyzer.service >%s 2>&1",
+                 g_dir, VG_SOURCE_DIR, g_dir, g_dir, log) != 0) {
+        char *t = vg_tp_read(log);
+        fail_msg("systemd-analyze verify: %s", t ? t : "");
+    }
+}
+
 /* cpack -G DEB (docs/install.md, step 1) stops without the file utility, which shlibdeps runs;
  * minimal and container images do not have it, so setup.sh installs it. */
 static void setup_installs_what_the_deb_generator_needs(void **state)
@@ -327,6 +369,7 @@ int main(void)
         cmocka_unit_test(postrm_purge_keeps_the_shared_state_while_the_other_package_is_there),
         cmocka_unit_test(packages_have_copyright_changelog_and_no_build_rpath),
         cmocka_unit_test(units_keep_the_state_directory_closed_to_other_users),
+        cmocka_unit_test(analyzer_unit_cannot_write_the_agents_btf_cache),
         cmocka_unit_test(setup_installs_what_the_deb_generator_needs),
         cmocka_unit_test(packages_depend_on_the_libcurl_the_code_needs),
     };
