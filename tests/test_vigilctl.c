@@ -1499,7 +1499,7 @@ static void status_prints_a_dash_for_quantiles_not_measured_yet(void **state)
     char body[600];
     snprintf(body, sizeof(body), "%s/status.json", s.dir);
     assert_int_equal(vg_tp_write_atomic(body,
-                                        "{\"version\":\"0.1.0\",\"uptime_s\":1.0,\"ready\":true,"
+                                        "{\"version\":\"0.2.0\",\"uptime_s\":1.0,\"ready\":true,"
                                         "\"partitions_assigned\":4,\"hosts\":0,\"series\":0,"
                                         "\"newest_event_age_s\":null,\"messages\":{\"consumed\":0},"
                                         "\"lag_s\":{\"p50\":null,\"p99\":null,\"count\":0},"
