@@ -229,6 +229,38 @@ static void smd_residuals_that_do_not_fit_are_refused(void **state)
     free(a);
 }
 
+/* --param ens=K steps K vg_mv models (seeds seed ... seed+K-1) on the same rows and averages their
+ * residuals before the one host score: an ensemble of one is the default path to the digit, one
+ * of two runs and scores otherwise, and the paths that have no per-machine models refuse it. */
+static void smd_ensemble_of_one_is_the_single_model(void **state)
+{
+    char *a, *b, *c;
+    const char *slice = VG_TEST_DATA "/smd-slice";
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), VIGILCTL " eval smd %s 2>&1 | tail -n +2", slice);
+    assert_int_equal(run(cmd, &a), 0);
+    snprintf(cmd, sizeof(cmd), VIGILCTL " eval smd -p ens=1 %s 2>&1 | tail -n +2", slice);
+    assert_int_equal(run(cmd, &b), 0);
+    snprintf(cmd, sizeof(cmd), VIGILCTL " eval smd -p ens=2 %s 2>&1 | tail -n +2", slice);
+    assert_int_equal(run(cmd, &c), 0);
+    assert_non_null(strstr(a, "\nmachine-1-3 "));
+    assert_string_equal(a, b);
+    assert_non_null(strstr(c, "\nmachine-1-3 "));
+    assert_null(strstr(c, "nan"));
+    assert_string_not_equal(a, c);
+    free(a);
+    free(b);
+    free(c);
+    snprintf(cmd, sizeof(cmd), VIGILCTL " eval smd -p ens=2 -p group=1 %s 2>&1", slice);
+    assert_int_equal(run(cmd, &a), 2);
+    assert_non_null(strstr(a, "ens averages vg_mv models of one machine"));
+    free(a);
+    snprintf(cmd, sizeof(cmd), VIGILCTL " eval smd -p ens=9 %s 2>&1", slice);
+    assert_int_not_equal(run(cmd, &a), 0);
+    assert_non_null(strstr(a, "ens must be a whole number from 1 to 8"));
+    free(a);
+}
+
 /* --backend picks vg_mv's compute backend in eval smd: cpu is the default (the same figures),
  * anything but cpu/cuda/auto is refused, and eval nab, which runs no vg_mv, refuses it. */
 static void smd_backend_is_checked_and_cpu_is_the_default(void **state)
@@ -346,6 +378,7 @@ int main(void)
         cmocka_unit_test(smd_group_refuses_the_per_series_scorer),
         cmocka_unit_test(smd_replayed_residuals_score_as_the_model_run),
         cmocka_unit_test(smd_residuals_that_do_not_fit_are_refused),
+        cmocka_unit_test(smd_ensemble_of_one_is_the_single_model),
         cmocka_unit_test(smd_backend_is_checked_and_cpu_is_the_default),
         cmocka_unit_test(smd_param_out_of_range_is_refused),
         cmocka_unit_test(bad_input_is_refused_with_a_message),

@@ -7,6 +7,9 @@
 #include "vg_alert.h"
 #include "vg_detector.h"
 
+/* The most vg_mv models --param ens averages (eval smd). */
+#define CTL_SMD_ENS_MAX 8
+
 struct ctl_eval_opts {
     const struct vg_detector *det; /* detector.model of the analyzer's configuration */
     struct vg_detector_params dp;  /* the analyzer's detector.* settings, then --param */
@@ -43,6 +46,7 @@ struct ctl_eval_opts {
         double hburst;     /* ... nor any while peaks come at more than this rate (0: off) */
         double seed;       /* vg_mv's weight initialisation */
         double group;      /* 1: every machine a host of one vg_mv group (shared weights) */
+        double ens;        /* vg_mv models of seeds seed.. seed+ens-1, their residuals averaged */
     } smd;
 };
 

@@ -44,7 +44,8 @@ static void help(FILE *f)
             "halpha, hq, hstate, hstate_k, hlearn, hburst, norm_alpha, lr, window, online,\n"
             "ublame, arch (0 forecaster, 1 autoencoder), bottleneck, seed (docs/evaluation.md),\n"
             "group (1: every machine a host of one vg_mv group with shared weights, stepped\n"
-            "together row by row, as the analyzer runs a group; host=1 only).\n"
+            "together row by row, as the analyzer runs a group; host=1 only), ens (K models of\n"
+            "seeds seed ... seed+K-1, their residuals averaged before the host score).\n"
             "\nOptions:\n",
             CTL_SMD_UNI_TOPK);
     ctl_eval_common_help(f);
@@ -433,6 +434,11 @@ int ctl_eval_smd(int argc, char **argv)
         fprintf(stderr,
                 "vigilctl eval smd: --save-residuals and --from-residuals take vg_mv's host "
                 "scorer, one model per machine (host=1, ublame=0, group=0)\n");
+        return 2;
+    }
+    if (o.smd.ens > 1 && (o.smd.host == 0 || o.smd.group > 0 || o.from_resid)) {
+        fprintf(stderr, "vigilctl eval smd: ens averages vg_mv models of one machine: not with "
+                        "host=0, group=1 or --from-residuals\n");
         return 2;
     }
     if (o.save_resid && o.from_resid) {

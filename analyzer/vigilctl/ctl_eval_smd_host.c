@@ -81,6 +81,18 @@ int ctl_smd_host_init(struct ctl_smd_host *h, const struct ctl_eval_opts *o, siz
         fprintf(stderr, "vigilctl eval smd: %s\n", err);
         return -EIO;
     }
+    size_t ne = (size_t)o->smd.ens > 1 ? (size_t)o->smd.ens - 1 : 0;
+    if (ne > 0 && (!(h->eres = calloc(m, sizeof(float))) || !(h->ez = calloc(m, sizeof(float)))))
+        return -ENOMEM;
+    for (size_t i = 0; i < ne; i++) {
+        mp.seed = (uint64_t)o->smd.seed + i + 1;
+        if (vg_mv_new(&h->ens[i], &mp, &h->k, err, sizeof(err)) < 0 ||
+            vg_mv_add_host(h->ens[i], NULL, err, sizeof(err)) < 0) {
+            fprintf(stderr, "vigilctl eval smd: %s\n", err);
+            return -EIO;
+        }
+        h->n_ens = i + 1;
+    }
     if (vg_hscore_init(&h->hs, m) < 0)
         return -ENOMEM;
     ctl_smd_hscore_params(o, &h->hp);
@@ -99,6 +111,11 @@ void ctl_smd_host_free(struct ctl_smd_host *h)
         vg_mv_free(h->mv);
         vg_hscore_free(&h->hs);
     }
+    for (size_t i = 0; i < VG_ARRAY_LEN(h->ens); i++)
+        if (h->ens[i])
+            vg_mv_free(h->ens[i]);
+    free(h->eres);
+    free(h->ez);
     if (h->k.ops)
         vg_k_close(&h->k);
 }
@@ -151,6 +168,17 @@ static double mv_step(struct ctl_smd_host *h, const double *x, int phase, int le
             (phase != CTL_SMD_TRAIN &&
              vg_mv_residuals_targets(h->mv, h->res, h->z, err, sizeof(err)) < 0))
             goto fail;
+        for (size_t i = 0; i < h->n_ens; i++) {
+            if (vg_mv_step(h->ens[i], h->xf, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err,
+                           sizeof(err)) < 0 ||
+                (phase != CTL_SMD_TRAIN &&
+                 vg_mv_residuals_targets(h->ens[i], h->eres, h->ez, err, sizeof(err)) < 0))
+                goto fail;
+            for (size_t d = 0; phase != CTL_SMD_TRAIN && d < h->m; d++)
+                h->res[d] += h->eres[d];
+        }
+        for (size_t d = 0; h->n_ens > 0 && phase != CTL_SMD_TRAIN && d < h->m; d++)
+            h->res[d] /= (float)(h->n_ens + 1);
         if (phase == CTL_SMD_TRAIN)
             return 0;
         if (h->o->save_resid && ctl_resid_write(&h->rout, h->res, h->z, err, sizeof(err)) < 0)

@@ -28,6 +28,12 @@ struct ctl_smd_host {
     /* Multivariate path: vg_mv (one host) and its host score. */
     struct vg_k k;
     struct vg_mv *mv;
+    /* --param ens=K: the models of seeds seed+1 ... seed+K-1 beside mv, stepped on the same rows;
+     * their residuals are averaged with mv's before the one host score (the targets are mv's:
+     * the normaliser's statistics come from the data, the same for every seed). */
+    struct vg_mv *ens[CTL_SMD_ENS_MAX - 1];
+    size_t n_ens;
+    float *eres, *ez;
     struct vg_hscore hs;
     struct vg_hscore_params hp;
     float *xf, *res, *z;
