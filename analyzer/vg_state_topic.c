@@ -893,10 +893,17 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
         char qh[600], qr[VG_ERRLEN + 8];
         vg_log_quote(qh, sizeof qh, host);
         if (vg_state_record_parse(m->payload, m->len, &r, ierr, sizeof(ierr)) < 0) {
-            /* Whose it is cannot be told: every analyzer counts it. */
+            /* Which analyzer's host it is cannot be told (the metrics partition is in the
+             * refused part): every analyzer counts it. The host's older records are void too:
+             * restored from one, the host would carry the state of a time whose offsets are long
+             * committed (docs/reliability.md). It starts cold unless a later record is good. */
             st->st.restore_errors++;
-            vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s", qh,
-                    (int)m->partition, (long long)m->offset, vg_log_quote(qr, sizeof qr, ierr));
+            int had = vg_strmap_get(&c->pending, host) != NULL;
+            drop_pending(c, host);
+            vg_warn("state record refused: host starts cold, its older records are not used",
+                    "host=%s partition=%d offset=%lld older_record_dropped=%d reason=%s", qh,
+                    (int)m->partition, (long long)m->offset, had,
+                    vg_log_quote(qr, sizeof qr, ierr));
         } else if (!wanted(r.partition, c->parts, c->n)) {
             /* The host's latest record names another partition: an earlier one is void. */
             drop_pending(c, host);

@@ -482,6 +482,119 @@ static void a_restore_cut_short_restores_no_host_from_an_older_record(void **sta
     vg_tp_stop(t.broker, SIGTERM, 10000);
 }
 
+/* The value of key's last record in vigil.state (the caller frees), its partition in *part, and
+ * how many records key has there in *count; NULL when it has none. */
+static unsigned char *last_state_record(const char *bootstrap, const char *key, size_t *len,
+                                        int32_t *part, int *count)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof(e)), 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+    assert_non_null(rk);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "vigil.state", NULL);
+    unsigned char *last = NULL;
+    *count = 0;
+    for (int32_t p = 0; p < PARTS; p++) {
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_query_watermark_offsets(rk, "vigil.state", p, &lo, &hi, 10000) || hi <= lo)
+            continue;
+        assert_int_equal(rd_kafka_consume_start(rkt, p, RD_KAFKA_OFFSET_BEGINNING), 0);
+        int64_t at = lo, end = vg_tp_mono_ms() + 20000;
+        while (at < hi && vg_tp_mono_ms() < end) {
+            rd_kafka_message_t *m = rd_kafka_consume(rkt, p, 1000);
+            if (!m)
+                continue;
+            if (!m->err) {
+                at = m->offset + 1;
+                if (m->key_len == strlen(key) && !memcmp(m->key, key, m->key_len) && m->len) {
+                    free(last);
+                    last = malloc(m->len);
+                    assert_non_null(last);
+                    memcpy(last, m->payload, m->len);
+                    *len = m->len;
+                    *part = p;
+                    (*count)++;
+                }
+            }
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_consume_stop(rkt, p);
+    }
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return last;
+}
+
+/* Produces key's record value to partition part of vigil.state. */
+static void put_state_record(const char *bootstrap, const char *key, const void *val, size_t len,
+                             int32_t part)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char e[256];
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof(e)), 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+    assert_non_null(rk);
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("vigil.state"),
+                                       RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_KEY(key, strlen(key)),
+                                       RD_KAFKA_V_VALUE((void *)val, len),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                     0);
+    assert_int_equal(rd_kafka_flush(rk, 10000), 0);
+    rd_kafka_destroy(rk);
+}
+
+/* A host's newest record in vigil.state is refused (a bad checksum here; a record of a newer
+ * version read after a rollback is the same): the host starts cold, counted and logged. Its
+ * older records, not yet compacted away, are not used: the host was restored silently from one
+ * of them, with the state of a time whose offsets were long committed. */
+static void a_refused_newest_state_record_starts_its_host_cold_not_from_an_older_one(void **state)
+{
+    (void)state;
+    struct setup t;
+    vg_stack_init(&t.s, "scaleout-refused");
+    t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
+    fleet_start(&t.fleet, t.bootstrap);
+    vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, g_sets);
+    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
+    int all[HOSTS];
+    for (int h = 0; h < HOSTS; h++)
+        all[h] = h;
+    wait_hosts_past(&t.a, all, HOSTS, 5, 30000);
+    int64_t end = vg_tp_mono_ms() + 60000;
+    while (metric(&t.a, "vigil_state_checkpoints_total") < 5 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    uint64_t at_stop = fleet_seq(&t.fleet);
+
+    size_t len = 0;
+    int32_t part = -1;
+    int count = 0;
+    unsigned char *rec = last_state_record(t.bootstrap, "so-0", &len, &part, &count);
+    assert_non_null(rec);
+    assert_true(count >= 2); /* an older record of so-0 is there to be wrongly restored */
+    assert_true(len > 32);
+    rec[len - 1] ^= 0x5a; /* in the checksummed body */
+    put_state_record(t.bootstrap, "so-0", rec, len, part);
+    free(rec);
+
+    vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, g_sets);
+    vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
+    wait_hosts_past(&t.b, all, HOSTS, (int64_t)at_stop + 5, 30000);
+    assert_int_equal((int)metric(&t.b, "vigil_state_hosts_restored_total"), HOSTS - 1);
+    assert_int_equal((int)metric(&t.b, "vigil_hosts_cold_started_total"), 1);
+    assert_int_equal((int)metric(&t.b, "vigil_state_restore_errors_total"), 1);
+    vg_ap_expect_log(&t.b, "msg=\"state record refused: host starts cold, its older records are "
+                           "not used\" host=\"so-0\"");
+    vg_ap_expect_log(&t.b, "older_record_dropped=1");
+    fleet_stop(&t.fleet);
+    st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(vg_stack_stop(&t.s), 0);
+    vg_tp_stop(t.broker, SIGTERM, 10000);
+}
+
 /* GET /api/v1/alerts of a, malloc'd (the caller frees); NULL when it does not answer. */
 static char *alerts_of(const struct vg_ap *a)
 {
@@ -696,6 +809,7 @@ int main(void)
         cmocka_unit_test(a_member_back_after_its_partitions_moved_on_restores_them),
         cmocka_unit_test(a_revoke_commits_what_was_processed_before_the_partitions_go),
         cmocka_unit_test(a_restore_cut_short_restores_no_host_from_an_older_record),
+        cmocka_unit_test(a_refused_newest_state_record_starts_its_host_cold_not_from_an_older_one),
         cmocka_unit_test(a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner),
         cmocka_unit_test(a_rule_the_new_owner_lacks_resolves_its_alert_there),
     };
