@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vg_ckpt.h"
@@ -243,9 +244,21 @@ static int cols_match_patterns(const struct vg_fleet *f, const char *path, char 
     return rc;
 }
 
-static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errlen)
+/* A file whose group's own file (group_path) is another one, left for the second pass of
+ * vg_fleet_load. */
+#define LOAD_DEFERRED 1
+
+/* Loads the checkpoint at path. The group's name, once read, is copied into group. First pass
+ * (own_only): a file that is not its group's own file is left alone (LOAD_DEFERRED); second pass:
+ * it is loaded when its group is not loaded yet (loaded_from: group -> file it came from), so a
+ * copy under another name (a backup, aaa.ckpt of web.ckpt) never outranks the group's own file
+ * by directory order. 0, LOAD_DEFERRED, or -errno with err. */
+static int load_one(struct vg_fleet *f, const char *path, int own_only,
+                    const struct vg_strmap *loaded_from, char *group, size_t grouplen, char *err,
+                    size_t errlen)
 {
     struct vg_ckpt_r *r;
+    group[0] = 0;
     int rc = vg_ckpt_r_open(&r, path, CKPT_KIND, err, errlen);
     if (rc < 0)
         return rc;
@@ -262,8 +275,17 @@ static int load_one(struct vg_fleet *f, const char *path, char *err, size_t errl
     }
     memcpy(name, d, len);
     name[len] = 0;
+    snprintf(group, grouplen, "%s", name);
+    char own[4096];
+    int is_own = group_path(f, name, own, sizeof(own)) == 0 && strcmp(own, path) == 0;
+    if (own_only && !is_own) {
+        rc = LOAD_DEFERRED;
+        goto out;
+    }
     if (vg_strmap_get(&f->groups, name)) {
-        rc = vg_err(err, errlen, -EEXIST, "%s: group %s already loaded", path, name);
+        const char *from = vg_strmap_get(loaded_from, name);
+        rc = vg_err(err, errlen, -EEXIST, "%s holds group %s, already loaded from %s", path, name,
+                    from ? from : "another file");
         goto out;
     }
     if ((rc = vg_ckpt_r_get(r, TAG_COLS, &d, &len, err, errlen)) < 0)
@@ -398,6 +420,89 @@ static int keep_refused(const char *path, char *out, size_t outlen)
     return -EEXIST;
 }
 
+/* A refused file, logged once both passes are over: only then is it known whether its group
+ * was resumed from another file or starts fresh. */
+struct refusal {
+    char path[4096];
+    char group[VG_WIRE_LABEL_VALUE_MAX + 1];
+    char why[VG_ERRLEN];
+    char kept[4096 + 16];
+    int krc;
+};
+
+/* A file of the second pass, newest first: of several files that are not their group's own,
+ * the newest model is taken. */
+struct later {
+    char *path;
+    struct timespec mtime;
+};
+
+static int newest_first(const void *a, const void *b)
+{
+    const struct timespec *x = &((const struct later *)a)->mtime,
+                          *y = &((const struct later *)b)->mtime;
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec < y->tv_sec ? 1 : -1;
+    return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
+}
+
+static void log_refusal(const struct refusal *x, const struct vg_strmap *loaded_from)
+{
+    char q[VG_ERRLEN + 8], kq[4096 + 32], gq[2 * VG_WIRE_LABEL_VALUE_MAX + 8], fq[4096 + 32];
+    const char *from = x->group[0] ? vg_strmap_get(loaded_from, x->group) : NULL;
+    vg_log_quote(q, sizeof(q), x->why);
+    vg_log_quote(kq, sizeof(kq), x->krc < 0 ? "" : x->kept);
+    if (from) {
+        vg_log_quote(gq, sizeof(gq), x->group);
+        vg_warn("model checkpoint refused, its group resumes from another file",
+                "group=%s loaded_from=%s reason=%s kept_as=%s", gq,
+                vg_log_quote(fq, sizeof(fq), from), q, kq);
+    } else {
+        vg_warn("model checkpoint refused, that group starts fresh", "reason=%s kept_as=%s", q, kq);
+    }
+    if (x->krc < 0)
+        vg_warn("refused model checkpoint not moved: the group's next checkpoint replaces it",
+                "file=%s reason=\"%s\"", vg_log_quote(kq, sizeof(kq), x->path), strerror(-x->krc));
+}
+
+/* One load of path; a refusal is set aside (keep_refused) and added to *refs, to be logged once
+ * both passes are over. 1: loaded; LOAD_DEFERRED + 1: left for the second pass; 0: refused. */
+static int load_path(struct vg_fleet *f, const char *path, int own_only,
+                     struct vg_strmap *loaded_from, struct refusal **refs, size_t *n_refs)
+{
+    char why[VG_ERRLEN] = "", group[VG_WIRE_LABEL_VALUE_MAX + 1];
+    int rc = load_one(f, path, own_only, loaded_from, group, sizeof(group), why, sizeof(why));
+    if (rc == LOAD_DEFERRED)
+        return LOAD_DEFERRED + 1;
+    if (rc == 0) {
+        char *p = strdup(path);
+        if (p && vg_strmap_put(loaded_from, group, p) < 0)
+            free(p);
+        f->st.ckpt_loaded++;
+        return 1;
+    }
+    if (rc == -ENOMEM && !why[0])
+        snprintf(why, sizeof why, "%.200s: out of memory", path);
+    /* Out of memory too: that group starts fresh and the analyzer runs on, as for any
+     * checkpoint it cannot use (docs/detectors.md). */
+    f->st.ckpt_refused++;
+    struct refusal *x = NULL, *grown = realloc(*refs, (*n_refs + 1) * sizeof(**refs));
+    if (grown) {
+        *refs = grown;
+        x = &grown[(*n_refs)++];
+    }
+    struct refusal one;
+    if (!x)
+        x = &one;
+    snprintf(x->path, sizeof(x->path), "%s", path);
+    snprintf(x->group, sizeof(x->group), "%s", group);
+    snprintf(x->why, sizeof(x->why), "%s", why);
+    x->krc = keep_refused(path, x->kept, sizeof(x->kept));
+    if (x == &one) /* no memory to wait: said now */
+        log_refusal(x, loaded_from);
+    return 0;
+}
+
 int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen)
 {
     if (!f->dir)
@@ -409,35 +514,49 @@ int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen)
         return vg_err(err, errlen, -errno, "%s: %s", f->dir, strerror(errno));
     }
     int loaded = 0;
+    struct vg_strmap loaded_from; /* group -> the file it was loaded from */
+    vg_strmap_init(&loaded_from);
+    struct refusal *refs = NULL;
+    struct later *later = NULL;
+    size_t n_refs = 0, n_later = 0;
     struct dirent *e;
+    /* First the files that are their group's own (group_path of the name inside), then the
+     * others, newest first, for groups still without a model. */
     while ((e = readdir(d))) {
         size_t l = strlen(e->d_name);
         if (l < 6 || strcmp(e->d_name + l - 5, ".ckpt") != 0 || e->d_name[0] == '.')
             continue;
-        char path[4096], why[VG_ERRLEN] = "";
+        char path[4096];
         snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
-        int rc = load_one(f, path, why, sizeof(why));
-        if (rc == -ENOMEM && !why[0])
-            snprintf(why, sizeof why, "%.200s: out of memory", path);
-        /* Out of memory too: that group starts fresh and the analyzer runs on, as for any
-         * checkpoint it cannot use (docs/detectors.md). */
-        if (rc < 0) {
-            char q[VG_ERRLEN + 8], kept[4096 + 16], kq[4096 + 32];
-            f->st.ckpt_refused++;
-            int krc = keep_refused(path, kept, sizeof(kept));
-            vg_warn("model checkpoint refused, that group starts fresh", "reason=%s kept_as=%s",
-                    vg_log_quote(q, sizeof(q), why),
-                    vg_log_quote(kq, sizeof(kq), krc < 0 ? "" : kept));
-            if (krc < 0)
-                vg_warn("refused model checkpoint not moved: the group's next checkpoint "
-                        "replaces it",
-                        "file=%s reason=\"%s\"", vg_log_quote(kq, sizeof(kq), path),
-                        strerror(-krc));
+        int rc = load_path(f, path, 1, &loaded_from, &refs, &n_refs);
+        if (rc == 1)
+            loaded++;
+        if (rc != LOAD_DEFERRED + 1)
+            continue;
+        struct stat sb;
+        struct later *grown = realloc(later, (n_later + 1) * sizeof(*later));
+        char *p = strdup(path);
+        if (!grown || !p) {
+            free(p);
+            later = grown ? grown : later;
+            /* Without memory to defer it: tried now, as before this order existed. */
+            loaded += load_path(f, path, 0, &loaded_from, &refs, &n_refs) == 1;
             continue;
         }
-        f->st.ckpt_loaded++;
-        loaded++;
+        later = grown;
+        later[n_later].path = p;
+        later[n_later++].mtime = stat(path, &sb) == 0 ? sb.st_mtim : (struct timespec){0, 0};
     }
     closedir(d);
+    qsort(later, n_later, sizeof(*later), newest_first);
+    for (size_t i = 0; i < n_later; i++) {
+        loaded += load_path(f, later[i].path, 0, &loaded_from, &refs, &n_refs) == 1;
+        free(later[i].path);
+    }
+    free(later);
+    for (size_t i = 0; i < n_refs; i++)
+        log_refusal(&refs[i], &loaded_from);
+    free(refs);
+    vg_strmap_free(&loaded_from, free);
     return loaded;
 }

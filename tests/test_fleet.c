@@ -1037,6 +1037,59 @@ static void test_checkpoint_whose_columns_other_patterns_chose_is_refused(void *
     vg_fleet_free(f);
 }
 
+/* A second file holding group "web" (aaa.ckpt, a backup copy of an older web.ckpt): the group's
+ * own file won or lost by directory order, the newer model was set aside as refused, and the log
+ * said the group started fresh although it had resumed from the copy. The group's own file is
+ * loaded; the copy is refused naming the file the group came from, and set aside. A copy alone
+ * (no web.ckpt) still loads. */
+static void test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = params();
+    struct vg_fleet *f;
+    char err[VG_ERRLEN], log[4096], own[300], copy[300], kept[320];
+    snprintf(own, sizeof(own), "%s/web.ckpt", dir);
+    snprintf(copy, sizeof(copy), "%s/aaa.ckpt", dir);
+    snprintf(kept, sizeof(kept), "%s.refused", copy);
+    clear_refused();
+    unlink(kept);
+    /* The stale model: 3 hosts. The group's own file, newer: 2 hosts. */
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 30; t++)
+        put_tick(f, 3, t, -1);
+    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+    vg_fleet_free(f);
+    assert_int_equal(rename(own, copy), 0);
+    save_trained(&p, 60);
+
+    f = load_logged(&p, 1, log, sizeof(log));
+    printf("  %s", log);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.groups, 1);
+    assert_int_equal(st.hosts, 2);
+    assert_int_equal(st.ckpt_loaded, 1);
+    assert_int_equal(st.ckpt_refused, 1);
+    assert_null(strstr(log, "starts fresh"));
+    assert_non_null(strstr(log, "msg=\"model checkpoint refused, its group resumes from another "
+                                "file\" group=\"web\" loaded_from="));
+    assert_non_null(strstr(log, "aaa.ckpt holds group web, already loaded from "));
+    assert_int_equal(access(own, F_OK), 0);
+    assert_int_equal(access(copy, F_OK), -1);
+    assert_int_equal(access(kept, F_OK), 0);
+    vg_fleet_free(f);
+
+    /* The copy alone: the group resumes from it. */
+    unlink(own);
+    assert_int_equal(rename(kept, copy), 0);
+    f = load_logged(&p, 1, log, sizeof(log));
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.hosts, 3);
+    assert_int_equal(st.ckpt_refused, 0);
+    vg_fleet_free(f);
+    unlink(copy); /* the tests after count the groups they load */
+}
+
 /* A checkpoint of more columns than model.max_metrics (written before the key was lowered) is
  * refused as a configuration matter, naming both numbers, not as a corrupt file ("bad metric
  * list"); raised back, the same file loads. */
@@ -2064,6 +2117,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_host_calibration_survives_a_restart),
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
         cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
+        cmocka_unit_test(test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file),
         cmocka_unit_test(test_checkpoint_wider_than_max_metrics_is_refused_naming_both),
         cmocka_unit_test(test_an_imported_host_of_other_columns_is_refused_naming_them),
         cmocka_unit_test(test_any_interleaving_of_a_groups_ticks_scores_as_in_order),
