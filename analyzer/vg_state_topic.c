@@ -82,6 +82,7 @@ struct vg_state_topic {
     char *bootstrap;
     const struct vg_kvlist *kafka; /* borrowed from the config, which outlives us */
     const atomic_int *stop;        /* borrowed: set, a restore ends (vg_state_topic_set_stop) */
+    int32_t metrics_parts;         /* the metrics topic's partition count, 0: not known */
     struct vg_strmap hosts;        /* host -> struct ent */
     struct ent **dirty;
     size_t n_dirty, cap_dirty;
@@ -892,7 +893,19 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
          * log line of its own. */
         char qh[600], qr[VG_ERRLEN + 8];
         vg_log_quote(qh, sizeof qh, host);
-        if (vg_state_record_parse(m->payload, m->len, &r, ierr, sizeof(ierr)) < 0) {
+        int bad = vg_state_record_parse(m->payload, m->len, &r, ierr, sizeof(ierr)) < 0;
+        /* The metrics partition is outside the record's checksum (header version 2, which
+         * analyzers of both versions read during an upgrade): one the metrics topic cannot
+         * have is damage, not another analyzer's host. */
+        if (!bad &&
+            (r.partition < 0 || (st->metrics_parts > 0 && r.partition >= st->metrics_parts))) {
+            bad = 1;
+            snprintf(ierr, sizeof(ierr),
+                     "metrics partition %lld in the record's header, the metrics topic has %d "
+                     "(corrupt header)",
+                     (long long)(uint32_t)r.partition, (int)st->metrics_parts);
+        }
+        if (bad) {
             /* Which analyzer's host it is cannot be told (the metrics partition is in the
              * refused part): every analyzer counts it. The host's older records are void too:
              * restored from one, the host would carry the state of a time whose offsets are long
@@ -1039,6 +1052,13 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
 void vg_state_topic_set_stop(struct vg_state_topic *st, const atomic_int *stop)
 {
     st->stop = stop;
+}
+
+void vg_state_topic_set_metrics_partitions(struct vg_state_topic *st, int32_t n)
+{
+    /* A topic's partitions are only ever added: a smaller answer is not a newer one. */
+    if (n > st->metrics_parts)
+        st->metrics_parts = n;
 }
 
 void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out)

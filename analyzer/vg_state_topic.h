@@ -131,6 +131,10 @@ int vg_state_topic_check_kafka(const struct vg_kvlist *kafka, char *err, size_t 
 
 /* A restore ends, -ECANCELED (not counted as a restore error), soon after *stop (may be NULL)
  * is set: within 5 s, the longest one request to the broker may take (vg_kafka_read.h). */
+/* The metrics topic's partition count (0: not known). A record whose header names a metrics
+ * partition at or past it is refused on restore as corrupt (counted, logged, its host cold): that
+ * field is outside the record's checksum. */
+void vg_state_topic_set_metrics_partitions(struct vg_state_topic *st, int32_t n);
 void vg_state_topic_set_stop(struct vg_state_topic *st, const atomic_int *stop);
 
 void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out);

@@ -544,15 +544,27 @@ static void put_state_record(const char *bootstrap, const char *key, const void 
     rd_kafka_destroy(rk);
 }
 
-/* A host's newest record in vigil.state is refused (a bad checksum here; a record of a newer
- * version read after a rollback is the same): the host starts cold, counted and logged. Its
- * older records, not yet compacted away, are not used: the host was restored silently from one
- * of them, with the state of a time whose offsets were long committed. */
-static void a_refused_newest_state_record_starts_its_host_cold_not_from_an_older_one(void **state)
+static void spoil_checksum(unsigned char *rec, size_t len)
 {
-    (void)state;
+    rec[len - 1] ^= 0x5a; /* in the checksummed body */
+}
+
+/* Header bytes 8-11, the metrics partition, outside the checksum. */
+static void spoil_partition(unsigned char *rec, size_t len)
+{
+    (void)len;
+    rec[8] = 99;
+    rec[9] = rec[10] = rec[11] = 0;
+}
+
+/* A analyzes the fleet and stops; so-0's newest record in vigil.state is replaced by a copy that
+ * spoil damages; B restores: so-0 starts cold (counted), logged with reason, and the others are
+ * restored. */
+static void newest_record_of_so0_refused(const char *tag, void (*spoil)(unsigned char *, size_t),
+                                         const char *reason)
+{
     struct setup t;
-    vg_stack_init(&t.s, "scaleout-refused");
+    vg_stack_init(&t.s, tag);
     t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
     fleet_start(&t.fleet, t.bootstrap);
     vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, g_sets);
@@ -575,7 +587,7 @@ static void a_refused_newest_state_record_starts_its_host_cold_not_from_an_older
     assert_non_null(rec);
     assert_true(count >= 2); /* an older record of so-0 is there to be wrongly restored */
     assert_true(len > 32);
-    rec[len - 1] ^= 0x5a; /* in the checksummed body */
+    spoil(rec, len);
     put_state_record(t.bootstrap, "so-0", rec, len, part);
     free(rec);
 
@@ -588,11 +600,33 @@ static void a_refused_newest_state_record_starts_its_host_cold_not_from_an_older
     vg_ap_expect_log(&t.b, "msg=\"state record refused: host starts cold, its older records are "
                            "not used\" host=\"so-0\"");
     vg_ap_expect_log(&t.b, "older_record_dropped=1");
+    vg_ap_expect_log(&t.b, reason);
     fleet_stop(&t.fleet);
     st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
     assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_int_equal(vg_stack_stop(&t.s), 0);
     vg_tp_stop(t.broker, SIGTERM, 10000);
+}
+
+/* A host's newest record in vigil.state is refused (a bad checksum here; a record of a newer
+ * version read after a rollback is the same): the host starts cold, counted and logged. Its
+ * older records, not yet compacted away, are not used: the host was restored silently from one
+ * of them, with the state of a time whose offsets were long committed. */
+static void a_refused_newest_state_record_starts_its_host_cold_not_from_an_older_one(void **state)
+{
+    (void)state;
+    newest_record_of_so0_refused("scaleout-refused", spoil_checksum,
+                                 "reason=\"checksum mismatch (corrupt record)\"");
+}
+
+/* The metrics partition in a record's header is outside its checksum: one the metrics topic
+ * cannot have (99 of 4) made the restore drop the host with no log line and no counter. */
+static void a_state_record_naming_a_partition_past_the_topics_is_refused_and_counted(void **state)
+{
+    (void)state;
+    newest_record_of_so0_refused("scaleout-badpart", spoil_partition,
+                                 "reason=\"metrics partition 99 in the record's header, the "
+                                 "metrics topic has 4 (corrupt header)\"");
 }
 
 /* GET /api/v1/alerts of a, malloc'd (the caller frees); NULL when it does not answer. */
@@ -810,6 +844,7 @@ int main(void)
         cmocka_unit_test(a_revoke_commits_what_was_processed_before_the_partitions_go),
         cmocka_unit_test(a_restore_cut_short_restores_no_host_from_an_older_record),
         cmocka_unit_test(a_refused_newest_state_record_starts_its_host_cold_not_from_an_older_one),
+        cmocka_unit_test(a_state_record_naming_a_partition_past_the_topics_is_refused_and_counted),
         cmocka_unit_test(a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner),
         cmocka_unit_test(a_rule_the_new_owner_lacks_resolves_its_alert_there),
     };
