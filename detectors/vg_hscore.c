@@ -285,6 +285,17 @@ int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err
     uint64_t n[2];
     memcpy(n, b, sizeof(n));
     b += sizeof(n);
+    /* One a tick: 2^53 ticks is hundreds of millions of years at one a second. A count above
+     * it was not counted, and one at 2^64-1 wraps to 0 at the next tick, where the blame average
+     * divides by it. */
+    if (n[0] > VG_HSCORE_COUNT_MAX)
+        return vg_err(err, errlen, -EINVAL,
+                      "host score state: blame tick count %llu out of range (at most 2^53)",
+                      (unsigned long long)n[0]);
+    if (n[1] > VG_HSCORE_COUNT_MAX)
+        return vg_err(err, errlen, -EINVAL,
+                      "host score state: calibration tick count %llu out of range (at most 2^53)",
+                      (unsigned long long)n[1]);
     double ring[VG_HSCORE_SMOOTH];
     memcpy(ring, b, sizeof(ring));
     b += sizeof(ring);

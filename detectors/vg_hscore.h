@@ -112,6 +112,10 @@ int vg_hscore_update(struct vg_hscore *h, const struct vg_hscore_params *p, cons
 int vg_hscore_update_state(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
                            const float *z, double *score, double *raw, double *blame);
 
+/* The most a per-tick count in a packed state may hold (vg_hscore_unpack, vg_mv_load): far past
+ * any real run, far from wrapping. */
+#define VG_HSCORE_COUNT_MAX (1ull << 53)
+
 /* Checkpoints: the whole state (scales, fit sums, smoothing ring, blame, calibration; not the
  * output `surprise`) packed into
  * vg_hscore_packed_size(m) bytes, a format version first. vg_hscore_unpack reads one into h (made

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vg_hscore.h"
 #include "vg_mv_int.h"
 #include "vg_util.h"
 
@@ -299,6 +300,16 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
     if (st[3] > (1u << 24) || st[7] > st[3])
         return vg_err(err, errlen, -EINVAL, "%s: bad host count %llu", name,
                       (unsigned long long)st[3]);
+    /* Each counts ticks or steps, one per tick at most: 2^53 is far past any real run. The
+     * optimiser's step count at 2^64-1 wraps to 0 at the next step, whose bias correction then
+     * divides by zero and makes every weight NaN. */
+    static const char *const what[3] = {"tick count", "optimiser step count", "training offset"};
+    for (int i = 0; i < 3; i++)
+        if (st[i] > VG_HSCORE_COUNT_MAX)
+            return vg_err(err, errlen, -EINVAL,
+                          "%s: section MVST: %s %llu out of range (at most "
+                          "2^53)",
+                          name, what[i], (unsigned long long)st[i]);
     struct vg_mv *mv;
     rc = vg_mv_build(&mv, &p, k, err, errlen);
     if (rc < 0)

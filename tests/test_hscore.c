@@ -334,6 +334,15 @@ static void packed_state_scores_on_identically(void **state)
     assert_int_equal(vg_hscore_unpack(&c, buf, len, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "5 metrics, not 4"));
     vg_hscore_free(&c);
+    /* A blame tick count of 2^64-1 (after the 24-byte header), good for its checksum: it wrapped
+     * to 0 at the next tick, and the blame average divided by it. */
+    uint64_t nblame, huge = UINT64_MAX;
+    memcpy(&nblame, buf + 24, 8);
+    memcpy(buf + 24, &huge, 8);
+    assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "blame tick count 18446744073709551615 out of range"));
+    memcpy(buf + 24, &nblame, 8);
+    assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
     /* A calibration with an impossible sample count (the last 16 bytes hold its counters). */
     vg_hscore_pack(&a, buf);
     uint32_t ninit;

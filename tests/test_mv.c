@@ -316,6 +316,18 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     expect_refused(bad, "bytes of host state, expected");
     memcpy(at + 4 + 8 + 3 * 8, &hosts, 8);
 
+    /* Counters that wrap at the next step, with a good checksum: an optimiser step count of
+     * 2^64-1 became 0, whose bias correction divided by zero and made every weight NaN. */
+    uint64_t steps, huge = UINT64_MAX;
+    memcpy(&steps, at + 4 + 8 + 8, 8);
+    memcpy(at + 4 + 8 + 8, &huge, 8);
+    crc = vg_ckpt_crc32(0, b, len - 4);
+    memcpy(b + len - 4, &crc, 4);
+    spit(bad, b, len);
+    expect_refused(bad, "section MVST: optimiser step count 18446744073709551615 out of range "
+                        "(at most 2^53)");
+    memcpy(at + 4 + 8 + 8, &steps, 8);
+
     /* Numbers no training writes (a diverged model, a bad writer): the group starts fresh
      * rather than score NaN. Weights "MVWT", Adam's moments "MVAM" and "MVAV" (the second never
      * negative). Finite is not enough either: a weight of 1e30 overflows the forward pass; a
