@@ -910,10 +910,20 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
                       "(%u columns here, %u in the record)",
                       in->group, at + 1, at < g->m ? g->cols[at] : "(none)",
                       at < in->m ? in->cols[at] : "(none)", g->m, in->m);
-    if (in->n_floats != vg_mv_host_floats(g->mv))
+    if (in->n_floats != vg_mv_host_floats(g->mv)) {
+        /* With the columns the same, the window is what sizes a row: named, as the checkpoint
+         * path names it, rather than left to be worked out from the float counts. */
+        uint32_t w = vg_mv_host_floats_window(g->mv, in->n_floats);
+        if (w)
+            return vg_err(err, errlen, -EINVAL,
+                          "group %s: the record's host window is %u ticks, model.window here is "
+                          "%u (%zu floats of host state, this model's shape takes %zu)",
+                          in->group, w, vg_mv_params(g->mv)->window, in->n_floats,
+                          vg_mv_host_floats(g->mv));
         return vg_err(err, errlen, -EINVAL,
                       "group %s: %zu floats of host state, this model's shape takes %zu", in->group,
                       in->n_floats, vg_mv_host_floats(g->mv));
+    }
     if (f->p.max_hosts && f->hosts.n >= f->p.max_hosts)
         return vg_err(err, errlen, -ENOSPC, "limits.max_hosts reached");
     uint32_t id;

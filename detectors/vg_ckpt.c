@@ -187,6 +187,10 @@ static int parse(struct vg_ckpt_r *r, const char *kind, char *err, size_t errlen
 {
     const unsigned char *b = r->buf;
     size_t len = r->len;
+    /* An empty or cut-short file is what a full or failing disk leaves: said as truncated, not
+     * as some other program's file. */
+    if (len < 8 && memcmp(b, MAGIC, len) == 0)
+        return vg_err(err, errlen, -EINVAL, "%s: truncated (%zu bytes)", r->name, len);
     if (len < 8 || memcmp(b, MAGIC, 8) != 0)
         return vg_err(err, errlen, -EINVAL, "%s: not a Vigil checkpoint", r->name);
     if (len < 16)
@@ -198,10 +202,19 @@ static int parse(struct vg_ckpt_r *r, const char *kind, char *err, size_t errlen
         return vg_err(err, errlen, -EPROTO,
                       "%s: format version %u not supported (this build reads %u)", r->name, ver,
                       VG_CKPT_VERSION);
-    /* A complete file ends with the END! section and the CRC; anything shorter is truncated. */
-    if (len < 16 + 16 || get_u32(b + len - 16) != TAG_END || get_u64(b + len - 12) != 0)
+    /* A complete file ends with the END! section and the CRC; anything shorter is truncated.
+     * An end marker earlier in the file, with its checksum, means bytes were added after it. */
+    if (len < 16 + 16 || get_u32(b + len - 16) != TAG_END || get_u64(b + len - 12) != 0) {
+        for (size_t at = len >= 32 ? len - 16 : 0; at-- > 16;)
+            if (get_u32(b + at) == TAG_END && get_u64(b + at + 4) == 0 &&
+                vg_ckpt_crc32(0, b, at + 12) == get_u32(b + at + 12))
+                return vg_err(err, errlen, -EINVAL,
+                              "%s: %zu bytes after its end marker (at byte %zu of %zu): appended "
+                              "to, not written by a checkpoint",
+                              r->name, len - (at + 16), at, len);
         return vg_err(err, errlen, -EINVAL, "%s: truncated (%zu bytes, no end marker)", r->name,
                       len);
+    }
     if (vg_ckpt_crc32(0, b, len - 4) != get_u32(b + len - 4))
         return vg_err(err, errlen, -EINVAL, "%s: checksum mismatch (corrupt)", r->name);
     uint32_t kl = get_u32(b + 12);

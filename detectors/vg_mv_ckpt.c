@@ -446,6 +446,16 @@ size_t vg_mv_host_floats(const struct vg_mv *mv)
     return (size_t)4 * mv->p.n_metrics + vg_mv_rowlen_win(mv);
 }
 
+uint32_t vg_mv_host_floats_window(const struct vg_mv *mv, size_t n_floats)
+{
+    size_t m = mv->p.n_metrics, ring;
+    if (!m || n_floats <= 4 * m || (n_floats - 4 * m) % (2 * m))
+        return 0;
+    ring = (n_floats - 4 * m) / (2 * m);
+    size_t lag = mv->lag > 0 ? (size_t)mv->lag : 0;
+    return ring > lag && ring - lag <= UINT32_MAX ? (uint32_t)(ring - lag) : 0;
+}
+
 int vg_mv_host_get(const struct vg_mv *mv, uint32_t id, float *out, uint32_t *age, uint32_t *phase,
                    char *err, size_t errlen)
 {

@@ -27,6 +27,9 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
  * what the normaliser writes: one NaN in a window would reach the whole group's weights), -ENOMEM
  * or a backend failure; messages in err. */
 size_t vg_mv_host_floats(const struct vg_mv *mv);
+/* The model.window a host row of n_floats floats was written under, with this model's metrics
+ * (and kind); 0 when no window gives that size. */
+uint32_t vg_mv_host_floats_window(const struct vg_mv *mv, size_t n_floats);
 int vg_mv_host_get(const struct vg_mv *mv, uint32_t id, float *out, uint32_t *age, uint32_t *phase,
                    char *err, size_t errlen);
 int vg_mv_host_set(struct vg_mv *mv, uint32_t id, const float *in, uint32_t age, uint32_t phase,

@@ -1668,6 +1668,36 @@ static void test_an_imported_host_of_other_columns_is_refused_naming_them(void *
     vg_fleet_free(g);
 }
 
+/* A host's state from an analyzer of another model.window is refused naming both windows, as the
+ * checkpoint path does, not as "176 floats of host state, this model's shape takes 304". */
+static void test_an_imported_host_of_another_window_is_refused_naming_both(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = params(), q;
+    p.dir = NULL;
+    q = p;
+    q.mv.window = p.mv.window * 2;
+    struct vg_fleet *f, *g;
+    char err[VG_ERRLEN], want[200];
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_new(&g, &q, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    struct vg_metric a[] = {{"cpu", 1}, {"disk", 2}, {"mem", 3}};
+    assert_int_equal(vg_fleet_put(f, "ck", "h1", a, 3, err, sizeof(err)), 0);
+    assert_int_equal(vg_fleet_put(g, "ck", "h2", a, 3, err, sizeof(err)), 0);
+    struct vg_fleet_host_state hs;
+    assert_int_equal(vg_fleet_host_export(f, "h1", &hs, err, sizeof(err)), 0);
+    int fresh;
+    assert_int_equal(vg_fleet_host_import(g, "h1", &hs, &fresh, err, sizeof(err)), -EINVAL);
+    printf("  %s\n", err);
+    snprintf(want, sizeof(want),
+             "group ck: the record's host window is %u ticks, model.window here is %u", p.mv.window,
+             q.mv.window);
+    assert_non_null(strstr(err, want));
+    free_host_state(&hs);
+    vg_fleet_free(f);
+    vg_fleet_free(g);
+}
+
 /* ---- the mv model's host blob (state topic) ---- */
 
 /* One tick of host web-<h>; `shift` (in the metric's own amplitudes) added to load_1 and
@@ -2120,6 +2150,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file),
         cmocka_unit_test(test_checkpoint_wider_than_max_metrics_is_refused_naming_both),
         cmocka_unit_test(test_an_imported_host_of_other_columns_is_refused_naming_them),
+        cmocka_unit_test(test_an_imported_host_of_another_window_is_refused_naming_both),
         cmocka_unit_test(test_any_interleaving_of_a_groups_ticks_scores_as_in_order),
         cmocka_unit_test(test_a_host_that_stops_delays_its_group_once_and_rejoins_when_back),
         cmocka_unit_test(test_a_late_host_has_every_tick_scored_and_is_back_in_step),

@@ -289,8 +289,21 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     crc = vg_ckpt_crc32(0, b, len - 4);
     memcpy(b + len - 4, &crc, 4);
 
+    /* An empty or cut-short file (what a full or failing disk leaves) is truncated, not another
+     * program's; bytes appended after the end marker are said as that, not as truncated. */
     spit(bad, b, 5);
+    expect_refused(bad, "truncated (5 bytes)");
+    spit(bad, b, 0);
+    expect_refused(bad, "truncated (0 bytes)");
+    spit(bad, (const unsigned char *)"#!/bin/sh\nexit 0\n", 18);
     expect_refused(bad, "not a Vigil checkpoint");
+    unsigned char *longer = malloc(len + 4);
+    assert_non_null(longer);
+    memcpy(longer, b, len);
+    memcpy(longer + len, "junk", 4);
+    spit(bad, longer, len + 4);
+    expect_refused(bad, "4 bytes after its end marker");
+    free(longer);
 
     /* Refused unread: a file larger than any group writes (sparse here, so it costs no disk),
      * which would otherwise be read whole into memory, and a FIFO, which would block the open. */
