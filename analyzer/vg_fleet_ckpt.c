@@ -338,8 +338,12 @@ static int load_one(struct vg_fleet *f, const char *path, int own_only,
     cols = NULL; /* the group owns them now */
     struct vg_mv_params want = f->p.mv;
     want.n_metrics = (uint32_t)m;
-    if ((rc = vg_mv_load(&g->mv, r, &want, f->k, err, errlen)) < 0)
+    /* A model.top_k change keeps the weights (they do not depend on it) but not the hosts'
+     * calibrations: each was fitted on the mean of the old top_k errors. */
+    struct vg_mv_params had;
+    if ((rc = vg_mv_load(&g->mv, r, &want, &had, f->k, err, errlen)) < 0)
         goto out;
+    int top_k_changed = had.score.top_k != want.score.top_k;
     if (vg_mv_n_hosts(g->mv) != (uint32_t)n) {
         rc = vg_err(err, errlen, -EINVAL, "%s: %ld host names for %u hosts", path, n,
                     vg_mv_n_hosts(g->mv));
@@ -347,7 +351,13 @@ static int load_one(struct vg_fleet *f, const char *path, int own_only,
     }
     const void *hsd = NULL;
     size_t hsl = 0;
-    if (f->p.host_score) {
+    if (f->p.host_score && top_k_changed) {
+        char q[2 * VG_WIRE_LABEL_VALUE_MAX + 8];
+        vg_info("model.top_k changed: group resumes its weights, its hosts' calibration learns "
+                "again",
+                "group=%s hosts=%ld checkpoint_top_k=%u top_k=%u", vg_log_quote(q, sizeof(q), name),
+                n, had.score.top_k, want.score.top_k);
+    } else if (f->p.host_score) {
         if ((rc = vg_ckpt_r_get(r, TAG_HSCORE, &hsd, &hsl, err, errlen)) == -ENOENT) {
             rc = vg_err(err, errlen, -EINVAL,
                         "%s: no host calibration in this checkpoint (written by an older "

@@ -185,8 +185,9 @@ static int shape_differs(const struct vg_mv_params *a, const struct vg_mv_params
             return snprintf(what, len, "hidden layer %u of width %u, not %u", i, a->hidden[i],
                             b->hidden[i]),
                    1;
-    if (a->score.top_k != b->score.top_k)
-        return snprintf(what, len, "top_k %u, not %u", a->score.top_k, b->score.top_k), 1;
+    /* Not top_k: it picks which errors are averaged into a score, and neither the weights nor a
+     * host's row depend on it (vg_mv_host_bufs); a caller that keeps calibrations fitted on that
+     * average checks it (vg_mv_ckpt_params). */
     return 0;
 }
 
@@ -272,7 +273,7 @@ static int check_magnitudes(const struct vg_mv *mv, const void *w, const void *a
 }
 
 int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_params *want,
-               struct vg_k *k, char *err, size_t errlen)
+               struct vg_mv_params *had, struct vg_k *k, char *err, size_t errlen)
 {
     uint32_t pw[N_PWORDS];
     uint64_t st[8];
@@ -284,6 +285,8 @@ int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_param
         return rc;
     struct vg_mv_params p;
     params_unpack(&p, pw);
+    if (had)
+        *had = p;
     char why[VG_ERRLEN];
     if (vg_mv_params_check(&p, why, sizeof(why)) < 0)
         return vg_err(err, errlen, -EINVAL, "%s: bad model parameters: %s", name, why);
@@ -434,7 +437,7 @@ int vg_mv_load_file(struct vg_mv **out, const char *path, const struct vg_mv_par
     int rc = vg_ckpt_r_open(&r, path, CKPT_KIND, err, errlen);
     if (rc < 0)
         return rc;
-    rc = vg_mv_load(out, r, want, k, err, errlen);
+    rc = vg_mv_load(out, r, want, NULL, k, err, errlen);
     vg_ckpt_r_free(r);
     return rc;
 }

@@ -16,9 +16,10 @@
 int vg_mv_save(const struct vg_mv *mv, struct vg_ckpt_w *w, char *err, size_t errlen);
 /* Rebuilds a model from a checkpoint's sections on backend k into *out, which the caller owns
  * (vg_mv_free). Refuses (-EINVAL, message) a model whose shape differs from want when want is
- * non-NULL, and values outside what the model writes. */
+ * non-NULL, and values outside what the model writes. had (may be NULL): the parameters the file
+ * was written with (the tunables, top_k among them, follow want). */
 int vg_mv_load(struct vg_mv **out, struct vg_ckpt_r *r, const struct vg_mv_params *want,
-               struct vg_k *k, char *err, size_t errlen);
+               struct vg_mv_params *had, struct vg_k *k, char *err, size_t errlen);
 
 /* One host's own state (normaliser, residual scales, window, age), to move it into another model
  * of the same shape (scale-out: analyzer/vg_fleet.c). vg_mv_host_floats() floats go in and out;

@@ -996,6 +996,54 @@ static struct vg_fleet *load_logged(const struct vg_fleet_params *p, int want_lo
     return f;
 }
 
+/* model.top_k picks which errors are averaged into a score; the weights and host rows do not
+ * depend on it. A change threw every group's trained weights away ("incompatible model
+ * (checkpoint has top_k 3, not 2)"); the group now resumes its weights, and only its hosts'
+ * calibrations, fitted on the other average, learn again (logged). */
+static void test_a_top_k_change_keeps_the_groups_weights(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = hs_params();
+    struct vg_fleet *f, *g;
+    char err[VG_ERRLEN], log[4096];
+    clear_refused();
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 150; t++)
+        put_tick(f, 4, t, -1);
+    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+    struct vg_fleet_params q = p;
+    q.mv.score.top_k = p.mv.score.top_k - 1;
+    q.hs.top_k = p.hs.top_k - 1;
+    g = load_logged(&q, 1, log, sizeof(log));
+    printf("  %s", log);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(g, &st);
+    assert_int_equal(st.ckpt_refused, 0);
+    assert_int_equal(st.hosts, 4);
+    assert_non_null(strstr(log, "msg=\"model.top_k changed: group resumes its weights, its hosts' "
+                                "calibration learns again\""));
+    /* The weights are the saved ones: the model's largest errors agree with the fleet that kept
+     * running (its score, their mean over top_k, cannot), and the calibration learns again. */
+    put_tick(f, 4, 150, -1);
+    put_tick(g, 4, 150, -1);
+    struct vg_fleet_score a, b;
+    assert_int_equal(vg_fleet_host(f, "web-01", &a), 0);
+    assert_int_equal(vg_fleet_host(g, "web-01", &b), 0);
+    assert_int_equal(a.hs_rc, 0);
+    assert_int_not_equal(b.hs_rc, 0);
+    assert_int_equal(a.n_top, p.mv.score.top_k);
+    assert_int_equal(b.n_top, q.mv.score.top_k);
+    for (uint32_t k = 0; k < b.n_top; k++) {
+        assert_string_equal(a.top[k], b.top[k]);
+        assert_memory_equal(&a.top_err[k], &b.top_err[k], sizeof(float));
+    }
+    vg_fleet_free(f);
+    vg_fleet_free(g);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/web.ckpt", dir);
+    unlink(path); /* the tests after count the groups they load */
+}
+
 /* A group's columns are fixed when it is made, by the patterns (model.metrics) of the analyzer
  * that made it. A checkpoint written under other ones (an analyzer from before the patterns took
  * the first names in byte order) would keep its columns for good; it is refused, naming where the
@@ -2148,6 +2196,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
         cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
         cmocka_unit_test(test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file),
+        cmocka_unit_test(test_a_top_k_change_keeps_the_groups_weights),
         cmocka_unit_test(test_checkpoint_wider_than_max_metrics_is_refused_naming_both),
         cmocka_unit_test(test_an_imported_host_of_other_columns_is_refused_naming_them),
         cmocka_unit_test(test_an_imported_host_of_another_window_is_refused_naming_both),
