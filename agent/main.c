@@ -163,7 +163,8 @@ static void usage(FILE *f)
     fprintf(f, "\nSignals: SIGTERM/SIGINT flush queued messages (flush_timeout) and exit 0;\n"
                "SIGHUP reads the config again: interval, stats_interval, labels and log.level\n"
                "change at once, other changes are logged as needing a restart; a config that\n"
-               "does not load leaves the running one in place.\n");
+               "does not load, or that the next start would refuse, leaves the running one\n"
+               "in place.\n");
     fprintf(f, "\nExit status: 0 stopped, or --check-config found the config valid; 1 the start\n"
                "failed otherwise, or --check-config refused the config; 2 usage error; 78\n"
                "(EX_CONFIG) the start refused the config (\"config error: ...\"), which the\n"
@@ -1021,7 +1022,7 @@ static struct vg_local_cfg local_cfg(const struct agent_cfg *c)
  * bundle and secret file, through the delivery module as the start loads it. The start reads
  * those files after dropping to the service user, so as root the check reads them as that user
  * too, in a child process that drops its privileges as the agent does. */
-static int check_start(struct agent *a, char *err, size_t errlen)
+static int check_start(struct agent *a, int reload, char *err, size_t errlen)
 {
     const struct agent_cfg *c = &a->cfg;
     struct passwd *pw = NULL;
@@ -1049,10 +1050,38 @@ static int check_start(struct agent *a, char *err, size_t errlen)
         return rc;
     if (strcmp(c->local_detector, "off") == 0 || !c->local_webhook_url || !*c->local_webhook_url)
         return 0;
-    if (!pw)
+    /* At a reload the agent is `user` already (or root without the capabilities to become it):
+     * it reads the files as the start would. */
+    if (!pw || reload)
         return check_local_webhook(c, err, errlen);
     return vg_run_as_user(pw, check_local_webhook_cb, (void *)c, "the local webhook's files", err,
                           errlen);
+}
+
+/* What --check-config refuses, and a SIGHUP with it: the config loaded, then the file a start
+ * would wait for (refused at once, in the words the start gives up with), the producer the start
+ * makes (made and destroyed), and check_start. --once makes no producer (once_budget). At a
+ * reload the agent runs as `user`: a kafka.*_file left readable by root only, which the start
+ * reads before the drop, cannot be read, and is not held against the file. */
+static int check_config(struct agent *a, int once, int reload, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (!once)
+        rc = vg_kafka_missing_file(&a->cfg.kafka, err, errlen);
+    rd_kafka_conf_t *conf = NULL;
+    if (!rc && !once && (rc = producer_conf(a, &conf, err, errlen)) == 0)
+        rc = vg_kafka_client_check(RD_KAFKA_PRODUCER, conf, "kafka producer", err,
+                                   errlen); /* as make_producer; takes conf */
+    if (rc == -EACCES && reload) {
+        char q[VG_ERRLEN + 8];
+        vg_warn("reload: a file the Kafka config names cannot be read as this user, left to the "
+                "next start to check",
+                "reason=%s", vg_log_quote(q, sizeof q, err));
+        rc = 0;
+    }
+    if (!rc)
+        rc = check_start(a, reload, err, errlen);
+    return rc;
 }
 
 /* After the privilege drop: the receiver's thread must not start with capabilities, so its
@@ -1158,7 +1187,22 @@ static void reload(struct agent *a)
     enum vg_log_level lvl;
     int rc = vg_config_load_all(&agent_config_table, &next, a->config_path, a->sets, a->n_sets, err,
                                 sizeof(err));
-    if (!rc && (rc = agent_config_check(&next, err, sizeof(err))) < 0)
+    int loaded = rc == 0; /* a later error is about a value: where it was set is looked up */
+    if (!rc && (rc = agent_config_check(&next, err, sizeof(err))) == 0) {
+        /* What the next start would refuse (exit 78, not restarted by the unit) is refused here,
+         * as --check-config refuses it: a reload that said "reloaded" told the operator the file
+         * was good. A copy of the agent, so that nothing running is touched. */
+        struct agent *t = calloc(1, sizeof *t);
+        if (!t) {
+            rc = vg_err(err, sizeof err, -ENOMEM, "out of memory");
+        } else {
+            t->cfg = next;
+            resolve_host(t);
+            rc = check_config(t, 0, 1, err, sizeof(err));
+            free(t); /* its cfg is next's, freed below */
+        }
+    }
+    if (rc < 0 && loaded)
         vg_config_locate(err, sizeof(err));
     if (rc) {
         vg_error("reload failed, running config kept", "reason=%s",
@@ -1445,15 +1489,8 @@ int main(int argc, char **argv)
      * librdkafka numbers a process's clients, and a throwaway one first made the real producer
      * `producer-2` in its log lines and statistics; the real one's refusal is the config error
      * there (open_producer). Not for --once, which makes no producer (once_budget). */
-    rd_kafka_conf_t *check_conf = NULL;
-    /* The file a start would wait for, refused at once, in the words the start gives up with. */
-    if (!rc && check && !once)
-        rc = vg_kafka_missing_file(&a.cfg.kafka, err, sizeof(err));
-    if (!rc && check && !once && (rc = producer_conf(&a, &check_conf, err, sizeof(err))) == 0)
-        rc = vg_kafka_client_check(RD_KAFKA_PRODUCER, check_conf, "kafka producer", err,
-                                   sizeof(err)); /* as make_producer */
     if (!rc && check)
-        rc = check_start(&a, err, sizeof(err));
+        rc = check_config(&a, once, 0, err, sizeof(err));
     if (rc) {
         vg_config_locate(err, sizeof(err)); /* a value checked after loading: where it was set */
         fprintf(stderr, "vigil-agent: config error: %s\n", err);

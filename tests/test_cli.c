@@ -1062,6 +1062,55 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     free(dir);
 }
 
+/* SIGHUP refuses what --check-config and the next start refuse: a bad kafka.* property, more
+ * local.series patterns than the guard takes, a local.webhook.url the receiver refuses. The
+ * reload used to check only the file's keys and said "reloaded"; the next start (a package
+ * upgrade, a reboot) then exited 78, which the unit does not restart. */
+static void agent_sighup_refuses_what_the_next_start_would_refuse(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("sighup-start");
+    char cfg[300], log[300];
+    snprintf(cfg, sizeof cfg, "%s/agent.yaml", dir);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    static const char base[] = "interval: 1s\ncollectors: load\nbootstrap_servers: 127.0.0.1:1\n"
+                               "spool:\n  dir: \"\"\nflush_timeout: 0s\nuser: \"\"\n";
+    vg_tp_write_atomic(cfg, base);
+    const char *argv[] = {VG_AGENT_BIN, "--config", cfg, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+
+    char many[400] = "";
+    for (int i = 0; i < 33; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sp%d", i ? "," : "", i);
+    char body[1200];
+    const char *bad[][2] = {
+        {"kafka:\n  linger.ms: banana\n", "agent.yaml:9:14: kafka property 'linger.ms'"},
+        {"local:\n  series: %s\n", "agent.yaml:9:11: local.series: more than 32 patterns"},
+        {"local:\n  webhook:\n    url: ftp://example.com/hook\n",
+         "agent.yaml:10:10: local.webhook.url"},
+    };
+    for (int i = 0; i < 3; i++) {
+        char extra[600];
+        snprintf(extra, sizeof extra, bad[i][0], many);
+        snprintf(body, sizeof body, "%s%s", base, extra);
+        vg_tp_write_atomic(cfg, body);
+        assert_int_equal(kill(pid, SIGHUP), 0);
+        if (vg_tp_wait_contains(log, bad[i][1], 10000) < 0) {
+            char *t = vg_tp_read(log);
+            fail_msg("case %d not refused with '%s':\n%s", i, bad[i][1], t ? t : "");
+        }
+        assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), i + 1);
+    }
+    assert_int_equal(vg_tp_count(log, "msg=\"reloaded\""), 0);
+    /* The good file still reloads. */
+    vg_tp_write_atomic(cfg, base);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"reloaded\" interval_ms=1000", 10000), 0);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* --check-config used to say OK to configs the start refuses or runs weakened: an empty
  * collectors list, more local.series patterns than the guard takes, a cgroup.select the cgroup
  * collector refuses (off at a start, and with nothing else to collect the start fails). It now
@@ -1371,7 +1420,8 @@ static void analyzer_sighup_says_what_it_reloaded_or_why_not(void **state)
 /* SIGHUP applies interval, stats_interval, labels and log.level; every other key that changed
  * is named in one warning as needing a restart. The reload used to look at a handful of keys
  * only, so a changed cgroup.max, Kafka password or local.threshold was neither applied nor
- * logged. A secret's name is logged, never its value. */
+ * logged. A secret's name is logged, never its value. (acks -1 is "all" in other words: a value
+ * the idempotent producer takes, as the reload now checks the producer the start would make.) */
 static void agent_sighup_names_every_setting_it_does_not_apply(void **state)
 {
     (void)state;
@@ -1390,7 +1440,7 @@ static void agent_sighup_names_every_setting_it_does_not_apply(void **state)
                             "spool:\n  dir: \"\"\n  max_age: 1h\nuser: \"\"\nflush_timeout: 1s\n"
                             "cpu:\n  per_cpu: true\ncgroup:\n  max: 7\nlog:\n  level: warn\n"
                             "local:\n  threshold: 0.5\n"
-                            "kafka:\n  sasl.password: hunter2\n  acks: 1\n");
+                            "kafka:\n  sasl.password: hunter2\n  acks: -1\n");
     assert_int_equal(kill(pid, SIGHUP), 0);
     /* log.level=warn hides the "reloaded" line itself; the warning is the one to wait for. */
     const char *want =
@@ -1715,6 +1765,7 @@ int main(void)
         cmocka_unit_test(agent_starts_at_once_when_a_missing_kafka_file_is_not_used),
         cmocka_unit_test(analyzer_waits_for_a_kafka_file_written_after_its_start),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
+        cmocka_unit_test(agent_sighup_refuses_what_the_next_start_would_refuse),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
         cmocka_unit_test(a_rules_dir_without_rules_is_warned_about_and_its_misnamed_files_named),
         cmocka_unit_test(agent_sighup_names_every_setting_it_does_not_apply),
