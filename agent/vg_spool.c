@@ -110,12 +110,14 @@ static void close_writers(struct vg_spool *s, uint64_t id)
     }
 }
 
-static void remove_at(struct vg_spool *s, size_t i)
+/* Takes segment i off the list; its file is unlinked when unlink is set. */
+static void forget_at(struct vg_spool *s, size_t i, int unlink_it)
 {
     char path[600];
     struct seg *g = &s->segs[i];
     seg_path(s, g->id, path, sizeof path);
-    unlink(path);
+    if (unlink_it)
+        unlink(path);
     s->st.bytes -= g->bytes;
     s->st.records -= g->records - g->finished;
     close_writers(s, g->id);
@@ -130,6 +132,31 @@ static void remove_at(struct vg_spool *s, size_t i)
     free(g->done);
     memmove(&s->segs[i], &s->segs[i + 1], (s->n - i - 1) * sizeof *s->segs);
     s->n--;
+}
+
+static void remove_at(struct vg_spool *s, size_t i)
+{
+    forget_at(s, i, 1);
+}
+
+/* Opens a segment for reading. Not through a symlink, and without blocking: a FIFO named like a
+ * segment would hold the open until a writer came. Anything but a regular file is refused
+ * (-EFTYPE's stand-in, -EINVAL): a directory or a device is no segment, and never unlinked. */
+static int open_segment(const char *path, struct stat *st)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, st) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
 }
 
 /* A segment is finished with when all its records are delivered and nobody appends to it. */
@@ -242,15 +269,10 @@ static int scan(struct vg_spool *s, struct seg *g)
 {
     char path[600];
     seg_path(s, g->id, path, sizeof path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int rc = -errno;
-        close(fd);
-        return rc;
-    }
+    int fd = open_segment(path, &st);
+    if (fd < 0)
+        return fd;
     uint64_t off = 0, size = (uint64_t)st.st_size;
     for (;;) {
         void *p;
@@ -347,10 +369,27 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
     s->lo_id = s->n ? s->segs[0].id : FIRST_ID;
     s->hi_id = s->n ? s->segs[s->n - 1].id : FIRST_ID - 1;
     for (size_t i = 0; i < s->n;) {
-        if ((rc = scan(s, &s->segs[i])) < 0) {
-            rc = vg_err(err, errlen, rc, "spool: reading segment %020" PRIu64 ": %s", s->segs[i].id,
-                        strerror(-rc));
+        if ((rc = scan(s, &s->segs[i])) == -ENOMEM) {
+            rc = vg_err(err, errlen, rc, "spool: out of memory");
             goto fail;
+        }
+        if (rc < 0) {
+            /* One segment that cannot be read (permissions, a bad sector, not a file) costs
+             * that segment, not the spool: it is left where it is, untouched, for whoever looks
+             * (its id stays out of use, lo_id and hi_id having counted it), and the next start
+             * tries it again. */
+            char path[600];
+            seg_path(s, s->segs[i].id, path, sizeof path);
+            s->st.corrupt++;
+            vg_warn("spool: segment cannot be read, skipped and left in place",
+                    "file=%s reason=\"%s\" spool_corrupt=%" PRIu64, path,
+                    rc == -EINVAL  ? "not a regular file"
+                    : rc == -ELOOP ? "a symbolic link, not followed"
+                                   : strerror(-rc),
+                    s->st.corrupt);
+            forget_at(s, i, 0);
+            rc = 0;
+            continue;
         }
         s->st.bytes += s->segs[i].bytes;
         s->st.records += s->segs[i].records;
@@ -552,9 +591,10 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
                 close(s->rfd);
             char path[600];
             seg_path(s, g->id, path, sizeof path);
-            s->rfd = open(path, O_RDONLY | O_CLOEXEC);
+            struct stat st;
+            s->rfd = open_segment(path, &st);
             if (s->rfd < 0)
-                return -errno;
+                return s->rfd;
             s->rfd_id = g->id;
         }
         if (is_done(g, s->ridx)) { /* after vg_spool_rewind: finished already */
