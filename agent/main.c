@@ -1015,6 +1015,20 @@ static struct vg_local_cfg local_cfg(const struct agent_cfg *c)
     };
 }
 
+/* The service user, when started as root: *pw is it (NULL when the agent stays who it is), or
+ * the error a start and --check-config give alike. */
+static int check_user(const struct agent_cfg *c, struct passwd **pw, char *err, size_t errlen)
+{
+    *pw = NULL;
+    if (geteuid() == 0 && c->user && *c->user && !(*pw = getpwnam(c->user)))
+        return vg_err(err, errlen, -ENOENT,
+                      "user: no user '%s' on this host (create it, e.g. useradd --system "
+                      "--no-create-home %s, or set user: \"\" to stay root with the capabilities "
+                      "dropped)",
+                      c->user, c->user);
+    return 0;
+}
+
 /* For --check-config: what the start refuses after the config load, checked without starting
  * anything: the service user (when started as root), the local guard as it is made at a start
  * (local.series), the collectors as they are opened at a start (the eBPF ones left out), a
@@ -1025,13 +1039,9 @@ static struct vg_local_cfg local_cfg(const struct agent_cfg *c)
 static int check_start(struct agent *a, int reload, char *err, size_t errlen)
 {
     const struct agent_cfg *c = &a->cfg;
-    struct passwd *pw = NULL;
-    if (geteuid() == 0 && c->user && *c->user && !(pw = getpwnam(c->user)))
-        return vg_err(err, errlen, -ENOENT,
-                      "user: no user '%s' on this host (create it, e.g. useradd --system "
-                      "--no-create-home %s, or set user: \"\" to stay root with the capabilities "
-                      "dropped)",
-                      c->user, c->user);
+    struct passwd *pw;
+    if (check_user(c, &pw, err, errlen) < 0)
+        return -ENOENT;
     if (strcmp(c->local_detector, "off") != 0) {
         struct vg_local_cfg lc = local_cfg(c);
         struct vg_local *l = NULL;
@@ -1100,8 +1110,10 @@ static int open_local(struct agent *a, char *err, size_t errlen)
         if (vg_local_http_load(&a->lhttp, aerr, sizeof aerr) < 0)
             return vg_err(err, errlen, -ENOENT, "local.webhook.url needs %s", aerr);
         a->lhttp->log_init("agent", lvl, strcmp(c->log_format, "json") == 0);
+        /* In the words of --check-config (check_local_webhook): the key is in them, for
+         * vg_config_locate. */
         if (a->lhttp->create(&rc, &a->lact, &a->linst, aerr, sizeof aerr) < 0)
-            return vg_err(err, errlen, -EINVAL, "local.webhook: %s", aerr);
+            return vg_err(err, errlen, -EINVAL, "%s", aerr);
     }
     struct vg_local_cfg lc = local_cfg(c);
     int rc = vg_local_new(&a->local, &lc, a->host, has_url ? local_send : NULL, a, err, errlen);
@@ -1562,6 +1574,15 @@ int main(int argc, char **argv)
         close_all(&a);
         return rc;
     }
+    /* A user not on this host is a config error, in --check-config's words (check_start). */
+    struct passwd *upw;
+    if ((rc = check_user(&a.cfg, &upw, err, sizeof(err))) < 0) {
+        vg_config_locate(err, sizeof(err));
+        fprintf(stderr, "vigil-agent: config error: %s\n", err);
+        rd_kafka_conf_destroy(conf);
+        close_all(&a);
+        return EX_CONFIG;
+    }
     if ((rc = drop_privileges(&a, err, sizeof(err))) < 0) {
         fprintf(stderr, "vigil-agent: %s\n", err);
         rd_kafka_conf_destroy(conf);
@@ -1586,9 +1607,12 @@ int main(int argc, char **argv)
         return rc == -EINVAL ? EX_CONFIG : 1;
     }
     if ((rc = open_local(&a, err, sizeof(err))) < 0) {
-        fprintf(stderr, "vigil-agent: %s\n", err);
+        /* -EINVAL: local.series or local.webhook.* refused, as --check-config refuses them. */
+        if (rc == -EINVAL)
+            vg_config_locate(err, sizeof(err));
+        fprintf(stderr, "vigil-agent: %s%s\n", rc == -EINVAL ? "config error: " : "", err);
         close_all(&a);
-        return 1;
+        return rc == -EINVAL ? EX_CONFIG : 1;
     }
     rc = run_loop(&a);
     close_all(&a);

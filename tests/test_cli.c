@@ -376,6 +376,49 @@ static void a_config_error_at_start_exits_78_which_the_units_do_not_restart(void
     }
 }
 
+/* The start refused local.series, local.webhook.* and a `user` not on this host with exit 1 and
+ * no file:line:column, so the unit restarted it every 5 s for ever; --check-config called the
+ * same files a "config error: FILE:L:C". The start now says what the check says, and exits 78. */
+static void a_start_refuses_the_local_guard_and_user_as_check_config_does(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("startlocal");
+    char cfg[300], many[400] = "", body[800];
+    snprintf(cfg, sizeof cfg, "%s/agent.yaml", dir);
+    for (int i = 0; i < 33; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sp%d", i ? "," : "", i);
+    const char *cases[] = {
+        "local:\n  webhook:\n    url: http://example.com/hook\n",
+        "local:\n  series: %s\n",
+        "user: no-such-user-here\n", /* as root only: others stay who they are */
+    };
+    for (int i = 0; i < 3; i++) {
+        if (i == 2 && geteuid() != 0) {
+            print_message("[  SKIP    ] not root: the user case\n");
+            continue;
+        }
+        char extra[600];
+        snprintf(extra, sizeof extra, cases[i], many);
+        snprintf(body, sizeof body,
+                 "collectors: load\nbootstrap_servers: 127.0.0.1:1\nflush_timeout: 0s\n"
+                 "spool:\n  dir: \"\"\n%s%s",
+                 i == 2 ? "" : "user: \"\"\n", extra);
+        vg_tp_write_atomic(cfg, body);
+        assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, cfg), 1);
+        char *check = output(), *line = strstr(check, "vigil-agent: config error: ");
+        assert_non_null(line);
+        line[strcspn(line, "\n") + 1] = '\0';
+        int rc = run("timeout 30 %s --config %s", VG_AGENT_BIN, cfg);
+        char *start = output();
+        if (rc != EX_CONFIG || !strstr(line, cfg) || !strstr(start, line))
+            fail_msg("case %d: start exit %d, said:\n%s\n--check-config said:\n%s", i, rc, start,
+                     line);
+        free(check);
+        free(start);
+    }
+    free(dir);
+}
+
 /* The agent reads the local webhook's secret file after dropping to its service user: run as
  * root, the check reads it as that user too, so a file only root can read is refused. */
 static void check_config_reads_the_webhook_secret_as_the_service_user(void **state)
@@ -1748,6 +1791,7 @@ int main(void)
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
         cmocka_unit_test(check_config_refuses_kafka_clients_the_start_refuses),
         cmocka_unit_test(a_config_error_at_start_exits_78_which_the_units_do_not_restart),
+        cmocka_unit_test(a_start_refuses_the_local_guard_and_user_as_check_config_does),
         cmocka_unit_test(check_config_refuses_a_model_dir_the_start_could_not_create),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_masks_the_credentials_in_urls),
