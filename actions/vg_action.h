@@ -165,6 +165,10 @@ struct vg_action {
     /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. What is
      * left stays in the outbox when there is one, and is dropped (and counted) otherwise. */
     void (*destroy)(void *inst, int64_t drain_ms);
+    /* Optional (NULL: destroy does it all). What destroy does but the freeing: waits up to
+     * drain_ms, stops the thread, keeps or drops (and counts) what is left. stats() still works
+     * after it, with the final counts; submit() must not be called; destroy() then frees. */
+    void (*stop)(void *inst, int64_t drain_ms);
 };
 
 extern const struct vg_action *const vg_actions[];

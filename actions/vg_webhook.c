@@ -124,6 +124,7 @@ struct webhook {
     int max_attempts;
     int keep_retrying; /* retryable failures never drop a notification, max_age_ms may */
     int coalesce;      /* a resolve replaces its firing while that is queued, not in flight */
+    int stopped;       /* wh_stop has run: the thread is gone, the counts are final */
     int64_t max_age_ms;
     size_t queue_max;
     char *secret; /* webhook: HMAC key; pagerduty: routing key */
@@ -1768,7 +1769,7 @@ static void wh_stats(void *inst, struct vg_action_stats *out)
     struct webhook *w = inst;
     lock(w);
     *out = w->st;
-    out->queued = w->count;
+    out->queued = w->stopped ? 0 : w->count; /* once stopped, counted as dropped or kept */
     unlock(w);
     if (w->ob) {
         struct vg_outbox_stats os;
@@ -1778,10 +1779,12 @@ static void wh_stats(void *inst, struct vg_action_stats *out)
     }
 }
 
-static void wh_destroy(void *inst, int64_t drain_ms)
+/* The stop half of destroy: the counts it leaves (what was dropped or kept) are read by stats()
+ * before destroy frees them, so that a caller's last stats include what the stop dropped. */
+static void wh_stop(void *inst, int64_t drain_ms)
 {
     struct webhook *w = inst;
-    if (!w)
+    if (!w || w->stopped)
         return;
     struct timespec until = mono_deadline(drain_ms > 0 ? drain_ms : 0);
     lock(w);
@@ -1831,6 +1834,17 @@ static void wh_destroy(void *inst, int64_t drain_ms)
          (unsigned long long)w->st.kept, (unsigned long long)w->st.replayed,
          (unsigned long long)w->st.rate_limited, (unsigned long long)w->st.tls_errors,
          (unsigned long long)w->st.outbox_errors, (unsigned long long)w->st.redirects);
+    lock(w);
+    w->stopped = 1;
+    unlock(w);
+}
+
+static void wh_destroy(void *inst, int64_t drain_ms)
+{
+    struct webhook *w = inst;
+    if (!w)
+        return;
+    wh_stop(w, drain_ms);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->mu);
@@ -1844,6 +1858,7 @@ const struct vg_action vg_webhook_action = {
     .create = wh_create,
     .submit = wh_submit,
     .stats = wh_stats,
+    .stop = wh_stop,
     .destroy = wh_destroy,
 };
 
@@ -1856,6 +1871,7 @@ const struct vg_action vg_alertmanager_action = {
     .adopt = wh_submit,
     .forget_host = am_forget_host,
     .stats = wh_stats,
+    .stop = wh_stop,
     .destroy = wh_destroy,
 };
 
@@ -1865,6 +1881,7 @@ const struct vg_action vg_pagerduty_action = {
     .create = pd_create,
     .submit = wh_submit,
     .stats = wh_stats,
+    .stop = wh_stop,
     .destroy = wh_destroy,
 };
 
@@ -1874,5 +1891,6 @@ const struct vg_action vg_slack_action = {
     .create = slack_create,
     .submit = wh_submit,
     .stats = wh_stats,
+    .stop = wh_stop,
     .destroy = wh_destroy,
 };

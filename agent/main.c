@@ -1134,11 +1134,11 @@ static uint64_t waiting(struct agent *a)
 }
 
 /* At exit, local notifications get a bounded time to be delivered, so that the last stats line
- * counts them; what is still queued after that is dropped and counted by the receiver (its
- * `webhook stopped` line says how many). The time runs from stop_ms, the start of the stop: the
- * receiver's thread delivers during the Kafka flush too, and waiting 5 s more after a flush that
- * took flush_timeout (an outage, just when local alerts are sent) made the stop flush_timeout +
- * 1 s + 5 s, close to the unit's TimeoutStopSec. */
+ * counts them; what is still queued after that is dropped, in the receiver's `webhook stopped`
+ * line and in the last stats line's local_failed (the receiver is stopped first). The time runs
+ * from stop_ms, the start of the stop: the receiver's thread delivers during the Kafka flush too,
+ * and waiting 5 s more after a flush that took flush_timeout (an outage, just when local alerts are
+ * sent) made the stop flush_timeout + 1 s + 5 s, close to the unit's TimeoutStopSec. */
 static void drain_local(struct agent *a, int64_t stop_ms)
 {
     if (!a->linst)
@@ -1346,6 +1346,10 @@ static int run_loop(struct agent *a)
     if (left > 0)
         vg_error("messages still in librdkafka at exit, lost", "count=%d", left);
     drain_local(a, stop_ms);
+    /* The receiver stopped before the last stats line, so that what it drops then is counted
+     * in local_failed there (README), not only in its own `webhook stopped` line. */
+    if (a->linst && a->lact->stop)
+        a->lact->stop(a->linst, 0);
     log_stats(a);
     close_local(a);
     return 0;

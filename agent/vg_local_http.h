@@ -20,7 +20,7 @@
 
 #define VG_LOCAL_HTTP_LIB   "libvigil-agent-webhook.so"
 #define VG_LOCAL_HTTP_ENTRY "vg_local_http_entry"
-#define VG_LOCAL_HTTP_ABI   2u
+#define VG_LOCAL_HTTP_ABI   3u /* 3: vg_action.stop */
 
 struct vg_local_http_ops {
     unsigned abi;
