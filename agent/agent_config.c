@@ -63,7 +63,9 @@ static const struct vg_cfg_key keys[] = {
     {"kafka", VG_CFG_MAP, NULL, OFF(kafka), NOBOUND, NULL,
      "librdkafka producer properties, passed through (security.protocol, sasl.*, ssl.*, ...)"},
     {"flush_timeout", VG_CFG_DURATION, "10s", OFF(flush_timeout_ms), 0, 600000, NULL,
-     "on SIGTERM, how long to wait for queued messages to be delivered"},
+     "on SIGTERM, how long to wait for queued messages to be delivered before what is left goes "
+     "to the spool; 14s or more is warned about: the packaged unit's TimeoutStopSec=20s would "
+     "kill the agent before that, and librdkafka's queue would be lost"},
     {"spool.dir", VG_CFG_STRING, "/var/lib/vigil/spool", OFF(spool_dir), NOBOUND, NULL,
      "where messages wait, in order, while Kafka cannot take them (docs/reliability.md); "
      "created when its parent exists; empty: no spool (messages librdkafka cannot deliver "
@@ -228,8 +230,26 @@ int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
     return rc;
 }
 
+/* The packaged unit's TimeoutStopSec (packaging/systemd/vigil-agent.service; test_cli checks
+ * the two agree), and what a stop needs besides flush_timeout: the purge to the spool (up to
+ * 1 s), closing, and room for a slow disk. */
+#define UNIT_STOP_TIMEOUT_MS 20000
+#define STOP_MARGIN_MS       6000
+
 void agent_config_warn(const struct agent_cfg *c)
 {
+    /* Warned, not refused: a longer flush_timeout is right under a unit with a longer
+     * TimeoutStopSec, and a config that started before must still start. */
+    if (c->flush_timeout_ms >= UNIT_STOP_TIMEOUT_MS - STOP_MARGIN_MS) {
+        const char *w = vg_config_where("flush_timeout");
+        char q[VG_ERRLEN];
+        vg_warn("flush_timeout leaves no time to spool the queue before the packaged unit's "
+                "TimeoutStopSec kills the agent: a stop during an outage would lose what "
+                "librdkafka holds; keep it below the limit, or raise TimeoutStopSec with it",
+                "flush_timeout_ms=%lld limit_ms=%d timeout_stop_sec=%d where=%s",
+                (long long)c->flush_timeout_ms, UNIT_STOP_TIMEOUT_MS - STOP_MARGIN_MS,
+                UNIT_STOP_TIMEOUT_MS / 1000, vg_log_quote(q, sizeof(q), w ? w : "flush_timeout"));
+    }
     /* Notifications set these themselves after the host's labels, so that receivers can route on
      * them (actions/vg_action.c): a host label of the same name never reaches an alert. Warned,
      * not refused, so that a fleet's existing configs still start. */

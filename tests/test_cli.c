@@ -388,8 +388,7 @@ static void a_start_refuses_the_local_guard_and_user_as_check_config_does(void *
     for (int i = 0; i < 33; i++)
         snprintf(many + strlen(many), sizeof many - strlen(many), "%sp%d", i ? "," : "", i);
     const char *cases[] = {
-        "local:\n  webhook:\n    url: http://example.com/hook\n",
-        "local:\n  series: %s\n",
+        "local:\n  webhook:\n    url: http://example.com/hook\n", "local:\n  series: %s\n",
         "user: no-such-user-here\n", /* as root only: others stay who they are */
     };
     for (int i = 0; i < 3; i++) {
@@ -417,6 +416,34 @@ static void a_start_refuses_the_local_guard_and_user_as_check_config_does(void *
         free(start);
     }
     free(dir);
+}
+
+/* flush_timeout was accepted up to 10 min, but the packaged unit SIGKILLs the agent 20 s after
+ * SIGTERM: a stop during an outage then lost librdkafka's queue (spool.memory_messages) before it
+ * reached the spool, counted nowhere. From 14 s (20 s less the purge and a margin) it is warned
+ * about, by --check-config and the start alike. */
+static void check_config_warns_of_a_flush_timeout_the_unit_would_cut_short(void **state)
+{
+    (void)state;
+    char *u = vg_tp_read(VG_SOURCE_DIR "/packaging/systemd/vigil-agent.service");
+    assert_non_null(u);
+    assert_non_null(
+        strstr(u, "\nTimeoutStopSec=20s\n")); /* agent_config.c's UNIT_STOP_TIMEOUT_MS */
+    free(u);
+    assert_int_equal(run("%s --set user= --set spool.dir= --set flush_timeout=14s --check-config%s",
+                         VG_AGENT_BIN, ""),
+                     0);
+    char *o = output();
+    assert_non_null(strstr(o, "msg=\"flush_timeout leaves no time to spool the queue"));
+    assert_non_null(strstr(o, "flush_timeout_ms=14000 limit_ms=14000 timeout_stop_sec=20 "
+                              "where=\"--set\""));
+    free(o);
+    assert_int_equal(run("%s --set user= --set spool.dir= --set flush_timeout=13s --check-config%s",
+                         VG_AGENT_BIN, ""),
+                     0);
+    o = output();
+    assert_null(strstr(o, "flush_timeout leaves"));
+    free(o);
 }
 
 /* The agent reads the local webhook's secret file after dropping to its service user: run as
@@ -1792,6 +1819,7 @@ int main(void)
         cmocka_unit_test(check_config_refuses_kafka_clients_the_start_refuses),
         cmocka_unit_test(a_config_error_at_start_exits_78_which_the_units_do_not_restart),
         cmocka_unit_test(a_start_refuses_the_local_guard_and_user_as_check_config_does),
+        cmocka_unit_test(check_config_warns_of_a_flush_timeout_the_unit_would_cut_short),
         cmocka_unit_test(check_config_refuses_a_model_dir_the_start_could_not_create),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_masks_the_credentials_in_urls),
