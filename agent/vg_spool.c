@@ -27,6 +27,12 @@
 #define MAX_ID       ((1ull << (64 - IDX_BITS)) - 1)
 #define NO_END       UINT64_MAX
 
+/* Damaged bytes in a segment an earlier run left, between two valid records: the reader jumps
+ * from `from` to `to`. */
+struct gap {
+    uint64_t from, to;
+};
+
 struct seg {
     uint64_t id;
     uint64_t bytes;    /* valid bytes: records end here */
@@ -39,6 +45,8 @@ struct seg {
      * first record and skips the finished ones rather than trusting a count. */
     unsigned char *done;
     uint64_t done_cap; /* bytes */
+    struct gap *gaps; /* ascending; only in segments scanned at open, which are never appended to */
+    size_t n_gaps;
 };
 
 struct vg_spool {
@@ -130,6 +138,7 @@ static void forget_at(struct vg_spool *s, size_t i, int unlink_it)
         s->roff = s->ridx = 0;
     }
     free(g->done);
+    free(g->gaps);
     memmove(&s->segs[i], &s->segs[i + 1], (s->n - i - 1) * sizeof *s->segs);
     s->n--;
 }
@@ -264,8 +273,44 @@ static int read_record(int fd, uint64_t off, uint64_t size, void **payload, size
     return 1;
 }
 
-/* Counts the valid records of a segment left by an earlier run; a damaged tail is cut off. */
-static int scan(struct vg_spool *s, struct seg *g)
+/* After damage at off: the offset of the next whole valid record (magic, length and CRC all
+ * right) in the file, or size when there is none. Candidates are found by their magic, read in
+ * chunks, and each is checked as the reader would read it. */
+static uint64_t resync(int fd, uint64_t off, uint64_t size)
+{
+    enum { CHUNK = 64 * 1024 };
+    unsigned char *buf = malloc(CHUNK);
+    unsigned char m[4];
+    put32(m, MAGIC);
+    if (!buf)
+        return size;
+    for (uint64_t at = off + 1; at + HDR <= size;) {
+        size_t n = size - at < CHUNK ? (size_t)(size - at) : CHUNK;
+        if (read_full(fd, buf, n, at) < 0)
+            break;
+        for (size_t i = 0; i + 4 <= n; i++) {
+            if (memcmp(buf + i, m, 4) != 0)
+                continue;
+            void *p;
+            size_t len;
+            int64_t ts;
+            if (read_record(fd, at + i, size, &p, &len, &ts) == 1) {
+                free(p);
+                free(buf);
+                return at + i;
+            }
+        }
+        if (n < 4)
+            break;
+        at += n - 3; /* a magic across the chunk's end is found in the next one */
+    }
+    free(buf);
+    return size;
+}
+
+/* Counts the valid records of a segment left by an earlier run. Damaged bytes are skipped to the
+ * next valid record (a gap the reader jumps); with none after them, the rest is cut off. */
+static int scan(struct vg_spool *s, struct seg *g, uint64_t *file_size)
 {
     char path[600];
     seg_path(s, g->id, path, sizeof path);
@@ -274,6 +319,7 @@ static int scan(struct vg_spool *s, struct seg *g)
     if (fd < 0)
         return fd;
     uint64_t off = 0, size = (uint64_t)st.st_size;
+    *file_size = size;
     for (;;) {
         void *p;
         size_t len;
@@ -281,11 +327,30 @@ static int scan(struct vg_spool *s, struct seg *g)
         int rc = read_record(fd, off, size, &p, &len, &ts);
         if (rc == 0)
             break;
+        if (rc == -ENOMEM) {
+            close(fd);
+            return rc;
+        }
         if (rc < 0) {
             s->st.corrupt++;
-            vg_warn("spool: damaged record, rest of segment skipped",
-                    "file=%s offset=%" PRIu64 " bytes_skipped=%" PRIu64, path, off, size - off);
-            break;
+            uint64_t next = resync(fd, off, size);
+            struct gap *gp = next < size ? realloc(g->gaps, (g->n_gaps + 1) * sizeof *gp) : NULL;
+            if (!gp) {
+                vg_warn("spool: damaged record, rest of segment skipped",
+                        "file=%s offset=%" PRIu64 " bytes_skipped=%" PRIu64
+                        " records_before=%" PRIu64,
+                        path, off, size - off, g->records);
+                break;
+            }
+            /* The records after the damage are as good as any: a bad sector or a torn write
+             * early in a 4 MiB segment used to cost all of them. */
+            vg_warn("spool: damaged record, skipped to the next valid record",
+                    "file=%s offset=%" PRIu64 " bytes_skipped=%" PRIu64 " resumed_at=%" PRIu64,
+                    path, off, next - off, next);
+            g->gaps = gp;
+            g->gaps[g->n_gaps++] = (struct gap){off, next};
+            off = next;
+            continue;
         }
         free(p);
         if (g->records == MAX_SEG_RECS) { /* not written by this code: tokens cannot name more */
@@ -369,7 +434,8 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
     s->lo_id = s->n ? s->segs[0].id : FIRST_ID;
     s->hi_id = s->n ? s->segs[s->n - 1].id : FIRST_ID - 1;
     for (size_t i = 0; i < s->n;) {
-        if ((rc = scan(s, &s->segs[i])) == -ENOMEM) {
+        uint64_t file_size = 0;
+        if ((rc = scan(s, &s->segs[i], &file_size)) == -ENOMEM) {
             rc = vg_err(err, errlen, rc, "spool: out of memory");
             goto fail;
         }
@@ -393,10 +459,18 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
         }
         s->st.bytes += s->segs[i].bytes;
         s->st.records += s->segs[i].records;
-        if (s->segs[i].records == 0)
-            remove_at(s, i); /* empty or wholly damaged */
-        else
+        if (s->segs[i].records == 0) { /* empty or wholly damaged */
+            char path[600];
+            seg_path(s, s->segs[i].id, path, sizeof path);
+            if (file_size)
+                vg_warn("spool: segment without a valid record removed", "file=%s bytes=%" PRIu64,
+                        path, file_size);
+            else
+                vg_info("spool: empty segment removed", "file=%s", path);
+            remove_at(s, i);
+        } else {
             i++;
+        }
     }
     s->rid = s->n ? s->segs[0].id : 0;
     if (s->st.records)
@@ -597,6 +671,11 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
                 return s->rfd;
             s->rfd_id = g->id;
         }
+        for (size_t j = 0; j < g->n_gaps; j++)
+            if (g->gaps[j].from == s->roff) { /* damage scan skipped */
+                s->roff = g->gaps[j].to;
+                break;
+            }
         if (is_done(g, s->ridx)) { /* after vg_spool_rewind: finished already */
             unsigned char h[HDR];
             if (g->bytes - s->roff < HDR || read_full(s->rfd, h, HDR, s->roff) < 0 ||
@@ -721,8 +800,10 @@ void vg_spool_close(struct vg_spool *s)
         close(s->rfd);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
         free(s->segs[i].done);
+        free(s->segs[i].gaps);
+    }
     free(s->segs);
     free(s->dir);
     free(s);

@@ -10,9 +10,10 @@
  * On disk: <dir>/<20-digit id>.spool segment files, each a run of records (magic, payload length,
  * CRC-32 of the rest, wall-clock ms, payload), rolled at segment_bytes. Bounds: max_bytes over
  * all segments (when exceeded the oldest segment goes, its records counted as dropped_full) and
- * max_age (records older are skipped when read, counted as dropped_age). A record that fails its
- * CRC (a write torn by a crash) is counted as corrupt and reading goes on at the next segment;
- * a segment that cannot be opened as a regular file is counted so too, skipped and left alone.
+ * max_age (records older are skipped when read, counted as dropped_age). Bytes that are not a
+ * valid record (a write torn by a crash, a bad sector) are counted as corrupt, and reading goes on
+ * at the next valid record of the segment, or at the next segment when there is none; a segment
+ * that cannot be opened as a regular file is counted so too, skipped and left alone.
  * Appends are write()s without fsync: the spool covers broker outages and agent restarts, not
  * power loss, and one fsync per tick on every host is a cost for little gain.
  *

@@ -205,14 +205,9 @@ static void expired_records_are_skipped_and_counted(void **state)
     vg_spool_close(s);
 }
 
-static void damaged_record_loses_only_the_rest_of_its_segment(void **state)
+/* The path of the oldest (lowest id) segment file. */
+static void first_segment(char *path, size_t n)
 {
-    (void)state;
-    struct vg_spool *s = open_spool(0, 0, 200); /* 7 records of 32 bytes per segment */
-    append_n(s, 0, 21, 1000);
-    vg_spool_close(s);
-    assert_int_equal(segment_files(), 3);
-    /* Flip a payload byte of the fourth record of the first (oldest: lowest id) segment. */
     DIR *d = opendir(dir);
     struct dirent *e;
     char first[300] = "";
@@ -220,8 +215,22 @@ static void damaged_record_loses_only_the_rest_of_its_segment(void **state)
         if (strstr(e->d_name, ".spool") && (!first[0] || strcmp(e->d_name, first) < 0))
             snprintf(first, sizeof first, "%s", e->d_name);
     closedir(d);
+    snprintf(path, n, "%s/%s", dir, first);
+}
+
+/* A damaged record used to cost the rest of its segment (up to 4 MiB of intact records); the
+ * scan now finds the next valid record after the damage, and only the damaged one is lost. A
+ * rewind hands the same records again, jumping the same gap. */
+static void damaged_record_is_skipped_and_the_records_after_it_kept(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 200); /* 7 records of 32 bytes per segment */
+    append_n(s, 0, 21, 1000);
+    vg_spool_close(s);
+    assert_int_equal(segment_files(), 3);
+    /* Flip a payload byte of the fourth record of the first (oldest: lowest id) segment. */
     char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, first);
+    first_segment(path, sizeof path);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
     char c;
@@ -230,18 +239,54 @@ static void damaged_record_loses_only_the_rest_of_its_segment(void **state)
     assert_int_equal(pwrite(fd, &c, 1, 3 * 32 + 25), 1);
     close(fd);
 
-    /* Records 3-6 go with the damage; the second and third segments come back whole. */
+    /* Record 3 goes with the damage; 4-6 after it, and the other segments, come back. */
     s = open_spool(0, 0, 200);
     struct vg_spool_stats st;
     vg_spool_get_stats(s, &st);
     assert_int_equal(st.corrupt, 1);
-    assert_int_equal(st.records, 3 + 14);
-    for (int i = 0; i < 3; i++)
-        expect_next(s, 1000, i);
-    for (int i = 7; i < 21; i++)
-        expect_next(s, 1000, i);
+    assert_int_equal(st.records, 20);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 21; i++)
+            if (i != 3)
+                expect_next(s, 1000, i);
+        expect_empty(s);
+        assert_int_equal(vg_spool_rewind(s), 0);
+    }
+    vg_spool_close(s);
+}
+
+/* Garbage written into a segment (not over a record: between two) and a segment cut in the middle
+ * of a record: the records around the garbage are kept, and a cut tail costs only what was cut. */
+static void garbage_between_records_and_a_cut_tail_lose_only_the_damage(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 1000);
+    append_n(s, 0, 10, 1000); /* one segment of 10 records of 32 bytes */
+    vg_spool_close(s);
+    char path[600];
+    first_segment(path, sizeof path);
+    char *orig = malloc(320), junk[100];
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, orig, 320, 0), 320);
+    for (size_t i = 0; i < sizeof junk; i++) /* with a magic in it, that is no record */
+        junk[i] = (char)(i % 7 == 0 ? 'V' : "PSGV"[i % 4]);
+    /* records 0-4, 100 bytes of junk, records 5-9 cut in the middle of record 9 */
+    assert_int_equal(pwrite(fd, junk, sizeof junk, 5 * 32), (ssize_t)sizeof junk);
+    assert_int_equal(pwrite(fd, orig + 5 * 32, 5 * 32 - 10, 5 * 32 + sizeof junk), 5 * 32 - 10);
+    assert_int_equal(ftruncate(fd, 5 * 32 + sizeof junk + 5 * 32 - 10), 0);
+    close(fd);
+    free(orig);
+    s = open_spool(0, 0, 1000);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.corrupt, 2);
+    assert_int_equal(st.records, 9);
+    for (int i = 0; i < 9; i++)
+        vg_spool_delivered(s, expect_next(s, 1000, i));
     expect_empty(s);
     vg_spool_close(s);
+    assert_int_equal(segment_files(), 0); /* all delivered: removed */
 }
 
 /* One segment the agent cannot read used to turn the whole spool off, its readable segments
@@ -580,8 +625,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_spool_drops_its_oldest_records_and_counts_them, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(expired_records_are_skipped_and_counted, setup, teardown),
-        cmocka_unit_test_setup_teardown(damaged_record_loses_only_the_rest_of_its_segment, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(damaged_record_is_skipped_and_the_records_after_it_kept,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(garbage_between_records_and_a_cut_tail_lose_only_the_damage,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(unreadable_or_odd_segments_are_skipped_and_the_others_kept,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(prepended_records_come_before_the_spooled_ones, setup,
