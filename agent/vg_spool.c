@@ -562,12 +562,17 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
         struct seg *g = &s->segs[0];
         /* Records in flight are not lost here: their delivery report counts them (delivered or
          * delivery_failed). */
-        uint64_t lost = g->records - g->finished - g->inflight;
+        uint64_t lost = g->records - g->finished - g->inflight, was = s->st.dropped_full;
         s->st.dropped_full += lost;
         s->gone_inflight += g->inflight;
-        vg_warn("spool full: oldest segment dropped",
-                "records=%" PRIu64 " max_bytes=%" PRIu64 " dropped_full=%" PRIu64, lost,
-                s->cfg.max_bytes, s->st.dropped_full);
+        /* As expired records are: the first drop and then each one that passes another 1000
+         * records dropped are logged, the count has them all. With records of a segment's size
+         * every tick dropped one, and each was a line. */
+        if (lost && (was == 0 || was / 1000 != s->st.dropped_full / 1000))
+            vg_warn("spool full: oldest segment dropped",
+                    "records=%" PRIu64 " max_bytes=%" PRIu64 " dropped_full=%" PRIu64
+                    " logged=\"first, then every 1000 records\"",
+                    lost, s->cfg.max_bytes, s->st.dropped_full);
         remove_at(s, 0);
     }
     struct seg *g = s->wfd >= 0 ? find(s, s->wid) : NULL;

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "vg_log.h"
 #include "vg_spool.h"
 #include "vg_util.h"
 
@@ -187,6 +188,43 @@ static void full_spool_drops_its_oldest_records_and_counts_them(void **state)
         expect_next(s, 1000, i);
     expect_empty(s);
     vg_spool_close(s);
+}
+
+/* "spool full: oldest segment dropped" was logged for every segment dropped: with records the
+ * size of a segment, a line a tick. It is now logged as expired records are, for the first drop
+ * and then once each further 1000 records dropped; spool_dropped_full has them all. */
+static void spool_full_is_logged_for_the_first_drop_and_every_1000_records(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s.log", dir);
+    vg_log_set_rate_limit(0, 0); /* the generic limit would hide how many lines the spool asks */
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    struct vg_spool *s = open_spool(6 * 32, 0, 64); /* 2 records a segment, 6 in the spool */
+    append_n(s, 0, 3000, 1000);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    vg_spool_close(s);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    vg_log_set_rate_limit(20, 10000);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    int lines = 0;
+    while (fgets(line, sizeof line, f))
+        lines += strstr(line, "msg=\"spool full: oldest segment dropped\"") != NULL;
+    fclose(f);
+    unlink(path);
+    assert_true(st.dropped_full >= 2990);
+    assert_int_equal(st.dropped_full + st.records, 3000);
+    /* The first drop, then past 1000 and 2000. */
+    assert_int_equal(lines, 3);
 }
 
 static void expired_records_are_skipped_and_counted(void **state)
@@ -624,6 +662,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(full_spool_drops_its_oldest_records_and_counts_them, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            spool_full_is_logged_for_the_first_drop_and_every_1000_records, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_records_are_skipped_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_record_is_skipped_and_the_records_after_it_kept,
                                         setup, teardown),
