@@ -558,7 +558,9 @@ int vg_fleet_load(struct vg_fleet *f, char *err, size_t errlen)
         later[n_later++].mtime = stat(path, &sb) == 0 ? sb.st_mtim : (struct timespec){0, 0};
     }
     closedir(d);
-    qsort(later, n_later, sizeof(*later), newest_first);
+    /* later is NULL when nothing was deferred, and qsort's array must not be NULL (UBSan). */
+    if (n_later > 1)
+        qsort(later, n_later, sizeof(*later), newest_first);
     for (size_t i = 0; i < n_later; i++) {
         loaded += load_path(f, later[i].path, 0, &loaded_from, &refs, &n_refs) == 1;
         free(later[i].path);
