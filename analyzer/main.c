@@ -55,11 +55,31 @@
 /* Detector state checkpoints (state.topic); NULL when off. */
 static struct vg_state_topic *g_state;
 
+/* The stop's budget, from the first SIGTERM, so that it ends inside the packaged unit's
+ * TimeoutStopSec=30s with a margin: the final checkpoint and offset commit by STOP_OFFSETS_MS,
+ * the consumer's close and the producers' by STOP_KAFKA_MS, then the receivers' drain_timeout
+ * (5 s) and the scaling producer's 2 s flush: about 18 s in all when the broker is gone. A broker
+ * outage used to make it wait 10 s per checkpoint three times over, or for the group coordinator
+ * until the session timeout, and a close during a group re-join never returned. */
+#define STOP_OFFSETS_MS 8000
+#define STOP_KAFKA_MS   11000
+
 static volatile sig_atomic_t g_stop, g_reload;
+
+/* vg_mono_ms() of the first SIGTERM/SIGINT, and when a checkpoint waiting for the broker then
+ * gives up (vg_state_topic_set_stop_by): both set by the handler (lock-free atomics). */
+static _Atomic int64_t g_stop_at, g_ckpt_stop_by;
+
+/* Set once the stop's own checkpoint and commit are done: the revoke that the consumer's close
+ * runs has nothing new to write or commit, and must not wait for the broker again. */
+static atomic_int g_stopping;
 
 static void on_signal(int sig)
 {
     (void)sig;
+    int64_t zero = 0, now = vg_mono_ms(); /* clock_gettime: async-signal-safe */
+    if (atomic_compare_exchange_strong(&g_stop_at, &zero, now))
+        atomic_store(&g_ckpt_stop_by, now + STOP_OFFSETS_MS);
     g_stop = 1;
 }
 
@@ -251,16 +271,96 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
 /* Commits the positions as they are now, i.e. exactly what has been processed and
  * checkpointed: rd_kafka_commit(NULL) would take them later, on librdkafka's thread, by when
  * more messages may have been processed past the checkpoint. */
+/* Messages consumed when the last commit was sent, and when the last one acknowledged (commit_cb)
+ * was: the stop says how many it leaves to be consumed again. Both on the loop's thread. */
+static uint64_t g_consumed_at_commit, g_consumed_committed;
+
 static void commit_positions(rd_kafka_t *rk, int async)
+{
+    struct analyzer *a = rd_kafka_opaque(rk);
+    uint64_t consumed = g_consumed_at_commit = a->consumed;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__NO_OFFSET;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(rk, &l) || !l) {
+        e = rd_kafka_commit(rk, NULL, async);
+    } else {
+        if (l->cnt && !rd_kafka_position(rk, l))
+            e = rd_kafka_commit(rk, l, async);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    if (!async && (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET))
+        g_consumed_committed = consumed;
+}
+
+struct commit_wait {
+    int done;
+    rd_kafka_resp_err_t err;
+};
+
+static void commit_wait_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    struct commit_wait *w = opaque;
+    w->done = 1;
+    w->err = err;
+}
+
+/* The stop's commit: as commit_positions, but waiting until by (vg_mono_ms()) at most, where a
+ * synchronous rd_kafka_commit waits for the group coordinator until the session timeout (45 s by
+ * default) when the broker is down. 0 committed (or nothing to commit), -ETIMEDOUT not answered
+ * in time (it may still happen later), -EIO refused (counted and logged as commit_cb does). */
+static int commit_positions_by(struct analyzer *a, rd_kafka_t *rk, int64_t by)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
     if (rd_kafka_assignment(rk, &l) || !l) {
-        rd_kafka_commit(rk, NULL, async);
-        return;
+        l = NULL; /* the current offsets, as commit_positions does */
+    } else if (!l->cnt || rd_kafka_position(rk, l)) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return 0;
     }
-    if (l->cnt && !rd_kafka_position(rk, l))
-        rd_kafka_commit(rk, l, async);
-    rd_kafka_topic_partition_list_destroy(l);
+    uint64_t consumed = a->consumed;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    /* On the heap, and left there when no answer came: the queue goes, so its callback should
+     * never run later, but if it did it must not write into a stack frame gone by then. */
+    struct commit_wait *wp = calloc(1, sizeof(*wp)), w = {.done = 1};
+    rd_kafka_resp_err_t e =
+        wp && q ? rd_kafka_commit_queue(rk, l, q, commit_wait_cb, wp) : RD_KAFKA_RESP_ERR__FAIL;
+    if (!e) {
+        e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        for (int64_t left; !wp->done && (left = by - vg_mono_ms()) > 0;) {
+            /* The event API hands the result over as an event, a callback poll calls cb: either */
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, left > 100 ? 100 : (int)left);
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+                wp->done = 1;
+                wp->err = rd_kafka_event_error(ev);
+            }
+            if (ev)
+                rd_kafka_event_destroy(ev);
+        }
+        w = *wp;
+        if (w.done)
+            e = w.err;
+    }
+    if (q)
+        rd_kafka_queue_destroy(q); /* a late result finds it refcounted, not freed */
+    if (!wp || w.done)
+        free(wp);
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    if (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        g_consumed_committed = consumed;
+        return 0;
+    }
+    if (e == RD_KAFKA_RESP_ERR__TIMED_OUT)
+        return -ETIMEDOUT;
+    /* As commit_cb: every failure counted, the line under the generic rate limit. */
+    char kv[1024];
+    a->commit_errors++;
+    vg_warn("offset commit failed", "errors=%llu %s", (unsigned long long)a->commit_errors,
+            vg_kafka_commit_error_kv(e, NULL, kv, sizeof(kv)));
+    return -EIO;
 }
 
 /* Writes the changed hosts' state and waits for the broker: 1 when the offsets may be committed
@@ -632,7 +732,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * already, and this state, older than its own, must not overwrite it; its hosts go now. */
     int lost = rd_kafka_assignment_lost(rk);
     vg_info("partitions revoked", "count=%d lost=%d", parts->cnt, lost);
-    if (!lost && checkpoint(a))
+    /* Stopping, the stop's own checkpoint and commit came right before and nothing has been
+     * processed since: a second try would only wait for a broker that just did not answer. */
+    if (!lost && !atomic_load(&g_stopping) && checkpoint(a))
         commit_positions(rk, 0);
     vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
     free(g_revoked);
@@ -657,8 +759,10 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     struct analyzer *a = opaque;
     (void)rk;
-    if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+    if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        g_consumed_committed = g_consumed_at_commit;
         return;
+    }
     /* The generic rate limit, not one line per 100: it says how many it held back
      * (repeats_suppressed, "log lines suppressed"). */
     char kv[1024];
@@ -1191,6 +1295,62 @@ static void reload_rules(struct analyzer *a)
 /* How often the metrics topic's partition count is asked (run_loop). */
 #define PARTS_CHECK_MS 30000
 
+/* The stop's checkpoint and offset commit, one bounded wait each, both over by STOP_OFFSETS_MS
+ * after the signal (the handler set that deadline for a checkpoint already waiting, too): 1 when
+ * the offsets were committed. Then the revoke in the consumer's close does neither again. */
+static int stop_offsets(struct analyzer *a, int64_t stop_at)
+{
+    int64_t by = stop_at + STOP_OFFSETS_MS;
+    vg_info("stopping: committing offsets", "wait_ms=%lld",
+            (long long)(by > vg_mono_ms() ? by - vg_mono_ms() : 0));
+    atomic_store(&g_ckpt_stop_by, by); /* also when the stop did not come from a signal */
+    int rc = -ETIMEDOUT;
+    if (checkpoint(a)) {
+        /* A checkpoint acknowledged just in time: the broker answers, a second is enough. */
+        int64_t commit_by = vg_mono_ms() + 1000;
+        rc = commit_positions_by(a, a->rk, by > commit_by ? by : commit_by);
+    }
+    atomic_store(&g_stopping, 1);
+    return rc == 0;
+}
+
+/* The consumer's close (leaving the group: its partitions move at once rather than after the
+ * session timeout) served here until by, then its destroy until destroy_by: 1 closed and
+ * destroyed; 0 not closed in time, destroyed without the close; -1 not even destroyed in time,
+ * left to librdkafka's threads (librdkafka 2.0.2 may never finish a close or destroy during a
+ * group re-join with the broker gone). Nothing may use rk afterwards. */
+static int close_consumer_by(rd_kafka_t *rk, int64_t by, int64_t destroy_by)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_error_t *e = q ? rd_kafka_consumer_close_queue(rk, q) : NULL;
+    if (e) {
+        vg_warn("kafka consumer close not started", "reason=\"%s\"", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    /* The close forwards the group's queue, messages and errors included, to q: served with the
+     * event API, as rd_kafka_queue_poll_callback asserts on a message (no consume_cb), with
+     * the revoke and late commit results handed to their callbacks on this thread, as the
+     * synchronous close does; messages fetched meanwhile are dropped, read again from the
+     * committed offsets at the next start. */
+    struct analyzer *a = rd_kafka_opaque(rk);
+    while (q && !e && !rd_kafka_consumer_closed(rk) && vg_mono_ms() < by) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        if (!ev)
+            continue;
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            rebalance_cb(rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), a);
+        else if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT)
+            commit_cb(rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), a);
+        rd_kafka_event_destroy(ev);
+    }
+    int closed = q && !e && rd_kafka_consumer_closed(rk);
+    if (q)
+        rd_kafka_queue_destroy(q);
+    /* Never a close inside the destroy: it would run the callbacks on the destroy's thread. */
+    int rc = vg_kafka_destroy_by(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE, destroy_by);
+    return rc == -ETIMEDOUT ? -1 : closed;
+}
+
 static void run_loop(struct analyzer *a)
 {
     int64_t now = vg_mono_ms();
@@ -1539,6 +1699,8 @@ int main(int argc, char **argv)
         (rc = vg_state_topic_open(&g_state, bootstrap, a.cfg.state_topic, &a.cfg.kafka, err,
                                   sizeof(err))) == 0)
         vg_state_topic_set_stop(g_state, &g_restore_stop);
+    if (g_state)
+        vg_state_topic_set_stop_by(g_state, &g_ckpt_stop_by);
     pthread_mutex_lock(&a.lock);
     a.state = g_state; /* for /metrics */
     pthread_mutex_unlock(&a.lock);
@@ -1553,15 +1715,39 @@ int main(int argc, char **argv)
         vg_notify_ready("consuming");
         run_loop(&a);
         vg_notify_stopping();
-        vg_info("stopping: committing offsets", NULL);
-        if (checkpoint(&a))
-            commit_positions(a.rk, 0);
     }
+    /* The stop, in this order, bounded as STOP_OFFSETS_MS and STOP_KAFKA_MS say: the offsets,
+     * the consumer's close, the state producer, then the receivers' drain. */
+    int64_t stop_at = atomic_load(&g_stop_at);
+    if (!stop_at)
+        stop_at = vg_mono_ms();
+    int offsets_committed = 0, consumer = 1, state_left = 0;
+    size_t state_unsent = 0;
+    uint64_t uncommitted = 0;
+    if (!rc)
+        offsets_committed = stop_offsets(&a, stop_at);
     /* The API reads the engine: stop it before anything it reads goes away. */
     vg_http_stop(http);
+    /* Also after the assignment was lost (no commit possible): those are read again too. */
+    if (!rc && a.consumed > g_consumed_committed) {
+        uncommitted = a.consumed - g_consumed_committed;
+        vg_warn("stopping: offsets not committed: the messages since the last commit are "
+                "consumed again at the next start (the engine drops the repeats by boot and "
+                "sequence)",
+                "messages_since_last_commit=%llu waited_ms=%lld", (unsigned long long)uncommitted,
+                (long long)(vg_mono_ms() - stop_at));
+    }
+    int64_t kafka_by = stop_at + STOP_KAFKA_MS, now = vg_mono_ms();
     if (a.rk) {
-        rd_kafka_consumer_close(a.rk);
-        rd_kafka_destroy(a.rk);
+        consumer =
+            close_consumer_by(a.rk, kafka_by - 2000 > now + 1000 ? kafka_by - 2000 : now + 1000,
+                              kafka_by - 1000 > now + 1500 ? kafka_by - 1000 : now + 1500);
+        if (consumer < 1)
+            vg_warn("kafka consumer did not close in time: abandoned",
+                    "destroyed=%d detail=\"it did not leave its group: its partitions move to "
+                    "another member after the session timeout\"",
+                    consumer == 0);
+        a.rk = NULL;
     }
     analyzer_models_close(&a); /* last model checkpoints */
     if (g_state) {
@@ -1578,7 +1764,16 @@ int main(int argc, char **argv)
                 (unsigned long long)ss.records_dropped, (unsigned long long)ss.trials,
                 (unsigned long long)ss.trials_refused);
         a.state = NULL;
-        vg_state_topic_close(g_state);
+        now = vg_mono_ms();
+        if (vg_state_topic_close(g_state, kafka_by > now + 1000 ? kafka_by : now + 1000,
+                                 &state_unsent) < 0)
+            state_left = 1;
+        if (state_unsent || state_left)
+            vg_warn("state topic: records not written at the stop",
+                    "records=%zu producer_abandoned=%d detail=\"their hosts continue from their "
+                    "last written checkpoint; the offsets after it were not committed, so their "
+                    "messages are consumed again at the next start\"",
+                    state_unsent, state_left);
         g_state = NULL;
     }
     if (a.engine)
@@ -1604,6 +1799,12 @@ int main(int argc, char **argv)
     vg_history_free(a.history);
     free(g_revoked);
     vg_embedded_kafka_stop(ek);
+    if (!rc)
+        vg_info("stopped",
+                "took_ms=%lld offsets_committed=%d messages_since_last_commit=%llu "
+                "consumer_closed=%d state_records_unsent=%zu",
+                (long long)(vg_mono_ms() - stop_at), offsets_committed,
+                (unsigned long long)uncommitted, consumer, state_unsent);
     vg_config_free(&analyzer_config_table, &a.cfg);
     pthread_mutex_destroy(&a.lock);
     pthread_mutex_destroy(&a.silences_save_lock);

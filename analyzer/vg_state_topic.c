@@ -80,10 +80,11 @@ struct vg_state_topic {
     int64_t replaced_ms, replace_backoff_ms;
     char *topic;
     char *bootstrap;
-    const struct vg_kvlist *kafka; /* borrowed from the config, which outlives us */
-    const atomic_int *stop;        /* borrowed: set, a restore ends (vg_state_topic_set_stop) */
-    int32_t metrics_parts;         /* the metrics topic's partition count, 0: not known */
-    struct vg_strmap hosts;        /* host -> struct ent */
+    const struct vg_kvlist *kafka;  /* borrowed from the config, which outlives us */
+    const atomic_int *stop;         /* borrowed: set, a restore ends (vg_state_topic_set_stop) */
+    const _Atomic int64_t *stop_by; /* borrowed: nonzero, a checkpoint's wait ends by it */
+    int32_t metrics_parts;          /* the metrics topic's partition count, 0: not known */
+    struct vg_strmap hosts;         /* host -> struct ent */
     struct ent **dirty;
     size_t n_dirty, cap_dirty;
     uint64_t delivery_errors; /* from the delivery callback, per checkpoint */
@@ -260,7 +261,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
 {
     struct vg_state_topic *st = calloc(1, sizeof(*st));
     if (!st || !(st->topic = strdup(topic)) || !(st->bootstrap = strdup(bootstrap))) {
-        vg_state_topic_close(st);
+        vg_state_topic_close(st, 0, NULL);
         return -ENOMEM;
     }
     st->kafka = kafka;
@@ -268,7 +269,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
     rd_kafka_conf_t *conf;
     int rc = producer_conf(bootstrap, kafka, &conf, err, errlen);
     if (rc) {
-        vg_state_topic_close(st);
+        vg_state_topic_close(st, 0, NULL);
         return rc;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -278,7 +279,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
     st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
     if (!st->producer) {
         rd_kafka_conf_destroy(conf);
-        vg_state_topic_close(st);
+        vg_state_topic_close(st, 0, NULL);
         return vg_err(err, errlen, -EINVAL, "state topic producer: %s", rkerr);
     }
     char mb[32];
@@ -686,9 +687,30 @@ int vg_state_topic_ckpt_produce(struct vg_state_topic *st, const struct vg_engin
     return produce_records(st, e, ms, err, errlen);
 }
 
+/* rd_kafka_flush until deadline (vg_mono_ms()), or until *st->stop_by once a stop set it: in short
+ * slices, so that a SIGTERM that comes during a checkpoint of a broker outage does not wait out
+ * the checkpoint's whole timeout (up to 10 s) before the stop's own steps. */
+static rd_kafka_resp_err_t flush_until(struct vg_state_topic *st, int64_t deadline, int use_stop)
+{
+    for (;;) {
+        int64_t by = deadline, stop_by = use_stop && st->stop_by ? atomic_load(st->stop_by) : 0;
+        if (stop_by && stop_by < by)
+            by = stop_by;
+        int64_t left = by - vg_mono_ms();
+        rd_kafka_resp_err_t e = rd_kafka_flush(st->producer, left <= 0    ? 0
+                                                             : left > 100 ? 100
+                                                                          : (int)left);
+        if (!e || left <= 0)
+            return e;
+    }
+}
+
 void vg_state_topic_ckpt_wait(struct vg_state_topic *st)
 {
-    int64_t left = st->deadline - vg_mono_ms();
+    int64_t by = st->deadline, stop_by = st->stop_by ? atomic_load(st->stop_by) : 0;
+    if (stop_by && stop_by < by)
+        by = stop_by;
+    int64_t left = by - vg_mono_ms();
     int ms = left > 0 ? (int)left : 0;
     /* What a test waits for before it probes the API during the wait (test_state_size). */
     if (st->phase != CKPT_IDLE)
@@ -696,7 +718,7 @@ void vg_state_topic_ckpt_wait(struct vg_state_topic *st)
     if (st->phase == CKPT_CHECK)
         create_topic(st, ms);
     else if (st->phase != CKPT_IDLE)
-        st->flush_err = rd_kafka_flush(st->producer, ms);
+        st->flush_err = flush_until(st, st->deadline, 1);
     clock_gettime(CLOCK_MONOTONIC, &st->t2);
 }
 
@@ -1061,6 +1083,11 @@ void vg_state_topic_set_metrics_partitions(struct vg_state_topic *st, int32_t n)
         st->metrics_parts = n;
 }
 
+void vg_state_topic_set_stop_by(struct vg_state_topic *st, const _Atomic int64_t *stop_by)
+{
+    st->stop_by = stop_by;
+}
+
 void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out)
 {
     *out = st->st;
@@ -1072,14 +1099,8 @@ static void free_ent(void *v)
     free(v);
 }
 
-void vg_state_topic_close(struct vg_state_topic *st)
+static void free_st(struct vg_state_topic *st)
 {
-    if (!st)
-        return;
-    if (st->producer) {
-        rd_kafka_flush(st->producer, 5000);
-        rd_kafka_destroy(st->producer);
-    }
     if (st->conf_tmpl)
         rd_kafka_conf_destroy(st->conf_tmpl);
     vg_strmap_free(&st->hosts, free_ent);
@@ -1087,4 +1108,32 @@ void vg_state_topic_close(struct vg_state_topic *st)
     free(st->topic);
     free(st->bootstrap);
     free(st);
+}
+
+int vg_state_topic_close(struct vg_state_topic *st, int64_t by, size_t *unsent)
+{
+    if (unsent)
+        *unsent = 0;
+    if (!st)
+        return 0;
+    if (!st->producer) {
+        free_st(st);
+        return 0;
+    }
+    int64_t now = vg_mono_ms(), flush_by = by < now + 5000 ? by : now + 5000;
+    flush_until(st, flush_by, 0);
+    /* What is left belongs to checkpoints that were not acknowledged, so their offsets were not
+     * committed either: purged, its delivery reports served, and counted for the stop's log. */
+    int left = rd_kafka_outq_len(st->producer);
+    if (left > 0) {
+        rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(st->producer, 0);
+        if (unsent)
+            *unsent = (size_t)left;
+    }
+    now = vg_mono_ms();
+    if (vg_kafka_destroy_by(st->producer, 0, by > now + 1000 ? by : now + 1000) == -ETIMEDOUT)
+        return -ETIMEDOUT; /* st stays: the producer's threads may still use it */
+    free_st(st);
+    return 0;
 }

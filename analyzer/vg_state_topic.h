@@ -144,6 +144,16 @@ void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_t
  * and so no offset commit, can succeed meanwhile. Under the same lock as the checkpoints. */
 int vg_state_topic_producer_failed(const struct vg_state_topic *st, char *why, size_t whylen);
 
-void vg_state_topic_close(struct vg_state_topic *st);
+/* A checkpoint's wait for the broker (vg_state_topic_ckpt_wait) ends by *stop_by (vg_mono_ms())
+ * once that is nonzero: a signal handler sets it at a stop, so that the stop's own checkpoint and
+ * commit still fit in its budget when a checkpoint of a broker outage was waiting. */
+void vg_state_topic_set_stop_by(struct vg_state_topic *st, const _Atomic int64_t *stop_by);
+
+/* Writes what is still queued until by (vg_mono_ms(); 5 s from now at most), purges what is left
+ * (records of checkpoints not acknowledged, whose offsets were so not committed) with their count
+ * in *unsent (may be NULL), destroys the producer (until by, at least 1 s) and frees st. 0, or
+ * -ETIMEDOUT when the producer's destroy did not end in time: it is left running, and st with it.
+ */
+int vg_state_topic_close(struct vg_state_topic *st, int64_t by, size_t *unsent);
 
 #endif

@@ -543,3 +543,41 @@ int vg_kafka_resets_read(struct vg_kafka_resets *q, const char *topic, int32_t p
     }
     return 0;
 }
+
+struct destroy_job {
+    rd_kafka_t *rk;
+    int flags;
+    atomic_int done;
+};
+
+static void *destroy_main(void *arg)
+{
+    struct destroy_job *j = arg;
+    rd_kafka_destroy_flags(j->rk, j->flags);
+    atomic_store(&j->done, 1);
+    return NULL;
+}
+
+int vg_kafka_destroy_by(rd_kafka_t *rk, int flags, int64_t by)
+{
+    struct destroy_job *j = calloc(1, sizeof(*j));
+    pthread_t t;
+    if (j) {
+        j->rk = rk;
+        j->flags = flags;
+    }
+    if (!j || pthread_create(&t, NULL, destroy_main, j) != 0) {
+        free(j);
+        rd_kafka_destroy_flags(rk, flags);
+        return -EAGAIN;
+    }
+    while (!atomic_load(&j->done) && vg_mono_ms() < by)
+        vg_sleep_ms(10, NULL);
+    if (!atomic_load(&j->done)) {
+        pthread_detach(t); /* j stays with it: it writes done when (if) it ends */
+        return -ETIMEDOUT;
+    }
+    pthread_join(t, NULL);
+    free(j);
+    return 0;
+}

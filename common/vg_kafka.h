@@ -169,4 +169,13 @@ void vg_kafka_log(const char *client, int level, const char *fac, const char *bu
 rd_kafka_resp_err_t vg_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions,
                                           const struct vg_kafka_prop *configs, int timeout_ms);
 
+/* rd_kafka_destroy_flags(rk, flags) in a thread of its own, waited for until by (vg_mono_ms()):
+ * 0 when it ended, -ETIMEDOUT when not, and the thread is then left to it (never joined; the
+ * process is stopping). librdkafka 2.0.2's destroy may never return (a broker thread that waits
+ * for references a group re-join left behind, librdkafka issue 3470), and a stop that waits for
+ * it outlives the unit's TimeoutStopSec. The caller must not use rk, nor anything its callbacks
+ * use, once it has called this, and must keep what rk's log callback uses for the process's
+ * life; -EAGAIN (nothing started) when no thread could be made, rk destroyed in the caller. */
+int vg_kafka_destroy_by(rd_kafka_t *rk, int flags, int64_t by);
+
 #endif

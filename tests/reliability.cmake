@@ -35,9 +35,10 @@ vg_add_test(test_durability SOURCES test_durability.c LIBS vg_analyzerproc PkgCo
     TIMEOUT 240)
 add_dependencies(test_durability vigil-analyzer vigil-test-mockbroker vigil-test-receiver)
 
-# The analyzer's consumer under partition faults (offset resets) against the mock broker.
+# The analyzer's consumer under partition faults (offset resets), and its stop during a broker
+# outage, against the mock broker.
 vg_add_test(test_consumer_faults SOURCES test_consumer_faults.c LIBS vg_analyzerproc vg_common
-    TIMEOUT 180)
+    TIMEOUT 420)
 add_dependencies(test_consumer_faults vigil-analyzer vigil-test-mockbroker)
 
 # The agent through broker outages, leader moves and produce errors (its on-disk spool).

@@ -1,5 +1,6 @@
-/* The analyzer's Kafka consumer under faults of the partitions it reads, through real processes:
- * vigil-test-mockbroker (with its control FIFO) and vigil-analyzer. */
+/* The analyzer's Kafka consumer under faults of the partitions it reads, and its stop during a
+ * broker outage, through real processes: vigil-test-mockbroker (with its control FIFO) and
+ * vigil-analyzer. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -107,10 +109,175 @@ static void an_offset_reset_is_logged_and_its_skipped_records_counted(void **sta
     free(dir);
 }
 
+/* The packaged unit's TimeoutStopSec: systemd SIGKILLs a stop that takes longer, before the
+ * receivers' drain. The stop is meant to take about 18 s at most (main.c, STOP_KAFKA_MS). */
+#define UNIT_STOP_MS 30000
+/* Past this the stop is called hung and the analyzer killed. */
+#define HUNG_MS 60000
+
+static void fail_with_log(const struct vg_ap *a, const char *what)
+{
+    char *t = vg_tp_read(a->log);
+    fail_msg("%s:\n%s", what, t ? t : "");
+}
+
+/* Starts an analyzer with a webhook receiver nobody answers (its alerts stay in the outbox) and
+ * the extra sets, waits for its partitions and for it to process 80 messages of 4 hosts. */
+static void start_consuming(struct vg_ap *a, const char *dir, const char *bootstrap,
+                            const char *const *extra)
+{
+    static char outbox[600];
+    snprintf(outbox, sizeof outbox, "outbox.dir=%s/outbox", dir);
+    vg_tp_sh("mkdir -p %s/outbox", dir);
+    const char *sets[24] = {"webhook.url=http://127.0.0.1:1/alerts", outbox, "stats_interval=5s",
+                            "kafka.topic.metadata.refresh.interval.ms=2000"};
+    size_t n = 4;
+    for (; extra && *extra && n < 23; extra++)
+        sets[n++] = *extra;
+    sets[n] = NULL;
+    vg_ap_start(a, dir, "stop", bootstrap, sets);
+    if (vg_tp_wait_contains(a->log, "msg=\"partitions assigned\"", 60000) != 0)
+        fail_with_log(a, "no assignment");
+    for (int h = 0; h < 4; h++) {
+        char host[32];
+        snprintf(host, sizeof host, "stop-%d", h);
+        send_ticks(dir, bootstrap, host, 0, 20);
+    }
+    int64_t end = vg_tp_mono_ms() + 30000;
+    while (vg_ap_metric(a, "vigil_messages_consumed_total") < 80 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    assert_true(vg_ap_metric(a, "vigil_messages_consumed_total") >= 80);
+}
+
+/* SIGTERM, then after_ms later the broker command (NULL: none); waits for the exit, up to HUNG_MS
+ * (then kills it and fails). Asserts a clean exit (0) within the unit's TimeoutStopSec, the
+ * receivers' drain and the stop's summary line. */
+static void stop_and_expect_a_bounded_clean_exit(struct vg_ap *a, const char *dir, int64_t after_ms,
+                                                 const char *cmd)
+{
+    int64_t t0 = vg_tp_mono_ms();
+    assert_int_equal(kill(a->pid, SIGTERM), 0);
+    if (cmd) {
+        vg_tp_pause_ms(after_ms);
+        vg_ap_broker_control(dir, cmd);
+    }
+    int st = 0;
+    pid_t w = 0;
+    while ((w = waitpid(a->pid, &st, WNOHANG)) == 0 && vg_tp_mono_ms() - t0 < HUNG_MS)
+        vg_tp_pause_ms(100);
+    int64_t took = vg_tp_mono_ms() - t0;
+    fprintf(stderr, "stopped in %lld ms\n", (long long)took);
+    if (w != a->pid) {
+        kill(a->pid, SIGKILL);
+        waitpid(a->pid, NULL, 0);
+        char what[128];
+        snprintf(what, sizeof what, "still running %lld ms after SIGTERM (killed)",
+                 (long long)took);
+        fail_with_log(a, what);
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_with_log(a, "the stop did not exit 0");
+    if (took >= UNIT_STOP_MS)
+        fail_with_log(a, "the stop took longer than the unit's TimeoutStopSec");
+    vg_ap_expect_log(a, "msg=\"receivers stopped\"");
+    vg_ap_expect_log(a, "msg=\"stopped\" took_ms=");
+}
+
+/* State topic on, broker down with messages processed and not checkpointed: the run loop's
+ * checkpoint, the stop's and the revoke's each waited 10 s in turn, then the state producer's
+ * flush 5 s (34 s). Now the stop says what it left: offsets not committed (consumed again at the
+ * next start) and the state records not written. */
+static void
+a_stop_during_an_outage_with_a_state_topic_ends_in_time_and_says_what_it_left(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("stop-outage-state"), bootstrap[256];
+    pid_t broker = vg_ap_start_broker_ctl(dir, 1, bootstrap, sizeof bootstrap);
+    struct vg_ap a;
+    const char *sets[] = {"state.checkpoint_interval=1s", NULL};
+    start_consuming(&a, dir, bootstrap, sets);
+    send_ticks(dir, bootstrap, "stop-0", 20, 25);
+    vg_ap_wait_metric(&a, "vigil_messages_consumed_total", 85, 20000);
+    vg_ap_broker_control(dir, "down");
+    vg_tp_pause_ms(2000);
+    stop_and_expect_a_bounded_clean_exit(&a, dir, 0, NULL);
+    vg_ap_expect_log(&a, "msg=\"stopping: offsets not committed: the messages since the last "
+                         "commit are consumed again at the next start");
+    vg_ap_expect_log(&a, "offsets_committed=0");
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
+/* No state topic: the stop's synchronous commit waited for the group coordinator until the
+ * session timeout (46 s). */
+static void a_stop_during_an_outage_without_a_state_topic_ends_in_time(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("stop-outage-nostate"), bootstrap[256];
+    pid_t broker = vg_ap_start_broker_ctl(dir, 1, bootstrap, sizeof bootstrap);
+    struct vg_ap a;
+    const char *sets[] = {"state.topic=", "commit_interval=60s", NULL};
+    start_consuming(&a, dir, bootstrap, sets);
+    vg_ap_broker_control(dir, "down");
+    vg_tp_pause_ms(2000);
+    stop_and_expect_a_bounded_clean_exit(&a, dir, 0, NULL);
+    vg_ap_expect_log(&a, "messages_since_last_commit=80");
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
+/* SIGTERM while the group re-joins (the metrics topic was unavailable and is back), the broker
+ * gone 4 s later: the analyzer never exited, in rd_kafka_destroy (audit s50, finding 1). */
+static void a_stop_during_a_group_rejoin_with_the_broker_gone_ends(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("stop-rejoin"), bootstrap[256];
+    pid_t broker = vg_ap_start_broker_ctl(dir, 1, bootstrap, sizeof bootstrap);
+    struct vg_ap a;
+    const char *sets[] = {"state.topic=", NULL};
+    start_consuming(&a, dir, bootstrap, sets);
+    vg_ap_broker_control(dir, "topic-error vigil.metrics 3");
+    if (vg_tp_wait_contains(a.log, "msg=\"partitions revoked\"", 30000) != 0)
+        fail_with_log(&a, "no revoke after the topic error");
+    vg_tp_pause_ms(2000);
+    vg_ap_broker_control(dir, "topic-error vigil.metrics 0");
+    vg_tp_pause_ms(8000); /* re-joining: the mock group takes longer than this */
+    stop_and_expect_a_bounded_clean_exit(&a, dir, 4000, "down");
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
+/* The control, broker up: the stop's own checkpoint and bounded commit commit exactly what was
+ * processed (the periodic ones being far off), and the consumer leaves its group. */
+static void a_stop_with_the_broker_up_commits_what_was_processed(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("stop-up"), bootstrap[256];
+    pid_t broker = vg_ap_start_broker_ctl(dir, 1, bootstrap, sizeof bootstrap);
+    struct vg_ap a;
+    const char *sets[] = {"state.checkpoint_interval=1h", "commit_interval=10m", NULL};
+    start_consuming(&a, dir, bootstrap, sets);
+    stop_and_expect_a_bounded_clean_exit(&a, dir, 0, NULL);
+    vg_ap_expect_log(&a, "offsets_committed=1 messages_since_last_commit=0 consumer_closed=1 "
+                         "state_records_unsent=0");
+    char *log = vg_tp_read(a.log);
+    assert_null(strstr(log, "offsets not committed"));
+    assert_null(strstr(log, "abandoned"));
+    free(log);
+    assert_int_equal(vg_ap_committed_total(bootstrap, 4), 80);
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_offset_reset_is_logged_and_its_skipped_records_counted),
+        cmocka_unit_test(a_stop_with_the_broker_up_commits_what_was_processed),
+        cmocka_unit_test(
+            a_stop_during_an_outage_with_a_state_topic_ends_in_time_and_says_what_it_left),
+        cmocka_unit_test(a_stop_during_an_outage_without_a_state_topic_ends_in_time),
+        cmocka_unit_test(a_stop_during_a_group_rejoin_with_the_broker_gone_ends),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
