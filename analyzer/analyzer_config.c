@@ -354,7 +354,8 @@ static const struct vg_cfg_key keys[] = {
      "ticks of a host's history the mv model forecasts the next tick from"},
     {"model.top_k", VG_CFG_INT, "3", OFF(model_top_k), 1, 8, NULL,
      "metrics averaged into the mv score and named as its attribution; a change keeps each "
-     "group's trained weights, its hosts' calibrations learn again"},
+     "group's trained weights, its hosts' calibrations learn again (those restored from "
+     "state.topic records too)"},
     {"model.calib_init", VG_CFG_INT, "128", OFF(model_calib_init), 16, 256, NULL,
      "warm mv ticks a host's error scales are fitted on, then as many its calibration learns, "
      "before its score leaves 0"},

@@ -931,7 +931,16 @@ int vg_fleet_host_import(struct vg_fleet *f, const char *host, const struct vg_f
     if (rc < 0 || (rc = vg_fleet_add_row(f, g, host, err, errlen)) < 0)
         return rc;
     rc = vg_mv_host_set(g->mv, id, in->row, in->age, in->phase, err, errlen);
-    if (rc == 0 && f->p.host_score && !*fresh) {
+    if (rc == 0 && f->p.host_score && !*fresh && g->calib_top_k) {
+        if (!g->calib_logged) {
+            char q[160];
+            vg_info("model.top_k changed: hosts restored into this group learn their calibration "
+                    "again",
+                    "group=%s checkpoint_top_k=%u top_k=%u", vg_log_quote(q, sizeof(q), g->name),
+                    g->calib_top_k, vg_mv_params(g->mv)->score.top_k);
+            g->calib_logged = 1;
+        }
+    } else if (rc == 0 && f->p.host_score && !*fresh) {
         if (!in->hscore)
             rc = vg_err(err, errlen, -EINVAL, "group %s: the record has no host score", in->group);
         else

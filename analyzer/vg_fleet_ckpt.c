@@ -376,6 +376,8 @@ static int load_one(struct vg_fleet *f, const char *path, int own_only,
     f->st.groups++;
     struct group *keep = g;
     g = NULL;
+    if (top_k_changed)
+        keep->calib_top_k = had.score.top_k;
     for (long i = 0; i < n; i++)
         if ((rc = vg_fleet_add_row(f, keep, hosts[i], err, errlen)) < 0)
             goto out;

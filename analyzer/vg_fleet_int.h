@@ -61,6 +61,12 @@ struct group {
     /* Names of metrics its hosts sent that it does not model, logged once each (a collector or
      * a disk added after the group was made); at most VG_FLEET_IGNORED_MAX of them. */
     struct vg_strmap ignored;
+    /* Loaded from a checkpoint written under another model.top_k (that top_k, else 0): the host
+     * scores that state records carry were fitted on the mean of those errors and nothing in a
+     * record says which top_k, so imported hosts learn their calibration again for as long as
+     * the group lives in this process. calib_logged: that was logged (once per group). */
+    uint32_t calib_top_k;
+    unsigned char calib_logged;
 };
 
 #define VG_FLEET_IGNORED_MAX 256

@@ -1044,6 +1044,60 @@ static void test_a_top_k_change_keeps_the_groups_weights(void **state)
     unlink(path); /* the tests after count the groups they load */
 }
 
+/* The state-topic restore runs after the checkpoints load: a host's record carries a
+ * calibration fitted on the mean of the old top_k errors, and nothing in it says which top_k.
+ * Imported into a group whose checkpoint had another top_k, the host learns it again, as the
+ * hosts that came only from the checkpoint do (logged once for the group). */
+static void test_a_host_restored_after_a_top_k_change_learns_its_calibration_again(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = hs_params();
+    struct vg_fleet *f, *g;
+    char err[VG_ERRLEN], log[4096];
+    clear_refused();
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 150; t++)
+        put_tick(f, 4, t, -1);
+    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+    struct vg_fleet_params q = p;
+    q.mv.score.top_k = p.mv.score.top_k - 1;
+    q.hs.top_k = p.hs.top_k - 1;
+    g = load_logged(&q, 1, log, sizeof(log));
+    int saved = log_begin();
+    for (int h = 0; h < 2; h++) {
+        char host[16];
+        snprintf(host, sizeof(host), "web-%02d", h);
+        struct vg_fleet_host_state hs;
+        assert_int_equal(vg_fleet_host_export(f, host, &hs, err, sizeof(err)), 0);
+        assert_non_null(hs.hscore);
+        int fresh = 1;
+        assert_int_equal(vg_fleet_host_import(g, host, &hs, &fresh, err, sizeof(err)), 0);
+        assert_int_equal(fresh, 0); /* the weights are trained: only the calibration is stale */
+        free_host_state(&hs);
+    }
+    log_end(saved, log, sizeof(log));
+    printf("  %s", log);
+    const char *msg = "msg=\"model.top_k changed: hosts restored into this group learn their "
+                      "calibration again\"";
+    assert_int_equal(count_of(log, msg), 1); /* once for the group, not once per host */
+    put_tick(f, 4, 150, -1);
+    put_tick(g, 4, 150, -1);
+    for (int h = 0; h < 3; h++) {
+        char host[16];
+        snprintf(host, sizeof(host), "web-%02d", h);
+        struct vg_fleet_score a, b;
+        assert_int_equal(vg_fleet_host(f, host, &a), 0);
+        assert_int_equal(vg_fleet_host(g, host, &b), 0);
+        assert_int_equal(a.hs_rc, 0);
+        assert_int_not_equal(b.hs_rc, 0); /* imported (web-00, web-01) or not: learning again */
+    }
+    vg_fleet_free(f);
+    vg_fleet_free(g);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/web.ckpt", dir);
+    unlink(path); /* the tests after count the groups they load */
+}
+
 /* A group's columns are fixed when it is made, by the patterns (model.metrics) of the analyzer
  * that made it. A checkpoint written under other ones (an analyzer from before the patterns took
  * the first names in byte order) would keep its columns for good; it is refused, naming where the
@@ -2197,6 +2251,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
         cmocka_unit_test(test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file),
         cmocka_unit_test(test_a_top_k_change_keeps_the_groups_weights),
+        cmocka_unit_test(test_a_host_restored_after_a_top_k_change_learns_its_calibration_again),
         cmocka_unit_test(test_checkpoint_wider_than_max_metrics_is_refused_naming_both),
         cmocka_unit_test(test_an_imported_host_of_other_columns_is_refused_naming_them),
         cmocka_unit_test(test_an_imported_host_of_another_window_is_refused_naming_both),
