@@ -305,6 +305,28 @@ static void test_bad_checkpoints_are_refused_with_their_reason(void **state)
     expect_refused(bad, "4 bytes after its end marker");
     free(longer);
 
+    /* Repeated end markers (a hostile or fuzzed file): each is a candidate end whose checksum
+     * was once taken from byte 0, hours for these 8 MB; one pass now. Alone after the header
+     * they are no end; after a good file, its own end marker is still the one found. */
+    size_t units = (8u << 20) / 12;
+    unsigned char *marks = calloc(1, len + units * 12);
+    assert_non_null(marks);
+    memcpy(marks, b, 16);
+    for (size_t k = 0; k < units; k++)
+        memcpy(marks + 16 + 12 * k, "END!", 4);
+    spit(bad, marks, 16 + units * 12);
+    expect_refused(bad, "no end marker");
+    memcpy(marks, b, len);
+    memset(marks + len, 0, units * 12);
+    for (size_t k = 0; k < units; k++)
+        memcpy(marks + len + 12 * k, "END!", 4);
+    spit(bad, marks, len + units * 12);
+    char want[80];
+    snprintf(want, sizeof(want), "%zu bytes after its end marker (at byte %zu of", units * 12,
+             len - 16);
+    expect_refused(bad, want);
+    free(marks);
+
     /* Refused unread: a file larger than any group writes (sparse here, so it costs no disk),
      * which would otherwise be read whole into memory, and a FIFO, which would block the open. */
     assert_int_equal(truncate(bad, (off_t)VG_CKPT_MAX_FILE + 1), 0);
