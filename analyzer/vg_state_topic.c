@@ -920,12 +920,17 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
          * analyzers of both versions read during an upgrade): one the metrics topic cannot
          * have is damage, not another analyzer's host. */
         if (!bad &&
-            (r.partition < 0 || (st->metrics_parts > 0 && r.partition >= st->metrics_parts))) {
+            !vg_state_topic_partition_possible(r.partition, st->metrics_parts, c->parts, c->n)) {
             bad = 1;
-            snprintf(ierr, sizeof(ierr),
-                     "metrics partition %lld in the record's header, the metrics topic has %d "
-                     "(corrupt header)",
-                     (long long)(uint32_t)r.partition, (int)st->metrics_parts);
+            if (st->metrics_parts > 0)
+                snprintf(ierr, sizeof(ierr),
+                         "metrics partition %d in the record's header, the metrics topic has %d "
+                         "(corrupt header)",
+                         (int)r.partition, (int)st->metrics_parts);
+            else
+                snprintf(ierr, sizeof(ierr),
+                         "metrics partition %d in the record's header (corrupt header)",
+                         (int)r.partition);
         }
         if (bad) {
             /* Which analyzer's host it is cannot be told (the metrics partition is in the

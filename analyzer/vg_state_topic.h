@@ -132,9 +132,24 @@ int vg_state_topic_check_kafka(const struct vg_kvlist *kafka, char *err, size_t 
 /* A restore ends, -ECANCELED (not counted as a restore error), soon after *stop (may be NULL)
  * is set: within 5 s, the longest one request to the broker may take (vg_kafka_read.h). */
 /* The metrics topic's partition count (0: not known). A record whose header names a metrics
- * partition at or past it is refused on restore as corrupt (counted, logged, its host cold): that
- * field is outside the record's checksum. */
+ * partition at or past it, and not in the restore's assignment, is refused on restore as corrupt
+ * (counted, logged, its host cold): that field is outside the record's checksum. */
 void vg_state_topic_set_metrics_partitions(struct vg_state_topic *st, int32_t n);
+/* Whether a record's metrics partition p can be one of the metrics topic's, whose count is
+ * count (0: not known): never when negative; always when it is in this consumer's assignment
+ * (assigned, n of them), which proves it exists even when the count was asked of a broker whose
+ * metadata is older than partitions added since; else when below the count or the count is not
+ * known. Inline: the restore's check, and what the unit tests call. */
+static inline int vg_state_topic_partition_possible(int32_t p, int32_t count,
+                                                    const int32_t *assigned, size_t n)
+{
+    if (p < 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (assigned[i] == p)
+            return 1;
+    return count <= 0 || p < count;
+}
 void vg_state_topic_set_stop(struct vg_state_topic *st, const atomic_int *stop);
 
 void vg_state_topic_get_stats(const struct vg_state_topic *st, struct vg_state_topic_stats *out);
