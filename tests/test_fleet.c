@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -689,6 +691,16 @@ static void test_restart_resumes_from_checkpoints(void **state)
 }
 
 /* A fleet with p whose 2 hosts learned ticks ticks, checkpointed to dir and freed. */
+/* Sets path's modification time to secs_ago seconds before now. */
+static void set_age(const char *path, int secs_ago)
+{
+    struct timespec ts[2];
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts[0]), 0);
+    ts[0].tv_sec -= secs_ago;
+    ts[1] = ts[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
 static void save_trained(const struct vg_fleet_params *p, uint64_t ticks)
 {
     struct vg_fleet *f;
@@ -1155,7 +1167,8 @@ static void test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file(void 
     snprintf(kept, sizeof(kept), "%s.refused", copy);
     clear_refused();
     unlink(kept);
-    /* The stale model: 3 hosts. The group's own file, newer: 2 hosts. */
+    /* The copy: 3 hosts. The group's own file: 2 hosts. The copy is the newer file (a backup
+     * restored with cp, say), so that the own file wins as the own file, not as the newest. */
     assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
     for (uint64_t t = 0; t < 30; t++)
         put_tick(f, 3, t, -1);
@@ -1163,6 +1176,8 @@ static void test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file(void 
     vg_fleet_free(f);
     assert_int_equal(rename(own, copy), 0);
     save_trained(&p, 60);
+    set_age(own, 600);
+    set_age(copy, 0);
 
     f = load_logged(&p, 1, log, sizeof(log));
     printf("  %s", log);
@@ -1190,6 +1205,58 @@ static void test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file(void 
     assert_int_equal(st.ckpt_refused, 0);
     vg_fleet_free(f);
     unlink(copy); /* the tests after count the groups they load */
+}
+
+/* With no file of its own (web.ckpt lost), a group found only in copies resumes from the newest
+ * of them by modification time, whichever comes first by name or directory order; the other is
+ * refused naming the file the group came from. */
+static void test_the_newest_of_several_copies_of_a_group_without_its_own_file_loads(void **state)
+{
+    (void)state;
+    struct vg_fleet_params p = params();
+    struct vg_fleet *f;
+    char err[VG_ERRLEN], log[4096], own[300], a[300], z[300], ka[320], kz[320];
+    snprintf(own, sizeof(own), "%s/web.ckpt", dir);
+    snprintf(a, sizeof(a), "%s/aaa.ckpt", dir);
+    snprintf(z, sizeof(z), "%s/zzz.ckpt", dir);
+    snprintf(ka, sizeof(ka), "%s.refused", a);
+    snprintf(kz, sizeof(kz), "%s.refused", z);
+    clear_refused();
+    unlink(ka);
+    unlink(kz);
+    /* aaa.ckpt: 3 hosts; zzz.ckpt: 2 hosts. */
+    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 30; t++)
+        put_tick(f, 3, t, -1);
+    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
+    vg_fleet_free(f);
+    assert_int_equal(rename(own, a), 0);
+    save_trained(&p, 60);
+    assert_int_equal(rename(own, z), 0);
+    for (int round = 0; round < 2; round++) {
+        const char *newer = round == 0 ? a : z, *older = round == 0 ? z : a;
+        set_age(older, 600);
+        set_age(newer, 0);
+        f = load_logged(&p, 1, log, sizeof(log));
+        printf("  %s", log);
+        struct vg_fleet_stats st;
+        vg_fleet_get_stats(f, &st);
+        assert_int_equal(st.groups, 1);
+        assert_int_equal(st.hosts, round == 0 ? 3 : 2);
+        assert_int_equal(st.ckpt_loaded, 1);
+        assert_int_equal(st.ckpt_refused, 1);
+        const char *base = strrchr(older, '/') + 1;
+        char want[64];
+        snprintf(want, sizeof(want), "%s holds group web, already loaded from ", base);
+        assert_non_null(strstr(log, want));
+        assert_int_equal(access(newer, F_OK), 0);
+        char kept[320];
+        snprintf(kept, sizeof(kept), "%s.refused", older);
+        assert_int_equal(rename(kept, older), 0);
+        vg_fleet_free(f);
+    }
+    unlink(a); /* the tests after count the groups they load */
+    unlink(z);
 }
 
 /* A checkpoint of more columns than model.max_metrics (written before the key was lowered) is
@@ -2250,6 +2317,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
         cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
         cmocka_unit_test(test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file),
+        cmocka_unit_test(test_the_newest_of_several_copies_of_a_group_without_its_own_file_loads),
         cmocka_unit_test(test_a_top_k_change_keeps_the_groups_weights),
         cmocka_unit_test(test_a_host_restored_after_a_top_k_change_learns_its_calibration_again),
         cmocka_unit_test(test_checkpoint_wider_than_max_metrics_is_refused_naming_both),
