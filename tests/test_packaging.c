@@ -143,7 +143,7 @@ static char *run_script(const char *comp, const char *script, const char *args,
                  "\"deb-systemd-helper --quiet\") exit 1;; "
                  "dpkg-query*) [ -n \"$OTHER\" ] || exit 1; printf %%s \"$OTHER\";; "
                  "esac\\nexit 0\\n' >stub && "
-                 "chmod +x stub && for c in getent adduser deluser install rm rmdir ls "
+                 "chmod +x stub && for c in getent adduser deluser install rm rmdir ls setpriv "
                  "deb-systemd-helper deb-systemd-invoke systemctl dpkg-query; do "
                  "ln -sf stub $c; done && : >%s",
                  stubs, stubs, log, log),
@@ -309,8 +309,9 @@ static void analyzer_unit_cannot_write_the_agents_btf_cache(void **state)
     const char *comps[] = {"agent", "analyzer"};
     for (size_t i = 0; i < 2; i++) {
         char *t = run_postinst(comps[i]);
-        if (!strstr(t, "install -d -o vigil -g vigil -m 0700 /var/lib/vigil/btf\n"))
-            fail_msg("%s postinst does not make /var/lib/vigil/btf:\n%s", comps[i], t);
+        if (!strstr(t, "setpriv --reuid=vigil --regid=vigil --init-groups mkdir -p -m 0700 "
+                       "/var/lib/vigil/btf\n"))
+            fail_msg("%s postinst does not make /var/lib/vigil/btf as vigil:\n%s", comps[i], t);
         free(t);
     }
     if (vg_tp_sh("command -v systemd-analyze >/dev/null") != 0) {
@@ -327,6 +328,61 @@ static void analyzer_unit_cannot_write_the_agents_btf_cache(void **state)
                  g_dir, VG_SOURCE_DIR, g_dir, g_dir, log) != 0) {
         char *t = vg_tp_read(log);
         fail_msg("systemd-analyze verify: %s", t ? t : "");
+    }
+}
+
+/* /var/lib/vigil is vigil's, so whatever runs as vigil (the agent after its privilege drop, an
+ * analyzer) can put a symbolic link where btf goes; the postinst's root install -d -o vigil of
+ * /var/lib/vigil/btf followed it and gave the target (/etc/systemd/system, say) to vigil. No
+ * postinst runs a root chown inside /var/lib/vigil, and a planted link is refused: the script is
+ * run with /var/lib/vigil moved to a scratch directory holding btf -> a victim directory. */
+static void postinst_never_gives_vigil_what_a_link_in_its_directory_points_to(void **state)
+{
+    (void)state;
+    const char *comps[] = {"agent", "analyzer"};
+    for (size_t i = 0; i < 2; i++) {
+        char *t = run_postinst(comps[i]);
+        for (const char *l = t; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+            size_t n = strcspn(l, "\n");
+            char line[400];
+            snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), l);
+            if (!strncmp(line, "install ", 8) && strstr(line, "-o ") &&
+                strstr(line, "/var/lib/vigil/"))
+                fail_msg("%s postinst runs, as root, %s", comps[i], line);
+        }
+        free(t);
+        char state_dir[600], script[600], out[600], log[600];
+        snprintf(state_dir, sizeof state_dir, "%s/planted-%s/state", g_dir, comps[i]);
+        snprintf(script, sizeof script, "%s/planted-%s/postinst", g_dir, comps[i]);
+        snprintf(out, sizeof out, "%s/planted-%s/out", g_dir, comps[i]);
+        snprintf(log, sizeof log, "%s/postinst-%s.log", g_dir, comps[i]);
+        assert_int_equal(vg_tp_sh("rm -rf %s/planted-%s && mkdir -p %s %s/planted-%s/victim && "
+                                  "ln -s %s/planted-%s/victim %s/btf && "
+                                  "sed 's#/var/lib/vigil#%s#g' %s/packaging/debian/%s/postinst >%s "
+                                  "&& : >%s",
+                                  g_dir, comps[i], state_dir, g_dir, comps[i], g_dir, comps[i],
+                                  state_dir, state_dir, VG_SOURCE_DIR, comps[i], script, log),
+                         0);
+        assert_int_equal(vg_tp_sh("PATH=%s/stubs-%s-postinst /bin/sh %s configure '' >%s 2>&1",
+                                  g_dir, comps[i], script, out),
+                         0);
+        t = vg_tp_read(log);
+        assert_non_null(t);
+        char *o = vg_tp_read(out);
+        assert_non_null(o);
+        char btf[700];
+        snprintf(btf, sizeof btf, "%s/btf", state_dir);
+        for (const char *p = strstr(t, btf); p; p = strstr(p + 1, btf)) {
+            const char *bol = p;
+            while (bol > t && bol[-1] != '\n')
+                bol--;
+            fail_msg("%s postinst acted on a planted btf link: %.*s", comps[i],
+                     (int)strcspn(bol, "\n"), bol);
+        }
+        if (!strstr(o, "btf is a symbolic link, which was not followed"))
+            fail_msg("%s postinst does not say it refused the link:\n%s", comps[i], o);
+        free(t);
+        free(o);
     }
 }
 
@@ -370,6 +426,7 @@ int main(void)
         cmocka_unit_test(packages_have_copyright_changelog_and_no_build_rpath),
         cmocka_unit_test(units_keep_the_state_directory_closed_to_other_users),
         cmocka_unit_test(analyzer_unit_cannot_write_the_agents_btf_cache),
+        cmocka_unit_test(postinst_never_gives_vigil_what_a_link_in_its_directory_points_to),
         cmocka_unit_test(setup_installs_what_the_deb_generator_needs),
         cmocka_unit_test(packages_depend_on_the_libcurl_the_code_needs),
     };
