@@ -2,6 +2,7 @@
  * series, turns scores into alerts and hands alert transitions to the configured receivers
  * (generic webhook, Alertmanager, PagerDuty, Slack). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -1064,6 +1065,25 @@ static int check_files(const struct files_check *fc, char *err, size_t errlen)
             (rc = vg_action_read_secret(secrets[i].path, secrets[i].what, &v, &len, err, errlen)) ==
                 0)
             vg_action_secret_free(v, len);
+    }
+    /* The *.url_file: read for their values before this check, by the caller (root in a check
+     * run as root); opened again here, as the user a start reads them as. Only opened, so that a
+     * mode warning is not said twice. */
+    const struct {
+        const char *path, *what;
+    } url_files[] = {{c->webhook_url_file, "webhook.url_file"},
+                     {c->alertmanager_url_file, "alertmanager.url_file"},
+                     {c->slack_url_file, "slack.url_file"},
+                     {c->decisions_webhook_url_file, "decisions.webhook_url_file"}};
+    for (size_t i = 0; !rc && fc->check && i < VG_ARRAY_LEN(url_files); i++) {
+        if (!url_files[i].path || !*url_files[i].path)
+            continue;
+        int fd = open(url_files[i].path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+            rc = vg_err(err, errlen, -errno, "%s: cannot open %s: %s", url_files[i].what,
+                        url_files[i].path, strerror(errno));
+        else
+            close(fd);
     }
     if (!rc && c->http_listen && *c->http_listen) {
         struct vg_http_cfg hc = {.listen = c->http_listen, .token_file = c->http_token_file};

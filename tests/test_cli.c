@@ -827,6 +827,15 @@ static void check_config_reads_the_analyzers_secret_files_as_the_service_user(vo
         {"kafka.sasl.password_file", "", NULL, "kafka.sasl.password_file: cannot open "},
         {"actions.tls_ca_file", "", "-----BEGIN CERTIFICATE-----\n",
          "config error: --set: actions.tls_ca_file: cannot open "},
+        /* Read by the check's caller for the value, not by the user, until they were added. */
+        {"webhook.url_file", "", "http://127.0.0.1:18080/h\n",
+         "config error: --set: webhook.url_file: cannot open "},
+        {"alertmanager.url_file", "", "http://127.0.0.1:18080/am\n",
+         "config error: --set: alertmanager.url_file: cannot open "},
+        {"slack.url_file", "", "https://hooks.slack.com/services/T0/B0/x\n",
+         "config error: --set: slack.url_file: cannot open "},
+        {"decisions.webhook_url_file", "", "http://127.0.0.1:18080/d\n",
+         "config error: --set: decisions.webhook_url_file: cannot open "},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char path[300], args[900];
