@@ -1577,6 +1577,16 @@ int main(int argc, char **argv)
                     "decisions.rejoin_backoff_max (%.3gs)",
                     (double)a.cfg.decisions_rejoin_initial_ms / 1000.0,
                     (double)a.cfg.decisions_rejoin_max_ms / 1000.0);
+    /* At a start, the warnings about the receiver URLs below and check_start's wait for a file
+     * the Kafka properties name are log lines, in log.format (they came out as logfmt in a JSON
+     * log when this came later), and SIGTERM ends the wait with exit 0, as it ends a run. */
+    if (!rc && !check) {
+        vg_log_init("analyzer", lvl, strcmp(a.cfg.log_format, "json") == 0);
+        struct sigaction stop = {.sa_handler = on_signal};
+        sigemptyset(&stop.sa_mask);
+        sigaction(SIGTERM, &stop, NULL);
+        sigaction(SIGINT, &stop, NULL);
+    }
     /* --check-config as root for a unit with User=: a secret file readable by that user's group
      * is the packages' setup (root:vigil 0640), not a warning. */
     struct passwd *pw;
@@ -1589,15 +1599,6 @@ int main(int argc, char **argv)
         rc = analyzer_check_urls(&a.cfg, err, sizeof(err)); /* docs/security.md */
     if (!rc)
         analyzer_warn_inline_urls(&a.cfg);
-    /* At a start, check_start may wait for a file the Kafka properties name: the log is set up
-     * for the wait's lines, and SIGTERM ends the wait with exit 0, as it ends a run. */
-    if (!rc && !check) {
-        vg_log_init("analyzer", lvl, strcmp(a.cfg.log_format, "json") == 0);
-        struct sigaction stop = {.sa_handler = on_signal};
-        sigemptyset(&stop.sa_mask);
-        sigaction(SIGTERM, &stop, NULL);
-        sigaction(SIGINT, &stop, NULL);
-    }
     if (!rc) /* at a start too: it refuses these later otherwise, or not at all */
         rc = check_start(&a.cfg, check, err, sizeof(err));
     if (!rc && !check && g_stop) { /* stopped while waiting for a Kafka file */

@@ -628,6 +628,46 @@ static void analyzer_warns_about_a_credential_url_in_a_config_others_can_read(vo
     free(dir);
 }
 
+/* The credential-URL warning and a url_file's mode warning were written before the log was set
+ * up: logfmt with comp=vigil in a log.format: json stream, which a JSON pipeline drops. At a start
+ * they are log lines like the rest (the start then stops at a silences.file it cannot make). */
+static void analyzer_start_logs_the_url_warnings_in_the_log_format(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("urlwarnjson");
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *url = tmp_file(dir, "url", "https://hooks.example.com/" SECRET "\n", 0644);
+    char yaml[600];
+    snprintf(yaml, sizeof yaml,
+             "slack: {url: https://hooks.slack.com/services/T0/B0/" SECRET "}\n"
+             "webhook: {url_file: %s}\nlog: {format: json}\n",
+             url);
+    const char *cfg = tmp_file(dir, "analyzer.yaml", yaml, 0644);
+    assert_int_not_equal(
+        vg_tp_sh("timeout 60 %s --set user= -c %s --set bootstrap_servers=127.0.0.1:1 "
+                 "--set silences.file=/nonexistent/s.json > %s 2>&1",
+                 VG_ANALYZER_BIN, cfg, out),
+        0);
+    char *o = vg_tp_read(out);
+    assert_non_null(o);
+    const char *want[] = {"a receiver URL that carries a credential", "secret file is accessible"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *w = strstr(o, want[i]);
+        if (!w)
+            fail_msg("no '%s' in: %s", want[i], o);
+        const char *bol = w;
+        while (bol > o && bol[-1] != '\n')
+            bol--;
+        if (strncmp(bol, "{", 1) != 0 || !strstr(bol, "\"comp\":\"analyzer\"") ||
+            strstr(bol, "\n") < strstr(bol, "\"comp\":\"analyzer\""))
+            fail_msg("'%s' is not a JSON line of the analyzer's: %s", want[i], o);
+    }
+    assert_null(strstr(o, SECRET));
+    free(o);
+    free(dir);
+}
+
 /* Receivers speak http and https only: a file:// URL is refused by libcurl itself once the
  * restriction is applied, and applying it reports 0 (its refusal, on a libcurl before 7.85, is a
  * start error rather than every protocol left on). */
@@ -1041,6 +1081,7 @@ int main(void)
         cmocka_unit_test(analyzer_reads_receiver_urls_from_url_files),
         cmocka_unit_test(receivers_are_restricted_to_http_and_https),
         cmocka_unit_test(analyzer_warns_about_a_credential_url_in_a_config_others_can_read),
+        cmocka_unit_test(analyzer_start_logs_the_url_warnings_in_the_log_format),
         cmocka_unit_test(https_receiver_is_verified_and_a_private_ca_can_be_trusted),
         cmocka_unit_test(caps_are_named),
         cmocka_unit_test(agent_started_as_root_runs_as_nobody_with_only_map_reads),
