@@ -493,7 +493,9 @@ int analyzer_read_url_files(struct analyzer_cfg *c, char *err, size_t errlen)
 }
 
 /* Whether url names a credential outside its path: user:password@ in the authority, or a query
- * parameter named like a token. */
+ * parameter named like one. Whole names only: "key" inside keyword=, "pass" inside passive= and
+ * "auth" inside author= warned falsely. The fragment is not sent, so a '?' after the '#' is no
+ * query. A credential in the path (a generic webhook's /hooks/ID/TOKEN) is not seen. */
 static int url_has_credential(const char *url)
 {
     const char *p = strstr(url, "://");
@@ -501,17 +503,19 @@ static int url_has_credential(const char *url)
     size_t auth = strcspn(p, "/?#");
     if (memchr(p, '@', auth))
         return 1;
-    const char *q = strchr(p, '?');
+    size_t end = strcspn(p, "#");
+    const char *q = memchr(p, '?', end);
     if (!q)
         return 0;
-    static const char *const names[] = {"token", "key", "secret", "pass", "sig", "auth"};
-    for (q++; *q && *q != '#';) {
-        size_t n = strcspn(q, "=&#");
+    static const char *const names[] = {
+        "token",         "access_token", "auth_token", "key",  "api_key", "apikey",    "secret",
+        "client_secret", "password",     "passwd",     "pass", "sig",     "signature", "auth"};
+    for (q++; q < p + end;) {
+        size_t len = strcspn(q, "&#"), n = strcspn(q, "=&#");
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-            for (size_t j = 0; j + strlen(names[i]) <= n; j++)
-                if (strncasecmp(q + j, names[i], strlen(names[i])) == 0)
-                    return 1;
-        q += strcspn(q, "&#");
+            if (n == strlen(names[i]) && strncasecmp(q, names[i], n) == 0)
+                return 1;
+        q += len;
         if (*q == '&')
             q++;
     }

@@ -606,6 +606,15 @@ static void analyzer_warns_about_a_credential_url_in_a_config_others_can_read(vo
         {"alertmanager: {url: 'https://vigil:" SECRET "@am.example.com'}\n", 0644, 1},
         {"decisions: {webhook_url: 'https://scaler.example.com/x?api_key=" SECRET "'}\n", 0644, 1},
         {"webhook: {url: https://hooks.example.com/a?team=ops}\n", 0644, 0},
+        /* Whole parameter names: these hold "key", "pass", "auth" but name no credential. */
+        {"webhook: {url: https://hooks.example.com/a?keyword=cpu}\n", 0644, 0},
+        {"webhook: {url: 'https://hooks.example.com/a?format=json&passive=1'}\n", 0644, 0},
+        {"webhook: {url: https://hooks.example.com/a?author=ops}\n", 0644, 0},
+        {"webhook: {url: 'https://hooks.example.com/a?Access_Token=" SECRET "&x=1'}\n", 0644, 1},
+        {"webhook: {url: 'https://hooks.example.com/a?x=1&Sig=" SECRET "'}\n", 0644, 1},
+        /* A '?' in the fragment (never sent) starts no query. */
+        {"webhook: {url: 'https://hooks.example.com/a#x?token=1'}\n", 0644, 0},
+        {"webhook: {url: 'https://hooks.example.com/a?team=ops#token=1'}\n", 0644, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[32];
