@@ -89,6 +89,9 @@ struct vg_receiver_cfg {
     const char *type; /* "webhook", "alertmanager", "pagerduty", "slack"; NULL: the action's own */
     const char *name; /* names the receiver in logs and its outbox file; default: type */
     const char *url;  /* webhook, slack: the URL; alertmanager, pagerduty: the base URL */
+    /* The URL was read from a file (TYPE.url_file), as a credential: logs show
+     * scheme://host[:port]/... only, whatever the type. */
+    int url_hide_path;
     int64_t timeout_ms;         /* whole request; default 5000 */
     int64_t connect_timeout_ms; /* default 2000 */
     /* Default 8. Without keep_retrying, a notification is dropped after this many failed

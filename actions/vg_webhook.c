@@ -116,6 +116,7 @@ struct webhook {
     char *name;
     char *url;
     char *log_url; /* url without credentials or query string: those often hold secrets */
+    int hide_path; /* log scheme://host[:port]/... only: Slack's path, a URL read from a file */
     char qname[80], qurl[600]; /* quoted for log lines */
     int64_t timeout_ms;
     int64_t connect_timeout_ms;
@@ -549,7 +550,7 @@ static void describe(struct webhook *w, CURLcode cc, long http, char *what, size
         curl_easy_getinfo(w->easy, CURLINFO_REDIRECT_URL, &loc);
         if (!loc)
             snprintf(shown, sizeof(shown), "(none)");
-        else if (vg_url_redact(loc, w->t->url_is_secret, shown, sizeof(shown)) < 0)
+        else if (vg_url_redact(loc, w->hide_path, shown, sizeof(shown)) < 0)
             snprintf(shown, sizeof(shown), "(not shown)");
         snprintf(what, n, "status=%ld location=%s redirect_not_followed=1", http,
                  vg_log_quote(q, sizeof(q), shown));
@@ -1127,7 +1128,7 @@ static int parse_url(struct webhook *w, const char *key, const char *url, char *
     }
     curl_free(host);
     w->url = strdup(url);
-    w->log_url = redact_url(u, w->t->url_is_secret);
+    w->log_url = redact_url(u, w->hide_path);
     curl_url_cleanup(u);
     if (!w->url || !w->log_url)
         return vg_err(err, errlen, -ENOMEM, "%s: out of memory", tn);
@@ -1353,6 +1354,7 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     if (!w)
         return vg_err(err, errlen, -ENOMEM, "%s: out of memory", tn);
     w->t = t;
+    w->hide_path = t->url_is_secret || cfg->url_hide_path;
     char key[96], plain[96], cakey[96];
     const char *pre = cfg->key_prefix;
     snprintf(key, sizeof key, "%s.url", pre ? pre : tn);
@@ -1362,7 +1364,7 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
         snprintf(plain, sizeof plain, "%s.allow_plain_http", pre ? pre : "actions");
         snprintf(cakey, sizeof cakey, "%s.tls_ca_file", pre ? pre : "actions");
         const struct vg_url_policy pol = {cfg->allowed_urls, cfg->allow_plain_http, plain};
-        rc = vg_url_policy_check(&pol, key, w->url, t->url_is_secret, err, errlen);
+        rc = vg_url_policy_check(&pol, key, w->url, w->hide_path, err, errlen);
         if (rc == 0)
             rc = vg_http_ca_file_check(cfg->tls_ca_file, cakey, err, errlen);
     }

@@ -461,6 +461,32 @@ static const struct url_key url_keys[] = {
      OFF(decisions_webhook_url_file), 0},
 };
 
+/* Registers for log scrubbing the parts of a URL from a file that may be the credential: its
+ * user:password and all after the host (path, query, fragment). Not the whole URL: a line
+ * holding it became url="***", host and all, which hides where deliveries go. */
+static int register_url_secret(const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t auth = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', auth);
+    int rc = 0;
+    if (at) {
+        char *ui = strndup(p, (size_t)(at - p));
+        rc = ui ? vg_secret_register(ui) : -ENOMEM;
+        if (ui) {
+            explicit_bzero(ui, strlen(ui));
+            free(ui);
+        }
+    }
+    const char *rest = p + auth;
+    if (*rest == '/')
+        rest++; /* scheme://host/ stays: the scrubbed line shows "scheme://host/" and the stars */
+    if (!rc && *rest)
+        rc = vg_secret_register(rest);
+    return rc;
+}
+
 int analyzer_read_url_files(struct analyzer_cfg *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof(url_keys) / sizeof(url_keys[0]); i++) {
@@ -480,7 +506,7 @@ int analyzer_read_url_files(struct analyzer_cfg *c, char *err, size_t errlen)
         if (rc < 0)
             return rc;
         char *copy = strdup(v);
-        rc = copy ? vg_secret_register(v) : -ENOMEM;
+        rc = copy ? register_url_secret(v) : -ENOMEM;
         vg_secret_free(v, len);
         if (rc < 0) {
             free(copy);

@@ -215,6 +215,8 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
         .bootstrap = bootstrap,
         .kafka = &a->cfg.kafka,
         .webhook_url = a->cfg.decisions_webhook_url,
+        .webhook_url_hide_path =
+            a->cfg.decisions_webhook_url_file && *a->cfg.decisions_webhook_url_file,
         .webhook_timeout_ms = a->cfg.webhook_timeout_ms,
         .tls_ca_file = a->cfg.tls_ca_file,
         .webhook_secret_file = a->cfg.decisions_webhook_secret_file,

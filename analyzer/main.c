@@ -936,12 +936,15 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
     const struct analyzer_cfg *c = &a->cfg;
     struct wanted_rx want[4];
     wanted_receivers(c, want);
+    const char *url_files[4] = {c->webhook_url_file, c->alertmanager_url_file, NULL,
+                                c->slack_url_file};
     for (size_t i = 0; i < VG_ARRAY_LEN(want); i++) {
         if (!want[i].url || !*want[i].url)
             continue;
         struct vg_receiver_cfg rc = {
             .type = want[i].type,
             .url = want[i].url,
+            .url_hide_path = url_files[i] && *url_files[i],
             .timeout_ms = c->webhook_timeout_ms,
             .connect_timeout_ms = c->webhook_connect_timeout_ms,
             .max_attempts = (int)c->webhook_max_attempts,

@@ -442,13 +442,13 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
                           n, u, n ? "://" : "no scheme");
         }
         d->drain_ms = cfg->drain_ms;
-        size_t sn = strlen(u) + 8; /* "?..." may replace less than it stands for */
+        size_t sn = strlen(u) + 16; /* ":port", "?..." or "/..." may add to it */
         if (!(d->url = strdup(u)) || !(d->shown_url = malloc(sn)) ||
             (cfg->tls_ca_file && !(d->ca_file = strdup(cfg->tls_ca_file)))) {
             vg_decisions_free(d);
             return -ENOMEM;
         }
-        if (vg_url_redact(u, 0, d->shown_url, sn) < 0) {
+        if (vg_url_redact(u, cfg->webhook_url_hide_path, d->shown_url, sn) < 0) {
             vg_decisions_free(d);
             return vg_err(err, errlen, -EINVAL, "decisions.webhook_url: no host after the scheme");
         }

@@ -34,6 +34,7 @@ struct vg_decisions_cfg {
     const struct vg_kvlist *kafka; /* extra producer and reader properties (the analyzer's kafka:
                                       map), borrowed until vg_decisions_free */
     const char *webhook_url;       /* NULL or "": no webhook */
+    int webhook_url_hide_path;     /* read from a file: logs show scheme://host[:port]/... only */
     int64_t webhook_timeout_ms;
     const char *tls_ca_file; /* actions.tls_ca_file; NULL: the system's CAs only */
     /* HMAC-SHA256 key file: each post carries X-Vigil-Timestamp and X-Vigil-Signature, as the

@@ -622,6 +622,39 @@ static void fire_test_does_not_print_url_credentials(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* A URL read from webhook.url_file is a credential as a whole: the log lines showed it as
+ * url="***", host and all (the whole URL was scrubbed), while stdout printed all of it, path
+ * token included. Both now show scheme://host:port/... */
+static void fire_test_shows_a_url_from_a_file_as_its_host_only(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "firetest-urlfile");
+    vg_stack_start_receiver(&s, NULL);
+    char *dir = vg_tp_tmpdir("firetest-urlfile");
+    char path[300], url[200];
+    snprintf(path, sizeof path, "%s/url", dir);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook/SEKRETPATH\n", s.recv_port);
+    assert_int_equal(vg_tp_write_atomic(path, url), 0);
+    assert_int_equal(chmod(path, 0600), 0);
+    char args[600];
+    snprintf(args, sizeof args, "fire-test -c '' --no-resolve --set webhook.url_file=%s webhook",
+             path);
+    assert_int_equal(ctl("%s", args), 0);
+    char *o = out(), *e = err();
+    char want[128];
+    snprintf(want, sizeof(want), "delivered to http://127.0.0.1:%d/... ", s.recv_port);
+    if (!strstr(o, want) || strstr(o, "SEKRETPATH"))
+        fail_msg("want '%s' and no path in:\n%s", want, o);
+    snprintf(want, sizeof(want), "url=\"http://127.0.0.1:%d/...\"", s.recv_port);
+    if (!strstr(e, want) || strstr(e, "url=\"***\"") || strstr(e, "SEKRETPATH"))
+        fail_msg("want '%s' in every log line and no path in:\n%s", want, e);
+    free(o);
+    free(e);
+    assert_int_equal(vg_stack_stop(&s), 0);
+    free(dir);
+}
+
 /* Fetches the analyzer's JSON through vigilctl and returns it parsed. */
 static json_t *ctl_json(const char *fmt, int port)
 {
@@ -1592,6 +1625,7 @@ int main(void)
         cmocka_unit_test(report_without_data_writes_nothing_and_names_the_host),
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(fire_test_does_not_print_url_credentials),
+        cmocka_unit_test(fire_test_shows_a_url_from_a_file_as_its_host_only),
         cmocka_unit_test(fire_test_no_resolve_prints_how_to_find_the_open_alert),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),
         cmocka_unit_test(config_check_runs_the_daemons_own_check),

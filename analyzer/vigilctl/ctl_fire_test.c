@@ -197,9 +197,17 @@ int vg_ctl_fire_test(int argc, char **argv)
         vg_config_free(&analyzer_config_table, &cfg);
         return 2;
     }
+    /* A URL read from its *.url_file is a credential as a whole, as the analyzer logs it. */
+    const char *url_file = strcmp(type, "webhook") == 0        ? cfg.webhook_url_file
+                           : strcmp(type, "alertmanager") == 0 ? cfg.alertmanager_url_file
+                           : strcmp(type, "slack") == 0        ? cfg.slack_url_file
+                                                               : NULL;
+    if (url_file && *url_file)
+        w.hide_path = 1;
     struct vg_receiver_cfg rc = {
         .type = type,
         .url = w.url,
+        .url_hide_path = w.hide_path,
         .timeout_ms = cfg.webhook_timeout_ms,
         .connect_timeout_ms = cfg.webhook_connect_timeout_ms,
         .max_attempts = attempts,
