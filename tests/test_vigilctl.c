@@ -655,6 +655,48 @@ static void fire_test_shows_a_url_from_a_file_as_its_host_only(void **state)
     free(dir);
 }
 
+/* sudo vigilctl fire-test judged the secret files against root's group, so the packages'
+ * root:vigil 0640 url file drew "readable by a group other than the daemon's"; it is judged
+ * against the group of the analyzer's `user` now, as the analyzer's check does. */
+static void fire_test_as_root_takes_the_daemons_group_for_the_secret_files(void **state)
+{
+    (void)state;
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || !pw || pw->pw_gid == 0) {
+        print_message("[  SKIP    ] needs root and the user 'nobody' (not in group root)\n");
+        skip();
+    }
+    struct vg_stack s;
+    vg_stack_init(&s, "firetest-group");
+    vg_stack_start_receiver(&s, NULL);
+    char *dir = vg_tp_tmpdir("firetest-group");
+    char path[300], url[200], args[600];
+    snprintf(path, sizeof path, "%s/url", dir);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook\n", s.recv_port);
+    assert_int_equal(vg_tp_write_atomic(path, url), 0);
+    assert_int_equal(chown(path, 0, pw->pw_gid), 0);
+    assert_int_equal(chmod(path, 0640), 0);
+    snprintf(args, sizeof args,
+             "fire-test -c '' --no-resolve --set user=nobody --set webhook.url_file=%s webhook",
+             path);
+    assert_int_equal(ctl("%s", args), 0);
+    char *e = err();
+    if (strstr(e, "secret file is"))
+        fail_msg("%s: a warning about the packaged setup:\n%s", args, e);
+    free(e);
+    /* The group is not the daemon's: still warned. */
+    snprintf(args, sizeof args,
+             "fire-test -c '' --no-resolve --set user=root --set webhook.url_file=%s webhook",
+             path);
+    assert_int_equal(ctl("%s", args), 0);
+    e = err();
+    if (!strstr(e, "secret file is readable by a group other than the daemon's"))
+        fail_msg("%s: no warning about group %d:\n%s", args, (int)pw->pw_gid, e);
+    free(e);
+    assert_int_equal(vg_stack_stop(&s), 0);
+    free(dir);
+}
+
 /* Fetches the analyzer's JSON through vigilctl and returns it parsed. */
 static json_t *ctl_json(const char *fmt, int port)
 {
@@ -1626,6 +1668,7 @@ int main(void)
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(fire_test_does_not_print_url_credentials),
         cmocka_unit_test(fire_test_shows_a_url_from_a_file_as_its_host_only),
+        cmocka_unit_test(fire_test_as_root_takes_the_daemons_group_for_the_secret_files),
         cmocka_unit_test(fire_test_no_resolve_prints_how_to_find_the_open_alert),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),
         cmocka_unit_test(config_check_runs_the_daemons_own_check),
