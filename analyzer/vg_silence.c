@@ -305,6 +305,9 @@ static int find_room(struct vg_silences *s, int64_t now, struct vg_silences_chan
             if (s->v[i]->ends_ms <= now && !dropped(ch, s->v[i]->id) &&
                 (old == s->n || s->v[i]->ends_ms < s->v[old]->ends_ms))
                 old = i;
+        if (old == s->n) /* ids not unique after all (vg_silences_load skips repeats) */
+            return vg_err(err, errlen, -ENOSPC, "%d silences are active or pending already",
+                          VG_SILENCE_MAX);
         memcpy(ch->drop[ch->n_drop++], s->v[old]->id, VG_SILENCE_ID_LEN);
     }
     return 0;
@@ -759,6 +762,27 @@ int vg_silences_load(struct vg_silences *s, const char *path, int64_t now_ms, ui
         }
         if (x->ends_ms + VG_SILENCE_KEEP_MS < now_ms) {
             silence_free(x);
+            continue;
+        }
+        /* A hand-edited or merged file may repeat an id: changes name silences by id, so an add
+         * at the cap that dropped the expired one of two took the active one with it. The one
+         * that ends later is kept. */
+        struct vg_silence *dup = find(s, x->id);
+        if (dup) {
+            struct vg_silence *skip = x;
+            if (x->ends_ms > dup->ends_ms) {
+                for (size_t k = 0; k < s->n; k++)
+                    if (s->v[k] == dup)
+                        s->v[k] = x;
+                skip = dup;
+            }
+            char qid[80];
+            vg_warn("silences.file: silence with an id already loaded, skipped (the one that ends "
+                    "later is kept)",
+                    "file=%s index=%zu id=%s", path, i, vg_log_quote(qid, sizeof qid, x->id));
+            silence_free(skip);
+            if (skipped)
+                (*skipped)++;
             continue;
         }
         if ((rc = add_parsed(s, x))) {

@@ -1634,6 +1634,48 @@ static void silences_file_entries_refused_now_are_skipped_at_load(void **state)
     vg_silences_free(s);
 }
 
+/* A hand-edited silences.file repeating an id: changes name silences by id, so an add at the cap
+ * that dropped the expired one of two took the active one with it (and with more than the cap
+ * loaded, could read past the list). The load keeps the one that ends later, skips and counts
+ * the other, and the add then drops nothing. */
+static void silences_file_with_a_repeated_id_keeps_the_one_that_ends_later(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/vg-silences-XXXXXX", err[VG_ERRLEN], id[17];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const int64_t now = 100000;
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    /* The expired one first, then the active one with its id, then active ones to the cap. */
+    fprintf(f, "[{\"id\":\"00000000000000d1\",\"matchers\":[\"host=\\\"a\\\"\"],\"starts_at\":0,"
+               "\"ends_at\":50000},"
+               "{\"id\":\"00000000000000d1\",\"matchers\":[\"host=\\\"b\\\"\"],\"starts_at\":0,"
+               "\"ends_at\":900000000}");
+    for (int i = 2; i < VG_SILENCE_MAX; i++)
+        fprintf(f,
+                ",{\"id\":\"%016x\",\"matchers\":[\"host=\\\"c\\\"\"],\"starts_at\":0,"
+                "\"ends_at\":900000000}",
+                0x10000 + i);
+    fputs("]", f);
+    assert_int_equal(fclose(f), 0);
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    uint64_t skipped = 0;
+    assert_int_equal(vg_silences_load(s, path, now, &skipped, err, sizeof(err)), 0);
+    assert_int_equal(skipped, 1);
+    assert_int_equal(vg_silences_active(s, now), VG_SILENCE_MAX - 1);
+    const char *brief = "{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1m\"}";
+    assert_int_equal(vg_silences_add_json(s, brief, strlen(brief), now, id, err, sizeof(err)), 0);
+    assert_int_equal(vg_silences_active(s, now), VG_SILENCE_MAX);
+    json_t *o = vg_silences_json(s, "00000000000000d1", now);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "active");
+    json_decref(o);
+    unlink(path);
+    vg_silences_free(s);
+}
+
 /* A file not there yet loads as none; one that no save could ever write (its directory missing,
  * or the path a directory) is refused at load, so that the start says so rather than every save
  * failing after the API has answered 201. */
@@ -2802,6 +2844,7 @@ int main(void)
         cmocka_unit_test(a_saved_silence_change_is_made_as_it_was_answered),
         cmocka_unit_test(expired_silence_is_still_listed_after_reload_within_the_hour),
         cmocka_unit_test(silences_file_entries_refused_now_are_skipped_at_load),
+        cmocka_unit_test(silences_file_with_a_repeated_id_keeps_the_one_that_ends_later),
         cmocka_unit_test(silences_file_that_could_not_be_saved_is_refused_at_load),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
