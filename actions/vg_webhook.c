@@ -1156,6 +1156,8 @@ static void free_webhook(struct webhook *w)
     vg_action_secret_free(w->secret, w->secret_len);
     free(w->generator_url);
     free(w->name);
+    if (w->url) /* it may be a credential (a Slack URL, one read from a *.url_file) */
+        explicit_bzero(w->url, strlen(w->url));
     free(w->url);
     free(w->log_url);
     free(w);

@@ -536,6 +536,8 @@ void vg_decisions_free(struct vg_decisions *d)
     free(d->metrics_topic);
     free(d->topic);
     free(d->bootstrap);
+    if (d->url) /* it may be a credential (read from decisions.webhook_url_file) */
+        explicit_bzero(d->url, strlen(d->url));
     free(d->url);
     free(d->shown_url);
     free(d->ca_file);

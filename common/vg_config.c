@@ -944,7 +944,11 @@ void vg_config_free(const struct vg_config_table *t, void *cfg)
     for (size_t i = 0; i < t->n; i++) {
         const struct vg_cfg_key *k = &t->keys[i];
         if (k->type == VG_CFG_STRING) {
-            free(*(char **)FIELD(cfg, k));
+            /* Wiped first: a receiver URL read from its *.url_file is a credential. */
+            char *v = *(char **)FIELD(cfg, k);
+            if (v)
+                explicit_bzero(v, strlen(v));
+            free(v);
             *(char **)FIELD(cfg, k) = NULL;
         } else if (k->type == VG_CFG_MAP) {
             vg_kvlist_free((struct vg_kvlist *)FIELD(cfg, k));
