@@ -701,15 +701,20 @@ static void set_age(const char *path, int secs_ago)
     assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
 }
 
-static void save_trained(const struct vg_fleet_params *p, uint64_t ticks)
+static void save_trained_hosts(const struct vg_fleet_params *p, int hosts, uint64_t ticks)
 {
     struct vg_fleet *f;
     char err[VG_ERRLEN];
     assert_int_equal(vg_fleet_new(&f, p, &cpu, NULL, NULL, err, sizeof(err)), 0);
     for (uint64_t t = 0; t < ticks; t++)
-        put_tick(f, 2, t, -1);
+        put_tick(f, hosts, t, -1);
     assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
     vg_fleet_free(f);
+}
+
+static void save_trained(const struct vg_fleet_params *p, uint64_t ticks)
+{
+    save_trained_hosts(p, 2, ticks);
 }
 
 /* A fleet with p that loads dir and refuses its one checkpoint: no group resumed. The caller
@@ -1008,6 +1013,38 @@ static struct vg_fleet *load_logged(const struct vg_fleet_params *p, int want_lo
     return f;
 }
 
+/* A fleet with hs_params() (*p) trained 150 ticks on 4 hosts and saved (*trained, kept running),
+ * and its checkpoint loaded into a new fleet whose model.top_k and host top_k are one less (*q),
+ * the warnings the load logs into log. The caller frees both. */
+static struct vg_fleet *fleet_reloaded_with_top_k_one_less(struct vg_fleet **trained,
+                                                           struct vg_fleet_params *p,
+                                                           struct vg_fleet_params *q, char *log,
+                                                           size_t loglen)
+{
+    char err[VG_ERRLEN];
+    *p = hs_params();
+    clear_refused();
+    assert_int_equal(vg_fleet_new(trained, p, &cpu, NULL, NULL, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 150; t++)
+        put_tick(*trained, 4, t, -1);
+    assert_int_equal(vg_fleet_save(*trained, err, sizeof(err)), 0);
+    *q = *p;
+    q->mv.score.top_k = p->mv.score.top_k - 1;
+    q->hs.top_k = p->hs.top_k - 1;
+    return load_logged(q, 1, log, loglen);
+}
+
+/* Frees the fleets of a top_k test and removes their group's checkpoint: the tests after count
+ * the groups they load. */
+static void free_both_and_remove_the_checkpoint(struct vg_fleet *f, struct vg_fleet *g)
+{
+    vg_fleet_free(f);
+    vg_fleet_free(g);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/web.ckpt", dir);
+    unlink(path);
+}
+
 /* model.top_k picks which errors are averaged into a score; the weights and host rows do not
  * depend on it. A change threw every group's trained weights away ("incompatible model
  * (checkpoint has top_k 3, not 2)"); the group now resumes its weights, and only its hosts'
@@ -1015,18 +1052,10 @@ static struct vg_fleet *load_logged(const struct vg_fleet_params *p, int want_lo
 static void test_a_top_k_change_keeps_the_groups_weights(void **state)
 {
     (void)state;
-    struct vg_fleet_params p = hs_params();
+    struct vg_fleet_params p, q;
     struct vg_fleet *f, *g;
-    char err[VG_ERRLEN], log[4096];
-    clear_refused();
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    for (uint64_t t = 0; t < 150; t++)
-        put_tick(f, 4, t, -1);
-    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
-    struct vg_fleet_params q = p;
-    q.mv.score.top_k = p.mv.score.top_k - 1;
-    q.hs.top_k = p.hs.top_k - 1;
-    g = load_logged(&q, 1, log, sizeof(log));
+    char log[4096];
+    g = fleet_reloaded_with_top_k_one_less(&f, &p, &q, log, sizeof(log));
     printf("  %s", log);
     struct vg_fleet_stats st;
     vg_fleet_get_stats(g, &st);
@@ -1049,11 +1078,7 @@ static void test_a_top_k_change_keeps_the_groups_weights(void **state)
         assert_string_equal(a.top[k], b.top[k]);
         assert_memory_equal(&a.top_err[k], &b.top_err[k], sizeof(float));
     }
-    vg_fleet_free(f);
-    vg_fleet_free(g);
-    char path[300];
-    snprintf(path, sizeof(path), "%s/web.ckpt", dir);
-    unlink(path); /* the tests after count the groups they load */
+    free_both_and_remove_the_checkpoint(f, g);
 }
 
 /* The state-topic restore runs after the checkpoints load: a host's record carries a
@@ -1063,18 +1088,10 @@ static void test_a_top_k_change_keeps_the_groups_weights(void **state)
 static void test_a_host_restored_after_a_top_k_change_learns_its_calibration_again(void **state)
 {
     (void)state;
-    struct vg_fleet_params p = hs_params();
+    struct vg_fleet_params p, q;
     struct vg_fleet *f, *g;
     char err[VG_ERRLEN], log[4096];
-    clear_refused();
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    for (uint64_t t = 0; t < 150; t++)
-        put_tick(f, 4, t, -1);
-    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
-    struct vg_fleet_params q = p;
-    q.mv.score.top_k = p.mv.score.top_k - 1;
-    q.hs.top_k = p.hs.top_k - 1;
-    g = load_logged(&q, 1, log, sizeof(log));
+    g = fleet_reloaded_with_top_k_one_less(&f, &p, &q, log, sizeof(log));
     int saved = log_begin();
     for (int h = 0; h < 2; h++) {
         char host[16];
@@ -1103,11 +1120,7 @@ static void test_a_host_restored_after_a_top_k_change_learns_its_calibration_aga
         assert_int_equal(a.hs_rc, 0);
         assert_int_not_equal(b.hs_rc, 0); /* imported (web-00, web-01) or not: learning again */
     }
-    vg_fleet_free(f);
-    vg_fleet_free(g);
-    char path[300];
-    snprintf(path, sizeof(path), "%s/web.ckpt", dir);
-    unlink(path); /* the tests after count the groups they load */
+    free_both_and_remove_the_checkpoint(f, g);
 }
 
 /* A group's columns are fixed when it is made, by the patterns (model.metrics) of the analyzer
@@ -1151,6 +1164,23 @@ static void test_checkpoint_whose_columns_other_patterns_chose_is_refused(void *
     vg_fleet_free(f);
 }
 
+/* Loads dir, which holds two files of group "web", into a new fleet with p: the group resumes
+ * from one, with hosts hosts, and the other is refused. The load's log goes into log. */
+static struct vg_fleet *
+load_one_file_of_the_group_refusing_the_other(const struct vg_fleet_params *p, int hosts, char *log,
+                                              size_t loglen)
+{
+    struct vg_fleet *f = load_logged(p, 1, log, loglen);
+    printf("  %s", log);
+    struct vg_fleet_stats st;
+    vg_fleet_get_stats(f, &st);
+    assert_int_equal(st.groups, 1);
+    assert_int_equal(st.hosts, hosts);
+    assert_int_equal(st.ckpt_loaded, 1);
+    assert_int_equal(st.ckpt_refused, 1);
+    return f;
+}
+
 /* A second file holding group "web" (aaa.ckpt, a backup copy of an older web.ckpt): the group's
  * own file won or lost by directory order, the newer model was set aside as refused, and the log
  * said the group started fresh although it had resumed from the copy. The group's own file is
@@ -1161,7 +1191,7 @@ static void test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file(void 
     (void)state;
     struct vg_fleet_params p = params();
     struct vg_fleet *f;
-    char err[VG_ERRLEN], log[4096], own[300], copy[300], kept[320];
+    char log[4096], own[300], copy[300], kept[320];
     snprintf(own, sizeof(own), "%s/web.ckpt", dir);
     snprintf(copy, sizeof(copy), "%s/aaa.ckpt", dir);
     snprintf(kept, sizeof(kept), "%s.refused", copy);
@@ -1169,24 +1199,14 @@ static void test_a_copy_of_a_groups_checkpoint_never_outranks_its_own_file(void 
     unlink(kept);
     /* The copy: 3 hosts. The group's own file: 2 hosts. The copy is the newer file (a backup
      * restored with cp, say), so that the own file wins as the own file, not as the newest. */
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    for (uint64_t t = 0; t < 30; t++)
-        put_tick(f, 3, t, -1);
-    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
-    vg_fleet_free(f);
+    save_trained_hosts(&p, 3, 30);
     assert_int_equal(rename(own, copy), 0);
     save_trained(&p, 60);
     set_age(own, 600);
     set_age(copy, 0);
 
-    f = load_logged(&p, 1, log, sizeof(log));
-    printf("  %s", log);
+    f = load_one_file_of_the_group_refusing_the_other(&p, 2, log, sizeof(log));
     struct vg_fleet_stats st;
-    vg_fleet_get_stats(f, &st);
-    assert_int_equal(st.groups, 1);
-    assert_int_equal(st.hosts, 2);
-    assert_int_equal(st.ckpt_loaded, 1);
-    assert_int_equal(st.ckpt_refused, 1);
     assert_null(strstr(log, "starts fresh"));
     assert_non_null(strstr(log, "msg=\"model checkpoint refused, its group resumes from another "
                                 "file\" group=\"web\" loaded_from="));
@@ -1215,7 +1235,7 @@ static void test_the_newest_of_several_copies_of_a_group_without_its_own_file_lo
     (void)state;
     struct vg_fleet_params p = params();
     struct vg_fleet *f;
-    char err[VG_ERRLEN], log[4096], own[300], a[300], z[300], ka[320], kz[320];
+    char log[4096], own[300], a[300], z[300], ka[320], kz[320];
     snprintf(own, sizeof(own), "%s/web.ckpt", dir);
     snprintf(a, sizeof(a), "%s/aaa.ckpt", dir);
     snprintf(z, sizeof(z), "%s/zzz.ckpt", dir);
@@ -1225,11 +1245,7 @@ static void test_the_newest_of_several_copies_of_a_group_without_its_own_file_lo
     unlink(ka);
     unlink(kz);
     /* aaa.ckpt: 3 hosts; zzz.ckpt: 2 hosts. */
-    assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
-    for (uint64_t t = 0; t < 30; t++)
-        put_tick(f, 3, t, -1);
-    assert_int_equal(vg_fleet_save(f, err, sizeof(err)), 0);
-    vg_fleet_free(f);
+    save_trained_hosts(&p, 3, 30);
     assert_int_equal(rename(own, a), 0);
     save_trained(&p, 60);
     assert_int_equal(rename(own, z), 0);
@@ -1237,14 +1253,7 @@ static void test_the_newest_of_several_copies_of_a_group_without_its_own_file_lo
         const char *newer = round == 0 ? a : z, *older = round == 0 ? z : a;
         set_age(older, 600);
         set_age(newer, 0);
-        f = load_logged(&p, 1, log, sizeof(log));
-        printf("  %s", log);
-        struct vg_fleet_stats st;
-        vg_fleet_get_stats(f, &st);
-        assert_int_equal(st.groups, 1);
-        assert_int_equal(st.hosts, round == 0 ? 3 : 2);
-        assert_int_equal(st.ckpt_loaded, 1);
-        assert_int_equal(st.ckpt_refused, 1);
+        f = load_one_file_of_the_group_refusing_the_other(&p, round == 0 ? 3 : 2, log, sizeof(log));
         const char *base = strrchr(older, '/') + 1;
         char want[64];
         snprintf(want, sizeof(want), "%s holds group web, already loaded from ", base);
@@ -1810,6 +1819,19 @@ static void test_queued_ticks_move_with_an_exported_host(void **state)
     free(tb);
 }
 
+/* Exports host from one fleet and imports it into another, which refuses it (-EINVAL); the
+ * reason is left in err. */
+static void assert_import_refused(struct vg_fleet *from, struct vg_fleet *to, const char *host,
+                                  char *err, size_t errlen)
+{
+    struct vg_fleet_host_state hs;
+    assert_int_equal(vg_fleet_host_export(from, host, &hs, err, errlen), 0);
+    int fresh;
+    assert_int_equal(vg_fleet_host_import(to, host, &hs, &fresh, err, errlen), -EINVAL);
+    printf("  %s\n", err);
+    free_host_state(&hs);
+}
+
 /* A host's state from an analyzer whose group of the same name has other columns (other
  * model.metrics or model.max_metrics) is refused naming the first column that differs and both
  * counts, not only "models other metrics". */
@@ -1825,14 +1847,9 @@ static void test_an_imported_host_of_other_columns_is_refused_naming_them(void *
     struct vg_metric b[] = {{"cpu", 1}, {"load", 2}, {"mem", 3}};
     assert_int_equal(vg_fleet_put(f, "ck", "h1", a, 4, err, sizeof(err)), 0);
     assert_int_equal(vg_fleet_put(g, "ck", "h2", b, 3, err, sizeof(err)), 0);
-    struct vg_fleet_host_state hs;
-    assert_int_equal(vg_fleet_host_export(f, "h1", &hs, err, sizeof(err)), 0);
-    int fresh;
-    assert_int_equal(vg_fleet_host_import(g, "h1", &hs, &fresh, err, sizeof(err)), -EINVAL);
-    printf("  %s\n", err);
+    assert_import_refused(f, g, "h1", err, sizeof(err));
     assert_non_null(strstr(err, "group ck models other metrics here: column 2 is load here, disk "
                                 "in the record (3 columns here, 4 in the record)"));
-    free_host_state(&hs);
     vg_fleet_free(f);
     vg_fleet_free(g);
 }
@@ -1853,16 +1870,11 @@ static void test_an_imported_host_of_another_window_is_refused_naming_both(void 
     struct vg_metric a[] = {{"cpu", 1}, {"disk", 2}, {"mem", 3}};
     assert_int_equal(vg_fleet_put(f, "ck", "h1", a, 3, err, sizeof(err)), 0);
     assert_int_equal(vg_fleet_put(g, "ck", "h2", a, 3, err, sizeof(err)), 0);
-    struct vg_fleet_host_state hs;
-    assert_int_equal(vg_fleet_host_export(f, "h1", &hs, err, sizeof(err)), 0);
-    int fresh;
-    assert_int_equal(vg_fleet_host_import(g, "h1", &hs, &fresh, err, sizeof(err)), -EINVAL);
-    printf("  %s\n", err);
+    assert_import_refused(f, g, "h1", err, sizeof(err));
     snprintf(want, sizeof(want),
              "group ck: the record's host window is %u ticks, model.window here is %u", p.mv.window,
              q.mv.window);
     assert_non_null(strstr(err, want));
-    free_host_state(&hs);
     vg_fleet_free(f);
     vg_fleet_free(g);
 }
