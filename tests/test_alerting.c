@@ -1106,6 +1106,18 @@ static void a_silence_request_with_a_repeated_key_is_refused(void **state)
     vg_silences_free(s);
 }
 
+/* Adds VG_SILENCE_MAX silences of body, a millisecond apart from 1000; first gets the id of the
+ * one added first. */
+static void fill_the_cap_with_silences(struct vg_silences *s, const char *body, char first[17])
+{
+    char id[17];
+    for (int i = 0; i < VG_SILENCE_MAX; i++) {
+        add_silence(s, body, 1000 + i, id);
+        if (i == 0)
+            memcpy(first, id, 17);
+    }
+}
+
 /* Expired silences stay listed for an hour, and used to count against the cap: 10000 short
  * silences that had all ended refused the next one with 507 while none was in force. */
 static void expired_silences_make_room_at_the_cap(void **state)
@@ -1114,11 +1126,7 @@ static void expired_silences_make_room_at_the_cap(void **state)
     assert_int_equal(vg_silences_new(&s), 0);
     char id[17], first[17], err[VG_ERRLEN];
     const char *brief = "{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1m\"}";
-    for (int i = 0; i < VG_SILENCE_MAX; i++) {
-        add_silence(s, brief, 1000 + i, id);
-        if (i == 0)
-            memcpy(first, id, sizeof(first));
-    }
+    fill_the_cap_with_silences(s, brief, first);
     /* Two minutes on, all have ended but are still listed. */
     int64_t now = 1000 + 120000;
     assert_int_equal(vg_silences_active(s, now), 0);
@@ -1151,13 +1159,9 @@ static void an_add_not_made_at_the_cap_drops_no_expired_silence(void **state)
     (void)state;
     struct vg_silences *s;
     assert_int_equal(vg_silences_new(&s), 0);
-    char id[17], first[17], err[VG_ERRLEN];
+    char first[17], err[VG_ERRLEN];
     const char *brief = "{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1m\"}";
-    for (int i = 0; i < VG_SILENCE_MAX; i++) {
-        add_silence(s, brief, 1000 + i, id);
-        if (i == 0)
-            memcpy(first, id, sizeof(first));
-    }
+    fill_the_cap_with_silences(s, brief, first);
     int64_t now = 1000 + 120000; /* all ended, all still listed */
     struct vg_silences_change ch;
     assert_int_equal(vg_silences_prepare_add(s, brief, strlen(brief), now, &ch, err, sizeof(err)),
