@@ -37,6 +37,9 @@
 #define MAX_COLLECTORS 32
 
 static volatile sig_atomic_t g_stop, g_reload;
+/* Whether the agent started as root, so becomes `user`: a reload, which runs as `user` by then,
+ * still checks that `user` exists, as the next start (as root) does. */
+static int g_started_root;
 
 static void on_signal(int sig)
 {
@@ -1016,11 +1019,13 @@ static struct vg_local_cfg local_cfg(const struct agent_cfg *c)
 }
 
 /* The service user, when started as root: *pw is it (NULL when the agent stays who it is), or
- * the error a start and --check-config give alike. */
+ * the error a start, --check-config and a reload give alike. At a reload the agent is `user`
+ * already (geteuid() != 0); getpwnam works unprivileged, so the next start's refusal of a user
+ * that does not exist is a reload's too. */
 static int check_user(const struct agent_cfg *c, struct passwd **pw, char *err, size_t errlen)
 {
     *pw = NULL;
-    if (geteuid() == 0 && c->user && *c->user && !(*pw = getpwnam(c->user)))
+    if ((geteuid() == 0 || g_started_root) && c->user && *c->user && !(*pw = getpwnam(c->user)))
         return vg_err(err, errlen, -ENOENT,
                       "user: no user '%s' on this host (create it, e.g. useradd --system "
                       "--no-create-home %s, or set user: \"\" to stay root with the capabilities "
@@ -1498,6 +1503,7 @@ int main(int argc, char **argv)
     }
     /* Started as root, the agent becomes `user`: a secret file readable by that user's group is
      * the packages' setup (root:vigil 0640), though read before the drop. */
+    g_started_root = geteuid() == 0;
     struct passwd *pw;
     if (!rc && geteuid() == 0 && a.cfg.user && *a.cfg.user && (pw = getpwnam(a.cfg.user)))
         vg_secret_set_group(pw->pw_gid);

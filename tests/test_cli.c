@@ -1190,6 +1190,47 @@ static void agent_sighup_refuses_what_the_next_start_would_refuse(void **state)
     free(dir);
 }
 
+/* Started as root, the agent is `user` by the time of a SIGHUP: the check of `user` ran only as
+ * root, so a reload took a `user` that does not exist ("reloaded"), and the next start exited 78.
+ * The reload now looks the user up as the start does and refuses it in the start's words. */
+static void agent_sighup_as_the_service_user_refuses_a_user_that_does_not_exist(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || !getpwnam("nobody")) {
+        print_message("[  SKIP    ] needs root and the user 'nobody' to drop to\n");
+        skip();
+    }
+    char *dir = vg_tp_tmpdir("sighup-user");
+    char cfg[300], log[300];
+    snprintf(cfg, sizeof cfg, "%s/agent.yaml", dir);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    assert_int_equal(chmod(dir, 0755), 0); /* nobody reads the config at a reload */
+    static const char base[] = "interval: 1s\ncollectors: load\nbootstrap_servers: 127.0.0.1:1\n"
+                               "spool:\n  dir: \"\"\nflush_timeout: 0s\n";
+    char body[400];
+    snprintf(body, sizeof body, "%suser: nobody\n", base);
+    vg_tp_write_atomic(cfg, body);
+    const char *argv[] = {VG_AGENT_BIN, "--config", cfg, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+    snprintf(body, sizeof body, "%suser: no-such-user-here\n", base);
+    vg_tp_write_atomic(cfg, body);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    if (vg_tp_wait_contains(log, "user: no user 'no-such-user-here' on this host", 10000) < 0) {
+        char *t = vg_tp_read(log);
+        fail_msg("unknown user not refused at the reload:\n%s", t ? t : "");
+    }
+    assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), 1);
+    assert_int_equal(vg_tp_count(log, "msg=\"reloaded\""), 0);
+    /* The user the agent runs as still reloads. */
+    snprintf(body, sizeof body, "%suser: nobody\n", base);
+    vg_tp_write_atomic(cfg, body);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"reloaded\"", 10000), 0);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* --check-config used to say OK to configs the start refuses or runs weakened: an empty
  * collectors list, more local.series patterns than the guard takes, a cgroup.select the cgroup
  * collector refuses (off at a start, and with nothing else to collect the start fails). It now
@@ -1847,6 +1888,7 @@ int main(void)
         cmocka_unit_test(analyzer_waits_for_a_kafka_file_written_after_its_start),
         cmocka_unit_test(agent_sighup_reloads_and_keeps_running_config_when_broken),
         cmocka_unit_test(agent_sighup_refuses_what_the_next_start_would_refuse),
+        cmocka_unit_test(agent_sighup_as_the_service_user_refuses_a_user_that_does_not_exist),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
         cmocka_unit_test(a_rules_dir_without_rules_is_warned_about_and_its_misnamed_files_named),
         cmocka_unit_test(agent_sighup_names_every_setting_it_does_not_apply),
