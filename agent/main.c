@@ -516,7 +516,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 /* Built before the privilege drop, so that secret files (kafka.*_file) may be readable by root
  * only when the agent starts as root, and a bad property is reported before anything else. */
-static int producer_conf(struct agent *a, rd_kafka_conf_t **out, char *err, size_t errlen)
+static int producer_conf(struct agent *a, rd_kafka_conf_t **out, unsigned flags, int *unread,
+                         char *err, size_t errlen)
 {
     /* librdkafka's defaults lose data quietly (no idempotence, 5 ms linger); these make a tick
      * count as sent only once every in-sync replica has it, in order, without duplicates. */
@@ -535,7 +536,7 @@ static int producer_conf(struct agent *a, rd_kafka_conf_t **out, char *err, size
         {"queue.buffering.max.messages", "100000"},
         {NULL, NULL},
     };
-    return vg_kafka_conf_new(out, defaults, &a->cfg.kafka, err, errlen);
+    return vg_kafka_conf_new_ex(out, defaults, &a->cfg.kafka, flags, unread, err, errlen);
 }
 
 /* Takes conf (destroyed on failure too). */
@@ -1077,22 +1078,25 @@ static int check_start(struct agent *a, int reload, char *err, size_t errlen)
  * would wait for (refused at once, in the words the start gives up with), the producer the start
  * makes (made and destroyed), and check_start. --once makes no producer (once_budget). At a
  * reload the agent runs as `user`: a kafka.*_file left readable by root only, which the start
- * reads before the drop, cannot be read, and is not held against the file. */
+ * reads before the drop, cannot be read, and is not held against the file (a warning names it);
+ * the other properties are checked all the same, and the producer is made with a placeholder for
+ * a SASL secret (with another secret left unset, rd_kafka_new would refuse what the start takes,
+ * so it is not made then). */
 static int check_config(struct agent *a, int once, int reload, char *err, size_t errlen)
 {
     int rc = 0;
     if (!once)
         rc = vg_kafka_missing_file(&a->cfg.kafka, err, errlen);
     rd_kafka_conf_t *conf = NULL;
-    if (!rc && !once && (rc = producer_conf(a, &conf, err, errlen)) == 0)
-        rc = vg_kafka_client_check(RD_KAFKA_PRODUCER, conf, "kafka producer", err,
-                                   errlen); /* as make_producer; takes conf */
-    if (rc == -EACCES && reload) {
-        char q[VG_ERRLEN + 8];
-        vg_warn("reload: a file the Kafka config names cannot be read as this user, left to the "
-                "next start to check",
-                "reason=%s", vg_log_quote(q, sizeof q, err));
-        rc = 0;
+    int unread = 0;
+    if (!rc && !once &&
+        (rc = producer_conf(a, &conf, reload ? VG_KAFKA_CONF_SKIP_UNREADABLE : 0, &unread, err,
+                            errlen)) == 0) {
+        if (unread & VG_KAFKA_UNREAD_UNSET)
+            rd_kafka_conf_destroy(conf);
+        else
+            rc = vg_kafka_client_check(RD_KAFKA_PRODUCER, conf, "kafka producer", err,
+                                       errlen); /* as make_producer; takes conf */
     }
     if (!rc)
         rc = check_start(a, reload, err, errlen);
@@ -1560,7 +1564,7 @@ int main(int argc, char **argv)
     rd_kafka_conf_t *conf = NULL;
     if (once)
         rc = once_budget(&a, err, sizeof(err));
-    else if ((rc = producer_conf(&a, &conf, err, sizeof(err))) == 0)
+    else if ((rc = producer_conf(&a, &conf, 0, NULL, err, sizeof(err))) == 0)
         rc = message_budget(&a, conf, err, sizeof(err));
     int config_error = rc < 0 && !once; /* the Kafka properties, as --check-config refuses them */
     if (rc == 0)

@@ -61,7 +61,7 @@ static int is_file_key(const char *k)
 
 /* "sasl.password_file: /etc/vigil/kafka.pass" sets sasl.password to the file's one line. */
 static int set_from_file(rd_kafka_conf_t *conf, const struct vg_kvlist *user, const char *k,
-                         const char *path, char *err, size_t errlen)
+                         const char *path, unsigned flags, int *unread, char *err, size_t errlen)
 {
     char prop[256], what[300];
     size_t n = strlen(k) - FILE_SUFFIX_LEN;
@@ -77,6 +77,21 @@ static int set_from_file(rd_kafka_conf_t *conf, const struct vg_kvlist *user, co
     char *secret;
     size_t len;
     int rc = vg_secret_read(path, what, VG_SECRET_TRIM_NEWLINE, &secret, &len, err, errlen);
+    if (rc == -EACCES && (flags & VG_KAFKA_CONF_SKIP_UNREADABLE)) {
+        /* A SASL password or secret is only required to be set when the client is made: a
+         * placeholder lets rd_kafka_new check the rest. Any other (a key's password, a PEM) is
+         * used by rd_kafka_new itself, which a placeholder would make fail. */
+        int placeholder =
+            strncmp(prop, "sasl.", 5) == 0 && (strstr(prop, "password") || strstr(prop, "secret"));
+        char q[VG_ERRLEN + 8];
+        vg_warn("a file the Kafka config names cannot be read as this user, left to the next "
+                "start to check",
+                "property=%s producer_checked=%s reason=%s", what, placeholder ? "yes" : "no",
+                vg_log_quote(q, sizeof q, err));
+        *unread |=
+            placeholder ? VG_KAFKA_UNREAD_FILE : VG_KAFKA_UNREAD_FILE | VG_KAFKA_UNREAD_UNSET;
+        return placeholder ? set_prop(conf, prop, "unread-placeholder", err, errlen) : 0;
+    }
     if (rc < 0)
         return rc;
     rc = vg_secret_register(secret);
@@ -92,6 +107,17 @@ static int set_from_file(rd_kafka_conf_t *conf, const struct vg_kvlist *user, co
 int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
                       const struct vg_kvlist *user, char *err, size_t errlen)
 {
+    return vg_kafka_conf_new_ex(out, defaults, user, 0, NULL, err, errlen);
+}
+
+int vg_kafka_conf_new_ex(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
+                         const struct vg_kvlist *user, unsigned flags, int *unread, char *err,
+                         size_t errlen)
+{
+    int unread_local = 0;
+    if (!unread)
+        unread = &unread_local;
+    *unread = 0;
     static atomic_int inline_warned;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!conf)
@@ -103,7 +129,7 @@ int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *default
     for (size_t i = 0; !rc && user && i < user->n; i++) {
         const char *k = user->items[i].key, *v = user->items[i].value;
         if (is_file_key(k)) {
-            rc = set_from_file(conf, user, k, v, err, errlen);
+            rc = set_from_file(conf, user, k, v, flags, unread, err, errlen);
             continue;
         }
         if (vg_kafka_prop_is_secret(k)) {

@@ -30,6 +30,25 @@ struct vg_kafka_prop {
 int vg_kafka_conf_new(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
                       const struct vg_kvlist *user, char *err, size_t errlen);
 
+/* Flags of vg_kafka_conf_new_ex. */
+enum {
+    /* A secret file that cannot be read for want of permission (-EACCES: root's alone, read by a
+     * reload running as the service user) is logged as a warning and skipped, not refused, and
+     * the rest of the properties are set and checked: a SASL password or secret gets a
+     * placeholder (the client can then be made and checked with vg_kafka_client_check), any other
+     * property is left unset (VG_KAFKA_UNREAD_UNSET: the client check would not be faithful). */
+    VG_KAFKA_CONF_SKIP_UNREADABLE = 1,
+};
+
+/* What vg_kafka_conf_new_ex skipped, in *unread. */
+enum { VG_KAFKA_UNREAD_FILE = 1, VG_KAFKA_UNREAD_UNSET = 2 };
+
+/* vg_kafka_conf_new with flags; *unread (may be NULL) says what VG_KAFKA_CONF_SKIP_UNREADABLE
+ * skipped. */
+int vg_kafka_conf_new_ex(rd_kafka_conf_t **out, const struct vg_kafka_prop *defaults,
+                         const struct vg_kvlist *user, unsigned flags, int *unread, char *err,
+                         size_t errlen);
+
 /* Whether a file the user's properties name is missing: the ones librdkafka reads when the
  * client is made with these properties (ssl.ca.location unless "probe", ssl.certificate.location,
  * ssl.key.location, ssl.crl.location, ssl.keystore.location, only when security.protocol is ssl
