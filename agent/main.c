@@ -1206,6 +1206,10 @@ static void reload(struct agent *a)
     struct agent_cfg next = {0};
     char err[VG_ERRLEN], q[VG_ERRLEN + 8];
     enum vg_log_level lvl;
+    /* The secrets the check registers for log scrubbing are not applied (only the keys above
+     * are): forgotten once the reload is logged, so that a secret rotated at each reload does
+     * not fill the registry (64 values) and make every later reload fail. */
+    size_t secrets = vg_secret_mark();
     int rc = vg_config_load_all(&agent_config_table, &next, a->config_path, a->sets, a->n_sets, err,
                                 sizeof(err));
     int loaded = rc == 0; /* a later error is about a value: where it was set is looked up */
@@ -1229,6 +1233,7 @@ static void reload(struct agent *a)
         vg_error("reload failed, running config kept", "reason=%s",
                  vg_log_quote(q, sizeof(q), err));
         vg_config_free(&agent_config_table, &next);
+        vg_secret_forget_since(secrets);
         return;
     }
     vg_log_level_parse(next.log_level, &lvl); /* one of its choices, VG_LOG_LEVEL_CHOICES */
@@ -1260,6 +1265,7 @@ static void reload(struct agent *a)
     vg_config_free(&agent_config_table, &next);
     vg_info("reloaded", "interval_ms=%lld labels=%zu log_level=%s", (long long)a->cfg.interval_ms,
             a->cfg.labels.n, a->cfg.log_level);
+    vg_secret_forget_since(secrets);
 }
 
 static int run_loop(struct agent *a)

@@ -166,6 +166,25 @@ int vg_secret_register(const char *value)
     return rc;
 }
 
+size_t vg_secret_mark(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    size_t n = n_registered;
+    pthread_mutex_unlock(&reg_mu);
+    return n;
+}
+
+void vg_secret_forget_since(size_t mark)
+{
+    pthread_mutex_lock(&reg_mu);
+    while (n_registered > mark) {
+        char *v = registered[--n_registered];
+        registered[n_registered] = NULL;
+        vg_secret_free(v, strlen(v));
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
 int vg_secret_scrub(char *buf)
 {
     static const char mask[] = "***";

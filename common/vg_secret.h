@@ -42,6 +42,15 @@ void vg_secret_free(char *s, size_t len);
  * (more than 64 distinct secrets). Thread-safe. */
 int vg_secret_register(const char *value);
 
+/* Where the list ends now, for vg_secret_forget_since. */
+size_t vg_secret_mark(void);
+
+/* Removes (overwritten, freed) what was registered after mark: the secrets of a config that was
+ * only checked (a daemon's reload that applies none of them), which would otherwise stay in
+ * memory and, rotated from reload to reload, fill the list until every reload failed. A value
+ * registered before mark stays. Only for a process that registers from one thread. */
+void vg_secret_forget_since(size_t mark);
+
 /* Replaces every registered secret in buf (NUL-terminated, in place) with "***". Returns the
  * number of replacements. Thread-safe. */
 int vg_secret_scrub(char *buf);

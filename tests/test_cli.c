@@ -1287,6 +1287,62 @@ static void agent_sighup_checks_the_kafka_config_past_a_root_only_secret_file(vo
     free(dir);
 }
 
+/* Each reload checks the Kafka config, which registers its secrets for log scrubbing; the
+ * registry holds 64 values and never let one go, so with a secret rotated before each reload the
+ * 64th new value made every later reload fail ("cannot register the secret"). A reload now
+ * forgets what its check registered. */
+static void agent_reloads_a_rotated_kafka_secret_file_again_and_again(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("sighup-rotate");
+    char cfg[300], log[300], pass[300];
+    snprintf(cfg, sizeof cfg, "%s/agent.yaml", dir);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    snprintf(pass, sizeof pass, "%s/kafka.pass", dir);
+    assert_int_equal(vg_tp_write_atomic(pass, "rotated-secret-start\n"), 0);
+    assert_int_equal(chmod(pass, 0600), 0);
+    char body[600];
+    snprintf(body, sizeof body,
+             "interval: 1s\ncollectors: load\nbootstrap_servers: 127.0.0.1:1\n"
+             "spool:\n  dir: \"\"\nflush_timeout: 0s\nuser: \"\"\n"
+             "kafka:\n  sasl.password_file: %s\n",
+             pass);
+    vg_tp_write_atomic(cfg, body);
+    const char *argv[] = {VG_AGENT_BIN, "--config", cfg, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+    /* The log keeps 20 lines of one message per window: the first reloads are waited for by
+     * their "reloaded" line, the rest are spaced out (a reload takes milliseconds). */
+    for (int i = 0; i < 70; i++) {
+        char secret[64];
+        snprintf(secret, sizeof secret, "rotated-secret-%03d\n", i);
+        assert_int_equal(vg_tp_write_atomic(pass, secret), 0);
+        assert_int_equal(chmod(pass, 0600), 0);
+        assert_int_equal(kill(pid, SIGHUP), 0);
+        if (i >= 15) {
+            usleep(150000);
+            continue;
+        }
+        int64_t end = vg_tp_mono_ms() + 10000;
+        while (vg_tp_count(log, "msg=\"reloaded\"") < i + 1 && vg_tp_mono_ms() < end)
+            usleep(10000);
+        assert_int_equal(vg_tp_count(log, "msg=\"reloaded\""), i + 1);
+    }
+    /* A config refused for another reason marks the end of the SIGHUPs before it. */
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s  linger.ms: banana\n", body);
+    vg_tp_write_atomic(cfg, bad);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    if (vg_tp_wait_contains(log, "kafka property 'linger.ms'", 10000) < 0 ||
+        vg_tp_count(log, "reload failed, running config kept") != 1) {
+        char *t = vg_tp_read(log);
+        fail_msg("a reload of a rotated secret failed:\n%s", t ? t : "");
+    }
+    assert_int_equal(vg_tp_count(log, "cannot register the secret"), 0);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* --check-config used to say OK to configs the start refuses or runs weakened: an empty
  * collectors list, more local.series patterns than the guard takes, a cgroup.select the cgroup
  * collector refuses (off at a start, and with nothing else to collect the start fails). It now
@@ -1946,6 +2002,7 @@ int main(void)
         cmocka_unit_test(agent_sighup_refuses_what_the_next_start_would_refuse),
         cmocka_unit_test(agent_sighup_as_the_service_user_refuses_a_user_that_does_not_exist),
         cmocka_unit_test(agent_sighup_checks_the_kafka_config_past_a_root_only_secret_file),
+        cmocka_unit_test(agent_reloads_a_rotated_kafka_secret_file_again_and_again),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
         cmocka_unit_test(a_rules_dir_without_rules_is_warned_about_and_its_misnamed_files_named),
         cmocka_unit_test(agent_sighup_names_every_setting_it_does_not_apply),
