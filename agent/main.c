@@ -1121,7 +1121,13 @@ static int open_local(struct agent *a, char *err, size_t errlen)
         a->lhttp->log_init("agent", lvl, strcmp(c->log_format, "json") == 0);
         /* In the words of --check-config (check_local_webhook): the key is in them, for
          * vg_config_locate. */
-        if (a->lhttp->create(&rc, &a->lact, &a->linst, aerr, sizeof aerr) < 0)
+        int crc = a->lhttp->create(&rc, &a->lact, &a->linst, aerr, sizeof aerr);
+        /* A refusal of local.webhook.* (-EINVAL, a file it names missing or unreadable) is a
+         * config error (exit 78); a receiver that cannot start (no memory, libcurl, a thread at
+         * the limit) is not, and a restart may well succeed (exit 1). */
+        if (crc == -ENOMEM || crc == -EAGAIN || crc == -EIO)
+            return vg_err(err, errlen, crc, "%s", aerr);
+        if (crc < 0)
             return vg_err(err, errlen, -EINVAL, "%s", aerr);
     }
     struct vg_local_cfg lc = local_cfg(c);

@@ -1343,6 +1343,32 @@ static void agent_reloads_a_rotated_kafka_secret_file_again_and_again(void **sta
     free(dir);
 }
 
+/* The start refused the local webhook with exit 78 (a config error, which the unit does not
+ * restart) whatever made the receiver fail, a thread that cannot start or no memory included.
+ * Only a refusal of the config gives 78 now; the rest exit 1, restarted as before. */
+static void agent_start_exits_1_when_the_local_webhook_cannot_start_its_thread(void **state)
+{
+    (void)state;
+    char *asan_was = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan_was ? asan_was : "",
+             asan_was ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    int rc = run("LD_PRELOAD=%s timeout 30 %s --set user= --set bootstrap_servers=127.0.0.1:1 "
+                 "--set spool.dir= --set flush_timeout=0s --set collectors=load "
+                 "--set local.webhook.url=http://127.0.0.1:1/x",
+                 VG_THREAD_FAIL_SHIM, VG_AGENT_BIN);
+    if (asan_was)
+        setenv("ASAN_OPTIONS", asan_was, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(asan_was);
+    char *o = output();
+    if (rc != 1 || !strstr(o, "cannot start delivery thread") || strstr(o, "config error"))
+        fail_msg("exit %d, want 1 without 'config error':\n%s", rc, o);
+    free(o);
+}
+
 /* --check-config used to say OK to configs the start refuses or runs weakened: an empty
  * collectors list, more local.series patterns than the guard takes, a cgroup.select the cgroup
  * collector refuses (off at a start, and with nothing else to collect the start fails). It now
@@ -2003,6 +2029,7 @@ int main(void)
         cmocka_unit_test(agent_sighup_as_the_service_user_refuses_a_user_that_does_not_exist),
         cmocka_unit_test(agent_sighup_checks_the_kafka_config_past_a_root_only_secret_file),
         cmocka_unit_test(agent_reloads_a_rotated_kafka_secret_file_again_and_again),
+        cmocka_unit_test(agent_start_exits_1_when_the_local_webhook_cannot_start_its_thread),
         cmocka_unit_test(analyzer_sighup_says_what_it_reloaded_or_why_not),
         cmocka_unit_test(a_rules_dir_without_rules_is_warned_about_and_its_misnamed_files_named),
         cmocka_unit_test(agent_sighup_names_every_setting_it_does_not_apply),
