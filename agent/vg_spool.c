@@ -240,14 +240,20 @@ static void put32(unsigned char *p, uint32_t v)
 }
 
 /* Reads the record at off: 1 with *payload (malloc'ed), 0 at the clean end, -EBADMSG when the
- * bytes there are not a whole valid record. */
+ * bytes there are not a whole valid record, or the read's own error (-EIO: a bad sector), which
+ * says nothing about the bytes. */
 static int read_record(int fd, uint64_t off, uint64_t size, void **payload, size_t *len,
                        int64_t *ts)
 {
     unsigned char h[HDR];
     if (off == size)
         return 0;
-    if (size - off < HDR || read_full(fd, h, HDR, off) < 0 || get32(h) != MAGIC)
+    if (size - off < HDR)
+        return -EBADMSG;
+    int rc = read_full(fd, h, HDR, off);
+    if (rc < 0)
+        return rc == -ENODATA ? -EBADMSG : rc;
+    if (get32(h) != MAGIC)
         return -EBADMSG;
     uint32_t n = get32(h + 4);
     if (n > MAX_RECORD || size - off - HDR < n)
@@ -255,9 +261,9 @@ static int read_record(int fd, uint64_t off, uint64_t size, void **payload, size
     void *p = malloc(n ? n : 1);
     if (!p)
         return -ENOMEM;
-    if (read_full(fd, p, n, off + HDR) < 0) {
+    if ((rc = read_full(fd, p, n, off + HDR)) < 0) {
         free(p);
-        return -EBADMSG;
+        return rc == -ENODATA ? -EBADMSG : rc;
     }
     uint32_t crc = vg_crc32(vg_crc32(0, h + 12, 8), p, n);
     if (crc != get32(h + 8)) {
@@ -273,20 +279,28 @@ static int read_record(int fd, uint64_t off, uint64_t size, void **payload, size
     return 1;
 }
 
-/* After damage at off: the offset of the next whole valid record (magic, length and CRC all
- * right) in the file, or size when there is none. Candidates are found by their magic, read in
- * chunks, and each is checked as the reader would read it. */
-static uint64_t resync(int fd, uint64_t off, uint64_t size)
+/* After damage at off: *next is the offset of the next whole valid record (magic, length and
+ * CRC all right) in the file, or size when there is none. Candidates are found by their magic,
+ * read in chunks, and each is checked as the reader would read it. 0, or a read error (-EIO) at
+ * *next. */
+static int resync(int fd, uint64_t off, uint64_t size, uint64_t *next)
 {
     enum { CHUNK = 64 * 1024 };
     unsigned char *buf = malloc(CHUNK);
     unsigned char m[4];
     put32(m, MAGIC);
+    *next = size;
     if (!buf)
-        return size;
+        return 0;
     for (uint64_t at = off + 1; at + HDR <= size;) {
         size_t n = size - at < CHUNK ? (size_t)(size - at) : CHUNK;
-        if (read_full(fd, buf, n, at) < 0)
+        int rc = read_full(fd, buf, n, at);
+        if (rc < 0 && rc != -ENODATA) {
+            free(buf);
+            *next = at;
+            return rc;
+        }
+        if (rc < 0)
             break;
         for (size_t i = 0; i + 4 <= n; i++) {
             if (memcmp(buf + i, m, 4) != 0)
@@ -294,10 +308,13 @@ static uint64_t resync(int fd, uint64_t off, uint64_t size)
             void *p;
             size_t len;
             int64_t ts;
-            if (read_record(fd, at + i, size, &p, &len, &ts) == 1) {
+            int r = read_record(fd, at + i, size, &p, &len, &ts);
+            if (r == 1)
                 free(p);
+            if (r == 1 || (r < 0 && r != -EBADMSG && r != -ENOMEM)) {
                 free(buf);
-                return at + i;
+                *next = at + i;
+                return r == 1 ? 0 : r;
             }
         }
         if (n < 4)
@@ -305,7 +322,7 @@ static uint64_t resync(int fd, uint64_t off, uint64_t size)
         at += n - 3; /* a magic across the chunk's end is found in the next one */
     }
     free(buf);
-    return size;
+    return 0;
 }
 
 /* Counts the valid records of a segment left by an earlier run. Damaged bytes are skipped to the
@@ -331,9 +348,24 @@ static int scan(struct vg_spool *s, struct seg *g, uint64_t *file_size)
             close(fd);
             return rc;
         }
+        uint64_t next = off;
+        int bad = rc == -EBADMSG;
+        if (bad)
+            rc = resync(fd, off, size, &next);
         if (rc < 0) {
+            /* A read error (a bad sector) is not damage: nothing is known of the bytes there, so
+             * the segment is neither cut nor removed. It is left in place, untouched, and the
+             * next start tries it again (open_spool counts and logs it). */
+            vg_warn("spool: read error in segment, left in place",
+                    "file=%s offset=%" PRIu64 " errno=%d reason=\"%s\"", path, next, -rc,
+                    strerror(-rc));
+            close(fd);
+            g->records = 0; /* none of it is used: open_spool forgets it as it found it */
+            g->bytes = 0;
+            return rc;
+        }
+        if (bad) {
             s->st.corrupt++;
-            uint64_t next = resync(fd, off, size);
             struct gap *gp = next < size ? realloc(g->gaps, (g->n_gaps + 1) * sizeof *gp) : NULL;
             if (!gp) {
                 vg_warn("spool: damaged record, rest of segment skipped",
@@ -342,8 +374,8 @@ static int scan(struct vg_spool *s, struct seg *g, uint64_t *file_size)
                         path, off, size - off, g->records);
                 break;
             }
-            /* The records after the damage are as good as any: a bad sector or a torn write
-             * early in a 4 MiB segment used to cost all of them. */
+            /* The records after the damage are as good as any: a torn write early in a 4 MiB
+             * segment used to cost all of them. */
             vg_warn("spool: damaged record, skipped to the next valid record",
                     "file=%s offset=%" PRIu64 " bytes_skipped=%" PRIu64 " resumed_at=%" PRIu64,
                     path, off, next - off, next);
@@ -440,8 +472,9 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
             goto fail;
         }
         if (rc < 0) {
-            /* One segment that cannot be read (permissions, a bad sector, not a file) costs
-             * that segment, not the spool: it is left where it is, untouched, for whoever looks
+            /* One segment that cannot be read (permissions, not a file, or a read error such
+             * as a bad sector anywhere in it, which scan does not take for damage) costs that
+             * segment, not the spool: it is left where it is, untouched, for whoever looks
              * (its id stays out of use, lo_id and hi_id having counted it), and the next start
              * tries it again. */
             char path[600];

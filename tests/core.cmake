@@ -44,6 +44,8 @@ vg_add_test(test_http SOURCES test_http.c LIBS vg_analyzer vg_teststack)
 
 vg_add_test(test_spool SOURCES test_spool.c ${CMAKE_SOURCE_DIR}/agent/vg_spool.c LIBS vg_common)
 target_include_directories(test_spool PRIVATE ${CMAKE_SOURCE_DIR}/agent)
+# A read error (EIO) at a chosen offset, as a bad sector gives (test_spool.c, __wrap_pread).
+target_link_options(test_spool PRIVATE -Wl,--wrap=pread)
 
 # The agent's local guard (agent/vg_local): selection, alert timing, the outage gate.
 vg_add_test(test_local SOURCES test_local.c ${CMAKE_SOURCE_DIR}/agent/vg_local.c

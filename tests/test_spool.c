@@ -21,6 +21,20 @@
 static char dir[64];
 static char err[VG_ERRLEN];
 
+/* pread is wrapped (-Wl,--wrap=pread, tests/core.cmake): while eio_to > eio_from, a read that
+ * touches [eio_from, eio_to) fails with EIO, as a bad sector does. */
+static uint64_t eio_from, eio_to;
+ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
+{
+    if (eio_to > eio_from && (uint64_t)off < eio_to && (uint64_t)off + n > eio_from) {
+        errno = EIO;
+        return -1;
+    }
+    return __real_pread(fd, buf, n, off);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -291,6 +305,41 @@ static void damaged_record_is_skipped_and_the_records_after_it_kept(void **state
         assert_int_equal(vg_spool_rewind(s), 0);
     }
     vg_spool_close(s);
+}
+
+/* A read error (a bad sector) was taken for damage: the rest of the segment was cut off, and at
+ * offset 0 the segment, "without a valid record", was deleted. docs/reliability.md says an I/O
+ * error leaves the segment untouched: it is now left in place whole, counted in corrupt, and the
+ * next start (the sector readable again) gets every record of it. */
+static void a_read_error_leaves_the_segment_in_place_whole(void **state)
+{
+    (void)state;
+    const uint64_t ranges[][2] = {{64, 96}, {0, 32}}; /* record 2; record 0 */
+    for (int c = 0; c < 2; c++) {
+        struct vg_spool *s = open_spool(0, 0, 1000);
+        append_n(s, 0, 10, 1000); /* one segment of 10 records of 32 bytes */
+        vg_spool_close(s);
+        assert_int_equal(segment_files(), 1);
+        eio_from = ranges[c][0];
+        eio_to = ranges[c][1];
+        s = open_spool(0, 0, 1000);
+        eio_from = eio_to = 0;
+        struct vg_spool_stats st;
+        vg_spool_get_stats(s, &st);
+        assert_int_equal(st.corrupt, 1);
+        assert_int_equal(st.records, 0); /* none handed out of a segment left in place */
+        vg_spool_close(s);
+        assert_int_equal(segment_files(), 1);
+        s = open_spool(0, 0, 1000);
+        vg_spool_get_stats(s, &st);
+        assert_int_equal(st.corrupt, 0);
+        assert_int_equal(st.records, 10);
+        for (int i = 0; i < 10; i++)
+            vg_spool_delivered(s, expect_next(s, 1000, i));
+        expect_empty(s);
+        vg_spool_close(s);
+        assert_int_equal(segment_files(), 0);
+    }
 }
 
 /* Garbage written into a segment (not over a record: between two) and a segment cut in the middle
@@ -669,6 +718,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_between_records_and_a_cut_tail_lose_only_the_damage,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(a_read_error_leaves_the_segment_in_place_whole, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(unreadable_or_odd_segments_are_skipped_and_the_others_kept,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(prepended_records_come_before_the_spooled_ones, setup,
