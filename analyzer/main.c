@@ -663,6 +663,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct analyzer *a = opaque;
+    /* An assignment still queued when the run loop stopped is served by the stop's close
+     * (close_consumer_by): its committed-offset, partition-count and restore waits (up to 10 s
+     * and 5 s each) would overrun the stop's deadline, for partitions the close gives up at
+     * once. Only acknowledged (check_assignment_strategy allows the eager protocol alone). */
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && atomic_load(&g_stopping)) {
+        vg_info("partitions assigned during the stop: not restored", "count=%d", parts->cnt);
+        rd_kafka_assign(rk, parts);
+        return;
+    }
     /* The loop that pets the watchdog waits for this callback, whose steps each wait for the
      * broker up to BROKER_WAIT_MS: petted before each that it would fall due in. */
     vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
