@@ -570,6 +570,13 @@ int vg_kafka_resets_read(struct vg_kafka_resets *q, const char *topic, int32_t p
     return 0;
 }
 
+static atomic_int g_destroys_abandoned;
+
+int vg_kafka_destroys_abandoned(void)
+{
+    return atomic_load(&g_destroys_abandoned);
+}
+
 struct destroy_job {
     rd_kafka_t *rk;
     int flags;
@@ -601,6 +608,7 @@ int vg_kafka_destroy_by(rd_kafka_t *rk, int flags, int64_t by)
         vg_sleep_ms(10, NULL);
     if (!atomic_load(&j->done)) {
         pthread_detach(t); /* j stays with it: it writes done when (if) it ends */
+        atomic_fetch_add(&g_destroys_abandoned, 1);
         return -ETIMEDOUT;
     }
     pthread_join(t, NULL);

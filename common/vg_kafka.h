@@ -197,4 +197,8 @@ rd_kafka_resp_err_t vg_kafka_create_topic(rd_kafka_t *rk, const char *topic, int
  * life; -EAGAIN (nothing started) when no thread could be made, rk destroyed in the caller. */
 int vg_kafka_destroy_by(rd_kafka_t *rk, int flags, int64_t by);
 
+/* How many vg_kafka_destroy_by() calls left their handle to its threads: the process must then
+ * end with _exit(), not exit() (see the analyzer's main). */
+int vg_kafka_destroys_abandoned(void);
+
 #endif
