@@ -1131,7 +1131,10 @@ int vg_state_topic_close(struct vg_state_topic *st, int64_t by, size_t *unsent)
      * committed either: purged, its delivery reports served, and counted for the stop's log. */
     int left = rd_kafka_outq_len(st->producer);
     if (left > 0) {
-        rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        /* Not waiting for the broker threads to acknowledge: one stuck in a DNS lookup during
+         * an outage would hold this (main) thread past the stop's deadline. */
+        rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                                         RD_KAFKA_PURGE_F_NON_BLOCKING);
         rd_kafka_poll(st->producer, 0);
         if (unsent)
             *unsent = (size_t)left;
