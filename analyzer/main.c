@@ -1321,19 +1321,20 @@ static void reload_rules(struct analyzer *a)
 /* The stop's checkpoint and offset commit, one bounded wait each, both over by STOP_OFFSETS_MS
  * after the signal (the handler set that deadline for a checkpoint already waiting, too): 1 when
  * the offsets were committed. Then the revoke in the consumer's close does neither again. */
-static int stop_offsets(struct analyzer *a, int64_t stop_at)
+static int stop_offsets(struct analyzer *a, int64_t stop_at, int *unanswered)
 {
     int64_t by = stop_at + STOP_OFFSETS_MS;
     vg_info("stopping: committing offsets", "wait_ms=%lld",
             (long long)(by > vg_mono_ms() ? by - vg_mono_ms() : 0));
     atomic_store(&g_ckpt_stop_by, by); /* also when the stop did not come from a signal */
-    int rc = -ETIMEDOUT;
-    if (checkpoint(a)) {
+    int rc = -ETIMEDOUT, checkpointed = checkpoint(a);
+    if (checkpointed) {
         /* A checkpoint acknowledged just in time: the broker answers, a second is enough. */
         int64_t commit_by = vg_mono_ms() + 1000;
         rc = commit_positions_by(a, a->rk, by > commit_by ? by : commit_by);
     }
     atomic_store(&g_stopping, 1);
+    *unanswered = rc == -ETIMEDOUT && checkpointed;
     return rc == 0;
 }
 
@@ -1745,21 +1746,29 @@ int main(int argc, char **argv)
     int64_t stop_at = atomic_load(&g_stop_at);
     if (!stop_at)
         stop_at = vg_mono_ms();
-    int offsets_committed = 0, consumer = 1, state_left = 0;
+    int offsets_committed = 0, consumer = 1, state_left = 0, unanswered = 0;
     size_t state_unsent = 0;
     uint64_t uncommitted = 0;
     if (!rc)
-        offsets_committed = stop_offsets(&a, stop_at);
+        offsets_committed = stop_offsets(&a, stop_at, &unanswered);
     /* The API reads the engine: stop it before anything it reads goes away. */
     vg_http_stop(http);
     /* Also after the assignment was lost (no commit possible): those are read again too. */
     if (!rc && a.consumed > g_consumed_committed) {
         uncommitted = a.consumed - g_consumed_committed;
-        vg_warn("stopping: offsets not committed: the messages since the last commit are "
-                "consumed again at the next start (the engine drops the repeats by boot and "
-                "sequence)",
-                "messages_since_last_commit=%llu waited_ms=%lld", (unsigned long long)uncommitted,
-                (long long)(vg_mono_ms() - stop_at));
+        /* A commit sent and not answered in time may still land: then they are not. */
+        if (unanswered)
+            vg_warn("stopping: offsets not committed: the messages since the last commit may be "
+                    "consumed again at the next start (the commit got no answer in time and may "
+                    "still land; the engine drops the repeats by boot and sequence)",
+                    "messages_since_last_commit=%llu waited_ms=%lld",
+                    (unsigned long long)uncommitted, (long long)(vg_mono_ms() - stop_at));
+        else
+            vg_warn("stopping: offsets not committed: the messages since the last commit are "
+                    "consumed again at the next start (the engine drops the repeats by boot and "
+                    "sequence)",
+                    "messages_since_last_commit=%llu waited_ms=%lld",
+                    (unsigned long long)uncommitted, (long long)(vg_mono_ms() - stop_at));
     }
     int64_t kafka_by = stop_at + STOP_KAFKA_MS, now = vg_mono_ms();
     if (a.rk) {
