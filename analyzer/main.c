@@ -59,7 +59,8 @@ static struct vg_state_topic *g_state;
 /* The stop's budget, from the first SIGTERM, so that it ends inside the packaged unit's
  * TimeoutStopSec=30s with a margin: the final checkpoint and offset commit by STOP_OFFSETS_MS,
  * the consumer's close and the producers' by STOP_KAFKA_MS, then the receivers' drain_timeout
- * (5 s) and the scaling producer's 2 s flush: about 18 s in all when the broker is gone. A broker
+ * (5 s) and the scaling producer's flush and destroys (6 s at most, only with scaling decisions
+ * on): about 18 s in all when the broker is gone (24 s with scaling decisions). A broker
  * outage used to make it wait 10 s per checkpoint three times over, or for the group coordinator
  * until the session timeout, and a close during a group re-join never returned. */
 #define STOP_OFFSETS_MS 8000

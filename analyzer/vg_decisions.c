@@ -48,6 +48,10 @@
 #define REJOIN_MAX_MS     300000
 /* "scaling count and reporting hosts differ" repeats this often while it lasts. */
 #define DIVERGED_LOG_MS 600000
+/* At the stop (vg_decisions_free): the producer's flush, then each destroy, waited for at most
+ * (6 s in all). */
+#define FLUSH_MS   2000
+#define DESTROY_MS 2000
 
 struct target {
     char *name;
@@ -521,13 +525,20 @@ void vg_decisions_free(struct vg_decisions *d)
         free(d->queue[(d->q_head + i) % WEBHOOK_QUEUE_MAX].body);
         free(d->queue[(d->q_head + i) % WEBHOOK_QUEUE_MAX].target);
     }
-    if (d->follow) {
-        rd_kafka_consumer_close(d->follow);
-        rd_kafka_destroy(d->follow);
-    }
+    /* Each destroy bounded (librdkafka 2.0.2's may never return with the broker gone, issue
+     * 3470), as the rest of the stop: the reader without a close, which only waited for the
+     * coordinator, as it never joined its group (assign only) and commits nothing. A producer
+     * left to its threads keeps d, which its delivery callback is given. */
+    if (d->follow && vg_kafka_destroy_by(d->follow, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE,
+                                         vg_mono_ms() + DESTROY_MS) == -ETIMEDOUT)
+        vg_warn("scaling exchange reader did not close in time: abandoned", NULL);
+    d->follow = NULL;
     if (d->rk) {
-        rd_kafka_flush(d->rk, 2000);
-        rd_kafka_destroy(d->rk);
+        rd_kafka_flush(d->rk, FLUSH_MS);
+        if (vg_kafka_destroy_by(d->rk, 0, vg_mono_ms() + DESTROY_MS) == -ETIMEDOUT) {
+            vg_warn("scaling producer did not close in time: abandoned", NULL);
+            return;
+        }
     }
     free_targets(d->t, d->n);
     vg_partials_free(d->partials);
