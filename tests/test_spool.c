@@ -270,16 +270,39 @@ static void first_segment(char *path, size_t n)
     snprintf(path, n, "%s/%s", dir, first);
 }
 
+/* Records 0..n-1 (ts 1000) written to segments of seg_bytes and the spool closed: they are then
+ * in `segments` segment files. */
+static void write_in_segments(int n, uint64_t seg_bytes, int segments)
+{
+    struct vg_spool *s = open_spool(0, 0, seg_bytes);
+    append_n(s, 0, n, 1000);
+    vg_spool_close(s);
+    assert_int_equal(segment_files(), segments);
+}
+
+static void expect_corrupt_and_records(struct vg_spool *s, uint64_t corrupt, uint64_t records)
+{
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.corrupt, corrupt);
+    assert_int_equal(st.records, records);
+}
+
+/* Records 0..n-1 (ts 1000) come in order, each delivered, and then none. */
+static void deliver_in_order(struct vg_spool *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        vg_spool_delivered(s, expect_next(s, 1000, i));
+    expect_empty(s);
+}
+
 /* A damaged record used to cost the rest of its segment (up to 4 MiB of intact records); the
  * scan now finds the next valid record after the damage, and only the damaged one is lost. A
  * rewind hands the same records again, jumping the same gap. */
 static void damaged_record_is_skipped_and_the_records_after_it_kept(void **state)
 {
     (void)state;
-    struct vg_spool *s = open_spool(0, 0, 200); /* 7 records of 32 bytes per segment */
-    append_n(s, 0, 21, 1000);
-    vg_spool_close(s);
-    assert_int_equal(segment_files(), 3);
+    write_in_segments(21, 200, 3); /* 7 records of 32 bytes per segment */
     /* Flip a payload byte of the fourth record of the first (oldest: lowest id) segment. */
     char path[600];
     first_segment(path, sizeof path);
@@ -292,11 +315,8 @@ static void damaged_record_is_skipped_and_the_records_after_it_kept(void **state
     close(fd);
 
     /* Record 3 goes with the damage; 4-6 after it, and the other segments, come back. */
-    s = open_spool(0, 0, 200);
-    struct vg_spool_stats st;
-    vg_spool_get_stats(s, &st);
-    assert_int_equal(st.corrupt, 1);
-    assert_int_equal(st.records, 20);
+    struct vg_spool *s = open_spool(0, 0, 200);
+    expect_corrupt_and_records(s, 1, 20);
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < 21; i++)
             if (i != 3)
@@ -316,27 +336,17 @@ static void a_read_error_leaves_the_segment_in_place_whole(void **state)
     (void)state;
     const uint64_t ranges[][2] = {{64, 96}, {0, 32}}; /* record 2; record 0 */
     for (int c = 0; c < 2; c++) {
-        struct vg_spool *s = open_spool(0, 0, 1000);
-        append_n(s, 0, 10, 1000); /* one segment of 10 records of 32 bytes */
-        vg_spool_close(s);
-        assert_int_equal(segment_files(), 1);
+        write_in_segments(10, 1000, 1); /* one segment of 10 records of 32 bytes */
         eio_from = ranges[c][0];
         eio_to = ranges[c][1];
-        s = open_spool(0, 0, 1000);
+        struct vg_spool *s = open_spool(0, 0, 1000);
         eio_from = eio_to = 0;
-        struct vg_spool_stats st;
-        vg_spool_get_stats(s, &st);
-        assert_int_equal(st.corrupt, 1);
-        assert_int_equal(st.records, 0); /* none handed out of a segment left in place */
+        expect_corrupt_and_records(s, 1, 0); /* none handed out of a segment left in place */
         vg_spool_close(s);
         assert_int_equal(segment_files(), 1);
         s = open_spool(0, 0, 1000);
-        vg_spool_get_stats(s, &st);
-        assert_int_equal(st.corrupt, 0);
-        assert_int_equal(st.records, 10);
-        for (int i = 0; i < 10; i++)
-            vg_spool_delivered(s, expect_next(s, 1000, i));
-        expect_empty(s);
+        expect_corrupt_and_records(s, 0, 10);
+        deliver_in_order(s, 10);
         vg_spool_close(s);
         assert_int_equal(segment_files(), 0);
     }
@@ -365,13 +375,8 @@ static void garbage_between_records_and_a_cut_tail_lose_only_the_damage(void **s
     close(fd);
     free(orig);
     s = open_spool(0, 0, 1000);
-    struct vg_spool_stats st;
-    vg_spool_get_stats(s, &st);
-    assert_int_equal(st.corrupt, 2);
-    assert_int_equal(st.records, 9);
-    for (int i = 0; i < 9; i++)
-        vg_spool_delivered(s, expect_next(s, 1000, i));
-    expect_empty(s);
+    expect_corrupt_and_records(s, 2, 9);
+    deliver_in_order(s, 9);
     vg_spool_close(s);
     assert_int_equal(segment_files(), 0); /* all delivered: removed */
 }
@@ -383,10 +388,7 @@ static void garbage_between_records_and_a_cut_tail_lose_only_the_damage(void **s
 static void unreadable_or_odd_segments_are_skipped_and_the_others_kept(void **state)
 {
     (void)state;
-    struct vg_spool *s = open_spool(0, 0, 200); /* 7 records of 32 bytes per segment */
-    append_n(s, 0, 14, 1000);
-    vg_spool_close(s);
-    assert_int_equal(segment_files(), 2);
+    write_in_segments(14, 200, 2); /* 7 records of 32 bytes per segment */
     char path[600];
     snprintf(path, sizeof path, "%s/%020llu.spool", dir, 1000ull);
     assert_int_equal(symlink("/nonexistent/segment", path), 0);
@@ -396,15 +398,10 @@ static void unreadable_or_odd_segments_are_skipped_and_the_others_kept(void **st
     assert_int_equal(mkdir(path, 0700), 0);
     /* The old code waited in open() on the FIFO for ever: end the test instead. */
     alarm(20);
-    s = open_spool(0, 0, 200);
+    struct vg_spool *s = open_spool(0, 0, 200);
     alarm(0);
-    struct vg_spool_stats st;
-    vg_spool_get_stats(s, &st);
-    assert_int_equal(st.corrupt, 3);
-    assert_int_equal(st.records, 14);
-    for (int i = 0; i < 14; i++)
-        vg_spool_delivered(s, expect_next(s, 1000, i));
-    expect_empty(s);
+    expect_corrupt_and_records(s, 3, 14);
+    deliver_in_order(s, 14);
     /* New records get ids of their own, and the odd files stay untouched. */
     append_n(s, 14, 15, 1000);
     expect_next(s, 1000, 14);
