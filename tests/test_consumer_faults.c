@@ -183,6 +183,35 @@ static void stop_and_expect_a_bounded_clean_exit(struct vg_ap *a, const char *di
     vg_ap_expect_log(a, "msg=\"stopped\" took_ms=");
 }
 
+/* A broker with a control FIFO and, on it, an analyzer started by start_consuming. */
+struct stop_case {
+    char *dir;
+    char bootstrap[256];
+    pid_t broker;
+    struct vg_ap a;
+};
+
+static void start_stop_case(struct stop_case *c, const char *tag, const char *const *sets)
+{
+    c->dir = vg_tp_tmpdir(tag);
+    c->broker = vg_ap_start_broker_ctl(c->dir, 1, c->bootstrap, sizeof c->bootstrap);
+    start_consuming(&c->a, c->dir, c->bootstrap, sets);
+}
+
+/* The broker command (a fault), pause_ms for it to bite, then the stop and its checks. */
+static void stop_after_broker_fault(struct stop_case *c, const char *cmd, int64_t pause_ms)
+{
+    vg_ap_broker_control(c->dir, cmd);
+    vg_tp_pause_ms(pause_ms);
+    stop_and_expect_a_bounded_clean_exit(&c->a, c->dir, 0, NULL);
+}
+
+static void end_stop_case(struct stop_case *c)
+{
+    vg_tp_stop(c->broker, SIGTERM, 5000);
+    free(c->dir);
+}
+
 /* State topic on, broker down with messages processed and not checkpointed: the run loop's
  * checkpoint, the stop's and the revoke's each waited 10 s in turn, then the state producer's
  * flush 5 s (34 s). Now the stop says what it left: offsets not committed (consumed again at the
@@ -191,21 +220,16 @@ static void
 a_stop_during_an_outage_with_a_state_topic_ends_in_time_and_says_what_it_left(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("stop-outage-state"), bootstrap[256];
-    pid_t broker = vg_ap_start_broker_ctl(dir, 1, bootstrap, sizeof bootstrap);
-    struct vg_ap a;
     const char *sets[] = {"state.checkpoint_interval=1s", NULL};
-    start_consuming(&a, dir, bootstrap, sets);
-    send_ticks(dir, bootstrap, "stop-0", 20, 25);
-    vg_ap_wait_metric(&a, "vigil_messages_consumed_total", 85, 20000);
-    vg_ap_broker_control(dir, "down");
-    vg_tp_pause_ms(2000);
-    stop_and_expect_a_bounded_clean_exit(&a, dir, 0, NULL);
-    vg_ap_expect_log(&a, "msg=\"stopping: offsets not committed: the messages since the last "
-                         "commit are consumed again at the next start");
-    vg_ap_expect_log(&a, "offsets_committed=0");
-    vg_tp_stop(broker, SIGTERM, 5000);
-    free(dir);
+    struct stop_case c;
+    start_stop_case(&c, "stop-outage-state", sets);
+    send_ticks(c.dir, c.bootstrap, "stop-0", 20, 25);
+    vg_ap_wait_metric(&c.a, "vigil_messages_consumed_total", 85, 20000);
+    stop_after_broker_fault(&c, "down", 2000);
+    vg_ap_expect_log(&c.a, "msg=\"stopping: offsets not committed: the messages since the last "
+                           "commit are consumed again at the next start");
+    vg_ap_expect_log(&c.a, "offsets_committed=0");
+    end_stop_case(&c);
 }
 
 /* No state topic: the stop's synchronous commit waited for the group coordinator until the
@@ -213,17 +237,12 @@ a_stop_during_an_outage_with_a_state_topic_ends_in_time_and_says_what_it_left(vo
 static void a_stop_during_an_outage_without_a_state_topic_ends_in_time(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("stop-outage-nostate"), bootstrap[256];
-    pid_t broker = vg_ap_start_broker_ctl(dir, 1, bootstrap, sizeof bootstrap);
-    struct vg_ap a;
     const char *sets[] = {"state.topic=", "commit_interval=60s", NULL};
-    start_consuming(&a, dir, bootstrap, sets);
-    vg_ap_broker_control(dir, "down");
-    vg_tp_pause_ms(2000);
-    stop_and_expect_a_bounded_clean_exit(&a, dir, 0, NULL);
-    vg_ap_expect_log(&a, "messages_since_last_commit=80");
-    vg_tp_stop(broker, SIGTERM, 5000);
-    free(dir);
+    struct stop_case c;
+    start_stop_case(&c, "stop-outage-nostate", sets);
+    stop_after_broker_fault(&c, "down", 2000);
+    vg_ap_expect_log(&c.a, "messages_since_last_commit=80");
+    end_stop_case(&c);
 }
 
 /* No state topic, the broker answering 20 s late instead of refusing (packets dropped by a
@@ -233,20 +252,15 @@ static void a_stop_during_an_outage_without_a_state_topic_ends_in_time(void **st
 static void a_stop_whose_commit_gets_no_answer_exits_cleanly(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("stop-slow"), bootstrap[256];
-    pid_t broker = vg_ap_start_broker_ctl(dir, 1, bootstrap, sizeof bootstrap);
-    struct vg_ap a;
     const char *sets[] = {"state.topic=", "commit_interval=60s", NULL};
-    start_consuming(&a, dir, bootstrap, sets);
-    vg_ap_broker_control(dir, "rtt 1 20000");
-    vg_tp_pause_ms(500);
-    stop_and_expect_a_bounded_clean_exit(&a, dir, 0, NULL);
-    vg_ap_expect_log(&a, "offsets_committed=0 messages_since_last_commit=80");
+    struct stop_case c;
+    start_stop_case(&c, "stop-slow", sets);
+    stop_after_broker_fault(&c, "rtt 1 20000", 500);
+    vg_ap_expect_log(&c.a, "offsets_committed=0 messages_since_last_commit=80");
     /* Sent and unanswered, the commit may still land: not said to be certain. */
-    vg_ap_expect_log(&a, "msg=\"stopping: offsets not committed: the messages since the last "
-                         "commit may be consumed again at the next start");
-    vg_tp_stop(broker, SIGTERM, 5000);
-    free(dir);
+    vg_ap_expect_log(&c.a, "msg=\"stopping: offsets not committed: the messages since the last "
+                           "commit may be consumed again at the next start");
+    end_stop_case(&c);
 }
 
 /* SIGTERM while the group re-joins (the metrics topic was unavailable and is back), the broker
@@ -254,20 +268,17 @@ static void a_stop_whose_commit_gets_no_answer_exits_cleanly(void **state)
 static void a_stop_during_a_group_rejoin_with_the_broker_gone_ends(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("stop-rejoin"), bootstrap[256];
-    pid_t broker = vg_ap_start_broker_ctl(dir, 1, bootstrap, sizeof bootstrap);
-    struct vg_ap a;
     const char *sets[] = {"state.topic=", NULL};
-    start_consuming(&a, dir, bootstrap, sets);
-    vg_ap_broker_control(dir, "topic-error vigil.metrics 3");
-    if (vg_tp_wait_contains(a.log, "msg=\"partitions revoked\"", 30000) != 0)
-        fail_with_log(&a, "no revoke after the topic error");
+    struct stop_case c;
+    start_stop_case(&c, "stop-rejoin", sets);
+    vg_ap_broker_control(c.dir, "topic-error vigil.metrics 3");
+    if (vg_tp_wait_contains(c.a.log, "msg=\"partitions revoked\"", 30000) != 0)
+        fail_with_log(&c.a, "no revoke after the topic error");
     vg_tp_pause_ms(2000);
-    vg_ap_broker_control(dir, "topic-error vigil.metrics 0");
+    vg_ap_broker_control(c.dir, "topic-error vigil.metrics 0");
     vg_tp_pause_ms(8000); /* re-joining: the mock group takes longer than this */
-    stop_and_expect_a_bounded_clean_exit(&a, dir, 4000, "down");
-    vg_tp_stop(broker, SIGTERM, 5000);
-    free(dir);
+    stop_and_expect_a_bounded_clean_exit(&c.a, c.dir, 4000, "down");
+    end_stop_case(&c);
 }
 
 /* The control, broker up: the stop's own checkpoint and bounded commit commit exactly what was
@@ -275,21 +286,18 @@ static void a_stop_during_a_group_rejoin_with_the_broker_gone_ends(void **state)
 static void a_stop_with_the_broker_up_commits_what_was_processed(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("stop-up"), bootstrap[256];
-    pid_t broker = vg_ap_start_broker_ctl(dir, 1, bootstrap, sizeof bootstrap);
-    struct vg_ap a;
     const char *sets[] = {"state.checkpoint_interval=1h", "commit_interval=10m", NULL};
-    start_consuming(&a, dir, bootstrap, sets);
-    stop_and_expect_a_bounded_clean_exit(&a, dir, 0, NULL);
-    vg_ap_expect_log(&a, "offsets_committed=1 messages_since_last_commit=0 consumer_closed=1 "
-                         "state_records_unsent=0");
-    char *log = vg_tp_read(a.log);
+    struct stop_case c;
+    start_stop_case(&c, "stop-up", sets);
+    stop_and_expect_a_bounded_clean_exit(&c.a, c.dir, 0, NULL);
+    vg_ap_expect_log(&c.a, "offsets_committed=1 messages_since_last_commit=0 consumer_closed=1 "
+                           "state_records_unsent=0");
+    char *log = vg_tp_read(c.a.log);
     assert_null(strstr(log, "offsets not committed"));
     assert_null(strstr(log, "abandoned"));
     free(log);
-    assert_int_equal(vg_ap_committed_total(bootstrap, 4), 80);
-    vg_tp_stop(broker, SIGTERM, 5000);
-    free(dir);
+    assert_int_equal(vg_ap_committed_total(c.bootstrap, 4), 80);
+    end_stop_case(&c);
 }
 
 int main(void)
