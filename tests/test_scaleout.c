@@ -175,6 +175,8 @@ static const char *const g_sets[] = {"detector.warmup=10",  "state.checkpoint_in
                                      "model.calib_init=16", "model.window=4",
                                      "model.backend=cpu",   NULL};
 
+static const int g_all[HOSTS] = {0, 1, 2, 3, 4, 5, 6, 7};
+
 struct setup {
     struct vg_stack s;
     pid_t broker;
@@ -256,15 +258,30 @@ static void stop_cleanly(const struct vg_ap *a)
     free(log);
 }
 
-static void finish(struct setup *t, int stop_a)
+/* SIGTERM to x; it exits 0 within 20 s. */
+static void sigterm_expect_exit_0(const struct vg_ap *x)
+{
+    int st = vg_tp_stop(x->pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* The fleet stops, then last (the analyzer still running, exiting 0), the stack, the broker. */
+static void finish(struct setup *t, const struct vg_ap *last)
 {
     fleet_stop(&t->fleet);
-    if (stop_a)
-        vg_tp_stop(t->a.pid, SIGTERM, 20000);
-    int st = vg_tp_stop(t->b.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sigterm_expect_exit_0(last);
     assert_int_equal(vg_stack_stop(&t->s), 0);
     vg_tp_stop(t->broker, SIGTERM, 10000);
+}
+
+/* Fleet and analyzer A (with sets) on the broker started: A has all 4 partitions and every host
+ * past seq past. */
+static void start_fleet_and_a(struct setup *t, const char *const *sets, int64_t past)
+{
+    fleet_start(&t->fleet, t->bootstrap);
+    vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, sets);
+    vg_ap_wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
+    wait_hosts_past(&t->a, g_all, HOSTS, past, 30000);
 }
 
 static void rebalance_and_sigterm_handover_continue_without_cold_start(void **state)
@@ -274,14 +291,10 @@ static void rebalance_and_sigterm_handover_continue_without_cold_start(void **st
     start_a(&t, "scaleout-clean");
     join_b(&t);
     /* A stops: B takes all partitions and restores the rest from A's revoke checkpoint. */
-    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sigterm_expect_exit_0(&t.a);
     uint64_t at_stop = fleet_seq(&t.fleet);
     vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
-    int all[HOSTS];
-    for (int h = 0; h < HOSTS; h++)
-        all[h] = h;
-    wait_hosts_past(&t.b, all, HOSTS, (int64_t)at_stop, 20000);
+    wait_hosts_past(&t.b, g_all, HOSTS, (int64_t)at_stop, 20000);
     assert_int_equal((int)metric(&t.b, "vigil_state_hosts_restored_total"), HOSTS);
     assert_int_equal((int)metric(&t.b, "vigil_state_models_restored_total"), HOSTS);
     assert_continued(&t.b);
@@ -289,7 +302,7 @@ static void rebalance_and_sigterm_handover_continue_without_cold_start(void **st
      * by sequence number, which the no-gap and no-warm-up checks above rely on. */
     fprintf(stderr, "SIGTERM handover: B skipped %g redelivered messages\n",
             metric(&t.b, "vigil_duplicate_messages_total"));
-    finish(&t, 0);
+    finish(&t, &t.b);
 }
 
 static void kill9_takeover_continues_every_host_from_the_last_checkpoint_without_gap(void **state)
@@ -309,10 +322,7 @@ static void kill9_takeover_continues_every_host_from_the_last_checkpoint_without
     waitpid(t.a.pid, NULL, 0);
     uint64_t at_kill = fleet_seq(&t.fleet);
     vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
-    int all[HOSTS];
-    for (int h = 0; h < HOSTS; h++)
-        all[h] = h;
-    wait_hosts_past(&t.b, all, HOSTS, (int64_t)at_kill, 30000);
+    wait_hosts_past(&t.b, g_all, HOSTS, (int64_t)at_kill, 30000);
     assert_int_equal((int)metric(&t.b, "vigil_state_hosts_restored_total"), HOSTS);
     /* B restored A's last checkpoint and reads from the offsets committed with it: no gap (a
      * stale checkpoint would show one), no warm-up. What A processed after that checkpoint B
@@ -322,7 +332,7 @@ static void kill9_takeover_continues_every_host_from_the_last_checkpoint_without
     assert_continued(&t.b);
     fprintf(stderr, "kill -9: B skipped %g redelivered messages (at-least-once)\n",
             metric(&t.b, "vigil_duplicate_messages_total"));
-    finish(&t, 0);
+    finish(&t, &t.b);
 }
 
 /* The commit of the revoke (rebalance_cb in analyzer/main.c): before its partitions go, the
@@ -350,13 +360,7 @@ static void a_revoke_commits_what_was_processed_before_the_partitions_go(void **
     struct setup t;
     vg_stack_init(&t.s, "scaleout-revoke-commit");
     t.broker = vg_ap_start_broker_ctl(t.s.dir, 1, t.bootstrap, sizeof(t.bootstrap));
-    fleet_start(&t.fleet, t.bootstrap);
-    vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, sets);
-    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
-    int all[HOSTS];
-    for (int h = 0; h < HOSTS; h++)
-        all[h] = h;
-    wait_hosts_past(&t.a, all, HOSTS, 20, 30000);
+    start_fleet_and_a(&t, sets, 20);
     assert_int_equal(vg_ap_committed_total(t.bootstrap, PARTS), 0);
     double consumed = metric(&t.a, "vigil_messages_consumed_total");
     assert_true(consumed >= HOSTS * 20);
@@ -377,7 +381,7 @@ static void a_revoke_commits_what_was_processed_before_the_partitions_go(void **
     /* The topic is back: A continues from the revoke's offsets, reading nothing twice. */
     vg_ap_broker_control(t.s.dir, "topic-error vigil.metrics 0");
     vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
-    wait_hosts_past(&t.a, all, HOSTS, (int64_t)fleet_seq(&t.fleet), 30000);
+    wait_hosts_past(&t.a, g_all, HOSTS, (int64_t)fleet_seq(&t.fleet), 30000);
     assert_int_equal((int)metric(&t.a, "vigil_duplicate_messages_total"), 0);
     assert_int_equal((int)metric(&t.a, "vigil_sequence_gaps_total"), 0);
     fleet_stop(&t.fleet);
@@ -417,19 +421,15 @@ static void a_member_back_after_its_partitions_moved_on_restores_them(void **sta
     /* B owns everything, continues every host and commits past A's positions. */
     uint64_t at_stop = fleet_seq(&t.fleet);
     vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
-    int all[HOSTS];
-    for (int h = 0; h < HOSTS; h++)
-        all[h] = h;
-    wait_hosts_past(&t.b, all, HOSTS, (int64_t)at_stop + 20, 30000);
+    wait_hosts_past(&t.b, g_all, HOSTS, (int64_t)at_stop + 20, 30000);
     assert_continued(&t.b);
-    int st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sigterm_expect_exit_0(&t.b);
     uint64_t at_b_stop = fleet_seq(&t.fleet);
 
     /* A comes back to all 4 partitions: restored, not continued from memory. */
     kill(t.a.pid, SIGCONT);
     vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 40000);
-    wait_hosts_past(&t.a, all, HOSTS, (int64_t)at_b_stop, 30000);
+    wait_hosts_past(&t.a, g_all, HOSTS, (int64_t)at_b_stop, 30000);
     fprintf(stderr, "A back: restored %g hosts, %g sequence gaps, skipped %g redelivered\n",
             metric(&t.a, "vigil_state_hosts_restored_total") - restored0,
             metric(&t.a, "vigil_sequence_gaps_total"),
@@ -441,11 +441,7 @@ static void a_member_back_after_its_partitions_moved_on_restores_them(void **sta
     assert_int_equal((int)metric(&t.a, "vigil_hosts_cold_started_total"), HOSTS);
     assert_int_equal((int)(metric(&t.a, "vigil_samples_warming_total") - warming0), 0);
     assert_int_equal((int)metric(&t.a, "vigil_state_restore_errors_total"), 0);
-    fleet_stop(&t.fleet);
-    st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(vg_stack_stop(&t.s), 0);
-    vg_tp_stop(t.broker, SIGTERM, 10000);
+    finish(&t, &t.a);
 }
 
 /* A restore cut short by state.restore_timeout imports no host from a record that may not be
@@ -470,17 +466,10 @@ static void a_restore_cut_short_restores_no_host_from_an_older_record(void **sta
         vg_ap_broker_control(t.s.dir, cmd);
     }
     vg_ap_broker_control(t.s.dir, "coordinator group vigil-analyzer 1");
-    fleet_start(&t.fleet, t.bootstrap);
-    vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, g_sets);
-    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
-    int all[HOSTS];
-    for (int h = 0; h < HOSTS; h++)
-        all[h] = h;
-    wait_hosts_past(&t.a, all, HOSTS, 5, 30000);
+    start_fleet_and_a(&t, g_sets, 5);
     /* About 40 records of every host (2 per partition on average) in vigil.state. */
     vg_ap_wait_metric(&t.a, "vigil_state_checkpoints_total", 40, 60000);
-    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sigterm_expect_exit_0(&t.a);
     uint64_t at_stop = fleet_seq(&t.fleet);
 
     vg_ap_broker_control(t.s.dir, "rtt 2 300");
@@ -496,7 +485,7 @@ static void a_restore_cut_short_restores_no_host_from_an_older_record(void **sta
     /* The restore is over: B's checkpoints, on the same broker, need not wait 300 ms each. */
     assert_int_equal(vg_tp_wait_contains(t.b.log, "msg=\"state restored\"", 30000), 0);
     vg_ap_broker_control(t.s.dir, "rtt 2 0");
-    wait_hosts_past(&t.b, all, HOSTS, (int64_t)at_stop + 20, 30000);
+    wait_hosts_past(&t.b, g_all, HOSTS, (int64_t)at_stop + 20, 30000);
     double restored = metric(&t.b, "vigil_state_hosts_restored_total");
     double cold = metric(&t.b, "vigil_hosts_cold_started_total");
     fprintf(stderr, "restore cut short: %g hosts restored, %g started cold, %g sequence gaps\n",
@@ -508,11 +497,7 @@ static void a_restore_cut_short_restores_no_host_from_an_older_record(void **sta
     assert_true(metric(&t.b, "vigil_state_restore_errors_total") >= 1);
     assert_int_equal((int)(restored + cold), HOSTS);
     assert_true(cold > 0);
-    fleet_stop(&t.fleet);
-    st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(vg_stack_stop(&t.s), 0);
-    vg_tp_stop(t.broker, SIGTERM, 10000);
+    finish(&t, &t.b);
 }
 
 /* The value of key's last record in vigil.state (the caller frees), its partition in *part, and
@@ -599,18 +584,11 @@ static void newest_record_of_so0_refused(const char *tag, void (*spoil)(unsigned
     struct setup t;
     vg_stack_init(&t.s, tag);
     t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
-    fleet_start(&t.fleet, t.bootstrap);
-    vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, g_sets);
-    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
-    int all[HOSTS];
-    for (int h = 0; h < HOSTS; h++)
-        all[h] = h;
-    wait_hosts_past(&t.a, all, HOSTS, 5, 30000);
+    start_fleet_and_a(&t, g_sets, 5);
     int64_t end = vg_tp_mono_ms() + 60000;
     while (metric(&t.a, "vigil_state_checkpoints_total") < 5 && vg_tp_mono_ms() < end)
         vg_tp_pause_ms(50);
-    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sigterm_expect_exit_0(&t.a);
     uint64_t at_stop = fleet_seq(&t.fleet);
 
     size_t len = 0;
@@ -626,7 +604,7 @@ static void newest_record_of_so0_refused(const char *tag, void (*spoil)(unsigned
 
     vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, g_sets);
     vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
-    wait_hosts_past(&t.b, all, HOSTS, (int64_t)at_stop + 5, 30000);
+    wait_hosts_past(&t.b, g_all, HOSTS, (int64_t)at_stop + 5, 30000);
     assert_int_equal((int)metric(&t.b, "vigil_state_hosts_restored_total"), HOSTS - 1);
     assert_int_equal((int)metric(&t.b, "vigil_hosts_cold_started_total"), 1);
     assert_int_equal((int)metric(&t.b, "vigil_state_restore_errors_total"), 1);
@@ -634,11 +612,7 @@ static void newest_record_of_so0_refused(const char *tag, void (*spoil)(unsigned
                            "not used\" host=\"so-0\"");
     vg_ap_expect_log(&t.b, "older_record_dropped=1");
     vg_ap_expect_log(&t.b, reason);
-    fleet_stop(&t.fleet);
-    st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(vg_stack_stop(&t.s), 0);
-    vg_tp_stop(t.broker, SIGTERM, 10000);
+    finish(&t, &t.b);
 }
 
 /* A host's newest record in vigil.state is refused (a bad checksum here; a record of a newer
@@ -686,13 +660,7 @@ static void a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner(voi
     struct setup t;
     vg_stack_init(&t.s, "scaleout-silent");
     t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
-    fleet_start(&t.fleet, t.bootstrap);
-    vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, sets);
-    vg_ap_wait_metric(&t.a, "vigil_partitions_assigned", PARTS, 30000);
-    int all[HOSTS];
-    for (int h = 0; h < HOSTS; h++)
-        all[h] = h;
-    wait_hosts_past(&t.a, all, HOSTS, 5, 30000);
+    start_fleet_and_a(&t, sets, 5);
 
     t.fleet.muted = 7;
     assert_int_equal(vg_tp_wait_contains(t.a.log, "msg=\"host silent\" host=so-7", 30000), 0);
@@ -704,8 +672,7 @@ static void a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner(voi
 
     vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, sets);
     vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS / 2, 40000);
-    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sigterm_expect_exit_0(&t.a);
     vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
     assert_int_equal(vg_tp_wait_contains(t.b.log, "msg=\"firing alerts taken over\"", 20000), 0);
     char *al = alerts_of(&t.b);
@@ -726,11 +693,7 @@ static void a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner(voi
                      0);
     fprintf(stderr, "host_silent of so-7: fired on A, taken over by B (%g alerts), resolved on B\n",
             metric(&t.b, "vigil_alerts_taken_over_total"));
-    fleet_stop(&t.fleet);
-    st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(vg_stack_stop(&t.s), 0);
-    vg_tp_stop(t.broker, SIGTERM, 10000);
+    finish(&t, &t.b);
 }
 
 /* The generic webhook notifications the receiver recorded: per fingerprint of `alertname`, how
@@ -839,8 +802,7 @@ static void a_rule_the_new_owner_lacks_resolves_its_alert_there(void **state)
     vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, sets_b);
     vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS / 2, 40000);
     vg_ap_wait_metric(&t.b, "vigil_rule_states_resolved_total", HOSTS / 2, 20000);
-    int st = vg_tp_stop(t.a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sigterm_expect_exit_0(&t.a);
     vg_ap_wait_metric(&t.b, "vigil_partitions_assigned", PARTS, 40000);
     vg_ap_wait_metric(&t.b, "vigil_rule_states_resolved_total", HOSTS, 20000);
     assert_int_equal(
@@ -861,11 +823,7 @@ static void a_rule_the_new_owner_lacks_resolves_its_alert_there(void **state)
     assert_int_equal(vg_tp_count(t.s.recv_out, "\"status\":\"resolved\""), HOSTS);
     assert_true(metric(&t.b, "vigil_alerts_taken_over_total") >= HOSTS);
     fprintf(stderr, "Gone: fired on A on %d hosts, each resolved once by B\n", n);
-    fleet_stop(&t.fleet);
-    st = vg_tp_stop(t.b.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(vg_stack_stop(&t.s), 0);
-    vg_tp_stop(t.broker, SIGTERM, 10000);
+    finish(&t, &t.b);
 }
 
 int main(void)
