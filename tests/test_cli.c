@@ -1141,6 +1141,19 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     free(dir);
 }
 
+/* Writes body to cfg (the running agent's config), sends it a SIGHUP and waits for want in its
+ * log; the test fails with the whole log when want does not come. */
+static void reload_expect(pid_t pid, const char *cfg, const char *body, const char *log,
+                          const char *want)
+{
+    assert_int_equal(vg_tp_write_atomic(cfg, body), 0);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    if (vg_tp_wait_contains(log, want, 10000) < 0) {
+        char *t = vg_tp_read(log);
+        fail_msg("'%s' not logged after the reload:\n%s", want, t ? t : "");
+    }
+}
+
 /* SIGHUP refuses what --check-config and the next start refuse: a bad kafka.* property, more
  * local.series patterns than the guard takes, a local.webhook.url the receiver refuses. The
  * reload used to check only the file's keys and said "reloaded"; the next start (a package
@@ -1173,19 +1186,12 @@ static void agent_sighup_refuses_what_the_next_start_would_refuse(void **state)
         char extra[600];
         snprintf(extra, sizeof extra, bad[i][0], many);
         snprintf(body, sizeof body, "%s%s", base, extra);
-        vg_tp_write_atomic(cfg, body);
-        assert_int_equal(kill(pid, SIGHUP), 0);
-        if (vg_tp_wait_contains(log, bad[i][1], 10000) < 0) {
-            char *t = vg_tp_read(log);
-            fail_msg("case %d not refused with '%s':\n%s", i, bad[i][1], t ? t : "");
-        }
+        reload_expect(pid, cfg, body, log, bad[i][1]);
         assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), i + 1);
     }
     assert_int_equal(vg_tp_count(log, "msg=\"reloaded\""), 0);
     /* The good file still reloads. */
-    vg_tp_write_atomic(cfg, base);
-    assert_int_equal(kill(pid, SIGHUP), 0);
-    assert_int_equal(vg_tp_wait_contains(log, "msg=\"reloaded\" interval_ms=1000", 10000), 0);
+    reload_expect(pid, cfg, base, log, "msg=\"reloaded\" interval_ms=1000");
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     free(dir);
 }
@@ -1214,19 +1220,12 @@ static void agent_sighup_as_the_service_user_refuses_a_user_that_does_not_exist(
     pid_t pid = vg_tp_spawn((char *const *)argv, log);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
     snprintf(body, sizeof body, "%suser: no-such-user-here\n", base);
-    vg_tp_write_atomic(cfg, body);
-    assert_int_equal(kill(pid, SIGHUP), 0);
-    if (vg_tp_wait_contains(log, "user: no user 'no-such-user-here' on this host", 10000) < 0) {
-        char *t = vg_tp_read(log);
-        fail_msg("unknown user not refused at the reload:\n%s", t ? t : "");
-    }
+    reload_expect(pid, cfg, body, log, "user: no user 'no-such-user-here' on this host");
     assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), 1);
     assert_int_equal(vg_tp_count(log, "msg=\"reloaded\""), 0);
     /* The user the agent runs as still reloads. */
     snprintf(body, sizeof body, "%suser: nobody\n", base);
-    vg_tp_write_atomic(cfg, body);
-    assert_int_equal(kill(pid, SIGHUP), 0);
-    assert_int_equal(vg_tp_wait_contains(log, "msg=\"reloaded\"", 10000), 0);
+    reload_expect(pid, cfg, body, log, "msg=\"reloaded\"");
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     free(dir);
 }
@@ -1268,19 +1267,12 @@ static void agent_sighup_checks_the_kafka_config_past_a_root_only_secret_file(vo
     char body[1000];
     for (int i = 0; i < 2; i++) {
         snprintf(body, sizeof body, "%s%s", base, bad[i][0]);
-        vg_tp_write_atomic(cfg, body);
-        assert_int_equal(kill(pid, SIGHUP), 0);
-        if (vg_tp_wait_contains(log, bad[i][1], 10000) < 0 ||
-            vg_tp_count(log, "reload failed, running config kept") != i + 1) {
-            char *t = vg_tp_read(log);
-            fail_msg("case %d not refused with '%s':\n%s", i, bad[i][1], t ? t : "");
-        }
+        reload_expect(pid, cfg, body, log, bad[i][1]);
+        assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), i + 1);
     }
     assert_int_equal(vg_tp_count(log, "msg=\"reloaded\""), 0);
     /* The file itself is still not held against the config. */
-    vg_tp_write_atomic(cfg, base);
-    assert_int_equal(kill(pid, SIGHUP), 0);
-    assert_int_equal(vg_tp_wait_contains(log, "msg=\"reloaded\"", 10000), 0);
+    reload_expect(pid, cfg, base, log, "msg=\"reloaded\"");
     assert_true(vg_tp_count(log, "left to the next start to check") >= 1);
     assert_int_equal(vg_tp_count(log, "root-only-secret"), 0);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
@@ -1331,13 +1323,8 @@ static void agent_reloads_a_rotated_kafka_secret_file_again_and_again(void **sta
     /* A config refused for another reason marks the end of the SIGHUPs before it. */
     char bad[700];
     snprintf(bad, sizeof bad, "%s  linger.ms: banana\n", body);
-    vg_tp_write_atomic(cfg, bad);
-    assert_int_equal(kill(pid, SIGHUP), 0);
-    if (vg_tp_wait_contains(log, "kafka property 'linger.ms'", 10000) < 0 ||
-        vg_tp_count(log, "reload failed, running config kept") != 1) {
-        char *t = vg_tp_read(log);
-        fail_msg("a reload of a rotated secret failed:\n%s", t ? t : "");
-    }
+    reload_expect(pid, cfg, bad, log, "kafka property 'linger.ms'");
+    assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), 1);
     assert_int_equal(vg_tp_count(log, "cannot register the secret"), 0);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     free(dir);
