@@ -188,6 +188,13 @@ static void a_missing_file_librdkafka_does_not_read_does_not_count(void **state)
         err, "kafka.sasl.password_file: /nonexistent/password: No such file or directory");
 }
 
+/* A CA bundle path of this test process that does not exist (yet). */
+static void absent_ca_path(char *path, size_t len)
+{
+    snprintf(path, len, "/tmp/vigil-test-kafka-ca.%d", (int)getpid());
+    unlink(path);
+}
+
 /* A start whose CA bundle never comes gives up after the wait (60 s in the daemons; 1.5 s here)
  * with the config error naming the file and how long it waited, rather than waiting forever or
  * starting a client librdkafka refuses. */
@@ -195,8 +202,7 @@ static void a_file_that_never_comes_is_given_up_on_after_the_wait(void **state)
 {
     (void)state;
     char err[256], path[64];
-    snprintf(path, sizeof path, "/tmp/vigil-test-kafka-ca.%d", (int)getpid());
-    unlink(path);
+    absent_ca_path(path, sizeof path);
     struct vg_kv kv[] = {{"security.protocol", "SSL"}, {"ssl.ca.location", path}};
     struct vg_kvlist user = {kv, 2};
     volatile sig_atomic_t stop = 0;
@@ -218,8 +224,7 @@ static void a_file_that_is_there_is_not_waited_for(void **state)
 {
     (void)state;
     char err[256], path[64];
-    snprintf(path, sizeof path, "/tmp/vigil-test-kafka-ca.%d", (int)getpid());
-    unlink(path);
+    absent_ca_path(path, sizeof path);
     struct vg_kv kv[] = {
         {"security.protocol", "SASL_SSL"}, {"sasl.mechanism", "PLAIN"}, {"ssl.ca.location", path}};
     struct vg_kvlist user = {kv, 3};
