@@ -42,7 +42,11 @@ struct analyzer {
     /* The metrics topic's partition count, and the one before it changed (0: not known): which
      * partition a host's key maps to (main.c, host_moved). */
     int32_t metrics_parts, metrics_parts_before;
-    int assigned;      /* partitions currently assigned (readiness) */
+    int assigned; /* partitions currently assigned (readiness) */
+    /* Newly assigned partitions whose hosts a state restore is reading now, and since when (wall
+     * clock, ms): not ready meanwhile (vg_api_ready). 0: no restore runs. */
+    int restoring;
+    int64_t restoring_since_ms;
     int state_touched; /* a host changed without a message (host_silent): checkpoint it */
     /* State checkpoints failed in a row since the last one acknowledged, since when (wall
      * clock, ms) and the last one's reason: /readyz (vg_api_ready). */

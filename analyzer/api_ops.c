@@ -62,8 +62,28 @@ static void tally_host(void *ud, const struct vg_engine_host *h)
         t->silent++;
 }
 
+/* ms (Unix, wall clock) as RFC 3339 UTC to the second. */
+static void utc_time(int64_t ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 int vg_api_ready(struct analyzer *a, char *why, size_t whylen)
 {
+    /* Said before the assignment below, which is 0 meanwhile too: a restore may take up to
+     * state.restore_timeout, and "no partitions assigned yet" would send the operator looking at
+     * the consumer group rather than at the state topic's brokers. */
+    if (a->restoring > 0) {
+        char since[32];
+        utc_time(a->restoring_since_ms, since, sizeof(since));
+        snprintf(why, whylen,
+                 "restoring the state of the hosts of %d assigned partitions from %s since %s",
+                 a->restoring, a->cfg.state_topic, since);
+        return 0;
+    }
     if (a->assigned <= 0) {
         snprintf(why, whylen, "no partitions assigned yet");
         return 0;
@@ -78,10 +98,7 @@ int vg_api_ready(struct analyzer *a, char *why, size_t whylen)
      * replica to not ready at once. */
     if (a->ckpt_failing >= VG_CKPT_FAILS_NOT_READY) {
         char since[32];
-        time_t t = (time_t)(a->ckpt_failing_since_ms / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        utc_time(a->ckpt_failing_since_ms, since, sizeof(since));
         snprintf(why, whylen, "checkpoints failing since %s (%llu in a row): %s", since,
                  (unsigned long long)a->ckpt_failing, a->ckpt_error);
         return 0;

@@ -412,8 +412,9 @@ static atomic_int g_restore_stop;
 static void *restore_main(void *arg)
 {
     struct restore_job *j = arg;
-    j->rc = vg_state_topic_restore(g_state, j->a->engine, j->a->hm.models, j->ids, j->n,
-                                   (int)j->a->cfg.state_restore_timeout_ms, j->err, sizeof(j->err));
+    j->rc =
+        vg_state_topic_restore(g_state, j->a->engine, j->a->hm.models, &j->a->lock, j->ids, j->n,
+                               (int)j->a->cfg.state_restore_timeout_ms, j->err, sizeof(j->err));
     atomic_store(&j->done, 1);
     return NULL;
 }
@@ -423,7 +424,8 @@ static void *restore_main(void *arg)
  * consumer. A restore that overruns this is stuck, and the watchdog is left to say so. */
 #define RESTORE_GRACE_MS 15000
 
-/* Runs the restore (a->lock held) and waits for it, petting the watchdog and passing a stop on. */
+/* Runs the restore (which takes a->lock itself, only to import each host: called without it) and
+ * waits for it, petting the watchdog and passing a stop on. */
 static int run_restore(struct analyzer *a, const int32_t *ids, size_t n, char *err, size_t errlen)
 {
     struct restore_job j = {.a = a, .ids = ids, .n = n};
@@ -453,8 +455,19 @@ static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
     if (!g_state || !n)
         return;
     char err[VG_ERRLEN];
+    /* Without the lock: holding it for the read (up to state.restore_timeout, 10 minutes at
+     * most) held up the whole API, /readyz and /metrics included, so that probes timed out. The
+     * restore takes it to import each host. Nothing else changes these hosts meanwhile: this
+     * thread, which consumes them, waits for the restore, their partitions are consumed only
+     * after it, and the API only reads the engine (a reload, which sets the rules of every host,
+     * comes before or after each host's import, as it would before or after the restore). */
     pthread_mutex_lock(&a->lock);
+    a->restoring = (int)n;
+    a->restoring_since_ms = vg_now_ms();
+    pthread_mutex_unlock(&a->lock);
     int rc = run_restore(a, ids, n, err, sizeof(err));
+    pthread_mutex_lock(&a->lock);
+    a->restoring = 0;
     pthread_mutex_unlock(&a->lock);
     vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
     if (rc == -ECANCELED)

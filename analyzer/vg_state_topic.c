@@ -874,7 +874,10 @@ static void on_blob(void *ud, const char *host, const struct vg_engine_blob *b)
 /* A host's latest record read so far (of one of the partitions restored), imported once its
  * partition of the state topic is read to its end: a restore cut short by its deadline must not
  * leave a host with an older record than its latest, whose offsets are long committed (the
- * messages in between would be a sequence gap, the alerts they fired or resolved unknown). */
+ * messages in between would be a sequence gap, the alerts they fired or resolved unknown).
+ * Staged without the caller's lock, which only the import takes: at most one record per host of
+ * the partitions restored, each at most the topic's max.message.bytes, and only until its
+ * partition of the state topic is read whole (docs/reliability.md). */
 struct pending {
     int32_t part;    /* of the state topic; -1 once imported */
     int64_t offset;  /* of the record, for the log */
@@ -887,8 +890,12 @@ struct restore_ctx {
     struct vg_state_topic *st;
     struct vg_engine *e;
     struct vg_models *ms;
+    pthread_mutex_t *lock; /* held around each change to e, ms and st (NULL: none) */
     const int32_t *parts;
     size_t n;
+    /* Refused records, counted in st at the end under the lock: the reading holds no lock, and
+     * the API reads st's counters. */
+    size_t errors;
     size_t records;           /* records of the partitions restored */
     size_t tombstones;        /* hosts whose record a later tombstone voided */
     size_t restored, models;  /* hosts imported, and their model states */
@@ -937,7 +944,7 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
              * refused part): every analyzer counts it. The host's older records are void too:
              * restored from one, the host would carry the state of a time whose offsets are long
              * committed (docs/reliability.md). It starts cold unless a later record is good. */
-            st->st.restore_errors++;
+            c->errors++;
             int had = vg_strmap_get(&c->pending, host) != NULL;
             drop_pending(c, host);
             vg_warn("state record refused: host starts cold, its older records are not used",
@@ -952,7 +959,7 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
             c->records++;
             struct pending *p = malloc(sizeof(*p) + m->len);
             if (!p) {
-                st->st.restore_errors++;
+                c->errors++;
                 drop_pending(c, host);
                 vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s", qh,
                         (int)m->partition, (long long)m->offset, "\"out of memory\"");
@@ -966,7 +973,7 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
             drop_pending(c, host);
             if (vg_strmap_put(&c->pending, host, p) < 0) {
                 free(p);
-                st->st.restore_errors++;
+                c->errors++;
                 vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s", qh,
                         (int)m->partition, (long long)m->offset, "\"out of memory\"");
             }
@@ -985,7 +992,7 @@ static void restore_record(void *ud, const rd_kafka_message_t *m)
     } else if (m->key && m->len == 0) {
         /* A tombstone with a key no host can have: nothing to restore. */
     } else {
-        st->st.restore_errors++;
+        c->errors++;
         vg_warn("state record refused", "partition=%d offset=%lld reason=\"%s\"", (int)m->partition,
                 (long long)m->offset,
                 !m->key || !m->key_len ? "no key (the host)"
@@ -1016,16 +1023,25 @@ static void restore_partition(void *ud, int32_t part)
         p->part = -1;
         k++;
         struct blob_ctx bc = {st, c->ms, 0};
-        if (vg_engine_host_import(c->e, host, p->data + p->off, p->len, on_blob, &bc, ierr,
-                                  sizeof(ierr)) == 0) {
-            c->restored++;
-            c->models += (size_t)bc.models;
+        /* The lock one host at a time: an import is a copy in memory (milliseconds for a large
+         * host), so the API waits no longer than that whatever the size of the restore. */
+        if (c->lock)
+            pthread_mutex_lock(c->lock);
+        int rc = vg_engine_host_import(c->e, host, p->data + p->off, p->len, on_blob, &bc, ierr,
+                                       sizeof(ierr));
+        if (rc == 0) {
             vg_engine_host_partition(c->e, host, p->metrics_part);
             /* Ours now: checkpointed from here on (rewritten once, harmless). */
             vg_state_topic_touch(st, host, p->metrics_part);
+        }
+        if (c->lock)
+            pthread_mutex_unlock(c->lock);
+        if (rc == 0) {
+            c->restored++;
+            c->models += (size_t)bc.models;
         } else {
             char qh[600], qr[VG_ERRLEN + 8];
-            st->st.restore_errors++;
+            c->errors++;
             vg_warn("state record refused", "host=%s partition=%d offset=%lld reason=%s",
                     vg_log_quote(qh, sizeof qh, host), (int)part, (long long)p->offset,
                     vg_log_quote(qr, sizeof qr, ierr));
@@ -1037,9 +1053,10 @@ static void restore_partition(void *ud, int32_t part)
 }
 
 int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struct vg_models *ms,
-                           const int32_t *parts, size_t n, int timeout_ms, char *err, size_t errlen)
+                           pthread_mutex_t *lock, const int32_t *parts, size_t n, int timeout_ms,
+                           char *err, size_t errlen)
 {
-    struct restore_ctx c = {.st = st, .e = e, .ms = ms, .parts = parts, .n = n};
+    struct restore_ctx c = {.st = st, .e = e, .ms = ms, .lock = lock, .parts = parts, .n = n};
     vg_strmap_init(&c.pending);
     char rerr[VG_ERRLEN];
     int n_parts = 0;
@@ -1053,26 +1070,29 @@ int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struc
         if (c.pending.keys[i] && ((struct pending *)c.pending.vals[i])->part >= 0)
             unread++;
     vg_strmap_free(&c.pending, free);
+    /* A read that failed or ended at its deadline is one restore error more (below); not a stop:
+     * its hosts go nowhere. */
+    int failed = rc && rc != -ECANCELED;
+    if (lock)
+        pthread_mutex_lock(lock);
     st->st.hosts_restored += c.restored;
     st->st.models_restored += c.models;
+    st->st.restore_errors += c.errors + (size_t)failed;
+    if (lock)
+        pthread_mutex_unlock(lock);
     if (rc == 0 || rc == -ETIMEDOUT)
         vg_info("state restored",
                 "topic=%s partitions=%zu hosts=%zu models=%zu records=%zu deleted=%zu", st->topic,
                 n, c.restored, c.models, c.records, c.tombstones);
     if (rc == -ECANCELED) /* the analyzer stops: its hosts go nowhere, no error */
         return vg_err(err, errlen, rc, "state restore stopped: %s", rerr);
-    if (rc == -ETIMEDOUT) {
-        st->st.restore_errors++;
+    if (rc == -ETIMEDOUT)
         return vg_err(err, errlen, rc,
                       "state restore: %s: %zu of its %d partitions read whole, hosts of the "
                       "others not restored (%zu of them read so far)",
                       rerr, c.parts_done, n_parts, unread);
-    }
-    if (rc) {
-        /* Hosts not restored start cold: counted, not only logged. */
-        st->st.restore_errors++;
+    if (rc) /* hosts not restored start cold: counted above, not only logged */
         return vg_err(err, errlen, rc, "state restore: %s", rerr);
-    }
     return 0;
 }
 

@@ -17,11 +17,14 @@
  * Version 1 records (u32 partition, engine record; no header) are still read.
  *
  * Not thread-safe: the consumer thread uses it, holding the analyzer's lock around the engine,
- * except for vg_state_topic_ckpt_wait, which it calls without that lock.
+ * except for vg_state_topic_ckpt_wait, which it calls without that lock, and
+ * vg_state_topic_restore, which takes that lock itself only to change st, the engine and the
+ * models (the consumer thread waits for it meanwhile).
  */
 #ifndef VG_STATE_TOPIC_H
 #define VG_STATE_TOPIC_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -120,10 +123,17 @@ int vg_state_topic_ckpt_settle(struct vg_state_topic *st, const struct vg_engine
  * latest. Records that cannot be imported are counted and skipped. 0, or negative with err set
  * (and counted as a restore error) when the topic cannot be read, or not to its end, within
  * timeout_ms: the hosts of the partitions not read whole are not restored, and the caller
- * continues them cold. */
+ * continues them cold.
+ *
+ * The read (up to timeout_ms of waiting for the broker) holds no lock: lock (may be NULL) is
+ * taken only around each change to e, ms and st, one host's import at a time and the counters at
+ * the end, so that the caller's other threads (its HTTP API) that hold it to read them are not
+ * held up by the broker. Until its partition of the topic is read whole, each host's latest
+ * record is kept in memory (a copy of its value): at most one record per host of parts, each at
+ * most the topic's max.message.bytes (16 MB where this analyzer created the topic). */
 int vg_state_topic_restore(struct vg_state_topic *st, struct vg_engine *e, struct vg_models *ms,
-                           const int32_t *parts, size_t n, int timeout_ms, char *err,
-                           size_t errlen);
+                           pthread_mutex_t *lock, const int32_t *parts, size_t n, int timeout_ms,
+                           char *err, size_t errlen);
 
 /* --check-config: the producer vg_state_topic_open creates, with the user's kafka properties,
  * created and destroyed without a broker (vg_kafka_client_check). */
