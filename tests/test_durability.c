@@ -32,6 +32,7 @@
 
 #include "vg_analyzerproc.h"
 #include "vg_stack.h"
+#include "vg_testhttp.h"
 #include "vg_testproc.h"
 
 #define HOSTS  4
@@ -401,12 +402,71 @@ static void sigterm_during_a_slow_state_restore_stops_the_analyzer(void **state)
     free(dir);
 }
 
+/* GET path on a's API: its status (-1: no answer within the client's 10 s), the body in *body
+ * (the caller frees it). */
+static int api_get(const struct vg_ap *a, const char *path, char **body)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", a->port, path);
+    *body = NULL;
+    return vg_th_request("GET", url, NULL, NULL, 0, body);
+}
+
+/* While vigil.state's leader answers 25 s late and the first assignment's restore waits for it
+ * (up to state.restore_timeout, 10 minutes here), the API answers: the restore held the
+ * analyzer's lock for the whole read, and /readyz, /metrics and every /api/v1 route waited for it,
+ * so that Kubernetes' and systemd's probes timed out. /readyz says why it is not ready; the
+ * routes that read the engine answer too, and the restore is still running after them (so they
+ * were answered during it, not after it). */
+static void api_answers_while_a_slow_broker_holds_the_state_restore(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("restore-api"), bootstrap[256];
+    pid_t broker = slow_state_broker(dir, 25000, bootstrap, sizeof bootstrap);
+    struct vg_ap a;
+    const char *sets[] = {"state.restore_timeout=10m", NULL};
+    vg_ap_start(&a, dir, "api", bootstrap, sets);
+    const char *restoring = "not ready: restoring the state of the hosts of 4 assigned partitions "
+                            "from vigil.state since ";
+    int64_t end = vg_tp_mono_ms() + 60000;
+    int st = -1;
+    char *body = NULL;
+    while (vg_tp_mono_ms() < end) {
+        free(body);
+        st = api_get(&a, "/readyz", &body);
+        if (st == 503 && body && strstr(body, restoring))
+            break;
+        vg_tp_pause_ms(50);
+    }
+    if (st != 503 || !body || !strstr(body, restoring)) {
+        char *t = vg_tp_read(a.log);
+        fail_msg("/readyz did not say the restore runs (last: %d %s):\n%s", st,
+                 body ? body : "(no answer)", t ? t : "");
+    }
+    free(body);
+    assert_int_equal(api_get(&a, "/metrics", &body), 200);
+    assert_non_null(strstr(body, "vigil_state_hosts_restored_total 0\n"));
+    free(body);
+    assert_int_equal(api_get(&a, "/api/v1/status", &body), 200);
+    assert_non_null(strstr(body, "\"ready\":false"));
+    free(body);
+    assert_int_equal(api_get(&a, "/readyz", &body), 503);
+    assert_non_null(strstr(body, restoring));
+    free(body);
+    st = vg_tp_stop(a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    vg_ap_expect_log(&a, "msg=\"state restore stopped: the analyzer stops\"");
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alerts_after_kill9_restarts_equal_uninterrupted_run),
         cmocka_unit_test(watchdog_is_petted_while_a_slow_broker_holds_the_state_restore),
         cmocka_unit_test(sigterm_during_a_slow_state_restore_stops_the_analyzer),
+        cmocka_unit_test(api_answers_while_a_slow_broker_holds_the_state_restore),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
