@@ -138,6 +138,9 @@ while first_alert "$D/received.jsonl" "$t0" && [ -z "$T1" ]; do
     if [ "$EPOCHSECONDS" -ge $end ]; then
         echo "no cpu alert arrived within 60 s of the anomaly's start (CPU busy before it: $busy_pct %)" >&2
         tail "$D/analyzer.log" >&2
+        if [ "$busy_pct" -ge 70 ]; then
+            echo "the machine was already busy, so the burn did not stand out: run the demo again when it is idle" >&2
+        fi
         exit 1
     fi
     pause 0.2
@@ -174,7 +177,11 @@ fi
 echo "everything the receiver got: $D/received.jsonl; daemon logs: $D/*.log"
 
 if [ $forever -eq 1 ]; then
-    echo "running until Ctrl-C (try: kcat -b $bs -t vigil.metrics -C -o -1 -c 1)"
+    echo "running until Ctrl-C (try: kcat -b $bs -t vigil.metrics -C -o -1 -c 1,"
+    echo "  or: $B/analyzer/vigilctl/vigilctl status --api http://127.0.0.1:$api)"
     wait
+else
+    echo "next: scripts/demo.sh --forever keeps it all running, to try vigilctl status/top against it;"
+    echo "      docs/install.md sets Vigil up on a fleet"
 fi
 [ $resolved -eq 1 ]
