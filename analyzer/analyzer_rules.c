@@ -240,8 +240,9 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
          * start from `initial`, as they did before there was anything to read. */
         if (vg_decisions_restore(a->decisions, (int)a->cfg.decisions_restore_ms, rerr,
                                  sizeof(rerr)) < 0)
-            vg_warn("scaling decisions not restored: targets not read start from `initial`",
-                    "reason=\"%s\"", rerr);
+            vg_warn("scaling decisions not all restored: targets not read whole start from "
+                    "`initial`",
+                    "reason=%s", vg_log_quote(q, sizeof(q), rerr));
     }
     return rc;
 }

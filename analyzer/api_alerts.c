@@ -316,6 +316,7 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
         vg_api_counter(f, "vigil_scale_webhook_errors_total", st.webhook_errors);
         vg_api_counter(f, "vigil_scale_restored_total", st.restored);
         vg_api_counter(f, "vigil_scale_restore_refused_total", st.restore_refused);
+        vg_api_counter(f, "vigil_scale_restore_incomplete_total", st.restore_incomplete);
         vg_api_gauge(f, "vigil_scale_local_only", st.local_only);
         vg_api_gauge(f, "vigil_scale_metrics_partitions", st.metrics_partitions);
         vg_api_counter(f, "vigil_scale_partials_published_total", st.partials_published);

@@ -230,6 +230,10 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Targets continued at start from their latest decision on decisions.topic."},
     {"vigil_scale_restore_refused_total", VG_METRIC_COUNTER, NULL, "rules.dir has scaling policies",
      "Records of decisions.topic read at start that were not a decision (logged)."},
+    {"vigil_scale_restore_incomplete_total", VG_METRIC_COUNTER, NULL,
+     "rules.dir has scaling policies",
+     "Targets started from `initial` because decisions.topic was not read to its end at start "
+     "(decisions.restore_timeout passed, or the topic unreadable; logged with their names)."},
     {"vigil_scale_local_only", VG_METRIC_GAUGE, NULL, "rules.dir has scaling policies",
      "1 while this analyzer decides from its own hosts only (no partials exchange: "
      "decisions.partials_topic empty or not usable), 0 while decisions are fleet-wide (and "

@@ -1182,6 +1182,11 @@ struct readback {
     struct vg_strmap latest; /* target -> struct saved */
     size_t records, refused;
     int oom;
+    /* whole[p]: partition p was read to the end it had when the read began (on_end). Only a
+     * target whose partitions were all read whole is restored: after a timeout, the latest
+     * record read so far may be far older than the partition's real latest. */
+    unsigned char *whole;
+    size_t n_whole;
 };
 
 /* A decision record, as decision_json() writes it (vg_decision_record_parse); 0 or -EINVAL with
@@ -1254,6 +1259,34 @@ static void readback_record(void *ud, const rd_kafka_message_t *m)
     }
 }
 
+static void readback_end(void *ud, int32_t partition)
+{
+    struct readback *rb = ud;
+    if (partition < 0)
+        return;
+    if ((size_t)partition >= rb->n_whole) {
+        size_t n = (size_t)partition + 1;
+        unsigned char *w = realloc(rb->whole, n);
+        if (!w) { /* the partition then counts as not read whole: its targets start from initial */
+            rb->oom = 1;
+            return;
+        }
+        memset(w + rb->n_whole, 0, n - rb->n_whole);
+        rb->whole = w;
+        rb->n_whole = n;
+    }
+    rb->whole[partition] = 1;
+}
+
+/* 1 when every partition holding a record of the target was read whole. */
+static int read_whole(const struct readback *rb, const struct saved *first)
+{
+    for (const struct saved *sv = first; sv; sv = sv->next)
+        if (sv->partition < 0 || (size_t)sv->partition >= rb->n_whole || !rb->whole[sv->partition])
+            return 0;
+    return 1;
+}
+
 /* The decision a target continues from: the latest of each partition, then the newest in event
  * time, times capped at the wall clock as for decisions followed live (cap_time). */
 static struct saved pick_saved(struct vg_decisions *d, const struct saved *first, int64_t wall)
@@ -1282,15 +1315,30 @@ int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size
     struct readback rb = {0};
     vg_strmap_init(&rb.latest);
     char rerr[VG_ERRLEN];
-    int rc =
-        vg_kafka_read_topic(d->bootstrap, d->kafka, "vigil-analyzer-decisions-restore", d->topic,
-                            timeout_ms, readback_record, NULL, &rb, NULL, rerr, sizeof(rerr));
-    size_t restored = 0;
+    int rc = vg_kafka_read_topic(d->bootstrap, d->kafka, "vigil-analyzer-decisions-restore",
+                                 d->topic, timeout_ms, readback_record, readback_end, &rb, NULL,
+                                 rerr, sizeof(rerr));
+    size_t restored = 0, initial = 0;
+    /* The targets left at `initial`, named in the error (the first few, then a count). */
+    char names[512] = "";
+    size_t nl = 0;
     for (size_t i = 0; i < d->n; i++) {
         struct target *t = &d->t[i];
-        const struct saved *first = vg_strmap_get(&rb.latest, t->name);
-        if (!first || t->evaluated)
+        if (t->evaluated)
             continue;
+        const struct saved *first = vg_strmap_get(&rb.latest, t->name);
+        if (!first || !read_whole(&rb, first)) {
+            /* Not read, or read only in part: starting from `initial` is what the log says,
+             * and what a fresh target does; a record read so far may be hours older than the
+             * partition's latest, and serving it would scale to a count nobody decided now. */
+            if (rc || rb.oom) {
+                initial++;
+                if (nl < sizeof(names) - 1)
+                    nl += (size_t)snprintf(names + nl, sizeof(names) - nl, "%s%s",
+                                           initial > 1 ? ", " : "", t->name);
+            }
+            continue;
+        }
         struct saved sv = pick_saved(d, first, vg_now_ms());
         const struct vg_scale_params *p = vg_rule_policy_params(t->p);
         vg_scale_restore(t->st, p, sv.desired, sv.changed_ms, sv.time_ms);
@@ -1299,14 +1347,21 @@ int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size
         vg_info("scaling decision restored", "target=%s current=%d saved_desired=%d", t->name,
                 t->st->current, sv.desired);
     }
+    if (nl >= sizeof(names) - 1) /* cut: say so rather than end on half a name */
+        snprintf(names + sizeof(names) - 5, 5, "...");
     d->st.restored += restored;
     d->st.restore_refused += rb.refused;
+    d->st.restore_incomplete += initial;
     vg_strmap_free(&rb.latest, saved_free);
+    free(rb.whole);
     if (rc == 0 || rc == -ETIMEDOUT)
         vg_info("scaling decisions read back", "topic=%s records=%zu refused=%zu targets=%zu",
                 d->topic, rb.records, rb.refused, restored);
     if (rc)
-        return vg_err(err, errlen, rc, "decisions restore: %s", rerr);
+        return vg_err(err, errlen, rc,
+                      "decisions restore: %s; %zu target(s) restored, %zu start from `initial`: "
+                      "%s",
+                      rerr, restored, initial, initial ? names : "none");
     if (rb.oom)
         return vg_err(err, errlen, -ENOMEM, "decisions restore: out of memory");
     return 0;

@@ -54,6 +54,9 @@ struct vg_decisions_stats {
     uint64_t webhook_errors;
     uint64_t restored;        /* targets continued from the decisions topic at start */
     uint64_t restore_refused; /* records of that topic that could not be read as a decision */
+    /* targets started from `initial` because that topic was not read whole at start (timeout,
+     * unreadable): a partial read's latest record may be far older than the real latest */
+    uint64_t restore_incomplete;
     /* The fleet-wide exchange (vg_decisions_join). */
     uint64_t partials_published;  /* this analyzer's partials the broker acknowledged */
     uint64_t partials_errors;     /* partials not published, and failed joins (retries too) */
@@ -99,9 +102,11 @@ void vg_decisions_plan_free(struct vg_decisions_plan *plan);
 
 /* Reads the decisions topic to its end (at most timeout_ms) and continues each target that has
  * not been evaluated yet from its latest decision there (vg_scale_restore): a restarted analyzer
- * then neither serves nor publishes `initial` in place of what it had decided. 0 (also when the
- * topic holds nothing, or when decisions are not published to Kafka); -EIO, -ETIMEDOUT or
- * -ENOMEM with err set, the targets not restored starting from `initial`. */
+ * then neither serves nor publishes `initial` in place of what it had decided. Only targets whose
+ * partitions were read to their end are restored: after a timeout the others start from
+ * `initial` rather than from whatever record was read last. 0 (also when the topic holds
+ * nothing, or when decisions are not published to Kafka); -EIO, -ETIMEDOUT or -ENOMEM with err
+ * set, naming the targets that start from `initial` (counted in restore_incomplete). */
 int vg_decisions_restore(struct vg_decisions *d, int timeout_ms, char *err, size_t errlen);
 
 /* Joins the fleet-wide exchange: opens a reader of the partials topic and the decisions topic

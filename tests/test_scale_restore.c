@@ -365,6 +365,83 @@ static void restored_change_up_to_5_s_ahead_is_kept_and_holds_the_cooldown(void 
     waitpid(broker, NULL, 0);
 }
 
+/* A read-back cut short by decisions.restore_timeout restores nothing it did not read to the end
+ * of its partition. The topic holds 300 decisions of web, one per batch (the mock broker answers
+ * a fetch with one batch), every one of them stale except the last (20); the broker answers each
+ * request 50 ms late, so the 1 s restore reads a few of them at most. The analyzer once restored
+ * the latest record read so far (a stale 2..18), served it to the autoscaler as `desired` and
+ * logged that the targets start from `initial`. web now serves `initial` (1), the log names the
+ * targets that start from it, and they are counted. With the time to read the topic whole, a
+ * restart restores the real latest, 20. */
+static void partial_read_back_restores_no_target_from_a_record_read_so_far(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "scale-restore-partial");
+    char bootstrap[256], rules[600], rfile[700], set_rules[700];
+    pid_t broker = vg_ap_start_broker_ctl(s.dir, 1, bootstrap, sizeof(bootstrap));
+    snprintf(rules, sizeof(rules), "%s/rules", s.dir);
+    assert_int_equal(vg_tp_sh("mkdir -p %s", rules), 0);
+    snprintf(rfile, sizeof(rfile), "%s/scale.yaml", rules);
+    assert_int_equal(vg_tp_write_atomic(rfile, rules_yaml), 0);
+    snprintf(set_rules, sizeof(set_rules), "rules.dir=%s", rules);
+
+    enum { N = 300 };
+    int64_t now = wall_ms();
+    char path[700];
+    snprintf(path, sizeof(path), "%s/decisions.txt", s.dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < N; i++) {
+        int64_t t = now - (int64_t)(N - i) * 60000;
+        fprintf(f,
+                "web|{\"target\":\"web\",\"desired\":%d,\"time_ms\":%lld,\"changed_at_ms\":%lld}\n",
+                i == N - 1 ? 20 : 2 + i % 17, (long long)t, (long long)t);
+    }
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.decisions -K '|' -X batch.num.messages=1 "
+                              "-X linger.ms=0 -l %s",
+                              bootstrap, path),
+                     0);
+
+    vg_ap_broker_control(s.dir, "rtt 1 50");
+    const char *short_sets[] = {set_rules,
+                                "detector.warmup=5",
+                                "state.topic=",
+                                "decisions.partials_topic=",
+                                "decisions.restore_timeout=1s",
+                                NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, s.dir, "a", bootstrap, short_sets);
+    json_t *d = decision(&a);
+    if (jint(d, "desired") != 1) {
+        char *log = vg_tp_read(a.log);
+        fail_msg("web serves desired %lld after a partial read-back, want `initial` (1):\n%s",
+                 (long long)jint(d, "desired"), log);
+    }
+    json_decref(d);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_restored_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_scale_restore_incomplete_total"), 2);
+    vg_ap_expect_log(&a, "msg=\"scaling decisions not all restored: targets not read whole "
+                         "start from `initial`\"");
+    vg_ap_expect_log(&a, "0 target(s) restored, 2 start from `initial`: web, api");
+    stop(&a);
+
+    vg_ap_broker_control(s.dir, "rtt 1 0");
+    const char *sets[] = {set_rules, "detector.warmup=5",
+                          "state.topic=", "decisions.partials_topic=", NULL};
+    struct vg_ap b;
+    vg_ap_start(&b, s.dir, "b", bootstrap, sets);
+    d = decision(&b);
+    assert_int_equal(jint(d, "desired"), 20);
+    json_decref(d);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_scale_restored_total"), 1);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_scale_restore_incomplete_total"), 0);
+    stop(&b);
+    kill(broker, SIGTERM);
+    waitpid(broker, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +449,7 @@ int main(void)
         cmocka_unit_test(restore_takes_the_latest_record_and_caps_its_times),
         cmocka_unit_test(restored_cooldown_holds_while_event_time_is_behind_the_last_change),
         cmocka_unit_test(restored_change_up_to_5_s_ahead_is_kept_and_holds_the_cooldown),
+        cmocka_unit_test(partial_read_back_restores_no_target_from_a_record_read_so_far),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
