@@ -126,6 +126,17 @@ struct vg_receiver_cfg {
      * counted in coalesced). The resolve carries starts_at, so the receiver still learns when
      * the alert began; PagerDuty then opens no incident. 0: every notification is sent. */
     int coalesce;
+    /* The analyzer's receivers (not alertmanager, whose firings lapse at endsAt): a firing that
+     * may be stale is held back, not sent, until adopt() says this process holds its alert as
+     * firing (same fingerprint and starts_at), when it is queued again. Held are the firings the
+     * outbox still holds at start, and the queued firings of a host handed over (forget_host)
+     * that failed an attempt here: another analyzer may own the alert and have resolved it
+     * meanwhile, and a firing delivered after its resolve opens an incident nothing closes. A
+     * notification of the same alert submitted later takes the held one's place (it is marked
+     * done in the outbox, counted in coalesced); one held past max_age_ms at start is dropped
+     * (expired); at destroy() the rest stay in the outbox (kept). 0: replayed and handed-over
+     * firings are delivered like any other. */
+    int hold_firings;
     /* Outgoing HTTP security (vg_httpsec.h, docs/security.md); zero: no allow-list, plain http
      * to loopback only, the system's CAs. */
     const char *allowed_urls;
@@ -162,7 +173,9 @@ struct vg_action {
     /* Optional (NULL: nothing to do). The host went to another analyzer (a partition move), which
      * takes its alerts over: an action that keeps telling its receiver of firing alerts
      * (Alertmanager) stops doing so for this host's, or they would fire there for good after the
-     * new owner resolves them. Never waits for the receiver. */
+     * new owner resolves them; the others (hold_firings) hold back its queued firings that failed
+     * here, which could otherwise reach the receiver after the new owner's resolve. Never waits
+     * for the receiver. */
     void (*forget_host)(void *inst, const char *host);
     void (*stats)(void *inst, struct vg_action_stats *out);
     /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. What is

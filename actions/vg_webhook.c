@@ -125,6 +125,7 @@ struct webhook {
     int max_attempts;
     int keep_retrying; /* retryable failures never drop a notification, max_age_ms may */
     int coalesce;      /* a resolve replaces its firing while that is queued, not in flight */
+    int hold_firings;  /* firings that may be stale wait for adopt() (vg_receiver_cfg) */
     int stopped;       /* wh_stop has run: the thread is gone, the counts are final */
     int64_t max_age_ms;
     size_t queue_max;
@@ -156,6 +157,10 @@ struct webhook {
     struct wh_item *inflight;  /* the item the thread is attempting: not to be coalesced */
     size_t count;              /* includes the head while it is being delivered */
     struct wh_forget *forgets; /* for the thread: what to drop from the firing table */
+    /* hold_firings: firings not sent until adopt() names their alert, oldest first; not in
+     * count, their outbox records still pending. */
+    struct wh_item *held;
+    size_t n_held;
     struct vg_action_stats st;
     int stop;
     int full_logged;
@@ -1145,6 +1150,10 @@ static void free_webhook(struct webhook *w)
         next = it->next;
         free(it);
     }
+    for (struct wh_item *it = w->held, *next; it; it = next) {
+        next = it->next;
+        free(it);
+    }
     for (size_t i = 0; i < w->n_firing; i++)
         free(w->firing[i]);
     free(w->firing);
@@ -1185,6 +1194,58 @@ static void enqueue_locked(struct webhook *w, struct wh_item *it)
         w->head = it;
     w->tail = it;
     w->count++;
+}
+
+/* With mu held: appends it to the held firings. */
+static void hold_locked(struct webhook *w, struct wh_item *it)
+{
+    struct wh_item **p = &w->held;
+    while (*p)
+        p = &(*p)->next;
+    it->next = NULL;
+    *p = it;
+    w->n_held++;
+}
+
+/* With mu held: takes the held firings of fp out, in order; with starts_at_ms >= 0 only those of
+ * that episode. Returns the list. */
+static struct wh_item *held_take_locked(struct webhook *w, const char *fp, int64_t starts_at_ms)
+{
+    struct wh_item *out = NULL, **tail = &out;
+    if (!fp)
+        return NULL;
+    for (struct wh_item **p = &w->held; *p;) {
+        struct wh_item *it = *p;
+        if (strcmp(it->n.fingerprint, fp) == 0 &&
+            (starts_at_ms < 0 || it->n.starts_at_ms == starts_at_ms)) {
+            *p = it->next;
+            it->next = NULL;
+            *tail = it;
+            tail = &it->next;
+            w->n_held--;
+        } else {
+            p = &it->next;
+        }
+    }
+    return out;
+}
+
+/* Held firings that a later notification of their alert made needless: marked done in the outbox
+ * (its record is durable already) and freed; counted in coalesced. Not under mu. Returns
+ * whether an acknowledgement failed. */
+static int held_drop(struct webhook *w, struct wh_item *list)
+{
+    int failed = 0;
+    for (struct wh_item *q = list, *next; q; q = next) {
+        next = q->next;
+        lock(w);
+        w->st.coalesced++;
+        unlock(w);
+        log_coalesced(w, q);
+        failed |= ack_item(w, q) < 0;
+        free(q);
+    }
+    return failed;
 }
 
 /* The resolves the outbox holds as done when it is opened: a firing of theirs still pending
@@ -1296,6 +1357,27 @@ static int replay_one(void *ud, uint64_t seq, const void *payload, size_t len)
         free(it);
         return 1;
     }
+    if (w->hold_firings && !is_resolve(&it->n) && it->n.fingerprint) {
+        /* Not sent blindly: while this analyzer was down its host may have gone to another,
+         * which resolved the alert; delivered now, the firing would open an incident after its
+         * resolve. Held until the state restore hands the alert back here as firing (adopt),
+         * which a restored firing alert does; its record stays pending meanwhile. */
+        int64_t age = vg_now_ms() - it->born_ms;
+        if (w->max_age_ms > 0 && age >= w->max_age_ms) {
+            char qfp[256];
+            rlog(w, VG_LOG_WARN, "outbox firing older than max_age not replayed, dropped",
+                 "fingerprint=%s seq=%llu age_ms=%lld max_age_ms=%lld",
+                 vg_log_quote(qfp, sizeof(qfp), it->n.fingerprint), (unsigned long long)seq,
+                 (long long)age, (long long)w->max_age_ms);
+            w->st.dropped++;
+            w->st.expired++;
+            free(it);
+            return 1;
+        }
+        hold_locked(w, it);
+        w->st.replayed++;
+        return 0;
+    }
     replay_overdue(w, it);
     /* Alertmanager: delivered once, never re-sent from here. The re-send table is not persisted,
      * and whether the alert still fires is the analyzer's to say (it hands one over again through
@@ -1307,8 +1389,16 @@ static int replay_one(void *ud, uint64_t seq, const void *payload, size_t len)
     /* Both pending (the resolve was queued while the firing was in flight, or the firing's ack
      * had failed): the resolve goes alone, as it would have before the restart. */
     int placed = 0;
-    if (w->coalesce && is_resolve(&it->n) && it->n.fingerprint)
+    if (w->coalesce && is_resolve(&it->n) && it->n.fingerprint) {
         it->replaced = coalesce_locked(w, it, &placed);
+        /* Held firings of its alert: the resolve says they are over. */
+        struct wh_item *h = held_take_locked(w, it->n.fingerprint, -1), **t = &it->replaced;
+        while (*t)
+            t = &(*t)->next;
+        *t = h;
+        for (; h; h = h->next)
+            w->st.coalesced++;
+    }
     if (!placed)
         enqueue_locked(w, it);
     w->st.replayed++;
@@ -1417,6 +1507,7 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     /* Alertmanager is told of firing alerts in batches and keeps them by its labels: a firing
      * and its resolve cost it nothing worth saving. */
     w->coalesce = cfg->coalesce && !t->resends;
+    w->hold_firings = cfg->hold_firings && !t->resends;
     w->backoff_initial_ms =
         cfg->backoff_initial_ms ? cfg->backoff_initial_ms : WH_DEFAULT_BACKOFF_INITIAL_MS;
     w->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : WH_DEFAULT_BACKOFF_MAX_MS;
@@ -1481,6 +1572,13 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
             char q[512];
             rlog(w, VG_LOG_INFO, "outbox holds undelivered notifications, delivering them first",
                  "file=%s count=%zu", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)), w->count);
+        }
+        if (w->n_held) {
+            char q[512];
+            rlog(w, VG_LOG_INFO,
+                 "outbox holds undelivered firings, held until the state restore says this "
+                 "analyzer still holds their alerts as firing (another may have resolved them)",
+                 "file=%s count=%zu", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)), w->n_held);
         }
     }
 
@@ -1719,6 +1817,11 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         gone = coalesce_locked(w, it, &placed);
     if (!placed) /* placed: it took a firing's place in the queue and in count */
         enqueue_locked(w, it);
+    /* Held firings of its alert: this one, durable already (or none kept at all), supersedes
+     * them, a resolve as a later firing. */
+    struct wh_item *stale = w->n_held && n->fingerprint && (!w->ob || it->seq)
+                                ? held_take_locked(w, n->fingerprint, -1)
+                                : NULL;
     /* Not attempted until the firings it replaced are done in the outbox (below). */
     it->hold = gone != NULL;
     w->st.submitted++;
@@ -1735,6 +1838,7 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         keep |= ack_item(w, q) < 0;
         free(q);
     }
+    (void)held_drop(w, stale); /* a failed ack: held again at the next start, and dropped then */
     if (gone) {
         lock(w);
         it->hold = 0;
@@ -1765,6 +1869,82 @@ static void am_forget_host(void *inst, const char *host)
              "out of memory: firing alerts of a host handed over are still re-sent until a "
              "restart",
              "host=%s", vg_log_quote(qh, sizeof(qh), host));
+    }
+}
+
+/* hold_firings: the alert fires here (restored with its host): its held firings of this episode
+ * are queued again, behind what is queued, and those of an older episode are done. */
+static int wh_adopt(void *inst, const struct vg_notification *n)
+{
+    struct webhook *w = inst;
+    if (!w || !n)
+        return -EINVAL;
+    if (!w->hold_firings || !n->fingerprint)
+        return 0;
+    pthread_mutex_lock(&w->submit_mu);
+    lock(w);
+    struct wh_item *mine = w->n_held ? held_take_locked(w, n->fingerprint, n->starts_at_ms) : NULL;
+    struct wh_item *old = w->n_held ? held_take_locked(w, n->fingerprint, -1) : NULL;
+    size_t k = 0;
+    for (struct wh_item *it = mine, *next; it; it = next) {
+        next = it->next;
+        it->next = NULL;
+        if (it->overdue)
+            w->st.retrying++;
+        else
+            replay_overdue(w, it);
+        enqueue_locked(w, it);
+        k++;
+    }
+    if (k)
+        pthread_cond_signal(&w->wake);
+    unlock(w);
+    (void)held_drop(w, old);
+    pthread_mutex_unlock(&w->submit_mu);
+    if (k) {
+        char qfp[256];
+        rlog(w, VG_LOG_INFO, "held firing queued: this analyzer holds its alert as firing",
+             "fingerprint=%s count=%zu", vg_log_quote(qfp, sizeof(qfp), n->fingerprint), k);
+    }
+    return 0;
+}
+
+/* hold_firings: the host went to another analyzer, which takes its alerts over as notified and
+ * resolves them. Its queued firings that failed here (the receiver not taking them from this
+ * analyzer: they could go through after that resolve, once it takes them again), and those of
+ * their alerts behind them, are held, not sent; the one in flight goes on. Resolves stay: one
+ * after its firing never harms. */
+static void wh_forget_host(void *inst, const char *host)
+{
+    struct webhook *w = inst;
+    if (!w || !host || !w->hold_firings)
+        return;
+    size_t k = 0;
+    lock(w);
+    for (struct wh_item *it = w->head, *next; it; it = next) {
+        next = it->next;
+        if (it == w->inflight || is_resolve(&it->n) || !it->n.fingerprint || !it->n.host ||
+            strcmp(it->n.host, host) != 0)
+            continue;
+        int behind = 0;
+        for (struct wh_item *h = w->held; h && !behind; h = h->next)
+            behind = strcmp(h->n.fingerprint, it->n.fingerprint) == 0 && h->n.host &&
+                     strcmp(h->n.host, host) == 0;
+        if (!it->attempts && !behind)
+            continue;
+        unlink_locked(w, it);
+        hold_locked(w, it);
+        k++;
+    }
+    if (k && w->count == 0)
+        pthread_cond_broadcast(&w->idle);
+    unlock(w);
+    if (k) {
+        char qh[256];
+        rlog(w, VG_LOG_WARN,
+             "firings of a host handed over held back: they failed here, and its new owner "
+             "takes the alerts over (sent if the host comes back still firing)",
+             "host=%s count=%zu", vg_log_quote(qh, sizeof(qh), host), k);
     }
 }
 
@@ -1817,6 +1997,19 @@ static void wh_stop(void *inst, int64_t drain_ms)
              "count=%zu drain_ms=%lld", w->count - in_outbox, (long long)drain_ms);
     w->st.kept += in_outbox;
     w->st.dropped += w->count - in_outbox;
+    size_t held_kept = 0, held_lost = 0;
+    for (struct wh_item *it = w->held; it; it = it->next)
+        *(it->seq ? &held_kept : &held_lost) += 1;
+    if (w->n_held) {
+        char q[512];
+        rlog(w, VG_LOG_WARN,
+             "stopped with held firings: their alerts were not held here as firing; kept in the "
+             "outbox (dropped when in memory only)",
+             "kept=%zu dropped=%zu file=%s", held_kept, held_lost,
+             vg_log_quote(q, sizeof(q), w->ob ? vg_outbox_path(w->ob) : ""));
+    }
+    w->st.kept += held_kept;
+    w->st.dropped += held_lost;
     for (struct wh_item *it = w->head; it; it = it->next) {
         if (it->seq || i++ >= WH_DROP_LOG_MAX)
             continue;
@@ -1861,6 +2054,8 @@ const struct vg_action vg_webhook_action = {
     .help = "POST a JSON document per alert transition to an http(s) URL, optionally HMAC-signed",
     .create = wh_create,
     .submit = wh_submit,
+    .adopt = wh_adopt,
+    .forget_host = wh_forget_host,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -1884,6 +2079,8 @@ const struct vg_action vg_pagerduty_action = {
     .help = "trigger and resolve PagerDuty incidents (Events API v2), one per alert",
     .create = pd_create,
     .submit = wh_submit,
+    .adopt = wh_adopt,
+    .forget_host = wh_forget_host,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -1894,6 +2091,8 @@ const struct vg_action vg_slack_action = {
     .help = "post alert messages to a Slack incoming webhook",
     .create = slack_create,
     .submit = wh_submit,
+    .adopt = wh_adopt,
+    .forget_host = wh_forget_host,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,

@@ -518,7 +518,9 @@ static void forget_host(void *ud, const char *host)
     if (a->dispatch)
         vg_dispatch_forget_host(a->dispatch, host, vg_now_ms());
     /* After the dispatcher, which may still send a held notification of the host: the receivers
-     * deliver it, but stop re-sending the host's alerts, which are the new owner's now. */
+     * deliver it (it has not failed here), but stop re-sending the host's alerts, which are the
+     * new owner's now, and hold back its firings that failed here, which could reach the
+     * receiver after the new owner's resolve. */
     for (size_t i = 0; i < a->n_receivers; i++)
         if (a->receivers[i].act->forget_host)
             a->receivers[i].act->forget_host(a->receivers[i].inst, host);
@@ -968,6 +970,9 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
             /* An alert storm must not leave a paced receiver posting firings of alerts that
              * resolved minutes ago. */
             .coalesce = 1,
+            /* A firing left in the outbox, or failing here when its host is handed over, waits
+             * until this analyzer holds its alert as firing: another may have resolved it. */
+            .hold_firings = 1,
             .max_age_ms = c->webhook_max_age_ms,
             .backoff_initial_ms = c->webhook_backoff_initial_ms,
             .backoff_max_ms = c->webhook_backoff_max_ms,

@@ -1170,6 +1170,184 @@ static void test_measure_fsync_cost_per_submit(void **state)
                   (unsigned long long)((st.outbox_sync_us - st0.outbox_sync_us) / N));
 }
 
+/* An analyzer's receiver, as the analyzer configures it (docs/alerts.md): coalescing, retrying
+ * until max_age, holding firings that may be stale. */
+static void *analyzer_rx(const char *url, const char *obox, const struct vg_action **act)
+{
+    struct vg_receiver_cfg cfg = {.url = url,
+                                  .outbox_dir = obox,
+                                  .name = "hook",
+                                  .keep_retrying = 1,
+                                  .coalesce = 1,
+                                  .hold_firings = 1,
+                                  .backoff_initial_ms = 50,
+                                  .backoff_max_ms = 100,
+                                  .connect_timeout_ms = 500,
+                                  .timeout_ms = 1000};
+    void *inst;
+    char err[VG_ERRLEN];
+    if (vg_action_create(&cfg, act, &inst, err, sizeof(err)) != 0)
+        fail_msg("create: %s", err);
+    return inst;
+}
+
+static void wait_attempt_errors(const struct vg_action *act, void *inst, uint64_t n)
+{
+    struct vg_action_stats st;
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    do {
+        act->stats(inst, &st);
+        if (st.attempt_errors >= n)
+            return;
+        nap();
+    } while (vg_mono_ms() < end);
+    fail_msg("%llu failed attempts, expected %llu", (unsigned long long)st.attempt_errors,
+             (unsigned long long)n);
+}
+
+/* The status of the last request the receiver took (2xx) for fingerprint fp, NULL if none. */
+static char *last_taken(struct fx *f, const char *fp, size_t *taken)
+{
+    json_t *reqs = requests(f);
+    char *last = NULL;
+    *taken = 0;
+    for (size_t i = 0; i < json_array_size(reqs); i++) {
+        json_t *r = json_array_get(reqs, i);
+        json_int_t code = json_integer_value(json_object_get(r, "status"));
+        const char *rfp = jstr(r, "body", "fingerprint");
+        if (code < 200 || code >= 300 || !rfp || strcmp(rfp, fp) != 0)
+            continue;
+        free(last);
+        last = strdup(jstr(r, "body", "status"));
+        (*taken)++;
+    }
+    json_decref(reqs);
+    return last;
+}
+
+/* Analyzer A fires, its receiver unreachable, and stops: the firing is kept in A's outbox. The
+ * host goes to analyzer B, which resolves the alert (another outbox). A starts again with the
+ * receiver reachable. It replayed the firing first thing, so the receiver's last word on the
+ * alert was a firing after its resolve (a PagerDuty incident nothing closes). The firing is now
+ * held: the receiver's last word stays the resolve. Once A holds the alert as firing again
+ * (adopt: its state restore), the held firing goes out. */
+static void test_replayed_firing_is_held_until_its_alert_is_adopted(void **state)
+{
+    struct fx *f = *state;
+    char oa[128], ob[128], url[64];
+    snprintf(oa, sizeof(oa), "%s/a", f->obox);
+    snprintf(ob, sizeof(ob), "%s/b", f->obox);
+    assert_int_equal(mkdir(f->obox, 0700), 0);
+    const struct vg_action *act;
+    void *a = analyzer_rx("http://127.0.0.1:9/hook", oa, &act);
+    struct vg_notification fire = sample("fp-stale");
+    assert_int_equal(act->submit(a, &fire), 0);
+    wait_attempt_errors(act, a, 1);
+    act->destroy(a, 0);
+
+    receiver_start(f, NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", f->port);
+    void *b = analyzer_rx(url, ob, &act);
+    struct vg_notification res = sample("fp-stale");
+    res.status = "resolved";
+    res.ends_at_ms = res.event_ts_ms = fire.starts_at_ms + 60000;
+    assert_int_equal(act->submit(b, &res), 0);
+    wait_requests(f, 1);
+    act->destroy(b, WAIT_MS);
+
+    a = analyzer_rx(url, oa, &act);
+    act->destroy(a, WAIT_MS); /* drains what it would deliver */
+    size_t taken;
+    char *last = last_taken(f, "fp-stale", &taken);
+    assert_non_null(last);
+    if (strcmp(last, "resolved") != 0)
+        fail_msg("the receiver's last notification of the alert is '%s' (%zu taken), after "
+                 "another analyzer's resolve",
+                 last, taken);
+    free(last);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "outbox holds undelivered firings, held until the state restore"));
+    assert_non_null(strstr(log, "stopped with held firings"));
+    free(log);
+
+    /* Started again, A restores the alert as firing: its held firing goes out then. */
+    a = analyzer_rx(url, oa, &act);
+    struct vg_action_stats st;
+    act->stats(a, &st);
+    assert_int_equal(st.replayed, 1);
+    assert_int_equal(st.delivered, 0);
+    struct vg_notification again = sample("fp-stale");
+    again.adopted = 1;
+    assert_int_equal(act->adopt(a, &again), 0);
+    wait_requests(f, 2);
+    act->destroy(a, WAIT_MS);
+    last = last_taken(f, "fp-stale", &taken);
+    assert_string_equal(last, "firing");
+    assert_int_equal(taken, 2);
+    free(last);
+    /* Delivered and acknowledged: nothing is held at the next start. */
+    a = analyzer_rx(url, oa, &act);
+    act->stats(a, &st);
+    assert_int_equal(st.replayed, 0);
+    act->destroy(a, 0);
+    receiver_stop(f);
+}
+
+/* A's firing fails (the receiver refuses what comes from A, as a network partition would), and
+ * the host is handed over to B, which resolves the alert. A once kept retrying the firing and
+ * delivered it once the receiver took A's requests again: after the resolve. Held at the
+ * hand-over, it is not sent. */
+static void
+test_failing_firing_of_a_host_handed_over_is_not_sent_after_the_new_owners_resolve(void **state)
+{
+    struct fx *f = *state;
+    char oa[128], ob[128], url[64], port[16];
+    snprintf(oa, sizeof(oa), "%s/a", f->obox);
+    snprintf(ob, sizeof(ob), "%s/b", f->obox);
+    assert_int_equal(mkdir(f->obox, 0700), 0);
+    receiver_start(f, "--fail-match", "from-analyzer-a", NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", f->port);
+    snprintf(port, sizeof(port), "%d", f->port);
+    const struct vg_action *act;
+    void *a = analyzer_rx(url, oa, &act);
+    struct vg_notification fire = sample("fp-moved");
+    fire.summary = "from-analyzer-a";
+    assert_int_equal(act->submit(a, &fire), 0);
+    wait_attempt_errors(act, a, 1);
+    act->forget_host(a, "web-1");
+
+    void *b = analyzer_rx(url, ob, &act);
+    struct vg_notification res = sample("fp-moved");
+    res.status = "resolved";
+    res.ends_at_ms = res.event_ts_ms = fire.starts_at_ms + 60000;
+    assert_int_equal(act->submit(b, &res), 0);
+    struct vg_action_stats st;
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    do {
+        act->stats(b, &st);
+        nap();
+    } while (st.delivered < 1 && vg_mono_ms() < end);
+    assert_int_equal(st.delivered, 1);
+    act->destroy(b, WAIT_MS);
+
+    /* The receiver takes A's requests again. */
+    receiver_stop(f);
+    receiver_start(f, "--port", port, NULL);
+    act->destroy(a, 3000); /* drains what it would deliver */
+    size_t taken;
+    char *last = last_taken(f, "fp-moved", &taken);
+    assert_non_null(last);
+    if (strcmp(last, "resolved") != 0)
+        fail_msg("the receiver's last notification of the alert is '%s' (%zu taken), after "
+                 "the new owner's resolve",
+                 last, taken);
+    free(last);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "firings of a host handed over held back"));
+    free(log);
+    receiver_stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1199,6 +1377,11 @@ int main(void)
             test_failed_appends_are_counted_logged_once_and_reported_at_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_submits_racing_a_compaction_complete_and_nothing_is_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replayed_firing_is_held_until_its_alert_is_adopted,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_failing_firing_of_a_host_handed_over_is_not_sent_after_the_new_owners_resolve,
+            setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure_fsync_cost_per_submit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
