@@ -971,8 +971,11 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
              * resolved minutes ago. */
             .coalesce = 1,
             /* A firing left in the outbox, or failing here when its host is handed over, waits
-             * until this analyzer holds its alert as firing: another may have resolved it. */
-            .hold_firings = 1,
+             * until this analyzer holds its alert as firing: another may have resolved it. Only
+             * with a state topic, whose restore hands a firing alert back (adopt), and whose
+             * re-read from the committed offsets fires again one the checkpoint missed; without
+             * one nothing could, and the outbox delivers as before. */
+            .hold_firings = c->state_topic && *c->state_topic,
             .max_age_ms = c->webhook_max_age_ms,
             .backoff_initial_ms = c->webhook_backoff_initial_ms,
             .backoff_max_ms = c->webhook_backoff_max_ms,

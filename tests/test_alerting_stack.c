@@ -467,7 +467,10 @@ static void kill9_between_acceptance_and_delivery_loses_nothing(void **state)
     struct vg_stack s2;
     vg_stack_init(&s2, "kill9-after");
     vg_stack_start_receiver(&s2, NULL);
-    const char *sets2[] = {set_rules, set_outbox, NULL};
+    /* A new Kafka: nothing restores the host or fires the alert again, so this is the analyzer
+     * without a state topic, whose outbox delivers a replayed firing at once. With one, the
+     * firing is held until the restore takes the alert over (docs/alerts.md, outbox). */
+    const char *sets2[] = {set_rules, set_outbox, "state.topic=", NULL};
     vg_stack_start_analyzer(&s2, sets2);
     assert_int_equal(vg_tp_wait_contains(s2.recv_out, "\"host\":\"k1\"", 30000), 0);
     char *got = vg_tp_read(s2.recv_out);
