@@ -139,6 +139,7 @@ void analyzer_models_metrics(struct analyzer *a, FILE *f)
     vg_api_gauge(f, "vigil_model_ticks_queued_max", (double)st.ticks_queued_max);
     vg_api_gauge(f, "vigil_model_hosts_absent", (double)st.hosts_absent);
     vg_api_counter(f, "vigil_model_resets_total", st.model_resets);
+    vg_api_counter(f, "vigil_model_calibrations_relearned_total", st.calib_relearned);
 }
 
 json_t *analyzer_models_host_json(struct analyzer *a, const char *host)
@@ -184,6 +185,8 @@ json_t *analyzer_models_status_json(struct analyzer *a)
         json_object_set_new(m, "checkpoints_loaded", json_integer((json_int_t)st.ckpt_loaded));
         json_object_set_new(m, "checkpoints_refused", json_integer((json_int_t)st.ckpt_refused));
         json_object_set_new(m, "resets", json_integer((json_int_t)st.model_resets));
+        json_object_set_new(m, "calibrations_relearned",
+                            json_integer((json_int_t)st.calib_relearned));
         json_object_set_new(m, "ticks_queued", json_integer((json_int_t)st.ticks_queued));
         json_object_set_new(o, "mv", m);
     }

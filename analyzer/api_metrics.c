@@ -303,6 +303,10 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_model_resets_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
      "Host groups of the mv model started fresh because a host that reported finite values scored "
      "NaN (a model fault; never expected)."},
+    {"vigil_model_calibrations_relearned_total", VG_METRIC_COUNTER, NULL, "model.set has mv",
+     "Host calibrations of the mv model learned again because their burst gate stayed closed for "
+     "600 steps in a row: the host's usual score had risen past its calibration (as a new group's "
+     "model improves, a few per host; logged at info)."},
     {NULL, VG_METRIC_COUNTER, NULL, NULL, NULL},
 };
 

@@ -253,13 +253,18 @@ static int new_group(struct vg_fleet *f, const char *name, const struct vg_metri
 }
 
 /* Row i's residuals of this step through its vg_hscore; its blame ranked into hl. */
-static void host_score(const struct vg_fleet *f, struct group *g, uint32_t i)
+static void host_score(struct vg_fleet *f, struct group *g, uint32_t i)
 {
     struct hs_last *l = &g->hl[i];
     /* Without a state term the normalised values are not fetched (step_group) nor needed. */
     const float *z = f->p.hs.state_weight > 0 ? g->z + (size_t)i * g->m : NULL;
     l->rc = vg_hscore_update_state(&g->hs[i], &f->p.hs, g->resid + (size_t)i * g->m, z, &l->score,
                                    &l->raw, g->bl);
+    if (g->hs[i].relearned) {
+        f->st.calib_relearned++;
+        vg_info("mv host calibration out of date, learning it again", "group=%s host=%s ticks=%u",
+                g->name, g->hosts[i], f->p.hs.relearn);
+    }
     l->n = 0;
     if (l->rc == -EINVAL || !isfinite(l->raw))
         return; /* fitting, or no finite error this tick: no blame */

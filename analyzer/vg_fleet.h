@@ -121,6 +121,11 @@ struct vg_fleet_stats {
     /* Groups started fresh because a host that reported finite values scored NaN (vg_fleet.c,
      * step_group): a model fault, never expected. */
     uint64_t model_resets;
+    /* Host calibrations learned again because their burst gate stayed closed
+     * VG_HSCORE_RELEARN_TICKS steps in a row (vg_hscore.h): the raw score's usual level had risen
+     * past the calibration's tail threshold. A few per host of a new group, as its model improves;
+     * a steady rate means the hosts' level keeps changing. */
+    uint64_t calib_relearned;
 };
 
 struct vg_fleet;

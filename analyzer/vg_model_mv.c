@@ -116,6 +116,9 @@ static int mv_create(void **inst, const struct vg_model_env *env, char *err, siz
      * level within a hundred ticks would forget an incident before it ends. */
     if (env->norm_ticks)
         p.mv.norm.alpha = 1.0f / (float)env->norm_ticks;
+    /* A gate closed longer than the state term remembers guards no incident: the host's usual
+     * score has risen past its calibration (a new group's model improving), which learns again. */
+    p.hs.relearn = vg_hscore_relearn_ticks(1.0 / p.mv.norm.alpha);
     int rc = vg_fleet_new(&m->fleet, &p, env->k, on_score, m, err, errlen);
     if (rc < 0) {
         mv_destroy(m);

@@ -20,9 +20,18 @@ void vg_hscore_defaults(struct vg_hscore_params *p)
     p->state_weight = 1;
     p->state_k = 3;
     p->burst = 0.2;
+    p->relearn = VG_HSCORE_RELEARN_TICKS;
     vg_spot_defaults(&p->spot);
     /* A host whose errors never varied still needs a tail to score its first change on. */
     p->spot.min_sigma = 0.1;
+}
+
+uint32_t vg_hscore_relearn_ticks(double norm_ticks)
+{
+    double t = 3 * norm_ticks;
+    if (!(t > VG_HSCORE_RELEARN_TICKS))
+        return VG_HSCORE_RELEARN_TICKS;
+    return t < (double)UINT32_MAX ? (uint32_t)t : UINT32_MAX;
 }
 
 int vg_hscore_init(struct vg_hscore *h, size_t m)
@@ -67,22 +76,25 @@ void vg_hscore_free(struct vg_hscore *h)
     memset(h, 0, sizeof(*h));
 }
 
+/* One finite error of metric j (and its normalised value, NaN = none) into its fit sums. */
+static void fit_metric(struct vg_hscore *h, size_t j, double err, double zj)
+{
+    h->sum[j] += fabs(err);
+    if (zj > 0) { /* false for NaN */
+        h->zup2[j] += zj * zj;
+        h->nup[j]++;
+    } else if (zj < 0) {
+        h->zdn2[j] += zj * zj;
+        h->ndn[j]++;
+    }
+    h->cnt[j]++;
+}
+
 static void fit(struct vg_hscore *h, const float *err, const float *z)
 {
-    for (size_t j = 0; j < h->m; j++) {
-        if (!isfinite(err[j]))
-            continue;
-        h->sum[j] += fabs(err[j]);
-        double zj = z && isfinite(z[j]) ? (double)z[j] : NAN;
-        if (zj > 0) { /* false for NaN */
-            h->zup2[j] += zj * zj;
-            h->nup[j]++;
-        } else if (zj < 0) {
-            h->zdn2[j] += zj * zj;
-            h->ndn[j]++;
-        }
-        h->cnt[j]++;
-    }
+    for (size_t j = 0; j < h->m; j++)
+        if (isfinite(err[j]))
+            fit_metric(h, j, err[j], z && isfinite(z[j]) ? (double)z[j] : NAN);
     h->nfit++;
 }
 
@@ -91,14 +103,28 @@ void vg_hscore_fit(struct vg_hscore *h, const float *err)
     fit(h, err, NULL);
 }
 
+static void finish_metric(struct vg_hscore *h, size_t j)
+{
+    h->scale[j] = h->cnt[j] ? h->sum[j] / (double)h->cnt[j] : 0;
+    h->zup[j] = h->nup[j] ? sqrt(h->zup2[j] / (double)h->nup[j]) : 0;
+    h->zdn[j] = h->ndn[j] ? sqrt(h->zdn2[j] / (double)h->ndn[j]) : 0;
+}
+
 static void finish_fit(struct vg_hscore *h)
 {
-    for (size_t j = 0; j < h->m; j++) {
-        h->scale[j] = h->cnt[j] ? h->sum[j] / (double)h->cnt[j] : 0;
-        h->zup[j] = h->nup[j] ? sqrt(h->zup2[j] / (double)h->nup[j]) : 0;
-        h->zdn[j] = h->ndn[j] ? sqrt(h->zdn2[j] / (double)h->ndn[j]) : 0;
-    }
+    for (size_t j = 0; j < h->m; j++)
+        finish_metric(h, j);
     h->fitted = 1;
+}
+
+/* Restarts the calibration: its tail threshold came from a sample whose raw scores were lower
+ * than the host's usual ones now, and the gate, closed by them, would keep it from learning. */
+static void relearn(struct vg_hscore *h)
+{
+    vg_spot_init(&h->spot);
+    h->prate = 0;
+    h->closed = 0;
+    h->relearned = 1;
 }
 
 static int step(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
@@ -107,6 +133,7 @@ static int step(struct vg_hscore *h, const struct vg_hscore_params *p, const flo
     *score = 0;
     *raw = 0;
     h->surprise = 0;
+    h->relearned = 0;
     if (!h->fitted)
         finish_fit(h);
     uint32_t k = p->top_k < 1 ? 1 : p->top_k > h->m ? (uint32_t)h->m : p->top_k;
@@ -117,8 +144,16 @@ static int step(struct vg_hscore *h, const struct vg_hscore_params *p, const flo
     for (uint32_t q = 0; q < kk; q++)
         top[q] = 0;
     for (size_t j = 0; j < h->m; j++) {
-        if (!isfinite(err[j])) {
-            e[j] = 0;
+        e[j] = 0;
+        if (!isfinite(err[j]))
+            continue;
+        /* A metric that had fewer values in the fit than the fit had ticks (one that came up
+         * after it) fits on its own first values now: with a scale and typical distances at the
+         * floor, its usual errors would be outliers for good. */
+        if (h->cnt[j] < h->nfit) {
+            fit_metric(h, j, err[j], z && isfinite(z[j]) ? (double)z[j] : NAN);
+            if (h->cnt[j] == h->nfit)
+                finish_metric(h, j);
             continue;
         }
         nf++;
@@ -186,8 +221,19 @@ static int step(struct vg_hscore *h, const struct vg_hscore_params *p, const flo
     if (h->spot.ready) {
         h->prate += ((*raw > h->spot.t ? 1.0 : 0.0) - h->prate) / VG_HSCORE_BURST_TICKS;
         if (p->burst > 0 && h->prate > p->burst) {
-            *score = vg_spot_score(&h->spot, *raw);
-            return 0;
+            if (h->closed < UINT32_MAX)
+                h->closed++;
+            /* Closed far longer than an incident lasts (the state term's centre has taken a
+             * lasting level for normal long before): the calibration is what is wrong. This
+             * tick is the new sample's first. */
+            if (!p->relearn || h->closed < p->relearn) {
+                *score = vg_spot_score(&h->spot, *raw);
+                return 0;
+            }
+            relearn(h);
+            h->surprise = 0;
+        } else {
+            h->closed = 0;
         }
     }
     return vg_spot_update(&h->spot, &p->spot, *raw, score);
@@ -219,7 +265,11 @@ int vg_hscore_update(struct vg_hscore *h, const struct vg_hscore_params *p, cons
 
 /* ---- packed state ---- */
 
-#define PACK_VERSION 3 /* 2: the state term, the peak rate; 3: the state term per side */
+/* 2: the state term, the peak rate; 3: the state term per side; 4: the ticks the gate has been
+ * closed, in the header word that 3 wrote 0 (so a state of 3 reads as a gate not closed, and its
+ * calibration relearns once the gate has been closed VG_HSCORE_RELEARN_TICKS from then). */
+#define PACK_VERSION 4
+#define PACK_OLDEST  3
 #define PACK_HEAD    (6 * 4 + 2 * 8 + 8 + VG_HSCORE_SMOOTH * 8)
 
 size_t vg_hscore_packed_size(size_t m)
@@ -230,7 +280,7 @@ size_t vg_hscore_packed_size(size_t m)
 void vg_hscore_pack(const struct vg_hscore *h, void *buf)
 {
     unsigned char *b = buf;
-    uint32_t u[6] = {PACK_VERSION, (uint32_t)h->m, h->pos, h->have, (uint32_t)h->fitted, 0};
+    uint32_t u[6] = {PACK_VERSION, (uint32_t)h->m, h->pos, h->have, (uint32_t)h->fitted, h->closed};
     uint64_t n[2] = {h->nblame, h->nfit};
     memcpy(b, u, sizeof(u));
     b += sizeof(u);
@@ -270,16 +320,17 @@ int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err
     if (len < sizeof(u))
         return vg_err(err, errlen, -EINVAL, "host score state: %zu bytes", len);
     memcpy(u, b, sizeof(u));
-    if (u[0] != PACK_VERSION)
+    if (u[0] < PACK_OLDEST || u[0] > PACK_VERSION)
         return vg_err(err, errlen, -EINVAL,
-                      "host score state: format version %u not supported (this build reads %d)",
-                      u[0], PACK_VERSION);
+                      "host score state: format version %u not supported (this build reads %d "
+                      "to %d)",
+                      u[0], PACK_OLDEST, PACK_VERSION);
     if (u[1] != h->m)
         return vg_err(err, errlen, -EINVAL, "host score state: %u metrics, not %zu", u[1], h->m);
     if (len != vg_hscore_packed_size(h->m))
         return vg_err(err, errlen, -EINVAL, "host score state: %zu bytes, expected %zu", len,
                       vg_hscore_packed_size(h->m));
-    if (u[3] > VG_HSCORE_SMOOTH || u[4] > 1 || u[5] != 0)
+    if (u[3] > VG_HSCORE_SMOOTH || u[4] > 1 || (u[0] < 4 && u[5] != 0))
         return vg_err(err, errlen, -EINVAL, "host score state: counters out of range");
     b += sizeof(u);
     uint64_t n[2];
@@ -323,6 +374,7 @@ int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err
     h->have = u[3];
     h->fitted = (int)u[4];
     h->prate = prate;
+    h->closed = u[5];
     h->nblame = n[0];
     h->nfit = n[1];
     memcpy(h->raw_ring, ring, sizeof(ring));

@@ -30,7 +30,15 @@
  * While fitting (vg_hscore_fit: a model's training data), only the scales are learned; the
  * calibration starts with the first vg_hscore_step. vg_hscore_update does both in a stream: its
  * first fit_n ticks fit the scales, the next ones are scored (the calibration learning its
- * initial sample first). Not thread-safe; one state per host.
+ * initial sample first). A metric with fewer finite errors in the fit than the fit had ticks (one
+ * that came up later) goes on fitting on its own values after it, and is scored once it has had
+ * as many: fitted on the ticks it had, its scales would be the floor's for good.
+ *
+ * The burst gate (burst) keeps an incident from teaching the calibration that it is normal. Closed
+ * for relearn ticks in a row, it is taken to guard no incident but a raw score whose usual level
+ * rose past the calibration's tail threshold (the error scales shrinking as a young model
+ * improves): the calibration learns a new sample (h->relearned, scores 0 and -EAGAIN meanwhile).
+ * Not thread-safe; one state per host.
  */
 #ifndef VG_HSCORE_H
 #define VG_HSCORE_H
@@ -42,6 +50,9 @@
 
 #define VG_HSCORE_SMOOTH      32
 #define VG_HSCORE_BURST_TICKS 60
+/* The gate closed this long in a row is no incident it exists for: the raw score's usual level
+ * has moved above the calibration's tail threshold (docs/detectors.md). */
+#define VG_HSCORE_RELEARN_TICKS (10 * VG_HSCORE_BURST_TICKS)
 
 struct vg_hscore_params {
     uint32_t top_k;      /* metrics averaged into the raw score (1..m) */
@@ -57,13 +68,22 @@ struct vg_hscore_params {
     double burst;        /* the calibration learns nothing while more than this fraction of
                           * recent raw scores (about VG_HSCORE_BURST_TICKS) is above its tail
                           * threshold (0: it always learns) */
+    uint32_t relearn;    /* ticks in a row the gate may stay closed before the calibration is
+                          * taken to be out of date and learns a new sample (0: never); longer
+                          * than the caller's state term remembers an incident
+                          * (vg_hscore_relearn_ticks) */
     struct vg_spot_params spot;
 };
 
 /* Defaults (measured on SMD, docs/evaluation.md): top_k 3, smooth 5, blame 60, blame_fast 10,
- * floor 0.3, alpha 0.001, clip 4, fit_n 256, state_weight 1, state_k 3, burst 0.2, SPOT
- * defaults with min_sigma 0.1. */
+ * floor 0.3, alpha 0.001, clip 4, fit_n 256, state_weight 1, state_k 3, burst 0.2, relearn
+ * VG_HSCORE_RELEARN_TICKS, SPOT defaults with min_sigma 0.1. */
 void vg_hscore_defaults(struct vg_hscore_params *p);
+
+/* relearn for a normaliser that remembers about norm_ticks (the inverse of its rate): 3 times
+ * that (a lasting level is then normal to the state term, and no longer an incident's score the
+ * gate must keep), at least VG_HSCORE_RELEARN_TICKS. */
+uint32_t vg_hscore_relearn_ticks(double norm_ticks);
 
 struct vg_hscore {
     size_t m;
@@ -82,6 +102,9 @@ struct vg_hscore {
     uint32_t pos, have;
     int fitted;
     double prate;    /* exponential average of (raw above the calibration's tail threshold) */
+    uint32_t closed; /* ticks in a row the burst gate has been closed (saturates) */
+    int relearned;   /* whether the last step restarted the calibration (p->relearn); an
+                      * output, not packed */
     double surprise; /* the last step's score as -log10 of its tail probability (vg_spot_surprise:
                       * the same order, without the rounding to 1); an output, not packed */
     struct vg_spot spot;
@@ -97,7 +120,8 @@ void vg_hscore_fit(struct vg_hscore *h, const float *err);
 /* Scores one tick: *score in [0,1] (0 while the calibration fills; h->surprise the same score as
  * -log10 of its tail probability), *raw the uncalibrated score,
  * blame (m, may be NULL) the per-metric contributions (higher = more to blame). Returns 0, or
- * -EAGAIN while the calibration learns its initial sample, -EINVAL when no error is finite. */
+ * -EAGAIN while the calibration learns its initial sample, -EINVAL when no error of a fitted
+ * metric is finite. */
 int vg_hscore_step(struct vg_hscore *h, const struct vg_hscore_params *p, const float *err,
                    double *score, double *raw, double *blame);
 

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -381,6 +382,126 @@ static void update_fits_then_scores(void **state)
     vg_hscore_free(&h);
 }
 
+/* A host whose usual errors, after its calibration's sample, rise to 2.5 times those the sample
+ * saw within 2000 ticks (as they do in the units of scales fitted while a young model erred
+ * more, and that follow it slowly): the share of ticks above 0.999 over the last
+ * 2000 of 6000, and how often its calibration learned again, with the gate limited to relearn
+ * ticks in a row (0: none). */
+static double high_share_after_a_rise(uint32_t relearn, int *relearned)
+{
+    struct vg_hscore h;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    p.fit_n = 100;
+    p.spot.n_init = 100;
+    p.alpha = 0; /* the rise is in the raw score's units, as the scales' lag leaves it */
+    p.relearn = relearn;
+    assert_int_equal(vg_hscore_init(&h, 4), 0);
+    uint64_t s = 3;
+    float e[4];
+    double score, raw;
+    long high = 0;
+    *relearned = 0;
+    for (int i = 0; i < 6000; i++) {
+        for (int j = 0; j < 4; j++)
+            e[j] = (noise(&s) + noise(&s) + noise(&s)) * (float)(i < 200 ? 1
+                                                                 : i < 2200
+                                                                     ? 1 + 1.5 * (i - 200) / 2000.0
+                                                                     : 2.5);
+        int rc = vg_hscore_update(&h, &p, e, &score, &raw, NULL);
+        if (h.relearned) {
+            (*relearned)++;
+            assert_int_equal(rc, -EAGAIN);
+            assert_true(score == 0);
+        }
+        high += i >= 4000 && rc == 0 && score > 0.999;
+    }
+    vg_hscore_free(&h);
+    return (double)high / 2000;
+}
+
+/* Closed for good by such a rise, the burst gate kept the calibration from learning that the
+ * higher level is usual, and the host scored above 0.999 on a large share of its ticks for ever.
+ * Closed relearn ticks in a row, it takes the calibration to be out of date: a new sample. */
+static void a_gate_closed_for_relearn_ticks_learns_the_calibration_again(void **state)
+{
+    (void)state;
+    int n;
+    double locked = high_share_after_a_rise(0, &n);
+    assert_int_equal(n, 0);
+    double relearned = high_share_after_a_rise(300, &n);
+    printf("  above 0.999 after the rise: %.2f %% without a limit, %.2f %% with 300 ticks "
+           "(%d relearned)\n",
+           100 * locked, 100 * relearned, n);
+    assert_true(locked > 0.05);
+    assert_true(n >= 1);
+    assert_true(relearned < 0.005);
+}
+
+/* A metric with no value in the fit (one that came up later) fits on its own first fit_n values,
+ * unscored meanwhile, instead of keeping the floor as its scale for good. */
+static void a_metric_missing_from_the_fit_fits_on_its_own_values(void **state)
+{
+    (void)state;
+    struct vg_hscore h;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    p.fit_n = 10;
+    p.alpha = 0;
+    p.floor = 0.01;
+    p.top_k = 1;
+    assert_int_equal(vg_hscore_init(&h, 2), 0);
+    double score, raw, blame[2];
+    for (int i = 0; i < 10; i++)
+        vg_hscore_update(&h, &p, (const float[]){1, NAN}, &score, &raw, blame);
+    for (int i = 0; i < 10; i++) {
+        vg_hscore_update(&h, &p, (const float[]){1, 4}, &score, &raw, blame);
+        assert_true(blame[1] == 0); /* fitting, not scored */
+        assert_true(fabs(raw - 1) < 1e-9);
+    }
+    assert_true(fabs(h.scale[1] - 4) < 1e-9);
+    vg_hscore_update(&h, &p, (const float[]){1, 8}, &score, &raw, blame);
+    assert_true(fabs(h.e[1] - 2) < 1e-9);
+    vg_hscore_free(&h);
+}
+
+/* Format 4 adds the ticks the gate has been closed in a header word that format 3 wrote 0: a
+ * state of 3 still loads (the gate not closed), and the count survives a pack. */
+static void a_version_3_state_loads_and_the_gate_count_is_kept(void **state)
+{
+    (void)state;
+    struct vg_hscore a, b;
+    struct vg_hscore_params p;
+    vg_hscore_defaults(&p);
+    p.fit_n = 20;
+    p.spot.n_init = 20;
+    assert_int_equal(vg_hscore_init(&a, 3), 0);
+    assert_int_equal(vg_hscore_init(&b, 3), 0);
+    uint64_t s = 9;
+    double score, raw;
+    for (int i = 0; i < 100; i++)
+        vg_hscore_update(&a, &p, (const float[]){noise(&s), noise(&s), noise(&s)}, &score, &raw,
+                         NULL);
+    a.closed = 42;
+    size_t len = vg_hscore_packed_size(3);
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    vg_hscore_pack(&a, buf);
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
+    assert_int_equal(b.closed, 42);
+    uint32_t v3 = 3, zero = 0;
+    memcpy(buf, &v3, 4);
+    assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "counters out of range"));
+    memcpy(buf + 20, &zero, 4);
+    assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
+    assert_int_equal(b.closed, 0);
+    free(buf);
+    vg_hscore_free(&a);
+    vg_hscore_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +513,9 @@ int main(void)
         cmocka_unit_test(a_lasting_incident_keeps_its_score),
         cmocka_unit_test(packed_state_scores_on_identically),
         cmocka_unit_test(update_fits_then_scores),
+        cmocka_unit_test(a_gate_closed_for_relearn_ticks_learns_the_calibration_again),
+        cmocka_unit_test(a_metric_missing_from_the_fit_fits_on_its_own_values),
+        cmocka_unit_test(a_version_3_state_loads_and_the_gate_count_is_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,7 @@ static const struct extra extras[] = {
     {X(hstate_k), 0, 1e6, 0, 0, "a number from 0 to 1e6"},
     {X(hlearn), 0, 1, 0, 0, "a number from 0 to 1"},
     {X(hburst), 0, 1, 0, 0, "a number from 0 to 1"},
+    {X(hrelearn), 0, 1e9, 1, 0, "a whole number from 0 to 1e9"},
     {X(seed), 0, 9007199254740992.0, 1, 0, "a whole number from 0 to 2^53"},
     {X(group), 0, 1, 1, 0, "0 or 1"},
     {X(ens), 1, CTL_SMD_ENS_MAX, 1, 0, "a whole number from 1 to 8"},
@@ -147,6 +148,7 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
                                         .hstate_k = hp.state_k,
                                         .hlearn = hp.spot.learn_max,
                                         .hburst = hp.burst,
+                                        .hrelearn = -1,
                                         .seed = 1,
                                         .ens = 1};
     o->name = "vigil";

@@ -44,6 +44,8 @@ struct ctl_eval_opts {
         double hstate_k;   /* its threshold in typical distances */
         double hlearn;     /* host calibration: scores at or above this are not learned */
         double hburst;     /* ... nor any while peaks come at more than this rate (0: off) */
+        double hrelearn;   /* ... for at most this many ticks in a row, then a new sample (0: no
+                            * limit; -1, the default: the analyzer's, from norm_alpha) */
         double seed;       /* vg_mv's weight initialisation */
         double group;      /* 1: every machine a host of one vg_mv group (shared weights) */
         double ens;        /* vg_mv models of seeds seed.. seed+ens-1, their residuals averaged */

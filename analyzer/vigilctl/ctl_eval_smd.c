@@ -41,11 +41,12 @@ static void help(FILE *f)
             "     smoothing, SPOT per host) (default)\n"
             "  2, 3  the larger / the mean of both surprises, calibrated again by SPOT\n"
             "Host scorer parameters (--param): epochs, topk, hsmooth, hblame, hbfast, hfloor,\n"
-            "halpha, hq, hstate, hstate_k, hlearn, hburst, norm_alpha, lr, window, online,\n"
-            "ublame, arch (0 forecaster, 1 autoencoder), bottleneck, seed (docs/evaluation.md),\n"
-            "group (1: every machine a host of one vg_mv group with shared weights, stepped\n"
-            "together row by row, as the analyzer runs a group; host=1 only), ens (K models of\n"
-            "seeds seed ... seed+K-1, their residuals averaged before the host score).\n"
+            "halpha, hq, hstate, hstate_k, hlearn, hburst, hrelearn, norm_alpha, lr, window,\n"
+            "online, ublame, arch (0 forecaster, 1 autoencoder), bottleneck, seed\n"
+            "(docs/evaluation.md), group (1: every machine a host of one vg_mv group with\n"
+            "shared weights, stepped together row by row, as the analyzer runs a group; host=1\n"
+            "only), ens (K models of seeds seed ... seed+K-1, their residuals averaged before\n"
+            "the host score).\n"
             "\nOptions:\n",
             CTL_SMD_UNI_TOPK);
     ctl_eval_common_help(f);
@@ -62,9 +63,9 @@ static void help(FILE *f)
             "                        normalised values of the rows the host score sees\n"
             "  --from-residuals DIR  score those instead of running vg_mv: only the host score's\n"
             "                        parameters (topk, hsmooth, hfloor, halpha, hq, hstate,\n"
-            "                        hstate_k, hlearn, hburst, hblame, hbfast) take effect; the\n"
-            "                        model's are those of the run that saved them. A second\n"
-            "                        instead of a minute per setting\n");
+            "                        hstate_k, hlearn, hburst, hrelearn, hblame, hbfast) take\n"
+            "                        effect; the model's are those of the run that saved them.\n"
+            "                        A second instead of a minute per setting\n");
     fprintf(f, "\nExit status: 0 scored, 1 a file could not be read, 2 usage error.\n");
 }
 

@@ -41,6 +41,9 @@ void ctl_smd_hscore_params(const struct ctl_eval_opts *o, struct vg_hscore_param
     hp->state_k = o->smd.hstate_k;
     hp->spot.learn_max = o->smd.hlearn;
     hp->burst = o->smd.hburst;
+    /* As the analyzer sets it (vg_model_mv.c): from the normaliser's memory. */
+    hp->relearn = o->smd.hrelearn >= 0 ? (uint32_t)o->smd.hrelearn
+                                       : vg_hscore_relearn_ticks(1.0 / o->smd.norm_alpha);
 }
 
 int ctl_smd_host_init(struct ctl_smd_host *h, const struct ctl_eval_opts *o, size_t m)
