@@ -47,8 +47,16 @@ static void on_score(void *ud, const struct vg_fleet_score *s)
 {
     struct mv_model *m = ud;
     struct mv_host *h = mv_host_get(m, s->host);
-    if (!h || !isfinite(s->score))
+    if (!h)
         return;
+    /* The host reported none of its group's metrics (renamed by an agent upgrade, another
+     * collector set under its group label): it has no score now. Its last one, kept, was read
+     * by rules on each of its messages for as long as that lasted, and a firing alert on it
+     * never resolved; gone, the rules read it as missing. */
+    if (!isfinite(s->score)) {
+        h->last = (struct vg_model_score){.raw = NAN};
+        return;
+    }
     struct vg_model_score *o = &h->last;
     o->ts_ms = s->ts_ms;
     o->warm = s->hs_rc == 0;

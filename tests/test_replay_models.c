@@ -2,7 +2,8 @@
  * relation between a host's metrics breaks, while each metric stays in its own range, fires a
  * rule reading value("host:mv"), and the alert names the mv model's top metrics, as the analyzer's
  * does (test_mv_analyzer). The model.* keys apply; redeliveries are not learned twice; the
- * models start fresh, on the CPU unless model.backend is set. */
+ * models start fresh, on the CPU unless model.backend is set; a host that stops sending its
+ * group's metrics has its mv alert resolved. */
 #include <jansson.h>
 #include <math.h>
 #include <setjmp.h>
@@ -55,39 +56,48 @@ struct host {
     struct vg_tlaw law;
 };
 
-static void format_tick(char *buf, size_t n, struct host *h, int t, int diverged)
+/* One tick of h; its metric names prefixed with `prefix` (none of its group's then). */
+static void format_tick(char *buf, size_t n, struct host *h, int t, int diverged,
+                        const char *prefix)
 {
     double x[6];
     vg_tlaw_tick(&rng, &h->law, t, diverged, x);
+    const char *p = prefix;
     int len = snprintf(
         buf, n,
         "{\"v\":1,\"host\":\"%s\",\"boot\":\"b1\",\"seq\":%d,\"ts\":%lld,\"interval_ms\":1000,"
         "\"labels\":{\"env\":\"prod\",\"group\":\"web\"},\"metrics\":{"
-        "\"req_rate\":%.4f,\"load_1\":%.4f,\"disk_wa\":%.4f,\"cpu_user\":%.4f,"
-        "\"mem_used\":%.4f,\"net_rx\":%.4f}}\n",
-        h->name, t + 1, T0_MS + t * 1000LL, x[0], x[1], x[2], x[3], x[4], x[5]);
+        "\"%sreq_rate\":%.4f,\"%sload_1\":%.4f,\"%sdisk_wa\":%.4f,\"%scpu_user\":%.4f,"
+        "\"%smem_used\":%.4f,\"%snet_rx\":%.4f}}\n",
+        h->name, t + 1, T0_MS + t * 1000LL, p, x[0], p, x[1], p, x[2], p, x[3], p, x[4], p, x[5]);
     assert_true(len > 0 && (size_t)len < n);
 }
 
-/* The recording, as `kcat -C` writes it: two hosts of group web, one line per host and tick;
- * only mv-1 diverges. mv-1's ticks in [dup_from, dup_to) are delivered twice, as after a
- * consumer restart. */
-static void write_stream(const char *path, int dup_from, int dup_to)
+/* The recording, as `kcat -C` writes it: two hosts of group web, one line per host and tick
+ * (ticks of them); only mv-1 diverges, from ANOM_AT on. mv-1's ticks in [dup_from, dup_to) are
+ * delivered twice, as after a consumer restart; from tick foreign on, its metrics are other
+ * ones than its group's. */
+static void write_stream_of(const char *path, int ticks, int dup_from, int dup_to, int foreign)
 {
     rng = VG_TLAW_SEED;
     struct host a = {"mv-1", {0, 0, 0}}, b = {"mv-2", {0, 0, 0}};
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     char line[1024];
-    for (int t = 0; t < TICKS; t++) {
-        format_tick(line, sizeof(line), &a, t, t >= ANOM_AT);
+    for (int t = 0; t < ticks; t++) {
+        format_tick(line, sizeof(line), &a, t, t >= ANOM_AT, t >= foreign ? "new_" : "");
         fputs(line, f);
         if (t >= dup_from && t < dup_to)
             fputs(line, f);
-        format_tick(line, sizeof(line), &b, t, 0);
+        format_tick(line, sizeof(line), &b, t, 0, "");
         fputs(line, f);
     }
     fclose(f);
+}
+
+static void write_stream(const char *path, int dup_from, int dup_to)
+{
+    write_stream_of(path, TICKS, dup_from, dup_to, TICKS);
 }
 
 static int injected(const char *name)
@@ -238,6 +248,50 @@ static void redeliveries_are_not_learned_twice(void **state)
     free(got);
     free(e);
 }
+/* A host whose ticks carry none of its group's metrics (renamed by an agent upgrade) has no mv
+ * score: its last one, kept and read by rules on each of its messages, kept a firing alert firing
+ * for as long as that lasted. Its alert now resolves at the first such tick, as any rule's whose
+ * input went missing. */
+static void an_mv_alert_resolves_when_the_host_stops_sending_its_groups_metrics(void **state)
+{
+    (void)state;
+    /* The tick mv-1's alert fires at in the divergence: the replay below is the same until
+     * then. */
+    assert_int_equal(ctl("replay " SETS " --rules %s %s", g_rules, g_stream), 0);
+    char *o = slurp(g_out);
+    const char *fired = strstr(o, "Z FIRING   mv-1 MvHostAnomaly ");
+    while (fired && strncmp(fired - 23, "2023-11-14T22:38:40", 19) < 0)
+        fired = strstr(fired + 1, "Z FIRING   mv-1 MvHostAnomaly ");
+    assert_non_null(fired);
+    int hh, mm, ss;
+    assert_int_equal(sscanf(fired - 12, "%d:%d:%d", &hh, &mm, &ss), 3);
+    int at = (hh - 22) * 3600 + (mm - 13) * 60 + (ss - 20); /* T0 is 22:13:20 */
+    assert_true(at >= ANOM_AT && at < TICKS);
+    free(o);
+    /* From the next tick on, mv-1 sends other metrics than its group's. */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/foreign.jsonl", g_dir);
+    write_stream_of(path, TICKS, 0, 0, at + 1);
+    assert_int_equal(ctl("replay " SETS " --rules %s %s", g_rules, path), 0);
+    o = slurp(g_out);
+    char *e = slurp(g_err);
+    printf("%s%s", o, e);
+    char want[64];
+    snprintf(want, sizeof(want), "22:%02d:%02d.000Z FIRING   mv-1 MvHostAnomaly ",
+             13 + (20 + at) / 60, (20 + at) % 60);
+    assert_non_null(strstr(o, want));
+    /* Resolved within two ticks of the first without its group's metrics. */
+    const char *r = strstr(o, "Z RESOLVED mv-1 MvHostAnomaly ");
+    assert_non_null(r);
+    assert_true(r - o >= 23);
+    assert_int_equal(sscanf(r - 12, "%d:%d:%d", &hh, &mm, &ss), 3);
+    int gone = (hh - 22) * 3600 + (mm - 13) * 60 + (ss - 20);
+    assert_true(gone >= at + 1 && gone <= at + 3);
+    assert_non_null(strstr(e, " 0 still firing"));
+    free(o);
+    free(e);
+}
+
 /* A replay must not depend on or disturb a live analyzer's checkpoints: model.dir is neither
  * read nor written. */
 static void model_dir_is_left_alone(void **state)
@@ -286,6 +340,7 @@ int main(void)
         cmocka_unit_test(diverging_metrics_fire_the_mv_rule_naming_them),
         cmocka_unit_test(model_keys_apply),
         cmocka_unit_test(redeliveries_are_not_learned_twice),
+        cmocka_unit_test(an_mv_alert_resolves_when_the_host_stops_sending_its_groups_metrics),
         cmocka_unit_test(model_dir_is_left_alone),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
