@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -73,7 +74,10 @@ static int cpu_open(void **ctx, char *desc, size_t desclen, char *err, size_t er
     int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     const char *core = openblas_get_corename();
-    if ((!set || !*set) && vg_k_cpu_coretype_hint(core, avx2, avx512, ct, sizeof(ct)))
+    /* Once per process: the choice is the process's, and eval opens a backend per machine. */
+    static atomic_int warned;
+    if ((!set || !*set) && vg_k_cpu_coretype_hint(core, avx2, avx512, ct, sizeof(ct)) &&
+        !atomic_exchange(&warned, 1))
         vg_warn("OpenBLAS chose kernels older than this CPU",
                 "kernels=%s cpu=%s hint=\"set OPENBLAS_CORETYPE=%s in the environment (for the "
                 "service: systemctl edit vigil-analyzer, Environment=OPENBLAS_CORETYPE=%s); "
