@@ -938,7 +938,8 @@ static void log_stats(struct agent *a)
             "too_large=%llu producer_recreated=%llu queued=%d spooled=%llu spool_replayed=%llu "
             "spool_records=%llu "
             "spool_bytes=%llu "
-            "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu spool_failed=%llu "
+            "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu "
+            "spool_read_errors=%llu spool_failed=%llu "
             "spool_late_reports=%llu%s",
             (unsigned long long)a->ticks, (unsigned long long)collect_errors,
             (unsigned long long)a->produced, (unsigned long long)a->delivered,
@@ -948,8 +949,8 @@ static void log_stats(struct agent *a)
             (unsigned long long)a->spool_replayed, (unsigned long long)ss.records,
             (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
             (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
-            (unsigned long long)a->spool_failed, (unsigned long long)ss.late_reports,
-            local_stats(a, lt, sizeof lt));
+            (unsigned long long)ss.read_errors, (unsigned long long)a->spool_failed,
+            (unsigned long long)ss.late_reports, local_stats(a, lt, sizeof lt));
     flush_log(a);
 }
 

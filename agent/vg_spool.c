@@ -26,27 +26,34 @@
 #define MAX_SEG_RECS ((1ull << IDX_BITS) - 1)
 #define MAX_ID       ((1ull << (64 - IDX_BITS)) - 1)
 #define NO_END       UINT64_MAX
-
-/* Damaged bytes in a segment an earlier run left, between two valid records: the reader jumps
- * from `from` to `to`. */
-struct gap {
-    uint64_t from, to;
-};
+/* A segment takes no record that could start past this: offsets are kept in 32 bits. */
+#define SEG_FULL (UINT32_MAX - HDR - MAX_RECORD)
+/* A read error while sending is tried again after 1 s, doubling: READ_TRIES attempts in all, the
+ * last 31 s after the first, then the segment is set aside (read_failed). */
+#define READ_TRIES    6
+#define READ_RETRY_MS 1000
 
 struct seg {
     uint64_t id;
     uint64_t bytes;    /* valid bytes: records end here */
     uint64_t records;  /* valid records */
-    uint64_t finished; /* delivered, given up on, expired or lost to damage */
+    uint64_t finished; /* delivered, given up on, expired, lost to damage or set aside */
     uint64_t inflight; /* handed out since the last rewind and not finished */
-    uint64_t end;      /* the reader stops at this record (a damaged one), else NO_END */
+    uint64_t end;      /* the reader stops at this record (set aside), else NO_END */
     /* One bit per record, set once it is finished. Records are finished out of order (an
      * expired or refused one while older ones are in flight), so a rewind goes back to the
      * first record and skips the finished ones rather than trusting a count. */
     unsigned char *done;
     uint64_t done_cap; /* bytes */
-    struct gap *gaps; /* ascending; only in segments scanned at open, which are never appended to */
-    size_t n_gaps;
+    /* Where each record starts (as written, or as the start scan found it past damage): the
+     * reader goes from record to record by index, so that damage found while sending costs the
+     * damaged records only and every record keeps its index (tokens and done bits name records by
+     * index). Segments stay below 4 GiB (append_to rolls them, scan cuts one not written so). */
+    uint32_t *offs;
+    uint64_t offs_cap; /* entries */
+    /* Set aside after read errors (read_failed): once its records are finished the segment is
+     * forgotten, its file left in place for the next start, not removed. */
+    int aside;
 };
 
 struct vg_spool {
@@ -70,9 +77,14 @@ struct vg_spool {
      * comes again for a finished segment is taken for one of them; only a replaced producer
      * sends those, and its reports end before the rewind.) */
     uint64_t gone_inflight;
-    uint64_t rid, roff, ridx; /* reader: next record (offset, index); rid 0 = first segment */
+    uint64_t rid, ridx; /* reader: next record (segment, index); rid 0 = first segment */
     int rfd;
     uint64_t rfd_id;
+    /* The reader's last read error (read_failed): where, how many attempts, and the wall-clock
+     * times of the last one and of the next. fail_tries 0: none pending. */
+    uint64_t fail_id, fail_idx;
+    unsigned fail_tries;
+    int64_t fail_ms, retry_ms;
     struct vg_spool_stats st;
 };
 
@@ -135,10 +147,10 @@ static void forget_at(struct vg_spool *s, size_t i, int unlink_it)
     }
     if (s->rid == g->id) {
         s->rid = i + 1 < s->n ? s->segs[i + 1].id : 0;
-        s->roff = s->ridx = 0;
+        s->ridx = 0;
     }
     free(g->done);
-    free(g->gaps);
+    free(g->offs);
     memmove(&s->segs[i], &s->segs[i + 1], (s->n - i - 1) * sizeof *s->segs);
     s->n--;
 }
@@ -168,14 +180,41 @@ static int open_segment(const char *path, struct stat *st)
     return fd;
 }
 
-/* A segment is finished with when all its records are delivered and nobody appends to it. */
+/* A segment is finished with when all its records are delivered and nobody appends to it. A
+ * segment set aside keeps its file. */
 static void maybe_remove(struct vg_spool *s, struct seg *g)
 {
     if (g->finished < g->records)
         return;
     if (s->ffd >= 0 && s->fid == g->id)
         return;
-    remove_at(s, (size_t)(g - s->segs));
+    forget_at(s, (size_t)(g - s->segs), !g->aside);
+}
+
+/* Drops the oldest segment for room: its records not finished are lost, counted in dropped_full
+ * (those in flight are counted by their report, or by a rewind). Its file goes, unless it was
+ * set aside: that one is outside the spool's count from then on, as a segment the start could not
+ * read is. Returns the records lost. */
+static uint64_t drop_oldest(struct vg_spool *s)
+{
+    struct seg *g = &s->segs[0];
+    uint64_t lost = g->records - g->finished - g->inflight;
+    s->st.dropped_full += lost;
+    s->gone_inflight += g->inflight;
+    forget_at(s, 0, !g->aside);
+    return lost;
+}
+
+/* Drops logged as expired records are: the first drop and then each one that passes another
+ * 1000 records dropped, the count has them all. With records of a segment's size every tick
+ * dropped one, and each was a line. */
+static void log_drop(const struct vg_spool *s, const char *msg, uint64_t lost, uint64_t was)
+{
+    if (lost && (was == 0 || was / 1000 != s->st.dropped_full / 1000))
+        vg_warn(msg,
+                "records=%" PRIu64 " max_bytes=%" PRIu64 " dropped_full=%" PRIu64
+                " logged=\"first, then every 1000 records\"",
+                lost, s->cfg.max_bytes, s->st.dropped_full);
 }
 
 static int is_done(const struct seg *g, uint64_t k)
@@ -183,21 +222,31 @@ static int is_done(const struct seg *g, uint64_t k)
     return g->done && k / 8 < g->done_cap && (g->done[k / 8] >> (k % 8) & 1);
 }
 
-/* Room in g->done for n records; new bits are clear. */
-static int done_room(struct seg *g, uint64_t n)
+/* Room in g->done and g->offs for n records; new bits are clear. */
+static int room(struct seg *g, uint64_t n)
 {
     uint64_t need = (n + 7) / 8;
-    if (need <= g->done_cap)
-        return 0;
-    uint64_t cap = g->done_cap ? g->done_cap : 64;
-    while (cap < need)
-        cap *= 2;
-    unsigned char *d = realloc(g->done, cap);
-    if (!d)
-        return -ENOMEM;
-    memset(d + g->done_cap, 0, cap - g->done_cap);
-    g->done = d;
-    g->done_cap = cap;
+    if (need > g->done_cap) {
+        uint64_t cap = g->done_cap ? g->done_cap : 64;
+        while (cap < need)
+            cap *= 2;
+        unsigned char *d = realloc(g->done, cap);
+        if (!d)
+            return -ENOMEM;
+        memset(d + g->done_cap, 0, cap - g->done_cap);
+        g->done = d;
+        g->done_cap = cap;
+    }
+    if (n > g->offs_cap) {
+        uint64_t cap = g->offs_cap ? g->offs_cap : 64;
+        while (cap < n)
+            cap *= 2;
+        uint32_t *o = realloc(g->offs, cap * sizeof *o);
+        if (!o)
+            return -ENOMEM;
+        g->offs = o;
+        g->offs_cap = cap;
+    }
     return 0;
 }
 
@@ -325,8 +374,8 @@ static int resync(int fd, uint64_t off, uint64_t size, uint64_t *next)
     return 0;
 }
 
-/* Counts the valid records of a segment left by an earlier run. Damaged bytes are skipped to the
- * next valid record (a gap the reader jumps); with none after them, the rest is cut off. */
+/* Counts the valid records of a segment left by an earlier run and notes where each starts.
+ * Damaged bytes are skipped to the next valid record; with none after them, the rest is cut off. */
 static int scan(struct vg_spool *s, struct seg *g, uint64_t *file_size)
 {
     char path[600];
@@ -366,8 +415,7 @@ static int scan(struct vg_spool *s, struct seg *g, uint64_t *file_size)
         }
         if (bad) {
             s->st.corrupt++;
-            struct gap *gp = next < size ? realloc(g->gaps, (g->n_gaps + 1) * sizeof *gp) : NULL;
-            if (!gp) {
+            if (next >= size) {
                 vg_warn("spool: damaged record, rest of segment skipped",
                         "file=%s offset=%" PRIu64 " bytes_skipped=%" PRIu64
                         " records_before=%" PRIu64,
@@ -379,23 +427,26 @@ static int scan(struct vg_spool *s, struct seg *g, uint64_t *file_size)
             vg_warn("spool: damaged record, skipped to the next valid record",
                     "file=%s offset=%" PRIu64 " bytes_skipped=%" PRIu64 " resumed_at=%" PRIu64,
                     path, off, next - off, next);
-            g->gaps = gp;
-            g->gaps[g->n_gaps++] = (struct gap){off, next};
             off = next;
             continue;
         }
         free(p);
-        if (g->records == MAX_SEG_RECS) { /* not written by this code: tokens cannot name more */
+        /* Not written by this code: tokens cannot name more records, offs not reach further. */
+        if (g->records == MAX_SEG_RECS || off > UINT32_MAX) {
             vg_warn("spool: segment holds too many records, rest of it skipped",
-                    "file=%s records=%" PRIu64, path, g->records);
+                    "file=%s records=%" PRIu64 " offset=%" PRIu64, path, g->records, off);
             break;
         }
-        g->records++;
+        if ((rc = room(g, g->records + 1)) < 0) {
+            close(fd);
+            return rc;
+        }
+        g->offs[g->records++] = (uint32_t)off;
         off += HDR + len;
     }
     close(fd);
     g->bytes = off;
-    return done_room(g, g->records);
+    return room(g, g->records);
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -568,7 +619,7 @@ static int new_segment(struct vg_spool *s, uint64_t id, size_t at, int *fd, char
 static int append_to(struct vg_spool *s, int fd, struct seg *g, int64_t ts, const void *buf,
                      size_t len, char *err, size_t errlen)
 {
-    int rc = done_room(g, g->records + 1);
+    int rc = room(g, g->records + 1);
     if (rc < 0)
         return vg_err(err, errlen, rc, "spool: out of memory");
     rc = write_record(fd, ts, buf, len);
@@ -577,8 +628,8 @@ static int append_to(struct vg_spool *s, int fd, struct seg *g, int64_t ts, cons
             vg_warn("spool: cannot cut a failed write", "reason=\"%s\"", strerror(errno));
         return vg_err(err, errlen, rc, "spool: writing %s: %s", s->dir, strerror(-rc));
     }
+    g->offs[g->records++] = (uint32_t)g->bytes;
     g->bytes += HDR + len;
-    g->records++;
     s->st.bytes += HDR + len;
     s->st.records++;
     s->st.appended++;
@@ -592,24 +643,12 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
         return vg_err(err, errlen, -EMSGSIZE, "spool: message of %zu bytes over the limit", len);
     /* The oldest go first; the segment being written stays. */
     while (s->st.bytes + HDR + len > s->cfg.max_bytes && s->n > 0 && !(s->n == 1 && s->wfd >= 0)) {
-        struct seg *g = &s->segs[0];
-        /* Records in flight are not lost here: their delivery report counts them (delivered or
-         * delivery_failed). */
-        uint64_t lost = g->records - g->finished - g->inflight, was = s->st.dropped_full;
-        s->st.dropped_full += lost;
-        s->gone_inflight += g->inflight;
-        /* As expired records are: the first drop and then each one that passes another 1000
-         * records dropped are logged, the count has them all. With records of a segment's size
-         * every tick dropped one, and each was a line. */
-        if (lost && (was == 0 || was / 1000 != s->st.dropped_full / 1000))
-            vg_warn("spool full: oldest segment dropped",
-                    "records=%" PRIu64 " max_bytes=%" PRIu64 " dropped_full=%" PRIu64
-                    " logged=\"first, then every 1000 records\"",
-                    lost, s->cfg.max_bytes, s->st.dropped_full);
-        remove_at(s, 0);
+        uint64_t was = s->st.dropped_full;
+        log_drop(s, "spool full: oldest segment dropped", drop_oldest(s), was);
     }
     struct seg *g = s->wfd >= 0 ? find(s, s->wid) : NULL;
-    if (g && (g->bytes >= s->cfg.segment_bytes || g->records >= MAX_SEG_RECS)) {
+    if (g &&
+        (g->bytes >= s->cfg.segment_bytes || g->records >= MAX_SEG_RECS || g->bytes > SEG_FULL)) {
         close(s->wfd);
         s->wfd = -1;
         g = NULL;
@@ -627,7 +666,7 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
         s->wid = id;
         g = &s->segs[s->n - 1];
         if (!s->rid)
-            s->rid = id, s->roff = s->ridx = 0;
+            s->rid = id, s->ridx = 0;
     }
     return append_to(s, s->wfd, g, ts_ms, buf, len, err, errlen);
 }
@@ -637,7 +676,8 @@ int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t 
 {
     if (len > MAX_RECORD)
         return vg_err(err, errlen, -EMSGSIZE, "spool: message of %zu bytes over the limit", len);
-    if (s->ffd >= 0 && find(s, s->fid)->records >= MAX_SEG_RECS)
+    if (s->ffd >= 0 &&
+        (find(s, s->fid)->records >= MAX_SEG_RECS || find(s, s->fid)->bytes > SEG_FULL))
         return vg_err(err, errlen, -EFBIG, "spool: prepend segment full");
     if (s->ffd < 0) {
         /* Below every id this run has had, for the same reason as in vg_spool_append: the
@@ -659,25 +699,114 @@ int vg_spool_busy(const struct vg_spool *s)
     return s->st.records > 0;
 }
 
-/* The rest of g from the reader on cannot be read: its records not finished are lost. */
-static void lose_rest(struct vg_spool *s, struct seg *g, int rc)
+/* Damage found while sending at the reader's record of g: bytes that are not a whole valid
+ * record, changed or cut behind the agent's back (the start scanned the segment, or this run
+ * wrote it). As at the start, the reader goes on at the next intact record, and only the damaged
+ * ones are lost: it knows where each record starts, so it checks the following ones in turn
+ * (magic, length, CRC, as they are read) and resumes at the first intact one; with none left
+ * (a file cut short) the rest of the segment is lost. One line and one count in corrupt for the
+ * run of damaged records. Nothing more is appended behind the damage (a file cut behind the
+ * agent's back would take appends at its new end), and the segment goes once its records are
+ * finished. 0, -ENOMEM, or a read error at the reader's record (read_failed takes it). */
+static int skip_damage(struct vg_spool *s, struct seg *g)
 {
+    uint64_t first = s->ridx, k = first + 1;
+    for (; k < g->records; k++) {
+        void *p;
+        size_t len;
+        int64_t ts;
+        int rc = read_record(s->rfd, g->offs[k], g->bytes, &p, &len, &ts);
+        if (rc == 1)
+            free(p);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc != 0 && rc != -EBADMSG)
+            break; /* intact, or a read error, which the reader meets there next */
+    }
     uint64_t lost = 0;
-    for (uint64_t k = s->ridx; k < g->records; k++)
-        lost += (uint64_t)finish(s, g, k);
+    for (uint64_t j = first; j < k; j++)
+        lost += (uint64_t)finish(s, g, j);
+    s->st.corrupt++;
+    close_writers(s, g->id);
     char path[600];
     seg_path(s, g->id, path, sizeof path);
-    vg_warn("spool: segment changed while read, rest of it skipped",
-            "file=%s offset=%" PRIu64 " records_lost=%" PRIu64 " reason=\"%s\"", path, s->roff,
-            lost, rc == 0 ? "truncated" : strerror(-rc));
-    s->st.corrupt++;
-    /* Records before the damage may still be in flight and handed again by a rewind, which
-     * stops here. Nothing more may be appended behind the damage: the reader could not reach
-     * it. */
-    g->end = s->ridx;
-    close_writers(s, g->id);
-    s->roff = g->bytes;
+    if (k < g->records)
+        vg_warn("spool: damaged record while sending, skipped to the next valid record",
+                "file=%s offset=%" PRIu64 " bytes_skipped=%" PRIu64 " resumed_at=%" PRIu64
+                " records_lost=%" PRIu64 " spool_corrupt=%" PRIu64,
+                path, (uint64_t)g->offs[first], (uint64_t)(g->offs[k] - g->offs[first]),
+                (uint64_t)g->offs[k], lost, s->st.corrupt);
+    else
+        vg_warn("spool: damaged record while sending, rest of segment skipped",
+                "file=%s offset=%" PRIu64 " bytes_skipped=%" PRIu64 " records_lost=%" PRIu64
+                " spool_corrupt=%" PRIu64,
+                path, (uint64_t)g->offs[first], g->bytes - g->offs[first], lost, s->st.corrupt);
+    s->ridx = k;
     maybe_remove(s, g);
+    return 0;
+}
+
+/* A read error while sending (EIO: a bad sector), or the reader's segment cannot be opened: it
+ * says nothing of the bytes, so nothing is skipped or lost for it. The reader waits at that record
+ * and tries it again after 1 s, doubling, READ_TRIES attempts in all (31 s from the first); the
+ * records behind it wait too, to keep their order, and new messages are spooled behind them. Each
+ * failed attempt is counted in read_errors and logged. After the last one the segment is set
+ * aside, so that it cannot hold the spool for ever: its records from there on are not sent in
+ * this run (finished, not counted as lost), those before it are, and its file stays on disk as it
+ * is, neither cut nor removed, for the next start to read again (a segment still unreadable then
+ * is left in place by the start, as always). Counted in corrupt. 1: wait (vg_spool_next hands
+ * nothing out now); 0: set aside, read on. */
+static int read_failed(struct vg_spool *s, struct seg *g, int rc, int64_t now_ms)
+{
+    if (!s->fail_tries || s->fail_id != g->id || s->fail_idx != s->ridx)
+        s->fail_tries = 0;
+    s->fail_id = g->id;
+    s->fail_idx = s->ridx;
+    s->fail_tries++;
+    s->st.read_errors++;
+    char path[600];
+    seg_path(s, g->id, path, sizeof path);
+    uint64_t off = g->offs[s->ridx];
+    if (s->fail_tries < READ_TRIES) {
+        int64_t wait = (int64_t)READ_RETRY_MS << (s->fail_tries - 1);
+        s->fail_ms = now_ms;
+        s->retry_ms = now_ms + wait;
+        vg_warn("spool: read error while sending, tried again later",
+                "file=%s offset=%" PRIu64 " attempt=%u attempts=%d retry_in_ms=%lld errno=%d "
+                "reason=\"%s\" spool_read_errors=%" PRIu64,
+                path, off, s->fail_tries, READ_TRIES, (long long)wait, -rc, strerror(-rc),
+                s->st.read_errors);
+        return 1;
+    }
+    uint64_t kept = 0;
+    for (uint64_t k = s->ridx; k < g->records; k++)
+        kept += (uint64_t)finish(s, g, k);
+    s->st.corrupt++;
+    vg_error("spool: segment unreadable while sending, set aside for the next start",
+             "file=%s offset=%" PRIu64 " attempts=%d records_not_sent=%" PRIu64
+             " errno=%d reason=\"%s\" spool_corrupt=%" PRIu64,
+             path, off, READ_TRIES, kept, -rc, strerror(-rc), s->st.corrupt);
+    s->fail_tries = 0;
+    g->aside = 1;
+    g->end = s->ridx; /* a rewind hands again only the records before it */
+    close_writers(s, g->id);
+    maybe_remove(s, g);
+    return 0;
+}
+
+/* After a failed read at the reader's record: -ENOMEM to return, 1 to hand nothing out now (a
+ * read error waiting for its next attempt), 0 to read on (damage skipped, or a segment set
+ * aside). */
+static int read_error(struct vg_spool *s, struct seg *g, int rc, int64_t now_ms)
+{
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc == 0 || rc == -EBADMSG) {
+        rc = skip_damage(s, g);
+        if (rc == 0 || rc == -ENOMEM)
+            return rc;
+    }
+    return read_failed(s, g, rc, now_ms);
 }
 
 int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token)
@@ -686,57 +815,59 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
         struct seg *g = find(s, s->rid);
         if (!g) { /* dropped while being read */
             s->rid = s->n ? s->segs[0].id : 0;
-            s->roff = s->ridx = 0;
+            s->ridx = 0;
             continue;
         }
-        if (s->roff >= g->bytes || s->ridx >= g->records || s->ridx >= g->end) {
+        if (s->ridx >= g->records || s->ridx >= g->end) {
             size_t i = (size_t)(g - s->segs);
             if (i + 1 < s->n) {
                 s->rid = s->segs[i + 1].id;
-                s->roff = s->ridx = 0;
+                s->ridx = 0;
                 continue;
             }
             return 0; /* caught up with the writer */
         }
+        if (is_done(g, s->ridx)) { /* after vg_spool_rewind: finished already */
+            s->ridx++;
+            continue;
+        }
+        /* A read error here, its next attempt not due (a clock stepped back does not hold it). */
+        if (s->fail_tries && s->fail_id == g->id && s->fail_idx == s->ridx &&
+            now_ms >= s->fail_ms && now_ms < s->retry_ms)
+            return 0;
+        int rc;
         if (s->rfd < 0 || s->rfd_id != g->id) {
             if (s->rfd >= 0)
                 close(s->rfd);
             char path[600];
             seg_path(s, g->id, path, sizeof path);
             struct stat st;
-            s->rfd = open_segment(path, &st);
-            if (s->rfd < 0)
-                return s->rfd;
-            s->rfd_id = g->id;
-        }
-        for (size_t j = 0; j < g->n_gaps; j++)
-            if (g->gaps[j].from == s->roff) { /* damage scan skipped */
-                s->roff = g->gaps[j].to;
-                break;
-            }
-        if (is_done(g, s->ridx)) { /* after vg_spool_rewind: finished already */
-            unsigned char h[HDR];
-            if (g->bytes - s->roff < HDR || read_full(s->rfd, h, HDR, s->roff) < 0 ||
-                get32(h) != MAGIC || g->bytes - s->roff - HDR < get32(h + 4)) {
-                lose_rest(s, g, -EBADMSG);
+            rc = open_segment(path, &st);
+            s->rfd = rc < 0 ? -1 : rc;
+            if (rc < 0) { /* as a read error: removed, its permissions changed, replaced */
+                if ((rc = rc == -ENOMEM ? rc : read_failed(s, g, rc, now_ms)) != 0)
+                    return rc < 0 ? rc : 0;
                 continue;
             }
-            s->roff += HDR + get32(h + 4);
-            s->ridx++;
-            continue;
+            s->rfd_id = g->id;
         }
         int64_t ts;
-        int rc = read_record(s->rfd, s->roff, g->bytes, buf, len, &ts);
+        uint64_t k = s->ridx;
+        rc = read_record(s->rfd, g->offs[k], g->bytes, buf, len, &ts);
         if (rc <= 0) {
-            /* Scanned or written by this run, so only a change behind our back gets here: the
-             * rest of the segment is given up on. */
-            if (rc == -ENOMEM)
-                return rc;
-            lose_rest(s, g, rc);
+            if ((rc = read_error(s, g, rc, now_ms)) != 0)
+                return rc < 0 ? rc : 0;
             continue;
         }
-        uint64_t k = s->ridx++;
-        s->roff += HDR + *len;
+        s->ridx++;
+        if (s->fail_tries && s->fail_id == g->id && s->fail_idx == k) {
+            char path[600];
+            seg_path(s, g->id, path, sizeof path);
+            vg_info("spool: read error gone, sending again",
+                    "file=%s offset=%" PRIu64 " attempts=%u", path, (uint64_t)g->offs[k],
+                    s->fail_tries + 1);
+            s->fail_tries = 0;
+        }
         if (s->cfg.max_age_ms > 0 && now_ms - ts > s->cfg.max_age_ms) {
             free(*buf);
             *buf = NULL;
@@ -775,7 +906,7 @@ void vg_spool_delivered(struct vg_spool *s, uint64_t token)
         g->inflight--;
     s->st.delivered++;
     /* The segment being written is kept until the reader has passed its end. */
-    if (g->id == s->wid && s->wfd >= 0 && !(s->rid == g->id && s->roff >= g->bytes))
+    if (g->id == s->wid && s->wfd >= 0 && !(s->rid == g->id && s->ridx >= g->records))
         return;
     maybe_remove(s, g);
 }
@@ -817,7 +948,7 @@ int vg_spool_rewind(struct vg_spool *s)
      * bits, so records finished out of order (expired, given up on) are neither handed again
      * nor counted twice. */
     s->rid = s->segs[i].id;
-    s->roff = s->ridx = 0;
+    s->ridx = 0;
     return 0;
 }
 
@@ -840,7 +971,7 @@ void vg_spool_close(struct vg_spool *s)
         close(s->lock_fd);
     for (size_t i = 0; i < s->n; i++) {
         free(s->segs[i].done);
-        free(s->segs[i].gaps);
+        free(s->segs[i].offs);
     }
     free(s->segs);
     free(s->dir);

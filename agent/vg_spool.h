@@ -11,9 +11,13 @@
  * CRC-32 of the rest, wall-clock ms, payload), rolled at segment_bytes. Bounds: max_bytes over
  * all segments (when exceeded the oldest segment goes, its records counted as dropped_full) and
  * max_age (records older are skipped when read, counted as dropped_age). Bytes that are not a
- * valid record (a write torn by a crash, a bad sector) are counted as corrupt, and reading goes on
- * at the next valid record of the segment, or at the next segment when there is none; a segment
- * that cannot be opened as a regular file is counted so too, skipped and left alone.
+ * valid record (a write torn by a crash, damage on disk) are counted as corrupt, and reading goes
+ * on at the next valid record of the segment, or at the next segment when there is none, whether
+ * found at open or while sending. A read error (EIO) says nothing of the bytes: at open the
+ * segment is skipped and left alone, as one that cannot be opened as a regular file is (counted
+ * as corrupt); while sending, the reader waits and tries again (read_errors), and after the last
+ * attempt sets the segment aside for the next start, its file kept whole (corrupt).
+ *
  * Appends are write()s without fsync: the spool covers broker outages and agent restarts, not
  * power loss, and one fsync per tick on every host is a cost for little gain.
  *
@@ -38,6 +42,8 @@ struct vg_spool_cfg {
 struct vg_spool_stats {
     uint64_t appended, delivered;
     uint64_t dropped_full, dropped_age, corrupt;
+    /* Reads that failed while sending (EIO, a segment that cannot be opened), each attempt. */
+    uint64_t read_errors;
     uint64_t records; /* in the spool now, handed to Kafka or not */
     uint64_t bytes;   /* on disk now */
     /* Delivery reports naming a segment that is gone (dropped, expired, or finished before a
@@ -60,7 +66,8 @@ int vg_spool_busy(const struct vg_spool *s);
 
 /* The next record not yet handed to Kafka, oldest first, skipping expired ones at now_ms. Returns
  * 1 with *buf (malloc'ed, the caller owns it), *len and *token (pass it to vg_spool_delivered), 0
- * when every record has been handed, or -errno. */
+ * when every record has been handed or the next one cannot be read now (a read error, tried again
+ * after 1 s, doubling, from now_ms: 6 attempts before its segment is set aside), or -ENOMEM. */
 int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token);
 
 /* A record handed out by vg_spool_next is delivered (or given up on): once every record of a
@@ -85,9 +92,9 @@ int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t 
 
 /* Every record handed out by vg_spool_next and not delivered yet is handed out again, oldest
  * first: for a producer replaced while it held them, whose delivery reports will never come.
- * Records delivered, given up on, expired or lost to damage are not, whatever their order (and
- * are not counted again). Records in flight when their segment was dropped for room, and not
- * reported since, are counted in dropped_full here. Also ends this run's prepend segment. 0 or
+ * Records delivered, given up on, expired, lost to damage or set aside are not, whatever their
+ * order (and are not counted again). Records in flight when their segment was dropped for room, and
+ * not reported since, are counted in dropped_full here. Also ends this run's prepend segment. 0 or
  * -errno. */
 int vg_spool_rewind(struct vg_spool *s);
 

@@ -22,13 +22,17 @@ static char dir[64];
 static char err[VG_ERRLEN];
 
 /* pread is wrapped (-Wl,--wrap=pread, tests/core.cmake): while eio_to > eio_from, a read that
- * touches [eio_from, eio_to) fails with EIO, as a bad sector does. */
+ * touches [eio_from, eio_to) fails with EIO, as a bad sector does; with eio_ino set, only in that
+ * file. */
 static uint64_t eio_from, eio_to;
+static ino_t eio_ino;
 ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
 ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
 {
-    if (eio_to > eio_from && (uint64_t)off < eio_to && (uint64_t)off + n > eio_from) {
+    struct stat sb;
+    if (eio_to > eio_from && (uint64_t)off < eio_to && (uint64_t)off + n > eio_from &&
+        (!eio_ino || (fstat(fd, &sb) == 0 && sb.st_ino == eio_ino))) {
         errno = EIO;
         return -1;
     }
@@ -42,11 +46,19 @@ static int setup(void **state)
     return mkdtemp(dir) ? 0 : -1;
 }
 
+static int log_restore(void);
+
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    /* A test that failed while its log lines were captured: they are shown here. */
+    log_restore();
+    eio_from = eio_to = 0; /* nor does its bad sector stay for the next test */
+    eio_ino = 0;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd,
+             "if [ -f '%s.log' ]; then cat '%s.log' >&2; rm '%s.log'; fi; rm -rf '%s'", dir, dir,
+             dir, dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -90,6 +102,57 @@ static void expect_empty(struct vg_spool *s)
     size_t len;
     uint64_t token;
     assert_int_equal(vg_spool_next(s, 0, &buf, &len, &token), 0);
+}
+
+/* Log lines go to a file from log_capture() to log_lines(), which counts those with `text` and
+ * keeps the last in `last`. The generic rate limit is off meanwhile: it would hide how many lines
+ * the spool asks for. */
+static char log_path[128];
+static int log_saved = -1;
+
+static void log_capture(void)
+{
+    snprintf(log_path, sizeof log_path, "%s.log", dir);
+    vg_log_set_rate_limit(0, 0);
+    fflush(stderr);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    log_saved = dup(2);
+    assert_true(log_saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+}
+
+/* Back to the test's stderr; 0 when there was no capture. */
+static int log_restore(void)
+{
+    if (log_saved < 0)
+        return 0;
+    fflush(stderr);
+    dup2(log_saved, 2);
+    close(log_saved);
+    log_saved = -1;
+    vg_log_set_rate_limit(20, 10000);
+    return 1;
+}
+
+static int log_lines(const char *text, char *last, size_t n)
+{
+    log_restore();
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    char line[2048];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        fputs(line, stderr); /* still shown with the test's output */
+        if (strstr(line, text)) {
+            lines++;
+            if (last)
+                snprintf(last, n, "%s", line);
+        }
+    }
+    fclose(f);
+    unlink(log_path);
+    return lines;
 }
 
 static int segment_files(void)
@@ -210,31 +273,13 @@ static void full_spool_drops_its_oldest_records_and_counts_them(void **state)
 static void spool_full_is_logged_for_the_first_drop_and_every_1000_records(void **state)
 {
     (void)state;
-    char path[128];
-    snprintf(path, sizeof path, "%s.log", dir);
-    vg_log_set_rate_limit(0, 0); /* the generic limit would hide how many lines the spool asks */
-    fflush(stderr);
-    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
-    close(fd);
+    log_capture();
     struct vg_spool *s = open_spool(6 * 32, 0, 64); /* 2 records a segment, 6 in the spool */
     append_n(s, 0, 3000, 1000);
     struct vg_spool_stats st;
     vg_spool_get_stats(s, &st);
     vg_spool_close(s);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    vg_log_set_rate_limit(20, 10000);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[1024];
-    int lines = 0;
-    while (fgets(line, sizeof line, f))
-        lines += strstr(line, "msg=\"spool full: oldest segment dropped\"") != NULL;
-    fclose(f);
-    unlink(path);
+    int lines = log_lines("msg=\"spool full: oldest segment dropped\"", NULL, 0);
     assert_true(st.dropped_full >= 2990);
     assert_int_equal(st.dropped_full + st.records, 3000);
     /* The first drop, then past 1000 and 2000. */
@@ -509,7 +554,10 @@ static void rewind_hands_again_the_record_in_flight_before_one_given_up_on(void 
     vg_spool_close(s);
 }
 
-static void rewind_hands_again_the_records_in_flight_before_a_damaged_one(void **state)
+/* Damage found while sending used to cost the rest of the segment (records 5-9 here); now only
+ * the damaged record goes, and a rewind hands again the records in flight on both sides of it,
+ * jumping the damage as the reader did. */
+static void rewind_hands_again_the_records_in_flight_around_a_damaged_one(void **state)
 {
     (void)state;
     struct vg_spool *s = open_spool(0, 0, 0);
@@ -531,20 +579,222 @@ static void rewind_hands_again_the_records_in_flight_before_a_damaged_one(void *
     assert_true(fd >= 0);
     assert_int_equal(pwrite(fd, "XXXX", 4, 5 * 32), 4);
     close(fd);
-    expect_empty(s); /* records 5-9 lost */
+    for (int i = 6; i < 10; i++) /* record 5 lost */
+        expect_next(s, 1000, i);
+    expect_empty(s);
     assert_int_equal(vg_spool_rewind(s), 0);
-    uint64_t t3 = expect_next(s, 1000, 3);
-    uint64_t t4 = expect_next(s, 1000, 4);
+    uint64_t again[10];
+    for (int i = 3; i < 10; i++)
+        if (i != 5)
+            again[i] = expect_next(s, 1000, i);
     expect_empty(s);
     struct vg_spool_stats st;
     vg_spool_get_stats(s, &st);
-    assert_int_equal(st.records, 2);
+    assert_int_equal(st.records, 6);
     assert_int_equal(st.corrupt, 1);
-    vg_spool_delivered(s, t3);
-    vg_spool_delivered(s, t4);
+    for (int i = 3; i < 10; i++)
+        if (i != 5)
+            vg_spool_delivered(s, again[i]);
     vg_spool_get_stats(s, &st);
     assert_int_equal(st.records, 0);
     assert_int_equal(segment_files(), 0);
+    vg_spool_close(s);
+}
+
+/* The path of segment file number k (0: the oldest) and its inode. */
+static ino_t nth_segment(int k, char *path, size_t n)
+{
+    struct dirent **names;
+    int m = scandir(dir, &names, NULL, alphasort), seen = 0;
+    assert_true(m >= 0);
+    path[0] = '\0';
+    for (int i = 0; i < m; i++) {
+        if (strstr(names[i]->d_name, ".spool") && seen++ == k)
+            snprintf(path, n, "%s/%s", dir, names[i]->d_name);
+        free(names[i]);
+    }
+    free(names);
+    assert_true(path[0] != '\0');
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return sb.st_ino;
+}
+
+/* Damage found while sending (not at the start) used to give up on the rest of its segment, and
+ * the segment was deleted once the records before the damage were delivered: the intact records
+ * after it were lost with a single "rest of it skipped" line. Now, as at the start, the reader
+ * goes on at the next intact record, logging the file and offset; only a segment cut short loses
+ * its tail. A rewind jumps the damage the same way. */
+static void damage_found_while_sending_costs_only_the_damaged_records(void **state)
+{
+    (void)state;
+    write_in_segments(21, 200, 3); /* 7 records of 32 bytes per segment */
+    struct vg_spool *s = open_spool(0, 0, 200);
+    uint64_t t0 = expect_next(s, 1000, 0), t1 = expect_next(s, 1000, 1);
+    /* A payload byte of record 3 flipped, and the second segment cut inside its record 3 (10). */
+    char a[600], b[600];
+    nth_segment(0, a, sizeof a);
+    nth_segment(1, b, sizeof b);
+    int fd = open(a, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "#", 1, 3 * 32 + 25), 1);
+    close(fd);
+    assert_int_equal(truncate(b, 3 * 32 + 10), 0);
+    log_capture();
+    uint64_t tokens[21] = {t0, t1};
+    for (int i = 2; i < 21; i++)
+        if (i != 3 && !(i >= 10 && i < 14))
+            tokens[i] = expect_next(s, 1000, i);
+    expect_empty(s);
+    char line[2048];
+    int skipped = log_lines("spool: damaged record while sending, skipped to the next valid record",
+                            line, sizeof line);
+    assert_int_equal(skipped, 1);
+    char want[700];
+    snprintf(want, sizeof want, "file=%s offset=96 bytes_skipped=32 resumed_at=128 records_lost=1",
+             a);
+    assert_non_null(strstr(line, want));
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.corrupt, 2);
+    assert_int_equal(st.records, 21 - 5);
+    /* The same records again, and no more, after a rewind. */
+    assert_int_equal(vg_spool_rewind(s), 0);
+    for (int i = 0; i < 21; i++)
+        if (i != 3 && !(i >= 10 && i < 14))
+            tokens[i] = expect_next(s, 1000, i);
+    expect_empty(s);
+    for (int i = 0; i < 21; i++)
+        if (i != 3 && !(i >= 10 && i < 14))
+            vg_spool_delivered(s, tokens[i]);
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.records, 0);
+    assert_int_equal(st.delivered, 16);
+    assert_int_equal(segment_files(), 0);
+    vg_spool_close(s);
+}
+
+/* Records 0..2 of two segments of 7 read and delivered, then record 3 of the first segment
+ * unreadable (EIO) until the test clears it. */
+static struct vg_spool *open_with_a_bad_sector_at_record_3(void)
+{
+    write_in_segments(14, 200, 2);
+    char path[600];
+    eio_ino = nth_segment(0, path, sizeof path);
+    struct vg_spool *s = open_spool(0, 0, 200);
+    for (int i = 0; i < 3; i++)
+        vg_spool_delivered(s, expect_next(s, 1000, i));
+    eio_from = 3 * 32;
+    eio_to = 4 * 32;
+    return s;
+}
+
+static void expect_nothing_at(struct vg_spool *s, int64_t now, uint64_t read_errors)
+{
+    void *buf;
+    size_t len;
+    uint64_t token;
+    assert_int_equal(vg_spool_next(s, now, &buf, &len, &token), 0);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.read_errors, read_errors);
+}
+
+/* A read error while sending gave up on the rest of the segment at once. It says nothing of the
+ * bytes, and a bad sector or a disk resetting may read again: the reader now waits at the record,
+ * tries again after 1 s, then 2 s, ..., handing nothing out meanwhile (the order is kept), and
+ * once the read succeeds everything is sent. */
+static void a_read_error_while_sending_is_tried_again_losing_nothing(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_with_a_bad_sector_at_record_3();
+    expect_nothing_at(s, 1000, 1);
+    expect_nothing_at(s, 1999, 1); /* not tried before its time */
+    expect_nothing_at(s, 2000, 2);
+    eio_from = eio_to = 0;
+    eio_ino = 0;
+    expect_nothing_at(s, 3999, 2);
+    uint64_t tokens[14];
+    for (int i = 3; i < 14; i++)
+        tokens[i] = expect_next(s, 4000, i);
+    expect_empty(s);
+    for (int i = 3; i < 14; i++)
+        vg_spool_delivered(s, tokens[i]);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.corrupt, 0);
+    assert_int_equal(st.read_errors, 2);
+    assert_int_equal(st.records, 0);
+    assert_int_equal(segment_files(), 0);
+    vg_spool_close(s);
+}
+
+/* A bad sector that stays bad: after 6 attempts (31 s) the segment is set aside, so that it does
+ * not hold the spool for ever. Its records from the bad one on are not sent in this run, and its
+ * file stays whole on disk (the old code deleted it once the records before were delivered); the
+ * next start, the sector readable again, sends all of it. */
+static void a_segment_unreadable_while_sending_is_set_aside_whole_for_the_next_start(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_with_a_bad_sector_at_record_3();
+    int64_t at[] = {1000, 2000, 4000, 8000, 16000};
+    for (int k = 0; k < 5; k++)
+        expect_nothing_at(s, at[k], (uint64_t)k + 1);
+    expect_nothing_at(s, 31999, 5);
+    log_capture();
+    uint64_t tokens[14];
+    for (int i = 7; i < 14; i++) /* the 6th attempt fails: set aside, the next segment sent */
+        tokens[i] = expect_next(s, 32000, i);
+    expect_empty(s);
+    assert_int_equal(log_lines("spool: segment unreadable while sending, set aside", NULL, 0), 1);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.read_errors, 6);
+    assert_int_equal(st.corrupt, 1);
+    assert_int_equal(st.records, 7);
+    for (int i = 7; i < 14; i++)
+        vg_spool_delivered(s, tokens[i]);
+    assert_false(vg_spool_busy(s));
+    vg_spool_close(s);
+    char path[600];
+    nth_segment(0, path, sizeof path);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, 7 * 32);
+    assert_int_equal(segment_files(), 1);
+    eio_from = eio_to = 0;
+    eio_ino = 0;
+    s = open_spool(0, 0, 200);
+    expect_corrupt_and_records(s, 0, 7);
+    deliver_in_order(s, 7); /* 0-2 a second time: the analyzer drops duplicates */
+    vg_spool_close(s);
+    assert_int_equal(segment_files(), 0);
+}
+
+/* A segment that could no longer be opened while sending (removed behind the agent's back here;
+ * a permission changed, a file replaced) made vg_spool_next fail at every call: nothing spooled
+ * after it was ever sent. It is now tried again as a read error is, then set aside. */
+static void a_segment_removed_while_sending_does_not_hold_the_spool(void **state)
+{
+    (void)state;
+    write_in_segments(14, 200, 2);
+    struct vg_spool *s = open_spool(0, 0, 200);
+    for (int i = 0; i < 7; i++)
+        vg_spool_delivered(s, expect_next(s, 1000, i));
+    char path[600];
+    nth_segment(0, path, sizeof path);
+    assert_int_equal(unlink(path), 0);
+    append_n(s, 14, 15, 1000);
+    int64_t at[] = {1000, 2000, 4000, 8000, 16000};
+    for (int k = 0; k < 5; k++)
+        expect_nothing_at(s, at[k], (uint64_t)k + 1);
+    vg_spool_delivered(s, expect_next(s, 32000, 14));
+    expect_empty(s);
+    assert_false(vg_spool_busy(s));
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.corrupt, 1);
+    assert_int_equal(st.read_errors, 6);
     vg_spool_close(s);
 }
 
@@ -728,7 +978,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             rewind_hands_again_the_record_in_flight_before_one_given_up_on, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            rewind_hands_again_the_records_in_flight_before_a_damaged_one, setup, teardown),
+            rewind_hands_again_the_records_in_flight_around_a_damaged_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(damage_found_while_sending_costs_only_the_damaged_records,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_read_error_while_sending_is_tried_again_losing_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_segment_unreadable_while_sending_is_set_aside_whole_for_the_next_start, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(a_segment_removed_while_sending_does_not_hold_the_spool,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             late_report_after_the_last_segment_is_dropped_leaves_the_new_record_alone, setup,
             teardown),
