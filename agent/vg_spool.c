@@ -17,7 +17,7 @@
 #define MAGIC      0x56475350u /* "VGSP" */
 #define HDR        20          /* magic u32, len u32, crc u32, ts i64 */
 #define MAX_RECORD (16u << 20)
-#define MAX_SEGS   8192 /* 16 GiB / 4 MiB, and room for the segments of a larger old run */
+#define MAX_SEGS   VG_SPOOL_MAX_SEGS
 /* Ids start high so that segments can be placed before the first one (vg_spool_prepend). */
 #define FIRST_ID (1ull << 40)
 /* A token is the segment id above a record's index in its segment: ids stay below 2^41 (they
@@ -212,9 +212,9 @@ static void log_drop(const struct vg_spool *s, const char *msg, uint64_t lost, u
 {
     if (lost && (was == 0 || was / 1000 != s->st.dropped_full / 1000))
         vg_warn(msg,
-                "records=%" PRIu64 " max_bytes=%" PRIu64 " dropped_full=%" PRIu64
+                "records=%" PRIu64 " max_bytes=%" PRIu64 " max_segments=%d dropped_full=%" PRIu64
                 " logged=\"first, then every 1000 records\"",
-                lost, s->cfg.max_bytes, s->st.dropped_full);
+                lost, s->cfg.max_bytes, MAX_SEGS, s->st.dropped_full);
 }
 
 static int is_done(const struct seg *g, uint64_t k)
@@ -451,8 +451,60 @@ static int scan(struct vg_spool *s, struct seg *g, uint64_t *file_size)
 
 static int cmp_id(const void *a, const void *b)
 {
-    uint64_t x = ((const struct seg *)a)->id, y = ((const struct seg *)b)->id;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* One segment that cannot be read at start (permissions, not a file, or a read error such as a
+ * bad sector anywhere in it, which scan does not take for damage) costs that segment, not the
+ * spool: it is left where it is, untouched, for whoever looks (its id stays out of use, lo_id and
+ * hi_id having counted it), and the next start tries it again. */
+static void note_unreadable(struct vg_spool *s, uint64_t id, int rc)
+{
+    char path[600];
+    seg_path(s, id, path, sizeof path);
+    s->st.corrupt++;
+    vg_warn("spool: segment cannot be read, skipped and left in place",
+            "file=%s reason=\"%s\" spool_corrupt=%" PRIu64, path,
+            rc == -EINVAL  ? "not a regular file"
+            : rc == -ELOOP ? "a symbolic link, not followed"
+                           : strerror(-rc),
+            s->st.corrupt);
+}
+
+/* More segment files than MAX_SEGS (left by an agent from before the limit was kept while
+ * spooling, whose restarts each began a segment): the oldest ones beyond it are dropped, their
+ * records counted in dropped_full and the whole logged once, rather than the spool refused. ids
+ * (ascending) are the first n of them. */
+static int drop_excess(struct vg_spool *s, const uint64_t *ids, size_t n)
+{
+    uint64_t segs = 0, records = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct seg t = {.id = ids[i], .end = NO_END};
+        uint64_t file_size = 0;
+        int rc = scan(s, &t, &file_size);
+        free(t.done);
+        free(t.offs);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0) {
+            note_unreadable(s, t.id, rc);
+            continue;
+        }
+        char path[600];
+        seg_path(s, t.id, path, sizeof path);
+        unlink(path);
+        segs++;
+        records += t.records;
+        bytes += file_size;
+    }
+    s->st.dropped_full += records;
+    if (segs)
+        vg_warn("spool: more segment files than the spool keeps, oldest dropped",
+                "dir=%s segments=%" PRIu64 " records=%" PRIu64 " bytes=%" PRIu64
+                " max_segments=%d dropped_full=%" PRIu64,
+                s->dir, segs, records, bytes, MAX_SEGS, s->st.dropped_full);
+    return 0;
 }
 
 int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *err, size_t errlen)
@@ -495,6 +547,8 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
         goto fail;
     }
     struct dirent *e;
+    uint64_t *ids = NULL;
+    size_t n_ids = 0, cap_ids = 0;
     while ((e = readdir(d)) != NULL) {
         char *end;
         uint64_t id = strtoull(e->d_name, &end, 10);
@@ -505,17 +559,33 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
                     e->d_name);
             continue;
         }
-        if (s->n >= MAX_SEGS || insert(s, s->n, id) < 0) {
-            closedir(d);
-            rc = vg_err(err, errlen, -ENOMEM, "spool: too many segments in %s", s->dir);
-            goto fail;
+        if (n_ids == cap_ids) {
+            cap_ids = cap_ids ? cap_ids * 2 : 64;
+            uint64_t *more = realloc(ids, cap_ids * sizeof *ids);
+            if (!more) {
+                free(ids);
+                closedir(d);
+                rc = vg_err(err, errlen, -ENOMEM, "spool: out of memory");
+                goto fail;
+            }
+            ids = more;
         }
+        ids[n_ids++] = id;
     }
     closedir(d);
-    if (s->n)
-        qsort(s->segs, s->n, sizeof *s->segs, cmp_id);
-    s->lo_id = s->n ? s->segs[0].id : FIRST_ID;
-    s->hi_id = s->n ? s->segs[s->n - 1].id : FIRST_ID - 1;
+    if (n_ids)
+        qsort(ids, n_ids, sizeof *ids, cmp_id);
+    s->lo_id = n_ids ? ids[0] : FIRST_ID;
+    s->hi_id = n_ids ? ids[n_ids - 1] : FIRST_ID - 1;
+    size_t excess = n_ids > MAX_SEGS ? n_ids - MAX_SEGS : 0;
+    rc = drop_excess(s, ids, excess);
+    for (size_t i = excess; rc == 0 && i < n_ids; i++)
+        rc = insert(s, s->n, ids[i]);
+    free(ids);
+    if (rc < 0) {
+        rc = vg_err(err, errlen, rc, "spool: out of memory");
+        goto fail;
+    }
     for (size_t i = 0; i < s->n;) {
         uint64_t file_size = 0;
         if ((rc = scan(s, &s->segs[i], &file_size)) == -ENOMEM) {
@@ -523,20 +593,7 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
             goto fail;
         }
         if (rc < 0) {
-            /* One segment that cannot be read (permissions, not a file, or a read error such
-             * as a bad sector anywhere in it, which scan does not take for damage) costs that
-             * segment, not the spool: it is left where it is, untouched, for whoever looks
-             * (its id stays out of use, lo_id and hi_id having counted it), and the next start
-             * tries it again. */
-            char path[600];
-            seg_path(s, s->segs[i].id, path, sizeof path);
-            s->st.corrupt++;
-            vg_warn("spool: segment cannot be read, skipped and left in place",
-                    "file=%s reason=\"%s\" spool_corrupt=%" PRIu64, path,
-                    rc == -EINVAL  ? "not a regular file"
-                    : rc == -ELOOP ? "a symbolic link, not followed"
-                                   : strerror(-rc),
-                    s->st.corrupt);
+            note_unreadable(s, s->segs[i].id, rc);
             forget_at(s, i, 0);
             rc = 0;
             continue;
@@ -556,6 +613,20 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
             i++;
         }
     }
+    /* spool.max_bytes lowered since the earlier run: its oldest segments go now, whole (so up to
+     * one of the earlier run's segments more than the excess), as the first record spooled would
+     * have dropped them, but counted and logged once, with the whole. */
+    uint64_t t_segs = 0, t_records = 0, t_bytes = 0;
+    while (s->n && s->st.bytes > s->cfg.max_bytes) {
+        t_bytes += s->segs[0].bytes;
+        t_records += drop_oldest(s);
+        t_segs++;
+    }
+    if (t_segs)
+        vg_warn("spool: more spooled than spool.max_bytes at start, oldest segments dropped",
+                "dir=%s segments=%" PRIu64 " records=%" PRIu64 " bytes=%" PRIu64
+                " max_bytes=%" PRIu64 " dropped_full=%" PRIu64,
+                s->dir, t_segs, t_records, t_bytes, s->cfg.max_bytes, s->st.dropped_full);
     s->rid = s->n ? s->segs[0].id : 0;
     if (s->st.records)
         vg_info("spool: records from an earlier run will be sent first",
@@ -636,6 +707,19 @@ static int append_to(struct vg_spool *s, int fd, struct seg *g, int64_t ts, cons
     return 0;
 }
 
+/* Before a new segment: at MAX_SEGS segments the oldest goes, as at max_bytes. Segments are
+ * smaller than segment_bytes when a run ends (each run starts a new one), when one is prepended at
+ * a stop or a producer's replacement, and after damage; an agent restarting in a loop through an
+ * outage once made more than a start would read, and the next start turned the spool off. */
+static void make_room_for_segment(struct vg_spool *s)
+{
+    while (s->n >= MAX_SEGS) {
+        uint64_t was = s->st.dropped_full;
+        log_drop(s, "spool: segment files at their limit, oldest segment dropped", drop_oldest(s),
+                 was);
+    }
+}
+
 int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t len, char *err,
                     size_t errlen)
 {
@@ -658,6 +742,7 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
          * restart, or finished), and its records' reports may still come. */
         if (s->hi_id >= MAX_ID)
             return vg_err(err, errlen, -EOVERFLOW, "spool: segment ids used up in %s", s->dir);
+        make_room_for_segment(s);
         uint64_t id = s->hi_id + 1;
         int rc = new_segment(s, id, s->n, &s->wfd, err, errlen);
         if (rc < 0)
@@ -684,6 +769,7 @@ int vg_spool_prepend(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t 
          * first segment's id minus one may be a dropped segment's. */
         if (s->lo_id <= 1)
             return vg_err(err, errlen, -EOVERFLOW, "spool: segment ids used up in %s", s->dir);
+        make_room_for_segment(s);
         uint64_t id = s->lo_id - 1;
         int rc = new_segment(s, id, 0, &s->ffd, err, errlen);
         if (rc < 0)

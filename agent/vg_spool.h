@@ -9,14 +9,16 @@
  *
  * On disk: <dir>/<20-digit id>.spool segment files, each a run of records (magic, payload length,
  * CRC-32 of the rest, wall-clock ms, payload), rolled at segment_bytes. Bounds: max_bytes over
- * all segments (when exceeded the oldest segment goes, its records counted as dropped_full) and
- * max_age (records older are skipped when read, counted as dropped_age). Bytes that are not a
- * valid record (a write torn by a crash, damage on disk) are counted as corrupt, and reading goes
- * on at the next valid record of the segment, or at the next segment when there is none, whether
- * found at open or while sending. A read error (EIO) says nothing of the bytes: at open the
- * segment is skipped and left alone, as one that cannot be opened as a regular file is (counted
- * as corrupt); while sending, the reader waits and tries again (read_errors), and after the last
- * attempt sets the segment aside for the next start, its file kept whole (corrupt).
+ * all segments (when exceeded the oldest segment goes, its records counted as dropped_full; at
+ * open, a spool over a lowered max_bytes drops its oldest segments likewise), VG_SPOOL_MAX_SEGS
+ * segment files (the same) and max_age (records older are skipped when read, counted as
+ * dropped_age). Bytes that are not a valid record (a write torn by a crash, damage on disk) are
+ * counted as corrupt, and reading goes on at the next valid record of the segment, or at the next
+ * segment when there is none, whether found at open or while sending. A read error (EIO) says
+ * nothing of the bytes: at open the segment is skipped and left alone, as one that cannot be
+ * opened as a regular file is (counted as corrupt); while sending, the reader waits and tries
+ * again (read_errors), and after the last attempt sets the segment aside for the next start, its
+ * file kept whole (corrupt).
  *
  * Appends are write()s without fsync: the spool covers broker outages and agent restarts, not
  * power loss, and one fsync per tick on every host is a cost for little gain.
@@ -29,6 +31,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Segment files the spool keeps at most (16 GiB / 4 MiB, with room for the smaller segments that
+ * restarts, prepends and damage leave): past it the oldest segment is dropped, as at max_bytes. */
+#define VG_SPOOL_MAX_SEGS 8192
 
 struct vg_spool;
 

@@ -798,6 +798,86 @@ static void a_segment_removed_while_sending_does_not_hold_the_spool(void **state
     vg_spool_close(s);
 }
 
+/* spool.max_bytes lowered across a restart: the spool dropped the surplus only at the first
+ * record spooled, with a line per 1000 records that named neither the whole nor the cause. The
+ * oldest segments now go at the start, counted in dropped_full and logged once with the
+ * segments, records and bytes. */
+static void a_lowered_max_bytes_drops_the_oldest_segments_at_start_logged_once(void **state)
+{
+    (void)state;
+    write_in_segments(21, 200, 3); /* 3 segments of 7 records, 224 bytes each */
+    log_capture();
+    struct vg_spool *s = open_spool(8 * 32, 0, 200);
+    char line[2048];
+    int lines = log_lines("spool: more spooled than spool.max_bytes at start, oldest segments "
+                          "dropped",
+                          line, sizeof line);
+    assert_int_equal(lines, 1);
+    assert_non_null(strstr(line, "segments=2 records=14 bytes=448 max_bytes=256 dropped_full=14"));
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_full, 14);
+    assert_int_equal(st.records, 7);
+    assert_int_equal(st.bytes, 224);
+    assert_int_equal(segment_files(), 1);
+    for (int i = 14; i < 21; i++)
+        expect_next(s, 1000, i);
+    expect_empty(s);
+    vg_spool_close(s);
+}
+
+/* Segments of one record each (segment_bytes 1) stand for what restarts through an outage leave,
+ * each run beginning a segment. Past VG_SPOOL_MAX_SEGS the spool went on making them, and the
+ * next start refused the whole spool ("too many segments"): nothing of it was sent, and the agent
+ * ran without one. The oldest segment now goes at the limit, as at max_bytes. */
+static void at_the_segment_file_limit_the_oldest_goes_and_a_restart_reads_the_rest(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 1);
+    append_n(s, 0, VG_SPOOL_MAX_SEGS + 3, 1000);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_full, 3);
+    assert_int_equal(st.records, VG_SPOOL_MAX_SEGS);
+    vg_spool_close(s);
+    assert_int_equal(segment_files(), VG_SPOOL_MAX_SEGS);
+    s = open_spool(0, 0, 1);
+    expect_corrupt_and_records(s, 0, VG_SPOOL_MAX_SEGS);
+    for (int i = 3; i < 6; i++)
+        expect_next(s, 1000, i);
+    vg_spool_close(s);
+}
+
+/* A directory with more segment files than the limit (left by an agent from before it was kept)
+ * made the start refuse the spool. The oldest beyond the limit are now dropped, counted and
+ * logged once, and the rest taken over. */
+static void
+a_directory_with_more_segment_files_than_the_limit_opens_without_the_oldest(void **state)
+{
+    (void)state;
+    write_in_segments(1, 200, 1);
+    char first[600], path[600];
+    snprintf(first, sizeof first, "%s/%020llu.spool", dir, 1ull << 40);
+    for (int i = 1; i < VG_SPOOL_MAX_SEGS + 3; i++) {
+        snprintf(path, sizeof path, "%s/%020llu.spool", dir, (1ull << 40) + (unsigned)i);
+        assert_int_equal(link(first, path), 0);
+    }
+    log_capture();
+    struct vg_spool *s = open_spool(0, 0, 200);
+    int lines =
+        log_lines("spool: more segment files than the spool keeps, oldest dropped", NULL, 0);
+    assert_int_equal(lines, 1);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_full, 3);
+    assert_int_equal(st.records, VG_SPOOL_MAX_SEGS);
+    assert_int_equal(segment_files(), VG_SPOOL_MAX_SEGS);
+    assert_int_not_equal(access(first, F_OK), 0); /* the oldest went */
+    assert_int_equal(access(path, F_OK), 0);      /* the newest stayed */
+    expect_next(s, 1000, 0);
+    vg_spool_close(s);
+}
+
 /* An agent restarted with a backlog hands out its oldest record, then a message as large as the
  * spool pushes out every segment of the earlier run, the last one included. The new segment must
  * not take a dropped one's id: the late delivery report of the record in flight would then mark
@@ -988,6 +1068,14 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(a_segment_removed_while_sending_does_not_hold_the_spool,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_lowered_max_bytes_drops_the_oldest_segments_at_start_logged_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            at_the_segment_file_limit_the_oldest_goes_and_a_restart_reads_the_rest, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_directory_with_more_segment_files_than_the_limit_opens_without_the_oldest, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             late_report_after_the_last_segment_is_dropped_leaves_the_new_record_alone, setup,
             teardown),
