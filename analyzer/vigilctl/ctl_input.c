@@ -253,7 +253,15 @@ static int next_csv(struct vg_ctl_input *in, struct vg_wire_msg *m)
             continue;
         }
         m->seq = ++in->seq;
-        m->interval_ms = 0;
+        /* A CSV states no interval: the shortest step between its rows so far stands in for
+         * the agent's. A gap never shortens it, so the engine still tells a gap from a tick, and
+         * rows further apart than alert.stale_after (hourly data) are not each taken for one,
+         * which would restart every alert's `for` at every row (vg_event_gap). */
+        int64_t step = in->prev_ts_ms ? m->ts_ms - in->prev_ts_ms : 0;
+        if (step > 0 && (!in->step_ms || step < in->step_ms))
+            in->step_ms = step;
+        in->prev_ts_ms = m->ts_ms;
+        m->interval_ms = in->step_ms;
         return 1;
     }
     return 0;

@@ -18,8 +18,10 @@ struct vg_ctl_input {
     int csv;     /* detected from the first line */
     char **cols; /* CSV: metric names, cols[0] unused (timestamp) */
     size_t n_cols;
-    const char *host; /* CSV: the host name given to every row */
-    uint64_t seq;     /* CSV: sequence numbers made up for the rows */
+    const char *host;   /* CSV: the host name given to every row */
+    uint64_t seq;       /* CSV: sequence numbers made up for the rows */
+    int64_t prev_ts_ms; /* CSV: the previous row's time */
+    int64_t step_ms;    /* CSV: the shortest step between two rows so far, their interval_ms */
     char *line;
     int pending; /* line holds a message not yet returned */
     size_t cap;
