@@ -106,7 +106,7 @@ static const struct vg_cfg_key keys[] = {
      "analyzer's alert.threshold (0.999), as the agent sees one host only"},
     {"local.for", VG_CFG_DURATION, "5s", OFF(local_for_ms), 0, 86400000, NULL,
      "local guard: how long the score must stay at or above local.threshold before the alert "
-     "fires (event time)"},
+     "fires (event time; a step longer than local.stale_after restarts the wait)"},
     {"local.resolve_for", VG_CFG_DURATION, "10s", OFF(local_resolve_for_ms), 0, 86400000, NULL,
      "local guard: how long the score must stay below local.threshold before a firing alert "
      "resolves"},
@@ -117,7 +117,8 @@ static const struct vg_cfg_key keys[] = {
      "counted in local_refused (those of the last tick)"},
     {"local.stale_after", VG_CFG_DURATION, "5m", OFF(local_stale_after_ms), 0, 86400000, NULL,
      "local guard: a series the agent stopped sending (a cgroup gone) is stale after this long "
-     "(at least 3 intervals): its firing local alert resolves; 0 = never"},
+     "(at least 3 intervals): its firing local alert resolves. Also the longest step between "
+     "two values that local.for and local.resolve_for count; 0 = never"},
     {"local.series_idle", VG_CFG_DURATION, "1h", OFF(local_series_idle_ms), 0, 31536000000.0, NULL,
      "local guard: a series not sent for this long (at least 10 intervals) is forgotten, so "
      "names that come and go do not fill local.max_series; 0 = never"},

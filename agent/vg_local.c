@@ -234,7 +234,7 @@ static int send_one(struct vg_local *l, const struct vg_wire_msg *m, const char 
         .value = value,
         .threshold = l->cfg.ap.threshold,
         .starts_at_ms = s->alert.firing_since,
-        .ends_at_ms = firing ? 0 : m->ts_ms,
+        .ends_at_ms = firing ? 0 : vg_event_resolved_at(s->alert.firing_since, m->ts_ms),
         .event_ts_ms = m->ts_ms,
         .accepted_ms = vg_now_ms(),
         .label_keys = keys,
@@ -340,6 +340,9 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
     int gate = vg_local_outage(l, now_ms, waiting) || l->cfg.when == VG_LOCAL_WHEN_ALWAYS;
     char q[256];
     l->refused_now = 0;
+    /* Waits count no step after which a series would be stale, as the analyzer's. */
+    struct vg_alert_params ap = l->cfg.ap;
+    ap.gap_ms = vg_alert_unreported_limit(l->cfg.stale_ms, m->interval_ms, 3);
     for (size_t i = 0; i < m->n_metrics; i++) {
         const char *name = m->metrics[i].name;
         double value = m->metrics[i].value;
@@ -361,7 +364,7 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
         l->st.scored++;
         s->score = score;
         s->value = value;
-        enum vg_alert_event ev = vg_alert_step(&s->alert, &l->cfg.ap, score, m->ts_ms);
+        enum vg_alert_event ev = vg_alert_step(&s->alert, &ap, score, m->ts_ms);
         if (ev == VG_ALERT_EV_FIRED) {
             l->st.fired++;
             l->st.firing++;

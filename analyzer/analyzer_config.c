@@ -97,13 +97,17 @@ static const struct vg_cfg_key keys[] = {
     {"alert.threshold", VG_CFG_DOUBLE, "0.999", OFF(alert_threshold), 0, 1, NULL,
      "score in [0,1] at or above which a series is anomalous (0.999: 3.3 scales away)"},
     {"alert.for", VG_CFG_DURATION, "3s", OFF(alert_for_ms), 0, 86400000, NULL,
-     "how long (event time) a series must stay anomalous before the alert fires"},
+     "how long (event time) a series must stay anomalous before the alert fires, observed: "
+     "a step between two of its values longer than alert.stale_after restarts the wait"},
     {"alert.resolve_for", VG_CFG_DURATION, "5s", OFF(alert_resolve_for_ms), 0, 86400000, NULL,
-     "how long it must stay below the threshold before the alert resolves (hysteresis)"},
+     "how long it must stay below the threshold before the alert resolves (hysteresis); a "
+     "step longer than alert.stale_after restarts the wait, as for alert.for"},
     {"alert.stale_after", VG_CFG_DURATION, "5m", OFF(alert_stale_after_ms), 0, 86400000, NULL,
      "a series its host stopped reporting (a container gone, a cgroup out of the eBPF top 10) "
      "is stale after this long (event time; at least 3 of the host's intervals): its firing "
-     "per-series alert resolves and rules read it as missing, as PromQL does; 0 = never"},
+     "per-series alert resolves and rules read it as missing, as PromQL does. Also the "
+     "longest step between two values that the alert waits (alert.for, alert.resolve_for, a "
+     "rule's for and keep_firing_for) count; a longer one restarts them; 0 = never"},
     {"alert.host_silent_after", VG_CFG_DURATION, "5m", OFF(alert_host_silent_ms), 0, 86400000, NULL,
      "a host whose messages stop arriving for this long (wall clock; at least 3 of its "
      "intervals) fires the host_silent alert, resolved by its next message; only while other "

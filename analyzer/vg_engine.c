@@ -209,7 +209,7 @@ static void notify(struct vg_engine *e, const char *host_name, const struct host
         .value = s->value,
         .threshold = e->p.ap.threshold,
         .starts_at_ms = s->alert.firing_since,
-        .ends_at_ms = kind == NOTE_RESOLVED ? ts : 0,
+        .ends_at_ms = kind == NOTE_RESOLVED ? vg_event_resolved_at(s->alert.firing_since, ts) : 0,
         .event_ts_ms = ts,
         .accepted_ms = vg_now_ms(),
         .label_keys = keys,
@@ -460,7 +460,7 @@ static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char
         .value = res ? res->value : NAN,
         .threshold = NAN,
         .starts_at_ms = rs->st.fired_at,
-        .ends_at_ms = fired ? 0 : ts,
+        .ends_at_ms = fired ? 0 : vg_event_resolved_at(rs->st.fired_at, ts),
         .event_ts_ms = ts,
         .accepted_ms = vg_now_ms(),
         .label_keys = keys,
@@ -618,6 +618,8 @@ static void eval_rules(struct vg_engine *e, const char *host_name, struct host *
     size_t nl = host_labels(h, labels);
     struct env_ctx c = {e, h, host_name, ""};
     struct vg_expr_env env = env_of(&c);
+    /* A wait counts no step after which the host's series would be stale (vg_event_gap). */
+    int64_t gap = vg_alert_unreported_limit(e->p.stale_ms, h->interval_ms, 3);
     for (size_t i = 0; i < h->n_rs; i++) {
         const struct vg_rule *r = vg_rule_set_rule(set, i);
         struct rstate *rs = &h->rs[i];
@@ -642,8 +644,8 @@ static void eval_rules(struct vg_engine *e, const char *host_name, struct host *
         } else {
             res = (struct vg_rule_result){0, NAN, NAN, ""};
         }
-        enum vg_rule_state_event ev =
-            vg_rule_state_step(&rs->st, vg_rule_for_ms(r), vg_rule_keep_firing_for_ms(r), cond, ts);
+        enum vg_rule_state_event ev = vg_rule_state_step(
+            &rs->st, vg_rule_for_ms(r), vg_rule_keep_firing_for_ms(r), gap, cond, ts);
         if (ev == VG_RULE_EV_FIRED) {
             vg_kvlist_free(&rs->labels);
             if (vg_rule_alert_labels(r, host_name, labels, nl, &rs->labels) < 0) {
@@ -1127,6 +1129,9 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     h->arrived_ms = e->last_arrival_ms = now;
     h->max_score = 0;
     e->st.messages++;
+    /* The built-in rule's waits count no step after which the series would be stale. */
+    struct vg_alert_params ap = e->p.ap;
+    ap.gap_ms = vg_alert_unreported_limit(e->p.stale_ms, h->interval_ms, 3);
 
     if (m->ts_ms > e->latest_ts)
         e->latest_ts = m->ts_ms;
@@ -1176,7 +1181,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         }
         if (e->p.no_builtin)
             continue;
-        enum vg_alert_event ev = vg_alert_step(&s->alert, &e->p.ap, score, m->ts_ms);
+        enum vg_alert_event ev = vg_alert_step(&s->alert, &ap, score, m->ts_ms);
         if (ev != VG_ALERT_EV_NONE)
             notify(e, m->host, h, m->ts_ms, name, s,
                    ev == VG_ALERT_EV_FIRED ? NOTE_FIRED : NOTE_RESOLVED, fn, ud);

@@ -27,7 +27,8 @@ struct vg_engine_params {
     size_t max_series_per_host;
     /* Event time after which a series its host no longer reports is stale: its firing built-in
      * alert resolves and rules read it as missing (at least 3 of the host's intervals; 0 =
-     * never). */
+     * never). Also the longest step between two messages that alert waits count (vg_event_gap):
+     * a longer one restarts them. */
     int64_t stale_ms;
     /* ... and after which it is forgotten, state freed (at least 10 intervals; 0 = never). */
     int64_t idle_ms;

@@ -996,6 +996,9 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
         if (s->alert.state == VG_ALERT_FIRING && e->st.firing)
             e->st.firing--; /* a name twice in one record: the later entry counts */
         s->alert = in.alert;
+        /* The record keeps no time of the series' last score: its host's last message stands in
+         * for it, so that a wait still counts no gap across the restart (vg_event_gap). */
+        s->alert.last_ms = last_ts;
         if (in.alert.state == VG_ALERT_FIRING)
             e->st.firing++;
         if (use == DET_SAME) {

@@ -10,6 +10,25 @@
 
 #define VG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Event-time waits (a rule's `for` and `keep_firing_for`, the built-in alert's `alert.for` and
+ * `alert.resolve_for`) count only time in which their series was observed: a high score before a
+ * reboot and one after it are two observations, not ten minutes of anomaly. Whether the step from
+ * the previous observation at last_ms to ts_ms is longer than limit_ms, after which a running
+ * wait restarts at ts_ms. limit_ms 0: no limit; last_ms 0: no previous observation known (the
+ * first, or the first after a restore that did not keep it). */
+static inline int vg_event_gap(int64_t last_ms, int64_t ts_ms, int64_t limit_ms)
+{
+    return limit_ms > 0 && last_ms > 0 && ts_ms - last_ms > limit_ms;
+}
+
+/* When an alert that fired at fired_ms resolves on a message stamped ts_ms: never before it
+ * fired, so that a fire stamped ahead (a host clock stepped back since) does not reach the
+ * receivers with its end before its start. */
+static inline int64_t vg_event_resolved_at(int64_t fired_ms, int64_t ts_ms)
+{
+    return ts_ms < fired_ms ? fired_ms : ts_ms;
+}
+
 /* Wall-clock milliseconds since the Unix epoch (timestamps that leave the process). */
 int64_t vg_now_ms(void);
 

@@ -1,5 +1,7 @@
 #include "vg_alert.h"
 
+#include "vg_util.h"
+
 /* Elapsed event time, never negative (vg_alert_step rebases first, so this is a guard). */
 static int64_t since(int64_t start, int64_t now)
 {
@@ -19,11 +21,21 @@ enum vg_alert_event vg_alert_step(struct vg_alert *a, const struct vg_alert_para
                                   int64_t ts_ms)
 {
     int above = score >= p->threshold;
+    /* Nothing was observed during a gap: a wait running across it restarts here, or two high
+     * scores around a reboot would fire a `for: 5m` alert, and one stamped a day ahead too. */
+    int gap = vg_event_gap(a->last_ms, ts_ms, p->gap_ms);
+    a->last_ms = ts_ms;
     /* firing_since is the alert's starts_at (its identity at the receivers), not a wait: kept. */
-    if (a->state == VG_ALERT_PENDING)
+    if (a->state == VG_ALERT_PENDING) {
         rebase(&a->pending_since, ts_ms);
-    if (a->state == VG_ALERT_FIRING && a->below_since)
+        if (gap)
+            a->pending_since = ts_ms;
+    }
+    if (a->state == VG_ALERT_FIRING && a->below_since) {
         rebase(&a->below_since, ts_ms);
+        if (gap)
+            a->below_since = ts_ms ? ts_ms : 1;
+    }
     switch (a->state) {
     case VG_ALERT_INACTIVE:
         if (!above)

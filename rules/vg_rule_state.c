@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vg_util.h"
+
 static void rebase(int64_t *t, int64_t ts)
 {
     if (*t > ts)
@@ -10,13 +12,20 @@ static void rebase(int64_t *t, int64_t ts)
 }
 
 enum vg_rule_state_event vg_rule_state_step(struct vg_rule_state *s, int64_t for_ms,
-                                            int64_t keep_firing_for_ms, int cond, int64_t ts_ms)
+                                            int64_t keep_firing_for_ms, int64_t gap_ms, int cond,
+                                            int64_t ts_ms)
 {
+    /* Nothing was observed during a gap: a wait running across it restarts here. */
+    int gap = vg_event_gap(s->last_ts, ts_ms, gap_ms);
     if (ts_ms < s->last_ts) {
         rebase(&s->active_since, ts_ms);
         rebase(&s->last_true, ts_ms);
     }
     s->last_ts = ts_ms;
+    if (gap && s->state == VG_RULE_STATE_PENDING)
+        s->active_since = ts_ms;
+    if (gap && s->state == VG_RULE_STATE_FIRING)
+        s->last_true = ts_ms; /* keep_firing_for's wait, counted from here */
     switch (s->state) {
     case VG_RULE_STATE_INACTIVE:
     case VG_RULE_STATE_RESOLVED:
@@ -44,7 +53,7 @@ enum vg_rule_state_event vg_rule_state_step(struct vg_rule_state *s, int64_t for
         if (ts_ms - s->last_true < keep_firing_for_ms)
             return VG_RULE_EV_NONE;
         s->state = VG_RULE_STATE_RESOLVED;
-        s->resolved_at = ts_ms;
+        s->resolved_at = vg_event_resolved_at(s->fired_at, ts_ms);
         return VG_RULE_EV_RESOLVED;
     }
     s->state = VG_RULE_STATE_FIRING;

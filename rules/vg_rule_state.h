@@ -13,7 +13,10 @@
  * keep_firing_for is the hysteresis against flapping: a condition that drops out for a tick or
  * two does not resolve the alert, only one that stays false for that long does. A timestamp
  * older than the previous one (a host clock stepped back) restarts whatever wait is running from
- * that timestamp instead of being ignored, so an alert cannot get stuck.
+ * that timestamp instead of being ignored, so an alert cannot get stuck. Waits count observed
+ * time only: a step of more than gap_ms from the previous evaluation (the host rebooted or
+ * stopped, or one message was stamped far ahead) restarts a running `for` or `keep_firing_for`
+ * wait at the new one (vg_event_gap). A resolve is never stamped before its fire.
  */
 #ifndef VG_RULE_STATE_H
 #define VG_RULE_STATE_H
@@ -42,14 +45,18 @@ struct vg_rule_state {
     enum vg_rule_state_kind state;
     int64_t active_since; /* pending or firing: when the condition became true */
     int64_t fired_at;     /* firing, resolved: when it fired */
-    int64_t last_true;    /* firing: the latest timestamp the condition was true at */
-    int64_t resolved_at;  /* resolved */
+    int64_t last_true;    /* firing: the latest timestamp the condition was true at, or the
+                           * end of a gap (keep_firing_for counts from it) */
+    int64_t resolved_at;  /* resolved: never before fired_at */
     int64_t last_ts;      /* of the previous step; 0 before the first */
 };
 
-/* Feeds the condition's value at event time ts_ms; returns the transition it caused. */
+/* Feeds the condition's value at event time ts_ms; returns the transition it caused. gap_ms: the
+ * longest step between two evaluations a wait counts (0 = any); the analyzer passes its stale
+ * limit for the host, vg_alert_unreported_limit(alert.stale_after, interval, 3). */
 enum vg_rule_state_event vg_rule_state_step(struct vg_rule_state *s, int64_t for_ms,
-                                            int64_t keep_firing_for_ms, int cond, int64_t ts_ms);
+                                            int64_t keep_firing_for_ms, int64_t gap_ms, int cond,
+                                            int64_t ts_ms);
 
 const char *vg_rule_state_name(enum vg_rule_state_kind k);
 

@@ -382,6 +382,42 @@ static void a_resolve_wait_started_in_the_future_does_not_hold_the_alert(void **
     assert_int_equal(a.firing_since, 1000);
 }
 
+/* Waits count observed time only: with gap_ms set, a step longer than it between two scores
+ * restarts a running `for` (two high scores ten minutes apart are no five minutes of anomaly,
+ * nor is one stamped a day ahead) and a running resolve_for; steps up to gap_ms are counted. */
+static void a_wait_restarts_after_a_gap_longer_than_gap_ms(void **state)
+{
+    const int64_t min = 60000, day = 86400000;
+    struct vg_alert_params p = {
+        .threshold = 0.99, .for_ms = 5 * min, .resolve_for_ms = 2 * min, .gap_ms = 5 * min};
+    struct vg_alert a = {0};
+    assert_int_equal(vg_alert_step(&a, &p, 0.995, 1000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.995, 1000 + 10 * min), VG_ALERT_EV_NONE);
+    assert_int_equal(a.state, VG_ALERT_PENDING);
+    assert_int_equal(a.pending_since, 1000 + 10 * min);
+    /* Counted from there: 5 minutes on, in steps up to gap_ms, it fires. */
+    assert_int_equal(vg_alert_step(&a, &p, 0.995, 1000 + 13 * min), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.995, 1000 + 15 * min), VG_ALERT_EV_FIRED);
+    /* Below, 10 minutes of nothing, below: the resolve wait starts again. */
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 1000 + 16 * min), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 1000 + 26 * min), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 1000 + 28 * min - 1), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&a, &p, 0.1, 1000 + 28 * min), VG_ALERT_EV_RESOLVED);
+
+    /* One high score stamped a day ahead, then the right time: nothing fires. */
+    struct vg_alert b = {0};
+    assert_int_equal(vg_alert_step(&b, &p, 0.995, 1000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&b, &p, 0.995, 1000 + day), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&b, &p, 0.1, 3000), VG_ALERT_EV_NONE);
+    assert_int_equal(b.state, VG_ALERT_INACTIVE);
+
+    /* gap_ms 0: no limit, as before (what a caller without a stale limit gets). */
+    struct vg_alert c = {0};
+    p.gap_ms = 0;
+    assert_int_equal(vg_alert_step(&c, &p, 0.995, 1000), VG_ALERT_EV_NONE);
+    assert_int_equal(vg_alert_step(&c, &p, 0.995, 1000 + 10 * min), VG_ALERT_EV_FIRED);
+}
+
 /* P with every signal of the seasonal model on (likelihood, profile deviation, weekly profile,
  * persistence), so that each state these tests look at is in use. */
 static struct vg_detector_params every_signal(void)
@@ -557,6 +593,7 @@ int main(void)
         cmocka_unit_test(clock_stepping_back_restarts_the_for_wait),
         cmocka_unit_test(a_pending_start_stamped_in_the_future_does_not_hold_the_alert),
         cmocka_unit_test(a_resolve_wait_started_in_the_future_does_not_hold_the_alert),
+        cmocka_unit_test(a_wait_restarts_after_a_gap_longer_than_gap_ms),
         cmocka_unit_test(every_detector_checks_states_copied_in),
         cmocka_unit_test(every_detector_recovers_from_absurd_values),
     };

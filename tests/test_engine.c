@@ -1563,6 +1563,200 @@ static void firing_alerts_move_with_their_host_and_are_stated_again_as_they_fire
     vg_engine_free(b);
 }
 
+/* ---- `for` and the resolve waits count observed time only ------------------------------------ */
+
+/* A detector whose score is the value itself (clamped to [0,1]), so that these tests are about
+ * the alert's timing and nothing else. */
+static void score_is_value_init(void *state)
+{
+    memset(state, 0, 8);
+}
+
+static int score_is_value_update(void *state, const struct vg_detector_params *p, double x,
+                                 double *score)
+{
+    (void)state;
+    (void)p;
+    *score = x < 0 ? 0 : x > 1 ? 1 : x;
+    return 0;
+}
+
+static int score_is_value_check(const void *state, char *err, size_t errlen)
+{
+    (void)state;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static const struct vg_detector score_is_value = {
+    .name = "score_is_value",
+    .state_size = 8,
+    .init = score_is_value_init,
+    .update = score_is_value_update,
+    .check = score_is_value_check,
+};
+
+#define GAP_T0 1795440000000LL /* 2026-11-23T13:20:00Z, as the audit's replays */
+#define MIN_MS 60000LL
+
+/* The analyzer's defaults for staleness (alert.stale_after 5m) with `for: 5m` and a 1 s host;
+ * with a rule file (the built-in rule off) when yaml is given. */
+static struct vg_engine *gap_engine(const char *yaml, struct vg_rule_set **set, struct seen *s)
+{
+    struct vg_engine_params p = ewma_params();
+    p.detector = &score_is_value;
+    p.ap.for_ms = 5 * MIN_MS;
+    p.ap.resolve_for_ms = 2 * MIN_MS;
+    p.stale_ms = 5 * MIN_MS;
+    p.no_builtin = yaml != NULL;
+    struct vg_engine *e = new_engine(&p);
+    *set = NULL;
+    if (yaml) {
+        char err[2048];
+        if (vg_rule_set_load_buffer("t.yaml", yaml, strlen(yaml), set, err, sizeof(err)))
+            fail_msg("%s", err);
+        assert_int_equal(vg_engine_set_rules(e, *set, record, s), 0);
+    }
+    return e;
+}
+
+static const char *gap_rule = "rules:\n"
+                              "  - name: XHigh\n"
+                              "    when: score(\"x\") > 0.99\n"
+                              "    for: 5m\n"
+                              "    keep_firing_for: 2m\n";
+
+/* Host h1's series x at GAP_T0 + t_ms; returns the notifications it caused. */
+static int feed_x(struct vg_engine *e, uint64_t *seq, int64_t t_ms, double x, struct seen *s)
+{
+    struct vg_wire_msg m;
+    msg_start(&m, "h1", (*seq)++, GAP_T0 + t_ms, 1000);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "x", x, NULL, 0), 0);
+    int before = s->n;
+    assert_int_equal(vg_engine_process(e, &m, record, s), 0);
+    vg_wire_msg_free(&m);
+    return s->n - before;
+}
+
+/* The audit's gap.csv: 40 normal ticks, one high score, 10 minutes without a message (a reboot:
+ * the shutdown and the boot bursts), one high score, normal ticks. Two observations are not five
+ * minutes of anomaly: neither the built-in rule nor a rule file fires. Stepping the wait across
+ * the gap fired both at once. */
+static void for_is_not_met_across_a_gap_in_the_data(void **state)
+{
+    for (int rules = 0; rules < 2; rules++) {
+        struct seen s = {0};
+        struct vg_rule_set *set;
+        struct vg_engine *e = gap_engine(rules ? gap_rule : NULL, &set, &s);
+        uint64_t seq = 1;
+        for (int t = 0; t < 40; t++)
+            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        feed_x(e, &seq, 40000, 1, &s);
+        assert_int_equal(feed_x(e, &seq, 40000 + 10 * MIN_MS, 1, &s), 0);
+        for (int t = 1; t <= 20; t++)
+            feed_x(e, &seq, 40000 + 10 * MIN_MS + t * 1000LL, 0.1, &s);
+        assert_int_equal(s.n, 0);
+        vg_engine_free(e);
+        vg_rule_set_free(set);
+    }
+}
+
+/* The audit's future.csv: the second high score stamped a day ahead (an NTP step), then the
+ * right time again. Nothing fires, so no resolve is stamped before its fire either. */
+static void for_is_not_met_by_one_message_stamped_a_day_ahead(void **state)
+{
+    for (int rules = 0; rules < 2; rules++) {
+        struct seen s = {0};
+        struct vg_rule_set *set;
+        struct vg_engine *e = gap_engine(rules ? gap_rule : NULL, &set, &s);
+        uint64_t seq = 1;
+        for (int t = 0; t < 40; t++)
+            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        feed_x(e, &seq, 40000, 1, &s);
+        feed_x(e, &seq, 40000 + 1440 * MIN_MS, 1, &s);
+        for (int t = 42; t < 80; t++)
+            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        assert_int_equal(s.n, 0);
+        vg_engine_free(e);
+        vg_rule_set_free(set);
+    }
+}
+
+/* A zero `for` fires on the one message stamped a day ahead; the resolve that comes after the
+ * host's clock is back must not end the alert before it started (Alertmanager, Slack's "lasted").
+ */
+static void a_resolve_is_not_stamped_before_a_fire_stamped_ahead(void **state)
+{
+    const char *rule0 = "rules:\n"
+                        "  - name: XHigh\n"
+                        "    when: score(\"x\") > 0.99\n"
+                        "    keep_firing_for: 2m\n";
+    for (int rules = 0; rules < 2; rules++) {
+        struct seen s = {0};
+        struct vg_rule_set *set;
+        struct vg_engine_params p = ewma_params();
+        p.detector = &score_is_value;
+        p.ap.for_ms = 0;
+        p.ap.resolve_for_ms = 2 * MIN_MS;
+        p.stale_ms = 5 * MIN_MS;
+        p.no_builtin = rules;
+        struct vg_engine *e = new_engine(&p);
+        set = NULL;
+        if (rules) {
+            char err[2048];
+            if (vg_rule_set_load_buffer("t.yaml", rule0, strlen(rule0), &set, err, sizeof(err)))
+                fail_msg("%s", err);
+            assert_int_equal(vg_engine_set_rules(e, set, record, &s), 0);
+        }
+        uint64_t seq = 1;
+        for (int t = 0; t < 40; t++)
+            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        assert_int_equal(feed_x(e, &seq, 1440 * MIN_MS, 1, &s), 1);
+        for (int t = 42; s.n == 1 && t < 300; t++)
+            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        assert_int_equal(s.n, 2);
+        assert_string_equal(s.status[1], "resolved");
+        assert_int_equal(s.starts[1], GAP_T0 + 1440 * MIN_MS);
+        assert_true(s.ends[1] >= s.starts[1]);
+        vg_engine_free(e);
+        vg_rule_set_free(set);
+    }
+}
+
+/* What `for` is for: five minutes of high scores, one a second, fire at five minutes, on the
+ * built-in rule and a rule file alike; and a resolve is not counted across a gap either: a low
+ * score, ten minutes of nothing, a low score does not resolve, two more minutes of them do. */
+static void five_minutes_of_continuous_high_scores_fire_at_five_minutes(void **state)
+{
+    for (int rules = 0; rules < 2; rules++) {
+        struct seen s = {0};
+        struct vg_rule_set *set;
+        struct vg_engine *e = gap_engine(rules ? gap_rule : NULL, &set, &s);
+        uint64_t seq = 1;
+        for (int t = 0; t < 40; t++)
+            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        int64_t t = 40000;
+        for (; s.n == 0 && t <= 40000 + 6 * MIN_MS; t += 1000)
+            feed_x(e, &seq, t, 1, &s);
+        assert_int_equal(s.n, 1);
+        assert_string_equal(s.status[0], "firing");
+        assert_int_equal(s.starts[0], GAP_T0 + 40000 + 5 * MIN_MS);
+        /* Below at t, then nothing for 10 minutes: the 2 minutes of keep_firing_for (the built-in
+         * rule's resolve_for) start again when the host is back. */
+        feed_x(e, &seq, t, 0.1, &s);
+        int64_t back = t + 10 * MIN_MS;
+        assert_int_equal(feed_x(e, &seq, back, 0.1, &s), 0);
+        for (t = back + 1000; s.n == 1 && t <= back + 3 * MIN_MS; t += 1000)
+            feed_x(e, &seq, t, 0.1, &s);
+        assert_int_equal(s.n, 2);
+        assert_string_equal(s.status[1], "resolved");
+        assert_int_equal(s.ends[1], GAP_T0 + back + 2 * MIN_MS);
+        vg_engine_free(e);
+        vg_rule_set_free(set);
+    }
+}
+
 static void level_shift_fires_once_then_resolves_with_same_fingerprint(void **state)
 {
     struct vg_engine *e = make_engine(NULL, 10);
@@ -2326,6 +2520,10 @@ int main(void)
 {
     vg_log_init("test", VG_LOG_WARN, 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(for_is_not_met_across_a_gap_in_the_data),
+        cmocka_unit_test(for_is_not_met_by_one_message_stamped_a_day_ahead),
+        cmocka_unit_test(a_resolve_is_not_stamped_before_a_fire_stamped_ahead),
+        cmocka_unit_test(five_minutes_of_continuous_high_scores_fire_at_five_minutes),
         cmocka_unit_test(level_shift_fires_once_then_resolves_with_same_fingerprint),
         cmocka_unit_test(a_state_record_for_an_assigned_partition_is_possible_past_a_stale_count),
         cmocka_unit_test(an_ewma_record_of_the_version_before_keeps_its_series_warm_and_firing),

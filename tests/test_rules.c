@@ -1829,18 +1829,18 @@ static void top_metrics_keep_the_three_highest_scores_in_a_stable_order(void **s
 static void without_waits_a_rule_fires_and_resolves_at_once(void **state)
 {
     struct vg_rule_state st = {0};
-    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 10 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 0, 10 * S), VG_RULE_EV_NONE);
     assert_int_equal(st.state, VG_RULE_STATE_INACTIVE);
-    assert_int_equal(vg_rule_state_step(&st, 0, 0, 1, 20 * S), VG_RULE_EV_FIRED);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 1, 20 * S), VG_RULE_EV_FIRED);
     assert_int_equal(st.fired_at, 20 * S);
-    assert_int_equal(vg_rule_state_step(&st, 0, 0, 1, 30 * S), VG_RULE_EV_NONE);
-    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 40 * S), VG_RULE_EV_RESOLVED);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 1, 30 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 0, 40 * S), VG_RULE_EV_RESOLVED);
     assert_int_equal(st.state, VG_RULE_STATE_RESOLVED);
     assert_int_equal(st.resolved_at, 40 * S);
     assert_string_equal(vg_rule_state_name(st.state), "resolved");
-    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 50 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 0, 50 * S), VG_RULE_EV_NONE);
     /* A new firing after a resolve is a new alert. */
-    assert_int_equal(vg_rule_state_step(&st, 0, 0, 1, 60 * S), VG_RULE_EV_FIRED);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 0, 1, 60 * S), VG_RULE_EV_FIRED);
     assert_int_equal(st.fired_at, 60 * S);
     assert_int_equal(st.resolved_at, 0);
 }
@@ -1849,15 +1849,15 @@ static void for_waits_and_a_false_step_restarts_the_wait(void **state)
 {
     const int64_t for_ms = 120 * S;
     struct vg_rule_state st = {0};
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 0), VG_RULE_EV_PENDING);
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 60 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 1, 0), VG_RULE_EV_PENDING);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 1, 60 * S), VG_RULE_EV_NONE);
     assert_int_equal(st.state, VG_RULE_STATE_PENDING);
     /* Pending never fired: dropping back sends nothing. */
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 90 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 0, 90 * S), VG_RULE_EV_NONE);
     assert_int_equal(st.state, VG_RULE_STATE_INACTIVE);
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 100 * S), VG_RULE_EV_PENDING);
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 219 * S), VG_RULE_EV_NONE);
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 220 * S), VG_RULE_EV_FIRED);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 1, 100 * S), VG_RULE_EV_PENDING);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 1, 219 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 1, 220 * S), VG_RULE_EV_FIRED);
     assert_int_equal(st.fired_at, 220 * S);
     assert_int_equal(st.active_since, 100 * S);
 }
@@ -1866,14 +1866,14 @@ static void keep_firing_for_holds_through_short_dropouts(void **state)
 {
     const int64_t keep = 30 * S;
     struct vg_rule_state st = {0};
-    assert_int_equal(vg_rule_state_step(&st, 0, keep, 1, 0), VG_RULE_EV_FIRED);
-    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 10 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 1, 0), VG_RULE_EV_FIRED);
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 0, 10 * S), VG_RULE_EV_NONE);
     assert_int_equal(st.state, VG_RULE_STATE_FIRING);
-    assert_int_equal(vg_rule_state_step(&st, 0, keep, 1, 20 * S), VG_RULE_EV_NONE); /* back */
-    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 30 * S), VG_RULE_EV_NONE);
-    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 49 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 1, 20 * S), VG_RULE_EV_NONE); /* back */
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 0, 30 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 0, 49 * S), VG_RULE_EV_NONE);
     /* 30 s after it was last true. */
-    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 50 * S), VG_RULE_EV_RESOLVED);
+    assert_int_equal(vg_rule_state_step(&st, 0, keep, 0, 0, 50 * S), VG_RULE_EV_RESOLVED);
     assert_int_equal(st.fired_at, 0);
 }
 
@@ -1881,11 +1881,45 @@ static void a_clock_stepping_back_restarts_the_wait(void **state)
 {
     const int64_t for_ms = 120 * S;
     struct vg_rule_state st = {0};
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 1000 * S), VG_RULE_EV_PENDING);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 1, 1000 * S), VG_RULE_EV_PENDING);
     /* The host's clock jumps back 500 s: the wait counts from there, not from 1000 s. */
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 500 * S), VG_RULE_EV_NONE);
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 619 * S), VG_RULE_EV_NONE);
-    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 1, 620 * S), VG_RULE_EV_FIRED);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 1, 500 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 1, 619 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, 0, 0, 1, 620 * S), VG_RULE_EV_FIRED);
+}
+
+/* Waits count observed time only: a step of more than gap_ms between two evaluations (a reboot,
+ * a stopped agent, one message stamped a day ahead) restarts a running `for` and a running
+ * keep_firing_for at the later one; steps up to gap_ms are counted as before. */
+static void a_gap_longer_than_gap_ms_restarts_the_wait(void **state)
+{
+    const int64_t for_ms = 300 * S, keep = 120 * S, gap = 300 * S;
+    struct vg_rule_state st = {0};
+    assert_int_equal(vg_rule_state_step(&st, for_ms, keep, gap, 1, 40 * S), VG_RULE_EV_PENDING);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, keep, gap, 1, 640 * S), VG_RULE_EV_NONE);
+    assert_int_equal(st.active_since, 640 * S);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, keep, gap, 1, 940 * S), VG_RULE_EV_FIRED);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, keep, gap, 0, 950 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, keep, gap, 0, 1550 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, keep, gap, 0, 1669 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&st, for_ms, keep, gap, 0, 1670 * S), VG_RULE_EV_RESOLVED);
+
+    /* One true evaluation stamped a day ahead, then the right time: nothing fires. */
+    struct vg_rule_state f = {0};
+    assert_int_equal(vg_rule_state_step(&f, for_ms, keep, gap, 1, 40 * S), VG_RULE_EV_PENDING);
+    assert_int_equal(vg_rule_state_step(&f, for_ms, keep, gap, 1, 86440 * S), VG_RULE_EV_NONE);
+    assert_int_equal(vg_rule_state_step(&f, for_ms, keep, gap, 0, 42 * S), VG_RULE_EV_NONE);
+    assert_int_equal(f.state, VG_RULE_STATE_INACTIVE);
+}
+
+/* Fired on a message stamped ahead, resolved after the host's clock came back: the resolve is
+ * not stamped before the fire (a receiver would get an alert that ended before it started). */
+static void a_resolve_is_never_stamped_before_its_fire(void **state)
+{
+    struct vg_rule_state st = {0};
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 300 * S, 1, 86440 * S), VG_RULE_EV_FIRED);
+    assert_int_equal(vg_rule_state_step(&st, 0, 0, 300 * S, 0, 42 * S), VG_RULE_EV_RESOLVED);
+    assert_int_equal(st.resolved_at, 86440 * S);
 }
 
 /* ---- fingerprints ------------------------------------------------------------------------- */
@@ -2075,6 +2109,8 @@ int main(void)
         cmocka_unit_test(for_waits_and_a_false_step_restarts_the_wait),
         cmocka_unit_test(keep_firing_for_holds_through_short_dropouts),
         cmocka_unit_test(a_clock_stepping_back_restarts_the_wait),
+        cmocka_unit_test(a_gap_longer_than_gap_ms_restarts_the_wait),
+        cmocka_unit_test(a_resolve_is_never_stamped_before_its_fire),
         cmocka_unit_test(fingerprints_depend_on_rule_and_label_set_only),
         cmocka_unit_test(an_alert_has_the_same_fingerprint_at_fire_and_resolve),
         cmocka_unit_test(a_step_policy_votes_unknown_when_missing_data_decides),
