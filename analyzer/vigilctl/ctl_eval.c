@@ -229,6 +229,7 @@ int ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o, void (*kind_h
     o->det = ep.detector;
     o->dp = ep.dp;
     o->ap = ep.ap;
+    o->stale_ms = ep.stale_ms;
     vg_config_free(&analyzer_config_table, &cfg);
     for (size_t i = 0; i < n_params; i++) {
         const char *what;

@@ -14,6 +14,7 @@ struct ctl_eval_opts {
     const struct vg_detector *det; /* detector.model of the analyzer's configuration */
     struct vg_detector_params dp;  /* the analyzer's detector.* settings, then --param */
     struct vg_alert_params ap;     /* the analyzer's alert.threshold, alert.for, .resolve_for */
+    int64_t stale_ms;              /* its alert.stale_after: the gap a wait does not count */
     const char *results;           /* --results DIR, or NULL */
     const char *save_resid;        /* eval smd --save-residuals DIR, or NULL */
     const char *from_resid;        /* eval smd --from-residuals DIR, or NULL */
