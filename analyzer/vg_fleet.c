@@ -656,14 +656,8 @@ int vg_fleet_put_at(struct vg_fleet *f, const char *group, const char *host, int
             note_ignored(g, metrics[i].name, fresh, sizeof(fresh), &nfresh);
             continue;
         }
-        /* The model reads floats: a finite double beyond one's range (1e39 .. 1e308) would
-         * become +-inf there (a conversion C leaves undefined), which the normaliser reads as
-         * missing, and the far outlier would be neither scored nor named. It counts as
-         * VG_K_X_MAX, as the normaliser bounds any finite value; NaN stays missing. */
-        double v = metrics[i].value;
-        if (isfinite(v))
-            v = v > VG_K_X_MAX ? VG_K_X_MAX : v < -VG_K_X_MAX ? -VG_K_X_MAX : v;
-        row[(uintptr_t)c - 1] = isfinite(v) ? (float)v : NAN;
+        /* The model reads floats: beyond one's range a value counts as VG_K_X_MAX. */
+        row[(uintptr_t)c - 1] = vg_k_x_of(metrics[i].value);
     }
     if (nfresh) {
         char qg[160], qh[160], qm[sizeof(fresh) + 8];

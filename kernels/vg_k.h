@@ -11,6 +11,7 @@
 #ifndef VG_K_H
 #define VG_K_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,20 @@ enum vg_k_act {
  * tick until x - c overflowed; s became infinite, then NaN, and through the window so did the
  * group's weights (test_mv). */
 #define VG_K_X_MAX 1e30f /* far beyond any counter: a u64 is at most 1.8e19 */
+
+#ifndef __CUDACC__
+/* A double as the models' float input, for every caller that fills their rows (vg_fleet_put,
+ * vigilctl eval smd), so that both read a value alike: a finite double beyond a float's range
+ * (1e39 .. 1e308) would become +-inf in the conversion (which C leaves undefined), which the
+ * normaliser reads as missing, and the far outlier would be neither scored nor named. It counts
+ * as +-VG_K_X_MAX, as the normaliser bounds any finite value; NaN and +-inf are missing (NaN). */
+static inline float vg_k_x_of(double v)
+{
+    if (!isfinite(v))
+        return NAN;
+    return v > VG_K_X_MAX ? VG_K_X_MAX : v < -VG_K_X_MAX ? -VG_K_X_MAX : (float)v;
+}
+#endif
 struct vg_k_norm {
     float alpha;
     float prior_weight;

@@ -282,6 +282,38 @@ static void smd_ensemble_of_one_is_the_single_model(void **state)
     free(a);
 }
 
+/* A value beyond a float's range (1e39: the readers take any finite double) counts as VG_K_X_MAX
+ * in vg_mv's rows, as the analyzer's vg_fleet_put has it, per machine and in a group alike: the
+ * results are those of the same data with 1e30 (the bound) in its place, and the row is flagged.
+ * Converted unbounded it became inf, which the normaliser reads as missing: not scored at all. */
+static void smd_a_value_beyond_float_range_scores_as_the_analyzer_bounds_it(void **state)
+{
+    (void)state;
+    char *a;
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "d=$(mktemp -d) && for v in 1e39 1e30; do mkdir -p $d/$v && cp -r " VG_TEST_DATA
+             "/smd-slice/. $d/$v/ && awk -F, -v OFS=, -v v=$v 'NR==301{$2=v}1' " VG_TEST_DATA
+             "/smd-slice/test/machine-1-3.txt >$d/$v/test/machine-1-3.txt && "
+             "for g in 0 1; do " VIGILCTL " eval smd -p group=$g -r $d/r$v$g $d/$v >/dev/null "
+             "|| exit 1; done; done; for g in 0 1; do "
+             "cmp -s $d/r1e39$g/machine-1-3.csv $d/r1e30$g/machine-1-3.csv && echo same; "
+             "sed -n 302p $d/r1e39$g/machine-1-3.csv | cut -d, -f1,3; done; rm -rf $d");
+    assert_int_equal(run(cmd, &a), 0);
+    print_message("%s", a);
+    /* Row 300 (0-based) with its surprise: far above the rows around it (about 0.3). */
+    char row[2][32];
+    double surprise[2];
+    assert_int_equal(sscanf(a, "same\n%31[^,],%lf\nsame\n%31[^,],%lf", row[0], &surprise[0], row[1],
+                            &surprise[1]),
+                     4);
+    for (int g = 0; g < 2; g++) {
+        assert_string_equal(row[g], "300");
+        assert_true(surprise[g] > 3);
+    }
+    free(a);
+}
+
 /* --backend picks vg_mv's compute backend in eval smd: cpu is the default (the same figures),
  * anything but cpu/cuda/auto is refused, and eval nab, which runs no vg_mv, refuses it. */
 static void smd_backend_is_checked_and_cpu_is_the_default(void **state)
@@ -400,6 +432,7 @@ int main(void)
         cmocka_unit_test(smd_replayed_residuals_score_as_the_model_run),
         cmocka_unit_test(smd_residuals_that_do_not_fit_are_refused),
         cmocka_unit_test(smd_ensemble_of_one_is_the_single_model),
+        cmocka_unit_test(smd_a_value_beyond_float_range_scores_as_the_analyzer_bounds_it),
         cmocka_unit_test(smd_backend_is_checked_and_cpu_is_the_default),
         cmocka_unit_test(smd_param_out_of_range_is_refused),
         cmocka_unit_test(bad_input_is_refused_with_a_message),

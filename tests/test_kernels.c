@@ -117,6 +117,23 @@ static void check_fd(const struct net *n, float *param, const float *grad, size_
     }
 }
 
+/* vg_k_x_of, the one conversion of a double into the models' rows (vg_fleet_put, vigilctl eval
+ * smd): beyond a float's range a finite value counts as VG_K_X_MAX (a plain conversion gives inf,
+ * which the normaliser reads as missing), and NaN and inf are missing. */
+static void test_a_double_beyond_float_range_counts_as_x_max(void **state)
+{
+    (void)state;
+    assert_true(vg_k_x_of(1e39) == VG_K_X_MAX);
+    assert_true(vg_k_x_of(-1e39) == -VG_K_X_MAX);
+    assert_true(vg_k_x_of(1.7976931348623157e308) == VG_K_X_MAX);
+    assert_true(vg_k_x_of(3e30) == VG_K_X_MAX);
+    assert_true(vg_k_x_of(1.5) == 1.5f);
+    assert_true(vg_k_x_of(-2e29) == -2e29f);
+    assert_true(isnan(vg_k_x_of(NAN)));
+    assert_true(isnan(vg_k_x_of(INFINITY)));
+    assert_true(isnan(vg_k_x_of(-INFINITY)));
+}
+
 static void test_cpu_gradients_match_finite_differences(void **state)
 {
     struct net n = {.B = 6, .D = 7, .H = 5, .O = 4};
@@ -706,6 +723,7 @@ int main(int argc, char **argv)
         return cmocka_run_group_tests_name("gpu", gpu, setup, teardown);
     }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_double_beyond_float_range_counts_as_x_max),
         cmocka_unit_test(test_cpu_gradients_match_finite_differences),
         cmocka_unit_test(test_adam_matches_scalar_reference),
         cmocka_unit_test(test_score_top_k_and_mean_match_a_sort),

@@ -340,7 +340,7 @@ static int group_run(const struct ctl_eval_opts *o, struct machine *d, size_t n,
                 size_t nk = test ? d[k].nt : d[k].nr;
                 const double *row = (test ? d[k].test : d[k].train) + i * m;
                 for (size_t j = 0; j < m; j++)
-                    g->x[k * m + j] = i < nk ? (float)row[j] : NAN;
+                    g->x[k * m + j] = i < nk ? vg_k_x_of(row[j]) : NAN; /* as vg_fleet_put */
             }
             if (vg_mv_step(g->mv, g->x, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) <
                     0 ||

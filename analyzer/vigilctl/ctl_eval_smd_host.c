@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "vg_k.h"
 #include "vg_log.h"
 #include "vg_util.h"
 
@@ -165,7 +166,7 @@ static double mv_step(struct ctl_smd_host *h, const double *x, int phase, int le
             goto fail;
     } else {
         for (size_t d = 0; d < h->m; d++)
-            h->xf[d] = (float)x[d];
+            h->xf[d] = vg_k_x_of(x[d]); /* as vg_fleet_put */
         if (vg_mv_step(h->mv, h->xf, learn ? VG_MV_TRAIN : VG_MV_SCORE, NULL, err, sizeof(err)) <
                 0 ||
             (phase != CTL_SMD_TRAIN &&
