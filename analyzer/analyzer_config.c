@@ -118,7 +118,9 @@ static const struct vg_cfg_key keys[] = {
      "The history (/api/v1/history, vigilctl report) still keeps every series' values, without "
      "a score for the others. Also applies with rules.dir: a series no glob matches is missing "
      "to every rule (value, score, windows) and to host:series (the mv model reads metrics "
-     "itself)"},
+     "itself). A glob that matches no metric of a host's first two messages, while no host's "
+     "matched it, is logged (once per glob, with that host) and counted in "
+     "vigil_alert_series_unmatched_patterns: most likely a typo"},
     {"alert.severity", VG_CFG_STRING, "warning", OFF(alert_severity), NOBOUND, NULL,
      "severity sent with the alerts of the built-in rule"},
     {"rules.dir", VG_CFG_STRING, NULL, OFF(rules_dir), NOBOUND, "VIGIL_RULES_DIR",

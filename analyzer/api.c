@@ -123,6 +123,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_api_counter(f, "vigil_series_reserved_total", es.series_reserved);
     vg_api_counter(f, "vigil_alerts_stale_resolved_total", es.alerts_stale_resolved);
     vg_api_gauge(f, "vigil_hosts_silent", (double)es.hosts_silent);
+    vg_api_gauge(f, "vigil_alert_series_unmatched_patterns", (double)es.alert_series_unmatched);
     vg_api_counter(f, "vigil_series_expired_total", es.series_expired);
     vg_api_counter(f, "vigil_hosts_cold_started_total", es.hosts_cold_started);
     vg_api_counter(f, "vigil_hosts_released_total", es.hosts_released);

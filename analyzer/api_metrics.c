@@ -56,6 +56,11 @@ const struct vg_api_metric vg_api_metrics[] = {
      "(alert.stale_after)."},
     {"vigil_hosts_silent", VG_METRIC_GAUGE, NULL, NULL,
      "Hosts whose host_silent alert fires now (alert.host_silent_after)."},
+    {"vigil_alert_series_unmatched_patterns", VG_METRIC_GAUGE, NULL, NULL,
+     "alert.series patterns that matched no metric of any host so far (each host's first two "
+     "messages here are looked at): most likely mistyped, they select no series. Each is logged "
+     "once, as `alert.series: a pattern matches no series of this host` with the first host it "
+     "missed; one that matches a later host's metrics is no longer counted."},
     {"vigil_series_expired_total", VG_METRIC_COUNTER, NULL, NULL,
      "Series forgotten after their host stopped reporting them (limits.series_idle)."},
     {"vigil_hosts_cold_started_total", VG_METRIC_COUNTER, NULL, NULL,

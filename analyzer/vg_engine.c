@@ -71,6 +71,52 @@ static int series_selected(const struct vg_engine *e, const char *name)
     return 0;
 }
 
+/* Notes which of alert.series' patterns match a metric name of m, one of h's first messages here;
+ * after the VG_ENGINE_GLOB_CHECK_MSGS-th, judges them for h. A pattern that matched no host's
+ * names yet is logged (once; the agent's local.series is checked alike, agent/vg_local.c) and
+ * counted in alert_series_unmatched until some host's match. A mixed fleet (gpu.* on the GPU
+ * hosts only) logs one line at most per pattern, never one per host. */
+static void check_globs(struct vg_engine *e, struct host *h, const struct vg_wire_msg *m)
+{
+    if (!e->n_globs || h->glob_msgs >= VG_ENGINE_GLOB_CHECK_MSGS)
+        return;
+    for (size_t g = 0; g < e->n_globs; g++) {
+        uint32_t bit = UINT32_C(1) << g;
+        for (size_t i = 0; i < m->n_metrics && !(h->globs_seen & bit); i++)
+            if (!vg_wire_name_reserved(m->metrics[i].name) &&
+                fnmatch(e->globs[g], m->metrics[i].name, 0) == 0)
+                h->globs_seen |= bit;
+    }
+    if (++h->glob_msgs < VG_ENGINE_GLOB_CHECK_MSGS)
+        return;
+    e->glob_hosts_checked++;
+    char q[256];
+    for (size_t g = 0; g < e->n_globs; g++) {
+        struct glob_check *c = &e->glob_checks[g];
+        if (h->globs_seen & (UINT32_C(1) << g)) {
+            if (!c->matched && c->warned)
+                vg_info("alert.series: a pattern that matched no series matches this host's",
+                        "pattern=%s host=%s hosts_without=%llu",
+                        vg_log_quote(q, sizeof q, e->globs[g]), m->host,
+                        (unsigned long long)c->hosts_without);
+            c->matched = 1;
+            continue;
+        }
+        c->hosts_without++;
+        if (c->matched || c->warned)
+            continue;
+        c->warned = 1;
+        vg_warn("alert.series: a pattern matches no series of this host",
+                "pattern=%s host=%s metrics=%zu hosts_checked=%llu",
+                vg_log_quote(q, sizeof q, e->globs[g]), m->host, m->n_metrics,
+                (unsigned long long)e->glob_hosts_checked);
+    }
+    uint64_t n = 0;
+    for (size_t g = 0; g < e->n_globs; g++)
+        n += !e->glob_checks[g].matched && e->glob_checks[g].hosts_without > 0;
+    e->st.alert_series_unmatched = n;
+}
+
 void vg_engine_fingerprint(char out[17], const char *host, const char *series)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -1143,6 +1189,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
             if (vg_kvlist_set(&h->labels, m->labels[i].key, m->labels[i].value) < 0)
                 break;
     }
+    check_globs(e, h, m);
     for (size_t i = 0; i < m->n_metrics; i++) {
         const char *name = m->metrics[i].name;
         if (vg_wire_name_reserved(name)) {
@@ -1365,10 +1412,11 @@ int vg_engine_stats_fields(const struct vg_engine_stats *st, char *buf, size_t l
 {
     return snprintf(buf, len,
                     "boot_conflicts=%llu clock_ahead=%llu clock_steps_back=%llu hosts_moved=%llu "
-                    "hosts_released=%llu",
+                    "hosts_released=%llu alert_series_unmatched=%llu",
                     (unsigned long long)st->boot_conflicts, (unsigned long long)st->clock_ahead,
                     (unsigned long long)st->clock_steps_back, (unsigned long long)st->hosts_moved,
-                    (unsigned long long)st->hosts_released);
+                    (unsigned long long)st->hosts_released,
+                    (unsigned long long)st->alert_series_unmatched);
 }
 
 static void fill_host(struct vg_engine_host *out, const char *name, const struct host *h)

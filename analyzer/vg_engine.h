@@ -90,6 +90,10 @@ struct vg_engine_stats {
     /* Messages stamped more than VG_FMT_CLOCK_TOLERANCE_MS ahead of the analyzer's clock: their
      * host's clock is fast (each time a host becomes so, logged). */
     uint64_t clock_ahead;
+    /* alert.series patterns that matched no metric name of any host checked so far (a host's
+     * first VG_ENGINE_GLOB_CHECK_MSGS messages here): most likely mistyped. Each is logged once,
+     * with the first host it missed; one that matches a later host's is no longer counted. */
+    uint64_t alert_series_unmatched;
 };
 
 typedef void (*vg_engine_notify_fn)(void *ud, const struct vg_notification *n);
@@ -112,8 +116,9 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
 void vg_engine_get_stats(const struct vg_engine *e, struct vg_engine_stats *out);
 
 /* Writes the key=value fields of st an operator reads in the analyzer's periodic stats line about
- * what its hosts' agents do wrong (two agents under one name, clocks ahead or stepping back) and
- * hosts released to another analyzer's partition, so that these show without /metrics. Returns
+ * what its hosts' agents do wrong (two agents under one name, clocks ahead or stepping back),
+ * hosts released to another analyzer's partition and alert.series patterns that match nothing,
+ * so that these show without /metrics. Returns
  * what snprintf returns. */
 int vg_engine_stats_fields(const struct vg_engine_stats *st, char *buf, size_t len);
 

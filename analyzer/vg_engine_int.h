@@ -13,6 +13,18 @@
 #include "vg_strmap.h"
 
 #define VG_ENGINE_MAX_GLOBS 32
+/* A host's first messages here whose metric names alert.series' patterns are matched against
+ * (vg_engine_process): an agent's first tick has no rates (cpu.*, net.* ...), its second has. */
+#define VG_ENGINE_GLOB_CHECK_MSGS 2
+_Static_assert(VG_ENGINE_MAX_GLOBS <= 32, "struct host's globs_seen has a bit per glob");
+
+/* What the hosts checked so far say of one alert.series pattern: one that matches no series of
+ * any host is most likely mistyped, and would select nothing, in silence. */
+struct glob_check {
+    uint64_t hosts_without; /* hosts checked whose messages had no name it matches */
+    int matched;            /* some host's had one */
+    int warned;             /* logged as matching nothing, before any host matched it */
+};
 
 struct sample {
     int64_t ts_ms;
@@ -77,7 +89,11 @@ struct host {
     int64_t cold_ms;
     char silent_fp[17];
     double max_score;
-    int scoring;         /* logged "scoring" once */
+    int scoring; /* logged "scoring" once */
+    /* alert.series' patterns (bit i: glob i) that matched a metric name of its first
+     * glob_msgs messages here, checked once glob_msgs reaches VG_ENGINE_GLOB_CHECK_MSGS. */
+    uint32_t globs_seen;
+    uint32_t glob_msgs;
     int reserved_logged; /* logged a refused series of a reserved name once */
     int32_t partition;   /* input partition its messages arrive on; -1 unknown */
     /* Partition count its key mapped to partition under; 0 when its messages' keys did not map
@@ -130,6 +146,8 @@ struct vg_engine {
     char *match_buf;
     char *globs[VG_ENGINE_MAX_GLOBS];
     size_t n_globs;
+    struct glob_check glob_checks[VG_ENGINE_MAX_GLOBS];
+    uint64_t glob_hosts_checked; /* hosts whose first messages were matched against the globs */
     char *severity;
     struct vg_strmap hosts;
     struct vg_engine_stats st;

@@ -2015,6 +2015,87 @@ static void a_series_named_like_a_host_model_is_refused_counted_and_logged(void 
     vg_rule_set_free(set);
 }
 
+/* Messages seq from..to-1 of each host, each with the metric names given (NULL ends the list). */
+struct glob_run {
+    struct vg_engine *e;
+    const char *const *hosts; /* NULL-terminated */
+    const char *const *names;
+    uint64_t from, to;
+};
+
+static void feed_glob_run(void *ud)
+{
+    struct glob_run *r = ud;
+    struct seen s = {0};
+    for (size_t h = 0; r->hosts[h]; h++)
+        for (uint64_t q = r->from; q < r->to; q++) {
+            struct vg_wire_msg m;
+            msg_start(&m, r->hosts[h], q, 1700000000000LL + (int64_t)q * 1000, 1000);
+            for (size_t i = 0; r->names[i]; i++)
+                assert_int_equal(vg_wire_msg_add_metric(&m, r->names[i], 1.0, NULL, 0), 0);
+            assert_int_equal(vg_engine_process(r->e, &m, record, &s), 0);
+            vg_wire_msg_free(&m);
+        }
+}
+
+#define UNMATCHED_LINE "msg=\"alert.series: a pattern matches no series of this host\""
+
+/* A typo in alert.series ("cpu.user_pc") selected no series: nothing scored, no alert ever, and
+ * nothing said so. Such a pattern is logged once (not once per host), with the first host it
+ * missed, and counted while no host's metrics match it. */
+static void an_alert_series_pattern_that_matches_nothing_is_logged_once_and_counted(void **state)
+{
+    (void)state;
+    const char *names[] = {"cpu.user_pct", "load.1m", NULL};
+    const char *web1[] = {"web-1", NULL}, *others[] = {"web-2", "web-3", NULL};
+    struct vg_engine *e = make_engine("cpu.user_pc", 10);
+    struct glob_run run = {e, web1, names, 0, 3};
+    assert_int_equal(stderr_lines_with(feed_glob_run, &run,
+                                       UNMATCHED_LINE " pattern=\"cpu.user_pc\" host=web-1"),
+                     1);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.alert_series_unmatched, 1);
+    assert_int_equal(st.series, 0);
+    char buf[512];
+    vg_engine_stats_fields(&st, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "alert_series_unmatched=1"));
+    run = (struct glob_run){e, others, names, 0, 3};
+    assert_int_equal(stderr_lines_with(feed_glob_run, &run, UNMATCHED_LINE), 0);
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.alert_series_unmatched, 1);
+    vg_engine_free(e);
+
+    /* Patterns that match: quiet. The agent's first tick has no rates (no cpu.user_pct): only a
+     * pattern that matches none of a host's first two messages counts. */
+    const char *first_tick[] = {"load.1m", NULL};
+    e = make_engine("cpu.*, load.1m", 10);
+    run = (struct glob_run){e, web1, first_tick, 0, 1};
+    assert_int_equal(stderr_lines_with(feed_glob_run, &run, UNMATCHED_LINE), 0);
+    run = (struct glob_run){e, web1, names, 1, 5};
+    assert_int_equal(stderr_lines_with(feed_glob_run, &run, UNMATCHED_LINE), 0);
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.alert_series_unmatched, 0);
+    assert_int_equal(st.series, 2);
+    vg_engine_free(e);
+
+    /* A mixed fleet: gpu.* misses the first host (logged once), then matches a GPU host's
+     * metrics, and is no longer counted. */
+    const char *gpu_names[] = {"cpu.user_pct", "gpu.util_pct", NULL};
+    const char *gpu_host[] = {"gpu-1", NULL};
+    e = make_engine("cpu.*,gpu.*", 10);
+    run = (struct glob_run){e, others, names, 0, 2};
+    assert_int_equal(
+        stderr_lines_with(feed_glob_run, &run, UNMATCHED_LINE " pattern=\"gpu.*\" host=web-2"), 1);
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.alert_series_unmatched, 1);
+    run = (struct glob_run){e, gpu_host, gpu_names, 0, 2};
+    assert_int_equal(stderr_lines_with(feed_glob_run, &run, UNMATCHED_LINE), 0);
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.alert_series_unmatched, 0);
+    vg_engine_free(e);
+}
+
 static void hosts_beyond_the_limit_are_counted_not_tracked(void **state)
 {
     struct vg_engine *e = make_engine(NULL, 2);
@@ -2563,6 +2644,7 @@ int main(void)
         cmocka_unit_test(redelivery_spanning_a_reboot_is_skipped),
         cmocka_unit_test(series_outside_the_globs_are_not_scored),
         cmocka_unit_test(a_series_named_like_a_host_model_is_refused_counted_and_logged),
+        cmocka_unit_test(an_alert_series_pattern_that_matches_nothing_is_logged_once_and_counted),
         cmocka_unit_test(hosts_beyond_the_limit_are_counted_not_tracked),
         cmocka_unit_test(a_host_beyond_the_limit_feeds_neither_models_nor_history),
         cmocka_unit_test(seasonal_model_learns_the_day_from_event_times),
