@@ -18,6 +18,7 @@
 
 extern "C" {
 #include "vg_k.h"
+#include "vg_k_cuda_why.h"
 }
 #include "vg_k_math.h"
 
@@ -277,7 +278,14 @@ int cu_open(void **out, char *desc, size_t desclen, char *err, size_t errlen)
     int n = 0;
     cudaError_t rc = cudaGetDeviceCount(&n);
     if (rc != cudaSuccess) {
-        snprintf(err, errlen, "cudaGetDeviceCount: %s", cudaGetErrorString(rc));
+        /* Without NVIDIA's driver the runtime calls it too old: say what is missing instead. */
+        enum vg_k_cuda_fail fail = rc == cudaErrorInsufficientDriver ? VG_K_CUDA_FAIL_DRIVER
+                                   : rc == cudaErrorNoDevice         ? VG_K_CUDA_FAIL_NO_DEVICE
+                                                                     : VG_K_CUDA_FAIL_OTHER;
+        struct vg_k_cuda_host host = {1, 1};
+        if (fail != VG_K_CUDA_FAIL_OTHER)
+            vg_k_cuda_host_probe(&host);
+        vg_k_cuda_why(err, errlen, fail, cudaGetErrorString(rc), &host);
         return -ENODEV;
     }
     if (n < 1) {

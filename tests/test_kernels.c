@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "vg_k.h"
+#include "vg_k_cuda_why.h"
 #include "vg_k_math.h"
 #include "vg_testgpu.h"
 #include "vg_util.h"
@@ -565,6 +566,67 @@ static void test_auto_falls_back_to_the_cpu_on_a_failed_gpu_self_test(void **sta
     assert_int_equal(check_rc, -EIO);
 }
 
+/* cudaGetDeviceCount on a host without NVIDIA's driver says "CUDA driver version is insufficient
+ * for CUDA runtime version", and an SRE of a CPU-only host went to upgrade a driver that is not
+ * there. The reason says what the host lacks; the runtime's text stays where the driver is there
+ * (really too old) and for other errors. */
+static void test_the_cuda_reason_says_what_the_host_lacks_of_the_driver(void **state)
+{
+    const char *old = "CUDA driver version is insufficient for CUDA runtime version";
+    const struct vg_k_cuda_host none = {0, 0}, lib_only = {1, 0}, node_only = {0, 1}, both = {1, 1};
+    char why[VG_ERRLEN];
+    vg_k_cuda_why(why, sizeof(why), VG_K_CUDA_FAIL_DRIVER, old, &none);
+    assert_string_equal(why, "no NVIDIA driver on this host (libcuda.so.1 not found)");
+    vg_k_cuda_why(why, sizeof(why), VG_K_CUDA_FAIL_NO_DEVICE, "no CUDA-capable device", &none);
+    assert_string_equal(why, "no NVIDIA driver on this host (libcuda.so.1 not found)");
+    vg_k_cuda_why(why, sizeof(why), VG_K_CUDA_FAIL_NO_DEVICE, "no CUDA-capable device", &lib_only);
+    assert_non_null(strstr(why, "no NVIDIA device (/dev/nvidiactl missing"));
+    assert_non_null(strstr(why, "PrivateDevices=yes"));
+    vg_k_cuda_why(why, sizeof(why), VG_K_CUDA_FAIL_DRIVER, old, &node_only);
+    assert_non_null(strstr(why, "libcuda.so.1 not found, though /dev/nvidiactl is there"));
+    /* The driver is there: it really is too old (or there really is no device). */
+    vg_k_cuda_why(why, sizeof(why), VG_K_CUDA_FAIL_DRIVER, old, &both);
+    assert_string_equal(why, "cudaGetDeviceCount: CUDA driver version is insufficient for CUDA "
+                             "runtime version");
+    vg_k_cuda_why(why, sizeof(why), VG_K_CUDA_FAIL_NO_DEVICE, "no CUDA-capable device is detected",
+                  &both);
+    assert_string_equal(why, "cudaGetDeviceCount: no CUDA-capable device is detected");
+    /* Any other error is the runtime's, whatever the host has. */
+    vg_k_cuda_why(why, sizeof(why), VG_K_CUDA_FAIL_OTHER, "initialization error", &none);
+    assert_string_equal(why, "cudaGetDeviceCount: initialization error");
+}
+
+/* The real libvigil-cuda.so of this build on this host: where it has no NVIDIA driver (no
+ * libcuda.so.1, as on a CPU-only build machine with the CUDA toolkit), cuda is refused with
+ * "no NVIDIA driver", not with the runtime's "driver version is insufficient". */
+static void test_a_host_without_the_driver_is_told_so_by_the_built_cuda_backend(void **state)
+{
+#ifdef VG_CUDA_LIB_BUILT
+    struct vg_k_cuda_host host;
+    vg_k_cuda_host_probe(&host);
+    if (host.libcuda) {
+        printf("  this host has libcuda.so.1: nothing to check here\n");
+        skip();
+    }
+    char *keep = getenv("VIGIL_CUDA_LIB") ? strdup(getenv("VIGIL_CUDA_LIB")) : NULL;
+    assert_int_equal(setenv("VIGIL_CUDA_LIB", VG_CUDA_LIB_BUILT, 1), 0);
+    char err[VG_ERRLEN] = "";
+    int rc = vg_k_check("cuda", err, sizeof(err));
+    if (keep) {
+        setenv("VIGIL_CUDA_LIB", keep, 1);
+        free(keep);
+    } else {
+        unsetenv("VIGIL_CUDA_LIB");
+    }
+    printf("  %s\n", err);
+    assert_int_equal(rc, -ENODEV);
+    assert_non_null(strstr(err, "CUDA backend unusable: no NVIDIA driver on this host"));
+    assert_null(strstr(err, "insufficient"));
+#else
+    printf("  no CUDA backend in this build: nothing to check here\n");
+    skip();
+#endif
+}
 static void test_gpu_ops_match_cpu(void **state)
 {
     struct vg_k g;
@@ -730,6 +792,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ingest_normalises_and_masks_missing),
         cmocka_unit_test(test_openblas_old_kernels_get_a_coretype_the_cpu_can_run),
         cmocka_unit_test(test_auto_falls_back_to_the_cpu_on_a_failed_gpu_self_test),
+        cmocka_unit_test(test_the_cuda_reason_says_what_the_host_lacks_of_the_driver),
+        cmocka_unit_test(test_a_host_without_the_driver_is_told_so_by_the_built_cuda_backend),
         cmocka_unit_test(test_score_evictions_ties_and_few_targets_on_the_cpu),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
