@@ -32,6 +32,7 @@ struct node {
     enum kind kind;
     enum type type;
     size_t off;   /* where the node's text starts in the source */
+    size_t end;   /* K_CMP: where its text ends, to quote it in a message */
     char op;      /* K_ARITH: + - * /; K_CMP: < l(<=) > g(>=) = (==) ! (!=) */
     size_t depth; /* of the subtree, for MAX_DEPTH; K_NOT and K_NEG add nothing */
     double num;
@@ -109,6 +110,7 @@ struct parser {
     const char *src;
     size_t pos;
     struct token tok; /* the current (next unconsumed) token */
+    size_t prev_end;  /* where the token before tok ends: the end of what was parsed */
     size_t depth;     /* recursion */
     char *err;
     size_t errlen;
@@ -195,6 +197,7 @@ static int lex_number(struct parser *p, struct token *t)
 static int lex(struct parser *p)
 {
     const char *s = p->src;
+    p->prev_end = p->tok.off + p->tok.len;
     while (s[p->pos] == ' ' || s[p->pos] == '\t' || s[p->pos] == '\n' || s[p->pos] == '\r')
         p->pos++;
     struct token *t = &p->tok;
@@ -239,6 +242,9 @@ static int lex(struct parser *p)
         }
         break;
     case '=':
+        /* `=>` is a reversed `>=`, not a misspelt `==`. */
+        if (c[1] == '>' || c[1] == '<')
+            return perr(p, t->off, "'=%c' is written '%c='", c[1], c[1]);
         if (c[1] != '=')
             return perr(p, t->off, "comparison for equality is written '==', not '='");
         t->t = TK_CMP;
@@ -304,6 +310,46 @@ static const char *tok_desc(const struct parser *p, char *buf, size_t n)
     size_t len = p->tok.len < 40 ? p->tok.len : 40;
     snprintf(buf, n, "'%.*s'", (int)len, p->src + p->tok.off);
     return buf;
+}
+
+/* Appends src[from, to) to buf (n bytes, holding a string), each run of whitespace as one space
+ * (a block scalar's line breaks), at most max bytes of it, then "...". Leaves out the first
+ * drop_rp ')' that close nothing opened in the text: the one a call's hint moves, or those of
+ * parentheses around a comparison's left side. */
+static void quote_src(char *buf, size_t n, const char *src, size_t from, size_t to, size_t drop_rp,
+                      size_t max)
+{
+    size_t len = strlen(buf), added = 0;
+    int depth = 0;
+    char quote = 0;
+    for (size_t i = from; i < to && src[i] && len + 4 < n; i++) {
+        char c = src[i];
+        if (quote) {
+            if (c == quote)
+                quote = 0;
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')' && --depth < 0 && drop_rp) {
+            drop_rp--;
+            depth = 0;
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            if (len && buf[len - 1] == ' ')
+                continue;
+            c = ' ';
+        }
+        if (added++ == max) {
+            strcpy(buf + len, "...");
+            return;
+        }
+        buf[len++] = c;
+        buf[len] = '\0';
+    }
+    while (len && buf[len - 1] == ' ')
+        buf[--len] = '\0';
 }
 
 /* ---- parser -------------------------------------------------------------------------------- */
@@ -478,6 +524,22 @@ static int check_host_model(struct parser *p, const struct fninfo *f, enum fn fn
     return 0;
 }
 
+/* An operator right after a string or a duration argument: a string or a duration is never an
+ * operand, so the call's ')' is missing, as in `value("x" > 1`. Without this the argument read
+ * on as `"x" > 1` and the message said a string can only be a function argument, which it is. */
+static int missing_rp(struct parser *p, const struct token *name, const struct fninfo *f,
+                      size_t argno)
+{
+    char hint[200] = "";
+    quote_src(hint, sizeof(hint), p->src, name->off, p->prev_end, 0, 100);
+    strcat(hint, ")");
+    quote_src(hint, sizeof(hint), p->src, p->prev_end, strlen(p->src), 1, 40);
+    return perr(p, p->tok.off, "missing ')' after %s()'s argument %zu (write %s)", f->name, argno,
+                hint);
+}
+
+static int parse_primary(struct parser *p, struct node **out);
+
 static int parse_call(struct parser *p, const struct token *name, struct node **out)
 {
     char fname[80];
@@ -516,8 +578,18 @@ static int parse_call(struct parser *p, const struct token *name, struct node **
     if (!rc && p->tok.t != TK_RP) {
         for (;;) {
             struct node *arg = NULL;
-            if ((rc = parse_or(p, &arg)))
+            if (p->tok.t == TK_STR || p->tok.t == TK_DUR) {
+                rc = parse_primary(p, &arg);
+                enum tok t = p->tok.t;
+                if (!rc && (t == TK_ARITH || t == TK_CMP || t == TK_AND || t == TK_OR))
+                    rc = missing_rp(p, name, f, nargs + 1);
+            } else {
+                rc = parse_or(p, &arg);
+            }
+            if (rc) {
+                free_node(arg);
                 break;
+            }
             if (nargs < VG_ARRAY_LEN(args))
                 args[nargs] = arg;
             else
@@ -728,6 +800,7 @@ static int parse_cmp(struct parser *p, struct node **out)
         return -ENOMEM;
     }
     n->op = op;
+    n->end = p->prev_end;
     if ((rc = set_children(p, n, l, r))) {
         free_node(n);
         return rc;
@@ -796,6 +869,58 @@ static int parse_or(struct parser *p, struct node **out)
     return parse_logic(p, 0, out);
 }
 
+/* score(), top_score() and value("host:NAME") are scores, in [0,1] (docs/rules.md). */
+static int is_score(const struct node *n)
+{
+    return n->kind == K_CALL && (n->fn == F_SCORE || n->fn == F_TOP_SCORE ||
+                                 (n->fn == F_VALUE && strncmp(n->a->str, HM, strlen(HM)) == 0));
+}
+
+static int num_literal(const struct node *n, double *v)
+{
+    if (n->kind == K_NUM)
+        *v = n->num;
+    else if (n->kind == K_NEG && n->a->kind == K_NUM)
+        *v = -n->a->num;
+    else
+        return 0;
+    return 1;
+}
+
+/* A score compared with a constant it can never reach, `score("cpu.*") > 99` from someone
+ * thinking in percent, is a rule that never fires and passes every check: refused, as a rule
+ * reading a host model that does not run is. `>= 1` and `<= 0` can hold (a score of exactly 1
+ * or 0) and are kept. Run on the parsed tree so that syntax errors are reported first. */
+static int check_score_ranges(struct parser *p, const struct node *n)
+{
+    if (!n)
+        return 0;
+    if (n->kind != K_CMP) {
+        int rc = check_score_ranges(p, n->a);
+        return rc ? rc : check_score_ranges(p, n->b);
+    }
+    const struct node *s = n->a, *c = n->b;
+    char op = n->op;
+    if (!is_score(s)) { /* 99 < score("x") reads as score("x") > 99 */
+        s = n->b;
+        c = n->a;
+        op = op == '<' ? '>' : op == 'l' ? 'g' : op == '>' ? '<' : op == 'g' ? 'l' : op;
+    }
+    double v;
+    if (!is_score(s) || !num_literal(c, &v))
+        return 0;
+    int never = (op == '>' && v >= 1) || (op == 'g' && v > 1) || (op == '<' && v <= 0) ||
+                (op == 'l' && v < 0) || (op == '=' && (v < 0 || v > 1));
+    if (!never)
+        return 0;
+    char text[200] = "", hint[48] = "";
+    quote_src(text, sizeof(text), p->src, n->off, n->end, SIZE_MAX, 120);
+    /* 10 to 100 reads as a percentage; 1.5 or 1000 as nothing we could guess. */
+    if ((op == '>' || op == 'g') && v >= 10 && v <= 100)
+        snprintf(hint, sizeof(hint), " (did you mean %g?)", v / 100);
+    return perr(p, c->off, "scores are in [0,1]: %s can never hold%s", text, hint);
+}
+
 static int parse_kind(const char *src, int want_number, struct vg_expr **out, size_t *err_off,
                       char *err, size_t errlen)
 {
@@ -829,6 +954,8 @@ static int parse_kind(const char *src, int want_number, struct vg_expr **out, si
         else
             rc = misplaced(&p, root);
     }
+    if (!rc)
+        rc = check_score_ranges(&p, root);
     if (rc) {
         free_node(root);
         *err_off = p.err_off;

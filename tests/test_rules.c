@@ -160,6 +160,8 @@ static const struct {
     {"bad-severity.yaml",
      "bad-severity.yaml:4:15: severity 'fatal' is not one of info, warning, critical"},
     {"c-operators.yaml", "c-operators.yaml:3:33: '&&' is written 'and'"},
+    {"call-missing-paren.yaml", "call-missing-paren.yaml:3:39: missing ')' after avg_over()'s "
+                                "argument 2 (write avg_over(\"cpu.user_pct\", 5m) > 90)"},
     {"chained-comparison.yaml", "chained-comparison.yaml:3:38: comparisons cannot be chained: "
                                 "write 'a < b and b < c', not 'a < b < c'"},
     {"duplicate-key.yaml",
@@ -186,8 +188,11 @@ static const struct {
      "condition such as top_score() > 0.99"},
     {"quoted-duration.yaml", "quoted-duration.yaml:3:31: max_over() argument 2 must be a "
                              "duration: write 5m without quotes"},
+    {"reversed-ge.yaml", "reversed-ge.yaml:3:28: '=>' is written '>='"},
     {"rules-not-list.yaml",
      "rules-not-list.yaml:2:3: rules must be a list: start each rule with '- name: ...'"},
+    {"score-percent.yaml", "score-percent.yaml:3:28: scores are in [0,1]: score(\"cpu.*\") > 99 "
+                           "can never hold (did you mean 0.99?)"},
     {"select-map.yaml",
      "select-map.yaml:3:13: select must be a list of matchers such as ['host=~\"web-.*\"', "
      "'env=\"prod\"'] (a map would not say whether a value is a name or a regex)"},
@@ -403,10 +408,10 @@ static void a_yaml_syntax_error_names_where_the_unclosed_quote_or_bracket_starte
     static const struct {
         const char *yaml, *want;
     } cases[] = {
-        {"rules:\n  - name: Y1\n    when: \"top_score() > 1\n  - name: Y2\n",
+        {"rules:\n  - name: Y1\n    when: \"top_score() > 0.9\n  - name: Y2\n",
          "t.yaml:5:1: YAML syntax error: found unexpected end of stream while scanning a quoted "
          "scalar that started at 3:11"},
-        {"rules:\n  - name: Y1\n    when: top_score() > 1\n    labels: {team: sre\n"
+        {"rules:\n  - name: Y1\n    when: top_score() > 0.9\n    labels: {team: sre\n"
          "  - name: Y2\n",
          "t.yaml:5:9: YAML syntax error: did not find expected ',' or '}' while parsing a flow "
          "mapping that started at 4:13"},
@@ -435,7 +440,7 @@ static void a_rules_for_is_a_strict_duration(void **state)
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
         char yaml[256], err[512] = "";
         snprintf(yaml, sizeof(yaml),
-                 "rules:\n  - name: A\n    when: top_score() > 1\n    for: %s\n", cases[i].value);
+                 "rules:\n  - name: A\n    when: top_score() > 0.9\n    for: %s\n", cases[i].value);
         struct vg_rule_set *s = NULL;
         int rc = load_str(yaml, &s, err, sizeof(err));
         if (cases[i].ok ? rc != 0 : rc != -EINVAL || !strstr(err, "t.yaml:4:10: for: '"))
@@ -668,7 +673,7 @@ static void a_long_error_list_ends_at_a_whole_line_with_the_count_left_out(void 
 static void a_check_load_keeps_what_parsed_and_its_list_can_be_continued(void **state)
 {
     (void)state;
-    static const char y[] = "rules:\n  - name: A\n    when: value(\"host:mv\") > 1\n"
+    static const char y[] = "rules:\n  - name: A\n    when: value(\"host:mv\") > 0.9\n"
                             "    actions: [webhok]\n  - name: B\n    when: 1 > 0\n    fro: 1m\n";
     struct vg_rule_set *s = (struct vg_rule_set *)&s;
     char err[1024];
@@ -1281,6 +1286,29 @@ static void expression_errors_point_at_the_offending_token(void **state)
         {"1 > 0 || 2 > 1", 6, "'||' is written 'or'"},
         {"!(1 > 0)", 0, "'!' is written 'not'"},
         {"1 > 0 # x", 6, "unexpected character '#'"},
+        /* `=>` is a reversed `>=`, not a misspelt `==`. */
+        {"value(\"x\") => 1", 11, "'=>' is written '>='"},
+        {"value(\"x\") =< 1", 11, "'=<' is written '<='"},
+        /* A missing ')' after a string or a duration argument: the message said "a string can
+         * only be a function argument", of a function argument. */
+        {"value(\"x\" > 1", 10, "missing ')' after value()'s argument 1 (write value(\"x\") > 1)"},
+        {"score(\"cpu.*\" > 0.9", 14,
+         "missing ')' after score()'s argument 1 (write score(\"cpu.*\") > 0.9)"},
+        {"avg_over(\"x\", 5m > 1", 17,
+         "missing ')' after avg_over()'s argument 2 (write avg_over(\"x\", 5m) > 1)"},
+        {"value(\"x\" > 1) and\n  top_score() > 0.9", 10,
+         "missing ')' after value()'s argument 1 (write value(\"x\") > 1 and top_score() > 0.9)"},
+        /* Scores are in [0,1]: a comparison no score can satisfy is a rule that never fires. */
+        {"score(\"cpu.*\") > 99", 17,
+         "scores are in [0,1]: score(\"cpu.*\") > 99 can never hold (did you mean 0.99?)"},
+        {"1 > 0 and 99.9 <= score(\"cpu.*\")", 10,
+         "scores are in [0,1]: 99.9 <= score(\"cpu.*\") can never hold (did you mean 0.999?)"},
+        {"(top_score()) > 1", 16, "scores are in [0,1]: top_score() > 1 can never hold"},
+        {"value(\"host:mv\") >= 1.5", 20,
+         "scores are in [0,1]: value(\"host:mv\") >= 1.5 can never hold"},
+        {"top_score() < 0", 14, "scores are in [0,1]: top_score() < 0 can never hold"},
+        {"score(\"x\") <= -0.5", 14, "scores are in [0,1]: score(\"x\") <= -0.5 can never hold"},
+        {"score(\"x\") == 2", 14, "scores are in [0,1]: score(\"x\") == 2 can never hold"},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
         struct vg_expr *e = (struct vg_expr *)1;
@@ -1291,6 +1319,34 @@ static void expression_errors_point_at_the_offending_token(void **state)
             fail_msg("'%s': rc %d off %zu\n got: %s\nwant: off %zu %s", cases[i].src, rc, off, err,
                      cases[i].off, cases[i].msg);
         assert_null(e);
+    }
+}
+
+/* The score range check refuses only what can never hold: a score can be exactly 1 or 0, and
+ * values, arithmetic on scores and comparisons that always hold are not its business. */
+static void score_comparisons_that_can_hold_still_load(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "score(\"cpu.*\") > 0.99",
+        "score(\"cpu.*\") >= 1",
+        "top_score() <= 0",
+        "value(\"host:mv\") >= 1",
+        "1 >= top_score()",
+        "0 < score(\"x\")",
+        "value(\"cpu.user_pct\") > 99",
+        "score(\"x\") * 100 > 99",
+        "score(\"x\") > -1",
+        "score(\"x\") == 1",
+        "score(\"x\") != 5",
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(ok); i++) {
+        struct vg_expr *e = NULL;
+        char err[VG_ERRLEN] = "";
+        size_t off;
+        if (vg_expr_parse(ok[i], &e, &off, err, sizeof(err)) != 0)
+            fail_msg("'%s': %s", ok[i], err);
+        vg_expr_free(e);
     }
 }
 
@@ -2089,6 +2145,7 @@ int main(void)
         cmocka_unit_test(a_failing_callback_aborts_the_evaluation),
         cmocka_unit_test(the_series_list_restricts_score_and_top_score),
         cmocka_unit_test(expression_errors_point_at_the_offending_token),
+        cmocka_unit_test(score_comparisons_that_can_hold_still_load),
         cmocka_unit_test(deep_nesting_is_refused_not_overflowed),
         cmocka_unit_test(nesting_is_limited_to_100_levels_of_parentheses_not_and_minus),
         cmocka_unit_test(deep_nesting_fits_a_small_stack),
