@@ -1059,6 +1059,11 @@ static void man_pages_say_what_help_says(void **state)
         assert_non_null(strstr(p, ".SH SYNOPSIS"));
         assert_non_null(strstr(p, ".SH OPTIONS") ? strstr(p, ".SH OPTIONS")
                                                  : strstr(p, ".SH COMMANDS"));
+        /* vigilctl's page has docs/vigilctl.md's EXIT STATUS and ENVIRONMENT (from --help). */
+        if (i == 2) {
+            assert_non_null(strstr(p, "\n.SH EXIT STATUS\n"));
+            assert_non_null(strstr(p, "\n.SH ENVIRONMENT\n"));
+        }
         /* Every long option --help lists is in the page (roff writes '-' as '\-'). */
         int checked = 0;
         for (char *q = strstr(t, "  --"); q; q = strstr(q + 1, "  --")) {
@@ -1171,6 +1176,9 @@ static void usage_errors_and_help(void **state)
         snprintf(want, sizeof(want), "Usage: vigilctl %s", cmds[i]);
         if (strncmp(o, want, strlen(want)) != 0)
             fail_msg("vigilctl %s --help: %s", cmds[i], o);
+        /* ... and says what its exit statuses mean (top, silence, version and eval did not). */
+        if (!strstr(o, "\nExit status: 0 "))
+            fail_msg("vigilctl %s --help has no 'Exit status:': %s", cmds[i], o);
         assert_int_equal(ctl("help %s", cmds[i]), 0);
         char *h = out();
         assert_string_equal(h, o);
@@ -1190,7 +1198,21 @@ static void usage_errors_and_help(void **state)
     assert_int_equal(ctl("help"), 0);
     o = out();
     assert_non_null(strstr(o, "Usage: vigilctl COMMAND [ARGS]"));
+    /* docs/vigilctl.md's EXIT STATUS and ENVIRONMENT, so that the man page has them. */
+    assert_non_null(strstr(o, "\nExit status: 0 success; 1 the command found problems"));
+    assert_non_null(strstr(o, "\nEnvironment:\n  VIGIL_API "));
+    assert_non_null(strstr(o, "\n  VIGIL_TOKEN_FILE "));
     free(o);
+    /* --api before the command is read as after it (it was "unknown command '--api'"). */
+    assert_int_equal(ctl("--api http://127.0.0.1:1 status"), 1);
+    char *ae = err();
+    if (!strstr(ae, "vigilctl status: GET http://127.0.0.1:1/api/v1/status: "))
+        fail_msg("vigilctl --api URL status: %s", ae);
+    free(ae);
+    assert_int_equal(ctl("--api=http://127.0.0.1:1 alerts"), 1);
+    ae = err();
+    assert_non_null(strstr(ae, "GET http://127.0.0.1:1/api/v1/alerts: "));
+    free(ae);
     assert_int_equal(ctl("help statsu"), 2);
     char *e = err();
     assert_non_null(strstr(e, "unknown command 'statsu'; did you mean 'status'?"));
@@ -1241,6 +1263,19 @@ static void usage_errors_and_help(void **state)
         {"report --api localhost:9710 web-1", "vigilctl report: --api 'localhost:9710': not an"},
         /* Trailing junk after a number was read as the number (-n 5abc was -n 5). */
         {"top --once -n 5abc", "vigilctl top: --hosts '5abc': a positive number"},
+        /* A bad --duration is refused before any request, analyzer or not: it was a connect
+         * error (exit 1) offline and "HTTP 400: duration: expected e.g. 30m" online, also for
+         * 0s, whose problem is not its form. */
+        {"silence add --api http://127.0.0.1:1 -d 2x host=a",
+         "vigilctl silence add: --duration '2x': not a duration (write e.g. 30m, 2h, 1d)"},
+        {"silence add --api http://127.0.0.1:1 -d 0s host=a",
+         "vigilctl silence add: --duration '0s': must be longer than 0s"},
+        /* Options before the command: --api only, and only for a command that takes it. */
+        {"--api http://127.0.0.1:1 replay x.csv",
+         "vigilctl: --api goes with a command that asks the analyzer (status, top, alerts, "
+         "silence, report), e.g. vigilctl status --api URL"},
+        {"--api http://127.0.0.1:1", "vigilctl: --api goes with a command that asks the analyzer"},
+        {"--json status", "vigilctl: options go after the command: vigilctl COMMAND --json ..."},
         {"fire-test --attempts 3x webhook", "vigilctl fire-test: --attempts '3x': 1 to 100"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -26,7 +26,8 @@ static void help(FILE *f)
             "            file, scored with NAB's three profiles\n"
             "  smd DIR   Server Machine Dataset (train/, test/, test_label/,\n"
             "            interpretation_label/): point-wise and attribution metrics\n"
-            "\nRun 'vigilctl eval KIND --help' for the options.\n");
+            "\nRun 'vigilctl eval KIND --help' for the options.\n"
+            "\nExit status: 0 scored, 1 a file could not be read or scored, 2 usage error.\n");
 }
 
 void ctl_eval_common_help(FILE *f)

@@ -2,12 +2,14 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ctl_http.h"
+#include "vg_config.h"
 #include "vg_util.h"
 #include "vigilctl.h"
 
@@ -38,7 +40,10 @@ static void help(FILE *f)
             "  -a, --api URL           the analyzer's API (default $VIGIL_API, else %s)\n"
             "  -t, --token-file PATH   bearer token for add and expire (default\n"
             "                          $VIGIL_TOKEN_FILE; the analyzer's http.token_file)\n"
-            "  -h, --help              this help\n",
+            "  -h, --help              this help\n"
+            "\n"
+            "Exit status: 0 done, 1 the analyzer could not be asked or refused the request\n"
+            "(expire: any ID not expired), 2 usage error (including a bad --duration).\n",
             VG_CTL_API_DEFAULT);
 }
 
@@ -196,6 +201,22 @@ int vg_ctl_silence(int argc, char **argv)
         }
         if (duration && until) {
             fprintf(stderr, "vigilctl silence add: --duration or --until, not both\n");
+            return 2;
+        }
+        /* Checked here as the analyzer checks it, so that a typo is a usage error even with
+         * the analyzer down, and 0s says what is wrong with it (the API's "expected e.g. 30m"
+         * did not). */
+        int64_t dur_ms;
+        if (duration && vg_parse_duration_ms(duration, &dur_ms) < 0) {
+            fprintf(stderr,
+                    "vigilctl silence add: --duration '%s': not a duration (write e.g. 30m, "
+                    "2h, 1d)\n",
+                    duration);
+            return 2;
+        }
+        if (duration && dur_ms <= 0) {
+            fprintf(stderr, "vigilctl silence add: --duration '%s': must be longer than 0s\n",
+                    duration);
             return 2;
         }
         json_t *req = json_object(), *ms = json_array();

@@ -41,7 +41,10 @@ static void help(FILE *f)
             "                        all when not a terminal)\n"
             "  -1, --once            print the table once and exit\n"
             "      --json            print the API's JSON once and exit\n"
-            "  -h, --help            this help\n",
+            "  -h, --help            this help\n"
+            "\n"
+            "Exit status: 0 printed (on a terminal: until Ctrl-C), 1 the analyzer could not be\n"
+            "asked (printed once; on a terminal it retries), 2 usage error.\n",
             VG_CTL_API_DEFAULT);
 }
 

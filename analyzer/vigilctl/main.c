@@ -43,7 +43,9 @@ static void usage(FILE *f)
     for (const struct vg_ctl_cmd *c = vg_ctl_cmds; c->name; c++)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
     fprintf(f, "\nRun 'vigilctl COMMAND --help' (or 'vigilctl help COMMAND') for a command's "
-               "options.\n");
+               "options.\n"
+               "The commands that ask a running analyzer (status, top, alerts, silence,\n"
+               "report) take --api URL; 'vigilctl --api URL COMMAND ...' reads the same.\n");
     /* Both kept as they were: changing a letter or a default would break command lines and
      * scripts that work today; the long forms are the same everywhere. */
     fprintf(f, "\n"
@@ -62,6 +64,23 @@ static void usage(FILE *f)
                "  fire-test           " VG_CTL_ANALYZER_CONFIG " unless -c PATH ('-c \"\"'\n"
                "                      for the built-in defaults): the receivers to test are the\n"
                "                      installed analyzer's\n");
+    /* The man page is made from this text (packaging/man/gen-man.sh): "Exit status: ..."
+     * becomes its EXIT STATUS section and "Environment:" its ENVIRONMENT, as in
+     * docs/vigilctl.md. */
+    fprintf(f, "\n"
+               "Exit status: 0 success; 1 the command found problems or could not do its work:\n"
+               "the file config check or rules check checks has a mistake, the analyzer is\n"
+               "unreachable or answers an error, a notification was not delivered, input lines\n"
+               "were bad, there is no data to plot; 2 usage error (an unknown option, a missing\n"
+               "or extra argument, a bad option value, an --api or VIGIL_API that is not an\n"
+               "http:// or https:// URL), or a config a command runs with (-c/-s of replay,\n"
+               "report, fire-test) refused, or no daemon for config check to run.\n"
+               "\n"
+               "Environment:\n"
+               "  VIGIL_API           the analyzer's API base URL (http:// or https://; anything\n"
+               "                      else is a usage error, exit 2); --api overrides it\n"
+               "  VIGIL_TOKEN_FILE    the bearer token file for the requests that change state\n"
+               "                      (silence add and expire); --token-file overrides it\n");
 }
 
 void vg_ctl_usage(FILE *f, const char *name)
@@ -100,6 +119,7 @@ int vg_ctl_version(int argc, char **argv)
     /* Every command takes --help (docs/vigilctl.md), this one included. */
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         vg_ctl_usage(stdout, "version");
+        printf("\nExit status: 0 printed, 2 usage error (any argument).\n");
         return 0;
     }
     if (argc > 1) {
@@ -110,6 +130,19 @@ int vg_ctl_version(int argc, char **argv)
     return 0;
 }
 
+/* The commands that ask a running analyzer, and so take --api. */
+static int takes_api(const char *cmd)
+{
+    static const char *const api_cmds[] = {"status", "top", "alerts", "silence", "report"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(api_cmds); i++)
+        if (strcmp(cmd, api_cmds[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The most arguments vigilctl --api URL COMMAND ... is rearranged with. */
+#define VG_CTL_MAX_ARGS 256
+
 int main(int argc, char **argv)
 {
     /* -c and -s of replay, report and fire-test take the analyzer's keys, which vigilctl's own
@@ -117,6 +150,39 @@ int main(int argc, char **argv)
     vg_config_set_keys_hint("see 'vigil-analyzer --help' for the list of keys");
     if (argc < 2) {
         usage(stderr);
+        return 2;
+    }
+    /* "vigilctl --api URL status": the global-option habit of other tools. Only --api, and only
+     * before a command that takes it, is moved after the command name, where getopt reads it
+     * as if written there; anything else before the command is refused saying where it goes. */
+    char *moved[VG_CTL_MAX_ARGS];
+    if (strcmp(argv[1], "--api") == 0 || strncmp(argv[1], "--api=", 6) == 0) {
+        int nopt = argv[1][5] == '=' ? 1 : 2;
+        if (argc <= nopt + 1 || !takes_api(argv[nopt + 1])) {
+            fprintf(stderr, "vigilctl: --api goes with a command that asks the analyzer (status, "
+                            "top, alerts, silence, report), e.g. vigilctl status --api URL\n");
+            return 2;
+        }
+        if ((size_t)argc >= VG_ARRAY_LEN(moved)) {
+            fprintf(stderr, "vigilctl: too many arguments\n");
+            return 2;
+        }
+        int n = 0;
+        moved[n++] = argv[0];
+        moved[n++] = argv[nopt + 1];
+        for (int i = 1; i <= nopt; i++)
+            moved[n++] = argv[i];
+        for (int i = nopt + 2; i < argc; i++)
+            moved[n++] = argv[i];
+        moved[n] = NULL;
+        argv = moved;
+    } else if (argv[1][0] == '-' && argv[1][1] && strcmp(argv[1], "-h") != 0 &&
+               strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-V") != 0 &&
+               strcmp(argv[1], "--version") != 0) {
+        fprintf(stderr,
+                "vigilctl: options go after the command: vigilctl COMMAND %s ... (commands: "
+                "vigilctl --help)\n",
+                argv[1]);
         return 2;
     }
     const char *name = argv[1];
