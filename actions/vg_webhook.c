@@ -51,6 +51,13 @@
 #define WH_DROP_LOG_MAX               20  /* per-notification lines when destroy() drops many */
 #define WH_RESEND_BATCH               64  /* alerts per alertmanager re-send request */
 
+/* Resolves are taken this far past queue_max (a tenth of it, at least WH_RESOLVE_HEADROOM_MIN;
+ * the queue's bound is thus queue_max plus this for resolves): each ends an incident that a full
+ * queue would otherwise leave open, and a storm's firings must not crowd out the resolves of alerts
+ * already delivered (docs/alerts.md, "Bounds"). */
+#define WH_RESOLVE_HEADROOM_DIV 10
+#define WH_RESOLVE_HEADROOM_MIN 16
+
 struct rx_type {
     const char *name;
     vg_format_fn format;
@@ -962,6 +969,12 @@ static int is_resolve(const struct vg_notification *n)
     return n->status && strcmp(n->status, "resolved") == 0;
 }
 
+static size_t wh_resolve_headroom(size_t queue_max)
+{
+    size_t h = queue_max / WH_RESOLVE_HEADROOM_DIV;
+    return h > WH_RESOLVE_HEADROOM_MIN ? h : WH_RESOLVE_HEADROOM_MIN;
+}
+
 /* Whether q is a firing of res's alert episode (same fingerprint and starts_at). */
 static int same_episode(const struct wh_item *q, const struct wh_item *res)
 {
@@ -1744,8 +1757,12 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         for (struct wh_item *q = w->head; q && !replaces; q = q->next)
             replaces = q != w->inflight && same_episode(q, it);
     }
-    /* Only this (serialised) path adds to count, so the check stays true until we enqueue. */
-    if (w->count >= w->queue_max && !replaces) {
+    /* Only this (serialised) path adds to count, so the check stays true until we enqueue. A
+     * resolve has headroom past queue_max (wh_resolve_headroom), so that it is not refused
+     * because other alerts' notifications filled the queue while the receiver was down. */
+    int resolve = is_resolve(n);
+    size_t limit = w->queue_max + (resolve ? wh_resolve_headroom(w->queue_max) : 0);
+    if (w->count >= limit && !replaces) {
         int first = refuse_locked(w);
         int lost = resolve_refused_locked(w, n) < 0;
         unlock(w);
@@ -1764,7 +1781,10 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         size_t len = 0;
         int rc = vg_outbox_encode(n, &p, &len);
         if (rc == 0)
-            rc = vg_outbox_append_ex(w->ob, p, len, &it->seq, replaces);
+            /* A resolve within the headroom goes past the outbox's bounds too (its records are
+             * small, and the queue's limit above bounds how many). */
+            rc = vg_outbox_append_ex(w->ob, p, len, &it->seq,
+                                     replaces || (resolve && w->count >= w->queue_max));
         free(p);
         if (rc == -ENOBUFS) {
             lock(w);

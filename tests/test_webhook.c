@@ -1551,6 +1551,47 @@ static void test_a_full_queue_takes_a_resolve_that_replaces_its_firing(void **st
     receiver_stop(f);
 }
 
+/* A resolve whose firing was delivered long ago is taken past queue_max (its headroom): a storm's
+ * failing notifications filling the queue must not leave that alert's incident open for good.
+ * Once the failing ones stop holding the queue back (overdue), the resolve is delivered. A new
+ * firing is still refused. */
+static void test_a_full_queue_takes_the_resolve_of_a_delivered_firing(void **state)
+{
+    struct fx *f = *state;
+    receiver_start(f, 0, "--fail-match", "fp-down", "--fail-status", "503", NULL);
+    struct vg_webhook_cfg cfg = {.queue_max = 2,
+                                 .max_attempts = 1,
+                                 .backoff_initial_ms = 200,
+                                 .backoff_max_ms = 200,
+                                 .coalesce = 1,
+                                 .keep_retrying = 1,
+                                 .outbox_dir = f->dir};
+    create_wh(f, &cfg);
+    struct vg_notification a = sample("firing", "fp-a");
+    assert_int_equal(f->act->submit(f->wh, &a), 0);
+    struct vg_action_stats st;
+    WAIT_STATS(f, st, st.delivered == 1);
+    struct vg_notification b = sample("firing", "fp-down-b"), c = sample("firing", "fp-down-c");
+    assert_int_equal(f->act->submit(f->wh, &b), 0);
+    assert_int_equal(f->act->submit(f->wh, &c), 0);
+    struct vg_notification d = sample("firing", "fp-d");
+    assert_int_equal(f->act->submit(f->wh, &d), -ENOBUFS);
+    struct vg_notification ra = sample("resolved", "fp-a");
+    assert_int_equal(f->act->submit(f->wh, &ra), 0);
+    json_t *reqs = NULL;
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    do {
+        json_decref(reqs);
+        nap();
+        reqs = requests(f);
+    } while (count_requests(reqs, "fp-a", "resolved") == 0 && vg_mono_ms() < end);
+    assert_int_equal(count_requests(reqs, "fp-a", "resolved"), 1);
+    json_decref(reqs);
+    f->act->stats(f->wh, &st);
+    assert_int_equal(st.queue_full, 1);
+    receiver_stop(f);
+}
+
 /* The resolve submitted while its firing is being attempted queues behind it; when that attempt
  * fails, the resolve replaces the firing instead of waiting for it to be delivered (or to reach
  * max_age). */
@@ -1917,7 +1958,14 @@ static void test_alertmanager_refused_resolve_stops_resends(void **state)
     struct vg_notification fire = sample("firing", "fp-am-refused");
     struct vg_notification res = sample("resolved", "fp-am-refused");
     assert_int_equal(f->act->submit(f->wh, &fire), 0);
-    /* The firing is the queue's head until its three attempts are spent. */
+    /* The firing is the queue's head until its three attempts are spent; resolves of other
+     * alerts fill the headroom resolves have past queue_max (16 here). */
+    char fill_fp[16][32];
+    for (int i = 0; i < 16; i++) {
+        snprintf(fill_fp[i], sizeof(fill_fp[i]), "fp-am-fill-%d", i);
+        struct vg_notification fill = sample("resolved", fill_fp[i]);
+        assert_int_equal(f->act->submit(f->wh, &fill), 0);
+    }
     assert_int_equal(f->act->submit(f->wh, &res), -ENOBUFS);
     struct vg_action_stats st;
     WAIT_STATS(f, st, st.dropped == 1 && st.queued == 0);
@@ -1925,7 +1973,7 @@ static void test_alertmanager_refused_resolve_stops_resends(void **state)
     struct vg_notification other = sample("firing", "fp-am-other");
     other.series = "mem.used_pct";
     assert_int_equal(f->act->submit(f->wh, &other), 0);
-    WAIT_STATS(f, st, st.delivered == 1 && st.resent >= 3);
+    WAIT_STATS(f, st, st.delivered == 17 && st.resent >= 3);
     f->act->destroy(f->wh, 0);
     f->wh = NULL;
 
@@ -2469,6 +2517,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_a_pending_firing_and_its_pending_resolve_replay_the_resolve_alone, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_queue_takes_the_resolve_of_a_delivered_firing,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_queue_takes_a_resolve_that_replaces_its_firing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
