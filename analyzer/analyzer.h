@@ -22,6 +22,7 @@ struct vg_silences;
 struct vg_dispatch;
 struct vg_decisions;
 struct vg_state_topic;
+struct analyzer_owed;
 
 /* Failed state checkpoints in a row that make /readyz answer 503 (vg_api_ready). */
 #define VG_CKPT_FAILS_NOT_READY 2
@@ -59,6 +60,18 @@ struct analyzer {
      * those resets skipped forward over (main.c, note_offset_resets). */
     uint64_t offset_resets, offset_reset_skipped;
     uint64_t notify_refused;
+    /* Resolves a receiver refused (its queue or outbox full), kept and handed to it again at
+     * each tick until it takes them (analyzer_rules.c): a resolve given up on would leave its
+     * incident open for good. resolves_refused counts them (also in notify_refused);
+     * resolves_lost those that could not be kept (out of memory, ANALYZER_OWED_MAX) or were
+     * still refused at the stop. */
+    /* A host's state changed without a message (its alert notified): checkpoint it (main.c;
+     * NULL without a state topic). */
+    void (*host_changed)(struct analyzer *a, const char *host);
+    struct analyzer_owed *owed;
+    size_t n_owed, cap_owed;
+    int64_t owed_next_ms; /* wall clock of their next try (once a second) */
+    uint64_t resolves_refused, resolves_lost;
     struct vg_histo processing_s; /* decode + score + alert, per message */
     struct vg_histo lag_s;        /* wall clock at processing minus the message's timestamp */
     /* Operations (api_ops.c): recent history for `vigilctl report`, and where the stream comes

@@ -7,8 +7,10 @@
 
 #include "vg_decisions.h"
 #include "vg_dispatch.h"
+#include "vg_engine.h"
 #include "vg_log.h"
 #include "vg_models.h"
+#include "vg_outbox.h"
 #include "vg_rule_load.h"
 #include "vg_rule_policy.h"
 #include "vg_silence.h"
@@ -133,10 +135,109 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
     return 0;
 }
 
-/* Hands n to the receivers it names (all when it names none). */
+/* A resolve receiver recv refused, kept to be handed to it again (a copy, as the outbox
+ * encodes it). */
+struct analyzer_owed {
+    size_t recv;
+    unsigned char *blob;
+    void *arrays;
+    struct vg_notification n;
+    int64_t since_ms;
+};
+
+/* Resolves kept at most: beyond, one is lost (logged and counted) rather than memory. */
+#define ANALYZER_OWED_MAX 100000
+
+static int is_resolved(const struct vg_notification *n)
+{
+    return n->status && strcmp(n->status, "resolved") == 0;
+}
+
+static void owed_free(struct analyzer_owed *o)
+{
+    free(o->blob);
+    free(o->arrays);
+}
+
+static void owed_remove(struct analyzer *a, size_t i)
+{
+    owed_free(&a->owed[i]);
+    memmove(&a->owed[i], &a->owed[i + 1], (a->n_owed - i - 1) * sizeof(a->owed[0]));
+    a->n_owed--;
+}
+
+/* Keeps resolve n that receiver recv refused. */
+static void owe(struct analyzer *a, size_t recv, const struct vg_notification *n)
+{
+    struct receiver *r = &a->receivers[recv];
+    a->resolves_refused++;
+    for (size_t i = 0; n->fingerprint && i < a->n_owed; i++)
+        if (a->owed[i].recv == recv && a->owed[i].n.fingerprint &&
+            strcmp(a->owed[i].n.fingerprint, n->fingerprint) == 0)
+            owed_remove(a, i--); /* an older episode's: this one is newer, and goes after */
+    struct analyzer_owed o = {.recv = recv, .since_ms = vg_now_ms()};
+    size_t len;
+    int ok = a->n_owed < ANALYZER_OWED_MAX && vg_outbox_encode(n, &o.blob, &len) == 0 &&
+             vg_outbox_decode(o.blob, len, &o.n, &o.arrays) == 0;
+    if (ok && a->n_owed == a->cap_owed) {
+        size_t cap = a->cap_owed ? a->cap_owed * 2 : 16;
+        struct analyzer_owed *nv = realloc(a->owed, cap * sizeof(*nv));
+        if (nv) {
+            a->owed = nv;
+            a->cap_owed = cap;
+        }
+        ok = nv != NULL;
+    }
+    if (!ok) {
+        owed_free(&o);
+        a->resolves_lost++;
+        vg_error("resolve lost: refused by a full receiver queue and not kept",
+                 "receiver=%s alertname=%s host=%s fingerprint=%s reason=%s", r->name, n->alertname,
+                 n->host, n->fingerprint,
+                 a->n_owed >= ANALYZER_OWED_MAX ? "too-many-refused-resolves" : "out-of-memory");
+        return;
+    }
+    a->owed[a->n_owed++] = o;
+    vg_warn("resolve not queued: kept, and handed to the receiver again until it takes it",
+            "receiver=%s alertname=%s host=%s fingerprint=%s owed=%zu", r->name, n->alertname,
+            n->host, n->fingerprint, a->n_owed);
+}
+
+/* Hands receiver recv the resolves it owes, oldest first, until one is refused again (its queue
+ * is still full: the rest wait for the next tick). With fp set, only that alert's: a firing of
+ * the alert must not go before the resolve of its previous episode. Returns 0 when none of
+ * them is left for recv (of fp), -ENOBUFS otherwise. */
+static int pay_owed(struct analyzer *a, size_t recv, const char *fp)
+{
+    struct receiver *r = &a->receivers[recv];
+    for (size_t i = 0; i < a->n_owed;) {
+        struct analyzer_owed *o = &a->owed[i];
+        if (o->recv != recv || (fp && (!o->n.fingerprint || strcmp(o->n.fingerprint, fp) != 0))) {
+            i++;
+            continue;
+        }
+        o->n.accepted_ms = vg_now_ms();
+        if (r->act->submit(r->inst, &o->n) < 0)
+            return -ENOBUFS;
+        vg_info("refused resolve queued",
+                "receiver=%s alertname=%s host=%s fingerprint=%s "
+                "waited_s=%.1f",
+                r->name, o->n.alertname, o->n.host, o->n.fingerprint,
+                (double)(vg_now_ms() - o->since_ms) / 1000.0);
+        owed_remove(a, i);
+    }
+    return 0;
+}
+
+/* Hands n to the receivers it names (all when it names none). A first firing handed on marks its
+ * alert notified in the engine, whose state record then says so (vg_engine_alert_notified). */
 static void send_to_receivers(void *ud, const struct vg_notification *n)
 {
     struct analyzer *a = ud;
+    int resolve = is_resolved(n);
+    if (!resolve && !n->adopted && n->host && n->fingerprint &&
+        vg_engine_alert_notified(a->engine, n->host, n->fingerprint) == 1 && a->host_changed)
+        a->host_changed(a, n->host);
     for (size_t i = 0; i < a->n_receivers; i++) {
         struct receiver *r = &a->receivers[i];
         if (n->n_receivers) {
@@ -152,15 +253,37 @@ static void send_to_receivers(void *ud, const struct vg_notification *n)
             n->adopted ? r->act->adopt : r->act->submit;
         if (!hand)
             continue;
-        int rc = hand(r->inst, n);
+        /* A firing waits behind its alert's refused resolve: before it, the resolve would close
+         * the new episode at the receiver (same fingerprint, PagerDuty's dedup_key). */
+        int rc = !resolve && a->n_owed && n->fingerprint ? pay_owed(a, i, n->fingerprint) : 0;
+        if (rc == 0)
+            rc = hand(r->inst, n);
         if (rc < 0) {
             r->refused++;
             a->notify_refused++;
             vg_error("alert not queued", "receiver=%s alertname=%s host=%s status=%s reason=%s",
                      r->name, n->alertname, n->host, n->status,
                      rc == -ENOBUFS ? "queue-or-outbox-full" : "out-of-memory");
+            if (resolve)
+                owe(a, i, n);
         }
     }
+}
+
+void analyzer_owed_flush(struct analyzer *a)
+{
+    for (size_t i = 0; i < a->n_receivers && a->n_owed; i++)
+        pay_owed(a, i, NULL);
+    if (a->n_owed) {
+        a->resolves_lost += a->n_owed;
+        vg_error("resolves lost at stop: their receivers' queues stayed full",
+                 "resolves=%zu effect=\"their incidents stay open at the receivers\"", a->n_owed);
+    }
+    while (a->n_owed)
+        owed_remove(a, a->n_owed - 1);
+    free(a->owed);
+    a->owed = NULL;
+    a->cap_owed = 0;
 }
 
 void analyzer_on_event(void *ud, const struct vg_notification *n)
@@ -176,7 +299,9 @@ void analyzer_on_adopted(void *ud, const struct vg_notification *n)
 {
     struct analyzer *a = ud;
     if (a->dispatch)
-        vg_dispatch_adopt(a->dispatch, n, vg_now_ms());
+        vg_dispatch_adopt(a->dispatch, n,
+                          vg_engine_alert_is_notified(a->engine, n->host, n->fingerprint),
+                          vg_now_ms());
 }
 
 int analyzer_rules_load(struct analyzer *a, char *err, size_t errlen)
@@ -249,6 +374,12 @@ int analyzer_decisions_open(struct analyzer *a, const char *bootstrap, char *err
 
 void analyzer_tick(struct analyzer *a)
 {
+    /* Once a second: each try a full queue refuses costs a refusal of its own (queue_full). */
+    if (a->n_owed && vg_now_ms() >= a->owed_next_ms) {
+        a->owed_next_ms = vg_now_ms() + 1000;
+        for (size_t i = 0; i < a->n_receivers && a->n_owed; i++)
+            pay_owed(a, i, NULL);
+    }
     if (a->dispatch)
         vg_dispatch_tick(a->dispatch, vg_now_ms());
     if (a->decisions)
@@ -290,6 +421,10 @@ int analyzer_silences_change(struct analyzer *a, struct vg_silences_change *ch, 
 
 void analyzer_rules_free(struct analyzer *a)
 {
+    while (a->n_owed) /* analyzer_owed_flush counted them; not there on a failed start */
+        owed_remove(a, a->n_owed - 1);
+    free(a->owed);
+    a->owed = NULL;
     vg_decisions_free(a->decisions);
     a->decisions = NULL;
     vg_dispatch_free(a->dispatch);

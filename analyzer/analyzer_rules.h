@@ -29,7 +29,12 @@ void analyzer_on_event(void *ud, const struct vg_notification *n);
  * dispatcher as taken over (vg_dispatch_adopt). */
 void analyzer_on_adopted(void *ud, const struct vg_notification *n);
 
-/* Sends what became due (group waits, silences that ended, repeats) and runs due policies. */
+/* At the stop, before the receivers drain: hands them the resolves they refused (queue full)
+ * once more; those still refused are lost, logged and counted (resolves_lost). */
+void analyzer_owed_flush(struct analyzer *a);
+
+/* Sends what became due (refused resolves, group waits, silences that ended, repeats) and runs
+ * due policies. */
 void analyzer_tick(struct analyzer *a);
 
 /* Makes a change through the API (vg_silences_prepare_*), saved first when silences.file is set,

@@ -293,6 +293,7 @@ void vg_api_alerts_metrics(struct analyzer *a, FILE *f)
     vg_api_counter(f, "vigil_alerts_handed_over_total", ds.handed_over);
     vg_api_counter(f, "vigil_notifications_sent_early_total", ds.sent_early);
     vg_api_counter(f, "vigil_alerts_taken_over_total", ds.adopted);
+    vg_api_counter(f, "vigil_alerts_taken_over_unnotified_total", ds.adopted_unnotified);
     vg_api_counter(f, "vigil_notifications_silenced_total", ds.silenced);
     vg_api_counter(f, "vigil_silences_created_total", a->silences_created);
     vg_api_counter(f, "vigil_silences_save_errors_total", a->silences_save_errors);

@@ -144,6 +144,18 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_webhook_queue_full_total", VG_METRIC_COUNTER, NULL, NULL,
      "Notifications refused, all receivers: queue or outbox full (or out of memory); each is "
      "logged with its alert (msg=\"alert not queued\")."},
+    {"vigil_webhook_resolves_refused_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Resolves a receiver refused although each has headroom past webhook.queue_max (also in "
+     "vigil_webhook_queue_full_total, as is each later try its queue refuses): kept and handed to "
+     "the receiver again every second until "
+     "it takes them, a firing of the same alert waiting behind; each is logged (msg=\"resolve not "
+     "queued: kept, and handed to the receiver again until it takes it\")."},
+    {"vigil_webhook_resolves_owed", VG_METRIC_GAUGE, NULL, NULL,
+     "Refused resolves kept now, waiting for their receiver's queue to take them."},
+    {"vigil_webhook_resolves_lost_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Refused resolves given up on: more than 100000 kept, out of memory, or still refused when "
+     "the analyzer stopped; their incidents stay open at the receiver (each logged at error "
+     "level)."},
     {"vigil_webhook_queued", VG_METRIC_GAUGE, NULL, NULL, "Notifications waiting for delivery."},
     {"vigil_webhook_retrying", VG_METRIC_GAUGE, NULL, NULL,
      "Of those, the ones that failed webhook.max_attempts times and are still retried every "
@@ -199,7 +211,13 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Firing alerts dropped here because their host moved to another analyzer."},
     {"vigil_notifications_sent_early_total", VG_METRIC_COUNTER, NULL, NULL,
      "Firing notifications group_wait still held, sent because their host moved to another "
-     "analyzer or this one stopped (the next owner takes them as notified)."},
+     "analyzer or this one stopped (for a next owner from before it read whether they were "
+     "notified from the state record)."},
+    {"vigil_alerts_taken_over_unnotified_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Of vigil_alerts_taken_over_total, those whose state record said their firing notification "
+     "was not handed to the receivers yet (group_wait or a silence held it when the analyzer "
+     "that checkpointed them was killed or stopped): sent from here once what is left of their "
+     "group_wait has passed."},
     {"vigil_alerts_taken_over_total", VG_METRIC_COUNTER, NULL, NULL,
      "Firing alerts that came here with their host (restart or partition move) and were notified "
      "before: listed, repeated and kept active at Alertmanager from here on."},

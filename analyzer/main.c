@@ -510,6 +510,15 @@ static void on_silent_event(void *ud, const struct vg_notification *n)
     a->state_touched = 1; /* checkpointed even if no message comes */
 }
 
+/* Its alert's firing was notified (send_to_receivers): its state record says so from the next
+ * checkpoint on. */
+static void host_changed(struct analyzer *a, const char *host)
+{
+    if (g_state && vg_state_topic_touch(g_state, host, -1) == -ENOMEM)
+        vg_error("host not marked for checkpoint: out of memory", "host=%s", host);
+    a->state_touched = 1; /* checkpointed even if no message comes */
+}
+
 static void forget_host(void *ud, const char *host)
 {
     struct analyzer *a = ud;
@@ -1750,6 +1759,7 @@ int main(int argc, char **argv)
         vg_state_topic_set_stop_by(g_state, &g_ckpt_stop_by);
     pthread_mutex_lock(&a.lock);
     a.state = g_state; /* for /metrics */
+    a.host_changed = g_state ? host_changed : NULL;
     pthread_mutex_unlock(&a.lock);
     if (!rc)
         rc = open_consumer(&a, bootstrap, err, sizeof(err));
@@ -1840,6 +1850,7 @@ int main(int argc, char **argv)
     vg_decisions_stop(a.decisions, drain_by); /* freed with the rules, below, by then done */
     if (a.dispatch) /* before the receivers drain, so that these are delivered or kept too */
         vg_dispatch_send_held(a.dispatch, vg_now_ms());
+    analyzer_owed_flush(&a); /* likewise: a last try of the resolves the receivers refused */
     struct vg_action_running rx[VG_ARRAY_LEN(a.receivers)];
     for (size_t i = 0; i < a.n_receivers; i++)
         rx[i] = (struct vg_action_running){.act = a.receivers[i].act, .inst = a.receivers[i].inst};

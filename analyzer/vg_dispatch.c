@@ -210,6 +210,24 @@ static int copy_alert(struct alert *a, const struct vg_notification *n)
     return 0;
 }
 
+/* When a's first notification may go, its own wait ending at ready: the group's first alert
+ * starts the wait; later ones join it, and once the group has been notified, newcomers go at
+ * once. */
+static int64_t group_ready(const struct vg_dispatch *d, const struct alert *a, int64_t ready,
+                           int64_t now)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const struct alert *o = d->v[i];
+        if (o == a || strcmp(o->group, a->group) != 0)
+            continue;
+        if (o->notified)
+            return now;
+        if (o->ready_ms < ready)
+            ready = o->ready_ms;
+    }
+    return ready;
+}
+
 static void on_firing(struct vg_dispatch *d, const struct vg_notification *n, int64_t now)
 {
     if (n->fingerprint && find(d, n->fingerprint, NULL)) {
@@ -228,20 +246,7 @@ static void on_firing(struct vg_dispatch *d, const struct vg_notification *n, in
     }
     d->v = nv;
     a->repeat_once_ms = n->repeat_once_at_ms; /* the copy does not keep it */
-    /* The group's first alert starts the wait; later ones join it, and once the group has been
-     * notified, newcomers go at once. */
-    a->ready_ms = now + d->p.group_wait_ms;
-    for (size_t i = 0; i < d->n; i++) {
-        const struct alert *o = d->v[i];
-        if (strcmp(o->group, a->group) != 0)
-            continue;
-        if (o->notified) {
-            a->ready_ms = now;
-            break;
-        }
-        if (o->ready_ms < a->ready_ms)
-            a->ready_ms = o->ready_ms;
-    }
+    a->ready_ms = group_ready(d, a, now + d->p.group_wait_ms, now);
     d->v[d->n++] = a;
     try_fire(d, a, now);
 }
@@ -307,7 +312,32 @@ size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms)
     return sent;
 }
 
-void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms)
+/* An adopted alert whose firing was never notified (vg_dispatch_adopt): held like a new one for
+ * what is left of its group_wait, counted from its start (event time, which is all the record
+ * has), and its resolve owed since the old owner may have sent it after its last checkpoint. */
+static void adopt_unnotified(struct vg_dispatch *d, struct alert *a,
+                             const struct vg_notification *n, int64_t now_ms)
+{
+    int64_t ready = n->starts_at_ms > 0 ? n->starts_at_ms + d->p.group_wait_ms : now_ms;
+    if (ready < now_ms)
+        ready = now_ms;
+    if (ready > now_ms + d->p.group_wait_ms) /* an agent's clock ahead */
+        ready = now_ms + d->p.group_wait_ms;
+    a->notified = 0;
+    a->resolve_owed = 1;
+    a->ready_ms = group_ready(d, a, ready, now_ms);
+    a->repeat_once_ms = n->repeat_once_at_ms;
+    d->v[d->n++] = a;
+    d->st.adopted++;
+    d->st.adopted_unnotified++;
+    vg_info("alert taken over before its firing was notified: it is sent here",
+            "alertname=%s host=%s fingerprint=%s in_ms=%lld", a->n.alertname, a->n.host,
+            a->n.fingerprint, (long long)(a->ready_ms - now_ms));
+    try_fire(d, a, now_ms);
+}
+
+void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, int notified,
+                       int64_t now_ms)
 {
     if (!n->fingerprint || find(d, n->fingerprint, NULL))
         return;
@@ -319,14 +349,19 @@ void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, i
         alert_free(a); /* out of memory: not listed nor repeated; its resolve still goes out */
         return;
     }
+    if (!notified) {
+        adopt_unnotified(d, a, n, now_ms);
+        return;
+    }
+    a->repeat_once_ms = n->repeat_once_at_ms;
     const char *ids[1];
     int silenced = silenced_by(d, a, now_ms, ids, 1) > 0;
-    /* The state record does not say whether the old owner notified it, and one a silence holds
-     * now may have been held since it fired: taken as notified, it would never go out when the
-     * silence ends. So it is held as the silence holds a new one, and try_fire sends it then;
-     * the firing's Idempotency-Key (fingerprint-firing-starts_at) is the one the old owner used,
-     * so a receiver that did get it drops the duplicate. Its resolve still goes out, since the
-     * receiver may hold it. */
+    /* A record from an analyzer that did not keep whether it notified the alert says notified
+     * whatever it did, and one a silence holds now may have been held since it fired: taken as
+     * notified, it would never go out when the silence ends. So it is held as the silence holds a
+     * new one, and try_fire sends it then; the firing's Idempotency-Key
+     * (fingerprint-firing-starts_at) is the one the old owner used, so a receiver that did get it
+     * drops the duplicate. Its resolve still goes out, since the receiver may hold it. */
     a->notified = !silenced;
     a->resolve_owed = silenced;
     a->ready_ms = now_ms;

@@ -33,6 +33,8 @@ struct vg_dispatch_stats {
     uint64_t handed_over;    /* alerts dropped because their host moved to another analyzer */
     uint64_t adopted;        /* firing alerts taken over with their host (vg_dispatch_adopt) */
     uint64_t sent_early;     /* held by group_wait, sent at a hand-over or a stop */
+    /* of adopted: their record said the firing was not notified yet, so it is sent here */
+    uint64_t adopted_unnotified;
     /* firing notifications sent once more at their repeat_once_at_ms (a host started cold) */
     uint64_t repeated_after_cold_start;
 };
@@ -75,8 +77,17 @@ size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms);
  * silence ends (a receiver that had it drops the same Idempotency-Key), and its resolve goes out
  * either way. Its repeat count continues from how many repeat_intervals it has fired for, so a
  * reminder's Idempotency-Key does not repeat one the old owner sent. An alert already held is
- * left as it is. */
-void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, int64_t now_ms);
+ * left as it is.
+ *
+ * notified 0: the host's record says its firing notification was never handed to the receivers
+ * (vg_engine_alert_is_notified: the old owner held it in group_wait or under a silence when it
+ * stopped, was killed, or checkpointed last). It is held as a new firing is: sent when what is
+ * left of its group_wait (from its starts_at) has passed and no silence holds it, at once when
+ * its group was notified, and counted in adopted_unnotified. Its resolve goes out either way,
+ * since the old owner may have sent the firing after its last checkpoint. A repeat_once_at_ms
+ * of n (its host started cold recently) is kept as vg_dispatch_event keeps it. */
+void vg_dispatch_adopt(struct vg_dispatch *d, const struct vg_notification *n, int notified,
+                       int64_t now_ms);
 
 /* Sends what became due: group waits that ended, silences that ended, repeats (those after a
  * cold start included). */

@@ -219,6 +219,70 @@ static void count_note(struct vg_engine *e, enum note kind)
     }
 }
 
+int vg_engine_unnotified_add(struct host *h, const char *fp)
+{
+    for (uint32_t i = 0; i < h->n_unnotified; i++)
+        if (strcmp(h->unnotified[i], fp) == 0)
+            return 0;
+    if (h->n_unnotified == h->cap_unnotified) {
+        uint32_t cap = h->cap_unnotified ? h->cap_unnotified * 2 : 4;
+        void *nv = realloc(h->unnotified, cap * sizeof(*h->unnotified));
+        if (!nv)
+            return -ENOMEM;
+        h->unnotified = nv;
+        h->cap_unnotified = cap;
+    }
+    snprintf(h->unnotified[h->n_unnotified++], VG_RULE_FINGERPRINT_LEN, "%s", fp);
+    return 0;
+}
+
+int vg_engine_unnotified_del(struct host *h, const char *fp)
+{
+    for (uint32_t i = 0; i < h->n_unnotified; i++) {
+        if (strcmp(h->unnotified[i], fp) != 0)
+            continue;
+        memcpy(h->unnotified[i], h->unnotified[--h->n_unnotified], VG_RULE_FINGERPRINT_LEN);
+        return 1;
+    }
+    return 0;
+}
+
+/* A transition's mark in h's list of alerts not notified yet: a new firing is not notified
+ * until the dispatcher says so (vg_engine_alert_notified), which it may do from within the
+ * notify callback, so this comes before it; a resolved alert leaves the list. */
+static void note_unnotified(struct host *h, const char *host, const char *fp, enum note kind)
+{
+    if (!fp || !*fp)
+        return;
+    if (kind == NOTE_RESOLVED) {
+        vg_engine_unnotified_del(h, fp);
+    } else if (kind == NOTE_FIRED && vg_engine_unnotified_add(h, fp) < 0) {
+        /* Only what a crash during its group_wait would cost: taken as notified there. */
+        vg_warn("out of memory: alert not marked as waiting for its notification",
+                "host=%s fingerprint=%s effect=\"a restart before it is sent takes it as sent\"",
+                host, fp);
+    }
+}
+
+int vg_engine_alert_notified(struct vg_engine *e, const char *host, const char *fp)
+{
+    struct host *h = host && fp ? vg_strmap_get(&e->hosts, host) : NULL;
+    if (!h)
+        return -ENOENT;
+    return vg_engine_unnotified_del(h, fp);
+}
+
+int vg_engine_alert_is_notified(const struct vg_engine *e, const char *host, const char *fp)
+{
+    const struct host *h = host && fp ? vg_strmap_get(&e->hosts, host) : NULL;
+    if (!h)
+        return 1;
+    for (uint32_t i = 0; i < h->n_unnotified; i++)
+        if (strcmp(h->unnotified[i], fp) == 0)
+            return 0;
+    return 1;
+}
+
 /* For a firing of h: when its firing notification goes out once more, or 0. A host that started
  * cold here may have moved from another analyzer, whose release of the host resolves its alerts,
  * at the latest this long after its first message here (VG_ENGINE_COLD_REPEAT_MARGIN_MS): a firing
@@ -238,7 +302,7 @@ static int64_t cold_repeat_at(const struct vg_engine *e, const struct host *h)
 
 /* A built-in alert's notification: the series' latest score and value, the host's labels (as in
  * its latest message), at event time ts. */
-static void notify(struct vg_engine *e, const char *host_name, const struct host *h, int64_t ts,
+static void notify(struct vg_engine *e, const char *host_name, struct host *h, int64_t ts,
                    const char *name, const struct series *s, enum note kind, vg_engine_notify_fn fn,
                    void *ud)
 {
@@ -261,9 +325,10 @@ static void notify(struct vg_engine *e, const char *host_name, const struct host
         .label_keys = keys,
         .label_values = vals,
         .n_labels = nl,
-        .repeat_once_at_ms = kind == NOTE_FIRED ? cold_repeat_at(e, h) : 0,
+        .repeat_once_at_ms = kind != NOTE_RESOLVED ? cold_repeat_at(e, h) : 0,
     };
     count_note(e, kind);
+    note_unnotified(h, host_name, s->fingerprint, kind);
     char q[256];
     if (kind != NOTE_RESTATED)
         vg_info(kind == NOTE_FIRED ? "alert firing" : "alert resolved",
@@ -464,7 +529,7 @@ static size_t rule_top(const struct vg_rule_result *res, const struct host *h,
 }
 
 static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char *host_name,
-                        const struct host *h, const struct rstate *rs, enum note kind,
+                        struct host *h, const struct rstate *rs, enum note kind,
                         const struct vg_rule_result *res, int64_t ts, vg_engine_notify_fn fn,
                         void *ud)
 {
@@ -520,9 +585,10 @@ static void rule_notify(struct vg_engine *e, const struct vg_rule *r, const char
         .n_annotations = na,
         .receivers = nr ? recv : NULL,
         .n_receivers = nr,
-        .repeat_once_at_ms = kind == NOTE_FIRED ? cold_repeat_at(e, h) : 0,
+        .repeat_once_at_ms = kind != NOTE_RESOLVED ? cold_repeat_at(e, h) : 0,
     };
     count_note(e, kind);
+    note_unnotified(h, host_name, rs->fp, kind);
     if (kind != NOTE_RESTATED)
         vg_info(fired ? "alert firing" : "alert resolved",
                 "rule=%s host=%s value=%.6g fingerprint=%s", vg_rule_name(r), host_name,
@@ -600,6 +666,7 @@ static size_t resolve_orphans_of(struct vg_engine *e, const char *host_name, str
             .n_receivers = o->n_receivers,
         };
         count_note(e, NOTE_RESOLVED);
+        vg_engine_unnotified_del(h, o->rs.fp);
         e->st.rule_states_resolved++;
         /* as_fired=0: the record came from an analyzer that did not write how the alert was
          * stated, so it goes to every receiver, without severity or annotations. */
@@ -864,9 +931,8 @@ static int unseen_longer(void *ud, const void *v)
 
 /* A host_silent transition: labels as the host last sent them; value = seconds without a
  * message. */
-static void notify_silent(struct vg_engine *e, const char *host, const struct host *h,
-                          enum note kind, int64_t now, const char *why, vg_engine_notify_fn fn,
-                          void *ud)
+static void notify_silent(struct vg_engine *e, const char *host, struct host *h, enum note kind,
+                          int64_t now, const char *why, vg_engine_notify_fn fn, void *ud)
 {
     const char *keys[MAX_LABELS], *vals[MAX_LABELS];
     size_t nl = label_arrays(&h->labels, keys, vals, MAX_LABELS);
@@ -896,9 +962,10 @@ static void notify_silent(struct vg_engine *e, const char *host, const struct ho
         .label_values = vals,
         .n_labels = nl,
         .summary = summary,
-        .repeat_once_at_ms = kind == NOTE_FIRED ? cold_repeat_at(e, h) : 0,
+        .repeat_once_at_ms = kind != NOTE_RESOLVED ? cold_repeat_at(e, h) : 0,
     };
     count_note(e, kind);
+    note_unnotified(h, host, h->silent_fp, kind);
     if (kind == NOTE_FIRED)
         e->st.hosts_silent++;
     else if (kind == NOTE_RESOLVED)
@@ -1376,7 +1443,7 @@ size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *
         if (!e->hosts.keys[i])
             continue;
         const char *name = e->hosts.keys[i];
-        const struct host *h = e->hosts.vals[i];
+        struct host *h = e->hosts.vals[i];
         for (size_t k = 0; k < h->series.cap; k++) {
             const struct series *s = h->series.keys[k] ? h->series.vals[k] : NULL;
             if (s && s->alert.state == VG_ALERT_FIRING) {
@@ -1482,6 +1549,7 @@ static void free_host(void *v)
     free(h->rs);
     vg_engine_drop_orphans(NULL, h);
     vg_kvlist_free(&h->labels);
+    free(h->unnotified);
     free(h);
 }
 

@@ -161,11 +161,27 @@ size_t vg_engine_expire_hosts(struct vg_engine *e, vg_engine_notify_fn fn,
 
 /* Calls fn with a "firing" notification for every alert that fires now (built-in, rule and
  * host_silent), as when it fired: its labels, starts_at, value and score, a rule's annotations
- * rendered with what it fired with. For the alerts a host brought with it from a checkpoint
- * (vg_engine_host_import, vg_engine_state.h), which this process never notified: the analyzer hands
- * them to its dispatcher so that they are listed, repeated and kept alive at their receivers.
- * Nothing is counted or logged. Returns how many. */
+ * rendered with what it fired with, and repeat_once_at_ms when its host started cold recently
+ * (here, or at the analyzer whose record restored it: VG_ENGINE_COLD_REPEAT_MARGIN_MS). For the
+ * alerts a host brought with it from a checkpoint (vg_engine_host_import, vg_engine_state.h), which
+ * this process never notified: the analyzer hands them to its dispatcher so that they are listed,
+ * repeated and kept alive at their receivers. Nothing is counted or logged. Returns how many. */
 size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *ud);
+
+/* The dispatcher handed the firing notification of alert fp (a fingerprint) of host to the
+ * receivers. Until then a firing alert counts as not notified, and its host's state record says
+ * so ("engine.notify", vg_engine_state.c): whoever restores the host (this analyzer after a
+ * kill -9, the partition's next owner) sends its firing rather than taking it as sent
+ * (vg_engine_alert_is_notified). May be called from within a notify callback. Returns 1 when the
+ * alert was waiting for it (the host's record changes: checkpoint it), 0 when not, -ENOENT for a
+ * host not held. */
+int vg_engine_alert_notified(struct vg_engine *e, const char *host, const char *fp);
+
+/* 0 when alert fp of host fires and its firing notification was not handed to the receivers
+ * (vg_engine_alert_notified), here or by the analyzer whose record restored the host; 1
+ * otherwise, also for a record from before the analyzer kept this, whose alerts are taken as
+ * notified. */
+int vg_engine_alert_is_notified(const struct vg_engine *e, const char *host, const char *fp);
 
 /* Resolves, through fn, the firing rule alerts that restored hosts brought with them
  * (vg_engine_host_import) whose rule this engine's set lacks, as vg_engine_set_rules() resolves

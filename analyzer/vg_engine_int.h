@@ -87,6 +87,12 @@ struct host {
     /* Wall clock of its first message here when it started cold (no restored state); 0 when
      * restored (VG_ENGINE_COLD_REPEAT_MARGIN_MS). */
     int64_t cold_ms;
+    /* Fingerprints of its firing alerts whose firing notification the dispatcher has not handed
+     * to the receivers yet (group_wait, a silence: vg_engine_alert_notified), malloc'd. In its
+     * state record ("engine.notify"), so that whoever restores the host sends them rather than
+     * taking them as notified. */
+    char (*unnotified)[VG_RULE_FINGERPRINT_LEN];
+    uint32_t n_unnotified, cap_unnotified;
     char silent_fp[17];
     double max_score;
     int scoring; /* logged "scoring" once */
@@ -194,6 +200,10 @@ int vg_engine_host_fit_rules(struct vg_engine *e, struct host *h);
 /* Frees h's orphans without notifying (a newer record of the host replaces them, or the host
  * goes), taking them off the firing count. */
 void vg_engine_drop_orphans(struct vg_engine *e, struct host *h);
+/* h's list of alerts not notified yet (struct host, unnotified): adds fp (once; 0 or -ENOMEM),
+ * or removes it (1 when it was there, else 0). */
+int vg_engine_unnotified_add(struct host *h, const char *fp);
+int vg_engine_unnotified_del(struct host *h, const char *fp);
 /* What a firing rule alert fired with, as a rule result, to render its annotations again. */
 void vg_engine_fired_result(const struct rstate *rs, struct vg_rule_result *res);
 

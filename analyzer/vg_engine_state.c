@@ -79,6 +79,18 @@
 #define KEY_BLOB    "engine.key"
 #define KEY_VERSION 1
 
+/* What the dispatcher has not done for the host yet, as one more blob ("engine.notify", skipped
+ * by a reader from before it): i64 cold_ms (the wall clock of the host's first message when it
+ * started cold at the writer, 0: restored there), u32 n, each str fingerprint of a firing alert
+ * whose firing notification was not handed to the receivers yet (group_wait, a silence). A
+ * record without it (an older writer) takes every firing alert as notified, as that writer's
+ * readers did; one of its alerts still inside its group_wait then gets no firing (the
+ * dispatcher's adopt, docs/alerts.md). Written when there is something to say. */
+#define NOTIFY_BLOB    "engine.notify"
+#define NOTIFY_VERSION 1
+/* A host has at most one firing alert per series, rule and host_silent: more is damage. */
+#define NOTIFY_MAX 65536
+
 /* How each firing rule alert was stated besides its labels, as one more blob ("engine.fired",
  * skipped by a reader from before it), so that a new owner whose rule set lacks the rule can
  * resolve the alert as the receivers know it (vg_engine_resolve_orphans): Alertmanager counts the
@@ -93,6 +105,81 @@
 #define FIRED_MAX_ANNOTATIONS VG_WIRE_LABELS_MAX
 /* rule_notify renders an annotation into this much. */
 #define FIRED_ANNOTATION_MAX 2048
+
+static void hs_gets(struct vg_br *r, char *dst, size_t dstlen);
+
+/* Whether fp is the fingerprint of an alert of h that fires now: only those are written, so
+ * that one whose resolve found the list out of step costs nothing at the next owner. */
+static int fires_now(const struct vg_engine *e, const struct host *h, const char *fp)
+{
+    if (h->silent_since && strcmp(h->silent_fp, fp) == 0)
+        return 1;
+    for (size_t i = 0; e->rules && i < h->n_rs; i++)
+        if (h->rs[i].st.state == VG_RULE_STATE_FIRING && strcmp(h->rs[i].fp, fp) == 0)
+            return 1;
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (s && s->alert.state == VG_ALERT_FIRING && strcmp(s->fingerprint, fp) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The "engine.notify" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
+ * when h started cold nowhere and every firing alert of it was notified). 0 or -ENOMEM. */
+static int notify_export(const struct vg_engine *e, const struct host *h, unsigned char **out,
+                         size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < h->n_unnotified; i++)
+        n += fires_now(e, h, h->unnotified[i]);
+    if (!n && !h->cold_ms)
+        return 0;
+    struct vg_bw b = {.p = malloc(12 + (size_t)n * 18), .cap = 12 + (size_t)n * 18};
+    if (!b.p)
+        return -ENOMEM;
+    vg_bw_uint(&b, (uint64_t)h->cold_ms, 8);
+    vg_bw_uint(&b, n, 4);
+    for (uint32_t i = 0; i < h->n_unnotified; i++)
+        if (fires_now(e, h, h->unnotified[i]))
+            vg_bw_str16(&b, h->unnotified[i]);
+    if (b.bad) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    *out = b.p;
+    *outlen = b.len;
+    return 0;
+}
+
+/* Sets h's cold_ms and alerts not notified from an "engine.notify" blob; with h NULL, only checks
+ * the blob. 0, -EINVAL, or -ENOMEM (h keeps those it took). */
+static int notify_import(struct host *h, uint32_t version, const unsigned char *data, size_t len,
+                         char *err, size_t errlen)
+{
+    if (version != NOTIFY_VERSION)
+        return 0; /* a newer writer's: its alerts are taken as notified, as from an older one */
+    struct vg_br r = {data, len, 0, 0};
+    int64_t cold_ms = (int64_t)vg_br_uint(&r, 8);
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    if (r.bad || cold_ms < 0 || n > NOTIFY_MAX)
+        return vg_err(err, errlen, -EINVAL, "alerts not notified: truncated or corrupt");
+    if (h)
+        h->cold_ms = cold_ms;
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        char fp[VG_RULE_FINGERPRINT_LEN];
+        hs_gets(&r, fp, sizeof(fp));
+        if (!r.bad && !fp[0])
+            r.bad = 1;
+        if (!r.bad && h && vg_engine_unnotified_add(h, fp) < 0)
+            return vg_err(err, errlen, -ENOMEM, "alerts not notified: out of memory");
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "alerts not notified: truncated or corrupt");
+    return 0;
+}
 
 /* The "rules" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
  * when no alert of h is pending or firing). 0 or -ENOMEM. */
@@ -308,18 +395,19 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         return -ENOENT;
     /* Sized once for the usual names (the state checkpoint exports every host each interval:
      * growing by doubling copied each record several times). */
-    unsigned char *rules = NULL, *hb = NULL, *hist = NULL, *fired = NULL;
-    size_t rules_len = 0, hb_len = 0, hist_len = 0, fired_len = 0;
+    unsigned char *rules = NULL, *hb = NULL, *hist = NULL, *fired = NULL, *nb = NULL;
+    size_t rules_len = 0, hb_len = 0, hist_len = 0, fired_len = 0, nb_len = 0;
     /* No model name and no state: the importer takes it as another model's record. */
     int with_det = !(flags & VG_ENGINE_EXPORT_NO_DETECTOR);
     if (rules_export(e, h, &rules, &rules_len) < 0)
         return -ENOMEM;
     if (host_blob_export(e, h, &hb, &hb_len) < 0 ||
         (with_det && hist_export(h, &hist, &hist_len) < 0) ||
-        fired_export(e, host, h, &fired, &fired_len) < 0) {
+        fired_export(e, host, h, &fired, &fired_len) < 0 || notify_export(e, h, &nb, &nb_len) < 0) {
         free(rules);
         free(hb);
         free(hist);
+        free(fired);
         return -ENOMEM;
     }
     if (hist_len > UINT32_MAX) { /* not a record anyone could carry: windows fill again */
@@ -329,7 +417,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     }
     size_t det_size = with_det ? e->p.detector->state_size : 0;
     size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len +
-                   80 + fired_len + 80 + boots_len(h) + 80;
+                   80 + fired_len + 80 + boots_len(h) + 80 + nb_len + 80;
     for (size_t i = 0; i < n_blobs; i++)
         guess += 80 + blobs[i].len;
     struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
@@ -338,6 +426,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         free(hb);
         free(hist);
         free(fired);
+        free(nb);
         return -ENOMEM;
     }
     vg_bw_put(&b, HS_MAGIC, 4);
@@ -366,7 +455,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     }
     vg_bw_uint(&b,
                n_blobs + (rules != NULL) + 1 + (hist != NULL) + (fired != NULL) + (h->n_past > 0) +
-                   (h->keyed_parts > 0),
+                   (h->keyed_parts > 0) + (nb != NULL),
                4);
     for (size_t i = 0; i < n_blobs; i++) {
         if (blobs[i].len > UINT32_MAX) {
@@ -374,6 +463,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
             free(hb);
             free(hist);
             free(fired);
+            free(nb);
             free(b.p);
             return -EINVAL;
         }
@@ -415,6 +505,13 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_uint(&b, KEY_VERSION, 4);
         vg_bw_uint(&b, 4, 4);
         vg_bw_uint(&b, (uint64_t)h->keyed_parts, 4);
+    }
+    if (nb) {
+        vg_bw_str16(&b, NOTIFY_BLOB);
+        vg_bw_uint(&b, NOTIFY_VERSION, 4);
+        vg_bw_uint(&b, nb_len, 4);
+        vg_bw_put(&b, nb, nb_len);
+        free(nb);
     }
     if (b.bad) {
         free(b.p);
@@ -885,6 +982,9 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
         if (!r.bad && strcmp(b.type, KEY_BLOB) == 0 &&
             (rc = key_import(NULL, b.version, b.data, b.len, err, errlen)) < 0)
             return rc;
+        if (!r.bad && strcmp(b.type, NOTIFY_BLOB) == 0 &&
+            (rc = notify_import(NULL, b.version, b.data, b.len, err, errlen)) < 0)
+            return rc;
     }
     if (r.bad || r.off != r.len)
         return vg_err(err, errlen, -EINVAL, "host state of %s: truncated model state%s", host,
@@ -977,6 +1077,9 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
     h->have_seq = have_seq;
     h->n_past = 0;      /* unless the record has an "engine.boots" blob */
     h->keyed_parts = 0; /* unless it has an "engine.key" blob */
+    /* Unless it has an "engine.notify" blob: every firing alert notified, no cold start. */
+    h->n_unnotified = 0;
+    h->cold_ms = 0;
     h->max_score = max_score;
     /* Checked above: the reads below cannot fail. */
     for (uint32_t i = 0; i < n; i++) {
@@ -1030,6 +1133,9 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
             boots_import(h, b.version, b.data, b.len, err, errlen); /* checked above */
         } else if (strcmp(b.type, KEY_BLOB) == 0) {
             key_import(h, b.version, b.data, b.len, err, errlen); /* checked above */
+        } else if (strcmp(b.type, NOTIFY_BLOB) == 0) {
+            if ((rc = notify_import(h, b.version, b.data, b.len, err, errlen)) < 0)
+                return rc; /* out of memory: the blob itself was checked */
         } else if (fn) {
             fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});
         }

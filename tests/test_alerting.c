@@ -858,6 +858,100 @@ static void alerts_held_by_group_wait_are_sent_at_hand_over_and_at_stop(void **s
     (void)state;
 }
 
+static struct vg_engine *engine(void);
+
+/* A receiver whose queue is full (full set) or takes everything, recording what it took. */
+struct full_rx {
+    int full;
+    int n;
+    char status[8][16], fp[8][20];
+};
+
+static int full_rx_submit(void *inst, const struct vg_notification *n)
+{
+    struct full_rx *r = inst;
+    if (r->full)
+        return -ENOBUFS;
+    assert_true(r->n < 8);
+    snprintf(r->status[r->n], 16, "%s", n->status);
+    snprintf(r->fp[r->n++], 20, "%s", n->fingerprint);
+    return 0;
+}
+
+/* A resolve a receiver's full queue refuses is kept and handed to it again until it takes it; a
+ * firing of the same alert meanwhile waits behind it (before it, the resolve would close the new
+ * episode at the receiver). */
+static void a_refused_resolve_is_kept_and_handed_on_when_the_queue_takes_it(void **state)
+{
+    (void)state;
+    static const struct vg_action act = {.name = "webhook", .submit = full_rx_submit};
+    struct full_rx rx = {.full = 1};
+    struct analyzer a;
+    memset(&a, 0, sizeof(a));
+    a.engine = engine();
+    a.receivers[0] = (struct receiver){.name = "webhook", .act = &act, .inst = &rx};
+    a.n_receivers = 1;
+    struct vg_notification r = alert("resolved", "fp-a", "web-1");
+    analyzer_on_event(&a, &r);
+    assert_int_equal(a.resolves_refused, 1);
+    assert_int_equal(a.n_owed, 1);
+    analyzer_tick(&a); /* still full */
+    assert_int_equal(a.n_owed, 1);
+    rx.full = 0;
+    struct vg_notification f = alert("firing", "fp-a", "web-1");
+    f.starts_at_ms = 90000; /* a new episode */
+    analyzer_on_event(&a, &f);
+    assert_int_equal(rx.n, 2);
+    assert_string_equal(rx.status[0], "resolved");
+    assert_string_equal(rx.status[1], "firing");
+    assert_int_equal(a.n_owed, 0);
+
+    /* Refused again; taken at a later tick. */
+    rx.full = 1;
+    analyzer_on_event(&a, &r);
+    assert_int_equal(a.n_owed, 1);
+    rx.full = 0;
+    a.owed_next_ms = 0;
+    analyzer_tick(&a);
+    assert_int_equal(a.n_owed, 0);
+    assert_int_equal(rx.n, 3);
+    assert_string_equal(rx.status[2], "resolved");
+    assert_int_equal(a.resolves_refused, 2);
+    assert_int_equal(a.resolves_lost, 0);
+    analyzer_owed_flush(&a);
+    vg_engine_free(a.engine);
+}
+
+/* An alert taken over whose record says its firing was never notified (group_wait held it when
+ * its analyzer was killed) is sent as a firing once what is left of its group_wait, from its
+ * start, has passed; its resolve follows. */
+static void an_alert_taken_over_unnotified_is_sent_after_the_rest_of_its_group_wait(void **state)
+{
+    struct sent out = {0};
+    struct vg_dispatch *d;
+    struct vg_dispatch_params p = {.group_wait_ms = 10000};
+    assert_int_equal(vg_dispatch_new(&d, &p, NULL, on_send, &out), 0);
+    struct vg_notification a = alert("firing", "fp-a", "web-1"); /* fired at 1000 */
+    vg_dispatch_adopt(d, &a, 0, 4000);
+    assert_int_equal(out.n, 0);
+    vg_dispatch_tick(d, 10999);
+    assert_int_equal(out.n, 0);
+    vg_dispatch_tick(d, 11000);
+    assert_int_equal(out.n, 1);
+    assert_string_equal(out.status[0], "firing");
+    assert_int_equal(out.adopted[0], 0);
+    struct vg_notification r = alert("resolved", "fp-a", "web-1");
+    vg_dispatch_event(d, &r, 12000);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.status[1], "resolved");
+    struct vg_dispatch_stats st;
+    vg_dispatch_get_stats(d, &st);
+    assert_int_equal(st.adopted, 1);
+    assert_int_equal(st.adopted_unnotified, 1);
+    vg_dispatch_free(d);
+    (void)state;
+}
+
 /* An alert that came with its host from another analyzer (or this one before a restart) was
  * notified there: it is listed and repeated here, handed to the receivers once as taken over
  * (for Alertmanager, which forgets what it is not told again), its reminders continue the old
@@ -872,11 +966,11 @@ static void an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firi
     struct vg_dispatch_params p = {.repeat_interval_ms = 60000};
     assert_int_equal(vg_dispatch_new(&d, &p, sil, on_send, &out), 0);
     struct vg_notification a = alert("firing", "fp-a", "web-1"); /* fired at 1000 */
-    vg_dispatch_adopt(d, &a, 200000);
+    vg_dispatch_adopt(d, &a, 1, 200000);
     assert_int_equal(out.n, 1);
     assert_int_equal(out.adopted[0], 1);
     assert_string_equal(out.status[0], "firing");
-    vg_dispatch_adopt(d, &a, 200500); /* restored again: already held */
+    vg_dispatch_adopt(d, &a, 1, 200500); /* restored again: already held */
     assert_int_equal(out.n, 1);
     struct vg_dispatch_stats st;
     vg_dispatch_get_stats(d, &st);
@@ -903,7 +997,7 @@ static void an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firi
                 "{\"matchers\":[\"host=\\\"db-1\\\"\"],\"duration\":\"1h\",\"created_by\":\"t\"}",
                 250000, id);
     struct vg_notification b = alert("firing", "fp-b", "db-1");
-    vg_dispatch_adopt(d, &b, 302000);
+    vg_dispatch_adopt(d, &b, 1, 302000);
     assert_int_equal(out.n, 3);
     vg_dispatch_get_stats(d, &st);
     assert_int_equal(st.firing, 2);
@@ -948,8 +1042,8 @@ static void an_alert_taken_over_while_silenced_fires_when_the_silence_ends(void 
     add_silence(sil, "{\"matchers\":[\"env=\\\"prod\\\"\"],\"duration\":\"1h\"}", 5000, id);
     struct vg_notification a = alert("firing", "fp-a", "web-1");
     struct vg_notification b = alert("firing", "fp-b", "web-2");
-    vg_dispatch_adopt(d, &a, 10000);
-    vg_dispatch_adopt(d, &b, 10000);
+    vg_dispatch_adopt(d, &a, 1, 10000);
+    vg_dispatch_adopt(d, &b, 1, 10000);
     vg_dispatch_tick(d, 11000);
     assert_int_equal(out.n, 0); /* held, not handed on */
     json_t *al = vg_dispatch_alerts_json(d, 11000);
@@ -1962,8 +2056,71 @@ static void feed_stated(struct vg_engine *e, uint64_t seq, double q, struct stat
     vg_wire_msg_free(&m);
 }
 
-/* The record's "engine.fired" blob cut off, as an analyzer from before it wrote the record: it is
- * the last blob, and the first is "rules" (no model blobs), after the blob count. */
+/* Whether a firing alert was notified travels with its host's record: one the dispatcher has not
+ * handed on yet (group_wait) is restored as not notified, so the next owner sends it; once
+ * handed on, it is restored as notified. A record without the "engine.notify" blob (an older
+ * analyzer's) takes it as notified. */
+static void whether_an_alert_was_notified_moves_with_its_host(void **state)
+{
+    (void)state;
+    struct vg_engine *a = engine(), *b = engine(), *c = engine();
+    struct vg_rule_set *rs = load("rules:\n"
+                                  "  - name: Deep\n"
+                                  "    when: value(\"q.depth\") > 100\n");
+    struct stated ea = {0}, eb = {0}, ec = {0};
+    assert_int_equal(vg_engine_set_rules(a, rs, state_it, &ea), 0);
+    assert_int_equal(vg_engine_set_rules(b, rs, state_it, &eb), 0);
+    assert_int_equal(vg_engine_set_rules(c, rs, state_it, &ec), 0);
+    for (int i = 0; i < 3; i++)
+        feed_stated(a, (uint64_t)i, 10, &ea);
+    feed_stated(a, 3, 1000, &ea);
+    assert_int_equal(ea.n, 1);
+    const char *fp = ea.fp[0];
+    assert_int_equal(vg_engine_alert_is_notified(a, "web-1", fp), 0);
+
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_engine_alert_is_notified(b, "web-1", fp), 0);
+    free(rec);
+
+    assert_int_equal(vg_engine_alert_notified(a, "web-1", fp), 1);
+    assert_int_equal(vg_engine_alert_notified(a, "web-1", fp), 0);
+    assert_int_equal(vg_engine_alert_notified(a, "nowhere", fp), -ENOENT);
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(vg_engine_alert_is_notified(b, "web-1", fp), 1);
+    free(rec);
+
+    /* Not notified again, but the record cut before "engine.notify", as an older writer's. */
+    feed_stated(a, 4, 10, &ea);   /* resolves */
+    feed_stated(a, 5, 1000, &ea); /* fires again, not notified */
+    assert_int_equal(vg_engine_alert_is_notified(a, "web-1", fp), 0);
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    static const unsigned char nb[] = "\x0d\x00"
+                                      "engine.notify";
+    unsigned char *at = memmem(rec, len, nb, sizeof(nb) - 1);
+    assert_non_null(at); /* the last blob: the blob count is the u32 before "rules" */
+    static const unsigned char rules[] = "\x05\x00"
+                                         "rules\x01\x00\x00\x00";
+    unsigned char *r = memmem(rec, len, rules, sizeof(rules) - 1);
+    assert_non_null(r);
+    r[-4]--;
+    assert_int_equal(
+        vg_engine_host_import(c, "web-1", rec, (size_t)(at - rec), NULL, NULL, err, sizeof(err)),
+        0);
+    assert_int_equal(vg_engine_alert_is_notified(c, "web-1", fp), 1);
+    free(rec);
+    vg_engine_free(a);
+    vg_engine_free(b);
+    vg_engine_free(c);
+    vg_rule_set_free(rs);
+}
+
+/* The record's "engine.fired" blob taken out, as an analyzer from before it wrote the record (the
+ * blobs after it move up); the first blob is "rules" (no model blobs), after the blob count. */
 static size_t without_fired_blob(unsigned char *rec, size_t len)
 {
     static const unsigned char fired[] = "\x0c\x00"
@@ -1977,7 +2134,13 @@ static size_t without_fired_blob(unsigned char *rec, size_t len)
     unsigned char *count = r - 4;
     assert_true(count[0] > 0);
     count[0]--;
-    return (size_t)(f - rec);
+    const unsigned char *blen = f + sizeof(fired) - 1 + 4; /* after the type and version */
+    size_t whole =
+        sizeof(fired) - 1 + 8 +
+        ((size_t)blen[0] | (size_t)blen[1] << 8 | (size_t)blen[2] << 16 | (size_t)blen[3] << 24);
+    size_t at = (size_t)(f - rec);
+    memmove(f, f + whole, len - at - whole);
+    return len - whole;
 }
 
 /* A host moves to an analyzer whose rule set no longer has a rule that fires on it (rules rolled
@@ -2832,6 +2995,8 @@ int main(void)
         cmocka_unit_test(a_host_handed_over_takes_its_alerts_along_silently),
         cmocka_unit_test(alerts_held_by_group_wait_are_sent_at_hand_over_and_at_stop),
         cmocka_unit_test(an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firing),
+        cmocka_unit_test(an_alert_taken_over_unnotified_is_sent_after_the_rest_of_its_group_wait),
+        cmocka_unit_test(a_refused_resolve_is_kept_and_handed_on_when_the_queue_takes_it),
         cmocka_unit_test(an_alert_taken_over_while_silenced_fires_when_the_silence_ends),
         cmocka_unit_test(a_silence_matcher_with_a_backreference_is_refused),
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
@@ -2853,6 +3018,7 @@ int main(void)
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
         cmocka_unit_test(a_removed_rules_firing_alert_resolves_when_its_host_moves),
+        cmocka_unit_test(whether_an_alert_was_notified_moves_with_its_host),
         cmocka_unit_test(a_host_moved_by_added_partitions_has_its_alerts_resolved_at_the_release),
         cmocka_unit_test(
             a_moved_hosts_new_owner_sends_its_firing_once_more_after_the_old_owners_resolve),

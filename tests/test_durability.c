@@ -1,12 +1,13 @@
-/* No data lost across kill -9: a recorded stream (4 hosts x 120 ticks, with anomalies) is
- * replayed into an analyzer that is killed -9 at seeded random moments and restarted each time
- * (broker, committed offsets and vigil.state live on in their own process). Afterwards no
- * sequence number was skipped, every host reached the last tick, and the alerts that reached
- * the receiver are exactly those of an uninterrupted run (compared by Idempotency-Key:
- * fingerprint, status, start), duplicates allowed. One difference is allowed: a firing that one
- * run sent and the other did not, when both sent its resolve. The analyzer replays a chunk faster
- * than the receiver is paced, and a resolve that finds its firing still queued goes in its place
- * (docs/alerts.md, "Delivery"), so whether a firing is sent depends on timing.
+/* No data lost across kill -9 (and a firing that group_wait holds is not lost either): a recorded
+ * stream (4 hosts x 120 ticks, with anomalies) is replayed into an analyzer that is killed -9 at
+ * seeded random moments and restarted each time (broker, committed offsets and vigil.state live on
+ * in their own process). Afterwards no sequence number was skipped, every host reached the last
+ * tick, and the alerts that reached the receiver are exactly those of an uninterrupted run
+ * (compared by Idempotency-Key: fingerprint, status, start), duplicates allowed. One difference is
+ * allowed: a firing that one run sent and the other did not, when both sent its resolve. The
+ * analyzer replays a chunk faster than the receiver is paced, and a resolve that finds its firing
+ * still queued goes in its place (docs/alerts.md, "Delivery"), so whether a firing is sent depends
+ * on timing.
  *
  * VG_DURABILITY_SEED picks other kill moments (default 7). */
 #include <jansson.h>
@@ -249,6 +250,87 @@ static void alerts_after_kill9_restarts_equal_uninterrupted_run(void **state)
 /* A broker of two where broker 2 leads every partition of vigil.state and answers each request
  * rtt_ms late (rd_kafka_mock_broker_set_rtt); the group and the metrics topic stay on broker 1,
  * so only the state restore is slow. */
+/* Ticks [from, to) of host gw-1 into path, x = value, stamped from now. */
+static void write_x_ticks(const char *path, int from, int to, double value)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    long long now = (long long)time(NULL) * 1000;
+    for (int t = from; t < to; t++)
+        fprintf(f,
+                "gw-1|{\"v\":1,\"host\":\"gw-1\",\"boot\":\"boot-1\",\"seq\":%d,\"ts\":%lld,"
+                "\"interval_ms\":1000,\"metrics\":{\"x\":%g}}\n",
+                t + 1, now - (to - t) * 1000LL, value);
+    fclose(f);
+}
+
+/* A firing that alert.group_wait holds is in the analyzer's memory only, while the host's state
+ * record already says the alert fires. Killed -9 during the wait, the restarted analyzer restores
+ * the alert: the record says its firing was never notified, so it is sent once the wait is over
+ * (not taken as sent, which left the receiver with a lone resolve), and its resolve after it. */
+static void firing_held_by_group_wait_is_sent_after_a_kill9_restart(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "gw");
+    vg_stack_start_receiver(&s, NULL);
+    char bootstrap[256];
+    pid_t broker = vg_ap_start_broker(s.dir, bootstrap, sizeof(bootstrap));
+    vg_tp_sh("mkdir -p %s/outbox %s/rules", s.dir, s.dir);
+    char rules[600];
+    snprintf(rules, sizeof(rules), "%s/rules/r.yaml", s.dir);
+    assert_int_equal(vg_tp_write_atomic(rules, "rules:\n  - name: HighX\n    when: value(\"x\") > "
+                                               "100\n    for: 0s\n    severity: critical\n"),
+                     0);
+    char url[160], outbox[600], rules_dir[600];
+    snprintf(url, sizeof(url), "webhook.url=http://127.0.0.1:%d/alerts", s.recv_port);
+    snprintf(outbox, sizeof(outbox), "outbox.dir=%s/outbox", s.dir);
+    snprintf(rules_dir, sizeof(rules_dir), "rules.dir=%s/rules", s.dir);
+    const char *sets[] = {"state.checkpoint_interval=100ms",
+                          "alert.group_wait=10s",
+                          "webhook.rate=-1",
+                          url,
+                          outbox,
+                          rules_dir,
+                          NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, s.dir, "0", bootstrap, sets);
+    char chunk[700];
+    snprintf(chunk, sizeof(chunk), "%s/fire", s.dir);
+    write_x_ticks(chunk, 0, 4, 500);
+    assert_int_equal(vg_ap_produce(bootstrap, chunk), 0);
+    vg_ap_wait_seq(&a, "gw-1", 4);
+    assert_int_equal(vg_tp_wait_contains(a.log, "msg=\"alert firing\"", 10000), 0);
+    /* Checkpointed with the alert firing (the host was marked with its last message). */
+    vg_ap_wait_metric(&a, "vigil_state_hosts_pending", 0, 10000);
+    /* Still inside the group wait: nothing sent yet. */
+    assert_int_equal(vg_tp_count(s.recv_out, "-firing-"), 0);
+    kill(a.pid, SIGKILL);
+    waitpid(a.pid, NULL, 0);
+
+    vg_ap_start(&a, s.dir, "1", bootstrap, sets);
+    /* Its partitions come back once the killed member's session times out. */
+    if (vg_tp_wait_contains(a.log, "firing alerts taken over", 40000) != 0)
+        fail_msg("%s: the restarted analyzer took no firing alert over", a.log);
+    if (vg_tp_wait_contains(s.recv_out, "-firing-", 30000) != 0)
+        fail_msg("the firing held by group_wait never reached the receiver after the restart");
+    assert_int_equal(vg_tp_count(s.recv_out, "-resolved-"), 0);
+    snprintf(chunk, sizeof(chunk), "%s/resolve", s.dir);
+    write_x_ticks(chunk, 4, 5, 10);
+    assert_int_equal(vg_ap_produce(bootstrap, chunk), 0);
+    assert_int_equal(vg_tp_wait_contains(s.recv_out, "-resolved-", 30000), 0);
+    char *out = vg_tp_read(s.recv_out);
+    assert_non_null(out);
+    assert_true(strstr(out, "-firing-") < strstr(out, "-resolved-"));
+    free(out);
+    assert_true(vg_ap_metric(&a, "vigil_alerts_taken_over_unnotified_total") == 1);
+    int st = vg_tp_stop(a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    s.analyzer = 0;
+    assert_int_equal(vg_stack_stop(&s), 0);
+    vg_tp_stop(broker, SIGTERM, 10000);
+}
+
 static pid_t slow_state_broker(const char *dir, int rtt_ms, char *bootstrap, size_t len)
 {
     pid_t pid = vg_ap_start_broker_ctl(dir, 2, bootstrap, len);
@@ -464,6 +546,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alerts_after_kill9_restarts_equal_uninterrupted_run),
+        cmocka_unit_test(firing_held_by_group_wait_is_sent_after_a_kill9_restart),
         cmocka_unit_test(watchdog_is_petted_while_a_slow_broker_holds_the_state_restore),
         cmocka_unit_test(sigterm_during_a_slow_state_restore_stops_the_analyzer),
         cmocka_unit_test(api_answers_while_a_slow_broker_holds_the_state_restore),
