@@ -270,16 +270,52 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
     vg_histo_observe(&a->lag_s, (double)(vg_now_ms() - a->msg.ts_ms) / 1000.0);
 }
 
-/* Commits the positions as they are now, i.e. exactly what has been processed and
- * checkpointed: rd_kafka_commit(NULL) would take them later, on librdkafka's thread, by when
- * more messages may have been processed past the checkpoint. */
 /* Messages consumed when the last commit was sent, and when the last one acknowledged (commit_cb)
  * was: the stop says how many it leaves to be consumed again. Both on the loop's thread. */
 static uint64_t g_consumed_at_commit, g_consumed_committed;
 
-static void commit_positions(rd_kafka_t *rk, int async)
+/* The consumer's positions when a checkpoint's records were made (ckpt_start), i.e. exactly what
+ * that checkpoint covers, to be committed once it is acknowledged: the loop goes on consuming
+ * meanwhile, and the positions it reaches are not in that checkpoint. */
+struct positions {
+    rd_kafka_topic_partition_list_t *l; /* NULL: nothing assigned, or not known */
+    uint64_t consumed;                  /* messages consumed by then */
+};
+
+static void take_positions(struct analyzer *a, struct positions *p)
+{
+    p->consumed = a->consumed;
+    p->l = NULL;
+    if (rd_kafka_assignment(a->rk, &p->l) || !p->l) {
+        p->l = NULL;
+    } else if (!p->l->cnt || rd_kafka_position(a->rk, p->l)) {
+        rd_kafka_topic_partition_list_destroy(p->l);
+        p->l = NULL;
+    }
+}
+
+static void free_positions(struct positions *p)
+{
+    if (p->l)
+        rd_kafka_topic_partition_list_destroy(p->l);
+    p->l = NULL;
+}
+
+/* Commits at (NULL: the positions as they are now, i.e. exactly what has been processed and
+ * checkpointed: rd_kafka_commit(NULL) would take them later, on librdkafka's thread, by when
+ * more messages may have been processed past the checkpoint). */
+static void commit_positions(rd_kafka_t *rk, int async, const struct positions *at)
 {
     struct analyzer *a = rd_kafka_opaque(rk);
+    if (at) {
+        if (!at->l)
+            return;
+        g_consumed_at_commit = at->consumed;
+        rd_kafka_resp_err_t e = rd_kafka_commit(rk, at->l, async);
+        if (!async && (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET))
+            g_consumed_committed = at->consumed;
+        return;
+    }
     uint64_t consumed = g_consumed_at_commit = a->consumed;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__NO_OFFSET;
     rd_kafka_topic_partition_list_t *l = NULL;
@@ -310,16 +346,21 @@ static void commit_wait_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * synchronous rd_kafka_commit waits for the group coordinator until the session timeout (45 s by
  * default) when the broker is down. 0 committed (or nothing to commit), -ETIMEDOUT not answered
  * in time (it may still happen later), -EIO refused (counted and logged as commit_cb does). */
-static int commit_positions_by(struct analyzer *a, rd_kafka_t *rk, int64_t by)
+static int commit_positions_by(struct analyzer *a, rd_kafka_t *rk, int64_t by,
+                               const struct positions *at)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
-    if (rd_kafka_assignment(rk, &l) || !l) {
+    uint64_t consumed = a->consumed;
+    if (at) {
+        if (!at->l || !(l = rd_kafka_topic_partition_list_copy(at->l)))
+            return 0;
+        consumed = at->consumed;
+    } else if (rd_kafka_assignment(rk, &l) || !l) {
         l = NULL; /* the current offsets, as commit_positions does */
     } else if (!l->cnt || rd_kafka_position(rk, l)) {
         rd_kafka_topic_partition_list_destroy(l);
         return 0;
     }
-    uint64_t consumed = a->consumed;
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     /* No opaque: one left with a commit that timed out was freed with the consumer's destroy and
      * reported as a leak at exit (LeakSanitizer, the CI's abort_on_error). */
@@ -356,11 +397,139 @@ static int commit_positions_by(struct analyzer *a, rd_kafka_t *rk, int64_t by)
     return -EIO;
 }
 
+/* /readyz: not ready from the second failure in a row until a checkpoint is acknowledged
+ * (vg_api_ready). A failure is tried again at the next interval even when no message comes: one
+ * in a revoke (rebalance_cb) left nothing to make the loop try again, and an idle analyzer
+ * stayed not ready for good. Called with a->lock held, rc a checkpoint's outcome (not 1). */
+static void note_checkpoint(struct analyzer *a, int rc, const char *err)
+{
+    if (rc < 0) {
+        if (!a->ckpt_failing++)
+            a->ckpt_failing_since_ms = vg_now_ms();
+        snprintf(a->ckpt_error, sizeof(a->ckpt_error), "%s", err);
+        a->state_touched = 1;
+    } else {
+        a->ckpt_failing = 0;
+    }
+}
+
+/* The run loop's checkpoint under way (ckpt_start, then ckpt_poll at every turn of the loop): at
+ * most one. Its wait for the broker (up to BROKER_WAIT_MS, at every checkpoint of a state topic
+ * outage) used to hold the loop: nothing consumed, and the 100 ms tick (group waits, repeats,
+ * silences, host_silent, scaling policies) ran once per 10 s. A revoke and the stop settle it
+ * first (ckpt_finish), or drop it when the partitions are lost (ckpt_abandon), so that the
+ * positions it noted are never committed after their partitions went. */
+static struct {
+    int active;
+    struct positions at; /* committed once it is acknowledged */
+} g_ckpt;
+
+/* Starts the loop's checkpoint: the changed hosts' records are queued (their state now) and the
+ * positions they cover noted. 1 when there was nothing to wait for (no state topic, nothing
+ * changed): the current positions may be committed; 0 failed at once; 2 under way. */
+static int ckpt_start(struct analyzer *a)
+{
+    if (!g_state)
+        return 1;
+    char err[VG_ERRLEN];
+    pthread_mutex_lock(&a->lock);
+    int rc = vg_state_topic_ckpt_produce(g_state, a->engine, a->hm.models, BROKER_WAIT_MS, err,
+                                         sizeof(err));
+    if (rc != 1)
+        note_checkpoint(a, rc, err);
+    pthread_mutex_unlock(&a->lock);
+    if (rc == 1) {
+        /* No message is processed in between: the loop's thread does both. */
+        take_positions(a, &g_ckpt.at);
+        g_ckpt.active = 1;
+        return 2;
+    }
+    if (rc < 0)
+        vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
+    return rc == 0;
+}
+
+/* The loop's checkpoint is over (rc not 1; a->lock not held): once acknowledged, the positions
+ * it noted are committed, not the later ones. 1 acknowledged, 0 failed. */
+static int ckpt_done(struct analyzer *a, int rc, const char *err, int commit)
+{
+    g_ckpt.active = 0;
+    if (rc < 0)
+        vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
+    else if (commit)
+        commit_positions(a->rk, 1, &g_ckpt.at);
+    if (rc < 0 || commit)
+        free_positions(&g_ckpt.at);
+    return rc == 0;
+}
+
+/* At every turn of the run loop: settles the checkpoint under way once the broker has answered
+ * or its deadline has passed, without waiting. -1 when it failed (its hosts stay marked, and the
+ * loop tries again at the next interval), else 0. */
+static int ckpt_poll(struct analyzer *a)
+{
+    if (!g_ckpt.active || vg_state_topic_ckpt_poll(g_state))
+        return 0;
+    char err[VG_ERRLEN];
+    pthread_mutex_lock(&a->lock);
+    int rc = vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, sizeof(err));
+    if (rc != 1)
+        note_checkpoint(a, rc, err);
+    pthread_mutex_unlock(&a->lock);
+    if (rc == 1)
+        return 0; /* its next step is queued: a trial, or its records after the topic's check */
+    return ckpt_done(a, rc, err, 1) ? 0 : -1;
+}
+
+/* Waits for the loop's checkpoint under way, as checkpoint() waits for its own: a revoke and the
+ * stop settle it before they write theirs. 1 acknowledged, its positions moved to *at (the
+ * caller commits them, while their partitions are still assigned, or frees them); 0 none under
+ * way, or failed (*at empty). The wait ends by the stop's deadline too
+ * (vg_state_topic_set_stop_by). */
+static int ckpt_finish(struct analyzer *a, struct positions *at)
+{
+    *at = (struct positions){0};
+    if (!g_ckpt.active)
+        return 0;
+    char err[VG_ERRLEN];
+    int rc = 1;
+    pthread_mutex_lock(&a->lock);
+    while (rc == 1) {
+        pthread_mutex_unlock(&a->lock);
+        if (vg_state_topic_ckpt_poll(g_state))
+            vg_state_topic_ckpt_wait(g_state);
+        pthread_mutex_lock(&a->lock);
+        rc = vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, sizeof(err));
+    }
+    note_checkpoint(a, rc, err);
+    pthread_mutex_unlock(&a->lock);
+    if (!ckpt_done(a, rc, err, 0))
+        return 0;
+    *at = g_ckpt.at;
+    g_ckpt.at = (struct positions){0};
+    return 1;
+}
+
+/* The partitions were lost (another member may own them already): the checkpoint under way is
+ * dropped unsettled, its hosts still marked, its positions never committed. */
+static void ckpt_abandon(struct analyzer *a)
+{
+    if (!g_ckpt.active)
+        return;
+    pthread_mutex_lock(&a->lock);
+    vg_state_topic_ckpt_abandon(g_state);
+    pthread_mutex_unlock(&a->lock);
+    g_ckpt.active = 0;
+    free_positions(&g_ckpt.at);
+    vg_info("checkpoint under way dropped: partitions lost", NULL);
+}
+
 /* Writes the changed hosts' state and waits for the broker: 1 when the offsets may be committed
- * (or there is no state topic), 0 when not, so a commit never runs ahead of the state. The wait
- * (up to BROKER_WAIT_MS, at every checkpoint of a broker outage) holds no lock: the API, probes
- * included, answered only after it. Meanwhile nothing changes what was written: only this
- * thread touches the state topic's hosts, and it is waiting here. */
+ * (or there is no state topic), 0 when not, so a commit never runs ahead of the state. For a
+ * revoke and the stop, after ckpt_finish; the run loop does not wait (ckpt_start). The wait (up
+ * to BROKER_WAIT_MS) holds no lock: the API, probes included, answered only after it. Meanwhile
+ * nothing changes what was written: only this thread touches the state topic's hosts, and it is
+ * waiting here. */
 static int checkpoint(struct analyzer *a)
 {
     if (!g_state)
@@ -375,18 +544,7 @@ static int checkpoint(struct analyzer *a)
         pthread_mutex_lock(&a->lock);
         rc = vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, sizeof(err));
     }
-    /* /readyz: not ready from the second failure in a row until a checkpoint is acknowledged
-     * (vg_api_ready). A failure is tried again at the next interval even when no message comes:
-     * one in a revoke (rebalance_cb) left nothing to make the loop try again, and an idle
-     * analyzer stayed not ready for good. */
-    if (rc < 0) {
-        if (!a->ckpt_failing++)
-            a->ckpt_failing_since_ms = vg_now_ms();
-        snprintf(a->ckpt_error, sizeof(a->ckpt_error), "%s", err);
-        a->state_touched = 1;
-    } else {
-        a->ckpt_failing = 0;
-    }
+    note_checkpoint(a, rc, err);
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
         vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
@@ -704,6 +862,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     size_t n = topic_partitions(a, parts, &ids);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         vg_info("partitions assigned", "count=%d", parts->cnt);
+        /* A checkpoint the loop started since the revoke (which settled the one before) covers
+         * no partition, but it writes hosts that are released or restored below: settled
+         * first, as the loop's wait used to be over before this ran. */
+        struct positions none;
+        ckpt_finish(a, &none);
+        free_positions(&none);
+        vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
         /* Kept: revoked here and assigned again with nothing committed since. Gone: revoked and
          * not kept (assigned elsewhere, or advanced by another member meanwhile). New: those
          * not kept, restored from the state topic. */
@@ -759,9 +924,22 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int lost = rd_kafka_assignment_lost(rk);
     vg_info("partitions revoked", "count=%d lost=%d", parts->cnt, lost);
     /* Stopping, the stop's own checkpoint and commit came right before and nothing has been
-     * processed since: a second try would only wait for a broker that just did not answer. */
-    if (!lost && !atomic_load(&g_stopping) && checkpoint(a))
-        commit_positions(rk, 0);
+     * processed since: a second try would only wait for a broker that just did not answer.
+     * The loop's checkpoint under way is settled first, and the positions it noted committed
+     * only if this revoke's own checkpoint fails, and only here, while the partitions are still
+     * this member's; lost, it is dropped. */
+    if (lost || atomic_load(&g_stopping)) {
+        ckpt_abandon(a);
+    } else {
+        struct positions at;
+        int at_ok = ckpt_finish(a, &at);
+        vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
+        if (checkpoint(a))
+            commit_positions(rk, 0, NULL);
+        else if (at_ok)
+            commit_positions(rk, 0, &at);
+        free_positions(&at);
+    }
     vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
     free(g_revoked);
     g_revoked = NULL;
@@ -1351,19 +1529,26 @@ static void reload_rules(struct analyzer *a)
 
 /* The stop's checkpoint and offset commit, one bounded wait each, both over by STOP_OFFSETS_MS
  * after the signal (the handler set that deadline for a checkpoint already waiting, too): 1 when
- * the offsets were committed. Then the revoke in the consumer's close does neither again. */
+ * the offsets were committed. Then the revoke in the consumer's close does neither again. The
+ * loop's checkpoint under way is settled first, within the same deadline; when the stop's own
+ * fails, the positions that one noted are committed if it was acknowledged. */
 static int stop_offsets(struct analyzer *a, int64_t stop_at, int *unanswered)
 {
     int64_t by = stop_at + STOP_OFFSETS_MS;
     vg_info("stopping: committing offsets", "wait_ms=%lld",
             (long long)(by > vg_mono_ms() ? by - vg_mono_ms() : 0));
     atomic_store(&g_ckpt_stop_by, by); /* also when the stop did not come from a signal */
+    struct positions at;
+    int at_ok = ckpt_finish(a, &at);
     int rc = -ETIMEDOUT, checkpointed = checkpoint(a);
-    if (checkpointed) {
+    if (checkpointed || at_ok) {
         /* A checkpoint acknowledged just in time: the broker answers, a second is enough. */
         int64_t commit_by = vg_mono_ms() + 1000;
-        rc = commit_positions_by(a, a->rk, by > commit_by ? by : commit_by);
+        rc = commit_positions_by(a, a->rk, by > commit_by ? by : commit_by,
+                                 checkpointed ? NULL : &at);
+        checkpointed = 1;
     }
+    free_positions(&at);
     atomic_store(&g_stopping, 1);
     *unanswered = rc == -ETIMEDOUT && checkpointed;
     return rc == 0;
@@ -1452,14 +1637,20 @@ static void run_loop(struct analyzer *a)
             a->state_touched = 0;
             dirty = 1;
         }
-        if (dirty && now >= next_commit) {
+        /* The checkpoint under way, if any, settled without waiting: the loop goes on
+         * consuming and ticking while the broker takes its time (ckpt_start). */
+        if (ckpt_poll(a) < 0)
+            dirty = 1;
+        if (dirty && now >= next_commit && !g_ckpt.active) {
             /* With a state topic, the checkpoint sets the pace of commits; a failed one is
-             * tried again at the next interval, whether or not messages come meanwhile. */
+             * tried again at the next interval, whether or not messages come meanwhile. Hosts
+             * changed while one is under way stay marked for the next. */
             dirty = 0;
-            vg_notify_watchdog_ahead(now, BROKER_WAIT_MS);
-            if (checkpoint(a))
-                commit_positions(a->rk, 1);
-            else
+            vg_notify_watchdog_ahead(now, BROKER_WAIT_MS); /* building the records */
+            int rc = ckpt_start(a);
+            if (rc == 1)
+                commit_positions(a->rk, 1, NULL);
+            else if (rc == 0)
                 dirty = 1;
             next_commit = now + (g_state ? a->cfg.state_checkpoint_ms : a->cfg.commit_interval_ms);
         }

@@ -69,6 +69,11 @@ struct ent {
     unsigned trial_every; /* checkpoints between such trials */
     int trying;           /* 1 + the step of the trial in flight, 0: none */
     size_t refused_bytes; /* of the record the broker refused last */
+    /* Bumped by every touch and drop; sent_gen: its value when the checkpoint in flight wrote the
+     * host. A host changed since stays dirty when that checkpoint is acknowledged: the loop goes
+     * on processing while the checkpoint waits for the broker (vg_state_topic_ckpt_poll). */
+    uint64_t gen, sent_gen;
+    int flying; /* in st->flight */
     char name[];
 };
 
@@ -103,9 +108,11 @@ struct vg_state_topic {
     rd_kafka_resp_err_t flush_err;
     struct ent *trials[TRIALS_MAX];
     size_t n_trials, next_trial;
-    /* touch, drop and forget: a checkpoint that sees this move while it waited settles nothing
-     * (the dirty list it wrote is no longer the one it would clear). */
-    uint64_t changes, changes_at;
+    /* The hosts the checkpoint under way wrote (a copy of the dirty list when it queued them;
+     * NULL where one was forgotten since), and how many of them were tombstones. */
+    struct ent **flight;
+    size_t n_flight, cap_flight, n_tombs;
+    double blocked_s; /* of the step under way: the caller waited in vg_state_topic_ckpt_wait */
     /* Refused trials, counted by the delivery callback, which runs in the wait outside the
      * caller's lock: added to st.trials_refused (read under that lock) by the settle step. */
     uint64_t trials_refused;
@@ -194,11 +201,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 /* Best effort: a cluster that refuses (no ACL for CreateTopics, say) leaves it to the operator,
  * and auto-creation would give a topic that is not compacted, so say so. When no broker answered
  * the metadata request, whether the topic exists is unknown and it is no advice to create it:
- * a mistyped bootstrap_servers used to be told to create the topic. */
-static void create_topic(struct vg_state_topic *st, int timeout_ms)
+ * a mistyped bootstrap_servers used to be told to create the topic. Waits check_ms for the
+ * metadata, then timeout_ms for the creation. */
+static void create_topic(struct vg_state_topic *st, int check_ms, int timeout_ms)
 {
     rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
-    int have = vg_kafka_topic_partitions(st->producer, st->topic, 1, timeout_ms, &why);
+    int have = vg_kafka_topic_partitions(st->producer, st->topic, 1, check_ms, &why);
     if (have < 0) {
         /* Checked again at each checkpoint until a broker answers, before anything is written
          * (vg_state_topic_checkpoint): a record would have the producer auto-create the topic
@@ -288,7 +296,7 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
             RD_KAFKA_CONF_OK ||
         (st->max_bytes = strtoul(mb, NULL, 10)) == 0)
         st->max_bytes = 1000000; /* librdkafka's own default */
-    create_topic(st, 5000);
+    create_topic(st, 5000, 5000);
     *out = st;
     return 0;
 }
@@ -297,7 +305,6 @@ static int mark_dirty(struct vg_state_topic *st, struct ent *x);
 
 int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t partition)
 {
-    st->changes++;
     struct ent *x = vg_strmap_get(&st->hosts, host);
     if (!x && partition < 0)
         return -ENOENT;
@@ -316,16 +323,17 @@ int vg_state_topic_touch(struct vg_state_topic *st, const char *host, int32_t pa
     if (partition >= 0)
         x->partition = partition;
     x->tombstone = 0; /* back before the checkpoint that would have deleted it */
+    x->gen++;
     return mark_dirty(st, x);
 }
 
 void vg_state_topic_drop(struct vg_state_topic *st, const char *host)
 {
-    st->changes++;
     struct ent *x = vg_strmap_get(&st->hosts, host);
     if (!x)
         return;
     x->tombstone = 1;
+    x->gen++;
     /* Without memory for the mark, the record stays: a restart restores the host, which is
      * forgotten again one limits.host_idle later. */
     if (mark_dirty(st, x) < 0)
@@ -618,18 +626,64 @@ int vg_state_topic_producer_failed(const struct vg_state_topic *st, char *why, s
     return 1;
 }
 
+/* The checkpoint under way wrote nothing any more (settled, failed or abandoned). */
+static void land_flight(struct vg_state_topic *st)
+{
+    for (size_t i = 0; i < st->n_flight; i++)
+        if (st->flight[i])
+            st->flight[i]->flying = 0;
+    st->n_flight = 0;
+}
+
+/* Notes the dirty hosts as written by the checkpoint under way, each at its generation now.
+ * 0, or -ENOMEM (counted, err set). */
+static int take_flight(struct vg_state_topic *st, char *err, size_t errlen)
+{
+    if (st->n_dirty > st->cap_flight) {
+        struct ent **f = realloc(st->flight, st->n_dirty * sizeof(*f));
+        if (!f) {
+            st->st.checkpoint_errors++;
+            return vg_err(err, errlen, -ENOMEM, "state checkpoint: out of memory");
+        }
+        st->flight = f;
+        st->cap_flight = st->n_dirty;
+    }
+    for (size_t i = 0; i < st->n_dirty; i++) {
+        struct ent *x = st->dirty[i];
+        x->sent_gen = x->gen;
+        x->flying = 1;
+        st->flight[i] = x;
+    }
+    st->n_flight = st->n_dirty;
+    return 0;
+}
+
+/* What a test waits for before it probes the API or sends more while a checkpoint waits
+ * (test_state_size). */
+static void say_waiting(const struct vg_state_topic *st)
+{
+    int64_t left = st->deadline - vg_mono_ms();
+    vg_debug("state checkpoint waiting for the broker", "wait_ms=%lld",
+             (long long)(left > 0 ? left : 0));
+}
+
 /* Queues the record of every dirty host; the checkpoint's deadline starts here. 1 (wait, then
  * settle), or negative with err set. */
 static int produce_records(struct vg_state_topic *st, const struct vg_engine *e,
                            const struct vg_models *ms, char *err, size_t errlen)
 {
     st->phase = CKPT_IDLE;
+    land_flight(st);
     purge_unsent(st);
     st->delivery_errors = 0;
     clock_gettime(CLOCK_MONOTONIC, &st->t0);
     int64_t deadline = vg_mono_ms() + st->timeout_ms;
     st->bytes = 0;
+    st->n_tombs = 0;
     st->n_trials = st->next_trial = 0;
+    int frc = take_flight(st, err, errlen);
+    if (frc < 0)
+        return frc;
     for (size_t i = 0; i < st->n_dirty; i++) {
         struct ent *x = st->dirty[i];
         unsigned char *val = NULL;
@@ -638,9 +692,12 @@ static int produce_records(struct vg_state_topic *st, const struct vg_engine *e,
             /* Compaction then deletes every record of the host: the next owner does not bring
              * it back from the dead. */
             int prc = produce(st, x, NULL, 0);
-            if (prc < 0)
+            if (prc < 0) {
+                land_flight(st);
                 return vg_err(err, errlen, prc, "state checkpoint: produce to %s: %s", st->topic,
                               st->last_error);
+            }
+            st->n_tombs++;
             continue;
         }
         int rc = make_fitting(st, e, ms, x, &val, &len);
@@ -649,19 +706,23 @@ static int produce_records(struct vg_state_topic *st, const struct vg_engine *e,
         if (rc == -ENOENT || rc == -E2BIG)
             continue; /* refused host (limits), or too large: nothing to keep (logged) */
         if (rc < 0) {
+            land_flight(st);
             st->st.checkpoint_errors++;
             return vg_err(err, errlen, rc, "state checkpoint of %s: %s", x->name,
                           rc == -ENOMEM ? "out of memory" : "model state too large");
         }
-        if (produce(st, x, val, len) < 0)
+        if (produce(st, x, val, len) < 0) {
+            land_flight(st);
             return vg_err(err, errlen, -EIO, "state checkpoint: produce to %s: %s", st->topic,
                           st->last_error);
+        }
         st->bytes += len;
     }
     clock_gettime(CLOCK_MONOTONIC, &st->t1);
     st->deadline = deadline;
-    st->changes_at = st->changes;
+    st->blocked_s = 0;
     st->phase = CKPT_RECORDS;
+    say_waiting(st);
     return 1;
 }
 
@@ -682,6 +743,7 @@ int vg_state_topic_ckpt_produce(struct vg_state_topic *st, const struct vg_engin
         st->deadline =
             vg_mono_ms() + (timeout_ms < CHECK_TIMEOUT_MS ? timeout_ms : CHECK_TIMEOUT_MS);
         st->phase = CKPT_CHECK;
+        say_waiting(st);
         return 1;
     }
     return produce_records(st, e, ms, err, errlen);
@@ -705,34 +767,74 @@ static rd_kafka_resp_err_t flush_until(struct vg_state_topic *st, int64_t deadli
     }
 }
 
-void vg_state_topic_ckpt_wait(struct vg_state_topic *st)
+/* The step's deadline, or *st->stop_by when a stop set an earlier one. */
+static int64_t step_by(const struct vg_state_topic *st)
 {
     int64_t by = st->deadline, stop_by = st->stop_by ? atomic_load(st->stop_by) : 0;
-    if (stop_by && stop_by < by)
-        by = stop_by;
-    int64_t left = by - vg_mono_ms();
+    return stop_by && stop_by < by ? stop_by : by;
+}
+
+void vg_state_topic_ckpt_wait(struct vg_state_topic *st)
+{
+    struct timespec w0;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    int64_t left = step_by(st) - vg_mono_ms();
     int ms = left > 0 ? (int)left : 0;
-    /* What a test waits for before it probes the API during the wait (test_state_size). */
-    if (st->phase != CKPT_IDLE)
-        vg_debug("state checkpoint waiting for the broker", "wait_ms=%d", ms);
     if (st->phase == CKPT_CHECK)
-        create_topic(st, ms);
+        create_topic(st, ms, ms);
     else if (st->phase != CKPT_IDLE)
         st->flush_err = flush_until(st, st->deadline, 1);
     clock_gettime(CLOCK_MONOTONIC, &st->t2);
+    st->blocked_s +=
+        (double)(st->t2.tv_sec - w0.tv_sec) + (double)(st->t2.tv_nsec - w0.tv_nsec) / 1e9;
+}
+
+/* How long one vg_state_topic_ckpt_poll may ask whether the state topic exists: a metadata
+ * request cannot be polled, and the loop that calls it runs a 100 ms tick. */
+#define CHECK_SLICE_MS 100
+
+int vg_state_topic_ckpt_poll(struct vg_state_topic *st)
+{
+    if (st->phase == CKPT_IDLE)
+        return 0;
+    int64_t by = step_by(st), left = by - vg_mono_ms();
+    if (st->phase == CKPT_CHECK) {
+        /* Once a broker answers, the topic's creation (if it is missing) is waited for as
+         * before: it happens once. */
+        create_topic(st,
+                     left <= 0               ? 0
+                     : left > CHECK_SLICE_MS ? CHECK_SLICE_MS
+                                             : (int)left,
+                     left > 0 ? (int)left : 0);
+        if (!st->topic_checked && vg_mono_ms() < by)
+            return 1;
+    } else {
+        /* Delivery reports, as rd_kafka_flush serves them; what it waits for is the same: the
+         * producer holds nothing more of this checkpoint's. */
+        rd_kafka_poll(st->producer, 0);
+        if (rd_kafka_outq_len(st->producer) > 0 && left > 0)
+            return 1;
+        st->flush_err = rd_kafka_outq_len(st->producer) > 0 ? RD_KAFKA_RESP_ERR__TIMED_OUT : 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &st->t2);
+    return 0;
 }
 
 /* The next trial due (after the checkpoint's own records: a trial taken lands later in the log
- * and so wins), each alone. 1: one is in flight; 0: none left, or the deadline has passed. */
+ * and so wins), each alone. 1: one is in flight; 0: none left, or the deadline has passed. A
+ * host forgotten since the records were written is no longer in the list. */
 static int next_trial(struct vg_state_topic *st, const struct vg_engine *e,
                       const struct vg_models *ms)
 {
     st->phase = CKPT_IDLE;
-    while (st->next_trial < st->n_trials && vg_mono_ms() < st->deadline)
-        if (start_trial(st, e, ms, st->trials[st->next_trial++])) {
+    while (st->next_trial < st->n_trials && vg_mono_ms() < st->deadline) {
+        struct ent *x = st->trials[st->next_trial++];
+        if (x && start_trial(st, e, ms, x)) {
             st->phase = CKPT_TRIAL;
+            say_waiting(st);
             return 1;
         }
+    }
     return 0;
 }
 
@@ -754,44 +856,71 @@ int vg_state_topic_ckpt_settle(struct vg_state_topic *st, const struct vg_engine
         return produce_records(st, e, ms, err, errlen);
     }
     if (phase == CKPT_TRIAL)
-        return st->changes == st->changes_at ? next_trial(st, e, ms) : 0;
+        return next_trial(st, e, ms);
     if (phase != CKPT_RECORDS)
         return 0;
     double build_s =
         (double)(st->t1.tv_sec - st->t0.tv_sec) + (double)(st->t1.tv_nsec - st->t0.tv_nsec) / 1e9;
     double wait_s =
         (double)(st->t2.tv_sec - st->t1.tv_sec) + (double)(st->t2.tv_nsec - st->t1.tv_nsec) / 1e9;
-    st->st.checkpoint_s += build_s + wait_s;
-    vg_debug("state checkpoint", "hosts=%zu bytes=%llu build_s=%.3f wait_s=%.3f", st->n_dirty,
+    /* The consumer thread's time: the build, and the wait only where the caller blocked in it
+     * (a revoke's or the stop's checkpoint); the run loop's goes on meanwhile. */
+    st->st.checkpoint_s += build_s + st->blocked_s;
+    st->blocked_s = 0;
+    vg_debug("state checkpoint", "hosts=%zu bytes=%llu build_s=%.3f wait_s=%.3f", st->n_flight,
              (unsigned long long)st->bytes, build_s, wait_s);
     if (st->flush_err || st->delivery_errors) {
+        land_flight(st); /* every host stays dirty */
         st->st.checkpoint_errors++;
         return vg_err(err, errlen, -EIO, "state checkpoint: %s",
                       st->flush_err ? "not acknowledged in time" : st->last_error);
     }
-    if (st->changes != st->changes_at) {
-        /* Hosts touched or forgotten while it waited: the dirty list is not the one written, so
-         * nothing is cleared, and the offsets wait for the next checkpoint. */
-        st->st.checkpoint_errors++;
-        return vg_err(err, errlen, -EAGAIN,
-                      "state checkpoint: hosts changed while it waited; taken again next time");
+    /* Acknowledged: clean, unless changed after its record was made (then the next checkpoint
+     * writes it again: a touch after a tombstone brings the host back, a drop after a record
+     * deletes it). Hosts forgotten meanwhile are NULL in the list. */
+    size_t sent = 0, n = 0;
+    for (size_t i = 0; i < st->n_flight; i++) {
+        struct ent *x = st->flight[i];
+        if (!x)
+            continue;
+        sent++;
+        if (x->gen == x->sent_gen)
+            x->dirty = 0;
     }
-    size_t dropped = 0;
-    for (size_t i = 0; i < st->n_dirty; i++) {
-        struct ent *x = st->dirty[i];
-        x->dirty = 0;
-        if (x->tombstone) {
-            dropped++;
+    for (size_t i = 0; i < st->n_dirty; i++)
+        if (st->dirty[i]->dirty)
+            st->dirty[n++] = st->dirty[i];
+    st->n_dirty = n;
+    for (size_t i = 0; i < st->n_flight; i++) {
+        struct ent *x = st->flight[i];
+        if (x && !x->dirty && x->tombstone) {
+            for (size_t t = 0; t < st->n_trials; t++)
+                if (st->trials[t] == x)
+                    st->trials[t] = NULL;
             free(vg_strmap_del(&st->hosts, x->name));
+            st->flight[i] = NULL;
         }
     }
-    st->st.hosts_written += st->n_dirty - dropped;
-    st->st.hosts_deleted += dropped;
+    land_flight(st);
+    size_t tombs = st->n_tombs < sent ? st->n_tombs : sent;
+    st->st.hosts_written += sent - tombs;
+    st->st.hosts_deleted += tombs;
     st->st.bytes_written += st->bytes;
-    st->n_dirty = 0;
     st->st.checkpoints++;
-    st->changes_at = st->changes;
     return next_trial(st, e, ms);
+}
+
+void vg_state_topic_ckpt_abandon(struct vg_state_topic *st)
+{
+    if (st->phase == CKPT_IDLE)
+        return;
+    st->phase = CKPT_IDLE;
+    land_flight(st);
+    st->n_trials = st->next_trial = 0;
+    /* Not sent yet: dropped now rather than written after the partitions' new owner took its
+     * hosts over. */
+    rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE);
+    rd_kafka_poll(st->producer, 0);
 }
 
 int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine *e,
@@ -807,7 +936,6 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
 
 void vg_state_topic_forget(struct vg_state_topic *st, const char *host)
 {
-    st->changes++;
     struct ent *x = vg_strmap_del(&st->hosts, host);
     if (!x)
         return;
@@ -816,6 +944,14 @@ void vg_state_topic_forget(struct vg_state_topic *st, const char *host)
             st->dirty[i] = st->dirty[--st->n_dirty];
             break;
         }
+    /* Written by the checkpoint under way: it settles without it (its record may still land,
+     * as one acknowledged just before would have). */
+    for (size_t i = 0; x->flying && i < st->n_flight; i++)
+        if (st->flight[i] == x)
+            st->flight[i] = NULL;
+    for (size_t i = 0; i < st->n_trials; i++)
+        if (st->trials[i] == x)
+            st->trials[i] = NULL;
     free(x);
 }
 
@@ -1130,6 +1266,7 @@ static void free_st(struct vg_state_topic *st)
         rd_kafka_conf_destroy(st->conf_tmpl);
     vg_strmap_free(&st->hosts, free_ent);
     free(st->dirty);
+    free(st->flight);
     free(st->topic);
     free(st->bootstrap);
     free(st);

@@ -1,8 +1,10 @@
 /* Detector state checkpoints in a compacted Kafka topic (default vigil.state), keyed by host.
  *
  * The analyzer marks every host it processed (vg_state_topic_touch), and at each checkpoint
- * writes those hosts' engine state and waits until the broker has all of it; only then does it
- * commit the consumer offsets. So a committed offset never runs ahead of the state it needs, and
+ * writes those hosts' engine state, notes the consumer positions it covers, and once the broker
+ * has all of it commits those positions (not the later ones it reached meanwhile: the run loop
+ * goes on consuming while a checkpoint waits). So a committed offset never runs ahead of the
+ * state it needs, and
  * whoever owns a partition next (a restarted analyzer, or another group member after a
  * rebalance) restores the hosts of that partition (vg_state_topic_restore) and continues their
  * scores where they were, instead of warming up again. Messages processed after the last
@@ -17,7 +19,7 @@
  * Version 1 records (u32 partition, engine record; no header) are still read.
  *
  * Not thread-safe: the consumer thread uses it, holding the analyzer's lock around the engine,
- * except for vg_state_topic_ckpt_wait, which it calls without that lock, and
+ * except for vg_state_topic_ckpt_wait and _ckpt_poll, which it calls without that lock, and
  * vg_state_topic_restore, which takes that lock itself only to change st, the engine and the
  * models (the consumer thread waits for it meanwhile).
  */
@@ -55,7 +57,9 @@ struct vg_state_topic_stats {
     uint64_t hosts_written;
     uint64_t hosts_deleted; /* tombstones written for hosts forgotten after limits.host_idle */
     uint64_t bytes_written; /* record values produced by completed checkpoints */
-    double checkpoint_s;    /* consumer-thread time spent writing checkpoints */
+    double checkpoint_s;    /* consumer-thread time spent writing checkpoints: building the
+                             * records, and the waits for the broker it blocked in
+                             * (vg_state_topic_ckpt_wait), not those it polled */
     uint64_t hosts_restored;
     uint64_t restore_errors;  /* corrupt or unreadable records, skipped */
     uint64_t models_restored; /* host model states restored (blobs of the records) */
@@ -105,14 +109,26 @@ int vg_state_topic_checkpoint(struct vg_state_topic *st, const struct vg_engine 
  *       rc = vg_state_topic_ckpt_settle(...);   under it: takes the result, maybe queues more
  *   }
  *
- * rc as vg_state_topic_checkpoint's once it is not 1. Meanwhile only the wait's own delivery
- * callbacks change st, and the caller must not use st otherwise (touch, drop, forget: a
- * checkpoint that sees one of them happened while it waited fails, the hosts staying marked).
- * e and ms may change while it waits: what was queued is their state when it was queued. */
+ * or, so that the caller goes on with its work meanwhile, vg_state_topic_ckpt_poll in place of
+ * the wait, settling once it returns 0. rc as vg_state_topic_checkpoint's once it is not 1; one
+ * checkpoint at a time (produce only once the last settled to other than 1, or was abandoned).
+ * Meanwhile the caller may touch, drop and forget hosts: a host changed after its record was
+ * queued stays marked for the next checkpoint when this one is acknowledged, and a host
+ * forgotten is left out of it. e and ms may change too: what was queued is their state when it
+ * was queued (a trial, queued by a settle, is their state then). */
 int vg_state_topic_ckpt_produce(struct vg_state_topic *st, const struct vg_engine *e,
                                 const struct vg_models *ms, int timeout_ms, char *err,
                                 size_t errlen);
 void vg_state_topic_ckpt_wait(struct vg_state_topic *st);
+/* Serves the producer's delivery reports without waiting: 1 while the step under way still
+ * waits for the broker and its deadline has not passed, 0 when it is to be settled (or nothing
+ * is under way). While a broker has not yet said whether the topic exists, it waits up to 100 ms
+ * for that answer. */
+int vg_state_topic_ckpt_poll(struct vg_state_topic *st);
+/* Gives up the checkpoint under way without its result (the consumer lost its partitions: no
+ * offset can be committed, and the hosts go elsewhere): its hosts stay marked, its records not
+ * sent yet are dropped. Nothing is counted. */
+void vg_state_topic_ckpt_abandon(struct vg_state_topic *st);
 int vg_state_topic_ckpt_settle(struct vg_state_topic *st, const struct vg_engine *e,
                                const struct vg_models *ms, char *err, size_t errlen);
 

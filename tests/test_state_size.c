@@ -9,7 +9,8 @@
  * analyzer's state producer only), analyzers in processes of their own, kcat for the metrics.
  * Every wait has a deadline; nothing is timed but that the API answers well within a
  * checkpoint's wait for the broker. Also: what the analyzer says when it cannot
- * create the state topic, and its API while the state topic's broker is down. */
+ * create the state topic, its API while the state topic's broker is down, and its run loop,
+ * which goes on consuming and ticking while a checkpoint waits. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -588,6 +589,109 @@ static void healthz_answers_while_a_checkpoint_waits_for_an_unreachable_broker(v
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 30000), 0);
 }
 
+/* The run loop waited for each checkpoint's acknowledgement, up to CHECKPOINT_WAIT_MS: during an
+ * outage of the state topic's broker it consumed nothing, and its 100 ms tick (host_silent, group
+ * waits, repeats, silences, scaling policies) ran once per failed checkpoint, so alerts and
+ * scaling decisions came up to 10 s late. Now a checkpoint waits on its own: while the first
+ * checkpoint of the outage is still unacknowledged (no failure counted yet), the loop consumes
+ * every tick sent meanwhile and its tick fires host_silent for a host that stopped sending. Once
+ * the broker is back, the offsets committed add up to every message consumed. Nothing is timed:
+ * the failure of that checkpoint is the condition the others must come before. */
+static void the_loop_consumes_and_ticks_while_a_checkpoint_waits_for_the_broker(void **state)
+{
+    struct setup *s = *state;
+    struct vg_ap a;
+    vg_ap_broker_control(s->dir, "coordinator group vigil-analyzer 1");
+    const char *sets[] = {"state.checkpoint_interval=200ms", "log.level=debug",
+                          "alert.host_silent_after=3s", NULL};
+    const char *waiting = "msg=\"state checkpoint waiting for the broker\"";
+    vg_ap_start(&a, s->dir, "ckpt-loop", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "loop-quiet", SMALL_SERIES, 0, 5);
+    send_ticks(s->dir, s->bootstrap, "loop-flow", SMALL_SERIES, 0, 5);
+    vg_ap_wait_seq(&a, "loop-quiet", 5);
+    vg_ap_wait_seq(&a, "loop-flow", 5);
+    wait_checkpointed(&a);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_hosts_silent"), 0);
+    double errors0 = vg_ap_metric(&a, "vigil_state_checkpoint_errors_total");
+    double acked0 = vg_ap_metric(&a, "vigil_state_checkpoints_total");
+    int waiting0 = vg_tp_count(a.log, waiting);
+    /* loop-quiet sends no more: its host_silent is due 3 s after its last tick. */
+    vg_ap_broker_control(s->dir, "down 2");
+    send_ticks(s->dir, s->bootstrap, "loop-flow", SMALL_SERIES, 5, 6);
+    int64_t end = vg_tp_mono_ms() + 3 * CHECKPOINT_WAIT_MS;
+    while (vg_tp_count(a.log, waiting) <= waiting0 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(20);
+    if (vg_tp_count(a.log, waiting) <= waiting0)
+        fail_msg("%s: no checkpoint waiting with the state topic's broker down", a.log);
+    /* A checkpoint waits. loop-flow goes on sending (host_silent needs other hosts' messages
+     * arriving) until loop-quiet is silent and the last tick is consumed, or that checkpoint
+     * fails. */
+    int t = 6, silent = 0;
+    int64_t seq = 0;
+    double errors = errors0;
+    while (vg_tp_mono_ms() < end) {
+        send_ticks(s->dir, s->bootstrap, "loop-flow", SMALL_SERIES, t, t + 1);
+        t++;
+        vg_tp_pause_ms(100);
+        silent = (int)vg_ap_metric(&a, "vigil_hosts_silent");
+        seq = vg_ap_last_seq(&a, "loop-flow");
+        errors = vg_ap_metric(&a, "vigil_state_checkpoint_errors_total");
+        if (errors != errors0 || (silent == 1 && seq == t))
+            break;
+    }
+    /* Read after the others: they happened before it failed. */
+    if (errors != errors0 || silent != 1 || seq != t)
+        fail_msg("%s: while the checkpoint waited: hosts_silent=%d, loop-flow at %lld of %d; "
+                 "checkpoint errors %g -> %g",
+                 a.log, silent, (long long)seq, t, errors0, errors);
+    assert_true(vg_ap_metric(&a, "vigil_state_checkpoints_total") == acked0);
+    vg_ap_expect_log(&a, "msg=\"host silent\" host=loop-quiet");
+    /* Back: what was processed during the outage is checkpointed and its offsets committed. */
+    vg_ap_broker_control(s->dir, "up 2");
+    wait_checkpointed(&a);
+    wait_committed(s->bootstrap, (int64_t)vg_ap_metric(&a, "vigil_messages_consumed_total"));
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 30000), 0);
+}
+
+/* A host changed while a checkpoint is under way (the loop goes on processing meanwhile) stays to
+ * be written when that checkpoint is acknowledged: cleared with it, no later checkpoint would
+ * write its change while the commits went past it, and a restart would restore the older state
+ * and skip the change as a sequence gap. The state topic's broker answers slowly here (rtt), so
+ * that the host's next tick is processed while the first checkpoint waits. */
+static void a_host_changed_while_a_checkpoint_waits_stays_to_be_written(void **state)
+{
+    struct setup *s = *state;
+    struct vg_ap a;
+    vg_ap_broker_control(s->dir, "coordinator group vigil-analyzer 1");
+    const char *sets[] = {"state.checkpoint_interval=200ms", "log.level=debug", NULL};
+    const char *waiting = "msg=\"state checkpoint waiting for the broker\"";
+    vg_ap_start(&a, s->dir, "ckpt-redirty", s->bootstrap, sets);
+    send_ticks(s->dir, s->bootstrap, "redirty-1", SMALL_SERIES, 0, 5);
+    vg_ap_wait_seq(&a, "redirty-1", 5);
+    wait_checkpointed(&a);
+    double acked0 = vg_ap_metric(&a, "vigil_state_checkpoints_total");
+    int waiting0 = vg_tp_count(a.log, waiting);
+    vg_ap_broker_control(s->dir, "rtt 2 4000");
+    send_ticks(s->dir, s->bootstrap, "redirty-1", SMALL_SERIES, 5, 6);
+    int64_t end = vg_tp_mono_ms() + 3 * CHECKPOINT_WAIT_MS;
+    while (vg_tp_count(a.log, waiting) <= waiting0 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(20);
+    if (vg_tp_count(a.log, waiting) <= waiting0)
+        fail_msg("%s: no checkpoint waiting for the slow broker", a.log);
+    send_ticks(s->dir, s->bootstrap, "redirty-1", SMALL_SERIES, 6, 7);
+    vg_ap_wait_seq(&a, "redirty-1", 7);
+    if (vg_ap_metric(&a, "vigil_state_checkpoints_total") != acked0)
+        fail_msg("%s: the checkpoint was acknowledged before the tick came: nothing shown", a.log);
+    /* Acknowledged: redirty-1 changed after its record was made, so it is still to be written
+     * (by the next checkpoint, which waits as long for the slow broker). */
+    wait_at_least(&a, "vigil_state_checkpoints_total", acked0 + 1);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_state_hosts_pending"), 1);
+    vg_ap_broker_control(s->dir, "rtt 2 0");
+    wait_checkpointed(&a);
+    wait_committed(s->bootstrap, 7);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 30000), 0);
+}
+
 /* Waits until a's log holds needle at least n times; fails the test otherwise. */
 static void wait_count(const struct vg_ap *a, const char *needle, int n, int64_t ms)
 {
@@ -701,6 +805,10 @@ int main(void)
             readyz_is_not_ready_until_a_failed_state_producer_is_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(
             healthz_answers_while_a_checkpoint_waits_for_an_unreachable_broker, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            the_loop_consumes_and_ticks_while_a_checkpoint_waits_for_the_broker, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_host_changed_while_a_checkpoint_waits_stays_to_be_written,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             readyz_is_not_ready_while_checkpoints_fail_and_ready_after_one_succeeds, setup,
             teardown),
