@@ -94,6 +94,11 @@ struct agent {
     /* Counters; the delivery ones are written from librdkafka's callback, which runs on this
      * thread inside rd_kafka_poll(). */
     uint64_t ticks, produced, delivered, delivery_failed, produce_failed, encode_failed;
+    /* Grid points passed over because a tick ran past the next one (a slow collector, a
+     * stall): no message is sent for them, so they are counted, and logged as `tick late` at
+     * most once a minute (late_logged_ms, monotonic) with the slowest collector of the tick. */
+    uint64_t ticks_skipped;
+    int64_t late_logged_ms;
     /* The most a message may take: the wire format's limit, or what the producer's
      * message.max.bytes leaves of a record (message_budget). Larger ones are counted here. */
     size_t max_bytes;
@@ -333,11 +338,19 @@ static int once_budget(struct agent *a, char *err, size_t errlen)
     return rc;
 }
 
-/* Fills msg with one tick's metrics. */
-/* now_ms stamps the message (wall clock); collectors get the monotonic clock, since they only
+/* The collector of a tick that took longest, and how long (ms). */
+struct slowest {
+    const char *name;
+    int64_t ms;
+};
+
+/* Fills msg with one tick's metrics, and slow with the collector that took longest.
+ * now_ms stamps the message (wall clock); collectors get the monotonic clock, since they only
  * use differences and a wall-clock step must not distort a rate. */
-static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_ms)
+static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_ms,
+                         struct slowest *slow)
 {
+    *slow = (struct slowest){.name = "none", .ms = -1};
     vg_wire_msg_reset(msg);
     msg->version = VG_WIRE_VERSION;
     snprintf(msg->host, sizeof(msg->host), "%s", a->host);
@@ -350,7 +363,12 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
     for (size_t i = 0; i < a->n_coll; i++) {
         char cerr[VG_ERRLEN] = "", q[VG_ERRLEN + 8];
         struct running *r = &a->coll[i];
-        if (r->c->collect(r->state, vg_mono_ms(), msg, cerr, sizeof(cerr)) < 0) {
+        int64_t t0 = vg_mono_ms();
+        int rc = r->c->collect(r->state, t0, msg, cerr, sizeof(cerr));
+        int64_t took = vg_mono_ms() - t0;
+        if (took > slow->ms)
+            *slow = (struct slowest){.name = r->c->name, .ms = took};
+        if (rc < 0) {
             /* Log the first failure and then every 60th, so a broken source cannot flood; a
              * reason of another shape (fault_shape: not just its counts changed) at once, so a
              * second fault is not hidden behind the first. Every failure counts in the stats
@@ -363,6 +381,28 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
                         (unsigned long long)r->errors, vg_log_quote(q, sizeof(q), cerr));
             }
         }
+    }
+}
+
+/* A tick that ran past the next grid point: the points passed over get no message. Counted in
+ * ticks_skipped; logged the first time and then at most once a minute, with the tick's own time
+ * (took_ms), how late it started (started_late_ms: the loop itself was held up, e.g. by a
+ * stopped process), and its slowest collector, so that a collector that has become slow is
+ * named. */
+static void note_late(struct agent *a, uint64_t skipped, int64_t took_ms, int64_t started_late_ms,
+                      const struct slowest *slow)
+{
+    int64_t now = vg_mono_ms();
+    int first = a->ticks_skipped == 0;
+    a->ticks_skipped += skipped;
+    if (first || now - a->late_logged_ms >= 60000) {
+        a->late_logged_ms = now;
+        vg_warn("tick late",
+                "took_ms=%lld started_late_ms=%lld interval_ms=%lld skipped=%llu "
+                "ticks_skipped=%llu collector=%s collector_ms=%lld",
+                (long long)took_ms, (long long)started_late_ms, (long long)a->cfg.interval_ms,
+                (unsigned long long)skipped, (unsigned long long)a->ticks_skipped, slow->name,
+                (long long)slow->ms);
     }
 }
 
@@ -940,7 +980,7 @@ static void log_stats(struct agent *a)
             "spool_bytes=%llu "
             "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu "
             "spool_read_errors=%llu spool_failed=%llu "
-            "spool_late_reports=%llu%s",
+            "spool_late_reports=%llu ticks_skipped=%llu%s",
             (unsigned long long)a->ticks, (unsigned long long)collect_errors,
             (unsigned long long)a->produced, (unsigned long long)a->delivered,
             (unsigned long long)a->delivery_failed, (unsigned long long)a->produce_failed,
@@ -950,7 +990,8 @@ static void log_stats(struct agent *a)
             (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
             (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
             (unsigned long long)ss.read_errors, (unsigned long long)a->spool_failed,
-            (unsigned long long)ss.late_reports, local_stats(a, lt, sizeof lt));
+            (unsigned long long)ss.late_reports, (unsigned long long)a->ticks_skipped,
+            local_stats(a, lt, sizeof lt));
     flush_log(a);
 }
 
@@ -1181,10 +1222,11 @@ static int run_once(struct agent *a)
 {
     struct vg_wire_msg msg;
     vg_wire_msg_init(&msg);
-    collect_tick(a, &msg, vg_now_ms());
+    struct slowest slow;
+    collect_tick(a, &msg, vg_now_ms(), &slow);
     /* Rates need a second reading; a shorter gap than the interval keeps --once quick. */
     vg_sleep_ms(a->cfg.interval_ms < 1000 ? a->cfg.interval_ms : 1000, &g_stop);
-    collect_tick(a, &msg, vg_now_ms());
+    collect_tick(a, &msg, vg_now_ms(), &slow);
     char *buf, eerr[VG_ERRLEN];
     size_t len;
     int rc = vg_wire_encode(&msg, &buf, &len, eerr, sizeof(eerr));
@@ -1295,7 +1337,9 @@ static int run_loop(struct agent *a)
     vg_notify_ready("collecting");
     while (!g_stop) {
         int64_t due = next; /* this tick's grid point */
-        collect_tick(a, &msg, vg_now_ms());
+        int64_t began = vg_mono_ms();
+        struct slowest slow;
+        collect_tick(a, &msg, vg_now_ms(), &slow);
         a->ticks++;
         /* Scored before the message is queued, so `waiting` is what Kafka has not taken from
          * earlier ticks. */
@@ -1306,8 +1350,12 @@ static int run_loop(struct agent *a)
          * instead of bursting to catch up. */
         next += a->cfg.interval_ms;
         int64_t now = vg_mono_ms();
-        if (next <= now)
-            next = now + a->cfg.interval_ms - (now - start) % a->cfg.interval_ms;
+        if (next <= now) {
+            int64_t to = now + a->cfg.interval_ms - (now - start) % a->cfg.interval_ms;
+            note_late(a, (uint64_t)((to - next) / a->cfg.interval_ms), now - began, began - due,
+                      &slow);
+            next = to;
+        }
         /* A SIGHUP ends the wait only to reload; the tick still comes at its grid point, or
          * each SIGHUP would send a message of its own, within the interval. */
         for (wait_until(a, next, &wait_mask); g_reload && !g_stop;

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <sysexits.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1465,6 +1467,66 @@ static void agent_counts_collect_errors_and_logs_a_new_reason_at_once(void **sta
     free(dir);
 }
 
+/* A collector slower than the interval: the agent passed over the grid points it ran into without
+ * a word, and the stats line only showed `ticks` growing slowly. They are counted in
+ * ticks_skipped and a `tick late` warning names the slowest collector. The fixture's loadavg is a
+ * FIFO that a child answers 500 ms after each open, at interval=200ms. */
+static void agent_counts_ticks_a_slow_collector_skips_and_names_it(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("tick-late");
+    char proc[300], loadavg[320], log[300], cmd[1400];
+    snprintf(proc, sizeof proc, "%s/proc", dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(loadavg, sizeof loadavg, "%s/loadavg", proc);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    assert_int_equal(mkfifo(loadavg, 0600), 0);
+    pid_t writer = fork();
+    assert_true(writer >= 0);
+    if (writer == 0) {
+        static const char text[] = "0.50 0.40 0.30 1/100 1234\n";
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, even one that fails */
+        signal(SIGPIPE, SIG_IGN);
+        /* The pause comes before the open, not between the open and the close: a reader gets
+         * EOF only once no writer has the FIFO open, so a writer opening again at once could
+         * keep the agent reading for ever. */
+        for (;;) {
+            vg_tp_pause_ms(500);
+            int fd = open(loadavg, O_WRONLY); /* waits for the agent to open it */
+            if (fd < 0)
+                _exit(1);
+            ssize_t w = write(fd, text, sizeof text - 1);
+            (void)w;
+            close(fd);
+        }
+    }
+    snprintf(cmd, sizeof cmd,
+             "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
+             "--set local.detector=off --set flush_timeout=0s --set collectors=load "
+             "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
+             VG_AGENT_BIN, proc, log);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+    assert_true(vg_tp_wait_field(log, "ticks_skipped", 1, 15000) >= 1);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"tick late\"", 1000), 0);
+    char *o = vg_tp_read(log);
+    const char *late = strstr(o, "msg=\"tick late\"");
+    assert_non_null(late);
+    const char *eol = strchr(late, '\n');
+    const char *named = strstr(late, " collector=load ");
+    if (!named || (eol && named > eol))
+        fail_msg("tick late line does not name collector=load:\n%s", o);
+    free(o);
+    /* One line for the first late tick; the rest within the minute are only counted. */
+    assert_int_equal(vg_tp_count(log, "msg=\"tick late\""), 1);
+    /* The agent may be waiting in open(): the writer still answers, so it stops. */
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    kill(writer, SIGKILL);
+    waitpid(writer, NULL, 0);
+    free(dir);
+}
+
 /* One fault whose reason carries a count that moves from tick to tick (the net and disk
  * collectors say how many interfaces they left out, or how many names clean up alike): the same
  * fault, logged at its first tick and every 60th, not as a new reason on every tick, which would
@@ -2024,6 +2086,7 @@ int main(void)
         cmocka_unit_test(agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit),
         cmocka_unit_test(agent_counts_a_message_too_large_for_the_producer),
         cmocka_unit_test(agent_counts_collect_errors_and_logs_a_new_reason_at_once),
+        cmocka_unit_test(agent_counts_ticks_a_slow_collector_skips_and_names_it),
         cmocka_unit_test(agent_logs_a_fault_whose_count_moves_as_one_reason),
         cmocka_unit_test(check_config_refuses_or_warns_as_the_start_would),
         cmocka_unit_test(agent_warns_of_a_local_series_pattern_that_matches_nothing),
