@@ -110,16 +110,26 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
     return 0;
 }
 
+/* Whether path exists for this process. Not access(): it checks with the real uid and, for a
+ * non-root one, without capabilities, so the packaged unit (User=vigil with
+ * CAP_DAC_READ_SEARCH, tracefs mode 0700) would find no tracefs. stat() resolves the path as
+ * every other open here does, with the effective ids and capabilities. */
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
 /* Where tracefs' events are, mounting tracefs when it is nowhere; NULL when that failed, with the
- * reason in *why. libbpf reads tracepoint ids from the debugfs path when it exists, else from
- * /sys/kernel/tracing, so either will do. */
+ * reason in *why. /sys/kernel/tracing is tried first, then the debugfs path; either lists the
+ * same events. */
 static const char *tracefs_events(const char **why)
 {
     static int tried;
     static int mount_errno;
-    if (access(TRACEFS "/events", F_OK) == 0)
+    if (exists(TRACEFS "/events"))
         return TRACEFS "/events";
-    if (access(DEBUGFS_TRACING "/events", F_OK) == 0)
+    if (exists(DEBUGFS_TRACING "/events"))
         return DEBUGFS_TRACING "/events";
     if (!tried) {
         tried = 1;
@@ -130,7 +140,7 @@ static const char *tracefs_events(const char **why)
             mount_errno = errno;
         }
     }
-    if (access(TRACEFS "/events", F_OK) == 0)
+    if (exists(TRACEFS "/events"))
         return TRACEFS "/events";
     *why = mount_errno ? strerror(mount_errno) : "no events directory after mounting";
     return NULL;
@@ -207,9 +217,17 @@ int vg_bpf_select(struct bpf_object *obj, const char *collector, const struct vg
             return vg_err(err, errlen, -EINVAL, "%s: no program %s in the BPF object", collector,
                           tps[i].prog);
         int ex = tp_exists_resolved(cat, ev, &why);
-        /* A raw tracepoint attaches by name, so without tracefs the attach itself will tell. */
-        if (ex < 0)
+        /* A raw tracepoint attaches by name, so without tracefs the attach itself will tell
+         * (vg_bpf_attach leaves a missing optional one out). Said once per process. */
+        if (ex < 0) {
+            static int said;
+            if (!said++)
+                vg_info("tracepoint lookup skipped",
+                        "collector=%s reason=\"tracefs: %s\" effect=\"a missing optional "
+                        "tracepoint is found when attaching\"",
+                        collector, why ? why : "unavailable");
             ex = 1;
+        }
         if (ex == 0) {
             if (tps[i].required)
                 return vg_err(err, errlen, -ENOENT,
@@ -265,6 +283,16 @@ int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg
             if (l && !lerr)
                 present &= ~(1u << (i + 1));
         }
+        /* The lookup in vg_bpf_select could not be made (no tracefs in reach): a missing
+         * optional event shows here, and is left out as the lookup would have. */
+        if ((!l || lerr) && lerr == -ENOENT && !tps[i].required) {
+            vg_info("tracepoint missing",
+                    "collector=%s tracepoint=%s/%s not_reported=\"%s\" found=at_attach", collector,
+                    cat, ev, tps[i].loses ? tps[i].loses : "");
+            if (tps[i].older_form && i + 1 < n)
+                present &= ~(1u << (i + 1)); /* the same event: missing too */
+            continue;
+        }
         if (!l || lerr) {
             char what[160];
             snprintf(what, sizeof what, "attaching to raw tracepoint %s/%s", cat, ev);
@@ -275,6 +303,9 @@ int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg
         links->prog_fd[i] = bpf_program__fd(prog);
         links->present |= 1u << i;
     }
+    if (!links->present)
+        return vg_err(err, errlen, -ENOENT, "%s: none of its tracepoints exist on this kernel",
+                      collector);
     return 0;
 }
 

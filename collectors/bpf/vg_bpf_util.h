@@ -79,7 +79,9 @@ int vg_bpf_select(struct bpf_object *obj, const char *collector, const struct vg
 /* Turns a failed open or load (rc < 0) into a specific message, e.g. the privileges missing. */
 int vg_bpf_load_failed(const char *collector, const char *what, int rc, char *err, size_t errlen);
 
-/* Attaches the programs of the present tracepoints. On error detaches what it attached. */
+/* Attaches the programs of the present tracepoints. An optional one the kernel does not have
+ * (-ENOENT: the lookup in vg_bpf_select could not be made) is logged as missing and left out of
+ * links->present; any other failure, or nothing attached, fails, detaching what it attached. */
 int vg_bpf_attach(struct bpf_object *obj, const char *collector, const struct vg_bpf_tp *tps,
                   size_t n, unsigned present, struct vg_bpf_links *links, char *err, size_t errlen);
 void vg_bpf_detach(struct vg_bpf_links *links);
