@@ -250,6 +250,7 @@ static int open_collectors(struct agent *a, int check, char *err, size_t errlen)
         .bpf_btf_cache = a->cfg.bpf_btf_cache,
         .bpf_bpftool = a->cfg.bpf_bpftool,
         .max_message_bytes = a->max_bytes,
+        .check = check,
     };
     int rc = 0;
     size_t skipped = 0;

@@ -34,6 +34,7 @@
 #include "proc_read.h"
 #include "proc_scan.h"
 #include "vg_collector.h"
+#include "vg_log.h"
 #include "vg_rate.h"
 #include "vg_util.h"
 
@@ -170,6 +171,12 @@ struct cg_state {
     struct cg *cg; /* sorted by prefix */
     size_t n;
     size_t matched; /* distinct cgroups the last scan found, before the cap */
+    /* The last scan matched nothing, and that was logged: said once, at init or when the count
+     * drops to 0, and again when cgroups match once more. A typo, or a pattern for another
+     * layout (kubepods.slice/ against cgroupfs' kubepods/), would otherwise send nothing for
+     * ever without a word. */
+    int none_said;
+    char *select_text; /* cgroup.select as given, for those lines; owned */
     /* The tick's message may take this much (vg_wire_msg_size_max); 0: no limit. */
     size_t max_bytes;
     size_t suffix_bytes; /* the metric names' parts after "cgroup.<cgroup>.", all together */
@@ -580,7 +587,7 @@ static int has_glob(const char *s)
  * component, so that no pattern reaches outside the root. */
 static int parse_select(struct cg_state *st, const char *select, char *err, size_t errlen)
 {
-    if (!(st->select = strdup(select)))
+    if (!(st->select = strdup(select)) || !(st->select_text = strdup(select)))
         return vg_err(err, errlen, -ENOMEM, "cgroup: out of memory");
     char *save = NULL;
     for (char *p = strtok_r(st->select, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
@@ -829,6 +836,19 @@ static int scan(struct cg_state *st, char *err, size_t errlen)
         t[w++] = t[i];
     }
     st->matched = w;
+    if (w == 0 && f.rc == 0 && !st->none_said) { /* f.rc: not matched, or not listable */
+        char q[512];
+        vg_info("cgroup.select matches no cgroup",
+                "collector=cgroup root=%s select=%s rescan_every_ticks=%d", st->root,
+                vg_log_quote(q, sizeof q, st->select_text), CG_RESCAN_TICKS);
+        st->none_said = 1;
+    } else if (w > 0 && st->none_said) {
+        char q[512];
+        vg_info("cgroup.select matches cgroups again",
+                "collector=cgroup root=%s select=%s matched=%zu", st->root,
+                vg_log_quote(q, sizeof q, st->select_text), w);
+        st->none_said = 0;
+    }
     for (; w > st->max; w--)
         cg_free(st, &t[w - 1]);
 
@@ -1231,6 +1251,7 @@ static void cg_fini(void *state)
         cg_free(st, &st->cg[i]);
     free(st->cg);
     free(st->select);
+    free(st->select_text);
     vg_procbuf_free(&st->buf);
     blk_clear(st);
     free(st->blk);
@@ -1314,6 +1335,13 @@ static int cg_init(void **state, const struct vg_collector_cfg *cfg, char *err, 
         cg_fini(st);
         return rc;
     }
+    /* --check-config says what the selection finds here (none: said by scan already). */
+    if (cfg->check && st->matched) {
+        char q[512];
+        vg_info("cgroup.select matches",
+                "collector=cgroup root=%s select=%s matched=%zu reported=%zu", st->root,
+                vg_log_quote(q, sizeof q, st->select_text), st->matched, st->n);
+    }
     *state = st;
     return 0;
 }
@@ -1386,7 +1414,10 @@ const struct vg_collector vg_collector_cgroup = {
             "hybrid hosts /sys/fs/cgroup/unified, where only controllers not bound to v1 give "
             "their files). cgroup.select picks the cgroups, as globs of paths below the root; "
             "the tree is scanned again every 10 ticks, so new cgroups appear and removed ones "
-            "go. `<cgroup>` is the cgroup's path below the root with '/' written '.', other "
+            "go. A selection that matches no cgroup is logged (`cgroup.select matches no "
+            "cgroup`) at the start and whenever the count falls to 0, and again when cgroups "
+            "match once more; `--check-config` logs how many it matches. `<cgroup>` is the "
+            "cgroup's path below the root with '/' written '.', other "
             "characters outside [A-Za-z0-9_.:-] written '_', and a path longer than 120 bytes "
             "cut to its last 119 after a '_'; of two paths that come out alike only the one "
             "first in byte order is sent. A metric whose file the kernel does not provide for that "

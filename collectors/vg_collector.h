@@ -45,6 +45,7 @@ struct vg_collector_cfg {
      * loads with the whole kernel BTF. */
     const char *bpf_btf_cache;
     const char *bpf_bpftool; /* bpf_*: the bpftool that makes them; NULL: "bpftool" */
+    int check; /* init for --check-config: a collector may log what it found (cgroup: matches) */
 };
 
 struct vg_collector {

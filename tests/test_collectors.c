@@ -1830,6 +1830,105 @@ static void cgroup_select_globs(void **unused)
     }
 }
 
+/* stderr, where the log goes, into a file between capture_start and capture_end, which returns
+ * what was written (malloc'd). */
+static int g_saved_stderr = -1;
+static char g_capture[64];
+
+static void capture_start(void)
+{
+    snprintf(g_capture, sizeof g_capture, "/tmp/vg-coll-log-XXXXXX");
+    int fd = mkstemp(g_capture);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    g_saved_stderr = dup(2);
+    assert_true(g_saved_stderr >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    close(fd);
+}
+
+static char *capture_end(void)
+{
+    fflush(stderr);
+    dup2(g_saved_stderr, 2);
+    close(g_saved_stderr);
+    FILE *f = fopen(g_capture, "r");
+    assert_non_null(f);
+    char *buf = calloc(1, 65536);
+    assert_non_null(buf);
+    size_t n = fread(buf, 1, 65535, f);
+    buf[n] = '\0';
+    fclose(f);
+    unlink(g_capture);
+    return buf;
+}
+
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* A cgroup.select that matches nothing (a typo; kubepods.slice/ on a node whose kubelet uses
+ * cgroupfs' kubepods/) started the collector, which then sent nothing for ever, without a word.
+ * One info line says so at init, none more while it lasts, one when cgroups match again and one
+ * when they are gone again; --check-config (cfg.check) says how many a selection matches. */
+static void cgroup_select_matching_nothing_is_logged_at_init_and_on_change(void **unused)
+{
+    struct run r;
+    cg_setup(&r, "basic-1", "nonexistent.slice/*", 0);
+    capture_start();
+    int rc = run_init(&r);
+    int64_t now = T0;
+    for (int i = 0; rc == 0 && i < 25; i++, now += TICK) /* two rescans */
+        rc = run_tick(&r, now);
+    char *log = capture_end();
+    assert_int_equal(rc, 0);
+    print_message("%s", log);
+    assert_int_equal(count_of(log, "msg=\"cgroup.select matches no cgroup\" collector=cgroup "), 1);
+    assert_non_null(strstr(log, "select=\"nonexistent.slice/*\" rescan_every_ticks=10"));
+    free(log);
+
+    cg_put(&r, "nonexistent.slice/a.service/cpu.stat", "usage_usec 1000\n");
+    capture_start();
+    for (int i = 0; rc == 0 && i < 10; i++, now += TICK)
+        rc = run_tick(&r, now);
+    log = capture_end();
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_of(log, "msg=\"cgroup.select matches cgroups again\""), 1);
+    assert_non_null(strstr(log, " matched=1"));
+    assert_int_equal(count_of(log, "matches no cgroup"), 0);
+    free(log);
+
+    cg_rmtree(&r, "nonexistent.slice/a.service");
+    capture_start();
+    for (int i = 0; rc == 0 && i < 20; i++, now += TICK)
+        rc = run_tick(&r, now);
+    log = capture_end();
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_of(log, "msg=\"cgroup.select matches no cgroup\""), 1);
+    free(log);
+    run_teardown(&r);
+
+    /* --check-config: the count matched. A start says nothing when cgroups match. */
+    for (int check = 0; check <= 1; check++) {
+        cg_setup(&r, "basic-1", "kubepods.slice/*/*", 0);
+        r.cfg.check = check;
+        capture_start();
+        rc = run_init(&r);
+        log = capture_end();
+        assert_int_equal(rc, 0);
+        if (check)
+            assert_non_null(strstr(log, "msg=\"cgroup.select matches\" collector=cgroup "));
+        assert_int_equal(count_of(log, " matched=2 reported=2"), check);
+        assert_int_equal(count_of(log, "matches no cgroup"), 0);
+        free(log);
+        run_teardown(&r);
+    }
+}
+
 static void cgroup_bad_select_fails_init(void **unused)
 {
     static const char *const bad[] = {"/system.slice/*",
@@ -3131,6 +3230,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(cgroup_first_tick_sends_levels_only),
         cmocka_unit_test(cgroup_old_kernel_yields_fewer_metrics),
         cmocka_unit_test(cgroup_select_globs),
+        cmocka_unit_test(cgroup_select_matching_nothing_is_logged_at_init_and_on_change),
         cmocka_unit_test(cgroup_bad_select_fails_init),
         cmocka_unit_test(cgroup_disappears_and_reappears_starts_over),
         cmocka_unit_test(cgroup_recreated_between_ticks_starts_over),
