@@ -1346,14 +1346,28 @@ static int cg_init(void **state, const struct vg_collector_cfg *cfg, char *err, 
     return 0;
 }
 
+static int64_t (*scan_clock)(void) = vg_mono_ms;
+
+void vg_cgroup_set_scan_clock(int64_t (*now_ms)(void))
+{
+    scan_clock = now_ms ? now_ms : vg_mono_ms;
+}
+
 static int cg_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, char *err,
                       size_t errlen)
 {
     struct cg_state *st = state;
     int rc;
     st->tick++;
-    if (++st->ticks_since_scan >= CG_RESCAN_TICKS && (rc = scan(st, err, errlen)) < 0)
-        return rc;
+    if (++st->ticks_since_scan >= CG_RESCAN_TICKS) {
+        int64_t began = scan_clock();
+        if ((rc = scan(st, err, errlen)) < 0)
+            return rc;
+        /* The files are read after the scan, which on a large tree takes tens of ms: stamped
+         * with now_ms, the rescan tick's rates would be high by that much over the interval, and
+         * the next tick's low. */
+        now_ms += scan_clock() - began;
+    }
     struct pass p = {st, NULL, now_ms, out, err, errlen, 0};
     /* Past the message's size limit Kafka would refuse the whole tick: the cgroups that do not
      * fit are left out, the last by name first, as cgroup.max leaves them. What the other
@@ -1379,6 +1393,11 @@ static int cg_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, char
         p.c = &st->cg[i];
         if (st->max_bytes && used + cg_size_max(st, p.c) > st->max_bytes) {
             reported = i;
+            /* Not read while left out: when they fit again (60 to 120 ticks on), a rate against
+             * the last reading would be the average over that gap, sent as this tick's. They
+             * start over instead, skipping one sample. */
+            for (size_t k = i; k < st->n; k++)
+                memset(st->cg[k].rate, 0, sizeof st->cg[k].rate);
             break;
         }
         used += cg_size_max(st, p.c);
@@ -1427,7 +1446,8 @@ const struct vg_collector vg_collector_cgroup = {
             "and those that would take the tick's message past the size Kafka takes (each counted "
             "at its longest, beside the most the other collectors sent over the last 60 to 120 "
             "ticks, so that the same ones are sent every tick; docs/wire-format.md), are left "
-            "out, the last by name first, and the log says how many.",
+            "out, the last by name first, and the log says how many; one left out starts its rates "
+            "over when it fits again, so its first value after the gap is not an average over it.",
     .metrics = cg_metrics,
     .n_metrics = VG_ARRAY_LEN(cg_metrics),
     .init = cg_init,

@@ -77,6 +77,10 @@ extern const struct vg_collector *const vg_collectors[];
 /* Finds a collector by name, or NULL. */
 const struct vg_collector *vg_collector_find(const char *name);
 
+/* Tests only: the clock (monotonic ms) the cgroup collector times its rescan with, so that a
+ * test can make the scan take a known time; NULL restores vg_mono_ms. */
+void vg_cgroup_set_scan_clock(int64_t (*now_ms)(void));
+
 /* Writes the metric reference (docs/metrics.md) generated from every collector's table.
  * Returns 0, or -EIO when f reports a write error. */
 int vg_collectors_write_markdown(FILE *f);

@@ -1929,6 +1929,42 @@ static void cgroup_select_matching_nothing_is_logged_at_init_and_on_change(void 
     }
 }
 
+static int64_t g_scan_clock;
+
+/* Every reading of the rescan's clock is 400 ms after the one before: the scan takes 400 ms. */
+static int64_t slow_scan_clock(void)
+{
+    return g_scan_clock += 400;
+}
+
+/* Every 10th tick rescans the tree before reading the files, yet its rates were stamped with the
+ * time taken before the scan: high by the scan's share of the interval, and the next tick's low by
+ * as much (a sawtooth every 10 ticks). The rates now cover the interval between the readings. */
+static void cgroup_rates_of_the_rescan_tick_cover_the_time_between_readings(void **unused)
+{
+    struct run r;
+    const char *pct = "cgroup.system.slice.ssh.service.cpu_pct";
+    cg_setup(&r, "basic-1", "system.slice/ssh.service", 0);
+    vg_cgroup_set_scan_clock(slow_scan_clock);
+    assert_int_equal(run_init(&r), 0);
+    /* One second of CPU time per 2 s tick, read at the ticks' times, and 400 ms after on the
+     * rescan tick (the 10th). */
+    for (int k = 1; k <= 11; k++) {
+        char text[64];
+        snprintf(text, sizeof text, "usage_usec %d\n", k * 1000000);
+        cg_put(&r, "system.slice/ssh.service/cpu.stat", text);
+        assert_int_equal(run_tick(&r, T0 + (k - 1) * TICK), 0);
+        if (k >= 2 && k <= 9)
+            assert_metric(&r.msg, pct, 50);
+        if (k == 10) /* 1 s of CPU over 2.4 s */
+            assert_metric(&r.msg, pct, 1000000 / 2.4 / 10000);
+    }
+    /* Tick 11, after the rescan tick read at +400 ms: 1 s of CPU over 1.6 s. */
+    assert_metric(&r.msg, pct, 1000000 / 1.6 / 10000);
+    vg_cgroup_set_scan_clock(NULL);
+    run_teardown(&r);
+}
+
 static void cgroup_bad_select_fails_init(void **unused)
 {
     static const char *const bad[] = {"/system.slice/*",
@@ -2130,6 +2166,62 @@ static size_t pods_sent(const struct vg_wire_msg *m, int *first, int *last)
         }
     }
     return n;
+}
+
+static int64_t still_clock(void)
+{
+    return 0;
+}
+
+/* A cgroup the message limit left out is not read; when it fit again, 60 to 120 ticks later, its
+ * first rates were the average over that whole gap against its last reading, sent as the current
+ * rate. It now skips one sample on its return, as a new cgroup does. */
+static void cgroup_left_out_by_the_limit_skips_one_sample_when_back(void **unused)
+{
+    struct run r;
+    cg_setup(&r, NULL, "pods/*", 300);
+    cg_put(&r, "cgroup.controllers", "cpu io memory\n");
+    for (int i = 0; i < 200; i++)
+        cg_put_pod(&r, i, 1000000);
+    r.cfg.max_message_bytes = 60000;
+    vg_cgroup_set_scan_clock(still_clock); /* rescans take no time: every interval is TICK */
+    assert_int_equal(run_init(&r), 0);
+    int first, last;
+    assert_int_equal(cg_tick_after_others(&r, T0, 0), -EMSGSIZE);
+    int sent = (int)pods_sent(&r.msg, &first, &last);
+    /* Many metrics of other collectors on one tick leave the cgroups from `out` on out, for 60
+     * to 120 ticks; cgroup `out` was read before. */
+    assert_int_equal(cg_tick_after_others(&r, T0 + TICK, 100), -EMSGSIZE);
+    int out = (int)pods_sent(&r.msg, &first, &last);
+    assert_true(out > 0 && out < sent);
+    char name[256];
+    snprintf(name, sizeof name,
+             "cgroup.pods.pod-%03d-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+             ".scope.cpu_pct",
+             out);
+    /* Busy (50%) while left out, idle from the tick it comes back: its true rate then is 0, the
+     * average over the gap near 50. */
+    int usage = 1000000, t = 2;
+    for (; t <= 130; t++) {
+        int n = (int)pods_sent(&r.msg, &first, &last);
+        if (n <= out)
+            usage += 1000000;
+        cg_put_pod(&r, out, usage);
+        cg_tick_after_others(&r, T0 + t * TICK, 0);
+        if ((int)pods_sent(&r.msg, &first, &last) > out)
+            break;
+    }
+    assert_true(t <= 130);
+    print_message("cgroup %d left out for %d ticks\n", out, t - 2);
+    const struct vg_metric *m = find(&r.msg, name);
+    if (m)
+        fail_msg("%s back after %d ticks: %g, the average over the gap", name, t - 2, m->value);
+    /* The tick after: the rate over that tick alone (0.2 s of CPU in 2 s). */
+    cg_put_pod(&r, out, usage + 200000);
+    cg_tick_after_others(&r, T0 + (t + 1) * TICK, 0);
+    assert_metric(&r.msg, name, 10);
+    vg_cgroup_set_scan_clock(NULL);
+    run_teardown(&r);
 }
 
 /* Kafka refuses a message past message.max.bytes whole, so a node with many cgroups lost every
@@ -3231,6 +3323,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(cgroup_old_kernel_yields_fewer_metrics),
         cmocka_unit_test(cgroup_select_globs),
         cmocka_unit_test(cgroup_select_matching_nothing_is_logged_at_init_and_on_change),
+        cmocka_unit_test(cgroup_rates_of_the_rescan_tick_cover_the_time_between_readings),
+        cmocka_unit_test(cgroup_left_out_by_the_limit_skips_one_sample_when_back),
         cmocka_unit_test(cgroup_bad_select_fails_init),
         cmocka_unit_test(cgroup_disappears_and_reappears_starts_over),
         cmocka_unit_test(cgroup_recreated_between_ticks_starts_over),
