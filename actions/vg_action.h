@@ -92,6 +92,9 @@ struct vg_receiver_cfg {
     /* The URL was read from a file (TYPE.url_file), as a credential: logs show
      * scheme://host[:port]/... only, whatever the type. */
     int url_hide_path;
+    /* What errors about the URL call it: for one read from a file, vg_urlfile_key's "TYPE.url_file
+     * (PATH)", so that the operator is sent to the file; NULL: KEY_PREFIX.url, or TYPE.url. */
+    const char *url_key;
     int64_t timeout_ms;         /* whole request; default 5000 */
     int64_t connect_timeout_ms; /* default 2000 */
     /* Default 8. Without keep_retrying, a notification is dropped after this many failed

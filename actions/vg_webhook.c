@@ -1460,9 +1460,12 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
         return vg_err(err, errlen, -ENOMEM, "%s: out of memory", tn);
     w->t = t;
     w->hide_path = t->url_is_secret || cfg->url_hide_path;
-    char key[96], plain[96], cakey[96];
+    char key[1024], plain[96], cakey[96];
     const char *pre = cfg->key_prefix;
-    snprintf(key, sizeof key, "%s.url", pre ? pre : tn);
+    if (cfg->url_key)
+        snprintf(key, sizeof key, "%s", cfg->url_key);
+    else
+        snprintf(key, sizeof key, "%s.url", pre ? pre : tn);
     int rc = parse_url(w, key, cfg->url ? cfg->url : t->default_url, err, errlen);
     if (rc == 0) {
         /* The same checks as the analyzer's config check, so that no path skips them. */

@@ -8,6 +8,7 @@
 
 #include "vg_collector.h"
 #include "vg_log.h" /* VG_LOG_LEVEL_CHOICES */
+#include "vg_urlfile.h"
 #include "vg_util.h"
 #include "vg_wire.h"
 
@@ -140,6 +141,12 @@ static const struct vg_cfg_key keys[] = {
      "delivery module libvigil-agent-webhook.so (libcurl; about 6 MiB more resident memory, "
      "mostly shared library pages)",
      NULL, VG_CFG_F_URL_CREDS},
+    {"local.webhook.url_file", VG_CFG_STRING, NULL, OFF(local_webhook_url_file), NOBOUND,
+     "VIGIL_LOCAL_WEBHOOK_URL_FILE",
+     "local guard: file holding local.webhook.url (one line, trimmed, read like a secret file "
+     "after the privilege drop: readable by `user`), for a URL that carries a credential "
+     "(user:password, ?token=): the config is readable by all; logs show scheme://host:port/... "
+     "only; set one of the two"},
     {"local.webhook.secret_file", VG_CFG_STRING, NULL, OFF(local_webhook_secret_file), NOBOUND,
      NULL,
      "local guard: file holding the HMAC-SHA256 key for X-Vigil-Signature, read after the "
@@ -205,6 +212,12 @@ int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
     int rc = check_collectors(c->collectors, err, errlen);
     if (rc)
         return rc;
+    /* Refused whether or not the file is read (local.detector off), as a reload refuses it. */
+    if (c->local_webhook_url && *c->local_webhook_url && c->local_webhook_url_file &&
+        *c->local_webhook_url_file)
+        return vg_err(err, errlen, -EINVAL,
+                      "both local.webhook.url and local.webhook.url_file are set; keep one (the "
+                      "file is the safer)");
     if (c->labels.n > VG_WIRE_LABELS_MAX)
         return vg_err(err, errlen, -EINVAL,
                       "labels: %zu of them, the wire format carries at most %d", c->labels.n,
@@ -252,6 +265,9 @@ void agent_config_warn(const struct agent_cfg *c)
                 (long long)c->flush_timeout_ms, UNIT_STOP_TIMEOUT_MS - STOP_MARGIN_MS,
                 UNIT_STOP_TIMEOUT_MS / 1000, vg_log_quote(q, sizeof(q), w ? w : "flush_timeout"));
     }
+    /* As the analyzer warns about its receivers' URLs. */
+    vg_urlfile_warn_inline("local.webhook.url", "local.webhook.url_file", c->local_webhook_url,
+                           c->local_webhook_url_file, 0);
     /* Notifications set these themselves after the host's labels, so that receivers can route on
      * them (actions/vg_action.c): a host label of the same name never reaches an alert. Warned,
      * not refused, so that a fleet's existing configs still start. */
@@ -268,4 +284,12 @@ void agent_config_warn(const struct agent_cfg *c)
                         "label=%s where=%s", reserved[j],
                         vg_log_quote(q, sizeof(q), w ? w : "labels"));
             }
+}
+
+int agent_read_url_file(struct agent_cfg *c, char *err, size_t errlen)
+{
+    if (strcmp(c->local_detector, "off") == 0)
+        return 0;
+    return vg_urlfile_read("local.webhook.url", "local.webhook.url_file", c->local_webhook_url_file,
+                           &c->local_webhook_url, err, errlen);
 }

@@ -44,6 +44,7 @@ struct agent_cfg {
     char *local_when;
     int64_t local_outage_after_ms;
     char *local_webhook_url;
+    char *local_webhook_url_file;
     char *local_webhook_secret_file;
     int local_webhook_allow_plain_http;
     char *local_webhook_tls_ca_file;
@@ -63,5 +64,12 @@ int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen);
  * Called once the log is set up (log.format, log.level), or by --check-config; at a start, a
  * check and each reload. */
 void agent_config_warn(const struct agent_cfg *c);
+
+/* Sets local.webhook.url to the URL in local.webhook.url_file (vg_urlfile_read: one line, read as
+ * a secret file, its credential parts scrubbed from logs), when that key is set and the local
+ * guard is on (local.detector is not off: the URL is not used otherwise). Called by the start
+ * after the privilege drop, by --check-config and by a reload (as `user` then), so that the file
+ * is read as the start reads it. 0 or negative errno, err naming the key and the path. */
+int agent_read_url_file(struct agent_cfg *c, char *err, size_t errlen);
 
 #endif

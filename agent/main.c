@@ -30,6 +30,7 @@
 #include "vg_runas.h"
 #include "vg_secret.h"
 #include "vg_spool.h"
+#include "vg_urlfile.h"
 #include "vg_util.h"
 #include "vg_wire.h"
 
@@ -1002,13 +1003,18 @@ static int local_send(void *ud, const struct vg_notification *n)
     return a->lact->submit(a->linst, n);
 }
 
-/* The local guard's receiver: the agent's local.webhook.* keys, named as such in errors. */
-static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c)
+/* The local guard's receiver: the agent's local.webhook.* keys, named as such in errors. A URL
+ * read from local.webhook.url_file is shown as scheme://host:port/... only, and errors about it
+ * name the file (kb holds that name). */
+static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c, char *kb, size_t kn)
 {
+    const char *file = c->local_webhook_url_file;
     return (struct vg_receiver_cfg){
         .type = "webhook",
         .name = "local",
         .url = c->local_webhook_url,
+        .url_hide_path = file && *file,
+        .url_key = vg_urlfile_key("local.webhook.url", "local.webhook.url_file", file, kb, kn),
         .secret_file = c->local_webhook_secret_file,
         .allow_plain_http = c->local_webhook_allow_plain_http,
         .tls_ca_file = c->local_webhook_tls_ca_file,
@@ -1017,14 +1023,24 @@ static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c)
 }
 
 /* The local webhook's check, as create() runs it at a start: URL, policy, CA bundle, secret file.
- */
+ * The URL is already read from local.webhook.url_file (agent_read_url_file, as root in a check
+ * run as root); the file is opened again here, as the user the start reads it as (in the child
+ * check_start runs this in), only opened so that a mode warning is not said twice. */
 static int check_local_webhook(const struct agent_cfg *c, char *err, size_t errlen)
 {
+    const char *file = c->local_webhook_url_file;
+    if (file && *file) {
+        int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+            return vg_err(err, errlen, -errno, "local.webhook.url_file: cannot open %s: %s", file,
+                          strerror(errno));
+        close(fd);
+    }
     const struct vg_local_http_ops *ops;
-    char aerr[VG_ERRLEN];
+    char aerr[VG_ERRLEN], kb[1024];
     if (vg_local_http_load(&ops, aerr, sizeof aerr) < 0)
         return vg_err(err, errlen, -ENOENT, "local.webhook.url needs %s", aerr);
-    struct vg_receiver_cfg rc = local_receiver_cfg(c);
+    struct vg_receiver_cfg rc = local_receiver_cfg(c, kb, sizeof kb);
     rc.check_only = 1;
     const struct vg_action *act;
     void *inst;
@@ -1153,15 +1169,23 @@ static int open_local(struct agent *a, char *err, size_t errlen)
     const struct agent_cfg *c = &a->cfg;
     if (strcmp(c->local_detector, "off") == 0)
         return 0;
+    /* As `user`, as --check-config and a reload read it. A file missing or unreadable is the
+     * config's fault (exit 78). */
+    if (agent_read_url_file(&a->cfg, err, errlen) < 0)
+        return -EINVAL;
     int has_url = c->local_webhook_url && *c->local_webhook_url;
     if (has_url) {
-        struct vg_receiver_cfg rc = local_receiver_cfg(c);
-        char aerr[VG_ERRLEN];
+        char aerr[VG_ERRLEN], kb[1024];
+        struct vg_receiver_cfg rc = local_receiver_cfg(c, kb, sizeof kb);
         enum vg_log_level lvl = VG_LOG_INFO;
         vg_log_level_parse(c->log_level, &lvl);
         if (vg_local_http_load(&a->lhttp, aerr, sizeof aerr) < 0)
             return vg_err(err, errlen, -ENOENT, "local.webhook.url needs %s", aerr);
         a->lhttp->log_init("agent", lvl, strcmp(c->log_format, "json") == 0);
+        /* The module logs with a secret registry of its own. */
+        if (c->local_webhook_url_file && *c->local_webhook_url_file &&
+            a->lhttp->register_url(c->local_webhook_url) < 0)
+            return vg_err(err, errlen, -ENOMEM, "local.webhook.url_file: cannot keep the URL");
         /* In the words of --check-config (check_local_webhook): the key is in them, for
          * vg_config_locate. */
         int crc = a->lhttp->create(&rc, &a->lact, &a->linst, aerr, sizeof aerr);
@@ -1263,7 +1287,8 @@ static void reload(struct agent *a)
     int rc = vg_config_load_all(&agent_config_table, &next, a->config_path, a->sets, a->n_sets, err,
                                 sizeof(err));
     int loaded = rc == 0; /* a later error is about a value: where it was set is looked up */
-    if (!rc && (rc = agent_config_check(&next, err, sizeof(err))) == 0) {
+    if (!rc && (rc = agent_config_check(&next, err, sizeof(err))) == 0 &&
+        (rc = agent_read_url_file(&next, err, sizeof(err))) == 0) {
         /* What the next start would refuse (exit 78, not restarted by the unit) is refused here,
          * as --check-config refuses it: a reload that said "reloaded" told the operator the file
          * was good. A copy of the agent, so that nothing running is touched. */
@@ -1576,7 +1601,11 @@ int main(int argc, char **argv)
     /* --check-config makes the producer the start makes, and destroys it. A start does not:
      * librdkafka numbers a process's clients, and a throwaway one first made the real producer
      * `producer-2` in its log lines and statistics; the real one's refusal is the config error
-     * there (open_producer). Not for --once, which makes no producer (once_budget). */
+     * there (open_producer). Not for --once, which makes no producer (once_budget). The URL
+     * file is read first, as the caller (root in a check run as root), for the dump; check_start
+     * opens it again as `user`. */
+    if (!rc && check)
+        rc = agent_read_url_file(&a.cfg, err, sizeof(err));
     if (!rc && check)
         rc = check_config(&a, once, 0, err, sizeof(err));
     if (rc) {

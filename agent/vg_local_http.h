@@ -20,7 +20,7 @@
 
 #define VG_LOCAL_HTTP_LIB   "libvigil-agent-webhook.so"
 #define VG_LOCAL_HTTP_ENTRY "vg_local_http_entry"
-#define VG_LOCAL_HTTP_ABI   3u /* 3: vg_action.stop */
+#define VG_LOCAL_HTTP_ABI   4u /* 3: vg_action.stop; 4: vg_receiver_cfg.url_key, register_url */
 
 struct vg_local_http_ops {
     unsigned abi;
@@ -30,6 +30,9 @@ struct vg_local_http_ops {
     void (*log_init)(const char *component, enum vg_log_level level, int json);
     /* vg_log_flush_suppressed() of the module's own rate limit, flushed with the agent's. */
     void (*log_flush_suppressed)(void);
+    /* vg_urlfile_register() of the module: a URL read from local.webhook.url_file is scrubbed from
+     * the module's log lines too (a receiver's answer, logged as body=, may quote its path). */
+    int (*register_url)(const char *url);
     /* vg_action_create() of the module. */
     int (*create)(const struct vg_receiver_cfg *cfg, const struct vg_action **act, void **inst,
                   char *err, size_t errlen);

@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
 #include "vg_colsel.h"
 #include "vg_engine.h"
@@ -16,6 +14,7 @@
 #include "vg_rule.h"
 #include "vg_rule_load.h"
 #include "vg_secret.h"
+#include "vg_urlfile.h"
 #include "vg_util.h"
 
 #define OFF(f)  offsetof(struct analyzer_cfg, f)
@@ -467,89 +466,14 @@ static const struct url_key url_keys[] = {
      OFF(decisions_webhook_url_file), 0},
 };
 
-/* Registers for log scrubbing the parts of a URL from a file that may be the credential: its
- * user:password and all after the host (path, query, fragment). Not the whole URL: a line
- * holding it became url="***", host and all, which hides where deliveries go. */
-static int register_url_secret(const char *url)
-{
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 : url;
-    size_t auth = strcspn(p, "/?#");
-    const char *at = memchr(p, '@', auth);
-    int rc = 0;
-    if (at) {
-        char *ui = strndup(p, (size_t)(at - p));
-        rc = ui ? vg_secret_register(ui) : -ENOMEM;
-        if (ui) {
-            explicit_bzero(ui, strlen(ui));
-            free(ui);
-        }
-    }
-    const char *rest = p + auth;
-    if (*rest == '/')
-        rest++; /* scheme://host/ stays: the scrubbed line shows "scheme://host/" and the stars */
-    if (!rc && *rest)
-        rc = vg_secret_register(rest);
-    return rc;
-}
-
 int analyzer_read_url_files(struct analyzer_cfg *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof(url_keys) / sizeof(url_keys[0]); i++) {
         const struct url_key *k = &url_keys[i];
-        char **url = (char **)((char *)c + k->url_off);
-        const char *path = *(char **)((char *)c + k->file_off);
-        if (!path || !*path)
-            continue;
-        if (*url && **url)
-            return vg_err(err, errlen, -EINVAL,
-                          "both %s and %s are set; keep one (the file is the "
-                          "safer)",
-                          k->key, k->file_key);
-        char *v;
-        size_t len;
-        int rc = vg_secret_read(path, k->file_key, VG_SECRET_TRIM_SPACE, &v, &len, err, errlen);
+        int rc = vg_urlfile_read(k->key, k->file_key, *(char **)((char *)c + k->file_off),
+                                 (char **)((char *)c + k->url_off), err, errlen);
         if (rc < 0)
             return rc;
-        char *copy = strdup(v);
-        rc = copy ? register_url_secret(v) : -ENOMEM;
-        vg_secret_free(v, len);
-        if (rc < 0) {
-            free(copy);
-            return vg_err(err, errlen, rc, "%s %s: cannot keep the URL", k->file_key, path);
-        }
-        free(*url);
-        *url = copy;
-    }
-    return 0;
-}
-
-/* Whether url names a credential outside its path: user:password@ in the authority, or a query
- * parameter named like one. Whole names only: "key" inside keyword=, "pass" inside passive= and
- * "auth" inside author= warned falsely. The fragment is not sent, so a '?' after the '#' is no
- * query. A credential in the path (a generic webhook's /hooks/ID/TOKEN) is not seen. */
-static int url_has_credential(const char *url)
-{
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 : url;
-    size_t auth = strcspn(p, "/?#");
-    if (memchr(p, '@', auth))
-        return 1;
-    size_t end = strcspn(p, "#");
-    const char *q = memchr(p, '?', end);
-    if (!q)
-        return 0;
-    static const char *const names[] = {
-        "token",         "access_token", "auth_token", "key",  "api_key", "apikey",    "secret",
-        "client_secret", "password",     "passwd",     "pass", "sig",     "signature", "auth"};
-    for (q++; q < p + end;) {
-        size_t len = strcspn(q, "&#"), n = strcspn(q, "=&#");
-        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-            if (n == strlen(names[i]) && strncasecmp(q, names[i], n) == 0)
-                return 1;
-        q += len;
-        if (*q == '&')
-            q++;
     }
     return 0;
 }
@@ -559,30 +483,8 @@ int analyzer_warn_inline_urls(const struct analyzer_cfg *c)
     int n = 0;
     for (size_t i = 0; i < sizeof(url_keys) / sizeof(url_keys[0]); i++) {
         const struct url_key *k = &url_keys[i];
-        const char *url = *(char **)((const char *)c + k->url_off);
-        const char *file = *(char **)((const char *)c + k->file_off);
-        /* From the environment or --set, or read from its *_file: not in a config file. */
-        const char *where = vg_config_where(k->key);
-        if (!url || !*url || (file && *file) || !where || strcmp(where, "--set") == 0 ||
-            strncmp(where, "environment ", 12) == 0)
-            continue;
-        if (!k->secret_path && !url_has_credential(url))
-            continue;
-        char path[4096];
-        snprintf(path, sizeof(path), "%s", where);
-        for (int cut = 0; cut < 2; cut++) { /* "PATH:LINE:COLUMN" */
-            char *colon = strrchr(path, ':');
-            if (colon)
-                *colon = '\0';
-        }
-        struct stat st;
-        if (stat(path, &st) != 0 || !(st.st_mode & S_IROTH))
-            continue;
-        vg_warn("a receiver URL that carries a credential is written in a config file others can "
-                "read; put it in a file only the daemon's group can read and set file_key instead "
-                "(docs/security.md)",
-                "key=%s file_key=%s config=%s", k->key, k->file_key, path);
-        n++;
+        n += vg_urlfile_warn_inline(k->key, k->file_key, *(char **)((const char *)c + k->url_off),
+                                    *(char **)((const char *)c + k->file_off), k->secret_path);
     }
     return n;
 }

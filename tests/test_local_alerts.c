@@ -336,12 +336,85 @@ static void a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted
     vg_tp_stop(r.s.receiver, SIGTERM, 10000);
 }
 
+/* local.webhook.url_file: the URL, with its credential in the path, is read from a file after the
+ * privilege drop (docs/security.md). The alert reaches that URL, and the agent's log shows it as
+ * scheme://host:port/... only, never the path, not even where the receiver's answer quotes it
+ * (the delivery module logs with a secret registry of its own). A SIGHUP reads the file again, as
+ * --check-config would: a URL rewritten there is named as needing a restart, a file gone is a
+ * refused reload. */
+static void a_url_from_its_url_file_is_used_and_never_logged(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    vg_stack_init(&r.s, "local-urlfile");
+    char proc[700];
+    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
+    write_load(&r, "0.50");
+    /* The first request fails, so that the delivery logs a line naming the URL and the answer,
+     * which quotes the path. */
+    const char *const rx[] = {"--fail",        "1", "--fail-status", "503",
+                              "--retry-after", "1", "--echo-path",   NULL};
+    vg_stack_start_receiver(&r.s, rx);
+    start_broker(&r);
+    char path[800], url[200], set[900];
+    snprintf(path, sizeof path, "%s/local-url", r.s.dir);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/alerts/SEKRETPATH\n", r.s.recv_port);
+    assert_int_equal(vg_tp_write_atomic(path, url), 0);
+    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(set, sizeof set, "local.webhook.url_file=%s", path);
+    const char *const extra[] = {"local.webhook.url=", set, "local.when=always", NULL};
+    start_agent_with(&r, extra);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_field(&r, "local_scored", 5);
+
+    write_load(&r, "500.00");
+    json_t *fired = wait_received(&r, "firing");
+    assert_local_alert(fired, "firing");
+    json_decref(fired);
+    char *got = vg_tp_read(r.s.recv_out);
+    assert_non_null(strstr(got, "\"path\":\"/alerts/SEKRETPATH\""));
+    free(got);
+    wait_log(&r, "msg=\"webhook attempt failed, will retry\"", 1);
+    char want[128];
+    snprintf(want, sizeof want, "url=\"http://127.0.0.1:%d/...\"", r.s.recv_port);
+    assert_true(vg_tp_count(r.s.agent_log, want) >= 1);
+    /* The answer quoted the path; its log line shows it scrubbed (body="...path\":\"/ and stars).
+     */
+    assert_true(vg_tp_count(r.s.agent_log, "path\\\":\\\"/***") >= 1);
+
+    /* Rewritten: the next start would post elsewhere, which a reload does not apply. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/alerts/OTHERSEKRET\n", r.s.recv_port);
+    assert_int_equal(vg_tp_write_atomic(path, url), 0);
+    assert_int_equal(kill(r.agent, SIGHUP), 0);
+    wait_log(&r, "msg=\"reload: changed settings need a restart to apply\"", 1);
+    assert_int_equal(vg_tp_count(r.s.agent_log, "count=1 keys=\"local.webhook.url\""), 1);
+    /* Gone: the next start would refuse it, so the reload does. */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(kill(r.agent, SIGHUP), 0);
+    wait_log(&r, "msg=\"reload failed, running config kept\"", 1);
+    char gone[900];
+    snprintf(gone, sizeof gone, "local.webhook.url_file: cannot open %s", path);
+    assert_int_equal(vg_tp_count(r.s.agent_log, gone), 1);
+
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+    char *log = vg_tp_read(r.s.agent_log);
+    if (strstr(log, "SEKRET"))
+        fail_msg("the URL's path is in the agent's log:\n%s", log);
+    free(log);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spike_is_sent_only_while_kafka_is_down),
         cmocka_unit_test(spike_is_sent_while_kafka_refuses_every_message),
         cmocka_unit_test(a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted),
+        cmocka_unit_test(a_url_from_its_url_file_is_used_and_never_logged),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -677,6 +678,143 @@ static void analyzer_start_logs_the_url_warnings_in_the_log_format(void **state)
     free(dir);
 }
 
+/* The agent's local webhook URL comes from local.webhook.url_file as the analyzer's receiver URLs
+ * come from theirs: read as a secret file and shown as the analyzer shows it; a missing file, one
+ * set with the inline key, and a URL in it the policy refuses are config errors naming the file
+ * key (and the path), never the URL's path or query. With the local guard off it is not read. */
+static void agent_reads_the_local_webhook_url_from_its_url_file(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("agenturlfile");
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *url =
+        tmp_file(dir, "local-url", "  https://alerts.example.com/hook?token=" SECRET " \n", 0600);
+    assert_int_equal(vg_tp_sh("%s --set user= --set collectors=cpu --set local.webhook.url_file=%s "
+                              "--check-config > %s 2>&1",
+                              VG_AGENT_BIN, url, out),
+                     0);
+    char *o = vg_tp_read(out);
+    char want[600];
+    snprintf(want, sizeof want, "\nlocal.webhook.url_file: %s\n", url);
+    if (!strstr(o, "\nlocal.webhook.url: https://alerts.example.com/hook?...\n") ||
+        !strstr(o, want) || strstr(o, SECRET) || strstr(o, "level=warn"))
+        fail_msg("want the URL shown without its query, the file named, no warning: %s", o);
+    free(o);
+
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/no-such-url", dir);
+    assert_int_equal(vg_tp_sh("%s --set user= --set collectors=cpu --set local.webhook.url_file=%s "
+                              "--check-config > %s 2>&1",
+                              VG_AGENT_BIN, missing, out),
+                     1);
+    o = vg_tp_read(out);
+    snprintf(want, sizeof want,
+             "config error: --set: local.webhook.url_file: cannot open %s: No such file", missing);
+    if (!strstr(o, want))
+        fail_msg("no '%s' in: %s", want, o);
+    free(o);
+    /* The local guard off uses no URL, so reads no file. */
+    assert_int_equal(vg_tp_sh("%s --set user= --set collectors=cpu --set local.detector=off --set "
+                              "local.webhook.url_file=%s --check-config > %s 2>&1",
+                              VG_AGENT_BIN, missing, out),
+                     0);
+
+    assert_int_equal(vg_tp_sh("%s --set user= --set collectors=cpu --set "
+                              "local.webhook.url=https://alerts.example.com/x --set "
+                              "local.webhook.url_file=%s --check-config > %s 2>&1",
+                              VG_AGENT_BIN, url, out),
+                     1);
+    o = vg_tp_read(out);
+    assert_non_null(strstr(o, "both local.webhook.url and local.webhook.url_file are set"));
+    free(o);
+
+    const char *plain = tmp_file(dir, "plain-url", "http://alerts.example.com/" SECRET "\n", 0600);
+    assert_int_equal(vg_tp_sh("%s --set user= --set collectors=cpu --set local.webhook.url_file=%s "
+                              "--check-config > %s 2>&1",
+                              VG_AGENT_BIN, plain, out),
+                     1);
+    o = vg_tp_read(out);
+    snprintf(want, sizeof want,
+             "config error: --set: local.webhook.url_file (%s): http://alerts.example.com:80/...: "
+             "plain http:// to a host other than loopback",
+             plain);
+    if (!strstr(o, want) || strstr(o, SECRET))
+        fail_msg("want '%s' and no path in: %s", want, o);
+    free(o);
+    free(dir);
+}
+
+/* The agent reads local.webhook.url_file after its privilege drop, as `user`: --check-config run as
+ * root opens it as that user too, so a file only root can read is refused before a start is. */
+static void agent_check_opens_the_url_file_as_its_user(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || !getpwnam("nobody")) {
+        print_message("[  SKIP    ] needs root and the user 'nobody' to drop to\n");
+        skip();
+    }
+    char *dir = vg_tp_tmpdir("agenturluser");
+    assert_int_equal(chmod(dir, 0755), 0);
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *url = tmp_file(dir, "local-url", "https://alerts.example.com/hook\n", 0600);
+    assert_int_equal(vg_tp_sh("%s --set user=nobody --set collectors=cpu --set "
+                              "local.webhook.url_file=%s --check-config > %s 2>&1",
+                              VG_AGENT_BIN, url, out),
+                     1);
+    char *o = vg_tp_read(out);
+    if (!strstr(o, "local.webhook.url_file: cannot open") || !strstr(o, "Permission denied"))
+        fail_msg("a root-only url file passed the check as nobody: %s", o);
+    free(o);
+    assert_int_equal(chmod(url, 0644), 0); /* readable by nobody: the same check passes */
+    assert_int_equal(vg_tp_sh("%s --set user=nobody --set collectors=cpu --set "
+                              "local.webhook.url_file=%s --check-config > %s 2>&1",
+                              VG_AGENT_BIN, url, out),
+                     0);
+    free(dir);
+}
+
+/* As the analyzer's: the agent's local.webhook.url carrying a credential, written in a config file
+ * others may read, draws a warning naming local.webhook.url_file; not in a file only its group
+ * reads, nor without a credential. */
+static void agent_warns_about_a_credential_url_in_a_config_others_can_read(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("agenturlwarn");
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    const struct {
+        const char *yaml;
+        mode_t mode;
+        int warns;
+    } cases[] = {
+        {"local: {webhook: {url: 'https://alerts.example.com/a?token=" SECRET "'}}\n", 0644, 1},
+        {"local: {webhook: {url: 'https://vigil:" SECRET "@alerts.example.com/a'}}\n", 0644, 1},
+        {"local: {webhook: {url: 'https://alerts.example.com/a?token=" SECRET "'}}\n", 0640, 0},
+        {"local: {webhook: {url: 'https://alerts.example.com/a?team=ops'}}\n", 0644, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "agent-%zu.yaml", i);
+        const char *cfg = tmp_file(dir, name, cases[i].yaml, cases[i].mode);
+        assert_int_equal(vg_tp_sh("%s --set user= --set collectors=cpu -c %s --check-config > %s "
+                                  "2>&1",
+                                  VG_AGENT_BIN, cfg, out),
+                         0);
+        char *o = vg_tp_read(out);
+        int warned = strstr(o, "a receiver URL that carries a credential is written in a config "
+                               "file others can read") != NULL;
+        if (warned != cases[i].warns ||
+            (warned && !strstr(o, "key=local.webhook.url file_key=local.webhook.url_file")))
+            fail_msg("case %zu (%s, mode %o): warned %d, want %d: %s", i, cases[i].yaml,
+                     (unsigned)cases[i].mode, warned, cases[i].warns, o);
+        assert_null(strstr(o, SECRET));
+        free(o);
+    }
+    free(dir);
+}
+
 /* Receivers speak http and https only: a file:// URL is refused by libcurl itself once the
  * restriction is applied, and applying it reports 0 (its refusal, on a libcurl before 7.85, is a
  * start error rather than every protocol left on). */
@@ -1088,6 +1226,9 @@ int main(void)
         cmocka_unit_test(plain_http_only_to_loopback_unless_allowed),
         cmocka_unit_test(analyzer_refuses_receiver_urls_outside_the_policy),
         cmocka_unit_test(analyzer_reads_receiver_urls_from_url_files),
+        cmocka_unit_test(agent_reads_the_local_webhook_url_from_its_url_file),
+        cmocka_unit_test(agent_check_opens_the_url_file_as_its_user),
+        cmocka_unit_test(agent_warns_about_a_credential_url_in_a_config_others_can_read),
         cmocka_unit_test(receivers_are_restricted_to_http_and_https),
         cmocka_unit_test(analyzer_warns_about_a_credential_url_in_a_config_others_can_read),
         cmocka_unit_test(analyzer_start_logs_the_url_warnings_in_the_log_format),

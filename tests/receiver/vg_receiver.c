@@ -43,6 +43,7 @@ struct opts {
     long max_age_s; /* --max-age: signed timestamps further than this from now are refused */
     int raw_body;
     int echo_body;
+    int echo_path;
     const char *tls_cert, *tls_key; /* PEM files: serve HTTPS */
     char *answer;                   /* --answer-file: the body of successful answers */
     const char *location;           /* --location: a Location header on failure answers */
@@ -118,6 +119,8 @@ static void usage(FILE *f)
             "                      is more than S seconds from now is refused (401, \"stale\")\n"
             "  --raw-body          also record the body exactly as received, as \"body_raw\"\n"
             "  --echo-body         failure answers quote the request body, as some services do\n"
+            "  --echo-path         failure answers quote the request's path, as many web\n"
+            "                      frameworks' error pages do\n"
             "  --tls-cert FILE     serve HTTPS with this PEM certificate (and --tls-key)\n"
             "  --tls-key FILE      the certificate's PEM private key\n"
             "  --answer-file FILE  successful answers send this file's content (another\n"
@@ -437,6 +440,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                      seq, (int)r->len, r->body ? r->body : "") < 0)
             owned = NULL;
     }
+    if (!owned && !ok && status != 413 && g_opt.echo_path) {
+        if (asprintf(&owned, "{\"error\":\"injected failure\",\"request\":%ld,\"path\":\"%s\"}\n",
+                     seq, url) < 0)
+            owned = NULL;
+    }
     if (ok && g_opt.answer && asprintf(&owned, "%s", g_opt.answer) < 0)
         owned = NULL;
     struct MHD_Response *resp =
@@ -534,6 +542,7 @@ int main(int argc, char **argv)
         O_MAX_AGE,
         O_RAW_BODY,
         O_ECHO_BODY,
+        O_ECHO_PATH,
         O_TLS_CERT,
         O_TLS_KEY,
         O_ANSWER_FILE,
@@ -559,6 +568,7 @@ int main(int argc, char **argv)
         {"max-age", required_argument, NULL, O_MAX_AGE},
         {"raw-body", no_argument, NULL, O_RAW_BODY},
         {"echo-body", no_argument, NULL, O_ECHO_BODY},
+        {"echo-path", no_argument, NULL, O_ECHO_PATH},
         {"tls-cert", required_argument, NULL, O_TLS_CERT},
         {"tls-key", required_argument, NULL, O_TLS_KEY},
         {"answer-file", required_argument, NULL, O_ANSWER_FILE},
@@ -629,6 +639,9 @@ int main(int argc, char **argv)
             break;
         case O_ECHO_BODY:
             g_opt.echo_body = 1;
+            break;
+        case O_ECHO_PATH:
+            g_opt.echo_path = 1;
             break;
         case O_TLS_CERT:
             g_opt.tls_cert = optarg;
