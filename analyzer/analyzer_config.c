@@ -432,20 +432,30 @@ int analyzer_check_urls(const struct analyzer_cfg *c, char *err, size_t errlen)
     const struct vg_url_policy pol = {c->allowed_urls, c->allow_plain_http, NULL};
     int pd = c->pagerduty_routing_key_file && *c->pagerduty_routing_key_file;
     const struct {
-        const char *key, *url;
+        const char *key, *file_key, *url, *file;
         int hide_path;
     } urls[] = {
-        {"webhook.url", c->webhook_url, 0},
-        {"alertmanager.url", c->alertmanager_url, 0},
-        {"pagerduty.url", pd ? c->pagerduty_url : NULL, 0},
-        {"slack.url", c->slack_url, 1}, /* its path is the credential */
-        {"decisions.webhook_url", c->decisions_webhook_url, 0},
+        {"webhook.url", "webhook.url_file", c->webhook_url, c->webhook_url_file, 0},
+        {"alertmanager.url", "alertmanager.url_file", c->alertmanager_url, c->alertmanager_url_file,
+         0},
+        {"pagerduty.url", NULL, pd ? c->pagerduty_url : NULL, NULL, 0},
+        {"slack.url", "slack.url_file", c->slack_url, c->slack_url_file,
+         1}, /* its path is the credential */
+        {"decisions.webhook_url", "decisions.webhook_url_file", c->decisions_webhook_url,
+         c->decisions_webhook_url_file, 0},
     };
     int rc = vg_url_policy_validate(&pol, "actions.allowed_urls", err, errlen);
-    for (size_t i = 0; !rc && i < sizeof(urls) / sizeof(urls[0]); i++)
-        if (urls[i].url && *urls[i].url)
-            rc =
-                vg_url_policy_check(&pol, urls[i].key, urls[i].url, urls[i].hide_path, err, errlen);
+    for (size_t i = 0; !rc && i < sizeof(urls) / sizeof(urls[0]); i++) {
+        if (!urls[i].url || !*urls[i].url)
+            continue;
+        /* A URL read from its file is named by the file, and shown as the logs show it: without
+         * its path, which may be the credential. */
+        char kb[1024];
+        const char *key =
+            vg_urlfile_key(urls[i].key, urls[i].file_key, urls[i].file, kb, sizeof kb);
+        int hide = urls[i].hide_path || (urls[i].file && *urls[i].file);
+        rc = vg_url_policy_check(&pol, key, urls[i].url, hide, err, errlen);
+    }
     if (!rc)
         rc = vg_http_ca_file_check(c->tls_ca_file, "actions.tls_ca_file", err, errlen);
     return rc;

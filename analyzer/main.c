@@ -42,6 +42,7 @@
 #include "vg_rule_policy.h"
 #include "vg_runas.h"
 #include "vg_secret.h"
+#include "vg_urlfile.h"
 #include "vg_util.h"
 #include "vg_wire.h"
 
@@ -1144,10 +1145,14 @@ static int open_receivers(struct analyzer *a, char *err, size_t errlen)
     for (size_t i = 0; i < VG_ARRAY_LEN(want); i++) {
         if (!want[i].url || !*want[i].url)
             continue;
+        char key[96], file_key[96], kb[1024];
+        snprintf(key, sizeof key, "%s.url", want[i].type);
+        snprintf(file_key, sizeof file_key, "%s.url_file", want[i].type);
         struct vg_receiver_cfg rc = {
             .type = want[i].type,
             .url = want[i].url,
             .url_hide_path = url_files[i] && *url_files[i],
+            .url_key = vg_urlfile_key(key, file_key, url_files[i], kb, sizeof kb),
             .timeout_ms = c->webhook_timeout_ms,
             .connect_timeout_ms = c->webhook_connect_timeout_ms,
             .max_attempts = (int)c->webhook_max_attempts,

@@ -678,6 +678,31 @@ static void analyzer_start_logs_the_url_warnings_in_the_log_format(void **state)
     free(dir);
 }
 
+/* A URL read from its file that the policy refuses was named by the inline key, which is not set
+ * ("webhook.url: ..."), with its path, which may be the credential, in the error. The error names
+ * the file key and the file now, and shows the URL as the logs do: scheme://host:port/... */
+static void analyzer_names_the_url_file_when_its_url_is_refused(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("urlfilerefused");
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *url = tmp_file(dir, "url", "http://alerts.example.com/hook/" SECRET "\n", 0600);
+    assert_int_equal(vg_tp_sh("%s --set user= --set webhook.url_file=%s --check-config > %s 2>&1",
+                              VG_ANALYZER_BIN, url, out),
+                     1);
+    char *o = vg_tp_read(out);
+    char want[600];
+    snprintf(want, sizeof want,
+             "config error: --set: webhook.url_file (%s): http://alerts.example.com:80/...: plain "
+             "http:// to a host other than loopback",
+             url);
+    if (!strstr(o, want) || strstr(o, SECRET))
+        fail_msg("want '%s' and no path in: %s", want, o);
+    free(o);
+    free(dir);
+}
+
 /* The agent's local webhook URL comes from local.webhook.url_file as the analyzer's receiver URLs
  * come from theirs: read as a secret file and shown as the analyzer shows it; a missing file, one
  * set with the inline key, and a URL in it the policy refuses are config errors naming the file
@@ -1226,6 +1251,7 @@ int main(void)
         cmocka_unit_test(plain_http_only_to_loopback_unless_allowed),
         cmocka_unit_test(analyzer_refuses_receiver_urls_outside_the_policy),
         cmocka_unit_test(analyzer_reads_receiver_urls_from_url_files),
+        cmocka_unit_test(analyzer_names_the_url_file_when_its_url_is_refused),
         cmocka_unit_test(agent_reads_the_local_webhook_url_from_its_url_file),
         cmocka_unit_test(agent_check_opens_the_url_file_as_its_user),
         cmocka_unit_test(agent_warns_about_a_credential_url_in_a_config_others_can_read),

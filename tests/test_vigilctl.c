@@ -655,6 +655,60 @@ static void fire_test_shows_a_url_from_a_file_as_its_host_only(void **state)
     free(dir);
 }
 
+/* A receiver whose URL comes from its url_file: what fire-test says about the URL names the file,
+ * not the inline key, which is not set. A delivery that fails says where the URL is read from; a
+ * URL the policy refuses was "webhook.url: http://host/PATH: ...", sending the operator to edit a
+ * key the config does not have, with the path, which may be the credential; a receiver not
+ * configured at all is offered the file key too. */
+static void fire_test_names_the_url_file_in_its_hints(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "firetest-urlfile-hint");
+    const char *extra[] = {"--fail", "100", NULL};
+    vg_stack_start_receiver(&s, extra);
+    char *dir = vg_tp_tmpdir("firetest-urlfile-hint");
+    char path[300], url[200], want[900];
+    snprintf(path, sizeof path, "%s/url", dir);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook/SEKRETPATH\n", s.recv_port);
+    assert_int_equal(vg_tp_write_atomic(path, url), 0);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(ctl("fire-test -c '' --no-resolve --set webhook.url_file=%s webhook", path),
+                     1);
+    char *o = out(), *e = err();
+    snprintf(want, sizeof want,
+             "NOT delivered to http://127.0.0.1:%d/...: refused or failed (see the log lines "
+             "above; the URL is read from webhook.url_file %s)",
+             s.recv_port, path);
+    if (!strstr(o, want) || strstr(o, "SEKRETPATH") || strstr(e, "SEKRETPATH"))
+        fail_msg("want '%s' and no path in:\n%s\n%s", want, o, e);
+    free(o);
+    free(e);
+    assert_int_equal(vg_stack_stop(&s), 0);
+
+    /* Refused before any attempt: plain http to a host other than loopback. */
+    snprintf(path, sizeof path, "%s/plain-url", dir);
+    assert_int_equal(vg_tp_write_atomic(path, "http://alerts.example.com/hook/SEKRETPATH\n"), 0);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(ctl("fire-test -c '' --no-resolve --set webhook.url_file=%s webhook", path),
+                     2);
+    e = err();
+    snprintf(want, sizeof want,
+             "webhook receiver: webhook.url_file (%s): http://alerts.example.com:80/...: plain "
+             "http://",
+             path);
+    if (!strstr(e, want) || strstr(e, "SEKRETPATH"))
+        fail_msg("want '%s' and no path in:\n%s", want, e);
+    free(e);
+
+    assert_int_equal(ctl("fire-test -c '' slack"), 2);
+    e = err();
+    assert_non_null(strstr(e, "receiver slack is not configured in the built-in defaults: set "
+                              "slack.url (or slack.url_file)"));
+    free(e);
+    free(dir);
+}
+
 /* sudo vigilctl fire-test judged the secret files against root's group, so the packages'
  * root:vigil 0640 url file drew "readable by a group other than the daemon's"; it is judged
  * against the group of the analyzer's `user` now, as the analyzer's check does. */
@@ -1703,6 +1757,7 @@ int main(void)
         cmocka_unit_test(fire_test_reaches_the_receiver_and_reports_failures),
         cmocka_unit_test(fire_test_does_not_print_url_credentials),
         cmocka_unit_test(fire_test_shows_a_url_from_a_file_as_its_host_only),
+        cmocka_unit_test(fire_test_names_the_url_file_in_its_hints),
         cmocka_unit_test(fire_test_as_root_takes_the_daemons_group_for_the_secret_files),
         cmocka_unit_test(fire_test_no_resolve_prints_how_to_find_the_open_alert),
         cmocka_unit_test(status_top_alerts_report_on_a_live_analyzer),

@@ -14,6 +14,7 @@
 #include "vg_config.h"
 #include "vg_log.h"
 #include "vg_secret.h"
+#include "vg_urlfile.h"
 #include "vg_util.h"
 #include "vigilctl.h"
 
@@ -24,7 +25,8 @@ static void help(FILE *f)
     vg_ctl_usage(f, "fire-test");
     fprintf(f, "\nRECEIVER is webhook, alertmanager, pagerduty or slack, configured in the\n"
                "analyzer's config (webhook.url, alertmanager.url, pagerduty.routing_key_file,\n"
-               "slack.url) with its secret files, timeouts and rate limits. A test alert\n"
+               "slack.url, or the URL's file: webhook.url_file, ...) with its secret files,\n"
+               "timeouts and rate limits. A test alert\n"
                "(alertname VigilFireTest, series vigil.fire_test, severity info, label\n"
                "vigil_test=true) is sent firing, then resolved, exactly as the analyzer would\n"
                "send it, but never through the outbox. Failed attempts are logged on stderr with\n"
@@ -75,10 +77,10 @@ static int receiver_of(const struct analyzer_cfg *c, const char *type, struct wa
 
 static const char *needs(const char *type)
 {
-    return strcmp(type, "webhook") == 0        ? "webhook.url"
-           : strcmp(type, "alertmanager") == 0 ? "alertmanager.url"
+    return strcmp(type, "webhook") == 0        ? "webhook.url (or webhook.url_file)"
+           : strcmp(type, "alertmanager") == 0 ? "alertmanager.url (or alertmanager.url_file)"
            : strcmp(type, "pagerduty") == 0    ? "pagerduty.routing_key_file"
-                                               : "slack.url";
+                                               : "slack.url (or slack.url_file)";
 }
 
 /* Waits until the action has settled every notification submitted so far (delivered or
@@ -212,10 +214,16 @@ int vg_ctl_fire_test(int argc, char **argv)
                                                                : NULL;
     if (url_file && *url_file)
         w.hide_path = 1;
+    /* Errors about a URL from a file name the file: "webhook.url: ..." sent the operator to an
+     * inline key that is not set. */
+    char key[64], file_key[64], kb[1024];
+    snprintf(key, sizeof key, "%s.url", type);
+    snprintf(file_key, sizeof file_key, "%s.url_file", type);
     struct vg_receiver_cfg rc = {
         .type = type,
         .url = w.url,
         .url_hide_path = w.hide_path,
+        .url_key = vg_urlfile_key(key, file_key, url_file, kb, sizeof kb),
         .timeout_ms = cfg.webhook_timeout_ms,
         .connect_timeout_ms = cfg.webhook_connect_timeout_ms,
         .max_attempts = attempts,
@@ -301,11 +309,17 @@ int vg_ctl_fire_test(int argc, char **argv)
             printf("%s: %s test notification delivered to %s (HTTP 2xx) in %lld ms\n", type,
                    steps[i], shown, (long long)(vg_mono_ms() - t0));
         } else {
+            /* A URL to fix is in its file, when it came from one. */
+            char from[1200] = "";
+            if (url_file && *url_file)
+                snprintf(from, sizeof from, "; the URL is read from %s.url_file %s", type,
+                         url_file);
             printf("%s: %s test notification NOT delivered to %s: %s (see the log lines "
-                   "above)\n",
+                   "above%s)\n",
                    type, steps[i], shown,
                    st.delivered + st.dropped >= submitted ? "refused or failed"
-                                                          : "no answer in time");
+                                                          : "no answer in time",
+                   from);
             ok = 0;
         }
     }
