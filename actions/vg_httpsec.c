@@ -219,6 +219,16 @@ int vg_http_protocols_apply(CURL *e, char *err, size_t errlen)
                   v && v->version ? v->version : "(unknown version)", curl_easy_strerror(cc));
 }
 
+int vg_http_protocols_probe(char *err, size_t errlen)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return vg_err(err, errlen, -ENOMEM, "cannot initialise libcurl");
+    int rc = vg_http_protocols_apply(e, err, errlen);
+    curl_easy_cleanup(e);
+    return rc;
+}
+
 int vg_http_is_tls_error(CURLcode cc)
 {
     switch (cc) {

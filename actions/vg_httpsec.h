@@ -47,6 +47,14 @@ int vg_http_tls_apply(CURL *e, const char *ca_file);
  * every protocol on without a word. */
 int vg_http_protocols_apply(CURL *e, char *err, size_t errlen);
 
+/* Whether the libcurl this process runs with accepts CURLOPT_PROTOCOLS_STR: applies it to a
+ * handle made for the purpose (vg_http_protocols_apply). A libcurl before 7.85 refuses the option
+ * (CURLE_UNKNOWN_OPTION, or CURLE_BAD_FUNCTION_ARGUMENT), whichever version the program was built
+ * against, so this is asked of the library at run time: by --check-config, which opens no
+ * receiver, and at a start before the first receiver, in the same words. 0, or -ENOTSUP with err
+ * naming the running libcurl's version, or -ENOMEM. */
+int vg_http_protocols_probe(char *err, size_t errlen);
+
 /* 1 when a transfer failed because the peer's certificate or host name did not verify, or the
  * TLS handshake failed: counted as tls_errors. */
 int vg_http_is_tls_error(CURLcode cc);

@@ -1509,8 +1509,14 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
         }
     }
     if (cfg->check_only) {
+        /* The start applies CURLOPT_PROTOCOLS_STR to its handle below; a check makes none, so it
+         * asks libcurl the same on one of its own: a libcurl before 7.85 was "config OK". */
+        char perr[256];
+        rc = vg_http_protocols_probe(perr, sizeof perr);
+        if (rc < 0)
+            vg_err(err, errlen, rc, "%s: %s", pre ? pre : tn, perr);
         free_webhook(w);
-        return 0;
+        return rc;
     }
     w->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : WH_DEFAULT_TIMEOUT_MS;
     w->connect_timeout_ms =
@@ -1607,7 +1613,7 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
     CURL *e = w->easy;
     char perr[256];
     if ((rc = vg_http_protocols_apply(e, perr, sizeof(perr))) < 0) {
-        vg_err(err, errlen, rc, "%s: %s", tn, perr);
+        vg_err(err, errlen, rc, "%s: %s", cfg->key_prefix ? cfg->key_prefix : tn, perr);
         goto fail;
     }
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

@@ -1425,6 +1425,22 @@ static int check_start(const struct analyzer_cfg *c, int check, char *err, size_
     }
     if (!rc)
         rc = check_files_as_user(c, check, err, errlen);
+    /* The receivers restrict libcurl to http and https (CURLOPT_PROTOCOLS_STR, libcurl 7.85 or
+     * later): asked of the running libcurl here, so that --check-config, which opens no receiver,
+     * refuses an older one as the start does, in the same words. */
+    struct wanted_rx want[4];
+    wanted_receivers(c, want);
+    const char *rx = NULL; /* the first receiver configured, named in the error */
+    for (size_t i = 0; i < VG_ARRAY_LEN(want) && !rx; i++)
+        if (want[i].url && *want[i].url)
+            rx = want[i].type;
+    if (!rx && c->decisions_webhook_url && *c->decisions_webhook_url)
+        rx = "decisions.webhook_url";
+    if (!rc && rx) {
+        char perr[VG_ERRLEN];
+        if ((rc = vg_http_protocols_probe(perr, sizeof perr)) < 0)
+            vg_err(err, errlen, rc, "%s: %s", rx, perr);
+    }
     return rc;
 }
 

@@ -467,12 +467,10 @@ int vg_decisions_new(struct vg_decisions **out, const struct vg_decisions_cfg *c
         }
         /* At the start, not at the first post: a libcurl that cannot restrict the protocols is
          * refused before any decision is made. */
-        CURL *probe = curl_easy_init();
-        int prc = probe ? vg_http_protocols_apply(probe, err, errlen) : -ENOMEM;
-        curl_easy_cleanup(probe);
+        char perr[256];
+        int prc = vg_http_protocols_probe(perr, sizeof perr);
         if (prc < 0) {
-            if (prc == -ENOMEM)
-                vg_err(err, errlen, prc, "decisions.webhook_url: cannot initialise libcurl");
+            vg_err(err, errlen, prc, "decisions.webhook_url: %s", perr);
             vg_decisions_free(d);
             return prc;
         }

@@ -19,6 +19,15 @@ if(VIGIL_BPF_ENABLED)
         VG_BPF_CAP_SHIM="$<TARGET_FILE:vg_bpf_cap_shim>")
     add_dependencies(test_security vg_bpf_cap_shim)
 endif()
+# libcurl as before 7.85, without CURLOPT_PROTOCOLS_STR (tests/curl_old_shim.c), preloaded into
+# the daemons' --check-config. Not sanitized, as above.
+add_library(vg_curl_old_shim MODULE curl_old_shim.c)
+target_compile_options(vg_curl_old_shim PRIVATE -fno-sanitize=all)
+target_link_options(vg_curl_old_shim PRIVATE -fno-sanitize=all)
+target_link_libraries(vg_curl_old_shim PRIVATE PkgConfig::CURL ${CMAKE_DL_LIBS})
+target_compile_definitions(test_security PRIVATE
+    VG_CURL_OLD_SHIM="$<TARGET_FILE:vg_curl_old_shim>")
+add_dependencies(test_security vg_curl_old_shim)
 # Serial: the privilege-drop case loads eBPF programs, like test_bpf.
 set_tests_properties(test_security PROPERTIES RUN_SERIAL TRUE)
 add_dependencies(test_security vigil-agent vigil-analyzer vigil-test-receiver

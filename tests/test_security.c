@@ -855,6 +855,53 @@ static void receivers_are_restricted_to_http_and_https(void **state)
     curl_easy_cleanup(e);
 }
 
+/* The probe the start and --check-config ask libcurl with (vg_http_protocols_probe) succeeds with
+ * this machine's libcurl (7.85 or later, as CMakeLists.txt requires). */
+static void protocols_probe_succeeds_with_this_libcurl(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN] = "";
+    if (vg_http_protocols_probe(err, sizeof err) != 0)
+        fail_msg("libcurl %s: %s", curl_version(), err);
+}
+
+/* A libcurl before 7.85 refuses CURLOPT_PROTOCOLS_STR, and the receivers would then have every
+ * protocol on: the start refused it when a receiver opened, but --check-config, which opens none,
+ * said "config OK". tests/curl_old_shim.c, preloaded, makes this libcurl answer as an old one:
+ * both daemons' checks refuse it now, naming the running libcurl and the version needed. */
+static void check_config_refuses_a_libcurl_without_protocols_str(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("oldcurl");
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    static const struct {
+        const char *bin, *args, *who;
+    } cases[] = {
+        {VG_ANALYZER_BIN, "--set webhook.url=http://127.0.0.1:1/x", "webhook: "},
+        {VG_ANALYZER_BIN, "--set decisions.webhook_url=http://127.0.0.1:1/x",
+         "decisions.webhook_url: "},
+        {VG_AGENT_BIN, "--set collectors=cpu --set local.webhook.url=http://127.0.0.1:1/x",
+         "local.webhook: "},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* An ASan build wants its runtime first among preloaded libraries; the shim is not
+         * instrumented and needs no such order. */
+        int rc = vg_tp_sh("ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 "
+                          "LD_PRELOAD=%s %s --set user= %s --check-config > %s 2>&1",
+                          VG_CURL_OLD_SHIM, cases[i].bin, cases[i].args, out);
+        char *o = vg_tp_read(out);
+        char want[128];
+        snprintf(want, sizeof want, "%slibcurl %s refused CURLOPT_PROTOCOLS_STR", cases[i].who,
+                 curl_version_info(CURLVERSION_NOW)->version);
+        if (rc != 1 || !strstr(o, want) || !strstr(o, "it needs libcurl 7.85.0 or later") ||
+            strstr(o, "config OK"))
+            fail_msg("case %zu: exit %d, want 1 and '%s': %s", i, rc, want, o);
+        free(o);
+    }
+    free(dir);
+}
+
 /* --- HTTPS to a real TLS receiver ----------------------------------------------------------- */
 
 struct tls_rig {
@@ -1256,6 +1303,8 @@ int main(void)
         cmocka_unit_test(agent_check_opens_the_url_file_as_its_user),
         cmocka_unit_test(agent_warns_about_a_credential_url_in_a_config_others_can_read),
         cmocka_unit_test(receivers_are_restricted_to_http_and_https),
+        cmocka_unit_test(protocols_probe_succeeds_with_this_libcurl),
+        cmocka_unit_test(check_config_refuses_a_libcurl_without_protocols_str),
         cmocka_unit_test(analyzer_warns_about_a_credential_url_in_a_config_others_can_read),
         cmocka_unit_test(analyzer_start_logs_the_url_warnings_in_the_log_format),
         cmocka_unit_test(https_receiver_is_verified_and_a_private_ca_can_be_trusted),
