@@ -92,6 +92,11 @@ static const struct vg_cfg_key keys[] = {
      "kept, and "
      "only when this kernel needs it to read BPF maps, no_new_privs is set and the one log line "
      "`privileges dropped` says what was kept (docs/security.md)"},
+    {"core_dumps", VG_CFG_BOOL, "false", OFF(core_dumps), NOBOUND, NULL,
+     "let the agent be dumped: a core file when it crashes, and processes of its user may attach "
+     "to it and read its memory (gdb -p, /proc/PID/mem, environ). false: not dumpable from its "
+     "start and after the privilege drop, as it holds the Kafka credentials and the local "
+     "webhook's URL and key (docs/security.md); root may still attach. For debugging only"},
     {"local.detector", VG_CFG_STRING, "ewma", OFF(local_detector), NOBOUND, NULL,
      "local guard: the per-series model the agent runs on its own metrics, so that the host can "
      "still raise an alert while Kafka is down (docs/reliability.md): `ewma` (152 bytes, about "

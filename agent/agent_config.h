@@ -31,6 +31,7 @@ struct agent_cfg {
     char *log_level;
     char *log_format;
     char *user;
+    int core_dumps;
     /* Local guard (agent/vg_local.h). */
     char *local_detector;
     char *local_series;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -717,6 +718,10 @@ static int drop_privileges(struct agent *a, char *err, size_t errlen)
     int rc = vg_privdrop(&pc, &r, err, errlen);
     if (rc < 0)
         return rc;
+    /* A change of user made the kernel reset it (to fs.suid_dumpable: 2 where systemd-coredump
+     * is installed, which writes root-owned core files, Kafka password and all). */
+    if (!a->cfg.core_dumps && (rc = vg_set_dumpable(0)) < 0)
+        return vg_err(err, errlen, rc, "prctl(PR_SET_DUMPABLE): %s", strerror(-rc));
     char kept[256], bnd[256];
     vg_privdrop_caps_str(r.kept, kept, sizeof kept);
     if (r.bounding_dropped)
@@ -725,11 +730,12 @@ static int drop_privileges(struct agent *a, char *err, size_t errlen)
         snprintf(bnd, sizeof bnd, "unchanged");
     vg_info("privileges dropped",
             "uid=%u gid=%u switched=%d caps=%s bounding=%s no_new_privs=1 "
-            "bpf_maps_need_cap=%s",
+            "bpf_maps_need_cap=%s dumpable=%d",
             (unsigned)r.uid, (unsigned)r.gid, r.switched, kept, bnd,
             r.bpf_probe < 0 ? "n/a"
             : r.bpf_probe   ? "yes"
-                            : "no");
+                            : "no",
+            prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L));
     return 0;
 }
 
@@ -1580,11 +1586,15 @@ int main(int argc, char **argv)
         return usage_error();
     }
 
+    /* Not dumpable before any secret is read (docs/security.md); core_dumps sets it back. */
+    vg_set_dumpable(0);
     struct agent a = {0};
     a.wake_fd[0] = a.wake_fd[1] = -1;
     char err[VG_ERRLEN];
     int rc =
         vg_config_load_all(&agent_config_table, &a.cfg, config, sets, n_sets, err, sizeof(err));
+    if (!rc && a.cfg.core_dumps)
+        vg_set_dumpable(1);
     enum vg_log_level lvl = VG_LOG_INFO;
     if (!rc)
         rc = agent_config_check(&a.cfg, err, sizeof(err));

@@ -262,6 +262,12 @@ static const struct vg_cfg_key keys[] = {
      "checks that outbox.dir, model.dir (with a model.set) and silences.file are writable, as "
      "this user and its groups, as the unit will read and write them; empty: as "
      "root; not on this host: as root, with a warning. The analyzer does not change user itself"},
+    {"core_dumps", VG_CFG_BOOL, "false", OFF(core_dumps), NOBOUND, NULL,
+     "let the analyzer be dumped: a core file when it crashes, and processes of its user (the "
+     "agent's too, under the packages) may attach to it and read its memory (gdb -p, "
+     "/proc/PID/mem, environ). false: not dumpable from its start, as it holds the receivers' "
+     "keys and URLs, the API token and the Kafka credentials (docs/security.md); root may still "
+     "attach. For debugging only"},
     {"limits.max_hosts", VG_CFG_INT, "100000", OFF(max_hosts), 1, 100000000, NULL,
      "hosts tracked; messages of further hosts are counted and skipped"},
     {"limits.max_series_per_host", VG_CFG_INT, "10000", OFF(max_series_per_host), 1, 10000000, NULL,

@@ -75,6 +75,7 @@ struct analyzer_cfg {
     char *tls_ca_file;
     char *outbox_dir;
     char *user;
+    int core_dumps;
     int64_t outbox_max_bytes;
     int64_t webhook_timeout_ms;
     int64_t webhook_connect_timeout_ms;

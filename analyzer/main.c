@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1799,6 +1800,8 @@ int main(int argc, char **argv)
         return usage_error();
     }
 
+    /* Not dumpable before any secret is read (docs/security.md); core_dumps sets it back. */
+    vg_set_dumpable(0);
     struct analyzer a = {0};
     pthread_mutex_init(&a.lock, NULL);
     pthread_mutex_init(&a.silences_save_lock, NULL);
@@ -1811,6 +1814,8 @@ int main(int argc, char **argv)
     int rc =
         vg_config_load_all(&analyzer_config_table, &a.cfg, config, sets, n_sets, err, sizeof(err));
     enum vg_log_level lvl = VG_LOG_INFO;
+    if (!rc && a.cfg.core_dumps)
+        vg_set_dumpable(1);
     if (!rc)
         vg_log_level_parse(a.cfg.log_level, &lvl); /* one of its choices, VG_LOG_LEVEL_CHOICES */
     if (!rc && a.cfg.webhook_backoff_initial_ms > a.cfg.webhook_backoff_max_ms)
@@ -1978,8 +1983,9 @@ int main(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "vigil-analyzer: %s\n", err);
     } else {
-        vg_info("started", "topic=%s group=%s model=%s threshold=%g receivers=%zu", a.cfg.topic,
-                a.cfg.group_id, a.cfg.detector_model, a.cfg.alert_threshold, a.n_receivers);
+        vg_info("started", "topic=%s group=%s model=%s threshold=%g receivers=%zu dumpable=%d",
+                a.cfg.topic, a.cfg.group_id, a.cfg.detector_model, a.cfg.alert_threshold,
+                a.n_receivers, prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L));
         vg_notify_init();
         vg_notify_ready("consuming");
         run_loop(&a);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -235,4 +236,9 @@ int vg_dir_lock(const char *dir, int *fd, char *err, size_t errlen)
     (void)named;
     *fd = f;
     return 0;
+}
+
+int vg_set_dumpable(int on)
+{
+    return prctl(PR_SET_DUMPABLE, on ? 1L : 0L, 0L, 0L, 0L) == 0 ? 0 : -errno;
 }

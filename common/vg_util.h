@@ -81,4 +81,12 @@ int vg_dir_lock(const char *dir, int *fd, char *err, size_t errlen);
  * that is not scheme://host..., or -ENOSPC when it does not fit; out is then not to be shown. */
 int vg_url_redact(const char *url, int hide_path, char *out, size_t n);
 
+/* Whether the kernel may dump this process (prctl PR_SET_DUMPABLE). A daemon holds secrets in
+ * memory (Kafka passwords, HMAC keys, receiver URLs with tokens): not dumpable, it leaves no core
+ * file when it crashes, and processes of its own user can no longer attach to it or read its
+ * /proc/PID/mem, environ, fd/, maps or smaps (/proc/PID/ is root's then; root may still attach).
+ * The daemons' core_dumps key sets it back, for debugging (docs/security.md). The kernel resets
+ * it on exec and when the process changes user. 0 or -errno. */
+int vg_set_dumpable(int on);
+
 #endif

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1261,6 +1262,114 @@ static void agent_once_as_root_gives_the_btf_cache_to_its_user(void **state)
     free(dir);
 }
 
+/* Started as a user other than root (nobody, by setpriv, when the test is root), a daemon is
+ * dumpable unless it says otherwise, and any process of that user could read its memory: the
+ * receivers' keys and URLs, the Kafka password. Both daemons make themselves non-dumpable now
+ * (docs/security.md): /proc/PID/ is root's, and the same user cannot open /proc/PID/environ (nor
+ * mem, nor attach). core_dumps: true sets them back, for debugging. */
+static int same_user_reads_environ(pid_t pid, uid_t uid, gid_t gid)
+{
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0))
+            _exit(2);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+        _exit(open(path, O_RDONLY | O_CLOEXEC) >= 0 ? 0 : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(c, &st, 0), c);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 2);
+    return WEXITSTATUS(st) == 0;
+}
+
+static void daemons_are_not_dumpable_unless_core_dumps_is_set(void **state)
+{
+    (void)state;
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam("nobody");
+        if (!pw || pw->pw_uid == 0 || access("/usr/bin/setpriv", X_OK) != 0) {
+            print_message("[  SKIP    ] root: needs the user 'nobody' and setpriv to run the "
+                          "daemons as another user\n");
+            skip();
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    }
+    char *dir = vg_tp_tmpdir("dumpable");
+    assert_int_equal(chmod(dir, 0755), 0);
+    char reuid[32], regid[32];
+    snprintf(reuid, sizeof reuid, "--reuid=%u", (unsigned)uid);
+    snprintf(regid, sizeof regid, "--regid=%u", (unsigned)gid);
+    for (int daemon = 0; daemon < 2; daemon++) {
+        for (int dumps = 0; dumps < 2; dumps++) {
+            char log[300];
+            snprintf(log, sizeof log, "%s/%s-%d.log", dir, daemon ? "analyzer" : "agent", dumps);
+            /* The default is what is tested first: no core_dumps key at all. */
+            const char *cd = dumps ? "core_dumps=true" : "log.level=info";
+            const char *agent[] = {VG_AGENT_BIN,
+                                   "--set",
+                                   "user=",
+                                   "--set",
+                                   "collectors=cpu",
+                                   "--set",
+                                   "bootstrap_servers=127.0.0.1:1",
+                                   "--set",
+                                   "spool.dir=",
+                                   "--set",
+                                   "flush_timeout=0s",
+                                   "--set",
+                                   cd,
+                                   NULL};
+            const char *analyzer[] = {VG_ANALYZER_BIN,
+                                      "--embedded-kafka",
+                                      "--set",
+                                      "user=",
+                                      "--set",
+                                      "http.listen=127.0.0.1:0",
+                                      "--set",
+                                      cd,
+                                      NULL};
+            const char *const *cmd = daemon ? analyzer : agent;
+            const char *argv[24];
+            size_t n = 0;
+            if (geteuid() == 0) {
+                argv[n++] = "/usr/bin/setpriv";
+                argv[n++] = reuid;
+                argv[n++] = regid;
+                argv[n++] = "--clear-groups";
+            }
+            for (size_t i = 0; cmd[i]; i++)
+                argv[n++] = cmd[i];
+            argv[n] = NULL;
+            pid_t pid = vg_tp_spawn((char *const *)argv, log);
+            /* The agent's line comes after its privilege drop, the analyzer's once it runs. */
+            const char *ready = daemon ? "msg=\"started\"" : "msg=\"privileges dropped\"";
+            if (vg_tp_wait_contains(log, ready, 30000) != 0) {
+                char *t = vg_tp_read(log);
+                fail_msg("no '%s' in %s:\n%s", ready, log, t ? t : "");
+            }
+            char path[64];
+            snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+            struct stat st;
+            assert_int_equal(stat(path, &st), 0);
+            int readable = same_user_reads_environ(pid, uid, gid);
+            char want[32];
+            snprintf(want, sizeof want, "dumpable=%d", dumps);
+            int logged = vg_tp_wait_contains(log, want, 1000) == 0;
+            vg_tp_stop(pid, SIGTERM, 20000);
+            if (st.st_uid != (dumps ? uid : 0) || readable != dumps || !logged)
+                fail_msg("%s with %s: /proc/%d/ owned by %u, environ %s to uid %u, '%s' %s", cmd[0],
+                         cd, (int)pid, (unsigned)st.st_uid, readable ? "readable" : "unreadable",
+                         (unsigned)uid, want, logged ? "logged" : "not logged");
+        }
+    }
+    free(dir);
+}
+
 static void agent_refuses_a_user_that_does_not_exist(void **state)
 {
     (void)state;
@@ -1313,6 +1422,7 @@ int main(void)
         cmocka_unit_test(agent_keeps_cap_bpf_where_the_kernel_checks_it_on_every_bpf_call),
         cmocka_unit_test(agent_once_as_root_gives_the_btf_cache_to_its_user),
         cmocka_unit_test(agent_refuses_a_user_that_does_not_exist),
+        cmocka_unit_test(daemons_are_not_dumpable_unless_core_dumps_is_set),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
