@@ -25,8 +25,8 @@ static const struct vg_cfg_key keys[] = {
     {"topic", VG_CFG_STRING, "vigil.metrics", OFF(topic), NOBOUND, NULL,
      "Kafka topic the metrics are produced to"},
     {"collectors", VG_CFG_STRING,
-     "cpu,mem,load,disk,net,vmstat,psi,netstat,fs,cgroup,bpf_runqlat,bpf_biolat,bpf_tcp,"
-     "bpf_proc_events",
+     "cpu,mem,load,disk,net,vmstat,psi,netstat,fs,fsspace,cgroup,bpf_runqlat,bpf_biolat,"
+     "bpf_tcp,bpf_proc_events",
      OFF(collectors), NOBOUND, NULL,
      "comma-separated collectors to run (vigil-agent --list-collectors); bpf_syscall_errors is "
      "off by default because hooking every syscall exit costs about 150 ns per syscall "
@@ -46,6 +46,10 @@ static const struct vg_cfg_key keys[] = {
      "cgroup collector: cgroups reported at most (the first by name); each costs up to 7 file "
      "reads per tick, through descriptors held open. Fewer are reported where the tick's message "
      "would pass the size Kafka takes (docs/wire-format.md)"},
+    {"fsspace.max", VG_CFG_INT, "64", OFF(fsspace_max), 1, 1000, NULL,
+     "fsspace collector: local file systems reported at most (the first in /proc/self/mountinfo, "
+     "one statfs() each per tick); more are left out and the log says how many. Fewer are "
+     "reported where the tick's message would pass the size Kafka takes (docs/wire-format.md)"},
     {"bpf.btf_cache", VG_CFG_STRING, "/var/lib/vigil/btf", OFF(bpf_btf_cache), NOBOUND, NULL,
      "bpf_* collectors: directory for the minimal kernel BTF files made with `bpftool gen "
      "min_core_btf` (one per collector and kernel, a few KB each), so that loading does not parse "

@@ -17,6 +17,7 @@ struct agent_cfg {
     char *cgroup_root;
     char *cgroup_select;
     int64_t cgroup_max;
+    int64_t fsspace_max;
     char *bpf_btf_cache;
     char *bpf_bpftool;
     struct vg_kvlist labels;

@@ -249,6 +249,7 @@ static int open_collectors(struct agent *a, int check, char *err, size_t errlen)
         .cgroup_root = a->cfg.cgroup_root,
         .cgroup_select = a->cfg.cgroup_select,
         .cgroup_max = (int)a->cfg.cgroup_max,
+        .fsspace_max = (int)a->cfg.fsspace_max,
         .bpf_btf_cache = a->cfg.bpf_btf_cache,
         .bpf_bpftool = a->cfg.bpf_bpftool,
         .max_message_bytes = a->max_bytes,

@@ -12,6 +12,7 @@ extern const struct vg_collector vg_collector_vmstat;
 extern const struct vg_collector vg_collector_psi;
 extern const struct vg_collector vg_collector_netstat;
 extern const struct vg_collector vg_collector_fs;
+extern const struct vg_collector vg_collector_fsspace;
 extern const struct vg_collector vg_collector_cgroup;
 extern const struct vg_collector vg_collector_bpf_runqlat;
 extern const struct vg_collector vg_collector_bpf_biolat;
@@ -29,6 +30,7 @@ const struct vg_collector *const vg_collectors[] = {
     &vg_collector_psi,
     &vg_collector_netstat,
     &vg_collector_fs,
+    &vg_collector_fsspace,
     &vg_collector_cgroup,
     &vg_collector_bpf_runqlat,
     &vg_collector_bpf_biolat,

@@ -36,7 +36,8 @@ struct vg_collector_cfg {
     /* cgroup: comma-separated globs of paths below the root; NULL: every directory in
      * system.slice. */
     const char *cgroup_select;
-    int cgroup_max; /* cgroup: cgroups reported at most; 0: 100 */
+    int cgroup_max;  /* cgroup: cgroups reported at most; 0: 100 */
+    int fsspace_max; /* fsspace: file systems reported at most; 0: 64 */
     /* The most a tick's encoded message may take (vg_wire_msg_size_max), set by the agent from
      * the wire format's limit and the producer's message.max.bytes; 0: no limit. A collector
      * with keeps_within set leaves things out rather than pass it. */

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -875,6 +876,22 @@ static void once_prints_one_valid_message(void **state)
     assert_non_null(strstr(o, "{\"v\":1,\"host\":\"once-1\""));
     assert_non_null(strstr(o, "\"cpu.user_pct\":"));
     assert_non_null(strstr(o, "\"load.1m\":"));
+    free(o);
+}
+
+/* File-system space is collected by default: a plain --once holds the root file system's space
+ * and inodes (a container whose root is an overlay has no local root to report: skipped). */
+static void once_sends_root_file_system_space_by_default(void **state)
+{
+    struct statfs sb;
+    assert_int_equal(statfs("/", &sb), 0);
+    if (sb.f_type == 0x794c7630 /* OVERLAYFS_SUPER_MAGIC */)
+        skip();
+    assert_int_equal(
+        run("%s --once --set user= --set host=once-fs --set spool.dir=%s", VG_AGENT_BIN, ""), 0);
+    char *o = output();
+    if (!strstr(o, "\"fsspace.root.avail_bytes\":") || !strstr(o, "\"fsspace.root.used_pct\":"))
+        fail_msg("no fsspace.root metrics in:\n%s", o);
     free(o);
 }
 
@@ -2069,6 +2086,7 @@ int main(void)
         cmocka_unit_test(check_config_says_when_the_service_user_is_not_on_this_host),
         cmocka_unit_test(check_config_reads_rules_and_silences_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
+        cmocka_unit_test(once_sends_root_file_system_space_by_default),
         cmocka_unit_test(agent_producer_is_the_first_client_named_after_the_host),
         cmocka_unit_test(agent_waits_for_a_kafka_file_written_after_its_start),
         cmocka_unit_test(agent_starts_at_once_when_a_missing_kafka_file_is_not_used),

@@ -2,6 +2,7 @@
  * make them read outside the buffer, and what they accept must hold the invariants the
  * collectors rely on. Every input goes through every parser, so any real /proc or cgroup file is
  * a useful seed. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "proc_parse.h"
 #include "vg_cgname.h"
 #include "vg_devtab.h"
+#include "vg_fsspace.h"
 #include "vg_util.h"
 
 static void fail(const char *what)
@@ -124,6 +126,78 @@ static void fuzz_fields(const char *buf, size_t size)
         fail("keyed parser set a bit for a key it was not given");
 }
 
+/* The remote mount points of the input, for fuzz_mountinfo to check none is crossed. */
+#define FUZZ_REMOTE_MAX 16
+static struct {
+    char path[FUZZ_REMOTE_MAX][VG_MOUNT_PATH_MAX];
+    size_t n;
+    int overflow;
+} g_remote;
+
+static int on_mountinfo(void *ctx, const struct vg_mountinfo_line *m)
+{
+    size_t n = strlen(m->mnt);
+    if (n != m->mnt_len || n < 1 || n >= VG_MOUNT_PATH_MAX || m->mnt[0] != '/')
+        fail("mount point not a NUL-free absolute path of the length said");
+    n = strlen(m->fstype);
+    for (size_t i = 0; i < n; i++)
+        if (m->fstype[i] < '!' || m->fstype[i] > '~')
+            fail("file system type of bytes outside [!-~]");
+    if (n < 1 || n >= VG_FSTYPE_MAX)
+        fail("file system type empty or too long");
+    if (vg_fsspace_kind(m->fstype, m->mnt) == VG_FS_REMOTE) {
+        if (g_remote.n < FUZZ_REMOTE_MAX)
+            memcpy(g_remote.path[g_remote.n++], m->mnt, m->mnt_len + 1);
+        else
+            g_remote.overflow = 1;
+    }
+    return 0;
+}
+
+static int at_or_below(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return strcmp(dir, "/") == 0 ||
+           (strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/'));
+}
+
+/* mountinfo as the fsspace collector reads it: what it would statfs() is neither a remote mount
+ * nor below one, once per device and per metric name, within max, and named within the metric
+ * charset. */
+static void fuzz_mountinfo(const char *buf, size_t size)
+{
+    char err[VG_ERRLEN];
+    struct vg_fsspace_set set;
+
+    g_remote.n = 0;
+    g_remote.overflow = 0;
+    vg_parse_mountinfo(buf, size, "mountinfo", on_mountinfo, NULL, err, sizeof err);
+    if (vg_fsspace_select(buf, size, "mountinfo", 4, &set, err, sizeof err) == -ENOMEM)
+        return;
+    if (set.n > 4)
+        fail("more mounts chosen than max");
+    for (size_t i = 0; i < set.n; i++) {
+        const struct vg_fsspace_mount *m = &set.m[i];
+        if (m->path[0] != '/')
+            fail("chosen mount point not an absolute path");
+        for (size_t j = 0; j < g_remote.n; j++)
+            if (at_or_below(m->path, g_remote.path[j]))
+                fail("chosen mount point at or below a remote mount: statfs() could hang");
+        size_t k = strlen(m->key);
+        if (k < 1 || k > VG_DEV_NAME_MAX ||
+            strspn(m->key, "abcdefghijklmnopqrstuvwxyz"
+                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") != k)
+            fail("mount key empty, too long or outside the metric charset");
+        for (size_t j = 0; j < i; j++) {
+            if (set.m[j].major == m->major && set.m[j].minor == m->minor)
+                fail("one device chosen twice");
+            if (strcmp(set.m[j].key, m->key) == 0)
+                fail("one metric name chosen twice");
+        }
+    }
+    vg_fsspace_set_free(&set);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *buf = (const char *)data;
@@ -162,5 +236,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vg_devtab_free(&tab);
 
     fuzz_fields(buf, size);
+    fuzz_mountinfo(buf, size);
     return 0;
 }

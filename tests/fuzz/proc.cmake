@@ -19,6 +19,7 @@ vg_add_fuzzer(fuzz_proc
         ${VG_COLLECTORS_DIR}/proc_psi.c
         ${VG_COLLECTORS_DIR}/proc_netstat.c
         ${VG_COLLECTORS_DIR}/proc_fs.c
+        ${VG_COLLECTORS_DIR}/proc_fsspace.c
         ${VG_COLLECTORS_DIR}/cgroup_v2.c
         ${VG_COLLECTORS_DIR}/vg_rate.c
         ${VG_COLLECTORS_DIR}/bpf/vg_cgname.c
