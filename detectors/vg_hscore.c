@@ -267,7 +267,10 @@ int vg_hscore_update(struct vg_hscore *h, const struct vg_hscore_params *p, cons
 
 /* 2: the state term, the peak rate; 3: the state term per side; 4: the ticks the gate has been
  * closed, in the header word that 3 wrote 0 (so a state of 3 reads as a gate not closed, and its
- * calibration relearns once the gate has been closed VG_HSCORE_RELEARN_TICKS from then). */
+ * calibration relearns once the gate has been closed VG_HSCORE_RELEARN_TICKS from then).
+ * A state whose gate is not closed is written as 3, the same bytes: a build that reads only 3
+ * (an older analyzer in a rolling upgrade or after a roll-back) then refuses only the hosts
+ * whose gate is closed at that moment, not every host's state and every group checkpoint. */
 #define PACK_VERSION 4
 #define PACK_OLDEST  3
 #define PACK_HEAD    (6 * 4 + 2 * 8 + 8 + VG_HSCORE_SMOOTH * 8)
@@ -280,7 +283,8 @@ size_t vg_hscore_packed_size(size_t m)
 void vg_hscore_pack(const struct vg_hscore *h, void *buf)
 {
     unsigned char *b = buf;
-    uint32_t u[6] = {PACK_VERSION, (uint32_t)h->m, h->pos, h->have, (uint32_t)h->fitted, h->closed};
+    uint32_t version = h->closed ? PACK_VERSION : 3;
+    uint32_t u[6] = {version, (uint32_t)h->m, h->pos, h->have, (uint32_t)h->fitted, h->closed};
     uint64_t n[2] = {h->nblame, h->nfit};
     memcpy(b, u, sizeof(u));
     b += sizeof(u);

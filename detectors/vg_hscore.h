@@ -142,9 +142,10 @@ int vg_hscore_update_state(struct vg_hscore *h, const struct vg_hscore_params *p
 
 /* Checkpoints: the whole state (scales, fit sums, smoothing ring, blame, calibration; not the
  * output `surprise`) packed into
- * vg_hscore_packed_size(m) bytes, a format version first. vg_hscore_unpack reads one into h (made
- * by vg_hscore_init with the same m), refusing (-EINVAL, with the reason in err; h unchanged) a
- * buffer of another size or version, or with values no stream can have produced. */
+ * vg_hscore_packed_size(m) bytes, a format version first (3 while the burst gate is not closed,
+ * else 4, so that builds reading only 3 keep reading most states). vg_hscore_unpack reads one into
+ * h (made by vg_hscore_init with the same m), refusing (-EINVAL, with the reason in err; h
+ * unchanged) a buffer of another size or version, or with values no stream can have produced. */
 size_t vg_hscore_packed_size(size_t m);
 void vg_hscore_pack(const struct vg_hscore *h, void *buf);
 int vg_hscore_unpack(struct vg_hscore *h, const void *buf, size_t len, char *err, size_t errlen);
