@@ -135,7 +135,8 @@ static const struct vg_cfg_key keys[] = {
     {"local.when", VG_CFG_STRING, "outage", OFF(local_when), NOBOUND, NULL,
      "local guard: when a firing local alert is sent to local.webhook.url. `outage`: only while "
      "Kafka is not taking this agent's messages, that is messages are waiting (in memory or the "
-     "spool) or were lost (refused for good by Kafka, or too large) and no delivery has "
+     "spool, not held back by a read error of the spool) or were lost (refused for good by Kafka, "
+     "or too large) and no delivery has "
      "succeeded for local.outage_after; an alert firing when that begins is sent then. `always`: "
      "every local alert. A sent alert's resolve is always sent",
      "outage|always"},

@@ -1215,11 +1215,16 @@ static int open_local(struct agent *a, char *err, size_t errlen)
     return 0;
 }
 
-/* Messages Kafka has not acknowledged yet: librdkafka's queue, and the spool while it holds any. */
+/* Messages Kafka has not acknowledged yet: librdkafka's queue, and the spool while it holds any.
+ * Not the spool while a read error holds its reader (retried for up to 31 s, longer than the
+ * default local.outage_after): those records wait on the disk, not on Kafka, and the guard took
+ * that for a Kafka outage and sent local alerts while Kafka was fine. A real outage meanwhile
+ * still shows, in the messages handed to librdkafka before the read error and not delivered. */
 static uint64_t waiting(struct agent *a)
 {
     int q = rd_kafka_outq_len(a->rk);
-    return (uint64_t)(q > 0 ? q : 0) + (a->spool && vg_spool_busy(a->spool) ? 1 : 0);
+    int spool = a->spool && vg_spool_busy(a->spool) && !vg_spool_read_held(a->spool);
+    return (uint64_t)(q > 0 ? q : 0) + (spool ? 1 : 0);
 }
 
 /* At exit, local notifications get a bounded time to be delivered, so that the last stats line

@@ -7,7 +7,8 @@
  * gated:
  *
  *   - when = outage (default): a firing local alert is sent only while Kafka is down for this
- *     agent, i.e. messages are waiting (in librdkafka's queue or the spool) or were lost (Kafka
+ *     agent, i.e. messages are waiting (in librdkafka's queue or the spool, not held back by a
+ *     read error of the spool: the caller's `waiting` leaves those out) or were lost (Kafka
  *     refused them for good, or they were too large) and no delivery report has succeeded for
  *     outage_after. An alert already firing when the outage begins is sent then. While Kafka
  *     takes messages, the analyzer does the alerting.

@@ -974,6 +974,18 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
     return 0;
 }
 
+int vg_spool_read_held(const struct vg_spool *s)
+{
+    /* fail_tries stays set when the reader leaves that record other than by reading it (its
+     * segment dropped for room, say): only the reader still standing at it counts. */
+    if (!s->fail_tries || s->rid != s->fail_id || s->ridx != s->fail_idx)
+        return 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->segs[i].id == s->fail_id)
+            return 1;
+    return 0;
+}
+
 void vg_spool_delivered(struct vg_spool *s, uint64_t token)
 {
     struct seg *g = find(s, token >> IDX_BITS);

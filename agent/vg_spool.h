@@ -76,6 +76,12 @@ int vg_spool_busy(const struct vg_spool *s);
  * after 1 s, doubling, from now_ms: 6 attempts before its segment is set aside), or -ENOMEM. */
 int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token);
 
+/* 1 while the reader waits at a record that failed to read (a read error, its next attempt due
+ * later, as vg_spool_next describes): the records behind it wait on the disk, not on Kafka, so
+ * the agent's local guard does not count them as messages Kafka has not taken. 0 otherwise,
+ * including once the reader has left that record (read, set aside, or its segment dropped). */
+int vg_spool_read_held(const struct vg_spool *s);
+
 /* A record handed out by vg_spool_next is delivered (or given up on): once every record of a
  * segment is, the segment file is removed. Tokens may come in any order; one that comes again is
  * ignored, and one whose segment is gone (dropped while the record was in flight) is ignored and

@@ -408,6 +408,80 @@ static void a_url_from_its_url_file_is_used_and_never_logged(void **state)
     vg_tp_stop(r.s.receiver, SIGTERM, 10000);
 }
 
+/* A read error on the spool (a bad sector, a disk resetting) while Kafka takes messages: the
+ * spool retries it for up to 31 s, holding its records and the ticks behind them on the disk.
+ * Kafka is fine all along, so the guard must not declare an outage; it did once the retries had
+ * lasted local.outage_after (30 s by default, 1 s here), blaming Kafka and sending local alerts.
+ * The read errors come from tests/spool_eio_shim.c: every pread() of a segment fails while the
+ * file `eio` exists in the test's directory. */
+static void a_spool_read_error_while_kafka_takes_messages_is_no_outage(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    vg_stack_init(&r.s, "local-spool-eio");
+    char proc[700], trigger[700];
+    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
+    snprintf(trigger, sizeof trigger, "%s/eio", r.s.dir);
+    write_load(&r, "0.50");
+    vg_stack_start_receiver(&r.s, NULL);
+    start_broker(&r);
+    /* Only the agent gets the preload. An ASan build wants its runtime first among preloaded
+     * libraries; the shim is not instrumented and needs no such order. */
+    char *asan_was = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    char opts[512];
+    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan_was ? asan_was : "",
+             asan_was ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    setenv("LD_PRELOAD", VG_SPOOL_EIO_SHIM, 1);
+    setenv("VG_SPOOL_EIO_TRIGGER", trigger, 1);
+    start_agent_with(&r, (const char *const[]){"local.outage_after=1s", NULL});
+    unsetenv("LD_PRELOAD");
+    unsetenv("VG_SPOOL_EIO_TRIGGER");
+    if (asan_was)
+        setenv("ASAN_OPTIONS", asan_was, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(asan_was);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_field(&r, "delivered", 5);
+
+    /* Records in the spool: every broker down until ticks are spooled (a real outage). */
+    control(&r, "down");
+    wait_log(&r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+    wait_field(&r, "spooled", 3);
+    /* From now every read of them fails; the broker is back and takes what librdkafka holds. */
+    int fd = open(trigger, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    control(&r, "up");
+    wait_log(&r, "msg=\"kafka takes messages again", 1);
+    wait_log(&r, "msg=\"spool: read error while sending, tried again later\"", 1);
+    /* The third attempt comes 3 s after the first: three times local.outage_after. */
+    wait_log(&r, " attempt=3 attempts=6 ", 1);
+    assert_int_equal(unlink(trigger), 0);
+    wait_log(&r, "msg=\"spool: read error gone, sending again\"", 1);
+    wait_log(&r, "msg=\"spool drained\"", 1);
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+
+    /* Kafka took messages from the first read error on: no outage declared there. */
+    char *log = vg_tp_read(r.s.agent_log);
+    assert_non_null(log);
+    char *from = strstr(log, "msg=\"spool: read error while sending");
+    assert_non_null(from);
+    char *declared = strstr(from, "msg=\"kafka not taking messages");
+    if (declared) {
+        declared[strcspn(declared, "\n")] = '\0';
+        fail_msg("an outage declared during the spool's read error: %s", declared);
+    }
+    free(log);
+    assert_true(vg_tp_last_field(r.s.agent_log, "spool_read_errors") >= 3);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +489,7 @@ int main(void)
         cmocka_unit_test(spike_is_sent_while_kafka_refuses_every_message),
         cmocka_unit_test(a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted),
         cmocka_unit_test(a_url_from_its_url_file_is_used_and_never_logged),
+        cmocka_unit_test(a_spool_read_error_while_kafka_takes_messages_is_no_outage),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
