@@ -78,7 +78,9 @@ static const struct vg_cfg_key keys[] = {
     {"spool.max_bytes", VG_CFG_SIZE, "256MiB", OFF(spool_max_bytes), 1048576, 17179869184.0, NULL,
      "disk the spool may use (1MiB to 16GiB, in segment files of a sixteenth of it, 64KiB to "
      "4MiB, 8192 files at most); when full its oldest segments are dropped whole, logged and "
-     "counted, and at a start over a lowered limit likewise (docs/reliability.md)"},
+     "counted, and at a start over a lowered limit likewise (docs/reliability.md). The agent "
+     "keeps 4 bytes and a bit in memory per spooled message: about 1/66 of this with the "
+     "smallest ticks (one collector), 1/960 with the default collectors"},
     {"spool.max_age", VG_CFG_DURATION, "6h", OFF(spool_max_age_ms), 0, 31536000000.0, NULL,
      "spooled messages older than this are dropped (counted) instead of sent; 0: no limit"},
     {"spool.memory_messages", VG_CFG_INT, "60", OFF(spool_memory_messages), 1, 100000, NULL,

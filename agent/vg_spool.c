@@ -250,6 +250,30 @@ static int room(struct seg *g, uint64_t n)
     return 0;
 }
 
+/* A segment that takes no more records (scanned at start, or rolled over, or a prepend segment
+ * ended) keeps tables of its own size: room() doubles them while it is written, and over a spool
+ * of thousands of segments that slack was up to as much again as the tables. What stays is 4 bytes
+ * and a bit a record (docs/reliability.md states the bound). A failed shrink keeps the larger
+ * table. */
+static void fit(struct seg *g)
+{
+    if (g->records && g->offs_cap > g->records) {
+        uint32_t *o = realloc(g->offs, g->records * sizeof *o);
+        if (o) {
+            g->offs = o;
+            g->offs_cap = g->records;
+        }
+    }
+    uint64_t need = (g->records + 7) / 8;
+    if (need && g->done_cap > need) {
+        unsigned char *d = realloc(g->done, need);
+        if (d) {
+            g->done = d;
+            g->done_cap = need;
+        }
+    }
+}
+
 /* Marks record k finished; 0 when it already was. */
 static int finish(struct vg_spool *s, struct seg *g, uint64_t k)
 {
@@ -446,7 +470,8 @@ static int scan(struct vg_spool *s, struct seg *g, uint64_t *file_size)
     }
     close(fd);
     g->bytes = off;
-    return room(g, g->records);
+    fit(g);
+    return 0;
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -735,6 +760,7 @@ int vg_spool_append(struct vg_spool *s, int64_t ts_ms, const void *buf, size_t l
         (g->bytes >= s->cfg.segment_bytes || g->records >= MAX_SEG_RECS || g->bytes > SEG_FULL)) {
         close(s->wfd);
         s->wfd = -1;
+        fit(g);
         g = NULL;
     }
     if (!g) {
@@ -1028,6 +1054,9 @@ int vg_spool_rewind(struct vg_spool *s)
     if (s->ffd >= 0) { /* a later prepend starts a segment of its own, in front again */
         close(s->ffd);
         s->ffd = -1;
+        struct seg *f = find(s, s->fid);
+        if (f)
+            fit(f);
     }
     if (s->gone_inflight) { /* their segment is gone: not handed again, so lost here */
         s->st.dropped_full += s->gone_inflight;
