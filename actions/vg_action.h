@@ -81,6 +81,7 @@ struct vg_action_stats {
     uint64_t expired;  /* given up on because still failing at max_age_ms (also in dropped) */
     uint64_t coalesced; /* firings not sent: their resolve arrived while they were queued */
     uint64_t redirects; /* answers 3xx, re-sends included: not followed (also in attempt_errors) */
+    uint64_t held;      /* firings held back now (hold_firings), not in queued */
 };
 
 /* A receiver: where and how one action instance delivers. A field left at 0 or NULL takes the
@@ -100,9 +101,11 @@ struct vg_receiver_cfg {
     /* Default 8. Without keep_retrying, a notification is dropped after this many failed
      * attempts; with it, see there. */
     int max_attempts;
-    int64_t backoff_initial_ms;   /* default 500; doubles per attempt, with +-20 % jitter */
-    int64_t backoff_max_ms;       /* default 30000 */
-    size_t queue_max;             /* default 10000 notifications (in memory and in the outbox) */
+    int64_t backoff_initial_ms; /* default 500; doubles per attempt, with +-20 % jitter */
+    int64_t backoff_max_ms;     /* default 30000 */
+    /* Default 10000 notifications queued (in memory and in the outbox); with hold_firings, as
+     * many held firings besides, which have their own share of the outbox (2 x queue_max). */
+    size_t queue_max;
     const char *secret_file;      /* webhook: HMAC-SHA256 key for X-Vigil-Signature */
     const char *routing_key_file; /* pagerduty: the integration's routing key (required) */
     double rate_per_s;            /* requests per second; 0: the type's default, < 0: unlimited */
@@ -133,12 +136,15 @@ struct vg_receiver_cfg {
      * may be stale is held back, not sent, until adopt() says this process holds its alert as
      * firing (same fingerprint and starts_at), when it is queued again. Held are the firings the
      * outbox still holds at start, and the queued firings of a host handed over (forget_host)
-     * that failed an attempt here: another analyzer may own the alert and have resolved it
-     * meanwhile, and a firing delivered after its resolve opens an incident nothing closes. A
-     * notification of the same alert submitted later takes the held one's place (it is marked
-     * done in the outbox, counted in coalesced); one held past max_age_ms at start is dropped
-     * (expired); at destroy() the rest stay in the outbox (kept). 0: replayed and handed-over
-     * firings are delivered like any other. */
+     * while the receiver is failing (the one in flight too, if its attempt fails): another
+     * analyzer may own the alert and have resolved it meanwhile, and a firing delivered after
+     * its resolve opens an incident nothing closes. A
+     * notification of the same alert submitted later takes the held one's place, past the
+     * queue's limits (it is marked done in the outbox, counted in coalesced); restored() drops
+     * those of the hosts this process holds that no adopt() released (coalesced); one held
+     * max_age_ms is dropped, at start or while running (expired); past queue_max held the oldest
+     * is dropped (dropped); at destroy() the rest stay in the outbox (kept). Counted in held.
+     * 0: replayed and handed-over firings are delivered like any other. */
     int hold_firings;
     /* Outgoing HTTP security (vg_httpsec.h, docs/security.md); zero: no allow-list, plain http
      * to loopback only, the system's CAs. */
@@ -176,10 +182,16 @@ struct vg_action {
     /* Optional (NULL: nothing to do). The host went to another analyzer (a partition move), which
      * takes its alerts over: an action that keeps telling its receiver of firing alerts
      * (Alertmanager) stops doing so for this host's, or they would fire there for good after the
-     * new owner resolves them; the others (hold_firings) hold back its queued firings that failed
-     * here, which could otherwise reach the receiver after the new owner's resolve. Never waits
-     * for the receiver. */
+     * new owner resolves them; the others (hold_firings) hold back its queued firings while the
+     * receiver is failing, and the one in flight if that attempt fails, which could otherwise
+     * reach the receiver after the new owner's resolve. Never waits for the receiver. */
     void (*forget_host)(void *inst, const char *host);
+    /* Optional (NULL: nothing to do). A state restore has finished, its firing alerts handed
+     * over through adopt(); owns(ud, host) says whether this process holds the host now. Held
+     * firings (hold_firings) of such hosts that no adopt() released are of alerts that do not
+     * fire here: dropped, counted in coalesced. owns is called with the receiver's lock held and
+     * must not call back into it. */
+    void (*restored)(void *inst, int (*owns)(void *ud, const char *host), void *ud);
     void (*stats)(void *inst, struct vg_action_stats *out);
     /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. What is
      * left stays in the outbox when there is one, and is dropped (and counted) otherwise. */

@@ -2,8 +2,10 @@
  * request, and everything else (queue, outbox, rate limit, retries) is shared.
  *
  * The queue is a FIFO of deep copies; an item stays in the queue while it is being delivered
- * (including its backoff waits), so queue_max bounds everything held in memory and a notification
- * interrupted by destroy() is still there to be counted (or kept in the outbox). Delivery is in
+ * (including its backoff waits), so queue_max bounds the queue and a notification interrupted by
+ * destroy() is still there to be counted (or kept in the outbox). With hold_firings, firings that
+ * may be stale are held apart from the queue (w->held, bounded by queue_max of their own, and
+ * twice queue_max records in the outbox, so that they never take the queue's room). Delivery is in
  * order: a failing notification holds back the ones behind it until it is delivered, given up
  * on, or (keep_retrying) has failed max_attempts times; from then on it is "overdue", retried
  * every backoff_max where it stands while the queue behind it moves on. A notification is never
@@ -98,6 +100,10 @@ struct wh_item {
     int keep;
     /* During replay only: the firings it replaced, to acknowledge once the walk is over. */
     struct wh_item *replaced;
+    /* Under mu. hold_firings: a firing whose host was handed over while it was queued, the
+     * receiver working then: held as soon as an attempt (its own or another's) fails, rather than
+     * retried (wh_forget_host). */
+    int forgotten;
     /* Its strings and arrays live in the same allocation, right after the struct. */
     struct vg_notification n;
 };
@@ -165,9 +171,13 @@ struct webhook {
     size_t count;              /* includes the head while it is being delivered */
     struct wh_forget *forgets; /* for the thread: what to drop from the firing table */
     /* hold_firings: firings not sent until adopt() names their alert, oldest first; not in
-     * count, their outbox records still pending. */
-    struct wh_item *held;
+     * count, their outbox records still pending; at most queue_max. */
+    struct wh_item *held, *held_last;
     size_t n_held;
+    int any_forgotten; /* an item in the queue may be forgotten; under mu */
+    /* Wall clock before which no held firing is max_age_ms old (0: none can be): the thread
+     * looks for expired ones from then on. Never later than the true time. */
+    int64_t held_due_ms;
     struct vg_action_stats st;
     int stop;
     int full_logged;
@@ -303,6 +313,7 @@ static struct wh_item *item_copy(const struct vg_notification *n)
     it->hold = 0;
     it->keep = 0;
     it->replaced = NULL;
+    it->forgotten = 0;
     it->born_ms = n->accepted_ms > 0 ? n->accepted_ms : vg_now_ms();
     /* FNV-1a: two alerts that collide only wait for each other, which is safe. */
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -996,6 +1007,143 @@ static struct wh_item *resolve_behind_locked(struct webhook *w, struct wh_item *
     return NULL;
 }
 
+/* With mu held: appends it to the held firings. Past queue_max of them the oldest leaves (counted
+ * in dropped) onto *over, for held_over() once mu is released: held firings are bounded apart from
+ * the queue, so that neither takes the other's room. */
+static void hold_locked(struct webhook *w, struct wh_item *it, struct wh_item **over)
+{
+    it->next = NULL;
+    it->forgotten = 0;
+    if (w->held_last)
+        w->held_last->next = it;
+    else
+        w->held = it;
+    w->held_last = it;
+    w->n_held++;
+    if (w->max_age_ms > 0) {
+        int64_t due = it->born_ms + w->max_age_ms;
+        if (!w->held_due_ms || due < w->held_due_ms)
+            w->held_due_ms = due;
+    }
+    if (w->n_held <= w->queue_max)
+        return;
+    struct wh_item *old = w->held;
+    w->held = old->next;
+    if (!w->held)
+        w->held_last = NULL;
+    w->n_held--;
+    w->st.dropped++;
+    old->next = *over;
+    *over = old;
+}
+
+/* The held firings hold_locked() pushed out: logged, marked done in the outbox, freed. Not under
+ * mu. */
+static void held_over(struct webhook *w, struct wh_item *list)
+{
+    size_t k = 0;
+    char qfp[256] = "\"\"";
+    for (struct wh_item *q = list; q; q = q->next)
+        if (!k++)
+            vg_log_quote(qfp, sizeof(qfp), q->n.fingerprint);
+    if (k)
+        rlog(w, VG_LOG_WARN,
+             "held firings dropped: more than queue_max held, the oldest go (their alerts were "
+             "not taken over here)",
+             "count=%zu queue_max=%zu fingerprint=%s", k, w->queue_max, qfp);
+    for (struct wh_item *q = list, *next; q; q = next) {
+        next = q->next;
+        ack_item(w, q);
+        free(q);
+    }
+}
+
+/* With mu held: takes out the held firings max_age_ms old at now (wall clock), counted in dropped
+ * and expired, for held_expired() once mu is released. Looks only once held_due_ms has come, and
+ * sets it again. */
+static struct wh_item *held_expire_locked(struct webhook *w, int64_t now)
+{
+    if (!w->held_due_ms || now < w->held_due_ms)
+        return NULL;
+    struct wh_item *out = NULL, **tail = &out;
+    int64_t due = 0;
+    w->held_last = NULL;
+    for (struct wh_item **p = &w->held; *p;) {
+        struct wh_item *it = *p;
+        int64_t d = it->born_ms + w->max_age_ms;
+        if (now >= d) {
+            *p = it->next;
+            it->next = NULL;
+            *tail = it;
+            tail = &it->next;
+            w->n_held--;
+            w->st.dropped++;
+            w->st.expired++;
+        } else {
+            if (!due || d < due)
+                due = d;
+            w->held_last = it;
+            p = &it->next;
+        }
+    }
+    w->held_due_ms = due;
+    return out;
+}
+
+/* Held firings past max_age: nothing will adopt them in time to matter, and they would keep their
+ * outbox records pending until a restart. Logged, marked done, freed. Not under mu. */
+static void held_expired(struct webhook *w, struct wh_item *list, int64_t now)
+{
+    for (struct wh_item *q = list, *next; q; q = next) {
+        next = q->next;
+        char qfp[256], qh[256];
+        rlog(w, VG_LOG_WARN, "held firing older than max_age, dropped",
+             "fingerprint=%s host=%s age_ms=%lld max_age_ms=%lld",
+             vg_log_quote(qfp, sizeof(qfp), q->n.fingerprint),
+             vg_log_quote(qh, sizeof(qh), q->n.host ? q->n.host : ""),
+             (long long)(now - q->born_ms), (long long)w->max_age_ms);
+        ack_item(w, q);
+        free(q);
+    }
+}
+
+/* With mu held: whether a queued firing is held back behind a held one of its alert. */
+static int behind_held_locked(const struct webhook *w, const struct wh_item *it)
+{
+    for (const struct wh_item *h = w->held; h; h = h->next)
+        if (strcmp(h->n.fingerprint, it->n.fingerprint) == 0)
+            return 1;
+    return 0;
+}
+
+/* With mu held: holds the queued firings of hosts handed over (forgotten), all of them when
+ * failing (the receiver is not taking this analyzer's requests: they would go through after the
+ * new owner's resolve, once it takes them again), else those behind a held one of their alert,
+ * which must not overtake it. Not the one in flight, which OUT_RETRY holds if it fails. Returns
+ * how many. */
+static size_t hold_forgotten_locked(struct webhook *w, int failing, struct wh_item **over)
+{
+    size_t k = 0, left = 0;
+    if (!w->any_forgotten)
+        return 0;
+    for (struct wh_item *it = w->head, *next; it; it = next) {
+        next = it->next;
+        if (!it->forgotten)
+            continue;
+        if (it == w->inflight || (!failing && !behind_held_locked(w, it))) {
+            left++;
+            continue;
+        }
+        unlink_locked(w, it);
+        hold_locked(w, it, over);
+        k++;
+    }
+    w->any_forgotten = left > 0;
+    if (k && w->count == 0)
+        pthread_cond_broadcast(&w->idle);
+    return k;
+}
+
 static void *run(void *arg)
 {
     struct webhook *w = arg;
@@ -1004,6 +1152,14 @@ static void *run(void *arg)
         if (w->stop)
             break;
         apply_forgets_locked(w); /* before a re-send, so that it leaves out hosts handed over */
+        int64_t wall = vg_now_ms();
+        struct wh_item *expired = held_expire_locked(w, wall);
+        if (expired) {
+            unlock(w);
+            held_expired(w, expired, wall);
+            lock(w);
+            continue;
+        }
         if (w->n_firing && vg_mono_ms() >= w->next_resend) {
             unlock(w);
             int stopped = resend_firing(w);
@@ -1020,6 +1176,11 @@ static void *run(void *arg)
              * destroy() wakes us. */
             if (w->n_firing && (!due || w->next_resend < due))
                 due = w->next_resend;
+            if (w->held_due_ms) { /* on the wall clock, which max_age counts on */
+                int64_t until = now + (w->held_due_ms > wall ? w->held_due_ms - wall : 1);
+                if (!due || until < due)
+                    due = until;
+            }
             if (due) {
                 struct timespec until = mono_deadline(due - now);
                 pthread_cond_timedwait(&w->wake, &w->mu, &until);
@@ -1061,6 +1222,20 @@ static void *run(void *arg)
                 continue;
             }
             w->inflight = NULL;
+            /* The receiver is failing now: firings of hosts handed over while it worked (this
+             * one, in flight then, among them) would go through after their new owner's
+             * resolve once it takes them again. Held. */
+            struct wh_item *over = NULL;
+            size_t k = hold_forgotten_locked(w, 1, &over);
+            if (k) {
+                unlock(w);
+                rlog(w, VG_LOG_WARN,
+                     "firings of hosts handed over held back: an attempt failed, and their new "
+                     "owners take the alerts over (sent if a host comes back still firing)",
+                     "count=%zu", k);
+                held_over(w, over);
+                lock(w);
+            }
             continue;
         }
         lock(w);
@@ -1209,17 +1384,6 @@ static void enqueue_locked(struct webhook *w, struct wh_item *it)
     w->count++;
 }
 
-/* With mu held: appends it to the held firings. */
-static void hold_locked(struct webhook *w, struct wh_item *it)
-{
-    struct wh_item **p = &w->held;
-    while (*p)
-        p = &(*p)->next;
-    it->next = NULL;
-    *p = it;
-    w->n_held++;
-}
-
 /* With mu held: takes the held firings of fp out, in order; with starts_at_ms >= 0 only those of
  * that episode. Returns the list. */
 static struct wh_item *held_take_locked(struct webhook *w, const char *fp, int64_t starts_at_ms)
@@ -1227,6 +1391,7 @@ static struct wh_item *held_take_locked(struct webhook *w, const char *fp, int64
     struct wh_item *out = NULL, **tail = &out;
     if (!fp)
         return NULL;
+    w->held_last = NULL;
     for (struct wh_item **p = &w->held; *p;) {
         struct wh_item *it = *p;
         if (strcmp(it->n.fingerprint, fp) == 0 &&
@@ -1237,6 +1402,7 @@ static struct wh_item *held_take_locked(struct webhook *w, const char *fp, int64
             tail = &it->next;
             w->n_held--;
         } else {
+            w->held_last = it;
             p = &it->next;
         }
     }
@@ -1272,6 +1438,7 @@ struct done_res {
 struct replay_ctx {
     struct webhook *w;
     int oom;
+    struct wh_item *over; /* held firings past queue_max, to drop once the walk is over */
     struct done_res *done;
     size_t n_done, cap_done;
 };
@@ -1387,7 +1554,7 @@ static int replay_one(void *ud, uint64_t seq, const void *payload, size_t len)
             free(it);
             return 1;
         }
-        hold_locked(w, it);
+        hold_locked(w, it, &rc->over);
         w->st.replayed++;
         return 0;
     }
@@ -1558,7 +1725,8 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
         struct vg_outbox_cfg oc = {
             .dir = cfg->outbox_dir,
             .name = w->name,
-            .max_records = w->queue_max,
+            /* Held firings have a queue_max of their own. */
+            .max_records = w->hold_firings ? 2 * w->queue_max : w->queue_max,
             .max_bytes = cfg->outbox_max_bytes,
             .compact_bytes = cfg->outbox_compact_bytes,
             .done_fn = w->coalesce ? replay_done : NULL,
@@ -1571,6 +1739,7 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
         for (size_t i = 0; i < rctx.n_done; i++)
             free(rctx.done[i].fp);
         free(rctx.done);
+        held_over(w, rctx.over);
         /* The resolve's record is on disk before the firings it replaced are marked done; a
          * failed mark keeps the resolve pending too (keep), so the next start coalesces again. */
         for (struct wh_item *q = w->head; q; q = q->next) {
@@ -1766,6 +1935,11 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         for (struct wh_item *q = w->head; q && !replaces; q = q->next)
             replaces = q != w->inflight && same_episode(q, it);
     }
+    /* So does any notification of an alert whose firings are held: it supersedes them (below),
+     * and refused it would leave them holding their room, the resolve that ends them refused
+     * for good. */
+    for (struct wh_item *h = n->fingerprint ? w->held : NULL; h && !replaces; h = h->next)
+        replaces = strcmp(h->n.fingerprint, n->fingerprint) == 0;
     /* Only this (serialised) path adds to count, so the check stays true until we enqueue. A
      * resolve has headroom past queue_max (wh_resolve_headroom), so that it is not refused
      * because other alerts' notifications filled the queue while the receiver was down. */
@@ -1914,6 +2088,10 @@ static int wh_adopt(void *inst, const struct vg_notification *n)
     lock(w);
     struct wh_item *mine = w->n_held ? held_take_locked(w, n->fingerprint, n->starts_at_ms) : NULL;
     struct wh_item *old = w->n_held ? held_take_locked(w, n->fingerprint, -1) : NULL;
+    /* Its host is back: a failed attempt of its queued firings no longer holds them. */
+    for (struct wh_item *q = w->head; q; q = q->next)
+        if (q->forgotten && strcmp(q->n.fingerprint, n->fingerprint) == 0)
+            q->forgotten = 0;
     size_t k = 0;
     for (struct wh_item *it = mine, *next; it; it = next) {
         next = it->next;
@@ -1939,41 +2117,82 @@ static int wh_adopt(void *inst, const struct vg_notification *n)
 }
 
 /* hold_firings: the host went to another analyzer, which takes its alerts over as notified and
- * resolves them. Its queued firings that failed here (the receiver not taking them from this
- * analyzer: they could go through after that resolve, once it takes them again), and those of
- * their alerts behind them, are held, not sent; the one in flight goes on. Resolves stay: one
- * after its firing never harms. */
+ * resolves them. While the receiver is failing (one notification retried, or overdue), its
+ * queued firings are held, not sent: delivered in order behind a failing one, most have not been
+ * attempted yet, and once the receiver takes this analyzer's requests again they would go
+ * through after that resolve, possibly hours later. With the receiver working they go on (a
+ * group_wait firing the dispatcher sent at the hand-over among them), marked: once an attempt
+ * fails (the one in flight now included), they are held then (OUT_RETRY). Those of an alert
+ * already held are held in any case, behind it. Resolves stay: one after its firing never
+ * harms. */
 static void wh_forget_host(void *inst, const char *host)
 {
     struct webhook *w = inst;
     if (!w || !host || !w->hold_firings)
         return;
-    size_t k = 0;
+    struct wh_item *over = NULL;
     lock(w);
-    for (struct wh_item *it = w->head, *next; it; it = next) {
-        next = it->next;
-        if (it == w->inflight || is_resolve(&it->n) || !it->n.fingerprint || !it->n.host ||
-            strcmp(it->n.host, host) != 0)
-            continue;
-        int behind = 0;
-        for (struct wh_item *h = w->held; h && !behind; h = h->next)
-            behind = strcmp(h->n.fingerprint, it->n.fingerprint) == 0 && h->n.host &&
-                     strcmp(h->n.host, host) == 0;
-        if (!it->attempts && !behind)
-            continue;
-        unlink_locked(w, it);
-        hold_locked(w, it);
-        k++;
+    int failing = w->st.retrying > 0;
+    for (struct wh_item *it = w->head; it; it = it->next) {
+        /* Not the one in flight's attempts, which its thread writes: should it fail, OUT_RETRY
+         * holds the lot. */
+        failing |= it != w->inflight && it->attempts > 0;
+        if (!is_resolve(&it->n) && it->n.fingerprint && it->n.host && strcmp(it->n.host, host) == 0)
+            it->forgotten = w->any_forgotten = 1;
     }
-    if (k && w->count == 0)
-        pthread_cond_broadcast(&w->idle);
+    size_t k = hold_forgotten_locked(w, failing, &over);
+    if (k)
+        pthread_cond_signal(&w->wake); /* to look at their max_age */
     unlock(w);
     if (k) {
         char qh[256];
         rlog(w, VG_LOG_WARN,
-             "firings of a host handed over held back: they failed here, and its new owner "
-             "takes the alerts over (sent if the host comes back still firing)",
+             "firings of a host handed over held back: the receiver is failing, and its new "
+             "owner takes the alerts over (sent if the host comes back still firing)",
              "host=%s count=%zu", vg_log_quote(qh, sizeof(qh), host), k);
+    }
+    held_over(w, over);
+}
+
+/* hold_firings: a state restore has finished. The held firings of hosts this process holds now
+ * that no adopt() released are of alerts that do not fire here: the restore found them resolved
+ * (by the analyzer that held the host meanwhile, or before the restart) or gone. Kept, they
+ * would wait for max_age and hold their outbox records; dropped, counted in coalesced. Should the
+ * alert fire again here (messages read again after the last commit), a new firing goes out. */
+static void wh_restored(void *inst, int (*owns)(void *ud, const char *host), void *ud)
+{
+    struct webhook *w = inst;
+    if (!w || !owns || !w->hold_firings)
+        return;
+    struct wh_item *out = NULL, **tail = &out;
+    size_t k = 0;
+    lock(w);
+    w->held_last = NULL;
+    for (struct wh_item **p = &w->held; *p;) {
+        struct wh_item *it = *p;
+        if (it->n.host && owns(ud, it->n.host)) {
+            *p = it->next;
+            it->next = NULL;
+            *tail = it;
+            tail = &it->next;
+            w->n_held--;
+            w->st.coalesced++;
+            k++;
+        } else {
+            w->held_last = it;
+            p = &it->next;
+        }
+    }
+    unlock(w);
+    if (k)
+        rlog(w, VG_LOG_INFO,
+             "held firings dropped: this analyzer holds their hosts, and the state restore did "
+             "not find their alerts firing",
+             "count=%zu", k);
+    for (struct wh_item *q = out, *next; q; q = next) {
+        next = q->next;
+        ack_item(w, q);
+        free(q);
     }
 }
 
@@ -1983,6 +2202,7 @@ static void wh_stats(void *inst, struct vg_action_stats *out)
     lock(w);
     *out = w->st;
     out->queued = w->stopped ? 0 : w->count; /* once stopped, counted as dropped or kept */
+    out->held = w->stopped ? 0 : w->n_held;
     unlock(w);
     if (w->ob) {
         struct vg_outbox_stats os;
@@ -2085,6 +2305,7 @@ const struct vg_action vg_webhook_action = {
     .submit = wh_submit,
     .adopt = wh_adopt,
     .forget_host = wh_forget_host,
+    .restored = wh_restored,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -2110,6 +2331,7 @@ const struct vg_action vg_pagerduty_action = {
     .submit = wh_submit,
     .adopt = wh_adopt,
     .forget_host = wh_forget_host,
+    .restored = wh_restored,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -2122,6 +2344,7 @@ const struct vg_action vg_slack_action = {
     .submit = wh_submit,
     .adopt = wh_adopt,
     .forget_host = wh_forget_host,
+    .restored = wh_restored,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,

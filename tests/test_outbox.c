@@ -1171,8 +1171,10 @@ static void test_measure_fsync_cost_per_submit(void **state)
 }
 
 /* An analyzer's receiver, as the analyzer configures it (docs/alerts.md): coalescing, retrying
- * until max_age, holding firings that may be stale. */
-static void *analyzer_rx(const char *url, const char *obox, const struct vg_action **act)
+ * until max_age, holding firings that may be stale. queue_max, max_age_ms: 0 for the defaults;
+ * timeout_ms 0: 1 s. */
+static void *analyzer_rx_with(const char *url, const char *obox, size_t queue_max,
+                              int64_t max_age_ms, int64_t timeout_ms, const struct vg_action **act)
 {
     struct vg_receiver_cfg cfg = {.url = url,
                                   .outbox_dir = obox,
@@ -1180,15 +1182,22 @@ static void *analyzer_rx(const char *url, const char *obox, const struct vg_acti
                                   .keep_retrying = 1,
                                   .coalesce = 1,
                                   .hold_firings = 1,
+                                  .queue_max = queue_max,
+                                  .max_age_ms = max_age_ms,
                                   .backoff_initial_ms = 50,
                                   .backoff_max_ms = 100,
                                   .connect_timeout_ms = 500,
-                                  .timeout_ms = 1000};
+                                  .timeout_ms = timeout_ms ? timeout_ms : 1000};
     void *inst;
     char err[VG_ERRLEN];
     if (vg_action_create(&cfg, act, &inst, err, sizeof(err)) != 0)
         fail_msg("create: %s", err);
     return inst;
+}
+
+static void *analyzer_rx(const char *url, const char *obox, const struct vg_action **act)
+{
+    return analyzer_rx_with(url, obox, 0, 0, 0, act);
 }
 
 static void wait_attempt_errors(const struct vg_action *act, void *inst, uint64_t n)
@@ -1223,6 +1232,32 @@ static char *last_taken(struct fx *f, const char *fp, size_t *taken)
     }
     json_decref(reqs);
     return last;
+}
+
+static void wait_held(const struct vg_action *act, void *inst, uint64_t n)
+{
+    struct vg_action_stats st;
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    do {
+        act->stats(inst, &st);
+        if (st.held == n)
+            return;
+        nap();
+    } while (vg_mono_ms() < end);
+    fail_msg("%llu firings held, expected %llu", (unsigned long long)st.held,
+             (unsigned long long)n);
+}
+
+/* The receiver's last word on the alert fp was its resolve. */
+static void expect_last_word_resolved(struct fx *f, const char *fp)
+{
+    size_t taken;
+    char *last = last_taken(f, fp, &taken);
+    if (!last || strcmp(last, "resolved") != 0)
+        fail_msg("the receiver's last notification of %s is '%s' (%zu taken), after the new "
+                 "owner's resolve",
+                 fp, last ? last : "(none)", taken);
+    free(last);
 }
 
 /* Analyzer A fires, its receiver unreachable, and stops: the firing is kept in A's outbox. The
@@ -1314,14 +1349,80 @@ test_failing_firing_of_a_host_handed_over_is_not_sent_after_the_new_owners_resol
     fire.summary = "from-analyzer-a";
     assert_int_equal(act->submit(a, &fire), 0);
     wait_attempt_errors(act, a, 1);
+    /* Another firing of the host, queued behind the failing one: not attempted yet when the host
+     * is handed over, it was once left to go out after the new owner's resolve. */
+    struct vg_notification fire2 = sample("fp-moved-2");
+    fire2.summary = "from-analyzer-a";
+    assert_int_equal(act->submit(a, &fire2), 0);
     act->forget_host(a, "web-1");
+    wait_held(act, a, 2);
 
     void *b = analyzer_rx(url, ob, &act);
-    struct vg_notification res = sample("fp-moved");
+    struct vg_notification res = sample("fp-moved"), res2 = sample("fp-moved-2");
+    res.status = res2.status = "resolved";
+    res.ends_at_ms = res.event_ts_ms = res2.ends_at_ms = res2.event_ts_ms =
+        fire.starts_at_ms + 60000;
+    assert_int_equal(act->submit(b, &res), 0);
+    assert_int_equal(act->submit(b, &res2), 0);
+    struct vg_action_stats st;
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    do {
+        act->stats(b, &st);
+        nap();
+    } while (st.delivered < 2 && vg_mono_ms() < end);
+    assert_int_equal(st.delivered, 2);
+    act->destroy(b, WAIT_MS);
+
+    /* The receiver takes A's requests again. */
+    receiver_stop(f);
+    receiver_start(f, "--port", port, NULL);
+    act->destroy(a, 3000); /* drains what it would deliver */
+    expect_last_word_resolved(f, "fp-moved");
+    expect_last_word_resolved(f, "fp-moved-2");
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "firings of a host handed over held back"));
+    free(log);
+    receiver_stop(f);
+}
+
+/* The receiver hangs on A's firing: the attempt is under way when the host is handed over, and
+ * times out. A once retried it, and delivered it after the new owner's resolve once the receiver
+ * took A's requests again. Now the failed attempt holds it. */
+static void
+test_firing_in_flight_at_the_hand_over_is_not_sent_after_the_new_owners_resolve(void **state)
+{
+    struct fx *f = *state;
+    char oa[128], ob[128], url[64], port[16];
+    snprintf(oa, sizeof(oa), "%s/a", f->obox);
+    snprintf(ob, sizeof(ob), "%s/b", f->obox);
+    assert_int_equal(mkdir(f->obox, 0700), 0);
+    receiver_start(f, "--stall-ms", "60000", NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", f->port);
+    snprintf(port, sizeof(port), "%d", f->port);
+    const struct vg_action *act;
+    void *a = analyzer_rx_with(url, oa, 0, 0, 3000, &act);
+    struct vg_notification fire = sample("fp-inflight");
+    fire.summary = "from-analyzer-a";
+    assert_int_equal(act->submit(a, &fire), 0);
+    wait_requests(f, 1); /* the receiver has it, and holds its answer back */
+    act->forget_host(a, "web-1");
+    struct vg_action_stats st;
+    act->stats(a, &st);
+    if (st.attempt_errors != 0 || st.delivered != 0)
+        fail_msg("the attempt ended before the hand-over (3 s timeout): nothing was checked");
+    wait_attempt_errors(act, a, 1); /* timed out */
+    wait_held(act, a, 1);
+    /* Gone at once, answering nothing more; then up again, refusing what comes from A. */
+    kill(f->rx_pid, SIGKILL);
+    waitpid(f->rx_pid, NULL, 0);
+    f->rx_pid = -1;
+    receiver_start(f, "--port", port, "--fail-match", "from-analyzer-a", NULL);
+
+    void *b = analyzer_rx(url, ob, &act);
+    struct vg_notification res = sample("fp-inflight");
     res.status = "resolved";
     res.ends_at_ms = res.event_ts_ms = fire.starts_at_ms + 60000;
     assert_int_equal(act->submit(b, &res), 0);
-    struct vg_action_stats st;
     int64_t end = vg_mono_ms() + WAIT_MS;
     do {
         act->stats(b, &st);
@@ -1334,18 +1435,161 @@ test_failing_firing_of_a_host_handed_over_is_not_sent_after_the_new_owners_resol
     receiver_stop(f);
     receiver_start(f, "--port", port, NULL);
     act->destroy(a, 3000); /* drains what it would deliver */
-    size_t taken;
-    char *last = last_taken(f, "fp-moved", &taken);
-    assert_non_null(last);
-    if (strcmp(last, "resolved") != 0)
-        fail_msg("the receiver's last notification of the alert is '%s' (%zu taken), after "
-                 "the new owner's resolve",
-                 last, taken);
-    free(last);
+    expect_last_word_resolved(f, "fp-inflight");
     char *log = log_text(f);
-    assert_non_null(strstr(log, "firings of a host handed over held back"));
+    assert_non_null(strstr(log, "firings of hosts handed over held back: an attempt failed"));
     free(log);
     receiver_stop(f);
+}
+
+/* sample(fp) of host, produced now (max_age counts from then). */
+static struct vg_notification sample_on(const char *fp, const char *host)
+{
+    struct vg_notification n = sample(fp);
+    n.host = host;
+    n.accepted_ms = vg_now_ms(); /* max_age counts from here */
+    return n;
+}
+
+/* Held at the hand-over of its host, a firing whose alert nothing takes over here is counted in
+ * held, and dropped once max_age old while the receiver runs. It once stayed until a restart,
+ * in no metric, its outbox record pending. */
+static void test_held_firing_is_counted_and_expires_at_max_age_while_running(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(mkdir(f->obox, 0700), 0);
+    const struct vg_action *act;
+    void *a = analyzer_rx_with("http://127.0.0.1:9/hook", f->obox, 0, 1000, 0, &act);
+    struct vg_notification fire = sample_on("fp-held", "web-1");
+    assert_int_equal(act->submit(a, &fire), 0);
+    wait_attempt_errors(act, a, 1);
+    act->forget_host(a, "web-1");
+    wait_held(act, a, 1);
+    struct vg_action_stats st;
+    act->stats(a, &st);
+    assert_int_equal(st.queued, 0);
+    int64_t end = vg_mono_ms() + WAIT_MS;
+    do {
+        act->stats(a, &st);
+        nap();
+    } while ((st.expired < 1 || st.held) && vg_mono_ms() < end);
+    if (st.expired != 1 || st.held != 0)
+        fail_msg("held firing not expired at max_age (1 s): held=%llu expired=%llu",
+                 (unsigned long long)st.held, (unsigned long long)st.expired);
+    assert_int_equal(st.dropped, 1);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "held firing older than max_age, dropped"));
+    free(log);
+    act->destroy(a, 0);
+    /* Marked done in the outbox: nothing is held at the next start. */
+    a = analyzer_rx_with("http://127.0.0.1:9/hook", f->obox, 0, 1000, 0, &act);
+    act->stats(a, &st);
+    assert_int_equal(st.replayed, 0);
+    assert_int_equal(st.held, 0);
+    act->destroy(a, 0);
+}
+
+/* queue_max 2, the receiver down. A held firing once took one of the two places in the outbox
+ * for good: the second new firing was refused, and so was the held alert's own resolve, the one
+ * notification that would have freed it; after a restart, every firing pending was held and the
+ * outbox refused everything. Held firings have a queue_max of their own now, and a notification
+ * of a held alert is taken past the limits. */
+static void test_held_firings_leave_room_for_new_notifications_and_their_resolve(void **state)
+{
+    struct fx *f = *state;
+    const char *url = "http://127.0.0.1:9/hook";
+    assert_int_equal(mkdir(f->obox, 0700), 0);
+    const struct vg_action *act;
+    void *a = analyzer_rx_with(url, f->obox, 2, 0, 0, &act);
+    struct vg_notification fa = sample_on("fp-a", "web-1");
+    assert_int_equal(act->submit(a, &fa), 0);
+    wait_attempt_errors(act, a, 1);
+    act->forget_host(a, "web-1");
+    wait_held(act, a, 1);
+    struct vg_notification fb = sample_on("fp-b", "web-2"), fc = sample_on("fp-c", "web-3");
+    assert_int_equal(act->submit(a, &fb), 0);
+    assert_int_equal(act->submit(a, &fc), 0);
+    struct vg_notification ra = fa;
+    ra.status = "resolved";
+    ra.ends_at_ms = ra.event_ts_ms = fa.starts_at_ms + 60000;
+    assert_int_equal(act->submit(a, &ra), 0); /* the queue is full: it ends the held firing */
+    struct vg_action_stats st;
+    act->stats(a, &st);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(st.coalesced, 1);
+    assert_int_equal(st.queue_full, 0);
+    act->destroy(a, 0);
+
+    /* Started again: the pending firings are held, the resolve queued; a new firing is taken. */
+    a = analyzer_rx_with(url, f->obox, 2, 0, 0, &act);
+    act->stats(a, &st);
+    assert_int_equal(st.held, 2);
+    assert_int_equal(st.queued, 1);
+    struct vg_notification fd = sample_on("fp-d", "web-4");
+    assert_int_equal(act->submit(a, &fd), 0);
+    act->destroy(a, 0);
+
+    /* Three firings pending at the next start: past queue_max held, the oldest is dropped. */
+    a = analyzer_rx_with(url, f->obox, 2, 0, 0, &act);
+    act->stats(a, &st);
+    assert_int_equal(st.held, 2);
+    assert_int_equal(st.dropped, 1);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "held firings dropped: more than queue_max held"));
+    free(log);
+    struct vg_notification fe = sample_on("fp-e", "web-5");
+    assert_int_equal(act->submit(a, &fe), 0);
+    act->stats(a, &st);
+    assert_int_equal(st.queue_full, 0);
+    act->destroy(a, 0);
+}
+
+static int holds_web1(void *ud, const char *host)
+{
+    (void)ud;
+    return strcmp(host, "web-1") == 0;
+}
+
+/* Replayed at start, firings of web-1 and web-2 are held. The state restore takes over web-1
+ * and one of its alerts as firing: that firing goes out; web-1's other firing is of an alert that
+ * does not fire here, and restored() drops it; web-2, held elsewhere, keeps its own held. */
+static void test_restore_drops_held_firings_of_its_hosts_not_taken_over(void **state)
+{
+    struct fx *f = *state;
+    const char *url = "http://127.0.0.1:9/hook";
+    assert_int_equal(mkdir(f->obox, 0700), 0);
+    const struct vg_action *act;
+    void *a = analyzer_rx_with(url, f->obox, 0, 0, 0, &act);
+    struct vg_notification here = sample_on("fp-here", "web-1");
+    struct vg_notification there = sample_on("fp-there", "web-2");
+    struct vg_notification fires = sample_on("fp-fires", "web-1");
+    assert_int_equal(act->submit(a, &here), 0);
+    assert_int_equal(act->submit(a, &there), 0);
+    assert_int_equal(act->submit(a, &fires), 0);
+    wait_attempt_errors(act, a, 1);
+    act->destroy(a, 0);
+
+    a = analyzer_rx_with(url, f->obox, 0, 0, 0, &act);
+    assert_non_null(act->restored);
+    struct vg_action_stats st;
+    act->stats(a, &st);
+    assert_int_equal(st.held, 3);
+    fires.adopted = 1;
+    assert_int_equal(act->adopt(a, &fires), 0);
+    act->restored(a, holds_web1, NULL);
+    act->stats(a, &st);
+    assert_int_equal(st.held, 1);
+    assert_int_equal(st.queued, 1);
+    assert_int_equal(st.coalesced, 1);
+    char *log = log_text(f);
+    assert_non_null(strstr(log, "held firings dropped: this analyzer holds their hosts"));
+    free(log);
+    act->destroy(a, 0);
+    /* fp-here is done in the outbox. */
+    a = analyzer_rx_with(url, f->obox, 0, 0, 0, &act);
+    act->stats(a, &st);
+    assert_int_equal(st.replayed, 2);
+    act->destroy(a, 0);
 }
 
 int main(void)
@@ -1382,6 +1626,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_failing_firing_of_a_host_handed_over_is_not_sent_after_the_new_owners_resolve,
             setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_firing_in_flight_at_the_hand_over_is_not_sent_after_the_new_owners_resolve, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_held_firing_is_counted_and_expires_at_max_age_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_held_firings_leave_room_for_new_notifications_and_their_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_drops_held_firings_of_its_hosts_not_taken_over,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure_fsync_cost_per_submit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
