@@ -197,7 +197,8 @@ static const struct vg_cfg_key keys[] = {
     {"webhook.backoff_max", VG_CFG_DURATION, "30s", OFF(webhook_backoff_max_ms), 1, 3600000, NULL,
      "longest retry delay"},
     {"webhook.queue_max", VG_CFG_INT, "10000", OFF(webhook_queue_max), 1, 10000000, NULL,
-     "alerts held in memory waiting for delivery; more are refused and counted"},
+     "notifications queued per receiver waiting for delivery; more are refused and counted (with "
+     "state.topic, as many held firings besides: docs/alerts.md, Order)"},
     {"webhook.secret_file", VG_CFG_STRING, NULL, OFF(webhook_secret_file), NOBOUND,
      "VIGIL_WEBHOOK_SECRET_FILE",
      "file holding the shared secret for the X-Vigil-Signature HMAC-SHA256 header"},

@@ -167,6 +167,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_api_counter(f, "vigil_webhook_resolves_lost_total", a->resolves_lost);
     vg_api_gauge(f, "vigil_webhook_queued", (double)as.queued);
     vg_api_gauge(f, "vigil_webhook_retrying", (double)as.retrying);
+    vg_api_gauge(f, "vigil_webhook_held", (double)as.held);
     vg_api_counter(f, "vigil_webhook_expired_total", as.expired);
     vg_api_counter(f, "vigil_webhook_coalesced_total", as.coalesced);
     vg_api_metric_head(f, "vigil_receiver_delivered_total");

@@ -140,7 +140,8 @@ const struct vg_api_metric vg_api_metrics[] = {
      "also in vigil_webhook_attempt_errors_total)."},
     {"vigil_webhook_dropped_total", VG_METRIC_COUNTER, NULL, NULL,
      "Notifications given up on: refused for good (a 4xx), older than webhook.max_age (also in "
-     "vigil_webhook_expired_total), or alertmanager's after webhook.max_attempts."},
+     "vigil_webhook_expired_total), alertmanager's after webhook.max_attempts, or held firings "
+     "past webhook.queue_max of them (the oldest)."},
     {"vigil_webhook_queue_full_total", VG_METRIC_COUNTER, NULL, NULL,
      "Notifications refused, all receivers: queue or outbox full (or out of memory); each is "
      "logged with its alert (msg=\"alert not queued\")."},
@@ -161,15 +162,26 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Of those, the ones that failed webhook.max_attempts times and are still retried every "
      "webhook.backoff_max: a receiver failing for longer than the backoff, or refusing them with "
      "retryable errors."},
+    {"vigil_webhook_held", VG_METRIC_GAUGE, NULL, NULL,
+     "Firings held back, not sent, all receivers but Alertmanager (with state.topic set): found "
+     "in the outbox at start, or of a host handed over while the receiver was failing. Each goes "
+     "out once this analyzer takes its alert over as firing; a later notification of the alert "
+     "or a finished state restore that holds its host without the alert firing ends it "
+     "(vigil_webhook_coalesced_total), webhook.max_age drops it (vigil_webhook_expired_total), "
+     "and past webhook.queue_max held the oldest is dropped (vigil_webhook_dropped_total). Not "
+     "in vigil_webhook_queued."},
     {"vigil_webhook_expired_total", VG_METRIC_COUNTER, NULL, NULL,
      "Notifications dropped because they still failed at webhook.max_age, after "
      "webhook.max_attempts failures in this run (also in vigil_webhook_dropped_total); each is "
-     "logged at error level."},
+     "logged at error level. Also held firings (vigil_webhook_held) that reached webhook.max_age, "
+     "logged at warning level."},
     {"vigil_webhook_coalesced_total", VG_METRIC_COUNTER, NULL, NULL,
      "Firing notifications not sent because their resolve replaced them: it was submitted while "
      "they were still queued or while an attempt of theirs that failed was under way, or both "
      "were pending in the outbox at start; the resolve went alone, in their place (logged at "
-     "debug level). Also firings found pending at start whose resolve was already delivered."},
+     "debug level). Also firings found pending at start whose resolve was already delivered, "
+     "and held firings (vigil_webhook_held) that a later notification of their alert or a state "
+     "restore ended."},
     {"vigil_receiver_delivered_total", VG_METRIC_COUNTER, "receiver", NULL,
      "Notifications delivered, per receiver."},
     {"vigil_webhook_outbox_errors_total", VG_METRIC_COUNTER, "receiver", "outbox.dir set",

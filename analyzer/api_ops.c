@@ -156,6 +156,7 @@ void vg_api_ops_status(void *ud, const struct vg_http_request *req, struct vg_ht
         json_object_set_new(r, "dropped", json_integer((json_int_t)st.dropped));
         json_object_set_new(r, "queued", json_integer((json_int_t)st.queued));
         json_object_set_new(r, "retrying", json_integer((json_int_t)st.retrying));
+        json_object_set_new(r, "held", json_integer((json_int_t)st.held));
         json_object_set_new(r, "refused", json_integer((json_int_t)a->receivers[i].refused));
         json_object_set_new(r, "outbox_errors", json_integer((json_int_t)st.outbox_errors));
         json_array_append_new(recv, r);

@@ -177,6 +177,7 @@ void analyzer_receiver_stats(struct analyzer *a, struct vg_action_stats *sum, ui
         sum->redirects += st.redirects;
         sum->queued += st.queued;
         sum->retrying += st.retrying;
+        sum->held += st.held;
         sum->expired += st.expired;
         sum->coalesced += st.coalesced;
         *refused += a->receivers[i].refused;
@@ -609,6 +610,14 @@ static int run_restore(struct analyzer *a, const int32_t *ids, size_t n, char *e
     return j.rc;
 }
 
+/* For the receivers' restored(): whether the host is held here. Called with a->lock held. */
+static int engine_holds_host(void *ud, const char *host)
+{
+    const struct analyzer *a = ud;
+    struct vg_engine_host h;
+    return vg_engine_describe_host(a->engine, host, &h, NULL, NULL) == 0;
+}
+
 /* Before consuming newly assigned partitions, continue their hosts from the state topic. */
 static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
 {
@@ -653,6 +662,13 @@ static void restore_state(struct analyzer *a, const int32_t *ids, size_t n)
     vg_dispatch_get_stats(a->dispatch, &before);
     size_t firing = vg_engine_each_firing(a->engine, analyzer_on_adopted, a);
     vg_dispatch_get_stats(a->dispatch, &after);
+    /* Every firing alert of the restored hosts is handed to the receivers now, and those of hosts
+     * held before went out from here: a receiver's held firing of a host held here is of an
+     * alert that does not fire here, and would otherwise wait for max_age. Not after a restore
+     * that failed or timed out: hosts without their record start cold, and may fire still. */
+    for (size_t i = 0; rc == 0 && i < a->n_receivers; i++)
+        if (a->receivers[i].act->restored)
+            a->receivers[i].act->restored(a->receivers[i].inst, engine_holds_host, a);
     pthread_mutex_unlock(&a->lock);
     if (after.adopted > before.adopted)
         vg_info("firing alerts taken over", "alerts=%llu firing=%zu",
