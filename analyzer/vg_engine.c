@@ -300,14 +300,55 @@ static int64_t cold_repeat_at(const struct vg_engine *e, const struct host *h)
     return e->p.clock() < at ? at : 0;
 }
 
+const struct vg_kvlist *vg_engine_series_labels(const struct host *h, const struct series *s)
+{
+    return s->fired_labels ? s->fired_labels : &h->labels;
+}
+
+void vg_engine_series_forget_labels(struct series *s)
+{
+    if (!s->fired_labels)
+        return;
+    vg_kvlist_free(s->fired_labels);
+    free(s->fired_labels);
+    s->fired_labels = NULL;
+}
+
+/* Before h's labels change: each firing built-in alert keeps the labels it fired with, so that its
+ * resolve (and a restatement after a move) carries the label set the receivers know it by. Out of
+ * memory, it takes the new ones, as before this was kept: logged. */
+static void keep_fired_labels(const char *host_name, struct host *h)
+{
+    for (size_t i = 0; i < h->series.cap; i++) {
+        struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (!s || s->alert.state != VG_ALERT_FIRING || s->fired_labels)
+            continue;
+        struct vg_kvlist *l = calloc(1, sizeof(*l));
+        int rc = l ? 0 : -ENOMEM;
+        for (size_t k = 0; !rc && k < h->labels.n; k++)
+            rc = vg_kvlist_set(l, h->labels.items[k].key, h->labels.items[k].value);
+        if (rc) {
+            if (l)
+                vg_kvlist_free(l);
+            free(l);
+            vg_warn("out of memory: a firing alert takes its host's new labels",
+                    "host=%s series=%s", host_name, h->series.keys[i]);
+            continue;
+        }
+        s->fired_labels = l;
+    }
+}
+
 /* A built-in alert's notification: the series' latest score and value, the host's labels (as in
- * its latest message), at event time ts. */
+ * its latest message, or as when the alert fired if they changed since), at event time ts. */
 static void notify(struct vg_engine *e, const char *host_name, struct host *h, int64_t ts,
-                   const char *name, const struct series *s, enum note kind, vg_engine_notify_fn fn,
+                   const char *name, struct series *s, enum note kind, vg_engine_notify_fn fn,
                    void *ud)
 {
+    if (kind == NOTE_FIRED) /* a new alert: the host's labels now */
+        vg_engine_series_forget_labels(s);
     const char *keys[MAX_LABELS], *vals[MAX_LABELS];
-    size_t nl = label_arrays(&h->labels, keys, vals, MAX_LABELS);
+    size_t nl = label_arrays(vg_engine_series_labels(h, s), keys, vals, MAX_LABELS);
     struct vg_notification n = {
         .status = kind == NOTE_RESOLVED ? "resolved" : "firing",
         .alertname = "anomaly",
@@ -336,6 +377,8 @@ static void notify(struct vg_engine *e, const char *host_name, struct host *h, i
                 vg_log_quote(q, sizeof(q), name), s->score, s->value, s->fingerprint);
     if (fn)
         fn(ud, &n);
+    if (kind == NOTE_RESOLVED)
+        vg_engine_series_forget_labels(s);
 }
 
 /* ---- series history, for avg_over/max_over/min_over/rate ------------------------------------ */
@@ -930,7 +973,8 @@ static int unseen_longer(void *ud, const void *v)
 }
 
 /* A host_silent transition: labels as the host last sent them; value = seconds without a
- * message. */
+ * message. They cannot change while it fires: the host's next message, the only thing that brings
+ * new labels, resolves it first, with the labels it fired with. */
 static void notify_silent(struct vg_engine *e, const char *host, struct host *h, enum note kind,
                           int64_t now, const char *why, vg_engine_notify_fn fn, void *ud)
 {
@@ -1251,6 +1295,7 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
     if (!ahead && m->ts_ms > e->latest_ts_timely)
         e->latest_ts_timely = m->ts_ms;
     if (labels_changed(h, m)) {
+        keep_fired_labels(m->host, h);
         vg_kvlist_free(&h->labels);
         for (size_t i = 0; i < m->n_labels; i++)
             if (vg_kvlist_set(&h->labels, m->labels[i].key, m->labels[i].value) < 0)
@@ -1445,7 +1490,7 @@ size_t vg_engine_each_firing(struct vg_engine *e, vg_engine_notify_fn fn, void *
         const char *name = e->hosts.keys[i];
         struct host *h = e->hosts.vals[i];
         for (size_t k = 0; k < h->series.cap; k++) {
-            const struct series *s = h->series.keys[k] ? h->series.vals[k] : NULL;
+            struct series *s = h->series.keys[k] ? h->series.vals[k] : NULL;
             if (s && s->alert.state == VG_ALERT_FIRING) {
                 notify(e, name, h, h->last_ts_ms, h->series.keys[k], s, NOTE_RESTATED, fn, ud);
                 n++;
@@ -1536,6 +1581,7 @@ int vg_engine_describe_host(const struct vg_engine *e, const char *host, struct 
 void vg_engine_free_series(void *v)
 {
     struct series *s = v;
+    vg_engine_series_forget_labels(s);
     free(s->hist);
     free(s);
 }

@@ -37,6 +37,10 @@ struct series {
     int64_t seen_ms; /* event time of the host's last message that had it; 0 = not yet known */
     int warm;
     char fingerprint[17];
+    /* The host's labels as they were when its alert fired, kept (malloc'd) only once they change
+     * while it fires: its resolve must carry the label set it fired with, by which Alertmanager
+     * knows the alert. NULL: the host's labels are still those. */
+    struct vg_kvlist *fired_labels;
     /* History for rule windows: a ring of the samples of the last window_ms, kept only when a
      * rule's window reads this series (windowed, as of rule set win_gen). */
     struct sample *hist;
@@ -184,6 +188,10 @@ struct series *vg_engine_get_series(struct vg_engine *e, struct host *h, const c
                                     const char *name);
 /* Frees a series (v: a struct series *), as a vg_strmap free callback. */
 void vg_engine_free_series(void *v);
+/* The labels s's alert is stated with: those it fired with (fired_labels), else h's. */
+const struct vg_kvlist *vg_engine_series_labels(const struct host *h, const struct series *s);
+/* Frees s's fired_labels (its alert resolved, or fires anew with the host's labels). */
+void vg_engine_series_forget_labels(struct series *s);
 /* Stable across restarts and analyzers: receivers dedupe on it (PagerDuty dedup_key etc.). */
 void vg_engine_fingerprint(char out[17], const char *host, const char *series);
 /* Appends a sample to s's rule-window history, forgetting those older than window_ms before ts.

@@ -180,6 +180,12 @@ static int notify_import(struct host *h, uint32_t version, const unsigned char *
         return vg_err(err, errlen, -EINVAL, "alerts not notified: truncated or corrupt");
     return 0;
 }
+/* The labels each firing built-in alert fired with, where the host's have changed since (struct
+ * series' fired_labels), as one more blob ("engine.flabels", skipped by a reader from before it,
+ * which states and resolves those alerts with the host's current labels): u32 n, each: str series
+ * name, u32 n_labels, each str key, str value. Written when there is one. */
+#define FLABELS_BLOB    "engine.flabels"
+#define FLABELS_VERSION 1
 
 /* The "rules" blob of h into a new buffer (*out, malloc'd, the caller frees; NULL and 0
  * when no alert of h is pending or firing). 0 or -ENOMEM. */
@@ -271,6 +277,50 @@ static size_t boots_len(const struct host *h)
     for (uint32_t i = 0; i < h->n_past; i++)
         len += 2 + strlen(h->past[i].boot) + 8;
     return len;
+}
+
+/* The length of h's "engine.flabels" blob (0: none, no firing alert kept its labels). */
+static size_t flabels_len(const struct host *h)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (!s || !s->fired_labels || s->alert.state != VG_ALERT_FIRING)
+            continue;
+        len += 2 + strlen(h->series.keys[i]) + 4;
+        for (size_t k = 0; k < s->fired_labels->n; k++)
+            len +=
+                4 + strlen(s->fired_labels->items[k].key) + strlen(s->fired_labels->items[k].value);
+    }
+    return len ? len + 4 : 0;
+}
+
+/* Writes h's "engine.flabels" blob, type and all, when it has one. */
+static void flabels_put(struct vg_bw *b, const struct host *h)
+{
+    size_t len = flabels_len(h);
+    if (!len)
+        return;
+    uint32_t n = 0;
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        n += s && s->fired_labels && s->alert.state == VG_ALERT_FIRING;
+    }
+    vg_bw_str16(b, FLABELS_BLOB);
+    vg_bw_uint(b, FLABELS_VERSION, 4);
+    vg_bw_uint(b, len, 4);
+    vg_bw_uint(b, n, 4);
+    for (size_t i = 0; i < h->series.cap; i++) {
+        const struct series *s = h->series.keys[i] ? h->series.vals[i] : NULL;
+        if (!s || !s->fired_labels || s->alert.state != VG_ALERT_FIRING)
+            continue;
+        vg_bw_str16(b, h->series.keys[i]);
+        vg_bw_uint(b, s->fired_labels->n, 4);
+        for (size_t k = 0; k < s->fired_labels->n; k++) {
+            vg_bw_str16(b, s->fired_labels->items[k].key);
+            vg_bw_str16(b, s->fired_labels->items[k].value);
+        }
+    }
 }
 
 /* Writes h's "engine.boots" blob, type and all, when it has one. */
@@ -417,7 +467,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     }
     size_t det_size = with_det ? e->p.detector->state_size : 0;
     size_t guess = headroom + 256 + h->series.n * (48 + 40 + det_size) + rules_len + 80 + hb_len +
-                   80 + fired_len + 80 + boots_len(h) + 80 + nb_len + 80;
+                   80 + fired_len + 80 + boots_len(h) + 80 + nb_len + 80 + flabels_len(h) + 80;
     for (size_t i = 0; i < n_blobs; i++)
         guess += 80 + blobs[i].len;
     struct vg_bw b = {.p = malloc(guess), .cap = guess, .len = headroom};
@@ -455,7 +505,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
     }
     vg_bw_uint(&b,
                n_blobs + (rules != NULL) + 1 + (hist != NULL) + (fired != NULL) + (h->n_past > 0) +
-                   (h->keyed_parts > 0) + (nb != NULL),
+                   (h->keyed_parts > 0) + (nb != NULL) + (flabels_len(h) > 0),
                4);
     for (size_t i = 0; i < n_blobs; i++) {
         if (blobs[i].len > UINT32_MAX) {
@@ -513,6 +563,7 @@ int vg_engine_host_export(const struct vg_engine *e, const char *host,
         vg_bw_put(&b, nb, nb_len);
         free(nb);
     }
+    flabels_put(&b, h);
     if (b.bad) {
         free(b.p);
         return -ENOMEM;
@@ -862,6 +913,53 @@ static int key_import(struct host *h, uint32_t version, const unsigned char *dat
     return 0;
 }
 
+/* Gives h's firing built-in alerts the labels they fired with from an "engine.flabels" blob (after
+ * the series are restored); a series h lacks, or whose alert does not fire, is skipped. With h
+ * NULL, only checks the blob. */
+static int flabels_import(struct host *h, uint32_t version, const unsigned char *data, size_t len,
+                          char *err, size_t errlen)
+{
+    if (version != FLABELS_VERSION)
+        return 0; /* a newer writer's: stated with the host's labels, as before this blob */
+    struct vg_br r = {data, len, 0, 0};
+    uint32_t n = (uint32_t)vg_br_uint(&r, 4);
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        char name[VG_WIRE_NAME_MAX + 1];
+        hs_gets(&r, name, sizeof(name));
+        uint32_t nl = (uint32_t)vg_br_uint(&r, 4);
+        if (nl > VG_WIRE_LABELS_MAX)
+            return vg_err(err, errlen, -EINVAL,
+                          "fired labels: series %s: %u labels, a message carries at most %d", name,
+                          nl, VG_WIRE_LABELS_MAX);
+        struct series *s = h && !r.bad ? vg_strmap_get(&h->series, name) : NULL;
+        if (s && s->alert.state != VG_ALERT_FIRING)
+            s = NULL;
+        struct vg_kvlist *l = s ? calloc(1, sizeof(*l)) : NULL;
+        if (s && !l)
+            return vg_err(err, errlen, -ENOMEM, "fired labels: out of memory");
+        for (uint32_t k = 0; k < nl && !r.bad; k++) {
+            char key[VG_WIRE_NAME_MAX + 1], value[VG_WIRE_LABEL_VALUE_MAX + 1];
+            hs_gets(&r, key, sizeof(key));
+            hs_gets(&r, value, sizeof(value));
+            if (!r.bad && l && vg_kvlist_set(l, key, value) < 0) {
+                vg_kvlist_free(l);
+                free(l);
+                return vg_err(err, errlen, -ENOMEM, "fired labels: out of memory");
+            }
+        }
+        if (l && r.bad) {
+            vg_kvlist_free(l);
+            free(l);
+        } else if (l) {
+            vg_engine_series_forget_labels(s);
+            s->fired_labels = l;
+        }
+    }
+    if (r.bad || r.off != r.len)
+        return vg_err(err, errlen, -EINVAL, "fired labels: truncated or corrupt");
+    return 0;
+}
+
 /* One series of a host record, as read; det points into the record. */
 struct hs_entry {
     char name[VG_WIRE_NAME_MAX + 1];
@@ -984,6 +1082,9 @@ static int import_check(const struct vg_engine *e, const char *host, struct vg_b
             return rc;
         if (!r.bad && strcmp(b.type, NOTIFY_BLOB) == 0 &&
             (rc = notify_import(NULL, b.version, b.data, b.len, err, errlen)) < 0)
+            return rc;
+        if (!r.bad && strcmp(b.type, FLABELS_BLOB) == 0 &&
+            (rc = flabels_import(NULL, b.version, b.data, b.len, err, errlen)) < 0)
             return rc;
     }
     if (r.bad || r.off != r.len)
@@ -1135,6 +1236,9 @@ int vg_engine_host_import(struct vg_engine *e, const char *host, const unsigned 
             key_import(h, b.version, b.data, b.len, err, errlen); /* checked above */
         } else if (strcmp(b.type, NOTIFY_BLOB) == 0) {
             if ((rc = notify_import(h, b.version, b.data, b.len, err, errlen)) < 0)
+                return rc; /* out of memory: the blob itself was checked */
+        } else if (strcmp(b.type, FLABELS_BLOB) == 0) {
+            if ((rc = flabels_import(h, b.version, b.data, b.len, err, errlen)) < 0)
                 return rc; /* out of memory: the blob itself was checked */
         } else if (fn) {
             fn(ud, host, &(struct vg_engine_blob){b.type, b.version, b.data, b.len});

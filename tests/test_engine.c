@@ -2486,6 +2486,73 @@ static void a_record_with_a_state_size_the_model_does_not_know_warms_its_series_
     vg_engine_free(b);
 }
 
+/* One tick of host web-1 with label env and CPU cpu. */
+static void feed_env(struct vg_engine *e, uint64_t seq, const char *env, double cpu, struct seen *s)
+{
+    struct vg_wire_msg m;
+    msg_start(&m, "web-1", seq, 1700000000000LL + (int64_t)seq * 1000, 1000);
+    assert_int_equal(vg_wire_msg_add_label(&m, "env", env, NULL, 0), 0);
+    assert_int_equal(vg_wire_msg_add_metric(&m, "cpu.user_pct", cpu, NULL, 0), 0);
+    assert_int_equal(vg_engine_process(e, &m, record, s), 0);
+    vg_wire_msg_free(&m);
+}
+
+/* Alertmanager knows an alert by its label set: a per-series alert whose host's labels change
+ * while it fires (an agent restarted with a new config) is resolved, and stated again by the
+ * host's next owner, with the labels it fired with, else the resolve closes another alert and
+ * the real one pages until its endsAt. The next alert of the series takes the new labels. */
+static void a_series_alert_resolves_with_the_labels_it_fired_with(void **state)
+{
+    (void)state;
+    struct vg_engine_params p = ewma_params();
+    struct vg_engine *a = new_engine(&p), *b = new_engine(&p);
+    struct seen s = {0}, restated = {0}, sb = {0};
+    uint64_t seq = 0;
+    for (int i = 0; i < 40; i++, seq++)
+        feed_env(a, seq, "prod", 5 + (i % 3) * 0.1, &s);
+    for (int i = 0; i < 8 && s.n == 0; i++, seq++)
+        feed_env(a, seq, "prod", 60, &s);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.status[0], "firing");
+    assert_string_equal(s.label_env[0], "prod");
+    /* The agent comes back with env=staging while the CPU stays high. */
+    for (int i = 0; i < 3; i++, seq++)
+        feed_env(a, seq, "staging", 60, &s);
+    assert_int_equal(s.n, 1);
+
+    /* Its record carries the labels it fired with to the next owner, which states it so. */
+    unsigned char *rec = NULL;
+    size_t len = 0;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_host_export(a, "web-1", NULL, 0, 0, 0, &rec, &len), 0);
+    assert_int_equal(vg_engine_host_import(b, "web-1", rec, len, NULL, NULL, err, sizeof(err)), 0);
+    free(rec);
+    assert_int_equal(vg_engine_each_firing(b, record, &restated), 1);
+    assert_string_equal(restated.label_env[0], "prod");
+
+    uint64_t seq_b = seq;
+    for (int i = 0; i < 30 && s.n == 1; i++, seq++)
+        feed_env(a, seq, "staging", 5, &s);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.status[1], "resolved");
+    assert_string_equal(s.fingerprint[1], s.fingerprint[0]);
+    assert_string_equal(s.label_env[1], "prod");
+    for (int i = 0; i < 30 && sb.n == 0; i++, seq_b++)
+        feed_env(b, seq_b, "staging", 5, &sb);
+    assert_int_equal(sb.n, 1);
+    assert_string_equal(sb.status[0], "resolved");
+    assert_string_equal(sb.label_env[0], "prod");
+
+    /* A new alert of the series is stated with the host's labels now. */
+    for (int i = 0; i < 10 && s.n == 2; i++, seq++)
+        feed_env(a, seq, "staging", 60, &s);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.status[2], "firing");
+    assert_string_equal(s.label_env[2], "staging");
+    vg_engine_free(a);
+    vg_engine_free(b);
+}
+
 /* What a rule alert's notifications stated of its labels. */
 struct label_seen {
     int n;
@@ -2651,6 +2718,7 @@ int main(void)
         cmocka_unit_test(host_records_are_checked_whole_before_they_replace_a_host),
         cmocka_unit_test(a_record_without_detector_state_keeps_the_host_and_warms_its_series_up),
         cmocka_unit_test(a_host_with_the_most_labels_keeps_host_and_rule_labels_on_its_alerts),
+        cmocka_unit_test(a_series_alert_resolves_with_the_labels_it_fired_with),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
