@@ -320,6 +320,8 @@ int analyzer_rules_load(struct analyzer *a, char *err, size_t errlen)
     };
     if ((rc = vg_dispatch_new(&a->dispatch, &dp, a->silences, send_to_receivers, a)))
         return rc;
+    if (a->engine) /* a silenced alert holds no scale-in */
+        vg_engine_set_silences(a->engine, a->silences);
     if (a->cfg.rules_dir && *a->cfg.rules_dir) {
         rc = analyzer_reload(a, err, errlen);
         /* At start there is nothing to keep running: the reload's bookkeeping does not apply. */
@@ -429,6 +431,8 @@ void analyzer_rules_free(struct analyzer *a)
     a->decisions = NULL;
     vg_dispatch_free(a->dispatch);
     a->dispatch = NULL;
+    if (a->engine)
+        vg_engine_set_silences(a->engine, NULL);
     vg_silences_free(a->silences);
     a->silences = NULL;
     /* The engine borrows the set: it must be gone (or be given another) first. */

@@ -664,7 +664,9 @@ struct agg {
     struct vg_partial_agg mine;
     double sum;
     size_t n_values, n_true, n_false;
-    size_t n_alerting; /* selected hosts with an alert firing: no scale-in meanwhile */
+    /* Selected hosts with an alert firing that holds the scale-in (of hold_scale_in_severity or
+     * above, and no active silence matching it): no scale-in meanwhile. */
+    size_t n_alerting;
 };
 
 static int cmp_i32(const void *a, const void *b)
@@ -689,7 +691,9 @@ static void measure(void *ud, const char *host, const struct vg_label *labels, s
         return;
     if (!vg_rule_policy_matches_host(a->p, host, labels, n_labels))
         return;
-    a->n_alerting += alerting != 0;
+    /* Only an alert of the policy's hold_scale_in_severity or above holds its scale-in. */
+    int holds = alerting > vg_rule_policy_hold_severity(a->p);
+    a->n_alerting += holds;
     double v;
     int cond;
     if (vg_rule_policy_eval(a->p, env, &v, &cond) < 0)
@@ -704,7 +708,7 @@ static void measure(void *ud, const char *host, const struct vg_label *labels, s
         a->n_false++;
     if (!mine)
         return;
-    a->mine.n_alerting += alerting != 0;
+    a->mine.n_alerting += holds;
     if (isfinite(v)) {
         a->mine.sum += v;
         a->mine.n_values++;

@@ -12,6 +12,7 @@
 #include "vg_format.h"
 #include "vg_log.h"
 #include "vg_rule_state.h"
+#include "vg_silence.h"
 #include "vg_strmap.h"
 #include "vg_util.h"
 
@@ -889,18 +890,73 @@ int vg_engine_set_rules(struct vg_engine *e, const struct vg_rule_set *set, vg_e
     return 0;
 }
 
-/* 1 when any alert of h fires: a per-series one or a rule's. */
-static int host_alerting(const struct vg_engine *e, const struct host *h)
+void vg_engine_set_silences(struct vg_engine *e, struct vg_silences *sil)
 {
-    for (size_t k = 0; k < h->series.cap; k++) {
+    e->silences = sil;
+}
+
+/* A firing alert's labels as silences see them (vg_dispatch.c's label_of): its labels, then
+ * alertname, severity, series (built-in rule) and host. */
+struct alert_view {
+    const char *alertname, *severity, *series, *host;
+    const struct vg_kvlist *labels;
+};
+
+static const char *alert_label(const void *ud, const char *name)
+{
+    const struct alert_view *a = ud;
+    if (strcmp(name, "alertname") == 0)
+        return a->alertname;
+    if (strcmp(name, "severity") == 0)
+        return a->severity;
+    if (strcmp(name, "series") == 0 && a->series)
+        return a->series;
+    if (strcmp(name, "host") == 0)
+        return a->host;
+    return vg_kvlist_get(a->labels, name);
+}
+
+/* The rule severity alert.severity names; one the rules do not know (a receiver's own word)
+ * counts as critical, so that it holds a scale-in as before severities were told apart. */
+static int builtin_severity(const struct vg_engine *e)
+{
+    for (int i = VG_RULE_INFO; i <= VG_RULE_CRITICAL; i++)
+        if (e->severity &&
+            strcmp(e->severity, vg_rule_severity_name((enum vg_rule_severity)i)) == 0)
+            return i;
+    return VG_RULE_CRITICAL;
+}
+
+/* h's alerting level (VG_ENGINE_ALERTING): the highest severity of its firing alerts, a
+ * per-series one or a rule's, that no active silence matches (sil: silences are on and some are
+ * active now). An alert an operator silenced as known is no reason to keep capacity. */
+static int host_alerting(const struct vg_engine *e, const char *name, const struct host *h, int sil,
+                         int64_t now)
+{
+    int top = VG_ENGINE_ALERTING_NONE;
+    int builtin = VG_ENGINE_ALERTING(builtin_severity(e));
+    for (size_t k = 0; k < h->series.cap && top < builtin; k++) {
         const struct series *s = h->series.keys[k] ? h->series.vals[k] : NULL;
-        if (s && s->alert.state == VG_ALERT_FIRING)
-            return 1;
+        if (!s || s->alert.state != VG_ALERT_FIRING)
+            continue;
+        struct alert_view a = {"anomaly", e->severity, h->series.keys[k], name,
+                               vg_engine_series_labels(h, s)};
+        if (!sil || !vg_silences_match(e->silences, alert_label, &a, now, NULL, 0))
+            top = builtin;
     }
-    for (size_t k = 0; e->rules && k < h->n_rs && k < vg_rule_set_count(e->rules); k++)
-        if (h->rs[k].st.state == VG_RULE_STATE_FIRING)
-            return 1;
-    return 0;
+    for (size_t k = 0; e->rules && k < h->n_rs && k < vg_rule_set_count(e->rules); k++) {
+        if (h->rs[k].st.state != VG_RULE_STATE_FIRING)
+            continue;
+        const struct vg_rule *r = vg_rule_set_rule(e->rules, k);
+        int level = VG_ENGINE_ALERTING(vg_rule_severity(r));
+        if (level <= top)
+            continue;
+        struct alert_view a = {vg_rule_name(r), vg_rule_severity_name(vg_rule_severity(r)), NULL,
+                               name, &h->rs[k].labels};
+        if (!sil || !vg_silences_match(e->silences, alert_label, &a, now, NULL, 0))
+            top = level;
+    }
+    return top;
 }
 
 /* 1 when h's latest message is too old for its values to be a replica's present load. A replica
@@ -928,7 +984,8 @@ static int host_not_reporting(const struct vg_engine *e, const struct host *h, i
 
 void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
 {
-    int64_t now = e->p.clock();
+    int64_t now = e->p.clock(); /* the wall clock, as the dispatcher checks silences on */
+    int sil = e->silences && vg_silences_active(e->silences, now) > 0;
     for (size_t i = 0; i < e->hosts.cap; i++) {
         if (!e->hosts.keys[i])
             continue;
@@ -942,7 +999,8 @@ void vg_engine_each_host_env(struct vg_engine *e, vg_engine_env_fn fn, void *ud)
         size_t nl = host_labels(h, labels);
         struct env_ctx c = {e, h, e->hosts.keys[i], ""};
         struct vg_expr_env env = env_of(&c);
-        fn(ud, e->hosts.keys[i], labels, nl, &env, host_alerting(e, h), h->partition);
+        fn(ud, e->hosts.keys[i], labels, nl, &env, host_alerting(e, e->hosts.keys[i], h, sil, now),
+           h->partition);
     }
 }
 

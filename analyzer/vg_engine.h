@@ -246,9 +246,22 @@ void vg_engine_set_host_models(struct vg_engine *e, const struct vg_engine_host_
 #define VG_ENGINE_REPORTING_INTERVALS 3
 #define VG_ENGINE_REPORTING_MIN_MS    10000
 
+/* Silences (borrowed, NULL: none) that vg_engine_each_host_env consults: an alert an active
+ * silence matches holds no scale-in. Same locking as the engine's other calls. */
+struct vg_silences;
+void vg_engine_set_silences(struct vg_engine *e, struct vg_silences *sil);
+
+/* alerting as vg_engine_each_host_env states it: no alert fires (that no active silence
+ * matches), or the highest severity (enum vg_rule_severity) among those that fire. A per-series
+ * alert has the severity alert.severity names; one the rules do not know counts as critical. */
+#define VG_ENGINE_ALERTING_NONE      0
+#define VG_ENGINE_ALERTING(severity) ((int)(severity) + 1)
+
 /* Calls fn for every host with the data rules read (for scaling policies): its labels, an
- * expression environment at its latest event time, whether any of its alerts fires (a
- * per-series or a rule's), and its input partition (vg_engine_host_partition; -1 unknown). Not
+ * expression environment at its latest event time, its alerting level (VG_ENGINE_ALERTING: the
+ * highest severity of its firing alerts, a per-series or a rule's, that no active silence of
+ * vg_engine_set_silences matches), and its input partition (vg_engine_host_partition; -1
+ * unknown). Not
  * for a host that no longer reports: its host_silent alert fires, or its latest message is more
  * than VG_ENGINE_REPORTING_INTERVALS of its intervals (at least VG_ENGINE_REPORTING_MIN_MS) old
  * both by the wall clock (arrival) and by event time (the newest message of any host not stamped

@@ -174,6 +174,7 @@ struct vg_engine {
     int64_t silent_checked_ms;
     int64_t expire_checked_ms;
     struct vg_engine_host_models hm; /* host models rules may read; score NULL = none */
+    struct vg_silences *silences;    /* vg_engine_set_silences; NULL: none */
     vg_engine_moved_fn moved;        /* vg_engine_set_moved; NULL: hosts never move */
     void (*moved_gone)(void *ud, const char *host);
     void *moved_ud;

@@ -22,7 +22,7 @@ struct vg_partial_agg {
     double sum;               /* target tracking: sum of the hosts' metric values */
     uint64_t n_values;        /* hosts with a metric value */
     uint64_t n_true, n_false; /* step: hosts whose condition holds, does not hold */
-    uint64_t n_alerting;      /* selected hosts with an alert firing */
+    uint64_t n_alerting;      /* selected hosts with an alert firing that holds the scale-in */
 };
 
 struct vg_partial {

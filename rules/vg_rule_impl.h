@@ -45,6 +45,7 @@ struct vg_rule_policy {
     struct vg_scale_params params;
     int initial;
     int64_t interval_ms;
+    int hold_severity; /* vg_rule_policy_hold_severity() */
 };
 
 struct vg_rule_set {

@@ -655,6 +655,7 @@ enum pkey {
     P_COOLDOWN,
     P_STABILIZATION,
     P_INTERVAL,
+    P_HOLD_SEVERITY,
     P_COUNT
 };
 
@@ -673,6 +674,7 @@ static const char *const pkey_names[P_COUNT] = {
     [P_COOLDOWN] = "cooldown",
     [P_STABILIZATION] = "scale_in_stabilization",
     [P_INTERVAL] = "interval",
+    [P_HOLD_SEVERITY] = "hold_scale_in_severity",
 };
 
 static int check_number(struct file *f, const char *key, const struct vg_rule_yaml_node *v,
@@ -703,6 +705,28 @@ static int check_count(struct file *f, const char *key, const struct vg_rule_yam
     }
     *out = (int)d;
     return 1;
+}
+
+/* hold_scale_in_severity: a rule severity, or none (no alert holds the scale-in). */
+static void check_hold_severity(struct file *f, const struct vg_rule_yaml_node *v, int *out)
+{
+    const char *s = text_of(f, v, "hold_scale_in_severity");
+    if (!s)
+        return;
+    for (int i = VG_RULE_INFO; i <= VG_RULE_CRITICAL; i++) {
+        if (strcmp(s, vg_rule_severity_name((enum vg_rule_severity)i)) == 0) {
+            *out = i;
+            return;
+        }
+    }
+    if (strcmp(s, "none") == 0) {
+        *out = VG_RULE_POLICY_HOLD_NONE;
+        return;
+    }
+    ferr(f, v,
+         "hold_scale_in_severity '%.100s' is not one of info, warning, critical, none (the least "
+         "severity of a firing alert that holds the scale-in)",
+         s);
 }
 
 static int valid_target(const char *s)
@@ -767,6 +791,7 @@ static int check_policy(struct file *f, const struct vg_rule_yaml_node *m)
     p->params.stabilization_ms = 300000;
     p->interval_ms = 15000;
     p->initial = -1;
+    p->hold_severity = VG_RULE_WARNING;
     const struct vg_rule_yaml_node *seen[P_COUNT] = {0};
     int rc = 0;
     unsigned errors_before = f->l->n_errors;
@@ -787,7 +812,7 @@ static int check_policy(struct file *f, const struct vg_rule_yaml_node *m)
                 ferr(f, k,
                      "unknown key '%.100s' (a scaling policy has target, select, metric or "
                      "when, target_value, tolerance, step_out, step_in, min, max, initial, "
-                     "cooldown, scale_in_stabilization, interval)",
+                     "cooldown, scale_in_stabilization, interval, hold_scale_in_severity)",
                      key);
             continue;
         }
@@ -866,6 +891,9 @@ static int check_policy(struct file *f, const struct vg_rule_yaml_node *m)
                 ferr(f, v, "interval: must be at least 100ms");
             break;
         }
+        case P_HOLD_SEVERITY:
+            check_hold_severity(f, v, &p->hold_severity);
+            break;
         case P_COUNT:
             break;
         }

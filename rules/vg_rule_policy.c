@@ -55,6 +55,11 @@ int vg_rule_policy_initial(const struct vg_rule_policy *p)
     return p->initial;
 }
 
+int vg_rule_policy_hold_severity(const struct vg_rule_policy *p)
+{
+    return p->hold_severity;
+}
+
 int64_t vg_rule_policy_interval_ms(const struct vg_rule_policy *p)
 {
     return p->interval_ms;

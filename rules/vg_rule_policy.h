@@ -29,6 +29,13 @@ const struct vg_scale_params *vg_rule_policy_params(const struct vg_rule_policy 
 int vg_rule_policy_initial(const struct vg_rule_policy *p);
 int64_t vg_rule_policy_interval_ms(const struct vg_rule_policy *p);
 
+/* No alert holds the policy's scale-in (hold_scale_in_severity: none): above every severity. */
+#define VG_RULE_POLICY_HOLD_NONE (VG_RULE_CRITICAL + 1)
+/* The least severity (an enum vg_rule_severity, or VG_RULE_POLICY_HOLD_NONE) of a firing alert,
+ * matched by no active silence, on a selected host that holds the target's scale-in
+ * (hold_scale_in_severity, default warning: an info alert holds nothing). */
+int vg_rule_policy_hold_severity(const struct vg_rule_policy *p);
+
 int vg_rule_policy_matches_host(const struct vg_rule_policy *p, const char *host,
                                 const struct vg_label *labels, size_t n);
 

@@ -2540,6 +2540,120 @@ static void run_tracking(void *ud)
     assert_int_equal(k->highest, 15);
 }
 
+static int64_t hold_clock_ms;
+static int64_t hold_clock(void)
+{
+    return hold_clock_ms;
+}
+
+/* The first decision of policy web (4 web-* hosts at 15 % CPU against 60, from 4 replicas: it
+ * would scale in to 1) while web-0 reports flag = 1, which fires rule Flag of the given
+ * severity there; silence (a request body, or NULL) is active then. hold: the policy's
+ * hold_scale_in_severity line, or "". Returns 1 when the scale-in was held for the alert. */
+static int scale_in_held_by_flag(const char *severity, const char *hold, const char *silence)
+{
+    struct vg_engine_params ep = {
+        .detector = &vg_detector_ewma,
+        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
+        .ap = {.threshold = 0.999},
+        .no_builtin = 1,
+        .max_hosts = 32,
+        .max_series_per_host = 10,
+        .clock = hold_clock,
+    };
+    hold_clock_ms = 1700000000000LL;
+    struct vg_engine *e;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_engine_new(&e, &ep, err, sizeof(err)), 0);
+    char y[1024];
+    snprintf(y, sizeof(y),
+             "rules:\n"
+             "  - name: Flag\n"
+             "    when: value(\"flag\") > 0\n"
+             "    severity: %s\n"
+             "scaling:\n"
+             "  - target: web\n"
+             "    select: ['host=~\"web-.*\"']\n"
+             "    metric: value(\"cpu.user_pct\")\n"
+             "    target_value: 60\n"
+             "    min: 1\n"
+             "    max: 100\n"
+             "    initial: 4\n"
+             "    cooldown: 0s\n"
+             "    scale_in_stabilization: 0s\n"
+             "%s",
+             severity, hold);
+    struct vg_rule_set *set = load(y);
+    struct events ev = {0};
+    assert_int_equal(vg_engine_set_rules(e, set, record, &ev), 0);
+    struct vg_silences *sil;
+    assert_int_equal(vg_silences_new(&sil), 0);
+    vg_engine_set_silences(e, sil);
+    if (silence) {
+        char id[17];
+        add_silence(sil, silence, hold_clock_ms, id);
+    }
+    struct vg_decisions *d;
+    struct vg_decisions_cfg cfg = {0};
+    if (vg_decisions_new(&d, &cfg, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(vg_decisions_set_policies(d, set), 0);
+    for (int h = 0; h < 4; h++) {
+        struct vg_wire_msg m;
+        vg_wire_msg_init(&m);
+        snprintf(m.host, sizeof(m.host), "web-%d", h);
+        snprintf(m.boot, sizeof(m.boot), "b");
+        m.seq = 1;
+        m.ts_ms = hold_clock_ms;
+        m.interval_ms = 5000;
+        assert_int_equal(vg_wire_msg_add_label(&m, "env", "prod", NULL, 0), 0);
+        assert_int_equal(vg_wire_msg_add_metric(&m, "cpu.user_pct", 15, NULL, 0), 0);
+        assert_int_equal(vg_wire_msg_add_metric(&m, "flag", h == 0, NULL, 0), 0);
+        assert_int_equal(vg_engine_process(e, &m, record, &ev), 0);
+        vg_wire_msg_free(&m);
+    }
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.firing, 1); /* Flag on web-0 */
+    vg_decisions_tick(d, e);
+    json_t *o = vg_decisions_json(d, "web");
+    assert_non_null(o);
+    const char *reason = json_string_value(json_object_get(o, "reason"));
+    int desired = (int)json_integer_value(json_object_get(o, "desired"));
+    print_message("severity=%s %s silence=%s: desired=%d reason=%s\n", severity, hold,
+                  silence ? "yes" : "no", desired, reason);
+    int held = reason && strstr(reason, "scale-in held: an alert fires") != NULL;
+    assert_int_equal(desired, held ? 4 : 1);
+    json_decref(o);
+    vg_decisions_free(d);
+    vg_engine_free(e);
+    vg_silences_free(sil);
+    vg_rule_set_free(set);
+    return held;
+}
+
+/* An alert on a selected host holds a target's scale-in (an anomaly is no time to shed
+ * capacity), but not one an operator silenced as known, nor one below the policy's
+ * hold_scale_in_severity (warning by default): a long-firing info alert or a silenced one held
+ * the target at its size for as long as it fired. */
+static void only_unsilenced_alerts_of_the_policys_severity_hold_scale_in(void **state)
+{
+    (void)state;
+    assert_true(scale_in_held_by_flag("warning", "", NULL));
+    assert_true(scale_in_held_by_flag("critical", "", NULL));
+    assert_false(scale_in_held_by_flag("info", "", NULL));
+    assert_true(scale_in_held_by_flag("info", "    hold_scale_in_severity: info\n", NULL));
+    assert_false(scale_in_held_by_flag("warning", "    hold_scale_in_severity: critical\n", NULL));
+    assert_false(scale_in_held_by_flag("critical", "    hold_scale_in_severity: none\n", NULL));
+    /* A silence of the alert releases it; one of another alert or host does not. */
+    const char *mine = "{\"matchers\":[\"alertname=\\\"Flag\\\"\",\"host=\\\"web-0\\\"\"],"
+                       "\"duration\":\"1h\",\"created_by\":\"t\"}";
+    const char *other = "{\"matchers\":[\"host=\\\"web-1\\\"\"],\"duration\":\"1h\","
+                        "\"created_by\":\"t\"}";
+    assert_false(scale_in_held_by_flag("critical", "", mine));
+    assert_true(scale_in_held_by_flag("critical", "", other));
+}
+
 static void constant_load_on_fixed_hosts_converges_instead_of_compounding(void **state)
 {
     struct tracking k;
@@ -2981,6 +3095,7 @@ int main(void)
         cmocka_unit_test(decision_records_with_counts_out_of_range_are_refused),
         cmocka_unit_test(policies_load_from_rule_files),
         cmocka_unit_test(constant_load_on_fixed_hosts_converges_instead_of_compounding),
+        cmocka_unit_test(only_unsilenced_alerts_of_the_policys_severity_hold_scale_in),
         cmocka_unit_test(within_the_tolerance_band_the_reporting_hosts_are_recommended),
         cmocka_unit_test(a_target_from_initial_follows_the_hosts_reporting_within_the_band),
         cmocka_unit_test(scale_in_with_removed_hosts_going_silent_is_not_followed_by_a_scale_out),

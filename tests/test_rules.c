@@ -227,6 +227,9 @@ static const struct {
     {"yaml-syntax.yaml", "yaml-syntax.yaml:4:1: YAML syntax error: did not find expected ',' or "
                          "']' while parsing a flow sequence that started at 3:11"},
     /* scaling policies (docs/scaling-actions.md) */
+    {"policy-bad-hold-severity.yaml",
+     "policy-bad-hold-severity.yaml:6:29: hold_scale_in_severity 'page' is not one of info, "
+     "warning, critical, none (the least severity of a firing alert that holds the scale-in)"},
     {"policy-bad-number.yaml",
      "policy-bad-number.yaml:4:19: target_value: 'sixty' is not a number from 1e-9 to 1e300"},
     {"policy-bad-target.yaml",
