@@ -992,11 +992,12 @@ static void config_check_runs_the_daemons_own_check(void **state)
     assert_non_null(strstr(o, "collectors: "));
     assert_non_null(strstr(o, "# config OK (host resolves to"));
     free(o);
-    /* model.dir: the package makes its parent, /var/lib/vigil, which this host may lack, and
-     * the check refuses a model.dir the start could not create. */
+    /* model.dir and silences.file: the package makes their parent, /var/lib/vigil, which this
+     * host may lack, and the check refuses a model.dir the start could not create and a
+     * silences.file whose directory is missing. */
     assert_int_equal(
         vg_tp_sh("%s %s config check analyzer %s/config/analyzer.yaml --set model.dir= "
-                 ">%s 2>%s",
+                 "--set silences.file= >%s 2>%s",
                  path, VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
         0);
     o = out();
@@ -1424,10 +1425,10 @@ static void rules_check_with_the_config_checks_receivers_as_the_analyzer_does(vo
     free(e);
     free(o);
     /* What the analyzer says of the same. */
-    assert_int_equal(
-        ctl("config check analyzer %s --set model.dir= --set rules.dir=%s/rules/examples", pkg,
-            VG_SOURCE_DIR),
-        1); /* model.dir: see config_check_runs_the_daemons_own_check */
+    assert_int_equal(ctl("config check analyzer %s --set model.dir= --set silences.file= "
+                         "--set rules.dir=%s/rules/examples",
+                         pkg, VG_SOURCE_DIR),
+                     1); /* model.dir, silences.file: see config_check_runs_the_daemons_own_check */
     e = err();
     assert_non_null(strstr(e, "/rules/examples/host-anomaly.yaml:18:15: action 'webhook' is not "
                               "a configured receiver (configured: none; set webhook.url, "));
@@ -1496,9 +1497,9 @@ static void rules_check_reports_receiver_and_model_mistakes_beside_structural_on
         if (!strstr(e, want[i]))
             fail_msg("rules check: no '%s' in: %s", want[i], e);
     free(e);
-    /* model.dir: see config_check_runs_the_daemons_own_check */
+    /* model.dir, silences.file: see config_check_runs_the_daemons_own_check */
     assert_int_equal(ctl("config check analyzer %s/packaging/config/analyzer.yaml --set "
-                         "model.dir= --set rules.dir=%s",
+                         "model.dir= --set silences.file= --set rules.dir=%s",
                          VG_SOURCE_DIR, dir),
                      1);
     e = err();
@@ -1713,9 +1714,9 @@ static void json_options_print_the_apis_body_as_received(void **state)
 static void config_check_finds_the_analyzer_of_the_build_tree(void **state)
 {
     (void)state;
-    /* model.dir: see config_check_runs_the_daemons_own_check */
+    /* model.dir, silences.file: see config_check_runs_the_daemons_own_check */
     assert_int_equal(vg_tp_sh("PATH=/nonexistent %s config check analyzer %s/config/analyzer.yaml "
-                              "--set model.dir= >%s 2>%s",
+                              "--set model.dir= --set silences.file= >%s 2>%s",
                               VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
                      0);
     char *o = out();
