@@ -1216,14 +1216,16 @@ static int open_local(struct agent *a, char *err, size_t errlen)
 }
 
 /* Messages Kafka has not acknowledged yet: librdkafka's queue, and the spool while it holds any.
- * Not the spool while a read error holds its reader (retried for up to 31 s, longer than the
- * default local.outage_after): those records wait on the disk, not on Kafka, and the guard took
- * that for a Kafka outage and sent local alerts while Kafka was fine. A real outage meanwhile
- * still shows, in the messages handed to librdkafka before the read error and not delivered. */
+ * While a read error holds the spool's reader (retried for up to 31 s, longer than the default
+ * local.outage_after) and librdkafka holds nothing, nothing reaches Kafka: whether it is down
+ * cannot be told, and the guard is told so (counted as waiting, it declared an outage while Kafka
+ * was fine; counted as nothing waiting, it ended a real one and never declared one). */
 static uint64_t waiting(struct agent *a)
 {
     int q = rd_kafka_outq_len(a->rk);
-    int spool = a->spool && vg_spool_busy(a->spool) && !vg_spool_read_held(a->spool);
+    int spool = a->spool && vg_spool_busy(a->spool);
+    if (spool && q <= 0 && vg_spool_read_held(a->spool))
+        return VG_LOCAL_WAITING_UNKNOWN;
     return (uint64_t)(q > 0 ? q : 0) + (spool ? 1 : 0);
 }
 

@@ -178,10 +178,18 @@ int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting)
     /* Measured from the later of the last success and the moment messages began to wait, so
      * that an agent with a long interval, idle and empty between ticks, is not in an outage
      * just because its last delivery report is old. */
-    if (!waiting)
+    if (waiting == VG_LOCAL_WAITING_UNKNOWN) {
+        /* Neither "no trouble" (that ended a real outage, and restarted its timer at every read
+         * error of the spool) nor "waiting" (no delivery report can come while nothing reaches
+         * Kafka, so that declared an outage while Kafka was fine). A delivery since messages
+         * began to wait shows that Kafka took them: the timer stops until they wait again. */
+        if (l->waiting_since_ms && l->last_ok_ms > l->waiting_since_ms)
+            l->waiting_since_ms = 0;
+    } else if (!waiting) {
         l->waiting_since_ms = 0;
-    else if (!l->waiting_since_ms)
+    } else if (!l->waiting_since_ms) {
         l->waiting_since_ms = now_ms;
+    }
     /* Messages Kafka refused for good (or the agent dropped as too large) wait nowhere, yet the
      * analyzer gets none of them either: lost ones count as trouble as waiting ones do, from
      * the first one lost. */
@@ -192,10 +200,13 @@ int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting)
     int down = trouble && now_ms - from >= l->cfg.outage_after_ms;
     if (down && !l->down) {
         l->st.outages++;
+        char w[24] = "unknown";
+        if (waiting != VG_LOCAL_WAITING_UNKNOWN)
+            snprintf(w, sizeof w, "%llu", (unsigned long long)waiting);
         vg_warn("kafka not taking messages: local alerts are sent",
-                "waiting=%llu lost=%d since_last_delivery_ms=%lld firing=%llu",
-                (unsigned long long)waiting, l->lost_since_ms != 0,
-                (long long)(now_ms - l->last_ok_ms), (unsigned long long)l->st.firing);
+                "waiting=%s lost=%d since_last_delivery_ms=%lld firing=%llu", w,
+                l->lost_since_ms != 0, (long long)(now_ms - l->last_ok_ms),
+                (unsigned long long)l->st.firing);
     } else if (!down && l->down) {
         vg_info("kafka takes messages again: new local alerts are left to the analyzer",
                 "firing=%llu", (unsigned long long)l->st.firing);

@@ -7,8 +7,8 @@
  * gated:
  *
  *   - when = outage (default): a firing local alert is sent only while Kafka is down for this
- *     agent, i.e. messages are waiting (in librdkafka's queue or the spool, not held back by a
- *     read error of the spool: the caller's `waiting` leaves those out) or were lost (Kafka
+ *     agent, i.e. messages are waiting (in librdkafka's queue or the spool; while a read error
+ *     of the spool holds them back, the caller says it cannot tell) or were lost (Kafka
  *     refused them for good, or they were too large) and no delivery report has succeeded for
  *     outage_after. An alert already firing when the outage begins is sent then. While Kafka
  *     takes messages, the analyzer does the alerting.
@@ -91,9 +91,16 @@ void vg_local_kafka_ok(struct vg_local *l, int64_t now_ms);
  * nothing of a waiting one: until the next successful delivery this counts towards an outage. */
 void vg_local_kafka_lost(struct vg_local *l, int64_t now_ms);
 
+/* `waiting` when the caller cannot tell whether messages wait for Kafka: the spool holds records
+ * but a read error holds its reader, and librdkafka's queue is empty. Those records wait on the
+ * disk, and new ticks go to the spool behind them, so no delivery report comes whether Kafka is
+ * up or down. The guard then neither starts nor resets its outage timer and keeps a declared
+ * outage; only a delivery report since messages began to wait ends either. */
+#define VG_LOCAL_WAITING_UNKNOWN UINT64_MAX
+
 /* Whether Kafka counts as down at monotonic now_ms, with `waiting` messages not yet delivered
- * (librdkafka's queue plus the spool), or messages lost since the last success. Logs the start and
- * the end of an outage once each. */
+ * (librdkafka's queue plus the spool; VG_LOCAL_WAITING_UNKNOWN above), or messages lost since the
+ * last success. Logs the start and the end of an outage once each. */
 int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting);
 
 /* Scores every selected metric of one tick (event time m->ts_ms) and sends what the gate lets

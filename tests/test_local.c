@@ -342,6 +342,46 @@ static void idle_agent_with_old_delivery_is_not_an_outage(void **state)
     vg_local_free(l);
 }
 
+/* A read error of the spool holds its records on the disk and nothing reaches Kafka: the agent
+ * cannot tell whether Kafka is down. A declared outage stays declared, and the timer of messages
+ * that were waiting before keeps counting; only a delivery report ends either. */
+static void unknown_waiting_neither_ends_nor_restarts_an_outage(void **state)
+{
+    (void)state;
+    const uint64_t unknown = VG_LOCAL_WAITING_UNKNOWN;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_OUTAGE);
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    vg_local_kafka_ok(l, 0);
+    assert_false(vg_local_outage(l, 1000, 5));
+    assert_true(vg_local_outage(l, 31000, 5));
+    /* 40 s of a held read, no delivery report: still down. */
+    for (int64_t t = 32000; t <= 72000; t += 1000)
+        assert_true(vg_local_outage(l, t, unknown));
+    assert_true(vg_local_outage(l, 73000, 1));
+    /* A delivery ends it, and with it the timer of what waited before. */
+    vg_local_kafka_ok(l, 73500);
+    assert_false(vg_local_outage(l, 74000, unknown));
+    assert_false(vg_local_outage(l, 200000, unknown));
+    assert_false(vg_local_outage(l, 200001, 1));
+    assert_false(vg_local_outage(l, 230000, 1));
+    /* Nothing waits at 230 s; messages wait from 240 s, the read is held, released for a tick,
+     * held again: the outage comes 30 s after they began to wait, whatever came between. */
+    assert_false(vg_local_outage(l, 230000, 0));
+    assert_false(vg_local_outage(l, 240000, 1));
+    assert_false(vg_local_outage(l, 259000, unknown));
+    assert_false(vg_local_outage(l, 260000, 1));
+    assert_false(vg_local_outage(l, 269999, unknown));
+    assert_true(vg_local_outage(l, 270000, unknown));
+    assert_true(vg_local_outage(l, 272000, 1));
+    assert_true(vg_local_outage(l, 273000, unknown));
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.outages, 2);
+    vg_local_free(l);
+}
+
 /* Kafka refusing messages for good (an ACL, a message too large) leaves nothing waiting, yet the
  * analyzer gets nothing: an outage once no delivery has succeeded for outage_after since the
  * first loss; a delivery ends it. */
@@ -455,6 +495,7 @@ int main(void)
         cmocka_unit_test(idle_agent_with_old_delivery_is_not_an_outage),
         cmocka_unit_test(alert_of_a_series_no_longer_sent_resolves_then_the_series_is_forgotten),
         cmocka_unit_test(lost_messages_with_nothing_waiting_are_an_outage),
+        cmocka_unit_test(unknown_waiting_neither_ends_nor_restarts_an_outage),
         cmocka_unit_test(refused_notification_is_counted_not_retried),
         cmocka_unit_test(series_beyond_max_are_refused_and_counted),
         cmocka_unit_test(seasonal_model_scores_with_event_time),
