@@ -179,14 +179,12 @@ static int in_list(const char *s, const char *const *list)
 enum vg_fs_kind vg_fsspace_kind(const char *fstype, const char *mnt)
 {
     /* statfs() on these asks a server or a user-space daemon, and waits for the answer: on an
-     * unreachable NFS server (hard mounts, the default) for ever. autofs is here as statfs() on
-     * its mount point mounts what it stands for, often NFS. Cluster file systems wait on their
-     * lock managers. */
+     * unreachable NFS server (hard mounts, the default) for ever. Cluster file systems wait on
+     * their lock managers. */
     static const char *const remote[] = {
-        "nfs",      "nfs4",   "cifs",   "smb3", "smbfs",   "ceph",   "glusterfs",
-        "9p",       "afs",    "ocfs2",  "gfs2", "lustre",  "beegfs", "gpfs",
-        "orangefs", "pvfs2",  "ncpfs",  "coda", "davfs",   "sshfs",  "virtiofs",
-        "vboxsf",   "vmhgfs", "autofs", "fuse", "fuseblk", NULL,
+        "nfs",   "nfs4",  "cifs",     "smb3",   "smbfs",  "ceph",     "glusterfs", "9p",    "afs",
+        "ocfs2", "gfs2",  "lustre",   "beegfs", "gpfs",   "orangefs", "pvfs2",     "ncpfs", "coda",
+        "davfs", "sshfs", "virtiofs", "vboxsf", "vmhgfs", "fuse",     "fuseblk",   NULL,
     };
     /* Disk file systems whose statfs() answers from memory. Anything else is left out: pseudo
      * file systems (proc, sysfs, cgroup, devpts, debugfs...), devtmpfs and ramfs (no size to
@@ -203,6 +201,12 @@ enum vg_fs_kind vg_fsspace_kind(const char *fstype, const char *mnt)
     static const char *const tmpfs_at[] = {
         "/", "/tmp", "/var/tmp", "/run", "/run/lock", "/run/shm", "/dev/shm", NULL,
     };
+    /* statfs() on an autofs mount point mounts what it stands for, often NFS. It is not a remote
+     * file system itself: x-systemd.automount and systemd's /boot and /efi put one on a path and,
+     * once used, the local file system on the same path, which is reported (a full /boot fails
+     * kernel updates). What it mounts over the network is left out by its own type. */
+    if (strcmp(fstype, "autofs") == 0)
+        return VG_FS_TRIGGER;
     if (in_list(fstype, remote) || strncmp(fstype, "fuse.", 5) == 0)
         return VG_FS_REMOTE;
     if (strcmp(fstype, "tmpfs") == 0)
@@ -260,7 +264,7 @@ static int on_mount(void *ctx, const struct vg_mountinfo_line *m)
         if (!s->c[i].hidden && strcmp(s->c[i].m.path, m->mnt) == 0)
             s->c[i].hidden = 1;
     enum vg_fs_kind k = vg_fsspace_kind(m->fstype, m->mnt);
-    if (k == VG_FS_SKIP)
+    if (k == VG_FS_SKIP || k == VG_FS_TRIGGER)
         return 0;
     char *path = strdup(m->mnt);
     if (!path)
@@ -569,9 +573,11 @@ const struct vg_collector vg_collector_fsspace = {
         "hfsplus, and tmpfs mounted on /, /tmp, /var/tmp, /run, /run/lock, /run/shm or /dev/shm "
         "(the tmpfs of each login, container or pod is not). Pseudo file systems, devtmpfs, ramfs, "
         "overlay and read-only images (squashfs, iso9660) are not. Network, cluster and FUSE file "
-        "systems (nfs, nfs4, cifs, smb3, ceph, glusterfs, 9p, fuse.*, autofs...) are never "
+        "systems (nfs, nfs4, cifs, smb3, ceph, glusterfs, 9p, fuse.*...) are never "
         "statfs'ed, nor anything mounted below them, since that can wait for ever on a server "
-        "that does not answer. A device mounted twice (bind mounts) is reported once, under the "
+        "that does not answer. Nor are autofs mount points (that would mount what they stand "
+        "for), but a local file system mounted on or below one (a systemd automount's /boot) "
+        "is reported. A device mounted twice (bind mounts) is reported once, under the "
         "mount point listed first. `<mount>` is the mount point without its leading '/', with "
         "'/' and every character outside [A-Za-z0-9_.:-] written '_' (`/` is `root`, "
         "`/var/log` `var_log`), and one longer than 64 bytes cut to '_' and its last 63; of two "

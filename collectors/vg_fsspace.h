@@ -37,11 +37,14 @@ int vg_parse_mountinfo(const char *buf, size_t len, const char *src, vg_mountinf
 
 /* What the collector does with a file system type at a mount point. */
 enum vg_fs_kind {
-    VG_FS_SKIP,   /* pseudo or read-only image file system, or a tmpfs of no system-wide use */
-    VG_FS_LOCAL,  /* reported: statfs() on it reads the superblock in memory */
-    VG_FS_REMOTE, /* network, cluster or FUSE: never statfs'ed, as that can block on a server
-                   * (or daemon) that does not answer, stalling the tick; nor is anything below
-                   * its mount point */
+    VG_FS_SKIP,    /* pseudo or read-only image file system, or a tmpfs of no system-wide use */
+    VG_FS_LOCAL,   /* reported: statfs() on it reads the superblock in memory */
+    VG_FS_REMOTE,  /* network, cluster or FUSE: never statfs'ed, as that can block on a server
+                    * (or daemon) that does not answer, stalling the tick; nor is anything below
+                    * its mount point */
+    VG_FS_TRIGGER, /* autofs: never statfs'ed, as that mounts what it stands for (perhaps NFS);
+                    * what is mounted on or below it once triggered is listed on its own and
+                    * chosen by its own type (a systemd automount's /boot is vfat on /boot) */
 };
 
 enum vg_fs_kind vg_fsspace_kind(const char *fstype, const char *mnt);

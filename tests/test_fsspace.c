@@ -186,8 +186,8 @@ static void select_keeps_local_file_systems_once_each(void **unused)
         assert_string_equal(set.m[i].path, chosen[i][0]);
         assert_string_equal(set.m[i].key, chosen[i][1]);
     }
-    /* nfs4, fuse.sshfs, autofs, cifs. */
-    assert_int_equal(set.remote, 4);
+    /* nfs4, fuse.sshfs, cifs (autofs is not a network file system). */
+    assert_int_equal(set.remote, 3);
     /* The ext4 mounted on /mnt/nfs/local. */
     assert_int_equal(set.under_remote, 1);
     assert_int_equal(set.excess, 0);
@@ -206,12 +206,13 @@ static void kinds_of_file_systems(void **unused)
     assert_int_equal(vg_fsspace_kind("squashfs", "/snap/x"), VG_FS_SKIP);
     assert_int_equal(vg_fsspace_kind("proc", "/proc"), VG_FS_SKIP);
     assert_int_equal(vg_fsspace_kind("cgroup2", "/sys/fs/cgroup"), VG_FS_SKIP);
-    static const char *const remote[] = {"nfs",     "nfs4",       "cifs",        "smb3",
-                                         "ceph",    "glusterfs",  "9p",          "fuse",
-                                         "fuseblk", "fuse.sshfs", "fuse.rclone", "autofs"};
+    static const char *const remote[] = {"nfs",     "nfs4",       "cifs",       "smb3",
+                                         "ceph",    "glusterfs",  "9p",         "fuse",
+                                         "fuseblk", "fuse.sshfs", "fuse.rclone"};
     for (size_t i = 0; i < VG_ARRAY_LEN(remote); i++)
         if (vg_fsspace_kind(remote[i], "/mnt") != VG_FS_REMOTE)
             fail_msg("%s is not taken for a remote file system", remote[i]);
+    assert_int_equal(vg_fsspace_kind("autofs", "/boot"), VG_FS_TRIGGER);
 }
 
 static void keys_from_mount_points(void **unused)
@@ -299,6 +300,30 @@ static void collector_never_statfs_remote_mounts(void **unused)
     for (size_t i = 0; i < VG_ARRAY_LEN(chosen); i++)
         assert_int_equal(times_asked(chosen[i][0]), 4);
     assert_int_equal(g_n_asked, 4 * VG_ARRAY_LEN(chosen));
+    run_teardown(&r);
+}
+
+/* systemd's /boot and /efi, and x-systemd.automount: an autofs mount and, once used, the local
+ * file system on the same path. That one is reported, with no word of a network server; the
+ * autofs mount points are never statfs'ed (that would mount them), and an NFS mount an indirect
+ * map made is left out by its own type. */
+static void automounted_local_file_systems_are_reported(void **unused)
+{
+    size_t len;
+    struct run r;
+    run_setup(&r, slurp(VG_TEST_DATA "/proc/mounts/automount/mountinfo", &len));
+    assert_int_equal(run_init(&r), 0);
+    for (int t = 0; t < 3; t++)
+        if (run_tick(&r) != 0)
+            fail_msg("tick %d: %s", t, r.err);
+    assert_non_null(find(&r.msg, "fsspace.boot.avail_bytes"));
+    assert_non_null(find(&r.msg, "fsspace.home_alice.avail_bytes"));
+    static const char *const never[] = {"/efi", "/home", "/home/bob"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(never); i++)
+        if (times_asked(never[i]))
+            fail_msg("statfs(%s) was called", never[i]);
+    assert_int_equal(times_asked("/boot"), 3);
+    assert_int_equal(g_n_asked, 3 * 3);
     run_teardown(&r);
 }
 
@@ -464,6 +489,7 @@ int main(void)
         cmocka_unit_test(keys_from_mount_points),
         cmocka_unit_test(parser_unescapes_and_reports_malformed_lines),
         cmocka_unit_test(collector_never_statfs_remote_mounts),
+        cmocka_unit_test(automounted_local_file_systems_are_reported),
         cmocka_unit_test(collector_values_from_statfs),
         cmocka_unit_test(max_leaves_the_rest_out_and_says_so_once),
         cmocka_unit_test(statfs_failure_is_said_once_and_the_mount_left_alone),
