@@ -104,7 +104,8 @@ struct vg_receiver_cfg {
     int64_t backoff_initial_ms; /* default 500; doubles per attempt, with +-20 % jitter */
     int64_t backoff_max_ms;     /* default 30000 */
     /* Default 10000 notifications queued (in memory and in the outbox); with hold_firings, as
-     * many held firings besides, which have their own share of the outbox (2 x queue_max). */
+     * many held firings besides, which have their own share of the outbox (2 x queue_max
+     * records and 2 x outbox_max_bytes). */
     size_t queue_max;
     const char *secret_file;      /* webhook: HMAC-SHA256 key for X-Vigil-Signature */
     const char *routing_key_file; /* pagerduty: the integration's routing key (required) */

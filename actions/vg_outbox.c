@@ -25,7 +25,6 @@
 #define OB_ACK        2
 
 #define OB_DEFAULT_MAX_RECORDS   10000
-#define OB_DEFAULT_MAX_BYTES     (64u << 20)
 #define OB_DEFAULT_COMPACT_BYTES (4u << 20)
 #define OB_COMPACT_FLUSH         (1u << 20) /* see compact_concurrent */
 
@@ -629,7 +628,7 @@ int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char
     ob->fd = ob->dirfd = ob->lockfd = -1;
     pthread_mutex_init(&ob->mu, NULL);
     ob->max_records = cfg->max_records ? cfg->max_records : OB_DEFAULT_MAX_RECORDS;
-    ob->max_bytes = cfg->max_bytes ? cfg->max_bytes : OB_DEFAULT_MAX_BYTES;
+    ob->max_bytes = cfg->max_bytes ? cfg->max_bytes : VG_OUTBOX_DEFAULT_MAX_BYTES;
     ob->compact_bytes = cfg->compact_bytes ? cfg->compact_bytes : OB_DEFAULT_COMPACT_BYTES;
     char *lockname = NULL;
     if (asprintf(&ob->path, "%s/%s.outbox", cfg->dir, cfg->name) < 0)

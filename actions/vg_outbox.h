@@ -27,11 +27,13 @@
 
 struct vg_outbox;
 
+#define VG_OUTBOX_DEFAULT_MAX_BYTES ((size_t)64 << 20)
+
 struct vg_outbox_cfg {
     const char *dir;      /* created (mode 0700) if missing; its parent must exist */
     const char *name;     /* [A-Za-z0-9._-], 1..64 bytes, not starting with '.' */
     size_t max_records;   /* pending records; default 10000 */
-    size_t max_bytes;     /* pending payload bytes; default 64 MiB */
+    size_t max_bytes;     /* pending payload bytes; default VG_OUTBOX_DEFAULT_MAX_BYTES */
     size_t compact_bytes; /* rewrite the file past this size; default 4 MiB */
     /* Optional: called during open, before the file is rewritten, for each data record still in
      * it that an ack record marks done, oldest first (payload valid for the call only). What was

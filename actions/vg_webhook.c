@@ -1722,12 +1722,16 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
 
     if (cfg->outbox_dir) {
         struct replay_ctx rctx = {.w = w};
+        size_t max_bytes =
+            cfg->outbox_max_bytes ? cfg->outbox_max_bytes : VG_OUTBOX_DEFAULT_MAX_BYTES;
         struct vg_outbox_cfg oc = {
             .dir = cfg->outbox_dir,
             .name = w->name,
-            /* Held firings have a queue_max of their own. */
+            /* Held firings have a queue_max of their own, and as many bytes: held ones of large
+             * annotations took the bytes of new notifications, refused with the queue short of
+             * queue_max. */
             .max_records = w->hold_firings ? 2 * w->queue_max : w->queue_max,
-            .max_bytes = cfg->outbox_max_bytes,
+            .max_bytes = w->hold_firings && max_bytes <= SIZE_MAX / 2 ? 2 * max_bytes : max_bytes,
             .compact_bytes = cfg->outbox_compact_bytes,
             .done_fn = w->coalesce ? replay_done : NULL,
             .done_ud = &rctx,

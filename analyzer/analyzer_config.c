@@ -254,7 +254,9 @@ static const struct vg_cfg_key keys[] = {
      "is delivered after a crash or restart; created (mode 0700) when missing, its parent must "
      "exist; unset = in memory only"},
     {"outbox.max_bytes", VG_CFG_SIZE, "64MiB", OFF(outbox_max_bytes), 65536, 17179869184.0, NULL,
-     "pending bytes per receiver's outbox; beyond, alerts are refused and counted"},
+     "pending bytes per receiver's outbox; beyond, alerts are refused and counted. With "
+     "kafka.state_topic set, firings held after a hand-over have as many bytes of their own "
+     "(the outbox takes twice this)"},
     {"user", VG_CFG_STRING, "vigil", OFF(user), NOBOUND, NULL,
      "the user the analyzer runs as (the packaged unit's User=): --check-config started as root "
      "reads the secret files (webhook.secret_file, decisions.webhook_secret_file, "

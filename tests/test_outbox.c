@@ -1544,6 +1544,54 @@ static void test_held_firings_leave_room_for_new_notifications_and_their_resolve
     act->destroy(a, 0);
 }
 
+/* A receiver with held firings of large annotations: the outbox's record limit was doubled for
+ * them, its byte limit not, so held ones filled outbox_max_bytes and new notifications were
+ * refused with the queue empty. */
+static void test_held_firings_leave_bytes_for_new_notifications(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(mkdir(f->obox, 0700), 0);
+    char big[2048];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    struct vg_receiver_cfg cfg = {.url = "http://127.0.0.1:9/hook",
+                                  .outbox_dir = f->obox,
+                                  .name = "hook",
+                                  .keep_retrying = 1,
+                                  .coalesce = 1,
+                                  .outbox_max_bytes = 16384,
+                                  .backoff_initial_ms = 600000,
+                                  .backoff_max_ms = 600000};
+    const struct vg_action *act;
+    void *a;
+    char err[VG_ERRLEN];
+    /* Without holding: firings until the bytes are full. */
+    assert_int_equal(vg_action_create(&cfg, &act, &a, err, sizeof err), 0);
+    char fps[64][16];
+    int n = 0, rc = 0;
+    while (n < 64 && rc == 0) {
+        snprintf(fps[n], sizeof fps[n], "fp-big-%02d", n);
+        struct vg_notification fire = sample_on(fps[n], "web-1");
+        fire.summary = big;
+        if ((rc = act->submit(a, &fire)) == 0)
+            n++;
+    }
+    assert_int_equal(rc, -ENOBUFS);
+    assert_true(n >= 2);
+    act->destroy(a, 0);
+    /* At the next start, holding: every one of them is held, and a new alert is still taken. */
+    cfg.hold_firings = 1;
+    assert_int_equal(vg_action_create(&cfg, &act, &a, err, sizeof err), 0);
+    wait_held(act, a, (uint64_t)n);
+    struct vg_notification fresh = sample_on("fp-new-00", "web-2");
+    fresh.summary = big;
+    rc = act->submit(a, &fresh);
+    if (rc != 0)
+        fail_msg("a new firing refused (%s) with %d firings held and nothing queued", strerror(-rc),
+                 n);
+    act->destroy(a, 0);
+}
+
 static int holds_web1(void *ud, const char *host)
 {
     (void)ud;
@@ -1633,6 +1681,8 @@ int main(void)
             test_held_firing_is_counted_and_expires_at_max_age_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_held_firings_leave_room_for_new_notifications_and_their_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_firings_leave_bytes_for_new_notifications, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_restore_drops_held_firings_of_its_hosts_not_taken_over,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure_fsync_cost_per_submit, setup, teardown),
