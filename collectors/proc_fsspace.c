@@ -256,12 +256,22 @@ static int grow(void **p, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
+/* 1 when path is at or below mount point dir. */
+static int is_under(const char *path, const char *dir)
+{
+    if (strcmp(dir, "/") == 0)
+        return 1;
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
 static int on_mount(void *ctx, const struct vg_mountinfo_line *m)
 {
     struct select_pass *s = ctx;
-    /* A mount on a path hides what was mounted there before: statfs() would read the new one. */
+    /* A mount on a path hides what was mounted there before, and below it (a mount on /mnt
+     * covers an earlier /mnt/x): statfs() would read the new one, or fail on a path it lacks. */
     for (size_t i = 0; i < s->n; i++)
-        if (!s->c[i].hidden && strcmp(s->c[i].m.path, m->mnt) == 0)
+        if (!s->c[i].hidden && is_under(s->c[i].m.path, m->mnt))
             s->c[i].hidden = 1;
     enum vg_fs_kind k = vg_fsspace_kind(m->fstype, m->mnt);
     if (k == VG_FS_SKIP || k == VG_FS_TRIGGER)
@@ -288,15 +298,6 @@ static int on_mount(void *ctx, const struct vg_mountinfo_line *m)
     c->m.minor = m->minor;
     vg_fsspace_key(c->m.key, path);
     return 0;
-}
-
-/* 1 when path is at or below mount point dir. */
-static int is_under(const char *path, const char *dir)
-{
-    if (strcmp(dir, "/") == 0)
-        return 1;
-    size_t n = strlen(dir);
-    return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
 void vg_fsspace_set_free(struct vg_fsspace_set *s)

@@ -76,9 +76,9 @@ struct vg_fsspace_set {
 };
 
 /* Chooses the mounts to report from mountinfo text buf[0..len): local file systems
- * (vg_fsspace_kind), a mount hidden by a later one on the same path left out, one mount point per
- * device (major:minor: the first listed, so bind mounts and btrfs subvolumes of one device count
- * once), one per key, at most max. Fills *out (zeroed or freed before; release with
+ * (vg_fsspace_kind), a mount hidden by a later one on the same path or a parent path left out, one
+ * mount point per device (major:minor: the first listed, so bind mounts and btrfs subvolumes of one
+ * device count once), one per key, at most max. Fills *out (zeroed or freed before; release with
  * vg_fsspace_set_free). Returns 0, -ENOMEM, or -EINVAL for malformed lines as
  * vg_parse_mountinfo (then *out holds the mounts of the other lines). */
 int vg_fsspace_select(const char *buf, size_t len, const char *src, size_t max,

@@ -195,6 +195,24 @@ static void select_keeps_local_file_systems_once_each(void **unused)
     vg_fsspace_set_free(&set);
 }
 
+/* A mount on /mnt after one on /mnt/x covers it: statfs("/mnt/x") would read /mnt's file
+ * system, or fail. /mntx, listed before /mnt too, is not below it. */
+static void mount_covered_by_a_later_mount_on_a_parent_path_is_left_out(void **unused)
+{
+    size_t len;
+    char *text = slurp(VG_TEST_DATA "/proc/mounts/covered/mountinfo", &len);
+    char err[VG_ERRLEN] = "";
+    struct vg_fsspace_set set;
+    assert_int_equal(vg_fsspace_select(text, len, "mountinfo", 64, &set, err, sizeof err), 0);
+    static const char *const want[] = {"/", "/mntx", "/mnt"};
+    assert_int_equal(set.n, VG_ARRAY_LEN(want));
+    for (size_t i = 0; i < set.n; i++)
+        assert_string_equal(set.m[i].path, want[i]);
+    assert_int_equal(set.under_remote, 0);
+    assert_int_equal(set.dups, 0);
+    vg_fsspace_set_free(&set);
+}
+
 static void kinds_of_file_systems(void **unused)
 {
     assert_int_equal(vg_fsspace_kind("ext4", "/x"), VG_FS_LOCAL);
@@ -485,6 +503,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(select_keeps_local_file_systems_once_each),
+        cmocka_unit_test(mount_covered_by_a_later_mount_on_a_parent_path_is_left_out),
         cmocka_unit_test(kinds_of_file_systems),
         cmocka_unit_test(keys_from_mount_points),
         cmocka_unit_test(parser_unescapes_and_reports_malformed_lines),
