@@ -1896,6 +1896,7 @@ int main(int argc, char **argv)
         vg_config_locate(err, sizeof(err)); /* a value checked after loading: where it was set */
         fprintf(stderr, "vigil-analyzer: config error: %s\n", err);
         vg_engine_free(a.engine);
+        a.engine = NULL;
         analyzer_rules_free(&a);
         vg_history_free(a.history);
         vg_config_free(&analyzer_config_table, &a.cfg);
@@ -1918,6 +1919,7 @@ int main(int argc, char **argv)
                    a.cfg.rules_dir);
         printf("# config OK\n");
         vg_engine_free(a.engine);
+        a.engine = NULL;
         analyzer_rules_free(&a);
         vg_history_free(a.history);
         vg_config_free(&analyzer_config_table, &a.cfg);
@@ -2094,6 +2096,7 @@ int main(int argc, char **argv)
                 a.n_receivers, (long long)a.cfg.drain_timeout_ms,
                 (long long)(vg_mono_ms() - drain_start));
     vg_engine_free(a.engine);
+    a.engine = NULL;         /* analyzer_rules_free would hand a freed engine its silences */
     analyzer_rules_free(&a); /* after the engine, which borrows the rules */
     vg_wire_msg_free(&a.msg);
     vg_history_free(a.history);
