@@ -12,8 +12,53 @@
 #include "vg_secret.h"
 #include "vg_util.h"
 
+/* Parameter names whose value is a credential, whatever it looks like (vg_url_has_credential). */
+static const char *const cred_names[] = {
+    "token",         "access_token", "auth_token", "key",  "api_key", "apikey",    "secret",
+    "client_secret", "password",     "passwd",     "pass", "sig",     "signature", "auth"};
+
+static int is_cred_name(const char *s, size_t n)
+{
+    for (size_t i = 0; i < sizeof(cred_names) / sizeof(cred_names[0]); i++)
+        if (n == strlen(cred_names[i]) && strncasecmp(s, cred_names[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether a path segment or query value of n bytes may be a credential: 8 bytes or more with a
+ * digit, an upper-case letter or anything but [a-z._-] in it, or 24 bytes or more of anything.
+ * Words such as "vigil", "hooks", "services" or "alertmanager" are not: scrubbing them masked
+ * every topic, client id and directory holding them in the daemon's logs. */
+static int looks_like_credential(const char *s, size_t n)
+{
+    if (n >= 24)
+        return 1;
+    if (n < 8)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            return 1;
+    return 0;
+}
+
+static int register_part(const char *s, size_t n)
+{
+    char *v = strndup(s, n);
+    if (!v)
+        return -ENOMEM;
+    int rc = vg_secret_register(v);
+    explicit_bzero(v, n);
+    free(v);
+    return rc;
+}
+
 /* Not the whole URL: a line holding it became url="***", host and all, which hid where
- * deliveries go. */
+ * deliveries go. Not its whole path either, alone: a URL such as https://host/vigil masked every
+ * "vigil" in the logs, and a log quoting the token but not the whole path?query kept it. So:
+ * the userinfo; every path segment, query value and the fragment that may be a credential
+ * (looks_like_credential), and every value of a credential-named query parameter; and, when one
+ * of those is there, the whole path?query#fragment, registered first so that a line quoting it
+ * whole loses all of it (vg_secret_scrub replaces in the order registered). */
 int vg_urlfile_register(const char *url)
 {
     const char *p = strstr(url, "://");
@@ -21,19 +66,50 @@ int vg_urlfile_register(const char *url)
     size_t auth = strcspn(p, "/?#");
     const char *at = memchr(p, '@', auth);
     int rc = 0;
-    if (at) {
-        char *ui = strndup(p, (size_t)(at - p));
-        rc = ui ? vg_secret_register(ui) : -ENOMEM;
-        if (ui) {
-            explicit_bzero(ui, strlen(ui));
-            free(ui);
-        }
-    }
+    if (at)
+        rc = register_part(p, (size_t)(at - p));
     const char *rest = p + auth;
     if (*rest == '/')
         rest++; /* scheme://host/ stays: the scrubbed line shows "scheme://host/" and the stars */
-    if (!rc && *rest)
+    struct {
+        const char *s;
+        size_t n;
+    } parts[64];
+    size_t np = 0;
+    const char *q = rest, *end = rest + strlen(rest);
+    size_t path_len = strcspn(rest, "?#");
+    while (q < rest + path_len && np < 64) { /* path segments */
+        size_t n = strcspn(q, "/?#");
+        if (looks_like_credential(q, n))
+            parts[np].s = q, parts[np++].n = n;
+        q += n;
+        if (*q == '/')
+            q++;
+    }
+    q = rest + path_len;
+    if (*q == '?') { /* query values */
+        size_t qend = strcspn(q, "#");
+        const char *qe = q + qend;
+        for (q++; q < qe && np < 64;) {
+            size_t len = strcspn(q, "&#"), name = strcspn(q, "=&#");
+            if (name < len) {
+                const char *v = q + name + 1;
+                size_t vn = len - name - 1;
+                if (is_cred_name(q, name) || looks_like_credential(v, vn))
+                    parts[np].s = v, parts[np++].n = vn;
+            }
+            q += len;
+            if (*q == '&')
+                q++;
+        }
+        q = qe;
+    }
+    if (*q == '#' && np < 64 && looks_like_credential(q + 1, (size_t)(end - q - 1)))
+        parts[np].s = q + 1, parts[np++].n = (size_t)(end - q - 1);
+    if (!rc && np)
         rc = vg_secret_register(rest);
+    for (size_t i = 0; !rc && i < np; i++)
+        rc = register_part(parts[i].s, parts[i].n);
     return rc;
 }
 
@@ -78,14 +154,10 @@ int vg_url_has_credential(const char *url)
         return 0;
     /* Whole names only: "key" inside keyword=, "pass" inside passive= and "auth" inside author=
      * warned falsely. */
-    static const char *const names[] = {
-        "token",         "access_token", "auth_token", "key",  "api_key", "apikey",    "secret",
-        "client_secret", "password",     "passwd",     "pass", "sig",     "signature", "auth"};
     for (q++; q < p + end;) {
         size_t len = strcspn(q, "&#"), n = strcspn(q, "=&#");
-        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-            if (n == strlen(names[i]) && strncasecmp(q, names[i], n) == 0)
-                return 1;
+        if (is_cred_name(q, n))
+            return 1;
         q += len;
         if (*q == '&')
             q++;

@@ -9,19 +9,22 @@
 #include <stddef.h>
 
 /* Sets *url to the URL in path, the value of file_key: one line, surrounding spaces trimmed, read
- * as a secret file (vg_secret_read: mode checked, content never in a message), and registers its
- * user:password and everything after the host for log scrubbing (not the whole URL, whose host
- * logs must still show). A non-empty *url on entry is the inline key (key) set too: -EINVAL, keep
- * one. path NULL or "": 0, *url untouched. On success the old *url is freed and *url is the
- * caller's, malloc'd (vg_config_free wipes it). 0 or negative errno, err naming file_key and
- * the path. */
+ * as a secret file (vg_secret_read: mode checked, content never in a message), and registers the
+ * parts of it that may be a credential for log scrubbing (vg_urlfile_register). A non-empty *url on
+ * entry is the inline key (key) set too: -EINVAL, keep one. path NULL or "": 0, *url untouched. On
+ * success the old *url is freed and *url is the caller's, malloc'd (vg_config_free wipes it). 0 or
+ * negative errno, err naming file_key and the path. */
 int vg_urlfile_read(const char *key, const char *file_key, const char *path, char **url, char *err,
                     size_t errlen);
 
-/* Registers for log scrubbing (vg_secret_register) the parts of url that may be its credential:
- * its user:password and all after the host (path, query, fragment), not the whole URL, whose host
- * logs must still show. vg_urlfile_read does it; a module with a registry of its own (the agent's
- * webhook module) does it too. 0 or negative errno. */
+/* Registers for log scrubbing (vg_secret_register) the parts of url that may be its credential,
+ * not the whole URL, whose host logs must still show: its user:password; each path segment, query
+ * value and fragment of 8 bytes or more holding a digit, an upper-case letter or a byte other
+ * than [a-z._-], or of 24 bytes or more; every value of a query parameter named as in
+ * vg_url_has_credential; and, when any of those is there, the whole path?query#fragment too.
+ * Ordinary words in a path ("vigil", "hooks") are not registered: they would be masked wherever
+ * logs show them (topic names, directories). vg_urlfile_read does it; a module with a registry
+ * of its own (the agent's webhook module) does it too. 0 or negative errno. */
 int vg_urlfile_register(const char *url);
 
 /* Whether url names a credential outside its path: user:password@ in the authority, or a query

@@ -33,6 +33,7 @@
 #include "vg_secret.h"
 #include "vg_stack.h"
 #include "vg_testproc.h"
+#include "vg_urlfile.h"
 #include "vg_util.h"
 
 #define SECRET "Pa55-w0rd-XYZZY-7731"
@@ -195,6 +196,44 @@ static void scrub_masks_every_registered_secret(void **state)
     char line[128] = "a=s3cr3t-value b=\"xs3cr3t-valuex\" c=abc";
     assert_int_equal(vg_secret_scrub(line), 2);
     assert_string_equal(line, "a=*** b=\"x***x\" c=abc");
+}
+
+/* A URL read from a *.url_file is scrubbed from logs by the parts that may be its credential, not
+ * by its whole path as one string: https://host/vigil masked every "vigil" in the logs (topic
+ * vigil.metrics became ***.metrics), and a log quoting a Slack URL's token alone, or its path
+ * without the query, kept it. */
+static void url_file_scrubbing_masks_credentials_not_ordinary_words(void **state)
+{
+    (void)state;
+    size_t mark = vg_secret_mark();
+    assert_int_equal(vg_urlfile_register("https://alerts.example.com/vigil"), 0);
+    char words[128] = "topic=vigil.metrics client=vigil-agent-vm dir=/var/lib/vigil/spool";
+    assert_int_equal(vg_secret_scrub(words), 0);
+    assert_string_equal(words,
+                        "topic=vigil.metrics client=vigil-agent-vm dir=/var/lib/vigil/spool");
+
+    assert_int_equal(
+        vg_urlfile_register("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"),
+        0);
+    char whole[200] = "url=https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX";
+    vg_secret_scrub(whole);
+    assert_string_equal(whole, "url=https://hooks.slack.com/***");
+    char path[200] = "body=\"no such hook /services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX\"";
+    vg_secret_scrub(path);
+    assert_string_equal(path, "body=\"no such hook /***\"");
+    char token[100] = "token XXXXXXXXXXXXXXXXXXXXXXXX refused; services ok";
+    vg_secret_scrub(token);
+    assert_string_equal(token, "token *** refused; services ok");
+
+    /* A path quoted without its query, and a credential-named query value whatever its form. */
+    assert_int_equal(
+        vg_urlfile_register("https://u:pw12@h.example/hooks/ID42/Tok3nValue9?src=vigil&"
+                            "token=abcd#frag"),
+        0);
+    char q[200] = "echo /hooks/ID42/Tok3nValue9 token=abcd src=vigil u:pw12@h";
+    vg_secret_scrub(q);
+    assert_string_equal(q, "echo /hooks/ID42/*** token=*** src=vigil ***@h");
+    vg_secret_forget_since(mark);
 }
 
 /* --- Kafka properties ----------------------------------------------------------------------- */
@@ -1399,6 +1438,7 @@ int main(void)
         cmocka_unit_test(secret_file_trims_as_asked_and_refuses_bad_files),
         cmocka_unit_test(secret_file_warns_only_when_others_may_read_it_or_others_may_write_it),
         cmocka_unit_test(scrub_masks_every_registered_secret),
+        cmocka_unit_test(url_file_scrubbing_masks_credentials_not_ordinary_words),
         cmocka_unit_test(kafka_file_key_sets_the_property_and_errors_hide_the_secret),
         cmocka_unit_test(agent_with_sasl_never_logs_the_password),
         cmocka_unit_test(url_allow_list_matches_scheme_host_port_exactly_and_path_by_prefix),
