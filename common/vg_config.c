@@ -8,6 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "vg_urlfile.h"
 #include "vg_util.h"
 #include "vg_yamlmark.h"
 
@@ -1014,10 +1015,14 @@ static int is_url(const char *name)
 }
 
 /* How a string value is dumped: masked, redacted (into buf) or as it is. url: whether it holds
- * a URL that may carry credentials. An empty value hides nothing, and "(set, masked)" would read
- * as if a receiver were configured: it is written "" as YAML would. */
-static const char *dump_value(const char *name, const char *v, int url, unsigned flags, char *buf,
-                              size_t n)
+ * a URL that may carry credentials; from_file: whether it was read from its "<name>_file", whose
+ * path is then hidden as the logs and errors hide it (the operator put it in a file because it
+ * may be the credential). A path with a segment that looks like a credential
+ * (vg_url_path_has_credential: /hooks/ID123/SECRETTOKEN) is hidden too, wherever it came from.
+ * An empty value hides nothing, and "(set, masked)" would read as if a receiver were configured:
+ * it is written "" as YAML would. */
+static const char *dump_value(const char *name, const char *v, int url, unsigned flags,
+                              int from_file, char *buf, size_t n)
 {
     if (!*v)
         return "\"\"";
@@ -1025,8 +1030,23 @@ static const char *dump_value(const char *name, const char *v, int url, unsigned
         return "(set, masked)";
     if (!url && !(flags & (VG_CFG_F_URL_CREDS | VG_CFG_F_SECRET_PATH)))
         return v;
-    return vg_url_redact(v, (flags & VG_CFG_F_SECRET_PATH) != 0, buf, n) == 0 ? buf
-                                                                              : "(set, masked)";
+    int hide_path = (flags & VG_CFG_F_SECRET_PATH) || from_file || vg_url_path_has_credential(v);
+    return vg_url_redact(v, hide_path, buf, n) == 0 ? buf : "(set, masked)";
+}
+
+/* Whether key k's "<name>_file" companion is in table t and set: its value was read from there. */
+static int set_from_file(const struct vg_config_table *t, const void *cfg,
+                         const struct vg_cfg_key *k)
+{
+    char fname[256];
+    if (snprintf(fname, sizeof fname, "%s_file", k->name) >= (int)sizeof fname)
+        return 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->keys[i].type == VG_CFG_STRING && strcmp(t->keys[i].name, fname) == 0) {
+            const char *f = *(char *const *)((const char *)cfg + t->keys[i].offset);
+            return f && *f;
+        }
+    return 0;
 }
 
 void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
@@ -1040,7 +1060,10 @@ void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
         case VG_CFG_STRING: {
             const char *s = *(char *const *)p;
             fprintf(f, "%s\n",
-                    !s ? "(unset)" : dump_value(k->name, s, 0, k->flags, buf, sizeof buf));
+                    !s ? "(unset)"
+                       : dump_value(k->name, s, 0, k->flags,
+                                    (k->flags & VG_CFG_F_URL_CREDS) && set_from_file(t, cfg, k),
+                                    buf, sizeof buf));
             break;
         }
         case VG_CFG_INT:
@@ -1064,7 +1087,7 @@ void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f)
             for (size_t j = 0; j < l->n; j++)
                 fprintf(f, "  %s: %s\n", l->items[j].key,
                         dump_value(l->items[j].key, l->items[j].value, is_url(l->items[j].key), 0,
-                                   buf, sizeof buf));
+                                   0, buf, sizeof buf));
             break;
         }
         }

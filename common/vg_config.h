@@ -132,8 +132,10 @@ void vg_config_write_markdown(const struct vg_config_table *t, const char *title
  * "password", "secret", "token", "ssl.key.pem" or "oauthbearer.config" are masked; keys ending
  * in "_file" hold paths and are shown. A key flagged VG_CFG_F_URL_CREDS, or a map entry whose
  * name ends in "url" (".url", "_url"), holds a URL, shown as the delivery log shows it
- * (vg_url_redact): no user:password, a query as "?...", and with VG_CFG_F_SECRET_PATH no path;
- * a value that does not read as a URL is masked. */
+ * (vg_url_redact): no user:password, a query as "?...", and no path with VG_CFG_F_SECRET_PATH,
+ * when the value was read from the key's "<name>_file" (set in the same table), or when a path
+ * segment looks like a credential (vg_url_path_has_credential); a value that does not read as a
+ * URL is masked. */
 void vg_config_dump(const struct vg_config_table *t, const void *cfg, FILE *f);
 
 /* Names the keys whose values differ between two configs loaded from table t: writes them to

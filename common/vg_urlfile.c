@@ -165,6 +165,21 @@ int vg_url_has_credential(const char *url)
     return 0;
 }
 
+int vg_url_path_has_credential(const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    p += strcspn(p, "/?#");
+    while (*p == '/') {
+        p++;
+        size_t n = strcspn(p, "/?#");
+        if (looks_like_credential(p, n))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
 int vg_urlfile_warn_inline(const char *key, const char *file_key, const char *url, const char *file,
                            int secret_path)
 {

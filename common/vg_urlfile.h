@@ -33,6 +33,12 @@ int vg_urlfile_register(const char *url);
  * not looked at. A credential in the path (a generic webhook's /hooks/ID/TOKEN) is not seen. */
 int vg_url_has_credential(const char *url);
 
+/* Whether a segment of url's path may be a credential, by vg_urlfile_register's rule (8 bytes or
+ * more with a digit, an upper-case letter or a byte other than [a-z._-], or 24 bytes or more):
+ * a generic webhook's /hooks/ID123/SECRETTOKEN, not /api/v2/alerts. vg_config_dump hides such a
+ * path. */
+int vg_url_path_has_credential(const char *url);
+
 /* Warns (vg_warn) when key's URL, written in a config file others may read, carries a credential
  * (secret_path: its path is one, as Slack's is: always), naming key and file_key. Nothing for a
  * URL set from the environment or --set, or read from file (set). Returns 1 when it warned. */

@@ -598,11 +598,41 @@ static void analyzer_reads_receiver_urls_from_url_files(void **state)
                               VG_ANALYZER_BIN, wh, sl, out),
                      0);
     char *o = vg_tp_read(out);
-    assert_non_null(strstr(o, "webhook.url: https://hooks.example.com/vigil/a?..."));
+    /* Read from a file, a URL's path is hidden as the logs hide it: it may be the credential. */
+    assert_non_null(strstr(o, "\nwebhook.url: https://hooks.example.com/...\n"));
     assert_non_null(strstr(o, "slack.url: https://hooks.slack.com/..."));
     assert_non_null(strstr(o, "slack.url_file: "));
     assert_null(strstr(o, SECRET));
     assert_null(strstr(o, "level=warn")); /* 0600 files, no inline URL */
+    free(o);
+
+    /* A token in the path is no credential vg_url_has_credential sees, nor one that looks like
+     * one (short, lower case): hidden all the same, in every receiver read from its file. */
+    const char *gen =
+        tmp_file(dir, "generic-url", "https://hooks.example.com/vigil/hooks/ID/zqxtok\n", 0600);
+    assert_int_equal(vg_tp_sh("%s --set user= --set webhook.url_file=%s --set "
+                              "alertmanager.url_file=%s --set decisions.webhook_url_file=%s "
+                              "--check-config > %s 2>&1",
+                              VG_ANALYZER_BIN, gen, gen, gen, out),
+                     0);
+    o = vg_tp_read(out);
+    if (strstr(o, "zqxtok") || !strstr(o, "\nwebhook.url: https://hooks.example.com/...\n") ||
+        !strstr(o, "\nalertmanager.url: https://hooks.example.com/...\n") ||
+        !strstr(o, "\ndecisions.webhook_url: https://hooks.example.com/...\n"))
+        fail_msg("want every URL read from a file shown without its path: %s", o);
+    free(o);
+    /* Inline, a path segment that looks like a credential is hidden; ordinary words are shown. */
+    assert_int_equal(
+        vg_tp_sh("%s --set user= --set "
+                 "webhook.url=https://hooks.example.com/hooks/ID123/S3cretTokenX --set "
+                 "alertmanager.url=https://am.example.com/api/v2/alerts "
+                 "--check-config > %s 2>&1",
+                 VG_ANALYZER_BIN, out),
+        0);
+    o = vg_tp_read(out);
+    if (strstr(o, "S3cretTokenX") || !strstr(o, "\nwebhook.url: https://hooks.example.com/...\n") ||
+        !strstr(o, "\nalertmanager.url: https://am.example.com/api/v2/alerts\n"))
+        fail_msg("want a credential-looking path hidden, a plain one shown: %s", o);
     free(o);
 
     char missing[300];
@@ -762,9 +792,20 @@ static void agent_reads_the_local_webhook_url_from_its_url_file(void **state)
     char *o = vg_tp_read(out);
     char want[600];
     snprintf(want, sizeof want, "\nlocal.webhook.url_file: %s\n", url);
-    if (!strstr(o, "\nlocal.webhook.url: https://alerts.example.com/hook?...\n") ||
-        !strstr(o, want) || strstr(o, SECRET) || strstr(o, "level=warn"))
-        fail_msg("want the URL shown without its query, the file named, no warning: %s", o);
+    if (!strstr(o, "\nlocal.webhook.url: https://alerts.example.com/...\n") || !strstr(o, want) ||
+        strstr(o, SECRET) || strstr(o, "level=warn"))
+        fail_msg("want the URL shown without its path, the file named, no warning: %s", o);
+    free(o);
+    /* The path of a URL read from the file is hidden, even one that does not look secret. */
+    const char *gen =
+        tmp_file(dir, "generic-url", "https://alerts.example.com/hooks/ID/zqxtok\n", 0600);
+    assert_int_equal(vg_tp_sh("%s --set user= --set collectors=cpu --set local.webhook.url_file=%s "
+                              "--check-config > %s 2>&1",
+                              VG_AGENT_BIN, gen, out),
+                     0);
+    o = vg_tp_read(out);
+    if (strstr(o, "zqxtok") || !strstr(o, "\nlocal.webhook.url: https://alerts.example.com/...\n"))
+        fail_msg("want the URL read from the file shown without its path: %s", o);
     free(o);
 
     char missing[300];
