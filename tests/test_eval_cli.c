@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -103,6 +104,61 @@ static void nab_as_alerts_counts_alert_onsets_not_rows(void **state)
     assert_true(tp_alerts >= 1 && tp_alerts <= tp_rows);
     assert_true(fp_alerts >= 1 && fp_alerts < fp_rows);
     free(a);
+}
+
+/* A NAB file of hourly rows with one more row 1 s after row extra (extra < 0: none), load about
+ * 10 and 100 on rows 150-152, labelled as one window around them, under dir. */
+static void write_hourly_corpus(const char *dir, int extra)
+{
+    char path[512];
+    snprintf(path, sizeof path, "mkdir -p %s/data/h %s/labels", dir, dir);
+    assert_int_equal(system(path), 0);
+    snprintf(path, sizeof path, "%s/labels/combined_windows.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"h/hourly.csv\": [[\"2026-01-07 00:00:00.000000\", \"2026-01-07 "
+               "18:00:00.000000\"]]}\n");
+    assert_int_equal(fclose(f), 0);
+    snprintf(path, sizeof path, "%s/data/h/hourly.csv", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "timestamp,value\n");
+    for (int i = 0; i < 200; i++) {
+        double v = i >= 150 && i <= 152 ? 100 : 10 + 0.9 * ((i * 37) % 19) / 19.0;
+        int day = 1 + i / 24, hour = i % 24;
+        fprintf(f, "2026-01-%02d %02d:00:00,%.4f\n", day, hour, v);
+        if (i == extra)
+            fprintf(f, "2026-01-%02d %02d:00:01,%.4f\n", day, hour, v);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* "as alerts" takes a file's typical step as its interval, as `vigilctl replay` does a CSV's: one
+ * short step among hourly rows does not make every later step a gap, which kept alert.for from
+ * ever being met (the spike was missed). */
+static void nab_as_alerts_interval_is_not_the_one_short_step(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/vigil-nab-hourly-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const int extras[] = {-1, 20};
+    for (size_t i = 0; i < sizeof extras / sizeof extras[0]; i++) {
+        write_hourly_corpus(dir, extras[i]);
+        char cmd[700], *a;
+        snprintf(cmd, sizeof cmd,
+                 VIGILCTL " eval nab -s detector.warmup=10 -s alert.for=1h -s alert.threshold=0.99 "
+                          "%s 2>&1",
+                 dir);
+        assert_int_equal(run(cmd, &a), 0);
+        int tp, fp;
+        tp_fp(a, "\n  as alerts", &tp, &fp);
+        if (tp != 1 || fp != 0)
+            fail_msg("extra row after %d: as alerts TP %d FP %d: %s", extras[i], tp, fp, a);
+        free(a);
+    }
+    char rm[600];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    assert_int_equal(system(rm), 0);
 }
 
 static void nab_results_files_follow_nab_layout(void **state)
@@ -424,6 +480,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(nab_slice_scores_three_profiles_reproducibly),
         cmocka_unit_test(nab_as_alerts_counts_alert_onsets_not_rows),
+        cmocka_unit_test(nab_as_alerts_interval_is_not_the_one_short_step),
         cmocka_unit_test(nab_results_files_follow_nab_layout),
         cmocka_unit_test(smd_slice_prints_machine_and_mean),
         cmocka_unit_test(smd_results_file_has_a_row_per_test_row_with_its_label),

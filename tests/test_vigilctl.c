@@ -112,6 +112,45 @@ static void replay_with_rule_files_fires_the_rule(void **state)
     free(e);
 }
 
+/* Hourly rows 1795440000 + i h, i < 60, load.1m about 10 and 100 on rows 40-42; with extra >= 0,
+ * one more row 1 s after row extra (a duplicated sample, a DST fold). */
+static void write_hourly(const char *path, int extra)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "timestamp,load.1m\n");
+    for (int i = 0; i < 60; i++) {
+        double v = i >= 40 && i <= 42 ? 100 : 10 + 0.9 * ((i * 37) % 19) / 19.0;
+        fprintf(f, "%d,%.4f\n", 1795440000 + 3600 * i, v);
+        if (i == extra)
+            fprintf(f, "%d,%.4f\n", 1795440000 + 3600 * i + 1, v);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A CSV declares no interval: the typical step between its rows stands in for it. One short step
+ * among hourly rows, before the alert or while it fires, changes nothing: it fires and resolves
+ * at the same times (with the shortest step as the interval, every later hourly step was a gap,
+ * so nothing fired after it and a firing alert never resolved). */
+static void replay_csv_interval_is_not_the_one_short_step(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/hourly.csv", g_dir);
+    const int extras[] = {-1, 5, 41};
+    for (size_t i = 0; i < sizeof(extras) / sizeof(extras[0]); i++) {
+        write_hourly(path, extras[i]);
+        assert_int_equal(ctl("replay --set detector.warmup=10 --host h1 %s", path), 0);
+        char *o = out(), *e = err();
+        if (!strstr(o, "2026-11-25T06:20:00.000Z FIRING   h1 load.1m ") ||
+            !strstr(o, "2026-11-25T09:20:00.000Z RESOLVED h1 load.1m ") ||
+            !strstr(e, "1 alerts fired, 1 resolved, 0 still firing"))
+            fail_msg("extra row after %d: %s%s", extras[i], o, e);
+        free(o);
+        free(e);
+    }
+}
+
 /* Timestamps past year 9999 (whose milliseconds would not fit), fractions strtod alone would take
  * (".5e9"), and negative times are skipped with their reason; the rest replays. */
 static void replay_csv_skips_timestamps_out_of_range(void **state)
@@ -1747,6 +1786,7 @@ int main(void)
         cmocka_unit_test(rules_see_only_the_series_alert_series_keeps),
         cmocka_unit_test(replay_stream_and_bad_lines_are_reported),
         cmocka_unit_test(replay_csv_skips_timestamps_out_of_range),
+        cmocka_unit_test(replay_csv_interval_is_not_the_one_short_step),
         cmocka_unit_test(replay_csv_refuses_a_reserved_column_name),
         cmocka_unit_test(replay_csv_skips_rows_with_too_few_or_too_many_cells),
         cmocka_unit_test(replay_csv_refuses_a_repeated_or_empty_column_name),

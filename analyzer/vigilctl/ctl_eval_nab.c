@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "ctl_eval.h"
+#include "ctl_input.h"
 #include "vg_eval_io.h"
 #include "vg_eval_nab.h"
 #include "vg_util.h"
@@ -171,14 +172,12 @@ static double *alert_onsets(const struct ctl_eval_opts *o, const struct nab_item
     struct vg_alert a = {0};
     struct vg_alert_params ap = o->ap;
     /* A wait counts no gap in the rows, as the analyzer's (vg_event_gap), with the file's
-     * shortest step so far as the host's interval, as `vigilctl replay` takes a CSV's. */
-    int64_t step = 0, prev = 0;
+     * typical step so far as the host's interval, as `vigilctl replay` takes a CSV's
+     * (vg_ctl_step_next). */
+    struct vg_ctl_step st = {0};
     for (size_t i = 0; i < it->s.n; i++) {
-        int64_t ts = it->s.ts_us[i] / 1000, d = i ? ts - prev : 0;
-        if (d > 0 && (!step || d < step))
-            step = d;
-        prev = ts;
-        ap.gap_ms = vg_alert_unreported_limit(o->stale_ms, step, 3);
+        int64_t ts = it->s.ts_us[i] / 1000;
+        ap.gap_ms = vg_alert_unreported_limit(o->stale_ms, vg_ctl_step_next(&st, ts), 3);
         on[i] = vg_alert_step(&a, &ap, it->score[i], ts) == VG_ALERT_EV_FIRED;
     }
     return on;

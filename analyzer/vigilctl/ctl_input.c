@@ -253,18 +253,37 @@ static int next_csv(struct vg_ctl_input *in, struct vg_wire_msg *m)
             continue;
         }
         m->seq = ++in->seq;
-        /* A CSV states no interval: the shortest step between its rows so far stands in for
-         * the agent's. A gap never shortens it, so the engine still tells a gap from a tick, and
-         * rows further apart than alert.stale_after (hourly data) are not each taken for one,
-         * which would restart every alert's `for` at every row (vg_event_gap). */
-        int64_t step = in->prev_ts_ms ? m->ts_ms - in->prev_ts_ms : 0;
-        if (step > 0 && (!in->step_ms || step < in->step_ms))
-            in->step_ms = step;
-        in->prev_ts_ms = m->ts_ms;
-        m->interval_ms = in->step_ms;
+        /* A CSV states no interval: the typical step between its rows stands in for the
+         * agent's (vg_ctl_step_next). A gap does not lengthen it, so the engine still tells a
+         * gap from a tick, and rows further apart than alert.stale_after (hourly data) are not
+         * each taken for one, which would restart every alert's `for` at every row. */
+        m->interval_ms = vg_ctl_step_next(&in->step, m->ts_ms);
         return 1;
     }
     return 0;
+}
+
+int64_t vg_ctl_step_next(struct vg_ctl_step *s, int64_t ts_ms)
+{
+    int64_t step = s->prev_ts_ms ? ts_ms - s->prev_ts_ms : 0;
+    s->prev_ts_ms = ts_ms;
+    if (step > 0) {
+        s->ring[s->pos] = step;
+        s->pos = (s->pos + 1) % VG_CTL_STEP_WINDOW;
+        if (s->n < VG_CTL_STEP_WINDOW)
+            s->n++;
+    }
+    if (!s->n)
+        return 0;
+    /* A copy sorted by insertion: 31 values per row cost nothing beside parsing the row. */
+    int64_t v[VG_CTL_STEP_WINDOW];
+    for (size_t i = 0; i < s->n; i++) {
+        size_t j = i;
+        for (; j > 0 && v[j - 1] > s->ring[i]; j--)
+            v[j] = v[j - 1];
+        v[j] = s->ring[i];
+    }
+    return v[s->n / 2];
 }
 
 int vg_ctl_input_next(struct vg_ctl_input *in, struct vg_wire_msg *m)

@@ -12,16 +12,31 @@
 
 #include "vg_wire.h"
 
+/* The interval of rows that declare none (a CSV, a NAB file): the median of the last
+ * VG_CTL_STEP_WINDOW positive steps between rows. Not the shortest step: one short step (a
+ * duplicated sample, a DST fold, irregular data) then made every later step of hourly rows a gap
+ * (vg_event_gap), so that no `for` was met and no firing alert resolved. The median ignores a few
+ * odd steps, short or long (a gap), and follows a change of sampling within half a window. */
+#define VG_CTL_STEP_WINDOW 31
+struct vg_ctl_step {
+    int64_t ring[VG_CTL_STEP_WINDOW];
+    size_t n, pos;
+    int64_t prev_ts_ms; /* the previous row's time; 0 before the first */
+};
+
+/* Takes the row at ts_ms and returns the interval so far: the median (of an even count, the
+ * upper one) of the last VG_CTL_STEP_WINDOW positive steps; 0 before the second row. */
+int64_t vg_ctl_step_next(struct vg_ctl_step *s, int64_t ts_ms);
+
 struct vg_ctl_input {
     FILE *f;
     const char *path;
     int csv;     /* detected from the first line */
     char **cols; /* CSV: metric names, cols[0] unused (timestamp) */
     size_t n_cols;
-    const char *host;   /* CSV: the host name given to every row */
-    uint64_t seq;       /* CSV: sequence numbers made up for the rows */
-    int64_t prev_ts_ms; /* CSV: the previous row's time */
-    int64_t step_ms;    /* CSV: the shortest step between two rows so far, their interval_ms */
+    const char *host;        /* CSV: the host name given to every row */
+    uint64_t seq;            /* CSV: sequence numbers made up for the rows */
+    struct vg_ctl_step step; /* CSV: the rows' interval_ms (vg_ctl_step_next) */
     char *line;
     int pending; /* line holds a message not yet returned */
     size_t cap;
