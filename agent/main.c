@@ -720,8 +720,9 @@ static int drop_privileges(struct agent *a, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     /* A change of user made the kernel reset it (to fs.suid_dumpable: 2 where systemd-coredump
-     * is installed, which writes root-owned core files, Kafka password and all). */
-    if (!a->cfg.core_dumps && (rc = vg_set_dumpable(0)) < 0)
+     * is installed, which writes root-owned core files, Kafka password and all; 0 elsewhere, which
+     * would leave core_dumps: true without a core file), so it is set again as asked. */
+    if ((rc = vg_set_dumpable(a->cfg.core_dumps ? 1 : 0)) < 0)
         return vg_err(err, errlen, rc, "prctl(PR_SET_DUMPABLE): %s", strerror(-rc));
     char kept[256], bnd[256];
     vg_privdrop_caps_str(r.kept, kept, sizeof kept);

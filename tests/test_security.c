@@ -1342,6 +1342,46 @@ static void agent_once_as_root_gives_the_btf_cache_to_its_user(void **state)
     free(dir);
 }
 
+/* A change of user resets the dumpable flag to fs.suid_dumpable (0 on Debian without
+ * systemd-coredump): the agent sets it again after its privilege drop, 1 with core_dumps: true,
+ * which promises a core file, else 0. */
+static void agent_started_as_root_keeps_core_dumps_after_switching_user(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("[  SKIP    ] not root: the agent cannot switch users (CI runs as root)\n");
+        skip();
+    }
+    char *dir = vg_tp_tmpdir("coredumps-root");
+    assert_int_equal(chmod(dir, 0711), 0); /* nobody must reach its spool below */
+    for (int core = 0; core < 2; core++) {
+        char log[300], spool[340], cd[40];
+        snprintf(log, sizeof log, "%s/agent-%d.log", dir, core);
+        snprintf(spool, sizeof spool, "spool.dir=%s/spool-%d", dir, core);
+        snprintf(cd, sizeof cd, "core_dumps=%s", core ? "true" : "false");
+        const char *argv[] = {VG_AGENT_BIN,
+                              "--set",
+                              "user=nobody",
+                              "--set",
+                              "bootstrap_servers=127.0.0.1:1",
+                              "--set",
+                              "collectors=cpu,load",
+                              "--set",
+                              spool,
+                              "--set",
+                              cd,
+                              NULL};
+        pid_t agent = vg_tp_spawn((char *const *)argv, log);
+        if (vg_tp_wait_contains(log, "msg=\"privileges dropped\" uid=65534", 60000) != 0)
+            fail_msg("no privilege drop line in %s", log);
+        char *text = vg_tp_read(log);
+        if (!strstr(text, core ? " dumpable=1" : " dumpable=0"))
+            fail_msg("core_dumps=%d: want dumpable=%d in: %s", core, core, text);
+        free(text);
+        vg_tp_stop(agent, SIGTERM, 10000);
+    }
+    free(dir);
+}
 /* Started as a user other than root (nobody, by setpriv, when the test is root), a daemon is
  * dumpable unless it says otherwise, and any process of that user could read its memory: the
  * receivers' keys and URLs, the Kafka password. Both daemons make themselves non-dumpable now
@@ -1504,6 +1544,7 @@ int main(void)
         cmocka_unit_test(agent_once_as_root_gives_the_btf_cache_to_its_user),
         cmocka_unit_test(agent_refuses_a_user_that_does_not_exist),
         cmocka_unit_test(daemons_are_not_dumpable_unless_core_dumps_is_set),
+        cmocka_unit_test(agent_started_as_root_keeps_core_dumps_after_switching_user),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
