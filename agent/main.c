@@ -98,7 +98,7 @@ struct agent {
     uint64_t ticks, produced, delivered, delivery_failed, produce_failed, encode_failed;
     /* Grid points passed over because a tick ran past the next one (a slow collector, a
      * stall): no message is sent for them, so they are counted, and logged as `tick late` at
-     * most once a minute (late_logged_ms, monotonic) with the slowest collector of the tick. */
+     * most once a minute (late_logged_ms, monotonic) with the slowest part of the tick. */
     uint64_t ticks_skipped;
     int64_t late_logged_ms;
     /* The most a message may take: the wire format's limit, or what the producer's
@@ -388,25 +388,42 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
     }
 }
 
+/* How long each phase of a tick took (ms): its collectors (all of them, and the slowest one),
+ * the local guard's scoring, and the send (encoding, handing to librdkafka or writing to the
+ * spool on disk). */
+struct tick_phases {
+    struct slowest coll;
+    int64_t collect_ms, local_ms, send_ms;
+};
+
 /* A tick that ran past the next grid point: the points passed over get no message. Counted in
  * ticks_skipped; logged the first time and then at most once a minute, with the tick's own time
  * (took_ms), how late it started (started_late_ms: the loop itself was held up, e.g. by a
- * stopped process), and its slowest collector, so that a collector that has become slow is
- * named. */
+ * stopped process), each phase's time, its slowest collector, and the slowest part of the tick
+ * (slowest=: that collector, "local" or "send"), so that what has become slow is named: a slow
+ * spool write must not be blamed on the collector that happened to take longest. */
 static void note_late(struct agent *a, uint64_t skipped, int64_t took_ms, int64_t started_late_ms,
-                      const struct slowest *slow)
+                      const struct tick_phases *ph)
 {
     int64_t now = vg_mono_ms();
     int first = a->ticks_skipped == 0;
     a->ticks_skipped += skipped;
     if (first || now - a->late_logged_ms >= 60000) {
         a->late_logged_ms = now;
+        const char *slowest = ph->coll.name;
+        int64_t slowest_ms = ph->coll.ms;
+        if (ph->local_ms > slowest_ms)
+            slowest = "local", slowest_ms = ph->local_ms;
+        if (ph->send_ms > slowest_ms)
+            slowest = "send", slowest_ms = ph->send_ms;
         vg_warn("tick late",
                 "took_ms=%lld started_late_ms=%lld interval_ms=%lld skipped=%llu "
-                "ticks_skipped=%llu collector=%s collector_ms=%lld",
+                "ticks_skipped=%llu slowest=%s slowest_ms=%lld collector=%s collector_ms=%lld "
+                "collect_ms=%lld local_ms=%lld send_ms=%lld",
                 (long long)took_ms, (long long)started_late_ms, (long long)a->cfg.interval_ms,
-                (unsigned long long)skipped, (unsigned long long)a->ticks_skipped, slow->name,
-                (long long)slow->ms);
+                (unsigned long long)skipped, (unsigned long long)a->ticks_skipped, slowest,
+                (long long)slowest_ms, ph->coll.name, (long long)ph->coll.ms,
+                (long long)ph->collect_ms, (long long)ph->local_ms, (long long)ph->send_ms);
     }
 }
 
@@ -1379,22 +1396,27 @@ static int run_loop(struct agent *a)
     while (!g_stop) {
         int64_t due = next; /* this tick's grid point */
         int64_t began = vg_mono_ms();
-        struct slowest slow;
-        collect_tick(a, &msg, vg_now_ms(), &slow);
+        struct tick_phases ph;
+        collect_tick(a, &msg, vg_now_ms(), &ph.coll);
         a->ticks++;
+        int64_t t = vg_mono_ms();
+        ph.collect_ms = t - began;
         /* Scored before the message is queued, so `waiting` is what Kafka has not taken from
          * earlier ticks. */
         if (a->local)
-            vg_local_tick(a->local, &msg, vg_mono_ms(), waiting(a));
+            vg_local_tick(a->local, &msg, t, waiting(a));
+        int64_t t2 = vg_mono_ms();
+        ph.local_ms = t2 - t;
         produce(a, &msg);
         /* Ticks stay on a fixed grid; after a stall (suspend, overload) skip missed ticks
          * instead of bursting to catch up. */
         next += a->cfg.interval_ms;
         int64_t now = vg_mono_ms();
+        ph.send_ms = now - t2;
         if (next <= now) {
             int64_t to = now + a->cfg.interval_ms - (now - start) % a->cfg.interval_ms;
             note_late(a, (uint64_t)((to - next) / a->cfg.interval_ms), now - began, began - due,
-                      &slow);
+                      &ph);
             next = to;
         }
         /* A SIGHUP ends the wait only to reload; the tick still comes at its grid point, or

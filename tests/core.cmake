@@ -39,6 +39,14 @@ target_link_libraries(vg_thread_fail_shim PRIVATE ${CMAKE_DL_LIBS})
 target_compile_definitions(test_cli PRIVATE
     VG_THREAD_FAIL_SHIM="$<TARGET_FILE:vg_thread_fail_shim>")
 add_dependencies(test_cli vg_thread_fail_shim)
+# tests/slow_produce_shim.c, preloaded into one agent: each send takes 500 ms.
+add_library(vg_slow_produce_shim MODULE slow_produce_shim.c)
+target_compile_options(vg_slow_produce_shim PRIVATE -fno-sanitize=all)
+target_link_options(vg_slow_produce_shim PRIVATE -fno-sanitize=all)
+target_link_libraries(vg_slow_produce_shim PRIVATE ${CMAKE_DL_LIBS})
+target_compile_definitions(test_cli PRIVATE
+    VG_SLOW_PRODUCE_SHIM="$<TARGET_FILE:vg_slow_produce_shim>")
+add_dependencies(test_cli vg_slow_produce_shim)
 
 vg_add_test(test_http SOURCES test_http.c LIBS vg_analyzer vg_teststack)
 

@@ -1484,6 +1484,36 @@ static void agent_counts_collect_errors_and_logs_a_new_reason_at_once(void **sta
     free(dir);
 }
 
+/* A tick held up by its send (each rd_kafka_produce takes 500 ms, by a preloaded shim, at
+ * interval=200ms) is named as such: slowest=send, with send_ms, not its slowest collector. */
+static void agent_tick_late_names_a_slow_send_not_a_collector(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("tick-late-send");
+    char log[300], cmd[1400];
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    const char *asan = getenv("ASAN_OPTIONS");
+    snprintf(cmd, sizeof cmd,
+             "ASAN_OPTIONS=%s%sverify_asan_link_order=0 LD_PRELOAD=%s exec %s --set user= --set "
+             "bootstrap_servers=127.0.0.1:1 --set spool.dir= --set local.detector=off --set "
+             "flush_timeout=0s --set collectors=load --set interval=200ms --set "
+             "stats_interval=1s >> %s 2>&1",
+             asan ? asan : "", asan ? ":" : "", VG_SLOW_PRODUCE_SHIM, VG_AGENT_BIN, log);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"tick late\"", 30000), 0);
+    char *o = vg_tp_read(log);
+    const char *late = strstr(o, "msg=\"tick late\"");
+    assert_non_null(late);
+    const char *eol = strchr(late, '\n');
+    const char *named = strstr(late, " slowest=send slowest_ms=");
+    const char *sent = strstr(late, " send_ms=");
+    if (!named || (eol && named > eol) || !sent || (eol && sent > eol) || atoll(sent + 9) < 400)
+        fail_msg("tick late line does not name slowest=send with send_ms >= 400:\n%s", o);
+    free(o);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
 /* A collector slower than the interval: the agent passed over the grid points it ran into without
  * a word, and the stats line only showed `ticks` growing slowly. They are counted in
  * ticks_skipped and a `tick late` warning names the slowest collector. The fixture's loadavg is a
@@ -1532,8 +1562,9 @@ static void agent_counts_ticks_a_slow_collector_skips_and_names_it(void **state)
     assert_non_null(late);
     const char *eol = strchr(late, '\n');
     const char *named = strstr(late, " collector=load ");
-    if (!named || (eol && named > eol))
-        fail_msg("tick late line does not name collector=load:\n%s", o);
+    const char *slowest = strstr(late, " slowest=load ");
+    if (!named || (eol && named > eol) || !slowest || (eol && slowest > eol))
+        fail_msg("tick late line does not name collector=load and slowest=load:\n%s", o);
     free(o);
     /* One line for the first late tick; the rest within the minute are only counted. */
     assert_int_equal(vg_tp_count(log, "msg=\"tick late\""), 1);
@@ -2105,6 +2136,7 @@ int main(void)
         cmocka_unit_test(agent_counts_a_message_too_large_for_the_producer),
         cmocka_unit_test(agent_counts_collect_errors_and_logs_a_new_reason_at_once),
         cmocka_unit_test(agent_counts_ticks_a_slow_collector_skips_and_names_it),
+        cmocka_unit_test(agent_tick_late_names_a_slow_send_not_a_collector),
         cmocka_unit_test(agent_logs_a_fault_whose_count_moves_as_one_reason),
         cmocka_unit_test(check_config_refuses_or_warns_as_the_start_would),
         cmocka_unit_test(agent_warns_of_a_local_series_pattern_that_matches_nothing),
