@@ -28,7 +28,8 @@ vg_add_test(test_docs SOURCES test_docs.c LIBS vg_teststack PkgConfig::YAML)
 add_dependencies(test_docs vigil-agent vigil-analyzer)
 
 # vg_kernels: whether a GPU is usable here, which decides what model.backend=cuda's check says.
-vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack vg_kernels)
+# 120 s: its 45 tests take about 55 s alone, past 60 s on a machine shared with other builds.
+vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack vg_kernels TIMEOUT 120)
 add_dependencies(test_cli vigil-agent vigil-analyzer)
 # tests/thread_fail_shim.c, preloaded into one agent: the local webhook's thread cannot start.
 # Not sanitized: it is preloaded into processes whose sanitizer runtime must come first.
