@@ -657,6 +657,39 @@ static void analyzer_reads_receiver_urls_from_url_files(void **state)
     free(dir);
 }
 
+struct url_warn_case {
+    const char *yaml;
+    mode_t mode;
+    int warns;
+};
+
+/* Checks each case's config with `cmd` (a printf format taking the config path and the output
+ * path): the credential-URL warning stands exactly where the case wants it, names the file key
+ * (key_a or key_b in the output), and the secret is never shown. */
+static void check_url_warn_cases(const char *dir, const char *cmd, const char *name_fmt,
+                                 const struct url_warn_case *cases, size_t n, const char *key_a,
+                                 const char *key_b)
+{
+    char out[300];
+    snprintf(out, sizeof out, "%s/out", dir);
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, name_fmt, i);
+        const char *cfg = tmp_file(dir, name, cases[i].yaml, cases[i].mode);
+        assert_int_equal(vg_tp_sh(cmd, cfg, out), 0);
+        char *o = vg_tp_read(out);
+        int warned = strstr(o, "a receiver URL that carries a credential is written in a config "
+                               "file others can read") != NULL;
+        if (warned != cases[i].warns)
+            fail_msg("case %zu (%s, mode %o): warned %d, want %d: %s", i, cases[i].yaml,
+                     (unsigned)cases[i].mode, warned, cases[i].warns, o);
+        if (warned && !strstr(o, key_a) && !strstr(o, key_b))
+            fail_msg("case %zu: the warning names no *_file key: %s", i, o);
+        assert_null(strstr(o, SECRET));
+        free(o);
+    }
+}
+
 /* --check-config (and a start) warns about a credential-carrying receiver URL written in a
  * config file others may read, as it does about an inline Kafka password; not about one in a
  * file only its group reads, nor about a URL without a credential. */
@@ -664,13 +697,7 @@ static void analyzer_warns_about_a_credential_url_in_a_config_others_can_read(vo
 {
     (void)state;
     char *dir = vg_tp_tmpdir("urlwarn");
-    char out[300];
-    snprintf(out, sizeof out, "%s/out", dir);
-    const struct {
-        const char *yaml;
-        mode_t mode;
-        int warns;
-    } cases[] = {
+    const struct url_warn_case cases[] = {
         {"slack: {url: https://hooks.slack.com/services/T0/B0/" SECRET "}\n", 0644, 1},
         {"slack: {url: https://hooks.slack.com/services/T0/B0/" SECRET "}\n", 0640, 0},
         {"webhook: {url: https://hooks.example.com/a?token=" SECRET "}\n", 0644, 1},
@@ -687,24 +714,9 @@ static void analyzer_warns_about_a_credential_url_in_a_config_others_can_read(vo
         {"webhook: {url: 'https://hooks.example.com/a#x?token=1'}\n", 0644, 0},
         {"webhook: {url: 'https://hooks.example.com/a?team=ops#token=1'}\n", 0644, 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "analyzer-%zu.yaml", i);
-        const char *cfg = tmp_file(dir, name, cases[i].yaml, cases[i].mode);
-        assert_int_equal(
-            vg_tp_sh("%s --set user= -c %s --check-config > %s 2>&1", VG_ANALYZER_BIN, cfg, out),
-            0);
-        char *o = vg_tp_read(out);
-        int warned = strstr(o, "a receiver URL that carries a credential is written in a config "
-                               "file others can read") != NULL;
-        if (warned != cases[i].warns)
-            fail_msg("case %zu (%s, mode %o): warned %d, want %d: %s", i, cases[i].yaml,
-                     (unsigned)cases[i].mode, warned, cases[i].warns, o);
-        if (warned && !strstr(o, "_url_file") && !strstr(o, ".url_file"))
-            fail_msg("case %zu: the warning names no *_file key: %s", i, o);
-        assert_null(strstr(o, SECRET));
-        free(o);
-    }
+    check_url_warn_cases(dir, VG_ANALYZER_BIN " --set user= -c %s --check-config > %s 2>&1",
+                         "analyzer-%zu.yaml", cases, sizeof cases / sizeof cases[0], "_url_file",
+                         ".url_file");
     free(dir);
 }
 
@@ -888,36 +900,18 @@ static void agent_warns_about_a_credential_url_in_a_config_others_can_read(void 
 {
     (void)state;
     char *dir = vg_tp_tmpdir("agenturlwarn");
-    char out[300];
-    snprintf(out, sizeof out, "%s/out", dir);
-    const struct {
-        const char *yaml;
-        mode_t mode;
-        int warns;
-    } cases[] = {
+    const struct url_warn_case cases[] = {
         {"local: {webhook: {url: 'https://alerts.example.com/a?token=" SECRET "'}}\n", 0644, 1},
         {"local: {webhook: {url: 'https://vigil:" SECRET "@alerts.example.com/a'}}\n", 0644, 1},
         {"local: {webhook: {url: 'https://alerts.example.com/a?token=" SECRET "'}}\n", 0640, 0},
         {"local: {webhook: {url: 'https://alerts.example.com/a?team=ops'}}\n", 0644, 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "agent-%zu.yaml", i);
-        const char *cfg = tmp_file(dir, name, cases[i].yaml, cases[i].mode);
-        assert_int_equal(vg_tp_sh("%s --set user= --set collectors=cpu -c %s --check-config > %s "
-                                  "2>&1",
-                                  VG_AGENT_BIN, cfg, out),
-                         0);
-        char *o = vg_tp_read(out);
-        int warned = strstr(o, "a receiver URL that carries a credential is written in a config "
-                               "file others can read") != NULL;
-        if (warned != cases[i].warns ||
-            (warned && !strstr(o, "key=local.webhook.url file_key=local.webhook.url_file")))
-            fail_msg("case %zu (%s, mode %o): warned %d, want %d: %s", i, cases[i].yaml,
-                     (unsigned)cases[i].mode, warned, cases[i].warns, o);
-        assert_null(strstr(o, SECRET));
-        free(o);
-    }
+    check_url_warn_cases(dir,
+                         VG_AGENT_BIN " --set user= --set collectors=cpu -c %s --check-config > %s "
+                                      "2>&1",
+                         "agent-%zu.yaml", cases, sizeof cases / sizeof cases[0],
+                         "key=local.webhook.url file_key=local.webhook.url_file",
+                         "key=local.webhook.url file_key=local.webhook.url_file");
     free(dir);
 }
 
