@@ -274,16 +274,52 @@ static void a_lasting_incident_keeps_its_score(void **state)
     assert_true(learnt < 0.95);
 }
 
+/* Two fresh scorers of n metrics, a and b (for a pack and an unpack), and params that fit on
+ * fit_n ticks and calibrate SPOT on n_init. */
+static void init_pair(struct vg_hscore *a, struct vg_hscore *b, struct vg_hscore_params *p, int n,
+                      int fit_n, int n_init)
+{
+    vg_hscore_defaults(p);
+    p->fit_n = fit_n;
+    p->spot.n_init = n_init;
+    assert_int_equal(vg_hscore_init(a, n), 0);
+    assert_int_equal(vg_hscore_init(b, n), 0);
+}
+
+/* 100 ticks of noise (from seed) on a 3-metric scorer: fitted, and scoring. */
+static void fit_on_noise(struct vg_hscore *h, const struct vg_hscore_params *p, uint64_t seed)
+{
+    uint64_t s = seed;
+    double score, raw;
+    for (int i = 0; i < 100; i++)
+        vg_hscore_update(h, p, (const float[]){noise(&s), noise(&s), noise(&s)}, &score, &raw,
+                         NULL);
+}
+
+/* A buffer for a packed state of n metrics, its size in *len; the caller frees it. */
+static unsigned char *packed_buf(int n, size_t *len)
+{
+    *len = vg_hscore_packed_size(n);
+    unsigned char *buf = malloc(*len);
+    assert_non_null(buf);
+    return buf;
+}
+
+/* Packs h into buf and returns the format version it wrote (the first word). */
+static uint32_t packed_version(const struct vg_hscore *h, unsigned char *buf)
+{
+    uint32_t version;
+    vg_hscore_pack(h, buf);
+    memcpy(&version, buf, 4);
+    return version;
+}
+
 static void packed_state_scores_on_identically(void **state)
 {
     (void)state;
     struct vg_hscore a, b;
     struct vg_hscore_params p;
-    vg_hscore_defaults(&p);
-    p.fit_n = 100;
-    p.spot.n_init = 64;
-    assert_int_equal(vg_hscore_init(&a, 5), 0);
-    assert_int_equal(vg_hscore_init(&b, 5), 0);
+    init_pair(&a, &b, &p, 5, 100, 64);
     uint64_t s = 11;
     float e[5], z[5];
     double sa, ra, ba[5], sb, rb, bb[5];
@@ -294,9 +330,8 @@ static void packed_state_scores_on_identically(void **state)
         }
         vg_hscore_update_state(&a, &p, e, z, &sa, &ra, ba);
     }
-    size_t len = vg_hscore_packed_size(5);
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
+    size_t len;
+    unsigned char *buf = packed_buf(5, &len);
     vg_hscore_pack(&a, buf);
     char err[VG_ERRLEN];
     assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
@@ -472,20 +507,11 @@ static void a_version_3_state_loads_and_the_gate_count_is_kept(void **state)
     (void)state;
     struct vg_hscore a, b;
     struct vg_hscore_params p;
-    vg_hscore_defaults(&p);
-    p.fit_n = 20;
-    p.spot.n_init = 20;
-    assert_int_equal(vg_hscore_init(&a, 3), 0);
-    assert_int_equal(vg_hscore_init(&b, 3), 0);
-    uint64_t s = 9;
-    double score, raw;
-    for (int i = 0; i < 100; i++)
-        vg_hscore_update(&a, &p, (const float[]){noise(&s), noise(&s), noise(&s)}, &score, &raw,
-                         NULL);
+    init_pair(&a, &b, &p, 3, 20, 20);
+    fit_on_noise(&a, &p, 9);
     a.closed = 42;
-    size_t len = vg_hscore_packed_size(3);
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
+    size_t len;
+    unsigned char *buf = packed_buf(3, &len);
     vg_hscore_pack(&a, buf);
     char err[VG_ERRLEN];
     assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
@@ -510,38 +536,22 @@ static void a_state_with_the_gate_open_packs_as_version_3(void **state)
     (void)state;
     struct vg_hscore a, b;
     struct vg_hscore_params p;
-    vg_hscore_defaults(&p);
-    p.fit_n = 20;
-    p.spot.n_init = 20;
-    assert_int_equal(vg_hscore_init(&a, 3), 0);
-    assert_int_equal(vg_hscore_init(&b, 3), 0);
-    size_t len = vg_hscore_packed_size(3);
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
+    init_pair(&a, &b, &p, 3, 20, 20);
+    size_t len;
+    unsigned char *buf = packed_buf(3, &len);
     char err[VG_ERRLEN];
-    uint32_t version;
     /* Fresh. */
-    vg_hscore_pack(&a, buf);
-    memcpy(&version, buf, 4);
-    assert_int_equal(version, 3);
+    assert_int_equal(packed_version(&a, buf), 3);
     assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
     /* Fitted and scoring, the gate open. */
-    uint64_t s = 5;
-    double score, raw;
-    for (int i = 0; i < 100; i++)
-        vg_hscore_update(&a, &p, (const float[]){noise(&s), noise(&s), noise(&s)}, &score, &raw,
-                         NULL);
+    fit_on_noise(&a, &p, 5);
     assert_int_equal(a.closed, 0);
-    vg_hscore_pack(&a, buf);
-    memcpy(&version, buf, 4);
-    assert_int_equal(version, 3);
+    assert_int_equal(packed_version(&a, buf), 3);
     assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
     assert_int_equal(b.closed, 0);
     /* Closed: 4, and the count comes back. */
     a.closed = 7;
-    vg_hscore_pack(&a, buf);
-    memcpy(&version, buf, 4);
-    assert_int_equal(version, 4);
+    assert_int_equal(packed_version(&a, buf), 4);
     assert_int_equal(vg_hscore_unpack(&b, buf, len, err, sizeof(err)), 0);
     assert_int_equal(b.closed, 7);
     free(buf);
