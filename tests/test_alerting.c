@@ -1822,16 +1822,34 @@ static void record(void *ud, const struct vg_notification *n)
     e->n++;
 }
 
-static struct vg_engine *engine(void)
+/* The EWMA engine the rule and scaling tests run on, for max_hosts hosts of 10 series: warm after
+ * 5 ticks, no built-in alerts. The caller sets what its test needs on top (a clock, timeouts). */
+static struct vg_engine_params ewma_params(size_t max_hosts)
 {
-    struct vg_engine_params p = {
+    return (struct vg_engine_params){
         .detector = &vg_detector_ewma,
         .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
         .ap = {.threshold = 0.999},
         .no_builtin = 1,
-        .max_hosts = 10,
+        .max_hosts = max_hosts,
         .max_series_per_host = 10,
     };
+}
+
+/* A message from host, boot "b", sent seq seconds after 1700000000000 ms; the caller adds its
+ * labels and metrics and frees it. */
+static void msg_at(struct vg_wire_msg *m, const char *host, uint64_t seq)
+{
+    vg_wire_msg_init(m);
+    snprintf(m->host, sizeof(m->host), "%s", host);
+    snprintf(m->boot, sizeof(m->boot), "b");
+    m->seq = seq;
+    m->ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+}
+
+static struct vg_engine *engine(void)
+{
+    struct vg_engine_params p = ewma_params(10);
     struct vg_engine *e;
     char err[VG_ERRLEN];
     assert_int_equal(vg_engine_new(&e, &p, err, sizeof(err)), 0);
@@ -1841,11 +1859,7 @@ static struct vg_engine *engine(void)
 static void feed(struct vg_engine *e, uint64_t seq, double q, struct events *ev)
 {
     struct vg_wire_msg m;
-    vg_wire_msg_init(&m);
-    snprintf(m.host, sizeof(m.host), "web-1");
-    snprintf(m.boot, sizeof(m.boot), "b");
-    m.seq = seq;
-    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    msg_at(&m, "web-1", seq);
     assert_int_equal(vg_wire_msg_add_label(&m, "env", "prod", NULL, 0), 0);
     assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", q, NULL, 0), 0);
     assert_int_equal(vg_engine_process(e, &m, record, ev), 0);
@@ -2045,11 +2059,7 @@ static void state_it(void *ud, const struct vg_notification *n)
 static void feed_stated(struct vg_engine *e, uint64_t seq, double q, struct stated *ev)
 {
     struct vg_wire_msg m;
-    vg_wire_msg_init(&m);
-    snprintf(m.host, sizeof(m.host), "web-1");
-    snprintf(m.boot, sizeof(m.boot), "b");
-    m.seq = seq;
-    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    msg_at(&m, "web-1", seq);
     assert_int_equal(vg_wire_msg_add_label(&m, "env", "prod", NULL, 0), 0);
     assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", q, NULL, 0), 0);
     assert_int_equal(vg_engine_process(e, &m, state_it, ev), 0);
@@ -2459,14 +2469,7 @@ struct tracking {
  * 60, from `initial: 4`, cooldown 10 s, evaluated every 5 s. */
 static void tracking_open(struct tracking *k)
 {
-    struct vg_engine_params ep = {
-        .detector = &vg_detector_ewma,
-        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
-        .ap = {.threshold = 0.999},
-        .no_builtin = 1,
-        .max_hosts = 32,
-        .max_series_per_host = 10,
-    };
+    struct vg_engine_params ep = ewma_params(32);
     *k = (struct tracking){.t0 = 1700000000000LL};
     char err[VG_ERRLEN];
     assert_int_equal(vg_engine_new(&k->e, &ep, err, sizeof(err)), 0);
@@ -2552,15 +2555,8 @@ static int64_t hold_clock(void)
  * hold_scale_in_severity line, or "". Returns 1 when the scale-in was held for the alert. */
 static int scale_in_held_by_flag(const char *severity, const char *hold, const char *silence)
 {
-    struct vg_engine_params ep = {
-        .detector = &vg_detector_ewma,
-        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
-        .ap = {.threshold = 0.999},
-        .no_builtin = 1,
-        .max_hosts = 32,
-        .max_series_per_host = 10,
-        .clock = hold_clock,
-    };
+    struct vg_engine_params ep = ewma_params(32);
+    ep.clock = hold_clock;
     hold_clock_ms = 1700000000000LL;
     struct vg_engine *e;
     char err[VG_ERRLEN];
@@ -2785,11 +2781,7 @@ static void feed_to_dispatch(struct vg_engine *e, const char *host, uint64_t seq
                              struct vg_dispatch *d)
 {
     struct vg_wire_msg m;
-    vg_wire_msg_init(&m);
-    snprintf(m.host, sizeof(m.host), "%s", host);
-    snprintf(m.boot, sizeof(m.boot), "b");
-    m.seq = seq;
-    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    msg_at(&m, host, seq);
     m.interval_ms = 1000;
     assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", q, NULL, 0), 0);
     assert_int_equal(vg_engine_process(e, &m, to_dispatch, d), 0);
@@ -2804,17 +2796,10 @@ static void feed_to_dispatch(struct vg_engine *e, const char *host, uint64_t seq
 static void a_host_moved_by_added_partitions_has_its_alerts_resolved_at_the_release(void **state)
 {
     (void)state;
-    struct vg_engine_params ep = {
-        .detector = &vg_detector_ewma,
-        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
-        .ap = {.threshold = 0.999},
-        .no_builtin = 1,
-        .max_hosts = 10,
-        .max_series_per_host = 10,
-        .silent_ms = 60000,
-        .host_idle_ms = 600000,
-        .clock = moved_clock,
-    };
+    struct vg_engine_params ep = ewma_params(10);
+    ep.silent_ms = 60000;
+    ep.host_idle_ms = 600000;
+    ep.clock = moved_clock;
     struct vg_engine *e;
     char err[VG_ERRLEN];
     assert_int_equal(vg_engine_new(&e, &ep, err, sizeof(err)), 0);
@@ -2888,11 +2873,7 @@ static void owner_feed(struct owner *o, const char *host, uint64_t seq, double q
                        int32_t parts)
 {
     struct vg_wire_msg m;
-    vg_wire_msg_init(&m);
-    snprintf(m.host, sizeof(m.host), "%s", host);
-    snprintf(m.boot, sizeof(m.boot), "b");
-    m.seq = seq;
-    m.ts_ms = 1700000000000LL + (int64_t)seq * 1000;
+    msg_at(&m, host, seq);
     m.interval_ms = 1000;
     assert_int_equal(vg_wire_msg_add_metric(&m, "q.depth", q, NULL, 0), 0);
     assert_int_equal(vg_engine_process(o->e, &m, owner_event, o), 0);
@@ -2918,17 +2899,10 @@ static void
 a_moved_hosts_new_owner_sends_its_firing_once_more_after_the_old_owners_resolve(void **state)
 {
     (void)state;
-    struct vg_engine_params ep = {
-        .detector = &vg_detector_ewma,
-        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
-        .ap = {.threshold = 0.999},
-        .no_builtin = 1,
-        .max_hosts = 10,
-        .max_series_per_host = 10,
-        .silent_ms = 60000,
-        .host_idle_ms = 600000,
-        .clock = moved_clock,
-    };
+    struct vg_engine_params ep = ewma_params(10);
+    ep.silent_ms = 60000;
+    ep.host_idle_ms = 600000;
+    ep.clock = moved_clock;
     struct owner a = {0}, b = {0};
     char err[VG_ERRLEN];
     struct vg_dispatch_params p = {.repeat_interval_ms = 3600000};
@@ -3009,16 +2983,9 @@ static int64_t removed_clock(void)
 static void scale_in_with_removed_hosts_going_silent_is_not_followed_by_a_scale_out(void **state)
 {
     (void)state;
-    struct vg_engine_params ep = {
-        .detector = &vg_detector_ewma,
-        .dp = {.alpha = 0.05, .alpha_outlier = 0.005, .warmup = 5, .clip_k = 3, .min_std_abs = 0.1},
-        .ap = {.threshold = 0.999},
-        .no_builtin = 1,
-        .max_hosts = 32,
-        .max_series_per_host = 10,
-        .silent_ms = 300000,
-        .clock = removed_clock,
-    };
+    struct vg_engine_params ep = ewma_params(32);
+    ep.silent_ms = 300000;
+    ep.clock = removed_clock;
     struct vg_engine *e;
     char err[VG_ERRLEN];
     assert_int_equal(vg_engine_new(&e, &ep, err, sizeof(err)), 0);
