@@ -1602,11 +1602,12 @@ static const struct vg_detector score_is_value = {
 
 /* The analyzer's defaults for staleness (alert.stale_after 5m) with `for: 5m` and a 1 s host;
  * with a rule file (the built-in rule off) when yaml is given. */
-static struct vg_engine *gap_engine(const char *yaml, struct vg_rule_set **set, struct seen *s)
+static struct vg_engine *gap_engine_for(const char *yaml, int64_t for_ms, struct vg_rule_set **set,
+                                        struct seen *s)
 {
     struct vg_engine_params p = ewma_params();
     p.detector = &score_is_value;
-    p.ap.for_ms = 5 * MIN_MS;
+    p.ap.for_ms = for_ms;
     p.ap.resolve_for_ms = 2 * MIN_MS;
     p.stale_ms = 5 * MIN_MS;
     p.no_builtin = yaml != NULL;
@@ -1619,6 +1620,12 @@ static struct vg_engine *gap_engine(const char *yaml, struct vg_rule_set **set, 
         assert_int_equal(vg_engine_set_rules(e, *set, record, s), 0);
     }
     return e;
+}
+
+/* The same with the built-in rule's for: 5m. */
+static struct vg_engine *gap_engine(const char *yaml, struct vg_rule_set **set, struct seen *s)
+{
+    return gap_engine_for(yaml, 5 * MIN_MS, set, s);
 }
 
 static const char *gap_rule = "rules:\n"
@@ -1639,6 +1646,13 @@ static int feed_x(struct vg_engine *e, uint64_t *seq, int64_t t_ms, double x, st
     return s->n - before;
 }
 
+/* Low scores (0.1) of x, one a second, at seconds from .. to-1 after GAP_T0. */
+static void feed_low(struct vg_engine *e, uint64_t *seq, int from, int to, struct seen *s)
+{
+    for (int t = from; t < to; t++)
+        feed_x(e, seq, t * 1000LL, 0.1, s);
+}
+
 /* The audit's gap.csv: 40 normal ticks, one high score, 10 minutes without a message (a reboot:
  * the shutdown and the boot bursts), one high score, normal ticks. Two observations are not five
  * minutes of anomaly: neither the built-in rule nor a rule file fires. Stepping the wait across
@@ -1650,8 +1664,7 @@ static void for_is_not_met_across_a_gap_in_the_data(void **state)
         struct vg_rule_set *set;
         struct vg_engine *e = gap_engine(rules ? gap_rule : NULL, &set, &s);
         uint64_t seq = 1;
-        for (int t = 0; t < 40; t++)
-            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        feed_low(e, &seq, 0, 40, &s);
         feed_x(e, &seq, 40000, 1, &s);
         assert_int_equal(feed_x(e, &seq, 40000 + 10 * MIN_MS, 1, &s), 0);
         for (int t = 1; t <= 20; t++)
@@ -1673,8 +1686,7 @@ static void for_is_not_met_across_a_gap_spanning_a_restore(void **state)
         struct vg_rule_set *set, *set_b;
         struct vg_engine *e = gap_engine(rules ? gap_rule : NULL, &set, &s);
         uint64_t seq = 1;
-        for (int t = 0; t < 40; t++)
-            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        feed_low(e, &seq, 0, 40, &s);
         feed_x(e, &seq, 40000, 1, &s);
         unsigned char *rec;
         size_t len;
@@ -1705,12 +1717,10 @@ static void for_is_not_met_by_one_message_stamped_a_day_ahead(void **state)
         struct vg_rule_set *set;
         struct vg_engine *e = gap_engine(rules ? gap_rule : NULL, &set, &s);
         uint64_t seq = 1;
-        for (int t = 0; t < 40; t++)
-            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        feed_low(e, &seq, 0, 40, &s);
         feed_x(e, &seq, 40000, 1, &s);
         feed_x(e, &seq, 40000 + 1440 * MIN_MS, 1, &s);
-        for (int t = 42; t < 80; t++)
-            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        feed_low(e, &seq, 42, 80, &s);
         assert_int_equal(s.n, 0);
         vg_engine_free(e);
         vg_rule_set_free(set);
@@ -1729,23 +1739,9 @@ static void a_resolve_is_not_stamped_before_a_fire_stamped_ahead(void **state)
     for (int rules = 0; rules < 2; rules++) {
         struct seen s = {0};
         struct vg_rule_set *set;
-        struct vg_engine_params p = ewma_params();
-        p.detector = &score_is_value;
-        p.ap.for_ms = 0;
-        p.ap.resolve_for_ms = 2 * MIN_MS;
-        p.stale_ms = 5 * MIN_MS;
-        p.no_builtin = rules;
-        struct vg_engine *e = new_engine(&p);
-        set = NULL;
-        if (rules) {
-            char err[2048];
-            if (vg_rule_set_load_buffer("t.yaml", rule0, strlen(rule0), &set, err, sizeof(err)))
-                fail_msg("%s", err);
-            assert_int_equal(vg_engine_set_rules(e, set, record, &s), 0);
-        }
+        struct vg_engine *e = gap_engine_for(rules ? rule0 : NULL, 0, &set, &s);
         uint64_t seq = 1;
-        for (int t = 0; t < 40; t++)
-            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        feed_low(e, &seq, 0, 40, &s);
         assert_int_equal(feed_x(e, &seq, 1440 * MIN_MS, 1, &s), 1);
         for (int t = 42; s.n == 1 && t < 300; t++)
             feed_x(e, &seq, t * 1000LL, 0.1, &s);
@@ -1768,8 +1764,7 @@ static void five_minutes_of_continuous_high_scores_fire_at_five_minutes(void **s
         struct vg_rule_set *set;
         struct vg_engine *e = gap_engine(rules ? gap_rule : NULL, &set, &s);
         uint64_t seq = 1;
-        for (int t = 0; t < 40; t++)
-            feed_x(e, &seq, t * 1000LL, 0.1, &s);
+        feed_low(e, &seq, 0, 40, &s);
         int64_t t = 40000;
         for (; s.n == 0 && t <= 40000 + 6 * MIN_MS; t += 1000)
             feed_x(e, &seq, t, 1, &s);
