@@ -46,6 +46,23 @@ static int refused(const char *args)
     return strstr(args, "--check-config") ? 1 : EX_CONFIG;
 }
 
+/* An agent's fixture in dir: makes dir/proc, for proc_root=, and names its loadavg (not made
+ * here: a file or a FIFO, as the test wants) and the agent's log dir/agent.log. */
+static void make_proc_root(const char *dir, char proc[300], char loadavg[320], char log[300])
+{
+    snprintf(proc, 300, "%s/proc", dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(loadavg, 320, "%s/loadavg", proc);
+    snprintf(log, 300, "%s/agent.log", dir);
+}
+
+/* Starts cmd under /bin/sh -c (its output goes where cmd sends it); returns its pid. */
+static pid_t spawn_sh(const char *cmd)
+{
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    return vg_tp_spawn((char *const *)argv, NULL);
+}
+
 /* Only --help prints the help. A mistyped option gets the error and one line saying where the
  * help is, on stderr, exit 2: the whole help (108 and 233 lines) used to scroll the error away. */
 static void expect_usage_error(const char *bin, const char *name, const char *args,
@@ -1424,10 +1441,7 @@ static void agent_warns_of_a_local_series_pattern_that_matches_nothing(void **st
     (void)state;
     char *dir = vg_tp_tmpdir("series-nomatch");
     char proc[300], loadavg[320], log[300], cmd[1400];
-    snprintf(proc, sizeof proc, "%s/proc", dir);
-    assert_int_equal(mkdir(proc, 0700), 0);
-    snprintf(loadavg, sizeof loadavg, "%s/loadavg", proc);
-    snprintf(log, sizeof log, "%s/agent.log", dir);
+    make_proc_root(dir, proc, loadavg, log);
     assert_int_equal(vg_tp_write_atomic(loadavg, "0.50 0.40 0.30 1/100 1234\n"), 0);
     snprintf(cmd, sizeof cmd,
              "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
@@ -1435,8 +1449,7 @@ static void agent_warns_of_a_local_series_pattern_that_matches_nothing(void **st
              "--set local.series=load.1m,[load,load_* --set interval=200ms "
              "--set stats_interval=1s >> %s 2>&1",
              VG_AGENT_BIN, proc, log);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    pid_t pid = spawn_sh(cmd);
     assert_true(vg_tp_wait_field(log, "ticks", 4, 10000) >= 4);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     assert_int_equal(vg_tp_count(log, "msg=\"local.series: a pattern matches no metric"), 2);
@@ -1453,18 +1466,14 @@ static void agent_counts_collect_errors_and_logs_a_new_reason_at_once(void **sta
     (void)state;
     char *dir = vg_tp_tmpdir("collect-errors");
     char proc[300], loadavg[320], log[300], cmd[1400];
-    snprintf(proc, sizeof proc, "%s/proc", dir);
-    assert_int_equal(mkdir(proc, 0700), 0);
-    snprintf(loadavg, sizeof loadavg, "%s/loadavg", proc);
-    snprintf(log, sizeof log, "%s/agent.log", dir);
+    make_proc_root(dir, proc, loadavg, log);
     assert_int_equal(vg_tp_write_atomic(loadavg, "0.50 0.40 0.30 1/100 1234\n"), 0);
     snprintf(cmd, sizeof cmd,
              "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
              "--set local.detector=off --set flush_timeout=0s --set collectors=load "
              "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
              VG_AGENT_BIN, proc, log);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    pid_t pid = spawn_sh(cmd);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
     assert_true(vg_tp_wait_field(log, "ticks", 3, 10000) >= 3);
     assert_int_equal(vg_tp_last_field(log, "collect_errors"), 0);
@@ -1499,8 +1508,7 @@ static void agent_tick_late_names_a_slow_send_not_a_collector(void **state)
              "flush_timeout=0s --set collectors=load --set interval=200ms --set "
              "stats_interval=1s >> %s 2>&1",
              asan ? asan : "", asan ? ":" : "", VG_SLOW_PRODUCE_SHIM, VG_AGENT_BIN, log);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    pid_t pid = spawn_sh(cmd);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"tick late\"", 30000), 0);
     char *o = vg_tp_read(log);
     const char *late = strstr(o, "msg=\"tick late\"");
@@ -1523,10 +1531,7 @@ static void agent_counts_ticks_a_slow_collector_skips_and_names_it(void **state)
     (void)state;
     char *dir = vg_tp_tmpdir("tick-late");
     char proc[300], loadavg[320], log[300], cmd[1400];
-    snprintf(proc, sizeof proc, "%s/proc", dir);
-    assert_int_equal(mkdir(proc, 0700), 0);
-    snprintf(loadavg, sizeof loadavg, "%s/loadavg", proc);
-    snprintf(log, sizeof log, "%s/agent.log", dir);
+    make_proc_root(dir, proc, loadavg, log);
     assert_int_equal(mkfifo(loadavg, 0600), 0);
     pid_t writer = fork();
     assert_true(writer >= 0);
@@ -1552,8 +1557,7 @@ static void agent_counts_ticks_a_slow_collector_skips_and_names_it(void **state)
              "--set local.detector=off --set flush_timeout=0s --set collectors=load "
              "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
              VG_AGENT_BIN, proc, log);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    pid_t pid = spawn_sh(cmd);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
     assert_true(vg_tp_wait_field(log, "ticks_skipped", 1, 15000) >= 1);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"tick late\"", 1000), 0);
@@ -1607,8 +1611,7 @@ static void agent_logs_a_fault_whose_count_moves_as_one_reason(void **state)
              "--set local.detector=off --set flush_timeout=0s --set collectors=net "
              "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
              VG_AGENT_BIN, proc, log);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    pid_t pid = spawn_sh(cmd);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
     /* The count moves between 1 and 4 every 100 ms, for some 15 ticks. */
     for (int n = 0; n < 30; n++) {
@@ -1970,8 +1973,7 @@ static void agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit(void **state)
              "--set interval=500ms --set stats_interval=1s --set local.detector=off "
              "--set flush_timeout=0s >> %s 2>&1",
              VG_AGENT_BIN, sets, log);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    pid_t pid = spawn_sh(cmd);
     int64_t deadline = vg_tp_mono_ms() + 30000;
     while (vg_tp_last_field(log, "ticks") < 3 && vg_tp_mono_ms() < deadline)
         vg_tp_pause_ms(50);
@@ -2009,8 +2011,7 @@ static void agent_counts_a_message_too_large_for_the_producer(void **state)
              "--set labels.a=%s --set labels.b=%s --set labels.c=%s --set labels.d=%s "
              "--set labels.e=%s --set labels.f=%s >> %s 2>&1",
              VG_AGENT_BIN, dir, pad, pad, pad, pad, pad, pad, log);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid = vg_tp_spawn((char *const *)argv, NULL);
+    pid_t pid = spawn_sh(cmd);
     int64_t deadline = vg_tp_mono_ms() + 30000;
     while (vg_tp_last_field(log, "too_large") < 5 && vg_tp_mono_ms() < deadline)
         vg_tp_pause_ms(50);
