@@ -44,6 +44,17 @@ static void write_load(struct rig *r, const char *load1)
     assert_int_equal(vg_tp_write_atomic(r->loadavg, text), 0);
 }
 
+/* A rig in a fresh stack directory named after tag: its fake /proc made, with a load of 0.50. */
+static void rig_init(struct rig *r, const char *tag)
+{
+    vg_stack_init(&r->s, tag);
+    char proc[700];
+    snprintf(proc, sizeof proc, "%s/proc", r->s.dir);
+    assert_int_equal(mkdir(proc, 0700), 0);
+    snprintf(r->loadavg, sizeof r->loadavg, "%s/loadavg", proc);
+    write_load(r, "0.50");
+}
+
 static void start_broker(struct rig *r)
 {
     r->broker = vg_ap_start_broker_ctl(r->s.dir, 1, r->bootstrap, sizeof r->bootstrap);
@@ -156,12 +167,7 @@ static void spike_is_sent_only_while_kafka_is_down(void **state)
 {
     (void)state;
     struct rig r = {0};
-    vg_stack_init(&r.s, "local-alerts");
-    char proc[700];
-    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
-    assert_int_equal(mkdir(proc, 0700), 0);
-    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
-    write_load(&r, "0.50");
+    rig_init(&r, "local-alerts");
     vg_stack_start_receiver(&r.s, NULL);
     start_broker(&r);
     start_agent(&r);
@@ -233,12 +239,7 @@ static void spike_is_sent_while_kafka_refuses_every_message(void **state)
 {
     (void)state;
     struct rig r = {0};
-    vg_stack_init(&r.s, "local-refused");
-    char proc[700];
-    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
-    assert_int_equal(mkdir(proc, 0700), 0);
-    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
-    write_load(&r, "0.50");
+    rig_init(&r, "local-refused");
     vg_stack_start_receiver(&r.s, NULL);
     start_broker(&r);
     const char *const extra[] = {"spool.dir=", NULL};
@@ -275,12 +276,7 @@ static void a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted
 {
     (void)state;
     struct rig r = {0};
-    vg_stack_init(&r.s, "local-failing");
-    char proc[700];
-    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
-    assert_int_equal(mkdir(proc, 0700), 0);
-    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
-    write_load(&r, "0.50");
+    rig_init(&r, "local-failing");
     const char *const rx[] = {"--fail", "1000000", "--fail-status", "503", "--retry-after",
                               "1",      NULL};
     vg_stack_start_receiver(&r.s, rx);
@@ -346,12 +342,7 @@ static void a_url_from_its_url_file_is_used_and_never_logged(void **state)
 {
     (void)state;
     struct rig r = {0};
-    vg_stack_init(&r.s, "local-urlfile");
-    char proc[700];
-    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
-    assert_int_equal(mkdir(proc, 0700), 0);
-    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
-    write_load(&r, "0.50");
+    rig_init(&r, "local-urlfile");
     /* The first request fails, so that the delivery logs a line naming the URL and the answer,
      * which quotes the path. */
     const char *const rx[] = {"--fail",        "1", "--fail-status", "503",
@@ -418,13 +409,9 @@ static void a_spool_read_error_while_kafka_takes_messages_is_no_outage(void **st
 {
     (void)state;
     struct rig r = {0};
-    vg_stack_init(&r.s, "local-spool-eio");
-    char proc[700], trigger[700];
-    snprintf(proc, sizeof proc, "%s/proc", r.s.dir);
-    assert_int_equal(mkdir(proc, 0700), 0);
-    snprintf(r.loadavg, sizeof r.loadavg, "%s/loadavg", proc);
+    rig_init(&r, "local-spool-eio");
+    char trigger[700];
     snprintf(trigger, sizeof trigger, "%s/eio", r.s.dir);
-    write_load(&r, "0.50");
     vg_stack_start_receiver(&r.s, NULL);
     start_broker(&r);
     /* Only the agent gets the preload. An ASan build wants its runtime first among preloaded
