@@ -32,22 +32,9 @@ add_dependencies(test_docs vigil-agent vigil-analyzer)
 vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack vg_kernels TIMEOUT 120)
 add_dependencies(test_cli vigil-agent vigil-analyzer)
 # tests/thread_fail_shim.c, preloaded into one agent: the local webhook's thread cannot start.
-# Not sanitized: it is preloaded into processes whose sanitizer runtime must come first.
-add_library(vg_thread_fail_shim MODULE thread_fail_shim.c)
-target_compile_options(vg_thread_fail_shim PRIVATE -fno-sanitize=all)
-target_link_options(vg_thread_fail_shim PRIVATE -fno-sanitize=all)
-target_link_libraries(vg_thread_fail_shim PRIVATE ${CMAKE_DL_LIBS})
-target_compile_definitions(test_cli PRIVATE
-    VG_THREAD_FAIL_SHIM="$<TARGET_FILE:vg_thread_fail_shim>")
-add_dependencies(test_cli vg_thread_fail_shim)
+vg_add_preload_shim(test_cli vg_thread_fail_shim thread_fail_shim.c VG_THREAD_FAIL_SHIM)
 # tests/slow_produce_shim.c, preloaded into one agent: each send takes 500 ms.
-add_library(vg_slow_produce_shim MODULE slow_produce_shim.c)
-target_compile_options(vg_slow_produce_shim PRIVATE -fno-sanitize=all)
-target_link_options(vg_slow_produce_shim PRIVATE -fno-sanitize=all)
-target_link_libraries(vg_slow_produce_shim PRIVATE ${CMAKE_DL_LIBS})
-target_compile_definitions(test_cli PRIVATE
-    VG_SLOW_PRODUCE_SHIM="$<TARGET_FILE:vg_slow_produce_shim>")
-add_dependencies(test_cli vg_slow_produce_shim)
+vg_add_preload_shim(test_cli vg_slow_produce_shim slow_produce_shim.c VG_SLOW_PRODUCE_SHIM)
 
 vg_add_test(test_http SOURCES test_http.c LIBS vg_analyzer vg_teststack)
 

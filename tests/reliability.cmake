@@ -90,14 +90,8 @@ vg_add_test(test_local_alerts SOURCES test_local_alerts.c LIBS vg_analyzerproc P
     vg_common TIMEOUT 180)
 add_dependencies(test_local_alerts vigil-agent vigil-test-mockbroker vigil-test-receiver)
 # A read error on the agent's spool segments while a file exists (tests/spool_eio_shim.c),
-# preloaded into one agent. Not sanitized, as tests/bpf_cap_shim.c.
-add_library(vg_spool_eio_shim MODULE spool_eio_shim.c)
-target_compile_options(vg_spool_eio_shim PRIVATE -fno-sanitize=all)
-target_link_options(vg_spool_eio_shim PRIVATE -fno-sanitize=all)
-target_link_libraries(vg_spool_eio_shim PRIVATE ${CMAKE_DL_LIBS})
-target_compile_definitions(test_local_alerts PRIVATE
-    VG_SPOOL_EIO_SHIM="$<TARGET_FILE:vg_spool_eio_shim>")
-add_dependencies(test_local_alerts vg_spool_eio_shim)
+# preloaded into one agent.
+vg_add_preload_shim(test_local_alerts vg_spool_eio_shim spool_eio_shim.c VG_SPOOL_EIO_SHIM)
 
 # Hosts that stop for good are forgotten after limits.host_idle: alerts resolved, the host table
 # shrinks, and a tombstone deletes their state record so that no later owner restores them.

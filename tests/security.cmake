@@ -10,24 +10,13 @@ target_include_directories(test_security PRIVATE ${PROJECT_SOURCE_DIR}/agent)
 if(VIGIL_BPF_ENABLED)
     target_compile_definitions(test_security PRIVATE VIGIL_HAVE_BPF=1)
     # bpf() as a kernel before 6.5 checks it (tests/bpf_cap_shim.c), preloaded into one agent so
-    # the privilege drop's keep-CAP_BPF branch runs here too. Not sanitized: it is preloaded
-    # into processes whose sanitizer runtime must come first.
-    add_library(vg_bpf_cap_shim MODULE bpf_cap_shim.c)
-    target_compile_options(vg_bpf_cap_shim PRIVATE -fno-sanitize=all)
-    target_link_options(vg_bpf_cap_shim PRIVATE -fno-sanitize=all)
-    target_compile_definitions(test_security PRIVATE
-        VG_BPF_CAP_SHIM="$<TARGET_FILE:vg_bpf_cap_shim>")
-    add_dependencies(test_security vg_bpf_cap_shim)
+    # the privilege drop's keep-CAP_BPF branch runs here too.
+    vg_add_preload_shim(test_security vg_bpf_cap_shim bpf_cap_shim.c VG_BPF_CAP_SHIM)
 endif()
 # libcurl as before 7.85, without CURLOPT_PROTOCOLS_STR (tests/curl_old_shim.c), preloaded into
-# the daemons' --check-config. Not sanitized, as above.
-add_library(vg_curl_old_shim MODULE curl_old_shim.c)
-target_compile_options(vg_curl_old_shim PRIVATE -fno-sanitize=all)
-target_link_options(vg_curl_old_shim PRIVATE -fno-sanitize=all)
-target_link_libraries(vg_curl_old_shim PRIVATE PkgConfig::CURL ${CMAKE_DL_LIBS})
-target_compile_definitions(test_security PRIVATE
-    VG_CURL_OLD_SHIM="$<TARGET_FILE:vg_curl_old_shim>")
-add_dependencies(test_security vg_curl_old_shim)
+# the daemons' --check-config.
+vg_add_preload_shim(test_security vg_curl_old_shim curl_old_shim.c VG_CURL_OLD_SHIM
+    LIBS PkgConfig::CURL)
 # Serial: the privilege-drop case loads eBPF programs, like test_bpf.
 set_tests_properties(test_security PROPERTIES RUN_SERIAL TRUE)
 add_dependencies(test_security vigil-agent vigil-analyzer vigil-test-receiver
