@@ -453,6 +453,17 @@ static void watchdog_is_petted_while_a_slow_broker_holds_the_state_restore(void 
     free(dir);
 }
 
+/* Starts analyzer a (name) in dir against a broker whose vigil.state leader answers 25 s late, with
+ * state.restore_timeout=10m so that its first restore waits that long; returns the broker's pid. */
+static pid_t start_in_a_slow_restore(const char *dir, const char *name, struct vg_ap *a)
+{
+    char bootstrap[256];
+    pid_t broker = slow_state_broker(dir, 25000, bootstrap, sizeof bootstrap);
+    const char *sets[] = {"state.restore_timeout=10m", NULL};
+    vg_ap_start(a, dir, name, bootstrap, sets);
+    return broker;
+}
+
 /* SIGTERM while vigil.state's leader answers 25 s late and the first assignment's restore waits
  * for it: the restore sat in a watermark query for minutes (SIGTERM unheeded, kill -9 needed).
  * It stops now, and the analyzer exits 0 through its normal stop. The 20 s guard is only there to
@@ -460,11 +471,9 @@ static void watchdog_is_petted_while_a_slow_broker_holds_the_state_restore(void 
 static void sigterm_during_a_slow_state_restore_stops_the_analyzer(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("restore-sigterm"), bootstrap[256];
-    pid_t broker = slow_state_broker(dir, 25000, bootstrap, sizeof bootstrap);
+    char *dir = vg_tp_tmpdir("restore-sigterm");
     struct vg_ap a;
-    const char *sets[] = {"state.restore_timeout=10m", NULL};
-    vg_ap_start(&a, dir, "term", bootstrap, sets);
+    pid_t broker = start_in_a_slow_restore(dir, "term", &a);
     if (vg_tp_wait_contains(a.log, "msg=\"partitions assigned\"", 90000) != 0) {
         char *t = vg_tp_read(a.log);
         fail_msg("no assignment:\n%s", t ? t : "");
@@ -503,11 +512,9 @@ static int api_get(const struct vg_ap *a, const char *path, char **body)
 static void api_answers_while_a_slow_broker_holds_the_state_restore(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("restore-api"), bootstrap[256];
-    pid_t broker = slow_state_broker(dir, 25000, bootstrap, sizeof bootstrap);
+    char *dir = vg_tp_tmpdir("restore-api");
     struct vg_ap a;
-    const char *sets[] = {"state.restore_timeout=10m", NULL};
-    vg_ap_start(&a, dir, "api", bootstrap, sets);
+    pid_t broker = start_in_a_slow_restore(dir, "api", &a);
     const char *restoring = "not ready: restoring the state of the hosts of 4 assigned partitions "
                             "from vigil.state since ";
     int64_t end = vg_tp_mono_ms() + 60000;
