@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -96,6 +98,14 @@ struct vg_state_topic {
     size_t max_bytes;         /* the producer's message.max.bytes */
     int topic_checked;        /* a broker answered whether the topic exists (create_topic) */
     unsigned check_warned;    /* "no broker answered" logged (once) */
+    /* The run loop's check of the topic (check_start): a metadata request cannot be polled, and
+     * a cluster may take longer to answer one than a loop turn may block, so it is asked on a
+     * thread of its own, and its answer is taken by whichever checkpoint comes after it. */
+    pthread_t check_thread;
+    atomic_int check_state; /* CHECK_NONE, CHECK_RUNNING, CHECK_DONE */
+    rd_kafka_t *check_rk;   /* the producer it asks through; not replaced while it runs */
+    int check_have;
+    rd_kafka_resp_err_t check_why;
     char last_error[VG_ERRLEN];
     struct vg_state_topic_stats st;
     /* The checkpoint under way (vg_state_topic_ckpt_produce): what the wait, outside the caller's
@@ -203,10 +213,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
  * the metadata request, whether the topic exists is unknown and it is no advice to create it:
  * a mistyped bootstrap_servers used to be told to create the topic. Waits check_ms for the
  * metadata, then timeout_ms for the creation. */
-static void create_topic(struct vg_state_topic *st, int check_ms, int timeout_ms)
+static void topic_answer(struct vg_state_topic *st, int have, rd_kafka_resp_err_t why,
+                         int timeout_ms)
 {
-    rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
-    int have = vg_kafka_topic_partitions(st->producer, st->topic, 1, check_ms, &why);
     if (have < 0) {
         /* Checked again at each checkpoint until a broker answers, before anything is written
          * (vg_state_topic_checkpoint): a record would have the producer auto-create the topic
@@ -237,6 +246,76 @@ static void create_topic(struct vg_state_topic *st, int check_ms, int timeout_ms
     else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
         vg_warn("could not create the state topic; create it with cleanup.policy=compact",
                 "topic=%s reason=\"%s\"", st->topic, reason);
+}
+
+static void create_topic(struct vg_state_topic *st, int check_ms, int timeout_ms)
+{
+    rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int have = vg_kafka_topic_partitions(st->producer, st->topic, 1, check_ms, &why);
+    topic_answer(st, have, why, timeout_ms);
+}
+
+enum { CHECK_NONE, CHECK_RUNNING, CHECK_DONE };
+
+static void *check_main(void *arg)
+{
+    struct vg_state_topic *st = arg;
+    st->check_have =
+        vg_kafka_topic_partitions(st->check_rk, st->topic, 1, CHECK_TIMEOUT_MS, &st->check_why);
+    atomic_store(&st->check_state, CHECK_DONE);
+    return NULL;
+}
+
+/* Asks, off the caller's thread, whether the state topic exists, unless that is under way: the
+ * answer waits for check_take. Each ask waits up to CHECK_TIMEOUT_MS for the cluster, however
+ * slow, where a slice of the run loop's turn used to give up after 100 ms (a new request each
+ * time, each dropped late), so a cluster slower than that was never checked and no offset was
+ * ever committed. 0, or -errno when no thread could be started. */
+static int check_start(struct vg_state_topic *st)
+{
+    if (atomic_load(&st->check_state) != CHECK_NONE)
+        return 0;
+    st->check_rk = st->producer;
+    atomic_store(&st->check_state, CHECK_RUNNING);
+    int rc = pthread_create(&st->check_thread, NULL, check_main, st);
+    if (rc) {
+        atomic_store(&st->check_state, CHECK_NONE);
+        return -rc;
+    }
+    return 0;
+}
+
+/* Waits until by (vg_mono_ms(); 0: not at all) for the check under way; once it has an answer,
+ * takes it (and creates the topic when it is missing, waiting up to timeout_ms: once). 1: the
+ * check has ended (answered or not), 0: it is still under way. */
+static int check_take(struct vg_state_topic *st, int64_t by, int timeout_ms)
+{
+    while (atomic_load(&st->check_state) == CHECK_RUNNING && vg_mono_ms() < by) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&st->check_state) != CHECK_DONE)
+        return 0;
+    pthread_join(st->check_thread, NULL);
+    atomic_store(&st->check_state, CHECK_NONE);
+    topic_answer(st, st->check_have, st->check_why, timeout_ms);
+    return 1;
+}
+
+/* The check under way, ended before its producer is destroyed: waits for it until by (it asks
+ * for CHECK_TIMEOUT_MS at most), its answer dropped. 0, or -ETIMEDOUT when it still runs. */
+static int check_end(struct vg_state_topic *st, int64_t by)
+{
+    while (atomic_load(&st->check_state) == CHECK_RUNNING && vg_mono_ms() < by) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&st->check_state) == CHECK_RUNNING)
+        return -ETIMEDOUT;
+    if (atomic_load(&st->check_state) == CHECK_DONE)
+        pthread_join(st->check_thread, NULL);
+    atomic_store(&st->check_state, CHECK_NONE);
+    return 0;
 }
 
 static int producer_conf(const char *bootstrap, const struct vg_kvlist *kafka,
@@ -598,6 +677,9 @@ static int replace_if_fatal(struct vg_state_topic *st, char *err, size_t errlen)
                       "%lld ms",
                       reason, (long long)(st->replace_at_ms - now));
     }
+    /* A check of the topic asks through the old producer: ended first (rare: the topic not
+     * checked yet and the producer failed for good; it waits CHECK_TIMEOUT_MS at most). */
+    check_end(st, vg_mono_ms() + CHECK_TIMEOUT_MS + 1000);
     /* What it still holds is written again by this checkpoint: its hosts are dirty still. Its
      * delivery reports are served so that a trial in flight is not left pending. */
     rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -780,17 +862,20 @@ void vg_state_topic_ckpt_wait(struct vg_state_topic *st)
     clock_gettime(CLOCK_MONOTONIC, &w0);
     int64_t left = step_by(st) - vg_mono_ms();
     int ms = left > 0 ? (int)left : 0;
-    if (st->phase == CKPT_CHECK)
-        create_topic(st, ms, ms);
-    else if (st->phase != CKPT_IDLE)
+    if (st->phase == CKPT_CHECK) {
+        if (check_start(st) < 0)
+            create_topic(st, ms, ms);
+        else
+            check_take(st, vg_mono_ms() + ms, ms);
+    } else if (st->phase != CKPT_IDLE)
         st->flush_err = flush_until(st, st->deadline, 1);
     clock_gettime(CLOCK_MONOTONIC, &st->t2);
     st->blocked_s +=
         (double)(st->t2.tv_sec - w0.tv_sec) + (double)(st->t2.tv_nsec - w0.tv_nsec) / 1e9;
 }
 
-/* How long one vg_state_topic_ckpt_poll may ask whether the state topic exists: a metadata
- * request cannot be polled, and the loop that calls it runs a 100 ms tick. */
+/* How long one vg_state_topic_ckpt_poll may ask, itself, whether the state topic exists, when no
+ * thread could be started to ask (check_start): the loop that calls it runs a 100 ms tick. */
 #define CHECK_SLICE_MS 100
 
 int vg_state_topic_ckpt_poll(struct vg_state_topic *st)
@@ -800,12 +885,16 @@ int vg_state_topic_ckpt_poll(struct vg_state_topic *st)
     int64_t by = step_by(st), left = by - vg_mono_ms();
     if (st->phase == CKPT_CHECK) {
         /* Once a broker answers, the topic's creation (if it is missing) is waited for as
-         * before: it happens once. */
-        create_topic(st,
-                     left <= 0               ? 0
-                     : left > CHECK_SLICE_MS ? CHECK_SLICE_MS
-                                             : (int)left,
-                     left > 0 ? (int)left : 0);
+         * before: it happens once. A check that outlives this checkpoint's deadline is taken by
+         * the next one. */
+        if (check_start(st) < 0)
+            create_topic(st,
+                         left <= 0               ? 0
+                         : left > CHECK_SLICE_MS ? CHECK_SLICE_MS
+                                                 : (int)left,
+                         left > 0 ? (int)left : 0);
+        else
+            check_take(st, 0, left > 0 ? (int)left : 0);
         if (!st->topic_checked && vg_mono_ms() < by)
             return 1;
     } else {
@@ -1282,6 +1371,9 @@ int vg_state_topic_close(struct vg_state_topic *st, int64_t by, size_t *unsent)
         free_st(st);
         return 0;
     }
+    /* A check of the topic still asking uses the producer: past by, st is left to it. */
+    if (check_end(st, by) < 0)
+        return -ETIMEDOUT;
     int64_t now = vg_mono_ms(), flush_by = by < now + 5000 ? by : now + 5000;
     flush_until(st, flush_by, 0);
     /* What is left belongs to checkpoints that were not acknowledged, so their offsets were not

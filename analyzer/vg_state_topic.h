@@ -193,8 +193,8 @@ void vg_state_topic_set_stop_by(struct vg_state_topic *st, const _Atomic int64_t
 /* Writes what is still queued until by (vg_mono_ms(); 5 s from now at most), purges what is left
  * (records of checkpoints not acknowledged, whose offsets were so not committed) with their count
  * in *unsent (may be NULL), destroys the producer (until by, at least 1 s) and frees st. 0, or
- * -ETIMEDOUT when the producer's destroy did not end in time: it is left running, and st with it.
- */
+ * -ETIMEDOUT when the producer's destroy, or a check of the topic still asking through it, did
+ * not end in time: it is left running, and st with it. */
 int vg_state_topic_close(struct vg_state_topic *st, int64_t by, size_t *unsent);
 
 #endif

@@ -394,6 +394,29 @@ state_topic_is_checked_before_the_first_checkpoint_when_no_broker_answered_at_st
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 }
 
+/* The same with a cluster slower to answer a metadata request than the run loop's turn (100
+ * ms): the run loop used to give each ask a 100 ms slice and drop the late answer, so the topic
+ * was never checked there, no checkpoint was written and no offset committed until a stop. */
+static void a_state_topic_not_checked_at_start_is_checked_on_a_slow_cluster(void **state)
+{
+    struct setup *s = *state;
+    vg_ap_broker_control(s->dir, "down");
+    const char *sets[] = {"state.topic=vigil.state.slow", "state.checkpoint_interval=200ms", NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, s->dir, "slow", s->bootstrap, sets);
+    vg_ap_expect_log(&a, "msg=\"state topic not checked: no broker answered; is bootstrap_servers "
+                         "right and a broker up?\" topic=vigil.state.slow ");
+    vg_ap_broker_control(s->dir, "rtt -1 300");
+    vg_ap_broker_control(s->dir, "up");
+    send_ticks(s->dir, s->bootstrap, "slow-1", SMALL_SERIES, 0, 5);
+    vg_ap_wait_seq(&a, "slow-1", 5);
+    wait_checkpointed(&a);
+    vg_ap_expect_log(&a, "msg=\"state topic checked\" topic=vigil.state.slow");
+    wait_committed(s->bootstrap, 5);
+    vg_ap_broker_control(s->dir, "rtt -1 0");
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+}
+
 /* One OUT_OF_ORDER_SEQUENCE_NUMBER on the state topic's leader: librdkafka's idempotent state
  * producer takes it as a sequence desynchronization, a fatal error after which it takes nothing
  * more. Every checkpoint after used to fail ("Local: Fatal error"), and with them every offset
@@ -799,6 +822,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             state_topic_is_checked_before_the_first_checkpoint_when_no_broker_answered_at_start,
             setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_state_topic_not_checked_at_start_is_checked_on_a_slow_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(
             a_fatal_state_producer_error_is_replaced_and_checkpoints_go_on, setup, teardown),
         cmocka_unit_test_setup_teardown(
