@@ -144,11 +144,12 @@ const struct vg_api_metric vg_api_metrics[] = {
      "past webhook.queue_max of them (the oldest)."},
     {"vigil_webhook_queue_full_total", VG_METRIC_COUNTER, NULL, NULL,
      "Notifications refused, all receivers: queue or outbox full (or out of memory); each is "
-     "logged with its alert (msg=\"alert not queued\")."},
+     "counted and logged with its alert (msg=\"alert not queued\") once, when first refused."},
     {"vigil_webhook_resolves_refused_total", VG_METRIC_COUNTER, NULL, NULL,
      "Resolves a receiver refused although each has headroom past webhook.queue_max (also in "
-     "vigil_webhook_queue_full_total, as is each later try its queue refuses): kept and handed to "
-     "the receiver again every second until "
+     "vigil_webhook_queue_full_total, once: a later try its queue refuses is not counted again; "
+     "vigil_webhook_resolves_owed says how many wait): kept and handed to the receiver again "
+     "every second until "
      "it takes them, a firing of the same alert waiting behind; each is logged (msg=\"resolve not "
      "queued: kept, and handed to the receiver again until it takes it\")."},
     {"vigil_webhook_resolves_owed", VG_METRIC_GAUGE, NULL, NULL,
