@@ -136,9 +136,11 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
 }
 
 /* A resolve receiver recv refused, kept to be handed to it again (a copy, as the outbox
- * encodes it). */
+ * encodes it), or a firing of the same alert kept behind it. */
 struct analyzer_owed {
     size_t recv;
+    int resolve;
+    int adopted; /* a firing taken over with its host: handed on through the receiver's adopt */
     unsigned char *blob;
     void *arrays;
     struct vg_notification n;
@@ -161,21 +163,29 @@ static void owed_free(struct analyzer_owed *o)
 
 static void owed_remove(struct analyzer *a, size_t i)
 {
+    if (a->owed[i].resolve)
+        a->owed_resolves--;
     owed_free(&a->owed[i]);
     memmove(&a->owed[i], &a->owed[i + 1], (a->n_owed - i - 1) * sizeof(a->owed[0]));
     a->n_owed--;
 }
 
-/* Keeps resolve n that receiver recv refused. */
+/* Keeps resolve n that receiver recv refused, or firing n that waits behind its alert's kept
+ * resolve (the firing of a new episode; before that resolve, the resolve would close it at the
+ * receiver, and dropped, it would wait for a repeat, never with alert.repeat_interval 0). */
 static void owe(struct analyzer *a, size_t recv, const struct vg_notification *n)
 {
     struct receiver *r = &a->receivers[recv];
-    a->resolves_refused++;
+    int resolve = is_resolved(n);
+    if (resolve)
+        a->resolves_refused++;
     for (size_t i = 0; n->fingerprint && i < a->n_owed; i++)
-        if (a->owed[i].recv == recv && a->owed[i].n.fingerprint &&
+        if (a->owed[i].recv == recv && a->owed[i].resolve == resolve &&
+            a->owed[i].n.starts_at_ms == n->starts_at_ms && a->owed[i].n.fingerprint &&
             strcmp(a->owed[i].n.fingerprint, n->fingerprint) == 0)
-            owed_remove(a, i--); /* an older episode's: this one is newer, and goes after */
-    struct analyzer_owed o = {.recv = recv, .since_ms = vg_now_ms()};
+            return; /* this episode's is kept already (a repeat of its firing): it goes */
+    struct analyzer_owed o = {
+        .recv = recv, .resolve = resolve, .adopted = n->adopted, .since_ms = vg_now_ms()};
     size_t len;
     int ok = a->n_owed < ANALYZER_OWED_MAX && vg_outbox_encode(n, &o.blob, &len) == 0 &&
              vg_outbox_decode(o.blob, len, &o.n, &o.arrays) == 0;
@@ -190,23 +200,34 @@ static void owe(struct analyzer *a, size_t recv, const struct vg_notification *n
     }
     if (!ok) {
         owed_free(&o);
-        a->resolves_lost++;
-        vg_error("resolve lost: refused by a full receiver queue and not kept",
+        if (resolve)
+            a->resolves_lost++;
+        vg_error(resolve ? "resolve lost: refused by a full receiver queue and not kept"
+                         : "firing lost: it waited behind its alert's refused resolve and was not "
+                           "kept; a repeat sends it",
                  "receiver=%s alertname=%s host=%s fingerprint=%s reason=%s", r->name, n->alertname,
                  n->host, n->fingerprint,
                  a->n_owed >= ANALYZER_OWED_MAX ? "too-many-refused-resolves" : "out-of-memory");
         return;
     }
+    o.n.adopted = n->adopted;
     a->owed[a->n_owed++] = o;
-    vg_warn("resolve not queued: kept, and handed to the receiver again until it takes it",
-            "receiver=%s alertname=%s host=%s fingerprint=%s owed=%zu", r->name, n->alertname,
-            n->host, n->fingerprint, a->n_owed);
+    if (resolve) {
+        a->owed_resolves++;
+        vg_warn("resolve not queued: kept, and handed to the receiver again until it takes it",
+                "receiver=%s alertname=%s host=%s fingerprint=%s owed=%zu", r->name, n->alertname,
+                n->host, n->fingerprint, a->n_owed);
+    } else {
+        vg_warn("firing kept behind its alert's refused resolve: handed to the receiver after it",
+                "receiver=%s alertname=%s host=%s fingerprint=%s owed=%zu", r->name, n->alertname,
+                n->host, n->fingerprint, a->n_owed);
+    }
 }
 
-/* Hands receiver recv the resolves it owes, oldest first, until one is refused again (its queue
- * is still full: the rest wait for the next tick). With fp set, only that alert's: a firing of
- * the alert must not go before the resolve of its previous episode. Returns 0 when none of
- * them is left for recv (of fp), -ENOBUFS otherwise. */
+/* Hands receiver recv the resolves it owes, and the firings kept behind them, oldest first,
+ * until one is refused again (its queue is still full: the rest wait for the next tick). With fp
+ * set, only that alert's: a firing of the alert must not go before the resolve of its previous
+ * episode. Returns 0 when none of them is left for recv (of fp), -ENOBUFS otherwise. */
 static int pay_owed(struct analyzer *a, size_t recv, const char *fp)
 {
     struct receiver *r = &a->receivers[recv];
@@ -217,9 +238,11 @@ static int pay_owed(struct analyzer *a, size_t recv, const char *fp)
             continue;
         }
         o->n.accepted_ms = vg_now_ms();
-        if (r->act->submit(r->inst, &o->n) < 0)
+        int (*hand)(void *, const struct vg_notification *) =
+            o->adopted ? r->act->adopt : r->act->submit;
+        if (hand && hand(r->inst, &o->n) < 0)
             return -ENOBUFS;
-        vg_info("refused resolve queued",
+        vg_info(o->resolve ? "refused resolve queued" : "kept firing queued after its resolve",
                 "receiver=%s alertname=%s host=%s fingerprint=%s "
                 "waited_s=%.1f",
                 r->name, o->n.alertname, o->n.host, o->n.fingerprint,
@@ -256,8 +279,15 @@ static void send_to_receivers(void *ud, const struct vg_notification *n)
         /* A firing waits behind its alert's refused resolve: before it, the resolve would close
          * the new episode at the receiver (same fingerprint, PagerDuty's dedup_key). */
         int rc = !resolve && a->n_owed && n->fingerprint ? pay_owed(a, i, n->fingerprint) : 0;
-        if (rc == 0)
-            rc = hand(r->inst, n);
+        if (rc < 0) {
+            /* Its queue is full: counted as refused, but kept, and handed on after the
+             * resolve. */
+            r->refused++;
+            a->notify_refused++;
+            owe(a, i, n);
+            continue;
+        }
+        rc = hand(r->inst, n);
         if (rc < 0) {
             r->refused++;
             a->notify_refused++;
@@ -275,9 +305,11 @@ void analyzer_owed_flush(struct analyzer *a)
     for (size_t i = 0; i < a->n_receivers && a->n_owed; i++)
         pay_owed(a, i, NULL);
     if (a->n_owed) {
-        a->resolves_lost += a->n_owed;
+        a->resolves_lost += a->owed_resolves;
         vg_error("resolves lost at stop: their receivers' queues stayed full",
-                 "resolves=%zu effect=\"their incidents stay open at the receivers\"", a->n_owed);
+                 "resolves=%zu firings_behind_them=%zu effect=\"their incidents stay open at the "
+                 "receivers; a firing kept behind one is sent by the next owner's repeat\"",
+                 a->owed_resolves, a->n_owed - a->owed_resolves);
     }
     while (a->n_owed)
         owed_remove(a, a->n_owed - 1);

@@ -163,7 +163,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_api_counter(f, "vigil_webhook_dropped_total", as.dropped);
     vg_api_counter(f, "vigil_webhook_queue_full_total", refused);
     vg_api_counter(f, "vigil_webhook_resolves_refused_total", a->resolves_refused);
-    vg_api_gauge(f, "vigil_webhook_resolves_owed", (double)a->n_owed);
+    vg_api_gauge(f, "vigil_webhook_resolves_owed", (double)a->owed_resolves);
     vg_api_counter(f, "vigil_webhook_resolves_lost_total", a->resolves_lost);
     vg_api_gauge(f, "vigil_webhook_queued", (double)as.queued);
     vg_api_gauge(f, "vigil_webhook_retrying", (double)as.retrying);

@@ -150,7 +150,8 @@ const struct vg_api_metric vg_api_metrics[] = {
      "vigil_webhook_queue_full_total, once: a later try its queue refuses is not counted again; "
      "vigil_webhook_resolves_owed says how many wait): kept and handed to the receiver again "
      "every second until "
-     "it takes them, a firing of the same alert waiting behind; each is logged (msg=\"resolve not "
+     "it takes them, a later firing of the same alert kept behind and handed on after it; each is "
+     "logged (msg=\"resolve not "
      "queued: kept, and handed to the receiver again until it takes it\")."},
     {"vigil_webhook_resolves_owed", VG_METRIC_GAUGE, NULL, NULL,
      "Refused resolves kept now, waiting for their receiver's queue to take them."},

@@ -922,6 +922,41 @@ static void a_refused_resolve_is_kept_and_handed_on_when_the_queue_takes_it(void
     vg_engine_free(a.engine);
 }
 
+/* A firing of a new episode that comes while its alert's resolve is still refused is kept behind
+ * that resolve and handed on right after it, not dropped: dropped, it would wait for a repeat
+ * (never, with alert.repeat_interval 0). A repeat of it meanwhile is not kept twice. */
+static void a_firing_behind_a_refused_resolve_is_kept_and_sent_after_it(void **state)
+{
+    (void)state;
+    static const struct vg_action act = {.name = "webhook", .submit = full_rx_submit};
+    struct full_rx rx = {.full = 1};
+    struct analyzer a;
+    memset(&a, 0, sizeof(a));
+    a.engine = engine();
+    a.receivers[0] = (struct receiver){.name = "webhook", .act = &act, .inst = &rx};
+    a.n_receivers = 1;
+    struct vg_notification r = alert("resolved", "fp-a", "web-1");
+    analyzer_on_event(&a, &r);
+    struct vg_notification f = alert("firing", "fp-a", "web-1");
+    f.starts_at_ms = 90000; /* a new episode */
+    analyzer_on_event(&a, &f);
+    analyzer_on_event(&a, &f); /* its repeat */
+    assert_int_equal(a.n_owed, 2);
+    assert_int_equal(a.owed_resolves, 1);
+    assert_int_equal(rx.n, 0);
+    rx.full = 0;
+    a.owed_next_ms = 0;
+    analyzer_tick(&a);
+    assert_int_equal(a.n_owed, 0);
+    assert_int_equal(a.owed_resolves, 0);
+    assert_int_equal(rx.n, 2);
+    assert_string_equal(rx.status[0], "resolved");
+    assert_string_equal(rx.status[1], "firing");
+    assert_int_equal(a.resolves_lost, 0);
+    analyzer_owed_flush(&a);
+    vg_engine_free(a.engine);
+}
+
 /* An alert taken over whose record says its firing was never notified (group_wait held it when
  * its analyzer was killed) is sent as a firing once what is left of its group_wait, from its
  * start, has passed; its resolve follows. */
@@ -3079,6 +3114,7 @@ int main(void)
         cmocka_unit_test(an_alert_taken_over_is_kept_repeated_and_resolved_without_a_new_firing),
         cmocka_unit_test(an_alert_taken_over_unnotified_is_sent_after_the_rest_of_its_group_wait),
         cmocka_unit_test(a_refused_resolve_is_kept_and_handed_on_when_the_queue_takes_it),
+        cmocka_unit_test(a_firing_behind_a_refused_resolve_is_kept_and_sent_after_it),
         cmocka_unit_test(an_alert_taken_over_while_silenced_fires_when_the_silence_ends),
         cmocka_unit_test(a_silence_matcher_with_a_backreference_is_refused),
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
