@@ -300,6 +300,31 @@ static void send_to_receivers(void *ud, const struct vg_notification *n)
     }
 }
 
+void analyzer_owed_forget_host(struct analyzer *a, const char *host)
+{
+    size_t resolves = 0, firings = 0;
+    for (size_t i = 0; i < a->n_owed;) {
+        struct analyzer_owed *o = &a->owed[i];
+        if (!o->n.host || strcmp(o->n.host, host) != 0) {
+            i++;
+            continue;
+        }
+        if (o->resolve)
+            resolves++;
+        else
+            firings++;
+        owed_remove(a, i);
+    }
+    if (!resolves && !firings)
+        return;
+    a->resolves_lost += resolves;
+    vg_error("resolves lost at hand-over: their receivers' queues stayed full",
+             "host=%s resolves=%zu firings_behind_them=%zu effect=\"their incidents stay open at "
+             "the receivers until the new owner resolves or repeats them; handed on later, a "
+             "resolve could close the new owner's incident of the same alert\"",
+             host, resolves, firings);
+}
+
 void analyzer_owed_flush(struct analyzer *a)
 {
     for (size_t i = 0; i < a->n_receivers && a->n_owed; i++)

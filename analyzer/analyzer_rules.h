@@ -29,6 +29,11 @@ void analyzer_on_event(void *ud, const struct vg_notification *n);
  * dispatcher as taken over (vg_dispatch_adopt). */
 void analyzer_on_adopted(void *ud, const struct vg_notification *n);
 
+/* The host moved to another analyzer (or its state was dropped): its kept resolves, and firings
+ * kept behind them, are dropped, logged and counted (resolves_lost), since one handed on late
+ * would close the new owner's incident of the same alert (same fingerprint). */
+void analyzer_owed_forget_host(struct analyzer *a, const char *host);
+
 /* At the stop, before the receivers drain: hands them the resolves they refused (queue full)
  * once more; those still refused are lost, logged and counted (resolves_lost). */
 void analyzer_owed_flush(struct analyzer *a);

@@ -156,8 +156,9 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_webhook_resolves_owed", VG_METRIC_GAUGE, NULL, NULL,
      "Refused resolves kept now, waiting for their receiver's queue to take them."},
     {"vigil_webhook_resolves_lost_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Refused resolves given up on: more than 100000 kept, out of memory, or still refused when "
-     "the analyzer stopped; their incidents stay open at the receiver (each logged at error "
+     "Refused resolves given up on: more than 100000 kept, out of memory, still refused when "
+     "the analyzer stopped, or their host moved to another analyzer; their incidents stay open at "
+     "the receiver (each logged at error "
      "level)."},
     {"vigil_webhook_queued", VG_METRIC_GAUGE, NULL, NULL, "Notifications waiting for delivery."},
     {"vigil_webhook_retrying", VG_METRIC_GAUGE, NULL, NULL,

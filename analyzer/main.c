@@ -702,6 +702,8 @@ static void forget_host(void *ud, const char *host)
     vg_history_forget_host(a->history, host);
     if (a->dispatch)
         vg_dispatch_forget_host(a->dispatch, host, vg_now_ms());
+    /* After the dispatcher, whose held firings of the host may be kept behind a resolve. */
+    analyzer_owed_forget_host(a, host);
     /* After the dispatcher, which may still send a held notification of the host: the receivers
      * deliver it (it has not failed here), but stop re-sending the host's alerts, which are the
      * new owner's now, and hold back its firings that failed here, which could reach the

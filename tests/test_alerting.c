@@ -957,6 +957,48 @@ static void a_firing_behind_a_refused_resolve_is_kept_and_sent_after_it(void **s
     vg_engine_free(a.engine);
 }
 
+/* Kept resolves of an older and a newer episode of one alert are both kept, in order (a receiver
+ * that keys incidents by fingerprint and start needs both). When the host moves to another
+ * analyzer, what is kept of it is dropped and counted lost: handed on later, the old resolve
+ * would close the new owner's incident of the same alert. */
+static void kept_resolves_keep_each_episode_and_go_with_their_host(void **state)
+{
+    (void)state;
+    static const struct vg_action act = {.name = "webhook", .submit = full_rx_submit};
+    struct full_rx rx = {.full = 1};
+    struct analyzer a;
+    memset(&a, 0, sizeof(a));
+    a.engine = engine();
+    a.receivers[0] = (struct receiver){.name = "webhook", .act = &act, .inst = &rx};
+    a.n_receivers = 1;
+    struct vg_notification r1 = alert("resolved", "fp-a", "web-1");
+    struct vg_notification r2 = alert("resolved", "fp-a", "web-1");
+    r2.starts_at_ms = 90000;
+    struct vg_notification other = alert("resolved", "fp-b", "db-1");
+    analyzer_on_event(&a, &r1);
+    analyzer_on_event(&a, &r2);
+    analyzer_on_event(&a, &r2); /* the same episode's again: kept once */
+    analyzer_on_event(&a, &other);
+    assert_int_equal(a.n_owed, 3);
+    analyzer_owed_forget_host(&a, "db-1");
+    assert_int_equal(a.n_owed, 2);
+    assert_int_equal(a.resolves_lost, 1);
+    rx.full = 0;
+    a.owed_next_ms = 0;
+    analyzer_tick(&a);
+    assert_int_equal(rx.n, 2);
+    assert_string_equal(rx.status[0], "resolved");
+    assert_string_equal(rx.status[1], "resolved");
+    assert_int_equal(a.n_owed, 0);
+    rx.full = 1;
+    analyzer_on_event(&a, &r1);
+    analyzer_owed_forget_host(&a, "web-1");
+    assert_int_equal(a.n_owed, 0);
+    assert_int_equal(a.resolves_lost, 2);
+    analyzer_owed_flush(&a);
+    vg_engine_free(a.engine);
+}
+
 /* An alert taken over whose record says its firing was never notified (group_wait held it when
  * its analyzer was killed) is sent as a firing once what is left of its group_wait, from its
  * start, has passed; its resolve follows. */
@@ -3115,6 +3157,7 @@ int main(void)
         cmocka_unit_test(an_alert_taken_over_unnotified_is_sent_after_the_rest_of_its_group_wait),
         cmocka_unit_test(a_refused_resolve_is_kept_and_handed_on_when_the_queue_takes_it),
         cmocka_unit_test(a_firing_behind_a_refused_resolve_is_kept_and_sent_after_it),
+        cmocka_unit_test(kept_resolves_keep_each_episode_and_go_with_their_host),
         cmocka_unit_test(an_alert_taken_over_while_silenced_fires_when_the_silence_ends),
         cmocka_unit_test(a_silence_matcher_with_a_backreference_is_refused),
         cmocka_unit_test(a_group_waits_together_then_newcomers_go_at_once),
