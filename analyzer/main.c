@@ -862,6 +862,17 @@ static unsigned char *kept_partitions(struct analyzer *a, rd_kafka_t *rk, const 
 
 static void forget_offset_resets(void);
 
+/* The firings group_wait holds, sent before a checkpoint that hands their hosts on (a stop's, a
+ * revoke's), so that it records them notified. */
+static void send_held(struct analyzer *a, const char *why)
+{
+    if (!a->dispatch)
+        return;
+    pthread_mutex_lock(&a->lock);
+    vg_dispatch_send_held(a->dispatch, vg_now_ms(), why);
+    pthread_mutex_unlock(&a->lock);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -954,6 +965,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         struct positions at;
         int at_ok = ckpt_finish(a, &at);
         vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
+        /* Every partition is revoked (the eager protocol), and whether one comes back is known
+         * only at the assignment, by when a new owner may have restored its hosts: their held
+         * firings go now, a little before their group_wait ends, so that this checkpoint says
+         * they were notified and no new owner sends them again. */
+        send_held(a, "rebalance");
         if (checkpoint(a))
             commit_positions(rk, 0, NULL);
         else if (at_ok)
@@ -2019,8 +2035,13 @@ int main(int argc, char **argv)
     int offsets_committed = 0, consumer = 1, state_left = 0, unanswered = 0;
     size_t state_unsent = 0;
     uint64_t uncommitted = 0;
-    if (!rc)
+    if (!rc) {
+        /* Before the last checkpoint, so that it says they were notified: after it, the next
+         * owner of their hosts sent each again (a duplicate where the receiver has no dedupe,
+         * Slack's, at every restart). */
+        send_held(&a, "stopping");
         offsets_committed = stop_offsets(&a, stop_at, &unanswered);
+    }
     /* The API reads the engine: stop it before anything it reads goes away. */
     vg_http_stop(http);
     /* Also after the assignment was lost (no commit possible): those are read again too. */
@@ -2086,8 +2107,8 @@ int main(int argc, char **argv)
      * drain_timeout in turn (5 x 5 s with all of them failing, past TimeoutStopSec). */
     int64_t drain_start = vg_mono_ms(), drain_by = drain_start + a.cfg.drain_timeout_ms;
     vg_decisions_stop(a.decisions, drain_by); /* freed with the rules, below, by then done */
-    if (a.dispatch) /* before the receivers drain, so that these are delivered or kept too */
-        vg_dispatch_send_held(a.dispatch, vg_now_ms());
+    if (a.dispatch) /* held since (a failed start, a silence's change): delivered or kept too */
+        vg_dispatch_send_held(a.dispatch, vg_now_ms(), "stopping");
     analyzer_owed_flush(&a); /* likewise: a last try of the resolves the receivers refused */
     struct vg_action_running rx[VG_ARRAY_LEN(a.receivers)];
     for (size_t i = 0; i < a.n_receivers; i++)

@@ -304,11 +304,11 @@ size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host, int64_t 
     return dropped;
 }
 
-size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms)
+size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms, const char *why)
 {
     size_t sent = 0;
     for (size_t i = 0; i < d->n; i++)
-        sent += (size_t)send_if_held(d, d->v[i], now_ms, "stopping");
+        sent += (size_t)send_if_held(d, d->v[i], now_ms, why);
     return sent;
 }
 

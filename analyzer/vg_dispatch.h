@@ -64,9 +64,11 @@ void vg_dispatch_event(struct vg_dispatch *d, const struct vg_notification *n, i
  * one a silence holds is not. Returns how many were dropped. */
 size_t vg_dispatch_forget_host(struct vg_dispatch *d, const char *host, int64_t now_ms);
 
-/* At a stop: sends the alerts group_wait still holds, since the analyzer that restores their
- * hosts takes them as notified (counted in sent_early). Returns how many. */
-size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms);
+/* At a stop or a revoke, before the last checkpoint: sends the alerts group_wait still holds,
+ * since the analyzer that restores their hosts takes them as notified when the record says so,
+ * and sends them again when it does not (counted in sent_early; why, the log's reason). Returns
+ * how many. */
+size_t vg_dispatch_send_held(struct vg_dispatch *d, int64_t now_ms, const char *why);
 
 /* An alert that fires and was notified before this process knew of it: restored with its host
  * from the state topic after a restart or a partition move (vg_engine_each_firing). It is held

@@ -845,10 +845,10 @@ static void alerts_held_by_group_wait_are_sent_at_hand_over_and_at_stop(void **s
     assert_string_equal(out.status[0], "firing");
     assert_int_equal(vg_dispatch_forget_host(d, "db-1", 2000), 1);
     assert_int_equal(out.n, 1); /* silenced: not sent */
-    assert_int_equal(vg_dispatch_send_held(d, 3000), 1);
+    assert_int_equal(vg_dispatch_send_held(d, 3000, "stopping"), 1);
     assert_int_equal(out.n, 2);
     assert_string_equal(out.fp[1], "fp-b");
-    assert_int_equal(vg_dispatch_send_held(d, 3000), 0); /* once */
+    assert_int_equal(vg_dispatch_send_held(d, 3000, "stopping"), 0); /* once */
     struct vg_dispatch_stats st;
     vg_dispatch_get_stats(d, &st);
     assert_int_equal(st.sent_early, 2);
