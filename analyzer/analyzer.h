@@ -68,10 +68,10 @@ struct analyzer {
     /* A host's state changed without a message (its alert notified): checkpoint it (main.c;
      * NULL without a state topic). */
     void (*host_changed)(struct analyzer *a, const char *host);
-    struct analyzer_owed *owed;
-    size_t n_owed, cap_owed; /* refused resolves, and firings kept behind them */
-    size_t owed_resolves;    /* of n_owed */
-    int64_t owed_next_ms;    /* wall clock of their next try (once a second) */
+    struct analyzer_owed *owed_head, *owed_tail; /* oldest first */
+    size_t n_owed;        /* refused resolves, and firings kept behind them */
+    size_t owed_resolves; /* of n_owed */
+    int64_t owed_next_ms; /* wall clock of their next try (once a second) */
     uint64_t resolves_refused, resolves_lost;
     struct vg_histo processing_s; /* decode + score + alert, per message */
     struct vg_histo lag_s;        /* wall clock at processing minus the message's timestamp */

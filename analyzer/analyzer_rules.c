@@ -138,6 +138,9 @@ int analyzer_reload(struct analyzer *a, char *err, size_t errlen)
 /* A resolve receiver recv refused, kept to be handed to it again (a copy, as the outbox
  * encodes it), or a firing of the same alert kept behind it. */
 struct analyzer_owed {
+    /* In the order kept, all receivers': removed from anywhere in O(1), under the analyzer's
+     * lock (an array shifted on every removal moved tens of MB each near the cap). */
+    struct analyzer_owed *prev, *next;
     size_t recv;
     int resolve;
     int adopted; /* a firing taken over with its host: handed on through the receiver's adopt */
@@ -157,17 +160,21 @@ static int is_resolved(const struct vg_notification *n)
 
 static void owed_free(struct analyzer_owed *o)
 {
+    if (!o)
+        return;
     free(o->blob);
     free(o->arrays);
+    free(o);
 }
 
-static void owed_remove(struct analyzer *a, size_t i)
+static void owed_remove(struct analyzer *a, struct analyzer_owed *o)
 {
-    if (a->owed[i].resolve)
+    if (o->resolve)
         a->owed_resolves--;
-    owed_free(&a->owed[i]);
-    memmove(&a->owed[i], &a->owed[i + 1], (a->n_owed - i - 1) * sizeof(a->owed[0]));
+    *(o->prev ? &o->prev->next : &a->owed_head) = o->next;
+    *(o->next ? &o->next->prev : &a->owed_tail) = o->prev;
     a->n_owed--;
+    owed_free(o);
 }
 
 /* Keeps resolve n that receiver recv refused, or firing n that waits behind its alert's kept
@@ -179,27 +186,17 @@ static void owe(struct analyzer *a, size_t recv, const struct vg_notification *n
     int resolve = is_resolved(n);
     if (resolve)
         a->resolves_refused++;
-    for (size_t i = 0; n->fingerprint && i < a->n_owed; i++)
-        if (a->owed[i].recv == recv && a->owed[i].resolve == resolve &&
-            a->owed[i].n.starts_at_ms == n->starts_at_ms && a->owed[i].n.fingerprint &&
-            strcmp(a->owed[i].n.fingerprint, n->fingerprint) == 0)
+    for (const struct analyzer_owed *k = a->owed_head; n->fingerprint && k; k = k->next)
+        if (k->recv == recv && k->resolve == resolve && k->n.starts_at_ms == n->starts_at_ms &&
+            k->n.fingerprint && strcmp(k->n.fingerprint, n->fingerprint) == 0)
             return; /* this episode's is kept already (a repeat of its firing): it goes */
-    struct analyzer_owed o = {
-        .recv = recv, .resolve = resolve, .adopted = n->adopted, .since_ms = vg_now_ms()};
+    struct analyzer_owed *o = NULL;
     size_t len;
-    int ok = a->n_owed < ANALYZER_OWED_MAX && vg_outbox_encode(n, &o.blob, &len) == 0 &&
-             vg_outbox_decode(o.blob, len, &o.n, &o.arrays) == 0;
-    if (ok && a->n_owed == a->cap_owed) {
-        size_t cap = a->cap_owed ? a->cap_owed * 2 : 16;
-        struct analyzer_owed *nv = realloc(a->owed, cap * sizeof(*nv));
-        if (nv) {
-            a->owed = nv;
-            a->cap_owed = cap;
-        }
-        ok = nv != NULL;
-    }
+    int ok = a->n_owed < ANALYZER_OWED_MAX && (o = calloc(1, sizeof(*o))) &&
+             vg_outbox_encode(n, &o->blob, &len) == 0 &&
+             vg_outbox_decode(o->blob, len, &o->n, &o->arrays) == 0;
     if (!ok) {
-        owed_free(&o);
+        owed_free(o);
         if (resolve)
             a->resolves_lost++;
         vg_error(resolve ? "resolve lost: refused by a full receiver queue and not kept"
@@ -210,8 +207,15 @@ static void owe(struct analyzer *a, size_t recv, const struct vg_notification *n
                  a->n_owed >= ANALYZER_OWED_MAX ? "too-many-refused-resolves" : "out-of-memory");
         return;
     }
-    o.n.adopted = n->adopted;
-    a->owed[a->n_owed++] = o;
+    o->recv = recv;
+    o->resolve = resolve;
+    o->adopted = n->adopted;
+    o->since_ms = vg_now_ms();
+    o->n.adopted = n->adopted;
+    o->prev = a->owed_tail;
+    *(a->owed_tail ? &a->owed_tail->next : &a->owed_head) = o;
+    a->owed_tail = o;
+    a->n_owed++;
     if (resolve) {
         a->owed_resolves++;
         vg_warn("resolve not queued: kept, and handed to the receiver again until it takes it",
@@ -231,12 +235,10 @@ static void owe(struct analyzer *a, size_t recv, const struct vg_notification *n
 static int pay_owed(struct analyzer *a, size_t recv, const char *fp)
 {
     struct receiver *r = &a->receivers[recv];
-    for (size_t i = 0; i < a->n_owed;) {
-        struct analyzer_owed *o = &a->owed[i];
-        if (o->recv != recv || (fp && (!o->n.fingerprint || strcmp(o->n.fingerprint, fp) != 0))) {
-            i++;
+    for (struct analyzer_owed *o = a->owed_head, *next; o; o = next) {
+        next = o->next;
+        if (o->recv != recv || (fp && (!o->n.fingerprint || strcmp(o->n.fingerprint, fp) != 0)))
             continue;
-        }
         o->n.accepted_ms = vg_now_ms();
         int (*hand)(void *, const struct vg_notification *) =
             o->adopted ? r->act->adopt : r->act->submit;
@@ -247,7 +249,7 @@ static int pay_owed(struct analyzer *a, size_t recv, const char *fp)
                 "waited_s=%.1f",
                 r->name, o->n.alertname, o->n.host, o->n.fingerprint,
                 (double)(vg_now_ms() - o->since_ms) / 1000.0);
-        owed_remove(a, i);
+        owed_remove(a, o);
     }
     return 0;
 }
@@ -303,17 +305,15 @@ static void send_to_receivers(void *ud, const struct vg_notification *n)
 void analyzer_owed_forget_host(struct analyzer *a, const char *host)
 {
     size_t resolves = 0, firings = 0;
-    for (size_t i = 0; i < a->n_owed;) {
-        struct analyzer_owed *o = &a->owed[i];
-        if (!o->n.host || strcmp(o->n.host, host) != 0) {
-            i++;
+    for (struct analyzer_owed *o = a->owed_head, *next; o; o = next) {
+        next = o->next;
+        if (!o->n.host || strcmp(o->n.host, host) != 0)
             continue;
-        }
         if (o->resolve)
             resolves++;
         else
             firings++;
-        owed_remove(a, i);
+        owed_remove(a, o);
     }
     if (!resolves && !firings)
         return;
@@ -336,11 +336,8 @@ void analyzer_owed_flush(struct analyzer *a)
                  "receivers; a firing kept behind one is sent by the next owner's repeat\"",
                  a->owed_resolves, a->n_owed - a->owed_resolves);
     }
-    while (a->n_owed)
-        owed_remove(a, a->n_owed - 1);
-    free(a->owed);
-    a->owed = NULL;
-    a->cap_owed = 0;
+    while (a->owed_head)
+        owed_remove(a, a->owed_head);
 }
 
 void analyzer_on_event(void *ud, const struct vg_notification *n)
@@ -480,10 +477,8 @@ int analyzer_silences_change(struct analyzer *a, struct vg_silences_change *ch, 
 
 void analyzer_rules_free(struct analyzer *a)
 {
-    while (a->n_owed) /* analyzer_owed_flush counted them; not there on a failed start */
-        owed_remove(a, a->n_owed - 1);
-    free(a->owed);
-    a->owed = NULL;
+    while (a->owed_head) /* analyzer_owed_flush counted them; not there on a failed start */
+        owed_remove(a, a->owed_head);
     vg_decisions_free(a->decisions);
     a->decisions = NULL;
     vg_dispatch_free(a->dispatch);
