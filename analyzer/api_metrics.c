@@ -225,17 +225,18 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_alerts_handed_over_total", VG_METRIC_COUNTER, NULL, NULL,
      "Firing alerts dropped here because their host moved to another analyzer."},
     {"vigil_notifications_sent_early_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Firing notifications group_wait still held, sent because their host moved to another "
-     "analyzer or this one stopped (for a next owner from before it read whether they were "
-     "notified from the state record)."},
+     "Firing notifications group_wait still held, sent early because their partitions were "
+     "revoked or this analyzer stopped: before that checkpoint, so that the next owner takes "
+     "them as notified."},
     {"vigil_alerts_taken_over_unnotified_total", VG_METRIC_COUNTER, NULL, NULL,
      "Of vigil_alerts_taken_over_total, those whose state record said their firing notification "
      "was not handed to the receivers yet (group_wait or a silence held it when the analyzer "
      "that checkpointed them was killed or stopped): sent from here once what is left of their "
      "group_wait has passed."},
     {"vigil_alerts_taken_over_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Firing alerts that came here with their host (restart or partition move) and were notified "
-     "before: listed, repeated and kept active at Alertmanager from here on."},
+     "Firing alerts that came here with their host (restart or partition move): listed, "
+     "repeated and kept active at Alertmanager from here on; those whose record said they were "
+     "not notified yet are also in vigil_alerts_taken_over_unnotified_total."},
     {"vigil_notifications_silenced_total", VG_METRIC_COUNTER, NULL, NULL,
      "Firing notifications held back by a silence."},
     {"vigil_silences_created_total", VG_METRIC_COUNTER, NULL, NULL,

@@ -21,7 +21,13 @@
  * Not thread-safe: the consumer thread uses it, holding the analyzer's lock around the engine,
  * except for vg_state_topic_ckpt_wait and _ckpt_poll, which it calls without that lock, and
  * vg_state_topic_restore, which takes that lock itself only to change st, the engine and the
- * models (the consumer thread waits for it meanwhile).
+ * models (the consumer thread waits for it meanwhile). Also the API thread, under that lock:
+ * vg_state_topic_touch(st, host, -1) when an alert's firing is notified (a silence's change
+ * sends it), which only marks a known host dirty and so may run while the consumer thread is
+ * in _ckpt_poll or _ckpt_wait without the lock: touch(-1) inserts nothing into the host map,
+ * and the fields it writes are not those the delivery callback writes. A change to either must
+ * keep that so. The topic's check at a checkpoint runs on a thread of its own, which reads only
+ * the producer and the topic's name and hands its answer over through an atomic.
  */
 #ifndef VG_STATE_TOPIC_H
 #define VG_STATE_TOPIC_H
