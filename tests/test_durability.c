@@ -386,6 +386,73 @@ static void firing_held_by_group_wait_is_not_sent_again_after_a_clean_restart(vo
     vg_tp_stop(broker, SIGTERM, 10000);
 }
 
+/* Likewise at a rebalance: every partition is revoked, and the firing group_wait holds goes
+ * before the revoke's checkpoint, wherever its host ends up. Sent only when the host left, after
+ * that checkpoint, the new owner took it as never notified and sent it again; kept, it was not
+ * sent at all then. */
+static void firing_held_by_group_wait_is_sent_once_at_a_rebalance(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "gw-rebal");
+    vg_stack_start_receiver(&s, NULL);
+    char bootstrap[256];
+    pid_t broker = vg_ap_start_broker(s.dir, bootstrap, sizeof(bootstrap));
+    vg_tp_sh("mkdir -p %s/outbox-a %s/outbox-b %s/rules", s.dir, s.dir, s.dir);
+    char rules[600];
+    snprintf(rules, sizeof(rules), "%s/rules/r.yaml", s.dir);
+    assert_int_equal(vg_tp_write_atomic(rules, "rules:\n  - name: HighX\n    when: value(\"x\") > "
+                                               "100\n    for: 0s\n    severity: critical\n"),
+                     0);
+    char url[160], outbox_a[600], outbox_b[600], rules_dir[600];
+    snprintf(url, sizeof(url), "webhook.url=http://127.0.0.1:%d/alerts", s.recv_port);
+    snprintf(outbox_a, sizeof(outbox_a), "outbox.dir=%s/outbox-a", s.dir);
+    snprintf(outbox_b, sizeof(outbox_b), "outbox.dir=%s/outbox-b", s.dir);
+    snprintf(rules_dir, sizeof(rules_dir), "rules.dir=%s/rules", s.dir);
+    const char *sets_a[] = {"state.checkpoint_interval=100ms",
+                            "alert.group_wait=10m",
+                            "webhook.rate=-1",
+                            url,
+                            outbox_a,
+                            rules_dir,
+                            NULL};
+    const char *sets_b[] = {"state.checkpoint_interval=100ms",
+                            "alert.group_wait=10m",
+                            "webhook.rate=-1",
+                            url,
+                            outbox_b,
+                            rules_dir,
+                            NULL};
+    struct vg_ap a, b;
+    vg_ap_start(&a, s.dir, "a", bootstrap, sets_a);
+    char chunk[700];
+    snprintf(chunk, sizeof(chunk), "%s/fire", s.dir);
+    write_x_ticks(chunk, 0, 4, 500);
+    assert_int_equal(vg_ap_produce(bootstrap, chunk), 0);
+    vg_ap_wait_seq(&a, "gw-1", 4);
+    assert_int_equal(vg_tp_wait_contains(a.log, "msg=\"alert firing\"", 10000), 0);
+    vg_ap_wait_metric(&a, "vigil_state_hosts_pending", 0, 10000);
+    assert_int_equal(vg_tp_count(s.recv_out, "-firing-"), 0);
+
+    vg_ap_start(&b, s.dir, "b", bootstrap, sets_b);
+    if (vg_tp_wait_contains(b.log, "msg=\"partitions assigned\"", 60000) != 0)
+        fail_msg("%s: the second analyzer got no partition", b.log);
+    if (vg_tp_wait_contains(s.recv_out, "-firing-", 30000) != 0)
+        fail_msg("the firing group_wait held was not sent at the rebalance");
+    vg_ap_expect_log(&a, "msg=\"held notification sent early\" reason=rebalance");
+    /* Whichever took the host over took it as notified. */
+    assert_true(vg_ap_metric(&a, "vigil_alerts_taken_over_unnotified_total") == 0);
+    assert_true(vg_ap_metric(&b, "vigil_alerts_taken_over_unnotified_total") == 0);
+    int st = vg_tp_stop(b.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = vg_tp_stop(a.pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(vg_tp_count(s.recv_out, "-firing-"), 1);
+    s.analyzer = 0;
+    assert_int_equal(vg_stack_stop(&s), 0);
+    vg_tp_stop(broker, SIGTERM, 10000);
+}
+
 static pid_t slow_state_broker(const char *dir, int rtt_ms, char *bootstrap, size_t len)
 {
     pid_t pid = vg_ap_start_broker_ctl(dir, 2, bootstrap, len);
@@ -610,6 +677,7 @@ int main(void)
         cmocka_unit_test(alerts_after_kill9_restarts_equal_uninterrupted_run),
         cmocka_unit_test(firing_held_by_group_wait_is_sent_after_a_kill9_restart),
         cmocka_unit_test(firing_held_by_group_wait_is_not_sent_again_after_a_clean_restart),
+        cmocka_unit_test(firing_held_by_group_wait_is_sent_once_at_a_rebalance),
         cmocka_unit_test(watchdog_is_petted_while_a_slow_broker_holds_the_state_restore),
         cmocka_unit_test(sigterm_during_a_slow_state_restore_stops_the_analyzer),
         cmocka_unit_test(api_answers_while_a_slow_broker_holds_the_state_restore),
