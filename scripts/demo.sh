@@ -81,7 +81,8 @@ echo "analyzer API at http://127.0.0.1:$api  (try: curl -s 127.0.0.1:$api/metric
 
 # user= : the agent stays root (with its capabilities dropped) instead of becoming the packaged
 # 'vigil' user, which a development machine may not have (docs/security.md).
-"$B/agent/vigil-agent" --set bootstrap_servers="$bs" --set interval=1s --set user= 2>"$D/agent.log" &
+"$B/agent/vigil-agent" --set bootstrap_servers="$bs" --set interval=1s --set user= \
+    --set spool.dir="$D/spool" --set bpf.btf_cache="$D/btf" 2>"$D/agent.log" &
 pids+=($!)
 echo "agent collecting this host's metrics every second; analyzer warming up (20 s)..."
 echo "(the demo alerts on the cpu.* series only, so that whatever else this machine is doing"
