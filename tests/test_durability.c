@@ -264,6 +264,83 @@ static void write_x_ticks(const char *path, int from, int to, double value)
     fclose(f);
 }
 
+/* What the group_wait tests share: a receiver, a broker, and rule HighX (x > 100, for 0s). */
+struct gw_stack {
+    struct vg_stack s;
+    char bootstrap[256];
+    pid_t broker;
+};
+
+static void gw_stack_start(struct gw_stack *g, const char *tag)
+{
+    vg_stack_init(&g->s, tag);
+    vg_stack_start_receiver(&g->s, NULL);
+    g->broker = vg_ap_start_broker(g->s.dir, g->bootstrap, sizeof(g->bootstrap));
+    vg_tp_sh("mkdir -p %s/rules", g->s.dir);
+    char rules[600];
+    snprintf(rules, sizeof(rules), "%s/rules/r.yaml", g->s.dir);
+    assert_int_equal(vg_tp_write_atomic(rules, "rules:\n  - name: HighX\n    when: value(\"x\") > "
+                                               "100\n    for: 0s\n    severity: critical\n"),
+                     0);
+}
+
+static void gw_stack_stop(struct gw_stack *g)
+{
+    g->s.analyzer = 0;
+    assert_int_equal(vg_stack_stop(&g->s), 0);
+    vg_tp_stop(g->broker, SIGTERM, 10000);
+}
+
+/* The --set options of one analyzer of a group_wait test: checkpoints every 100 ms, the given
+ * alert.group_wait, no rate limit, the receiver, and its own outbox (dir/outbox_name, created). */
+struct gw_sets {
+    char group_wait[64], url[160], outbox[600], rules_dir[600];
+    const char *v[7];
+};
+
+static const char *const *gw_sets_fill(struct gw_sets *o, const struct gw_stack *g,
+                                       const char *group_wait, const char *outbox_name)
+{
+    vg_tp_sh("mkdir -p %s/%s", g->s.dir, outbox_name);
+    snprintf(o->group_wait, sizeof(o->group_wait), "alert.group_wait=%s", group_wait);
+    snprintf(o->url, sizeof(o->url), "webhook.url=http://127.0.0.1:%d/alerts", g->s.recv_port);
+    snprintf(o->outbox, sizeof(o->outbox), "outbox.dir=%s/%s", g->s.dir, outbox_name);
+    snprintf(o->rules_dir, sizeof(o->rules_dir), "rules.dir=%s/rules", g->s.dir);
+    const char *v[] = {"state.checkpoint_interval=100ms",
+                       o->group_wait,
+                       "webhook.rate=-1",
+                       o->url,
+                       o->outbox,
+                       o->rules_dir,
+                       NULL};
+    memcpy(o->v, v, sizeof(v));
+    return o->v;
+}
+
+/* Starts analyzer a (tag, sets) and makes HighX fire on gw-1; returns once a has checkpointed
+ * with the alert firing (the host was marked with its last message) while group_wait still holds
+ * the firing: nothing sent yet. */
+static void gw_fire_and_hold(struct vg_ap *a, struct gw_stack *g, const char *tag,
+                             const char *const *sets)
+{
+    vg_ap_start(a, g->s.dir, tag, g->bootstrap, sets);
+    char chunk[700];
+    snprintf(chunk, sizeof(chunk), "%s/fire", g->s.dir);
+    write_x_ticks(chunk, 0, 4, 500);
+    assert_int_equal(vg_ap_produce(g->bootstrap, chunk), 0);
+    vg_ap_wait_seq(a, "gw-1", 4);
+    assert_int_equal(vg_tp_wait_contains(a->log, "msg=\"alert firing\"", 10000), 0);
+    vg_ap_wait_metric(a, "vigil_state_hosts_pending", 0, 10000);
+    assert_int_equal(vg_tp_count(g->s.recv_out, "-firing-"), 0);
+}
+
+/* Stops pid with SIGTERM; it must exit 0. */
+static void gw_stop_clean(pid_t pid)
+{
+    int st = vg_tp_stop(pid, SIGTERM, 20000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* A firing that alert.group_wait holds is in the analyzer's memory only, while the host's state
  * record already says the alert fires. Killed -9 during the wait, the restarted analyzer restores
  * the alert: the record says its firing was never notified, so it is sent once the wait is over
@@ -271,64 +348,34 @@ static void write_x_ticks(const char *path, int from, int to, double value)
 static void firing_held_by_group_wait_is_sent_after_a_kill9_restart(void **state)
 {
     (void)state;
-    struct vg_stack s;
-    vg_stack_init(&s, "gw");
-    vg_stack_start_receiver(&s, NULL);
-    char bootstrap[256];
-    pid_t broker = vg_ap_start_broker(s.dir, bootstrap, sizeof(bootstrap));
-    vg_tp_sh("mkdir -p %s/outbox %s/rules", s.dir, s.dir);
-    char rules[600];
-    snprintf(rules, sizeof(rules), "%s/rules/r.yaml", s.dir);
-    assert_int_equal(vg_tp_write_atomic(rules, "rules:\n  - name: HighX\n    when: value(\"x\") > "
-                                               "100\n    for: 0s\n    severity: critical\n"),
-                     0);
-    char url[160], outbox[600], rules_dir[600];
-    snprintf(url, sizeof(url), "webhook.url=http://127.0.0.1:%d/alerts", s.recv_port);
-    snprintf(outbox, sizeof(outbox), "outbox.dir=%s/outbox", s.dir);
-    snprintf(rules_dir, sizeof(rules_dir), "rules.dir=%s/rules", s.dir);
-    const char *sets[] = {"state.checkpoint_interval=100ms",
-                          "alert.group_wait=10s",
-                          "webhook.rate=-1",
-                          url,
-                          outbox,
-                          rules_dir,
-                          NULL};
+    struct gw_stack g;
+    gw_stack_start(&g, "gw");
+    struct gw_sets o;
+    const char *const *sets = gw_sets_fill(&o, &g, "10s", "outbox");
     struct vg_ap a;
-    vg_ap_start(&a, s.dir, "0", bootstrap, sets);
-    char chunk[700];
-    snprintf(chunk, sizeof(chunk), "%s/fire", s.dir);
-    write_x_ticks(chunk, 0, 4, 500);
-    assert_int_equal(vg_ap_produce(bootstrap, chunk), 0);
-    vg_ap_wait_seq(&a, "gw-1", 4);
-    assert_int_equal(vg_tp_wait_contains(a.log, "msg=\"alert firing\"", 10000), 0);
-    /* Checkpointed with the alert firing (the host was marked with its last message). */
-    vg_ap_wait_metric(&a, "vigil_state_hosts_pending", 0, 10000);
-    /* Still inside the group wait: nothing sent yet. */
-    assert_int_equal(vg_tp_count(s.recv_out, "-firing-"), 0);
+    gw_fire_and_hold(&a, &g, "0", sets);
     kill(a.pid, SIGKILL);
     waitpid(a.pid, NULL, 0);
 
-    vg_ap_start(&a, s.dir, "1", bootstrap, sets);
+    vg_ap_start(&a, g.s.dir, "1", g.bootstrap, sets);
     /* Its partitions come back once the killed member's session times out. */
     if (vg_tp_wait_contains(a.log, "firing alerts taken over", 40000) != 0)
         fail_msg("%s: the restarted analyzer took no firing alert over", a.log);
-    if (vg_tp_wait_contains(s.recv_out, "-firing-", 30000) != 0)
+    if (vg_tp_wait_contains(g.s.recv_out, "-firing-", 30000) != 0)
         fail_msg("the firing held by group_wait never reached the receiver after the restart");
-    assert_int_equal(vg_tp_count(s.recv_out, "-resolved-"), 0);
-    snprintf(chunk, sizeof(chunk), "%s/resolve", s.dir);
+    assert_int_equal(vg_tp_count(g.s.recv_out, "-resolved-"), 0);
+    char chunk[700];
+    snprintf(chunk, sizeof(chunk), "%s/resolve", g.s.dir);
     write_x_ticks(chunk, 4, 5, 10);
-    assert_int_equal(vg_ap_produce(bootstrap, chunk), 0);
-    assert_int_equal(vg_tp_wait_contains(s.recv_out, "-resolved-", 30000), 0);
-    char *out = vg_tp_read(s.recv_out);
+    assert_int_equal(vg_ap_produce(g.bootstrap, chunk), 0);
+    assert_int_equal(vg_tp_wait_contains(g.s.recv_out, "-resolved-", 30000), 0);
+    char *out = vg_tp_read(g.s.recv_out);
     assert_non_null(out);
     assert_true(strstr(out, "-firing-") < strstr(out, "-resolved-"));
     free(out);
     assert_true(vg_ap_metric(&a, "vigil_alerts_taken_over_unnotified_total") == 1);
-    int st = vg_tp_stop(a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    s.analyzer = 0;
-    assert_int_equal(vg_stack_stop(&s), 0);
-    vg_tp_stop(broker, SIGTERM, 10000);
+    gw_stop_clean(a.pid);
+    gw_stack_stop(&g);
 }
 
 /* A clean stop sends the firing group_wait holds before its last checkpoint, so that the record
@@ -337,53 +384,23 @@ static void firing_held_by_group_wait_is_sent_after_a_kill9_restart(void **state
 static void firing_held_by_group_wait_is_not_sent_again_after_a_clean_restart(void **state)
 {
     (void)state;
-    struct vg_stack s;
-    vg_stack_init(&s, "gw-stop");
-    vg_stack_start_receiver(&s, NULL);
-    char bootstrap[256];
-    pid_t broker = vg_ap_start_broker(s.dir, bootstrap, sizeof(bootstrap));
-    vg_tp_sh("mkdir -p %s/outbox %s/rules", s.dir, s.dir);
-    char rules[600];
-    snprintf(rules, sizeof(rules), "%s/rules/r.yaml", s.dir);
-    assert_int_equal(vg_tp_write_atomic(rules, "rules:\n  - name: HighX\n    when: value(\"x\") > "
-                                               "100\n    for: 0s\n    severity: critical\n"),
-                     0);
-    char url[160], outbox[600], rules_dir[600];
-    snprintf(url, sizeof(url), "webhook.url=http://127.0.0.1:%d/alerts", s.recv_port);
-    snprintf(outbox, sizeof(outbox), "outbox.dir=%s/outbox", s.dir);
-    snprintf(rules_dir, sizeof(rules_dir), "rules.dir=%s/rules", s.dir);
-    const char *sets[] = {"state.checkpoint_interval=100ms",
-                          "alert.group_wait=10m",
-                          "webhook.rate=-1",
-                          url,
-                          outbox,
-                          rules_dir,
-                          NULL};
+    struct gw_stack g;
+    gw_stack_start(&g, "gw-stop");
+    struct gw_sets o;
+    const char *const *sets = gw_sets_fill(&o, &g, "10m", "outbox");
     struct vg_ap a;
-    vg_ap_start(&a, s.dir, "0", bootstrap, sets);
-    char chunk[700];
-    snprintf(chunk, sizeof(chunk), "%s/fire", s.dir);
-    write_x_ticks(chunk, 0, 4, 500);
-    assert_int_equal(vg_ap_produce(bootstrap, chunk), 0);
-    vg_ap_wait_seq(&a, "gw-1", 4);
-    assert_int_equal(vg_tp_wait_contains(a.log, "msg=\"alert firing\"", 10000), 0);
-    vg_ap_wait_metric(&a, "vigil_state_hosts_pending", 0, 10000);
-    assert_int_equal(vg_tp_count(s.recv_out, "-firing-"), 0);
-    int st = vg_tp_stop(a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(vg_tp_count(s.recv_out, "-firing-"), 1); /* sent by the stop */
+    gw_fire_and_hold(&a, &g, "0", sets);
+    gw_stop_clean(a.pid);
+    assert_int_equal(vg_tp_count(g.s.recv_out, "-firing-"), 1); /* sent by the stop */
 
-    vg_ap_start(&a, s.dir, "1", bootstrap, sets);
+    vg_ap_start(&a, g.s.dir, "1", g.bootstrap, sets);
     if (vg_tp_wait_contains(a.log, "firing alerts taken over", 40000) != 0)
         fail_msg("%s: the restarted analyzer took no firing alert over", a.log);
     /* Taken over as notified: not held to be sent again. */
     assert_true(vg_ap_metric(&a, "vigil_alerts_taken_over_unnotified_total") == 0);
-    st = vg_tp_stop(a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(vg_tp_count(s.recv_out, "-firing-"), 1);
-    s.analyzer = 0;
-    assert_int_equal(vg_stack_stop(&s), 0);
-    vg_tp_stop(broker, SIGTERM, 10000);
+    gw_stop_clean(a.pid);
+    assert_int_equal(vg_tp_count(g.s.recv_out, "-firing-"), 1);
+    gw_stack_stop(&g);
 }
 
 /* Likewise at a rebalance: every partition is revoked, and the firing group_wait holds goes
@@ -393,64 +410,27 @@ static void firing_held_by_group_wait_is_not_sent_again_after_a_clean_restart(vo
 static void firing_held_by_group_wait_is_sent_once_at_a_rebalance(void **state)
 {
     (void)state;
-    struct vg_stack s;
-    vg_stack_init(&s, "gw-rebal");
-    vg_stack_start_receiver(&s, NULL);
-    char bootstrap[256];
-    pid_t broker = vg_ap_start_broker(s.dir, bootstrap, sizeof(bootstrap));
-    vg_tp_sh("mkdir -p %s/outbox-a %s/outbox-b %s/rules", s.dir, s.dir, s.dir);
-    char rules[600];
-    snprintf(rules, sizeof(rules), "%s/rules/r.yaml", s.dir);
-    assert_int_equal(vg_tp_write_atomic(rules, "rules:\n  - name: HighX\n    when: value(\"x\") > "
-                                               "100\n    for: 0s\n    severity: critical\n"),
-                     0);
-    char url[160], outbox_a[600], outbox_b[600], rules_dir[600];
-    snprintf(url, sizeof(url), "webhook.url=http://127.0.0.1:%d/alerts", s.recv_port);
-    snprintf(outbox_a, sizeof(outbox_a), "outbox.dir=%s/outbox-a", s.dir);
-    snprintf(outbox_b, sizeof(outbox_b), "outbox.dir=%s/outbox-b", s.dir);
-    snprintf(rules_dir, sizeof(rules_dir), "rules.dir=%s/rules", s.dir);
-    const char *sets_a[] = {"state.checkpoint_interval=100ms",
-                            "alert.group_wait=10m",
-                            "webhook.rate=-1",
-                            url,
-                            outbox_a,
-                            rules_dir,
-                            NULL};
-    const char *sets_b[] = {"state.checkpoint_interval=100ms",
-                            "alert.group_wait=10m",
-                            "webhook.rate=-1",
-                            url,
-                            outbox_b,
-                            rules_dir,
-                            NULL};
+    struct gw_stack g;
+    gw_stack_start(&g, "gw-rebal");
+    struct gw_sets oa, ob;
+    const char *const *sets_a = gw_sets_fill(&oa, &g, "10m", "outbox-a");
+    const char *const *sets_b = gw_sets_fill(&ob, &g, "10m", "outbox-b");
     struct vg_ap a, b;
-    vg_ap_start(&a, s.dir, "a", bootstrap, sets_a);
-    char chunk[700];
-    snprintf(chunk, sizeof(chunk), "%s/fire", s.dir);
-    write_x_ticks(chunk, 0, 4, 500);
-    assert_int_equal(vg_ap_produce(bootstrap, chunk), 0);
-    vg_ap_wait_seq(&a, "gw-1", 4);
-    assert_int_equal(vg_tp_wait_contains(a.log, "msg=\"alert firing\"", 10000), 0);
-    vg_ap_wait_metric(&a, "vigil_state_hosts_pending", 0, 10000);
-    assert_int_equal(vg_tp_count(s.recv_out, "-firing-"), 0);
+    gw_fire_and_hold(&a, &g, "a", sets_a);
 
-    vg_ap_start(&b, s.dir, "b", bootstrap, sets_b);
+    vg_ap_start(&b, g.s.dir, "b", g.bootstrap, sets_b);
     if (vg_tp_wait_contains(b.log, "msg=\"partitions assigned\"", 60000) != 0)
         fail_msg("%s: the second analyzer got no partition", b.log);
-    if (vg_tp_wait_contains(s.recv_out, "-firing-", 30000) != 0)
+    if (vg_tp_wait_contains(g.s.recv_out, "-firing-", 30000) != 0)
         fail_msg("the firing group_wait held was not sent at the rebalance");
     vg_ap_expect_log(&a, "msg=\"held notification sent early\" reason=rebalance");
     /* Whichever took the host over took it as notified. */
     assert_true(vg_ap_metric(&a, "vigil_alerts_taken_over_unnotified_total") == 0);
     assert_true(vg_ap_metric(&b, "vigil_alerts_taken_over_unnotified_total") == 0);
-    int st = vg_tp_stop(b.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    st = vg_tp_stop(a.pid, SIGTERM, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(vg_tp_count(s.recv_out, "-firing-"), 1);
-    s.analyzer = 0;
-    assert_int_equal(vg_stack_stop(&s), 0);
-    vg_tp_stop(broker, SIGTERM, 10000);
+    gw_stop_clean(b.pid);
+    gw_stop_clean(a.pid);
+    assert_int_equal(vg_tp_count(g.s.recv_out, "-firing-"), 1);
+    gw_stack_stop(&g);
 }
 
 static pid_t slow_state_broker(const char *dir, int rtt_ms, char *bootstrap, size_t len)
