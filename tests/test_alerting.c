@@ -878,19 +878,40 @@ static int full_rx_submit(void *inst, const struct vg_notification *n)
     return 0;
 }
 
+/* An analyzer whose one receiver, "webhook", is rx. Its engine is the analyzer's to free
+ * (full_rx_analyzer_free). */
+static void full_rx_analyzer(struct analyzer *a, struct full_rx *rx)
+{
+    static const struct vg_action act = {.name = "webhook", .submit = full_rx_submit};
+    memset(a, 0, sizeof(*a));
+    a->engine = engine();
+    a->receivers[0] = (struct receiver){.name = "webhook", .act = &act, .inst = rx};
+    a->n_receivers = 1;
+}
+
+/* rx takes again and the kept notifications are due now: the tick hands them on. */
+static void full_rx_take_at_next_tick(struct analyzer *a, struct full_rx *rx)
+{
+    rx->full = 0;
+    a->owed_next_ms = 0;
+    analyzer_tick(a);
+}
+
+static void full_rx_analyzer_free(struct analyzer *a)
+{
+    analyzer_owed_flush(a);
+    vg_engine_free(a->engine);
+}
+
 /* A resolve a receiver's full queue refuses is kept and handed to it again until it takes it; a
  * firing of the same alert meanwhile waits behind it (before it, the resolve would close the new
  * episode at the receiver). */
 static void a_refused_resolve_is_kept_and_handed_on_when_the_queue_takes_it(void **state)
 {
     (void)state;
-    static const struct vg_action act = {.name = "webhook", .submit = full_rx_submit};
     struct full_rx rx = {.full = 1};
     struct analyzer a;
-    memset(&a, 0, sizeof(a));
-    a.engine = engine();
-    a.receivers[0] = (struct receiver){.name = "webhook", .act = &act, .inst = &rx};
-    a.n_receivers = 1;
+    full_rx_analyzer(&a, &rx);
     struct vg_notification r = alert("resolved", "fp-a", "web-1");
     analyzer_on_event(&a, &r);
     assert_int_equal(a.resolves_refused, 1);
@@ -910,16 +931,13 @@ static void a_refused_resolve_is_kept_and_handed_on_when_the_queue_takes_it(void
     rx.full = 1;
     analyzer_on_event(&a, &r);
     assert_int_equal(a.n_owed, 1);
-    rx.full = 0;
-    a.owed_next_ms = 0;
-    analyzer_tick(&a);
+    full_rx_take_at_next_tick(&a, &rx);
     assert_int_equal(a.n_owed, 0);
     assert_int_equal(rx.n, 3);
     assert_string_equal(rx.status[2], "resolved");
     assert_int_equal(a.resolves_refused, 2);
     assert_int_equal(a.resolves_lost, 0);
-    analyzer_owed_flush(&a);
-    vg_engine_free(a.engine);
+    full_rx_analyzer_free(&a);
 }
 
 /* A firing of a new episode that comes while its alert's resolve is still refused is kept behind
@@ -928,13 +946,9 @@ static void a_refused_resolve_is_kept_and_handed_on_when_the_queue_takes_it(void
 static void a_firing_behind_a_refused_resolve_is_kept_and_sent_after_it(void **state)
 {
     (void)state;
-    static const struct vg_action act = {.name = "webhook", .submit = full_rx_submit};
     struct full_rx rx = {.full = 1};
     struct analyzer a;
-    memset(&a, 0, sizeof(a));
-    a.engine = engine();
-    a.receivers[0] = (struct receiver){.name = "webhook", .act = &act, .inst = &rx};
-    a.n_receivers = 1;
+    full_rx_analyzer(&a, &rx);
     struct vg_notification r = alert("resolved", "fp-a", "web-1");
     analyzer_on_event(&a, &r);
     struct vg_notification f = alert("firing", "fp-a", "web-1");
@@ -944,17 +958,14 @@ static void a_firing_behind_a_refused_resolve_is_kept_and_sent_after_it(void **s
     assert_int_equal(a.n_owed, 2);
     assert_int_equal(a.owed_resolves, 1);
     assert_int_equal(rx.n, 0);
-    rx.full = 0;
-    a.owed_next_ms = 0;
-    analyzer_tick(&a);
+    full_rx_take_at_next_tick(&a, &rx);
     assert_int_equal(a.n_owed, 0);
     assert_int_equal(a.owed_resolves, 0);
     assert_int_equal(rx.n, 2);
     assert_string_equal(rx.status[0], "resolved");
     assert_string_equal(rx.status[1], "firing");
     assert_int_equal(a.resolves_lost, 0);
-    analyzer_owed_flush(&a);
-    vg_engine_free(a.engine);
+    full_rx_analyzer_free(&a);
 }
 
 /* Kept resolves of an older and a newer episode of one alert are both kept, in order (a receiver
@@ -964,13 +975,9 @@ static void a_firing_behind_a_refused_resolve_is_kept_and_sent_after_it(void **s
 static void kept_resolves_keep_each_episode_and_go_with_their_host(void **state)
 {
     (void)state;
-    static const struct vg_action act = {.name = "webhook", .submit = full_rx_submit};
     struct full_rx rx = {.full = 1};
     struct analyzer a;
-    memset(&a, 0, sizeof(a));
-    a.engine = engine();
-    a.receivers[0] = (struct receiver){.name = "webhook", .act = &act, .inst = &rx};
-    a.n_receivers = 1;
+    full_rx_analyzer(&a, &rx);
     struct vg_notification r1 = alert("resolved", "fp-a", "web-1");
     struct vg_notification r2 = alert("resolved", "fp-a", "web-1");
     r2.starts_at_ms = 90000;
@@ -983,9 +990,7 @@ static void kept_resolves_keep_each_episode_and_go_with_their_host(void **state)
     analyzer_owed_forget_host(&a, "db-1");
     assert_int_equal(a.n_owed, 2);
     assert_int_equal(a.resolves_lost, 1);
-    rx.full = 0;
-    a.owed_next_ms = 0;
-    analyzer_tick(&a);
+    full_rx_take_at_next_tick(&a, &rx);
     assert_int_equal(rx.n, 2);
     assert_string_equal(rx.status[0], "resolved");
     assert_string_equal(rx.status[1], "resolved");
@@ -995,8 +1000,7 @@ static void kept_resolves_keep_each_episode_and_go_with_their_host(void **state)
     analyzer_owed_forget_host(&a, "web-1");
     assert_int_equal(a.n_owed, 0);
     assert_int_equal(a.resolves_lost, 2);
-    analyzer_owed_flush(&a);
-    vg_engine_free(a.engine);
+    full_rx_analyzer_free(&a);
 }
 
 /* An alert taken over whose record says its firing was never notified (group_wait held it when
