@@ -63,6 +63,29 @@ static pid_t spawn_sh(const char *cmd)
     return vg_tp_spawn((char *const *)argv, NULL);
 }
 
+/* Starts the agent (spawn_sh) with the load collector only, reading proc, a tick every 200 ms
+ * and a stats line every second into log; no broker to reach, no spool, no local detector. */
+static pid_t spawn_load_agent(const char *proc, const char *log)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd,
+             "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
+             "--set local.detector=off --set flush_timeout=0s --set collectors=load "
+             "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
+             VG_AGENT_BIN, proc, log);
+    return spawn_sh(cmd);
+}
+
+/* Where needle stands on the first "tick late" line of the agent's log o; NULL when not there. */
+static const char *on_first_tick_late_line(const char *o, const char *needle)
+{
+    const char *late = strstr(o, "msg=\"tick late\"");
+    assert_non_null(late);
+    const char *eol = strchr(late, '\n');
+    const char *at = strstr(late, needle);
+    return at && !(eol && at > eol) ? at : NULL;
+}
+
 /* Only --help prints the help. A mistyped option gets the error and one line saying where the
  * help is, on stderr, exit 2: the whole help (108 and 233 lines) used to scroll the error away. */
 static void expect_usage_error(const char *bin, const char *name, const char *args,
@@ -1465,15 +1488,10 @@ static void agent_counts_collect_errors_and_logs_a_new_reason_at_once(void **sta
 {
     (void)state;
     char *dir = vg_tp_tmpdir("collect-errors");
-    char proc[300], loadavg[320], log[300], cmd[1400];
+    char proc[300], loadavg[320], log[300];
     make_proc_root(dir, proc, loadavg, log);
     assert_int_equal(vg_tp_write_atomic(loadavg, "0.50 0.40 0.30 1/100 1234\n"), 0);
-    snprintf(cmd, sizeof cmd,
-             "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
-             "--set local.detector=off --set flush_timeout=0s --set collectors=load "
-             "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
-             VG_AGENT_BIN, proc, log);
-    pid_t pid = spawn_sh(cmd);
+    pid_t pid = spawn_load_agent(proc, log);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
     assert_true(vg_tp_wait_field(log, "ticks", 3, 10000) >= 3);
     assert_int_equal(vg_tp_last_field(log, "collect_errors"), 0);
@@ -1511,12 +1529,9 @@ static void agent_tick_late_names_a_slow_send_not_a_collector(void **state)
     pid_t pid = spawn_sh(cmd);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"tick late\"", 30000), 0);
     char *o = vg_tp_read(log);
-    const char *late = strstr(o, "msg=\"tick late\"");
-    assert_non_null(late);
-    const char *eol = strchr(late, '\n');
-    const char *named = strstr(late, " slowest=send slowest_ms=");
-    const char *sent = strstr(late, " send_ms=");
-    if (!named || (eol && named > eol) || !sent || (eol && sent > eol) || atoll(sent + 9) < 400)
+    const char *named = on_first_tick_late_line(o, " slowest=send slowest_ms=");
+    const char *sent = on_first_tick_late_line(o, " send_ms=");
+    if (!named || !sent || atoll(sent + 9) < 400)
         fail_msg("tick late line does not name slowest=send with send_ms >= 400:\n%s", o);
     free(o);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
@@ -1530,7 +1545,7 @@ static void agent_counts_ticks_a_slow_collector_skips_and_names_it(void **state)
 {
     (void)state;
     char *dir = vg_tp_tmpdir("tick-late");
-    char proc[300], loadavg[320], log[300], cmd[1400];
+    char proc[300], loadavg[320], log[300];
     make_proc_root(dir, proc, loadavg, log);
     assert_int_equal(mkfifo(loadavg, 0600), 0);
     pid_t writer = fork();
@@ -1552,22 +1567,14 @@ static void agent_counts_ticks_a_slow_collector_skips_and_names_it(void **state)
             close(fd);
         }
     }
-    snprintf(cmd, sizeof cmd,
-             "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
-             "--set local.detector=off --set flush_timeout=0s --set collectors=load "
-             "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
-             VG_AGENT_BIN, proc, log);
-    pid_t pid = spawn_sh(cmd);
+    pid_t pid = spawn_load_agent(proc, log);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
     assert_true(vg_tp_wait_field(log, "ticks_skipped", 1, 15000) >= 1);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"tick late\"", 1000), 0);
     char *o = vg_tp_read(log);
-    const char *late = strstr(o, "msg=\"tick late\"");
-    assert_non_null(late);
-    const char *eol = strchr(late, '\n');
-    const char *named = strstr(late, " collector=load ");
-    const char *slowest = strstr(late, " slowest=load ");
-    if (!named || (eol && named > eol) || !slowest || (eol && slowest > eol))
+    const char *named = on_first_tick_late_line(o, " collector=load ");
+    const char *slowest = on_first_tick_late_line(o, " slowest=load ");
+    if (!named || !slowest)
         fail_msg("tick late line does not name collector=load and slowest=load:\n%s", o);
     free(o);
     /* One line for the first late tick; the rest within the minute are only counted. */
