@@ -1567,7 +1567,7 @@ static void test_held_firings_leave_bytes_for_new_notifications(void **state)
     char err[VG_ERRLEN];
     /* Without holding: firings until the bytes are full. */
     assert_int_equal(vg_action_create(&cfg, &act, &a, err, sizeof err), 0);
-    char fps[64][16];
+    char fps[64][24];
     int n = 0, rc = 0;
     while (n < 64 && rc == 0) {
         snprintf(fps[n], sizeof fps[n], "fp-big-%02d", n);
