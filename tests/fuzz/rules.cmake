@@ -19,6 +19,9 @@ vg_add_fuzzer(fuzz_rules
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_config.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_yamlmark.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_util.c
+        ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_urlfile.c
+        ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_secret.c
+        ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_log.c
     LIBS PkgConfig::YAML m)
 target_include_directories(fuzz_rules PRIVATE ${VG_RULES_DIR}
     ${CMAKE_CURRENT_LIST_DIR}/../../actions)
