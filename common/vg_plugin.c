@@ -13,7 +13,7 @@ int vg_plugin_open(const char *file, const char *env_path, const char *build_sub
                    const char *install_dir, const char *entry, void **dl, void **sym, char *err,
                    size_t errlen)
 {
-    char paths[4][PATH_MAX];
+    char paths[8][PATH_MAX];
     size_t n = 0;
     if (env_path && *env_path)
         snprintf(paths[n++], PATH_MAX, "%s", env_path);
@@ -27,7 +27,14 @@ int vg_plugin_open(const char *file, const char *env_path, const char *build_sub
     if (slash) {
         *slash = 0;
         snprintf(paths[n++], PATH_MAX, "%.3000s/../lib/vigil/%.200s", exe, file);
-        snprintf(paths[n++], PATH_MAX, "%.3000s/%.200s/%.200s", exe, build_subdir, file);
+        /* A program sits one or two folders down in the build tree (bench/x, analyzer/vigilctl/x),
+         * so the caller may name more than one place there, ':'-separated. */
+        for (const char *d = build_subdir; d && *d && n < 7;) {
+            size_t dl_len = strcspn(d, ":");
+            snprintf(paths[n++], PATH_MAX, "%.3000s/%.*s/%.200s", exe,
+                     (int)(dl_len < 200 ? dl_len : 200), d, file);
+            d += dl_len + (d[dl_len] == ':');
+        }
     }
     snprintf(paths[n++], PATH_MAX, "%.3000s/%.200s", install_dir, file);
 

@@ -7,7 +7,8 @@
 
 /* Opens `file` from the first place it exists: env_path (when non-NULL and non-empty), then next
  * to the running executable as installed (<exe dir>/../lib/vigil/file) and in the build tree
- * (<exe dir>/<build_subdir>/file), then install_dir/file. It is opened RTLD_NOW | RTLD_LOCAL |
+ * (<exe dir>/<build_subdir>/file, for each of build_subdir's ':'-separated folders), then
+ * install_dir/file. It is opened RTLD_NOW | RTLD_LOCAL |
  * RTLD_NODELETE: plugins' runtimes keep process-wide state that does not survive an unload.
  * Returns 0 with *dl the handle (the caller may dlclose it) and *sym the address of `entry`;
  * -ENOENT when no candidate opens (err: the loader's message, or where it looked), -EPROTO when

@@ -23,10 +23,10 @@ static int open_cuda(struct vg_k *k, char *err, size_t errlen)
     /* Never unloaded (vg_plugin_open): CUDA and C++ runtimes keep process-wide state that does
      * not survive an unload (and LeakSanitizer reports their pools as lost). Looked for first
      * where VIGIL_CUDA_LIB says, then in the install (bin/../lib/vigil) and the build tree
-     * (x/../kernels). */
+     * (x/../kernels, or x/../../kernels for vigilctl). */
     void *dl, *sym;
-    int prc = vg_plugin_open(CUDA_LIB, getenv("VIGIL_CUDA_LIB"), "../kernels", VG_K_INSTALL_LIBDIR,
-                             CUDA_ENTRY, &dl, &sym, err, errlen);
+    int prc = vg_plugin_open(CUDA_LIB, getenv("VIGIL_CUDA_LIB"), "../kernels:../../kernels",
+                             VG_K_INSTALL_LIBDIR, CUDA_ENTRY, &dl, &sym, err, errlen);
     if (prc < 0)
         return prc;
     const struct vg_k_ops *(*entry)(void) = (const struct vg_k_ops *(*)(void))sym;

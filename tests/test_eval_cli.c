@@ -391,6 +391,26 @@ static void smd_backend_is_checked_and_cpu_is_the_default(void **state)
     free(a);
 }
 
+/* vigilctl sits two folders down in the build tree (analyzer/vigilctl/), one further than the
+ * programs that found the CUDA backend at <exe>/../kernels: --backend cuda must still find the
+ * one built beside it rather than say it is not installed. Here it opens and then says why it
+ * cannot run (no driver) or runs on a GPU; either way it was found. */
+static void smd_backend_cuda_finds_the_build_trees_library(void **state)
+{
+    (void)state;
+#ifdef VG_TEST_CUDA_BUILT
+    char *a;
+    run("env -u VIGIL_CUDA_LIB " VIGILCTL " eval smd --backend cuda " VG_TEST_DATA
+        "/smd-slice 2>&1",
+        &a);
+    assert_null(strstr(a, "not installed"));
+    assert_true(strstr(a, "vg_mv backend: cuda (") || strstr(a, "CUDA backend unusable: "));
+    free(a);
+#else
+    printf("SKIP: smd_backend_cuda_finds_the_build_trees_library: no CUDA backend in this build\n");
+#endif
+}
+
 /* A --param out of its range (non-finite, huge, a fraction where a count goes) is a usage error
  * naming the parameter: it was cast to an integer (undefined), or trained for ever. */
 static void smd_param_out_of_range_is_refused(void **state)
@@ -491,6 +511,7 @@ int main(void)
         cmocka_unit_test(smd_ensemble_of_one_is_the_single_model),
         cmocka_unit_test(smd_a_value_beyond_float_range_scores_as_the_analyzer_bounds_it),
         cmocka_unit_test(smd_backend_is_checked_and_cpu_is_the_default),
+        cmocka_unit_test(smd_backend_cuda_finds_the_build_trees_library),
         cmocka_unit_test(smd_param_out_of_range_is_refused),
         cmocka_unit_test(bad_input_is_refused_with_a_message),
         cmocka_unit_test(nab_dir_errors_name_the_cause_and_the_layout),
