@@ -106,6 +106,12 @@ void vg_devbudget_begin(struct vg_devbudget *b, const struct vg_wire_msg *out)
     b->used = b->others_max[0] > b->others_max[1] ? b->others_max[0] : b->others_max[1];
 }
 
+void vg_devbudget_reserve(struct vg_devbudget *b, size_t bytes)
+{
+    if (b->max_bytes)
+        b->used += bytes;
+}
+
 int vg_devbudget_take(struct vg_devbudget *b, size_t bytes)
 {
     if (b->max_bytes && (b->left_out || b->used + bytes > b->max_bytes)) {

@@ -78,6 +78,11 @@ void vg_devbudget_init(struct vg_devbudget *b, size_t max_bytes);
 /* Starts a tick whose message out holds what the collectors before this one sent. */
 void vg_devbudget_begin(struct vg_devbudget *b, const struct vg_wire_msg *out);
 
+/* Counts bytes of the collector's own that it sends beside its devices (totals, loss counters)
+ * against the limit before any device is taken, so that they fit whatever the devices take.
+ * After vg_devbudget_begin; a no-op without a limit. */
+void vg_devbudget_reserve(struct vg_devbudget *b, size_t bytes);
+
 /* Returns 1 when a device whose metrics add at most bytes to the message fits (it is counted),
  * else 0 (it is left out, and so is every later one this tick). */
 int vg_devbudget_take(struct vg_devbudget *b, size_t bytes);

@@ -1660,6 +1660,81 @@ static void biolat_renames_reused_device_numbers_and_forgets_idle_ones(void **st
     rmdir(sys);
 }
 
+/* More devices with I/O than fit in the tick's message (a host with hundreds of LUNs or loop
+ * devices): bpf_biolat sent every one of them, so the agent dropped the whole message as too large
+ * every tick. It leaves out the highest device numbers, keeping the message within
+ * max_message_bytes with its own metrics counted, and says so (-EMSGSIZE, as the disk collector
+ * does). Driven by histograms the test writes into the collector's own dev_hist map for device
+ * numbers no disk has (major 4095), named by their numbers through an empty fake sysfs; the
+ * host's own disks, lower numbers, may take some of the room. */
+static void biolat_leaves_out_devices_past_the_message_limit(void **state)
+{
+    (void)state;
+    enum { FAKE = 200, FIT = 60, MAJ = 4095, MIN0 = 100 };
+    need_root();
+    char root[] = "/tmp/vigil-test-biolat-XXXXXX", proc[64], name[64];
+    assert_non_null(mkdtemp(root));
+    snprintf(proc, sizeof proc, "%s/proc", root); /* no partitions file: named MAJ:MIN */
+    assert_int_equal(mkdir(proc, 0755), 0);
+    struct vg_wire_msg empty;
+    vg_wire_msg_init(&empty);
+    size_t limit = vg_wire_msg_size_max(&empty);
+    vg_wire_msg_free(&empty);
+    const char *own[] = {"bpf.biolat.missed_ps", "bpf.biolat.untimed_ps",
+                         "bpf.biolat.dev_evicted_ps"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(own); i++)
+        limit += VG_WIRE_METRIC_SIZE_MAX(strlen(own[i]));
+    snprintf(name, sizeof name, "bpf.biolat.%u:%u.", MAJ, MIN0);
+    size_t per_dev = VG_WIRE_METRIC_SIZE_MAX(strlen(name) + strlen("p50_us")) +
+                     VG_WIRE_METRIC_SIZE_MAX(strlen(name) + strlen("p99_us")) +
+                     VG_WIRE_METRIC_SIZE_MAX(strlen(name) + strlen("count_ps"));
+    limit += FIT * per_dev + per_dev / 2;
+
+    struct vg_collector_cfg cfg = {.sys_root = root, .proc_root = proc, .max_message_bytes = limit};
+    struct live l;
+    live_open_cfg(&l, &vg_collector_bpf_biolat, &cfg);
+    struct bpf_map_info info;
+    int fd = own_map("dev_hist", &info);
+    assert_true(fd >= 0 && info.value_size == sizeof(struct vg_hist));
+    static struct vg_hist h;
+    for (int tick = 1; tick <= 3; tick++) {
+        /* Ten more requests per device each tick. */
+        memset(&h, 0, sizeof h);
+        h.slots[VG_HIST_BUCKETS / 2] = (__u64)tick * 10;
+        for (unsigned i = 0; i < FAKE; i++) {
+            __u32 dev = (__u32)MAJ << 20 | (MIN0 + i);
+            assert_int_equal(bpf_map_update_elem(fd, &dev, &h, BPF_ANY), 0);
+        }
+        vg_wire_msg_reset(&l.msg);
+        l.now += TICK;
+        l.err[0] = '\0';
+        int rc = l.c->collect(l.state, l.now, &l.msg, l.err, sizeof l.err);
+        print_message("tick %d: rc=%d %s\n", tick, rc, l.err);
+        assert_int_equal(rc, -EMSGSIZE);
+        assert_non_null(strstr(l.err, "left out to keep the message within"));
+        assert_true(vg_wire_msg_size_max(&l.msg) <= limit);
+        /* The lowest numbers are sent, none after the first left out: the same ones each tick. */
+        unsigned sent = 0;
+        double v;
+        for (unsigned i = 0; i < FAKE; i++) {
+            snprintf(name, sizeof name, "bpf.biolat.%u:%u.p99_us", MAJ, MIN0 + i);
+            if (get(&l, name, &v))
+                assert_int_equal(i, sent++);
+        }
+        print_message("tick %d: %u of %d fake devices sent\n", tick, sent, FAKE);
+        assert_true(sent > FIT / 2 && sent <= FIT);
+        if (tick > 1) {
+            snprintf(name, sizeof name, "bpf.biolat.%u:%u.count_ps", MAJ, MIN0);
+            assert_true(must_get(&l, name) == 10);
+            must_get(&l, "bpf.biolat.untimed_ps");
+            must_get(&l, "bpf.biolat.dev_evicted_ps");
+        }
+    }
+    live_close(&l);
+    rmdir(proc);
+    rmdir(root);
+}
+
 static int in_memory_v1(char *path, size_t n)
 {
     /* Hybrid hosts keep the memory controller on v1: a child of our own memory cgroup. */
@@ -2345,6 +2420,7 @@ int main(void)
         cmocka_unit_test(cpu_contention_raises_runqlat_p99),
         cmocka_unit_test(odirect_writes_give_biolat_samples),
         cmocka_unit_test(biolat_renames_reused_device_numbers_and_forgets_idle_ones),
+        cmocka_unit_test(biolat_leaves_out_devices_past_the_message_limit),
         cmocka_unit_test(oom_kill_in_a_limited_cgroup_is_counted),
         cmocka_unit_test(nonexistent_tracepoint_is_reported_missing),
         cmocka_unit_test(missing_required_tracepoint_fails_init_naming_it),

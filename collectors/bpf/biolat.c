@@ -50,6 +50,9 @@ struct biolat_state {
     __u64 *scratch; /* one per-CPU counter */
     __u64 dev_evicted;
     struct vg_bpf_loss untimed_loss, dev_loss;
+    /* Keeps the devices within the tick message's limit (keeps_within), as the disk collector
+     * does: a host with hundreds of LUNs or loop devices must not take the message past it. */
+    struct vg_devbudget budget;
 };
 
 void vg_bpf_biolat_fini(void *state)
@@ -79,6 +82,7 @@ int vg_bpf_biolat_init(void **state, const struct vg_collector_cfg *cfg, char *e
              cfg && cfg->sys_root ? cfg->sys_root : "/sys");
     snprintf(st->proc_root, sizeof st->proc_root, "%s",
              cfg && cfg->proc_root ? cfg->proc_root : "/proc");
+    vg_devbudget_init(&st->budget, cfg ? cfg->max_message_bytes : 0);
     LIBBPF_OPTS(bpf_object_open_opts, opts);
     char btf[600];
     size_t elf_size;
@@ -223,6 +227,27 @@ static int name_taken(const struct biolat_state *st, const struct biolat_dev *d)
     return 0;
 }
 
+/* The most one device's metrics add to the message (vg_devbudget), whatever their values. */
+static size_t dev_bytes(const char *name)
+{
+    static const char *const suffixes[] = {".p50_us", ".p99_us", ".count_ps"};
+    size_t n = 0;
+    for (size_t i = 0; i < VG_ARRAY_LEN(suffixes); i++)
+        n += VG_WIRE_METRIC_SIZE_MAX(strlen("bpf.biolat.") + strlen(name) + strlen(suffixes[i]));
+    return n;
+}
+
+/* What the collector sends besides its devices, counted before them (vg_devbudget_reserve). */
+static size_t own_bytes(void)
+{
+    static const char *const names[] = {"bpf.biolat.missed_ps", "bpf.biolat.untimed_ps",
+                                        "bpf.biolat.dev_evicted_ps"};
+    size_t n = 0;
+    for (size_t i = 0; i < VG_ARRAY_LEN(names); i++)
+        n += VG_WIRE_METRIC_SIZE_MAX(strlen(names[i]));
+    return n;
+}
+
 int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, char *err,
                           size_t errlen)
 {
@@ -240,6 +265,8 @@ int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, 
     st->dev_evicted = vg_bpf_lru_evicted(st->dev_evicted, created, st->cur.n, 0);
     int64_t dt = st->primed ? now_ms - st->prev_ms : 0;
     st->tick++;
+    vg_devbudget_begin(&st->budget, out);
+    vg_devbudget_reserve(&st->budget, own_bytes());
     for (size_t i = 0; i < st->cur.n && rc == 0; i++) {
         __u32 dev = (__u32)st->cur.keys[i];
         __u64 count =
@@ -256,6 +283,11 @@ int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, 
             name_dev(st, d);
         /* Two device names that sanitise alike: only the first is sent, so names stay unique. */
         if (name_taken(st, d))
+            continue;
+        /* The snapshot is in device-number order, so past the limit the highest numbers are
+         * left out, the same ones each tick. A device counts at its longest whether or not it
+         * had requests, so that an idle one does not make room that a busy tick then takes. */
+        if (!vg_devbudget_take(&st->budget, dev_bytes(d->name)))
             continue;
         d->sent_tick = st->tick;
         if (count &&
@@ -282,5 +314,8 @@ int vg_bpf_biolat_collect(void *state, int64_t now_ms, struct vg_wire_msg *out, 
         rc = vg_bpf_emit_loss(&st->dev_loss, st->dev_evicted, NAME,
                               "device histograms evicted from the full dev_hist map",
                               "bpf.biolat.dev_evicted_ps", now_ms, out, err, errlen);
+    if (st->budget.left_out)
+        rc = vg_devtab_report(rc, NAME, "device", "bpf.biolat", 0, &st->budget, 0, NULL, NULL, err,
+                              errlen);
     return rc;
 }

@@ -50,7 +50,8 @@ static const struct vg_metric_desc biolat_metrics[] = {
     {"bpf.biolat.<dev>.count_ps", "requests/s", VG_METRIC_RATE,
      "Block requests completed (a device stays listed for 300 ticks after its last one: 5 "
      "minutes at the default interval; its name is read again every 10 ticks, since device "
-     "numbers are reused)."},
+     "numbers are reused). Devices that would take the message past its size limit are left "
+     "out, the highest device numbers first (docs/wire-format.md)."},
     {"bpf.biolat.untimed_ps", "requests/s", VG_METRIC_RATE,
      "Block requests with data that completed without a recorded issue time, so they are in no "
      "device's count_ps or percentiles: more requests were in flight than the 16384 the kernel's "
@@ -186,6 +187,7 @@ const struct vg_collector vg_collector_bpf_biolat = {
     .metrics = biolat_metrics,
     .n_metrics = VG_ARRAY_LEN(biolat_metrics),
     CALLBACKS(biolat),
+    .keeps_within = 1,
 };
 
 const struct vg_collector vg_collector_bpf_tcp = {
