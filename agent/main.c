@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka.h>
 #include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sysexits.h>
 #include <stdio.h>
@@ -77,6 +78,33 @@ static void fault_shape(char *out, size_t n, const char *reason)
     out[o] = '\0';
 }
 
+/* A collector whose collect has not returned COLLECT_LONG_MS after it began (a /proc read or a
+ * statfs stuck in the kernel, an NFS server gone) holds the whole loop: no message is sent and,
+ * under systemd, the watchdog kills the agent, whose log then said nothing about which collector
+ * it was in. A thread of its own watches the one running and names it (`collector running long`)
+ * while it still runs: first at once, then at most once a minute per collector, each run counted
+ * in the stats line's collect_long. Under a watchdog the limit is a quarter of its timeout when
+ * that is less, so the line comes before the kill: the loop pets at half the timeout, so a tick
+ * starts at most that long after the last pet and the kill is at least half the timeout away.
+ * A collector slower than the interval that does return is `tick late`'s, not this. */
+#define COLLECT_LONG_MS 10000
+
+struct coll_watch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled only to stop the thread */
+    pthread_t thread;
+    int started, stop;
+    int64_t limit_ms, watchdog_ms;
+    /* The collector running (a->coll index and its table's name, NULL between collectors),
+     * since when (monotonic), and runs numbered so that each is counted once. */
+    size_t index;
+    const char *name;
+    int64_t since_ms;
+    uint64_t run, noted_run;
+    uint64_t long_runs;                /* collect_long */
+    int64_t logged_ms[MAX_COLLECTORS]; /* monotonic; 0: never logged */
+};
+
 struct agent {
     struct agent_cfg cfg;
     char host[VG_WIRE_HOST_MAX + 1];
@@ -84,6 +112,7 @@ struct agent {
     uint64_t seq;
     struct running coll[MAX_COLLECTORS];
     size_t n_coll;
+    struct coll_watch watch; /* started by run_loop only */
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     int wake_fd[2];         /* librdkafka writes to [1] when its main queue gets an event */
@@ -342,6 +371,105 @@ static int once_budget(struct agent *a, char *err, size_t errlen)
     return rc;
 }
 
+static void *watch_main(void *arg)
+{
+    struct coll_watch *w = arg;
+    /* Checks four times per limit: a run is named between the limit and 1.25 times it, with no
+     * wakeup per collector per tick. */
+    int64_t period = w->limit_ms / 4 > 0 ? w->limit_ms / 4 : 1;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        int64_t wake = vg_mono_ms() + period;
+        struct timespec ts = {.tv_sec = wake / 1000, .tv_nsec = (wake % 1000) * 1000000};
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        int64_t now = vg_mono_ms();
+        if (w->stop || !w->name || w->noted_run == w->run || now - w->since_ms < w->limit_ms)
+            continue;
+        w->noted_run = w->run;
+        uint64_t n = ++w->long_runs;
+        const char *name = w->name; /* the collector table's: it outlives the run */
+        int64_t ran = now - w->since_ms, *logged = &w->logged_ms[w->index];
+        int log = !*logged || now - *logged >= 60000;
+        if (log)
+            *logged = now;
+        pthread_mutex_unlock(&w->mu);
+        if (log)
+            vg_warn("collector running long",
+                    "collector=%s running_ms=%lld limit_ms=%lld watchdog_ms=%lld collect_long=%llu",
+                    name, (long long)ran, (long long)w->limit_ms, (long long)w->watchdog_ms,
+                    (unsigned long long)n);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* After vg_notify_init, which reads the watchdog's timeout, and with the signals the loop waits
+ * for blocked, so that the thread inherits their mask and they stay the loop's. A thread that
+ * cannot start is logged: the agent runs on without the watch. */
+static void watch_start(struct coll_watch *w)
+{
+    memset(w, 0, sizeof *w);
+    w->watchdog_ms = vg_notify_watchdog_timeout_ms();
+    w->limit_ms = COLLECT_LONG_MS;
+    if (w->watchdog_ms && w->watchdog_ms / 4 < w->limit_ms)
+        w->limit_ms = w->watchdog_ms / 4 > 0 ? w->watchdog_ms / 4 : 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = pthread_create(&w->thread, NULL, watch_main, w);
+    if (rc != 0) {
+        char eb[128];
+        vg_warn("collector watch off: a collector that hangs will not be named",
+                "reason=\"cannot start its thread: %s\"", strerror_r(rc, eb, sizeof eb));
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        return;
+    }
+    w->started = 1;
+}
+
+static void watch_stop(struct coll_watch *w)
+{
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    w->started = 0;
+}
+
+/* Collector i (name) begins at t0 (monotonic), or (name NULL) the one running has returned. */
+static void watch_mark(struct coll_watch *w, size_t i, const char *name, int64_t t0)
+{
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->index = i;
+    w->name = name;
+    w->since_ms = t0;
+    if (name)
+        w->run++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static uint64_t watch_long_runs(struct coll_watch *w)
+{
+    if (!w->started) /* never started, or stopped: no thread writes it */
+        return w->long_runs;
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->long_runs;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
 /* The collector of a tick that took longest, and how long (ms). */
 struct slowest {
     const char *name;
@@ -368,7 +496,9 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
         char cerr[VG_ERRLEN] = "", q[VG_ERRLEN + 8];
         struct running *r = &a->coll[i];
         int64_t t0 = vg_mono_ms();
+        watch_mark(&a->watch, i, r->c->name, t0);
         int rc = r->c->collect(r->state, t0, msg, cerr, sizeof(cerr));
+        watch_mark(&a->watch, i, NULL, 0);
         int64_t took = vg_mono_ms() - t0;
         if (took > slow->ms)
             *slow = (struct slowest){.name = r->c->name, .ms = took};
@@ -1007,7 +1137,7 @@ static void log_stats(struct agent *a)
             "spool_bytes=%llu "
             "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu "
             "spool_read_errors=%llu spool_failed=%llu "
-            "spool_late_reports=%llu ticks_skipped=%llu%s",
+            "spool_late_reports=%llu ticks_skipped=%llu collect_long=%llu%s",
             (unsigned long long)a->ticks, (unsigned long long)collect_errors,
             (unsigned long long)a->produced, (unsigned long long)a->delivered,
             (unsigned long long)a->delivery_failed, (unsigned long long)a->produce_failed,
@@ -1018,7 +1148,7 @@ static void log_stats(struct agent *a)
             (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
             (unsigned long long)ss.read_errors, (unsigned long long)a->spool_failed,
             (unsigned long long)ss.late_reports, (unsigned long long)a->ticks_skipped,
-            local_stats(a, lt, sizeof lt));
+            (unsigned long long)watch_long_runs(&a->watch), local_stats(a, lt, sizeof lt));
     flush_log(a);
 }
 
@@ -1392,6 +1522,7 @@ static int run_loop(struct agent *a)
     vg_info("started", "host=%s boot=%s interval_ms=%lld topic=%s collectors=%zu", a->host, a->boot,
             (long long)a->cfg.interval_ms, a->cfg.topic, a->n_coll);
     vg_notify_init();
+    watch_start(&a->watch);
     vg_notify_ready("collecting");
     while (!g_stop) {
         int64_t due = next; /* this tick's grid point */
@@ -1455,6 +1586,7 @@ static int run_loop(struct agent *a)
         }
     }
     vg_wire_msg_free(&msg);
+    watch_stop(&a->watch);
     vg_notify_stopping();
     vg_info("stopping, flushing", "queued=%d timeout_ms=%lld", rd_kafka_outq_len(a->rk),
             (long long)a->cfg.flush_timeout_ms);

@@ -92,6 +92,11 @@ int64_t vg_notify_watchdog_due(void)
     return g_interval_ms ? g_next_ms : INT64_MAX;
 }
 
+int64_t vg_notify_watchdog_timeout_ms(void)
+{
+    return g_interval_ms * 2;
+}
+
 void vg_notify_stopping(void)
 {
     vg_notify_send("STOPPING=1");

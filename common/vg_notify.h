@@ -27,6 +27,9 @@ void vg_notify_watchdog_ahead(int64_t now_mono_ms, int64_t wait_ms);
  * longer; INT64_MAX without a watchdog. */
 int64_t vg_notify_watchdog_due(void);
 
+/* systemd's watchdog timeout (WatchdogSec=, in ms) as vg_notify_init read it; 0 without one. */
+int64_t vg_notify_watchdog_timeout_ms(void);
+
 void vg_notify_stopping(void);
 
 #endif

@@ -64,16 +64,22 @@ static pid_t spawn_sh(const char *cmd)
 }
 
 /* Starts the agent (spawn_sh) with the load collector only, reading proc, a tick every 200 ms
- * and a stats line every second into log; no broker to reach, no spool, no local detector. */
-static pid_t spawn_load_agent(const char *proc, const char *log)
+ * and a stats line every second into log; no broker to reach, no spool, no local detector. env:
+ * NAME=VALUE assignments for its environment, or "". */
+static pid_t spawn_load_agent_env(const char *env, const char *proc, const char *log)
 {
-    char cmd[1400];
+    char cmd[1600];
     snprintf(cmd, sizeof cmd,
-             "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
+             "%s exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
              "--set local.detector=off --set flush_timeout=0s --set collectors=load "
              "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
-             VG_AGENT_BIN, proc, log);
+             env, VG_AGENT_BIN, proc, log);
     return spawn_sh(cmd);
+}
+
+static pid_t spawn_load_agent(const char *proc, const char *log)
+{
+    return spawn_load_agent_env("", proc, log);
 }
 
 /* Where needle stands on the first "tick late" line of the agent's log o; NULL when not there. */
@@ -1586,6 +1592,70 @@ static void agent_counts_ticks_a_slow_collector_skips_and_names_it(void **state)
     free(dir);
 }
 
+/* Answers every open of the FIFO at path at once with one load average, until killed; returns
+ * its pid. The agent reading it then ticks on and can stop. */
+static pid_t answer_fifo(const char *path)
+{
+    pid_t writer = fork();
+    assert_true(writer >= 0);
+    if (writer == 0) {
+        static const char text[] = "0.50 0.40 0.30 1/100 1234\n";
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, even one that fails */
+        signal(SIGPIPE, SIG_IGN);
+        for (;;) {
+            int fd = open(path, O_WRONLY); /* waits for the agent to open it */
+            if (fd < 0)
+                _exit(1);
+            ssize_t w = write(fd, text, sizeof text - 1);
+            (void)w;
+            close(fd);
+            /* A reader gets EOF only once no writer has the FIFO open: let it see one. */
+            vg_tp_pause_ms(20);
+        }
+    }
+    return writer;
+}
+
+/* A collector whose read never returns held the loop until systemd's watchdog killed the agent,
+ * and the log never said which collector it was in. A thread names the one running past a
+ * quarter of the watchdog's timeout (here WATCHDOG_USEC of 2 s: 500 ms) while it still runs,
+ * and the stats line counts it (collect_long). The fixture's loadavg becomes a FIFO no one
+ * writes to, so the load collector blocks in open() as on a hung file system. */
+static void agent_names_a_collector_that_does_not_return(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("collect-hung");
+    char proc[300], loadavg[320], log[300], fifo[340];
+    make_proc_root(dir, proc, loadavg, log);
+    assert_int_equal(vg_tp_write_atomic(loadavg, "0.50 0.40 0.30 1/100 1234\n"), 0);
+    pid_t pid = spawn_load_agent_env("WATCHDOG_USEC=2000000", proc, log);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
+    assert_true(vg_tp_wait_field(log, "ticks", 2, 10000) >= 2);
+    assert_int_equal(vg_tp_last_field(log, "collect_long"), 0);
+
+    snprintf(fifo, sizeof fifo, "%s/loadavg.fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(rename(fifo, loadavg), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"collector running long\"", 15000), 0);
+    char *o = vg_tp_read(log);
+    const char *line = strstr(o, "msg=\"collector running long\"");
+    const char *eol = strchr(line, '\n');
+    const char *named = strstr(line, " collector=load ");
+    const char *ran = strstr(line, " running_ms=");
+    if (!named || (eol && named > eol) || !ran || (eol && ran > eol) || atoll(ran + 12) < 500 ||
+        !strstr(line, " limit_ms=500 "))
+        fail_msg("no collector running long line naming collector=load past 500 ms:\n%s", o);
+    free(o);
+
+    pid_t writer = answer_fifo(loadavg);
+    assert_true(vg_tp_wait_field(log, "collect_long", 1, 10000) >= 1);
+    assert_int_equal(vg_tp_count(log, "msg=\"collector running long\""), 1);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    kill(writer, SIGKILL);
+    waitpid(writer, NULL, 0);
+    free(dir);
+}
+
 /* One fault whose reason carries a count that moves from tick to tick (the net and disk
  * collectors say how many interfaces they left out, or how many names clean up alike): the same
  * fault, logged at its first tick and every 60th, not as a new reason on every tick, which would
@@ -2145,6 +2215,7 @@ int main(void)
         cmocka_unit_test(agent_counts_collect_errors_and_logs_a_new_reason_at_once),
         cmocka_unit_test(agent_counts_ticks_a_slow_collector_skips_and_names_it),
         cmocka_unit_test(agent_tick_late_names_a_slow_send_not_a_collector),
+        cmocka_unit_test(agent_names_a_collector_that_does_not_return),
         cmocka_unit_test(agent_logs_a_fault_whose_count_moves_as_one_reason),
         cmocka_unit_test(check_config_refuses_or_warns_as_the_start_would),
         cmocka_unit_test(agent_warns_of_a_local_series_pattern_that_matches_nothing),
