@@ -477,8 +477,16 @@ struct slowest {
 };
 
 /* Fills msg with one tick's metrics, and slow with the collector that took longest.
- * now_ms stamps the message (wall clock); collectors get the monotonic clock, since they only
- * use differences and a wall-clock step must not distort a rate. */
+ * now_ms stamps the message (wall clock): the tick's start, taken before any collector reads, not
+ * its end. Collectors run one after another, so every value was read at or after it: most within
+ * a millisecond or so, those after a slow collector (named by `tick late`) later by its time.
+ * Stamped at the end instead, every value read before the slow one would look newer than it is
+ * by up to that time (seconds for a read stuck in the kernel), so the analyzer would take old
+ * data for fresh (vigil_event_lag_seconds, stale and gap limits, which are whole intervals and
+ * more anyway); stamped at the start, no value is newer than ts says, and ticks' ts stay on the
+ * grid, an interval apart. Sending both times would take a new wire field: wire v2
+ * (docs/wire-format.md, Compatibility). Collectors get the monotonic clock, since they only use
+ * differences and a wall-clock step must not distort a rate. */
 static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_ms,
                          struct slowest *slow)
 {

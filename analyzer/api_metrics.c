@@ -208,7 +208,8 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_processing_seconds", VG_METRIC_HISTOGRAM, NULL, NULL,
      "Time to decode, score and evaluate one message."},
     {"vigil_event_lag_seconds", VG_METRIC_HISTOGRAM, NULL, NULL,
-     "Processing time minus the message's timestamp (collection to scoring)."},
+     "Processing time minus the message's timestamp: from the start of the agent's collection "
+     "(its own time included) to scoring."},
     {"vigil_host_score", VG_METRIC_GAUGE, "host; host, model", NULL,
      "Highest series score in the host's last message."},
     {"vigil_notifications_sent_total", VG_METRIC_COUNTER, NULL, NULL,

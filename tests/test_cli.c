@@ -925,6 +925,71 @@ static void once_prints_one_valid_message(void **state)
     free(o);
 }
 
+/* A message's ts is the start of its tick's collection, not its end (collect_tick says why): no
+ * value in it is newer than ts says. --once with the load collector reading a FIFO that a child
+ * answers 100 ms after each open, noting the wall-clock time just before it writes: the message
+ * (the second collection's) is stamped before the last answer was written, which a ts taken
+ * after the collection, whose read ends after that write, could not be. */
+static void once_stamps_the_message_with_the_start_of_its_collection(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("once-ts");
+    char proc[300], loadavg[320], log[300], out[320];
+    make_proc_root(dir, proc, loadavg, log);
+    snprintf(out, sizeof out, "%s/once.out", dir);
+    assert_int_equal(mkfifo(loadavg, 0600), 0);
+    int times[2];
+    assert_int_equal(pipe(times), 0);
+    pid_t writer = fork();
+    assert_true(writer >= 0);
+    if (writer == 0) {
+        static const char text[] = "0.50 0.40 0.30 1/100 1234\n";
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        signal(SIGPIPE, SIG_IGN);
+        close(times[0]);
+        for (;;) {
+            int fd = open(loadavg, O_WRONLY); /* waits for the agent to open it */
+            if (fd < 0)
+                _exit(1);
+            vg_tp_pause_ms(100);
+            int64_t t = vg_now_ms();
+            if (write(times[1], &t, sizeof t) != (ssize_t)sizeof t)
+                _exit(1);
+            ssize_t w = write(fd, text, sizeof text - 1);
+            (void)w;
+            close(fd);
+            /* Lets the agent see EOF (no writer) before the next open; were it to read on into
+             * the next answer instead, the last answer would still come before its read ends. */
+            vg_tp_pause_ms(50);
+        }
+    }
+    close(times[1]);
+    assert_int_equal(vg_tp_sh("%s --once --set collectors=load --set proc_root=%s --set "
+                              "interval=100ms > %s 2> %s",
+                              VG_AGENT_BIN, proc, out, log),
+                     0);
+    kill(writer, SIGKILL);
+    waitpid(writer, NULL, 0);
+    int64_t t, last = 0;
+    int answers = 0;
+    while (read(times[0], &t, sizeof t) == (ssize_t)sizeof t)
+        last = t, answers++;
+    close(times[0]);
+    char *o = vg_tp_read(out);
+    const char *ts = strstr(o, "\"ts\":");
+    assert_non_null(ts);
+    long long stamped = atoll(ts + 5);
+    print_message("%d answers; ts %lld ms before the last one was written\n", answers,
+                  (long long)last - stamped);
+    /* at least init, the first collection and the second, whose message was printed */
+    assert_true(answers >= 3);
+    if (stamped >= last)
+        fail_msg("ts %lld is not before the last answer was written (%lld):\n%s", stamped,
+                 (long long)last, o);
+    free(o);
+    free(dir);
+}
+
 /* File-system space is collected by default: a plain --once holds the root file system's space
  * and inodes (a container whose root is an overlay has no local root to report: skipped). */
 static void once_sends_root_file_system_space_by_default(void **state)
@@ -2195,6 +2260,7 @@ int main(void)
         cmocka_unit_test(check_config_says_when_the_service_user_is_not_on_this_host),
         cmocka_unit_test(check_config_reads_rules_and_silences_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
+        cmocka_unit_test(once_stamps_the_message_with_the_start_of_its_collection),
         cmocka_unit_test(once_sends_root_file_system_space_by_default),
         cmocka_unit_test(agent_producer_is_the_first_client_named_after_the_host),
         cmocka_unit_test(agent_waits_for_a_kafka_file_written_after_its_start),
