@@ -416,6 +416,28 @@ static void note_checkpoint(struct analyzer *a, int rc, const char *err)
     }
 }
 
+/* One step of a checkpoint: CKPT_PRODUCE queues the changed hosts' records, CKPT_SETTLE takes
+ * the broker's answer (and may queue a next step). rc as vg_state_topic_ckpt_produce's; when it
+ * is not 1 (still waiting for the broker) the outcome is noted for /readyz. Holds a->lock for
+ * the step and the note only: the step reads the engine and host models and changes the state
+ * topic's marks, which the API's threads use under that lock (vg_state_topic.h), and
+ * note_checkpoint's fields are read by /readyz under it. The wait for the broker between steps
+ * (rc 1) is the caller's, without the lock, so that the API answers meanwhile. */
+enum ckpt_op { CKPT_PRODUCE, CKPT_SETTLE };
+
+static int ckpt_step(struct analyzer *a, enum ckpt_op step, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&a->lock);
+    int rc = step == CKPT_PRODUCE
+                 ? vg_state_topic_ckpt_produce(g_state, a->engine, a->hm.models, BROKER_WAIT_MS,
+                                               err, errlen)
+                 : vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, errlen);
+    if (rc != 1)
+        note_checkpoint(a, rc, err);
+    pthread_mutex_unlock(&a->lock);
+    return rc;
+}
+
 /* The run loop's checkpoint under way (ckpt_start, then ckpt_poll at every turn of the loop): at
  * most one. Its wait for the broker (up to BROKER_WAIT_MS, at every checkpoint of a state topic
  * outage) used to hold the loop: nothing consumed, and the 100 ms tick (group waits, repeats,
@@ -435,12 +457,7 @@ static int ckpt_start(struct analyzer *a)
     if (!g_state)
         return 1;
     char err[VG_ERRLEN];
-    pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_ckpt_produce(g_state, a->engine, a->hm.models, BROKER_WAIT_MS, err,
-                                         sizeof(err));
-    if (rc != 1)
-        note_checkpoint(a, rc, err);
-    pthread_mutex_unlock(&a->lock);
+    int rc = ckpt_step(a, CKPT_PRODUCE, err, sizeof(err));
     if (rc == 1) {
         /* No message is processed in between: the loop's thread does both. */
         take_positions(a, &g_ckpt.at);
@@ -474,11 +491,7 @@ static int ckpt_poll(struct analyzer *a)
     if (!g_ckpt.active || vg_state_topic_ckpt_poll(g_state))
         return 0;
     char err[VG_ERRLEN];
-    pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, sizeof(err));
-    if (rc != 1)
-        note_checkpoint(a, rc, err);
-    pthread_mutex_unlock(&a->lock);
+    int rc = ckpt_step(a, CKPT_SETTLE, err, sizeof(err));
     if (rc == 1)
         return 0; /* its next step is queued: a trial, or its records after the topic's check */
     return ckpt_done(a, rc, err, 1) ? 0 : -1;
@@ -496,16 +509,11 @@ static int ckpt_finish(struct analyzer *a, struct positions *at)
         return 0;
     char err[VG_ERRLEN];
     int rc = 1;
-    pthread_mutex_lock(&a->lock);
     while (rc == 1) {
-        pthread_mutex_unlock(&a->lock);
         if (vg_state_topic_ckpt_poll(g_state))
             vg_state_topic_ckpt_wait(g_state);
-        pthread_mutex_lock(&a->lock);
-        rc = vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, sizeof(err));
+        rc = ckpt_step(a, CKPT_SETTLE, err, sizeof(err));
     }
-    note_checkpoint(a, rc, err);
-    pthread_mutex_unlock(&a->lock);
     if (!ckpt_done(a, rc, err, 0))
         return 0;
     *at = g_ckpt.at;
@@ -538,17 +546,11 @@ static int checkpoint(struct analyzer *a)
     if (!g_state)
         return 1;
     char err[VG_ERRLEN];
-    pthread_mutex_lock(&a->lock);
-    int rc = vg_state_topic_ckpt_produce(g_state, a->engine, a->hm.models, BROKER_WAIT_MS, err,
-                                         sizeof(err));
+    int rc = ckpt_step(a, CKPT_PRODUCE, err, sizeof(err));
     while (rc == 1) {
-        pthread_mutex_unlock(&a->lock);
         vg_state_topic_ckpt_wait(g_state);
-        pthread_mutex_lock(&a->lock);
-        rc = vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, sizeof(err));
+        rc = ckpt_step(a, CKPT_SETTLE, err, sizeof(err));
     }
-    note_checkpoint(a, rc, err);
-    pthread_mutex_unlock(&a->lock);
     if (rc < 0)
         vg_warn("checkpoint failed: offsets not committed", "reason=\"%s\"", err);
     return rc == 0;
