@@ -255,8 +255,8 @@ static const struct vg_cfg_key keys[] = {
      "exist; unset = in memory only"},
     {"outbox.max_bytes", VG_CFG_SIZE, "64MiB", OFF(outbox_max_bytes), 65536, 17179869184.0, NULL,
      "pending bytes per receiver's outbox; beyond, alerts are refused and counted. With "
-     "kafka.state_topic set, firings held after a hand-over have as many bytes of their own "
-     "(the outbox takes twice this)"},
+     "state.topic set (the default), firings held after a hand-over have as many bytes of their "
+     "own (the outbox takes twice this; not an alertmanager receiver's, which holds none)"},
     {"user", VG_CFG_STRING, "vigil", OFF(user), NOBOUND, NULL,
      "the user the analyzer runs as (the packaged unit's User=): --check-config started as root "
      "reads the secret files (webhook.secret_file, decisions.webhook_secret_file, "

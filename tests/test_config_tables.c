@@ -1,7 +1,8 @@
 /* The daemons' own config tables: every default loads (a default outside its choices or range
  * would stop every start), and the choices that mirror a list kept elsewhere (the detector
  * registry, the log levels) agree with it, so that the table neither refuses a name the code
- * has nor accepts one it lacks. */
+ * has nor accepts one it lacks. A key a help text names exists, so that --help, the man pages
+ * and docs/configuration.md (all made from these texts) send no reader to a missing key. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
 
 #include "agent_config.h"
 #include "analyzer_config.h"
@@ -86,12 +88,107 @@ static void log_level_choices_are_the_levels_vg_log_parses(void **state)
     (void)state;
 }
 
+static const struct vg_cfg_key *key_of(const struct vg_config_table *t, const char *name,
+                                       size_t len)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strlen(t->keys[i].name) == len && strncmp(t->keys[i].name, name, len) == 0)
+            return &t->keys[i];
+    return NULL;
+}
+
+static int some_key_starts_with(const struct vg_config_table *t, const char *p, size_t len)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strncmp(t->keys[i].name, p, len) == 0)
+            return 1;
+    return 0;
+}
+
+static int is_word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+}
+
+/* The words shaped like a key (`section.name`, lower case) whose section is one of the table's
+ * own sections or maps, in every help text of the table: each must be a key, a librdkafka
+ * property under kafka, a prefix of keys when written as a pattern (`local.webhook.*`), or one
+ * of `not_keys`. Words in paths and file names (docs/rules.md, /x/silences.json) are skipped by
+ * what comes before them. Returns the number of bad words, each printed; *named counts the
+ * words that are keys, so that a scan that finds no word at all shows. */
+static int bad_key_words(const struct vg_config_table *t, const char *daemon, int *named)
+{
+    /* Words in a daemon's own sections that are no key, and why. */
+    static const char *const not_keys[] = {
+        "cgroup.controllers", /* the cgroup v2 file that marks a hierarchy's root */
+    };
+    rd_kafka_conf_t *rk = rd_kafka_conf_new();
+    int bad = 0;
+    for (size_t k = 0; k < t->n; k++) {
+        const char *h = t->keys[k].help;
+        for (const char *w = h; w && *w; w++) {
+            if (!(*w >= 'a' && *w <= 'z') ||
+                (w > h && (is_word_char(w[-1]) || w[-1] == '/' || w[-1] == '-' || w[-1] == '$' ||
+                           (w[-1] >= 'A' && w[-1] <= 'Z'))))
+                continue;
+            size_t len = 0;
+            while (is_word_char(w[len]))
+                len++;
+            char next = w[len];
+            size_t n = len;
+            while (n && w[n - 1] == '.') /* the end of a sentence */
+                n--;
+            const char *dot = memchr(w, '.', n);
+            const struct vg_cfg_key *sec = dot ? key_of(t, w, (size_t)(dot - w)) : NULL;
+            int own = sec || (dot && some_key_starts_with(t, w, (size_t)(dot - w + 1)));
+            if (!own || key_of(t, w, n)) {
+                *named += own;
+                w += len - 1;
+                continue;
+            }
+            int ok = 0;
+            if (next == '*' || next == '<') /* a pattern: `local.webhook.*`, `cpu.<n>` */
+                ok = some_key_starts_with(t, w, len);
+            else if (sec && sec->type == VG_CFG_MAP) {
+                char prop[128];
+                snprintf(prop, sizeof prop, "%.*s", (int)(n - (size_t)(dot - w) - 1), dot + 1);
+                /* Unknown names are told apart from bad values (aliases such as
+                 * bootstrap.servers included, which rd_kafka_conf_get does not know). */
+                char e[256];
+                ok = strcmp(sec->name, "kafka") != 0 ||
+                     rd_kafka_conf_set(rk, prop, "", e, sizeof e) != RD_KAFKA_CONF_UNKNOWN;
+            }
+            for (size_t i = 0; i < sizeof not_keys / sizeof not_keys[0] && !ok; i++)
+                ok = strlen(not_keys[i]) == n && strncmp(not_keys[i], w, n) == 0;
+            if (!ok) {
+                fprintf(stderr, "%s: the help of %s names '%.*s', which is no key\n", daemon,
+                        t->keys[k].name, (int)n, w);
+                bad++;
+            }
+            w += len - 1;
+        }
+    }
+    rd_kafka_conf_destroy(rk);
+    return bad;
+}
+
+static void every_key_a_help_text_names_exists(void **state)
+{
+    int named = 0;
+    int bad = bad_key_words(&agent_config_table, "vigil-agent", &named) +
+              bad_key_words(&analyzer_config_table, "vigil-analyzer", &named);
+    assert_int_equal(bad, 0);
+    assert_true(named > 30); /* the help texts name keys by the dozen */
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_default_of_both_daemons_loads),
         cmocka_unit_test(detector_choices_are_the_detector_registry),
         cmocka_unit_test(log_level_choices_are_the_levels_vg_log_parses),
+        cmocka_unit_test(every_key_a_help_text_names_exists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
