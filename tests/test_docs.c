@@ -3,13 +3,14 @@
  * Prometheus rules shipped for Vigil's own health (packaging/prometheus/vigil-alerts.yml) must
  * parse and name only metrics the analyzer exports, so a renamed counter fails here too, and be
  * as many as README says. docs/install.md's Upgrading section names what an upgrade changes on
- * the brokers' side. */
+ * the brokers' side. A `collectors` list the docs show keeps the default collectors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -298,6 +299,85 @@ static void the_upgrade_notes_say_how_to_keep_the_agents_old_client_id(void **st
         fail_msg("%s is not taken as written (%s)", snippet, why);
 }
 
+/* Whether the comma-separated list names `name`. */
+static int list_has(const char *list, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p < list + len;) {
+        size_t e = strcspn(p, ",");
+        if (e > (size_t)(list + len - p))
+            e = (size_t)(list + len - p);
+        if (e == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += e + 1;
+    }
+    return 0;
+}
+
+/* `collectors` replaces the default list, so an example list that leaves a default collector
+ * out turns it off when pasted, without a warning: docs/ebpf.md's example "to turn the eBPF
+ * collectors on" once dropped six of them. Every list of several collectors in README.md and
+ * docs/ (`collectors: a,b` or `collectors=a,b`) names each default one; a single name is a
+ * deliberately small set (docs/reliability.md's `collectors=load`). The defaults come from
+ * docs/configuration.md, which the first test holds to the agent's table. */
+static void collectors_examples_keep_the_default_collectors(void **state)
+{
+    (void)state;
+    char *conf = vg_tp_read(VG_SOURCE_DIR "/docs/configuration.md");
+    assert_non_null(conf);
+    static const char row[] = "| `collectors` | string | `";
+    char *d = strstr(conf, row);
+    assert_non_null(d);
+    d += strlen(row);
+    char defaults[512];
+    size_t dn = strcspn(d, "`");
+    assert_true(dn > 0 && dn < sizeof defaults);
+    memcpy(defaults, d, dn);
+    defaults[dn] = '\0';
+    free(conf);
+
+    char paths[64][300];
+    size_t np = 0;
+    snprintf(paths[np++], sizeof paths[0], "%s/README.md", VG_SOURCE_DIR);
+    DIR *dir = opendir(VG_SOURCE_DIR "/docs");
+    assert_non_null(dir);
+    for (struct dirent *e; (e = readdir(dir)) != NULL && np < 64;) {
+        size_t l = strlen(e->d_name);
+        if (l > 3 && strcmp(e->d_name + l - 3, ".md") == 0)
+            snprintf(paths[np++], sizeof paths[0], "%s/docs/%s", VG_SOURCE_DIR, e->d_name);
+    }
+    closedir(dir);
+    assert_true(np < 64);
+    int lists = 0, bad = 0;
+    for (size_t i = 0; i < np; i++) {
+        char *t = vg_tp_read(paths[i]);
+        assert_non_null(t);
+        for (char *p = t; (p = strstr(p, "collectors")) != NULL;) {
+            p += strlen("collectors");
+            if (*p != ':' && *p != '=')
+                continue;
+            const char *l = p + 1 + (p[1] == ' ');
+            size_t len = strspn(l, "abcdefghijklmnopqrstuvwxyz0123456789_,");
+            if (!memchr(l, ',', len))
+                continue;
+            lists++;
+            char buf[sizeof defaults];
+            memcpy(buf, defaults, sizeof buf);
+            char *save = NULL;
+            for (char *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save))
+                if (!list_has(l, len, c)) {
+                    fprintf(stderr, "%s: `collectors%c%.*s` leaves out the default %s\n", paths[i],
+                            *p, (int)len, l, c);
+                    bad++;
+                }
+        }
+        free(t);
+    }
+    printf("# %d collectors lists in the docs\n", lists);
+    assert_int_equal(bad, 0);
+    assert_true(lists >= 1); /* docs/ebpf.md's */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +385,7 @@ int main(void)
         cmocka_unit_test(analyzer_metrics_md_matches_the_table_and_the_writers),
         cmocka_unit_test(prometheus_rules_parse_and_name_exported_metrics),
         cmocka_unit_test(the_upgrade_notes_say_how_to_keep_the_agents_old_client_id),
+        cmocka_unit_test(collectors_examples_keep_the_default_collectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
