@@ -311,9 +311,11 @@ static const struct vg_cfg_key keys[] = {
     {"http.max_body", VG_CFG_SIZE, "64KiB", OFF(http_max_body), 1024, 16777216, NULL,
      "larger request bodies are refused with 413"},
     {"http.max_connections", VG_CFG_INT, "64", OFF(http_max_conns), 1, 10000, NULL,
-     "concurrent connections; one client address may hold a quarter of them (at least 1), and "
-     "a connection whose request (headers and body) has not arrived 10 s after it opened (20 s "
-     "after the previous response on a kept-alive one) is closed"},
+     "concurrent connections; an eighth of them (at least 1) are kept free for new ones: "
+     "beyond, the connection waiting longest with no request being answered is closed to make "
+     "room, so idle or slow clients cannot lock out the probes, from any address. A connection "
+     "whose request (headers and body) has not arrived 10 s after it opened (20 s after the "
+     "previous response on a kept-alive one) is closed"},
     {"http.rate", VG_CFG_DOUBLE, "200", OFF(http_rate), 0, 1e6, NULL,
      "requests per second over all clients before 429; 0 = no limit. /healthz and /readyz are "
      "exempt, so that a client spending it cannot fail the probes"},

@@ -107,6 +107,8 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
             fprintf(f, "vigil_http_requests_total{code=\"%d\"} %llu\n", code,
                     (unsigned long long)n);
     }
+    vg_api_counter(f, "vigil_http_connections_closed_for_room_total",
+                   atomic_load(&a->http_counts.conns_closed_for_room));
     vg_api_counter(f, "vigil_bad_messages_total", a->bad_messages);
     vg_api_counter(f, "vigil_duplicate_messages_total", es.duplicates);
     vg_api_counter(f, "vigil_sequence_gaps_total", es.seq_gaps);

@@ -10,6 +10,11 @@ const struct vg_api_metric vg_api_metrics[] = {
      "HTTP API responses by status code, refusals included (401 wrong or missing token, 413, "
      "429 rate limit, 400 bad request); a code appears once it has been answered. Each 401 is "
      "also logged (rate-limited)."},
+    {"vigil_http_connections_closed_for_room_total", VG_METRIC_COUNTER, NULL, NULL,
+     "HTTP API connections closed to make room for a new one: when fewer than an eighth of "
+     "http.max_connections were free, the one waiting longest with no request being answered "
+     "(sending none, or part of one, or kept alive since its last response). Each is logged "
+     "(rate-limited) as `http connection closed to make room`."},
     {"vigil_bad_messages_total", VG_METRIC_COUNTER, NULL, NULL,
      "Messages skipped as bad: rejected by the wire decoder, or librdkafka could not check or "
      "decompress them; each logged as `bad message skipped` with topic, partition, offset and "

@@ -39,7 +39,10 @@ struct vg_http {
     pthread_t reaper;
     int reaper_started, stopping;
     int64_t request_timeout_ms;
-    struct tracked_conn *conns;
+    struct tracked_conn *conns; /* newest first */
+    /* Tracked connections not shut down yet, and the slots kept free of connections waiting for
+     * a request (make_room). */
+    unsigned live, max_conns, reserve;
 };
 
 #define IDLE_TIMEOUT_S 10 /* MHD closes a connection idle this long */
@@ -48,7 +51,9 @@ struct tracked_conn {
     struct tracked_conn *prev, *next;
     int fd;
     int answering; /* its request arrived: the handler or the response is under way */
+    int cut;       /* shut down by the reaper or make_room: no longer live */
     int64_t deadline_ms;
+    int64_t waiting_since_ms; /* when it opened, or its previous response was done */
 };
 
 struct conn_ctx {
@@ -316,7 +321,8 @@ static void mark_answering(struct vg_http *h, struct MHD_Connection *c, int answ
         return;
     pthread_mutex_lock(&h->conns_lock);
     t->answering = answering;
-    t->deadline_ms = vg_mono_ms() + IDLE_TIMEOUT_S * 1000 + h->request_timeout_ms;
+    t->waiting_since_ms = vg_mono_ms();
+    t->deadline_ms = t->waiting_since_ms + IDLE_TIMEOUT_S * 1000 + h->request_timeout_ms;
     pthread_mutex_unlock(&h->conns_lock);
 }
 
@@ -412,6 +418,43 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
+/* Shuts t down (conns_lock held): MHD then sees the socket end and closes the connection as if
+ * the client had gone. */
+static void cut_conn(struct vg_http *h, struct tracked_conn *t)
+{
+    shutdown(t->fd, SHUT_RDWR);
+    t->cut = 1;
+    t->deadline_ms = INT64_MAX; /* once is enough */
+    h->live--;
+}
+
+/* A new connection, fresh, has just been tracked (conns_lock held). When fewer than h->reserve
+ * slots are left free, the connection that has waited longest for a request of its own (opened
+ * and sent none or part of one, or kept alive since its previous response) is shut down to make
+ * room. A limit per client address protects nothing on the loopback listener, where every
+ * client (Prometheus, vigilctl, a health check) shares the local users' address: one of them
+ * holding its share with idle connections locked the probes out. A probe sends its request at
+ * once, so it is answered while such connections come and go; one being answered is never
+ * closed for room. */
+static void make_room(struct vg_http *h, const struct tracked_conn *fresh)
+{
+    if (h->live + h->reserve <= h->max_conns)
+        return;
+    struct tracked_conn *oldest = NULL;
+    for (struct tracked_conn *t = h->conns; t; t = t->next)
+        if (t != fresh && !t->answering && !t->cut &&
+            (!oldest || t->waiting_since_ms <= oldest->waiting_since_ms))
+            oldest = t;
+    if (!oldest)
+        return;
+    int64_t waited = vg_mono_ms() - oldest->waiting_since_ms;
+    cut_conn(h, oldest);
+    if (h->counts)
+        atomic_fetch_add(&h->counts->conns_closed_for_room, 1);
+    vg_warn("http connection closed to make room: it had no request being answered",
+            "waited_ms=%lld max_connections=%u", (long long)waited, h->max_conns);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -423,12 +466,15 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (!ci || !(t = calloc(1, sizeof(*t))))
             return; /* untracked: MHD's idle timeout still applies */
         t->fd = ci->connect_fd;
-        t->deadline_ms = vg_mono_ms() + h->request_timeout_ms;
+        t->waiting_since_ms = vg_mono_ms();
+        t->deadline_ms = t->waiting_since_ms + h->request_timeout_ms;
         pthread_mutex_lock(&h->conns_lock);
         t->next = h->conns;
         if (h->conns)
             h->conns->prev = t;
         h->conns = t;
+        h->live++;
+        make_room(h, t);
         pthread_mutex_unlock(&h->conns_lock);
         *socket_context = t;
         return;
@@ -438,6 +484,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     /* MHD closes the socket after this notification: once t is unlinked under the lock, the
      * reaper cannot shut down a descriptor that a new connection has reused. */
     pthread_mutex_lock(&h->conns_lock);
+    if (!t->cut)
+        h->live--;
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -473,10 +521,9 @@ static void *reaper_main(void *arg)
         pthread_cond_timedwait(&h->reaper_wake, &h->conns_lock, &ts);
         int64_t now = vg_mono_ms();
         for (struct tracked_conn *t = h->conns; t; t = t->next) {
-            if (t->answering || now < t->deadline_ms)
+            if (t->answering || t->cut || now < t->deadline_ms)
                 continue;
-            shutdown(t->fd, SHUT_RDWR);
-            t->deadline_ms = INT64_MAX; /* once is enough */
+            cut_conn(h, t);
             vg_warn("http connection closed: its request did not arrive in time", "timeout_ms=%lld",
                     (long long)h->request_timeout_ms);
         }
@@ -573,11 +620,11 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
         vg_http_stop(h);
         return rc;
     }
-    /* One client address may hold a quarter of the connections: a client that opens many and
-     * dribbles cannot keep the others (probes, scrapes) out; the reaper bounds how long each
-     * of its connections may take to send a request. */
-    unsigned max_conns = cfg->max_conns ? cfg->max_conns : 64;
-    unsigned per_ip = max_conns / 4 ? max_conns / 4 : 1;
+    /* An eighth of the slots (at least one) are kept free of connections waiting for a
+     * request (make_room): room for the next one, a probe say, whatever address it comes from,
+     * and while a connection shut down for room is still closing. */
+    h->max_conns = cfg->max_conns ? cfg->max_conns : 64;
+    h->reserve = h->max_conns / 8 ? h->max_conns / 8 : 1;
     /* The logger goes first: MHD uses its own for whatever options come before it. A thread per
      * connection (at most max_conns of them): with one thread for all, /healthz waited behind
      * any handler waiting for the analyzer's lock, and a liveness probe failed. */
@@ -585,11 +632,10 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
         NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, max_conns,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-        MHD_OPTION_END);
+        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, h->max_conns,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
     atomic_store(&h->starting, 0);
     if (!h->d) {
         int e = errno;
