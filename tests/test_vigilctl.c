@@ -1748,6 +1748,51 @@ static void json_options_print_the_apis_body_as_received(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* VIGIL_TOKEN_FILE is for the requests that change state: a reading command neither opens the
+ * file (an on-call user who cannot read it, or a path that is wrong, used to get exit 1 from
+ * status, alerts, top and silence list) nor sends the token (a --api naming another service was
+ * sent it with every GET). silence add and expire still send it. */
+static void reading_commands_neither_read_nor_send_the_token(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "token-reads");
+    char body[600], token[600];
+    snprintf(body, sizeof(body), "%s/answer.json", s.dir);
+    /* One body that is each command's: "ready", "alerts", "hosts", "silences" and "id". */
+    assert_int_equal(vg_tp_write_atomic(body, "{\"ready\":true,\"alerts\":[],\"hosts\":[],"
+                                              "\"silences\":[],\"id\":\"0123abcd\"}\n"),
+                     0);
+    snprintf(token, sizeof(token), "%s/api-token", s.dir);
+    assert_int_equal(vg_tp_write_atomic(token, "reads-token-0123456789\n"), 0);
+    const char *extra[] = {"--answer-file", body, NULL};
+    vg_stack_start_receiver(&s, extra);
+    static const char *const reads[] = {"status", "alerts", "top --once", "silence list"};
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+        for (int readable = 0; readable < 2; readable++) {
+            int rc = vg_tp_sh("VIGIL_TOKEN_FILE=%s VIGIL_API=http://127.0.0.1:%d %s %s >%s 2>%s "
+                              "</dev/null",
+                              readable ? token : "/nonexistent/api-token", s.recv_port, VIGILCTL,
+                              reads[i], g_out, g_err);
+            char *e = err();
+            if (rc != 0)
+                fail_msg("vigilctl %s with VIGIL_TOKEN_FILE %s: exit %d, stderr:\n%s", reads[i],
+                         readable ? "readable" : "missing", rc, e);
+            free(e);
+        }
+    }
+    assert_int_equal(vg_tp_count(s.recv_out, "\"authorization\""), 0);
+    assert_int_equal(vg_tp_count(s.recv_out, "reads-token"), 0);
+    assert_int_equal(vg_tp_sh("VIGIL_TOKEN_FILE=%s %s silence add --api http://127.0.0.1:%d "
+                              "host=web-1 >%s 2>%s </dev/null",
+                              token, VIGILCTL, s.recv_port, g_out, g_err),
+                     0);
+    assert_int_equal(
+        ctl("silence expire --api http://127.0.0.1:%d -t %s 0123abcd", s.recv_port, token), 0);
+    assert_int_equal(vg_tp_count(s.recv_out, "\"Bearer reads-token-0123456789\""), 2);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* From the build tree, with nothing on PATH: the analyzer one folder above vigilctl is found,
  * as an install's beside it is. */
 static void config_check_finds_the_analyzer_of_the_build_tree(void **state)
@@ -1813,6 +1858,7 @@ int main(void)
         cmocka_unit_test(commands_refuse_an_answer_that_is_not_the_analyzers),
         cmocka_unit_test(status_prints_a_dash_for_quantiles_not_measured_yet),
         cmocka_unit_test(json_options_print_the_apis_body_as_received),
+        cmocka_unit_test(reading_commands_neither_read_nor_send_the_token),
         cmocka_unit_test(config_check_finds_the_analyzer_of_the_build_tree),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));

@@ -92,13 +92,22 @@ static int read_token(const char *path, char *out, size_t n, char *err, size_t e
     return 0;
 }
 
+/* Only the requests that change state carry the token (the API's mutating routes are POST and
+ * DELETE): a reading command works without access to the file (VIGIL_TOKEN_FILE exported for
+ * everyone by a profile, the file root:vigil 0640), and a --api naming another service by
+ * mistake is not sent the token with every GET. */
+static int sends_token(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
 int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char *path,
                    const char *body, long *status, char **out, char *err, size_t errlen)
 {
     char url[2048], token[1024], auth[1100];
     snprintf(url, sizeof(url), "%.*s%s", base_len(api), api->url, path);
     struct curl_slist *h = NULL;
-    if (api->token_file) {
+    if (api->token_file && sends_token(method)) {
         int rc = read_token(api->token_file, token, sizeof(token), err, errlen);
         if (rc)
             return rc;
@@ -170,7 +179,7 @@ static int request_json(const struct vg_ctl_api *api, const char *method, const 
         /* 401 is the analyzer refusing a mutating request's token, and all it says is "missing
          * or wrong bearer token": name where vigilctl takes the token from. */
         char hint[600] = "";
-        if (status == 401 && api->token_file)
+        if (status == 401 && api->token_file && sends_token(method))
             snprintf(hint, sizeof(hint),
                      " (the token read from %s is not the one in the file the analyzer's "
                      "http.token_file names)",

@@ -11,7 +11,7 @@
 
 struct vg_ctl_api {
     const char *url;        /* base URL; trailing slashes are ignored when a path is joined */
-    const char *token_file; /* NULL: no Authorization header */
+    const char *token_file; /* read and sent for POST, DELETE, ... only; NULL: never */
     long timeout_ms;
 };
 
@@ -24,10 +24,11 @@ void vg_ctl_api_init(struct vg_ctl_api *api);
  * "vigilctl CMD: --api 'URL': ..." (or VIGIL_API, where the URL came from) on stderr. */
 int vg_ctl_api_check(const char *cmd, const struct vg_ctl_api *api);
 
-/* Performs METHOD url+path with an optional JSON body. On an answer (any status) returns 0 with
- * *status and *out (malloc'd, NUL-terminated; caller frees; may be NULL when out is NULL). On no
- * answer (connection refused, timeout, unreadable token file) returns -EIO with err saying
- * what and where. */
+/* Performs METHOD url+path with an optional JSON body; a method other than GET and HEAD (those
+ * of the mutating routes) carries api->token_file's token, which only such a request reads. On
+ * an answer (any status) returns 0 with *status and *out (malloc'd, NUL-terminated; caller
+ * frees; may be NULL when out is NULL). On no answer (connection refused, timeout, unreadable
+ * token file) returns -EIO with err saying what and where. */
 int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char *path,
                    const char *body, long *status, char **out, char *err, size_t errlen);
 

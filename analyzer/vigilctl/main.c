@@ -80,7 +80,8 @@ static void usage(FILE *f)
                "  VIGIL_API           the analyzer's API base URL (http:// or https://; anything\n"
                "                      else is a usage error, exit 2); --api overrides it\n"
                "  VIGIL_TOKEN_FILE    the bearer token file for the requests that change state\n"
-               "                      (silence add and expire); --token-file overrides it\n");
+               "                      (silence add and expire; no other command reads it);\n"
+               "                      --token-file overrides it\n");
 }
 
 void vg_ctl_usage(FILE *f, const char *name)
