@@ -1793,6 +1793,52 @@ static void reading_commands_neither_read_nor_send_the_token(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* The token file is read as the analyzer reads http.token_file: a token of 2000 bytes (a signed
+ * token often is that long) is sent whole, where vigilctl used to cut it at 1023 bytes without a
+ * word and then blame the file for the analyzer's 401; a file the analyzer would refuse is
+ * refused here too, naming it, and nothing is sent. */
+static void a_token_file_is_read_as_the_analyzer_reads_it(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "token-long");
+    char body[600], token[600], want[2100], text[5100];
+    snprintf(body, sizeof(body), "%s/answer.json", s.dir);
+    assert_int_equal(vg_tp_write_atomic(body, "{\"id\":\"0123abcd\"}\n"), 0);
+    const char *extra[] = {"--answer-file", body, NULL};
+    vg_stack_start_receiver(&s, extra);
+    snprintf(token, sizeof(token), "%s/api-token", s.dir);
+    memset(text, 'A', 2000);
+    snprintf(text + 2000, sizeof(text) - 2000, "\n");
+    assert_int_equal(vg_tp_write_atomic(token, text), 0);
+    vg_tp_sh("chmod 600 %s", token);
+    assert_int_equal(
+        ctl("silence add --api http://127.0.0.1:%d -t %s host=web-1", s.recv_port, token), 0);
+    snprintf(want, sizeof(want), "\"Bearer %.2000s\"", text);
+    assert_int_equal(vg_tp_count(s.recv_out, want), 1);
+    /* Over VG_SECRET_MAX (4096 bytes), and two lines: refused before any request. */
+    memset(text, 'B', 5000);
+    snprintf(text + 5000, sizeof(text) - 5000, "\n");
+    assert_int_equal(vg_tp_write_atomic(token, text), 0);
+    assert_int_equal(
+        ctl("silence add --api http://127.0.0.1:%d -t %s host=web-1", s.recv_port, token), 1);
+    char *e = err();
+    if (!strstr(e, "vigilctl silence add: --token-file: ") ||
+        !strstr(e, "api-token is 5001 bytes; a secret file holds "
+                   "one line of at most 4096"))
+        fail_msg("an oversized token file: %s", e);
+    free(e);
+    assert_int_equal(vg_tp_write_atomic(token, "first-line-0123456789\nsecond-line\n"), 0);
+    assert_int_equal(
+        ctl("silence expire --api http://127.0.0.1:%d -t %s 0123abcd", s.recv_port, token), 1);
+    e = err();
+    if (!strstr(e, "api-token must hold a single line"))
+        fail_msg("a token file of two lines: %s", e);
+    free(e);
+    assert_int_equal(vg_tp_count(s.recv_out, "\"authorization\""), 1);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* From the build tree, with nothing on PATH: the analyzer one folder above vigilctl is found,
  * as an install's beside it is. */
 static void config_check_finds_the_analyzer_of_the_build_tree(void **state)
@@ -1859,6 +1905,7 @@ int main(void)
         cmocka_unit_test(status_prints_a_dash_for_quantiles_not_measured_yet),
         cmocka_unit_test(json_options_print_the_apis_body_as_received),
         cmocka_unit_test(reading_commands_neither_read_nor_send_the_token),
+        cmocka_unit_test(a_token_file_is_read_as_the_analyzer_reads_it),
         cmocka_unit_test(config_check_finds_the_analyzer_of_the_build_tree),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "vg_secret.h"
 #include "vg_util.h"
 
 void vg_ctl_api_init(struct vg_ctl_api *api)
@@ -70,26 +72,21 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *ud)
     return sz * nm;
 }
 
-/* The token file holds one line; surrounding whitespace is not part of the token. */
-static int read_token(const char *path, char *out, size_t n, char *err, size_t errlen)
+/* The token file is read as the analyzer reads http.token_file (vg_secret_read): the same
+ * whitespace rules, one line, up to VG_SECRET_MAX bytes, so that every token the analyzer takes is
+ * sent whole (a fixed buffer of 1 KiB cut longer ones short without a word, and the analyzer's
+ * 401 then blamed the file). A file other users may read, or its group write, is warned about.
+ * Which group may read it is the analyzer's business, not this client's: root:vigil 0640 read by
+ * a member of vigil is the packages' setup, so no group is judged here. */
+static int read_token(const struct vg_ctl_api *api, char **out, size_t *len, char *err,
+                      size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return vg_err(err, errlen, -EIO, "token file %s: %s", path, strerror(errno));
-    size_t len = fread(out, 1, n - 1, f);
-    fclose(f);
-    out[len] = '\0';
-    char *s = out;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
-    memmove(out, s, strlen(s) + 1);
-    len = strlen(out);
-    while (len && (out[len - 1] == ' ' || out[len - 1] == '\t' || out[len - 1] == '\n' ||
-                   out[len - 1] == '\r'))
-        out[--len] = '\0';
-    if (!len)
-        return vg_err(err, errlen, -EIO, "token file %s is empty", path);
-    return 0;
+    const char *env = getenv("VIGIL_TOKEN_FILE");
+    const char *what = env && api->token_file == env ? "VIGIL_TOKEN_FILE" : "--token-file";
+    struct stat st;
+    if (stat(api->token_file, &st) == 0)
+        vg_secret_set_group(st.st_gid);
+    return vg_secret_read(api->token_file, what, VG_SECRET_TRIM_SPACE, out, len, err, errlen);
 }
 
 /* Only the requests that change state carry the token (the API's mutating routes are POST and
@@ -104,15 +101,21 @@ static int sends_token(const char *method)
 int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char *path,
                    const char *body, long *status, char **out, char *err, size_t errlen)
 {
-    char url[2048], token[1024], auth[1100];
+    char url[2048];
     snprintf(url, sizeof(url), "%.*s%s", base_len(api), api->url, path);
     struct curl_slist *h = NULL;
     if (api->token_file && sends_token(method)) {
-        int rc = read_token(api->token_file, token, sizeof(token), err, errlen);
+        char *token = NULL, *auth = NULL;
+        size_t len = 0;
+        int rc = read_token(api, &token, &len, err, errlen);
         if (rc)
             return rc;
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, auth);
+        int alen = asprintf(&auth, "Authorization: Bearer %s", token);
+        vg_secret_free(token, len);
+        if (alen < 0)
+            return vg_err(err, errlen, -ENOMEM, "token file %s: out of memory", api->token_file);
+        h = curl_slist_append(h, auth); /* a copy */
+        vg_secret_free(auth, (size_t)alen);
     }
     if (body)
         h = curl_slist_append(h, "Content-Type: application/json");

@@ -27,8 +27,9 @@ int vg_ctl_api_check(const char *cmd, const struct vg_ctl_api *api);
 /* Performs METHOD url+path with an optional JSON body; a method other than GET and HEAD (those
  * of the mutating routes) carries api->token_file's token, which only such a request reads. On
  * an answer (any status) returns 0 with *status and *out (malloc'd, NUL-terminated; caller
- * frees; may be NULL when out is NULL). On no answer (connection refused, timeout, unreadable
- * token file) returns -EIO with err saying what and where. */
+ * frees; may be NULL when out is NULL). On no answer (connection refused, timeout: -EIO) or a
+ * token file that cannot be read or is refused (as the analyzer's http.token_file would be:
+ * vg_secret_read) returns a negative errno with err saying what and where. */
 int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char *path,
                    const char *body, long *status, char **out, char *err, size_t errlen);
 

@@ -10,6 +10,7 @@
 
 #include "ctl_http.h"
 #include "vg_config.h"
+#include "vg_log.h"
 #include "vg_util.h"
 #include "vigilctl.h"
 
@@ -123,6 +124,7 @@ int vg_ctl_silence(int argc, char **argv)
     };
     struct vg_ctl_api api;
     vg_ctl_api_init(&api);
+    vg_log_init("vigilctl", VG_LOG_WARN, 0); /* a token file's mode warning (ctl_http.c) */
     const char *duration = NULL, *until = NULL, *start = NULL, *comment = NULL;
     /* $USER, else the name of this user id: a shell started without a login (cron, a
      * container) has no $USER, and created_by "" says nothing of who silenced. */
