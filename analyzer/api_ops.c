@@ -122,6 +122,9 @@ void vg_api_ops_status(void *ud, const struct vg_http_request *req, struct vg_ht
     char not_ready[768];
     int ready = vg_api_ready(a, not_ready, sizeof(not_ready));
     json_object_set_new(o, "ready", json_boolean(ready));
+    /* /readyz's reason, for `vigilctl status`: "not ready" alone sent operators to the consumer
+     * group while checkpoints failed or a restore ran (partitions_assigned is 0 meanwhile). */
+    json_object_set_new(o, "not_ready", ready ? json_null() : json_string(not_ready));
     json_object_set_new(o, "partitions_assigned", json_integer(a->assigned));
     json_object_set_new(backend, "kafka", json_string(a->embedded ? "embedded" : "external"));
     json_object_set_new(backend, "bootstrap_servers",

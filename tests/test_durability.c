@@ -640,6 +640,9 @@ static void api_answers_while_a_slow_broker_holds_the_state_restore(void **state
     free(body);
     assert_int_equal(api_get(&a, "/api/v1/status", &body), 200);
     assert_non_null(strstr(body, "\"ready\":false"));
+    /* With /readyz's reason, for vigilctl status (partitions_assigned is 0 meanwhile). */
+    assert_non_null(strstr(body, "\"not_ready\":\"restoring the state of the hosts of 4 assigned "
+                                 "partitions from vigil.state since "));
     free(body);
     assert_int_equal(api_get(&a, "/readyz", &body), 503);
     assert_non_null(strstr(body, restoring));

@@ -884,6 +884,7 @@ static void status_top_alerts_report_on_a_live_analyzer(void **state)
     j = ctl_json("status --json --api http://127.0.0.1:%d", s.http_port);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "alerts"), "firing")),
                      1);
+    assert_true(json_is_null(json_object_get(j, "not_ready"))); /* there, null when ready */
     json_decref(j);
 
     /* vigilctl alerts lists what GET /api/v1/alerts gives. */
@@ -1721,6 +1722,39 @@ static void status_prints_a_dash_for_quantiles_not_measured_yet(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* Not ready, status gives the analyzer's reason, as /readyz does: "NOT READY (4 partitions)" sent
+ * the operator to the consumer group while checkpoints failed, and a restore showed 0 partitions.
+ * Its help lists every reason. */
+static void status_says_why_the_analyzer_is_not_ready(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "status-why");
+    char body[600];
+    snprintf(body, sizeof(body), "%s/status.json", s.dir);
+    assert_int_equal(vg_tp_write_atomic(
+                         body, "{\"version\":\"0.2.0\",\"uptime_s\":1.0,\"ready\":false,"
+                               "\"not_ready\":\"checkpoints failing since 2026-11-26T11:40:02Z (3 "
+                               "in a row): state checkpoint: not acknowledged in time\","
+                               "\"partitions_assigned\":4}\n"),
+                     0);
+    const char *extra[] = {"--answer-file", body, NULL};
+    vg_stack_start_receiver(&s, extra);
+    assert_int_equal(ctl("status --api http://127.0.0.1:%d", s.recv_port), 1);
+    char *o = out();
+    if (!strstr(o, ", up 1s, NOT READY: checkpoints failing since 2026-11-26T11:40:02Z (3 in a "
+                   "row): state checkpoint: not acknowledged in time\n"))
+        fail_msg("status of an analyzer not ready:\n%s", o);
+    free(o);
+    assert_int_equal(vg_stack_stop(&s), 0);
+    assert_int_equal(ctl("status --help"), 0);
+    o = out();
+    assert_non_null(strstr(o, "no partitions\nassigned yet; restoring the state"));
+    assert_non_null(strstr(o, "the state producer failed for good"));
+    assert_non_null(strstr(o, "state checkpoints failing"));
+    free(o);
+}
+
 /* --json prints the API's body as it came, after the check that it is the analyzer's: numbers
  * keep their form (0.552, not 0.55200000000000005 from a parse and dump), keys their order. */
 static void json_options_print_the_apis_body_as_received(void **state)
@@ -1903,6 +1937,7 @@ int main(void)
         cmocka_unit_test(rules_check_reports_receiver_and_model_mistakes_beside_structural_ones),
         cmocka_unit_test(commands_refuse_an_answer_that_is_not_the_analyzers),
         cmocka_unit_test(status_prints_a_dash_for_quantiles_not_measured_yet),
+        cmocka_unit_test(status_says_why_the_analyzer_is_not_ready),
         cmocka_unit_test(json_options_print_the_apis_body_as_received),
         cmocka_unit_test(reading_commands_neither_read_nor_send_the_token),
         cmocka_unit_test(a_token_file_is_read_as_the_analyzer_reads_it),

@@ -25,8 +25,12 @@ static void help(FILE *f)
             "      --json            print the API's JSON as it is\n"
             "  -h, --help            this help\n"
             "\n"
-            "Exit status: 0 ready, 1 not ready (no partitions assigned) or not reachable,\n"
-            "2 usage error.\n",
+            "Not ready is said with the analyzer's reason, as /readyz gives it: no partitions\n"
+            "assigned yet; restoring the state of the hosts of its partitions from the state\n"
+            "topic; the state producer failed for good; or state checkpoints failing (from\n"
+            "the second in a row, e.g. while Kafka is down).\n"
+            "\n"
+            "Exit status: 0 ready, 1 not ready or not reachable, 2 usage error.\n",
             VG_CTL_API_DEFAULT);
 }
 
@@ -54,9 +58,16 @@ static void print_status(const struct vg_ctl_api *api, json_t *o)
            *al = json_object_get(o, "alerts"), *lag = json_object_get(o, "lag_s"),
            *pr = json_object_get(o, "processing_s"), *hi = json_object_get(o, "history");
     int ready = json_is_true(json_object_get(o, "ready"));
-    printf("analyzer   %s: vigil-analyzer %s, up %s, %s (%lld partitions)\n", api->url,
-           gets(o, "version"), vg_ctl_fmt_age(a1, sizeof(a1), getd(o, "uptime_s")),
-           ready ? "ready" : "NOT READY", geti(o, "partitions_assigned"));
+    /* The reason rather than the partition count, which is 0 while a restore runs and said
+     * nothing of checkpoints failing; an analyzer older than "not_ready" has none. */
+    const char *why = json_string_value(json_object_get(o, "not_ready"));
+    printf("analyzer   %s: vigil-analyzer %s, up %s, ", api->url, gets(o, "version"),
+           vg_ctl_fmt_age(a1, sizeof(a1), getd(o, "uptime_s")));
+    if (!ready && why)
+        printf("NOT READY: %s\n", why);
+    else
+        printf("%s (%lld partitions)\n", ready ? "ready" : "NOT READY",
+               geti(o, "partitions_assigned"));
     printf("backend    kafka %s %s, topic %s, group %s; detector %s\n", gets(b, "kafka"),
            gets(b, "bootstrap_servers"), gets(b, "topic"), gets(b, "group_id"),
            gets(b, "detector"));
