@@ -1755,6 +1755,54 @@ static void status_says_why_the_analyzer_is_not_ready(void **state)
     free(o);
 }
 
+/* From the analyzer, the dashed threshold line is alert.threshold of -c (and -s): -c used to be
+ * ignored there, a missing file accepted and the default 0.999 drawn whatever it said. */
+static void report_from_the_api_draws_the_threshold_of_its_config(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "report-thr");
+    char body[600], thr[600], html[600];
+    snprintf(body, sizeof(body), "%s/history.json", s.dir);
+    assert_int_equal(vg_tp_write_atomic(body, "{\"host\":\"web-1\",\"series\":{\"cpu.user_pct\":"
+                                              "{\"t\":[1700000000000,1700000010000],"
+                                              "\"value\":[10,12],\"score\":[0.1,0.2]}},"
+                                              "\"alerts\":[]}\n"),
+                     0);
+    snprintf(thr, sizeof(thr), "%s/thr.yaml", s.dir);
+    assert_int_equal(vg_tp_write_atomic(thr, "alert:\n  threshold: 0.5\n"), 0);
+    snprintf(html, sizeof(html), "%s/web-1.html", s.dir);
+    const char *extra[] = {"--answer-file", body, NULL};
+    vg_stack_start_receiver(&s, extra);
+    /* The line's y: 175 - 40 * threshold (the score's band is 135..175). */
+    static const struct {
+        const char *opts, *y;
+    } cases[] = {
+        {"", "y1=\"135.0\""},                              /* the default, 0.999 */
+        {"-c %s", "y1=\"155.0\""},                         /* thr.yaml's 0.5 */
+        {"-c %s -s alert.threshold=0.75", "y1=\"145.0\""}, /* -s over -c */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char opts[700];
+        snprintf(opts, sizeof(opts), cases[i].opts, thr);
+        assert_int_equal(
+            ctl("report --api http://127.0.0.1:%d %s -o %s web-1", s.recv_port, opts, html), 0);
+        char *h = vg_tp_read(html), *line = h ? strstr(h, "<line class=\"thr\"") : NULL;
+        if (!line || !strstr(line, cases[i].y) || strstr(line, cases[i].y) > strchr(line, '>'))
+            fail_msg("report %s: no threshold line at %s in:\n%s", opts, cases[i].y,
+                     line ? line : "(none)");
+        free(h);
+    }
+    assert_int_equal(ctl("report --api http://127.0.0.1:%d -c %s/missing.yaml -o %s web-1",
+                         s.recv_port, s.dir, html),
+                     2);
+    char *e = err();
+    if (!strstr(e, "vigilctl report: config error: ") || !strstr(e, "missing.yaml"))
+        fail_msg("report -c MISSING: %s", e);
+    free(e);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* --json prints the API's body as it came, after the check that it is the analyzer's: numbers
  * keep their form (0.552, not 0.55200000000000005 from a parse and dump), keys their order. */
 static void json_options_print_the_apis_body_as_received(void **state)
@@ -1938,6 +1986,7 @@ int main(void)
         cmocka_unit_test(commands_refuse_an_answer_that_is_not_the_analyzers),
         cmocka_unit_test(status_prints_a_dash_for_quantiles_not_measured_yet),
         cmocka_unit_test(status_says_why_the_analyzer_is_not_ready),
+        cmocka_unit_test(report_from_the_api_draws_the_threshold_of_its_config),
         cmocka_unit_test(json_options_print_the_apis_body_as_received),
         cmocka_unit_test(reading_commands_neither_read_nor_send_the_token),
         cmocka_unit_test(a_token_file_is_read_as_the_analyzer_reads_it),

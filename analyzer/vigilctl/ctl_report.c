@@ -47,7 +47,7 @@ static void help(FILE *f)
         "come first, after a table of the alerts.\n"
         "\n"
         "From a running analyzer (its history: history.window, default 1h):\n"
-        "  vigilctl report [--api URL] HOST\n"
+        "  vigilctl report [--api URL] [-c CONFIG] [-s KEY=VALUE] HOST\n"
         "From a recorded stream or CSV (what 'vigilctl replay' reads), scored here with the\n"
         "analyzer's config:\n"
         "  vigilctl report --input FILE [-c CONFIG] [-s KEY=VALUE] [HOST]\n"
@@ -56,9 +56,11 @@ static void help(FILE *f)
         "  -a, --api URL         the analyzer's API (default $VIGIL_API, else %s)\n"
         "  -i, --input FILE      read FILE instead of asking the analyzer; HOST may be left\n"
         "                        out when FILE holds one host (a CSV's is --host, default csv)\n"
-        "  -c, --config PATH     with --input: the analyzer's config (default: built-in\n"
-        "                        defaults, not " VG_CTL_ANALYZER_CONFIG "; said on stderr)\n"
-        "  -s, --set KEY=VALUE   with --input: override a config key\n"
+        "  -c, --config PATH     the analyzer's config: with --input, what scores FILE;\n"
+        "                        else, where the threshold line's alert.threshold is read\n"
+        "                        (default: built-in defaults, not " VG_CTL_ANALYZER_CONFIG ";\n"
+        "                        with --input, said on stderr)\n"
+        "  -s, --set KEY=VALUE   override a config key (-c's, or the defaults)\n"
         "      --host NAME       with --input: host name of a CSV's rows\n"
         "  -o, --output PATH     where to write (default vigil-report-HOST-TIME.html; '-' is\n"
         "                        stdout)\n"
@@ -738,10 +740,12 @@ int vg_ctl_report(int argc, char **argv)
                                  &config_bad, err, sizeof(err));
         snprintf(source, sizeof(source), "%s, scored by vigilctl", input);
     } else {
-        /* The threshold line is the analyzer's; without a config here, its default. A bad
-         * --set is refused before the request, not drawn as the default. */
+        /* The threshold line is alert.threshold of -c and -s (the API does not give the
+         * analyzer's), else the default. A config that cannot be read or a bad --set is refused
+         * before the request, not drawn as the default: -c used to be ignored here, a missing
+         * file accepted and its threshold not drawn. */
         struct analyzer_cfg cfg;
-        if (vg_ctl_load_config(&cfg, NULL, sets, n_sets, err, sizeof(err)) == 0)
+        if (vg_ctl_load_config(&cfg, config, sets, n_sets, err, sizeof(err)) == 0)
             threshold = cfg.alert_threshold;
         else
             config_bad = 1;
