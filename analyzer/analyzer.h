@@ -75,6 +75,7 @@ struct analyzer {
     uint64_t resolves_refused, resolves_lost;
     struct vg_histo processing_s; /* decode + score + alert, per message */
     struct vg_histo lag_s;        /* wall clock at processing minus the message's timestamp */
+    uint64_t lag_negative;        /* messages stamped later than that: observed as 0 lag */
     /* Operations (api_ops.c): recent history for `vigilctl report`, and where the stream comes
      * from for `vigilctl status`. */
     struct vg_history *history;

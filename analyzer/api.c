@@ -190,6 +190,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
                    vg_api_metric_help("vigil_processing_seconds"), f);
     vg_histo_write(&a->lag_s, "vigil_event_lag_seconds",
                    vg_api_metric_help("vigil_event_lag_seconds"), f);
+    vg_api_counter(f, "vigil_event_lag_negative_total", a->lag_negative);
     vg_api_metric_head(f, "vigil_host_score");
     vg_engine_each_host(a->engine, host_score_line, f);
     analyzer_models_metrics(a, f); /* {host,model} lines and the models' counters */

@@ -214,7 +214,13 @@ const struct vg_api_metric vg_api_metrics[] = {
      "Time to decode, score and evaluate one message."},
     {"vigil_event_lag_seconds", VG_METRIC_HISTOGRAM, NULL, NULL,
      "Processing time minus the message's timestamp: from the start of the agent's collection "
-     "(its own time included) to scoring."},
+     "(its own time included) to scoring; 0 for a message stamped later than its processing "
+     "(vigil_event_lag_negative_total), so that _sum never falls."},
+    {"vigil_event_lag_negative_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Messages stamped later than the analyzer's wall clock when processed: their host's clock "
+     "is ahead (by any amount; beyond 5 s also vigil_host_clock_ahead_total), or the analyzer's "
+     "behind. Their lag is observed as 0 in vigil_event_lag_seconds, whose quantiles then read "
+     "low."},
     {"vigil_host_score", VG_METRIC_GAUGE, "host; host, model", NULL,
      "Highest series score in the host's last message."},
     {"vigil_notifications_sent_total", VG_METRIC_COUNTER, NULL, NULL,

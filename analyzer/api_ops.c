@@ -281,6 +281,16 @@ void vg_api_ops_history(void *ud, const struct vg_http_request *req, struct vg_h
     reply_json(resp, 200, o);
 }
 
+void vg_api_observe_lag(struct analyzer *a, int64_t now_ms, int64_t ts_ms)
+{
+    int64_t lag_ms = now_ms - ts_ms;
+    if (lag_ms < 0) {
+        a->lag_negative++;
+        lag_ms = 0;
+    }
+    vg_histo_observe(&a->lag_s, (double)lag_ms / 1000.0);
+}
+
 int vg_api_ops_init(struct analyzer *a, char *err, size_t errlen)
 {
     if (a->cfg.history_max_bytes <= 0)

@@ -270,7 +270,7 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     vg_histo_observe(&a->processing_s,
                      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-    vg_histo_observe(&a->lag_s, (double)(vg_now_ms() - a->msg.ts_ms) / 1000.0);
+    vg_api_observe_lag(a, vg_now_ms(), a->msg.ts_ms); /* api_ops.c */
 }
 
 /* Messages consumed when the last commit was sent, and when the last one acknowledged (commit_cb)

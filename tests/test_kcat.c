@@ -136,6 +136,48 @@ static void analyzer_scores_kcat_messages_and_skips_malformed_one(void **state)
     free(log);
 }
 
+/* A message stamped later than the analyzer's clock (its host's clock ahead, here by 4 s, within
+ * the 5 s vigil_host_clock_ahead_total allows, and by 60 s) has a negative lag: observed as such,
+ * vigil_event_lag_seconds_sum fell (Prometheus takes that for a counter reset) and nothing said
+ * why. Now it counts as 0 lag and in vigil_event_lag_negative_total. */
+static void a_message_stamped_ahead_counts_as_no_lag_and_is_counted(void **state)
+{
+    if (!have_kcat())
+        fail_msg("kcat is not installed (scripts/setup.sh installs it)");
+    struct vg_stack s;
+    vg_stack_init(&s, "kcat-lag-ahead");
+    vg_stack_start_receiver(&s, NULL);
+    const char *asets[] = {"kafka.auto.offset.reset=earliest", NULL};
+    vg_stack_start_analyzer(&s, asets);
+    /* Consuming already, so that those 4 s ahead are scored within those 4 s. */
+    struct vg_ap a = {.port = s.http_port};
+    vg_ap_wait_metric(&a, "vigil_partitions_assigned", 4, 30000);
+    char input[700];
+    snprintf(input, sizeof(input), "%s/kcat.in", s.dir);
+    FILE *f = fopen(input, "w");
+    assert_non_null(f);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    for (int i = 0; i < 20; i++)
+        fprintf(f,
+                "skew-%d|{\"v\":1,\"host\":\"skew-%d\",\"boot\":\"b-1\",\"seq\":%d,\"ts\":%lld,"
+                "\"interval_ms\":1000,\"metrics\":{\"cpu.user_pct\":10}}\n",
+                i % 2, i % 2, i / 2, now_ms + (i % 2 ? 60000 : 4000) + i);
+    fclose(f);
+    assert_int_equal(vg_tp_sh("kcat -P -b %s -t vigil.metrics -K '|' -l %s", s.bootstrap, input),
+                     0);
+    vg_ap_wait_metric(&a, "vigil_event_lag_seconds_count", 20, 30000);
+    double sum = vg_ap_metric(&a, "vigil_event_lag_seconds_sum");
+    double negative = vg_ap_metric(&a, "vigil_event_lag_negative_total");
+    print_message("vigil_event_lag_seconds_sum=%g vigil_event_lag_negative_total=%g\n", sum,
+                  negative);
+    /* Those 60 s ahead surely, those 4 s ahead unless their processing took longer. */
+    assert_true(sum >= 0);
+    assert_true(negative >= 10 && negative <= 20);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* A flood of bad messages: the analyzer logs up to its own budget per stats_interval and counts
  * the rest in bad_suppressed, so the lines logged and bad_suppressed add up to bad_messages (no
  * second, generic limit may hold lines back uncounted). */
@@ -239,6 +281,7 @@ int main(void)
         cmocka_unit_test(kcat_consumes_agent_message_keyed_by_host),
         cmocka_unit_test(analyzer_scores_kcat_messages_and_skips_malformed_one),
         cmocka_unit_test(bad_message_lines_and_bad_suppressed_add_up_to_bad_messages),
+        cmocka_unit_test(a_message_stamped_ahead_counts_as_no_lag_and_is_counted),
         cmocka_unit_test(alert_reaches_webhook_alertmanager_and_slack_through_outbox),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
