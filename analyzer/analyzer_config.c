@@ -315,7 +315,9 @@ static const struct vg_cfg_key keys[] = {
      "beyond, the connection waiting longest with no request being answered is closed to make "
      "room, so idle or slow clients cannot lock out the probes, from any address. A connection "
      "whose request (headers and body) has not arrived 10 s after it opened (20 s after the "
-     "previous response on a kept-alive one) is closed"},
+     "previous response on a kept-alive one) is closed. Each takes a thread and a file "
+     "descriptor: beyond about 1000, the process needs a descriptor limit above the usual "
+     "1024 (the packaged unit sets LimitNOFILE=16384)"},
     {"http.rate", VG_CFG_DOUBLE, "200", OFF(http_rate), 0, 1e6, NULL,
      "requests per second over all clients before 429; 0 = no limit. /healthz and /readyz are "
      "exempt, so that a client spending it cannot fail the probes"},

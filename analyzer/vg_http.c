@@ -627,15 +627,20 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
     h->reserve = h->max_conns / 8 ? h->max_conns / 8 : 1;
     /* The logger goes first: MHD uses its own for whatever options come before it. A thread per
      * connection (at most max_conns of them): with one thread for all, /healthz waited behind
-     * any handler waiting for the analyzer's lock, and a liveness probe failed. */
+     * any handler waiting for the analyzer's lock, and a liveness probe failed. MHD_USE_AUTO
+     * makes those threads poll() (select() where there is no poll): with select(), MHD closed at
+     * once every connection whose descriptor was FD_SETSIZE (1024) or more, so a process holding
+     * that many refused every API connection, probes included, and http.max_connections above
+     * about 970 could not be reached. */
     atomic_store(&h->starting, 1);
-    h->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, h->max_conns,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
+    h->d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                             MHD_USE_AUTO | MHD_USE_ERROR_LOG,
+                         0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+                         h->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                         on_connection, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
     atomic_store(&h->starting, 0);
     if (!h->d) {
         int e = errno;
@@ -648,7 +653,12 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
         return vg_err(err, errlen, -EAGAIN, "http.listen %s: cannot start a thread", cfg->listen);
     }
     h->reaper_started = 1;
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_FLAGS);
+    if (info && !(info->flags & MHD_USE_POLL))
+        vg_warn("http server polls with select(): a connection whose descriptor is 1024 or more "
+                "is refused (this libmicrohttpd was built without poll)",
+                "max_connections=%u", h->max_conns);
+    info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : (int)ntohs(sa.sin_port);
     *out = h;
     return 0;

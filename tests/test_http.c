@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -586,6 +587,34 @@ static void one_client_cannot_take_every_connection(void **state)
     assert_true(atomic_load(&counts.conns_closed_for_room) >= 5);
 }
 
+/* A process holding 1024 descriptors or more: with select(), libmicrohttpd closed at once every
+ * connection whose descriptor was not below FD_SETSIZE (1024), the probes' too, so neither a
+ * busy analyzer nor http.max_connections above about 970 got an answer. */
+static void a_connection_past_descriptor_1024_is_answered(void **state)
+{
+    (void)state;
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 1200)
+        skip(); /* the hard limit leaves no room to hold 1100 descriptors here */
+    struct rlimit raised = {rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 4096 ? 4096 : rl.rlim_max,
+                            rl.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &raised), 0);
+    struct vg_http *h = start_limited(2000, 0, 0);
+    /* The server's listening socket is below 1024; the descriptors this process holds make its
+     * connections' sockets 1100 and above. */
+    int held[1100], n = 0;
+    while (n < 1100 && (held[n] = open("/dev/null", O_RDONLY)) >= 0)
+        n++;
+    assert_int_equal(n, 1100);
+    int status = probe_from("127.0.0.1", vg_http_port(h), "/healthz", 5000, NULL, 0);
+    for (int i = 0; i < n; i++)
+        close(held[i]);
+    vg_http_stop(h);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    assert_int_equal(status, 200);
+}
+
 /* Sends `start`, then `more` every 50 ms, until the server closes the connection (1) or 5 s
  * pass (0). */
 static int dribble_until_closed(int fd, const char *start, const char *more)
@@ -700,6 +729,7 @@ int main(void)
         cmocka_unit_test(every_response_is_counted_by_its_code),
         cmocka_unit_test(a_content_length_too_big_to_parse_is_counted),
         cmocka_unit_test(one_client_cannot_take_every_connection),
+        cmocka_unit_test(a_connection_past_descriptor_1024_is_answered),
         cmocka_unit_test(a_request_still_arriving_after_the_deadline_is_cut),
         cmocka_unit_test(probes_are_not_rate_limited),
         cmocka_unit_test(a_probe_is_answered_while_another_handler_waits),

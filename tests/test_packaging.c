@@ -331,6 +331,27 @@ static void analyzer_unit_cannot_write_the_agents_btf_cache(void **state)
     }
 }
 
+/* A descriptor per API connection, up to http.max_connections' 10000: systemd's default soft
+ * limit (1024) refused connections past it, whatever the key said. */
+static void analyzer_unit_allows_a_descriptor_per_api_connection(void **state)
+{
+    (void)state;
+    const char *unit = VG_SOURCE_DIR "/packaging/systemd/vigil-analyzer.service";
+    char *u = vg_tp_read(unit);
+    assert_non_null(u);
+    const char *l = strstr(u, "\nLimitNOFILE=");
+    long limit = l ? atol(l + 13) : 0;
+    free(u);
+    if (limit < 10000 + 1024)
+        fail_msg("%s: LimitNOFILE=%ld leaves no descriptor for each of 10000 connections", unit,
+                 limit);
+    /* The key's help says what the unit sets. */
+    assert_int_equal(vg_tp_sh("%s/analyzer/vigil-analyzer --help | grep -q "
+                              "'the packaged unit sets LimitNOFILE=%ld)'",
+                              VG_BIN_DIR, limit),
+                     0);
+}
+
 /* /var/lib/vigil is vigil's, so whatever runs as vigil (the agent after its privilege drop, an
  * analyzer) can put a symbolic link where btf goes; the postinst's root install -d -o vigil of
  * /var/lib/vigil/btf followed it and gave the target (/etc/systemd/system, say) to vigil. No
@@ -426,6 +447,7 @@ int main(void)
         cmocka_unit_test(packages_have_copyright_changelog_and_no_build_rpath),
         cmocka_unit_test(units_keep_the_state_directory_closed_to_other_users),
         cmocka_unit_test(analyzer_unit_cannot_write_the_agents_btf_cache),
+        cmocka_unit_test(analyzer_unit_allows_a_descriptor_per_api_connection),
         cmocka_unit_test(postinst_never_gives_vigil_what_a_link_in_its_directory_points_to),
         cmocka_unit_test(setup_installs_what_the_deb_generator_needs),
         cmocka_unit_test(packages_depend_on_the_libcurl_the_code_needs),
