@@ -1099,6 +1099,11 @@ static int consumer_conf(const struct analyzer_cfg *c, const char *bootstrap, rd
         {"enable.auto.commit", "false"},
         {"auto.offset.reset", "latest"},
         {"enable.partition.eof", "false"},
+        /* librdkafka's default is false: a batch damaged after the broker checked it (a disk,
+         * a copy) would be read, and a flipped digit could decode as a valid value. A CRC-32C
+         * per fetched batch costs little; a failure is a bad message, skipped like one that
+         * does not decode. */
+        {"check.crcs", "true"},
         {NULL, NULL},
     };
     return vg_kafka_conf_new(out, defaults, &c->kafka, err, errlen);
