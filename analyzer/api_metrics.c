@@ -5,7 +5,9 @@
 #define NOT_IN_TABLE "(not in the metrics table: analyzer/api_metrics.c)"
 
 const struct vg_api_metric vg_api_metrics[] = {
-    {"vigil_messages_consumed_total", VG_METRIC_COUNTER, NULL, NULL, "Kafka messages consumed."},
+    {"vigil_messages_consumed_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Kafka messages consumed, each once: the bad ones skipped included, librdkafka's repeated "
+     "reports of a batch it cannot read not."},
     {"vigil_http_requests_total", VG_METRIC_COUNTER, "code", NULL,
      "HTTP API responses by status code, refusals included (401 wrong or missing token, 413, "
      "429 rate limit, 400 bad request); a code appears once it has been answered. Each 401 is "
@@ -16,9 +18,9 @@ const struct vg_api_metric vg_api_metrics[] = {
      "(sending none, or part of one, or kept alive since its last response). Each is logged "
      "(rate-limited) as `http connection closed to make room`."},
     {"vigil_bad_messages_total", VG_METRIC_COUNTER, NULL, NULL,
-     "Messages skipped as bad: rejected by the wire decoder, or librdkafka could not check or "
-     "decompress them; each logged as `bad message skipped` with topic, partition, offset and "
-     "key."},
+     "Messages skipped as bad: rejected by the wire decoder, or in a batch librdkafka could not "
+     "check or decompress (each of its records once); each logged as `bad message skipped` with "
+     "topic, partition and offset (and key, or the batch's offset)."},
     {"vigil_duplicate_messages_total", VG_METRIC_COUNTER, NULL, NULL,
      "Redelivered messages skipped."},
     {"vigil_sequence_gaps_total", VG_METRIC_COUNTER, NULL, NULL,

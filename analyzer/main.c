@@ -205,8 +205,11 @@ static const char *bad_key(char *buf, const rd_kafka_message_t *m)
     return buf;
 }
 
-/* Called with a->lock held. */
-static void note_bad_message(struct analyzer *a, const rd_kafka_message_t *m, const char *reason)
+/* The record at offset of m's partition skipped as bad: m itself, one that does not decode, or,
+ * when m is librdkafka's error about a batch it could not read (starting at m->offset), one
+ * record of that batch, which has no key or size to tell. Called with a->lock held. */
+static void note_bad_message(struct analyzer *a, const rd_kafka_message_t *m, int64_t offset,
+                             const char *reason)
 {
     char q[VG_ERRLEN + 8], key[BAD_KEY_MAX + 4], qk[2 * sizeof(key) + 3];
     a->bad_messages++;
@@ -214,14 +217,136 @@ static void note_bad_message(struct analyzer *a, const rd_kafka_message_t *m, co
         a->bad_logged++;
         /* Past vg_log's generic limit too: bad_suppressed counts exactly the ones not logged
          * here. */
-        vg_log_unlimited(VG_LOG_WARN, "bad message skipped",
-                         "topic=%s partition=%d offset=%lld key=%s bytes=%zu reason=%s",
-                         rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
-                         vg_log_quote(qk, sizeof(qk), bad_key(key, m)), m->len,
-                         vg_log_quote(q, sizeof(q), reason));
+        if (m->err)
+            vg_log_unlimited(VG_LOG_WARN, "bad message skipped",
+                             "topic=%s partition=%d offset=%lld batch_offset=%lld reason=%s",
+                             rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)offset,
+                             (long long)m->offset, vg_log_quote(q, sizeof(q), reason));
+        else
+            vg_log_unlimited(VG_LOG_WARN, "bad message skipped",
+                             "topic=%s partition=%d offset=%lld key=%s bytes=%zu reason=%s",
+                             rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)offset,
+                             vg_log_quote(qk, sizeof(qk), bad_key(key, m)), m->len,
+                             vg_log_quote(q, sizeof(q), reason));
     } else {
         a->bad_suppressed++;
     }
+}
+
+/* Where the consumer goes on in a partition after a batch librdkafka could not read (one that
+ * does not decompress, or fails its CRC): librdkafka reports it as an error at the batch's first
+ * offset and fetches it again every fetch.error.backoff.ms without ever moving past it, so the
+ * analyzer seeks past it itself, one record per report: a report at o < next is the same batch
+ * again, found to hold next as well (the broker serves the batch holding the offset asked for),
+ * so the record at max(o, next) is skipped and next moves one past it. Each record is skipped
+ * (and counted) once, and no record after the batch is skipped. next is also where the partition
+ * is committed up to while librdkafka's position is behind it (no record read since the seek).
+ * Kept per partition of the current assignment, on the run loop's thread only (rebalance_cb runs
+ * in its poll); an entry goes once a record at or past next arrives, or with the assignment. */
+struct bad_cursor {
+    int32_t partition;
+    int64_t next;
+};
+static struct bad_cursor *g_bad_cursors;
+static size_t g_n_bad_cursors;
+
+static struct bad_cursor *bad_cursor_find(int32_t partition)
+{
+    for (size_t i = 0; i < g_n_bad_cursors; i++)
+        if (g_bad_cursors[i].partition == partition)
+            return &g_bad_cursors[i];
+    return NULL;
+}
+
+/* The assignment changed: each partition is read from its committed offset again. */
+static void forget_bad_cursors(void)
+{
+    free(g_bad_cursors);
+    g_bad_cursors = NULL;
+    g_n_bad_cursors = 0;
+}
+
+/* m, a record read: its partition is past any bad batch before it. */
+static void bad_cursor_passed(const rd_kafka_message_t *m)
+{
+    struct bad_cursor *c = g_n_bad_cursors ? bad_cursor_find(m->partition) : NULL;
+    if (c && m->offset >= c->next)
+        *c = g_bad_cursors[--g_n_bad_cursors];
+}
+
+/* Positions of the topic's partitions (l, from rd_kafka_position) moved up to their cursors: a
+ * partition whose last step was a seek past a bad record has no position (librdkafka resets it at
+ * a seek) until its next record is read, and would otherwise never be committed past a bad batch
+ * at its end. */
+static void bad_cursors_apply(const struct analyzer *a, rd_kafka_topic_partition_list_t *l)
+{
+    for (int i = 0; g_n_bad_cursors && l && i < l->cnt; i++) {
+        struct bad_cursor *c = bad_cursor_find(l->elems[i].partition);
+        if (c && l->elems[i].offset < c->next && strcmp(l->elems[i].topic, a->cfg.topic) == 0)
+            l->elems[i].offset = c->next;
+    }
+}
+
+/* Waits this long for librdkafka to take a seek: its own thread's work, no broker's. */
+#define SEEK_WAIT_MS 5000
+
+/* m, librdkafka's error about a batch it could not read (vg_kafka_message_is_bad): seeks past
+ * one more of its records (struct bad_cursor) and returns that record's offset, for
+ * note_bad_record; *err says whether the seek was taken. Called without a->lock: the seek waits
+ * for librdkafka. */
+static int64_t seek_past_bad_record(struct analyzer *a, const rd_kafka_message_t *m,
+                                    rd_kafka_resp_err_t *err)
+{
+    struct bad_cursor *c = bad_cursor_find(m->partition);
+    if (!c) {
+        struct bad_cursor *grown =
+            realloc(g_bad_cursors, (g_n_bad_cursors + 1) * sizeof(*g_bad_cursors));
+        if (grown) {
+            g_bad_cursors = grown;
+            c = &g_bad_cursors[g_n_bad_cursors++];
+            c->partition = m->partition;
+            c->next = m->offset;
+        }
+    }
+    int64_t at = c && c->next > m->offset ? c->next : m->offset;
+    rd_kafka_topic_partition_list_t *l = c ? rd_kafka_topic_partition_list_new(1) : NULL;
+    *err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+    if (l) {
+        rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+            at + 1;
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(a->rk, l, SEEK_WAIT_MS);
+        *err = e ? rd_kafka_error_code(e) : l->elems[0].err;
+        if (e)
+            rd_kafka_error_destroy(e);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    if (!*err)
+        c->next = at + 1;
+    return at;
+}
+
+/* Counts and logs the record at of m's bad batch that seek_past_bad_record skipped (err 0): a
+ * record of the partition, consumed once and bad once like one that does not decode; the
+ * reports of its batch are not records. A seek refused (the partition being revoked, say, or no
+ * memory) skipped nothing: a consume error, and the next report tries again. Called with
+ * a->lock held. */
+static void note_bad_record(struct analyzer *a, const rd_kafka_message_t *m, int64_t at,
+                            rd_kafka_resp_err_t err)
+{
+    char why[VG_ERRLEN], q[520], qw[2 * VG_ERRLEN + 3];
+    snprintf(why, sizeof(why), "librdkafka: %s (%s)", rd_kafka_message_errstr(m),
+             rd_kafka_err2name(m->err));
+    if (!err) {
+        a->consumed++;
+        note_bad_message(a, m, at, why);
+        return;
+    }
+    a->consume_errors++;
+    vg_warn("bad message not skipped: seek failed",
+            "errors=%llu topic=%s partition=%d offset=%lld code=%s reason=%s",
+            (unsigned long long)a->consume_errors,
+            vg_log_quote(q, sizeof(q), rd_kafka_topic_name(m->rkt)), (int)m->partition,
+            (long long)at, rd_kafka_err2name(err), vg_log_quote(qw, sizeof(qw), why));
 }
 
 /* The partition count under which m's key, its host's name, maps to m's partition by
@@ -251,7 +376,7 @@ static void handle_message(struct analyzer *a, const rd_kafka_message_t *m)
     int rc = vg_wire_decode(m->payload, m->len, (size_t)a->cfg.max_message_bytes, &a->msg, err,
                             sizeof(err));
     if (rc < 0) {
-        note_bad_message(a, m, err);
+        note_bad_message(a, m, m->offset, err);
         return;
     }
     /* Host models before the rules read their scores (not a redelivery after a rebalance or a
@@ -294,6 +419,8 @@ static void take_positions(struct analyzer *a, struct positions *p)
     } else if (!p->l->cnt || rd_kafka_position(a->rk, p->l)) {
         rd_kafka_topic_partition_list_destroy(p->l);
         p->l = NULL;
+    } else {
+        bad_cursors_apply(a, p->l);
     }
 }
 
@@ -325,8 +452,10 @@ static void commit_positions(rd_kafka_t *rk, int async, const struct positions *
     if (rd_kafka_assignment(rk, &l) || !l) {
         e = rd_kafka_commit(rk, NULL, async);
     } else {
-        if (l->cnt && !rd_kafka_position(rk, l))
+        if (l->cnt && !rd_kafka_position(rk, l)) {
+            bad_cursors_apply(a, l);
             e = rd_kafka_commit(rk, l, async);
+        }
         rd_kafka_topic_partition_list_destroy(l);
     }
     if (!async && (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET))
@@ -363,6 +492,8 @@ static int commit_positions_by(struct analyzer *a, rd_kafka_t *rk, int64_t by,
     } else if (!l->cnt || rd_kafka_position(rk, l)) {
         rd_kafka_topic_partition_list_destroy(l);
         return 0;
+    } else {
+        bad_cursors_apply(a, l);
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     /* No opaque: one left with a commit that timed out was freed with the consumer's destroy and
@@ -934,6 +1065,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         restore_state(a, ids, n_new);
         free(ids);
         forget_offset_resets(); /* read from the committed offsets again */
+        forget_bad_cursors();
         rd_kafka_assign(rk, parts);
         vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
         int32_t *owned;
@@ -989,6 +1121,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     free(ids);
     rd_kafka_assign(rk, NULL);
     forget_offset_resets(); /* nothing is read until the next assignment */
+    forget_bad_cursors();
     pthread_mutex_lock(&a->lock);
     a->assigned = 0;
     if (a->decisions) /* its hosts are no longer this analyzer's to measure */
@@ -1102,7 +1235,7 @@ static int consumer_conf(const struct analyzer_cfg *c, const char *bootstrap, rd
         /* librdkafka's default is false: a batch damaged after the broker checked it (a disk,
          * a copy) would be read, and a flipped digit could decode as a valid value. A CRC-32C
          * per fetched batch costs little; a failure is a bad message, skipped like one that
-         * does not decode. */
+         * does not decompress (seek_past_bad_record). */
         {"check.crcs", "true"},
         {NULL, NULL},
     };
@@ -1670,17 +1803,17 @@ static void run_loop(struct analyzer *a)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(a->rk, 100);
         note_offset_resets(a);
         if (m) {
+            rd_kafka_resp_err_t seek_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+            int bad = vg_kafka_message_is_bad(m);
+            int64_t bad_at = bad ? seek_past_bad_record(a, m, &seek_err) : -1;
             pthread_mutex_lock(&a->lock);
-            if (!m->err || vg_kafka_message_is_bad(m))
+            if (!m->err || bad)
                 note_read_after_reset(a, m);
-            if (vg_kafka_message_is_bad(m)) {
-                /* One that librdkafka could not check or decompress: a bad message at its
-                 * offset, not a consumer error to be seen once per 100 without where it was. */
-                char why[VG_ERRLEN];
-                snprintf(why, sizeof(why), "librdkafka: %s (%s)", rd_kafka_message_errstr(m),
-                         rd_kafka_err2name(m->err));
-                a->consumed++;
-                note_bad_message(a, m, why);
+            if (bad) {
+                /* A batch that librdkafka could not check or decompress: bad messages at their
+                 * offsets, not a consumer error to be seen without where it was. */
+                note_bad_record(a, m, bad_at, seek_err);
+                dirty |= !seek_err; /* the commit goes past it */
             } else if (m->err) {
                 /* The generic rate limit, not one line per 100: it says how many it held back
                  * (repeats_suppressed, "log lines suppressed"). */
@@ -1689,6 +1822,7 @@ static void run_loop(struct analyzer *a)
                 vg_warn("consume error", "errors=%llu %s", (unsigned long long)a->consume_errors,
                         vg_kafka_consume_error_kv(m, kv, sizeof(kv)));
             } else {
+                bad_cursor_passed(m);
                 handle_message(a, m);
                 dirty = 1;
             }

@@ -502,7 +502,7 @@ const char *vg_kafka_commit_error_kv(rd_kafka_resp_err_t err,
 
 int vg_kafka_message_is_bad(const rd_kafka_message_t *m)
 {
-    if (!m->rkt || m->partition < 0)
+    if (!m->rkt || m->partition < 0 || m->offset < 0)
         return 0;
     return m->err == RD_KAFKA_RESP_ERR__BAD_MSG || m->err == RD_KAFKA_RESP_ERR__BAD_COMPRESSION ||
            m->err == RD_KAFKA_RESP_ERR_INVALID_MSG;

@@ -106,10 +106,11 @@ int vg_kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int all_topics,
  * (len > 0 bytes): CRC-32 of the key modulo n. */
 int32_t vg_kafka_key_partition(const void *key, size_t len, int32_t n);
 
-/* 1 when a consumed message's error is about that message's own bytes at its topic, partition and
- * offset (librdkafka could not check or decompress it: _BAD_MSG, _BAD_COMPRESSION, or a broker's
- * CORRUPT_MESSAGE), which the consumer skips past like any message that does not decode; 0 for
- * an error of the consumer or the cluster (a broker down, a topic missing), or no error. */
+/* 1 when a consumed message's error is about the records at its topic, partition and offset (a
+ * batch starting there that librdkafka could not check or decompress: _BAD_MSG,
+ * _BAD_COMPRESSION, or a broker's CORRUPT_MESSAGE), which the consumer skips past like records
+ * that do not decode; 0 for an error of the consumer or the cluster (a broker down, a topic
+ * missing), one that names no offset, or no error. */
 int vg_kafka_message_is_bad(const rd_kafka_message_t *m);
 
 /* The key=value tail of a consumer error's log line, written into buf (n bytes) and returned:

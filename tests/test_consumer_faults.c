@@ -1,6 +1,6 @@
-/* The analyzer's Kafka consumer under faults of the partitions it reads, and its stop during a
- * broker outage, through real processes: vigil-test-mockbroker (with its control FIFO) and
- * vigil-analyzer. */
+/* The analyzer's Kafka consumer under faults of the partitions it reads (offset resets, a batch
+ * that does not decompress), and its stop during a broker outage, through real processes:
+ * vigil-test-mockbroker (with its control FIFO), kcat and vigil-analyzer. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "vg_analyzerproc.h"
+#include "vg_kafka.h"
 #include "vg_testproc.h"
 
 /* Ticks [from, to) of host into dir, produced with kcat; seq is t + 1, all of one boot. */
@@ -104,6 +105,99 @@ static void an_offset_reset_is_logged_and_its_skipped_records_counted(void **sta
     /* The engine saw the same records missing from the host's sequence, once a later record of
      * its boot arrived; it would not have for a host that sends no more, or a new boot. */
     assert_true(gaps == skipped);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
+/* Ticks [from, to) of host, as send_ticks, produced in one lz4 batch (kcat waits 200 ms to fill
+ * it) by a kcat whose librdkafka writes that batch with a damaged block (tests/lz4_damage_shim.c):
+ * the broker keeps it as it is, and a consumer cannot decompress it. */
+static void send_damaged_batch(const char *dir, const char *bootstrap, const char *host, int from,
+                               int to)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/damaged-%s-%d.txt", dir, host, from);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int t = from; t < to; t++)
+        fprintf(f,
+                "%s|{\"v\":1,\"host\":\"%s\",\"boot\":\"b1\",\"seq\":%d,\"ts\":%lld,"
+                "\"interval_ms\":1000,\"metrics\":{\"cpu.user_pct\":%d}}\n",
+                host, host, t + 1, 1700000000000LL + t * 1000LL, 10 + t % 3);
+    fclose(f);
+    assert_int_equal(vg_tp_sh("LD_PRELOAD=%s kcat -P -b %s -t vigil.metrics -K '|' -z lz4 "
+                              "-X linger.ms=200 -l %s",
+                              VG_LZ4_DAMAGE_SHIM, bootstrap, path),
+                     0);
+}
+
+/* Waits (30 s at most) until the group's committed offsets of vigil.metrics add up to want;
+ * fails the test with the last sum otherwise. */
+static void wait_committed(const char *bootstrap, int64_t want)
+{
+    int64_t got = -1, end = vg_tp_mono_ms() + 30000;
+    while ((got = vg_ap_committed_total(bootstrap, 4)) != want && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(200);
+    if (got != want)
+        fail_msg("committed offsets add up to %lld, expected %lld", (long long)got,
+                 (long long)want);
+}
+
+/* A batch librdkafka cannot decompress (_BAD_COMPRESSION): librdkafka reports it at its first
+ * offset and fetches it again every fetch.error.backoff.ms, never moving past it. The analyzer
+ * used to only count and log each report: the partition stalled for good (its later records
+ * never read, its hosts silent, across restarts, as nothing was committed past it), and
+ * bad_messages and consumed grew by two a second. Now it seeks past the batch one record at a
+ * time: each of its records is counted bad (and consumed) once and logged with its offset, the
+ * commit moves past it even with nothing after it yet, and the records after it are read. */
+static void a_batch_that_does_not_decompress_is_skipped_once_and_committed_past(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("bad-batch");
+    char bootstrap[256];
+    pid_t broker = vg_ap_start_broker(dir, bootstrap, sizeof(bootstrap));
+    /* With the state topic, as packaged: commits follow its checkpoints. */
+    const char *sets[] = {"state.checkpoint_interval=500ms", NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, dir, "bad-batch", bootstrap, sets);
+    vg_ap_wait_metric(&a, "vigil_partitions_assigned", 4, 30000);
+    const char *host = "bad-batch-1";
+    int part = (int)vg_kafka_key_partition(host, strlen(host), 4);
+
+    send_ticks(dir, bootstrap, host, 0, 5); /* offsets 0-4 */
+    vg_ap_wait_seq(&a, host, 5);
+    send_damaged_batch(dir, bootstrap, host, 5, 8); /* offsets 5-7, the topic's end */
+    /* Committed past the batch though no record follows it. */
+    wait_committed(bootstrap, 8);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_bad_messages_total"), 3);
+
+    send_ticks(dir, bootstrap, host, 8, 12); /* offsets 8-11 */
+    vg_ap_wait_seq(&a, host, 12);
+    wait_committed(bootstrap, 12);
+    /* Fetched from past the batch since: it is not reported, nor counted, again. */
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_bad_messages_total"), 3);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_messages_consumed_total"), 12);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_consume_errors_total"), 0);
+    /* One line per record of the batch, with its offset and the batch's; a librdkafka error has
+     * no key or size to tell. */
+    for (int o = 5; o < 8; o++) {
+        char needle[256];
+        snprintf(needle, sizeof needle,
+                 "msg=\"bad message skipped\" topic=vigil.metrics partition=%d offset=%d "
+                 "batch_offset=5 reason=\"librdkafka: Decompression (codec 0x3) of message at 5 ",
+                 part, o);
+        vg_ap_expect_log(&a, needle);
+    }
+    assert_int_equal(vg_tp_count(a.log, "msg=\"bad message skipped\""), 3);
+    char *log = vg_tp_read(a.log);
+    for (char *l = strstr(log, "msg=\"bad message skipped\""); l;
+         l = strstr(l + 1, "msg=\"bad message skipped\"")) {
+        char *eol = strchr(l, '\n');
+        char *bytes = strstr(l, " bytes=");
+        assert_true(!bytes || (eol && bytes > eol));
+    }
+    free(log);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
     vg_tp_stop(broker, SIGTERM, 5000);
     free(dir);
@@ -304,6 +398,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_offset_reset_is_logged_and_its_skipped_records_counted),
+        cmocka_unit_test(a_batch_that_does_not_decompress_is_skipped_once_and_committed_past),
         cmocka_unit_test(a_stop_with_the_broker_up_commits_what_was_processed),
         cmocka_unit_test(
             a_stop_during_an_outage_with_a_state_topic_ends_in_time_and_says_what_it_left),

@@ -58,6 +58,10 @@ static void a_message_librdkafka_could_not_read_is_a_bad_message(void **state)
     m.partition = 3;
     m.rkt = NULL;
     assert_int_equal(vg_kafka_message_is_bad(&m), 0);
+    /* Nor without an offset: there is no record to skip past. */
+    m.rkt = rkt;
+    m.offset = RD_KAFKA_OFFSET_INVALID;
+    assert_int_equal(vg_kafka_message_is_bad(&m), 0);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
 }
