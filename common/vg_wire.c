@@ -7,10 +7,14 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Bounds the analyzer's work per message independently of max_bytes, which operators may raise. */
 #define WIRE_METRICS_MAX 100000
@@ -33,7 +37,8 @@ struct wire_store {
     size_t arena_cap;
     /* The fast decoder's duplicate check: metric indices + 1 by name hash, 0 = empty. */
     uint32_t *dup;
-    size_t dup_cap; /* power of two */
+    size_t dup_cap;                     /* power of two */
+    struct vg_wire_dup_stats dup_stats; /* of the last decode */
 };
 
 enum wire_field { F_V, F_HOST, F_BOOT, F_SEQ, F_TS, F_INTERVAL, F_LABELS, F_METRICS, F_COUNT };
@@ -1012,19 +1017,96 @@ static bool fp_int(struct fp *f, long long *out)
         }                                                                                          \
     } while (0)
 
-static uint32_t fp_hash(const char *s, size_t len)
+/* The duplicate table's hash is SipHash-1-3 under a key drawn once per process. Names come from
+ * whoever may produce to the topic: with an unkeyed hash (FNV-1a, before), names that all land in
+ * one run of slots are found offline, and one 1 MiB message of them cost ~10 s of quadratic
+ * probing under the analyzer's lock. With a secret key they cannot be chosen to collide. */
+static uint64_t dup_key[2];
+static pthread_once_t dup_key_once = PTHREAD_ONCE_INIT;
+
+static void dup_key_init(void)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+    if (getrandom(dup_key, sizeof(dup_key), 0) == (ssize_t)sizeof(dup_key))
+        return;
+    /* Only before the kernel's pool is up (never for a daemon): a key that differs per process
+     * and boot still beats a fixed one, and the probe limit bounds the rest. */
+    struct timespec t = {0};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    dup_key[0] ^= (uint64_t)t.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)t.tv_sec;
+    dup_key[1] ^= (uint64_t)getpid() * 0xbf58476d1ce4e5b9ULL ^ (uint64_t)(uintptr_t)&t;
 }
 
-/* Adds metric i (already stored) to the duplicate table; false if its name was there. */
+#define SIP_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND                                                                                  \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = SIP_ROTL(v1, 13);                                                                     \
+        v1 ^= v0;                                                                                  \
+        v0 = SIP_ROTL(v0, 32);                                                                     \
+        v2 += v3;                                                                                  \
+        v3 = SIP_ROTL(v3, 16);                                                                     \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = SIP_ROTL(v3, 21);                                                                     \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = SIP_ROTL(v1, 17);                                                                     \
+        v1 ^= v2;                                                                                  \
+        v2 = SIP_ROTL(v2, 32);                                                                     \
+    } while (0)
+
+static uint64_t sip_le64(const unsigned char *p)
+{
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = x << 8 | p[i];
+    return x;
+}
+
+/* SipHash-1-3 (as Python's and Rust's hash tables use) of s under k. */
+static uint64_t siphash13(const uint64_t k[2], const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k[0], v1 = 0x646f72616e646f6dULL ^ k[1];
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k[0], v3 = 0x7465646279746573ULL ^ k[1];
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = sip_le64(s + i);
+        v3 ^= w;
+        SIP_ROUND;
+        v0 ^= w;
+    }
+    uint64_t b = (uint64_t)len << 56;
+    for (size_t j = 0; i + j < len; j++)
+        b |= (uint64_t)s[i + j] << (8 * j);
+    v3 ^= b;
+    SIP_ROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIP_ROUND;
+    SIP_ROUND;
+    SIP_ROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t vg_wire_dup_hash(const char *name, size_t len)
+{
+    pthread_once(&dup_key_once, dup_key_init);
+    return siphash13(dup_key, name, len);
+}
+
+/* Adds metric i (already stored) to the duplicate table. False if its name was there, or if it
+ * met VG_WIRE_DUP_PROBES_MAX taken slots: the fast path gives up and the jansson path, whose own
+ * table is seeded, decides. So however the names fall, a message costs at most that many
+ * comparisons per name here, and the result is the same either way. */
 static bool fp_dup_add(struct vg_wire_msg *m, struct wire_store *s, size_t i, size_t klen)
 {
     size_t mask = s->dup_cap - 1;
-    for (size_t k = fp_hash(m->metrics[i].name, klen) & mask;; k = (k + 1) & mask) {
+    size_t k = (size_t)vg_wire_dup_hash(m->metrics[i].name, klen) & mask;
+    for (size_t n = 1;; n++, k = (k + 1) & mask) {
+        s->dup_stats.probes++;
+        if (n > s->dup_stats.longest)
+            s->dup_stats.longest = n;
         uint32_t at = s->dup[k];
         if (!at) {
             s->dup[k] = (uint32_t)i + 1;
@@ -1032,6 +1114,10 @@ static bool fp_dup_add(struct vg_wire_msg *m, struct wire_store *s, size_t i, si
         }
         if (strcmp(m->metrics[at - 1].name, m->metrics[i].name) == 0)
             return false;
+        if (n >= VG_WIRE_DUP_PROBES_MAX) {
+            s->dup_stats.gave_up = 1;
+            return false;
+        }
     }
 }
 
@@ -1192,6 +1278,7 @@ static int decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire_
         return vg_err(err, errlen, -ENOMEM, "out of memory decoding message");
     if (!buf)
         buf = "";
+    memset(&s->dup_stats, 0, sizeof(s->dup_stats));
     if (fast && fast_decode(buf, len, m, s))
         return 0;
     clear(m);
@@ -1219,4 +1306,13 @@ int vg_wire_decode_reference(const char *buf, size_t len, size_t max_bytes, stru
                              char *err, size_t errlen)
 {
     return decode(buf, len, max_bytes, m, err, errlen, false);
+}
+
+void vg_wire_dup_stats_get(const struct vg_wire_msg *m, struct vg_wire_dup_stats *out)
+{
+    const struct wire_store *s = m->priv;
+    if (s)
+        *out = s->dup_stats;
+    else
+        memset(out, 0, sizeof(*out));
 }

@@ -125,4 +125,22 @@ int vg_wire_decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire
 int vg_wire_decode_reference(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m,
                              char *err, size_t errlen);
 
+/* The fast decoder checks metric names for duplicates in a linear-probing table keyed by
+ * vg_wire_dup_hash(). A name that meets this many taken slots makes it give the message to the
+ * jansson path, so crafted names cost at most this many comparisons each. */
+#define VG_WIRE_DUP_PROBES_MAX 64
+
+/* The hash of that table: SipHash-1-3 under a key drawn from getrandom() once per process, so
+ * names cannot be chosen offline to collide. Exposed for tests, which need colliding names. */
+uint64_t vg_wire_dup_hash(const char *name, size_t len);
+
+/* What that table did in m's last decode (zeros when the fast path never reached the metrics),
+ * for tests. */
+struct vg_wire_dup_stats {
+    uint64_t probes;  /* slots looked at, over all names */
+    uint64_t longest; /* most slots one name looked at */
+    int gave_up;      /* a name reached VG_WIRE_DUP_PROBES_MAX: the jansson path decided */
+};
+void vg_wire_dup_stats_get(const struct vg_wire_msg *m, struct vg_wire_dup_stats *out);
+
 #endif

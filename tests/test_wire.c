@@ -778,6 +778,116 @@ static void fast_decoder_agrees_with_jansson_on_every_mutation(void **state)
     vg_wire_msg_free(&b);
 }
 
+/* ---- the fast decoder's duplicate-name table ---- */
+
+/* A message of the n metrics names[0..n), then extra if not NULL, into *buf (malloc'd); returns
+ * its length. */
+static size_t build_names_msg(char **buf, char (*names)[16], size_t n, const char *extra)
+{
+    size_t cap = n * 24 + 256, len = 0;
+    *buf = malloc(cap);
+    assert_non_null(*buf);
+    len += (size_t)snprintf(*buf, cap, "{" HDR ",\"metrics\":{");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(*buf + len, cap - len, "%s\"%s\":%zu", i ? "," : "", names[i], i);
+    if (extra)
+        len += (size_t)snprintf(*buf + len, cap - len, ",\"%s\":0", extra);
+    len += (size_t)snprintf(*buf + len, cap - len, "}}");
+    return len;
+}
+
+/* The i-th name of a fixed sequence of distinct valid metric names, 7 bytes. */
+static void nth_name(char out[16], uint64_t i)
+{
+    static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
+    out[0] = al[i % 52];
+    i /= 52;
+    for (int k = 1; k < 7; k++, i /= 63)
+        out[k] = al[i % 63];
+    out[7] = '\0';
+}
+
+static uint32_t fnv1a(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* The table used an unkeyed FNV-1a: names whose hash's low 18 bits are below 1024 all landed in
+ * the first 1024 slots of any table (at most 2^18 slots, for 100,000 metrics), one random name in
+ * 256 is one, and n of them took ~n^2/2 comparisons: 90,000 in a 1 MiB message took ~10 s, under
+ * the analyzer's lock. Under a per-process key they are ordinary names. */
+static void names_colliding_under_an_unkeyed_hash_cost_no_more_than_others(void **state)
+{
+    (void)state;
+    const size_t n = 20000;
+    char(*names)[16] = malloc(n * sizeof(*names));
+    assert_non_null(names);
+    for (uint64_t c = 0, k = 0; k < n; c++) {
+        nth_name(names[k], c);
+        if ((fnv1a(names[k], 7) & 0x3FFFF) < 1024)
+            k++;
+    }
+    char *buf;
+    size_t len = build_names_msg(&buf, names, n, NULL);
+    struct vg_wire_msg *m = new_msg();
+    char err[VG_ERRLEN] = "";
+    assert_int_equal(vg_wire_decode(buf, len, 0, m, err, sizeof(err)), 0);
+    assert_int_equal(m->n_metrics, n);
+    struct vg_wire_dup_stats st;
+    vg_wire_dup_stats_get(m, &st);
+    /* The table is at most half full: about 1.2 slots a name when they spread, ~n/2 when not. */
+    if (st.probes > 3 * n || st.gave_up)
+        fail_msg("%zu names: %llu probes, longest %llu, gave up %d", n,
+                 (unsigned long long)st.probes, (unsigned long long)st.longest, st.gave_up);
+    free(buf);
+    free(names);
+    free_msg(m);
+}
+
+/* Names that do collide in the table (found here through the process's key, which a producer
+ * cannot know) cost at most VG_WIRE_DUP_PROBES_MAX slots each: past it the fast path gives up and
+ * the jansson path decides, with the same result, duplicates included. */
+static void names_colliding_in_the_table_are_decided_by_the_jansson_path(void **state)
+{
+    (void)state;
+    const size_t n = 100;
+    char(*names)[16] = malloc(n * sizeof(*names));
+    assert_non_null(names);
+    /* Slot < 16 of every table size the decoder uses (16 to 2^18 slots). */
+    for (uint64_t c = 0, k = 0; k < n; c++) {
+        nth_name(names[k], c);
+        if ((vg_wire_dup_hash(names[k], 7) & 0x3FFFF) < 16)
+            k++;
+    }
+    struct vg_wire_msg *m = new_msg(), *r = new_msg();
+    char err[VG_ERRLEN] = "", ref_err[VG_ERRLEN] = "";
+    char *buf;
+    size_t len = build_names_msg(&buf, names, n, NULL);
+    assert_int_equal(vg_wire_decode(buf, len, 0, m, err, sizeof(err)), 0);
+    struct vg_wire_dup_stats st;
+    vg_wire_dup_stats_get(m, &st);
+    assert_true(st.gave_up);
+    assert_true(st.longest <= VG_WIRE_DUP_PROBES_MAX);
+    assert_int_equal(vg_wire_decode_reference(buf, len, 0, r, ref_err, sizeof(ref_err)), 0);
+    assert_int_equal(m->n_metrics, n);
+    assert_msgs_equal(m, r);
+    free(buf);
+
+    /* The last name repeats the first, far down the run: still a duplicate. */
+    len = build_names_msg(&buf, names, n, names[0]);
+    assert_int_equal(vg_wire_decode(buf, len, 0, m, err, sizeof(err)), -EBADMSG);
+    assert_int_equal(vg_wire_decode_reference(buf, len, 0, r, ref_err, sizeof(ref_err)), -EBADMSG);
+    assert_string_equal(err, ref_err);
+    assert_int_equal(m->n_metrics, 0);
+    free(buf);
+    free(names);
+    free_msg(m);
+    free_msg(r);
+}
+
 static void decode_reuses_storage_after_reset(void **state)
 {
     char json[8192];
@@ -970,6 +1080,8 @@ int main(void)
         cmocka_unit_test(failed_decode_clears_previous_message),
         cmocka_unit_test(decode_reuses_storage_after_reset),
         cmocka_unit_test(fast_decoder_agrees_with_jansson_on_every_mutation),
+        cmocka_unit_test(names_colliding_under_an_unkeyed_hash_cost_no_more_than_others),
+        cmocka_unit_test(names_colliding_in_the_table_are_decided_by_the_jansson_path),
         cmocka_unit_test(add_metric_names_survive_storage_growth),
         cmocka_unit_test(add_metric_rejects_bad_names_and_non_finite_values),
         cmocka_unit_test(add_label_rejects_bad_keys_and_values),
