@@ -123,6 +123,7 @@ static void metrics(void *ud, const struct vg_http_request *req, struct vg_http_
     vg_api_counter(f, "vigil_hosts_refused_total", es.hosts_refused);
     vg_api_counter(f, "vigil_series_refused_total", es.series_refused);
     vg_api_counter(f, "vigil_series_reserved_total", es.series_reserved);
+    vg_api_counter(f, "vigil_labels_dropped_total", es.labels_dropped);
     vg_api_counter(f, "vigil_alerts_stale_resolved_total", es.alerts_stale_resolved);
     vg_api_gauge(f, "vigil_hosts_silent", (double)es.hosts_silent);
     vg_api_gauge(f, "vigil_alert_series_unmatched_patterns", (double)es.alert_series_unmatched);

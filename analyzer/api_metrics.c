@@ -58,6 +58,9 @@ const struct vg_api_metric vg_api_metrics[] = {
     {"vigil_series_reserved_total", VG_METRIC_COUNTER, NULL, NULL,
      "Values of series refused because their name starts with host:, which rules read as a host "
      "model's score (value(\"host:mv\")); the first of each host is logged."},
+    {"vigil_labels_dropped_total", VG_METRIC_COUNTER, NULL, NULL,
+     "Labels left out of messages that carry more than 64 (agents from before that limit; the "
+     "first 64 are used); the first such message of each host is logged."},
     {"vigil_alerts_stale_resolved_total", VG_METRIC_COUNTER, NULL, NULL,
      "Per-series alerts resolved because their host stopped reporting the series "
      "(alert.stale_after)."},

@@ -1141,6 +1141,22 @@ static void refuse_reserved(struct vg_engine *e, const char *host_name, struct h
             host_name, vg_log_quote(q, sizeof(q), name), (unsigned long long)e->st.series_reserved);
 }
 
+/* A v1 message with more labels than a message keeps (an agent from before the limit): the
+ * decoder kept the first VG_WIRE_LABELS_MAX, as the engine always used, and the host is scored;
+ * the rest are counted here and the first such message of the host is logged. */
+static void note_labels_dropped(struct vg_engine *e, const struct vg_wire_msg *m, struct host *h)
+{
+    e->st.labels_dropped += m->n_labels_dropped;
+    if (h->labels_dropped_logged) /* the rest are counted: its agent sends them every tick */
+        return;
+    h->labels_dropped_logged = 1;
+    vg_warn("labels dropped: more than a message keeps",
+            "host=%s labels=%zu kept=%zu reason=\"an agent older than the limit of %d labels: "
+            "give it at most %d, then upgrade it\" dropped_total=%llu",
+            m->host, m->n_labels + m->n_labels_dropped, m->n_labels, VG_WIRE_LABELS_MAX,
+            VG_WIRE_LABELS_MAX, (unsigned long long)e->st.labels_dropped);
+}
+
 /* Whether m was processed before: of the host's current boot or one of the boots before it, and
  * not newer than the last message of that boot. A redelivery spanning a reboot (the end of boot
  * A, then boot B again) would otherwise read as two boot changes and be learned twice. Boot ids,
@@ -1352,6 +1368,8 @@ int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engin
         e->latest_ts = m->ts_ms;
     if (!ahead && m->ts_ms > e->latest_ts_timely)
         e->latest_ts_timely = m->ts_ms;
+    if (m->n_labels_dropped)
+        note_labels_dropped(e, m, h);
     if (labels_changed(h, m)) {
         keep_fired_labels(m->host, h);
         vg_kvlist_free(&h->labels);

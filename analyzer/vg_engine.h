@@ -55,6 +55,9 @@ struct vg_engine_stats {
     /* values of series whose names are reserved (VG_WIRE_RESERVED_PREFIX, "host:"): a rule's
      * value("host:NAME") reads host model NAME, never a series */
     uint64_t series_reserved;
+    /* labels past the 64 a message keeps (vg_wire.h: n_labels_dropped), of agents from before
+     * the limit: the first 64 are used */
+    uint64_t labels_dropped;
     uint64_t hosts;
     uint64_t series;
     uint64_t firing;             /* alerts firing now */
@@ -106,10 +109,11 @@ int vg_engine_new(struct vg_engine **out, const struct vg_engine_params *p, char
 
 /* Scores every metric of m and calls fn for each alert transition. A metric whose name is
  * reserved (vg_wire_name_reserved) is refused: counted in series_reserved and logged once per
- * host. A late message of one of the host's previous boots (previous_boot_late) is taken note of
- * (its boot's sequence) and not scored: the host stays on its newer boot. Returns 0, 1 when m was
- * skipped (a duplicate, another agent's under the same host name, or a new host beyond max_hosts,
- * counted in hosts_refused: vg_engine_is_duplicate), or -ENOMEM. */
+ * host; so are the labels the decoder left out (labels_dropped). A late message of one of the
+ * host's previous boots (previous_boot_late) is taken note of (its boot's sequence) and not scored:
+ * the host stays on its newer boot. Returns 0, 1 when m was skipped (a duplicate, another agent's
+ * under the same host name, or a new host beyond max_hosts, counted in hosts_refused:
+ * vg_engine_is_duplicate), or -ENOMEM. */
 int vg_engine_process(struct vg_engine *e, const struct vg_wire_msg *m, vg_engine_notify_fn fn,
                       void *ud);
 

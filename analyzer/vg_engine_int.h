@@ -104,8 +104,9 @@ struct host {
      * glob_msgs messages here, checked once glob_msgs reaches VG_ENGINE_GLOB_CHECK_MSGS. */
     uint32_t globs_seen;
     uint32_t glob_msgs;
-    int reserved_logged; /* logged a refused series of a reserved name once */
-    int32_t partition;   /* input partition its messages arrive on; -1 unknown */
+    int reserved_logged;       /* logged a refused series of a reserved name once */
+    int labels_dropped_logged; /* logged a message whose labels the decoder cut once */
+    int32_t partition;         /* input partition its messages arrive on; -1 unknown */
     /* Partition count its key mapped to partition under; 0 when its messages' keys did not map
      * so (another partitioner); -1 when its partition came from a restored record and no message
      * arrived here since: not checked yet, the moved callback judges the key (key_parts 0). */

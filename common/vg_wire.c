@@ -293,6 +293,7 @@ void vg_wire_msg_reset(struct vg_wire_msg *m)
 {
     struct wire_store *s = m->priv;
     m->n_labels = 0;
+    m->n_labels_dropped = 0;
     m->n_metrics = 0;
     if (s)
         s->arena_len = 0;
@@ -764,10 +765,10 @@ static int decode_labels(const json_t *obj, struct vg_wire_msg *m, struct wire_s
     if (!json_is_object(obj))
         return mistyped("labels", "an object", obj, err, errlen);
     /* Bounded, as metrics are: every label is matched and stored per host, and a message of a
-     * hundred thousand of them once cost the analyzer tens of seconds. */
-    if (json_object_size(obj) > VG_WIRE_LABELS_MAX)
-        return vg_err(err, errlen, -EINVAL, "too many labels: %zu, limit %d", json_object_size(obj),
-                      VG_WIRE_LABELS_MAX);
+     * hundred thousand of them once cost the analyzer tens of seconds. Those past the limit are
+     * still checked (the message is v1 or not as a whole) but not kept: v1 had no limit, and
+     * agents from before it, with more labels, must not go silent at an upgraded analyzer.
+     * jansson iterates in document order, so the first 64 are kept, as the engine did. */
     json_object_keylen_foreach((json_t *)obj, key, klen, v)
     {
         if (!label_key_ok(key, klen))
@@ -780,7 +781,9 @@ static int decode_labels(const json_t *obj, struct vg_wire_msg *m, struct wire_s
             return vg_err(err, errlen, -EINVAL,
                           "label value too long: label '%s' has %zu bytes, limit %d",
                           quote(q, key, klen), vlen, VG_WIRE_LABEL_VALUE_MAX);
-        if (push_label(m, s, key, klen, json_string_value(v), vlen))
+        if (m->n_labels >= VG_WIRE_LABELS_MAX)
+            m->n_labels_dropped++;
+        else if (push_label(m, s, key, klen, json_string_value(v), vlen))
             return vg_err(err, errlen, -ENOMEM, "out of memory decoding labels");
     }
     return 0;
@@ -1167,6 +1170,8 @@ static bool fp_labels(struct fp *f, struct vg_wire_msg *m, struct wire_store *s)
     size_t klen, vlen;
     if (!fp_char(f, '{'))
         return false;
+    /* Past the limit, the jansson path decides: it keeps the first ones and counts the rest,
+     * and its duplicate check is not quadratic. */
     FP_MEMBERS(f, key, klen, {
         if (m->n_labels >= VG_WIRE_LABELS_MAX || !label_key_ok(key, klen) ||
             !fp_string(f, &v, &vlen) || vlen > VG_WIRE_LABEL_VALUE_MAX)

@@ -17,7 +17,10 @@
 #define VG_WIRE_BOOT_MAX          64
 #define VG_WIRE_NAME_MAX          200 /* metric names and label keys */
 #define VG_WIRE_LABEL_VALUE_MAX   256
-#define VG_WIRE_LABELS_MAX        64 /* labels of one message: they describe a host, not data */
+/* Labels of one message: they describe a host, not data. The encoder refuses more. The v1
+ * decoder keeps the first 64 in message order and counts the rest (n_labels_dropped), as the
+ * analyzer did before the limit (older agents send more); a v2 would refuse them. */
+#define VG_WIRE_LABELS_MAX 64
 /* Metric names starting with this are reserved: rules read value("host:NAME") as host model
  * NAME's score (docs/rules.md), so a series of that name would be shadowed by, or shadow, the
  * model. The decoder and encoder still take such a name (a v1 message is accepted or refused
@@ -44,6 +47,7 @@ struct vg_wire_msg {
     int64_t interval_ms;
     struct vg_label *labels;
     size_t n_labels;
+    size_t n_labels_dropped; /* decoded labels past VG_WIRE_LABELS_MAX, not in labels */
     struct vg_metric *metrics;
     size_t n_metrics;
     void *priv; /* implementation storage (arrays, string arena); reused across resets */
@@ -91,7 +95,8 @@ int vg_wire_host_valid(const char *host);
 /* Encodes m as one compact JSON object. On success *out is a NUL-terminated malloc'd buffer the
  * caller frees with free(), *outlen its length without the NUL. Returns 0 or -EINVAL/-ENOMEM;
  * -EINVAL for anything the decoder would reject (so an encoded message decodes, size limits
- * aside), and for duplicate metric names or label keys. On error *out is NULL. */
+ * aside), for duplicate metric names or label keys, and for more than VG_WIRE_LABELS_MAX labels
+ * (which the decoder would leave out). On error *out is NULL. */
 int vg_wire_encode(const struct vg_wire_msg *m, char **out, size_t *outlen, char *err,
                    size_t errlen);
 
@@ -116,7 +121,9 @@ size_t vg_wire_msg_size_max(const struct vg_wire_msg *m);
  *   -EBADMSG         not JSON, trailing bytes, duplicate object keys, not an object
  *   -EPROTONOSUPPORT "v" is not a supported version
  *   -EINVAL          missing, mistyped or unknown field, bad host/boot/name/label, NaN/Inf or
- *                    out-of-range value, more than 100000 metrics */
+ *                    out-of-range value, more than 100000 metrics
+ * Labels past VG_WIRE_LABELS_MAX are checked like the others, then left out and counted in
+ * m->n_labels_dropped (0 otherwise). */
 int vg_wire_decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m, char *err,
                    size_t errlen);
 

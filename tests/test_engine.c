@@ -1959,6 +1959,68 @@ static int stderr_lines_with(void (*fn)(void *), void *ud, const char *needle)
     return n;
 }
 
+/* One tick of web-1 with n_labels labels k0, k1, ... decoded from JSON, as an agent from before
+ * the 64-label limit sends it. */
+static void feed_many_labels(struct vg_engine *e, uint64_t seq, int n_labels, struct seen *s)
+{
+    char buf[4096], err[VG_ERRLEN];
+    size_t len = (size_t)snprintf(buf, sizeof(buf),
+                                  "{\"v\":1,\"host\":\"web-1\",\"boot\":\"boot-1\",\"seq\":%llu,"
+                                  "\"ts\":%lld,\"interval_ms\":1000,\"labels\":{",
+                                  (unsigned long long)seq, 1700000000000LL + (long long)seq * 1000);
+    for (int i = 0; i < n_labels; i++)
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\"k%d\":\"v\"", i ? "," : "", i);
+    len += (size_t)snprintf(buf + len, sizeof(buf) - len, "},\"metrics\":{\"load.1m\":0.5}}");
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    int rc = vg_wire_decode(buf, len, 0, &m, err, sizeof(err));
+    if (rc)
+        fail_msg("decode: %s", err);
+    assert_int_equal(vg_engine_process(e, &m, record, s), 0);
+    vg_wire_msg_free(&m);
+}
+
+struct many_labels_run {
+    struct vg_engine *e;
+    struct seen *s;
+};
+
+static void feed_many_labels_run(void *ud)
+{
+    struct many_labels_run *r = ud;
+    for (uint64_t q = 0; q < 3; q++)
+        feed_many_labels(r->e, q, 66, r->s);
+}
+
+/* v1 had no label limit: an agent from before it, with 66 labels, used to be refused whole at an
+ * upgraded analyzer, its host silent. Its messages are scored with the first 64, as before the
+ * limit; the 2 left out of each are counted, and the first such message of the host is logged. */
+static void a_message_with_more_than_64_labels_is_scored_and_the_rest_counted(void **state)
+{
+    (void)state;
+    struct vg_engine *e = make_engine(NULL, 10);
+    struct seen s = {0};
+    struct many_labels_run run = {e, &s};
+    assert_int_equal(stderr_lines_with(feed_many_labels_run, &run,
+                                       "msg=\"labels dropped: more than a message keeps\" "
+                                       "host=web-1 labels=66 kept=64"),
+                     1);
+    struct vg_engine_stats st;
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.messages, 3);
+    assert_int_equal(st.labels_dropped, 6);
+    struct vg_engine_host h;
+    assert_int_equal(vg_engine_describe_host(e, "web-1", &h, NULL, NULL), 0);
+    assert_int_equal(h.last_seq, 2);
+    assert_int_equal(h.n_series, 1);
+    /* 64 labels: nothing dropped, nothing counted. */
+    feed_many_labels(e, 3, 64, &s);
+    vg_engine_get_stats(e, &st);
+    assert_int_equal(st.messages, 4);
+    assert_int_equal(st.labels_dropped, 6);
+    vg_engine_free(e);
+}
+
 struct reserved_run {
     struct vg_engine *e;
     struct seen *s;
@@ -2741,6 +2803,7 @@ int main(void)
         cmocka_unit_test(redelivery_spanning_a_reboot_is_skipped),
         cmocka_unit_test(series_outside_the_globs_are_not_scored),
         cmocka_unit_test(a_series_named_like_a_host_model_is_refused_counted_and_logged),
+        cmocka_unit_test(a_message_with_more_than_64_labels_is_scored_and_the_rest_counted),
         cmocka_unit_test(an_alert_series_pattern_that_matches_nothing_is_logged_once_and_counted),
         cmocka_unit_test(hosts_beyond_the_limit_are_counted_not_tracked),
         cmocka_unit_test(a_host_beyond_the_limit_feeds_neither_models_nor_history),

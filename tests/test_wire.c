@@ -417,10 +417,12 @@ static void decode_accepts_exactly_the_metric_limit_and_rejects_one_more(void **
     free_msg(m);
 }
 
-/* Labels describe a host and are matched per message: 64 decode, the 65th is refused by both
- * decoders, the encoder and vg_wire_msg_add_label. A message of 100,000 labels within the size
- * limit used to take the decoder and the engine tens of seconds. */
-static void labels_are_limited_to_64_everywhere(void **state)
+/* Labels describe a host and are matched per message: a message keeps 64. v1 had no limit, so
+ * the decoders take a v1 message with more (an agent from before the limit: refusing it made the
+ * host silent at an upgraded analyzer), keep the first 64 and count the rest; the encoder and
+ * vg_wire_msg_add_label refuse the 65th. A message of 100,000 labels within the size limit used
+ * to take the decoder and the engine tens of seconds. */
+static void a_message_keeps_64_labels_and_counts_the_rest(void **state)
 {
     (void)state;
     char buf[8192];
@@ -433,20 +435,52 @@ static void labels_are_limited_to_64_everywhere(void **state)
     char err[VG_ERRLEN] = "";
     assert_int_equal(vg_wire_decode(buf, len, 0, m, err, sizeof(err)), 0);
     assert_int_equal(m->n_labels, VG_WIRE_LABELS_MAX);
+    assert_int_equal(m->n_labels_dropped, 0);
     struct vg_wire_msg *r = new_msg();
     assert_int_equal(vg_wire_decode_reference(buf, len, 0, r, err, sizeof(err)), 0);
     assert_int_equal(r->n_labels, VG_WIRE_LABELS_MAX);
     /* At the limit, encoding works; one more label is refused when added... */
     assert_int_equal(vg_wire_msg_add_label(m, "extra", "x", err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "too many labels: 65, limit 64"));
-    free_msg(r);
 
-    len = body +
-          (size_t)snprintf(buf + body, sizeof(buf) - body, ",\"extra\":\"x\"},\"metrics\":{}}");
-    expect_reject_n(buf, len, -EINVAL, "too many labels: 65, limit 64");
-    r = new_msg();
-    assert_int_equal(vg_wire_decode_reference(buf, len, 0, r, err, sizeof(err)), -EINVAL);
+    /* ...and decoded, the first 64 in the message's order are kept, by both paths. */
+    len = body + (size_t)snprintf(buf + body, sizeof(buf) - body,
+                                  ",\"extra\":\"x\",\"more\":\"y\"},\"metrics\":{\"a\":1}}");
+    assert_int_equal(vg_wire_decode(buf, len, 0, m, err, sizeof(err)), 0);
+    assert_int_equal(vg_wire_decode_reference(buf, len, 0, r, err, sizeof(err)), 0);
+    assert_msgs_equal(m, r);
+    assert_int_equal(m->n_labels, VG_WIRE_LABELS_MAX);
+    assert_int_equal(m->n_labels_dropped, 2);
+    assert_int_equal(r->n_labels_dropped, 2);
+    assert_string_equal(m->labels[0].key, "k0");
+    assert_string_equal(m->labels[VG_WIRE_LABELS_MAX - 1].key, "k63");
+    assert_int_equal(m->n_metrics, 1);
+    /* The message as kept encodes; with one more label it does not. */
+    char *out = NULL;
+    size_t outlen = 0;
+    assert_int_equal(vg_wire_encode(m, &out, &outlen, err, sizeof(err)), 0);
+    free(out);
+    struct vg_label more[VG_WIRE_LABELS_MAX + 1];
+    memcpy(more, m->labels, VG_WIRE_LABELS_MAX * sizeof(more[0]));
+    more[VG_WIRE_LABELS_MAX] = (struct vg_label){"extra", "x"};
+    struct vg_label *kept = m->labels;
+    m->labels = more;
+    m->n_labels = VG_WIRE_LABELS_MAX + 1;
+    assert_int_equal(vg_wire_encode(m, &out, &outlen, err, sizeof(err)), -EINVAL);
+    assert_null(out);
     assert_non_null(strstr(err, "too many labels: 65, limit 64"));
+    m->labels = kept;
+    m->n_labels = VG_WIRE_LABELS_MAX;
+
+    /* Those past the limit are still checked: the message is valid v1 or not as a whole. */
+    len = body + (size_t)snprintf(buf + body, sizeof(buf) - body,
+                                  ",\"extra\":\"x\",\"b d\":\"y\"},\"metrics\":{}}");
+    expect_reject_n(buf, len, -EINVAL, "invalid label key 'b d'");
+    assert_int_equal(vg_wire_decode_reference(buf, len, 0, r, err, sizeof(err)), -EINVAL);
+    assert_int_equal(r->n_labels_dropped, 0);
+    /* A decode that keeps them all counts none. */
+    assert_int_equal(vg_wire_decode(VALID, strlen(VALID), 0, m, err, sizeof(err)), 0);
+    assert_int_equal(m->n_labels_dropped, 0);
     free_msg(r);
     free_msg(m);
 }
@@ -1057,7 +1091,7 @@ int main(void)
         cmocka_unit_test(decode_accepts_absent_labels_and_empty_metrics),
         cmocka_unit_test(decode_converts_integer_metric_values_to_doubles),
         cmocka_unit_test(decode_accepts_exactly_the_metric_limit_and_rejects_one_more),
-        cmocka_unit_test(labels_are_limited_to_64_everywhere),
+        cmocka_unit_test(a_message_keeps_64_labels_and_counts_the_rest),
         cmocka_unit_test(decode_rejects_oversized_message_before_parsing),
         cmocka_unit_test(decode_rejects_malformed_json_with_position),
         cmocka_unit_test(decode_rejects_embedded_nul_bytes),

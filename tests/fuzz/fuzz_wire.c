@@ -51,8 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vg_wire_decode_reference((const char *)data, size, 0, &second, ref_err, sizeof(ref_err));
     if (rc != ref || (rc && strcmp(err, ref_err) != 0))
         fail("fast and jansson decoders disagree", rc ? err : ref_err);
-    if (rc == 0)
+    if (rc == 0) {
         check_equal(&first, &second);
+        if (first.n_labels_dropped != second.n_labels_dropped)
+            fail("fast and jansson decoders left out different label counts", first.host);
+    }
     if (rc != 0) {
         if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0')
             fail("rejection without a message", "");
