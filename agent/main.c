@@ -152,6 +152,7 @@ struct agent {
     void *held_buf;
     size_t held_len;
     uint64_t held_token;
+    int spool_host_logged; /* logged a spooled record of another host name (spooled_key) once */
     /* After the idempotent producer's fatal error (a sequence desynchronization, say) it takes
      * nothing more, ever: a new one is made from this copy of the first one's config, as
      * recover_producer says. */
@@ -1045,6 +1046,23 @@ static void produce(struct agent *a, struct vg_wire_msg *msg)
     a->produced++;
 }
 
+/* The Kafka key of a spooled record: the host its message names, copied into host. That is this
+ * agent's own unless `host` changed since it was spooled (an edit, VIGIL_HOST, a new hostname
+ * after a reboot); keyed by the new name, the old host's backlog went to the new name's partition,
+ * whose analyzer took it for a host it never had while the old partition's owner still held it,
+ * and counted the new name's key length against the record's size. */
+static const char *spooled_key(struct agent *a, const void *buf, size_t len, char *host)
+{
+    if (vg_wire_peek_host(buf, len, host) < 0)
+        return a->host; /* no v1 host: the analyzer refuses the message under any key */
+    if (strcmp(host, a->host) != 0 && !a->spool_host_logged) {
+        a->spool_host_logged = 1;
+        vg_info("spooled records of another host name are sent under that name",
+                "host=%s record_host=%s", a->host, host);
+    }
+    return host;
+}
+
 /* Hands spooled messages back to librdkafka, oldest first, while it has room for them. Its own
  * limits (queue.buffering.max.messages / .kbytes) may be lower than spool.memory_messages: a
  * record refused as QUEUE_FULL is held, still in the spool, and offered again next time. */
@@ -1063,9 +1081,10 @@ static void feed_from_spool(struct agent *a)
             }
         }
         note_handing(a);
+        char host[VG_WIRE_HOST_MAX + 1];
+        const char *key = spooled_key(a, a->held_buf, a->held_len, host);
         if (rd_kafka_produce(a->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, a->held_buf,
-                             a->held_len, a->host, strlen(a->host),
-                             (void *)(uintptr_t)a->held_token) < 0) {
+                             a->held_len, key, strlen(key), (void *)(uintptr_t)a->held_token) < 0) {
             rd_kafka_resp_err_t e = rd_kafka_last_error();
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 return; /* held for the next feed, after deliveries have made room */

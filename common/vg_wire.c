@@ -1321,3 +1321,50 @@ void vg_wire_dup_stats_get(const struct vg_wire_msg *m, struct vg_wire_dup_stats
     else
         memset(out, 0, sizeof(*out));
 }
+
+/* Skips one member value of a v1 message: a string, a number, or an object of them (labels,
+ * metrics). Like the fast path, it takes only plain input. */
+static bool fp_skip(struct fp *f)
+{
+    const char *s;
+    size_t n;
+    double d;
+    long long i;
+    bool is_int;
+    if (!fp_ws(f))
+        return false;
+    if (*f->p == '"')
+        return fp_string(f, &s, &n);
+    if (*f->p != '{')
+        return fp_number(f, &d, &i, &is_int);
+    f->p++;
+    FP_MEMBERS(f, s, n, {
+        if (!fp_ws(f))
+            return false;
+        if (*f->p == '"' ? !fp_string(f, &s, &n) : !fp_number(f, &d, &i, &is_int))
+            return false;
+    });
+    return true;
+}
+
+int vg_wire_peek_host(const char *buf, size_t len, char host[VG_WIRE_HOST_MAX + 1])
+{
+    struct fp f = {buf, buf + len};
+    const char *key, *s;
+    size_t klen, slen;
+    if (!buf || !fp_char(&f, '{'))
+        return -EINVAL;
+    for (;;) {
+        if (!fp_string(&f, &key, &klen) || !fp_char(&f, ':'))
+            return -EINVAL;
+        if (klen == 4 && memcmp(key, "host", 4) == 0) {
+            if (!fp_string(&f, &s, &slen) || !host_ok(s, slen))
+                return -EINVAL;
+            memcpy(host, s, slen);
+            host[slen] = '\0';
+            return 0;
+        }
+        if (!fp_skip(&f) || !fp_char(&f, ','))
+            return -EINVAL;
+    }
+}

@@ -132,6 +132,13 @@ int vg_wire_decode(const char *buf, size_t len, size_t max_bytes, struct vg_wire
 int vg_wire_decode_reference(const char *buf, size_t len, size_t max_bytes, struct vg_wire_msg *m,
                              char *err, size_t errlen);
 
+/* Copies the top-level "host" of the message in buf[0..len) into host, reading no further than
+ * that field (the encoder writes it second). For a message kept as bytes (the agent's spool)
+ * whose Kafka key must be its own host. Returns 0, or -EINVAL when no valid host is found before
+ * something the fast decoder would not take (escapes, non-ASCII); the rest of the message is not
+ * checked. */
+int vg_wire_peek_host(const char *buf, size_t len, char host[VG_WIRE_HOST_MAX + 1]);
+
 /* The fast decoder checks metric names for duplicates in a linear-probing table keyed by
  * vg_wire_dup_hash(). A name that meets this many taken slots makes it give the message to the
  * jansson path, so crafted names cost at most this many comparisons each. */

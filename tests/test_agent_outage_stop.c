@@ -28,19 +28,25 @@ struct rig {
     pid_t broker;
 };
 
-static pid_t start_agent(struct rig *r, const char *log)
+static pid_t start_agent_as(struct rig *r, const char *log, const char *host)
 {
-    char bs[300], spool[320];
+    char bs[300], spool[320], h[300];
     snprintf(bs, sizeof bs, "bootstrap_servers=%s", r->bootstrap);
     snprintf(spool, sizeof spool, "spool.dir=%s", r->spool);
-    const char *argv[] = {VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", "host=" HOST,
-                          "--set", "interval=200ms", "--set", "collectors=cpu,mem,load", "--set",
+    snprintf(h, sizeof h, "host=%s", host);
+    const char *argv[] = {VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", h, "--set",
+                          "interval=200ms", "--set", "collectors=cpu,mem,load", "--set",
                           "stats_interval=1s", "--set", spool, "--set", "spool.memory_messages=20",
                           "--set", "flush_timeout=2s", "--set",
                           "kafka.reconnect.backoff.max.ms=1000", "--set",
                           /* one produce request at a time: see tests/test_agent_outage.c */
                           "kafka.max.in.flight.requests.per.connection=1", NULL};
     return vg_tp_spawn((char *const *)argv, log);
+}
+
+static pid_t start_agent(struct rig *r, const char *log)
+{
+    return start_agent_as(r, log, HOST);
 }
 
 static void wait_field(const char *log, const char *key, long long want)
@@ -258,6 +264,55 @@ static void replayed_records_are_counted_apart_from_the_ticks_produced(void **st
     vg_tp_stop(r.broker, SIGTERM, 10000);
 }
 
+/* The spool keeps message bytes only, and records were replayed with the agent's current host
+ * as their key: after a change of `host` (an edit, VIGIL_HOST, a new hostname at a reboot) the
+ * old host's backlog went to the new name's partition, to an analyzer that never had the host,
+ * while the old partition's owner still held it. Each record is keyed by the host it names. */
+static void spooled_records_keep_their_own_host_as_key_after_a_rename(void **state)
+{
+    (void)state;
+    struct rig r;
+    char log2[320], topic[400];
+    long long backlog = leave_a_backlog(&r, "backlog-rename", log2, sizeof log2);
+    pid_t agent = start_agent_as(&r, log2, "renamed-host");
+    assert_int_equal(vg_tp_wait_contains(log2, "msg=\"spool drained\"", DEADLINE), 0);
+    wait_field(log2, "produced", 2);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    assert_int_equal(vg_tp_count(log2, "msg=\"spooled records of another host name are sent "
+                                       "under that name\" host=renamed-host record_host=" HOST),
+                     1);
+
+    /* "KEY HOST" per message: the record's key, then the host its message names. */
+    snprintf(topic, sizeof topic, "%s/keys.txt", r.dir);
+    assert_int_equal(vg_tp_sh("kcat -C -b %s -t vigil.metrics -e -q -f '%%k %%s\\n' 2>/dev/null | "
+                              "sed 's/^\\([^ ]*\\) .*\"host\":\"\\([^\"]*\\)\".*/\\1 \\2/' > %s",
+                              r.bootstrap, topic),
+                     0);
+    char *t = vg_tp_read(topic);
+    assert_non_null(t);
+    long long old_name = 0, new_name = 0;
+    for (char *line = t, *nl; *line; line = nl) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl++ = '\0';
+        else
+            nl = line + strlen(line);
+        char key[300], host[300];
+        if (sscanf(line, "%299s %299s", key, host) != 2)
+            fail_msg("topic: unreadable line '%s'", line);
+        if (strcmp(key, host) != 0)
+            fail_msg("topic: a message of %s with the key %s", host, key);
+        old_name += strcmp(host, HOST) == 0;
+        new_name += strcmp(host, "renamed-host") == 0;
+    }
+    free(t);
+    print_message("topic: backlog=%lld, %lld messages of %s, %lld of renamed-host\n", backlog,
+                  old_name, HOST, new_name);
+    assert_true(old_name >= backlog);
+    assert_true(new_name >= 2);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +320,7 @@ int main(void)
             a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start),
         cmocka_unit_test(a_start_replaying_a_backlog_to_a_working_kafka_warns_of_no_outage),
         cmocka_unit_test(replayed_records_are_counted_apart_from_the_ticks_produced),
+        cmocka_unit_test(spooled_records_keep_their_own_host_as_key_after_a_rename),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

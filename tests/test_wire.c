@@ -812,6 +812,40 @@ static void fast_decoder_agrees_with_jansson_on_every_mutation(void **state)
     vg_wire_msg_free(&b);
 }
 
+/* The agent's spool keeps message bytes only, and a replayed record's Kafka key must be the host
+ * it names: read from the message, whatever comes before it. */
+static void peek_host_reads_the_host_of_a_message(void **state)
+{
+    (void)state;
+    char host[VG_WIRE_HOST_MAX + 1];
+    assert_int_equal(vg_wire_peek_host(VALID, strlen(VALID), host), 0);
+    assert_string_equal(host, "web-1");
+    static const char later[] =
+        " { \"metrics\" : {\"a\":1,\"b\":-2.5e3}, \"labels\":{\"env\":\"prod\"},\"v\":1,"
+        "\"boot\":\"b\", \"host\" : \"db-7.example\"}";
+    assert_int_equal(vg_wire_peek_host(later, strlen(later), host), 0);
+    assert_string_equal(host, "db-7.example");
+    /* Only up to the host: the rest is the decoder's business. */
+    static const char cut[] = "{\"v\":1,\"host\":\"web-2\",\"boot\":";
+    assert_int_equal(vg_wire_peek_host(cut, strlen(cut), host), 0);
+    assert_string_equal(host, "web-2");
+    static const char *const none[] = {
+        "",
+        "[]",
+        "{\"v\":1,\"boot\":\"b\"}",
+        "{\"v\":1,\"host\":\"bad host\"}",
+        "{\"v\":1,\"host\":\"\"}",
+        "{\"v\":1,\"host\":7}",
+        "{\"labels\":{\"k\":\"a\\\"b\"},\"host\":\"web-1\"}",
+        "{\"v\":1 \"host\":\"web-1\"}",
+    };
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+        if (vg_wire_peek_host(none[i], strlen(none[i]), host) != -EINVAL)
+            fail_msg("found a host in %s", none[i]);
+    /* Never past len. */
+    assert_int_equal(vg_wire_peek_host(VALID, 12, host), -EINVAL);
+}
+
 /* ---- the fast decoder's duplicate-name table ---- */
 
 /* A message of the n metrics names[0..n), then extra if not NULL, into *buf (malloc'd); returns
@@ -1114,6 +1148,7 @@ int main(void)
         cmocka_unit_test(failed_decode_clears_previous_message),
         cmocka_unit_test(decode_reuses_storage_after_reset),
         cmocka_unit_test(fast_decoder_agrees_with_jansson_on_every_mutation),
+        cmocka_unit_test(peek_host_reads_the_host_of_a_message),
         cmocka_unit_test(names_colliding_under_an_unkeyed_hash_cost_no_more_than_others),
         cmocka_unit_test(names_colliding_in_the_table_are_decided_by_the_jansson_path),
         cmocka_unit_test(add_metric_names_survive_storage_growth),
