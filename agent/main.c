@@ -1158,7 +1158,7 @@ static void log_stats(struct agent *a)
         collect_errors += a->coll[i].errors;
     vg_info("stats",
             "ticks=%llu collect_errors=%llu produced=%llu delivered=%llu delivery_failed=%llu "
-            "produce_failed=%llu "
+            "produce_failed=%llu encode_failed=%llu "
             "too_large=%llu producer_recreated=%llu queued=%d spooled=%llu spool_replayed=%llu "
             "spool_records=%llu "
             "spool_bytes=%llu "
@@ -1168,14 +1168,15 @@ static void log_stats(struct agent *a)
             (unsigned long long)a->ticks, (unsigned long long)collect_errors,
             (unsigned long long)a->produced, (unsigned long long)a->delivered,
             (unsigned long long)a->delivery_failed, (unsigned long long)a->produce_failed,
-            (unsigned long long)a->too_large, (unsigned long long)a->producer_recreated,
-            a->rk ? rd_kafka_outq_len(a->rk) : 0, (unsigned long long)a->spooled,
-            (unsigned long long)a->spool_replayed, (unsigned long long)ss.records,
-            (unsigned long long)ss.bytes, (unsigned long long)ss.dropped_full,
-            (unsigned long long)ss.dropped_age, (unsigned long long)ss.corrupt,
-            (unsigned long long)ss.read_errors, (unsigned long long)a->spool_failed,
-            (unsigned long long)ss.late_reports, (unsigned long long)a->ticks_skipped,
-            (unsigned long long)watch_long_runs(&a->watch), local_stats(a, lt, sizeof lt));
+            (unsigned long long)a->encode_failed, (unsigned long long)a->too_large,
+            (unsigned long long)a->producer_recreated, a->rk ? rd_kafka_outq_len(a->rk) : 0,
+            (unsigned long long)a->spooled, (unsigned long long)a->spool_replayed,
+            (unsigned long long)ss.records, (unsigned long long)ss.bytes,
+            (unsigned long long)ss.dropped_full, (unsigned long long)ss.dropped_age,
+            (unsigned long long)ss.corrupt, (unsigned long long)ss.read_errors,
+            (unsigned long long)a->spool_failed, (unsigned long long)ss.late_reports,
+            (unsigned long long)a->ticks_skipped, (unsigned long long)watch_long_runs(&a->watch),
+            local_stats(a, lt, sizeof lt));
     flush_log(a);
 }
 

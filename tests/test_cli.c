@@ -2122,12 +2122,15 @@ static void agent_keeps_a_tick_of_many_cgroups_within_kafkas_limit(void **state)
     assert_true(vg_tp_last_field(log, "ticks") >= 3);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     long long ticks = vg_tp_last_field(log, "ticks"), produced = vg_tp_last_field(log, "produced");
-    print_message("running: ticks=%lld produced=%lld produce_failed=%lld too_large=%lld\n", ticks,
-                  produced, vg_tp_last_field(log, "produce_failed"),
-                  vg_tp_last_field(log, "too_large"));
+    print_message("running: ticks=%lld produced=%lld produce_failed=%lld too_large=%lld "
+                  "encode_failed=%lld\n",
+                  ticks, produced, vg_tp_last_field(log, "produce_failed"),
+                  vg_tp_last_field(log, "too_large"), vg_tp_last_field(log, "encode_failed"));
     assert_int_equal(produced, ticks);
     assert_int_equal(vg_tp_last_field(log, "produce_failed"), 0);
     assert_int_equal(vg_tp_last_field(log, "too_large"), 0);
+    /* Every tick the encoder refuses is counted in the stats line too (-1: not in it). */
+    assert_int_equal(vg_tp_last_field(log, "encode_failed"), 0);
     assert_true(vg_tp_count(log, "left out to keep the message within") >= 1);
     assert_int_equal(vg_tp_sh("rm -rf '%s'", root), 0);
     free(dir);
