@@ -378,6 +378,46 @@ static void collectors_examples_keep_the_default_collectors(void **state)
     assert_true(lists >= 1); /* docs/ebpf.md's */
 }
 
+/* The paragraph of text holding needle (between blank lines), malloc'd; NULL if none. */
+static char *paragraph_with(const char *t, const char *needle)
+{
+    const char *p = strstr(t, needle);
+    if (!p)
+        return NULL;
+    const char *b = p, *e = strstr(p, "\n\n");
+    while (b > t && !(b - t >= 2 && b[-1] == '\n' && b[-2] == '\n'))
+        b--;
+    return strndup(b, e ? (size_t)(e - b) : strlen(b));
+}
+
+/* How consume errors are logged is said once, in reliability.md's "Consumer faults": the
+ * wire-format page kept its own "logged once per 100" after the code moved to the log's generic
+ * rate limit (20 lines in 10 s). Its mention now points there and states no policy of its own. */
+static void consume_errors_logging_is_described_in_one_place(void **state)
+{
+    (void)state;
+    char *w = vg_tp_read(VG_SOURCE_DIR "/docs/wire-format.md");
+    char *r = vg_tp_read(VG_SOURCE_DIR "/docs/reliability.md");
+    assert_non_null(w);
+    assert_non_null(r);
+    char *para = paragraph_with(w, "(`consume_errors`");
+    if (!para)
+        fail_msg("docs/wire-format.md no longer mentions consume_errors: drop this test");
+    if (!strstr(para, "(reliability.md#consumer-faults)") || strstr(para, "once per") ||
+        strstr(para, " per 100"))
+        fail_msg("docs/wire-format.md words its own consume error policy:\n%s", para);
+    free(para);
+    char *sec = strstr(r, "\n### Consumer faults\n");
+    assert_non_null(sec);
+    char *end = strstr(sec + 1, "\n#");
+    if (end)
+        *end = '\0';
+    assert_non_null(strstr(sec, "vigil_consume_errors_total"));
+    assert_non_null(strstr(sec, "(#logging-the-rate-limit)"));
+    free(w);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +426,7 @@ int main(void)
         cmocka_unit_test(prometheus_rules_parse_and_name_exported_metrics),
         cmocka_unit_test(the_upgrade_notes_say_how_to_keep_the_agents_old_client_id),
         cmocka_unit_test(collectors_examples_keep_the_default_collectors),
+        cmocka_unit_test(consume_errors_logging_is_described_in_one_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
