@@ -1,5 +1,5 @@
 # fuzz_proc: the /proc parsers (collectors/proc_*.c). Included from tests/fuzz/CMakeLists.txt.
-# The fixture trees double as the seed corpus (replayed with corpus/proc by fuzz_proc_corpus):
+# The fixture trees double as the seed corpus:
 #   mkdir -p /tmp/proc && build-fuzz/tests/fuzz/fuzz_proc -max_total_time=60 /tmp/proc \
 #       tests/data/proc
 set(VG_COLLECTORS_DIR ${CMAKE_CURRENT_LIST_DIR}/../../collectors)
