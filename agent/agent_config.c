@@ -140,7 +140,9 @@ static const struct vg_cfg_key keys[] = {
      "spool, not held back by a read error of the spool) or were lost (refused for good by Kafka, "
      "or too large) and no delivery has "
      "succeeded for local.outage_after; an alert firing when that begins is sent then. `always`: "
-     "every local alert. A sent alert's resolve is always sent",
+     "every local alert. A sent alert's resolve is always sent, also after a restart of the "
+     "agent: the sent alerts are kept in spool.dir (file local-alerts; without a spool a "
+     "restart forgets them)",
      "outage|always"},
     {"local.outage_after", VG_CFG_DURATION, "30s", OFF(local_outage_after_ms), 1000, 86400000, NULL,
      "local guard: how long messages must wait, or go on being lost, without a successful "

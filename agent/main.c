@@ -26,6 +26,7 @@
 #include "vg_kafka.h"
 #include "vg_local.h"
 #include "vg_local_http.h"
+#include "vg_local_state.h"
 #include "vg_log.h"
 #include "vg_notify.h"
 #include "vg_privdrop.h"
@@ -1128,14 +1129,16 @@ static const char *local_stats(struct agent *a, char *buf, size_t n)
              " local_series=%llu local_scored=%llu local_fired=%llu local_resolved=%llu "
              "local_firing=%llu local_sent=%llu local_delivered=%llu local_failed=%llu "
              "local_queued=%llu local_not_sent=%llu local_refused=%llu local_outages=%llu "
-             "local_stale_resolved=%llu local_expired=%llu",
+             "local_stale_resolved=%llu local_expired=%llu local_restored=%llu "
+             "local_state_errors=%llu",
              (unsigned long long)ls.series, (unsigned long long)ls.scored,
              (unsigned long long)ls.fired, (unsigned long long)ls.resolved,
              (unsigned long long)ls.firing, (unsigned long long)ls.sent,
              (unsigned long long)as.delivered, (unsigned long long)(as.dropped + ls.send_failed),
              (unsigned long long)as.queued, (unsigned long long)ls.not_sent,
              (unsigned long long)ls.refused, (unsigned long long)ls.outages,
-             (unsigned long long)ls.stale_resolved, (unsigned long long)ls.expired);
+             (unsigned long long)ls.stale_resolved, (unsigned long long)ls.expired,
+             (unsigned long long)ls.restored, (unsigned long long)ls.state_errors);
     return buf;
 }
 
@@ -1381,13 +1384,21 @@ static int open_local(struct agent *a, char *err, size_t errlen)
             return vg_err(err, errlen, -EINVAL, "%s", aerr);
     }
     struct vg_local_cfg lc = local_cfg(c);
+    /* The sent alerts are kept beside the spool, in the directory the agent holds the lock of:
+     * two agents pointed at one spool.dir never write each other's. Without a spool they are
+     * not kept (state=none below), and a restart forgets them. */
+    char state[4096] = "";
+    if (a->spool)
+        snprintf(state, sizeof state, "%s/" VG_LOCAL_STATE_FILE, c->spool_dir);
+    lc.state_path = state;
     int rc = vg_local_new(&a->local, &lc, a->host, has_url ? local_send : NULL, a, err, errlen);
     if (rc < 0)
         return rc;
-    char q[VG_ERRLEN + 8];
-    vg_info("local guard on", "detector=%s series=%s when=%s threshold=%g webhook=%s",
+    char q[VG_ERRLEN + 8], q2[4104];
+    vg_info("local guard on", "detector=%s series=%s when=%s threshold=%g webhook=%s state=%s",
             c->local_detector, vg_log_quote(q, sizeof q, *c->local_series ? c->local_series : "*"),
-            c->local_when, c->local_threshold, has_url ? "yes" : "none");
+            c->local_when, c->local_threshold, has_url ? "yes" : "none",
+            *state ? vg_log_quote(q2, sizeof q2, state) : "none");
     return 0;
 }
 
@@ -1643,6 +1654,9 @@ static int run_loop(struct agent *a)
      * in local_failed there (README), not only in its own `webhook stopped` line. */
     if (a->linst && a->lact->stop)
         a->lact->stop(a->linst, 0);
+    /* The series' latest detector states for the next start to go on from; before the last
+     * stats line, which then counts a failure to write them. */
+    vg_local_save(a->local);
     log_stats(a);
     close_local(a);
     return 0;

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "vg_local_state.h"
 #include "vg_log.h"
 #include "vg_strmap.h"
 #include "vg_util.h"
@@ -24,6 +26,13 @@ struct series {
     char fingerprint[17];
     /* Detector state, detector->state_size bytes; aligned for any model's doubles. */
     _Alignas(max_align_t) unsigned char det[];
+};
+
+/* A sent firing alert of an earlier run that this guard cannot judge: resolved on the first tick,
+ * the one that gives its resolve the agent's labels and an end time. */
+struct orphan {
+    struct vg_local_saved e;
+    const char *why;
 };
 
 struct vg_local {
@@ -48,8 +57,18 @@ struct vg_local {
     uint64_t refused_now;
     int refused_logged;
     uint64_t ticks;
+    /* state_path (NULL: not kept); dirty: the set of sent firing alerts changed since it was
+     * written (or its write failed, tried again on the next tick); failing: the last write
+     * failed (logged once until one succeeds). */
+    char *state_path;
+    int state_dirty, state_failing;
+    char orphan_host[VG_WIRE_HOST_MAX + 1];
+    struct orphan *orphans;
+    size_t n_orphans;
     struct vg_local_stats st;
 };
+
+static void restore(struct vg_local *l);
 
 int vg_local_new(struct vg_local **out, const struct vg_local_cfg *cfg, const char *host,
                  vg_local_send_fn send, void *ud, char *err, size_t errlen)
@@ -89,7 +108,12 @@ int vg_local_new(struct vg_local **out, const struct vg_local_cfg *cfg, const ch
         }
     }
     l->cfg.detector = det->name;
+    l->cfg.state_path = NULL; /* borrowed; l->state_path is ours */
+    if (cfg->state_path && *cfg->state_path && !(l->state_path = strdup(cfg->state_path)))
+        goto nomem;
     l->last_ok_ms = vg_mono_ms();
+    if (l->state_path)
+        restore(l);
     *out = l;
     return 0;
 nomem:
@@ -102,6 +126,10 @@ void vg_local_free(struct vg_local *l)
     if (!l)
         return;
     vg_strmap_free(&l->series, free);
+    for (size_t i = 0; i < l->n_orphans; i++)
+        free(l->orphans[i].e.det);
+    free(l->orphans);
+    free(l->state_path);
     free(l->glob_buf);
     free(l->severity);
     free(l);
@@ -215,9 +243,11 @@ int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting)
     return down;
 }
 
-/* Sends one transition; returns whether the callback took it. */
-static int send_one(struct vg_local *l, const struct vg_wire_msg *m, const char *name,
-                    struct series *s, int firing, double score, double value)
+/* Sends one transition of the alert fingerprinted fp on host's series name, firing since
+ * since; returns whether the callback took it. */
+static int send_one(struct vg_local *l, const struct vg_wire_msg *m, const char *host,
+                    const char *name, const char *fp, int64_t since, int firing, double score,
+                    double value)
 {
     const char *keys[MAX_LABELS + 1], *vals[MAX_LABELS + 1];
     size_t nl = 0;
@@ -230,22 +260,22 @@ static int send_one(struct vg_local *l, const struct vg_wire_msg *m, const char 
     keys[nl] = VG_LOCAL_SOURCE_LABEL;
     vals[nl++] = VG_LOCAL_SOURCE_VALUE;
     char summary[512];
-    snprintf(summary, sizeof(summary), "%s: %s %s on the agent (score %.4g, value %.6g)%s", m->host,
+    snprintf(summary, sizeof(summary), "%s: %s %s on the agent (score %.4g, value %.6g)%s", host,
              name, firing ? "anomalous" : "resolved", score, value,
              l->cfg.when == VG_LOCAL_WHEN_OUTAGE && firing ? ", Kafka not taking its messages"
                                                            : "");
     struct vg_notification n = {
         .status = firing ? "firing" : "resolved",
         .alertname = "anomaly",
-        .host = m->host,
+        .host = host,
         .series = name,
-        .fingerprint = s->fingerprint,
+        .fingerprint = fp,
         .severity = l->severity,
         .score = score,
         .value = value,
         .threshold = l->cfg.ap.threshold,
-        .starts_at_ms = s->alert.firing_since,
-        .ends_at_ms = firing ? 0 : vg_event_resolved_at(s->alert.firing_since, m->ts_ms),
+        .starts_at_ms = since,
+        .ends_at_ms = firing ? 0 : vg_event_resolved_at(since, m->ts_ms),
         .event_ts_ms = m->ts_ms,
         .accepted_ms = vg_now_ms(),
         .label_keys = keys,
@@ -259,12 +289,12 @@ static int send_one(struct vg_local *l, const struct vg_wire_msg *m, const char 
         l->st.send_failed++;
         vg_error("local alert not sent: delivery refused it",
                  "status=%s series=%s fingerprint=%s reason=\"%s\"", n.status,
-                 vg_log_quote(q, sizeof(q), name), s->fingerprint, strerror(-rc));
+                 vg_log_quote(q, sizeof(q), name), fp, strerror(-rc));
         return 0;
     }
     l->st.sent++;
     vg_info("local alert sent", "status=%s series=%s score=%.6f value=%.6g fingerprint=%s",
-            n.status, vg_log_quote(q, sizeof(q), name), score, value, s->fingerprint);
+            n.status, vg_log_quote(q, sizeof(q), name), score, value, fp);
     return 1;
 }
 
@@ -279,11 +309,15 @@ static void resolved(struct vg_local *l, const struct vg_wire_msg *m, const char
     vg_info("local alert resolved",
             "series=%s score=%.6f value=%.6g fingerprint=%s was_sent=%d why=%s",
             vg_log_quote(q, sizeof(q), name), score, value, s->fingerprint, s->sent == SENT, why);
-    if (s->sent == SENT && l->send)
-        send_one(l, m, name, s, 0, score, value);
-    else if (s->sent == UNSENT)
+    if (s->sent == SENT && l->send) {
+        send_one(l, m, m->host, name, s->fingerprint, s->alert.firing_since, 0, score, value);
+        l->state_dirty = 1; /* one alert fewer to resolve after a restart */
+    } else if (s->sent == UNSENT) {
         l->st.not_sent++;
+    }
     s->sent = UNSENT;
+    /* A taken-over alert kept the fingerprint it was sent with; the next one is this host's. */
+    fingerprint(s->fingerprint, l->host, name);
 }
 
 struct unseen_ctx {
@@ -343,11 +377,212 @@ static void warn_unmatched(const struct vg_local *l, const struct vg_wire_msg *m
     }
 }
 
+/* Writes the sent firing alerts to state_path (none: the file is removed, so that no file is
+ * the normal case). A failure keeps state_dirty, so the next tick tries again; it is logged once
+ * until a write succeeds, and counted each time. */
+static int save_state(struct vg_local *l)
+{
+    struct vg_local_saved_set set = {.det_size = l->det->state_size};
+    snprintf(set.host, sizeof set.host, "%s", l->host);
+    snprintf(set.detector, sizeof set.detector, "%s", l->det->name);
+    int rc = 0;
+    size_t left = 0;
+    char why[VG_ERRLEN];
+    for (size_t i = 0; i < l->series.cap; i++) {
+        const struct series *s = l->series.vals[i];
+        if (l->series.keys[i] && s->alert.state == VG_ALERT_FIRING && s->sent == SENT)
+            set.n++;
+    }
+    if (set.n && !(set.v = calloc(set.n, sizeof *set.v))) {
+        rc = vg_err(why, sizeof why, -ENOMEM, "%s: out of memory", l->state_path);
+    } else if (set.n) {
+        size_t k = 0;
+        for (size_t i = 0; i < l->series.cap; i++) {
+            struct series *s = l->series.vals[i];
+            if (!l->series.keys[i] || s->alert.state != VG_ALERT_FIRING || s->sent != SENT)
+                continue;
+            struct vg_local_saved *e = &set.v[k++];
+            snprintf(e->series, sizeof e->series, "%s", l->series.keys[i]);
+            memcpy(e->fingerprint, s->fingerprint, sizeof e->fingerprint);
+            e->starts_at_ms = s->alert.firing_since;
+            e->seen_ms = s->seen_ms;
+            e->score = s->score;
+            e->value = s->value;
+            e->det = s->det; /* borrowed */
+        }
+        rc = vg_local_state_write(l->state_path, &set, &left, why, sizeof why);
+    } else if (unlink(l->state_path) == 0) {
+        vg_fsync_dir_of(l->state_path); /* best effort: the file is gone either way */
+    } else if (errno != ENOENT) {
+        rc = vg_err(why, sizeof why, -errno, "%s: removing it: %s", l->state_path, strerror(errno));
+    }
+    free(set.v);
+    char q[VG_ERRLEN + 8];
+    if (rc < 0) {
+        l->st.state_errors++;
+        if (!l->state_failing)
+            vg_error("local guard: cannot keep its sent alerts on disk: after a restart their "
+                     "receiver would not get their resolves",
+                     "alerts=%zu reason=%s", set.n, vg_log_quote(q, sizeof q, why));
+        l->state_failing = 1;
+        return rc;
+    }
+    if (l->state_failing)
+        vg_info("local guard: sent alerts kept on disk again", "file=%s alerts=%zu",
+                vg_log_quote(q, sizeof q, l->state_path), set.n);
+    l->state_failing = 0;
+    l->state_dirty = 0;
+    if (left) {
+        l->st.state_errors++;
+        vg_error("local guard: sent alerts beyond the bound of its state file not kept: after a "
+                 "restart their receiver would not get their resolves",
+                 "file=%s alerts=%zu left_out=%zu", vg_log_quote(q, sizeof q, l->state_path), set.n,
+                 left);
+    }
+    return 0;
+}
+
+int vg_local_save(struct vg_local *l)
+{
+    if (!l || !l->state_path || !l->ticks)
+        return 0;
+    return save_state(l);
+}
+
+/* Takes over the sent firing alerts an earlier run left in state_path: each one the guard can
+ * still judge becomes its series' firing, sent alert again, with the series' detector state when
+ * the file has a usable one (without it the series warms up first, learning the value it then
+ * resolves on); the others are resolved on the first tick. */
+static void restore(struct vg_local *l)
+{
+    struct vg_local_saved_set set;
+    char why[VG_ERRLEN], q[VG_ERRLEN + 8], q2[VG_ERRLEN + 8];
+    int rc = vg_local_state_read(l->state_path, &set, why, sizeof why);
+    if (rc == -ENOENT) {
+        vg_local_state_free(&set);
+        return;
+    }
+    if (rc < 0) {
+        /* Moved aside, so that it can be looked at and is not refused again at every start; the
+         * next write makes a new one. */
+        char bad[4096];
+        snprintf(bad, sizeof bad, "%s.bad", l->state_path);
+        int moved = rc == -EINVAL && rename(l->state_path, bad) == 0;
+        l->st.state_errors++;
+        vg_error("local guard: the alerts an earlier run sent cannot be read: their resolves "
+                 "will not be sent",
+                 "reason=%s moved_to=%s", vg_log_quote(q, sizeof q, why),
+                 moved ? vg_log_quote(q2, sizeof q2, bad) : "none");
+        vg_local_state_free(&set);
+        return;
+    }
+    if (!l->send) {
+        /* Left in the file for a start with a URL: this one has nowhere to send resolves, and
+         * rewriting the file would forget them. */
+        if (set.n)
+            vg_warn("local guard: alerts an earlier run sent stay unresolved: local.webhook.url "
+                    "is not set",
+                    "file=%s alerts=%zu", vg_log_quote(q, sizeof q, l->state_path), set.n);
+        free(l->state_path);
+        l->state_path = NULL;
+        vg_local_state_free(&set);
+        return;
+    }
+    int same_host = strcmp(set.host, l->host) == 0;
+    int same_det = strcmp(set.detector, l->det->name) == 0 && set.det_size == l->det->state_size;
+    size_t cold = 0;
+    if (set.n && !(l->orphans = calloc(set.n, sizeof *l->orphans))) {
+        l->st.state_errors++;
+        vg_error("local guard: out of memory taking over the alerts an earlier run sent: their "
+                 "resolves will not be sent",
+                 "alerts=%zu", set.n);
+        vg_local_state_free(&set);
+        return;
+    }
+    snprintf(l->orphan_host, sizeof l->orphan_host, "%s", set.host);
+    for (size_t i = 0; i < set.n; i++) {
+        struct vg_local_saved *e = &set.v[i];
+        const char *orphan = NULL;
+        struct series *s = NULL;
+        if (!same_host)
+            orphan = "host_renamed";
+        else if (!vg_local_selected(l, e->series))
+            orphan = "series_not_selected";
+        else if (vg_strmap_get(&l->series, e->series))
+            continue; /* listed twice: the first one stands for both */
+        else if (l->series.n >= l->cfg.max_series || !(s = get_series(l, e->series)))
+            orphan = "max_series";
+        if (orphan) {
+            l->orphans[l->n_orphans].e = *e;
+            l->orphans[l->n_orphans++].why = orphan;
+            e->det = NULL; /* the orphan has it now */
+            l->st.firing++;
+            continue;
+        }
+        s->alert = (struct vg_alert){.state = VG_ALERT_FIRING, .firing_since = e->starts_at_ms};
+        s->sent = SENT;
+        s->seen_ms = e->seen_ms;
+        s->score = e->score;
+        s->value = e->value;
+        memcpy(s->fingerprint, e->fingerprint, sizeof s->fingerprint);
+        char cerr[VG_ERRLEN];
+        if (e->det && same_det) {
+            memcpy(s->det, e->det, set.det_size);
+            if (l->det->check(s->det, cerr, sizeof cerr) < 0) {
+                l->st.state_errors++;
+                vg_warn("local guard: an earlier run's detector state refused, the series warms "
+                        "up again",
+                        "series=%s reason=%s", vg_log_quote(q, sizeof q, e->series),
+                        vg_log_quote(q2, sizeof q2, cerr));
+                l->det->init(s->det);
+                cold++;
+            }
+        } else {
+            cold++;
+        }
+        l->st.firing++;
+        l->st.restored++;
+    }
+    vg_info("local guard: alerts an earlier run sent taken over, so that their resolves are sent",
+            "file=%s alerts=%zu restored=%llu warming_up=%zu resolved_on_first_tick=%zu "
+            "host_was=%s detector_was=%s",
+            vg_log_quote(q, sizeof q, l->state_path), set.n, (unsigned long long)l->st.restored,
+            cold, l->n_orphans, set.host, set.detector);
+    /* Rewritten on the first tick: orphans resolved then, duplicates gone. */
+    l->state_dirty = set.n > 0;
+    vg_local_state_free(&set);
+}
+
+/* The taken-over alerts the guard cannot judge: their resolves, with this tick's labels and time.
+ */
+static void resolve_orphans(struct vg_local *l, const struct vg_wire_msg *m)
+{
+    char q[256];
+    for (size_t i = 0; i < l->n_orphans; i++) {
+        struct vg_local_saved *e = &l->orphans[i].e;
+        l->st.resolved++;
+        l->st.firing--;
+        vg_info("local alert resolved",
+                "series=%s score=%.6f value=%.6g fingerprint=%s was_sent=1 why=%s",
+                vg_log_quote(q, sizeof(q), e->series), e->score, e->value, e->fingerprint,
+                l->orphans[i].why);
+        send_one(l, m, l->orphan_host, e->series, e->fingerprint, e->starts_at_ms, 0, e->score,
+                 e->value);
+        free(e->det);
+    }
+    free(l->orphans);
+    l->orphans = NULL;
+    l->n_orphans = 0;
+    l->state_dirty = 1;
+}
+
 void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_ms,
                    uint64_t waiting)
 {
     if (++l->ticks == 2)
         warn_unmatched(l, m);
+    if (l->n_orphans)
+        resolve_orphans(l, m);
     int gate = vg_local_outage(l, now_ms, waiting) || l->cfg.when == VG_LOCAL_WHEN_ALWAYS;
     char q[256];
     l->refused_now = 0;
@@ -388,11 +623,20 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
         }
         /* Level-triggered: an alert firing when the gate opens is sent then, so an anomaly that
          * began just before Kafka stopped taking messages is not lost between the two. */
-        if (s->alert.state == VG_ALERT_FIRING && s->sent == UNSENT && gate && l->send)
-            s->sent = send_one(l, m, name, s, 1, score, value) ? SENT : REFUSED;
+        if (s->alert.state == VG_ALERT_FIRING && s->sent == UNSENT && gate && l->send) {
+            s->sent = send_one(l, m, m->host, name, s->fingerprint, s->alert.firing_since, 1, score,
+                               value)
+                          ? SENT
+                          : REFUSED;
+            l->state_dirty |= s->sent == SENT;
+        }
     }
     l->st.refused = l->refused_now;
     sweep(l, m);
+    /* Once per tick, whatever changed in it: an alert sent now is on the disk before the next
+     * tick, so a crash after it still leaves its resolve to the next run. */
+    if (l->state_dirty && l->state_path)
+        save_state(l);
 }
 
 void vg_local_get_stats(const struct vg_local *l, struct vg_local_stats *out)

@@ -17,6 +17,11 @@
  * A resolve is sent for every firing alert that was sent, whatever the gate says then, so a
  * receiver always gets the pair; an alert stays firing after an outage ends until its value
  * recovers. Firing alerts that resolve without ever having been sent are counted (not_sent).
+ * The pair spans restarts too: with state_path set, the firing alerts that were sent are kept in
+ * that file (vg_local_state.h) and a new guard takes them over, with their series' detector
+ * state, so that a resolve still goes out once the value recovers (or the series goes stale).
+ * One it can no longer judge (the host renamed, the series no longer selected, max_series
+ * reached) is resolved on the first tick.
  *
  * Sending goes through a callback (the agent hands it to the actions/ delivery engine, whose
  * submit() only queues), so scoring never waits for HTTP and tests can capture notifications.
@@ -50,6 +55,10 @@ struct vg_local_cfg {
      * resolves; at least 3 intervals) and forgotten (at least 10 intervals); 0 = never. */
     int64_t stale_ms, idle_ms;
     const char *severity;
+    /* The file the sent firing alerts are kept in (copied); NULL or "": not kept, a restart
+     * forgets them. Read by vg_local_new() when send is set; without send its alerts are left
+     * in the file, unread, as nothing could resolve them. */
+    const char *state_path;
 };
 
 struct vg_local_stats {
@@ -67,6 +76,9 @@ struct vg_local_stats {
     uint64_t outages;        /* outages begun */
     uint64_t stale_resolved; /* alerts resolved because their series was no longer sent */
     uint64_t expired;        /* series forgotten after idle_ms unsent */
+    uint64_t restored;       /* sent firing alerts an earlier run left, taken over at start */
+    uint64_t state_errors;   /* state_path unreadable or damaged at start, writes that failed,
+                              * alerts left out of it (its bound) */
 };
 
 /* Hands one notification to delivery; 0 when accepted, negative errno when refused. The
@@ -82,6 +94,13 @@ int vg_local_new(struct vg_local **out, const struct vg_local_cfg *cfg, const ch
                  vg_local_send_fn send, void *ud, char *err, size_t errlen);
 
 void vg_local_free(struct vg_local *l);
+
+/* Writes state_path with the series' current detector states, for a stop: the next start then
+ * goes on from them, rather than from those of the tick each alert was sent on (the file is
+ * written then, so a crash loses nothing else). Does nothing without state_path or before the
+ * first tick (what the file holds is still true). Failures are logged and counted; 0 or negative
+ * errno. */
+int vg_local_save(struct vg_local *l);
 
 /* A delivery report succeeded at monotonic time now_ms: Kafka takes this agent's messages. */
 void vg_local_kafka_ok(struct vg_local *l, int64_t now_ms);

@@ -43,7 +43,9 @@ target_include_directories(test_spool PRIVATE ${CMAKE_SOURCE_DIR}/agent)
 # A read error (EIO) at a chosen offset, as a bad sector gives (test_spool.c, __wrap_pread).
 target_link_options(test_spool PRIVATE -Wl,--wrap=pread)
 
-# The agent's local guard (agent/vg_local): selection, alert timing, the outage gate.
+# The agent's local guard (agent/vg_local): selection, alert timing, the outage gate, its sent
+# alerts kept across restarts (agent/vg_local_state).
 vg_add_test(test_local SOURCES test_local.c ${CMAKE_SOURCE_DIR}/agent/vg_local.c
+    ${CMAKE_SOURCE_DIR}/agent/vg_local_state.c
     LIBS vg_detectors vg_actions vg_common)
 target_include_directories(test_local PRIVATE ${CMAKE_SOURCE_DIR}/agent)

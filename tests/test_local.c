@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -485,6 +487,276 @@ static void seasonal_model_scores_with_event_time(void **state)
     vg_local_free(l);
 }
 
+/* A state file in a fresh directory: dir (64 bytes) and the file's path in path (128 bytes). */
+static void state_dir(char dir[64], char path[128])
+{
+    snprintf(dir, 64, "/tmp/vigil-test-local-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, 128, "%s/local-alerts", dir);
+}
+
+static void state_dir_remove(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A guard that sent one firing alert for load.1m (at T0 + 33 s) and was then dropped without a
+ * stop, as a crash drops it: what is on disk is what the tick that sent it wrote. */
+static void crash_with_one_sent_alert(struct vg_local_cfg *c, struct capture *cap)
+{
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, c, HOST, capture, cap, err, sizeof err), 0);
+    warm(l, 30, 0);
+    for (int i = 30; i < 40; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    assert_int_equal(cap->n, 1);
+    assert_string_equal(cap->v[0].status, "firing");
+    assert_int_equal(access(c->state_path, F_OK), 0);
+    vg_local_free(l);
+}
+
+static void sent_alert_is_taken_over_by_the_next_guard_and_resolved_there(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    state_dir(dir, path);
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = path;
+    struct capture first = {0};
+    crash_with_one_sent_alert(&c, &first);
+
+    struct capture cap = {0};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.restored, 1);
+    assert_int_equal(st.firing, 1);
+    assert_int_equal(st.state_errors, 0);
+    /* Still high after the restart: the series goes on from its detector state, so it stays
+     * firing, and is not sent again. Started over, it would have learned 50 in its warm-up (10
+     * values) and resolved 5 s later. */
+    for (int i = 40; i < 60; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    assert_int_equal(cap.n, 0);
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.firing, 1);
+    assert_int_equal(access(path, F_OK), 0);
+    /* Back to normal: below from 60 s, resolved at 65 s, with the firing's fingerprint and
+     * start. */
+    for (int i = 60; i < 66; i++)
+        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    assert_int_equal(cap.n, 1);
+    assert_string_equal(cap.v[0].status, "resolved");
+    assert_string_equal(cap.v[0].fingerprint, first.v[0].fingerprint);
+    assert_int_equal(cap.v[0].starts_at, first.v[0].starts_at);
+    assert_int_equal(cap.v[0].ends_at, T0 + 65000);
+    assert_string_equal(cap.v[0].source, VG_LOCAL_SOURCE_VALUE);
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.firing, 0);
+    assert_int_equal(st.resolved, 1);
+    /* Nothing left to resolve: no file. */
+    assert_int_not_equal(access(path, F_OK), 0);
+    vg_local_free(l);
+
+    /* A third guard finds nothing to take over. */
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.restored, 0);
+    assert_int_equal(st.state_errors, 0);
+    vg_local_free(l);
+    state_dir_remove(dir);
+}
+
+/* A stop writes the detector states as they are then (vg_local_save); a guard that has not
+ * ticked leaves the file as it found it. */
+static void save_at_a_stop_keeps_the_alert_and_writes_nothing_before_a_tick(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    state_dir(dir, path);
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = path;
+    struct capture first = {0};
+    crash_with_one_sent_alert(&c, &first);
+    struct capture cap = {0};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    /* Renamed host, stopped before its first tick: the alert is still in the file after. */
+    assert_int_equal(vg_local_new(&l, &c, "web-2", capture, &cap, err, sizeof err), 0);
+    assert_int_equal(vg_local_save(l), 0);
+    vg_local_free(l);
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    for (int i = 40; i < 45; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    assert_int_equal(vg_local_save(l), 0);
+    vg_local_free(l);
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.restored, 1);
+    for (int i = 45; i < 51; i++)
+        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    assert_int_equal(cap.n, 1);
+    assert_string_equal(cap.v[0].status, "resolved");
+    assert_int_equal(cap.v[0].starts_at, first.v[0].starts_at);
+    vg_local_free(l);
+    state_dir_remove(dir);
+}
+
+/* Alerts the new guard cannot judge are resolved on its first tick, under the host and
+ * fingerprint they were sent with. */
+static void alerts_the_guard_cannot_judge_are_resolved_on_the_first_tick(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    state_dir(dir, path);
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = path;
+    struct capture first = {0};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    struct vg_local_stats st;
+    struct {
+        const char *host, *series, *why;
+    } cases[] = {
+        {"web-2", "", "host renamed"},
+        {HOST, "cpu.*", "series no longer selected"},
+    };
+    for (size_t k = 0; k < VG_ARRAY_LEN(cases); k++) {
+        print_message("%s\n", cases[k].why);
+        first.n = 0;
+        crash_with_one_sent_alert(&c, &first);
+        struct vg_local_cfg c2 = c;
+        c2.series = cases[k].series;
+        struct capture cap = {0};
+        assert_int_equal(vg_local_new(&l, &c2, cases[k].host, capture, &cap, err, sizeof err), 0);
+        tick(l, T0 + 40000, 50, 40000, 0);
+        assert_int_equal(cap.n, 1);
+        assert_string_equal(cap.v[0].status, "resolved");
+        assert_string_equal(cap.v[0].host, HOST);
+        assert_string_equal(cap.v[0].series, "load.1m");
+        assert_string_equal(cap.v[0].fingerprint, first.v[0].fingerprint);
+        assert_int_equal(cap.v[0].starts_at, first.v[0].starts_at);
+        assert_int_equal(cap.v[0].ends_at, T0 + 40000);
+        vg_local_get_stats(l, &st);
+        assert_int_equal(st.restored, 0);
+        assert_int_equal(st.resolved, 1);
+        assert_int_equal(st.firing, 0);
+        assert_int_not_equal(access(path, F_OK), 0);
+        vg_local_free(l);
+    }
+    state_dir_remove(dir);
+}
+
+/* Without a URL (no send callback) nothing could resolve the alerts: the file is left as it is,
+ * for a start with one. */
+static void a_guard_without_a_receiver_leaves_the_file_alone(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    state_dir(dir, path);
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = path;
+    struct capture first = {0};
+    crash_with_one_sent_alert(&c, &first);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
+    for (int i = 40; i < 60; i++)
+        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    assert_int_equal(vg_local_save(l), 0);
+    vg_local_free(l);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    assert_int_equal(before.st_size, after.st_size);
+    state_dir_remove(dir);
+}
+
+/* Damage of every kind: logged, counted, moved aside to PATH.bad, never trusted in part, never
+ * a crash; the guard starts without those alerts. */
+static void a_damaged_state_file_is_counted_and_moved_aside(void **state)
+{
+    (void)state;
+    char dir[64], path[128], bad[160];
+    state_dir(dir, path);
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = path;
+    struct capture first = {0};
+    crash_with_one_sent_alert(&c, &first);
+    size_t len = 0;
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char good[4096];
+    len = fread(good, 1, sizeof good, f);
+    fclose(f);
+    assert_true(len > 40 && len < sizeof good);
+    enum { FLIP, TRUNCATE, EXTEND, FOREIGN, EMPTY };
+    for (int k = FLIP; k <= EMPTY; k++) {
+        unsigned char b[4200];
+        size_t n = len;
+        memcpy(b, good, len);
+        if (k == FLIP)
+            b[len / 2] ^= 0x40;
+        else if (k == TRUNCATE)
+            n = len - 7;
+        else if (k == EXTEND)
+            memset(b + len, 0, 8), n = len + 8;
+        else if (k == FOREIGN)
+            memcpy(b, "VGLOCAL9", 8);
+        else
+            n = 0;
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(b, 1, n, f), n);
+        fclose(f);
+        unlink(bad);
+        struct capture cap = {0};
+        struct vg_local *l;
+        char err[VG_ERRLEN];
+        assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+        struct vg_local_stats st;
+        vg_local_get_stats(l, &st);
+        assert_int_equal(st.state_errors, 1);
+        assert_int_equal(st.restored, 0);
+        assert_int_equal(st.firing, 0);
+        assert_int_equal(access(bad, F_OK), 0);
+        assert_int_not_equal(access(path, F_OK), 0);
+        tick(l, T0 + 40000, 0.5, 40000, 0);
+        assert_int_equal(cap.n, 0);
+        vg_local_free(l);
+    }
+    state_dir_remove(dir);
+}
+
+/* A file that cannot be written (its directory gone): each attempt counted, the first logged,
+ * tried again on the next tick; the guard goes on sending. */
+static void a_state_file_that_cannot_be_written_is_counted_and_retried(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = "/nonexistent-vigil-dir/local-alerts";
+    struct capture cap = {0};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    warm(l, 30, 0);
+    for (int i = 30; i < 36; i++)
+        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    assert_int_equal(cap.n, 1);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.state_errors, 3); /* sent at 33 s: written at 33, 34 and 35 s */
+    vg_local_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +771,12 @@ int main(void)
         cmocka_unit_test(refused_notification_is_counted_not_retried),
         cmocka_unit_test(series_beyond_max_are_refused_and_counted),
         cmocka_unit_test(seasonal_model_scores_with_event_time),
+        cmocka_unit_test(sent_alert_is_taken_over_by_the_next_guard_and_resolved_there),
+        cmocka_unit_test(save_at_a_stop_keeps_the_alert_and_writes_nothing_before_a_tick),
+        cmocka_unit_test(alerts_the_guard_cannot_judge_are_resolved_on_the_first_tick),
+        cmocka_unit_test(a_guard_without_a_receiver_leaves_the_file_alone),
+        cmocka_unit_test(a_damaged_state_file_is_counted_and_moved_aside),
+        cmocka_unit_test(a_state_file_that_cannot_be_written_is_counted_and_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

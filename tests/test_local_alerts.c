@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -469,6 +470,86 @@ static void a_spool_read_error_while_kafka_takes_messages_is_no_outage(void **st
     vg_tp_stop(r.s.receiver, SIGTERM, 10000);
 }
 
+/* docs/reliability.md, "Local alerts": the receiver gets the pair across restarts too. A local
+ * alert sent during an outage is kept in <spool.dir>/local-alerts; the agent is killed (SIGKILL:
+ * nothing is written at a stop), started again with the value still high (the alert is taken
+ * over with its series' detector state: it stays firing, and is not sent again), stopped
+ * (SIGTERM) and started once more with the value back to normal: the resolve arrives with the
+ * firing's fingerprint and starts_at. The agent used to keep its alerts in memory only: the new
+ * process had forgotten the alert, and the receiver kept it firing for good. */
+static void a_sent_alert_is_resolved_by_the_agent_after_a_restart(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-restart");
+    vg_stack_start_receiver(&r.s, NULL);
+    start_broker(&r);
+    char kept[800];
+    snprintf(kept, sizeof kept, "%s/spool/local-alerts", r.s.dir);
+    /* Stops during the outage wait flush_timeout for Kafka. */
+    const char *const quick_stop[] = {"flush_timeout=1s", NULL};
+    start_agent_with(&r, quick_stop);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_field(&r, "delivered", 10);
+    wait_field(&r, "local_scored", 5);
+    control(&r, "down");
+    wait_log(&r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+    write_load(&r, "500.00");
+    json_t *fired = wait_received(&r, "firing");
+    assert_local_alert(fired, "firing");
+    /* Written in the tick that sent it (renamed into place whole): killed after that, the agent
+     * has written nothing more. */
+    assert_int_equal(vg_tp_wait_contains(kept, NULL, DEADLINE), 0);
+    int st = vg_tp_stop(r.agent, SIGKILL, 10000);
+    assert_true(WIFSIGNALED(st));
+
+    /* 2. Started again, the value still high: taken over, firing, not sent again. At least 15
+     * values scored with local.resolve_for=1s (5 ticks): a series that had started over would
+     * have learned 500 in its warm-up and resolved by then. */
+    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-2.log", r.s.dir);
+    start_agent_with(&r, quick_stop);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "taken over", DEADLINE), 0);
+    assert_int_equal(vg_tp_count(r.s.agent_log, " restored=1 warming_up=0 "), 1);
+    wait_field(&r, "local_scored", 15);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_firing"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_resolved"), 0);
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_restored"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_sent"), 0);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_state_errors"), 0);
+
+    /* 3. Started with the value back to normal: resolved, and the pair is whole. */
+    write_load(&r, "0.50");
+    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-3.log", r.s.dir);
+    start_agent_with(&r, quick_stop);
+    json_t *resolved = wait_received(&r, "resolved");
+    assert_local_alert(resolved, "resolved");
+    assert_string_equal(field(resolved, "fingerprint"), field(fired, "fingerprint"));
+    assert_string_equal(field(resolved, "starts_at"), field(fired, "starts_at"));
+    assert_false(json_is_null(json_object_get(resolved, "ends_at")));
+    wait_log(&r, "why=score_recovered", 1);
+    /* Nothing left to resolve: the file goes with the last alert. */
+    int64_t deadline = vg_mono_ms() + DEADLINE;
+    while (access(kept, F_OK) == 0 && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    assert_int_not_equal(access(kept, F_OK), 0);
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_restored"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_resolved"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_sent"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_firing"), 0);
+    json_t *all[8];
+    size_t nf = received(&r, "firing", all, 8);
+    for (size_t i = 0; i < nf; i++)
+        json_decref(all[i]);
+    assert_int_equal(nf, 1);
+    json_decref(fired);
+    json_decref(resolved);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +558,7 @@ int main(void)
         cmocka_unit_test(a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted),
         cmocka_unit_test(a_url_from_its_url_file_is_used_and_never_logged),
         cmocka_unit_test(a_spool_read_error_while_kafka_takes_messages_is_no_outage),
+        cmocka_unit_test(a_sent_alert_is_resolved_by_the_agent_after_a_restart),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
