@@ -169,6 +169,10 @@ struct agent {
     int rewind_due;
     int64_t refused_until_ms, refused_backoff_ms; /* monotonic */
     uint64_t refused_kept;
+    /* The spool's work in one turn of the wait (wait_until): feed_from_spool stops at
+     * feed_until; spool_turn_ms is what the turn before the last tick spent on it, for a tick
+     * that started late. */
+    int64_t feed_until, spool_turn_ms;
     /* Local guard (vg_local.h); NULL when local.detector is off. Its receiver, when
      * local.webhook.url is set, is an actions/ webhook with its own delivery thread. */
     struct vg_local *local;
@@ -538,10 +542,14 @@ struct tick_phases {
 
 /* A tick that ran past the next grid point: the points passed over get no message. Counted in
  * ticks_skipped; logged the first time and then at most once a minute, with the tick's own time
- * (took_ms), how late it started (started_late_ms: the loop itself was held up, e.g. by a
- * stopped process), each phase's time, its slowest collector, and the slowest part of the tick
- * (slowest=: that collector, "local" or "send"), so that what has become slow is named: a slow
- * spool write must not be blamed on the collector that happened to take longest. */
+ * (took_ms), how late it started (started_late_ms: the loop itself was held up), each phase's
+ * time, its slowest collector, and the slowest part of the tick (slowest=: that collector,
+ * "local" or "send"), so that what has become slow is named: a slow spool write must not be
+ * blamed on the collector that happened to take longest. When the late start outweighs every
+ * phase, what held the loop is named instead: "spool" when the spool's work in the wait's last
+ * turn (spool_ms: reading records to send, skipping expired ones) was most of it, else "wait"
+ * (a stopped process, a starved CPU). A late start used to be blamed on a collector that took
+ * 0 ms. */
 static void note_late(struct agent *a, uint64_t skipped, int64_t took_ms, int64_t started_late_ms,
                       const struct tick_phases *ph)
 {
@@ -556,14 +564,21 @@ static void note_late(struct agent *a, uint64_t skipped, int64_t took_ms, int64_
             slowest = "local", slowest_ms = ph->local_ms;
         if (ph->send_ms > slowest_ms)
             slowest = "send", slowest_ms = ph->send_ms;
+        if (started_late_ms > slowest_ms) {
+            if (a->spool_turn_ms * 2 >= started_late_ms)
+                slowest = "spool", slowest_ms = a->spool_turn_ms;
+            else
+                slowest = "wait", slowest_ms = started_late_ms;
+        }
         vg_warn("tick late",
                 "took_ms=%lld started_late_ms=%lld interval_ms=%lld skipped=%llu "
                 "ticks_skipped=%llu slowest=%s slowest_ms=%lld collector=%s collector_ms=%lld "
-                "collect_ms=%lld local_ms=%lld send_ms=%lld",
+                "collect_ms=%lld local_ms=%lld send_ms=%lld spool_ms=%lld",
                 (long long)took_ms, (long long)started_late_ms, (long long)a->cfg.interval_ms,
                 (unsigned long long)skipped, (unsigned long long)a->ticks_skipped, slowest,
                 (long long)slowest_ms, ph->coll.name, (long long)ph->coll.ms,
-                (long long)ph->collect_ms, (long long)ph->local_ms, (long long)ph->send_ms);
+                (long long)ph->collect_ms, (long long)ph->local_ms, (long long)ph->send_ms,
+                (long long)a->spool_turn_ms);
     }
 }
 
@@ -901,6 +916,39 @@ static int drop_privileges(struct agent *a, char *err, size_t errlen)
 static void feed_from_spool(struct agent *a);
 static void note_spool_drained(struct agent *a);
 
+/* The spool's start scan reads and checks every record an earlier run left, before READY: about
+ * 3 s per GiB here, minutes for 16 GiB on a slow volume, past systemd's TimeoutStartSec (90 s by
+ * default), and the unit restarted to read it all again. After a second of it, and every second
+ * after, systemd is asked to wait SCAN_EXTEND_MS more (it extends, never shortens) and shown how
+ * far it got. */
+#define SCAN_EXTEND_MS 30000
+
+struct scan_progress {
+    int64_t began, sent; /* monotonic; sent 0: nothing sent yet */
+};
+
+static void scan_progress(void *ud, uint64_t done, uint64_t total)
+{
+    struct scan_progress *p = ud;
+    int64_t now = vg_mono_ms();
+    if (now - (p->sent ? p->sent : p->began) < 1000)
+        return;
+    if (!p->sent)
+        vg_info("spool: reading what an earlier run left, the start waits for it", "segments=%llu",
+                (unsigned long long)total);
+    p->sent = now;
+    char status[128];
+    snprintf(status, sizeof status, "reading the spool: %llu of %llu segments",
+             (unsigned long long)done, (unsigned long long)total);
+    vg_notify_extend(SCAN_EXTEND_MS, status);
+}
+
+/* The spool's work in one turn of the wait, at most (and one record's read past it): then the
+ * turn checks the time, the signals and the watchdog, and the next turn goes on at once. A turn
+ * used to do all there was: with GiBs of records expired after a long outage, tens of seconds
+ * without a tick or a watchdog ping (past the unit's WatchdogSec=30s). */
+#define SPOOL_SLICE_MS 50
+
 /* Sleeps until deadline (monotonic ms), serving librdkafka's events as they come, and returns
  * early on a signal. The caller blocks the signals that matter; ppoll() lets them in only while
  * it waits, so one that arrives between the check of g_stop and the wait still ends the wait. */
@@ -909,13 +957,19 @@ static void wait_until(struct agent *a, int64_t deadline, const sigset_t *wait_m
     for (;;) {
         rd_kafka_poll(a->rk, 0);
         recover_producer(a);
+        int64_t t0 = vg_mono_ms();
+        uint64_t yields = a->spool ? vg_spool_yields(a->spool) : 0;
+        a->feed_until = t0 + SPOOL_SLICE_MS;
         feed_from_spool(a);
         note_spool_drained(a);
         int64_t now = vg_mono_ms();
+        a->spool_turn_ms = now - t0;
+        /* Stopped at its slice, or the spool at its share of expired records: more to do. */
+        int more = a->spool && (now >= a->feed_until || vg_spool_yields(a->spool) != yields);
         vg_notify_watchdog(now);
         if (g_stop || g_reload || now >= deadline)
             return;
-        int64_t until = deadline;
+        int64_t until = more ? now : deadline;
         if (vg_notify_watchdog_due() < until)
             until = vg_notify_watchdog_due();
         int64_t left = until > now ? until - now : 0;
@@ -1070,7 +1124,8 @@ static const char *spooled_key(struct agent *a, const void *buf, size_t len, cha
 static void feed_from_spool(struct agent *a)
 {
     while (a->spool && !a->stopping && !producer_fatal(a->rk) && !refused_wait(a) &&
-           rd_kafka_outq_len(a->rk) < (int)a->cfg.spool_memory_messages) {
+           rd_kafka_outq_len(a->rk) < (int)a->cfg.spool_memory_messages &&
+           vg_mono_ms() < a->feed_until) {
         if (!a->held_buf) {
             int rc =
                 vg_spool_next(a->spool, vg_now_ms(), &a->held_buf, &a->held_len, &a->held_token);
@@ -1911,14 +1966,19 @@ int main(int argc, char **argv)
     }
     /* Before the producer: whether the spool opened decides how long messages wait in memory. */
     if (a.cfg.spool_dir && *a.cfg.spool_dir) {
+        struct scan_progress sp = {.began = vg_mono_ms()};
         struct vg_spool_cfg sc = {.dir = a.cfg.spool_dir,
                                   .max_bytes = (uint64_t)a.cfg.spool_max_bytes,
-                                  .max_age_ms = a.cfg.spool_max_age_ms};
+                                  .max_age_ms = a.cfg.spool_max_age_ms,
+                                  .progress = scan_progress,
+                                  .progress_ud = &sp};
         char q[VG_ERRLEN + 8];
         if (vg_spool_open(&a.spool, &sc, err, sizeof(err)) < 0)
             vg_warn("spool off: messages Kafka has not taken within kafka.message.timeout.ms "
                     "(default 5 min) will be lost, counted as delivery_failed",
                     "reason=%s", vg_log_quote(q, sizeof(q), err));
+        if (sp.sent)
+            vg_info("spool: read at start", "took_ms=%lld", (long long)(vg_mono_ms() - sp.began));
     }
     if ((rc = open_producer(&a, conf, err, sizeof(err))) < 0) {
         /* -EINVAL: librdkafka refused the config, which a restart would only repeat. */

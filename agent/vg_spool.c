@@ -85,6 +85,7 @@ struct vg_spool {
     uint64_t fail_id, fail_idx;
     unsigned fail_tries;
     int64_t fail_ms, retry_ms;
+    uint64_t yields; /* vg_spool_yields */
     struct vg_spool_stats st;
 };
 
@@ -611,7 +612,10 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
         rc = vg_err(err, errlen, rc, "spool: out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < s->n;) {
+    size_t total = s->n;
+    for (size_t i = 0, done = 0; i < s->n; done++) {
+        if (s->cfg.progress)
+            s->cfg.progress(s->cfg.progress_ud, done, total);
         uint64_t file_size = 0;
         if ((rc = scan(s, &s->segs[i], &file_size)) == -ENOMEM) {
             rc = vg_err(err, errlen, rc, "spool: out of memory");
@@ -638,6 +642,8 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
             i++;
         }
     }
+    if (total && s->cfg.progress)
+        s->cfg.progress(s->cfg.progress_ud, total, total);
     /* spool.max_bytes lowered since the earlier run: its oldest segments go now, whole (so up to
      * one of the earlier run's segments more than the excess), as the first record spooled would
      * have dropped them, but counted and logged once, with the whole. */
@@ -923,6 +929,7 @@ static int read_error(struct vg_spool *s, struct seg *g, int rc, int64_t now_ms)
 
 int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token)
 {
+    uint64_t skipped = 0, skipped_bytes = 0;
     while (s->rid) {
         struct seg *g = find(s, s->rid);
         if (!g) { /* dropped while being read */
@@ -991,6 +998,11 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
                         s->st.dropped_age);
             finish(s, g, k);
             maybe_remove(s, g);
+            skipped_bytes += *len;
+            if (++skipped >= VG_SPOOL_SKIP_MAX || skipped_bytes >= VG_SPOOL_SKIP_MAX_BYTES) {
+                s->yields++;
+                return 0;
+            }
             continue;
         }
         g->inflight++;
@@ -998,6 +1010,11 @@ int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, u
         return 1;
     }
     return 0;
+}
+
+uint64_t vg_spool_yields(const struct vg_spool *s)
+{
+    return s->yields;
 }
 
 int vg_spool_read_held(const struct vg_spool *s)

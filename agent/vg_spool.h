@@ -38,11 +38,23 @@
 
 struct vg_spool;
 
+/* Expired records vg_spool_next skips at most in one call (or VG_SPOOL_SKIP_MAX_BYTES of them,
+ * whichever comes first) before it returns 0 for now: after an outage longer than max_age a
+ * spool of GiBs is expired whole, and skipping it in one call held the agent's loop, its ticks
+ * and its watchdog for as long as reading it all took. */
+#define VG_SPOOL_SKIP_MAX       256
+#define VG_SPOOL_SKIP_MAX_BYTES (8u << 20)
+
 struct vg_spool_cfg {
     const char *dir;        /* created (0700) when missing; its parent must exist */
     uint64_t max_bytes;     /* default 256 MiB */
     int64_t max_age_ms;     /* default 6 h; 0: no limit */
     uint64_t segment_bytes; /* default max_bytes / 16, within 64 KiB to 4 MiB */
+    /* Optional: called by vg_spool_open before each segment it reads and once at the end, with
+     * the segments read so far (done of total), so that a start reading GiBs can tell its service
+     * manager that it is still making progress. */
+    void (*progress)(void *ud, uint64_t done, uint64_t total);
+    void *progress_ud;
 };
 
 struct vg_spool_stats {
@@ -73,8 +85,14 @@ int vg_spool_busy(const struct vg_spool *s);
 /* The next record not yet handed to Kafka, oldest first, skipping expired ones at now_ms. Returns
  * 1 with *buf (malloc'ed, the caller owns it), *len and *token (pass it to vg_spool_delivered), 0
  * when every record has been handed or the next one cannot be read now (a read error, tried again
- * after 1 s, doubling, from now_ms: 6 attempts before its segment is set aside), or -ENOMEM. */
+ * after 1 s, doubling, from now_ms: 6 attempts before its segment is set aside) or the call has
+ * skipped its share of expired records (VG_SPOOL_SKIP_MAX; vg_spool_yields then grows: call
+ * again soon), or -ENOMEM. */
 int vg_spool_next(struct vg_spool *s, int64_t now_ms, void **buf, size_t *len, uint64_t *token);
+
+/* How many vg_spool_next calls returned 0 with expired records still to skip: a caller that sees
+ * it grow comes back at once, after its other work, rather than when it would next feed. */
+uint64_t vg_spool_yields(const struct vg_spool *s);
 
 /* 1 while the reader waits at a record that failed to read (a read error, its next attempt due
  * later, as vg_spool_next describes): the records behind it wait on the disk, not on Kafka, so

@@ -97,6 +97,13 @@ int64_t vg_notify_watchdog_timeout_ms(void)
     return g_interval_ms * 2;
 }
 
+void vg_notify_extend(int64_t ms, const char *status)
+{
+    char buf[320];
+    snprintf(buf, sizeof(buf), "EXTEND_TIMEOUT_USEC=%lld\nSTATUS=%s", (long long)ms * 1000, status);
+    vg_notify_send(buf);
+}
+
 void vg_notify_stopping(void)
 {
     vg_notify_send("STOPPING=1");

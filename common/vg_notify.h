@@ -30,6 +30,11 @@ int64_t vg_notify_watchdog_due(void);
 /* systemd's watchdog timeout (WatchdogSec=, in ms) as vg_notify_init read it; 0 without one. */
 int64_t vg_notify_watchdog_timeout_ms(void);
 
+/* For a start that takes long but makes progress (the agent reading a spool of GiBs): systemd
+ * waits ms more, from now, before its start timeout fails the unit (EXTEND_TIMEOUT_USEC; it
+ * never shortens TimeoutStartSec=), and shows status. To be sent again before ms is up. */
+void vg_notify_extend(int64_t ms, const char *status);
+
 void vg_notify_stopping(void);
 
 #endif

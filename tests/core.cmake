@@ -35,6 +35,9 @@ add_dependencies(test_cli vigil-agent vigil-analyzer)
 vg_add_preload_shim(test_cli vg_thread_fail_shim thread_fail_shim.c VG_THREAD_FAIL_SHIM)
 # tests/slow_produce_shim.c, preloaded into one agent: each send takes 500 ms.
 vg_add_preload_shim(test_cli vg_slow_produce_shim slow_produce_shim.c VG_SLOW_PRODUCE_SHIM)
+# tests/slow_spool_read_shim.c, preloaded into one agent: each read of a spool segment is slow.
+vg_add_preload_shim(test_cli vg_slow_spool_read_shim slow_spool_read_shim.c
+    VG_SLOW_SPOOL_READ_SHIM)
 
 vg_add_test(test_http SOURCES test_http.c LIBS vg_analyzer vg_teststack)
 

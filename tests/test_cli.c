@@ -11,7 +11,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -1608,6 +1610,71 @@ static void agent_tick_late_names_a_slow_send_not_a_collector(void **state)
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     free(dir);
 }
+/* A spool on a slow disk (each read of a segment takes 300 ms, by a preloaded shim, at
+ * interval=200ms): the start, reading what an earlier run left, tells systemd it is still at it
+ * (EXTEND_TIMEOUT_USEC, before READY=1) instead of leaving it to TimeoutStartSec=, and the tick
+ * held up by reading a record to send is named as held by the spool (slowest=spool, spool_ms),
+ * not by its collector, which took 0 ms: the line used to say slowest=load. */
+static void agent_start_and_tick_late_name_a_slow_spool(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("tick-late-spool");
+    char log1[300], log[300], sock[100], cmd[1600], common[700];
+    snprintf(log1, sizeof log1, "%s/agent-1.log", dir);
+    snprintf(log, sizeof log, "%s/agent-2.log", dir);
+    snprintf(common, sizeof common,
+             "%s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir=%s/spool --set "
+             "spool.memory_messages=1 --set local.detector=off --set flush_timeout=0s --set "
+             "collectors=load --set interval=200ms --set stats_interval=1s",
+             VG_AGENT_BIN, dir);
+    /* 1. Kafka unreachable: a few ticks spooled, left for the next start. */
+    snprintf(cmd, sizeof cmd, "exec %s >> %s 2>&1", common, log1);
+    pid_t pid = spawn_sh(cmd);
+    assert_true(vg_tp_wait_field(log1, "spooled", 4, 30000) >= 4);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+
+    /* 2. The next start, as systemd's service: its notifications come to a socket here. */
+    assert_true(strlen(dir) + sizeof "/notify" <= sizeof sock);
+    snprintf(sock, sizeof sock, "%s/notify", dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *asan = getenv("ASAN_OPTIONS");
+    snprintf(cmd, sizeof cmd,
+             "NOTIFY_SOCKET=%s ASAN_OPTIONS=%s%sverify_asan_link_order=0 LD_PRELOAD=%s exec %s "
+             ">> %s 2>&1",
+             sock, asan ? asan : "", asan ? ":" : "", VG_SLOW_SPOOL_READ_SHIM, common, log);
+    pid = spawn_sh(cmd);
+    assert_int_equal(vg_tp_wait_contains(log, "msg=\"tick late\"", 30000), 0);
+    char *o = vg_tp_read(log);
+    const char *named = on_first_tick_late_line(o, " slowest=spool slowest_ms=");
+    const char *spool = on_first_tick_late_line(o, " spool_ms=");
+    if (!named || !spool || atoll(spool + 10) < 300)
+        fail_msg("tick late line does not name slowest=spool with spool_ms >= 300:\n%s", o);
+    free(o);
+    /* The scan (some 5 records, 2 reads each) took over a second: an extension came before
+     * READY, with where the scan was. */
+    char buf[512];
+    int extend = 0, ready = 0;
+    ssize_t n;
+    while (!ready && (n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT)) > 0) {
+        buf[n] = '\0';
+        if (strncmp(buf, "EXTEND_TIMEOUT_USEC=30000000\nSTATUS=reading the spool: ", 55) == 0)
+            extend++;
+        if (strncmp(buf, "READY=1", 7) == 0)
+            ready = 1;
+    }
+    if (!extend || !ready)
+        fail_msg("notifications: extend=%d ready=%d (want an EXTEND_TIMEOUT_USEC before READY)",
+                 extend, ready);
+    assert_int_equal(vg_tp_count(log, "msg=\"spool: read at start\""), 1);
+    close(fd);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* A collector slower than the interval: the agent passed over the grid points it ran into without
  * a word, and the stats line only showed `ticks` growing slowly. They are counted in
  * ticks_skipped and a `tick late` warning names the slowest collector. The fixture's loadavg is a
@@ -2284,6 +2351,7 @@ int main(void)
         cmocka_unit_test(agent_counts_collect_errors_and_logs_a_new_reason_at_once),
         cmocka_unit_test(agent_counts_ticks_a_slow_collector_skips_and_names_it),
         cmocka_unit_test(agent_tick_late_names_a_slow_send_not_a_collector),
+        cmocka_unit_test(agent_start_and_tick_late_name_a_slow_spool),
         cmocka_unit_test(agent_names_a_collector_that_does_not_return),
         cmocka_unit_test(agent_logs_a_fault_whose_count_moves_as_one_reason),
         cmocka_unit_test(check_config_refuses_or_warns_as_the_start_would),

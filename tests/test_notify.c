@@ -53,6 +53,9 @@ static void ready_and_status_reach_a_path_socket(void **state)
     assert_string_equal(next_datagram(fd, buf, sizeof buf), "READY=1\nSTATUS=collecting");
     vg_notify_status("%d ticks", 42);
     assert_string_equal(next_datagram(fd, buf, sizeof buf), "STATUS=42 ticks");
+    vg_notify_extend(30000, "reading the spool: 3 of 40 segments");
+    assert_string_equal(next_datagram(fd, buf, sizeof buf),
+                        "EXTEND_TIMEOUT_USEC=30000000\nSTATUS=reading the spool: 3 of 40 segments");
     vg_notify_stopping();
     assert_string_equal(next_datagram(fd, buf, sizeof buf), "STOPPING=1");
     close(fd);

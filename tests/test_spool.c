@@ -302,6 +302,83 @@ static void expired_records_are_skipped_and_counted(void **state)
     vg_spool_close(s);
 }
 
+/* After an outage longer than spool.max_age the whole spool is expired. One vg_spool_next call
+ * skips at most VG_SPOOL_SKIP_MAX of those records and returns 0, counted in vg_spool_yields, so
+ * that the agent's loop ticks and pings its watchdog between the slices; the next calls go on
+ * where it stopped, none skipped twice or lost, and the first recent record comes after them all.
+ * One call used to skip the lot: some 40 s with GiBs, past the unit's WatchdogSec=30s. */
+static void expired_records_are_skipped_in_slices(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    struct vg_spool *s = open_spool(64u << 20, 60000, 0);
+    append_n(s, 0, N, 1000);       /* old */
+    append_n(s, N, N + 1, 100000); /* recent */
+    void *buf = NULL;
+    size_t len;
+    uint64_t token;
+    assert_int_equal(vg_spool_next(s, 100000, &buf, &len, &token), 0);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_age, VG_SPOOL_SKIP_MAX);
+    assert_int_equal(vg_spool_yields(s), 1);
+    int zeros = 1;
+    while (vg_spool_next(s, 100000, &buf, &len, &token) == 0)
+        assert_true(++zeros < N);
+    /* 20000 = 78 slices of 256 and 32 more, skipped by the call that returns the record. */
+    assert_int_equal(zeros, N / VG_SPOOL_SKIP_MAX);
+    assert_int_equal(vg_spool_yields(s), N / VG_SPOOL_SKIP_MAX);
+    char want[32];
+    int n = snprintf(want, sizeof want, "message %04d", N);
+    assert_int_equal(len, (size_t)n);
+    assert_memory_equal(buf, want, len);
+    free(buf);
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.dropped_age, N);
+    assert_int_equal(st.records, 1);
+    /* Nothing left to skip: caught up, no slice counted. */
+    vg_spool_delivered(s, token);
+    expect_empty(s);
+    assert_int_equal(vg_spool_yields(s), N / VG_SPOOL_SKIP_MAX);
+    vg_spool_close(s);
+}
+
+struct progress {
+    uint64_t calls, done, total;
+    int backwards;
+};
+
+static void on_progress(void *ud, uint64_t done, uint64_t total)
+{
+    struct progress *p = ud;
+    if (p->calls && done < p->done)
+        p->backwards = 1;
+    p->calls++;
+    p->done = done;
+    p->total = total;
+}
+
+/* The start's scan reports its progress segment by segment, so that the agent can tell systemd it
+ * is still reading (EXTEND_TIMEOUT_USEC) rather than be killed at TimeoutStartSec. */
+static void the_start_scan_reports_its_progress_per_segment(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 1024);
+    append_n(s, 0, 400, 1000);
+    vg_spool_close(s);
+    int files = segment_files();
+    assert_true(files > 5);
+    struct progress p = {0};
+    struct vg_spool_cfg cfg = {.dir = dir, .progress = on_progress, .progress_ud = &p};
+    assert_int_equal(vg_spool_open(&s, &cfg, err, sizeof err), 0);
+    /* Before each segment (0 to files - 1 read so far) and once at the end. */
+    assert_int_equal(p.calls, (uint64_t)files + 1);
+    assert_int_equal(p.done, (uint64_t)files);
+    assert_int_equal(p.total, (uint64_t)files);
+    assert_false(p.backwards);
+    vg_spool_close(s);
+}
+
 /* The path of the oldest (lowest id) segment file. */
 static void first_segment(char *path, size_t n)
 {
@@ -1047,6 +1124,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             spool_full_is_logged_for_the_first_drop_and_every_1000_records, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_records_are_skipped_and_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(expired_records_are_skipped_in_slices, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_start_scan_reports_its_progress_per_segment, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(damaged_record_is_skipped_and_the_records_after_it_kept,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_between_records_and_a_cut_tail_lose_only_the_damage,
