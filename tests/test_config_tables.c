@@ -1,8 +1,9 @@
 /* The daemons' own config tables: every default loads (a default outside its choices or range
  * would stop every start), and the choices that mirror a list kept elsewhere (the detector
  * registry, the log levels) agree with it, so that the table neither refuses a name the code
- * has nor accepts one it lacks. A key a help text names exists, so that --help, the man pages
- * and docs/configuration.md (all made from these texts) send no reader to a missing key. */
+ * has nor accepts one it lacks. A key a help text names exists (in either daemon), so that
+ * --help, the man pages and docs/configuration.md (all made from these texts) send no reader to a
+ * missing key. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,17 +111,60 @@ static int is_word_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
 }
 
-/* The words shaped like a key (`section.name`, lower case) whose section is one of the table's
- * own sections or maps, in every help text of the table: each must be a key, a librdkafka
- * property under kafka, a prefix of keys when written as a pattern (`local.webhook.*`), or one
- * of `not_keys`. Words in paths and file names (docs/rules.md, /x/silences.json) are skipped by
- * what comes before them. Returns the number of bad words, each printed; *named counts the
- * words that are keys, so that a scan that finds no word at all shows. */
-static int bad_key_words(const struct vg_config_table *t, const char *daemon, int *named)
+/* Whether one of the table's keys offers the n characters at w as a choice ("a|b|c"). */
+static int is_choice(const struct vg_config_table *t, const char *w, size_t n)
 {
-    /* Words in a daemon's own sections that are no key, and why. */
+    for (size_t i = 0; i < t->n; i++)
+        for (const char *c = t->keys[i].choices; c && *c;) {
+            size_t l = strcspn(c, "|");
+            if (l == n && strncmp(c, w, n) == 0)
+                return 1;
+            c += l + (c[l] == '|');
+        }
+    return 0;
+}
+
+/* Whether some key's name, past its section, is the n characters at s: `outbx.max_bytes` has
+ * the name part of outbox.max_bytes, so it is a key with a mistyped section. */
+static int some_key_ends_with(const struct vg_config_table *t, const char *s, size_t n)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const char *d = strchr(t->keys[i].name, '.');
+        if (d && strlen(d + 1) == n && strncmp(d + 1, s, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether the word names a file (rules.yaml, silences.json) rather than a key. */
+static int is_file_name(const char *w, size_t n)
+{
+    static const char *const ext[] = {".yaml",   ".yml",   ".json", ".md",  ".conf", ".service",
+                                      ".socket", ".timer", ".pem",  ".crt", ".txt",  ".log"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t l = strlen(ext[i]);
+        if (n > l && strncmp(w + n - l, ext[i], l) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The words shaped like a key (lower case, `section.name` or a lone `name` in backquotes) in
+ * every help text of the table `t`, whose keys `other` (the other daemon's) may name too. A word
+ * whose section is one of t's own sections or maps must be a key, a librdkafka property under
+ * kafka, a prefix of keys when written as a pattern (`local.webhook.*`), or one of `not_keys`.
+ * A word under a section of neither table must not look like a key: in backquotes, followed by
+ * '=', or ending in the name part of a key (`outbx.max_bytes`). A lone word in backquotes must
+ * be a key or a choice (`logfmt`). Words in paths and file names (docs/rules.md,
+ * /x/silences.json, rules.yaml) are skipped. Returns the number of bad words, each printed;
+ * *named counts the words that are keys, so that a scan that finds no word at all shows. */
+static int bad_key_words(const struct vg_config_table *t, const struct vg_config_table *other,
+                         const char *daemon, int *named)
+{
+    /* Words that look like keys but are none, and why. */
     static const char *const not_keys[] = {
         "cgroup.controllers", /* the cgroup v2 file that marks a hierarchy's root */
+        "initial",            /* the state a scaling target starts in (docs/scaling-actions.md) */
     };
     rd_kafka_conf_t *rk = rd_kafka_conf_new();
     int bad = 0;
@@ -138,32 +182,37 @@ static int bad_key_words(const struct vg_config_table *t, const char *daemon, in
             size_t n = len;
             while (n && w[n - 1] == '.') /* the end of a sentence */
                 n--;
+            int quoted = w > h && w[-1] == '`' && next == '`' && n == len;
             const char *dot = memchr(w, '.', n);
             const struct vg_cfg_key *sec = dot ? key_of(t, w, (size_t)(dot - w)) : NULL;
             int own = sec || (dot && some_key_starts_with(t, w, (size_t)(dot - w + 1)));
-            if (!own || key_of(t, w, n)) {
-                *named += own;
-                w += len - 1;
-                continue;
-            }
-            int ok = 0;
-            if (next == '*' || next == '<') /* a pattern: `local.webhook.*`, `cpu.<n>` */
-                ok = some_key_starts_with(t, w, len);
-            else if (sec && sec->type == VG_CFG_MAP) {
-                char prop[128];
-                snprintf(prop, sizeof prop, "%.*s", (int)(n - (size_t)(dot - w) - 1), dot + 1);
-                /* Unknown names are told apart from bad values (aliases such as
-                 * bootstrap.servers included, which rd_kafka_conf_get does not know). */
-                char e[256];
-                ok = strcmp(sec->name, "kafka") != 0 ||
-                     rd_kafka_conf_set(rk, prop, "", e, sizeof e) != RD_KAFKA_CONF_UNKNOWN;
-            }
-            for (size_t i = 0; i < sizeof not_keys / sizeof not_keys[0] && !ok; i++)
-                ok = strlen(not_keys[i]) == n && strncmp(not_keys[i], w, n) == 0;
-            if (!ok) {
-                fprintf(stderr, "%s: the help of %s names '%.*s', which is no key\n", daemon,
-                        t->keys[k].name, (int)n, w);
-                bad++;
+            size_t rest = dot ? n - (size_t)(dot - w) - 1 : 0; /* past the section */
+            int keylike = dot ? own || quoted || next == '=' ||
+                                    some_key_ends_with(t, dot + 1, rest) ||
+                                    some_key_ends_with(other, dot + 1, rest)
+                              : quoted;
+            if (key_of(t, w, n) || key_of(other, w, n))
+                *named += dot || quoted; /* not `user` or `interval` in a sentence */
+            else if (keylike && !is_file_name(w, n) && !(!dot && is_choice(t, w, n))) {
+                int ok = 0;
+                if (own && (next == '*' || next == '<')) /* a pattern: `local.webhook.*` */
+                    ok = some_key_starts_with(t, w, len);
+                else if (sec && sec->type == VG_CFG_MAP) {
+                    char prop[128];
+                    snprintf(prop, sizeof prop, "%.*s", (int)rest, dot + 1);
+                    /* Unknown names are told apart from bad values (aliases such as
+                     * bootstrap.servers included, which rd_kafka_conf_get does not know). */
+                    char e[256];
+                    ok = strcmp(sec->name, "kafka") != 0 ||
+                         rd_kafka_conf_set(rk, prop, "", e, sizeof e) != RD_KAFKA_CONF_UNKNOWN;
+                }
+                for (size_t i = 0; i < sizeof not_keys / sizeof not_keys[0] && !ok; i++)
+                    ok = strlen(not_keys[i]) == n && strncmp(not_keys[i], w, n) == 0;
+                if (!ok) {
+                    fprintf(stderr, "%s: the help of %s names '%.*s', which is no key\n", daemon,
+                            t->keys[k].name, (int)n, w);
+                    bad++;
+                }
             }
             w += len - 1;
         }
@@ -175,8 +224,8 @@ static int bad_key_words(const struct vg_config_table *t, const char *daemon, in
 static void every_key_a_help_text_names_exists(void **state)
 {
     int named = 0;
-    int bad = bad_key_words(&agent_config_table, "vigil-agent", &named) +
-              bad_key_words(&analyzer_config_table, "vigil-analyzer", &named);
+    int bad = bad_key_words(&agent_config_table, &analyzer_config_table, "vigil-agent", &named) +
+              bad_key_words(&analyzer_config_table, &agent_config_table, "vigil-analyzer", &named);
     assert_int_equal(bad, 0);
     assert_true(named > 30); /* the help texts name keys by the dozen */
     (void)state;
