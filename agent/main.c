@@ -79,16 +79,26 @@ static void fault_shape(char *out, size_t n, const char *reason)
     out[o] = '\0';
 }
 
-/* A collector whose collect has not returned COLLECT_LONG_MS after it began (a /proc read or a
- * statfs stuck in the kernel, an NFS server gone) holds the whole loop: no message is sent and,
- * under systemd, the watchdog kills the agent, whose log then said nothing about which collector
- * it was in. A thread of its own watches the one running and names it (`collector running long`)
- * while it still runs: first at once, then at most once a minute per collector, each run counted
- * in the stats line's collect_long. Under a watchdog the limit is a quarter of its timeout when
- * that is less, so the line comes before the kill: the loop pets at half the timeout, so a tick
- * starts at most that long after the last pet and the kill is at least half the timeout away.
- * A collector slower than the interval that does return is `tick late`'s, not this. */
+/* A collector whose collect does not return (a /proc read or a statfs stuck in the kernel, an NFS
+ * server gone) holds the whole loop: no message is sent and, under systemd, the watchdog kills the
+ * agent, whose log then said nothing about which collector it was in. A thread of its own watches
+ * the one running and names it (`collector running long`) while it still runs, once it passes its
+ * limit: COLLECT_LONG_MS after it began (a quarter of the watchdog's timeout when that is less),
+ * or, under a watchdog, three quarters of the timeout after the last pet, whichever comes first.
+ * The kill comes a whole timeout after the last pet (the loop pets only between ticks), so the
+ * line comes a quarter of the timeout before it however long the collectors before this one in
+ * the tick took: each under its own limit, they could together use up the margin that a limit
+ * counted from the collector's own start leaves, and the one that then hangs was named after the
+ * kill or never. The line is written at once and again every COLLECT_LONG_RELOG limits while the
+ * run goes on, so that a hang without a watchdog to end it (the stats line stops too) is still
+ * named; a collector logged less than that ago is counted, not logged again, so that a source
+ * slow on every tick cannot flood. collect_long counts each run that took longer than the limit
+ * (counted when it returns, if the thread has not counted it already) or that the thread named.
+ * A collector slower than the interval that does return in time is `tick late`'s, not this. */
 #define COLLECT_LONG_MS 10000
+/* Lines per collector at most every this many limits: a minute at COLLECT_LONG_MS, less only
+ * under a watchdog, which kills the agent (after 4 limits) before that. */
+#define COLLECT_LONG_RELOG 6
 
 struct coll_watch {
     pthread_mutex_t mu;
@@ -96,11 +106,18 @@ struct coll_watch {
     pthread_t thread;
     int started, stop;
     int64_t limit_ms, watchdog_ms;
+    /* The tick running (monotonic): when it began, the point three quarters of the watchdog's
+     * timeout after the last pet (INT64_MAX without a watchdog), and the slowest collector that
+     * has returned in it so far (NULL: none yet). */
+    int64_t tick_ms, tick_deadline_ms;
+    const char *slowest;
+    int64_t slowest_ms;
     /* The collector running (a->coll index and its table's name, NULL between collectors),
-     * since when (monotonic), and runs numbered so that each is counted once. */
+     * since when and until when it is within its limit (monotonic), and runs numbered so that
+     * each is counted once. */
     size_t index;
     const char *name;
-    int64_t since_ms;
+    int64_t since_ms, deadline_ms;
     uint64_t run, noted_run;
     uint64_t long_runs;                /* collect_long */
     int64_t logged_ms[MAX_COLLECTORS]; /* monotonic; 0: never logged */
@@ -380,30 +397,45 @@ static int once_budget(struct agent *a, char *err, size_t errlen)
 static void *watch_main(void *arg)
 {
     struct coll_watch *w = arg;
-    /* Checks four times per limit: a run is named between the limit and 1.25 times it, with no
-     * wakeup per collector per tick. */
+    /* Looks four times per limit, and at the deadline of a run it has seen start: a run is named
+     * at its deadline, or (one that began past the tick's) within a quarter limit of its start,
+     * with no wakeup per collector per tick. */
     int64_t period = w->limit_ms / 4 > 0 ? w->limit_ms / 4 : 1;
+    int64_t relog = w->limit_ms * COLLECT_LONG_RELOG;
     pthread_mutex_lock(&w->mu);
+    int64_t now = vg_mono_ms();
     while (!w->stop) {
-        int64_t wake = vg_mono_ms() + period;
+        int64_t wake = now + period;
+        if (w->name && w->noted_run != w->run && w->deadline_ms > now && w->deadline_ms < wake)
+            wake = w->deadline_ms;
         struct timespec ts = {.tv_sec = wake / 1000, .tv_nsec = (wake % 1000) * 1000000};
         pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-        int64_t now = vg_mono_ms();
-        if (w->stop || !w->name || w->noted_run == w->run || now - w->since_ms < w->limit_ms)
+        now = vg_mono_ms();
+        if (w->stop || !w->name || now < w->deadline_ms)
             continue;
-        w->noted_run = w->run;
-        uint64_t n = ++w->long_runs;
-        const char *name = w->name; /* the collector table's: it outlives the run */
-        int64_t ran = now - w->since_ms, *logged = &w->logged_ms[w->index];
-        int log = !*logged || now - *logged >= 60000;
-        if (log)
-            *logged = now;
+        if (w->noted_run != w->run) {
+            w->noted_run = w->run;
+            w->long_runs++;
+        }
+        int64_t *logged = &w->logged_ms[w->index];
+        if (*logged && now - *logged < relog)
+            continue;
+        *logged = now;
+        /* Copied under the lock; the names are the collector tables': they outlive the run. */
+        const char *name = w->name, *slowest = w->slowest ? w->slowest : "none";
+        int64_t ran = now - w->since_ms, tick = now - w->tick_ms, slowest_ms = w->slowest_ms;
+        /* The kill: a whole timeout after the last pet, a quarter after the tick's deadline. */
+        int64_t left = w->tick_deadline_ms - now + w->watchdog_ms / 4;
+        uint64_t n = w->long_runs;
         pthread_mutex_unlock(&w->mu);
-        if (log)
-            vg_warn("collector running long",
-                    "collector=%s running_ms=%lld limit_ms=%lld watchdog_ms=%lld collect_long=%llu",
-                    name, (long long)ran, (long long)w->limit_ms, (long long)w->watchdog_ms,
-                    (unsigned long long)n);
+        char wd[48] = "";
+        if (w->watchdog_ms)
+            snprintf(wd, sizeof wd, " watchdog_left_ms=%lld", (long long)left);
+        vg_warn("collector running long",
+                "collector=%s running_ms=%lld tick_ms=%lld tick_slowest=%s tick_slowest_ms=%lld "
+                "limit_ms=%lld watchdog_ms=%lld%s collect_long=%llu",
+                name, (long long)ran, (long long)tick, slowest, (long long)slowest_ms,
+                (long long)w->limit_ms, (long long)w->watchdog_ms, wd, (unsigned long long)n);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -452,8 +484,25 @@ static void watch_stop(struct coll_watch *w)
     w->started = 0;
 }
 
-/* Collector i (name) begins at t0 (monotonic), or (name NULL) the one running has returned. */
-static void watch_mark(struct coll_watch *w, size_t i, const char *name, int64_t t0)
+/* A tick begins at began (monotonic), on the loop's thread, which alone pets the watchdog: the
+ * last pet stands until the tick ends. */
+static void watch_tick(struct coll_watch *w, int64_t began)
+{
+    if (!w->started)
+        return;
+    int64_t deadline = INT64_MAX;
+    if (w->watchdog_ms) /* the next pet is due half the timeout after the last */
+        deadline = vg_notify_watchdog_due() + w->watchdog_ms / 4;
+    pthread_mutex_lock(&w->mu);
+    w->tick_ms = began;
+    w->tick_deadline_ms = deadline;
+    w->slowest = NULL;
+    w->slowest_ms = -1;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Collector i (name, the table's) begins at t0 (monotonic). */
+static void watch_begin(struct coll_watch *w, size_t i, const char *name, int64_t t0)
 {
     if (!w->started)
         return;
@@ -461,8 +510,29 @@ static void watch_mark(struct coll_watch *w, size_t i, const char *name, int64_t
     w->index = i;
     w->name = name;
     w->since_ms = t0;
-    if (name)
-        w->run++;
+    w->deadline_ms =
+        t0 + w->limit_ms < w->tick_deadline_ms ? t0 + w->limit_ms : w->tick_deadline_ms;
+    w->run++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* The collector running has returned at end (monotonic). A run past the limit that the thread
+ * did not see (it looks a quarter limit apart) is counted here, so that collect_long is exact. */
+static void watch_end(struct coll_watch *w, int64_t end)
+{
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->mu);
+    int64_t took = end - w->since_ms;
+    if (took >= w->limit_ms && w->noted_run != w->run) {
+        w->noted_run = w->run;
+        w->long_runs++;
+    }
+    if (took > w->slowest_ms) {
+        w->slowest = w->name;
+        w->slowest_ms = took;
+    }
+    w->name = NULL;
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -506,14 +576,15 @@ static void collect_tick(struct agent *a, struct vg_wire_msg *msg, int64_t now_m
     for (size_t i = 0; i < a->cfg.labels.n; i++)
         vg_wire_msg_add_label(msg, a->cfg.labels.items[i].key, a->cfg.labels.items[i].value, NULL,
                               0);
+    watch_tick(&a->watch, vg_mono_ms());
     for (size_t i = 0; i < a->n_coll; i++) {
         char cerr[VG_ERRLEN] = "", q[VG_ERRLEN + 8];
         struct running *r = &a->coll[i];
         int64_t t0 = vg_mono_ms();
-        watch_mark(&a->watch, i, r->c->name, t0);
+        watch_begin(&a->watch, i, r->c->name, t0);
         int rc = r->c->collect(r->state, t0, msg, cerr, sizeof(cerr));
-        watch_mark(&a->watch, i, NULL, 0);
-        int64_t took = vg_mono_ms() - t0;
+        int64_t end = vg_mono_ms(), took = end - t0;
+        watch_end(&a->watch, end);
         if (took > slow->ms)
             *slow = (struct slowest){.name = r->c->name, .ms = took};
         if (rc < 0) {
@@ -1618,6 +1689,9 @@ static int run_loop(struct agent *a)
     vg_notify_init();
     watch_start(&a->watch);
     vg_notify_ready("collecting");
+    /* The first pet as the loop begins, not after its first tick: the collector watch counts the
+     * first tick's limit from it, as every later tick's from the pet before it. */
+    vg_notify_watchdog(vg_mono_ms());
     while (!g_stop) {
         int64_t due = next; /* this tick's grid point */
         int64_t began = vg_mono_ms();
