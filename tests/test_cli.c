@@ -7,6 +7,7 @@
 #include <sysexits.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -1863,6 +1864,54 @@ static void agent_names_a_collector_that_does_not_return(void **state)
     free(dir);
 }
 
+/* How many of the agent's (pid's) threads have the name comm. */
+static int threads_named(pid_t pid, const char *comm)
+{
+    char path[64], name[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char file[128]; /* a tid is a few digits */
+        snprintf(file, sizeof file, "%.64s/%.32s/comm", path, e->d_name);
+        FILE *f = fopen(file, "r");
+        if (!f)
+            continue;
+        if (fgets(name, sizeof name, f)) {
+            name[strcspn(name, "\n")] = '\0';
+            n += strcmp(name, comm) == 0;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* The collector watch's thread had the process's name, so that per-thread views (top -H, gdb,
+ * bench/agent-overhead's "by thread" line, which docs/bench.md reads as the main thread's) showed
+ * two vigil-agent threads. It is vg-collwatch; the main thread keeps the process's name. */
+static void agent_names_its_collector_watch_thread(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("collect-watch-name");
+    char proc[300], loadavg[320], log[300];
+    make_proc_root(dir, proc, loadavg, log);
+    assert_int_equal(vg_tp_write_atomic(loadavg, "0.50 0.40 0.30 1/100 1234\n"), 0);
+    pid_t pid = spawn_load_agent(proc, log);
+    assert_true(vg_tp_wait_field(log, "ticks", 1, 10000) >= 1);
+    int64_t until = vg_tp_mono_ms() + 10000;
+    while (threads_named(pid, "vg-collwatch") < 1 && vg_tp_mono_ms() < until)
+        vg_tp_pause_ms(20);
+    assert_int_equal(threads_named(pid, "vg-collwatch"), 1);
+    assert_int_equal(threads_named(pid, "vigil-agent"), 1);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* Serves the FIFO at path as a slow file: each open gets text delay_ms after it, so that the
  * reader's collect takes at least that long; after slow answers (-1: never), at once. Each answer
  * writes a byte to tell (-1: none). Runs until killed; returns its pid. */
@@ -2681,6 +2730,7 @@ int main(void)
         cmocka_unit_test(agent_tick_late_names_a_slow_send_not_a_collector),
         cmocka_unit_test(agent_start_and_tick_late_name_a_slow_spool),
         cmocka_unit_test(agent_names_a_collector_that_does_not_return),
+        cmocka_unit_test(agent_names_its_collector_watch_thread),
         cmocka_unit_test(agent_counts_every_collect_that_runs_past_the_limit),
         cmocka_unit_test(agent_names_the_collector_running_as_the_watchdog_nears),
         cmocka_unit_test(agent_logs_a_fault_whose_count_moves_as_one_reason),
