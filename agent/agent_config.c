@@ -23,7 +23,9 @@ static const struct vg_cfg_key keys[] = {
     {"interval", VG_CFG_DURATION, "1s", OFF(interval_ms), 100, 3600000, NULL,
      "collection interval; one message per interval"},
     {"topic", VG_CFG_STRING, "vigil.metrics", OFF(topic), NOBOUND, NULL,
-     "Kafka topic the metrics are produced to"},
+     "Kafka topic the metrics are produced to: at most 249 letters, digits, '.', '_' and '-'. "
+     "Create it before the agents start (docs/install.md): while it does not exist their messages "
+     "wait in the spool"},
     {"collectors", VG_CFG_STRING,
      "cpu,mem,load,disk,net,vmstat,psi,netstat,fs,fsspace,cgroup,bpf_runqlat,bpf_biolat,"
      "bpf_tcp,bpf_proc_events",
@@ -216,14 +218,38 @@ static int label_ok(const char *key, const char *value, char *err, size_t errlen
     return ok;
 }
 
+/* Kafka's own rule for a topic name (its Topic.validate; librdkafka does not check): at most 249
+ * of [A-Za-z0-9._-], and neither "." nor "..". The brokers refuse any other, so every message would
+ * fail the same way, with an error (UNKNOWN_TOPIC_OR_PART, INVALID_TOPIC_EXCEPTION) that names no
+ * typo. */
+#define KAFKA_TOPIC_MAX 249
+
+static int check_topic(const char *t, char *err, size_t errlen)
+{
+    size_t n = strlen(t);
+    if (n == 0)
+        return vg_err(err, errlen, -EINVAL, "topic: empty (the Kafka topic to produce to)");
+    if (n > KAFKA_TOPIC_MAX)
+        return vg_err(err, errlen, -EINVAL, "topic: %zu characters long, Kafka takes at most %d", n,
+                      KAFKA_TOPIC_MAX);
+    if (strcmp(t, ".") == 0 || strcmp(t, "..") == 0 ||
+        strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+        return vg_err(err, errlen, -EINVAL,
+                      "topic: '%.64s%s' is not a name Kafka takes: only letters, digits, '.', "
+                      "'_' and '-', and not '.' or '..'",
+                      t, n > 64 ? "..." : "");
+    return 0;
+}
+
 int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
 {
-    if (!c->topic || !*c->topic)
-        return vg_err(err, errlen, -EINVAL, "topic: empty (the Kafka topic to produce to)");
+    int rc = check_topic(c->topic ? c->topic : "", err, errlen);
+    if (rc)
+        return rc;
     if (c->host && vg_wire_host_valid(c->host) != 0)
         return vg_err(err, errlen, -EINVAL,
                       "host '%s': only letters, digits, '.', '_' and '-' (1..253)", c->host);
-    int rc = check_collectors(c->collectors, err, errlen);
+    rc = check_collectors(c->collectors, err, errlen);
     if (rc)
         return rc;
     /* Refused whether or not the file is read (local.detector off), as a reload refuses it. */

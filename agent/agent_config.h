@@ -54,12 +54,12 @@ struct agent_cfg {
 
 extern const struct vg_config_table agent_config_table;
 
-/* What the table cannot say about a loaded config: a topic, a valid host, collectors that exist,
- * labels the wire format takes (the table's choices already hold log.level, log.format,
- * local.detector and local.when). One check for the start, --check-config and a SIGHUP reload,
- * so none of them accepts what another refuses. 0 or -EINVAL with the first problem in err; a
- * refused label's message starts with where its key or value was written ("FILE:LINE:COL: "),
- * the others are placed by vg_config_locate. */
+/* What the table cannot say about a loaded config: a topic name Kafka takes, a valid host,
+ * collectors that exist, labels the wire format takes (the table's choices already hold log.level,
+ * log.format, local.detector and local.when). One check for the start, --check-config and a SIGHUP
+ * reload, so none of them accepts what another refuses. 0 or -EINVAL with the first problem in err;
+ * a refused label's message starts with where its key or value was written ("FILE:LINE:COL: "), the
+ * others are placed by vg_config_locate. */
 int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen);
 
 /* Logs what a valid config does that its writer may not expect (a label every alert replaces).

@@ -163,6 +163,9 @@ struct agent {
     int spooling;
     int64_t spooling_since_ms; /* monotonic */
     uint64_t outage_spooled, spool_delivered;
+    /* Spooled records given up on since the spool was last empty (a permanent error, too
+     * large): a drain that delivered nothing must not read like the end of an outage. */
+    uint64_t spool_lost;
     /* The last delivery, or when librdkafka's queue last went from empty to not (monotonic):
      * with messages queued and none delivered for KAFKA_STALL_MS, Kafka is not taking them. */
     int64_t progress_ms;
@@ -178,14 +181,15 @@ struct agent {
     uint64_t producer_recreated;
     int64_t recreate_at_ms; /* monotonic; 0: no fatal error seen on this producer */
     int64_t recreated_ms, recreate_backoff_ms;
-    /* Kafka refusing this agent's messages as not authorised (refused_for_now): with a spool
-     * they are kept there and offered again after refused_backoff_ms (1 s doubling to a
-     * minute); rewind_due: messages came back refused (spooled records, or direct ones put in
-     * front of the spool), to be handed out again. */
+    /* Kafka refusing this agent's messages as not authorised, or its topic missing
+     * (refused_for_now): with a spool they are kept there and offered again after
+     * refused_backoff_ms (1 s doubling to a minute); rewind_due: messages came back refused
+     * (spooled records, or direct ones put in front of the spool), to be handed out again. */
     int refused;
     int rewind_due;
-    int64_t refused_until_ms, refused_backoff_ms; /* monotonic */
-    uint64_t refused_kept;
+    int64_t refused_until_ms, refused_backoff_ms, refused_logged_ms; /* monotonic */
+    uint64_t refused_kept;  /* in this refusal, for the line that ends it */
+    uint64_t kafka_refused; /* every message that came back so and was kept: the stats line's */
     /* The spool's work in one turn of the wait (wait_until): feed_from_spool stops at
      * feed_until; spool_turn_ms is what the turn before the last tick spent on it, for a tick
      * that started late. */
@@ -689,32 +693,58 @@ static int producer_fatal(rd_kafka_t *rk)
     return rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+/* The topic is not on the cluster (not created yet on a new cluster whose topics come from a
+ * separate step, or deleted and being recreated; production clusters seldom auto-create):
+ * librdkafka holds the messages for topic.metadata.propagation.max.ms, then fails them
+ * (UNKNOWN_TOPIC_OR_PART) and every later produce at once (_UNKNOWN_TOPIC), while it keeps asking
+ * the brokers, every second, whether the topic exists yet. */
+static int topic_missing(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+           e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+}
+
 /* Errors librdkafka reports as permanent that an operator fixes without touching the agent: an
- * ACL not granted yet, or taken away by mistake. The messages are as good as ever, so with a
- * spool they wait there rather than being lost; docs/reliability.md says why only these. */
+ * ACL not granted yet, or taken away by mistake; the topic not created yet. The messages are as
+ * good as ever, so with a spool they wait there rather than being lost; docs/reliability.md says
+ * why only these. */
 static int refused_for_now(rd_kafka_resp_err_t e)
 {
     return e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-           e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+           e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED || topic_missing(e);
 }
 
 /* A refusal (refused_for_now): nothing is offered to Kafka for a while, once per retry however
- * many messages come back refused from it. */
+ * many messages come back refused from it. Logged when it begins and, while it lasts, at most
+ * once a minute, with what the spool holds by then: a refusal never fixed ends as a long outage
+ * does, in the spool's limits, and the operator must see it coming. */
 static void note_refused(struct agent *a, rd_kafka_resp_err_t e)
 {
     int64_t now = vg_mono_ms();
     a->refused_kept++;
+    a->kafka_refused++;
     if (a->refused && now < a->refused_until_ms)
         return;
     a->refused_backoff_ms = a->refused_backoff_ms ? a->refused_backoff_ms * 2 : 1000;
     if (a->refused_backoff_ms > 60000)
         a->refused_backoff_ms = 60000;
     a->refused_until_ms = now + a->refused_backoff_ms;
-    if (!a->refused)
-        vg_error("Kafka refuses this agent's messages: kept in the spool, offered again until it "
-                 "takes them",
-                 "topic=%s error=%s retry_in_ms=%lld", a->cfg.topic, rd_kafka_err2name(e),
-                 (long long)a->refused_backoff_ms);
+    if (!a->refused || now - a->refused_logged_ms >= 60000) {
+        struct vg_spool_stats ss = {0};
+        vg_spool_get_stats(a->spool, &ss);
+        a->refused_logged_ms = now;
+        vg_error(
+            topic_missing(e)
+                ? "Kafka topic does not exist: messages kept in the spool, offered again "
+                  "until the topic is created"
+                : "Kafka refuses this agent's messages: kept in the spool, offered again until "
+                  "it takes them",
+            "topic=%s error=%s retry_in_ms=%lld refused_kept=%llu spool_records=%llu "
+            "spool_bytes=%llu spool_max_bytes=%lld",
+            a->cfg.topic, rd_kafka_err2name(e), (long long)a->refused_backoff_ms,
+            (unsigned long long)a->refused_kept, (unsigned long long)ss.records,
+            (unsigned long long)ss.bytes, (long long)a->cfg.spool_max_bytes);
+    }
     a->refused = 1;
 }
 
@@ -790,8 +820,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         }
         return;
     }
-    if (token)
+    if (token) {
         vg_spool_delivered(a->spool, token); /* given up on: counted below, not retried forever */
+        a->spool_lost++;
+    }
     if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
         /* The broker's message.max.bytes (or the topic's max.message.bytes) is below the
          * producer's: not a delivery that may work later. */
@@ -1111,13 +1143,18 @@ static void note_spool_drained(struct agent *a)
 {
     if (!a->spool || vg_spool_busy(a->spool))
         return;
-    if (a->spooling || a->spool_delivered) /* that alone: records a previous run left */
-        vg_info("spool drained", "spool_delivered=%llu outage_spooled=%llu outage_ms=%lld",
-                (unsigned long long)a->spool_delivered, (unsigned long long)a->outage_spooled,
-                (long long)(a->spooling ? vg_mono_ms() - a->spooling_since_ms : 0));
+    /* spool_delivered alone: records a previous run left. Records given up on (lost=, each also
+     * in delivery_failed, produce_failed or too_large) make it a warning. */
+    if (a->spooling || a->spool_delivered || a->spool_lost)
+        vg_log(a->spool_lost ? VG_LOG_WARN : VG_LOG_INFO, "spool drained",
+               "spool_delivered=%llu lost=%llu outage_spooled=%llu outage_ms=%lld",
+               (unsigned long long)a->spool_delivered, (unsigned long long)a->spool_lost,
+               (unsigned long long)a->outage_spooled,
+               (long long)(a->spooling ? vg_mono_ms() - a->spooling_since_ms : 0));
     a->spooling = 0;
     a->outage_spooled = 0;
     a->spool_delivered = 0;
+    a->spool_lost = 0;
 }
 
 static void produce(struct agent *a, struct vg_wire_msg *msg)
@@ -1227,6 +1264,7 @@ static void feed_from_spool(struct agent *a)
             free(a->held_buf);
             a->held_buf = NULL;
             vg_spool_delivered(a->spool, a->held_token);
+            a->spool_lost++;
             if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
                 /* Spooled before kafka.message.max.bytes was lowered, or by an older agent. */
                 count_too_large(a, "spooled=1", a->held_len);
@@ -1296,7 +1334,7 @@ static void log_stats(struct agent *a)
             "spool_bytes=%llu "
             "spool_dropped_full=%llu spool_dropped_age=%llu spool_corrupt=%llu "
             "spool_read_errors=%llu spool_failed=%llu "
-            "spool_late_reports=%llu ticks_skipped=%llu collect_long=%llu%s",
+            "spool_late_reports=%llu ticks_skipped=%llu collect_long=%llu kafka_refused=%llu%s",
             (unsigned long long)a->ticks, (unsigned long long)collect_errors,
             (unsigned long long)a->produced, (unsigned long long)a->delivered,
             (unsigned long long)a->delivery_failed, (unsigned long long)a->produce_failed,
@@ -1308,7 +1346,7 @@ static void log_stats(struct agent *a)
             (unsigned long long)ss.corrupt, (unsigned long long)ss.read_errors,
             (unsigned long long)a->spool_failed, (unsigned long long)ss.late_reports,
             (unsigned long long)a->ticks_skipped, (unsigned long long)watch_long_runs(&a->watch),
-            local_stats(a, lt, sizeof lt));
+            (unsigned long long)a->kafka_refused, local_stats(a, lt, sizeof lt));
     flush_log(a);
 }
 

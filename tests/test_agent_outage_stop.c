@@ -1,7 +1,8 @@
 /* The agent stopped during a broker outage (docs/reliability.md, "Stop during an outage"): after
  * flush_timeout what librdkafka still holds is purged into a spool segment placed before the
- * others, and the next start sends it first. Real processes: vigil-test-mockbroker with its
- * control FIFO, vigil-agent twice on one spool directory; the topic is read back with kcat. */
+ * others, and the next start sends it first; a start finding the topic missing keeps that spool
+ * until the topic exists. Real processes: vigil-test-mockbroker with its control FIFO,
+ * vigil-agent twice on one spool directory; the topic is read back with kcat. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -28,25 +29,36 @@ struct rig {
     pid_t broker;
 };
 
-static pid_t start_agent_as(struct rig *r, const char *log, const char *host)
+/* host: the agent's; extra: one more --set (NULL: none). */
+static pid_t start_agent_full(struct rig *r, const char *log, const char *host, const char *extra)
 {
     char bs[300], spool[320], h[300];
     snprintf(bs, sizeof bs, "bootstrap_servers=%s", r->bootstrap);
     snprintf(spool, sizeof spool, "spool.dir=%s", r->spool);
     snprintf(h, sizeof h, "host=%s", host);
-    const char *argv[] = {VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", h, "--set",
-                          "interval=200ms", "--set", "collectors=cpu,mem,load", "--set",
-                          "stats_interval=1s", "--set", spool, "--set", "spool.memory_messages=20",
-                          "--set", "flush_timeout=2s", "--set",
-                          "kafka.reconnect.backoff.max.ms=1000", "--set",
-                          /* one produce request at a time: see tests/test_agent_outage.c */
-                          "kafka.max.in.flight.requests.per.connection=1", NULL};
+    const char *argv[] = {
+        VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", h, "--set", "interval=200ms", "--set",
+        "collectors=cpu,mem,load", "--set", "stats_interval=1s", "--set", spool, "--set",
+        "spool.memory_messages=20", "--set", "flush_timeout=2s", "--set",
+        "kafka.reconnect.backoff.max.ms=1000", "--set",
+        /* one produce request at a time: see tests/test_agent_outage.c */
+        "kafka.max.in.flight.requests.per.connection=1", extra ? "--set" : NULL, extra, NULL};
     return vg_tp_spawn((char *const *)argv, log);
 }
 
 static pid_t start_agent(struct rig *r, const char *log)
 {
-    return start_agent_as(r, log, HOST);
+    return start_agent_full(r, log, HOST, NULL);
+}
+
+static pid_t start_agent_as(struct rig *r, const char *log, const char *host)
+{
+    return start_agent_full(r, log, host, NULL);
+}
+
+static pid_t start_agent_with(struct rig *r, const char *log, const char *extra)
+{
+    return start_agent_full(r, log, HOST, extra);
 }
 
 static void wait_field(const char *log, const char *key, long long want)
@@ -72,68 +84,18 @@ static char *line_of(const char *log, const char *needle)
     return out;
 }
 
-static void
-a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start(void **state)
+/* Reads the topic back: boot 1's sequence numbers 0..ticks1-1, then boot 2's 0..ticks2-1, each
+ * at least once and in order (a message in flight at a stop may come twice: the analyzer drops
+ * such duplicates). */
+static void expect_two_boots_in_order(struct rig *r, long long ticks1, long long ticks2)
 {
-    (void)state;
-    struct rig r;
-    memset(&r, 0, sizeof r);
-    char *d = vg_tp_tmpdir("outage-stop");
-    snprintf(r.dir, sizeof r.dir, "%s", d);
-    free(d);
-    snprintf(r.spool, sizeof r.spool, "%s/spool", r.dir);
-    char log1[320], log2[320], topic[320];
-    snprintf(log1, sizeof log1, "%s/agent-1.log", r.dir);
-    snprintf(log2, sizeof log2, "%s/agent-2.log", r.dir);
-    snprintf(topic, sizeof topic, "%s/topic.txt", r.dir);
-    r.broker = vg_ap_start_broker_ctl(r.dir, 3, r.bootstrap, sizeof r.bootstrap);
-
-    /* Boot 1: delivering, then every broker down until it spools, then SIGTERM. */
-    pid_t agent = start_agent(&r, log1);
-    wait_field(log1, "delivered", 5);
-    vg_ap_broker_control(r.dir, "down");
-    assert_int_equal(vg_tp_wait_contains(log1, "spooling to disk", DEADLINE), 0);
-    wait_field(log1, "spooled", 3);
-    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
-    long long ticks1 = vg_tp_last_field(log1, "ticks");
-    long long spooled1 = vg_tp_last_field(log1, "spooled");
-    char *kept = line_of(log1, "msg=\"undelivered messages kept in the spool for the next start\"");
-    assert_non_null(kept);
-    print_message("boot 1: ticks=%lld spooled=%lld; %s\n", ticks1, spooled1, kept);
-    /* librdkafka held spool.memory_messages when spooling began; nothing was delivered since. */
-    char want[64];
-    snprintf(want, sizeof want, " count=%d ", MEMORY);
-    assert_non_null(strstr(kept, want));
-    free(kept);
-    assert_int_equal(vg_tp_count(log1, "lost"), 0);
-    assert_int_equal(vg_tp_last_field(log1, "delivery_failed"), 0);
-    assert_int_equal(vg_tp_last_field(log1, "spool_failed"), 0);
-    /* Everything boot 1 did not deliver is on disk: its spooled records and the queue. Counted
-     * as records on disk, not as spooled + MEMORY: when librdkafka's queue has room during the
-     * outage (a tick produced just before it filled), the spool feeds one record back into it,
-     * and that message is then both counted in `spooled` and among the MEMORY kept at the stop
-     * (seen once in CI's ASan pass: spooled 6, records 25 = 20 + 6 - 1). */
-    long long delivered1 = vg_tp_last_field(log1, "delivered");
-    long long records1 = vg_tp_last_field(log1, "spool_records");
-    assert_int_equal(delivered1 + records1, ticks1);
-    assert_true(records1 >= MEMORY && records1 <= spooled1 + MEMORY);
-
-    /* The brokers back, boot 2 on the same spool: it drains, then stops cleanly. */
-    vg_ap_broker_control(r.dir, "up");
-    agent = start_agent(&r, log2);
-    wait_field(log2, "delivered", records1 + 5);
-    int64_t deadline = vg_tp_mono_ms() + DEADLINE;
-    while (vg_tp_last_field(log2, "spool_records") != 0 && vg_tp_mono_ms() < deadline)
-        vg_tp_pause_ms(100);
-    assert_int_equal(vg_tp_last_field(log2, "spool_records"), 0);
-    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
-    long long ticks2 = vg_tp_last_field(log2, "ticks");
-
+    char topic[320];
+    snprintf(topic, sizeof topic, "%s/topic.txt", r->dir);
     /* The topic, in offset order (one host: one partition): "BOOT SEQ" per message. */
     assert_int_equal(vg_tp_sh("kcat -C -b %s -t vigil.metrics -e -q -f '%%s\\n' 2>/dev/null | "
                               "grep -o '\"boot\":\"[^\"]*\",\"seq\":[0-9]*' | "
                               "sed 's/\"boot\":\"\\([^\"]*\\)\",\"seq\":/\\1 /' > %s",
-                              r.bootstrap, topic),
+                              r->bootstrap, topic),
                      0);
     char *t = vg_tp_read(topic);
     assert_non_null(t);
@@ -185,6 +147,65 @@ a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start(voi
                   n, next1 - 1, next2 - 1, dups, ticks2);
     assert_int_equal(next1, ticks1);
     assert_int_equal(next2, ticks2);
+}
+
+static void
+a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start(void **state)
+{
+    (void)state;
+    struct rig r;
+    memset(&r, 0, sizeof r);
+    char *d = vg_tp_tmpdir("outage-stop");
+    snprintf(r.dir, sizeof r.dir, "%s", d);
+    free(d);
+    snprintf(r.spool, sizeof r.spool, "%s/spool", r.dir);
+    char log1[320], log2[320];
+    snprintf(log1, sizeof log1, "%s/agent-1.log", r.dir);
+    snprintf(log2, sizeof log2, "%s/agent-2.log", r.dir);
+    r.broker = vg_ap_start_broker_ctl(r.dir, 3, r.bootstrap, sizeof r.bootstrap);
+
+    /* Boot 1: delivering, then every broker down until it spools, then SIGTERM. */
+    pid_t agent = start_agent(&r, log1);
+    wait_field(log1, "delivered", 5);
+    vg_ap_broker_control(r.dir, "down");
+    assert_int_equal(vg_tp_wait_contains(log1, "spooling to disk", DEADLINE), 0);
+    wait_field(log1, "spooled", 3);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    long long ticks1 = vg_tp_last_field(log1, "ticks");
+    long long spooled1 = vg_tp_last_field(log1, "spooled");
+    char *kept = line_of(log1, "msg=\"undelivered messages kept in the spool for the next start\"");
+    assert_non_null(kept);
+    print_message("boot 1: ticks=%lld spooled=%lld; %s\n", ticks1, spooled1, kept);
+    /* librdkafka held spool.memory_messages when spooling began; nothing was delivered since. */
+    char want[64];
+    snprintf(want, sizeof want, " count=%d ", MEMORY);
+    assert_non_null(strstr(kept, want));
+    free(kept);
+    assert_int_equal(vg_tp_count(log1, "lost"), 0);
+    assert_int_equal(vg_tp_last_field(log1, "delivery_failed"), 0);
+    assert_int_equal(vg_tp_last_field(log1, "spool_failed"), 0);
+    /* Everything boot 1 did not deliver is on disk: its spooled records and the queue. Counted
+     * as records on disk, not as spooled + MEMORY: when librdkafka's queue has room during the
+     * outage (a tick produced just before it filled), the spool feeds one record back into it,
+     * and that message is then both counted in `spooled` and among the MEMORY kept at the stop
+     * (seen once in CI's ASan pass: spooled 6, records 25 = 20 + 6 - 1). */
+    long long delivered1 = vg_tp_last_field(log1, "delivered");
+    long long records1 = vg_tp_last_field(log1, "spool_records");
+    assert_int_equal(delivered1 + records1, ticks1);
+    assert_true(records1 >= MEMORY && records1 <= spooled1 + MEMORY);
+
+    /* The brokers back, boot 2 on the same spool: it drains, then stops cleanly. */
+    vg_ap_broker_control(r.dir, "up");
+    agent = start_agent(&r, log2);
+    wait_field(log2, "delivered", records1 + 5);
+    int64_t deadline = vg_tp_mono_ms() + DEADLINE;
+    while (vg_tp_last_field(log2, "spool_records") != 0 && vg_tp_mono_ms() < deadline)
+        vg_tp_pause_ms(100);
+    assert_int_equal(vg_tp_last_field(log2, "spool_records"), 0);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    long long ticks2 = vg_tp_last_field(log2, "ticks");
+
+    expect_two_boots_in_order(&r, ticks1, ticks2);
     vg_tp_stop(r.broker, SIGTERM, 10000);
 }
 
@@ -313,6 +334,75 @@ static void spooled_records_keep_their_own_host_as_key_after_a_rename(void **sta
     vg_tp_stop(r.broker, SIGTERM, 10000);
 }
 
+/* The topic missing on a cluster that answers (created by a separate step that has not run yet,
+ * or deleted and being recreated): librdkafka fails the messages for good, those it held with
+ * UNKNOWN_TOPIC_OR_PART, every later produce at once with _UNKNOWN_TOPIC. The agent dropped the
+ * whole spool in one loop turn, a previous run's records and its own ticks, then every new tick.
+ * Now they wait in the spool, as for an ACL refusal, and reach the topic once it exists: both
+ * boots whole and in order. */
+static void a_missing_topic_keeps_the_spool_until_the_topic_is_created(void **state)
+{
+    (void)state;
+    struct rig r;
+    memset(&r, 0, sizeof r);
+    char *d = vg_tp_tmpdir("topic-missing");
+    snprintf(r.dir, sizeof r.dir, "%s", d);
+    free(d);
+    snprintf(r.spool, sizeof r.spool, "%s/spool", r.dir);
+    char log1[320], log2[320];
+    snprintf(log1, sizeof log1, "%s/agent-1.log", r.dir);
+    snprintf(log2, sizeof log2, "%s/agent-2.log", r.dir);
+    static const char *const topics[] = {"vigil.other:1", NULL};
+    r.broker = vg_ap_start_broker_topics(r.dir, 3, topics, r.bootstrap, sizeof r.bootstrap);
+    /* Metadata says vigil.metrics does not exist (the mock cluster would otherwise create it at
+     * the first request naming it). */
+    vg_ap_broker_control(r.dir, "topic-error vigil.metrics 3"); /* UNKNOWN_TOPIC_OR_PART */
+
+    /* Boot 1, every broker down: it spools, and its stop keeps the rest in the spool. */
+    vg_ap_broker_control(r.dir, "down");
+    pid_t agent = start_agent(&r, log1);
+    wait_field(log1, "spooled", 3);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    long long ticks1 = vg_tp_last_field(log1, "ticks");
+    long long records1 = vg_tp_last_field(log1, "spool_records");
+    assert_true(records1 >= MEMORY);
+    vg_ap_broker_control(r.dir, "up");
+
+    /* Boot 2: the brokers answer, the topic is missing. librdkafka gives it
+     * topic.metadata.propagation.max.ms to appear before failing the messages: 1 s, not 30. */
+    agent = start_agent_with(&r, log2, "kafka.topic.metadata.propagation.max.ms=1000");
+    wait_field(log2, "ticks", 50); /* 10 s at 200 ms */
+    long long ticks = vg_tp_last_field(log2, "ticks"),
+              kept = vg_tp_last_field(log2, "spool_records"),
+              queued = vg_tp_last_field(log2, "queued");
+    print_message("boot 1: ticks=%lld left %lld records; boot 2, topic missing: ticks=%lld "
+                  "spool_records=%lld queued=%lld kafka_refused=%lld\n",
+                  ticks1, records1, ticks, kept, queued, vg_tp_last_field(log2, "kafka_refused"));
+    /* Every message of both boots is still somewhere: on disk, or in librdkafka's queue. */
+    assert_true(kept + queued >= records1 + ticks);
+    assert_int_equal(vg_tp_last_field(log2, "delivered"), 0);
+    assert_true(vg_tp_last_field(log2, "kafka_refused") > 0);
+    char *said = line_of(log2, "msg=\"Kafka topic does not exist: messages kept in the spool");
+    assert_non_null(said);
+    assert_non_null(strstr(said, " topic=vigil.metrics "));
+    assert_non_null(strstr(said, " spool_records="));
+    free(said);
+
+    /* The topic created: everything kept reaches it, the spool empties. */
+    vg_ap_broker_control(r.dir, "topic-error vigil.metrics 0");
+    wait_field(log2, "delivered", records1 + ticks);
+    int64_t deadline = vg_tp_mono_ms() + 60000;
+    while (vg_tp_last_field(log2, "spool_records") != 0 && vg_tp_mono_ms() < deadline)
+        vg_tp_pause_ms(100);
+    assert_int_equal(vg_tp_last_field(log2, "spool_records"), 0);
+    assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
+    assert_int_equal(vg_tp_count(log2, "msg=\"Kafka takes this agent's messages again\""), 1);
+    assert_int_equal(vg_tp_last_field(log2, "produce_failed"), 0);
+    assert_int_equal(vg_tp_last_field(log2, "delivery_failed"), 0);
+    expect_two_boots_in_order(&r, ticks1, vg_tp_last_field(log2, "ticks"));
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +411,7 @@ int main(void)
         cmocka_unit_test(a_start_replaying_a_backlog_to_a_working_kafka_warns_of_no_outage),
         cmocka_unit_test(replayed_records_are_counted_apart_from_the_ticks_produced),
         cmocka_unit_test(spooled_records_keep_their_own_host_as_key_after_a_rename),
+        cmocka_unit_test(a_missing_topic_keeps_the_spool_until_the_topic_is_created),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -330,6 +330,11 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
         {VG_ANALYZER_BIN, "--set state.topic=vigil.metrics",
          "--set: state.topic 'vigil.metrics' is the metrics topic"},
         {VG_AGENT_BIN, "--set user= --set topic= --check-config", "topic: empty"},
+        /* Kafka refuses such a name: every message would fail, with no word of a typo. */
+        {VG_AGENT_BIN, "--set user= --set 'topic=vigil metrics!' --check-config",
+         "--set: topic: 'vigil metrics!' is not a name Kafka takes"},
+        {VG_AGENT_BIN, "--set user= --set topic=.. --check-config",
+         "topic: '..' is not a name Kafka takes"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(run("%s %s", cases[i].bin, cases[i].args), refused(cases[i].args));
