@@ -305,6 +305,23 @@ void agent_config_warn(const struct agent_cfg *c)
                 (long long)c->flush_timeout_ms, UNIT_STOP_TIMEOUT_MS - STOP_MARGIN_MS,
                 UNIT_STOP_TIMEOUT_MS / 1000, vg_log_quote(q, sizeof(q), w ? w : "flush_timeout"));
     }
+    /* The spool's message.timeout.ms of 0 wins over the user's while the spool is open
+     * (make_producer): a timeout would lose during an outage what the spool is there to keep.
+     * Warned, not refused: copied producer configs often carry one, and they must still start. */
+    static const char *const timeouts[] = {"message.timeout.ms", "delivery.timeout.ms"};
+    for (size_t i = 0; c->spool_dir && *c->spool_dir && i < VG_ARRAY_LEN(timeouts); i++) {
+        const char *v = vg_kvlist_get(&c->kafka, timeouts[i]);
+        if (!v || strcmp(v, "0") == 0)
+            continue;
+        char entry[64], q[VG_ERRLEN];
+        snprintf(entry, sizeof entry, "kafka.%s", timeouts[i]);
+        const char *w = vg_config_where(entry);
+        vg_warn("Kafka message timeout not used while the spool is on: messages wait on disk "
+                "instead of timing out and being lost; spool.max_age bounds their age, and the "
+                "timeout applies only when spool.dir is empty or cannot be used",
+                "key=%s value=%s spool_dir=%s where=%s", entry, v, c->spool_dir,
+                vg_log_quote(q, sizeof(q), w ? w : entry));
+    }
     /* As the analyzer warns about its receivers' URLs. */
     vg_urlfile_warn_inline("local.webhook.url", "local.webhook.url_file", c->local_webhook_url,
                            c->local_webhook_url_file, 0);

@@ -853,7 +853,8 @@ static int producer_conf(struct agent *a, rd_kafka_conf_t **out, unsigned flags,
         {"acks", "all"},
         {"compression.type", "lz4"},
         {"linger.ms", "50"},
-        /* With a spool nothing times out in memory: what does not fit waits on disk. */
+        /* With a spool nothing times out in memory: what does not fit waits on disk (and
+         * make_producer holds the topic to that while the spool is open). */
         {"message.timeout.ms", a->cfg.spool_dir && *a->cfg.spool_dir ? "0" : "300000"},
         {"queue.buffering.max.messages", "100000"},
         {NULL, NULL},
@@ -874,17 +875,27 @@ static int make_producer(struct agent *a, rd_kafka_conf_t *conf, rd_kafka_t **rk
         vg_secret_scrub(rkerr);
         return vg_err(err, errlen, -EINVAL, "kafka producer: %s", rkerr);
     }
-    /* message.timeout.ms is 0 (never) when a spool is configured, since what does not fit waits
-     * on disk. If the spool could not be opened, messages must time out after all (and be
-     * counted as delivery_failed) rather than pile up in memory for ever: unless the user chose
-     * a timeout, the topic gets the 5 minutes it would have had without a spool. */
+    /* With the spool open, nothing times out in memory (message.timeout.ms 0): what does not fit
+     * waits on disk, and a stop purges the rest into it. A user's kafka.message.timeout.ms (or
+     * its alias delivery.timeout.ms), common in copied producer configs, timed messages out
+     * during an outage instead: those sent directly were lost, and spooled ones handed to
+     * librdkafka were given up on, spool.memory_messages per timeout, emptying the spool into
+     * nothing. So the spool's 0 wins while it is open (agent_config_warn says so; spool.max_age
+     * bounds what is sent). If the spool could not be opened, messages must time out after all
+     * (and be counted as delivery_failed) rather than pile up in memory for ever: unless the user
+     * chose a timeout, the topic gets the 5 minutes it would have had without a spool. */
+    const char *timeout = NULL;
+    if (a->spool)
+        timeout = "0";
+    else if (a->cfg.spool_dir && *a->cfg.spool_dir &&
+             !vg_kvlist_get(&a->cfg.kafka, "message.timeout.ms") &&
+             !vg_kvlist_get(&a->cfg.kafka, "delivery.timeout.ms"))
+        timeout = "300000";
     rd_kafka_topic_conf_t *tconf = NULL;
-    if (a->cfg.spool_dir && *a->cfg.spool_dir && !a->spool &&
-        !vg_kvlist_get(&a->cfg.kafka, "message.timeout.ms") &&
-        !vg_kvlist_get(&a->cfg.kafka, "delivery.timeout.ms")) {
+    if (timeout) {
         char terr[256] = "out of memory";
         tconf = rd_kafka_default_topic_conf_dup(rk);
-        if (!tconf || rd_kafka_topic_conf_set(tconf, "message.timeout.ms", "300000", terr,
+        if (!tconf || rd_kafka_topic_conf_set(tconf, "message.timeout.ms", timeout, terr,
                                               sizeof terr) != RD_KAFKA_CONF_OK) {
             if (tconf)
                 rd_kafka_topic_conf_destroy(tconf);

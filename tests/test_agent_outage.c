@@ -163,6 +163,34 @@ static void all_brokers_down_for_60s_loses_nothing(void **state)
     rig_down(&r);
 }
 
+/* A kafka.message.timeout.ms from a copied producer config (2 s here): librdkafka timed the
+ * messages out during the outage, those sent directly lost, and the spooled ones it was handed
+ * given up on, so the spool emptied into nothing at spool.memory_messages per timeout. With the
+ * spool open the spool's 0 wins (the start warns that the value is not used): every message
+ * arrives once. */
+static void a_message_timeout_set_by_the_user_does_not_defeat_the_spool(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, "outage-timeout", "kafka.message.timeout.ms=2000");
+    long long ticks = vg_tp_last_field(r.agent_log, "ticks");
+    control(&r, "down");
+    /* 12 s of outage: past 20 undelivered messages (4 s at 200 ms) the agent spools to disk; a
+     * message that timed out after 2 s never let the queue fill that far, and was lost. */
+    assert_true(vg_tp_wait_field(r.agent_log, "ticks", ticks + 60, 30000) >= ticks + 60);
+    control(&r, "up");
+    /* Drained (the old agent had nothing to drain), then every message in the topic once. */
+    int64_t deadline = vg_mono_ms() + 60000;
+    while (vg_tp_last_field(r.agent_log, "spool_records") != 0 && vg_mono_ms() < deadline)
+        vg_sleep_ms(200, NULL);
+    expect_every_message_once(&r, 0);
+    assert_true(vg_tp_last_field(r.agent_log, "spooled") > 0);
+    assert_int_equal(vg_tp_last_field(r.agent_log, "produce_failed"), 0);
+    assert_int_equal(
+        vg_tp_count(r.agent_log, "msg=\"Kafka message timeout not used while the spool is on"), 1);
+    rig_down(&r);
+}
+
 /* The agent's spooling and draining lines, in the order logged: 'S' for each "spooling to disk",
  * 'D' for each "spool drained". */
 static void spool_episodes(const char *log_path, char *out, size_t n)
@@ -357,6 +385,7 @@ int main(void)
         cmocka_unit_test(an_acl_refusing_one_request_loses_nothing),
         cmocka_unit_test(a_fatal_producer_error_during_a_drain_loses_nothing),
         cmocka_unit_test(all_brokers_down_for_60s_loses_nothing),
+        cmocka_unit_test(a_message_timeout_set_by_the_user_does_not_defeat_the_spool),
         cmocka_unit_test(spool_drains_through_a_smaller_librdkafka_queue_losing_nothing),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));

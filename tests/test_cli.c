@@ -486,6 +486,44 @@ static void a_start_refuses_the_local_guard_and_user_as_check_config_does(void *
     free(dir);
 }
 
+/* A kafka.message.timeout.ms or delivery.timeout.ms (common in copied producer configs) timed
+ * messages out during an outage although the spool was there to keep them, and nothing said so.
+ * The spool's 0 wins while it is open; --check-config (and the start) warn that the value is not
+ * used, naming the key and where it was set. Without a spool it applies, unwarned. */
+static void check_config_warns_that_a_message_timeout_is_not_used_with_a_spool(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("cli-timeout");
+    char args[600], want[600];
+    static const char *const keys[] = {"message.timeout.ms", "delivery.timeout.ms"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        snprintf(args, sizeof args,
+                 "--set user= --set spool.dir=%s/spool --set kafka.%s=30000 --check-config", dir,
+                 keys[i]);
+        assert_int_equal(run("%s %s", VG_AGENT_BIN, args), 0);
+        char *o = output();
+        snprintf(want, sizeof want, "key=kafka.%s value=30000 spool_dir=%s/spool where=\"--set\"",
+                 keys[i], dir);
+        if (!strstr(o, "msg=\"Kafka message timeout not used while the spool is on") ||
+            !strstr(o, want))
+            fail_msg("kafka.%s: no warning with '%s':\n%s", keys[i], want, o);
+        free(o);
+    }
+    const char *quiet[] = {"--set spool.dir= --set kafka.message.timeout.ms=30000",
+                           "--set spool.dir=%s/spool --set kafka.message.timeout.ms=0"};
+    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++) {
+        char set[300];
+        snprintf(set, sizeof set, quiet[i], dir);
+        snprintf(args, sizeof args, "--set user= %s --check-config", set);
+        assert_int_equal(run("%s %s", VG_AGENT_BIN, args), 0);
+        char *o = output();
+        if (strstr(o, "Kafka message timeout not used"))
+            fail_msg("%s: warned:\n%s", args, o);
+        free(o);
+    }
+    free(dir);
+}
+
 /* flush_timeout was accepted up to 10 min, but the packaged unit SIGKILLs the agent 20 s after
  * SIGTERM: a stop during an outage then lost librdkafka's queue (spool.memory_messages) before it
  * reached the spool, counted nowhere. From 14 s (20 s less the purge and a margin) it is warned
@@ -2700,6 +2738,7 @@ int main(void)
         cmocka_unit_test(a_config_error_at_start_exits_78_which_the_units_do_not_restart),
         cmocka_unit_test(a_start_refuses_the_local_guard_and_user_as_check_config_does),
         cmocka_unit_test(check_config_warns_of_a_flush_timeout_the_unit_would_cut_short),
+        cmocka_unit_test(check_config_warns_that_a_message_timeout_is_not_used_with_a_spool),
         cmocka_unit_test(check_config_refuses_a_model_dir_the_start_could_not_create),
         cmocka_unit_test(check_config_prints_effective_values_and_masks_secrets),
         cmocka_unit_test(check_config_masks_the_credentials_in_urls),
