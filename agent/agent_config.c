@@ -76,7 +76,10 @@ static const struct vg_cfg_key keys[] = {
     {"spool.dir", VG_CFG_STRING, "/var/lib/vigil/spool", OFF(spool_dir), NOBOUND, NULL,
      "where messages wait, in order, while Kafka cannot take them (docs/reliability.md); "
      "created when its parent exists; empty: no spool (messages librdkafka cannot deliver "
-     "within message.timeout.ms are lost, and counted)"},
+     "within message.timeout.ms are lost, and counted). One the agent cannot use leaves it "
+     "running without a spool (logged once, `spool off`): --check-config tries it as `user` and "
+     "refuses it (warns, for this default). The packaged unit can write only /var/lib/vigil: a "
+     "spool.dir elsewhere needs ReadWritePaths= in a drop-in (docs/install.md)"},
     {"spool.max_bytes", VG_CFG_SIZE, "256MiB", OFF(spool_max_bytes), 1048576, 17179869184.0, NULL,
      "disk the spool may use (1MiB to 16GiB, in segment files of a sixteenth of it, 64KiB to "
      "4MiB, 8192 files at most); when full its oldest segments are dropped whole, logged and "

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1458,13 +1459,88 @@ static int check_user(const struct agent_cfg *c, struct passwd **pw, char *err, 
     return 0;
 }
 
+/* Whether the spool can be made and written in dir, tried rather than judged from mode bits: a
+ * file made and removed in it, or, when it does not exist, the directory made and removed (the
+ * spool creates only its last component). A read-only mount, /proc, a missing parent or another
+ * user's directory all fail here as they fail vg_spool_open. A running agent's spool is left
+ * alone: its lock is not taken, and the probe's name is none the spool reads. */
+static int check_spool_dir(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return vg_err(err, errlen, -ENOTDIR, "spool.dir: %s is not a directory", dir);
+        char probe[4096];
+        snprintf(probe, sizeof probe, "%s/.vigil-check-%ld", dir, (long)getpid());
+        int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            return vg_err(err, errlen, -errno, "spool.dir: cannot create files in %s: %s", dir,
+                          strerror(errno));
+        close(fd);
+        unlink(probe);
+        return 0;
+    }
+    if (errno != ENOENT && errno != ENOTDIR) /* those two, mkdir says */
+        return vg_err(err, errlen, -errno, "spool.dir: %s: %s", dir, strerror(errno));
+    if (mkdir(dir, 0700) != 0) {
+        int e = errno;
+        return vg_err(err, errlen, -e, "spool.dir: cannot create directory %s: %s%s", dir,
+                      strerror(e), e == ENOENT ? " (its parent must exist)" : "");
+    }
+    rmdir(dir);
+    return 0;
+}
+
+static int check_spool_dir_cb(void *ud, char *err, size_t errlen)
+{
+    return check_spool_dir(ud, err, errlen);
+}
+
+/* spool.dir as the agent will write it: as `user` when the check runs as root (the packaged unit
+ * starts the agent as that user), else as this process (a reload runs as the agent). An unusable
+ * spool does not stop a start, which runs without it and says so in one line (`spool off`),
+ * leaving the host without outage protection for as long as it runs: a spool.dir the config sets
+ * is refused here, so that the check does not say "config OK" to it. The built-in default
+ * (/var/lib/vigil/spool, which the packages create) is only warned about: a host without the
+ * packages has no /var/lib/vigil, and the agent runs there without a spool as before. */
+static int check_spool(const struct agent_cfg *c, const struct passwd *pw, int reload, char *err,
+                       size_t errlen)
+{
+    if (!c->spool_dir || !*c->spool_dir)
+        return 0;
+    char why[VG_ERRLEN], q[VG_ERRLEN + 8];
+    int rc;
+    if (pw && !reload) {
+        char cerr[VG_ERRLEN];
+        rc = vg_run_as_user(pw, check_spool_dir_cb, c->spool_dir, "spool.dir", cerr, sizeof cerr);
+        if (rc < 0)
+            vg_err(why, sizeof why, rc,
+                   "%s (checked as user '%s', the agent's `user`: give it the directory, e.g. "
+                   "install -d -o %s -m 0700 DIR)",
+                   cerr, pw->pw_name, pw->pw_name);
+    } else {
+        rc = check_spool_dir(c->spool_dir, why, sizeof why);
+    }
+    if (rc == 0)
+        return 0;
+    if (vg_config_where("spool.dir"))
+        return vg_err(err, errlen, rc, "%s", why);
+    vg_warn(
+        "spool off at a start: messages Kafka has not taken within kafka.message.timeout.ms "
+        "(default 5 min) will be lost; the default spool.dir is not usable here (set spool.dir, "
+        "or spool.dir: \"\" for no spool)",
+        "reason=%s", vg_log_quote(q, sizeof q, why));
+    return 0;
+}
+
 /* For --check-config: what the start refuses after the config load, checked without starting
  * anything: the service user (when started as root), the local guard as it is made at a start
  * (local.series), the collectors as they are opened at a start (the eBPF ones left out), a
- * collector that would be off logged as the start logs it, and the local webhook's URL, CA
- * bundle and secret file, through the delivery module as the start loads it. The start reads
- * those files after dropping to the service user, so as root the check reads them as that user
- * too, in a child process that drops its privileges as the agent does. */
+ * collector that would be off logged as the start logs it, spool.dir (check_spool: what would
+ * make the start run without a spool), and the local webhook's URL, CA bundle and secret file,
+ * through the delivery module as the start loads it. The start reads those files after dropping
+ * to the service user, so as root the check reads them as that user too, in a child process that
+ * drops its privileges as the agent does. */
 static int check_start(struct agent *a, int reload, char *err, size_t errlen)
 {
     const struct agent_cfg *c = &a->cfg;
@@ -1485,6 +1561,8 @@ static int check_start(struct agent *a, int reload, char *err, size_t errlen)
     for (size_t i = 0; i < a->n_coll; i++)
         a->coll[i].c->fini(a->coll[i].state);
     a->n_coll = 0;
+    if (rc == 0)
+        rc = check_spool(c, pw, reload, err, errlen);
     if (rc < 0)
         return rc;
     if (strcmp(c->local_detector, "off") == 0 || !c->local_webhook_url || !*c->local_webhook_url)
@@ -2099,10 +2177,17 @@ int main(int argc, char **argv)
                                   .progress = scan_progress,
                                   .progress_ud = &sp};
         char q[VG_ERRLEN + 8];
-        if (vg_spool_open(&a.spool, &sc, err, sizeof(err)) < 0)
+        /* A read-only file system is most often the packaged unit's ProtectSystem=strict, under
+         * which only /var/lib/vigil is writable: a spool.dir moved elsewhere needs a drop-in. */
+        int src = vg_spool_open(&a.spool, &sc, err, sizeof(err));
+        if (src < 0)
             vg_warn("spool off: messages Kafka has not taken within kafka.message.timeout.ms "
                     "(default 5 min) will be lost, counted as delivery_failed",
-                    "reason=%s", vg_log_quote(q, sizeof(q), err));
+                    "reason=%s%s", vg_log_quote(q, sizeof(q), err),
+                    src == -EROFS ? " hint=\"read-only here: under the packaged unit a spool.dir "
+                                    "outside /var/lib/vigil needs ReadWritePaths= in a drop-in "
+                                    "(docs/install.md)\""
+                                  : "");
         if (sp.sent)
             vg_info("spool: read at start", "took_ms=%lld", (long long)(vg_mono_ms() - sp.began));
     }
