@@ -311,13 +311,15 @@ static const struct vg_cfg_key keys[] = {
     {"http.max_body", VG_CFG_SIZE, "64KiB", OFF(http_max_body), 1024, 16777216, NULL,
      "larger request bodies are refused with 413"},
     {"http.max_connections", VG_CFG_INT, "64", OFF(http_max_conns), 1, 10000, NULL,
-     "concurrent connections; an eighth of them (at least 1) are kept free for new ones: "
-     "beyond, the connection waiting longest with no request being answered is closed to make "
-     "room, so idle or slow clients cannot lock out the probes, from any address. A connection "
+     "connections kept open: while more are open, the one that has waited longest (1 s at "
+     "least) with no request being answered is closed to make room. Until one has waited that "
+     "long, up to twice as many stay open; a new connection beyond that is closed at once. So a "
+     "client that sends its request at once, a probe say, is answered as long as the other "
+     "clients, from any address, hold fewer than twice this less 1 (docs/api.md). A connection "
      "whose request (headers and body) has not arrived 10 s after it opened (20 s after the "
      "previous response on a kept-alive one) is closed. Each takes a thread and a file "
-     "descriptor: beyond about 1000, the process needs a descriptor limit above the usual "
-     "1024 (the packaged unit sets LimitNOFILE=16384)"},
+     "descriptor: beyond about 500, the process needs a descriptor limit above the usual "
+     "1024 (the packaged unit sets LimitNOFILE=32768)"},
     {"http.rate", VG_CFG_DOUBLE, "200", OFF(http_rate), 0, 1e6, NULL,
      "requests per second over all clients before 429; 0 = no limit. /healthz and /readyz are "
      "exempt, so that a client spending it cannot fail the probes"},

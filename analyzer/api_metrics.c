@@ -13,8 +13,8 @@ const struct vg_api_metric vg_api_metrics[] = {
      "429 rate limit, 400 bad request); a code appears once it has been answered. Each 401 is "
      "also logged (rate-limited)."},
     {"vigil_http_connections_closed_for_room_total", VG_METRIC_COUNTER, NULL, NULL,
-     "HTTP API connections closed to make room for a new one: when fewer than an eighth of "
-     "http.max_connections were free, the one waiting longest with no request being answered "
+     "HTTP API connections closed to make room: while more than http.max_connections were "
+     "open, the one that had waited longest (1 s at least) with no request being answered "
      "(sending none, or part of one, or kept alive since its last response). Each is logged "
      "(rate-limited) as `http connection closed to make room`."},
     {"vigil_bad_messages_total", VG_METRIC_COUNTER, NULL, NULL,

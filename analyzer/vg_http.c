@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,27 +32,35 @@ struct vg_http {
     int64_t last_ms;
     atomic_int starting; /* inside MHD_start_daemon: its messages are the caller's to report */
     struct vg_http_counts *counts;
-    /* Open connections and the deadline of the request each is receiving. MHD's own timeout
-     * counts idle time only, so a client sending a header line every few seconds would hold a
-     * connection for ever; the reaper thread shuts down those past their deadline. */
+    /* Open connections and the deadline of the request each is receiving: cut_due shuts down
+     * those past their deadline, and makes room, on new connections, closed ones and the reaper
+     * thread's period. */
     pthread_mutex_t conns_lock;
     pthread_cond_t reaper_wake;
     pthread_t reaper;
     int reaper_started, stopping;
     int64_t request_timeout_ms;
     struct tracked_conn *conns; /* newest first */
-    /* Tracked connections not shut down yet, and the slots kept free of connections waiting for
-     * a request (make_room). */
-    unsigned live, max_conns, reserve;
+    /* Tracked connections not shut down yet, and how many of them cut_due keeps. */
+    unsigned live, max_conns;
 };
 
 #define IDLE_TIMEOUT_S 10 /* MHD closes a connection idle this long */
+/* cut_due never closes for room a connection that has waited less than this for a request of its
+ * own: a client that sends its request at once (a probe, a scrape, vigilctl) has it read and marked
+ * answering long before, however many others connect meanwhile. */
+#define ROOM_MIN_WAIT_MS 1000
+/* Connections shut down and not closed yet still count against libmicrohttpd's limit: one at a
+ * time is shut down (cut_due). One shut down longer ago than this no longer holds up the next
+ * (its thread was already in the handler: it closes once that is done). */
+#define CLOSING_WAIT_MS 1000
 
 struct tracked_conn {
     struct tracked_conn *prev, *next;
     int fd;
     int answering; /* its request arrived: the handler or the response is under way */
-    int cut;       /* shut down by the reaper or make_room: no longer live */
+    int cut;       /* shut down by cut_due: no longer live, closing */
+    int64_t cut_at_ms;
     int64_t deadline_ms;
     int64_t waiting_since_ms; /* when it opened, or its previous response was done */
 };
@@ -311,19 +320,24 @@ static int is_probe(const struct vg_http_router *rt, const char *method, const c
 /* The next request on a connection (keep-alive) gets a deadline of its own once the previous
  * response is done: the idle wait MHD already bounds (IDLE_TIMEOUT_S, after which it closes the
  * connection itself, quietly) plus the time a request may take to arrive. While a request is
- * being answered there is none (a handler may wait for the analyzer's lock). */
-static void mark_answering(struct vg_http *h, struct MHD_Connection *c, int answering)
+ * being answered there is none (a handler may wait for the analyzer's lock). 1 when cut_due has
+ * shut the connection down already: there is no one to answer. */
+static int mark_answering(struct vg_http *h, struct MHD_Connection *c, int answering)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     struct tracked_conn *t = ci ? ci->socket_context : NULL;
     if (!t)
-        return;
+        return 0;
     pthread_mutex_lock(&h->conns_lock);
-    t->answering = answering;
-    t->waiting_since_ms = vg_mono_ms();
-    t->deadline_ms = t->waiting_since_ms + IDLE_TIMEOUT_S * 1000 + h->request_timeout_ms;
+    int cut = t->cut;
+    if (!cut) {
+        t->answering = answering;
+        t->waiting_since_ms = vg_mono_ms();
+        t->deadline_ms = t->waiting_since_ms + IDLE_TIMEOUT_S * 1000 + h->request_timeout_ms;
+    }
     pthread_mutex_unlock(&h->conns_lock);
+    return cut;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -358,7 +372,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    mark_answering(h, c, 1);
+    /* Shut down as its request completed: closed at once, rather than after a handler that may
+     * wait, all the while counted against libmicrohttpd's limit. */
+    if (mark_answering(h, c, 1))
+        return MHD_NO;
     struct vg_http_response resp = {.status = 500};
     /* The server's own refusals take the router's shape: JSON under /api/v1 (docs/api.md). A
      * body too large is refused before it costs a rate token, and a probe costs none. */
@@ -419,40 +436,66 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* Shuts t down (conns_lock held): MHD then sees the socket end and closes the connection as if
- * the client had gone. */
-static void cut_conn(struct vg_http *h, struct tracked_conn *t)
+ * the client had gone. No response is sent (the request is incomplete), as with MHD's own idle
+ * timeout. */
+static void cut_conn(struct vg_http *h, struct tracked_conn *t, int64_t now)
 {
     shutdown(t->fd, SHUT_RDWR);
     t->cut = 1;
+    t->cut_at_ms = now;
     t->deadline_ms = INT64_MAX; /* once is enough */
     h->live--;
 }
 
-/* A new connection, fresh, has just been tracked (conns_lock held). When fewer than h->reserve
- * slots are left free, the connection that has waited longest for a request of its own (opened
- * and sent none or part of one, or kept alive since its previous response) is shut down to make
- * room. A limit per client address protects nothing on the loopback listener, where every
- * client (Prometheus, vigilctl, a health check) shares the local users' address: one of them
- * holding its share with idle connections locked the probes out. A probe sends its request at
- * once, so it is answered while such connections come and go; one being answered is never
- * closed for room. */
-static void make_room(struct vg_http *h, const struct tracked_conn *fresh)
+/* Shuts down the connections that must go (conns_lock held), one at a time: first one whose
+ * request is still arriving past its deadline (MHD's own timeout counts idle time only, so a
+ * client sending a header line every few seconds would hold a connection for ever); then, while
+ * more than h->max_conns are open, the one that has waited longest for a request of its own
+ * (opened and sent none or part of one, or kept alive since its previous response) to make
+ * room, provided it has waited ROOM_MIN_WAIT_MS.
+ *
+ * A limit per client address protects nothing on the loopback listener, where every client
+ * (Prometheus, vigilctl, a health check) shares the local users' address. Closing whichever
+ * connection waited longest, at once, was not enough either: with clients reconnecting in a
+ * loop every connection was a few milliseconds old, and the one closed was as often a probe
+ * whose request had not been read yet; and each one closed still counted against
+ * libmicrohttpd's limit while its reconnection was a new one, so closing many at once filled
+ * that limit and new connections, probes too, were refused. So one that is being answered is
+ * never closed, nor one younger than ROOM_MIN_WAIT_MS: until older ones can be, connections
+ * beyond h->max_conns stay open, up to libmicrohttpd's limit of twice as many (vg_http_start).
+ * And no connection is shut down while another still closes: libmicrohttpd then holds at most
+ * h->live + 1 connections, and a new one is refused only when 2 * max_conns - 1 others are
+ * open. Runs for each new connection, each one closed and on the reaper's period. */
+static void cut_due(struct vg_http *h, int64_t now)
 {
-    if (h->live + h->reserve <= h->max_conns)
-        return;
-    struct tracked_conn *oldest = NULL;
-    for (struct tracked_conn *t = h->conns; t; t = t->next)
-        if (t != fresh && !t->answering && !t->cut &&
-            (!oldest || t->waiting_since_ms <= oldest->waiting_since_ms))
-            oldest = t;
-    if (!oldest)
-        return;
-    int64_t waited = vg_mono_ms() - oldest->waiting_since_ms;
-    cut_conn(h, oldest);
-    if (h->counts)
-        atomic_fetch_add(&h->counts->conns_closed_for_room, 1);
-    vg_warn("http connection closed to make room: it had no request being answered",
-            "waited_ms=%lld max_connections=%u", (long long)waited, h->max_conns);
+    for (;;) {
+        struct tracked_conn *late = NULL, *oldest = NULL;
+        for (struct tracked_conn *t = h->conns; t; t = t->next) {
+            if (t->cut && now - t->cut_at_ms < CLOSING_WAIT_MS)
+                return;
+            if (t->cut || t->answering)
+                continue;
+            if (now >= t->deadline_ms)
+                late = t;
+            if (now - t->waiting_since_ms >= ROOM_MIN_WAIT_MS &&
+                (!oldest || t->waiting_since_ms <= oldest->waiting_since_ms))
+                oldest = t;
+        }
+        if (late) {
+            cut_conn(h, late, now);
+            vg_warn("http connection closed: its request did not arrive in time", "timeout_ms=%lld",
+                    (long long)h->request_timeout_ms);
+        } else if (oldest && h->live > h->max_conns) {
+            int64_t waited = now - oldest->waiting_since_ms;
+            cut_conn(h, oldest, now);
+            if (h->counts)
+                atomic_fetch_add(&h->counts->conns_closed_for_room, 1);
+            vg_warn("http connection closed to make room: it had no request being answered",
+                    "waited_ms=%lld max_connections=%u", (long long)waited, h->max_conns);
+        } else {
+            return;
+        }
+    }
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -474,7 +517,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             h->conns->prev = t;
         h->conns = t;
         h->live++;
-        make_room(h, t);
+        cut_due(h, t->waiting_since_ms);
         pthread_mutex_unlock(&h->conns_lock);
         *socket_context = t;
         return;
@@ -492,14 +535,15 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         h->conns = t->next;
     if (t->next)
         t->next->prev = t->prev;
+    if (t->cut)
+        cut_due(h, vg_mono_ms()); /* the next one may go */
     pthread_mutex_unlock(&h->conns_lock);
     free(t);
     *socket_context = NULL;
 }
 
-/* Shuts down the connections whose request is still arriving past its deadline. MHD then sees the
- * socket end and closes the connection as if the client had gone; no response is sent (the
- * request is incomplete), as with MHD's own idle timeout. */
+/* Runs cut_due on a period: a deadline passes, or a connection beyond h->max_conns reaches
+ * ROOM_MIN_WAIT_MS, with no connection opening or closing. */
 static void *reaper_main(void *arg)
 {
     struct vg_http *h = arg;
@@ -519,14 +563,7 @@ static void *reaper_main(void *arg)
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&h->reaper_wake, &h->conns_lock, &ts);
-        int64_t now = vg_mono_ms();
-        for (struct tracked_conn *t = h->conns; t; t = t->next) {
-            if (t->answering || t->cut || now < t->deadline_ms)
-                continue;
-            cut_conn(h, t);
-            vg_warn("http connection closed: its request did not arrive in time", "timeout_ms=%lld",
-                    (long long)h->request_timeout_ms);
-        }
+        cut_due(h, vg_mono_ms());
     }
     pthread_mutex_unlock(&h->conns_lock);
     return NULL;
@@ -620,13 +657,13 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
         vg_http_stop(h);
         return rc;
     }
-    /* An eighth of the slots (at least one) are kept free of connections waiting for a
-     * request (make_room): room for the next one, a probe say, whatever address it comes from,
-     * and while a connection shut down for room is still closing. */
+    /* cut_due keeps max_conns connections; libmicrohttpd refuses a new one only at twice as
+     * many: room for new connections, a probe say, while those beyond max_conns have not waited
+     * long enough to be closed, and while the one shut down has not closed yet. */
     h->max_conns = cfg->max_conns ? cfg->max_conns : 64;
-    h->reserve = h->max_conns / 8 ? h->max_conns / 8 : 1;
+    unsigned hard_limit = h->max_conns <= UINT_MAX / 2 ? 2 * h->max_conns : UINT_MAX;
     /* The logger goes first: MHD uses its own for whatever options come before it. A thread per
-     * connection (at most max_conns of them): with one thread for all, /healthz waited behind
+     * connection (at most hard_limit of them): with one thread for all, /healthz waited behind
      * any handler waiting for the analyzer's lock, and a liveness probe failed. MHD_USE_AUTO
      * makes those threads poll() (select() where there is no poll): with select(), MHD closed at
      * once every connection whose descriptor was FD_SETSIZE (1024) or more, so a process holding
@@ -638,7 +675,7 @@ int vg_http_start(struct vg_http **out, const struct vg_http_cfg *cfg,
                              MHD_USE_AUTO | MHD_USE_ERROR_LOG,
                          0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-                         h->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                         hard_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
                          on_connection, h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_END);
     atomic_store(&h->starting, 0);

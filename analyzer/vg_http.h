@@ -2,11 +2,11 @@
  *
  * Routes are a table (method, path or path prefix, whether it mutates state, handler). The
  * server enforces what every route needs: loopback by default, a bearer token (constant-time
- * compare) on mutating routes, a request body limit, a connection limit with slots kept free for
- * new connections (a connection with no request being answered is closed to make room), a
- * deadline for a request to arrive and a global request rate limit that probes (/healthz,
- * /readyz) are exempt from. Handlers run on the server thread: they must lock whatever
- * they read.
+ * compare) on mutating routes, a request body limit, a connection limit (beyond it, a connection
+ * that has waited 1 s or more with no request being answered is closed to make room, and up to
+ * twice as many stay open meanwhile), a deadline for a request to arrive and a global request rate
+ * limit that probes (/healthz, /readyz) are exempt from. Handlers run on the server thread: they
+ * must lock whatever they read.
  */
 #ifndef VG_HTTP_H
 #define VG_HTTP_H
@@ -55,7 +55,7 @@ struct vg_http_route {
 #define VG_HTTP_CODE_MAX 599
 struct vg_http_counts {
     atomic_uint_fast64_t by_code[VG_HTTP_CODE_MAX - VG_HTTP_CODE_MIN + 1];
-    /* Connections with no request being answered, shut down to make room for a new one. */
+    /* Connections with no request being answered, shut down while more than max_conns were open. */
     atomic_uint_fast64_t conns_closed_for_room;
 };
 
@@ -63,7 +63,7 @@ struct vg_http_cfg {
     const char *listen;            /* "127.0.0.1:9710"; port 0 picks a free one */
     const char *token_file;        /* bearer token for mutating routes; NULL disables them */
     size_t max_body;               /* bytes; larger requests get 413 */
-    unsigned max_conns;            /* 0: 64; an eighth kept free for new connections */
+    unsigned max_conns;            /* 0: 64; kept open, twice as many for about a second */
     unsigned request_timeout_ms;   /* a request's headers and body must arrive within; 0: 10 s */
     double rate_per_s;             /* requests per second over all clients; beyond: 429 */
     struct vg_http_counts *counts; /* NULL: not counted; else must outlive the server */
