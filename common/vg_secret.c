@@ -46,8 +46,9 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim, char **out,
-                   size_t *len, char *err, size_t errlen)
+/* vg_secret_read, and with stream a pipe or a character device too (vg_secret_read_stream). */
+static int read_secret(const char *path, const char *what, enum vg_secret_trim trim, int stream,
+                       char **out, size_t *len, char *err, size_t errlen)
 {
     *out = NULL;
     *len = 0;
@@ -59,11 +60,14 @@ int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim,
         return vg_err(err, errlen, -e, "%s: cannot open %s: %s", what, path, strerror(e));
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    int ok = fstat(fd, &st) == 0;
+    int reg = ok && S_ISREG(st.st_mode), chr = ok && S_ISCHR(st.st_mode);
+    if (!reg && !(stream && ok && (S_ISFIFO(st.st_mode) || chr))) {
         close(fd);
-        return vg_err(err, errlen, -EINVAL, "%s: %s is not a regular file", what, path);
+        return vg_err(err, errlen, -EINVAL, "%s: %s is not a regular file%s", what, path,
+                      stream ? ", a pipe or a character device" : "");
     }
-    if (st.st_size > VG_SECRET_MAX) {
+    if (reg && st.st_size > VG_SECRET_MAX) {
         close(fd);
         return vg_err(err, errlen, -EINVAL,
                       "%s: %s is %lld bytes; a secret file holds one line of at most %d", what,
@@ -74,9 +78,11 @@ int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim,
         close(fd);
         return vg_err(err, errlen, -ENOMEM, "%s: out of memory", what);
     }
+    /* One byte more than a secret may hold: a pipe has no size to check beforehand, and a file
+     * that grew since fstat is refused as well, never cut short. */
     size_t n = 0;
-    while (n < VG_SECRET_MAX) {
-        ssize_t r = read(fd, buf + n, VG_SECRET_MAX - n);
+    while (n < VG_SECRET_MAX + 1) {
+        ssize_t r = read(fd, buf + n, VG_SECRET_MAX + 1 - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -90,6 +96,12 @@ int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim,
         n += (size_t)r;
     }
     close(fd);
+    if (n > VG_SECRET_MAX) {
+        vg_secret_free(buf, VG_SECRET_MAX + 1);
+        return vg_err(err, errlen, -EINVAL,
+                      "%s: %s holds more than %d bytes; a secret file holds one line of at most %d",
+                      what, path, VG_SECRET_MAX, VG_SECRET_MAX);
+    }
     /* Editors add a trailing newline; "echo key > file" too. */
     size_t b = 0;
     if (trim == VG_SECRET_TRIM_SPACE) {
@@ -120,12 +132,14 @@ int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim,
      * daemon does not need it to. */
     gid_t own = daemon_gid_set ? daemon_gid : getegid();
     char q[512], g[64], og[64];
-    if (st.st_mode & (S_IRWXO | S_IWGRP))
+    /* A terminal's mode (group tty may write to it) says nothing of who reads what is typed. */
+    mode_t mode = chr ? 0 : st.st_mode;
+    if (mode & (S_IRWXO | S_IWGRP))
         vg_warn("secret file is accessible to others or writable by its group; chmod o-rwx,g-w "
                 "it (0640 root:vigil, or 0600 owned by the user the daemon runs as)",
                 "what=%s file=%s mode=%04o", what, vg_log_quote(q, sizeof(q), path),
                 (unsigned)(st.st_mode & 07777));
-    else if ((st.st_mode & S_IRGRP) && st.st_gid != own)
+    else if ((mode & S_IRGRP) && st.st_gid != own)
         vg_warn("secret file is readable by a group other than the daemon's; chown "
                 "root:<daemon_group> and chmod 0640 it (root:vigil for the packaged units), or "
                 "chmod g-r",
@@ -135,6 +149,18 @@ int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim,
     *out = buf;
     *len = n;
     return 0;
+}
+
+int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim, char **out,
+                   size_t *len, char *err, size_t errlen)
+{
+    return read_secret(path, what, trim, 0, out, len, err, errlen);
+}
+
+int vg_secret_read_stream(const char *path, const char *what, enum vg_secret_trim trim, char **out,
+                          size_t *len, char *err, size_t errlen)
+{
+    return read_secret(path, what, trim, 1, out, len, err, errlen);
 }
 
 void vg_secret_free(char *s, size_t len)

@@ -29,6 +29,13 @@ enum vg_secret_trim {
 int vg_secret_read(const char *path, const char *what, enum vg_secret_trim trim, char **out,
                    size_t *len, char *err, size_t errlen);
 
+/* vg_secret_read, and path may also be a pipe or a character device, read up to its end: a
+ * command's secret given as -t <(pass show ...) or /dev/stdin. More than VG_SECRET_MAX bytes are
+ * refused as from a file. The daemons' secret files stay regular files (vg_secret_read): a pipe
+ * could be read once only, and a reload would find it empty. */
+int vg_secret_read_stream(const char *path, const char *what, enum vg_secret_trim trim, char **out,
+                          size_t *len, char *err, size_t errlen);
+
 /* The group the daemon runs as, for vg_secret_read's warning, where it is not this process's
  * egid yet: a daemon started as root that becomes a service user, or a --check-config run as
  * root for a unit with User=. Call it before any thread reads a secret. */

@@ -91,6 +91,70 @@ static void secret_file_trims_as_asked_and_refuses_bad_files(void **state)
     free(dir);
 }
 
+/* A pipe's read end as a path (/dev/fd/N, as bash's <(...) gives it), holding text; -1 on error. */
+static int pipe_holding(const char *text, char *path, size_t n)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return -1;
+    ssize_t len = (ssize_t)strlen(text);
+    int ok = write(p[1], text, (size_t)len) == len;
+    close(p[1]);
+    if (!ok) {
+        close(p[0]);
+        return -1;
+    }
+    snprintf(path, n, "/dev/fd/%d", p[0]);
+    return p[0];
+}
+
+/* vigilctl's token may come from a pipe (-t <(pass show ...), /dev/stdin), read to its end with
+ * the same bound as a file; the daemons' secret files stay regular files. */
+static void a_secret_from_a_pipe_is_read_only_where_asked_and_bounded(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN], path[64], *s = NULL;
+    size_t n = 0;
+    int fd = pipe_holding("  pipe-token-0123  \n", path, sizeof path);
+    assert_true(fd >= 0);
+    assert_int_equal(
+        vg_secret_read(path, "http.token_file", VG_SECRET_TRIM_SPACE, &s, &n, err, sizeof err),
+        -EINVAL);
+    assert_non_null(strstr(err, "is not a regular file"));
+    assert_int_equal(
+        vg_secret_read_stream(path, "--token-file", VG_SECRET_TRIM_SPACE, &s, &n, err, sizeof err),
+        0);
+    assert_string_equal(s, "pipe-token-0123");
+    vg_secret_free(s, n);
+    close(fd);
+    /* More than VG_SECRET_MAX bytes: refused, never cut short. */
+    static char big[VG_SECRET_MAX + 100];
+    memset(big, 'A', sizeof big - 1);
+    fd = pipe_holding(big, path, sizeof path);
+    assert_true(fd >= 0);
+    assert_int_equal(
+        vg_secret_read_stream(path, "--token-file", VG_SECRET_TRIM_SPACE, &s, &n, err, sizeof err),
+        -EINVAL);
+    assert_non_null(strstr(err, "holds more than 4096 bytes"));
+    assert_null(s);
+    close(fd);
+    /* Exactly VG_SECRET_MAX bytes is a secret. */
+    big[VG_SECRET_MAX] = '\0';
+    fd = pipe_holding(big, path, sizeof path);
+    assert_true(fd >= 0);
+    assert_int_equal(
+        vg_secret_read_stream(path, "--token-file", VG_SECRET_TRIM_SPACE, &s, &n, err, sizeof err),
+        0);
+    assert_int_equal(n, VG_SECRET_MAX);
+    vg_secret_free(s, n);
+    close(fd);
+    /* A directory is still no secret. */
+    assert_int_equal(
+        vg_secret_read_stream("/", "--token-file", VG_SECRET_TRIM_SPACE, &s, &n, err, sizeof err),
+        -EINVAL);
+    assert_non_null(strstr(err, "not a regular file, a pipe or a character device"));
+}
+
 /* stderr into a file while fn reads a secret file; returns what was logged (free it). */
 static char *logged_reading(const char *path)
 {
@@ -1512,6 +1576,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(secret_file_trims_as_asked_and_refuses_bad_files),
+        cmocka_unit_test(a_secret_from_a_pipe_is_read_only_where_asked_and_bounded),
         cmocka_unit_test(secret_file_warns_only_when_others_may_read_it_or_others_may_write_it),
         cmocka_unit_test(scrub_masks_every_registered_secret),
         cmocka_unit_test(url_file_scrubbing_masks_credentials_not_ordinary_words),

@@ -1921,6 +1921,57 @@ static void a_token_file_is_read_as_the_analyzer_reads_it(void **state)
     assert_int_equal(vg_stack_stop(&s), 0);
 }
 
+/* A token kept off the disk, given through a pipe: bash's -t <(...) (a /dev/fd path),
+ * VIGIL_TOKEN_FILE=/dev/stdin with the token piped in, and a named FIFO. vigilctl refused them all
+ * once it read the token as the analyzer reads its file ("is not a regular file"). silence
+ * expire of two ids reads the pipe once and sends the token with both; a pipe holding more than a
+ * token may is refused, as a file is, and nothing is sent. */
+static void a_token_from_a_pipe_is_sent(void **state)
+{
+    (void)state;
+    struct vg_stack s;
+    vg_stack_init(&s, "token-pipe");
+    char body[600], fifo[600];
+    snprintf(body, sizeof(body), "%s/answer.json", s.dir);
+    assert_int_equal(vg_tp_write_atomic(body, "{\"id\":\"0123abcd\"}\n"), 0);
+    const char *extra[] = {"--answer-file", body, NULL};
+    vg_stack_start_receiver(&s, extra);
+    int rc = vg_tp_sh("bash -c '%s silence add --api http://127.0.0.1:%d "
+                      "-t <(printf \"pipe-token-0123456789\\n\") host=web-1' >%s 2>%s </dev/null",
+                      VIGILCTL, s.recv_port, g_out, g_err);
+    char *e = err();
+    if (rc != 0 || strstr(e, "secret file"))
+        fail_msg("-t <(printf TOKEN): exit %d, stderr:\n%s", rc, e);
+    free(e);
+    rc = vg_tp_sh("printf 'pipe-token-0123456789\\n' | VIGIL_TOKEN_FILE=/dev/stdin %s silence "
+                  "expire --api http://127.0.0.1:%d 0123abcd 4567abcd >%s 2>%s",
+                  VIGILCTL, s.recv_port, g_out, g_err);
+    e = err();
+    if (rc != 0)
+        fail_msg("VIGIL_TOKEN_FILE=/dev/stdin, two ids: exit %d, stderr:\n%s", rc, e);
+    free(e);
+    snprintf(fifo, sizeof(fifo), "%s/token.fifo", s.dir);
+    rc =
+        vg_tp_sh("mkfifo -m 600 %s && { timeout 10 sh -c 'printf pipe-token-0123456789 >%s' & } "
+                 "&& %s silence add --api http://127.0.0.1:%d -t %s host=web-2 >%s 2>%s </dev/null",
+                 fifo, fifo, VIGILCTL, s.recv_port, fifo, g_out, g_err);
+    e = err();
+    if (rc != 0)
+        fail_msg("-t FIFO: exit %d, stderr:\n%s", rc, e);
+    free(e);
+    assert_int_equal(vg_tp_count(s.recv_out, "\"Bearer pipe-token-0123456789\""), 4);
+    rc = vg_tp_sh("head -c 5000 /dev/zero | tr '\\0' A | %s silence add --api "
+                  "http://127.0.0.1:%d -t /dev/stdin host=web-1 >%s 2>%s",
+                  VIGILCTL, s.recv_port, g_out, g_err);
+    e = err();
+    if (rc != 1 || !strstr(e, "vigilctl silence add: --token-file: /dev/stdin holds more than "
+                              "4096 bytes; a secret file holds one line of at most 4096"))
+        fail_msg("a pipe of 5000 bytes: exit %d, stderr:\n%s", rc, e);
+    free(e);
+    assert_int_equal(vg_tp_count(s.recv_out, "\"authorization\""), 4);
+    assert_int_equal(vg_stack_stop(&s), 0);
+}
+
 /* From the build tree, with nothing on PATH: the analyzer one folder above vigilctl is found,
  * as an install's beside it is. */
 static void config_check_finds_the_analyzer_of_the_build_tree(void **state)
@@ -1990,6 +2041,7 @@ int main(void)
         cmocka_unit_test(json_options_print_the_apis_body_as_received),
         cmocka_unit_test(reading_commands_neither_read_nor_send_the_token),
         cmocka_unit_test(a_token_file_is_read_as_the_analyzer_reads_it),
+        cmocka_unit_test(a_token_from_a_pipe_is_sent),
         cmocka_unit_test(config_check_finds_the_analyzer_of_the_build_tree),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));

@@ -72,21 +72,56 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *ud)
     return sz * nm;
 }
 
+/* The token, read once per process (vigilctl runs one command, on one thread): a pipe gives it
+ * only once, and silence expire sends a request per id. Wiped at exit. */
+static char *g_token, *g_token_path;
+static size_t g_token_len;
+static int g_wipe_at_exit;
+
+static void wipe_token(void)
+{
+    vg_secret_free(g_token, g_token_len);
+    free(g_token_path);
+    g_token = g_token_path = NULL;
+}
+
 /* The token file is read as the analyzer reads http.token_file (vg_secret_read): the same
  * whitespace rules, one line, up to VG_SECRET_MAX bytes, so that every token the analyzer takes is
  * sent whole (a fixed buffer of 1 KiB cut longer ones short without a word, and the analyzer's
  * 401 then blamed the file). A file other users may read, or its group write, is warned about.
  * Which group may read it is the analyzer's business, not this client's: root:vigil 0640 read by
- * a member of vigil is the packages' setup, so no group is judged here. */
-static int read_token(const struct vg_ctl_api *api, char **out, size_t *len, char *err,
-                      size_t errlen)
+ * a member of vigil is the packages' setup, so no group is judged here. Unlike the analyzer, it
+ * may also be a pipe or a character device (vg_secret_read_stream): -t <(pass show vigil/token)
+ * or VIGIL_TOKEN_FILE=/dev/stdin keep the token off the disk. *out is the cached token: not
+ * the caller's to free. */
+static int read_token(const struct vg_ctl_api *api, const char **out, char *err, size_t errlen)
 {
+    if (g_token && strcmp(g_token_path, api->token_file) == 0) {
+        *out = g_token;
+        return 0;
+    }
     const char *env = getenv("VIGIL_TOKEN_FILE");
     const char *what = env && api->token_file == env ? "VIGIL_TOKEN_FILE" : "--token-file";
     struct stat st;
     if (stat(api->token_file, &st) == 0)
         vg_secret_set_group(st.st_gid);
-    return vg_secret_read(api->token_file, what, VG_SECRET_TRIM_SPACE, out, len, err, errlen);
+    char *token = NULL, *path = strdup(api->token_file);
+    size_t len = 0;
+    int rc = path ? vg_secret_read_stream(api->token_file, what, VG_SECRET_TRIM_SPACE, &token, &len,
+                                          err, errlen)
+                  : vg_err(err, errlen, -ENOMEM, "%s: out of memory", what);
+    if (rc < 0) {
+        free(path);
+        return rc;
+    }
+    if (!g_wipe_at_exit)
+        g_wipe_at_exit = atexit(wipe_token) == 0;
+    wipe_token();
+    g_token = token;
+    g_token_len = len;
+    g_token_path = path;
+    *out = g_token;
+    return 0;
 }
 
 /* Only the requests that change state carry the token (the API's mutating routes are POST and
@@ -105,13 +140,12 @@ int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char 
     snprintf(url, sizeof(url), "%.*s%s", base_len(api), api->url, path);
     struct curl_slist *h = NULL;
     if (api->token_file && sends_token(method)) {
-        char *token = NULL, *auth = NULL;
-        size_t len = 0;
-        int rc = read_token(api, &token, &len, err, errlen);
+        const char *token = NULL;
+        char *auth = NULL;
+        int rc = read_token(api, &token, err, errlen);
         if (rc)
             return rc;
         int alen = asprintf(&auth, "Authorization: Bearer %s", token);
-        vg_secret_free(token, len);
         if (alen < 0)
             return vg_err(err, errlen, -ENOMEM, "token file %s: out of memory", api->token_file);
         h = curl_slist_append(h, auth); /* a copy */

@@ -29,7 +29,8 @@ int vg_ctl_api_check(const char *cmd, const struct vg_ctl_api *api);
  * an answer (any status) returns 0 with *status and *out (malloc'd, NUL-terminated; caller
  * frees; may be NULL when out is NULL). On no answer (connection refused, timeout: -EIO) or a
  * token file that cannot be read or is refused (as the analyzer's http.token_file would be:
- * vg_secret_read) returns a negative errno with err saying what and where. */
+ * vg_secret_read; a pipe or a character device is read too, once per process) returns a
+ * negative errno with err saying what and where. */
 int vg_ctl_request(const struct vg_ctl_api *api, const char *method, const char *path,
                    const char *body, long *status, char **out, char *err, size_t errlen);
 
