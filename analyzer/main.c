@@ -242,9 +242,16 @@ static void note_bad_message(struct analyzer *a, const rd_kafka_message_t *m, in
  * (and counted) once, and no record after the batch is skipped. next is also where the partition
  * is committed up to while librdkafka's position is behind it (no record read since the seek).
  * Kept per partition of the current assignment, on the run loop's thread only (rebalance_cb runs
- * in its poll); an entry goes once a record at or past next arrives, or with the assignment. */
+ * in its poll); an entry goes once a record at or past next arrives, or with the assignment.
+ * A new entry starts where the partition was fetched from (bad_batch_from), which is inside the
+ * batch after a restart or a rebalance in the middle of one: the skip goes on from there, not
+ * from the batch's first offset, which would skip (and count) those records again and move the
+ * commit back. */
 struct bad_cursor {
     int32_t partition;
+    /* Where the partition was committed could not be read when the entry started: next may be
+     * below it, so the entry raises no commit position (bad_cursors_apply). */
+    int no_commit;
     int64_t next;
 };
 static struct bad_cursor *g_bad_cursors;
@@ -282,9 +289,51 @@ static void bad_cursors_apply(const struct analyzer *a, rd_kafka_topic_partition
 {
     for (int i = 0; g_n_bad_cursors && l && i < l->cnt; i++) {
         struct bad_cursor *c = bad_cursor_find(l->elems[i].partition);
-        if (c && l->elems[i].offset < c->next && strcmp(l->elems[i].topic, a->cfg.topic) == 0)
+        if (c && !c->no_commit && l->elems[i].offset < c->next &&
+            strcmp(l->elems[i].topic, a->cfg.topic) == 0)
             l->elems[i].offset = c->next;
     }
+}
+
+/* The offset m's partition was fetched from, m being librdkafka's report of a batch it could not
+ * read and no bad_cursor being kept for that partition: the report is at the batch's first
+ * offset, whatever offset inside the batch was asked for. After a record of the partition was
+ * read (rd_kafka_position valid), the next one, so the batch's first. Before any (librdkafka
+ * resets the position at every assignment: a start, a rebalance), the partition's committed
+ * offset, which is inside the batch when a run or owner before stopped in the middle of skipping
+ * it; read from the group coordinator, at most BROKER_WAIT_MS, only here (a bad batch just
+ * met). A committed offset outside the batch (below it, or not below the high watermark: an
+ * offset reset moved the fetch elsewhere) says nothing: the batch's first. *known is 0 when the
+ * committed offset could not be read: the batch's first then too. Called without a->lock. */
+static int64_t bad_batch_from(struct analyzer *a, const rd_kafka_message_t *m, int *known,
+                              rd_kafka_resp_err_t *err)
+{
+    *known = 1;
+    *err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    if (!l) {
+        *known = 0;
+        *err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+        return m->offset;
+    }
+    rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_add(l, topic, m->partition);
+    int64_t from = m->offset, low, high;
+    if (rd_kafka_position(a->rk, l) || p->err || p->offset < 0) {
+        vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
+        p->offset = RD_KAFKA_OFFSET_INVALID;
+        rd_kafka_resp_err_t e = rd_kafka_committed(a->rk, l, BROKER_WAIT_MS);
+        if (e || p->err) {
+            *known = 0;
+            *err = e ? e : p->err;
+        } else if (p->offset > m->offset &&
+                   !rd_kafka_get_watermark_offsets(a->rk, topic, m->partition, &low, &high) &&
+                   p->offset < high) {
+            from = p->offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return from;
 }
 
 /* Waits this long for librdkafka to take a seek: its own thread's work, no broker's. */
@@ -295,17 +344,21 @@ static void bad_cursors_apply(const struct analyzer *a, rd_kafka_topic_partition
  * note_bad_record; *err says whether the seek was taken. Called without a->lock: the seek waits
  * for librdkafka. */
 static int64_t seek_past_bad_record(struct analyzer *a, const rd_kafka_message_t *m,
-                                    rd_kafka_resp_err_t *err)
+                                    rd_kafka_resp_err_t *err, rd_kafka_resp_err_t *from_err)
 {
     struct bad_cursor *c = bad_cursor_find(m->partition);
+    *from_err = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!c) {
+        int known;
+        int64_t from = bad_batch_from(a, m, &known, from_err);
         struct bad_cursor *grown =
             realloc(g_bad_cursors, (g_n_bad_cursors + 1) * sizeof(*g_bad_cursors));
         if (grown) {
             g_bad_cursors = grown;
             c = &g_bad_cursors[g_n_bad_cursors++];
             c->partition = m->partition;
-            c->next = m->offset;
+            c->no_commit = !known;
+            c->next = from;
         }
     }
     int64_t at = c && c->next > m->offset ? c->next : m->offset;
@@ -328,14 +381,26 @@ static int64_t seek_past_bad_record(struct analyzer *a, const rd_kafka_message_t
 /* Counts and logs the record at of m's bad batch that seek_past_bad_record skipped (err 0): a
  * record of the partition, consumed once and bad once like one that does not decode; the
  * reports of its batch are not records. A seek refused (the partition being revoked, say, or no
- * memory) skipped nothing: a consume error, and the next report tries again. Called with
- * a->lock held. */
+ * memory) skipped nothing: a consume error, and the next report tries again. A committed offset
+ * that could not be read (from_err, bad_batch_from) is a consume error too: the skip starts at
+ * the batch's first offset, and may skip again what a run before skipped. Called with a->lock
+ * held. */
 static void note_bad_record(struct analyzer *a, const rd_kafka_message_t *m, int64_t at,
-                            rd_kafka_resp_err_t err)
+                            rd_kafka_resp_err_t err, rd_kafka_resp_err_t from_err)
 {
     char why[VG_ERRLEN], q[520], qw[2 * VG_ERRLEN + 3];
     snprintf(why, sizeof(why), "librdkafka: %s (%s)", rd_kafka_message_errstr(m),
              rd_kafka_err2name(m->err));
+    if (from_err) {
+        a->consume_errors++;
+        vg_warn("bad batch: committed offset not read, skipped from its first record",
+                "errors=%llu topic=%s partition=%d batch_offset=%lld code=%s "
+                "note=\"records a run before skipped may be counted again; the partition is not "
+                "committed until past the batch\"",
+                (unsigned long long)a->consume_errors,
+                vg_log_quote(q, sizeof(q), rd_kafka_topic_name(m->rkt)), (int)m->partition,
+                (long long)m->offset, rd_kafka_err2name(from_err));
+    }
     if (!err) {
         a->consumed++;
         note_bad_message(a, m, at, why);
@@ -1803,16 +1868,16 @@ static void run_loop(struct analyzer *a)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(a->rk, 100);
         note_offset_resets(a);
         if (m) {
-            rd_kafka_resp_err_t seek_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+            rd_kafka_resp_err_t seek_err = RD_KAFKA_RESP_ERR_NO_ERROR, from_err = seek_err;
             int bad = vg_kafka_message_is_bad(m);
-            int64_t bad_at = bad ? seek_past_bad_record(a, m, &seek_err) : -1;
+            int64_t bad_at = bad ? seek_past_bad_record(a, m, &seek_err, &from_err) : -1;
             pthread_mutex_lock(&a->lock);
             if (!m->err || bad)
                 note_read_after_reset(a, m);
             if (bad) {
                 /* A batch that librdkafka could not check or decompress: bad messages at their
                  * offsets, not a consumer error to be seen without where it was. */
-                note_bad_record(a, m, bad_at, seek_err);
+                note_bad_record(a, m, bad_at, seek_err, from_err);
                 dirty |= !seek_err; /* the commit goes past it */
             } else if (m->err) {
                 /* The generic rate limit, not one line per 100: it says how many it held back

@@ -203,6 +203,89 @@ static void a_batch_that_does_not_decompress_is_skipped_once_and_committed_past(
     free(dir);
 }
 
+/* Adds, for each `bad message skipped` line of a log, 1 to seen[offset - from] (offsets in
+ * [from, from + n) only); returns how many lines there were. */
+static int count_skipped(const char *log_path, int64_t from, int n, int *seen)
+{
+    char *log = vg_tp_read(log_path);
+    int lines = 0;
+    for (char *l = log ? strstr(log, "msg=\"bad message skipped\"") : NULL; l;
+         l = strstr(l + 1, "msg=\"bad message skipped\"")) {
+        char *o = strstr(l, " offset=");
+        long long off = o ? atoll(o + 8) : -1;
+        lines++;
+        if (off >= from && off < from + n)
+            seen[off - from]++;
+    }
+    free(log);
+    return lines;
+}
+
+/* A restart (or a rebalance) in the middle of skipping a bad batch: the stop commits the offset
+ * inside the batch that the skip reached, and the next owner is fetched from there, but
+ * librdkafka reports the batch at its first offset again. The analyzer used to start the skip
+ * over from that first offset: the records already skipped were logged and counted a second
+ * time, and the commit went back into the batch (58 to 54 in the review's run), so a partition
+ * handed over more often than the skip took never got past it. Now the next owner starts where
+ * the committed offset says: across both runs every record of the batch is skipped once, and
+ * the commit never goes back. */
+static void a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("bad-batch-restart");
+    char bootstrap[256];
+    pid_t broker = vg_ap_start_broker(dir, bootstrap, sizeof(bootstrap));
+    const char *sets[] = {"state.checkpoint_interval=500ms", NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, dir, "first", bootstrap, sets);
+    vg_ap_wait_metric(&a, "vigil_partitions_assigned", 4, 30000);
+    const char *host = "bad-restart-1";
+
+    send_ticks(dir, bootstrap, host, 0, 5); /* offsets 0-4 */
+    vg_ap_wait_seq(&a, host, 5);
+    enum { FIRST = 5, N = 40 };
+    send_damaged_batch(dir, bootstrap, host, FIRST, FIRST + N); /* offsets 5-44 */
+    send_ticks(dir, bootstrap, host, FIRST + N, FIRST + N + 5); /* offsets 45-49 */
+    /* Stopped once a few records are skipped, long before the whole batch is. */
+    int64_t end = vg_tp_mono_ms() + 30000;
+    while (vg_ap_metric(&a, "vigil_bad_messages_total") < 3 && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(20);
+    assert_true(vg_ap_metric(&a, "vigil_bad_messages_total") >= 3);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+    int seen[N] = {0};
+    int first_run = count_skipped(a.log, FIRST, N, seen);
+    assert_true(first_run >= 3 && first_run < N);
+    /* The stop committed exactly where the skip was. */
+    int64_t committed = vg_ap_committed_total(bootstrap, 4);
+    assert_int_equal(committed, FIRST + first_run);
+
+    struct vg_ap b;
+    vg_ap_start(&b, dir, "second", bootstrap, sets);
+    end = vg_tp_mono_ms() + 60000;
+    while (committed != FIRST + N + 5 && vg_tp_mono_ms() < end) {
+        int64_t now = vg_ap_committed_total(bootstrap, 4);
+        if (now >= 0 && now < committed)
+            fail_msg("the commit went back from %lld to %lld", (long long)committed,
+                     (long long)now);
+        if (now >= 0)
+            committed = now;
+        vg_tp_pause_ms(100);
+    }
+    assert_int_equal(committed, FIRST + N + 5);
+    vg_ap_wait_seq(&b, host, FIRST + N + 5);
+    /* Each record of the batch skipped, logged and counted once over both runs. */
+    int second_run = count_skipped(b.log, FIRST, N, seen);
+    for (int i = 0; i < N; i++)
+        if (seen[i] != 1)
+            fail_msg("offset %d logged as skipped %d times", FIRST + i, seen[i]);
+    assert_int_equal(first_run + second_run, N);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_bad_messages_total"), second_run);
+    assert_int_equal((int)vg_ap_metric(&b, "vigil_consume_errors_total"), 0);
+    assert_int_equal(vg_tp_stop(b.pid, SIGTERM, 20000), 0);
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
 /* The packaged unit's TimeoutStopSec: systemd SIGKILLs a stop that takes longer, before the
  * receivers' drain. The stop is meant to take about 18 s at most (main.c, STOP_KAFKA_MS). */
 #define UNIT_STOP_MS 30000
@@ -399,6 +482,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_offset_reset_is_logged_and_its_skipped_records_counted),
         cmocka_unit_test(a_batch_that_does_not_decompress_is_skipped_once_and_committed_past),
+        cmocka_unit_test(a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was),
         cmocka_unit_test(a_stop_with_the_broker_up_commits_what_was_processed),
         cmocka_unit_test(
             a_stop_during_an_outage_with_a_state_topic_ends_in_time_and_says_what_it_left),
