@@ -234,28 +234,56 @@ static void note_bad_message(struct analyzer *a, const rd_kafka_message_t *m, in
 }
 
 /* Where the consumer goes on in a partition after a batch librdkafka could not read (one that
- * does not decompress, or fails its CRC): librdkafka reports it as an error at the batch's first
- * offset and fetches it again every fetch.error.backoff.ms without ever moving past it, so the
- * analyzer seeks past it itself, one record per report: a report at o < next is the same batch
- * again, found to hold next as well (the broker serves the batch holding the offset asked for),
- * so the record at max(o, next) is skipped and next moves one past it. Each record is skipped
- * (and counted) once, and no record after the batch is skipped. next is also where the partition
- * is committed up to while librdkafka's position is behind it (no record read since the seek).
- * Kept per partition of the current assignment, on the run loop's thread only (rebalance_cb runs
- * in its poll); an entry goes once a record at or past next arrives, or with the assignment.
- * A new entry starts where the partition was fetched from (bad_batch_from), which is inside the
- * batch after a restart or a rebalance in the middle of one: the skip goes on from there, not
- * from the batch's first offset, which would skip (and count) those records again and move the
- * commit back. */
+ * does not decompress, or fails its CRC). librdkafka reports such a batch as an error at its
+ * first offset, whatever offset inside it was fetched, and fetches it again every
+ * fetch.error.backoff.ms without ever moving past it; the report does not say where the batch
+ * ends. So the analyzer finds the end itself, by seeking the partition (a probe) and looking at
+ * what the fetch from there brings first (a seek bumps the partition's op version, so librdkafka
+ * drops whatever earlier fetches had queued). A broker serves a fetch from o with the batch that
+ * holds o (or, o being in a gap, the next one), so a report of the same batch proves o inside
+ * it, and anything else (a record, another batch's report) proves o past it. With the batch
+ * holding [batch, end], a cursor keeps:
+ *   lo: every offset in [batch, lo) is proven in the batch, so skipped (each counted and logged
+ *       once, when proven); nothing at or past lo has been processed, so lo is the partition's
+ *       commit position (bad_cursors_apply);
+ *   hi: an offset past the batch (end < hi): one a probe proved past it, or the partition's high
+ *       watermark (the report came in a fetch whose watermark was past the batch), INT64_MAX
+ *       when neither is known;
+ * so lo <= end + 1 <= hi. A probe goes to lo + step - 1, step starting at 1 and doubling at
+ * each report of the batch (so each report proves twice as many records as the one before), but
+ * never past the middle of [lo, hi), which halves once probes land past the batch: about
+ * 2 log2(N) probes for a batch of N records, instead of one per record, each costing about
+ * max(fetch.wait.max.ms, fetch.error.backoff.ms) (500 ms by default: the error's backoff and the
+ * fetch request in flight both hold it). Probes stay below hi, so never past the log's end, where
+ * a fetch would answer OFFSET_OUT_OF_RANGE and move the partition by auto.offset.reset; with hi
+ * not known the probe is lo (one record per report). A probe into an open transaction (the
+ * consumer reads committed records only) waits for it to end; Vigil's producers use none.
+ * The records a probe past the batch reads are dropped (not processed nor counted, and the
+ * position they leave is never committed) until lo = hi, when the partition is fetched from lo
+ * and what that fetch brings is read on. Nothing is ever read on from anywhere but lo, so no
+ * record after the batch is skipped. A seek librdkafka does not take leaves the fetch's offset
+ * unknown (from -1): nothing is learned from what comes until a probe is taken. Kept per
+ * partition of the current assignment, on the run loop's thread only (rebalance_cb runs in its
+ * poll); an entry goes when the fetch from lo brings a record, or with the assignment. A new
+ * entry starts where the partition was fetched from (bad_batch_from), which is inside the batch
+ * after a restart or a rebalance in the middle of one: the skip goes on from there, not from the
+ * batch's first offset, which would skip (and count) those records again and move the commit
+ * back. */
 struct bad_cursor {
     int32_t partition;
-    /* Where the partition was committed could not be read when the entry started: next may be
-     * below it, so the entry raises no commit position (bad_cursors_apply). */
+    /* Where the partition was committed could not be read when the entry started: lo may be
+     * below it, so the partition is not committed while the entry lasts (bad_cursors_apply). */
     int no_commit;
-    int64_t next;
+    int64_t batch; /* the batch's first offset, as librdkafka reports it */
+    int64_t lo, hi;
+    int64_t from; /* the offset the partition is fetched from (the last probe); -1 not known */
+    int64_t step;
 };
 static struct bad_cursor *g_bad_cursors;
 static size_t g_n_bad_cursors;
+
+/* The step's cap: far past any batch (1 MB of records of at least a few bytes each). */
+#define BAD_STEP_MAX ((int64_t)1 << 40)
 
 static struct bad_cursor *bad_cursor_find(int32_t partition)
 {
@@ -263,6 +291,25 @@ static struct bad_cursor *bad_cursor_find(int32_t partition)
         if (g_bad_cursors[i].partition == partition)
             return &g_bad_cursors[i];
     return NULL;
+}
+
+/* A new entry for partition (its fields the caller's), NULL out of memory. */
+static struct bad_cursor *bad_cursor_new(int32_t partition)
+{
+    struct bad_cursor *grown =
+        realloc(g_bad_cursors, (g_n_bad_cursors + 1) * sizeof(*g_bad_cursors));
+    if (!grown)
+        return NULL;
+    g_bad_cursors = grown;
+    struct bad_cursor *c = &g_bad_cursors[g_n_bad_cursors++];
+    *c = (struct bad_cursor){.partition = partition};
+    return c;
+}
+
+/* c's partition is read on from lo: past the batch. c is not valid afterwards. */
+static void bad_cursor_drop(struct bad_cursor *c)
+{
+    *c = g_bad_cursors[--g_n_bad_cursors];
 }
 
 /* The assignment changed: each partition is read from its committed offset again. */
@@ -273,26 +320,28 @@ static void forget_bad_cursors(void)
     g_n_bad_cursors = 0;
 }
 
-/* m, a record read: its partition is past any bad batch before it. */
-static void bad_cursor_passed(const rd_kafka_message_t *m)
-{
-    struct bad_cursor *c = g_n_bad_cursors ? bad_cursor_find(m->partition) : NULL;
-    if (c && m->offset >= c->next)
-        *c = g_bad_cursors[--g_n_bad_cursors];
-}
-
-/* Positions of the topic's partitions (l, from rd_kafka_position) moved up to their cursors: a
- * partition whose last step was a seek past a bad record has no position (librdkafka resets it at
- * a seek) until its next record is read, and would otherwise never be committed past a bad batch
- * at its end. */
+/* Positions of the topic's partitions (l, from rd_kafka_position) set to their cursors' lo: a
+ * partition whose last step was a seek has no position (librdkafka resets it at a seek) until
+ * its next record is read, and would otherwise never be committed past a bad batch at its end;
+ * and one a probe past the batch read a record from is past records not read yet. */
 static void bad_cursors_apply(const struct analyzer *a, rd_kafka_topic_partition_list_t *l)
 {
     for (int i = 0; g_n_bad_cursors && l && i < l->cnt; i++) {
         struct bad_cursor *c = bad_cursor_find(l->elems[i].partition);
-        if (c && !c->no_commit && l->elems[i].offset < c->next &&
-            strcmp(l->elems[i].topic, a->cfg.topic) == 0)
-            l->elems[i].offset = c->next;
+        if (c && strcmp(l->elems[i].topic, a->cfg.topic) == 0)
+            l->elems[i].offset = c->no_commit ? RD_KAFKA_OFFSET_INVALID : c->lo;
     }
+}
+
+/* The high watermark of m's partition in the last fetch response librdkafka had for it (no
+ * broker asked), -1 when not known. */
+static int64_t partition_high(struct analyzer *a, const rd_kafka_message_t *m)
+{
+    int64_t low, high;
+    if (rd_kafka_get_watermark_offsets(a->rk, rd_kafka_topic_name(m->rkt), m->partition, &low,
+                                       &high))
+        return -1;
+    return high;
 }
 
 /* The offset m's partition was fetched from, m being librdkafka's report of a batch it could not
@@ -302,23 +351,23 @@ static void bad_cursors_apply(const struct analyzer *a, rd_kafka_topic_partition
  * resets the position at every assignment: a start, a rebalance), the partition's committed
  * offset, which is inside the batch when a run or owner before stopped in the middle of skipping
  * it; read from the group coordinator, at most BROKER_WAIT_MS, only here (a bad batch just
- * met). A committed offset outside the batch (below it, or not below the high watermark: an
- * offset reset moved the fetch elsewhere) says nothing: the batch's first. *known is 0 when the
- * committed offset could not be read: the batch's first then too. Called without a->lock. */
-static int64_t bad_batch_from(struct analyzer *a, const rd_kafka_message_t *m, int *known,
-                              rd_kafka_resp_err_t *err)
+ * met). A committed offset outside the batch (below it, or not below the high watermark high:
+ * an offset reset moved the fetch elsewhere) says nothing: the batch's first. *known is 0 when
+ * the committed offset could not be read: the batch's first then too. Called without a->lock. */
+static int64_t bad_batch_from(struct analyzer *a, const rd_kafka_message_t *m, int64_t high,
+                              int *known, rd_kafka_resp_err_t *err)
 {
     *known = 1;
     *err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    const char *topic = rd_kafka_topic_name(m->rkt);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     if (!l) {
         *known = 0;
         *err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
         return m->offset;
     }
-    rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_add(l, topic, m->partition);
-    int64_t from = m->offset, low, high;
+    rd_kafka_topic_partition_t *p =
+        rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition);
+    int64_t from = m->offset;
     if (rd_kafka_position(a->rk, l) || p->err || p->offset < 0) {
         vg_notify_watchdog_ahead(vg_mono_ms(), BROKER_WAIT_MS);
         p->offset = RD_KAFKA_OFFSET_INVALID;
@@ -326,9 +375,7 @@ static int64_t bad_batch_from(struct analyzer *a, const rd_kafka_message_t *m, i
         if (e || p->err) {
             *known = 0;
             *err = e ? e : p->err;
-        } else if (p->offset > m->offset &&
-                   !rd_kafka_get_watermark_offsets(a->rk, topic, m->partition, &low, &high) &&
-                   p->offset < high) {
+        } else if (p->offset > m->offset && p->offset < high) {
             from = p->offset;
         }
     }
@@ -336,62 +383,139 @@ static int64_t bad_batch_from(struct analyzer *a, const rd_kafka_message_t *m, i
     return from;
 }
 
+/* c starts on batch, fetched from from (inside it, as a report of it just said), high the
+ * partition's high watermark. */
+static void bad_cursor_start(struct bad_cursor *c, int64_t batch, int64_t from, int64_t high)
+{
+    c->batch = batch;
+    c->lo = c->from = from;
+    c->hi = high > from ? high : INT64_MAX;
+    c->step = 1;
+}
+
+/* Where c's next probe goes (struct bad_cursor): lo once hi is reached, or while hi is not
+ * known; high, the partition's high watermark now, bounds a hi not known (yet). */
+static int64_t bad_cursor_target(struct bad_cursor *c, int64_t high)
+{
+    if (c->hi == INT64_MAX && high > c->lo)
+        c->hi = high;
+    if (c->hi == INT64_MAX || c->lo >= c->hi)
+        return c->lo;
+    int64_t mid = c->lo + (c->hi - c->lo) / 2, gallop = c->lo + c->step - 1;
+    return gallop < mid ? gallop : mid;
+}
+
 /* Waits this long for librdkafka to take a seek: its own thread's work, no broker's. */
 #define SEEK_WAIT_MS 5000
 
-/* m, librdkafka's error about a batch it could not read (vg_kafka_message_is_bad): seeks past
- * one more of its records (struct bad_cursor) and returns that record's offset, for
- * note_bad_record; *err says whether the seek was taken. Called without a->lock: the seek waits
- * for librdkafka. */
-static int64_t seek_past_bad_record(struct analyzer *a, const rd_kafka_message_t *m,
-                                    rd_kafka_resp_err_t *err, rd_kafka_resp_err_t *from_err)
+/* Seeks c's partition (m's) to to; c->from is to when the seek was taken, else not known. */
+static rd_kafka_resp_err_t bad_cursor_seek(struct analyzer *a, const rd_kafka_message_t *m,
+                                           struct bad_cursor *c, int64_t to)
 {
-    struct bad_cursor *c = bad_cursor_find(m->partition);
-    *from_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (!c) {
-        int known;
-        int64_t from = bad_batch_from(a, m, &known, from_err);
-        struct bad_cursor *grown =
-            realloc(g_bad_cursors, (g_n_bad_cursors + 1) * sizeof(*g_bad_cursors));
-        if (grown) {
-            g_bad_cursors = grown;
-            c = &g_bad_cursors[g_n_bad_cursors++];
-            c->partition = m->partition;
-            c->no_commit = !known;
-            c->next = from;
-        }
-    }
-    int64_t at = c && c->next > m->offset ? c->next : m->offset;
-    rd_kafka_topic_partition_list_t *l = c ? rd_kafka_topic_partition_list_new(1) : NULL;
-    *err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
     if (l) {
         rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-            at + 1;
+            to;
         rd_kafka_error_t *e = rd_kafka_seek_partitions(a->rk, l, SEEK_WAIT_MS);
-        *err = e ? rd_kafka_error_code(e) : l->elems[0].err;
+        err = e ? rd_kafka_error_code(e) : l->elems[0].err;
         if (e)
             rd_kafka_error_destroy(e);
         rd_kafka_topic_partition_list_destroy(l);
     }
-    if (!*err)
-        c->next = at + 1;
-    return at;
+    /* A seek that timed out may still be taken later: from either offset. */
+    c->from = err ? -1 : to;
+    return err;
 }
 
-/* Counts and logs the record at of m's bad batch that seek_past_bad_record skipped (err 0): a
- * record of the partition, consumed once and bad once like one that does not decode; the
- * reports of its batch are not records. A seek refused (the partition being revoked, say, or no
- * memory) skipped nothing: a consume error, and the next report tries again. A committed offset
- * that could not be read (from_err, bad_batch_from) is a consume error too: the skip starts at
- * the batch's first offset, and may skip again what a run before skipped. Called with a->lock
- * held. */
-static void note_bad_record(struct analyzer *a, const rd_kafka_message_t *m, int64_t at,
-                            rd_kafka_resp_err_t err, rd_kafka_resp_err_t from_err)
+/* What bad_batch_step did with a message, for note_bad_step. */
+struct bad_step {
+    int64_t first, end;           /* the batch's offsets [first, end) newly proven: skipped */
+    int drop;                     /* a record a probe read past the batch: not processed */
+    int64_t seek_to;              /* the probe sought, -1 none */
+    rd_kafka_resp_err_t seek_err; /* that seek not taken */
+    rd_kafka_resp_err_t from_err; /* the committed offset not read (bad_batch_from) */
+};
+
+/* m, librdkafka's report of a batch it could not read (bad: vg_kafka_message_is_bad), or a record
+ * of a partition with a bad_cursor: what the fetch it came first from proves (struct
+ * bad_cursor), then the next probe sought, or the record let through when the fetch was from lo.
+ * Called without a->lock: the seek and the committed offset's read wait for librdkafka and the
+ * broker. */
+static void bad_batch_step(struct analyzer *a, const rd_kafka_message_t *m, int bad,
+                           struct bad_step *st)
 {
-    char why[VG_ERRLEN], q[520], qw[2 * VG_ERRLEN + 3];
-    snprintf(why, sizeof(why), "librdkafka: %s (%s)", rd_kafka_message_errstr(m),
-             rd_kafka_err2name(m->err));
-    if (from_err) {
+    *st = (struct bad_step){.seek_to = -1};
+    struct bad_cursor *c = bad_cursor_find(m->partition);
+    if (!bad && !c)
+        return;
+    int64_t high = partition_high(a, m);
+    if (!bad) {
+        if (c->from >= 0 && m->offset >= c->from) {
+            if (c->from == c->lo) { /* read on from lo: past the batch */
+                bad_cursor_drop(c);
+                return;
+            }
+            if (c->from < c->hi)
+                c->hi = c->from;
+        } else if (m->offset >= c->lo && m->offset < c->hi) {
+            c->hi = m->offset; /* whichever fetch brought it: no record is in the batch */
+        }
+        st->drop = 1;
+    } else {
+        if (!c) {
+            int known;
+            int64_t from = bad_batch_from(a, m, high, &known, &st->from_err);
+            if (!(c = bad_cursor_new(m->partition))) {
+                st->seek_err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE; /* the next report tries */
+                return;
+            }
+            c->no_commit = !known;
+            bad_cursor_start(c, m->offset, from, high);
+        } else if (m->offset > c->batch && c->from >= 0 && c->from == c->lo) {
+            /* Fetched from lo, past the batch, into another one that cannot be read: the skip
+             * goes on with it. Its lo is past what was committed before the first one. */
+            c->no_commit = 0;
+            bad_cursor_start(c, m->offset, c->from > m->offset ? c->from : m->offset, high);
+        }
+        if (m->offset == c->batch && c->from >= c->lo) {
+            st->first = c->lo;
+            st->end = c->lo = c->from + 1;
+            if (c->step < BAD_STEP_MAX)
+                c->step *= 2;
+            if (c->lo > c->hi) /* a watermark that was not past the batch: one per report */
+                c->hi = INT64_MAX;
+        } else if (m->offset > c->batch && c->from >= 0 && c->from < c->hi) {
+            c->hi = c->from; /* another batch after this one's end */
+        } /* else the fetch's offset is not known (a seek not taken): nothing proven */
+    }
+    st->seek_to = bad_cursor_target(c, high);
+    st->seek_err = bad_cursor_seek(a, m, c, st->seek_to);
+    vg_debug("bad batch probe", "partition=%d batch_offset=%lld lo=%lld hi=%lld probe=%lld by=%s",
+             (int)m->partition, (long long)c->batch, (long long)c->lo, (long long)c->hi,
+             (long long)st->seek_to, bad ? "report" : "record");
+}
+
+/* Counts and logs what bad_batch_step did with m. Each record it proved in the batch is a record
+ * of the partition, consumed once and bad once like one that does not decode (librdkafka's
+ * reports of the batch are not records), logged with its offset and the batch's. A record it
+ * dropped is neither: it is read again once the batch's end is found. A seek not taken (the
+ * partition being revoked, say, or no memory) is a consume error, and the partition's next
+ * report or record tries again; so is a committed offset that could not be read (from_err,
+ * bad_batch_from): the skip starts at the batch's first offset, and may skip again what a run
+ * before skipped. Called with a->lock held. */
+static void note_bad_step(struct analyzer *a, const rd_kafka_message_t *m,
+                          const struct bad_step *st)
+{
+    char why[VG_ERRLEN], q[520];
+    if (st->end > st->first)
+        snprintf(why, sizeof(why), "librdkafka: %s (%s)", rd_kafka_message_errstr(m),
+                 rd_kafka_err2name(m->err));
+    for (int64_t o = st->first; o < st->end; o++) {
+        a->consumed++;
+        note_bad_message(a, m, o, why);
+    }
+    if (st->from_err) {
         a->consume_errors++;
         vg_warn("bad batch: committed offset not read, skipped from its first record",
                 "errors=%llu topic=%s partition=%d batch_offset=%lld code=%s "
@@ -399,19 +523,15 @@ static void note_bad_record(struct analyzer *a, const rd_kafka_message_t *m, int
                 "committed until past the batch\"",
                 (unsigned long long)a->consume_errors,
                 vg_log_quote(q, sizeof(q), rd_kafka_topic_name(m->rkt)), (int)m->partition,
-                (long long)m->offset, rd_kafka_err2name(from_err));
+                (long long)m->offset, rd_kafka_err2name(st->from_err));
     }
-    if (!err) {
-        a->consumed++;
-        note_bad_message(a, m, at, why);
-        return;
+    if (st->seek_err) {
+        a->consume_errors++;
+        vg_warn("bad batch: seek failed", "errors=%llu topic=%s partition=%d offset=%lld code=%s",
+                (unsigned long long)a->consume_errors,
+                vg_log_quote(q, sizeof(q), rd_kafka_topic_name(m->rkt)), (int)m->partition,
+                (long long)st->seek_to, rd_kafka_err2name(st->seek_err));
     }
-    a->consume_errors++;
-    vg_warn("bad message not skipped: seek failed",
-            "errors=%llu topic=%s partition=%d offset=%lld code=%s reason=%s",
-            (unsigned long long)a->consume_errors,
-            vg_log_quote(q, sizeof(q), rd_kafka_topic_name(m->rkt)), (int)m->partition,
-            (long long)at, rd_kafka_err2name(err), vg_log_quote(qw, sizeof(qw), why));
 }
 
 /* The partition count under which m's key, its host's name, maps to m's partition by
@@ -1300,7 +1420,7 @@ static int consumer_conf(const struct analyzer_cfg *c, const char *bootstrap, rd
         /* librdkafka's default is false: a batch damaged after the broker checked it (a disk,
          * a copy) would be read, and a flipped digit could decode as a valid value. A CRC-32C
          * per fetched batch costs little; a failure is a bad message, skipped like one that
-         * does not decompress (seek_past_bad_record). */
+         * does not decompress (struct bad_cursor). */
         {"check.crcs", "true"},
         {NULL, NULL},
     };
@@ -1868,17 +1988,19 @@ static void run_loop(struct analyzer *a)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(a->rk, 100);
         note_offset_resets(a);
         if (m) {
-            rd_kafka_resp_err_t seek_err = RD_KAFKA_RESP_ERR_NO_ERROR, from_err = seek_err;
+            struct bad_step st = {.seek_to = -1};
             int bad = vg_kafka_message_is_bad(m);
-            int64_t bad_at = bad ? seek_past_bad_record(a, m, &seek_err, &from_err) : -1;
+            if (bad || (!m->err && g_n_bad_cursors))
+                bad_batch_step(a, m, bad, &st);
             pthread_mutex_lock(&a->lock);
-            if (!m->err || bad)
+            if ((!m->err || bad) && !st.drop)
                 note_read_after_reset(a, m);
-            if (bad) {
+            if (bad || st.drop) {
                 /* A batch that librdkafka could not check or decompress: bad messages at their
-                 * offsets, not a consumer error to be seen without where it was. */
-                note_bad_record(a, m, bad_at, seek_err, from_err);
-                dirty |= !seek_err; /* the commit goes past it */
+                 * offsets, not a consumer error to be seen without where it was; or a record a
+                 * probe read past it, read again once its end is found. */
+                note_bad_step(a, m, &st);
+                dirty |= st.end > st.first; /* the commit goes past them */
             } else if (m->err) {
                 /* The generic rate limit, not one line per 100: it says how many it held back
                  * (repeats_suppressed, "log lines suppressed"). */
@@ -1887,7 +2009,6 @@ static void run_loop(struct analyzer *a)
                 vg_warn("consume error", "errors=%llu %s", (unsigned long long)a->consume_errors,
                         vg_kafka_consume_error_kv(m, kv, sizeof(kv)));
             } else {
-                bad_cursor_passed(m);
                 handle_message(a, m);
                 dirty = 1;
             }

@@ -286,6 +286,47 @@ static void a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was(vo
     free(dir);
 }
 
+/* A bad batch of many records, as a spool replay sends (lz4, linger, up to 1 MB): the skip used
+ * to take one report per record, max(fetch.wait.max.ms, fetch.error.backoff.ms) = 500 ms each,
+ * 500 s for these 1000, during which the partition's hosts went host_silent (5 min). Now it
+ * finds the batch's end in about 2 log2(1000) probes: done well within a minute. The probes
+ * past the batch read good records that must not be processed before the records in between:
+ * each record after the batch is processed once and in order (consumed exact, no duplicate, and
+ * the host's sequence misses exactly the batch's records). */
+static void a_bad_batch_of_1000_records_is_skipped_in_seconds_not_minutes(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("bad-batch-big");
+    char bootstrap[256];
+    pid_t broker = vg_ap_start_broker(dir, bootstrap, sizeof(bootstrap));
+    const char *sets[] = {"state.checkpoint_interval=500ms", NULL};
+    struct vg_ap a;
+    vg_ap_start(&a, dir, "big", bootstrap, sets);
+    vg_ap_wait_metric(&a, "vigil_partitions_assigned", 4, 30000);
+    const char *host = "bad-big-1";
+
+    send_ticks(dir, bootstrap, host, 0, 5); /* offsets 0-4 */
+    vg_ap_wait_seq(&a, host, 5);
+    enum { FIRST = 5, N = 1000, AFTER = 20 };
+    send_damaged_batch(dir, bootstrap, host, FIRST, FIRST + N);
+    send_ticks(dir, bootstrap, host, FIRST + N, FIRST + N + AFTER);
+    int64_t t0 = vg_tp_mono_ms(), end = t0 + 60000;
+    while (vg_ap_last_seq(&a, host) != FIRST + N + AFTER && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(100);
+    printf("last_seq %lld of %d after %lld ms\n", (long long)vg_ap_last_seq(&a, host),
+           FIRST + N + AFTER, (long long)(vg_tp_mono_ms() - t0));
+    assert_int_equal(vg_ap_last_seq(&a, host), FIRST + N + AFTER);
+    wait_committed(bootstrap, FIRST + N + AFTER);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_bad_messages_total"), N);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_messages_consumed_total"), FIRST + N + AFTER);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_duplicate_messages_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_sequence_gaps_total"), N);
+    assert_int_equal((int)vg_ap_metric(&a, "vigil_consume_errors_total"), 0);
+    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+    vg_tp_stop(broker, SIGTERM, 5000);
+    free(dir);
+}
+
 /* The packaged unit's TimeoutStopSec: systemd SIGKILLs a stop that takes longer, before the
  * receivers' drain. The stop is meant to take about 18 s at most (main.c, STOP_KAFKA_MS). */
 #define UNIT_STOP_MS 30000
@@ -483,6 +524,7 @@ int main(void)
         cmocka_unit_test(an_offset_reset_is_logged_and_its_skipped_records_counted),
         cmocka_unit_test(a_batch_that_does_not_decompress_is_skipped_once_and_committed_past),
         cmocka_unit_test(a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was),
+        cmocka_unit_test(a_bad_batch_of_1000_records_is_skipped_in_seconds_not_minutes),
         cmocka_unit_test(a_stop_with_the_broker_up_commits_what_was_processed),
         cmocka_unit_test(
             a_stop_during_an_outage_with_a_state_topic_ends_in_time_and_says_what_it_left),
