@@ -320,8 +320,9 @@ void agent_config_warn(const struct agent_cfg *c)
         snprintf(entry, sizeof entry, "kafka.%s", timeouts[i]);
         const char *w = vg_config_where(entry);
         vg_warn("Kafka message timeout not used while the spool is on: messages wait on disk "
-                "instead of timing out and being lost; spool.max_age bounds their age, and the "
-                "timeout applies only when spool.dir is empty or cannot be used",
+                "instead of timing out and being lost (spool.max_age bounds the age of those on "
+                "disk; the at most spool.memory_messages held in memory wait until Kafka takes "
+                "them), and the timeout applies only when spool.dir is empty or cannot be used",
                 "key=%s value=%s spool_dir=%s where=%s", entry, v, c->spool_dir,
                 vg_log_quote(q, sizeof(q), w ? w : entry));
     }
