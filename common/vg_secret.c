@@ -54,7 +54,10 @@ static int read_secret(const char *path, const char *what, enum vg_secret_trim t
     *len = 0;
     if (!path || !*path)
         return vg_err(err, errlen, -EINVAL, "%s: no file given", what);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK where only a regular file will do: opening a named pipe with no writer would
+     * otherwise hang a daemon's start or reload rather than refuse it. It changes nothing for a
+     * regular file's reads. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (stream ? 0 : O_NONBLOCK));
     if (fd < 0) {
         int e = errno;
         return vg_err(err, errlen, -e, "%s: cannot open %s: %s", what, path, strerror(e));

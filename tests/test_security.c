@@ -155,6 +155,35 @@ static void a_secret_from_a_pipe_is_read_only_where_asked_and_bounded(void **sta
     assert_non_null(strstr(err, "not a regular file, a pipe or a character device"));
 }
 
+/* A named pipe at a daemon's secret path with nobody writing to it: the open blocked until a
+ * writer came, hanging the analyzer's start or reload. It is refused at once. The read runs in a
+ * child with an alarm, so that the old hang fails the test rather than stalling it. */
+static void a_named_pipe_at_a_secret_path_is_refused_without_waiting(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("secret-fifo"), path[300];
+    snprintf(path, sizeof path, "%s/token", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(10);
+        char err[VG_ERRLEN], *s = NULL;
+        size_t n = 0;
+        int rc =
+            vg_secret_read(path, "http.token_file", VG_SECRET_TRIM_SPACE, &s, &n, err, sizeof err);
+        _exit(rc == -EINVAL && strstr(err, "is not a regular file") ? 0 : 1);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFSIGNALED(st))
+        fail_msg("vg_secret_read on a named pipe did not return (signal %d)", WTERMSIG(st));
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    unlink(path);
+    free(dir);
+}
+
 /* stderr into a file while fn reads a secret file; returns what was logged (free it). */
 static char *logged_reading(const char *path)
 {
@@ -1577,6 +1606,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(secret_file_trims_as_asked_and_refuses_bad_files),
         cmocka_unit_test(a_secret_from_a_pipe_is_read_only_where_asked_and_bounded),
+        cmocka_unit_test(a_named_pipe_at_a_secret_path_is_refused_without_waiting),
         cmocka_unit_test(secret_file_warns_only_when_others_may_read_it_or_others_may_write_it),
         cmocka_unit_test(scrub_masks_every_registered_secret),
         cmocka_unit_test(url_file_scrubbing_masks_credentials_not_ordinary_words),
