@@ -1045,11 +1045,14 @@ struct scan_progress {
     int64_t began, sent; /* monotonic; sent 0: nothing sent yet */
 };
 
+/* Nothing once a stop is asked for (SIGTERM, SIGINT; the scan then ends, at g_stop): systemd
+ * applies EXTEND_TIMEOUT_USEC to the stop's timeout too, so extending after it kept
+ * TimeoutStopSec= from ever firing, and the stop waited for the whole scan (minutes). */
 static void scan_progress(void *ud, uint64_t done, uint64_t total)
 {
     struct scan_progress *p = ud;
     int64_t now = vg_mono_ms();
-    if (now - (p->sent ? p->sent : p->began) < 1000)
+    if (g_stop || now - (p->sent ? p->sent : p->began) < 1000)
         return;
     if (!p->sent)
         vg_info("spool: reading what an earlier run left, the start waits for it", "segments=%llu",
@@ -2175,11 +2178,21 @@ int main(int argc, char **argv)
                                   .max_bytes = (uint64_t)a.cfg.spool_max_bytes,
                                   .max_age_ms = a.cfg.spool_max_age_ms,
                                   .progress = scan_progress,
-                                  .progress_ud = &sp};
+                                  .progress_ud = &sp,
+                                  .stop = &g_stop};
         char q[VG_ERRLEN + 8];
         /* A read-only file system is most often the packaged unit's ProtectSystem=strict, under
          * which only /var/lib/vigil is writable: a spool.dir moved elsewhere needs a drop-in. */
         int src = vg_spool_open(&a.spool, &sc, err, sizeof(err));
+        if (src == -ECANCELED) {
+            vg_info("stopped during the spool scan, it is read again at the next start",
+                    "took_ms=%lld reason=%s", (long long)(vg_mono_ms() - sp.began),
+                    vg_log_quote(q, sizeof(q), err));
+            rd_kafka_conf_destroy(conf);
+            close_all(&a);
+            flush_log(&a);
+            return 0;
+        }
         if (src < 0)
             vg_warn("spool off: messages Kafka has not taken within kafka.message.timeout.ms "
                     "(default 5 min) will be lost, counted as delivery_failed",

@@ -415,6 +415,10 @@ static int scan(struct vg_spool *s, struct seg *g, uint64_t *file_size)
         void *p;
         size_t len;
         int64_t ts;
+        if (s->cfg.stop && *s->cfg.stop) {
+            close(fd);
+            return -ECANCELED;
+        }
         int rc = read_record(fd, off, size, &p, &len, &ts);
         if (rc == 0)
             break;
@@ -617,7 +621,16 @@ int vg_spool_open(struct vg_spool **out, const struct vg_spool_cfg *cfg, char *e
         if (s->cfg.progress)
             s->cfg.progress(s->cfg.progress_ud, done, total);
         uint64_t file_size = 0;
-        if ((rc = scan(s, &s->segs[i], &file_size)) == -ENOMEM) {
+        if (s->cfg.stop && *s->cfg.stop)
+            rc = -ECANCELED;
+        else
+            rc = scan(s, &s->segs[i], &file_size);
+        if (rc == -ECANCELED) {
+            rc = vg_err(err, errlen, rc, "spool: start scan stopped in segment %zu of %zu",
+                        done + 1, total);
+            goto fail;
+        }
+        if (rc == -ENOMEM) {
             rc = vg_err(err, errlen, rc, "spool: out of memory");
             goto fail;
         }

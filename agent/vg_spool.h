@@ -29,6 +29,7 @@
 #ifndef VG_SPOOL_H
 #define VG_SPOOL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,11 @@ struct vg_spool_cfg {
      * manager that it is still making progress. */
     void (*progress)(void *ud, uint64_t done, uint64_t total);
     void *progress_ud;
+    /* Optional: set (by a signal handler) when a stop is asked for. vg_spool_open checks it
+     * before each segment and each record it reads, and then ends the scan there: it returns
+     * -ECANCELED with the segments not yet read left as they are and the lock released, rather
+     * than making the stop wait for the whole scan (minutes for GiBs on a slow disk). */
+    volatile sig_atomic_t *stop;
 };
 
 struct vg_spool_stats {

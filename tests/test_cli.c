@@ -1815,6 +1815,89 @@ static void agent_start_and_tick_late_name_a_slow_spool(void **state)
     free(dir);
 }
 
+/* A stop (SIGTERM) during the start's scan of a spool on a slow disk: the scan went on to the end,
+ * extending systemd's timeout every second, and systemd applies that to the stop's timeout too,
+ * so TimeoutStopSec= never fired and the stop waited for the whole scan, READY=1 included. Now the
+ * scan ends at the next record, the agent says so and exits 0 before READY, with no extension
+ * after the signal, and the spool is left for the next start. The signal comes while the scan has
+ * a segment file open, some 12 s before it would end. */
+static void agent_stopped_during_the_start_scan_exits_before_it_ends(void **state)
+{
+    (void)state;
+    char *dir = vg_tp_tmpdir("scan-stop");
+    char log1[300], log[300], sock[100], cmd[1600], common[700];
+    snprintf(log1, sizeof log1, "%s/agent-1.log", dir);
+    snprintf(log, sizeof log, "%s/agent-2.log", dir);
+    snprintf(common, sizeof common,
+             "%s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir=%s/spool --set "
+             "spool.memory_messages=1 --set local.detector=off --set flush_timeout=0s --set "
+             "collectors=load --set interval=100ms --set stats_interval=1s",
+             VG_AGENT_BIN, dir);
+    /* 1. Kafka unreachable: 20 ticks spooled, some 12 s of reading at 300 ms a read. */
+    snprintf(cmd, sizeof cmd, "exec %s >> %s 2>&1", common, log1);
+    pid_t pid = spawn_sh(cmd);
+    assert_true(vg_tp_wait_field(log1, "spooled", 20, 30000) >= 20);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+
+    /* 2. The next start, as systemd's service, stopped once it has said it is reading. */
+    assert_true(strlen(dir) + sizeof "/notify" <= sizeof sock);
+    snprintf(sock, sizeof sock, "%s/notify", dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *asan = getenv("ASAN_OPTIONS");
+    snprintf(cmd, sizeof cmd,
+             "NOTIFY_SOCKET=%s ASAN_OPTIONS=%s%sverify_asan_link_order=0 LD_PRELOAD=%s exec %s "
+             ">> %s 2>&1",
+             sock, asan ? asan : "", asan ? ":" : "", VG_SLOW_SPOOL_READ_SHIM, common, log);
+    pid = spawn_sh(cmd);
+    /* In the scan: a segment file open (the shim holds each read 300 ms, READY some 12 s off). */
+    int in_scan = 0;
+    for (int64_t end = vg_tp_mono_ms() + 30000; !in_scan && vg_tp_mono_ms() < end;) {
+        char fds[32], link[64], path[600];
+        snprintf(fds, sizeof fds, "/proc/%d/fd", (int)pid);
+        DIR *d = opendir(fds);
+        struct dirent *e;
+        while (d && !in_scan && (e = readdir(d)) != NULL) {
+            snprintf(link, sizeof link, "%s/%.20s", fds, e->d_name);
+            ssize_t k = readlink(link, path, sizeof path - 1);
+            in_scan = k > 6 && memcmp(path + k - 6, ".spool", 6) == 0;
+        }
+        if (d)
+            closedir(d);
+        if (!in_scan)
+            vg_tp_pause_ms(20);
+    }
+    assert_true(in_scan);
+    char buf[512];
+    ssize_t n;
+    /* Generous: the old agent, too, exited within it, at the end of the scan. */
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 60000), 0);
+    int after = 0; /* no READY=1 and no extension came before the signal either: all after it */
+    while ((n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT)) > 0) {
+        buf[n] = '\0';
+        if (strncmp(buf, "EXTEND_TIMEOUT_USEC=", 20) == 0 || strncmp(buf, "READY=1", 7) == 0)
+            after++;
+    }
+    close(fd);
+    char *o = vg_tp_read(log);
+    if (after || !strstr(o, "msg=\"stopped during the spool scan") ||
+        strstr(o, "msg=\"spool: read at start\""))
+        fail_msg("want the scan stopped, no EXTEND_TIMEOUT_USEC or READY=1 after the signal "
+                 "(got %d):\n%s",
+                 after, o);
+    free(o);
+    /* 3. The spool is whole for the next start. */
+    snprintf(cmd, sizeof cmd, "exec %s >> %s 2>&1", common, log1);
+    pid = spawn_sh(cmd);
+    assert_int_equal(vg_tp_wait_contains(log1, "msg=\"spool: records from an earlier run", 30000),
+                     0);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    free(dir);
+}
+
 /* A collector slower than the interval: the agent passed over the grid points it ran into without
  * a word, and the stats line only showed `ticks` growing slowly. They are counted in
  * ticks_skipped and a `tick late` warning names the slowest collector. The fixture's loadavg is a
@@ -2859,6 +2942,7 @@ int main(void)
         cmocka_unit_test(agent_counts_ticks_a_slow_collector_skips_and_names_it),
         cmocka_unit_test(agent_tick_late_names_a_slow_send_not_a_collector),
         cmocka_unit_test(agent_start_and_tick_late_name_a_slow_spool),
+        cmocka_unit_test(agent_stopped_during_the_start_scan_exits_before_it_ends),
         cmocka_unit_test(agent_names_a_collector_that_does_not_return),
         cmocka_unit_test(agent_names_its_collector_watch_thread),
         cmocka_unit_test(agent_counts_every_collect_that_runs_past_the_limit),

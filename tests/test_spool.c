@@ -346,6 +346,8 @@ static void expired_records_are_skipped_in_slices(void **state)
 struct progress {
     uint64_t calls, done, total;
     int backwards;
+    uint64_t stop_at;           /* 0: never; else the call (1-based) that sets *stop, as a signal */
+    volatile sig_atomic_t stop; /* the agent's g_stop */
 };
 
 static void on_progress(void *ud, uint64_t done, uint64_t total)
@@ -356,6 +358,8 @@ static void on_progress(void *ud, uint64_t done, uint64_t total)
     p->calls++;
     p->done = done;
     p->total = total;
+    if (p->stop_at && p->calls >= p->stop_at)
+        p->stop = 1;
 }
 
 /* The start's scan reports its progress segment by segment, so that the agent can tell systemd it
@@ -376,6 +380,36 @@ static void the_start_scan_reports_its_progress_per_segment(void **state)
     assert_int_equal(p.done, (uint64_t)files);
     assert_int_equal(p.total, (uint64_t)files);
     assert_false(p.backwards);
+    vg_spool_close(s);
+}
+
+/* A stop asked for during the start's scan (SIGTERM, setting the flag cfg.stop points to) ends it
+ * there: the agent's stop used to wait for the whole scan, minutes for GiBs. The open fails with
+ * -ECANCELED, every segment file stays as it was, and the lock is released, so that the next open
+ * reads them all. */
+static void a_stop_during_the_start_scan_ends_it_and_leaves_the_spool(void **state)
+{
+    (void)state;
+    struct vg_spool *s = open_spool(0, 0, 1024);
+    append_n(s, 0, 400, 1000);
+    vg_spool_close(s);
+    int files = segment_files();
+    assert_true(files > 5);
+    struct progress p = {.stop_at = 3};
+    struct vg_spool_cfg cfg = {
+        .dir = dir, .progress = on_progress, .progress_ud = &p, .stop = &p.stop};
+    s = NULL;
+    assert_int_equal(vg_spool_open(&s, &cfg, err, sizeof err), -ECANCELED);
+    assert_null(s);
+    assert_non_null(strstr(err, "stopped in segment 3 of"));
+    assert_int_equal(p.calls, 3); /* nothing read after the stop */
+    assert_int_equal(segment_files(), files);
+    p = (struct progress){0};
+    assert_int_equal(vg_spool_open(&s, &cfg, err, sizeof err), 0);
+    assert_int_equal(p.calls, (uint64_t)files + 1);
+    struct vg_spool_stats st;
+    vg_spool_get_stats(s, &st);
+    assert_int_equal(st.records, 400);
     vg_spool_close(s);
 }
 
@@ -1127,6 +1161,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(expired_records_are_skipped_in_slices, setup, teardown),
         cmocka_unit_test_setup_teardown(the_start_scan_reports_its_progress_per_segment, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_stop_during_the_start_scan_ends_it_and_leaves_the_spool,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_record_is_skipped_and_the_records_after_it_kept,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_between_records_and_a_cut_tail_lose_only_the_damage,
