@@ -1609,11 +1609,54 @@ static int check_config(struct agent *a, int once, int reload, char *err, size_t
 
 /* After the privilege drop: the receiver's thread must not start with capabilities, so its
  * secret file is read as `user`. */
+/* A start that will not read <spool.dir>/local-alerts (the guard off, or the spool off or held
+ * by another agent) says so when the file is there: the alerts an earlier run sent in it stay
+ * firing at the receiver until a start that reads it, and this used to say nothing. The file is
+ * left as it is, for that start. */
+static void note_unread_local_alerts(const struct agent *a, const char *why)
+{
+    const struct agent_cfg *c = &a->cfg;
+    if (!c->spool_dir || !*c->spool_dir)
+        return;
+    char path[4096], q[4104], q2[VG_ERRLEN + 8], rerr[VG_ERRLEN];
+    snprintf(path, sizeof path, "%s/" VG_LOCAL_STATE_FILE, c->spool_dir);
+    struct vg_local_saved_set set = {0};
+    int rc = 0;
+    if (a->spool)
+        rc = vg_local_state_read(path, &set, rerr, sizeof rerr);
+    else if (access(path, F_OK) != 0) { /* no spool lock: maybe another agent's file, not read */
+        int e = errno;
+        rc = vg_err(rerr, sizeof rerr, -e, "%s", strerror(e));
+    }
+    if (rc == -ENOENT) {
+        vg_local_state_free(&set);
+        return;
+    }
+    if (rc < 0)
+        vg_warn("local guard: alerts an earlier run sent may stay unresolved at the receiver: "
+                "their file cannot be read",
+                "why=%s file=%s reason=%s", why, vg_log_quote(q, sizeof q, path),
+                vg_log_quote(q2, sizeof q2, rerr));
+    else if (!a->spool)
+        vg_warn("local guard: alerts an earlier run sent may stay unresolved at the receiver "
+                "until a start that reads their file",
+                "why=%s file=%s alerts=unknown", why, vg_log_quote(q, sizeof q, path));
+    else if (set.n)
+        vg_warn("local guard: alerts an earlier run sent stay unresolved at the receiver until "
+                "a start that reads their file",
+                "why=%s file=%s alerts=%zu", why, vg_log_quote(q, sizeof q, path), set.n);
+    vg_local_state_free(&set);
+}
+
 static int open_local(struct agent *a, char *err, size_t errlen)
 {
     const struct agent_cfg *c = &a->cfg;
-    if (strcmp(c->local_detector, "off") == 0)
+    if (strcmp(c->local_detector, "off") == 0) {
+        note_unread_local_alerts(a, a->spool ? "guard_off" : "guard_off_spool_off");
         return 0;
+    }
+    if (!a->spool)
+        note_unread_local_alerts(a, "spool_off");
     /* As `user`, as --check-config and a reload read it. A file missing or unreadable is the
      * config's fault (exit 78). */
     if (agent_read_url_file(&a->cfg, err, errlen) < 0)

@@ -400,6 +400,54 @@ static void a_url_from_its_url_file_is_used_and_never_logged(void **state)
     vg_tp_stop(r.s.receiver, SIGTERM, 10000);
 }
 
+/* A start that does not read <spool.dir>/local-alerts says so when the file holds alerts: with
+ * local.detector=off the guard is never made, and the alerts an earlier run sent stayed firing at
+ * the receiver with not a word in the log. The file is left for a start with the guard on. */
+static void a_start_with_the_guard_off_warns_of_the_alerts_it_leaves_unresolved(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-off");
+    vg_stack_start_receiver(&r.s, NULL);
+    start_broker(&r);
+    char kept[800];
+    snprintf(kept, sizeof kept, "%s/spool/local-alerts", r.s.dir);
+    const char *const quick_stop[] = {"flush_timeout=1s", NULL};
+    start_agent_with(&r, quick_stop);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_field(&r, "delivered", 10);
+    wait_field(&r, "local_scored", 5);
+    control(&r, "down");
+    wait_log(&r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+    write_load(&r, "500.00");
+    json_decref(wait_received(&r, "firing"));
+    assert_int_equal(vg_tp_wait_contains(kept, NULL, DEADLINE), 0);
+    int st = vg_tp_stop(r.agent, SIGKILL, 10000);
+    assert_true(WIFSIGNALED(st));
+    struct stat before;
+    assert_int_equal(stat(kept, &before), 0);
+
+    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-2.log", r.s.dir);
+    const char *const off[] = {"flush_timeout=1s", "local.detector=off", NULL};
+    start_agent_with(&r, off);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log,
+                                         "msg=\"local guard: alerts an earlier run sent stay "
+                                         "unresolved at the receiver until a start that reads "
+                                         "their file\" why=guard_off",
+                                         DEADLINE),
+                     0);
+    assert_int_equal(vg_tp_count(r.s.agent_log, " alerts=1"), 1);
+    wait_field(&r, "ticks", 3);
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+    struct stat after;
+    assert_int_equal(stat(kept, &after), 0);
+    assert_int_equal(after.st_ino, before.st_ino);
+    assert_int_equal(after.st_size, before.st_size);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
 /* A read error on the spool (a bad sector, a disk resetting) while Kafka takes messages: the
  * spool retries it for up to 31 s, holding its records and the ticks behind them on the disk.
  * Kafka is fine all along, so the guard must not declare an outage; it did once the retries had
@@ -557,6 +605,7 @@ int main(void)
         cmocka_unit_test(spike_is_sent_while_kafka_refuses_every_message),
         cmocka_unit_test(a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted),
         cmocka_unit_test(a_url_from_its_url_file_is_used_and_never_logged),
+        cmocka_unit_test(a_start_with_the_guard_off_warns_of_the_alerts_it_leaves_unresolved),
         cmocka_unit_test(a_spool_read_error_while_kafka_takes_messages_is_no_outage),
         cmocka_unit_test(a_sent_alert_is_resolved_by_the_agent_after_a_restart),
     };
