@@ -156,6 +156,9 @@ static int parse(const unsigned char *p, size_t len, struct vg_local_saved_set *
         return vg_err(why, whylen, -EINVAL, "no valid detector name");
     out->det_size = (size_t)vg_br_uint(&r, 4);
     uint64_t n = vg_br_uint(&r, 4);
+    if (!r.bad && n > VG_LOCAL_STATE_MAX_ALERTS)
+        return vg_err(why, whylen, -EINVAL, "%llu alerts, more than local.max_series allows (%u)",
+                      (unsigned long long)n, VG_LOCAL_STATE_MAX_ALERTS);
     if (r.bad || out->det_size > VG_LOCAL_STATE_MAX_BYTES || n > (body - r.off) / ENTRY_FIXED)
         return vg_err(why, whylen, -EINVAL, "a count or size out of range");
     out->v = n ? calloc((size_t)n, sizeof *out->v) : NULL;

@@ -26,6 +26,11 @@
  * out, which the writer reports. */
 #define VG_LOCAL_STATE_MAX_BYTES (16u << 20)
 
+/* Alerts a file holds at most: the upper bound of local.max_series (agent_config.c), as every
+ * alert kept is a tracked series'. A file listing more was not written by the agent and is
+ * refused, before anything is allocated for it. */
+#define VG_LOCAL_STATE_MAX_ALERTS 1000000u
+
 struct vg_local_saved {
     char series[VG_WIRE_NAME_MAX + 1];
     char fingerprint[17];

@@ -14,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include "vg_crc32.h"
 #include "vg_local.h"
+#include "vg_local_state.h"
 #include "vg_util.h"
 
 #define HOST "web-1"
@@ -736,6 +738,86 @@ static void a_damaged_state_file_is_counted_and_moved_aside(void **state)
     state_dir_remove(dir);
 }
 
+/* Writes set to path, then sets its alert count to count (when nonzero) and the CRC-32 over the
+ * body again: a file that passes the header checks, so that the body's are reached. */
+static void write_with_count(const char *path, const struct vg_local_saved_set *set, uint32_t count)
+{
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_state_write(path, set, NULL, err, sizeof err), 0);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    unsigned char b[4096];
+    size_t len = fread(b, 1, sizeof b, f);
+    assert_true(len > 16 && len < sizeof b);
+    if (count) {
+        size_t at = 16 + 2 + strlen(set->host) + 2 + strlen(set->detector) + 4;
+        for (int i = 0; i < 4; i++)
+            b[at + i] = (unsigned char)(count >> (8 * i));
+    }
+    uint32_t crc = vg_crc32(0, b + 16, len - 16);
+    for (int i = 0; i < 4; i++)
+        b[8 + i] = (unsigned char)(crc >> (8 * i));
+    rewind(f);
+    assert_int_equal(fwrite(b, 1, len, f), len);
+    fclose(f);
+}
+
+/* Files whose header and CRC-32 are right but whose body is not what the agent writes: a score
+ * out of [0, 1] and a count past local.max_series' bound are refused whole, with the reason; a
+ * series listed twice is taken over once. A count over the bound used to be checked only against
+ * the bytes left, which let a crafted 16 MiB file list 322k alerts. */
+static void a_valid_file_with_bad_fields_is_refused_or_taken_over_once(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    state_dir(dir, path);
+    struct vg_local_saved v[2] = {{.series = "load.1m",
+                                   .fingerprint = "0123456789abcdef",
+                                   .starts_at_ms = T0,
+                                   .seen_ms = T0 + 1000,
+                                   .score = 2.0,
+                                   .value = 50},
+                                  {.series = "load.1m",
+                                   .fingerprint = "0123456789abcdef",
+                                   .starts_at_ms = T0,
+                                   .seen_ms = T0 + 1000,
+                                   .score = 0.99999,
+                                   .value = 50}};
+    struct vg_local_saved_set set = {.host = HOST, .detector = "ewma", .v = v, .n = 1};
+    struct vg_local_saved_set got;
+    char err[VG_ERRLEN];
+    write_with_count(path, &set, 0);
+    assert_int_equal(vg_local_state_read(path, &got, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "alert 0 (load.1m): a field out of range"));
+    vg_local_state_free(&got);
+
+    set.v = v + 1;
+    write_with_count(path, &set, VG_LOCAL_STATE_MAX_ALERTS + 1);
+    assert_int_equal(vg_local_state_read(path, &got, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "more than local.max_series allows"));
+    vg_local_state_free(&got);
+
+    v[0].score = 0.99999;
+    set.v = v;
+    set.n = 2;
+    write_with_count(path, &set, 0);
+    assert_int_equal(vg_local_state_read(path, &got, err, sizeof err), 0);
+    assert_int_equal(got.n, 2);
+    vg_local_state_free(&got);
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = path;
+    struct capture cap = {0};
+    struct vg_local *l;
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.restored, 1);
+    assert_int_equal(st.firing, 1);
+    assert_int_equal(st.state_errors, 0);
+    vg_local_free(l);
+    state_dir_remove(dir);
+}
+
 /* A file that cannot be written (its directory gone): each attempt counted, the first logged,
  * tried again on the next tick; the guard goes on sending. */
 static void a_state_file_that_cannot_be_written_is_counted_and_retried(void **state)
@@ -776,6 +858,7 @@ int main(void)
         cmocka_unit_test(alerts_the_guard_cannot_judge_are_resolved_on_the_first_tick),
         cmocka_unit_test(a_guard_without_a_receiver_leaves_the_file_alone),
         cmocka_unit_test(a_damaged_state_file_is_counted_and_moved_aside),
+        cmocka_unit_test(a_valid_file_with_bad_fields_is_refused_or_taken_over_once),
         cmocka_unit_test(a_state_file_that_cannot_be_written_is_counted_and_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
