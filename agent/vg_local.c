@@ -576,10 +576,25 @@ static void resolve_orphans(struct vg_local *l, const struct vg_wire_msg *m)
     l->state_dirty = 1;
 }
 
+/* The series taken over at start (the only ones before the first tick) count as seen at the
+ * first tick: the agent's own downtime is not the series being gone. Counted from the earlier
+ * run's last value, a downtime past stale_after resolved every taken-over alert whose series the
+ * first tick lacks (a rate: it starts on the second tick) and it fired again, under a new
+ * starts_at, on the next ticks, while the anomaly went on. Gone for stale_after from here, it
+ * resolves as any other series. */
+static void restart_clock(struct vg_local *l, const struct vg_wire_msg *m)
+{
+    for (size_t i = 0; i < l->series.cap; i++)
+        if (l->series.keys[i])
+            ((struct series *)l->series.vals[i])->seen_ms = m->ts_ms;
+}
+
 void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_ms,
                    uint64_t waiting)
 {
-    if (++l->ticks == 2)
+    if (++l->ticks == 1)
+        restart_clock(l, m);
+    if (l->ticks == 2)
         warn_unmatched(l, m);
     if (l->n_orphans)
         resolve_orphans(l, m);

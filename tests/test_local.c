@@ -738,6 +738,58 @@ static void a_damaged_state_file_is_counted_and_moved_aside(void **state)
     state_dir_remove(dir);
 }
 
+/* Taken over after a downtime longer than local.stale_after, an alert on a series the first tick
+ * does not have (a rate: cpu.*, disk and net rates start on the second tick) stays firing and is
+ * not sent again while the value stays high: the agent's own downtime is not the series being
+ * gone. It used to be resolved on the first tick (why=series_not_sent) and fire again with a new
+ * starts_at on the next ones: a resolve and a new incident for one ongoing anomaly. */
+static void
+a_taken_over_alert_outlives_the_downtime_and_a_first_tick_without_its_series(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    state_dir(dir, path);
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = path;
+    c.stale_ms = 5000;
+    struct capture first = {0};
+    crash_with_one_sent_alert(&c, &first);
+    struct capture cap = {0};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    int64_t t1 = T0 + 40000 + 6 * 60000; /* 6 min later: past stale_after */
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof m.host, "%s", HOST);
+    m.ts_ms = t1;
+    m.interval_ms = 1000;
+    vg_local_tick(l, &m, 0, 0); /* no load.1m yet */
+    vg_wire_msg_free(&m);
+    for (int i = 1; i <= 10; i++)
+        tick(l, t1 + i * 1000LL, 50, i * 1000LL, 0);
+    assert_int_equal(cap.n, 0);
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    assert_int_equal(st.restored, 1);
+    assert_int_equal(st.firing, 1);
+    assert_int_equal(st.stale_resolved, 0);
+    /* Still gone once stale_after has passed since the restart: resolved then, as before. */
+    for (int i = 11; i <= 20; i++) {
+        vg_wire_msg_init(&m);
+        snprintf(m.host, sizeof m.host, "%s", HOST);
+        m.ts_ms = t1 + i * 1000LL;
+        m.interval_ms = 1000;
+        vg_local_tick(l, &m, i * 1000LL, 0);
+        vg_wire_msg_free(&m);
+    }
+    assert_int_equal(cap.n, 1);
+    assert_string_equal(cap.v[0].status, "resolved");
+    assert_string_equal(cap.v[0].fingerprint, first.v[0].fingerprint);
+    vg_local_free(l);
+    state_dir_remove(dir);
+}
+
 /* Writes set to path, then sets its alert count to count (when nonzero) and the CRC-32 over the
  * body again: a file that passes the header checks, so that the body's are reached. */
 static void write_with_count(const char *path, const struct vg_local_saved_set *set, uint32_t count)
@@ -859,6 +911,8 @@ int main(void)
         cmocka_unit_test(a_guard_without_a_receiver_leaves_the_file_alone),
         cmocka_unit_test(a_damaged_state_file_is_counted_and_moved_aside),
         cmocka_unit_test(a_valid_file_with_bad_fields_is_refused_or_taken_over_once),
+        cmocka_unit_test(
+            a_taken_over_alert_outlives_the_downtime_and_a_first_tick_without_its_series),
         cmocka_unit_test(a_state_file_that_cannot_be_written_is_counted_and_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
