@@ -201,6 +201,9 @@ struct agent {
     const struct vg_local_http_ops *lhttp; /* the delivery module, loaded with the URL */
     const struct vg_action *lact;
     void *linst;
+    /* local.outbox could not be opened at start: the queue is in memory only (counted in
+     * local_state_errors). */
+    int local_outbox_failed;
 };
 
 static void usage(FILE *f)
@@ -1312,7 +1315,7 @@ static const char *local_stats(struct agent *a, char *buf, size_t n)
              "local_firing=%llu local_sent=%llu local_delivered=%llu local_failed=%llu "
              "local_queued=%llu local_not_sent=%llu local_refused=%llu local_outages=%llu "
              "local_stale_resolved=%llu local_expired=%llu local_restored=%llu "
-             "local_state_errors=%llu",
+             "local_state_errors=%llu local_kept=%llu local_replayed=%llu",
              (unsigned long long)ls.series, (unsigned long long)ls.scored,
              (unsigned long long)ls.fired, (unsigned long long)ls.resolved,
              (unsigned long long)ls.firing, (unsigned long long)ls.sent,
@@ -1320,7 +1323,9 @@ static const char *local_stats(struct agent *a, char *buf, size_t n)
              (unsigned long long)as.queued, (unsigned long long)ls.not_sent,
              (unsigned long long)ls.refused, (unsigned long long)ls.outages,
              (unsigned long long)ls.stale_resolved, (unsigned long long)ls.expired,
-             (unsigned long long)ls.restored, (unsigned long long)ls.state_errors);
+             (unsigned long long)ls.restored,
+             (unsigned long long)(ls.state_errors + (uint64_t)a->local_outbox_failed),
+             (unsigned long long)as.kept, (unsigned long long)as.replayed);
     return buf;
 }
 
@@ -1373,14 +1378,16 @@ static int local_send(void *ud, const struct vg_notification *n)
 
 /* The local guard's receiver: the agent's local.webhook.* keys, named as such in errors. A URL
  * read from local.webhook.url_file is shown as scheme://host:port/... only, and errors about it
- * name the file (kb holds that name). */
-static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c, char *kb, size_t kn)
+ * name the file (kb holds that name). outbox_dir: where its queue is kept (NULL: memory only). */
+static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c, char *kb, size_t kn,
+                                                 const char *outbox_dir)
 {
     const char *file = c->local_webhook_url_file;
     return (struct vg_receiver_cfg){
         .type = "webhook",
         .name = "local",
         .url = c->local_webhook_url,
+        .outbox_dir = outbox_dir,
         .url_hide_path = file && *file,
         .url_key = vg_urlfile_key("local.webhook.url", "local.webhook.url_file", file, kb, kn),
         .secret_file = c->local_webhook_secret_file,
@@ -1408,7 +1415,7 @@ static int check_local_webhook(const struct agent_cfg *c, char *err, size_t errl
     char aerr[VG_ERRLEN], kb[1024];
     if (vg_local_http_load(&ops, aerr, sizeof aerr) < 0)
         return vg_err(err, errlen, -ENOENT, "local.webhook.url needs %s", aerr);
-    struct vg_receiver_cfg rc = local_receiver_cfg(c, kb, sizeof kb);
+    struct vg_receiver_cfg rc = local_receiver_cfg(c, kb, sizeof kb, NULL);
     rc.check_only = 1;
     const struct vg_action *act;
     void *inst;
@@ -1664,7 +1671,13 @@ static int open_local(struct agent *a, char *err, size_t errlen)
     int has_url = c->local_webhook_url && *c->local_webhook_url;
     if (has_url) {
         char aerr[VG_ERRLEN], kb[1024];
-        struct vg_receiver_cfg rc = local_receiver_cfg(c, kb, sizeof kb);
+        /* With a spool, the queue is kept in spool.dir (local.outbox, beside local-alerts, in
+         * the directory the agent holds the lock of): a notification queued but not delivered
+         * when the agent stops or crashes is sent at the next start. Without it, a firing
+         * dropped at a stop was taken over as sent and never sent, and a resolve dropped at a
+         * stop was already gone from local-alerts: the receiver kept the alert firing for good. */
+        struct vg_receiver_cfg rc =
+            local_receiver_cfg(c, kb, sizeof kb, a->spool ? c->spool_dir : NULL);
         enum vg_log_level lvl = VG_LOG_INFO;
         vg_log_level_parse(c->log_level, &lvl);
         if (vg_local_http_load(&a->lhttp, aerr, sizeof aerr) < 0)
@@ -1677,6 +1690,19 @@ static int open_local(struct agent *a, char *err, size_t errlen)
         /* In the words of --check-config (check_local_webhook): the key is in them, for
          * vg_config_locate. */
         int crc = a->lhttp->create(&rc, &a->lact, &a->linst, aerr, sizeof aerr);
+        if (crc < 0 && rc.outbox_dir) {
+            /* The outbox cannot be used (an I/O error, a lock held): alerts are still worth
+             * sending, from memory only; a refusal of local.webhook.* is refused again below. */
+            char q[VG_ERRLEN + 8], e2[VG_ERRLEN];
+            rc.outbox_dir = NULL;
+            if (a->lhttp->create(&rc, &a->lact, &a->linst, e2, sizeof e2) == 0) {
+                a->local_outbox_failed = 1;
+                vg_error("local alerts: the outbox in spool.dir cannot be used, undelivered "
+                         "local notifications are lost at a stop",
+                         "reason=%s", vg_log_quote(q, sizeof q, aerr));
+                crc = 0;
+            }
+        }
         /* A refusal of local.webhook.* (-EINVAL, a file it names missing or unreadable) is a
          * config error (exit 78); a receiver that cannot start (no memory, libcurl, a thread at
          * the limit) is not, and a restart may well succeed (exit 1). */
@@ -1697,10 +1723,12 @@ static int open_local(struct agent *a, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     char q[VG_ERRLEN + 8], q2[4104];
-    vg_info("local guard on", "detector=%s series=%s when=%s threshold=%g webhook=%s state=%s",
+    vg_info("local guard on",
+            "detector=%s series=%s when=%s threshold=%g webhook=%s state=%s outbox=%s",
             c->local_detector, vg_log_quote(q, sizeof q, *c->local_series ? c->local_series : "*"),
             c->local_when, c->local_threshold, has_url ? "yes" : "none",
-            *state ? vg_log_quote(q2, sizeof q2, state) : "none");
+            *state ? vg_log_quote(q2, sizeof q2, state) : "none",
+            has_url && a->spool && !a->local_outbox_failed ? "on" : "none");
     return 0;
 }
 
@@ -1719,8 +1747,9 @@ static uint64_t waiting(struct agent *a)
 }
 
 /* At exit, local notifications get a bounded time to be delivered, so that the last stats line
- * counts them; what is still queued after that is dropped, in the receiver's `webhook stopped`
- * line and in the last stats line's local_failed (the receiver is stopped first). The time runs
+ * counts them; what is still queued after that is kept in local.outbox for the next start
+ * (local_kept), or without a spool dropped, in the receiver's `webhook stopped` line and in the
+ * last stats line's local_failed (the receiver is stopped first). The time runs
  * from stop_ms, the start of the stop: the receiver's thread delivers during the Kafka flush too,
  * and waiting 5 s more after a flush that took flush_timeout (an outage, just when local alerts are
  * sent) made the stop flush_timeout + 1 s + 5 s, close to the unit's TimeoutStopSec. */

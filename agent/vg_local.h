@@ -25,6 +25,10 @@
  *
  * Sending goes through a callback (the agent hands it to the actions/ delivery engine, whose
  * submit() only queues), so scoring never waits for HTTP and tests can capture notifications.
+ * "Sent" therefore means queued: an alert leaves state_path once its resolve is queued. The pair
+ * survives a restart only if the queue does too, which the agent's is with a spool (the engine's
+ * outbox, <spool.dir>/local.outbox: what is undelivered at a stop or crash is sent by the next
+ * start).
  */
 #ifndef VG_LOCAL_H
 #define VG_LOCAL_H

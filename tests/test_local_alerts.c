@@ -116,8 +116,9 @@ static void wait_log(struct rig *r, const char *needle, int count)
                  vg_tp_count(r->s.agent_log, needle), count);
 }
 
-/* The bodies the receiver got, in order, with the given status. */
-static size_t received(struct rig *r, const char *status, json_t **out, size_t max)
+/* The bodies the receiver got, in order, with the given status; only_ok: only those it answered
+ * 200 (delivered). */
+static size_t received_as(struct rig *r, const char *status, int only_ok, json_t **out, size_t max)
 {
     char *t = vg_tp_read(r->s.recv_out);
     size_t n = 0;
@@ -128,12 +129,30 @@ static size_t received(struct rig *r, const char *status, json_t **out, size_t m
         json_t *rec = json_loads(line, 0, NULL);
         json_t *body = json_object_get(rec, "body");
         const char *st = json_string_value(json_object_get(body, "status"));
-        if (st && strcmp(st, status) == 0 && n < max)
+        int ok = json_integer_value(json_object_get(rec, "status")) == 200;
+        if (st && strcmp(st, status) == 0 && (ok || !only_ok) && n < max)
             out[n++] = json_incref(body);
         json_decref(rec);
     }
     free(t);
     return n;
+}
+
+static size_t received(struct rig *r, const char *status, json_t **out, size_t max)
+{
+    return received_as(r, status, 0, out, max);
+}
+
+/* Waits for a notification with this status that the receiver answered 200. */
+static json_t *wait_delivered(struct rig *r, const char *status)
+{
+    json_t *b = NULL;
+    int64_t deadline = vg_mono_ms() + DEADLINE;
+    while (received_as(r, status, 1, &b, 1) == 0 && vg_mono_ms() < deadline)
+        vg_sleep_ms(100, NULL);
+    if (!b)
+        fail_msg("receiver: no %s notification delivered", status);
+    return b;
 }
 
 static json_t *wait_received(struct rig *r, const char *status)
@@ -309,24 +328,25 @@ static void a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted
     wait_log(&r, "msg=\"local alert sent\" status=resolved", 1);
     json_decref(wait_received(&r, "resolved"));
 
-    /* SIGTERM while the resolve is being retried: it gets flush_timeout (1 s), then is dropped.
-     * The receiver stops before the last stats line, which counts the drop in local_failed as
-     * the README says (it used to show it as local_queued=1, local_failed=1: the drop was in
-     * the receiver's own line only); the receiver's line counts both notifications as dropped. */
+    /* SIGTERM while the resolve is being retried: it gets flush_timeout (1 s), then is kept in
+     * spool.dir's local.outbox for the next start. The receiver stops before the last stats
+     * line, which counts it in local_kept (and the firing given up on in local_failed, as the
+     * README says), not as local_queued. */
     assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
     r.agent = 0;
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_sent"), 2);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 0);
-    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_failed"), 2);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_failed"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_kept"), 1);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_queued"), 0);
-    wait_log(&r, "msg=\"webhook stopped with undelivered notifications, dropping them\"", 1);
-    wait_log(&r, "msg=\"webhook notification dropped at shutdown\"", 1);
+    wait_log(&r, "msg=\"webhook stopped with undelivered notifications, kept in the outbox\"", 1);
     char *log = vg_tp_read(r.s.agent_log);
     char *stopped = log ? strstr(log, "msg=\"webhook stopped\"") : NULL;
     assert_non_null(stopped);
     stopped[strcspn(stopped, "\n")] = '\0';
     print_message("%s\n", stopped);
-    assert_non_null(strstr(stopped, " submitted=2 delivered=0 dropped=2 "));
+    assert_non_null(strstr(stopped, " submitted=2 delivered=0 dropped=1 "));
+    assert_non_null(strstr(stopped, " kept=1 "));
     assert_non_null(strstr(stopped, " attempt_errors="));
     free(log);
     vg_tp_stop(r.broker, SIGTERM, 10000);
@@ -598,6 +618,141 @@ static void a_sent_alert_is_resolved_by_the_agent_after_a_restart(void **state)
     vg_tp_stop(r.s.receiver, SIGTERM, 10000);
 }
 
+/* The receiver is replaced by a healthy one (the agent of the next start is given its port). */
+static void restart_receiver_healthy(struct rig *r)
+{
+    vg_tp_stop(r->s.receiver, SIGTERM, 10000);
+    char portfile[700];
+    snprintf(portfile, sizeof portfile, "%s/receiver.port", r->s.dir);
+    unlink(portfile); /* the receiver may have removed it */
+    vg_stack_start_receiver(&r->s, NULL);
+}
+
+/* The receiver fails every notification whose body holds fail_match. The spike fires; with
+ * recover, its firing is delivered and the value recovers. The agent is stopped while the
+ * failing notification is retried, and must keep it for the next start. */
+static void stop_while_undelivered(struct rig *r, const char *fail_match, int recover)
+{
+    const char *const rx[] = {"--fail-match", fail_match, "--fail-status", "503", NULL};
+    vg_stack_start_receiver(&r->s, rx);
+    start_broker(r);
+    const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
+    start_agent_with(r, extra);
+    assert_int_equal(vg_tp_wait_contains(r->s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    assert_int_equal(vg_tp_count(r->s.agent_log, " outbox=on"), 1);
+    wait_field(r, "local_scored", 5);
+    write_load(r, "500.00");
+    wait_log(r, "msg=\"local alert sent\" status=firing", 1);
+    if (recover) {
+        json_decref(wait_delivered(r, "firing"));
+        write_load(r, "0.50");
+        wait_log(r, "msg=\"local alert sent\" status=resolved", 1);
+    }
+    /* Stopped while the notification is retried: the stop gives it flush_timeout (1 s). */
+    wait_log(r, "msg=\"webhook attempt failed, will retry\"", 1);
+    assert_int_equal(vg_tp_stop(r->agent, SIGTERM, 20000), 0);
+    r->agent = 0;
+    assert_int_equal(vg_tp_last_field(r->s.agent_log, "local_delivered"), recover ? 1 : 0);
+    assert_int_equal(vg_tp_last_field(r->s.agent_log, "local_failed"), 0);
+    assert_int_equal(vg_tp_last_field(r->s.agent_log, "local_kept"), 1);
+}
+
+/* A resolve still undelivered at a stop (the receiver failing, retried in backoff) is kept in
+ * spool.dir (local.outbox) and delivered by the next start: the receiver does not keep the alert
+ * firing for good. It used to be dropped at the stop, with the alert already gone from
+ * local-alerts, so the next start had nothing to resolve. */
+static void a_resolve_undelivered_at_a_stop_is_delivered_after_the_restart(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-kept-resolve");
+    stop_while_undelivered(&r, "\"resolved\"", 1);
+    json_t *fired = wait_delivered(&r, "firing");
+
+    restart_receiver_healthy(&r);
+    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-2.log", r.s.dir);
+    const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
+    start_agent_with(&r, extra);
+    json_t *resolved = wait_delivered(&r, "resolved");
+    assert_local_alert(resolved, "resolved");
+    assert_string_equal(field(resolved, "fingerprint"), field(fired, "fingerprint"));
+    assert_string_equal(field(resolved, "starts_at"), field(fired, "starts_at"));
+    wait_field(&r, "local_replayed", 1);
+    wait_field(&r, "local_delivered", 1);
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_kept"), 0);
+    json_decref(fired);
+    json_decref(resolved);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
+/* A firing still undelivered at a stop is kept likewise and delivered by the next start, and the
+ * alert, taken over from local-alerts while the value stays high, is resolved once it recovers:
+ * the receiver gets the whole pair. The firing used to be dropped at the stop and taken over as
+ * sent: the receiver never heard of the anomaly. */
+static void a_firing_undelivered_at_a_stop_is_delivered_after_the_restart(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-kept-firing");
+    stop_while_undelivered(&r, "\"firing\"", 0);
+
+    restart_receiver_healthy(&r);
+    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-2.log", r.s.dir);
+    const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
+    start_agent_with(&r, extra);
+    json_t *fired = wait_delivered(&r, "firing");
+    assert_local_alert(fired, "firing");
+    wait_log(&r, " restored=1 ", 1);
+    write_load(&r, "0.50");
+    json_t *resolved = wait_delivered(&r, "resolved");
+    assert_string_equal(field(resolved, "fingerprint"), field(fired, "fingerprint"));
+    assert_string_equal(field(resolved, "starts_at"), field(fired, "starts_at"));
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_replayed"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 2);
+    json_decref(fired);
+    json_decref(resolved);
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
+/* An outbox that cannot be opened (here a directory in its place) does not stop the guard: its
+ * queue is in memory only, which the start logs and counts (local_state_errors). */
+static void
+an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-outbox-bad");
+    char path[800];
+    snprintf(path, sizeof path, "%s/spool", r.s.dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/spool/local.outbox", r.s.dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    vg_stack_start_receiver(&r.s, NULL);
+    start_broker(&r);
+    const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
+    start_agent_with(&r, extra);
+    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    assert_int_equal(vg_tp_count(r.s.agent_log, " outbox=none"), 1);
+    assert_int_equal(
+        vg_tp_count(r.s.agent_log, "msg=\"local alerts: the outbox in spool.dir cannot be used"),
+        1);
+    wait_field(&r, "local_state_errors", 1);
+    /* Alerts still go out. */
+    wait_field(&r, "local_scored", 5);
+    write_load(&r, "500.00");
+    json_decref(wait_delivered(&r, "firing"));
+    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    r.agent = 0;
+    vg_tp_stop(r.broker, SIGTERM, 10000);
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +763,10 @@ int main(void)
         cmocka_unit_test(a_start_with_the_guard_off_warns_of_the_alerts_it_leaves_unresolved),
         cmocka_unit_test(a_spool_read_error_while_kafka_takes_messages_is_no_outage),
         cmocka_unit_test(a_sent_alert_is_resolved_by_the_agent_after_a_restart),
+        cmocka_unit_test(a_resolve_undelivered_at_a_stop_is_delivered_after_the_restart),
+        cmocka_unit_test(a_firing_undelivered_at_a_stop_is_delivered_after_the_restart),
+        cmocka_unit_test(
+            an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
