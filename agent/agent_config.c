@@ -146,8 +146,8 @@ static const struct vg_cfg_key keys[] = {
      "or too large) and no delivery has "
      "succeeded for local.outage_after; an alert firing when that begins is sent then. `always`: "
      "every local alert. A sent alert's resolve is always sent, also after a restart of the "
-     "agent: the sent alerts are kept in spool.dir (file local-alerts), and notifications not "
-     "yet delivered in its local.outbox, sent first by the next start (without a spool a "
+     "agent: the sent alerts are kept in spool.dir/local-alerts, and notifications not yet "
+     "delivered in spool.dir/local.outbox, sent first by the next start (without a spool a "
      "restart forgets both)",
      "outage|always"},
     {"local.outage_after", VG_CFG_DURATION, "30s", OFF(local_outage_after_ms), 1000, 86400000, NULL,
