@@ -91,6 +91,13 @@ static void tick(struct vg_local *l, int64_t ts, double v, int64_t mono, uint64_
     vg_wire_msg_free(&m);
 }
 
+/* Ticks from..to-1 (one per second, mono = event time - T0) at the steady value v. */
+static void ticks(struct vg_local *l, int from, int to, double v)
+{
+    for (int i = from; i < to; i++)
+        tick(l, T0 + i * 1000LL, v, i * 1000LL, 0);
+}
+
 /* Ticks 0..n-1 (one per second) at a steady 0.5: past the warm-up, nothing anomalous. */
 static void warm(struct vg_local *l, int n, uint64_t waiting)
 {
@@ -157,8 +164,7 @@ static void fires_after_for_and_resolves_after_resolve_for(void **state)
     warm(l, 30, 0);
     assert_int_equal(cap.n, 0);
     /* Spike from t=30 s: pending at 30, 31, 32; fires at 33 (for = 3 s). */
-    for (int i = 30; i < 33; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    ticks(l, 30, 33, 50);
     assert_int_equal(cap.n, 0);
     tick(l, T0 + 33000, 50, 33000, 0);
     assert_int_equal(cap.n, 1);
@@ -174,10 +180,8 @@ static void fires_after_for_and_resolves_after_resolve_for(void **state)
     assert_int_equal(f->starts_at, T0 + 33000);
     assert_int_equal(f->ends_at, 0);
     /* Back to normal from t=40 s: below since 40, resolved at 45 (resolve_for = 5 s). */
-    for (int i = 34; i < 40; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
-    for (int i = 40; i < 45; i++)
-        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    ticks(l, 34, 40, 50);
+    ticks(l, 40, 45, 0.5);
     assert_int_equal(cap.n, 1);
     tick(l, T0 + 45000, 0.5, 45000, 0);
     assert_int_equal(cap.n, 2);
@@ -209,10 +213,8 @@ static void outage_gate_sends_only_while_kafka_is_down(void **state)
     vg_local_kafka_ok(l, 0);
     warm(l, 30, 0);
     /* Kafka takes everything: a spike fires locally but is the analyzer's to send. */
-    for (int i = 30; i < 40; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
-    for (int i = 40; i < 50; i++)
-        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    ticks(l, 30, 40, 50);
+    ticks(l, 40, 50, 0.5);
     struct vg_local_stats st;
     vg_local_get_stats(l, &st);
     assert_int_equal(st.fired, 1);
@@ -240,21 +242,18 @@ static void outage_gate_sends_only_while_kafka_is_down(void **state)
 
     /* Kafka takes messages again: the alert stays firing while the value stays high... */
     vg_local_kafka_ok(l, 80500);
-    for (int i = 81; i < 90; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    ticks(l, 81, 90, 50);
     assert_int_equal(cap.n, 1);
     assert_false(vg_local_outage(l, 90000, 0));
     /* ...and its resolve is sent once it recovers (below from 90 s, resolved at 95 s), though
      * the gate is closed by then. */
-    for (int i = 90; i < 96; i++)
-        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    ticks(l, 90, 96, 0.5);
     assert_int_equal(cap.n, 2);
     assert_string_equal(cap.v[1].status, "resolved");
     assert_string_equal(cap.v[1].fingerprint, cap.v[0].fingerprint);
     assert_int_equal(cap.v[1].ends_at, T0 + 95000);
     /* A new spike with Kafka up is not sent. */
-    for (int i = 96; i < 110; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    ticks(l, 96, 110, 50);
     assert_int_equal(cap.n, 2);
     vg_local_get_stats(l, &st);
     assert_int_equal(st.fired, 3);
@@ -422,11 +421,9 @@ static void refused_notification_is_counted_not_retried(void **state)
     char err[VG_ERRLEN];
     assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
     warm(l, 30, 0);
-    for (int i = 30; i < 40; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    ticks(l, 30, 40, 50);
     cap.refuse = 0;
-    for (int i = 40; i < 50; i++)
-        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    ticks(l, 40, 50, 0.5);
     struct vg_local_stats st;
     vg_local_get_stats(l, &st);
     assert_int_equal(st.fired, 1);
@@ -497,6 +494,15 @@ static void state_dir(char dir[64], char path[128])
     snprintf(path, 128, "%s/local-alerts", dir);
 }
 
+/* The base configuration (when=always) with its state file in a fresh state_dir(dir, path). */
+static struct vg_local_cfg state_cfg(char dir[64], char path[128])
+{
+    state_dir(dir, path);
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = path;
+    return c;
+}
+
 static void state_dir_remove(const char *dir)
 {
     char cmd[600];
@@ -504,16 +510,42 @@ static void state_dir_remove(const char *dir)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A guard for c under host that sends to cap (NULL: no send callback, as without a URL). */
+static struct vg_local *guard_new(const struct vg_local_cfg *c, const char *host,
+                                  struct capture *cap)
+{
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, c, host, cap ? capture : NULL, cap, err, sizeof err), 0);
+    return l;
+}
+
+static struct vg_local_stats stats_of(struct vg_local *l)
+{
+    struct vg_local_stats st;
+    vg_local_get_stats(l, &st);
+    return st;
+}
+
+/* One tick at event time ts that carries no load.1m (as a first tick lacks the rates). */
+static void tick_without_series(struct vg_local *l, int64_t ts, int64_t mono)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof m.host, "%s", HOST);
+    m.ts_ms = ts;
+    m.interval_ms = 1000;
+    vg_local_tick(l, &m, mono, 0);
+    vg_wire_msg_free(&m);
+}
+
 /* A guard that sent one firing alert for load.1m (at T0 + 33 s) and was then dropped without a
  * stop, as a crash drops it: what is on disk is what the tick that sent it wrote. */
 static void crash_with_one_sent_alert(struct vg_local_cfg *c, struct capture *cap)
 {
-    struct vg_local *l;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_local_new(&l, c, HOST, capture, cap, err, sizeof err), 0);
+    struct vg_local *l = guard_new(c, HOST, cap);
     warm(l, 30, 0);
-    for (int i = 30; i < 40; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    ticks(l, 30, 40, 50);
     assert_int_equal(cap->n, 1);
     assert_string_equal(cap->v[0].status, "firing");
     assert_int_equal(access(c->state_path, F_OK), 0);
@@ -524,41 +556,34 @@ static void sent_alert_is_taken_over_by_the_next_guard_and_resolved_there(void *
 {
     (void)state;
     char dir[64], path[128];
-    state_dir(dir, path);
-    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
-    c.state_path = path;
+    struct vg_local_cfg c = state_cfg(dir, path);
     struct capture first = {0};
     crash_with_one_sent_alert(&c, &first);
 
     struct capture cap = {0};
-    struct vg_local *l;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
-    struct vg_local_stats st;
-    vg_local_get_stats(l, &st);
+    struct vg_local *l = guard_new(&c, HOST, &cap);
+    struct vg_local_stats st = stats_of(l);
     assert_int_equal(st.restored, 1);
     assert_int_equal(st.firing, 1);
     assert_int_equal(st.state_errors, 0);
     /* Still high after the restart: the series goes on from its detector state, so it stays
      * firing, and is not sent again. Started over, it would have learned 50 in its warm-up (10
      * values) and resolved 5 s later. */
-    for (int i = 40; i < 60; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    ticks(l, 40, 60, 50);
     assert_int_equal(cap.n, 0);
-    vg_local_get_stats(l, &st);
+    st = stats_of(l);
     assert_int_equal(st.firing, 1);
     assert_int_equal(access(path, F_OK), 0);
     /* Back to normal: below from 60 s, resolved at 65 s, with the firing's fingerprint and
      * start. */
-    for (int i = 60; i < 66; i++)
-        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    ticks(l, 60, 66, 0.5);
     assert_int_equal(cap.n, 1);
     assert_string_equal(cap.v[0].status, "resolved");
     assert_string_equal(cap.v[0].fingerprint, first.v[0].fingerprint);
     assert_int_equal(cap.v[0].starts_at, first.v[0].starts_at);
     assert_int_equal(cap.v[0].ends_at, T0 + 65000);
     assert_string_equal(cap.v[0].source, VG_LOCAL_SOURCE_VALUE);
-    vg_local_get_stats(l, &st);
+    st = stats_of(l);
     assert_int_equal(st.firing, 0);
     assert_int_equal(st.resolved, 1);
     /* Nothing left to resolve: no file. */
@@ -566,8 +591,8 @@ static void sent_alert_is_taken_over_by_the_next_guard_and_resolved_there(void *
     vg_local_free(l);
 
     /* A third guard finds nothing to take over. */
-    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
-    vg_local_get_stats(l, &st);
+    l = guard_new(&c, HOST, &cap);
+    st = stats_of(l);
     assert_int_equal(st.restored, 0);
     assert_int_equal(st.state_errors, 0);
     vg_local_free(l);
@@ -580,29 +605,23 @@ static void save_at_a_stop_keeps_the_alert_and_writes_nothing_before_a_tick(void
 {
     (void)state;
     char dir[64], path[128];
-    state_dir(dir, path);
-    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
-    c.state_path = path;
+    struct vg_local_cfg c = state_cfg(dir, path);
     struct capture first = {0};
     crash_with_one_sent_alert(&c, &first);
     struct capture cap = {0};
     struct vg_local *l;
-    char err[VG_ERRLEN];
     /* Renamed host, stopped before its first tick: the alert is still in the file after. */
-    assert_int_equal(vg_local_new(&l, &c, "web-2", capture, &cap, err, sizeof err), 0);
+    l = guard_new(&c, "web-2", &cap);
     assert_int_equal(vg_local_save(l), 0);
     vg_local_free(l);
-    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
-    for (int i = 40; i < 45; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    l = guard_new(&c, HOST, &cap);
+    ticks(l, 40, 45, 50);
     assert_int_equal(vg_local_save(l), 0);
     vg_local_free(l);
-    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
-    struct vg_local_stats st;
-    vg_local_get_stats(l, &st);
+    l = guard_new(&c, HOST, &cap);
+    struct vg_local_stats st = stats_of(l);
     assert_int_equal(st.restored, 1);
-    for (int i = 45; i < 51; i++)
-        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    ticks(l, 45, 51, 0.5);
     assert_int_equal(cap.n, 1);
     assert_string_equal(cap.v[0].status, "resolved");
     assert_int_equal(cap.v[0].starts_at, first.v[0].starts_at);
@@ -616,12 +635,9 @@ static void alerts_the_guard_cannot_judge_are_resolved_on_the_first_tick(void **
 {
     (void)state;
     char dir[64], path[128];
-    state_dir(dir, path);
-    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
-    c.state_path = path;
+    struct vg_local_cfg c = state_cfg(dir, path);
     struct capture first = {0};
     struct vg_local *l;
-    char err[VG_ERRLEN];
     struct vg_local_stats st;
     struct {
         const char *host, *series, *why;
@@ -636,7 +652,7 @@ static void alerts_the_guard_cannot_judge_are_resolved_on_the_first_tick(void **
         struct vg_local_cfg c2 = c;
         c2.series = cases[k].series;
         struct capture cap = {0};
-        assert_int_equal(vg_local_new(&l, &c2, cases[k].host, capture, &cap, err, sizeof err), 0);
+        l = guard_new(&c2, cases[k].host, &cap);
         tick(l, T0 + 40000, 50, 40000, 0);
         assert_int_equal(cap.n, 1);
         assert_string_equal(cap.v[0].status, "resolved");
@@ -645,7 +661,7 @@ static void alerts_the_guard_cannot_judge_are_resolved_on_the_first_tick(void **
         assert_string_equal(cap.v[0].fingerprint, first.v[0].fingerprint);
         assert_int_equal(cap.v[0].starts_at, first.v[0].starts_at);
         assert_int_equal(cap.v[0].ends_at, T0 + 40000);
-        vg_local_get_stats(l, &st);
+        st = stats_of(l);
         assert_int_equal(st.restored, 0);
         assert_int_equal(st.resolved, 1);
         assert_int_equal(st.firing, 0);
@@ -661,18 +677,13 @@ static void a_guard_without_a_receiver_leaves_the_file_alone(void **state)
 {
     (void)state;
     char dir[64], path[128];
-    state_dir(dir, path);
-    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
-    c.state_path = path;
+    struct vg_local_cfg c = state_cfg(dir, path);
     struct capture first = {0};
     crash_with_one_sent_alert(&c, &first);
     struct stat before, after;
     assert_int_equal(stat(path, &before), 0);
-    struct vg_local *l;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_local_new(&l, &c, HOST, NULL, NULL, err, sizeof err), 0);
-    for (int i = 40; i < 60; i++)
-        tick(l, T0 + i * 1000LL, 0.5, i * 1000LL, 0);
+    struct vg_local *l = guard_new(&c, HOST, NULL);
+    ticks(l, 40, 60, 0.5);
     assert_int_equal(vg_local_save(l), 0);
     vg_local_free(l);
     assert_int_equal(stat(path, &after), 0);
@@ -687,10 +698,8 @@ static void a_damaged_state_file_is_counted_and_moved_aside(void **state)
 {
     (void)state;
     char dir[64], path[128], bad[160];
-    state_dir(dir, path);
+    struct vg_local_cfg c = state_cfg(dir, path);
     snprintf(bad, sizeof bad, "%s.bad", path);
-    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
-    c.state_path = path;
     struct capture first = {0};
     crash_with_one_sent_alert(&c, &first);
     size_t len = 0;
@@ -721,11 +730,8 @@ static void a_damaged_state_file_is_counted_and_moved_aside(void **state)
         fclose(f);
         unlink(bad);
         struct capture cap = {0};
-        struct vg_local *l;
-        char err[VG_ERRLEN];
-        assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
-        struct vg_local_stats st;
-        vg_local_get_stats(l, &st);
+        struct vg_local *l = guard_new(&c, HOST, &cap);
+        struct vg_local_stats st = stats_of(l);
         assert_int_equal(st.state_errors, 1);
         assert_int_equal(st.restored, 0);
         assert_int_equal(st.firing, 0);
@@ -748,41 +754,24 @@ a_taken_over_alert_outlives_the_downtime_and_a_first_tick_without_its_series(voi
 {
     (void)state;
     char dir[64], path[128];
-    state_dir(dir, path);
-    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
-    c.state_path = path;
+    struct vg_local_cfg c = state_cfg(dir, path);
     c.stale_ms = 5000;
     struct capture first = {0};
     crash_with_one_sent_alert(&c, &first);
     struct capture cap = {0};
-    struct vg_local *l;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    struct vg_local *l = guard_new(&c, HOST, &cap);
     int64_t t1 = T0 + 40000 + 6 * 60000; /* 6 min later: past stale_after */
-    struct vg_wire_msg m;
-    vg_wire_msg_init(&m);
-    snprintf(m.host, sizeof m.host, "%s", HOST);
-    m.ts_ms = t1;
-    m.interval_ms = 1000;
-    vg_local_tick(l, &m, 0, 0); /* no load.1m yet */
-    vg_wire_msg_free(&m);
+    tick_without_series(l, t1, 0);       /* no load.1m yet */
     for (int i = 1; i <= 10; i++)
         tick(l, t1 + i * 1000LL, 50, i * 1000LL, 0);
     assert_int_equal(cap.n, 0);
-    struct vg_local_stats st;
-    vg_local_get_stats(l, &st);
+    struct vg_local_stats st = stats_of(l);
     assert_int_equal(st.restored, 1);
     assert_int_equal(st.firing, 1);
     assert_int_equal(st.stale_resolved, 0);
     /* Still gone once stale_after has passed since the restart: resolved then, as before. */
-    for (int i = 11; i <= 20; i++) {
-        vg_wire_msg_init(&m);
-        snprintf(m.host, sizeof m.host, "%s", HOST);
-        m.ts_ms = t1 + i * 1000LL;
-        m.interval_ms = 1000;
-        vg_local_tick(l, &m, i * 1000LL, 0);
-        vg_wire_msg_free(&m);
-    }
+    for (int i = 11; i <= 20; i++)
+        tick_without_series(l, t1 + i * 1000LL, i * 1000LL);
     assert_int_equal(cap.n, 1);
     assert_string_equal(cap.v[0].status, "resolved");
     assert_string_equal(cap.v[0].fingerprint, first.v[0].fingerprint);
@@ -859,10 +848,8 @@ static void a_valid_file_with_bad_fields_is_refused_or_taken_over_once(void **st
     struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
     c.state_path = path;
     struct capture cap = {0};
-    struct vg_local *l;
-    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
-    struct vg_local_stats st;
-    vg_local_get_stats(l, &st);
+    struct vg_local *l = guard_new(&c, HOST, &cap);
+    struct vg_local_stats st = stats_of(l);
     assert_int_equal(st.restored, 1);
     assert_int_equal(st.firing, 1);
     assert_int_equal(st.state_errors, 0);
@@ -878,15 +865,11 @@ static void a_state_file_that_cannot_be_written_is_counted_and_retried(void **st
     struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
     c.state_path = "/nonexistent-vigil-dir/local-alerts";
     struct capture cap = {0};
-    struct vg_local *l;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_local_new(&l, &c, HOST, capture, &cap, err, sizeof err), 0);
+    struct vg_local *l = guard_new(&c, HOST, &cap);
     warm(l, 30, 0);
-    for (int i = 30; i < 36; i++)
-        tick(l, T0 + i * 1000LL, 50, i * 1000LL, 0);
+    ticks(l, 30, 36, 50);
     assert_int_equal(cap.n, 1);
-    struct vg_local_stats st;
-    vg_local_get_stats(l, &st);
+    struct vg_local_stats st = stats_of(l);
     assert_int_equal(st.state_errors, 3); /* sent at 33 s: written at 33, 34 and 35 s */
     vg_local_free(l);
 }

@@ -183,18 +183,86 @@ static void assert_local_alert(json_t *b, const char *status)
     assert_non_null(strstr(field(b, "summary"), "on the agent"));
 }
 
+/* The receiver (rx: its extra options, NULL: none) and the broker started for r. */
+static void start_receiver_and_broker(struct rig *r, const char *const *rx)
+{
+    vg_stack_start_receiver(&r->s, rx);
+    start_broker(r);
+}
+
+static void wait_guard_on(struct rig *r)
+{
+    assert_int_equal(vg_tp_wait_contains(r->s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+}
+
+/* The guard on, Kafka taking the agent's messages, and the local warm-up over. */
+static void wait_delivering_and_warm(struct rig *r)
+{
+    wait_guard_on(r);
+    wait_field(r, "delivered", 10);
+    wait_field(r, "local_scored", 5);
+}
+
+/* Every broker down, until the agent declares the outage. */
+static void take_kafka_down(struct rig *r)
+{
+    control(r, "down");
+    wait_log(r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+}
+
+/* The agent's next start logs to agent-N.log in the rig's directory. */
+static void next_agent_log(struct rig *r, int n)
+{
+    snprintf(r->s.agent_log, sizeof r->s.agent_log, "%s/agent-%d.log", r->s.dir, n);
+}
+
+static void stop_agent(struct rig *r)
+{
+    assert_int_equal(vg_tp_stop(r->agent, SIGTERM, 20000), 0);
+    r->agent = 0;
+}
+
+/* Once the tick that sent the alert has written kept, the agent is killed (nothing written at
+ * a stop). */
+static void kill_agent_after_kept(struct rig *r, const char *kept)
+{
+    assert_int_equal(vg_tp_wait_contains(kept, NULL, DEADLINE), 0);
+    int st = vg_tp_stop(r->agent, SIGKILL, 10000);
+    assert_true(WIFSIGNALED(st));
+}
+
+static void stop_broker_and_receiver(struct rig *r)
+{
+    vg_tp_stop(r->broker, SIGTERM, 10000);
+    vg_tp_stop(r->s.receiver, SIGTERM, 10000);
+}
+
+/* How many notifications with this status the receiver got (up to 16). */
+static size_t count_received(struct rig *r, const char *status)
+{
+    json_t *all[16];
+    size_t n = received(r, status, all, 16);
+    for (size_t i = 0; i < n; i++)
+        json_decref(all[i]);
+    return n;
+}
+
+/* The resolve belongs to the firing: the same fingerprint and start. */
+static void assert_resolves(json_t *resolved, json_t *fired)
+{
+    assert_string_equal(field(resolved, "fingerprint"), field(fired, "fingerprint"));
+    assert_string_equal(field(resolved, "starts_at"), field(fired, "starts_at"));
+}
+
 static void spike_is_sent_only_while_kafka_is_down(void **state)
 {
     (void)state;
     struct rig r = {0};
     rig_init(&r, "local-alerts");
-    vg_stack_start_receiver(&r.s, NULL);
-    start_broker(&r);
+    start_receiver_and_broker(&r, NULL);
     start_agent(&r);
-    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
     /* Delivering, and past the local warm-up. */
-    wait_field(&r, "delivered", 10);
-    wait_field(&r, "local_scored", 5);
+    wait_delivering_and_warm(&r);
 
     /* 1. Kafka takes messages: the spike fires locally and is left to the analyzer. */
     write_load(&r, "50.00");
@@ -208,8 +276,7 @@ static void spike_is_sent_only_while_kafka_is_down(void **state)
     assert_int_equal(received(&r, "firing", &none, 1), 0);
 
     /* 2. Every broker down: once messages have waited local.outage_after, the guard sends. */
-    control(&r, "down");
-    wait_log(&r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+    take_kafka_down(&r);
     /* High enough that the detector does not learn it as the new level before step 3 ends
      * (its scale grows about 2 % a tick while clipped: some 90 s here). */
     write_load(&r, "500.00");
@@ -229,26 +296,19 @@ static void spike_is_sent_only_while_kafka_is_down(void **state)
     write_load(&r, "0.50");
     json_t *resolved = wait_received(&r, "resolved");
     assert_local_alert(resolved, "resolved");
-    assert_string_equal(field(resolved, "fingerprint"), field(fired, "fingerprint"));
-    assert_string_equal(field(resolved, "starts_at"), field(fired, "starts_at"));
+    assert_resolves(resolved, fired);
     assert_false(json_is_null(json_object_get(resolved, "ends_at")));
 
     /* Nothing lost or left: both notifications delivered, counted in the final stats line. */
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
+    stop_agent(&r);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_sent"), 2);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 2);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_failed"), 0);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_not_sent"), 1);
-    json_t *all[8];
-    size_t nf = received(&r, "firing", all, 8);
-    for (size_t i = 0; i < nf; i++)
-        json_decref(all[i]);
-    assert_int_equal(nf, 1);
+    assert_int_equal(count_received(&r, "firing"), 1);
     json_decref(fired);
     json_decref(resolved);
-    r.agent = 0;
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_broker_and_receiver(&r);
 }
 
 /* Kafka up but refusing every message for good (TOPIC_AUTHORIZATION_FAILED to every Produce, as
@@ -260,13 +320,10 @@ static void spike_is_sent_while_kafka_refuses_every_message(void **state)
     (void)state;
     struct rig r = {0};
     rig_init(&r, "local-refused");
-    vg_stack_start_receiver(&r.s, NULL);
-    start_broker(&r);
+    start_receiver_and_broker(&r, NULL);
     const char *const extra[] = {"spool.dir=", NULL};
     start_agent_with(&r, extra);
-    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
-    wait_field(&r, "delivered", 10);
-    wait_field(&r, "local_scored", 5);
+    wait_delivering_and_warm(&r);
 
     /* 29: TOPIC_AUTHORIZATION_FAILED, a permanent error: each message fails at once. */
     control(&r, "errors 0 1000 29");
@@ -277,11 +334,9 @@ static void spike_is_sent_while_kafka_refuses_every_message(void **state)
     json_t *fired = wait_received(&r, "firing");
     assert_local_alert(fired, "firing");
     json_decref(fired);
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    r.agent = 0;
+    stop_agent(&r);
     assert_true(vg_tp_last_field(r.s.agent_log, "local_outages") >= 1);
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_broker_and_receiver(&r);
 }
 
 /* The local webhook failing for good (local.when=always, the receiver answering 503 to every
@@ -299,13 +354,10 @@ static void a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted
     rig_init(&r, "local-failing");
     const char *const rx[] = {"--fail", "1000000", "--fail-status", "503", "--retry-after",
                               "1",      NULL};
-    vg_stack_start_receiver(&r.s, rx);
-    start_broker(&r);
+    start_receiver_and_broker(&r, rx);
     const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
     start_agent_with(&r, extra);
-    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
-    wait_field(&r, "delivered", 10);
-    wait_field(&r, "local_scored", 5);
+    wait_delivering_and_warm(&r);
 
     /* The spike fires and is sent (Kafka is up: local.when=always); every attempt fails. */
     write_load(&r, "500.00");
@@ -314,11 +366,7 @@ static void a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted
     assert_int_equal(vg_tp_count(r.s.agent_log, " attempt=8 status=503 "), 1);
     wait_field(&r, "local_failed", 1);
     assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"webhook attempt failed, will retry\""), 7);
-    json_t *fired[16];
-    size_t nf = received(&r, "firing", fired, 16);
-    for (size_t i = 0; i < nf; i++)
-        json_decref(fired[i]);
-    assert_int_equal(nf, 8);
+    assert_int_equal(count_received(&r, "firing"), 8);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 0);
 
     /* The value recovers: the resolve is sent all the same, and fails likewise. */
@@ -332,8 +380,7 @@ static void a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted
      * spool.dir's local.outbox for the next start. The receiver stops before the last stats
      * line, which counts it in local_kept (and the firing given up on in local_failed, as the
      * README says), not as local_queued. */
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    r.agent = 0;
+    stop_agent(&r);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_sent"), 2);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 0);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_failed"), 1);
@@ -349,8 +396,7 @@ static void a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted
     assert_non_null(strstr(stopped, " kept=1 "));
     assert_non_null(strstr(stopped, " attempt_errors="));
     free(log);
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_broker_and_receiver(&r);
 }
 
 /* local.webhook.url_file: the URL, with its credential in the path, is read from a file after the
@@ -368,8 +414,7 @@ static void a_url_from_its_url_file_is_used_and_never_logged(void **state)
      * which quotes the path. */
     const char *const rx[] = {"--fail",        "1", "--fail-status", "503",
                               "--retry-after", "1", "--echo-path",   NULL};
-    vg_stack_start_receiver(&r.s, rx);
-    start_broker(&r);
+    start_receiver_and_broker(&r, rx);
     char path[800], url[200], set[900];
     snprintf(path, sizeof path, "%s/local-url", r.s.dir);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/alerts/SEKRETPATH\n", r.s.recv_port);
@@ -378,7 +423,7 @@ static void a_url_from_its_url_file_is_used_and_never_logged(void **state)
     snprintf(set, sizeof set, "local.webhook.url_file=%s", path);
     const char *const extra[] = {"local.webhook.url=", set, "local.when=always", NULL};
     start_agent_with(&r, extra);
-    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_guard_on(&r);
     wait_field(&r, "local_scored", 5);
 
     write_load(&r, "500.00");
@@ -410,14 +455,12 @@ static void a_url_from_its_url_file_is_used_and_never_logged(void **state)
     snprintf(gone, sizeof gone, "local.webhook.url_file: cannot open %s", path);
     assert_int_equal(vg_tp_count(r.s.agent_log, gone), 1);
 
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    r.agent = 0;
+    stop_agent(&r);
     char *log = vg_tp_read(r.s.agent_log);
     if (strstr(log, "SEKRET"))
         fail_msg("the URL's path is in the agent's log:\n%s", log);
     free(log);
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_broker_and_receiver(&r);
 }
 
 /* A start that does not read <spool.dir>/local-alerts says so when the file holds alerts: with
@@ -428,26 +471,20 @@ static void a_start_with_the_guard_off_warns_of_the_alerts_it_leaves_unresolved(
     (void)state;
     struct rig r = {0};
     rig_init(&r, "local-off");
-    vg_stack_start_receiver(&r.s, NULL);
-    start_broker(&r);
+    start_receiver_and_broker(&r, NULL);
     char kept[800];
     snprintf(kept, sizeof kept, "%s/spool/local-alerts", r.s.dir);
     const char *const quick_stop[] = {"flush_timeout=1s", NULL};
     start_agent_with(&r, quick_stop);
-    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
-    wait_field(&r, "delivered", 10);
-    wait_field(&r, "local_scored", 5);
-    control(&r, "down");
-    wait_log(&r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+    wait_delivering_and_warm(&r);
+    take_kafka_down(&r);
     write_load(&r, "500.00");
     json_decref(wait_received(&r, "firing"));
-    assert_int_equal(vg_tp_wait_contains(kept, NULL, DEADLINE), 0);
-    int st = vg_tp_stop(r.agent, SIGKILL, 10000);
-    assert_true(WIFSIGNALED(st));
+    kill_agent_after_kept(&r, kept);
     struct stat before;
     assert_int_equal(stat(kept, &before), 0);
 
-    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-2.log", r.s.dir);
+    next_agent_log(&r, 2);
     const char *const off[] = {"flush_timeout=1s", "local.detector=off", NULL};
     start_agent_with(&r, off);
     assert_int_equal(vg_tp_wait_contains(r.s.agent_log,
@@ -458,14 +495,12 @@ static void a_start_with_the_guard_off_warns_of_the_alerts_it_leaves_unresolved(
                      0);
     assert_int_equal(vg_tp_count(r.s.agent_log, " alerts=1"), 1);
     wait_field(&r, "ticks", 3);
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    r.agent = 0;
+    stop_agent(&r);
     struct stat after;
     assert_int_equal(stat(kept, &after), 0);
     assert_int_equal(after.st_ino, before.st_ino);
     assert_int_equal(after.st_size, before.st_size);
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_broker_and_receiver(&r);
 }
 
 /* A read error on the spool (a bad sector, a disk resetting) while Kafka takes messages: the
@@ -481,8 +516,7 @@ static void a_spool_read_error_while_kafka_takes_messages_is_no_outage(void **st
     rig_init(&r, "local-spool-eio");
     char trigger[700];
     snprintf(trigger, sizeof trigger, "%s/eio", r.s.dir);
-    vg_stack_start_receiver(&r.s, NULL);
-    start_broker(&r);
+    start_receiver_and_broker(&r, NULL);
     /* Only the agent gets the preload. An ASan build wants its runtime first among preloaded
      * libraries; the shim is not instrumented and needs no such order. */
     char *asan_was = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
@@ -500,12 +534,11 @@ static void a_spool_read_error_while_kafka_takes_messages_is_no_outage(void **st
     else
         unsetenv("ASAN_OPTIONS");
     free(asan_was);
-    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_guard_on(&r);
     wait_field(&r, "delivered", 5);
 
     /* Records in the spool: every broker down until ticks are spooled (a real outage). */
-    control(&r, "down");
-    wait_log(&r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+    take_kafka_down(&r);
     wait_field(&r, "spooled", 3);
     /* From now every read of them fails; the broker is back and takes what librdkafka holds. */
     int fd = open(trigger, O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -519,8 +552,7 @@ static void a_spool_read_error_while_kafka_takes_messages_is_no_outage(void **st
     assert_int_equal(unlink(trigger), 0);
     wait_log(&r, "msg=\"spool: read error gone, sending again\"", 1);
     wait_log(&r, "msg=\"spool drained\"", 1);
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    r.agent = 0;
+    stop_agent(&r);
 
     /* Kafka took messages from the first read error on: no outage declared there. */
     char *log = vg_tp_read(r.s.agent_log);
@@ -534,8 +566,7 @@ static void a_spool_read_error_while_kafka_takes_messages_is_no_outage(void **st
     }
     free(log);
     assert_true(vg_tp_last_field(r.s.agent_log, "spool_read_errors") >= 3);
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_broker_and_receiver(&r);
 }
 
 /* docs/reliability.md, "Local alerts": the receiver gets the pair across restarts too. A local
@@ -550,31 +581,25 @@ static void a_sent_alert_is_resolved_by_the_agent_after_a_restart(void **state)
     (void)state;
     struct rig r = {0};
     rig_init(&r, "local-restart");
-    vg_stack_start_receiver(&r.s, NULL);
-    start_broker(&r);
+    start_receiver_and_broker(&r, NULL);
     char kept[800];
     snprintf(kept, sizeof kept, "%s/spool/local-alerts", r.s.dir);
     /* Stops during the outage wait flush_timeout for Kafka. */
     const char *const quick_stop[] = {"flush_timeout=1s", NULL};
     start_agent_with(&r, quick_stop);
-    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
-    wait_field(&r, "delivered", 10);
-    wait_field(&r, "local_scored", 5);
-    control(&r, "down");
-    wait_log(&r, "msg=\"kafka not taking messages: local alerts are sent\"", 1);
+    wait_delivering_and_warm(&r);
+    take_kafka_down(&r);
     write_load(&r, "500.00");
     json_t *fired = wait_received(&r, "firing");
     assert_local_alert(fired, "firing");
     /* Written in the tick that sent it (renamed into place whole): killed after that, the agent
      * has written nothing more. */
-    assert_int_equal(vg_tp_wait_contains(kept, NULL, DEADLINE), 0);
-    int st = vg_tp_stop(r.agent, SIGKILL, 10000);
-    assert_true(WIFSIGNALED(st));
+    kill_agent_after_kept(&r, kept);
 
     /* 2. Started again, the value still high: taken over, firing, not sent again. At least 15
      * values scored with local.resolve_for=1s (5 ticks): a series that had started over would
      * have learned 500 in its warm-up and resolved by then. */
-    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-2.log", r.s.dir);
+    next_agent_log(&r, 2);
     start_agent_with(&r, quick_stop);
     assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "taken over", DEADLINE), 0);
     assert_int_equal(vg_tp_count(r.s.agent_log, " restored=1 warming_up=0 "), 1);
@@ -588,12 +613,11 @@ static void a_sent_alert_is_resolved_by_the_agent_after_a_restart(void **state)
 
     /* 3. Started with the value back to normal: resolved, and the pair is whole. */
     write_load(&r, "0.50");
-    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-3.log", r.s.dir);
+    next_agent_log(&r, 3);
     start_agent_with(&r, quick_stop);
     json_t *resolved = wait_received(&r, "resolved");
     assert_local_alert(resolved, "resolved");
-    assert_string_equal(field(resolved, "fingerprint"), field(fired, "fingerprint"));
-    assert_string_equal(field(resolved, "starts_at"), field(fired, "starts_at"));
+    assert_resolves(resolved, fired);
     assert_false(json_is_null(json_object_get(resolved, "ends_at")));
     wait_log(&r, "why=score_recovered", 1);
     /* Nothing left to resolve: the file goes with the last alert. */
@@ -601,21 +625,15 @@ static void a_sent_alert_is_resolved_by_the_agent_after_a_restart(void **state)
     while (access(kept, F_OK) == 0 && vg_mono_ms() < deadline)
         vg_sleep_ms(100, NULL);
     assert_int_not_equal(access(kept, F_OK), 0);
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    r.agent = 0;
+    stop_agent(&r);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_restored"), 1);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_resolved"), 1);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_sent"), 1);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_firing"), 0);
-    json_t *all[8];
-    size_t nf = received(&r, "firing", all, 8);
-    for (size_t i = 0; i < nf; i++)
-        json_decref(all[i]);
-    assert_int_equal(nf, 1);
+    assert_int_equal(count_received(&r, "firing"), 1);
     json_decref(fired);
     json_decref(resolved);
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_broker_and_receiver(&r);
 }
 
 /* The receiver is replaced by a healthy one (the agent of the next start is given its port). */
@@ -634,11 +652,10 @@ static void restart_receiver_healthy(struct rig *r)
 static void stop_while_undelivered(struct rig *r, const char *fail_match, int recover)
 {
     const char *const rx[] = {"--fail-match", fail_match, "--fail-status", "503", NULL};
-    vg_stack_start_receiver(&r->s, rx);
-    start_broker(r);
+    start_receiver_and_broker(r, rx);
     const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
     start_agent_with(r, extra);
-    assert_int_equal(vg_tp_wait_contains(r->s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_guard_on(r);
     assert_int_equal(vg_tp_count(r->s.agent_log, " outbox=on"), 1);
     wait_field(r, "local_scored", 5);
     write_load(r, "500.00");
@@ -650,8 +667,7 @@ static void stop_while_undelivered(struct rig *r, const char *fail_match, int re
     }
     /* Stopped while the notification is retried: the stop gives it flush_timeout (1 s). */
     wait_log(r, "msg=\"webhook attempt failed, will retry\"", 1);
-    assert_int_equal(vg_tp_stop(r->agent, SIGTERM, 20000), 0);
-    r->agent = 0;
+    stop_agent(r);
     assert_int_equal(vg_tp_last_field(r->s.agent_log, "local_delivered"), recover ? 1 : 0);
     assert_int_equal(vg_tp_last_field(r->s.agent_log, "local_failed"), 0);
     assert_int_equal(vg_tp_last_field(r->s.agent_log, "local_kept"), 1);
@@ -670,22 +686,19 @@ static void a_resolve_undelivered_at_a_stop_is_delivered_after_the_restart(void 
     json_t *fired = wait_delivered(&r, "firing");
 
     restart_receiver_healthy(&r);
-    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-2.log", r.s.dir);
+    next_agent_log(&r, 2);
     const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
     start_agent_with(&r, extra);
     json_t *resolved = wait_delivered(&r, "resolved");
     assert_local_alert(resolved, "resolved");
-    assert_string_equal(field(resolved, "fingerprint"), field(fired, "fingerprint"));
-    assert_string_equal(field(resolved, "starts_at"), field(fired, "starts_at"));
+    assert_resolves(resolved, fired);
     wait_field(&r, "local_replayed", 1);
     wait_field(&r, "local_delivered", 1);
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    r.agent = 0;
+    stop_agent(&r);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_kept"), 0);
     json_decref(fired);
     json_decref(resolved);
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_broker_and_receiver(&r);
 }
 
 /* A firing still undelivered at a stop is kept likewise and delivered by the next start, and the
@@ -700,7 +713,7 @@ static void a_firing_undelivered_at_a_stop_is_delivered_after_the_restart(void *
     stop_while_undelivered(&r, "\"firing\"", 0);
 
     restart_receiver_healthy(&r);
-    snprintf(r.s.agent_log, sizeof r.s.agent_log, "%s/agent-2.log", r.s.dir);
+    next_agent_log(&r, 2);
     const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
     start_agent_with(&r, extra);
     json_t *fired = wait_delivered(&r, "firing");
@@ -708,16 +721,13 @@ static void a_firing_undelivered_at_a_stop_is_delivered_after_the_restart(void *
     wait_log(&r, " restored=1 ", 1);
     write_load(&r, "0.50");
     json_t *resolved = wait_delivered(&r, "resolved");
-    assert_string_equal(field(resolved, "fingerprint"), field(fired, "fingerprint"));
-    assert_string_equal(field(resolved, "starts_at"), field(fired, "starts_at"));
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    r.agent = 0;
+    assert_resolves(resolved, fired);
+    stop_agent(&r);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_replayed"), 1);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 2);
     json_decref(fired);
     json_decref(resolved);
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_broker_and_receiver(&r);
 }
 
 /* An outbox that cannot be opened (here a directory in its place) does not stop the guard: its
@@ -733,11 +743,10 @@ an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted(vo
     assert_int_equal(mkdir(path, 0700), 0);
     snprintf(path, sizeof path, "%s/spool/local.outbox", r.s.dir);
     assert_int_equal(mkdir(path, 0700), 0);
-    vg_stack_start_receiver(&r.s, NULL);
-    start_broker(&r);
+    start_receiver_and_broker(&r, NULL);
     const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
     start_agent_with(&r, extra);
-    assert_int_equal(vg_tp_wait_contains(r.s.agent_log, "msg=\"local guard on\"", DEADLINE), 0);
+    wait_guard_on(&r);
     assert_int_equal(vg_tp_count(r.s.agent_log, " outbox=none"), 1);
     assert_int_equal(
         vg_tp_count(r.s.agent_log, "msg=\"local alerts: the outbox in spool.dir cannot be used"),
@@ -747,10 +756,8 @@ an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted(vo
     wait_field(&r, "local_scored", 5);
     write_load(&r, "500.00");
     json_decref(wait_delivered(&r, "firing"));
-    assert_int_equal(vg_tp_stop(r.agent, SIGTERM, 20000), 0);
-    r.agent = 0;
-    vg_tp_stop(r.broker, SIGTERM, 10000);
-    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    stop_agent(&r);
+    stop_broker_and_receiver(&r);
 }
 
 int main(void)
