@@ -1750,6 +1750,57 @@ static void agent_tick_late_names_a_slow_send_not_a_collector(void **state)
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     free(dir);
 }
+
+/* The slow-spool tests' agent command line into common (no output redirection): Kafka
+ * unreachable, a spool in dir/spool that takes every record (spool.memory_messages=1), the load
+ * collector only, a tick every interval. */
+static void slow_spool_common(char common[700], const char *dir, const char *interval)
+{
+    snprintf(common, 700,
+             "%s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir=%s/spool --set "
+             "spool.memory_messages=1 --set local.detector=off --set flush_timeout=0s --set "
+             "collectors=load --set interval=%s --set stats_interval=1s",
+             VG_AGENT_BIN, dir, interval);
+}
+
+/* Runs the agent (common, output to log) until it has spooled n ticks, then stops it: the spool
+ * is left for the next start. */
+static void spool_ticks(const char *common, const char *log, int n)
+{
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "exec %s >> %s 2>&1", common, log);
+    pid_t pid = spawn_sh(cmd);
+    assert_true(vg_tp_wait_field(log, "spooled", n, 30000) >= n);
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+}
+
+/* systemd's end of $NOTIFY_SOCKET: a datagram socket bound at dir/notify, its path put in sock.
+ * Returns its fd; the caller closes it. */
+static int bind_notify_socket(const char *dir, char sock[100])
+{
+    assert_true(strlen(dir) + sizeof "/notify" <= 100);
+    snprintf(sock, 100, "%s/notify", dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* Starts the agent (common, output to log) as systemd's service, notifying sock, with every read
+ * of a spool segment slowed by the preloaded slow_spool_read_shim; returns its pid. */
+static pid_t spawn_slow_spool_agent(const char *common, const char *sock, const char *log)
+{
+    char cmd[1600];
+    const char *asan = getenv("ASAN_OPTIONS");
+    snprintf(cmd, sizeof cmd,
+             "NOTIFY_SOCKET=%s ASAN_OPTIONS=%s%sverify_asan_link_order=0 LD_PRELOAD=%s exec %s "
+             ">> %s 2>&1",
+             sock, asan ? asan : "", asan ? ":" : "", VG_SLOW_SPOOL_READ_SHIM, common, log);
+    return spawn_sh(cmd);
+}
+
 /* A spool on a slow disk (each read of a segment takes 300 ms, by a preloaded shim, at
  * interval=200ms): the start, reading what an earlier run left, tells systemd it is still at it
  * (EXTEND_TIMEOUT_USEC, before READY=1) instead of leaving it to TimeoutStartSec=, and the tick
@@ -1759,34 +1810,16 @@ static void agent_start_and_tick_late_name_a_slow_spool(void **state)
 {
     (void)state;
     char *dir = vg_tp_tmpdir("tick-late-spool");
-    char log1[300], log[300], sock[100], cmd[1600], common[700];
+    char log1[300], log[300], sock[100], common[700];
     snprintf(log1, sizeof log1, "%s/agent-1.log", dir);
     snprintf(log, sizeof log, "%s/agent-2.log", dir);
-    snprintf(common, sizeof common,
-             "%s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir=%s/spool --set "
-             "spool.memory_messages=1 --set local.detector=off --set flush_timeout=0s --set "
-             "collectors=load --set interval=200ms --set stats_interval=1s",
-             VG_AGENT_BIN, dir);
+    slow_spool_common(common, dir, "200ms");
     /* 1. Kafka unreachable: a few ticks spooled, left for the next start. */
-    snprintf(cmd, sizeof cmd, "exec %s >> %s 2>&1", common, log1);
-    pid_t pid = spawn_sh(cmd);
-    assert_true(vg_tp_wait_field(log1, "spooled", 4, 30000) >= 4);
-    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    spool_ticks(common, log1, 4);
 
     /* 2. The next start, as systemd's service: its notifications come to a socket here. */
-    assert_true(strlen(dir) + sizeof "/notify" <= sizeof sock);
-    snprintf(sock, sizeof sock, "%s/notify", dir);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, sock, strlen(sock) + 1);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    const char *asan = getenv("ASAN_OPTIONS");
-    snprintf(cmd, sizeof cmd,
-             "NOTIFY_SOCKET=%s ASAN_OPTIONS=%s%sverify_asan_link_order=0 LD_PRELOAD=%s exec %s "
-             ">> %s 2>&1",
-             sock, asan ? asan : "", asan ? ":" : "", VG_SLOW_SPOOL_READ_SHIM, common, log);
-    pid = spawn_sh(cmd);
+    int fd = bind_notify_socket(dir, sock);
+    pid_t pid = spawn_slow_spool_agent(common, sock, log);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"tick late\"", 30000), 0);
     char *o = vg_tp_read(log);
     const char *named = on_first_tick_late_line(o, " slowest=spool slowest_ms=");
@@ -1828,31 +1861,13 @@ static void agent_stopped_during_the_start_scan_exits_before_it_ends(void **stat
     char log1[300], log[300], sock[100], cmd[1600], common[700];
     snprintf(log1, sizeof log1, "%s/agent-1.log", dir);
     snprintf(log, sizeof log, "%s/agent-2.log", dir);
-    snprintf(common, sizeof common,
-             "%s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir=%s/spool --set "
-             "spool.memory_messages=1 --set local.detector=off --set flush_timeout=0s --set "
-             "collectors=load --set interval=100ms --set stats_interval=1s",
-             VG_AGENT_BIN, dir);
+    slow_spool_common(common, dir, "100ms");
     /* 1. Kafka unreachable: 20 ticks spooled, some 12 s of reading at 300 ms a read. */
-    snprintf(cmd, sizeof cmd, "exec %s >> %s 2>&1", common, log1);
-    pid_t pid = spawn_sh(cmd);
-    assert_true(vg_tp_wait_field(log1, "spooled", 20, 30000) >= 20);
-    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
+    spool_ticks(common, log1, 20);
 
     /* 2. The next start, as systemd's service, stopped once it has said it is reading. */
-    assert_true(strlen(dir) + sizeof "/notify" <= sizeof sock);
-    snprintf(sock, sizeof sock, "%s/notify", dir);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, sock, strlen(sock) + 1);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    const char *asan = getenv("ASAN_OPTIONS");
-    snprintf(cmd, sizeof cmd,
-             "NOTIFY_SOCKET=%s ASAN_OPTIONS=%s%sverify_asan_link_order=0 LD_PRELOAD=%s exec %s "
-             ">> %s 2>&1",
-             sock, asan ? asan : "", asan ? ":" : "", VG_SLOW_SPOOL_READ_SHIM, common, log);
-    pid = spawn_sh(cmd);
+    int fd = bind_notify_socket(dir, sock);
+    pid_t pid = spawn_slow_spool_agent(common, sock, log);
     /* In the scan: a segment file open (the shim holds each read 300 ms, READY some 12 s off). */
     int in_scan = 0;
     for (int64_t end = vg_tp_mono_ms() + 30000; !in_scan && vg_tp_mono_ms() < end;) {
