@@ -144,6 +144,23 @@ static void wait_committed(const char *bootstrap, int64_t want)
                  (long long)want);
 }
 
+/* With the state topic, as packaged: commits follow its checkpoints. */
+static const char *const bad_batch_sets[] = {"state.checkpoint_interval=500ms", NULL};
+
+/* The bad-batch tests' start: a broker in dir (its address in bootstrap), analyzer a (logging as
+ * tag) with bad_batch_sets and all 4 partitions, and host's ticks 0-4 (offsets 0-4) sent and
+ * processed. Returns the broker's pid. */
+static pid_t start_with_5_ticks(const char *dir, char bootstrap[256], struct vg_ap *a,
+                                const char *tag, const char *host)
+{
+    pid_t broker = vg_ap_start_broker(dir, bootstrap, 256);
+    vg_ap_start(a, dir, tag, bootstrap, bad_batch_sets);
+    vg_ap_wait_metric(a, "vigil_partitions_assigned", 4, 30000);
+    send_ticks(dir, bootstrap, host, 0, 5); /* offsets 0-4 */
+    vg_ap_wait_seq(a, host, 5);
+    return broker;
+}
+
 /* A batch librdkafka cannot decompress (_BAD_COMPRESSION): librdkafka reports it at its first
  * offset and fetches it again every fetch.error.backoff.ms, never moving past it. The analyzer
  * used to only count and log each report: the partition stalled for good (its later records
@@ -156,17 +173,10 @@ static void a_batch_that_does_not_decompress_is_skipped_once_and_committed_past(
     (void)state;
     char *dir = vg_tp_tmpdir("bad-batch");
     char bootstrap[256];
-    pid_t broker = vg_ap_start_broker(dir, bootstrap, sizeof(bootstrap));
-    /* With the state topic, as packaged: commits follow its checkpoints. */
-    const char *sets[] = {"state.checkpoint_interval=500ms", NULL};
     struct vg_ap a;
-    vg_ap_start(&a, dir, "bad-batch", bootstrap, sets);
-    vg_ap_wait_metric(&a, "vigil_partitions_assigned", 4, 30000);
     const char *host = "bad-batch-1";
+    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "bad-batch", host);
     int part = (int)vg_kafka_key_partition(host, strlen(host), 4);
-
-    send_ticks(dir, bootstrap, host, 0, 5); /* offsets 0-4 */
-    vg_ap_wait_seq(&a, host, 5);
     send_damaged_batch(dir, bootstrap, host, 5, 8); /* offsets 5-7, the topic's end */
     /* Committed past the batch though no record follows it. */
     wait_committed(bootstrap, 8);
@@ -234,15 +244,9 @@ static void a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was(vo
     (void)state;
     char *dir = vg_tp_tmpdir("bad-batch-restart");
     char bootstrap[256];
-    pid_t broker = vg_ap_start_broker(dir, bootstrap, sizeof(bootstrap));
-    const char *sets[] = {"state.checkpoint_interval=500ms", NULL};
     struct vg_ap a;
-    vg_ap_start(&a, dir, "first", bootstrap, sets);
-    vg_ap_wait_metric(&a, "vigil_partitions_assigned", 4, 30000);
     const char *host = "bad-restart-1";
-
-    send_ticks(dir, bootstrap, host, 0, 5); /* offsets 0-4 */
-    vg_ap_wait_seq(&a, host, 5);
+    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "first", host);
     enum { FIRST = 5, N = 40 };
     send_damaged_batch(dir, bootstrap, host, FIRST, FIRST + N); /* offsets 5-44 */
     send_ticks(dir, bootstrap, host, FIRST + N, FIRST + N + 5); /* offsets 45-49 */
@@ -260,7 +264,7 @@ static void a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was(vo
     assert_int_equal(committed, FIRST + first_run);
 
     struct vg_ap b;
-    vg_ap_start(&b, dir, "second", bootstrap, sets);
+    vg_ap_start(&b, dir, "second", bootstrap, bad_batch_sets);
     end = vg_tp_mono_ms() + 60000;
     while (committed != FIRST + N + 5 && vg_tp_mono_ms() < end) {
         int64_t now = vg_ap_committed_total(bootstrap, 4);
@@ -298,15 +302,9 @@ static void a_bad_batch_of_1000_records_is_skipped_in_seconds_not_minutes(void *
     (void)state;
     char *dir = vg_tp_tmpdir("bad-batch-big");
     char bootstrap[256];
-    pid_t broker = vg_ap_start_broker(dir, bootstrap, sizeof(bootstrap));
-    const char *sets[] = {"state.checkpoint_interval=500ms", NULL};
     struct vg_ap a;
-    vg_ap_start(&a, dir, "big", bootstrap, sets);
-    vg_ap_wait_metric(&a, "vigil_partitions_assigned", 4, 30000);
     const char *host = "bad-big-1";
-
-    send_ticks(dir, bootstrap, host, 0, 5); /* offsets 0-4 */
-    vg_ap_wait_seq(&a, host, 5);
+    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "big", host);
     enum { FIRST = 5, N = 1000, AFTER = 20 };
     send_damaged_batch(dir, bootstrap, host, FIRST, FIRST + N);
     send_ticks(dir, bootstrap, host, FIRST + N, FIRST + N + AFTER);
