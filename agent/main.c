@@ -1394,7 +1394,30 @@ static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c, char
         .allow_plain_http = c->local_webhook_allow_plain_http,
         .tls_ca_file = c->local_webhook_tls_ca_file,
         .key_prefix = "local.webhook",
+        /* A firing is written to the outbox before its alert reaches local-alerts (at the end
+         * of the tick): after a crash in between, the next start replays a firing whose alert
+         * it does not hold, and no resolve would ever follow it. Replayed firings wait for
+         * open_local to release those of the alerts taken over (adopt); the rest are dropped
+         * (restored). */
+        .hold_firings = outbox_dir != NULL,
     };
+}
+
+static void adopt_local_alert(void *ud, const char *fingerprint, int64_t starts_at_ms)
+{
+    struct agent *a = ud;
+    struct vg_notification n = {
+        .status = "firing", .fingerprint = fingerprint, .starts_at_ms = starts_at_ms};
+    if (a->lact->adopt)
+        (void)a->lact->adopt(a->linst, &n);
+}
+
+/* Every replayed firing is this agent's: none went to another owner. */
+static int owns_every_host(void *ud, const char *host)
+{
+    (void)ud;
+    (void)host;
+    return 1;
 }
 
 /* The local webhook's check, as create() runs it at a start: URL, policy, CA bundle, secret file.
@@ -1722,6 +1745,14 @@ static int open_local(struct agent *a, char *err, size_t errlen)
     int rc = vg_local_new(&a->local, &lc, a->host, has_url ? local_send : NULL, a, err, errlen);
     if (rc < 0)
         return rc;
+    if (a->linst) {
+        /* The firings the outbox replayed are delivered only for alerts local-alerts had (taken
+         * over just now, so their resolves follow); the others are dropped, logged and counted
+         * by the receiver (held firings dropped). */
+        vg_local_each_sent(a->local, adopt_local_alert, a);
+        if (a->lact->restored)
+            a->lact->restored(a->linst, owns_every_host, NULL);
+    }
     char q[VG_ERRLEN + 8], q2[4104];
     vg_info("local guard on",
             "detector=%s series=%s when=%s threshold=%g webhook=%s state=%s outbox=%s",

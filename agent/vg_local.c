@@ -654,6 +654,19 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
         save_state(l);
 }
 
+void vg_local_each_sent(const struct vg_local *l,
+                        void (*fn)(void *ud, const char *fingerprint, int64_t starts_at_ms),
+                        void *ud)
+{
+    for (size_t i = 0; i < l->series.cap; i++) {
+        const struct series *s = l->series.keys[i] ? l->series.vals[i] : NULL;
+        if (s && s->sent == SENT && s->alert.state == VG_ALERT_FIRING)
+            fn(ud, s->fingerprint, s->alert.firing_since);
+    }
+    for (size_t i = 0; i < l->n_orphans; i++)
+        fn(ud, l->orphans[i].e.fingerprint, l->orphans[i].e.starts_at_ms);
+}
+
 void vg_local_get_stats(const struct vg_local *l, struct vg_local_stats *out)
 {
     *out = l->st;

@@ -131,6 +131,14 @@ int vg_local_outage(struct vg_local *l, int64_t now_ms, uint64_t waiting);
 void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_ms,
                    uint64_t waiting);
 
+/* Calls fn for every firing alert the guard holds as sent (fingerprint and starts_at as sent),
+ * the orphans to be resolved on the first tick included. Right after vg_local_new() these are
+ * the alerts taken over from state_path: the agent releases the firings its outbox replayed for
+ * them only (vg_action adopt), as a firing the file lacks gets no resolve from this guard. */
+void vg_local_each_sent(const struct vg_local *l,
+                        void (*fn)(void *ud, const char *fingerprint, int64_t starts_at_ms),
+                        void *ud);
+
 void vg_local_get_stats(const struct vg_local *l, struct vg_local_stats *out);
 
 /* Whether name is selected by the series globs (exposed for tests). */

@@ -730,6 +730,47 @@ static void a_firing_undelivered_at_a_stop_is_delivered_after_the_restart(void *
     stop_broker_and_receiver(&r);
 }
 
+/* A crash after a firing went into local.outbox but before the tick wrote local-alerts (here:
+ * a stop that kept the firing, then local-alerts removed, as the crash would have left it) must
+ * not make the next start deliver that firing: this start does not hold its alert, so no resolve
+ * would ever follow and the receiver would keep it firing for good. The replayed firing is held
+ * and dropped (logged) once local-alerts turns out not to have it. */
+static void a_replayed_firing_whose_alert_local_alerts_lacks_is_dropped(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-kept-firing-no-state");
+    stop_while_undelivered(&r, "\"firing\"", 0);
+    char path[800];
+    snprintf(path, sizeof path, "%s/spool/local-alerts", r.s.dir);
+    assert_int_equal(unlink(path), 0);
+
+    write_load(&r, "0.50");
+    restart_receiver_healthy(&r);
+    next_agent_log(&r, 2);
+    const char *const extra[] = {"flush_timeout=1s", NULL}; /* local.when=outage, the default */
+    start_agent_with(&r, extra);
+    wait_guard_on(&r);
+    wait_field(&r, "delivered", 10);
+    wait_field(&r, "local_scored", 10);
+    stop_agent(&r);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_replayed"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 0);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_kept"), 0);
+    /* Never a firing delivered without its resolve (the first run's were all answered 503). */
+    json_t *got[16];
+    size_t nf = received_as(&r, "firing", 1, got, 16);
+    for (size_t i = 0; i < nf; i++)
+        json_decref(got[i]);
+    size_t nr = received_as(&r, "resolved", 1, got, 16);
+    for (size_t i = 0; i < nr; i++)
+        json_decref(got[i]);
+    assert_int_equal(nf, nr);
+    assert_int_equal(nf, 0);
+    assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"webhook held firings dropped"), 1);
+    stop_broker_and_receiver(&r);
+}
+
 /* An outbox that cannot be opened (here a directory in its place) does not stop the guard: its
  * queue is in memory only, which the start logs and counts (local_state_errors). */
 static void
@@ -772,6 +813,7 @@ int main(void)
         cmocka_unit_test(a_sent_alert_is_resolved_by_the_agent_after_a_restart),
         cmocka_unit_test(a_resolve_undelivered_at_a_stop_is_delivered_after_the_restart),
         cmocka_unit_test(a_firing_undelivered_at_a_stop_is_delivered_after_the_restart),
+        cmocka_unit_test(a_replayed_firing_whose_alert_local_alerts_lacks_is_dropped),
         cmocka_unit_test(
             an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted),
     };
