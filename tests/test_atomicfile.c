@@ -1,0 +1,264 @@
+/* common/vg_atomicfile: a file's content replaced whole or not at all, with the step that failed
+ * named, and no temp file left behind. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vg_atomicfile.h"
+#include "vg_util.h"
+
+/* write, fsync and rename are wrapped (-Wl,--wrap=..., tests/core.cmake), so that each step can
+ * fail as a full or failing disk makes it fail; tests run as root, which no permission stops.
+ * fail_fsync_at: the Nth fsync from now fails with EIO (1: the temp file's, 2: the directory's). */
+static int fail_write_errno, fail_rename_errno, fail_fsync_at;
+
+ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n)
+{
+    if (fail_write_errno) {
+        errno = fail_write_errno;
+        return -1;
+    }
+    return __real_write(fd, buf, n);
+}
+
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+int __wrap_fsync(int fd)
+{
+    if (fail_fsync_at > 0 && --fail_fsync_at == 0) {
+        errno = EIO;
+        return -1;
+    }
+    return __real_fsync(fd);
+}
+
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to)
+{
+    if (fail_rename_errno) {
+        errno = fail_rename_errno;
+        return -1;
+    }
+    return __real_rename(from, to);
+}
+
+static char dir[64], path[128], tmp[160];
+static char err[VG_ERRLEN];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/vigil-test-atomicfile.XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof path, "%s/state", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    err[0] = '\0';
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fail_write_errno = fail_rename_errno = fail_fsync_at = 0;
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* path's whole content, or "<missing>". */
+static const char *content(const char *p)
+{
+    static char buf[256];
+    int fd = open(p, O_RDONLY);
+    if (fd < 0)
+        return "<missing>";
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+static void put(const char *text, unsigned flags, int want)
+{
+    int rc = vg_atomicfile_write(path, text, strlen(text), 0600, flags, err, sizeof err);
+    if (rc != want)
+        fail_msg("vg_atomicfile_write: %d, wanted %d (%s)", rc, want, err);
+}
+
+static void assert_contains(const char *s, const char *part)
+{
+    if (!strstr(s, part))
+        fail_msg("\"%s\" does not contain \"%s\"", s, part);
+}
+
+static void a_new_file_is_created_with_its_mode_and_then_replaced_whole(void **state)
+{
+    (void)state;
+    mode_t old = umask(022);
+    put("first version\n", 0, 0);
+    umask(old);
+    assert_string_equal(content(path), "first version\n");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    put("second\n", 0, 0);
+    assert_string_equal(content(path), "second\n");
+    assert_int_equal(access(tmp, F_OK), -1); /* no temp file left */
+    assert_string_equal(err, "");
+}
+
+/* An empty content is a file of 0 bytes, not a failed write. */
+static void an_empty_content_makes_an_empty_file(void **state)
+{
+    (void)state;
+    put("old", 0, 0);
+    assert_int_equal(vg_atomicfile_write(path, NULL, 0, 0600, 0, err, sizeof err), 0);
+    assert_string_equal(content(path), "");
+}
+
+/* A temp file a crash left (longer than what comes now) is written over, not appended to. */
+static void a_temp_file_left_by_a_crash_is_written_over(void **state)
+{
+    (void)state;
+    int fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(__real_write(fd, "half of a much longer earlier write", 35), 35);
+    close(fd);
+    put("new", 0, 0);
+    assert_string_equal(content(path), "new");
+    assert_int_equal(access(tmp, F_OK), -1);
+}
+
+static void a_missing_directory_is_named_with_the_step(void **state)
+{
+    (void)state;
+    char gone[160];
+    snprintf(gone, sizeof gone, "%s/gone/state", dir);
+    assert_int_equal(vg_atomicfile_write(gone, "x", 1, 0600, 0, err, sizeof err), -ENOENT);
+    char want[400];
+    snprintf(want, sizeof want, "%s: creating state.tmp: No such file or directory", gone);
+    assert_string_equal(err, want);
+}
+
+/* A path under a regular file: ENOTDIR, which no permission check (root passes them) decides. */
+static void a_path_under_a_regular_file_fails_with_enotdir(void **state)
+{
+    (void)state;
+    put("a file", 0, 0);
+    char under[160];
+    snprintf(under, sizeof under, "%s/inside", path);
+    assert_int_equal(vg_atomicfile_write(under, "x", 1, 0600, 0, err, sizeof err), -ENOTDIR);
+    assert_contains(err, "creating");
+    assert_string_equal(content(path), "a file");
+}
+
+/* Each step before the rename failing: the old content stays, the temp file goes, and the
+ * message names the path, the step and the cause. */
+static void a_failed_write_leaves_the_old_file_and_no_temp(void **state)
+{
+    (void)state;
+    put("old content", 0, 0);
+    fail_write_errno = ENOSPC;
+    put("new content", 0, -ENOSPC);
+    fail_write_errno = 0;
+    assert_string_equal(content(path), "old content");
+    assert_int_equal(access(tmp, F_OK), -1);
+    char want[400];
+    snprintf(want, sizeof want, "%s: writing state.tmp: No space left on device", path);
+    assert_string_equal(err, want);
+}
+
+static void a_failed_sync_leaves_the_old_file_and_no_temp(void **state)
+{
+    (void)state;
+    put("old content", 0, 0);
+    fail_fsync_at = 1;
+    put("new content", 0, -EIO);
+    assert_string_equal(content(path), "old content");
+    assert_int_equal(access(tmp, F_OK), -1);
+    char want[400];
+    snprintf(want, sizeof want, "%s: syncing state.tmp: Input/output error", path);
+    assert_string_equal(err, want);
+}
+
+static void a_failed_rename_leaves_the_old_file_and_no_temp(void **state)
+{
+    (void)state;
+    put("old content", 0, 0);
+    fail_rename_errno = EXDEV;
+    put("new content", 0, -EXDEV);
+    fail_rename_errno = 0;
+    assert_string_equal(content(path), "old content");
+    assert_int_equal(access(tmp, F_OK), -1);
+    char want[400];
+    snprintf(want, sizeof want, "%s: renaming state.tmp over it: Invalid cross-device link", path);
+    assert_string_equal(err, want);
+}
+
+/* The directory's sync failing comes after the rename: the new content is in place. Reported
+ * (saying so) unless the caller asked for it to be best effort. */
+static void a_failed_directory_sync_is_reported_unless_best_effort(void **state)
+{
+    (void)state;
+    put("old content", 0, 0);
+    fail_fsync_at = 2;
+    put("new content", 0, -EIO);
+    assert_string_equal(content(path), "new content");
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_contains(err, "replaced, but syncing its directory failed");
+    assert_contains(err, path);
+
+    err[0] = '\0';
+    fail_fsync_at = 2;
+    put("newer content", VG_ATOMICFILE_DIRSYNC_BEST_EFFORT, 0);
+    assert_int_equal(fail_fsync_at, 0); /* the directory's sync was tried, and failed */
+    assert_string_equal(content(path), "newer content");
+    assert_string_equal(err, "");
+}
+
+static void a_path_too_long_for_its_temp_name_is_refused_untouched(void **state)
+{
+    (void)state;
+    char *longp = malloc(4100);
+    assert_non_null(longp);
+    memset(longp, 'a', 4099);
+    longp[4099] = '\0';
+    memcpy(longp, dir, strlen(dir));
+    longp[strlen(dir)] = '/';
+    assert_int_equal(vg_atomicfile_write(longp, "x", 1, 0600, 0, err, sizeof err), -ENAMETOOLONG);
+    assert_contains(err, "path too long (4099 bytes): /tmp/vigil-test-atomicfile.");
+    free(longp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+        T(a_new_file_is_created_with_its_mode_and_then_replaced_whole),
+        T(an_empty_content_makes_an_empty_file),
+        T(a_temp_file_left_by_a_crash_is_written_over),
+        T(a_missing_directory_is_named_with_the_step),
+        T(a_path_under_a_regular_file_fails_with_enotdir),
+        T(a_failed_write_leaves_the_old_file_and_no_temp),
+        T(a_failed_sync_leaves_the_old_file_and_no_temp),
+        T(a_failed_rename_leaves_the_old_file_and_no_temp),
+        T(a_failed_directory_sync_is_reported_unless_best_effort),
+        T(a_path_too_long_for_its_temp_name_is_refused_untouched),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
