@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vg_atomicfile.h"
 #include "vg_bytes.h"
 #include "vg_crc32.h"
 #include "vg_util.h"
@@ -29,20 +30,6 @@ static void put32_at(unsigned char *p, uint32_t v)
 static uint32_t get32_at(const unsigned char *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -errno : -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 int vg_local_state_write(const char *path, const struct vg_local_saved_set *set, size_t *left_out,
@@ -91,31 +78,11 @@ int vg_local_state_write(const char *path, const struct vg_local_saved_set *set,
     put32_at(b.p + MAGIC_LEN + 4, (uint32_t)(b.len - HDR));
     put32_at(b.p + MAGIC_LEN, vg_crc32(0, b.p + HDR, b.len - HDR));
 
-    /* Written, synced, renamed, and the directory synced: a crash leaves the old set or the new
-     * one, never a torn file. */
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        rc = -errno;
-    if (!rc)
-        rc = write_all(fd, b.p, b.len);
-    if (!rc && fsync(fd) != 0)
-        rc = -errno;
-    if (fd >= 0 && close(fd) != 0 && !rc)
-        rc = -errno;
-    if (!rc && rename(tmp, path) != 0)
-        rc = -errno;
+    /* A crash leaves the old set or the new one, never a torn file (vg_atomicfile); a failed
+     * directory sync is reported too, so that the guard keeps trying to make the set durable. */
+    int rc = vg_atomicfile_write(path, b.p, b.len, 0600, 0, err, errlen);
     free(b.p);
-    if (rc) {
-        if (fd >= 0)
-            unlink(tmp);
-        return vg_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
-    }
-    if ((rc = vg_fsync_dir_of(path)) < 0)
-        return vg_err(err, errlen, rc, "%s: syncing its directory: %s", path, strerror(-rc));
-    return 0;
+    return rc;
 }
 
 /* A u16-length string of 1..max bytes without a NUL into out (max + 1 bytes); 0 or -1. */

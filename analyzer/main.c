@@ -26,6 +26,7 @@
 #include "api_metrics.h"
 #include "api_ops.h"
 #include "vg_action.h"
+#include "vg_atomicfile.h"
 #include "vg_colsel.h"
 #include "vg_decisions.h"
 #include "vg_dispatch.h"
@@ -2075,19 +2076,22 @@ static void run_loop(struct analyzer *a)
     }
 }
 
-static int write_file_atomic(const char *path, const char *text, char *err, size_t errlen)
+/* The embedded broker's address, for the scripts and tests that wait for the file: replaced
+ * whole (vg_atomicfile), so that a reader never sees half of it. Nothing reads it after a crash
+ * (the broker is gone with the process), so the directory's sync need not succeed. */
+static int write_bootstrap_file(const char *path, const char *bootstrap, char *err, size_t errlen)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return vg_err(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
-    fprintf(f, "%s\n", text);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return vg_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
-    }
-    return 0;
+    size_t n = strlen(bootstrap);
+    char *text = malloc(n + 2);
+    if (!text)
+        return vg_err(err, errlen, -ENOMEM, "%s: out of memory", path);
+    memcpy(text, bootstrap, n);
+    text[n] = '\n';
+    /* 0666 less the umask: the mode the fopen() this replaced gave it. */
+    int rc = vg_atomicfile_write(path, text, n + 1, 0666, VG_ATOMICFILE_DIRSYNC_BEST_EFFORT, err,
+                                 errlen);
+    free(text);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -2304,7 +2308,7 @@ int main(int argc, char **argv)
                 rc = vg_embedded_kafka_create_topic(
                     ek, a.cfg.state_topic, (int)a.cfg.embedded_partitions, err, sizeof(err));
             if (!rc && bootstrap_file)
-                rc = write_file_atomic(bootstrap_file, bootstrap, err, sizeof(err));
+                rc = write_bootstrap_file(bootstrap_file, bootstrap, err, sizeof(err));
         }
     }
     a.bootstrap = bootstrap; /* for vigilctl status */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vg_atomicfile.h"
 #include "vg_config.h"
 #include "vg_format.h"
 #include "vg_log.h"
@@ -624,37 +625,19 @@ int vg_silences_write(const struct vg_silences_snap *snap, const char *path, uin
      * the changes in between, already answered as saved. */
     if (snap->seq <= *written)
         return 1;
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    /* Written, synced, renamed, and the directory synced: a crash leaves the old file or the
-     * new one, never a torn one that would stop the next start. */
     char *text = json_dumps(snap->doc, JSON_INDENT(1));
-    int rc = text ? 0 : -ENOMEM;
-    int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (!rc && fd < 0)
-        rc = -errno;
-    for (size_t off = 0, len = text ? strlen(text) : 0; !rc && off < len;) {
-        ssize_t n = write(fd, text + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            rc = n < 0 ? -errno : -EIO;
-        else
-            off += (size_t)n;
-    }
-    if (!rc && fsync(fd) != 0)
-        rc = -errno;
-    if (fd >= 0 && close(fd) != 0 && !rc)
-        rc = -errno;
-    if (!rc && rename(tmp, path) != 0)
-        rc = -errno;
+    if (!text)
+        return vg_err(err, errlen, -ENOMEM, "silences.file %s: out of memory", path);
+    /* A crash leaves the old file or the new one, never a torn one that would stop the next
+     * start. The directory's sync is best effort: once the rename is done the file holds the
+     * change, and refusing the change then would leave the file and the store disagreeing. */
+    char why[VG_ERRLEN];
+    int rc = vg_atomicfile_write(path, text, strlen(text), 0600, VG_ATOMICFILE_DIRSYNC_BEST_EFFORT,
+                                 why, sizeof(why));
     free(text);
-    if (rc) {
-        unlink(tmp);
-        return vg_err(err, errlen, rc, "silences.file %s: %s", path, strerror(-rc));
-    }
+    if (rc)
+        return vg_err(err, errlen, rc, "silences.file %s", why);
     *written = snap->seq;
-    vg_fsync_dir_of(path); /* best effort: the rename itself is done */
     return 0;
 }
 

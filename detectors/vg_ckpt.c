@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vg_atomicfile.h"
 #include "vg_util.h"
 
 #define MAGIC    "VIGILCKP"
@@ -139,38 +140,11 @@ int vg_ckpt_w_commit(struct vg_ckpt_w *w, const char *path, char *err, size_t er
         w->len = body;
         return vg_err(err, errlen, -ENOMEM, "%s: out of memory", path);
     }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        w->len = body;
-        return vg_err(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
-    }
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        rc = vg_err(err, errlen, -errno, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
-    for (size_t off = 0; off < w->len;) {
-        ssize_t n = write(fd, w->buf + off, w->len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = vg_err(err, errlen, -errno, "%s: write: %s", tmp, strerror(errno));
-            break;
-        }
-        off += (size_t)n;
-    }
-    if (!rc && fsync(fd) != 0)
-        rc = vg_err(err, errlen, -errno, "%s: fsync: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && !rc)
-        rc = vg_err(err, errlen, -errno, "%s: close: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path) != 0)
-        rc = vg_err(err, errlen, -errno, "%s: rename: %s", path, strerror(errno));
-    if (rc)
-        unlink(tmp);
-    else
-        vg_fsync_dir_of(path); /* the rename is durable once the directory is */
-out:
+    /* The directory's sync is best effort, as it always was here: the new checkpoint is in
+     * place once renamed, and a crash before the directory reaches the disk brings back the
+     * previous one, which a resume reads as well. */
+    int rc = vg_atomicfile_write(path, w->buf, w->len, 0640, VG_ATOMICFILE_DIRSYNC_BEST_EFFORT, err,
+                                 errlen);
     w->len = body; /* the writer may be committed again, e.g. to a second path */
     return rc;
 }

@@ -28,7 +28,8 @@ struct vg_ckpt_r;
 int vg_ckpt_w_new(struct vg_ckpt_w **out, const char *kind);
 /* Appends a section; data may be NULL when len is 0. Returns 0 or -ENOMEM. */
 int vg_ckpt_w_add(struct vg_ckpt_w *w, uint32_t tag, const void *data, size_t len);
-/* Writes trailer and file atomically (tmp + fsync + rename). */
+/* Writes trailer and file atomically (vg_atomicfile_write: tmp + fsync + rename, the directory
+ * synced best effort); 0 or -errno with err naming path and the step that failed. */
 int vg_ckpt_w_commit(struct vg_ckpt_w *w, const char *path, char *err, size_t errlen);
 void vg_ckpt_w_free(struct vg_ckpt_w *w);
 
