@@ -147,6 +147,13 @@ struct vg_receiver_cfg {
      * is dropped (dropped); at destroy() the rest stay in the outbox (kept). Counted in held.
      * 0: replayed and handed-over firings are delivered like any other. */
     int hold_firings;
+    /* With an outbox: submit() writes each notification to it without waiting for its fdatasync,
+     * and flush() makes all those submitted before it durable with one. For a caller that submits
+     * in batches (the agent's local guard, once per tick): a storm of N notifications then costs
+     * one fdatasync, not N. Until flush() a notification is queued (and may be delivered) but
+     * would not survive a power loss; a crash of the process loses nothing, the page cache holds
+     * it. 0: each submit() waits for its own fdatasync. */
+    int group_commit;
     /* Outgoing HTTP security (vg_httpsec.h, docs/security.md); zero: no allow-list, plain http
      * to loopback only, the system's CAs. */
     const char *allowed_urls;
@@ -193,6 +200,12 @@ struct vg_action {
      * fire here: dropped, counted in coalesced. owns is called with the receiver's lock held and
      * must not call back into it. */
     void (*restored)(void *inst, int (*owns)(void *ud, const char *host), void *ud);
+    /* Optional (NULL: nothing to do). group_commit: every notification submitted before the call
+     * is durable in the outbox when it returns 0 (one fdatasync, none when nothing was submitted
+     * since the last); otherwise 0 at once. A failed fdatasync is logged, counted in
+     * outbox_errors and returned (-errno): those notifications are still queued and delivered,
+     * but may not survive a power loss; the next flush() tries again. */
+    int (*flush)(void *inst);
     void (*stats)(void *inst, struct vg_action_stats *out);
     /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. What is
      * left stays in the outbox when there is one, and is dropped (and counted) otherwise. */

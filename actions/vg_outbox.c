@@ -50,6 +50,8 @@ struct vg_outbox {
     uint64_t next_seq;
     size_t max_records, max_bytes, compact_bytes;
     int compacting; /* a compaction is copying the file without mu held */
+    /* Records appended with VG_OUTBOX_NO_SYNC since the last successful sync of the file. */
+    uint64_t unsynced;
     struct vg_outbox_stats st;
 };
 
@@ -275,6 +277,7 @@ static int compact_locked(struct vg_outbox *ob)
     free(newoff);
     ob->size = off;
     ob->st.compactions++;
+    ob->unsynced = 0; /* the new file was synced whole before its rename */
     return 0;
 }
 
@@ -403,6 +406,7 @@ static int compact_concurrent(struct vg_outbox *ob, int *old_fd)
     free(newoff);
     ob->size = off + tail;
     ob->st.compactions++;
+    ob->unsynced = 0; /* the new file was synced whole before its rename */
     return 0;
 }
 
@@ -726,12 +730,12 @@ int vg_outbox_append(struct vg_outbox *ob, const void *payload, size_t len, uint
 }
 
 int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, uint64_t *seq,
-                        int over_limit)
+                        unsigned flags)
 {
     if (len > VG_OUTBOX_MAX_RECORD)
         return -EMSGSIZE;
     pthread_mutex_lock(&ob->mu);
-    if (!over_limit &&
+    if (!(flags & VG_OUTBOX_OVER_LIMIT) &&
         (pend_count(ob) >= ob->max_records || ob->pend_bytes + len > ob->max_bytes)) {
         ob->st.full++;
         pthread_mutex_unlock(&ob->mu);
@@ -747,7 +751,7 @@ int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, u
     memcpy(rec + OB_RECHDR, payload, len);
     int rc = pwrite_all(ob->fd, rec, OB_RECHDR + len, ob->size);
     free(rec);
-    if (rc == 0)
+    if (rc == 0 && !(flags & VG_OUTBOX_NO_SYNC))
         rc = timed_sync(ob, ob->fd, 0);
     if (rc == 0)
         rc = pend_push(ob, s, ob->size, (uint32_t)len);
@@ -765,9 +769,23 @@ int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, u
     ob->size += OB_RECHDR + len;
     ob->next_seq++;
     ob->st.appended++;
+    if (flags & VG_OUTBOX_NO_SYNC)
+        ob->unsynced++;
     *seq = s;
     pthread_mutex_unlock(&ob->mu);
     return 0;
+}
+
+int vg_outbox_sync(struct vg_outbox *ob)
+{
+    pthread_mutex_lock(&ob->mu);
+    /* During a concurrent compaction ob->fd is still the outbox (the old file); the compaction
+     * syncs the new one before renaming it over. */
+    int rc = ob->unsynced ? timed_sync(ob, ob->fd, 0) : 0;
+    if (rc == 0)
+        ob->unsynced = 0;
+    pthread_mutex_unlock(&ob->mu);
+    return rc;
 }
 
 int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq)
@@ -786,17 +804,20 @@ int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq)
         rc = ftruncate(ob->fd, OB_HDR) < 0 ? -errno : 0;
         if (rc == 0)
             rc = timed_sync(ob, ob->fd, 0);
-        if (rc == 0)
+        if (rc == 0) {
             ob->size = OB_HDR;
+            ob->unsynced = 0; /* nothing is left pending, synced or not */
+        }
     } else {
         unsigned char rec[OB_RECHDR];
         make_rec_header(rec, OB_ACK, seq, NULL, 0);
         rc = pwrite_all(ob->fd, rec, OB_RECHDR, ob->size);
         if (rc == 0)
             rc = timed_sync(ob, ob->fd, 0);
-        if (rc == 0)
+        if (rc == 0) {
             ob->size += OB_RECHDR;
-        else if (ftruncate(ob->fd, (off_t)ob->size) < 0)
+            ob->unsynced = 0; /* the fdatasync flushed the records before the ack too */
+        } else if (ftruncate(ob->fd, (off_t)ob->size) < 0)
             rc = -errno;
         /* Twice the live size: with many records pending, rewriting at every ack would copy the
          * whole outbox per delivery. */

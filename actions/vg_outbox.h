@@ -5,7 +5,9 @@
  * One file per receiver, <dir>/<name>.outbox: a 16-byte header, then records, each a 24-byte
  * header (magic, type, seq, length, CRC-32 of everything after the magic) and a payload. A data
  * record holds one notification (vg_outbox_encode); an ack record says a seq is done. Appends are
- * fdatasync'd before they return. On open, records are read back: data minus acked is what is
+ * fdatasync'd before they return, or, appended with VG_OUTBOX_NO_SYNC, by the next
+ * vg_outbox_sync() (one fdatasync for a batch; any ack's or compaction's sync covers them too,
+ * as it flushes the whole file). On open, records are read back: data minus acked is what is
  * still pending, in order. A record whose CRC or length is wrong (a write torn by a crash, a
  * flipped bit) is logged with the file and offset and skipped, and reading goes on at the next
  * valid record. Then the file is rewritten (temp file, fdatasync, rename, fsync of the directory)
@@ -73,11 +75,23 @@ int vg_outbox_open(struct vg_outbox **out, const struct vg_outbox_cfg *cfg, char
  * VG_OUTBOX_MAX_RECORD, or the write's -errno (nothing is then left in the file). */
 int vg_outbox_append(struct vg_outbox *ob, const void *payload, size_t len, uint64_t *seq);
 
-/* The same, but with over_limit set it is taken past max_records and max_bytes: for a record
+/* Flags of vg_outbox_append_ex. OVER_LIMIT: taken past max_records and max_bytes, for a record
  * that will let the caller acknowledge another right after (a resolve replacing its firing), so
- * that the outbox is over its limits by one record for a moment only. */
+ * that the outbox is over its limits by one record for a moment only. NO_SYNC: written but not
+ * fdatasync'd; durable once vg_outbox_sync() returns 0 (a crash of the process loses nothing
+ * meanwhile, the page cache has it; a power loss may). */
+#define VG_OUTBOX_OVER_LIMIT 1u
+#define VG_OUTBOX_NO_SYNC    2u
+
+/* vg_outbox_append with flags (above). */
 int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, uint64_t *seq,
-                        int over_limit);
+                        unsigned flags);
+
+/* Makes every record appended with VG_OUTBOX_NO_SYNC durable, with one fdatasync; none when no
+ * such record was appended since the last sync of the file (an ack's, a compaction's or this).
+ * 0, or the fdatasync's -errno: the records are then still pending, and the next call tries
+ * again. */
+int vg_outbox_sync(struct vg_outbox *ob);
 
 /* Marks seq done (an fdatasync'd ack record, or cutting the file back to its header when nothing
  * is left pending) and compacts when due: the caller waits for the rewrite, appends and other

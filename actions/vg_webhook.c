@@ -139,7 +139,11 @@ struct webhook {
     int keep_retrying; /* retryable failures never drop a notification, max_age_ms may */
     int coalesce;      /* a resolve replaces its firing while that is queued, not in flight */
     int hold_firings;  /* firings that may be stale wait for adopt() (vg_receiver_cfg) */
-    int stopped;       /* wh_stop has run: the thread is gone, the counts are final */
+    int group_commit;  /* submit() does not fdatasync the outbox; flush() does (vg_receiver_cfg) */
+    /* group_commit: notifications written to the outbox since the last flush(); under
+     * submit_mu. */
+    size_t unflushed;
+    int stopped; /* wh_stop has run: the thread is gone, the counts are final */
     int64_t max_age_ms;
     size_t queue_max;
     char *secret; /* webhook: HMAC key; pagerduty: routing key */
@@ -1697,6 +1701,7 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
      * and its resolve cost it nothing worth saving. */
     w->coalesce = cfg->coalesce && !t->resends;
     w->hold_firings = cfg->hold_firings && !t->resends;
+    w->group_commit = cfg->group_commit;
     w->backoff_initial_ms =
         cfg->backoff_initial_ms ? cfg->backoff_initial_ms : WH_DEFAULT_BACKOFF_INITIAL_MS;
     w->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : WH_DEFAULT_BACKOFF_MAX_MS;
@@ -1970,8 +1975,10 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         if (rc == 0)
             /* A resolve within the headroom goes past the outbox's bounds too (its records are
              * small, and the queue's limit above bounds how many). */
-            rc = vg_outbox_append_ex(w->ob, p, len, &it->seq,
-                                     replaces || (resolve && w->count >= w->queue_max));
+            rc = vg_outbox_append_ex(
+                w->ob, p, len, &it->seq,
+                (replaces || (resolve && w->count >= w->queue_max) ? VG_OUTBOX_OVER_LIMIT : 0) |
+                    (w->group_commit ? VG_OUTBOX_NO_SYNC : 0));
         free(p);
         if (rc == -ENOBUFS) {
             lock(w);
@@ -2004,6 +2011,8 @@ static int wh_submit(void *inst, const struct vg_notification *n)
                      "file=%s error=%s", vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)),
                      vg_log_quote(qe, sizeof(qe), strerror(-rc)));
             }
+        } else if (w->group_commit) {
+            w->unflushed++; /* whether the outbox works again is for flush() to say */
         } else {
             lock(w);
             int was = w->outbox_err_logged;
@@ -2037,7 +2046,8 @@ static int wh_submit(void *inst, const struct vg_notification *n)
     /* After the resolve's own record is durable, so that a crash in between replays both
      * rather than neither, and before the resolve can be delivered and acknowledged, so that a
      * crash never leaves the resolve done and a firing pending. Under submit_mu, which keeps the
-     * outbox in queue order. */
+     * outbox in queue order. (With group_commit the resolve's record is not synced yet, but it
+     * comes before the ack in the file, and the ack's fdatasync flushes both.) */
     int keep = 0;
     for (struct wh_item *q = gone, *next; q; q = next) {
         next = q->next;
@@ -2055,6 +2065,41 @@ static int wh_submit(void *inst, const struct vg_notification *n)
     }
     pthread_mutex_unlock(&w->submit_mu);
     return 0;
+}
+
+static int wh_flush(void *inst)
+{
+    struct webhook *w = inst;
+    if (!w || !w->ob || !w->group_commit)
+        return 0;
+    pthread_mutex_lock(&w->submit_mu);
+    if (!w->unflushed) {
+        pthread_mutex_unlock(&w->submit_mu);
+        return 0;
+    }
+    size_t n = w->unflushed;
+    int rc = vg_outbox_sync(w->ob);
+    if (rc == 0)
+        w->unflushed = 0;
+    pthread_mutex_unlock(&w->submit_mu);
+    char q[512], qe[128];
+    lock(w);
+    int was = w->outbox_err_logged;
+    unsigned long long errs = (unsigned long long)(w->st.outbox_errors + (rc < 0));
+    if (rc < 0)
+        w->st.outbox_errors++;
+    w->outbox_err_logged = rc < 0;
+    unlock(w);
+    if (rc < 0 && !was)
+        rlog(w, VG_LOG_ERROR,
+             "outbox sync failed: notifications are delivered from memory, but may not survive a "
+             "power loss; tried again at the next flush",
+             "file=%s notifications=%zu error=%s",
+             vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)), n,
+             vg_log_quote(qe, sizeof(qe), strerror(-rc)));
+    else if (rc == 0 && was)
+        rlog(w, VG_LOG_INFO, "outbox writes work again", "outbox_errors=%llu", errs);
+    return rc;
 }
 
 /* The host's partition moved to another analyzer, which takes its firing alerts over and resolves
@@ -2310,6 +2355,7 @@ const struct vg_action vg_webhook_action = {
     .adopt = wh_adopt,
     .forget_host = wh_forget_host,
     .restored = wh_restored,
+    .flush = wh_flush,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -2323,6 +2369,7 @@ const struct vg_action vg_alertmanager_action = {
     /* Told again, it is active again, and re-sent from then on (firing_track). */
     .adopt = wh_submit,
     .forget_host = am_forget_host,
+    .flush = wh_flush,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -2336,6 +2383,7 @@ const struct vg_action vg_pagerduty_action = {
     .adopt = wh_adopt,
     .forget_host = wh_forget_host,
     .restored = wh_restored,
+    .flush = wh_flush,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -2349,6 +2397,7 @@ const struct vg_action vg_slack_action = {
     .adopt = wh_adopt,
     .forget_host = wh_forget_host,
     .restored = wh_restored,
+    .flush = wh_flush,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,

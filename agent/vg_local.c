@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vg_local_state.h"
@@ -15,6 +16,9 @@
 
 #define MAX_GLOBS  32
 #define MAX_LABELS 64
+/* A tick whose sends (and their flush) take this long is logged: the tick thread alone pets the
+ * systemd watchdog, and collection and Kafka wait meanwhile. */
+#define SLOW_SEND_US 1000000
 
 enum sent_state { UNSENT = 0, SENT, REFUSED };
 
@@ -45,8 +49,13 @@ struct vg_local {
     size_t n_globs;
     struct vg_strmap series;
     vg_local_send_fn send;
+    vg_local_flush_fn flush;
     void *ud;
-    int64_t last_ok_ms;       /* monotonic: the last successful delivery report (or creation) */
+    /* The tick being scored: notifications handed to send, and the time send took. */
+    uint64_t tick_sends;
+    int64_t tick_send_us;
+    int flush_failed;   /* the last flush failed: tried again on the next tick, sends or not */
+    int64_t last_ok_ms; /* monotonic: the last successful delivery report (or creation) */
     int64_t waiting_since_ms; /* monotonic: since when messages have been waiting; 0: none */
     int64_t lost_since_ms;    /* monotonic: the first message lost since the last success */
     int down;
@@ -119,6 +128,18 @@ int vg_local_new(struct vg_local **out, const struct vg_local_cfg *cfg, const ch
 nomem:
     vg_local_free(l);
     return vg_err(err, errlen, -ENOMEM, "local guard: out of memory");
+}
+
+void vg_local_set_flush(struct vg_local *l, vg_local_flush_fn flush)
+{
+    l->flush = flush;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void vg_local_free(struct vg_local *l)
@@ -284,7 +305,10 @@ static int send_one(struct vg_local *l, const struct vg_wire_msg *m, const char 
         .summary = summary,
     };
     char q[256];
+    int64_t t0 = mono_us();
     int rc = l->send(l->ud, &n);
+    l->tick_send_us += mono_us() - t0;
+    l->tick_sends++;
     if (rc < 0) {
         l->st.send_failed++;
         vg_error("local alert not sent: delivery refused it",
@@ -576,6 +600,29 @@ static void resolve_orphans(struct vg_local *l, const struct vg_wire_msg *m)
     l->state_dirty = 1;
 }
 
+/* What the tick sent, made durable at once (group commit: one fdatasync, not one per
+ * notification) and before state_path is written: a firing is in the outbox before its alert is
+ * in the file, so a crash in between replays a firing the next start does not hold, which it
+ * drops, never an alert held as sent whose firing is lost. A failed flush is the receiver's to
+ * log and count, and is tried again on the next tick; the notifications are queued all the same,
+ * and the file is written, as when a submit's own fdatasync failed. Slow ticks are logged. */
+static void flush_sends(struct vg_local *l)
+{
+    if (!l->tick_sends && !l->flush_failed)
+        return;
+    if (l->flush) {
+        int64_t t0 = mono_us();
+        l->flush_failed = l->flush(l->ud) < 0;
+        l->tick_send_us += mono_us() - t0;
+    }
+    l->st.send_us += (uint64_t)l->tick_send_us;
+    if (l->tick_send_us >= SLOW_SEND_US)
+        vg_warn("local guard: handing this tick's alerts to delivery took long: the tick (and "
+                "the watchdog's pet) waited for it",
+                "notifications=%llu ms=%lld", (unsigned long long)l->tick_sends,
+                (long long)(l->tick_send_us / 1000));
+}
+
 /* The series taken over at start (the only ones before the first tick) count as seen at the
  * first tick: the agent's own downtime is not the series being gone. Counted from the earlier
  * run's last value, a downtime past stale_after resolved every taken-over alert whose series the
@@ -596,6 +643,8 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
         restart_clock(l, m);
     if (l->ticks == 2)
         warn_unmatched(l, m);
+    l->tick_sends = 0;
+    l->tick_send_us = 0;
     if (l->n_orphans)
         resolve_orphans(l, m);
     int gate = vg_local_outage(l, now_ms, waiting) || l->cfg.when == VG_LOCAL_WHEN_ALWAYS;
@@ -648,6 +697,7 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
     }
     l->st.refused = l->refused_now;
     sweep(l, m);
+    flush_sends(l);
     /* Once per tick, whatever changed in it: an alert sent now is on the disk before the next
      * tick, so a crash after it still leaves its resolve to the next run. */
     if (l->state_dirty && l->state_path)

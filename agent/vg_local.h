@@ -24,7 +24,9 @@
  * reached) is resolved on the first tick.
  *
  * Sending goes through a callback (the agent hands it to the actions/ delivery engine, whose
- * submit() only queues), so scoring never waits for HTTP and tests can capture notifications.
+ * submit() only queues; with an outbox, it writes it there and a flush callback at the end of
+ * the tick fdatasyncs the tick's notifications at once), so scoring never waits for HTTP and
+ * tests can capture notifications.
  * "Sent" therefore means queued: an alert leaves state_path once its resolve is queued. The pair
  * survives a restart only if the queue does too, which the agent's is with a spool (the engine's
  * outbox, <spool.dir>/local.outbox: what is undelivered at a stop or crash is sent by the next
@@ -83,11 +85,18 @@ struct vg_local_stats {
     uint64_t restored;       /* sent firing alerts an earlier run left, taken over at start */
     uint64_t state_errors;   /* state_path unreadable or damaged at start, writes that failed,
                               * alerts left out of it (its bound) */
+    uint64_t send_us;        /* time the ticks spent in the send and flush callbacks: what
+                              * handing alerts to delivery (the outbox's fdatasync) cost the
+                              * tick thread */
 };
 
 /* Hands one notification to delivery; 0 when accepted, negative errno when refused. The
  * notification and its strings are only borrowed for the call. */
 typedef int (*vg_local_send_fn)(void *ud, const struct vg_notification *n);
+
+/* Makes what send accepted durable (vg_action.flush of a group_commit receiver); 0 or negative
+ * errno, which the callee has logged and counted. */
+typedef int (*vg_local_flush_fn)(void *ud);
 
 struct vg_local;
 
@@ -98,6 +107,14 @@ int vg_local_new(struct vg_local **out, const struct vg_local_cfg *cfg, const ch
                  vg_local_send_fn send, void *ud, char *err, size_t errlen);
 
 void vg_local_free(struct vg_local *l);
+
+/* flush (NULL: none) is called with send's ud once at the end of every tick that sent
+ * something (or whose last flush failed), before state_path is rewritten: the notifications of the
+ * tick are then durable before the file says they were sent (a crash in between replays a firing
+ * the file lacks, which the agent drops, rather than leaving a sent alert without its
+ * notification), at the cost of one fdatasync per tick rather than one per notification (a storm of
+ * N alerts in one tick cost N, on the thread that pets the watchdog). */
+void vg_local_set_flush(struct vg_local *l, vg_local_flush_fn flush);
 
 /* Writes state_path with the series' current detector states, for a stop: the next start then
  * goes on from them, rather than from those of the tick each alert was sent on (the file is

@@ -20,7 +20,9 @@
 
 #define VG_LOCAL_HTTP_LIB   "libvigil-agent-webhook.so"
 #define VG_LOCAL_HTTP_ENTRY "vg_local_http_entry"
-#define VG_LOCAL_HTTP_ABI   4u /* 3: vg_action.stop; 4: vg_receiver_cfg.url_key, register_url */
+/* 3: vg_action.stop; 4: vg_receiver_cfg.url_key, register_url; 5: vg_action.flush,
+ * vg_receiver_cfg.group_commit */
+#define VG_LOCAL_HTTP_ABI 5u
 
 struct vg_local_http_ops {
     unsigned abi;

@@ -1,14 +1,18 @@
 /* The agent's local guard (agent/vg_local): series selection, the alert state machine on event
  * time, and which transitions are sent while Kafka takes messages (when=outage) or always. The
  * clocks are inputs, so every step is exact; notifications are captured by the send callback. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -874,6 +878,142 @@ static void a_state_file_that_cannot_be_written_is_counted_and_retried(void **st
     vg_local_free(l);
 }
 
+/* fdatasync() calls on an outbox file (test_local links with -Wl,--wrap=fdatasync), and how many
+ * had been made when a local-alerts was last renamed into place (-Wl,--wrap=rename). */
+static atomic_int g_outbox_syncs;
+static atomic_int g_outbox_syncs_at_rename;
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+    return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __wrap_fdatasync(int fd)
+{
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n > 0) {
+        path[n] = '\0';
+        if (ends_with(path, ".outbox"))
+            atomic_fetch_add(&g_outbox_syncs, 1);
+    }
+    return __real_fdatasync(fd);
+}
+
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to)
+{
+    if (ends_with(to, "/local-alerts"))
+        atomic_store(&g_outbox_syncs_at_rename, atomic_load(&g_outbox_syncs));
+    return __real_rename(from, to);
+}
+
+/* The agent's local receiver as the guard's send and flush callbacks. */
+struct rx {
+    const struct vg_action *act;
+    void *inst;
+};
+
+static int rx_send(void *ud, const struct vg_notification *n)
+{
+    struct rx *r = ud;
+    return r->act->submit(r->inst, n);
+}
+
+static int rx_flush(void *ud)
+{
+    struct rx *r = ud;
+    return r->act->flush ? r->act->flush(r->inst) : 0;
+}
+
+#define STORM 40 /* series that fire in one tick */
+
+/* One tick (1 s intervals) with the STORM series storm.NN all at v. */
+static void storm_tick(struct vg_local *l, int64_t i, double v)
+{
+    struct vg_wire_msg m;
+    vg_wire_msg_init(&m);
+    snprintf(m.host, sizeof m.host, "%s", HOST);
+    m.ts_ms = T0 + i * 1000LL;
+    m.interval_ms = 1000;
+    for (int k = 0; k < STORM; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "storm.%02d", k);
+        assert_int_equal(vg_wire_msg_add_metric(&m, name, v, NULL, 0), 0);
+    }
+    vg_local_tick(l, &m, i * 1000LL, 0);
+    vg_wire_msg_free(&m);
+}
+
+/* A storm of alerts that fire in one tick costs the tick thread (the one that pets the
+ * watchdog) one fdatasync of the local receiver's outbox, not one per notification; and that one
+ * comes before local-alerts is written, so the file never names a sent alert whose firing is not
+ * durable in the outbox. The receiver (the agent's settings: webhook, outbox, held firings, group
+ * commit) sends to a socket that never answers, so no acknowledgement syncs the outbox
+ * meanwhile. */
+static void a_storm_in_one_tick_costs_one_outbox_sync_before_local_alerts_is_written(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    struct vg_local_cfg c = state_cfg(dir, path);
+    c.max_series = STORM;
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(ls >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+    struct vg_receiver_cfg rc = {.type = "webhook",
+                                 .name = "local",
+                                 .url = url,
+                                 .outbox_dir = dir,
+                                 .timeout_ms = 60000,
+                                 .backoff_initial_ms = 60000,
+                                 .hold_firings = 1,
+                                 .group_commit = 1,
+                                 .key_prefix = "local.webhook"};
+    struct rx r;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_action_create(&rc, &r.act, &r.inst, err, sizeof err), 0);
+    struct vg_local *l;
+    assert_int_equal(vg_local_new(&l, &c, HOST, rx_send, &r, err, sizeof err), 0);
+    vg_local_set_flush(l, rx_flush);
+    int64_t i = 0;
+    for (; i < 30; i++)
+        storm_tick(l, i, 0.5);
+    for (; i < 33; i++) /* pending at 30, 31, 32 s */
+        storm_tick(l, i, 50);
+    assert_int_equal(stats_of(l).sent, 0);
+    int before = atomic_load(&g_outbox_syncs);
+    assert_int_not_equal(access(path, F_OK), 0); /* nothing sent yet: no file */
+    atomic_store(&g_outbox_syncs_at_rename, -1); /* earlier tests wrote theirs */
+    storm_tick(l, i, 50);                        /* all fire at 33 s */
+    struct vg_local_stats st = stats_of(l);
+    int syncs = atomic_load(&g_outbox_syncs) - before;
+    print_message("%d notifications in one tick: %d outbox fdatasync(s), %llu us in send+flush\n",
+                  STORM, syncs, (unsigned long long)st.send_us);
+    assert_int_equal(st.sent, STORM);
+    assert_int_equal(st.send_failed, 0);
+    assert_int_equal(syncs, 1);
+    assert_int_equal(atomic_load(&g_outbox_syncs_at_rename), before + 1);
+    assert_true(st.send_us > 0);
+    struct vg_action_stats as;
+    r.act->stats(r.inst, &as);
+    assert_int_equal(as.outbox_errors, 0);
+    r.act->destroy(r.inst, 0);
+    vg_local_free(l);
+    close(ls);
+    state_dir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -897,6 +1037,7 @@ int main(void)
         cmocka_unit_test(
             a_taken_over_alert_outlives_the_downtime_and_a_first_tick_without_its_series),
         cmocka_unit_test(a_state_file_that_cannot_be_written_is_counted_and_retried),
+        cmocka_unit_test(a_storm_in_one_tick_costs_one_outbox_sync_before_local_alerts_is_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

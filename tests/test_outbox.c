@@ -480,12 +480,48 @@ static void test_an_append_over_the_limit_is_taken_when_asked_for(void **state)
     append_text(ob, "b");
     uint64_t seq = 0;
     assert_int_equal(vg_outbox_append(ob, "c", 1, &seq), -ENOBUFS);
-    assert_int_equal(vg_outbox_append_ex(ob, "c", 1, &seq, 1), 0);
+    assert_int_equal(vg_outbox_append_ex(ob, "c", 1, &seq, VG_OUTBOX_OVER_LIMIT), 0);
     assert_int_equal(vg_outbox_ack(ob, a), 0);
     assert_int_equal(vg_outbox_append(ob, "d", 1, &seq), -ENOBUFS); /* still 2 pending */
     struct vg_outbox_stats st;
     vg_outbox_get_stats(ob, &st);
     assert_int_equal(st.pending, 2);
+    vg_outbox_close(ob);
+}
+
+/* Records appended with VG_OUTBOX_NO_SYNC wait for no fdatasync each: one vg_outbox_sync covers
+ * them all, and a second, or one after an ack (whose fdatasync flushed them too), has nothing to
+ * do. After a reopen they are pending as any others, in order. */
+static void test_appends_without_sync_share_one_fdatasync(void **state)
+{
+    struct fx *f = *state;
+    struct vg_outbox *ob = ob_open(f, 0, 0, 0);
+    struct vg_outbox_stats st0, st;
+    vg_outbox_get_stats(ob, &st0);
+    uint64_t seq[6];
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(vg_outbox_append_ex(ob, "batched", 7, &seq[i], VG_OUTBOX_NO_SYNC), 0);
+    vg_outbox_get_stats(ob, &st);
+    assert_int_equal(st.syncs, st0.syncs);
+    assert_int_equal(st.pending, 5);
+    assert_int_equal(vg_outbox_sync(ob), 0);
+    assert_int_equal(vg_outbox_sync(ob), 0);
+    vg_outbox_get_stats(ob, &st);
+    assert_int_equal(st.syncs, st0.syncs + 1);
+    assert_int_equal(vg_outbox_append_ex(ob, "last", 4, &seq[5], VG_OUTBOX_NO_SYNC), 0);
+    assert_int_equal(vg_outbox_ack(ob, seq[1]), 0);
+    assert_int_equal(vg_outbox_sync(ob), 0);
+    vg_outbox_get_stats(ob, &st);
+    assert_int_equal(st.syncs, st0.syncs + 2);
+    vg_outbox_close(ob);
+
+    ob = ob_open(f, 0, 0, 0);
+    struct seen seen = replay_all(ob);
+    assert_int_equal(seen.n, 5);
+    assert_true(seen.seq[0] == seq[0]);
+    for (int i = 1; i < 4; i++)
+        assert_true(seen.seq[i] == seq[i + 1]);
+    assert_string_equal(seen.payload[4], "last");
     vg_outbox_close(ob);
 }
 
@@ -1658,6 +1694,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_an_append_over_the_limit_is_taken_when_asked_for,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appends_without_sync_share_one_fdatasync, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_open_shows_the_acked_records_still_in_the_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_one_outbox_file_has_one_owner, setup, teardown),
