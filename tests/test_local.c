@@ -556,13 +556,22 @@ static void crash_with_one_sent_alert(struct vg_local_cfg *c, struct capture *ca
     vg_local_free(l);
 }
 
+/* A state_cfg(dir, path) whose file crash_with_one_sent_alert() left, its firing in first (NULL:
+ * not kept). */
+static struct vg_local_cfg crashed_state_cfg(char dir[64], char path[128], struct capture *first)
+{
+    struct vg_local_cfg c = state_cfg(dir, path);
+    struct capture unkept = {0};
+    crash_with_one_sent_alert(&c, first ? first : &unkept);
+    return c;
+}
+
 static void sent_alert_is_taken_over_by_the_next_guard_and_resolved_there(void **state)
 {
     (void)state;
     char dir[64], path[128];
-    struct vg_local_cfg c = state_cfg(dir, path);
     struct capture first = {0};
-    crash_with_one_sent_alert(&c, &first);
+    struct vg_local_cfg c = crashed_state_cfg(dir, path, &first);
 
     struct capture cap = {0};
     struct vg_local *l = guard_new(&c, HOST, &cap);
@@ -609,9 +618,8 @@ static void save_at_a_stop_keeps_the_alert_and_writes_nothing_before_a_tick(void
 {
     (void)state;
     char dir[64], path[128];
-    struct vg_local_cfg c = state_cfg(dir, path);
     struct capture first = {0};
-    crash_with_one_sent_alert(&c, &first);
+    struct vg_local_cfg c = crashed_state_cfg(dir, path, &first);
     struct capture cap = {0};
     struct vg_local *l;
     /* Renamed host, stopped before its first tick: the alert is still in the file after. */
@@ -681,9 +689,7 @@ static void a_guard_without_a_receiver_leaves_the_file_alone(void **state)
 {
     (void)state;
     char dir[64], path[128];
-    struct vg_local_cfg c = state_cfg(dir, path);
-    struct capture first = {0};
-    crash_with_one_sent_alert(&c, &first);
+    struct vg_local_cfg c = crashed_state_cfg(dir, path, NULL);
     struct stat before, after;
     assert_int_equal(stat(path, &before), 0);
     struct vg_local *l = guard_new(&c, HOST, NULL);
@@ -702,10 +708,8 @@ static void a_damaged_state_file_is_counted_and_moved_aside(void **state)
 {
     (void)state;
     char dir[64], path[128], bad[160];
-    struct vg_local_cfg c = state_cfg(dir, path);
+    struct vg_local_cfg c = crashed_state_cfg(dir, path, NULL);
     snprintf(bad, sizeof bad, "%s.bad", path);
-    struct capture first = {0};
-    crash_with_one_sent_alert(&c, &first);
     size_t len = 0;
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
