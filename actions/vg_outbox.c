@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define OB_FILE_MAGIC "VGOUTBX1"
-#define OB_HDR        16u         /* file magic, u64 next seq */
+#define OB_HDR        VG_OUTBOX_HEADER_BYTES /* file magic, u64 next seq */
 #define OB_RECHDR     24u         /* u32 magic, u8 type, 3 pad, u64 seq, u32 len, u32 crc */
 #define OB_REC_MAGIC  0x52424f56u /* "VOBR" little-endian */
 #define OB_DATA       1

@@ -27,6 +27,10 @@
 
 #define VG_OUTBOX_MAX_RECORD (16u << 20) /* largest payload */
 
+/* The file's header: an outbox file no longer than this holds no record (one whose records are
+ * all acknowledged is cut back to it), so its size alone says whether it may hold any. */
+#define VG_OUTBOX_HEADER_BYTES 16u
+
 struct vg_outbox;
 
 #define VG_OUTBOX_DEFAULT_MAX_BYTES ((size_t)64 << 20)

@@ -30,6 +30,7 @@
 #include "vg_local_state.h"
 #include "vg_log.h"
 #include "vg_notify.h"
+#include "vg_outbox.h"
 #include "vg_privdrop.h"
 #include "vg_runas.h"
 #include "vg_secret.h"
@@ -1411,6 +1412,11 @@ static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c, char
          * alert storm submits hundreds at once: their outbox writes share one fdatasync, at the
          * end of the tick (vg_local_set_flush), rather than one each. */
         .group_commit = 1,
+        /* A notification older than spool.max_age is as stale as a spooled message of that age:
+         * a firing the outbox replays at a start is dropped then (a later run may have resolved
+         * and fired its alert again since, from memory), and one that fails an attempt is not
+         * retried. Both logged, and counted in local_failed. */
+        .max_age_ms = c->spool_max_age_ms,
     };
 }
 
@@ -1689,6 +1695,53 @@ static void note_unread_local_alerts(const struct agent *a, const char *why)
     vg_local_state_free(&set);
 }
 
+/* The local receiver's outbox in spool.dir (<name>.outbox, the receiver being named "local"). */
+#define LOCAL_OUTBOX_FILE "local.outbox"
+
+/* A start whose local.outbox cannot be opened delivers from memory: what it sends is not in the
+ * file, and a later start that opens the file again would replay the older notifications it
+ * holds after the newer ones of the same alerts (an old resolve after a new firing resolves the
+ * alert at the receiver while the agent holds it firing). So the file is set aside, as
+ * local.outbox.stale (replacing one an earlier start set aside), and never replayed. Not when
+ * another process holds it (busy: it is that one's queue), nor one that holds no record or is
+ * no file. Logged with its size; a file that cannot be moved is logged and counted
+ * (local_state_errors). */
+static void set_aside_local_outbox(struct agent *a, int open_rc)
+{
+    char path[4096], stale[4104], qp[4112], qs[4120];
+    snprintf(path, sizeof path, "%s/" LOCAL_OUTBOX_FILE, a->cfg.spool_dir);
+    snprintf(stale, sizeof stale, "%s.stale", path);
+    struct stat st, old;
+    if (open_rc == -EBUSY || lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size <= VG_OUTBOX_HEADER_BYTES)
+        return;
+    vg_log_quote(qp, sizeof qp, path);
+    vg_log_quote(qs, sizeof qs, stale);
+    long long replaced = lstat(stale, &old) == 0 ? (long long)old.st_size : -1;
+    if (rename(path, stale) != 0) {
+        int e = errno;
+        a->local_outbox_failed++;
+        vg_error("local alerts: the outbox that cannot be used cannot be set aside either: a "
+                 "later start that opens it replays its notifications, after the newer ones this "
+                 "start sends of the same alerts",
+                 "file=%s bytes=%lld reason=\"%s\"", qp, (long long)st.st_size, strerror(e));
+        return;
+    }
+    /* Durable, or a crash could bring the file back for the next start to replay. */
+    int dfd = open(a->cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    char rep[48] = "";
+    if (replaced >= 0)
+        snprintf(rep, sizeof rep, " replaced_bytes=%lld", replaced);
+    vg_warn("local alerts: the outbox that cannot be used is set aside, its notifications not "
+            "delivered: a later start would replay them after the newer ones of the same alerts "
+            "this start sends (the file may be removed)",
+            "file=%s to=%s bytes=%lld%s", qp, qs, (long long)st.st_size, rep);
+}
+
 static int open_local(struct agent *a, char *err, size_t errlen)
 {
     const struct agent_cfg *c = &a->cfg;
@@ -1734,6 +1787,7 @@ static int open_local(struct agent *a, char *err, size_t errlen)
                 vg_error("local alerts: the outbox in spool.dir cannot be used, undelivered "
                          "local notifications are lost at a stop",
                          "reason=%s", vg_log_quote(q, sizeof q, aerr));
+                set_aside_local_outbox(a, crc);
                 crc = 0;
             }
         }

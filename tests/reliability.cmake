@@ -89,7 +89,7 @@ add_dependencies(test_state_size vigil-analyzer vigil-test-mockbroker)
 # The agent's local guard (agent/vg_local) through a broker outage: a real agent on a fake /proc,
 # the mock broker's control FIFO, the test receiver as the local webhook.
 vg_add_test(test_local_alerts SOURCES test_local_alerts.c LIBS vg_analyzerproc PkgConfig::JANSSON
-    vg_common TIMEOUT 180)
+    vg_common TIMEOUT 300)
 add_dependencies(test_local_alerts vigil-agent vigil-test-mockbroker vigil-test-receiver)
 # A read error on the agent's spool segments while a file exists (tests/spool_eio_shim.c),
 # preloaded into one agent.

@@ -771,6 +771,123 @@ static void a_replayed_firing_whose_alert_local_alerts_lacks_is_dropped(void **s
     stop_broker_and_receiver(&r);
 }
 
+/* The size of the file at path (-1: none). */
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* A start whose local.outbox cannot be opened (here spool/local.lock a directory, for that start
+ * only) delivers from memory, and the older notifications the file holds must not be replayed by
+ * a later start after the newer ones it sent. Run 1 keeps its alert's resolve in the outbox; run
+ * 2 fires the alert again and delivers the firing; run 3 must not then deliver run 1's resolve,
+ * which would resolve the alert at the receiver while the agent holds it firing. It did: run 2
+ * left the file as it was. Now run 2 sets it aside (local.outbox.stale), with a warning giving
+ * its size. */
+static void
+a_start_that_cannot_open_its_outbox_sets_it_aside_for_no_later_start_to_replay(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-outbox-aside");
+    stop_while_undelivered(&r, "\"resolved\"", 1);
+    char lock[800], outbox[800], stale[800];
+    snprintf(lock, sizeof lock, "%s/spool/local.lock", r.s.dir);
+    snprintf(outbox, sizeof outbox, "%s/spool/local.outbox", r.s.dir);
+    snprintf(stale, sizeof stale, "%s/spool/local.outbox.stale", r.s.dir);
+    long long kept = file_size(outbox);
+    assert_true(kept > 16);
+    assert_int_equal(unlink(lock), 0); /* left by run 1's outbox, as it always is */
+    assert_int_equal(mkdir(lock, 0700), 0);
+
+    /* 2. The outbox cannot be locked: memory only. The alert fires again and is delivered. */
+    restart_receiver_healthy(&r);
+    next_agent_log(&r, 2);
+    const char *const extra[] = {"local.when=always", "flush_timeout=1s", NULL};
+    start_agent_with(&r, extra);
+    wait_guard_on(&r);
+    assert_int_equal(vg_tp_count(r.s.agent_log, " outbox=none"), 1);
+    wait_field(&r, "local_scored", 5);
+    write_load(&r, "500.00");
+    wait_field(&r, "local_delivered", 1);
+    stop_agent(&r);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_firing"), 1);
+    char run2_log[sizeof r.s.agent_log];
+    snprintf(run2_log, sizeof run2_log, "%s", r.s.agent_log);
+
+    /* 3. The outbox works again; the alert, still firing, is taken over. Nothing is replayed. */
+    assert_int_equal(rmdir(lock), 0);
+    next_agent_log(&r, 3);
+    start_agent_with(&r, extra);
+    wait_guard_on(&r);
+    assert_int_equal(vg_tp_count(r.s.agent_log, " outbox=on"), 1);
+    wait_log(&r, " restored=1 ", 1);
+    wait_field(&r, "local_scored", 5);
+    stop_agent(&r);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_replayed"), 0);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_firing"), 1);
+    /* The receiver got run 1's firing and run 2's, and no resolve it took (run 1's were all
+     * answered 503). */
+    json_t *got[16];
+    size_t nf = received_as(&r, "firing", 1, got, 16);
+    for (size_t i = 0; i < nf; i++)
+        json_decref(got[i]);
+    size_t nr = received_as(&r, "resolved", 1, got, 16);
+    for (size_t i = 0; i < nr; i++)
+        json_decref(got[i]);
+    assert_int_equal(nf, 2);
+    assert_int_equal(nr, 0);
+    /* Run 2 said what it set aside, and the file is there, whole, for a look. */
+    assert_int_equal(
+        vg_tp_count(run2_log, "msg=\"local alerts: the outbox that cannot be used is set aside"),
+        1);
+    char want[64];
+    snprintf(want, sizeof want, " bytes=%lld", kept);
+    assert_int_equal(vg_tp_count(run2_log, want), 1);
+    assert_int_equal(file_size(stale), kept);
+    assert_true(file_size(outbox) <= 16); /* run 3's, holding nothing */
+    stop_broker_and_receiver(&r);
+}
+
+/* spool.max_age bounds the outbox's replay too: a firing kept at a stop and replayed more than
+ * spool.max_age later is dropped at the start, logged and counted in local_failed, not
+ * delivered (its alert is taken over all the same, so its resolve still follows). Replay used to
+ * have no age limit: a firing weeks old went out. */
+static void a_replayed_firing_older_than_spool_max_age_is_dropped_and_counted(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-kept-firing-aged");
+    stop_while_undelivered(&r, "\"firing\"", 0);
+    int64_t stopped = vg_mono_ms();
+    restart_receiver_healthy(&r);
+    /* Accepted before the stop: 1.5 s after it, the firing is older than the next start's
+     * spool.max_age of 1 s. */
+    while (vg_mono_ms() - stopped < 1500)
+        vg_sleep_ms(100, NULL);
+
+    next_agent_log(&r, 2);
+    const char *const extra[] = {"local.when=always", "flush_timeout=1s", "spool.max_age=1s", NULL};
+    start_agent_with(&r, extra);
+    wait_guard_on(&r);
+    wait_log(&r, "msg=\"webhook outbox firing older than max_age not replayed, dropped\"", 1);
+    wait_log(&r, " restored=1 ", 1);
+    wait_field(&r, "local_failed", 1);
+    wait_field(&r, "local_scored", 5);
+    stop_agent(&r);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_failed"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_replayed"), 0);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 0);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_firing"), 1);
+    json_t *got[16];
+    size_t nf = received_as(&r, "firing", 1, got, 16);
+    for (size_t i = 0; i < nf; i++)
+        json_decref(got[i]);
+    assert_int_equal(nf, 0);
+    stop_broker_and_receiver(&r);
+}
+
 /* An outbox that cannot be opened (here a directory in its place) does not stop the guard: its
  * queue is in memory only, which the start logs and counts (local_state_errors). */
 static void
@@ -816,6 +933,9 @@ int main(void)
         cmocka_unit_test(a_replayed_firing_whose_alert_local_alerts_lacks_is_dropped),
         cmocka_unit_test(
             an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted),
+        cmocka_unit_test(
+            a_start_that_cannot_open_its_outbox_sets_it_aside_for_no_later_start_to_replay),
+        cmocka_unit_test(a_replayed_firing_older_than_spool_max_age_is_dropped_and_counted),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
