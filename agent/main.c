@@ -1654,17 +1654,55 @@ static int check_config(struct agent *a, int once, int reload, char *err, size_t
     return rc;
 }
 
+/* The local receiver's outbox in spool.dir (<name>.outbox, the receiver being named "local"). */
+#define LOCAL_OUTBOX_FILE "local.outbox"
+
+/* A start that will not deliver <spool.dir>/local.outbox (the guard off, no local.webhook.url,
+ * the spool off or held by another agent) says so when the file holds notifications: a resolve in
+ * it has left local-alerts already, so the note on that file says nothing of it, and the receiver
+ * keeps its alert firing until a start that delivers the file. Only its size is looked at: without
+ * the spool's lock the file may be another agent's, and reading its records takes the delivery
+ * module. One longer than its header holds a record not delivered (one whose records are all
+ * delivered is cut back to it). The file is left as it is, for that start. */
+static void note_unread_local_outbox(const struct agent *a, const char *why)
+{
+    const struct agent_cfg *c = &a->cfg;
+    if (!c->spool_dir || !*c->spool_dir)
+        return;
+    char path[4096], q[4104];
+    snprintf(path, sizeof path, "%s/" LOCAL_OUTBOX_FILE, c->spool_dir);
+    vg_log_quote(q, sizeof q, path);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        if (e != ENOENT)
+            vg_warn("local guard: notifications an earlier run queued for the local webhook may "
+                    "wait in their file, not delivered by this start: it cannot be looked at",
+                    "why=%s file=%s reason=\"%s\"", why, q, strerror(e));
+        return;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size <= VG_OUTBOX_HEADER_BYTES)
+        return;
+    vg_warn("local guard: notifications an earlier run queued for the local webhook are not "
+            "delivered by this start: they wait in their file for a start with the guard, "
+            "local.webhook.url and the spool on (removing the file while no agent runs on "
+            "spool.dir drops them)",
+            "why=%s file=%s bytes=%lld", why, q, (long long)st.st_size);
+}
+
 /* After the privilege drop: the receiver's thread must not start with capabilities, so its
  * secret file is read as `user`. */
 /* A start that will not read <spool.dir>/local-alerts (the guard off, or the spool off or held
  * by another agent) says so when the file is there: the alerts an earlier run sent in it stay
  * firing at the receiver until a start that reads it, and this used to say nothing. The file is
- * left as it is, for that start. */
+ * left as it is, for that start. So is local.outbox, which such a start does not deliver either
+ * (note_unread_local_outbox). */
 static void note_unread_local_alerts(const struct agent *a, const char *why)
 {
     const struct agent_cfg *c = &a->cfg;
     if (!c->spool_dir || !*c->spool_dir)
         return;
+    note_unread_local_outbox(a, why); /* the resolves it holds are no longer in local-alerts */
     char path[4096], q[4104], q2[VG_ERRLEN + 8], rerr[VG_ERRLEN];
     snprintf(path, sizeof path, "%s/" VG_LOCAL_STATE_FILE, c->spool_dir);
     struct vg_local_saved_set set = {0};
@@ -1694,9 +1732,6 @@ static void note_unread_local_alerts(const struct agent *a, const char *why)
                 "why=%s file=%s alerts=%zu", why, vg_log_quote(q, sizeof q, path), set.n);
     vg_local_state_free(&set);
 }
-
-/* The local receiver's outbox in spool.dir (<name>.outbox, the receiver being named "local"). */
-#define LOCAL_OUTBOX_FILE "local.outbox"
 
 /* A start whose local.outbox cannot be opened delivers from memory: what it sends is not in the
  * file, and a later start that opens the file again would replay the older notifications it
@@ -1756,6 +1791,8 @@ static int open_local(struct agent *a, char *err, size_t errlen)
     if (agent_read_url_file(&a->cfg, err, errlen) < 0)
         return -EINVAL;
     int has_url = c->local_webhook_url && *c->local_webhook_url;
+    if (!has_url && a->spool) /* local-alerts is read, the outbox is not */
+        note_unread_local_outbox(a, "no_webhook");
     if (has_url) {
         char aerr[VG_ERRLEN], kb[1024];
         /* With a spool, the queue is kept in spool.dir (local.outbox, beside local-alerts, in

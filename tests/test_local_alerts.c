@@ -771,6 +771,51 @@ static void a_replayed_firing_whose_alert_local_alerts_lacks_is_dropped(void **s
     stop_broker_and_receiver(&r);
 }
 
+/* A start that does not deliver <spool.dir>/local.outbox says so when the file holds
+ * notifications: with local.detector=off, and with no local.webhook.url. Here it holds a resolve,
+ * whose alert has left local-alerts already (the file is gone), so the note on local-alerts said
+ * nothing, and the receiver kept the alert firing with not a word in the log. The file is left
+ * for a start that delivers it. */
+static void a_start_that_does_not_deliver_the_outbox_warns_of_what_it_holds(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-off-outbox");
+    stop_while_undelivered(&r, "\"resolved\"", 1);
+    char outbox[800], alerts[800];
+    snprintf(outbox, sizeof outbox, "%s/spool/local.outbox", r.s.dir);
+    snprintf(alerts, sizeof alerts, "%s/spool/local-alerts", r.s.dir);
+    assert_int_not_equal(access(alerts, F_OK), 0);
+    struct stat before;
+    assert_int_equal(stat(outbox, &before), 0);
+    assert_true(before.st_size > 16);
+    char want[64];
+    snprintf(want, sizeof want, " bytes=%lld", (long long)before.st_size);
+    const char *const off[] = {"flush_timeout=1s", "local.detector=off", NULL};
+    const char *const no_url[] = {"flush_timeout=1s", "local.webhook.url=", NULL};
+    const char *const *runs[] = {off, no_url};
+    const char *const why[] = {"why=guard_off ", "why=no_webhook "};
+    for (int i = 0; i < 2; i++) {
+        next_agent_log(&r, 2 + i);
+        start_agent_with(&r, runs[i]);
+        assert_int_equal(vg_tp_wait_contains(r.s.agent_log,
+                                             "msg=\"local guard: notifications an earlier run "
+                                             "queued for the local webhook are not delivered by "
+                                             "this start",
+                                             DEADLINE),
+                         0);
+        assert_int_equal(vg_tp_count(r.s.agent_log, why[i]), 1);
+        assert_int_equal(vg_tp_count(r.s.agent_log, want), 1);
+        wait_field(&r, "ticks", 3);
+        stop_agent(&r);
+        struct stat after;
+        assert_int_equal(stat(outbox, &after), 0);
+        assert_int_equal(after.st_ino, before.st_ino);
+        assert_int_equal(after.st_size, before.st_size);
+    }
+    stop_broker_and_receiver(&r);
+}
+
 /* The size of the file at path (-1: none). */
 static long long file_size(const char *path)
 {
@@ -933,6 +978,7 @@ int main(void)
         cmocka_unit_test(a_replayed_firing_whose_alert_local_alerts_lacks_is_dropped),
         cmocka_unit_test(
             an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted),
+        cmocka_unit_test(a_start_that_does_not_deliver_the_outbox_warns_of_what_it_holds),
         cmocka_unit_test(
             a_start_that_cannot_open_its_outbox_sets_it_aside_for_no_later_start_to_replay),
         cmocka_unit_test(a_replayed_firing_older_than_spool_max_age_is_dropped_and_counted),
