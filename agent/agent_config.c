@@ -121,9 +121,11 @@ static const struct vg_cfg_key keys[] = {
      "local guard: comma-separated shell globs of the metric names it scores, e.g. "
      "`cpu.*,mem.available_bytes,load.1m` (at most 32); empty: every metric of the tick. A "
      "pattern that matches no metric of the agent's second tick is logged"},
-    {"local.threshold", VG_CFG_DOUBLE, "0.9999", OFF(local_threshold), 0, 1, NULL,
-     "local guard: score at or above which a series counts as anomalous; stricter than the "
-     "analyzer's alert.threshold (0.999), as the agent sees one host only"},
+    {"local.threshold", VG_CFG_DOUBLE, "0.9999", OFF(local_threshold), 0.5, 1, NULL,
+     "local guard: score at or above which a series counts as anomalous, from 0.5 to 1 (below "
+     "0.5 most ordinary values would count, and 0 would fire every series for good, as for "
+     "alert.threshold); stricter than the analyzer's alert.threshold (0.999), as the agent "
+     "sees one host only"},
     {"local.for", VG_CFG_DURATION, "5s", OFF(local_for_ms), 0, 86400000, NULL,
      "local guard: how long the score must stay at or above local.threshold before the alert "
      "fires (event time; a step longer than local.stale_after restarts the wait)"},

@@ -93,8 +93,11 @@ static const struct vg_cfg_key keys[] = {
     {"detector.escalation", VG_CFG_DOUBLE, "0.1", OFF(detector_escalation), 1e-12, 1, NULL,
      "seasonal: during the refractory period, a value is reported again if its tail "
      "probability is below this factor times the last reported one"},
-    {"alert.threshold", VG_CFG_DOUBLE, "0.999", OFF(alert_threshold), 0, 1, NULL,
-     "score in [0,1] at or above which a series is anomalous (0.999: 3.3 scales away)"},
+    {"alert.threshold", VG_CFG_DOUBLE, "0.999", OFF(alert_threshold), 0.5, 1, NULL,
+     "score at or above which a series is anomalous, from 0.5 to 1 (0.999: 3.3 scales away). "
+     "A score is 1 minus the value's tail probability, so below 0.5 most of a series' ordinary "
+     "values would count as anomalous, and 0 would make every scored series fire and never "
+     "resolve"},
     {"alert.for", VG_CFG_DURATION, "3s", OFF(alert_for_ms), 0, 86400000, NULL,
      "how long (event time) a series must stay anomalous before the alert fires, observed: "
      "a step between two of its values longer than alert.stale_after restarts the wait"},

@@ -105,7 +105,7 @@ static const struct entry catalogue[] = {
     {P_CONFIG, "commit_interval: 1ms\n", -ERANGE,
      "c.yaml:1:18: commit_interval must be between 10ms and 10m"},
     {P_CONFIG, "alert.threshold: 1.5\n", -ERANGE,
-     "c.yaml:1:18: alert.threshold must be between 0 and 1"},
+     "c.yaml:1:18: alert.threshold must be between 0.5 and 1"},
     {P_CONFIG, "detector:\n  warmup: many\n", -EINVAL,
      "c.yaml:2:11: detector.warmup: 'many' is not an integer"},
     {P_CONFIG, "max_message_bytes: 12 parsecs\n", -EINVAL,

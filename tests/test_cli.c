@@ -257,7 +257,7 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
         const char *bin, *args, *reason;
     } cases[] = {
         {VG_ANALYZER_BIN, "--set alert.threshold=2 --check-config",
-         "alert.threshold must be between 0 and 1"},
+         "alert.threshold must be between 0.5 and 1"},
         {VG_ANALYZER_BIN, "--set limits.host_idle=2m --check-config",
          "limits.host_idle (120s) must be longer than alert.host_silent_after (300s), or 0 "
          "(never)"},

@@ -4,6 +4,7 @@
  * has nor accepts one it lacks. A key a help text names exists (in either daemon), so that
  * --help, the man pages and docs/configuration.md (all made from these texts) send no reader to a
  * missing key. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -231,6 +232,43 @@ static void every_key_a_help_text_names_exists(void **state)
     (void)state;
 }
 
+/* A threshold of 0 makes every scored series anomalous from its first score on, and none can
+ * resolve (a score is never below 0): it paged for every series of every host while
+ * --check-config said OK. Both thresholds start at 0.5 (a value as rare as the median), and a
+ * refused one is placed where it was written. */
+static void thresholds_below_one_half_are_refused_where_written(void **state)
+{
+    static const struct {
+        const struct vg_config_table *t;
+        const char *section, *key;
+    } keys[] = {{&analyzer_config_table, "alert", "alert.threshold"},
+                {&agent_config_table, "local", "local.threshold"}};
+    static const struct {
+        const char *value;
+        int ok;
+    } values[] = {{"0", 0}, {"0.0", 0}, {"0.499", 0}, {"0.5", 1}, {"0.999", 1}, {"1", 1}};
+    for (size_t k = 0; k < VG_ARRAY_LEN(keys); k++)
+        for (size_t v = 0; v < VG_ARRAY_LEN(values); v++) {
+            union { /* room for either daemon's config */
+                struct agent_cfg ag;
+                struct analyzer_cfg an;
+            } cfg = {0};
+            char err[VG_ERRLEN] = "", yaml[128];
+            int rc = vg_config_defaults(keys[k].t, &cfg, err, sizeof err);
+            assert_int_equal(rc, 0);
+            snprintf(yaml, sizeof yaml, "# x\n%s:\n  threshold: %s\n", keys[k].section,
+                     values[v].value);
+            rc = vg_config_load_buffer(keys[k].t, &cfg, "t.yaml", yaml, strlen(yaml), err,
+                                       sizeof err);
+            char want[VG_ERRLEN];
+            snprintf(want, sizeof want, "t.yaml:3:14: %s must be between 0.5 and 1", keys[k].key);
+            if (values[v].ok ? rc != 0 : (rc != -ERANGE || strcmp(err, want) != 0))
+                fail_msg("%s: %s: rc %d, %s", keys[k].key, values[v].value, rc, err);
+            vg_config_free(keys[k].t, &cfg);
+        }
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +276,7 @@ int main(void)
         cmocka_unit_test(detector_choices_are_the_detector_registry),
         cmocka_unit_test(log_level_choices_are_the_levels_vg_log_parses),
         cmocka_unit_test(every_key_a_help_text_names_exists),
+        cmocka_unit_test(thresholds_below_one_half_are_refused_where_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -336,7 +336,7 @@ static void replay_stream_and_bad_lines_are_reported(void **state)
     assert_int_equal(ctl("replay"), 2);
     assert_int_equal(ctl("replay --set alert.threshold=7 %s", SPIKE_CSV), 2);
     e = err();
-    assert_non_null(strstr(e, "alert.threshold must be between 0 and 1"));
+    assert_non_null(strstr(e, "alert.threshold must be between 0.5 and 1"));
     free(e);
 }
 
@@ -390,7 +390,7 @@ static void report_from_csv_has_a_plot_per_metric_and_the_alerts(void **state)
     free(e);
     assert_int_equal(ctl("report -s alert.threshold=7 -o %s web-1", html), 2);
     e = err();
-    assert_non_null(strstr(e, "config error: --set: alert.threshold must be between 0 and 1"));
+    assert_non_null(strstr(e, "config error: --set: alert.threshold must be between 0.5 and 1"));
     free(e);
 }
 
