@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vg_collector.h"
+#include "vg_kafka.h"
 #include "vg_log.h" /* VG_LOG_LEVEL_CHOICES */
 #include "vg_urlfile.h"
 #include "vg_util.h"
@@ -227,32 +228,11 @@ static int label_ok(const char *key, const char *value, char *err, size_t errlen
     return ok;
 }
 
-/* Kafka's own rule for a topic name (its Topic.validate; librdkafka does not check): at most 249
- * of [A-Za-z0-9._-], and neither "." nor "..". The brokers refuse any other, so every message would
- * fail the same way, with an error (UNKNOWN_TOPIC_OR_PART, INVALID_TOPIC_EXCEPTION) that names no
- * typo. */
-#define KAFKA_TOPIC_MAX 249
-
-static int check_topic(const char *t, char *err, size_t errlen)
-{
-    size_t n = strlen(t);
-    if (n == 0)
-        return vg_err(err, errlen, -EINVAL, "topic: empty (the Kafka topic to produce to)");
-    if (n > KAFKA_TOPIC_MAX)
-        return vg_err(err, errlen, -EINVAL, "topic: %zu characters long, Kafka takes at most %d", n,
-                      KAFKA_TOPIC_MAX);
-    if (strcmp(t, ".") == 0 || strcmp(t, "..") == 0 ||
-        strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
-        return vg_err(err, errlen, -EINVAL,
-                      "topic: '%.64s%s' is not a name Kafka takes: only letters, digits, '.', "
-                      "'_' and '-', and not '.' or '..'",
-                      t, n > 64 ? "..." : "");
-    return 0;
-}
-
 int agent_config_check(const struct agent_cfg *c, char *err, size_t errlen)
 {
-    int rc = check_topic(c->topic ? c->topic : "", err, errlen);
+    if (!c->topic || !*c->topic)
+        return vg_err(err, errlen, -EINVAL, "topic: empty (the Kafka topic to produce to)");
+    int rc = vg_kafka_topic_check("topic", c->topic, err, errlen);
     if (rc)
         return rc;
     if (c->host && vg_wire_host_valid(c->host) != 0)

@@ -24,7 +24,8 @@
 VG_CFG_KEYS_BEGIN
 static const struct vg_cfg_key keys[] = {
     {"topic", VG_CFG_STRING, "vigil.metrics", OFF(topic), NOBOUND, NULL,
-     "Kafka topic the agents produce to"},
+     "Kafka topic the agents produce to: at most 249 letters, digits, '.', '_' and '-' (the "
+     "names Kafka takes; state.topic, decisions.topic and decisions.partials_topic alike)"},
     {"group_id", VG_CFG_STRING, "vigil-analyzer", OFF(group_id), NOBOUND, NULL,
      "consumer group; analyzers in one group share the topic's partitions (hosts)"},
     {"bootstrap_servers", VG_CFG_STRING, "localhost:9092", OFF(bootstrap_servers), NOBOUND,

@@ -1750,6 +1750,23 @@ static int check_start(const struct analyzer_cfg *c, int check, char *err, size_
 {
     if (!*c->topic)
         return vg_err(err, errlen, -EINVAL, "topic: empty (the metrics topic to consume)");
+    /* A name the brokers refuse: the analyzer would never be ready, or its checkpoints,
+     * decisions and partials would all fail, at run time and with no word of a typo (the
+     * embedded broker takes any name, so only a real cluster would show it). Empty
+     * state.topic and decisions.* mean off. */
+    const struct {
+        const char *key, *topic;
+    } topics[] = {{"topic", c->topic},
+                  {"state.topic", c->state_topic},
+                  {"decisions.topic", c->decisions_topic},
+                  {"decisions.partials_topic", c->decisions_partials_topic}};
+    for (size_t i = 0; i < VG_ARRAY_LEN(topics); i++) {
+        int rc = topics[i].topic && *topics[i].topic
+                     ? vg_kafka_topic_check(topics[i].key, topics[i].topic, err, errlen)
+                     : 0;
+        if (rc)
+            return rc;
+    }
     if (!*c->group_id)
         return vg_err(err, errlen, -EINVAL, "group_id: empty (the consumer group to join)");
     if (c->state_topic && strcmp(c->state_topic, c->topic) == 0)

@@ -41,6 +41,23 @@ int vg_kafka_prop_is_secret(const char *key)
            strstr(key, "oauthbearer.config");
 }
 
+int vg_kafka_topic_check(const char *key, const char *topic, char *err, size_t errlen)
+{
+    size_t n = strlen(topic);
+    if (n == 0)
+        return vg_err(err, errlen, -EINVAL, "%s: empty", key);
+    if (n > VG_KAFKA_TOPIC_MAX)
+        return vg_err(err, errlen, -EINVAL, "%s: %zu characters long, Kafka takes at most %d", key,
+                      n, VG_KAFKA_TOPIC_MAX);
+    if (strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0 ||
+        strspn(topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+        return vg_err(err, errlen, -EINVAL,
+                      "%s: '%.64s%s' is not a name Kafka takes: only letters, digits, '.', "
+                      "'_' and '-', and not '.' or '..'",
+                      key, topic, n > 64 ? "..." : "");
+    return 0;
+}
+
 /* librdkafka's refusal quotes the value ("Invalid value "..." for ..."): scrubbed, since the
  * value may be a secret. */
 static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)

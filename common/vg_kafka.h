@@ -83,6 +83,16 @@ int vg_kafka_wait_files(const struct vg_kvlist *user, int wait_ms, volatile sig_
 int vg_kafka_client_check(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err,
                           size_t errlen);
 
+/* Kafka's own rule for a topic name (its Topic.validate; librdkafka does not check): at most 249
+ * of [A-Za-z0-9._-], and neither "." nor "..". The brokers refuse any other, so every request
+ * naming it would fail the same way, with an error (UNKNOWN_TOPIC_OR_PART,
+ * INVALID_TOPIC_EXCEPTION) that names no typo. 0, or -EINVAL with the error starting with key
+ * (the config key that set it, so that vg_config_locate places it): "KEY: 'a b' is not a name
+ * Kafka takes: ...". An empty name is refused as "KEY: empty"; a key for which empty means off
+ * tests that first. */
+#define VG_KAFKA_TOPIC_MAX 249
+int vg_kafka_topic_check(const char *key, const char *topic, char *err, size_t errlen);
+
 /* 1 when a librdkafka property holds a secret: its name contains "password", "secret",
  * "ssl.key.pem" or "oauthbearer.config". */
 int vg_kafka_prop_is_secret(const char *key);

@@ -335,6 +335,18 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
          "--set: topic: 'vigil metrics!' is not a name Kafka takes"},
         {VG_AGENT_BIN, "--set user= --set topic=.. --check-config",
          "topic: '..' is not a name Kafka takes"},
+        /* The analyzer's four topics alike (the embedded broker takes any name, a real cluster
+         * none of these: never ready, or every checkpoint, decision or partial failing). */
+        {VG_ANALYZER_BIN, "--set 'state.topic=a b' --check-config",
+         "config error: --set: state.topic: 'a b' is not a name Kafka takes: only letters, "
+         "digits, '.', '_' and '-', and not '.' or '..'"},
+        {VG_ANALYZER_BIN, "--set 'topic=bad topic!' --check-config",
+         "--set: topic: 'bad topic!' is not a name Kafka takes"},
+        {VG_ANALYZER_BIN, "--set decisions.topic=a/b --check-config",
+         "--set: decisions.topic: 'a/b' is not a name Kafka takes"},
+        {VG_ANALYZER_BIN, "--set decisions.partials_topic=. --check-config",
+         "--set: decisions.partials_topic: '.' is not a name Kafka takes"},
+        {VG_ANALYZER_BIN, "--set 'state.topic=a b'", "--set: state.topic: 'a b' is not a name"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(run("%s %s", cases[i].bin, cases[i].args), refused(cases[i].args));
@@ -343,6 +355,20 @@ static void bad_set_values_are_refused_with_the_reason(void **state)
         assert_null(strstr(o, "config OK"));
         free(o);
     }
+}
+
+/* Empty state.topic, decisions.topic and decisions.partials_topic turn those off: the topic name
+ * check, which refuses names Kafka refuses, leaves them be. */
+static void empty_analyzer_topics_are_off_not_bad_names(void **state)
+{
+    (void)state;
+    int rc = run("%s %s", VG_ANALYZER_BIN,
+                 "--set state.topic= --set decisions.topic= --set decisions.partials_topic= "
+                 "--check-config");
+    char *o = output();
+    if (rc != 0 || !strstr(o, "config OK"))
+        fail_msg("exit %d:\n%s", rc, o);
+    free(o);
 }
 
 /* Kafka properties that librdkafka takes one by one but refuses when the client is created:
@@ -2917,6 +2943,7 @@ int main(void)
             a_rules_directory_that_does_not_load_stops_the_analyzer_listing_every_mistake),
         cmocka_unit_test(a_rule_reading_a_host_model_the_analyzer_does_not_run_stops_it),
         cmocka_unit_test(bad_set_values_are_refused_with_the_reason),
+        cmocka_unit_test(empty_analyzer_topics_are_off_not_bad_names),
         cmocka_unit_test(check_config_refuses_kafka_clients_the_start_refuses),
         cmocka_unit_test(a_config_error_at_start_exits_78_which_the_units_do_not_restart),
         cmocka_unit_test(a_start_refuses_the_local_guard_and_user_as_check_config_does),

@@ -1,6 +1,6 @@
 /* common/vg_kafka.c's pure helpers: which consumed messages are bad messages, which partition a
  * key goes to, which file a config names is missing, how consumer and offset commit errors and
- * librdkafka's own lines are logged. */
+ * librdkafka's own lines are logged, which topic names Kafka takes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -541,10 +541,38 @@ static void a_reset_logged_before_a_rebalance_skips_nothing_after_it(void **stat
     assert_int_equal(at, 66);
 }
 
+/* Kafka's rule for topic names, as both daemons check it for every topic key: the longest name
+ * it takes, and the error naming the key that set it (which vg_config_locate places). */
+static void a_topic_name_kafka_refuses_is_refused_with_its_key(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN], name[VG_KAFKA_TOPIC_MAX + 2];
+    memset(name, 'a', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    assert_int_equal(vg_kafka_topic_check("topic", name, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "topic: 250 characters long, Kafka takes at most 249");
+    name[VG_KAFKA_TOPIC_MAX] = '\0';
+    assert_int_equal(vg_kafka_topic_check("topic", name, err, sizeof err), 0);
+    assert_int_equal(vg_kafka_topic_check("state.topic", "vigil.state_2-B", err, sizeof err), 0);
+    static const char *const bad[] = {"a b", ".", "..", "a/b", "a:b", "t\xc3\xa9"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+        char want[VG_ERRLEN];
+        snprintf(want, sizeof want,
+                 "decisions.topic: '%s' is not a name Kafka takes: only letters, digits, '.', "
+                 "'_' and '-', and not '.' or '..'",
+                 bad[i]);
+        assert_int_equal(vg_kafka_topic_check("decisions.topic", bad[i], err, sizeof err), -EINVAL);
+        assert_string_equal(err, want);
+    }
+    assert_int_equal(vg_kafka_topic_check("topic", "", err, sizeof err), -EINVAL);
+    assert_string_equal(err, "topic: empty");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_message_librdkafka_could_not_read_is_a_bad_message),
+        cmocka_unit_test(a_topic_name_kafka_refuses_is_refused_with_its_key),
         cmocka_unit_test(a_consume_error_is_quoted_and_says_where),
         cmocka_unit_test(a_failed_offset_commit_is_quoted_and_says_where),
         cmocka_unit_test(a_storm_of_one_librdkafka_facility_does_not_hide_another),
