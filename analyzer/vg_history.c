@@ -60,11 +60,15 @@ struct vg_history {
 int vg_history_new(struct vg_history **out, const struct vg_history_params *p, char *err,
                    size_t errlen)
 {
-    if (p->resolution_ms <= 0 || p->window_ms < p->resolution_ms)
+    /* Worded with the keys' full names (the params are history.window and history.resolution)
+     * so that vg_config_locate places it where history.resolution was written. */
+    if (p->resolution_ms <= 0)
+        return vg_err(err, errlen, -EINVAL, "history.resolution (%.10gs) must be positive",
+                      (double)p->resolution_ms / 1000.0);
+    if (p->window_ms < p->resolution_ms)
         return vg_err(err, errlen, -EINVAL,
-                      "history: resolution (%lldms) must be positive and not above the window "
-                      "(%lldms)",
-                      (long long)p->resolution_ms, (long long)p->window_ms);
+                      "history.resolution (%.10gs) must not be above history.window (%.10gs)",
+                      (double)p->resolution_ms / 1000.0, (double)p->window_ms / 1000.0);
     struct vg_history *h = calloc(1, sizeof(*h));
     if (!h)
         return -ENOMEM;

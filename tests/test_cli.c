@@ -197,6 +197,19 @@ static void bad_config_file_stops_daemon_with_file_line_and_key(void **state)
     assert_non_null(strstr(o, want));
     free(o);
 
+    /* A cross-key error checked when the history is made: placed, and in the keys' full names
+     * (it said "history: resolution (60000ms) ...", which nothing could place). */
+    vg_tp_write_atomic(path, "user: \"\"\nhistory.window: 10s\nhistory.resolution: 1m\n");
+    assert_int_equal(run("%s --config %s --check-config", VG_ANALYZER_BIN, path), 1);
+    o = output();
+    snprintf(want, sizeof(want),
+             "vigil-analyzer: config error: %s:3:21: history.resolution (60s) must not be above "
+             "history.window (10s)",
+             path);
+    if (!strstr(o, want))
+        fail_msg("want '%s' in: %s", want, o);
+    free(o);
+
     /* A label the wire format refuses, checked after loading: at its key (a bad name) or its
      * value (too long), not at the first line of the labels map. */
     vg_tp_write_atomic(path, "interval: 1s\n# labels\nlabels:\n  env: prod\n  bad-key: x\n");
