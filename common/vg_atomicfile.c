@@ -8,6 +8,11 @@
 
 #include "vg_util.h"
 
+/* How many times PATH.tmp is removed and created again when something re-creates it in between:
+ * a racing writer of the same path or something planting it on purpose; neither goes away by
+ * trying longer. */
+#define CREATE_TRIES 3
+
 static int write_all(int fd, const unsigned char *p, size_t n)
 {
     while (n > 0) {
@@ -22,6 +27,21 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* err = "PATH: <pre>BASE<post>", where post ends in the cause. */
+static int report(char *err, size_t errlen, int rc, const char *path, const char *pre,
+                  const char *base, const char *post)
+{
+    return vg_err(err, errlen, rc, "%s: %s%s%s", path, pre, base, post);
+}
+
+static int report_errno(char *err, size_t errlen, int e, const char *path, const char *pre,
+                        const char *base, const char *post)
+{
+    char cause[160];
+    snprintf(cause, sizeof cause, "%s: %s", post, strerror(e));
+    return report(err, errlen, -e, path, pre, base, cause);
+}
+
 int vg_atomicfile_write(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
                         char *err, size_t errlen)
 {
@@ -32,38 +52,53 @@ int vg_atomicfile_write(const char *path, const void *data, size_t len, mode_t m
     /* Named by its base name in messages: it lies beside path, and the whole path twice would
      * push the cause out of an error buffer. */
     const char *base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
-    /* O_TRUNC rather than unlink + O_EXCL: a temp file a crash left is written over in place,
-     * and a test can stand a FIFO there to hold a write half-way. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        int e = errno;
-        return vg_err(err, errlen, -e, "%s: creating %s: %s", path, base, strerror(e));
+    /* Whatever is at PATH.tmp is removed, and a new file created with O_EXCL: a temp file a crash
+     * left goes, and so does anything else someone who can write to the directory put there,
+     * without being used. Opening it instead would write through a symlink into its target,
+     * block in open() on a FIFO, and keep a planted file's owner and mode, which PATH then
+     * inherits. O_EXCL does not follow a symlink at the last component already; O_NOFOLLOW
+     * says so. The new file gets mode less the umask, and nothing else. */
+    int fd = -1, e = 0, unlink_e = 0;
+    for (int i = 0; i < CREATE_TRIES && fd < 0; i++) {
+        unlink_e = unlink(tmp) == 0 || errno == ENOENT ? 0 : errno;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        e = errno;
+        if (fd < 0 && (e != EEXIST || unlink_e))
+            break; /* not something that was re-created meanwhile: trying again changes nothing */
     }
-    const char *step = "writing";
+    if (fd < 0 && e == EEXIST && unlink_e) /* e.g. a directory (EISDIR) */
+        return report_errno(err, errlen, unlink_e, path, "removing the leftover ", base, "");
+    if (fd < 0 && e == EEXIST)
+        return report(err, errlen, -EEXIST, path, "creating ", base,
+                      ": it was re-created each time it was removed (another writer of this "
+                      "path?)");
+    if (fd < 0)
+        return report_errno(err, errlen, e, path, "creating ", base, "");
+    const char *step = "writing ";
     int rc = write_all(fd, data, len);
     if (!rc && fsync(fd) != 0) {
-        step = "syncing";
+        step = "syncing ";
         rc = -errno;
     }
     /* A close error can be a write-back error that fsync did not see (NFS): the data may not be
      * there, so the rename must not happen. */
     if (close(fd) != 0 && !rc) {
-        step = "closing";
+        step = "closing ";
         rc = -errno;
     }
     if (rc) {
         unlink(tmp);
-        return vg_err(err, errlen, rc, "%s: %s %s: %s", path, step, base, strerror(-rc));
+        return report_errno(err, errlen, -rc, path, step, base, "");
     }
     if (rename(tmp, path) != 0) {
-        int e = errno;
+        e = errno;
         unlink(tmp);
-        return vg_err(err, errlen, -e, "%s: renaming %s over it: %s", path, base, strerror(e));
+        return report_errno(err, errlen, e, path, "renaming ", base, " over it");
     }
     if ((rc = vg_fsync_dir_of(path)) < 0 && !(flags & VG_ATOMICFILE_DIRSYNC_BEST_EFFORT))
-        return vg_err(err, errlen, rc,
-                      "%s: replaced, but syncing its directory failed (a crash may bring the old "
-                      "content back): %s",
-                      path, strerror(-rc));
+        return report_errno(err, errlen, -rc, path,
+                            "replaced, but syncing its directory failed (a crash may bring the "
+                            "old content back)",
+                            "", "");
     return 0;
 }

@@ -2,6 +2,7 @@
  * group wait, repeat), silences' requests, and rule files evaluated by the engine across a
  * reload. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1565,48 +1567,85 @@ static void *api_call_run(void *arg)
     return NULL;
 }
 
-/* Silences that match nothing, with long comments: the file outgrows a pipe's buffer, so that a
- * write into a FIFO blocks until the test reads it. */
-static void add_filler_silences(struct vg_silences *s, int64_t now)
+/* write() is wrapped (-Wl,--wrap=write, tests/alerting.cmake): once armed with a file's path,
+ * the first write into that file stops until the test releases it, and then fails with EIO, as a
+ * full or failing disk makes it fail. A handler saving silences.file is so held half-way through
+ * the write, while the test does something else, and its save then fails. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char path[PATH_MAX]; /* armed while not empty */
+    int held, released;
+} wr_hold = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static int fd_is(int fd, const char *path)
 {
-    char body[1400], id[17], pad[1001];
-    memset(pad, 'x', 1000);
-    pad[1000] = '\0';
-    for (int i = 0; i < 150; i++) {
-        snprintf(body, sizeof(body),
-                 "{\"matchers\":[\"host=\\\"filler-%d\\\"\"],\"duration\":\"1h\",\"comment\":"
-                 "\"%s\"}",
-                 i, pad);
-        add_silence(s, body, now, id);
-    }
+    char link[64], target[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n < 0)
+        return 0;
+    target[n] = '\0';
+    return strcmp(target, path) == 0;
 }
 
-/* Runs c on a thread of its own with silences.file's temp file a FIFO, and calls meanwhile (with
- * the analyzer's lock held, as the consumer loop and the other handlers take it) while the
- * handler is writing the file without the lock. The FIFO cannot be fsynced: the save fails and
- * the handler answers 503. */
+ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n)
+{
+    pthread_mutex_lock(&wr_hold.mu);
+    int held = wr_hold.path[0] && !wr_hold.held && fd_is(fd, wr_hold.path);
+    if (held) {
+        wr_hold.held = 1;
+        pthread_cond_broadcast(&wr_hold.cv);
+        while (!wr_hold.released)
+            pthread_cond_wait(&wr_hold.cv, &wr_hold.mu);
+    }
+    pthread_mutex_unlock(&wr_hold.mu);
+    if (held) {
+        errno = EIO;
+        return -1;
+    }
+    return __real_write(fd, buf, n);
+}
+
+/* Runs c on a thread of its own, holds its write of silences.file's temp file (above), and calls
+ * meanwhile (with the analyzer's lock held, as the consumer loop and the other handlers take it)
+ * while the handler is writing the file without the lock. Then the write fails, and the handler
+ * answers 503. */
 static void api_call_during_failed_save(struct api_fixture *f, struct api_call *c,
                                         void (*meanwhile)(struct api_fixture *f))
 {
-    char tmp[80];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", f->path);
-    assert_int_equal(mkfifo(tmp, 0600), 0);
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", f->path);
+    *strrchr(tmp, '/') = '\0';
+    assert_non_null(realpath(tmp, dir)); /* as /proc/self/fd names it */
+    pthread_mutex_lock(&wr_hold.mu);
+    assert_true(strlen(dir) + strlen(strrchr(f->path, '/')) + 5 <= sizeof(wr_hold.path));
+    strcat(strcat(strcpy(wr_hold.path, dir), strrchr(f->path, '/')), ".tmp");
+    wr_hold.held = wr_hold.released = 0;
+    pthread_mutex_unlock(&wr_hold.mu);
     c->a = &f->a;
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, api_call_run, c), 0);
-    /* Returns once the handler has opened the temp file; its write then blocks on the full pipe
-     * until it is read below. */
-    int fd = open(tmp, O_RDONLY);
-    assert_true(fd >= 0);
+    /* Until the handler is in its write: a deadline only for a handler that never gets there. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 60;
+    pthread_mutex_lock(&wr_hold.mu);
+    while (!wr_hold.held)
+        if (pthread_cond_timedwait(&wr_hold.cv, &wr_hold.mu, &deadline) == ETIMEDOUT)
+            fail_msg("the handler did not write %s within 60 s", wr_hold.path);
+    pthread_mutex_unlock(&wr_hold.mu);
     pthread_mutex_lock(&f->a.lock);
     meanwhile(f);
     pthread_mutex_unlock(&f->a.lock);
-    char buf[4096];
-    while (read(fd, buf, sizeof(buf)) > 0)
-        ;
-    close(fd);
+    pthread_mutex_lock(&wr_hold.mu);
+    wr_hold.released = 1;
+    wr_hold.path[0] = '\0';
+    pthread_cond_broadcast(&wr_hold.cv);
+    pthread_mutex_unlock(&wr_hold.mu);
     assert_int_equal(pthread_join(t, NULL), 0);
-    unlink(tmp);
 }
 
 static void tick_now(struct api_fixture *f)
@@ -1623,7 +1662,6 @@ static void a_refused_silence_expiry_releases_nothing_while_the_file_is_written(
     struct api_fixture *f = api_fixture_new();
     int64_t now = vg_now_ms();
     char id[17];
-    add_filler_silences(f->a.silences, now);
     add_silence(f->a.silences, "{\"matchers\":[\"host=\\\"web-1\\\"\"],\"duration\":\"1h\"}", now,
                 id);
     struct vg_notification web = alert("firing", "fp-web", "web-1");
@@ -1633,6 +1671,7 @@ static void a_refused_silence_expiry_releases_nothing_while_the_file_is_written(
                          .req = {.method = "DELETE", .path_rest = id, .body = ""}};
     api_call_during_failed_save(f, &c, tick_now);
     assert_int_equal(c.resp.status, 503);
+    assert_non_null(strstr(c.resp.body, "writing silences.json.tmp: Input/output error"));
     free(c.resp.body);
     assert_int_equal(f->out.n, 0); /* nothing went out while the file was written */
     tick_now(f);
@@ -1655,7 +1694,6 @@ static void a_refused_silence_holds_nothing_while_the_file_is_written(void **sta
 {
     (void)state;
     struct api_fixture *f = api_fixture_new();
-    add_filler_silences(f->a.silences, vg_now_ms());
     const char *body = "{\"matchers\":[\"host=\\\"web-1\\\"\"],\"duration\":\"1h\"}";
     struct api_call c = {
         .fn = vg_api_silences_post,
@@ -1663,12 +1701,13 @@ static void a_refused_silence_holds_nothing_while_the_file_is_written(void **sta
             .method = "POST", .path = "/api/v1/silences", .body = body, .body_len = strlen(body)}};
     api_call_during_failed_save(f, &c, fire_web);
     assert_int_equal(c.resp.status, 503);
+    assert_non_null(strstr(c.resp.body, "writing silences.json.tmp: Input/output error"));
     free(c.resp.body);
     assert_int_equal(f->out.n, 1); /* sent when it fired */
     struct vg_dispatch_stats st;
     vg_dispatch_get_stats(f->a.dispatch, &st);
     assert_int_equal(st.silenced, 0);
-    assert_int_equal(vg_silences_active(f->a.silences, vg_now_ms()), 150);
+    assert_int_equal(vg_silences_active(f->a.silences, vg_now_ms()), 0); /* not made */
     api_fixture_free(f);
 }
 

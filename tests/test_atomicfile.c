@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,8 +20,10 @@
 
 /* write, fsync and rename are wrapped (-Wl,--wrap=..., tests/core.cmake), so that each step can
  * fail as a full or failing disk makes it fail; tests run as root, which no permission stops.
- * fail_fsync_at: the Nth fsync from now fails with EIO (1: the temp file's, 2: the directory's). */
-static int fail_write_errno, fail_rename_errno, fail_fsync_at;
+ * fail_fsync_at: the Nth fsync from now fails with EIO (1: the temp file's, 2: the directory's).
+ * unlink is wrapped too: replant_n more times, what it removed is at once created again, as a
+ * racing writer or someone planting the temp file would. */
+static int fail_write_errno, fail_rename_errno, fail_fsync_at, replant_n;
 
 ssize_t __real_write(int fd, const void *buf, size_t n);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
@@ -55,6 +58,20 @@ int __wrap_rename(const char *from, const char *to)
     return __real_rename(from, to);
 }
 
+int __real_unlink(const char *p);
+int __wrap_unlink(const char *p);
+int __wrap_unlink(const char *p)
+{
+    int rc = __real_unlink(p);
+    if (replant_n > 0) {
+        replant_n--;
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    return rc;
+}
+
 static char dir[64], path[128], tmp[160];
 static char err[VG_ERRLEN];
 
@@ -73,7 +90,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    fail_write_errno = fail_rename_errno = fail_fsync_at = 0;
+    fail_write_errno = fail_rename_errno = fail_fsync_at = replant_n = 0;
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
@@ -130,17 +147,112 @@ static void an_empty_content_makes_an_empty_file(void **state)
     assert_string_equal(content(path), "");
 }
 
-/* A temp file a crash left (longer than what comes now) is written over, not appended to. */
-static void a_temp_file_left_by_a_crash_is_written_over(void **state)
+/* A temp file a crash left (longer than what comes now) is replaced, not appended to; its mode
+ * and owner (one someone else put there: 0666, another user's) are not PATH's: PATH is a new file
+ * with the mode asked for. umask 0, so that the mode is the one asked for and no mask hides a
+ * wider one. */
+static void a_temp_file_left_by_a_crash_is_replaced_with_the_asked_mode(void **state)
 {
     (void)state;
-    int fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+    mode_t old = umask(0);
+    int fd = open(tmp, O_WRONLY | O_CREAT, 0666);
     assert_true(fd >= 0);
     assert_int_equal(__real_write(fd, "half of a much longer earlier write", 35), 35);
+    int chowned = geteuid() == 0 && fchown(fd, 65534, 65534) == 0;
     close(fd);
-    put("new", 0, 0);
+    int rc = vg_atomicfile_write(path, "new", 3, 0640, 0, err, sizeof err);
+    umask(old);
+    if (rc)
+        fail_msg("vg_atomicfile_write: %d (%s)", rc, err);
     assert_string_equal(content(path), "new");
     assert_int_equal(access(tmp, F_OK), -1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0640);
+    if (chowned)
+        assert_int_equal(st.st_uid, geteuid());
+}
+
+/* A symlink at PATH.tmp (someone who can write to the directory put it there) is removed, not
+ * written through: its target keeps its content, and PATH is a regular file, not the symlink. */
+static void a_symlink_at_the_temp_name_is_not_written_through(void **state)
+{
+    (void)state;
+    char victim[160];
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    int fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(__real_write(fd, "precious", 8), 8);
+    close(fd);
+    assert_int_equal(symlink(victim, tmp), 0);
+    put("new", 0, 0);
+    assert_string_equal(content(victim), "precious");
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_string_equal(content(path), "new");
+    assert_int_equal(lstat(tmp, &st), -1);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* A FIFO at PATH.tmp is removed, not opened: open(O_WRONLY) of a FIFO waits for a reader, which
+ * would hang the daemon's start (the bootstrap file) or a silence change. The alarm only ends a
+ * write that hangs (open() then fails with EINTR), so that this test fails instead of hanging. */
+static void a_fifo_at_the_temp_name_does_not_block_the_write(void **state)
+{
+    (void)state;
+    assert_int_equal(mkfifo(tmp, 0600), 0);
+    struct sigaction sa = {.sa_handler = on_alarm}, was; /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGALRM, &sa, &was), 0);
+    alarm(10);
+    int rc = vg_atomicfile_write(path, "new", 3, 0600, 0, err, sizeof err);
+    alarm(0);
+    sigaction(SIGALRM, &was, NULL);
+    if (rc)
+        fail_msg("vg_atomicfile_write: %d (%s)", rc, err);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_string_equal(content(path), "new");
+}
+
+/* What cannot be removed from PATH.tmp (a directory: unlink() fails with EISDIR) stops the write
+ * with the step and cause named; PATH keeps its content and the directory stays. */
+static void a_directory_at_the_temp_name_is_named_and_left(void **state)
+{
+    (void)state;
+    put("old content", 0, 0);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    put("new content", 0, -EISDIR);
+    assert_string_equal(content(path), "old content");
+    char want[400];
+    snprintf(want, sizeof want, "%s: removing the leftover state.tmp: Is a directory", path);
+    assert_string_equal(err, want);
+    struct stat st;
+    assert_int_equal(lstat(tmp, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+}
+
+/* Something re-creating PATH.tmp each time it is removed: tried again a few times, then refused
+ * with -EEXIST and a message saying so, PATH untouched; re-created fewer times, the write goes
+ * through. */
+static void a_temp_file_re_created_each_time_is_refused_after_a_few_tries(void **state)
+{
+    (void)state;
+    put("old content", 0, 0);
+    replant_n = 100;
+    put("new content", 0, -EEXIST);
+    assert_true(replant_n >= 95); /* a few tries, not a loop */
+    assert_string_equal(content(path), "old content");
+    assert_contains(err, "creating state.tmp: it was re-created each time it was removed");
+    replant_n = 2;
+    put("new content", 0, 0);
+    assert_string_equal(content(path), "new content");
 }
 
 static void a_missing_directory_is_named_with_the_step(void **state)
@@ -250,7 +362,11 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
         T(a_new_file_is_created_with_its_mode_and_then_replaced_whole),
         T(an_empty_content_makes_an_empty_file),
-        T(a_temp_file_left_by_a_crash_is_written_over),
+        T(a_temp_file_left_by_a_crash_is_replaced_with_the_asked_mode),
+        T(a_symlink_at_the_temp_name_is_not_written_through),
+        T(a_fifo_at_the_temp_name_does_not_block_the_write),
+        T(a_directory_at_the_temp_name_is_named_and_left),
+        T(a_temp_file_re_created_each_time_is_refused_after_a_few_tries),
         T(a_missing_directory_is_named_with_the_step),
         T(a_path_under_a_regular_file_fails_with_enotdir),
         T(a_failed_write_leaves_the_old_file_and_no_temp),
