@@ -4,13 +4,14 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vg_util.h"
 
 /* How many times PATH.tmp is removed and created again when something re-creates it in between:
- * a racing writer of the same path or something planting it on purpose; neither goes away by
- * trying longer. */
+ * a racing writer of the same path (which then fails, see the header) or something planting it
+ * on purpose; neither goes away by trying longer. */
 #define CREATE_TRIES 3
 
 static int write_all(int fd, const unsigned char *p, size_t n)
@@ -25,6 +26,14 @@ static int write_all(int fd, const unsigned char *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+/* Whether the name tmp still is the file we created (own: its fstat): another writer of the same
+ * path may have removed it and put its own there, which we must neither rename nor remove. */
+static int still_ours(const char *tmp, const struct stat *own)
+{
+    struct stat st;
+    return lstat(tmp, &st) == 0 && st.st_dev == own->st_dev && st.st_ino == own->st_ino;
 }
 
 /* err = "PATH: <pre>BASE<post>", where post ends in the cause. */
@@ -74,8 +83,9 @@ int vg_atomicfile_write(const char *path, const void *data, size_t len, mode_t m
                       "path?)");
     if (fd < 0)
         return report_errno(err, errlen, e, path, "creating ", base, "");
+    struct stat own;
     const char *step = "writing ";
-    int rc = write_all(fd, data, len);
+    int rc = fstat(fd, &own) != 0 ? -errno : write_all(fd, data, len);
     if (!rc && fsync(fd) != 0) {
         step = "syncing ";
         rc = -errno;
@@ -87,12 +97,19 @@ int vg_atomicfile_write(const char *path, const void *data, size_t len, mode_t m
         rc = -errno;
     }
     if (rc) {
-        unlink(tmp);
+        if (still_ours(tmp, &own))
+            unlink(tmp);
         return report_errno(err, errlen, -rc, path, step, base, "");
     }
+    /* Renaming whatever is at the name now would put another writer's unfinished file in place. */
+    if (!still_ours(tmp, &own))
+        return report(err, errlen, -EBUSY, path, "", base,
+                      " was removed or replaced while it was written (another writer of this "
+                      "path?)");
     if (rename(tmp, path) != 0) {
         e = errno;
-        unlink(tmp);
+        if (still_ours(tmp, &own))
+            unlink(tmp);
         return report_errno(err, errlen, e, path, "renaming ", base, " over it");
     }
     if ((rc = vg_fsync_dir_of(path)) < 0 && !(flags & VG_ATOMICFILE_DIRSYNC_BEST_EFFORT))

@@ -17,7 +17,13 @@
  *      the new one, never a mix and never a missing PATH where one existed.
  *   3. fsync PATH's directory: the new content survives a crash.
  * On a failure in 1 or 2 the temp file is removed and PATH is as it was.
- * Writes of one path must not run concurrently (they share PATH.tmp): the callers serialise them.
+ * Writes of one path must not run concurrently (they share PATH.tmp): the callers serialise them,
+ * and two processes must not be given one path (two analyzers given one bootstrap file or
+ * silences.file). If they are anyway, a writer whose PATH.tmp another one removed or replaced
+ * fails with a message saying so ("removed or replaced while it was written", or "re-created each
+ * time it was removed") instead of renaming the other's unfinished file. This is not a lock: a
+ * removal and re-creation landing between a writer's last check and its rename still go
+ * unnoticed, and PATH then gets the other's file, possibly unfinished.
  */
 #ifndef VG_ATOMICFILE_H
 #define VG_ATOMICFILE_H
@@ -37,9 +43,10 @@
  *   "PATH: removing the leftover TMP: ..."        (step 1: something at TMP that cannot be
  *   "PATH: creating TMP: ..."                      removed, e.g. a directory (EISDIR); the
  *   "PATH: writing TMP: ..."                       directory is missing, not a directory, not
- *   "PATH: syncing TMP: ..."                       writable, the disk is full; TMP re-created
- *   "PATH: closing TMP: ..."                       each time it was removed (-EEXIST); PATH
- *                                                  untouched, no temp file left)
+ *   "PATH: syncing TMP: ..."                       writable, the disk is full; another writer
+ *   "PATH: closing TMP: ..."                       of PATH (-EEXIST, -EBUSY: see above); PATH
+ *   "PATH: TMP was removed or replaced while it    untouched, no temp file of ours left)
+ *    was written (another writer of this path?)"
  *   "PATH: renaming TMP over it: ..."             (step 2: PATH untouched, no temp file left)
  *   "PATH: replaced, but syncing its directory failed (a crash may bring the old content
  *    back): ..."                                  (step 3: PATH holds the new content) */

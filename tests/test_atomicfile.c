@@ -24,11 +24,25 @@
  * unlink is wrapped too: replant_n more times, what it removed is at once created again, as a
  * racing writer or someone planting the temp file would. */
 static int fail_write_errno, fail_rename_errno, fail_fsync_at, replant_n;
+/* Set: the next write puts a file of this content at PATH.tmp in place of the one being
+ * written, as a second writer of the same path does (it removes the first one's and creates its
+ * own). */
+static const char *replace_tmp_with;
+static char tmp[160];
 
 ssize_t __real_write(int fd, const void *buf, size_t n);
 ssize_t __wrap_write(int fd, const void *buf, size_t n);
 ssize_t __wrap_write(int fd, const void *buf, size_t n)
 {
+    if (replace_tmp_with) {
+        const char *text = replace_tmp_with;
+        replace_tmp_with = NULL;
+        assert_int_equal(unlink(tmp), 0);
+        int other = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(other >= 0);
+        assert_int_equal(__real_write(other, text, strlen(text)), (ssize_t)strlen(text));
+        close(other);
+    }
     if (fail_write_errno) {
         errno = fail_write_errno;
         return -1;
@@ -72,7 +86,7 @@ int __wrap_unlink(const char *p)
     return rc;
 }
 
-static char dir[64], path[128], tmp[160];
+static char dir[64], path[128];
 static char err[VG_ERRLEN];
 
 static int setup(void **state)
@@ -91,6 +105,7 @@ static int teardown(void **state)
 {
     (void)state;
     fail_write_errno = fail_rename_errno = fail_fsync_at = replant_n = 0;
+    replace_tmp_with = NULL;
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
@@ -255,6 +270,31 @@ static void a_temp_file_re_created_each_time_is_refused_after_a_few_tries(void *
     assert_string_equal(content(path), "new content");
 }
 
+/* A second writer of the same path (which the callers must not run) removes the first one's
+ * PATH.tmp and creates its own: the first one then neither renames the other's unfinished file
+ * over PATH nor removes it, and fails saying why. */
+static void a_temp_file_replaced_by_another_writer_is_neither_renamed_nor_removed(void **state)
+{
+    (void)state;
+    put("old content", 0, 0);
+    replace_tmp_with = "the other's, unfinished";
+    put("new content", 0, -EBUSY);
+    assert_string_equal(content(path), "old content");
+    assert_string_equal(content(tmp), "the other's, unfinished");
+    char want[400];
+    snprintf(want, sizeof want,
+             "%s: state.tmp was removed or replaced while it was written (another writer of this "
+             "path?)",
+             path);
+    assert_string_equal(err, want);
+    /* Failing itself meanwhile, it leaves the other's file alone too. */
+    replace_tmp_with = "the other's, again";
+    fail_write_errno = EIO;
+    put("new content", 0, -EIO);
+    assert_string_equal(content(path), "old content");
+    assert_string_equal(content(tmp), "the other's, again");
+}
+
 static void a_missing_directory_is_named_with_the_step(void **state)
 {
     (void)state;
@@ -367,6 +407,7 @@ int main(void)
         T(a_fifo_at_the_temp_name_does_not_block_the_write),
         T(a_directory_at_the_temp_name_is_named_and_left),
         T(a_temp_file_re_created_each_time_is_refused_after_a_few_tries),
+        T(a_temp_file_replaced_by_another_writer_is_neither_renamed_nor_removed),
         T(a_missing_directory_is_named_with_the_step),
         T(a_path_under_a_regular_file_fails_with_enotdir),
         T(a_failed_write_leaves_the_old_file_and_no_temp),
