@@ -26,8 +26,11 @@
 
 /* DIR/<group>.ckpt, with characters outside [A-Za-z0-9._-] as %XX so names map one to one. A
  * name that would not fit in a file name (255 bytes; a long label, or one in UTF-8, whose bytes
- * triple) keeps its first 200 bytes and ends in a hash of the whole name instead. The group's
- * name is inside the file: loading never reads it from the file name. */
+ * triple) keeps its first 200 bytes and ends in a hash of the whole name instead. "Fit" counts
+ * the ".tmp" of the temp file the checkpoint is written through (vg_atomicfile): a name of 247 to
+ * 250 bytes, whose <group>.ckpt alone fits, could never be saved otherwise. Names that were
+ * written before that (up to 246 bytes) keep their files. The group's name is inside the file:
+ * loading never reads it from the file name. */
 static int group_path(const struct vg_fleet *f, const char *group, char *out, size_t len)
 {
     size_t o = (size_t)snprintf(out, len, "%s/", f->dir), start = o;
@@ -38,7 +41,7 @@ static int group_path(const struct vg_fleet *f, const char *group, char *out, si
         else
             o += (size_t)snprintf(out + o, len - o, "%%%02X", *s);
     }
-    if (o - start + 5 > 255 && start + 200 + 18 < len) {
+    if (o - start + strlen(".ckpt.tmp") > 255 && start + 200 + 18 < len) {
         uint64_t h = 1469598103934665603ull;
         for (const unsigned char *s = (const unsigned char *)group; *s; s++)
             h = (h ^ *s) * 1099511628211ull;

@@ -872,16 +872,14 @@ static void test_checkpoint_listing_a_host_twice_is_refused(void **state)
     vg_fleet_free(f);
 }
 
-/* A group's name is a label value: up to 256 bytes, in UTF-8, whose bytes triple as %XX in the
- * file name. Such a group is still checkpointed (its file name ends in a hash) and resumed. */
-static void test_a_group_with_a_long_utf8_name_is_checkpointed_and_resumed(void **state)
+/* Checkpoints group (two hosts, trained), resumes it, and removes its file: the one whose name
+ * starts with file_start, which must leave room for the ".tmp" of the temp file it is written
+ * through (255 bytes in all). Returns the file name's length. */
+static size_t checkpoint_and_resume(const char *group, const char *file_start)
 {
-    (void)state;
     struct vg_fleet_params p = params();
     struct vg_fleet *f, *g;
-    char err[VG_ERRLEN], group[257] = "";
-    for (int i = 0; i < 128; i++)
-        strcat(group, "\xc3\xa9"); /* 128 x U+00E9: 256 bytes, 768 once escaped */
+    char err[VG_ERRLEN];
     assert_int_equal(vg_fleet_new(&f, &p, &cpu, NULL, NULL, err, sizeof(err)), 0);
     for (uint64_t t = 0; t < 30; t++) {
         for (int h = 0; h < 2; h++) {
@@ -910,17 +908,45 @@ static void test_a_group_with_a_long_utf8_name_is_checkpointed_and_resumed(void 
     assert_non_null(d);
     struct dirent *e;
     int removed = 0;
+    size_t len = 0;
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "%C3%A9", 6) != 0)
+        if (strncmp(e->d_name, file_start, strlen(file_start)) != 0)
             continue;
         char path[600];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        printf("  long group's file: %s (%zu bytes of name)\n", e->d_name, strlen(e->d_name));
-        assert_true(strlen(e->d_name) <= 255);
+        len = strlen(e->d_name);
+        printf("  group's file: %s (%zu bytes of name)\n", e->d_name, len);
+        assert_true(len + strlen(".tmp") <= 255);
         removed += unlink(path) == 0;
     }
     closedir(d);
     assert_int_equal(removed, 1);
+    return len;
+}
+
+/* A group's name is a label value: up to 256 bytes, in UTF-8, whose bytes triple as %XX in the
+ * file name. Such a group is still checkpointed (its file name ends in a hash) and resumed. */
+static void test_a_group_with_a_long_utf8_name_is_checkpointed_and_resumed(void **state)
+{
+    (void)state;
+    char group[257] = "";
+    for (int i = 0; i < 128; i++)
+        strcat(group, "\xc3\xa9"); /* 128 x U+00E9: 256 bytes, 768 once escaped */
+    checkpoint_and_resume(group, "%C3%A9");
+}
+
+/* A name of 247 to 250 bytes once escaped: NAME.ckpt fits in a file name (255 bytes), but the
+ * NAME.ckpt.tmp it is written through did not, and every save failed with ENAMETOOLONG. Its file
+ * name now ends in a hash too; one of 246 bytes keeps its name, as files already written have. */
+static void test_a_group_name_whose_temp_file_name_would_be_too_long_is_hashed(void **state)
+{
+    (void)state;
+    char group[260];
+    memset(group, 'a', 248);
+    group[248] = '\0';
+    assert_int_equal(checkpoint_and_resume(group, "aaaa"), 200 + 17 + strlen(".ckpt"));
+    group[246] = '\0';
+    assert_int_equal(checkpoint_and_resume(group, "aaaa"), 246 + strlen(".ckpt"));
 }
 
 static struct vg_fleet_params hs_params(void)
@@ -2443,6 +2469,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_checkpoint_listing_a_host_twice_is_refused),
         cmocka_unit_test(test_a_refused_checkpoint_is_kept_beside_the_new_one),
         cmocka_unit_test(test_a_group_with_a_long_utf8_name_is_checkpointed_and_resumed),
+        cmocka_unit_test(test_a_group_name_whose_temp_file_name_would_be_too_long_is_hashed),
         cmocka_unit_test(test_host_calibration_survives_a_restart),
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
         cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
