@@ -149,7 +149,9 @@ int vg_fleet_save(struct vg_fleet *f, char *err, size_t errlen)
         if (!f->groups.keys[i])
             continue;
         char why[VG_ERRLEN];
-        int rc = save_group(f, f->groups.vals[i], why, sizeof(why));
+        /* No longer than err: a failed write's message then fits by shortening its path rather
+         * than lose its cause (vg_atomicfile). */
+        int rc = save_group(f, f->groups.vals[i], why, errlen < sizeof(why) ? errlen : sizeof(why));
         if (rc < 0) {
             if (!first)
                 first = vg_err(err, errlen, rc, "%s", why);

@@ -223,7 +223,11 @@ int vg_models_save(struct vg_models *ms, char *err, size_t errlen)
     int first = 0;
     for (size_t i = 0; ms && i < ms->n; i++) {
         char why[VG_ERRLEN];
-        int rc = ms->ops[i]->save(ms->inst[i], why, sizeof(why));
+        /* Asked to fit behind "model NAME: " in err, a failed write's message shortens its path
+         * rather than lose its cause (vg_atomicfile). */
+        size_t pre = strlen("model : ") + strlen(ms->ops[i]->name);
+        size_t left = errlen > pre ? errlen - pre : sizeof(why);
+        int rc = ms->ops[i]->save(ms->inst[i], why, left < sizeof(why) ? left : sizeof(why));
         if (rc < 0 && !first)
             first = vg_err(err, errlen, rc, "model %s: %s", ms->ops[i]->name, why);
     }

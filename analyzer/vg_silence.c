@@ -631,12 +631,16 @@ int vg_silences_write(const struct vg_silences_snap *snap, const char *path, uin
     /* A crash leaves the old file or the new one, never a torn one that would stop the next
      * start. The directory's sync is best effort: once the rename is done the file holds the
      * change, and refusing the change then would leave the file and the store disagreeing. */
+    static const char what[] = "silences.file ";
     char why[VG_ERRLEN];
+    /* Asked to fit in what "silences.file " leaves of err, it shortens the path rather than lose
+     * the cause at its end. */
+    size_t left = errlen > sizeof(what) ? errlen - (sizeof(what) - 1) : sizeof(why);
     int rc = vg_atomicfile_write(path, text, strlen(text), 0600, VG_ATOMICFILE_DIRSYNC_BEST_EFFORT,
-                                 why, sizeof(why));
+                                 why, left < sizeof(why) ? left : sizeof(why));
     free(text);
     if (rc)
-        return vg_err(err, errlen, rc, "silences.file %s", why);
+        return vg_err(err, errlen, rc, "%s%s", what, why);
     *written = snap->seq;
     return 0;
 }

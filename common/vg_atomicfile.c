@@ -36,11 +36,38 @@ static int still_ours(const char *tmp, const struct stat *own)
     return lstat(tmp, &st) == 0 && st.st_dev == own->st_dev && st.st_ino == own->st_ino;
 }
 
-/* err = "PATH: <pre>BASE<post>", where post ends in the cause. */
+/* s, or its first and last bytes around "..." when longer than keep. */
+static const char *shorten(char *buf, const char *s, size_t keep)
+{
+    size_t n = strlen(s);
+    if (n <= keep || keep < 5)
+        return s;
+    size_t head = (keep - 3) / 2, tail = keep - 3 - head;
+    memcpy(buf, s, head);
+    memcpy(buf + head, "...", 3);
+    memcpy(buf + head + 3, s + n - tail, tail + 1);
+    return buf;
+}
+
+/* err = "PATH: <pre>BASE<post>", where post ends in the cause. PATH, then BASE, are cut in their
+ * middle as far as needed (down to 40 bytes each) for the rest to fit in errlen whole: the step
+ * and the cause are what a reader acts on, and a long path (a long group name's checkpoint)
+ * would otherwise push them out of a VG_ERRLEN buffer. */
 static int report(char *err, size_t errlen, int rc, const char *path, const char *pre,
                   const char *base, const char *post)
 {
-    return vg_err(err, errlen, rc, "%s: %s%s%s", path, pre, base, post);
+    if (!err || !errlen)
+        return rc;
+    size_t lp = strlen(path), lb = strlen(base), fixed = 2 + strlen(pre) + strlen(post);
+    size_t room = errlen - 1 > fixed ? errlen - 1 - fixed : 0, kp = lp, kb = lb;
+    if (lp + lb > room) {
+        size_t min_p = lp < 40 ? lp : 40, min_b = lb < 40 ? lb : 40;
+        kb = room >= min_p + lb ? lb : room >= min_p + min_b ? room - min_p : min_b;
+        kp = room >= kb + min_p ? room - kb : min_p;
+    }
+    char bp[4096], bb[4096]; /* both are parts of PATH.tmp, which fits in 4096 */
+    return vg_err(err, errlen, rc, "%s: %s%s%s", shorten(bp, path, kp), pre, shorten(bb, base, kb),
+                  post);
 }
 
 static int report_errno(char *err, size_t errlen, int e, const char *path, const char *pre,

@@ -38,7 +38,9 @@
 
 /* Replaces path's content with len bytes of data (data may be NULL when len is 0), in a new file
  * of mode less the umask. flags: 0 or VG_ATOMICFILE_DIRSYNC_BEST_EFFORT.
- * Returns 0, or -errno with err naming path and the step that failed (TMP: PATH.tmp's base name):
+ * Returns 0, or -errno with err naming path and the step that failed (TMP: PATH.tmp's base name;
+ * PATH and TMP are cut in their middle, "...", where the whole message would not fit in errlen,
+ * so that the step and the cause always do):
  *   "path too long (N bytes): PATH..."            (-ENAMETOOLONG; nothing done)
  *   "PATH: removing the leftover TMP: ..."        (step 1: something at TMP that cannot be
  *   "PATH: creating TMP: ..."                      removed, e.g. a directory (EISDIR); the

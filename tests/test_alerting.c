@@ -1922,6 +1922,32 @@ static void silences_file_that_could_not_be_saved_is_refused_at_load(void **stat
     vg_silences_free(s);
 }
 
+/* A write that fails for a long silences.file path: the message, behind "silences.file ", keeps
+ * the step and the cause (the path is cut in its middle instead), which the log line and the 503
+ * answer then show. */
+static void a_failed_silences_file_write_keeps_its_cause_for_a_long_path(void **state)
+{
+    (void)state;
+    struct vg_silences *s;
+    assert_int_equal(vg_silences_new(&s), 0);
+    char id[17], path[400], err[VG_ERRLEN];
+    int n = snprintf(path, sizeof path, "/tmp/vg-silences-gone-%0200d/", 0);
+    memset(path + n, 's', 100);
+    path[n + 100] = '\0';
+    add_silence(s, "{\"matchers\":[\"host=\\\"a\\\"\"],\"duration\":\"1h\"}", 1000, id);
+    struct vg_silences_snap snap;
+    assert_int_equal(vg_silences_snapshot(s, 1000, &snap), 0);
+    uint64_t written = 0;
+    assert_int_equal(vg_silences_write(&snap, path, &written, err, sizeof(err)), -ENOENT);
+    assert_true(strncmp(err, "silences.file /tmp/vg-silences-gone-", 36) == 0);
+    const char *end = "ssss.tmp: No such file or directory";
+    if (strlen(err) < strlen(end) || strcmp(err + strlen(err) - strlen(end), end) != 0)
+        fail_msg("\"%s\" does not end in \"%s\"", err, end);
+    assert_non_null(strstr(err, ": creating ssss"));
+    vg_silences_snap_free(&snap);
+    vg_silences_free(s);
+}
+
 /* ---- rule files in the engine ---------------------------------------------------------------- */
 
 struct events {
@@ -3219,6 +3245,7 @@ int main(void)
         cmocka_unit_test(silences_file_entries_refused_now_are_skipped_at_load),
         cmocka_unit_test(silences_file_with_a_repeated_id_keeps_the_one_that_ends_later),
         cmocka_unit_test(silences_file_that_could_not_be_saved_is_refused_at_load),
+        cmocka_unit_test(a_failed_silences_file_write_keeps_its_cause_for_a_long_path),
         cmocka_unit_test(rules_fire_through_the_engine_and_survive_a_reload),
         cmocka_unit_test(rule_alerts_move_with_their_host),
         cmocka_unit_test(a_removed_rules_firing_alert_resolves_when_its_host_moves),

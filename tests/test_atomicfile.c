@@ -382,6 +382,44 @@ static void a_failed_directory_sync_is_reported_unless_best_effort(void **state)
     assert_string_equal(err, "");
 }
 
+static void assert_ends_with(const char *s, const char *end)
+{
+    size_t n = strlen(s), e = strlen(end);
+    if (n < e || strcmp(s + n - e, end) != 0)
+        fail_msg("\"%s\" does not end in \"%s\"", s, end);
+}
+
+/* A path whose message would not fit in the error buffer (a long file name, e.g. a checkpoint's
+ * named after a long group, inside a long directory): the path and then the temp file's name are
+ * cut in their middle, and the step and the cause are kept whole. */
+static void a_long_path_is_cut_in_the_message_so_that_step_and_cause_stay(void **state)
+{
+    (void)state;
+    char longp[600];
+    int n = snprintf(longp, sizeof longp, "%s/gone-%0100d/", dir, 0);
+    memset(longp + n, 'b', 250); /* with ".tmp", 254 bytes: a name that fits */
+    longp[n + 250] = '\0';
+    char small[VG_ERRLEN];
+    assert_int_equal(vg_atomicfile_write(longp, "x", 1, 0600, 0, small, sizeof small), -ENOENT);
+    assert_true(strlen(small) == sizeof small - 1); /* it did not fit whole */
+    assert_true(strncmp(small, "/tmp/vigil-test-", 16) == 0);
+    assert_contains(small, ": creating bbbb");
+    assert_ends_with(small, "bbbb.tmp: No such file or directory");
+    assert_contains(small, "...");
+    /* Room for the whole message: nothing cut. */
+    char big[1024], want[1024];
+    assert_int_equal(vg_atomicfile_write(longp, "x", 1, 0600, 0, big, sizeof big), -ENOENT);
+    snprintf(want, sizeof want, "%s: creating %s.tmp: No such file or directory", longp,
+             strrchr(longp, '/') + 1);
+    assert_string_equal(big, want);
+    /* A buffer too small for even the step and cause: cut at its end, never overrun. */
+    char tiny[24];
+    memset(tiny, 'z', sizeof tiny);
+    assert_int_equal(vg_atomicfile_write(longp, "x", 1, 0600, 0, tiny, 16), -ENOENT);
+    assert_int_equal(strlen(tiny), 15);
+    assert_int_equal(tiny[16], 'z');
+}
+
 static void a_path_too_long_for_its_temp_name_is_refused_untouched(void **state)
 {
     (void)state;
@@ -414,6 +452,7 @@ int main(void)
         T(a_failed_sync_leaves_the_old_file_and_no_temp),
         T(a_failed_rename_leaves_the_old_file_and_no_temp),
         T(a_failed_directory_sync_is_reported_unless_best_effort),
+        T(a_long_path_is_cut_in_the_message_so_that_step_and_cause_stay),
         T(a_path_too_long_for_its_temp_name_is_refused_untouched),
 #undef T
     };

@@ -2046,6 +2046,37 @@ static void test_a_second_holder_of_a_model_dir_is_refused(void **state)
     vg_models_free(b);
 }
 
+/* A checkpoint that cannot be written under a long model.dir: the message, behind "model mv: ",
+ * keeps the step and the cause whole ("model checkpoint not written" logs it), the path cut in
+ * its middle instead. */
+static void test_a_failed_checkpoint_keeps_its_cause_under_a_long_model_dir(void **state)
+{
+    (void)state;
+    char err[VG_ERRLEN], longdir[400], tmp[420];
+    int n = snprintf(longdir, sizeof(longdir), "%s/", dir);
+    memset(longdir + n, 'd', 220);
+    longdir[n + 220] = '\0';
+    assert_int_equal(mkdir(longdir, 0700), 0);
+    snprintf(tmp, sizeof(tmp), "%s/web.ckpt.tmp", longdir);
+    assert_int_equal(mkdir(tmp, 0700), 0); /* what cannot be removed: EISDIR */
+    struct vg_model_env env = mv_env(20, 1);
+    env.dir = longdir;
+    struct vg_models *ms;
+    assert_int_equal(vg_models_new(&ms, "mv", &env, err, sizeof(err)), 0);
+    for (uint64_t t = 0; t < 12; t++)
+        for (int h = 0; h < 2; h++)
+            mv_tick(ms, h, t);
+    assert_int_equal(vg_models_save(ms, err, sizeof(err)), -EISDIR);
+    vg_models_free(ms);
+    const char *end = ": removing the leftover web.ckpt.tmp: Is a directory";
+    if (strncmp(err, "model mv: /tmp/vg-test-fleet.", 29) != 0 || strlen(err) < strlen(end) ||
+        strcmp(err + strlen(err) - strlen(end), end) != 0)
+        fail_msg("\"%s\" does not end in \"%s\"", err, end);
+    char cmd[500];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", longdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* model.dir's checkpoint held 4 hosts of which this analyzer's engine holds 2 (the others'
  * partitions are another analyzer's): the 2 foreign rows were never freed and saved again at every
  * checkpoint (vigil_model_hosts 4, vigil_hosts 2). The prune that limits.host_idle drives
@@ -2470,6 +2501,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_a_refused_checkpoint_is_kept_beside_the_new_one),
         cmocka_unit_test(test_a_group_with_a_long_utf8_name_is_checkpointed_and_resumed),
         cmocka_unit_test(test_a_group_name_whose_temp_file_name_would_be_too_long_is_hashed),
+        cmocka_unit_test(test_a_failed_checkpoint_keeps_its_cause_under_a_long_model_dir),
         cmocka_unit_test(test_host_calibration_survives_a_restart),
         cmocka_unit_test(test_checkpoint_without_host_calibration_is_refused),
         cmocka_unit_test(test_checkpoint_whose_columns_other_patterns_chose_is_refused),
