@@ -6,11 +6,11 @@ vg_add_test(test_config_tables SOURCES test_config_tables.c ${CMAKE_SOURCE_DIR}/
 target_include_directories(test_config_tables PRIVATE ${CMAKE_SOURCE_DIR}/agent
     ${CMAKE_SOURCE_DIR}/analyzer)
 vg_add_test(test_kafka SOURCES test_kafka.c LIBS vg_common)
-# common/vg_atomicfile: write, fsync and rename wrapped so that each step can be made to fail
-# (tests run as root, which no permission stops), unlink so that the temp file can come back.
+# common/vg_atomicfile: write, fsync, close and rename wrapped so that each step can be made to
+# fail (tests run as root, which no permission stops), unlink so that the temp file can come back.
 vg_add_test(test_atomicfile SOURCES test_atomicfile.c LIBS vg_common)
 target_link_options(test_atomicfile PRIVATE
-    -Wl,--wrap=write,--wrap=fsync,--wrap=rename,--wrap=unlink)
+    -Wl,--wrap=write,--wrap=fsync,--wrap=close,--wrap=rename,--wrap=unlink)
 vg_add_test(test_notify SOURCES test_notify.c LIBS vg_common)
 vg_add_test(test_log SOURCES test_log.c LIBS vg_common vg_teststack)
 vg_add_test(test_detector SOURCES test_detector.c LIBS vg_analyzer)
