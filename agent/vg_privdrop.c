@@ -1,9 +1,6 @@
 #include "vg_privdrop.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <pwd.h>
@@ -15,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "vg_runas.h"
 #include "vg_util.h"
 
 #define CAP_WORDS 2 /* _LINUX_CAPABILITY_U32S_3 */
@@ -152,40 +150,6 @@ static int bpf_needs_cap(const struct caps *now)
     return r < 0 && e == EPERM;
 }
 
-/* Gives dir (created when missing and its parent exists) and the files directly in it to uid. */
-static int own_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
-{
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        if (errno == ENOENT)
-            return 0; /* its parent is missing: the spool says so itself when it opens */
-        return vg_err(err, errlen, -errno, "cannot create %s: %s", dir, strerror(errno));
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return vg_err(err, errlen, -errno, "cannot open %s: %s", dir, strerror(errno));
-    if (fchown(fd, uid, gid) != 0) {
-        int e = errno;
-        close(fd);
-        return vg_err(err, errlen, -e, "cannot give %s to uid %u: %s", dir, (unsigned)uid,
-                      strerror(e));
-    }
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return vg_err(err, errlen, -errno, "cannot list %s: %s", dir, strerror(errno));
-    }
-    int rc = 0;
-    for (struct dirent *de; !rc && (de = readdir(d));) {
-        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-            continue;
-        if (fchownat(dirfd(d), de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
-            rc = vg_err(err, errlen, -errno, "cannot give %s/%s to uid %u: %s", dir, de->d_name,
-                        (unsigned)uid, strerror(errno));
-    }
-    closedir(d);
-    return rc;
-}
-
 int vg_privdrop_give_dirs(const char *user, const char *const *dirs, char *err, size_t errlen)
 {
     if (geteuid() != 0 || !user || !*user)
@@ -200,7 +164,7 @@ int vg_privdrop_give_dirs(const char *user, const char *const *dirs, char *err, 
         struct stat st;
         if (!**d || lstat(*d, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
-        int rc = own_dir(*d, pw->pw_uid, pw->pw_gid, err, errlen);
+        int rc = vg_runas_give(*d, pw->pw_uid, pw->pw_gid, 0, err, errlen);
         if (rc < 0)
             return rc;
     }
@@ -224,21 +188,17 @@ static int switch_user(const struct vg_privdrop_cfg *cfg, struct vg_privdrop_res
     for (const char *const *d = cfg->own_dirs; d && *d; d++) {
         if (!**d)
             continue;
-        int rc = own_dir(*d, pw->pw_uid, pw->pw_gid, err, errlen);
+        int rc = vg_runas_give(*d, pw->pw_uid, pw->pw_gid, VG_RUNAS_MKDIR, err, errlen);
         if (rc < 0)
             return rc;
     }
-    if (initgroups(pw->pw_name, pw->pw_gid) != 0)
-        return vg_err(err, errlen, -errno, "user: initgroups(%s): %s", cfg->user, strerror(errno));
     /* Keep the permitted set across the uid change; the final capset below trims it. */
     if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0)
         return vg_err(err, errlen, -errno, "prctl(PR_SET_KEEPCAPS): %s", strerror(errno));
-    if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0)
-        return vg_err(err, errlen, -errno, "setresgid(%u): %s", (unsigned)pw->pw_gid,
-                      strerror(errno));
-    if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
-        return vg_err(err, errlen, -errno, "setresuid(%u): %s", (unsigned)pw->pw_uid,
-                      strerror(errno));
+    char why[VG_ERRLEN];
+    int rc = vg_runas_become(pw, why, sizeof why);
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "user: %s", why);
     prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
     res->switched = 1;
     return 0;

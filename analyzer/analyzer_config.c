@@ -268,7 +268,10 @@ static const struct vg_cfg_key keys[] = {
      "kafka.*_file), actions.tls_ca_file, the rule files of rules.dir and silences.file, and "
      "checks that outbox.dir, model.dir (with a model.set) and silences.file are writable, as "
      "this user and its groups, as the unit will read and write them; empty: as "
-     "root; not on this host: as root, with a warning. The analyzer does not change user itself"},
+     "root; not on this host: as root, with a warning. Started as root (by hand), the analyzer "
+     "becomes this user before it writes anything, giving it what an earlier root run left in "
+     "outbox.dir, model.dir, silences.file and the bootstrap file (docs/security.md); not on this "
+     "host, it stays root with a warning"},
     {"core_dumps", VG_CFG_BOOL, "false", OFF(core_dumps), NOBOUND, NULL,
      "let the analyzer be dumped: a core file when it crashes, and processes of its user (the "
      "agent's too, under the packages) may attach to it and read its memory (gdb -p, "

@@ -1681,18 +1681,30 @@ static int check_files_cb(void *ud, char *err, size_t errlen)
     return check_files(ud, err, errlen);
 }
 
+/* The user a start as root became (become_user), named in the errors of what it then cannot
+ * open; NULL when it stayed who it was. */
+static const char *g_became;
+
 /* check_files() for --check-config started as root: the packaged unit starts the analyzer as
- * `user` (it never changes user itself), and root may read and write anywhere, so the check runs
- * in a child that becomes that user (its groups too) as the agent's check does; open(2) and
+ * `user` (the check changes no user itself), and root may read and write anywhere, so the check
+ * runs in a child that becomes that user (its groups too) as the agent's check does; open(2) and
  * access(2) then judge as the unit will, ACLs included. At a start, and for a caller that is not
- * root, the caller's own access is the answer. */
+ * root, the caller's own access is the answer (a start as root has become `user` by then). */
 static int check_files_as_user(const struct analyzer_cfg *c, int check, char *err, size_t errlen)
 {
     struct files_check fc = {c, check};
     struct passwd *pw = NULL;
     if (!check || geteuid() != 0 || !c->user || !*c->user || !(pw = getpwnam(c->user)) ||
-        pw->pw_uid == 0)
-        return check_files(&fc, err, errlen);
+        pw->pw_uid == 0) {
+        int rc = check_files(&fc, err, errlen);
+        size_t n = rc < 0 && g_became ? strlen(err) : errlen;
+        if (n < errlen) /* a start as root, now `user` (become_user) */
+            snprintf(err + n, errlen - n,
+                     " (as user '%s', the analyzer's `user`, which it became when started as "
+                     "root)",
+                     g_became);
+        return rc;
+    }
     char cerr[VG_ERRLEN];
     int rc = vg_run_as_user(pw, check_files_cb, &fc, "its access", cerr, sizeof cerr);
     if (rc == 0)
@@ -2111,6 +2123,55 @@ static int write_bootstrap_file(const char *path, const char *bootstrap, char *e
     return rc;
 }
 
+/* Started as root with `user` naming another user of this host, the analyzer becomes that user
+ * before it reads or writes anything else, as the packaged unit (User=) starts it and as the agent
+ * does: a start in a root shell (README's first command) wrote outbox.dir, model.dir, the lock
+ * files and the bootstrap file as root, and the unit, which cannot open them, then exited 78 for
+ * good. What such a run left in those paths, and silences.file, is handed over first. A user not
+ * on this host leaves it root (the unit could not start as it either; the check warns), said in
+ * one line. The analyzer needs no privilege of root's. */
+static int become_user(const struct analyzer_cfg *c, const char *bootstrap_file, char *err,
+                       size_t errlen)
+{
+    if (geteuid() != 0 || !c->user || !*c->user)
+        return 0;
+    errno = 0;
+    struct passwd *pw = getpwnam(c->user);
+    if (!pw) {
+        vg_warn("user: no such user on this host: running as root; files written now belong to "
+                "root (set user to the unit's User=, or \"\" to run as root)",
+                "user=%s", c->user);
+        return 0;
+    }
+    if (pw->pw_uid == 0)
+        return 0;
+    const struct {
+        const char *path, *key;
+    } paths[] = {{c->outbox_dir, "outbox.dir"},
+                 {c->model_dir, "model.dir"},
+                 {c->silences_file, "silences.file"},
+                 {bootstrap_file, "--bootstrap-file"}};
+    char why[VG_ERRLEN];
+    for (size_t i = 0; i < VG_ARRAY_LEN(paths); i++) {
+        int rc = paths[i].path && *paths[i].path
+                     ? vg_runas_give(paths[i].path, pw->pw_uid, pw->pw_gid, 0, why, sizeof why)
+                     : 0;
+        if (rc < 0)
+            return vg_err(err, errlen, rc, "%s: %s (for user '%s', the analyzer's `user`)",
+                          paths[i].key, why, c->user);
+    }
+    int rc = vg_runas_become(pw, why, sizeof why);
+    if (rc < 0)
+        return vg_err(err, errlen, rc, "user: cannot become '%s': %s", c->user, why);
+    g_became = c->user;
+    /* A change of uid resets the dumpable flag to fs.suid_dumpable: set again, as core_dumps
+     * says (docs/security.md). */
+    vg_set_dumpable(c->core_dumps);
+    vg_info("started as root: running as user", "user=%s uid=%u gid=%u", c->user,
+            (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -2221,6 +2282,8 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &stop, NULL);
         sigaction(SIGINT, &stop, NULL);
     }
+    if (!rc && !check)
+        rc = become_user(&a.cfg, embedded ? bootstrap_file : NULL, err, sizeof(err));
     /* --check-config as root for a unit with User=: a secret file readable by that user's group
      * is the packages' setup (root:vigil 0640), not a warning. */
     struct passwd *pw;
@@ -2271,7 +2334,7 @@ int main(int argc, char **argv)
     if (check) {
         vg_config_dump(&analyzer_config_table, &a.cfg, stdout);
         warn_unused_kafka_file(&a.cfg, 1);
-        /* The analyzer never switches user, so an unknown `user` stops nothing at a start; but a
+        /* An unknown `user` stops nothing at a start (become_user stays root); but a
          * check that silently judged the files as root would pass what the unit then refuses. */
         if (geteuid() == 0 && a.cfg.user && *a.cfg.user && !getpwnam(a.cfg.user))
             printf("# warning: user: no user '%s' on this host, so the files were checked as "

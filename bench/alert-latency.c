@@ -187,6 +187,8 @@ int main(int argc, char **argv)
                      "--set",
                      "http.listen=",
                      "--set",
+                     "user=",
+                     "--set",
                      "state.topic=",
                      "--set",
                      "webhook.rate=-1",

@@ -1,13 +1,82 @@
 #include "vg_runas.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "vg_util.h"
+
+int vg_runas_become(const struct passwd *pw, char *err, size_t errlen)
+{
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0)
+        return vg_err(err, errlen, -errno, "initgroups(%s): %s", pw->pw_name, strerror(errno));
+    if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0)
+        return vg_err(err, errlen, -errno, "setresgid(%u): %s", (unsigned)pw->pw_gid,
+                      strerror(errno));
+    if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
+        return vg_err(err, errlen, -errno, "setresuid(%u): %s", (unsigned)pw->pw_uid,
+                      strerror(errno));
+    return 0;
+}
+
+/* Gives the directory open at fd (path names it in errors) and the entries directly in it. */
+static int give_dir(int fd, const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    if (fchown(fd, uid, gid) != 0) {
+        int e = errno;
+        close(fd);
+        return vg_err(err, errlen, -e, "cannot give %s to uid %u: %s", path, (unsigned)uid,
+                      strerror(e));
+    }
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return vg_err(err, errlen, -e, "cannot list %s: %s", path, strerror(e));
+    }
+    int rc = 0;
+    for (struct dirent *de; !rc && (de = readdir(d));) {
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
+        if (fchownat(dirfd(d), de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+            rc = vg_err(err, errlen, -errno, "cannot give %s/%s to uid %u: %s", path, de->d_name,
+                        (unsigned)uid, strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}
+
+int vg_runas_give(const char *path, uid_t uid, gid_t gid, unsigned flags, char *err, size_t errlen)
+{
+    if (flags & VG_RUNAS_MKDIR) {
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            if (errno == ENOENT)
+                return 0; /* its parent is missing: the daemon says so itself when it opens it */
+            return vg_err(err, errlen, -errno, "cannot create %s: %s", path, strerror(errno));
+        }
+    } else {
+        struct stat st;
+        if (lstat(path, &st) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+            return 0;
+        if (S_ISREG(st.st_mode)) {
+            if (fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+                return vg_err(err, errlen, -errno, "cannot give %s to uid %u: %s", path,
+                              (unsigned)uid, strerror(errno));
+            return 0;
+        }
+    }
+    /* O_NOFOLLOW: a directory swapped for a link since the lstat is refused, not followed. */
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return vg_err(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
+    return give_dir(fd, path, uid, gid, err, errlen);
+}
 
 int vg_run_as_user(const struct passwd *pw, int (*check)(void *ud, char *err, size_t errlen),
                    void *ud, const char *what, char *err, size_t errlen)
@@ -25,13 +94,11 @@ int vg_run_as_user(const struct passwd *pw, int (*check)(void *ud, char *err, si
     }
     if (pid == 0) {
         close(fds[0]);
-        char cerr[VG_ERRLEN] = "";
+        char cerr[VG_ERRLEN] = "", why[128];
         int rc = -EPERM;
-        if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
-            setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
-            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
+        if (vg_runas_become(pw, why, sizeof why) < 0)
             snprintf(cerr, sizeof cerr, "user: cannot become '%s' to check %s: %s", pw->pw_name,
-                     what, strerror(errno));
+                     what, why);
         else
             rc = check(ud, cerr, sizeof cerr);
         if (rc < 0 && write(fds[1], cerr, strlen(cerr)) < 0)

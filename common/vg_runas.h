@@ -3,6 +3,7 @@
 
 #include <pwd.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Runs check(ud, err, errlen) in a child process that has become pw's user for good (its
  * groups, gid and uid), and returns what the check returned: 0, or a negative errno-style code
@@ -11,5 +12,22 @@
  * root; `what` completes "cannot become 'USER' to check ..." when the child cannot switch. */
 int vg_run_as_user(const struct passwd *pw, int (*check)(void *ud, char *err, size_t errlen),
                    void *ud, const char *what, char *err, size_t errlen);
+
+/* Becomes pw's user for good: its supplementary groups, its gid and its uid (real, effective and
+ * saved). The caller must be root; capabilities go with the uid unless it kept them
+ * (PR_SET_KEEPCAPS). Returns 0, or a negative errno with err naming the step that failed. */
+int vg_runas_become(const struct passwd *pw, char *err, size_t errlen);
+
+/* vg_runas_give: path is a directory, created (0700) when missing; nothing is done when its
+ * parent is missing too, and anything but a directory found there is an error. */
+#define VG_RUNAS_MKDIR 0x1u
+
+/* Gives path to uid:gid, so that what a run as root made stays usable by the service user that
+ * runs later: a directory with the entries directly in it (the spool, the outbox, model.dir and
+ * the BTF cache hold no subdirectories the daemons make), or a regular file alone. Symbolic links
+ * are not followed. Without VG_RUNAS_MKDIR, a missing path, or one that is neither a directory
+ * nor a regular file, is left as it is. Returns 0, or a negative errno with err saying what could
+ * not be given (a chown, a listing). */
+int vg_runas_give(const char *path, uid_t uid, gid_t gid, unsigned flags, char *err, size_t errlen);
 
 #endif

@@ -66,7 +66,9 @@ wait_for "$D/receiver.port" "" 10 || { echo "receiver did not start" >&2; exit 1
 port=$(cat "$D/receiver.port")
 echo "webhook receiver listening on http://127.0.0.1:$port/alerts"
 
-"$B/analyzer/vigil-analyzer" --embedded-kafka --bootstrap-file "$D/bootstrap" \
+# user= : run as root, the analyzer (like the agent below) would become the packaged 'vigil' user
+# where the host has it, which cannot write $D.
+"$B/analyzer/vigil-analyzer" --embedded-kafka --bootstrap-file "$D/bootstrap" --set user= \
     --set webhook.url="http://127.0.0.1:$port/alerts" --set stats_interval=15s \
     --set alert.series='cpu.*' --set http.listen=127.0.0.1:0 \
     >"$D/analyzer.out" 2>"$D/analyzer.log" &

@@ -6,6 +6,7 @@
  * request table) and plain TCP listeners only, so no authenticated round trip is possible here.
  * What is tested instead: the properties reach librdkafka (it asks the broker for the SCRAM
  * handshake, and its debug dump lists sasl.password), and the secret is in no line of the log. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1430,6 +1431,99 @@ static void agent_once_as_root_gives_the_btf_cache_to_its_user(void **state)
     free(dir);
 }
 
+/* Started as root (README's first command, in a root shell) with `user` naming another user, the
+ * analyzer wrote outbox.dir, model.dir, their lock files and the bootstrap file as root; the unit
+ * (User=) then could not open them and exited 78 for good. Now it becomes `user` before it writes
+ * anything, as the agent does, and hands over what such an earlier run left (here an outbox file
+ * and a silences file only root could read). */
+static void analyzer_started_as_root_leaves_its_files_to_its_user(void **state)
+{
+    (void)state;
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || !pw || pw->pw_uid == 0) {
+        print_message("[  SKIP    ] needs root and the user 'nobody' to become\n");
+        skip();
+    }
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+    char *dir = vg_tp_tmpdir("analyzer-asuser");
+    assert_int_equal(chmod(dir, 0755), 0);
+    /* The state directory is the user's, as /var/lib/vigil is vigil's under the packages. */
+    char sdir[300], outbox[320], left[360], models[320], sil[320], boot[320], log[300];
+    snprintf(sdir, sizeof sdir, "%s/state", dir);
+    snprintf(outbox, sizeof outbox, "%s/outbox", sdir);
+    snprintf(left, sizeof left, "%s/webhook.lock", outbox);
+    snprintf(models, sizeof models, "%s/models", sdir);
+    snprintf(sil, sizeof sil, "%s/silences.json", sdir);
+    snprintf(boot, sizeof boot, "%s/bootstrap", sdir);
+    snprintf(log, sizeof log, "%s/analyzer.log", dir);
+    assert_int_equal(mkdir(sdir, 0750), 0);
+    assert_int_equal(chown(sdir, uid, gid), 0);
+    assert_int_equal(mkdir(outbox, 0700), 0); /* what an earlier root run left, root's */
+    tmp_file(outbox, "webhook.lock", "", 0600);
+    tmp_file(sdir, "silences.json", "[]\n", 0600);
+
+    char s_outbox[400], s_models[400], s_sil[400];
+    snprintf(s_outbox, sizeof s_outbox, "outbox.dir=%s", outbox);
+    snprintf(s_models, sizeof s_models, "model.dir=%s", models);
+    snprintf(s_sil, sizeof s_sil, "silences.file=%s", sil);
+    const char *argv[] = {VG_ANALYZER_BIN,
+                          "--embedded-kafka",
+                          "--bootstrap-file",
+                          boot,
+                          "--set",
+                          "user=nobody",
+                          "--set",
+                          "http.listen=127.0.0.1:0",
+                          "--set",
+                          "webhook.url=http://127.0.0.1:1/x",
+                          "--set",
+                          s_outbox,
+                          "--set",
+                          s_models,
+                          "--set",
+                          s_sil,
+                          NULL};
+    pid_t pid = vg_tp_spawn((char *const *)argv, log);
+    if (vg_tp_wait_contains(log, "msg=\"started\"", 30000) != 0) {
+        char *t = vg_tp_read(log);
+        fail_msg("the analyzer did not start:\n%s", t ? t : "");
+    }
+    assert_int_equal(vg_tp_stop(pid, SIGTERM, 20000), 0);
+
+    /* Every file it wrote or was handed, in the state directory and the two below it. */
+    const char *dirs[] = {sdir, outbox, models};
+    size_t seen = 0;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        DIR *d = opendir(dirs[i]);
+        assert_non_null(d);
+        for (struct dirent *de; (de = readdir(d));) {
+            if (strcmp(de->d_name, "..") == 0)
+                continue;
+            char p[700];
+            snprintf(p, sizeof p, "%s/%s", dirs[i], de->d_name);
+            struct stat st;
+            assert_int_equal(lstat(p, &st), 0);
+            if (st.st_uid != uid || st.st_gid != gid)
+                fail_msg("%s belongs to %u:%u, not to nobody (%u:%u)", p, (unsigned)st.st_uid,
+                         (unsigned)st.st_gid, (unsigned)uid, (unsigned)gid);
+            seen++;
+        }
+        closedir(d);
+    }
+    /* state: . outbox models silences.json bootstrap; outbox: . and two files or more; models:
+     * . and its lock. */
+    struct stat st;
+    assert_int_equal(stat(boot, &st), 0);
+    assert_int_equal(stat(left, &st), 0);
+    assert_true(seen >= 10);
+    char *t = vg_tp_read(log);
+    if (!strstr(t, "msg=\"started as root: running as user\" user=nobody"))
+        fail_msg("no line saying it runs as nobody in:\n%s", t);
+    free(t);
+    free(dir);
+}
+
 /* A change of user resets the dumpable flag to fs.suid_dumpable (0 on Debian without
  * systemd-coredump): the agent sets it again after its privilege drop, 1 with core_dumps: true,
  * which promises a core file, else 0. */
@@ -1633,6 +1727,7 @@ int main(void)
         cmocka_unit_test(agent_keeps_cap_bpf_where_the_kernel_checks_it_on_every_bpf_call),
         cmocka_unit_test(agent_once_as_root_gives_the_btf_cache_to_its_user),
         cmocka_unit_test(agent_refuses_a_user_that_does_not_exist),
+        cmocka_unit_test(analyzer_started_as_root_leaves_its_files_to_its_user),
         cmocka_unit_test(daemons_are_not_dumpable_unless_core_dumps_is_set),
         cmocka_unit_test(agent_started_as_root_keeps_core_dumps_after_switching_user),
     };

@@ -76,6 +76,8 @@ static void analyzer_start_stop_has_no_definite_leak(void **state)
                           "--set",
                           "http.listen=127.0.0.1:0",
                           "--set",
+                          "user=",
+                          "--set",
                           "detector.warmup=2",
                           "--set",
                           "kafka.auto.offset.reset=earliest",

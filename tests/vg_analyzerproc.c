@@ -86,8 +86,11 @@ void vg_ap_start(struct vg_ap *a, const char *dir, const char *tag, const char *
     snprintf(bs, sizeof(bs), "bootstrap_servers=%s", bootstrap);
     snprintf(a->log, sizeof(a->log), "%s/analyzer-%s.log", dir, tag);
     /* A killed member is noticed after session.timeout: the broker's minimum keeps restarts
-     * quick. */
+     * quick. user= : tests run as root and keep their files in root's temporary directories (an
+     * analyzer started as root becomes `user`, vigil by default, where the host has it). */
     const char *argv[64] = {VG_ANALYZER_BIN,
+                            "--set",
+                            "user=",
                             "--set",
                             bs,
                             "--set",
@@ -100,7 +103,7 @@ void vg_ap_start(struct vg_ap *a, const char *dir, const char *tag, const char *
                             "kafka.auto.offset.reset=earliest",
                             "--set",
                             "http.rate=0"};
-    size_t n = 13;
+    size_t n = 15;
     for (; sets && *sets && n < 62; sets++) {
         argv[n++] = "--set";
         argv[n++] = *sets;

@@ -63,11 +63,17 @@ void vg_stack_start_analyzer(struct vg_stack *s, const char *const *sets)
     snprintf(bsfile, sizeof(bsfile), "%s/bootstrap", s->dir);
     snprintf(s->url_set, sizeof(s->url_set), "webhook.url=http://127.0.0.1:%d/alerts",
              s->recv_port);
-    /* Port 0: tests run analyzers side by side. */
-    const char *argv[MAX_ARGS] = {
-        VG_ANALYZER_BIN, "--embedded-kafka",       "--bootstrap-file", bsfile,
-        "--set",         "http.listen=127.0.0.1:0"};
-    size_t n = 6;
+    /* Port 0: tests run analyzers side by side. user= : as the agent's below (an analyzer
+     * started as root becomes `user`, vigil by default, where the host has it). */
+    const char *argv[MAX_ARGS] = {VG_ANALYZER_BIN,
+                                  "--embedded-kafka",
+                                  "--bootstrap-file",
+                                  bsfile,
+                                  "--set",
+                                  "http.listen=127.0.0.1:0",
+                                  "--set",
+                                  "user="};
+    size_t n = 8;
     if (s->recv_port) {
         argv[n++] = "--set";
         argv[n++] = s->url_set;
