@@ -106,7 +106,8 @@ static const struct vg_cfg_key keys[] = {
      "stays root, gives it bpf.btf_cache too); empty: stays uid 0. Either way only CAP_BPF is "
      "kept, and "
      "only when this kernel needs it to read BPF maps, no_new_privs is set and the one log line "
-     "`privileges dropped` says what was kept (docs/security.md)"},
+     "`privileges dropped` says what was kept (docs/security.md). --check-config started as root "
+     "opens the config file, spool.dir and the local webhook's files as this user"},
     {"core_dumps", VG_CFG_BOOL, "false", OFF(core_dumps), NOBOUND, NULL,
      "let the agent be dumped: a core file when it crashes, and processes of its user may attach "
      "to it and read its memory (gdb -p, /proc/PID/mem, environ). false: not dumpable from its "

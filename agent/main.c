@@ -1590,13 +1590,19 @@ static int check_spool(const struct agent_cfg *c, const struct passwd *pw, int r
  * make the start run without a spool), and the local webhook's URL, CA bundle and secret file,
  * through the delivery module as the start loads it. The start reads those files after dropping
  * to the service user, so as root the check reads them as that user too, in a child process that
- * drops its privileges as the agent does. */
+ * drops its privileges as the agent does; and the config file, which root read, and the agent
+ * reads again as that user at every SIGHUP (and the unit, User=, at its start). */
 static int check_start(struct agent *a, int reload, char *err, size_t errlen)
 {
     const struct agent_cfg *c = &a->cfg;
     struct passwd *pw;
     if (check_user(c, &pw, err, errlen) < 0)
         return -ENOENT;
+    if (pw && !reload && a->config_path && *a->config_path) {
+        int rc = vg_runas_check_config(pw, a->config_path, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
     if (strcmp(c->local_detector, "off") != 0) {
         struct vg_local_cfg lc = local_cfg(c);
         struct vg_local *l = NULL;
@@ -2288,6 +2294,7 @@ int main(int argc, char **argv)
      * there (open_producer). Not for --once, which makes no producer (once_budget). The URL
      * file is read first, as the caller (root in a check run as root), for the dump; check_start
      * opens it again as `user`. */
+    a.config_path = config; /* check_start opens it as `user` */
     if (!rc && check)
         rc = agent_read_url_file(&a.cfg, err, sizeof(err));
     if (!rc && check)
@@ -2317,7 +2324,6 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    a.config_path = config;
     a.sets = sets;
     a.n_sets = n_sets;
     signal(SIGPIPE, SIG_IGN);

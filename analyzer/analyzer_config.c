@@ -263,7 +263,7 @@ static const struct vg_cfg_key keys[] = {
      "own (the outbox takes twice this; not an alertmanager receiver's, which holds none)"},
     {"user", VG_CFG_STRING, "vigil", OFF(user), NOBOUND, NULL,
      "the user the analyzer runs as (the packaged unit's User=): --check-config started as root "
-     "reads the secret files (webhook.secret_file, decisions.webhook_secret_file, "
+     "reads the config file, the secret files (webhook.secret_file, decisions.webhook_secret_file, "
      "pagerduty.routing_key_file, http.token_file, "
      "kafka.*_file), actions.tls_ca_file, the rule files of rules.dir and silences.file, and "
      "checks that outbox.dir, model.dir (with a model.set) and silences.file are writable, as "

@@ -1689,8 +1689,10 @@ static const char *g_became;
  * `user` (the check changes no user itself), and root may read and write anywhere, so the check
  * runs in a child that becomes that user (its groups too) as the agent's check does; open(2) and
  * access(2) then judge as the unit will, ACLs included. At a start, and for a caller that is not
- * root, the caller's own access is the answer (a start as root has become `user` by then). */
-static int check_files_as_user(const struct analyzer_cfg *c, int check, char *err, size_t errlen)
+ * root, the caller's own access is the answer (a start as root has become `user` by then). The
+ * config file itself (config, NULL when none) too: root read it, the unit reads it as `user`. */
+static int check_files_as_user(const struct analyzer_cfg *c, const char *config, int check,
+                               char *err, size_t errlen)
 {
     struct files_check fc = {c, check};
     struct passwd *pw = NULL;
@@ -1704,6 +1706,11 @@ static int check_files_as_user(const struct analyzer_cfg *c, int check, char *er
                      "root)",
                      g_became);
         return rc;
+    }
+    if (config && *config) {
+        int rc = vg_runas_check_config(pw, config, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     char cerr[VG_ERRLEN];
     int rc = vg_run_as_user(pw, check_files_cb, &fc, "its access", cerr, sizeof cerr);
@@ -1758,7 +1765,8 @@ static void warn_unused_kafka_file(const struct analyzer_cfg *c, int check)
 /* What the start would refuse later than the config load, when it opens the consumer, the
  * receivers, the models and the HTTP API (or not at all: topics that must differ), checked
  * before anything is opened, by --check-config (check) and the start alike. */
-static int check_start(const struct analyzer_cfg *c, int check, char *err, size_t errlen)
+static int check_start(const struct analyzer_cfg *c, const char *config, int check, char *err,
+                       size_t errlen)
 {
     if (!*c->topic)
         return vg_err(err, errlen, -EINVAL, "topic: empty (the metrics topic to consume)");
@@ -1814,7 +1822,7 @@ static int check_start(const struct analyzer_cfg *c, int check, char *err, size_
             return 0;
     }
     if (!rc)
-        rc = check_files_as_user(c, check, err, errlen);
+        rc = check_files_as_user(c, config, check, err, errlen);
     /* The receivers restrict libcurl to http and https (CURLOPT_PROTOCOLS_STR, libcurl 7.85 or
      * later): asked of the running libcurl here, so that --check-config, which opens no receiver,
      * refuses an older one as the start does, in the same words. */
@@ -2297,7 +2305,7 @@ int main(int argc, char **argv)
     if (!rc)
         analyzer_warn_inline_urls(&a.cfg);
     if (!rc) /* at a start too: it refuses these later otherwise, or not at all */
-        rc = check_start(&a.cfg, check, err, sizeof(err));
+        rc = check_start(&a.cfg, config, check, err, sizeof(err));
     if (!rc && !check && g_stop) { /* stopped while waiting for a Kafka file */
         vg_config_free(&analyzer_config_table, &a.cfg);
         return 0;

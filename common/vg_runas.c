@@ -78,6 +78,48 @@ int vg_runas_give(const char *path, uid_t uid, gid_t gid, unsigned flags, char *
     return give_dir(fd, path, uid, gid, err, errlen);
 }
 
+struct config_check {
+    const char *path, *user, *group;
+};
+
+static int open_config_cb(void *ud, char *err, size_t errlen)
+{
+    const struct config_check *cc = ud;
+    int fd = open(cc->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    int e = errno;
+    /* A directory on the way the user cannot search: the file's mode is not what to change. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", cc->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (e == EACCES && access(slash ? dir : ".", X_OK) != 0)
+        return vg_err(err, errlen, -e,
+                      "%s: cannot open config as user '%s' (the unit's User=): %s: the directory "
+                      "%s is not searchable by that user",
+                      cc->path, cc->user, strerror(e), slash ? dir : ".");
+    return vg_err(err, errlen, -e,
+                  "%s: cannot open config as user '%s' (the unit's User=): %s; let its group "
+                  "read it: chown root:%s %s; chmod 0640 %s",
+                  cc->path, cc->user, strerror(e), cc->group, cc->path, cc->path);
+}
+
+int vg_runas_check_config(const struct passwd *pw, const char *path, char *err, size_t errlen)
+{
+    char group[64];
+    struct group *gr = getgrgid(pw->pw_gid);
+    if (gr)
+        snprintf(group, sizeof group, "%s", gr->gr_name);
+    else
+        snprintf(group, sizeof group, "%u", (unsigned)pw->pw_gid);
+    struct config_check cc = {path, pw->pw_name, group};
+    return vg_run_as_user(pw, open_config_cb, &cc, "the config file", err, errlen);
+}
+
 int vg_run_as_user(const struct passwd *pw, int (*check)(void *ud, char *err, size_t errlen),
                    void *ud, const char *what, char *err, size_t errlen)
 {

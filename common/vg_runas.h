@@ -13,6 +13,13 @@
 int vg_run_as_user(const struct passwd *pw, int (*check)(void *ud, char *err, size_t errlen),
                    void *ud, const char *what, char *err, size_t errlen);
 
+/* For --check-config run as root: whether pw's user can open the config file at path, as the
+ * unit (User=) reads it at its start (and the agent at every SIGHUP), where root reads any file.
+ * 0, or a negative errno with err saying so and how to let the user read it: the user's group
+ * and mode 0640, as the packages set the secret files (a config locked to root:root 0600 passed
+ * the check, and the unit then exited 78). */
+int vg_runas_check_config(const struct passwd *pw, const char *path, char *err, size_t errlen);
+
 /* Becomes pw's user for good: its supplementary groups, its gid and its uid (real, effective and
  * saved). The caller must be root; capabilities go with the uid unless it kept them
  * (PR_SET_KEEPCAPS). Returns 0, or a negative errno with err naming the step that failed. */

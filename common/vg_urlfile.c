@@ -200,8 +200,11 @@ int vg_urlfile_warn_inline(const char *key, const char *file_key, const char *ur
     struct stat st;
     if (stat(path, &st) != 0 || !(st.st_mode & S_IROTH))
         return 0;
+    /* The way out named first is the one that keeps the config as it is: a config only the
+     * daemon's group reads (what `chmod 600` would break: the unit reads it as vigil). */
     vg_warn("a receiver URL that carries a credential is written in a config file others can "
-            "read; put it in a file only the daemon's group can read and set file_key instead "
+            "read; let only the daemon's group read the config (chown root:vigil CONFIG; chmod "
+            "0640 CONFIG), or put the URL in such a file of its own and set file_key "
             "(docs/security.md)",
             "key=%s file_key=%s config=%s", key, file_key, path);
     return 1;

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1091,6 +1092,60 @@ static void check_config_reads_the_analyzers_secret_files_as_the_service_user(vo
         if (!strstr(o, "# config OK") || strstr(o, "secret file is"))
             fail_msg("%s: not OK without a warning:\n%s", args, o);
         free(o);
+    }
+    free(dir);
+}
+
+/* Both units read their config as `user` (vigil), root any file: a config locked to root:root
+ * 0600 (a natural step, which the inline-URL warning seemed to ask for) passed --check-config run
+ * as root, and the unit then exited 78 at "cannot open config". The check now opens it as `user`
+ * and says how to let that user read it. */
+static void check_config_opens_the_config_file_as_the_service_user(void **state)
+{
+    (void)state;
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() != 0 || !pw || pw->pw_uid == 0) {
+        print_message("[  SKIP    ] needs root and the user 'nobody' to check as\n");
+        skip();
+    }
+    gid_t gid = pw->pw_gid;
+    struct group *gr = getgrgid(gid);
+    assert_non_null(gr);
+    char group[64];
+    snprintf(group, sizeof group, "%s", gr->gr_name);
+    char *dir = vg_tp_tmpdir("cfguser");
+    assert_int_equal(chmod(dir, 0755), 0); /* nobody may reach the file below */
+    static const struct {
+        const char *bin, *yaml;
+    } daemons[] = {
+        {VG_AGENT_BIN, "user: nobody\ncollectors: cpu,load\nspool.dir: \"\"\n"},
+        {VG_ANALYZER_BIN, "user: nobody\nhttp.listen: \"\"\n"},
+    };
+    for (size_t i = 0; i < sizeof daemons / sizeof daemons[0]; i++) {
+        char path[300], want[1200];
+        snprintf(path, sizeof path, "%s/%s.yaml", dir, i ? "analyzer" : "agent");
+        assert_int_equal(vg_tp_write_atomic(path, daemons[i].yaml), 0);
+        assert_int_equal(chmod(path, 0600), 0); /* root:root 0600 */
+        assert_int_equal(run("%s -c %s --check-config", daemons[i].bin, path), 1);
+        char *o = output();
+        snprintf(want, sizeof want,
+                 "config error: %s: cannot open config as user 'nobody' (the unit's User=): "
+                 "Permission denied; let its group read it: chown root:%s %s; chmod 0640 %s",
+                 path, group, path, path);
+        if (!strstr(o, want) || strstr(o, "config OK"))
+            fail_msg("%s: want '%s' in:\n%s", daemons[i].bin, want, o);
+        free(o);
+        /* What the message says to do: the same check passes. */
+        assert_int_equal(chown(path, 0, gid), 0);
+        assert_int_equal(chmod(path, 0640), 0);
+        assert_int_equal(run("%s -c %s --check-config", daemons[i].bin, path), 0);
+        o = output();
+        if (!strstr(o, "# config OK"))
+            fail_msg("%s: not OK once the group reads it:\n%s", daemons[i].bin, o);
+        free(o);
+        /* user: "" says the unit runs it as root: root's reading is the answer. */
+        assert_int_equal(chmod(path, 0600), 0);
+        assert_int_equal(run("%s -c %s --check-config --set user=", daemons[i].bin, path), 0);
     }
     free(dir);
 }
@@ -2972,6 +3027,7 @@ int main(void)
         cmocka_unit_test(check_config_reads_the_webhook_secret_as_the_service_user),
         cmocka_unit_test(check_config_judges_the_written_directories_as_the_service_user),
         cmocka_unit_test(check_config_reads_the_analyzers_secret_files_as_the_service_user),
+        cmocka_unit_test(check_config_opens_the_config_file_as_the_service_user),
         cmocka_unit_test(check_config_says_when_the_service_user_is_not_on_this_host),
         cmocka_unit_test(check_config_reads_rules_and_silences_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
