@@ -57,7 +57,8 @@ static const struct vg_cfg_key keys[] = {
      "bpf_* collectors: directory for the minimal kernel BTF files made with `bpftool gen "
      "min_core_btf` (one per collector and kernel, a few KB each), so that loading does not parse "
      "the whole kernel BTF (about 12 MiB of peak memory); created when its parent exists; empty: "
-     "always load with the whole kernel BTF"},
+     "always load with the whole kernel BTF",
+     NULL, VG_CFG_F_ABS_PATH},
     {"bpf.bpftool", VG_CFG_STRING, "bpftool", OFF(bpf_bpftool), NOBOUND, NULL,
      "bpf_* collectors: the bpftool used for bpf.btf_cache, a path or a name looked up in PATH, "
      "/usr/sbin and /sbin; without it the agent loads with the whole kernel BTF"},
@@ -80,7 +81,8 @@ static const struct vg_cfg_key keys[] = {
      "within message.timeout.ms are lost, and counted). One the agent cannot use leaves it "
      "running without a spool (logged once, `spool off`): --check-config tries it as `user` and "
      "refuses it (warns, for this default). The packaged unit can write only /var/lib/vigil: a "
-     "spool.dir elsewhere needs ReadWritePaths= in a drop-in (docs/install.md)"},
+     "spool.dir elsewhere needs ReadWritePaths= in a drop-in (docs/install.md)",
+     NULL, VG_CFG_F_ABS_PATH},
     {"spool.max_bytes", VG_CFG_SIZE, "256MiB", OFF(spool_max_bytes), 1048576, 17179869184.0, NULL,
      "disk the spool may use (1MiB to 16GiB, in segment files of a sixteenth of it, 64KiB to "
      "4MiB, 8192 files at most); when full its oldest segments are dropped whole, logged and "

@@ -143,7 +143,8 @@ static const struct vg_cfg_key keys[] = {
     {"silences.file", VG_CFG_STRING, NULL, OFF(silences_file), NOBOUND, NULL,
      "file keeping the silences across restarts (e.g. /var/lib/vigil/silences.json), created at "
      "the first silence; its directory must exist and take new files, or the analyzer does not "
-     "start; unset = in memory only"},
+     "start; unset = in memory only",
+     NULL, VG_CFG_F_ABS_PATH},
     {"decisions.topic", VG_CFG_STRING, "vigil.decisions", OFF(decisions_topic), NOBOUND, NULL,
      "Kafka topic scaling decisions are published to (keyed by target), and read back at start "
      "so that each target continues from its latest decision rather than `initial`; empty = "
@@ -256,7 +257,8 @@ static const struct vg_cfg_key keys[] = {
     {"outbox.dir", VG_CFG_STRING, NULL, OFF(outbox_dir), NOBOUND, NULL,
      "directory of the persistent alert outbox (e.g. /var/lib/vigil/outbox): an accepted alert "
      "is delivered after a crash or restart; created (mode 0700) when missing, its parent must "
-     "exist; unset = in memory only"},
+     "exist; unset = in memory only",
+     NULL, VG_CFG_F_ABS_PATH},
     {"outbox.max_bytes", VG_CFG_SIZE, "64MiB", OFF(outbox_max_bytes), 65536, 17179869184.0, NULL,
      "pending bytes per receiver's outbox; beyond, alerts are refused and counted. With "
      "state.topic set (the default), firings held after a hand-over have as many bytes of their "
@@ -371,7 +373,8 @@ static const struct vg_cfg_key keys[] = {
      "exit; a corrupt or incompatible file is refused (logged, kept as FILE.refused) and that "
      "group starts fresh; "
      "one directory per analyzer process (its .lock is held while it runs: a second analyzer "
-     "on it does not start); unset = no checkpoints"},
+     "on it does not start); unset = no checkpoints",
+     NULL, VG_CFG_F_ABS_PATH},
     {"model.checkpoint_interval", VG_CFG_DURATION, "5m", OFF(model_checkpoint_ms), 1000, 86400000,
      NULL, "how often the mv model's checkpoints are written (with model.dir)"},
     {"model.group_label", VG_CFG_STRING, "group", OFF(model_group_label), NOBOUND, NULL,

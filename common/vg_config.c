@@ -408,6 +408,11 @@ static int set_value(const struct vg_cfg_key *k, void *cfg, const char *text, ch
         int rc = check_choice(k, text, err, errlen);
         if (rc)
             return rc;
+        if ((k->flags & VG_CFG_F_ABS_PATH) && *text && *text != '/')
+            return vg_err(err, errlen, -EINVAL,
+                          "%s: '%.200s' must be an absolute path (the units run from /, not from "
+                          "the directory a check runs in)",
+                          k->name, text);
         char *s = strdup(text);
         if (!s)
             return -ENOMEM;
@@ -930,6 +935,8 @@ int vg_config_defaults(const struct vg_config_table *t, void *cfg, char *err, si
         const struct vg_cfg_key *k = &t->keys[i];
         if (k->choices && k->type != VG_CFG_STRING)
             return vg_err(err, errlen, -EINVAL, "%s: choices are for string keys only", k->name);
+        if ((k->flags & VG_CFG_F_ABS_PATH) && k->type != VG_CFG_STRING)
+            return vg_err(err, errlen, -EINVAL, "%s: a path key must be a string key", k->name);
         if (k->type == VG_CFG_MAP || !k->def)
             continue;
         /* set_value holds the default to its choices too. */
@@ -963,7 +970,8 @@ void vg_config_print_help(const struct vg_config_table *t, FILE *f)
 {
     for (size_t i = 0; i < t->n; i++) {
         const struct vg_cfg_key *k = &t->keys[i];
-        fprintf(f, "  %-28s %-9s default %s%s%s\n      %s\n", k->name, type_name(k->type),
+        fprintf(f, "  %-28s %-9s default %s%s%s\n      %s\n", k->name,
+                k->flags & VG_CFG_F_ABS_PATH ? "absolute path" : type_name(k->type),
                 k->def ? k->def : "(none)", k->env ? ", env " : "", k->env ? k->env : "", k->help);
         if (k->choices) {
             char list[256];
@@ -985,7 +993,8 @@ void vg_config_write_markdown(const struct vg_config_table *t, const char *title
             fmt_choices(k->choices, "`", list, sizeof list);
             snprintf(type, sizeof type, "one of %s", list);
         } else {
-            snprintf(type, sizeof type, "%s", type_name(k->type));
+            snprintf(type, sizeof type, "%s",
+                     k->flags & VG_CFG_F_ABS_PATH ? "absolute path" : type_name(k->type));
         }
         fprintf(f, "| `%s` | %s | %s%s%s | %s%s%s | %s |\n", k->name, type, k->def ? "`" : "",
                 k->def ? k->def : "(none)", k->def ? "`" : "", k->env ? "`" : "",
