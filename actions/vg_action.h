@@ -147,12 +147,16 @@ struct vg_receiver_cfg {
      * is dropped (dropped); at destroy() the rest stay in the outbox (kept). Counted in held.
      * 0: replayed and handed-over firings are delivered like any other. */
     int hold_firings;
-    /* With an outbox: submit() writes each notification to it without waiting for its fdatasync,
-     * and flush() makes all those submitted before it durable with one. For a caller that submits
-     * in batches (the agent's local guard, once per tick): a storm of N notifications then costs
-     * one fdatasync, not N. Until flush() a notification is queued (and may be delivered) but
-     * would not survive a power loss; a crash of the process loses nothing, the page cache holds
-     * it. 0: each submit() waits for its own fdatasync. */
+    /* For a caller that submits in batches (the agent's local guard, once per tick) and keeps
+     * its own record of what it sent (local-alerts). With an outbox, submit() writes each
+     * notification to it without waiting for its fdatasync, and flush() makes all those
+     * submitted before it durable with one: a storm of N notifications costs one fdatasync, not
+     * N. Until flush() a notification would not survive a power loss; a crash of the process
+     * loses nothing, the page cache holds it. And, outbox or not, a submitted notification is
+     * queued but not attempted until release(): the caller first makes its record durable, so
+     * that a receiver never hears of a firing that a crash then leaves the caller not knowing
+     * (and never resolving). 0: each submit() waits for its own fdatasync, and is attempted at
+     * once. */
     int group_commit;
     /* Outgoing HTTP security (vg_httpsec.h, docs/security.md); zero: no allow-list, plain http
      * to loopback only, the system's CAs. */
@@ -177,9 +181,9 @@ struct vg_action {
     /* Starts the action (its delivery thread) after loading what its outbox still holds. *inst is
      * released by destroy(). */
     int (*create)(void **inst, const struct vg_receiver_cfg *cfg, char *err, size_t errlen);
-    /* Queues a deep copy of n (and with an outbox, appends it and fdatasyncs before returning):
-     * 0, -ENOBUFS when the queue or outbox is full (counted in queue_full) or -ENOMEM when the
-     * copy cannot be allocated. */
+    /* Queues a deep copy of n (and with an outbox, appends it and, without group_commit,
+     * fdatasyncs before returning): 0, -ENOBUFS when the queue or outbox is full (counted in
+     * queue_full) or -ENOMEM when the copy cannot be allocated. */
     int (*submit)(void *inst, const struct vg_notification *n);
     /* Optional (NULL: nothing to do). An alert this analyzer took over while it fires, restored
      * with its host after a restart or a partition move: the receiver was told of it before, by
@@ -206,6 +210,11 @@ struct vg_action {
      * outbox_errors and returned (-errno): those notifications are still queued and delivered,
      * but may not survive a power loss; the next flush() tries again. */
     int (*flush)(void *inst);
+    /* Optional (NULL: nothing to do). group_commit: the notifications submitted before the call
+     * may now be attempted; until then they wait in the queue (and the outbox), holding back
+     * nothing submitted earlier. Without group_commit nothing waits for it. Never waits for the
+     * receiver. */
+    void (*release)(void *inst);
     void (*stats)(void *inst, struct vg_action_stats *out);
     /* Waits up to drain_ms for the queue to empty, then stops the thread and frees inst. What is
      * left stays in the outbox when there is one, and is dropped (and counted) otherwise. */

@@ -15,7 +15,9 @@
  * firing is not sent; the firing is marked done in the outbox before the resolve may go. With
  * an outbox, submit() appends each notification to it before queueing, and the thread
  * acknowledges it there once the receiver has answered 2xx or a permanent error (or it was given
- * up on); what the outbox still holds at start is queued ahead of anything new.
+ * up on); what the outbox still holds at start is queued ahead of anything new. With
+ * group_commit, what submit() queued is staged: not attempted, and holding back what is behind it,
+ * until release() (vg_receiver_cfg).
  */
 #include "vg_webhook.h"
 
@@ -98,6 +100,9 @@ struct wh_item {
     /* Such an acknowledgement failed: the resolve is never acknowledged itself in this run, so
      * that the next start finds both pending and replays the resolve alone. Under mu. */
     int keep;
+    /* Under mu. group_commit: submitted since the last release(), not attempted before it (the
+     * caller's own record of it is not durable yet); holds back what is behind it, as hold. */
+    int staged;
     /* During replay only: the firings it replaced, to acknowledge once the walk is over. */
     struct wh_item *replaced;
     /* Under mu. hold_firings: a firing whose host was handed over while it was queued, the
@@ -143,7 +148,8 @@ struct webhook {
     /* group_commit: notifications written to the outbox since the last flush(); under
      * submit_mu. */
     size_t unflushed;
-    int stopped; /* wh_stop has run: the thread is gone, the counts are final */
+    size_t n_staged; /* group_commit: queued items still staged (wh_item.staged); under mu */
+    int stopped;     /* wh_stop has run: the thread is gone, the counts are final */
     int64_t max_age_ms;
     size_t queue_max;
     char *secret; /* webhook: HMAC key; pagerduty: routing key */
@@ -318,6 +324,7 @@ static struct wh_item *item_copy(const struct vg_notification *n)
     it->keep = 0;
     it->replaced = NULL;
     it->forgotten = 0;
+    it->staged = 0;
     it->born_ms = n->accepted_ms > 0 ? n->accepted_ms : vg_now_ms();
     /* FNV-1a: two alerts that collide only wait for each other, which is safe. */
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -719,8 +726,8 @@ static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
  * always letting the overdue ones win would, with enough of them failing slowly or at a low rate
  * limit, keep them due all the time and never let the fresh work go. So after an overdue attempt
  * a due fresh one goes first. An item with an earlier one of its alert still queued is skipped:
- * it goes after that one. A held resolve (hold) is not attempted, and still holds back the
- * rest. */
+ * it goes after that one. A held resolve (hold) or a staged item is not attempted, and still
+ * holds back the rest. */
 static struct wh_item *pick_locked(struct webhook *w, int64_t now, int64_t *due)
 {
     *due = 0;
@@ -753,12 +760,12 @@ static struct wh_item *pick_locked(struct webhook *w, int64_t now, int64_t *due)
                     od = it;
                 continue;
             }
-            if (!held && !it->hold)
+            if (!held && !it->hold && !it->staged)
                 fresh = it;
             held = 1;
         }
         free(seen);
-    } else if (fresh && fresh->hold) {
+    } else if (fresh && (fresh->hold || fresh->staged)) {
         fresh = NULL;
     }
     int fresh_due = fresh && fresh->next_ms <= now;
@@ -1018,6 +1025,10 @@ static void hold_locked(struct webhook *w, struct wh_item *it, struct wh_item **
 {
     it->next = NULL;
     it->forgotten = 0;
+    if (it->staged) { /* held now, until adopt() says whether it goes at all */
+        it->staged = 0;
+        w->n_staged--;
+    }
     if (w->held_last)
         w->held_last->next = it;
     else
@@ -1911,6 +1922,8 @@ static struct wh_item *coalesce_locked(struct webhook *w, struct wh_item *res, i
         }
         if (q->overdue)
             w->st.retrying--;
+        if (q->staged)
+            w->n_staged--;
         w->st.coalesced++;
         q->next = NULL;
         *gone_tail = q;
@@ -2033,6 +2046,10 @@ static int wh_submit(void *inst, const struct vg_notification *n)
         gone = coalesce_locked(w, it, &placed);
     if (!placed) /* placed: it took a firing's place in the queue and in count */
         enqueue_locked(w, it);
+    if (w->group_commit) { /* attempted once release() says the caller's record is durable */
+        it->staged = 1;
+        w->n_staged++;
+    }
     /* Held firings of its alert: this one, durable already (or none kept at all), supersedes
      * them, a resolve as a later firing. */
     struct wh_item *stale = w->n_held && n->fingerprint && (!w->ob || it->seq)
@@ -2100,6 +2117,22 @@ static int wh_flush(void *inst)
     else if (rc == 0 && was)
         rlog(w, VG_LOG_INFO, "outbox writes work again", "outbox_errors=%llu", errs);
     return rc;
+}
+
+/* group_commit: what submit() staged goes, in queue order. */
+static void wh_release(void *inst)
+{
+    struct webhook *w = inst;
+    if (!w || !w->group_commit)
+        return;
+    lock(w);
+    if (w->n_staged) {
+        for (struct wh_item *it = w->head; it; it = it->next)
+            it->staged = 0;
+        w->n_staged = 0;
+        pthread_cond_signal(&w->wake);
+    }
+    unlock(w);
 }
 
 /* The host's partition moved to another analyzer, which takes its firing alerts over and resolves
@@ -2356,6 +2389,7 @@ const struct vg_action vg_webhook_action = {
     .forget_host = wh_forget_host,
     .restored = wh_restored,
     .flush = wh_flush,
+    .release = wh_release,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -2370,6 +2404,7 @@ const struct vg_action vg_alertmanager_action = {
     .adopt = wh_submit,
     .forget_host = am_forget_host,
     .flush = wh_flush,
+    .release = wh_release,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -2384,6 +2419,7 @@ const struct vg_action vg_pagerduty_action = {
     .forget_host = wh_forget_host,
     .restored = wh_restored,
     .flush = wh_flush,
+    .release = wh_release,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,
@@ -2398,6 +2434,7 @@ const struct vg_action vg_slack_action = {
     .forget_host = wh_forget_host,
     .restored = wh_restored,
     .flush = wh_flush,
+    .release = wh_release,
     .stats = wh_stats,
     .stop = wh_stop,
     .destroy = wh_destroy,

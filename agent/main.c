@@ -1316,7 +1316,8 @@ static const char *local_stats(struct agent *a, char *buf, size_t n)
              "local_firing=%llu local_sent=%llu local_delivered=%llu local_failed=%llu "
              "local_queued=%llu local_not_sent=%llu local_refused=%llu local_outages=%llu "
              "local_stale_resolved=%llu local_expired=%llu local_restored=%llu "
-             "local_state_errors=%llu local_kept=%llu local_replayed=%llu local_send_ms=%llu",
+             "local_state_errors=%llu local_kept=%llu local_replayed=%llu local_send_ms=%llu "
+             "local_unsaved_sent=%llu",
              (unsigned long long)ls.series, (unsigned long long)ls.scored,
              (unsigned long long)ls.fired, (unsigned long long)ls.resolved,
              (unsigned long long)ls.firing, (unsigned long long)ls.sent,
@@ -1327,7 +1328,7 @@ static const char *local_stats(struct agent *a, char *buf, size_t n)
              (unsigned long long)ls.restored,
              (unsigned long long)(ls.state_errors + (uint64_t)a->local_outbox_failed),
              (unsigned long long)as.kept, (unsigned long long)as.replayed,
-             (unsigned long long)(ls.send_us / 1000));
+             (unsigned long long)(ls.send_us / 1000), (unsigned long long)ls.unsaved_sent);
     return buf;
 }
 
@@ -1344,7 +1345,7 @@ static void log_stats(struct agent *a)
     struct vg_spool_stats ss = {0};
     if (a->spool)
         vg_spool_get_stats(a->spool, &ss);
-    char lt[640];
+    char lt[768];
     uint64_t collect_errors = 0;
     for (size_t i = 0; i < a->n_coll; i++)
         collect_errors += a->coll[i].errors;
@@ -1382,6 +1383,13 @@ static int local_flush(void *ud)
 {
     struct agent *a = ud;
     return a->lact->flush ? a->lact->flush(a->linst) : 0;
+}
+
+static void local_release(void *ud)
+{
+    struct agent *a = ud;
+    if (a->lact->release)
+        a->lact->release(a->linst);
 }
 
 /* The local guard's receiver: the agent's local.webhook.* keys, named as such in errors. A URL
@@ -1854,7 +1862,7 @@ static int open_local(struct agent *a, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     if (has_url)
-        vg_local_set_flush(a->local, local_flush);
+        vg_local_set_flush(a->local, local_flush, local_release);
     if (a->linst) {
         /* The firings the outbox replayed are delivered only for alerts local-alerts had (taken
          * over just now, so their resolves follow); the others are dropped, logged and counted

@@ -50,11 +50,14 @@ struct vg_local {
     struct vg_strmap series;
     vg_local_send_fn send;
     vg_local_flush_fn flush;
+    vg_local_release_fn release;
     void *ud;
-    /* The tick being scored: notifications handed to send, and the time send took. */
-    uint64_t tick_sends;
+    /* The tick being scored: notifications handed to send (accepted: those it took), and the
+     * time send took. */
+    uint64_t tick_sends, tick_accepted;
     int64_t tick_send_us;
     int flush_failed;   /* the last flush failed: tried again on the next tick, sends or not */
+    int unsaved_logged; /* released with state_path unwritten: logged once until a write works */
     int64_t last_ok_ms; /* monotonic: the last successful delivery report (or creation) */
     int64_t waiting_since_ms; /* monotonic: since when messages have been waiting; 0: none */
     int64_t lost_since_ms;    /* monotonic: the first message lost since the last success */
@@ -130,9 +133,10 @@ nomem:
     return vg_err(err, errlen, -ENOMEM, "local guard: out of memory");
 }
 
-void vg_local_set_flush(struct vg_local *l, vg_local_flush_fn flush)
+void vg_local_set_flush(struct vg_local *l, vg_local_flush_fn flush, vg_local_release_fn release)
 {
     l->flush = flush;
+    l->release = release;
 }
 
 static int64_t mono_us(void)
@@ -317,6 +321,7 @@ static int send_one(struct vg_local *l, const struct vg_wire_msg *m, const char 
         return 0;
     }
     l->st.sent++;
+    l->tick_accepted++;
     vg_info("local alert sent", "status=%s series=%s score=%.6f value=%.6g fingerprint=%s",
             n.status, vg_log_quote(q, sizeof(q), name), score, value, fp);
     return 1;
@@ -623,6 +628,35 @@ static void flush_sends(struct vg_local *l)
                 (long long)(l->tick_send_us / 1000));
 }
 
+/* What the tick sent may go to the receiver now that state_path names the alerts it fired (and
+ * no longer those it resolved): a firing delivered before, with a crash before the file was
+ * written, reached the receiver from an alert the next start does not know and never resolves.
+ * A file that cannot be written does not hold them back: the guard pages while Kafka is down,
+ * often on a host in trouble (a full or failing disk), and holding its alerts until the disk
+ * recovers would silence it just then; they go, logged once until a write works and counted
+ * (unsaved_sent), at the risk of a crash before a later write. */
+static void release_sends(struct vg_local *l, int saved)
+{
+    if (saved) /* the file is current: a failed write keeps state_dirty */
+        l->unsaved_logged = 0;
+    if (!l->tick_sends)
+        return;
+    if (!saved && l->tick_accepted) {
+        l->st.unsaved_sent += l->tick_accepted;
+        if (!l->unsaved_logged) {
+            char q[VG_ERRLEN + 8];
+            vg_warn("local guard: alerts delivered although local-alerts could not be written: "
+                    "a crash or power loss before a write works leaves a firing among them "
+                    "unresolved at the receiver",
+                    "notifications=%llu file=%s", (unsigned long long)l->tick_accepted,
+                    vg_log_quote(q, sizeof q, l->state_path));
+            l->unsaved_logged = 1;
+        }
+    }
+    if (l->release)
+        l->release(l->ud);
+}
+
 /* The series taken over at start (the only ones before the first tick) count as seen at the
  * first tick: the agent's own downtime is not the series being gone. Counted from the earlier
  * run's last value, a downtime past stale_after resolved every taken-over alert whose series the
@@ -644,6 +678,7 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
     if (l->ticks == 2)
         warn_unmatched(l, m);
     l->tick_sends = 0;
+    l->tick_accepted = 0;
     l->tick_send_us = 0;
     if (l->n_orphans)
         resolve_orphans(l, m);
@@ -700,8 +735,10 @@ void vg_local_tick(struct vg_local *l, const struct vg_wire_msg *m, int64_t now_
     flush_sends(l);
     /* Once per tick, whatever changed in it: an alert sent now is on the disk before the next
      * tick, so a crash after it still leaves its resolve to the next run. */
+    int saved = 1;
     if (l->state_dirty && l->state_path)
-        save_state(l);
+        saved = save_state(l) == 0;
+    release_sends(l, saved);
 }
 
 void vg_local_each_sent(const struct vg_local *l,

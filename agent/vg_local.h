@@ -25,8 +25,9 @@
  *
  * Sending goes through a callback (the agent hands it to the actions/ delivery engine, whose
  * submit() only queues; with an outbox, it writes it there and a flush callback at the end of
- * the tick fdatasyncs the tick's notifications at once), so scoring never waits for HTTP and
- * tests can capture notifications.
+ * the tick fdatasyncs the tick's notifications at once; a release callback after state_path is
+ * written lets them be delivered), so scoring never waits for HTTP and tests can capture
+ * notifications.
  * "Sent" therefore means queued: an alert leaves state_path once its resolve is queued. The pair
  * survives a restart only if the queue does too, which the agent's is with a spool (the engine's
  * outbox, <spool.dir>/local.outbox: what is undelivered at a stop or crash is sent by the next
@@ -88,6 +89,8 @@ struct vg_local_stats {
     uint64_t send_us;        /* time the ticks spent in the send and flush callbacks: what
                               * handing alerts to delivery (the outbox's fdatasync) cost the
                               * tick thread */
+    uint64_t unsaved_sent;   /* notifications released to delivery although their tick could
+                              * not write state_path (vg_local_set_flush) */
 };
 
 /* Hands one notification to delivery; 0 when accepted, negative errno when refused. The
@@ -97,6 +100,9 @@ typedef int (*vg_local_send_fn)(void *ud, const struct vg_notification *n);
 /* Makes what send accepted durable (vg_action.flush of a group_commit receiver); 0 or negative
  * errno, which the callee has logged and counted. */
 typedef int (*vg_local_flush_fn)(void *ud);
+
+/* Lets what send accepted be delivered (vg_action.release of a group_commit receiver). */
+typedef void (*vg_local_release_fn)(void *ud);
 
 struct vg_local;
 
@@ -113,8 +119,13 @@ void vg_local_free(struct vg_local *l);
  * tick are then durable before the file says they were sent (a crash in between replays a firing
  * the file lacks, which the agent drops, rather than leaving a sent alert without its
  * notification), at the cost of one fdatasync per tick rather than one per notification (a storm of
- * N alerts in one tick cost N, on the thread that pets the watchdog). */
-void vg_local_set_flush(struct vg_local *l, vg_local_flush_fn flush);
+ * N alerts in one tick cost N, on the thread that pets the watchdog). release (NULL: none) is
+ * called after state_path is rewritten, at the end of every tick that sent something: only then
+ * may the receiver get the tick's notifications, so that it never has a firing from an alert
+ * the file does not name (a crash before the write: the next start would not know it, and
+ * never resolve it). When the write fails they are released all the same, logged once until a
+ * write works and counted in unsaved_sent (docs/reliability.md says why). */
+void vg_local_set_flush(struct vg_local *l, vg_local_flush_fn flush, vg_local_release_fn release);
 
 /* Writes state_path with the series' current detector states, for a stop: the next start then
  * goes on from them, rather than from those of the tick each alert was sent on (the file is

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -882,10 +885,117 @@ static void a_state_file_that_cannot_be_written_is_counted_and_retried(void **st
     vg_local_free(l);
 }
 
+/* The guard's send, flush and release callbacks, recorded: whether each release came after
+ * state_path was written with the alerts then firing (its fingerprint in it, or no file once it
+ * resolved). */
+struct releases {
+    struct capture cap;
+    const char *state_path;
+    int flushes, releases;
+    int stale; /* releases while the file did not say what cap last got */
+};
+
+static int rel_send(void *ud, const struct vg_notification *n)
+{
+    return capture(&((struct releases *)ud)->cap, n);
+}
+
+static int rel_flush(void *ud)
+{
+    ((struct releases *)ud)->flushes++;
+    return 0;
+}
+
+/* Whether the local-alerts at path names fingerprint fp (0 when there is no such file). */
+static int state_names(const char *path, const char *fp)
+{
+    struct vg_local_saved_set set = {0};
+    char err[VG_ERRLEN];
+    int found = 0;
+    if (vg_local_state_read(path, &set, err, sizeof err) == 0)
+        for (size_t i = 0; i < set.n && !found; i++)
+            found = strcmp(set.v[i].fingerprint, fp) == 0;
+    vg_local_state_free(&set);
+    return found;
+}
+
+static void rel_release(void *ud)
+{
+    struct releases *r = ud;
+    r->releases++;
+    const struct sent *last = &r->cap.v[r->cap.n - 1];
+    int firing = strcmp(last->status, "firing") == 0;
+    r->stale += state_names(r->state_path, last->fingerprint) != firing;
+}
+
+/* A tick's notifications are released to delivery only once local-alerts says what they say (the
+ * firing's alert in it, the resolved one out of it), and only in ticks that sent something. */
+static void a_tick_releases_what_it_sent_after_local_alerts_is_written(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    struct vg_local_cfg c = state_cfg(dir, path);
+    struct releases r = {.state_path = path};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, rel_send, &r, err, sizeof err), 0);
+    vg_local_set_flush(l, rel_flush, rel_release);
+    warm(l, 30, 0);
+    ticks(l, 30, 33, 50);
+    assert_int_equal(r.releases, 0);
+    tick(l, T0 + 33000, 50, 33000, 0); /* fires */
+    assert_int_equal(r.cap.n, 1);
+    assert_int_equal(r.flushes, 1);
+    assert_int_equal(r.releases, 1);
+    ticks(l, 34, 40, 50);
+    ticks(l, 40, 46, 0.5); /* resolves at 45 s */
+    assert_int_equal(r.cap.n, 2);
+    assert_string_equal(r.cap.v[1].status, "resolved");
+    assert_int_equal(r.releases, 2);
+    assert_int_equal(r.stale, 0);
+    assert_int_equal(stats_of(l).unsaved_sent, 0);
+    vg_local_free(l);
+    state_dir_remove(dir);
+}
+
+/* A local-alerts that cannot be written does not hold the tick's alerts back (the guard would be
+ * silent on a host whose disk fails): they are released all the same, and counted. */
+static void alerts_are_released_and_counted_when_local_alerts_cannot_be_written(void **state)
+{
+    (void)state;
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = "/nonexistent-vigil-dir/local-alerts";
+    struct releases r = {.state_path = c.state_path};
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, &c, HOST, rel_send, &r, err, sizeof err), 0);
+    vg_local_set_flush(l, rel_flush, rel_release);
+    warm(l, 30, 0);
+    ticks(l, 30, 34, 50); /* fires at 33 s */
+    assert_int_equal(r.cap.n, 1);
+    assert_int_equal(r.releases, 1);
+    assert_int_equal(r.stale, 1); /* the file could not name it */
+    struct vg_local_stats st = stats_of(l);
+    assert_int_equal(st.unsaved_sent, 1);
+    assert_int_equal(st.state_errors, 1);
+    ticks(l, 34, 40, 50);
+    ticks(l, 40, 46, 0.5); /* resolves at 45 s */
+    assert_int_equal(r.cap.n, 2);
+    assert_int_equal(r.releases, 2);
+    /* With no alert left the file is removed, which its absence makes a success: released as
+     * usual. */
+    assert_int_equal(stats_of(l).unsaved_sent, 1);
+    vg_local_free(l);
+}
+
 /* fdatasync() calls on an outbox file (test_local links with -Wl,--wrap=fdatasync), and how many
  * had been made when a local-alerts was last renamed into place (-Wl,--wrap=rename). */
 static atomic_int g_outbox_syncs;
 static atomic_int g_outbox_syncs_at_rename;
+/* Firings the receiver of the ordering test got; while g_rename_waits is set, the rename of a
+ * local-alerts first waits (1 s at most) for one to arrive. */
+static atomic_int g_rx_firings;
+static atomic_int g_rename_waits;
 
 static int ends_with(const char *s, const char *tail)
 {
@@ -912,8 +1022,15 @@ int __real_rename(const char *from, const char *to);
 int __wrap_rename(const char *from, const char *to);
 int __wrap_rename(const char *from, const char *to)
 {
-    if (ends_with(to, "/local-alerts"))
+    if (ends_with(to, "/local-alerts")) {
         atomic_store(&g_outbox_syncs_at_rename, atomic_load(&g_outbox_syncs));
+        /* A firing delivered before the file names its alert gets every chance to arrive first,
+         * whatever the scheduling; with the order kept none can, and the bound only ends the
+         * wait. */
+        int64_t end = vg_mono_ms() + 1000;
+        while (atomic_load(&g_rename_waits) && !atomic_load(&g_rx_firings) && vg_mono_ms() < end)
+            vg_sleep_ms(1, NULL);
+    }
     return __real_rename(from, to);
 }
 
@@ -933,6 +1050,13 @@ static int rx_flush(void *ud)
 {
     struct rx *r = ud;
     return r->act->flush ? r->act->flush(r->inst) : 0;
+}
+
+static void rx_release(void *ud)
+{
+    struct rx *r = ud;
+    if (r->act->release)
+        r->act->release(r->inst);
 }
 
 #define STORM 40 /* series that fire in one tick */
@@ -989,7 +1113,7 @@ static void a_storm_in_one_tick_costs_one_outbox_sync_before_local_alerts_is_wri
     assert_int_equal(vg_action_create(&rc, &r.act, &r.inst, err, sizeof err), 0);
     struct vg_local *l;
     assert_int_equal(vg_local_new(&l, &c, HOST, rx_send, &r, err, sizeof err), 0);
-    vg_local_set_flush(l, rx_flush);
+    vg_local_set_flush(l, rx_flush, rx_release);
     int64_t i = 0;
     for (; i < 30; i++)
         storm_tick(l, i, 0.5);
@@ -1018,6 +1142,134 @@ static void a_storm_in_one_tick_costs_one_outbox_sync_before_local_alerts_is_wri
     state_dir_remove(dir);
 }
 
+/* The JSON string value of "key" in body (the webhook's flat document), into out; 0 if none. */
+static int body_str(const char *body, const char *key, char *out, size_t n)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\"", key);
+    const char *p = strstr(body, k);
+    if (!p || !(p = strchr(p + strlen(k), '\"')))
+        return 0;
+    const char *e = strchr(++p, '\"');
+    if (!e || (size_t)(e - p) >= n)
+        return 0;
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = '\0';
+    return 1;
+}
+
+/* A webhook receiver in a thread of the test: answers every request 200, and for each firing
+ * looks, before counting it, whether local-alerts on disk names its alert then. */
+struct order_rx {
+    int ls;
+    const char *state_path;
+    atomic_int unknown; /* firings whose alert the file did not name when they arrived */
+    atomic_int stop;
+};
+
+static void order_rx_one(struct order_rx *r, int c)
+{
+    char buf[16384];
+    size_t n = 0;
+    const char *body = NULL;
+    while (!body && n < sizeof buf - 1) {
+        ssize_t k = recv(c, buf + n, sizeof buf - 1 - n, 0);
+        if (k <= 0)
+            return;
+        n += (size_t)k;
+        buf[n] = '\0';
+        const char *h = strstr(buf, "\r\n\r\n");
+        const char *cl = strcasestr(buf, "\r\ncontent-length:");
+        if (h && cl && n >= (size_t)(h + 4 - buf) + strtoul(cl + 17, NULL, 10))
+            body = h + 4;
+    }
+    char status[16], fp[32];
+    if (body && body_str(body, "status", status, sizeof status) && strcmp(status, "firing") == 0 &&
+        body_str(body, "fingerprint", fp, sizeof fp)) {
+        if (!state_names(r->state_path, fp))
+            atomic_fetch_add(&r->unknown, 1);
+        atomic_fetch_add(&g_rx_firings, 1);
+    }
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    (void)send(c, ok, sizeof ok - 1, MSG_NOSIGNAL);
+}
+
+static void *order_rx_run(void *arg)
+{
+    struct order_rx *r = arg;
+    while (!atomic_load(&r->stop)) {
+        struct pollfd p = {.fd = r->ls, .events = POLLIN};
+        if (poll(&p, 1, 20) <= 0)
+            continue;
+        int c = accept(r->ls, NULL, NULL);
+        if (c < 0)
+            continue;
+        order_rx_one(r, c);
+        close(c);
+    }
+    return NULL;
+}
+
+/* The agent's local receiver (webhook, outbox, held firings, group commit) delivers none of a
+ * tick's firings before local-alerts names their alerts: one delivered earlier, with the agent
+ * killed before the file was written, was a firing at the receiver from an alert the next start
+ * does not know, never resolved. The receiver is a real HTTP server on a socket that reads
+ * local-alerts as each firing arrives; the rename of local-alerts waits for a firing to arrive
+ * first, which one released before it would. */
+static void no_firing_reaches_the_receiver_before_local_alerts_names_its_alert(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    struct vg_local_cfg c = state_cfg(dir, path);
+    c.max_series = STORM;
+    struct order_rx o = {.ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), .state_path = path};
+    assert_true(o.ls >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(o.ls, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(o.ls, 64), 0);
+    assert_int_equal(getsockname(o.ls, (struct sockaddr *)&sa, &sl), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, order_rx_run, &o), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+    struct vg_receiver_cfg rc = {.type = "webhook",
+                                 .name = "local",
+                                 .url = url,
+                                 .outbox_dir = dir,
+                                 .rate_per_s = -1,
+                                 .hold_firings = 1,
+                                 .group_commit = 1,
+                                 .key_prefix = "local.webhook"};
+    struct rx r;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_action_create(&rc, &r.act, &r.inst, err, sizeof err), 0);
+    struct vg_local *l;
+    assert_int_equal(vg_local_new(&l, &c, HOST, rx_send, &r, err, sizeof err), 0);
+    vg_local_set_flush(l, rx_flush, rx_release);
+    int64_t i = 0;
+    for (; i < 33; i++) /* warm, then pending at 30, 31, 32 s */
+        storm_tick(l, i, i < 30 ? 0.5 : 50);
+    atomic_store(&g_rx_firings, 0);
+    atomic_store(&g_rename_waits, 1);
+    storm_tick(l, i, 50); /* all fire at 33 s */
+    atomic_store(&g_rename_waits, 0);
+    assert_int_equal(stats_of(l).sent, STORM);
+    int64_t end = vg_mono_ms() + 30000;
+    while (atomic_load(&g_rx_firings) < STORM && vg_mono_ms() < end)
+        vg_sleep_ms(5, NULL);
+    print_message("%d firings received, %d before local-alerts named their alert\n",
+                  atomic_load(&g_rx_firings), atomic_load(&o.unknown));
+    assert_int_equal(atomic_load(&g_rx_firings), STORM);
+    assert_int_equal(atomic_load(&o.unknown), 0);
+    r.act->destroy(r.inst, 0);
+    vg_local_free(l);
+    atomic_store(&o.stop, 1);
+    pthread_join(th, NULL);
+    close(o.ls);
+    state_dir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1042,6 +1294,9 @@ int main(void)
             a_taken_over_alert_outlives_the_downtime_and_a_first_tick_without_its_series),
         cmocka_unit_test(a_state_file_that_cannot_be_written_is_counted_and_retried),
         cmocka_unit_test(a_storm_in_one_tick_costs_one_outbox_sync_before_local_alerts_is_written),
+        cmocka_unit_test(a_tick_releases_what_it_sent_after_local_alerts_is_written),
+        cmocka_unit_test(alerts_are_released_and_counted_when_local_alerts_cannot_be_written),
+        cmocka_unit_test(no_firing_reaches_the_receiver_before_local_alerts_names_its_alert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
