@@ -17,10 +17,13 @@ quick=0
 scripts/setup.sh
 
 # Root on a kernel with BTF (as CI is) can load and test the eBPF collectors: require them
-# there, so a missing clang or bpftool fails the build rather than leaving test_bpf skipped.
+# there, so a missing clang or bpftool fails the build rather than leaving test_bpf skipped, and
+# a collector refused for want of privilege (EPERM, no root) fails test_bpf rather than skipping
+# its cases (VIGIL_REQUIRE_BPF, tests/test_bpf.c).
 bpf=()
 if [ "$(id -u)" -eq 0 ] && [ -e /sys/kernel/btf/vmlinux ]; then
     bpf=(-DVIGIL_BPF=ON)
+    export VIGIL_REQUIRE_BPF=1
 fi
 
 # A runner with a GPU must test it: a driver or library problem then fails the *_gpu tests

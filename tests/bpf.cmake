@@ -1,6 +1,8 @@
 # eBPF collectors against the live kernel (root, as in CI). Serial: the run-queue test measures
 # CPU contention it creates, and the cost test times collect(). Without eBPF support built in, it
-# checks that the collectors say so and then exits 77: skipped, since no collector ran.
+# checks that the collectors say so and then exits 77: skipped, since no collector ran. It exits
+# 77 too when it skipped any case (not root, say) and none failed; VIGIL_REQUIRE_BPF=1
+# (scripts/test.sh, as root) makes a missing privilege or eBPF support a failure instead.
 vg_add_test(test_bpf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_bpf.c LIBS vg_bpf_collectors
             TIMEOUT 180 LABELS bpf)
 if(VIGIL_BPF_ENABLED)

@@ -7,7 +7,8 @@
  * for contention to show, with a deadline.
  *
  * Needs root (CI runs as root); only a missing privilege or a kernel/host without the feature
- * skips, saying why.
+ * skips, saying why. A run that skipped any case exits 77 (ctest: skipped, not passed), and
+ * VIGIL_REQUIRE_BPF=1 (scripts/test.sh as root) makes a missing privilege a failure.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -77,12 +78,35 @@ static const struct vg_collector *const all_bpf[] = {
     &vg_collector_bpf_syscall_errors, &vg_collector_bpf_proc_events,
 };
 
+/* VIGIL_REQUIRE_BPF=1: this runner must test the collectors (scripts/test.sh sets it where it
+ * runs as root on a kernel with BTF, and builds with -DVIGIL_BPF=ON there). A missing privilege,
+ * or a build without them, then fails rather than skips. */
+static int bpf_required(void)
+{
+    const char *req = getenv("VIGIL_REQUIRE_BPF");
+    return req && strcmp(req, "1") == 0;
+}
+
 #ifdef VIGIL_HAVE_BPF
+
+/* Cases skipped. cmocka counts a skip as a pass; this program then exits 77, so that ctest shows
+ * it as skipped (SKIP_RETURN_CODE in tests/bpf.cmake), not passed, when any case was not run. */
+static unsigned n_skipped;
 
 static void skip_because(const char *why)
 {
+    n_skipped++;
     print_message("[  SKIP    ] %s\n", why);
     skip();
+}
+
+/* A skip for want of privilege (not root, bpf() refused, no other uid to take), which
+ * VIGIL_REQUIRE_BPF=1 makes a failure: there the runner is root, so the product is at fault. */
+static void skip_unprivileged(const char *why)
+{
+    if (bpf_required())
+        fail_msg("%s, and VIGIL_REQUIRE_BPF=1", why);
+    skip_because(why);
 }
 
 static int kernel_at_least(int major, int minor)
@@ -130,7 +154,7 @@ static void live_open_cfg(struct live *l, const struct vg_collector *c,
     vg_wire_msg_init(&l->msg);
     int rc = c->init(&l->state, &cfg, l->err, sizeof l->err);
     if (rc == -EPERM)
-        skip_because(l->err);
+        skip_unprivileged(l->err);
     if (rc != 0)
         fail_msg("%s init: %s (%d)", c->name, l->err, rc);
 }
@@ -180,7 +204,7 @@ static double must_get(const struct live *l, const char *name)
 static void need_root(void)
 {
     if (geteuid() != 0)
-        skip_because("eBPF collectors need root or CAP_BPF+CAP_PERFMON");
+        skip_unprivileged("eBPF collectors need root or CAP_BPF+CAP_PERFMON");
 }
 
 /* ---- cgroups of our own, for per-cgroup attribution ---- */
@@ -1945,7 +1969,7 @@ static int run_as_capable_nobody(int dac_read_search, int (*load)(void), char *t
     unlink(log);
     print_message("%s", text);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
-        skip_because("cannot take a non-root uid with capabilities here");
+        skip_unprivileged("cannot take a non-root uid with capabilities here");
     if (strstr(text, "refused (EPERM)")) {
         if (!kernel_at_least(5, 8))
             skip_because("this kernel (before 5.8) has no CAP_BPF or CAP_PERFMON: only root loads");
@@ -2505,9 +2529,15 @@ int main(void)
 #endif
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (failed)
+        failed = 1; /* not a count, which could read as 77 */
 #ifndef VIGIL_HAVE_BPF
     /* The two checks above hold in any build, but the collectors themselves were not tested:
      * ctest shows that as skipped (SKIP_RETURN_CODE), not passed. */
+    if (!failed && bpf_required()) {
+        printf("FAIL: built without eBPF collectors, and VIGIL_REQUIRE_BPF=1\n");
+        return 1;
+    }
     if (!failed) {
         printf("# SKIP: built without eBPF collectors (VIGIL_BPF=OFF, or AUTO found no "
                "bpftool, clang or /sys/kernel/btf/vmlinux): nothing loaded into the kernel\n");
@@ -2519,6 +2549,12 @@ int main(void)
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", btf_cache);
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", btf_cache);
+    }
+    if (!failed && n_skipped) {
+        printf("# SKIP: %u of %zu cases skipped (the [  SKIP    ] lines above say why): the "
+               "collectors were not all tested\n",
+               n_skipped, VG_ARRAY_LEN(tests));
+        return 77;
     }
 #endif
     return failed;
