@@ -1,5 +1,5 @@
 # eBPF collectors against the live kernel (root, as in CI). Serial: the run-queue test measures
-# CPU contention it creates, and the cost test times collect(). Without eBPF support built in, it
+# CPU contention it creates. (What collect() costs is bench/collector-cost's.) Without eBPF support built in, it
 # checks that the collectors say so and then exits 77: skipped, since no collector ran. It exits
 # 77 too when it skipped any case (not root, say) and none failed; VIGIL_REQUIRE_BPF=1
 # (scripts/test.sh, as root) makes a missing privilege or eBPF support a failure instead.

@@ -18,4 +18,5 @@ if(TARGET vigil-cuda)
 endif()
 # The bench/ programs' argument checks (usage errors only: nothing is measured).
 vg_add_test(test_bench_cli SOURCES test_bench_cli.c LIBS vg_teststack TIMEOUT 60)
-add_dependencies(test_bench_cli alert-latency detector-throughput wire-decode outbox-compaction)
+add_dependencies(test_bench_cli alert-latency detector-throughput wire-decode outbox-compaction
+    collector-cost)

@@ -81,7 +81,7 @@ static void wire_decode_file_reads_every_value_as_written(void **state)
 
 /* detector-throughput ran "--hosts abc" as 0 hosts (a row of made-up figures) and a misspelt
  * backend as both; outbox-compaction ran "x" as a 0 MiB size. Each is now exit 2 before any
- * measurement, with the usage. */
+ * measurement, with the usage; so is collector-cost's. */
 static void malformed_numbers_and_names_are_usage_errors(void **state)
 {
     (void)state;
@@ -98,6 +98,10 @@ static void malformed_numbers_and_names_are_usage_errors(void **state)
         {"outbox-compaction", "%s x", "'x': a live size in MiB"},
         {"outbox-compaction", "%s 0", "'0': a live size in MiB"},
         {"outbox-compaction", "%s 1 5abc", "'5abc': a live size in MiB"},
+        {"collector-cost", "--ticks abc", "--ticks 'abc': a whole number from 1"},
+        {"collector-cost", "--ticks 0", "--ticks '0': a whole number from 1"},
+        {"collector-cost", "--reps 5x", "--reps '5x': a whole number from 1"},
+        {"collector-cost", "extra", "usage: collector-cost"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char args[512];

@@ -2242,16 +2242,9 @@ static void every_collector_sends_its_missed_events(void **state)
     }
 }
 
-/* ---- cost ---- */
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void collect_of_all_five_costs_well_under_the_tick_budget(void **state)
+/* A thousand ticks in a row: every collect() succeeds and sends metrics (at least its
+ * missed_ps). What they cost is measured by bench/collector-cost (docs/bench.md), not here. */
+static void all_five_keep_collecting_over_a_thousand_ticks(void **state)
 {
     (void)state;
     enum { TICKS = 1000 };
@@ -2261,21 +2254,14 @@ static void collect_of_all_five_costs_well_under_the_tick_budget(void **state)
         live_open(&l[i], all_bpf[i]);
         live_collect(&l[i]);
     }
-    size_t metrics = 0;
-    double wall0 = now_s(), cpu0 = cpu_s();
     for (int t = 0; t < TICKS; t++)
         for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++) {
             live_collect(&l[i]);
-            metrics += l[i].msg.n_metrics;
+            if (l[i].msg.n_metrics == 0)
+                fail_msg("%s sent nothing at tick %d", all_bpf[i]->name, t + 2);
         }
-    double wall = (now_s() - wall0) / TICKS * 1e6, cpu = (cpu_s() - cpu0) / TICKS * 1e6;
-    print_message("collect() of all five eBPF collectors: %.0f us CPU, %.0f us wall per tick, "
-                  "%.1f metrics per tick, %d CPUs\n",
-                  cpu, wall, (double)metrics / TICKS, vg_bpf_ncpus());
     for (size_t i = 0; i < VG_ARRAY_LEN(all_bpf); i++)
         live_close(&l[i]);
-    /* The agent's budget is 3 ms of CPU per 1 s tick for everything; these get a third. */
-    assert_true(cpu < 1000);
 }
 
 /* The agent appends every collector's metrics to one message per tick: together they must
@@ -2520,7 +2506,7 @@ int main(void)
         cmocka_unit_test(every_collector_sends_its_missed_events),
         cmocka_unit_test(older_form_is_used_where_it_fits_else_the_current_one),
         cmocka_unit_test(all_five_encode_as_one_wire_message),
-        cmocka_unit_test(collect_of_all_five_costs_well_under_the_tick_budget),
+        cmocka_unit_test(all_five_keep_collecting_over_a_thousand_ticks),
         cmocka_unit_test(minimal_btf_is_cached_small_and_reused),
         cmocka_unit_test(damaged_cached_btf_is_made_again),
         cmocka_unit_test(without_bpftool_collectors_load_with_the_whole_btf),
