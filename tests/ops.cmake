@@ -3,8 +3,9 @@ vg_add_test(test_vigilctl SOURCES test_vigilctl.c LIBS vg_teststack PkgConfig::J
 add_dependencies(test_vigilctl vigilctl vigil-agent vigil-analyzer vigil-test-receiver man)
 # vigilctl replay with the analyzer's host models: a recorded multivariate anomaly through a rule
 # reading value("host:mv").
-vg_add_test(test_replay_models SOURCES test_replay_models.c LIBS vg_teststack PkgConfig::JANSSON m
-    TIMEOUT 60)
+# vg_kernels: whether a GPU is usable here, which decides what model.backend=cuda must do.
+vg_add_test(test_replay_models SOURCES test_replay_models.c LIBS vg_teststack vg_kernels
+    PkgConfig::JANSSON m TIMEOUT 60)
 add_dependencies(test_replay_models vigilctl)
 # What the .deb packages hold (each component installed into a temporary tree as cpack does) and
 # what their postinst scripts do (against stub commands).
