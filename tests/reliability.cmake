@@ -35,6 +35,12 @@ vg_add_test(test_durability SOURCES test_durability.c LIBS vg_analyzerproc PkgCo
     TIMEOUT 240)
 add_dependencies(test_durability vigil-analyzer vigil-test-mockbroker vigil-test-receiver)
 
+# vg_ap_broker_control, which the fault tests wait on: a command sent again waits for its own
+# answer, and a refusal is reported.
+vg_add_test(test_broker_control SOURCES test_broker_control.c LIBS vg_analyzerproc vg_common
+    TIMEOUT 60)
+add_dependencies(test_broker_control vigil-test-mockbroker)
+
 # The analyzer's consumer under partition faults (offset resets, a batch that does not
 # decompress), and its stop during a broker outage, against the mock broker.
 vg_add_test(test_consumer_faults SOURCES test_consumer_faults.c LIBS vg_analyzerproc vg_common

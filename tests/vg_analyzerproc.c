@@ -1,5 +1,6 @@
 #include "vg_analyzerproc.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <setjmp.h>
@@ -64,19 +65,58 @@ pid_t vg_ap_start_broker_topics(const char *dir, int brokers, const char *const 
     return start_broker(dir, nb, 1, topics, bootstrap, len);
 }
 
-void vg_ap_broker_control(const char *dir, const char *cmd)
+/* How many answers the broker's log holds to a command (lines starting with prefix, "control:
+ * CMD: "); the last one's text after prefix goes into last. */
+static int count_answers(const char *log, const char *prefix, char *last, size_t len)
 {
-    char control[600], log[600], line[256], answer[300];
+    char *s = vg_tp_read(log);
+    size_t pl = strlen(prefix);
+    int n = 0;
+    for (char *p = s; p && *p;) {
+        char *nl = strchr(p, '\n');
+        if (!nl) /* a line still being written */
+            break;
+        if (strncmp(p, prefix, pl) == 0) {
+            n++;
+            snprintf(last, len, "%.*s", (int)(nl - p - (ptrdiff_t)pl), p + pl);
+        }
+        p = nl + 1;
+    }
+    free(s);
+    return n;
+}
+
+int vg_ap_broker_control_rc(const char *dir, const char *cmd, char *answer, size_t len)
+{
+    char control[600], log[600], line[256], prefix[300];
     snprintf(control, sizeof(control), "%s/control", dir);
     snprintf(log, sizeof(log), "%s/broker.log", dir);
+    snprintf(prefix, sizeof(prefix), "control: %s: ", cmd);
+    /* The answers before this one: a command sent before has its old answer in the log already,
+     * and only a further one says that this sending was applied (or refused). */
+    int before = count_answers(log, prefix, answer, len);
     int fd = open(control, O_WRONLY);
     assert_true(fd >= 0);
     int n = snprintf(line, sizeof(line), "%s\n", cmd);
     assert_int_equal(write(fd, line, (size_t)n), n);
     close(fd);
-    snprintf(answer, sizeof(answer), "control: %s: ok", cmd);
-    if (vg_tp_wait_contains(log, answer, 10000) != 0)
-        fail_msg("broker did not apply '%s'", cmd);
+    int64_t end = vg_tp_mono_ms() + 10000;
+    snprintf(answer, len, "(no answer)");
+    while (count_answers(log, prefix, answer, len) <= before) {
+        if (vg_tp_mono_ms() >= end) {
+            snprintf(answer, len, "(no answer within 10 s)");
+            return -ETIMEDOUT;
+        }
+        vg_tp_pause_ms(20);
+    }
+    return strcmp(answer, "ok") == 0 ? 0 : -EIO;
+}
+
+void vg_ap_broker_control(const char *dir, const char *cmd)
+{
+    char answer[300];
+    if (vg_ap_broker_control_rc(dir, cmd, answer, sizeof(answer)) != 0)
+        fail_msg("broker did not apply '%s': %s", cmd, answer);
 }
 
 void vg_ap_start(struct vg_ap *a, const char *dir, const char *tag, const char *bootstrap,

@@ -34,6 +34,12 @@ pid_t vg_ap_start_broker_topics(const char *dir, int brokers, const char *const 
  * it; fails the test otherwise. */
 void vg_ap_broker_control(const char *dir, const char *cmd);
 
+/* vg_ap_broker_control without failing the test. Waits (10 s at most) for an answer to cmd given
+ * after it was sent, so that a command sent again waits for its own answer, not an earlier
+ * one's. Returns 0 when the broker answered ok; -EIO with its answer in answer (the error, or
+ * "unknown command"); -ETIMEDOUT when it did not answer. */
+int vg_ap_broker_control_rc(const char *dir, const char *cmd, char *answer, size_t len);
+
 /* Starts vigil-analyzer against bootstrap with test-friendly group timings and the extra --set
  * options (NULL-terminated), logging to dir/analyzer-<tag>.log; waits for its API port. */
 void vg_ap_start(struct vg_ap *a, const char *dir, const char *tag, const char *bootstrap,
