@@ -31,7 +31,9 @@
  * The bootstrap address is written to PATH (atomically, with a newline) once the topics exist;
  * SIGTERM or SIGINT stops it.
  */
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -39,10 +41,92 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_TOPICS 32
+
+/* librdkafka's mock cluster (2.0) takes a call made to it (a topic's creation, a fault, its
+ * destroy) only when its thread's poll of the brokers' sockets returns, and its wake-up for
+ * calls is not re-armed once used: most calls waited for the poll's 1 s timeout, so that each
+ * start, stop and fault command of this broker took up to a second (two at a start). Any socket
+ * event ends that poll: while a call is pending, this thread connects to the brokers' listeners
+ * every few ms and closes each connection at once. (A broker that is down listens no more: with
+ * every broker down, a call waits as before.) */
+#define WAKER_MAX 16
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int pending;
+    struct sockaddr_in addr[WAKER_MAX];
+    int n_addr;
+} g_waker = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void *waker_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&g_waker.lock);
+        while (!g_waker.pending)
+            pthread_cond_wait(&g_waker.cond, &g_waker.lock);
+        pthread_mutex_unlock(&g_waker.lock);
+        for (int i = 0; i < g_waker.n_addr; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd >= 0) {
+                connect(fd, (const struct sockaddr *)&g_waker.addr[i], sizeof(g_waker.addr[i]));
+                close(fd);
+            }
+        }
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* Starts the waker on the brokers' addresses in bootstraps ("127.0.0.1:PORT,..."). 0, or -1
+ * when it cannot (the calls are then only slow). */
+static int waker_start(const char *bootstraps)
+{
+    for (const char *p = bootstraps; p && *p && g_waker.n_addr < WAKER_MAX;) {
+        char host[64];
+        int port;
+        struct sockaddr_in *a = &g_waker.addr[g_waker.n_addr];
+        if (sscanf(p, "%63[^:,]:%d", host, &port) != 2 || port <= 0 || port > 65535)
+            return -1;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+            return -1;
+        g_waker.n_addr++;
+        p = strchr(p, ',');
+        p = p ? p + 1 : NULL;
+    }
+    if (!g_waker.n_addr)
+        return -1;
+    pthread_t t;
+    if (pthread_create(&t, NULL, waker_main, NULL) != 0)
+        return -1;
+    pthread_detach(t);
+    return 0;
+}
+
+/* Around every call to the mock cluster. */
+static void call_begin(void)
+{
+    pthread_mutex_lock(&g_waker.lock);
+    g_waker.pending++;
+    pthread_cond_signal(&g_waker.cond);
+    pthread_mutex_unlock(&g_waker.lock);
+}
+
+static void call_end(void)
+{
+    pthread_mutex_lock(&g_waker.lock);
+    g_waker.pending--;
+    pthread_mutex_unlock(&g_waker.lock);
+}
 
 struct control {
     rd_kafka_mock_cluster_t *mc;
@@ -56,6 +140,7 @@ static void apply(struct control *c, char *line)
     int a, b, n, br;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     line[strcspn(line, "\r\n")] = '\0';
+    call_begin();
     if (strcmp(line, "down") == 0 || strcmp(line, "up") == 0) {
         for (int i = 1; i <= c->brokers && !e; i++)
             e = line[0] == 'd' ? rd_kafka_mock_broker_set_down(c->mc, i)
@@ -85,10 +170,12 @@ static void apply(struct control *c, char *line)
             e = rd_kafka_mock_broker_push_request_error_rtts(c->mc, br, (int16_t)a, 1,
                                                              (rd_kafka_resp_err_t)b, 0);
     } else {
+        call_end();
         printf("control: %s: unknown command\n", line);
         fflush(stdout);
         return;
     }
+    call_end();
     printf("control: %s: %s\n", line, e ? rd_kafka_err2str(e) : "ok");
     fflush(stdout);
 }
@@ -171,7 +258,10 @@ int main(int argc, char **argv)
         rd_kafka_destroy(rk);
         return 1;
     }
+    if (waker_start(rd_kafka_mock_cluster_bootstraps(mc)) != 0)
+        fprintf(stderr, "vigil-test-mockbroker: no waker thread: calls to the cluster are slow\n");
     int rc = 0;
+    call_begin();
     for (size_t i = 0; i < n_topics && !rc; i++) {
         char name[256];
         snprintf(name, sizeof(name), "%s", topics[i]);
@@ -185,6 +275,7 @@ int main(int argc, char **argv)
             rc = 1;
         }
     }
+    call_end();
     /* The FIFO before the bootstrap file: a test that saw the file may write a command at once. */
     static struct control ctl;
     pthread_t ctl_thread;
@@ -211,6 +302,7 @@ int main(int argc, char **argv)
     int sig;
     if (!rc)
         sigwait(&stop_sigs, &sig);
+    call_begin(); /* never ended: the process ends */
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
     return rc;
