@@ -347,6 +347,14 @@ static const struct vg_cfg_key keys[] = {
      NULL,
      "how often changed hosts are checkpointed; with state.topic set, offsets are committed "
      "only then, after the checkpoint is acknowledged, so this replaces commit_interval"},
+    {"state.checkpoint_timeout", VG_CFG_DURATION, "10s", OFF(state_checkpoint_timeout_ms), 1000,
+     10000, NULL,
+     "how long a checkpoint waits for the broker to acknowledge its records; one not acknowledged "
+     "by then fails (offsets not committed, its hosts written again at the next interval), and "
+     "/readyz is not ready from the second failure in a row. At most 10 s: a revoke and the stop "
+     "wait for their checkpoint, within the packaged unit's watchdog. Also the longest wait (5 s "
+     "at most) for a broker to say whether state.topic exists, at start and before the first "
+     "checkpoint"},
     {"state.restore_timeout", VG_CFG_DURATION, "30s", OFF(state_restore_timeout_ms), 1000, 600000,
      NULL,
      "how long reading the state topic may take when partitions are assigned; past it the "

@@ -101,6 +101,7 @@ struct analyzer_cfg {
     char *log_format;
     char *state_topic;
     int64_t state_checkpoint_ms;
+    int64_t state_checkpoint_timeout_ms;
     int64_t state_restore_timeout_ms;
     /* Host models (analyzer_models.c). */
     char *model_set;

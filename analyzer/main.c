@@ -53,7 +53,8 @@
 #define BAD_LOG_BUDGET 100
 
 /* The longest the consumer loop waits on the broker in one call outside the restore (a
- * checkpoint, the committed offsets): below half of the packaged WatchdogSec=30s. */
+ * checkpoint, the committed offsets): below half of the packaged WatchdogSec=30s. A checkpoint
+ * waits state.checkpoint_timeout, which the config table bounds by this. */
 #define BROKER_WAIT_MS 10000
 
 /* Detector state checkpoints (state.topic); NULL when off. */
@@ -746,8 +747,8 @@ static int ckpt_step(struct analyzer *a, enum ckpt_op step, char *err, size_t er
 {
     pthread_mutex_lock(&a->lock);
     int rc = step == CKPT_PRODUCE
-                 ? vg_state_topic_ckpt_produce(g_state, a->engine, a->hm.models, BROKER_WAIT_MS,
-                                               err, errlen)
+                 ? vg_state_topic_ckpt_produce(g_state, a->engine, a->hm.models,
+                                               (int)a->cfg.state_checkpoint_timeout_ms, err, errlen)
                  : vg_state_topic_ckpt_settle(g_state, a->engine, a->hm.models, err, errlen);
     if (rc != 1)
         note_checkpoint(a, rc, err);
@@ -756,8 +757,8 @@ static int ckpt_step(struct analyzer *a, enum ckpt_op step, char *err, size_t er
 }
 
 /* The run loop's checkpoint under way (ckpt_start, then ckpt_poll at every turn of the loop): at
- * most one. Its wait for the broker (up to BROKER_WAIT_MS, at every checkpoint of a state topic
- * outage) used to hold the loop: nothing consumed, and the 100 ms tick (group waits, repeats,
+ * most one. Its wait for the broker (up to state.checkpoint_timeout, at every checkpoint of a state
+ * topic outage) used to hold the loop: nothing consumed, and the 100 ms tick (group waits, repeats,
  * silences, host_silent, scaling policies) ran once per 10 s. A revoke and the stop settle it
  * first (ckpt_finish), or drop it when the partitions are lost (ckpt_abandon), so that the
  * positions it noted are never committed after their partitions went. */
@@ -855,9 +856,9 @@ static void ckpt_abandon(struct analyzer *a)
 /* Writes the changed hosts' state and waits for the broker: 1 when the offsets may be committed
  * (or there is no state topic), 0 when not, so a commit never runs ahead of the state. For a
  * revoke and the stop, after ckpt_finish; the run loop does not wait (ckpt_start). The wait (up
- * to BROKER_WAIT_MS) holds no lock: the API, probes included, answered only after it. Meanwhile
- * nothing changes what was written: only this thread touches the state topic's hosts, and it is
- * waiting here. */
+ * to state.checkpoint_timeout) holds no lock: the API, probes included, answered only after it.
+ * Meanwhile nothing changes what was written: only this thread touches the state topic's hosts, and
+ * it is waiting here. */
 static int checkpoint(struct analyzer *a)
 {
     if (!g_state)
@@ -2424,8 +2425,8 @@ int main(int argc, char **argv)
                     vg_http_port(http));
     }
     if (!rc && a.cfg.state_topic && *a.cfg.state_topic &&
-        (rc = vg_state_topic_open(&g_state, bootstrap, a.cfg.state_topic, &a.cfg.kafka, err,
-                                  sizeof(err))) == 0)
+        (rc = vg_state_topic_open(&g_state, bootstrap, a.cfg.state_topic, &a.cfg.kafka,
+                                  (int)a.cfg.state_checkpoint_timeout_ms, err, sizeof(err))) == 0)
         vg_state_topic_set_stop(g_state, &g_restore_stop);
     if (g_state)
         vg_state_topic_set_stop_by(g_state, &g_ckpt_stop_by);

@@ -55,8 +55,9 @@ enum shrink { SHRINK_NONE, SHRINK_NO_DETECTOR, SHRINK_NO_MODELS, SHRINK_SKIP };
  * stretch one checkpoint; the others wait for the next. */
 #define TRIALS_MAX 8
 
-/* Longest wait, at a checkpoint, for a broker to say whether the state topic exists, and again
- * for its creation (vg_state_topic_ckpt_wait), only until a broker has answered once. */
+/* Longest wait, at the start (vg_state_topic_open) and at a checkpoint, for a broker to say
+ * whether the state topic exists, and again for its creation (vg_state_topic_ckpt_wait), only
+ * until a broker has answered once; less when the checkpoint's own timeout is less. */
 #define CHECK_TIMEOUT_MS 5000
 
 struct ent {
@@ -344,7 +345,7 @@ int vg_state_topic_check_kafka(const struct vg_kvlist *kafka, char *err, size_t 
 }
 
 int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, const char *topic,
-                        const struct vg_kvlist *kafka, char *err, size_t errlen)
+                        const struct vg_kvlist *kafka, int timeout_ms, char *err, size_t errlen)
 {
     struct vg_state_topic *st = calloc(1, sizeof(*st));
     if (!st || !(st->topic = strdup(topic)) || !(st->bootstrap = strdup(bootstrap))) {
@@ -375,7 +376,10 @@ int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, cons
             RD_KAFKA_CONF_OK ||
         (st->max_bytes = strtoul(mb, NULL, 10)) == 0)
         st->max_bytes = 1000000; /* librdkafka's own default */
-    create_topic(st, 5000, 5000);
+    /* As a checkpoint waits for the check (vg_state_topic_ckpt_produce): a cluster that does not
+     * answer holds the start no longer than a checkpoint would wait for it. */
+    int check_ms = timeout_ms < CHECK_TIMEOUT_MS ? timeout_ms : CHECK_TIMEOUT_MS;
+    create_topic(st, check_ms, check_ms);
     *out = st;
     return 0;
 }

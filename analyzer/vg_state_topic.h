@@ -81,10 +81,11 @@ struct vg_state_topic_stats {
 };
 
 /* Opens a producer for the topic with the user's kafka.* properties (TLS, SASL, ...), and asks
- * the cluster to create the topic compacted (cleanup.policy=compact) when it does not exist.
- * On success the caller owns *out: vg_state_topic_close(). */
+ * the cluster to create the topic compacted (cleanup.policy=compact) when it does not exist,
+ * waiting up to timeout_ms (state.checkpoint_timeout; 5 s at most) for the answer and again for
+ * the creation. On success the caller owns *out: vg_state_topic_close(). */
 int vg_state_topic_open(struct vg_state_topic **out, const char *bootstrap, const char *topic,
-                        const struct vg_kvlist *kafka, char *err, size_t errlen);
+                        const struct vg_kvlist *kafka, int timeout_ms, char *err, size_t errlen);
 
 /* Notes that host changed, and the metrics partition its message came from (-1: the one noted
  * before, for a change without a message, e.g. its host_silent alert). 0, -ENOENT (-1 for a host
