@@ -31,10 +31,26 @@
 #define BIG_SERIES   60
 #define SMALL_SERIES 2
 
-/* Ticks [from, to) of host (n series, steady values) into dir/name, and produces them. */
+/* How long a checkpoint waits for the broker to acknowledge its records (state.checkpoint_timeout):
+ * 10 s by default, kept where a test needs a checkpoint that waits longer than something else
+ * (host_silent_after, a slow broker). Elsewhere CHECKPOINT_TIMEOUT: each failed checkpoint of an
+ * outage lasts that long, and so does the check of the state topic at a start without a broker.
+ * 3 s leaves a probe sent once a checkpoint waits ample time to come before it fails. */
+#define DEFAULT_CHECKPOINT_WAIT_MS 10000
+#define CHECKPOINT_WAIT_MS         3000
+#define CHECKPOINT_TIMEOUT         "state.checkpoint_timeout=3s"
+/* librdkafka waits up to reconnect.backoff.max.ms (10 s) between tries to reach a broker that was
+ * down: a test whose broker comes back sees it reconnect within half a second. */
+#define RECONNECT_FAST "kafka.reconnect.backoff.max.ms=500"
+
+/* Ticks [from, to) of host (n series, steady values) into dir/name, and produces them through
+ * the first broker of bootstrap alone: broker 1, which leads every vigil.metrics partition here
+ * (setup). Given broker 2 as well, kcat takes a second to exit while broker 2 is down. */
 static void send_ticks(const char *dir, const char *bootstrap, const char *host, int n, int from,
                        int to)
 {
+    char first[256];
+    snprintf(first, sizeof(first), "%.*s", (int)strcspn(bootstrap, ","), bootstrap);
     char path[600];
     snprintf(path, sizeof(path), "%s/ticks-%s-%d.txt", dir, host, from);
     FILE *f = fopen(path, "w");
@@ -49,7 +65,7 @@ static void send_ticks(const char *dir, const char *bootstrap, const char *host,
         fprintf(f, "}}\n");
     }
     fclose(f);
-    assert_int_equal(vg_ap_produce(bootstrap, path), 0);
+    assert_int_equal(vg_ap_produce(first, path), 0);
 }
 
 /* Waits until the counter reaches at least want; returns it. */
@@ -350,7 +366,8 @@ static void state_topic_advice_says_whether_a_broker_answered(void **state)
 {
     struct setup *s = *state;
     struct vg_ap a;
-    vg_ap_start(&a, s->dir, "nobroker", "127.0.0.1:1", NULL);
+    const char *nobroker[] = {CHECKPOINT_TIMEOUT, NULL};
+    vg_ap_start(&a, s->dir, "nobroker", "127.0.0.1:1", nobroker);
     vg_ap_expect_log(&a, "msg=\"state topic not checked: no broker answered; is bootstrap_servers "
                          "right and a broker up?\" topic=vigil.state "
                          "bootstrap_servers=\"127.0.0.1:1\" reason=");
@@ -358,7 +375,7 @@ static void state_topic_advice_says_whether_a_broker_answered(void **state)
     assert_int_equal(vg_tp_count(a.log, "create it with"), 0);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 
-    const char *sets[] = {"state.topic=vigil.state.missing", NULL};
+    const char *sets[] = {"state.topic=vigil.state.missing", CHECKPOINT_TIMEOUT, NULL};
     vg_ap_start(&a, s->dir, "missing", s->bootstrap, sets);
     vg_ap_expect_log(&a, "msg=\"could not create the state topic; create it with "
                          "cleanup.policy=compact\" topic=vigil.state.missing reason=");
@@ -375,7 +392,7 @@ state_topic_is_checked_before_the_first_checkpoint_when_no_broker_answered_at_st
 {
     struct setup *s = *state;
     vg_ap_broker_control(s->dir, "down");
-    const char *sets[] = {"state.topic=vigil.state.late", NULL};
+    const char *sets[] = {"state.topic=vigil.state.late", CHECKPOINT_TIMEOUT, RECONNECT_FAST, NULL};
     struct vg_ap a;
     vg_ap_start(&a, s->dir, "late", s->bootstrap, sets);
     vg_ap_expect_log(&a, "msg=\"state topic not checked: no broker answered; is bootstrap_servers "
@@ -401,7 +418,8 @@ static void a_state_topic_not_checked_at_start_is_checked_on_a_slow_cluster(void
 {
     struct setup *s = *state;
     vg_ap_broker_control(s->dir, "down");
-    const char *sets[] = {"state.topic=vigil.state.slow", "state.checkpoint_interval=200ms", NULL};
+    const char *sets[] = {"state.topic=vigil.state.slow", "state.checkpoint_interval=200ms",
+                          CHECKPOINT_TIMEOUT, RECONNECT_FAST, NULL};
     struct vg_ap a;
     vg_ap_start(&a, s->dir, "slow", s->bootstrap, sets);
     vg_ap_expect_log(&a, "msg=\"state topic not checked: no broker answered; is bootstrap_servers "
@@ -498,14 +516,26 @@ static void readyz_is_not_ready_until_a_failed_state_producer_is_replaced(void *
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
 }
 
-/* How long the analyzer waits at a checkpoint for the broker to acknowledge its records
- * (BROKER_WAIT_MS in analyzer/main.c). */
-#define CHECKPOINT_WAIT_MS 10000
+/* The longest wait for the broker a's checkpoints announced (debug), or -1 when none did. */
+static long longest_announced_wait(const struct vg_ap *a)
+{
+    const char *key = "msg=\"state checkpoint waiting for the broker\" wait_ms=";
+    char *t = vg_tp_read(a->log);
+    long most = -1;
+    for (char *p = t; p && (p = strstr(p, key)); p++) {
+        long w = atol(p + strlen(key));
+        if (w > most)
+            most = w;
+    }
+    free(t);
+    return most;
+}
 
 /* The state topic's broker (2) goes down while the metrics still come through broker 1 (which
- * coordinates the group, see start_outage): every checkpoint waits CHECKPOINT_WAIT_MS in vain.
- * Returns once the first has failed; the next is under way moments later (the hosts are still
- * to be written, and the interval is short). */
+ * coordinates the group, see start_outage): every checkpoint waits CHECKPOINT_WAIT_MS
+ * (state.checkpoint_timeout) in vain, not the 10 s default. Returns once the first has failed;
+ * the next is under way moments later (the hosts are still to be written, and the interval is
+ * short). */
 static void state_broker_down(struct setup *s, struct vg_ap *a, const char *host)
 {
     vg_ap_broker_control(s->dir, "down 2");
@@ -513,6 +543,11 @@ static void state_broker_down(struct setup *s, struct vg_ap *a, const char *host
     if (vg_tp_wait_contains(a->log, "msg=\"checkpoint failed: offsets not committed\"",
                             3 * CHECKPOINT_WAIT_MS) != 0)
         fail_msg("%s: no checkpoint failed with the state topic's broker down", a->log);
+    long waited = longest_announced_wait(a);
+    if (waited <= 0 || waited > CHECKPOINT_WAIT_MS)
+        fail_msg("%s: checkpoints waited up to %ld ms for the broker; state.checkpoint_timeout "
+                 "is %d ms",
+                 a->log, waited, CHECKPOINT_WAIT_MS);
 }
 
 /* An analyzer whose first checkpoint of host was acknowledged, ready. */
@@ -520,7 +555,8 @@ static void start_outage(struct setup *s, struct vg_ap *a, const char *tag, cons
 {
     vg_ap_broker_control(s->dir, "coordinator group vigil-analyzer 1");
     /* debug: "state checkpoint waiting for the broker" */
-    const char *sets[] = {"state.checkpoint_interval=200ms", "log.level=debug", NULL};
+    const char *sets[] = {"state.checkpoint_interval=200ms", "log.level=debug", CHECKPOINT_TIMEOUT,
+                          RECONNECT_FAST, NULL};
     char body[1024];
     vg_ap_start(a, s->dir, tag, s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, host, SMALL_SERIES, 0, 5);
@@ -612,7 +648,7 @@ static void healthz_answers_while_a_checkpoint_waits_for_an_unreachable_broker(v
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 30000), 0);
 }
 
-/* The run loop waited for each checkpoint's acknowledgement, up to CHECKPOINT_WAIT_MS: during an
+/* The run loop waited for each checkpoint's acknowledgement, up to its timeout: during an
  * outage of the state topic's broker it consumed nothing, and its 100 ms tick (host_silent, group
  * waits, repeats, silences, scaling policies) ran once per failed checkpoint, so alerts and
  * scaling decisions came up to 10 s late. Now a checkpoint waits on its own: while the first
@@ -626,8 +662,9 @@ static void the_loop_consumes_and_ticks_while_a_checkpoint_waits_for_the_broker(
     struct vg_ap a;
     vg_ap_broker_control(s->dir, "coordinator group vigil-analyzer 1");
     const char *sets[] = {"state.checkpoint_interval=200ms", "log.level=debug",
-                          "alert.host_silent_after=3s", NULL};
+                          "alert.host_silent_after=3s", RECONNECT_FAST, NULL};
     const char *waiting = "msg=\"state checkpoint waiting for the broker\"";
+    /* The default state.checkpoint_timeout: the checkpoint outlasts host_silent_after. */
     vg_ap_start(&a, s->dir, "ckpt-loop", s->bootstrap, sets);
     send_ticks(s->dir, s->bootstrap, "loop-quiet", SMALL_SERIES, 0, 5);
     send_ticks(s->dir, s->bootstrap, "loop-flow", SMALL_SERIES, 0, 5);
@@ -641,7 +678,7 @@ static void the_loop_consumes_and_ticks_while_a_checkpoint_waits_for_the_broker(
     /* loop-quiet sends no more: its host_silent is due 3 s after its last tick. */
     vg_ap_broker_control(s->dir, "down 2");
     send_ticks(s->dir, s->bootstrap, "loop-flow", SMALL_SERIES, 5, 6);
-    int64_t end = vg_tp_mono_ms() + 3 * CHECKPOINT_WAIT_MS;
+    int64_t end = vg_tp_mono_ms() + 3 * DEFAULT_CHECKPOINT_WAIT_MS;
     while (vg_tp_count(a.log, waiting) <= waiting0 && vg_tp_mono_ms() < end)
         vg_tp_pause_ms(20);
     if (vg_tp_count(a.log, waiting) <= waiting0)
@@ -696,7 +733,7 @@ static void a_host_changed_while_a_checkpoint_waits_stays_to_be_written(void **s
     int waiting0 = vg_tp_count(a.log, waiting);
     vg_ap_broker_control(s->dir, "rtt 2 4000");
     send_ticks(s->dir, s->bootstrap, "redirty-1", SMALL_SERIES, 5, 6);
-    int64_t end = vg_tp_mono_ms() + 3 * CHECKPOINT_WAIT_MS;
+    int64_t end = vg_tp_mono_ms() + 3 * DEFAULT_CHECKPOINT_WAIT_MS;
     while (vg_tp_count(a.log, waiting) <= waiting0 && vg_tp_mono_ms() < end)
         vg_tp_pause_ms(20);
     if (vg_tp_count(a.log, waiting) <= waiting0)
@@ -742,7 +779,7 @@ static void failed_checkpoints_do_not_fill_the_state_producers_queue(void **stat
     struct setup *s = *state;
     vg_ap_broker_control(s->dir, "coordinator group vigil-analyzer 1");
     const char *sets[] = {"state.checkpoint_interval=200ms", "kafka.queue.buffering.max.messages=6",
-                          NULL};
+                          CHECKPOINT_TIMEOUT, RECONNECT_FAST, NULL};
     const char *hosts[] = {"queue-1", "queue-2", "queue-3", "queue-4"};
     struct vg_ap a;
     vg_ap_start(&a, s->dir, "ckpt-queue", s->bootstrap, sets);
@@ -764,7 +801,7 @@ static void failed_checkpoints_do_not_fill_the_state_producers_queue(void **stat
         vg_tp_pause_ms(50);
     assert_true(vg_ap_metric(&a, "vigil_state_hosts_pending") >= 2);
     const char *failed = "msg=\"checkpoint failed: offsets not committed\"";
-    wait_count(&a, failed, vg_tp_count(a.log, failed) + 4, 6 * CHECKPOINT_WAIT_MS);
+    wait_count(&a, failed, vg_tp_count(a.log, failed) + 4, 10 * CHECKPOINT_WAIT_MS);
     assert_int_equal(vg_tp_count(a.log, "Queue full"), 0);
     assert_int_equal(vg_tp_count(a.log, "queue is full"), 0);
     assert_true(vg_tp_count(a.log, "reason=\"state checkpoint: not acknowledged in time\"") >= 2);
