@@ -171,9 +171,21 @@ static void assert_continued(const struct vg_ap *b)
     assert_int_equal((int)metric(b, "vigil_state_model_errors_total"), 0);
 }
 
-static const char *const g_sets[] = {"detector.warmup=10",  "state.checkpoint_interval=200ms",
-                                     "model.calib_init=16", "model.window=4",
-                                     "model.backend=cpu",   NULL};
+/* The mock coordinator holds a rebalance of a group with members for their session timeout less
+ * one second (5 s at vg_ap_start's 6 s), and notices a killed member after the session timeout:
+ * at 3 s, each member joining or leaving takes 2 s. A member has that long to revoke (a
+ * checkpoint and a commit) and rejoin; heartbeats (every 500 ms) come from librdkafka's thread,
+ * whatever the analyzer's does. */
+#define SESSION_SHORT "kafka.session.timeout.ms=3000"
+
+#define G_SETS                                                                                     \
+    "detector.warmup=10", "state.checkpoint_interval=200ms", "model.calib_init=16",                \
+        "model.window=4", "model.backend=cpu"
+static const char *const g_sets[] = {G_SETS, SESSION_SHORT, NULL};
+/* The 6 s session timeout: a_member_back_after_its_partitions_moved_on_restores_them stops A
+ * between its revoke and the end of the join, a window of the rebalance's hold (5 s) less A's
+ * revoke. */
+static const char *const g_sets_long_join[] = {G_SETS, NULL};
 
 static const int g_all[HOSTS] = {0, 1, 2, 3, 4, 5, 6, 7};
 
@@ -185,13 +197,13 @@ struct setup {
     struct vg_ap a, b;
 };
 
-/* Broker, fleet, and analyzer A with every host warm and all 4 partitions. */
-static void start_a(struct setup *t, const char *tag)
+/* Broker, fleet, and analyzer A (with sets) with every host warm and all 4 partitions. */
+static void start_a(struct setup *t, const char *tag, const char *const *sets)
 {
     vg_stack_init(&t->s, tag);
     t->broker = vg_ap_start_broker(t->s.dir, t->bootstrap, sizeof(t->bootstrap));
     fleet_start(&t->fleet, t->bootstrap);
-    vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, g_sets);
+    vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, sets);
     vg_ap_wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
     assert_int_equal(vg_tp_wait_contains(t->a.log, "msg=\"host warmed up, scoring\"", 30000), 0);
     int64_t end = vg_tp_mono_ms() + 30000;
@@ -288,7 +300,7 @@ static void rebalance_and_sigterm_handover_continue_without_cold_start(void **st
 {
     (void)state;
     struct setup t;
-    start_a(&t, "scaleout-clean");
+    start_a(&t, "scaleout-clean", g_sets);
     join_b(&t);
     /* A stops: B takes all partitions and restores the rest from A's revoke checkpoint. */
     sigterm_expect_exit_0(&t.a);
@@ -309,7 +321,7 @@ static void kill9_takeover_continues_every_host_from_the_last_checkpoint_without
 {
     (void)state;
     struct setup t;
-    start_a(&t, "scaleout-kill9");
+    start_a(&t, "scaleout-kill9", g_sets);
     join_b(&t);
     /* A's hosts are checkpointed after the rebalance (its counter moves on), then A dies
      * without a revoke. */
@@ -356,6 +368,7 @@ static void a_revoke_commits_what_was_processed_before_the_partitions_go(void **
                           "commit_interval=10m",
                           "state.checkpoint_interval=1h",
                           "kafka.topic.metadata.refresh.interval.ms=300",
+                          SESSION_SHORT,
                           NULL};
     struct setup t;
     vg_stack_init(&t.s, "scaleout-revoke-commit");
@@ -405,10 +418,10 @@ static void a_member_back_after_its_partitions_moved_on_restores_them(void **sta
 {
     (void)state;
     struct setup t;
-    start_a(&t, "scaleout-moved");
+    start_a(&t, "scaleout-moved", g_sets_long_join);
     double restored0 = metric(&t.a, "vigil_state_hosts_restored_total");
     double warming0 = metric(&t.a, "vigil_samples_warming_total");
-    vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, g_sets);
+    vg_ap_start(&t.b, t.s.dir, "b", t.bootstrap, g_sets_long_join);
     /* A's revoke is done (checkpointed, committed, nothing held) and the group's join is still
      * open (the mock coordinator holds it for the session timeout less one second). */
     assert_int_equal(
@@ -656,7 +669,8 @@ static void a_silent_hosts_alert_moves_with_it_and_resolves_at_the_new_owner(voi
 {
     (void)state;
     static const char *const sets[] = {"detector.warmup=10", "state.checkpoint_interval=200ms",
-                                       "model.set=series", "alert.host_silent_after=3s", NULL};
+                                       "model.set=series",   "alert.host_silent_after=3s",
+                                       SESSION_SHORT,        NULL};
     struct setup t;
     vg_stack_init(&t.s, "scaleout-silent");
     t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
@@ -785,10 +799,10 @@ static void a_rule_the_new_owner_lacks_resolves_its_alert_there(void **state)
     write_rules(dir_a, yaml);
     snprintf(yaml, sizeof(yaml), "rules:\n%s", stays);
     write_rules(dir_b, yaml);
-    const char *sets_a[] = {"state.checkpoint_interval=200ms", "model.set=series", url, rules_a,
-                            NULL};
-    const char *sets_b[] = {"state.checkpoint_interval=200ms", "model.set=series", url, rules_b,
-                            NULL};
+    const char *sets_a[] = {
+        "state.checkpoint_interval=200ms", "model.set=series", url, rules_a, SESSION_SHORT, NULL};
+    const char *sets_b[] = {
+        "state.checkpoint_interval=200ms", "model.set=series", url, rules_b, SESSION_SHORT, NULL};
     t.broker = vg_ap_start_broker(t.s.dir, t.bootstrap, sizeof(t.bootstrap));
     fleet_start(&t.fleet, t.bootstrap);
     vg_ap_start(&t.a, t.s.dir, "a", t.bootstrap, sets_a);
