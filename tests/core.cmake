@@ -22,6 +22,9 @@ target_compile_definitions(vg_teststack PUBLIC VG_BIN_DIR="${CMAKE_BINARY_DIR}")
 target_include_directories(vg_teststack PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(vg_teststack PUBLIC PkgConfig::CMOCKA PkgConfig::CURL PkgConfig::JANSSON)
 set(VG_DAEMONS vigil-agent vigil-analyzer vigil-test-receiver)
+# vg_tp_run_tests, which runs the long integration tests several at a time: a test that fails or
+# dies there fails the program.
+vg_add_test(test_testproc SOURCES test_testproc.c LIBS vg_teststack)
 
 vg_add_test(test_pipeline SOURCES test_pipeline.c LIBS vg_teststack PkgConfig::JANSSON TIMEOUT 180)
 add_dependencies(test_pipeline ${VG_DAEMONS})

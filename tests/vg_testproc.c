@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 int64_t vg_tp_mono_ms(void)
 {
@@ -186,6 +190,116 @@ int vg_tp_finish(int failed)
     g_dirs = NULL;
     g_ndirs = 0;
     return failed;
+}
+
+/* In the child of vg_tp_run_tests that runs test: its output to path, and its exit status 0 when
+ * it passed. */
+static void run_one(const struct CMUnitTest *test, const char *path, pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+    }
+    /* The parent's directories stay the parent's: vg_tp_finish here removes this test's. */
+    for (size_t i = 0; i < g_ndirs; i++)
+        free(g_dirs[i]);
+    free(g_dirs);
+    g_dirs = NULL;
+    g_ndirs = 0;
+    int failed = _cmocka_run_group_tests(test->name, test, 1, NULL, NULL);
+    exit(vg_tp_finish(failed) ? 1 : 0);
+}
+
+/* Prints the file at path to stdout. */
+static void print_file(const char *path)
+{
+    size_t len = 0;
+    char *text = vg_tp_read_len(path, &len);
+    if (text)
+        fwrite(text, 1, len, stdout);
+    free(text);
+}
+
+int vg_tp_run_tests(const struct CMUnitTest *tests, size_t n, int jobs)
+{
+    const char *env = getenv("VIGIL_TEST_JOBS");
+    if (env && *env)
+        jobs = atoi(env);
+    char *dir = jobs > 1 && n > 1 ? vg_tp_tmpdir("test-output") : NULL;
+    pid_t *pids = dir ? calloc(n, sizeof(*pids)) : NULL;
+    if (!pids) {
+        free(dir);
+        return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
+    }
+    printf("[==========] Running %zu test(s), up to %d at a time, each in a process of its own.\n",
+           n, jobs);
+    fflush(stdout);
+    int64_t t0 = vg_tp_mono_ms();
+    size_t next = 0, running = 0, failed = 0;
+    const char **failures = calloc(n, sizeof(*failures));
+    while (next < n || running > 0) {
+        char path[400];
+        if (next < n && running < (size_t)jobs) {
+            snprintf(path, sizeof(path), "%s/%zu.out", dir, next);
+            printf("[ START    ] %s\n", tests[next].name);
+            fflush(stdout);
+            fflush(stderr);
+            pid_t parent = getpid(), pid = fork();
+            if (pid == 0)
+                run_one(&tests[next], path, parent);
+            if (pid < 0) {
+                printf("[  FAILED  ] %s: fork: %s\n", tests[next].name, strerror(errno));
+                if (failures)
+                    failures[failed] = tests[next].name;
+                failed++;
+            } else {
+                pids[next] = pid;
+                running++;
+            }
+            next++;
+            continue;
+        }
+        int st;
+        pid_t pid = waitpid(-1, &st, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* no child left: none of ours either */
+        }
+        size_t i = 0;
+        while (i < next && pids[i] != pid)
+            i++;
+        if (i == next)
+            continue; /* not one of the tests */
+        running--;
+        snprintf(path, sizeof(path), "%s/%zu.out", dir, i);
+        print_file(path);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            if (WIFSIGNALED(st))
+                printf("[  FAILED  ] %s: killed by signal %d\n", tests[i].name, WTERMSIG(st));
+            if (failures)
+                failures[failed] = tests[i].name;
+            failed++;
+        }
+        fflush(stdout);
+    }
+    printf("[==========] %zu test(s) run in %.1f s.\n", n, (double)(vg_tp_mono_ms() - t0) / 1000);
+    printf("[  PASSED  ] %zu test(s).\n", n - failed);
+    if (failed) {
+        printf("[  FAILED  ] %zu test(s), listed below:\n", failed);
+        for (size_t i = 0; failures && i < failed; i++)
+            printf("[  FAILED  ] %s\n", failures[i]);
+    }
+    fflush(stdout);
+    free(failures);
+    free(pids);
+    free(dir);
+    return (int)failed;
 }
 
 int vg_tp_sh(const char *fmt, ...)

@@ -53,6 +53,18 @@ char *vg_tp_tmpdir(const char *tag);
  * for their logs and names them on stderr. */
 int vg_tp_finish(int failed);
 
+struct CMUnitTest;
+
+/* Runs cmocka's tests (each with its own setup and teardown, as cmocka_unit_test_setup_teardown
+ * gives) each in a child process of its own, up to jobs at a time, and returns how many failed,
+ * for vg_tp_finish. For integration tests that mostly wait (group joins, timeouts, intervals) on
+ * daemons of their own, in directories of their own, on ports the system picks: one after the
+ * other, their waits only add up. Each test's output comes whole once it has ended, and its name
+ * when it starts, so that a run that ctest's timeout kills shows which tests were under way (they
+ * die with it). VIGIL_TEST_JOBS=N overrides jobs; 1 runs them one after the other in this
+ * process, as cmocka_run_group_tests does. */
+int vg_tp_run_tests(const struct CMUnitTest *tests, size_t n, int jobs);
+
 /* Runs a shell command and returns its exit status (like system()). */
 int vg_tp_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
