@@ -89,7 +89,7 @@ add_dependencies(test_scale_publish_errors vigil-analyzer vigil-test-mockbroker)
 
 # State records larger than the state topic takes are written smaller, step by step, and never
 # stop the checkpoints: the producer's message.max.bytes, and the broker's refusal (injected).
-vg_add_test(test_state_size SOURCES test_state_size.c LIBS vg_analyzerproc vg_common TIMEOUT 400)
+vg_add_test(test_state_size SOURCES test_state_size.c LIBS vg_analyzerproc vg_common TIMEOUT 180)
 add_dependencies(test_state_size vigil-analyzer vigil-test-mockbroker)
 
 # The agent's local guard (agent/vg_local) through a broker outage: a real agent on a fake /proc,
