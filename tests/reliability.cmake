@@ -71,7 +71,7 @@ add_dependencies(test_spool_full_disk vigil-agent vigil-test-mockbroker)
 # Scale-out (issue 7): two analyzers in one group, a rebalance, a SIGTERM handover and a kill -9
 # takeover; hosts continue from vigil.state without a cold start or a sequence gap.
 vg_add_test(test_scaleout SOURCES test_scaleout.c
-    LIBS vg_analyzerproc PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads TIMEOUT 300
+    LIBS vg_analyzerproc PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads TIMEOUT 150
     LABELS scaleout)
 add_dependencies(test_scaleout vigil-analyzer vigil-test-mockbroker vigil-test-receiver)
 
