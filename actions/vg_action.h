@@ -125,7 +125,9 @@ struct vg_receiver_cfg {
      * max_attempts (vigilctl fire-test, the agent's local alerts). */
     int keep_retrying;
     /* Age, from vg_notification.accepted_ms (or the submit when 0), past which a failed attempt
-     * drops the notification; 0: no age limit. */
+     * drops the notification (with keep_retrying, one that failed max_attempts times in this
+     * process); without keep_retrying, a firing only: a resolve gets its max_attempts whatever
+     * its age, as one dropped leaves its alert firing at the receiver. 0: no age limit. */
     int64_t max_age_ms;
     /* The analyzer's receivers (not alertmanager): a resolve submitted while its firing (same
      * fingerprint and starts_at, repeats included) is still queued and not being attempted takes

@@ -593,6 +593,8 @@ static void describe(struct webhook *w, CURLcode cc, long http, char *what, size
     }
 }
 
+static int is_resolve(const struct vg_notification *n);
+
 /* One attempt at it, the next of its attempts. On a retryable failure it stays queued: OUT_RETRY
  * with it->next_ms set, unless the attempts or max_age say it is given up on (OUT_DROPPED). */
 static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
@@ -677,11 +679,15 @@ static enum outcome attempt_item(struct webhook *w, struct wh_item *it)
         return OUT_DROPPED;
     }
     int64_t age = vg_now_ms() - it->born_ms;
-    /* Only one that failed its max_attempts in this process: after a long downtime of the
-     * analyzer every replayed notification is past max_age, and one transient failure must not
-     * drop them all (a resolve dropped leaves its incident open). */
+    /* With keep_retrying, only one that failed its max_attempts in this process: after a long
+     * downtime of the analyzer every replayed notification is past max_age, and one transient
+     * failure must not drop them all (a resolve dropped leaves its incident open). Without it
+     * (the agent's local alerts) max_attempts gives every notification up above, and max_age
+     * gives up a firing at its first failed attempt, never a resolve: a resolve kept in the
+     * outbox across a stop longer than max_age, dropped at one 503 after the restart, left its
+     * alert firing at the receiver for good (its alert had left the caller's records). */
     if (w->max_age_ms > 0 && age >= w->max_age_ms &&
-        (!w->keep_retrying || it->tries >= w->max_attempts)) {
+        (w->keep_retrying ? it->tries >= w->max_attempts : !is_resolve(&it->n))) {
         rlog(w, VG_LOG_ERROR, "attempt failed, notification older than max_age, dropped",
              "attempt=%d %s fingerprint=%s age_ms=%lld max_age_ms=%lld%s", attempt, what, qfp,
              (long long)age, (long long)w->max_age_ms, qbody);

@@ -1423,7 +1423,9 @@ static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c, char
         /* A notification older than spool.max_age is as stale as a spooled message of that age:
          * a firing the outbox replays at a start is dropped then (a later run may have resolved
          * and fired its alert again since, from memory), and one that fails an attempt is not
-         * retried. Both logged, and counted in local_failed. */
+         * retried. Both logged, and counted in local_failed. Never a resolve (the engine's rule
+         * without keep_retrying): it gets its 8 attempts whatever its age, as its alert has left
+         * local-alerts and nothing would send it again. */
         .max_age_ms = c->spool_max_age_ms,
     };
 }

@@ -933,6 +933,53 @@ static void a_replayed_firing_older_than_spool_max_age_is_dropped_and_counted(vo
     stop_broker_and_receiver(&r);
 }
 
+/* A resolve kept in local.outbox at a stop and replayed more than spool.max_age later still gets
+ * its attempts: its first one fails (a 503, as from a receiver that is restarting) and the retry
+ * delivers it. It was given up on at that first failure (`older than max_age, dropped`): its
+ * alert had left local-alerts at the stop, so nothing sent it again and the receiver kept the
+ * alert firing for good. */
+static void a_replayed_resolve_older_than_spool_max_age_is_retried_until_delivered(void **state)
+{
+    (void)state;
+    struct rig r = {0};
+    rig_init(&r, "local-kept-resolve-aged");
+    stop_while_undelivered(&r, "\"resolved\"", 1);
+    json_t *fired = wait_delivered(&r, "firing");
+    int64_t stopped = vg_mono_ms();
+    /* The next receiver fails its first request only. */
+    vg_tp_stop(r.s.receiver, SIGTERM, 10000);
+    char portfile[700];
+    snprintf(portfile, sizeof portfile, "%s/receiver.port", r.s.dir);
+    unlink(portfile);
+    const char *const rx[] = {"--fail", "1", "--fail-status", "503", NULL};
+    vg_stack_start_receiver(&r.s, rx);
+    /* Accepted before the stop: 1.5 s after it, the resolve is older than the next start's
+     * spool.max_age of 1 s. */
+    while (vg_mono_ms() - stopped < 1500)
+        vg_sleep_ms(100, NULL);
+
+    next_agent_log(&r, 2);
+    const char *const extra[] = {"local.when=always", "flush_timeout=1s", "spool.max_age=1s", NULL};
+    start_agent_with(&r, extra);
+    json_t *resolved = wait_delivered(&r, "resolved");
+    assert_local_alert(resolved, "resolved");
+    assert_resolves(resolved, fired);
+    wait_field(&r, "local_delivered", 1);
+    stop_agent(&r);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_replayed"), 1);
+    assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_failed"), 0);
+    assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"webhook attempt failed, will retry\""), 1);
+    assert_int_equal(vg_tp_count(r.s.agent_log, "older than max_age"), 0);
+    json_t *got[16];
+    size_t nr = received_as(&r, "resolved", 1, got, 16);
+    for (size_t i = 0; i < nr; i++)
+        json_decref(got[i]);
+    assert_int_equal(nr, 1);
+    json_decref(fired);
+    json_decref(resolved);
+    stop_broker_and_receiver(&r);
+}
+
 /* An outbox that cannot be opened (here a directory in its place) does not stop the guard: its
  * queue is in memory only, which the start logs and counts (local_state_errors). */
 static void
@@ -982,6 +1029,7 @@ int main(void)
         cmocka_unit_test(
             a_start_that_cannot_open_its_outbox_sets_it_aside_for_no_later_start_to_replay),
         cmocka_unit_test(a_replayed_firing_older_than_spool_max_age_is_dropped_and_counted),
+        cmocka_unit_test(a_replayed_resolve_older_than_spool_max_age_is_retried_until_delivered),
     };
     return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
