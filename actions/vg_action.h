@@ -210,7 +210,9 @@ struct vg_action {
      * is durable in the outbox when it returns 0 (one fdatasync, none when nothing was submitted
      * since the last); otherwise 0 at once. A failed fdatasync is logged, counted in
      * outbox_errors and returned (-errno): those notifications are still queued and delivered,
-     * but may not survive a power loss; the next flush() tries again. */
+     * but may not survive a power loss; the next flush() tries again, by rewriting the outbox
+     * into a new file (vg_outbox_sync: a second fdatasync would answer 0 for what it never
+     * wrote), as it does after an acknowledgement's failed fdatasync. */
     int (*flush)(void *inst);
     /* Optional (NULL: nothing to do). group_commit: the notifications submitted before the call
      * may now be attempted; until then they wait in the queue (and the outbox), holding back

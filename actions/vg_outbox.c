@@ -52,6 +52,12 @@ struct vg_outbox {
     int compacting; /* a compaction is copying the file without mu held */
     /* Records appended with VG_OUTBOX_NO_SYNC since the last successful sync of the file. */
     uint64_t unsynced;
+    /* A sync of fd failed while such records were unsynced. Their pages may never reach the disk,
+     * and a later fdatasync of the file does not say so: Linux reports a writeback error once
+     * (to the sync that sees it, an ack's on another thread included), marks the pages clean,
+     * and answers the next one 0. They are durable again only once rewritten into a new file
+     * (compact_locked, by vg_outbox_sync), whose own sync tells. */
+    int sync_lost;
     struct vg_outbox_stats st;
 };
 
@@ -104,6 +110,15 @@ static int timed_sync(struct vg_outbox *ob, int fd, int full)
     ob->st.syncs++;
     ob->st.sync_us += (uint64_t)(now_us() - t0);
     return rc < 0 ? -e : 0;
+}
+
+/* fdatasync of the outbox file itself; a failure with unsynced records makes them sync_lost. */
+static int file_sync(struct vg_outbox *ob)
+{
+    int rc = timed_sync(ob, ob->fd, 0);
+    if (rc < 0 && ob->unsynced)
+        ob->sync_lost = 1;
+    return rc;
 }
 
 static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
@@ -278,6 +293,7 @@ static int compact_locked(struct vg_outbox *ob)
     ob->size = off;
     ob->st.compactions++;
     ob->unsynced = 0; /* the new file was synced whole before its rename */
+    ob->sync_lost = 0;
     return 0;
 }
 
@@ -407,6 +423,7 @@ static int compact_concurrent(struct vg_outbox *ob, int *old_fd)
     ob->size = off + tail;
     ob->st.compactions++;
     ob->unsynced = 0; /* the new file was synced whole before its rename */
+    ob->sync_lost = 0;
     return 0;
 }
 
@@ -752,7 +769,7 @@ int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, u
     int rc = pwrite_all(ob->fd, rec, OB_RECHDR + len, ob->size);
     free(rec);
     if (rc == 0 && !(flags & VG_OUTBOX_NO_SYNC))
-        rc = timed_sync(ob, ob->fd, 0);
+        rc = file_sync(ob);
     if (rc == 0)
         rc = pend_push(ob, s, ob->size, (uint32_t)len);
     if (rc < 0) {
@@ -779,12 +796,28 @@ int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, u
 int vg_outbox_sync(struct vg_outbox *ob)
 {
     pthread_mutex_lock(&ob->mu);
-    /* During a concurrent compaction ob->fd is still the outbox (the old file); the compaction
-     * syncs the new one before renaming it over. */
-    int rc = ob->unsynced ? timed_sync(ob, ob->fd, 0) : 0;
-    if (rc == 0)
-        ob->unsynced = 0;
+    int rc = 0, rewritten = 0;
+    if (ob->sync_lost) {
+        /* A plain fdatasync would answer 0 for records it never wrote: they are copied from the
+         * page cache, where the kernel keeps them, into a new file synced before its rename.
+         * Not while a concurrent compaction copies the file (the temp file is its): it does the
+         * same, and until it or the next call has, they are not durable. */
+        rc = ob->compacting ? -EIO : compact_locked(ob);
+        rewritten = rc == 0;
+    } else if (ob->unsynced) {
+        /* During a concurrent compaction ob->fd is still the outbox (the old file); the
+         * compaction syncs the new one before renaming it over. */
+        rc = file_sync(ob);
+        if (rc == 0)
+            ob->unsynced = 0;
+    }
     pthread_mutex_unlock(&ob->mu);
+    if (rewritten) {
+        char q[512];
+        vg_info("outbox: rewritten into a new file after a failed sync, its records are durable "
+                "again",
+                "file=%s", vg_log_quote(q, sizeof(q), ob->path));
+    }
     return rc;
 }
 
@@ -807,16 +840,19 @@ int vg_outbox_ack(struct vg_outbox *ob, uint64_t seq)
         if (rc == 0) {
             ob->size = OB_HDR;
             ob->unsynced = 0; /* nothing is left pending, synced or not */
+            ob->sync_lost = 0;
         }
     } else {
         unsigned char rec[OB_RECHDR];
         make_rec_header(rec, OB_ACK, seq, NULL, 0);
         rc = pwrite_all(ob->fd, rec, OB_RECHDR, ob->size);
         if (rc == 0)
-            rc = timed_sync(ob, ob->fd, 0);
+            rc = file_sync(ob);
         if (rc == 0) {
             ob->size += OB_RECHDR;
-            ob->unsynced = 0; /* the fdatasync flushed the records before the ack too */
+            /* The fdatasync flushed the records before the ack too (but sync_lost ones: it
+             * cannot tell). */
+            ob->unsynced = 0;
         } else if (ftruncate(ob->fd, (off_t)ob->size) < 0)
             rc = -errno;
         /* Twice the live size: with many records pending, rewriting at every ack would copy the

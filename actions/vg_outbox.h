@@ -7,12 +7,13 @@
  * record holds one notification (vg_outbox_encode); an ack record says a seq is done. Appends are
  * fdatasync'd before they return, or, appended with VG_OUTBOX_NO_SYNC, by the next
  * vg_outbox_sync() (one fdatasync for a batch; any ack's or compaction's sync covers them too,
- * as it flushes the whole file). On open, records are read back: data minus acked is what is
- * still pending, in order. A record whose CRC or length is wrong (a write torn by a crash, a
- * flipped bit) is logged with the file and offset and skipped, and reading goes on at the next
- * valid record. Then the file is rewritten (temp file, fdatasync, rename, fsync of the directory)
- * holding only the pending records; the same happens when everything is acknowledged (the file is
- * cut back to its header) or when it grows past compact_bytes.
+ * as it flushes the whole file, but after a failed one: vg_outbox_sync). On open, records are read
+ * back: data minus acked is what is still pending, in order. A record whose CRC or length is wrong
+ * (a write torn by a crash, a flipped bit) is logged with the file and offset and skipped, and
+ * reading goes on at the next valid record. Then the file is rewritten (temp file, fdatasync,
+ * rename, fsync of the directory) holding only the pending records; the same happens when
+ * everything is acknowledged (the file is cut back to its header) or when it grows past
+ * compact_bytes.
  *
  * <dir>/<name>.lock is flock()ed while the outbox is open, so that two receivers or two processes
  * never append to one file. Functions are thread-safe.
@@ -94,7 +95,11 @@ int vg_outbox_append_ex(struct vg_outbox *ob, const void *payload, size_t len, u
 /* Makes every record appended with VG_OUTBOX_NO_SYNC durable, with one fdatasync; none when no
  * such record was appended since the last sync of the file (an ack's, a compaction's or this).
  * 0, or the fdatasync's -errno: the records are then still pending, and the next call tries
- * again. */
+ * again. Once a sync of the file has failed with such records in it (this one, an append's or an
+ * ack's), a later fdatasync cannot say whether they reached the disk (Linux reports a writeback
+ * error once): the next calls rewrite the pending records into a new file instead (a compaction:
+ * temp file, fdatasync, rename), and return 0 only once that has worked (-EIO while a
+ * compaction started by an ack is still copying). */
 int vg_outbox_sync(struct vg_outbox *ob);
 
 /* Marks seq done (an fdatasync'd ack record, or cutting the file back to its header when nothing

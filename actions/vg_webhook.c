@@ -2113,10 +2113,13 @@ static int wh_flush(void *inst)
         w->st.outbox_errors++;
     w->outbox_err_logged = rc < 0;
     unlock(w);
+    /* After a failed sync the outbox answers 0 only once it has rewritten the records into a
+     * new file (vg_outbox_sync): a second fdatasync of the same file would answer 0 for pages it
+     * never wrote. */
     if (rc < 0 && !was)
         rlog(w, VG_LOG_ERROR,
              "outbox sync failed: notifications are delivered from memory, but may not survive a "
-             "power loss; tried again at the next flush",
+             "power loss until the outbox is rewritten; tried at the next flush",
              "file=%s notifications=%zu error=%s",
              vg_log_quote(q, sizeof(q), vg_outbox_path(w->ob)), n,
              vg_log_quote(qe, sizeof(qe), strerror(-rc)));
