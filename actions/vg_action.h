@@ -149,6 +149,15 @@ struct vg_receiver_cfg {
      * is dropped (dropped); at destroy() the rest stay in the outbox (kept). Counted in held.
      * 0: replayed and handed-over firings are delivered like any other. */
     int hold_firings;
+    /* With hold_firings, for a caller that settles the held firings itself right after
+     * create(), from its own durable record of the alerts it sent (the agent's local-alerts):
+     * adopt() for each alert it holds as firing, then restored() for the rest. Their age then
+     * says nothing that record does not: a replayed firing is held whatever its age (max_age_ms
+     * does not drop it at the start), a held one does not expire, and an adopted one counts as
+     * accepted at its adoption for max_age_ms (it is an alert the caller holds as firing now,
+     * and taken over as sent, it is never sent again). 0: max_age_ms bounds held firings as
+     * described above. */
+    int adopt_at_start;
     /* For a caller that submits in batches (the agent's local guard, once per tick) and keeps
      * its own record of what it sent (local-alerts). With an outbox, submit() writes each
      * notification to it without waiting for its fdatasync, and flush() makes all those

@@ -141,10 +141,11 @@ struct webhook {
     int64_t backoff_initial_ms;
     int64_t backoff_max_ms;
     int max_attempts;
-    int keep_retrying; /* retryable failures never drop a notification, max_age_ms may */
-    int coalesce;      /* a resolve replaces its firing while that is queued, not in flight */
-    int hold_firings;  /* firings that may be stale wait for adopt() (vg_receiver_cfg) */
-    int group_commit;  /* submit() does not fdatasync the outbox; flush() does (vg_receiver_cfg) */
+    int keep_retrying;  /* retryable failures never drop a notification, max_age_ms may */
+    int coalesce;       /* a resolve replaces its firing while that is queued, not in flight */
+    int hold_firings;   /* firings that may be stale wait for adopt() (vg_receiver_cfg) */
+    int adopt_at_start; /* held firings are settled by adopt() and restored(), not by their age */
+    int group_commit;   /* submit() does not fdatasync the outbox; flush() does (vg_receiver_cfg) */
     /* group_commit: notifications written to the outbox since the last flush(); under
      * submit_mu. */
     size_t unflushed;
@@ -1041,7 +1042,7 @@ static void hold_locked(struct webhook *w, struct wh_item *it, struct wh_item **
         w->held = it;
     w->held_last = it;
     w->n_held++;
-    if (w->max_age_ms > 0) {
+    if (w->max_age_ms > 0 && !w->adopt_at_start) {
         int64_t due = it->born_ms + w->max_age_ms;
         if (!w->held_due_ms || due < w->held_due_ms)
             w->held_due_ms = due;
@@ -1562,9 +1563,12 @@ static int replay_one(void *ud, uint64_t seq, const void *payload, size_t len)
         /* Not sent blindly: while this analyzer was down its host may have gone to another,
          * which resolved the alert; delivered now, the firing would open an incident after its
          * resolve. Held until the state restore hands the alert back here as firing (adopt),
-         * which a restored firing alert does; its record stays pending meanwhile. */
+         * which a restored firing alert does; its record stays pending meanwhile. With
+         * adopt_at_start whatever its age: adopt() decides right away, and an old firing of the
+         * episode the caller still holds as firing is the one page its ongoing alert gets
+         * (dropped here, the alert was taken over as sent, and never paged). */
         int64_t age = vg_now_ms() - it->born_ms;
-        if (w->max_age_ms > 0 && age >= w->max_age_ms) {
+        if (w->max_age_ms > 0 && age >= w->max_age_ms && !w->adopt_at_start) {
             char qfp[256];
             rlog(w, VG_LOG_WARN, "outbox firing older than max_age not replayed, dropped",
                  "fingerprint=%s seq=%llu age_ms=%lld max_age_ms=%lld",
@@ -1718,6 +1722,7 @@ static int rx_create(const struct rx_type *t, void **inst, const struct vg_recei
      * and its resolve cost it nothing worth saving. */
     w->coalesce = cfg->coalesce && !t->resends;
     w->hold_firings = cfg->hold_firings && !t->resends;
+    w->adopt_at_start = w->hold_firings && cfg->adopt_at_start;
     w->group_commit = cfg->group_commit;
     w->backoff_initial_ms =
         cfg->backoff_initial_ms ? cfg->backoff_initial_ms : WH_DEFAULT_BACKOFF_INITIAL_MS;
@@ -2187,6 +2192,10 @@ static int wh_adopt(void *inst, const struct vg_notification *n)
     for (struct wh_item *it = mine, *next; it; it = next) {
         next = it->next;
         it->next = NULL;
+        /* The caller holds this alert as firing now: its firing is as new as that (max_age
+         * would otherwise give an old one up at its first failed attempt, the page lost). */
+        if (w->adopt_at_start)
+            it->born_ms = vg_now_ms();
         if (it->overdue)
             w->st.retrying++;
         else

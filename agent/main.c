@@ -1416,16 +1416,19 @@ static struct vg_receiver_cfg local_receiver_cfg(const struct agent_cfg *c, char
          * open_local to release those of the alerts taken over (adopt); the rest are dropped
          * (restored). */
         .hold_firings = outbox_dir != NULL,
+        /* open_local does so right after create, from local-alerts: a replayed firing whose
+         * episode local-alerts holds as firing goes out whatever its age (the alert is taken
+         * over as sent, and never sent again), and one it does not hold is dropped. */
+        .adopt_at_start = 1,
         /* The guard submits from the tick thread, the only one that pets the watchdog, and an
          * alert storm submits hundreds at once: their outbox writes share one fdatasync, at the
          * end of the tick (vg_local_set_flush), rather than one each. */
         .group_commit = 1,
-        /* A notification older than spool.max_age is as stale as a spooled message of that age:
-         * a firing the outbox replays at a start is dropped then (a later run may have resolved
-         * and fired its alert again since, from memory), and one that fails an attempt is not
-         * retried. Both logged, and counted in local_failed. Never a resolve (the engine's rule
-         * without keep_retrying): it gets its 8 attempts whatever its age, as its alert has left
-         * local-alerts and nothing would send it again. */
+        /* A firing older than spool.max_age is as stale as a spooled message of that age: one
+         * that fails an attempt is not retried (logged, counted in local_failed). Not a replayed
+         * firing adopted at the start (adopt_at_start: its age counts from then), and never a
+         * resolve (the engine's rule without keep_retrying): it gets its 8 attempts whatever
+         * its age, as its alert has left local-alerts and nothing would send it again. */
         .max_age_ms = c->spool_max_age_ms,
     };
 }

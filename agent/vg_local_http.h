@@ -21,8 +21,8 @@
 #define VG_LOCAL_HTTP_LIB   "libvigil-agent-webhook.so"
 #define VG_LOCAL_HTTP_ENTRY "vg_local_http_entry"
 /* 3: vg_action.stop; 4: vg_receiver_cfg.url_key, register_url; 5: vg_action.flush,
- * vg_receiver_cfg.group_commit; 6: vg_action.release */
-#define VG_LOCAL_HTTP_ABI 6u
+ * vg_receiver_cfg.group_commit; 6: vg_action.release; 7: vg_receiver_cfg.adopt_at_start */
+#define VG_LOCAL_HTTP_ABI 7u
 
 struct vg_local_http_ops {
     unsigned abi;
