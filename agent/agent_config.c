@@ -91,9 +91,9 @@ static const struct vg_cfg_key keys[] = {
      "smallest ticks (one collector), 1/960 with the default collectors"},
     {"spool.max_age", VG_CFG_DURATION, "6h", OFF(spool_max_age_ms), 0, 31536000000.0, NULL,
      "spooled messages older than this are dropped (counted) instead of sent; so are local "
-     "notifications: a firing in spool.dir/local.outbox this old is not replayed at a start, "
-     "and one that fails an attempt is not retried (logged, counted in local_failed); 0: no "
-     "limit"},
+     "firings: one this old that fails an attempt is not retried (logged, counted in "
+     "local_failed), but never a resolve, nor a firing kept in spool.dir/local.outbox whose "
+     "alert the next start still holds as firing (its age counts from that start); 0: no limit"},
     {"spool.memory_messages", VG_CFG_INT, "60", OFF(spool_memory_messages), 1, 100000, NULL,
      "undelivered messages librdkafka may hold in memory before new ones go to the spool"},
     {"stats_interval", VG_CFG_DURATION, "60s", OFF(stats_interval_ms), 1000, 86400000, NULL,
