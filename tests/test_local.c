@@ -510,6 +510,15 @@ static struct vg_local_cfg state_cfg(char dir[64], char path[128])
     return c;
 }
 
+/* The base configuration (when=always) with a state file that cannot be written: its directory
+ * does not exist. */
+static struct vg_local_cfg unwritable_state_cfg(void)
+{
+    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
+    c.state_path = "/nonexistent-vigil-dir/local-alerts";
+    return c;
+}
+
 static void state_dir_remove(const char *dir)
 {
     char cmd[600];
@@ -873,8 +882,7 @@ static void a_valid_file_with_bad_fields_is_refused_or_taken_over_once(void **st
 static void a_state_file_that_cannot_be_written_is_counted_and_retried(void **state)
 {
     (void)state;
-    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
-    c.state_path = "/nonexistent-vigil-dir/local-alerts";
+    struct vg_local_cfg c = unwritable_state_cfg();
     struct capture cap = {0};
     struct vg_local *l = guard_new(&c, HOST, &cap);
     warm(l, 30, 0);
@@ -928,6 +936,24 @@ static void rel_release(void *ud)
     r->stale += state_names(r->state_path, last->fingerprint) != firing;
 }
 
+/* A guard for c under HOST whose send, flush and release callbacks record into r. */
+static struct vg_local *releases_guard_new(const struct vg_local_cfg *c, struct releases *r)
+{
+    struct vg_local *l;
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_local_new(&l, c, HOST, rel_send, r, err, sizeof err), 0);
+    vg_local_set_flush(l, rel_flush, rel_release);
+    return l;
+}
+
+/* Ticks 34 to 45 s: load.1m stays high to 39 s, then drops, so an alert that fired at 33 s
+ * resolves at 45 s. */
+static void hold_then_resolve(struct vg_local *l)
+{
+    ticks(l, 34, 40, 50);
+    ticks(l, 40, 46, 0.5);
+}
+
 /* A tick's notifications are released to delivery only once local-alerts says what they say (the
  * firing's alert in it, the resolved one out of it), and only in ticks that sent something. */
 static void a_tick_releases_what_it_sent_after_local_alerts_is_written(void **state)
@@ -936,10 +962,7 @@ static void a_tick_releases_what_it_sent_after_local_alerts_is_written(void **st
     char dir[64], path[128];
     struct vg_local_cfg c = state_cfg(dir, path);
     struct releases r = {.state_path = path};
-    struct vg_local *l;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_local_new(&l, &c, HOST, rel_send, &r, err, sizeof err), 0);
-    vg_local_set_flush(l, rel_flush, rel_release);
+    struct vg_local *l = releases_guard_new(&c, &r);
     warm(l, 30, 0);
     ticks(l, 30, 33, 50);
     assert_int_equal(r.releases, 0);
@@ -947,8 +970,7 @@ static void a_tick_releases_what_it_sent_after_local_alerts_is_written(void **st
     assert_int_equal(r.cap.n, 1);
     assert_int_equal(r.flushes, 1);
     assert_int_equal(r.releases, 1);
-    ticks(l, 34, 40, 50);
-    ticks(l, 40, 46, 0.5); /* resolves at 45 s */
+    hold_then_resolve(l);
     assert_int_equal(r.cap.n, 2);
     assert_string_equal(r.cap.v[1].status, "resolved");
     assert_int_equal(r.releases, 2);
@@ -963,13 +985,9 @@ static void a_tick_releases_what_it_sent_after_local_alerts_is_written(void **st
 static void alerts_are_released_and_counted_when_local_alerts_cannot_be_written(void **state)
 {
     (void)state;
-    struct vg_local_cfg c = base_cfg(VG_LOCAL_WHEN_ALWAYS);
-    c.state_path = "/nonexistent-vigil-dir/local-alerts";
+    struct vg_local_cfg c = unwritable_state_cfg();
     struct releases r = {.state_path = c.state_path};
-    struct vg_local *l;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_local_new(&l, &c, HOST, rel_send, &r, err, sizeof err), 0);
-    vg_local_set_flush(l, rel_flush, rel_release);
+    struct vg_local *l = releases_guard_new(&c, &r);
     warm(l, 30, 0);
     ticks(l, 30, 34, 50); /* fires at 33 s */
     assert_int_equal(r.cap.n, 1);
@@ -978,8 +996,7 @@ static void alerts_are_released_and_counted_when_local_alerts_cannot_be_written(
     struct vg_local_stats st = stats_of(l);
     assert_int_equal(st.unsaved_sent, 1);
     assert_int_equal(st.state_errors, 1);
-    ticks(l, 34, 40, 50);
-    ticks(l, 40, 46, 0.5); /* resolves at 45 s */
+    hold_then_resolve(l);
     assert_int_equal(r.cap.n, 2);
     assert_int_equal(r.releases, 2);
     /* With no alert left the file is removed, which its absence makes a success: released as
@@ -1059,7 +1076,56 @@ static void rx_release(void *ud)
         r->act->release(r->inst);
 }
 
+/* A receiver made from rc (the agent's local one) as the send and flush callbacks of a guard
+ * for c under HOST, filled into r; the caller destroys r's instance and frees the guard. */
+static struct vg_local *rx_guard_new(const struct vg_local_cfg *c, const struct vg_receiver_cfg *rc,
+                                     struct rx *r)
+{
+    char err[VG_ERRLEN];
+    assert_int_equal(vg_action_create(rc, &r->act, &r->inst, err, sizeof err), 0);
+    struct vg_local *l;
+    assert_int_equal(vg_local_new(&l, c, HOST, rx_send, r, err, sizeof err), 0);
+    vg_local_set_flush(l, rx_flush, rx_release);
+    return l;
+}
+
+/* A TCP socket listening (backlog as listen() takes it) on a free loopback port, and the http://
+ * URL of that port in url; the caller closes it. */
+static int loopback_listener(int backlog, char url[64])
+{
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(ls >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(ls, backlog), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(url, 64, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+    return ls;
+}
+
 #define STORM 40 /* series that fire in one tick */
+
+/* A state_cfg(dir, path) that lets all STORM series have an alert. */
+static struct vg_local_cfg storm_state_cfg(char dir[64], char path[128])
+{
+    struct vg_local_cfg c = state_cfg(dir, path);
+    c.max_series = STORM;
+    return c;
+}
+
+/* The agent's local receiver's settings: webhook to url, outbox in dir, firings held, group
+ * commit; each test adds its delivery timings. */
+static struct vg_receiver_cfg local_receiver_cfg(const char *url, const char *dir)
+{
+    return (struct vg_receiver_cfg){.type = "webhook",
+                                    .name = "local",
+                                    .url = url,
+                                    .outbox_dir = dir,
+                                    .hold_firings = 1,
+                                    .group_commit = 1,
+                                    .key_prefix = "local.webhook"};
+}
 
 /* One tick (1 s intervals) with the STORM series storm.NN all at v. */
 static void storm_tick(struct vg_local *l, int64_t i, double v)
@@ -1088,32 +1154,14 @@ static void a_storm_in_one_tick_costs_one_outbox_sync_before_local_alerts_is_wri
 {
     (void)state;
     char dir[64], path[128];
-    struct vg_local_cfg c = state_cfg(dir, path);
-    c.max_series = STORM;
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(ls >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(ls, 4), 0);
-    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    struct vg_local_cfg c = storm_state_cfg(dir, path);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
-    struct vg_receiver_cfg rc = {.type = "webhook",
-                                 .name = "local",
-                                 .url = url,
-                                 .outbox_dir = dir,
-                                 .timeout_ms = 60000,
-                                 .backoff_initial_ms = 60000,
-                                 .hold_firings = 1,
-                                 .group_commit = 1,
-                                 .key_prefix = "local.webhook"};
+    int ls = loopback_listener(4, url);
+    struct vg_receiver_cfg rc = local_receiver_cfg(url, dir);
+    rc.timeout_ms = 60000;
+    rc.backoff_initial_ms = 60000;
     struct rx r;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_action_create(&rc, &r.act, &r.inst, err, sizeof err), 0);
-    struct vg_local *l;
-    assert_int_equal(vg_local_new(&l, &c, HOST, rx_send, &r, err, sizeof err), 0);
-    vg_local_set_flush(l, rx_flush, rx_release);
+    struct vg_local *l = rx_guard_new(&c, &rc, &r);
     int64_t i = 0;
     for (; i < 30; i++)
         storm_tick(l, i, 0.5);
@@ -1220,33 +1268,15 @@ static void no_firing_reaches_the_receiver_before_local_alerts_names_its_alert(v
 {
     (void)state;
     char dir[64], path[128];
-    struct vg_local_cfg c = state_cfg(dir, path);
-    c.max_series = STORM;
-    struct order_rx o = {.ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), .state_path = path};
-    assert_true(o.ls >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    assert_int_equal(bind(o.ls, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(o.ls, 64), 0);
-    assert_int_equal(getsockname(o.ls, (struct sockaddr *)&sa, &sl), 0);
+    struct vg_local_cfg c = storm_state_cfg(dir, path);
+    char url[64];
+    struct order_rx o = {.ls = loopback_listener(64, url), .state_path = path};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, order_rx_run, &o), 0);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
-    struct vg_receiver_cfg rc = {.type = "webhook",
-                                 .name = "local",
-                                 .url = url,
-                                 .outbox_dir = dir,
-                                 .rate_per_s = -1,
-                                 .hold_firings = 1,
-                                 .group_commit = 1,
-                                 .key_prefix = "local.webhook"};
+    struct vg_receiver_cfg rc = local_receiver_cfg(url, dir);
+    rc.rate_per_s = -1;
     struct rx r;
-    char err[VG_ERRLEN];
-    assert_int_equal(vg_action_create(&rc, &r.act, &r.inst, err, sizeof err), 0);
-    struct vg_local *l;
-    assert_int_equal(vg_local_new(&l, &c, HOST, rx_send, &r, err, sizeof err), 0);
-    vg_local_set_flush(l, rx_flush, rx_release);
+    struct vg_local *l = rx_guard_new(&c, &rc, &r);
     int64_t i = 0;
     for (; i < 33; i++) /* warm, then pending at 30, 31, 32 s */
         storm_tick(l, i, i < 30 ? 0.5 : 50);
