@@ -158,13 +158,19 @@ static struct seen replay_all(struct vg_outbox *ob)
     return s;
 }
 
-static off_t file_size(struct fx *f)
+/* stat() of the outbox file in f. */
+static struct stat outbox_stat(struct fx *f)
 {
     char p[160];
     snprintf(p, sizeof(p), "%s/rx.outbox", f->obox);
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
-    return st.st_size;
+    return st;
+}
+
+static off_t file_size(struct fx *f)
+{
+    return outbox_stat(f).st_size;
 }
 
 static void patch_file(struct fx *f, off_t off, unsigned char xor_mask)
@@ -1013,7 +1019,8 @@ static void *race_submits(void *arg)
     return NULL;
 }
 
-static int fd_is_temp_outbox(int fd)
+/* Whether the file open as fd has a path that ends with tail, after something more. */
+static int fd_path_ends_with(int fd, const char *tail)
 {
     char link[64], target[512];
     snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -1021,7 +1028,13 @@ static int fd_is_temp_outbox(int fd)
     if (n <= 0)
         return 0;
     target[n] = '\0';
-    return n > 11 && strcmp(target + n - 11, ".outbox.tmp") == 0;
+    size_t t = strlen(tail);
+    return (size_t)n > t && strcmp(target + n - t, tail) == 0;
+}
+
+static int fd_is_temp_outbox(int fd)
+{
+    return fd_path_ends_with(fd, ".outbox.tmp");
 }
 
 static pthread_t g_race_thread;
@@ -1032,13 +1045,7 @@ static atomic_int g_fail_outbox_syncs;
 
 static int fd_is_outbox_file(int fd)
 {
-    char link[64], target[512];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, target, sizeof(target) - 1);
-    if (n <= 0)
-        return 0;
-    target[n] = '\0';
-    return n > 10 && strcmp(target + n - 10, "/rx.outbox") == 0;
+    return fd_path_ends_with(fd, "/rx.outbox");
 }
 
 int __wrap_fdatasync(int fd)
@@ -1089,13 +1096,32 @@ static void expect_replay(struct vg_outbox *ob, const char *const *want, size_t 
     assert_int_equal(seen.n, nwant);
 }
 
-static ino_t outbox_inode(struct fx *f)
+/* Closes ob; the outbox in f, opened again, must replay exactly want. */
+static void expect_replay_after_reopen(struct fx *f, struct vg_outbox *ob, const char *const *want,
+                                       size_t nwant)
 {
-    char p[160];
-    snprintf(p, sizeof(p), "%s/rx.outbox", f->obox);
-    struct stat st;
-    assert_int_equal(stat(p, &st), 0);
-    return st.st_ino;
+    vg_outbox_close(ob);
+    ob = ob_open(f, 0, 0, 0);
+    expect_replay(ob, want, nwant);
+    vg_outbox_close(ob);
+}
+
+/* Appends text without its own fdatasync (VG_OUTBOX_NO_SYNC); its sequence number. */
+static uint64_t append_unsynced(struct vg_outbox *ob, const char *text)
+{
+    uint64_t seq = 0;
+    assert_int_equal(vg_outbox_append_ex(ob, text, strlen(text), &seq, VG_OUTBOX_NO_SYNC), 0);
+    return seq;
+}
+
+/* Since st0 and before were taken, ob made one compaction, into a new file (another inode). */
+static void expect_rewritten_once(struct fx *f, struct vg_outbox *ob,
+                                  const struct vg_outbox_stats *st0, ino_t before)
+{
+    struct vg_outbox_stats st;
+    vg_outbox_get_stats(ob, &st);
+    assert_int_equal(st.compactions, st0->compactions + 1);
+    assert_true(outbox_stat(f).st_ino != before);
 }
 
 /* An fdatasync of the outbox that failed (EIO, as a writeback error gives) is not made good by the
@@ -1108,33 +1134,27 @@ test_after_a_failed_sync_the_records_are_rewritten_before_they_count_as_durable(
 {
     struct fx *f = *state;
     struct vg_outbox *ob = ob_open(f, 0, 0, 0);
-    uint64_t seq[3];
-    assert_int_equal(vg_outbox_append_ex(ob, "a", 1, &seq[0], VG_OUTBOX_NO_SYNC), 0);
-    assert_int_equal(vg_outbox_append_ex(ob, "b", 1, &seq[1], VG_OUTBOX_NO_SYNC), 0);
-    ino_t before = outbox_inode(f);
+    append_unsynced(ob, "a");
+    append_unsynced(ob, "b");
+    ino_t before = outbox_stat(f).st_ino;
     struct vg_outbox_stats st0, st;
     vg_outbox_get_stats(ob, &st0);
     atomic_store(&g_fail_outbox_syncs, 1);
     assert_int_equal(vg_outbox_sync(ob), -EIO);
     assert_int_equal(atomic_load(&g_fail_outbox_syncs), 0);
     assert_int_equal(vg_outbox_sync(ob), 0);
-    vg_outbox_get_stats(ob, &st);
-    assert_int_equal(st.compactions, st0.compactions + 1);
-    assert_true(outbox_inode(f) != before);
+    expect_rewritten_once(f, ob, &st0, before);
     char *log = log_text(f);
     assert_non_null(strstr(log, "outbox: rewritten into a new file after a failed sync"));
     free(log);
     /* Durable now: nothing more to do, and a new record takes a plain fdatasync again. */
     assert_int_equal(vg_outbox_sync(ob), 0);
-    assert_int_equal(vg_outbox_append_ex(ob, "c", 1, &seq[2], VG_OUTBOX_NO_SYNC), 0);
+    append_unsynced(ob, "c");
     assert_int_equal(vg_outbox_sync(ob), 0);
     vg_outbox_get_stats(ob, &st);
     assert_int_equal(st.compactions, st0.compactions + 1);
-    vg_outbox_close(ob);
-    ob = ob_open(f, 0, 0, 0);
     const char *const want[] = {"a", "b", "c"};
-    expect_replay(ob, want, 3);
-    vg_outbox_close(ob);
+    expect_replay_after_reopen(f, ob, want, 3);
 }
 
 /* The failed fdatasync may be an acknowledgement's (the delivery thread's), made while records
@@ -1146,26 +1166,21 @@ static void test_a_failed_ack_sync_leaves_the_unsynced_records_to_be_rewritten(v
     struct fx *f = *state;
     struct vg_outbox *ob = ob_open(f, 0, 0, 0);
     uint64_t seq[3];
-    assert_int_equal(vg_outbox_append_ex(ob, "a", 1, &seq[0], VG_OUTBOX_NO_SYNC), 0);
-    assert_int_equal(vg_outbox_append_ex(ob, "b", 1, &seq[1], VG_OUTBOX_NO_SYNC), 0);
-    assert_int_equal(vg_outbox_append_ex(ob, "c", 1, &seq[2], VG_OUTBOX_NO_SYNC), 0);
+    seq[0] = append_unsynced(ob, "a");
+    seq[1] = append_unsynced(ob, "b");
+    seq[2] = append_unsynced(ob, "c");
     atomic_store(&g_fail_outbox_syncs, 1);
     assert_int_equal(vg_outbox_ack(ob, seq[0]), -EIO);
     assert_int_equal(vg_outbox_ack(ob, seq[1]), 0);
-    ino_t before = outbox_inode(f);
-    struct vg_outbox_stats st0, st;
+    ino_t before = outbox_stat(f).st_ino;
+    struct vg_outbox_stats st0;
     vg_outbox_get_stats(ob, &st0);
     assert_int_equal(vg_outbox_sync(ob), 0);
-    vg_outbox_get_stats(ob, &st);
-    assert_int_equal(st.compactions, st0.compactions + 1);
-    assert_true(outbox_inode(f) != before);
-    vg_outbox_close(ob);
+    expect_rewritten_once(f, ob, &st0, before);
     /* The rewrite holds what was pending: c (a's ack failed, so a may come back after a restart
      * as documented; here the rewrite left it out, as it was no longer pending). */
-    ob = ob_open(f, 0, 0, 0);
     const char *const want[] = {"c"};
-    expect_replay(ob, want, 1);
-    vg_outbox_close(ob);
+    expect_replay_after_reopen(f, ob, want, 1);
 }
 
 /* Compaction runs from an ack (the delivery thread) while the analyzer keeps submitting: a submit
