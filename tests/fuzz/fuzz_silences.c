@@ -29,27 +29,12 @@
 #define TIME_MAX_MS 253402300799999LL
 #define MAX_N       (1u << 20) /* inputs past this are no more interesting, only slower */
 
-static char g_dir[64], g_path[128], g_copy[160];
+static const char *g_path, *g_copy; /* in fz_scratch_make's directory */
 
 static void fail(const char *what)
 {
     fprintf(stderr, "fuzz_silences: %s\n", what);
     abort();
-}
-
-static void remove_files(void)
-{
-    char p[200];
-    unlink(g_path);
-    unlink(g_copy);
-    snprintf(p, sizeof p, "%s.tmp", g_copy);
-    unlink(p);
-}
-
-static void remove_dir(void)
-{
-    remove_files();
-    rmdir(g_dir);
 }
 
 static const char *labels(const void *ud, const char *name)
@@ -130,15 +115,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     vg_log_init("fuzz_silences", (enum vg_log_level)(VG_LOG_ERROR + 1),
                 0); /* refused silences are logged by design */
-    /* Each input saves a file (fsync'd with its directory): on tmpfs a sync is a no-op, so the
-     * run is bounded by the code, not the disk. */
-    snprintf(g_dir, sizeof g_dir, "%s/vigil-fuzz-silences.XXXXXX",
-             access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (!mkdtemp(g_dir))
-        fail("mkdtemp");
-    snprintf(g_path, sizeof g_path, "%s/silences.json", g_dir);
-    snprintf(g_copy, sizeof g_copy, "%s/copy.json", g_dir);
-    atexit(remove_dir);
+    /* Each input saves a file (fsync'd with its directory). */
+    fz_scratch_make("silences");
+    g_path = fz_scratch_file("silences.json");
+    g_copy = fz_scratch_file("copy.json");
+    fz_scratch_file("copy.json.tmp");
     const char *dir = getenv("VG_FUZZ_SILENCES_SEEDS");
     if (dir) {
         write_seeds(dir);
@@ -183,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > MAX_N)
         return 0;
-    remove_files();
+    fz_scratch_clear();
     fz_write(g_path, data, size);
     struct vg_silences *s;
     char err[VG_ERRLEN];
