@@ -33,31 +33,12 @@
 #define T0    1795438800000LL
 #define MAX_N (1u << 20) /* inputs past this are no more interesting, only slower */
 
-static char g_dir[64], g_path[128], g_copy[160];
+static const char *g_path, *g_copy; /* in fz_scratch_make's directory */
 
 static void fail(const char *what)
 {
     fprintf(stderr, "fuzz_local_state: %s\n", what);
     abort();
-}
-
-static void remove_files(void)
-{
-    char p[200];
-    unlink(g_path);
-    unlink(g_copy);
-    snprintf(p, sizeof p, "%s.bad", g_path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s.tmp", g_path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s.tmp", g_copy);
-    unlink(p);
-}
-
-static void remove_dir(void)
-{
-    remove_files();
-    rmdir(g_dir);
 }
 
 static int accept_all(void *ud, const struct vg_notification *n)
@@ -106,7 +87,7 @@ static void write_seed(const char *out_dir, const char *name, const char *detect
                        const char *host)
 {
     static const char *const names[] = {"load.1m", "cpu.user_pct", "mem.used_pct"};
-    remove_files();
+    fz_scratch_clear();
     struct vg_local_cfg c = guard_cfg(detector, 1000);
     struct vg_local *l;
     char err[VG_ERRLEN];
@@ -156,13 +137,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* Each input writes the file three times, every write fsync'd with its directory: on a disk
      * that bounds a run by the disk's sync rate (60-800 exec/s measured), not by the code. On
      * tmpfs a sync is a no-op, and nothing else the target checks changes. */
-    snprintf(g_dir, sizeof g_dir, "%s/vigil-fuzz-local.XXXXXX",
-             access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp");
-    if (!mkdtemp(g_dir))
-        fail("mkdtemp");
-    snprintf(g_path, sizeof g_path, "%s/" VG_LOCAL_STATE_FILE, g_dir);
-    snprintf(g_copy, sizeof g_copy, "%s/copy", g_dir);
-    atexit(remove_dir);
+    fz_scratch_make("local");
+    g_path = fz_scratch_file(VG_LOCAL_STATE_FILE);
+    g_copy = fz_scratch_file("copy");
+    fz_scratch_file(VG_LOCAL_STATE_FILE ".bad");
+    fz_scratch_file(VG_LOCAL_STATE_FILE ".tmp");
+    fz_scratch_file("copy.tmp");
     const char *dir = getenv("VG_FUZZ_LOCAL_STATE_SEEDS");
     if (dir) {
         write_seed(dir, "ewma-one", "ewma", 1, HOST);
@@ -231,7 +211,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p[8 + i] = (unsigned char)(crc >> (8 * i));
         p[12 + i] = (unsigned char)((uint32_t)body >> (8 * i));
     }
-    remove_files();
+    fz_scratch_clear();
     fz_write(g_path, p, HDR + body);
     free(p);
 
