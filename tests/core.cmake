@@ -36,8 +36,8 @@ vg_add_test(test_docs SOURCES test_docs.c LIBS vg_teststack PkgConfig::YAML)
 add_dependencies(test_docs vigil-agent vigil-analyzer)
 
 # vg_kernels: whether a GPU is usable here, which decides what model.backend=cuda's check says.
-# 180 s: its 49 tests take about 75 s alone, well past that on a machine shared with other builds.
-vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack vg_kernels TIMEOUT 180)
+# 150 s: its 53 tests take about 60 s alone, well past that on a machine shared with other builds.
+vg_add_test(test_cli SOURCES test_cli.c LIBS vg_teststack vg_kernels TIMEOUT 150)
 add_dependencies(test_cli vigil-agent vigil-analyzer)
 # tests/thread_fail_shim.c, preloaded into one agent: the local webhook's thread cannot start.
 vg_add_preload_shim(test_cli vg_thread_fail_shim thread_fail_shim.c VG_THREAD_FAIL_SHIM)

@@ -2,6 +2,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sysexits.h>
@@ -18,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/vfs.h>
@@ -1355,9 +1358,19 @@ static void analyzer_waits_for_a_kafka_file_written_after_its_start(void **state
     snprintf(log2, sizeof log2, "%s/analyzer-stopped.log", dir);
     snprintf(ca, sizeof ca, "%s/ca.pem", dir);
     snprintf(ca_set, sizeof ca_set, "kafka.ssl.ca.location=%s", ca);
-    const char *argv[] = {VG_ANALYZER_BIN, "--set", "bootstrap_servers=127.0.0.1:1", "--set",
-                          "http.listen=",  "--set", "kafka.security.protocol=SSL",   "--set",
-                          ca_set,          NULL};
+    /* No state topic: its check at the start waits 5 s for the broker that is not there. */
+    const char *argv[] = {VG_ANALYZER_BIN,
+                          "--set",
+                          "bootstrap_servers=127.0.0.1:1",
+                          "--set",
+                          "http.listen=",
+                          "--set",
+                          "kafka.security.protocol=SSL",
+                          "--set",
+                          "state.topic=",
+                          "--set",
+                          ca_set,
+                          NULL};
     char args[600];
     snprintf(args, sizeof args, "--set kafka.security.protocol=SSL --set %s", ca_set);
     assert_int_equal(run("%s %s --check-config", VG_ANALYZER_BIN, args), 1);
@@ -1466,7 +1479,9 @@ static void agent_sighup_reloads_and_keeps_running_config_when_broken(void **sta
     snprintf(log, sizeof log, "%s/agent.log", dir);
     vg_tp_write_atomic(cfg, "interval: 1s\ncollectors: cpu,load\nbootstrap_servers: 127.0.0.1:1\n"
                             "spool:\n  dir: \"\"\nstats_interval: 1s\nuser: \"\"\n");
-    const char *argv[] = {VG_AGENT_BIN, "--config", cfg, NULL};
+    /* No broker to flush to: the stop would wait the default flush_timeout (10 s) for nothing.
+     * Set on the command line, so every reload keeps it and no diff names it. */
+    const char *argv[] = {VG_AGENT_BIN, "--config", cfg, "--set", "flush_timeout=0s", NULL};
     pid_t pid = vg_tp_spawn((char *const *)argv, log);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
 
@@ -1645,6 +1660,30 @@ static void agent_sighup_checks_the_kafka_config_past_a_root_only_secret_file(vo
     free(dir);
 }
 
+/* Waits (10 s at most) until the agent pid has handled a SIGHUP sent to it: the signal no longer
+ * pending (ShdPnd, /proc/PID/status), then its main thread back in ppoll (/proc/PID/syscall). It
+ * takes SIGHUP only in that ppoll, and the reload the handler asks for runs before the next one:
+ * this reload is done, and the next SIGHUP is a reload of its own. */
+static void wait_sighup_handled(pid_t pid)
+{
+    char status[64], syscall_path[64];
+    snprintf(status, sizeof status, "/proc/%d/status", (int)pid);
+    snprintf(syscall_path, sizeof syscall_path, "/proc/%d/syscall", (int)pid);
+    int pending = 1;
+    for (int64_t end = vg_tp_mono_ms() + 10000; vg_tp_mono_ms() < end; vg_tp_pause_ms(2)) {
+        char *st = vg_tp_read(pending ? status : syscall_path);
+        if (pending) {
+            char *p = st ? strstr(st, "\nShdPnd:") : NULL;
+            pending = !p || (strtoull(p + 8, NULL, 16) & (1ULL << (SIGHUP - 1)));
+        } else if (st && isdigit((unsigned char)st[0]) && atol(st) == SYS_ppoll) {
+            free(st);
+            return;
+        }
+        free(st);
+    }
+    fail_msg("agent %d: SIGHUP %s", (int)pid, pending ? "still pending" : "taken, no ppoll since");
+}
+
 /* Each reload checks the Kafka config, which registers its secrets for log scrubbing; the
  * registry holds 64 values and never let one go, so with a secret rotated before each reload the
  * 64th new value made every later reload fail ("cannot register the secret"). A reload now
@@ -1670,7 +1709,8 @@ static void agent_reloads_a_rotated_kafka_secret_file_again_and_again(void **sta
     pid_t pid = vg_tp_spawn((char *const *)argv, log);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
     /* The log keeps 20 lines of one message per window: the first reloads are waited for by
-     * their "reloaded" line, the rest are spaced out (a reload takes milliseconds). */
+     * their "reloaded" line, the rest each until the agent has handled its SIGHUP (two pending at
+     * once would make one reload, and a reload still to come would read the next secret). */
     for (int i = 0; i < 70; i++) {
         char secret[64];
         snprintf(secret, sizeof secret, "rotated-secret-%03d\n", i);
@@ -1678,7 +1718,7 @@ static void agent_reloads_a_rotated_kafka_secret_file_again_and_again(void **sta
         assert_int_equal(chmod(pass, 0600), 0);
         assert_int_equal(kill(pid, SIGHUP), 0);
         if (i >= 15) {
-            usleep(150000);
+            wait_sighup_handled(pid);
             continue;
         }
         int64_t end = vg_tp_mono_ms() + 10000;
@@ -2781,12 +2821,29 @@ static void agent_sighup_sends_no_tick_of_its_own(void **state)
     free(dir);
 }
 
+/* mkdir -p path, in this process: a shell for each of 600 directories took about a second. */
+static void mkdir_p(const char *path)
+{
+    char p[1024];
+    assert_true(strlen(path) < sizeof p);
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = strchr(p + 1, '/');; s = strchr(s + 1, '/')) {
+        if (s)
+            *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            fail_msg("mkdir %s: %s", p, strerror(errno));
+        if (!s)
+            return;
+        *s = '/';
+    }
+}
+
 /* n cgroups as a Kubernetes node has them (about 1,850 bytes of JSON each) under root, each with
  * the files the cgroup collector reads; the tree /tmp/audit/cgfix/gen.py made. */
 static void make_pod_cgroups(const char *root, int n)
 {
     char path[1024];
-    assert_int_equal(vg_tp_sh("mkdir -p '%s'", root), 0);
+    mkdir_p(root);
     snprintf(path, sizeof path, "%s/cgroup.controllers", root);
     assert_int_equal(vg_tp_write_atomic(path, "cpuset cpu io memory pids\n"), 0);
     static const char *const psi = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
@@ -2797,7 +2854,7 @@ static void make_pod_cgroups(const char *root, int n)
                  "%s/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod%08x_0000_0000_"
                  "0000_%012x.slice/cri-containerd-%064x.scope",
                  root, i, i, i);
-        assert_int_equal(vg_tp_sh("mkdir -p '%s'", dir), 0);
+        mkdir_p(dir);
         const struct {
             const char *name;
             char text[160];
