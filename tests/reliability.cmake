@@ -32,7 +32,7 @@ endif()
 add_library(vg_analyzerproc STATIC vg_analyzerproc.c)
 target_link_libraries(vg_analyzerproc PUBLIC vg_teststack vg_common)
 vg_add_test(test_durability SOURCES test_durability.c LIBS vg_analyzerproc PkgConfig::JANSSON
-    TIMEOUT 240)
+    TIMEOUT 200)
 add_dependencies(test_durability vigil-analyzer vigil-test-mockbroker vigil-test-receiver)
 
 # vg_ap_broker_control, which the fault tests wait on: a command sent again waits for its own

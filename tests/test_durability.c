@@ -100,9 +100,18 @@ static void wait_all_hosts_done(const struct vg_ap *a)
     }
 }
 
-static const char *const g_sets[] = {"detector.warmup=10",   "alert.for=0s",
-                                     "alert.resolve_for=0s", "state.checkpoint_interval=100ms",
-                                     "webhook.rate=-1",      NULL};
+/* The mock coordinator holds a rebalance open for the session timeout less a second, and a
+ * killed member's partitions until its session times out: 3 s (6 heartbeats) instead of the 6 s
+ * vg_ap_start sets makes each restart after a kill -9 and each rebalance seconds shorter. */
+#define SESSION_TIMEOUT_SET "kafka.session.timeout.ms=3000"
+
+static const char *const g_sets[] = {"detector.warmup=10",
+                                     "alert.for=0s",
+                                     "alert.resolve_for=0s",
+                                     "state.checkpoint_interval=100ms",
+                                     "webhook.rate=-1",
+                                     SESSION_TIMEOUT_SET,
+                                     NULL};
 
 static void run_stream(const char *tag, int kills, unsigned seed, json_t **keys_out,
                        int *requests_out)
@@ -292,10 +301,11 @@ static void gw_stack_stop(struct gw_stack *g)
 }
 
 /* The --set options of one analyzer of a group_wait test: checkpoints every 100 ms, the given
- * alert.group_wait, no rate limit, the receiver, and its own outbox (dir/outbox_name, created). */
+ * alert.group_wait, no rate limit, the receiver, its own outbox (dir/outbox_name, created) and
+ * the short session timeout. */
 struct gw_sets {
     char group_wait[64], url[160], outbox[600], rules_dir[600];
-    const char *v[7];
+    const char *v[8];
 };
 
 static const char *const *gw_sets_fill(struct gw_sets *o, const struct gw_stack *g,
@@ -312,6 +322,7 @@ static const char *const *gw_sets_fill(struct gw_sets *o, const struct gw_stack 
                        o->url,
                        o->outbox,
                        o->rules_dir,
+                       SESSION_TIMEOUT_SET,
                        NULL};
     memcpy(o->v, v, sizeof(v));
     return o->v;
@@ -470,12 +481,14 @@ static int watchdog_socket(const char *name)
 
 /* Reads the datagrams as they come, as the service manager does: a datagram socket's queue is
  * short (net.unix.max_dgram_qlen, 10 by default), and a full one blocks the sender. Keeps the
- * largest gap between consecutive WATCHDOG=1 arrivals (the kernel's stamps) and their count. */
+ * largest gap between consecutive WATCHDOG=1 arrivals (the kernel's stamps) and their count, and
+ * the last one's stamp (wall clock ms) for the test's thread. */
 struct watchdog_rx {
     int fd;
     atomic_int stop;
     int pings;
     double last_ms, max_gap_ms;
+    atomic_llong last_at_ms;
 };
 
 static void *watchdog_rx_main(void *arg)
@@ -503,6 +516,7 @@ static void *watchdog_rx_main(void *arg)
         if (w->last_ms >= 0 && t - w->last_ms > w->max_gap_ms)
             w->max_gap_ms = t - w->last_ms;
         w->last_ms = t;
+        atomic_store(&w->last_at_ms, (long long)t);
         w->pings++;
     }
     return NULL;
@@ -539,8 +553,16 @@ static void watchdog_is_petted_while_a_slow_broker_holds_the_state_restore(void 
         char *t = vg_tp_read(a.log);
         fail_msg("no state restore:\n%s", t ? t : "");
     }
-    /* A while longer, so that pings after the restore close its gap (not a timing assert). */
-    vg_tp_pause_ms(watchdog_ms);
+    /* Until a ping after the restore, which closes the gap that spans it (not a timing assert;
+     * the analyzer pings every WatchdogSec / 2). */
+    struct timespec seen;
+    clock_gettime(CLOCK_REALTIME, &seen);
+    long long seen_ms = (long long)seen.tv_sec * 1000 + seen.tv_nsec / 1000000;
+    int64_t end = vg_tp_mono_ms() + 2 * watchdog_ms;
+    while (atomic_load(&w.last_at_ms) <= seen_ms && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(50);
+    if (atomic_load(&w.last_at_ms) <= seen_ms)
+        fail_msg("no watchdog ping in the %d ms after the restore", 2 * watchdog_ms);
     assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
     atomic_store(&w.stop, 1);
     pthread_join(rx, NULL);
