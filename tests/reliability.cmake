@@ -116,7 +116,7 @@ target_link_libraries(vg_scalefleet PUBLIC vg_analyzerproc PkgConfig::RDKAFKA Th
 # survivor of a stop decides over every host without counting any twice.
 vg_add_test(test_scale_fleet SOURCES test_scale_fleet.c
     LIBS vg_analyzerproc vg_scalefleet PkgConfig::RDKAFKA PkgConfig::JANSSON Threads::Threads
-    TIMEOUT 180 LABELS scaleout)
+    TIMEOUT 130 LABELS scaleout)
 add_dependencies(test_scale_fleet vigil-analyzer vigil-test-mockbroker)
 
 # Joining the scaling exchange against a cluster that is not as it should be: a missing partials

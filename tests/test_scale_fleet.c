@@ -185,6 +185,15 @@ static void member_of(const struct vg_ap *a, char *out, size_t len)
     vg_sf_member_of(a, out, len);
 }
 
+/* For two analyzers in one group: the mock coordinator holds a rebalance open for the session
+ * timeout less a second, so 3 s (6 heartbeats) instead of the 6 s vg_ap_start sets makes each
+ * join and leave of the second one seconds shorter. */
+#define SESSION_TIMEOUT_SET "kafka.session.timeout.ms=3000"
+
+/* With no broker at the start, a state topic is checked for 5 s before the analyzer starts, and
+ * before its exchange retries: these analyzers need none. */
+#define NO_STATE_TOPIC_SET "state.topic="
+
 struct setup {
     struct vg_stack s;
     pid_t broker;
@@ -200,7 +209,7 @@ static void start_two(struct setup *t, const char *tag)
     t->broker = vg_ap_start_broker(t->s.dir, t->bootstrap, sizeof(t->bootstrap));
     static char set_rules[700];
     vg_sf_write_rules(t->s.dir, rules_yaml, set_rules, sizeof(set_rules));
-    const char *sets[] = {set_rules, NULL};
+    const char *sets[] = {set_rules, SESSION_TIMEOUT_SET, NULL};
     vg_sf_fleet_start(&t->fleet, t->bootstrap, "sf");
     vg_ap_start(&t->a, t->s.dir, "a", t->bootstrap, sets);
     vg_ap_wait_metric(&t->a, "vigil_partitions_assigned", PARTS, 30000);
@@ -314,7 +323,7 @@ static void an_analyzer_that_cannot_join_the_exchange_starts_local_only(void **s
     vg_stack_init(&s, "scale-fleet-local");
     char set_rules[700];
     vg_sf_write_rules(s.dir, rules_yaml, set_rules, sizeof(set_rules));
-    const char *sets[] = {set_rules, "decisions.restore_timeout=1s", NULL};
+    const char *sets[] = {set_rules, "decisions.restore_timeout=1s", NO_STATE_TOPIC_SET, NULL};
     struct vg_ap a;
     vg_ap_start(&a, s.dir, "a", "127.0.0.1:1", sets);
     vg_ap_expect_log(&a, "msg=\"scaling decisions local-only: each analyzer decides from its own "
@@ -343,9 +352,12 @@ static void a_local_only_analyzer_rejoins_the_exchange_when_the_broker_is_back(v
     vg_ap_broker_control(s.dir, "down");
     char set_rules[700];
     vg_sf_write_rules(s.dir, rules_yaml, set_rules, sizeof(set_rules));
-    const char *sets[] = {set_rules, "decisions.restore_timeout=1s",
+    const char *sets[] = {set_rules,
+                          "decisions.restore_timeout=1s",
                           "decisions.rejoin_backoff_initial=200ms",
-                          "decisions.rejoin_backoff_max=1s", NULL};
+                          "decisions.rejoin_backoff_max=1s",
+                          NO_STATE_TOPIC_SET,
+                          NULL};
     struct vg_ap a;
     vg_ap_start(&a, s.dir, "a", bootstrap, sets);
     vg_ap_expect_log(&a, "msg=\"scaling decisions local-only: each analyzer decides from its own "
@@ -465,8 +477,9 @@ static void start_joined_and_local(struct setup *t, const char *tag, const char 
     static char set_rules[700], set_partials[300];
     write_quad_rules(t->s.dir, set_rules, sizeof(set_rules));
     snprintf(set_partials, sizeof(set_partials), "decisions.partials_topic=%s", partials_b);
-    const char *sets_a[] = {set_rules, NULL};
+    const char *sets_a[] = {set_rules, SESSION_TIMEOUT_SET, NULL};
     const char *sets_b[] = {set_rules,
+                            SESSION_TIMEOUT_SET,
                             set_partials,
                             "decisions.topic=vigil.decisions.b",
                             "decisions.restore_timeout=1s",
