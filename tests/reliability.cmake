@@ -44,7 +44,7 @@ add_dependencies(test_broker_control vigil-test-mockbroker)
 # The analyzer's consumer under partition faults (offset resets, a batch that does not
 # decompress), and its stop during a broker outage, against the mock broker.
 vg_add_test(test_consumer_faults SOURCES test_consumer_faults.c LIBS vg_analyzerproc vg_common
-    TIMEOUT 420)
+    TIMEOUT 300)
 add_dependencies(test_consumer_faults vigil-analyzer vigil-test-mockbroker)
 # tests/lz4_damage_shim.c, preloaded into one kcat: the lz4 batch it produces does not decompress.
 vg_add_preload_shim(test_consumer_faults vg_lz4_damage_shim lz4_damage_shim.c VG_LZ4_DAMAGE_SHIM)

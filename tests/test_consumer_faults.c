@@ -35,6 +35,16 @@ static void send_ticks(const char *dir, const char *bootstrap, const char *host,
     assert_int_equal(vg_ap_produce(bootstrap, path), 0);
 }
 
+/* Polls host's last_seq at a (every 20 ms, ms at most) until it is seq; returns the last value
+ * read. */
+static int64_t last_seq_within(const struct vg_ap *a, const char *host, int64_t seq, int64_t ms)
+{
+    int64_t got, end = vg_tp_mono_ms() + ms;
+    while ((got = vg_ap_last_seq(a, host)) != seq && vg_tp_mono_ms() < end)
+        vg_tp_pause_ms(20);
+    return got;
+}
+
 /* Fetches that answer OFFSET_OUT_OF_RANGE (what a broker answers once retention has deleted the
  * consumer's position) make librdkafka reset the partitions by auto.offset.reset (latest here),
  * skipping the records produced meanwhile. That used to leave no analyzer counter and no analyzer
@@ -53,14 +63,13 @@ static void an_offset_reset_is_logged_and_its_skipped_records_counted(void **sta
     vg_ap_start(&a, dir, "reset", bootstrap, sets);
     vg_ap_wait_metric(&a, "vigil_partitions_assigned", 4, 30000);
     /* With latest, what is produced before the consumer has asked for the partitions' ends is
-     * not read: one tick at a time until one arrives. */
+     * not read: one tick at a time (300 ms each at most) until one arrives. */
     int t0 = 0;
     int64_t end = vg_tp_mono_ms() + 30000;
     while (vg_tp_mono_ms() < end) {
         send_ticks(dir, bootstrap, "reset-1", t0, t0 + 1);
         t0++;
-        vg_tp_pause_ms(300);
-        if (vg_ap_last_seq(&a, "reset-1") == t0)
+        if (last_seq_within(&a, "reset-1", t0, 300) == t0)
             break;
     }
     assert_true(vg_ap_last_seq(&a, "reset-1") == t0);
@@ -78,13 +87,13 @@ static void an_offset_reset_is_logged_and_its_skipped_records_counted(void **sta
         vg_tp_pause_ms(100);
     vg_ap_expect_log(&a, "msg=\"partition offset reset\" topic=\"vigil.metrics\" partition=");
     vg_ap_expect_log(&a, " reset_to=end");
-    /* Once the errors are used up the partition is read again: a later record arrives. */
+    /* Once the errors are used up the partition is read again: a later record arrives (one tick
+     * at a time, 500 ms each at most). */
     int64_t seq = -1;
     end = vg_tp_mono_ms() + 30000;
     for (int t = 32; vg_tp_mono_ms() < end; t++) {
         send_ticks(dir, bootstrap, "reset-1", t, t + 1);
-        vg_tp_pause_ms(500);
-        if ((seq = vg_ap_last_seq(&a, "reset-1")) == t + 1)
+        if ((seq = last_seq_within(&a, "reset-1", t + 1, 500)) == t + 1)
             break;
     }
     assert_true(seq > 32);
@@ -144,17 +153,20 @@ static void wait_committed(const char *bootstrap, int64_t want)
                  (long long)want);
 }
 
-/* With the state topic, as packaged: commits follow its checkpoints. */
-static const char *const bad_batch_sets[] = {"state.checkpoint_interval=500ms", NULL};
+/* With the state topic, as packaged: commits follow its checkpoints. A restart's analyzer gets
+ * the partitions once the mock coordinator's rebalance after the leave is over, which it holds
+ * open for the session timeout less a second: 3 s (6 heartbeats) instead of vg_ap_start's 6 s. */
+static const char *const bad_batch_sets[] = {"state.checkpoint_interval=500ms",
+                                             "kafka.session.timeout.ms=3000", NULL};
 
 /* The bad-batch tests' start: a broker in dir (its address in bootstrap), analyzer a (logging as
- * tag) with bad_batch_sets and all 4 partitions, and host's ticks 0-4 (offsets 0-4) sent and
- * processed. Returns the broker's pid. */
+ * tag) with sets and all 4 partitions, and host's ticks 0-4 (offsets 0-4) sent and processed.
+ * Returns the broker's pid. */
 static pid_t start_with_5_ticks(const char *dir, char bootstrap[256], struct vg_ap *a,
-                                const char *tag, const char *host)
+                                const char *tag, const char *host, const char *const *sets)
 {
     pid_t broker = vg_ap_start_broker(dir, bootstrap, 256);
-    vg_ap_start(a, dir, tag, bootstrap, bad_batch_sets);
+    vg_ap_start(a, dir, tag, bootstrap, sets);
     vg_ap_wait_metric(a, "vigil_partitions_assigned", 4, 30000);
     send_ticks(dir, bootstrap, host, 0, 5); /* offsets 0-4 */
     vg_ap_wait_seq(a, host, 5);
@@ -175,7 +187,7 @@ static void a_batch_that_does_not_decompress_is_skipped_once_and_committed_past(
     char bootstrap[256];
     struct vg_ap a;
     const char *host = "bad-batch-1";
-    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "bad-batch", host);
+    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "bad-batch", host, bad_batch_sets);
     int part = (int)vg_kafka_key_partition(host, strlen(host), 4);
     send_damaged_batch(dir, bootstrap, host, 5, 8); /* offsets 5-7, the topic's end */
     /* Committed past the batch though no record follows it. */
@@ -246,7 +258,7 @@ static void a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was(vo
     char bootstrap[256];
     struct vg_ap a;
     const char *host = "bad-restart-1";
-    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "first", host);
+    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "first", host, bad_batch_sets);
     enum { FIRST = 5, N = 40 };
     send_damaged_batch(dir, bootstrap, host, FIRST, FIRST + N); /* offsets 5-44 */
     send_ticks(dir, bootstrap, host, FIRST + N, FIRST + N + 5); /* offsets 45-49 */
@@ -291,12 +303,18 @@ static void a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was(vo
 }
 
 /* A bad batch of many records, as a spool replay sends (lz4, linger, up to 1 MB): the skip used
- * to take one report per record, max(fetch.wait.max.ms, fetch.error.backoff.ms) = 500 ms each,
- * 500 s for these 1000, during which the partition's hosts went host_silent (5 min). Now it
- * finds the batch's end in about 2 log2(1000) probes: done well within a minute. The probes
- * past the batch read good records that must not be processed before the records in between:
- * each record after the batch is processed once and in order (consumed exact, no duplicate, and
- * the host's sequence misses exactly the batch's records). */
+ * to take one report per record, max(fetch.wait.max.ms, fetch.error.backoff.ms) = 500 ms each by
+ * default, 500 s for these 1000, during which the partition's hosts went host_silent (5 min). Now
+ * it finds the batch's end in about 2 log2(1000) probes: done well within a minute. Both settings
+ * are 100 ms here, a fifth of their defaults, and so is the deadline, 12 s instead of 60: the
+ * same 120 reports at most (the old skip would take 100 s). The probes past the batch read good
+ * records that must not be processed before the records in between: each record after the batch
+ * is processed once and in order (consumed exact, no duplicate, and the host's sequence misses
+ * exactly the batch's records). */
+static const char *const big_batch_sets[] = {"state.checkpoint_interval=500ms",
+                                             "kafka.fetch.error.backoff.ms=100",
+                                             "kafka.fetch.wait.max.ms=100", NULL};
+
 static void a_bad_batch_of_1000_records_is_skipped_in_seconds_not_minutes(void **state)
 {
     (void)state;
@@ -304,11 +322,11 @@ static void a_bad_batch_of_1000_records_is_skipped_in_seconds_not_minutes(void *
     char bootstrap[256];
     struct vg_ap a;
     const char *host = "bad-big-1";
-    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "big", host);
+    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "big", host, big_batch_sets);
     enum { FIRST = 5, N = 1000, AFTER = 20 };
     send_damaged_batch(dir, bootstrap, host, FIRST, FIRST + N);
     send_ticks(dir, bootstrap, host, FIRST + N, FIRST + N + AFTER);
-    int64_t t0 = vg_tp_mono_ms(), end = t0 + 60000;
+    int64_t t0 = vg_tp_mono_ms(), end = t0 + 12000;
     while (vg_ap_last_seq(&a, host) != FIRST + N + AFTER && vg_tp_mono_ms() < end)
         vg_tp_pause_ms(100);
     printf("last_seq %lld of %d after %lld ms\n", (long long)vg_ap_last_seq(&a, host),
