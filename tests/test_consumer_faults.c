@@ -159,18 +159,34 @@ static void wait_committed(const char *bootstrap, int64_t want)
 static const char *const bad_batch_sets[] = {"state.checkpoint_interval=500ms",
                                              "kafka.session.timeout.ms=3000", NULL};
 
-/* The bad-batch tests' start: a broker in dir (its address in bootstrap), analyzer a (logging as
- * tag) with sets and all 4 partitions, and host's ticks 0-4 (offsets 0-4) sent and processed.
- * Returns the broker's pid. */
-static pid_t start_with_5_ticks(const char *dir, char bootstrap[256], struct vg_ap *a,
-                                const char *tag, const char *host, const char *const *sets)
+/* A bad-batch test's broker and analyzer. */
+struct bad_batch {
+    char *dir;
+    char bootstrap[256];
+    struct vg_ap a;
+    pid_t broker;
+};
+
+/* The bad-batch tests' start: a broker in a new directory (tmp_tag), analyzer c->a (logging as
+ * tag) with sets and all 4 partitions, and host's ticks 0-4 (offsets 0-4) sent and processed. */
+static void start_bad_batch(struct bad_batch *c, const char *tmp_tag, const char *tag,
+                            const char *host, const char *const *sets)
 {
-    pid_t broker = vg_ap_start_broker(dir, bootstrap, 256);
-    vg_ap_start(a, dir, tag, bootstrap, sets);
-    vg_ap_wait_metric(a, "vigil_partitions_assigned", 4, 30000);
-    send_ticks(dir, bootstrap, host, 0, 5); /* offsets 0-4 */
-    vg_ap_wait_seq(a, host, 5);
-    return broker;
+    c->dir = vg_tp_tmpdir(tmp_tag);
+    c->broker = vg_ap_start_broker(c->dir, c->bootstrap, sizeof c->bootstrap);
+    vg_ap_start(&c->a, c->dir, tag, c->bootstrap, sets);
+    vg_ap_wait_metric(&c->a, "vigil_partitions_assigned", 4, 30000);
+    send_ticks(c->dir, c->bootstrap, host, 0, 5); /* offsets 0-4 */
+    vg_ap_wait_seq(&c->a, host, 5);
+}
+
+/* The bad-batch tests' end: the analyzer last (c->a or a later one) exits 0 on SIGTERM, then the
+ * broker stops. */
+static void end_bad_batch(struct bad_batch *c, const struct vg_ap *last)
+{
+    assert_int_equal(vg_tp_stop(last->pid, SIGTERM, 20000), 0);
+    vg_tp_stop(c->broker, SIGTERM, 5000);
+    free(c->dir);
 }
 
 /* A batch librdkafka cannot decompress (_BAD_COMPRESSION): librdkafka reports it at its first
@@ -183,24 +199,22 @@ static pid_t start_with_5_ticks(const char *dir, char bootstrap[256], struct vg_
 static void a_batch_that_does_not_decompress_is_skipped_once_and_committed_past(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("bad-batch");
-    char bootstrap[256];
-    struct vg_ap a;
+    struct bad_batch c;
     const char *host = "bad-batch-1";
-    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "bad-batch", host, bad_batch_sets);
+    start_bad_batch(&c, "bad-batch", "bad-batch", host, bad_batch_sets);
     int part = (int)vg_kafka_key_partition(host, strlen(host), 4);
-    send_damaged_batch(dir, bootstrap, host, 5, 8); /* offsets 5-7, the topic's end */
+    send_damaged_batch(c.dir, c.bootstrap, host, 5, 8); /* offsets 5-7, the topic's end */
     /* Committed past the batch though no record follows it. */
-    wait_committed(bootstrap, 8);
-    assert_int_equal((int)vg_ap_metric(&a, "vigil_bad_messages_total"), 3);
+    wait_committed(c.bootstrap, 8);
+    assert_int_equal((int)vg_ap_metric(&c.a, "vigil_bad_messages_total"), 3);
 
-    send_ticks(dir, bootstrap, host, 8, 12); /* offsets 8-11 */
-    vg_ap_wait_seq(&a, host, 12);
-    wait_committed(bootstrap, 12);
+    send_ticks(c.dir, c.bootstrap, host, 8, 12); /* offsets 8-11 */
+    vg_ap_wait_seq(&c.a, host, 12);
+    wait_committed(c.bootstrap, 12);
     /* Fetched from past the batch since: it is not reported, nor counted, again. */
-    assert_int_equal((int)vg_ap_metric(&a, "vigil_bad_messages_total"), 3);
-    assert_int_equal((int)vg_ap_metric(&a, "vigil_messages_consumed_total"), 12);
-    assert_int_equal((int)vg_ap_metric(&a, "vigil_consume_errors_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&c.a, "vigil_bad_messages_total"), 3);
+    assert_int_equal((int)vg_ap_metric(&c.a, "vigil_messages_consumed_total"), 12);
+    assert_int_equal((int)vg_ap_metric(&c.a, "vigil_consume_errors_total"), 0);
     /* One line per record of the batch, with its offset and the batch's; a librdkafka error has
      * no key or size to tell. */
     for (int o = 5; o < 8; o++) {
@@ -209,10 +223,10 @@ static void a_batch_that_does_not_decompress_is_skipped_once_and_committed_past(
                  "msg=\"bad message skipped\" topic=vigil.metrics partition=%d offset=%d "
                  "batch_offset=5 reason=\"librdkafka: Decompression (codec 0x3) of message at 5 ",
                  part, o);
-        vg_ap_expect_log(&a, needle);
+        vg_ap_expect_log(&c.a, needle);
     }
-    assert_int_equal(vg_tp_count(a.log, "msg=\"bad message skipped\""), 3);
-    char *log = vg_tp_read(a.log);
+    assert_int_equal(vg_tp_count(c.a.log, "msg=\"bad message skipped\""), 3);
+    char *log = vg_tp_read(c.a.log);
     for (char *l = strstr(log, "msg=\"bad message skipped\""); l;
          l = strstr(l + 1, "msg=\"bad message skipped\"")) {
         char *eol = strchr(l, '\n');
@@ -220,9 +234,7 @@ static void a_batch_that_does_not_decompress_is_skipped_once_and_committed_past(
         assert_true(!bytes || (eol && bytes > eol));
     }
     free(log);
-    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
-    vg_tp_stop(broker, SIGTERM, 5000);
-    free(dir);
+    end_bad_batch(&c, &c.a);
 }
 
 /* Adds, for each `bad message skipped` line of a log, 1 to seen[offset - from] (offsets in
@@ -254,32 +266,30 @@ static int count_skipped(const char *log_path, int64_t from, int n, int *seen)
 static void a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("bad-batch-restart");
-    char bootstrap[256];
-    struct vg_ap a;
+    struct bad_batch c;
     const char *host = "bad-restart-1";
-    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "first", host, bad_batch_sets);
+    start_bad_batch(&c, "bad-batch-restart", "first", host, bad_batch_sets);
     enum { FIRST = 5, N = 40 };
-    send_damaged_batch(dir, bootstrap, host, FIRST, FIRST + N); /* offsets 5-44 */
-    send_ticks(dir, bootstrap, host, FIRST + N, FIRST + N + 5); /* offsets 45-49 */
+    send_damaged_batch(c.dir, c.bootstrap, host, FIRST, FIRST + N); /* offsets 5-44 */
+    send_ticks(c.dir, c.bootstrap, host, FIRST + N, FIRST + N + 5); /* offsets 45-49 */
     /* Stopped once a few records are skipped, long before the whole batch is. */
     int64_t end = vg_tp_mono_ms() + 30000;
-    while (vg_ap_metric(&a, "vigil_bad_messages_total") < 3 && vg_tp_mono_ms() < end)
+    while (vg_ap_metric(&c.a, "vigil_bad_messages_total") < 3 && vg_tp_mono_ms() < end)
         vg_tp_pause_ms(20);
-    assert_true(vg_ap_metric(&a, "vigil_bad_messages_total") >= 3);
-    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
+    assert_true(vg_ap_metric(&c.a, "vigil_bad_messages_total") >= 3);
+    assert_int_equal(vg_tp_stop(c.a.pid, SIGTERM, 20000), 0);
     int seen[N] = {0};
-    int first_run = count_skipped(a.log, FIRST, N, seen);
+    int first_run = count_skipped(c.a.log, FIRST, N, seen);
     assert_true(first_run >= 3 && first_run < N);
     /* The stop committed exactly where the skip was. */
-    int64_t committed = vg_ap_committed_total(bootstrap, 4);
+    int64_t committed = vg_ap_committed_total(c.bootstrap, 4);
     assert_int_equal(committed, FIRST + first_run);
 
     struct vg_ap b;
-    vg_ap_start(&b, dir, "second", bootstrap, bad_batch_sets);
+    vg_ap_start(&b, c.dir, "second", c.bootstrap, bad_batch_sets);
     end = vg_tp_mono_ms() + 60000;
     while (committed != FIRST + N + 5 && vg_tp_mono_ms() < end) {
-        int64_t now = vg_ap_committed_total(bootstrap, 4);
+        int64_t now = vg_ap_committed_total(c.bootstrap, 4);
         if (now >= 0 && now < committed)
             fail_msg("the commit went back from %lld to %lld", (long long)committed,
                      (long long)now);
@@ -297,9 +307,7 @@ static void a_restart_in_the_middle_of_a_bad_batch_goes_on_where_the_skip_was(vo
     assert_int_equal(first_run + second_run, N);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_bad_messages_total"), second_run);
     assert_int_equal((int)vg_ap_metric(&b, "vigil_consume_errors_total"), 0);
-    assert_int_equal(vg_tp_stop(b.pid, SIGTERM, 20000), 0);
-    vg_tp_stop(broker, SIGTERM, 5000);
-    free(dir);
+    end_bad_batch(&c, &b);
 }
 
 /* A bad batch of many records, as a spool replay sends (lz4, linger, up to 1 MB): the skip used
@@ -318,29 +326,25 @@ static const char *const big_batch_sets[] = {"state.checkpoint_interval=500ms",
 static void a_bad_batch_of_1000_records_is_skipped_in_seconds_not_minutes(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("bad-batch-big");
-    char bootstrap[256];
-    struct vg_ap a;
+    struct bad_batch c;
     const char *host = "bad-big-1";
-    pid_t broker = start_with_5_ticks(dir, bootstrap, &a, "big", host, big_batch_sets);
+    start_bad_batch(&c, "bad-batch-big", "big", host, big_batch_sets);
     enum { FIRST = 5, N = 1000, AFTER = 20 };
-    send_damaged_batch(dir, bootstrap, host, FIRST, FIRST + N);
-    send_ticks(dir, bootstrap, host, FIRST + N, FIRST + N + AFTER);
+    send_damaged_batch(c.dir, c.bootstrap, host, FIRST, FIRST + N);
+    send_ticks(c.dir, c.bootstrap, host, FIRST + N, FIRST + N + AFTER);
     int64_t t0 = vg_tp_mono_ms(), end = t0 + 12000;
-    while (vg_ap_last_seq(&a, host) != FIRST + N + AFTER && vg_tp_mono_ms() < end)
+    while (vg_ap_last_seq(&c.a, host) != FIRST + N + AFTER && vg_tp_mono_ms() < end)
         vg_tp_pause_ms(100);
-    printf("last_seq %lld of %d after %lld ms\n", (long long)vg_ap_last_seq(&a, host),
+    printf("last_seq %lld of %d after %lld ms\n", (long long)vg_ap_last_seq(&c.a, host),
            FIRST + N + AFTER, (long long)(vg_tp_mono_ms() - t0));
-    assert_int_equal(vg_ap_last_seq(&a, host), FIRST + N + AFTER);
-    wait_committed(bootstrap, FIRST + N + AFTER);
-    assert_int_equal((int)vg_ap_metric(&a, "vigil_bad_messages_total"), N);
-    assert_int_equal((int)vg_ap_metric(&a, "vigil_messages_consumed_total"), FIRST + N + AFTER);
-    assert_int_equal((int)vg_ap_metric(&a, "vigil_duplicate_messages_total"), 0);
-    assert_int_equal((int)vg_ap_metric(&a, "vigil_sequence_gaps_total"), N);
-    assert_int_equal((int)vg_ap_metric(&a, "vigil_consume_errors_total"), 0);
-    assert_int_equal(vg_tp_stop(a.pid, SIGTERM, 20000), 0);
-    vg_tp_stop(broker, SIGTERM, 5000);
-    free(dir);
+    assert_int_equal(vg_ap_last_seq(&c.a, host), FIRST + N + AFTER);
+    wait_committed(c.bootstrap, FIRST + N + AFTER);
+    assert_int_equal((int)vg_ap_metric(&c.a, "vigil_bad_messages_total"), N);
+    assert_int_equal((int)vg_ap_metric(&c.a, "vigil_messages_consumed_total"), FIRST + N + AFTER);
+    assert_int_equal((int)vg_ap_metric(&c.a, "vigil_duplicate_messages_total"), 0);
+    assert_int_equal((int)vg_ap_metric(&c.a, "vigil_sequence_gaps_total"), N);
+    assert_int_equal((int)vg_ap_metric(&c.a, "vigil_consume_errors_total"), 0);
+    end_bad_batch(&c, &c.a);
 }
 
 /* The packaged unit's TimeoutStopSec: systemd SIGKILLs a stop that takes longer, before the
