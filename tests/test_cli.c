@@ -1935,6 +1935,30 @@ static pid_t spawn_slow_spool_agent(const char *common, const char *sock, const 
     return spawn_sh(cmd);
 }
 
+/* An agent starting on a spool a run before it left on a slow disk. */
+struct slow_spool {
+    char *dir;
+    char log1[300], log[300]; /* the first run's log, the second's */
+    char sock[100], common[700];
+    int fd;    /* systemd's end of the second run's notify socket */
+    pid_t pid; /* the second run */
+};
+
+/* In a new directory (tag), the agent at interval with Kafka unreachable spools ticks ticks and
+ * stops (1.); then the next start (2.), as systemd's service with its notifications coming to
+ * s->fd, reads that spool with every read slowed (spawn_slow_spool_agent). */
+static void start_on_a_slow_spool(struct slow_spool *s, const char *tag, const char *interval,
+                                  int ticks)
+{
+    s->dir = vg_tp_tmpdir(tag);
+    snprintf(s->log1, sizeof s->log1, "%s/agent-1.log", s->dir);
+    snprintf(s->log, sizeof s->log, "%s/agent-2.log", s->dir);
+    slow_spool_common(s->common, s->dir, interval);
+    spool_ticks(s->common, s->log1, ticks);
+    s->fd = bind_notify_socket(s->dir, s->sock);
+    s->pid = spawn_slow_spool_agent(s->common, s->sock, s->log);
+}
+
 /* A spool on a slow disk (each read of a segment takes 300 ms, by a preloaded shim, at
  * interval=200ms): the start, reading what an earlier run left, tells systemd it is still at it
  * (EXTEND_TIMEOUT_USEC, before READY=1) instead of leaving it to TimeoutStartSec=, and the tick
@@ -1943,19 +1967,11 @@ static pid_t spawn_slow_spool_agent(const char *common, const char *sock, const 
 static void agent_start_and_tick_late_name_a_slow_spool(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("tick-late-spool");
-    char log1[300], log[300], sock[100], common[700];
-    snprintf(log1, sizeof log1, "%s/agent-1.log", dir);
-    snprintf(log, sizeof log, "%s/agent-2.log", dir);
-    slow_spool_common(common, dir, "200ms");
-    /* 1. Kafka unreachable: a few ticks spooled, left for the next start. */
-    spool_ticks(common, log1, 4);
-
-    /* 2. The next start, as systemd's service: its notifications come to a socket here. */
-    int fd = bind_notify_socket(dir, sock);
-    pid_t pid = spawn_slow_spool_agent(common, sock, log);
-    assert_int_equal(vg_tp_wait_contains(log, "msg=\"tick late\"", 30000), 0);
-    char *o = vg_tp_read(log);
+    struct slow_spool s;
+    /* A few ticks spooled, read by the next start. */
+    start_on_a_slow_spool(&s, "tick-late-spool", "200ms", 4);
+    assert_int_equal(vg_tp_wait_contains(s.log, "msg=\"tick late\"", 30000), 0);
+    char *o = vg_tp_read(s.log);
     const char *named = on_first_tick_late_line(o, " slowest=spool slowest_ms=");
     const char *spool = on_first_tick_late_line(o, " spool_ms=");
     if (!named || !spool || atoll(spool + 10) < 300)
@@ -1966,7 +1982,7 @@ static void agent_start_and_tick_late_name_a_slow_spool(void **state)
     char buf[512];
     int extend = 0, ready = 0;
     ssize_t n;
-    while (!ready && (n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT)) > 0) {
+    while (!ready && (n = recv(s.fd, buf, sizeof buf - 1, MSG_DONTWAIT)) > 0) {
         buf[n] = '\0';
         if (strncmp(buf, "EXTEND_TIMEOUT_USEC=30000000\nSTATUS=reading the spool: ", 55) == 0)
             extend++;
@@ -1976,10 +1992,10 @@ static void agent_start_and_tick_late_name_a_slow_spool(void **state)
     if (!extend || !ready)
         fail_msg("notifications: extend=%d ready=%d (want an EXTEND_TIMEOUT_USEC before READY)",
                  extend, ready);
-    assert_int_equal(vg_tp_count(log, "msg=\"spool: read at start\""), 1);
-    close(fd);
-    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
-    free(dir);
+    assert_int_equal(vg_tp_count(s.log, "msg=\"spool: read at start\""), 1);
+    close(s.fd);
+    assert_int_equal(vg_tp_stop(s.pid, SIGTERM, 15000), 0);
+    free(s.dir);
 }
 
 /* A stop (SIGTERM) during the start's scan of a spool on a slow disk: the scan went on to the end,
@@ -1991,22 +2007,16 @@ static void agent_start_and_tick_late_name_a_slow_spool(void **state)
 static void agent_stopped_during_the_start_scan_exits_before_it_ends(void **state)
 {
     (void)state;
-    char *dir = vg_tp_tmpdir("scan-stop");
-    char log1[300], log[300], sock[100], cmd[1600], common[700];
-    snprintf(log1, sizeof log1, "%s/agent-1.log", dir);
-    snprintf(log, sizeof log, "%s/agent-2.log", dir);
-    slow_spool_common(common, dir, "100ms");
-    /* 1. Kafka unreachable: 20 ticks spooled, some 12 s of reading at 300 ms a read. */
-    spool_ticks(common, log1, 20);
-
-    /* 2. The next start, as systemd's service, stopped once it has said it is reading. */
-    int fd = bind_notify_socket(dir, sock);
-    pid_t pid = spawn_slow_spool_agent(common, sock, log);
+    char cmd[1600];
+    struct slow_spool s;
+    /* 20 ticks spooled, some 12 s of reading at 300 ms a read; the next start is stopped once it
+     * has said it is reading. */
+    start_on_a_slow_spool(&s, "scan-stop", "100ms", 20);
     /* In the scan: a segment file open (the shim holds each read 300 ms, READY some 12 s off). */
     int in_scan = 0;
     for (int64_t end = vg_tp_mono_ms() + 30000; !in_scan && vg_tp_mono_ms() < end;) {
         char fds[32], link[64], path[600];
-        snprintf(fds, sizeof fds, "/proc/%d/fd", (int)pid);
+        snprintf(fds, sizeof fds, "/proc/%d/fd", (int)s.pid);
         DIR *d = opendir(fds);
         struct dirent *e;
         while (d && !in_scan && (e = readdir(d)) != NULL) {
@@ -2023,15 +2033,15 @@ static void agent_stopped_during_the_start_scan_exits_before_it_ends(void **stat
     char buf[512];
     ssize_t n;
     /* Generous: the old agent, too, exited within it, at the end of the scan. */
-    assert_int_equal(vg_tp_stop(pid, SIGTERM, 60000), 0);
+    assert_int_equal(vg_tp_stop(s.pid, SIGTERM, 60000), 0);
     int after = 0; /* no READY=1 and no extension came before the signal either: all after it */
-    while ((n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT)) > 0) {
+    while ((n = recv(s.fd, buf, sizeof buf - 1, MSG_DONTWAIT)) > 0) {
         buf[n] = '\0';
         if (strncmp(buf, "EXTEND_TIMEOUT_USEC=", 20) == 0 || strncmp(buf, "READY=1", 7) == 0)
             after++;
     }
-    close(fd);
-    char *o = vg_tp_read(log);
+    close(s.fd);
+    char *o = vg_tp_read(s.log);
     if (after || !strstr(o, "msg=\"stopped during the spool scan") ||
         strstr(o, "msg=\"spool: read at start\""))
         fail_msg("want the scan stopped, no EXTEND_TIMEOUT_USEC or READY=1 after the signal "
@@ -2039,12 +2049,12 @@ static void agent_stopped_during_the_start_scan_exits_before_it_ends(void **stat
                  after, o);
     free(o);
     /* 3. The spool is whole for the next start. */
-    snprintf(cmd, sizeof cmd, "exec %s >> %s 2>&1", common, log1);
-    pid = spawn_sh(cmd);
-    assert_int_equal(vg_tp_wait_contains(log1, "msg=\"spool: records from an earlier run", 30000),
+    snprintf(cmd, sizeof cmd, "exec %s >> %s 2>&1", s.common, s.log1);
+    s.pid = spawn_sh(cmd);
+    assert_int_equal(vg_tp_wait_contains(s.log1, "msg=\"spool: records from an earlier run", 30000),
                      0);
-    assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
-    free(dir);
+    assert_int_equal(vg_tp_stop(s.pid, SIGTERM, 15000), 0);
+    free(s.dir);
 }
 
 /* A collector slower than the interval: the agent passed over the grid points it ran into without
@@ -2533,7 +2543,7 @@ static void agent_logs_a_fault_whose_count_moves_as_one_reason(void **state)
 {
     (void)state;
     char *dir = vg_tp_tmpdir("collect-count");
-    char proc[300], net[320], dev[340], log[300], cmd[1400];
+    char proc[300], net[320], dev[340], log[300];
     snprintf(proc, sizeof proc, "%s/proc", dir);
     snprintf(net, sizeof net, "%s/net", proc);
     snprintf(dev, sizeof dev, "%s/dev", net);
@@ -2552,12 +2562,7 @@ static void agent_logs_a_fault_whose_count_moves_as_one_reason(void **state)
         o += (size_t)snprintf(text + o, sizeof text - o,
                               "%8s: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n", names[i]);
     assert_int_equal(vg_tp_write_atomic(dev, text), 0);
-    snprintf(cmd, sizeof cmd,
-             "exec %s --set user= --set bootstrap_servers=127.0.0.1:1 --set spool.dir= "
-             "--set local.detector=off --set flush_timeout=0s --set collectors=net "
-             "--set proc_root=%s --set interval=200ms --set stats_interval=1s >> %s 2>&1",
-             VG_AGENT_BIN, proc, log);
-    pid_t pid = spawn_sh(cmd);
+    pid_t pid = spawn_agent_env("", "net", proc, log);
     assert_int_equal(vg_tp_wait_contains(log, "msg=\"started\"", 10000), 0);
     /* The count moves between 1 and 4 every 100 ms, for some 15 ticks. */
     for (int n = 0; n < 30; n++) {
