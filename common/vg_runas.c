@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "vg_log.h"
 #include "vg_util.h"
 
 int vg_runas_become(const struct passwd *pw, char *err, size_t errlen)
@@ -25,57 +26,118 @@ int vg_runas_become(const struct passwd *pw, char *err, size_t errlen)
     return 0;
 }
 
-/* Gives the directory open at fd (path names it in errors) and the entries directly in it. */
-static int give_dir(int fd, const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+/* Why the inode st describes, found at a path the hand-over covers, is left as it is; NULL when
+ * it is what a run as root could have left there for the user: a directory, or a regular file
+ * with no other name, on dev (the top path's file system). A hard link's other name can be
+ * anywhere on the file system (/etc/shadow where fs.protected_hardlinks is 0): whoever may write
+ * the directory, the service user among them, could otherwise have root give that file away. */
+static const char *left_because(const struct stat *st, dev_t dev)
 {
-    if (fchown(fd, uid, gid) != 0) {
-        int e = errno;
-        close(fd);
-        return vg_err(err, errlen, -e, "cannot give %s to uid %u: %s", path, (unsigned)uid,
-                      strerror(e));
+    if (st->st_dev != dev)
+        return "on another file system";
+    if (S_ISDIR(st->st_mode))
+        return NULL;
+    if (S_ISLNK(st->st_mode))
+        return "a symbolic link";
+    if (!S_ISREG(st->st_mode))
+        return "neither a directory nor a regular file";
+    if (st->st_nlink != 1)
+        return "a regular file with other hard links (names elsewhere)";
+    return NULL;
+}
+
+/* Gives the inode open at fd (O_PATH: pinned, so that what was checked is what is chowned) to
+ * uid:gid when root owns it and left_because() allows it. Only root's: what another user owns
+ * (the service user's own files, a group an operator chose) was not left by a root run. Returns
+ * 1 when it was left with a warning, 0 otherwise, or a negative errno. */
+static int give_inode(int fd, const struct stat *st, const char *path, const char *name, dev_t dev,
+                      uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    if (st->st_uid != 0)
+        return 0;
+    const char *why = left_because(st, dev);
+    char q[VG_ERRLEN];
+    if (why) {
+        char full[VG_ERRLEN];
+        snprintf(full, sizeof full, "%s%s%s", path, name ? "/" : "", name ? name : "");
+        vg_warn("hand-over to the service user: left root's", "path=%s reason=\"%s\"",
+                vg_log_quote(q, sizeof q, full), why);
+        return 1;
     }
-    DIR *d = fdopendir(fd);
+    if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0)
+        return vg_err(err, errlen, -errno, "cannot give %s%s%s to uid %u: %s", path,
+                      name ? "/" : "", name ? name : "", (unsigned)uid, strerror(errno));
+    return 0;
+}
+
+/* Gives the entries directly in the directory open at fd (O_PATH; path names it in errors).
+ * Returns how many were left with a warning, or a negative errno. */
+static int give_entries(int fd, const char *path, dev_t dev, uid_t uid, gid_t gid, char *err,
+                        size_t errlen)
+{
+    int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) {
         int e = errno;
-        close(fd);
+        if (dfd >= 0)
+            close(dfd);
         return vg_err(err, errlen, -e, "cannot list %s: %s", path, strerror(e));
     }
-    int rc = 0;
+    int rc = 0, left = 0;
     for (struct dirent *de; !rc && (de = readdir(d));) {
         if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
             continue;
-        if (fchownat(dirfd(d), de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
-            rc = vg_err(err, errlen, -errno, "cannot give %s/%s to uid %u: %s", path, de->d_name,
-                        (unsigned)uid, strerror(errno));
+        int efd = openat(dirfd(d), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (efd < 0) {
+            if (errno != ENOENT) /* gone since the listing: nothing to hand over */
+                rc = vg_err(err, errlen, -errno, "cannot open %s/%s: %s", path, de->d_name,
+                            strerror(errno));
+            continue;
+        }
+        if (fstat(efd, &st) != 0)
+            rc = vg_err(err, errlen, -errno, "cannot stat %s/%s: %s", path, de->d_name,
+                        strerror(errno));
+        else
+            rc = give_inode(efd, &st, path, de->d_name, dev, uid, gid, err, errlen);
+        close(efd);
+        if (rc > 0) {
+            left += rc;
+            rc = 0;
+        }
     }
     closedir(d);
-    return rc;
+    return rc < 0 ? rc : left;
 }
 
 int vg_runas_give(const char *path, uid_t uid, gid_t gid, unsigned flags, char *err, size_t errlen)
 {
-    if (flags & VG_RUNAS_MKDIR) {
-        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-            if (errno == ENOENT)
-                return 0; /* its parent is missing: the daemon says so itself when it opens it */
-            return vg_err(err, errlen, -errno, "cannot create %s: %s", path, strerror(errno));
-        }
-    } else {
-        struct stat st;
-        if (lstat(path, &st) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
-            return 0;
-        if (S_ISREG(st.st_mode)) {
-            if (fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
-                return vg_err(err, errlen, -errno, "cannot give %s to uid %u: %s", path,
-                              (unsigned)uid, strerror(errno));
-            return 0;
-        }
+    if ((flags & VG_RUNAS_MKDIR) && mkdir(path, 0700) != 0 && errno != EEXIST) {
+        if (errno == ENOENT)
+            return 0; /* its parent is missing: the daemon says so itself when it opens it */
+        return vg_err(err, errlen, -errno, "cannot create %s: %s", path, strerror(errno));
     }
-    /* O_NOFOLLOW: a directory swapped for a link since the lstat is refused, not followed. */
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    /* O_NOFOLLOW: a symbolic link is looked at, not followed; O_PATH opens a FIFO or a device
+     * without the effects of opening it. */
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT && !(flags & VG_RUNAS_MKDIR))
+            return 0;
         return vg_err(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
-    return give_dir(fd, path, uid, gid, err, errlen);
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = vg_err(err, errlen, -errno, "cannot stat %s: %s", path, strerror(errno));
+    else if ((flags & VG_RUNAS_MKDIR) && !S_ISDIR(st.st_mode))
+        rc = vg_err(err, errlen, S_ISLNK(st.st_mode) ? -ELOOP : -ENOTDIR, "cannot open %s: %s",
+                    path, strerror(S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR));
+    else
+        rc = give_inode(fd, &st, path, NULL, st.st_dev, uid, gid, err, errlen);
+    if (rc == 0 && S_ISDIR(st.st_mode))
+        rc = give_entries(fd, path, st.st_dev, uid, gid, err, errlen);
+    close(fd);
+    return rc;
 }
 
 struct config_check {

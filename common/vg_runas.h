@@ -31,10 +31,16 @@ int vg_runas_become(const struct passwd *pw, char *err, size_t errlen);
 
 /* Gives path to uid:gid, so that what a run as root made stays usable by the service user that
  * runs later: a directory with the entries directly in it (the spool, the outbox, model.dir and
- * the BTF cache hold no subdirectories the daemons make), or a regular file alone. Symbolic links
- * are not followed. Without VG_RUNAS_MKDIR, a missing path, or one that is neither a directory
- * nor a regular file, is left as it is. Returns 0, or a negative errno with err saying what could
- * not be given (a chown, a listing). */
+ * the BTF cache hold no subdirectories the daemons make), or a regular file alone. Only what a
+ * root run could have left is given: root's directories, and root's regular files with no other
+ * hard link, on the top path's file system. Each is opened (O_PATH, O_NOFOLLOW) and checked and
+ * chowned through that descriptor, so that a name swapped meanwhile changes nothing. What another
+ * user owns is left silently (the user's own files, a group an operator chose); what root owns
+ * but is not given (a symbolic link, a FIFO, a hard link, a mount point: a hard link's other name
+ * may be any file, and the service user may write these directories) is left with a warning that
+ * names it. Without VG_RUNAS_MKDIR, a missing path is left as it is. Returns how many were left
+ * with a warning (0 or more), or a negative errno with err saying what could not be given (a
+ * chown, a listing). */
 int vg_runas_give(const char *path, uid_t uid, gid_t gid, unsigned flags, char *err, size_t errlen);
 
 #endif

@@ -31,6 +31,7 @@
 #include "vg_httpsec.h"
 #include "vg_kafka.h"
 #include "vg_privdrop.h"
+#include "vg_runas.h"
 #include "vg_secret.h"
 #include "vg_stack.h"
 #include "vg_testproc.h"
@@ -1410,6 +1411,11 @@ static void agent_once_as_root_gives_the_btf_cache_to_its_user(void **state)
     int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
     assert_true(fd >= 0);
     close(fd);
+    /* A hard link planted in the cache to a file of root's outside it stays root's. */
+    char victim[320], planted[360];
+    snprintf(victim, sizeof victim, "%s", tmp_file(dir, "victim", "root-secret\n", 0600));
+    snprintf(planted, sizeof planted, "%s/planted.btf", btf);
+    assert_int_equal(link(victim, planted), 0);
     int rc = vg_tp_sh("%s --once --set user=nobody --set collectors=cpu,load --set spool.dir= "
                       "--set bpf.btf_cache=%s --set bootstrap_servers=127.0.0.1:1 > %s 2>&1",
                       VG_AGENT_BIN, btf, out);
@@ -1424,6 +1430,9 @@ static void agent_once_as_root_gives_the_btf_cache_to_its_user(void **state)
     assert_int_equal(st.st_gid, 65534);
     assert_int_equal(stat(file, &st), 0);
     assert_int_equal(st.st_uid, 65534);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(st.st_uid, 0);
+    assert_int_equal(st.st_gid, 0);
 
     /* user: "" keeps everything root's, as the daemon does. */
     assert_int_equal(chown(btf, 0, 0), 0);
@@ -1433,6 +1442,80 @@ static void agent_once_as_root_gives_the_btf_cache_to_its_user(void **state)
                      0);
     assert_int_equal(stat(btf, &st), 0);
     assert_int_equal(st.st_uid, 0);
+    free(dir);
+}
+
+/* owner:group of path, not following a symbolic link; fails the test when it is not there. */
+static void owner_of(const char *path, uid_t *uid, gid_t *gid)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        fail_msg("%s: %s", path, strerror(errno));
+    *uid = st.st_uid;
+    *gid = st.st_gid;
+}
+
+#define assert_owner(path, u, g)                                                                   \
+    do {                                                                                           \
+        uid_t u_;                                                                                  \
+        gid_t g_;                                                                                  \
+        owner_of(path, &u_, &g_);                                                                  \
+        if (u_ != (uid_t)(u) || g_ != (gid_t)(g))                                                  \
+            fail_msg("%s belongs to %u:%u, not %u:%u", path, (unsigned)u_, (unsigned)g_,           \
+                     (unsigned)(u), (unsigned)(g));                                                \
+    } while (0)
+
+/* The hand-over at a root start (vg_runas_give) gives what a root run left in the state
+ * directories, which the service user may write: a hard link planted there names a file that may
+ * be anywhere (/etc/shadow where fs.protected_hardlinks is 0), and root chowned it to the user. It
+ * gives root's directories and root's regular files with no other name only; it leaves, saying
+ * so, a hard link, a symbolic link and a FIFO, and leaves what another user owns as it is. */
+static void hand_over_gives_only_what_a_root_run_left(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("[  SKIP    ] not root: nothing can be handed over\n");
+        skip();
+    }
+    const uid_t uid = 65534, other = 4242;
+    const gid_t gid = 65534, ogrp = 4343;
+    char *dir = vg_tp_tmpdir("handover");
+    char state_dir[300], p[8][360];
+    snprintf(state_dir, sizeof state_dir, "%s/state", dir);
+    assert_int_equal(mkdir(state_dir, 0700), 0);
+    const char *victim = tmp_file(dir, "victim", "root-secret\n", 0600); /* outside, root's */
+    const char *names[] = {"left", "sub", "hardlink", "symlink", "fifo", "others", "gone-file"};
+    for (size_t i = 0; i < 7; i++)
+        snprintf(p[i], sizeof p[i], "%s/%s", state_dir, names[i]);
+    tmp_file(state_dir, "left", "x", 0600); /* what a root run wrote: given */
+    assert_int_equal(mkdir(p[1], 0700), 0); /* root's directory: given */
+    assert_int_equal(link(victim, p[2]), 0);
+    assert_int_equal(symlink(victim, p[3]), 0);
+    assert_int_equal(mkfifo(p[4], 0600), 0);
+    tmp_file(state_dir, "others", "x", 0640);
+    assert_int_equal(chown(p[5], other, ogrp), 0); /* an operator's choice: kept */
+
+    char err[VG_ERRLEN] = "";
+    int rc = vg_runas_give(state_dir, uid, gid, 0, err, sizeof err);
+    if (rc < 0)
+        fail_msg("vg_runas_give: %s", err);
+    assert_int_equal(rc, 3); /* the hard link, the symbolic link and the FIFO, each said */
+    assert_owner(state_dir, uid, gid);
+    assert_owner(p[0], uid, gid);
+    assert_owner(p[1], uid, gid);
+    assert_owner(victim, 0, 0);
+    assert_owner(p[3], 0, 0);
+    assert_owner(p[4], 0, 0);
+    assert_owner(p[5], other, ogrp);
+
+    /* A single file (silences.file, the bootstrap file): a hard link is left too, and a
+     * missing one is nothing to do. */
+    assert_int_equal(vg_runas_give(p[2], uid, gid, 0, err, sizeof err), 1);
+    assert_owner(victim, 0, 0);
+    assert_int_equal(vg_runas_give(p[6], uid, gid, 0, err, sizeof err), 0);
+    assert_int_equal(unlink(p[2]), 0);
+    assert_int_equal(vg_runas_give(victim, uid, gid, 0, err, sizeof err), 0);
+    assert_owner(victim, uid, gid); /* its only name now: what a root run could have left */
     free(dir);
 }
 
@@ -1467,6 +1550,17 @@ static void analyzer_started_as_root_leaves_its_files_to_its_user(void **state)
     assert_int_equal(mkdir(outbox, 0700), 0); /* what an earlier root run left, root's */
     tmp_file(outbox, "webhook.lock", "", 0600);
     tmp_file(sdir, "silences.json", "[]\n", 0600);
+    /* What the user could have planted there for root to give it: a hard link to a file of
+     * root's outside (here made by root: fs.protected_hardlinks lets a user link only what it may
+     * write), and a symbolic link; and a file another user owns, with a group of its choice. */
+    char victim[320], planted[360], sym[360], others[360];
+    snprintf(victim, sizeof victim, "%s", tmp_file(dir, "victim", "root-secret\n", 0600));
+    snprintf(planted, sizeof planted, "%s/planted", outbox);
+    snprintf(sym, sizeof sym, "%s/sym", outbox);
+    assert_int_equal(link(victim, planted), 0);
+    assert_int_equal(symlink(victim, sym), 0);
+    snprintf(others, sizeof others, "%s", tmp_file(outbox, "others", "x", 0640));
+    assert_int_equal(chown(others, 4242, 4343), 0);
 
     char s_outbox[400], s_models[400], s_sil[400];
     snprintf(s_outbox, sizeof s_outbox, "outbox.dir=%s", outbox);
@@ -1503,7 +1597,8 @@ static void analyzer_started_as_root_leaves_its_files_to_its_user(void **state)
         DIR *d = opendir(dirs[i]);
         assert_non_null(d);
         for (struct dirent *de; (de = readdir(d));) {
-            if (strcmp(de->d_name, "..") == 0)
+            if (strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, "planted") == 0 ||
+                strcmp(de->d_name, "sym") == 0 || strcmp(de->d_name, "others") == 0)
                 continue;
             char p[700];
             snprintf(p, sizeof p, "%s/%s", dirs[i], de->d_name);
@@ -1522,9 +1617,14 @@ static void analyzer_started_as_root_leaves_its_files_to_its_user(void **state)
     assert_int_equal(stat(boot, &st), 0);
     assert_int_equal(stat(left, &st), 0);
     assert_true(seen >= 10);
+    assert_owner(victim, 0, 0);
+    assert_owner(sym, 0, 0);
+    assert_owner(others, 4242, 4343);
     char *t = vg_tp_read(log);
     if (!strstr(t, "msg=\"started as root: running as user\" user=nobody"))
         fail_msg("no line saying it runs as nobody in:\n%s", t);
+    if (!strstr(t, "/outbox/planted\" reason=\"a regular file with other hard links"))
+        fail_msg("no line saying the hard link was left root's in:\n%s", t);
     free(t);
     free(dir);
 }
@@ -1732,6 +1832,7 @@ int main(void)
         cmocka_unit_test(agent_keeps_cap_bpf_where_the_kernel_checks_it_on_every_bpf_call),
         cmocka_unit_test(agent_once_as_root_gives_the_btf_cache_to_its_user),
         cmocka_unit_test(agent_refuses_a_user_that_does_not_exist),
+        cmocka_unit_test(hand_over_gives_only_what_a_root_run_left),
         cmocka_unit_test(analyzer_started_as_root_leaves_its_files_to_its_user),
         cmocka_unit_test(daemons_are_not_dumpable_unless_core_dumps_is_set),
         cmocka_unit_test(agent_started_as_root_keeps_core_dumps_after_switching_user),
