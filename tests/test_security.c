@@ -641,7 +641,7 @@ static void analyzer_refuses_receiver_urls_outside_the_policy(void **state)
     char *dir = vg_tp_tmpdir("urlpolicy");
     char out[300];
     snprintf(out, sizeof out, "%s/out", dir);
-    assert_int_equal(vg_tp_sh("%s --set actions.allowed_urls=https://hooks.example.com "
+    assert_int_equal(vg_tp_sh("%s --set user= --set actions.allowed_urls=https://hooks.example.com "
                               "--set webhook.url=https://hooks.example.com.evil.net/x "
                               "--check-config > %s 2>&1",
                               VG_ANALYZER_BIN, out) != 0,
@@ -652,26 +652,28 @@ static void analyzer_refuses_receiver_urls_outside_the_policy(void **state)
                               "https://hooks.example.com.evil.net:443/x: not in "
                               "actions.allowed_urls"));
     free(o);
-    assert_int_equal(vg_tp_sh("%s --set decisions.webhook_url=http://scaler.internal/x "
+    assert_int_equal(vg_tp_sh("%s --set user= --set decisions.webhook_url=http://scaler.internal/x "
                               "--check-config > %s 2>&1",
                               VG_ANALYZER_BIN, out) != 0,
                      1);
     o = vg_tp_read(out);
     assert_non_null(strstr(o, "decisions.webhook_url: http://scaler.internal:80/x: plain http"));
     free(o);
-    assert_int_equal(vg_tp_sh("%s --set actions.allowed_urls=https://hooks.example.com/vigil/ "
-                              "--set webhook.url=https://hooks.example.com/vigil/a "
-                              "--set actions.tls_ca_file=%s/none.pem --check-config > %s 2>&1",
-                              VG_ANALYZER_BIN, dir, out) != 0,
-                     1);
+    assert_int_equal(
+        vg_tp_sh("%s --set user= --set actions.allowed_urls=https://hooks.example.com/vigil/ "
+                 "--set webhook.url=https://hooks.example.com/vigil/a "
+                 "--set actions.tls_ca_file=%s/none.pem --check-config > %s 2>&1",
+                 VG_ANALYZER_BIN, dir, out) != 0,
+        1);
     o = vg_tp_read(out);
     assert_non_null(strstr(o, "actions.tls_ca_file: cannot open"));
     free(o);
-    assert_int_equal(vg_tp_sh("%s --set actions.allowed_urls=https://hooks.example.com/vigil/ "
-                              "--set webhook.url=https://hooks.example.com/vigil/a "
-                              "--check-config > %s 2>&1",
-                              VG_ANALYZER_BIN, out),
-                     0);
+    assert_int_equal(
+        vg_tp_sh("%s --set user= --set actions.allowed_urls=https://hooks.example.com/vigil/ "
+                 "--set webhook.url=https://hooks.example.com/vigil/a "
+                 "--check-config > %s 2>&1",
+                 VG_ANALYZER_BIN, out),
+        0);
     free(dir);
 }
 

@@ -1036,7 +1036,7 @@ static void config_check_runs_the_daemons_own_check(void **state)
      * host may lack, and the check refuses a model.dir the start could not create and a
      * silences.file whose directory is missing. */
     assert_int_equal(
-        vg_tp_sh("%s %s config check analyzer %s/config/analyzer.yaml --set model.dir= "
+        vg_tp_sh("%s %s config check analyzer %s/config/analyzer.yaml --set user= --set model.dir= "
                  "--set silences.file= >%s 2>%s",
                  path, VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
         0);
@@ -1047,7 +1047,8 @@ static void config_check_runs_the_daemons_own_check(void **state)
 
     /* A --set the agent refuses, and a file the analyzer refuses: the daemon's own message and
      * exit status 1. */
-    assert_int_equal(vg_tp_sh("%s %s config check -s collectors=cpu,gpu agent %s/config/agent.yaml "
+    assert_int_equal(vg_tp_sh("%s %s config check -s user= -s collectors=cpu,gpu agent "
+                              "%s/config/agent.yaml "
                               ">%s 2>%s",
                               path, VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
                      1);
@@ -1061,8 +1062,9 @@ static void config_check_runs_the_daemons_own_check(void **state)
     assert_non_null(f);
     fputs("detector:\n  model: seasonal\n  warmpu: 5\n", f);
     fclose(f);
-    assert_int_equal(
-        vg_tp_sh("%s %s config check analyzer %s >%s 2>%s", path, VIGILCTL, bad, g_out, g_err), 1);
+    assert_int_equal(vg_tp_sh("%s %s config check analyzer %s --set user= >%s 2>%s", path, VIGILCTL,
+                              bad, g_out, g_err),
+                     1);
     e = err();
     assert_non_null(strstr(e, ":3:3: unknown key 'detector.warmpu' (did you mean "
                               "'detector.warmup'?)"));
@@ -1465,10 +1467,11 @@ static void rules_check_with_the_config_checks_receivers_as_the_analyzer_does(vo
     free(e);
     free(o);
     /* What the analyzer says of the same. */
-    assert_int_equal(ctl("config check analyzer %s --set model.dir= --set silences.file= "
-                         "--set rules.dir=%s/rules/examples",
-                         pkg, VG_SOURCE_DIR),
-                     1); /* model.dir, silences.file: see config_check_runs_the_daemons_own_check */
+    assert_int_equal(
+        ctl("config check analyzer %s --set user= --set model.dir= --set silences.file= "
+            "--set rules.dir=%s/rules/examples",
+            pkg, VG_SOURCE_DIR),
+        1); /* model.dir, silences.file: see config_check_runs_the_daemons_own_check */
     e = err();
     assert_non_null(strstr(e, "/rules/examples/host-anomaly.yaml:18:15: action 'webhook' is not "
                               "a configured receiver (configured: none; set webhook.url, "));
@@ -1538,8 +1541,8 @@ static void rules_check_reports_receiver_and_model_mistakes_beside_structural_on
             fail_msg("rules check: no '%s' in: %s", want[i], e);
     free(e);
     /* model.dir, silences.file: see config_check_runs_the_daemons_own_check */
-    assert_int_equal(ctl("config check analyzer %s/packaging/config/analyzer.yaml --set "
-                         "model.dir= --set silences.file= --set rules.dir=%s",
+    assert_int_equal(ctl("config check analyzer %s/packaging/config/analyzer.yaml --set user= "
+                         "--set model.dir= --set silences.file= --set rules.dir=%s",
                          VG_SOURCE_DIR, dir),
                      1);
     e = err();
@@ -1979,7 +1982,7 @@ static void config_check_finds_the_analyzer_of_the_build_tree(void **state)
     (void)state;
     /* model.dir, silences.file: see config_check_runs_the_daemons_own_check */
     assert_int_equal(vg_tp_sh("PATH=/nonexistent %s config check analyzer %s/config/analyzer.yaml "
-                              "--set model.dir= --set silences.file= >%s 2>%s",
+                              "--set user= --set model.dir= --set silences.file= >%s 2>%s",
                               VIGILCTL, VG_SOURCE_DIR "/packaging", g_out, g_err),
                      0);
     char *o = out();
