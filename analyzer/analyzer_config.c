@@ -313,7 +313,8 @@ static const struct vg_cfg_key keys[] = {
      "(counted); 0 disables the history"},
     {"http.listen", VG_CFG_STRING, "127.0.0.1:9710", OFF(http_listen), NOBOUND, "VIGIL_HTTP_LISTEN",
      "address:port of the HTTP API (/healthz, /readyz, /metrics, /api/v1/...); empty disables "
-     "it; loopback by default"},
+     "it; loopback by default. A port below 1024 (net.ipv4.ip_unprivileged_port_start) is "
+     "refused unless the analyzer runs as root: it has no capability as `user`"},
     {"http.token_file", VG_CFG_STRING, NULL, OFF(http_token_file), NOBOUND, "VIGIL_HTTP_TOKEN_FILE",
      "file holding the bearer token (16+ characters) that mutating endpoints require; unset "
      "disables them"},

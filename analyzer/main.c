@@ -1686,6 +1686,19 @@ static int check_files_cb(void *ud, char *err, size_t errlen)
  * open; NULL when it stayed who it was. */
 static const char *g_became;
 
+/* After a start as root became `user`: an access refused (EACCES, EPERM: a file, a directory, a
+ * port) says it was refused to that user, since the root shell it was started from shows root,
+ * which would have been let in. Other errors are not about who the analyzer runs as, and say
+ * nothing of it (an "as user" there sent operators looking for a permission problem). */
+static void say_became_user(int rc, char *err, size_t errlen)
+{
+    size_t n = strlen(err);
+    if (g_became && (rc == -EACCES || rc == -EPERM) && n < errlen)
+        snprintf(err + n, errlen - n,
+                 " (as user '%s', the analyzer's `user`, which it became when started as root)",
+                 g_became);
+}
+
 /* check_files() for --check-config started as root: the packaged unit starts the analyzer as
  * `user` (the check changes no user itself), and root may read and write anywhere, so the check
  * runs in a child that becomes that user (its groups too) as the agent's check does; open(2) and
@@ -1699,14 +1712,7 @@ static int check_files_as_user(const struct analyzer_cfg *c, const char *config,
     struct passwd *pw = NULL;
     if (!check || geteuid() != 0 || !c->user || !*c->user || !(pw = getpwnam(c->user)) ||
         pw->pw_uid == 0) {
-        int rc = check_files(&fc, err, errlen);
-        size_t n = rc < 0 && g_became ? strlen(err) : errlen;
-        if (n < errlen) /* a start as root, now `user` (become_user) */
-            snprintf(err + n, errlen - n,
-                     " (as user '%s', the analyzer's `user`, which it became when started as "
-                     "root)",
-                     g_became);
-        return rc;
+        return check_files(&fc, err, errlen); /* main says whom a start is (say_became_user) */
     }
     if (config && *config) {
         int rc = vg_runas_check_config(pw, config, err, errlen);
@@ -2332,6 +2338,7 @@ int main(int argc, char **argv)
         rc = analyzer_rules_load(&a, err, sizeof(err)); /* rules.dir, silences.file */
     if (rc) {
         vg_config_locate(err, sizeof(err)); /* a value checked after loading: where it was set */
+        say_became_user(rc, err, sizeof(err));
         fprintf(stderr, "vigil-analyzer: config error: %s\n", err);
         vg_engine_free(a.engine);
         a.engine = NULL;
@@ -2437,6 +2444,7 @@ int main(int argc, char **argv)
     if (!rc)
         rc = open_consumer(&a, bootstrap, err, sizeof(err));
     if (rc) {
+        say_became_user(rc, err, sizeof(err));
         fprintf(stderr, "vigil-analyzer: %s\n", err);
     } else {
         vg_info("started", "topic=%s group=%s model=%s threshold=%g receivers=%zu dumpable=%d",

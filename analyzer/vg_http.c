@@ -12,8 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/capability.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vg_log.h"
 #include "vg_secret.h"
@@ -611,10 +614,41 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa, char *err, s
     return 0;
 }
 
+/* The lowest port this process may listen on without CAP_NET_BIND_SERVICE:
+ * net.ipv4.ip_unprivileged_port_start (1024 unless changed; 0 in many containers), or 0 when it
+ * holds that capability (or capget fails: the listen itself then says). */
+static long lowest_port(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+    if (syscall(SYS_capget, &h, d) != 0 ||
+        (d[CAP_TO_INDEX(CAP_NET_BIND_SERVICE)].effective & CAP_TO_MASK(CAP_NET_BIND_SERVICE)))
+        return 0;
+    long start = 1024;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+    if (f) {
+        if (fscanf(f, "%ld", &start) != 1)
+            start = 0;
+        fclose(f);
+    }
+    return start;
+}
+
 int vg_http_check_cfg(const struct vg_http_cfg *cfg, char *err, size_t errlen)
 {
     struct sockaddr_in sa;
     int rc = parse_listen(cfg->listen, &sa, err, errlen);
+    /* The packaged unit grants the analyzer no capability (CapabilityBoundingSet=), and a start
+     * as root that becomes `user` keeps none: a port below 1024 passed the check, and the start
+     * then failed to listen, exit 1, restarted for ever. Checked as the process that listens
+     * (the check as root runs this as `user`). */
+    long port = ntohs(sa.sin_port), lowest;
+    if (!rc && port && port < (lowest = lowest_port()))
+        rc = vg_err(err, errlen, -EACCES,
+                    "http.listen %s: port %ld needs CAP_NET_BIND_SERVICE, which the analyzer "
+                    "lacks (its unit grants none): use a port of %ld or above "
+                    "(net.ipv4.ip_unprivileged_port_start)",
+                    cfg->listen, port, lowest);
     char *token = NULL;
     if (!rc && cfg->token_file && (rc = read_token(cfg->token_file, &token, err, errlen)) == 0)
         vg_secret_free(token, strlen(token));

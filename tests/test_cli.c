@@ -1065,6 +1065,79 @@ static void check_config_says_when_the_service_user_is_not_on_this_host(void **s
     free(o);
 }
 
+/* Started as root, the analyzer becomes `user` and keeps no capability, as the packaged unit
+ * grants none: http.listen on a port below 1024 passed --check-config, and the start then
+ * failed to listen (exit 1, which the unit restarts for ever). Both refuse it now, the start
+ * with exit 78, saying as whom. That "as user" is said only of an access refused: a Kafka
+ * setting the start refuses said it too, and sent the operator looking at permissions. */
+static void
+analyzer_as_user_refuses_a_privileged_port_and_names_the_user_only_for_access(void **state)
+{
+    (void)state;
+    struct passwd *pw = getpwnam("nobody");
+    long start = 1024;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &start) != 1)
+            start = 1024;
+        fclose(f);
+    }
+    if (geteuid() != 0 || !pw || pw->pw_uid == 0 || start <= 80) {
+        print_message("[  SKIP    ] needs root, the user 'nobody' and port 80 privileged\n");
+        skip();
+    }
+    const char *listen80 = "--set http.listen=127.0.0.1:80 --set bootstrap_servers=127.0.0.1:1 "
+                           "--set user=nobody";
+    char args[300], want[200];
+    snprintf(want, sizeof want,
+             "http.listen 127.0.0.1:80: port 80 needs CAP_NET_BIND_SERVICE, which the analyzer "
+             "lacks (its unit grants none): use a port of %ld or above",
+             start);
+    snprintf(args, sizeof args, "%s --check-config", listen80);
+    assert_int_equal(run("%s %s", VG_ANALYZER_BIN, args), 1);
+    char *o = output();
+    if (!strstr(o, want) || !strstr(o, "(checked as user 'nobody', the analyzer's `user`)"))
+        fail_msg("check: want '%s' in:\n%s", want, o);
+    free(o);
+    assert_int_equal(run("timeout 60 %s %s", VG_ANALYZER_BIN, listen80), EX_CONFIG);
+    o = output();
+    if (!strstr(o, want) ||
+        !strstr(o, "(as user 'nobody', the analyzer's `user`, which it became when started as "
+                   "root)"))
+        fail_msg("start: want '%s' as nobody in:\n%s", want, o);
+    free(o);
+    /* Run as root (user: ""), it may. */
+    assert_int_equal(
+        run("%s %s", VG_ANALYZER_BIN, "--set http.listen=127.0.0.1:80 --set user= --check-config"),
+        0);
+
+    /* Not an access: no user named. */
+    assert_int_equal(
+        run("timeout 60 %s %s", VG_ANALYZER_BIN,
+            "--set kafka.acks=1 --set bootstrap_servers=127.0.0.1:1 --set user=nobody"),
+        EX_CONFIG);
+    o = output();
+    if (!strstr(o, "state topic producer") || !strstr(o, "started as root: running as user") ||
+        strstr(o, "(as user"))
+        fail_msg("kafka.acks: want the error without '(as user' in:\n%s", o);
+    free(o);
+
+    /* An access refused after the start's checks (the bootstrap file, written once the embedded
+     * broker runs, in a directory only root may write): named too. */
+    char *dir = vg_tp_tmpdir("asuserboot"), boot[300];
+    snprintf(boot, sizeof boot, "%s/bootstrap", dir);
+    assert_int_equal(run("timeout 60 %s --embedded-kafka --bootstrap-file %s --set user=nobody "
+                         "--set http.listen=127.0.0.1:0 --set state.topic=",
+                         VG_ANALYZER_BIN, boot),
+                     1);
+    o = output();
+    if (!strstr(o, "Permission denied (as user 'nobody', the analyzer's `user`, which it became "
+                   "when started as root)"))
+        fail_msg("bootstrap file: want the user named in:\n%s", o);
+    free(o);
+    free(dir);
+}
+
 /* The packaged unit starts the analyzer as `user` (vigil) and it reads its secret files (and the
  * receivers' CA file) as that user; a check run as root read them as root, so a file only root
  * could read passed the check and then stopped the start. Run as root, the check now reads them
@@ -3127,6 +3200,8 @@ int main(void)
         cmocka_unit_test(check_config_reads_the_analyzers_secret_files_as_the_service_user),
         cmocka_unit_test(check_config_opens_the_config_file_as_the_service_user),
         cmocka_unit_test(check_config_says_when_the_service_user_is_not_on_this_host),
+        cmocka_unit_test(
+            analyzer_as_user_refuses_a_privileged_port_and_names_the_user_only_for_access),
         cmocka_unit_test(check_config_reads_rules_and_silences_as_the_service_user),
         cmocka_unit_test(once_prints_one_valid_message),
         cmocka_unit_test(once_stamps_the_message_with_the_start_of_its_collection),
