@@ -35,13 +35,15 @@ static const struct vg_cfg_key keys[] = {
      "off by default because hooking every syscall exit costs about 150 ns per syscall "
      "(docs/ebpf.md); the bpf_* ones need root or the capabilities in the systemd unit"},
     {"proc_root", VG_CFG_STRING, "/proc", OFF(proc_root), NOBOUND, NULL,
-     "where procfs is mounted (tests point this at recorded fixtures)"},
-    {"sys_root", VG_CFG_STRING, "/sys", OFF(sys_root), NOBOUND, NULL, "where sysfs is mounted"},
+     "where procfs is mounted (tests point this at recorded fixtures)", NULL, VG_CFG_F_ABS_PATH},
+    {"sys_root", VG_CFG_STRING, "/sys", OFF(sys_root), NOBOUND, NULL, "where sysfs is mounted",
+     NULL, VG_CFG_F_ABS_PATH},
     {"cpu.per_cpu", VG_CFG_BOOL, "false", OFF(cpu_per_cpu), NOBOUND, NULL,
      "cpu collector: also send the CPU shares of each CPU (`cpu.<n>.*`, 8 metrics per CPU)"},
     {"cgroup.root", VG_CFG_STRING, "auto", OFF(cgroup_root), NOBOUND, NULL,
      "cgroup collector: the cgroup v2 hierarchy; auto: `sys_root`/fs/cgroup when it is one "
-     "(has cgroup.controllers), else `sys_root`/fs/cgroup/unified"},
+     "(has cgroup.controllers), else `sys_root`/fs/cgroup/unified",
+     NULL, VG_CFG_F_ABS_PATH},
     {"cgroup.select", VG_CFG_STRING, "system.slice/*", OFF(cgroup_select), NOBOUND, NULL,
      "cgroup collector: comma-separated shell globs of cgroup paths below cgroup.root, one "
      "level of directories per '/', e.g. `system.slice/*,kubepods.slice/*/*`"},
@@ -175,16 +177,19 @@ static const struct vg_cfg_key keys[] = {
      "local guard: file holding local.webhook.url (one line, trimmed, read like a secret file "
      "after the privilege drop: readable by `user`), for a URL that carries a credential "
      "(user:password, ?token=): the config is readable by all; logs show scheme://host:port/... "
-     "only; set one of the two"},
+     "only; set one of the two",
+     NULL, VG_CFG_F_ABS_PATH},
     {"local.webhook.secret_file", VG_CFG_STRING, NULL, OFF(local_webhook_secret_file), NOBOUND,
      NULL,
      "local guard: file holding the HMAC-SHA256 key for X-Vigil-Signature, read after the "
-     "privilege drop (readable by `user`); unset: requests are not signed"},
+     "privilege drop (readable by `user`); unset: requests are not signed",
+     NULL, VG_CFG_F_ABS_PATH},
     {"local.webhook.allow_plain_http", VG_CFG_BOOL, "false", OFF(local_webhook_allow_plain_http),
      NOBOUND, NULL,
      "local guard: allow an `http://` local.webhook.url to a host other than loopback"},
     {"local.webhook.tls_ca_file", VG_CFG_STRING, NULL, OFF(local_webhook_tls_ca_file), NOBOUND,
-     NULL, "local guard: PEM CA bundle trusted for local.webhook.url in addition to the system's"},
+     NULL, "local guard: PEM CA bundle trusted for local.webhook.url in addition to the system's",
+     NULL, VG_CFG_F_ABS_PATH},
 };
 VG_CFG_KEYS_END
 

@@ -129,7 +129,8 @@ static const struct vg_cfg_key keys[] = {
     {"rules.dir", VG_CFG_STRING, NULL, OFF(rules_dir), NOBOUND, "VIGIL_RULES_DIR",
      "directory of rule files (docs/rules.md): they replace the built-in per-series rule "
      "(alert.threshold/for/resolve_for/severity); reloaded on SIGHUP and POST /api/v1/reload; "
-     "unset = the built-in rule"},
+     "unset = the built-in rule",
+     NULL, VG_CFG_F_ABS_PATH},
     {"alert.group_by", VG_CFG_STRING, "", OFF(alert_group_by), NOBOUND, NULL,
      "comma-separated label names (alertname, host, severity or any label) that group alerts "
      "for alert.group_wait; empty = every alert is its own group"},
@@ -172,11 +173,13 @@ static const struct vg_cfg_key keys[] = {
     {"decisions.webhook_url_file", VG_CFG_STRING, NULL, OFF(decisions_webhook_url_file), NOBOUND,
      NULL,
      "file holding decisions.webhook_url (one line, trimmed), for a URL that carries a credential "
-     "(user:password, ?token=): the config is readable by all; set one of the two"},
+     "(user:password, ?token=): the config is readable by all; set one of the two",
+     NULL, VG_CFG_F_ABS_PATH},
     {"decisions.webhook_secret_file", VG_CFG_STRING, NULL, OFF(decisions_webhook_secret_file),
      NOBOUND, NULL,
      "file holding the HMAC-SHA256 key that signs each decisions.webhook_url post "
-     "(X-Vigil-Timestamp, X-Vigil-Signature, as webhook.secret_file); unset: not signed"},
+     "(X-Vigil-Timestamp, X-Vigil-Signature, as webhook.secret_file); unset: not signed",
+     NULL, VG_CFG_F_ABS_PATH},
     {"webhook.url", VG_CFG_STRING, NULL, OFF(webhook_url), NOBOUND, "VIGIL_WEBHOOK_URL",
      "where alerts are POSTed (generic JSON, docs/alerts.md); unset = log only", NULL,
      VG_CFG_F_URL_CREDS},
@@ -184,7 +187,8 @@ static const struct vg_cfg_key keys[] = {
      "VIGIL_WEBHOOK_URL_FILE",
      "file holding webhook.url (one line, trimmed, read like a secret file), for a URL that "
      "carries a credential (user:password, ?token=): the config is readable by all; set one of "
-     "the two"},
+     "the two",
+     NULL, VG_CFG_F_ABS_PATH},
     {"webhook.timeout", VG_CFG_DURATION, "5s", OFF(webhook_timeout_ms), 100, 600000, NULL,
      "whole-request timeout"},
     {"webhook.connect_timeout", VG_CFG_DURATION, "2s", OFF(webhook_connect_timeout_ms), 100, 600000,
@@ -206,7 +210,8 @@ static const struct vg_cfg_key keys[] = {
      "state.topic, as many held firings besides: docs/alerts.md, Order)"},
     {"webhook.secret_file", VG_CFG_STRING, NULL, OFF(webhook_secret_file), NOBOUND,
      "VIGIL_WEBHOOK_SECRET_FILE",
-     "file holding the shared secret for the X-Vigil-Signature HMAC-SHA256 header"},
+     "file holding the shared secret for the X-Vigil-Signature HMAC-SHA256 header", NULL,
+     VG_CFG_F_ABS_PATH},
     {"webhook.rate", VG_CFG_DOUBLE, "0", OFF(webhook_rate), -1, 1e6, NULL,
      "requests per second to the webhook; 0 = default (10/s, burst 20), -1 = unlimited; "
      "excess waits, it is not dropped"},
@@ -217,7 +222,8 @@ static const struct vg_cfg_key keys[] = {
     {"alertmanager.url_file", VG_CFG_STRING, NULL, OFF(alertmanager_url_file), NOBOUND,
      "VIGIL_ALERTMANAGER_URL_FILE",
      "file holding alertmanager.url (one line, trimmed), for a URL that carries a credential; set "
-     "one of the two"},
+     "one of the two",
+     NULL, VG_CFG_F_ABS_PATH},
     {"alertmanager.generator_url", VG_CFG_STRING, NULL, OFF(alertmanager_generator_url), NOBOUND,
      NULL, "generatorURL sent with alerts; may hold {host} and {series}"},
     {"alertmanager.resend_interval", VG_CFG_DURATION, "60s", OFF(alertmanager_resend_ms), 1000,
@@ -230,7 +236,8 @@ static const struct vg_cfg_key keys[] = {
      NULL, "PagerDuty Events API v2 base URL (events go to /v2/enqueue)", NULL, VG_CFG_F_URL_CREDS},
     {"pagerduty.routing_key_file", VG_CFG_STRING, NULL, OFF(pagerduty_routing_key_file), NOBOUND,
      "VIGIL_PAGERDUTY_ROUTING_KEY_FILE",
-     "file holding the integration's routing key; setting it turns PagerDuty on"},
+     "file holding the integration's routing key; setting it turns PagerDuty on", NULL,
+     VG_CFG_F_ABS_PATH},
     {"pagerduty.rate", VG_CFG_DOUBLE, "0", OFF(pagerduty_rate), -1, 1e6, NULL,
      "requests per second; 0 = default (2/s), -1 = unlimited"},
     {"slack.url", VG_CFG_STRING, NULL, OFF(slack_url), NOBOUND, "VIGIL_SLACK_URL",
@@ -239,7 +246,8 @@ static const struct vg_cfg_key keys[] = {
      NULL, VG_CFG_F_SECRET_PATH},
     {"slack.url_file", VG_CFG_STRING, NULL, OFF(slack_url_file), NOBOUND, "VIGIL_SLACK_URL_FILE",
      "file holding slack.url (one line, trimmed, read like a secret file: e.g. root:vigil 0640), "
-     "the way to keep the credential out of the world-readable config; set one of the two"},
+     "the way to keep the credential out of the world-readable config; set one of the two",
+     NULL, VG_CFG_F_ABS_PATH},
     {"slack.rate", VG_CFG_DOUBLE, "0", OFF(slack_rate), -1, 1e6, NULL,
      "requests per second; 0 = default (1/s), -1 = unlimited"},
     {"actions.allowed_urls", VG_CFG_STRING, "", OFF(allowed_urls), NOBOUND, NULL,
@@ -253,7 +261,8 @@ static const struct vg_cfg_key keys[] = {
      "and [::1]"},
     {"actions.tls_ca_file", VG_CFG_STRING, NULL, OFF(tls_ca_file), NOBOUND, NULL,
      "PEM file of CA certificates trusted for receivers' HTTPS, in addition to the system's (a "
-     "private CA); certificate and host-name verification are always on"},
+     "private CA); certificate and host-name verification are always on",
+     NULL, VG_CFG_F_ABS_PATH},
     {"outbox.dir", VG_CFG_STRING, NULL, OFF(outbox_dir), NOBOUND, NULL,
      "directory of the persistent alert outbox (e.g. /var/lib/vigil/outbox): an accepted alert "
      "is delivered after a crash or restart; created (mode 0700) when missing, its parent must "
@@ -317,7 +326,8 @@ static const struct vg_cfg_key keys[] = {
      "refused unless the analyzer runs as root: it has no capability as `user`"},
     {"http.token_file", VG_CFG_STRING, NULL, OFF(http_token_file), NOBOUND, "VIGIL_HTTP_TOKEN_FILE",
      "file holding the bearer token (16+ characters) that mutating endpoints require; unset "
-     "disables them"},
+     "disables them",
+     NULL, VG_CFG_F_ABS_PATH},
     {"http.max_body", VG_CFG_SIZE, "64KiB", OFF(http_max_body), 1024, 16777216, NULL,
      "larger request bodies are refused with 413"},
     {"http.max_connections", VG_CFG_INT, "64", OFF(http_max_conns), 1, 10000, NULL,

@@ -408,11 +408,14 @@ static int set_value(const struct vg_cfg_key *k, void *cfg, const char *text, ch
         int rc = check_choice(k, text, err, errlen);
         if (rc)
             return rc;
-        if ((k->flags & VG_CFG_F_ABS_PATH) && *text && *text != '/')
+        /* A default that is a word, not a path (cgroup.root's auto), may be written too. */
+        int word = k->def && *k->def && *k->def != '/';
+        if ((k->flags & VG_CFG_F_ABS_PATH) && *text && *text != '/' &&
+            !(word && strcmp(text, k->def) == 0))
             return vg_err(err, errlen, -EINVAL,
-                          "%s: '%.200s' must be an absolute path (the units run from /, not from "
-                          "the directory a check runs in)",
-                          k->name, text);
+                          "%s: '%.200s' must be an absolute path%s%s (the units run from /, not "
+                          "from the directory a check runs in)",
+                          k->name, text, word ? " or " : "", word ? k->def : "");
         char *s = strdup(text);
         if (!s)
             return -ENOMEM;

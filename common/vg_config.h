@@ -63,10 +63,12 @@ struct vg_cfg_key {
  * hold no credential, and one that is a template (alertmanager.generator_url, with {host}) is
  * what the operator needs to see whole. */
 #define VG_CFG_F_URL_CREDS 0x2u
-/* A string key naming a file or directory the daemon keeps state in (spool.dir, outbox.dir): a
- * value must be an absolute path ("" stays "none"), refused where it was written otherwise. The
- * units run from /, so a relative one named another place than the one --check-config, run from
- * the operator's directory, had judged. The type reads "absolute path" in --help and the docs. */
+/* A string key naming a file or directory the daemon reads or keeps state in (spool.dir,
+ * outbox.dir, rules.dir, every *_file): a value must be an absolute path ("" stays "none", and a
+ * default that is a word, cgroup.root's auto, may be written), refused where it was written
+ * otherwise. The units run from /, so a relative one named another place than the one
+ * --check-config, run from the operator's directory, had judged. The type reads "absolute path"
+ * in --help and the docs. */
 #define VG_CFG_F_ABS_PATH 0x4u
 
 /* Around a table of keys: entries are positional and most leave the trailing `choices` out,

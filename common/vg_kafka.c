@@ -201,7 +201,10 @@ static int path_used(const struct vg_kvlist *user, const char *k)
 
 /* The first file the properties name that does not exist, among the ones librdkafka reads
  * (used) or among the ones it does not (!used). */
-static int missing_file(const struct vg_kvlist *user, int used, char *err, size_t errlen)
+/* Whether property k, set to v, names a file: a secret file (a key ending in "_file") or a path
+ * librdkafka opens itself; not an empty value, nor ssl.ca.location's "probe" (the system's CA
+ * store). */
+static int names_file(const char *k, const char *v)
 {
     static const char *const paths[] = {"ssl.ca.location",
                                         "ssl.certificate.location",
@@ -210,12 +213,34 @@ static int missing_file(const struct vg_kvlist *user, int used, char *err, size_
                                         "ssl.keystore.location",
                                         "sasl.kerberos.keytab",
                                         NULL};
+    int named = is_file_key(k);
+    for (size_t j = 0; !named && paths[j]; j++)
+        named = strcmp(k, paths[j]) == 0;
+    return named && v && *v && !(strcmp(k, "ssl.ca.location") == 0 && strcmp(v, "probe") == 0);
+}
+
+/* The first file a property names by a relative path, read with these properties or not: the
+ * units run from /, so it names another file there than the one a check run from the operator's
+ * directory found (the daemons' own path keys are refused so too: VG_CFG_F_ABS_PATH). */
+static int relative_path(const struct vg_kvlist *user, char *err, size_t errlen)
+{
     for (size_t i = 0; user && i < user->n; i++) {
         const char *k = user->items[i].key, *v = user->items[i].value;
-        int secret = is_file_key(k), named = secret;
-        for (size_t j = 0; !named && paths[j]; j++)
-            named = strcmp(k, paths[j]) == 0;
-        if (!named || !v || !*v || (strcmp(k, "ssl.ca.location") == 0 && strcmp(v, "probe") == 0))
+        if (names_file(k, v) && *v != '/')
+            return vg_err(err, errlen, -EINVAL,
+                          "kafka.%s: '%.200s' must be an absolute path (the units run from /, not "
+                          "from the directory a check runs in)",
+                          k, v);
+    }
+    return 0;
+}
+
+static int missing_file(const struct vg_kvlist *user, int used, char *err, size_t errlen)
+{
+    for (size_t i = 0; user && i < user->n; i++) {
+        const char *k = user->items[i].key, *v = user->items[i].value;
+        int secret = is_file_key(k);
+        if (!names_file(k, v))
             continue;
         /* A secret file is read by vg_kafka_conf_new whatever the protocol. */
         if ((secret || path_used(user, k)) != used)
@@ -241,7 +266,8 @@ static int missing_file(const struct vg_kvlist *user, int used, char *err, size_
 
 int vg_kafka_missing_file(const struct vg_kvlist *user, char *err, size_t errlen)
 {
-    return missing_file(user, 1, err, errlen);
+    int rc = relative_path(user, err, errlen);
+    return rc ? rc : missing_file(user, 1, err, errlen);
 }
 
 int vg_kafka_unused_missing_file(const struct vg_kvlist *user, char *err, size_t errlen)

@@ -55,7 +55,9 @@ int vg_kafka_conf_new_ex(rd_kafka_conf_t **out, const struct vg_kafka_prop *defa
  * or sasl_ssl, any case; sasl.kerberos.keytab only when it is sasl_plaintext or sasl_ssl with the
  * GSSAPI mechanism, the default) and the secret files of the keys ending in "_file", always read.
  * -ENOENT, err worded "kafka.KEY: PATH: No such file or directory", for the first; else 0. A file
- * that exists but cannot be read is the client's own refusal. */
+ * that exists but cannot be read is the client's own refusal. Before that, any of these paths
+ * that is relative, read with these properties or not: -EINVAL, "kafka.KEY: 'PATH' must be an
+ * absolute path (...)" (the units run from /). */
 int vg_kafka_missing_file(const struct vg_kvlist *user, char *err, size_t errlen);
 
 /* The same for the path properties these properties leave unread (an ssl.* path on a plaintext
@@ -68,8 +70,9 @@ int vg_kafka_unused_missing_file(const struct vg_kvlist *user, char *err, size_t
  * checked again after 1 s, doubling to 10 s, for at most wait_ms, each attempt logged as a warning
  * (and the success after a wait as an info line). Still missing, it is a config error (a wrong
  * path, most likely): -ENOENT, err worded as vg_kafka_missing_file words it with
- * " (waited N s for it)" appended. 0 when nothing is missing, and 0 too when *stop (a signal
- * handler's flag, may be NULL) is set before or during the wait: the caller checks it. */
+ * " (waited N s for it)" appended; a relative path is refused at once, as it refuses it. 0 when
+ * nothing is missing, and 0 too when *stop (a signal handler's flag, may be NULL) is set before or
+ * during the wait: the caller checks it. */
 int vg_kafka_wait_files(const struct vg_kvlist *user, int wait_ms, volatile sig_atomic_t *stop,
                         char *err, size_t errlen);
 

@@ -269,53 +269,79 @@ static void thresholds_below_one_half_are_refused_where_written(void **state)
     (void)state;
 }
 
-/* The keys naming where a daemon keeps its state. The units run from /, so a relative path
- * there named another place than the one --check-config, run from the operator's directory, had
- * judged (for the analyzer an /outbox that ProtectSystem=strict makes read-only: exit 78; for the
- * agent, `spool off`). Each is refused where it was written, in a file and on --set; an absolute
- * path and "" (none) are taken. */
+/* The keys naming a file or directory a daemon keeps its state in or reads. The units run from
+ * /, so a relative path there named another place than the one --check-config, run from the
+ * operator's directory, had judged (for the analyzer an /outbox that ProtectSystem=strict makes
+ * read-only: exit 78; for the agent, `spool off`; a rules.dir or a secret file not found). Each
+ * is refused where it was written, in a file and on --set; an absolute path and "" (none) are
+ * taken, and so is a default that is a word (cgroup.root's auto). */
 static const struct {
     int agent;
     const char *key;
-} state_paths[] = {
-    {1, "spool.dir"}, {1, "bpf.btf_cache"}, {0, "outbox.dir"},
-    {0, "model.dir"}, {0, "silences.file"},
+} path_keys[] = {
+    {1, "spool.dir"},
+    {1, "bpf.btf_cache"},
+    {1, "proc_root"},
+    {1, "sys_root"},
+    {1, "cgroup.root"},
+    {1, "local.webhook.url_file"},
+    {1, "local.webhook.secret_file"},
+    {1, "local.webhook.tls_ca_file"},
+    {0, "outbox.dir"},
+    {0, "model.dir"},
+    {0, "silences.file"},
+    {0, "rules.dir"},
+    {0, "http.token_file"},
+    {0, "actions.tls_ca_file"},
+    {0, "webhook.url_file"},
+    {0, "webhook.secret_file"},
+    {0, "alertmanager.url_file"},
+    {0, "slack.url_file"},
+    {0, "pagerduty.routing_key_file"},
+    {0, "decisions.webhook_url_file"},
+    {0, "decisions.webhook_secret_file"},
 };
 
-static void relative_state_paths_are_refused_where_they_are_written(void **state)
+static void relative_paths_are_refused_where_they_are_written(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof state_paths / sizeof state_paths[0]; i++) {
-        const char *key = state_paths[i].key;
+    for (size_t i = 0; i < sizeof path_keys / sizeof path_keys[0]; i++) {
+        const char *key = path_keys[i].key;
         const struct vg_config_table *t =
-            state_paths[i].agent ? &agent_config_table : &analyzer_config_table;
+            path_keys[i].agent ? &agent_config_table : &analyzer_config_table;
         struct agent_cfg ag;
         struct analyzer_cfg an;
-        void *cfg = state_paths[i].agent ? (void *)&ag : (void *)&an;
+        void *cfg = path_keys[i].agent ? (void *)&ag : (void *)&an;
         const char *dot = strchr(key, '.');
-        assert_non_null(dot);
-        static const char *const values[] = {"var/lib/vigil/x", "./x", "x", "~/x",
-                                             "/var/lib/x",      ""};
+        int word = strcmp(key, "cgroup.root") == 0; /* its default, auto, is a word */
+        static const char *const values[] = {"var/lib/vigil/x", "./x", "x",   "~/x",
+                                             "/var/lib/x",      "",    "auto"};
         for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
-            int relative = values[v][0] && values[v][0] != '/';
+            int relative =
+                values[v][0] && values[v][0] != '/' && !(word && strcmp(values[v], "auto") == 0);
             char yaml[200], want[300], err[VG_ERRLEN] = "", arg[200];
-            /* In a file: placed at the value, line 2, after "  LEAF: ". */
-            snprintf(yaml, sizeof yaml, "%.*s:\n  %s: \"%s\"\n", (int)(dot - key), key, dot + 1,
-                     values[v]);
-            memset(cfg, 0, state_paths[i].agent ? sizeof ag : sizeof an);
+            /* In a file: placed at the value, after "  LEAF: " on line 2 (a dotted key), or
+             * after "KEY: " on line 1. */
+            if (dot)
+                snprintf(yaml, sizeof yaml, "%.*s:\n  %s: \"%s\"\n", (int)(dot - key), key, dot + 1,
+                         values[v]);
+            else
+                snprintf(yaml, sizeof yaml, "%s: \"%s\"\n", key, values[v]);
+            memset(cfg, 0, path_keys[i].agent ? sizeof ag : sizeof an);
             assert_int_equal(vg_config_defaults(t, cfg, err, sizeof err), 0);
             int rc = vg_config_load_buffer(t, cfg, "c.yaml", yaml, strlen(yaml), err, sizeof err);
             snprintf(want, sizeof want,
-                     "c.yaml:2:%zu: %s: '%s' must be an absolute path (the units run from /, not "
-                     "from the directory a check runs in)",
-                     strlen(dot + 1) + 5, key, values[v]);
+                     "c.yaml:%d:%zu: %s: '%s' must be an absolute path%s (the units run from /, "
+                     "not from the directory a check runs in)",
+                     dot ? 2 : 1, dot ? strlen(dot + 1) + 5 : strlen(key) + 3, key, values[v],
+                     word ? " or auto" : "");
             if (relative ? rc != -EINVAL || strcmp(err, want) != 0 : rc != 0)
                 fail_msg("%s: '%s' in a file: rc %d, err '%s'; want %s", key, values[v], rc, err,
                          relative ? want : "taken");
             vg_config_free(t, cfg);
             /* On the command line. */
             snprintf(arg, sizeof arg, "%s=%s", key, values[v]);
-            memset(cfg, 0, state_paths[i].agent ? sizeof ag : sizeof an);
+            memset(cfg, 0, path_keys[i].agent ? sizeof ag : sizeof an);
             assert_int_equal(vg_config_defaults(t, cfg, err, sizeof err), 0);
             rc = vg_config_set_arg(t, cfg, arg, err, sizeof err);
             if (relative ? rc != -EINVAL || !strstr(err, "must be an absolute path") ||
@@ -327,9 +353,9 @@ static void relative_state_paths_are_refused_where_they_are_written(void **state
     }
 }
 
-/* The keys above are all the keys flagged so, and every flagged key's default is absolute or
- * none (the defaults go through the same check: every_default_of_both_daemons_loads). */
-static void the_state_path_keys_are_the_ones_flagged(void **state)
+/* The keys above are all the keys flagged so, and every flagged key's default is absolute, a word
+ * or none (the defaults go through the same check: every_default_of_both_daemons_loads). */
+static void the_path_keys_are_the_ones_flagged(void **state)
 {
     (void)state;
     const struct vg_config_table *tables[] = {&agent_config_table, &analyzer_config_table};
@@ -341,13 +367,33 @@ static void the_state_path_keys_are_the_ones_flagged(void **state)
                 continue;
             flagged++;
             int listed = 0;
-            for (size_t i = 0; i < sizeof state_paths / sizeof state_paths[0]; i++)
+            for (size_t i = 0; i < sizeof path_keys / sizeof path_keys[0]; i++)
                 listed |=
-                    state_paths[i].agent == (ti == 0) && strcmp(state_paths[i].key, key->name) == 0;
+                    path_keys[i].agent == (ti == 0) && strcmp(path_keys[i].key, key->name) == 0;
             if (!listed)
                 fail_msg("%s is flagged VG_CFG_F_ABS_PATH but not tested here", key->name);
         }
-    assert_int_equal(flagged, sizeof state_paths / sizeof state_paths[0]);
+    assert_int_equal(flagged, sizeof path_keys / sizeof path_keys[0]);
+}
+
+/* Every key that names a file by its name (*_file, *.dir, *_root, .root) is flagged: a path key
+ * added later without the flag fails here, not at a unit's start. */
+static void every_key_named_as_a_path_is_flagged(void **state)
+{
+    (void)state;
+    const struct vg_config_table *tables[] = {&agent_config_table, &analyzer_config_table};
+    static const char *const endings[] = {"_file", ".file", ".dir", "_root", ".root", ".btf_cache"};
+    for (size_t ti = 0; ti < 2; ti++)
+        for (size_t k = 0; k < tables[ti]->n; k++) {
+            const struct vg_cfg_key *key = &tables[ti]->keys[k];
+            size_t n = strlen(key->name);
+            for (size_t e = 0; e < sizeof endings / sizeof endings[0]; e++) {
+                size_t m = strlen(endings[e]);
+                if (n > m && strcmp(key->name + n - m, endings[e]) == 0 &&
+                    !(key->flags & VG_CFG_F_ABS_PATH))
+                    fail_msg("%s names a path but is not flagged VG_CFG_F_ABS_PATH", key->name);
+            }
+        }
 }
 
 int main(void)
@@ -358,8 +404,9 @@ int main(void)
         cmocka_unit_test(log_level_choices_are_the_levels_vg_log_parses),
         cmocka_unit_test(every_key_a_help_text_names_exists),
         cmocka_unit_test(thresholds_below_one_half_are_refused_where_written),
-        cmocka_unit_test(relative_state_paths_are_refused_where_they_are_written),
-        cmocka_unit_test(the_state_path_keys_are_the_ones_flagged),
+        cmocka_unit_test(relative_paths_are_refused_where_they_are_written),
+        cmocka_unit_test(the_path_keys_are_the_ones_flagged),
+        cmocka_unit_test(every_key_named_as_a_path_is_flagged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -192,6 +192,32 @@ static void a_missing_file_librdkafka_does_not_read_does_not_count(void **state)
         err, "kafka.sasl.password_file: /nonexistent/password: No such file or directory");
 }
 
+/* A path the kafka: properties name that is relative is refused, read with these properties or
+ * not, and not waited for: the units run from /, so it names another file there than the one a
+ * check run from the operator's directory found. "probe" (ssl.ca.location's word for the system
+ * store) and properties that are not paths stay as they are. */
+static void a_relative_path_a_kafka_property_names_is_refused_at_once(void **state)
+{
+    (void)state;
+    char err[256];
+    struct vg_kv kv[] = {
+        {"ssl.ca.location", "probe"},
+        {"client.id", "relative-looking"},
+        {"ssl.key.location", "certs/client.key"}, /* plaintext: not read, refused all the same */
+    };
+    struct vg_kvlist user = {kv, 2};
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), 0);
+    user.n = 3;
+    assert_int_equal(vg_kafka_missing_file(&user, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "kafka.ssl.key.location: 'certs/client.key' must be an absolute path "
+                             "(the units run from /, not from the directory a check runs in)");
+    kv[2].key = "sasl.password_file";
+    kv[2].value = "~/kafka.pass";
+    /* Refused, not waited for as a missing file (which ends -ENOENT). */
+    assert_int_equal(vg_kafka_wait_files(&user, 2000, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "kafka.sasl.password_file: '~/kafka.pass' must be an absolute"));
+}
+
 /* A CA bundle path of this test process that does not exist (yet). */
 static void absent_ca_path(char *path, size_t len)
 {
@@ -582,6 +608,7 @@ int main(void)
         cmocka_unit_test(the_key_partition_is_the_default_partitioners),
         cmocka_unit_test(a_missing_file_a_kafka_property_names_is_found),
         cmocka_unit_test(a_missing_file_librdkafka_does_not_read_does_not_count),
+        cmocka_unit_test(a_relative_path_a_kafka_property_names_is_refused_at_once),
         cmocka_unit_test(a_file_that_never_comes_is_given_up_on_after_the_wait),
         cmocka_unit_test(a_file_that_is_there_is_not_waited_for),
         cmocka_unit_test(a_stop_ends_the_wait_for_a_file_at_once),
