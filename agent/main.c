@@ -1964,7 +1964,8 @@ static void reload(struct agent *a)
     static const char *const applied[] = {"interval", "stats_interval", "labels", "log.level",
                                           NULL};
     struct agent_cfg next = {0};
-    char err[VG_ERRLEN], q[VG_ERRLEN + 8];
+    /* Room for a config error that names its path three times (vg_runas_config_error). */
+    char err[1024], q[sizeof err + 8];
     enum vg_log_level lvl;
     /* The secrets the check registers for log scrubbing are not applied (only the keys above
      * are): forgotten once the reload is logged, so that a secret rotated at each reload does
@@ -1973,6 +1974,21 @@ static void reload(struct agent *a)
     int rc = vg_config_load_all(&agent_config_table, &next, a->config_path, a->sets, a->n_sets, err,
                                 sizeof(err));
     int loaded = rc == 0; /* a later error is about a value: where it was set is looked up */
+    /* Not root any more (a start as root became `user`, or the unit's User=): a config only root
+     * may read, which the start read as root, cannot be read now; said as --check-config run as
+     * root says it (vg_runas_check_config), with the fix, not as a bare "Permission denied". */
+    struct passwd *pw;
+    if (rc == -EACCES && geteuid() != 0 && strstr(err, ": cannot open config: ") &&
+        (pw = getpwuid(geteuid()))) {
+        char group[64];
+        struct group *gr = getgrgid(pw->pw_gid);
+        if (gr)
+            snprintf(group, sizeof group, "%s", gr->gr_name);
+        else
+            snprintf(group, sizeof group, "%u", (unsigned)pw->pw_gid);
+        rc = vg_runas_config_error(a->config_path, pw->pw_name, group, "the user the agent runs as",
+                                   EACCES, err, sizeof err);
+    }
     if (!rc && (rc = agent_config_check(&next, err, sizeof(err))) == 0 &&
         (rc = agent_read_url_file(&next, err, sizeof(err))) == 0) {
         /* What the next start would refuse (exit 78, not restarted by the unit) is refused here,

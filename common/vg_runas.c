@@ -144,6 +144,26 @@ struct config_check {
     const char *path, *user, *group;
 };
 
+int vg_runas_config_error(const char *path, const char *user, const char *group, const char *as,
+                          int e, char *err, size_t errlen)
+{
+    /* A directory on the way the user cannot search: the file's mode is not what to change. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (e == EACCES && access(slash ? dir : ".", X_OK) != 0)
+        return vg_err(err, errlen, -e,
+                      "%s: cannot open config as user '%s' (%s): %s: the directory %s is not "
+                      "searchable by that user",
+                      path, user, as, strerror(e), slash ? dir : ".");
+    return vg_err(err, errlen, -e,
+                  "%s: cannot open config as user '%s' (%s): %s; let its group read it: chown "
+                  "root:%s %s; chmod 0640 %s",
+                  path, user, as, strerror(e), group, path, path);
+}
+
 static int open_config_cb(void *ud, char *err, size_t errlen)
 {
     const struct config_check *cc = ud;
@@ -152,22 +172,8 @@ static int open_config_cb(void *ud, char *err, size_t errlen)
         close(fd);
         return 0;
     }
-    int e = errno;
-    /* A directory on the way the user cannot search: the file's mode is not what to change. */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", cc->path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    if (e == EACCES && access(slash ? dir : ".", X_OK) != 0)
-        return vg_err(err, errlen, -e,
-                      "%s: cannot open config as user '%s' (the unit's User=): %s: the directory "
-                      "%s is not searchable by that user",
-                      cc->path, cc->user, strerror(e), slash ? dir : ".");
-    return vg_err(err, errlen, -e,
-                  "%s: cannot open config as user '%s' (the unit's User=): %s; let its group "
-                  "read it: chown root:%s %s; chmod 0640 %s",
-                  cc->path, cc->user, strerror(e), cc->group, cc->path, cc->path);
+    return vg_runas_config_error(cc->path, cc->user, cc->group, "the unit's User=", errno, err,
+                                 errlen);
 }
 
 int vg_runas_check_config(const struct passwd *pw, const char *path, char *err, size_t errlen)

@@ -20,6 +20,14 @@ int vg_run_as_user(const struct passwd *pw, int (*check)(void *ud, char *err, si
  * the check, and the unit then exited 78). */
 int vg_runas_check_config(const struct passwd *pw, const char *path, char *err, size_t errlen);
 
+/* The error for the config file at path that this process, running as user (its group: group),
+ * could not open with errno e: a directory on the way it cannot search, or else how to let its
+ * group read the file (chown root:GROUP; chmod 0640). as says who chose that user ("the unit's
+ * User=", "the agent's `user`"). The text of vg_runas_check_config's refusal, for a reload that
+ * reads the config after a start as root became the user. Returns -e. */
+int vg_runas_config_error(const char *path, const char *user, const char *group, const char *as,
+                          int e, char *err, size_t errlen);
+
 /* Becomes pw's user for good: its supplementary groups, its gid and its uid (real, effective and
  * saved). The caller must be root; capabilities go with the uid unless it kept them
  * (PR_SET_KEEPCAPS). Returns 0, or a negative errno with err naming the step that failed. */

@@ -1685,7 +1685,8 @@ static void agent_sighup_refuses_what_the_next_start_would_refuse(void **state)
 
 /* Started as root, the agent is `user` by the time of a SIGHUP: the check of `user` ran only as
  * root, so a reload took a `user` that does not exist ("reloaded"), and the next start exited 78.
- * The reload now looks the user up as the start does and refuses it in the start's words. */
+ * The reload now looks the user up as the start does and refuses it in the start's words; and a
+ * config only root may read is refused saying it was read as `user`, with the fix. */
 static void agent_sighup_as_the_service_user_refuses_a_user_that_does_not_exist(void **state)
 {
     (void)state;
@@ -1713,6 +1714,25 @@ static void agent_sighup_as_the_service_user_refuses_a_user_that_does_not_exist(
     /* The user the agent runs as still reloads. */
     snprintf(body, sizeof body, "%suser: nobody\n", base);
     reload_expect(pid, cfg, body, log, "msg=\"reloaded\"");
+
+    /* A config left readable by root only (root:root 0600, which root read at the start): the
+     * reload reads it as nobody, and says so and what to do, as --check-config run as root does
+     * (it said "cannot open config: Permission denied" only). */
+    struct group *gr = getgrgid(getpwnam("nobody")->pw_gid);
+    assert_non_null(gr);
+    char want[1200];
+    snprintf(want, sizeof want,
+             "%s: cannot open config as user 'nobody' (the user the agent runs as): Permission "
+             "denied; let its group read it: chown root:%s %s; chmod 0640 %s",
+             cfg, gr->gr_name, cfg, cfg);
+    assert_int_equal(chmod(cfg, 0600), 0);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    assert_int_equal(vg_tp_wait_contains(log, "cannot open config as user", 10000), 0);
+    char *t = vg_tp_read(log);
+    if (!strstr(t, want))
+        fail_msg("want '%s' in:\n%s", want, t);
+    free(t);
+    assert_int_equal(vg_tp_count(log, "reload failed, running config kept"), 2);
     assert_int_equal(vg_tp_stop(pid, SIGTERM, 15000), 0);
     free(dir);
 }
