@@ -2,6 +2,7 @@
  * /api/v1/history/{host} (docs/api.md, "Operations"). */
 #include "api_ops.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "analyzer.h"
 #include "analyzer_models.h"
+#include "vg_config.h"
 #include "vg_history.h"
 #include "vg_state_topic.h"
 #include "vg_format.h"
@@ -300,5 +302,13 @@ int vg_api_ops_init(struct analyzer *a, char *err, size_t errlen)
         .resolution_ms = a->cfg.history_resolution_ms,
         .max_bytes = (size_t)a->cfg.history_max_bytes,
     };
+    /* A window below the default resolution (history.window: 5s alone) is said at the window,
+     * the key that was written, so that vg_config_locate places it; vg_history_new's words name
+     * the resolution first, where it was written. */
+    if (p.window_ms < p.resolution_ms && p.resolution_ms > 0 &&
+        !vg_config_where("history.resolution"))
+        return vg_err(err, errlen, -EINVAL,
+                      "history.window (%.10gs) must not be below history.resolution (%.10gs)",
+                      (double)p.window_ms / 1000.0, (double)p.resolution_ms / 1000.0);
     return vg_history_new(&a->history, &p, err, errlen);
 }

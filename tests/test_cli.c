@@ -242,6 +242,17 @@ static void bad_config_file_stops_daemon_with_file_line_and_key(void **state)
     if (!strstr(o, want))
         fail_msg("want '%s' in: %s", want, o);
     free(o);
+    /* The window alone, below the default resolution: at the window, the key written. */
+    vg_tp_write_atomic(path, "user: \"\"\nhistory:\n  window: 5s\n");
+    assert_int_equal(run("%s --config %s --check-config", VG_ANALYZER_BIN, path), 1);
+    o = output();
+    snprintf(want, sizeof(want),
+             "vigil-analyzer: config error: %s:3:11: history.window (5s) must not be below "
+             "history.resolution (10s)",
+             path);
+    if (!strstr(o, want))
+        fail_msg("want '%s' in: %s", want, o);
+    free(o);
 
     /* A label the wire format refuses, checked after loading: at its key (a bad name) or its
      * value (too long), not at the first line of the labels map. */
