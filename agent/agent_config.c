@@ -322,7 +322,7 @@ void agent_config_warn(const struct agent_cfg *c)
     }
     /* As the analyzer warns about its receivers' URLs. */
     vg_urlfile_warn_inline("local.webhook.url", "local.webhook.url_file", c->local_webhook_url,
-                           c->local_webhook_url_file, 0);
+                           c->local_webhook_url_file, 0, c->user);
     /* Notifications set these themselves after the host's labels, so that receivers can route on
      * them (actions/vg_action.c): a host label of the same name never reaches an alert. Warned,
      * not refused, so that a fleet's existing configs still start. */

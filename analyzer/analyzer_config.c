@@ -538,7 +538,8 @@ int analyzer_warn_inline_urls(const struct analyzer_cfg *c)
     for (size_t i = 0; i < sizeof(url_keys) / sizeof(url_keys[0]); i++) {
         const struct url_key *k = &url_keys[i];
         n += vg_urlfile_warn_inline(k->key, k->file_key, *(char **)((const char *)c + k->url_off),
-                                    *(char **)((const char *)c + k->file_off), k->secret_path);
+                                    *(char **)((const char *)c + k->file_off), k->secret_path,
+                                    c->user);
     }
     return n;
 }

@@ -176,6 +176,21 @@ static int open_config_cb(void *ud, char *err, size_t errlen)
                                  errlen);
 }
 
+const char *vg_runas_group_of(const char *user, char *buf, size_t n)
+{
+    struct passwd *pw = user && *user ? getpwnam(user) : NULL;
+    struct group *gr = pw ? getgrgid(pw->pw_gid) : NULL;
+    if (!user || !*user)
+        snprintf(buf, n, "root");
+    else if (gr)
+        snprintf(buf, n, "%s", gr->gr_name);
+    else if (pw)
+        snprintf(buf, n, "%u", (unsigned)pw->pw_gid);
+    else
+        snprintf(buf, n, "%s", user);
+    return buf;
+}
+
 int vg_runas_check_config(const struct passwd *pw, const char *path, char *err, size_t errlen)
 {
     char group[64];

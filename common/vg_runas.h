@@ -20,6 +20,12 @@ int vg_run_as_user(const struct passwd *pw, int (*check)(void *ud, char *err, si
  * the check, and the unit then exited 78). */
 int vg_runas_check_config(const struct passwd *pw, const char *path, char *err, size_t errlen);
 
+/* The name of user's group (its passwd entry's gid) into buf, for the advice "chown root:GROUP
+ * FILE; chmod 0640 FILE": "root" for "" (the daemon stays root), the gid in digits when it has no
+ * name, and user itself when the user is not on this host (the packages name the group after
+ * the user: vigil). Returns buf. */
+const char *vg_runas_group_of(const char *user, char *buf, size_t n);
+
 /* The error for the config file at path that this process, running as user (its group: group),
  * could not open with errno e: a directory on the way it cannot search, or else how to let its
  * group read the file (chown root:GROUP; chmod 0640). as says who chose that user ("the unit's

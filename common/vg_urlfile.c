@@ -9,6 +9,7 @@
 
 #include "vg_config.h"
 #include "vg_log.h"
+#include "vg_runas.h"
 #include "vg_secret.h"
 #include "vg_util.h"
 
@@ -181,7 +182,7 @@ int vg_url_path_has_credential(const char *url)
 }
 
 int vg_urlfile_warn_inline(const char *key, const char *file_key, const char *url, const char *file,
-                           int secret_path)
+                           int secret_path, const char *user)
 {
     /* From the environment or --set, or read from its *_file: not in a config file. */
     const char *where = vg_config_where(key);
@@ -201,12 +202,16 @@ int vg_urlfile_warn_inline(const char *key, const char *file_key, const char *ur
     if (stat(path, &st) != 0 || !(st.st_mode & S_IROTH))
         return 0;
     /* The way out named first is the one that keeps the config as it is: a config only the
-     * daemon's group reads (what `chmod 600` would break: the unit reads it as vigil). */
-    vg_warn("a receiver URL that carries a credential is written in a config file others can "
-            "read; let only the daemon's group read the config (chown root:vigil CONFIG; chmod "
-            "0640 CONFIG), or put the URL in such a file of its own and set file_key "
-            "(docs/security.md)",
-            "key=%s file_key=%s config=%s", key, file_key, path);
+     * daemon's group reads (what `chmod 600` would break: the unit reads it as `user`). That
+     * group is `user`'s: root:vigil under the packages, but not for a site's own user. */
+    char group[64], msg[512];
+    snprintf(msg, sizeof msg,
+             "a receiver URL that carries a credential is written in a config file others can "
+             "read; let only the daemon's group read the config (chown root:%s CONFIG; chmod "
+             "0640 CONFIG), or put the URL in such a file of its own and set file_key "
+             "(docs/security.md)",
+             vg_runas_group_of(user, group, sizeof group));
+    vg_warn(msg, "key=%s file_key=%s config=%s", key, file_key, path);
     return 1;
 }
 

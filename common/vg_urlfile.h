@@ -40,10 +40,12 @@ int vg_url_has_credential(const char *url);
 int vg_url_path_has_credential(const char *url);
 
 /* Warns (vg_warn) when key's URL, written in a config file others may read, carries a credential
- * (secret_path: its path is one, as Slack's is: always), naming key and file_key. Nothing for a
- * URL set from the environment or --set, or read from file (set). Returns 1 when it warned. */
+ * (secret_path: its path is one, as Slack's is: always), naming key and file_key, and saying to
+ * let only the group of user (the daemon's `user`, vg_runas_group_of) read the config. Nothing
+ * for a URL set from the environment or --set, or read from file (set). Returns 1 when it
+ * warned. */
 int vg_urlfile_warn_inline(const char *key, const char *file_key, const char *url, const char *file,
-                           int secret_path);
+                           int secret_path, const char *user);
 
 /* The name errors give the URL by: key when file is unset, else "FILE_KEY (FILE)", so that a
  * refused URL read from a file sends the operator to the file rather than to an inline key that
