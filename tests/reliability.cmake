@@ -58,7 +58,7 @@ add_dependencies(test_agent_outage vigil-agent vigil-analyzer vigil-test-mockbro
 # front of the others and is sent first at the next start (boot 1's sequence numbers all before
 # boot 2's in the topic); a previous run's spool kept while the topic does not exist.
 vg_add_test(test_agent_outage_stop SOURCES test_agent_outage_stop.c LIBS vg_analyzerproc
-    TIMEOUT 180)
+    TIMEOUT 90)
 add_dependencies(test_agent_outage_stop vigil-agent vigil-test-mockbroker)
 
 # A spool that cannot be written (a full 256 KiB tmpfs): every message lost is one spool_failed

@@ -22,7 +22,11 @@
 
 #define HOST     "stop-host"
 #define DEADLINE 30000
-#define MEMORY   20 /* spool.memory_messages */
+/* spool.memory_messages: few, so that an outage starts spooling a second after it begins (the
+ * agent spools once librdkafka holds this many); what a stop keeps is the same at any number. */
+#define MEMORY  5
+#define STR_(x) #x
+#define STR(x)  STR_(x)
 
 struct rig {
     char dir[256], spool[300], bootstrap[256];
@@ -39,7 +43,7 @@ static pid_t start_agent_full(struct rig *r, const char *log, const char *host, 
     const char *argv[] = {
         VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", h, "--set", "interval=200ms", "--set",
         "collectors=cpu,mem,load", "--set", "stats_interval=1s", "--set", spool, "--set",
-        "spool.memory_messages=20", "--set", "flush_timeout=2s", "--set",
+        "spool.memory_messages=" STR(MEMORY), "--set", "flush_timeout=2s", "--set",
         "kafka.reconnect.backoff.max.ms=1000", "--set",
         /* one produce request at a time: see tests/test_agent_outage.c */
         "kafka.max.in.flight.requests.per.connection=1", extra ? "--set" : NULL, extra, NULL};
@@ -49,6 +53,13 @@ static pid_t start_agent_full(struct rig *r, const char *log, const char *host, 
 static pid_t start_agent(struct rig *r, const char *log)
 {
     return start_agent_full(r, log, HOST, NULL);
+}
+
+/* An agent that is stopped with every broker down: its flush can only time out, so it gets a
+ * short one (0.5 s, not 2 s); the purge into the spool after it is what is tested. */
+static pid_t start_agent_to_stop_in_outage(struct rig *r, const char *log)
+{
+    return start_agent_full(r, log, HOST, "flush_timeout=500ms");
 }
 
 static pid_t start_agent_as(struct rig *r, const char *log, const char *host)
@@ -66,6 +77,27 @@ static void wait_field(const char *log, const char *key, long long want)
     long long v = vg_tp_wait_field(log, key, want, DEADLINE);
     if (v < want)
         fail_msg("%s: %s stayed at %lld, want >= %lld", log, key, v, want);
+}
+
+/* Waits until the newest stats line's kafka_refused has risen `times` times: every offer Kafka
+ * refuses raises it, and the offers after a refusal are 1 s, 2 s, 4 s, ... apart, so each rise
+ * is at least one offer refused (two within one stats_interval show as one). */
+static void wait_refusals(const char *log, int times)
+{
+    long long last = 0;
+    int seen = 0;
+    int64_t deadline = vg_tp_mono_ms() + DEADLINE;
+    while (seen < times && vg_tp_mono_ms() < deadline) {
+        long long v = vg_tp_last_field(log, "kafka_refused");
+        if (v > last) {
+            seen++;
+            last = v;
+        } else {
+            vg_tp_pause_ms(100);
+        }
+    }
+    if (seen < times)
+        fail_msg("%s: kafka_refused rose %d times (to %lld), want %d", log, seen, last, times);
 }
 
 /* The line with needle in log, malloc'd; NULL if none. */
@@ -165,7 +197,7 @@ a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start(voi
     r.broker = vg_ap_start_broker_ctl(r.dir, 3, r.bootstrap, sizeof r.bootstrap);
 
     /* Boot 1: delivering, then every broker down until it spools, then SIGTERM. */
-    pid_t agent = start_agent(&r, log1);
+    pid_t agent = start_agent_to_stop_in_outage(&r, log1);
     wait_field(log1, "delivered", 5);
     vg_ap_broker_control(r.dir, "down");
     assert_int_equal(vg_tp_wait_contains(log1, "spooling to disk", DEADLINE), 0);
@@ -224,7 +256,7 @@ static long long leave_a_backlog(struct rig *r, const char *tag, char *log2, siz
     snprintf(log2, n, "%s/agent-2.log", r->dir);
     r->broker = vg_ap_start_broker_ctl(r->dir, 3, r->bootstrap, sizeof r->bootstrap);
     vg_ap_broker_control(r->dir, "down");
-    pid_t agent = start_agent(r, log1);
+    pid_t agent = start_agent_to_stop_in_outage(r, log1);
     wait_field(log1, "spooled", 3);
     assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
     long long records = vg_tp_last_field(log1, "spool_records");
@@ -360,7 +392,7 @@ static void a_missing_topic_keeps_the_spool_until_the_topic_is_created(void **st
 
     /* Boot 1, every broker down: it spools, and its stop keeps the rest in the spool. */
     vg_ap_broker_control(r.dir, "down");
-    pid_t agent = start_agent(&r, log1);
+    pid_t agent = start_agent_to_stop_in_outage(&r, log1);
     wait_field(log1, "spooled", 3);
     assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
     long long ticks1 = vg_tp_last_field(log1, "ticks");
@@ -371,7 +403,9 @@ static void a_missing_topic_keeps_the_spool_until_the_topic_is_created(void **st
     /* Boot 2: the brokers answer, the topic is missing. librdkafka gives it
      * topic.metadata.propagation.max.ms to appear before failing the messages: 1 s, not 30. */
     agent = start_agent_with(&r, log2, "kafka.topic.metadata.propagation.max.ms=1000");
-    wait_field(log2, "ticks", 50); /* 10 s at 200 ms */
+    /* Refused at the first offer and at two offers again after it (1 s, then 2 s later), which
+     * the old agent's drop would not have survived. */
+    wait_refusals(log2, 3);
     long long ticks = vg_tp_last_field(log2, "ticks"),
               kept = vg_tp_last_field(log2, "spool_records"),
               queued = vg_tp_last_field(log2, "queued");
