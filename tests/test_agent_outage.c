@@ -54,7 +54,7 @@ static void start_agent(struct rig *r, const char *extra)
     const char *argv[] = {
         VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", "host=" HOST, "--set",
         "interval=200ms", "--set", "collectors=cpu,mem,load", "--set", "stats_interval=1s", "--set",
-        spool, "--set", "spool.memory_messages=20", "--set",
+        spool, "--set", "spool.memory_messages=10", "--set",
         /* reconnect quickly once the brokers are back */
         "kafka.reconnect.backoff.max.ms=1000", "--set",
         /* One produce request at a time: the mock cluster of librdkafka 2.0.2
@@ -75,7 +75,10 @@ static void rig_up(struct rig *r, const char *tag, const char *agent_extra)
     snprintf(r->dir, sizeof r->dir, "%s", d);
     free(d);
     start_broker(r);
-    vg_ap_start(&r->an, r->dir, "a", r->bootstrap, NULL);
+    /* The analyzer reconnects as quickly as the agent once the brokers are back: librdkafka's
+     * default backoff grows to 10 s during an outage, and it took that long to consume again. */
+    vg_ap_start(&r->an, r->dir, "a", r->bootstrap,
+                (const char *const[]){"kafka.reconnect.backoff.max.ms=1000", NULL});
     start_agent(r, agent_extra);
     /* Flowing end to end before any fault. */
     int64_t deadline = vg_mono_ms() + 30000;
@@ -153,7 +156,7 @@ static void all_brokers_down_for_60s_loses_nothing(void **state)
     struct rig r;
     rig_up(&r, "outage-down", NULL);
     control(&r, "down");
-    /* Past 20 undelivered messages (4 s at 200 ms) the agent spools to disk. */
+    /* Past 10 undelivered messages (2 s at 200 ms) the agent spools to disk. */
     assert_int_equal(vg_tp_wait_contains(r.agent_log, "spooling to disk", 20000), 0);
     int64_t back = vg_mono_ms() + 60000;
     while (vg_mono_ms() < back)
@@ -163,7 +166,7 @@ static void all_brokers_down_for_60s_loses_nothing(void **state)
     rig_down(&r);
 }
 
-/* A kafka.message.timeout.ms from a copied producer config (2 s here): librdkafka timed the
+/* A kafka.message.timeout.ms from a copied producer config (1 s here): librdkafka timed the
  * messages out during the outage, those sent directly lost, and the spooled ones it was handed
  * given up on, so the spool emptied into nothing at spool.memory_messages per timeout. With the
  * spool open the spool's 0 wins (the start warns that the value is not used): every message
@@ -172,11 +175,11 @@ static void a_message_timeout_set_by_the_user_does_not_defeat_the_spool(void **s
 {
     (void)state;
     struct rig r;
-    rig_up(&r, "outage-timeout", "kafka.message.timeout.ms=2000");
+    rig_up(&r, "outage-timeout", "kafka.message.timeout.ms=1000");
     long long ticks = vg_tp_last_field(r.agent_log, "ticks");
     control(&r, "down");
-    /* 12 s of outage: past 20 undelivered messages (4 s at 200 ms) the agent spools to disk; a
-     * message that timed out after 2 s never let the queue fill that far, and was lost. */
+    /* 12 s of outage: past 10 undelivered messages (2 s at 200 ms) the agent spools to disk; a
+     * message that timed out after 1 s never let the queue fill that far, and was lost. */
     assert_true(vg_tp_wait_field(r.agent_log, "ticks", ticks + 60, 30000) >= ticks + 60);
     control(&r, "up");
     /* Drained (the old agent had nothing to drain), then every message in the topic once. */
@@ -223,7 +226,7 @@ static void spool_drains_through_a_smaller_librdkafka_queue_losing_nothing(void 
     for (int outage = 0; outage < 2; outage++) {
         long long spooled = vg_tp_last_field(r.agent_log, "spooled");
         control(&r, "down");
-        /* Past 20 undelivered messages (4 s at 200 ms) the agent spools to disk. */
+        /* Past 10 undelivered messages (2 s at 200 ms) the agent spools to disk. */
         int64_t deadline = vg_mono_ms() + 20000;
         while (vg_tp_last_field(r.agent_log, "spooled") <= spooled && vg_mono_ms() < deadline)
             vg_sleep_ms(200, NULL);
