@@ -77,10 +77,12 @@ static void start_agent_with(struct rig *r, const char *const *extra)
     const char *argv[] = {
         VG_AGENT_BIN, "--set", "user=", "--set", bs, "--set", "host=" HOST, "--set",
         "interval=200ms", "--set", "stats_interval=1s", "--set", "collectors=load", "--set", proc,
-        "--set", spool, "--set", "spool.memory_messages=20",
+        "--set", spool, "--set", "spool.memory_messages=10",
         /* reconnect quickly once the broker is back */
         "--set", "kafka.reconnect.backoff.max.ms=1000", "--set", "local.series=load.1m", "--set",
-        "local.warmup=10", "--set", "local.for=1s", "--set", "local.resolve_for=1s", "--set",
+        /* The load is a constant 0.50 until a test changes it: the detector's baseline after 5
+         * values is the one after 10 (or any number), 1 s sooner. */
+        "local.warmup=5", "--set", "local.for=1s", "--set", "local.resolve_for=1s", "--set",
         "local.outage_after=3s", "--set", url, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     size_t n = 0;
     while (argv[n])
