@@ -56,9 +56,10 @@ add_dependencies(test_agent_outage vigil-agent vigil-analyzer vigil-test-mockbro
 
 # The agent stopped while every broker is down: librdkafka's queue goes into a spool segment in
 # front of the others and is sent first at the next start (boot 1's sequence numbers all before
-# boot 2's in the topic); a previous run's spool kept while the topic does not exist.
+# boot 2's in the topic); a previous run's spool kept while the topic does not exist. Three cases
+# at a time.
 vg_add_test(test_agent_outage_stop SOURCES test_agent_outage_stop.c LIBS vg_analyzerproc
-    TIMEOUT 90)
+    TIMEOUT 60)
 add_dependencies(test_agent_outage_stop vigil-agent vigil-test-mockbroker)
 
 # A spool that cannot be written (a full 256 KiB tmpfs): every message lost is one spool_failed
