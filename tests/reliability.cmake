@@ -49,9 +49,10 @@ add_dependencies(test_consumer_faults vigil-analyzer vigil-test-mockbroker)
 # tests/lz4_damage_shim.c, preloaded into one kcat: the lz4 batch it produces does not decompress.
 vg_add_preload_shim(test_consumer_faults vg_lz4_damage_shim lz4_damage_shim.c VG_LZ4_DAMAGE_SHIM)
 
-# The agent through broker outages, leader moves and produce errors (its on-disk spool).
+# The agent through broker outages, leader moves and produce errors (its on-disk spool), three
+# cases at a time: the longest, the 60 s outage, bounds it.
 vg_add_test(test_agent_outage SOURCES test_agent_outage.c LIBS vg_analyzerproc vg_common
-    TIMEOUT 300)
+    TIMEOUT 180)
 add_dependencies(test_agent_outage vigil-agent vigil-analyzer vigil-test-mockbroker)
 
 # The agent stopped while every broker is down: librdkafka's queue goes into a spool segment in
