@@ -95,9 +95,9 @@ vg_add_test(test_state_size SOURCES test_state_size.c LIBS vg_analyzerproc vg_co
 add_dependencies(test_state_size vigil-analyzer vigil-test-mockbroker)
 
 # The agent's local guard (agent/vg_local) through a broker outage: a real agent on a fake /proc,
-# the mock broker's control FIFO, the test receiver as the local webhook.
+# the mock broker's control FIFO, the test receiver as the local webhook. Three cases at a time.
 vg_add_test(test_local_alerts SOURCES test_local_alerts.c LIBS vg_analyzerproc PkgConfig::JANSSON
-    vg_common TIMEOUT 300)
+    vg_common TIMEOUT 150)
 add_dependencies(test_local_alerts vigil-agent vigil-test-mockbroker vigil-test-receiver)
 # A read error on the agent's spool segments while a file exists (tests/spool_eio_shim.c),
 # preloaded into one agent.

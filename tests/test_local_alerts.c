@@ -1030,25 +1030,29 @@ an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted(vo
 
 int main(void)
 {
+    /* Longest first, three at a time, each with its own broker, receiver and agent
+     * (vg_tp_run_tests): they mostly wait (warm-ups, outages declared, local.for, retries). The
+     * spool read-error case changes LD_PRELOAD and ASAN_OPTIONS around its agent's start, in its
+     * own process. */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(spike_is_sent_only_while_kafka_is_down),
-        cmocka_unit_test(spike_is_sent_while_kafka_refuses_every_message),
         cmocka_unit_test(a_receiver_failing_for_good_gets_8_attempts_then_the_drop_is_counted),
-        cmocka_unit_test(a_url_from_its_url_file_is_used_and_never_logged),
-        cmocka_unit_test(a_start_with_the_guard_off_warns_of_the_alerts_it_leaves_unresolved),
-        cmocka_unit_test(a_spool_read_error_while_kafka_takes_messages_is_no_outage),
         cmocka_unit_test(a_sent_alert_is_resolved_by_the_agent_after_a_restart),
-        cmocka_unit_test(a_resolve_undelivered_at_a_stop_is_delivered_after_the_restart),
-        cmocka_unit_test(a_firing_undelivered_at_a_stop_is_delivered_after_the_restart),
-        cmocka_unit_test(a_replayed_firing_whose_alert_local_alerts_lacks_is_dropped),
-        cmocka_unit_test(
-            an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted),
-        cmocka_unit_test(a_start_that_does_not_deliver_the_outbox_warns_of_what_it_holds),
+        cmocka_unit_test(spike_is_sent_only_while_kafka_is_down),
+        cmocka_unit_test(a_spool_read_error_while_kafka_takes_messages_is_no_outage),
         cmocka_unit_test(
             a_start_that_cannot_open_its_outbox_sets_it_aside_for_no_later_start_to_replay),
+        cmocka_unit_test(a_start_with_the_guard_off_warns_of_the_alerts_it_leaves_unresolved),
+        cmocka_unit_test(a_replayed_firing_whose_alert_local_alerts_lacks_is_dropped),
+        cmocka_unit_test(a_start_that_does_not_deliver_the_outbox_warns_of_what_it_holds),
+        cmocka_unit_test(a_replayed_resolve_older_than_spool_max_age_is_retried_until_delivered),
         cmocka_unit_test(
             a_replayed_firing_older_than_spool_max_age_whose_alert_still_fires_is_delivered),
-        cmocka_unit_test(a_replayed_resolve_older_than_spool_max_age_is_retried_until_delivered),
+        cmocka_unit_test(a_firing_undelivered_at_a_stop_is_delivered_after_the_restart),
+        cmocka_unit_test(a_resolve_undelivered_at_a_stop_is_delivered_after_the_restart),
+        cmocka_unit_test(spike_is_sent_while_kafka_refuses_every_message),
+        cmocka_unit_test(a_url_from_its_url_file_is_used_and_never_logged),
+        cmocka_unit_test(
+            an_outbox_that_cannot_be_opened_leaves_the_queue_in_memory_logged_and_counted),
     };
-    return vg_tp_finish(cmocka_run_group_tests(tests, NULL, NULL));
+    return vg_tp_finish(vg_tp_run_tests(tests, sizeof(tests) / sizeof(tests[0]), 3));
 }
