@@ -465,6 +465,24 @@ static void a_url_from_its_url_file_is_used_and_never_logged(void **state)
     stop_broker_and_receiver(&r);
 }
 
+/* Stops during the outage wait flush_timeout for Kafka. */
+static const char *const quick_stop[] = {"flush_timeout=1s", NULL};
+
+/* A rig in a fresh stack directory named after tag, its agent (quick_stop) delivering and warm,
+ * then every broker down and a spike: returns the firing notification the receiver got (the
+ * caller frees it), with kept naming <spool.dir>/local-alerts. */
+static json_t *fire_during_an_outage(struct rig *r, const char *tag, char *kept, size_t n)
+{
+    rig_init(r, tag);
+    start_receiver_and_broker(r, NULL);
+    snprintf(kept, n, "%s/spool/local-alerts", r->s.dir);
+    start_agent_with(r, quick_stop);
+    wait_delivering_and_warm(r);
+    take_kafka_down(r);
+    write_load(r, "500.00");
+    return wait_received(r, "firing");
+}
+
 /* A start that does not read <spool.dir>/local-alerts says so when the file holds alerts: with
  * local.detector=off the guard is never made, and the alerts an earlier run sent stayed firing at
  * the receiver with not a word in the log. The file is left for a start with the guard on. */
@@ -472,16 +490,8 @@ static void a_start_with_the_guard_off_warns_of_the_alerts_it_leaves_unresolved(
 {
     (void)state;
     struct rig r = {0};
-    rig_init(&r, "local-off");
-    start_receiver_and_broker(&r, NULL);
     char kept[800];
-    snprintf(kept, sizeof kept, "%s/spool/local-alerts", r.s.dir);
-    const char *const quick_stop[] = {"flush_timeout=1s", NULL};
-    start_agent_with(&r, quick_stop);
-    wait_delivering_and_warm(&r);
-    take_kafka_down(&r);
-    write_load(&r, "500.00");
-    json_decref(wait_received(&r, "firing"));
+    json_decref(fire_during_an_outage(&r, "local-off", kept, sizeof kept));
     kill_agent_after_kept(&r, kept);
     struct stat before;
     assert_int_equal(stat(kept, &before), 0);
@@ -582,17 +592,8 @@ static void a_sent_alert_is_resolved_by_the_agent_after_a_restart(void **state)
 {
     (void)state;
     struct rig r = {0};
-    rig_init(&r, "local-restart");
-    start_receiver_and_broker(&r, NULL);
     char kept[800];
-    snprintf(kept, sizeof kept, "%s/spool/local-alerts", r.s.dir);
-    /* Stops during the outage wait flush_timeout for Kafka. */
-    const char *const quick_stop[] = {"flush_timeout=1s", NULL};
-    start_agent_with(&r, quick_stop);
-    wait_delivering_and_warm(&r);
-    take_kafka_down(&r);
-    write_load(&r, "500.00");
-    json_t *fired = wait_received(&r, "firing");
+    json_t *fired = fire_during_an_outage(&r, "local-restart", kept, sizeof kept);
     assert_local_alert(fired, "firing");
     /* Written in the tick that sent it (renamed into place whole): killed after that, the agent
      * has written nothing more. */
