@@ -20,6 +20,7 @@ vg_add_fuzzer(fuzz_rules
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_yamlmark.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_util.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_urlfile.c
+        ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_runas.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_secret.c
         ${CMAKE_CURRENT_LIST_DIR}/../../common/vg_log.c
     LIBS PkgConfig::YAML m)
