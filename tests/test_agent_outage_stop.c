@@ -33,6 +33,21 @@ struct rig {
     pid_t broker;
 };
 
+#define LOG_LEN 320 /* an agent log's path */
+
+/* A rig in a fresh directory named after tag, its spool there; log1 and log2 name the logs of
+ * boot 1 and boot 2 in it. */
+static void rig_init(struct rig *r, const char *tag, char log1[LOG_LEN], char log2[LOG_LEN])
+{
+    memset(r, 0, sizeof *r);
+    char *d = vg_tp_tmpdir(tag);
+    snprintf(r->dir, sizeof r->dir, "%s", d);
+    free(d);
+    snprintf(r->spool, sizeof r->spool, "%s/spool", r->dir);
+    snprintf(log1, LOG_LEN, "%s/agent-1.log", r->dir);
+    snprintf(log2, LOG_LEN, "%s/agent-2.log", r->dir);
+}
+
 /* host: the agent's; extra: one more --set (NULL: none). */
 static pid_t start_agent_full(struct rig *r, const char *log, const char *host, const char *extra)
 {
@@ -186,14 +201,8 @@ a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start(voi
 {
     (void)state;
     struct rig r;
-    memset(&r, 0, sizeof r);
-    char *d = vg_tp_tmpdir("outage-stop");
-    snprintf(r.dir, sizeof r.dir, "%s", d);
-    free(d);
-    snprintf(r.spool, sizeof r.spool, "%s/spool", r.dir);
-    char log1[320], log2[320];
-    snprintf(log1, sizeof log1, "%s/agent-1.log", r.dir);
-    snprintf(log2, sizeof log2, "%s/agent-2.log", r.dir);
+    char log1[LOG_LEN], log2[LOG_LEN];
+    rig_init(&r, "outage-stop", log1, log2);
     r.broker = vg_ap_start_broker_ctl(r.dir, 3, r.bootstrap, sizeof r.bootstrap);
 
     /* Boot 1: delivering, then every broker down until it spools, then SIGTERM. */
@@ -244,16 +253,10 @@ a_stop_during_an_outage_keeps_the_queue_and_sends_it_first_at_the_next_start(voi
 /* Boot 1 of a run on a new spool, with every broker down from its start: it spools, and its
  * stop keeps in the spool what librdkafka held. The brokers are up again at the return, and
  * log2 names boot 2's log. Returns the records boot 1 left in the spool. */
-static long long leave_a_backlog(struct rig *r, const char *tag, char *log2, size_t n)
+static long long leave_a_backlog(struct rig *r, const char *tag, char log2[LOG_LEN])
 {
-    memset(r, 0, sizeof *r);
-    char *d = vg_tp_tmpdir(tag);
-    snprintf(r->dir, sizeof r->dir, "%s", d);
-    free(d);
-    snprintf(r->spool, sizeof r->spool, "%s/spool", r->dir);
-    char log1[320];
-    snprintf(log1, sizeof log1, "%s/agent-1.log", r->dir);
-    snprintf(log2, n, "%s/agent-2.log", r->dir);
+    char log1[LOG_LEN];
+    rig_init(r, tag, log1, log2);
     r->broker = vg_ap_start_broker_ctl(r->dir, 3, r->bootstrap, sizeof r->bootstrap);
     vg_ap_broker_control(r->dir, "down");
     pid_t agent = start_agent_to_stop_in_outage(r, log1);
@@ -272,8 +275,8 @@ static void a_start_replaying_a_backlog_to_a_working_kafka_warns_of_no_outage(vo
 {
     (void)state;
     struct rig r;
-    char log2[320];
-    leave_a_backlog(&r, "backlog-warn", log2, sizeof log2);
+    char log2[LOG_LEN];
+    leave_a_backlog(&r, "backlog-warn", log2);
     pid_t agent = start_agent(&r, log2);
     assert_int_equal(vg_tp_wait_contains(log2, "msg=\"spool drained\"", DEADLINE), 0);
     assert_int_equal(vg_tp_stop(agent, SIGTERM, 20000), 0);
@@ -293,8 +296,8 @@ static void replayed_records_are_counted_apart_from_the_ticks_produced(void **st
 {
     (void)state;
     struct rig r;
-    char log2[320];
-    long long backlog = leave_a_backlog(&r, "backlog-count", log2, sizeof log2);
+    char log2[LOG_LEN];
+    long long backlog = leave_a_backlog(&r, "backlog-count", log2);
     pid_t agent = start_agent(&r, log2);
     assert_int_equal(vg_tp_wait_contains(log2, "msg=\"spool drained\"", DEADLINE), 0);
     wait_field(log2, "produced", 3); /* ticks handed to librdkafka directly after the drain */
@@ -325,8 +328,8 @@ static void spooled_records_keep_their_own_host_as_key_after_a_rename(void **sta
 {
     (void)state;
     struct rig r;
-    char log2[320], topic[400];
-    long long backlog = leave_a_backlog(&r, "backlog-rename", log2, sizeof log2);
+    char log2[LOG_LEN], topic[400];
+    long long backlog = leave_a_backlog(&r, "backlog-rename", log2);
     pid_t agent = start_agent_as(&r, log2, "renamed-host");
     assert_int_equal(vg_tp_wait_contains(log2, "msg=\"spool drained\"", DEADLINE), 0);
     wait_field(log2, "produced", 2);
@@ -376,14 +379,8 @@ static void a_missing_topic_keeps_the_spool_until_the_topic_is_created(void **st
 {
     (void)state;
     struct rig r;
-    memset(&r, 0, sizeof r);
-    char *d = vg_tp_tmpdir("topic-missing");
-    snprintf(r.dir, sizeof r.dir, "%s", d);
-    free(d);
-    snprintf(r.spool, sizeof r.spool, "%s/spool", r.dir);
-    char log1[320], log2[320];
-    snprintf(log1, sizeof log1, "%s/agent-1.log", r.dir);
-    snprintf(log2, sizeof log2, "%s/agent-2.log", r.dir);
+    char log1[LOG_LEN], log2[LOG_LEN];
+    rig_init(&r, "topic-missing", log1, log2);
     static const char *const topics[] = {"vigil.other:1", NULL};
     r.broker = vg_ap_start_broker_topics(r.dir, 3, topics, r.bootstrap, sizeof r.bootstrap);
     /* Metadata says vigil.metrics does not exist (the mock cluster would otherwise create it at
