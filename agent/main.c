@@ -1981,13 +1981,9 @@ static void reload(struct agent *a)
     if (rc == -EACCES && geteuid() != 0 && strstr(err, ": cannot open config: ") &&
         (pw = getpwuid(geteuid()))) {
         char group[64];
-        struct group *gr = getgrgid(pw->pw_gid);
-        if (gr)
-            snprintf(group, sizeof group, "%s", gr->gr_name);
-        else
-            snprintf(group, sizeof group, "%u", (unsigned)pw->pw_gid);
-        rc = vg_runas_config_error(a->config_path, pw->pw_name, group, "the user the agent runs as",
-                                   EACCES, err, sizeof err);
+        rc = vg_runas_config_error(a->config_path, pw->pw_name,
+                                   vg_runas_group_of_pw(pw, group, sizeof group),
+                                   "the user the agent runs as", EACCES, err, sizeof err);
     }
     if (!rc && (rc = agent_config_check(&next, err, sizeof(err))) == 0 &&
         (rc = agent_read_url_file(&next, err, sizeof(err))) == 0) {

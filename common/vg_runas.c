@@ -176,16 +176,23 @@ static int open_config_cb(void *ud, char *err, size_t errlen)
                                  errlen);
 }
 
+const char *vg_runas_group_of_pw(const struct passwd *pw, char *buf, size_t n)
+{
+    struct group *gr = getgrgid(pw->pw_gid);
+    if (gr)
+        snprintf(buf, n, "%s", gr->gr_name);
+    else
+        snprintf(buf, n, "%u", (unsigned)pw->pw_gid);
+    return buf;
+}
+
 const char *vg_runas_group_of(const char *user, char *buf, size_t n)
 {
     struct passwd *pw = user && *user ? getpwnam(user) : NULL;
-    struct group *gr = pw ? getgrgid(pw->pw_gid) : NULL;
     if (!user || !*user)
         snprintf(buf, n, "root");
-    else if (gr)
-        snprintf(buf, n, "%s", gr->gr_name);
     else if (pw)
-        snprintf(buf, n, "%u", (unsigned)pw->pw_gid);
+        vg_runas_group_of_pw(pw, buf, n);
     else
         snprintf(buf, n, "%s", user);
     return buf;
@@ -194,12 +201,7 @@ const char *vg_runas_group_of(const char *user, char *buf, size_t n)
 int vg_runas_check_config(const struct passwd *pw, const char *path, char *err, size_t errlen)
 {
     char group[64];
-    struct group *gr = getgrgid(pw->pw_gid);
-    if (gr)
-        snprintf(group, sizeof group, "%s", gr->gr_name);
-    else
-        snprintf(group, sizeof group, "%u", (unsigned)pw->pw_gid);
-    struct config_check cc = {path, pw->pw_name, group};
+    struct config_check cc = {path, pw->pw_name, vg_runas_group_of_pw(pw, group, sizeof group)};
     return vg_run_as_user(pw, open_config_cb, &cc, "the config file", err, errlen);
 }
 

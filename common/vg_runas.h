@@ -26,6 +26,9 @@ int vg_runas_check_config(const struct passwd *pw, const char *path, char *err, 
  * the user: vigil). Returns buf. */
 const char *vg_runas_group_of(const char *user, char *buf, size_t n);
 
+/* The name of pw's group into buf (the gid in digits when it has no name). Returns buf. */
+const char *vg_runas_group_of_pw(const struct passwd *pw, char *buf, size_t n);
+
 /* The error for the config file at path that this process, running as user (its group: group),
  * could not open with errno e: a directory on the way it cannot search, or else how to let its
  * group read the file (chown root:GROUP; chmod 0640). as says who chose that user ("the unit's
