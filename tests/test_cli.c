@@ -162,6 +162,21 @@ static void expect_usage_error(const char *bin, const char *name, const char *ar
     free(o);
 }
 
+/* Writes yaml to path and runs bin --check-config on it: exit 1, saying
+ * "NAME: config error: PATH:where" (NAME: bin's file name). */
+static void check_config_fails(const char *bin, const char *path, const char *yaml,
+                               const char *where)
+{
+    vg_tp_write_atomic(path, yaml);
+    assert_int_equal(run("%s --config %s --check-config", bin, path), 1);
+    char *o = output(), want[512];
+    const char *name = strrchr(bin, '/');
+    snprintf(want, sizeof want, "%s: config error: %s:%s", name ? name + 1 : bin, path, where);
+    if (!strstr(o, want))
+        fail_msg("want '%s' in: %s", want, o);
+    free(o);
+}
+
 static void help_lists_every_config_key_and_option(void **state)
 {
     const char *bins[] = {VG_AGENT_BIN, VG_ANALYZER_BIN};
@@ -202,57 +217,24 @@ static void bad_config_file_stops_daemon_with_file_line_and_key(void **state)
     assert_non_null(strstr(o, want));
     free(o);
 
-    vg_tp_write_atomic(path, "interval: 10ms\n");
-    assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, path), 1);
-    o = output();
-    snprintf(want, sizeof(want),
-             "vigil-agent: config error: %s:1:11: interval must be between 100ms and 1h", path);
-    assert_non_null(strstr(o, want));
-    free(o);
+    check_config_fails(VG_AGENT_BIN, path, "interval: 10ms\n",
+                       "1:11: interval must be between 100ms and 1h");
 
     /* A value outside a key's choices: where it is written, and what it may be. */
-    vg_tp_write_atomic(path, "topic: vigil.metrics\nlog:\n  level: verbose\n");
-    assert_int_equal(run("%s --config %s --check-config", VG_ANALYZER_BIN, path), 1);
-    o = output();
-    snprintf(want, sizeof(want),
-             "vigil-analyzer: config error: %s:3:10: log.level: 'verbose' is not one of debug, "
-             "info, warn, error",
-             path);
-    assert_non_null(strstr(o, want));
-    free(o);
-    vg_tp_write_atomic(path, "local:\n  when: alway\n");
-    assert_int_equal(run("%s --config %s --check-config", VG_AGENT_BIN, path), 1);
-    o = output();
-    snprintf(want, sizeof(want),
-             "vigil-agent: config error: %s:2:9: local.when: 'alway' is not one of outage, "
-             "always (did you mean 'always'?)",
-             path);
-    assert_non_null(strstr(o, want));
-    free(o);
+    check_config_fails(VG_ANALYZER_BIN, path, "topic: vigil.metrics\nlog:\n  level: verbose\n",
+                       "3:10: log.level: 'verbose' is not one of debug, info, warn, error");
+    check_config_fails(
+        VG_AGENT_BIN, path, "local:\n  when: alway\n",
+        "2:9: local.when: 'alway' is not one of outage, always (did you mean 'always'?)");
 
     /* A cross-key error checked when the history is made: placed, and in the keys' full names
      * (it said "history: resolution (60000ms) ...", which nothing could place). */
-    vg_tp_write_atomic(path, "user: \"\"\nhistory.window: 10s\nhistory.resolution: 1m\n");
-    assert_int_equal(run("%s --config %s --check-config", VG_ANALYZER_BIN, path), 1);
-    o = output();
-    snprintf(want, sizeof(want),
-             "vigil-analyzer: config error: %s:3:21: history.resolution (60s) must not be above "
-             "history.window (10s)",
-             path);
-    if (!strstr(o, want))
-        fail_msg("want '%s' in: %s", want, o);
-    free(o);
+    check_config_fails(VG_ANALYZER_BIN, path,
+                       "user: \"\"\nhistory.window: 10s\nhistory.resolution: 1m\n",
+                       "3:21: history.resolution (60s) must not be above history.window (10s)");
     /* The window alone, below the default resolution: at the window, the key written. */
-    vg_tp_write_atomic(path, "user: \"\"\nhistory:\n  window: 5s\n");
-    assert_int_equal(run("%s --config %s --check-config", VG_ANALYZER_BIN, path), 1);
-    o = output();
-    snprintf(want, sizeof(want),
-             "vigil-analyzer: config error: %s:3:11: history.window (5s) must not be below "
-             "history.resolution (10s)",
-             path);
-    if (!strstr(o, want))
-        fail_msg("want '%s' in: %s", want, o);
-    free(o);
+    check_config_fails(VG_ANALYZER_BIN, path, "user: \"\"\nhistory:\n  window: 5s\n",
+                       "3:11: history.window (5s) must not be below history.resolution (10s)");
 
     /* A label the wire format refuses, checked after loading: at its key (a bad name) or its
      * value (too long), not at the first line of the labels map. */
