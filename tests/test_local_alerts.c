@@ -145,6 +145,16 @@ static size_t received(struct rig *r, const char *status, json_t **out, size_t m
     return received_as(r, status, 0, out, max);
 }
 
+/* How many notifications with this status the receiver took (answered 2xx; up to 16). */
+static size_t count_accepted(struct rig *r, const char *status)
+{
+    json_t *got[16];
+    size_t n = received_as(r, status, 1, got, 16);
+    for (size_t i = 0; i < n; i++)
+        json_decref(got[i]);
+    return n;
+}
+
 /* Waits for a notification with this status that the receiver answered 200. */
 static json_t *wait_delivered(struct rig *r, const char *status)
 {
@@ -774,13 +784,8 @@ static void a_replayed_firing_whose_alert_local_alerts_lacks_is_dropped(void **s
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_delivered"), 0);
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_kept"), 0);
     /* Never a firing delivered without its resolve (the first run's were all answered 503). */
-    json_t *got[16];
-    size_t nf = received_as(&r, "firing", 1, got, 16);
-    for (size_t i = 0; i < nf; i++)
-        json_decref(got[i]);
-    size_t nr = received_as(&r, "resolved", 1, got, 16);
-    for (size_t i = 0; i < nr; i++)
-        json_decref(got[i]);
+    size_t nf = count_accepted(&r, "firing");
+    size_t nr = count_accepted(&r, "resolved");
     assert_int_equal(nf, nr);
     assert_int_equal(nf, 0);
     assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"webhook held firings dropped"), 1);
@@ -890,13 +895,8 @@ a_start_that_cannot_open_its_outbox_sets_it_aside_for_no_later_start_to_replay(v
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_firing"), 1);
     /* The receiver got run 1's firing and run 2's, and no resolve it took (run 1's were all
      * answered 503). */
-    json_t *got[16];
-    size_t nf = received_as(&r, "firing", 1, got, 16);
-    for (size_t i = 0; i < nf; i++)
-        json_decref(got[i]);
-    size_t nr = received_as(&r, "resolved", 1, got, 16);
-    for (size_t i = 0; i < nr; i++)
-        json_decref(got[i]);
+    size_t nf = count_accepted(&r, "firing");
+    size_t nr = count_accepted(&r, "resolved");
     assert_int_equal(nf, 2);
     assert_int_equal(nr, 0);
     /* Run 2 said what it set aside, and the file is there, whole, for a look. */
@@ -909,6 +909,19 @@ a_start_that_cannot_open_its_outbox_sets_it_aside_for_no_later_start_to_replay(v
     assert_int_equal(file_size(stale), kept);
     assert_true(file_size(outbox) <= 16); /* run 3's, holding nothing */
     stop_broker_and_receiver(&r);
+}
+
+/* Restarts the receiver (failing its first request) and, once what the stopped agent kept in
+ * local.outbox is older than spool.max_age (1 s, waited 1.5 s), the agent with that max age. */
+static void restart_past_max_age(struct rig *r)
+{
+    int64_t stopped = vg_mono_ms();
+    restart_receiver_failing_once(r);
+    while (vg_mono_ms() - stopped < 1500)
+        vg_sleep_ms(100, NULL);
+    next_agent_log(r, 2);
+    const char *const extra[] = {"local.when=always", "flush_timeout=1s", "spool.max_age=1s", NULL};
+    start_agent_with(r, extra);
 }
 
 /* A firing kept in local.outbox at a stop and replayed more than spool.max_age later, its alert
@@ -928,16 +941,7 @@ a_replayed_firing_older_than_spool_max_age_whose_alert_still_fires_is_delivered(
     struct rig r = {0};
     rig_init(&r, "local-kept-firing-aged");
     stop_while_undelivered(&r, "\"firing\"", 0);
-    int64_t stopped = vg_mono_ms();
-    restart_receiver_failing_once(&r);
-    /* Accepted before the stop: 1.5 s after it, the firing is older than the next start's
-     * spool.max_age of 1 s. */
-    while (vg_mono_ms() - stopped < 1500)
-        vg_sleep_ms(100, NULL);
-
-    next_agent_log(&r, 2);
-    const char *const extra[] = {"local.when=always", "flush_timeout=1s", "spool.max_age=1s", NULL};
-    start_agent_with(&r, extra);
+    restart_past_max_age(&r);
     json_t *fired = wait_delivered(&r, "firing");
     assert_local_alert(fired, "firing");
     wait_log(&r, " restored=1 ", 1);
@@ -949,10 +953,7 @@ a_replayed_firing_older_than_spool_max_age_whose_alert_still_fires_is_delivered(
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_firing"), 1);
     assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"webhook attempt failed, will retry\""), 1);
     assert_int_equal(vg_tp_count(r.s.agent_log, "older than max_age"), 0);
-    json_t *got[16];
-    size_t nf = received_as(&r, "firing", 1, got, 16);
-    for (size_t i = 0; i < nf; i++)
-        json_decref(got[i]);
+    size_t nf = count_accepted(&r, "firing");
     assert_int_equal(nf, 1);
     json_decref(fired);
     stop_broker_and_receiver(&r);
@@ -970,16 +971,7 @@ static void a_replayed_resolve_older_than_spool_max_age_is_retried_until_deliver
     rig_init(&r, "local-kept-resolve-aged");
     stop_while_undelivered(&r, "\"resolved\"", 1);
     json_t *fired = wait_delivered(&r, "firing");
-    int64_t stopped = vg_mono_ms();
-    restart_receiver_failing_once(&r);
-    /* Accepted before the stop: 1.5 s after it, the resolve is older than the next start's
-     * spool.max_age of 1 s. */
-    while (vg_mono_ms() - stopped < 1500)
-        vg_sleep_ms(100, NULL);
-
-    next_agent_log(&r, 2);
-    const char *const extra[] = {"local.when=always", "flush_timeout=1s", "spool.max_age=1s", NULL};
-    start_agent_with(&r, extra);
+    restart_past_max_age(&r);
     json_t *resolved = wait_delivered(&r, "resolved");
     assert_local_alert(resolved, "resolved");
     assert_resolves(resolved, fired);
@@ -989,10 +981,7 @@ static void a_replayed_resolve_older_than_spool_max_age_is_retried_until_deliver
     assert_int_equal(vg_tp_last_field(r.s.agent_log, "local_failed"), 0);
     assert_int_equal(vg_tp_count(r.s.agent_log, "msg=\"webhook attempt failed, will retry\""), 1);
     assert_int_equal(vg_tp_count(r.s.agent_log, "older than max_age"), 0);
-    json_t *got[16];
-    size_t nr = received_as(&r, "resolved", 1, got, 16);
-    for (size_t i = 0; i < nr; i++)
-        json_decref(got[i]);
+    size_t nr = count_accepted(&r, "resolved");
     assert_int_equal(nr, 1);
     json_decref(fired);
     json_decref(resolved);
